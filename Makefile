@@ -1,0 +1,40 @@
+# Two commands do everything from a fresh clone: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_UI_ENABLED := false
+
+.PHONY: env demo test lint typecheck pytest clean
+
+# The environment is built from the committed lock file only (--frozen: never re-resolved).
+$(VENV)/.synced: uv.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv sync --frozen --inexact
+	touch $@
+
+env: $(VENV)/.synced
+
+demo: env
+	$(BIN)/servicelens demo
+
+lint: env
+	$(BIN)/ruff check servicelens flows transforms models tests
+	$(BIN)/ruff format --check servicelens flows transforms models tests
+
+typecheck: env
+	$(BIN)/mypy
+
+pytest: env
+	$(BIN)/pytest -n 2 --dist loadfile
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .prefect .mypy_cache .ruff_cache .pytest_cache
