@@ -107,6 +107,8 @@ CLEAN_RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     "policy_disclosed": pl.Boolean(),
     "resolution": pl.String(),
     "fees_charged": pl.Float64(),
+    "fee_allowed": pl.Float64(),
+    "fee_excess": pl.Float64(),
     "source_file": pl.String(),
     "source_line": pl.Int64(),
 }

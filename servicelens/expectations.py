@@ -1,0 +1,230 @@
+"""Great Expectations suites, written as code, and the glue that turns their results into
+per-row quarantine reasons.
+
+Two suites guard a day of surveys:
+
+* the **batch suite** runs on the raw text table: the required columns are there and the file
+  is not empty. Its failure stops the date.
+* the **row suite** runs on the typed, de-duplicated, joined table: ids present and unique,
+  scores in range, timestamps that parse and are not in the future, a known channel, and a
+  matching interaction. Its failures name rows, which go to quarantine with every reason.
+
+Only the columns a suite needs are handed to GX (through Arrow, as pandas).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+import polars as pl
+from great_expectations.core.batch_definition import BatchDefinition
+from great_expectations.data_context.types.base import ProgressBarsConfig
+
+from transforms.schemas import CHANNELS, REQUIRED_SURVEY_COLUMNS
+
+ROW_ID = "_row"
+#: Earliest plausible survey timestamp: older values are typing errors, not history.
+EARLIEST_SURVEY = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One row expectation and how to word its failure for a person fixing the export."""
+
+    expectation: gx.expectations.Expectation
+    #: The column a person should look at (the raw column, not a derived flag).
+    reported_column: str
+    #: Completes "<column>: <raw value> ..." in the quarantine reason.
+    problem: str
+
+
+@functools.cache
+def _context() -> Any:
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+@functools.cache
+def _batch_definition(name: str) -> BatchDefinition:
+    source = _context().data_sources.add_pandas(f"{name}_source")
+    asset = source.add_dataframe_asset(f"{name}_frame")
+    return asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+
+
+def survey_row_checks(now: datetime) -> list[RowCheck]:
+    """The row suite for surveys; ``now`` bounds timestamps (no answers from the future)."""
+    e = gx.expectations
+    return [
+        RowCheck(e.ExpectColumnValuesToNotBeNull(column="response_id"), "response_id", "missing"),
+        RowCheck(
+            e.ExpectColumnValuesToBeUnique(column="response_id"),
+            "response_id",
+            "is used by more than one different response delivered at the same time",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotBeNull(column="interaction_id"), "interaction_id", "missing"
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotBeNull(column="submitted_at"),
+            "submitted_at",
+            "is missing or not a timestamp (expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00)",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeBetween(
+                column="submitted_at",
+                min_value=EARLIEST_SURVEY,
+                max_value=now + timedelta(minutes=5),
+            ),
+            "submitted_at",
+            f"is in the future or before {EARLIEST_SURVEY.date()}",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeInSet(column="channel", value_set=list(CHANNELS)),
+            "channel",
+            f"is not a known channel ({', '.join(CHANNELS)})",
+        ),
+        RowCheck(e.ExpectColumnValuesToNotBeNull(column="csat"), "csat", "missing"),
+        RowCheck(
+            e.ExpectColumnValuesToBeBetween(column="csat", min_value=1, max_value=5),
+            "csat",
+            "is not a score from 1 to 5",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeBetween(column="nps", min_value=0, max_value=10),
+            "nps",
+            "is not a score from 0 to 10",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeBetween(column="effort", min_value=1, max_value=7),
+            "effort",
+            "is not a score from 1 to 7",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeInSet(column="has_interaction", value_set=[True]),
+            "interaction_id",
+            "matches no interaction in the contact-centre exports of this day or the days before",
+        ),
+    ]
+
+
+def survey_batch_suite() -> gx.ExpectationSuite:
+    """The batch suite: required columns are present and the file has rows."""
+    suite = gx.ExpectationSuite(name="surveys_batch")
+    suite.add_expectation(
+        gx.expectations.ExpectTableColumnsToMatchSet(
+            column_set=list(REQUIRED_SURVEY_COLUMNS), exact_match=False
+        )
+    )
+    suite.add_expectation(gx.expectations.ExpectTableRowCountToBeBetween(min_value=1))
+    return suite
+
+
+def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool) -> Any:
+    suite = _context().suites.add_or_update(suite)
+    batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
+    result_format: dict[str, Any] = {"result_format": "BASIC"}
+    if index:
+        result_format = {
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": [ROW_ID],
+            "return_unexpected_index_query": False,
+        }
+    return batch.validate(suite, result_format=result_format)
+
+
+def validate_survey_batch(header: list[str], rows: int) -> list[str]:
+    """Run the batch suite on a file's header and row count; return failure messages."""
+    # Table-level expectations need only the column names and the row count, so GX gets an
+    # index-only frame of the right shape rather than a copy of the data.
+    frame = pd.DataFrame(index=pd.RangeIndex(rows), columns=pd.Index(header))
+    result = _run("surveys_batch", survey_batch_suite(), frame, index=False)
+    failures: list[str] = []
+    for outcome in result.results:
+        if outcome.success:
+            continue
+        kind = outcome.expectation_config.type
+        if kind == "expect_table_columns_to_match_set":
+            missing = outcome.result.get("details", {}).get("mismatched", {}).get("missing", [])
+            failures.append(
+                f"line 1 (header): required column(s) {missing} missing; the header has "
+                f"{header}. Fix the export, or map its columns with a source mapping"
+            )
+        elif kind == "expect_table_row_count_to_be_between":
+            failures.append("the file has no survey rows")
+        else:
+            failures.append(f"{kind} failed: {outcome.result}")
+    return failures
+
+
+def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Run the row suite on ``frame`` (which must carry ``_row``); return (_row, reason) pairs.
+
+    Reasons read ``<column>: <raw value> <problem>``, using the raw text kept beside each
+    parsed column, so a person sees exactly what the export said.
+    """
+    checks = survey_row_checks(now)
+    needed = sorted({ROW_ID} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
+    data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
+    suite = gx.ExpectationSuite(name="surveys_rows")
+    for check in checks:
+        suite.add_expectation(check.expectation)
+    result = _run("surveys_rows", suite, data, index=True)
+    pieces: list[pl.DataFrame] = []
+    for check, outcome in zip(checks, result.results, strict=True):
+        if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+            raise RuntimeError(
+                f"expectation {outcome.expectation_config.type} on "
+                f"{check.reported_column} could not run: {outcome.exception_info}"
+            )
+        if outcome.success:
+            continue
+        rows = [int(item[ROW_ID]) for item in outcome.result.get("unexpected_index_list", [])]
+        pieces.append(
+            pl.DataFrame(
+                {
+                    ROW_ID: pl.Series(rows, dtype=pl.UInt32),
+                    "column": check.reported_column,
+                    "problem": check.problem,
+                }
+            )
+        )
+    if not pieces:
+        return pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
+    failures = pl.concat(pieces)
+    raw_value = pl.coalesce(
+        *(
+            pl.when(pl.col("column") == name).then(pl.col(raw))
+            for name, raw in _raw_columns(frame).items()
+        ),
+        pl.lit(None, pl.String),
+    )
+    return (
+        failures.join(frame.select(ROW_ID, *_raw_columns(frame).values()), ROW_ID, "left")
+        .with_columns(
+            pl.format(
+                "{}: {} {}",
+                "column",
+                pl.when(raw_value.is_null() | (raw_value == ""))
+                .then(pl.lit("(empty)"))
+                .otherwise(pl.lit("'") + raw_value + pl.lit("'")),
+                "problem",
+            ).alias("reason")
+        )
+        .select(ROW_ID, "reason")
+    )
+
+
+def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
+    """Map each reported column to the column holding its text as exported."""
+    reported = ("response_id", "interaction_id", "submitted_at", "channel", "csat", "nps", "effort")
+    return {
+        name: f"{name}_raw" if f"{name}_raw" in frame.columns else name
+        for name in reported
+        if name in frame.columns
+    }

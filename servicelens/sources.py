@@ -1,0 +1,293 @@
+"""Readers of the raw zone: decode, split into records, and keep every record's file and line.
+
+Every record read ends up either in the returned frame (with ``source_file`` and
+``source_line``) or in the returned rejects (with the raw text and the reason), so the caller
+can reconcile rows read = rows kept + rows quarantined. Nothing here drops a record silently.
+
+The CSV path is vectorised: a numpy pass over the bytes finds record boundaries (newlines
+outside quotes) and field counts, ragged records are set aside with their line numbers, and
+pyarrow parses the rest. Only if pyarrow disagrees with that split does the slower csv-module
+path run, which is exact by construction.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from transforms.schemas import RAW_INTERACTION_SCHEMA
+
+QUOTE = ord('"')
+NEWLINE = ord("\n")
+COMMA = ord(",")
+CARRIAGE_RETURN = ord("\r")
+
+
+class SourceError(ValueError):
+    """A raw file cannot be processed at all; the message names file, line, column and value."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record that could not be read as a row; it goes to quarantine as it was."""
+
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass
+class RawRead:
+    """What one raw file yielded: its rows as text, its rejects, and how it was decoded."""
+
+    path: str
+    encoding: str
+    header: list[str]
+    frame: pl.DataFrame
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def records_read(self) -> int:
+        return self.frame.height + len(self.rejects)
+
+
+def decode_to_utf8(data: bytes) -> tuple[bytes, str]:
+    """Return ``data`` as UTF-8 bytes and the encoding it was found in.
+
+    BOMs decide first (UTF-8, UTF-16); then strict UTF-8; then cp1252, the legacy Windows
+    encoding most survey tools export in; latin-1 last, which decodes anything.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :], "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16").encode("utf-8"), "utf-16"
+    try:
+        data.decode("utf-8")
+        return data, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252").encode("utf-8"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1").encode("utf-8"), "latin-1"
+
+
+def _normalise_header(names: list[str]) -> list[str]:
+    return [name.strip().lower() for name in names]
+
+
+@dataclass(frozen=True)
+class _Split:
+    starts: np.ndarray  # byte offset where each record starts
+    ends: np.ndarray  # byte offset one past each record's last byte (newline excluded)
+    lines: np.ndarray  # 1-based physical line each record starts on
+    fields: np.ndarray  # number of fields, counting commas outside quotes
+
+
+def _split_records(arr: np.ndarray) -> _Split:
+    # Quote parity after each byte; uint8 wrap-around keeps parity, and saves memory.
+    in_quotes = np.cumsum(arr == QUOTE, dtype=np.uint8) & 1
+    newlines = np.flatnonzero(arr == NEWLINE)
+    separators = newlines[in_quotes[newlines] == 0]
+    starts = np.concatenate(([0], separators + 1))
+    ends = np.concatenate((separators, [arr.size]))
+    lines = np.searchsorted(newlines, starts) + 1
+    commas = np.flatnonzero((arr == COMMA) & (in_quotes == 0))
+    record_of_comma = np.searchsorted(starts, commas, side="right") - 1
+    fields = np.bincount(record_of_comma, minlength=starts.size) + 1
+    return _Split(starts=starts, ends=ends, lines=lines, fields=fields)
+
+
+def read_csv_with_lines(path: str | Path, data: bytes | None = None) -> RawRead:
+    """Read a CSV file as text columns, keeping each row's physical line number.
+
+    Ragged records (a field too many or too few, or an unbalanced quote that swallowed the
+    lines after it) become rejects naming their line; blank lines are not records.
+    """
+    path = str(path)
+    raw = Path(path).read_bytes() if data is None else data
+    buf, encoding = decode_to_utf8(raw)
+    if not buf.strip():
+        return RawRead(path, encoding, [], pl.DataFrame(), [])
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    split = _split_records(arr)
+    lengths = split.ends - split.starts
+    # A record that is only "\r" (CRLF file, blank line) is blank too.
+    last = np.clip(split.ends - 1, 0, None)
+    blank = (lengths == 0) | ((lengths == 1) & (arr[last] == CARRIAGE_RETURN))
+    header_text = buf[split.starts[0] : split.ends[0]].decode("utf-8").rstrip("\r")
+    header = _normalise_header(next(csv.reader([header_text]), []))
+    n_fields = len(header)
+    body = np.arange(split.starts.size) > 0
+    ragged = body & ~blank & (split.fields != n_fields)
+    valid = body & ~blank & ~ragged
+    rejects = [
+        Reject(
+            line=int(split.lines[i]),
+            text=buf[split.starts[i] : split.ends[i]].decode("utf-8", "replace"),
+            reason=(
+                f"malformed line: {int(split.fields[i])} fields where the header has "
+                f"{n_fields}"
+                + (" (unbalanced quote?)" if b"\n" in buf[split.starts[i] : split.ends[i]] else "")
+            ),
+        )
+        for i in np.flatnonzero(ragged)
+    ]
+    if ragged.any():
+        # Keep the header and the well-formed records only, in order.
+        keep = np.flatnonzero(~ragged & ~blank)
+        clean = b"\n".join(buf[split.starts[i] : split.ends[i]] for i in keep)
+    else:
+        clean = buf
+    lines = split.lines[valid]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(clean),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        table = None
+    if table is None or table.num_rows != lines.size:
+        return _read_csv_exact(path, buf, encoding)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(
+        pl.lit(path).alias("source_file"), pl.Series("source_line", lines, dtype=pl.Int64)
+    )
+    return RawRead(path, encoding, header, frame, rejects)
+
+
+def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
+    """Slow, exact fallback: the csv module reports each record's physical line itself."""
+    reader = csv.reader(io.StringIO(buf.decode("utf-8"), newline=""))
+    header = _normalise_header(next(reader, []))
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    rejects: list[Reject] = []
+    start_line = reader.line_num + 1
+    for record in reader:
+        if record and len(record) == len(header):
+            rows.append(record)
+            lines.append(start_line)
+        elif record:
+            rejects.append(
+                Reject(
+                    start_line,
+                    ",".join(record),
+                    f"malformed line: {len(record)} fields where the header has {len(header)}",
+                )
+            )
+        start_line = reader.line_num + 1
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    frame = pl.DataFrame(
+        {
+            name: pl.Series(name, list(col), dtype=pl.String)
+            for name, col in zip(header, columns, strict=True)
+        }
+    ).with_columns(
+        pl.lit(path).alias("source_file"), pl.Series("source_line", lines, dtype=pl.Int64)
+    )
+    return RawRead(path, encoding, header, frame, rejects)
+
+
+def read_jsonl_with_lines(
+    path: str | Path, schema: dict[str, pl.DataType] | None = None
+) -> RawRead:
+    """Read JSON lines into ``schema``, keeping each row's line; undecodable lines are rejects."""
+    path = str(path)
+    schema = schema or RAW_INTERACTION_SCHEMA
+    buf, encoding = decode_to_utf8(Path(path).read_bytes())
+    texts = buf.decode("utf-8").split("\n")
+    numbered = pl.DataFrame(
+        {"text": texts, "source_line": np.arange(1, len(texts) + 1, dtype=np.int64)}
+    ).filter(pl.col("text").str.strip_chars() != "")
+    struct = pl.Struct(schema)
+    stripped = pl.col("text").str.strip_chars()
+    # A cheap shape check first, so one truncated line does not force the slow path.
+    looks_like_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
+    candidates = numbered.filter(looks_like_object)
+    rejects = [
+        Reject(int(line), text, "malformed JSON: not a complete object")
+        for text, line in numbered.filter(~looks_like_object).iter_rows()
+    ]
+    try:
+        decoded = candidates.with_columns(pl.col("text").str.json_decode(struct).alias("row"))
+    except pl.exceptions.ComputeError:
+        decoded, more = _decode_json_exact(candidates, schema)
+        rejects.extend(more)
+    frame = decoded.select(
+        pl.col("row").struct.unnest(), pl.lit(path).alias("source_file"), "source_line"
+    )
+    rejects.sort(key=lambda r: r.line)
+    return RawRead(path, encoding, list(schema), frame, rejects)
+
+
+def _decode_json_exact(
+    candidates: pl.DataFrame, schema: dict[str, pl.DataType]
+) -> tuple[pl.DataFrame, list[Reject]]:
+    good_rows: list[dict[str, object]] = []
+    good_lines: list[int] = []
+    rejects: list[Reject] = []
+    for text, line in candidates.iter_rows():
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            rejects.append(Reject(int(line), text, f"malformed JSON: {error.msg}"))
+            continue
+        if not isinstance(value, dict):
+            rejects.append(Reject(int(line), text, "malformed JSON: not an object"))
+            continue
+        problem = _first_type_error(value, schema)
+        if problem:
+            rejects.append(Reject(int(line), text, f"malformed JSON: {problem}"))
+            continue
+        good_rows.append({name: value.get(name) for name in schema})
+        good_lines.append(int(line))
+    frame = pl.DataFrame(good_rows, schema=schema, strict=False)
+    decoded = pl.DataFrame(
+        {"row": frame.to_struct("row"), "source_line": pl.Series(good_lines, dtype=pl.Int64)}
+    )
+    return decoded, rejects
+
+
+def _first_type_error(value: dict[str, object], schema: dict[str, pl.DataType]) -> str | None:
+    """Name the first field whose JSON value does not fit the contract's type, if any."""
+    for name, dtype in schema.items():
+        item = value.get(name)
+        if item is None:
+            continue
+        if dtype == pl.Boolean():
+            ok = isinstance(item, bool)
+        elif dtype == pl.Int64():
+            ok = isinstance(item, int) and not isinstance(item, bool)
+        elif dtype == pl.Float64():
+            ok = isinstance(item, int | float) and not isinstance(item, bool)
+        else:
+            ok = isinstance(item, str)
+        if not ok:
+            return f"field {name!r}: {item!r} is not a {dtype}"
+    return None
+
+
+def read_plain_csv(path: str | Path) -> pl.DataFrame:
+    """Read a small reference or label file (policies, audits) whose lines need no tracking."""
+    result = read_csv_with_lines(path)
+    if result.rejects:
+        first = result.rejects[0]
+        raise SourceError(f"{path}: line {first.line}: {first.reason}: {first.text!r}")
+    return result.frame

@@ -1,0 +1,334 @@
+"""The pipeline's stages for one survey date, as plain functions (no Prefect).
+
+Flows wrap these in tasks; tests and the benchmark call them directly. Each stage takes the
+settings and a date, reads what the previous stage left on disk and returns paths and counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from servicelens.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
+from servicelens.settings import Settings
+from servicelens.sources import (
+    RawRead,
+    Reject,
+    read_csv_with_lines,
+    read_jsonl_with_lines,
+    read_plain_csv,
+)
+from servicelens.storage import (
+    checksums,
+    partition_dir,
+    read_partition,
+    stage_frame,
+    write_partition,
+)
+from transforms.clean import (
+    is_negative,
+    join_interactions,
+    normalise_surveys,
+    prepare_interactions,
+    split_superseded_deliveries,
+    with_policy_facts,
+)
+from transforms.marts import daily_summary, feedback_scored
+from transforms.schemas import (
+    CLEAN_RESPONSE_SCHEMA,
+    DAILY_SUMMARY_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RAW_INTERACTION_SCHEMA,
+    RAW_SURVEY_COLUMNS,
+    conform,
+)
+
+SURVEYS_FILE = "surveys.csv"
+INTERACTIONS_FILE = "interactions.jsonl"
+AUDITS_FILE = "audits.csv"
+
+
+class BatchError(RuntimeError):
+    """A whole date cannot be processed; the message says what and where. Earlier outputs of
+    that date are left untouched."""
+
+
+@dataclass
+class DayCounts:
+    """Row reconciliation of one date: read = kept + quarantined, always."""
+
+    surveys_read: int = 0
+    kept: int = 0
+    quarantined: int = 0
+    superseded_duplicates: int = 0
+    malformed_lines: int = 0
+    failed_expectations: dict[str, int] = field(default_factory=dict)
+    interactions_read: int = 0
+    interactions_quarantined: int = 0
+    negatives: int = 0
+    scored: int = 0
+
+    def check(self, where: str) -> None:
+        if self.surveys_read != self.kept + self.quarantined:
+            raise BatchError(
+                f"{where}: row reconciliation failed: read {self.surveys_read} != kept "
+                f"{self.kept} + quarantined {self.quarantined}; nothing was written"
+            )
+
+
+@dataclass(frozen=True)
+class ValidatedDay:
+    """What :func:`validate_day` staged for the next task."""
+
+    day: date
+    valid_path: str
+    quarantine_path: str
+    counts: DayCounts
+    inputs: dict[str, str]
+
+
+def day_input_files(settings: Settings, day: date) -> list[Path]:
+    """Every raw file one date's output depends on (its checksums decide re-runs)."""
+    files = [settings.raw_day(day) / SURVEYS_FILE, settings.policies_file]
+    for back in range(settings.interaction_lookback_days + 1):
+        files.append(settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE)
+    return files
+
+
+def _rejects_frame(rejects: list[Reject], path: str, source: str, day: date) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "survey_date": [day] * len(rejects),
+            "source": [source] * len(rejects),
+            "source_file": [path] * len(rejects),
+            "source_line": [r.line for r in rejects],
+            "record_id": [None] * len(rejects),
+            "reasons": [[r.reason] for r in rejects],
+            "raw_record": [r.text for r in rejects],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def read_surveys(settings: Settings, day: date) -> RawRead:
+    """Read a day's survey export, or fail the date saying which file and what is wrong."""
+    path = settings.raw_day(day) / SURVEYS_FILE
+    if not path.exists():
+        raise BatchError(f"{path}: no survey export for {day}; nothing to process")
+    read = read_csv_with_lines(path)
+    failures = validate_survey_batch(read.header, read.frame.height)
+    if failures:
+        raise BatchError(f"{path}: " + "; ".join(failures))
+    missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
+    read.frame = read.frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
+    return read
+
+
+def read_interactions(settings: Settings, day: date) -> tuple[pl.DataFrame, list[RawRead]]:
+    """Interactions that started on ``day`` or in the look-back window before it."""
+    reads: list[RawRead] = []
+    for back in range(settings.interaction_lookback_days, -1, -1):
+        path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
+        if path.exists():
+            reads.append(read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA))
+    if not any(r.frame.height for r in reads):
+        frame = pl.DataFrame(
+            schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
+        )
+    else:
+        frame = pl.concat([r.frame for r in reads if r.frame.height], how="vertical_relaxed")
+    return prepare_interactions(frame, settings.timezone), reads
+
+
+def validate_day(
+    settings: Settings, day: date, run_id: str, now: datetime | None = None
+) -> ValidatedDay:
+    """Read, type, de-duplicate, join and validate one date; stage valid rows and quarantine."""
+    now = now or datetime.now(UTC)
+    surveys = read_surveys(settings, day)
+    interactions, interaction_reads = read_interactions(settings, day)
+    policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
+    if policies is None:
+        raise BatchError(f"{settings.policies_file}: the policy catalogue is missing")
+
+    normalised = normalise_surveys(surveys.frame, settings.timezone, day)
+    latest, superseded = split_superseded_deliveries(normalised)
+    joined = join_interactions(latest, interactions).with_row_index(ROW_ID)
+    failures = validate_survey_rows(joined, now)
+    reasons = failures.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
+
+    failed = joined.join(reasons, ROW_ID, "inner")
+    valid = joined.join(reasons, ROW_ID, "anti")
+    clean = with_policy_facts(valid.with_columns(is_negative()), policies)
+    clean = conform(clean, CLEAN_RESPONSE_SCHEMA)
+
+    raw_columns = [c for c in RAW_SURVEY_COLUMNS if c in surveys.frame.columns]
+    own_interactions = settings.raw_day(day) / INTERACTIONS_FILE
+    quarantine = pl.concat(
+        [
+            _rejects_frame(surveys.rejects, surveys.path, "surveys", day),
+            _survey_quarantine(failed, surveys.frame, raw_columns, day),
+            _survey_quarantine(
+                superseded.with_columns(
+                    pl.concat_list(
+                        pl.format("duplicate delivery: superseded by line {}", "superseded_by_line")
+                    ).alias("reasons")
+                ),
+                surveys.frame,
+                raw_columns,
+                day,
+            ),
+            *(
+                _rejects_frame(r.rejects, r.path, "interactions", day)
+                for r in interaction_reads
+                if Path(r.path) == own_interactions
+            ),
+        ]
+    )
+    counts = DayCounts(
+        surveys_read=surveys.records_read,
+        kept=clean.height,
+        quarantined=int((quarantine.get_column("source") == "surveys").sum()),
+        superseded_duplicates=superseded.height,
+        malformed_lines=len(surveys.rejects),
+        failed_expectations=dict(
+            failures.with_columns(pl.col("reason").str.extract(r"^([a-z_]+):").alias("column"))
+            .group_by("column")
+            .len()
+            .iter_rows()
+        ),
+        interactions_read=sum(
+            r.records_read for r in interaction_reads if Path(r.path) == own_interactions
+        ),
+        interactions_quarantined=int((quarantine.get_column("source") == "interactions").sum()),
+        negatives=int(clean.get_column("is_negative").sum()),
+    )
+    counts.check(surveys.path)
+    return ValidatedDay(
+        day=day,
+        valid_path=str(stage_frame(clean, settings.staging_dir, run_id, f"valid-{day}")),
+        quarantine_path=str(
+            stage_frame(quarantine, settings.staging_dir, run_id, f"quarantine-{day}")
+        ),
+        counts=counts,
+        inputs=checksums(day_input_files(settings, day)),
+    )
+
+
+def _survey_quarantine(
+    rows: pl.DataFrame, raw: pl.DataFrame, raw_columns: list[str], day: date
+) -> pl.DataFrame:
+    """Quarantine rows with the raw values exactly as exported (looked up by line)."""
+    as_exported = raw.select(
+        "source_line", pl.struct(raw_columns).struct.json_encode().alias("raw_record")
+    )
+    return conform(
+        rows.select(
+            "source_file", "source_line", "reasons", pl.col("response_id").alias("record_id")
+        )
+        .join(as_exported, "source_line", "left")
+        .with_columns(pl.lit(day).alias("survey_date"), pl.lit("surveys").alias("source")),
+        QUARANTINE_SCHEMA,
+    )
+
+
+def publish_clean(
+    settings: Settings, validated: ValidatedDay, manifest: dict[str, Any]
+) -> dict[str, str]:
+    """Swap in the date's clean and quarantine partitions, each with its manifest."""
+    counts = validated.counts.__dict__
+    full = {**manifest, "inputs": validated.inputs, "counts": counts}
+    clean = pl.read_parquet(validated.valid_path)
+    quarantine = pl.read_parquet(validated.quarantine_path)
+    clean_dir = write_partition(
+        clean, settings.clean_dir, validated.day, CLEAN_RESPONSE_SCHEMA, full, settings.staging_dir
+    )
+    quarantine_dir = write_partition(
+        quarantine,
+        settings.quarantine_dir,
+        validated.day,
+        QUARANTINE_SCHEMA,
+        full,
+        settings.staging_dir,
+    )
+    return {"clean": str(clean_dir), "quarantine": str(quarantine_dir)}
+
+
+def load_clean(settings: Settings, day: date) -> pl.DataFrame:
+    """The clean responses of one date, or a BatchError telling the user to ingest first."""
+    if not (partition_dir(settings.clean_dir, day) / "part-0.parquet").exists():
+        raise BatchError(
+            f"{partition_dir(settings.clean_dir, day)}: no clean partition for {day}; "
+            f"run `servicelens run --date {day}` first"
+        )
+    return read_partition(settings.clean_dir, day)
+
+
+def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
+    """QA audit labels of the given survey dates (the training labels)."""
+    frames = []
+    for day in days:
+        path = settings.raw_day(day) / AUDITS_FILE
+        if path.exists():
+            frames.append(
+                read_plain_csv(path).select("response_id", "root_cause", "audited_at", "auditor")
+            )
+    if not frames:
+        return pl.DataFrame(
+            schema={
+                "response_id": pl.String,
+                "root_cause": pl.String,
+                "audited_at": pl.String,
+                "auditor": pl.String,
+            }
+        )
+    audits = pl.concat(frames).with_columns(
+        pl.col("root_cause").str.strip_chars().str.to_lowercase(),
+        pl.col("response_id").str.strip_chars(),
+    )
+    # A response audited twice keeps its latest audit.
+    return audits.sort("audited_at").unique("response_id", keep="last", maintain_order=True)
+
+
+def read_truth(settings: Settings) -> pl.DataFrame | None:
+    """The generator's answer key, if this data directory was generated; for evaluation only."""
+    files = sorted(settings.truth_dir.glob("????-??-??.csv"))
+    if not files:
+        return None
+    return pl.concat([read_plain_csv(f) for f in files]).with_columns(
+        pl.col("oracle_p_policy_failure").cast(pl.Float64)
+    )
+
+
+def oracle_summary(settings: Settings) -> dict[str, Any] | None:
+    path = settings.truth_dir / "summary.json"
+    if not path.exists():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def marts_for_day(
+    scored: pl.DataFrame, model_version: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The feedback_scored and daily_summary frames of one date."""
+    return feedback_scored(scored, model_version), conform(
+        daily_summary(scored), DAILY_SUMMARY_SCHEMA
+    )
+
+
+def labelled_negatives(settings: Settings) -> pl.DataFrame:
+    """Every clean negative response that QA audited, with its audit label as ``root_cause``."""
+    from servicelens.storage import scan_table
+
+    if not settings.clean_dir.exists():
+        raise BatchError(f"{settings.clean_dir}: no clean data yet; run a backfill first")
+    negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()
+    days = negatives.get_column("survey_date").unique().sort().to_list()
+    audits = read_audits(settings, days)
+    return negatives.join(audits.select("response_id", "root_cause"), "response_id", "inner")

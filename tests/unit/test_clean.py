@@ -1,0 +1,150 @@
+"""Unit tests of the pure cleaning functions on frames written in the test."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from transforms.clean import (
+    UNPARSEABLE,
+    join_interactions,
+    normalise_surveys,
+    normalised_channel,
+    normalised_text,
+    parsed_score,
+    parsed_timestamp,
+    split_superseded_deliveries,
+    with_policy_facts,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Phone", "phone"),
+        (" phone", "phone"),
+        ("VOICE", "phone"),
+        ("Live  Chat", "chat"),
+        ("E-mail", "email"),
+        ("email ", "email"),
+        ("In-Store", "store"),
+        ("Web Form", "web"),
+        ("fax", "fax"),
+    ],
+)
+def test_channel_spellings_map_to_canonical(raw: str, expected: str) -> None:
+    out = pl.DataFrame({"channel": [raw]}).select(normalised_channel())
+    assert out.item() == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("4", 4),
+        (" 5 ", 5),
+        ("4 - Satisfied", 4),
+        ("1 - Very dissatisfied", 1),
+        ("11", 11),
+        ("n/a", UNPARSEABLE),
+        ("five", UNPARSEABLE),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_scores_parse_or_are_marked_unparseable(raw: str | None, expected: int | None) -> None:
+    out = pl.DataFrame({"csat": [raw]}, schema={"csat": pl.String}).select(parsed_score("csat"))
+    assert out.item() == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-11-01T14:03:00+02:00", datetime(2026, 11, 1, 12, 3, tzinfo=UTC)),
+        ("2026-11-01 12:03:00Z", datetime(2026, 11, 1, 12, 3, tzinfo=UTC)),
+        ("2026-11-01T12:03:00.250Z", datetime(2026, 11, 1, 12, 3, 0, 250000, tzinfo=UTC)),
+        # Naive times are the business's local time: London is UTC+1 in July.
+        ("2026-07-01 13:03:00", datetime(2026, 7, 1, 12, 3, tzinfo=UTC)),
+        ("yesterday", None),
+        ("31/31/2026", None),
+    ],
+)
+def test_timestamps_become_utc(raw: str, expected: datetime | None) -> None:
+    out = pl.DataFrame({"ts": [raw]}).select(parsed_timestamp("ts", "Europe/London"))
+    assert out.item() == expected
+
+
+def test_text_loses_control_characters_and_empty_becomes_null() -> None:
+    out = pl.DataFrame({"c": ["  late\x07  again\n", "   ", None]}).select(normalised_text("c"))
+    assert out.to_series().to_list() == ["late again", None, None]
+
+
+def _surveys(rows: list[dict[str, object]]) -> pl.DataFrame:
+    base = {
+        "response_id": "R1",
+        "interaction_id": "I1",
+        "submitted_at": "2026-11-01T10:00:00Z",
+        "channel": "phone",
+        "csat": "2",
+        "nps": "",
+        "effort": "",
+        "comment": "late",
+        "language": "en",
+        "delivered_at": "2026-11-01T11:00:00Z",
+        "source_file": "s.csv",
+    }
+    frame = pl.DataFrame([{**base, **row} for row in rows])
+    return frame.with_columns(pl.int_range(2, frame.height + 2).cast(pl.Int64).alias("source_line"))
+
+
+def test_redelivery_keeps_the_latest_and_reports_the_superseded() -> None:
+    raw = _surveys(
+        [
+            {"csat": "2"},
+            {"csat": "4", "delivered_at": "2026-11-02T11:00:00Z"},
+            {"response_id": "R2"},
+            {"response_id": "R2"},  # an exact copy delivered at the same time
+        ]
+    )
+    typed = normalise_surveys(raw, "Europe/London", date(2026, 11, 1))
+    kept, superseded = split_superseded_deliveries(typed)
+    assert kept.sort("response_id").select("response_id", "csat").rows() == [("R1", 4), ("R2", 2)]
+    assert sorted(superseded.get_column("source_line").to_list()) == [2, 4]
+    assert kept.height + superseded.height == raw.height
+
+
+def test_conflicting_responses_with_one_id_are_both_kept_for_validation() -> None:
+    raw = _surveys([{"comment": "one"}, {"comment": "another"}])
+    typed = normalise_surveys(raw, "Europe/London", date(2026, 11, 1))
+    kept, superseded = split_superseded_deliveries(typed)
+    assert kept.height == 2
+    assert superseded.height == 0
+
+
+def test_join_marks_surveys_without_interaction() -> None:
+    surveys = pl.DataFrame({"interaction_id": ["I1", "I9"]})
+    interactions = pl.DataFrame(
+        {
+            "interaction_id": ["I1"],
+            **{
+                c: [None]
+                for c in (
+                    "customer_id agent_id queue policy_code started_at wait_seconds "
+                    "handle_seconds transfers prior_contacts sla_met policy_disclosed "
+                    "resolution fees_charged"
+                ).split()
+            },
+        }
+    )
+    out = join_interactions(surveys, interactions)
+    assert out.get_column("has_interaction").to_list() == [True, False]
+
+
+def test_fee_excess_is_the_fee_beyond_what_the_policy_allows() -> None:
+    responses = pl.DataFrame(
+        {"policy_code": ["GYM", "GYM", "DELIV"], "fees_charged": [60.0, 10.0, None]}
+    )
+    policies = pl.DataFrame({"policy_code": ["GYM", "DELIV"], "fee_allowed": ["25", "0"]})
+    out = with_policy_facts(responses, policies)
+    assert out.get_column("fee_excess").to_list() == [35.0, 0.0, 0.0]
