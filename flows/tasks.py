@@ -95,15 +95,18 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         scored = clean.with_columns(
             pl.lit(None, pl.Float64).alias("p_policy_failure"),
             pl.lit(None, pl.String).alias("root_cause"),
+            pl.lit(None, pl.Boolean).alias("needs_review"),
         )
     else:
-        scored = score_negatives(load_model(settings.models_dir, version), clean)
+        model = load_model(settings.models_dir, version)
+        scored = score_negatives(model, clean, settings.review_band)
     feedback, summary = marts_for_day(scored, version)
     counts = {
         "responses": feedback.height,
         "negatives": int(feedback.get_column("is_negative").sum()),
         "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
         "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
+        "needs_review": int(feedback.get_column("needs_review").sum()),
     }
     manifest = _manifest(settings, model_version=version, counts=counts)
     write_partition(

@@ -10,7 +10,6 @@ from typing import Any
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from servicelens.synthetic import generate
 
 from models.evaluate import classification_metrics
 from models.pipeline import feature_frame, labels_to_target
@@ -19,6 +18,7 @@ from models.train import train_root_cause_model
 from servicelens.settings import Settings
 from servicelens.stages import labelled_negatives, oracle_summary, read_truth
 from servicelens.storage import code_version
+from servicelens.synthetic import generate
 
 #: A challenger replaces the champion unless its holdout accuracy is lower by more than this.
 PROMOTION_TOLERANCE = 0.01

@@ -73,8 +73,14 @@ def train_root_cause_model(labelled: pl.DataFrame, seed: int = 7) -> TrainingRes
     return TrainingResult(final, metrics, parameters, holdout)
 
 
-def score_negatives(model: Pipeline, responses: pl.DataFrame) -> pl.DataFrame:
-    """Add ``p_policy_failure`` and ``root_cause`` for negative responses (null otherwise)."""
+def score_negatives(
+    model: Pipeline, responses: pl.DataFrame, review_band: tuple[float, float] = (0.35, 0.65)
+) -> pl.DataFrame:
+    """Add ``p_policy_failure``, ``root_cause`` and ``needs_review`` for negative responses.
+
+    Non-negative responses get nulls. A probability inside ``review_band`` means the model is
+    unsure, so the response is marked for review instead of being acted on.
+    """
     negatives = responses.get_column("is_negative").fill_null(False).to_numpy()
     p = np.full(responses.height, np.nan)
     if negatives.any():
@@ -86,5 +92,6 @@ def score_negatives(model: Pipeline, responses: pl.DataFrame) -> pl.DataFrame:
         .when(pl.col("p_policy_failure") >= 0.5)
         .then(pl.lit(POSITIVE_CLASS))
         .otherwise(pl.lit("perceived"))
-        .alias("root_cause")
+        .alias("root_cause"),
+        pl.col("p_policy_failure").is_between(*review_band, closed="none").alias("needs_review"),
     )

@@ -15,6 +15,7 @@ Only the columns a suite needs are handed to GX (through Arrow, as pandas).
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +46,8 @@ class RowCheck:
 
 @functools.cache
 def _context() -> Any:
+    # GX announces its temporary docs directory at INFO on every start; that is not news.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
@@ -115,6 +118,7 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
 
 def survey_batch_suite() -> gx.ExpectationSuite:
     """The batch suite: required columns are present and the file has rows."""
+    _context()  # GX binds suites to the active context; make sure there is one.
     suite = gx.ExpectationSuite(name="surveys_batch")
     suite.add_expectation(
         gx.expectations.ExpectTableColumnsToMatchSet(
@@ -168,6 +172,7 @@ def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
     Reasons read ``<column>: <raw value> <problem>``, using the raw text kept beside each
     parsed column, so a person sees exactly what the export said.
     """
+    _context()
     checks = survey_row_checks(now)
     needed = sorted({ROW_ID} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
     data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)

@@ -135,8 +135,9 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
             == pl.col("source_line").max().over("response_id", "delivered_at", "_content")
         ).alias("_last_copy"),
     )
-    superseded = (pl.col("_delivery_rank") > 1) | (
-        pl.col("response_id").is_not_null() & ~pl.col("_last_copy")
+    # Rows without an id cannot be matched to each other; validation rejects them instead.
+    superseded = pl.col("response_id").is_not_null() & (
+        (pl.col("_delivery_rank") > 1) | ~pl.col("_last_copy")
     )
     helpers = ["_delivery_rank", "_content", "_last_copy"]
     latest_line = (

@@ -147,6 +147,7 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "is_negative": pl.Boolean(),
     "root_cause": pl.String(),  # null for non-negative responses or when no model exists
     "p_policy_failure": pl.Float64(),
+    "needs_review": pl.Boolean(),  # the model is unsure: send to QA rather than act on it
     "model_version": pl.String(),
 }
 

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from transforms.clean import (
+    INTERACTION_COLUMNS,
     UNPARSEABLE,
     join_interactions,
     normalise_surveys,
@@ -127,14 +128,7 @@ def test_join_marks_surveys_without_interaction() -> None:
     interactions = pl.DataFrame(
         {
             "interaction_id": ["I1"],
-            **{
-                c: [None]
-                for c in (
-                    "customer_id agent_id queue policy_code started_at wait_seconds "
-                    "handle_seconds transfers prior_contacts sla_met policy_disclosed "
-                    "resolution fees_charged"
-                ).split()
-            },
+            **{c: [None] for c in INTERACTION_COLUMNS},
         }
     )
     out = join_interactions(surveys, interactions)
@@ -148,3 +142,16 @@ def test_fee_excess_is_the_fee_beyond_what_the_policy_allows() -> None:
     policies = pl.DataFrame({"policy_code": ["GYM", "DELIV"], "fee_allowed": ["25", "0"]})
     out = with_policy_facts(responses, policies)
     assert out.get_column("fee_excess").to_list() == [35.0, 0.0, 0.0]
+
+
+def test_rows_without_an_id_are_never_treated_as_duplicates_of_each_other() -> None:
+    raw = _surveys(
+        [
+            {"response_id": ""},
+            {"response_id": "", "delivered_at": "2026-11-02T11:00:00Z"},
+        ]
+    )
+    typed = normalise_surveys(raw, "Europe/London", date(2026, 11, 1))
+    kept, superseded = split_superseded_deliveries(typed)
+    assert kept.height == 2
+    assert superseded.height == 0

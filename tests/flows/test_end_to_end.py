@@ -1,0 +1,144 @@
+"""End to end through Prefect's real engine and API, into a temporary data directory."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from servicelens.settings import Settings
+from servicelens.storage import read_manifest, scan_table
+from transforms.schemas import (
+    CLEAN_RESPONSE_SCHEMA,
+    DAILY_SUMMARY_SCHEMA,
+    FEEDBACK_SCORED_SCHEMA,
+    QUARANTINE_SCHEMA,
+)
+
+START = date(2026, 10, 1)
+END = START + timedelta(days=5)
+
+
+def _without_partition(schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
+    return {k: v for k, v in schema.items() if k != "survey_date"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
+    from flows.pipeline import demo
+
+    settings = Settings(data_dir=str(tmp_path_factory.mktemp("e2e")))
+    result = demo(settings, START, END, per_day=1200, seed=3)
+    return settings, result
+
+
+def test_every_row_read_is_kept_or_quarantined(demo_run: tuple[Settings, dict]) -> None:
+    settings, result = demo_run
+    for counts in result["ingested"]:
+        day = date.fromisoformat(counts["day"])
+        assert counts["surveys_read"] == counts["kept"] + counts["quarantined"]
+        manifest = read_manifest(settings.clean_dir, day)
+        assert manifest is not None
+        assert manifest["counts"]["kept"] == counts["kept"]
+        assert manifest["run_id"] not in (None, "local")
+        assert all(len(sha) == 64 for sha in manifest["inputs"].values())
+        quarantined = read_manifest(settings.quarantine_dir, day)
+        assert quarantined is not None
+        surveys_quarantined = (
+            pl.read_parquet(settings.quarantine_dir / f"survey_date={day}" / "part-0.parquet")
+            .filter(pl.col("source") == "surveys")
+            .height
+        )
+        assert surveys_quarantined == counts["quarantined"]
+
+
+def test_marts_and_layers_match_their_contracts(demo_run: tuple[Settings, dict]) -> None:
+    settings, _ = demo_run
+    tables = {
+        settings.marts_dir / "feedback_scored": FEEDBACK_SCORED_SCHEMA,
+        settings.marts_dir / "daily_summary": DAILY_SUMMARY_SCHEMA,
+        settings.quarantine_dir: QUARANTINE_SCHEMA,
+        settings.clean_dir: CLEAN_RESPONSE_SCHEMA,
+    }
+    for table, schema in tables.items():
+        files = sorted(table.glob("survey_date=*/part-0.parquet"))
+        assert len(files) == (END - START).days + 1, table
+        for file in files:
+            assert dict(pl.read_parquet_schema(file)) == _without_partition(schema), file
+        assert dict(scan_table(table).collect_schema()) == {
+            **_without_partition(schema),
+            "survey_date": pl.Date(),
+        }
+
+
+def test_negatives_are_scored_by_the_champion(demo_run: tuple[Settings, dict]) -> None:
+    settings, result = demo_run
+    scored = scan_table(settings.marts_dir / "feedback_scored").collect()
+    negatives = scored.filter(pl.col("is_negative"))
+    assert negatives.height > 0
+    assert negatives.get_column("root_cause").null_count() == 0
+    assert negatives.get_column("p_policy_failure").is_between(0, 1).all()
+    assert scored.filter(~pl.col("is_negative")).get_column("root_cause").null_count() == (
+        scored.height - negatives.height
+    )
+    assert scored.get_column("model_version").unique().to_list() == [result["trained"]["version"]]
+    assert scored.get_column("response_id").is_unique().all()
+    trained = result["trained"]["metrics"]
+    assert trained["model"]["accuracy"] > trained["majority_baseline"]["accuracy"]
+    assert "oracle_vs_truth" in trained["against_truth"]
+
+
+def test_duckdb_reads_the_marts(demo_run: tuple[Settings, dict]) -> None:
+    settings, _ = demo_run
+    glob = str(settings.marts_dir / "feedback_scored" / "*" / "*.parquet")
+    rows = duckdb.sql(
+        f"SELECT root_cause, count(*) FROM read_parquet('{glob}', hive_partitioning=true) "
+        "GROUP BY 1 ORDER BY 1 NULLS LAST"
+    ).fetchall()
+    assert [r[0] for r in rows] == ["perceived", "policy_failure", None]
+    summary = str(settings.marts_dir / "daily_summary" / "*" / "*.parquet")
+    total = duckdb.sql(
+        f"SELECT sum(responses) FROM read_parquet('{summary}', hive_partitioning=true)"
+    ).fetchall()
+    assert total[0][0] == sum(r[1] for r in rows)
+
+
+def test_rerunning_a_date_replaces_its_partition(demo_run: tuple[Settings, dict]) -> None:
+    from flows.pipeline import nightly
+
+    settings, _ = demo_run
+    before = scan_table(settings.marts_dir / "feedback_scored").collect()
+    first_manifest = read_manifest(settings.marts_dir / "feedback_scored", END)
+    nightly(END, settings)
+    after = scan_table(settings.marts_dir / "feedback_scored").collect()
+    assert after.height == before.height
+    assert after.get_column("response_id").is_unique().all()
+    second_manifest = read_manifest(settings.marts_dir / "feedback_scored", END)
+    assert first_manifest is not None and second_manifest is not None
+    assert second_manifest["run_id"] != first_manifest["run_id"]
+    staging = Path(settings.staging_dir)
+    assert not list(staging.glob("new-*")) and not list(staging.glob("old-*"))
+
+
+def test_a_broken_batch_fails_its_date_and_keeps_the_previous_output(
+    demo_run: tuple[Settings, dict],
+) -> None:
+    from flows.pipeline import nightly
+    from servicelens.stages import BatchError
+
+    settings, _ = demo_run
+    day = START
+    before = read_manifest(settings.clean_dir, day)
+    surveys = settings.raw_day(day) / "surveys.csv"
+    original = surveys.read_bytes()
+    try:
+        # The vendor renamed a required column.
+        surveys.write_bytes(original.replace(b"csat,", b"satisfaction,", 1))
+        with pytest.raises(BatchError, match=r"surveys\.csv: line 1 \(header\).*csat"):
+            nightly(day, settings)
+    finally:
+        surveys.write_bytes(original)
+    assert read_manifest(settings.clean_dir, day) == before
