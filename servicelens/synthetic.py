@@ -1,0 +1,1629 @@
+"""Deterministic synthetic raw exports encoding the product brief's customer-service scenarios.
+
+The generator plays the survey vendor, the contact-centre CRM, the QA team and the policy
+catalogue at once, and keeps the truth it used in a separate ``truth/`` folder that training
+never reads. Layout under ``out_dir``::
+
+    raw/<YYYY-MM-DD>/surveys.csv         survey-vendor export (schemas.RAW_SURVEY_COLUMNS)
+    raw/<YYYY-MM-DD>/interactions.jsonl  CRM interactions that STARTED that day
+    raw/<YYYY-MM-DD>/audits.csv          QA labels for negatives submitted that day
+    raw/reference/policies.csv           policy catalogue (schemas.RAW_POLICY_COLUMNS)
+    truth/<YYYY-MM-DD>.csv               true root cause and oracle posterior per negative
+    truth/<YYYY-MM-DD>.injected.csv      every injected defect/variant: kind,response_id,line
+    truth/summary.json                   GenerationSummary plus per-day oracle accuracy
+
+Generative story, per response (all vectorised):
+
+1. a scenario (one per policy code), then hidden facts from scenario-specific priors;
+2. ``p_fail = sigmoid(k * (intercept + sum(weight * hidden failure fact)))`` and
+   ``truth_failure ~ Bernoulli(p_fail)``: some of what broke is never recorded anywhere;
+3. CSAT from (truth_failure, expectation mismatch, temper); NPS and effort from CSAT;
+4. interaction fields as noisy, partly missing views of the hidden facts;
+5. the comment from scenario, hidden facts, mismatch, temper and CSAT only.
+
+Nothing observable depends on ``truth_failure`` except through CSAT, so the oracle
+``P(truth_failure | hidden facts, csat)`` for a negative response is the Bayes ceiling for any
+model of the raw data.
+
+Determinism: every random draw comes from ``numpy.random.default_rng([seed, day ordinal,
+stream, ...])``. Survey day D's responses are split into groups by how many days before D their
+interaction started (0, 1 or 2), and each group has its own stream, so an interaction file can
+be assembled from the groups of the three survey days that refer to it without generating
+those days in full. Every file therefore depends only on (seed, its own date, per_day, mess
+switches) and never on the range it was generated in: generating a range day by day into one
+folder gives the same bytes as generating it at once. The price is that the interaction files
+at the edges of a range also hold the interactions of surveys just outside the range (CRM
+exports do not know which interactions will be surveyed).
+
+Content that is legitimate but awkward (empty comments, non-English comments, embedded
+newlines) is generated in both modes and listed in the injected files; ``mess=False`` switches
+off every defect and every cleanable variant, and writes UTF-8 only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from transforms.schemas import (
+    CHANNELS,
+    NEGATIVE_CSAT_MAX,
+    RAW_AUDIT_COLUMNS,
+    RAW_INTERACTION_SCHEMA,
+    RAW_POLICY_COLUMNS,
+    RAW_SURVEY_COLUMNS,
+)
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+#: The business's timezone: a survey "of day D" was submitted on D in this zone.
+BUSINESS_TZ = "Europe/London"
+
+# --- reference data -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One row of the policy catalogue (raw/reference/policies.csv)."""
+
+    policy_code: str
+    description: str
+    queue: str
+    promised_sla: str
+    disclosure: str
+    fee_allowed: float
+
+
+POLICIES: tuple[Policy, ...] = (
+    Policy(
+        "DELIV-4H-WINDOW",
+        "Furniture delivery in a booked 4-hour window",
+        "delivery",
+        "arrive within the booked 4-hour window",
+        "explained at purchase, again when booking, printed on the receipt",
+        0.0,
+    ),
+    Policy(
+        "GYM-CANCEL",
+        "Rolling gym membership cancellation",
+        "membership",
+        "cancel on request within 15 minutes",
+        "signed membership contract (no termination fee)",
+        0.0,
+    ),
+    Policy(
+        "GYM-CANCEL-TERM",
+        "Fixed-term gym membership cancellation",
+        "membership",
+        "cancel on request within 15 minutes",
+        "signed 12-month contract with early termination fee",
+        60.0,
+    ),
+    Policy(
+        "PRICE-LOOKUP",
+        "Every item on sale has a price in the till system",
+        "checkout",
+        "price found at the till in under 1 minute",
+        "shelf label and till catalogue",
+        0.0,
+    ),
+    Policy(
+        "GREET-10MIN",
+        "Store visitors are greeted by staff",
+        "support",
+        "greeted within 10 minutes",
+        "service charter in store",
+        0.0,
+    ),
+    Policy(
+        "REPEAT-ISSUE",
+        "Issues are owned until resolved",
+        "support",
+        "resolved within 2 contacts",
+        "service charter on the website",
+        0.0,
+    ),
+    Policy(
+        "BILLING-FEE",
+        "Late payment fee",
+        "billing",
+        "correct bill, only contractual fees",
+        "terms and conditions, first bill",
+        15.0,
+    ),
+    Policy(
+        "CONDUCT",
+        "Representatives follow policy and stay courteous",
+        "support",
+        "policy applied consistently",
+        "published returns and service policy",
+        0.0,
+    ),
+)
+
+# --- hidden facts and scenarios -----------------------------------------------------------
+
+#: Hidden facts of an interaction. The first eleven feed the failure score; the last two are
+#: about the customer and only move CSAT and the comment.
+FACTS: tuple[str, ...] = (
+    "window_missed",
+    "no_show",
+    "policy_undisclosed",
+    "long_cancellation",
+    "upsell",
+    "fee_not_in_contract",
+    "price_missing",
+    "greeted_late",
+    "repeat_issue",
+    "transfer_loop",
+    "long_call",
+    "expectation_mismatch",
+    "customer_temper",
+)
+
+#: Weight of each hidden fact in the failure score (absent = 0). A long call that resolved the
+#: problem lowers it: the brief's "a long call is not a failure".
+FAILURE_WEIGHTS: dict[str, float] = {
+    "window_missed": 5.0,
+    "no_show": 6.5,
+    "policy_undisclosed": 2.6,
+    "long_cancellation": 3.2,
+    "upsell": 1.2,
+    "fee_not_in_contract": 5.0,
+    "price_missing": 4.6,
+    "greeted_late": 5.0,
+    "repeat_issue": 4.8,
+    "transfer_loop": 5.0,
+    "long_call": -0.6,
+}
+FAILURE_INTERCEPT = -3.0
+FAILURE_SLOPE = 1.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A customer-service situation from the brief, tied to one policy code."""
+
+    name: str
+    policy_code: str
+    share: float
+    #: probabilities over schemas.CHANNELS
+    channel_p: tuple[float, float, float, float, float]
+    #: prior probability of each hidden fact (absent = never)
+    priors: dict[str, float]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "delivery_window",
+        "DELIV-4H-WINDOW",
+        0.20,
+        (0.35, 0.25, 0.15, 0.05, 0.20),
+        {
+            "window_missed": 0.15,
+            "no_show": 0.05,
+            "policy_undisclosed": 0.09,
+            "repeat_issue": 0.04,
+            "transfer_loop": 0.02,
+            "long_call": 0.08,
+            "expectation_mismatch": 0.27,
+            "customer_temper": 0.10,
+        },
+    ),
+    Scenario(
+        "gym_cancellation",
+        "GYM-CANCEL",
+        0.10,
+        (0.30, 0.05, 0.10, 0.55, 0.00),
+        {
+            "long_cancellation": 0.22,
+            "upsell": 0.19,
+            "fee_not_in_contract": 0.14,
+            "policy_undisclosed": 0.08,
+            "transfer_loop": 0.02,
+            "expectation_mismatch": 0.21,
+            "customer_temper": 0.12,
+        },
+    ),
+    Scenario(
+        "gym_cancellation_fixed_term",
+        "GYM-CANCEL-TERM",
+        0.07,
+        (0.30, 0.05, 0.10, 0.55, 0.00),
+        {
+            "long_cancellation": 0.15,
+            "upsell": 0.19,
+            "fee_not_in_contract": 0.06,
+            "policy_undisclosed": 0.09,
+            "transfer_loop": 0.02,
+            "expectation_mismatch": 0.36,
+            "customer_temper": 0.12,
+        },
+    ),
+    Scenario(
+        "checkout_price_missing",
+        "PRICE-LOOKUP",
+        0.12,
+        (0.00, 0.05, 0.05, 0.90, 0.00),
+        {
+            "price_missing": 0.21,
+            "expectation_mismatch": 0.19,
+            "customer_temper": 0.08,
+        },
+    ),
+    Scenario(
+        "store_greeting",
+        "GREET-10MIN",
+        0.12,
+        (0.00, 0.00, 0.05, 0.95, 0.00),
+        {
+            "greeted_late": 0.20,
+            "expectation_mismatch": 0.26,
+            "customer_temper": 0.10,
+        },
+    ),
+    Scenario(
+        "repeat_contact",
+        "REPEAT-ISSUE",
+        0.14,
+        (0.50, 0.30, 0.15, 0.00, 0.05),
+        {
+            "repeat_issue": 0.27,
+            "transfer_loop": 0.11,
+            "long_call": 0.20,
+            "expectation_mismatch": 0.19,
+            "customer_temper": 0.15,
+        },
+    ),
+    Scenario(
+        "billing_fee",
+        "BILLING-FEE",
+        0.13,
+        (0.40, 0.25, 0.20, 0.00, 0.15),
+        {
+            "fee_not_in_contract": 0.15,
+            "policy_undisclosed": 0.09,
+            "transfer_loop": 0.08,
+            "repeat_issue": 0.05,
+            "long_call": 0.15,
+            "expectation_mismatch": 0.27,
+            "customer_temper": 0.10,
+        },
+    ),
+    Scenario(
+        "angry_customer",
+        "CONDUCT",
+        0.12,
+        (0.50, 0.20, 0.05, 0.25, 0.00),
+        {
+            "transfer_loop": 0.08,
+            "repeat_issue": 0.05,
+            "policy_undisclosed": 0.04,
+            "long_call": 0.25,
+            "expectation_mismatch": 0.26,
+            "customer_temper": 0.65,
+        },
+    ),
+)
+
+_SCEN_INDEX: dict[str, int] = {s.policy_code: i for i, s in enumerate(SCENARIOS)}
+_POLICY_BY_CODE: dict[str, Policy] = {p.policy_code: p for p in POLICIES}
+_PRIORS = np.array([[s.priors.get(f, 0.0) for f in FACTS] for s in SCENARIOS])
+_SHARES = np.array([s.share for s in SCENARIOS]) / sum(s.share for s in SCENARIOS)
+_CHANNEL_CUM = np.cumsum(np.array([s.channel_p for s in SCENARIOS]), axis=1)
+_CHANNEL_CUM[:, -1] = 1.0
+
+#: P(csat = 1..5 | truth_failure, expectation_mismatch, temper), row = 4*fail + 2*mismatch + temper.
+CSAT_P = np.array(
+    [
+        [0.02, 0.04, 0.14, 0.38, 0.42],
+        [0.22, 0.24, 0.24, 0.18, 0.12],
+        [0.20, 0.30, 0.26, 0.16, 0.08],
+        [0.40, 0.30, 0.16, 0.09, 0.05],
+        [0.40, 0.36, 0.14, 0.07, 0.03],
+        [0.58, 0.26, 0.10, 0.04, 0.02],
+        [0.52, 0.30, 0.11, 0.05, 0.02],
+        [0.66, 0.22, 0.08, 0.03, 0.01],
+    ]
+)
+
+# --- rates ----------------------------------------------------------------------------------
+
+#: Where the interaction of a survey submitted on D started: D, D-1, D-2.
+START_OFFSET_P = (0.65, 0.25, 0.10)
+#: Interactions that got no survey, as a share of per_day, written per start day.
+FILLER_SHARE = 0.30
+#: P(empty comment) for negative, neutral and positive CSAT: ~8% overall. Unhappy customers
+#: write something far more often than happy ones.
+EMPTY_COMMENT_RATE: tuple[float, float, float] = (0.035, 0.08, 0.11)
+NON_ENGLISH_RATE = 0.03
+EMBEDDED_NEWLINE_RATE = 0.002
+NULL_LANGUAGE_RATE = 0.04
+AUDIT_RATE = 0.35
+AUDIT_FLIP_RATE = 0.04
+AUDITORS: tuple[str, ...] = ("qa.amrita", "qa.ben", "qa.carla", "qa.dmitri")
+
+#: Cleanable variants: independent of each other and of the row defects below.
+CHANNEL_VARIANT_RATE = 0.15
+CSAT_LABEL_RATE = 0.10
+TIMESTAMP_OFFSET_RATE = 0.30
+#: Row defects: at most one per row, so each defective line has exactly one reason.
+ROW_DEFECT_RATES: dict[str, float] = {
+    "unknown_channel": 0.003,
+    "csat_out_of_range": 0.003,
+    "csat_non_numeric": 0.002,
+    "nps_out_of_range": 0.002,
+    "timestamp_unparseable": 0.002,
+    "timestamp_future": 0.001,
+    "missing_response_id": 0.001,
+    "duplicate_response_id": 0.001,
+    "survey_without_interaction": 0.003,
+    "malformed_line": 0.001,
+    "duplicate_redelivery": 0.02,
+}
+MALFORMED_JSON_RATE = 0.0005
+
+CHANNEL_VARIANTS: dict[str, tuple[str, ...]] = {
+    "phone": ("Phone", " phone", "VOICE", "Voice"),
+    "chat": ("CHAT", "Live Chat", "Chat"),
+    "email": ("E-mail", "email ", "EMAIL"),
+    "store": ("In-Store", "Store", "in-store"),
+    "web": ("Web Form", "WEB", "Web"),
+}
+UNKNOWN_CHANNELS: tuple[str, ...] = ("fax", "pigeon", "telex", "carrier pigeon")
+CSAT_LABELS: tuple[str, ...] = (
+    "Very dissatisfied",
+    "Dissatisfied",
+    "Neutral",
+    "Satisfied",
+    "Very satisfied",
+)
+BAD_CSAT_NUMBERS: tuple[str, ...] = ("0", "6", "7", "10", "11")
+BAD_CSAT_TEXT: tuple[str, ...] = ("n/a", "five", "N/A", "?")
+BAD_NPS: tuple[str, ...] = ("11", "-1", "12", "100")
+BAD_TIMESTAMPS: tuple[str, ...] = ("yesterday", "31/31/2026", "not recorded", "2026-13-45T25:61")
+#: Offsets a vendor in another region might stamp, in minutes east of UTC.
+OTHER_OFFSETS_MIN: tuple[int, ...] = (120, 60, -300, 330, -480)
+
+_STREAM_COUNTS, _STREAM_CORE, _STREAM_CONTENT, _STREAM_MESS = 0, 1, 2, 3
+_STREAM_FILLER, _STREAM_IMESS, _STREAM_AUDIT = 4, 5, 6
+_FILLER_GROUP = 3
+
+
+def _rng(seed: int, day: date, *stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, day.toordinal(), *stream])
+
+
+def _sigmoid(x: FloatArray) -> FloatArray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
+
+
+def _pick(rng: np.random.Generator, u_cum: FloatArray, n: int) -> IntArray:
+    """Row-wise categorical draw: index of the first cumulative probability above a uniform."""
+    u = rng.random(n)
+    return np.asarray((u[:, None] >= u_cum).sum(axis=1), dtype=np.int64)
+
+
+def _cum(p: Sequence[float]) -> FloatArray:
+    c = np.cumsum(np.asarray(p, dtype=np.float64))
+    c[-1] = 1.0
+    return c
+
+
+# --- core: scenario, hidden facts, interaction fields ---------------------------------------
+
+
+def failure_probability(facts: dict[str, BoolArray]) -> FloatArray:
+    """P(truth_failure | hidden facts): the logistic failure model of step 2."""
+    n = len(next(iter(facts.values())))
+    score = np.full(n, FAILURE_INTERCEPT)
+    for name, weight in FAILURE_WEIGHTS.items():
+        score += weight * facts[name]
+    return _sigmoid(FAILURE_SLOPE * score)
+
+
+def _tod_seconds(rng: np.random.Generator, n: int, *, allow_after_midnight: bool) -> IntArray:
+    # 01:00-03:00 local never occurs, so local times are never missing or ambiguous on DST days;
+    # 00:00-01:00 is kept for surveys because it is the previous day in UTC during summer time.
+    weights = np.array(
+        [
+            0.6,
+            0,
+            0,
+            0.2,
+            0.3,
+            0.6,
+            1.2,
+            2.5,
+            4,
+            5.5,
+            6,
+            6,
+            6.5,
+            6,
+            6,
+            5.5,
+            5.5,
+            6,
+            6,
+            5.5,
+            5,
+            4,
+            3,
+            1.5,
+        ]
+    )
+    if not allow_after_midnight:
+        weights[0] = 0.0
+    hour = rng.choice(24, size=n, p=weights / weights.sum())
+    return np.asarray(hour * 3600 + rng.integers(0, 3600, size=n), dtype=np.int64)
+
+
+def _local_to_utc(day: date, seconds: IntArray) -> pl.Series:
+    local = np.datetime64(day.isoformat(), "s") + seconds.astype("timedelta64[s]")
+    return (
+        pl.Series("t", local.astype("datetime64[us]"))
+        .dt.replace_time_zone(BUSINESS_TZ, ambiguous="earliest", non_existent="raise")
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
+    """Responses of survey day ``day`` whose interaction started ``group`` days earlier.
+
+    ``group == _FILLER_GROUP`` makes interactions of ``day`` that get no survey. Returns the
+    hidden facts (``h_`` columns), the survey's channel and submission time, and the
+    interaction's raw fields.
+    """
+    rng = _rng(seed, day, _STREAM_CORE, group)
+    scen = rng.choice(len(SCENARIOS), size=n, p=_SHARES).astype(np.int64)
+    facts: dict[str, BoolArray] = {f: rng.random(n) < _PRIORS[scen, i] for i, f in enumerate(FACTS)}
+    is_gym = (scen == _SCEN_INDEX["GYM-CANCEL"]) | (scen == _SCEN_INDEX["GYM-CANCEL-TERM"])
+    # The salesman who keeps a customer for an hour is usually the one pushing a cheaper plan.
+    facts["upsell"] |= is_gym & facts["long_cancellation"] & (rng.random(n) < 0.5)
+    channel_idx = _pick(rng, _CHANNEL_CUM[scen], n)
+    channel = np.asarray(CHANNELS)[channel_idx]
+    is_store = channel == "store"
+    is_email = channel == "email"
+
+    # wait: time to be answered (phone/chat), greeted (store) or replied to (email)
+    wait = rng.lognormal(np.log(150.0), 0.9, size=n)
+    wait = np.where(is_store, rng.lognormal(np.log(200.0), 0.55, size=n), wait)
+    wait = np.where(is_email, rng.lognormal(np.log(3 * 3600.0), 0.6, size=n), wait)
+    wait = np.where(facts["greeted_late"], rng.normal(1250.0, 230.0, size=n), wait)
+    wait = np.clip(wait, 5.0, 6 * 3600.0)
+    handle = rng.lognormal(np.log(420.0), 0.5, size=n)
+    handle = np.where(facts["transfer_loop"], handle * 0.5, handle)
+    handle = np.where(facts["long_call"], rng.uniform(1200.0, 2400.0, size=n), handle)
+    handle = np.where(facts["long_cancellation"], rng.uniform(2400.0, 4800.0, size=n), handle)
+    handle = np.where(facts["price_missing"], handle + rng.uniform(120.0, 400.0, size=n), handle)
+    handle = np.clip(handle, 20.0, 2 * 3600.0)
+
+    # times: survey submitted on `day`; interaction started `group` days before. A same-day
+    # survey comes after the interaction ended, so its time is drawn from the start onwards.
+    submit = _tod_seconds(rng, n, allow_after_midnight=True)
+    start = _tod_seconds(rng, n, allow_after_midnight=False)
+    lag = rng.uniform(60.0, 3 * 3600.0, size=n)
+    if group in (0, _FILLER_GROUP):
+        busy = (wait + handle + lag).astype(np.int64)
+        start = np.minimum(start, 86399 - busy)
+        submit = start + busy
+        start_day = day
+    else:
+        start_day = day - timedelta(days=group)
+    started_utc = _local_to_utc(start_day, start)
+
+    # observed facts: noisy, partly missing views of the hidden ones
+    breach = (
+        facts["window_missed"]
+        | facts["no_show"]
+        | facts["greeted_late"]
+        | facts["long_cancellation"]
+        | (facts["transfer_loop"] & (rng.random(n) < 0.5))
+        | facts["price_missing"]
+        | facts["repeat_issue"]
+        | (rng.random(n) < 0.03)
+    )
+    sla_met = (~breach) ^ (rng.random(n) < 0.05)
+    disclosed = (~facts["policy_undisclosed"] & (rng.random(n) >= 0.03)) ^ (rng.random(n) < 0.05)
+    transfers = rng.choice(3, size=n, p=[0.68, 0.24, 0.08])
+    transfers = np.where(facts["transfer_loop"], 3 + np.minimum(rng.poisson(0.5, n), 3), transfers)
+    prior = rng.choice(4, size=n, p=[0.60, 0.27, 0.10, 0.03])
+    prior = np.where(facts["repeat_issue"], 2 + np.minimum(rng.poisson(1.2, n), 5), prior)
+
+    fees = _fees(rng, scen, facts, n)
+    resolution = _resolution(rng, facts, n)
+    idx = np.arange(n)
+    width = max(7, len(str(n)))
+    prefix = f"I{day:%Y%m%d}-{'F' if group == _FILLER_GROUP else group}-"
+    return pl.DataFrame(
+        {
+            "scenario": scen,
+            "channel": channel,
+            "submitted_utc": _local_to_utc(day, submit),
+            "interaction_id": pl.Series(idx).cast(pl.String).str.zfill(width),
+            "customer_id": pl.Series(rng.integers(0, 5_000_000, n)).cast(pl.String).str.zfill(7),
+            "agent_id": pl.Series(rng.integers(0, 800, n)).cast(pl.String).str.zfill(4),
+            "started_utc": started_utc,
+            "wait_seconds": _with_nulls(rng, np.round(wait * rng.lognormal(0, 0.08, n), 1), 0.02),
+            "handle_seconds": _with_nulls(rng, np.round(handle, 1), 0.02),
+            "transfers": _with_nulls(rng, transfers.astype(np.int64), 0.05),
+            "prior_contacts": _with_nulls(rng, prior.astype(np.int64), 0.03),
+            "sla_met": _with_nulls(rng, sla_met, 0.25),
+            "policy_disclosed": _with_nulls(rng, disclosed, 0.30),
+            "resolution": np.asarray(("resolved", "unresolved", "escalated"))[resolution],
+            "fees_charged": _with_nulls(rng, fees, 0.03),
+            **{f"h_{f}": v for f, v in facts.items()},
+        }
+    ).with_columns(
+        pl.concat_str(pl.lit(prefix), pl.col("interaction_id")).alias("interaction_id"),
+        pl.concat_str(pl.lit("C"), pl.col("customer_id")).alias("customer_id"),
+        pl.concat_str(pl.lit("A"), pl.col("agent_id")).alias("agent_id"),
+        pl.col("scenario").cast(pl.Int8),
+    )
+
+
+def _with_nulls(
+    rng: np.random.Generator, values: npt.NDArray[np.generic], rate: float
+) -> pl.Series:
+    return pl.Series(values).scatter(np.flatnonzero(rng.random(len(values)) < rate), None)
+
+
+def _fees(
+    rng: np.random.Generator, scen: IntArray, facts: dict[str, BoolArray], n: int
+) -> FloatArray:
+    """Fees charged: contractual ones are common too, so a fee alone proves nothing."""
+    bad = facts["fee_not_in_contract"]
+    fees = np.zeros(n)
+    gym = scen == _SCEN_INDEX["GYM-CANCEL"]
+    term = scen == _SCEN_INDEX["GYM-CANCEL-TERM"]
+    billing = scen == _SCEN_INDEX["BILLING-FEE"]
+    fees = np.where(gym & bad, rng.choice([49.0, 60.0, 75.0], size=n), fees)
+    fees = np.where(term & (rng.random(n) < 0.85), 60.0, fees)
+    fees = np.where(term & bad, 60.0 + rng.choice([25.0, 35.0], size=n), fees)
+    fees = np.where(billing & (rng.random(n) < 0.45), 15.0, fees)
+    fees = np.where(billing & bad, rng.choice([30.0, 35.0, 50.0], size=n), fees)
+    return fees
+
+
+_RESOLUTION_P: tuple[tuple[str, tuple[float, float, float]], ...] = (
+    # lowest priority first: a later, more telling fact overrides an earlier one
+    ("customer_temper", (0.55, 0.25, 0.20)),
+    ("expectation_mismatch", (0.55, 0.30, 0.15)),
+    ("policy_undisclosed", (0.50, 0.30, 0.20)),
+    ("price_missing", (0.85, 0.10, 0.05)),
+    ("greeted_late", (0.70, 0.20, 0.10)),
+    ("long_cancellation", (0.85, 0.05, 0.10)),
+    ("window_missed", (0.50, 0.30, 0.20)),
+    ("fee_not_in_contract", (0.35, 0.30, 0.35)),
+    ("repeat_issue", (0.20, 0.55, 0.25)),
+    ("transfer_loop", (0.20, 0.40, 0.40)),
+    ("no_show", (0.10, 0.70, 0.20)),
+)
+
+
+def _resolution(rng: np.random.Generator, facts: dict[str, BoolArray], n: int) -> IntArray:
+    cum = np.tile(_cum((0.80, 0.12, 0.08)), (n, 1))
+    for fact, p in _RESOLUTION_P:
+        cum[facts[fact]] = _cum(p)
+    return _pick(rng, cum, n)
+
+
+# --- comments ------------------------------------------------------------------------------
+
+_SHORT_CODES: dict[str, str] = {
+    "DELIV": "DELIV-4H-WINDOW",
+    "GYM": "GYM-CANCEL",
+    "TERM": "GYM-CANCEL-TERM",
+    "PRICE": "PRICE-LOOKUP",
+    "GREET": "GREET-10MIN",
+    "REPEAT": "REPEAT-ISSUE",
+    "BILL": "BILLING-FEE",
+    "CONDUCT": "CONDUCT",
+}
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One sentence slot of a comment: where it goes, when it may appear, how often, phrasings.
+
+    ``when`` is a conjunction of space-separated terms, each a scenario list (``@GYM/TERM``),
+    a hidden fact, or a CSAT band (``negative``, ``neutral``, ``positive``); ``!`` negates one;
+    ``*`` means always. ``translation`` names the row of _TRANSLATIONS used for non-English
+    comments (None: the sentence is left out of them).
+    """
+
+    pos: int
+    when: str
+    p: float
+    translation: str | None
+    variants: tuple[str, ...]
+
+
+# One block per slot: "[position | when | probability | translation or -]", then its phrasings.
+# Sentences share vocabulary across classes on purpose ("delivery", "window", "fee", "waited",
+# "cancel", "nobody", "policy"), so that no single word gives the root cause away. The
+# accented slot (position 11) is there so the legacy cp1252 day holds non-ASCII English text.
+_SLOT_SPEC = """
+[0 | @DELIV | 0.5 | -]
+Ordered a sofa and booked the delivery online.
+My wardrobe delivery was booked for Saturday.
+Bought a dining table, delivery was arranged at the till.
+We booked a delivery slot for the new bed.
+Had a furniture delivery booked for this week.
+[1 | @DELIV window_missed | 0.9 | late]
+The delivery came two hours outside the window.
+They turned up well after the 4-hour window had ended.
+The van arrived at 6pm, the window was 8 to 12.
+They said "between 8 and 12", then came at 3pm.
+Delivery was late, way past the slot I was given.
+Waited all morning, the window came and went and they showed up hours later.
+[2 | @DELIV no_show | 0.9 | noshow]
+The driver never came.
+Nobody turned up and nobody called.
+I took a day off work and the delivery never arrived.
+No delivery, no phone call, nothing.
+Waited in the whole window and no one showed up.
+[3 | @DELIV policy_undisclosed | 0.9 | undisclosed]
+Nobody told me it was a 4-hour window.
+The window was never explained when I bought it.
+Nothing on the receipt about a delivery window.
+I only found out about the window on the day.
+[6 | @DELIV expectation_mismatch | 0.95 | fixed_time]
+I wanted a fixed time, not a 4-hour window.
+Why can't I choose an exact delivery time?
+A four hour window is ridiculous, I can't wait in all morning.
+I asked for a specific time and they said the window is all they can do.
+Delivery was late, I waited in all morning.
+They came at the very end of the window, I expected them first thing.
+[7 | @DELIV expectation_mismatch !policy_undisclosed | 0.3 | -]
+I know they told me about the window twice, but still.
+Yes it was on the receipt, that's not the point.
+They did explain the window when I booked.
+[0 | @GYM/TERM | 0.5 | -]
+Went to the gym to cancel my membership.
+I wanted to cancel my membership.
+Came in to end my gym contract.
+Tried to cancel my gym membership this week.
+[1 | @GYM/TERM long_cancellation | 0.9 | long_cancel]
+It took an hour and three people to cancel.
+I had to see the salesman, his supervisor and the general manager just to cancel.
+Spent an hour at the desk to cancel a membership.
+Three different people tried to talk me out of cancelling.
+Cancelling should take five minutes, it took over an hour.
+[3 | @GYM/TERM upsell | 0.8 | upsell]
+They kept pushing a cheaper plan.
+The manager tried to sell me a discounted membership instead.
+Kept offering me a cheaper plan when I just wanted to cancel.
+[2 | @GYM fee_not_in_contract | 0.9 | fee]
+Then they charged a termination fee that is not in my contract.
+There's no cancellation fee in what I signed, but they charged one anyway.
+They charged me a fee to cancel, my contract says nothing about a fee.
+Charged £60 to leave, it's not in the contract.
+[2 | @TERM fee_not_in_contract | 0.9 | fee]
+On top of the termination fee they added an admin charge.
+They charged more than the fee in my contract.
+The fee was £85, my contract says £60.
+[4 | @GYM/TERM/BILL policy_undisclosed | 0.9 | undisclosed]
+Nobody mentioned any of this when I signed up.
+The terms were never explained to me.
+The salesman never told me about the fee when I joined.
+[6 | @TERM expectation_mismatch | 0.95 | fee_expected]
+I didn't expect to pay a fee to cancel.
+A £60 fee to leave is daylight robbery.
+They charged a termination fee, apparently it's in the contract I signed.
+I know the fee is in the contract but it's still unfair.
+Paying to cancel feels wrong.
+[6 | @GYM expectation_mismatch | 0.95 | wanted_more]
+I wanted to cancel by email but they said it has to be done in person.
+Had to give a month's notice, which is silly.
+I expected it to be instant, not wait for the next billing date.
+Why do I have to come in to cancel?
+[7 | @GYM/TERM !long_cancellation | 0.25 | -]
+To be fair the cancellation itself was quick.
+The girl at the desk cancelled it in a few minutes.
+[0 | @PRICE | 0.5 | -]
+At the checkout today.
+Was buying a few things at the till.
+Queued at the checkout with a full trolley.
+[1 | @PRICE price_missing | 0.9 | price]
+The cashier had to walk to the shelf to find the price.
+The item wasn't in the system so the cashier went to check the price.
+The price wasn't on the system and we all had to wait.
+Two items had no price at the till.
+The barcode didn't scan and there was no price in the system.
+[3 | @PRICE price_missing | 0.4 | -]
+The cashier was lovely and very helpful though.
+Not the cashier's fault, she did her best.
+[3 | @PRICE !price_missing | 0.2 | -]
+The cashier was polite enough.
+Staff were fine.
+[6 | @PRICE expectation_mismatch | 0.95 | wanted_more]
+The queue was too slow.
+I was in a hurry and the till took ages.
+Only two tills open, I waited ages to pay.
+The person in front had a price check and I had to wait.
+[0 | @GREET | 0.5 | -]
+Went into the store to look at kitchens.
+Visited the showroom on Saturday.
+I went to the store for some advice.
+[1 | @GREET greeted_late | 0.9 | greet]
+Nobody greeted me for twenty minutes.
+I stood there for 20 minutes before anyone said hello.
+Waited over twenty minutes and not one member of staff came over.
+Staff walked past me for ages, nobody acknowledged me.
+[6 | @GREET expectation_mismatch | 0.95 | short_wait]
+I waited a few minutes and nobody came straight away.
+Had to wait for someone to be free.
+Staff were busy with other customers, I waited.
+I shouldn't have to wait at all.
+[0 | @REPEAT | 0.5 | -]
+Contacted you about my order.
+I called about a fault with my fridge.
+Got in touch about my refund.
+[5 | repeat_issue | 0.9 | repeat]
+This is the fourth time I call about this.
+Third call this week about the same problem.
+I keep having to contact you about the same issue.
+Every time I call I have to explain everything again.
+Still not fixed after several contacts.
+[6 | @REPEAT expectation_mismatch | 0.95 | wanted_more]
+I wanted it sorted today, not in 5 working days.
+They said the refund takes a week, that's too slow.
+I expected a replacement, not a repair.
+[8 | transfer_loop | 0.85 | transfer]
+I was transferred three times.
+Passed from one department to another and back again.
+Got bounced between teams, nobody could help.
+Transferred four times and ended up where I started.
+[9 | long_call | 0.5 | long_call]
+The call took ages but she sorted it in the end.
+Half an hour on the phone for a simple question.
+Long call, but it got fixed.
+I was on the phone for nearly 30 minutes.
+[0 | @BILL | 0.5 | -]
+Checked my latest bill.
+Question about a charge on my account.
+About my statement this month.
+[2 | @BILL fee_not_in_contract | 0.9 | fee]
+They added an admin fee I never agreed to.
+I was charged a fee that isn't in my terms.
+Charged twice for the same late fee.
+A £35 fee appeared on my bill with no explanation.
+[6 | @BILL expectation_mismatch | 0.95 | fee_expected]
+I was charged a late fee, I paid one day late.
+£15 for paying a day late is a rip-off.
+I know the late fee is in the terms but it's harsh.
+Didn't expect a fee for a late payment.
+[0 | @CONDUCT | 0.5 | -]
+Spoke to your agent today.
+Called customer services.
+Went to the service desk.
+[7 | @CONDUCT | 0.4 | -]
+The agent just kept repeating the policy.
+She said it's company policy and wouldn't budge.
+He said there was nothing he could do.
+[6 | @CONDUCT expectation_mismatch | 0.95 | wanted_more]
+I wanted a refund without a receipt.
+They wouldn't accept my return after 60 days.
+I wanted to speak to a manager immediately.
+[10 | customer_temper | 0.9 | swear]
+This is f***ing ridiculous.
+Bloody useless, the lot of you.
+What a load of crap.
+Absolute sh*t service.
+You people are a joke.
+Damn waste of my time.
+[11 | * | 0.02 | -]
+I spoke to Zoë at the front desk.
+The café in the store was closed too.
+Mr Müller took my details.
+It was déjà vu, same as last year.
+Renée from the team called me back.
+[4 | @CONDUCT policy_undisclosed | 0.9 | undisclosed]
+Nobody ever told me about this policy.
+The returns policy was never explained to me.
+[12 | expectation_mismatch | 0.5 | -]
+That's not what I expected.
+I don't care what the policy says.
+It's not what I was led to believe.
+Surely that can't be right.
+[13 | customer_temper | 0.5 | -]
+Unbelievable!
+Disgraceful!
+Are you kidding me?
+I'm absolutely furious.
+[14 | negative | 0.5 | neg]
+Very disappointed.
+Not happy at all.
+Never again.
+Sort it out.
+Terrible experience.
+Expected better.
+[14 | neutral | 0.4 | neutral]
+It was okay.
+Could be better.
+Average.
+[14 | positive | 0.6 | pos]
+Thanks for sorting it.
+Good service overall.
+Quick and easy, thank you.
+Staff were friendly.
+"""
+
+
+def _parse_slots(spec: str) -> tuple[_Slot, ...]:
+    slots: list[_Slot] = []
+    for block in spec.strip().split("\n["):
+        head, *lines = block.strip().lstrip("[").splitlines()
+        pos, when, p, translation = (part.strip() for part in head.rstrip("]").split("|"))
+        slots.append(
+            _Slot(
+                pos=int(pos),
+                when="" if when == "*" else when,
+                p=float(p),
+                translation=None if translation == "-" else translation,
+                variants=tuple(line.strip() for line in lines if line.strip()),
+            )
+        )
+    return tuple(slots)
+
+
+_SLOTS = _parse_slots(_SLOT_SPEC)
+_N_POS = 1 + max(slot.pos for slot in _SLOTS)
+#: Position of the closing verdict; its three slots are the last three, for negative, neutral
+#: and positive CSAT.
+_CLOSER_POS = _N_POS - 1
+
+LANGUAGES: tuple[str, ...] = ("es", "fr", "de")
+_TRANSLATIONS: dict[str, tuple[str, str, str]] = {
+    "late": (
+        "La entrega llegó dos horas fuera de la franja horaria.",
+        "La livraison est arrivée deux heures après le créneau.",
+        "Die Lieferung kam zwei Stunden außerhalb des Zeitfensters.",
+    ),
+    "noshow": (
+        "El repartidor nunca vino.",
+        "Le livreur n'est jamais venu.",
+        "Der Fahrer ist nie gekommen.",
+    ),
+    "undisclosed": (
+        "Nadie me explicó las condiciones.",
+        "Personne ne m'a expliqué les conditions.",
+        "Niemand hat mir die Bedingungen erklärt.",
+    ),
+    "fixed_time": (
+        "Quería una hora fija, no una franja de cuatro horas.",
+        "Je voulais une heure précise, pas un créneau de quatre heures.",
+        "Ich wollte eine feste Uhrzeit, kein Zeitfenster von vier Stunden.",
+    ),
+    "long_cancel": (
+        "Tardaron una hora y tres personas en cancelar.",
+        "Il a fallu une heure et trois personnes pour résilier.",
+        "Die Kündigung hat eine Stunde und drei Personen gedauert.",
+    ),
+    "upsell": (
+        "Insistieron en venderme un plan más barato.",
+        "Ils ont insisté pour me vendre une formule moins chère.",
+        "Sie wollten mir unbedingt einen günstigeren Tarif verkaufen.",
+    ),
+    "fee": (
+        "Me cobraron una comisión que no está en el contrato.",
+        "On m'a facturé des frais qui ne figurent pas dans le contrat.",
+        "Man hat mir eine Gebühr berechnet, die nicht im Vertrag steht.",
+    ),
+    "fee_expected": (
+        "Sé que la comisión está en el contrato, pero es injusta.",
+        "Je sais que les frais sont dans le contrat, mais c'est injuste.",
+        "Ich weiß, dass die Gebühr im Vertrag steht, aber sie ist unfair.",
+    ),
+    "wanted_more": (
+        "Esperaba algo más de lo que dice la política.",
+        "Je m'attendais à mieux que ce que prévoit la politique.",
+        "Ich hatte mehr erwartet, als die Richtlinie vorsieht.",
+    ),
+    "price": (
+        "La cajera tuvo que ir al estante a buscar el precio.",
+        "La caissière a dû aller au rayon pour trouver le prix.",
+        "Die Kassiererin musste zum Regal gehen, um den Preis zu finden.",
+    ),
+    "greet": (
+        "Nadie me atendió durante veinte minutos.",
+        "Personne ne m'a accueilli pendant vingt minutes.",
+        "Zwanzig Minuten lang hat mich niemand begrüßt.",
+    ),
+    "short_wait": (
+        "Tuve que esperar unos minutos y no me gustó.",
+        "J'ai dû attendre quelques minutes, ce n'est pas normal.",
+        "Ich musste ein paar Minuten warten, das geht gar nicht.",
+    ),
+    "repeat": (
+        "Es la cuarta vez que llamo por esto.",
+        "C'est la quatrième fois que j'appelle pour ça.",
+        "Das ist schon das vierte Mal, dass ich deswegen anrufe.",
+    ),
+    "transfer": (
+        "Me transfirieron tres veces.",
+        "On m'a transféré trois fois.",
+        "Ich wurde dreimal weiterverbunden.",
+    ),
+    "long_call": (
+        "La llamada fue larga, pero lo resolvieron.",
+        "L'appel a été long, mais le problème est réglé.",
+        "Das Gespräch war lang, aber das Problem wurde gelöst.",
+    ),
+    "swear": (
+        "¡Es una puta vergüenza!",
+        "C'est du grand n'importe quoi, bordel !",
+        "So ein verdammter Mist!",
+    ),
+    "neg": ("Muy decepcionado.", "Très déçu.", "Sehr enttäuscht."),
+    "neutral": ("Regular.", "Bof.", "Geht so."),
+    "pos": ("Buen servicio, gracias.", "Bon service, merci.", "Guter Service, danke."),
+}
+
+
+def _phrase_table() -> tuple[pl.Series, list[int], dict[str, list[int]]]:
+    """All phrases in one Series; offsets of each slot's English variants and translations."""
+    phrases: list[str] = []
+    offsets: list[int] = []
+    for slot in _SLOTS:
+        offsets.append(len(phrases))
+        phrases.extend(slot.variants)
+    trans: dict[str, list[int]] = {}
+    for key, texts in _TRANSLATIONS.items():
+        trans[key] = list(range(len(phrases), len(phrases) + len(texts)))
+        phrases.extend(texts)
+    return pl.Series("phrase", phrases, dtype=pl.String), offsets, trans
+
+
+_PHRASES, _SLOT_OFFSETS, _TRANS_IDS = _phrase_table()
+
+
+def _slot_mask(when: str, scen: IntArray, facts: dict[str, BoolArray], csat: IntArray) -> BoolArray:
+    mask = np.ones(len(scen), dtype=bool)
+    bands = {
+        "negative": csat <= NEGATIVE_CSAT_MAX,
+        "neutral": (csat > NEGATIVE_CSAT_MAX) & (csat < 4),
+        "positive": csat >= 4,
+    }
+    for term in when.split():
+        name = term.lstrip("!")
+        if name.startswith("@"):
+            codes = [_SCEN_INDEX[_SHORT_CODES[s]] for s in name[1:].split("/")]
+            value = np.isin(scen, codes)
+        else:
+            value = bands[name] if name in bands else facts[name]
+        mask &= ~value if term.startswith("!") else value
+    return mask
+
+
+def _comments(
+    rng: np.random.Generator,
+    scen: IntArray,
+    facts: dict[str, BoolArray],
+    csat: IntArray,
+    lang_idx: IntArray,
+    empty: BoolArray,
+    newline: BoolArray,
+) -> pl.Series:
+    """Comment text: sentences picked by slot, one phrase id per sentence position per row.
+
+    Depends only on scenario, hidden facts and CSAT (never on truth_failure), so the oracle,
+    which conditions on those, stays a ceiling for any model of the text.
+    """
+    n = len(scen)
+    ids = np.full((_N_POS, n), -1, dtype=np.int64)
+    # An unhappy customer tells the whole story; a satisfied one rarely lists what went wrong.
+    mention_scale = np.select([csat <= NEGATIVE_CSAT_MAX, csat == 3], [1.0, 0.8], 0.5)
+    non_en = lang_idx >= 0
+    for slot, offset in zip(_SLOTS, _SLOT_OFFSETS, strict=True):
+        chosen = _slot_mask(slot.when, scen, facts, csat)
+        chosen &= rng.random(n) < slot.p * mention_scale
+        english = offset + rng.integers(0, len(slot.variants), size=n)
+        if slot.translation is None:
+            foreign = np.full(n, -1, dtype=np.int64)
+        else:
+            foreign = np.asarray(_TRANS_IDS[slot.translation], dtype=np.int64)[
+                np.maximum(lang_idx, 0)
+            ]
+        phrase = np.where(non_en, foreign, english)
+        ids[slot.pos] = np.where(chosen & (phrase >= 0), phrase, ids[slot.pos])
+    # Nobody submits a blank box on purpose: if no sentence was picked, close with a verdict.
+    nothing = (ids < 0).all(axis=0)
+    verdict = np.where(csat <= NEGATIVE_CSAT_MAX, 0, np.where(csat == 3, 1, 2))
+    english_verdict = np.asarray(
+        [_SLOT_OFFSETS[-3], _SLOT_OFFSETS[-2], _SLOT_OFFSETS[-1]], dtype=np.int64
+    )[verdict] + rng.integers(0, 3, size=n)
+    foreign_verdict = np.asarray(
+        [_TRANS_IDS["neg"], _TRANS_IDS["neutral"], _TRANS_IDS["pos"]], dtype=np.int64
+    )[verdict, np.maximum(lang_idx, 0)]
+    ids[_CLOSER_POS] = np.where(
+        nothing, np.where(non_en, foreign_verdict, english_verdict), ids[_CLOSER_POS]
+    )
+    frame = pl.DataFrame({f"p{i}": pl.Series(ids[i]) for i in range(_N_POS)}).with_columns(
+        pl.when(pl.col(f"p{i}") >= 0).then(pl.col(f"p{i}")).alias(f"p{i}") for i in range(_N_POS)
+    )
+    text = frame.select(
+        pl.concat_str(
+            [_PHRASES.gather(frame[f"p{i}"]) for i in range(_N_POS)],
+            separator=" ",
+            ignore_nulls=True,
+        ).alias("comment")
+    ).to_series()
+    return (
+        pl.DataFrame({"comment": text, "empty": empty, "nl": newline})
+        .select(
+            pl.when(pl.col("empty"))
+            .then(pl.lit(""))
+            .when(pl.col("nl"))
+            .then(pl.col("comment").str.replace(" ", "\n", literal=True, n=1))
+            .otherwise(pl.col("comment"))
+            .alias("comment")
+        )
+        .to_series()
+    )
+
+
+# --- surveys of one day -----------------------------------------------------------------------
+
+_KINDS = tuple(ROW_DEFECT_RATES)
+_NO_DEFECT = len(_KINDS)
+_CANONICAL_TS = "%Y-%m-%dT%H:%M:%S+00:00"
+#: Row defects that break the response id, so QA could not have audited the response by it.
+_ID_BROKEN = ("missing_response_id", "duplicate_response_id")
+
+
+@dataclass(frozen=True)
+class _DayStats:
+    surveys: int
+    audits: int
+    negatives: int
+    oracle_correct: int
+    files: list[str]
+
+
+def _kind(name: str) -> int:
+    return _KINDS.index(name)
+
+
+def _table(values: Sequence[str], idx: IntArray) -> pl.Series:
+    return pl.Series(list(values), dtype=pl.String).gather(idx % len(values))
+
+
+def _csv_field(name: str) -> pl.Expr:
+    """RFC 4180 quoting, as polars' write_csv does it."""
+    col = pl.col(name)
+    quoted = pl.concat_str(pl.lit('"'), col.str.replace_all('"', '""', literal=True), pl.lit('"'))
+    return pl.when(col.str.contains(r'[",\r\n]')).then(quoted).otherwise(col).fill_null("")
+
+
+def _injected(kind: str, response_id: pl.Series, line: pl.Series) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"kind": pl.Series([kind] * len(response_id), dtype=pl.String)}
+    ).with_columns(
+        response_id.cast(pl.String).alias("response_id"), line.cast(pl.Int64).alias("line")
+    )
+
+
+def _write_lines(path: Path, header: str | None, lines: pl.Series, encoding: str) -> None:
+    buf = io.BytesIO()
+    if header is not None:
+        buf.write((header + "\n").encode("utf-8"))
+    pl.DataFrame({"l": lines}).write_csv(buf, include_header=False, quote_style="never")
+    data = buf.getvalue()
+    if encoding != "utf-8":
+        data = data.decode("utf-8").encode(encoding)
+    path.write_bytes(data)
+
+
+_DEFECT_CUM = np.cumsum(list(ROW_DEFECT_RATES.values()))
+_CSAT_CUM = np.cumsum(CSAT_P, axis=1)
+_CSAT_CUM[:, -1] = 1.0
+_CHANNEL_FLAT = [v for c in CHANNELS for v in CHANNEL_VARIANTS[c]]
+_CHANNEL_OFF = np.cumsum([0] + [len(CHANNEL_VARIANTS[c]) for c in CHANNELS])[:-1]
+_CHANNEL_CNT = np.asarray([len(CHANNEL_VARIANTS[c]) for c in CHANNELS])
+_CSAT_LABELLED = [f"{i + 1} - {label}" for i, label in enumerate(CSAT_LABELS)]
+_OFFSET_SUFFIX = [
+    f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in OTHER_OFFSETS_MIN
+]
+
+
+def _survey_day(
+    out_dir: Path,
+    seed: int,
+    day: date,
+    groups: Sequence[pl.DataFrame],
+    *,
+    mess: bool,
+    legacy: bool,
+    lost_interactions: set[str],
+    interaction_injected: pl.DataFrame,
+) -> _DayStats:
+    """Write surveys, audits and truth of survey day ``day`` from its three response groups."""
+    frame = pl.concat(groups, how="vertical").sort("submitted_utc", "interaction_id")
+    n = frame.height
+    width = max(8, len(str(n)))
+    frame = frame.with_columns(
+        pl.concat_str(
+            pl.lit(f"R{day:%Y%m%d}-"),
+            pl.int_range(n, dtype=pl.Int64).cast(pl.String).str.zfill(width),
+        ).alias("response_id")
+    )
+    facts: dict[str, BoolArray] = {f: frame[f"h_{f}"].to_numpy() for f in FACTS}
+    scen = frame["scenario"].to_numpy().astype(np.int64)
+
+    # --- content: truth, csat and what the customer wrote ------------------------------------
+    rng = _rng(seed, day, _STREAM_CONTENT)
+    p_fail = failure_probability(facts)
+    truth = rng.random(n) < p_fail
+    customer = 2 * facts["expectation_mismatch"].astype(np.int64) + facts["customer_temper"]
+    csat = _pick(rng, _CSAT_CUM[4 * truth + customer], n) + 1
+    like_fail = CSAT_P[4 + customer, csat - 1]
+    like_ok = CSAT_P[customer, csat - 1]
+    oracle = p_fail * like_fail / (p_fail * like_fail + (1.0 - p_fail) * like_ok)
+    toil = facts["long_cancellation"] | facts["transfer_loop"] | facts["repeat_issue"]
+    nps = np.clip(np.rint(2.3 * csat - 1.5 + rng.normal(0.0, 1.3, n)), 0, 10).astype(np.int64)
+    effort = np.clip(np.rint(8.2 - 1.4 * csat + 0.8 * toil + rng.normal(0.0, 0.9, n)), 1, 7)
+    nps_null = rng.random(n) < 0.12
+    effort_null = rng.random(n) < 0.20
+    band = np.where(csat <= NEGATIVE_CSAT_MAX, 0, np.where(csat == 3, 1, 2))
+    empty = rng.random(n) < np.asarray(EMPTY_COMMENT_RATE)[band]
+    non_en = (rng.random(n) < NON_ENGLISH_RATE) & ~empty
+    lang_idx = np.where(non_en, rng.integers(0, len(LANGUAGES), n), -1)
+    newline = (rng.random(n) < EMBEDDED_NEWLINE_RATE) & ~empty
+    lang_null = (rng.random(n) < NULL_LANGUAGE_RATE) & ~non_en
+    delivery_delay = rng.uniform(600.0, 6 * 3600.0, n)
+    comment = _comments(rng, scen, facts, csat, lang_idx, empty, newline)
+    language = pl.Series(["en", *LANGUAGES], dtype=pl.String).gather(lang_idx + 1)
+    language = language.scatter(np.flatnonzero(lang_null), None)
+
+    # --- mess: drawn in both modes so content never depends on the switch ---------------------
+    mrng = _rng(seed, day, _STREAM_MESS)
+    defect = np.searchsorted(_DEFECT_CUM, mrng.random(n), side="right")
+    pick = mrng.integers(0, 1 << 30, size=(5, n))
+    channel_variant = mrng.random(n) < CHANNEL_VARIANT_RATE
+    csat_label = mrng.random(n) < CSAT_LABEL_RATE
+    ts_offset = mrng.random(n) < TIMESTAMP_OFFSET_RATE
+    redelivery_gap = mrng.uniform(6 * 3600.0, 30 * 3600.0, n)
+    stale_csat = np.clip(csat + mrng.choice([-2, -1, 1, 2], n), 1, 5)
+    stale_csat = np.where(mrng.random(n) < 0.5, stale_csat, csat)
+    stale_slot = np.floor(mrng.random(n) * (n + 1)).astype(np.int64)
+    if not mess:
+        defect[:] = _NO_DEFECT
+    channel_variant &= mess & (defect != _kind("unknown_channel"))
+    csat_label &= mess & ~np.isin(defect, [_kind("csat_out_of_range"), _kind("csat_non_numeric")])
+    ts_offset &= mess & ~np.isin(
+        defect, [_kind("timestamp_unparseable"), _kind("timestamp_future")]
+    )
+    clean_rows = np.flatnonzero(defect == _NO_DEFECT)
+    dup_rows = np.flatnonzero(defect == _kind("duplicate_response_id"))
+    partner = clean_rows[mrng.integers(0, max(len(clean_rows), 1), len(dup_rows))]
+    redelivered = defect == _kind("duplicate_redelivery")
+
+    def is_kind(name: str) -> pl.Series:
+        return pl.Series(defect == _kind(name))
+
+    channel_idx = (
+        pl.Series(frame["channel"])
+        .replace_strict({c: i for i, c in enumerate(CHANNELS)}, return_dtype=pl.Int64)
+        .to_numpy()
+    )
+    channel_alt = _table(
+        _CHANNEL_FLAT, _CHANNEL_OFF[channel_idx] + pick[0] % _CHANNEL_CNT[channel_idx]
+    )
+    delivered = frame["submitted_utc"] + pl.Series(
+        ((delivery_delay + np.where(redelivered, redelivery_gap, 0.0)) * 1e6).astype(np.int64)
+    ).cast(pl.Duration("us"))
+    delivered_first = frame["submitted_utc"] + pl.Series(
+        (delivery_delay * 1e6).astype(np.int64)
+    ).cast(pl.Duration("us"))
+    offsets = np.asarray(OTHER_OFFSETS_MIN)[pick[3] % len(OTHER_OFFSETS_MIN)]
+    rows = pl.DataFrame(
+        {
+            "orig_id": frame["response_id"],
+            "utc": frame["submitted_utc"],
+            "channel0": frame["channel"],
+            "channel_alt": channel_alt,
+            "channel_bad": _table(UNKNOWN_CHANNELS, pick[0]),
+            "csat0": pl.Series(csat).cast(pl.String),
+            "csat_lab": _table(_CSAT_LABELLED, csat - 1),
+            "csat_oor": _table(BAD_CSAT_NUMBERS, pick[1]),
+            "csat_nn": _table(BAD_CSAT_TEXT, pick[1]),
+            "nps0": pl.Series(nps).cast(pl.String).scatter(np.flatnonzero(nps_null), None),
+            "nps_bad": _table(BAD_NPS, pick[2]),
+            "effort": pl.Series(effort.astype(np.int64))
+            .cast(pl.String)
+            .scatter(np.flatnonzero(effort_null), None),
+            "comment": comment,
+            "language": language,
+            "off_min": offsets,
+            "off_suffix": _table(_OFFSET_SUFFIX, pick[3] % len(OTHER_OFFSETS_MIN)),
+            "ts_mode": pick[4] % 3,
+            "ts_bad": _table(BAD_TIMESTAMPS, pick[4]),
+            "delivered": delivered,
+            "channel_variant": channel_variant,
+            "csat_label": csat_label,
+            "ts_offset": ts_offset,
+            "unknown_channel": is_kind("unknown_channel"),
+            "csat_out_of_range": is_kind("csat_out_of_range"),
+            "csat_non_numeric": is_kind("csat_non_numeric"),
+            "nps_out_of_range": is_kind("nps_out_of_range"),
+            "ts_unparseable": is_kind("timestamp_unparseable"),
+            "ts_future": is_kind("timestamp_future"),
+            "missing_id": is_kind("missing_response_id"),
+            "no_interaction": is_kind("survey_without_interaction"),
+            "defect": defect,
+        }
+    )
+    utc = pl.col("utc")
+    canonical = utc.dt.to_string(_CANONICAL_TS)
+    other_offset = pl.concat_str(
+        (utc + pl.duration(minutes=pl.col("off_min"))).dt.to_string("%Y-%m-%dT%H:%M:%S"),
+        pl.col("off_suffix"),
+    )
+    stamped = (
+        pl.when(pl.col("ts_mode") == 0)
+        .then(other_offset)
+        .when(pl.col("ts_mode") == 1)
+        .then(utc.dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
+        .otherwise(utc.dt.convert_time_zone(BUSINESS_TZ).dt.to_string("%Y-%m-%dT%H:%M:%S"))
+    )
+    rows = rows.with_columns(
+        pl.when("missing_id").then(pl.lit("")).otherwise("orig_id").alias("response_id"),
+        pl.when("no_interaction")
+        .then(pl.col("orig_id").str.replace(r"^R(\d+)-", "I${1}-7-"))
+        .otherwise(frame["interaction_id"])
+        .alias("interaction_id"),
+        pl.when("ts_unparseable")
+        .then("ts_bad")
+        .when("ts_future")
+        .then((utc + pl.duration(days=365)).dt.to_string(_CANONICAL_TS))
+        .when("ts_offset")
+        .then(stamped)
+        .otherwise(canonical)
+        .alias("submitted_at"),
+        pl.when("unknown_channel")
+        .then("channel_bad")
+        .when("channel_variant")
+        .then("channel_alt")
+        .otherwise("channel0")
+        .alias("channel"),
+        pl.when("csat_out_of_range")
+        .then("csat_oor")
+        .when("csat_non_numeric")
+        .then("csat_nn")
+        .when("csat_label")
+        .then("csat_lab")
+        .otherwise("csat0")
+        .alias("csat"),
+        pl.when("nps_out_of_range").then("nps_bad").otherwise("nps0").alias("nps"),
+        pl.col("delivered").dt.to_string(_CANONICAL_TS).alias("delivered_at"),
+        (pl.int_range(pl.len(), dtype=pl.Int64) * 2 + 1).alias("sort_key"),
+        pl.lit(False).alias("stale"),
+    )
+    # Two different responses under one id and one export time: a conflict nobody can resolve.
+    if len(dup_rows):
+        rows = rows.with_columns(
+            rows["response_id"].clone().scatter(dup_rows, rows["response_id"].gather(partner)),
+            rows["delivered_at"].clone().scatter(dup_rows, rows["delivered_at"].gather(partner)),
+        )
+    survey_cols = list(RAW_SURVEY_COLUMNS)
+    keep = [*survey_cols, "orig_id", "sort_key", "stale", "defect"]
+    # The vendor first exported a stale copy (maybe before a CSAT correction), then the final one.
+    stale = (
+        rows.filter(pl.Series(redelivered))
+        .with_columns(
+            pl.Series(stale_csat[redelivered]).cast(pl.String).alias("csat"),
+            delivered_first.filter(pl.Series(redelivered))
+            .dt.to_string(_CANONICAL_TS)
+            .alias("delivered_at"),
+            pl.Series(stale_slot[redelivered] * 2).alias("sort_key"),
+            pl.lit(True).alias("stale"),
+        )
+        .select(keep)
+    )
+    out = pl.concat([rows.select(keep), stale]).sort("sort_key")
+    physical = 1 + out["comment"].fill_null("").str.count_matches("\n", literal=True)
+    out = out.with_columns(
+        (2 + physical.cum_sum() - physical).cast(pl.Int64).alias("line"),
+        pl.concat_str([_csv_field(c) for c in survey_cols], separator=",").alias("text"),
+    )
+    ragged = (pl.col("defect") == _kind("malformed_line")) & ~pl.col("stale")
+    out = out.with_columns(
+        pl.when(ragged & (pl.col("line") % 2 == 0))
+        .then(pl.concat_str(pl.col("text"), pl.lit(",x")))
+        .when(ragged)
+        .then(pl.concat_str([_csv_field(c) for c in survey_cols[:-1]], separator=","))
+        .otherwise("text")
+        .alias("text")
+    )
+    encoding = "cp1252" if legacy and mess else "utf-8"
+    day_dir = out_dir / "raw" / f"{day:%Y-%m-%d}"
+    day_dir.mkdir(parents=True, exist_ok=True)
+    _write_lines(day_dir / "surveys.csv", ",".join(survey_cols), out["text"], encoding)
+
+    # --- injected: every defect and variant, with the physical line it sits on ----------------
+    lines = out.filter(~pl.col("stale")).sort("sort_key")["line"]
+    ids = frame["response_id"]
+    found: list[pl.DataFrame] = []
+
+    def record(kind: str, mask: BoolArray) -> None:
+        found.append(_injected(kind, ids.filter(pl.Series(mask)), lines.filter(pl.Series(mask))))
+
+    for name in _KINDS:
+        if name not in ("duplicate_redelivery", "duplicate_response_id"):
+            record(name, defect == _kind(name))
+    both = np.zeros(n, dtype=bool)
+    both[dup_rows] = True
+    both[partner] = True
+    record("duplicate_response_id", both)
+    stale_out = out.filter("stale")
+    found.append(_injected("duplicate_redelivery", stale_out["orig_id"], stale_out["line"]))
+    record("channel_variant", channel_variant)
+    record("csat_label", csat_label)
+    record("timestamp_offset", ts_offset)
+    record("empty_comment", empty)
+    record("non_english_comment", non_en)
+    record("embedded_newline", newline)
+    lost = frame["interaction_id"].is_in(sorted(lost_interactions)).to_numpy() & (
+        defect != _kind("survey_without_interaction")
+    )
+    record("interaction_malformed", lost)
+    if encoding != "utf-8":
+        found.append(_injected("legacy_encoding", pl.Series([None]), pl.Series([None])))
+    found.append(interaction_injected)
+    injected = pl.concat(found).sort("line", "kind", "response_id", nulls_last=False)
+    truth_dir = out_dir / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    injected.write_csv(truth_dir / f"{day:%Y-%m-%d}.injected.csv")
+
+    # --- truth for negatives --------------------------------------------------------------------
+    negative = csat <= NEGATIVE_CSAT_MAX
+    names = pl.Series([s.name for s in SCENARIOS], dtype=pl.String)
+    truth_frame = pl.DataFrame(
+        {
+            "response_id": ids,
+            "true_root_cause": np.where(truth, "policy_failure", "perceived"),
+            "oracle_p_policy_failure": np.round(oracle, 6),
+            "scenario": names.gather(scen),
+        }
+    ).filter(pl.Series(negative))
+    truth_frame.write_csv(truth_dir / f"{day:%Y-%m-%d}.csv", float_precision=6)
+
+    # --- QA audits: a sample of negatives, labelled with a small error rate -------------------
+    arng = _rng(seed, day, _STREAM_AUDIT)
+    audited = (arng.random(n) < AUDIT_RATE) & negative
+    audited &= ~np.isin(defect, [_kind(k) for k in _ID_BROKEN])
+    audited[partner] = False
+    auditor = arng.integers(0, len(AUDITORS), n)
+    audit_delay = (arng.uniform(1.0, 5.0, n) * 86400e6).astype(np.int64)
+    label = truth ^ (arng.random(n) < AUDIT_FLIP_RATE)
+    audits = (
+        pl.DataFrame(
+            {
+                "response_id": ids,
+                "root_cause": np.where(label, "policy_failure", "perceived"),
+                "audited": frame["submitted_utc"] + pl.Series(audit_delay).cast(pl.Duration("us")),
+                "auditor": pl.Series(list(AUDITORS)).gather(auditor),
+            }
+        )
+        .filter(pl.Series(audited))
+        .sort("audited", "response_id")
+        .with_columns(pl.col("audited").dt.to_string(_CANONICAL_TS).alias("audited_at"))
+        .select(RAW_AUDIT_COLUMNS)
+    )
+    audits.write_csv(day_dir / "audits.csv")
+
+    stamp = f"{day:%Y-%m-%d}"
+    return _DayStats(
+        surveys=out.height,
+        audits=audits.height,
+        negatives=int(negative.sum()),
+        oracle_correct=int(((oracle > 0.5) == truth)[negative].sum()),
+        files=[
+            f"raw/{stamp}/surveys.csv",
+            f"raw/{stamp}/audits.csv",
+            f"truth/{stamp}.csv",
+            f"truth/{stamp}.injected.csv",
+        ],
+    )
+
+
+# --- interactions of one start day ------------------------------------------------------------
+
+
+def _interaction_file(
+    out_dir: Path, seed: int, day: date, parts: Sequence[pl.DataFrame], *, mess: bool
+) -> tuple[set[str], pl.DataFrame, int]:
+    """Write raw/<day>/interactions.jsonl; return malformed ids, their injected rows, line count."""
+    codes = {i: s.policy_code for i, s in enumerate(SCENARIOS)}
+    queues = {i: _POLICY_BY_CODE[s.policy_code].queue for i, s in enumerate(SCENARIOS)}
+    frame = (
+        pl.concat([p.drop("submitted_utc") for p in parts], how="vertical")
+        .sort("started_utc", "interaction_id")
+        .with_columns(
+            pl.col("scenario").replace_strict(codes, return_dtype=pl.String).alias("policy_code"),
+            pl.col("scenario").replace_strict(queues, return_dtype=pl.String).alias("queue"),
+            pl.col("started_utc")
+            .dt.convert_time_zone(BUSINESS_TZ)
+            .dt.to_string("%Y-%m-%dT%H:%M:%S%:z")
+            .alias("started_at"),
+        )
+    )
+    height = frame.height
+    irng = _rng(seed, day, _STREAM_IMESS)
+    bad = (irng.random(height) < MALFORMED_JSON_RATE) & mess
+    cut_share = irng.uniform(0.2, 0.9, height)
+    text = frame.select(
+        pl.struct([pl.col(c).cast(t) for c, t in RAW_INTERACTION_SCHEMA.items()])
+        .struct.json_encode()
+        .alias("json")
+    ).to_series()
+    cut = (text.str.len_chars().to_numpy() * cut_share).astype(np.int64)
+    lines = (
+        pl.DataFrame({"json": text, "bad": bad, "cut": cut})
+        .select(pl.when("bad").then(pl.col("json").str.head(pl.col("cut"))).otherwise("json"))
+        .to_series()
+    )
+    day_dir = out_dir / "raw" / f"{day:%Y-%m-%d}"
+    day_dir.mkdir(parents=True, exist_ok=True)
+    _write_lines(day_dir / "interactions.jsonl", None, lines, "utf-8")
+    bad_idx = np.flatnonzero(bad)
+    bad_ids = frame["interaction_id"].gather(bad_idx)
+    injected = _injected("malformed_json", bad_ids, pl.Series(bad_idx + 1))
+    return set(bad_ids.to_list()), injected, height
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    """What :func:`generate` wrote, for the CLI to print."""
+
+    start: date
+    end: date
+    per_day: int
+    seed: int
+    #: data rows written to surveys.csv files (redelivered copies and defective rows included)
+    surveys: int
+    #: lines written to interactions.jsonl files, including the two days before ``start``
+    interactions: int
+    audits: int
+    #: responses whose true CSAT is negative (rows of the truth files)
+    negatives: int
+    #: accuracy of the hidden-facts oracle over all negative responses in the range
+    oracle_accuracy: float
+    #: paths written, relative to ``out_dir``
+    files: list[str]
+
+
+def write_policies(out_dir: Path) -> Path:
+    """Write the policy catalogue to ``raw/reference/policies.csv`` and return its path."""
+    path = out_dir / "raw" / "reference" / "policies.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame([asdict(p) for p in POLICIES]).select(RAW_POLICY_COLUMNS).write_csv(path)
+    return path
+
+
+def generate(
+    out_dir: Path,
+    start: date,
+    end: date,
+    per_day: int,
+    seed: int,
+    *,
+    mess: bool = True,
+    legacy_encoding_day: int | None = 1,
+) -> GenerationSummary:
+    """Write synthetic raw exports and their truth for survey days ``start``..``end``.
+
+    Each day holds ``per_day`` distinct responses (plus redelivered copies when ``mess``).
+    Interaction files are also written for the two days before ``start``, because surveys
+    refer to interactions that started up to two days earlier. ``legacy_encoding_day`` is the
+    0-based index of the day whose surveys.csv is written in cp1252 (``None``: never; ignored
+    when ``mess`` is False). Same arguments give byte-identical files.
+    """
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}; pass start <= end")
+    if per_day < 1:
+        raise ValueError(f"per_day must be at least 1, got {per_day}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    out_dir = Path(out_dir)
+    n_days = (end - start).days + 1
+    n_filler = round(FILLER_SHARE * per_day)
+
+    def sizes(d: date) -> IntArray:
+        return np.asarray(
+            _rng(seed, d, _STREAM_COUNTS).multinomial(per_day, START_OFFSET_P), dtype=np.int64
+        )
+
+    cache: dict[tuple[date, int], pl.DataFrame] = {}
+
+    def group(d: date, k: int) -> pl.DataFrame:
+        if (d, k) not in cache:
+            cache[(d, k)] = _core_group(seed, d, k, int(sizes(d)[k]))
+        return cache[(d, k)]
+
+    files = [str(write_policies(out_dir).relative_to(out_dir).as_posix())]
+    lost: dict[date, set[str]] = {}
+    per_day_stats: dict[str, dict[str, float | int]] = {}
+    totals = {"surveys": 0, "interactions": 0, "audits": 0, "negatives": 0, "correct": 0}
+    for offset in range(-2, n_days):
+        x = start + timedelta(days=offset)
+        parts = [group(x, 0), group(x + timedelta(days=1), 1), group(x + timedelta(days=2), 2)]
+        parts.append(_core_group(seed, x, _FILLER_GROUP, n_filler))
+        lost[x], file_injected, height = _interaction_file(out_dir, seed, x, parts, mess=mess)
+        totals["interactions"] += height
+        files.append(f"raw/{x:%Y-%m-%d}/interactions.jsonl")
+        if offset < 0:
+            (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+            file_injected.sort("line").write_csv(out_dir / "truth" / f"{x:%Y-%m-%d}.injected.csv")
+            files.append(f"truth/{x:%Y-%m-%d}.injected.csv")
+        else:
+            stats = _survey_day(
+                out_dir,
+                seed,
+                x,
+                [group(x, k) for k in range(3)],
+                mess=mess,
+                legacy=legacy_encoding_day == offset,
+                lost_interactions=lost[x]
+                | lost[x - timedelta(days=1)]
+                | lost[x - timedelta(days=2)],
+                interaction_injected=file_injected,
+            )
+            files.extend(stats.files)
+            totals["surveys"] += stats.surveys
+            totals["audits"] += stats.audits
+            totals["negatives"] += stats.negatives
+            totals["correct"] += stats.oracle_correct
+            per_day_stats[f"{x:%Y-%m-%d}"] = {
+                "surveys": stats.surveys,
+                "audits": stats.audits,
+                "negatives": stats.negatives,
+                "oracle_accuracy": stats.oracle_correct / max(stats.negatives, 1),
+            }
+            lost.pop(x - timedelta(days=2), None)
+        # a group is done once its survey day and its interaction file are both written
+        for d, k in list(cache):
+            file_done = d - timedelta(days=k) <= x
+            survey_done = not (start <= d <= end) or d <= x
+            if file_done and survey_done:
+                del cache[(d, k)]
+
+    files.append("truth/summary.json")
+    summary = GenerationSummary(
+        start=start,
+        end=end,
+        per_day=per_day,
+        seed=seed,
+        surveys=totals["surveys"],
+        interactions=totals["interactions"],
+        audits=totals["audits"],
+        negatives=totals["negatives"],
+        oracle_accuracy=totals["correct"] / max(totals["negatives"], 1),
+        files=sorted(files),
+    )
+    payload = {
+        **asdict(summary),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "mess": mess,
+        "legacy_encoding_day": legacy_encoding_day if mess else None,
+        "days": per_day_stats,
+    }
+    (out_dir / "truth" / "summary.json").write_text(json.dumps(payload, indent=2) + "\n")
+    return summary
