@@ -9,6 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_UI_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
 .PHONY: env demo test lint typecheck pytest clean
 

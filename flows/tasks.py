@@ -14,6 +14,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.states import State
 
 from models.registry import champion_version, load_model
 from models.train import score_negatives
@@ -32,6 +33,18 @@ IO_RETRIES = 2
 IO_RETRY_DELAYS: list[float] = [2.0, 10.0]
 
 
+def retry_on_io_errors(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry a failed read when the disk or network hiccupped, never when the data is bad:
+    reading a broken export again will not fix it."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
 def current_run_id() -> str:
     """The Prefect flow run id, which every manifest records."""
     return str(flow_run.get_id() or "local")
@@ -47,10 +60,16 @@ def _manifest(settings: Settings, **extra: Any) -> dict[str, Any]:
     }
 
 
-@task(name="validate-day", cache_policy=NO_CACHE, persist_result=False)
+@task(
+    name="validate-day",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAYS,
+    retry_condition_fn=retry_on_io_errors,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 def validate_day_task(settings: Settings, day: date) -> ValidatedDay:
     """Read, clean and validate one date's raw exports (a bad batch fails the date)."""
-    # No retries: a BatchError is about the data, and reading it again will not change it.
     validated = validate_day(settings, day, current_run_id())
     counts = validated.counts
     get_run_logger().info(
