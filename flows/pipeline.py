@@ -127,7 +127,8 @@ def backfill(
     ``servicelens-backfill`` concurrency limit, which the nightly run does not use.
     """
     settings = settings or Settings.from_env(data_dir)
-    statuses = [date_status(settings, day) for day in date_range(start, end)]
+    triggered_at = _triggered_at()
+    statuses = [date_status(settings, day, triggered_at) for day in date_range(start, end)]
     plan = plan_backfill(statuses, rerun, newest_first)
     if dry_run:
         rows = [{**asdict(p), "day": str(p.day)} for p in plan]
@@ -138,6 +139,12 @@ def backfill(
         nightly, plan, settings, concurrency=concurrency, tags=["backfill"], limit=BACKFILL_LIMIT
     )
     return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
+
+
+def _triggered_at() -> datetime | None:
+    """When this run was asked for (its scheduled start), the idempotency basis's cut-off."""
+    scheduled = flow_run.get_scheduled_start_time()
+    return scheduled if isinstance(scheduled, datetime) else None
 
 
 def _scheduled_date(timezone: str) -> date:
@@ -161,7 +168,7 @@ def nightly_window(
     settings = Settings.from_env(data_dir)
     target = day or _scheduled_date(settings.timezone)
     lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
-    plan = plan_nightly(settings, target, lookback)
+    plan = plan_nightly(settings, target, lookback, _triggered_at())
     outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
     return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 

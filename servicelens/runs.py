@@ -31,6 +31,7 @@ RerunPolicy = Literal["missing", "failed", "all"]
 RERUN_POLICIES: tuple[str, ...] = get_args(RerunPolicy)
 #: The tables whose manifests say a date is published; BI reads these.
 MART_TABLES = ("feedback_scored", "daily_summary")
+HISTORY_KEPT = 20
 
 
 def outcome_path(settings: Settings, day: date) -> Path:
@@ -51,14 +52,19 @@ def record_outcome(
     The input checksums are taken now, so the nightly run can tell later whether a failed
     date's inputs have changed since it failed.
     """
+    finished_at = datetime.now(UTC).isoformat()
+    previous = read_outcome(settings, day) or {}
+    # Earlier outcomes are kept (briefly) so a trigger can key on the state it was made in.
+    history = [*previous.get("history", []), {"run_id": run_id, "finished_at": finished_at}]
     record = {
         PARTITION_COLUMN: day.isoformat(),
         "outcome": outcome,
         "run_id": run_id,
-        "finished_at": datetime.now(UTC).isoformat(),
+        "finished_at": finished_at,
         "error": error,
         "counts": counts or {},
         "inputs": checksums(day_input_files(settings, day)),
+        "history": history[-HISTORY_KEPT:],
     }
     target = outcome_path(settings, day)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +88,8 @@ class DateStatus:
 
     day: date
     state: DateState
-    #: The run whose result is on disk now (the basis of the idempotency key).
+    #: The last run of this date that had finished when the trigger was made: the basis of
+    #: the idempotency key.
     last_run_id: str | None
     detail: str = ""
 
@@ -91,20 +98,35 @@ def _when(text: str | None) -> datetime:
     return datetime.fromisoformat(text) if text else datetime.min.replace(tzinfo=UTC)
 
 
-def date_status(settings: Settings, day: date) -> DateStatus:
-    """Classify one date from its manifests; a failure newer than the last publish wins."""
+def _last_run_before(outcome: dict[str, Any] | None, as_of: datetime | None) -> str | None:
+    if outcome is None:
+        return None
+    finished = [
+        h["run_id"]
+        for h in outcome.get("history", [])
+        if as_of is None or _when(h["finished_at"]) < as_of
+    ]
+    return finished[-1] if finished else None
+
+
+def date_status(settings: Settings, day: date, as_of: datetime | None = None) -> DateStatus:
+    """Classify one date from its manifests; a failure newer than the last publish wins.
+
+    ``as_of`` is when the trigger was made: runs that finished after it (another trigger's,
+    in flight at the time) do not change the idempotency basis, so both triggers agree.
+    """
     manifests = [read_manifest(settings.marts_dir / table, day) for table in MART_TABLES]
     outcome = read_outcome(settings, day)
     published = all(m is not None for m in manifests)
     written_at = max((_when(m.get("written_at")) for m in manifests if m), default=None)
+    basis = _last_run_before(outcome, as_of)
     if outcome is not None and outcome["outcome"] == "failed":
         failed_after_publish = written_at is None or _when(outcome["finished_at"]) >= written_at
         if failed_after_publish:
-            return DateStatus(day, "failed", outcome["run_id"], outcome.get("error") or "")
+            return DateStatus(day, "failed", basis, outcome.get("error") or "")
     if published:
-        run_id = outcome["run_id"] if outcome else manifests[0]["run_id"]  # type: ignore[index]
-        return DateStatus(day, "completed", run_id, f"written {written_at:%Y-%m-%d %H:%M}Z")
-    return DateStatus(day, "missing", outcome["run_id"] if outcome else None)
+        return DateStatus(day, "completed", basis, f"written {written_at:%Y-%m-%d %H:%M}Z")
+    return DateStatus(day, "missing", basis)
 
 
 @dataclass(frozen=True)
@@ -165,16 +187,18 @@ def inputs_changed(settings: Settings, status: DateStatus) -> bool:
     return str(day_input_files(settings, status.day)[0]) in current
 
 
-def plan_nightly(settings: Settings, target: date, lookback_days: int) -> list[PlannedDate]:
+def plan_nightly(
+    settings: Settings, target: date, lookback_days: int, as_of: datetime | None = None
+) -> list[PlannedDate]:
     """The nightly run: ``target`` (yesterday) always, plus each of the ``lookback_days``
     dates before it whose inputs changed since it was last processed (late surveys)."""
     from datetime import timedelta
 
     plan: list[PlannedDate] = []
-    status = date_status(settings, target)
+    status = date_status(settings, target, as_of)
     plan.append(PlannedDate(target, status.state, True, "nightly date", idempotency_key(status)))
     for back in range(1, lookback_days + 1):
-        status = date_status(settings, target - timedelta(days=back))
+        status = date_status(settings, target - timedelta(days=back), as_of)
         changed = inputs_changed(settings, status)
         reason = "inputs changed since last run" if changed else "inputs unchanged"
         plan.append(PlannedDate(status.day, status.state, changed, reason, idempotency_key(status)))
