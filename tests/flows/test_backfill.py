@@ -50,7 +50,7 @@ def _date_runs(name: str) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def first_backfill(prefect_api: None, settings: Settings) -> list[dict[str, Any]]:
-    ok, rows = _backfill(settings, concurrency=2)
+    ok, rows = _backfill(settings)
     assert ok
     return rows
 

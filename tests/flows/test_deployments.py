@@ -43,13 +43,14 @@ def test_the_nightly_schedule_keeps_wall_clock_time_across_dst(
     (schedule,) = nightly.schedules  # type: ignore[attr-defined]
     assert schedule.schedule.cron == "30 2 * * *"
     assert schedule.schedule.timezone == "Europe/London"
-    assert nightly.concurrency_limit == 1  # type: ignore[attr-defined]
+    assert nightly.global_concurrency_limit.limit == 1  # type: ignore[attr-defined]
     # Prefect's own scheduler arithmetic over the autumn change (25 October 2026 in London).
     server_schedule = CronSchedule(cron=schedule.schedule.cron, timezone="Europe/London")
     runs = asyncio.run(server_schedule.get_dates(n=4, start=datetime(2026, 10, 23, 12, tzinfo=UTC)))
     local = [run.astimezone(ZoneInfo("Europe/London")) for run in runs]
     assert [(t.hour, t.minute) for t in local] == [(2, 30)] * 4
-    assert [t.astimezone(UTC).hour for t in local] == [1, 1, 2, 2]  # BST, BST, GMT, GMT
+    # Clocks go back at 02:00 BST on 25 October, before that run: BST once, then GMT.
+    assert [t.astimezone(UTC).hour for t in local] == [1, 2, 2, 2]
 
 
 def test_the_nightly_date_is_yesterday_in_the_business_timezone() -> None:
