@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger
+from prefect import State, flow
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
 
+from flows.dates import BACKFILL_LIMIT, DateOutcome, ensure_backfill_limit, run_planned_dates
+from flows.notify import alert_on_failure
+from flows.reporting import publish_run_summary
 from flows.tasks import (
     counts_dict,
+    current_run_id,
     publish_clean_task,
     score_and_publish_task,
     validate_day_task,
 )
 from flows.training import generate_task, train_and_register_task
+from servicelens.runs import (
+    RerunPolicy,
+    date_status,
+    drift_flags,
+    plan_backfill,
+    plan_nightly,
+    recent_counts,
+    record_outcome,
+    summary_row,
+)
 from servicelens.settings import Settings
 
 
@@ -46,27 +63,114 @@ def publish_date(day: date, settings: Settings) -> dict[str, Any]:
 
 @flow(name="nightly", flow_run_name="nightly-{day}")
 def nightly(day: date | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Process one survey date end to end (default: yesterday in the business timezone)."""
+    """Process one survey date end to end (default: yesterday in the business timezone).
+
+    The date's outcome is recorded (``servicelens.runs``) either way, so ``--rerun failed``
+    and the nightly look-back can find it, and a run-summary artifact is attached.
+    """
     settings = settings or Settings.from_env()
     day = day or yesterday(settings.timezone)
-    ingested = ingest_date(day, settings)
-    published = publish_date(day, settings)
-    return {**ingested, **published}
+    try:
+        # The tasks directly, not the ingest-date and publish-date subflows: two flow runs
+        # fewer per date is most of Prefect's cost in a long backfill.
+        validated = validate_day_task(settings, day)
+        publish_clean_task(settings, validated)
+        ingested = counts_dict(validated)
+        published = score_and_publish_task(settings, day)
+    except Exception as error:
+        message = f"{type(error).__name__}: {error}"
+        record_outcome(settings, day, current_run_id(), "failed", error=message)
+        row = summary_row(day, "failed", {"error": message}, [])
+        publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
+        raise
+    result = {**ingested, **published}
+    record_outcome(settings, day, current_run_id(), "completed", counts=result)
+    flags = drift_flags(result, recent_counts(settings, day))
+    row = summary_row(day, "completed", result, flags)
+    publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
+    return result
 
 
-@flow(name="backfill", flow_run_name="backfill-{start}-to-{end}")
-def backfill(start: date, end: date, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Run the nightly flow for every date in a range; a failing date does not stop the rest."""
-    settings = settings or Settings.from_env()
-    outcomes: list[dict[str, Any]] = []
-    for day in date_range(start, end):
-        state = nightly(day, settings, return_state=True)
-        if state.is_completed():
-            outcomes.append({"day": str(day), "outcome": "completed", **state.result()})
-        else:
-            outcomes.append({"day": str(day), "outcome": "failed", "error": state.message})
-            get_run_logger().error("%s failed: %s", day, state.message)
-    return outcomes
+def _outcome_rows(outcomes: list[DateOutcome]) -> list[dict[str, Any]]:
+    return [
+        summary_row(date.fromisoformat(o.day), o.outcome, {**o.result, "error": o.error}, [])
+        for o in outcomes
+    ]
+
+
+def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
+    """Attach the summary, and fail the run (keeping the outcomes) if any date failed."""
+    publish_run_summary(key, title, _outcome_rows(outcomes))
+    rows = [asdict(o) for o in outcomes]
+    failed = [o.day for o in outcomes if o.outcome == "failed"]
+    if failed:
+        return Failed(message=f"{len(failed)} of {len(rows)} dates failed: {failed}", data=rows)
+    return Completed(message=f"{len(rows)} dates", data=rows)
+
+
+@flow(name="backfill", flow_run_name="backfill-{start}-to-{end}-{rerun}")
+def backfill(
+    start: date,
+    end: date,
+    rerun: RerunPolicy = "missing",
+    newest_first: bool = False,
+    concurrency: int = 1,
+    dry_run: bool = False,
+    data_dir: str | None = None,
+    settings: Settings | None = None,
+) -> State:
+    """Run the dates of a range that ``rerun`` selects, each as its own ``nightly`` flow run.
+
+    ``missing`` runs dates never published, ``failed`` also the ones whose last run failed,
+    ``all`` every date. A failing date does not stop the rest; the run fails at the end if any
+    date failed. ``dry_run`` only reports the plan. Dates take slots of the
+    ``servicelens-backfill`` concurrency limit, which the nightly run does not use.
+    """
+    settings = settings or Settings.from_env(data_dir)
+    triggered_at = _triggered_at()
+    statuses = [date_status(settings, day, triggered_at) for day in date_range(start, end)]
+    plan = plan_backfill(statuses, rerun, newest_first)
+    if dry_run:
+        rows = [{**asdict(p), "day": str(p.day)} for p in plan]
+        publish_run_summary("backfill-plan", f"backfill plan {start}..{end} ({rerun})", rows)
+        return Completed(message=f"dry run: {sum(p.run for p in plan)} dates to run", data=rows)
+    ensure_backfill_limit(settings.backfill_slots)
+    outcomes = run_planned_dates(
+        nightly, plan, settings, concurrency=concurrency, tags=["backfill"], limit=BACKFILL_LIMIT
+    )
+    return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
+
+
+def _triggered_at() -> datetime | None:
+    """When this run was asked for (its scheduled start), the idempotency basis's cut-off."""
+    scheduled = flow_run.get_scheduled_start_time()
+    return scheduled if isinstance(scheduled, datetime) else None
+
+
+def _scheduled_date(timezone: str) -> date:
+    """Yesterday relative to when the run was scheduled (not when it started), in ``timezone``."""
+    scheduled = flow_run.get_scheduled_start_time()
+    return yesterday(timezone, scheduled if isinstance(scheduled, datetime) else None)
+
+
+@flow(name="nightly-window", on_failure=[alert_on_failure])
+def nightly_window(
+    day: date | None = None,
+    lookback_days: int | None = None,
+    data_dir: str | None = None,
+    notify_url: str | None = None,
+) -> State:
+    """The scheduled nightly run: yesterday, plus the look-back dates whose inputs changed.
+
+    Late surveys re-deliver earlier dates' exports; only dates whose input checksums differ
+    from the ones their partitions were built from are processed again.
+    """
+    settings = Settings.from_env(data_dir)
+    target = day or _scheduled_date(settings.timezone)
+    lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
+    plan = plan_nightly(settings, target, lookback, _triggered_at())
+    outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
+    return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
 
 @flow(name="train")

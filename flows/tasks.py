@@ -26,7 +26,7 @@ from servicelens.stages import (
     publish_clean,
     validate_day,
 )
-from servicelens.storage import code_version, write_partition
+from servicelens.storage import code_version, read_manifest, write_partition
 from transforms.schemas import DAILY_SUMMARY_SCHEMA, FEEDBACK_SCORED_SCHEMA
 
 IO_RETRIES = 2
@@ -95,7 +95,8 @@ def validate_day_task(settings: Settings, day: date) -> ValidatedDay:
 )
 def publish_clean_task(settings: Settings, validated: ValidatedDay) -> dict[str, str]:
     """Swap in the date's clean and quarantine partitions."""
-    return publish_clean(settings, validated, _manifest(settings))
+    # No model touches the clean layer; the field is there so every manifest has one shape.
+    return publish_clean(settings, validated, _manifest(settings, model_version=None))
 
 
 @task(
@@ -127,7 +128,15 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(feedback.get_column("needs_review").sum()),
     }
-    manifest = _manifest(settings, model_version=version, counts=counts)
+    # Every partition's manifest says what it was built from: the clean partition's inputs
+    # and row reconciliation travel on into the marts, so BI can check them there.
+    clean_manifest = read_manifest(settings.clean_dir, day) or {}
+    manifest = _manifest(
+        settings,
+        model_version=version,
+        inputs=clean_manifest.get("inputs", {}),
+        counts={**clean_manifest.get("counts", {}), **counts},
+    )
     write_partition(
         feedback,
         settings.marts_dir / "feedback_scored",

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from servicelens.cli_schedule import add_schedule_commands
 from servicelens.settings import Settings
 
 EXAMPLES = """\
@@ -22,7 +23,8 @@ examples:
   servicelens demo                                   # sample data, every flow, a summary
   servicelens generate --start 2026-10-01 --end 2026-10-07 --per-day 2000 --seed 7
   servicelens run --date 2026-10-07                  # the nightly flow for one date
-  servicelens backfill --start 2026-10-01 --end 2026-10-07
+  servicelens backfill --start 2026-10-01 --end 2026-10-07 --rerun failed --dry-run
+  servicelens serve                                  # nightly, backfill, retrain deployments
   servicelens train                                  # train, register, maybe promote
   SERVICELENS_DATA_DIR=/srv/servicelens servicelens run --date 2026-10-07
 """
@@ -68,19 +70,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.json:
         print(_counts_line(result))
     return 0
-
-
-def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.pipeline import backfill
-
-    outcomes = backfill(args.start, args.end, settings)
-    _print(outcomes, args.json)
-    if not args.json:
-        print(f"{'date':<12} {'outcome':<10} detail")
-        for row in outcomes:
-            detail = _counts_line(row) if row["outcome"] == "completed" else row.get("error", "")
-            print(f"{row['day']:<12} {row['outcome']:<10} {detail}")
-    return 1 if any(row["outcome"] != "completed" for row in outcomes) else 0
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,10 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_day, default=None, help="default: yesterday")
     run.set_defaults(handler=cmd_run)
 
-    back = sub.add_parser("backfill", help="the nightly flow over a date range")
-    back.add_argument("--start", type=_day, required=True)
-    back.add_argument("--end", type=_day, required=True)
-    back.set_defaults(handler=cmd_backfill)
+    add_schedule_commands(sub, _day)
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)

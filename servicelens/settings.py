@@ -13,6 +13,10 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_TIMEZONE = "Europe/London"
+#: 02:30 business time: after the vendors' midnight exports, and outside the 01:00-02:00
+#: hour that a spring-forward change skips.
+DEFAULT_NIGHTLY_CRON = "30 2 * * *"
+DEFAULT_RETRAIN_CRON = "0 5 * * 0"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,17 @@ class Settings:
     interaction_lookback_days: int = 2
     #: Responses with a calibrated probability inside this band are marked needs_review.
     review_band: tuple[float, float] = (0.35, 0.65)
+    #: When the nightly deployment runs, and in which timezone it reads the cron.
+    nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    retrain_cron: str = DEFAULT_RETRAIN_CRON
+    #: Surveys arrive late: the nightly run re-checks this many dates before yesterday and
+    #: reprocesses those whose input checksums changed.
+    late_data_lookback_days: int = 3
+    #: Slots of the global concurrency limit that backfill dates share; the nightly run does not
+    #: take from it, so a large backfill cannot starve it.
+    backfill_slots: int = 2
+    #: Apprise URL (e.g. ``json://host/path``, ``mailto://...``) alerted when a nightly run fails.
+    notify_url: str | None = None
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
@@ -34,6 +49,11 @@ class Settings:
         base = cls(
             data_dir=str(chosen),
             timezone=os.environ.get("SERVICELENS_TIMEZONE", DEFAULT_TIMEZONE),
+            nightly_cron=os.environ.get("SERVICELENS_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+            retrain_cron=os.environ.get("SERVICELENS_RETRAIN_CRON", DEFAULT_RETRAIN_CRON),
+            late_data_lookback_days=int(os.environ.get("SERVICELENS_LOOKBACK_DAYS", "3")),
+            backfill_slots=int(os.environ.get("SERVICELENS_BACKFILL_SLOTS", "2")),
+            notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -72,6 +92,11 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.root / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        """One outcome record per date (completed or failed), beside the marts, not in them."""
+        return self.root / "runs"
 
     @property
     def staging_dir(self) -> Path:
