@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import great_expectations as gx
 import pandas as pd
@@ -27,6 +29,9 @@ from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from transforms.schemas import CHANNELS, REQUIRED_SURVEY_COLUMNS
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ROW_ID = "_row"
 #: Earliest plausible survey timestamp: older values are typing errors, not history.
@@ -129,6 +134,22 @@ def survey_batch_suite() -> gx.ExpectationSuite:
     return suite
 
 
+#: GX's context, stores and batch definitions are shared, unsynchronised state: a backfill
+#: that validates dates on several threads must take turns here.
+_GX_LOCK = threading.RLock()
+
+
+def _serialised(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` holding the GX lock (building suites touches the context too)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _GX_LOCK:
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool) -> Any:
     suite = _context().suites.add_or_update(suite)
     batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
@@ -142,6 +163,7 @@ def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool
     return batch.validate(suite, result_format=result_format)
 
 
+@_serialised
 def validate_survey_batch(header: list[str], rows: int) -> list[str]:
     """Run the batch suite on a file's header and row count; return failure messages."""
     # Table-level expectations need only the column names and the row count, so GX gets an
@@ -166,6 +188,7 @@ def validate_survey_batch(header: list[str], rows: int) -> list[str]:
     return failures
 
 
+@_serialised
 def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """Run the row suite on ``frame`` (which must carry ``_row``); return (_row, reason) pairs.
 
