@@ -170,9 +170,7 @@ def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool
 
 
 @_serialised
-def validate_survey_batch(
-    header: list[str], rows: int, docs_page: Path | None = None
-) -> list[str]:
+def validate_survey_batch(header: list[str], rows: int, docs_page: Path | None = None) -> list[str]:
     """Run the batch suite on a file's header and row count; return failure messages.
 
     With ``docs_page``, the validation result is also written there as a Data Docs page.

@@ -3,9 +3,9 @@
 -- are computed once (averaging per-day shares would weight a quiet day like a busy one).
 SELECT
     policy_code,
-    sum(negatives) AS negatives,
-    sum(perceived) AS perceived,
-    sum(policy_failures) AS policy_failures,
+    sum(negatives)::BIGINT AS negatives,
+    sum(perceived)::BIGINT AS perceived,
+    sum(policy_failures)::BIGINT AS policy_failures,
     round(sum(policy_failures) / nullif(sum(perceived) + sum(policy_failures), 0), 3)
         AS policy_failure_share,
     CASE
