@@ -7,6 +7,7 @@ only appear on a terminal, so ``--json`` output and logs piped to a file stay cl
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -49,7 +50,20 @@ def progress(
     if not enabled or not sys.stderr.isatty():
         yield
         return
-    bar = tqdm(total=total, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True)
+    # A terminal that reports no size (some ptys, CI consoles) would get no bar at all from
+    # tqdm; it gets a 100 x 24 one instead.
+    size = shutil.get_terminal_size((100, 24))
+    bar = tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        file=sys.stderr,
+        ncols=min(120, size.columns),
+        nrows=size.lines,
+        # Progress is polled, so tqdm's rate would be jumps per poll: show elapsed and ETA.
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit}s "
+        "[{elapsed}<{remaining}]",
+    )
     stop = threading.Event()
 
     def poll() -> None:
