@@ -55,7 +55,9 @@ DateFlow = Flow[..., dict[str, Any]]
 def _create_date_run(
     nightly: DateFlow, planned: PlannedDate, settings: Settings, trigger: str, tags: list[str]
 ) -> FlowRun:
-    parameters = nightly.serialize_parameters({"day": planned.day, "settings": settings})
+    parameters = nightly.serialize_parameters(
+        {"day": planned.day, "settings": settings, "report": False}
+    )
     with get_client(sync_client=True) as client:
         flow_id = client.create_flow(nightly)
         request = FlowRunCreate(
@@ -104,7 +106,8 @@ def run_date(
         final = run_flow(
             nightly,
             flow_run=flow_run,
-            parameters={"day": planned.day, "settings": settings},
+            # One run report for the whole backfill or window, written by the caller at the end.
+            parameters={"day": planned.day, "settings": settings, "report": False},
             return_type="state",
         )
     if not isinstance(final, State):

@@ -20,6 +20,7 @@ from flows.tasks import (
     publish_clean_task,
     score_and_publish_task,
     validate_day_task,
+    write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
 from servicelens.runs import (
@@ -62,11 +63,15 @@ def publish_date(day: date, settings: Settings) -> dict[str, Any]:
 
 
 @flow(name="nightly", flow_run_name="nightly-{day}")
-def nightly(day: date | None = None, settings: Settings | None = None) -> dict[str, Any]:
+def nightly(
+    day: date | None = None, settings: Settings | None = None, report: bool = True
+) -> dict[str, Any]:
     """Process one survey date end to end (default: yesterday in the business timezone).
 
     The date's outcome is recorded (``servicelens.runs``) either way, so ``--rerun failed``
     and the nightly look-back can find it, and a run-summary artifact is attached.
+    ``report=False`` skips the HTML run report, for callers (backfill, the nightly window)
+    that write one report once all their dates are done.
     """
     settings = settings or Settings.from_env()
     day = day or yesterday(settings.timezone)
@@ -88,6 +93,8 @@ def nightly(day: date | None = None, settings: Settings | None = None) -> dict[s
     flags = drift_flags(result, recent_counts(settings, day))
     row = summary_row(day, "completed", result, flags)
     publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
+    if report:
+        write_report_task(settings)
     return result
 
 
@@ -138,6 +145,7 @@ def backfill(
     outcomes = run_planned_dates(
         nightly, plan, settings, concurrency=concurrency, tags=["backfill"], limit=BACKFILL_LIMIT
     )
+    write_report_task(settings)
     return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
 
 
@@ -170,13 +178,17 @@ def nightly_window(
     lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
     plan = plan_nightly(settings, target, lookback, _triggered_at())
     outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
+    write_report_task(settings)
     return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
 
 @flow(name="train")
 def train(settings: Settings | None = None) -> dict[str, Any]:
     """Train a challenger on every audited response; promote it if it is not worse."""
-    return train_and_register_task(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    trained = train_and_register_task(settings)
+    write_report_task(settings)
+    return trained
 
 
 @flow(name="demo")
@@ -198,4 +210,5 @@ def demo(
         "ingested": ingested,
         "trained": trained,
         "published": published,
+        "report": write_report_task(settings),
     }

@@ -18,6 +18,7 @@ from prefect.states import State
 
 from models.registry import champion_version, load_model
 from models.train import score_negatives
+from servicelens.report import build_report
 from servicelens.settings import Settings
 from servicelens.stages import (
     ValidatedDay,
@@ -158,3 +159,24 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
 
 def counts_dict(validated: ValidatedDay) -> dict[str, Any]:
     return {"day": str(validated.day), **asdict(validated.counts)}
+
+
+@task(name="write-report", cache_policy=NO_CACHE, persist_result=False)
+def write_report_task(settings: Settings) -> str:
+    """Write the run's HTML report (also reports/latest.html) and link it from the flow run."""
+    from prefect.artifacts import create_link_artifact
+
+    report = build_report(settings, current_run_id())
+    missing = ", ".join(report.missing) or "none"
+    create_link_artifact(
+        key="run-report",
+        link=report.path.resolve().as_uri(),
+        link_text=report.path.name,
+        description=(
+            f"Run report: volumes, root-cause trend, top policies, data quality, model "
+            f"calibration, drift. Newest always at {report.latest.resolve()}. "
+            f"Sections not available: {missing}."
+        ),
+    )
+    get_run_logger().info("report written to %s", report.path)
+    return str(report.path)

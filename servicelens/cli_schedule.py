@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -60,16 +61,32 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     from flows.pipeline import backfill
+    from servicelens.console import files_since, progress
 
-    state = backfill(
-        args.start,
-        args.end,
-        rerun=args.rerun,
-        newest_first=args.newest_first,
-        concurrency=args.concurrency,
-        settings=settings,
-        return_state=True,
+    # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
+    started = time.time()
+    days = [date.fromordinal(d) for d in range(args.start.toordinal(), args.end.toordinal() + 1)]
+    to_run = sum(
+        p.run for p in plan_backfill([date_status(settings, d) for d in days], args.rerun, False)
     )
+    with progress(
+        "backfill",
+        to_run,
+        lambda: files_since(
+            settings.marts_dir / "feedback_scored", "survey_date=*/_manifest.json", started
+        ),
+        enabled=not args.json,
+        unit="date",
+    ):
+        state = backfill(
+            args.start,
+            args.end,
+            rerun=args.rerun,
+            newest_first=args.newest_first,
+            concurrency=args.concurrency,
+            settings=settings,
+            return_state=True,
+        )
     rows: Any = state.result(raise_on_failure=False)
     if not isinstance(rows, list):  # the backfill itself failed before running any date
         raise RuntimeError(f"backfill failed: {state.message}")
@@ -83,6 +100,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             for o in ("completed", "failed", "skipped", "duplicate")
         }
         print(", ".join(f"{n} {o}" for o, n in counts.items()))
+        print(f"report: {settings.reports_dir / 'latest.html'}")
     return 1 if any(r["outcome"] == "failed" for r in rows) else 0
 
 

@@ -15,11 +15,17 @@ Only the columns a suite needs are handed to GX (through Arrow, as pandas).
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
+import re
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html import escape
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import great_expectations as gx
@@ -164,12 +170,17 @@ def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool
 
 
 @_serialised
-def validate_survey_batch(header: list[str], rows: int) -> list[str]:
-    """Run the batch suite on a file's header and row count; return failure messages."""
+def validate_survey_batch(header: list[str], rows: int, docs_page: Path | None = None) -> list[str]:
+    """Run the batch suite on a file's header and row count; return failure messages.
+
+    With ``docs_page``, the validation result is also written there as a Data Docs page.
+    """
     # Table-level expectations need only the column names and the row count, so GX gets an
     # index-only frame of the right shape rather than a copy of the data.
     frame = pd.DataFrame(index=pd.RangeIndex(rows), columns=pd.Index(header))
     result = _run("surveys_batch", survey_batch_suite(), frame, index=False)
+    if docs_page is not None:
+        write_data_docs_page(result, docs_page)
     failures: list[str] = []
     for outcome in result.results:
         if outcome.success:
@@ -189,11 +200,14 @@ def validate_survey_batch(header: list[str], rows: int) -> list[str]:
 
 
 @_serialised
-def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
+def validate_survey_rows(
+    frame: pl.DataFrame, now: datetime, docs_page: Path | None = None
+) -> pl.DataFrame:
     """Run the row suite on ``frame`` (which must carry ``_row``); return (_row, reason) pairs.
 
     Reasons read ``<column>: <raw value> <problem>``, using the raw text kept beside each
-    parsed column, so a person sees exactly what the export said.
+    parsed column, so a person sees exactly what the export said. With ``docs_page``, the
+    validation result is also written there as a Data Docs page.
     """
     _context()
     checks = survey_row_checks(now)
@@ -203,6 +217,8 @@ def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
     for check in checks:
         suite.add_expectation(check.expectation)
     result = _run("surveys_rows", suite, data, index=True)
+    if docs_page is not None:
+        write_data_docs_page(result, docs_page)
     pieces: list[pl.DataFrame] = []
     for check, outcome in zip(checks, result.results, strict=True):
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
@@ -256,3 +272,91 @@ def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
         for name in reported
         if name in frame.columns
     }
+
+
+# --- Data Docs: every validation as a page people can read -----------------------------------
+
+#: Summary written beside each Data Docs page; the index is built from these.
+DOCS_SUMMARY_SUFFIX = ".summary.json"
+_REMOTE_ASSET = re.compile(
+    r"<link[^>]+href=\"https?://[^>]*>|<script[^>]+src=\"https?://[^>]*>\s*</script>"
+    r"|<img[^>]+src=\"https?://[^>]*>",
+    re.IGNORECASE,
+)
+_OFFLINE_CSS = """<style>
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #111; }
+table { border-collapse: collapse; margin: 0.5rem 0; } td, th { border: 1px solid #ddd;
+  padding: 0.2rem 0.5rem; vertical-align: top; } .collapse:not(.show) { display: none; }
+.text-danger { color: #a00; } .text-success { color: #006b3c; }
+</style>"""
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_data_docs_page(result: Any, page: Path) -> Path:
+    """Render one validation result as a Great Expectations Data Docs page at ``page``.
+
+    GX's own renderer and page template draw it (the same ones its Data Docs sites use); the
+    template's CDN stylesheets and scripts are removed and a small inline style put in their
+    place, because the pipeline never reaches the network and neither should its reports.
+    A summary (suite, success, statistics) is written beside it for the index.
+    """
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    document = ValidationResultsPageRenderer().render(result)
+    html = _REMOTE_ASSET.sub("", DefaultJinjaPageView().render(document))
+    html = html.replace("</head>", _OFFLINE_CSS + "</head>", 1)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    _write_text_atomically(page, html)
+    summary = {
+        "suite": result.suite_name,
+        "success": bool(result.success),
+        "statistics": dict(result.statistics),
+        "validated_at": datetime.now(UTC).isoformat(),
+    }
+    _write_text_atomically(
+        page.with_name(page.stem + DOCS_SUMMARY_SUFFIX), json.dumps(summary, default=str)
+    )
+    return page
+
+
+def write_data_docs_index(docs_dir: Path) -> Path | None:
+    """Write ``docs_dir/index.html`` listing every Data Docs page below it; None if none."""
+    rows = []
+    for summary_path in sorted(docs_dir.rglob(f"*{DOCS_SUMMARY_SUFFIX}")):
+        summary = json.loads(summary_path.read_text())
+        page = summary_path.with_name(summary_path.name.removesuffix(DOCS_SUMMARY_SUFFIX) + ".html")
+        stats = summary.get("statistics", {})
+        verdict = "passed" if summary.get("success") else "failed"
+        rows.append(
+            f"<tr><td>{escape(summary_path.parent.name)}</td>"
+            f'<td><a href="{escape(os.path.relpath(page, docs_dir))}">'
+            f"{escape(str(summary.get('suite')))}</a></td>"
+            f'<td class="{verdict}">{verdict}</td>'
+            f"<td>{stats.get('successful_expectations', '?')} of "
+            f"{stats.get('evaluated_expectations', '?')}</td>"
+            f"<td>{escape(str(summary.get('validated_at')))}</td></tr>"
+        )
+    if not rows:
+        return None
+    index = docs_dir / "index.html"
+    _write_text_atomically(
+        index,
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>Great Expectations Data Docs: servicelens validations</title>"
+        + _OFFLINE_CSS
+        + "<style>.failed { color: #a00; font-weight: 600; } .passed { color: #006b3c; }</style>"
+        "</head><body><h1>Data Docs: every validation</h1>"
+        "<p>One page per suite run, newest run of each date. A failed row suite means rows "
+        "went to quarantine with their reasons; a failed batch suite stopped the date.</p>"
+        "<table><thead><tr><th>survey date</th><th>suite</th><th>result</th>"
+        "<th>expectations met</th><th>validated at (UTC)</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></body></html>",
+    )
+    return index

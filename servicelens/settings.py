@@ -102,3 +102,13 @@ class Settings:
     def staging_dir(self) -> Path:
         """Scratch space for frames handed between tasks and partitions being written."""
         return self.root / ".staging"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Run reports: ``latest.html`` is always the newest."""
+        return self.root / "reports"
+
+    @property
+    def gx_docs_dir(self) -> Path:
+        """Great Expectations Data Docs: one page per validation, and an index."""
+        return self.reports_dir / "gx_docs"

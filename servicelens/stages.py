@@ -121,7 +121,9 @@ def read_surveys(settings: Settings, day: date) -> RawRead:
     if not path.exists():
         raise BatchError(f"{path}: no survey export for {day}; nothing to process")
     read = read_csv_with_lines(path)
-    failures = validate_survey_batch(read.header, read.frame.height)
+    failures = validate_survey_batch(
+        read.header, read.frame.height, settings.gx_docs_dir / str(day) / "surveys_batch.html"
+    )
     if failures:
         raise BatchError(f"{path}: " + "; ".join(failures))
     missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
@@ -159,7 +161,9 @@ def validate_day(
     normalised = normalise_surveys(surveys.frame, settings.timezone, day)
     latest, superseded = split_superseded_deliveries(normalised)
     joined = join_interactions(latest, interactions).with_row_index(ROW_ID)
-    failures = validate_survey_rows(joined, now)
+    failures = validate_survey_rows(
+        joined, now, settings.gx_docs_dir / str(day) / "surveys_rows.html"
+    )
     reasons = failures.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
 
     failed = joined.join(reasons, ROW_ID, "inner")
