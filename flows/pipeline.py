@@ -15,7 +15,9 @@ from flows.tasks import (
     validate_day_task,
 )
 from flows.training import generate_task, train_and_register_task
+from servicelens.locks import date_lock
 from servicelens.settings import Settings
+from servicelens.storage import locks_dir
 
 
 def yesterday(timezone: str, now: datetime | None = None) -> date:
@@ -49,8 +51,10 @@ def nightly(day: date | None = None, settings: Settings | None = None) -> dict[s
     """Process one survey date end to end (default: yesterday in the business timezone)."""
     settings = settings or Settings.from_env()
     day = day or yesterday(settings.timezone)
-    ingested = ingest_date(day, settings)
-    published = publish_date(day, settings)
+    # One run of a date at a time: a second one waits, then refuses with a clear error.
+    with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
+        ingested = ingest_date(day, settings)
+        published = publish_date(day, settings)
     return {**ingested, **published}
 
 

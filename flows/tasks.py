@@ -21,12 +21,11 @@ from servicelens.settings import Settings
 from servicelens.stages import (
     ValidatedDay,
     load_clean,
-    marts_for_day,
     publish_clean,
+    publish_marts,
     validate_day,
 )
-from servicelens.storage import code_version, write_partition
-from transforms.schemas import DAILY_SUMMARY_SCHEMA, FEEDBACK_SCORED_SCHEMA
+from servicelens.storage import code_version
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS: list[float] = [2.0, 10.0]
@@ -100,31 +99,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     else:
         model = load_model(settings.models_dir, version)
         scored = score_negatives(model, clean, settings.review_band)
-    feedback, summary = marts_for_day(scored, version)
-    counts = {
-        "responses": feedback.height,
-        "negatives": int(feedback.get_column("is_negative").sum()),
-        "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
-        "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
-        "needs_review": int(feedback.get_column("needs_review").sum()),
-    }
-    manifest = _manifest(settings, model_version=version, counts=counts)
-    write_partition(
-        feedback,
-        settings.marts_dir / "feedback_scored",
-        day,
-        FEEDBACK_SCORED_SCHEMA,
-        manifest,
-        settings.staging_dir,
-    )
-    write_partition(
-        summary,
-        settings.marts_dir / "daily_summary",
-        day,
-        DAILY_SUMMARY_SCHEMA,
-        manifest,
-        settings.staging_dir,
-    )
+    counts = publish_marts(settings, day, scored, version, _manifest(settings))
     return {"day": str(day), "model_version": version, **counts}
 
 

@@ -209,12 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_prefect_home()
     settings = Settings.from_env(args.data_dir)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    from servicelens.locks import LockBusyError
     from servicelens.sources import SourceError
     from servicelens.stages import BatchError
+    from servicelens.storage import StorageError
 
     try:
         return handler(args, settings)
-    except (BatchError, SourceError, ValueError) as error:
+    except (BatchError, SourceError, ValueError, LockBusyError, StorageError) as error:
         print(f"servicelens: error: {error}", file=sys.stderr)
         return 2
 

@@ -31,6 +31,11 @@ from transforms.schemas import CHANNELS, REQUIRED_SURVEY_COLUMNS
 ROW_ID = "_row"
 #: Earliest plausible survey timestamp: older values are typing errors, not history.
 EARLIEST_SURVEY = datetime(2000, 1, 1, tzinfo=UTC)
+#: Longest comment kept: longer text is a paste or an attack, not feedback, and would bloat
+#: every mart row it reached.
+MAX_COMMENT_CHARS = 10_000
+#: Text a spreadsheet would run as a formula if an id were exported to one (CSV injection).
+FORMULA_START = r"^[=+@\t\r]"
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,22 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             "is used by more than one different response delivered at the same time",
         ),
         RowCheck(
+            e.ExpectColumnValuesToBeNull(column="accepted_on"),
+            "response_id",
+            "is already in the clean layer under another survey date; a response counts once",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotMatchRegex(column="response_id", regex=FORMULA_START),
+            "response_id",
+            "starts like a spreadsheet formula; an id never does",
+        ),
+        RowCheck(
             e.ExpectColumnValuesToNotBeNull(column="interaction_id"), "interaction_id", "missing"
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotMatchRegex(column="interaction_id", regex=FORMULA_START),
+            "interaction_id",
+            "starts like a spreadsheet formula; an id never does",
         ),
         RowCheck(
             e.ExpectColumnValuesToNotBeNull(column="submitted_at"),
@@ -107,6 +127,11 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             e.ExpectColumnValuesToBeBetween(column="effort", min_value=1, max_value=7),
             "effort",
             "is not a score from 1 to 7",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeBetween(column="comment_chars", max_value=MAX_COMMENT_CHARS),
+            "comment",
+            f"is longer than the {MAX_COMMENT_CHARS}-character limit",
         ),
         RowCheck(
             e.ExpectColumnValuesToBeInSet(column="has_interaction", value_set=[True]),
@@ -174,6 +199,17 @@ def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """
     _context()
     checks = survey_row_checks(now)
+    frame = frame.with_columns(
+        pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
+        # Reasons quote values; a long comment is quoted by its start and its length only.
+        pl.format(
+            "{}... ({} characters)",
+            pl.col("comment").str.slice(0, 40),
+            pl.col("comment").str.len_chars(),
+        ).alias("comment_preview"),
+    )
+    if "accepted_on" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Date).alias("accepted_on"))
     needed = sorted({ROW_ID} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
     data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
     suite = gx.ExpectationSuite(name="surveys_rows")
@@ -228,8 +264,11 @@ def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
 def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     """Map each reported column to the column holding its text as exported."""
     reported = ("response_id", "interaction_id", "submitted_at", "channel", "csat", "nps", "effort")
-    return {
+    columns = {
         name: f"{name}_raw" if f"{name}_raw" in frame.columns else name
         for name in reported
         if name in frame.columns
     }
+    if "comment_preview" in frame.columns:
+        columns["comment"] = "comment_preview"
+    return columns

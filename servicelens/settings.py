@@ -26,6 +26,8 @@ class Settings:
     interaction_lookback_days: int = 2
     #: Responses with a calibrated probability inside this band are marked needs_review.
     review_band: tuple[float, float] = (0.35, 0.65)
+    #: How long a run waits for another run of the same date to finish before refusing.
+    lock_wait_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
