@@ -217,7 +217,15 @@ def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
         suite.add_expectation(check.expectation)
     result = _run("surveys_rows", suite, data, index=True)
     pieces: list[pl.DataFrame] = []
-    for check, outcome in zip(checks, result.results, strict=True):
+    # Results are matched to checks by (type, column), not by position: GX does not promise
+    # to return them in the order the suite lists them.
+    by_key = {
+        (c.expectation.expectation_type, c.expectation.column): c  # type: ignore[attr-defined]
+        for c in checks
+    }
+    for outcome in result.results:
+        config = outcome.expectation_config
+        check = by_key[(config.type, config.kwargs["column"])]
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
             raise RuntimeError(
                 f"expectation {outcome.expectation_config.type} on "
