@@ -78,9 +78,11 @@ def exclusive_lock(path: Path, wait_seconds: float, what: str) -> Iterator[None]
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
-        raise LockBusyError(
-            f"{path}: cannot create the lock file for {what} ({error.strerror}); check that "
-            f"{path.parent} exists and is writable"
+        raise OSError(
+            error.errno,
+            f"cannot create the lock file for {what} ({error.strerror}); check that "
+            f"{path.parent} exists and is writable",
+            str(path),
         ) from error
     deadline = time.monotonic() + wait_seconds
     while True:
