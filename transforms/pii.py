@@ -135,6 +135,8 @@ def redact_pii(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFram
     """
     counts = dict.fromkeys((kind.name for kind in PII_KINDS), 0)
     for column in columns:
+        if frame.get_column(column).dtype == pl.Null:  # a column that is empty in every row
+            frame = frame.with_columns(pl.col(column).cast(pl.String))
         if frame.get_column(column).dtype != pl.String:
             raise TypeError(f"redact_pii: column {column!r} is {frame[column].dtype}, not text")
         for kind in PII_KINDS:
