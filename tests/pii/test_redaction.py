@@ -179,7 +179,7 @@ def _every_string_written(settings: Settings) -> list[str]:
             continue  # the generator's answer key, not a pipeline output
         if path.suffix == ".parquet":
             con = duckdb.connect()
-            arrow = con.execute(f"SELECT * FROM read_parquet('{path}')").to_arrow_table()
+            arrow = con.sql(f"SELECT * FROM read_parquet('{path}')").to_arrow_table()
             table = pl.from_arrow(arrow)
             assert isinstance(table, pl.DataFrame)
             for name, dtype in table.schema.items():
