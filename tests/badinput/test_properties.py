@@ -24,6 +24,8 @@ from transforms.pii import EMAIL, redact_pii
 from transforms.schemas import RAW_SURVEY_COLUMNS
 
 DAY = date(2026, 10, 6)
+#: The machine running CI is shared; a slow example is not a failure, a wrong one is.
+RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Text with the characters that break parsers: quotes, separators, newlines, controls, BOMs.
 NASTY = st.text(
     alphabet=st.one_of(
@@ -34,6 +36,7 @@ NASTY = st.text(
 )
 
 
+@RELAXED
 @given(st.lists(st.one_of(st.none(), NASTY), min_size=1, max_size=8))
 def test_redaction_never_crashes_keeps_shape_and_leaves_no_email(
     texts: list[str | None],
@@ -52,6 +55,7 @@ def test_redaction_never_crashes_keeps_shape_and_leaves_no_email(
     assert again.equals(redacted) and sum(more.values()) == 0  # redaction is idempotent
 
 
+@RELAXED
 @given(st.lists(st.tuples(*[NASTY for _ in RAW_SURVEY_COLUMNS]), min_size=1, max_size=6))
 def test_normalising_arbitrary_raw_values_never_crashes_and_keeps_every_row(
     rows: list[tuple[str, ...]],
@@ -71,6 +75,7 @@ def test_normalising_arbitrary_raw_values_never_crashes_and_keeps_every_row(
     assert not comments.str.contains(r"(?i)<script").any()
 
 
+@RELAXED
 @given(NASTY)
 def test_safe_comment_is_idempotent(text: str) -> None:
     once = pl.DataFrame({"comment": [text]}).select(safe_comment())
@@ -85,10 +90,14 @@ def _export(rows: list[tuple[str, ...]]) -> bytes:
     return out.getvalue().encode()
 
 
+@RELAXED
 @given(st.lists(st.lists(NASTY, min_size=1, max_size=12), min_size=1, max_size=6))
 def test_the_reader_accounts_for_every_record_of_any_csv(records: list[list[str]]) -> None:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows([list(RAW_SURVEY_COLUMNS), *records])
+    # CRLF, as Windows survey tools write; the writer then quotes every field holding a CR or
+    # LF. (A bare CR in an unquoted field is not a record break for the reader: it stays in
+    # its record, and a record that then has the wrong field count is quarantined whole.)
+    csv.writer(out, lineterminator="\r\n").writerows([list(RAW_SURVEY_COLUMNS), *records])
     data = out.getvalue().encode()
     expected = [r for r in csv.reader(io.StringIO(out.getvalue(), newline=""))][1:]
     try:
