@@ -163,6 +163,29 @@ def test_a_run_killed_at_any_point_leaves_old_or_new_partitions_and_the_next_run
     assert leftovers == []
 
 
+@pytest.mark.parametrize("after_seconds", [0.4, 1.0, 1.8])
+def test_a_run_killed_at_an_arbitrary_moment_leaves_whole_partitions(
+    after_seconds: float, previous_version: Path, forkserver: ForkServerContext, tmp_path: Path
+) -> None:
+    """No checkpoint: the kill lands wherever the run happens to be (reading, writing
+    Parquet, swapping); every partition must still be one complete version."""
+    root = tmp_path / "data"
+    shutil.copytree(previous_version, root, symlinks=True)
+    child = _start(forkserver, root, "v2", tmp_path / "run")
+    time.sleep(after_seconds)
+    if child.is_alive():
+        _kill(child)
+    else:
+        child.join()
+    for table in TABLES:
+        assert _partition_state(root, table)[0] in ("v1", "v2"), table
+    rerun = _start(forkserver, root, "v3", tmp_path / "rerun")
+    rerun.join(WAIT_FOR_PAUSE_SECONDS)
+    assert rerun.exitcode == 0
+    assert {_partition_state(root, table)[0] for table in TABLES} == {"v3"}
+    _no_duplicates_and_reconciled(root)
+
+
 def test_two_runs_of_one_date_take_turns_or_refuse_clearly(
     previous_version: Path, forkserver: ForkServerContext, tmp_path: Path
 ) -> None:
