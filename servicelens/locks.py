@@ -5,8 +5,8 @@ them when the process that holds them dies, even by SIGKILL, so a crashed run ne
 stale lock behind and the next run needs no clean-up. The file records who holds the lock,
 so the run that has to wait (or give up) can say which process it is waiting for.
 
-A lock is held per process: taking the same lock again in the same process (a flow's tasks
-run in threads of the flow's process) succeeds at once and is counted, as a re-entrant lock.
+Threads of one process take turns too (a backfill may run dates on several threads); the
+thread that holds a lock may take it again, as a re-entrant lock.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ from pathlib import Path
 #: How often a waiting run checks whether the lock is free again.
 POLL_SECONDS = 0.2
 
-_held: dict[str, tuple[int, int]] = {}  # lock path -> (file descriptor, depth)
-_held_guard = threading.Lock()
+#: Per lock file: a thread lock (threads of one process take turns, the same thread may
+#: re-enter), how deep the holding thread is, and the descriptor that holds the flock.
+_guards: dict[str, threading.RLock] = {}
+_depth: dict[str, int] = {}
+_fds: dict[str, int] = {}
+_registry = threading.Lock()
 
 
 class LockBusyError(RuntimeError):
@@ -55,25 +59,37 @@ def _holder(path: Path) -> str:
 def exclusive_lock(path: Path, wait_seconds: float, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` for the ``with`` block.
 
-    Waits up to ``wait_seconds`` for another process to finish, then raises
-    :class:`LockBusyError` naming ``what`` is locked and by whom. ``wait_seconds=0`` refuses at
-    once.
+    Other processes and other threads wait up to ``wait_seconds``, then get
+    :class:`LockBusyError` naming ``what`` is locked and by whom (``wait_seconds=0`` refuses
+    at once). The thread that holds the lock may take it again (re-entrant).
     """
     key = os.path.abspath(path)
-    with _held_guard:
-        if key in _held:
-            fd, depth = _held[key]
-            _held[key] = (fd, depth + 1)
-            reentered = True
-        else:
-            reentered = False
-    if reentered:
+    deadline = time.monotonic() + wait_seconds
+    with _registry:
+        guard = _guards.setdefault(key, threading.RLock())
+    acquired = guard.acquire(timeout=wait_seconds) if wait_seconds > 0 else guard.acquire(False)
+    if not acquired:
+        raise LockBusyError(
+            f"{path}: {what} is locked by another thread of this process (pid {os.getpid()}); "
+            f"waited {wait_seconds:g}s. Let that run finish, then run again"
+        )
+    try:
+        if _depth.get(key, 0) == 0:
+            _fds[key] = _acquire_file(path, deadline, wait_seconds, what)
+        _depth[key] = _depth.get(key, 0) + 1
         try:
             yield
         finally:
-            _release(key)
-        return
+            _depth[key] -= 1
+            if _depth[key] == 0:
+                # Closing the descriptor releases the flock; the empty file stays.
+                os.close(_fds.pop(key))
+    finally:
+        guard.release()
 
+
+def _acquire_file(path: Path, deadline: float, wait_seconds: float, what: str) -> int:
+    """Take the flock on ``path`` for this process, polling until ``deadline``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -84,7 +100,6 @@ def exclusive_lock(path: Path, wait_seconds: float, what: str) -> Iterator[None]
             f"{path.parent} exists and is writable",
             str(path),
         ) from error
-    deadline = time.monotonic() + wait_seconds
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,23 +124,7 @@ def exclusive_lock(path: Path, wait_seconds: float, what: str) -> Iterator[None]
         ).encode(),
         0,
     )
-    with _held_guard:
-        _held[key] = (fd, 1)
-    try:
-        yield
-    finally:
-        _release(key)
-
-
-def _release(key: str) -> None:
-    with _held_guard:
-        fd, depth = _held[key]
-        if depth > 1:
-            _held[key] = (fd, depth - 1)
-            return
-        del _held[key]
-    # Closing the descriptor releases the flock; the file stays, empty files cost nothing.
-    os.close(fd)
+    return fd
 
 
 @contextmanager
