@@ -370,7 +370,13 @@ def publish_marts(
         "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(feedback.get_column("needs_review").sum()),
     }
-    full = {**manifest, "model_version": model_version, "counts": counts}
+    # Counts the caller passes (e.g. the clean partition's reconciliation) are kept; the
+    # marts' own counts are added to them.
+    full = {
+        **manifest,
+        "model_version": model_version,
+        "counts": {**manifest.get("counts", {}), **counts},
+    }
     for table, frame, schema in (
         ("feedback_scored", feedback, FEEDBACK_SCORED_SCHEMA),
         ("daily_summary", summary, DAILY_SUMMARY_SCHEMA),
