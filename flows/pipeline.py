@@ -23,6 +23,7 @@ from flows.tasks import (
     write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
+from servicelens.locks import date_lock
 from servicelens.runs import (
     RerunPolicy,
     date_status,
@@ -34,6 +35,7 @@ from servicelens.runs import (
     summary_row,
 )
 from servicelens.settings import Settings
+from servicelens.storage import locks_dir
 
 
 def yesterday(timezone: str, now: datetime | None = None) -> date:
@@ -75,21 +77,24 @@ def nightly(
     """
     settings = settings or Settings.from_env()
     day = day or yesterday(settings.timezone)
-    try:
-        # The tasks directly, not the ingest-date and publish-date subflows: two flow runs
-        # fewer per date is most of Prefect's cost in a long backfill.
-        validated = validate_day_task(settings, day)
-        publish_clean_task(settings, validated)
-        ingested = counts_dict(validated)
-        published = score_and_publish_task(settings, day)
-    except Exception as error:
-        message = f"{type(error).__name__}: {error}"
-        record_outcome(settings, day, current_run_id(), "failed", error=message)
-        row = summary_row(day, "failed", {"error": message}, [])
-        publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
-        raise
-    result = {**ingested, **published}
-    record_outcome(settings, day, current_run_id(), "completed", counts=result)
+    # One run of a date at a time: a second one waits, then refuses with a clear error (and
+    # is not recorded as a failure of the date: the run holding it decides its outcome).
+    with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
+        try:
+            # The tasks directly, not the ingest-date and publish-date subflows: two flow runs
+            # fewer per date is most of Prefect's cost in a long backfill.
+            validated = validate_day_task(settings, day)
+            publish_clean_task(settings, validated)
+            ingested = counts_dict(validated)
+            published = score_and_publish_task(settings, day)
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            record_outcome(settings, day, current_run_id(), "failed", error=message)
+            row = summary_row(day, "failed", {"error": message}, [])
+            publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
+            raise
+        result = {**ingested, **published}
+        record_outcome(settings, day, current_run_id(), "completed", counts=result)
     flags = drift_flags(result, recent_counts(settings, day))
     row = summary_row(day, "completed", result, flags)
     publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])

@@ -23,12 +23,11 @@ from servicelens.settings import Settings
 from servicelens.stages import (
     ValidatedDay,
     load_clean,
-    marts_for_day,
     publish_clean,
+    publish_marts,
     validate_day,
 )
-from servicelens.storage import code_version, read_manifest, write_partition
-from transforms.schemas import DAILY_SUMMARY_SCHEMA, FEEDBACK_SCORED_SCHEMA
+from servicelens.storage import code_version, read_manifest
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS: list[float] = [2.0, 10.0]
@@ -121,39 +120,15 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     else:
         model = load_model(settings.models_dir, version)
         scored = score_negatives(model, clean, settings.review_band)
-    feedback, summary = marts_for_day(scored, version)
-    counts = {
-        "responses": feedback.height,
-        "negatives": int(feedback.get_column("is_negative").sum()),
-        "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
-        "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
-        "needs_review": int(feedback.get_column("needs_review").sum()),
-    }
     # Every partition's manifest says what it was built from: the clean partition's inputs
     # and row reconciliation travel on into the marts, so BI can check them there.
     clean_manifest = read_manifest(settings.clean_dir, day) or {}
     manifest = _manifest(
         settings,
-        model_version=version,
         inputs=clean_manifest.get("inputs", {}),
-        counts={**clean_manifest.get("counts", {}), **counts},
+        counts=clean_manifest.get("counts", {}),
     )
-    write_partition(
-        feedback,
-        settings.marts_dir / "feedback_scored",
-        day,
-        FEEDBACK_SCORED_SCHEMA,
-        manifest,
-        settings.staging_dir,
-    )
-    write_partition(
-        summary,
-        settings.marts_dir / "daily_summary",
-        day,
-        DAILY_SUMMARY_SCHEMA,
-        manifest,
-        settings.staging_dir,
-    )
+    counts = publish_marts(settings, day, scored, version, manifest)
     return {"day": str(day), "model_version": version, **counts}
 
 

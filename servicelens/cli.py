@@ -318,12 +318,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env(args.data_dir)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     from models.registry import ModelFileError
+    from servicelens.locks import LockBusyError
     from servicelens.sources import SourceError
     from servicelens.stages import BatchError
+    from servicelens.storage import StorageError
 
     try:
         return handler(args, settings)
-    except (BatchError, SourceError, ValueError, ModelFileError, FileNotFoundError) as error:
+    except (
+        BatchError,
+        SourceError,
+        ValueError,
+        ModelFileError,
+        FileNotFoundError,
+        LockBusyError,
+        StorageError,
+    ) as error:
         print(f"servicelens: error: {error}", file=sys.stderr)
         return 2
     except RuntimeError as error:

@@ -42,6 +42,11 @@ R = TypeVar("R")
 ROW_ID = "_row"
 #: Earliest plausible survey timestamp: older values are typing errors, not history.
 EARLIEST_SURVEY = datetime(2000, 1, 1, tzinfo=UTC)
+#: Longest comment kept: longer text is a paste or an attack, not feedback, and would bloat
+#: every mart row it reached.
+MAX_COMMENT_CHARS = 10_000
+#: Text a spreadsheet would run as a formula if an id were exported to one (CSV injection).
+FORMULA_START = r"^[=+@\t\r]"
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,22 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             "is used by more than one different response delivered at the same time",
         ),
         RowCheck(
+            e.ExpectColumnValuesToBeNull(column="accepted_on"),
+            "response_id",
+            "is already in the clean layer under another survey date; a response counts once",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotMatchRegex(column="response_id", regex=FORMULA_START),
+            "response_id",
+            "starts like a spreadsheet formula; an id never does",
+        ),
+        RowCheck(
             e.ExpectColumnValuesToNotBeNull(column="interaction_id"), "interaction_id", "missing"
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotMatchRegex(column="interaction_id", regex=FORMULA_START),
+            "interaction_id",
+            "starts like a spreadsheet formula; an id never does",
         ),
         RowCheck(
             e.ExpectColumnValuesToNotBeNull(column="submitted_at"),
@@ -118,6 +138,11 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             e.ExpectColumnValuesToBeBetween(column="effort", min_value=1, max_value=7),
             "effort",
             "is not a score from 1 to 7",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeBetween(column="comment_chars", max_value=MAX_COMMENT_CHARS),
+            "comment",
+            f"is longer than the {MAX_COMMENT_CHARS}-character limit",
         ),
         RowCheck(
             e.ExpectColumnValuesToBeInSet(column="has_interaction", value_set=[True]),
@@ -211,6 +236,17 @@ def validate_survey_rows(
     """
     _context()
     checks = survey_row_checks(now)
+    frame = frame.with_columns(
+        pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
+        # Reasons quote values; a long comment is quoted by its start and its length only.
+        pl.format(
+            "{}... ({} characters)",
+            pl.col("comment").str.slice(0, 40),
+            pl.col("comment").str.len_chars(),
+        ).alias("comment_preview"),
+    )
+    if "accepted_on" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Date).alias("accepted_on"))
     needed = sorted({ROW_ID} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
     data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
     suite = gx.ExpectationSuite(name="surveys_rows")
@@ -220,7 +256,15 @@ def validate_survey_rows(
     if docs_page is not None:
         write_data_docs_page(result, docs_page)
     pieces: list[pl.DataFrame] = []
-    for check, outcome in zip(checks, result.results, strict=True):
+    # Results are matched to checks by (type, column), not by position: GX does not promise
+    # to return them in the order the suite lists them.
+    by_key = {
+        (c.expectation.expectation_type, c.expectation.column): c  # type: ignore[attr-defined]
+        for c in checks
+    }
+    for outcome in result.results:
+        config = outcome.expectation_config
+        check = by_key[(config.type, config.kwargs["column"])]
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
             raise RuntimeError(
                 f"expectation {outcome.expectation_config.type} on "
@@ -267,11 +311,14 @@ def validate_survey_rows(
 def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     """Map each reported column to the column holding its text as exported."""
     reported = ("response_id", "interaction_id", "submitted_at", "channel", "csat", "nps", "effort")
-    return {
+    columns = {
         name: f"{name}_raw" if f"{name}_raw" in frame.columns else name
         for name in reported
         if name in frame.columns
     }
+    if "comment_preview" in frame.columns:
+        columns["comment"] = "comment_preview"
+    return columns
 
 
 # --- Data Docs: every validation as a page people can read -----------------------------------

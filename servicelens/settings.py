@@ -41,6 +41,8 @@ class Settings:
     backfill_slots: int = 2
     #: Apprise URL (e.g. ``json://host/path``, ``mailto://...``) alerted when a nightly run fails.
     notify_url: str | None = None
+    #: How long a run waits for another run of the same date to finish before refusing.
+    lock_wait_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
