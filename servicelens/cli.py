@@ -24,6 +24,9 @@ examples:
   servicelens run --date 2026-10-07                  # the nightly flow for one date
   servicelens backfill --start 2026-10-01 --end 2026-10-07
   servicelens train                                  # train, register, maybe promote
+  servicelens train --source cfpb --input complaints.csv   # a foreign export via a mapping
+  servicelens score --source cfpb --input new.csv --output scored.parquet
+  servicelens models list | promote VERSION | rollback
   SERVICELENS_DATA_DIR=/srv/servicelens servicelens run --date 2026-10-07
 """
 
@@ -193,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)
+    # score, models list|promote|rollback, and train --source/--input (servicelens/cli_models.py)
+    from servicelens.cli_models import add_arguments as add_model_commands
+
+    add_model_commands(sub, train)
 
     demo = sub.add_parser("demo", help="sample data -> every flow -> marts, with a summary")
     demo.add_argument("--start", type=_day, default=None)
@@ -209,12 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_prefect_home()
     settings = Settings.from_env(args.data_dir)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    from models.registry import ModelFileError
     from servicelens.sources import SourceError
     from servicelens.stages import BatchError
 
     try:
         return handler(args, settings)
-    except (BatchError, SourceError, ValueError) as error:
+    except (BatchError, SourceError, ValueError, ModelFileError) as error:
         print(f"servicelens: error: {error}", file=sys.stderr)
         return 2
 

@@ -149,6 +149,23 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "p_policy_failure": pl.Float64(),
     "needs_review": pl.Boolean(),  # the model is unsure: send to QA rather than act on it
     "model_version": pl.String(),
+    "top_reasons": pl.List(pl.String()),  # features that pushed hardest towards root_cause
+}
+
+#: The responses most worth auditing next: unaudited ones the model is least sure of, and
+#: audited ones whose label the model strongly doubts (out-of-fold), most urgent first.
+REVIEW_QUEUE_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    "response_id": pl.String(),
+    "reason": pl.String(),  # uncertain | label_doubt
+    "priority": pl.Float64(),  # higher = audit sooner
+    "p_policy_failure": pl.Float64(),  # the model's (out-of-fold for label_doubt) probability
+    "audit_label": pl.String(),  # the current QA label (label_doubt only)
+    "queue": pl.String(),
+    "policy_code": pl.String(),
+    "comment": pl.String(),
+    "top_reasons": pl.List(pl.String()),
+    "model_version": pl.String(),
 }
 
 DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
