@@ -23,7 +23,12 @@ def source_models_dir(settings: Settings, source: str | None) -> Path:
         return settings.models_dir
     from servicelens.mappings import load_mapping
 
-    return settings.models_dir / "sources" / load_mapping(source).name
+    return registry_of(settings, load_mapping(source).name)
+
+
+def registry_of(settings: Settings, mapping_name: str) -> Path:
+    """Where the models of one source mapping live."""
+    return settings.models_dir / "sources" / mapping_name
 
 
 def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
@@ -80,7 +85,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     metrics["tfidf_baseline"] = tfidf_baseline_report(labelled, settings.seed, args.folds)
     registered = register_and_promote(
         result,
-        source_models_dir(settings, mapping.name),
+        registry_of(settings, mapping.name),
         labelled,
         metrics,
         mapping.features,
@@ -126,7 +131,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.mappings import load_mapping, read_export
 
     mapping = load_mapping(args.source)
-    models_dir = source_models_dir(settings, mapping.name)
+    models_dir = registry_of(settings, mapping.name)
     version = args.version or champion_version(models_dir)
     if version is None:
         raise ValueError(
