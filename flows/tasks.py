@@ -16,8 +16,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import State
 
-from models.registry import champion_version, load_model
-from models.train import score_negatives
+from models.drift import compare_with_reference
+from models.pipeline import FeatureSpec, feature_frame, spec_from_dict
+from models.registry import (
+    champion_version,
+    load_model,
+    read_metadata,
+    read_out_of_fold,
+    read_reference,
+)
+from models.train import Decision, score_negatives, without_scores
 from servicelens.report import build_report
 from servicelens.settings import Settings
 from servicelens.stages import (
@@ -25,9 +33,12 @@ from servicelens.stages import (
     load_clean,
     publish_clean,
     publish_marts,
+    read_audits,
     validate_day,
 )
-from servicelens.storage import code_version, read_manifest
+from servicelens.storage import code_version, read_manifest, write_partition
+from transforms.marts import review_queue
+from transforms.schemas import REVIEW_QUEUE_SCHEMA
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS: list[float] = [2.0, 10.0]
@@ -110,26 +121,69 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     """Score the date's negative responses with the champion and swap in its mart partitions."""
     clean = load_clean(settings, day)
     version = champion_version(settings.models_dir)
+    drift: dict[str, Any] | None = None
+    threshold = 0.5
     if version is None:
         get_run_logger().warning("%s: no champion model yet; root causes left empty", day)
-        scored = clean.with_columns(
-            pl.lit(None, pl.Float64).alias("p_policy_failure"),
-            pl.lit(None, pl.String).alias("root_cause"),
-            pl.lit(None, pl.Boolean).alias("needs_review"),
-        )
+        scored = without_scores(clean)
     else:
+        meta = read_metadata(settings.models_dir, version)
+        spec = spec_from_dict(meta.get("feature_spec"))
+        decision = Decision.from_dict(meta.get("decision"), settings.review_band)
+        threshold = decision.threshold
         model = load_model(settings.models_dir, version)
-        scored = score_negatives(model, clean, settings.review_band)
+        scored = score_negatives(model, clean, decision.review_band, threshold, spec)
+        drift = _drift(settings, version, scored, spec)
+    audited = read_audits(settings, [day]).get_column("response_id")
+    doubts = read_out_of_fold(settings.models_dir, version) if version else None
+    to_review = review_queue(scored, audited, doubts, threshold, version)
+    if drift and drift["flagged"]:
+        get_run_logger().warning("%s: drift vs training: %s", day, "; ".join(drift["alerts"]))
     # Every partition's manifest says what it was built from: the clean partition's inputs
     # and row reconciliation travel on into the marts, so BI can check them there.
     clean_manifest = read_manifest(settings.clean_dir, day) or {}
     manifest = _manifest(
         settings,
         inputs=clean_manifest.get("inputs", {}),
-        counts=clean_manifest.get("counts", {}),
+        counts={
+            **clean_manifest.get("counts", {}),
+            "review_queue": to_review.height,
+            "drift_flagged": bool(drift and drift["flagged"]),
+        },
+        drift=drift,
     )
     counts = publish_marts(settings, day, scored, version, manifest)
-    return {"day": str(day), "model_version": version, **counts}
+    write_partition(
+        to_review,
+        settings.marts_dir / "review_queue",
+        day,
+        REVIEW_QUEUE_SCHEMA,
+        {**manifest, "model_version": version},
+        settings.staging_dir,
+    )
+    return {
+        "day": str(day),
+        "model_version": version,
+        **counts,
+        "review_queue": to_review.height,
+        "drift_flagged": bool(drift and drift["flagged"]),
+        "drift": drift,
+    }
+
+
+def _drift(
+    settings: Settings, version: str, scored: pl.DataFrame, spec: FeatureSpec
+) -> dict[str, Any] | None:
+    """This batch's negatives against the champion's training reference."""
+    reference = read_reference(settings.models_dir, version)
+    if reference is None:
+        return None
+    negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
+    return compare_with_reference(
+        feature_frame(negatives, spec),
+        negatives.get_column("p_policy_failure").to_numpy(),
+        reference,
+    )
 
 
 def counts_dict(validated: ValidatedDay) -> dict[str, Any]:

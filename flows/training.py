@@ -5,23 +5,35 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from models.evaluate import classification_metrics
-from models.pipeline import feature_frame, labels_to_target
-from models.registry import champion_version, load_model, save_model, set_champion
-from models.train import train_root_cause_model
+from models.evaluate import classification_metrics, metrics_by_group
+from models.pipeline import (
+    SURVEY_FEATURES,
+    FeatureSpec,
+    feature_frame,
+    labels_to_target,
+    spec_from_dict,
+    spec_to_dict,
+)
+from models.registry import (
+    champion_version,
+    load_model,
+    promotion_decision,
+    read_metadata,
+    save_model,
+    set_champion,
+)
+from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
 from servicelens.settings import Settings
 from servicelens.stages import labelled_negatives, oracle_summary, read_truth
 from servicelens.storage import code_version
 from servicelens.synthetic import generate
-
-#: A challenger replaces the champion unless its holdout accuracy is lower by more than this.
-PROMOTION_TOLERANCE = 0.01
 
 
 @task(name="generate-sample-data", cache_policy=NO_CACHE, persist_result=False)
@@ -40,8 +52,11 @@ def _data_fingerprint(labelled: pl.DataFrame) -> str:
     return hashlib.sha256(labels.write_csv().encode()).hexdigest()
 
 
-def truth_metrics(holdout: pl.DataFrame, truth: pl.DataFrame) -> dict[str, Any]:
-    """Compare holdout predictions with the generator's truth, beside the oracle ceiling."""
+def truth_metrics(
+    holdout: pl.DataFrame, truth: pl.DataFrame, threshold: float = 0.5
+) -> dict[str, Any]:
+    """Compare holdout predictions with the generator's truth, beside the oracle ceiling,
+    overall and per queue and policy."""
     joined = holdout.join(truth, "response_id", "inner")
     if joined.height == 0:
         return {}
@@ -51,10 +66,65 @@ def truth_metrics(holdout: pl.DataFrame, truth: pl.DataFrame) -> dict[str, Any]:
     y_audit = labels_to_target(joined.get_column("root_cause"))
     return {
         "rows": joined.height,
-        "model_vs_truth": classification_metrics(y_true, p_model),
+        "model_vs_truth": classification_metrics(y_true, p_model, threshold),
         "oracle_vs_truth": classification_metrics(y_true, p_oracle),
         "audit_label_accuracy": float((y_audit == y_true).mean()),
+        "by_group": {
+            column: {
+                "model": metrics_by_group(joined, y_true, p_model, column, threshold),
+                "oracle": metrics_by_group(joined, y_true, p_oracle, column),
+            }
+            for column in GROUP_COLUMNS
+        },
     }
+
+
+def champion_on_holdout(models_dir: Path, champion: str, holdout: pl.DataFrame) -> float:
+    """The champion's macro-F1 on the challenger's holdout rows, with its own threshold."""
+    meta = read_metadata(models_dir, champion)
+    spec = spec_from_dict(meta.get("feature_spec"))
+    threshold = float((meta.get("decision") or {}).get("threshold", 0.5))
+    p = load_model(models_dir, champion).predict_proba(feature_frame(holdout, spec))[:, 1]
+    y = labels_to_target(holdout.get_column("root_cause"))
+    return float(classification_metrics(y, p, threshold)["macro_f1"])
+
+
+def register_and_promote(
+    result: TrainingResult,
+    models_dir: Path,
+    labelled: pl.DataFrame,
+    metrics: dict[str, Any],
+    spec: FeatureSpec,
+    source: str = "surveys",
+) -> dict[str, Any]:
+    """Save a trained challenger as a new version and promote it unless it is worse than the
+    champion on the same holdout beyond the tolerance."""
+    fingerprint = _data_fingerprint(labelled)
+    version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}"
+    meta = {
+        "source": source,
+        "code_version": code_version(),
+        "data_sha256": fingerprint,
+        "training_rows": labelled.height,
+        "survey_dates": [
+            str(labelled.get_column("survey_date").min()),
+            str(labelled.get_column("survey_date").max()),
+        ],
+        "parameters": result.parameters,
+        "decision": result.decision.as_dict(),
+        "feature_spec": spec_to_dict(spec),
+    }
+    save_model(
+        result.model, models_dir, version, meta, metrics, result.reference, result.out_of_fold
+    )
+    champion = champion_version(models_dir)
+    champion_score = champion_on_holdout(models_dir, champion, result.holdout) if champion else None
+    promote, decision = promotion_decision(
+        version, float(metrics["model"]["macro_f1"]), champion, champion_score
+    )
+    if promote:
+        set_champion(models_dir, version, decision)
+    return {"version": version, "decision": decision, "promoted": promote, "metrics": metrics}
 
 
 @task(name="train-and-register", cache_policy=NO_CACHE, persist_result=False)
@@ -66,45 +136,12 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     metrics = dict(result.metrics)
     truth = read_truth(settings)
     if truth is not None:
-        metrics["against_truth"] = truth_metrics(result.holdout, truth)
+        metrics["against_truth"] = truth_metrics(result.holdout, truth, result.decision.threshold)
         oracle = oracle_summary(settings)
         if oracle:
             metrics["oracle_accuracy_all_negatives"] = oracle.get("oracle_accuracy")
-
-    fingerprint = _data_fingerprint(labelled)
-    version = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
-    meta = {
-        "code_version": code_version(),
-        "data_sha256": fingerprint,
-        "training_rows": labelled.height,
-        "survey_dates": [
-            str(labelled.get_column("survey_date").min()),
-            str(labelled.get_column("survey_date").max()),
-        ],
-        "parameters": result.parameters,
-    }
-    save_model(result.model, settings.models_dir, version, meta, metrics)
-
-    champion = champion_version(settings.models_dir)
-    decision = "promoted: no champion yet"
-    if champion is not None:
-        y_holdout = labels_to_target(result.holdout.get_column("root_cause"))
-        p_champion = load_model(settings.models_dir, champion).predict_proba(
-            feature_frame(result.holdout)
-        )[:, 1]
-        champion_accuracy = float(((p_champion >= 0.5) == y_holdout).mean())
-        challenger_accuracy = float(metrics["model"]["accuracy"])
-        if challenger_accuracy + PROMOTION_TOLERANCE >= champion_accuracy:
-            decision = (
-                f"promoted: holdout accuracy {challenger_accuracy:.3f} vs champion "
-                f"{champion} {champion_accuracy:.3f} (tolerance {PROMOTION_TOLERANCE})"
-            )
-        else:
-            decision = (
-                f"kept champion {champion}: challenger {challenger_accuracy:.3f} is worse than "
-                f"{champion_accuracy:.3f} beyond tolerance {PROMOTION_TOLERANCE}"
-            )
-    if decision.startswith("promoted"):
-        set_champion(settings.models_dir, version, decision)
-    logger.info("model %s: %s", version, decision)
-    return {"version": version, "decision": decision, "metrics": metrics}
+    registered = register_and_promote(
+        result, settings.models_dir, labelled, metrics, SURVEY_FEATURES
+    )
+    logger.info("model %s: %s", registered["version"], registered["decision"])
+    return registered

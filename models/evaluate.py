@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -10,6 +11,7 @@ from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     brier_score_loss,
+    confusion_matrix,
     f1_score,
     roc_auc_score,
 )
@@ -29,11 +31,13 @@ def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10
 
 def classification_metrics(
     y_true: np.ndarray, p: np.ndarray, threshold: float = 0.5
-) -> dict[str, float]:
-    """Accuracy, ROC-AUC, PR-AUC, macro-F1, Brier and ECE for P(policy_failure)."""
+) -> dict[str, Any]:
+    """Accuracy, ROC-AUC, PR-AUC, macro-F1, Brier, ECE and the confusion matrix
+    (``[[tn, fp], [fn, tp]]``, policy_failure positive) for P(policy_failure)."""
     predicted = (p >= threshold).astype(np.int8)
     two_classes = len(np.unique(y_true)) == 2
     return {
+        "confusion": confusion_matrix(y_true, predicted, labels=[0, 1]).tolist(),
         "n": float(len(y_true)),
         "accuracy": float(accuracy_score(y_true, predicted)),
         "roc_auc": float(roc_auc_score(y_true, p)) if two_classes else float("nan"),
@@ -68,15 +72,32 @@ class Rule:
         return frame.select(self.expr.fill_null(False)).to_series().to_numpy().astype(np.int8)
 
 
-def candidate_rules(train: pl.DataFrame, max_keywords: int = 300) -> list[Rule]:
-    """Every single-field rule worth trying: thresholds on facts and single comment words."""
+def candidate_rules(
+    train: pl.DataFrame,
+    max_keywords: int = 300,
+    text: str = "comment",
+    categorical: tuple[str, ...] = ("queue", "policy_code", "channel"),
+    numeric: tuple[str, ...] = (
+        "transfers",
+        "prior_contacts",
+        "wait_seconds",
+        "handle_seconds",
+        "fees_charged",
+    ),
+    flags: tuple[str, ...] = ("sla_met", "policy_disclosed"),
+) -> list[Rule]:
+    """Every single-field rule worth trying: flags, thresholds on facts, one categorical value,
+    single words of the text. Columns the frame lacks are skipped."""
     rules: list[Rule] = [
-        Rule("sla_met == false", pl.col("sla_met").not_()),
-        Rule("policy_disclosed == false", pl.col("policy_disclosed").not_()),
-        Rule("fee_excess > 0", pl.col("fee_excess") > 0),
-        Rule("resolution != resolved", pl.col("resolution") != "resolved"),
+        Rule(f"{c} == false", pl.col(c).not_()) for c in flags if c in train.columns
     ]
-    for column in ("transfers", "prior_contacts", "wait_seconds", "handle_seconds", "fees_charged"):
+    if "fee_excess" in train.columns:
+        rules.append(Rule("fee_excess > 0", pl.col("fee_excess") > 0))
+    if "resolution" in train.columns:
+        rules.append(Rule("resolution != resolved", pl.col("resolution") != "resolved"))
+    for column in numeric:
+        if column not in train.columns:
+            continue
         values = train.get_column(column).drop_nulls()
         if values.len() == 0:
             continue
@@ -84,18 +105,23 @@ def candidate_rules(train: pl.DataFrame, max_keywords: int = 300) -> list[Rule]:
             cut = values.quantile(q)
             if cut is not None:
                 rules.append(Rule(f"{column} >= {cut:g}", pl.col(column) >= cut))
-    for column in ("queue", "policy_code", "channel"):
-        for value in train.get_column(column).drop_nulls().unique().sort().to_list():
+    for column in categorical:
+        if column not in train.columns:
+            continue
+        frequent = train.get_column(column).drop_nulls().value_counts().filter(pl.col("count") >= 5)
+        for value in frequent.get_column(column).sort().to_list():
             rules.append(Rule(f"{column} == {value}", pl.col(column) == value))
+    if text not in train.columns:
+        return rules
     words = (
-        train.select(pl.col("comment").fill_null("").str.to_lowercase().str.extract_all(r"[a-z']+"))
-        .explode("comment")
-        .group_by("comment")
+        train.select(pl.col(text).fill_null("").str.to_lowercase().str.extract_all(r"[a-z']+"))
+        .explode(text)
+        .group_by(text)
         .len()
         .filter(pl.col("len") >= 10)
-        .sort(["len", "comment"], descending=[True, False])
+        .sort(["len", text], descending=[True, False])
         .head(max_keywords)
-        .get_column("comment")
+        .get_column(text)
         .to_list()
     )
     for word in words:
@@ -103,16 +129,19 @@ def candidate_rules(train: pl.DataFrame, max_keywords: int = 300) -> list[Rule]:
         rules.append(
             Rule(
                 f"comment contains '{word}'",
-                pl.col("comment").str.to_lowercase().str.contains(pattern),
+                pl.col(text).str.to_lowercase().str.contains(pattern),
             )
         )
     return rules
 
 
-def best_single_rule(train: pl.DataFrame, y_train: np.ndarray) -> tuple[Rule, bool]:
-    """The rule (or its negation) with the best training accuracy; returns (rule, negated)."""
+def best_single_rule(train: pl.DataFrame, y_train: np.ndarray, **columns: Any) -> tuple[Rule, bool]:
+    """The rule (or its negation) with the best training accuracy; returns (rule, negated).
+
+    ``columns`` go to :func:`candidate_rules` (which text, categorical, numeric, flag columns).
+    """
     best: tuple[float, Rule, bool] | None = None
-    for rule in candidate_rules(train):
+    for rule in candidate_rules(train, **columns):
         fired = rule.predict(train)
         accuracy = float((fired == y_train).mean())
         for negated, score in ((False, accuracy), (True, 1.0 - accuracy)):
@@ -120,3 +149,49 @@ def best_single_rule(train: pl.DataFrame, y_train: np.ndarray) -> tuple[Rule, bo
                 best = (score, rule, negated)
     assert best is not None
     return best[1], best[2]
+
+
+def choose_threshold(y_val: np.ndarray, p_val: np.ndarray) -> float:
+    """The decision threshold with the best macro-F1 on validation probabilities.
+
+    Ties go to the threshold closest to 0.5, so a calibrated model keeps 0.5 unless the data
+    says otherwise. Call it with out-of-fold probabilities of the training slice only.
+    """
+    grid = np.round(np.arange(0.2, 0.801, 0.01), 2)
+    scores = [f1_score(y_val, (p_val >= t).astype(np.int8), average="macro") for t in grid]
+    best = max(scores)
+    candidates = [t for t, s in zip(grid, scores, strict=True) if s >= best - 1e-9]
+    return float(min(candidates, key=lambda t: abs(t - 0.5)))
+
+
+def choose_review_band(
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    threshold: float,
+    target_accuracy: float = 0.9,
+    max_review_share: float = 0.35,
+) -> tuple[float, float]:
+    """The narrowest band around ``threshold`` outside which validation accuracy reaches
+    ``target_accuracy``, never sending more than ``max_review_share`` of rows to review."""
+    distance = np.abs(p_val - threshold)
+    correct = (p_val >= threshold).astype(np.int8) == y_val
+    chosen = 0.0
+    for width in np.round(np.arange(0.0, 0.5, 0.01), 2):
+        decided = distance >= width
+        if (~decided).mean() > max_review_share:
+            break
+        chosen = float(width)
+        if decided.any() and correct[decided].mean() >= target_accuracy:
+            break
+    return (round(max(threshold - chosen, 0.0), 2), round(min(threshold + chosen, 1.0), 2))
+
+
+def metrics_by_group(
+    frame: pl.DataFrame, y_true: np.ndarray, p: np.ndarray, column: str, threshold: float = 0.5
+) -> dict[str, dict[str, Any]]:
+    """:func:`classification_metrics` for every value of ``column`` (e.g. queue, policy)."""
+    values = frame.get_column(column).cast(pl.String).fill_null("missing").to_numpy()
+    return {
+        str(v): classification_metrics(y_true[values == v], p[values == v], threshold)
+        for v in sorted(set(values))
+    }

@@ -11,13 +11,18 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
+REFERENCE_FILE = "reference.json"
+OUT_OF_FOLD_FILE = "out_of_fold.parquet"
 CHAMPION_FILE = "champion.json"
+#: A challenger replaces the champion unless its holdout macro-F1 is lower by more than this.
+PROMOTION_TOLERANCE = 0.01
 
 #: The only non-default types a model file may contain. Anything else is refused on load.
 TRUSTED_TYPES: tuple[str, ...] = (
@@ -26,6 +31,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.float64",
     "numpy.int64",
     "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.pipeline.FeatureUnion",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    # our own stateless feature-cross function (models/pipeline.py), referenced by name
+    "models.pipeline.feature_crosses",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.impute._base.MissingIndicator",
@@ -62,13 +71,24 @@ def sha256_file(path: Path) -> str:
 
 
 def save_model(
-    model: Pipeline, models_dir: Path, version: str, meta: dict[str, Any], metrics: dict[str, Any]
+    model: Pipeline,
+    models_dir: Path,
+    version: str,
+    meta: dict[str, Any],
+    metrics: dict[str, Any],
+    reference: dict[str, Any] | None = None,
+    out_of_fold: pl.DataFrame | None = None,
 ) -> Path:
-    """Write ``models/<version>/`` (model, metadata with the model's checksum, metrics)."""
+    """Write ``models/<version>/``: the model, metadata with the model's checksum, metrics,
+    and optionally the drift reference and the out-of-fold probabilities of the labels."""
     target = models_dir / version
     target.mkdir(parents=True, exist_ok=True)
     model_path = target / MODEL_FILE
     sio.dump(model, model_path)
+    if reference is not None:
+        (target / REFERENCE_FILE).write_text(json.dumps(reference, default=str))
+    if out_of_fold is not None:
+        out_of_fold.write_parquet(target / OUT_OF_FOLD_FILE)
     full_meta = {
         **meta,
         "version": version,
@@ -147,6 +167,72 @@ def set_champion(models_dir: Path, version: str, reason: str) -> None:
     tmp.replace(alias)
 
 
+def read_metadata(models_dir: Path, version: str) -> dict[str, Any]:
+    """The ``metadata.json`` of a version (decision threshold, feature spec, provenance)."""
+    path = models_dir / version / METADATA_FILE
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model version; see `servicelens models list`")
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def read_reference(models_dir: Path, version: str) -> dict[str, Any] | None:
+    """The drift reference profile recorded when the version was trained, if any."""
+    path = models_dir / version / REFERENCE_FILE
+    if not path.exists():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def read_out_of_fold(models_dir: Path, version: str) -> pl.DataFrame | None:
+    """Out-of-fold probabilities of every label the version was trained on, if recorded."""
+    path = models_dir / version / OUT_OF_FOLD_FILE
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def promotion_decision(
+    challenger: str,
+    challenger_score: float,
+    champion: str | None,
+    champion_score: float | None,
+    metric: str = "macro_f1",
+    tolerance: float = PROMOTION_TOLERANCE,
+) -> tuple[bool, str]:
+    """Whether a challenger replaces the champion, with the reason in words.
+
+    Both scores must come from the same holdout rows. The challenger wins unless it is worse
+    than the champion by more than ``tolerance``.
+    """
+    if champion is None or champion_score is None:
+        return True, "promoted: no champion yet"
+    if challenger_score + tolerance >= champion_score:
+        return True, (
+            f"promoted: holdout {metric} {challenger_score:.3f} vs champion {champion} "
+            f"{champion_score:.3f} (tolerance {tolerance})"
+        )
+    return False, (
+        f"kept champion {champion}: challenger {challenger} holdout {metric} "
+        f"{challenger_score:.3f} is worse than {champion_score:.3f} beyond tolerance {tolerance}"
+    )
+
+
+def rollback_champion(models_dir: Path) -> str:
+    """Point the champion alias back at the version it replaced; returns that version."""
+    alias = models_dir / CHAMPION_FILE
+    if not alias.exists():
+        raise ModelFileError(f"{alias}: no champion to roll back from")
+    previous = json.loads(alias.read_text()).get("previous")
+    if not previous:
+        raise ModelFileError(
+            f"{alias}: the champion has no previous version; promote one explicitly with "
+            "`servicelens models promote VERSION`"
+        )
+    current = champion_version(models_dir)
+    set_champion(models_dir, previous, f"rollback from {current}")
+    return str(previous)
+
+
 def list_versions(models_dir: Path) -> list[dict[str, Any]]:
     """Every saved version with its headline metric, oldest first."""
     rows: list[dict[str, Any]] = []
@@ -161,7 +247,9 @@ def list_versions(models_dir: Path) -> list[dict[str, Any]]:
                 "version": path.name,
                 "champion": path.name == champion,
                 "saved_at": meta.get("saved_at"),
+                "source": meta.get("source", "surveys"),
                 "accuracy": metrics.get("model", {}).get("accuracy"),
+                "macro_f1": metrics.get("model", {}).get("macro_f1"),
                 "roc_auc": metrics.get("model", {}).get("roc_auc"),
             }
         )

@@ -1,4 +1,6 @@
-"""Train the root-cause model and measure it against its baselines on a later time slice."""
+"""Train the root-cause model and measure it honestly: a later time slice, stratified
+cross-validation, the same metrics for the model and its baselines, a threshold and a review
+band chosen on validation data only."""
 
 from __future__ import annotations
 
@@ -7,16 +9,54 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.pipeline import Pipeline
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import FeatureUnion, Pipeline
 
-from models.evaluate import best_single_rule, classification_metrics, time_split
-from models.pipeline import build_pipeline, feature_frame, labels_to_target
+from models.drift import reference_profile
+from models.evaluate import (
+    best_single_rule,
+    choose_review_band,
+    choose_threshold,
+    classification_metrics,
+    metrics_by_group,
+    time_split,
+)
+from models.explain import top_reasons
+from models.pipeline import (
+    SURVEY_FEATURES,
+    FeatureSpec,
+    build_pipeline,
+    feature_frame,
+    labels_to_target,
+)
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
+
+#: Columns whose per-value metrics are reported, when the data has them.
+GROUP_COLUMNS: tuple[str, ...] = ("queue", "policy_code")
+
+
+@dataclass
+class Decision:
+    """How probabilities become actions; chosen on validation data, stored with the model."""
+
+    threshold: float = 0.5
+    review_band: tuple[float, float] = (0.35, 0.65)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "review_band": list(self.review_band)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, fallback: tuple[float, float]) -> Decision:
+        if not data:
+            return cls(0.5, fallback)
+        low, high = data["review_band"]
+        return cls(float(data["threshold"]), (float(low), float(high)))
 
 
 @dataclass
 class TrainingResult:
-    """The fitted model (on all labelled rows) and what the holdout said about it."""
+    """The fitted model (on all labelled rows) and what the evaluation said about it."""
 
     model: Pipeline
     metrics: dict[str, Any]
@@ -24,34 +64,127 @@ class TrainingResult:
     #: The holdout rows (all columns) with the model's probabilities, for comparison with a
     #: challenger or champion and with any answer key.
     holdout: pl.DataFrame = field(repr=False)
+    decision: Decision = field(default_factory=Decision)
+    #: Out-of-fold P(policy_failure) of every labelled row: audits the model doubts.
+    out_of_fold: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    #: What the training data looked like, for drift checks at scoring time.
+    reference: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def train_root_cause_model(labelled: pl.DataFrame, seed: int = 7) -> TrainingResult:
-    """Evaluate on a time split, then refit on every labelled row.
+def _folds(y: np.ndarray, wanted: int, seed: int) -> StratifiedKFold:
+    smallest = int(min(np.bincount(y, minlength=2)))
+    if smallest < 2:
+        raise ValueError("cross-validation needs at least two labelled rows of each root cause")
+    return StratifiedKFold(n_splits=min(wanted, smallest), shuffle=True, random_state=seed)
 
-    ``labelled`` holds clean negative responses with a ``root_cause`` audit label and a
-    ``survey_date``. Metrics compare the model with the majority class and the best single
-    rule, both chosen on the training slice only.
+
+def out_of_fold(
+    frame: pl.DataFrame, y: np.ndarray, spec: FeatureSpec, seed: int, folds: int
+) -> np.ndarray:
+    """P(policy_failure) of each row from a model that never saw that row."""
+    return np.asarray(
+        cross_val_predict(
+            build_pipeline(seed=seed, spec=spec),
+            feature_frame(frame, spec),
+            y,
+            cv=_folds(y, folds, seed),
+            method="predict_proba",
+        )[:, 1]
+    )
+
+
+def _fit_predict(
+    spec: FeatureSpec, seed: int, train: pl.DataFrame, y: np.ndarray, test: pl.DataFrame
+) -> np.ndarray:
+    model = build_pipeline(seed=seed, spec=spec).fit(feature_frame(train, spec), y)
+    return np.asarray(model.predict_proba(feature_frame(test, spec))[:, 1])
+
+
+def _baselines(
+    train: pl.DataFrame,
+    y_train: np.ndarray,
+    test: pl.DataFrame,
+    y_test: np.ndarray,
+    spec: FeatureSpec,
+    seed: int,
+) -> dict[str, Any]:
+    """Majority class, best single rule, text only and operational facts only."""
+    majority = float(y_train.mean() >= 0.5)
+    rule, negated = best_single_rule(
+        train,
+        y_train,
+        text=spec.text,
+        categorical=spec.categorical,
+        numeric=spec.numeric,
+        flags=spec.flags,
+    )
+    fired = rule.predict(test)
+    if negated:
+        fired = 1 - fired
+    baselines: dict[str, Any] = {
+        "majority_baseline": classification_metrics(y_test, np.full(len(y_test), majority)),
+        "best_rule_baseline": {
+            "rule": ("not " if negated else "") + rule.name,
+            **classification_metrics(y_test, fired.astype(float)),
+        },
+    }
+    if spec.text and spec.facts:
+        text_spec, facts_spec = spec.text_only(), spec.without_text()
+        baselines["text_only_baseline"] = classification_metrics(
+            y_test, _fit_predict(text_spec, seed, train, y_train, test)
+        )
+        baselines["facts_only_baseline"] = classification_metrics(
+            y_test, _fit_predict(facts_spec, seed, train, y_train, test)
+        )
+    return baselines
+
+
+def word_vocabulary(model: Pipeline) -> set[str]:
+    """Single words the fitted model's word vectoriser knows (for the unseen-words check)."""
+    columns = model.named_steps["features"]
+    if "text" not in columns.named_transformers_:
+        return set()
+    union: FeatureUnion = columns.named_transformers_["text"]
+    words: TfidfVectorizer = dict(union.transformer_list)["words"]
+    return {term for term in words.vocabulary_ if " " not in term}
+
+
+def train_root_cause_model(
+    labelled: pl.DataFrame,
+    seed: int = 7,
+    spec: FeatureSpec = SURVEY_FEATURES,
+    cv_folds: int = 5,
+) -> TrainingResult:
+    """Evaluate on a time split and by stratified cross-validation, then refit on every
+    labelled row.
+
+    ``labelled`` holds responses with a ``root_cause`` label and a ``survey_date``. The
+    threshold and the review band are chosen on out-of-fold probabilities of the training
+    slice, never on the later test slice. Baselines (majority class, best single rule, text
+    only, facts only) are fitted on the training slice and scored on the same test slice.
     """
     labels = labelled.get_column("root_cause")
     unknown = labels.filter(~labels.is_in(ROOT_CAUSES)).unique().to_list()
     if unknown:
-        raise ValueError(f"audit labels must be one of {ROOT_CAUSES}; found {unknown}")
-    train, test = time_split(labelled)
+        raise ValueError(f"labels must be one of {ROOT_CAUSES}; found {unknown}")
+    dated = labelled
+    train, test = time_split(dated)
     y_train = labels_to_target(train.get_column("root_cause"))
     y_test = labels_to_target(test.get_column("root_cause"))
-    parameters: dict[str, Any] = {"seed": seed, "c": 2.0}
+    parameters: dict[str, Any] = {"seed": seed, "c": spec.c, "cv_folds": cv_folds}
 
-    holdout_model = build_pipeline(seed=seed, c=parameters["c"])
-    holdout_model.fit(feature_frame(train), y_train)
-    p_test = holdout_model.predict_proba(feature_frame(test))[:, 1]
+    # Validation: out-of-fold probabilities of the training slice choose how to act.
+    p_val = out_of_fold(train, y_train, spec, seed, cv_folds)
+    threshold = choose_threshold(y_train, p_val)
+    decision = Decision(threshold, choose_review_band(y_train, p_val, threshold))
 
-    majority = float(y_train.mean() >= 0.5)
-    rule, negated = best_single_rule(train, y_train)
-    rule_test = rule.predict(test)
-    if negated:
-        rule_test = 1 - rule_test
+    p_test = _fit_predict(spec, seed, train, y_train, test)
+    y_all = labels_to_target(labels)
+    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds)
 
+    model_metrics = classification_metrics(y_test, p_test, threshold)
+    band = decision.review_band
+    decided = (p_test <= band[0]) | (p_test >= band[1])
     metrics: dict[str, Any] = {
         "split": {
             "train_rows": train.height,
@@ -60,38 +193,133 @@ def train_root_cause_model(labelled: pl.DataFrame, seed: int = 7) -> TrainingRes
             "test_to": str(test.get_column("survey_date").max()),
             "positive_share_train": float(y_train.mean()),
         },
-        "model": classification_metrics(y_test, p_test),
-        "majority_baseline": classification_metrics(y_test, np.full(len(y_test), majority)),
-        "best_rule_baseline": {
-            "rule": ("not " if negated else "") + rule.name,
-            **classification_metrics(y_test, rule_test.astype(float)),
+        "decision": {
+            **decision.as_dict(),
+            "holdout_review_share": float(1 - decided.mean()),
+            "holdout_accuracy_when_decided": float(
+                ((p_test[decided] >= threshold) == y_test[decided]).mean()
+            )
+            if decided.any()
+            else float("nan"),
+        },
+        "model": model_metrics,
+        "cross_validation": {
+            "folds": cv_folds,
+            **classification_metrics(y_all, p_oof, threshold),
+        },
+        **_baselines(train, y_train, test, y_test, spec, seed),
+        "by_group": {
+            column: metrics_by_group(test, y_test, p_test, column, threshold)
+            for column in GROUP_COLUMNS
+            if column in test.columns
         },
     }
-    final = build_pipeline(seed=seed, c=parameters["c"])
-    final.fit(feature_frame(labelled), labels_to_target(labels))
+    final = build_pipeline(seed=seed, spec=spec)
+    x_all = feature_frame(dated, spec)
+    final.fit(x_all, y_all)
+    reference = reference_profile(
+        x_all, spec, word_vocabulary(final), final.predict_proba(x_all)[:, 1], threshold
+    )
     holdout = test.with_columns(pl.Series("p_policy_failure", p_test))
-    return TrainingResult(final, metrics, parameters, holdout)
+    oof = dated.select("response_id", "survey_date", "root_cause").with_columns(
+        pl.Series("p_out_of_fold", p_oof)
+    )
+    return TrainingResult(final, metrics, parameters, holdout, decision, oof, reference)
+
+
+def without_scores(responses: pl.DataFrame) -> pl.DataFrame:
+    """The columns :func:`score_negatives` adds, all null: for dates scored before any model
+    exists, so their marts keep the same contract."""
+    return responses.with_columns(
+        pl.lit(None, pl.Float64).alias("p_policy_failure"),
+        pl.lit(None, pl.String).alias("root_cause"),
+        pl.lit(None, pl.Boolean).alias("needs_review"),
+        pl.lit(None, pl.List(pl.String)).alias("top_reasons"),
+    )
 
 
 def score_negatives(
-    model: Pipeline, responses: pl.DataFrame, review_band: tuple[float, float] = (0.35, 0.65)
+    model: Pipeline,
+    responses: pl.DataFrame,
+    review_band: tuple[float, float] = (0.35, 0.65),
+    threshold: float = 0.5,
+    spec: FeatureSpec = SURVEY_FEATURES,
+    reasons: int = 3,
 ) -> pl.DataFrame:
-    """Add ``p_policy_failure``, ``root_cause`` and ``needs_review`` for negative responses.
+    """Add ``p_policy_failure``, ``root_cause``, ``needs_review`` and ``top_reasons`` for
+    negative responses (rows without an ``is_negative`` column are all scored).
 
     Non-negative responses get nulls. A probability inside ``review_band`` means the model is
     unsure, so the response is marked for review instead of being acted on.
     """
-    negatives = responses.get_column("is_negative").fill_null(False).to_numpy()
+    if "is_negative" in responses.columns:
+        negatives = responses.get_column("is_negative").fill_null(False).to_numpy()
+    else:
+        negatives = np.ones(responses.height, dtype=bool)
     p = np.full(responses.height, np.nan)
+    explained: list[list[str] | None] = [None] * responses.height
     if negatives.any():
-        p[negatives] = model.predict_proba(feature_frame(responses.filter(negatives)))[:, 1]
+        frame = feature_frame(responses.filter(negatives), spec)
+        p[negatives] = model.predict_proba(frame)[:, 1]
+        if reasons:
+            rows = np.flatnonzero(negatives)
+            for row, why in zip(rows, top_reasons(model, frame, reasons, threshold), strict=True):
+                explained[row] = why
     probability = pl.Series("p_policy_failure", p).fill_nan(None)
-    return responses.with_columns(probability).with_columns(
+    return responses.with_columns(
+        probability, pl.Series("top_reasons", explained, dtype=pl.List(pl.String))
+    ).with_columns(
         pl.when(pl.col("p_policy_failure").is_null())
         .then(None)
-        .when(pl.col("p_policy_failure") >= 0.5)
+        .when(pl.col("p_policy_failure") >= threshold)
         .then(pl.lit(POSITIVE_CLASS))
         .otherwise(pl.lit("perceived"))
         .alias("root_cause"),
         pl.col("p_policy_failure").is_between(*review_band, closed="none").alias("needs_review"),
     )
+
+
+def plain_tfidf_pipeline(seed: int = 7, text: str = "comment") -> Pipeline:
+    """The reference point for text classification: default TF-IDF into a default logistic
+    regression, nothing tuned."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    return Pipeline(
+        [
+            ("features", ColumnTransformer([("text", TfidfVectorizer(), text)])),
+            ("classifier", LogisticRegression(max_iter=5000, random_state=seed)),
+        ]
+    )
+
+
+def tfidf_baseline_report(
+    labelled: pl.DataFrame, seed: int = 7, cv_folds: int = 5, text: str = "comment"
+) -> dict[str, Any]:
+    """ROC-AUC and PR-AUC of :func:`plain_tfidf_pipeline` with the same folds and the same
+    time split that :func:`train_root_cause_model` uses, so the numbers sit side by side."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    x = labelled.select(pl.col(text).fill_null("")).to_pandas()
+    y = labels_to_target(labelled.get_column("root_cause"))
+    p = cross_val_predict(
+        plain_tfidf_pipeline(seed, text), x, y, cv=_folds(y, cv_folds, seed), method="predict_proba"
+    )[:, 1]
+    train, test = time_split(labelled)
+    y_train = labels_to_target(train.get_column("root_cause"))
+    y_test = labels_to_target(test.get_column("root_cause"))
+    model = plain_tfidf_pipeline(seed, text).fit(
+        train.select(pl.col(text).fill_null("")).to_pandas(), y_train
+    )
+    p_test = model.predict_proba(test.select(pl.col(text).fill_null("")).to_pandas())[:, 1]
+    return {
+        "cross_validation": {
+            "folds": cv_folds,
+            "roc_auc": float(roc_auc_score(y, p)),
+            "pr_auc": float(average_precision_score(y, p)),
+        },
+        "time_split": {
+            "roc_auc": float(roc_auc_score(y_test, p_test)),
+            "pr_auc": float(average_precision_score(y_test, p_test)),
+        },
+    }

@@ -33,6 +33,9 @@ examples:
   servicelens query --list                           # example DuckDB queries over the marts
   servicelens query policies_by_root_cause --json    # one of them, as JSON
   servicelens dictionary --check                     # docs and files on disk match the contracts
+  servicelens train --source cfpb --input complaints.csv   # a foreign export via a mapping
+  servicelens score --source cfpb --input new.csv --output scored.parquet
+  servicelens models list | promote VERSION | rollback
   SERVICELENS_DATA_DIR=/srv/servicelens servicelens run --date 2026-10-07
 
 The newest run report is always at <data-dir>/reports/latest.html; column meanings are in
@@ -269,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)
+    # score, models list|promote|rollback, and train --source/--input (servicelens/cli_models.py)
+    from servicelens.cli_models import add_arguments as add_model_commands
+
+    add_model_commands(sub, train)
 
     demo = sub.add_parser("demo", help="sample data -> every flow -> marts, with a summary")
     demo.add_argument("--start", type=_day, default=None)

@@ -9,6 +9,7 @@ from transforms.schemas import (
     FEEDBACK_SCORED_SCHEMA,
     FEEDBACK_SCORED_VERSION,
     POSITIVE_CLASS,
+    REVIEW_QUEUE_SCHEMA,
     conform,
 )
 
@@ -45,4 +46,73 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
             pl.lit(DAILY_SUMMARY_VERSION, pl.Int32).alias("schema_version"),
         )
         .sort(keys)
+    )
+
+
+def review_queue(
+    scored: pl.DataFrame,
+    audited_ids: pl.Series,
+    out_of_fold: pl.DataFrame | None,
+    threshold: float,
+    model_version: str | None,
+    uncertain_limit: int = 50,
+    doubt_at: float = 0.8,
+) -> pl.DataFrame:
+    """The responses of one date most worth auditing next.
+
+    * ``uncertain``: unaudited negatives closest to the decision threshold (priority 1 at the
+      threshold, 0 at certainty), at most ``uncertain_limit`` of them;
+    * ``label_doubt``: audited responses whose out-of-fold probability gives their QA label
+      less than ``1 - doubt_at`` (likely label errors), priority = how strongly it disagrees.
+    """
+    columns = ["queue", "policy_code", "comment", "top_reasons"]
+    negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
+    uncertain = (
+        negatives.filter(~pl.col("response_id").is_in(audited_ids.implode()))
+        .with_columns(
+            (
+                1 - (pl.col("p_policy_failure") - threshold).abs() / max(threshold, 1 - threshold)
+            ).alias("priority"),
+            pl.lit("uncertain").alias("reason"),
+            pl.lit(None, pl.String).alias("audit_label"),
+        )
+        .sort(["priority", "response_id"], descending=[True, False])
+        .head(uncertain_limit)
+    )
+    frames = [uncertain]
+    if out_of_fold is not None and out_of_fold.height:
+        doubt = (
+            out_of_fold.select(
+                "response_id",
+                pl.col("root_cause").alias("audit_label"),
+                pl.col("p_out_of_fold").alias("p_policy_failure"),
+            )
+            .with_columns(
+                pl.when(pl.col("audit_label") == POSITIVE_CLASS)
+                .then(1 - pl.col("p_policy_failure"))
+                .otherwise(pl.col("p_policy_failure"))
+                .alias("priority"),
+                pl.lit("label_doubt").alias("reason"),
+            )
+            .filter(pl.col("priority") >= doubt_at)
+            .join(scored.select("response_id", "survey_date", *columns), "response_id", "inner")
+        )
+        frames.append(doubt)
+    queue = pl.concat(
+        [
+            f.select(
+                "survey_date",
+                "response_id",
+                "reason",
+                "priority",
+                "p_policy_failure",
+                "audit_label",
+                *columns,
+            )
+            for f in frames
+        ],
+        how="vertical_relaxed",
+    ).with_columns(pl.lit(model_version, pl.String).alias("model_version"))
+    return conform(
+        queue.sort(["priority", "response_id"], descending=[True, False]), REVIEW_QUEUE_SCHEMA
     )

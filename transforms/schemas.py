@@ -152,6 +152,23 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "needs_review": pl.Boolean(),  # the model is unsure: send to QA rather than act on it
     "model_version": pl.String(),
     "schema_version": pl.Int32(),
+    "top_reasons": pl.List(pl.String()),  # features that pushed hardest towards root_cause
+}
+
+#: The responses most worth auditing next: unaudited ones the model is least sure of, and
+#: audited ones whose label the model strongly doubts (out-of-fold), most urgent first.
+REVIEW_QUEUE_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    "response_id": pl.String(),
+    "reason": pl.String(),  # uncertain | label_doubt
+    "priority": pl.Float64(),  # higher = audit sooner
+    "p_policy_failure": pl.Float64(),  # the model's (out-of-fold for label_doubt) probability
+    "audit_label": pl.String(),  # the current QA label (label_doubt only)
+    "queue": pl.String(),
+    "policy_code": pl.String(),
+    "comment": pl.String(),
+    "top_reasons": pl.List(pl.String()),
+    "model_version": pl.String(),
 }
 
 DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
@@ -192,7 +209,7 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 2
+FEEDBACK_SCORED_VERSION = 3
 DAILY_SUMMARY_VERSION = 2
 
 
@@ -259,7 +276,9 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         ),
         "p_policy_failure": (
             "Calibrated probability that the negative response is a real policy failure; "
-            "root_cause is 'policy_failure' when it is >= 0.5. Null where root_cause is null."
+            "root_cause is 'policy_failure' at or above the model's decision threshold (chosen "
+            "on validation data, in models/<version>/metadata.json). Null where root_cause is "
+            "null."
         ),
         "needs_review": (
             "True when the model is unsure (probability inside the review band): send to QA "
@@ -267,11 +286,16 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         ),
         "model_version": "Version of the model that scored the row (models/<version>/).",
         "schema_version": _SCHEMA_VERSION_TEXT,
+        "top_reasons": (
+            "For scored negatives, the three features or words that pushed the model hardest "
+            "towards its root_cause, with their contribution, e.g. 'word: never came (+1.20)'."
+        ),
     },
     version=FEEDBACK_SCORED_VERSION,
     history=(
         "1: first published layout.",
         "2: added schema_version.",
+        "3: added top_reasons.",
     ),
 )
 
@@ -333,8 +357,41 @@ QUARANTINE_CONTRACT = TableContract(
 )
 
 #: Every table BI is invited to read, in the order the data dictionary lists them.
+REVIEW_QUEUE_CONTRACT = TableContract(
+    name="review_queue",
+    path="marts/review_queue",
+    description=(
+        "The responses most worth a QA audit next: unaudited negatives the model is least sure "
+        "of, and audited ones whose label the model strongly doubts (likely label errors, "
+        "judged with out-of-fold probabilities). Sort by priority."
+    ),
+    grain="one row per response proposed for audit on that survey date",
+    schema=REVIEW_QUEUE_SCHEMA,
+    descriptions={
+        "survey_date": "Business-local survey date; the partition key.",
+        "response_id": "Survey vendor's id of the response.",
+        "reason": (
+            "'uncertain' (unaudited, probability near the threshold) or 'label_doubt' (audited, "
+            "and the model's out-of-fold probability strongly disagrees with the QA label)."
+        ),
+        "priority": "Higher means audit sooner; comparable across reasons within a date.",
+        "p_policy_failure": (
+            "The model's probability of a policy failure (out-of-fold for label_doubt rows)."
+        ),
+        "audit_label": "The current QA label, for label_doubt rows; null otherwise.",
+        "queue": "Contact-centre queue that handled the interaction.",
+        "policy_code": "Policy the interaction was about.",
+        "comment": "What the customer wrote (personal data redacted).",
+        "top_reasons": "The features or words that pushed the model hardest.",
+        "model_version": "Version of the model that proposed the audit.",
+    },
+    version=None,
+    history=("1: first published layout.",),
+)
+
 PUBLISHED_TABLES: tuple[TableContract, ...] = (
     FEEDBACK_SCORED_CONTRACT,
     DAILY_SUMMARY_CONTRACT,
     QUARANTINE_CONTRACT,
+    REVIEW_QUEUE_CONTRACT,
 )

@@ -24,6 +24,7 @@ from servicelens.dictionary import contract_mismatches
 from servicelens.settings import Settings
 from servicelens.stages import read_truth
 from servicelens.storage import scan_table
+from transforms.schemas import FEEDBACK_SCORED_VERSION
 
 START = date(2026, 10, 5)
 END = START + timedelta(days=5)
@@ -59,7 +60,7 @@ def test_every_partition_on_disk_matches_the_data_dictionary(run: tuple[Settings
     settings, _ = run
     assert contract_mismatches(settings.root) == []
     scored = _scored(settings)
-    assert scored.get_column("schema_version").unique().to_list() == [2]
+    assert scored.get_column("schema_version").unique().to_list() == [FEEDBACK_SCORED_VERSION]
 
 
 # --- DuckDB: the views and the example queries answer the business's questions --------------

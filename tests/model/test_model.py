@@ -1,60 +1,118 @@
-"""Model tests on generated data: it beats its baselines, and a seed fixes the model."""
+"""Model tests on generated data: it beats its baselines, is calibrated, chooses its threshold
+on validation data, explains itself, and a seed fixes the model."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from models.pipeline import feature_frame
+from models.evaluate import choose_review_band, choose_threshold
+from models.pipeline import build_pipeline, feature_frame, labels_to_target
 from models.registry import load_model, save_model
-from models.train import score_negatives, train_root_cause_model
-from servicelens.settings import Settings
-from servicelens.stages import labelled_negatives, publish_clean, validate_day
-from servicelens.synthetic import generate
-
-START = date(2026, 9, 1)
-DAYS = 8
+from models.train import TrainingResult, score_negatives
 
 
-@pytest.fixture(scope="module")
-def labelled(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
-    root = tmp_path_factory.mktemp("model")
-    generate(root, START, START + timedelta(days=DAYS - 1), per_day=1500, seed=5)
-    settings = Settings(data_dir=str(root))
-    for i in range(DAYS):
-        publish_clean(settings, validate_day(settings, START + timedelta(days=i), "t"), {})
-    return labelled_negatives(settings)
+def test_model_beats_every_baseline(trained: TrainingResult) -> None:
+    metrics = trained.metrics
+    model = metrics["model"]
+    assert model["accuracy"] > metrics["majority_baseline"]["accuracy"] + 0.1
+    assert model["accuracy"] > metrics["best_rule_baseline"]["accuracy"] + 0.05
+    assert model["roc_auc"] > metrics["text_only_baseline"]["roc_auc"]
+    assert model["roc_auc"] > metrics["facts_only_baseline"]["roc_auc"]
+    assert model["roc_auc"] > 0.8
+    assert metrics["cross_validation"]["roc_auc"] > 0.8
 
 
-def test_model_beats_majority_and_best_single_rule(labelled: pl.DataFrame) -> None:
-    metrics = train_root_cause_model(labelled, seed=3).metrics
-    model = metrics["model"]["accuracy"]
-    assert model > metrics["majority_baseline"]["accuracy"] + 0.1
-    assert model > metrics["best_rule_baseline"]["accuracy"] + 0.05
-    assert metrics["model"]["roc_auc"] > 0.8
+def test_report_has_every_metric_overall_and_per_queue_and_policy(
+    trained: TrainingResult,
+) -> None:
+    metrics = trained.metrics
+    wanted = {"roc_auc", "pr_auc", "macro_f1", "brier", "ece", "confusion", "accuracy"}
+    assert wanted <= set(metrics["model"])
+    assert wanted <= set(metrics["cross_validation"])
+    for column in ("queue", "policy_code"):
+        groups = metrics["by_group"][column]
+        assert len(groups) >= 5
+        assert sum(g["n"] for g in groups.values()) == metrics["split"]["test_rows"]
+    (tn, fp), (fn, tp) = metrics["model"]["confusion"]
+    assert tn + fp + fn + tp == metrics["split"]["test_rows"]
 
 
-def test_same_seed_gives_the_same_model(labelled: pl.DataFrame) -> None:
-    first = train_root_cause_model(labelled, seed=3)
-    second = train_root_cause_model(labelled, seed=3)
+def test_probabilities_are_calibrated(trained: TrainingResult) -> None:
+    # Against noisy audit labels, on 8 days: ~1,100 training rows make a linear model a little
+    # overconfident on a ~400-row holdout, so the bound there is loose; cross-validation over
+    # every label is the steadier measure. The 28-day demo is measured in the README.
+    assert trained.metrics["model"]["ece"] < 0.13
+    assert trained.metrics["cross_validation"]["ece"] < 0.06
+
+
+def test_threshold_and_review_band_come_from_validation_not_the_test_slice() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 2000)
+    y = (rng.uniform(0, 1, 2000) < p).astype(np.int8)  # perfectly calibrated scores
+    threshold = choose_threshold(y, p)
+    assert 0.4 <= threshold <= 0.6
+    low, high = choose_review_band(y, p, threshold, target_accuracy=0.8)
+    decided = (p <= low) | (p >= high)
+    assert low < threshold < high
+    assert ((p[decided] >= threshold) == y[decided]).mean() >= 0.8
+
+
+def test_unsure_responses_are_marked_for_review(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    low, high = trained.decision.review_band
+    scored = score_negatives(
+        trained.model, labelled, trained.decision.review_band, trained.decision.threshold
+    )
+    p = scored.get_column("p_policy_failure")
+    review = scored.get_column("needs_review")
+    assert review.sum() > 0
+    assert ((p > low) & (p < high)).to_list() == review.to_list()
+
+
+def test_every_scored_response_has_reasons_pointing_its_way(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    scored = score_negatives(trained.model, labelled.head(200), threshold=0.5)
+    for row in scored.iter_rows(named=True):
+        assert 1 <= len(row["top_reasons"]) <= 3
+        sign = "+" if row["root_cause"] == "policy_failure" else "-"
+        assert all(f"({sign}" in reason for reason in row["top_reasons"]), row
+    fee_rows = scored.filter(pl.col("fee_excess") > 0, pl.col("root_cause") == "policy_failure")
+    assert any("fee" in " ".join(r) for r in fee_rows.get_column("top_reasons").to_list())
+
+
+def test_out_of_fold_probabilities_cover_every_label(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    oof = trained.out_of_fold
+    assert oof.height == labelled.height
+    assert oof.get_column("p_out_of_fold").is_between(0, 1).all()
+
+
+def test_same_seed_gives_the_same_model(trained: TrainingResult, labelled: pl.DataFrame) -> None:
+    again = build_pipeline(seed=3).fit(
+        feature_frame(labelled), labels_to_target(labelled.get_column("root_cause"))
+    )
     x = feature_frame(labelled.head(200))
-    np.testing.assert_array_equal(first.model.predict_proba(x), second.model.predict_proba(x))
-    assert first.metrics == second.metrics
+    np.testing.assert_array_equal(trained.model.predict_proba(x), again.predict_proba(x))
 
 
 def test_saved_model_loads_and_scores_the_same(
-    labelled: pl.DataFrame, tmp_path: pytest.TempPathFactory
+    trained: TrainingResult, labelled: pl.DataFrame, tmp_path: Path
 ) -> None:
-    result = train_root_cause_model(labelled, seed=3)
-    models_dir = tmp_path / "models"  # type: ignore[operator]
-    save_model(result.model, models_dir, "v1", {}, result.metrics)
-    loaded = load_model(models_dir, "v1")
+    save_model(trained.model, tmp_path, "v1", {}, trained.metrics)
+    loaded = load_model(tmp_path, "v1")
     scored = score_negatives(loaded, labelled.head(50))
-    expected = score_negatives(result.model, labelled.head(50))
+    expected = score_negatives(trained.model, labelled.head(50))
     assert scored.get_column("p_policy_failure").to_list() == pytest.approx(
         expected.get_column("p_policy_failure").to_list()
+    )
+    assert (
+        scored.get_column("top_reasons").to_list() == expected.get_column("top_reasons").to_list()
     )
     assert set(scored.get_column("root_cause").unique()) <= {"perceived", "policy_failure"}

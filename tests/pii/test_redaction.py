@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from models.train import without_scores
 from servicelens.settings import Settings
 from servicelens.stages import (
     load_clean,
@@ -157,11 +158,7 @@ def run_with_pii(
     try:
         validated = validate_day(settings, DAY, "pii-run")
         publish_clean(settings, validated, {"run_id": "pii-run"})
-        clean = load_clean(settings, DAY).with_columns(
-            pl.lit(None, pl.Float64).alias("p_policy_failure"),
-            pl.lit(None, pl.String).alias("root_cause"),
-            pl.lit(None, pl.Boolean).alias("needs_review"),
-        )
+        clean = without_scores(load_clean(settings, DAY))
         publish_marts(settings, DAY, clean, None, {"run_id": "pii-run"})
     finally:
         root_logger.removeHandler(handler)

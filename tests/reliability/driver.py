@@ -13,8 +13,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import polars as pl
-
+from models.train import without_scores
 from servicelens.checkpoints import PAUSE_AT_ENV, PAUSE_FILE_ENV
 from servicelens.locks import LockBusyError, date_lock
 from servicelens.settings import Settings
@@ -39,11 +38,7 @@ def run_date(
             validated = validate_day(settings, survey_date, run_id)
             publish_clean(settings, validated, {"run_id": run_id})
             # No champion model in these tests: the marts carry empty root causes.
-            scored = load_clean(settings, survey_date).with_columns(
-                pl.lit(None, pl.Float64).alias("p_policy_failure"),
-                pl.lit(None, pl.String).alias("root_cause"),
-                pl.lit(None, pl.Boolean).alias("needs_review"),
-            )
+            scored = without_scores(load_clean(settings, survey_date))
             publish_marts(settings, survey_date, scored, None, {"run_id": run_id})
     except LockBusyError as error:
         report.write_text(json.dumps({"outcome": "refused", "error": str(error)}))

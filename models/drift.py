@@ -1,0 +1,121 @@
+"""Drift: how far a scoring batch is from the data the model was trained on.
+
+Training records a reference profile (binned numeric distributions, categorical shares, the
+share of words outside the vocabulary, the predicted-class mix); each scoring run compares
+its batch with it. The population stability index (PSI) is the usual yardstick: below 0.1 is
+stable, 0.1-0.25 a shift worth watching, above 0.25 a shift that changes what the model sees.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.pipeline import FeatureSpec
+
+PSI_ALERT = 0.25
+#: Alert when the batch has this much more out-of-vocabulary text than the training data.
+UNSEEN_WORDS_ALERT = 0.10
+#: Alert when the predicted policy_failure share moves this far from training.
+CLASS_MIX_ALERT = 0.15
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+_EPS = 1e-4
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total else counts.astype(float)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index between two share vectors over the same bins."""
+    e = np.clip(np.asarray(expected, dtype=float), _EPS, None)
+    a = np.clip(np.asarray(actual, dtype=float), _EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def unseen_word_share(texts: pd.Series, vocabulary: set[str]) -> float:
+    """Share of the words in ``texts`` that the model never saw in training."""
+    words = [w for t in texts.fillna("") for w in _WORD.findall(str(t).lower())]
+    if not words:
+        return 0.0
+    return float(np.mean([w not in vocabulary for w in words]))
+
+
+def reference_profile(
+    frame: pd.DataFrame, spec: FeatureSpec, vocabulary: set[str], p: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    """What the training batch looked like, in a JSON-friendly form."""
+    numeric: dict[str, Any] = {}
+    for column in spec.numeric:
+        values = frame[column].dropna().to_numpy(dtype=float)
+        if values.size == 0:
+            continue
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)[1:-1]))
+        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        numeric[column] = {"edges": edges.tolist(), "shares": _shares(counts).tolist()}
+    categorical = {
+        column: frame[column].astype(str).value_counts(normalize=True).head(50).to_dict()
+        for column in (*spec.categorical, *spec.flags)
+    }
+    return {
+        "numeric": numeric,
+        "categorical": categorical,
+        "text": spec.text,
+        "vocabulary": sorted(vocabulary),
+        "unseen_word_share": unseen_word_share(frame[spec.text], vocabulary) if spec.text else 0.0,
+        "policy_failure_share": float((p >= threshold).mean()) if p.size else 0.0,
+        "threshold": threshold,
+        "rows": len(frame),
+    }
+
+
+def compare_with_reference(
+    frame: pd.DataFrame, p: np.ndarray, reference: dict[str, Any]
+) -> dict[str, Any]:
+    """PSI per feature, out-of-vocabulary share and class mix of a batch vs the reference.
+
+    ``flagged`` is true, with the ``alerts`` that caused it, when any measure passes its
+    threshold; small batches (under 50 rows) are measured but never flagged.
+    """
+    feature_psi: dict[str, float] = {}
+    for column, ref in reference.get("numeric", {}).items():
+        if column not in frame:
+            continue
+        values = frame[column].dropna().to_numpy(dtype=float)
+        edges = np.asarray(ref["edges"])
+        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        feature_psi[column] = round(psi(np.asarray(ref["shares"]), _shares(counts)), 4)
+    for column, ref_shares in reference.get("categorical", {}).items():
+        if column not in frame:
+            continue
+        batch = frame[column].astype(str).value_counts(normalize=True).to_dict()
+        keys = sorted(set(ref_shares) | set(batch))
+        expected = np.array([ref_shares.get(k, 0.0) for k in keys])
+        actual = np.array([batch.get(k, 0.0) for k in keys])
+        feature_psi[column] = round(psi(expected, actual), 4)
+    text_column = reference.get("text") if reference.get("text") in frame else None
+    vocabulary = set(reference.get("vocabulary", []))
+    unseen = unseen_word_share(frame[text_column], vocabulary) if text_column else 0.0
+    threshold = float(reference.get("threshold", 0.5))
+    share = float((p >= threshold).mean()) if p.size else 0.0
+    alerts = [f"{c} PSI {v:.2f} > {PSI_ALERT}" for c, v in feature_psi.items() if v > PSI_ALERT]
+    unseen_increase = unseen - float(reference.get("unseen_word_share", 0.0))
+    if unseen_increase > UNSEEN_WORDS_ALERT:
+        alerts.append(f"unseen words {unseen:.1%} (+{unseen_increase:.1%} vs training)")
+    mix_shift = share - float(reference.get("policy_failure_share", share))
+    if abs(mix_shift) > CLASS_MIX_ALERT:
+        alerts.append(f"predicted policy_failure share {share:.1%} ({mix_shift:+.1%} vs training)")
+    return {
+        "rows": len(frame),
+        "psi": feature_psi,
+        "max_psi": max(feature_psi.values(), default=0.0),
+        "unseen_word_share": round(unseen, 4),
+        "policy_failure_share": round(share, 4),
+        "class_mix_shift": round(mix_shift, 4),
+        "alerts": alerts,
+        "flagged": bool(alerts) and len(frame) >= 50,
+    }

@@ -1,0 +1,216 @@
+"""Command handlers for models and foreign exports: ``train --source``, ``score``, ``models``.
+
+Survey training stays a Prefect flow (``servicelens train``); an export onboarded through a
+source mapping is trained and scored here directly, because it is one file in and one file
+out. Models of a source live in their own registry, ``models/sources/<mapping name>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from servicelens.settings import Settings
+
+
+def source_models_dir(settings: Settings, source: str | None) -> Path:
+    """The registry of the survey pipeline, or of one source mapping."""
+    if not source:
+        return settings.models_dir
+    from servicelens.mappings import load_mapping
+
+    return registry_of(settings, load_mapping(source).name)
+
+
+def registry_of(settings: Settings, mapping_name: str) -> Path:
+    """Where the models of one source mapping live."""
+    return settings.models_dir / "sources" / mapping_name
+
+
+def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
+    """Register ``score`` and ``models``, and the ``--source`` options of ``train``."""
+    train.add_argument("--source", help="built-in mapping name (e.g. cfpb) or mapping file path")
+    train.add_argument("--input", type=Path, help="the export to train on (with --source)")
+    train.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    train.set_defaults(handler=cmd_train)
+
+    score = sub.add_parser("score", help="score an export through a source mapping")
+    score.add_argument("--source", required=True, help="built-in mapping name or mapping file")
+    score.add_argument("--input", type=Path, required=True)
+    score.add_argument("--output", type=Path, required=True, help="Parquet file to write")
+    score.add_argument("--version", default=None, help="model version (default: champion)")
+    score.set_defaults(handler=cmd_score)
+
+    models = sub.add_parser("models", help="list, promote or roll back model versions")
+    models.add_argument("--source", default=None, help="a source mapping's registry")
+    action = models.add_subparsers(dest="action", required=True)
+    action.add_parser("list", help="every version, its holdout metrics, the champion")
+    promote = action.add_parser("promote", help="make a version the champion")
+    promote.add_argument("version")
+    action.add_parser("rollback", help="point the champion back at the one it replaced")
+    models.set_defaults(handler=cmd_models)
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens train``: the survey flow, or an export through ``--source``."""
+    if not args.source:
+        if args.input:
+            raise ValueError("--input needs --source (the mapping that says how to read it)")
+        from servicelens.cli import cmd_train as train_surveys
+
+        return train_surveys(args, settings)
+    if not args.input:
+        raise ValueError("--source needs --input FILE (the export to train on)")
+    from flows.training import register_and_promote
+    from models.train import tfidf_baseline_report, train_root_cause_model
+    from servicelens.mappings import labelled_rows, load_mapping, read_export
+
+    mapping = load_mapping(args.source)
+    export = read_export(mapping, args.input, require_label=True)
+    labelled = labelled_rows(export)
+    result = train_root_cause_model(
+        labelled, seed=settings.seed, spec=mapping.features, cv_folds=args.folds
+    )
+    metrics = dict(result.metrics)
+    metrics["input"] = {
+        "file": str(args.input),
+        "rows": export.height,
+        "labelled_rows": labelled.height,
+        "skipped_unlabelled_or_undated": export.height - labelled.height,
+    }
+    metrics["tfidf_baseline"] = tfidf_baseline_report(labelled, settings.seed, args.folds)
+    registered = register_and_promote(
+        result,
+        registry_of(settings, mapping.name),
+        labelled,
+        metrics,
+        mapping.features,
+        source=mapping.name,
+    )
+    if args.json:
+        print(json.dumps(registered, indent=2, default=str))
+    else:
+        print(f"{mapping.name} model {registered['version']}: {registered['decision']}")
+        print(source_report(metrics))
+    return 0
+
+
+def source_report(metrics: dict[str, Any]) -> str:
+    """The model beside the plain TF-IDF baseline, cross-validated and on the time split."""
+    base = metrics["tfidf_baseline"]
+    cv, holdout = metrics["cross_validation"], metrics["model"]
+    rows = [
+        ("model", cv, holdout),
+        ("tf-idf + logistic regression", base["cross_validation"], base["time_split"]),
+    ]
+    split = metrics["split"]
+    lines = [
+        f"rows {metrics['input']['rows']}, labelled {metrics['input']['labelled_rows']}; "
+        f"{cv['folds']}-fold CV; time split: train {split['train_rows']}, test "
+        f"{split['test_rows']} ({split['test_from']}..{split['test_to']})",
+        f"{'':<30}{'cv roc_auc':>11}{'cv pr_auc':>10}{'time roc_auc':>13}{'time pr_auc':>12}",
+    ]
+    for name, c, t in rows:
+        lines.append(
+            f"{name:<30}{c['roc_auc']:>11.3f}{c['pr_auc']:>10.3f}{t['roc_auc']:>13.3f}"
+            f"{t['pr_auc']:>12.3f}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
+    """Score every row of an export with a source's champion; write one row per input row."""
+    from models.drift import compare_with_reference
+    from models.pipeline import feature_frame, spec_from_dict
+    from models.registry import champion_version, load_model, read_metadata, read_reference
+    from models.train import Decision, score_negatives
+    from servicelens.mappings import load_mapping, read_export
+
+    mapping = load_mapping(args.source)
+    models_dir = registry_of(settings, mapping.name)
+    version = args.version or champion_version(models_dir)
+    if version is None:
+        raise ValueError(
+            f"{models_dir}: no {mapping.name} model yet; run `servicelens train --source "
+            f"{args.source} --input FILE` first"
+        )
+    meta = read_metadata(models_dir, version)
+    spec = spec_from_dict(meta.get("feature_spec"))
+    decision = Decision.from_dict(meta.get("decision"), settings.review_band)
+    export = read_export(mapping, args.input, require_label=False)
+    scored = score_negatives(
+        load_model(models_dir, version), export, decision.review_band, decision.threshold, spec
+    )
+    out = scored.select(
+        "response_id",
+        "source_line",
+        "root_cause",
+        "p_policy_failure",
+        "needs_review",
+        "top_reasons",
+        pl.lit(version).alias("model_version"),
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    out.write_parquet(args.output)
+    reference = read_reference(models_dir, version)
+    drift = (
+        compare_with_reference(
+            feature_frame(export, spec), out.get_column("p_policy_failure").to_numpy(), reference
+        )
+        if reference
+        else None
+    )
+    summary = {
+        "input": str(args.input),
+        "output": str(args.output),
+        "rows": out.height,
+        "model_version": version,
+        "policy_failure": int((out.get_column("root_cause") == "policy_failure").sum()),
+        "needs_review": int(out.get_column("needs_review").sum()),
+        "drift": drift,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(
+            f"scored {summary['rows']} rows with {mapping.name} model {version}: "
+            f"{summary['policy_failure']} policy_failure, {summary['needs_review']} need review "
+            f"-> {args.output}"
+        )
+        if drift:
+            state = "DRIFT: " + "; ".join(drift["alerts"]) if drift["flagged"] else "no drift"
+            print(f"drift vs training: {state} (max PSI {drift['max_psi']:.3f})")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens models list | promote VERSION | rollback``."""
+    from models.registry import list_versions, rollback_champion, set_champion
+
+    models_dir = source_models_dir(settings, args.source)
+    if args.action == "promote":
+        set_champion(models_dir, args.version, "promoted by hand")
+        print(f"champion is now {args.version}")
+    elif args.action == "rollback":
+        print(f"champion rolled back to {rollback_champion(models_dir)}")
+    rows = list_versions(models_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif args.action == "list":
+        if not rows:
+            print(f"no models in {models_dir}")
+        for row in rows:
+            mark = "*" if row["champion"] else " "
+            print(
+                f"{mark} {row['version']:<34} {row['source']:<10} macro_f1 "
+                f"{_fmt(row['macro_f1'])} roc_auc {_fmt(row['roc_auc'])}  {row['saved_at']}"
+            )
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
