@@ -15,6 +15,7 @@ from models.evaluate import classification_metrics
 from models.pipeline import feature_frame, labels_to_target
 from models.registry import champion_version, load_model, save_model, set_champion
 from models.train import train_root_cause_model
+from servicelens.fs import local_folder_for
 from servicelens.settings import Settings
 from servicelens.stages import labelled_negatives, oracle_summary, read_truth
 from servicelens.storage import code_version
@@ -29,7 +30,8 @@ def generate_task(
     settings: Settings, start: date, end: date, per_day: int, seed: int
 ) -> dict[str, Any]:
     """Write deterministic synthetic exports for a date range into the raw zone."""
-    summary = generate(settings.root, start, end, per_day, seed)
+    with local_folder_for(settings.root) as out:
+        summary = generate(out, start, end, per_day, seed)
     result = asdict(summary)
     result.pop("files", None)
     return {k: str(v) if isinstance(v, date) else v for k, v in result.items()}

@@ -8,10 +8,18 @@ import platform
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import skops.io as sio
 from sklearn.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    # For type checking only: a models folder may be a local Path or an object-store
+    # RemotePath with the same methods; at run time this module imports neither fsspec nor
+    # servicelens, so models/ stays pure scikit-learn.
+    from servicelens.fs import DataPath
+else:
+    DataPath = Path
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
@@ -52,7 +60,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: DataPath) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -61,13 +69,18 @@ def sha256_file(path: Path) -> str:
 
 
 def save_model(
-    model: Pipeline, models_dir: Path, version: str, meta: dict[str, Any], metrics: dict[str, Any]
-) -> Path:
+    model: Pipeline,
+    models_dir: DataPath,
+    version: str,
+    meta: dict[str, Any],
+    metrics: dict[str, Any],
+) -> DataPath:
     """Write ``models/<version>/`` (model, metadata with the model's checksum, metrics)."""
     target = models_dir / version
     target.mkdir(parents=True, exist_ok=True)
     model_path = target / MODEL_FILE
-    sio.dump(model, model_path)
+    # Serialised in memory and written in one go (one PUT on an object store).
+    model_path.write_bytes(sio.dumps(model))
     full_meta = {
         **meta,
         "version": version,
@@ -80,30 +93,32 @@ def save_model(
     return target
 
 
-def load_model(models_dir: Path, version: str) -> Pipeline:
+def load_model(models_dir: DataPath, version: str) -> Pipeline:
     """Load a saved model after checking its checksum and that every type in it is trusted."""
     target = models_dir / version
     model_path = target / MODEL_FILE
     if not model_path.exists():
         raise ModelFileError(f"{model_path}: no model file; train one with `servicelens train`")
     meta = json.loads((target / METADATA_FILE).read_text())
-    actual = sha256_file(model_path)
+    # Read once: the bytes checked are the bytes loaded.
+    payload = model_path.read_bytes()
+    actual = hashlib.sha256(payload).hexdigest()
     if actual != meta.get("model_sha256"):
         raise ModelFileError(
             f"{model_path}: checksum {actual[:12]} does not match its metadata "
             f"({str(meta.get('model_sha256'))[:12]}); the file was changed after it was saved. "
             "Retrain, or roll back to another version"
         )
-    untrusted = [t for t in sio.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
+    untrusted = [t for t in sio.get_untrusted_types(data=payload) if t not in TRUSTED_TYPES]
     if untrusted:
         raise ModelFileError(f"{model_path}: refusing to load untrusted types {untrusted}")
-    model = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+    model = sio.loads(payload, trusted=list(TRUSTED_TYPES))
     if not isinstance(model, Pipeline):
         raise ModelFileError(f"{model_path}: holds a {type(model).__name__}, not a Pipeline")
     return model
 
 
-def champion_version(models_dir: Path) -> str | None:
+def champion_version(models_dir: DataPath) -> str | None:
     """The version the ``champion`` alias points at, or None before any model is promoted."""
     alias = models_dir / CHAMPION_FILE
     if not alias.exists():
@@ -111,34 +126,39 @@ def champion_version(models_dir: Path) -> str | None:
     return str(json.loads(alias.read_text())["version"])
 
 
-def set_champion(models_dir: Path, version: str, reason: str) -> None:
+def set_champion(models_dir: DataPath, version: str, reason: str) -> None:
     """Point the champion alias at ``version`` (atomically: write then rename)."""
     if not (models_dir / version / MODEL_FILE).exists():
         raise ModelFileError(f"cannot promote {version}: {models_dir / version} has no model")
     alias = models_dir / CHAMPION_FILE
     previous = champion_version(models_dir)
-    tmp = alias.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps(
-            {
-                "version": version,
-                "previous": previous,
-                "reason": reason,
-                "promoted_at": datetime.now(UTC).isoformat(),
-            },
-            indent=2,
-        )
+    text = json.dumps(
+        {
+            "version": version,
+            "previous": previous,
+            "reason": reason,
+            "promoted_at": datetime.now(UTC).isoformat(),
+        },
+        indent=2,
     )
-    tmp.replace(alias)
+    if isinstance(alias, Path):
+        # Local: write then rename, so a reader sees the old alias or the new one.
+        tmp = alias.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(alias)
+    else:
+        # Object store: one PUT replaces the object atomically already.
+        alias.write_text(text)
 
 
-def list_versions(models_dir: Path) -> list[dict[str, Any]]:
+def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     """Every saved version with its headline metric, oldest first."""
     rows: list[dict[str, Any]] = []
     if not models_dir.exists():
         return rows
     champion = champion_version(models_dir)
-    for path in sorted(p for p in models_dir.iterdir() if (p / METADATA_FILE).exists()):
+    versions = [p for p in models_dir.iterdir() if (p / METADATA_FILE).exists()]
+    for path in sorted(versions, key=str):
         meta = json.loads((path / METADATA_FILE).read_text())
         metrics = json.loads((path / METRICS_FILE).read_text())
         rows.append(

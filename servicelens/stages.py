@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from servicelens.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
+from servicelens.fs import DataPath
 from servicelens.settings import Settings
 from servicelens.sources import (
     RawRead,
@@ -92,7 +92,7 @@ class ValidatedDay:
     inputs: dict[str, str]
 
 
-def day_input_files(settings: Settings, day: date) -> list[Path]:
+def day_input_files(settings: Settings, day: date) -> list[DataPath]:
     """Every raw file one date's output depends on (its checksums decide re-runs)."""
     files = [settings.raw_day(day) / SURVEYS_FILE, settings.policies_file]
     for back in range(settings.interaction_lookback_days + 1):
@@ -186,7 +186,7 @@ def validate_day(
             *(
                 _rejects_frame(r.rejects, r.path, "interactions", day)
                 for r in interaction_reads
-                if Path(r.path) == own_interactions
+                if r.path == str(own_interactions)
             ),
         ]
     )
@@ -203,7 +203,7 @@ def validate_day(
             .iter_rows()
         ),
         interactions_read=sum(
-            r.records_read for r in interaction_reads if Path(r.path) == own_interactions
+            r.records_read for r in interaction_reads if r.path == str(own_interactions)
         ),
         interactions_quarantined=int((quarantine.get_column("source") == "interactions").sum()),
         negatives=int(clean.get_column("is_negative").sum()),
@@ -297,7 +297,7 @@ def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
 
 def read_truth(settings: Settings) -> pl.DataFrame | None:
     """The generator's answer key, if this data directory was generated; for evaluation only."""
-    files = sorted(settings.truth_dir.glob("????-??-??.csv"))
+    files: list[DataPath] = sorted(settings.truth_dir.glob("????-??-??.csv"), key=str)
     if not files:
         return None
     return pl.concat([read_plain_csv(f) for f in files]).with_columns(
