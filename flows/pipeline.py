@@ -6,13 +6,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
 
+from flows.fanout import task_runner_for
 from flows.tasks import (
     counts_dict,
     publish_clean_task,
     score_and_publish_task,
     validate_day_task,
+    worker_name,
 )
 from flows.training import generate_task, train_and_register_task
 from servicelens.settings import Settings
@@ -54,18 +57,39 @@ def nightly(day: date | None = None, settings: Settings | None = None) -> dict[s
     return {**ingested, **published}
 
 
-@flow(name="backfill", flow_run_name="backfill-{start}-to-{end}")
+@task(
+    name="process-date",
+    task_run_name="process-{day}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def process_date_task(settings: Settings, day: date) -> dict[str, Any]:
+    """One date end to end, as one unit a task runner (local or Dask) can place anywhere."""
+    validated = validate_day_task(settings, day)
+    publish_clean_task(settings, validated)
+    published = score_and_publish_task(settings, day)
+    return {**counts_dict(validated), **published, "processed_by": worker_name()}
+
+
+@flow(
+    name="backfill",
+    flow_run_name="backfill-{start}-to-{end}",
+    task_runner=task_runner_for(None),
+)
 def backfill(start: date, end: date, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Run the nightly flow for every date in a range; a failing date does not stop the rest."""
+    """Every date in a range, fanned out over the flow's task runner (see flows/fanout.py);
+    a failing date does not stop the rest."""
     settings = settings or Settings.from_env()
+    days = date_range(start, end)
+    futures = process_date_task.map(unmapped(settings), days)
     outcomes: list[dict[str, Any]] = []
-    for day in date_range(start, end):
-        state = nightly(day, settings, return_state=True)
-        if state.is_completed():
-            outcomes.append({"day": str(day), "outcome": "completed", **state.result()})
+    for day, future in zip(days, futures, strict=True):
+        future.wait()
+        if future.state.is_completed():
+            outcomes.append({"day": str(day), "outcome": "completed", **future.result()})
         else:
-            outcomes.append({"day": str(day), "outcome": "failed", "error": state.message})
-            get_run_logger().error("%s failed: %s", day, state.message)
+            outcomes.append({"day": str(day), "outcome": "failed", "error": future.state.message})
+            get_run_logger().error("%s failed: %s", day, future.state.message)
     return outcomes
 
 

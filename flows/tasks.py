@@ -6,6 +6,8 @@ each other paths to staged Parquet.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -126,6 +128,11 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         settings.staging_dir,
     )
     return {"day": str(day), "model_version": version, **counts}
+
+
+def worker_name() -> str:
+    """Which process ran a task (host:pid), so a fanned-out backfill shows where dates ran."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def counts_dict(validated: ValidatedDay) -> dict[str, Any]:

@@ -47,9 +47,11 @@ def _print(result: Any, as_json: bool) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from servicelens.fs import local_folder_for
     from servicelens.synthetic import generate
 
-    summary = generate(settings.root, args.start, args.end, args.per_day, args.seed)
+    with local_folder_for(settings.root) as out:
+        summary = generate(out, args.start, args.end, args.per_day, args.seed)
     print(
         f"generated {summary.surveys} surveys, {summary.interactions} interactions and "
         f"{summary.audits} audits for {summary.start}..{summary.end} into {settings.root / 'raw'}"
@@ -69,9 +71,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.pipeline import backfill
+    from flows.fanout import run_backfill
 
-    outcomes = backfill(args.start, args.end, settings)
+    outcomes = run_backfill(args.start, args.end, settings, args.dask_address)
     _print(outcomes, args.json)
     if not args.json:
         print(f"{'date':<12} {'outcome':<10} detail")
@@ -189,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     back = sub.add_parser("backfill", help="the nightly flow over a date range")
     back.add_argument("--start", type=_day, required=True)
     back.add_argument("--end", type=_day, required=True)
+    back.add_argument(
+        "--dask-address",
+        default=None,
+        help="run the dates on this Dask scheduler, e.g. tcp://HOST:8786 "
+        "(default: $SERVICELENS_DASK_ADDRESS, else one date at a time locally)",
+    )
     back.set_defaults(handler=cmd_backfill)
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
