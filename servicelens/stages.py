@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from servicelens.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
-from servicelens.fs import DataPath
+from servicelens.fs import DataPath, read_parquet
 from servicelens.settings import Settings
 from servicelens.sources import (
     RawRead,
@@ -243,8 +243,8 @@ def publish_clean(
     """Swap in the date's clean and quarantine partitions, each with its manifest."""
     counts = validated.counts.__dict__
     full = {**manifest, "inputs": validated.inputs, "counts": counts}
-    clean = pl.read_parquet(validated.valid_path)
-    quarantine = pl.read_parquet(validated.quarantine_path)
+    clean = read_parquet(validated.valid_path)
+    quarantine = read_parquet(validated.quarantine_path)
     clean_dir = write_partition(
         clean, settings.clean_dir, validated.day, CLEAN_RESPONSE_SCHEMA, full, settings.staging_dir
     )
