@@ -73,6 +73,10 @@ def train_root_cause_model(labelled: pl.DataFrame, seed: int = 7) -> TrainingRes
     return TrainingResult(final, metrics, parameters, holdout)
 
 
+#: Negatives scored per predict_proba call; bounds scoring memory whatever the date's size.
+SCORING_CHUNK_ROWS = 50_000
+
+
 def score_negatives(
     model: Pipeline, responses: pl.DataFrame, review_band: tuple[float, float] = (0.35, 0.65)
 ) -> pl.DataFrame:
@@ -83,8 +87,12 @@ def score_negatives(
     """
     negatives = responses.get_column("is_negative").fill_null(False).to_numpy()
     p = np.full(responses.height, np.nan)
-    if negatives.any():
-        p[negatives] = model.predict_proba(feature_frame(responses.filter(negatives)))[:, 1]
+    rows = np.flatnonzero(negatives)
+    # In chunks: the text features of a few hundred thousand negatives at once would hold a
+    # large sparse matrix and its pandas copy in memory for no gain in speed.
+    for start in range(0, rows.size, SCORING_CHUNK_ROWS):
+        chunk = rows[start : start + SCORING_CHUNK_ROWS]
+        p[chunk] = model.predict_proba(feature_frame(responses[chunk]))[:, 1]
     probability = pl.Series("p_policy_failure", p).fill_nan(None)
     return responses.with_columns(probability).with_columns(
         pl.when(pl.col("p_policy_failure").is_null())
