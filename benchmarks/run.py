@@ -351,18 +351,23 @@ def run_all(args: argparse.Namespace) -> int:
             )
         by_impl["rows"] = by_impl["servicelens"]["counts"]["surveys"]
         results["sizes"][label] = by_impl
+        write_results(results, Path(args.out))  # partial results survive an interrupted run
     train_dir = data / "train"
     reset_outputs(train_dir, models)
     results["prefect"] = run_subprocess(["prefect", "--data", str(train_dir)])
     print(f"prefect overhead {results['prefect']['overhead_s_per_date']:.3f}s per date", flush=True)
+    print(write_results(results, Path(args.out)))
+    return 0
+
+
+def write_results(results: dict[str, Any], out: Path) -> str:
+    """Write bench.json and bench.md under ``out``; return the markdown."""
     results["checks"] = checks(results)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
     table = markdown(results)
     (out / "bench.md").write_text(table + "\n")
-    print(table)
-    return 0
+    return table
 
 
 if __name__ == "__main__":
