@@ -9,8 +9,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_UI_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: env demo test lint typecheck pytest clean bench
+.PHONY: env demo test lint typecheck pytest clean browser bench
 
 # The environment is built from the committed lock file only (--frozen: never re-resolved).
 $(VENV)/.synced: uv.lock pyproject.toml
@@ -31,7 +32,18 @@ lint: env
 typecheck: env
 	$(BIN)/mypy
 
-pytest: env
+# The report test opens the HTML report in headless Chromium, Debian's package. Installed once
+# (skipped when present); needs root, as on the project's machines and CI.
+browser:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "chromium is missing and this is not root: run 'sudo apt-get install chromium'"; \
+	  exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends chromium
+
+pytest: env browser
 	$(BIN)/pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest

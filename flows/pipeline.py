@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger, task, unmapped
-from prefect.cache_policies import NO_CACHE
+from prefect import State, flow
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
 
-from flows.fanout import task_runner_for
+from flows import fanout
+from flows.dates import (
+    BACKFILL_LIMIT,
+    DateOutcome,
+    ensure_backfill_limit,
+    failure_message,
+    process_and_record,
+    run_planned_dates,
+)
+from flows.fanout import process_date_task as process_date_task
+from flows.notify import alert_on_failure
+from flows.reporting import publish_run_summary
 from flows.tasks import (
     counts_dict,
+    current_run_id,
     publish_clean_task,
     score_and_publish_task,
     validate_day_task,
-    worker_name,
+    write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
+from servicelens.locks import date_lock
+from servicelens.runs import (
+    RerunPolicy,
+    date_status,
+    drift_flags,
+    plan_backfill,
+    plan_nightly,
+    recent_counts,
+    summary_row,
+)
 from servicelens.settings import Settings
+from servicelens.storage import locks_dir
 
 
 def yesterday(timezone: str, now: datetime | None = None) -> date:
@@ -48,55 +73,143 @@ def publish_date(day: date, settings: Settings) -> dict[str, Any]:
 
 
 @flow(name="nightly", flow_run_name="nightly-{day}")
-def nightly(day: date | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Process one survey date end to end (default: yesterday in the business timezone)."""
+def nightly(
+    day: date | None = None, settings: Settings | None = None, report: bool = True
+) -> dict[str, Any]:
+    """Process one survey date end to end (default: yesterday in the business timezone).
+
+    The date's outcome is recorded (``servicelens.runs``) either way, so ``--rerun failed``
+    and the nightly look-back can find it, and a run-summary artifact is attached.
+    ``report=False`` skips the HTML run report, for callers (backfill, the nightly window)
+    that write one report once all their dates are done.
+    """
     settings = settings or Settings.from_env()
     day = day or yesterday(settings.timezone)
-    ingested = ingest_date(day, settings)
-    published = publish_date(day, settings)
-    return {**ingested, **published}
+    # One run of a date at a time: a second one waits, then refuses with a clear error (and
+    # is not recorded as a failure of the date: the run holding it decides its outcome).
+    with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
+        try:
+            # The tasks directly, not the ingest-date and publish-date subflows: two flow runs
+            # fewer per date is most of Prefect's cost in a long backfill. The outcome is
+            # recorded either way.
+            result = process_and_record(settings, day, current_run_id())
+        except Exception as error:
+            row = summary_row(day, "failed", {"error": failure_message(error)}, [])
+            publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
+            raise
+    flags = drift_flags(result, recent_counts(settings, day))
+    row = summary_row(day, "completed", result, flags)
+    publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
+    if report:
+        write_report_task(settings)
+    return result
 
 
-@task(
-    name="process-date",
-    task_run_name="process-{day}",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
-def process_date_task(settings: Settings, day: date) -> dict[str, Any]:
-    """One date end to end, as one unit a task runner (local or Dask) can place anywhere."""
-    validated = validate_day_task(settings, day)
-    publish_clean_task(settings, validated)
-    published = score_and_publish_task(settings, day)
-    return {**counts_dict(validated), **published, "processed_by": worker_name()}
+def _outcome_rows(outcomes: list[DateOutcome]) -> list[dict[str, Any]]:
+    return [
+        summary_row(date.fromisoformat(o.day), o.outcome, {**o.result, "error": o.error}, [])
+        for o in outcomes
+    ]
 
 
-@flow(
-    name="backfill",
-    flow_run_name="backfill-{start}-to-{end}",
-    task_runner=task_runner_for(None),
-)
-def backfill(start: date, end: date, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Every date in a range, fanned out over the flow's task runner (see flows/fanout.py);
-    a failing date does not stop the rest."""
-    settings = settings or Settings.from_env()
-    days = date_range(start, end)
-    futures = process_date_task.map(unmapped(settings), days)
-    outcomes: list[dict[str, Any]] = []
-    for day, future in zip(days, futures, strict=True):
-        future.wait()
-        if future.state.is_completed():
-            outcomes.append({"day": str(day), "outcome": "completed", **future.result()})
-        else:
-            outcomes.append({"day": str(day), "outcome": "failed", "error": future.state.message})
-            get_run_logger().error("%s failed: %s", day, future.state.message)
-    return outcomes
+def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
+    """Attach the summary, and fail the run (keeping the outcomes) if any date failed."""
+    publish_run_summary(key, title, _outcome_rows(outcomes))
+    rows = [asdict(o) for o in outcomes]
+    failed = [o.day for o in outcomes if o.outcome == "failed"]
+    if failed:
+        return Failed(message=f"{len(failed)} of {len(rows)} dates failed: {failed}", data=rows)
+    return Completed(message=f"{len(rows)} dates", data=rows)
+
+
+@flow(name="backfill", flow_run_name="backfill-{start}-to-{end}-{rerun}")
+def backfill(
+    start: date,
+    end: date,
+    rerun: RerunPolicy = "missing",
+    newest_first: bool = False,
+    concurrency: int = 1,
+    dry_run: bool = False,
+    data_dir: str | None = None,
+    settings: Settings | None = None,
+    dask_address: str | None = None,
+) -> State:
+    """Run the dates of a range that ``rerun`` selects, each as its own ``nightly`` flow run.
+
+    ``missing`` runs dates never published, ``failed`` also the ones whose last run failed,
+    ``all`` every date. A failing date does not stop the rest; the run fails at the end if any
+    date failed. ``dry_run`` only reports the plan. Dates take slots of the
+    ``servicelens-backfill`` concurrency limit, which the nightly run does not use.
+
+    With a Dask scheduler (``dask_address``, else ``$SERVICELENS_DASK_ADDRESS``) the planned
+    dates run instead as ``process-date`` tasks on the cluster's workers (flows/fanout.py);
+    their outcomes are recorded the same way, and the workers bound how many run at once.
+    """
+    settings = settings or Settings.from_env(data_dir)
+    triggered_at = _triggered_at()
+    statuses = [date_status(settings, day, triggered_at) for day in date_range(start, end)]
+    plan = plan_backfill(statuses, rerun, newest_first)
+    if dry_run:
+        rows = [{**asdict(p), "day": str(p.day)} for p in plan]
+        publish_run_summary("backfill-plan", f"backfill plan {start}..{end} ({rerun})", rows)
+        return Completed(message=f"dry run: {sum(p.run for p in plan)} dates to run", data=rows)
+    address = fanout.dask_address(dask_address)
+    if address:
+        outcomes = fanout.run_planned_dates_on(address, plan, settings)
+    else:
+        ensure_backfill_limit(settings.backfill_slots)
+        outcomes = run_planned_dates(
+            nightly,
+            plan,
+            settings,
+            concurrency=concurrency,
+            tags=["backfill"],
+            limit=BACKFILL_LIMIT,
+        )
+    write_report_task(settings)
+    return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
+
+
+def _triggered_at() -> datetime | None:
+    """When this run was asked for (its scheduled start), the idempotency basis's cut-off."""
+    scheduled = flow_run.get_scheduled_start_time()
+    return scheduled if isinstance(scheduled, datetime) else None
+
+
+def _scheduled_date(timezone: str) -> date:
+    """Yesterday relative to when the run was scheduled (not when it started), in ``timezone``."""
+    scheduled = flow_run.get_scheduled_start_time()
+    return yesterday(timezone, scheduled if isinstance(scheduled, datetime) else None)
+
+
+@flow(name="nightly-window", on_failure=[alert_on_failure])
+def nightly_window(
+    day: date | None = None,
+    lookback_days: int | None = None,
+    data_dir: str | None = None,
+    notify_url: str | None = None,
+) -> State:
+    """The scheduled nightly run: yesterday, plus the look-back dates whose inputs changed.
+
+    Late surveys re-deliver earlier dates' exports; only dates whose input checksums differ
+    from the ones their partitions were built from are processed again.
+    """
+    settings = Settings.from_env(data_dir)
+    target = day or _scheduled_date(settings.timezone)
+    lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
+    plan = plan_nightly(settings, target, lookback, _triggered_at())
+    outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
+    write_report_task(settings)
+    return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
 
 @flow(name="train")
 def train(settings: Settings | None = None) -> dict[str, Any]:
     """Train a challenger on every audited response; promote it if it is not worse."""
-    return train_and_register_task(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    trained = train_and_register_task(settings)
+    write_report_task(settings)
+    return trained
 
 
 @flow(name="demo")
@@ -118,4 +231,5 @@ def demo(
         "ingested": ingested,
         "trained": trained,
         "published": published,
+        "report": write_report_task(settings),
     }

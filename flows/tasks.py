@@ -16,22 +16,35 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.states import State
 
 from models.registry import champion_version, load_model
 from models.train import score_negatives
+from servicelens.report import build_report
 from servicelens.settings import Settings
 from servicelens.stages import (
     ValidatedDay,
     load_clean,
-    marts_for_day,
     publish_clean,
+    publish_marts,
     validate_day,
 )
-from servicelens.storage import code_version, write_partition
-from transforms.schemas import DAILY_SUMMARY_SCHEMA, FEEDBACK_SCORED_SCHEMA
+from servicelens.storage import code_version, read_manifest
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS: list[float] = [2.0, 10.0]
+
+
+def retry_on_io_errors(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry a failed read when the disk or network hiccupped, never when the data is bad:
+    reading a broken export again will not fix it."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
 
 
 def current_run_id() -> str:
@@ -49,10 +62,16 @@ def _manifest(settings: Settings, **extra: Any) -> dict[str, Any]:
     }
 
 
-@task(name="validate-day", cache_policy=NO_CACHE, persist_result=False)
+@task(
+    name="validate-day",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAYS,
+    retry_condition_fn=retry_on_io_errors,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 def validate_day_task(settings: Settings, day: date) -> ValidatedDay:
     """Read, clean and validate one date's raw exports (a bad batch fails the date)."""
-    # No retries: a BatchError is about the data, and reading it again will not change it.
     validated = validate_day(settings, day, current_run_id())
     counts = validated.counts
     get_run_logger().info(
@@ -78,7 +97,8 @@ def validate_day_task(settings: Settings, day: date) -> ValidatedDay:
 )
 def publish_clean_task(settings: Settings, validated: ValidatedDay) -> dict[str, str]:
     """Swap in the date's clean and quarantine partitions."""
-    return publish_clean(settings, validated, _manifest(settings))
+    # No model touches the clean layer; the field is there so every manifest has one shape.
+    return publish_clean(settings, validated, _manifest(settings, model_version=None))
 
 
 @task(
@@ -102,31 +122,15 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     else:
         model = load_model(settings.models_dir, version)
         scored = score_negatives(model, clean, settings.review_band)
-    feedback, summary = marts_for_day(scored, version)
-    counts = {
-        "responses": feedback.height,
-        "negatives": int(feedback.get_column("is_negative").sum()),
-        "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
-        "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
-        "needs_review": int(feedback.get_column("needs_review").sum()),
-    }
-    manifest = _manifest(settings, model_version=version, counts=counts)
-    write_partition(
-        feedback,
-        settings.marts_dir / "feedback_scored",
-        day,
-        FEEDBACK_SCORED_SCHEMA,
-        manifest,
-        settings.staging_dir,
+    # Every partition's manifest says what it was built from: the clean partition's inputs
+    # and row reconciliation travel on into the marts, so BI can check them there.
+    clean_manifest = read_manifest(settings.clean_dir, day) or {}
+    manifest = _manifest(
+        settings,
+        inputs=clean_manifest.get("inputs", {}),
+        counts=clean_manifest.get("counts", {}),
     )
-    write_partition(
-        summary,
-        settings.marts_dir / "daily_summary",
-        day,
-        DAILY_SUMMARY_SCHEMA,
-        manifest,
-        settings.staging_dir,
-    )
+    counts = publish_marts(settings, day, scored, version, manifest)
     return {"day": str(day), "model_version": version, **counts}
 
 
@@ -137,3 +141,24 @@ def worker_name() -> str:
 
 def counts_dict(validated: ValidatedDay) -> dict[str, Any]:
     return {"day": str(validated.day), **asdict(validated.counts)}
+
+
+@task(name="write-report", cache_policy=NO_CACHE, persist_result=False)
+def write_report_task(settings: Settings) -> str:
+    """Write the run's HTML report (also reports/latest.html) and link it from the flow run."""
+    from prefect.artifacts import create_link_artifact
+
+    report = build_report(settings, current_run_id())
+    missing = ", ".join(report.missing) or "none"
+    create_link_artifact(
+        key="run-report",
+        link=report.path.resolve().as_uri(),
+        link_text=report.path.name,
+        description=(
+            f"Run report: volumes, root-cause trend, top policies, data quality, model "
+            f"calibration, drift. Newest always at {report.latest.resolve()}. "
+            f"Sections not available: {missing}."
+        ),
+    )
+    get_run_logger().info("report written to %s", report.path)
+    return str(report.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import zipfile
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -99,8 +100,15 @@ def load_model(models_dir: DataPath, version: str) -> Pipeline:
     model_path = target / MODEL_FILE
     if not model_path.exists():
         raise ModelFileError(f"{model_path}: no model file; train one with `servicelens train`")
-    meta = json.loads((target / METADATA_FILE).read_text())
-    # Read once: the bytes checked are the bytes loaded.
+    meta_path = target / METADATA_FILE
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as error:
+        raise ModelFileError(
+            f"{meta_path}: no metadata to check {model_path} against ({error}); a model without "
+            "its checksum is not loaded. Retrain, or roll back to another version"
+        ) from error
+    # Read once: the bytes checked are the bytes loaded (and it works on object stores).
     payload = model_path.read_bytes()
     actual = hashlib.sha256(payload).hexdigest()
     if actual != meta.get("model_sha256"):
@@ -109,7 +117,14 @@ def load_model(models_dir: DataPath, version: str) -> Pipeline:
             f"({str(meta.get('model_sha256'))[:12]}); the file was changed after it was saved. "
             "Retrain, or roll back to another version"
         )
-    untrusted = [t for t in sio.get_untrusted_types(data=payload) if t not in TRUSTED_TYPES]
+    try:
+        found = sio.get_untrusted_types(data=payload)
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise ModelFileError(
+            f"{model_path}: not a skops model file ({error}); pickles and other formats are "
+            "never loaded. Retrain, or roll back to another version"
+        ) from error
+    untrusted = [t for t in found if t not in TRUSTED_TYPES]
     if untrusted:
         raise ModelFileError(f"{model_path}: refusing to load untrusted types {untrusted}")
     model = sio.loads(payload, trusted=list(TRUSTED_TYPES))

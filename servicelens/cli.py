@@ -10,11 +10,15 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from servicelens.analyst import cmd_dictionary, cmd_query, cmd_report
+from servicelens.cli_schedule import add_schedule_commands
+from servicelens.console import files_since, progress, table
 from servicelens.settings import Settings
 
 EXAMPLES = """\
@@ -22,16 +26,49 @@ examples:
   servicelens demo                                   # sample data, every flow, a summary
   servicelens generate --start 2026-10-01 --end 2026-10-07 --per-day 2000 --seed 7
   servicelens run --date 2026-10-07                  # the nightly flow for one date
-  servicelens backfill --start 2026-10-01 --end 2026-10-07
+  servicelens backfill --start 2026-10-01 --end 2026-10-07 --rerun failed --dry-run
+  servicelens serve                                  # nightly, backfill, retrain deployments
   servicelens train                                  # train, register, maybe promote
+  servicelens report                                 # rebuild data/reports/latest.html
+  servicelens query --list                           # example DuckDB queries over the marts
+  servicelens query policies_by_root_cause --json    # one of them, as JSON
+  servicelens dictionary --check                     # docs and files on disk match the contracts
   SERVICELENS_DATA_DIR=/srv/servicelens servicelens run --date 2026-10-07
+
+The newest run report is always at <data-dir>/reports/latest.html; column meanings are in
+docs/data_dictionary.md. Add --json to any command for machine-readable output.
 """
 
+#: Examples shown by `servicelens <command> --help`.
+COMMAND_EXAMPLES: dict[str, str] = {
+    "generate": "servicelens generate --start 2026-10-01 --end 2026-10-07 --per-day 2000 --seed 7",
+    "run": "servicelens run                      # yesterday, in the business timezone\n"
+    "  servicelens run --date 2026-10-07 --json",
+    "backfill": "servicelens backfill --start 2026-10-01 --end 2026-10-28 --dry-run\n"
+    "  servicelens backfill --start 2026-10-01 --end 2026-10-28 --rerun failed",
+    "train": "servicelens train --json",
+    "demo": "servicelens demo                     # 28 days up to yesterday, 1500 surveys a day\n"
+    "  servicelens demo --days 7 --per-day 500",
+    "report": "servicelens report && xdg-open data/reports/latest.html",
+    "query": "servicelens query --list\n"
+    "  servicelens query queues_that_bounce\n"
+    "  servicelens query long_calls_are_not_failures --json",
+    "dictionary": "servicelens dictionary > dictionary.md   # print it\n"
+    "  servicelens dictionary --check          # docs and Parquet on disk match the contracts\n"
+    "  servicelens dictionary --write          # after changing transforms/schemas.py",
+}
 
-def _configure_prefect_home() -> None:
+
+def _configure_prefect_home(verbose: bool = False) -> None:
     os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    # The embedded server needs more than Prefect's default 20 s on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    if not verbose:
+        # Flow and task logs still reach the Prefect API (and UI); the terminal shows a progress
+        # bar and a summary instead of a line per task. --verbose brings the lines back.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
 def _day(text: str) -> date:
@@ -46,12 +83,31 @@ def _print(result: Any, as_json: bool) -> None:
         print(json.dumps(result, indent=2, default=str))
 
 
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.json
+
+
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.fs import local_folder_for
     from servicelens.synthetic import generate
 
-    with local_folder_for(settings.root) as out:
+    started = time.time()
+    days = (args.end - args.start).days + 1
+    # The generator writes local files; for an object store they are uploaded at the end.
+    with (
+        local_folder_for(settings.root) as out,
+        progress(
+            "generating",
+            days,
+            lambda: files_since(out / "raw", "*/surveys.csv", started),
+            _show_progress(args),
+            unit="day",
+        ),
+    ):
         summary = generate(out, args.start, args.end, args.per_day, args.seed)
+    if args.json:
+        _print({k: v for k, v in summary.__dict__.items() if k != "files"}, True)
+        return 0
     print(
         f"generated {summary.surveys} surveys, {summary.interactions} interactions and "
         f"{summary.audits} audits for {summary.start}..{summary.end} into {settings.root / 'raw'}"
@@ -67,20 +123,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _print(result, args.json)
     if not args.json:
         print(_counts_line(result))
+        print(f"report: {settings.reports_dir / 'latest.html'}")
     return 0
-
-
-def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.fanout import run_backfill
-
-    outcomes = run_backfill(args.start, args.end, settings, args.dask_address)
-    _print(outcomes, args.json)
-    if not args.json:
-        print(f"{'date':<12} {'outcome':<10} detail")
-        for row in outcomes:
-            detail = _counts_line(row) if row["outcome"] == "completed" else row.get("error", "")
-            print(f"{row['day']:<12} {row['outcome']:<10} {detail}")
-    return 1 if any(row["outcome"] != "completed" for row in outcomes) else 0
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -99,7 +143,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     end = args.end or yesterday(settings.timezone)
     start = args.start or end - timedelta(days=args.days - 1)
-    result = demo(settings, start, end, args.per_day, args.seed)
+    days = (end - start).days + 1
+    started = time.time()
+
+    def steps_done() -> int:
+        # generate (a survey file per day), ingest (a clean partition per day), train (one
+        # model version), publish (a mart partition per day): 3 * days + 1 steps.
+        return (
+            files_since(settings.root / "raw", "*/surveys.csv", started)
+            + files_since(settings.clean_dir, "survey_date=*/_manifest.json", started)
+            + files_since(settings.models_dir, "*/metrics.json", started)
+            + files_since(
+                settings.marts_dir / "feedback_scored", "survey_date=*/_manifest.json", started
+            )
+        )
+
+    with progress("demo", 3 * days + 1, steps_done, _show_progress(args)):
+        result = demo(settings, start, end, args.per_day, args.seed)
     _print(result, args.json)
     if not args.json:
         print(_demo_summary(result, settings))
@@ -158,8 +218,27 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
             f" {read == kept + quarantined})",
             f"negatives scored {scored} with model {trained['version']} ({trained['decision']})",
             _metrics_lines(trained["metrics"]),
+            "",
+            table(
+                [
+                    {
+                        "date": i["day"],
+                        "read": i["surveys_read"],
+                        "kept": i["kept"],
+                        "quarantined": i["quarantined"],
+                        "negatives": p["negatives"],
+                        "failures": p["policy_failures"],
+                        "review": p["needs_review"],
+                    }
+                    for i, p in zip(ingested, published, strict=True)
+                ]
+            ),
+            "",
             f"marts: {settings.marts_dir}/feedback_scored, {settings.marts_dir}/daily_summary",
             f"quarantine: {settings.quarantine_dir}   models: {settings.models_dir}",
+            f"report: {result.get('report')}",
+            f"        newest always at {settings.reports_dir / 'latest.html'}",
+            "next: open the report in a browser; `servicelens query --list` for DuckDB questions",
         ]
     )
 
@@ -175,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="data directory (default: $SERVICELENS_DATA_DIR or ./data)"
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show Prefect's log lines on the terminal"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write deterministic synthetic source exports")
@@ -188,16 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_day, default=None, help="default: yesterday")
     run.set_defaults(handler=cmd_run)
 
-    back = sub.add_parser("backfill", help="the nightly flow over a date range")
-    back.add_argument("--start", type=_day, required=True)
-    back.add_argument("--end", type=_day, required=True)
-    back.add_argument(
-        "--dask-address",
-        default=None,
-        help="run the dates on this Dask scheduler, e.g. tcp://HOST:8786 "
-        "(default: $SERVICELENS_DASK_ADDRESS, else one date at a time locally)",
-    )
-    back.set_defaults(handler=cmd_backfill)
+    add_schedule_commands(sub, _day)
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)
@@ -209,22 +282,87 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--per-day", type=int, default=1500)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(handler=cmd_demo)
+
+    report = sub.add_parser("report", help="write the HTML run report from what is on disk")
+    report.set_defaults(handler=cmd_report)
+
+    query = sub.add_parser("query", help="run an example DuckDB query over the marts")
+    query.add_argument("name", nargs="?", help="query name (see --list)")
+    query.add_argument("--list", action="store_true", help="list the example queries")
+    query.set_defaults(handler=cmd_query)
+
+    dictionary = sub.add_parser(
+        "dictionary", help="print, write or check the data dictionary of the marts"
+    )
+    dictionary.add_argument("--write", action="store_true", help="rewrite docs/data_dictionary.md")
+    dictionary.add_argument(
+        "--check", action="store_true", help="check the docs and every partition on disk"
+    )
+    dictionary.set_defaults(handler=cmd_dictionary)
+
+    _finish_subcommands(sub)
     return parser
+
+
+def _finish_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Give every subcommand (whoever registered it) --json and its --help examples."""
+    for name, command in sub.choices.items():
+        if "--json" not in command._option_string_actions:
+            # SUPPRESS keeps `servicelens --json run` working: the subcommand only sets it if given.
+            command.add_argument(
+                "--json", action="store_true", default=argparse.SUPPRESS, help="print as JSON"
+            )
+        if name in COMMAND_EXAMPLES and not command.epilog:
+            command.epilog = "example:\n  " + COMMAND_EXAMPLES[name]
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_prefect_home()
+    _configure_prefect_home(args.verbose)
     settings = Settings.from_env(args.data_dir)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    from models.registry import ModelFileError
+    from servicelens.locks import LockBusyError
     from servicelens.sources import SourceError
     from servicelens.stages import BatchError
+    from servicelens.storage import StorageError
 
     try:
         return handler(args, settings)
-    except (BatchError, SourceError, ValueError) as error:
+    except (
+        BatchError,
+        SourceError,
+        ValueError,
+        ModelFileError,
+        FileNotFoundError,
+        LockBusyError,
+        StorageError,
+    ) as error:
         print(f"servicelens: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        if "ephemeral Prefect API" not in str(error):
+            raise
+        print(
+            "servicelens: error: Prefect's temporary API did not start in time (a busy "
+            "machine?). Try again with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300, or "
+            "start a server with `prefect server start` and set PREFECT_API_URL to it",
+            file=sys.stderr,
+        )
+        return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) stopped early: not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit-time flush
+        return 0
+    except KeyboardInterrupt:
+        print(
+            "\nservicelens: interrupted. Each partition is swapped in whole, so every "
+            "partition on disk is either the old one or the new one; re-run the same command to "
+            "finish",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

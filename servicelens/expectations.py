@@ -15,10 +15,18 @@ Only the columns a suite needs are handed to GX (through Arrow, as pandas).
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from html import escape
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import great_expectations as gx
 import pandas as pd
@@ -28,9 +36,17 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from transforms.schemas import CHANNELS, REQUIRED_SURVEY_COLUMNS
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 ROW_ID = "_row"
 #: Earliest plausible survey timestamp: older values are typing errors, not history.
 EARLIEST_SURVEY = datetime(2000, 1, 1, tzinfo=UTC)
+#: Longest comment kept: longer text is a paste or an attack, not feedback, and would bloat
+#: every mart row it reached.
+MAX_COMMENT_CHARS = 10_000
+#: Text a spreadsheet would run as a formula if an id were exported to one (CSV injection).
+FORMULA_START = r"^[=+@\t\r]"
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,22 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             "is used by more than one different response delivered at the same time",
         ),
         RowCheck(
+            e.ExpectColumnValuesToBeNull(column="accepted_on"),
+            "response_id",
+            "is already in the clean layer under another survey date; a response counts once",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotMatchRegex(column="response_id", regex=FORMULA_START),
+            "response_id",
+            "starts like a spreadsheet formula; an id never does",
+        ),
+        RowCheck(
             e.ExpectColumnValuesToNotBeNull(column="interaction_id"), "interaction_id", "missing"
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToNotMatchRegex(column="interaction_id", regex=FORMULA_START),
+            "interaction_id",
+            "starts like a spreadsheet formula; an id never does",
         ),
         RowCheck(
             e.ExpectColumnValuesToNotBeNull(column="submitted_at"),
@@ -109,6 +140,11 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             "is not a score from 1 to 7",
         ),
         RowCheck(
+            e.ExpectColumnValuesToBeBetween(column="comment_chars", max_value=MAX_COMMENT_CHARS),
+            "comment",
+            f"is longer than the {MAX_COMMENT_CHARS}-character limit",
+        ),
+        RowCheck(
             e.ExpectColumnValuesToBeInSet(column="has_interaction", value_set=[True]),
             "interaction_id",
             "matches no interaction in the contact-centre exports of this day or the days before",
@@ -129,6 +165,22 @@ def survey_batch_suite() -> gx.ExpectationSuite:
     return suite
 
 
+#: GX's context, stores and batch definitions are shared, unsynchronised state: a backfill
+#: that validates dates on several threads must take turns here.
+_GX_LOCK = threading.RLock()
+
+
+def _serialised(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` holding the GX lock (building suites touches the context too)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _GX_LOCK:
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool) -> Any:
     suite = _context().suites.add_or_update(suite)
     batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
@@ -142,12 +194,18 @@ def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool
     return batch.validate(suite, result_format=result_format)
 
 
-def validate_survey_batch(header: list[str], rows: int) -> list[str]:
-    """Run the batch suite on a file's header and row count; return failure messages."""
+@_serialised
+def validate_survey_batch(header: list[str], rows: int, docs_page: Path | None = None) -> list[str]:
+    """Run the batch suite on a file's header and row count; return failure messages.
+
+    With ``docs_page``, the validation result is also written there as a Data Docs page.
+    """
     # Table-level expectations need only the column names and the row count, so GX gets an
     # index-only frame of the right shape rather than a copy of the data.
     frame = pd.DataFrame(index=pd.RangeIndex(rows), columns=pd.Index(header))
     result = _run("surveys_batch", survey_batch_suite(), frame, index=False)
+    if docs_page is not None:
+        write_data_docs_page(result, docs_page)
     failures: list[str] = []
     for outcome in result.results:
         if outcome.success:
@@ -166,22 +224,47 @@ def validate_survey_batch(header: list[str], rows: int) -> list[str]:
     return failures
 
 
-def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
+@_serialised
+def validate_survey_rows(
+    frame: pl.DataFrame, now: datetime, docs_page: Path | None = None
+) -> pl.DataFrame:
     """Run the row suite on ``frame`` (which must carry ``_row``); return (_row, reason) pairs.
 
     Reasons read ``<column>: <raw value> <problem>``, using the raw text kept beside each
-    parsed column, so a person sees exactly what the export said.
+    parsed column, so a person sees exactly what the export said. With ``docs_page``, the
+    validation result is also written there as a Data Docs page.
     """
     _context()
     checks = survey_row_checks(now)
+    frame = frame.with_columns(
+        pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
+        # Reasons quote values; a long comment is quoted by its start and its length only.
+        pl.format(
+            "{}... ({} characters)",
+            pl.col("comment").str.slice(0, 40),
+            pl.col("comment").str.len_chars(),
+        ).alias("comment_preview"),
+    )
+    if "accepted_on" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Date).alias("accepted_on"))
     needed = sorted({ROW_ID} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
     data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
     suite = gx.ExpectationSuite(name="surveys_rows")
     for check in checks:
         suite.add_expectation(check.expectation)
     result = _run("surveys_rows", suite, data, index=True)
+    if docs_page is not None:
+        write_data_docs_page(result, docs_page)
     pieces: list[pl.DataFrame] = []
-    for check, outcome in zip(checks, result.results, strict=True):
+    # Results are matched to checks by (type, column), not by position: GX does not promise
+    # to return them in the order the suite lists them.
+    by_key = {
+        (c.expectation.expectation_type, c.expectation.column): c  # type: ignore[attr-defined]
+        for c in checks
+    }
+    for outcome in result.results:
+        config = outcome.expectation_config
+        check = by_key[(config.type, config.kwargs["column"])]
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
             raise RuntimeError(
                 f"expectation {outcome.expectation_config.type} on "
@@ -228,8 +311,99 @@ def validate_survey_rows(frame: pl.DataFrame, now: datetime) -> pl.DataFrame:
 def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     """Map each reported column to the column holding its text as exported."""
     reported = ("response_id", "interaction_id", "submitted_at", "channel", "csat", "nps", "effort")
-    return {
+    columns = {
         name: f"{name}_raw" if f"{name}_raw" in frame.columns else name
         for name in reported
         if name in frame.columns
     }
+    if "comment_preview" in frame.columns:
+        columns["comment"] = "comment_preview"
+    return columns
+
+
+# --- Data Docs: every validation as a page people can read -----------------------------------
+
+#: Summary written beside each Data Docs page; the index is built from these.
+DOCS_SUMMARY_SUFFIX = ".summary.json"
+_REMOTE_ASSET = re.compile(
+    r"<link[^>]+href=\"https?://[^>]*>|<script[^>]+src=\"https?://[^>]*>\s*</script>"
+    r"|<img[^>]+src=\"https?://[^>]*>",
+    re.IGNORECASE,
+)
+_OFFLINE_CSS = """<style>
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #111; }
+table { border-collapse: collapse; margin: 0.5rem 0; } td, th { border: 1px solid #ddd;
+  padding: 0.2rem 0.5rem; vertical-align: top; } .collapse:not(.show) { display: none; }
+.text-danger { color: #a00; } .text-success { color: #006b3c; }
+</style>"""
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_data_docs_page(result: Any, page: Path) -> Path:
+    """Render one validation result as a Great Expectations Data Docs page at ``page``.
+
+    GX's own renderer and page template draw it (the same ones its Data Docs sites use); the
+    template's CDN stylesheets and scripts are removed and a small inline style put in their
+    place, because the pipeline never reaches the network and neither should its reports.
+    A summary (suite, success, statistics) is written beside it for the index.
+    """
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    document = ValidationResultsPageRenderer().render(result)
+    html = _REMOTE_ASSET.sub("", DefaultJinjaPageView().render(document))
+    html = html.replace("</head>", _OFFLINE_CSS + "</head>", 1)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    _write_text_atomically(page, html)
+    summary = {
+        "suite": result.suite_name,
+        "success": bool(result.success),
+        "statistics": dict(result.statistics),
+        "validated_at": datetime.now(UTC).isoformat(),
+    }
+    _write_text_atomically(
+        page.with_name(page.stem + DOCS_SUMMARY_SUFFIX), json.dumps(summary, default=str)
+    )
+    return page
+
+
+def write_data_docs_index(docs_dir: Path) -> Path | None:
+    """Write ``docs_dir/index.html`` listing every Data Docs page below it; None if none."""
+    rows = []
+    for summary_path in sorted(docs_dir.rglob(f"*{DOCS_SUMMARY_SUFFIX}")):
+        summary = json.loads(summary_path.read_text())
+        page = summary_path.with_name(summary_path.name.removesuffix(DOCS_SUMMARY_SUFFIX) + ".html")
+        stats = summary.get("statistics", {})
+        verdict = "passed" if summary.get("success") else "failed"
+        rows.append(
+            f"<tr><td>{escape(summary_path.parent.name)}</td>"
+            f'<td><a href="{escape(os.path.relpath(page, docs_dir))}">'
+            f"{escape(str(summary.get('suite')))}</a></td>"
+            f'<td class="{verdict}">{verdict}</td>'
+            f"<td>{stats.get('successful_expectations', '?')} of "
+            f"{stats.get('evaluated_expectations', '?')}</td>"
+            f"<td>{escape(str(summary.get('validated_at')))}</td></tr>"
+        )
+    if not rows:
+        return None
+    index = docs_dir / "index.html"
+    _write_text_atomically(
+        index,
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>Great Expectations Data Docs: servicelens validations</title>"
+        + _OFFLINE_CSS
+        + "<style>.failed { color: #a00; font-weight: 600; } .passed { color: #006b3c; }</style>"
+        "</head><body><h1>Data Docs: every validation</h1>"
+        "<p>One page per suite run, newest run of each date. A failed row suite means rows "
+        "went to quarantine with their reasons; a failed batch suite stopped the date.</p>"
+        "<table><thead><tr><th>survey date</th><th>suite</th><th>result</th>"
+        "<th>expectations met</th><th>validated at (UTC)</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></body></html>",
+    )
+    return index

@@ -6,14 +6,21 @@ is called by the CLI (or a test) and the result is handed to flows as a paramete
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
 from servicelens.fs import DataPath, as_path
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_TIMEZONE = "Europe/London"
+#: 02:30 business time: after the vendors' midnight exports, and outside the 01:00-02:00
+#: hour that a spring-forward change skips.
+DEFAULT_NIGHTLY_CRON = "30 2 * * *"
+DEFAULT_RETRAIN_CRON = "0 5 * * 0"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,19 @@ class Settings:
     interaction_lookback_days: int = 2
     #: Responses with a calibrated probability inside this band are marked needs_review.
     review_band: tuple[float, float] = (0.35, 0.65)
+    #: When the nightly deployment runs, and in which timezone it reads the cron.
+    nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    retrain_cron: str = DEFAULT_RETRAIN_CRON
+    #: Surveys arrive late: the nightly run re-checks this many dates before yesterday and
+    #: reprocesses those whose input checksums changed.
+    late_data_lookback_days: int = 3
+    #: Slots of the global concurrency limit that backfill dates share; the nightly run does not
+    #: take from it, so a large backfill cannot starve it.
+    backfill_slots: int = 2
+    #: Apprise URL (e.g. ``json://host/path``, ``mailto://...``) alerted when a nightly run fails.
+    notify_url: str | None = None
+    #: How long a run waits for another run of the same date to finish before refusing.
+    lock_wait_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
@@ -35,6 +55,11 @@ class Settings:
         base = cls(
             data_dir=str(chosen),
             timezone=os.environ.get("SERVICELENS_TIMEZONE", DEFAULT_TIMEZONE),
+            nightly_cron=os.environ.get("SERVICELENS_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+            retrain_cron=os.environ.get("SERVICELENS_RETRAIN_CRON", DEFAULT_RETRAIN_CRON),
+            late_data_lookback_days=int(os.environ.get("SERVICELENS_LOOKBACK_DAYS", "3")),
+            backfill_slots=int(os.environ.get("SERVICELENS_BACKFILL_SLOTS", "2")),
+            notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -76,6 +101,34 @@ class Settings:
         return self.root / "models"
 
     @property
+    def runs_dir(self) -> DataPath:
+        """One outcome record per date (completed or failed), beside the marts, not in them."""
+        return self.root / "runs"
+
+    @property
     def staging_dir(self) -> DataPath:
         """Scratch space for frames handed between tasks and partitions being written."""
         return self.root / ".staging"
+
+    @property
+    def local_root(self) -> Path:
+        """Where files that must be local files go (HTML reports, Data Docs pages).
+
+        The data directory itself when it is local. For an object store it is a folder in
+        the temporary directory named after the store's URL: the reports are opened in a
+        browser and GX renders its pages to local files, so they stay on this machine.
+        """
+        if isinstance(self.root, Path):
+            return self.root
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"servicelens-{digest}"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Run reports: ``latest.html`` is always the newest."""
+        return self.local_root / "reports"
+
+    @property
+    def gx_docs_dir(self) -> Path:
+        """Great Expectations Data Docs: one page per validation, and an index."""
+        return self.reports_dir / "gx_docs"

@@ -70,6 +70,9 @@ def decode_to_utf8(data: bytes) -> tuple[bytes, str]:
         return data[len(codecs.BOM_UTF8) :], "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16").encode("utf-8"), "utf-16"
+    unmarked = _unmarked_utf16(data)
+    if unmarked:
+        return data.decode(unmarked, "replace").encode("utf-8"), unmarked
     try:
         data.decode("utf-8")
         return data, "utf-8"
@@ -79,6 +82,39 @@ def decode_to_utf8(data: bytes) -> tuple[bytes, str]:
         return data.decode("cp1252").encode("utf-8"), "cp1252"
     except UnicodeDecodeError:
         return data.decode("latin-1").encode("utf-8"), "latin-1"
+
+
+def _unmarked_utf16(data: bytes) -> str | None:
+    """UTF-16 without a BOM: text whose every other byte is NUL (ASCII-range characters)."""
+    head = data[:4096]
+    if len(head) < 4 or len(head) % 2:
+        return None
+    if head[1::2].count(0) > 0.9 * len(head) // 2 and not head[0::2].count(0):
+        return "utf-16-le"
+    if head[0::2].count(0) > 0.9 * len(head) // 2 and not head[1::2].count(0):
+        return "utf-16-be"
+    return None
+
+
+def check_is_text(path: str, buf: bytes) -> None:
+    """Refuse a file that is not text (an image, an archive, a spreadsheet) by name and offset.
+
+    Decoding never fails (latin-1 takes any byte), so without this a binary file would reach
+    the batch checks as a header of garbage.
+    """
+    if not buf.strip():
+        raise SourceError(f"{path}: the file is empty ({len(buf)} bytes); expected a CSV export")
+    head = buf[:65536]
+    first_line = head.split(b"\n", 1)[0]
+    # A stray NUL inside a comment is a control character (cleaned later); NULs in the header
+    # or in quantity mean the bytes are not text at all.
+    if b"\x00" in first_line or head.count(b"\x00") > len(head) // 100:
+        nul = head.find(b"\x00")
+        line = head.count(b"\n", 0, nul) + 1
+        raise SourceError(
+            f"{path}: line {line}: byte offset {nul} holds a NUL byte ({buf[:8]!r}...); this "
+            "is not a CSV text file (an image, archive or spreadsheet?). Export it as CSV"
+        )
 
 
 def _normalise_header(names: list[str]) -> list[str]:
@@ -116,8 +152,7 @@ def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawR
     path = str(path)
     raw = read_bytes(path) if data is None else data
     buf, encoding = decode_to_utf8(raw)
-    if not buf.strip():
-        return RawRead(path, encoding, [], pl.DataFrame(), [])
+    check_is_text(path, buf)
     arr = np.frombuffer(buf, dtype=np.uint8)
     split = _split_records(arr)
     lengths = split.ends - split.starts
@@ -149,6 +184,11 @@ def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawR
     else:
         clean = buf
     lines = split.lines[valid]
+    if any("\n" in r.text for r in rejects):
+        # A quote the numpy split took as opening a field may be a literal quote inside an
+        # unquoted field (`He said "no`); the csv module knows the difference, and reports
+        # exactly which lines a truly unbalanced quote joined.
+        return _read_csv_exact(path, buf, encoding)
     try:
         table = pacsv.read_csv(
             io.BytesIO(clean),
@@ -174,6 +214,8 @@ def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawR
 
 def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
     """Slow, exact fallback: the csv module reports each record's physical line itself."""
+    # One comment may be megabytes; the csv module's default limit (128 kB) would raise.
+    csv.field_size_limit(max(len(buf), csv.field_size_limit()))
     reader = csv.reader(io.StringIO(buf.decode("utf-8"), newline=""))
     header = _normalise_header(next(reader, []))
     rows: list[list[str]] = []
@@ -185,11 +227,19 @@ def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
             rows.append(record)
             lines.append(start_line)
         elif record:
+            end_line = reader.line_num
+            joined = (
+                f" (lines {start_line}-{end_line} were read as one record: check the "
+                f"quotes on line {start_line})"
+                if end_line > start_line
+                else ""
+            )
             rejects.append(
                 Reject(
                     start_line,
                     ",".join(record),
-                    f"malformed line: {len(record)} fields where the header has {len(header)}",
+                    f"malformed line: {len(record)} fields where the header has "
+                    f"{len(header)}{joined}",
                 )
             )
         start_line = reader.line_num + 1

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from servicelens.checkpoints import checkpoint
 from servicelens.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
 from servicelens.fs import DataPath, read_parquet
 from servicelens.settings import Settings
@@ -27,6 +28,7 @@ from servicelens.storage import (
     checksums,
     partition_dir,
     read_partition,
+    scan_table,
     stage_frame,
     write_partition,
 )
@@ -39,9 +41,11 @@ from transforms.clean import (
     with_policy_facts,
 )
 from transforms.marts import daily_summary, feedback_scored
+from transforms.pii import add_counts, redact_pii
 from transforms.schemas import (
     CLEAN_RESPONSE_SCHEMA,
     DAILY_SUMMARY_SCHEMA,
+    FEEDBACK_SCORED_SCHEMA,
     QUARANTINE_SCHEMA,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
@@ -72,6 +76,8 @@ class DayCounts:
     interactions_quarantined: int = 0
     negatives: int = 0
     scored: int = 0
+    #: Personal data replaced by placeholders before anything was staged, by kind.
+    redacted: dict[str, int] = field(default_factory=dict)
 
     def check(self, where: str) -> None:
         if self.surveys_read != self.kept + self.quarantined:
@@ -100,8 +106,12 @@ def day_input_files(settings: Settings, day: date) -> list[DataPath]:
     return files
 
 
-def _rejects_frame(rejects: list[Reject], path: str, source: str, day: date) -> pl.DataFrame:
-    return pl.DataFrame(
+def _rejects_frame(
+    rejects: list[Reject], path: str, source: str, day: date
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Malformed records as quarantine rows. Their text cannot be split into fields, so all of
+    it is redacted; the raw zone keeps the original at the line named."""
+    frame = pl.DataFrame(
         {
             "survey_date": [day] * len(rejects),
             "source": [source] * len(rejects),
@@ -113,6 +123,7 @@ def _rejects_frame(rejects: list[Reject], path: str, source: str, day: date) -> 
         },
         schema=QUARANTINE_SCHEMA,
     )
+    return redact_pii(frame, ["raw_record"])
 
 
 def read_surveys(settings: Settings, day: date) -> RawRead:
@@ -121,7 +132,9 @@ def read_surveys(settings: Settings, day: date) -> RawRead:
     if not path.exists():
         raise BatchError(f"{path}: no survey export for {day}; nothing to process")
     read = read_csv_with_lines(path)
-    failures = validate_survey_batch(read.header, read.frame.height)
+    failures = validate_survey_batch(
+        read.header, read.frame.height, settings.gx_docs_dir / str(day) / "surveys_batch.html"
+    )
     if failures:
         raise BatchError(f"{path}: " + "; ".join(failures))
     missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
@@ -151,6 +164,9 @@ def validate_day(
     """Read, type, de-duplicate, join and validate one date; stage valid rows and quarantine."""
     now = now or datetime.now(UTC)
     surveys = read_surveys(settings, day)
+    # Personal data goes before anything is typed, staged or quoted in a reason; the raw
+    # zone keeps the original text.
+    surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])
     interactions, interaction_reads = read_interactions(settings, day)
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
@@ -158,8 +174,12 @@ def validate_day(
 
     normalised = normalise_surveys(surveys.frame, settings.timezone, day)
     latest, superseded = split_superseded_deliveries(normalised)
-    joined = join_interactions(latest, interactions).with_row_index(ROW_ID)
-    failures = validate_survey_rows(joined, now)
+    joined = with_accepted_elsewhere(
+        join_interactions(latest, interactions), settings, day
+    ).with_row_index(ROW_ID)
+    failures = validate_survey_rows(
+        joined, now, settings.gx_docs_dir / str(day) / "surveys_rows.html"
+    )
     reasons = failures.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
 
     failed = joined.join(reasons, ROW_ID, "inner")
@@ -169,9 +189,17 @@ def validate_day(
 
     raw_columns = [c for c in RAW_SURVEY_COLUMNS if c in surveys.frame.columns]
     own_interactions = settings.raw_day(day) / INTERACTIONS_FILE
+    survey_rejects, redacted_survey_rejects = _rejects_frame(
+        surveys.rejects, surveys.path, "surveys", day
+    )
+    interaction_rejects = [
+        _rejects_frame(r.rejects, r.path, "interactions", day)
+        for r in interaction_reads
+        if r.path == str(own_interactions)
+    ]
     quarantine = pl.concat(
         [
-            _rejects_frame(surveys.rejects, surveys.path, "surveys", day),
+            survey_rejects,
             _survey_quarantine(failed, surveys.frame, raw_columns, day),
             _survey_quarantine(
                 superseded.with_columns(
@@ -183,11 +211,7 @@ def validate_day(
                 raw_columns,
                 day,
             ),
-            *(
-                _rejects_frame(r.rejects, r.path, "interactions", day)
-                for r in interaction_reads
-                if r.path == str(own_interactions)
-            ),
+            *(frame for frame, _ in interaction_rejects),
         ]
     )
     counts = DayCounts(
@@ -207,9 +231,12 @@ def validate_day(
         ),
         interactions_quarantined=int((quarantine.get_column("source") == "interactions").sum()),
         negatives=int(clean.get_column("is_negative").sum()),
+        redacted=add_counts(
+            redacted_comments, redacted_survey_rejects, *(n for _, n in interaction_rejects)
+        ),
     )
     counts.check(surveys.path)
-    return ValidatedDay(
+    validated = ValidatedDay(
         day=day,
         valid_path=str(stage_frame(clean, settings.staging_dir, run_id, f"valid-{day}")),
         quarantine_path=str(
@@ -218,6 +245,24 @@ def validate_day(
         counts=counts,
         inputs=checksums(day_input_files(settings, day)),
     )
+    checkpoint("validated")
+    return validated
+
+
+def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date) -> pl.DataFrame:
+    """Add ``accepted_on``: the other survey date whose clean partition already holds this
+    response_id, if any. A response re-delivered in another day's file must not be counted
+    twice in BI; the copy that comes second goes to quarantine."""
+    elsewhere = pl.DataFrame(schema={"response_id": pl.String, "accepted_on": pl.Date})
+    if any(settings.clean_dir.glob("survey_date=*/part-0.parquet")):
+        elsewhere = (
+            scan_table(settings.clean_dir)
+            .filter(pl.col("survey_date") != day)
+            .select("response_id", pl.col("survey_date").alias("accepted_on"))
+            .unique("response_id", keep="first")
+            .collect()
+        )
+    return surveys.join(elsewhere, "response_id", "left")
 
 
 def _survey_quarantine(
@@ -311,6 +356,37 @@ def oracle_summary(settings: Settings) -> dict[str, Any] | None:
         return None
     result: dict[str, Any] = json.loads(path.read_text())
     return result
+
+
+def publish_marts(
+    settings: Settings,
+    day: date,
+    scored: pl.DataFrame,
+    model_version: str | None,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
+    """Swap in the date's feedback_scored and daily_summary partitions; return their counts."""
+    feedback, summary = marts_for_day(scored, model_version)
+    counts = {
+        "responses": feedback.height,
+        "negatives": int(feedback.get_column("is_negative").sum()),
+        "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
+        "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
+        "needs_review": int(feedback.get_column("needs_review").sum()),
+    }
+    # Counts the caller passes (e.g. the clean partition's reconciliation) are kept; the
+    # marts' own counts are added to them.
+    full = {
+        **manifest,
+        "model_version": model_version,
+        "counts": {**manifest.get("counts", {}), **counts},
+    }
+    for table, frame, schema in (
+        ("feedback_scored", feedback, FEEDBACK_SCORED_SCHEMA),
+        ("daily_summary", summary, DAILY_SUMMARY_SCHEMA),
+    ):
+        write_partition(frame, settings.marts_dir / table, day, schema, full, settings.staging_dir)
+    return counts
 
 
 def marts_for_day(

@@ -1,19 +1,25 @@
 """Persistence: hive partitions swapped in whole, manifests, and frames staged between tasks.
 
-A partition is written complete into the staging area, then swapped into place with two
-renames on the same filesystem. A reader therefore sees the old partition or the new one,
-never a half-written file; if a process dies between the two renames, :func:`recover_partitions`
-puts the previous version back before the next write.
+A partition is written complete into the staging area, then swapped into place with one atomic
+exchange on the same filesystem (Linux ``renameat2``), so a reader, or a process killed at
+any point, sees the old partition or the new one, never half of one. Where the exchange is not
+available the swap takes two renames, and if a process dies between them
+:func:`recover_partitions` puts the previous version back before the next write. Writers of
+one partition hold its lock while they swap.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import hashlib
 import io
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -23,7 +29,9 @@ from typing import Any, TypeVar
 import polars as pl
 
 from models.registry import sha256_file
+from servicelens.checkpoints import checkpoint
 from servicelens.fs import DataPath, RemotePath, read_parquet, remove_tree, write_parquet
+from servicelens.locks import exclusive_lock, partition_lock_path
 from transforms.schemas import PARTITION_COLUMN, conform
 
 MANIFEST_FILE = "_manifest.json"
@@ -52,6 +60,32 @@ def _write_file_durably(path: Path, payload: bytes) -> None:
         os.fsync(handle.fileno())
 
 
+class StorageError(OSError):
+    """A partition could not be written (disk full, read-only folder, ...); the previous
+    version of the partition is untouched. The message names the path and what to do."""
+
+
+#: How long a writer waits for another writer of the same partition to finish its swap.
+PARTITION_LOCK_WAIT_SECONDS = 120.0
+_RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically
+
+
+def locks_dir(staging_dir: DataPath) -> Path:
+    """Where the lock files of dates and partitions live (beside the staged partitions).
+
+    Locks are ``flock`` locks, which need a local file. For an object-store data directory
+    the lock files live in a local temporary folder named after the store's URL instead, so
+    runs and writers on this machine (threads, processes, a local Dask cluster's workers)
+    still take turns. Runs on OTHER machines writing the same store are not kept apart by
+    them: there the partition guarantee rests on the single-PUT write and the manifest's
+    ``data_sha256`` (see :func:`_put_partition`), and the last writer wins.
+    """
+    if isinstance(staging_dir, Path):
+        return staging_dir / "locks"
+    digest = hashlib.sha256(str(staging_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "servicelens-locks" / digest
+
+
 def write_partition(
     frame: pl.DataFrame,
     table_dir: DataPath,
@@ -64,18 +98,49 @@ def write_partition(
 
     The frame is conformed to ``schema`` (the mart contract) before anything is written, so a
     contract violation fails before the old partition is touched. The partition column is not
-    stored in the file: it lives in the directory name, as hive readers expect.
+    stored in the file: it lives in the directory name, as hive readers expect. Writers of
+    the same partition take turns (a lock per table and date); a disk that is full or
+    read-only raises :class:`StorageError` and leaves the previous version in place.
     """
     data = conform(frame, schema).drop(PARTITION_COLUMN)
-    if isinstance(table_dir, RemotePath):
-        return _put_partition(data, table_dir, day, schema, manifest)
-    assert isinstance(staging_dir, Path), "a local table stages in a local folder"
-    recover_partitions(table_dir, staging_dir)
+    target = partition_dir(table_dir, day)
+    lock = partition_lock_path(locks_dir(staging_dir), table_dir.name, day)
+    try:
+        with exclusive_lock(lock, PARTITION_LOCK_WAIT_SECONDS, f"partition {target}"):
+            if isinstance(table_dir, RemotePath):
+                return _put_partition(data, table_dir, day, schema, manifest)
+            assert isinstance(staging_dir, Path), "a local table stages in a local folder"
+            return _write_partition_locked(data, table_dir, day, schema, manifest, staging_dir)
+    except OSError as error:
+        if isinstance(error, StorageError):
+            raise
+        raise StorageError(
+            error.errno,
+            f"{target}: cannot write the partition: {error.strerror or error} "
+            f"({getattr(error, 'filename', None) or staging_dir}). The previous version of the "
+            "partition is unchanged; free disk space or make the data directory writable, "
+            "then run the date again",
+        ) from error
+
+
+def _write_partition_locked(
+    data: pl.DataFrame,
+    table_dir: Path,
+    day: date,
+    schema: dict[str, pl.DataType],
+    manifest: dict[str, Any],
+    staging_dir: Path,
+) -> Path:
+    recover_partitions(table_dir, staging_dir, day)
     token = uuid.uuid4().hex[:12]
     staging_dir.mkdir(parents=True, exist_ok=True)
     new = staging_dir / f"new-{table_dir.name}-{day.isoformat()}-{token}"
     new.mkdir(parents=True)
-    data.write_parquet(new / DATA_FILE, compression="zstd", statistics=True)
+    try:
+        data.write_parquet(new / DATA_FILE, compression="zstd", statistics=True)
+    except pl.exceptions.PolarsError as error:
+        # polars reports I/O failures (a full disk) as its own errors; keep the OS's words.
+        raise OSError(f"writing {new / DATA_FILE} failed: {error}") from error
     with (new / DATA_FILE).open("rb") as handle:
         os.fsync(handle.fileno())
     full_manifest = {
@@ -90,18 +155,32 @@ def write_partition(
         new / MANIFEST_FILE, json.dumps(full_manifest, indent=2, default=str).encode()
     )
     _fsync_dir(new)
+    checkpoint(f"partition-staged:{table_dir.name}")
 
     target = partition_dir(table_dir, day)
     table_dir.mkdir(parents=True, exist_ok=True)
+    if target.exists() and _exchange(new, target):
+        # One atomic step: readers and crashes see the old partition or the new one. The old
+        # one now sits at ``new``'s path in staging and is removed below (or by recovery).
+        _fsync_dir(table_dir)
+        checkpoint(f"partition-swapped:{table_dir.name}")
+        shutil.rmtree(new, ignore_errors=True)
+        return target
     old = staging_dir / f"old-{table_dir.name}-{day.isoformat()}-{token}"
-    # The record of which table a parked partition belongs to, for recovery after a crash.
-    (staging_dir / f"{old.name}.target").write_text(str(target))
+    # Where no atomic exchange exists: two renames, and a durable record of which table a
+    # parked partition belongs to, so recovery can put it back after a crash in between.
+    marker = staging_dir / f"{old.name}.target"
+    _write_file_durably(marker.with_suffix(".tmp"), str(target).encode())
+    marker.with_suffix(".tmp").rename(marker)
+    _fsync_dir(staging_dir)
     if target.exists():
         target.rename(old)
+        checkpoint(f"partition-parked:{table_dir.name}")
     new.rename(target)
     _fsync_dir(table_dir)
+    checkpoint(f"partition-swapped:{table_dir.name}")
     shutil.rmtree(old, ignore_errors=True)
-    (staging_dir / f"{old.name}.target").unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
     return target
 
 
@@ -138,15 +217,49 @@ def _put_partition(
     return target
 
 
-def recover_partitions(table_dir: Path, staging_dir: Path) -> list[Path]:
+def _exchange(new: Path, target: Path) -> bool:
+    """Swap two directories atomically (Linux renameat2 RENAME_EXCHANGE); False if the
+    platform or filesystem cannot, so the caller falls back to two renames."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    at_cwd = -100
+    if renameat2(at_cwd, os.fsencode(new), at_cwd, os.fsencode(target), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(target))
+
+
+@functools.cache
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def recover_partitions(table_dir: Path, staging_dir: Path, day: date | None = None) -> list[Path]:
     """Undo swaps a crash interrupted: put parked old partitions back where none stands now.
 
-    Returns the partitions restored. Half-written new partitions are simply removed.
+    With ``day``, only that date's partition is looked at (the caller holds its lock, so no
+    other process is writing it); without, every date of the table, which is safe only when
+    nothing else is writing. Returns the partitions restored. Half-written new partitions,
+    and old ones left over after an exchange, are simply removed.
     """
     restored: list[Path] = []
     if not staging_dir.exists():
         return restored
-    for marker in staging_dir.glob(f"old-{table_dir.name}-*.target"):
+    prefix = f"{table_dir.name}-{day.isoformat()}-" if day else f"{table_dir.name}-"
+    for marker in staging_dir.glob(f"old-{prefix}*.target"):
         parked = staging_dir / marker.name.removesuffix(".target")
         target = Path(marker.read_text())
         if parked.exists() and not target.exists():
@@ -154,7 +267,7 @@ def recover_partitions(table_dir: Path, staging_dir: Path) -> list[Path]:
             restored.append(target)
         shutil.rmtree(parked, ignore_errors=True)
         marker.unlink(missing_ok=True)
-    for leftover in staging_dir.glob(f"new-{table_dir.name}-*"):
+    for leftover in staging_dir.glob(f"new-{prefix}*"):
         shutil.rmtree(leftover, ignore_errors=True)
     return restored
 

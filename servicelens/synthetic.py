@@ -17,27 +17,30 @@ Generative story, per response (all vectorised):
 1. a scenario (one per policy code), then hidden facts from scenario-specific priors;
 2. ``p_fail = sigmoid(k * (intercept + sum(weight * hidden failure fact)))`` and
    ``truth_failure ~ Bernoulli(p_fail)``: some of what broke is never recorded anywhere;
-3. CSAT from (truth_failure, expectation mismatch, temper); NPS and effort from CSAT;
+3. CSAT from (truth_failure, expectation mismatch, temper); NPS from CSAT; effort from CSAT
+   and the hidden facts that make a contact laborious;
 4. interaction fields as noisy, partly missing views of the hidden facts;
 5. the comment from scenario, hidden facts, mismatch, temper and CSAT only.
 
 Nothing observable depends on ``truth_failure`` except through CSAT, so the oracle
-``P(truth_failure | hidden facts, csat)`` for a negative response is the Bayes ceiling for any
-model of the raw data.
+``P(truth_failure | hidden facts, csat)`` of a negative response (Bayes on steps 2-3; it is
+finer than conditioning on "csat <= 2" alone) is the ceiling for any model of the raw data.
 
 Determinism: every random draw comes from ``numpy.random.default_rng([seed, day ordinal,
 stream, ...])``. Survey day D's responses are split into groups by how many days before D their
 interaction started (0, 1 or 2), and each group has its own stream, so an interaction file can
 be assembled from the groups of the three survey days that refer to it without generating
-those days in full. Every file therefore depends only on (seed, its own date, per_day, mess
-switches) and never on the range it was generated in: generating a range day by day into one
-folder gives the same bytes as generating it at once. The price is that the interaction files
-at the edges of a range also hold the interactions of surveys just outside the range (CRM
-exports do not know which interactions will be surveyed).
+those days in full. Every raw file therefore depends only on (seed, its own date, per_day,
+mess) and not on the range it was generated in (except which day is the cp1252 one):
+generating a range day by day into one folder gives the same raw bytes as generating it at
+once. The price is that the interaction files at the edges of a range also hold the
+interactions of surveys just outside it, as a CRM export would. ``truth/summary.json`` and the
+injected files of the two days before ``start`` do describe one run.
 
 Content that is legitimate but awkward (empty comments, non-English comments, embedded
 newlines) is generated in both modes and listed in the injected files; ``mess=False`` switches
-off every defect and every cleanable variant, and writes UTF-8 only.
+off every defect and every cleanable variant, and writes UTF-8 only. Turning mess on or off
+never changes the underlying responses: the mess has its own random streams.
 """
 
 from __future__ import annotations
@@ -396,7 +399,7 @@ BAD_TIMESTAMPS: tuple[str, ...] = ("yesterday", "31/31/2026", "not recorded", "2
 OTHER_OFFSETS_MIN: tuple[int, ...] = (120, 60, -300, 330, -480)
 
 _STREAM_COUNTS, _STREAM_CORE, _STREAM_CONTENT, _STREAM_MESS = 0, 1, 2, 3
-_STREAM_FILLER, _STREAM_IMESS, _STREAM_AUDIT = 4, 5, 6
+_STREAM_IMESS, _STREAM_AUDIT = 5, 6
 _FILLER_GROUP = 3
 
 
@@ -432,40 +435,22 @@ def failure_probability(facts: dict[str, BoolArray]) -> FloatArray:
     return _sigmoid(FAILURE_SLOPE * score)
 
 
+#: Relative submission/start volume per local hour.
+# fmt: off
+_HOUR_WEIGHTS: tuple[float, ...] = (
+    0.6, 0, 0, 0.2, 0.3, 0.6, 1.2, 2.5, 4, 5.5, 6, 6,
+    6.5, 6, 6, 5.5, 5.5, 6, 6, 5.5, 5, 4, 3, 1.5,
+)
+# fmt: on
+
+
 def _tod_seconds(rng: np.random.Generator, n: int, *, allow_after_midnight: bool) -> IntArray:
     # 01:00-03:00 local never occurs, so local times are never missing or ambiguous on DST days;
     # 00:00-01:00 is kept for surveys because it is the previous day in UTC during summer time.
-    weights = np.array(
-        [
-            0.6,
-            0,
-            0,
-            0.2,
-            0.3,
-            0.6,
-            1.2,
-            2.5,
-            4,
-            5.5,
-            6,
-            6,
-            6.5,
-            6,
-            6,
-            5.5,
-            5.5,
-            6,
-            6,
-            5.5,
-            5,
-            4,
-            3,
-            1.5,
-        ]
-    )
+    weights = np.asarray(_HOUR_WEIGHTS, dtype=np.float64)
     if not allow_after_midnight:
         weights[0] = 0.0
-    hour = rng.choice(24, size=n, p=weights / weights.sum())
+    hour = np.searchsorted(_cum(weights / weights.sum()), rng.random(n), side="right")
     return np.asarray(hour * 3600 + rng.integers(0, 3600, size=n), dtype=np.int64)
 
 
@@ -492,9 +477,8 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
     # The salesman who keeps a customer for an hour is usually the one pushing a cheaper plan.
     facts["upsell"] |= is_gym & facts["long_cancellation"] & (rng.random(n) < 0.5)
     channel_idx = _pick(rng, _CHANNEL_CUM[scen], n)
-    channel = np.asarray(CHANNELS)[channel_idx]
-    is_store = channel == "store"
-    is_email = channel == "email"
+    is_store = channel_idx == CHANNELS.index("store")
+    is_email = channel_idx == CHANNELS.index("email")
 
     # wait: time to be answered (phone/chat), greeted (store) or replied to (email)
     wait = rng.lognormal(np.log(150.0), 0.9, size=n)
@@ -549,7 +533,7 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "scenario": scen,
-            "channel": channel,
+            "channel_idx": channel_idx.astype(np.int8),
             "submitted_utc": _local_to_utc(day, submit),
             "interaction_id": pl.Series(idx).cast(pl.String).str.zfill(width),
             "customer_id": pl.Series(rng.integers(0, 5_000_000, n)).cast(pl.String).str.zfill(7),
@@ -561,7 +545,7 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
             "prior_contacts": _with_nulls(rng, prior.astype(np.int64), 0.03),
             "sla_met": _with_nulls(rng, sla_met, 0.25),
             "policy_disclosed": _with_nulls(rng, disclosed, 0.30),
-            "resolution": np.asarray(("resolved", "unresolved", "escalated"))[resolution],
+            "resolution": pl.Series(RESOLUTIONS, dtype=pl.String).gather(resolution),
             "fees_charged": _with_nulls(rng, fees, 0.03),
             **{f"h_{f}": v for f, v in facts.items()},
         }
@@ -596,6 +580,7 @@ def _fees(
     return fees
 
 
+RESOLUTIONS: tuple[str, ...] = ("resolved", "unresolved", "escalated")
 _RESOLUTION_P: tuple[tuple[str, tuple[float, float, float]], ...] = (
     # lowest priority first: a later, more telling fact overrides an earlier one
     ("customer_temper", (0.55, 0.25, 0.20)),
@@ -613,10 +598,11 @@ _RESOLUTION_P: tuple[tuple[str, tuple[float, float, float]], ...] = (
 
 
 def _resolution(rng: np.random.Generator, facts: dict[str, BoolArray], n: int) -> IntArray:
-    cum = np.tile(_cum((0.80, 0.12, 0.08)), (n, 1))
-    for fact, p in _RESOLUTION_P:
-        cum[facts[fact]] = _cum(p)
-    return _pick(rng, cum, n)
+    dominant = np.zeros(n, dtype=np.int64)
+    for i, (fact, _) in enumerate(_RESOLUTION_P, start=1):
+        dominant[facts[fact]] = i
+    table = np.stack([_cum((0.80, 0.12, 0.08))] + [_cum(p) for _, p in _RESOLUTION_P])
+    return _pick(rng, table[dominant], n)
 
 
 # --- comments ------------------------------------------------------------------------------
@@ -661,14 +647,14 @@ My wardrobe delivery was booked for Saturday.
 Bought a dining table, delivery was arranged at the till.
 We booked a delivery slot for the new bed.
 Had a furniture delivery booked for this week.
-[1 | @DELIV window_missed | 0.9 | late]
+[1 | @DELIV window_missed | 0.97 | late]
 The delivery came two hours outside the window.
 They turned up well after the 4-hour window had ended.
 The van arrived at 6pm, the window was 8 to 12.
 They said "between 8 and 12", then came at 3pm.
 Delivery was late, way past the slot I was given.
 Waited all morning, the window came and went and they showed up hours later.
-[2 | @DELIV no_show | 0.9 | noshow]
+[2 | @DELIV no_show | 0.97 | noshow]
 The driver never came.
 Nobody turned up and nobody called.
 I took a day off work and the delivery never arrived.
@@ -695,7 +681,7 @@ Went to the gym to cancel my membership.
 I wanted to cancel my membership.
 Came in to end my gym contract.
 Tried to cancel my gym membership this week.
-[1 | @GYM/TERM long_cancellation | 0.9 | long_cancel]
+[1 | @GYM/TERM long_cancellation | 0.97 | long_cancel]
 It took an hour and three people to cancel.
 I had to see the salesman, his supervisor and the general manager just to cancel.
 Spent an hour at the desk to cancel a membership.
@@ -705,12 +691,12 @@ Cancelling should take five minutes, it took over an hour.
 They kept pushing a cheaper plan.
 The manager tried to sell me a discounted membership instead.
 Kept offering me a cheaper plan when I just wanted to cancel.
-[2 | @GYM fee_not_in_contract | 0.9 | fee]
+[2 | @GYM fee_not_in_contract | 0.97 | fee]
 Then they charged a termination fee that is not in my contract.
 There's no cancellation fee in what I signed, but they charged one anyway.
 They charged me a fee to cancel, my contract says nothing about a fee.
 Charged £60 to leave, it's not in the contract.
-[2 | @TERM fee_not_in_contract | 0.9 | fee]
+[2 | @TERM fee_not_in_contract | 0.97 | fee]
 On top of the termination fee they added an admin charge.
 They charged more than the fee in my contract.
 The fee was £85, my contract says £60.
@@ -736,7 +722,7 @@ The girl at the desk cancelled it in a few minutes.
 At the checkout today.
 Was buying a few things at the till.
 Queued at the checkout with a full trolley.
-[1 | @PRICE price_missing | 0.9 | price]
+[1 | @PRICE price_missing | 0.97 | price]
 The cashier had to walk to the shelf to find the price.
 The item wasn't in the system so the cashier went to check the price.
 The price wasn't on the system and we all had to wait.
@@ -757,7 +743,7 @@ The person in front had a price check and I had to wait.
 Went into the store to look at kitchens.
 Visited the showroom on Saturday.
 I went to the store for some advice.
-[1 | @GREET greeted_late | 0.9 | greet]
+[1 | @GREET greeted_late | 0.97 | greet]
 Nobody greeted me for twenty minutes.
 I stood there for 20 minutes before anyone said hello.
 Waited over twenty minutes and not one member of staff came over.
@@ -771,7 +757,7 @@ I shouldn't have to wait at all.
 Contacted you about my order.
 I called about a fault with my fridge.
 Got in touch about my refund.
-[5 | repeat_issue | 0.9 | repeat]
+[5 | repeat_issue | 0.97 | repeat]
 This is the fourth time I call about this.
 Third call this week about the same problem.
 I keep having to contact you about the same issue.
@@ -781,7 +767,7 @@ Still not fixed after several contacts.
 I wanted it sorted today, not in 5 working days.
 They said the refund takes a week, that's too slow.
 I expected a replacement, not a repair.
-[8 | transfer_loop | 0.85 | transfer]
+[8 | transfer_loop | 0.97 | transfer]
 I was transferred three times.
 Passed from one department to another and back again.
 Got bounced between teams, nobody could help.
@@ -795,7 +781,7 @@ I was on the phone for nearly 30 minutes.
 Checked my latest bill.
 Question about a charge on my account.
 About my statement this month.
-[2 | @BILL fee_not_in_contract | 0.9 | fee]
+[2 | @BILL fee_not_in_contract | 0.97 | fee]
 They added an admin fee I never agreed to.
 I was charged a fee that isn't in my terms.
 Charged twice for the same late fee.
@@ -990,20 +976,14 @@ def _phrase_table() -> tuple[pl.Series, list[int], dict[str, list[int]]]:
 _PHRASES, _SLOT_OFFSETS, _TRANS_IDS = _phrase_table()
 
 
-def _slot_mask(when: str, scen: IntArray, facts: dict[str, BoolArray], csat: IntArray) -> BoolArray:
+def _slot_mask(when: str, scen: IntArray, facts: dict[str, BoolArray]) -> BoolArray:
     mask = np.ones(len(scen), dtype=bool)
-    bands = {
-        "negative": csat <= NEGATIVE_CSAT_MAX,
-        "neutral": (csat > NEGATIVE_CSAT_MAX) & (csat < 4),
-        "positive": csat >= 4,
-    }
     for term in when.split():
         name = term.lstrip("!")
         if name.startswith("@"):
-            codes = [_SCEN_INDEX[_SHORT_CODES[s]] for s in name[1:].split("/")]
-            value = np.isin(scen, codes)
+            value = np.isin(scen, [_SCEN_INDEX[_SHORT_CODES[s]] for s in name[1:].split("/")])
         else:
-            value = bands[name] if name in bands else facts[name]
+            value = facts[name]
         mask &= ~value if term.startswith("!") else value
     return mask
 
@@ -1017,62 +997,60 @@ def _comments(
     empty: BoolArray,
     newline: BoolArray,
 ) -> pl.Series:
-    """Comment text: sentences picked by slot, one phrase id per sentence position per row.
+    """Comment text, assembled from slot sentences in position order.
 
     Depends only on scenario, hidden facts and CSAT (never on truth_failure), so the oracle,
     which conditions on those, stays a ceiling for any model of the text.
     """
     n = len(scen)
-    ids = np.full((_N_POS, n), -1, dtype=np.int64)
+    band = np.where(csat <= NEGATIVE_CSAT_MAX, 0, np.where(csat == 3, 1, 2))
+    terms = {
+        **facts,
+        "negative": band == 0,
+        "neutral": band == 1,
+        "positive": band == 2,
+    }
     # An unhappy customer tells the whole story; a satisfied one rarely lists what went wrong.
-    mention_scale = np.select([csat <= NEGATIVE_CSAT_MAX, csat == 3], [1.0, 0.8], 0.5)
+    mention_scale = np.asarray([1.0, 0.8, 0.5])[band]
     non_en = lang_idx >= 0
+    foreign_lang = np.maximum(lang_idx, 0)
+    ids = np.full((_N_POS, n), -1, dtype=np.int64)
     for slot, offset in zip(_SLOTS, _SLOT_OFFSETS, strict=True):
-        chosen = _slot_mask(slot.when, scen, facts, csat)
-        chosen &= rng.random(n) < slot.p * mention_scale
-        english = offset + rng.integers(0, len(slot.variants), size=n)
+        # draws only for the rows a slot applies to: most slots concern one scenario
+        rows = np.flatnonzero(_slot_mask(slot.when, scen, terms))
+        rows = rows[rng.random(len(rows)) < slot.p * mention_scale[rows]]
+        phrase = offset + rng.integers(0, len(slot.variants), size=len(rows))
         if slot.translation is None:
-            foreign = np.full(n, -1, dtype=np.int64)
+            foreign = np.full(len(rows), -1, dtype=np.int64)
         else:
-            foreign = np.asarray(_TRANS_IDS[slot.translation], dtype=np.int64)[
-                np.maximum(lang_idx, 0)
-            ]
-        phrase = np.where(non_en, foreign, english)
-        ids[slot.pos] = np.where(chosen & (phrase >= 0), phrase, ids[slot.pos])
+            foreign = np.asarray(_TRANS_IDS[slot.translation])[foreign_lang[rows]]
+        phrase = np.where(non_en[rows], foreign, phrase)
+        ids[slot.pos, rows[phrase >= 0]] = phrase[phrase >= 0]
     # Nobody submits a blank box on purpose: if no sentence was picked, close with a verdict.
-    nothing = (ids < 0).all(axis=0)
-    verdict = np.where(csat <= NEGATIVE_CSAT_MAX, 0, np.where(csat == 3, 1, 2))
-    english_verdict = np.asarray(
-        [_SLOT_OFFSETS[-3], _SLOT_OFFSETS[-2], _SLOT_OFFSETS[-1]], dtype=np.int64
-    )[verdict] + rng.integers(0, 3, size=n)
-    foreign_verdict = np.asarray(
-        [_TRANS_IDS["neg"], _TRANS_IDS["neutral"], _TRANS_IDS["pos"]], dtype=np.int64
-    )[verdict, np.maximum(lang_idx, 0)]
-    ids[_CLOSER_POS] = np.where(
-        nothing, np.where(non_en, foreign_verdict, english_verdict), ids[_CLOSER_POS]
-    )
-    frame = pl.DataFrame({f"p{i}": pl.Series(ids[i]) for i in range(_N_POS)}).with_columns(
-        pl.when(pl.col(f"p{i}") >= 0).then(pl.col(f"p{i}")).alias(f"p{i}") for i in range(_N_POS)
-    )
-    text = frame.select(
-        pl.concat_str(
-            [_PHRASES.gather(frame[f"p{i}"]) for i in range(_N_POS)],
-            separator=" ",
-            ignore_nulls=True,
-        ).alias("comment")
-    ).to_series()
-    return (
-        pl.DataFrame({"comment": text, "empty": empty, "nl": newline})
-        .select(
-            pl.when(pl.col("empty"))
-            .then(pl.lit(""))
-            .when(pl.col("nl"))
-            .then(pl.col("comment").str.replace(" ", "\n", literal=True, n=1))
-            .otherwise(pl.col("comment"))
-            .alias("comment")
-        )
-        .to_series()
-    )
+    nothing = np.flatnonzero((ids < 0).all(axis=0))
+    english_verdict = np.asarray(_SLOT_OFFSETS[-3:])[band[nothing]]
+    english_verdict += rng.integers(0, 3, size=len(nothing))
+    foreign_verdict = np.asarray([_TRANS_IDS[k] for k in ("neg", "neutral", "pos")])[
+        band[nothing], foreign_lang[nothing]
+    ]
+    ids[_CLOSER_POS, nothing] = np.where(non_en[nothing], foreign_verdict, english_verdict)
+
+    # Left-align each row's sentences so only as many string columns as the longest comment
+    # are materialised, not one per position.
+    packed = np.full((_N_POS, n), -1, dtype=np.int64)
+    filled = np.zeros(n, dtype=np.int64)
+    for pos in range(_N_POS):
+        rows = np.flatnonzero(ids[pos] >= 0)
+        packed[filled[rows], rows] = ids[pos, rows]
+        filled[rows] += 1
+    columns = []
+    for k in range(int(filled.max(initial=0))):
+        idx = pl.Series(packed[k])
+        columns.append(_PHRASES.gather(idx.set(idx < 0, None)))
+    text = pl.select(pl.concat_str(columns, separator=" ", ignore_nulls=True)).to_series()
+    text = text.set(pl.Series(empty), "")
+    lines = np.flatnonzero(newline)
+    return text.scatter(lines, text.gather(lines).str.replace(" ", "\n", literal=True, n=1))
 
 
 # --- surveys of one day -----------------------------------------------------------------------
@@ -1117,14 +1095,18 @@ def _injected(kind: str, response_id: pl.Series, line: pl.Series) -> pl.DataFram
 
 
 def _write_lines(path: Path, header: str | None, lines: pl.Series, encoding: str) -> None:
+    """Write pre-formatted lines as they are (no quoting: they are CSV or JSON text already)."""
+    frame = pl.DataFrame({"l": lines})
+    if encoding == "utf-8":
+        with path.open("wb") as fh:
+            if header is not None:
+                fh.write((header + "\n").encode("utf-8"))
+            frame.write_csv(fh, include_header=False, quote_style="never")
+        return
     buf = io.BytesIO()
-    if header is not None:
-        buf.write((header + "\n").encode("utf-8"))
-    pl.DataFrame({"l": lines}).write_csv(buf, include_header=False, quote_style="never")
-    data = buf.getvalue()
-    if encoding != "utf-8":
-        data = data.decode("utf-8").encode(encoding)
-    path.write_bytes(data)
+    frame.write_csv(buf, include_header=False, quote_style="never")
+    text = buf.getvalue().decode("utf-8")
+    path.write_bytes(((header + "\n" if header is not None else "") + text).encode(encoding))
 
 
 _DEFECT_CUM = np.cumsum(list(ROW_DEFECT_RATES.values()))
@@ -1151,7 +1133,7 @@ def _survey_day(
     interaction_injected: pl.DataFrame,
 ) -> _DayStats:
     """Write surveys, audits and truth of survey day ``day`` from its three response groups."""
-    frame = pl.concat(groups, how="vertical").sort("submitted_utc", "interaction_id")
+    frame = pl.concat(groups, how="vertical").sort("submitted_utc", maintain_order=True)
     n = frame.height
     width = max(8, len(str(n)))
     frame = frame.with_columns(
@@ -1211,143 +1193,121 @@ def _survey_day(
     partner = clean_rows[mrng.integers(0, max(len(clean_rows), 1), len(dup_rows))]
     redelivered = defect == _kind("duplicate_redelivery")
 
-    def is_kind(name: str) -> pl.Series:
-        return pl.Series(defect == _kind(name))
+    def where(kind: str) -> IntArray:
+        return np.flatnonzero(defect == _kind(kind))
 
-    channel_idx = (
-        pl.Series(frame["channel"])
-        .replace_strict({c: i for i, c in enumerate(CHANNELS)}, return_dtype=pl.Int64)
-        .to_numpy()
+    def overwrite(series: pl.Series, idx: IntArray, values: pl.Series) -> pl.Series:
+        return series.scatter(idx, values) if len(idx) else series
+
+    # Every variant is computed for its own rows only: formatting a million timestamps five
+    # ways to keep one of them is most of the cost otherwise.
+    utc = frame["submitted_utc"]
+    submitted_at = utc.dt.to_string(_CANONICAL_TS)
+    ts_mode = pick[4] % 3
+    idx = np.flatnonzero(ts_offset & (ts_mode == 0))
+    shift = np.asarray(OTHER_OFFSETS_MIN)[pick[3][idx] % len(OTHER_OFFSETS_MIN)]
+    local = utc.gather(idx) + pl.Series(shift * 60_000_000).cast(pl.Duration("us"))
+    suffix = _table(_OFFSET_SUFFIX, pick[3][idx] % len(OTHER_OFFSETS_MIN))
+    submitted_at = overwrite(submitted_at, idx, local.dt.to_string("%Y-%m-%dT%H:%M:%S") + suffix)
+    idx = np.flatnonzero(ts_offset & (ts_mode == 1))
+    submitted_at = overwrite(submitted_at, idx, utc.gather(idx).dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
+    idx = np.flatnonzero(ts_offset & (ts_mode == 2))
+    naive = utc.gather(idx).dt.convert_time_zone(BUSINESS_TZ).dt.to_string("%Y-%m-%dT%H:%M:%S")
+    submitted_at = overwrite(submitted_at, idx, naive)
+    idx = where("timestamp_future")
+    future = (utc.gather(idx) + timedelta(days=365)).dt.to_string(_CANONICAL_TS)
+    submitted_at = overwrite(submitted_at, idx, future)
+    idx = where("timestamp_unparseable")
+    submitted_at = overwrite(submitted_at, idx, _table(BAD_TIMESTAMPS, pick[4][idx]))
+
+    channel_idx = frame["channel_idx"].to_numpy().astype(np.int64)
+    channel = pl.Series(CHANNELS, dtype=pl.String).gather(channel_idx)
+    idx = np.flatnonzero(channel_variant)
+    ci = channel_idx[idx]
+    channel = overwrite(
+        channel, idx, _table(_CHANNEL_FLAT, _CHANNEL_OFF[ci] + pick[0][idx] % _CHANNEL_CNT[ci])
     )
-    channel_alt = _table(
-        _CHANNEL_FLAT, _CHANNEL_OFF[channel_idx] + pick[0] % _CHANNEL_CNT[channel_idx]
-    )
-    delivered = frame["submitted_utc"] + pl.Series(
-        ((delivery_delay + np.where(redelivered, redelivery_gap, 0.0)) * 1e6).astype(np.int64)
-    ).cast(pl.Duration("us"))
-    delivered_first = frame["submitted_utc"] + pl.Series(
-        (delivery_delay * 1e6).astype(np.int64)
-    ).cast(pl.Duration("us"))
-    offsets = np.asarray(OTHER_OFFSETS_MIN)[pick[3] % len(OTHER_OFFSETS_MIN)]
+    idx = where("unknown_channel")
+    channel = overwrite(channel, idx, _table(UNKNOWN_CHANNELS, pick[0][idx]))
+
+    csat_text = pl.Series(csat).cast(pl.String)
+    idx = np.flatnonzero(csat_label)
+    csat_text = overwrite(csat_text, idx, _table(_CSAT_LABELLED, csat[idx] - 1))
+    idx = where("csat_out_of_range")
+    csat_text = overwrite(csat_text, idx, _table(BAD_CSAT_NUMBERS, pick[1][idx]))
+    idx = where("csat_non_numeric")
+    csat_text = overwrite(csat_text, idx, _table(BAD_CSAT_TEXT, pick[1][idx]))
+
+    nps_text = pl.Series(nps).cast(pl.String).scatter(np.flatnonzero(nps_null), None)
+    idx = where("nps_out_of_range")
+    nps_text = overwrite(nps_text, idx, _table(BAD_NPS, pick[2][idx]))
+
+    response_id = frame["response_id"].clone()
+    idx = where("missing_response_id")
+    response_id = overwrite(response_id, idx, pl.Series([""] * len(idx), dtype=pl.String))
+    interaction_id = frame["interaction_id"].clone()
+    idx = where("survey_without_interaction")
+    # an id of the right shape that no CRM export ever held
+    ghost = pl.Series(idx).cast(pl.String).str.zfill(7)
+    interaction_id = overwrite(interaction_id, idx, f"I{day:%Y%m%d}-7-" + ghost)
+
+    def after(base: pl.Series, delay_seconds: FloatArray) -> pl.Series:
+        delay = pl.Series((delay_seconds * 1e6).astype(np.int64)).cast(pl.Duration("us"))
+        return (base + delay).dt.to_string(_CANONICAL_TS)
+
+    delivered_at = after(utc, delivery_delay + np.where(redelivered, redelivery_gap, 0.0))
+    # Two different responses under one id and one export time: a conflict nobody can resolve.
+    response_id = overwrite(response_id, dup_rows, response_id.gather(partner))
+    delivered_at = overwrite(delivered_at, dup_rows, delivered_at.gather(partner))
+
+    effort_text = pl.Series(effort.astype(np.int64)).cast(pl.String)
     rows = pl.DataFrame(
         {
-            "orig_id": frame["response_id"],
-            "utc": frame["submitted_utc"],
-            "channel0": frame["channel"],
-            "channel_alt": channel_alt,
-            "channel_bad": _table(UNKNOWN_CHANNELS, pick[0]),
-            "csat0": pl.Series(csat).cast(pl.String),
-            "csat_lab": _table(_CSAT_LABELLED, csat - 1),
-            "csat_oor": _table(BAD_CSAT_NUMBERS, pick[1]),
-            "csat_nn": _table(BAD_CSAT_TEXT, pick[1]),
-            "nps0": pl.Series(nps).cast(pl.String).scatter(np.flatnonzero(nps_null), None),
-            "nps_bad": _table(BAD_NPS, pick[2]),
-            "effort": pl.Series(effort.astype(np.int64))
-            .cast(pl.String)
-            .scatter(np.flatnonzero(effort_null), None),
+            "response_id": response_id,
+            "interaction_id": interaction_id,
+            "submitted_at": submitted_at,
+            "channel": channel,
+            "csat": csat_text,
+            "nps": nps_text,
+            "effort": effort_text.scatter(np.flatnonzero(effort_null), None),
             "comment": comment,
             "language": language,
-            "off_min": offsets,
-            "off_suffix": _table(_OFFSET_SUFFIX, pick[3] % len(OTHER_OFFSETS_MIN)),
-            "ts_mode": pick[4] % 3,
-            "ts_bad": _table(BAD_TIMESTAMPS, pick[4]),
-            "delivered": delivered,
-            "channel_variant": channel_variant,
-            "csat_label": csat_label,
-            "ts_offset": ts_offset,
-            "unknown_channel": is_kind("unknown_channel"),
-            "csat_out_of_range": is_kind("csat_out_of_range"),
-            "csat_non_numeric": is_kind("csat_non_numeric"),
-            "nps_out_of_range": is_kind("nps_out_of_range"),
-            "ts_unparseable": is_kind("timestamp_unparseable"),
-            "ts_future": is_kind("timestamp_future"),
-            "missing_id": is_kind("missing_response_id"),
-            "no_interaction": is_kind("survey_without_interaction"),
+            "delivered_at": delivered_at,
+            "orig_id": frame["response_id"],
+            "sort_key": np.arange(n, dtype=np.int64) * 2 + 1,
+            "stale": np.zeros(n, dtype=bool),
             "defect": defect,
         }
     )
-    utc = pl.col("utc")
-    canonical = utc.dt.to_string(_CANONICAL_TS)
-    other_offset = pl.concat_str(
-        (utc + pl.duration(minutes=pl.col("off_min"))).dt.to_string("%Y-%m-%dT%H:%M:%S"),
-        pl.col("off_suffix"),
-    )
-    stamped = (
-        pl.when(pl.col("ts_mode") == 0)
-        .then(other_offset)
-        .when(pl.col("ts_mode") == 1)
-        .then(utc.dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
-        .otherwise(utc.dt.convert_time_zone(BUSINESS_TZ).dt.to_string("%Y-%m-%dT%H:%M:%S"))
-    )
-    rows = rows.with_columns(
-        pl.when("missing_id").then(pl.lit("")).otherwise("orig_id").alias("response_id"),
-        pl.when("no_interaction")
-        .then(pl.col("orig_id").str.replace(r"^R(\d+)-", "I${1}-7-"))
-        .otherwise(frame["interaction_id"])
-        .alias("interaction_id"),
-        pl.when("ts_unparseable")
-        .then("ts_bad")
-        .when("ts_future")
-        .then((utc + pl.duration(days=365)).dt.to_string(_CANONICAL_TS))
-        .when("ts_offset")
-        .then(stamped)
-        .otherwise(canonical)
-        .alias("submitted_at"),
-        pl.when("unknown_channel")
-        .then("channel_bad")
-        .when("channel_variant")
-        .then("channel_alt")
-        .otherwise("channel0")
-        .alias("channel"),
-        pl.when("csat_out_of_range")
-        .then("csat_oor")
-        .when("csat_non_numeric")
-        .then("csat_nn")
-        .when("csat_label")
-        .then("csat_lab")
-        .otherwise("csat0")
-        .alias("csat"),
-        pl.when("nps_out_of_range").then("nps_bad").otherwise("nps0").alias("nps"),
-        pl.col("delivered").dt.to_string(_CANONICAL_TS).alias("delivered_at"),
-        (pl.int_range(pl.len(), dtype=pl.Int64) * 2 + 1).alias("sort_key"),
-        pl.lit(False).alias("stale"),
-    )
-    # Two different responses under one id and one export time: a conflict nobody can resolve.
-    if len(dup_rows):
-        rows = rows.with_columns(
-            rows["response_id"].clone().scatter(dup_rows, rows["response_id"].gather(partner)),
-            rows["delivered_at"].clone().scatter(dup_rows, rows["delivered_at"].gather(partner)),
-        )
     survey_cols = list(RAW_SURVEY_COLUMNS)
-    keep = [*survey_cols, "orig_id", "sort_key", "stale", "defect"]
-    # The vendor first exported a stale copy (maybe before a CSAT correction), then the final one.
-    stale = (
-        rows.filter(pl.Series(redelivered))
-        .with_columns(
-            pl.Series(stale_csat[redelivered]).cast(pl.String).alias("csat"),
-            delivered_first.filter(pl.Series(redelivered))
-            .dt.to_string(_CANONICAL_TS)
-            .alias("delivered_at"),
-            pl.Series(stale_slot[redelivered] * 2).alias("sort_key"),
-            pl.lit(True).alias("stale"),
-        )
-        .select(keep)
+    # The vendor first exported a stale copy (maybe before a CSAT correction), then the final
+    # one; the stale copy lands anywhere in the file.
+    stale = rows.filter(pl.Series(redelivered)).with_columns(
+        pl.Series(stale_csat[redelivered]).cast(pl.String).alias("csat"),
+        after(utc.filter(pl.Series(redelivered)), delivery_delay[redelivered]).alias(
+            "delivered_at"
+        ),
+        pl.Series(stale_slot[redelivered] * 2).alias("sort_key"),
+        pl.lit(True).alias("stale"),
     )
-    out = pl.concat([rows.select(keep), stale]).sort("sort_key")
-    physical = 1 + out["comment"].fill_null("").str.count_matches("\n", literal=True)
+    out = pl.concat([rows, stale]).sort("sort_key")
+    physical = 1 + out["comment"].str.count_matches("\n", literal=True).fill_null(0)
+    # Only the comment is free text; every other field comes from vocabularies without
+    # separators, quotes or newlines, so only the comment needs quoting.
+    fields = [pl.col(c).fill_null("") for c in survey_cols]
+    fields[survey_cols.index("comment")] = _csv_field("comment")
     out = out.with_columns(
         (2 + physical.cum_sum() - physical).cast(pl.Int64).alias("line"),
-        pl.concat_str([_csv_field(c) for c in survey_cols], separator=",").alias("text"),
+        pl.concat_str(fields, separator=",").alias("text"),
     )
-    ragged = (pl.col("defect") == _kind("malformed_line")) & ~pl.col("stale")
-    out = out.with_columns(
-        pl.when(ragged & (pl.col("line") % 2 == 0))
-        .then(pl.concat_str(pl.col("text"), pl.lit(",x")))
-        .when(ragged)
-        .then(pl.concat_str([_csv_field(c) for c in survey_cols[:-1]], separator=","))
-        .otherwise("text")
-        .alias("text")
-    )
+    ragged = np.flatnonzero(((out["defect"] == _kind("malformed_line")) & ~out["stale"]).to_numpy())
+    if len(ragged):
+        broken = out[ragged].select(
+            pl.when(pl.col("line") % 2 == 0)
+            .then(pl.concat_str(pl.col("text"), pl.lit(",x")))
+            .otherwise(pl.concat_str(fields[:-1], separator=","))
+        )
+        out = out.with_columns(out["text"].scatter(ragged, broken.to_series()))
     encoding = "cp1252" if legacy and mess else "utf-8"
     day_dir = out_dir / "raw" / f"{day:%Y-%m-%d}"
     day_dir.mkdir(parents=True, exist_ok=True)
@@ -1449,38 +1409,45 @@ def _interaction_file(
     """Write raw/<day>/interactions.jsonl; return malformed ids, their injected rows, line count."""
     codes = {i: s.policy_code for i, s in enumerate(SCENARIOS)}
     queues = {i: _POLICY_BY_CODE[s.policy_code].queue for i, s in enumerate(SCENARIOS)}
-    frame = (
-        pl.concat([p.drop("submitted_utc") for p in parts], how="vertical")
-        .sort("started_utc", "interaction_id")
-        .with_columns(
-            pl.col("scenario").replace_strict(codes, return_dtype=pl.String).alias("policy_code"),
-            pl.col("scenario").replace_strict(queues, return_dtype=pl.String).alias("queue"),
-            pl.col("started_utc")
+    needed = ["scenario", "started_utc", *RAW_INTERACTION_SCHEMA]
+    for derived in ("policy_code", "queue", "started_at"):
+        needed.remove(derived)
+    frame = pl.concat([p.select(needed) for p in parts], how="vertical")
+    text = frame.select(
+        pl.struct(
+            pl.col("scenario").replace_strict(codes, return_dtype=pl.String).alias("policy_code")
+            if c == "policy_code"
+            else pl.col("scenario").replace_strict(queues, return_dtype=pl.String).alias("queue")
+            if c == "queue"
+            else pl.col("started_utc")
             .dt.convert_time_zone(BUSINESS_TZ)
             .dt.to_string("%Y-%m-%dT%H:%M:%S%:z")
-            .alias("started_at"),
+            .alias("started_at")
+            if c == "started_at"
+            else pl.col(c).cast(t)
+            for c, t in RAW_INTERACTION_SCHEMA.items()
         )
-    )
-    height = frame.height
-    irng = _rng(seed, day, _STREAM_IMESS)
-    bad = (irng.random(height) < MALFORMED_JSON_RATE) & mess
-    cut_share = irng.uniform(0.2, 0.9, height)
-    text = frame.select(
-        pl.struct([pl.col(c).cast(t) for c, t in RAW_INTERACTION_SCHEMA.items()])
         .struct.json_encode()
-        .alias("json")
-    ).to_series()
-    cut = (text.str.len_chars().to_numpy() * cut_share).astype(np.int64)
-    lines = (
-        pl.DataFrame({"json": text, "bad": bad, "cut": cut})
-        .select(pl.when("bad").then(pl.col("json").str.head(pl.col("cut"))).otherwise("json"))
-        .to_series()
+        .alias("json"),
+        pl.col("interaction_id"),
+        pl.col("started_utc"),
     )
+    # CRM exports come in start order; ties keep the (deterministic) concatenation order.
+    # Sorting three columns instead of the wide frame is most of the saving.
+    text = text.sort("started_utc", maintain_order=True)
+    lines = text["json"]
+    height = text.height
+    irng = _rng(seed, day, _STREAM_IMESS)
+    bad_idx = np.flatnonzero((irng.random(height) < MALFORMED_JSON_RATE) & mess)
+    broken = lines.gather(bad_idx)
+    cut = (broken.str.len_chars().to_numpy() * irng.uniform(0.2, 0.9, len(bad_idx))).astype(
+        np.int64
+    )
+    lines = lines.scatter(bad_idx, pl.select(broken.str.head(pl.Series(cut))).to_series())
     day_dir = out_dir / "raw" / f"{day:%Y-%m-%d}"
     day_dir.mkdir(parents=True, exist_ok=True)
     _write_lines(day_dir / "interactions.jsonl", None, lines, "utf-8")
-    bad_idx = np.flatnonzero(bad)
-    bad_ids = frame["interaction_id"].gather(bad_idx)
+    bad_ids = text["interaction_id"].gather(bad_idx)
     injected = _injected("malformed_json", bad_ids, pl.Series(bad_idx + 1))
     return set(bad_ids.to_list()), injected, height
 

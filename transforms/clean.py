@@ -95,6 +95,29 @@ def normalised_text(column: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text).alias(column)
 
 
+def safe_comment(column: str = "comment") -> pl.Expr:
+    """A comment as plain text that no BI tool or spreadsheet will run.
+
+    Script and style blocks go entirely, other HTML tags are dropped (their text stays), and
+    text that starts like a spreadsheet formula (``=HYPERLINK(...)``, ``+``, ``-``, ``@``) gets
+    a leading apostrophe, the usual defence against CSV injection. Then as
+    :func:`normalised_text`.
+    """
+    text = (
+        pl.col(column)
+        .str.replace_all(r"(?is)<(script|style)\b.*?(?:</(?:script|style)\s*>|$)", " ")
+        .str.replace_all(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>", " ")
+        .str.replace_all(r"<!--.*?-->", " ")
+    )
+    stripped = (
+        text.str.replace_all(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+    defused = pl.when(stripped.str.contains(r"^[=+\-@]")).then("'" + stripped).otherwise(stripped)
+    return pl.when(stripped == "").then(None).otherwise(defused).alias(column)
+
+
 def normalise_surveys(raw: pl.DataFrame, timezone: str, survey_date: date) -> pl.DataFrame:
     """Type a raw survey batch: every column parsed, raw text kept as ``<column>_raw``."""
     raw_copies = [pl.col(name).alias(f"{name}_raw") for name in PARSED_SURVEY_COLUMNS]
@@ -107,7 +130,7 @@ def normalise_surveys(raw: pl.DataFrame, timezone: str, survey_date: date) -> pl
         parsed_score("csat"),
         parsed_score("nps"),
         parsed_score("effort"),
-        normalised_text("comment"),
+        safe_comment("comment"),
         normalised_text("language").str.to_lowercase(),
         pl.lit(survey_date).alias("survey_date"),
     )

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.schemas import FEEDBACK_SCORED_SCHEMA, POSITIVE_CLASS, conform
+from transforms.schemas import (
+    DAILY_SUMMARY_VERSION,
+    FEEDBACK_SCORED_SCHEMA,
+    FEEDBACK_SCORED_VERSION,
+    POSITIVE_CLASS,
+    conform,
+)
 
 
 def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataFrame:
     """One row per valid response, with its predicted root cause if negative."""
     return conform(
-        scored.with_columns(pl.lit(model_version, pl.String).alias("model_version")),
+        scored.with_columns(
+            pl.lit(model_version, pl.String).alias("model_version"),
+            pl.lit(FEEDBACK_SCORED_VERSION, pl.Int32).alias("schema_version"),
+        ),
         FEEDBACK_SCORED_SCHEMA,
     )
 
@@ -33,6 +42,7 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
             .then(pl.col("policy_failures") / pl.col("negatives"))
             .otherwise(None)
             .alias("policy_failure_share"),
+            pl.lit(DAILY_SUMMARY_VERSION, pl.Int32).alias("schema_version"),
         )
         .sort(keys)
     )

@@ -7,6 +7,8 @@ additive only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 # --- raw zone: what source systems export (all read as text, parsed later) -------------------
@@ -149,6 +151,7 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "p_policy_failure": pl.Float64(),
     "needs_review": pl.Boolean(),  # the model is unsure: send to QA rather than act on it
     "model_version": pl.String(),
+    "schema_version": pl.Int32(),
 }
 
 DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
@@ -163,6 +166,7 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "negative_share": pl.Float64(),
     "policy_failure_share": pl.Float64(),
     "mean_csat": pl.Float64(),
+    "schema_version": pl.Int32(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -178,3 +182,159 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
     if missing:
         raise ValueError(f"frame is missing contract columns {missing}; it has {frame.columns}")
     return frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in schema.items())
+
+
+# --- published contracts: what each table BI reads means, column by column ------------------
+#
+# The column names and types above are the contract; this section adds what a reader needs to
+# not misread them. Tests check that every column has a description, that the generated data
+# dictionary (docs/data_dictionary.md) matches, and that files on disk match the types. Changes
+# are additive: append a column, bump the table's version, and say what changed in `history`.
+
+#: The version of each mart's contract, written into every row's ``schema_version``.
+FEEDBACK_SCORED_VERSION = 2
+DAILY_SUMMARY_VERSION = 2
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """One published table: where it lives, its grain, its columns and what they mean."""
+
+    name: str
+    #: Directory under the data directory, hive-partitioned by :data:`PARTITION_COLUMN`.
+    path: str
+    description: str
+    #: What one row is.
+    grain: str
+    schema: dict[str, pl.DataType]
+    descriptions: dict[str, str]
+    #: The contract version; ``None`` for tables whose rows carry no ``schema_version``.
+    version: int | None
+    #: One line per version: what it added.
+    history: tuple[str, ...] = ()
+
+
+_SCHEMA_VERSION_TEXT = (
+    "Version of this table's contract that wrote the row (see the version history). Null in "
+    "rows written before the column existed."
+)
+
+FEEDBACK_SCORED_CONTRACT = TableContract(
+    name="feedback_scored",
+    path="marts/feedback_scored",
+    description=(
+        "Every valid survey response joined to its contact-centre interaction, with the model's "
+        "root cause for the negative ones (csat <= 2)."
+    ),
+    grain="one row per valid response (response_id is unique across all partitions)",
+    schema=FEEDBACK_SCORED_SCHEMA,
+    descriptions={
+        "response_id": "Survey vendor's id of the response.",
+        "interaction_id": "Contact-centre interaction the survey is about.",
+        "survey_date": (
+            "Business-local date the survey was submitted; the partition key "
+            "(directory survey_date=YYYY-MM-DD)."
+        ),
+        "submitted_at": "When the customer submitted the survey, in UTC.",
+        "channel": "Where the survey came from: phone, chat, email, store or web.",
+        "queue": "Contact-centre queue that handled the interaction.",
+        "policy_code": "Policy the interaction was about (see raw/reference/policies.csv).",
+        "language": "Language of the survey as the vendor reported it.",
+        "csat": "Customer satisfaction, 1 (very dissatisfied) to 5 (very satisfied).",
+        "nps": "Likelihood to recommend, 0 to 10; null when not asked or not answered.",
+        "effort": "Customer effort, 1 (very easy) to 7 (very hard); null when not answered.",
+        "wait_seconds": "Seconds the customer waited before a person took the contact.",
+        "handle_seconds": (
+            "Seconds a person spent on the contact. Long is not bad: a long call that solved "
+            "the problem is good service."
+        ),
+        "transfers": "How many times the contact was transferred; 3 or more is a transfer loop.",
+        "prior_contacts": "Earlier contacts by the same customer about the same issue.",
+        "comment": "What the customer wrote, control characters removed.",
+        "is_negative": "True when csat <= 2: only negative responses get a root cause.",
+        "root_cause": (
+            "Model's verdict for negative responses: 'policy_failure' (something broke: fix the "
+            "operation) or 'perceived' (the policy worked as designed: fix how expectations are "
+            "set). Null for non-negative responses or before any model existed."
+        ),
+        "p_policy_failure": (
+            "Calibrated probability that the negative response is a real policy failure; "
+            "root_cause is 'policy_failure' when it is >= 0.5. Null where root_cause is null."
+        ),
+        "needs_review": (
+            "True when the model is unsure (probability inside the review band): send to QA "
+            "rather than act on root_cause alone."
+        ),
+        "model_version": "Version of the model that scored the row (models/<version>/).",
+        "schema_version": _SCHEMA_VERSION_TEXT,
+    },
+    version=FEEDBACK_SCORED_VERSION,
+    history=(
+        "1: first published layout.",
+        "2: added schema_version.",
+    ),
+)
+
+DAILY_SUMMARY_CONTRACT = TableContract(
+    name="daily_summary",
+    path="marts/daily_summary",
+    description=(
+        "Counts and shares of responses by date, queue, policy and channel, for dashboards that "
+        "do not need single responses."
+    ),
+    grain="one row per survey_date, queue, policy_code and channel that had responses",
+    schema=DAILY_SUMMARY_SCHEMA,
+    descriptions={
+        "survey_date": "Business-local survey date; the partition key.",
+        "queue": "Contact-centre queue.",
+        "policy_code": "Policy the interactions were about.",
+        "channel": "Survey channel.",
+        "responses": "Valid responses in the group.",
+        "negatives": "Responses with csat <= 2.",
+        "policy_failures": "Negatives the model called 'policy_failure' (fix the operation).",
+        "perceived": "Negatives the model called 'perceived' (fix how expectations are set).",
+        "negative_share": "negatives / responses.",
+        "policy_failure_share": (
+            "policy_failures / negatives; null when the group had no negatives. Do not average "
+            "shares across groups: sum the counts and divide."
+        ),
+        "mean_csat": "Mean csat of the group's responses.",
+        "schema_version": _SCHEMA_VERSION_TEXT,
+    },
+    version=DAILY_SUMMARY_VERSION,
+    history=(
+        "1: first published layout.",
+        "2: added schema_version.",
+    ),
+)
+
+QUARANTINE_CONTRACT = TableContract(
+    name="quarantine",
+    path="quarantine",
+    description=(
+        "Every row that was read and rejected, with where it came from and every reason, so it "
+        "can be fixed at the source and re-processed. Rows read = rows kept + rows quarantined."
+    ),
+    grain="one row per rejected survey record or interaction line",
+    schema=QUARANTINE_SCHEMA,
+    descriptions={
+        "survey_date": "Survey date whose processing rejected the row; the partition key.",
+        "source": "Which export the row came from: 'surveys' or 'interactions'.",
+        "source_file": "Path of the raw file, as read.",
+        "source_line": "Physical line of the record in that file (1 is the header of a CSV).",
+        "record_id": "response_id or interaction_id as read; null when it could not be read.",
+        "reasons": (
+            "Every reason the row was rejected, each '<column>: <raw value> <problem>' or a "
+            "parse error naming the line."
+        ),
+        "raw_record": "The row's raw values as JSON (or the raw line), for re-processing.",
+    },
+    version=None,
+)
+
+#: Every table BI is invited to read, in the order the data dictionary lists them.
+PUBLISHED_TABLES: tuple[TableContract, ...] = (
+    FEEDBACK_SCORED_CONTRACT,
+    DAILY_SUMMARY_CONTRACT,
+    QUARANTINE_CONTRACT,
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from servicelens.runs import date_status, outcome_path
 from servicelens.settings import Settings
 from servicelens.storage import read_manifest
 from servicelens.synthetic import generate
@@ -35,11 +37,14 @@ def cluster() -> Iterator[object]:
 
 
 def test_a_four_date_backfill_runs_on_the_dask_workers(
-    prefect_api: None, cluster: object, tmp_path: Path
+    prefect_api: None, cluster: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """main's backfill (plan, rerun policy, outcome records, table, exit code) with its dates
+    run as process-date tasks on the workers; a failed date is recorded and re-run."""
     from distributed import Client
 
     from flows.fanout import run_backfill
+    from servicelens.cli import main
 
     settings = Settings(data_dir=str(tmp_path))
     generate(tmp_path, START, END, per_day=200, seed=11)
@@ -47,25 +52,49 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
     with Client(address) as client:
         worker_pids = set(client.run(os.getpid).values())
     assert len(worker_pids) == 2
+    days = [START + timedelta(days=i) for i in range(4)]
+    broken = days[1]
+    surveys = settings.raw_day(broken) / "surveys.csv"
+    original = surveys.read_bytes()
 
-    outcomes = run_backfill(START, END, settings, address=address)
+    surveys.write_bytes(original.replace(b"csat,", b"satisfaction,", 1))
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(START), "--end", str(END)]
+    code = main([*argv, "--dask-address", address])
+    table = capsys.readouterr().out
+    assert code == 1
+    lines = [line.split() for line in table.splitlines()[1:5]]
+    assert [(line[0], line[1]) for line in lines] == [
+        (str(d), "failed" if d == broken else "completed") for d in days
+    ]
+    assert "csat" in table
+    # Outcomes are recorded for dates run on Dask, so the rerun policies see them.
+    assert [date_status(settings, d).state for d in days] == [
+        "failed" if d == broken else "completed" for d in days
+    ]
+    assert json.loads(outcome_path(settings, broken).read_text())["outcome"] == "failed"
 
-    assert [o["outcome"] for o in outcomes] == ["completed"] * 4
-    assert [o["day"] for o in outcomes] == [str(START + timedelta(days=i)) for i in range(4)]
-    ran_on = {int(o["processed_by"].rsplit(":", 1)[1]) for o in outcomes}
-    assert ran_on <= worker_pids and os.getpid() not in ran_on
-    for outcome in outcomes:
-        assert outcome["surveys_read"] == outcome["kept"] + outcome["quarantined"]
-        manifest = read_manifest(
-            settings.marts_dir / "feedback_scored", date.fromisoformat(outcome["day"])
-        )
-        assert manifest is not None and manifest["counts"]["responses"] == outcome["kept"]
+    surveys.write_bytes(original)
+    outcomes = run_backfill(START, END, settings, address=address, rerun="failed")
+
+    assert [o["outcome"] for o in outcomes] == [
+        "completed" if d == broken else "skipped" for d in days
+    ]
+    rerun = outcomes[1]["result"]
+    assert int(rerun["processed_by"].rsplit(":", 1)[1]) in worker_pids - {os.getpid()}
+    assert rerun["surveys_read"] == rerun["kept"] + rerun["quarantined"]
+    assert [date_status(settings, d).state for d in days] == ["completed"] * 4
+    kept = {}
+    for day in days:
+        manifest = read_manifest(settings.marts_dir / "feedback_scored", day)
+        assert manifest is not None
+        kept[str(day)] = manifest["counts"]["responses"]
+    assert kept[str(broken)] == rerun["kept"]
     glob = str(settings.marts_dir / "feedback_scored" / "*" / "*.parquet")
     per_day = duckdb.sql(
         f"SELECT survey_date, count(*) FROM read_parquet('{glob}', hive_partitioning=true) "
         "GROUP BY 1 ORDER BY 1"
     ).fetchall()
-    assert [(str(d), n) for d, n in per_day] == [(o["day"], o["kept"]) for o in outcomes]
+    assert {str(d): n for d, n in per_day} == kept
 
 
 def test_the_address_comes_from_the_option_or_the_environment(

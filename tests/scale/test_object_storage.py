@@ -14,7 +14,7 @@ import pytest
 from servicelens.fs import RemotePath, filesystem
 from servicelens.settings import Settings
 from servicelens.storage import DATA_FILE, read_manifest, read_partition, write_partition
-from transforms.schemas import DAILY_SUMMARY_SCHEMA
+from transforms.schemas import DAILY_SUMMARY_SCHEMA, DAILY_SUMMARY_VERSION
 
 START = date(2026, 10, 1)
 END = START + timedelta(days=4)
@@ -143,5 +143,6 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "mean_csat": [3.0],
             "negative_share": [0.1],
             "policy_failure_share": [1.0],
+            "schema_version": [DAILY_SUMMARY_VERSION],
         }
     )

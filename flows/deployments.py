@@ -1,0 +1,66 @@
+"""The deployments ``servicelens serve`` serves: the nightly run, backfills, weekly retraining.
+
+``build_deployments`` only describes them (a test checks every one resolves and carries the
+right schedule); ``serve_deployments`` registers them with the Prefect API and runs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from flows.dates import ensure_backfill_limit
+from flows.pipeline import backfill, nightly_window, train
+from servicelens.settings import Settings
+
+NIGHTLY = "servicelens-nightly"
+BACKFILL = "servicelens-backfill"
+RETRAIN = "servicelens-retrain"
+
+
+def build_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """The three deployments, their schedules read in the business timezone.
+
+    Cron in a named timezone keeps the wall-clock time across daylight-saving changes; the
+    nightly run then processes yesterday relative to its scheduled time in that timezone.
+    """
+    data_dir = str(Path(settings.data_dir).resolve())
+    tags = ["servicelens"]
+    deployments = [
+        nightly_window.to_deployment(
+            name=NIGHTLY,
+            schedules=[Cron(settings.nightly_cron, timezone=settings.timezone)],
+            parameters={"data_dir": data_dir},
+            tags=[*tags, "nightly"],
+            # One nightly run at a time: a slow night must not overlap the next one.
+            concurrency_limit=1,
+            description="Yesterday's surveys, plus look-back dates whose inputs changed.",
+        ),
+        backfill.to_deployment(
+            name=BACKFILL,
+            parameters={"data_dir": data_dir},
+            tags=[*tags, "backfill"],
+            description=(
+                "Run a date range: start, end, rerun (missing|failed|all), newest_first, "
+                "concurrency, dry_run."
+            ),
+        ),
+        train.to_deployment(
+            name=RETRAIN,
+            schedules=[Cron(settings.retrain_cron, timezone=settings.timezone)],
+            tags=[*tags, "train"],
+            concurrency_limit=1,
+            description="Train a challenger on every audit; promote it if it is not worse.",
+        ),
+    ]
+    # Called outside an event loop, to_deployment returns the deployment itself.
+    return [d for d in deployments if isinstance(d, RunnerDeployment)]
+
+
+def serve_deployments(settings: Settings) -> None:
+    """Register the deployments and execute their runs until interrupted (Ctrl-C)."""
+    ensure_backfill_limit(settings.backfill_slots)
+    serve(*build_deployments(settings))

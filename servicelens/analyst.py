@@ -1,0 +1,132 @@
+"""What analysts run by hand: the run report, the data dictionary, the example DuckDB queries.
+
+These are the handlers of ``servicelens report``, ``servicelens dictionary`` and
+``servicelens query``; the parser lines live in :mod:`servicelens.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from servicelens.console import table
+from servicelens.fs import DataPath, RemotePath
+from servicelens.settings import Settings
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+VIEWS_FILE = SQL_DIR / "views.sql"
+QUERIES_DIR = SQL_DIR / "queries"
+
+
+def example_queries() -> dict[str, Path]:
+    """The example queries by name (file name without ``.sql``)."""
+    return {path.stem: path for path in sorted(QUERIES_DIR.glob("*.sql"))}
+
+
+def connect_views(data_dir: DataPath) -> Any:
+    """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``."""
+    import duckdb
+
+    marts = data_dir / "marts" / "feedback_scored"
+    if not any(marts.glob("survey_date=*/*.parquet")):
+        raise FileNotFoundError(
+            f"{marts}: no mart partitions to query. Run `servicelens backfill --start ... --end "
+            "...` (or `servicelens demo`) first, or point --data-dir at a data directory"
+        )
+    connection = duckdb.connect()
+    if isinstance(data_dir, RemotePath):
+        # DuckDB reads the store through the pipeline's own fsspec client and credentials.
+        connection.register_filesystem(data_dir.fs)
+        location = str(data_dir)
+    else:
+        location = str(data_dir.resolve())
+    connection.execute("SET VARIABLE data_dir = $dir", {"dir": location})
+    connection.execute(VIEWS_FILE.read_text())
+    return connection
+
+
+def run_query(data_dir: DataPath, name: str) -> list[dict[str, Any]]:
+    """Run one example query over the marts in ``data_dir``; rows as dicts."""
+    queries = example_queries()
+    if name not in queries:
+        raise ValueError(
+            f"no example query {name!r}; choose one of {sorted(queries)} "
+            "(`servicelens query --list` shows them)"
+        )
+    connection = connect_views(data_dir)
+    result = connection.execute(queries[name].read_text())
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def _query_summary(path: Path) -> str:
+    """The first sentence of a query file's leading comment: the question it answers."""
+    comment = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("--"):
+            break
+        comment.append(line.removeprefix("--").strip())
+    text = " ".join(comment)
+    ends = [i for i in (text.find("? "), text.find(". ")) if i >= 0]
+    return text[: min(ends) + 1] if ends else text
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    if args.list or not args.name:
+        rows = [{"query": n, "answers": _query_summary(p)} for n, p in example_queries().items()]
+        print(json.dumps(rows, indent=2) if args.json else table(rows))
+        if not args.json:
+            print(f"\nrun one: servicelens query {rows[0]['query']}   (SQL in {QUERIES_DIR})")
+        return 0
+    rows = run_query(settings.root, args.name)
+    print(json.dumps(rows, indent=2, default=str) if args.json else table(rows))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from servicelens.report import build_report
+
+    report = build_report(settings)
+    result = {
+        "report": str(report.path),
+        "latest": str(report.latest),
+        "sections_not_available": report.missing,
+        **report.headline,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(f"report written: {report.path}")
+    print(f"newest always:  {report.latest}   (open it in a browser)")
+    for section, reason in report.missing.items():
+        print(f"  not available: {section}: {reason}")
+    return 0
+
+
+def cmd_dictionary(args: argparse.Namespace, settings: Settings) -> int:
+    from servicelens.dictionary import DICTIONARY_PATH, contract_mismatches, render_data_dictionary
+
+    text = render_data_dictionary()
+    if args.write:
+        DICTIONARY_PATH.write_text(text)
+        print(f"wrote {DICTIONARY_PATH}")
+        return 0
+    if not args.check:
+        print(text, end="")
+        return 0
+    problems = []
+    if not DICTIONARY_PATH.exists() or DICTIONARY_PATH.read_text() != text:
+        problems.append(
+            f"{DICTIONARY_PATH} differs from transforms/schemas.py: run "
+            "`servicelens dictionary --write` and commit it"
+        )
+    problems += contract_mismatches(settings.root)
+    if args.json:
+        print(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+    elif problems:
+        print("\n".join(problems))
+    else:
+        print(f"data dictionary matches the contracts and every partition under {settings.root}")
+    return 1 if problems else 0

@@ -1,0 +1,133 @@
+"""What the command line shows people: progress bars on long work and aligned tables.
+
+Progress is measured, not guessed: a background thread counts what the work has written to
+disk (partition manifests, raw files, model versions) since it started. Bars go to stderr and
+only appear on a terminal, so ``--json`` output and logs piped to a file stay clean.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from servicelens.fs import DataPath
+
+
+def files_since(pattern_root: DataPath, pattern: str, since: float) -> int:
+    """How many files matching ``pattern`` under ``pattern_root`` changed at or after ``since``."""
+    if not pattern_root.exists():
+        return 0
+    count = 0
+    for path in pattern_root.glob(pattern):
+        try:
+            if _modified(path) >= since:
+                count += 1
+        except FileNotFoundError:  # swapped out by a concurrent partition write
+            continue
+    return count
+
+
+def _modified(path: DataPath) -> float:
+    """Modification time in seconds since the epoch, of a local file or a stored object."""
+    if isinstance(path, Path):
+        return path.stat().st_mtime
+    return float(path.fs.modified(path.key).timestamp())
+
+
+@contextmanager
+def progress(
+    description: str,
+    total: int,
+    count_done: Callable[[], int],
+    enabled: bool = True,
+    unit: str = "step",
+    poll_seconds: float = 0.5,
+) -> Iterator[None]:
+    """Show a progress bar for the work inside the ``with`` block.
+
+    ``count_done`` is polled from a thread; it must be cheap and must not raise. The bar is
+    shown only when ``enabled`` and stderr is a terminal.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield
+        return
+    # A terminal that reports no size (some ptys, CI consoles) would get no bar at all from
+    # tqdm; it gets a 100 x 24 one instead.
+    size = shutil.get_terminal_size((100, 24))
+    bar = tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        file=sys.stderr,
+        ncols=min(120, size.columns),
+        nrows=size.lines,
+        # Progress is polled, so tqdm's rate would be jumps per poll: show elapsed and ETA.
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit}s "
+        "[{elapsed}<{remaining}]",
+    )
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(poll_seconds):
+            done = min(total, count_done())
+            if done != bar.n:
+                bar.n = done
+                bar.refresh()
+
+    watcher = threading.Thread(target=poll, name="servicelens-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=2)
+        bar.n = min(total, count_done())
+        bar.refresh()
+        bar.close()
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """Rows as an aligned plain-text table: numbers right-aligned, floats to 3 places."""
+    if not rows:
+        return "(no rows)"
+    names = list(columns or rows[0].keys())
+
+    def text(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return str(value)
+
+    cells = [[text(row.get(name)) for name in names] for row in rows]
+    numeric = [
+        all(isinstance(row.get(name), int | float) or row.get(name) is None for row in rows)
+        for name in names
+    ]
+    widths = [max(len(name), *(len(c[i]) for c in cells)) for i, name in enumerate(names)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(names), rule, *(line(c) for c in cells)])
+
+
+def elapsed(start: float) -> str:
+    seconds = time.monotonic() - start
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min"

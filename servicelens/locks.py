@@ -1,0 +1,134 @@
+"""Locks that keep two runs of the same date (or two writers of one partition) apart.
+
+The locks are ``flock`` locks on small files under the data directory. The kernel releases
+them when the process that holds them dies, even by SIGKILL, so a crashed run never leaves a
+stale lock behind and the next run needs no clean-up. The file records who holds the lock,
+so the run that has to wait (or give up) can say which process it is waiting for.
+
+Threads of one process take turns too (a backfill may run dates on several threads); the
+thread that holds a lock may take it again, as a re-entrant lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+#: How often a waiting run checks whether the lock is free again.
+POLL_SECONDS = 0.2
+
+#: Per lock file: a thread lock (threads of one process take turns, the same thread may
+#: re-enter), how deep the holding thread is, and the descriptor that holds the flock.
+_guards: dict[str, threading.RLock] = {}
+_depth: dict[str, int] = {}
+_fds: dict[str, int] = {}
+_registry = threading.Lock()
+
+
+class LockBusyError(RuntimeError):
+    """Another process holds the lock; the message names it and says what to do."""
+
+
+def date_lock_path(lock_dir: Path, day: date) -> Path:
+    """The lock file that one run of ``day`` holds from ingest to the marts."""
+    return lock_dir / f"date-{day.isoformat()}.lock"
+
+
+def partition_lock_path(lock_dir: Path, table: str, day: date) -> Path:
+    """The lock file that the writer of one table's ``day`` partition holds while it swaps."""
+    return lock_dir / f"partition-{table}-{day.isoformat()}.lock"
+
+
+def _holder(path: Path) -> str:
+    try:
+        who = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "another process"
+    return f"process {who.get('pid')} on {who.get('host')} (since {who.get('since')})"
+
+
+@contextmanager
+def exclusive_lock(path: Path, wait_seconds: float, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the ``with`` block.
+
+    Other processes and other threads wait up to ``wait_seconds``, then get
+    :class:`LockBusyError` naming ``what`` is locked and by whom (``wait_seconds=0`` refuses
+    at once). The thread that holds the lock may take it again (re-entrant).
+    """
+    key = os.path.abspath(path)
+    deadline = time.monotonic() + wait_seconds
+    with _registry:
+        guard = _guards.setdefault(key, threading.RLock())
+    acquired = guard.acquire(timeout=wait_seconds) if wait_seconds > 0 else guard.acquire(False)
+    if not acquired:
+        raise LockBusyError(
+            f"{path}: {what} is locked by another thread of this process (pid {os.getpid()}); "
+            f"waited {wait_seconds:g}s. Let that run finish, then run again"
+        )
+    try:
+        if _depth.get(key, 0) == 0:
+            _fds[key] = _acquire_file(path, deadline, wait_seconds, what)
+        _depth[key] = _depth.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _depth[key] -= 1
+            if _depth[key] == 0:
+                # Closing the descriptor releases the flock; the empty file stays.
+                os.close(_fds.pop(key))
+    finally:
+        guard.release()
+
+
+def _acquire_file(path: Path, deadline: float, wait_seconds: float, what: str) -> int:
+    """Take the flock on ``path`` for this process, polling until ``deadline``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise OSError(
+            error.errno,
+            f"cannot create the lock file for {what} ({error.strerror}); check that "
+            f"{path.parent} exists and is writable",
+            str(path),
+        ) from error
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = _holder(path)
+                os.close(fd)
+                raise LockBusyError(
+                    f"{path}: {what} is locked by {holder}; waited {wait_seconds:g}s. Another "
+                    "run of the same date is in progress: let it finish, then run again"
+                ) from None
+            time.sleep(POLL_SECONDS)
+    # Who holds it, for the message of whoever has to wait. Written after locking, so it
+    # only ever describes the current holder.
+    os.ftruncate(fd, 0)
+    os.pwrite(
+        fd,
+        json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC)},
+            default=str,
+        ).encode(),
+        0,
+    )
+    return fd
+
+
+@contextmanager
+def date_lock(lock_dir: Path, day: date, wait_seconds: float) -> Iterator[None]:
+    """Hold the lock of one survey date: one run of a date at a time."""
+    with exclusive_lock(date_lock_path(lock_dir, day), wait_seconds, f"survey date {day}"):
+        yield

@@ -1,0 +1,627 @@
+"""The run report: one static HTML page that says what a run produced, for people to look at.
+
+It reads only what is on disk (partition manifests, the marts, the quarantine, the model
+registry, QA audits, Great Expectations Data Docs) so it works after any flow, and says
+"not available" for a section whose inputs do not exist yet rather than failing. Charts are
+inline SVG (:mod:`servicelens.charts`): the page needs no network and no JavaScript library.
+
+Each build writes ``reports/report-<UTC time>.html`` and replaces ``reports/latest.html``
+atomically, so the newest report is always at the same path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import precision_recall_curve
+
+from models.evaluate import expected_calibration_error
+from models.registry import METADATA_FILE, METRICS_FILE, champion_version
+from servicelens.charts import COLOURS, Series, hbar_chart, line_chart, matrix_chart
+from servicelens.fs import DataPath
+from servicelens.settings import Settings
+from servicelens.storage import MANIFEST_FILE, scan_table
+from transforms.schemas import PARTITION_COLUMN, POSITIVE_CLASS
+
+LATEST_NAME = "latest.html"
+#: How many policies each "top policies" chart shows.
+TOP_POLICIES = 6
+#: Drift compares the most recent dates with the ones before them.
+DRIFT_RECENT_DAYS = 7
+#: Population stability index above which a distribution is flagged as drifted (a common
+#: rule of thumb: < 0.1 stable, 0.1-0.2 watch, > 0.2 shifted).
+PSI_FLAG = 0.2
+#: Calibration and PR curves need at least this many audited, scored negatives.
+MIN_AUDITED = 30
+
+
+@dataclass
+class ReportResult:
+    """Where the report went and what it could show."""
+
+    path: Path
+    latest: Path
+    #: Section title -> None when shown, or the reason it is not available.
+    missing: dict[str, str] = field(default_factory=dict)
+    headline: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Inputs:
+    settings: Settings
+    manifests: pl.DataFrame
+    scored: pl.DataFrame | None
+    summary: pl.DataFrame | None
+    quarantine: pl.DataFrame | None
+    champion: str | None
+    metrics: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    audited: pl.DataFrame | None
+
+
+class _NotAvailable(Exception):
+    """A section's inputs do not exist yet; the message says which and how to get them."""
+
+
+# --- reading what is on disk ----------------------------------------------------------------
+
+
+def _table(table_dir: DataPath) -> pl.DataFrame | None:
+    if not any(table_dir.glob(f"{PARTITION_COLUMN}=*/*.parquet")):
+        return None
+    return scan_table(table_dir).collect()
+
+
+def _manifests(table_dir: DataPath) -> pl.DataFrame:
+    rows = []
+    paths: list[DataPath] = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str)
+    for path in paths:
+        manifest = json.loads(path.read_text())
+        counts = manifest.get("counts") or {}
+        rows.append(
+            {
+                "survey_date": date.fromisoformat(manifest[PARTITION_COLUMN]),
+                "run_id": str(manifest.get("run_id")),
+                "written_at": str(manifest.get("written_at")),
+                "surveys_read": counts.get("surveys_read"),
+                "kept": counts.get("kept"),
+                "quarantined": counts.get("quarantined"),
+                "negatives": counts.get("negatives"),
+                "superseded_duplicates": counts.get("superseded_duplicates"),
+                "malformed_lines": counts.get("malformed_lines"),
+            }
+        )
+    schema = {
+        "survey_date": pl.Date,
+        "run_id": pl.String,
+        "written_at": pl.String,
+        **{
+            k: pl.Int64
+            for k in (
+                "surveys_read",
+                "kept",
+                "quarantined",
+                "negatives",
+                "superseded_duplicates",
+                "malformed_lines",
+            )
+        },
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _json(path: DataPath) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def _audited_negatives(settings: Settings, scored: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Scored negatives that QA audited, with the audit label beside the model's probability."""
+    from servicelens.stages import read_audits
+
+    if scored is None:
+        return None
+    negatives = scored.filter(pl.col("is_negative") & pl.col("p_policy_failure").is_not_null())
+    if negatives.height == 0:
+        return None
+    days = negatives.get_column("survey_date").unique().sort().to_list()
+    audits = read_audits(settings, days)
+    if audits.height == 0:
+        return None
+    return negatives.join(
+        audits.select("response_id", pl.col("root_cause").alias("audit_root_cause")),
+        "response_id",
+        "inner",
+    ).filter(pl.col("audit_root_cause").is_in(["perceived", POSITIVE_CLASS]))
+
+
+def _read_inputs(settings: Settings) -> _Inputs:
+    scored = _table(settings.marts_dir / "feedback_scored")
+    champion = champion_version(settings.models_dir)
+    model_dir = settings.models_dir / champion if champion else None
+    return _Inputs(
+        settings=settings,
+        manifests=_manifests(settings.clean_dir),
+        scored=scored,
+        summary=_table(settings.marts_dir / "daily_summary"),
+        quarantine=_table(settings.quarantine_dir),
+        champion=champion,
+        metrics=_json(model_dir / METRICS_FILE) if model_dir else None,
+        metadata=_json(model_dir / METADATA_FILE) if model_dir else None,
+        audited=_audited_negatives(settings, scored),
+    )
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def _day_ticks(days: list[date]) -> list[tuple[float, str]]:
+    return [(float(i), d.strftime("%d %b")) for i, d in enumerate(days)]
+
+
+def _html_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
+    def cell(value: Any) -> str:
+        if value is None:
+            return '<td class="null">-</td>'
+        if isinstance(value, float):
+            return f'<td class="num">{value:.{float_digits}f}</td>'
+        if isinstance(value, int):
+            return f'<td class="num">{value:,}</td>'
+        return f"<td>{escape(str(value))}</td>"
+
+    head = "".join(f"<th>{escape(c)}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in frame.iter_rows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _volumes(inputs: _Inputs) -> str:
+    if inputs.manifests.height == 0:
+        raise _NotAvailable("no clean partitions yet: run `servicelens backfill` first")
+    days = inputs.manifests.sort("survey_date")
+    dates = days.get_column("survey_date").to_list()
+    xs = [float(i) for i in range(len(dates))]
+    series = [
+        Series("read", xs, days.get_column("surveys_read").to_list(), COLOURS["neutral"]),
+        Series("kept", xs, days.get_column("kept").to_list(), COLOURS["green"]),
+        Series("negatives", xs, days.get_column("negatives").to_list(), COLOURS["orange"]),
+        Series("quarantined", xs, days.get_column("quarantined").to_list(), COLOURS["purple"]),
+    ]
+    chart = line_chart(
+        "volumes", "Survey responses per day", series, "survey date", "responses", _day_ticks(dates)
+    )
+    totals = days.select(
+        pl.len().alias("dates"),
+        pl.col("surveys_read").sum().alias("read"),
+        pl.col("kept").sum(),
+        pl.col("quarantined").sum(),
+        pl.col("negatives").sum(),
+    )
+    return chart + _html_table(totals)
+
+
+def _trend(inputs: _Inputs) -> str:
+    if inputs.summary is None:
+        raise _NotAvailable("no daily_summary mart yet: run `servicelens backfill` first")
+    per_day = (
+        inputs.summary.group_by("survey_date")
+        .agg(pl.col("perceived").sum(), pl.col("policy_failures").sum(), pl.col("negatives").sum())
+        .sort("survey_date")
+    )
+    if per_day.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
+        raise _NotAvailable("no negative response has a root cause yet: train a model first")
+    dates = per_day.get_column("survey_date").to_list()
+    xs = [float(i) for i in range(len(dates))]
+    series = [
+        Series("policy failure", xs, per_day["policy_failures"].to_list(), COLOURS[POSITIVE_CLASS]),
+        Series("perceived", xs, per_day["perceived"].to_list(), COLOURS["perceived"]),
+    ]
+    return line_chart(
+        "trend",
+        "Negative responses by root cause",
+        series,
+        "survey date",
+        "negative responses",
+        _day_ticks(dates),
+    )
+
+
+def _top_policies(inputs: _Inputs) -> str:
+    if inputs.summary is None:
+        raise _NotAvailable("no daily_summary mart yet: run `servicelens backfill` first")
+    by_policy = inputs.summary.group_by("policy_code").agg(
+        pl.col("perceived").sum(), pl.col("policy_failures").sum()
+    )
+    if by_policy.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
+        raise _NotAvailable("no negative response has a root cause yet: train a model first")
+    charts = []
+    for column, chart_id, title, colour in (
+        (
+            "perceived",
+            "top-perceived",
+            "Most perceived complaints: fix how expectations are set",
+            COLOURS["perceived"],
+        ),
+        (
+            "policy_failures",
+            "top-failures",
+            "Most real failures: fix the operation",
+            COLOURS[POSITIVE_CLASS],
+        ),
+    ):
+        top = by_policy.sort([column, "policy_code"], descending=[True, False]).head(TOP_POLICIES)
+        charts.append(
+            hbar_chart(
+                chart_id,
+                title,
+                top.get_column("policy_code").to_list(),
+                [float(v) for v in top.get_column(column).to_list()],
+                colour,
+            )
+        )
+    return '<div class="pair">' + "".join(charts) + "</div>"
+
+
+def _data_quality(inputs: _Inputs) -> str:
+    if inputs.manifests.height == 0:
+        raise _NotAvailable("no clean partitions yet: run `servicelens backfill` first")
+    days = inputs.manifests.sort("survey_date").with_columns(
+        (pl.col("surveys_read") == pl.col("kept") + pl.col("quarantined")).alias("reconciled"),
+        (pl.col("quarantined") / pl.col("surveys_read")).alias("quarantine_share"),
+    )
+    parts = []
+    broken = days.filter(~pl.col("reconciled"))
+    verdict = (
+        '<p class="ok">Every date reconciles: rows read = rows kept + rows quarantined.</p>'
+        if broken.height == 0
+        else f'<p class="flag">{broken.height} date(s) do not reconcile: '
+        f"{escape(', '.join(str(d) for d in broken['survey_date'].to_list()))}</p>"
+    )
+    parts.append(verdict)
+    parts.append(
+        _html_table(
+            days.select(
+                "survey_date",
+                pl.col("surveys_read").alias("read"),
+                "kept",
+                "quarantined",
+                "quarantine_share",
+                pl.col("superseded_duplicates").alias("superseded"),
+                pl.col("malformed_lines").alias("malformed"),
+                "reconciled",
+            ).with_columns(pl.col("survey_date").cast(pl.String), pl.col("reconciled").cast(str))
+        )
+    )
+    if inputs.quarantine is not None and inputs.quarantine.height:
+        reasons = (
+            inputs.quarantine.select("source", "reasons")
+            .explode("reasons")
+            .with_columns(
+                pl.col("reasons").str.extract(r"^([a-z_]+):", 1).fill_null("unreadable line")
+            )
+            .group_by("source", pl.col("reasons").alias("column"))
+            .len("rows")
+            .sort(["rows", "source", "column"], descending=[True, False, False])
+        )
+        parts.append("<h3>Why rows were quarantined</h3>" + _html_table(reasons))
+    docs = inputs.settings.gx_docs_dir / "index.html"
+    if docs.exists():
+        parts.append(
+            f'<p>Every validation, expectation by expectation: <a href="{_rel(docs, inputs)}">'
+            "Great Expectations Data Docs</a>.</p>"
+        )
+    else:
+        parts.append('<p class="na">Great Expectations Data Docs: not available yet.</p>')
+    return "".join(parts)
+
+
+def _rel(target: Path, inputs: _Inputs) -> str:
+    return escape(os.path.relpath(target, inputs.settings.reports_dir))
+
+
+def _model(inputs: _Inputs) -> str:
+    if inputs.champion is None or inputs.metrics is None:
+        raise _NotAvailable("no champion model yet: run `servicelens train`")
+    metrics = inputs.metrics
+    rows: list[dict[str, Any]] = []
+    named = [
+        ("model (holdout, audit labels)", metrics.get("model")),
+        ("majority baseline", metrics.get("majority_baseline")),
+        ("best single rule", metrics.get("best_rule_baseline")),
+    ]
+    truth = metrics.get("against_truth") or {}
+    named += [
+        ("model vs generator truth", truth.get("model_vs_truth")),
+        ("oracle vs generator truth", truth.get("oracle_vs_truth")),
+    ]
+    for name, values in named:
+        if values:
+            rows.append(
+                {"": name}
+                | {k: float(values[k]) for k in ("accuracy", "roc_auc", "pr_auc", "brier", "ece")}
+            )
+    split = metrics.get("split") or {}
+    meta = inputs.metadata or {}
+    intro = (
+        f"<p>Champion <code>{escape(inputs.champion)}</code>, trained on "
+        f"{meta.get('training_rows', '?')} audited negatives "
+        f"({escape(' to '.join(meta.get('survey_dates', [])))}); holdout "
+        f"{split.get('test_from', '?')} to {split.get('test_to', '?')} "
+        f"({split.get('test_rows', '?')} rows). "
+        f"Best single rule: <code>{escape(str(metrics.get('best_rule_baseline', {}).get('rule')))}"
+        "</code>.</p>"
+    )
+    return intro + (_html_table(pl.DataFrame(rows)) if rows else "")
+
+
+def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str]:
+    """Audited, scored negatives, preferring those the champion did not train on."""
+    audited = inputs.audited
+    if audited is None or audited.height < MIN_AUDITED:
+        raise _NotAvailable(
+            f"fewer than {MIN_AUDITED} scored negatives have a QA audit: audit more, or train "
+            "a model and publish the audited dates"
+        )
+    trained_to = (inputs.metadata or {}).get("survey_dates", [None, None])[-1]
+    if trained_to:
+        unseen = audited.filter(pl.col("survey_date") > date.fromisoformat(trained_to))
+        if unseen.height >= MIN_AUDITED:
+            return unseen, (
+                f"{unseen.height} audited negatives from after the champion's training data "
+                "(out of sample)."
+            )
+    return audited, (
+        f"{audited.height} audited negatives the champion was trained on (in sample: "
+        "optimistic; the holdout metrics above are the honest numbers)."
+    )
+
+
+def _calibration(inputs: _Inputs) -> str:
+    rows, note = _audited_for_curves(inputs)
+    y = (rows.get_column("audit_root_cause") == POSITIVE_CLASS).to_numpy().astype(float)
+    p = rows.get_column("p_policy_failure").to_numpy()
+    bins = np.clip((p * 10).astype(int), 0, 9)
+    xs, ys = [], []
+    for b in range(10):
+        mask = bins == b
+        if mask.sum() >= 5:  # a bin of one or two rows says nothing about calibration
+            xs.append(float(p[mask].mean()))
+            ys.append(float(y[mask].mean()))
+    chart = line_chart(
+        "calibration",
+        "Calibration: predicted vs audited failure rate",
+        [Series("model", xs, ys, COLOURS[POSITIVE_CLASS])],
+        "predicted P(policy_failure)",
+        "audited share that failed",
+        x_range=(0.0, 1.0),
+        y_range=(0.0, 1.0),
+        diagonal=True,
+    )
+    ece = expected_calibration_error(y, p)
+    return f"<p>{escape(note)} Expected calibration error {ece:.3f}.</p>{chart}"
+
+
+def _confusion_and_pr(inputs: _Inputs) -> str:
+    rows, note = _audited_for_curves(inputs)
+    y = (rows.get_column("audit_root_cause") == POSITIVE_CLASS).to_numpy()
+    p = rows.get_column("p_policy_failure").to_numpy()
+    predicted = p >= 0.5
+    labels = ["perceived", "policy_failure"]
+    matrix = [
+        [int(((~y) & (~predicted)).sum()), int(((~y) & predicted).sum())],
+        [int((y & (~predicted)).sum()), int((y & predicted).sum())],
+    ]
+    confusion = matrix_chart(
+        "confusion",
+        "Confusion matrix (threshold 0.5)",
+        matrix,
+        labels,
+        labels,
+        "QA audit",
+        "model",
+    )
+    if len(np.unique(y)) < 2:
+        raise _NotAvailable("the audited rows hold one class only: a PR curve needs both")
+    precision, recall, _ = precision_recall_curve(y, p)
+    base = float(y.mean())
+    pr = line_chart(
+        "pr-curve",
+        "Precision-recall for policy_failure",
+        [
+            Series(
+                "model", recall.tolist(), precision.tolist(), COLOURS[POSITIVE_CLASS], False, False
+            ),
+            Series("no skill", [0.0, 1.0], [base, base], COLOURS["neutral"], True, False),
+        ],
+        "recall",
+        "precision",
+        x_range=(0.0, 1.0),
+        y_range=(0.0, 1.0),
+    )
+    return f'<p>{escape(note)}</p><div class="pair">{confusion}{pr}</div>'
+
+
+def _psi(reference: pl.Series, recent: pl.Series) -> float:
+    """Population stability index between two categorical samples."""
+    ref = reference.drop_nulls().value_counts(normalize=True, name="ref")
+    new = recent.drop_nulls().value_counts(normalize=True, name="new")
+    joined = ref.join(new, on=reference.name, how="full", coalesce=True).fill_null(0.0)
+    a = np.clip(joined.get_column("ref").to_numpy(), 1e-4, None)
+    b = np.clip(joined.get_column("new").to_numpy(), 1e-4, None)
+    return float(np.sum((b - a) * np.log(b / a)))
+
+
+def _drift(inputs: _Inputs) -> str:
+    scored = inputs.scored
+    if scored is None:
+        raise _NotAvailable("no feedback_scored mart yet: run `servicelens backfill` first")
+    dates = scored.get_column("survey_date").unique().sort()
+    if dates.len() < 4:
+        raise _NotAvailable("drift needs at least 4 survey dates")
+    n_recent = min(DRIFT_RECENT_DAYS, dates.len() // 2)
+    cutoff = dates[dates.len() - n_recent]
+    reference = scored.filter(pl.col("survey_date") < cutoff)
+    recent = scored.filter(pl.col("survey_date") >= cutoff)
+    bucket = (pl.col("p_policy_failure") * 10).floor().clip(0, 9).cast(pl.Int8)
+    checks: list[tuple[str, pl.Expr]] = [
+        ("channel mix", pl.col("channel")),
+        ("queue mix", pl.col("queue")),
+        ("policy mix", pl.col("policy_code")),
+        ("csat distribution", pl.col("csat")),
+        ("transfers distribution", pl.col("transfers").clip(0, 4)),
+        ("predicted P(policy_failure), deciles", bucket),
+    ]
+    rows = []
+    for name, expr in checks:
+        psi = _psi(
+            reference.select(expr.alias("value")).to_series(),
+            recent.select(expr.alias("value")).to_series(),
+        )
+        rows.append({"what": name, "psi": psi, "flag": "DRIFT" if psi > PSI_FLAG else "ok"})
+    table = pl.DataFrame(rows)
+    flagged = table.filter(pl.col("flag") == "DRIFT").height
+    head = (
+        f"<p>The last {n_recent} survey dates (from {cutoff}) against the "
+        f"{dates.len() - n_recent} before them; population stability index above {PSI_FLAG} "
+        f"is flagged. {flagged} flag(s).</p>"
+    )
+    extra = ""
+    model_drift = (inputs.metrics or {}).get("drift")
+    if model_drift:
+        extra = (
+            "<h3>Drift recorded by training</h3><pre>"
+            + escape(json.dumps(model_drift, indent=2, default=str))
+            + "</pre>"
+        )
+    return head + _html_table(table) + extra
+
+
+# --- the page -------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1340px; color: #111;
+       padding: 0 1rem; }
+h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2rem;
+       margin-top: 2.2rem; }
+.meta { color: #555; } .na { color: #8a5a00; background: #fff6e0; padding: 0.5rem 0.8rem; }
+.flag { color: #a00; font-weight: 600; } .ok { color: #006b3c; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.null { color: #999; } .pair { display: flex; flex-wrap: wrap; gap: 1rem; }
+svg.chart { background: #fff; border: 1px solid #eee; margin: 0.5rem 0; }
+nav a { margin-right: 1rem; }
+"""
+
+# Measures every chart once the page has laid out and writes the result into the page, so a
+# headless browser (and the test) can tell drawn charts from empty boxes.
+_RENDER_CHECK = """
+<output id="render-check" hidden></output>
+<script>
+window.addEventListener("load", function () {
+  var result = {};
+  document.querySelectorAll("svg.chart").forEach(function (svg) {
+    var box = svg.getBoundingClientRect();
+    var drawn = 0;
+    svg.querySelectorAll(".mark").forEach(function (mark) {
+      var b = mark.getBBox();
+      if (b.width > 0 || b.height > 0) { drawn += 1; }
+    });
+    result[svg.dataset.chart] = {width: box.width, height: box.height, marks: drawn};
+  });
+  var out = document.getElementById("render-check");
+  out.textContent = JSON.stringify(result);
+  out.setAttribute("data-done", "yes");
+});
+</script>
+"""
+
+_SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
+    ("volumes", "Volumes", _volumes),
+    ("trend", "Perceived vs policy failure, over time", _trend),
+    ("policies", "Top policies of each kind", _top_policies),
+    ("quality", "Data quality", _data_quality),
+    ("model", "Model and baselines", _model),
+    ("calibration", "Calibration", _calibration),
+    ("errors", "Confusion matrix and precision-recall", _confusion_and_pr),
+    ("drift", "Drift flags", _drift),
+]
+
+
+def render_report(
+    settings: Settings, run_id: str | None, now: datetime
+) -> tuple[str, ReportResult]:
+    """The report's HTML and what it could and could not show (nothing is written)."""
+    inputs = _read_inputs(settings)
+    missing: dict[str, str] = {}
+    body = []
+    for anchor, title, build in _SECTIONS:
+        try:
+            content = build(inputs)
+        except _NotAvailable as reason:
+            missing[title] = str(reason)
+            content = f'<p class="na">Not available: {escape(str(reason))}</p>'
+        body.append(f'<section id="{anchor}"><h2>{escape(title)}</h2>{content}</section>')
+    dates = inputs.manifests.get_column("survey_date").cast(pl.String).sort().to_list()
+    headline = {
+        "dates": f"{dates[0]}..{dates[-1]}" if dates else None,
+        "responses": inputs.scored.height if inputs.scored is not None else 0,
+        "quarantined": int(inputs.manifests.get_column("quarantined").sum() or 0),
+        "champion": inputs.champion,
+        "sections_missing": sorted(missing),
+    }
+    nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)
+    html = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>servicelens run report {now:%Y-%m-%d %H:%M} UTC</title>"
+        f"<style>{_CSS}</style></head><body>"
+        "<h1>servicelens run report</h1>"
+        f"<p class='meta'>Written {now:%Y-%m-%d %H:%M:%S} UTC by run "
+        f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
+        f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
+        f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
+        f"model <code>{escape(str(inputs.champion))}</code>.</p>"
+        f"<nav>{nav}</nav>{''.join(body)}{_RENDER_CHECK}</body></html>"
+    )
+    return html, ReportResult(Path(), Path(), missing, headline)
+
+
+def _absolute(location: DataPath) -> DataPath:
+    return location.resolve() if isinstance(location, Path) else location
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def build_report(
+    settings: Settings, run_id: str | None = None, now: datetime | None = None
+) -> ReportResult:
+    """Write this run's report and make it ``reports/latest.html``."""
+    from servicelens.expectations import write_data_docs_index
+
+    now = now or datetime.now(UTC)
+    # The validations of every date wrote their Data Docs pages; list them all in one index.
+    write_data_docs_index(settings.gx_docs_dir)
+    html, result = render_report(settings, run_id, now)
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    suffix = f"-{run_id[:8]}" if run_id else ""
+    path = settings.reports_dir / f"report-{now:%Y%m%dT%H%M%SZ}{suffix}.html"
+    _write_atomically(path, html)
+    latest = settings.reports_dir / LATEST_NAME
+    _write_atomically(latest, html)
+    result.path, result.latest = path, latest
+    return result

@@ -1,0 +1,294 @@
+"""What state each survey date is in, and which dates a backfill or the nightly run processes.
+
+No Prefect here: these functions read partition manifests and the per-date outcome records,
+and return plans that the flows carry out. A date is
+
+* ``completed`` when both mart partitions stand with their manifests (what BI reads),
+* ``failed`` when its latest run failed after (or without) the last successful publish,
+* ``missing`` otherwise.
+
+The outcome records live in ``<data>/runs/survey_date=<date>.json``, outside the marts, so a
+failure never touches what BI reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal, get_args
+
+from servicelens.fs import DataPath, RemotePath
+from servicelens.settings import Settings
+from servicelens.stages import day_input_files
+from servicelens.storage import checksums, read_manifest
+from transforms.schemas import PARTITION_COLUMN
+
+DateState = Literal["missing", "failed", "completed"]
+RerunPolicy = Literal["missing", "failed", "all"]
+RERUN_POLICIES: tuple[str, ...] = get_args(RerunPolicy)
+#: The tables whose manifests say a date is published; BI reads these.
+MART_TABLES = ("feedback_scored", "daily_summary")
+HISTORY_KEPT = 20
+
+
+def outcome_path(settings: Settings, day: date) -> DataPath:
+    return settings.runs_dir / f"{PARTITION_COLUMN}={day.isoformat()}.json"
+
+
+def record_outcome(
+    settings: Settings,
+    day: date,
+    run_id: str,
+    outcome: Literal["completed", "failed"],
+    *,
+    error: str | None = None,
+    counts: dict[str, Any] | None = None,
+) -> DataPath:
+    """Write the outcome of one date's run, atomically (a reader sees the old or the new one).
+
+    The input checksums are taken now, so the nightly run can tell later whether a failed
+    date's inputs have changed since it failed.
+    """
+    finished_at = datetime.now(UTC).isoformat()
+    previous = read_outcome(settings, day) or {}
+    # Earlier outcomes are kept (briefly) so a trigger can key on the state it was made in.
+    history = [*previous.get("history", []), {"run_id": run_id, "finished_at": finished_at}]
+    record = {
+        PARTITION_COLUMN: day.isoformat(),
+        "outcome": outcome,
+        "run_id": run_id,
+        "finished_at": finished_at,
+        "error": error,
+        "counts": counts or {},
+        "inputs": checksums(day_input_files(settings, day)),
+        "history": history[-HISTORY_KEPT:],
+    }
+    target = outcome_path(settings, day)
+    text = json.dumps(record, indent=2, default=str)
+    if isinstance(target, RemotePath):
+        target.write_text(text)  # one PUT: a reader sees the old record or the new one
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_suffix(f".{os.getpid()}.tmp")
+    scratch.write_text(text)
+    scratch.replace(target)
+    return target
+
+
+def read_outcome(settings: Settings, day: date) -> dict[str, Any] | None:
+    path = outcome_path(settings, day)
+    if not path.exists():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+@dataclass(frozen=True)
+class DateStatus:
+    """Where one date stands, decided from its mart manifests and its last outcome record."""
+
+    day: date
+    state: DateState
+    #: The last run of this date that had finished when the trigger was made: the basis of
+    #: the idempotency key.
+    last_run_id: str | None
+    detail: str = ""
+
+
+def _when(text: str | None) -> datetime:
+    return datetime.fromisoformat(text) if text else datetime.min.replace(tzinfo=UTC)
+
+
+def _last_run_before(outcome: dict[str, Any] | None, as_of: datetime | None) -> str | None:
+    if outcome is None:
+        return None
+    finished = [
+        h["run_id"]
+        for h in outcome.get("history", [])
+        if as_of is None or _when(h["finished_at"]) < as_of
+    ]
+    return finished[-1] if finished else None
+
+
+def date_status(settings: Settings, day: date, as_of: datetime | None = None) -> DateStatus:
+    """Classify one date from its manifests; a failure newer than the last publish wins.
+
+    ``as_of`` is when the trigger was made: runs that finished after it (another trigger's,
+    in flight at the time) do not change the idempotency basis, so both triggers agree.
+    """
+    manifests = [read_manifest(settings.marts_dir / table, day) for table in MART_TABLES]
+    outcome = read_outcome(settings, day)
+    published = all(m is not None for m in manifests)
+    written_at = max((_when(m.get("written_at")) for m in manifests if m), default=None)
+    basis = _last_run_before(outcome, as_of)
+    if outcome is not None and outcome["outcome"] == "failed":
+        failed_after_publish = written_at is None or _when(outcome["finished_at"]) >= written_at
+        if failed_after_publish:
+            return DateStatus(day, "failed", basis, outcome.get("error") or "")
+    if published:
+        return DateStatus(day, "completed", basis, f"written {written_at:%Y-%m-%d %H:%M}Z")
+    return DateStatus(day, "missing", basis)
+
+
+@dataclass(frozen=True)
+class PlannedDate:
+    """One date of a plan: run it or skip it, and why."""
+
+    day: date
+    state: DateState
+    run: bool
+    reason: str
+    #: Two triggers that see the same state on disk compute the same key, so Prefect creates
+    #: one flow run for them; a later, deliberate re-run sees a new state and a new key.
+    idempotency_key: str
+
+
+def idempotency_key(status: DateStatus) -> str:
+    return f"servicelens-nightly-{status.day.isoformat()}-after-{status.last_run_id or 'none'}"
+
+
+def plan_backfill(
+    statuses: Iterable[DateStatus], rerun: RerunPolicy, newest_first: bool = False
+) -> list[PlannedDate]:
+    """Which dates a backfill runs: ``missing`` (default) runs dates never published,
+    ``failed`` also those whose last run failed, ``all`` runs every date."""
+    if rerun not in RERUN_POLICIES:
+        raise ValueError(f"--rerun {rerun!r}: choose one of {', '.join(RERUN_POLICIES)}")
+    wanted: dict[str, set[str]] = {
+        "missing": {"missing"},
+        "failed": {"missing", "failed"},
+        "all": {"missing", "failed", "completed"},
+    }
+    plan = [
+        PlannedDate(
+            s.day,
+            s.state,
+            s.state in wanted[rerun],
+            f"{s.state}, rerun={rerun}" + (f" ({s.detail})" if s.detail else ""),
+            idempotency_key(s),
+        )
+        for s in statuses
+    ]
+    return sorted(plan, key=lambda p: p.day, reverse=newest_first)
+
+
+def inputs_changed(settings: Settings, status: DateStatus) -> bool:
+    """Whether a date's raw inputs differ from those its on-disk result was built from.
+
+    A completed date compares with its clean partition's manifest, a failed date with the
+    checksums taken when it failed; a missing date has changed if its survey export exists.
+    """
+    current = checksums(day_input_files(settings, status.day))
+    if status.state == "completed":
+        manifest = read_manifest(settings.clean_dir, status.day)
+        return manifest is None or manifest.get("inputs") != current
+    if status.state == "failed":
+        outcome = read_outcome(settings, status.day)
+        return outcome is None or outcome.get("inputs") != current
+    return str(day_input_files(settings, status.day)[0]) in current
+
+
+def plan_nightly(
+    settings: Settings, target: date, lookback_days: int, as_of: datetime | None = None
+) -> list[PlannedDate]:
+    """The nightly run: ``target`` (yesterday) always, plus each of the ``lookback_days``
+    dates before it whose inputs changed since it was last processed (late surveys)."""
+    from datetime import timedelta
+
+    plan: list[PlannedDate] = []
+    status = date_status(settings, target, as_of)
+    plan.append(PlannedDate(target, status.state, True, "nightly date", idempotency_key(status)))
+    for back in range(1, lookback_days + 1):
+        status = date_status(settings, target - timedelta(days=back), as_of)
+        changed = inputs_changed(settings, status)
+        reason = "inputs changed since last run" if changed else "inputs unchanged"
+        plan.append(PlannedDate(status.day, status.state, changed, reason, idempotency_key(status)))
+    return plan
+
+
+def drift_flags(counts: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
+    """Plain warnings for a date whose shares move away from the dates before it.
+
+    ``counts`` and each entry of ``history`` hold ``surveys_read``, ``quarantined`` and
+    ``negatives``. With fewer than three earlier dates only absolute thresholds apply.
+    """
+    flags: list[str] = []
+    read = counts.get("surveys_read") or 0
+    if read == 0:
+        return ["no surveys read"]
+    quarantine_share = counts.get("quarantined", 0) / read
+    negative_share = counts.get("negatives", 0) / max(counts.get("kept", 0), 1)
+    if quarantine_share > 0.10:
+        flags.append(f"quarantine share {quarantine_share:.1%} > 10%")
+    usable = [h for h in history if h.get("surveys_read")]
+    if len(usable) >= 3:
+        past_negative = sum(h.get("negatives", 0) / max(h.get("kept", 0), 1) for h in usable) / (
+            len(usable)
+        )
+        past_volume = sum(h["surveys_read"] for h in usable) / len(usable)
+        if past_negative and abs(negative_share - past_negative) / past_negative > 0.5:
+            flags.append(
+                f"negative share {negative_share:.1%} vs {past_negative:.1%} over "
+                f"{len(usable)} earlier dates"
+            )
+        if abs(read - past_volume) / past_volume > 0.5:
+            flags.append(f"{read} surveys vs {past_volume:.0f} a day before")
+    return flags
+
+
+def recent_counts(settings: Settings, day: date, days: int = 7) -> list[dict[str, Any]]:
+    """Counts of the published dates before ``day`` (from clean manifests), for drift flags."""
+    from datetime import timedelta
+
+    found = []
+    for back in range(1, days + 1):
+        manifest = read_manifest(settings.clean_dir, day - timedelta(days=back))
+        if manifest:
+            found.append(manifest.get("counts", {}))
+    return found
+
+
+def summary_markdown(title: str, rows: list[dict[str, Any]]) -> str:
+    """A markdown table of per-date outcomes, the body of the run-summary artifact."""
+    columns = [
+        "date",
+        "outcome",
+        "rows_in",
+        "kept",
+        "quarantined",
+        "scored",
+        "expectation_failures",
+        "model_version",
+        "drift_flags",
+    ]
+    lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    errors = [r for r in rows if r.get("error")]
+    if errors:
+        lines += ["", "## Failures", ""]
+        lines += [f"- **{r['date']}**: {r['error']}" for r in errors]
+    return "\n".join(lines)
+
+
+def summary_row(
+    day: date, outcome: str, result: dict[str, Any], flags: list[str]
+) -> dict[str, Any]:
+    """One row of the run summary from a date's counts."""
+    failures = result.get("failed_expectations") or {}
+    return {
+        "date": day.isoformat(),
+        "outcome": outcome,
+        "rows_in": result.get("surveys_read", ""),
+        "kept": result.get("kept", ""),
+        "quarantined": result.get("quarantined", ""),
+        "scored": result.get("scored", ""),
+        "expectation_failures": ", ".join(f"{k}: {v}" for k, v in sorted(failures.items()))
+        or "none",
+        "model_version": result.get("model_version") or "",
+        "drift_flags": "; ".join(flags) or "none",
+        "error": result.get("error", ""),
+    }

@@ -1,0 +1,26 @@
+-- Are long calls failures? A representative who stays 28 minutes and solves the problem gave
+-- good service; a quick transfer loop did not. Compare negative responses by handle time and
+-- against transfer loops: the policy-failure share of 20-40 minute calls should not be above
+-- that of short calls, and far below that of transfer loops. Calls over 40 minutes are mostly
+-- hour-long cancellations, which are failures of their own kind.
+WITH banded AS (
+    SELECT
+        CASE
+            WHEN transfers >= 3 THEN '0 transfer loop (3+ transfers)'
+            WHEN handle_seconds < 600 THEN '1 under 10 min'
+            WHEN handle_seconds < 1200 THEN '2 10-20 min'
+            WHEN handle_seconds < 2400 THEN '3 20-40 min'
+            ELSE '4 over 40 min'
+        END AS band,
+        root_cause
+    FROM scored_negatives
+    WHERE handle_seconds IS NOT NULL AND transfers IS NOT NULL
+)
+SELECT
+    substr(band, 3) AS contact,
+    count(*) AS negatives,
+    count(*) FILTER (WHERE root_cause = 'policy_failure') AS policy_failures,
+    round(avg((root_cause = 'policy_failure')::INTEGER), 3) AS policy_failure_share
+FROM banded
+GROUP BY band
+ORDER BY band;

@@ -1,0 +1,19 @@
+-- Which policies generate the most perceived complaints (a communication fix) and which the
+-- most real failures (an operational fix)? Counts are summed from daily_summary, then shares
+-- are computed once (averaging per-day shares would weight a quiet day like a busy one).
+SELECT
+    policy_code,
+    sum(negatives)::BIGINT AS negatives,
+    sum(perceived)::BIGINT AS perceived,
+    sum(policy_failures)::BIGINT AS policy_failures,
+    round(sum(policy_failures) / nullif(sum(perceived) + sum(policy_failures), 0), 3)
+        AS policy_failure_share,
+    CASE
+        WHEN sum(policy_failures) > sum(perceived) THEN 'operation: fix what breaks'
+        ELSE 'communication: set expectations'
+    END AS main_fix,
+    rank() OVER (ORDER BY sum(perceived) DESC) AS rank_perceived,
+    rank() OVER (ORDER BY sum(policy_failures) DESC) AS rank_policy_failure
+FROM daily_summary
+GROUP BY policy_code
+ORDER BY negatives DESC, policy_code;

@@ -1,0 +1,16 @@
+-- Which queues bounce customers? A transfer loop (3 or more transfers) is a failure even when
+-- every agent was quick. Shares are of all the queue's responses; the failure share is of its
+-- scored negatives.
+SELECT
+    queue,
+    count(*) AS responses,
+    round(avg(transfers), 2) AS mean_transfers,
+    round(avg((transfers >= 3)::INTEGER), 3) AS transfer_loop_share,
+    round(avg(is_negative::INTEGER), 3) AS negative_share,
+    count(*) FILTER (WHERE is_negative AND transfers >= 3) AS negatives_after_loop,
+    round(
+        avg((root_cause = 'policy_failure')::INTEGER) FILTER (WHERE transfers >= 3), 3
+    ) AS policy_failure_share_after_loop
+FROM feedback_scored
+GROUP BY queue
+ORDER BY transfer_loop_share DESC, queue;

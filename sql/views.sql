@@ -1,0 +1,50 @@
+-- DuckDB views over servicelens's hive-partitioned Parquet marts.
+--
+--   duckdb -cmd "SET VARIABLE data_dir = '/srv/servicelens'" -init sql/views.sql
+--   duckdb -init sql/views.sql            -- data_dir defaults to ./data (run from the repo)
+--
+-- Each view reads every survey_date=YYYY-MM-DD partition. union_by_name lets partitions
+-- written by an older contract version (fewer columns) be read beside newer ones: the
+-- columns they lack read as null. Column meanings: docs/data_dictionary.md.
+
+SET VARIABLE data_dir = coalesce(getvariable('data_dir'), 'data');
+
+-- One row per valid survey response; root_cause for negatives (csat <= 2).
+CREATE OR REPLACE VIEW feedback_scored AS
+SELECT *
+FROM read_parquet(
+    getvariable('data_dir') || '/marts/feedback_scored/survey_date=*/*.parquet',
+    hive_partitioning = true,
+    hive_types = {'survey_date': DATE},
+    union_by_name = true
+);
+
+-- Counts and shares by date, queue, policy and channel. Sum counts; never average shares.
+CREATE OR REPLACE VIEW daily_summary AS
+SELECT *
+FROM read_parquet(
+    getvariable('data_dir') || '/marts/daily_summary/survey_date=*/*.parquet',
+    hive_partitioning = true,
+    hive_types = {'survey_date': DATE},
+    union_by_name = true
+);
+
+-- Every rejected row with its file, line and reasons.
+CREATE OR REPLACE VIEW quarantine AS
+SELECT *
+FROM read_parquet(
+    getvariable('data_dir') || '/quarantine/survey_date=*/*.parquet',
+    hive_partitioning = true,
+    hive_types = {'survey_date': DATE},
+    union_by_name = true
+);
+
+-- Negative responses the model has scored: the rows root-cause questions are about.
+CREATE OR REPLACE VIEW scored_negatives AS
+SELECT
+    *,
+    root_cause = 'policy_failure' AS is_policy_failure,
+    root_cause = 'perceived' AS is_perceived,
+    transfers >= 3 AS is_transfer_loop
+FROM feedback_scored
+WHERE is_negative AND root_cause IS NOT NULL;

@@ -1,0 +1,97 @@
+"""Model files load only through skops, only with trusted types, only with a matching checksum.
+
+A model file is code-adjacent: pickle-like formats can run code on load. These tests save a
+real fitted Pipeline with the registry, then tamper with it, swap in a foreign file and a
+pickle, and check each is refused with a message that names the file and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from models.registry import (
+    METADATA_FILE,
+    MODEL_FILE,
+    ModelFileError,
+    load_model,
+    save_model,
+    sha256_file,
+)
+
+VERSION = "v-test"
+
+
+def _fitted(steps: list[tuple[str, object]]) -> Pipeline:
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
+    return Pipeline(steps).fit(x, np.array([0, 0, 1, 1]))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    model = _fitted([("scale", StandardScaler()), ("clf", LogisticRegression())])
+    save_model(model, tmp_path, VERSION, {"trained_on": "four rows"}, {})
+    return tmp_path
+
+
+def _rewrite_with_matching_checksum(models_dir: Path, payload: bytes) -> None:
+    """Replace the model file and update its metadata, as a careful attacker would."""
+    (models_dir / VERSION / MODEL_FILE).write_bytes(payload)
+    meta_path = models_dir / VERSION / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["model_sha256"] = sha256_file(models_dir / VERSION / MODEL_FILE)
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_an_untouched_model_loads(saved: Path) -> None:
+    model = load_model(saved, VERSION)
+    assert model.predict(np.array([[3.0, 0.0]])).tolist() == [1]
+
+
+def test_a_tampered_file_is_refused_by_its_checksum(saved: Path) -> None:
+    path = saved / VERSION / MODEL_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="does not match its metadata") as error:
+        load_model(saved, VERSION)
+    assert str(path) in str(error.value) and "Retrain, or roll back" in str(error.value)
+
+
+def test_a_foreign_model_with_untrusted_types_is_refused_even_with_a_matching_checksum(
+    saved: Path, tmp_path: Path
+) -> None:
+    foreign = _fitted([("clf", RandomForestClassifier(n_estimators=2, random_state=0))])
+    sio.dump(foreign, tmp_path / "foreign.skops")
+    _rewrite_with_matching_checksum(saved, (tmp_path / "foreign.skops").read_bytes())
+    with pytest.raises(ModelFileError, match="refusing to load untrusted types") as error:
+        load_model(saved, VERSION)
+    assert "RandomForestClassifier" in str(error.value) or "Tree" in str(error.value)
+
+
+class Payload:
+    """What a malicious pickle would run on load; it must never be unpickled."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("pwned",))
+
+
+def test_a_pickle_posing_as_a_model_is_refused(saved: Path) -> None:
+    _rewrite_with_matching_checksum(saved, pickle.dumps(Payload()))
+    with pytest.raises(ModelFileError, match="not a skops model file"):
+        load_model(saved, VERSION)
+
+
+def test_a_model_without_metadata_is_refused(saved: Path) -> None:
+    (saved / VERSION / METADATA_FILE).unlink()
+    with pytest.raises(ModelFileError, match="no metadata"):
+        load_model(saved, VERSION)

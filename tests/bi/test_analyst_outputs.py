@@ -1,0 +1,314 @@
+"""What analysts and BI see after a real run: DuckDB answers, the report in a browser, the
+data dictionary against the files on disk, and the command line.
+
+One demo flow (Prefect's real engine and API) writes a temporary data directory; every test
+reads what it left there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from servicelens.analyst import connect_views, example_queries, run_query
+from servicelens.cli import main
+from servicelens.dictionary import contract_mismatches
+from servicelens.settings import Settings
+from servicelens.stages import read_truth
+from servicelens.storage import scan_table
+
+START = date(2026, 10, 5)
+END = START + timedelta(days=5)
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def run(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
+    from flows.pipeline import demo
+
+    settings = Settings(data_dir=str(tmp_path_factory.mktemp("bi")))
+    return settings, demo(settings, START, END, per_day=700, seed=11)
+
+
+def _scored(settings: Settings) -> pl.DataFrame:
+    return scan_table(settings.marts_dir / "feedback_scored").collect()
+
+
+def _negatives_with_truth(settings: Settings) -> pl.DataFrame:
+    truth = read_truth(settings)
+    assert truth is not None
+    return (
+        _scored(settings)
+        .filter(pl.col("is_negative"))
+        .join(truth.select("response_id", "true_root_cause"), "response_id", "inner")
+    )
+
+
+# --- the data dictionary matches the files on disk -----------------------------------------
+
+
+def test_every_partition_on_disk_matches_the_data_dictionary(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    assert contract_mismatches(settings.root) == []
+    scored = _scored(settings)
+    assert scored.get_column("schema_version").unique().to_list() == [2]
+
+
+# --- DuckDB: the views and the example queries answer the business's questions --------------
+
+
+def test_views_read_every_row_of_every_mart(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    connection = connect_views(settings.root)
+    scored = _scored(settings)
+    assert connection.execute("SELECT count(*) FROM feedback_scored").fetchone()[0] == scored.height
+    assert (
+        connection.execute("SELECT sum(responses) FROM daily_summary").fetchone()[0]
+        == scored.height
+    )
+    quarantined = scan_table(settings.quarantine_dir).collect().height
+    assert connection.execute("SELECT count(*) FROM quarantine").fetchone()[0] == quarantined
+    days = connection.execute(
+        "SELECT DISTINCT survey_date FROM feedback_scored ORDER BY 1"
+    ).fetchall()
+    assert [d[0] for d in days] == [START + timedelta(days=i) for i in range(6)]
+
+
+def test_policies_query_separates_communication_from_operational_fixes(
+    run: tuple[Settings, dict],
+) -> None:
+    settings, _ = run
+    rows = run_query(settings.root, "policies_by_root_cause")
+    negatives = _negatives_with_truth(settings)
+    # The counts are the mart's, recomputed independently.
+    expected = (
+        _scored(settings)
+        .filter(pl.col("is_negative"))
+        .group_by("policy_code")
+        .agg(
+            (pl.col("root_cause") == "perceived").sum().alias("perceived"),
+            (pl.col("root_cause") == "policy_failure").sum().alias("policy_failures"),
+        )
+    )
+    by_policy = {r["policy_code"]: r for r in rows}
+    for policy, perceived, failures in expected.iter_rows():
+        assert by_policy[policy]["perceived"] == perceived
+        assert by_policy[policy]["policy_failures"] == failures
+        assert by_policy[policy]["main_fix"].startswith(
+            "operation" if failures > perceived else "communication"
+        )
+    # And the answer is right: the policy the query ranks first for each kind is among the two
+    # worst by the generator's answer key.
+    truth_ranks = negatives.group_by("policy_code").agg(
+        (pl.col("true_root_cause") == "perceived").sum().alias("perceived"),
+        (pl.col("true_root_cause") == "policy_failure").sum().alias("policy_failures"),
+    )
+    for kind, rank in (("perceived", "rank_perceived"), ("policy_failures", "rank_policy_failure")):
+        top = next(r["policy_code"] for r in rows if r[rank] == 1)
+        truth_top2 = truth_ranks.sort(kind, descending=True).head(2)["policy_code"].to_list()
+        assert top in truth_top2, (kind, top, truth_top2)
+
+
+def test_weekly_trend_adds_up_to_the_scored_negatives(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    rows = run_query(settings.root, "policy_trend_weekly")
+    scored_negatives = _scored(settings).filter(pl.col("root_cause").is_not_null())
+    assert sum(r["negatives"] for r in rows) == scored_negatives.height
+    assert {r["week"].weekday() for r in rows} == {0}  # weeks start on Monday
+    assert all(r["perceived"] + r["policy_failures"] == r["negatives"] for r in rows)
+    mondays = {START - timedelta(days=START.weekday()), END - timedelta(days=END.weekday())}
+    assert {r["week"] for r in rows} == mondays
+
+
+def test_queues_that_bounce(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    rows = run_query(settings.root, "queues_that_bounce")
+    scored = _scored(settings)
+    assert sum(r["responses"] for r in rows) == scored.height
+    loops = (
+        scored.group_by("queue")
+        .agg(((pl.col("transfers") >= 3).cast(pl.Float64)).mean().round(3).alias("share"))
+        .rows_by_key("queue")
+    )
+    for row in rows:
+        assert row["transfer_loop_share"] == pytest.approx(loops[row["queue"]][0][0], abs=1e-9)
+    shares = [r["transfer_loop_share"] for r in rows]
+    assert shares == sorted(shares, reverse=True)
+    # A bounced negative is a failure far more often than the average negative.
+    assert rows[0]["policy_failure_share_after_loop"] > 0.7
+
+
+def test_long_calls_are_not_failures_but_transfer_loops_are(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    rows = {r["contact"]: r for r in run_query(settings.root, "long_calls_are_not_failures")}
+    assert list(rows) == [
+        "transfer loop (3+ transfers)",
+        "under 10 min",
+        "10-20 min",
+        "20-40 min",
+        "over 40 min",
+    ]
+    long_calls = rows["20-40 min"]["policy_failure_share"]
+    assert long_calls <= rows["under 10 min"]["policy_failure_share"] + 0.1
+    assert long_calls < rows["transfer loop (3+ transfers)"]["policy_failure_share"] - 0.25
+    # The same holds in the generator's answer key, so the query shows a real property.
+    truth = _negatives_with_truth(settings).filter(
+        pl.col("transfers").is_not_null() & pl.col("handle_seconds").is_not_null()
+    )
+    failed = pl.col("true_root_cause") == "policy_failure"
+    loop_share = truth.filter(pl.col("transfers") >= 3).select(failed.mean()).item()
+    long_share = (
+        truth.filter((pl.col("transfers") < 3) & pl.col("handle_seconds").is_between(1200, 2399.99))
+        .select(failed.mean())
+        .item()
+    )
+    assert long_share < loop_share - 0.25
+
+
+# --- the run report, in a real browser -----------------------------------------------------
+
+
+def _render_in_chromium(page: Path, profile: Path) -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `make browser` (as root) first")
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    found = re.search(r'<output id="render-check"[^>]*data-done="yes"[^>]*>(.*?)</output>', dom)
+    assert found, "the page's render check did not run"
+    result: dict[str, Any] = json.loads(found.group(1))
+    return result
+
+
+def test_the_run_report_renders_every_chart_in_chromium(
+    run: tuple[Settings, dict], tmp_path: Path
+) -> None:
+    settings, result = run
+    latest = settings.reports_dir / "latest.html"
+    assert Path(result["report"]).exists()
+    newest = sorted(settings.reports_dir.glob("report-*.html"))[-1]
+    assert newest.read_text() == latest.read_text()
+    html = latest.read_text()
+    assert "Not available" not in html
+    assert not re.search(r"""(src|href)=["']?https?:""", html)  # nothing to fetch
+    charts = _render_in_chromium(latest, tmp_path / "profile")
+    assert set(charts) == {
+        "volumes",
+        "trend",
+        "top-perceived",
+        "top-failures",
+        "calibration",
+        "confusion",
+        "pr-curve",
+    }
+    for name, drawn in charts.items():
+        assert drawn["width"] > 300 and drawn["height"] > 150, name
+        assert drawn["marks"] > 0, name
+    assert charts["confusion"]["marks"] == 4
+    assert charts["top-failures"]["marks"] == 6
+    assert charts["volumes"]["marks"] >= 4 * 6  # four lines with a point per date
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_the_report_links_data_docs_for_every_validation(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    html = (settings.reports_dir / "latest.html").read_text()
+    assert 'href="gx_docs/index.html"' in html
+    index = (settings.gx_docs_dir / "index.html").read_text()
+    for offset in range(6):
+        day = START + timedelta(days=offset)
+        for suite in ("surveys_batch", "surveys_rows"):
+            page = settings.gx_docs_dir / str(day) / f"{suite}.html"
+            assert f'href="{day}/{suite}.html"' in index
+            text = page.read_text()
+            assert f"{suite}</a>" in text and "Evaluated Expectations" in text
+            assert not re.search(r"""(<link|<script)[^>]+(src|href)=["']?https?:""", text)
+        rows_page = (settings.gx_docs_dir / str(day) / "surveys_rows.html").read_text()
+        # GX's own wording of the row suite's expectations, e.g. the csat range.
+        assert "values must be greater than or equal to" in rows_page and "csat" in rows_page
+    # The row suite found the generator's injected defects, so its pages say it failed.
+    assert index.count('class="failed"') >= 1
+
+
+def test_the_report_is_linked_from_the_prefect_run(run: tuple[Settings, dict]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    _, result = run
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["run-report"]))
+        )
+    links = [a.data for a in artifacts if a.type == "markdown" or a.type == "link"]
+    assert any(Path(result["report"]).resolve().as_uri() in str(link) for link in links)
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_cli_report_query_and_dictionary(
+    run: tuple[Settings, dict], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, _ = run
+    data = ["--data-dir", str(settings.root)]
+    assert main([*data, "--json", "report"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert Path(report["latest"]).exists() and report["sections_not_available"] == {}
+
+    assert main([*data, "query", "queues_that_bounce", "--json"]) == 0
+    assert {r["queue"] for r in json.loads(capsys.readouterr().out)}
+    assert main([*data, "query", "long_calls_are_not_failures"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["contact", "negatives"] and len(table) == 2 + 5
+
+    assert main([*data, "query", "--list", "--json"]) == 0
+    assert [q["query"] for q in json.loads(capsys.readouterr().out)] == list(example_queries())
+
+    assert main([*data, "dictionary", "--check"]) == 0
+    assert "matches" in capsys.readouterr().out
+
+
+def test_cli_errors_say_what_to_do(
+    run: tuple[Settings, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data-dir", str(tmp_path), "query", "queues_that_bounce"]) == 2
+    error = capsys.readouterr().err
+    assert "no mart partitions" in error and "servicelens backfill" in error
+    assert main(["--data-dir", str(tmp_path), "query", "no_such_query"]) == 2
+    assert "servicelens query --list" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--date", "yesterday"])
+    assert "is not a date like 2026-11-01" in capsys.readouterr().err
+
+
+def test_cli_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("backfill", "query", "report", "dictionary", "demo"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+        assert f"servicelens {command}" in capsys.readouterr().out.split("example:")[1]

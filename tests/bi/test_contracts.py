@@ -1,0 +1,172 @@
+"""The published contracts: described in one place, documented from it, checked on write."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.dictionary import DICTIONARY_PATH, contract_mismatches, render_data_dictionary
+from servicelens.report import build_report
+from servicelens.settings import Settings
+from servicelens.storage import write_partition
+from transforms.marts import daily_summary, feedback_scored
+from transforms.schemas import (
+    DAILY_SUMMARY_CONTRACT,
+    FEEDBACK_SCORED_CONTRACT,
+    PUBLISHED_TABLES,
+    conform,
+)
+
+#: The columns as first published (version 1). Contracts only grow, so each stays a prefix.
+FIRST_PUBLISHED = {
+    "feedback_scored": [
+        "response_id",
+        "interaction_id",
+        "survey_date",
+        "submitted_at",
+        "channel",
+        "queue",
+        "policy_code",
+        "language",
+        "csat",
+        "nps",
+        "effort",
+        "wait_seconds",
+        "handle_seconds",
+        "transfers",
+        "prior_contacts",
+        "comment",
+        "is_negative",
+        "root_cause",
+        "p_policy_failure",
+        "needs_review",
+        "model_version",
+    ],
+    "daily_summary": [
+        "survey_date",
+        "queue",
+        "policy_code",
+        "channel",
+        "responses",
+        "negatives",
+        "policy_failures",
+        "perceived",
+        "negative_share",
+        "policy_failure_share",
+        "mean_csat",
+    ],
+}
+
+
+def _scored_rows() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "response_id": ["r1", "r2", "r3"],
+            "interaction_id": ["i1", "i2", "i3"],
+            "survey_date": [date(2026, 10, 1)] * 3,
+            "submitted_at": [datetime(2026, 10, 1, 9, tzinfo=UTC)] * 3,
+            "channel": ["phone", "chat", "phone"],
+            "queue": ["delivery"] * 3,
+            "policy_code": ["DELIV-4H-WINDOW"] * 3,
+            "language": ["en"] * 3,
+            "csat": [1, 2, 5],
+            "nps": [0, None, 9],
+            "effort": [7, 6, 1],
+            "wait_seconds": [30.0, 40.0, 50.0],
+            "handle_seconds": [300.0, 1800.0, 200.0],
+            "transfers": [3, 0, 0],
+            "prior_contacts": [0, 0, 0],
+            "comment": ["bounced around", "wanted a fixed time", "great"],
+            "is_negative": [True, True, False],
+            "root_cause": ["policy_failure", "perceived", None],
+            "p_policy_failure": [0.9, 0.2, None],
+            "needs_review": [False, False, None],
+        }
+    )
+
+
+@pytest.mark.parametrize("table", PUBLISHED_TABLES, ids=lambda t: t.name)
+def test_every_column_is_described(table) -> None:  # type: ignore[no-untyped-def]
+    assert list(table.descriptions) == list(table.schema)
+    assert all(len(text) > 10 for text in table.descriptions.values())
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_PUBLISHED))
+def test_contracts_only_grow(name: str) -> None:
+    table = {t.name: t for t in PUBLISHED_TABLES}[name]
+    first = FIRST_PUBLISHED[name]
+    assert list(table.schema)[: len(first)] == first
+    assert table.version is not None and table.version >= 2
+    assert table.schema["schema_version"] == pl.Int32()
+    assert len(table.history) == table.version
+
+
+def test_mart_builders_stamp_the_contract_version() -> None:
+    scored = feedback_scored(_scored_rows(), "m1")
+    summary = conform(daily_summary(_scored_rows()), DAILY_SUMMARY_CONTRACT.schema)
+    assert scored.get_column("schema_version").to_list() == [FEEDBACK_SCORED_CONTRACT.version] * 3
+    assert summary.get_column("schema_version").unique().to_list() == [
+        DAILY_SUMMARY_CONTRACT.version
+    ]
+
+
+def test_the_data_dictionary_is_generated_from_the_contracts() -> None:
+    assert DICTIONARY_PATH.read_text() == render_data_dictionary(), (
+        "docs/data_dictionary.md is stale: run `servicelens dictionary --write`"
+    )
+    for table in PUBLISHED_TABLES:
+        for column in table.schema:
+            assert f"| `{column}` |" in DICTIONARY_PATH.read_text()
+
+
+def test_writing_refuses_a_frame_that_breaks_the_contract(tmp_path: Path) -> None:
+    broken = feedback_scored(_scored_rows(), "m1").with_columns(pl.lit("not a score").alias("csat"))
+    with pytest.raises(pl.exceptions.InvalidOperationError):
+        write_partition(
+            broken,
+            tmp_path / "marts" / "feedback_scored",
+            date(2026, 10, 1),
+            FEEDBACK_SCORED_CONTRACT.schema,
+            {},
+            tmp_path / ".staging",
+        )
+    assert not (tmp_path / "marts" / "feedback_scored" / "survey_date=2026-10-01").exists()
+
+
+def test_files_on_disk_that_drift_from_the_contract_are_named(tmp_path: Path) -> None:
+    good = write_partition(
+        feedback_scored(_scored_rows(), "m1"),
+        tmp_path / "marts" / "feedback_scored",
+        date(2026, 10, 1),
+        FEEDBACK_SCORED_CONTRACT.schema,
+        {},
+        tmp_path / ".staging",
+    )
+    assert contract_mismatches(tmp_path) == []
+    # Someone rewrote a partition by hand with csat as text and without schema_version.
+    drifted = pl.read_parquet(good / "part-0.parquet").with_columns(pl.col("csat").cast(pl.String))
+    drifted.drop("schema_version").write_parquet(good / "part-0.parquet")
+    [problem] = contract_mismatches(tmp_path)
+    assert "survey_date=2026-10-01/part-0.parquet" in problem
+    assert "schema_version" in problem and "csat is String" in problem
+
+
+def test_the_report_says_what_is_missing_on_an_empty_data_dir(tmp_path: Path) -> None:
+    report = build_report(Settings(data_dir=str(tmp_path)), run_id="empty-run")
+    html = report.latest.read_text()
+    assert report.latest.read_text() == report.path.read_text()
+    assert set(report.missing) == {
+        "Volumes",
+        "Perceived vs policy failure, over time",
+        "Top policies of each kind",
+        "Data quality",
+        "Model and baselines",
+        "Calibration",
+        "Confusion matrix and precision-recall",
+        "Drift flags",
+    }
+    assert html.count("Not available:") == 8
+    assert "servicelens backfill" in html  # says what to do next

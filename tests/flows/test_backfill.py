@@ -1,0 +1,231 @@
+"""Backfills and the nightly look-back against a real Prefect API, into a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from servicelens.runs import date_status, outcome_path
+from servicelens.settings import Settings
+from servicelens.storage import read_manifest
+
+START = date(2026, 10, 1)
+DAYS = [START + timedelta(days=i) for i in range(5)]
+END = DAYS[-1]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from servicelens.synthetic import generate
+
+    root = tmp_path_factory.mktemp("backfill")
+    generate(root, START, END + timedelta(days=1), 250, 5)
+    return Settings(data_dir=str(root))
+
+
+def _backfill(settings: Settings, **options: Any) -> tuple[bool, list[dict[str, Any]]]:
+    from flows.pipeline import backfill
+
+    state = backfill(START, END, settings=settings, return_state=True, **options)
+    rows = state.result(raise_on_failure=False)
+    assert isinstance(rows, list), state
+    return state.is_completed(), rows
+
+
+def _date_runs(name: str) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+
+
+@pytest.fixture(scope="module")
+def first_backfill(prefect_api: None, settings: Settings) -> list[dict[str, Any]]:
+    ok, rows = _backfill(settings)
+    assert ok
+    return rows
+
+
+def test_a_backfill_writes_every_date_with_its_manifest(
+    settings: Settings, first_backfill: list[dict[str, Any]]
+) -> None:
+    assert [r["day"] for r in first_backfill] == [str(d) for d in DAYS]
+    assert {r["outcome"] for r in first_backfill} == {"completed"}
+    for row, day in zip(first_backfill, DAYS, strict=True):
+        for table in ("feedback_scored", "daily_summary"):
+            manifest = read_manifest(settings.marts_dir / table, day)
+            assert manifest is not None
+            counts = manifest["counts"]
+            assert counts["surveys_read"] == counts["kept"] + counts["quarantined"]
+            assert counts["kept"] == row["result"]["kept"] > 0
+            assert "scored" in counts and "model_version" in manifest
+            assert manifest["code_version"] and manifest["written_at"]
+            assert str(settings.raw_day(day) / "surveys.csv") in manifest["inputs"]
+            assert all(len(sha) == 64 for sha in manifest["inputs"].values())
+        runs = _date_runs(f"nightly-{day}")
+        assert [r.state.type.value for r in runs] == ["COMPLETED"]
+        assert str(runs[0].id) == read_manifest(settings.clean_dir, day)["run_id"]  # type: ignore[index]
+        assert "backfill" in runs[0].tags
+        assert date_status(settings, day).state == "completed"
+
+
+def test_the_run_summary_artifact_is_on_every_date_run(
+    first_backfill: list[dict[str, Any]],
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    run = _date_runs(f"nightly-{DAYS[0]}")[0]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        )
+    kinds = {a.type: a for a in artifacts}
+    assert set(kinds) == {"markdown", "table"}
+    table = kinds["table"].data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert rows[0]["date"] == str(DAYS[0]) and rows[0]["rows_in"] > 0
+    assert "drift_flags" in rows[0] and "expectation_failures" in rows[0]
+
+
+def test_rerunning_missing_runs_nothing(
+    settings: Settings, first_backfill: list[dict[str, Any]]
+) -> None:
+    ok, rows = _backfill(settings)
+    assert ok
+    assert {r["outcome"] for r in rows} == {"skipped"}
+    assert all(len(_date_runs(f"nightly-{d}")) == 1 for d in DAYS)
+
+
+def test_a_double_trigger_runs_each_date_once(
+    settings: Settings, first_backfill: list[dict[str, Any]]
+) -> None:
+    from datetime import UTC, datetime
+
+    from flows.dates import run_planned_dates
+    from flows.pipeline import nightly
+    from servicelens.runs import plan_backfill
+
+    # Two triggers made at the same moment see the same state on disk, so plan alike; the
+    # second one then executes after the first has already run every date.
+    triggered_at = datetime.now(UTC)
+    plans = [
+        plan_backfill([date_status(settings, d, triggered_at) for d in DAYS], "all")
+        for _ in range(2)
+    ]
+    first = run_planned_dates(nightly, plans[0], settings)
+    second = run_planned_dates(nightly, plans[1], settings)
+    assert [o.outcome for o in first] == ["completed"] * len(DAYS)
+    assert [o.outcome for o in second] == ["duplicate"] * len(DAYS)
+    for day in DAYS:
+        # One run from the first backfill, exactly one more from the two triggers.
+        assert len(_date_runs(f"nightly-{day}")) == 2
+    # A deliberate re-run made afterwards sees the newer runs and gets new keys.
+    again = plan_backfill([date_status(settings, d) for d in DAYS], "all")
+    assert all(a.idempotency_key != p.idempotency_key for a, p in zip(again, plans[0], strict=True))
+
+
+def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
+    settings: Settings, first_backfill: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servicelens.cli import main
+
+    broken = DAYS[2]
+    surveys = settings.raw_day(broken) / "surveys.csv"
+    original = surveys.read_bytes()
+    kept_before = read_manifest(settings.marts_dir / "feedback_scored", broken)
+    try:
+        surveys.write_bytes(original.replace(b"csat,", b"satisfaction,", 1))
+        argv = ["--data-dir", settings.data_dir, "backfill", "--start", str(START)]
+        code = main([*argv, "--end", str(END), "--rerun", "all", "--newest-first"])
+        table = capsys.readouterr().out
+        assert code == 1
+        lines = [line.split() for line in table.splitlines()[1:6]]
+        assert [(line[0], line[1]) for line in lines] == [
+            (str(d), "failed" if d == broken else "completed") for d in reversed(DAYS)
+        ]
+        assert "csat" in table
+        # The failure is recorded outside the marts; the marts keep the last good partition.
+        assert json.loads(outcome_path(settings, broken).read_text())["outcome"] == "failed"
+        assert read_manifest(settings.marts_dir / "feedback_scored", broken) == kept_before
+        assert date_status(settings, broken).state == "failed"
+
+        code = main([*argv, "--end", str(END), "--rerun", "failed", "--dry-run"])
+        plan = capsys.readouterr().out
+        assert code == 0
+        assert "1 of 5 dates would run" in plan
+        assert len(_date_runs(f"nightly-{broken}")) == 3  # the dry run created none
+    finally:
+        surveys.write_bytes(original)
+    ok, rows = _backfill(settings, rerun="failed")
+    assert ok
+    assert [r["outcome"] for r in rows] == ["completed" if d == broken else "skipped" for d in DAYS]
+    assert date_status(settings, broken).state == "completed"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"json://127.0.0.1:{server.server_port}/alerts"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_nightly_reprocesses_only_late_dates_and_alerts_on_failure(
+    settings: Settings, first_backfill: list[dict[str, Any]], receiver: str
+) -> None:
+    from flows.pipeline import nightly_window
+
+    target = END + timedelta(days=1)
+    late = DAYS[-2]
+    surveys = settings.raw_day(late) / "surveys.csv"
+    # A late survey arrives: the vendor re-delivers the date's export with one more line.
+    lines = surveys.read_text().splitlines()
+    surveys.write_text("\n".join([*lines, lines[-1]]) + "\n")
+    state = nightly_window(
+        target, lookback_days=3, data_dir=settings.data_dir, notify_url=receiver, return_state=True
+    )
+    rows = state.result(raise_on_failure=False)
+    assert state.is_completed(), state
+    assert {r["day"]: r["outcome"] for r in rows} == {
+        str(target): "completed",
+        str(late): "completed",
+        str(DAYS[-1]): "skipped",
+        str(DAYS[-3]): "skipped",
+    }
+    assert _Receiver.received == []
+
+    (settings.raw_day(target) / "surveys.csv").write_text("")
+    state = nightly_window(
+        target, lookback_days=0, data_dir=settings.data_dir, notify_url=receiver, return_state=True
+    )
+    assert state.is_failed()
+    assert len(_Receiver.received) == 1
+    assert "failed" in _Receiver.received[0]["title"]
+    assert str(target) in _Receiver.received[0]["message"]
