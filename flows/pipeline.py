@@ -20,7 +20,6 @@ from flows.dates import (
     process_and_record,
     run_planned_dates,
 )
-from flows.fanout import process_date_task as process_date_task
 from flows.notify import alert_on_failure
 from flows.reporting import publish_run_summary
 from flows.tasks import (
