@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_UI_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: env demo test lint typecheck pytest clean browser
+.PHONY: env demo test lint typecheck pytest clean browser bench
 
 # The environment is built from the committed lock file only (--frozen: never re-resolved).
 $(VENV)/.synced: uv.lock pyproject.toml
@@ -47,6 +47,11 @@ pytest: env browser
 	$(BIN)/pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest
+
+# Not a test: generates 10k..5M surveys (kept in benchmarks/data/) and times the pipeline, a
+# pandas reference and a polars floor; writes benchmarks/results/bench.{json,md}. ~30 min.
+bench: env
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .prefect .mypy_cache .ruff_cache .pytest_cache

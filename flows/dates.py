@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from prefect import Flow, State, get_client
@@ -23,7 +24,13 @@ from prefect.concurrency.sync import concurrency as concurrency_slot
 from prefect.flow_engine import run_flow
 from prefect.states import Pending, to_state_create
 
-from servicelens.runs import PlannedDate
+from flows.tasks import (
+    counts_dict,
+    publish_clean_task,
+    score_and_publish_task,
+    validate_day_task,
+)
+from servicelens.runs import PlannedDate, record_outcome
 from servicelens.settings import Settings
 
 #: The global concurrency limit backfill dates take a slot from (the nightly run does not).
@@ -41,6 +48,29 @@ class DateOutcome:
     flow_run: str | None
     result: dict[str, Any]
     error: str = ""
+
+
+def failure_message(error: BaseException) -> str:
+    """How a failed date's error is recorded and shown: its type, then its message."""
+    return f"{type(error).__name__}: {error}"
+
+
+def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, Any]:
+    """One date end to end (validate, publish clean, score and publish the marts), its outcome
+    recorded either way (``servicelens.runs``) so ``--rerun failed|missing`` and the nightly
+    look-back can find it. A failure is recorded, then raised. The caller holds the date's lock.
+    """
+    try:
+        validated = validate_day_task(settings, day)
+        publish_clean_task(settings, validated)
+        ingested = counts_dict(validated)
+        published = score_and_publish_task(settings, day)
+    except Exception as error:
+        record_outcome(settings, day, run_id, "failed", error=failure_message(error))
+        raise
+    result = {**ingested, **published}
+    record_outcome(settings, day, run_id, "completed", counts=result)
+    return result
 
 
 def ensure_backfill_limit(slots: int) -> None:

@@ -11,7 +11,15 @@ from prefect import State, flow
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.dates import BACKFILL_LIMIT, DateOutcome, ensure_backfill_limit, run_planned_dates
+from flows import fanout
+from flows.dates import (
+    BACKFILL_LIMIT,
+    DateOutcome,
+    ensure_backfill_limit,
+    failure_message,
+    process_and_record,
+    run_planned_dates,
+)
 from flows.notify import alert_on_failure
 from flows.reporting import publish_run_summary
 from flows.tasks import (
@@ -31,7 +39,6 @@ from servicelens.runs import (
     plan_backfill,
     plan_nightly,
     recent_counts,
-    record_outcome,
     summary_row,
 )
 from servicelens.settings import Settings
@@ -82,19 +89,13 @@ def nightly(
     with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
         try:
             # The tasks directly, not the ingest-date and publish-date subflows: two flow runs
-            # fewer per date is most of Prefect's cost in a long backfill.
-            validated = validate_day_task(settings, day)
-            publish_clean_task(settings, validated)
-            ingested = counts_dict(validated)
-            published = score_and_publish_task(settings, day)
+            # fewer per date is most of Prefect's cost in a long backfill. The outcome is
+            # recorded either way.
+            result = process_and_record(settings, day, current_run_id())
         except Exception as error:
-            message = f"{type(error).__name__}: {error}"
-            record_outcome(settings, day, current_run_id(), "failed", error=message)
-            row = summary_row(day, "failed", {"error": message}, [])
+            row = summary_row(day, "failed", {"error": failure_message(error)}, [])
             publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
             raise
-        result = {**ingested, **published}
-        record_outcome(settings, day, current_run_id(), "completed", counts=result)
     flags = drift_flags(result, recent_counts(settings, day))
     row = summary_row(day, "completed", result, flags)
     publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
@@ -130,6 +131,7 @@ def backfill(
     dry_run: bool = False,
     data_dir: str | None = None,
     settings: Settings | None = None,
+    dask_address: str | None = None,
 ) -> State:
     """Run the dates of a range that ``rerun`` selects, each as its own ``nightly`` flow run.
 
@@ -137,6 +139,10 @@ def backfill(
     ``all`` every date. A failing date does not stop the rest; the run fails at the end if any
     date failed. ``dry_run`` only reports the plan. Dates take slots of the
     ``servicelens-backfill`` concurrency limit, which the nightly run does not use.
+
+    With a Dask scheduler (``dask_address``, else ``$SERVICELENS_DASK_ADDRESS``) the planned
+    dates run instead as ``process-date`` tasks on the cluster's workers (flows/fanout.py);
+    their outcomes are recorded the same way, and the workers bound how many run at once.
     """
     settings = settings or Settings.from_env(data_dir)
     triggered_at = _triggered_at()
@@ -146,10 +152,19 @@ def backfill(
         rows = [{**asdict(p), "day": str(p.day)} for p in plan]
         publish_run_summary("backfill-plan", f"backfill plan {start}..{end} ({rerun})", rows)
         return Completed(message=f"dry run: {sum(p.run for p in plan)} dates to run", data=rows)
-    ensure_backfill_limit(settings.backfill_slots)
-    outcomes = run_planned_dates(
-        nightly, plan, settings, concurrency=concurrency, tags=["backfill"], limit=BACKFILL_LIMIT
-    )
+    address = fanout.dask_address(dask_address)
+    if address:
+        outcomes = fanout.run_planned_dates_on(address, plan, settings)
+    else:
+        ensure_backfill_limit(settings.backfill_slots)
+        outcomes = run_planned_dates(
+            nightly,
+            plan,
+            settings,
+            concurrency=concurrency,
+            tags=["backfill"],
+            limit=BACKFILL_LIMIT,
+        )
     write_report_task(settings)
     return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
 

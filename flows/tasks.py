@@ -6,6 +6,8 @@ each other paths to staged Parquet.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -184,6 +186,11 @@ def _drift(
         negatives.get_column("p_policy_failure").to_numpy(),
         reference,
     )
+
+
+def worker_name() -> str:
+    """Which process ran a task (host:pid), so a fanned-out backfill shows where dates ran."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def counts_dict(validated: ValidatedDay) -> dict[str, Any]:

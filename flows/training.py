@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -30,6 +29,7 @@ from models.registry import (
     set_champion,
 )
 from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
+from servicelens.fs import DataPath, local_folder_for
 from servicelens.settings import Settings
 from servicelens.stages import labelled_negatives, oracle_summary, read_truth
 from servicelens.storage import code_version
@@ -41,7 +41,8 @@ def generate_task(
     settings: Settings, start: date, end: date, per_day: int, seed: int
 ) -> dict[str, Any]:
     """Write deterministic synthetic exports for a date range into the raw zone."""
-    summary = generate(settings.root, start, end, per_day, seed)
+    with local_folder_for(settings.root) as out:
+        summary = generate(out, start, end, per_day, seed)
     result = asdict(summary)
     result.pop("files", None)
     return {k: str(v) if isinstance(v, date) else v for k, v in result.items()}
@@ -79,7 +80,7 @@ def truth_metrics(
     }
 
 
-def champion_on_holdout(models_dir: Path, champion: str, holdout: pl.DataFrame) -> float:
+def champion_on_holdout(models_dir: DataPath, champion: str, holdout: pl.DataFrame) -> float:
     """The champion's macro-F1 on the challenger's holdout rows, with its own threshold."""
     meta = read_metadata(models_dir, champion)
     spec = spec_from_dict(meta.get("feature_spec"))
@@ -91,7 +92,7 @@ def champion_on_holdout(models_dir: Path, champion: str, holdout: pl.DataFrame) 
 
 def register_and_promote(
     result: TrainingResult,
-    models_dir: Path,
+    models_dir: DataPath,
     labelled: pl.DataFrame,
     metrics: dict[str, Any],
     spec: FeatureSpec,

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import platform
 import zipfile
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import skops.io as sio
 from sklearn.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    # For type checking only: a models folder may be a local Path or an object-store
+    # RemotePath with the same methods; at run time this module imports neither fsspec nor
+    # servicelens, so models/ stays pure scikit-learn.
+    from servicelens.fs import DataPath
+else:
+    DataPath = Path
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
@@ -62,7 +71,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: DataPath) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -72,23 +81,27 @@ def sha256_file(path: Path) -> str:
 
 def save_model(
     model: Pipeline,
-    models_dir: Path,
+    models_dir: DataPath,
     version: str,
     meta: dict[str, Any],
     metrics: dict[str, Any],
     reference: dict[str, Any] | None = None,
     out_of_fold: pl.DataFrame | None = None,
-) -> Path:
+) -> DataPath:
     """Write ``models/<version>/``: the model, metadata with the model's checksum, metrics,
-    and optionally the drift reference and the out-of-fold probabilities of the labels."""
+    and optionally the drift reference and the out-of-fold probabilities of the labels.
+
+    Each file is serialised in memory and written in one go (one PUT on an object store)."""
     target = models_dir / version
     target.mkdir(parents=True, exist_ok=True)
     model_path = target / MODEL_FILE
-    sio.dump(model, model_path)
+    model_path.write_bytes(sio.dumps(model))
     if reference is not None:
         (target / REFERENCE_FILE).write_text(json.dumps(reference, default=str))
     if out_of_fold is not None:
-        out_of_fold.write_parquet(target / OUT_OF_FOLD_FILE)
+        buffer = io.BytesIO()
+        out_of_fold.write_parquet(buffer)
+        (target / OUT_OF_FOLD_FILE).write_bytes(buffer.getvalue())
     full_meta = {
         **meta,
         "version": version,
@@ -101,7 +114,7 @@ def save_model(
     return target
 
 
-def load_model(models_dir: Path, version: str) -> Pipeline:
+def load_model(models_dir: DataPath, version: str) -> Pipeline:
     """Load a saved model after checking its checksum and that every type in it is trusted."""
     target = models_dir / version
     model_path = target / MODEL_FILE
@@ -115,7 +128,9 @@ def load_model(models_dir: Path, version: str) -> Pipeline:
             f"{meta_path}: no metadata to check {model_path} against ({error}); a model without "
             "its checksum is not loaded. Retrain, or roll back to another version"
         ) from error
-    actual = sha256_file(model_path)
+    # Read once: the bytes checked are the bytes loaded (and it works on object stores).
+    payload = model_path.read_bytes()
+    actual = hashlib.sha256(payload).hexdigest()
     if actual != meta.get("model_sha256"):
         raise ModelFileError(
             f"{model_path}: checksum {actual[:12]} does not match its metadata "
@@ -123,7 +138,7 @@ def load_model(models_dir: Path, version: str) -> Pipeline:
             "Retrain, or roll back to another version"
         )
     try:
-        found = sio.get_untrusted_types(file=model_path)
+        found = sio.get_untrusted_types(data=payload)
     except (zipfile.BadZipFile, KeyError, ValueError) as error:
         raise ModelFileError(
             f"{model_path}: not a skops model file ({error}); pickles and other formats are "
@@ -132,13 +147,13 @@ def load_model(models_dir: Path, version: str) -> Pipeline:
     untrusted = [t for t in found if t not in TRUSTED_TYPES]
     if untrusted:
         raise ModelFileError(f"{model_path}: refusing to load untrusted types {untrusted}")
-    model = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+    model = sio.loads(payload, trusted=list(TRUSTED_TYPES))
     if not isinstance(model, Pipeline):
         raise ModelFileError(f"{model_path}: holds a {type(model).__name__}, not a Pipeline")
     return model
 
 
-def champion_version(models_dir: Path) -> str | None:
+def champion_version(models_dir: DataPath) -> str | None:
     """The version the ``champion`` alias points at, or None before any model is promoted."""
     alias = models_dir / CHAMPION_FILE
     if not alias.exists():
@@ -146,28 +161,32 @@ def champion_version(models_dir: Path) -> str | None:
     return str(json.loads(alias.read_text())["version"])
 
 
-def set_champion(models_dir: Path, version: str, reason: str) -> None:
+def set_champion(models_dir: DataPath, version: str, reason: str) -> None:
     """Point the champion alias at ``version`` (atomically: write then rename)."""
     if not (models_dir / version / MODEL_FILE).exists():
         raise ModelFileError(f"cannot promote {version}: {models_dir / version} has no model")
     alias = models_dir / CHAMPION_FILE
     previous = champion_version(models_dir)
-    tmp = alias.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps(
-            {
-                "version": version,
-                "previous": previous,
-                "reason": reason,
-                "promoted_at": datetime.now(UTC).isoformat(),
-            },
-            indent=2,
-        )
+    text = json.dumps(
+        {
+            "version": version,
+            "previous": previous,
+            "reason": reason,
+            "promoted_at": datetime.now(UTC).isoformat(),
+        },
+        indent=2,
     )
-    tmp.replace(alias)
+    if isinstance(alias, Path):
+        # Local: write then rename, so a reader sees the old alias or the new one.
+        tmp = alias.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(alias)
+    else:
+        # Object store: one PUT replaces the object atomically already.
+        alias.write_text(text)
 
 
-def read_metadata(models_dir: Path, version: str) -> dict[str, Any]:
+def read_metadata(models_dir: DataPath, version: str) -> dict[str, Any]:
     """The ``metadata.json`` of a version (decision threshold, feature spec, provenance)."""
     path = models_dir / version / METADATA_FILE
     if not path.exists():
@@ -176,7 +195,7 @@ def read_metadata(models_dir: Path, version: str) -> dict[str, Any]:
     return result
 
 
-def read_reference(models_dir: Path, version: str) -> dict[str, Any] | None:
+def read_reference(models_dir: DataPath, version: str) -> dict[str, Any] | None:
     """The drift reference profile recorded when the version was trained, if any."""
     path = models_dir / version / REFERENCE_FILE
     if not path.exists():
@@ -185,10 +204,10 @@ def read_reference(models_dir: Path, version: str) -> dict[str, Any] | None:
     return result
 
 
-def read_out_of_fold(models_dir: Path, version: str) -> pl.DataFrame | None:
+def read_out_of_fold(models_dir: DataPath, version: str) -> pl.DataFrame | None:
     """Out-of-fold probabilities of every label the version was trained on, if recorded."""
     path = models_dir / version / OUT_OF_FOLD_FILE
-    return pl.read_parquet(path) if path.exists() else None
+    return pl.read_parquet(io.BytesIO(path.read_bytes())) if path.exists() else None
 
 
 def promotion_decision(
@@ -217,7 +236,7 @@ def promotion_decision(
     )
 
 
-def rollback_champion(models_dir: Path) -> str:
+def rollback_champion(models_dir: DataPath) -> str:
     """Point the champion alias back at the version it replaced; returns that version."""
     alias = models_dir / CHAMPION_FILE
     if not alias.exists():
@@ -233,13 +252,14 @@ def rollback_champion(models_dir: Path) -> str:
     return str(previous)
 
 
-def list_versions(models_dir: Path) -> list[dict[str, Any]]:
+def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     """Every saved version with its headline metric, oldest first."""
     rows: list[dict[str, Any]] = []
     if not models_dir.exists():
         return rows
     champion = champion_version(models_dir)
-    for path in sorted(p for p in models_dir.iterdir() if (p / METADATA_FILE).exists()):
+    versions = [p for p in models_dir.iterdir() if (p / METADATA_FILE).exists()]
+    for path in sorted(versions, key=str):
         meta = json.loads((path / METADATA_FILE).read_text())
         metrics = json.loads((path / METRICS_FILE).read_text())
         rows.append(

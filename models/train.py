@@ -238,6 +238,10 @@ def without_scores(responses: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Negatives scored per predict_proba call; bounds scoring memory whatever the date's size.
+SCORING_CHUNK_ROWS = 50_000
+
+
 def score_negatives(
     model: Pipeline,
     responses: pl.DataFrame,
@@ -258,12 +262,15 @@ def score_negatives(
         negatives = np.ones(responses.height, dtype=bool)
     p = np.full(responses.height, np.nan)
     explained: list[list[str] | None] = [None] * responses.height
-    if negatives.any():
-        frame = feature_frame(responses.filter(negatives), spec)
-        p[negatives] = model.predict_proba(frame)[:, 1]
+    rows = np.flatnonzero(negatives)
+    # In chunks: the text features of a few hundred thousand negatives at once would hold a
+    # large sparse matrix and its pandas copy in memory for no gain in speed.
+    for start in range(0, rows.size, SCORING_CHUNK_ROWS):
+        chunk = rows[start : start + SCORING_CHUNK_ROWS]
+        frame = feature_frame(responses[chunk], spec)
+        p[chunk] = model.predict_proba(frame)[:, 1]
         if reasons:
-            rows = np.flatnonzero(negatives)
-            for row, why in zip(rows, top_reasons(model, frame, reasons, threshold), strict=True):
+            for row, why in zip(chunk, top_reasons(model, frame, reasons, threshold), strict=True):
                 explained[row] = why
     probability = pl.Series("p_policy_failure", p).fill_nan(None)
     return responses.with_columns(

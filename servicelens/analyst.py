@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from servicelens.console import table
+from servicelens.fs import DataPath, RemotePath
 from servicelens.settings import Settings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -24,7 +25,7 @@ def example_queries() -> dict[str, Path]:
     return {path.stem: path for path in sorted(QUERIES_DIR.glob("*.sql"))}
 
 
-def connect_views(data_dir: Path) -> Any:
+def connect_views(data_dir: DataPath) -> Any:
     """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``."""
     import duckdb
 
@@ -35,12 +36,18 @@ def connect_views(data_dir: Path) -> Any:
             "...` (or `servicelens demo`) first, or point --data-dir at a data directory"
         )
     connection = duckdb.connect()
-    connection.execute("SET VARIABLE data_dir = $dir", {"dir": str(data_dir.resolve())})
+    if isinstance(data_dir, RemotePath):
+        # DuckDB reads the store through the pipeline's own fsspec client and credentials.
+        connection.register_filesystem(data_dir.fs)
+        location = str(data_dir)
+    else:
+        location = str(data_dir.resolve())
+    connection.execute("SET VARIABLE data_dir = $dir", {"dir": location})
     connection.execute(VIEWS_FILE.read_text())
     return connection
 
 
-def run_query(data_dir: Path, name: str) -> list[dict[str, Any]]:
+def run_query(data_dir: DataPath, name: str) -> list[dict[str, Any]]:
     """Run one example query over the marts in ``data_dir``; rows as dicts."""
     queries = example_queries()
     if name not in queries:

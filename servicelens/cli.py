@@ -91,18 +91,23 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from servicelens.fs import local_folder_for
     from servicelens.synthetic import generate
 
     started = time.time()
     days = (args.end - args.start).days + 1
-    with progress(
-        "generating",
-        days,
-        lambda: files_since(settings.root / "raw", "*/surveys.csv", started),
-        _show_progress(args),
-        unit="day",
+    # The generator writes local files; for an object store they are uploaded at the end.
+    with (
+        local_folder_for(settings.root) as out,
+        progress(
+            "generating",
+            days,
+            lambda: files_since(out / "raw", "*/surveys.csv", started),
+            _show_progress(args),
+            unit="day",
+        ),
     ):
-        summary = generate(settings.root, args.start, args.end, args.per_day, args.seed)
+        summary = generate(out, args.start, args.end, args.per_day, args.seed)
     if args.json:
         _print({k: v for k, v in summary.__dict__.items() if k != "files"}, True)
         return 0

@@ -14,10 +14,11 @@ from typing import Any
 
 import polars as pl
 
+from servicelens.fs import DataPath
 from servicelens.settings import Settings
 
 
-def source_models_dir(settings: Settings, source: str | None) -> Path:
+def source_models_dir(settings: Settings, source: str | None) -> DataPath:
     """The registry of the survey pipeline, or of one source mapping."""
     if not source:
         return settings.models_dir
@@ -26,7 +27,7 @@ def source_models_dir(settings: Settings, source: str | None) -> Path:
     return registry_of(settings, load_mapping(source).name)
 
 
-def registry_of(settings: Settings, mapping_name: str) -> Path:
+def registry_of(settings: Settings, mapping_name: str) -> DataPath:
     """Where the models of one source mapping live."""
     return settings.models_dir / "sources" / mapping_name
 

@@ -60,6 +60,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             print(f"dry run: {sum(p.run for p in plan)} of {len(plan)} dates would run")
         return 0
 
+    from flows.fanout import dask_address
     from flows.pipeline import backfill
     from servicelens.console import files_since, progress
 
@@ -85,6 +86,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             newest_first=args.newest_first,
             concurrency=args.concurrency,
             settings=settings,
+            dask_address=dask_address(args.dask_address),
             return_state=True,
         )
     rows: Any = state.result(raise_on_failure=False)
@@ -128,7 +130,18 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     )
     back.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     back.add_argument("--newest-first", action="store_true", help="run the latest dates first")
-    back.add_argument("--concurrency", type=int, default=1, help="dates run at once (default 1)")
+    back.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="dates run at once (default 1); with --dask-address the cluster's workers decide",
+    )
+    back.add_argument(
+        "--dask-address",
+        default=None,
+        help="run the planned dates on this Dask scheduler, e.g. tcp://HOST:8786 "
+        "(default: $SERVICELENS_DASK_ADDRESS, else in this process)",
+    )
     back.set_defaults(handler=cmd_backfill)
 
     serve = sub.add_parser(

@@ -18,19 +18,28 @@ from typing import Any
 
 from tqdm import tqdm
 
+from servicelens.fs import DataPath
 
-def files_since(pattern_root: Path, pattern: str, since: float) -> int:
+
+def files_since(pattern_root: DataPath, pattern: str, since: float) -> int:
     """How many files matching ``pattern`` under ``pattern_root`` changed at or after ``since``."""
     if not pattern_root.exists():
         return 0
     count = 0
     for path in pattern_root.glob(pattern):
         try:
-            if path.stat().st_mtime >= since:
+            if _modified(path) >= since:
                 count += 1
         except FileNotFoundError:  # swapped out by a concurrent partition write
             continue
     return count
+
+
+def _modified(path: DataPath) -> float:
+    """Modification time in seconds since the epoch, of a local file or a stored object."""
+    if isinstance(path, Path):
+        return path.stat().st_mtime
+    return float(path.fs.modified(path.key).timestamp())
 
 
 @contextmanager

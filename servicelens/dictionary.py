@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from servicelens.fs import DataPath
 from transforms.schemas import PARTITION_COLUMN, PUBLISHED_TABLES, TableContract
 
 #: Where the generated dictionary lives in the repository.
@@ -91,7 +92,7 @@ def render_data_dictionary() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def contract_mismatches(data_dir: Path) -> list[str]:
+def contract_mismatches(data_dir: DataPath) -> list[str]:
     """Every partition file under ``data_dir`` whose columns or types differ from its contract.
 
     An empty list means every file on disk is exactly what the data dictionary says.
@@ -99,8 +100,11 @@ def contract_mismatches(data_dir: Path) -> list[str]:
     problems: list[str] = []
     for table in PUBLISHED_TABLES:
         expected = {k: v for k, v in table.schema.items() if k != PARTITION_COLUMN}
-        for file in sorted((data_dir / table.path).glob(f"{PARTITION_COLUMN}=*/*.parquet")):
-            actual = dict(pl.read_parquet_schema(file))
+        folder = data_dir / table.path
+        files: list[DataPath] = sorted(folder.glob(f"{PARTITION_COLUMN}=*/*.parquet"), key=str)
+        for file in files:
+            source = file if isinstance(file, Path) else file.read_bytes()
+            actual = dict(pl.read_parquet_schema(source))
             missing = [c for c in expected if c not in actual]
             extra = [c for c in actual if c not in expected]
             wrong = [

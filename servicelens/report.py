@@ -27,6 +27,7 @@ from sklearn.metrics import precision_recall_curve
 from models.evaluate import expected_calibration_error
 from models.registry import METADATA_FILE, METRICS_FILE, champion_version
 from servicelens.charts import COLOURS, Series, hbar_chart, line_chart, matrix_chart
+from servicelens.fs import DataPath
 from servicelens.settings import Settings
 from servicelens.storage import MANIFEST_FILE, scan_table
 from transforms.schemas import PARTITION_COLUMN, POSITIVE_CLASS
@@ -74,15 +75,16 @@ class _NotAvailable(Exception):
 # --- reading what is on disk ----------------------------------------------------------------
 
 
-def _table(table_dir: Path) -> pl.DataFrame | None:
+def _table(table_dir: DataPath) -> pl.DataFrame | None:
     if not any(table_dir.glob(f"{PARTITION_COLUMN}=*/*.parquet")):
         return None
     return scan_table(table_dir).collect()
 
 
-def _manifests(table_dir: Path) -> pl.DataFrame:
+def _manifests(table_dir: DataPath) -> pl.DataFrame:
     rows = []
-    for path in sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}")):
+    paths: list[DataPath] = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str)
+    for path in paths:
         manifest = json.loads(path.read_text())
         counts = manifest.get("counts") or {}
         rows.append(
@@ -117,7 +119,7 @@ def _manifests(table_dir: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _json(path: Path) -> dict[str, Any] | None:
+def _json(path: DataPath) -> dict[str, Any] | None:
     if not path.exists():
         return None
     loaded: dict[str, Any] = json.loads(path.read_text())
@@ -587,12 +589,16 @@ def render_report(
         "<h1>servicelens run report</h1>"
         f"<p class='meta'>Written {now:%Y-%m-%d %H:%M:%S} UTC by run "
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
-        f"{escape(str(settings.root.resolve()))}</code>. Survey dates "
+        f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
         f"model <code>{escape(str(inputs.champion))}</code>.</p>"
         f"<nav>{nav}</nav>{''.join(body)}{_RENDER_CHECK}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline)
+
+
+def _absolute(location: DataPath) -> DataPath:
+    return location.resolve() if isinstance(location, Path) else location
 
 
 def _write_atomically(path: Path, text: str) -> None:

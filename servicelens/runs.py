@@ -18,9 +18,9 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, Literal, get_args
 
+from servicelens.fs import DataPath, RemotePath
 from servicelens.settings import Settings
 from servicelens.stages import day_input_files
 from servicelens.storage import checksums, read_manifest
@@ -34,7 +34,7 @@ MART_TABLES = ("feedback_scored", "daily_summary")
 HISTORY_KEPT = 20
 
 
-def outcome_path(settings: Settings, day: date) -> Path:
+def outcome_path(settings: Settings, day: date) -> DataPath:
     return settings.runs_dir / f"{PARTITION_COLUMN}={day.isoformat()}.json"
 
 
@@ -46,7 +46,7 @@ def record_outcome(
     *,
     error: str | None = None,
     counts: dict[str, Any] | None = None,
-) -> Path:
+) -> DataPath:
     """Write the outcome of one date's run, atomically (a reader sees the old or the new one).
 
     The input checksums are taken now, so the nightly run can tell later whether a failed
@@ -67,9 +67,13 @@ def record_outcome(
         "history": history[-HISTORY_KEPT:],
     }
     target = outcome_path(settings, day)
+    text = json.dumps(record, indent=2, default=str)
+    if isinstance(target, RemotePath):
+        target.write_text(text)  # one PUT: a reader sees the old record or the new one
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.with_suffix(f".{os.getpid()}.tmp")
-    scratch.write_text(json.dumps(record, indent=2, default=str))
+    scratch.write_text(text)
     scratch.replace(target)
     return target
 

@@ -6,10 +6,14 @@ is called by the CLI (or a test) and the result is handed to flows as a paramete
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+
+from servicelens.fs import DataPath, as_path
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_TIMEZONE = "Europe/London"
@@ -62,53 +66,67 @@ class Settings:
     # --- the data layout: every path the pipeline reads or writes is named here ---------------
 
     @property
-    def root(self) -> Path:
-        return Path(self.data_dir)
+    def root(self) -> DataPath:
+        """A local Path, or a RemotePath for ``s3://bucket/prefix`` and other URLs."""
+        return as_path(self.data_dir)
 
-    def raw_day(self, day: date) -> Path:
+    def raw_day(self, day: date) -> DataPath:
         """Immutable raw zone of one day: surveys.csv, interactions.jsonl, audits.csv."""
         return self.root / "raw" / day.isoformat()
 
     @property
-    def policies_file(self) -> Path:
+    def policies_file(self) -> DataPath:
         return self.root / "raw" / "reference" / "policies.csv"
 
     @property
-    def truth_dir(self) -> Path:
+    def truth_dir(self) -> DataPath:
         """The generator's answer key; read by evaluation only, never by training."""
         return self.root / "truth"
 
     @property
-    def clean_dir(self) -> Path:
+    def clean_dir(self) -> DataPath:
         """Primary layer: validated, de-duplicated responses joined to their interactions."""
         return self.root / "clean" / "responses"
 
     @property
-    def marts_dir(self) -> Path:
+    def marts_dir(self) -> DataPath:
         return self.root / "marts"
 
     @property
-    def quarantine_dir(self) -> Path:
+    def quarantine_dir(self) -> DataPath:
         return self.root / "quarantine"
 
     @property
-    def models_dir(self) -> Path:
+    def models_dir(self) -> DataPath:
         return self.root / "models"
 
     @property
-    def runs_dir(self) -> Path:
+    def runs_dir(self) -> DataPath:
         """One outcome record per date (completed or failed), beside the marts, not in them."""
         return self.root / "runs"
 
     @property
-    def staging_dir(self) -> Path:
+    def staging_dir(self) -> DataPath:
         """Scratch space for frames handed between tasks and partitions being written."""
         return self.root / ".staging"
 
     @property
+    def local_root(self) -> Path:
+        """Where files that must be local files go (HTML reports, Data Docs pages).
+
+        The data directory itself when it is local. For an object store it is a folder in
+        the temporary directory named after the store's URL: the reports are opened in a
+        browser and GX renders its pages to local files, so they stay on this machine.
+        """
+        if isinstance(self.root, Path):
+            return self.root
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"servicelens-{digest}"
+
+    @property
     def reports_dir(self) -> Path:
         """Run reports: ``latest.html`` is always the newest."""
-        return self.root / "reports"
+        return self.local_root / "reports"
 
     @property
     def gx_docs_dir(self) -> Path:

@@ -17,13 +17,13 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from servicelens.fs import DataPath, read_bytes
 from transforms.schemas import RAW_INTERACTION_SCHEMA
 
 QUOTE = ord('"')
@@ -143,14 +143,14 @@ def _split_records(arr: np.ndarray) -> _Split:
     return _Split(starts=starts, ends=ends, lines=lines, fields=fields)
 
 
-def read_csv_with_lines(path: str | Path, data: bytes | None = None) -> RawRead:
+def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawRead:
     """Read a CSV file as text columns, keeping each row's physical line number.
 
     Ragged records (a field too many or too few, or an unbalanced quote that swallowed the
     lines after it) become rejects naming their line; blank lines are not records.
     """
     path = str(path)
-    raw = Path(path).read_bytes() if data is None else data
+    raw = read_bytes(path) if data is None else data
     buf, encoding = decode_to_utf8(raw)
     check_is_text(path, buf)
     arr = np.frombuffer(buf, dtype=np.uint8)
@@ -256,12 +256,12 @@ def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
 
 
 def read_jsonl_with_lines(
-    path: str | Path, schema: dict[str, pl.DataType] | None = None
+    path: str | DataPath, schema: dict[str, pl.DataType] | None = None
 ) -> RawRead:
     """Read JSON lines into ``schema``, keeping each row's line; undecodable lines are rejects."""
     path = str(path)
     schema = schema or RAW_INTERACTION_SCHEMA
-    buf, encoding = decode_to_utf8(Path(path).read_bytes())
+    buf, encoding = decode_to_utf8(read_bytes(path))
     texts = buf.decode("utf-8").split("\n")
     numbered = pl.DataFrame(
         {"text": texts, "source_line": np.arange(1, len(texts) + 1, dtype=np.int64)}
@@ -334,7 +334,7 @@ def _first_type_error(value: dict[str, object], schema: dict[str, pl.DataType]) 
     return None
 
 
-def read_plain_csv(path: str | Path) -> pl.DataFrame:
+def read_plain_csv(path: str | DataPath) -> pl.DataFrame:
     """Read a small reference or label file (policies, audits) whose lines need no tracking."""
     result = read_csv_with_lines(path)
     if result.rejects:

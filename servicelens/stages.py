@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from servicelens.checkpoints import checkpoint
 from servicelens.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
+from servicelens.fs import DataPath, read_parquet
 from servicelens.settings import Settings
 from servicelens.sources import (
     RawRead,
@@ -98,7 +98,7 @@ class ValidatedDay:
     inputs: dict[str, str]
 
 
-def day_input_files(settings: Settings, day: date) -> list[Path]:
+def day_input_files(settings: Settings, day: date) -> list[DataPath]:
     """Every raw file one date's output depends on (its checksums decide re-runs)."""
     files = [settings.raw_day(day) / SURVEYS_FILE, settings.policies_file]
     for back in range(settings.interaction_lookback_days + 1):
@@ -195,7 +195,7 @@ def validate_day(
     interaction_rejects = [
         _rejects_frame(r.rejects, r.path, "interactions", day)
         for r in interaction_reads
-        if Path(r.path) == own_interactions
+        if r.path == str(own_interactions)
     ]
     quarantine = pl.concat(
         [
@@ -227,7 +227,7 @@ def validate_day(
             .iter_rows()
         ),
         interactions_read=sum(
-            r.records_read for r in interaction_reads if Path(r.path) == own_interactions
+            r.records_read for r in interaction_reads if r.path == str(own_interactions)
         ),
         interactions_quarantined=int((quarantine.get_column("source") == "interactions").sum()),
         negatives=int(clean.get_column("is_negative").sum()),
@@ -288,8 +288,8 @@ def publish_clean(
     """Swap in the date's clean and quarantine partitions, each with its manifest."""
     counts = validated.counts.__dict__
     full = {**manifest, "inputs": validated.inputs, "counts": counts}
-    clean = pl.read_parquet(validated.valid_path)
-    quarantine = pl.read_parquet(validated.quarantine_path)
+    clean = read_parquet(validated.valid_path)
+    quarantine = read_parquet(validated.quarantine_path)
     clean_dir = write_partition(
         clean, settings.clean_dir, validated.day, CLEAN_RESPONSE_SCHEMA, full, settings.staging_dir
     )
@@ -342,7 +342,7 @@ def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
 
 def read_truth(settings: Settings) -> pl.DataFrame | None:
     """The generator's answer key, if this data directory was generated; for evaluation only."""
-    files = sorted(settings.truth_dir.glob("????-??-??.csv"))
+    files: list[DataPath] = sorted(settings.truth_dir.glob("????-??-??.csv"), key=str)
     if not files:
         return None
     return pl.concat([read_plain_csv(f) for f in files]).with_columns(

@@ -13,19 +13,24 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from models.registry import sha256_file
 from servicelens.checkpoints import checkpoint
+from servicelens.fs import DataPath, RemotePath, read_parquet, remove_tree, write_parquet
 from servicelens.locks import exclusive_lock, partition_lock_path
 from transforms.schemas import PARTITION_COLUMN, conform
 
@@ -33,7 +38,10 @@ MANIFEST_FILE = "_manifest.json"
 DATA_FILE = "part-0.parquet"
 
 
-def partition_dir(table_dir: Path, day: date) -> Path:
+_Dir = TypeVar("_Dir", Path, RemotePath, DataPath)
+
+
+def partition_dir(table_dir: _Dir, day: date) -> _Dir:
     return table_dir / f"{PARTITION_COLUMN}={day.isoformat()}"
 
 
@@ -62,19 +70,30 @@ PARTITION_LOCK_WAIT_SECONDS = 120.0
 _RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically
 
 
-def locks_dir(staging_dir: Path) -> Path:
-    """Where the lock files of dates and partitions live (beside the staged partitions)."""
-    return staging_dir / "locks"
+def locks_dir(staging_dir: DataPath) -> Path:
+    """Where the lock files of dates and partitions live (beside the staged partitions).
+
+    Locks are ``flock`` locks, which need a local file. For an object-store data directory
+    the lock files live in a local temporary folder named after the store's URL instead, so
+    runs and writers on this machine (threads, processes, a local Dask cluster's workers)
+    still take turns. Runs on OTHER machines writing the same store are not kept apart by
+    them: there the partition guarantee rests on the single-PUT write and the manifest's
+    ``data_sha256`` (see :func:`_put_partition`), and the last writer wins.
+    """
+    if isinstance(staging_dir, Path):
+        return staging_dir / "locks"
+    digest = hashlib.sha256(str(staging_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "servicelens-locks" / digest
 
 
 def write_partition(
     frame: pl.DataFrame,
-    table_dir: Path,
+    table_dir: DataPath,
     day: date,
     schema: dict[str, pl.DataType],
     manifest: dict[str, Any],
-    staging_dir: Path,
-) -> Path:
+    staging_dir: DataPath,
+) -> DataPath:
     """Replace the ``day`` partition of ``table_dir`` with ``frame`` and its manifest, whole.
 
     The frame is conformed to ``schema`` (the mart contract) before anything is written, so a
@@ -88,6 +107,9 @@ def write_partition(
     lock = partition_lock_path(locks_dir(staging_dir), table_dir.name, day)
     try:
         with exclusive_lock(lock, PARTITION_LOCK_WAIT_SECONDS, f"partition {target}"):
+            if isinstance(table_dir, RemotePath):
+                return _put_partition(data, table_dir, day, schema, manifest)
+            assert isinstance(staging_dir, Path), "a local table stages in a local folder"
             return _write_partition_locked(data, table_dir, day, schema, manifest, staging_dir)
     except OSError as error:
         if isinstance(error, StorageError):
@@ -162,6 +184,39 @@ def _write_partition_locked(
     return target
 
 
+def _put_partition(
+    data: pl.DataFrame,
+    table_dir: RemotePath,
+    day: date,
+    schema: dict[str, pl.DataType],
+    manifest: dict[str, Any],
+) -> RemotePath:
+    """The object-store form of :func:`write_partition`: one data object, one PUT.
+
+    An object store has no rename, but a single PUT replaces an object atomically. A partition
+    is therefore exactly one data object, serialised in memory and PUT over the old one: a
+    reader sees the old rows or the new rows, never a mix. The manifest is PUT after the data
+    and records the data's sha256, so a crash between the two PUTs is detectable (the
+    manifest's ``data_sha256`` does not match) and the next run of the date repairs it.
+    """
+    target = partition_dir(table_dir, day)
+    buffer = io.BytesIO()
+    data.write_parquet(buffer, compression="zstd", statistics=True)
+    payload = buffer.getvalue()
+    (target / DATA_FILE).write_bytes(payload)
+    full_manifest = {
+        **manifest,
+        "table": table_dir.name,
+        PARTITION_COLUMN: day.isoformat(),
+        "rows": data.height,
+        "columns": {name: str(dtype) for name, dtype in schema.items()},
+        "data_sha256": hashlib.sha256(payload).hexdigest(),
+        "written_at": datetime.now(UTC).isoformat(),
+    }
+    (target / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2, default=str))
+    return target
+
+
 def _exchange(new: Path, target: Path) -> bool:
     """Swap two directories atomically (Linux renameat2 RENAME_EXCHANGE); False if the
     platform or filesystem cannot, so the caller falls back to two renames."""
@@ -217,7 +272,7 @@ def recover_partitions(table_dir: Path, staging_dir: Path, day: date | None = No
     return restored
 
 
-def read_manifest(table_dir: Path, day: date) -> dict[str, Any] | None:
+def read_manifest(table_dir: DataPath, day: date) -> dict[str, Any] | None:
     """The manifest of a partition, or None if the partition does not exist."""
     path = partition_dir(table_dir, day) / MANIFEST_FILE
     if not path.exists():
@@ -226,8 +281,15 @@ def read_manifest(table_dir: Path, day: date) -> dict[str, Any] | None:
     return result
 
 
-def scan_table(table_dir: Path) -> pl.LazyFrame:
+def scan_table(table_dir: DataPath) -> pl.LazyFrame:
     """Lazily read every partition of a table, with the partition column restored."""
+    if isinstance(table_dir, RemotePath):
+        # Partitions are read through fsspec (the same client and credentials as writes).
+        days = [
+            date.fromisoformat(p.parent.name.split("=", 1)[1])
+            for p in table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")
+        ]
+        return pl.concat([read_partition(table_dir, day).lazy() for day in days], how="vertical")
     return pl.scan_parquet(
         table_dir / f"{PARTITION_COLUMN}=*" / "*.parquet",
         hive_partitioning=True,
@@ -235,13 +297,13 @@ def scan_table(table_dir: Path) -> pl.LazyFrame:
     )
 
 
-def read_partition(table_dir: Path, day: date) -> pl.DataFrame:
+def read_partition(table_dir: DataPath, day: date) -> pl.DataFrame:
     """One partition, with its partition column."""
     path = partition_dir(table_dir, day) / DATA_FILE
-    return pl.read_parquet(path).with_columns(pl.lit(day).alias(PARTITION_COLUMN))
+    return read_parquet(path).with_columns(pl.lit(day).alias(PARTITION_COLUMN))
 
 
-def checksums(paths: list[Path]) -> dict[str, str]:
+def checksums(paths: Sequence[DataPath]) -> dict[str, str]:
     """sha256 of each existing input file, keyed by path."""
     return {str(p): sha256_file(p) for p in paths if p.exists()}
 
@@ -271,13 +333,12 @@ def code_version() -> str:
         return f"servicelens-{version('servicelens')}"
 
 
-def stage_frame(frame: pl.DataFrame, staging_dir: Path, run_id: str, name: str) -> Path:
+def stage_frame(frame: pl.DataFrame, staging_dir: DataPath, run_id: str, name: str) -> DataPath:
     """Write a frame handed between tasks; tasks pass this path, not the frame."""
     target = staging_dir / "runs" / run_id / f"{name}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(target, compression="lz4")
+    write_parquet(frame, target, compression="lz4")
     return target
 
 
-def drop_run_staging(staging_dir: Path, run_id: str) -> None:
-    shutil.rmtree(staging_dir / "runs" / run_id, ignore_errors=True)
+def drop_run_staging(staging_dir: DataPath, run_id: str) -> None:
+    remove_tree(staging_dir / "runs" / run_id)

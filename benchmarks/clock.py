@@ -1,0 +1,87 @@
+"""A stage clock: wall time and peak resident memory per pipeline stage, no profiler needed.
+
+Functions of the code under test are wrapped in place (module attributes), so the benchmark
+measures the real pipeline, not a copy of it. Time goes to the innermost stage running; time
+in no stage is reported as ``other``. Peak memory comes from sampling /proc/self/statm.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class StageClock:
+    """Accumulates exclusive wall time and the peak RSS seen while each stage runs."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.peak: dict[str, int] = defaultdict(int)
+        self._stack: list[str] = ["other"]
+        self._since = time.perf_counter()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> StageClock:
+        self._since = time.perf_counter()
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._switch()
+        self._stop.set()
+        self._sampler.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            stage = self._stack[-1]
+            self.peak[stage] = max(self.peak[stage], rss_bytes())
+
+    def _switch(self) -> None:
+        now = time.perf_counter()
+        self.seconds[self._stack[-1]] += now - self._since
+        self._since = now
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._switch()
+        self._stack.append(name)
+        try:
+            yield
+        finally:
+            self._switch()
+            self._stack.pop()
+
+    def wrap(self, module: ModuleType, attribute: str, stage: str) -> None:
+        """Replace ``module.attribute`` by a version that runs inside ``stage``."""
+        original: Callable[..., Any] = getattr(module, attribute)
+        original = getattr(original, "_clock_original", original)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.stage(stage):
+                return original(*args, **kwargs)
+
+        timed._clock_original = original  # type: ignore[attr-defined]
+        setattr(module, attribute, timed)

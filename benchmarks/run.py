@@ -1,0 +1,375 @@
+"""``make bench``: the pipeline at 10k, 100k, 1M and 5M surveys, beside a pandas reference and
+a polars floor, with wall time, rows per second and peak memory per stage.
+
+Every measurement runs in a fresh subprocess, so peak memory is that run's own and nothing is
+warm from a previous run. Data is generated once into ``benchmarks/data/`` (git-ignored) and
+reused by later runs. 10k and 100k are one date each; 1M is one date of a five-date dataset
+of 1M surveys a day and 5M is all five dates of it, processed as a backfill does (one date
+after another, each reading its three days of interactions).
+
+Usage: ``python -m benchmarks.run [--sizes 10k,100k,1M,5M] [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+START = date(2026, 10, 1)
+STAGES = ("read", "validate", "clean", "score", "write", "other")
+IMPLEMENTATIONS = ("servicelens", "pandas", "floor")
+TARGETS = {
+    "1M_seconds": 60.0,
+    "1M_peak_gb": 3.0,
+    "5M_over_1M": 5.5,
+    "pandas_over_servicelens": 3.0,
+    "prefect_overhead_s_per_date": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class Size:
+    label: str
+    dataset: str  # folder under the data dir
+    per_day: int
+    days_generated: int
+    days_processed: int
+
+
+SIZES = {
+    "10k": Size("10k", "10k", 10_000, 1, 1),
+    "100k": Size("100k", "100k", 100_000, 1, 1),
+    "1M": Size("1M", "1M-x5", 1_000_000, 5, 1),
+    "5M": Size("5M", "1M-x5", 1_000_000, 5, 5),
+}
+
+
+def generate(data: Path, size: Size) -> Path:
+    """Generate a dataset once; a marker file records what it holds."""
+    from servicelens.synthetic import generate as generate_raw
+
+    target = data / size.dataset
+    marker = target / ".generated.json"
+    spec = {"per_day": size.per_day, "days": size.days_generated, "start": str(START)}
+    if marker.exists() and json.loads(marker.read_text()) == spec:
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    began = time.perf_counter()
+    end = START + timedelta(days=size.days_generated - 1)
+    generate_raw(target, START, end, size.per_day, seed=7)
+    marker.write_text(json.dumps(spec))
+    print(f"generated {size.dataset} in {time.perf_counter() - began:.1f}s", flush=True)
+    return target
+
+
+def train_model(data: Path) -> Path:
+    """Ingest a small sample and train the champion every implementation scores with."""
+    from models.registry import champion_version, save_model, set_champion
+    from models.train import train_root_cause_model
+    from servicelens import stages
+    from servicelens.settings import Settings
+    from servicelens.synthetic import generate as generate_raw
+
+    target = data / "train"
+    models = target / "models"
+    if champion_version(models) is not None:
+        return models
+    shutil.rmtree(target, ignore_errors=True)
+    end = START + timedelta(days=6)
+    generate_raw(target, START, end, 1500, seed=7)
+    settings = Settings(data_dir=str(target))
+    for i in range(7):
+        validated = stages.validate_day(settings, START + timedelta(days=i), "bench-train")
+        stages.publish_clean(settings, validated, {"run_id": "bench-train"})
+    result = train_root_cause_model(stages.labelled_negatives(settings), seed=7)
+    save_model(result.model, models, "bench", {"purpose": "benchmark"}, result.metrics)
+    set_champion(models, "bench", "benchmark model")
+    return models
+
+
+def reset_outputs(dataset: Path, models: Path) -> None:
+    for name in ("clean", "quarantine", "marts", ".staging", "pandas_out", "floor_out"):
+        shutil.rmtree(dataset / name, ignore_errors=True)
+    if not (dataset / "models").exists():
+        shutil.copytree(models, dataset / "models")
+
+
+def measure_one(impl: str, dataset: str, days: list[date]) -> dict[str, Any]:
+    """Run one implementation in this (fresh) process and return its measurements."""
+    import importlib
+
+    from benchmarks.clock import StageClock, peak_rss_bytes
+
+    module = importlib.import_module(
+        {
+            "servicelens": "benchmarks.impl_servicelens",
+            "pandas": "benchmarks.pandas_reference",
+            "floor": "benchmarks.floor",
+        }[impl]
+    )
+    # Library imports and GX's context are start-up, not work: warm them before the clock.
+    if impl == "servicelens":
+        import flows.tasks  # noqa: F401
+        from servicelens.expectations import _context
+
+        _context()
+    baseline = peak_rss_bytes()
+    began = time.perf_counter()
+    with StageClock() as clock:
+        counts = module.run(dataset, days, clock)
+    wall = time.perf_counter() - began
+    return {
+        "impl": impl,
+        "wall_s": wall,
+        "stages_s": {s: clock.seconds.get(s, 0.0) for s in STAGES},
+        "stage_peak_mb": {s: clock.peak.get(s, 0) / 2**20 for s in STAGES},
+        "peak_mb": peak_rss_bytes() / 2**20,
+        "baseline_mb": baseline / 2**20,
+        "counts": counts,
+    }
+
+
+def run_subprocess(args: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", *args],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark step {args} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def prefect_overhead(dataset: str, days: list[date]) -> dict[str, Any]:
+    """Seconds per date a Prefect backfill adds over calling the same stages directly."""
+    import os
+
+    # Prefect's home inside the project, as the CLI does; the embedded API may start slowly
+    # on a busy machine, and its start-up is measured separately, not counted as overhead.
+    os.environ.setdefault("PREFECT_HOME", str(HERE.parent / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect import flow
+
+    from benchmarks.impl_servicelens import run as run_plain
+    from flows.fanout import run_backfill
+    from servicelens.settings import Settings
+
+    @flow(name="bench-warm-up")
+    def warm_up() -> int:
+        return 1
+
+    began = time.perf_counter()
+    warm_up()  # starts the embedded API: start-up, excluded from the overhead
+    startup = time.perf_counter() - began
+    from benchmarks.clock import StageClock
+
+    with StageClock() as clock:  # also warms imports and GX
+        run_plain(dataset, days, clock)
+    began = time.perf_counter()
+    with StageClock() as clock:
+        run_plain(dataset, days, clock)
+    plain = time.perf_counter() - began
+    began = time.perf_counter()
+    # rerun="all": the plain runs above already published these dates.
+    outcomes = run_backfill(days[0], days[-1], Settings(data_dir=dataset), rerun="all")
+    through_prefect = time.perf_counter() - began
+    assert all(o["outcome"] == "completed" for o in outcomes), outcomes
+    return {
+        "dates": len(days),
+        "prefect_startup_s": startup,
+        "plain_s": plain,
+        "backfill_s": through_prefect,
+        "overhead_s_per_date": (through_prefect - plain) / len(days),
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median run (by wall time) of repeated runs, with every wall time kept."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    median = dict(ordered[len(ordered) // 2])
+    median["repeats"] = len(runs)
+    median["all_wall_s"] = [round(r["wall_s"], 3) for r in runs]
+    median["wall_s"] = statistics.median(r["wall_s"] for r in runs)
+    return median
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "| size | implementation | read s | validate s | clean s | score s | write s | other s "
+        "| total s | rows/s | peak MB | runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, by_impl in results["sizes"].items():
+        rows = by_impl["rows"]
+        for impl in IMPLEMENTATIONS:
+            r = by_impl.get(impl)
+            if r is None:
+                continue
+            stages = " | ".join(f"{r['stages_s'][s]:.2f}" for s in STAGES)
+            lines.append(
+                f"| {label} | {impl} | {stages} | {r['wall_s']:.2f} | "
+                f"{rows / r['wall_s']:,.0f} | {r['peak_mb']:,.0f} | {r['repeats']} |"
+            )
+    lines += ["", "| measure | value | target | met |", "|---|---:|---:|---|"]
+    for name, check in results["checks"].items():
+        met = "yes" if check["met"] else "**no**"
+        lines.append(f"| {name} | {check['value']:.2f} | {check['target']} | {met} |")
+    machine = results["machine"]
+    lines += [
+        "",
+        f"Machine: {machine['cpus']} CPUs, load average {machine['load_before']} before the run; "
+        f"servicelens {results['code_version']}; {results['started_at']}.",
+    ]
+    return "\n".join(lines)
+
+
+def checks(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    sizes = results["sizes"]
+    out: dict[str, dict[str, Any]] = {}
+
+    def add(name: str, value: float, target: float, below: bool) -> None:
+        out[name] = {
+            "value": value,
+            "target": f"{'<' if below else '>='} {target}",
+            "met": value < target if below else value >= target,
+        }
+
+    if "1M" in sizes:
+        one = sizes["1M"]["servicelens"]
+        add("1M end to end, s (excl. Prefect start-up)", one["wall_s"], TARGETS["1M_seconds"], True)
+        add("1M peak memory, GB", one["peak_mb"] / 1024, TARGETS["1M_peak_gb"], True)
+        if "5M" in sizes:
+            ratio = sizes["5M"]["servicelens"]["wall_s"] / one["wall_s"]
+            add("5M time / 1M time", ratio, TARGETS["5M_over_1M"], True)
+    for label, by_impl in sizes.items():
+        if "pandas" in by_impl:
+            ratio = by_impl["pandas"]["wall_s"] / by_impl["servicelens"]["wall_s"]
+            add(f"{label}: pandas time / servicelens time", ratio, 3.0, False)
+        if "floor" in by_impl:
+            ratio = by_impl["servicelens"]["wall_s"] / by_impl["floor"]["wall_s"]
+            out[f"{label}: servicelens time / floor time"] = {
+                "value": ratio,
+                "target": "(information)",
+                "met": True,
+            }
+    if "prefect" in results:
+        add(
+            "Prefect overhead per date in a backfill, s",
+            results["prefect"]["overhead_s_per_date"],
+            TARGETS["prefect_overhead_s_per_date"],
+            True,
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    one = sub.add_parser("one", help="(internal) one measurement in this process")
+    one.add_argument("--impl", choices=IMPLEMENTATIONS, required=True)
+    one.add_argument("--data", required=True)
+    one.add_argument("--days", type=int, required=True)
+    over = sub.add_parser("prefect", help="(internal) Prefect overhead per date")
+    over.add_argument("--data", required=True)
+    parser.add_argument("--sizes", default="10k,100k,1M,5M")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of 10k and 100k")
+    parser.add_argument("--pandas-up-to", default="1M", help="largest size pandas runs at")
+    parser.add_argument("--data-dir", default=str(HERE / "data"))
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args(argv)
+
+    if args.command == "one":
+        days = [START + timedelta(days=i) for i in range(args.days)]
+        print(json.dumps(measure_one(args.impl, args.data, days)))
+        return 0
+    if args.command == "prefect":
+        days = [START + timedelta(days=i) for i in range(7)]
+        print(json.dumps(prefect_overhead(args.data, days)))
+        return 0
+    return run_all(args)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    import os
+    from datetime import UTC, datetime
+
+    from servicelens.storage import code_version
+
+    data = Path(args.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    labels = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    pandas_limit = list(SIZES).index(args.pandas_up_to)
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]},
+        "sizes": {},
+    }
+    models = train_model(data)
+    for label in labels:
+        size = SIZES[label]
+        dataset = generate(data, size)
+        repeats = args.repeats if size.per_day * size.days_processed <= 100_000 else 1
+        by_impl: dict[str, Any] = {}
+        for impl in IMPLEMENTATIONS:
+            if impl == "pandas" and list(SIZES).index(label) > pandas_limit:
+                continue
+            runs = []
+            for _ in range(repeats):
+                reset_outputs(dataset, models)
+                runs.append(
+                    run_subprocess(
+                        [
+                            "one",
+                            "--impl",
+                            impl,
+                            "--data",
+                            str(dataset),
+                            "--days",
+                            str(size.days_processed),
+                        ]
+                    )
+                )
+            by_impl[impl] = summarise(runs)
+            print(
+                f"{label:>5} {impl:<12} {by_impl[impl]['wall_s']:8.2f}s "
+                f"peak {by_impl[impl]['peak_mb']:8.0f} MB",
+                flush=True,
+            )
+        by_impl["rows"] = by_impl["servicelens"]["counts"]["surveys"]
+        results["sizes"][label] = by_impl
+        write_results(results, Path(args.out))  # partial results survive an interrupted run
+    train_dir = data / "train"
+    reset_outputs(train_dir, models)
+    results["prefect"] = run_subprocess(["prefect", "--data", str(train_dir)])
+    print(f"prefect overhead {results['prefect']['overhead_s_per_date']:.3f}s per date", flush=True)
+    print(write_results(results, Path(args.out)))
+    return 0
+
+
+def write_results(results: dict[str, Any], out: Path) -> str:
+    """Write bench.json and bench.md under ``out``; return the markdown."""
+    results["checks"] = checks(results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
+    table = markdown(results)
+    (out / "bench.md").write_text(table + "\n")
+    return table
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

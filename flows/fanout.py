@@ -1,0 +1,134 @@
+"""Where a backfill's dates run: in this process, or on a Dask cluster through prefect-dask.
+
+Without a cluster address the backfill runs each planned date as its own ``nightly`` flow run
+in this process (flows/dates.py). With an address (``--dask-address tcp://HOST:8786``,
+``SERVICELENS_DASK_ADDRESS`` or the backfill flow's ``dask_address`` parameter) the same
+planned dates are handed to the cluster as ``process-date`` tasks, spread over its workers;
+each worker reads and writes the data directory itself, so the data directory must be one
+every worker can reach (a shared file system or ``s3://``). Each task takes the date's lock
+and records the date's outcome like a ``nightly`` run, so ``--rerun failed|missing`` sees
+dates run either way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from prefect import flow, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.runtime import task_run
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from flows.dates import DateOutcome, failure_message, process_and_record
+from flows.tasks import current_run_id, worker_name
+from servicelens.locks import LockBusyError, date_lock
+from servicelens.runs import PlannedDate, read_outcome, record_outcome
+from servicelens.settings import Settings
+from servicelens.storage import locks_dir
+
+DASK_ADDRESS_VARIABLE = "SERVICELENS_DASK_ADDRESS"
+
+
+def dask_address(explicit: str | None = None) -> str | None:
+    """The Dask scheduler to use: the explicit one, else ``$SERVICELENS_DASK_ADDRESS``."""
+    return explicit or os.environ.get(DASK_ADDRESS_VARIABLE) or None
+
+
+def task_runner_for(address: str | None) -> TaskRunner[Any]:
+    """A prefect-dask runner connected to ``address``, or a one-date-at-a-time local runner."""
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=address)
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+@task(
+    name="process-date",
+    task_run_name="process-{day}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def process_date_task(settings: Settings, day: date) -> dict[str, Any]:
+    """One date end to end, as one unit a task runner (local or Dask) can place anywhere.
+
+    Like a ``nightly`` run it holds the date's lock and records the outcome (with this task
+    run's id) either way.
+    """
+    run_id = str(task_run.get_id() or current_run_id())
+    with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
+        result = process_and_record(settings, day, run_id)
+    return {**result, "processed_by": worker_name()}
+
+
+@flow(name="backfill-dates", flow_run_name="backfill-dates-on-task-runner")
+def process_dates(days: list[date], settings: Settings) -> list[DateOutcome]:
+    """Every day as a ``process-date`` task on this flow's task runner; one failing date does
+    not stop the rest. Outcomes come back in the order of ``days``."""
+    futures = process_date_task.map(unmapped(settings), days)
+    return [_outcome(settings, day, future) for day, future in zip(days, futures, strict=True)]
+
+
+def _outcome(settings: Settings, day: date, future: PrefectFuture[dict[str, Any]]) -> DateOutcome:
+    future.wait()
+    name = f"process-{day}"
+    if future.state.is_completed():
+        return DateOutcome(str(day), "completed", name, future.result())
+    try:
+        future.result()
+        error: BaseException | None = None
+    except BaseException as raised:
+        error = raised
+    message = failure_message(error) if error else future.state.message or "failed"
+    # The task records its own failures. A worker that died mid-date could not: record it
+    # here, so the date shows as failed. A date locked by another run is that run's business.
+    recorded = read_outcome(settings, day) or {}
+    if not isinstance(error, LockBusyError) and recorded.get("run_id") != str(future.task_run_id):
+        record_outcome(settings, day, str(future.task_run_id), "failed", error=message)
+    return DateOutcome(str(day), "failed", name, {}, message)
+
+
+def run_planned_dates_on(
+    address: str, plan: list[PlannedDate], settings: Settings
+) -> list[DateOutcome]:
+    """Run a backfill's planned dates on the Dask scheduler at ``address``; dates the plan
+    skips are reported as skipped. Outcomes come back in plan order."""
+    days = [p.day for p in plan if p.run]
+    ran: dict[date, DateOutcome] = {}
+    if days:
+        runner = process_dates.with_options(task_runner=task_runner_for(address))
+        outcomes = runner(days, settings)
+        ran = dict(zip(days, outcomes, strict=True))
+    return [
+        ran.get(p.day) or DateOutcome(p.day.isoformat(), "skipped", None, {}, p.reason)
+        for p in plan
+    ]
+
+
+def run_backfill(
+    start: date,
+    end: date,
+    settings: Settings,
+    address: str | None = None,
+    rerun: str = "missing",
+) -> list[dict[str, Any]]:
+    """Run the backfill flow (on the Dask scheduler ``address`` or the environment selects)
+    and return its per-date outcomes, failed dates included."""
+    from flows.pipeline import backfill
+
+    state = backfill(
+        start,
+        end,
+        rerun=rerun,  # type: ignore[arg-type]
+        settings=settings,
+        dask_address=dask_address(address),
+        return_state=True,
+    )
+    rows: Any = state.result(raise_on_failure=False)
+    if not isinstance(rows, list):  # the backfill failed before running any date
+        raise RuntimeError(f"backfill failed: {state.message}")
+    return [asdict(r) if isinstance(r, DateOutcome) else r for r in rows]

@@ -1,0 +1,246 @@
+"""Where data lives: a local directory or an object store, behind one small path type.
+
+A data directory is either a local path (``./data``) or a URL (``s3://bucket/prefix``,
+``memory://scratch``). Local paths stay :class:`pathlib.Path`, so local behaviour is exactly
+what it was. URLs become :class:`RemotePath`, which offers the part of the ``Path`` API the
+pipeline uses (``/``, ``exists``, ``read_bytes``, ``write_text``, ``glob`` ...) on top of
+fsspec. Credentials and endpoints come from the usual places of the store's own client (for
+S3: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ~/.aws), never
+from this code.
+
+Object stores have no rename, but a single-object PUT is atomic: a reader gets the old object
+or the new one, never part of one. :meth:`RemotePath.write_bytes` is therefore always one PUT
+of a payload built completely in memory first; :mod:`servicelens.storage` builds its
+partition guarantee on that.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+import polars as pl
+from fsspec import AbstractFileSystem
+
+#: Stores whose directory listings fsspec would otherwise cache between calls; another
+#: process (a Dask worker) may have written since, so listings are always fresh.
+_LISTING_CACHED = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+
+
+def is_url(location: str | Path) -> bool:
+    """True for ``scheme://...`` locations (object stores), False for local paths."""
+    text = str(location)
+    return "://" in text and not text.startswith("file://")
+
+
+@functools.cache
+def filesystem(protocol: str) -> AbstractFileSystem:
+    """One fsspec filesystem per protocol per process, configured from the environment."""
+    options: dict[str, Any] = {"use_listings_cache": False} if protocol in _LISTING_CACHED else {}
+    return fsspec.filesystem(protocol, **options)
+
+
+class RemotePath:
+    """A file or folder in an object store, addressed by URL, with a ``Path``-like API.
+
+    Folders do not really exist in object stores: ``mkdir`` does nothing and a folder
+    "exists" when some object has its URL as a prefix.
+    """
+
+    def __init__(self, url: str) -> None:
+        protocol, _, rest = url.partition("://")
+        if not rest:
+            raise ValueError(f"{url!r} is not a URL like s3://bucket/prefix")
+        self.protocol = protocol
+        self._key = rest.strip("/")
+
+    # --- naming ---------------------------------------------------------------------------
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        return filesystem(self.protocol)
+
+    @property
+    def key(self) -> str:
+        """The URL without its scheme, as fsspec methods expect it."""
+        return self._key
+
+    def __str__(self) -> str:
+        return f"{self.protocol}://{self._key}"
+
+    def __repr__(self) -> str:
+        return f"RemotePath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemotePath) and str(other) == str(self)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __truediv__(self, part: str | Path) -> RemotePath:
+        return RemotePath(f"{self}/{str(part).strip('/')}")
+
+    @property
+    def name(self) -> str:
+        return self._key.rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> RemotePath:
+        head = self._key.rsplit("/", 1)[0] if "/" in self._key else self._key
+        return RemotePath(f"{self.protocol}://{head}")
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix
+
+    def with_suffix(self, suffix: str) -> RemotePath:
+        return self.parent / Path(self.name).with_suffix(suffix).name
+
+    # --- reading and writing --------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return bool(self.fs.exists(self.key))
+
+    def is_dir(self) -> bool:
+        return bool(self.fs.isdir(self.key))
+
+    def read_bytes(self) -> bytes:
+        data: bytes = self.fs.cat_file(self.key)
+        return data
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
+
+    def write_bytes(self, data: bytes) -> int:
+        """Store ``data`` as this object with one PUT (atomic: readers see old or new)."""
+        self.fs.pipe_file(self.key, data)
+        return len(data)
+
+    def write_text(self, text: str, encoding: str = "utf-8") -> int:
+        return self.write_bytes(text.encode(encoding))
+
+    def open(self, mode: str = "rb") -> IO[Any]:
+        if "w" in mode:
+            # Buffer the whole object and PUT it on close, so a writer that fails midway
+            # leaves the previous object in place.
+            return _PutOnClose(self, text="b" not in mode)
+        handle: IO[Any] = self.fs.open(self.key, mode)
+        return handle
+
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
+        """Nothing to do: object stores create prefixes with the first object under them."""
+
+    def glob(self, pattern: str) -> Iterator[RemotePath]:
+        for key in sorted(self.fs.glob(f"{self.key}/{pattern}")):
+            yield RemotePath(f"{self.protocol}://{key}")
+
+    def iterdir(self) -> Iterator[RemotePath]:
+        if not self.exists():
+            return
+        for key in sorted(self.fs.ls(self.key, detail=False)):
+            yield RemotePath(f"{self.protocol}://{key}")
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        if missing_ok and not self.exists():
+            return
+        self.fs.rm_file(self.key)
+
+    def replace(self, target: RemotePath) -> RemotePath:
+        """Copy to ``target`` (a server-side copy lands as one object) and delete this one."""
+        self.fs.copy(self.key, target.key)
+        self.fs.rm_file(self.key)
+        return target
+
+    def remove_tree(self) -> None:
+        if self.exists():
+            self.fs.rm(self.key, recursive=True)
+
+
+class _PutOnClose(io.BytesIO):
+    """A write handle that uploads its whole content in one PUT when closed without error."""
+
+    def __init__(self, target: RemotePath, text: bool) -> None:
+        super().__init__()
+        self._target = target
+        self._text = text
+        self._failed = False
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        return super().write(data.encode() if self._text else data)
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self._failed = kind is not None
+        super().__exit__(kind, value, traceback)
+
+    def close(self) -> None:
+        if not self.closed and not self._failed:
+            self._target.write_bytes(self.getvalue())
+        super().close()
+
+
+#: A location of the data directory or anything under it.
+DataPath = Path | RemotePath
+
+
+def as_path(location: str | Path | RemotePath) -> DataPath:
+    """``s3://...`` and other URLs become RemotePath; anything else a local Path."""
+    if isinstance(location, Path | RemotePath):
+        return location
+    return RemotePath(location) if is_url(location) else Path(location)
+
+
+def read_bytes(location: str | Path | RemotePath) -> bytes:
+    return as_path(location).read_bytes()
+
+
+def read_parquet(location: str | Path | RemotePath) -> pl.DataFrame:
+    """Read one Parquet file from a local path or an object store."""
+    path = as_path(location)
+    if isinstance(path, Path):
+        return pl.read_parquet(path)
+    with path.open("rb") as handle:
+        return pl.read_parquet(handle)
+
+
+def write_parquet(frame: pl.DataFrame, location: DataPath, compression: str = "zstd") -> None:
+    """Write one Parquet file; to an object store it is serialised first, then one PUT."""
+    if isinstance(location, Path):
+        location.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(location, compression=compression, statistics=True)  # type: ignore[arg-type]
+        return
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression=compression, statistics=True)  # type: ignore[arg-type]
+    location.write_bytes(buffer.getvalue())
+
+
+def remove_tree(location: DataPath) -> None:
+    """Delete a folder and everything in it, if it exists."""
+    if isinstance(location, Path):
+        import shutil
+
+        shutil.rmtree(location, ignore_errors=True)
+    else:
+        location.remove_tree()
+
+
+@contextmanager
+def local_folder_for(root: DataPath) -> Iterator[Path]:
+    """A local folder to write into that ends up at ``root``.
+
+    For a local ``root`` that is ``root`` itself. For an object store it is a temporary folder
+    whose files are uploaded under ``root`` (same relative paths) when the block ends without
+    an error; for tools that can only write to local disk, such as the sample generator.
+    """
+    if isinstance(root, Path):
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="servicelens-") as tmp:
+        yield Path(tmp)
+        for file in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
+            (root / file.relative_to(tmp).as_posix()).write_bytes(file.read_bytes())

@@ -1,0 +1,115 @@
+"""A backfill fanned out over a real dask.distributed cluster (scheduler + 2 worker processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from servicelens.runs import date_status, outcome_path
+from servicelens.settings import Settings
+from servicelens.storage import read_manifest
+from servicelens.synthetic import generate
+
+START = date(2026, 10, 1)
+END = START + timedelta(days=3)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        memory_limit="1.5GiB",
+    ) as running:
+        yield running
+
+
+def test_a_four_date_backfill_runs_on_the_dask_workers(
+    prefect_api: None, cluster: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main's backfill (plan, rerun policy, outcome records, table, exit code) with its dates
+    run as process-date tasks on the workers; a failed date is recorded and re-run."""
+    from distributed import Client
+
+    from flows.fanout import run_backfill
+    from servicelens.cli import main
+
+    settings = Settings(data_dir=str(tmp_path))
+    generate(tmp_path, START, END, per_day=200, seed=11)
+    address = cluster.scheduler_address  # type: ignore[attr-defined]
+    with Client(address) as client:
+        worker_pids = set(client.run(os.getpid).values())
+    assert len(worker_pids) == 2
+    days = [START + timedelta(days=i) for i in range(4)]
+    broken = days[1]
+    surveys = settings.raw_day(broken) / "surveys.csv"
+    original = surveys.read_bytes()
+
+    surveys.write_bytes(original.replace(b"csat,", b"satisfaction,", 1))
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(START), "--end", str(END)]
+    code = main([*argv, "--dask-address", address])
+    table = capsys.readouterr().out
+    assert code == 1
+    lines = [line.split() for line in table.splitlines()[1:5]]
+    assert [(line[0], line[1]) for line in lines] == [
+        (str(d), "failed" if d == broken else "completed") for d in days
+    ]
+    assert "csat" in table
+    # Outcomes are recorded for dates run on Dask, so the rerun policies see them.
+    assert [date_status(settings, d).state for d in days] == [
+        "failed" if d == broken else "completed" for d in days
+    ]
+    assert json.loads(outcome_path(settings, broken).read_text())["outcome"] == "failed"
+
+    surveys.write_bytes(original)
+    outcomes = run_backfill(START, END, settings, address=address, rerun="failed")
+
+    assert [o["outcome"] for o in outcomes] == [
+        "completed" if d == broken else "skipped" for d in days
+    ]
+    rerun = outcomes[1]["result"]
+    assert int(rerun["processed_by"].rsplit(":", 1)[1]) in worker_pids - {os.getpid()}
+    assert rerun["surveys_read"] == rerun["kept"] + rerun["quarantined"]
+    assert [date_status(settings, d).state for d in days] == ["completed"] * 4
+    kept = {}
+    for day in days:
+        manifest = read_manifest(settings.marts_dir / "feedback_scored", day)
+        assert manifest is not None
+        kept[str(day)] = manifest["counts"]["responses"]
+    assert kept[str(broken)] == rerun["kept"]
+    glob = str(settings.marts_dir / "feedback_scored" / "*" / "*.parquet")
+    per_day = duckdb.sql(
+        f"SELECT survey_date, count(*) FROM read_parquet('{glob}', hive_partitioning=true) "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert {str(d): n for d, n in per_day} == kept
+
+
+def test_the_address_comes_from_the_option_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from flows.fanout import DASK_ADDRESS_VARIABLE, dask_address, task_runner_for
+
+    monkeypatch.delenv(DASK_ADDRESS_VARIABLE, raising=False)
+    assert dask_address(None) is None
+    assert isinstance(task_runner_for(None), ThreadPoolTaskRunner)
+    monkeypatch.setenv(DASK_ADDRESS_VARIABLE, "tcp://10.0.0.5:8786")
+    assert dask_address(None) == "tcp://10.0.0.5:8786"
+    assert dask_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+    runner = task_runner_for(dask_address(None))
+    assert isinstance(runner, DaskTaskRunner)
