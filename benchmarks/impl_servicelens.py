@@ -19,6 +19,7 @@ STAGES = {
         "read_plain_csv": "read",
         "validate_survey_batch": "validate",
         "validate_survey_rows": "validate",
+        "redact_pii": "clean",
         "normalise_surveys": "clean",
         "split_superseded_deliveries": "clean",
         "join_interactions": "clean",
@@ -28,13 +29,14 @@ STAGES = {
         "read_parquet": "write",  # reading back what validate_day staged for the next task
         "write_partition": "write",
         "checksums": "write",  # input checksums for the manifest
+        "marts_for_day": "clean",  # called by publish_marts
     },
     "flows.tasks": {
         "load_clean": "read",
         "load_model": "score",
         "score_negatives": "score",
-        "marts_for_day": "clean",
-        "write_partition": "write",
+        "review_queue": "clean",
+        "write_partition": "write",  # the review queue; the other marts go via publish_marts
     },
 }
 

@@ -51,29 +51,42 @@ def _readable(block: str, raw: str) -> str:
     return raw
 
 
+def predict_with_reasons(
+    model: Pipeline, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
+) -> tuple[np.ndarray, list[list[str]]]:
+    """P(policy_failure) for each row and up to ``k`` features that pushed it hardest towards
+    its predicted class, from one pass through the features.
+
+    Each reason reads like ``"phrase 'outside the window' (+1.24)"``: the sign is the
+    direction on the log-odds of policy_failure. The per-row top ``k`` is found with array
+    sorts over the sparse contributions, not a Python loop over rows.
+    """
+    if frame.empty:
+        return np.empty(0), []
+    x = sparse.csr_matrix(model.named_steps["features"].transform(frame))
+    classifier = model.named_steps["classifier"]
+    p = classifier.predict_proba(x)[:, 1]
+    contributions = sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
+    rows, columns, values = contributions.row, contributions.col, contributions.data
+    # Keep what pushes towards the row's own predicted class.
+    direction = np.where(p >= threshold, 1.0, -1.0)[rows]
+    toward = values * direction > 0
+    rows, columns, values = rows[toward], columns[toward], values[toward]
+    order = np.lexsort((columns, -np.abs(values), rows))  # ties: by feature, reproducibly
+    rows, columns, values = rows[order], columns[order], values[order]
+    first_of_row = np.searchsorted(rows, rows, side="left")
+    keep = np.arange(rows.size) - first_of_row < k
+    rows, columns, values = rows[keep], columns[keep], values[keep]
+    names = np.asarray(feature_names(model), dtype=object)
+    texts = [f"{name} ({value:+.2f})" for name, value in zip(names[columns], values, strict=True)]
+    reasons: list[list[str]] = [[] for _ in range(len(frame))]
+    for row, text in zip(rows.tolist(), texts, strict=True):
+        reasons[row].append(text)
+    return p, reasons
+
+
 def top_reasons(
     model: Pipeline, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
 ) -> list[list[str]]:
-    """For each row, up to ``k`` features that pushed it hardest towards its predicted class.
-
-    Each reason reads like ``"phrase 'outside the window' (+1.24)"``: the sign is the
-    direction on the log-odds of policy_failure.
-    """
-    if frame.empty:
-        return []
-    x = sparse.csr_matrix(model.named_steps["features"].transform(frame))
-    coef = model.named_steps["classifier"].coef_.ravel()
-    contributions = sparse.csr_matrix(x.multiply(coef))
-    names = feature_names(model)
-    p = model.predict_proba(frame)[:, 1]
-    reasons: list[list[str]] = []
-    for row in range(contributions.shape[0]):
-        start, end = contributions.indptr[row], contributions.indptr[row + 1]
-        idx = contributions.indices[start:end]
-        values = contributions.data[start:end]
-        direction = 1.0 if p[row] >= threshold else -1.0
-        toward = values * direction > 0
-        idx, values = idx[toward], values[toward]
-        order = np.argsort(-np.abs(values))[:k]
-        reasons.append([f"{names[idx[i]]} ({values[i]:+.2f})" for i in order])
-    return reasons
+    """For each row, up to ``k`` features that pushed it hardest towards its predicted class."""
+    return predict_with_reasons(model, frame, k, threshold)[1]

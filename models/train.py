@@ -22,7 +22,7 @@ from models.evaluate import (
     metrics_by_group,
     time_split,
 )
-from models.explain import top_reasons
+from models.explain import predict_with_reasons
 from models.pipeline import (
     SURVEY_FEATURES,
     FeatureSpec,
@@ -268,10 +268,12 @@ def score_negatives(
     for start in range(0, rows.size, SCORING_CHUNK_ROWS):
         chunk = rows[start : start + SCORING_CHUNK_ROWS]
         frame = feature_frame(responses[chunk], spec)
-        p[chunk] = model.predict_proba(frame)[:, 1]
         if reasons:
-            for row, why in zip(chunk, top_reasons(model, frame, reasons, threshold), strict=True):
-                explained[row] = why
+            p[chunk], why = predict_with_reasons(model, frame, reasons, threshold)
+            for row, chosen in zip(chunk.tolist(), why, strict=True):
+                explained[row] = chosen
+        else:
+            p[chunk] = model.predict_proba(frame)[:, 1]
     probability = pl.Series("p_policy_failure", p).fill_nan(None)
     return responses.with_columns(
         probability, pl.Series("top_reasons", explained, dtype=pl.List(pl.String))

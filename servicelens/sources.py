@@ -262,22 +262,27 @@ def read_jsonl_with_lines(
     path = str(path)
     schema = schema or RAW_INTERACTION_SCHEMA
     buf, encoding = decode_to_utf8(read_bytes(path))
-    texts = buf.decode("utf-8").split("\n")
-    numbered = pl.DataFrame(
-        {"text": texts, "source_line": np.arange(1, len(texts) + 1, dtype=np.int64)}
-    ).filter(pl.col("text").str.strip_chars() != "")
-    struct = pl.Struct(schema)
+    # Lines are split and numbered inside polars: a Python list of a million strings costs
+    # more than everything else here.
+    numbered = (
+        pl.DataFrame({"text": [buf.decode("utf-8")]})
+        .select(pl.col("text").str.split("\n").explode())
+        .with_row_index("source_line", offset=1)
+        .with_columns(pl.col("source_line").cast(pl.Int64))
+        .filter(pl.col("text").str.strip_chars() != "")
+    )
     stripped = pl.col("text").str.strip_chars()
     # A cheap shape check first, so one truncated line does not force the slow path.
     looks_like_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
     candidates = numbered.filter(looks_like_object)
     rejects = [
         Reject(int(line), text, "malformed JSON: not a complete object")
-        for text, line in numbered.filter(~looks_like_object).iter_rows()
+        for line, text in numbered.filter(~looks_like_object)
+        .select("source_line", "text")
+        .iter_rows()
     ]
-    try:
-        decoded = candidates.with_columns(pl.col("text").str.json_decode(struct).alias("row"))
-    except pl.exceptions.ComputeError:
+    decoded = _decode_json_fast(candidates, schema)
+    if decoded is None:
         decoded, more = _decode_json_exact(candidates, schema)
         rejects.extend(more)
     frame = decoded.select(
@@ -287,13 +292,34 @@ def read_jsonl_with_lines(
     return RawRead(path, encoding, list(schema), frame, rejects)
 
 
+def _decode_json_fast(
+    candidates: pl.DataFrame, schema: dict[str, pl.DataType]
+) -> pl.DataFrame | None:
+    """Decode well-shaped lines with polars' parallel NDJSON reader (about 4x faster than
+    ``str.json_decode``); None when any line does not fit, for the exact path to find it."""
+    if candidates.height == 0:
+        return candidates.select(
+            pl.lit(None, pl.Struct(schema)).alias("row"), "source_line"
+        ).clear()
+    payload = candidates.select(pl.col("text").str.join("\n")).item().encode("utf-8")
+    try:
+        rows = pl.read_ndjson(io.BytesIO(payload), schema=schema)
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
+        return None
+    if rows.height != candidates.height:
+        return None
+    return pl.DataFrame(
+        {"row": rows.to_struct("row"), "source_line": candidates.get_column("source_line")}
+    )
+
+
 def _decode_json_exact(
     candidates: pl.DataFrame, schema: dict[str, pl.DataType]
 ) -> tuple[pl.DataFrame, list[Reject]]:
     good_rows: list[dict[str, object]] = []
     good_lines: list[int] = []
     rejects: list[Reject] = []
-    for text, line in candidates.iter_rows():
+    for text, line in candidates.select("text", "source_line").iter_rows():
         try:
             value = json.loads(text)
         except json.JSONDecodeError as error:
