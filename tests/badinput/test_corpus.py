@@ -26,20 +26,10 @@ from servicelens.sources import SourceError
 from servicelens.stages import BatchError, publish_clean, validate_day
 from servicelens.storage import read_manifest
 from servicelens.synthetic import generate
+from transforms.schemas import RAW_SURVEY_COLUMNS
 
 DAY = date(2026, 10, 2)
-HEADER = [
-    "response_id",
-    "interaction_id",
-    "submitted_at",
-    "channel",
-    "csat",
-    "nps",
-    "effort",
-    "comment",
-    "language",
-    "delivered_at",
-]
+HEADER = list(RAW_SURVEY_COLUMNS)
 Rows = list[dict[str, str]]
 
 
