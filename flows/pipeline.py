@@ -57,20 +57,6 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-@flow(name="ingest-date", flow_run_name="ingest-{day}")
-def ingest_date(day: date, settings: Settings) -> dict[str, Any]:
-    """Raw exports of one date -> clean and quarantine partitions."""
-    validated = validate_day_task(settings, day)
-    publish_clean_task(settings, validated)
-    return counts_dict(validated)
-
-
-@flow(name="publish-date", flow_run_name="publish-{day}")
-def publish_date(day: date, settings: Settings) -> dict[str, Any]:
-    """Clean responses of one date -> scored feedback and daily summary partitions."""
-    return score_and_publish_task(settings, day)
-
-
 @flow(name="nightly", flow_run_name="nightly-{day}")
 def nightly(
     day: date | None = None, settings: Settings | None = None, report: bool = True
@@ -88,7 +74,7 @@ def nightly(
     # is not recorded as a failure of the date: the run holding it decides its outcome).
     with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
         try:
-            # The tasks directly, not the ingest-date and publish-date subflows: two flow runs
+            # The tasks directly, not one subflow per stage: two flow runs
             # fewer per date is most of Prefect's cost in a long backfill. The outcome is
             # recorded either way.
             result = process_and_record(settings, day, current_run_id())

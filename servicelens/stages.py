@@ -400,8 +400,6 @@ def marts_for_day(
 
 def labelled_negatives(settings: Settings) -> pl.DataFrame:
     """Every clean negative response that QA audited, with its audit label as ``root_cause``."""
-    from servicelens.storage import scan_table
-
     if not settings.clean_dir.exists():
         raise BatchError(f"{settings.clean_dir}: no clean data yet; run a backfill first")
     negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()

@@ -30,7 +30,7 @@ import polars as pl
 
 from models.registry import sha256_file
 from servicelens.checkpoints import checkpoint
-from servicelens.fs import DataPath, RemotePath, read_parquet, remove_tree, write_parquet
+from servicelens.fs import DataPath, RemotePath, read_parquet, write_parquet
 from servicelens.locks import exclusive_lock, partition_lock_path
 from transforms.schemas import PARTITION_COLUMN, conform
 
@@ -338,7 +338,3 @@ def stage_frame(frame: pl.DataFrame, staging_dir: DataPath, run_id: str, name: s
     target = staging_dir / "runs" / run_id / f"{name}.parquet"
     write_parquet(frame, target, compression="lz4")
     return target
-
-
-def drop_run_staging(staging_dir: DataPath, run_id: str) -> None:
-    remove_tree(staging_dir / "runs" / run_id)

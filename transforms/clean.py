@@ -11,7 +11,7 @@ from datetime import date
 
 import polars as pl
 
-from transforms.schemas import CHANNELS, NEGATIVE_CSAT_MAX
+from transforms.schemas import CHANNELS, NEGATIVE_CSAT_MAX, RAW_INTERACTION_SCHEMA
 
 #: Marks a score that was present in the export but is not a number; always out of range.
 UNPARSEABLE = -1
@@ -189,20 +189,9 @@ def prepare_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
     )
 
 
-INTERACTION_COLUMNS: tuple[str, ...] = (
-    "customer_id",
-    "agent_id",
-    "queue",
-    "policy_code",
-    "started_at",
-    "wait_seconds",
-    "handle_seconds",
-    "transfers",
-    "prior_contacts",
-    "sla_met",
-    "policy_disclosed",
-    "resolution",
-    "fees_charged",
+#: The interaction facts a survey gains by the join: the contract's columns but the key.
+INTERACTION_COLUMNS: tuple[str, ...] = tuple(
+    name for name in RAW_INTERACTION_SCHEMA if name != "interaction_id"
 )
 
 
