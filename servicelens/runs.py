@@ -13,6 +13,7 @@ failure never touches what BI reads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -96,6 +97,8 @@ class DateStatus:
     #: the idempotency key.
     last_run_id: str | None
     detail: str = ""
+    #: Which data directory the date belongs to (see :func:`dataset_id`).
+    dataset: str = ""
 
 
 def _when(text: str | None) -> datetime:
@@ -113,6 +116,13 @@ def _last_run_before(outcome: dict[str, Any] | None, as_of: datetime | None) -> 
     return finished[-1] if finished else None
 
 
+def dataset_id(settings: Settings) -> str:
+    """A short, stable name for the data directory, for keys shared on one Prefect server:
+    two data directories (two tenants, a test and production) must never take each other's
+    runs for duplicates."""
+    return hashlib.sha256(str(settings.data_dir).rstrip("/").encode()).hexdigest()[:10]
+
+
 def date_status(settings: Settings, day: date, as_of: datetime | None = None) -> DateStatus:
     """Classify one date from its manifests; a failure newer than the last publish wins.
 
@@ -124,13 +134,15 @@ def date_status(settings: Settings, day: date, as_of: datetime | None = None) ->
     published = all(m is not None for m in manifests)
     written_at = max((_when(m.get("written_at")) for m in manifests if m), default=None)
     basis = _last_run_before(outcome, as_of)
+    dataset = dataset_id(settings)
     if outcome is not None and outcome["outcome"] == "failed":
         failed_after_publish = written_at is None or _when(outcome["finished_at"]) >= written_at
         if failed_after_publish:
-            return DateStatus(day, "failed", basis, outcome.get("error") or "")
+            return DateStatus(day, "failed", basis, outcome.get("error") or "", dataset)
     if published:
-        return DateStatus(day, "completed", basis, f"written {written_at:%Y-%m-%d %H:%M}Z")
-    return DateStatus(day, "missing", basis)
+        written = f"written {written_at:%Y-%m-%d %H:%M}Z"
+        return DateStatus(day, "completed", basis, written, dataset)
+    return DateStatus(day, "missing", basis, "", dataset)
 
 
 @dataclass(frozen=True)
@@ -147,7 +159,9 @@ class PlannedDate:
 
 
 def idempotency_key(status: DateStatus) -> str:
-    return f"servicelens-nightly-{status.day.isoformat()}-after-{status.last_run_id or 'none'}"
+    """The date, its data directory and the run its state on disk came from."""
+    after = status.last_run_id or "none"
+    return f"servicelens-nightly-{status.day.isoformat()}-{status.dataset}-after-{after}"
 
 
 def plan_backfill(
