@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import State
 
+from flows.caching import read_interactions_cached
 from models.drift import compare_with_reference
 from models.pipeline import FeatureSpec, feature_frame, spec_from_dict
 from models.registry import (
@@ -82,8 +83,14 @@ def _manifest(settings: Settings, **extra: Any) -> dict[str, Any]:
     persist_result=False,
 )
 def validate_day_task(settings: Settings, day: date) -> ValidatedDay:
-    """Read, clean and validate one date's raw exports (a bad batch fails the date)."""
-    validated = validate_day(settings, day, current_run_id())
+    """Read, clean and validate one date's raw exports (a bad batch fails the date).
+
+    Interaction files are parsed through the ``parse-interactions`` task, which Prefect
+    caches on their checksums and the parser's code.
+    """
+    validated = validate_day(
+        settings, day, current_run_id(), read_interaction_file=read_interactions_cached
+    )
     counts = validated.counts
     get_run_logger().info(
         "%s: read %d surveys, kept %d, quarantined %d (%d superseded deliveries, %d malformed "

@@ -7,6 +7,7 @@ settings and a date, reads what the previous stage left on disk and returns path
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -142,13 +143,24 @@ def read_surveys(settings: Settings, day: date) -> RawRead:
     return read
 
 
-def read_interactions(settings: Settings, day: date) -> tuple[pl.DataFrame, list[RawRead]]:
+#: Parses one interaction export. Flows pass one that goes through Prefect's cache.
+InteractionReader = Callable[[DataPath], RawRead]
+
+
+def parse_interaction_file(path: DataPath) -> RawRead:
+    """Parse one interaction export (the reader used when no flow supplies a cached one)."""
+    return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA)
+
+
+def read_interactions(
+    settings: Settings, day: date, read_file: InteractionReader = parse_interaction_file
+) -> tuple[pl.DataFrame, list[RawRead]]:
     """Interactions that started on ``day`` or in the look-back window before it."""
     reads: list[RawRead] = []
     for back in range(settings.interaction_lookback_days, -1, -1):
         path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
         if path.exists():
-            reads.append(read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA))
+            reads.append(read_file(path))
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
@@ -159,15 +171,23 @@ def read_interactions(settings: Settings, day: date) -> tuple[pl.DataFrame, list
 
 
 def validate_day(
-    settings: Settings, day: date, run_id: str, now: datetime | None = None
+    settings: Settings,
+    day: date,
+    run_id: str,
+    now: datetime | None = None,
+    read_interaction_file: InteractionReader = parse_interaction_file,
 ) -> ValidatedDay:
-    """Read, type, de-duplicate, join and validate one date; stage valid rows and quarantine."""
+    """Read, type, de-duplicate, join and validate one date; stage valid rows and quarantine.
+
+    ``read_interaction_file`` parses one interaction export; each is read by several dates
+    (the look-back), so the flows pass one backed by Prefect's cache (flows/caching.py).
+    """
     now = now or datetime.now(UTC)
     surveys = read_surveys(settings, day)
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
     # zone keeps the original text.
     surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])
-    interactions, interaction_reads = read_interactions(settings, day)
+    interactions, interaction_reads = read_interactions(settings, day, read_interaction_file)
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
         raise BatchError(f"{settings.policies_file}: the policy catalogue is missing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,11 @@ os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_UI_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Cached task results (flows/caching.py) of test runs go to a folder of their own, not the
+# project's .prefect/storage that real runs use.
+os.environ.setdefault(
+    "PREFECT_LOCAL_STORAGE_PATH", tempfile.mkdtemp(prefix="servicelens-test-results-")
+)
 # The embedded server needs more than Prefect's default 20 s on a busy 2-core CI machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 

@@ -1,0 +1,145 @@
+"""Prefect's cache for the one stage whose work repeats: parsing an interaction export.
+
+Every date joins the interactions of its own day and the days before it
+(``interaction_lookback_days``), so a backfill of N dates would parse each interaction file
+up to three times, and a nightly look-back parses again files that did not change. The
+``parse-interactions`` task is cached on what its output depends on, and nothing else:
+
+* the file's sha256 and path (a re-delivered file has a new checksum, so it is parsed again);
+* the code that parses it: the source of the modules involved and the polars version
+  (a change to the parser invalidates every entry; a change elsewhere, none).
+
+The cached value is the parsed file itself (rows, rejects with their lines, encoding),
+persisted by Prefect in its result storage (``$PREFECT_HOME/storage``, inside the project),
+as zstd-compressed Arrow IPC. An entry is therefore self-contained: it never points at a
+staged file that a clean-up could remove. Entries expire after ``CACHE_DAYS``; deleting the
+storage folder only costs a re-parse.
+
+The rest of a date is not cached, on purpose: validation depends on other dates' clean
+partitions (a response accepted elsewhere is a duplicate) and on the time of the run (future
+timestamps), and scoring on the champion model, so its output is not a function of its own
+inputs alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import time
+from dataclasses import asdict
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import task
+from prefect.context import TaskRunContext
+from prefect.serializers import Serializer
+from pydantic import Field
+
+from models.registry import sha256_file
+from servicelens.fs import DataPath
+from servicelens.sources import RawRead, Reject, read_jsonl_with_lines
+from transforms.schemas import RAW_INTERACTION_SCHEMA
+
+#: How long a parsed file stays cached. Interactions older than the look-back are not read
+#: again by a nightly run; a backfill over old dates parses them again once.
+CACHE_DAYS = 14
+#: The modules whose code decides what a parsed interaction file contains.
+PARSER_MODULES = ("servicelens/sources.py", "servicelens/fs.py", "transforms/schemas.py")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def parser_fingerprint() -> str:
+    """sha256 of the parser's source files and the polars version: the cache's code key."""
+    digest = hashlib.sha256(pl.__version__.encode())
+    for module in PARSER_MODULES:
+        digest.update((_ROOT / module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def interaction_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """``parse-interactions``' cache key: the file's checksum and path, and the parser code."""
+    where = hashlib.sha256(str(parameters["path"]).encode()).hexdigest()[:12]
+    return f"interactions-{parameters['sha256']}-{where}-{parser_fingerprint()}"
+
+
+# Not ``Serializer[RawRead]``: a parametrised pydantic class has no ``type`` default, and
+# Prefect's serializer registry needs one to find this class when it reads a record back.
+class RawReadSerializer(Serializer):  # type: ignore[type-arg]
+    """A parsed file as compressed Arrow IPC (its rows) plus its rejects and encoding.
+
+    Arrow keeps every dtype exactly (time zones included) and reads back far faster than the
+    JSON it came from; Prefect wraps the bytes in a JSON record, hence the base64.
+    """
+
+    type: str = Field(default="servicelens-raw-read", frozen=True)
+
+    def dumps(self, obj: RawRead) -> bytes:
+        rows = io.BytesIO()
+        obj.frame.write_ipc(rows, compression="zstd")
+        about = {
+            "path": obj.path,
+            "encoding": obj.encoding,
+            "header": obj.header,
+            "rejects": [asdict(r) for r in obj.rejects],
+        }
+        # One line of JSON (json.dumps escapes every newline), then the Arrow bytes: no
+        # pickle, so reading a cache entry never runs code.
+        return base64.b64encode(json.dumps(about).encode() + b"\n" + rows.getvalue())
+
+    def loads(self, blob: bytes) -> RawRead:
+        about, rows = base64.b64decode(blob).split(b"\n", 1)
+        meta = json.loads(about)
+        return RawRead(
+            path=meta["path"],
+            encoding=meta["encoding"],
+            header=meta["header"],
+            frame=pl.read_ipc(io.BytesIO(rows)),
+            rejects=[Reject(**r) for r in meta["rejects"]],
+        )
+
+
+@task(
+    name="parse-interactions",
+    task_run_name="parse-{path}",
+    cache_key_fn=interaction_cache_key,
+    cache_expiration=timedelta(days=CACHE_DAYS),
+    persist_result=True,
+    result_serializer=RawReadSerializer(),
+)
+def parse_interactions_task(path: str, sha256: str) -> RawRead:
+    """Parse one interaction export (``sha256`` is its checksum: it keys the cache).
+
+    No retries of its own: it runs inside ``validate-day``, which retries on I/O errors.
+    """
+    return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA)
+
+
+def prune_cache(now: float | None = None) -> int:
+    """Delete expired parse entries from Prefect's result storage; return how many.
+
+    Prefect never deletes an expired record itself, and a year of nightly runs would keep a
+    year of parsed files. The flows call this once per backfill or nightly window.
+    """
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    cutoff = (now or time.time()) - CACHE_DAYS * 86400
+    removed = 0
+    for entry in Path(PREFECT_LOCAL_STORAGE_PATH.value()).glob("interactions-*"):
+        try:
+            if entry.stat().st_mtime < cutoff:
+                entry.unlink()
+                removed += 1
+        except FileNotFoundError:  # another run pruned it first
+            continue
+    return removed
+
+
+def read_interactions_cached(path: DataPath) -> RawRead:
+    """The stages' interaction reader, through Prefect's cache (use inside a flow run)."""
+    return parse_interactions_task(str(path), sha256_file(path))
