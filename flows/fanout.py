@@ -13,22 +13,20 @@ dates run either way.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+import uuid
+from dataclasses import asdict, replace
 from datetime import date
 from typing import Any
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
-from prefect.runtime import task_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.dates import DateOutcome, failure_message, process_and_record
-from flows.tasks import current_run_id, worker_name
-from servicelens.locks import LockBusyError, date_lock
-from servicelens.runs import PlannedDate, read_outcome, record_outcome
+from flows.dates import DateOutcome, failure_message, run_date
+from flows.tasks import worker_name
+from servicelens.runs import PlannedDate, record_outcome
 from servicelens.settings import Settings
-from servicelens.storage import locks_dir
 
 DASK_ADDRESS_VARIABLE = "SERVICELENS_DASK_ADDRESS"
 
@@ -49,60 +47,61 @@ def task_runner_for(address: str | None) -> TaskRunner[Any]:
 
 @task(
     name="process-date",
-    task_run_name="process-{day}",
+    task_run_name="process-{planned.day}",
     cache_policy=NO_CACHE,
     persist_result=False,
 )
-def process_date_task(settings: Settings, day: date) -> dict[str, Any]:
-    """One date end to end, as one unit a task runner (local or Dask) can place anywhere.
+def process_date_task(
+    settings: Settings, planned: PlannedDate, trigger: str, tags: list[str]
+) -> DateOutcome:
+    """One planned date as its own ``nightly-<date>`` flow run, on whichever worker this task
+    landed: created with the date's idempotency key, so a double trigger runs it once, and
+    holding the date's lock and recording its outcome like any nightly run."""
+    from flows.pipeline import nightly  # the flows module imports this one
 
-    Like a ``nightly`` run it holds the date's lock and records the outcome (with this task
-    run's id) either way.
-    """
-    run_id = str(task_run.get_id() or current_run_id())
-    with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
-        result = process_and_record(settings, day, run_id)
-    return {**result, "processed_by": worker_name()}
+    outcome = run_date(nightly, planned, settings, trigger, tags, limit=None)
+    return replace(outcome, result={**outcome.result, "processed_by": worker_name()})
 
 
 @flow(name="backfill-dates", flow_run_name="backfill-dates-on-task-runner")
-def process_dates(days: list[date], settings: Settings) -> list[DateOutcome]:
-    """Every day as a ``process-date`` task on this flow's task runner; one failing date does
-    not stop the rest. Outcomes come back in the order of ``days``."""
-    futures = process_date_task.map(unmapped(settings), days)
-    return [_outcome(settings, day, future) for day, future in zip(days, futures, strict=True)]
+def process_dates(
+    plan: list[PlannedDate], settings: Settings, trigger: str, tags: list[str]
+) -> list[DateOutcome]:
+    """Every planned date as a ``process-date`` task on this flow's task runner; one failing
+    date does not stop the rest. Outcomes come back in plan order."""
+    futures = process_date_task.map(unmapped(settings), plan, unmapped(trigger), unmapped(tags))
+    return [_outcome(settings, p.day, future) for p, future in zip(plan, futures, strict=True)]
 
 
-def _outcome(settings: Settings, day: date, future: PrefectFuture[dict[str, Any]]) -> DateOutcome:
+def _outcome(settings: Settings, day: date, future: PrefectFuture[DateOutcome]) -> DateOutcome:
     future.wait()
-    name = f"process-{day}"
     if future.state.is_completed():
-        return DateOutcome(str(day), "completed", name, future.result())
+        return future.result()
+    # The date's flow run records its own failures. A worker that died mid-date could not:
+    # record it here, so the date shows as failed.
     try:
         future.result()
         error: BaseException | None = None
     except BaseException as raised:
         error = raised
     message = failure_message(error) if error else future.state.message or "failed"
-    # The task records its own failures. A worker that died mid-date could not: record it
-    # here, so the date shows as failed. A date locked by another run is that run's business.
-    recorded = read_outcome(settings, day) or {}
-    if not isinstance(error, LockBusyError) and recorded.get("run_id") != str(future.task_run_id):
-        record_outcome(settings, day, str(future.task_run_id), "failed", error=message)
-    return DateOutcome(str(day), "failed", name, {}, message)
+    record_outcome(settings, day, str(future.task_run_id), "failed", error=message)
+    return DateOutcome(str(day), "failed", f"process-{day}", {}, message)
 
 
 def run_planned_dates_on(
-    address: str, plan: list[PlannedDate], settings: Settings
+    address: str, plan: list[PlannedDate], settings: Settings, tags: list[str] | None = None
 ) -> list[DateOutcome]:
-    """Run a backfill's planned dates on the Dask scheduler at ``address``; dates the plan
-    skips are reported as skipped. Outcomes come back in plan order."""
-    days = [p.day for p in plan if p.run]
+    """Run a backfill's planned dates on the Dask scheduler at ``address``, each as its own
+    ``nightly`` flow run; dates the plan skips are reported as skipped. Outcomes come back in
+    plan order."""
+    to_run = [p for p in plan if p.run]
     ran: dict[date, DateOutcome] = {}
-    if days:
+    if to_run:
         runner = process_dates.with_options(task_runner=task_runner_for(address))
-        outcomes = runner(days, settings)
-        ran = dict(zip(days, outcomes, strict=True))
+        trigger = uuid.uuid4().hex
+        outcomes = runner(to_run, settings, trigger, ["servicelens", *(tags or [])])
+        ran = {p.day: o for p, o in zip(to_run, outcomes, strict=True)}
     return [
         ran.get(p.day) or DateOutcome(p.day.isoformat(), "skipped", None, {}, p.reason)
         for p in plan

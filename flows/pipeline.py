@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows import fanout
+from flows.caching import prune_cache
 from flows.dates import (
     BACKFILL_LIMIT,
     DateOutcome,
@@ -126,9 +127,9 @@ def backfill(
     date failed. ``dry_run`` only reports the plan. Dates take slots of the
     ``servicelens-backfill`` concurrency limit, which the nightly run does not use.
 
-    With a Dask scheduler (``dask_address``, else ``$SERVICELENS_DASK_ADDRESS``) the planned
-    dates run instead as ``process-date`` tasks on the cluster's workers (flows/fanout.py);
-    their outcomes are recorded the same way, and the workers bound how many run at once.
+    With a Dask scheduler (``dask_address``, else ``$SERVICELENS_DASK_ADDRESS``) the same
+    ``nightly`` flow runs are started by ``process-date`` tasks on the cluster's workers
+    (flows/fanout.py), and the workers, not the concurrency limit, bound how many run at once.
     """
     settings = settings or Settings.from_env(data_dir)
     triggered_at = _triggered_at()
@@ -140,7 +141,7 @@ def backfill(
         return Completed(message=f"dry run: {sum(p.run for p in plan)} dates to run", data=rows)
     address = fanout.dask_address(dask_address)
     if address:
-        outcomes = fanout.run_planned_dates_on(address, plan, settings)
+        outcomes = fanout.run_planned_dates_on(address, plan, settings, tags=["backfill"])
     else:
         ensure_backfill_limit(settings.backfill_slots)
         outcomes = run_planned_dates(
@@ -152,6 +153,7 @@ def backfill(
             limit=BACKFILL_LIMIT,
         )
     write_report_task(settings)
+    prune_cache()
     return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
 
 
@@ -185,6 +187,7 @@ def nightly_window(
     plan = plan_nightly(settings, target, lookback, _triggered_at())
     outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
     write_report_task(settings)
+    prune_cache()
     return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
 

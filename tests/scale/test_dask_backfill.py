@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from servicelens.runs import date_status, outcome_path
+from flows.fanout import run_planned_dates_on
+from servicelens.runs import date_status, outcome_path, plan_backfill
 from servicelens.settings import Settings
 from servicelens.storage import read_manifest
 from servicelens.synthetic import generate
@@ -40,7 +42,7 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
     prefect_api: None, cluster: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """main's backfill (plan, rerun policy, outcome records, table, exit code) with its dates
-    run as process-date tasks on the workers; a failed date is recorded and re-run."""
+    run on the workers; a failed date is recorded and re-run; a double trigger runs once."""
     from distributed import Client
 
     from flows.fanout import run_backfill
@@ -61,7 +63,7 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
     argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(START), "--end", str(END)]
     code = main([*argv, "--dask-address", address])
     table = capsys.readouterr().out
-    assert code == 1
+    assert code == 1, table
     lines = [line.split() for line in table.splitlines()[1:5]]
     assert [(line[0], line[1]) for line in lines] == [
         (str(d), "failed" if d == broken else "completed") for d in days
@@ -95,6 +97,28 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
         "GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert {str(d): n for d, n in per_day} == kept
+
+    # Each date ran as its own nightly-<date> flow run, on Dask as locally; two triggers at
+    # the same moment (two threads, each fanning out to the cluster) run each date once.
+    assert all(_flow_runs(f"nightly-{d}") for d in days)
+    triggered_at = datetime.now(UTC)
+    plan = plan_backfill([date_status(settings, d, triggered_at) for d in days], "all")
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: run_planned_dates_on(address, plan, settings), range(2)))
+    for i in range(len(days)):
+        assert sorted(outcomes[i].outcome for outcomes in both) == ["completed", "duplicate"]
+
+
+def _flow_runs(name: str) -> list[object]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        return list(
+            client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+            )
+        )
 
 
 def test_the_address_comes_from_the_option_or_the_environment(
