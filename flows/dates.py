@@ -32,6 +32,7 @@ from flows.tasks import (
 )
 from servicelens.runs import PlannedDate, record_outcome
 from servicelens.settings import Settings
+from servicelens.storage import discard_run_staging
 
 #: The global concurrency limit backfill dates take a slot from (the nightly run does not).
 BACKFILL_LIMIT = "servicelens-backfill"
@@ -68,6 +69,8 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
     except Exception as error:
         record_outcome(settings, day, run_id, "failed", error=failure_message(error))
         raise
+    finally:
+        discard_run_staging(settings.staging_dir, run_id)
     result = {**ingested, **published}
     record_outcome(settings, day, run_id, "completed", counts=result)
     return result

@@ -43,7 +43,7 @@ from servicelens.runs import (
     summary_row,
 )
 from servicelens.settings import Settings
-from servicelens.storage import locks_dir
+from servicelens.storage import discard_run_staging, locks_dir
 
 
 def yesterday(timezone: str, now: datetime | None = None) -> date:
@@ -214,6 +214,7 @@ def demo(
         ingested.append(counts_dict(validated))
     trained = train_and_register_task(settings)
     published = [score_and_publish_task(settings, d) for d in days]
+    discard_run_staging(settings.staging_dir, current_run_id())
     return {
         "generated": generated,
         "ingested": ingested,

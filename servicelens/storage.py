@@ -30,7 +30,7 @@ import polars as pl
 
 from models.registry import sha256_file
 from servicelens.checkpoints import checkpoint
-from servicelens.fs import DataPath, RemotePath, read_parquet, write_parquet
+from servicelens.fs import DataPath, RemotePath, read_parquet, remove_tree, write_parquet
 from servicelens.locks import exclusive_lock, partition_lock_path
 from transforms.schemas import PARTITION_COLUMN, conform
 
@@ -333,8 +333,19 @@ def code_version() -> str:
         return f"servicelens-{version('servicelens')}"
 
 
+def run_staging_dir(staging_dir: DataPath, run_id: str) -> DataPath:
+    """Where one run's frames handed between tasks are staged."""
+    return staging_dir / "runs" / run_id
+
+
 def stage_frame(frame: pl.DataFrame, staging_dir: DataPath, run_id: str, name: str) -> DataPath:
     """Write a frame handed between tasks; tasks pass this path, not the frame."""
-    target = staging_dir / "runs" / run_id / f"{name}.parquet"
+    target = run_staging_dir(staging_dir, run_id) / f"{name}.parquet"
     write_parquet(frame, target, compression="lz4")
     return target
+
+
+def discard_run_staging(staging_dir: DataPath, run_id: str) -> None:
+    """Delete a finished run's staged frames: the partitions it published (or the previous
+    ones, if it failed) are the record; the staged copies would otherwise pile up."""
+    remove_tree(run_staging_dir(staging_dir, run_id))

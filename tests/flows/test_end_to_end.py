@@ -121,6 +121,8 @@ def test_rerunning_a_date_replaces_its_partition(demo_run: tuple[Settings, dict]
     assert second_manifest["run_id"] != first_manifest["run_id"]
     staging = Path(settings.staging_dir)
     assert not list(staging.glob("new-*")) and not list(staging.glob("old-*"))
+    # Frames staged between tasks go when their run ends (the demo's and the re-run's).
+    assert not list(staging.glob("runs/*/*"))
 
 
 def test_a_broken_batch_fails_its_date_and_keeps_the_previous_output(
