@@ -1,17 +1,25 @@
 """Why the model said what it said: each row's largest feature contributions.
 
-The model is linear in its features, so ``coefficient * value`` is exactly how much each
-feature moved the log-odds of policy_failure for that row. The reasons are the features that
-pushed hardest towards the class that was predicted, in words an analyst can read.
+For the linear model ``coefficient * value`` is exactly how much each feature moved the
+log-odds of policy_failure for that row. For text log-odds + boosted facts
+(:class:`models.stacked.TextThenFacts`) each fact's effect is the change in the final log-odds
+when that fact alone is set to its typical value, and the text's effect is shared among its
+words by their linear weights. The reasons are the features that pushed hardest towards the
+class that was predicted, in words an analyst can read.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
+
+from models.pipeline import RootCauseModel
+from models.stacked import TextThenFacts, one_thread
 
 
 def _block_names(name: str, transformer: object, columns: list[str]) -> list[str]:
@@ -51,8 +59,81 @@ def _readable(block: str, raw: str) -> str:
     return raw
 
 
+def _linear_contributions(
+    model: Pipeline, frame: pd.DataFrame
+) -> tuple[np.ndarray, sparse.coo_matrix, Callable[[np.ndarray, np.ndarray], list[str]]]:
+    """P, each feature's ``coefficient * value`` and a namer, for the linear Pipeline."""
+    x = sparse.csr_matrix(model.named_steps["features"].transform(frame))
+    classifier = model.named_steps["classifier"]
+    p = classifier.predict_proba(x)[:, 1]
+    contributions = sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
+    names = np.asarray(feature_names(model), dtype=object)
+
+    def name(rows: np.ndarray, columns: np.ndarray) -> list[str]:
+        return [str(n) for n in names[columns]]
+
+    return p, contributions, name
+
+
+def _fact_label(column: str, value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return f"{column} not recorded"
+    if isinstance(value, float):
+        return f"{column}={value:g}"
+    return f"{column}={value}"
+
+
+def _boosted_contributions(
+    model: TextThenFacts, frame: pd.DataFrame
+) -> tuple[np.ndarray, sparse.coo_matrix, Callable[[np.ndarray, np.ndarray], list[str]]]:
+    """P and each input's effect on the final log-odds, for text log-odds + boosted facts.
+
+    A fact's effect is exact for that row: the booster's log-odds with the row's own value
+    minus with the fact's typical training value (most common category, median), the rest of
+    the row unchanged. The text's effect is measured the same way against an empty comment
+    (the text model's intercept) and shared among the words in proportion to their
+    ``coefficient * value`` in the text model, which add up exactly to the text log-odds.
+    """
+    text = model.text_model_
+    x = sparse.csr_matrix(text.named_steps["features"].transform(frame))
+    classifier = text.named_steps["classifier"]
+    coef = classifier.coef_.ravel()
+    intercept = float(classifier.intercept_[0])
+    text_logit = np.asarray(x @ coef).ravel() + intercept
+    inputs = model.inputs_from_text_logit(frame, text_logit)
+    booster = model.booster_
+    n_facts = inputs.shape[1] - 1
+    effects = np.empty_like(inputs)
+    with one_thread():
+        raw = booster.decision_function(inputs)
+        for j in range(n_facts + 1):
+            typical = inputs.copy()
+            typical[:, j] = model.reference_[j] if j < n_facts else model.empty_text_logit()
+            effects[:, j] = raw - booster.decision_function(typical)
+    p = 1.0 / (1.0 + np.exp(-raw))
+    words = x.multiply(coef).tocsr()
+    spread = text_logit - intercept
+    share = np.divide(effects[:, -1], spread, out=np.zeros_like(spread), where=spread != 0)
+    words = sparse.csr_matrix(words.multiply(share[:, None]))
+    facts = sparse.csr_matrix(effects[:, :n_facts])
+    contributions = sparse.coo_matrix(sparse.hstack([facts, words]))
+    word_names = np.asarray(feature_names(text), dtype=object)
+    fact_columns = (*model.categorical, *model.numeric)
+    values = frame[list(fact_columns)].to_numpy(dtype=object)
+
+    def name(rows: np.ndarray, columns: np.ndarray) -> list[str]:
+        return [
+            _fact_label(fact_columns[c], values[r, c])
+            if c < n_facts
+            else str(word_names[c - n_facts])
+            for r, c in zip(rows.tolist(), columns.tolist(), strict=True)
+        ]
+
+    return p, contributions, name
+
+
 def predict_with_reasons(
-    model: Pipeline, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
+    model: RootCauseModel, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
 ) -> tuple[np.ndarray, list[list[str]]]:
     """P(policy_failure) for each row and up to ``k`` features that pushed it hardest towards
     its predicted class, from one pass through the features.
@@ -63,10 +144,10 @@ def predict_with_reasons(
     """
     if frame.empty:
         return np.empty(0), []
-    x = sparse.csr_matrix(model.named_steps["features"].transform(frame))
-    classifier = model.named_steps["classifier"]
-    p = classifier.predict_proba(x)[:, 1]
-    contributions = sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
+    if isinstance(model, TextThenFacts):
+        p, contributions, name = _boosted_contributions(model, frame)
+    else:
+        p, contributions, name = _linear_contributions(model, frame)
     rows, columns, values = contributions.row, contributions.col, contributions.data
     # Keep what pushes towards the row's own predicted class.
     direction = np.where(p >= threshold, 1.0, -1.0)[rows]
@@ -77,8 +158,8 @@ def predict_with_reasons(
     first_of_row = np.searchsorted(rows, rows, side="left")
     keep = np.arange(rows.size) - first_of_row < k
     rows, columns, values = rows[keep], columns[keep], values[keep]
-    names = np.asarray(feature_names(model), dtype=object)
-    texts = [f"{name} ({value:+.2f})" for name, value in zip(names[columns], values, strict=True)]
+    labels = name(rows, columns)
+    texts = [f"{label} ({value:+.2f})" for label, value in zip(labels, values, strict=True)]
     reasons: list[list[str]] = [[] for _ in range(len(frame))]
     for row, text in zip(rows.tolist(), texts, strict=True):
         reasons[row].append(text)
@@ -86,7 +167,7 @@ def predict_with_reasons(
 
 
 def top_reasons(
-    model: Pipeline, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
+    model: RootCauseModel, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
 ) -> list[list[str]]:
     """For each row, up to ``k`` features that pushed it hardest towards its predicted class."""
     return predict_with_reasons(model, frame, k, threshold)[1]

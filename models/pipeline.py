@@ -9,8 +9,8 @@ split cannot leak.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -22,9 +22,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from models.stacked import TextThenFacts
 from transforms.schemas import POSITIVE_CLASS
 
 TEXT = "comment"
+#: What :func:`build_pipeline` returns: one linear Pipeline, or text log-odds + boosted facts.
+RootCauseModel: TypeAlias = Pipeline | TextThenFacts
 #: Value given to a missing categorical, and to a missing value inside a feature cross.
 MISSING = "missing"
 
@@ -49,6 +52,9 @@ class FeatureSpec:
     char_ngrams: bool = True
     #: Inverse regularisation strength of the logistic regression.
     c: float = 1.0
+    #: Facts into gradient boosting beside the text model's log-odds (models/stacked.py)
+    #: instead of into the one logistic regression.
+    boosted_facts: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -64,6 +70,10 @@ class FeatureSpec:
 
     def text_only(self) -> FeatureSpec:
         return FeatureSpec(text=self.text, char_ngrams=self.char_ngrams, c=self.c)
+
+    def linear(self) -> FeatureSpec:
+        """The same inputs into the one logistic regression (no boosting)."""
+        return replace(self, boosted_facts=False)
 
 
 #: The generated survey data joined to contact-centre facts.
@@ -92,6 +102,9 @@ SURVEY_FEATURES = FeatureSpec(
     # and triple training time. Typo invariance holds without them (tests/model).
     char_ngrams=False,
     c=2.0,
+    # Measured (README "## The model"): boosting the facts beside the text's log-odds lowers
+    # the Brier score against truth on three generated data sets, and the calibration error.
+    boosted_facts=True,
 )
 # Kept for callers that only need the generated data's columns.
 CATEGORICAL = SURVEY_FEATURES.categorical
@@ -169,13 +182,28 @@ def _text_features(spec: FeatureSpec) -> FeatureUnion:
 
 def build_pipeline(
     seed: int = 7, c: float | None = None, spec: FeatureSpec = SURVEY_FEATURES
-) -> Pipeline:
+) -> RootCauseModel:
     """Text (word and character TF-IDF) + categorical + numeric + crossed features into a
-    logistic regression; ``seed`` fixes every random choice.
+    logistic regression; ``seed`` fixes every random choice. With ``spec.boosted_facts`` the
+    facts go into gradient boosting beside the text model's log-odds instead
+    (:class:`models.stacked.TextThenFacts`).
 
     A logistic regression minimises log loss, so its probabilities are calibrated when the
     features are rich enough; the measured calibration error is in the metrics.
     """
+    if spec.boosted_facts and spec.text and spec.facts:
+        text_model = build_linear(seed, c, spec.text_only())
+        return TextThenFacts(
+            text_model,
+            categorical=spec.categorical,
+            numeric=(*spec.numeric, *spec.flags),
+            seed=seed,
+        )
+    return build_linear(seed, c, spec)
+
+
+def build_linear(seed: int, c: float | None, spec: FeatureSpec) -> Pipeline:
+    """The linear model: ``features`` (one ColumnTransformer) then a logistic ``classifier``."""
     one_hot = {"handle_unknown": "infrequent_if_exist", "min_frequency": 3}
     parts: list[tuple[str, object, object]] = []
     if spec.text:
@@ -226,4 +254,5 @@ def spec_from_dict(data: dict[str, Any] | None) -> FeatureSpec:
         text=str(data.get("text", TEXT)),
         char_ngrams=bool(data.get("char_ngrams", True)),
         c=float(data.get("c", 1.0)),
+        boosted_facts=bool(data.get("boosted_facts", False)),
     )

@@ -16,6 +16,9 @@ import polars as pl
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
+from models.pipeline import RootCauseModel
+from models.stacked import TextThenFacts
+
 if TYPE_CHECKING:
     # For type checking only: a models folder may be a local Path or an object-store
     # RemotePath with the same methods; at run time this module imports neither fsspec nor
@@ -53,6 +56,13 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.preprocessing._encoders.OneHotEncoder",
     "sklearn.preprocessing._data.StandardScaler",
     "builtins.slice",
+    # text log-odds + boosted facts (models/stacked.py) and what its booster holds
+    "models.stacked.TextThenFacts",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    # a partial of check_array, which the fitted booster keeps for validating input
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
 )
 
 
@@ -80,7 +90,7 @@ def sha256_file(path: DataPath) -> str:
 
 
 def save_model(
-    model: Pipeline,
+    model: RootCauseModel,
     models_dir: DataPath,
     version: str,
     meta: dict[str, Any],
@@ -114,7 +124,7 @@ def save_model(
     return target
 
 
-def load_model(models_dir: DataPath, version: str) -> Pipeline:
+def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
     """Load a saved model after checking its checksum and that every type in it is trusted."""
     target = models_dir / version
     model_path = target / MODEL_FILE
@@ -148,8 +158,10 @@ def load_model(models_dir: DataPath, version: str) -> Pipeline:
     if untrusted:
         raise ModelFileError(f"{model_path}: refusing to load untrusted types {untrusted}")
     model = sio.loads(payload, trusted=list(TRUSTED_TYPES))
-    if not isinstance(model, Pipeline):
-        raise ModelFileError(f"{model_path}: holds a {type(model).__name__}, not a Pipeline")
+    if not isinstance(model, Pipeline | TextThenFacts):
+        raise ModelFileError(
+            f"{model_path}: holds a {type(model).__name__}, not a Pipeline or TextThenFacts"
+        )
     return model
 
 

@@ -26,10 +26,12 @@ from models.explain import predict_with_reasons
 from models.pipeline import (
     SURVEY_FEATURES,
     FeatureSpec,
+    RootCauseModel,
     build_pipeline,
     feature_frame,
     labels_to_target,
 )
+from models.stacked import TextThenFacts
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
 #: Columns whose per-value metrics are reported, when the data has them.
@@ -58,7 +60,7 @@ class Decision:
 class TrainingResult:
     """The fitted model (on all labelled rows) and what the evaluation said about it."""
 
-    model: Pipeline
+    model: RootCauseModel
     metrics: dict[str, Any]
     parameters: dict[str, Any]
     #: The holdout rows (all columns) with the model's probabilities, for comparison with a
@@ -139,9 +141,10 @@ def _baselines(
     return baselines
 
 
-def word_vocabulary(model: Pipeline) -> set[str]:
+def word_vocabulary(model: RootCauseModel) -> set[str]:
     """Single words the fitted model's word vectoriser knows (for the unseen-words check)."""
-    columns = model.named_steps["features"]
+    linear = model.text_model_ if isinstance(model, TextThenFacts) else model
+    columns = linear.named_steps["features"]
     if "text" not in columns.named_transformers_:
         return set()
     union: FeatureUnion = columns.named_transformers_["text"]
@@ -243,7 +246,7 @@ SCORING_CHUNK_ROWS = 50_000
 
 
 def score_negatives(
-    model: Pipeline,
+    model: RootCauseModel,
     responses: pl.DataFrame,
     review_band: tuple[float, float] = (0.35, 0.65),
     threshold: float = 0.5,

@@ -89,6 +89,7 @@ def load_mapping(source: str) -> SourceMapping:
         crosses=tuple(tuple(x) for x in features.get("crosses", ())),
         char_ngrams=bool(features.get("char_ngrams", True)),
         c=float(features.get("c", 1.0)),
+        boosted_facts=bool(features.get("boosted_facts", False)),
     )
     label: dict[str, Any] = data.get("label", {})
     label_column = label.get("column")

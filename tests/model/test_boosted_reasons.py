@@ -1,0 +1,54 @@
+"""The survey model is non-linear (text log-odds + boosted facts), so its reasons are measured,
+not read off coefficients: check that each fact's reason is exactly what that fact moved."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+
+from models.explain import predict_with_reasons
+from models.pipeline import feature_frame
+from models.stacked import TextThenFacts, one_thread
+from models.train import TrainingResult
+
+
+def test_fact_reasons_are_the_log_odds_each_fact_moved(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    model = trained.model
+    assert isinstance(model, TextThenFacts)
+    frame = feature_frame(labelled.head(300))
+    p, reasons = predict_with_reasons(model, frame)
+    np.testing.assert_allclose(p, model.predict_proba(frame)[:, 1], atol=1e-12)
+    inputs = model.booster_inputs(frame)
+    with one_thread():
+        raw = model.booster_.decision_function(inputs)
+    columns = (*model.categorical, *model.numeric)
+    checked = 0
+    for row, row_reasons in enumerate(reasons):
+        for reason in row_reasons:
+            label, value = re.fullmatch(r"(.*) \(([+-][0-9.]+)\)", reason).groups()  # type: ignore[union-attr]
+            name = re.split(r"=| not recorded", label)[0]
+            if name not in columns:
+                continue  # a word: its share of the text's effect
+            j = columns.index(name)
+            typical = inputs[row : row + 1].copy()
+            typical[0, j] = model.reference_[j]
+            with one_thread():
+                moved = raw[row] - model.booster_.decision_function(typical)[0]
+            assert abs(float(value) - moved) <= 0.005 + 1e-9  # printed to two decimals
+            checked += 1
+    assert checked > 50  # facts do appear among the reasons
+
+
+def test_a_comment_reading_more_like_a_failure_never_lowers_p(trained: TrainingResult) -> None:
+    model = trained.model
+    assert isinstance(model, TextThenFacts)
+    inputs = np.repeat(model.reference_[None, :], 41, axis=0)
+    inputs = np.column_stack([inputs, np.linspace(-10, 10, 41)])
+    with one_thread():
+        p = model.booster_.predict_proba(inputs)[:, 1]
+    assert (np.diff(p) >= 0).all()
+    assert p[-1] > p[0]
