@@ -80,6 +80,22 @@ def truth_metrics(
     }
 
 
+#: Fewer holdout rows than this that the champion never trained on are too few to compare on.
+MIN_COMPARISON_ROWS = 100
+
+
+def unseen_by(meta: dict[str, Any], holdout: pl.DataFrame) -> pl.DataFrame:
+    """The holdout rows a registered model never trained on.
+
+    A version's final model is refitted on every audited response up to the last survey
+    date in its metadata, so rows up to that date would flatter it against a challenger.
+    """
+    dates = meta.get("survey_dates") or []
+    if len(dates) != 2 or "survey_date" not in holdout.columns:
+        return holdout
+    return holdout.filter(pl.col("survey_date") > date.fromisoformat(str(dates[1])))
+
+
 def champion_on_holdout(models_dir: DataPath, champion: str, holdout: pl.DataFrame) -> float:
     """The champion's macro-F1 on the challenger's holdout rows, with its own threshold."""
     meta = read_metadata(models_dir, champion)
@@ -119,9 +135,22 @@ def register_and_promote(
         result.model, models_dir, version, meta, metrics, result.reference, result.out_of_fold
     )
     champion = champion_version(models_dir)
-    champion_score = champion_on_holdout(models_dir, champion, result.holdout) if champion else None
+    challenger_score = float(metrics["model"]["macro_f1"])
+    champion_score: float | None = None
+    compared: int | None = None
+    if champion:
+        # Only rows neither model trained on: the champion's own training rows flatter it.
+        rows = unseen_by(read_metadata(models_dir, champion), result.holdout)
+        compared = rows.height
+        if compared >= MIN_COMPARISON_ROWS:
+            champion_score = champion_on_holdout(models_dir, champion, rows)
+            y = labels_to_target(rows.get_column("root_cause"))
+            p = rows.get_column("p_policy_failure").to_numpy()
+            challenger_score = float(
+                classification_metrics(y, p, result.decision.threshold)["macro_f1"]
+            )
     promote, decision = promotion_decision(
-        version, float(metrics["model"]["macro_f1"]), champion, champion_score
+        version, challenger_score, champion, champion_score, compared_rows=compared
     )
     if promote:
         set_champion(models_dir, version, decision)

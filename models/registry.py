@@ -229,22 +229,32 @@ def promotion_decision(
     champion_score: float | None,
     metric: str = "macro_f1",
     tolerance: float = PROMOTION_TOLERANCE,
+    compared_rows: int | None = None,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
-    Both scores must come from the same holdout rows. The challenger wins unless it is worse
-    than the champion by more than ``tolerance``.
+    Both scores must come from the same holdout rows, ones neither model trained on
+    (``compared_rows`` of them). The challenger wins unless it is worse than the champion by
+    more than ``tolerance``. With a champion but no score for it (too few rows it had not
+    seen), the challenger, trained on newer data, wins.
     """
-    if champion is None or champion_score is None:
+    if champion is None:
         return True, "promoted: no champion yet"
+    if champion_score is None:
+        return True, (
+            f"promoted: only {compared_rows or 0} holdout rows are newer than champion "
+            f"{champion}'s training data, too few to compare on; the challenger has the newer data"
+        )
+    on = f" on {compared_rows} rows neither trained on" if compared_rows is not None else ""
     if challenger_score + tolerance >= champion_score:
         return True, (
             f"promoted: holdout {metric} {challenger_score:.3f} vs champion {champion} "
-            f"{champion_score:.3f} (tolerance {tolerance})"
+            f"{champion_score:.3f}{on} (tolerance {tolerance})"
         )
     return False, (
         f"kept champion {champion}: challenger {challenger} holdout {metric} "
-        f"{challenger_score:.3f} is worse than {champion_score:.3f} beyond tolerance {tolerance}"
+        f"{challenger_score:.3f} is worse than {champion_score:.3f}{on} beyond tolerance "
+        f"{tolerance}"
     )
 
 

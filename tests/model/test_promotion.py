@@ -1,0 +1,51 @@
+"""Champion and challenger are compared only on holdout rows neither of them trained on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from flows.training import MIN_COMPARISON_ROWS, register_and_promote
+from models.pipeline import SURVEY_FEATURES
+from models.registry import champion_version, promotion_decision, set_champion
+from models.train import TrainingResult, train_root_cause_model
+from tests.model.conftest import START
+
+
+def test_the_decision_rule_and_its_reasons() -> None:
+    assert promotion_decision("new", 0.80, None, None) == (True, "promoted: no champion yet")
+    promoted, why = promotion_decision("new", 0.80, "old", 0.805, compared_rows=300)
+    assert promoted and "300 rows neither trained on" in why
+    kept, why = promotion_decision("new", 0.78, "old", 0.80, compared_rows=300)
+    assert not kept and why.startswith("kept champion old")
+    promoted, why = promotion_decision("new", 0.5, "old", None, compared_rows=12)
+    assert promoted and "only 12 holdout rows are newer" in why
+
+
+def test_a_champion_is_never_scored_on_rows_it_trained_on(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    # The champion saw the first five days; the challenger, all eight, tests on the last
+    # quarter of them, which the champion never saw.
+    cutoff = START + timedelta(days=4)
+    early = labelled.filter(pl.col("survey_date") <= cutoff)
+    champion = train_root_cause_model(early, seed=3, cv_folds=3)
+    first = register_and_promote(champion, tmp_path, early, dict(champion.metrics), SURVEY_FEATURES)
+    assert first["promoted"] and champion_version(tmp_path) == first["version"]
+
+    unseen = trained.holdout.filter(pl.col("survey_date") > cutoff).height
+    assert unseen == trained.holdout.height >= MIN_COMPARISON_ROWS
+    second = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert f"on {unseen} rows neither trained on" in second["decision"]
+
+    # A challenger whose holdout the champion has entirely seen cannot be compared fairly:
+    # it is promoted for its newer data, and the reason says so.
+    set_champion(tmp_path, second["version"], "made champion by the test")
+    again = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert again["promoted"] and "only 0 holdout rows are newer" in again["decision"]
