@@ -11,11 +11,13 @@ class that was predicted, in words an analyst can read.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from models.pipeline import RootCauseModel
@@ -103,13 +105,9 @@ def _boosted_contributions(
     inputs = model.inputs_from_text_logit(frame, text_logit)
     booster = model.booster_
     n_facts = inputs.shape[1] - 1
-    effects = np.empty_like(inputs)
+    references = np.append(model.reference_[:n_facts], model.empty_text_logit())
     with one_thread():
-        raw = booster.decision_function(inputs)
-        for j in range(n_facts + 1):
-            typical = inputs.copy()
-            typical[:, j] = model.reference_[j] if j < n_facts else model.empty_text_logit()
-            effects[:, j] = raw - booster.decision_function(typical)
+        raw, effects = _counterfactual_effects(booster, inputs, references)
     p = 1.0 / (1.0 + np.exp(-raw))
     words = x.multiply(coef).tocsr()
     spread = text_logit - intercept
@@ -130,6 +128,47 @@ def _boosted_contributions(
         ]
 
     return p, contributions, name
+
+
+def _counterfactual_effects(
+    booster: HistGradientBoostingClassifier, inputs: np.ndarray, references: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The booster's log-odds for each row, and for each row and input column how much it
+    falls when that column alone is set to its reference value.
+
+    Exactly ``decision_function(x) - decision_function(x with column j at its reference)``,
+    computed tree by tree so that only what can change is evaluated again: a tree that never
+    splits on column j gives the same leaf either way, and a row already at the reference
+    value has no effect from it. On the survey model that is about a fifth of the work of
+    running the whole booster once per column. (It walks the fitted trees through
+    scikit-learn's ``_predictors``: ``tests/model/test_boosted_reasons.py`` checks the result
+    against ``decision_function`` so a library change cannot pass unnoticed.)
+    """
+    x = booster._preprocess_X(inputs, reset=False)
+    known_categories, feature_map = booster._bin_mapper.make_known_categories_bitsets()
+    trees = [tree for iteration in booster._predictors for tree in iteration]
+
+    def leaves(tree: Any, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(tree.predict(rows, known_categories, feature_map, 1))
+
+    per_tree = np.stack([leaves(tree, x) for tree in trees])
+    raw = per_tree.sum(axis=0) + float(np.ravel(booster._baseline_prediction)[0])
+    splits_on = [
+        set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist()) for tree in trees
+    ]
+    effects = np.zeros_like(inputs, dtype=float)
+    for j, reference in enumerate(references):
+        column = inputs[:, j]
+        moved = ~((column == reference) | (np.isnan(column) & np.isnan(reference)))
+        using = [t for t, features in enumerate(splits_on) if j in features]
+        if not using or not moved.any():
+            continue
+        rows = np.flatnonzero(moved)
+        typical = x[rows]
+        typical[:, j] = reference
+        changed = sum(leaves(trees[t], typical) for t in using)
+        effects[rows, j] = per_tree[np.ix_(using, rows)].sum(axis=0) - changed
+    return raw, effects
 
 
 def predict_with_reasons(

@@ -52,3 +52,27 @@ def test_a_comment_reading_more_like_a_failure_never_lowers_p(trained: TrainingR
         p = model.booster_.predict_proba(inputs)[:, 1]
     assert (np.diff(p) >= 0).all()
     assert p[-1] > p[0]
+
+
+def test_tree_by_tree_effects_equal_one_booster_pass_per_column(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    """The fast path skips trees that never split on a column and rows already at its
+    reference; it must give exactly what setting the column and re-running the booster does."""
+    from models.explain import _counterfactual_effects
+
+    model = trained.model
+    assert isinstance(model, TextThenFacts)
+    inputs = model.booster_inputs(feature_frame(labelled.head(400)))
+    n_facts = inputs.shape[1] - 1
+    references = np.append(model.reference_[:n_facts], model.empty_text_logit())
+    with one_thread():
+        raw, effects = _counterfactual_effects(model.booster_, inputs, references)
+        expected = model.booster_.decision_function(inputs)
+        np.testing.assert_allclose(raw, expected, atol=1e-9)
+        for j, reference in enumerate(references):
+            typical = inputs.copy()
+            typical[:, j] = reference
+            moved = expected - model.booster_.decision_function(typical)
+            np.testing.assert_allclose(effects[:, j], moved, atol=1e-9)
+    assert np.count_nonzero(effects[:, :n_facts]) > 0
