@@ -36,6 +36,7 @@ from transforms.clean import (
     is_negative,
     join_interactions,
     normalise_surveys,
+    normalised_text,
     prepare_interactions,
     split_superseded_deliveries,
     with_policy_facts,
@@ -142,13 +143,24 @@ def read_surveys(settings: Settings, day: date) -> RawRead:
     return read
 
 
-def read_interactions(settings: Settings, day: date) -> tuple[pl.DataFrame, list[RawRead]]:
-    """Interactions that started on ``day`` or in the look-back window before it."""
+def read_interactions(
+    settings: Settings, day: date, interaction_ids: pl.Series | None = None
+) -> tuple[pl.DataFrame, list[RawRead]]:
+    """Interactions that started on ``day`` or in the look-back window before it.
+
+    With ``interaction_ids`` (normalised, as the surveys' join key), only those interactions
+    are kept: the join needs no others, and the look-back days hold millions more rows than a
+    day's surveys name. Every line is still decoded and checked, so rejects and counts are
+    the same either way.
+    """
+    keep = None
+    if interaction_ids is not None:
+        keep = normalised_text("interaction_id").is_in(interaction_ids.drop_nulls().unique())
     reads: list[RawRead] = []
     for back in range(settings.interaction_lookback_days, -1, -1):
         path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
         if path.exists():
-            reads.append(read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA))
+            reads.append(read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA, keep))
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
@@ -167,7 +179,11 @@ def validate_day(
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
     # zone keeps the original text.
     surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])
-    interactions, interaction_reads = read_interactions(settings, day)
+    interactions, interaction_reads = read_interactions(
+        settings,
+        day,
+        surveys.frame.select(normalised_text("interaction_id")).get_column("interaction_id"),
+    )
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
         raise BatchError(f"{settings.policies_file}: the policy catalogue is missing")
