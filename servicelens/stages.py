@@ -188,11 +188,15 @@ def validate_day(
     if policies is None:
         raise BatchError(f"{settings.policies_file}: the policy catalogue is missing")
 
-    normalised = normalise_surveys(surveys.frame, settings.timezone, day)
-    latest, superseded = split_superseded_deliveries(normalised)
+    # Each intermediate frame below is a full copy of the day (a million rows at scale):
+    # they are dropped as soon as the next one exists, so at most two are held at a time.
+    latest, superseded = split_superseded_deliveries(
+        normalise_surveys(surveys.frame, settings.timezone, day)
+    )
     joined = with_accepted_elsewhere(
         join_interactions(latest, interactions), settings, day
     ).with_row_index(ROW_ID)
+    del latest, interactions
     failures = validate_survey_rows(
         joined, now, settings.gx_docs_dir / str(day) / "surveys_rows.html"
     )
@@ -200,8 +204,11 @@ def validate_day(
 
     failed = joined.join(reasons, ROW_ID, "inner")
     valid = joined.join(reasons, ROW_ID, "anti")
-    clean = with_policy_facts(valid.with_columns(is_negative()), policies)
-    clean = conform(clean, CLEAN_RESPONSE_SCHEMA)
+    del joined
+    clean = conform(
+        with_policy_facts(valid.with_columns(is_negative()), policies), CLEAN_RESPONSE_SCHEMA
+    )
+    del valid
 
     raw_columns = [c for c in RAW_SURVEY_COLUMNS if c in surveys.frame.columns]
     own_interactions = settings.raw_day(day) / INTERACTIONS_FILE
@@ -285,7 +292,8 @@ def _survey_quarantine(
     rows: pl.DataFrame, raw: pl.DataFrame, raw_columns: list[str], day: date
 ) -> pl.DataFrame:
     """Quarantine rows with the raw values exactly as exported (looked up by line)."""
-    as_exported = raw.select(
+    # Only the quarantined lines are encoded: a few percent of the day, not all of it.
+    as_exported = raw.join(rows.select("source_line"), "source_line", "semi").select(
         "source_line", pl.struct(raw_columns).struct.json_encode().alias("raw_record")
     )
     return conform(
