@@ -375,20 +375,20 @@ def _decode_json_fast(
         return empty
     last = lines.len() - 1
     query = pl.scan_ndjson(io.BytesIO(payload), schema=schema).with_row_index("_row")
-    if keep is not None:
-        # The last row is kept whatever ``keep`` says: it proves the reader found exactly
-        # one row per line (no more, no fewer), so rows map to lines by position.
-        query = query.filter(keep | (pl.col("_row") >= last))
+    # The last row is kept whatever ``keep`` says: it proves the reader found exactly one row
+    # per line (no more, no fewer), so rows map to lines by position.
+    query = query.with_columns((pl.lit(True) if keep is None else keep).alias("_keep")).filter(
+        pl.col("_keep") | (pl.col("_row") >= last)
+    )
     try:
         rows = query.collect(engine="streaming")
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
         return None
     if rows.height == 0 or rows.get_column("_row").max() != last:
         return None
-    if keep is not None:
-        rows = rows.filter(keep)
+    rows = rows.filter(pl.col("_keep"))
     return rows.with_columns(lines.gather(rows.get_column("_row")).alias("source_line")).drop(
-        "_row"
+        "_row", "_keep"
     )
 
 

@@ -155,7 +155,13 @@ def read_interactions(
     """
     keep = None
     if interaction_ids is not None:
-        keep = normalised_text("interaction_id").is_in(interaction_ids.drop_nulls().unique())
+        # Cheap and sure: an id already in its cleaned form either is one of the surveys'
+        # ids or is not needed; an id with whitespace or control characters (rare) is kept
+        # whatever it is, for prepare_interactions to clean and the join to match or ignore.
+        raw = pl.col("interaction_id")
+        keep = raw.is_in(interaction_ids.drop_nulls().unique()) | raw.str.contains(
+            r"[\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+        )
     reads: list[RawRead] = []
     for back in range(settings.interaction_lookback_days, -1, -1):
         path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
