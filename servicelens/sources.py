@@ -285,23 +285,25 @@ def read_jsonl_with_lines(
     path = str(path)
     schema = schema or RAW_INTERACTION_SCHEMA
     buf, encoding = decode_to_utf8(read_bytes(path))
-    numbered = _numbered_lines(buf)
+    split_here = b"\r" in buf
     stripped = pl.col("text").str.strip_chars()
     present = stripped != ""
     # A cheap shape check first, so one truncated line does not force the slow path.
     looks_like_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
-    length = pl.col("text").str.len_bytes() + 1  # the newline that ended the line
+    # One streaming pass keeps a few numbers per line and the text of rejected lines only;
+    # the file's text is never held a second time as a column.
     shapes = (
-        numbered.with_columns((length.cum_sum() - length).alias("start"), length.alias("length"))
-        .filter(present)
+        _numbered_lines(buf, split_here)
         .select(
             "source_line",
-            "start",
-            "length",
+            (pl.col("text").str.len_bytes() + 1).alias("length"),  # with its newline
+            present.alias("present"),
             looks_like_object.alias("candidate"),
-            pl.when(~looks_like_object).then(pl.col("text")).alias("text"),
+            pl.when(present & ~looks_like_object).then(pl.col("text")).alias("text"),
         )
-        .collect()
+        .collect(engine="streaming")
+        .with_columns((pl.col("length").cum_sum() - pl.col("length")).alias("start"))
+        .filter(pl.col("present"))
     )
     bad = shapes.filter(~pl.col("candidate"))
     rejects = [
@@ -309,33 +311,37 @@ def read_jsonl_with_lines(
         for line, text in bad.select("source_line", "text").iter_rows()
     ]
     candidate_lines = shapes.filter(pl.col("candidate")).get_column("source_line")
+    # The rejected lines blanked out (the text is the same otherwise, line for line); the
+    # file's own bytes are let go, so the date holds one copy of this file at most.
     payload = _without_lines(buf, bad.get_column("start"), bad.get_column("length"))
-    del shapes, bad
+    del buf, shapes, bad
     decoded = _decode_json_fast(payload, candidate_lines, schema, keep)
-    del payload
     rows_decoded = candidate_lines.len()
     if decoded is None:
-        candidates = numbered.filter(present & looks_like_object).collect()
+        candidates = (
+            _numbered_lines(payload, split_here).filter(present & looks_like_object).collect()
+        )
         exact, more = _decode_json_exact(candidates, schema)
         rejects.extend(more)
         decoded = exact.select(pl.col("row").struct.unnest(), "source_line")
         rows_decoded = decoded.height
         if keep is not None:
             decoded = decoded.filter(keep)
+    del payload
     frame = decoded.select(*schema, pl.lit(path).alias("source_file"), "source_line")
     rejects.sort(key=lambda r: r.line)
     skipped = rows_decoded - frame.height
     return RawRead(path, encoding, list(schema), frame, rejects, skipped)
 
 
-def _numbered_lines(buf: bytes) -> pl.LazyFrame:
+def _numbered_lines(buf: bytes, split_here: bool) -> pl.LazyFrame:
     """The lines of ``buf`` as ``text`` with their 1-based ``source_line``, blank ones too."""
-    if b"\r" not in buf:
+    if not split_here:
         return pl.scan_lines(
             buf, name="text", row_index_name="source_line", row_index_offset=1
         ).with_columns(pl.col("source_line").cast(pl.Int64))
-    # polars' line reader drops the "\r" of a CRLF line ending; split here instead, so a
-    # rejected line's text is kept exactly as it is in the file.
+    # polars' line reader drops the "\r" of a CRLF line ending; a file with any "\r" is split
+    # here instead, so a rejected line's text is kept exactly as it is in the file.
     return (
         pl.DataFrame({"text": [buf.decode("utf-8")]})
         .lazy()
