@@ -284,11 +284,16 @@ def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date
     twice in BI; the copy that comes second goes to quarantine."""
     elsewhere = pl.DataFrame(schema={"response_id": pl.String, "accepted_on": pl.Date})
     if any(settings.clean_dir.glob("survey_date=*/part-0.parquet")):
+        # Only this date's ids are looked up: a backfill's clean table grows by a day of
+        # responses per date, and collecting all of them made each date slower than the last.
         elsewhere = (
             scan_table(settings.clean_dir)
             .filter(pl.col("survey_date") != day)
             .select("response_id", pl.col("survey_date").alias("accepted_on"))
-            .unique("response_id", keep="first")
+            .join(
+                surveys.lazy().select("response_id"), "response_id", "semi", maintain_order="left"
+            )
+            .unique("response_id", keep="first", maintain_order=True)
             .collect()
         )
     return surveys.join(elsewhere, "response_id", "left")
