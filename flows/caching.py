@@ -28,7 +28,7 @@ import hashlib
 import io
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -87,6 +87,7 @@ class RawReadSerializer(Serializer):  # type: ignore[type-arg]
             "encoding": obj.encoding,
             "header": obj.header,
             "rejects": [asdict(r) for r in obj.rejects],
+            "skipped": obj.skipped,
         }
         # One line of JSON (json.dumps escapes every newline), then the Arrow bytes: no
         # pickle, so reading a cache entry never runs code.
@@ -101,6 +102,7 @@ class RawReadSerializer(Serializer):  # type: ignore[type-arg]
             header=meta["header"],
             frame=pl.read_ipc(io.BytesIO(rows)),
             rejects=[Reject(**r) for r in meta["rejects"]],
+            skipped=meta.get("skipped", 0),
         )
 
 
@@ -140,6 +142,15 @@ def prune_cache(now: float | None = None) -> int:
     return removed
 
 
-def read_interactions_cached(path: DataPath) -> RawRead:
-    """The stages' interaction reader, through Prefect's cache (use inside a flow run)."""
-    return parse_interactions_task(str(path), sha256_file(path))
+def read_interactions_cached(path: DataPath, keep: pl.Expr | None = None) -> RawRead:
+    """The stages' interaction reader, through Prefect's cache (use inside a flow run).
+
+    The whole file is parsed and cached (each date of the look-back needs different rows of
+    it); the date's ``keep`` applies after, exactly as the direct reader applies it.
+    """
+    parsed = parse_interactions_task(str(path), sha256_file(path))
+    if keep is None:
+        return parsed
+    kept = parsed.frame.filter(keep)
+    skipped = parsed.skipped + parsed.frame.height - kept.height
+    return replace(parsed, frame=kept, skipped=skipped)

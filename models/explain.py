@@ -167,7 +167,7 @@ def _counterfactual_effects(
         typical = x[rows]
         typical[:, j] = reference
         changed = sum(leaves(trees[t], typical) for t in using)
-        effects[rows, j] = per_tree[np.ix_(using, rows)].sum(axis=0) - changed
+        effects[rows, j] = per_tree[np.ix_(np.asarray(using), rows)].sum(axis=0) - changed
     return raw, effects
 
 

@@ -2,7 +2,8 @@
 
 Every record read ends up either in the returned frame (with ``source_file`` and
 ``source_line``) or in the returned rejects (with the raw text and the reason), so the caller
-can reconcile rows read = rows kept + rows quarantined. Nothing here drops a record silently.
+can reconcile rows read = rows kept + rows quarantined. Nothing here drops a record silently:
+a JSON lines reader told to keep only some rows counts the others in ``skipped``.
 
 The CSV path is vectorised: a numpy pass over the bytes finds record boundaries (newlines
 outside quotes) and field counts, ragged records are set aside with their line numbers, and
@@ -54,10 +55,12 @@ class RawRead:
     header: list[str]
     frame: pl.DataFrame
     rejects: list[Reject] = field(default_factory=list)
+    #: Records read and decoded but left out of ``frame`` because the caller did not need them.
+    skipped: int = 0
 
     @property
     def records_read(self) -> int:
-        return self.frame.height + len(self.rejects)
+        return self.frame.height + len(self.rejects) + self.skipped
 
 
 def decode_to_utf8(data: bytes) -> tuple[bytes, str]:
@@ -73,15 +76,26 @@ def decode_to_utf8(data: bytes) -> tuple[bytes, str]:
     unmarked = _unmarked_utf16(data)
     if unmarked:
         return data.decode(unmarked, "replace").encode("utf-8"), unmarked
-    try:
-        data.decode("utf-8")
+    if _is_utf8(data):
         return data, "utf-8"
-    except UnicodeDecodeError:
-        pass
     try:
         return data.decode("cp1252").encode("utf-8"), "cp1252"
     except UnicodeDecodeError:
         return data.decode("latin-1").encode("utf-8"), "latin-1"
+
+
+def _is_utf8(data: bytes, step: int = 1 << 24) -> bool:
+    """Strict UTF-8 check, a slice at a time: decoding a large file whole would hold it a
+    second time as a str just to learn that it decodes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for offset in range(0, len(view), step):
+            decoder.decode(view[offset : offset + step])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _unmarked_utf16(data: bytes) -> str | None:
@@ -256,60 +270,131 @@ def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
 
 
 def read_jsonl_with_lines(
-    path: str | DataPath, schema: dict[str, pl.DataType] | None = None
+    path: str | DataPath,
+    schema: dict[str, pl.DataType] | None = None,
+    keep: pl.Expr | None = None,
 ) -> RawRead:
-    """Read JSON lines into ``schema``, keeping each row's line; undecodable lines are rejects."""
+    """Read JSON lines into ``schema``, keeping each row's line; undecodable lines are rejects.
+
+    ``keep``, a predicate on the decoded columns, drops the rows the caller does not need
+    while they are decoded, so they are never held all at once (a date needs a few of the
+    look-back days' interactions, not all of them); they are counted in ``RawRead.skipped``.
+    Every line is still decoded and checked: rejects, and whether the fast or the exact
+    decoder's rules apply, do not depend on ``keep``.
+    """
     path = str(path)
     schema = schema or RAW_INTERACTION_SCHEMA
     buf, encoding = decode_to_utf8(read_bytes(path))
-    # Lines are split and numbered inside polars: a Python list of a million strings costs
-    # more than everything else here.
-    numbered = (
+    split_here = b"\r" in buf
+    stripped = pl.col("text").str.strip_chars()
+    present = stripped != ""
+    # A cheap shape check first, so one truncated line does not force the slow path.
+    looks_like_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
+    # One streaming pass keeps a few numbers per line and the text of rejected lines only;
+    # the file's text is never held a second time as a column.
+    shapes = (
+        _numbered_lines(buf, split_here)
+        .select(
+            "source_line",
+            (pl.col("text").str.len_bytes() + 1).alias("length"),  # with its newline
+            present.alias("present"),
+            looks_like_object.alias("candidate"),
+            pl.when(present & ~looks_like_object).then(pl.col("text")).alias("text"),
+        )
+        .collect(engine="streaming")
+        .with_columns((pl.col("length").cum_sum() - pl.col("length")).alias("start"))
+        .filter(pl.col("present"))
+    )
+    bad = shapes.filter(~pl.col("candidate"))
+    rejects = [
+        Reject(int(line), text, "malformed JSON: not a complete object")
+        for line, text in bad.select("source_line", "text").iter_rows()
+    ]
+    candidate_lines = shapes.filter(pl.col("candidate")).get_column("source_line")
+    # The rejected lines blanked out (the text is the same otherwise, line for line); the
+    # file's own bytes are let go, so the date holds one copy of this file at most.
+    payload = _without_lines(buf, bad.get_column("start"), bad.get_column("length"))
+    del buf, shapes, bad
+    decoded = _decode_json_fast(payload, candidate_lines, schema, keep)
+    rows_decoded = candidate_lines.len()
+    if decoded is None:
+        candidates = (
+            _numbered_lines(payload, split_here).filter(present & looks_like_object).collect()
+        )
+        exact, more = _decode_json_exact(candidates, schema)
+        rejects.extend(more)
+        decoded = exact.select(pl.col("row").struct.unnest(), "source_line")
+        rows_decoded = decoded.height
+        if keep is not None:
+            decoded = decoded.filter(keep)
+    del payload
+    frame = decoded.select(*schema, pl.lit(path).alias("source_file"), "source_line")
+    rejects.sort(key=lambda r: r.line)
+    skipped = rows_decoded - frame.height
+    return RawRead(path, encoding, list(schema), frame, rejects, skipped)
+
+
+def _numbered_lines(buf: bytes, split_here: bool) -> pl.LazyFrame:
+    """The lines of ``buf`` as ``text`` with their 1-based ``source_line``, blank ones too."""
+    if not split_here:
+        return pl.scan_lines(
+            buf, name="text", row_index_name="source_line", row_index_offset=1
+        ).with_columns(pl.col("source_line").cast(pl.Int64))
+    # polars' line reader drops the "\r" of a CRLF line ending; a file with any "\r" is split
+    # here instead, so a rejected line's text is kept exactly as it is in the file.
+    return (
         pl.DataFrame({"text": [buf.decode("utf-8")]})
+        .lazy()
         .select(pl.col("text").str.split("\n").explode())
         .with_row_index("source_line", offset=1)
         .with_columns(pl.col("source_line").cast(pl.Int64))
-        .filter(pl.col("text").str.strip_chars() != "")
     )
-    stripped = pl.col("text").str.strip_chars()
-    # A cheap shape check first, so one truncated line does not force the slow path.
-    looks_like_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
-    candidates = numbered.filter(looks_like_object)
-    rejects = [
-        Reject(int(line), text, "malformed JSON: not a complete object")
-        for line, text in numbered.filter(~looks_like_object)
-        .select("source_line", "text")
-        .iter_rows()
-    ]
-    decoded = _decode_json_fast(candidates, schema)
-    if decoded is None:
-        decoded, more = _decode_json_exact(candidates, schema)
-        rejects.extend(more)
-    frame = decoded.select(
-        pl.col("row").struct.unnest(), pl.lit(path).alias("source_file"), "source_line"
-    )
-    rejects.sort(key=lambda r: r.line)
-    return RawRead(path, encoding, list(schema), frame, rejects)
+
+
+def _without_lines(buf: bytes, starts: pl.Series, lengths: pl.Series) -> bytes:
+    """``buf`` with the given lines blanked out (spaces), which the NDJSON reader skips; so
+    its rows are exactly the remaining lines, in order, without a copy when none are given."""
+    if starts.len() == 0:
+        return buf
+    pieces: list[bytes | memoryview] = []
+    view = memoryview(buf)
+    done = 0
+    for start, size in zip(starts.to_list(), lengths.to_list(), strict=True):
+        text = min(size - 1, len(buf) - start)  # the last line may have no newline
+        pieces += [view[done:start], b" " * text]
+        done = start + text
+    pieces.append(view[done:])
+    return b"".join(pieces)
 
 
 def _decode_json_fast(
-    candidates: pl.DataFrame, schema: dict[str, pl.DataType]
+    payload: bytes,
+    lines: pl.Series,
+    schema: dict[str, pl.DataType],
+    keep: pl.Expr | None,
 ) -> pl.DataFrame | None:
-    """Decode well-shaped lines with polars' parallel NDJSON reader (about 4x faster than
-    ``str.json_decode``); None when any line does not fit, for the exact path to find it."""
-    if candidates.height == 0:
-        return candidates.select(
-            pl.lit(None, pl.Struct(schema)).alias("row"), "source_line"
-        ).clear()
-    payload = candidates.select(pl.col("text").str.join("\n")).item().encode("utf-8")
+    """Decode the well-shaped lines (``lines``, one per JSON row of ``payload``) with polars'
+    streaming NDJSON reader, keeping the rows ``keep`` selects; None when any line does not
+    fit the schema, for the exact path to find it."""
+    empty = pl.DataFrame(schema={**schema, "source_line": pl.Int64})
+    if lines.len() == 0:
+        return empty
+    last = lines.len() - 1
+    query = pl.scan_ndjson(io.BytesIO(payload), schema=schema).with_row_index("_row")
+    # The last row is kept whatever ``keep`` says: it proves the reader found exactly one row
+    # per line (no more, no fewer), so rows map to lines by position.
+    query = query.with_columns((pl.lit(True) if keep is None else keep).alias("_keep")).filter(
+        pl.col("_keep") | (pl.col("_row") >= last)
+    )
     try:
-        rows = pl.read_ndjson(io.BytesIO(payload), schema=schema)
+        rows = query.collect(engine="streaming")
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
         return None
-    if rows.height != candidates.height:
+    if rows.height == 0 or rows.get_column("_row").max() != last:
         return None
-    return pl.DataFrame(
-        {"row": rows.to_struct("row"), "source_line": candidates.get_column("source_line")}
+    rows = rows.filter(pl.col("_keep"))
+    return rows.with_columns(lines.gather(rows.get_column("_row")).alias("source_line")).drop(
+        "_row", "_keep"
     )
 
 

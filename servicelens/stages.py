@@ -37,6 +37,7 @@ from transforms.clean import (
     is_negative,
     join_interactions,
     normalise_surveys,
+    normalised_text,
     prepare_interactions,
     split_superseded_deliveries,
     with_policy_facts,
@@ -143,24 +144,43 @@ def read_surveys(settings: Settings, day: date) -> RawRead:
     return read
 
 
-#: Parses one interaction export. Flows pass one that goes through Prefect's cache.
-InteractionReader = Callable[[DataPath], RawRead]
+#: Parses one interaction export, keeping the rows a predicate selects (all without one).
+#: Flows pass one that goes through Prefect's cache.
+InteractionReader = Callable[[DataPath, pl.Expr | None], RawRead]
 
 
-def parse_interaction_file(path: DataPath) -> RawRead:
+def parse_interaction_file(path: DataPath, keep: pl.Expr | None = None) -> RawRead:
     """Parse one interaction export (the reader used when no flow supplies a cached one)."""
-    return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA)
+    return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA, keep)
 
 
 def read_interactions(
-    settings: Settings, day: date, read_file: InteractionReader = parse_interaction_file
+    settings: Settings,
+    day: date,
+    interaction_ids: pl.Series | None = None,
+    read_file: InteractionReader = parse_interaction_file,
 ) -> tuple[pl.DataFrame, list[RawRead]]:
-    """Interactions that started on ``day`` or in the look-back window before it."""
+    """Interactions that started on ``day`` or in the look-back window before it.
+
+    With ``interaction_ids`` (normalised, as the surveys' join key), only those interactions
+    are kept: the join needs no others, and the look-back days hold millions more rows than a
+    day's surveys name. Every line is still decoded and checked, so rejects and counts are
+    the same either way.
+    """
+    keep = None
+    if interaction_ids is not None:
+        # Cheap and sure: an id already in its cleaned form either is one of the surveys'
+        # ids or is not needed; an id with whitespace or control characters (rare) is kept
+        # whatever it is, for prepare_interactions to clean and the join to match or ignore.
+        raw = pl.col("interaction_id")
+        keep = raw.is_in(interaction_ids.drop_nulls().unique()) | raw.str.contains(
+            r"[\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+        )
     reads: list[RawRead] = []
     for back in range(settings.interaction_lookback_days, -1, -1):
         path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
         if path.exists():
-            reads.append(read_file(path))
+            reads.append(read_file(path, keep))
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
@@ -187,16 +207,25 @@ def validate_day(
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
     # zone keeps the original text.
     surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])
-    interactions, interaction_reads = read_interactions(settings, day, read_interaction_file)
+    interactions, interaction_reads = read_interactions(
+        settings,
+        day,
+        surveys.frame.select(normalised_text("interaction_id")).get_column("interaction_id"),
+        read_interaction_file,
+    )
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
         raise BatchError(f"{settings.policies_file}: the policy catalogue is missing")
 
-    normalised = normalise_surveys(surveys.frame, settings.timezone, day)
-    latest, superseded = split_superseded_deliveries(normalised)
+    # Each intermediate frame below is a full copy of the day (a million rows at scale):
+    # they are dropped as soon as the next one exists, so at most two are held at a time.
+    latest, superseded = split_superseded_deliveries(
+        normalise_surveys(surveys.frame, settings.timezone, day)
+    )
     joined = with_accepted_elsewhere(
         join_interactions(latest, interactions), settings, day
     ).with_row_index(ROW_ID)
+    del latest, interactions
     failures = validate_survey_rows(
         joined, now, settings.gx_docs_dir / str(day) / "surveys_rows.html"
     )
@@ -204,8 +233,11 @@ def validate_day(
 
     failed = joined.join(reasons, ROW_ID, "inner")
     valid = joined.join(reasons, ROW_ID, "anti")
-    clean = with_policy_facts(valid.with_columns(is_negative()), policies)
-    clean = conform(clean, CLEAN_RESPONSE_SCHEMA)
+    del joined
+    clean = conform(
+        with_policy_facts(valid.with_columns(is_negative()), policies), CLEAN_RESPONSE_SCHEMA
+    )
+    del valid
 
     raw_columns = [c for c in RAW_SURVEY_COLUMNS if c in surveys.frame.columns]
     own_interactions = settings.raw_day(day) / INTERACTIONS_FILE
@@ -275,11 +307,16 @@ def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date
     twice in BI; the copy that comes second goes to quarantine."""
     elsewhere = pl.DataFrame(schema={"response_id": pl.String, "accepted_on": pl.Date})
     if any(settings.clean_dir.glob("survey_date=*/part-0.parquet")):
+        # Only this date's ids are looked up: a backfill's clean table grows by a day of
+        # responses per date, and collecting all of them made each date slower than the last.
         elsewhere = (
             scan_table(settings.clean_dir)
             .filter(pl.col("survey_date") != day)
             .select("response_id", pl.col("survey_date").alias("accepted_on"))
-            .unique("response_id", keep="first")
+            .join(
+                surveys.lazy().select("response_id"), "response_id", "semi", maintain_order="left"
+            )
+            .unique("response_id", keep="first", maintain_order=True)
             .collect()
         )
     return surveys.join(elsewhere, "response_id", "left")
@@ -289,7 +326,8 @@ def _survey_quarantine(
     rows: pl.DataFrame, raw: pl.DataFrame, raw_columns: list[str], day: date
 ) -> pl.DataFrame:
     """Quarantine rows with the raw values exactly as exported (looked up by line)."""
-    as_exported = raw.select(
+    # Only the quarantined lines are encoded: a few percent of the day, not all of it.
+    as_exported = raw.join(rows.select("source_line"), "source_line", "semi").select(
         "source_line", pl.struct(raw_columns).struct.json_encode().alias("raw_record")
     )
     return conform(
