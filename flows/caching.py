@@ -40,7 +40,6 @@ from prefect.context import TaskRunContext
 from prefect.serializers import Serializer
 from pydantic import Field
 
-from models.registry import sha256_file
 from servicelens.fs import DataPath
 from servicelens.sources import RawRead, Reject, read_jsonl_with_lines
 from transforms.schemas import RAW_INTERACTION_SCHEMA
@@ -142,13 +141,14 @@ def prune_cache(now: float | None = None) -> int:
     return removed
 
 
-def read_interactions_cached(path: DataPath, keep: pl.Expr | None = None) -> RawRead:
+def read_interactions_cached(path: DataPath, sha256: str, keep: pl.Expr | None = None) -> RawRead:
     """The stages' interaction reader, through Prefect's cache (use inside a flow run).
 
+    ``sha256`` is the file's checksum, which ``validate_day`` computed once for the manifest.
     The whole file is parsed and cached (each date of the look-back needs different rows of
     it); the date's ``keep`` applies after, exactly as the direct reader applies it.
     """
-    parsed = parse_interactions_task(str(path), sha256_file(path))
+    parsed = parse_interactions_task(str(path), sha256)
     if keep is None:
         return parsed
     kept = parsed.frame.filter(keep)

@@ -144,13 +144,19 @@ def read_surveys(settings: Settings, day: date) -> RawRead:
     return read
 
 
-#: Parses one interaction export, keeping the rows a predicate selects (all without one).
-#: Flows pass one that goes through Prefect's cache.
-InteractionReader = Callable[[DataPath, pl.Expr | None], RawRead]
+#: Parses one interaction export given its sha256 (computed once per date, for the manifest),
+#: keeping the rows a predicate selects (all without one). Flows pass one that goes through
+#: Prefect's cache, keyed on that checksum.
+InteractionReader = Callable[[DataPath, str, pl.Expr | None], RawRead]
 
 
-def parse_interaction_file(path: DataPath, keep: pl.Expr | None = None) -> RawRead:
-    """Parse one interaction export (the reader used when no flow supplies a cached one)."""
+def parse_interaction_file(path: DataPath, sha256: str, keep: pl.Expr | None = None) -> RawRead:
+    """Parse one interaction export (the reader used when no flow supplies a cached one).
+
+    ``sha256`` is not needed to parse; it is part of the reader's signature for the cached
+    reader, which keys on it.
+    """
+    del sha256
     return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA, keep)
 
 
@@ -159,14 +165,17 @@ def read_interactions(
     day: date,
     interaction_ids: pl.Series | None = None,
     read_file: InteractionReader = parse_interaction_file,
+    known_checksums: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, list[RawRead]]:
     """Interactions that started on ``day`` or in the look-back window before it.
 
     With ``interaction_ids`` (normalised, as the surveys' join key), only those interactions
     are kept: the join needs no others, and the look-back days hold millions more rows than a
     day's surveys name. Every line is still decoded and checked, so rejects and counts are
-    the same either way.
+    the same either way. ``known_checksums`` (path -> sha256) saves hashing a file again that
+    the caller already hashed: a day's interaction file is hundreds of megabytes at scale.
     """
+    known = known_checksums or {}
     keep = None
     if interaction_ids is not None:
         # Cheap and sure: an id already in its cleaned form either is one of the surveys'
@@ -180,7 +189,8 @@ def read_interactions(
     for back in range(settings.interaction_lookback_days, -1, -1):
         path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
         if path.exists():
-            reads.append(read_file(path, keep))
+            sha256 = known.get(str(path)) or checksums([path])[str(path)]
+            reads.append(read_file(path, sha256, keep))
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
@@ -203,6 +213,10 @@ def validate_day(
     (the look-back), so the flows pass one backed by Prefect's cache (flows/caching.py).
     """
     now = now or datetime.now(UTC)
+    # Checksummed before anything is read, once: the manifest records them, and the cached
+    # interaction reader keys on them (hashing after reading could describe a file replaced
+    # in between, and hashed each interaction file twice).
+    inputs = checksums(day_input_files(settings, day))
     surveys = read_surveys(settings, day)
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
     # zone keeps the original text.
@@ -212,6 +226,7 @@ def validate_day(
         day,
         surveys.frame.select(normalised_text("interaction_id")).get_column("interaction_id"),
         read_interaction_file,
+        inputs,
     )
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
@@ -295,7 +310,7 @@ def validate_day(
             stage_frame(quarantine, settings.staging_dir, run_id, f"quarantine-{day}")
         ),
         counts=counts,
-        inputs=checksums(day_input_files(settings, day)),
+        inputs=inputs,
     )
     checkpoint("validated")
     return validated
