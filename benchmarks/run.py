@@ -152,7 +152,7 @@ def run_subprocess(args: list[str]) -> dict[str, Any]:
     return result
 
 
-def prefect_overhead(dataset: str, days: list[date]) -> dict[str, Any]:
+def prefect_overhead(dataset: str, days: list[date], repeats: int = 3) -> dict[str, Any]:
     """Seconds per date a Prefect backfill adds over calling the same stages directly."""
     import os
 
@@ -179,10 +179,13 @@ def prefect_overhead(dataset: str, days: list[date]) -> dict[str, Any]:
 
     with StageClock() as clock:  # also warms imports and GX
         run_plain(dataset, days, clock)
-    began = time.perf_counter()
-    with StageClock() as clock:
-        run_plain(dataset, days, clock)
-    plain = time.perf_counter() - began
+
+    def timed_plain() -> float:
+        began = time.perf_counter()
+        with StageClock() as clock:
+            run_plain(dataset, days, clock)
+        return time.perf_counter() - began
+
     from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
     def timed_backfill(refresh_cache: bool) -> float:
@@ -196,13 +199,23 @@ def prefect_overhead(dataset: str, days: list[date]) -> dict[str, Any]:
     # The overhead is measured with Prefect's cache bypassed (every file parsed as often as
     # the plain run parses it; writing the cache entries is still paid): a warm cache saves
     # work the plain run does, and would hide the overhead. Its saving is reported apart.
-    through_prefect = timed_backfill(refresh_cache=True)
+    # Plain and Prefect runs alternate, and the medians are compared: on a shared machine a
+    # single pair of runs moved the result by more than the target itself.
+    plains: list[float] = []
+    backfills: list[float] = []
+    for _ in range(repeats):
+        plains.append(timed_plain())
+        backfills.append(timed_backfill(refresh_cache=True))
+    plain, through_prefect = statistics.median(plains), statistics.median(backfills)
     cached = timed_backfill(refresh_cache=False)
     return {
         "dates": len(days),
+        "repeats": repeats,
         "prefect_startup_s": startup,
         "plain_s": plain,
+        "plain_runs_s": plains,
         "backfill_s": through_prefect,
+        "backfill_runs_s": backfills,
         "backfill_cache_warm_s": cached,
         "overhead_s_per_date": (through_prefect - plain) / len(days),
     }
