@@ -42,7 +42,7 @@ from servicelens.runs import (
     recent_counts,
     summary_row,
 )
-from servicelens.settings import Settings
+from servicelens.settings import SAMPLE_PER_DAY, Settings
 from servicelens.storage import discard_run_staging, locks_dir
 
 
@@ -202,7 +202,7 @@ def train(settings: Settings | None = None) -> dict[str, Any]:
 
 @flow(name="demo")
 def demo(
-    settings: Settings, start: date, end: date, per_day: int = 1500, seed: int = 7
+    settings: Settings, start: date, end: date, per_day: int = SAMPLE_PER_DAY, seed: int = 7
 ) -> dict[str, Any]:
     """Generate sample exports, ingest every date, train, then score and publish every date."""
     generated = generate_task(settings, start, end, per_day, seed)

@@ -19,7 +19,7 @@ from typing import Any
 from servicelens.analyst import cmd_dictionary, cmd_query, cmd_report
 from servicelens.cli_schedule import add_schedule_commands
 from servicelens.console import files_since, progress, table
-from servicelens.settings import Settings
+from servicelens.settings import SAMPLE_PER_DAY, Settings
 
 EXAMPLES = """\
 examples:
@@ -50,7 +50,7 @@ COMMAND_EXAMPLES: dict[str, str] = {
     "backfill": "servicelens backfill --start 2026-10-01 --end 2026-10-28 --dry-run\n"
     "  servicelens backfill --start 2026-10-01 --end 2026-10-28 --rerun failed",
     "train": "servicelens train --json",
-    "demo": "servicelens demo                     # 28 days up to yesterday, 1500 surveys a day\n"
+    "demo": "servicelens demo                     # 28 days up to yesterday, 5000 surveys a day\n"
     "  servicelens demo --days 7 --per-day 500",
     "report": "servicelens report && xdg-open data/reports/latest.html",
     "query": "servicelens query --list\n"
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="write deterministic synthetic source exports")
     gen.add_argument("--start", type=_day, required=True)
     gen.add_argument("--end", type=_day, required=True)
-    gen.add_argument("--per-day", type=int, default=1500)
+    gen.add_argument("--per-day", type=int, default=SAMPLE_PER_DAY)
     gen.add_argument("--seed", type=int, default=7)
     gen.set_defaults(handler=cmd_generate)
 
@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", type=_day, default=None)
     demo.add_argument("--end", type=_day, default=None, help="default: yesterday")
     demo.add_argument("--days", type=int, default=28)
-    demo.add_argument("--per-day", type=int, default=1500)
+    demo.add_argument("--per-day", type=int, default=SAMPLE_PER_DAY)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(handler=cmd_demo)
 
