@@ -42,6 +42,9 @@ class StageClock:
         self._interval = interval
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
+        #: One entry per :meth:`mark`: the stage seconds since the previous mark, and RSS.
+        self.marks: list[dict[str, Any]] = []
+        self._marked: dict[str, float] = {}
 
     def __enter__(self) -> StageClock:
         self._since = time.perf_counter()
@@ -62,6 +65,21 @@ class StageClock:
         now = time.perf_counter()
         self.seconds[self._stack[-1]] += now - self._since
         self._since = now
+
+    def mark(self, label: str) -> None:
+        """Record what each stage took since the last mark (e.g. per date of a multi-date
+        run), and the resident memory now: a run that slows down or grows shows where."""
+        self._switch()
+        delta = {s: t - self._marked.get(s, 0.0) for s, t in self.seconds.items()}
+        self._marked = dict(self.seconds)
+        self.marks.append(
+            {
+                "label": label,
+                "stages_s": delta,
+                "total_s": sum(delta.values()),
+                "rss_mb": rss_bytes() / 2**20,
+            }
+        )
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

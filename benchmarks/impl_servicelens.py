@@ -19,6 +19,7 @@ STAGES = {
         "read_plain_csv": "read",
         "validate_survey_batch": "validate",
         "validate_survey_rows": "validate",
+        "with_accepted_elsewhere": "validate",  # the cross-date duplicate rule reads other dates
         "redact_pii": "clean",
         "normalise_surveys": "clean",
         "split_superseded_deliveries": "clean",
@@ -65,4 +66,5 @@ def run(data_dir: str, days: list[date], clock: StageClock) -> dict[str, Any]:
         kept += validated.counts.kept
         quarantined += validated.counts.quarantined
         scored += published["scored"]
+        clock.mark(str(day))
     return {"surveys": surveys, "kept": kept, "quarantined": quarantined, "scored": scored}

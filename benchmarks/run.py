@@ -136,6 +136,7 @@ def measure_one(impl: str, dataset: str, days: list[date]) -> dict[str, Any]:
         "peak_mb": peak_rss_bytes() / 2**20,
         "baseline_mb": baseline / 2**20,
         "counts": counts,
+        "per_date": clock.marks,
     }
 
 
