@@ -137,38 +137,161 @@ def _counterfactual_effects(
     falls when that column alone is set to its reference value.
 
     Exactly ``decision_function(x) - decision_function(x with column j at its reference)``,
-    computed tree by tree so that only what can change is evaluated again: a tree that never
-    splits on column j gives the same leaf either way, and a row already at the reference
-    value has no effect from it. On the survey model that is about a fifth of the work of
-    running the whole booster once per column. (It walks the fitted trees through
-    scikit-learn's ``_predictors``: ``tests/model/test_boosted_reasons.py`` checks the result
-    against ``decision_function`` so a library change cannot pass unnoticed.)
+    bit for bit: both sides are summed tree by tree from the baseline in the booster's own
+    order. The trees are not walked once per column: each row's branch at every split of a
+    tree is worked out once (a few array comparisons), packed into one integer per row, and
+    a table from that integer to the leaf's value gives the row's leaf; setting column j to
+    its reference only overwrites the bits of the splits on j, so every counterfactual leaf
+    is one more table lookup. (It reads scikit-learn's private ``_predictors``,
+    ``_bin_mapper`` and ``_preprocess_X`` and mirrors its branching rule:
+    ``tests/model/test_boosted_reasons.py`` checks the result against ``decision_function``
+    so a library change cannot pass unnoticed.)
     """
     x = booster._preprocess_X(inputs, reset=False)
+    # The reference row goes through the booster's own preprocessing too, so a categorical
+    # reference lands on the same code the booster gives that category.
+    reference_x = booster._preprocess_X(references[None, :], reset=False)
     known_categories, feature_map = booster._bin_mapper.make_known_categories_bitsets()
-    trees = [tree for iteration in booster._predictors for tree in iteration]
+    categorical = np.asarray(booster._bin_mapper.is_categorical_, dtype=bool)
+    rows = _SplitInputs(x, categorical, known_categories, feature_map)
+    reference = _SplitInputs(reference_x, categorical, known_categories, feature_map)
+    baseline = float(np.ravel(booster._baseline_prediction)[0])
+    n_rows, n_columns = x.shape
+    raw = np.full(n_rows, baseline)
+    # Row j: the log-odds with column j at its reference, summed in the same order as raw.
+    counterfactual = np.full((n_columns, n_rows), baseline)
+    for iteration in booster._predictors:
+        for tree in iteration:
+            routing = _TreeRouting(tree.nodes, n_columns)
+            if routing.table is None:  # too many splits for a table: walk it per column
+                walked = (x, reference_x[0], known_categories, feature_map)
+                _add_walked_tree(tree, *walked, raw, counterfactual)
+                continue
+            code = routing.code(rows, tree.raw_left_cat_bitsets)
+            reference_code = routing.code(reference, tree.raw_left_cat_bitsets)[0]
+            actual = routing.table[code]
+            raw += actual
+            np.add(counterfactual, actual, out=counterfactual, where=~routing.splits_on[:, None])
+            for j in np.flatnonzero(routing.splits_on).tolist():
+                bits = routing.bits_of[j]
+                counterfactual[j] += routing.table[(code & ~bits) | (reference_code & bits)]
+    return raw, (raw - counterfactual).T
 
-    def leaves(tree: Any, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(tree.predict(rows, known_categories, feature_map, 1))
 
-    per_tree = np.stack([leaves(tree, x) for tree in trees])
-    raw = per_tree.sum(axis=0) + float(np.ravel(booster._baseline_prediction)[0])
-    splits_on = [
-        set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist()) for tree in trees
-    ]
-    effects = np.zeros_like(inputs, dtype=float)
-    for j, reference in enumerate(references):
-        column = inputs[:, j]
-        moved = ~((column == reference) | (np.isnan(column) & np.isnan(reference)))
-        using = [t for t, features in enumerate(splits_on) if j in features]
-        if not using or not moved.any():
+#: A tree with more splits than this is walked once per column instead of tabulated: its
+#: table (one entry per combination of branches) would outgrow the work it saves.
+_MAX_TABLE_SPLITS = 16
+
+
+class _SplitInputs:
+    """The booster's preprocessed inputs laid out for testing many splits at once: one
+    contiguous row per column, and for categorical columns the category code and whether the
+    booster treats the value as missing (NaN, negative or a category it never saw)."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        categorical: np.ndarray,
+        known_categories: np.ndarray,
+        feature_map: np.ndarray,
+    ) -> None:
+        self.values = np.ascontiguousarray(x.T)
+        self.missing = np.isnan(self.values)
+        self.codes: dict[int, np.ndarray] = {}
+        self.valid: dict[int, np.ndarray] = {}
+        for f in np.flatnonzero(categorical).tolist():
+            valid = ~self.missing[f] & (self.values[f] >= 0)
+            # The booster's own encoder gives codes 0..254 (or NaN): the uint8 the Cython
+            # predictor casts to is the same number.
+            codes = np.where(valid, self.values[f], 0).astype(np.uint32)
+            self.codes[f] = codes
+            self.valid[f] = valid
+            known = _in_bitset(known_categories[feature_map[f]], codes)
+            self.missing[f] = ~(valid & known)
+
+
+def _in_bitset(bitset: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Whether each code's bit is set in a 256-bit set stored as eight uint32 words."""
+    return ((bitset[codes >> 5] >> (codes & 31)) & 1).astype(bool)
+
+
+class _TreeRouting:
+    """One fitted tree as a lookup: bit ``i`` of a row's code says whether the row goes left
+    at the tree's ``i``-th split, and ``table[code]`` is the value of the leaf it reaches."""
+
+    def __init__(self, nodes: np.ndarray, n_columns: int) -> None:
+        self.nodes = nodes
+        self.splits = np.flatnonzero(nodes["is_leaf"] == 0)
+        self.features = nodes["feature_idx"][self.splits]
+        self.splits_on = np.zeros(n_columns, dtype=bool)
+        self.splits_on[self.features] = True
+        self.bits_of = {
+            int(j): np.uint32(sum(1 << i for i in np.flatnonzero(self.features == j).tolist()))
+            for j in np.flatnonzero(self.splits_on)
+        }
+        self.table = self._table() if self.splits.size <= _MAX_TABLE_SPLITS else None
+
+    def _table(self) -> np.ndarray:
+        rank = np.full(self.nodes.size, -1)
+        rank[self.splits] = np.arange(self.splits.size)
+        every_code = np.arange(1 << self.splits.size, dtype=np.uint32)
+        table = np.empty(every_code.size)
+        # Depth first from the root, carrying which bits the path fixes and to what.
+        stack = [(0, 0, 0)]
+        while stack:
+            node, fixed, wanted = stack.pop()
+            if self.nodes["is_leaf"][node]:
+                table[(every_code & fixed) == wanted] = self.nodes["value"][node]
+                continue
+            bit = 1 << int(rank[node])
+            stack.append((int(self.nodes["left"][node]), fixed | bit, wanted | bit))
+            stack.append((int(self.nodes["right"][node]), fixed | bit, wanted))
+        return table
+
+    def code(self, inputs: _SplitInputs, raw_left_cat_bitsets: np.ndarray) -> np.ndarray:
+        """Each row's branches at every split of the tree, packed as bits (left = 1).
+
+        The same rule as scikit-learn's ``_predict_one_from_raw_data``: NaN takes the
+        split's missing branch; a number goes left when ``<=`` the threshold; a category
+        goes left when in the split's left set, right when a known category, and otherwise
+        (negative, unknown) takes the missing branch.
+        """
+        code = np.zeros(inputs.values.shape[1], dtype=np.uint32)
+        for i, node in enumerate(self.nodes[self.splits]):
+            f = int(node["feature_idx"])
+            if node["is_categorical"]:
+                codes = inputs.codes[f]
+                bitset = raw_left_cat_bitsets[node["bitset_idx"]]
+                left = inputs.valid[f] & _in_bitset(bitset, codes)
+            else:
+                left = inputs.values[f] <= node["num_threshold"]
+            if node["missing_go_to_left"]:
+                left |= inputs.missing[f]
+            code |= left.astype(np.uint32) << np.uint32(i)
+        return code
+
+
+def _add_walked_tree(
+    tree: Any,
+    x: np.ndarray,
+    reference: np.ndarray,
+    known_categories: np.ndarray,
+    feature_map: np.ndarray,
+    raw: np.ndarray,
+    counterfactual: np.ndarray,
+) -> None:
+    """Add one tree to ``raw`` and to each column's counterfactual by walking it with
+    scikit-learn's predictor: once as is, once per column it splits on."""
+    actual = np.asarray(tree.predict(x, known_categories, feature_map, 1))
+    raw += actual
+    splits_on = set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist())
+    for j in range(counterfactual.shape[0]):
+        if j not in splits_on:
+            counterfactual[j] += actual
             continue
-        rows = np.flatnonzero(moved)
-        typical = x[rows]
-        typical[:, j] = reference
-        changed = sum(leaves(trees[t], typical) for t in using)
-        effects[rows, j] = per_tree[np.ix_(np.asarray(using), rows)].sum(axis=0) - changed
-    return raw, effects
+        typical = x.copy()
+        typical[:, j] = reference[j]
+        counterfactual[j] += np.asarray(tree.predict(typical, known_categories, feature_map, 1))
 
 
 def predict_with_reasons(
