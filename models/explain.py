@@ -259,11 +259,16 @@ class _TreeRouting:
         self.features = nodes["feature_idx"][self.splits]
         self.splits_on = np.zeros(n_columns, dtype=bool)
         self.splits_on[self.features] = True
+        self.table: np.ndarray | None = None
+        self.bits_of: dict[int, np.uint32] = {}
+        if self.splits.size > _MAX_TABLE_SPLITS:
+            return  # codes would not fit (nor the table in memory): the caller walks it
+        self.table = self._table()
+        # The bits of the splits on each column: what setting that column changes.
         self.bits_of = {
             int(j): np.uint32(sum(1 << i for i in np.flatnonzero(self.features == j).tolist()))
             for j in np.flatnonzero(self.splits_on)
         }
-        self.table = self._table() if self.splits.size <= _MAX_TABLE_SPLITS else None
 
     def _table(self) -> np.ndarray:
         rank = np.full(self.nodes.size, -1)
