@@ -11,7 +11,7 @@ class that was predicted, in words an analyst can read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -61,9 +61,33 @@ def _readable(block: str, raw: str) -> str:
     return raw
 
 
-def _linear_contributions(
-    model: Pipeline, frame: pd.DataFrame
-) -> tuple[np.ndarray, sparse.coo_matrix, Callable[[np.ndarray, np.ndarray], list[str]]]:
+#: Labels for reasons given each one's row and column: an object array of strings.
+Namer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class _Contributions(NamedTuple):
+    """P and every non-zero contribution to the log-odds as ``(row, column, value)``."""
+
+    p: np.ndarray
+    rows: np.ndarray
+    columns: np.ndarray
+    values: np.ndarray
+    name: Namer
+    #: Columns ``[0, dense)`` are measured for every row (the boosted facts): a row's k-th
+    #: largest among them bounds which of its other contributions can be in its top k.
+    dense: int = 0
+
+
+class FlatReasons(NamedTuple):
+    """P(policy_failure) per row and every row's reasons in one flat array: row ``i``'s are
+    ``texts[offsets[i]:offsets[i + 1]]``, strongest first (what a list column is made of)."""
+
+    p: np.ndarray
+    offsets: np.ndarray
+    texts: np.ndarray
+
+
+def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contributions:
     """P, each feature's ``coefficient * value`` and a namer, for the linear Pipeline."""
     x = sparse.csr_matrix(model.named_steps["features"].transform(frame))
     classifier = model.named_steps["classifier"]
@@ -71,10 +95,10 @@ def _linear_contributions(
     contributions = sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
     names = np.asarray(feature_names(model), dtype=object)
 
-    def name(rows: np.ndarray, columns: np.ndarray) -> list[str]:
-        return [str(n) for n in names[columns]]
+    def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        return np.asarray(names[columns], dtype=object)
 
-    return p, contributions, name
+    return _Contributions(p, contributions.row, contributions.col, contributions.data, name)
 
 
 def _fact_label(column: str, value: object) -> str:
@@ -85,9 +109,14 @@ def _fact_label(column: str, value: object) -> str:
     return f"{column}={value}"
 
 
-def _boosted_contributions(
-    model: TextThenFacts, frame: pd.DataFrame
-) -> tuple[np.ndarray, sparse.coo_matrix, Callable[[np.ndarray, np.ndarray], list[str]]]:
+def _fact_labels(column: str, values: np.ndarray) -> np.ndarray:
+    """:func:`_fact_label` of each value, formatted once per distinct value."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    labels = np.asarray([_fact_label(column, v) for v in distinct.tolist()], dtype=object)
+    return np.asarray(labels[codes], dtype=object)
+
+
+def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contributions:
     """P and each input's effect on the final log-odds, for text log-odds + boosted facts.
 
     A fact's effect is exact for that row: the booster's log-odds with the row's own value
@@ -109,25 +138,30 @@ def _boosted_contributions(
     with one_thread():
         raw, effects = _counterfactual_effects(booster, inputs, references)
     p = 1.0 / (1.0 + np.exp(-raw))
-    words = x.multiply(coef).tocsr()
     spread = text_logit - intercept
     share = np.divide(effects[:, -1], spread, out=np.zeros_like(spread), where=spread != 0)
-    words = sparse.csr_matrix(words.multiply(share[:, None]))
-    facts = sparse.csr_matrix(effects[:, :n_facts])
-    contributions = sparse.coo_matrix(sparse.hstack([facts, words]))
+    # Each word's share, straight from the CSR arrays: (value * coefficient) * share, the
+    # same products (and so the same numbers) as two sparse ``multiply`` calls.
+    word_rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    word_values = (x.data * coef[x.indices]) * share[word_rows]
+    fact_rows, fact_columns_at = np.nonzero(effects[:, :n_facts])
+    rows = np.concatenate([fact_rows, word_rows])
+    columns = np.concatenate([fact_columns_at, x.indices.astype(np.intp) + n_facts])
+    values = np.concatenate([effects[fact_rows, fact_columns_at], word_values])
     word_names = np.asarray(feature_names(text), dtype=object)
     fact_columns = (*model.categorical, *model.numeric)
-    values = frame[list(fact_columns)].to_numpy(dtype=object)
 
-    def name(rows: np.ndarray, columns: np.ndarray) -> list[str]:
-        return [
-            _fact_label(fact_columns[c], values[r, c])
-            if c < n_facts
-            else str(word_names[c - n_facts])
-            for r, c in zip(rows.tolist(), columns.tolist(), strict=True)
-        ]
+    def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        labels = np.empty(rows.size, dtype=object)
+        words = columns >= n_facts
+        labels[words] = word_names[columns[words] - n_facts]
+        # Facts: one column at a time, each distinct value formatted once.
+        for c in np.unique(columns[~words]).tolist():
+            at = np.flatnonzero(columns == c)
+            labels[at] = _fact_labels(fact_columns[c], frame[fact_columns[c]].to_numpy()[rows[at]])
+        return labels
 
-    return p, contributions, name
+    return _Contributions(p, rows, columns, values, name, dense=n_facts)
 
 
 def _counterfactual_effects(
@@ -137,72 +171,220 @@ def _counterfactual_effects(
     falls when that column alone is set to its reference value.
 
     Exactly ``decision_function(x) - decision_function(x with column j at its reference)``,
-    computed tree by tree so that only what can change is evaluated again: a tree that never
-    splits on column j gives the same leaf either way, and a row already at the reference
-    value has no effect from it. On the survey model that is about a fifth of the work of
-    running the whole booster once per column. (It walks the fitted trees through
-    scikit-learn's ``_predictors``: ``tests/model/test_boosted_reasons.py`` checks the result
-    against ``decision_function`` so a library change cannot pass unnoticed.)
+    bit for bit: both sides are summed tree by tree from the baseline in the booster's own
+    order. The trees are not walked once per column: each row's branch at every split of a
+    tree is worked out once (a few array comparisons), packed into one integer per row, and
+    a table from that integer to the leaf's value gives the row's leaf; setting column j to
+    its reference only overwrites the bits of the splits on j, so every counterfactual leaf
+    is one more table lookup. (It reads scikit-learn's private ``_predictors``,
+    ``_bin_mapper`` and ``_preprocess_X`` and mirrors its branching rule:
+    ``tests/model/test_boosted_reasons.py`` checks the result against ``decision_function``
+    so a library change cannot pass unnoticed.)
     """
     x = booster._preprocess_X(inputs, reset=False)
+    # The reference row goes through the booster's own preprocessing too, so a categorical
+    # reference lands on the same code the booster gives that category.
+    reference_x = booster._preprocess_X(references[None, :], reset=False)
     known_categories, feature_map = booster._bin_mapper.make_known_categories_bitsets()
-    trees = [tree for iteration in booster._predictors for tree in iteration]
+    categorical = np.asarray(booster._bin_mapper.is_categorical_, dtype=bool)
+    rows = _SplitInputs(x, categorical, known_categories, feature_map)
+    reference = _SplitInputs(reference_x, categorical, known_categories, feature_map)
+    baseline = float(np.ravel(booster._baseline_prediction)[0])
+    n_rows, n_columns = x.shape
+    raw = np.full(n_rows, baseline)
+    # Row j: the log-odds with column j at its reference, summed in the same order as raw.
+    counterfactual = np.full((n_columns, n_rows), baseline)
+    for iteration in booster._predictors:
+        for tree in iteration:
+            routing = _TreeRouting(tree.nodes, n_columns)
+            if routing.table is None:  # too many splits for a table: walk it per column
+                walked = (x, reference_x[0], known_categories, feature_map)
+                _add_walked_tree(tree, *walked, raw, counterfactual)
+                continue
+            code = routing.code(rows, tree.raw_left_cat_bitsets)
+            reference_code = routing.code(reference, tree.raw_left_cat_bitsets)[0]
+            actual = routing.table[code]
+            raw += actual
+            np.add(counterfactual, actual, out=counterfactual, where=~routing.splits_on[:, None])
+            for j in np.flatnonzero(routing.splits_on).tolist():
+                bits = routing.bits_of[j]
+                counterfactual[j] += routing.table[(code & ~bits) | (reference_code & bits)]
+    return raw, (raw - counterfactual).T
 
-    def leaves(tree: Any, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(tree.predict(rows, known_categories, feature_map, 1))
 
-    per_tree = np.stack([leaves(tree, x) for tree in trees])
-    raw = per_tree.sum(axis=0) + float(np.ravel(booster._baseline_prediction)[0])
-    splits_on = [
-        set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist()) for tree in trees
-    ]
-    effects = np.zeros_like(inputs, dtype=float)
-    for j, reference in enumerate(references):
-        column = inputs[:, j]
-        moved = ~((column == reference) | (np.isnan(column) & np.isnan(reference)))
-        using = [t for t, features in enumerate(splits_on) if j in features]
-        if not using or not moved.any():
+#: A tree with more splits than this is walked once per column instead of tabulated: its
+#: table (one entry per combination of branches) would outgrow the work it saves.
+_MAX_TABLE_SPLITS = 16
+
+
+class _SplitInputs:
+    """The booster's preprocessed inputs laid out for testing many splits at once: one
+    contiguous row per column, and for categorical columns the category code and whether the
+    booster treats the value as missing (NaN, negative or a category it never saw)."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        categorical: np.ndarray,
+        known_categories: np.ndarray,
+        feature_map: np.ndarray,
+    ) -> None:
+        self.values = np.ascontiguousarray(x.T)
+        self.missing = np.isnan(self.values)
+        self.codes: dict[int, np.ndarray] = {}
+        self.valid: dict[int, np.ndarray] = {}
+        for f in np.flatnonzero(categorical).tolist():
+            valid = ~self.missing[f] & (self.values[f] >= 0)
+            # The booster's own encoder gives codes 0..254 (or NaN): the uint8 the Cython
+            # predictor casts to is the same number.
+            codes = np.where(valid, self.values[f], 0).astype(np.uint32)
+            self.codes[f] = codes
+            self.valid[f] = valid
+            known = _in_bitset(known_categories[feature_map[f]], codes)
+            self.missing[f] = ~(valid & known)
+
+
+def _in_bitset(bitset: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Whether each code's bit is set in a 256-bit set stored as eight uint32 words."""
+    return ((bitset[codes >> 5] >> (codes & 31)) & 1).astype(bool)
+
+
+class _TreeRouting:
+    """One fitted tree as a lookup: bit ``i`` of a row's code says whether the row goes left
+    at the tree's ``i``-th split, and ``table[code]`` is the value of the leaf it reaches."""
+
+    def __init__(self, nodes: np.ndarray, n_columns: int) -> None:
+        self.nodes = nodes
+        self.splits = np.flatnonzero(nodes["is_leaf"] == 0)
+        self.features = nodes["feature_idx"][self.splits]
+        self.splits_on = np.zeros(n_columns, dtype=bool)
+        self.splits_on[self.features] = True
+        self.table: np.ndarray | None = None
+        self.bits_of: dict[int, np.uint32] = {}
+        if self.splits.size > _MAX_TABLE_SPLITS:
+            return  # codes would not fit (nor the table in memory): the caller walks it
+        self.table = self._table()
+        # The bits of the splits on each column: what setting that column changes.
+        self.bits_of = {
+            int(j): np.uint32(sum(1 << i for i in np.flatnonzero(self.features == j).tolist()))
+            for j in np.flatnonzero(self.splits_on)
+        }
+
+    def _table(self) -> np.ndarray:
+        rank = np.full(self.nodes.size, -1)
+        rank[self.splits] = np.arange(self.splits.size)
+        every_code = np.arange(1 << self.splits.size, dtype=np.uint32)
+        table = np.empty(every_code.size)
+        # Depth first from the root, carrying which bits the path fixes and to what.
+        stack = [(0, 0, 0)]
+        while stack:
+            node, fixed, wanted = stack.pop()
+            if self.nodes["is_leaf"][node]:
+                table[(every_code & fixed) == wanted] = self.nodes["value"][node]
+                continue
+            bit = 1 << int(rank[node])
+            stack.append((int(self.nodes["left"][node]), fixed | bit, wanted | bit))
+            stack.append((int(self.nodes["right"][node]), fixed | bit, wanted))
+        return table
+
+    def code(self, inputs: _SplitInputs, raw_left_cat_bitsets: np.ndarray) -> np.ndarray:
+        """Each row's branches at every split of the tree, packed as bits (left = 1).
+
+        The same rule as scikit-learn's ``_predict_one_from_raw_data``: NaN takes the
+        split's missing branch; a number goes left when ``<=`` the threshold; a category
+        goes left when in the split's left set, right when a known category, and otherwise
+        (negative, unknown) takes the missing branch.
+        """
+        code = np.zeros(inputs.values.shape[1], dtype=np.uint32)
+        for i, node in enumerate(self.nodes[self.splits]):
+            f = int(node["feature_idx"])
+            if node["is_categorical"]:
+                codes = inputs.codes[f]
+                bitset = raw_left_cat_bitsets[node["bitset_idx"]]
+                left = inputs.valid[f] & _in_bitset(bitset, codes)
+            else:
+                left = inputs.values[f] <= node["num_threshold"]
+            if node["missing_go_to_left"]:
+                left |= inputs.missing[f]
+            code |= left.astype(np.uint32) << np.uint32(i)
+        return code
+
+
+def _add_walked_tree(
+    tree: Any,
+    x: np.ndarray,
+    reference: np.ndarray,
+    known_categories: np.ndarray,
+    feature_map: np.ndarray,
+    raw: np.ndarray,
+    counterfactual: np.ndarray,
+) -> None:
+    """Add one tree to ``raw`` and to each column's counterfactual by walking it with
+    scikit-learn's predictor: once as is, once per column it splits on."""
+    actual = np.asarray(tree.predict(x, known_categories, feature_map, 1))
+    raw += actual
+    splits_on = set(tree.nodes["feature_idx"][tree.nodes["is_leaf"] == 0].tolist())
+    for j in range(counterfactual.shape[0]):
+        if j not in splits_on:
+            counterfactual[j] += actual
             continue
-        rows = np.flatnonzero(moved)
-        typical = x[rows]
-        typical[:, j] = reference
-        changed = sum(leaves(trees[t], typical) for t in using)
-        effects[rows, j] = per_tree[np.ix_(np.asarray(using), rows)].sum(axis=0) - changed
-    return raw, effects
+        typical = x.copy()
+        typical[:, j] = reference[j]
+        counterfactual[j] += np.asarray(tree.predict(typical, known_categories, feature_map, 1))
 
 
-def predict_with_reasons(
+def predict_with_flat_reasons(
     model: RootCauseModel, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
-) -> tuple[np.ndarray, list[list[str]]]:
+) -> FlatReasons:
     """P(policy_failure) for each row and up to ``k`` features that pushed it hardest towards
-    its predicted class, from one pass through the features.
+    its predicted class, from one pass through the features, as one flat array of texts.
 
     Each reason reads like ``"phrase 'outside the window' (+1.24)"``: the sign is the
     direction on the log-odds of policy_failure. The per-row top ``k`` is found with array
-    sorts over the sparse contributions, not a Python loop over rows.
+    sorts over the contributions, not a Python loop over rows.
     """
     if frame.empty:
-        return np.empty(0), []
+        return FlatReasons(np.empty(0), np.zeros(1, dtype=np.int64), np.empty(0, dtype=object))
     if isinstance(model, TextThenFacts):
-        p, contributions, name = _boosted_contributions(model, frame)
+        found = _boosted_contributions(model, frame)
     else:
-        p, contributions, name = _linear_contributions(model, frame)
-    rows, columns, values = contributions.row, contributions.col, contributions.data
+        found = _linear_contributions(model, frame)
+    p, rows, columns, values = found.p, found.rows, found.columns, found.values
     # Keep what pushes towards the row's own predicted class.
     direction = np.where(p >= threshold, 1.0, -1.0)[rows]
     toward = values * direction > 0
     rows, columns, values = rows[toward], columns[toward], values[toward]
+    if 0 < k <= found.dense:
+        # Anything weaker than a row's k-th strongest dense contribution has k stronger ones
+        # and cannot be among its top k: dropping it first leaves the sort a few per row
+        # instead of every fact and word (the sort was the largest cost after the trees).
+        strength = np.zeros((len(frame), found.dense))
+        is_dense = columns < found.dense
+        strength[rows[is_dense], columns[is_dense]] = np.abs(values[is_dense])
+        floor = -np.partition(-strength, k - 1, axis=1)[:, k - 1]
+        strong = np.abs(values) >= floor[rows]
+        rows, columns, values = rows[strong], columns[strong], values[strong]
     order = np.lexsort((columns, -np.abs(values), rows))  # ties: by feature, reproducibly
     rows, columns, values = rows[order], columns[order], values[order]
     first_of_row = np.searchsorted(rows, rows, side="left")
     keep = np.arange(rows.size) - first_of_row < k
     rows, columns, values = rows[keep], columns[keep], values[keep]
-    labels = name(rows, columns)
-    texts = [f"{label} ({value:+.2f})" for label, value in zip(labels, values, strict=True)]
-    reasons: list[list[str]] = [[] for _ in range(len(frame))]
-    for row, text in zip(rows.tolist(), texts, strict=True):
-        reasons[row].append(text)
-    return p, reasons
+    labels = found.name(rows, columns)
+    # Python's own float formatting keeps the rounding of the printed effect exactly as it
+    # was (a few hundred nanoseconds per reason; the labels above are not formatted per row).
+    pairs = zip(labels.tolist(), values.tolist(), strict=True)
+    texts = np.asarray([f"{label} ({value:+.2f})" for label, value in pairs], dtype=object)
+    offsets = np.zeros(len(frame) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(frame)), out=offsets[1:])
+    return FlatReasons(p, offsets, texts)
+
+
+def predict_with_reasons(
+    model: RootCauseModel, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
+) -> tuple[np.ndarray, list[list[str]]]:
+    """:func:`predict_with_flat_reasons` with each row's reasons as a Python list."""
+    p, offsets, texts = predict_with_flat_reasons(model, frame, k, threshold)
+    return p, [part.tolist() for part in np.split(texts, offsets[1:-1])]
 
 
 def top_reasons(

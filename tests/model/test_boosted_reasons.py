@@ -6,12 +6,21 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import polars as pl
+from scipy import sparse
+from sklearn.ensemble import HistGradientBoostingClassifier
 
-from models.explain import predict_with_reasons
+from models.explain import (
+    _MAX_TABLE_SPLITS,
+    _counterfactual_effects,
+    _fact_label,
+    feature_names,
+    predict_with_reasons,
+)
 from models.pipeline import feature_frame
 from models.stacked import TextThenFacts, one_thread
-from models.train import TrainingResult
+from models.train import TrainingResult, score_negatives
 
 
 def test_fact_reasons_are_the_log_odds_each_fact_moved(
@@ -54,25 +63,131 @@ def test_a_comment_reading_more_like_a_failure_never_lowers_p(trained: TrainingR
     assert p[-1] > p[0]
 
 
-def test_tree_by_tree_effects_equal_one_booster_pass_per_column(
+def _with_unusual_values(inputs: np.ndarray, n_categorical: int) -> np.ndarray:
+    """Rows the booster routes by its missing-value rules: an unknown and a negative
+    category, and a missing number, beside the rows as they are."""
+    unusual = inputs.copy()
+    unusual[0::4, 0] = 99.0  # a category the booster never saw
+    unusual[1::4, n_categorical - 1] = -1.0  # the encoder's "unknown"
+    unusual[2::4, n_categorical] = np.nan
+    unusual[3::4, -2] = np.nan
+    return np.vstack([inputs, unusual])
+
+
+def _effects_by_booster_passes(
+    booster: HistGradientBoostingClassifier, inputs: np.ndarray, references: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The definition: the whole booster once as is and once per column set to its reference."""
+    raw = booster.decision_function(inputs)
+    effects = np.empty_like(inputs)
+    for j, reference in enumerate(references):
+        typical = inputs.copy()
+        typical[:, j] = reference
+        effects[:, j] = raw - booster.decision_function(typical)
+    return raw, effects
+
+
+def test_tree_tables_equal_one_booster_pass_per_column_bit_for_bit(
     trained: TrainingResult, labelled: pl.DataFrame
 ) -> None:
-    """The fast path skips trees that never split on a column and rows already at its
-    reference; it must give exactly what setting the column and re-running the booster does."""
-    from models.explain import _counterfactual_effects
-
+    """The fast path reads each tree as a table of branch bits and mirrors scikit-learn's
+    branching rule; it must give exactly what setting the column and re-running the booster
+    gives, including for unknown categories and missing numbers."""
     model = trained.model
     assert isinstance(model, TextThenFacts)
     inputs = model.booster_inputs(feature_frame(labelled.head(400)))
+    inputs = _with_unusual_values(inputs, len(model.categorical))
     n_facts = inputs.shape[1] - 1
     references = np.append(model.reference_[:n_facts], model.empty_text_logit())
     with one_thread():
         raw, effects = _counterfactual_effects(model.booster_, inputs, references)
-        expected = model.booster_.decision_function(inputs)
-        np.testing.assert_allclose(raw, expected, atol=1e-9)
-        for j, reference in enumerate(references):
-            typical = inputs.copy()
-            typical[:, j] = reference
-            moved = expected - model.booster_.decision_function(typical)
-            np.testing.assert_allclose(effects[:, j], moved, atol=1e-9)
+        expected_raw, expected = _effects_by_booster_passes(model.booster_, inputs, references)
+    np.testing.assert_array_equal(raw, expected_raw)
+    np.testing.assert_array_equal(effects, expected)
     assert np.count_nonzero(effects[:, :n_facts]) > 0
+
+
+def test_trees_too_large_for_a_table_are_walked_with_the_same_result(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    """A booster with more splits per tree than a table holds takes the walking path."""
+    model = trained.model
+    assert isinstance(model, TextThenFacts)
+    frame = feature_frame(labelled)
+    inputs = model.booster_inputs(frame)
+    y = (labelled.get_column("root_cause") == "policy_failure").to_numpy().astype(int)
+    n_categorical = len(model.categorical)
+    with one_thread():
+        large = HistGradientBoostingClassifier(
+            max_iter=4,
+            max_leaf_nodes=40,
+            min_samples_leaf=5,
+            categorical_features=list(range(n_categorical)),
+            random_state=0,
+        ).fit(inputs, y)
+    splits = [int((t.nodes["is_leaf"] == 0).sum()) for it in large._predictors for t in it]
+    assert max(splits) > _MAX_TABLE_SPLITS  # the walking path is exercised
+    sample = _with_unusual_values(inputs[:200], n_categorical)
+    references = np.append(model.reference_, model.empty_text_logit())
+    with one_thread():
+        raw, effects = _counterfactual_effects(large, sample, references)
+        expected_raw, expected = _effects_by_booster_passes(large, sample, references)
+    np.testing.assert_array_equal(raw, expected_raw)
+    np.testing.assert_array_equal(effects, expected)
+
+
+def _reasons_by_definition(
+    model: TextThenFacts, frame: pd.DataFrame, k: int, threshold: float
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Reasons the plain way: booster passes per column, sparse products for the words, and
+    per row a Python sort of every contribution that pushes towards the predicted class."""
+    text = model.text_model_
+    x = sparse.csr_matrix(text.named_steps["features"].transform(frame))
+    classifier = text.named_steps["classifier"]
+    coef = classifier.coef_.ravel()
+    intercept = float(classifier.intercept_[0])
+    text_logit = np.asarray(x @ coef).ravel() + intercept
+    inputs = model.inputs_from_text_logit(frame, text_logit)
+    n_facts = inputs.shape[1] - 1
+    references = np.append(model.reference_[:n_facts], model.empty_text_logit())
+    with one_thread():
+        raw, effects = _effects_by_booster_passes(model.booster_, inputs, references)
+    p = 1.0 / (1.0 + np.exp(-raw))
+    spread = text_logit - intercept
+    share = np.divide(effects[:, -1], spread, out=np.zeros_like(spread), where=spread != 0)
+    words = sparse.csr_matrix(sparse.csr_matrix(x.multiply(coef)).multiply(share[:, None]))
+    word_names = feature_names(text)
+    fact_columns = (*model.categorical, *model.numeric)
+    reasons: list[list[str]] = []
+    for row in range(len(frame)):
+        sign = 1.0 if p[row] >= threshold else -1.0
+        candidates = [
+            (-abs(value), j, _fact_label(fact_columns[j], frame[fact_columns[j]].iloc[row]), value)
+            for j, value in enumerate(effects[row, :n_facts].tolist())
+        ]
+        start, end = words.indptr[row], words.indptr[row + 1]
+        for j, value in zip(words.indices[start:end], words.data[start:end], strict=True):
+            candidates.append((-abs(value), n_facts + int(j), word_names[j], float(value)))
+        toward = sorted(c for c in candidates if c[3] * sign > 0)
+        reasons.append([f"{label} ({value:+.2f})" for _, _, label, value in toward[:k]])
+    return p, reasons
+
+
+def test_reasons_equal_the_plain_computation(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    """Same probabilities and the same reason strings, in the same order, as computing them
+    the obvious way; for a few k, and for the list column score_negatives builds."""
+    model = trained.model
+    assert isinstance(model, TextThenFacts)
+    responses = labelled.head(300)
+    frame = feature_frame(responses)
+    for k in (1, 3, 20):
+        p, reasons = predict_with_reasons(model, frame, k, trained.decision.threshold)
+        expected_p, expected = _reasons_by_definition(model, frame, k, trained.decision.threshold)
+        np.testing.assert_allclose(p, expected_p, rtol=0, atol=1e-12)
+        assert reasons == expected
+        assert sum(map(len, reasons)) >= len(frame) * min(k, 2)  # rows do get reasons
+    scored = score_negatives(model, responses, threshold=trained.decision.threshold)
+    expected_p, expected = _reasons_by_definition(model, frame, 3, trained.decision.threshold)
+    assert scored.get_column("top_reasons").to_list() == expected
