@@ -249,6 +249,20 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {label} | {impl} | {stages} | {r['wall_s']:.2f} | "
                 f"{rows / r['wall_s']:,.0f} | {r['peak_mb']:,.0f} | {r['repeats']} |"
             )
+    for label, by_impl in results["sizes"].items():
+        dates = by_impl["servicelens"].get("per_date", [])
+        if len(dates) < 2:
+            continue
+        lines += [
+            "",
+            f"{label}, servicelens, date by date (a backfill that slows down or grows shows here):",
+            "",
+            "| date | " + " | ".join(f"{s} s" for s in STAGES) + " | total s | RSS after MB |",
+            "|---|" + "---:|" * (len(STAGES) + 2),
+        ]
+        for d in dates:
+            stages = " | ".join(f"{d['stages_s'].get(s, 0.0):.2f}" for s in STAGES)
+            lines.append(f"| {d['label']} | {stages} | {d['total_s']:.2f} | {d['rss_mb']:,.0f} |")
     lines += ["", "| measure | value | target | met |", "|---|---:|---:|---|"]
     for name, check in results["checks"].items():
         met = "yes" if check["met"] else "**no**"
