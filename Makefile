@@ -49,7 +49,7 @@ pytest: env browser
 test: lint typecheck pytest
 
 # Not a test: generates 10k..5M surveys (kept in benchmarks/data/) and times the pipeline, a
-# pandas reference and a polars floor; writes benchmarks/results/bench.{json,md}. ~30 min.
+# pandas reference and a polars floor; writes benchmarks/results/bench.{json,md}. ~12 min.
 bench: env
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
