@@ -97,6 +97,56 @@ def test_the_run_summary_artifact_is_on_every_date_run(
     assert "drift_flags" in rows[0] and "expectation_failures" in rows[0]
 
 
+def test_only_the_backfill_run_sends_heartbeats_not_its_date_runs(
+    first_backfill: list[dict[str, Any]],
+) -> None:
+    # The date runs live in the backfill run's process, whose heartbeat covers them; theirs
+    # made every date wait up to a second for Prefect's heartbeat thread (flows/dates.py).
+    import time
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    from flows.dates import TRIGGER_FIELD
+
+    date_runs = {
+        str(run.id)
+        for row in first_backfill
+        for run in _date_runs(str(row["flow_run"]))
+        if run.context.get(TRIGGER_FIELD)
+    }
+    assert len(date_runs) == len(DAYS)
+    with get_client(sync_client=True) as client:
+        backfills = {
+            str(run.id)
+            for run in client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    name=FlowRunFilterName(like_=f"backfill-{START}-to-{END}")
+                )
+            )
+        }
+        # Events reach the API's store a moment after they are sent: wait for the backfill
+        # run's own heartbeat (sent when it started, before any date ran).
+        beating: set[str] = set()
+        for _ in range(60):
+            page = client.read_events(
+                EventFilter(
+                    event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+                    resource=EventResourceFilter(
+                        id=[f"prefect.flow-run.{run}" for run in backfills | date_runs]
+                    ),
+                ),
+                limit=50,
+            )
+            beating = {e.resource.id.removeprefix("prefect.flow-run.") for e in page.events}
+            if beating & backfills:
+                break
+            time.sleep(0.5)
+    assert beating & backfills, "the backfill run sent no heartbeat"
+    assert not beating & date_runs
+
+
 def test_rerunning_missing_runs_nothing(
     settings: Settings, first_backfill: list[dict[str, Any]]
 ) -> None:
