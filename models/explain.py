@@ -126,17 +126,10 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
     ``coefficient * value`` in the text model, which add up exactly to the text log-odds.
     """
     text = model.text_model_
-    x = sparse.csr_matrix(text.named_steps["features"].transform(frame))
-    classifier = text.named_steps["classifier"]
-    coef = classifier.coef_.ravel()
-    intercept = float(classifier.intercept_[0])
-    text_logit = np.asarray(x @ coef).ravel() + intercept
-    inputs = model.inputs_from_text_logit(frame, text_logit)
-    booster = model.booster_
+    x, coef, intercept, text_logit, inputs, references = boosted_inputs(model, frame)
     n_facts = inputs.shape[1] - 1
-    references = np.append(model.reference_[:n_facts], model.empty_text_logit())
     with one_thread():
-        raw, effects = _counterfactual_effects(booster, inputs, references)
+        raw, effects = _counterfactual_effects(model.booster_, inputs, references)
     p = 1.0 / (1.0 + np.exp(-raw))
     spread = text_logit - intercept
     share = np.divide(effects[:, -1], spread, out=np.zeros_like(spread), where=spread != 0)
@@ -162,6 +155,24 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
         return labels
 
     return _Contributions(p, rows, columns, values, name, dense=n_facts)
+
+
+def boosted_inputs(
+    model: TextThenFacts, frame: pd.DataFrame
+) -> tuple[sparse.csr_matrix, np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """The text model's features ``x``, coefficients and intercept, each row's text
+    log-odds, the booster's inputs, and each input's reference value (the facts' typical
+    training values, then the empty comment's log-odds)."""
+    text = model.text_model_
+    x = sparse.csr_matrix(text.named_steps["features"].transform(frame))
+    classifier = text.named_steps["classifier"]
+    coef = classifier.coef_.ravel()
+    intercept = float(classifier.intercept_[0])
+    text_logit = np.asarray(x @ coef).ravel() + intercept
+    inputs = model.inputs_from_text_logit(frame, text_logit)
+    n_facts = inputs.shape[1] - 1
+    references = np.append(model.reference_[:n_facts], model.empty_text_logit())
+    return x, coef, intercept, text_logit, inputs, references
 
 
 def _counterfactual_effects(

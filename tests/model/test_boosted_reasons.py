@@ -15,6 +15,7 @@ from models.explain import (
     _MAX_TABLE_SPLITS,
     _counterfactual_effects,
     _fact_label,
+    boosted_inputs,
     feature_names,
     predict_with_reasons,
 )
@@ -142,14 +143,8 @@ def _reasons_by_definition(
     """Reasons the plain way: booster passes per column, sparse products for the words, and
     per row a Python sort of every contribution that pushes towards the predicted class."""
     text = model.text_model_
-    x = sparse.csr_matrix(text.named_steps["features"].transform(frame))
-    classifier = text.named_steps["classifier"]
-    coef = classifier.coef_.ravel()
-    intercept = float(classifier.intercept_[0])
-    text_logit = np.asarray(x @ coef).ravel() + intercept
-    inputs = model.inputs_from_text_logit(frame, text_logit)
+    x, coef, intercept, text_logit, inputs, references = boosted_inputs(model, frame)
     n_facts = inputs.shape[1] - 1
-    references = np.append(model.reference_[:n_facts], model.empty_text_logit())
     with one_thread():
         raw, effects = _effects_by_booster_passes(model.booster_, inputs, references)
     p = 1.0 / (1.0 + np.exp(-raw))
