@@ -163,19 +163,19 @@ def parse_interaction_file(path: DataPath, sha256: str, keep: pl.Expr | None = N
 def read_interactions(
     settings: Settings,
     day: date,
+    inputs: dict[str, str],
     interaction_ids: pl.Series | None = None,
     read_file: InteractionReader = parse_interaction_file,
-    known_checksums: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, list[RawRead]]:
     """Interactions that started on ``day`` or in the look-back window before it.
 
     With ``interaction_ids`` (normalised, as the surveys' join key), only those interactions
     are kept: the join needs no others, and the look-back days hold millions more rows than a
     day's surveys name. Every line is still decoded and checked, so rejects and counts are
-    the same either way. ``known_checksums`` (path -> sha256) saves hashing a file again that
-    the caller already hashed: a day's interaction file is hundreds of megabytes at scale.
+    the same either way. ``inputs`` are the date's input checksums (path -> sha256,
+    :func:`day_input_files`, existing files only): the files read are the ones hashed, and
+    none is hashed twice (a day's interaction file is hundreds of megabytes at scale).
     """
-    known = known_checksums or {}
     keep = None
     if interaction_ids is not None:
         # Cheap and sure: an id already in its cleaned form either is one of the surveys'
@@ -188,9 +188,8 @@ def read_interactions(
     reads: list[RawRead] = []
     for back in range(settings.interaction_lookback_days, -1, -1):
         path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
-        if path.exists():
-            sha256 = known.get(str(path)) or checksums([path])[str(path)]
-            reads.append(read_file(path, sha256, keep))
+        if str(path) in inputs:
+            reads.append(read_file(path, inputs[str(path)], keep))
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
@@ -224,9 +223,9 @@ def validate_day(
     interactions, interaction_reads = read_interactions(
         settings,
         day,
+        inputs,
         surveys.frame.select(normalised_text("interaction_id")).get_column("interaction_id"),
         read_interaction_file,
-        inputs,
     )
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
