@@ -123,6 +123,25 @@ def write_partition(
         ) from error
 
 
+def _partition_manifest(
+    manifest: dict[str, Any],
+    table: str,
+    day: date,
+    data: pl.DataFrame,
+    schema: dict[str, pl.DataType],
+) -> dict[str, Any]:
+    """The caller's manifest plus what the partition itself says: table, date, rows, the
+    contract's columns and when it was written."""
+    return {
+        **manifest,
+        "table": table,
+        PARTITION_COLUMN: day.isoformat(),
+        "rows": data.height,
+        "columns": {name: str(dtype) for name, dtype in schema.items()},
+        "written_at": datetime.now(UTC).isoformat(),
+    }
+
+
 def _write_partition_locked(
     data: pl.DataFrame,
     table_dir: Path,
@@ -143,14 +162,7 @@ def _write_partition_locked(
         raise OSError(f"writing {new / DATA_FILE} failed: {error}") from error
     with (new / DATA_FILE).open("rb") as handle:
         os.fsync(handle.fileno())
-    full_manifest = {
-        **manifest,
-        "table": table_dir.name,
-        PARTITION_COLUMN: day.isoformat(),
-        "rows": data.height,
-        "columns": {name: str(dtype) for name, dtype in schema.items()},
-        "written_at": datetime.now(UTC).isoformat(),
-    }
+    full_manifest = _partition_manifest(manifest, table_dir.name, day, data, schema)
     _write_file_durably(
         new / MANIFEST_FILE, json.dumps(full_manifest, indent=2, default=str).encode()
     )
@@ -205,13 +217,8 @@ def _put_partition(
     payload = buffer.getvalue()
     (target / DATA_FILE).write_bytes(payload)
     full_manifest = {
-        **manifest,
-        "table": table_dir.name,
-        PARTITION_COLUMN: day.isoformat(),
-        "rows": data.height,
-        "columns": {name: str(dtype) for name, dtype in schema.items()},
+        **_partition_manifest(manifest, table_dir.name, day, data, schema),
         "data_sha256": hashlib.sha256(payload).hexdigest(),
-        "written_at": datetime.now(UTC).isoformat(),
     }
     (target / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2, default=str))
     return target
