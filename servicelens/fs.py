@@ -17,6 +17,7 @@ partition guarantee on that.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +38,13 @@ def is_url(location: str | Path) -> bool:
     """True for ``scheme://...`` locations (object stores), False for local paths."""
     text = str(location)
     return "://" in text and not text.startswith("file://")
+
+
+def machine_folder_for(location: str | Path | RemotePath, purpose: str) -> Path:
+    """A folder on this machine, in the temporary directory, named after ``location`` (an
+    object store's URL): for files that must be local files (locks, HTML pages)."""
+    digest = hashlib.sha256(str(location).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"servicelens-{purpose}" / digest
 
 
 @functools.cache

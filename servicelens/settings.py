@@ -6,14 +6,12 @@ is called by the CLI (or a test) and the result is handed to flows as a paramete
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from servicelens.fs import DataPath, as_path
+from servicelens.fs import DataPath, as_path, machine_folder_for
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_TIMEZONE = "Europe/London"
@@ -124,8 +122,7 @@ class Settings:
         """
         if isinstance(self.root, Path):
             return self.root
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"servicelens-{digest}"
+        return machine_folder_for(self.root, "local")
 
     @property
     def reports_dir(self) -> Path:

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -30,7 +29,14 @@ import polars as pl
 
 from models.registry import sha256_file
 from servicelens.checkpoints import checkpoint
-from servicelens.fs import DataPath, RemotePath, read_parquet, remove_tree, write_parquet
+from servicelens.fs import (
+    DataPath,
+    RemotePath,
+    machine_folder_for,
+    read_parquet,
+    remove_tree,
+    write_parquet,
+)
 from servicelens.locks import exclusive_lock, partition_lock_path
 from transforms.schemas import PARTITION_COLUMN, conform
 
@@ -82,8 +88,7 @@ def locks_dir(staging_dir: DataPath) -> Path:
     """
     if isinstance(staging_dir, Path):
         return staging_dir / "locks"
-    digest = hashlib.sha256(str(staging_dir).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / "servicelens-locks" / digest
+    return machine_folder_for(staging_dir, "locks")
 
 
 def write_partition(
