@@ -9,35 +9,27 @@
 
 SET VARIABLE data_dir = coalesce(getvariable('data_dir'), 'data');
 
--- One row per valid survey response; root_cause for negatives (csat <= 2).
-CREATE OR REPLACE VIEW feedback_scored AS
+-- Every survey_date partition of one table under the data directory.
+CREATE OR REPLACE MACRO servicelens_partitions(table_path) AS TABLE
 SELECT *
 FROM read_parquet(
-    getvariable('data_dir') || '/marts/feedback_scored/survey_date=*/*.parquet',
+    getvariable('data_dir') || '/' || table_path || '/survey_date=*/*.parquet',
     hive_partitioning = true,
     hive_types = {'survey_date': DATE},
     union_by_name = true
 );
+
+-- One row per valid survey response; root_cause for negatives (csat <= 2).
+CREATE OR REPLACE VIEW feedback_scored AS
+SELECT * FROM servicelens_partitions('marts/feedback_scored');
 
 -- Counts and shares by date, queue, policy and channel. Sum counts; never average shares.
 CREATE OR REPLACE VIEW daily_summary AS
-SELECT *
-FROM read_parquet(
-    getvariable('data_dir') || '/marts/daily_summary/survey_date=*/*.parquet',
-    hive_partitioning = true,
-    hive_types = {'survey_date': DATE},
-    union_by_name = true
-);
+SELECT * FROM servicelens_partitions('marts/daily_summary');
 
 -- Every rejected row with its file, line and reasons.
 CREATE OR REPLACE VIEW quarantine AS
-SELECT *
-FROM read_parquet(
-    getvariable('data_dir') || '/quarantine/survey_date=*/*.parquet',
-    hive_partitioning = true,
-    hive_types = {'survey_date': DATE},
-    union_by_name = true
-);
+SELECT * FROM servicelens_partitions('quarantine');
 
 -- Negative responses the model has scored: the rows root-cause questions are about.
 CREATE OR REPLACE VIEW scored_negatives AS
