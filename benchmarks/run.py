@@ -56,7 +56,7 @@ SIZES = {
 
 def generate(data: Path, size: Size) -> Path:
     """Generate a dataset once; a marker file records what it holds."""
-    from servicelens.synthetic import generate as generate_raw
+    from servicelens.synthetic.generator import generate as generate_raw
 
     target = data / size.dataset
     marker = target / ".generated.json"
@@ -78,7 +78,7 @@ def train_model(data: Path) -> Path:
     from models.train import train_root_cause_model
     from servicelens import stages
     from servicelens.settings import Settings
-    from servicelens.synthetic import generate as generate_raw
+    from servicelens.synthetic.generator import generate as generate_raw
 
     target = data / "train"
     models = target / "models"
@@ -120,7 +120,7 @@ def measure_one(impl: str, dataset: str, days: list[date]) -> dict[str, Any]:
     # Library imports and GX's context are start-up, not work: warm them before the clock.
     if impl == "servicelens":
         import flows.tasks  # noqa: F401
-        from servicelens.expectations import _context
+        from servicelens.validation.expectations import _context
 
         _context()
     baseline = peak_rss_bytes()
@@ -346,7 +346,7 @@ def run_all(args: argparse.Namespace) -> int:
     import os
     from datetime import UTC, datetime
 
-    from servicelens.storage import code_version
+    from servicelens.storage.partitions import code_version
 
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True)

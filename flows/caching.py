@@ -40,15 +40,19 @@ from prefect.context import TaskRunContext
 from prefect.serializers import Serializer
 from pydantic import Field
 
-from servicelens.fs import DataPath
-from servicelens.sources import RawRead, Reject, read_jsonl_with_lines
+from servicelens.ingest.readers import RawRead, Reject, read_jsonl_with_lines
+from servicelens.storage.fs import DataPath
 from transforms.schemas import RAW_INTERACTION_SCHEMA
 
 #: How long a parsed file stays cached. Interactions older than the look-back are not read
 #: again by a nightly run; a backfill over old dates parses them again once.
 CACHE_DAYS = 14
 #: The modules whose code decides what a parsed interaction file contains.
-PARSER_MODULES = ("servicelens/sources.py", "servicelens/fs.py", "transforms/schemas.py")
+PARSER_MODULES = (
+    "servicelens/ingest/readers.py",
+    "servicelens/storage/fs.py",
+    "transforms/schemas.py",
+)
 _ROOT = Path(__file__).resolve().parent.parent
 
 

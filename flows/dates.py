@@ -1,7 +1,7 @@
 """Run planned survey dates, each as its own ``nightly`` flow run, at most once per trigger.
 
 Each date's flow run is created on the Prefect API with an idempotency key (see
-:func:`servicelens.runs.idempotency_key`), then executed in this process. When two triggers
+:func:`servicelens.storage.runs.idempotency_key`), then executed in this process. When two triggers
 (two backfills, or a backfill and the nightly run) plan the same date from the same state on
 disk, the API hands the second one the first one's run, and the second one skips it. Executing
 in-process keeps Prefect's cost per date to a few API calls, not a process start.
@@ -31,9 +31,9 @@ from flows.tasks import (
     score_and_publish_task,
     validate_day_task,
 )
-from servicelens.runs import PlannedDate, record_outcome
 from servicelens.settings import Settings
-from servicelens.storage import discard_run_staging
+from servicelens.storage.partitions import discard_run_staging
+from servicelens.storage.runs import PlannedDate, record_outcome
 
 #: The global concurrency limit backfill dates take a slot from (the nightly run does not).
 BACKFILL_LIMIT = "servicelens-backfill"
@@ -59,7 +59,7 @@ def failure_message(error: BaseException) -> str:
 
 def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, Any]:
     """One date end to end (validate, publish clean, score and publish the marts), its outcome
-    recorded either way (``servicelens.runs``) so ``--rerun failed|missing`` and the nightly
+    recorded either way (``servicelens.storage.runs``) so ``--rerun failed|missing`` and the nightly
     look-back can find it. A failure is recorded, then raised. The caller holds the date's lock.
     """
     try:

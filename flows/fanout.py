@@ -25,8 +25,8 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.dates import DateOutcome, failure_message, run_date
 from flows.tasks import worker_name
-from servicelens.runs import PlannedDate, record_outcome
 from servicelens.settings import Settings
+from servicelens.storage.runs import PlannedDate, record_outcome
 
 DASK_ADDRESS_VARIABLE = "SERVICELENS_DASK_ADDRESS"
 

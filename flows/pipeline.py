@@ -32,8 +32,10 @@ from flows.tasks import (
     write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
-from servicelens.locks import date_lock
-from servicelens.runs import (
+from servicelens.settings import SAMPLE_PER_DAY, Settings
+from servicelens.storage.locks import date_lock
+from servicelens.storage.partitions import discard_run_staging, locks_dir
+from servicelens.storage.runs import (
     RerunPolicy,
     date_status,
     drift_flags,
@@ -42,8 +44,6 @@ from servicelens.runs import (
     recent_counts,
     summary_row,
 )
-from servicelens.settings import SAMPLE_PER_DAY, Settings
-from servicelens.storage import discard_run_staging, locks_dir
 
 
 def yesterday(timezone: str, now: datetime | None = None) -> date:
@@ -64,7 +64,7 @@ def nightly(
 ) -> dict[str, Any]:
     """Process one survey date end to end (default: yesterday in the business timezone).
 
-    The date's outcome is recorded (``servicelens.runs``) either way, so ``--rerun failed``
+    The date's outcome is recorded (``servicelens.storage.runs``) either way, so ``--rerun failed``
     and the nightly look-back can find it, and a run-summary artifact is attached.
     ``report=False`` skips the HTML run report, for callers (backfill, the nightly window)
     that write one report once all their dates are done.

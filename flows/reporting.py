@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from servicelens.runs import summary_markdown
+from servicelens.storage.runs import summary_markdown
 
 
 def publish_run_summary(key: str, title: str, rows: list[dict[str, Any]]) -> None:

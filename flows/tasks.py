@@ -29,7 +29,7 @@ from models.registry import (
     read_reference,
 )
 from models.train import Decision, score_negatives, without_scores
-from servicelens.report import build_report
+from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
 from servicelens.stages import (
     ValidatedDay,
@@ -39,7 +39,7 @@ from servicelens.stages import (
     read_audits,
     validate_day,
 )
-from servicelens.storage import code_version, read_manifest, write_partition
+from servicelens.storage.partitions import code_version, read_manifest, write_partition
 from transforms.marts import review_queue
 from transforms.schemas import REVIEW_QUEUE_SCHEMA
 

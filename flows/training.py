@@ -29,11 +29,11 @@ from models.registry import (
     set_champion,
 )
 from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
-from servicelens.fs import DataPath, local_folder_for
 from servicelens.settings import Settings
 from servicelens.stages import labelled_negatives, oracle_summary, read_truth
-from servicelens.storage import code_version
-from servicelens.synthetic import generate
+from servicelens.storage.fs import DataPath, local_folder_for
+from servicelens.storage.partitions import code_version
+from servicelens.synthetic.generator import generate
 
 
 @task(name="generate-sample-data", cache_policy=NO_CACHE, persist_result=False)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     # For type checking only: a models folder may be a local Path or an object-store
     # RemotePath with the same methods; at run time this module imports neither fsspec nor
     # servicelens, so models/ stays pure scikit-learn.
-    from servicelens.fs import DataPath
+    from servicelens.storage.fs import DataPath
 else:
     DataPath = Path
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from servicelens.fs import DataPath, as_path, machine_folder_for
+from servicelens.storage.fs import DataPath, as_path, machine_folder_for
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_TIMEZONE = "Europe/London"

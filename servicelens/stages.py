@@ -15,17 +15,16 @@ from typing import Any
 import polars as pl
 
 from servicelens.checkpoints import checkpoint
-from servicelens.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
-from servicelens.fs import DataPath, read_parquet
-from servicelens.settings import Settings
-from servicelens.sources import (
+from servicelens.ingest.readers import (
     RawRead,
     Reject,
     read_csv_with_lines,
     read_jsonl_with_lines,
     read_plain_csv,
 )
-from servicelens.storage import (
+from servicelens.settings import Settings
+from servicelens.storage.fs import DataPath, read_parquet
+from servicelens.storage.partitions import (
     checksums,
     partition_dir,
     read_partition,
@@ -33,6 +32,7 @@ from servicelens.storage import (
     stage_frame,
     write_partition,
 )
+from servicelens.validation.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
 from transforms.clean import (
     is_negative,
     join_interactions,

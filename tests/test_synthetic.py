@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from servicelens.synthetic import (
+from servicelens.synthetic.generator import (
     POLICIES,
     ROW_DEFECT_RATES,
     GenerationSummary,

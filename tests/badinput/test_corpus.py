@@ -21,11 +21,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from servicelens.ingest.readers import SourceError
 from servicelens.settings import Settings
-from servicelens.sources import SourceError
 from servicelens.stages import BatchError, publish_clean, validate_day
-from servicelens.storage import read_manifest
-from servicelens.synthetic import generate
+from servicelens.storage.partitions import read_manifest
+from servicelens.synthetic.generator import generate
 from transforms.schemas import RAW_SURVEY_COLUMNS
 
 DAY = date(2026, 10, 2)

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from servicelens.ingest.readers import SourceError, _read_csv_exact, read_csv_with_lines
 from servicelens.settings import Settings
-from servicelens.sources import SourceError, _read_csv_exact, read_csv_with_lines
 from servicelens.stages import BatchError, validate_day
-from servicelens.synthetic import generate
+from servicelens.synthetic.generator import generate
 from transforms.clean import UNPARSEABLE, normalise_surveys, safe_comment
 from transforms.pii import EMAIL, redact_pii
 from transforms.schemas import RAW_SURVEY_COLUMNS

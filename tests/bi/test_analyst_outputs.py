@@ -18,12 +18,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from servicelens.analyst import connect_views, example_queries, run_query
-from servicelens.cli import main
-from servicelens.dictionary import contract_mismatches
+from servicelens.cli.main import main
+from servicelens.reporting.analyst import connect_views, example_queries, run_query
+from servicelens.reporting.dictionary import contract_mismatches
 from servicelens.settings import Settings
 from servicelens.stages import read_truth
-from servicelens.storage import scan_table
+from servicelens.storage.partitions import scan_table
 from transforms.schemas import FEEDBACK_SCORED_VERSION
 
 START = date(2026, 10, 5)

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from servicelens.console import files_since, table
+from servicelens.cli.console import files_since, table
 
 
 def test_table_aligns_numbers_right_and_text_left() -> None:

@@ -8,10 +8,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from servicelens.dictionary import DICTIONARY_PATH, contract_mismatches, render_data_dictionary
-from servicelens.report import build_report
+from servicelens.reporting.dictionary import (
+    DICTIONARY_PATH,
+    contract_mismatches,
+    render_data_dictionary,
+)
+from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
-from servicelens.storage import write_partition
+from servicelens.storage.partitions import write_partition
 from transforms.marts import daily_summary, feedback_scored
 from transforms.schemas import (
     DAILY_SUMMARY_CONTRACT,

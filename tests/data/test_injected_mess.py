@@ -13,10 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from servicelens.ingest.readers import read_csv_with_lines
 from servicelens.settings import Settings
-from servicelens.sources import read_csv_with_lines
 from servicelens.stages import ValidatedDay, validate_day
-from servicelens.synthetic import generate
+from servicelens.synthetic.generator import generate
 from transforms.schemas import CHANNELS
 
 START = date(2026, 10, 1)

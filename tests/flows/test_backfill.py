@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from servicelens.runs import date_status, outcome_path
 from servicelens.settings import Settings
-from servicelens.storage import read_manifest
+from servicelens.storage.partitions import read_manifest
+from servicelens.storage.runs import date_status, outcome_path
 
 START = date(2026, 10, 1)
 DAYS = [START + timedelta(days=i) for i in range(5)]
@@ -22,7 +22,7 @@ END = DAYS[-1]
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from servicelens.synthetic import generate
+    from servicelens.synthetic.generator import generate
 
     root = tmp_path_factory.mktemp("backfill")
     generate(root, START, END + timedelta(days=1), 250, 5)
@@ -164,7 +164,7 @@ def test_a_double_trigger_runs_each_date_once(
 
     from flows.dates import run_planned_dates
     from flows.pipeline import nightly
-    from servicelens.runs import plan_backfill
+    from servicelens.storage.runs import plan_backfill
 
     # Two triggers made at the same moment see the same state on disk, so plan alike, and
     # run at once (two threads): the API gives each date's run to one of them.
@@ -188,7 +188,7 @@ def test_a_double_trigger_runs_each_date_once(
 def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
     settings: Settings, first_backfill: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from servicelens.cli import main
+    from servicelens.cli.main import main
 
     broken = DAYS[2]
     surveys = settings.raw_day(broken) / "surveys.csv"

@@ -22,7 +22,7 @@ DAYS = [START + timedelta(days=i) for i in range(3)]
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from servicelens.synthetic import generate
+    from servicelens.synthetic.generator import generate
 
     root = tmp_path_factory.mktemp("caching")
     generate(root, START, DAYS[-1], 100, 3)
@@ -130,7 +130,7 @@ def test_a_parsed_file_survives_the_round_trip_through_prefects_record(tmp_path:
     from prefect.serializers import Serializer
 
     from flows.caching import RawReadSerializer
-    from servicelens.sources import read_jsonl_with_lines
+    from servicelens.ingest.readers import read_jsonl_with_lines
 
     path = tmp_path / "interactions.jsonl"
     path.write_text(

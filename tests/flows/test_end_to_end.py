@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from servicelens.settings import Settings
-from servicelens.storage import read_manifest, scan_table
+from servicelens.storage.partitions import read_manifest, scan_table
 from transforms.schemas import (
     CLEAN_RESPONSE_SCHEMA,
     DAILY_SUMMARY_SCHEMA,

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from servicelens.cli import main
-from servicelens.mappings import MappingError, load_mapping, read_export
+from servicelens.cli.main import main
+from servicelens.ingest.mappings import MappingError, load_mapping, read_export
 
 ROOT = Path(__file__).resolve().parents[2]
 CFPB = ROOT.parent / "shared" / "real" / "cfpb" / "complaints.csv"

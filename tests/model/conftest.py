@@ -10,7 +10,7 @@ import pytest
 from models.train import TrainingResult, train_root_cause_model
 from servicelens.settings import Settings
 from servicelens.stages import labelled_negatives, publish_clean, validate_day
-from servicelens.synthetic import generate
+from servicelens.synthetic.generator import generate
 
 START = date(2026, 9, 1)
 DAYS = 8

@@ -29,8 +29,8 @@ from servicelens.stages import (
     publish_marts,
     validate_day,
 )
-from servicelens.storage import read_manifest
-from servicelens.synthetic import generate
+from servicelens.storage.partitions import read_manifest
+from servicelens.synthetic.generator import generate
 from transforms.pii import PII_KINDS, luhn_valid, redact_pii
 
 DAY = date(2026, 10, 5)

@@ -28,8 +28,8 @@ import pytest
 
 from servicelens.settings import Settings
 from servicelens.stages import publish_clean, validate_day
-from servicelens.storage import DATA_FILE, MANIFEST_FILE, StorageError, write_partition
-from servicelens.synthetic import generate
+from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, StorageError, write_partition
+from servicelens.synthetic.generator import generate
 from tests.reliability.driver import REFUSED
 from transforms.schemas import QUARANTINE_SCHEMA
 

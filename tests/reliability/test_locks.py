@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from servicelens.locks import LockBusyError, date_lock
+from servicelens.storage.locks import LockBusyError, date_lock
 
 DAY = date(2026, 10, 3)
 

@@ -13,10 +13,10 @@ import duckdb
 import pytest
 
 from flows.fanout import run_planned_dates_on
-from servicelens.runs import date_status, outcome_path, plan_backfill
 from servicelens.settings import Settings
-from servicelens.storage import read_manifest
-from servicelens.synthetic import generate
+from servicelens.storage.partitions import read_manifest
+from servicelens.storage.runs import date_status, outcome_path, plan_backfill
+from servicelens.synthetic.generator import generate
 
 START = date(2026, 10, 1)
 END = START + timedelta(days=3)
@@ -46,7 +46,7 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
     from distributed import Client
 
     from flows.fanout import run_backfill
-    from servicelens.cli import main
+    from servicelens.cli.main import main
 
     settings = Settings(data_dir=str(tmp_path))
     generate(tmp_path, START, END, per_day=200, seed=11)

@@ -8,8 +8,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from servicelens.fs import RemotePath, as_path, local_folder_for, read_parquet, write_parquet
 from servicelens.settings import Settings
+from servicelens.storage.fs import (
+    RemotePath,
+    as_path,
+    local_folder_for,
+    read_parquet,
+    write_parquet,
+)
 
 
 @pytest.fixture

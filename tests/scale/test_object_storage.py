@@ -11,9 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from servicelens.fs import RemotePath, filesystem
 from servicelens.settings import Settings
-from servicelens.storage import DATA_FILE, read_manifest, read_partition, write_partition
+from servicelens.storage.fs import RemotePath, filesystem
+from servicelens.storage.partitions import DATA_FILE, read_manifest, read_partition, write_partition
 from transforms.schemas import DAILY_SUMMARY_SCHEMA, DAILY_SUMMARY_VERSION
 
 START = date(2026, 10, 1)

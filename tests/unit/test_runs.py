@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from servicelens.runs import date_status, plan_backfill
 from servicelens.settings import Settings
+from servicelens.storage.runs import date_status, plan_backfill
 
 DAY = date(2026, 10, 1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from servicelens.sources import decode_to_utf8, read_csv_with_lines, read_jsonl_with_lines
+from servicelens.ingest.readers import decode_to_utf8, read_csv_with_lines, read_jsonl_with_lines
 
 HEADER = "response_id,comment,csat\n"
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from servicelens.runs import RERUN_POLICIES
 from servicelens.settings import Settings
+from servicelens.storage.runs import RERUN_POLICIES
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -32,7 +32,7 @@ def _detail(row: dict[str, Any]) -> str:
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Plan (``--dry-run``) or run a backfill; exit 1 when any date failed."""
-    from servicelens.runs import date_status, plan_backfill
+    from servicelens.storage.runs import date_status, plan_backfill
 
     if args.dry_run:
         # Planned without Prefect: a dry run changes nothing, not even the run history.
@@ -62,7 +62,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     from flows.fanout import dask_address
     from flows.pipeline import backfill
-    from servicelens.console import files_since, progress
+    from servicelens.cli.console import files_since, progress
 
     # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
     started = time.time()

@@ -1,7 +1,7 @@
 """What analysts run by hand: the run report, the data dictionary, the example DuckDB queries.
 
 These are the handlers of ``servicelens report``, ``servicelens dictionary`` and
-``servicelens query``; the parser lines live in :mod:`servicelens.cli`.
+``servicelens query``; the parser lines live in :mod:`servicelens.cli.main`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from servicelens.console import table
-from servicelens.fs import DataPath, RemotePath
+from servicelens.cli.console import table
 from servicelens.settings import Settings
+from servicelens.storage.fs import DataPath, RemotePath
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 VIEWS_FILE = SQL_DIR / "views.sql"
 QUERIES_DIR = SQL_DIR / "queries"
 
@@ -86,7 +86,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from servicelens.report import build_report
+    from servicelens.reporting.report import build_report
 
     report = build_report(settings)
     result = {
@@ -106,7 +106,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dictionary(args: argparse.Namespace, settings: Settings) -> int:
-    from servicelens.dictionary import DICTIONARY_PATH, contract_mismatches, render_data_dictionary
+    from servicelens.reporting.dictionary import (
+        DICTIONARY_PATH,
+        contract_mismatches,
+        render_data_dictionary,
+    )
 
     text = render_data_dictionary()
     if args.write:

@@ -1,6 +1,6 @@
 """Source mappings: onboard a foreign export (another survey vendor, a complaints database)
 with a declarative TOML file instead of new code. The format is documented in
-``docs/mappings.md``; built-in mappings live in ``servicelens/source_mappings/``.
+``docs/mappings.md``; built-in mappings live in ``servicelens/ingest/presets/``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import polars as pl
 from models.pipeline import FeatureSpec
 from transforms.schemas import ROOT_CAUSES
 
-BUILT_IN_DIR = Path(__file__).parent / "source_mappings"
+BUILT_IN_DIR = Path(__file__).parent / "presets"
 #: Model names every mapping must give a source column for.
 REQUIRED_COLUMNS: tuple[str, ...] = ("response_id", "survey_date", "comment")
 

@@ -10,7 +10,7 @@ from this code.
 
 Object stores have no rename, but a single-object PUT is atomic: a reader gets the old object
 or the new one, never part of one. :meth:`RemotePath.write_bytes` is therefore always one PUT
-of a payload built completely in memory first; :mod:`servicelens.storage` builds its
+of a payload built completely in memory first; :mod:`servicelens.storage.partitions` builds its
 partition guarantee on that.
 """
 

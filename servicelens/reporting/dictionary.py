@@ -12,11 +12,11 @@ from pathlib import Path
 
 import polars as pl
 
-from servicelens.fs import DataPath
+from servicelens.storage.fs import DataPath
 from transforms.schemas import PARTITION_COLUMN, PUBLISHED_TABLES, TableContract
 
 #: Where the generated dictionary lives in the repository.
-DICTIONARY_PATH = Path(__file__).resolve().parent.parent / "docs" / "data_dictionary.md"
+DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "docs" / "data_dictionary.md"
 
 
 def sql_type(dtype: pl.DataType) -> str:

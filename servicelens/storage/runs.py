@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
-from servicelens.fs import DataPath, RemotePath
 from servicelens.settings import Settings
 from servicelens.stages import day_input_files
-from servicelens.storage import checksums, read_manifest
+from servicelens.storage.fs import DataPath, RemotePath
+from servicelens.storage.partitions import checksums, read_manifest
 from transforms.schemas import PARTITION_COLUMN
 
 DateState = Literal["missing", "failed", "completed"]

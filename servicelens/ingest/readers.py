@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from servicelens.fs import DataPath, read_bytes
+from servicelens.storage.fs import DataPath, read_bytes
 from transforms.schemas import RAW_INTERACTION_SCHEMA
 
 QUOTE = ord('"')

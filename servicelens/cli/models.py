@@ -14,15 +14,15 @@ from typing import Any
 
 import polars as pl
 
-from servicelens.fs import DataPath
 from servicelens.settings import Settings
+from servicelens.storage.fs import DataPath
 
 
 def source_models_dir(settings: Settings, source: str | None) -> DataPath:
     """The registry of the survey pipeline, or of one source mapping."""
     if not source:
         return settings.models_dir
-    from servicelens.mappings import load_mapping
+    from servicelens.ingest.mappings import load_mapping
 
     return registry_of(settings, load_mapping(source).name)
 
@@ -61,14 +61,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if not args.source:
         if args.input:
             raise ValueError("--input needs --source (the mapping that says how to read it)")
-        from servicelens.cli import cmd_train as train_surveys
+        from servicelens.cli.main import cmd_train as train_surveys
 
         return train_surveys(args, settings)
     if not args.input:
         raise ValueError("--source needs --input FILE (the export to train on)")
     from flows.training import register_and_promote
     from models.train import tfidf_baseline_report, train_root_cause_model
-    from servicelens.mappings import labelled_rows, load_mapping, read_export
+    from servicelens.ingest.mappings import labelled_rows, load_mapping, read_export
 
     mapping = load_mapping(args.source)
     export = read_export(mapping, args.input, require_label=True)
@@ -129,7 +129,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from models.pipeline import feature_frame, spec_from_dict
     from models.registry import champion_version, load_model, read_metadata, read_reference
     from models.train import Decision, score_negatives
-    from servicelens.mappings import load_mapping, read_export
+    from servicelens.ingest.mappings import load_mapping, read_export
 
     mapping = load_mapping(args.source)
     models_dir = registry_of(settings, mapping.name)

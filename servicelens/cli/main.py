@@ -16,9 +16,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from servicelens.analyst import cmd_dictionary, cmd_query, cmd_report
-from servicelens.cli_schedule import add_schedule_commands
-from servicelens.console import files_since, progress, table
+from servicelens.cli.console import files_since, progress, table
+from servicelens.cli.schedule import add_schedule_commands
+from servicelens.reporting.analyst import cmd_dictionary, cmd_query, cmd_report
 from servicelens.settings import SAMPLE_PER_DAY, Settings
 
 EXAMPLES = """\
@@ -91,8 +91,8 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
-    from servicelens.fs import local_folder_for
-    from servicelens.synthetic import generate
+    from servicelens.storage.fs import local_folder_for
+    from servicelens.synthetic.generator import generate
 
     started = time.time()
     days = (args.end - args.start).days + 1
@@ -277,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)
-    # score, models list|promote|rollback, and train --source/--input (servicelens/cli_models.py)
-    from servicelens.cli_models import add_arguments as add_model_commands
+    # score, models list|promote|rollback, and train --source/--input (servicelens/cli/models.py)
+    from servicelens.cli.models import add_arguments as add_model_commands
 
     add_model_commands(sub, train)
 
@@ -330,10 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env(args.data_dir)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     from models.registry import ModelFileError
-    from servicelens.locks import LockBusyError
-    from servicelens.sources import SourceError
+    from servicelens.ingest.readers import SourceError
     from servicelens.stages import BatchError
-    from servicelens.storage import StorageError
+    from servicelens.storage.locks import LockBusyError
+    from servicelens.storage.partitions import StorageError
 
     try:
         return handler(args, settings)

@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from servicelens.fs import DataPath
+from servicelens.storage.fs import DataPath
 
 
 def files_since(pattern_root: DataPath, pattern: str, since: float) -> int:

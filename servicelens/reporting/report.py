@@ -3,7 +3,8 @@
 It reads only what is on disk (partition manifests, the marts, the quarantine, the model
 registry, QA audits, Great Expectations Data Docs) so it works after any flow, and says
 "not available" for a section whose inputs do not exist yet rather than failing. Charts are
-inline SVG (:mod:`servicelens.charts`): the page needs no network and no JavaScript library.
+inline SVG (:mod:`servicelens.reporting.charts`): the page needs no network and no JavaScript
+library.
 
 Each build writes ``reports/report-<UTC time>.html`` and replaces ``reports/latest.html``
 atomically, so the newest report is always at the same path.
@@ -26,10 +27,10 @@ from sklearn.metrics import precision_recall_curve
 
 from models.evaluate import expected_calibration_error
 from models.registry import METADATA_FILE, METRICS_FILE, champion_version
-from servicelens.charts import COLOURS, Series, hbar_chart, line_chart, matrix_chart
-from servicelens.fs import DataPath
+from servicelens.reporting.charts import COLOURS, Series, hbar_chart, line_chart, matrix_chart
 from servicelens.settings import Settings
-from servicelens.storage import MANIFEST_FILE, scan_table
+from servicelens.storage.fs import DataPath
+from servicelens.storage.partitions import MANIFEST_FILE, scan_table
 from transforms.schemas import PARTITION_COLUMN, POSITIVE_CLASS
 
 LATEST_NAME = "latest.html"
@@ -611,7 +612,7 @@ def build_report(
     settings: Settings, run_id: str | None = None, now: datetime | None = None
 ) -> ReportResult:
     """Write this run's report and make it ``reports/latest.html``."""
-    from servicelens.expectations import write_data_docs_index
+    from servicelens.validation.expectations import write_data_docs_index
 
     now = now or datetime.now(UTC)
     # The validations of every date wrote their Data Docs pages; list them all in one index.

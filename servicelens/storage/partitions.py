@@ -29,7 +29,7 @@ import polars as pl
 
 from models.registry import sha256_file
 from servicelens.checkpoints import checkpoint
-from servicelens.fs import (
+from servicelens.storage.fs import (
     DataPath,
     RemotePath,
     machine_folder_for,
@@ -37,7 +37,7 @@ from servicelens.fs import (
     remove_tree,
     write_parquet,
 )
-from servicelens.locks import exclusive_lock, partition_lock_path
+from servicelens.storage.locks import exclusive_lock, partition_lock_path
 from transforms.schemas import PARTITION_COLUMN, conform
 
 MANIFEST_FILE = "_manifest.json"
@@ -322,7 +322,7 @@ def checksums(paths: Sequence[DataPath]) -> dict[str, str]:
 
 def code_version() -> str:
     """The git commit of the code, with ``-dirty`` for uncommitted changes, if known."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
