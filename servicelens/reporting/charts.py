@@ -1,22 +1,46 @@
-"""Small, self-contained SVG charts for the run report: no JavaScript library, no network.
+"""The run report's charts, drawn by Plotly: real date axes, hover values, zoom, series that
+can be hidden from the legend, and no network.
 
-Every chart is an ``<svg class="chart" data-chart="<id>">`` whose drawn data marks carry the
-class ``mark``, so a browser test can count marks that rendered with a non-zero size.
+Why Plotly: its Python wheel ships the whole plotly.js bundle (``plotly/package_data``) as
+one file, so a page works offline with nothing fetched; figures are validated in Python
+before they are written, so a misspelt option fails the build, not the browser; and analysts
+know its charts from Evidently's reports. Bokeh also ships its JavaScript in its wheel and
+was the close second; Altair's Vega JavaScript comes from a CDN unless another package
+(vl-convert) inlines it into every page, which the reports, one per run, should not repeat.
+
+How a chart reaches the page: each function here returns an HTML fragment, a ``<div
+class="chart" data-chart="<id>">`` followed by the figure as JSON. :func:`page_scripts` draws
+every such div when the page loads and then writes a render check into the page
+(``<output id="render-check">``) saying, per chart, its size, how many data marks were drawn
+with a non-zero size, how many separate line segments its longest-broken trace has and the
+pixel x positions of its first trace's points, so a headless browser can tell drawn charts
+from empty boxes and see that a gap between dates stays a gap.
+
+The reports of every run share one copy of plotly.js: :func:`write_library_script` writes
+``plotly-<version>.min.js`` beside them once, and :func:`page_head` references it relatively.
+
+Plotly is imported inside the functions that draw, never at import time: ``servicelens
+report`` and the other quick commands must start fast.
 """
 
 from __future__ import annotations
 
-import math
+import functools
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from html import escape
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 WIDTH = 640
-HEIGHT = 300
-MARGIN_LEFT = 64
-MARGIN_RIGHT = 150
-MARGIN_TOP = 36
-MARGIN_BOTTOM = 48
+HEIGHT = 320
 
 #: Colour-blind-safe palette (Okabe-Ito); failure is always vermilion, perceived always blue.
 COLOURS = {
@@ -29,65 +53,87 @@ COLOURS = {
     "sky": "#56B4E9",
 }
 
+#: plotly.js as the Python wheel ships it (the version is read from the file's banner).
+_PLOTLY_JS = ("plotly", "package_data/plotly.min.js")
+_FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
+#: Plotly's mode bar without the buttons that need a server or a selection tool.
+_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+}
+
 
 @dataclass(frozen=True)
 class Series:
-    """One line of a line chart."""
+    """One line of a line chart.
+
+    ``xs`` are numbers or calendar dates (then the chart has a date axis: dates are placed
+    by their real distance, and a day missing between two dates breaks the line there).
+    ``ys`` may hold ``None`` where a value is unknown; the line breaks there too.
+    """
 
     name: str
-    xs: Sequence[float]
+    xs: Sequence[float] | Sequence[date]
     ys: Sequence[float | None]
     colour: str
     dashed: bool = False
     markers: bool = True
 
 
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    if high <= low:
-        high = low + 1.0
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
-    first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        if value >= low - step * 1e-9:
-            ticks.append(round(value, 10))
-        value += step
-    return ticks
+def _with_gaps(
+    xs: Sequence[date], ys: Sequence[float | None]
+) -> tuple[list[date], list[float | None]]:
+    """Points sorted by date with a ``None`` after every date whose next day is missing.
+
+    Plotly joins consecutive points whatever lies between them; the ``None`` makes it stop
+    the line at the last day that has data and start again at the next (``connectgaps`` is
+    off), so two backfilled ranges with weeks between them are drawn as two lines.
+    """
+    points = sorted(zip(xs, ys, strict=True), key=lambda point: point[0])
+    out_x: list[date] = []
+    out_y: list[float | None] = []
+    for i, (x, y) in enumerate(points):
+        out_x.append(x)
+        out_y.append(y)
+        if i + 1 < len(points) and points[i + 1][0] - x > timedelta(days=1):
+            out_x.append(x + timedelta(days=1))
+            out_y.append(None)
+    return out_x, out_y
 
 
-def _fmt(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if value == int(value):
-        return f"{int(value)}"
-    return f"{value:.2f}".rstrip("0").rstrip(".")
+def _figure(title: str, height: int = HEIGHT) -> go.Figure:
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    figure.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 15}},
+        font={"family": _FONT, "size": 12, "color": "#111"},
+        colorway=list(COLOURS.values()),
+        paper_bgcolor="#fff",
+        plot_bgcolor="#fff",
+        height=height,
+        margin={"l": 64, "r": 16, "t": 48, "b": 48},
+        hoverlabel={"font": {"family": _FONT}},
+        legend={"itemclick": "toggle", "itemdoubleclick": "toggleothers"},
+    )
+    figure.update_xaxes(showline=True, linecolor="#333", gridcolor="#eee", zeroline=False)
+    figure.update_yaxes(showline=True, linecolor="#333", gridcolor="#e5e5e5", zeroline=False)
+    return figure
 
 
-def _frame(chart_id: str, title: str, height: int = HEIGHT) -> list[str]:
-    return [
-        f'<svg class="chart" data-chart="{escape(chart_id)}" role="img" '
-        f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="{MARGIN_LEFT}" y="20" font-size="14" font-weight="600">{escape(title)}</text>',
-    ]
+def _fragment(chart_id: str, title: str, figure: go.Figure, height: int = HEIGHT) -> str:
+    """The chart's ``<div>`` and its figure as JSON, for :func:`page_scripts` to draw."""
+    import plotly.io as pio
 
-
-def _legend(names: Sequence[tuple[str, str, bool]], top: int = MARGIN_TOP) -> list[str]:
-    parts = []
-    x = WIDTH - MARGIN_RIGHT + 14
-    for i, (name, colour, dashed) in enumerate(names):
-        y = top + 8 + i * 18
-        dash = ' stroke-dasharray="5 4"' if dashed else ""
-        parts.append(
-            f'<line x1="{x}" y1="{y}" x2="{x + 22}" y2="{y}" stroke="{colour}" '
-            f'stroke-width="3"{dash}/>'
-            f'<text x="{x + 28}" y="{y + 4}">{escape(name)}</text>'
-        )
-    return parts
+    spec = pio.to_json(figure, validate=True, pretty=False, engine="json")
+    # "</" would end the <script> element early; "<\/" is the same JSON string.
+    spec = spec.replace("</", "<\\/")
+    return (
+        f'<div class="chart" data-chart="{escape(chart_id)}" role="img" '
+        f'aria-label="{escape(title)}" style="width:{WIDTH}px;height:{height}px"></div>'
+        f'<script type="application/json" class="chart-spec">{spec}</script>'
+    )
 
 
 def line_chart(
@@ -101,99 +147,111 @@ def line_chart(
     y_range: tuple[float, float] | None = None,
     diagonal: bool = False,
 ) -> str:
-    """Lines (with point markers) on numeric axes; ``x_ticks`` labels positions, e.g. dates."""
-    xs = [x for s in series for x in s.xs]
-    ys = [y for s in series for y in s.ys if y is not None]
-    x_low, x_high = x_range or (min(xs, default=0.0), max(xs, default=1.0))
-    y_low, y_high = y_range or (min([0.0, *ys]), max(ys, default=1.0) * 1.08 or 1.0)
-    if x_high == x_low:
-        x_low, x_high = x_low - 0.5, x_high + 0.5
-    if y_high == y_low:
-        y_high = y_low + 1.0
-    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    """Lines (with point markers unless a series says otherwise), as an HTML fragment.
 
-    def px(x: float) -> float:
-        return MARGIN_LEFT + (x - x_low) / (x_high - x_low) * plot_w
+    With dates as ``xs`` the x axis is a date axis and hovering shows every series' value
+    for the day under the pointer; otherwise the nearest point's x and y. ``x_ticks`` puts
+    labels at numeric positions; ``x_range``/``y_range`` fix an axis (e.g. (0, 1) for
+    probabilities); ``diagonal`` draws the dashed y = x line of a calibration chart.
+    The y axis starts at zero unless ``y_range`` says otherwise or a value is negative.
+    """
+    import plotly.graph_objects as go
 
-    def py(y: float) -> float:
-        return MARGIN_TOP + plot_h - (y - y_low) / (y_high - y_low) * plot_h
-
-    parts = _frame(chart_id, title)
-    for tick in _nice_ticks(y_low, y_high):
-        parts.append(
-            f'<line x1="{MARGIN_LEFT}" y1="{py(tick):.1f}" x2="{MARGIN_LEFT + plot_w}" '
-            f'y2="{py(tick):.1f}" stroke="#e5e5e5"/>'
-            f'<text x="{MARGIN_LEFT - 6}" y="{py(tick) + 4:.1f}" text-anchor="end">'
-            f"{_fmt(tick)}</text>"
-        )
-    ticks = x_ticks if x_ticks is not None else [(t, _fmt(t)) for t in _nice_ticks(x_low, x_high)]
-    step = max(1, math.ceil(len(ticks) / 8))  # at most ~8 labels so they never overlap
-    for i, (x, label) in enumerate(ticks):
-        if i % step:
-            continue
-        parts.append(
-            f'<text x="{px(x):.1f}" y="{MARGIN_TOP + plot_h + 16}" text-anchor="middle">'
-            f"{escape(label)}</text>"
-        )
-    parts.append(
-        f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP + plot_h}" x2="{MARGIN_LEFT + plot_w}" '
-        f'y2="{MARGIN_TOP + plot_h}" stroke="#333"/>'
-        f'<line x1="{MARGIN_LEFT}" y1="{MARGIN_TOP}" x2="{MARGIN_LEFT}" '
-        f'y2="{MARGIN_TOP + plot_h}" stroke="#333"/>'
-        f'<text x="{MARGIN_LEFT + plot_w / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
-        f"{escape(x_label)}</text>"
-        f'<text transform="translate(16 {MARGIN_TOP + plot_h / 2:.1f}) rotate(-90)" '
-        f'text-anchor="middle">{escape(y_label)}</text>'
-    )
-    if diagonal:
-        parts.append(
-            f'<line x1="{px(x_low):.1f}" y1="{py(y_low):.1f}" x2="{px(x_high):.1f}" '
-            f'y2="{py(y_high):.1f}" stroke="#999" stroke-dasharray="3 3"/>'
-        )
+    figure = _figure(title)
+    dated = any(isinstance(x, date) for s in series for x in s.xs)
     for s in series:
-        points = [(px(x), py(y)) for x, y in zip(s.xs, s.ys, strict=True) if y is not None]
-        if not points:
-            continue
-        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        parts.append(
-            f'<polyline class="mark" points="{path}" fill="none" stroke="{s.colour}" '
-            f'stroke-width="2.5"{dash}><title>{escape(s.name)}</title></polyline>'
-        )
-        if s.markers:
-            for (x, y), value in zip(points, [y for y in s.ys if y is not None], strict=True):
-                parts.append(
-                    f'<circle class="mark" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{s.colour}">'
-                    f"<title>{escape(s.name)}: {_fmt(float(value))}</title></circle>"
+        xs: list[Any] = list(s.xs)
+        ys = list(s.ys)
+        if dated:
+            days = [x for x in s.xs if isinstance(x, date)]
+            if len(days) != len(xs):
+                raise TypeError(
+                    f"line_chart {chart_id!r}: series {s.name!r} mixes dates and numbers"
                 )
-    parts += _legend([(s.name, s.colour, s.dashed) for s in series])
-    parts.append("</svg>")
-    return "\n".join(parts)
+            xs, ys = _with_gaps(days, ys)
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=s.name,
+                mode="lines+markers" if s.markers else "lines",
+                connectgaps=False,
+                line={"color": s.colour, "width": 2.5, "dash": "dash" if s.dashed else "solid"},
+                marker={"color": s.colour, "size": 6},
+                hovertemplate=(
+                    "%{y:,}"
+                    if dated
+                    else f"{escape(x_label)} %{{x:.3~f}}<br>{escape(y_label)} %{{y:.3~f}}"
+                )
+                + f"<extra>{escape(s.name)}</extra>",
+            )
+        )
+    if dated:
+        figure.update_layout(hovermode="x unified")
+        figure.update_xaxes(
+            type="date",
+            hoverformat="%a %d %b %Y",
+            tickformatstops=[
+                {"dtickrange": [None, 86_400_000], "value": "%d %b %H:%M"},
+                {"dtickrange": [86_400_000, "M1"], "value": "%d %b"},
+                {"dtickrange": ["M1", None], "value": "%b %Y"},
+            ],
+        )
+    else:
+        figure.update_layout(hovermode="closest")
+    if x_ticks is not None:
+        figure.update_xaxes(
+            tickmode="array",
+            tickvals=[position for position, _ in x_ticks],
+            ticktext=[label for _, label in x_ticks],
+        )
+    if x_range is not None:
+        figure.update_xaxes(range=list(x_range))
+    if y_range is not None:
+        figure.update_yaxes(range=list(y_range))
+    else:
+        figure.update_yaxes(rangemode="tozero")
+    if diagonal:
+        low, high = x_range or (0.0, 1.0)
+        figure.add_shape(
+            type="line",
+            x0=low,
+            y0=low,
+            x1=high,
+            y1=high,
+            line={"color": "#999", "dash": "dot", "width": 1.5},
+            layer="below",
+        )
+    figure.update_xaxes(title={"text": x_label})
+    figure.update_yaxes(title={"text": y_label}, tickformat=",~r")
+    return _fragment(chart_id, title, figure)
 
 
 def hbar_chart(
     chart_id: str, title: str, labels: Sequence[str], values: Sequence[float], colour: str
 ) -> str:
-    """Horizontal bars, largest first as given, each labelled with its value."""
-    row = 26
-    height = MARGIN_TOP + row * max(1, len(labels)) + 16
-    label_w = 150
-    plot_w = WIDTH - label_w - 70
-    top = max(values, default=1.0) or 1.0
-    parts = _frame(chart_id, title, height)
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        y = MARGIN_TOP + i * row
-        w = max(1.0, value / top * plot_w)
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + row / 2 + 4:.1f}" text-anchor="end">'
-            f"{escape(label)}</text>"
-            f'<rect class="mark" x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" '
-            f'fill="{colour}"><title>{escape(label)}: {_fmt(value)}</title></rect>'
-            f'<text x="{label_w + w + 6:.1f}" y="{y + row / 2 + 4:.1f}">{_fmt(value)}</text>'
+    """Horizontal bars in the order given (first on top), each labelled with its value."""
+    import plotly.graph_objects as go
+
+    height = max(HEIGHT - 120, 90 + 30 * len(labels))
+    figure = _figure(title, height)
+    figure.add_trace(
+        go.Bar(
+            x=list(values),
+            y=list(labels),
+            orientation="h",
+            marker={"color": colour},
+            text=[f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}" for v in values],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:,}<extra></extra>",
+            name=title,
         )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    )
+    figure.update_layout(showlegend=False, hovermode="closest", margin={"l": 140, "r": 56})
+    figure.update_yaxes(autorange="reversed", type="category", showgrid=False)
+    figure.update_xaxes(rangemode="tozero", tickformat=",~r")
+    return _fragment(chart_id, title, figure, height)
 
 
 def matrix_chart(
@@ -205,39 +263,193 @@ def matrix_chart(
     row_title: str,
     col_title: str,
 ) -> str:
-    """A confusion matrix: cells shaded by their share of the row, labelled with counts."""
-    cell = 110
-    left, top = 190, 70
-    height = top + cell * len(row_labels) + 20
-    parts = _frame(chart_id, title, height)
-    parts.append(
-        f'<text x="{left + cell * len(col_labels) / 2}" y="{top - 26}" text-anchor="middle" '
-        f'font-weight="600">{escape(col_title)}</text>'
-        f'<text x="14" y="{top - 26}" font-weight="600">{escape(row_title)}</text>'
-    )
-    for j, label in enumerate(col_labels):
-        parts.append(
-            f'<text x="{left + j * cell + cell / 2}" y="{top - 8}" text-anchor="middle">'
-            f"{escape(label)}</text>"
-        )
-    for i, (label, counts) in enumerate(zip(row_labels, matrix, strict=True)):
+    """A confusion matrix: each cell labelled with its count and its share of the row,
+    shaded green on the diagonal (agreement) and vermilion off it, deeper for a larger share.
+    """
+    import plotly.graph_objects as go
+
+    shares = []
+    signed = []
+    labels = []
+    for i, counts in enumerate(matrix):
         total = sum(counts) or 1
-        parts.append(
-            f'<text x="{left - 8}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end">'
-            f"{escape(label)}</text>"
+        shares.append([c / total for c in counts])
+        # One colour scale for both kinds of cell: agreement above zero, error below.
+        signed.append([c / total if i == j else -c / total for j, c in enumerate(counts)])
+        labels.append([f"{c:,}<br>{c / total:.0%}" for c in counts])
+    height = 150 + 110 * len(row_labels)
+    figure = _figure(title, height)
+    figure.add_trace(
+        go.Heatmap(
+            z=signed,
+            x=list(col_labels),
+            y=list(row_labels),
+            text=labels,
+            texttemplate="%{text}",
+            textfont={"size": 15},
+            customdata=[
+                [[c, s] for c, s in zip(r, sh, strict=True)]
+                for r, sh in zip(matrix, shares, strict=True)
+            ],
+            zmin=-1.0,
+            zmax=1.0,
+            colorscale=[
+                [0.0, COLOURS["policy_failure"]],
+                [0.5, "#ffffff"],
+                [1.0, COLOURS["green"]],
+            ],
+            showscale=False,
+            xgap=2,
+            ygap=2,
+            hovertemplate=(
+                f"{escape(row_title)}: %{{y}}<br>{escape(col_title)}: %{{x}}<br>"
+                "%{customdata[0]:,} rows (%{customdata[1]:.0%} of the row)<extra></extra>"
+            ),
+            name=title,
         )
-        for j, count in enumerate(counts):
-            share = count / total
-            colour = COLOURS["green"] if i == j else COLOURS["policy_failure"]
-            text_colour = "#fff" if share > 0.5 else "#111"
-            parts.append(
-                f'<rect class="mark" x="{left + j * cell}" y="{top + i * cell}" width="{cell}" '
-                f'height="{cell}" fill="{colour}" fill-opacity="{0.12 + 0.8 * share:.2f}" '
-                f'stroke="#fff"><title>{count} ({share:.0%} of row)</title></rect>'
-                f'<text x="{left + j * cell + cell / 2}" y="{top + i * cell + cell / 2}" '
-                f'text-anchor="middle" fill="{text_colour}" font-size="16">{count}</text>'
-                f'<text x="{left + j * cell + cell / 2}" y="{top + i * cell + cell / 2 + 18}" '
-                f'text-anchor="middle" fill="{text_colour}">{share:.0%}</text>'
-            )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    )
+    figure.update_layout(hovermode="closest", showlegend=False, margin={"l": 150, "t": 100})
+    figure.update_xaxes(title={"text": col_title}, side="top", showline=False, type="category")
+    figure.update_yaxes(
+        title={"text": row_title}, autorange="reversed", showline=False, type="category"
+    )
+    return _fragment(chart_id, title, figure, height)
+
+
+# --- the page around the charts -------------------------------------------------------------
+
+
+@functools.cache
+def _library() -> tuple[bytes, str]:
+    """plotly.js from the installed wheel and its version (from the file's banner)."""
+    package, name = _PLOTLY_JS
+    source = resources.files(package).joinpath(name).read_bytes()
+    banner = source[:200].decode("ascii", "replace")
+    marker = "plotly.js v"
+    start = banner.find(marker)
+    if start < 0:
+        raise RuntimeError(
+            f"the installed {package}/{name} has no version banner: reinstall plotly"
+        )
+    version = banner[start + len(marker) :].split()[0]
+    return source, version
+
+
+def library_script_name() -> str:
+    """The file name of the shared plotly.js beside the reports, e.g. ``plotly-4.1.1.min.js``."""
+    return f"plotly-{_library()[1]}.min.js"
+
+
+def write_library_script(folder: Path) -> Path:
+    """Write the installed plotly.js into ``folder`` once, for every report there to share.
+
+    A file of that version already present is checked (SHA-256) and replaced only when it
+    differs, so a damaged copy is mended. Scripts of other plotly versions are deleted once no
+    ``*.html`` in ``folder`` references them: older reports keep the script they were drawn
+    with, and the folder holds one copy per plotly version still in use.
+    """
+    source, version = _library()
+    target = folder / f"plotly-{version}.min.js"
+    if not target.exists() or _sha256(target.read_bytes()) != _sha256(source):
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(source)
+        tmp.replace(target)
+    older = [p for p in folder.glob("plotly-*.min.js") if p != target]
+    if older:
+        in_use = {
+            name
+            for page in folder.glob("*.html")
+            for name in (p.name for p in older)
+            if name in page.read_text(encoding="utf-8", errors="replace")
+        }
+        for script in older:
+            if script.name not in in_use:
+                script.unlink(missing_ok=True)
+    return target
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def page_head() -> str:
+    """What the page's ``<head>`` needs for the charts: the shared plotly.js and chart CSS."""
+    return (
+        f'<script src="{escape(library_script_name())}" charset="utf-8"></script>'
+        "<style>div.chart { background: #fff; border: 1px solid #eee; margin: 0.5rem 0; }"
+        "div.chart p.chart-missing { padding: 1rem; color: #8a5a00; }</style>"
+    )
+
+
+# Draws every chart once the page has loaded, then measures what was drawn and writes it
+# into the page, so a headless browser (and the test) can tell drawn charts from empty boxes.
+_PAGE_SCRIPT = """
+<output id="render-check" hidden></output>
+<script>
+window.addEventListener("load", function () {
+  var charts = Array.prototype.slice.call(document.querySelectorAll("div.chart[data-chart]"));
+  var out = document.getElementById("render-check");
+  function specOf(div) { return JSON.parse(div.nextElementSibling.textContent); }
+  function finish(result) {
+    out.textContent = JSON.stringify(result);
+    out.setAttribute("data-done", "yes");
+  }
+  if (typeof Plotly === "undefined") {
+    charts.forEach(function (div) {
+      div.innerHTML = '<p class="chart-missing">This chart needs __SCRIPT__, which is written '
+        + 'beside the report: open the report from its own folder.</p>';
+    });
+    finish({});
+    return;
+  }
+  function visible(el) {
+    var b = el.getBBox ? el.getBBox() : el.getBoundingClientRect();
+    return b.width > 0 || b.height > 0;
+  }
+  function measure(div) {
+    var box = div.getBoundingClientRect();
+    var marks = 0, segments = 0, xs = [];
+    div.querySelectorAll(".scatterlayer .trace").forEach(function (trace, i) {
+      trace.querySelectorAll("path.point").forEach(function (p) {
+        if (!visible(p)) { return; }
+        marks += 1;
+        var m = /translate\\(([-\\d.e]+)/.exec(p.getAttribute("transform") || "");
+        if (i === 0 && m) { xs.push(parseFloat(m[1])); }
+      });
+      // Plotly draws each unbroken piece of a line as its own path (or as another "M").
+      var pieces = 0;
+      trace.querySelectorAll("path.js-line").forEach(function (line) {
+        var d = line.getAttribute("d") || "";
+        if (visible(line)) { pieces += (d.match(/M/g) || []).length; }
+      });
+      segments = Math.max(segments, pieces);
+      if (!trace.querySelector("path.point")) { marks += pieces; }
+    });
+    div.querySelectorAll(".barlayer .point path").forEach(function (p) {
+      if (visible(p)) { marks += 1; }
+    });
+    div.querySelectorAll(".heatmaplayer text").forEach(function (t) {
+      if (visible(t) && t.textContent) { marks += 1; }
+    });
+    return {width: box.width, height: box.height, marks: marks, segments: segments, x_px: xs};
+  }
+  Promise.all(charts.map(function (div) {
+    var spec = specOf(div);
+    return Plotly.newPlot(div, spec.data, spec.layout, __CONFIG__);
+  })).then(function () {
+    var result = {};
+    charts.forEach(function (div) { result[div.dataset.chart] = measure(div); });
+    finish(result);
+  }, function (error) {
+    finish({error: String(error)});
+  });
+});
+</script>
+"""
+
+
+def page_scripts() -> str:
+    """The end of the page's ``<body>``: draws every chart and writes the render check."""
+    return _PAGE_SCRIPT.replace("__SCRIPT__", escape(library_script_name())).replace(
+        "__CONFIG__", json.dumps(_CONFIG)
+    )

@@ -3,11 +3,12 @@
 It reads only what is on disk (partition manifests, the marts, the quarantine, the model
 registry, QA audits, Great Expectations Data Docs) so it works after any flow, and says
 "not available" for a section whose inputs do not exist yet rather than failing. Charts are
-inline SVG (:mod:`servicelens.reporting.charts`): the page needs no network and no JavaScript
-library.
+Plotly figures (:mod:`servicelens.reporting.charts`) drawn by the plotly.js that the reports
+share: the page needs no network.
 
 Each build writes ``reports/report-<UTC time>.html`` and replaces ``reports/latest.html``
-atomically, so the newest report is always at the same path.
+atomically, so the newest report is always at the same path; ``reports/plotly-<version>.min.js``
+is written beside them once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from sklearn.metrics import precision_recall_curve
 
 from models.evaluate import expected_calibration_error
 from models.registry import METADATA_FILE, METRICS_FILE, champion_version
-from servicelens.reporting.charts import COLOURS, Series, hbar_chart, line_chart, matrix_chart
+from servicelens.reporting.charts import (
+    COLOURS,
+    Series,
+    hbar_chart,
+    line_chart,
+    matrix_chart,
+    page_head,
+    page_scripts,
+    write_library_script,
+)
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 from servicelens.storage.partitions import MANIFEST_FILE, scan_table
@@ -167,10 +177,6 @@ def _read_inputs(settings: Settings) -> _Inputs:
 # --- sections -------------------------------------------------------------------------------
 
 
-def _day_ticks(days: list[date]) -> list[tuple[float, str]]:
-    return [(float(i), d.strftime("%d %b")) for i, d in enumerate(days)]
-
-
 def _html_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
     def cell(value: Any) -> str:
         if value is None:
@@ -190,17 +196,14 @@ def _volumes(inputs: _Inputs) -> str:
     if inputs.manifests.height == 0:
         raise _NotAvailable("no clean partitions yet: run `servicelens backfill` first")
     days = inputs.manifests.sort("survey_date")
-    dates = days.get_column("survey_date").to_list()
-    xs = [float(i) for i in range(len(dates))]
+    xs = days.get_column("survey_date").to_list()
     series = [
         Series("read", xs, days.get_column("surveys_read").to_list(), COLOURS["neutral"]),
         Series("kept", xs, days.get_column("kept").to_list(), COLOURS["green"]),
         Series("negatives", xs, days.get_column("negatives").to_list(), COLOURS["orange"]),
         Series("quarantined", xs, days.get_column("quarantined").to_list(), COLOURS["purple"]),
     ]
-    chart = line_chart(
-        "volumes", "Survey responses per day", series, "survey date", "responses", _day_ticks(dates)
-    )
+    chart = line_chart("volumes", "Survey responses per day", series, "survey date", "responses")
     totals = days.select(
         pl.len().alias("dates"),
         pl.col("surveys_read").sum().alias("read"),
@@ -221,19 +224,13 @@ def _trend(inputs: _Inputs) -> str:
     )
     if per_day.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
         raise _NotAvailable("no negative response has a root cause yet: train a model first")
-    dates = per_day.get_column("survey_date").to_list()
-    xs = [float(i) for i in range(len(dates))]
+    xs = per_day.get_column("survey_date").to_list()
     series = [
         Series("policy failure", xs, per_day["policy_failures"].to_list(), COLOURS[POSITIVE_CLASS]),
         Series("perceived", xs, per_day["perceived"].to_list(), COLOURS["perceived"]),
     ]
     return line_chart(
-        "trend",
-        "Negative responses by root cause",
-        series,
-        "survey date",
-        "negative responses",
-        _day_ticks(dates),
+        "trend", "Negative responses by root cause", series, "survey date", "negative responses"
     )
 
 
@@ -520,32 +517,9 @@ table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.null { color: #999; } .pair { display: flex; flex-wrap: wrap; gap: 1rem; }
-svg.chart { background: #fff; border: 1px solid #eee; margin: 0.5rem 0; }
 nav a { margin-right: 1rem; }
 """
 
-# Measures every chart once the page has laid out and writes the result into the page, so a
-# headless browser (and the test) can tell drawn charts from empty boxes.
-_RENDER_CHECK = """
-<output id="render-check" hidden></output>
-<script>
-window.addEventListener("load", function () {
-  var result = {};
-  document.querySelectorAll("svg.chart").forEach(function (svg) {
-    var box = svg.getBoundingClientRect();
-    var drawn = 0;
-    svg.querySelectorAll(".mark").forEach(function (mark) {
-      var b = mark.getBBox();
-      if (b.width > 0 || b.height > 0) { drawn += 1; }
-    });
-    result[svg.dataset.chart] = {width: box.width, height: box.height, marks: drawn};
-  });
-  var out = document.getElementById("render-check");
-  out.textContent = JSON.stringify(result);
-  out.setAttribute("data-done", "yes");
-});
-</script>
-"""
 
 _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
     ("volumes", "Volumes", _volumes),
@@ -586,14 +560,14 @@ def render_report(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>servicelens run report {now:%Y-%m-%d %H:%M} UTC</title>"
-        f"<style>{_CSS}</style></head><body>"
+        f"<style>{_CSS}</style>{page_head()}</head><body>"
         "<h1>servicelens run report</h1>"
         f"<p class='meta'>Written {now:%Y-%m-%d %H:%M:%S} UTC by run "
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
         f"model <code>{escape(str(inputs.champion))}</code>.</p>"
-        f"<nav>{nav}</nav>{''.join(body)}{_RENDER_CHECK}</body></html>"
+        f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline)
 
@@ -619,6 +593,7 @@ def build_report(
     write_data_docs_index(settings.gx_docs_dir)
     html, result = render_report(settings, run_id, now)
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    write_library_script(settings.reports_dir)
     suffix = f"-{run_id[:8]}" if run_id else ""
     path = settings.reports_dir / f"report-{now:%Y%m%dT%H%M%SZ}{suffix}.html"
     _write_atomically(path, html)

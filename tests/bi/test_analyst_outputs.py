@@ -9,26 +9,24 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
 
 from servicelens.cli.main import main
 from servicelens.reporting.analyst import connect_views, example_queries, run_query
+from servicelens.reporting.charts import library_script_name
 from servicelens.reporting.dictionary import contract_mismatches
 from servicelens.settings import Settings
 from servicelens.stages import read_truth
 from servicelens.storage.partitions import scan_table
+from tests.bi.browser import render_in_chromium, x_steps
 from transforms.schemas import FEEDBACK_SCORED_VERSION
 
 START = date(2026, 10, 5)
 END = START + timedelta(days=5)
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -177,35 +175,6 @@ def test_long_calls_are_not_failures_but_transfer_loops_are(run: tuple[Settings,
 # --- the run report, in a real browser -----------------------------------------------------
 
 
-def _render_in_chromium(page: Path, profile: Path) -> dict[str, Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run `make browser` (as root) first")
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    found = re.search(r'<output id="render-check"[^>]*data-done="yes"[^>]*>(.*?)</output>', dom)
-    assert found, "the page's render check did not run"
-    result: dict[str, Any] = json.loads(found.group(1))
-    return result
-
-
 def test_the_run_report_renders_every_chart_in_chromium(
     run: tuple[Settings, dict], tmp_path: Path
 ) -> None:
@@ -217,7 +186,7 @@ def test_the_run_report_renders_every_chart_in_chromium(
     html = latest.read_text()
     assert "Not available" not in html
     assert not re.search(r"""(src|href)=["']?https?:""", html)  # nothing to fetch
-    charts = _render_in_chromium(latest, tmp_path / "profile")
+    charts, _ = render_in_chromium(latest, tmp_path / "profile")
     assert set(charts) == {
         "volumes",
         "trend",
@@ -233,7 +202,11 @@ def test_the_run_report_renders_every_chart_in_chromium(
     assert charts["confusion"]["marks"] == 4
     assert charts["top-failures"]["marks"] == 6
     assert charts["volumes"]["marks"] >= 4 * 6  # four lines with a point per date
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+    # Six consecutive dates: one unbroken line each, points evenly spaced.
+    assert charts["volumes"]["segments"] == 1
+    steps = x_steps(charts["volumes"])
+    assert len(steps) == 5 and max(steps) - min(steps) < 1.0
+    assert (settings.reports_dir / library_script_name()).exists()
 
 
 def test_the_report_links_data_docs_for_every_validation(run: tuple[Settings, dict]) -> None:

@@ -1,0 +1,147 @@
+"""The report's charts: real date axes (a gap between backfilled ranges stays a gap), one
+shared copy of plotly.js beside the reports, and a page that says what is missing without it.
+
+The browser test ingests two ranges of generated dates 26 days apart through the real stages
+(no model: the volumes chart needs only the clean partitions' manifests), builds the report
+and opens it in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from servicelens.reporting.charts import (
+    COLOURS,
+    Series,
+    library_script_name,
+    line_chart,
+    write_library_script,
+)
+from servicelens.reporting.report import build_report
+from servicelens.settings import Settings
+from servicelens.stages import publish_clean, validate_day
+from servicelens.synthetic.generator import generate
+from tests.bi.browser import render_in_chromium, x_steps
+
+FIRST = [date(2026, 9, 1), date(2026, 9, 2)]
+#: 26 days with no data between the two ranges: 3 to 28 September.
+SECOND = [date(2026, 9, 29), date(2026, 9, 30)]
+
+
+SPEC = re.compile(r'<script type="application/json" class="chart-spec">(.*?)</script>')
+
+
+def _spec(fragment: str) -> dict:
+    found = SPEC.search(fragment)
+    assert found
+    spec: dict = json.loads(found.group(1))
+    return spec
+
+
+def test_a_missing_day_breaks_the_line_and_dates_are_a_date_axis() -> None:
+    days = [*FIRST, *SECOND]
+    fragment = line_chart(
+        "volumes", "t", [Series("read", days, [10, 12, 11, 9], COLOURS["neutral"])], "day", "n"
+    )
+    spec = _spec(fragment)
+    (trace,) = spec["data"]
+    assert trace["x"] == ["2026-09-01", "2026-09-02", "2026-09-03", "2026-09-29", "2026-09-30"]
+    assert trace["y"] == [10, 12, None, 11, 9]
+    assert trace["connectgaps"] is False
+    assert spec["layout"]["xaxis"]["type"] == "date"
+    assert trace["line"]["color"] == COLOURS["neutral"] == "#555555"
+
+
+def test_numeric_axes_keep_their_points_and_ticks() -> None:
+    fragment = line_chart(
+        "c",
+        "t",
+        [Series("model", [0.1, 0.5, 0.9], [0.2, 0.4, None], COLOURS["policy_failure"])],
+        "p",
+        "share",
+        x_ticks=[(0.0, "none"), (1.0, "all")],
+        y_range=(0.0, 1.0),
+        diagonal=True,
+    )
+    spec = _spec(fragment)
+    assert spec["data"][0]["x"] == [0.1, 0.5, 0.9]
+    assert spec["data"][0]["y"] == [0.2, 0.4, None]
+    assert spec["layout"]["xaxis"]["ticktext"] == ["none", "all"]
+    assert spec["layout"]["yaxis"]["range"] == [0.0, 1.0]
+    assert spec["layout"]["shapes"][0]["type"] == "line"
+
+
+def test_a_closing_tag_in_a_label_cannot_end_the_script_element() -> None:
+    fragment = line_chart(
+        "c", "</script><b>x", [Series("a</script>", [1.0], [2.0], "#000")], "x", "y"
+    )
+    assert fragment.count("</script>") == 1
+    assert _spec(fragment)["data"][0]["name"] == "a</script>"
+
+
+def test_the_library_script_is_written_once_and_old_versions_go_when_unused(
+    tmp_path: Path,
+) -> None:
+    script = write_library_script(tmp_path)
+    assert script.name == library_script_name()
+    assert script.read_bytes().startswith(b"/**\n* plotly.js v")
+    written = script.stat().st_mtime_ns
+    assert write_library_script(tmp_path).stat().st_mtime_ns == written  # not rewritten
+    script.write_text("damaged")
+    assert write_library_script(tmp_path).read_bytes().startswith(b"/**\n* plotly.js v")
+    # A script of another version stays while a report refers to it, and goes after.
+    old = tmp_path / "plotly-0.0.1.min.js"
+    old.write_text("old")
+    report = tmp_path / "report-1.html"
+    report.write_text('<script src="plotly-0.0.1.min.js"></script>')
+    write_library_script(tmp_path)
+    assert old.exists()
+    report.write_text(f'<script src="{script.name}"></script>')
+    write_library_script(tmp_path)
+    assert not old.exists()
+    assert sorted(p.name for p in tmp_path.glob("plotly-*")) == [script.name]
+
+
+@pytest.fixture(scope="module")
+def two_ranges(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("gap")
+    for days in (FIRST, SECOND):
+        generate(root, days[0], days[-1], per_day=120, seed=5, mess=False)
+    settings = Settings(data_dir=str(root))
+    for day in (*FIRST, *SECOND):
+        publish_clean(settings, validate_day(settings, day, "gap-run"), {"run_id": "gap-run"})
+    build_report(settings)
+    return settings
+
+
+def test_a_gap_between_backfilled_ranges_is_visible_in_chromium(
+    two_ranges: Settings, tmp_path: Path
+) -> None:
+    charts, _ = render_in_chromium(two_ranges.reports_dir / "latest.html", tmp_path / "profile")
+    volumes = charts["volumes"]
+    assert volumes["width"] > 300 and volumes["height"] > 150
+    assert volumes["marks"] == 4 * 4  # four series, a point for each of the four dates
+    assert volumes["segments"] == 2  # every line stops at the gap and starts again after it
+    one_day, gap, after = x_steps(volumes)
+    assert after == pytest.approx(one_day, rel=0.02)
+    assert gap == pytest.approx(27 * one_day, rel=0.02)  # 29 Sep is 27 days after 2 Sep
+
+
+def test_without_the_shared_script_each_chart_names_the_file_it_needs(
+    two_ranges: Settings, tmp_path: Path
+) -> None:
+    page = tmp_path / "sent-alone.html"
+    page.write_text((two_ranges.reports_dir / "latest.html").read_text())
+    charts, dom = render_in_chromium(page, tmp_path / "profile")
+    assert charts == {}
+    shown = re.findall(
+        r'<div class="chart" data-chart="([^"]+)"[^>]*><p class="chart-missing">'
+        r"This chart needs ([^,]+), ",
+        dom,
+    )
+    assert shown == [("volumes", library_script_name())]
