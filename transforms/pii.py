@@ -7,30 +7,68 @@ zone keeps the original text.
 
 Each kind of value is replaced by a typed placeholder (``[EMAIL]``, ``[CARD]``, ...), so an
 analyst still sees that the customer left contact details, and the counts go into the
-partition manifest. Kinds run in a fixed order: e-mail first (addresses contain digits), then
-cards (Luhn-checked, so a 16-digit order number is left alone), bank accounts, phones (9 to 15
-digits, never a date) and postal addresses. Redaction errs on the side of removing: a
-nine-digit order number may be taken for a phone number, which costs an analyst a number but
-never leaks one.
+partition manifest. Kinds run in a fixed order: e-mail first (addresses contain digits),
+then the numbers (IBAN and account numbers, cards, phones: an IBAN's digits can pass a card's
+check) and postal addresses last (a house number is not a phone number).
+
+Where the rules come from:
+
+* **Phone numbers**: Google's libphonenumber (``phonenumbers``), region by region. A number
+  written with ``+`` or an international prefix is checked against its own country's
+  numbering plan; one written in national form is read in the source's country
+  (``region``, ISO 3166 alpha-2, default ``"GB"``). Leniency is ``VALID``: the number must
+  be a valid number of its country, in any grouping (customers do not group digits the way
+  the numbering plan does, so the grouping leniencies would let real numbers through), and
+  libphonenumber's own filters keep dates, times and page ranges out.
+
+  What ``VALID`` lets through, and what is done about it: a *local number without an area
+  code* (``555 0137``), a number from a *fictional or unallocated range* (UK drama numbers
+  07700 900xxx, North American 555-01xx) and a *foreign number in its national form*
+  (``06 12 34 56 78`` in a British comment) are not valid numbers, so a digit run that is
+  merely *possible* for the region (its length fits the numbering plan, local-only lengths
+  included) is redacted only when a phone word stands just before it (:data:`PHONE_CUE`:
+  "call 555 0137", "my mobile: 0612 345678"). Without one, such numbers pass, and so do
+  numbers of fewer than six digits (extensions, "call 0137"): an order number or an amount
+  looks exactly like them.
+* **IBANs**: ``python-stdnum``'s ``iban`` validator (each country's length and format, and
+  the ISO 7064 mod-97 check digits), on candidates of two letters, two digits and groups.
+* **Card numbers**: 13 to 19 digits that pass ``python-stdnum``'s Luhn check, which every
+  payment card passes, so most order numbers of that length (nine in ten) are left alone.
+* **E-mail addresses, UK sort codes and account numbers, postal addresses**: patterns. No
+  maintained library finds these in free text better: e-mail validators check a string that
+  already is an address (finding one in prose is the pattern's job, and an address needs no
+  deliverability check to be personal); python-stdnum has no UK sort code or domestic account
+  number, which have no check digit a library could verify, so they are redacted only when
+  introduced as such ("sort code 12-34-56", "account number 31926819"); and address parsers
+  (libpostal) need a 2 GB model and still cannot tell an address in a sentence. The address
+  pattern takes a house number with a capitalised street name and a street suffix, or a UK
+  postcode; a bare town or street name passes.
+
+Speed: the number kinds need per-match work in Python, so a vectorised expression
+(:func:`looks_like_number`) first picks the rows with a run of at least six digits, and each
+distinct text among those is redacted once.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import phonenumbers
 import polars as pl
+from stdnum import iban, luhn
 
 
 @dataclass(frozen=True)
 class PiiKind:
-    """One kind of personal data: how to find it and what replaces it."""
+    """One kind of personal data: how to find candidates and what replaces them."""
 
     name: str
     placeholder: str
-    #: Candidates; for ``checked`` kinds each candidate is verified before it is replaced.
+    #: Candidates; for the number kinds each candidate is then verified by a library.
     pattern: str
-    checked: bool = False
 
 
 EMAIL = PiiKind(
@@ -39,23 +77,29 @@ EMAIL = PiiKind(
     r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
 )
 #: 13 to 19 digits, optionally grouped by spaces or dashes; kept only if the Luhn check passes.
-CARD = PiiKind("card", "[CARD]", r"\b\d(?:[ \-]?\d){12,18}\b", checked=True)
+CARD = PiiKind("card", "[CARD]", r"\b\d(?:[ \-]?\d){12,18}\b")
 BANK_ACCOUNT = PiiKind(
     "bank_account",
     "[BANK_ACCOUNT]",
-    # An IBAN (country, check digits, 11-30 alphanumerics in groups of four), a UK sort code,
-    # or a number introduced as an account number.
-    r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"
-    r"|(?i:\bsort[ \-]?code[:#\s]*\d{2}[ \-]?\d{2}[ \-]?\d{2}\b)"
+    # A UK sort code, or a number introduced as an account number (IBANs: IBAN_CANDIDATE).
+    r"(?i:\bsort[ \-]?code[:#\s]*\d{2}[ \-]?\d{2}[ \-]?\d{2}\b)"
     r"|(?i:\b(?:account|acct|a/c)(?:[ \-]?(?:number|no\.?|num|#))?[:#\s]*\d{6,12}\b)",
 )
-#: Digit groups with phone separators; kept only with 9 to 15 digits and not shaped like a date.
-PHONE = PiiKind(
-    "phone",
-    "[PHONE]",
-    r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{2,5}(?:[ .\-]?\d{2,6}){1,4}",
-    checked=True,
+#: Country code, check digits and 11 to 30 letters or digits in groups (case as typed); each
+#: candidate is then checked by stdnum's IBAN validator.
+IBAN_CANDIDATE = r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"
+#: Where something may be a number worth a closer look: six or more digits, possibly split
+#: by spaces, dashes, dots, slashes or brackets (at most three in a row).
+NUMBER_RUN = r"\d(?:[\s\-.()/]{0,3}\d){5,}"
+PHONE = PiiKind("phone", "[PHONE]", NUMBER_RUN)
+#: Words that introduce a phone number. Up to three words before a number, they make a
+#: number that is only possible (a local number without its area code) count as one.
+PHONE_WORDS = (
+    r"(?i)\b(?:call|calling|ring|phone|telephone|tel|mobile|mob|cell|landline|text|sms|"
+    r"whats ?app|fax|number is|reach me|contact me)\b"
 )
+#: A phone word at most three words before the end of the text it is searched in.
+PHONE_CUE = re.compile(PHONE_WORDS + r"\W*(?:\w+\W+){0,3}$")
 ADDRESS = PiiKind(
     "postal_address",
     "[ADDRESS]",
@@ -67,58 +111,133 @@ ADDRESS = PiiKind(
 )
 
 #: In the order they run.
-PII_KINDS: tuple[PiiKind, ...] = (EMAIL, CARD, BANK_ACCOUNT, PHONE, ADDRESS)
+PII_KINDS: tuple[PiiKind, ...] = (EMAIL, BANK_ACCOUNT, CARD, PHONE, ADDRESS)
+DEFAULT_REGION = "GB"
+
+_IBAN = re.compile(IBAN_CANDIDATE)
+_CARD = re.compile(CARD.pattern)
+_ACCOUNT = re.compile(BANK_ACCOUNT.pattern)
+_NUMBER_RUN = re.compile(NUMBER_RUN)
+_PHONE_WORD = re.compile(PHONE_WORDS)
+_DATE = re.compile(r"(\d{1,4})[./\-](\d{1,2})[./\-](\d{2,4})")
+#: Letters or digits joined to the number by a dash, slash, underscore or #: an identifier.
+_GLUED = re.compile(r"[A-Za-z0-9][\-/_#]$")
 
 
-def luhn_valid(column: str) -> pl.Expr:
-    """True when the digits of ``column`` pass the Luhn check that every payment card passes."""
-    digits = (
-        pl.col(column)
-        .str.replace_all(r"\D", "")
-        .str.reverse()
-        .str.split("")
-        .list.eval(pl.element().cast(pl.Int32))
+def looks_like_number(column: str) -> pl.Expr:
+    """True where ``column`` holds a run of six or more digits (:data:`NUMBER_RUN`): the only
+    rows an IBAN, a card, an account or a phone number can be in."""
+    return pl.col(column).str.contains(NUMBER_RUN).fill_null(False)
+
+
+def is_card_number(candidate: str) -> bool:
+    """True for 13 to 19 digits (spaces and dashes ignored) that pass the Luhn check."""
+    digits = re.sub(r"[ \-]", "", candidate)
+    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
+
+
+def _looks_like_date(candidate: str) -> bool:
+    """True for day.month.year, month/day/year or year-month-day with plausible values.
+
+    libphonenumber's matcher skips slash-separated dates and time stamps itself, but a date
+    with dots or dashes (05.10.2026) can be a valid German or American number.
+    """
+    found = _DATE.fullmatch(candidate.strip())
+    if found is None:
+        return False
+    first, second, third = (int(part) for part in found.groups())
+    if first > 31:  # year first
+        first, third = third, first
+    day_month = first <= 31 and 1 <= second <= 12
+    month_day = 1 <= first <= 12 and second <= 31
+    return (day_month or month_day) and (third < 100 or 1900 <= third <= 2100)
+
+
+def _is_phone(match: phonenumbers.PhoneNumberMatch, text: str) -> bool:
+    """A match that is not a date and not the tail of an identifier (INV-2026-004417)."""
+    return not _looks_like_date(match.raw_string) and not _GLUED.search(text, 0, match.start)
+
+
+def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a phone number (see the module's notes on leniency)."""
+    spans = [
+        (match.start, match.end)
+        for match in phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.VALID
+        )
+        if _is_phone(match, text)
+    ]
+    if not _PHONE_WORD.search(text):
+        return spans
+    # A phone word in the text: numbers that are only possible count when one precedes them.
+    for match in phonenumbers.PhoneNumberMatcher(
+        text, region, leniency=phonenumbers.Leniency.POSSIBLE
+    ):
+        overlaps = any(match.start < end and start < match.end for start, end in spans)
+        if overlaps or not _NUMBER_RUN.search(match.raw_string) or not _is_phone(match, text):
+            continue
+        if PHONE_CUE.search(text[max(0, match.start - 40) : match.start]):
+            spans.append((match.start, match.end))
+    return sorted(spans)
+
+
+def _replace_spans(text: str, spans: Sequence[tuple[int, int]], placeholder: str) -> str:
+    for start, end in reversed(spans):
+        text = text[:start] + placeholder + text[end:]
+    return text
+
+
+def redact_numbers(text: str, region: str = DEFAULT_REGION) -> tuple[str, Counter[str]]:
+    """IBANs, card numbers, account numbers and phone numbers in one text, redacted.
+
+    Returns the text and how many of each kind (by :class:`PiiKind` name) were replaced.
+    ``region`` is the ISO 3166 alpha-2 country national phone numbers are read in.
+    """
+    found: Counter[str] = Counter()
+    # IBANs before cards: the digits of an IBAN can pass the Luhn check.
+    ibans = [m.span() for m in _IBAN.finditer(text) if iban.is_valid(m.group())]
+    text = _replace_spans(text, ibans, BANK_ACCOUNT.placeholder)
+    text, accounts = _ACCOUNT.subn(BANK_ACCOUNT.placeholder, text)
+    found[BANK_ACCOUNT.name] += len(ibans) + accounts
+    cards = [m.span() for m in _CARD.finditer(text) if is_card_number(m.group())]
+    text = _replace_spans(text, cards, CARD.placeholder)
+    found[CARD.name] += len(cards)
+    if _NUMBER_RUN.search(text):
+        phones = _phone_spans(text, region)
+        text = _replace_spans(text, phones, PHONE.placeholder)
+        found[PHONE.name] += len(phones)
+    return text, found
+
+
+def _redact_numbers_in_column(
+    frame: pl.DataFrame, column: str, region: str
+) -> tuple[pl.DataFrame, Counter[str]]:
+    """Each distinct text with a digit run redacted once; counts weighted by its rows."""
+    candidates = (
+        frame.lazy().filter(looks_like_number(column)).group_by(column).len("rows").collect()
     )
-    doubled = digits.list.eval(
-        pl.when(pl.int_range(pl.len()) % 2 == 1)
-        .then(pl.element() * 2 - pl.when(pl.element() > 4).then(9).otherwise(0))
-        .otherwise(pl.element())
-    )
-    return (doubled.list.sum() % 10 == 0).alias(column)
+    mapping: dict[str, str] = {}
+    counts: Counter[str] = Counter()
+    for text, rows in candidates.iter_rows():
+        redacted, found = redact_numbers(text, region)
+        if redacted != text:
+            mapping[text] = redacted
+            for name, n in found.items():
+                counts[name] += n * rows
+    if mapping:
+        frame = frame.with_columns(pl.col(column).replace(mapping))
+    return frame, counts
 
 
-def plausible_phone(column: str) -> pl.Expr:
-    """True for 9 to 15 digits that do not start like a date (2026-10-01) or a year range."""
-    digits = pl.col(column).str.replace_all(r"\D", "").str.len_chars()
-    looks_like_date = pl.col(column).str.contains(r"^\d{4}[\-.]\d{1,2}[\-.]\d{1,2}")
-    return (digits.is_between(9, 15) & ~looks_like_date).alias(column)
-
-
-def _check(kind: PiiKind) -> pl.Expr:
-    return luhn_valid("candidate") if kind is CARD else plausible_phone("candidate")
-
-
-def _verified_candidates(frame: pl.DataFrame, column: str, kind: PiiKind) -> dict[str, str]:
-    """Every distinct text in ``column`` that matches ``kind`` and passes its check."""
-    found = (
-        frame.select(pl.col(column).str.extract_all(kind.pattern).alias("candidate"))
-        .explode("candidate")
-        .drop_nulls()
-        .unique()
-        .filter(_check(kind))
-    )
-    # Longest first, so a number that contains a shorter one is replaced whole.
-    ordered = found.sort(pl.col("candidate").str.len_chars(), descending=True)
-    return dict.fromkeys(ordered.get_column("candidate").to_list(), kind.placeholder)
-
-
-def _redact_column(frame: pl.DataFrame, column: str, kind: PiiKind) -> pl.DataFrame:
-    if kind.checked:
-        found = _verified_candidates(frame, column, kind)
-        if not found:
-            return frame
-        return frame.with_columns(pl.col(column).str.replace_many(found))
-    return frame.with_columns(pl.col(column).str.replace_all(kind.pattern, kind.placeholder))
+def checked_region(region: str) -> str:
+    """``region`` upper-cased, or ValueError when libphonenumber has no numbering plan for it."""
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"redact_pii: region {region!r} is not a country code libphonenumber knows; "
+            "use the source's ISO 3166 alpha-2 country, e.g. 'GB', 'FR', 'US'"
+        )
+    return code
 
 
 def placeholder_count(column: str, kind: PiiKind) -> pl.Expr:
@@ -126,24 +245,39 @@ def placeholder_count(column: str, kind: PiiKind) -> pl.Expr:
     return pl.col(column).str.count_matches(kind.placeholder, literal=True).fill_null(0).sum()
 
 
-def redact_pii(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, dict[str, int]]:
+def redact_pii(
+    frame: pl.DataFrame, columns: Sequence[str], region: str = DEFAULT_REGION
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """Replace personal data in the text ``columns`` by typed placeholders.
 
-    Returns the redacted frame (same shape, same other columns) and how many values of each
-    kind were replaced, summed over the columns. Counts are placeholders added, so text that
-    already said ``[EMAIL]`` is not counted twice.
+    ``region`` is the source's country (ISO 3166 alpha-2, e.g. ``"GB"``, ``"FR"``): phone
+    numbers written without a country code are read in its numbering plan. Returns the
+    redacted frame (same shape, same other columns) and how many values of each kind were
+    replaced, summed over the columns; text that already said ``[EMAIL]`` is not counted.
+    Raises TypeError for a column that is not text and ValueError for an unknown region.
     """
+    region = checked_region(region)
     counts = dict.fromkeys((kind.name for kind in PII_KINDS), 0)
     for column in columns:
         if frame.get_column(column).dtype == pl.Null:  # a column that is empty in every row
             frame = frame.with_columns(pl.col(column).cast(pl.String))
         if frame.get_column(column).dtype != pl.String:
             raise TypeError(f"redact_pii: column {column!r} is {frame[column].dtype}, not text")
-        for kind in PII_KINDS:
-            before = frame.select(placeholder_count(column, kind)).item()
-            frame = _redact_column(frame, column, kind)
-            counts[kind.name] += frame.select(placeholder_count(column, kind)).item() - before
+        frame, counts[EMAIL.name] = _replace_pattern(frame, column, EMAIL, counts[EMAIL.name])
+        frame, numbers = _redact_numbers_in_column(frame, column, region)
+        for name, n in numbers.items():
+            counts[name] += n
+        frame, counts[ADDRESS.name] = _replace_pattern(frame, column, ADDRESS, counts[ADDRESS.name])
     return frame, counts
+
+
+def _replace_pattern(
+    frame: pl.DataFrame, column: str, kind: PiiKind, count: int
+) -> tuple[pl.DataFrame, int]:
+    """``kind``'s pattern replaced in every row (vectorised); ``count`` plus those added."""
+    before = frame.select(placeholder_count(column, kind)).item()
+    frame = frame.with_columns(pl.col(column).str.replace_all(kind.pattern, kind.placeholder))
+    return frame, count + frame.select(placeholder_count(column, kind)).item() - before
 
 
 def add_counts(*parts: dict[str, int]) -> dict[str, int]:

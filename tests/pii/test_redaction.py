@@ -1,7 +1,13 @@
 """Personal data planted in survey comments never leaves the raw zone.
 
-The unit tests pin what each kind of redaction catches and what it leaves alone. The
-pipeline test plants e-mail addresses, phone, card and bank numbers and postal addresses in
+The unit tests pin what each kind of redaction catches and what it leaves alone: phone
+numbers of thirteen countries, written internationally (read with the default region) and
+nationally (read with their country as the source's region), two of each per country; and
+look-alikes that must survive untouched: order and reference numbers, dates, amounts, times
+and durations, card-length numbers that fail the Luhn check, IBAN-shaped strings that fail the
+mod-97 check, and numbers that are only possible phone numbers with no phone word before them.
+
+The pipeline test plants e-mail addresses, phone, card and bank numbers and postal addresses in
 generated comments (in rows that are kept, rows that fail validation and malformed lines),
 runs the real stages, and searches every value of every table, manifest and staged frame the
 run wrote, and every log record, for any of them.
@@ -21,6 +27,7 @@ import duckdb
 import polars as pl
 import pytest
 
+import transforms.pii as pii
 from models.train import without_scores
 from servicelens.settings import Settings
 from servicelens.stages import (
@@ -31,14 +38,71 @@ from servicelens.stages import (
 )
 from servicelens.storage.partitions import read_manifest
 from servicelens.synthetic.generator import generate
-from transforms.pii import PII_KINDS, luhn_valid, redact_pii
+from transforms.pii import PII_KINDS, is_card_number, looks_like_number, redact_pii
 
 DAY = date(2026, 10, 5)
 
-#: What a customer might write, by kind, each with the number of values it holds.
+#: Phone numbers by country, as customers write them: (international, national). The national
+#: form is only a phone number in its own country's numbering plan.
+PHONES_BY_COUNTRY: dict[str, tuple[str, str]] = {
+    "GB": ("+44 7400 123456", "07400 123 456"),
+    "FR": ("+33 6 12 34 56 78", "06 12 34 56 78"),
+    "DE": ("+49 30 12345678", "030 1234 5678"),
+    "US": ("+1 (201) 555-0123", "(415) 867-5309"),
+    "ES": ("+34 612 34 56 78", "612 345 678"),
+    "IT": ("+39 312 345 6789", "02 1234 5678"),
+    "NL": ("+31 6 12345678", "06-12345678"),
+    "IE": ("+353 85 012 3456", "085 012 3456"),
+    "IN": ("+91 81234 56789", "081234 56789"),
+    "AU": ("+61 412 345 678", "(02) 9876 5432"),
+    "BR": ("+55 11 96123-4567", "(11) 96123-4567"),
+    "JP": ("+81 90-1234-5678", "03-1234-5678"),
+    "ZA": ("+27 71 123 4567", "071 123 4567"),
+}
+
+#: What must not be redacted, by kind, in any of :data:`LOOK_ALIKE_REGIONS`.
+LOOK_ALIKES: dict[str, list[str]] = {
+    "order number": [
+        "order ref 1234567890123",  # the issue's example: 13 digits, not a card, not a phone
+        "Order 4111111111111112 arrived late",  # 16 digits that fail the Luhn check
+        "order 123456789 still missing",
+        "parcel tracking 1Z 999 AA1 0123 4567 84",
+        "invoice INV-2026-004417 was wrong",
+    ],
+    "reference number": [
+        "Ticket 12345, three transfers",
+        "case ref 20261001-3345 closed without a reply",
+        "complaint number 5550137 ignored",
+        "policy 998877665 was cancelled",
+    ],
+    "date": [
+        "Delivered 2026-10-01 14:03, four hours late",
+        "promised for 12/10/2026 and came on 19/10/2026",
+        "between 01.10.2026 and 05.10.2026 nobody called back",
+        "since 20261001 I have waited",
+    ],
+    "amount": [
+        "Paid 129.99 and waited 20 minutes at 10:30",
+        "charged £1,234,567 by mistake",
+        "refund of 1 234 567,89 € still pending",
+        "a fee of USD 2,500.00 then 1,250.00 again",
+    ],
+    "time or duration": [
+        "on hold from 09:15:30 to 10:45:10",
+        "waited 120 minutes, then 45, then 30",
+    ],
+    "IBAN look-alike": ["GB00 WEST 1234 5698 7654 32 is not my account"],  # bad check digits
+}
+LOOK_ALIKE_REGIONS = ("GB", "US", "FR", "DE")
+
+#: What a customer might write, by kind, for the pipeline run (a British source).
 PLANTED: dict[str, list[str]] = {
     "email": ["jane.doe@example.com", "m.garcia+pedidos@correo.example.es"],
-    "phone": ["+44 20 7946 0958", "(555) 123-4567", "07700 900123"],
+    "phone": [
+        "020 7946 0321",
+        "call 555 0137",  # a local number without an area code, after a phone word
+        *(international for international, _ in PHONES_BY_COUNTRY.values()),
+    ],
     "card": ["4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005"],
     "bank_account": [
         "GB82 WEST 1234 5698 7654 32",
@@ -48,10 +112,12 @@ PLANTED: dict[str, list[str]] = {
     ],
     "postal_address": ["221B Baker Street", "10 Downing Street", "SW1A 2AA"],
 }
+#: The part of a planted value that is personal (the phone word stays).
+PERSONAL = {"call 555 0137": "555 0137"}
 
 
-def _redact(text: str) -> str:
-    frame, _ = redact_pii(pl.DataFrame({"t": [text]}), ["t"])
+def _redact(text: str, region: str = "GB") -> str:
+    frame, _ = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region=region)
     return str(frame.item())
 
 
@@ -61,18 +127,54 @@ def _redact(text: str) -> str:
 def test_each_planted_value_is_replaced_by_its_typed_placeholder(kind: str, value: str) -> None:
     placeholder = next(k.placeholder for k in PII_KINDS if k.name == kind)
     frame, counts = redact_pii(pl.DataFrame({"t": [f"Please use {value} thanks"]}), ["t"])
-    assert frame.item() == f"Please use {placeholder} thanks"
+    expected = value.replace(PERSONAL.get(value, value), placeholder)
+    assert frame.item() == f"Please use {expected} thanks"
     assert counts[kind] == 1 and sum(counts.values()) == 1
+
+
+def test_the_issue_examples() -> None:
+    assert _redact("my cell is +33 6 12 34 56 78") == "my cell is [PHONE]"
+    assert _redact("call 555 0137") == "call [PHONE]"
+    assert _redact("order ref 1234567890123") == "order ref 1234567890123"
+
+
+@pytest.mark.parametrize("country", sorted(PHONES_BY_COUNTRY))
+def test_phone_numbers_of_each_country_are_redacted_in_both_forms(country: str) -> None:
+    international, national = PHONES_BY_COUNTRY[country]
+    # Written internationally, a number is found whatever the source's country is...
+    assert _redact(f"reach me at {international} after six") == "reach me at [PHONE] after six"
+    # ... written nationally, in its own country's numbering plan.
+    frame, counts = redact_pii(
+        pl.DataFrame({"t": [f"please ring {international}", f"my number: {national}."]}),
+        ["t"],
+        region=country,
+    )
+    assert frame.get_column("t").to_list() == ["please ring [PHONE]", "my number: [PHONE]."]
+    assert counts == {**dict.fromkeys(counts, 0), "phone": 2}
+
+
+def test_a_national_number_is_read_in_the_source_country_only() -> None:
+    # Valid in France, not a valid British number: a French source redacts it, a British one
+    # lets it through unless a phone word says what it is.
+    assert _redact("ref 06 12 34 56 78", region="FR") == "ref [PHONE]"
+    assert _redact("ref 06 12 34 56 78", region="GB") == "ref 06 12 34 56 78"
+    assert _redact("text me on 06 12 34 56 78", region="GB") == "text me on [PHONE]"
+
+
+@pytest.mark.parametrize("region", LOOK_ALIKE_REGIONS)
+@pytest.mark.parametrize(
+    ("kind", "text"), [(kind, text) for kind, texts in LOOK_ALIKES.items() for text in texts]
+)
+def test_look_alikes_are_left_alone(kind: str, text: str, region: str) -> None:
+    assert _redact(text, region) == text, kind
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "Order 4111111111111112 arrived late",  # 16 digits that fail the Luhn check
-        "Delivered 2026-10-01 14:03, four hours late",
-        "Paid 129.99 and waited 20 minutes at 10:30",
-        "Ticket 12345, three transfers",
         "I waited in Baker Street for an hour",  # a street with no house number
+        "ref 555 0137",  # possible as a local number, but no phone word before it
+        "call back within 24 hours, they said",
         "",
     ],
 )
@@ -80,9 +182,58 @@ def test_ordinary_comments_are_left_alone(text: str) -> None:
     assert _redact(text) == text
 
 
-def test_luhn_check_tells_real_card_numbers_from_others() -> None:
-    frame = pl.DataFrame({"n": ["4111 1111 1111 1111", "4111 1111 1111 1112", "79927398713"]})
-    assert frame.select(luhn_valid("n")).to_series().to_list() == [True, False, True]
+def test_counts_of_a_mixed_column_are_the_planted_values_only() -> None:
+    planted = [f"{v}." for values in PLANTED.values() for v in values]
+    phones = [f"tel {national}" for _, national in PHONES_BY_COUNTRY.values()]
+    look_alikes = [text for texts in LOOK_ALIKES.values() for text in texts]
+    frame = pl.DataFrame({"t": [*planted, *look_alikes, None]})
+    redacted, counts = redact_pii(frame, ["t"])
+    assert counts == {kind: len(values) for kind, values in PLANTED.items()}
+    assert redacted.get_column("t").to_list()[len(planted) :] == [*look_alikes, None]
+    # National numbers of other countries count once their country is the source's.
+    for (country, (_, national)), text in zip(PHONES_BY_COUNTRY.items(), phones, strict=True):
+        _, counts = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region=country)
+        assert counts["phone"] == 1, (country, national)
+
+
+def test_an_unknown_region_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"region 'UK' .* e\.g\. 'GB'"):
+        redact_pii(pl.DataFrame({"t": ["x"]}), ["t"], region="UK")
+    frame, _ = redact_pii(pl.DataFrame({"t": ["ring 06 12 34 56 78"]}), ["t"], region="fr")
+    assert frame.item() == "ring [PHONE]"
+
+
+def test_only_rows_with_a_run_of_digits_get_per_match_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = ["no digits here", "waited 20 minutes", "call 020 7946 0321", None, "12-34-56 x"]
+    assert pl.DataFrame({"t": texts}).select(looks_like_number("t")).to_series().to_list() == [
+        False,
+        False,
+        True,
+        False,
+        True,
+    ]
+    seen: list[str] = []
+    real = pii.redact_numbers
+
+    def recording(text: str, region: str = "GB") -> tuple[str, object]:
+        seen.append(text)
+        return real(text, region)
+
+    monkeypatch.setattr(pii, "redact_numbers", recording)
+    frame = pl.DataFrame({"t": [*texts, "call 020 7946 0321"]})  # a repeated text: once
+    redacted, counts = redact_pii(frame, ["t"])
+    assert sorted(seen) == ["12-34-56 x", "call 020 7946 0321"]
+    assert counts["phone"] == 2
+    assert redacted.get_column("t").to_list()[-1] == "call [PHONE]"
+
+
+def test_card_check_tells_real_card_numbers_from_others() -> None:
+    assert is_card_number("4111 1111 1111 1111")
+    assert is_card_number("3782-822463-10005")
+    assert not is_card_number("4111 1111 1111 1112")  # fails the Luhn check
+    assert not is_card_number("79927398713")  # passes Luhn, but 11 digits are not a card
 
 
 def test_counts_are_placeholders_added_not_text_that_already_looked_like_one() -> None:
@@ -101,7 +252,7 @@ def _secrets() -> list[str]:
     found: list[str] = []
     for values in PLANTED.values():
         for value in values:
-            found.append(value)
+            found.append(PERSONAL.get(value, value))
             digits = re.sub(r"\D", "", value)
             if len(digits) >= 8:
                 found.append(digits)
