@@ -88,9 +88,12 @@ BANK_ACCOUNT = PiiKind(
 #: Country code, check digits and 11 to 30 letters or digits in groups (case as typed); each
 #: candidate is then checked by stdnum's IBAN validator.
 IBAN_CANDIDATE = r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"
-#: Where something may be a number worth a closer look: six or more digits, possibly split
-#: by spaces, dashes, dots, slashes or brackets (at most three in a row).
-NUMBER_RUN = r"\d(?:[\s\-.()/]{0,3}\d){5,}"
+#: Where something may be a number worth a closer look: six or more digits on one line,
+#: possibly split by spaces, dashes, dots, slashes or brackets (at most three in a row).
+NUMBER_RUN = r"\d(?:[ \-.()/]{0,3}\d){5,}"
+#: An amount of money with two decimals (1,250.00) and what follows it, if not more digits:
+#: the commonest digit run in complaints, and never a phone, card or account number.
+MONEY = r"\d[\d,]*\.\d{2}(?:$|[^\d.\-/])"
 PHONE = PiiKind("phone", "[PHONE]", NUMBER_RUN)
 #: Words that introduce a phone number. Up to three words before a number, they make a
 #: number that is only possible (a local number without its area code) count as one.
@@ -118,6 +121,10 @@ _IBAN = re.compile(IBAN_CANDIDATE)
 _CARD = re.compile(CARD.pattern)
 _ACCOUNT = re.compile(BANK_ACCOUNT.pattern)
 _NUMBER_RUN = re.compile(NUMBER_RUN)
+_MONEY_ONLY = re.compile(r"\d[\d,]*\.\d{2}")
+#: Characters either side of a digit run that the matcher sees with it: a "+", "00 " or "("
+#: that starts the number, and what tells a time stamp (14:03) or an extension from it.
+_CONTEXT = 8
 _PHONE_WORD = re.compile(PHONE_WORDS)
 _DATE = re.compile(r"(\d{1,4})[./\-](\d{1,2})[./\-](\d{2,4})")
 #: Letters or digits joined to the number by a dash, slash, underscore or #: an identifier.
@@ -125,9 +132,13 @@ _GLUED = re.compile(r"[A-Za-z0-9][\-/_#]$")
 
 
 def looks_like_number(column: str) -> pl.Expr:
-    """True where ``column`` holds a run of six or more digits (:data:`NUMBER_RUN`): the only
-    rows an IBAN, a card, an account or a phone number can be in."""
-    return pl.col(column).str.contains(NUMBER_RUN).fill_null(False)
+    """True where ``column`` holds a run of six or more digits (:data:`NUMBER_RUN`) that is not
+    an amount of money (:data:`MONEY`): the only rows an IBAN, a card, an account or a phone
+    number can be in."""
+    text = pl.col(column)
+    return (
+        text.str.contains(NUMBER_RUN) & text.str.replace_all(MONEY, " ").str.contains(NUMBER_RUN)
+    ).fill_null(False)
 
 
 def is_card_number(candidate: str) -> bool:
@@ -153,32 +164,51 @@ def _looks_like_date(candidate: str) -> bool:
     return (day_month or month_day) and (third < 100 or 1900 <= third <= 2100)
 
 
-def _is_phone(match: phonenumbers.PhoneNumberMatch, text: str) -> bool:
-    """A match that is not a date and not the tail of an identifier (INV-2026-004417)."""
-    return not _looks_like_date(match.raw_string) and not _GLUED.search(text, 0, match.start)
+def _is_phone(match: phonenumbers.PhoneNumberMatch, text: str, offset: int) -> bool:
+    """A match (in the window of ``text`` at ``offset``) that is not a date and not the tail
+    of an identifier (INV-2026-004417)."""
+    glued = _GLUED.search(text, 0, offset + match.start)
+    return not _looks_like_date(match.raw_string) and not glued
 
 
 def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
-    """Where ``text`` holds a phone number (see the module's notes on leniency)."""
-    spans = [
-        (match.start, match.end)
-        for match in phonenumbers.PhoneNumberMatcher(
-            text, region, leniency=phonenumbers.Leniency.VALID
-        )
-        if _is_phone(match, text)
-    ]
-    if not _PHONE_WORD.search(text):
-        return spans
-    # A phone word in the text: numbers that are only possible count when one precedes them.
-    for match in phonenumbers.PhoneNumberMatcher(
-        text, region, leniency=phonenumbers.Leniency.POSSIBLE
-    ):
-        overlaps = any(match.start < end and start < match.end for start, end in spans)
-        if overlaps or not _NUMBER_RUN.search(match.raw_string) or not _is_phone(match, text):
+    """Where ``text`` holds a phone number (see the module's notes on leniency).
+
+    libphonenumber's matcher looks only at a short window around each digit run (a long
+    comment scanned whole costs ten times as much): the run, the few characters before it
+    where a ``+``, ``00`` or ``(`` may start the number, and a few after it.
+    """
+    spans: list[tuple[int, int]] = []
+    has_phone_word = _PHONE_WORD.search(text) is not None
+    for run in _NUMBER_RUN.finditer(text):
+        if _MONEY_ONLY.fullmatch(run.group()):
             continue
-        if PHONE_CUE.search(text[max(0, match.start - 40) : match.start]):
-            spans.append((match.start, match.end))
-    return sorted(spans)
+        offset = max(0, run.start() - _CONTEXT)
+        window = text[offset : run.end() + _CONTEXT]
+        found = [
+            (offset + m.start, offset + m.end)
+            for m in phonenumbers.PhoneNumberMatcher(
+                window, region, leniency=phonenumbers.Leniency.VALID
+            )
+            if _is_phone(m, text, offset)
+        ]
+        if has_phone_word:
+            # Numbers that are only possible count when a phone word precedes them.
+            for m in phonenumbers.PhoneNumberMatcher(
+                window, region, leniency=phonenumbers.Leniency.POSSIBLE
+            ):
+                start, end = offset + m.start, offset + m.end
+                if (
+                    not any(start < e and s < end for s, e in found)
+                    and _NUMBER_RUN.search(m.raw_string)
+                    and _is_phone(m, text, offset)
+                    and PHONE_CUE.search(text, max(0, start - 40), start)
+                ):
+                    found.append((start, end))
+        for start, end in sorted(found):
+            if not spans or start >= spans[-1][1]:  # windows can overlap: each number once
+                spans.append((start, end))
+    return spans
 
 
 def _replace_spans(text: str, spans: Sequence[tuple[int, int]], placeholder: str) -> str:
