@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 WIDTH = 640
 HEIGHT = 320
+#: A line without markers (a precision-recall curve has a point per distinct score: a
+#: million-row date gives 200,000) is drawn through at most this many of its points, evenly
+#: spread along it, first and last kept: more than the chart has pixels across.
+MAX_LINE_POINTS = 1500
 
 #: Colour-blind-safe palette (Okabe-Ito); failure is always vermilion, perceived always blue.
 COLOURS = {
@@ -100,6 +104,15 @@ def _with_gaps(
             out_x.append(x + timedelta(days=1))
             out_y.append(None)
     return out_x, out_y
+
+
+def _thinned(xs: list[Any], ys: list[float | None]) -> tuple[list[Any], list[float | None]]:
+    """At most :data:`MAX_LINE_POINTS` points of a line, evenly spread, ends kept."""
+    if len(xs) <= MAX_LINE_POINTS:
+        return xs, ys
+    last = len(xs) - 1
+    keep = sorted({round(i * last / (MAX_LINE_POINTS - 1)) for i in range(MAX_LINE_POINTS)})
+    return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
 def _figure(title: str, height: int = HEIGHT) -> go.Figure:
@@ -169,6 +182,8 @@ def line_chart(
                     f"line_chart {chart_id!r}: series {s.name!r} mixes dates and numbers"
                 )
             xs, ys = _with_gaps(days, ys)
+        if not s.markers:
+            xs, ys = _thinned(xs, ys)
         figure.add_trace(
             go.Scatter(
                 x=xs,

@@ -17,6 +17,7 @@ import pytest
 
 from servicelens.reporting.charts import (
     COLOURS,
+    MAX_LINE_POINTS,
     Series,
     library_script_name,
     line_chart,
@@ -145,3 +146,16 @@ def test_without_the_shared_script_each_chart_names_the_file_it_needs(
         dom,
     )
     assert shown == [("volumes", library_script_name())]
+
+
+def test_a_long_line_without_markers_is_thinned_and_keeps_its_ends() -> None:
+    n = 200_000
+    xs = [i / (n - 1) for i in range(n)]
+    curve = Series("model", xs, [1 - x * x for x in xs], COLOURS["policy_failure"], markers=False)
+    dotted = Series("points", xs[:3000], [0.5] * 3000, COLOURS["neutral"])
+    (line, points) = _spec(line_chart("pr", "t", [curve, dotted], "recall", "precision"))["data"]
+    assert len(line["x"]) == MAX_LINE_POINTS
+    assert (line["x"][0], line["y"][0]) == (0.0, 1.0)
+    assert (line["x"][-1], line["y"][-1]) == (1.0, 0.0)
+    assert line["x"] == sorted(line["x"])
+    assert len(points["x"]) == 3000  # every marker is a value someone can point at: all kept
