@@ -45,8 +45,10 @@ Where the rules come from:
   postcode; a bare town or street name passes.
 
 Speed: the number kinds need per-match work in Python, so a vectorised expression
-(:func:`looks_like_number`) first picks the rows with a run of at least six digits, and each
-distinct text among those is redacted once.
+(:func:`looks_like_number`) first picks the rows with a run of at least six digits that is
+not an amount of money; each distinct text among those is redacted once, and libphonenumber
+reads only a short window around each digit run. Rows without such a run (most comments)
+cost two vectorised pattern replacements and the filter.
 """
 
 from __future__ import annotations
@@ -55,10 +57,14 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import phonenumbers
 import polars as pl
-from stdnum import iban, luhn
+
+# phonenumbers and stdnum are imported where numbers are checked: commands that import this
+# module on their way (the report, queries) must start fast and never check a number.
+if TYPE_CHECKING:
+    from phonenumbers import PhoneNumberMatch
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,8 @@ def looks_like_number(column: str) -> pl.Expr:
 def is_card_number(candidate: str) -> bool:
     """True for 13 to 19 digits (spaces and dashes ignored) that pass the Luhn check."""
     digits = re.sub(r"[ \-]", "", candidate)
+    from stdnum import luhn
+
     return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
 
 
@@ -164,7 +172,7 @@ def _looks_like_date(candidate: str) -> bool:
     return (day_month or month_day) and (third < 100 or 1900 <= third <= 2100)
 
 
-def _is_phone(match: phonenumbers.PhoneNumberMatch, text: str, offset: int) -> bool:
+def _is_phone(match: PhoneNumberMatch, text: str, offset: int) -> bool:
     """A match (in the window of ``text`` at ``offset``) that is not a date and not the tail
     of an identifier (INV-2026-004417)."""
     glued = _GLUED.search(text, 0, offset + match.start)
@@ -176,37 +184,25 @@ def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
 
     libphonenumber's matcher looks only at a short window around each digit run (a long
     comment scanned whole costs ten times as much): the run, the few characters before it
-    where a ``+``, ``00`` or ``(`` may start the number, and a few after it.
+    where a ``+``, ``00`` or ``(`` may start the number, and a few after it. A run right
+    after a phone word is matched at ``POSSIBLE`` leniency, any other at ``VALID``.
     """
+    import phonenumbers
+
     spans: list[tuple[int, int]] = []
     has_phone_word = _PHONE_WORD.search(text) is not None
     for run in _NUMBER_RUN.finditer(text):
-        if _MONEY_ONLY.fullmatch(run.group()):
+        if _MONEY_ONLY.fullmatch(run.group()) or _looks_like_date(run.group()):
             continue
+        cued = has_phone_word and PHONE_CUE.search(text, max(0, run.start() - 40), run.start())
+        leniency = phonenumbers.Leniency.POSSIBLE if cued else phonenumbers.Leniency.VALID
         offset = max(0, run.start() - _CONTEXT)
         window = text[offset : run.end() + _CONTEXT]
-        found = [
-            (offset + m.start, offset + m.end)
-            for m in phonenumbers.PhoneNumberMatcher(
-                window, region, leniency=phonenumbers.Leniency.VALID
-            )
-            if _is_phone(m, text, offset)
-        ]
-        if has_phone_word:
-            # Numbers that are only possible count when a phone word precedes them.
-            for m in phonenumbers.PhoneNumberMatcher(
-                window, region, leniency=phonenumbers.Leniency.POSSIBLE
-            ):
-                start, end = offset + m.start, offset + m.end
-                if (
-                    not any(start < e and s < end for s, e in found)
-                    and _NUMBER_RUN.search(m.raw_string)
-                    and _is_phone(m, text, offset)
-                    and PHONE_CUE.search(text, max(0, start - 40), start)
-                ):
-                    found.append((start, end))
-        for start, end in sorted(found):
-            if not spans or start >= spans[-1][1]:  # windows can overlap: each number once
+        for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
+            start, end = offset + match.start, offset + match.end
+            if spans and start < spans[-1][1]:
+                continue  # windows can overlap: each number once
+            if _NUMBER_RUN.search(match.raw_string) and _is_phone(match, text, offset):
                 spans.append((start, end))
     return spans
 
@@ -223,6 +219,8 @@ def redact_numbers(text: str, region: str = DEFAULT_REGION) -> tuple[str, Counte
     Returns the text and how many of each kind (by :class:`PiiKind` name) were replaced.
     ``region`` is the ISO 3166 alpha-2 country national phone numbers are read in.
     """
+    from stdnum import iban
+
     found: Counter[str] = Counter()
     # IBANs before cards: the digits of an IBAN can pass the Luhn check.
     ibans = [m.span() for m in _IBAN.finditer(text) if iban.is_valid(m.group())]
@@ -261,6 +259,8 @@ def _redact_numbers_in_column(
 
 def checked_region(region: str) -> str:
     """``region`` upper-cased, or ValueError when libphonenumber has no numbering plan for it."""
+    import phonenumbers
+
     code = region.strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(
