@@ -2,7 +2,8 @@
 
 It calls the same functions the Prefect tasks call: ``stages.validate_day``,
 ``stages.publish_clean`` and the body of ``score_and_publish_task``; the stage clock wraps
-the functions those call, to split the time into read / validate / clean / score / write.
+the functions those call, to split the time into read / validate / redact (personal data) /
+clean / score / write.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ STAGES = {
         "validate_survey_batch": "validate",
         "validate_survey_rows": "validate",
         "with_accepted_elsewhere": "validate",  # the cross-date duplicate rule reads other dates
-        "redact_pii": "clean",
+        "redact_pii": "redact",  # its own column: it must not become the slowest stage
         "normalise_surveys": "clean",
         "split_superseded_deliveries": "clean",
         "join_interactions": "clean",

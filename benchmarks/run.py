@@ -26,7 +26,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 START = date(2026, 10, 1)
-STAGES = ("read", "validate", "clean", "score", "write", "other")
+STAGES = ("read", "validate", "redact", "clean", "score", "write", "other")
 IMPLEMENTATIONS = ("servicelens", "pandas", "floor")
 TARGETS = {
     "1M_seconds": 60.0,
@@ -234,9 +234,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [
-        "| size | implementation | read s | validate s | clean s | score s | write s | other s "
-        "| total s | rows/s | peak MB | runs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| size | implementation | "
+        + " | ".join(f"{s} s" for s in STAGES)
+        + " | total s | rows/s | peak MB | runs |",
+        "|---|---|" + "---:|" * (len(STAGES) + 4),
     ]
     for label, by_impl in results["sizes"].items():
         rows = by_impl["rows"]
