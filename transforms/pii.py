@@ -18,8 +18,12 @@ Where the rules come from:
   numbering plan; one written in national form is read in the source's country
   (``region``, ISO 3166 alpha-2, default ``"GB"``). Leniency is ``VALID``: the number must
   be a valid number of its country, in any grouping (customers do not group digits the way
-  the numbering plan does, so the grouping leniencies would let real numbers through), and
-  libphonenumber's own filters keep dates, times and page ranges out.
+  the numbering plan does, so the grouping leniencies would let real numbers through).
+  libphonenumber's own filters keep slash dates, time stamps and page ranges out; dates with
+  dots or dashes (05.10.2026 is a valid German number) and digits glued to an identifier by a
+  dash or slash (INV-2026-004417 ends in a valid American number) are skipped here. A valid
+  number that is really an order number is still redacted: that costs an analyst a number,
+  never leaks one.
 
   What ``VALID`` lets through, and what is done about it: a *local number without an area
   code* (``555 0137``), a number from a *fictional or unallocated range* (UK drama numbers
@@ -132,6 +136,8 @@ _MONEY_ONLY = re.compile(r"\d[\d,]*\.\d{2}")
 #: that starts the number, and what tells a time stamp (14:03) or an extension from it.
 _CONTEXT = 8
 _PHONE_WORD = re.compile(PHONE_WORDS)
+#: What may stand between two numbers that one phone word introduces.
+_ALTERNATIVE = re.compile(r"(?i)\W*(?:or|and|/)?\W*")
 _DATE = re.compile(r"(\d{1,4})[./\-](\d{1,2})[./\-](\d{2,4})")
 #: Letters or digits joined to the number by a dash, slash, underscore or #: an identifier.
 _GLUED = re.compile(r"[A-Za-z0-9][\-/_#]$")
@@ -194,7 +200,11 @@ def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
     for run in _NUMBER_RUN.finditer(text):
         if _MONEY_ONLY.fullmatch(run.group()) or _looks_like_date(run.group()):
             continue
-        cued = has_phone_word and PHONE_CUE.search(text, max(0, run.start() - 40), run.start())
+        cued = has_phone_word and (
+            PHONE_CUE.search(text, max(0, run.start() - 40), run.start()) is not None
+            # "call 555 0137 or 555 0138": the word introduces both
+            or bool(spans and _ALTERNATIVE.fullmatch(text, spans[-1][1], run.start()))
+        )
         leniency = phonenumbers.Leniency.POSSIBLE if cued else phonenumbers.Leniency.VALID
         offset = max(0, run.start() - _CONTEXT)
         window = text[offset : run.end() + _CONTEXT]

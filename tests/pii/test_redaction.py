@@ -161,6 +161,15 @@ def test_a_national_number_is_read_in_the_source_country_only() -> None:
     assert _redact("text me on 06 12 34 56 78", region="GB") == "text me on [PHONE]"
 
 
+def test_a_local_number_counts_only_when_a_phone_word_introduces_it() -> None:
+    assert _redact("call me on 555 0137 or 555 0138") == "call me on [PHONE] or [PHONE]"
+    assert _redact("my mobile: 0612 345678") == "my mobile: [PHONE]"
+    # Too far from the phone word (more than three words), and no valid number alone.
+    assert _redact("call me, I asked about complaint 555 0137") == (
+        "call me, I asked about complaint 555 0137"
+    )
+
+
 @pytest.mark.parametrize("region", LOOK_ALIKE_REGIONS)
 @pytest.mark.parametrize(
     ("kind", "text"), [(kind, text) for kind, texts in LOOK_ALIKES.items() for text in texts]
