@@ -19,8 +19,10 @@ from servicelens.reporting.charts import (
     COLOURS,
     MAX_LINE_POINTS,
     Series,
+    hbar_chart,
     library_script_name,
     line_chart,
+    matrix_chart,
     write_library_script,
 )
 from servicelens.reporting.report import build_report
@@ -42,6 +44,39 @@ def _spec(fragment: str) -> dict:
     assert found
     spec: dict = json.loads(found.group(1))
     return spec
+
+
+def _every_kind_of_chart() -> list[str]:
+    days = [*FIRST, *SECOND]
+    return [
+        line_chart(
+            "volumes", "t", [Series("read", days, [10, 12, 11, 9], COLOURS["neutral"])], "d", "n"
+        ),
+        line_chart(
+            "calibration",
+            "t",
+            [Series("model", [0.1, 0.9], [0.2, 0.8], COLOURS["policy_failure"], True, False)],
+            "p",
+            "share",
+            x_ticks=[(0.0, "0"), (1.0, "1")],
+            x_range=(0.0, 1.0),
+            y_range=(0.0, 1.0),
+            diagonal=True,
+        ),
+        hbar_chart("top", "t", ["P1", "P2"], [3.0, 1.5], COLOURS["perceived"]),
+        matrix_chart("confusion", "t", [[5, 1], [2, 7]], ["a", "b"], ["a", "b"], "QA", "model"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_every_kind_of_chart_is_a_valid_plotly_figure(index: int) -> None:
+    import plotly.graph_objects as go
+
+    spec = _spec(_every_kind_of_chart()[index])
+    figure = go.Figure(spec)  # validates every property against plotly.js's schema
+    assert len(figure.data) == len(spec["data"])
+    with pytest.raises(ValueError, match="colour"):
+        go.Figure({**spec, "layout": {**spec["layout"], "colour": "red"}})
 
 
 def test_a_missing_day_breaks_the_line_and_dates_are_a_date_axis() -> None:
@@ -159,3 +194,8 @@ def test_a_long_line_without_markers_is_thinned_and_keeps_its_ends() -> None:
     assert (line["x"][-1], line["y"][-1]) == (1.0, 0.0)
     assert line["x"] == sorted(line["x"])
     assert len(points["x"]) == 3000  # every marker is a value someone can point at: all kept
+
+
+def test_a_series_mixing_dates_and_numbers_is_refused() -> None:
+    with pytest.raises(TypeError, match="series 'read' mixes dates and numbers"):
+        line_chart("v", "t", [Series("read", [FIRST[0], 2.0], [1, 2], "#000")], "d", "n")
