@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
-from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +352,11 @@ def matrix_chart(
 def _library() -> tuple[bytes, str]:
     """plotly.js from the installed wheel and its version (from the file's banner)."""
     package, name = _PLOTLY_JS
-    source = resources.files(package).joinpath(name).read_bytes()
+    # Found, not imported: importing plotly runs its package set-up, which the page never needs.
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{package} is not installed: run `make env`")
+    source = (Path(spec.submodule_search_locations[0]) / name).read_bytes()
     banner = source[:200].decode("ascii", "replace")
     marker = "plotly.js v"
     start = banner.find(marker)
