@@ -15,11 +15,16 @@ import polars as pl
 import pytest
 
 from servicelens.synthetic.generator import (
+    AGENT_STYLES,
+    MAX_PRIOR_GAP,
+    MAX_RETURN_GAP,
+    N_AGENTS,
     POLICIES,
     ROW_DEFECT_RATES,
     GenerationSummary,
     generate,
 )
+from transforms.repeat_contacts import with_returns
 from transforms.schemas import (
     CHANNELS,
     NEGATIVE_CSAT_MAX,
@@ -442,3 +447,106 @@ def test_summary_is_typed_for_the_cli(small: tuple[Path, GenerationSummary]) -> 
     assert summary.surveys >= 3 * 300
     assert summary.interactions > summary.surveys
     assert all(isinstance(f, str) for f in summary.files)
+
+
+# --- agents and the customers who come back ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fortnight(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GenerationSummary]:
+    out = tmp_path_factory.mktemp("fortnight")
+    return out, generate(out, date(2026, 6, 1), date(2026, 6, 14), 1000, seed=3, mess=False)
+
+
+def _all_interactions(out: Path) -> pl.DataFrame:
+    files = sorted((out / "raw").glob("*/interactions.jsonl"))
+    return pl.concat(
+        pl.read_ndjson(f, schema=RAW_INTERACTION_SCHEMA).with_columns(
+            pl.col("started_at").str.to_datetime(time_zone="UTC"),
+            pl.lit(date.fromisoformat(f.parent.name)).alias("file_day"),
+        )
+        for f in files
+    )
+
+
+def test_agents_have_working_styles_in_the_truth(
+    fortnight: tuple[Path, GenerationSummary], tmp_path: Path
+) -> None:
+    out, summary = fortnight
+    agents = pl.read_csv(out / "truth" / "agents.csv")
+    assert "truth/agents.csv" in summary.files
+    assert agents.columns == ["agent_id", "style"] and agents.height == N_AGENTS
+    assert set(agents["style"]) == set(AGENT_STYLES)
+    shares = dict(agents["style"].value_counts(normalize=True).iter_rows())
+    assert shares["average"] > 0.5 and 0.05 < shares["slow_thorough"] < 0.3
+    # The same seed gives the same roster, whatever the range.
+    generate(tmp_path, date(2027, 1, 1), date(2027, 1, 1), 50, seed=3, mess=False)
+    roster = "truth/agents.csv"
+    assert (tmp_path / roster).read_bytes() == (out / roster).read_bytes()
+
+
+def test_styles_show_in_handle_time_transfers_and_returns(
+    fortnight: tuple[Path, GenerationSummary],
+) -> None:
+    out, _ = fortnight
+    agents = pl.read_csv(out / "truth" / "agents.csv")
+    contacts = _all_interactions(out).join(agents, on="agent_id")
+    # Every contact's look-forward over the whole history: the contacts whose week after
+    # was generated in full are settled.
+    known_until = datetime(2026, 6, 15, tzinfo=LONDON)
+    followed = with_returns(contacts, contacts, 7, known_until).filter(pl.col("settled"))
+    by_style = {
+        row["style"]: row
+        for row in followed.group_by("style")
+        .agg(
+            pl.col("handle_seconds").median().alias("handle"),
+            pl.col("transfers").mean().alias("transfers"),
+            (1 - pl.col("came_back").mean()).alias("fcr"),
+            pl.len().alias("contacts"),
+        )
+        .iter_rows(named=True)
+    }
+    slow, quick, average = (by_style[s] for s in ("slow_thorough", "quick_transfer", "average"))
+    assert slow["handle"] > 1.5 * average["handle"] > 2 * quick["handle"]
+    assert quick["transfers"] > average["transfers"] > slow["transfers"]
+    assert slow["fcr"] > average["fcr"] > quick["fcr"] + 0.2
+    assert min(slow["contacts"], quick["contacts"]) > 1000
+
+
+def test_returns_and_earlier_contacts_share_the_customer_and_queue(
+    fortnight: tuple[Path, GenerationSummary],
+) -> None:
+    out, _ = fortnight
+    contacts = _all_interactions(out)
+    # The file a contact is in is the business day it started.
+    local_day = pl.col("started_at").dt.convert_time_zone("Europe/London").dt.date()
+    assert contacts.filter(local_day != pl.col("file_day")).height == 0
+    assert contacts["interaction_id"].n_unique() == contacts.height
+    base = contacts.select(
+        pl.col("interaction_id").alias("base_id"),
+        pl.col("customer_id").alias("base_customer"),
+        pl.col("queue").alias("base_queue"),
+        pl.col("file_day").alias("base_day"),
+    )
+    suffix = r"-(R|P\d)$"
+    extra = contacts.filter(pl.col("interaction_id").str.contains(suffix)).with_columns(
+        pl.col("interaction_id").str.replace(suffix, "").alias("base_id"),
+        pl.col("interaction_id").str.ends_with("-R").alias("is_return"),
+    )
+    linked = extra.join(base, on="base_id", how="inner")
+    # The rest belong to contacts of days outside the range (earlier contacts of repeat
+    # issues raised in the 14 days after it, returns of contacts before it), as a CRM export
+    # of those days would hold them.
+    outside = extra.join(base, on="base_id", how="anti").with_columns(
+        pl.col("base_id").str.extract(r"^I(\d{8})-").str.to_date("%Y%m%d").alias("survey_day")
+    )
+    assert linked.height > 0.5 * extra.height > 0
+    in_range = pl.col("survey_day").is_between(date(2026, 6, 3), date(2026, 6, 14))
+    assert outside.filter(in_range).height == 0
+    assert (linked["customer_id"] == linked["base_customer"]).all()
+    assert (linked["queue"] == linked["base_queue"]).all()
+    gap = (pl.col("file_day") - pl.col("base_day")).dt.total_days().alias("gap")
+    returns = linked.filter("is_return").select(gap)["gap"]
+    earlier = linked.filter(~pl.col("is_return")).select(gap)["gap"]
+    assert returns.min() == 1 and returns.max() == MAX_RETURN_GAP
+    assert earlier.max() == -1 and earlier.min() >= -MAX_PRIOR_GAP

@@ -11,6 +11,7 @@ never reads. Layout under ``out_dir``::
     truth/<YYYY-MM-DD>.csv               true root cause and oracle posterior per negative
     truth/<YYYY-MM-DD>.injected.csv      every injected defect/variant: kind,response_id,line
     truth/summary.json                   GenerationSummary plus per-day oracle accuracy
+    truth/agents.csv                     every agent's working style: agent_id,style
 
 Generative story, per response (all vectorised):
 
@@ -21,6 +22,15 @@ Generative story, per response (all vectorised):
    and the hidden facts that make a contact laborious;
 4. interaction fields as noisy, partly missing views of the hidden facts;
 5. the comment from scenario, hidden facts, mismatch, temper and CSAT only.
+
+Agents have working styles (``truth/agents.csv``): a slow but thorough agent takes longer,
+rarely transfers, resolves more and rarely bounces a customer into a transfer loop; a quick
+transferrer is fast, transfers more, escalates and bounces more (a hidden ``transfer_loop``,
+so a real failure). Customers come back: every contact may be followed by an unsurveyed
+contact of the same customer with the same queue 1-12 days later, far more often after a quick
+transferrer or a failure that leaves the problem open, and a repeat-issue contact has one to
+three unsurveyed earlier contacts about it in the 14 days before. So the interaction history
+across dates holds the repeat contacts and first-contact resolution the marts derive.
 
 Nothing observable depends on ``truth_failure`` except through CSAT, so the oracle
 ``P(truth_failure | hidden facts, csat)`` of a negative response (Bayes on steps 2-3; it is
@@ -45,6 +55,7 @@ never changes the underlying responses: the mess has its own random streams.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Sequence
@@ -400,6 +411,7 @@ OTHER_OFFSETS_MIN: tuple[int, ...] = (120, 60, -300, 330, -480)
 
 _STREAM_COUNTS, _STREAM_CORE, _STREAM_CONTENT, _STREAM_MESS = 0, 1, 2, 3
 _STREAM_IMESS, _STREAM_AUDIT = 5, 6
+_STREAM_AGENT, _STREAM_RETURNS, _STREAM_ROSTER = 7, 8, 9
 _FILLER_GROUP = 3
 
 
@@ -421,6 +433,109 @@ def _cum(p: Sequence[float]) -> FloatArray:
     c = np.cumsum(np.asarray(p, dtype=np.float64))
     c[-1] = 1.0
     return c
+
+
+# --- agents and repeat contacts --------------------------------------------------------------
+
+#: Agents on the contact-centre roster; each keeps one working style for every day generated.
+N_AGENTS = 300
+#: Working styles, as the brief describes them: "a representative who stays 28 minutes and
+#: solves the problem" (slow_thorough) and "one who transfers the caller quickly" (quick_transfer).
+AGENT_STYLES: tuple[str, ...] = ("average", "slow_thorough", "quick_transfer")
+AGENT_STYLE_SHARES: tuple[float, float, float] = (0.70, 0.15, 0.15)
+_AVERAGE, _SLOW, _QUICK = 0, 1, 2
+#: Handle time of a style's contacts, relative to the scenario's.
+_STYLE_HANDLE_FACTOR = np.array([1.0, 1.6, 0.55])
+#: P(the customer contacts the same queue again within ~12 days), by style, before the facts
+#: of the contact add to it (_RETURN_BUMPS).
+_STYLE_RETURN_P = np.array([0.08, 0.03, 0.26])
+_RETURN_BUMPS: dict[str, float] = {
+    "transfer_loop": 0.30,
+    "no_show": 0.35,
+    "window_missed": 0.15,
+    "repeat_issue": 0.25,
+    "fee_not_in_contract": 0.15,
+    "long_cancellation": 0.05,
+}
+#: Days between a contact and the customer's return: 1 + geometric, at most this many.
+MAX_RETURN_GAP = 12
+#: Earlier contacts of a repeat-issue contact lie at most this many days before it.
+MAX_PRIOR_GAP = 14
+_MAX_PRIORS = 3
+#: A repeat was usually caused by a bounce: who handled the earlier contacts, by style weight.
+_PRIOR_AGENT_WEIGHT = np.array([1.0, 0.25, 4.0])
+
+
+@functools.cache
+def agent_roster(seed: int) -> npt.NDArray[np.int64]:
+    """The working style (index into AGENT_STYLES) of each agent ``A0000..``, fixed per seed."""
+    rng = np.random.default_rng([seed, _STREAM_ROSTER])
+    styles = rng.choice(len(AGENT_STYLES), size=N_AGENTS, p=AGENT_STYLE_SHARES)
+    return np.asarray(styles, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _ContactPlan:
+    """What one group's contacts are before their fields are drawn: scenario, hidden facts,
+    the agent who handled each (and so its style) and the customer's history around it.
+
+    Everything here comes from the first draws of the core stream (scenario, facts) and from
+    the agent stream, so it can be recomputed cheaply for the groups of other days: the
+    interaction file of day X holds the returns of contacts made before X and the earlier
+    contacts of repeat issues raised after X.
+    """
+
+    scen: IntArray
+    facts: dict[str, BoolArray]
+    agent: IntArray
+    style: IntArray
+    customer: IntArray
+    #: 0 = the customer does not come back; else the days until they contact the queue again.
+    return_gap: IntArray
+    #: Days before this contact of each earlier contact about the same issue (0 = none).
+    prior_gaps: IntArray
+    #: Uniforms the style's effects on transfers and resolution are decided by.
+    style_draw: FloatArray
+
+
+def _contact_plan(
+    seed: int, day: date, group: int, n: int, core: np.random.Generator | None = None
+) -> _ContactPlan:
+    """Scenario, facts and agent of ``n`` contacts; ``core`` continues the core stream."""
+    core = core or _rng(seed, day, _STREAM_CORE, group)
+    scen = core.choice(len(SCENARIOS), size=n, p=_SHARES).astype(np.int64)
+    facts: dict[str, BoolArray] = {
+        f: core.random(n) < _PRIORS[scen, i] for i, f in enumerate(FACTS)
+    }
+    arng = _rng(seed, day, _STREAM_AGENT, group)
+    agent = arng.integers(0, N_AGENTS, n)
+    style = agent_roster(seed)[agent]
+    quick, slow = style == _QUICK, style == _SLOW
+    u = arng.random((4, n))
+    # A quick transferrer bounces customers; a thorough agent rarely does, and stays longer.
+    facts["transfer_loop"] = (facts["transfer_loop"] | (quick & (u[0] < 0.12))) & ~(
+        slow & (u[0] < 0.7)
+    )
+    facts["long_call"] = facts["long_call"] | (slow & (u[1] < 0.3))
+    p_return = _STYLE_RETURN_P[style].copy()
+    for fact, bump in _RETURN_BUMPS.items():
+        p_return += bump * facts[fact]
+    returns = u[2] < np.minimum(p_return, 0.9)
+    gap = np.minimum(arng.geometric(0.35, n), MAX_RETURN_GAP)
+    has_priors = facts["repeat_issue"] | (u[3] < 0.01)
+    count = np.where(has_priors, 1 + np.minimum(arng.poisson(0.5, n), _MAX_PRIORS - 1), 0)
+    before = np.cumsum(arng.integers(1, 7, size=(_MAX_PRIORS, n)), axis=0)
+    wanted = (np.arange(_MAX_PRIORS)[:, None] < count) & (before <= MAX_PRIOR_GAP)
+    return _ContactPlan(
+        scen=scen,
+        facts=facts,
+        agent=agent,
+        style=style,
+        customer=arng.integers(0, 1_000_000_000, n),
+        return_gap=np.where(returns, gap, 0),
+        prior_gaps=np.where(wanted, before, 0),
+        style_draw=arng.random(n),
+    )
 
 
 # --- core: scenario, hidden facts, interaction fields ---------------------------------------
@@ -471,8 +586,8 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
     interaction's raw fields.
     """
     rng = _rng(seed, day, _STREAM_CORE, group)
-    scen = rng.choice(len(SCENARIOS), size=n, p=_SHARES).astype(np.int64)
-    facts: dict[str, BoolArray] = {f: rng.random(n) < _PRIORS[scen, i] for i, f in enumerate(FACTS)}
+    plan = _contact_plan(seed, day, group, n, rng)
+    scen, facts = plan.scen, plan.facts
     is_gym = (scen == _SCEN_INDEX["GYM-CANCEL"]) | (scen == _SCEN_INDEX["GYM-CANCEL-TERM"])
     # The salesman who keeps a customer for an hour is usually the one pushing a cheaper plan.
     facts["upsell"] |= is_gym & facts["long_cancellation"] & (rng.random(n) < 0.5)
@@ -491,7 +606,7 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
     handle = np.where(facts["long_call"], rng.uniform(1200.0, 2400.0, size=n), handle)
     handle = np.where(facts["long_cancellation"], rng.uniform(2400.0, 4800.0, size=n), handle)
     handle = np.where(facts["price_missing"], handle + rng.uniform(120.0, 400.0, size=n), handle)
-    handle = np.clip(handle, 20.0, 2 * 3600.0)
+    handle = np.clip(handle * _STYLE_HANDLE_FACTOR[plan.style], 20.0, 2 * 3600.0)
 
     # times: survey submitted on `day`; interaction started `group` days before. A same-day
     # survey comes after the interaction ended, so its time is drawn from the start onwards.
@@ -522,22 +637,23 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
     disclosed = (~facts["policy_undisclosed"] & (rng.random(n) >= 0.03)) ^ (rng.random(n) < 0.05)
     transfers = rng.choice(3, size=n, p=[0.68, 0.24, 0.08])
     transfers = np.where(facts["transfer_loop"], 3 + np.minimum(rng.poisson(0.5, n), 3), transfers)
+    transfers = _styled_transfers(transfers, plan.style, plan.style_draw)
     prior = rng.choice(4, size=n, p=[0.60, 0.27, 0.10, 0.03])
     prior = np.where(facts["repeat_issue"], 2 + np.minimum(rng.poisson(1.2, n), 5), prior)
 
     fees = _fees(rng, scen, facts, n)
-    resolution = _resolution(rng, facts, n)
-    idx = np.arange(n)
-    width = max(7, len(str(n)))
-    prefix = f"I{day:%Y%m%d}-{'F' if group == _FILLER_GROUP else group}-"
+    resolution = _styled_resolution(_resolution(rng, facts, n), plan.style, plan.style_draw)
+    # Drawn and not used: the customer and agent come from the plan's own stream now, and
+    # these two draws keep every later draw of the core stream (waits, nulls) as it was.
+    rng.integers(0, 5_000_000, n), rng.integers(0, 800, n)
     return pl.DataFrame(
         {
             "scenario": scen,
             "channel_idx": channel_idx.astype(np.int8),
             "submitted_utc": _local_to_utc(day, submit),
-            "interaction_id": pl.Series(idx).cast(pl.String).str.zfill(width),
-            "customer_id": pl.Series(rng.integers(0, 5_000_000, n)).cast(pl.String).str.zfill(7),
-            "agent_id": pl.Series(rng.integers(0, 800, n)).cast(pl.String).str.zfill(4),
+            "interaction_id": _interaction_ids(day, group, n),
+            "customer_id": _prefixed("C", plan.customer, 9),
+            "agent_id": _prefixed("A", plan.agent, 4),
             "started_utc": started_utc,
             "wait_seconds": _with_nulls(rng, np.round(wait * rng.lognormal(0, 0.08, n), 1), 0.02),
             "handle_seconds": _with_nulls(rng, np.round(handle, 1), 0.02),
@@ -549,11 +665,85 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
             "fees_charged": _with_nulls(rng, fees, 0.03),
             **{f"h_{f}": v for f, v in facts.items()},
         }
-    ).with_columns(
-        pl.concat_str(pl.lit(prefix), pl.col("interaction_id")).alias("interaction_id"),
-        pl.concat_str(pl.lit("C"), pl.col("customer_id")).alias("customer_id"),
-        pl.concat_str(pl.lit("A"), pl.col("agent_id")).alias("agent_id"),
-        pl.col("scenario").cast(pl.Int8),
+    ).with_columns(pl.col("scenario").cast(pl.Int8))
+
+
+def _prefixed(prefix: str, numbers: IntArray, width: int) -> pl.Series:
+    """``numbers`` as zero-padded ids, e.g. ``A0042``."""
+    digits = pl.Series(numbers).cast(pl.String).str.zfill(width)
+    return pl.select(pl.concat_str(pl.lit(prefix), pl.lit(digits))).to_series()
+
+
+def _interaction_ids(day: date, group: int, n: int) -> pl.Series:
+    """Ids of one group's interactions: ``I<survey day>-<group>-<row>``."""
+    prefix = f"I{day:%Y%m%d}-{'F' if group == _FILLER_GROUP else group}-"
+    return _prefixed(prefix, np.arange(n), max(7, len(str(n))))
+
+
+def _history_contacts(
+    seed: int, origin: date, groups: Sequence[tuple[date, int, int]], *, earlier: bool
+) -> pl.DataFrame:
+    """Unsurveyed contacts by the customers of the contacts that started on ``origin``, with
+    the same queue: their returns (``-R``, on a later day) or, with ``earlier``, the earlier
+    contacts of their repeat issues (``-P1``, ``-P2``...). ``groups`` are the (survey day,
+    group, size) whose interactions started on ``origin``; ``lands_on`` is the day each
+    contact started, whose interaction file it belongs in.
+    """
+    found = []
+    for day, group, n in groups:
+        plan = _contact_plan(seed, day, group, n)
+        ids = _interaction_ids(day, group, n)
+        if earlier:
+            nth, rows = np.nonzero(plan.prior_gaps)
+            days = -plan.prior_gaps[nth, rows]
+            suffix = pl.Series(nth + 1).cast(pl.String)
+            suffix = pl.select(pl.concat_str(pl.lit("-P"), pl.lit(suffix))).to_series()
+        else:
+            rows = np.flatnonzero(plan.return_gap)
+            days = plan.return_gap[rows]
+            suffix = pl.Series(["-R"] * len(rows), dtype=pl.String)
+        found.append(
+            pl.DataFrame(
+                {
+                    "base": ids.gather(rows),
+                    "suffix": suffix,
+                    "scenario": plan.scen[rows].astype(np.int8),
+                    "customer_id": _prefixed("C", plan.customer[rows], 9),
+                    "days": days.astype(np.int64),
+                }
+            )
+        )
+    base = pl.concat(found).sort("days", "base", "suffix")
+    m = base.height
+    rng = _rng(seed, origin, _STREAM_RETURNS, int(earlier))
+    roster = agent_roster(seed)
+    weights = _PRIOR_AGENT_WEIGHT[roster] if earlier else np.ones(N_AGENTS)
+    agent = rng.choice(N_AGENTS, size=m, p=weights / weights.sum())
+    style = roster[agent]
+    days = base["days"].to_numpy()
+    start = days * 86400 + _tod_seconds(rng, m, allow_after_midnight=False)
+    wait = np.clip(rng.lognormal(np.log(150.0), 0.9, size=m), 5.0, 6 * 3600.0)
+    handle = rng.lognormal(np.log(420.0), 0.5, size=m) * _STYLE_HANDLE_FACTOR[style]
+    draw = rng.random(m)
+    transfers = _styled_transfers(rng.choice(3, size=m, p=[0.68, 0.24, 0.08]), style, draw)
+    # An earlier contact of a repeat issue did not solve it; a return mostly does.
+    outcome = _cum((0.30, 0.50, 0.20)) if earlier else _cum((0.75, 0.15, 0.10))
+    resolution = _styled_resolution(_pick(rng, np.tile(outcome, (m, 1)), m), style, draw)
+    return base.select(
+        pl.concat_str("base", "suffix").alias("interaction_id"),
+        "scenario",
+        "customer_id",
+        (pl.lit(origin) + pl.duration(days=pl.col("days"))).alias("lands_on"),
+        _local_to_utc(origin, start).alias("started_utc"),
+        pl.Series("agent_id", _prefixed("A", agent, 4)),
+        pl.Series("wait_seconds", np.round(wait, 1)),
+        pl.Series("handle_seconds", np.round(np.clip(handle, 20.0, 2 * 3600.0), 1)),
+        pl.Series("transfers", transfers.astype(np.int64)),
+        pl.Series("prior_contacts", rng.choice(4, size=m, p=[0.60, 0.27, 0.10, 0.03])),
+        _with_nulls(rng, rng.random(m) < 0.85, 0.25).alias("sla_met"),
+        _with_nulls(rng, rng.random(m) < 0.9, 0.30).alias("policy_disclosed"),
+        pl.Series("resolution", RESOLUTIONS, dtype=pl.String).gather(resolution),
+        pl.Series("fees_charged", np.zeros(m)),
     )
 
 
@@ -603,6 +793,20 @@ def _resolution(rng: np.random.Generator, facts: dict[str, BoolArray], n: int) -
         dominant[facts[fact]] = i
     table = np.stack([_cum((0.80, 0.12, 0.08))] + [_cum(p) for _, p in _RESOLUTION_P])
     return _pick(rng, table[dominant], n)
+
+
+def _styled_transfers(transfers: IntArray, style: IntArray, draw: FloatArray) -> IntArray:
+    """A quick transferrer passes the customer on once more; a thorough agent keeps them."""
+    more = (style == _QUICK) & (draw < 0.6)
+    none = (style == _SLOW) & (draw < 0.6) & (transfers < 3)
+    return np.where(more, transfers + 1, np.where(none, 0, transfers))
+
+
+def _styled_resolution(resolution: IntArray, style: IntArray, draw: FloatArray) -> IntArray:
+    """A quick transferrer escalates what a thorough agent resolves."""
+    escalated = (style == _QUICK) & (draw < 0.35)
+    resolved = (style == _SLOW) & (draw < 0.6)
+    return np.where(escalated, RESOLUTIONS.index("escalated"), np.where(resolved, 0, resolution))
 
 
 # --- comments ------------------------------------------------------------------------------
@@ -1484,6 +1688,19 @@ def write_policies(out_dir: Path) -> Path:
     return path
 
 
+def write_agents(out_dir: Path, seed: int) -> Path:
+    """Write the agents' working styles to ``truth/agents.csv`` (agent_id, style)."""
+    path = out_dir / "truth" / "agents.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(
+        {
+            "agent_id": _prefixed("A", np.arange(N_AGENTS), 4),
+            "style": pl.Series(AGENT_STYLES).gather(agent_roster(seed)),
+        }
+    ).write_csv(path)
+    return path
+
+
 def generate(
     out_dir: Path,
     start: date,
@@ -1524,7 +1741,31 @@ def generate(
             cache[(d, k)] = _core_group(seed, d, k, int(sizes(d)[k]))
         return cache[(d, k)]
 
+    def started_on(x: date) -> list[tuple[date, int, int]]:
+        """The groups whose interactions started on ``x``: the surveys of x, x+1 and x+2
+        about it, and the contacts nobody was surveyed about."""
+        later = [x + timedelta(days=k) for k in range(3)]
+        return [(d, k, int(sizes(d)[k])) for k, d in enumerate(later)] + [
+            (x, _FILLER_GROUP, n_filler)
+        ]
+
+    # Returns of earlier contacts and earlier contacts of later repeat issues, by the day the
+    # contacts they belong to started; each computed once, dropped once every file is written.
+    history: dict[tuple[date, bool], pl.DataFrame] = {}
+
+    def history_landing_on(x: date) -> list[pl.DataFrame]:
+        origins = [(x - timedelta(days=g), False) for g in range(1, MAX_RETURN_GAP + 1)]
+        origins += [(x + timedelta(days=g), True) for g in range(1, MAX_PRIOR_GAP + 1)]
+        for key in origins:
+            if key not in history:
+                history[key] = _history_contacts(seed, key[0], started_on(key[0]), earlier=key[1])
+        for key in list(history):
+            if key not in origins:
+                del history[key]
+        return [history[key].filter(pl.col("lands_on") == x) for key in origins]
+
     files = [str(write_policies(out_dir).relative_to(out_dir).as_posix())]
+    files.append(str(write_agents(out_dir, seed).relative_to(out_dir).as_posix()))
     lost: dict[date, set[str]] = {}
     per_day_stats: dict[str, dict[str, float | int]] = {}
     totals = {"surveys": 0, "interactions": 0, "audits": 0, "negatives": 0, "correct": 0}
@@ -1532,6 +1773,7 @@ def generate(
         x = start + timedelta(days=offset)
         parts = [group(x, 0), group(x + timedelta(days=1), 1), group(x + timedelta(days=2), 2)]
         parts.append(_core_group(seed, x, _FILLER_GROUP, n_filler))
+        parts.extend(history_landing_on(x))
         lost[x], file_injected, height = _interaction_file(out_dir, seed, x, parts, mess=mess)
         totals["interactions"] += height
         files.append(f"raw/{x:%Y-%m-%d}/interactions.jsonl")
