@@ -35,3 +35,25 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
         f"servicelens: {flow_run.name} failed",
         f"{state.message}\nflow run {flow_run.id} ({flow.name})",
     )
+
+
+def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> bool:
+    """Tell ``url`` about a nightly date whose failure share really rose (no-op without a URL
+    or a flag): each flagged policy with its share, normal range and the comments behind it.
+    """
+    if not url or not warning or not warning.get("flags"):
+        return False
+    lines = []
+    for flag in warning["flags"]:
+        low, high = flag["normal_range"]
+        lines.append(
+            f"{flag['policy_code']}: {flag['share']:.0%} of {flag['negatives']} scored negatives "
+            f"were policy failures; normal range {low:.0%}-{high:.0%} "
+            f"(history {flag['baseline_share']:.0%})."
+        )
+        lines += [f"  - {comment}" for comment in flag["comments"]]
+    lines += ["", warning.get("statement", "")]
+    policies = ", ".join(flag["policy_code"] for flag in warning["flags"])
+    return send_alert(
+        url, f"servicelens {warning['day']}: failure share rose for {policies}", "\n".join(lines)
+    )

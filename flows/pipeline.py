@@ -21,12 +21,13 @@ from flows.dates import (
     process_and_record,
     run_planned_dates,
 )
-from flows.notify import alert_on_failure
+from flows.notify import alert_on_early_warning, alert_on_failure
 from flows.reporting import publish_run_summary
 from flows.tasks import (
     counts_dict,
     current_run_id,
     publish_clean_task,
+    publish_weekly_task,
     score_and_publish_task,
     validate_day_task,
     write_report_task,
@@ -87,6 +88,9 @@ def nightly(
     row = summary_row(day, "completed", result, flags)
     publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
     if report:
+        # Run on its own (not as one date of a backfill or window, whose run does this once).
+        publish_weekly_task(settings, [day])
+        alert_on_early_warning(settings.notify_url, result.get("early_warning"))
         write_report_task(settings)
     return result
 
@@ -152,9 +156,14 @@ def backfill(
             tags=["backfill"],
             limit=BACKFILL_LIMIT,
         )
+    publish_weekly_task(settings, _completed(outcomes))
     write_report_task(settings)
     prune_cache()
     return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
+
+
+def _completed(outcomes: list[DateOutcome]) -> list[date]:
+    return [date.fromisoformat(o.day) for o in outcomes if o.outcome == "completed"]
 
 
 def _triggered_at() -> datetime | None:
@@ -186,6 +195,12 @@ def nightly_window(
     lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
     plan = plan_nightly(settings, target, lookback, _triggered_at())
     outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
+    publish_weekly_task(settings, _completed(outcomes))
+    for outcome in outcomes:
+        if outcome.day == target.isoformat():
+            alert_on_early_warning(
+                notify_url or settings.notify_url, outcome.result.get("early_warning")
+            )
     write_report_task(settings)
     prune_cache()
     return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
@@ -214,11 +229,13 @@ def demo(
         ingested.append(counts_dict(validated))
     trained = train_and_register_task(settings)
     published = [score_and_publish_task(settings, d) for d in days]
+    weekly = publish_weekly_task(settings, days)
     discard_run_staging(settings.staging_dir, current_run_id())
     return {
         "generated": generated,
         "ingested": ingested,
         "trained": trained,
         "published": published,
+        "weekly": weekly,
         "report": write_report_task(settings),
     }

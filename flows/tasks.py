@@ -29,6 +29,7 @@ from models.registry import (
     read_reference,
 )
 from models.train import Decision, score_negatives, without_scores
+from servicelens.outcomes import Rescorer, early_warning, publish_weekly_marts
 from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
 from servicelens.stages import (
@@ -40,6 +41,7 @@ from servicelens.stages import (
     validate_day,
 )
 from servicelens.storage.partitions import code_version, read_manifest, write_partition
+from servicelens.storage.runs import describe_flags
 from transforms.marts import review_queue
 from transforms.schemas import REVIEW_QUEUE_SCHEMA
 
@@ -132,6 +134,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     version = champion_version(settings.models_dir)
     drift: dict[str, Any] | None = None
     threshold = 0.5
+    rescore: Rescorer | None = None
     if version is None:
         get_run_logger().warning("%s: no champion model yet; root causes left empty", day)
         scored = without_scores(clean)
@@ -143,6 +146,13 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         model = load_model(settings.models_dir, version)
         scored = score_negatives(model, clean, decision.review_band, threshold, spec)
         drift = _drift(settings, version, scored, spec)
+
+        def rescore(frame: pl.DataFrame) -> pl.DataFrame:
+            return score_negatives(model, frame, decision.review_band, threshold, spec, 0)
+
+    warning = early_warning(settings, day, scored, version, rescore)
+    if warning["flags"]:
+        get_run_logger().warning("%s: early warning: %s", day, describe_flags(warning))
     audited = read_audits(settings, [day]).get_column("response_id")
     doubts = read_out_of_fold(settings.models_dir, version) if version else None
     to_review = review_queue(scored, audited, doubts, threshold, version)
@@ -160,6 +170,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
             "drift_flagged": bool(drift and drift["flagged"]),
         },
         drift=drift,
+        early_warning=warning,
     )
     counts = publish_marts(settings, day, scored, version, manifest)
     write_partition(
@@ -177,7 +188,24 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         "review_queue": to_review.height,
         "drift_flagged": bool(drift and drift["flagged"]),
         "drift": drift,
+        "early_warning": warning,
     }
+
+
+@task(
+    name="publish-weekly-marts",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAYS,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def publish_weekly_task(settings: Settings, days: list[date]) -> dict[str, Any]:
+    """Rebuild the fix list and agent outcomes of the weeks the run's dates touch: once per
+    run, after every date's marts are published (first-contact resolution of earlier weeks
+    settles as later contacts arrive)."""
+    published = publish_weekly_marts(settings, days, _manifest(settings))
+    get_run_logger().info("weekly marts rebuilt for weeks %s", ", ".join(published["weeks"]))
+    return published
 
 
 def _drift(

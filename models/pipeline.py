@@ -89,6 +89,7 @@ SURVEY_FEATURES = FeatureSpec(
         "csat",
         "nps",
         "effort",
+        "repeat_contacts_30d",
     ),
     flags=("sla_met", "policy_disclosed"),
     # Measured on the generated data (28 days x 1,500, holdout = last 7 days, against truth):

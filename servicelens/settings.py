@@ -7,6 +7,7 @@ is called by the CLI (or a test) and the result is handed to flows as a paramete
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,8 @@ DEFAULT_RETRAIN_CRON = "0 5 * * 0"
 #: 18,000 QA audits, 13,500 of them before the time split's holdout: the model needs about
 #: 10,000 audits to come within 2 points of the oracle (learning curve, README "## The model").
 SAMPLE_PER_DAY = 5_000
+#: The agent pseudonym key file when none is configured: beside ``.prefect/``, not in the data.
+DEFAULT_AGENT_KEY_FILE = ".servicelens/agent.key"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,28 @@ class Settings:
     notify_url: str | None = None
     #: How long a run waits for another run of the same date to finish before refusing.
     lock_wait_seconds: float = 600.0
+    #: A customer contacting the same queue again within this many days after a contact means
+    #: the contact did not resolve the problem (first-contact resolution).
+    return_window_days: int = 7
+    #: An agent is judged on a week only with at least this many settled contacts.
+    min_agent_contacts: int = 20
+    #: Where the key of the agents' pseudonyms (HMAC-SHA256) is kept when
+    #: ``SERVICELENS_AGENT_KEY`` is not set: a file created on first use, never in the data
+    #: directory (pseudonyms next to their key would be no pseudonyms). Empty: ``.servicelens/
+    #: agent.key`` in the working directory.
+    agent_key_file: str = ""
+    #: Show the sources' agent ids in the marts as recorded, not pseudonymised (only where the
+    #: source definition allows it).
+    reveal_agent_ids: bool = False
+    #: The fix list's "window" rows cover this many survey dates up to each week's last one.
+    fix_list_window_days: int = 28
+    #: Early warning: a policy's failure share today is compared with this many days before.
+    early_warning_history_days: int = 28
+    #: Early warning: false discovery rate across the policies tested each night (Benjamini-
+    #: Hochberg). On a night without any real rise it is the chance of any false flag at all.
+    early_warning_fdr: float = 0.01
+    #: Early warning: a flag also needs the share to be this far (absolute) above normal.
+    early_warning_min_rise: float = 0.05
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
@@ -62,8 +87,39 @@ class Settings:
             late_data_lookback_days=int(os.environ.get("SERVICELENS_LOOKBACK_DAYS", "3")),
             backfill_slots=int(os.environ.get("SERVICELENS_BACKFILL_SLOTS", "2")),
             notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,
+            return_window_days=int(os.environ.get("SERVICELENS_RETURN_WINDOW_DAYS", "7")),
+            min_agent_contacts=int(os.environ.get("SERVICELENS_MIN_AGENT_CONTACTS", "20")),
+            agent_key_file=str(
+                Path(os.environ.get("SERVICELENS_AGENT_KEY_FILE") or DEFAULT_AGENT_KEY_FILE)
+                .expanduser()
+                .resolve()
+            ),
+            fix_list_window_days=int(os.environ.get("SERVICELENS_FIX_LIST_WINDOW_DAYS", "28")),
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
+
+    def agent_key(self) -> bytes:
+        """The key of the agents' pseudonyms: ``SERVICELENS_AGENT_KEY``, else the key file
+        (a random key written on first use, readable by its owner only).
+
+        Raises ``ValueError`` when the key file would sit inside the data directory.
+        """
+        from_env = os.environ.get("SERVICELENS_AGENT_KEY")
+        if from_env:
+            return from_env.encode()
+        path = Path(self.agent_key_file or DEFAULT_AGENT_KEY_FILE).expanduser().resolve()
+        root = self.root
+        if isinstance(root, Path) and path.is_relative_to(root.expanduser().resolve()):
+            raise ValueError(
+                f"the agent key file {path} is inside the data directory {root}: keep it "
+                "elsewhere (SERVICELENS_AGENT_KEY_FILE) or set SERVICELENS_AGENT_KEY"
+            )
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
 
     # --- the data layout: every path the pipeline reads or writes is named here ---------------
 
@@ -89,6 +145,11 @@ class Settings:
     def clean_dir(self) -> DataPath:
         """Primary layer: validated, de-duplicated responses joined to their interactions."""
         return self.root / "clean" / "responses"
+
+    @property
+    def contacts_dir(self) -> DataPath:
+        """Clean layer: every interaction of each day's export, the repeat-contact history."""
+        return self.root / "clean" / "contacts"
 
     @property
     def marts_dir(self) -> DataPath:

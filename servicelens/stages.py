@@ -25,6 +25,7 @@ from servicelens.ingest.readers import (
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, read_parquet
 from servicelens.storage.partitions import (
+    DATA_FILE,
     checksums,
     partition_dir,
     read_partition,
@@ -44,8 +45,14 @@ from transforms.clean import (
 )
 from transforms.marts import daily_summary, feedback_scored
 from transforms.pii import add_counts, redact_pii
+from transforms.repeat_contacts import (
+    LOOKBACK_DAYS,
+    contacts_from_interactions,
+    with_earlier_contacts,
+)
 from transforms.schemas import (
     CLEAN_RESPONSE_SCHEMA,
+    CONTACT_SCHEMA,
     DAILY_SUMMARY_SCHEMA,
     FEEDBACK_SCORED_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -98,6 +105,8 @@ class ValidatedDay:
     quarantine_path: str
     counts: DayCounts
     inputs: dict[str, str]
+    #: The contacts of the day's own interaction export (the contact history's partition).
+    contacts_path: str | None = None
 
 
 def day_input_files(settings: Settings, day: date) -> list[DataPath]:
@@ -170,11 +179,13 @@ def read_interactions(
     """Interactions that started on ``day`` or in the look-back window before it.
 
     With ``interaction_ids`` (normalised, as the surveys' join key), only those interactions
-    are kept: the join needs no others, and the look-back days hold millions more rows than a
-    day's surveys name. Every line is still decoded and checked, so rejects and counts are
-    the same either way. ``inputs`` are the date's input checksums (path -> sha256,
-    :func:`day_input_files`, existing files only): the files read are the ones hashed, and
-    none is hashed twice (a day's interaction file is hundreds of megabytes at scale).
+    of the look-back days are kept: the join needs no others, and the look-back days hold
+    millions more rows than a day's surveys name. The day's own export is kept whole: every
+    contact in it goes into the contact history (:func:`contact_history`). Every line is
+    still decoded and checked, so rejects and counts are the same either way. ``inputs`` are
+    the date's input checksums (path -> sha256, :func:`day_input_files`, existing files only):
+    the files read are the ones hashed, and none is hashed twice (a day's interaction file is
+    hundreds of megabytes at scale).
     """
     keep = None
     if interaction_ids is not None:
@@ -189,7 +200,8 @@ def read_interactions(
     for back in range(settings.interaction_lookback_days, -1, -1):
         path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
         if str(path) in inputs:
-            reads.append(read_file(path, inputs[str(path)], keep))
+            # The day's own export is kept whole: all of it is the day's contact history.
+            reads.append(read_file(path, inputs[str(path)], keep if back else None))
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
@@ -236,10 +248,17 @@ def validate_day(
     latest, superseded = split_superseded_deliveries(
         normalise_surveys(surveys.frame, settings.timezone, day)
     )
+    own_file = str(settings.raw_day(day) / INTERACTIONS_FILE)
+    contacts = contacts_from_interactions(
+        interactions.filter(pl.col("source_file") == own_file), day
+    )
     joined = with_accepted_elsewhere(
         join_interactions(latest, interactions), settings, day
     ).with_row_index(ROW_ID)
     del latest, interactions
+    joined = with_earlier_contacts(
+        joined, _lookback_history(settings, day, joined, contacts, read_interaction_file)
+    )
     failures = validate_survey_rows(
         joined, now, settings.gx_docs_dir / str(day) / "surveys_rows.html"
     )
@@ -310,6 +329,7 @@ def validate_day(
         ),
         counts=counts,
         inputs=inputs,
+        contacts_path=str(stage_frame(contacts, settings.staging_dir, run_id, f"contacts-{day}")),
     )
     checkpoint("validated")
     return validated
@@ -373,7 +393,20 @@ def publish_clean(
         full,
         settings.staging_dir,
     )
-    return {"clean": str(clean_dir), "quarantine": str(quarantine_dir)}
+    published = {"clean": str(clean_dir), "quarantine": str(quarantine_dir)}
+    if validated.contacts_path:
+        own = str(settings.raw_day(validated.day) / INTERACTIONS_FILE)
+        published["contacts"] = str(
+            write_partition(
+                read_parquet(validated.contacts_path),
+                settings.contacts_dir,
+                validated.day,
+                CONTACT_SCHEMA,
+                {**manifest, "inputs": {k: v for k, v in validated.inputs.items() if k == own}},
+                settings.staging_dir,
+            )
+        )
+    return published
 
 
 def load_clean(settings: Settings, day: date) -> pl.DataFrame:
@@ -478,3 +511,66 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     days = negatives.get_column("survey_date").unique().sort().to_list()
     audits = read_audits(settings, days)
     return negatives.join(audits.select("response_id", "root_cause"), "response_id", "inner")
+
+
+# --- the contact history: every interaction of every day's export --------------------------
+
+
+def contact_history(
+    settings: Settings,
+    days: list[date],
+    read_file: InteractionReader = parse_interaction_file,
+    customers: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The contacts (``CONTACT_SCHEMA``) of the interaction exports of ``days``.
+
+    Each day's contacts are its published ``clean/contacts`` partition; a day whose export
+    exists but was never indexed (a date not processed yet, an export older than the first
+    processed date) is indexed now from the raw export and published, so the next date reads
+    the partition instead. With ``customers`` (``customer_id``, ``queue``), only the contacts
+    of those customers and queues are returned.
+    """
+    for day in days:
+        if (partition_dir(settings.contacts_dir, day) / DATA_FILE).exists():
+            continue
+        path = settings.raw_day(day) / INTERACTIONS_FILE
+        if not path.exists():
+            continue
+        inputs = checksums([path])
+        read = read_file(path, inputs[str(path)], None)
+        indexed = contacts_from_interactions(
+            prepare_interactions(read.frame, settings.timezone), day
+        )
+        write_partition(
+            indexed,
+            settings.contacts_dir,
+            day,
+            CONTACT_SCHEMA,
+            {"run_id": "contact-index", "inputs": inputs, "model_version": None},
+            settings.staging_dir,
+        )
+    empty = pl.DataFrame(schema=CONTACT_SCHEMA)
+    if not days or not any(settings.contacts_dir.glob("survey_date=*/*.parquet")):
+        return empty
+    found = scan_table(settings.contacts_dir).filter(
+        pl.col("survey_date").is_between(min(days), max(days)) & pl.col("survey_date").is_in(days)
+    )
+    if customers is not None:
+        found = found.join(customers.lazy(), on=["customer_id", "queue"], how="semi")
+    return pl.concat([empty, found.select(list(CONTACT_SCHEMA)).collect()], how="vertical_relaxed")
+
+
+def _lookback_history(
+    settings: Settings,
+    day: date,
+    responses: pl.DataFrame,
+    own_contacts: pl.DataFrame,
+    read_file: InteractionReader,
+) -> pl.DataFrame:
+    """The contacts a date's responses look back over: the day's own export and the
+    exports of the :data:`LOOKBACK_DAYS` before its oldest interactions could have started."""
+    back = LOOKBACK_DAYS + settings.interaction_lookback_days + 1
+    days = [day - timedelta(days=d) for d in range(back, 0, -1)]
+    customers = responses.select("customer_id", "queue").drop_nulls().unique()
+    earlier = contact_history(settings, days, read_file, customers)
+    return pl.concat([earlier, own_contacts], how="vertical_relaxed")

@@ -20,6 +20,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault(
     "PREFECT_LOCAL_STORAGE_PATH", tempfile.mkdtemp(prefix="servicelens-test-results-")
 )
+# The agents' pseudonym key of test runs (the key file of real runs is never touched).
+os.environ.setdefault("SERVICELENS_AGENT_KEY", "servicelens-tests-only")
 # The embedded server needs more than Prefect's default 20 s on a busy 2-core CI machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 

@@ -113,6 +113,9 @@ CLEAN_RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     "fee_excess": pl.Float64(),
     "source_file": pl.String(),
     "source_line": pl.Int64(),
+    # appended: contacts by the same customer with the same queue in the 30 days before
+    # (transforms/repeat_contacts.py), from the interaction history rather than the CRM
+    "repeat_contacts_30d": pl.Int16(),
 }
 
 # --- quarantine: every rejected row, with where it came from and every reason ------------------
@@ -153,6 +156,7 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "model_version": pl.String(),
     "schema_version": pl.Int32(),
     "top_reasons": pl.List(pl.String()),  # features that pushed hardest towards root_cause
+    "repeat_contacts_30d": pl.Int16(),  # same customer and queue, previous 30 days
 }
 
 #: The responses most worth auditing next: unaudited ones the model is least sure of, and
@@ -209,7 +213,7 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 3
+FEEDBACK_SCORED_VERSION = 4
 DAILY_SUMMARY_VERSION = 2
 
 
@@ -290,12 +294,18 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "For scored negatives, the three features or words that pushed the model hardest "
             "towards its root_cause, with their contribution, e.g. 'word: never came (+1.20)'."
         ),
+        "repeat_contacts_30d": (
+            "How many times the same customer contacted the same queue in the 30 days before "
+            "this interaction started, counted from the interaction history across dates (not "
+            "the CRM's prior_contacts). Known when the response is scored: the model may use it."
+        ),
     },
     version=FEEDBACK_SCORED_VERSION,
     history=(
         "1: first published layout.",
         "2: added schema_version.",
         "3: added top_reasons.",
+        "4: added repeat_contacts_30d.",
     ),
 )
 
@@ -356,7 +366,6 @@ QUARANTINE_CONTRACT = TableContract(
     version=None,
 )
 
-#: Every table BI is invited to read, in the order the data dictionary lists them.
 REVIEW_QUEUE_CONTRACT = TableContract(
     name="review_queue",
     path="marts/review_queue",
@@ -389,9 +398,248 @@ REVIEW_QUEUE_CONTRACT = TableContract(
     history=("1: first published layout.",),
 )
 
+
+# --- interaction history, repeat contacts and what they feed -------------------------------
+
+#: Columns the new marts group by when their input carries them: a source definition's name
+#: (``source``), so two sources never share a row. One edit adds a key for all of them.
+MART_GROUP_KEYS: tuple[str, ...] = ("source",)
+
+
+def group_keys(columns: list[str]) -> list[str]:
+    """The :data:`MART_GROUP_KEYS` a frame with these columns carries."""
+    return [key for key in MART_GROUP_KEYS if key in columns]
+
+
+#: Clean layer: every interaction of one raw interaction export (all contacts, surveyed or
+#: not), the history repeat contacts and first-contact resolution are derived from. Its
+#: partition is the day of the export (raw/<day>/interactions.jsonl holds the interactions that
+#: started that business day), keyed like every partition by ``survey_date``.
+CONTACT_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    "interaction_id": pl.String(),
+    "customer_id": pl.String(),
+    "agent_id": pl.String(),
+    "queue": pl.String(),
+    "policy_code": pl.String(),
+    "started_at": pl.Datetime("us", "UTC"),
+    "handle_seconds": pl.Float64(),
+    "transfers": pl.Int16(),
+}
+
+FIX_LIST_VERSION = 1
+AGENT_OUTCOMES_VERSION = 1
+
+FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    "period": pl.String(),  # week | window
+    "period_start": pl.Date(),
+    "period_end": pl.Date(),
+    "owner": pl.String(),  # operations | communications
+    "root_cause": pl.String(),
+    "rank": pl.Int32(),
+    "policy_code": pl.String(),
+    "queue": pl.String(),
+    "responses": pl.UInt32(),
+    "negatives": pl.UInt32(),
+    "policy_failures": pl.UInt32(),
+    "perceived": pl.UInt32(),
+    "problem_responses": pl.UInt32(),
+    "csat_problem": pl.Float64(),
+    "csat_comparable": pl.Float64(),
+    "csat_lost_per_response": pl.Float64(),
+    "csat_lost_per_response_low": pl.Float64(),
+    "csat_lost_per_response_high": pl.Float64(),
+    "csat_points_lost": pl.Float64(),
+    "csat_points_lost_low": pl.Float64(),
+    "csat_points_lost_high": pl.Float64(),
+    "nps_points_lost": pl.Float64(),
+    "nps_points_lost_low": pl.Float64(),
+    "nps_points_lost_high": pl.Float64(),
+    "example_comments": pl.List(pl.String()),
+    "model_version": pl.String(),
+    "schema_version": pl.Int32(),
+}
+
+AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    "week_start": pl.Date(),
+    "week_end": pl.Date(),
+    "agent": pl.String(),
+    "agent_ids": pl.String(),  # pseudonymous | as recorded
+    "status": pl.String(),  # judged | too few contacts | no agent recorded
+    "contacts": pl.UInt32(),
+    "median_handle_seconds": pl.Float64(),
+    "transfers_per_contact": pl.Float64(),
+    "settled_contacts": pl.UInt32(),
+    "came_back": pl.UInt32(),
+    "first_contact_resolution": pl.Float64(),
+    "fcr_provisional": pl.Boolean(),
+    "return_window_days": pl.Int16(),
+    "responses": pl.UInt32(),
+    "mean_csat": pl.Float64(),
+    "negatives": pl.UInt32(),
+    "negatives_policy_failure": pl.UInt32(),
+    "negatives_other": pl.UInt32(),
+    "model_version": pl.String(),
+    "schema_version": pl.Int32(),
+}
+
+_WEEK_PARTITION_TEXT = (
+    "Monday of the week the row describes; the partition key (directory "
+    "survey_date=YYYY-MM-DD, like every partition). A week's partition is rebuilt whenever a "
+    "date in it, or a later date its results depend on, is processed."
+)
+_INTERVAL_TEXT = "95% confidence interval (Welch's t, scipy.stats.ttest_ind)"
+
+FIX_LIST_CONTRACT = TableContract(
+    name="fix_list",
+    path="marts/fix_list",
+    description=(
+        "What to fix first, and who owns it: per policy and queue, the real failures (owner "
+        "operations: fix what breaks) and the perceived complaints (owner communications: fix "
+        "how expectations are set), ranked by the csat points fixing them would recover, with "
+        "an interval and three example comments. Each week's partition holds that week "
+        "(period 'week') and the window of days up to its end (period 'window'). Empty while "
+        "no model has scored the negatives: there is nothing to recommend yet."
+    ),
+    grain=(
+        "one row per period, owner, policy_code and queue with at least one response of the "
+        "owner's kind"
+    ),
+    schema=FIX_LIST_SCHEMA,
+    descriptions={
+        "survey_date": _WEEK_PARTITION_TEXT,
+        "period": (
+            "'week': survey dates of this week; 'window': the days up to this week's last "
+            "survey date (28 by default, `SERVICELENS_FIX_LIST_WINDOW_DAYS`)."
+        ),
+        "period_start": "First survey date the row counts (inclusive).",
+        "period_end": "Last survey date the row counts (inclusive).",
+        "owner": (
+            "'operations' for real failures (fix the operation), 'communications' for perceived "
+            "complaints (fix how expectations are set)."
+        ),
+        "root_cause": "The root cause this row is about: 'policy_failure' or 'perceived'.",
+        "rank": (
+            "1 = the most csat points to recover among this period's rows of the same owner "
+            "(ties: more problem responses first)."
+        ),
+        "policy_code": "Policy the interactions were about.",
+        "queue": "Contact-centre queue.",
+        "responses": "Valid responses of the policy and queue in the period.",
+        "negatives": "Of those, csat <= 2.",
+        "policy_failures": "Negatives the model called 'policy_failure'.",
+        "perceived": "Negatives the model called 'perceived'.",
+        "problem_responses": "The responses of this row's root cause (its owner's problem).",
+        "csat_problem": "Mean csat of the problem responses.",
+        "csat_comparable": (
+            "Mean csat of comparable responses without the problem: the same policy and queue "
+            "in the same period, every response but those of this root cause."
+        ),
+        "csat_lost_per_response": "csat_comparable - csat_problem: points each problem cost.",
+        "csat_lost_per_response_low": "Lower end of the " + _INTERVAL_TEXT + ".",
+        "csat_lost_per_response_high": "Upper end of the " + _INTERVAL_TEXT + ".",
+        "csat_points_lost": (
+            "problem_responses x csat_lost_per_response: csat points fixing it would recover "
+            "if the problem responses had scored like the comparable ones. The ranking key."
+        ),
+        "csat_points_lost_low": "Lower end of the interval (problem_responses x the low end).",
+        "csat_points_lost_high": "Upper end of the interval.",
+        "nps_points_lost": (
+            "Points of the period's NPS (all responses with an nps, -100..100) that fixing it "
+            "would recover: the problem responses' promoter-minus-detractor score replaced by "
+            "the comparable responses'. Null when too few responses have an nps."
+        ),
+        "nps_points_lost_low": "Lower end of the " + _INTERVAL_TEXT + ", in NPS points.",
+        "nps_points_lost_high": "Upper end of the interval, in NPS points.",
+        "example_comments": (
+            "Three comments of problem responses (personal data redacted), those the model "
+            "was surest about first."
+        ),
+        "model_version": "Model whose root causes the row counts.",
+        "schema_version": _SCHEMA_VERSION_TEXT,
+    },
+    version=FIX_LIST_VERSION,
+    history=("1: first published layout.",),
+)
+
+AGENT_OUTCOMES_CONTRACT = TableContract(
+    name="agent_outcomes",
+    path="marts/agent_outcomes",
+    description=(
+        "A fair view of each agent, week by week: handle time beside first-contact resolution "
+        "(did the customer contact the same queue again within the return window?), so a long "
+        "call that resolved reads as good service and a quick transfer that bounced reads as "
+        "the failure it is. Negatives are split into those a policy failure caused (not the "
+        "agent's doing) and the rest. Agent ids are pseudonymous (a keyed hash) unless the "
+        "source says otherwise. Sort by first_contact_resolution, never by handle time alone."
+    ),
+    grain="one row per week and agent who handled a contact that started in the week",
+    schema=AGENT_OUTCOMES_SCHEMA,
+    descriptions={
+        "survey_date": _WEEK_PARTITION_TEXT,
+        "week_start": "Monday of the week (business-local start dates of the contacts).",
+        "week_end": "Sunday of the week.",
+        "agent": (
+            "The agent: 'agent-' and 12 hex characters of a keyed hash (HMAC-SHA256) of the "
+            "source's agent id, stable across weeks; the key lives in the settings, never in "
+            "the data directory. Null when the source records no agents."
+        ),
+        "agent_ids": (
+            "'pseudonymous' (keyed hash), 'as recorded' (the source allows its ids to be "
+            "shown) or 'none recorded' (the source has no agents, e.g. a complaints database)."
+        ),
+        "status": (
+            "'judged'; 'too few contacts' (fewer settled contacts than "
+            "`SERVICELENS_MIN_AGENT_CONTACTS`, 20 by default: do not judge the agent on this "
+            "week); 'no agent recorded'."
+        ),
+        "contacts": "Contacts the agent handled that started in the week (surveyed or not).",
+        "median_handle_seconds": (
+            "Median seconds on a contact. Long is not bad: read it with first_contact_resolution."
+        ),
+        "transfers_per_contact": "Transfers per contact (mean).",
+        "settled_contacts": (
+            "Contacts whose return window has passed (or whose customer already came back): "
+            "the ones first_contact_resolution counts."
+        ),
+        "came_back": (
+            "Contacts whose customer contacted the same queue again within the return window."
+        ),
+        "first_contact_resolution": (
+            "Share of settled contacts whose customer did not come back within the return "
+            "window. Null when no contact is settled."
+        ),
+        "fcr_provisional": (
+            "True while some of the week's contacts are not settled: first_contact_resolution "
+            "can still fall as later interactions arrive (the partition is re-derived then)."
+        ),
+        "return_window_days": (
+            "Days after a contact within which a contact of the same customer and queue counts "
+            "as coming back (`SERVICELENS_RETURN_WINDOW_DAYS`, 7 by default)."
+        ),
+        "responses": "Survey responses about the agent's contacts of the week.",
+        "mean_csat": "Mean csat of those responses.",
+        "negatives": "Responses with csat <= 2.",
+        "negatives_policy_failure": (
+            "Negatives the model called 'policy_failure': a policy failed the customer, not "
+            "the agent's doing. Null before any model scored them."
+        ),
+        "negatives_other": ("The other negatives (perceived). Null before any model scored them."),
+        "model_version": "Model whose root causes split the negatives (null before one exists).",
+        "schema_version": _SCHEMA_VERSION_TEXT,
+    },
+    version=AGENT_OUTCOMES_VERSION,
+    history=("1: first published layout.",),
+)
+
+#: Every table BI is invited to read, in the order the data dictionary lists them.
 PUBLISHED_TABLES: tuple[TableContract, ...] = (
     FEEDBACK_SCORED_CONTRACT,
     DAILY_SUMMARY_CONTRACT,
     QUARANTINE_CONTRACT,
     REVIEW_QUEUE_CONTRACT,
+    FIX_LIST_CONTRACT,
+    AGENT_OUTCOMES_CONTRACT,
 )

@@ -277,6 +277,7 @@ def summary_markdown(title: str, rows: list[dict[str, Any]]) -> str:
         "expectation_failures",
         "model_version",
         "drift_flags",
+        "early_warning",
     ]
     lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -304,5 +305,18 @@ def summary_row(
         or "none",
         "model_version": result.get("model_version") or "",
         "drift_flags": "; ".join(flags) or "none",
+        "early_warning": describe_flags(result.get("early_warning")),
         "error": result.get("error", ""),
     }
+
+
+def describe_flags(warning: dict[str, Any] | None) -> str:
+    """One line per flag, for the run summary and the alert: 'none' when there is none."""
+    if not warning or not warning.get("flags"):
+        return "none" if warning and warning.get("tested") else (warning or {}).get("status", "")
+    return "; ".join(
+        f"{flag['policy_code']} failure share {flag['share']:.0%} (normal "
+        f"{flag['normal_range'][0]:.0%}-{flag['normal_range'][1]:.0%}, "
+        f"{flag['failures']}/{flag['negatives']})"
+        for flag in warning["flags"]
+    )

@@ -89,6 +89,7 @@ def _scored_rows() -> pl.DataFrame:
             "p_policy_failure": [0.9, 0.2, None],
             "needs_review": [False, False, None],
             "top_reasons": [["word: never came (+1.20)"], ["word: fixed time (-0.90)"], None],
+            "repeat_contacts_30d": [2, 0, None],
         }
     )
 

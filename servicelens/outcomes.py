@@ -1,0 +1,306 @@
+"""What the marts lead to, as plain functions (no Prefect): the weekly fix list and agent
+outcomes, and the nightly early warning.
+
+* :func:`publish_weekly_marts` rebuilds ``marts/fix_list`` and ``marts/agent_outcomes`` for
+  the weeks a run's dates touch: their own weeks, the weeks before whose first-contact
+  resolution their contacts settle (a customer coming back is only known later), and the
+  weeks whose fix-list window covers them. Both read the published partitions only, so a
+  rebuild gives the same rows whichever run does it.
+* :func:`early_warning` tests each policy's failure share of one date against its own
+  recent history, all of it scored by the same champion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from servicelens.settings import Settings
+from servicelens.stages import contact_history, load_clean
+from servicelens.storage.partitions import DATA_FILE, partition_dir, scan_table, write_partition
+from transforms.agents import agent_outcomes
+from transforms.early_warning import compare_with_history, failure_counts, false_alarm_statement
+from transforms.fix_list import fix_list
+from transforms.repeat_contacts import with_returns
+from transforms.schemas import (
+    AGENT_OUTCOMES_SCHEMA,
+    FIX_LIST_SCHEMA,
+    POSITIVE_CLASS,
+    group_keys,
+)
+
+#: History days scored by another model are re-scored on at most this many negatives each:
+#: enough for the history rate, bounded whatever the volume.
+RESCORE_SAMPLE = 5_000
+#: Comments shown behind each early-warning flag.
+FLAG_COMMENTS = 3
+
+
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s week (weeks start on Monday, like ``date_trunc('week')``)."""
+    return day - timedelta(days=day.weekday())
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _published(table_dir: Any, days: list[date]) -> list[date]:
+    return [d for d in days if (partition_dir(table_dir, d) / DATA_FILE).exists()]
+
+
+def _rows(table_dir: Any, days: list[date], columns: list[str] | None = None) -> pl.DataFrame:
+    """The rows of the published partitions of ``days`` (empty frame if none)."""
+    found = _published(table_dir, days)
+    if not found:
+        return pl.DataFrame()
+    scan = scan_table(table_dir).filter(pl.col("survey_date").is_in(found))
+    return scan.select(columns).collect() if columns else scan.collect()
+
+
+def weeks_touched(settings: Settings, days: list[date]) -> list[date]:
+    """The Mondays of the weeks whose weekly marts processing ``days`` can change."""
+    if not days:
+        return []
+    settles = settings.return_window_days + settings.interaction_lookback_days + 1
+    first = week_of(min(days) - timedelta(days=settles))
+    last = week_of(max(days) + timedelta(days=settings.fix_list_window_days))
+    return [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
+
+
+def _known_until(settings: Settings, first: date, last: date) -> datetime:
+    """The end of the contact history from ``first``: midnight (business time, as UTC) after
+    the last day up to ``last`` before the first export missing from the history."""
+    indexed = set(_published(settings.contacts_dir, _days(first, last)))
+    end = first
+    while end <= last and end in indexed:
+        end += timedelta(days=1)
+    midnight = datetime.combine(end, datetime.min.time(), ZoneInfo(settings.timezone))
+    return midnight.astimezone(UTC)
+
+
+def agent_week(settings: Settings, week: date) -> pl.DataFrame:
+    """The agent outcomes of one week (empty when no contact started in it)."""
+    week_days = _days(week, week + timedelta(days=6))
+    window = settings.return_window_days
+    contacts = contact_history(settings, week_days)
+    if contacts.height == 0:
+        return pl.DataFrame(schema=AGENT_OUTCOMES_SCHEMA)
+    horizon = week + timedelta(days=6 + window + 1)
+    later = contact_history(
+        settings,
+        _days(week, horizon),
+        customers=contacts.select("customer_id", "queue").drop_nulls().unique(),
+    )
+    followed = with_returns(contacts, later, window, _known_until(settings, week, horizon))
+    # Responses are about contacts of the week, surveyed that week or up to the look-back after.
+    survey_days = _days(week, week + timedelta(days=6 + settings.interaction_lookback_days))
+    clean = _rows(settings.clean_dir, survey_days)
+    responses = pl.DataFrame(
+        schema={"agent_id": pl.String, "csat": pl.Int8, "is_negative": pl.Boolean}
+    ).with_columns(pl.lit(None, pl.String).alias("root_cause"))
+    model_version = None
+    if clean.height:
+        scored = _rows(
+            settings.marts_dir / "feedback_scored",
+            survey_days,
+            ["response_id", "root_cause", "model_version"],
+        )
+        responses = clean.join(followed.select("interaction_id"), on="interaction_id", how="semi")
+        if scored.height:
+            responses = responses.join(scored, on="response_id", how="left")
+            # The model most of the week's responses were scored by (a week can straddle a
+            # promotion until its dates are re-run).
+            versions = scored.get_column("model_version").drop_nulls()
+            model_version = versions.mode().sort().tail(1).item() if versions.len() else None
+        if "root_cause" not in responses.columns or model_version is None:
+            responses = responses.with_columns(pl.lit(None, pl.String).alias("root_cause"))
+    return agent_outcomes(
+        followed,
+        responses.select(
+            *group_keys(responses.columns), "agent_id", "csat", "is_negative", "root_cause"
+        ),
+        week,
+        key=None if settings.reveal_agent_ids else settings.agent_key(),
+        min_contacts=settings.min_agent_contacts,
+        window_days=window,
+        model_version=model_version,
+    )
+
+
+def fix_list_week(settings: Settings, week: date) -> pl.DataFrame:
+    """The fix list of one week and of the window up to its last survey date (empty when the
+    week has no published marts or nothing in it has been scored)."""
+    published = _published(
+        settings.marts_dir / "feedback_scored", _days(week, week + timedelta(days=6))
+    )
+    if not published:
+        return pl.DataFrame(schema=FIX_LIST_SCHEMA)
+    end = max(published)
+    start = end - timedelta(days=settings.fix_list_window_days - 1)
+    window = _rows(settings.marts_dir / "feedback_scored", _days(start, end))
+    this_week = window.filter(pl.col("survey_date") >= week)
+    first = min(_published(settings.marts_dir / "feedback_scored", _days(start, end)))
+    return pl.concat(
+        [
+            fix_list(this_week, "week", week, end, week),
+            fix_list(window, "window", first, end, week),
+        ]
+    )
+
+
+def publish_weekly_marts(
+    settings: Settings, days: list[date], manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """Rebuild and publish the fix list and agent outcomes of every week ``days`` touch.
+
+    Returns the weeks written and their row counts. A week with nothing to show is skipped
+    (its old partition, if any, stays); a week's fix list is empty until a model has scored
+    its negatives.
+    """
+    written: dict[str, dict[str, int]] = {}
+    for week in weeks_touched(settings, days):
+        agents = agent_week(settings, week)
+        fixes = fix_list_week(settings, week)
+        if agents.height == 0 and not _published(
+            settings.marts_dir / "feedback_scored", _days(week, week + timedelta(days=6))
+        ):
+            continue
+        counts = {"agent_outcomes": agents.height, "fix_list": fixes.height}
+        full = {
+            **manifest,
+            "week": week.isoformat(),
+            "return_window_days": settings.return_window_days,
+            "counts": counts,
+        }
+        for table, frame, schema in (
+            ("agent_outcomes", agents, AGENT_OUTCOMES_SCHEMA),
+            ("fix_list", fixes, FIX_LIST_SCHEMA),
+        ):
+            model = frame.get_column("model_version").drop_nulls()
+            write_partition(
+                frame,
+                settings.marts_dir / table,
+                week,
+                schema,
+                {**full, "model_version": model[0] if model.len() else None},
+                settings.staging_dir,
+            )
+        written[week.isoformat()] = counts
+    return {"weeks": written}
+
+
+# --- early warning ---------------------------------------------------------------------------
+
+#: Re-scores clean negatives with today's champion (adds ``root_cause``).
+Rescorer = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def _history_counts(
+    settings: Settings, day: date, version: str, rescore: Rescorer
+) -> tuple[pl.DataFrame, list[str]]:
+    """Failure counts of the history days, every one as today's champion scores it; and the
+    days that had to be re-scored (an earlier champion scored them)."""
+    days = _days(day - timedelta(days=settings.early_warning_history_days), day - timedelta(1))
+    frames, rescored = [], []
+    for past in _published(settings.marts_dir / "feedback_scored", days):
+        rows = _rows(settings.marts_dir / "feedback_scored", [past]).filter(pl.col("is_negative"))
+        if rows.height == 0:
+            continue
+        if (rows.get_column("model_version") == version).all():
+            frames.append(failure_counts(rows))
+            continue
+        negatives = load_clean(settings, past).filter(pl.col("is_negative"))
+        if negatives.height > RESCORE_SAMPLE:
+            negatives = negatives.sample(RESCORE_SAMPLE, seed=settings.seed)
+        frames.append(failure_counts(rescore(negatives)))
+        rescored.append(past.isoformat())
+    if not frames:
+        return pl.DataFrame(
+            schema={
+                "survey_date": pl.Date,
+                "policy_code": pl.String,
+                "negatives": pl.Int64,
+                "failures": pl.Int64,
+            }
+        ), rescored
+    return pl.concat(frames, how="diagonal_relaxed"), rescored
+
+
+def _comments(scored: pl.DataFrame, policy: str) -> list[str]:
+    """Today's comments behind a policy's flag: its failures the model was surest about."""
+    return (
+        scored.filter(
+            (pl.col("policy_code") == policy)
+            & (pl.col("root_cause") == POSITIVE_CLASS)
+            & pl.col("comment").is_not_null()
+            & (pl.col("comment") != "")
+        )
+        .sort(["p_policy_failure", "response_id"], descending=[True, False])
+        .head(FLAG_COMMENTS)
+        .get_column("comment")
+        .to_list()
+    )
+
+
+def early_warning(
+    settings: Settings,
+    day: date,
+    scored: pl.DataFrame,
+    version: str | None,
+    rescore: Rescorer | None,
+) -> dict[str, Any]:
+    """Test each policy's failure share of ``day`` (``scored``: the date's responses with
+    root causes) against the ``early_warning_history_days`` before it.
+
+    The result (JSON-ready, kept in the date's manifest) holds every policy's row of
+    :func:`transforms.early_warning.compare_with_history`, the ``flags`` (policy, share,
+    normal range, comments behind it) and how false alarms are controlled. Without a
+    champion nothing is scored and nothing is tested.
+    """
+    if version is None or rescore is None:
+        return {
+            "day": day.isoformat(),
+            "model_version": None,
+            "status": "not tested: no champion model yet, so no failure share to compare",
+            "tested": 0,
+            "flags": [],
+            "policies": [],
+        }
+    history, rescored = _history_counts(settings, day, version, rescore)
+    tested = compare_with_history(
+        failure_counts(scored),
+        history,
+        fdr=settings.early_warning_fdr,
+        min_rise=settings.early_warning_min_rise,
+    )
+    count = int((tested.get_column("status") == "tested").sum())
+    flags = [
+        {
+            "policy_code": row["policy_code"],
+            "share": row["share"],
+            "baseline_share": row["baseline_share"],
+            "normal_range": [row["normal_low"], row["normal_high"]],
+            "negatives": row["negatives"],
+            "failures": row["failures"],
+            "p_adjusted": row["p_adjusted"],
+            "comments": _comments(scored, row["policy_code"]),
+        }
+        for row in tested.filter("flagged").iter_rows(named=True)
+    ]
+    return {
+        "day": day.isoformat(),
+        "model_version": version,
+        "status": f"{len(flags)} flag(s)" if count else "not tested: too little history",
+        "tested": count,
+        "flags": flags,
+        "statement": false_alarm_statement(
+            settings.early_warning_fdr, count, settings.early_warning_min_rise
+        ),
+        "history_rescored": rescored,
+        "policies": tested.to_dicts(),
+    }

@@ -1,0 +1,126 @@
+"""Agent outcomes on a few contacts, counted by hand; pseudonyms are keyed hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import stat
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.settings import Settings
+from transforms.agents import agent_outcomes, pseudonymise
+from transforms.schemas import AGENT_OUTCOMES_SCHEMA
+
+WEEK = date(2026, 10, 5)
+
+
+def _contacts() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "interaction_id": ["i1", "i2", "i3", "i4", "i5", "i6"],
+            "agent_id": ["A1", "A1", "A1", "A2", "A2", None],
+            "handle_seconds": [100.0, 1000.0, 400.0, 1700.0, 1900.0, 60.0],
+            "transfers": [0, 1, 2, 0, 0, 0],
+            "came_back": [False, True, False, False, False, False],
+            "settled": [True, True, False, True, True, True],
+        }
+    )
+
+
+def _responses() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "agent_id": ["A1", "A1", "A2"],
+            "csat": [1, 5, 2],
+            "is_negative": [True, False, True],
+            "root_cause": ["policy_failure", None, "perceived"],
+        }
+    )
+
+
+def test_pseudonyms_are_keyed_hashes_and_stable() -> None:
+    ids = pl.Series(["A1", "A2", None, "A1"])
+    named = pseudonymise(ids, b"secret").to_list()
+    expected = "agent-" + hmac.new(b"secret", b"A1", hashlib.sha256).hexdigest()[:12]
+    assert named[0] == named[3] == expected
+    assert named[1] != named[0] and named[2] is None
+    assert pseudonymise(ids, b"another key").to_list()[0] != expected
+
+
+def test_outcomes_per_agent_by_hand() -> None:
+    rows = agent_outcomes(
+        _contacts(), _responses(), WEEK, key=None, min_contacts=2, window_days=7, model_version="m1"
+    )
+    assert rows.schema == pl.Schema(AGENT_OUTCOMES_SCHEMA)
+    by_agent = {row["agent"]: row for row in rows.iter_rows(named=True)}
+    a1, a2, nobody = by_agent["A1"], by_agent["A2"], by_agent[None]
+    assert a1["contacts"] == 3 and a1["median_handle_seconds"] == 400.0
+    assert a1["transfers_per_contact"] == 1.0
+    assert (a1["settled_contacts"], a1["came_back"]) == (2, 1)
+    assert a1["first_contact_resolution"] == 0.5 and a1["fcr_provisional"]
+    assert (a1["responses"], a1["mean_csat"], a1["negatives"]) == (2, 3.0, 1)
+    assert (a1["negatives_policy_failure"], a1["negatives_other"]) == (1, 0)
+    # The slow agent resolves; the quick one is the failure.
+    assert a2["median_handle_seconds"] == 1800.0 and a2["first_contact_resolution"] == 1.0
+    assert not a2["fcr_provisional"]
+    assert (a2["negatives_policy_failure"], a2["negatives_other"]) == (0, 1)
+    assert a1["status"] == a2["status"] == "judged" and a1["agent_ids"] == "as recorded"
+    assert nobody["status"] == "no agent recorded" and nobody["agent_ids"] == "none recorded"
+    # Ordered by first-contact resolution among the judged, never by handle time.
+    assert rows.get_column("agent").to_list() == ["A2", "A1", None]
+    assert rows.get_column("week_end").unique().to_list() == [date(2026, 10, 11)]
+    assert rows.get_column("return_window_days").unique().to_list() == [7]
+
+
+def test_too_few_contacts_and_no_model_are_said_so() -> None:
+    rows = agent_outcomes(
+        _contacts(), _responses(), WEEK, key=b"k", min_contacts=3, window_days=7, model_version=None
+    )
+    judged = rows.filter(pl.col("agent").is_not_null())
+    assert judged.get_column("status").to_list() == ["too few contacts"] * 2
+    assert judged.get_column("agent_ids").unique().to_list() == ["pseudonymous"]
+    assert all(a.startswith("agent-") for a in judged.get_column("agent").to_list())
+    # Before any model, the split of negatives is unknown, not zero.
+    assert rows.get_column("negatives_policy_failure").null_count() == rows.height
+    assert rows.get_column("negatives_other").null_count() == rows.height
+    assert judged.get_column("negatives").sum() == 2
+
+
+@pytest.mark.parametrize("reveal", [True, False])
+def test_a_source_without_agents_makes_one_row_that_says_so(reveal: bool) -> None:
+    contacts = _contacts().with_columns(pl.lit(None, pl.String).alias("agent_id"))
+    responses = _responses().with_columns(pl.lit(None, pl.String).alias("agent_id"))
+    rows = agent_outcomes(
+        contacts,
+        responses,
+        WEEK,
+        key=None if reveal else b"k",
+        min_contacts=1,
+        window_days=7,
+        model_version="m1",
+    )
+    assert rows.height == 1
+    row = rows.row(0, named=True)
+    assert row["status"] == "no agent recorded" and row["agent"] is None
+    assert (row["contacts"], row["responses"]) == (6, 3)
+
+
+def test_the_pseudonym_key_lives_outside_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERVICELENS_AGENT_KEY")
+    key_file = tmp_path / "secrets" / "agent.key"
+    settings = Settings(data_dir=str(tmp_path / "data"), agent_key_file=str(key_file))
+    key = settings.agent_key()
+    assert len(key) == 64 and key_file.read_bytes().strip() == key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert settings.agent_key() == key  # created once, then read
+    inside = Settings(data_dir=str(tmp_path), agent_key_file=str(tmp_path / "agent.key"))
+    with pytest.raises(ValueError, match="inside the data directory"):
+        inside.agent_key()
+    monkeypatch.setenv("SERVICELENS_AGENT_KEY", "from the environment")
+    assert inside.agent_key() == b"from the environment"

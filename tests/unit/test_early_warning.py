@@ -1,0 +1,185 @@
+"""Early warning: the test, its multiple-testing control and a champion change, by hand."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from servicelens.outcomes import early_warning
+from servicelens.settings import Settings
+from transforms.early_warning import compare_with_history, failure_counts
+
+DAY = date(2026, 10, 29)
+
+
+def _history(rates: dict[str, list[tuple[int, int]]]) -> pl.DataFrame:
+    rows = [
+        (DAY - timedelta(days=len(days) - i), policy, n, k)
+        for policy, days in rates.items()
+        for i, (n, k) in enumerate(days)
+    ]
+    return pl.DataFrame(
+        rows, schema=["survey_date", "policy_code", "negatives", "failures"], orient="row"
+    )
+
+
+def _today(counts: dict[str, tuple[int, int]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(p, n, k) for p, (n, k) in counts.items()],
+        schema=["policy_code", "negatives", "failures"],
+        orient="row",
+    )
+
+
+def test_a_rise_is_flagged_with_its_normal_range_and_adjusted_p() -> None:
+    history = _history({"DELIV": [(100, 30)] * 10, "GYM": [(100, 50)] * 10})
+    result = compare_with_history(
+        _today({"DELIV": (100, 55), "GYM": (100, 50)}), history, fdr=0.01, min_rise=0.05
+    ).sort("policy_code")
+    deliv, gym = result.iter_rows(named=True)
+    assert deliv["baseline_share"] == 0.3 and deliv["dispersion"] == 1.0
+    assert deliv["p_value"] == pytest.approx(stats.binomtest(55, 100, 0.3, "greater").pvalue)
+    adjusted = stats.false_discovery_control([deliv["p_value"], gym["p_value"]], method="bh")
+    assert [deliv["p_adjusted"], gym["p_adjusted"]] == pytest.approx(list(adjusted))
+    low, high = stats.binom.interval(0.95, 100, 0.3)
+    assert (deliv["normal_low"], deliv["normal_high"]) == (low / 100, high / 100)
+    assert deliv["flagged"] and not gym["flagged"]
+    assert deliv["status"] == gym["status"] == "tested"
+
+
+def test_short_history_few_negatives_and_small_rises_are_not_flagged() -> None:
+    history = _history(
+        {"NEW": [(100, 30)] * 3, "QUIET": [(100, 30)] * 10, "BIG": [(10_000, 3_000)] * 10}
+    )
+    result = {
+        row["policy_code"]: row
+        for row in compare_with_history(
+            _today({"NEW": (100, 90), "QUIET": (10, 9), "BIG": (10_000, 3_300)}),
+            history,
+            fdr=0.01,
+            min_rise=0.05,
+        ).iter_rows(named=True)
+    }
+    assert result["NEW"]["status"] == "too little history" and not result["NEW"]["flagged"]
+    assert result["QUIET"]["status"] == "too few negatives today"
+    assert not result["QUIET"]["flagged"]
+    # Three points up on ten thousand negatives is significant, and too small to page anyone.
+    assert result["BIG"]["p_adjusted"] < 1e-6 and not result["BIG"]["flagged"]
+
+
+def test_a_history_that_wanders_widens_the_normal_range() -> None:
+    steady = _history({"P": [(100, 30)] * 10})
+    wandering = _history({"P": [(100, 10), (100, 50)] * 5})
+    today = _today({"P": (100, 45)})
+    assert compare_with_history(today, steady, fdr=0.01, min_rise=0.05)["flagged"].item()
+    wide = compare_with_history(today, wandering, fdr=0.01, min_rise=0.05).row(0, named=True)
+    assert wide["dispersion"] > 5 and not wide["flagged"]
+    assert wide["normal_high"] > 0.45
+
+
+def test_false_alarms_across_policies_stay_under_the_stated_rate() -> None:
+    """300 quiet nights of eight policies: the share of nights with any flag stays below the
+    false discovery rate (on a night with no real rise, FDR control bounds that chance)."""
+    rng = np.random.default_rng(1)
+    rates = [0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7]
+    nights_with_a_flag = rises_found = 0
+    for night in range(300):
+        history = _history(
+            {
+                f"P{i}": [(n, rng.binomial(n, p)) for n in rng.poisson(200, 28)]
+                for i, p in enumerate(rates)
+            }
+        )
+        counts = {
+            f"P{i}": (n := int(rng.poisson(200)), int(rng.binomial(n, p)))
+            for i, p in enumerate(rates)
+        }
+        quiet = compare_with_history(_today(counts), history, fdr=0.01, min_rise=0.0)
+        nights_with_a_flag += bool(quiet["flagged"].any())
+        if night < 100:  # and a real rise, 0.4 -> 0.55, is found almost every time
+            n = counts["P2"][0]
+            counts["P2"] = (n, int(rng.binomial(n, 0.55)))
+            risen = compare_with_history(_today(counts), history, fdr=0.01, min_rise=0.05)
+            rises_found += bool(risen.filter(pl.col("policy_code") == "P2")["flagged"].item())
+    assert nights_with_a_flag / 300 <= 0.01
+    assert rises_found >= 80
+
+
+def test_failure_counts_leave_unscored_rows_out() -> None:
+    scored = pl.DataFrame(
+        {
+            "survey_date": [DAY] * 4,
+            "policy_code": ["P", "P", "P", "Q"],
+            "root_cause": ["policy_failure", "perceived", None, "perceived"],
+        }
+    )
+    counts = failure_counts(scored).rows()
+    assert counts == [(DAY, "P", 2, 1), (DAY, "Q", 1, 0)]
+
+
+# --- a champion change is not a rise ---------------------------------------------------------
+
+
+def _negatives(day: date, n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "response_id": [f"{day}-{i}" for i in range(n)],
+            "policy_code": ["DELIV"] * n,
+            "is_negative": [True] * n,
+            "comment": [f"comment {i}" for i in range(n)],
+        }
+    )
+
+
+def _write(table: Path, day: date, frame: pl.DataFrame) -> None:
+    folder = table / f"survey_date={day}"
+    folder.mkdir(parents=True)
+    frame.write_parquet(folder / "part-0.parquet")
+
+
+def test_history_scored_by_an_older_champion_is_rescored_with_todays(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path))
+    # The old champion called every DELIV negative perceived; the new one calls 60% failures.
+    for back in range(1, 11):
+        day = DAY - timedelta(days=back)
+        _write(settings.clean_dir, day, _negatives(day, 50))
+        _write(
+            settings.marts_dir / "feedback_scored",
+            day,
+            _negatives(day, 50).with_columns(
+                pl.lit("perceived").alias("root_cause"), pl.lit("old").alias("model_version")
+            ),
+        )
+
+    def new_champion(frame: pl.DataFrame) -> pl.DataFrame:
+        failed = pl.int_range(pl.len()) % 5 < 3
+        return frame.with_columns(
+            pl.when(failed)
+            .then(pl.lit("policy_failure"))
+            .otherwise(pl.lit("perceived"))
+            .alias("root_cause"),
+            pl.lit(0.7).alias("p_policy_failure"),
+        )
+
+    today = new_champion(_negatives(DAY, 50)).with_columns(pl.lit(DAY).alias("survey_date"))
+    warning = early_warning(settings, DAY, today, "new", new_champion)
+    assert len(warning["history_rescored"]) == 10
+    assert warning["tested"] == 1 and warning["flags"] == []
+    [deliv] = warning["policies"]
+    assert deliv["baseline_share"] == pytest.approx(0.6) and deliv["share"] == pytest.approx(0.6)
+    # Compared with the old champion's counts, the same night would have read as a rise.
+    naive = compare_with_history(
+        failure_counts(today), _history({"DELIV": [(50, 0)] * 10}), fdr=0.01, min_rise=0.05
+    )
+    assert naive["flagged"].item()
+
+
+def test_without_a_champion_nothing_is_tested(tmp_path: Path) -> None:
+    warning = early_warning(Settings(data_dir=str(tmp_path)), DAY, _negatives(DAY, 5), None, None)
+    assert warning["tested"] == 0 and warning["flags"] == []
+    assert "no champion" in warning["status"]

@@ -1,0 +1,102 @@
+"""The fix list on a few responses: counts, points lost and their intervals by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from transforms.fix_list import fix_list, mean_difference, nps_score
+from transforms.schemas import FIX_LIST_SCHEMA
+
+WEEK = date(2026, 10, 5)
+
+
+def _responses() -> pl.DataFrame:
+    # P/q: three failures, one perceived, four without a problem; R/r: two perceived, two fine.
+    return pl.DataFrame(
+        {
+            "response_id": [f"r{i}" for i in range(12)],
+            "policy_code": ["P"] * 8 + ["R"] * 4,
+            "queue": ["q"] * 8 + ["r"] * 4,
+            "csat": [1, 2, 1, 2, 4, 5, 5, 3, 1, 1, 5, 5],
+            "nps": [0, 3, None, 6, 9, 10, 8, 7, 2, 1, 10, 9],
+            "is_negative": [True] * 4 + [False] * 4 + [True, True, False, False],
+            "root_cause": ["policy_failure"] * 3
+            + ["perceived"]
+            + [None] * 4
+            + ["perceived"] * 2
+            + [None] * 2,
+            "p_policy_failure": [0.9, 0.7, 0.95, 0.2, None, None, None, None, 0.1, 0.3, None, None],
+            "needs_review": [False, False, False, False, None, None, None, None, False, True]
+            + [None] * 2,
+            "comment": [
+                *["late twice", "", "never came", "wanted a time"],
+                *["fine", "fine", "fine", "fine", "angry", "rude", "ok", "ok"],
+            ],
+            "model_version": ["m1"] * 12,
+        }
+    )
+
+
+def _row(rows: pl.DataFrame, owner: str, policy: str) -> dict:  # type: ignore[type-arg]
+    return rows.filter((pl.col("owner") == owner) & (pl.col("policy_code") == policy)).row(
+        0, named=True
+    )
+
+
+def test_points_lost_against_comparable_responses_by_hand() -> None:
+    rows = fix_list(_responses(), "week", WEEK, date(2026, 10, 11), WEEK)
+    assert rows.schema == pl.Schema(FIX_LIST_SCHEMA)
+    failures = _row(rows, "operations", "P")
+    assert (failures["responses"], failures["negatives"]) == (8, 4)
+    assert (failures["policy_failures"], failures["perceived"]) == (3, 1)
+    assert failures["problem_responses"] == 3 and failures["root_cause"] == "policy_failure"
+    # Comparable: the other five responses of P/q (csat 2, 4, 5, 5, 3: mean 3.8).
+    assert failures["csat_comparable"] == pytest.approx(3.8)
+    assert failures["csat_problem"] == pytest.approx(4 / 3)
+    assert failures["csat_lost_per_response"] == pytest.approx(3.8 - 4 / 3)
+    assert failures["csat_points_lost"] == pytest.approx(3 * (3.8 - 4 / 3))
+    welch = stats.ttest_ind([2, 4, 5, 5, 3], [1, 2, 1], equal_var=False).confidence_interval(0.95)
+    assert failures["csat_lost_per_response_low"] == pytest.approx(welch.low)
+    assert failures["csat_points_lost_high"] == pytest.approx(3 * welch.high)
+    # NPS: problem scores -100, -100 (one has no nps); comparable -100, 100, 100, 0, 0 (mean
+    # 20); 2 of the period's 11 responses with an nps: 120 x 2 / 11 points of the NPS.
+    assert failures["nps_points_lost"] == pytest.approx(120 * 2 / 11)
+    # Examples: written comments, the surest first; the empty one is skipped.
+    assert failures["example_comments"] == ["never came", "late twice"]
+
+
+def test_ranked_per_owner_with_owners_of_each_kind() -> None:
+    rows = fix_list(_responses(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+    communications = rows.filter(pl.col("owner") == "communications").sort("rank")
+    # R: 2 x (5 - 1) = 8 points; P: 1 x (mean of the other seven, 3, minus 2) = 1 point.
+    assert communications.get_column("policy_code").to_list() == ["R", "P"]
+    assert communications.get_column("csat_points_lost").to_list() == pytest.approx([8.0, 1.0])
+    # One perceived response in P: a difference, but no interval from a single value.
+    lone = _row(rows, "communications", "P")
+    assert lone["csat_lost_per_response_low"] is None
+    assert lone["csat_lost_per_response_high"] is None
+    assert rows.filter(pl.col("owner") == "operations").get_column("rank").to_list() == [1]
+    assert set(rows.get_column("period")) == {"window"}
+    assert rows.get_column("period_start").unique().to_list() == [date(2026, 9, 14)]
+    # The less sure (needs_review) response comes last among R's examples.
+    assert _row(rows, "communications", "R")["example_comments"] == ["angry", "rude"]
+
+
+def test_nothing_is_recommended_before_a_model_scored_anything() -> None:
+    unscored = _responses().with_columns(
+        pl.lit(None, pl.String).alias("root_cause"), pl.lit(None, pl.String).alias("model_version")
+    )
+    rows = fix_list(unscored, "week", WEEK, date(2026, 10, 11), WEEK)
+    assert rows.height == 0 and rows.schema == pl.Schema(FIX_LIST_SCHEMA)
+
+
+def test_nps_scores_and_mean_difference_edges() -> None:
+    scores = pl.DataFrame({"nps": [0, 6, 7, 8, 9, 10, None]}).select(nps_score()).to_series()
+    assert scores.to_list() == [-100.0, -100.0, 0.0, 0.0, 100.0, 100.0, None]
+    assert mean_difference(np.array([]), np.array([1.0])) == (None, None, None)
+    assert mean_difference(np.array([3.0, 3.0]), np.array([1.0, 1.0])) == (2.0, None, None)

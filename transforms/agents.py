@@ -1,0 +1,128 @@
+"""Agent outcomes: a fair weekly view of each agent (pure polars; keyed hashes from hashlib).
+
+A representative who stays 28 minutes and solves the problem gave good service; one who
+transfers the caller quickly and sends them back into the queue did not. So handle time is
+never shown alone: each agent's week carries first-contact resolution (did the customer come
+back to the same queue within the return window, :mod:`transforms.repeat_contacts`) beside
+it, and the agent's negative responses are split into those a policy failure caused (not the
+agent's doing) and the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date, timedelta
+
+import polars as pl
+
+from transforms.schemas import (
+    AGENT_OUTCOMES_SCHEMA,
+    AGENT_OUTCOMES_VERSION,
+    POSITIVE_CLASS,
+    conform,
+    group_keys,
+)
+
+PSEUDONYM_PREFIX = "agent-"
+#: Hex characters of the keyed hash kept in a pseudonym (48 bits: no collisions among the
+#: thousands of agents a contact centre has, and short enough to read).
+PSEUDONYM_HEX = 12
+
+
+def pseudonymise(agent_ids: pl.Series, key: bytes) -> pl.Series:
+    """Each id as ``agent-<12 hex>``: HMAC-SHA256 of the id under ``key``; nulls stay null.
+
+    The same id and key always give the same pseudonym (weeks join up); without the key the
+    ids cannot be recovered by hashing every plausible id, as a plain hash could be.
+    """
+    mapping = {
+        agent: PSEUDONYM_PREFIX
+        + hmac.new(key, agent.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+        for agent in agent_ids.drop_nulls().unique().to_list()
+    }
+    return agent_ids.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def agent_outcomes(
+    contacts: pl.DataFrame,
+    responses: pl.DataFrame,
+    week_start: date,
+    *,
+    key: bytes | None,
+    min_contacts: int,
+    window_days: int,
+    model_version: str | None,
+) -> pl.DataFrame:
+    """One row per agent for the week starting ``week_start`` (a Monday), in
+    :data:`transforms.schemas.AGENT_OUTCOMES_SCHEMA`, best first-contact resolution first.
+
+    ``contacts``: the contacts that started in the week, with ``agent_id``,
+    ``handle_seconds`` (seconds), ``transfers`` and their look-forward ``came_back`` and
+    ``settled`` (:func:`transforms.repeat_contacts.with_returns`). ``responses``: the survey
+    responses about those contacts, with ``agent_id``, ``csat``, ``is_negative`` and
+    ``root_cause`` (null before any model scored them, when ``model_version`` is None).
+    ``key`` pseudonymises the agent ids (:func:`pseudonymise`); None shows them as recorded.
+    An agent with fewer than ``min_contacts`` settled contacts is 'too few contacts'; contacts
+    without an agent (a source that records none) make one 'no agent recorded' row.
+    Both frames may carry the :data:`transforms.schemas.MART_GROUP_KEYS`.
+    """
+    keys = [*group_keys(contacts.columns), "agent_id"]
+    handled = contacts.group_by(keys).agg(
+        pl.len().cast(pl.UInt32).alias("contacts"),
+        pl.col("handle_seconds").median().alias("median_handle_seconds"),
+        pl.col("transfers").cast(pl.Float64).mean().alias("transfers_per_contact"),
+        pl.col("settled").fill_null(False).sum().cast(pl.UInt32).alias("settled_contacts"),
+        pl.col("came_back").fill_null(False).sum().cast(pl.UInt32).alias("came_back"),
+        (pl.col("settled") == False).any().alias("fcr_provisional"),  # noqa: E712 (nulls: not)
+    )
+    scored = model_version is not None
+    failures = (pl.col("is_negative") & (pl.col("root_cause") == POSITIVE_CLASS)).sum()
+    surveyed = responses.group_by(keys).agg(
+        pl.len().cast(pl.UInt32).alias("responses"),
+        pl.col("csat").cast(pl.Float64).mean().alias("mean_csat"),
+        pl.col("is_negative").sum().cast(pl.UInt32).alias("negatives"),
+        (failures if scored else pl.lit(None)).cast(pl.UInt32).alias("negatives_policy_failure"),
+    )
+    no_agent = pl.col("agent_id").is_null()
+    joined = (
+        handled.join(surveyed, on=keys, how="full", coalesce=True, nulls_equal=True)
+        .with_columns(
+            pl.col("contacts", "settled_contacts", "came_back").fill_null(0),
+            pl.col("responses", "negatives").fill_null(0),
+            pl.col("fcr_provisional").fill_null(False),
+        )
+        .with_columns(
+            (pl.col("negatives") - pl.col("negatives_policy_failure")).alias("negatives_other"),
+            pl.when(pl.col("settled_contacts") > 0)
+            .then(1 - pl.col("came_back") / pl.col("settled_contacts"))
+            .alias("first_contact_resolution"),
+            pl.when(no_agent)
+            .then(pl.lit("no agent recorded"))
+            .when(pl.col("settled_contacts") < min_contacts)
+            .then(pl.lit("too few contacts"))
+            .otherwise(pl.lit("judged"))
+            .alias("status"),
+            pl.when(no_agent)
+            .then(pl.lit("none recorded"))
+            .otherwise(pl.lit("as recorded" if key is None else "pseudonymous"))
+            .alias("agent_ids"),
+        )
+    )
+    agent = joined.get_column("agent_id")
+    return conform(
+        joined.with_columns(
+            (agent if key is None else pseudonymise(agent, key)).alias("agent"),
+            pl.lit(week_start).alias("survey_date"),
+            pl.lit(week_start).alias("week_start"),
+            pl.lit(week_start + timedelta(days=6)).alias("week_end"),
+            pl.lit(window_days, pl.Int16).alias("return_window_days"),
+            pl.lit(model_version, pl.String).alias("model_version"),
+            pl.lit(AGENT_OUTCOMES_VERSION, pl.Int32).alias("schema_version"),
+        ).sort(
+            ["status", "first_contact_resolution", "agent"],
+            descending=[False, True, False],
+            nulls_last=True,
+        ),
+        AGENT_OUTCOMES_SCHEMA,
+    )

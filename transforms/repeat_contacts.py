@@ -1,0 +1,142 @@
+"""Repeat contacts, derived from the interaction history across dates (pure polars).
+
+The CRM's ``prior_contacts`` is whatever the CRM counted; these count from the interactions
+themselves. A *contact* is one interaction: ``interaction_id``, ``customer_id``, ``queue``,
+``started_at`` (UTC). Two contacts are the same problem coming back when the same customer
+contacted the same queue.
+
+* Looking back (:func:`with_earlier_contacts`): how many contacts the customer made with the
+  queue in the :data:`LOOKBACK_DAYS` before this one started. Known when the response is
+  scored, so the model may use it.
+* Looking forward (:func:`with_returns`): whether the customer came back within a window
+  (7 days by default). Only known once the window has passed: until then a contact whose
+  customer has not come back is *provisional* (``settled`` false). It is the basis of
+  first-contact resolution.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+
+from transforms.schemas import CONTACT_SCHEMA, conform
+
+#: How far back :func:`with_earlier_contacts` counts, in days (the issue's "previous 30 days").
+LOOKBACK_DAYS = 30
+#: Days after a contact within which the customer coming back means it was not resolved.
+DEFAULT_RETURN_WINDOW_DAYS = 7
+
+_KEYS = ["customer_id", "queue"]
+
+
+def contacts_from_interactions(interactions: pl.DataFrame, day: date) -> pl.DataFrame:
+    """The contacts of one interaction export (``prepare_interactions`` output), partition
+    ``day``, in :data:`transforms.schemas.CONTACT_SCHEMA` (rows without an id are dropped:
+    validation quarantines them where they matter)."""
+    return conform(
+        interactions.filter(pl.col("interaction_id").is_not_null()).with_columns(
+            pl.lit(day).alias("survey_date")
+        ),
+        CONTACT_SCHEMA,
+    )
+
+
+def _history(history: pl.DataFrame) -> pl.DataFrame:
+    """One row per contact (the latest export of an interaction wins), keyed for matching."""
+    return (
+        history.select("interaction_id", *_KEYS, "started_at")
+        .filter(pl.all_horizontal(pl.col(k).is_not_null() for k in ["interaction_id", *_KEYS]))
+        .filter(pl.col("started_at").is_not_null())
+        .unique("interaction_id", keep="last", maintain_order=True)
+        .rename({"interaction_id": "other_id", "started_at": "other_started_at"})
+    )
+
+
+def _pairs(contacts: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+    """Every (contact, other contact of the same customer and queue) pair."""
+    return (
+        contacts.select("interaction_id", *_KEYS, "started_at")
+        .unique("interaction_id", keep="last")
+        .join(_history(history), on=_KEYS, how="inner")
+        .filter(pl.col("other_id") != pl.col("interaction_id"))
+    )
+
+
+def with_earlier_contacts(
+    responses: pl.DataFrame, history: pl.DataFrame, days: int = LOOKBACK_DAYS
+) -> pl.DataFrame:
+    """Add ``repeat_contacts_30d``: contacts in ``history`` by the same customer with the same
+    queue that started in the ``days`` days before each response's interaction started.
+
+    ``responses`` carry ``interaction_id``, ``customer_id``, ``queue`` and ``started_at``
+    (UTC); ``history`` the same columns for every contact known (any dates, the responses'
+    own contacts included: a contact is never counted as its own predecessor). A response
+    without a customer, queue or start time gets null (unknown), one with no earlier contact 0.
+    """
+    earlier = (
+        _pairs(responses, history)
+        .filter(
+            (pl.col("other_started_at") < pl.col("started_at"))
+            & (pl.col("other_started_at") >= pl.col("started_at") - pl.duration(days=days))
+        )
+        .group_by("interaction_id")
+        .agg(pl.col("other_id").n_unique().alias("_earlier"))
+    )
+    known = pl.all_horizontal(pl.col(c).is_not_null() for c in [*_KEYS, "started_at"])
+    return (
+        responses.join(earlier, on="interaction_id", how="left")
+        .with_columns(
+            pl.when(known)
+            .then(pl.col("_earlier").fill_null(0))
+            .cast(pl.Int16)
+            .alias("repeat_contacts_30d")
+        )
+        .drop("_earlier")
+    )
+
+
+def with_returns(
+    contacts: pl.DataFrame,
+    history: pl.DataFrame,
+    window_days: int = DEFAULT_RETURN_WINDOW_DAYS,
+    known_until: datetime | None = None,
+) -> pl.DataFrame:
+    """Add the look-forward of each contact: ``came_back``, ``days_to_return``, ``settled``.
+
+    ``came_back`` is true when ``history`` holds a later contact of the same customer with
+    the same queue that started within ``window_days`` days after this one (started_at <
+    other <= started_at + window). ``days_to_return`` is the gap to the first such contact,
+    in days. ``settled`` says the answer is final: the customer came back, or the history is
+    complete up to ``known_until`` (UTC; None: complete forever) and the window ended by
+    then. An unsettled ``came_back = false`` is provisional. Contacts without a customer,
+    queue or start time cannot be followed: all three are null.
+    """
+    window = pl.duration(days=window_days)
+    returns = (
+        _pairs(contacts, history)
+        .filter(
+            (pl.col("other_started_at") > pl.col("started_at"))
+            & (pl.col("other_started_at") <= pl.col("started_at") + window)
+        )
+        .group_by("interaction_id")
+        .agg(
+            (
+                (pl.col("other_started_at").min() - pl.col("started_at").first()).dt.total_seconds(
+                    fractional=True
+                )
+                / 86_400
+            ).alias("days_to_return")
+        )
+    )
+    trackable = pl.all_horizontal(pl.col(c).is_not_null() for c in [*_KEYS, "started_at"])
+    window_over = (
+        pl.lit(True)
+        if known_until is None
+        else (pl.col("started_at") + window) <= pl.lit(known_until).cast(pl.Datetime("us", "UTC"))
+    )
+    came_back = pl.col("days_to_return").is_not_null()
+    return contacts.join(returns, on="interaction_id", how="left").with_columns(
+        pl.when(trackable).then(came_back).alias("came_back"),
+        pl.when(trackable).then(came_back | window_over).alias("settled"),
+    )
