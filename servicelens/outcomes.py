@@ -277,6 +277,7 @@ def early_warning(
         history,
         fdr=settings.early_warning_fdr,
         min_rise=settings.early_warning_min_rise,
+        min_history_days=settings.early_warning_min_history_days,
     )
     count = int((tested.get_column("status") == "tested").sum())
     flags = [
@@ -295,7 +296,9 @@ def early_warning(
     return {
         "day": day.isoformat(),
         "model_version": version,
-        "status": f"{len(flags)} flag(s)" if count else "not tested: too little history",
+        "status": f"{len(flags)} flag(s)"
+        if count
+        else "not tested: " + ", ".join(sorted(set(tested.get_column("status")))),
         "tested": count,
         "flags": flags,
         "statement": false_alarm_statement(

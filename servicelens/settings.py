@@ -74,6 +74,8 @@ class Settings:
     early_warning_fdr: float = 0.01
     #: Early warning: a flag also needs the share to be this far (absolute) above normal.
     early_warning_min_rise: float = 0.05
+    #: Early warning: a policy is tested only with at least this many days of history.
+    early_warning_min_history_days: int = 7
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:

@@ -31,6 +31,14 @@ SELECT * FROM servicelens_partitions('marts/daily_summary');
 CREATE OR REPLACE VIEW quarantine AS
 SELECT * FROM servicelens_partitions('quarantine');
 
+-- What to fix first and who owns it: per week, the week's rows and the window up to it.
+CREATE OR REPLACE VIEW fix_list AS
+SELECT * FROM servicelens_partitions('marts/fix_list');
+
+-- Each agent's week: handle time beside first-contact resolution. Never rank by handle time.
+CREATE OR REPLACE VIEW agent_outcomes AS
+SELECT * FROM servicelens_partitions('marts/agent_outcomes');
+
 -- Negative responses the model has scored: the rows root-cause questions are about.
 CREATE OR REPLACE VIEW scored_negatives AS
 SELECT

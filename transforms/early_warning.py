@@ -169,5 +169,6 @@ def false_alarm_statement(fdr: float, tested: int, min_rise: float) -> str:
         f"counts deflated by the history's day-to-day dispersion); Benjamini-Hochberg at a "
         f"false discovery rate of {fdr:.0%}: on a night when no policy really rose, the chance "
         f"of any flag is at most {fdr:.0%}, and when some did, at most {fdr:.0%} of the flags "
-        f"are expected to be false. A flag also needs a rise of at least {min_rise:.0%} points."
+        f"are expected to be false. A flag also needs a rise of at least {min_rise * 100:.0f} "
+        "percentage points."
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,10 @@ def example_queries() -> dict[str, Path]:
 
 
 def connect_views(data_dir: DataPath) -> Any:
-    """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``."""
+    """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``.
+
+    A published table without partitions yet gets an empty view of its contract.
+    """
     import duckdb
 
     marts = data_dir / "marts" / "feedback_scored"
@@ -43,8 +48,43 @@ def connect_views(data_dir: DataPath) -> Any:
     else:
         location = str(data_dir.resolve())
     connection.execute("SET VARIABLE data_dir = $dir", {"dir": location})
-    connection.execute(VIEWS_FILE.read_text())
+    for statement in connection.extract_statements(VIEWS_FILE.read_text()):
+        try:
+            connection.execute(statement)
+        except duckdb.IOException:
+            # A table no run has written yet (e.g. the weekly marts of a data directory that
+            # predates them): an empty view of its contract, so every query still runs.
+            connection.execute(_empty_view(statement.query))
     return connection
+
+
+def _empty_view(create_view: str) -> str:
+    """``CREATE VIEW`` of a published table with its contract's columns and no rows."""
+    from servicelens.reporting.dictionary import sql_type
+    from transforms.schemas import PUBLISHED_TABLES
+
+    found = re.search(r"CREATE OR REPLACE VIEW (\w+)", create_view)
+    contract = {t.name: t for t in PUBLISHED_TABLES}.get(found.group(1) if found else "")
+    if contract is None:
+        raise FileNotFoundError(f"no partitions for the view in: {create_view.strip()[:80]}")
+    columns = ", ".join(
+        f"NULL::{sql_type(dtype)} AS {name}" for name, dtype in contract.schema.items()
+    )
+    return f"CREATE OR REPLACE VIEW {contract.name} AS SELECT {columns} WHERE false"
+
+
+def unscored_note(connection: Any) -> str | None:
+    """What to say when negatives exist but no model has scored them (None when scored)."""
+    negatives, scored = connection.execute(
+        "SELECT count(*) FILTER (WHERE is_negative), count(root_cause) FROM feedback_scored"
+    ).fetchone()
+    if not negatives or scored:
+        return None
+    return (
+        f"note: none of the {negatives:,} negative responses has a root cause yet (no champion "
+        "model scored them), so nothing here is a recommendation. Run `servicelens train`, then "
+        "`servicelens backfill --start ... --end ... --rerun all` to score them."
+    )
 
 
 def run_query(data_dir: DataPath, name: str) -> list[dict[str, Any]]:
@@ -56,7 +96,11 @@ def run_query(data_dir: DataPath, name: str) -> list[dict[str, Any]]:
             "(`servicelens query --list` shows them)"
         )
     connection = connect_views(data_dir)
-    result = connection.execute(queries[name].read_text())
+    return _rows(connection, queries[name].read_text())
+
+
+def _rows(connection: Any, sql: str) -> list[dict[str, Any]]:
+    result = connection.execute(sql)
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
@@ -82,6 +126,9 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     rows = run_query(settings.root, args.name)
     print(json.dumps(rows, indent=2, default=str) if args.json else table(rows))
+    note = unscored_note(connect_views(settings.root))
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 

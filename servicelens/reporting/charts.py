@@ -82,6 +82,8 @@ class Series:
     colour: str
     dashed: bool = False
     markers: bool = True
+    #: False draws the points only (a scatter plot).
+    line: bool = True
 
 
 def _with_gaps(
@@ -209,7 +211,7 @@ def line_chart(
                 "x": xs,
                 "y": ys,
                 "name": s.name,
-                "mode": "lines+markers" if s.markers else "lines",
+                "mode": "markers" if not s.line else "lines+markers" if s.markers else "lines",
                 "connectgaps": False,
                 "line": {"color": s.colour, "width": 2.5, "dash": "dash" if s.dashed else "solid"},
                 "marker": {"color": s.colour, "size": 6},

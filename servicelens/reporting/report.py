@@ -53,6 +53,8 @@ DRIFT_RECENT_DAYS = 7
 PSI_FLAG = 0.2
 #: Calibration and PR curves need at least this many audited, scored negatives.
 MIN_AUDITED = 30
+#: How many fix-list rows each owner's table shows.
+TOP_FIXES = 5
 
 
 @dataclass
@@ -77,6 +79,10 @@ class _Inputs:
     metrics: dict[str, Any] | None
     metadata: dict[str, Any] | None
     audited: pl.DataFrame | None
+    fix_list: pl.DataFrame | None = None
+    agents: pl.DataFrame | None = None
+    #: Each scored date's early-warning result (from its feedback_scored manifest), by date.
+    early_warnings: dict[date, dict[str, Any]] = field(default_factory=dict)
 
 
 class _NotAvailable(Exception):
@@ -171,7 +177,20 @@ def _read_inputs(settings: Settings) -> _Inputs:
         metrics=_json(model_dir / METRICS_FILE) if model_dir else None,
         metadata=_json(model_dir / METADATA_FILE) if model_dir else None,
         audited=_audited_negatives(settings, scored),
+        fix_list=_table(settings.marts_dir / "fix_list"),
+        agents=_table(settings.marts_dir / "agent_outcomes"),
+        early_warnings=_early_warnings(settings.marts_dir / "feedback_scored"),
     )
+
+
+def _early_warnings(table_dir: DataPath) -> dict[date, dict[str, Any]]:
+    found = {}
+    paths: list[DataPath] = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str)
+    for path in paths:
+        manifest = json.loads(path.read_text())
+        if manifest.get("early_warning"):
+            found[date.fromisoformat(manifest[PARTITION_COLUMN])] = manifest["early_warning"]
+    return found
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -504,6 +523,178 @@ def _drift(inputs: _Inputs) -> str:
     return head + _html_table(table) + extra
 
 
+_NOT_SCORED = (
+    "no model has scored the negatives yet, so there is nothing to recommend: run "
+    "`servicelens train`, then re-run the dates (`servicelens backfill --start ... --end ... "
+    "--rerun all`)"
+)
+
+
+def _fix_list(inputs: _Inputs) -> str:
+    fixes = inputs.fix_list
+    if fixes is None or fixes.height == 0:
+        if inputs.champion is None or fixes is not None:
+            raise _NotAvailable(_NOT_SCORED)
+        raise _NotAvailable("no fix list yet: run `servicelens backfill` (rebuilt every run)")
+    newest = fixes.filter(
+        (pl.col("period") == "window") & (pl.col("survey_date") == pl.col("survey_date").max())
+    )
+    if newest.height == 0:
+        raise _NotAvailable(_NOT_SCORED)
+    first, last = newest.row(0, named=True)["period_start"], newest.row(0, named=True)["period_end"]
+    parts = [
+        f"<p>Survey dates {first} to {last}, root causes by model "
+        f"<code>{escape(str(newest['model_version'][0]))}</code>. What fixing each problem would "
+        "recover: the csat points its responses lost against comparable responses without it "
+        "(the same policy and queue, every other response), and the points of the period's NPS, "
+        "each with a 95% interval (Welch's t). Ranked by csat points; all rows are in "
+        "<code>marts/fix_list</code> (<code>servicelens query fix_list_by_owner</code>).</p>"
+    ]
+    for owner, what in (
+        ("operations", "real failures: fix what breaks"),
+        ("communications", "perceived complaints: fix how expectations are set"),
+    ):
+        top = newest.filter(pl.col("owner") == owner).sort("rank").head(TOP_FIXES)
+        table = top.select(
+            "rank",
+            "policy_code",
+            "queue",
+            pl.col("problem_responses").alias("responses"),
+            pl.format(
+                "{} ({} to {})",
+                pl.col("csat_points_lost").round(0).cast(pl.Int64),
+                pl.col("csat_points_lost_low").round(0).cast(pl.Int64),
+                pl.col("csat_points_lost_high").round(0).cast(pl.Int64),
+            ).alias("csat points lost (95%)"),
+            pl.format(
+                "{} ({} to {})",
+                pl.col("nps_points_lost").round(2),
+                pl.col("nps_points_lost_low").round(2),
+                pl.col("nps_points_lost_high").round(2),
+            ).alias("NPS points (95%)"),
+            pl.col("example_comments")
+            .list.eval(pl.format("“{}”", pl.element()))
+            .list.join(" / ")
+            .alias("examples (redacted)"),
+        )
+        parts.append(f"<h3>Owner: {owner} ({escape(what)})</h3>" + _html_table(table))
+    return "".join(parts)
+
+
+def _judged_week(agents: pl.DataFrame) -> pl.DataFrame:
+    """The newest week whose judged agents are mostly settled (else the newest with any)."""
+    weeks = (
+        agents.filter(pl.col("status") == "judged")
+        .group_by("survey_date")
+        .agg(pl.col("fcr_provisional").mean().alias("provisional"))
+        .sort("survey_date")
+    )
+    if weeks.height == 0:
+        return agents.clear()
+    settled = weeks.filter(pl.col("provisional") < 0.5)
+    week = (settled if settled.height else weeks).get_column("survey_date").max()
+    return agents.filter(pl.col("survey_date") == week)
+
+
+def _agents(inputs: _Inputs) -> str:
+    from servicelens.reporting.analyst import run_query
+
+    agents = inputs.agents
+    if agents is None or agents.height == 0:
+        raise _NotAvailable("no agent outcomes yet: run `servicelens backfill` (rebuilt every run)")
+    if (agents.get_column("status") == "no agent recorded").all():
+        return (
+            "<p>This source records no agents (a complaints database or a web form), so there "
+            "is no agent view: the contacts and their first-contact resolution are in "
+            "<code>marts/agent_outcomes</code> under one row per week without an agent.</p>"
+        )
+    week = _judged_week(agents)
+    judged = week.filter(pl.col("status") == "judged")
+    if judged.height == 0:
+        minimum = inputs.settings.min_agent_contacts
+        raise _NotAvailable(
+            f"no agent has {minimum} settled contacts in a week yet: later dates settle them"
+        )
+    start = judged.get_column("week_start")[0]
+    points = Series(
+        "agent",
+        (judged.get_column("median_handle_seconds") / 60).to_list(),
+        judged.get_column("first_contact_resolution").to_list(),
+        COLOURS["perceived"],
+        line=False,
+    )
+    chart = line_chart(
+        "handle-vs-fcr",
+        f"Agents, week of {start}: handle time against first-contact resolution",
+        [points],
+        "median handle time (minutes)",
+        "first-contact resolution",
+        y_range=(0.0, 1.0),
+    )
+    too_few = week.filter(pl.col("status") == "too few contacts").height
+    provisional = judged.get_column("fcr_provisional").sum()
+    window = int(week.get_column("return_window_days")[0])
+    bands = pl.DataFrame(run_query(inputs.settings.root, "handle_time_vs_resolution"))
+    return (
+        f"<p>First-contact resolution: the share of an agent's contacts whose customer did not "
+        f"contact the same queue again within {window} days. A long call that resolves is good "
+        f"service; a quick transfer that brings the customer back is not. Each dot is one of "
+        f"{judged.height} agents judged that week ({too_few} with too few settled contacts to "
+        f"judge are left out; {provisional} still have contacts inside their window, so their "
+        f"resolution is provisional). Agent ids are pseudonymous keyed hashes.</p>{chart}"
+        "<h3>Every judged week, by median handle time</h3>"
+        "<p><code>servicelens query handle_time_vs_resolution</code>; negatives split into "
+        "those a policy failure caused (not the agent's doing) and the rest.</p>"
+        + _html_table(bands)
+    )
+
+
+def _early_warning(inputs: _Inputs) -> str:
+    if not inputs.early_warnings:
+        raise _NotAvailable("no scored dates yet: run `servicelens backfill` first")
+    day = max(inputs.early_warnings)
+    latest = inputs.early_warnings[day]
+    if not latest.get("tested"):
+        raise _NotAvailable(f"{day}: {latest.get('status')}")
+    parts = [f"<p>{day}: {escape(latest.get('statement', ''))}</p>"]
+    for flag in latest["flags"]:
+        low, high = flag["normal_range"]
+        parts.append(
+            f'<p class="flag">{escape(flag["policy_code"])}: {flag["share"]:.0%} of '
+            f"{flag['negatives']} scored negatives were policy failures; normal range "
+            f"{low:.0%}-{high:.0%} (history {flag['baseline_share']:.0%}).</p><ul>"
+            + "".join(f"<li>{escape(c)}</li>" for c in flag["comments"])
+            + "</ul>"
+        )
+    if not latest["flags"]:
+        parts.append('<p class="ok">No policy\'s failure share rose beyond its normal range.</p>')
+    policies = pl.DataFrame(latest["policies"]).select(
+        "policy_code",
+        "negatives",
+        "failures",
+        "share",
+        "normal_low",
+        "normal_high",
+        "baseline_share",
+        "history_days",
+        "p_adjusted",
+        pl.col("flagged").cast(pl.String),
+        "status",
+    )
+    parts.append(_html_table(policies))
+    flagged = [
+        {"survey_date": str(d), "flags": ", ".join(f["policy_code"] for f in w["flags"])}
+        for d, w in sorted(inputs.early_warnings.items())
+        if w.get("flags")
+    ]
+    tested = sum(1 for w in inputs.early_warnings.values() if w.get("tested"))
+    parts.append(
+        f"<h3>Flags over the {tested} dates tested</h3>"
+        + (_html_table(pl.DataFrame(flagged)) if flagged else "<p>None.</p>")
+    )
+    return "".join(parts)
+
+
 # --- the page -------------------------------------------------------------------------------
 
 _CSS = """
@@ -525,6 +716,9 @@ _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
     ("volumes", "Volumes", _volumes),
     ("trend", "Perceived vs policy failure, over time", _trend),
     ("policies", "Top policies of each kind", _top_policies),
+    ("fix-list", "Fix list: what to fix first, by owner", _fix_list),
+    ("agents", "Agents: handle time against first-contact resolution", _agents),
+    ("early-warning", "Early warning: failure shares against their history", _early_warning),
     ("quality", "Data quality", _data_quality),
     ("model", "Model and baselines", _model),
     ("calibration", "Calibration", _calibration),
@@ -553,6 +747,7 @@ def render_report(
         "responses": inputs.scored.height if inputs.scored is not None else 0,
         "quarantined": int(inputs.manifests.get_column("quarantined").sum() or 0),
         "champion": inputs.champion,
+        "early_warning_flags": sum(len(w.get("flags", [])) for w in inputs.early_warnings.values()),
         "sections_missing": sorted(missing),
     }
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)

@@ -1,6 +1,7 @@
 -- Which policies generate the most perceived complaints (a communication fix) and which the
 -- most real failures (an operational fix)? Counts are summed from daily_summary, then shares
 -- are computed once (averaging per-day shares would weight a quiet day like a busy one).
+-- Before any model has scored the negatives, a policy's fix says so instead of recommending.
 SELECT
     policy_code,
     sum(negatives)::BIGINT AS negatives,
@@ -9,11 +10,15 @@ SELECT
     round(sum(policy_failures) / nullif(sum(perceived) + sum(policy_failures), 0), 3)
         AS policy_failure_share,
     CASE
+        WHEN sum(policy_failures) + sum(perceived) = 0
+            THEN 'not scored yet: no model has scored these negatives, nothing to recommend'
         WHEN sum(policy_failures) > sum(perceived) THEN 'operation: fix what breaks'
         ELSE 'communication: set expectations'
     END AS main_fix,
-    rank() OVER (ORDER BY sum(perceived) DESC) AS rank_perceived,
-    rank() OVER (ORDER BY sum(policy_failures) DESC) AS rank_policy_failure
+    CASE WHEN sum(policy_failures) + sum(perceived) > 0
+        THEN rank() OVER (ORDER BY sum(perceived) DESC) END AS rank_perceived,
+    CASE WHEN sum(policy_failures) + sum(perceived) > 0
+        THEN rank() OVER (ORDER BY sum(policy_failures) DESC) END AS rank_policy_failure
 FROM daily_summary
 GROUP BY policy_code
 ORDER BY negatives DESC, policy_code;

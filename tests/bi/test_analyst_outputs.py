@@ -15,14 +15,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from models.registry import champion_version, read_metadata
 from servicelens.cli.main import main
 from servicelens.reporting.analyst import connect_views, example_queries, run_query
 from servicelens.reporting.charts import library_script_name
 from servicelens.reporting.dictionary import contract_mismatches
 from servicelens.settings import Settings
 from servicelens.stages import read_truth
-from servicelens.storage.partitions import scan_table
+from servicelens.storage.partitions import read_manifest, scan_table
 from tests.bi.browser import render_in_chromium, x_steps
+from transforms.agents import pseudonymise
+from transforms.early_warning import MIN_NEGATIVES
+from transforms.fix_list import fix_list
 from transforms.schemas import FEEDBACK_SCORED_VERSION
 
 START = date(2026, 10, 5)
@@ -33,7 +37,14 @@ END = START + timedelta(days=5)
 def run(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
     from flows.pipeline import demo
 
-    settings = Settings(data_dir=str(tmp_path_factory.mktemp("bi")))
+    # Six days: a 2-day return window settles most contacts, and a policy has 3 days of history
+    # by the last date; agents are judged on 10 settled contacts.
+    settings = Settings(
+        data_dir=str(tmp_path_factory.mktemp("bi")),
+        return_window_days=2,
+        min_agent_contacts=10,
+        early_warning_min_history_days=3,
+    )
     return settings, demo(settings, START, END, per_day=700, seed=11)
 
 
@@ -192,6 +203,7 @@ def test_the_run_report_renders_every_chart_in_chromium(
         "trend",
         "top-perceived",
         "top-failures",
+        "handle-vs-fcr",
         "calibration",
         "confusion",
         "pr-curve",
@@ -207,6 +219,9 @@ def test_the_run_report_renders_every_chart_in_chromium(
     steps = x_steps(charts["volumes"])
     assert len(steps) == 5 and max(steps) - min(steps) < 1.0
     assert (settings.reports_dir / library_script_name()).exists()
+    assert charts["handle-vs-fcr"]["marks"] >= 50  # a dot per judged agent
+    for section in ("Owner: operations", "Owner: communications", "policies tested against"):
+        assert section in html
 
 
 def test_the_report_links_data_docs_for_every_validation(run: tuple[Settings, dict]) -> None:
@@ -286,3 +301,128 @@ def test_cli_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
             main([command, "--help"])
         assert exit_.value.code == 0
         assert f"servicelens {command}" in capsys.readouterr().out.split("example:")[1]
+
+
+# --- from labels to action: the fix list, repeat contacts, agents, early warning ------------
+
+
+def _truth_fix_list(settings: Settings) -> pl.DataFrame:
+    """The fix list the generator's answer key gives (true root causes), over all dates."""
+    truth = read_truth(settings)
+    assert truth is not None
+    scored = _scored(settings).join(
+        truth.select("response_id", "true_root_cause", "scenario"), "response_id", "left"
+    )
+    return fix_list(
+        scored.with_columns(pl.col("true_root_cause").alias("root_cause")),
+        "window",
+        START,
+        END,
+        START,
+    ).join(scored.select("policy_code", "scenario").drop_nulls().unique(), "policy_code", "left")
+
+
+def test_fix_list_top_policies_match_the_generators_scenarios(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    marts = scan_table(settings.marts_dir / "fix_list").collect()
+    assert contract_mismatches(settings.root) == []
+    window = marts.filter(
+        (pl.col("period") == "window") & (pl.col("survey_date") == marts["survey_date"].max())
+    )
+    assert window["period_start"].unique().to_list() == [START]
+    assert window["period_end"].unique().to_list() == [END]
+    truth = _truth_fix_list(settings)
+    for owner in ("operations", "communications"):
+        mine = window.filter(pl.col("owner") == owner).sort("rank")
+        assert mine["rank"].to_list() == list(range(1, mine.height + 1))
+        points = mine["csat_points_lost"].to_list()
+        assert points == sorted(points, reverse=True)
+        assert (mine["csat_points_lost_low"] <= mine["csat_points_lost"]).all()
+        assert (mine["csat_points_lost"] <= mine["csat_points_lost_high"]).all()
+        assert mine["example_comments"].list.len().min() == 3
+        # The model's first fix of each kind is one of the two biggest in the answer key,
+        # and so one of the generator's scenarios of that kind.
+        expected = truth.filter(pl.col("owner") == owner).sort("rank").head(2)
+        top = mine.row(0, named=True)["policy_code"]
+        assert top in expected["policy_code"].to_list(), (owner, top, expected)
+    scenarios = dict(truth.select("policy_code", "scenario").unique().iter_rows())
+    assert scenarios["REPEAT-ISSUE"] == "repeat_contact"
+
+
+def test_fix_list_counts_add_up_to_the_scored_negatives(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    marts = scan_table(settings.marts_dir / "fix_list").collect()
+    weekly = marts.filter(pl.col("period") == "week")
+    scored = _scored(settings).filter(pl.col("root_cause").is_not_null())
+    for cause in ("policy_failure", "perceived"):
+        found = weekly.filter(pl.col("root_cause") == cause)["problem_responses"].sum()
+        assert found == scored.filter(pl.col("root_cause") == cause).height
+
+
+def test_slow_thorough_agents_resolve_more_than_quick_transferrers(
+    run: tuple[Settings, dict],
+) -> None:
+    settings, _ = run
+    agents = scan_table(settings.marts_dir / "agent_outcomes").collect()
+    roster = pl.read_csv(settings.root / "truth" / "agents.csv")
+    roster = roster.with_columns(
+        pseudonymise(roster["agent_id"], settings.agent_key()).alias("agent")
+    )
+    assert agents["agent_ids"].unique().to_list() == ["pseudonymous"]
+    assert not set(agents["agent"].drop_nulls()) & set(roster["agent_id"])  # no raw ids
+    by_style = {
+        row["style"]: row
+        for row in agents.join(roster, on="agent", how="inner")
+        .group_by("style")
+        .agg(
+            (1 - pl.col("came_back").sum() / pl.col("settled_contacts").sum()).alias("fcr"),
+            (
+                (pl.col("median_handle_seconds") * pl.col("contacts")).sum()
+                / pl.col("contacts").sum()
+            ).alias("handle"),
+        )
+        .iter_rows(named=True)
+    }
+    slow, quick = by_style["slow_thorough"], by_style["quick_transfer"]
+    assert slow["fcr"] > quick["fcr"] + 0.15
+    assert slow["handle"] > 2 * quick["handle"]  # the long calls are the ones that resolve
+    assert set(agents["status"]) <= {"judged", "too few contacts"}
+    # The DuckDB question answers the same: the longest handle-time band resolves more.
+    bands = run_query(settings.root, "handle_time_vs_resolution")
+    assert bands[0]["median_handle_time"] == "under 5 min"
+    assert bands[-1]["first_contact_resolution"] > bands[0]["first_contact_resolution"]
+    worst = run_query(settings.root, "agents_whose_customers_come_back")
+    shares = [r["first_contact_resolution"] for r in worst]
+    assert shares == sorted(shares)
+
+
+def test_repeat_contacts_reach_the_marts_and_the_model(run: tuple[Settings, dict]) -> None:
+    settings, _ = run
+    scored = _scored(settings)
+    assert scored["repeat_contacts_30d"].max() >= 2  # type: ignore[operator]
+    # Customers who keep coming back are unhappier: the fact carries signal for the model.
+    came_back = scored.filter(pl.col("repeat_contacts_30d") > 0)["is_negative"].mean()
+    first_time = scored.filter(pl.col("repeat_contacts_30d") == 0)["is_negative"].mean()
+    assert came_back > first_time + 0.1  # type: ignore[operator]
+    champion = champion_version(settings.models_dir)
+    assert champion is not None
+    spec = read_metadata(settings.models_dir, champion)["feature_spec"]
+    assert "repeat_contacts_30d" in spec["numeric"]
+
+
+def test_early_warning_tests_every_policy_of_the_last_date(run: tuple[Settings, dict]) -> None:
+    settings, result = run
+    last = result["published"][-1]
+    warning = last["early_warning"]
+    assert warning["day"] == str(END) and len(warning["policies"]) == 8
+    assert "Benjamini-Hochberg" in warning["statement"]
+    for policy in warning["policies"]:
+        enough = policy["negatives"] >= MIN_NEGATIVES
+        assert policy["status"] == ("tested" if enough else "too few negatives today")
+        assert policy["normal_low"] <= policy["baseline_share"] <= policy["normal_high"]
+        assert policy["flagged"] == (
+            policy["policy_code"] in {f["policy_code"] for f in warning["flags"]}
+        )
+    assert warning["tested"] == sum(p["status"] == "tested" for p in warning["policies"]) >= 6
+    manifest = read_manifest(settings.marts_dir / "feedback_scored", END)
+    assert manifest is not None and manifest["early_warning"] == warning

@@ -168,11 +168,14 @@ def test_the_report_says_what_is_missing_on_an_empty_data_dir(tmp_path: Path) ->
         "Volumes",
         "Perceived vs policy failure, over time",
         "Top policies of each kind",
+        "Fix list: what to fix first, by owner",
+        "Agents: handle time against first-contact resolution",
+        "Early warning: failure shares against their history",
         "Data quality",
         "Model and baselines",
         "Calibration",
         "Confusion matrix and precision-recall",
         "Drift flags",
     }
-    assert html.count("Not available:") == 8
+    assert html.count("Not available:") == 11
     assert "servicelens backfill" in html  # says what to do next

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest
 from servicelens.storage.runs import date_status, outcome_path
+from tests.flows.conftest import AlertReceiver
 
 START = date(2026, 10, 1)
 DAYS = [START + timedelta(days=i) for i in range(5)]
@@ -223,33 +221,8 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
     assert date_status(settings, broken).state == "completed"
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Receiver.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"json://127.0.0.1:{server.server_port}/alerts"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_nightly_reprocesses_only_late_dates_and_alerts_on_failure(
-    settings: Settings, first_backfill: list[dict[str, Any]], receiver: str
+    settings: Settings, first_backfill: list[dict[str, Any]], receiver: AlertReceiver
 ) -> None:
     from flows.pipeline import nightly_window
 
@@ -260,7 +233,11 @@ def test_nightly_reprocesses_only_late_dates_and_alerts_on_failure(
     lines = surveys.read_text().splitlines()
     surveys.write_text("\n".join([*lines, lines[-1]]) + "\n")
     state = nightly_window(
-        target, lookback_days=3, data_dir=settings.data_dir, notify_url=receiver, return_state=True
+        target,
+        lookback_days=3,
+        data_dir=settings.data_dir,
+        notify_url=receiver.url,
+        return_state=True,
     )
     rows = state.result(raise_on_failure=False)
     assert state.is_completed(), state
@@ -270,13 +247,17 @@ def test_nightly_reprocesses_only_late_dates_and_alerts_on_failure(
         str(DAYS[-1]): "skipped",
         str(DAYS[-3]): "skipped",
     }
-    assert _Receiver.received == []
+    assert receiver.received == []
 
     (settings.raw_day(target) / "surveys.csv").write_text("")
     state = nightly_window(
-        target, lookback_days=0, data_dir=settings.data_dir, notify_url=receiver, return_state=True
+        target,
+        lookback_days=0,
+        data_dir=settings.data_dir,
+        notify_url=receiver.url,
+        return_state=True,
     )
     assert state.is_failed()
-    assert len(_Receiver.received) == 1
-    assert "failed" in _Receiver.received[0]["title"]
-    assert str(target) in _Receiver.received[0]["message"]
+    assert len(receiver.received) == 1
+    assert "failed" in receiver.received[0]["title"]
+    assert str(target) in receiver.received[0]["message"]

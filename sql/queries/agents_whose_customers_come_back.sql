@@ -1,0 +1,21 @@
+-- Whose customers come back? Agents over the weeks they could be judged on, lowest
+-- first-contact resolution first, with their handle time (weekly medians, weighted by
+-- contacts) and transfers beside it: a quick agent whose customers return is the problem, not a
+-- slow one whose customers do not. The share of their negatives a policy failure caused is
+-- what coaching the agent would not fix. Agent ids are pseudonymous; agent-weeks with too few
+-- contacts to judge are left out.
+SELECT
+    agent,
+    count(*) AS weeks,
+    sum(contacts)::BIGINT AS contacts,
+    round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
+    round(sum(median_handle_seconds * contacts) / sum(contacts) / 60, 1) AS handle_minutes,
+    round(sum(transfers_per_contact * contacts) / sum(contacts), 2) AS transfers_per_contact,
+    round(sum(mean_csat * responses) / nullif(sum(responses), 0), 2) AS mean_csat,
+    round(sum(negatives_policy_failure) / nullif(sum(negatives), 0), 3)
+        AS negatives_from_policy_failures
+FROM agent_outcomes
+WHERE status = 'judged'
+GROUP BY agent
+ORDER BY first_contact_resolution, contacts DESC, agent
+LIMIT 20;

@@ -1,0 +1,26 @@
+-- What should each owner fix first? The newest fix list over its whole window: for operations
+-- (real failures: fix what breaks) and communications (perceived complaints: fix how
+-- expectations are set), the five policy and queue pairs whose fix would recover the most
+-- csat points, against comparable responses without the problem, with the 95% interval and
+-- the NPS points at stake. Empty until a model has scored the negatives.
+WITH newest AS (
+    SELECT *
+    FROM fix_list
+    WHERE period = 'window' AND survey_date = (SELECT max(survey_date) FROM fix_list)
+)
+SELECT
+    owner,
+    rank,
+    policy_code,
+    queue,
+    problem_responses,
+    round(csat_points_lost, 1) AS csat_points_lost,
+    round(csat_points_lost_low, 1) AS csat_points_low,
+    round(csat_points_lost_high, 1) AS csat_points_high,
+    round(nps_points_lost, 2) AS nps_points_lost,
+    period_start,
+    period_end,
+    example_comments[1] AS example_comment
+FROM newest
+WHERE rank <= 5
+ORDER BY owner DESC, rank;

@@ -1,0 +1,31 @@
+-- Is a long call a failure? Agents' weeks grouped by their median handle time, with the
+-- first-contact resolution of their contacts (did the customer come back to the same queue
+-- within the return window?): a long call that resolves is good service, a quick transfer
+-- that brings the customer back is not. Counts are summed, then divided; only agent-weeks with
+-- enough settled contacts to judge are counted, and the negatives a policy failure caused
+-- (not the agent's doing) are kept apart from the rest.
+WITH judged AS (
+    SELECT
+        *,
+        CASE
+            WHEN median_handle_seconds < 300 THEN '1 under 5 min'
+            WHEN median_handle_seconds < 600 THEN '2 5-10 min'
+            WHEN median_handle_seconds < 1200 THEN '3 10-20 min'
+            ELSE '4 20 min or more'
+        END AS band
+    FROM agent_outcomes
+    WHERE status = 'judged'
+)
+SELECT
+    substr(band, 3) AS median_handle_time,
+    count(DISTINCT agent) AS agents,
+    sum(contacts)::BIGINT AS contacts,
+    round(sum(transfers_per_contact * contacts) / sum(contacts), 2) AS transfers_per_contact,
+    sum(settled_contacts)::BIGINT AS settled_contacts,
+    round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
+    round(sum(mean_csat * responses) / nullif(sum(responses), 0), 2) AS mean_csat,
+    sum(negatives_policy_failure)::BIGINT AS negatives_policy_failure,
+    sum(negatives_other)::BIGINT AS negatives_other
+FROM judged
+GROUP BY band
+ORDER BY band;
