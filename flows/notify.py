@@ -7,11 +7,14 @@ this hook works without one.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import apprise
 
 from servicelens.settings import Settings
+
+LOGGER = logging.getLogger(__name__)
 
 
 def send_alert(url: str, title: str, body: str) -> bool:
@@ -43,6 +46,7 @@ def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> b
     """
     if not url or not warning or not warning.get("flags"):
         return False
+    # The date is published by now: an unreachable or mistyped alert URL must not fail it.
     lines = []
     for flag in warning["flags"]:
         low, high = flag["normal_range"]
@@ -54,6 +58,12 @@ def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> b
         lines += [f"  - {comment}" for comment in flag["comments"]]
     lines += ["", warning.get("statement", "")]
     policies = ", ".join(flag["policy_code"] for flag in warning["flags"])
-    return send_alert(
-        url, f"servicelens {warning['day']}: failure share rose for {policies}", "\n".join(lines)
-    )
+    title = f"servicelens {warning['day']}: failure share rose for {policies}"
+    try:
+        sent = send_alert(url, title, "\n".join(lines))
+    except ValueError as error:
+        LOGGER.warning("early-warning alert not sent: %s", error)
+        return False
+    if not sent:
+        LOGGER.warning("early-warning alert not accepted by %s: %s", url, title)
+    return sent

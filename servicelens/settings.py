@@ -97,6 +97,10 @@ class Settings:
                 .resolve()
             ),
             fix_list_window_days=int(os.environ.get("SERVICELENS_FIX_LIST_WINDOW_DAYS", "28")),
+            early_warning_history_days=int(
+                os.environ.get("SERVICELENS_EARLY_WARNING_HISTORY_DAYS", "28")
+            ),
+            early_warning_fdr=float(os.environ.get("SERVICELENS_EARLY_WARNING_FDR", "0.01")),
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
