@@ -13,6 +13,7 @@ from typing import Any
 import apprise
 
 from servicelens.settings import Settings
+from servicelens.storage.runs import flag_sentence
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,12 +50,7 @@ def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> b
     # The date is published by now: an unreachable or mistyped alert URL must not fail it.
     lines = []
     for flag in warning["flags"]:
-        low, high = flag["normal_range"]
-        lines.append(
-            f"{flag['policy_code']}: {flag['share']:.0%} of {flag['negatives']} scored negatives "
-            f"were policy failures; normal range {low:.0%}-{high:.0%} "
-            f"(history {flag['baseline_share']:.0%})."
-        )
+        lines.append(flag_sentence(flag))
         lines += [f"  - {comment}" for comment in flag["comments"]]
     lines += ["", warning.get("statement", "")]
     policies = ", ".join(flag["policy_code"] for flag in warning["flags"])

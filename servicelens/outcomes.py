@@ -23,7 +23,12 @@ from servicelens.settings import Settings
 from servicelens.stages import contact_history, load_clean
 from servicelens.storage.partitions import DATA_FILE, partition_dir, scan_table, write_partition
 from transforms.agents import agent_outcomes
-from transforms.early_warning import compare_with_history, failure_counts, false_alarm_statement
+from transforms.early_warning import (
+    FAILURE_COUNT_SCHEMA,
+    compare_with_history,
+    failure_counts,
+    false_alarm_statement,
+)
 from transforms.fix_list import fix_list
 from transforms.repeat_contacts import with_returns
 from transforms.schemas import (
@@ -219,16 +224,8 @@ def _history_counts(
             negatives = negatives.sample(RESCORE_SAMPLE, seed=settings.seed)
         frames.append(failure_counts(rescore(negatives)))
         rescored.append(past.isoformat())
-    if not frames:
-        return pl.DataFrame(
-            schema={
-                "survey_date": pl.Date,
-                "policy_code": pl.String,
-                "negatives": pl.Int64,
-                "failures": pl.Int64,
-            }
-        ), rescored
-    return pl.concat(frames, how="diagonal_relaxed"), rescored
+    empty = pl.DataFrame(schema=FAILURE_COUNT_SCHEMA)
+    return pl.concat([empty, *frames], how="diagonal_relaxed"), rescored
 
 
 def _comments(scored: pl.DataFrame, policy: str) -> list[str]:

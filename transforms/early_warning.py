@@ -36,6 +36,14 @@ MIN_NEGATIVES = 20
 #: The normal range is the central interval of today's share expected from history.
 NORMAL_RANGE = 0.95
 
+#: What :func:`failure_counts` returns (before any group keys).
+FAILURE_COUNT_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    "policy_code": pl.String(),
+    "negatives": pl.Int64(),
+    "failures": pl.Int64(),
+}
+
 EARLY_WARNING_COLUMNS: dict[str, pl.DataType] = {
     "policy_code": pl.String(),
     "negatives": pl.Int64(),

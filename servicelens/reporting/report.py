@@ -650,6 +650,8 @@ def _agents(inputs: _Inputs) -> str:
 
 
 def _early_warning(inputs: _Inputs) -> str:
+    from servicelens.storage.runs import flag_sentence
+
     if not inputs.early_warnings:
         raise _NotAvailable("no scored dates yet: run `servicelens backfill` first")
     day = max(inputs.early_warnings)
@@ -658,11 +660,8 @@ def _early_warning(inputs: _Inputs) -> str:
         raise _NotAvailable(f"{day}: {latest.get('status')}")
     parts = [f"<p>{day}: {escape(latest.get('statement', ''))}</p>"]
     for flag in latest["flags"]:
-        low, high = flag["normal_range"]
         parts.append(
-            f'<p class="flag">{escape(flag["policy_code"])}: {flag["share"]:.0%} of '
-            f"{flag['negatives']} scored negatives were policy failures; normal range "
-            f"{low:.0%}-{high:.0%} (history {flag['baseline_share']:.0%}).</p><ul>"
+            f'<p class="flag">{escape(flag_sentence(flag))}</p><ul>'
             + "".join(f"<li>{escape(c)}</li>" for c in flag["comments"])
             + "</ul>"
         )
