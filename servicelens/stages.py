@@ -7,7 +7,7 @@ settings and a date, reads what the previous stage left on disk and returns path
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -175,13 +175,15 @@ def read_interactions(
     inputs: dict[str, str],
     interaction_ids: pl.Series | None = None,
     read_file: InteractionReader = parse_interaction_file,
+    whole: Collection[date] = (),
 ) -> tuple[pl.DataFrame, list[RawRead]]:
     """Interactions that started on ``day`` or in the look-back window before it.
 
     With ``interaction_ids`` (normalised, as the surveys' join key), only those interactions
     of the look-back days are kept: the join needs no others, and the look-back days hold
-    millions more rows than a day's surveys name. The day's own export is kept whole: every
-    contact in it goes into the contact history (:func:`contact_history`). Every line is
+    millions more rows than a day's surveys name. The day's own export, and the exports of
+    the days in ``whole``, are kept whole: every contact in them goes into the contact history
+    (:func:`contact_history`). Every line is
     still decoded and checked, so rejects and counts are the same either way. ``inputs`` are
     the date's input checksums (path -> sha256, :func:`day_input_files`, existing files only):
     the files read are the ones hashed, and none is hashed twice (a day's interaction file is
@@ -198,10 +200,11 @@ def read_interactions(
         )
     reads: list[RawRead] = []
     for back in range(settings.interaction_lookback_days, -1, -1):
-        path = settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE
+        read_day = day - timedelta(days=back)
+        path = settings.raw_day(read_day) / INTERACTIONS_FILE
         if str(path) in inputs:
-            # The day's own export is kept whole: all of it is the day's contact history.
-            reads.append(read_file(path, inputs[str(path)], keep if back else None))
+            whole_file = read_day == day or read_day in whole
+            reads.append(read_file(path, inputs[str(path)], None if whole_file else keep))
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
@@ -232,12 +235,23 @@ def validate_day(
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
     # zone keeps the original text.
     surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])
+    # Look-back exports no date has indexed yet (the first dates of a range) are read whole
+    # and indexed from that one parse (a second parse inside this task would miss Prefect's
+    # cache: a nested task's record is committed when the outer task ends).
+    unindexed = [
+        day - timedelta(days=back)
+        for back in range(1, settings.interaction_lookback_days + 1)
+        if not (
+            partition_dir(settings.contacts_dir, day - timedelta(days=back)) / DATA_FILE
+        ).exists()
+    ]
     interactions, interaction_reads = read_interactions(
         settings,
         day,
         inputs,
         surveys.frame.select(normalised_text("interaction_id")).get_column("interaction_id"),
         read_interaction_file,
+        whole=unindexed,
     )
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
@@ -248,10 +262,12 @@ def validate_day(
     latest, superseded = split_superseded_deliveries(
         normalise_surveys(surveys.frame, settings.timezone, day)
     )
-    own_file = str(settings.raw_day(day) / INTERACTIONS_FILE)
-    contacts = contacts_from_interactions(
-        interactions.filter(pl.col("source_file") == own_file), day
-    )
+    contacts = _contacts_of(settings, interactions, day)
+    for earlier in unindexed:
+        if str(settings.raw_day(earlier) / INTERACTIONS_FILE) in inputs:
+            _index_contacts(
+                settings, _contacts_of(settings, interactions, earlier), earlier, inputs
+            )
     joined = with_accepted_elsewhere(
         join_interactions(latest, interactions), settings, day
     ).with_row_index(ROW_ID)
@@ -541,14 +557,7 @@ def contact_history(
         indexed = contacts_from_interactions(
             prepare_interactions(read.frame, settings.timezone), day
         )
-        write_partition(
-            indexed,
-            settings.contacts_dir,
-            day,
-            CONTACT_SCHEMA,
-            {"run_id": "contact-index", "inputs": inputs, "model_version": None},
-            settings.staging_dir,
-        )
+        _index_contacts(settings, indexed, day, inputs)
     empty = pl.DataFrame(schema=CONTACT_SCHEMA)
     if not days or not any(settings.contacts_dir.glob("survey_date=*/*.parquet")):
         return empty
@@ -558,6 +567,27 @@ def contact_history(
     if customers is not None:
         found = found.join(customers.lazy(), on=["customer_id", "queue"], how="semi")
     return pl.concat([empty, found.select(list(CONTACT_SCHEMA)).collect()], how="vertical_relaxed")
+
+
+def _contacts_of(settings: Settings, interactions: pl.DataFrame, day: date) -> pl.DataFrame:
+    """The contacts read from ``day``'s export (``interactions``: read_interactions output)."""
+    export = str(settings.raw_day(day) / INTERACTIONS_FILE)
+    return contacts_from_interactions(interactions.filter(pl.col("source_file") == export), day)
+
+
+def _index_contacts(
+    settings: Settings, contacts: pl.DataFrame, day: date, inputs: dict[str, str]
+) -> None:
+    """Publish the contact-history partition of an export no date has indexed yet."""
+    export = str(settings.raw_day(day) / INTERACTIONS_FILE)
+    write_partition(
+        contacts,
+        settings.contacts_dir,
+        day,
+        CONTACT_SCHEMA,
+        {"run_id": "contact-index", "inputs": {export: inputs[export]}, "model_version": None},
+        settings.staging_dir,
+    )
 
 
 def _lookback_history(
