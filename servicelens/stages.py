@@ -183,11 +183,10 @@ def read_interactions(
     of the look-back days are kept: the join needs no others, and the look-back days hold
     millions more rows than a day's surveys name. The day's own export, and the exports of
     the days in ``whole``, are kept whole: every contact in them goes into the contact history
-    (:func:`contact_history`). Every line is
-    still decoded and checked, so rejects and counts are the same either way. ``inputs`` are
-    the date's input checksums (path -> sha256, :func:`day_input_files`, existing files only):
-    the files read are the ones hashed, and none is hashed twice (a day's interaction file is
-    hundreds of megabytes at scale).
+    (:func:`contact_history`). Every line is still decoded and checked, so rejects and counts
+    are the same either way. ``inputs`` are the date's input checksums (path -> sha256,
+    :func:`day_input_files`, existing files only): the files read are the ones hashed, and
+    none is hashed twice (a day's interaction file is hundreds of megabytes at scale).
     """
     keep = None
     if interaction_ids is not None:
