@@ -1,0 +1,71 @@
+"""Before any model has scored the negatives, every analyst output says so instead of
+recommending (the stages run directly, as a backfill before the first training would)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from models.train import without_scores
+from servicelens import stages
+from servicelens.cli.main import main
+from servicelens.outcomes import early_warning, publish_weekly_marts
+from servicelens.reporting.analyst import run_query
+from servicelens.reporting.report import build_report
+from servicelens.settings import Settings
+from servicelens.synthetic.generator import generate
+
+START = date(2026, 10, 5)
+DAYS = [START + timedelta(days=i) for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def unscored(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("unscored")
+    generate(root, DAYS[0], DAYS[-1], 300, seed=2)
+    settings = Settings(data_dir=str(root))
+    for day in DAYS:
+        validated = stages.validate_day(settings, day, "unscored")
+        stages.publish_clean(settings, validated, {"run_id": "unscored"})
+        scored = without_scores(stages.load_clean(settings, day))
+        warning = early_warning(settings, day, scored, None, None)
+        manifest = {"run_id": "unscored", "early_warning": warning}
+        stages.publish_marts(settings, day, scored, None, manifest)
+    publish_weekly_marts(settings, DAYS, {"run_id": "unscored"})
+    return settings
+
+
+def test_queries_say_nothing_is_scored_instead_of_recommending(
+    unscored: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policies = run_query(unscored.root, "policies_by_root_cause")
+    assert len(policies) == 8
+    for row in policies:
+        assert row["main_fix"].startswith("not scored yet")
+        assert row["rank_perceived"] is None and row["rank_policy_failure"] is None
+    assert run_query(unscored.root, "fix_list_by_owner") == []
+    assert main(["--data-dir", str(unscored.root), "query", "fix_list_by_owner", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "[]"
+    assert "no champion model" in captured.err and "servicelens train" in captured.err
+
+
+def test_the_weekly_marts_split_nothing_they_cannot_know(unscored: Settings) -> None:
+    from servicelens.storage.partitions import scan_table
+
+    fixes = scan_table(unscored.marts_dir / "fix_list").collect()
+    assert fixes.height == 0
+    agents = scan_table(unscored.marts_dir / "agent_outcomes").collect()
+    assert agents.height > 0 and agents["model_version"].null_count() == agents.height
+    assert agents["negatives"].sum() > 0
+    assert agents["negatives_policy_failure"].null_count() == agents.height
+
+
+def test_the_report_says_why_there_is_no_recommendation(unscored: Settings, tmp_path: Path) -> None:
+    report = build_report(unscored, run_id="unscored")
+    assert "nothing to recommend" in report.missing["Fix list: what to fix first, by owner"]
+    early = report.missing["Early warning: failure shares against their history"]
+    assert "no champion model" in early
+    assert "train a model first" in report.missing["Top policies of each kind"]
