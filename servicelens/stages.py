@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -176,15 +176,16 @@ def read_interactions(
     interaction_ids: pl.Series | None = None,
     read_file: InteractionReader = parse_interaction_file,
     whole: Collection[date] = (),
-) -> tuple[pl.DataFrame, list[RawRead]]:
+) -> tuple[pl.DataFrame, list[RawRead], dict[date, pl.DataFrame]]:
     """Interactions that started on ``day`` or in the look-back window before it.
 
     With ``interaction_ids`` (normalised, as the surveys' join key), only those interactions
     of the look-back days are kept: the join needs no others, and the look-back days hold
-    millions more rows than a day's surveys name. The day's own export, and the exports of
-    the days in ``whole``, are kept whole: every contact in them goes into the contact history
-    (:func:`contact_history`). Every line is still decoded and checked, so rejects and counts
-    are the same either way. ``inputs`` are the date's input checksums (path -> sha256,
+    millions more rows than a day's surveys name. The day's own export and those of the
+    earlier days in ``whole`` (not indexed yet) are read whole first: every contact in them
+    goes into the contact history (:func:`contact_history`), returned by day, before they are
+    filtered like the others. Every line is still decoded and checked, so rejects and
+    counts are the same either way. ``inputs`` are the date's input checksums (path -> sha256,
     :func:`day_input_files`, existing files only): the files read are the ones hashed, and
     none is hashed twice (a day's interaction file is hundreds of megabytes at scale).
     """
@@ -198,19 +199,32 @@ def read_interactions(
             r"[\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
         )
     reads: list[RawRead] = []
+    contacts: dict[date, pl.DataFrame] = {}
     for back in range(settings.interaction_lookback_days, -1, -1):
         read_day = day - timedelta(days=back)
         path = settings.raw_day(read_day) / INTERACTIONS_FILE
-        if str(path) in inputs:
-            whole_file = read_day == day or read_day in whole
-            reads.append(read_file(path, inputs[str(path)], None if whole_file else keep))
+        if str(path) not in inputs:
+            continue
+        if read_day not in whole and read_day != day:
+            reads.append(read_file(path, inputs[str(path)], keep))
+            continue
+        # The contacts (a few narrow columns) of the whole file; the rows the join does not
+        # need go as soon as they are taken, so whole exports are never held at once.
+        read = read_file(path, inputs[str(path)], None)
+        contacts[read_day] = contacts_from_interactions(
+            prepare_interactions(read.frame, settings.timezone), read_day
+        )
+        if keep is not None:
+            kept = read.frame.filter(keep)
+            read = replace(read, frame=kept, skipped=read.skipped + read.frame.height - kept.height)
+        reads.append(read)
     if not any(r.frame.height for r in reads):
         frame = pl.DataFrame(
             schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
         )
     else:
         frame = pl.concat([r.frame for r in reads if r.frame.height], how="vertical_relaxed")
-    return prepare_interactions(frame, settings.timezone), reads
+    return prepare_interactions(frame, settings.timezone), reads, contacts
 
 
 def validate_day(
@@ -244,7 +258,7 @@ def validate_day(
             partition_dir(settings.contacts_dir, day - timedelta(days=back)) / DATA_FILE
         ).exists()
     ]
-    interactions, interaction_reads = read_interactions(
+    interactions, interaction_reads, exported = read_interactions(
         settings,
         day,
         inputs,
@@ -252,6 +266,9 @@ def validate_day(
         read_interaction_file,
         whole=unindexed,
     )
+    for earlier, found in exported.items():
+        if earlier != day:
+            _index_contacts(settings, found, earlier, inputs)
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
         raise BatchError(f"{settings.policies_file}: the policy catalogue is missing")
@@ -261,12 +278,9 @@ def validate_day(
     latest, superseded = split_superseded_deliveries(
         normalise_surveys(surveys.frame, settings.timezone, day)
     )
-    contacts = _contacts_of(settings, interactions, day)
-    for earlier in unindexed:
-        if str(settings.raw_day(earlier) / INTERACTIONS_FILE) in inputs:
-            _index_contacts(
-                settings, _contacts_of(settings, interactions, earlier), earlier, inputs
-            )
+    contacts = exported.pop(day, None)
+    if contacts is None:  # the day has no interaction export of its own
+        contacts = pl.DataFrame(schema=CONTACT_SCHEMA)
     joined = with_accepted_elsewhere(
         join_interactions(latest, interactions), settings, day
     ).with_row_index(ROW_ID)
@@ -566,12 +580,6 @@ def contact_history(
     if customers is not None:
         found = found.join(customers.lazy(), on=["customer_id", "queue"], how="semi")
     return pl.concat([empty, found.select(list(CONTACT_SCHEMA)).collect()], how="vertical_relaxed")
-
-
-def _contacts_of(settings: Settings, interactions: pl.DataFrame, day: date) -> pl.DataFrame:
-    """The contacts read from ``day``'s export (``interactions``: read_interactions output)."""
-    export = str(settings.raw_day(day) / INTERACTIONS_FILE)
-    return contacts_from_interactions(interactions.filter(pl.col("source_file") == export), day)
 
 
 def _index_contacts(
