@@ -32,12 +32,15 @@ STAGES = {
         "write_partition": "write",
         "checksums": "write",  # input checksums for the manifest
         "marts_for_day": "clean",  # called by publish_marts
+        "contact_history": "read",  # the earlier days' contacts the look-back counts over
+        "with_earlier_contacts": "clean",
     },
     "flows.tasks": {
         "load_clean": "read",
         "load_model": "score",
         "score_negatives": "score",
         "review_queue": "clean",
+        "early_warning": "score",  # the day's failure shares against their history
         "write_partition": "write",  # the review queue; the other marts go via publish_marts
     },
 }
