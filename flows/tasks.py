@@ -6,6 +6,7 @@ each other paths to staged Parquet.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import asdict
@@ -38,8 +39,11 @@ from servicelens.stages import (
     publish_clean,
     publish_marts,
     read_audits,
+    source_definition,
     validate_day,
+    with_model_attributes,
 )
+from servicelens.storage.fs import as_path
 from servicelens.storage.partitions import code_version, read_manifest, write_partition
 from servicelens.storage.runs import describe_flags
 from transforms.marts import review_queue
@@ -72,6 +76,10 @@ def _manifest(settings: Settings, **extra: Any) -> dict[str, Any]:
         "flow": flow_run.get_flow_name(),
         "code_version": code_version(),
         "timezone": settings.timezone,
+        "source": settings.source,
+        # The partition key is survey_date; a monthly source's partitions are named by the
+        # month's first day and hold the whole month.
+        "partition": {"key": "survey_date", "granularity": settings.partition},
         **extra,
     }
 
@@ -132,6 +140,8 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     """Score the date's negative responses with the champion and swap in its mart partitions."""
     clean = load_clean(settings, day)
     version = champion_version(settings.models_dir)
+    if not settings.is_sample:
+        clean = with_model_attributes(clean, source_definition(settings).features)
     drift: dict[str, Any] | None = None
     threshold = 0.5
     rescore: Rescorer | None = None
@@ -143,7 +153,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         spec = spec_from_dict(meta.get("feature_spec"))
         decision = Decision.from_dict(meta.get("decision"), settings.review_band)
         threshold = decision.threshold
-        model = load_model(settings.models_dir, version)
+        model = _loaded_model(str(settings.models_dir), version)
         scored = score_negatives(model, clean, decision.review_band, threshold, spec)
         drift = _drift(settings, version, scored, spec)
 
@@ -183,6 +193,8 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     )
     return {
         "day": str(day),
+        "source": settings.source,
+        "granularity": settings.partition,
         "model_version": version,
         **counts,
         "review_queue": to_review.height,
@@ -206,6 +218,14 @@ def publish_weekly_task(settings: Settings, days: list[date]) -> dict[str, Any]:
     published = publish_weekly_marts(settings, days, _manifest(settings))
     get_run_logger().info("weekly marts rebuilt for weeks %s", ", ".join(published["weeks"]))
     return published
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_model(models_dir: str, version: str) -> Any:
+    """A champion loaded once per process: a backfill scores every date with it, and
+    loading (checksum, trusted types) took seconds per date for a large vocabulary. A
+    version's files never change, so a cached one is the one on disk."""
+    return load_model(as_path(models_dir), version)
 
 
 def _drift(

@@ -30,7 +30,12 @@ from models.registry import (
 )
 from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
 from servicelens.settings import Settings
-from servicelens.stages import labelled_negatives, oracle_summary, read_truth
+from servicelens.stages import (
+    labelled_negatives,
+    oracle_summary,
+    read_truth,
+    source_definition,
+)
 from servicelens.storage.fs import DataPath, local_folder_for
 from servicelens.storage.partitions import code_version
 from servicelens.synthetic.generator import generate
@@ -162,16 +167,22 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     """Train on every audited response, save the version, and promote it if not worse."""
     logger = get_run_logger()
     labelled = labelled_negatives(settings)
-    result = train_root_cause_model(labelled, seed=settings.seed)
+    spec = SURVEY_FEATURES if settings.is_sample else source_definition(settings).features
+    result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
     metrics = dict(result.metrics)
-    truth = read_truth(settings)
+    truth = read_truth(settings) if settings.is_sample else None
     if truth is not None:
         metrics["against_truth"] = truth_metrics(result.holdout, truth, result.decision.threshold)
         oracle = oracle_summary(settings)
         if oracle:
             metrics["oracle_accuracy_all_negatives"] = oracle.get("oracle_accuracy")
     registered = register_and_promote(
-        result, settings.models_dir, labelled, metrics, SURVEY_FEATURES
+        result,
+        settings.models_dir,
+        labelled,
+        metrics,
+        spec,
+        source="surveys" if settings.is_sample else settings.source,
     )
     logger.info("model %s: %s", registered["version"], registered["decision"])
     return registered

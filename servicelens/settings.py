@@ -76,6 +76,13 @@ class Settings:
     early_warning_min_rise: float = 0.05
     #: Early warning: a policy is tested only with at least this many days of history.
     early_warning_min_history_days: int = 7
+    #: The source whose layers these settings address: ``sample`` (the generated data, at the
+    #: top of the data directory) or a source definition's name (under ``sources/<name>/``).
+    source: str = "sample"
+    #: The source's definition: a built-in name or a file path (None for the sample).
+    definition: str | None = None
+    #: ``day`` or ``month``: the survey dates one partition of this source holds.
+    partition: str = "day"
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
@@ -134,6 +141,31 @@ class Settings:
         """A local Path, or a RemotePath for ``s3://bucket/prefix`` and other URLs."""
         return as_path(self.data_dir)
 
+    def for_source(self, name: str, definition: str, partition: str = "day") -> Settings:
+        """The same data directory, addressing one source's layers (``sources/<name>/``)."""
+        return replace(self, source=name, definition=definition, partition=partition)
+
+    @property
+    def is_sample(self) -> bool:
+        return self.source == "sample"
+
+    @property
+    def source_root(self) -> DataPath:
+        """Where this source's layers live: the data directory itself for the generated
+        sample, ``sources/<name>/`` for every other source sharing it."""
+        return self.root if self.is_sample else self.root / "sources" / self.source
+
+    @property
+    def deliveries_dir(self) -> DataPath:
+        """Raw zone of a source's deliveries, as delivered (immutable, checksummed)."""
+        return self.root / "raw" / "sources" / self.source
+
+    @property
+    def landed_dir(self) -> DataPath:
+        """Landed layer: a source's delivered rows, mapped to the canonical columns as text,
+        redacted, one partition per survey date (or month) in the business timezone."""
+        return self.source_root / "landed" / "responses"
+
     def raw_day(self, day: date) -> DataPath:
         """Immutable raw zone of one day: surveys.csv, interactions.jsonl, audits.csv."""
         return self.root / "raw" / day.isoformat()
@@ -150,7 +182,7 @@ class Settings:
     @property
     def clean_dir(self) -> DataPath:
         """Primary layer: validated, de-duplicated responses joined to their interactions."""
-        return self.root / "clean" / "responses"
+        return self.source_root / "clean" / "responses"
 
     @property
     def contacts_dir(self) -> DataPath:
@@ -159,25 +191,28 @@ class Settings:
 
     @property
     def marts_dir(self) -> DataPath:
-        return self.root / "marts"
+        return self.source_root / "marts"
 
     @property
     def quarantine_dir(self) -> DataPath:
-        return self.root / "quarantine"
+        return self.source_root / "quarantine"
 
     @property
     def models_dir(self) -> DataPath:
-        return self.root / "models"
+        """The model registry: each source has its own (``models/sources/<name>/``)."""
+        if self.is_sample:
+            return self.root / "models"
+        return self.root / "models" / "sources" / self.source
 
     @property
     def runs_dir(self) -> DataPath:
         """One outcome record per date (completed or failed), beside the marts, not in them."""
-        return self.root / "runs"
+        return self.source_root / "runs"
 
     @property
     def staging_dir(self) -> DataPath:
         """Scratch space for frames handed between tasks and partitions being written."""
-        return self.root / ".staging"
+        return self.source_root / ".staging"
 
     @property
     def local_root(self) -> Path:

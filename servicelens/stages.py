@@ -6,15 +6,24 @@ settings and a date, reads what the previous stage left on disk and returns path
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from servicelens.checkpoints import checkpoint
+from servicelens.ingest.definitions import SourceDefinition
+from servicelens.ingest.landing import landed_rows
+from servicelens.ingest.mapping import (
+    MappedExport,
+    map_export,
+    read_export,
+)
 from servicelens.ingest.readers import (
     RawRead,
     Reject,
@@ -28,19 +37,27 @@ from servicelens.storage.partitions import (
     DATA_FILE,
     checksums,
     partition_dir,
+    read_manifest,
     read_partition,
     scan_table,
     stage_frame,
     write_partition,
 )
-from servicelens.validation.expectations import ROW_ID, validate_survey_batch, validate_survey_rows
+from servicelens.validation.expectations import (
+    ROW_ID,
+    RowRules,
+    validate_survey_batch,
+    validate_survey_rows,
+)
 from transforms.clean import (
+    ParseOptions,
     is_negative,
     join_interactions,
     normalise_surveys,
     normalised_text,
     prepare_interactions,
     split_superseded_deliveries,
+    with_attributes,
     with_policy_facts,
 )
 from transforms.marts import daily_summary, feedback_scored
@@ -58,6 +75,7 @@ from transforms.schemas import (
     QUARANTINE_SCHEMA,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
+    SAMPLE_SOURCE,
     conform,
 )
 
@@ -110,7 +128,10 @@ class ValidatedDay:
 
 
 def day_input_files(settings: Settings, day: date) -> list[DataPath]:
-    """Every raw file one date's output depends on (its checksums decide re-runs)."""
+    """Every raw file one date's output depends on (its checksums decide re-runs); for a
+    source with a landed layer, its landed partition."""
+    if not settings.is_sample:
+        return [partition_dir(settings.landed_dir, day) / "part-0.parquet"]
     files = [settings.raw_day(day) / SURVEYS_FILE, settings.policies_file]
     for back in range(settings.interaction_lookback_days + 1):
         files.append(settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE)
@@ -118,23 +139,29 @@ def day_input_files(settings: Settings, day: date) -> list[DataPath]:
 
 
 def _rejects_frame(
-    rejects: list[Reject], path: str, source: str, day: date
+    rejects: list[Reject],
+    path: str,
+    feed: str,
+    day: date | None,
+    source: str = SAMPLE_SOURCE,
+    region: str = "GB",
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Malformed records as quarantine rows. Their text cannot be split into fields, so all of
     it is redacted; the raw zone keeps the original at the line named."""
     frame = pl.DataFrame(
         {
             "survey_date": [day] * len(rejects),
-            "source": [source] * len(rejects),
+            "feed": [feed] * len(rejects),
             "source_file": [path] * len(rejects),
             "source_line": [r.line for r in rejects],
             "record_id": [None] * len(rejects),
             "reasons": [[r.reason] for r in rejects],
             "raw_record": [r.text for r in rejects],
+            "source": [source] * len(rejects),
         },
         schema=QUARANTINE_SCHEMA,
     )
-    return redact_pii(frame, ["raw_record"])
+    return redact_pii(frame, ["raw_record"], region)
 
 
 def read_surveys(settings: Settings, day: date) -> RawRead:
@@ -239,6 +266,8 @@ def validate_day(
     ``read_interaction_file`` parses one interaction export; each is read by several dates
     (the look-back), so the flows pass one backed by Prefect's cache (flows/caching.py).
     """
+    if not settings.is_sample:
+        return validate_landed_day(settings, day, run_id, now)
     now = now or datetime.now(UTC)
     # Checksummed before anything is read, once: the manifest records them, and the cached
     # interaction reader keys on them (hashing after reading could describe a file replaced
@@ -296,8 +325,11 @@ def validate_day(
     failed = joined.join(reasons, ROW_ID, "inner")
     valid = joined.join(reasons, ROW_ID, "anti")
     del joined
-    clean = conform(
-        with_policy_facts(valid.with_columns(is_negative()), policies), CLEAN_RESPONSE_SCHEMA
+    clean = conform_filling(
+        with_policy_facts(
+            valid.with_columns(is_negative(), pl.lit(SAMPLE_SOURCE).alias("source")), policies
+        ),
+        CLEAN_RESPONSE_SCHEMA,
     )
     del valid
 
@@ -331,7 +363,7 @@ def validate_day(
     counts = DayCounts(
         surveys_read=surveys.records_read,
         kept=clean.height,
-        quarantined=int((quarantine.get_column("source") == "surveys").sum()),
+        quarantined=int((quarantine.get_column("feed") == "surveys").sum()),
         superseded_duplicates=superseded.height,
         malformed_lines=len(surveys.rejects),
         failed_expectations=dict(
@@ -343,13 +375,28 @@ def validate_day(
         interactions_read=sum(
             r.records_read for r in interaction_reads if r.path == str(own_interactions)
         ),
-        interactions_quarantined=int((quarantine.get_column("source") == "interactions").sum()),
+        interactions_quarantined=int((quarantine.get_column("feed") == "interactions").sum()),
         negatives=int(clean.get_column("is_negative").sum()),
         redacted=add_counts(
             redacted_comments, redacted_survey_rejects, *(n for _, n in interaction_rejects)
         ),
     )
     counts.check(surveys.path)
+    return stage_validated(settings, day, run_id, clean, quarantine, counts, inputs, contacts)
+
+
+def stage_validated(
+    settings: Settings,
+    day: date,
+    run_id: str,
+    clean: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    counts: DayCounts,
+    inputs: dict[str, str],
+    contacts: pl.DataFrame | None = None,
+) -> ValidatedDay:
+    """Stage a validated date's clean and quarantine frames (and the contacts of its own
+    interaction export, when it has one) for the publishing task."""
     validated = ValidatedDay(
         day=day,
         valid_path=str(stage_frame(clean, settings.staging_dir, run_id, f"valid-{day}")),
@@ -358,7 +405,11 @@ def validate_day(
         ),
         counts=counts,
         inputs=inputs,
-        contacts_path=str(stage_frame(contacts, settings.staging_dir, run_id, f"contacts-{day}")),
+        contacts_path=(
+            str(stage_frame(contacts, settings.staging_dir, run_id, f"contacts-{day}"))
+            if contacts is not None
+            else None
+        ),
     )
     checkpoint("validated")
     return validated
@@ -386,21 +437,43 @@ def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date
 
 
 def _survey_quarantine(
-    rows: pl.DataFrame, raw: pl.DataFrame, raw_columns: list[str], day: date
+    rows: pl.DataFrame,
+    raw: pl.DataFrame,
+    raw_columns: list[str],
+    day: date | None,
+    source: str = SAMPLE_SOURCE,
 ) -> pl.DataFrame:
-    """Quarantine rows with the raw values exactly as exported (looked up by line)."""
+    """Quarantine rows with the raw values exactly as exported (looked up by line).
+
+    ``day`` None keeps each row's own ``survey_date`` (an export of any date range)."""
     # Only the quarantined lines are encoded: a few percent of the day, not all of it.
     as_exported = raw.join(rows.select("source_line"), "source_line", "semi").select(
         "source_line", pl.struct(raw_columns).struct.json_encode().alias("raw_record")
     )
+    dated = pl.lit(day) if day is not None else pl.col("survey_date")
     return conform(
         rows.select(
-            "source_file", "source_line", "reasons", pl.col("response_id").alias("record_id")
+            "source_file",
+            "source_line",
+            "reasons",
+            pl.col("response_id").alias("record_id"),
+            dated.cast(pl.Date).alias("survey_date"),
         )
         .join(as_exported, "source_line", "left")
-        .with_columns(pl.lit(day).alias("survey_date"), pl.lit("surveys").alias("source")),
+        .with_columns(pl.lit("surveys").alias("feed"), pl.lit(source).alias("source")),
         QUARANTINE_SCHEMA,
     )
+
+
+def conform_filling(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """:func:`transforms.schemas.conform`, with the contract's columns that ``frame`` does
+    not carry added as nulls (a source without contact facts, a csat, or attributes)."""
+    absent = [
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in schema.items()
+        if name not in frame.columns
+    ]
+    return conform(frame.with_columns(absent) if absent else frame, schema)
 
 
 def publish_clean(
@@ -449,7 +522,11 @@ def load_clean(settings: Settings, day: date) -> pl.DataFrame:
 
 
 def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
-    """QA audit labels of the given survey dates (the training labels)."""
+    """QA audit labels of the given survey dates (the training labels): the sample's audit
+    files, or, for a source that carries its outcome in the row (CFPB), its clean rows'
+    ``label``."""
+    if not settings.is_sample:
+        return _source_labels(settings, days)
     frames = []
     for day in days:
         path = settings.raw_day(day) / AUDITS_FILE
@@ -533,13 +610,304 @@ def marts_for_day(
 
 
 def labelled_negatives(settings: Settings) -> pl.DataFrame:
-    """Every clean negative response that QA audited, with its audit label as ``root_cause``."""
+    """Every clean negative response that QA audited, with its audit label as ``root_cause``
+    (a source's own label for a source that carries one), and the source attributes its
+    model's features name as columns."""
     if not settings.clean_dir.exists():
         raise BatchError(f"{settings.clean_dir}: no clean data yet; run a backfill first")
     negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()
     days = negatives.get_column("survey_date").unique().sort().to_list()
     audits = read_audits(settings, days)
-    return negatives.join(audits.select("response_id", "root_cause"), "response_id", "inner")
+    labelled = negatives.join(audits.select("response_id", "root_cause"), "response_id", "inner")
+    if settings.is_sample:
+        return labelled
+    # A monthly partition dates its rows by the month; the time split needs each row's day.
+    exact = pl.col("submitted_at").dt.convert_time_zone(settings.timezone).dt.date()
+    return with_model_attributes(
+        labelled.with_columns(exact.fill_null(pl.col("survey_date")).alias("survey_date")),
+        source_definition(settings).features,
+    )
+
+
+def _source_labels(settings: Settings, days: list[date]) -> pl.DataFrame:
+    schema = {
+        "response_id": pl.String,
+        "root_cause": pl.String,
+        "audited_at": pl.String,
+        "auditor": pl.String,
+    }
+    frames = [
+        read_partition(settings.clean_dir, day)
+        for day in days
+        if (partition_dir(settings.clean_dir, day) / "part-0.parquet").exists()
+    ]
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return (
+        pl.concat(frames)
+        .filter(pl.col("label").is_not_null())
+        .select(
+            "response_id",
+            pl.col("label").alias("root_cause"),
+            pl.lit(None, pl.String).alias("audited_at"),
+            pl.lit(settings.source).alias("auditor"),
+        )
+    )
+
+
+def with_model_attributes(frame: pl.DataFrame, spec: Any) -> pl.DataFrame:
+    """``frame`` with the source attributes a model's FeatureSpec names as columns."""
+    return with_attributes(frame, [*spec.categorical, *spec.numeric, *spec.flags])
+
+
+# --- any source, through its definition ---------------------------------------------------
+
+
+@dataclass
+class Ingested:
+    """One export through the ingest layer: clean rows, quarantine, and the reconciliation."""
+
+    mapped: MappedExport
+    #: CLEAN_RESPONSE_SCHEMA, each row dated by its submitted time in the business timezone.
+    clean: pl.DataFrame
+    #: QUARANTINE_SCHEMA: malformed records, rows the definition excludes, superseded copies
+    #: and rows failing the row suite, each with every reason.
+    quarantine: pl.DataFrame
+    counts: DayCounts
+
+
+def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
+    """The row checks a source needs, from what its definition maps."""
+    fmt = " or ".join(definition.columns["submitted_at"].formats) or None
+    return RowRules(
+        require_interaction_id="interaction_id" in definition.columns,
+        # A mapped export carries its contact facts in the row: there is no feed to match.
+        require_interaction_match=False,
+        require_csat=definition.negative == "csat" and definition.columns["csat"].required,
+        check_rating="rating" in definition.columns,
+        timezone=timezone,
+        timestamp_format=fmt,
+    )
+
+
+def _pseudonymised(column: str, salt: str) -> pl.Expr:
+    """Agent ids replaced by a stable pseudonym (``agent-<12 hex>``): one agent keeps one
+    pseudonym across deliveries, and the name or staff number is not stored."""
+    return (
+        pl.when(pl.col(column).is_null())
+        .then(None)
+        .otherwise(
+            pl.lit("agent-")
+            + pl.col(column).map_elements(
+                lambda v: hashlib.sha256(f"{salt}\x1f{v}".encode()).hexdigest()[:12],
+                return_dtype=pl.String,
+            )
+        )
+        .alias(column)
+    )
+
+
+def ingest_export(
+    definition: SourceDefinition,
+    path: str | DataPath,
+    settings: Settings,
+    now: datetime | None = None,
+    require_label: bool = False,
+    docs_dir: Path | None = None,
+) -> Ingested:
+    """Read one export of any source through its definition, the way every file is read:
+    decoded (detected encoding, mojibake refused), line-numbered, mapped, redacted (the
+    source's country for phone numbers), batch- and row-checked with Great Expectations,
+    de-duplicated, and reconciled (records read = kept + quarantined).
+
+    Nothing is written, except Data Docs pages under ``docs_dir`` when given. Raises
+    :class:`BatchError` (an empty export), :class:`DefinitionError` (the definition does not
+    fit the file: its line, the columns and what to change) or SourceError (unreadable).
+    """
+    now = now or datetime.now(UTC)
+    read = read_export(definition, path)
+    mapped = map_export(definition, read, settings.timezone, require_label)
+    _check_batch(definition, mapped, docs_dir)
+    rows = landed_rows(mapped, settings, definition, "(not landed)", now)
+    clean, quarantine, counts = validate_landed_rows(
+        settings, definition, rows, now, docs_dir, period=None
+    )
+    counts.check(read.path)
+    return Ingested(mapped, clean, quarantine, counts)
+
+
+def _check_batch(definition: SourceDefinition, mapped: MappedExport, docs_dir: Path | None) -> None:
+    """The batch suite on a mapped export: the columns the definition fills, and rows."""
+    required = tuple(
+        name for name, rule in definition.columns.items() if rule.sources or rule.derive
+    )
+    failures = validate_survey_batch(
+        mapped.frame.columns,
+        mapped.frame.height + len(mapped.read.rejects),
+        docs_dir / "batch.html" if docs_dir else None,
+        required=required,
+        line=max(mapped.read.header_lines, 1),
+    )
+    if failures:
+        raise BatchError(f"{mapped.read.path}: " + "; ".join(failures))
+
+
+def _typed(rows: pl.DataFrame, settings: Settings, definition: SourceDefinition) -> pl.DataFrame:
+    """Landed text rows typed by the definition, each group in its export's timezone."""
+    pieces = []
+    for (zone,), group in rows.group_by("timezone", maintain_order=True):
+        options = ParseOptions(
+            timezone=str(zone or definition.timezone or settings.timezone),
+            business_timezone=settings.timezone,
+            formats={
+                c: r.formats
+                for c in ("submitted_at", "delivered_at", "started_at")
+                if (r := definition.columns.get(c)) and r.formats
+            },
+            ambiguous="earliest" if definition.ambiguous_times == "earliest" else "null",
+            decimal_comma=definition.read.decimal_comma,
+            thousands=definition.read.thousands,
+            units={c: r.unit for c, r in definition.columns.items() if r.unit},
+        )
+        pieces.append(normalise_surveys(group, settings.timezone, None, options))
+    return pl.concat(pieces, how="diagonal_relaxed")
+
+
+def _landed_quarantine(rows: pl.DataFrame, period: date | None, source: str) -> pl.DataFrame:
+    """Quarantine rows from landed rows (``reasons`` and ``raw_record`` already on them)."""
+    dated = pl.col("survey_date") if period is None else pl.col("survey_date").fill_null(period)
+    return conform(
+        rows.select(
+            dated.cast(pl.Date).alias("survey_date"),
+            pl.lit("surveys").alias("feed"),
+            "source_file",
+            "source_line",
+            pl.col("response_id").alias("record_id"),
+            "reasons",
+            "raw_record",
+            pl.lit(source).alias("source"),
+        ),
+        QUARANTINE_SCHEMA,
+    )
+
+
+def validate_landed_rows(
+    settings: Settings,
+    definition: SourceDefinition,
+    landed: pl.DataFrame,
+    now: datetime,
+    docs_dir: Path | None = None,
+    period: date | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, DayCounts]:
+    """Landed rows (``LANDED_SCHEMA``) of one source into clean rows and quarantine rows.
+
+    Rejected records, rows the definition sets aside, superseded copies (the latest
+    delivery wins; exact copies of a derived id are duplicates) and rows failing the row
+    suite go to quarantine, each with every reason. With ``period``, a response already in
+    the clean layer under another partition is quarantined too. Returns (clean, quarantine,
+    counts); counts reconcile (read = kept + quarantined).
+    """
+    source = definition.name
+    rejects = landed.filter(pl.col("reject").is_not_null())
+    excluded = landed.filter(pl.col("reject").is_null() & pl.col("excluded").is_not_null())
+    rows = landed.filter(pl.col("reject").is_null() & pl.col("excluded").is_null())
+    typed = _typed(rows.drop("survey_date"), settings, definition) if rows.height else None
+    pieces = [
+        _landed_quarantine(
+            rejects.with_columns(pl.concat_list("reject").alias("reasons")), period, source
+        ),
+        _landed_quarantine(
+            excluded.with_columns(pl.concat_list("excluded").alias("reasons")), period, source
+        ),
+    ]
+    found = pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
+    clean = conform_filling(pl.DataFrame(schema={"source": pl.String}), CLEAN_RESPONSE_SCHEMA)
+    superseded_rows = 0
+    if typed is not None:
+        if definition.pseudonymise_agents:
+            typed = typed.with_columns(_pseudonymised("agent_id", definition.name))
+        latest, superseded = split_superseded_deliveries(typed)
+        superseded_rows = superseded.height
+        if period is not None:
+            latest = with_accepted_elsewhere(latest, settings, period)
+        joined = latest.with_row_index(ROW_ID)
+        found = validate_survey_rows(
+            joined,
+            now,
+            docs_dir / "rows.html" if docs_dir else None,
+            row_rules(definition, definition.timezone or settings.timezone),
+        )
+        reasons = found.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
+        failed = joined.join(reasons, ROW_ID, "inner")
+        valid = joined.join(reasons, ROW_ID, "anti")
+        clean = conform_filling(
+            valid.with_columns(is_negative(definition.negative)), CLEAN_RESPONSE_SCHEMA
+        ).sort("source_file", "source_line")
+        copy_reason = (
+            "exact duplicate of line {}: the same answers, so the same derived id"
+            if definition.columns["response_id"].derive
+            else "duplicate delivery: superseded by line {}"
+        )
+        pieces += [
+            _landed_quarantine(
+                superseded.with_columns(
+                    pl.concat_list(pl.format(copy_reason, "superseded_by_line")).alias("reasons")
+                ),
+                period,
+                source,
+            ),
+            _landed_quarantine(failed, period, source),
+        ]
+    quarantine = pl.concat(pieces).sort("source_file", "source_line")
+    counts = DayCounts(
+        surveys_read=landed.height,
+        kept=clean.height,
+        quarantined=quarantine.height,
+        superseded_duplicates=superseded_rows,
+        malformed_lines=rejects.height,
+        failed_expectations=dict(
+            found.with_columns(pl.col("reason").str.extract(r"^([a-z_]+):").alias("column"))
+            .group_by("column")
+            .len()
+            .iter_rows()
+        ),
+        negatives=int(clean.get_column("is_negative").sum()),
+    )
+    return clean, quarantine, counts
+
+
+def validate_landed_day(
+    settings: Settings, day: date, run_id: str, now: datetime | None = None
+) -> ValidatedDay:
+    """:func:`validate_day` for a source with a landed layer: one partition (a date, or a
+    month) from landed rows to staged clean and quarantine frames."""
+    now = now or datetime.now(UTC)
+    definition = source_definition(settings)
+    inputs = landed_inputs(settings, day)
+    path = partition_dir(settings.landed_dir, day) / "part-0.parquet"
+    if not path.exists():
+        raise BatchError(f"{path}: nothing landed for {day}; land a delivery first")
+    landed = read_partition(settings.landed_dir, day)
+    clean, quarantine, counts = validate_landed_rows(
+        settings, definition, landed, now, settings.gx_docs_dir / settings.source / str(day), day
+    )
+    counts.check(str(path))
+    return stage_validated(settings, day, run_id, clean, quarantine, counts, inputs)
+
+
+def source_definition(settings: Settings) -> SourceDefinition:
+    """The definition of the source ``settings`` address."""
+    from servicelens.ingest.definitions import load_definition
+
+    return load_definition(settings.definition or settings.source)
+
+
+def landed_inputs(settings: Settings, day: date) -> dict[str, str]:
+    """What a source's partition is built from: its landed file and every delivery file in
+    it (path -> sha256), so a late delivery shows as changed inputs."""
+    path = partition_dir(settings.landed_dir, day) / "part-0.parquet"
+    manifest = read_manifest(settings.landed_dir, day) or {}
+    return {**checksums([path]), **manifest.get("inputs", {})}
 
 
 # --- the contact history: every interaction of every day's export --------------------------

@@ -3,7 +3,14 @@
 --   duckdb -cmd "SET VARIABLE data_dir = '/srv/servicelens'" -init sql/views.sql
 --   duckdb -init sql/views.sql            -- data_dir defaults to ./data (run from the repo)
 --
--- Each view reads every survey_date=YYYY-MM-DD partition. union_by_name lets partitions
+-- Each view reads every survey_date=YYYY-MM-DD partition. Sources other than the generated
+-- sample keep their layers under sources/<name>/ (servicelens_partitions('sources/cfpb/
+-- marts/feedback_scored')); `servicelens query` (servicelens/reporting/analyst.py) redefines
+-- feedback_scored, daily_summary and quarantine as the union of every source present, each
+-- row naming its `source`. A monthly source (CFPB: `partition = "month"` in its definition,
+-- "granularity" in each partition's _manifest.json) names a partition by the month's first
+-- day, so its rows' survey_date is that day; submitted_at keeps each row's own time.
+-- union_by_name lets partitions
 -- written by an older contract version (fewer columns) be read beside newer ones: the
 -- columns they lack read as null. Column meanings: docs/data_dictionary.md.
 

@@ -7,6 +7,7 @@ as ``<column>_raw``, so validation can reject the row and say exactly which valu
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -46,6 +47,40 @@ PARSED_SURVEY_COLUMNS: tuple[str, ...] = (
     "effort",
     "delivered_at",
 )
+#: Interaction facts a survey row may carry itself (a call log, a complaints export), by type.
+ROW_NUMBER_COLUMNS: tuple[str, ...] = ("wait_seconds", "handle_seconds", "fees_charged")
+ROW_COUNT_COLUMNS: tuple[str, ...] = ("transfers", "prior_contacts")
+ROW_FLAG_COLUMNS: tuple[str, ...] = ("sla_met", "policy_disclosed")
+ROW_TEXT_COLUMNS: tuple[str, ...] = ("customer_id", "agent_id")
+ROW_TIMESTAMP_COLUMNS: tuple[str, ...] = ("started_at",)
+#: Two-level satisfaction (Zendesk's good/bad): carried as it is, never turned into csat.
+RATINGS: tuple[str, ...] = ("good", "bad")
+#: Seconds per unit of a duration written as a number.
+UNIT_SECONDS: dict[str, float] = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+#: What a naive local time that cannot be placed on the UTC line is called in ``<col>_dst``.
+NONEXISTENT = "nonexistent"
+AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """How an export's text becomes types (built from its source definition).
+
+    ``timezone`` places naive local times (with the tz database's daylight-saving rules);
+    ``business_timezone`` turns submitted times into survey dates. ``formats`` holds a
+    strftime format per timestamp column (absent: ISO 8601, offset optional). A naive time
+    the clocks skip is never shifted: it is null with ``<column>_dst = "nonexistent"``; one
+    they pass twice is null with ``"ambiguous"`` unless ``ambiguous = "earliest"``.
+    ``units`` gives a duration unit per numeric column (seconds, minutes, hours, h:mm:ss).
+    """
+
+    timezone: str
+    business_timezone: str | None = None
+    formats: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ambiguous: str = "earliest"
+    decimal_comma: bool = False
+    thousands: str = ""
+    units: dict[str, str] = field(default_factory=dict)
 
 
 def normalised_channel(column: str = "channel") -> pl.Expr:
@@ -70,18 +105,119 @@ def parsed_score(column: str) -> pl.Expr:
     )
 
 
-def parsed_timestamp(column: str, timezone: str) -> pl.Expr:
-    """Parse ISO timestamps with an offset, a ``Z``, or none (taken as ``timezone``) to UTC."""
-    text = pl.col(column).str.strip_chars().str.replace(r"[Zz]$", "+00:00").str.replace(" ", "T")
-    with_offset = text.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC", time_unit="us"
+def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC instant when the text has an offset, naive local time when it has none) for one
+    format; ``"iso"`` reads ISO 8601 with or without an offset, or a bare date."""
+    if fmt == "iso":
+        iso = text.str.replace(r"[Zz]$", "+00:00").str.replace(" ", "T")
+        with_offset = iso.str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC", time_unit="us"
+        )
+        naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+        return with_offset, naive
+    if "%z" in fmt or "%Z" in fmt:
+        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        return parsed.dt.convert_time_zone("UTC"), pl.lit(None, pl.Datetime("us"))
+    if not any(code in fmt for code in ("%H", "%I", "%M", "%S", "%T", "%R")):
+        naive = text.str.to_date(fmt, strict=False).cast(pl.Datetime("us"))
+    else:
+        naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    return pl.lit(None, pl.Datetime("us", "UTC")), naive
+
+
+def _naive_and_offset(column: str, formats: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
+    text = pl.col(column).str.strip_chars()
+    pairs = [_parsed_local(text, fmt) for fmt in formats or ("iso",)]
+    if len(pairs) == 1:
+        return pairs[0]
+    return pl.coalesce(p[0] for p in pairs), pl.coalesce(p[1] for p in pairs)
+
+
+def parsed_timestamp(
+    column: str,
+    timezone: str,
+    formats: tuple[str, ...] = (),
+    ambiguous: str = "earliest",
+) -> pl.Expr:
+    """Parse timestamps to UTC: ISO with an offset, a ``Z``, or none (taken as ``timezone``),
+    or text in one of the strftime ``formats`` (tried in order; ``"iso"`` is ISO 8601). See
+    :func:`local_time_problem` for the naive times daylight saving makes impossible or
+    ambiguous (null here, unless ``ambiguous`` is ``"earliest"``)."""
+    with_offset, naive = _naive_and_offset(column, formats)
+    local = naive.dt.replace_time_zone(
+        timezone, ambiguous="earliest" if ambiguous == "earliest" else "null", non_existent="null"
     )
-    naive = (
-        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-        .dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
+    return pl.coalesce(with_offset, local.dt.convert_time_zone("UTC")).alias(column)
+
+
+def local_time_problem(
+    column: str, timezone: str, formats: tuple[str, ...] = (), ambiguous: str = "null"
+) -> pl.Expr:
+    """``"nonexistent"`` for a naive local time the clocks skip in ``timezone`` (spring
+    forward), ``"ambiguous"`` for one they pass twice (autumn), null otherwise.
+
+    Read from the raw text as :func:`parsed_timestamp` reads it; texts with an offset are
+    never a problem. Named ``<column>_dst`` by :func:`normalise_surveys`. With
+    ``ambiguous="earliest"`` (the earlier instant is taken) only nonexistent times are one.
+    """
+    with_offset, naive = _naive_and_offset(column, formats)
+    # The same expressions as parsed_timestamp's, so polars computes them once for both.
+    earliest = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+    nonexistent = with_offset.is_null() & naive.is_not_null() & earliest.is_null()
+    if ambiguous == "earliest":
+        return pl.when(nonexistent).then(pl.lit(NONEXISTENT)).otherwise(None).alias(f"{column}_dst")
+    latest = naive.dt.replace_time_zone(timezone, ambiguous="latest", non_existent="null")
+    return (
+        pl.when(nonexistent)
+        .then(pl.lit(NONEXISTENT))
+        .when(with_offset.is_null() & (earliest != latest))
+        .then(pl.lit(AMBIGUOUS))
+        .otherwise(None)
+        .alias(f"{column}_dst")
     )
-    return pl.coalesce(with_offset, naive).alias(column)
+
+
+def parsed_number(column: str, decimal_comma: bool = False, thousands: str = "") -> pl.Expr:
+    """A number written the export's way (``1.299,99`` with a decimal comma and a thousands
+    dot); null when empty or not a number (the raw text is kept for the reason)."""
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    if thousands:
+        text = text.str.replace_all(thousands, "", literal=True)
+    if decimal_comma:
+        text = text.str.replace(",", ".", literal=True)
+    return text.cast(pl.Float64, strict=False).alias(column)
+
+
+def parsed_duration(
+    column: str, unit: str, decimal_comma: bool = False, thousands: str = ""
+) -> pl.Expr:
+    """A duration in seconds from ``H:MM:SS`` / ``M:SS`` text (``unit="h:mm:ss"``) or a
+    number of ``seconds``, ``minutes`` or ``hours``."""
+    if unit == "h:mm:ss":
+        parts = (
+            pl.col(column)
+            .cast(pl.String)
+            .str.strip_chars()
+            .str.extract_groups(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:[.,]\d+)?)$")
+        )
+        hours = parts.struct.field("1").cast(pl.Float64, strict=False).fill_null(0.0)
+        minutes = parts.struct.field("2").cast(pl.Float64, strict=False)
+        seconds = parts.struct.field("3").str.replace(",", ".").cast(pl.Float64, strict=False)
+        return (hours * 3600 + minutes * 60 + seconds).alias(column)
+    return (parsed_number(column, decimal_comma, thousands) * UNIT_SECONDS[unit]).alias(column)
+
+
+def parsed_flag(column: str) -> pl.Expr:
+    """Yes/no written any common way (Y/N, yes/no, true/false, 1/0, ja/nein, oui/non)."""
+    text = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+    return (
+        pl.when(text.is_in(["y", "yes", "true", "1", "ja", "j", "oui", "si", "sí"]))
+        .then(True)
+        .when(text.is_in(["n", "no", "false", "0", "nein", "non"]))
+        .then(False)
+        .otherwise(None)
+        .alias(column)
+    )
 
 
 def normalised_text(column: str) -> pl.Expr:
@@ -118,21 +254,80 @@ def safe_comment(column: str = "comment") -> pl.Expr:
     return pl.when(stripped == "").then(None).otherwise(defused).alias(column)
 
 
-def normalise_surveys(raw: pl.DataFrame, timezone: str, survey_date: date) -> pl.DataFrame:
-    """Type a raw survey batch: every column parsed, raw text kept as ``<column>_raw``."""
+def normalise_surveys(
+    raw: pl.DataFrame,
+    timezone: str,
+    survey_date: date | None,
+    options: ParseOptions | None = None,
+) -> pl.DataFrame:
+    """Type a raw survey batch: every column parsed, raw text kept as ``<column>_raw``.
+
+    ``survey_date`` dates every row (a daily export); None dates each row by its
+    ``submitted_at`` in the business timezone (an export of any date range). ``options``
+    (from a source definition) gives timestamp formats, the export's own timezone, number
+    formats and duration units; without it timestamps are ISO in ``timezone``. Interaction
+    facts the rows carry themselves (text columns such as ``handle_seconds``) are typed too;
+    ``<column>_dst`` flags naive times that daylight saving makes impossible or ambiguous.
+    """
+    options = options or ParseOptions(timezone=timezone)
+    local = options.timezone
     raw_copies = [pl.col(name).alias(f"{name}_raw") for name in PARSED_SURVEY_COLUMNS]
-    return raw.with_columns(raw_copies).with_columns(
+    typed = [
         normalised_text("response_id"),
         normalised_text("interaction_id"),
-        parsed_timestamp("submitted_at", timezone),
-        parsed_timestamp("delivered_at", timezone),
+        parsed_timestamp(
+            "submitted_at", local, options.formats.get("submitted_at", ()), options.ambiguous
+        ),
+        local_time_problem(
+            "submitted_at", local, options.formats.get("submitted_at", ()), options.ambiguous
+        ),
+        parsed_timestamp(
+            "delivered_at", local, options.formats.get("delivered_at", ()), options.ambiguous
+        ),
         normalised_channel("channel"),
         parsed_score("csat"),
         parsed_score("nps"),
         parsed_score("effort"),
         safe_comment("comment"),
         normalised_text("language").str.to_lowercase(),
-        pl.lit(survey_date).alias("survey_date"),
+    ]
+    if "rating" in raw.columns:
+        typed.append(normalised_text("rating").str.to_lowercase())
+        raw_copies.append(pl.col("rating").alias("rating_raw"))
+    for name in ROW_TIMESTAMP_COLUMNS:
+        if raw.schema.get(name) == pl.String:
+            typed.append(
+                parsed_timestamp(name, local, options.formats.get(name, ()), options.ambiguous)
+            )
+    for name in ROW_NUMBER_COLUMNS:
+        if raw.schema.get(name) == pl.String:
+            unit = options.units.get(name)
+            typed.append(
+                parsed_duration(name, unit, options.decimal_comma, options.thousands)
+                if unit
+                else parsed_number(name, options.decimal_comma, options.thousands)
+            )
+    for name in ROW_COUNT_COLUMNS:
+        if raw.schema.get(name) == pl.String:
+            typed.append(parsed_number(name, options.decimal_comma).cast(pl.Int16, strict=False))
+    for name in ROW_FLAG_COLUMNS:
+        if raw.schema.get(name) == pl.String:
+            typed.append(parsed_flag(name))
+    for name in ROW_TEXT_COLUMNS:
+        if raw.schema.get(name) == pl.String:
+            typed.append(normalised_text(name))
+    if raw.schema.get("queue") == pl.String:
+        typed.append(normalised_text("queue").str.to_lowercase())
+    if raw.schema.get("policy_code") == pl.String:
+        typed.append(normalised_text("policy_code"))
+    if raw.schema.get("resolution") == pl.String:
+        typed.append(normalised_text("resolution").str.to_lowercase())
+    parsed = raw.with_columns(raw_copies).with_columns(typed)
+    if survey_date is not None:
+        return parsed.with_columns(pl.lit(survey_date).alias("survey_date"))
+    business = options.business_timezone or timezone
+    return parsed.with_columns(
+        pl.col("submitted_at").dt.convert_time_zone(business).dt.date().alias("survey_date")
     )
 
 
@@ -218,11 +413,39 @@ def with_policy_facts(responses: pl.DataFrame, policies: pl.DataFrame) -> pl.Dat
     )
 
 
-def is_negative() -> pl.Expr:
-    """A response gets a root cause when its CSAT is at or below the negative threshold."""
-    return (pl.col("csat") <= NEGATIVE_CSAT_MAX).alias("is_negative")
+#: NPS at or below this is a detractor (the NPS definition: 0-6).
+NPS_DETRACTOR_MAX = 6
+
+
+def is_negative(rule: str = "csat") -> pl.Expr:
+    """Whether a response gets a root cause, by the source's rule: ``csat`` at or below the
+    negative threshold (the default), an ``nps`` detractor, a ``rating`` of bad, ``all``
+    (every row is a complaint, as in CFPB) or ``none``."""
+    if rule == "csat":
+        expr = pl.col("csat") <= NEGATIVE_CSAT_MAX
+    elif rule == "nps":
+        expr = pl.col("nps") <= NPS_DETRACTOR_MAX
+    elif rule == "rating":
+        expr = pl.col("rating") == "bad"
+    elif rule in ("all", "none"):
+        expr = pl.lit(rule == "all")
+    else:
+        raise ValueError(f"unknown negative rule {rule!r}")
+    return expr.alias("is_negative")
 
 
 def known_channel() -> pl.Expr:
     """True when the channel is one of the canonical channels."""
     return pl.col("channel").is_in(CHANNELS)
+
+
+def with_attributes(frame: pl.DataFrame, names: tuple[str, ...] | list[str]) -> pl.DataFrame:
+    """``frame`` with the named source attributes (the JSON ``attributes`` column) as text
+    columns of their own, e.g. for a model whose features include them. Absent: null."""
+    wanted = [n for n in names if n not in frame.columns]
+    if not wanted:
+        return frame
+    if "attributes" not in frame.columns:
+        return frame.with_columns(pl.lit(None, pl.String).alias(n) for n in wanted)
+    dtype = pl.Struct({n: pl.String for n in wanted})
+    return frame.with_columns(pl.col("attributes").str.json_decode(dtype).struct.field(*wanted))

@@ -10,14 +10,18 @@ from transforms.schemas import (
     FEEDBACK_SCORED_VERSION,
     POSITIVE_CLASS,
     REVIEW_QUEUE_SCHEMA,
+    SAMPLE_SOURCE,
     conform,
 )
 
 
 def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataFrame:
     """One row per valid response, with its predicted root cause if negative."""
+    for name in ("rating", "attributes"):
+        if name not in scored.columns:
+            scored = scored.with_columns(pl.lit(None, pl.String).alias(name))
     return conform(
-        scored.with_columns(
+        with_source(scored).with_columns(
             pl.lit(model_version, pl.String).alias("model_version"),
             pl.lit(FEEDBACK_SCORED_VERSION, pl.Int32).alias("schema_version"),
         ),
@@ -25,11 +29,23 @@ def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataF
     )
 
 
+#: The daily summary's group: sources side by side, then date, queue, policy and channel.
+SUMMARY_KEYS: tuple[str, ...] = ("source", "survey_date", "queue", "policy_code", "channel")
+
+
+def with_source(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with a ``source`` column (the generated sample's name when it has none)."""
+    if "source" in frame.columns:
+        return frame
+    return frame.with_columns(pl.lit(SAMPLE_SOURCE, pl.String).alias("source"))
+
+
 def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
-    """Counts and shares by date, queue, policy and channel."""
-    keys = ["survey_date", "queue", "policy_code", "channel"]
+    """Counts and shares by source, date, queue, policy and channel."""
+    keys = list(SUMMARY_KEYS)
     return (
-        scored.group_by(keys)
+        with_source(scored)
+        .group_by(keys)
         .agg(
             pl.len().cast(pl.UInt32).alias("responses"),
             pl.col("is_negative").sum().cast(pl.UInt32).alias("negatives"),
@@ -65,7 +81,8 @@ def review_queue(
     * ``label_doubt``: audited responses whose out-of-fold probability gives their QA label
       less than ``1 - doubt_at`` (likely label errors), priority = how strongly it disagrees.
     """
-    columns = ["queue", "policy_code", "comment", "top_reasons"]
+    scored = with_source(scored)
+    columns = ["queue", "policy_code", "comment", "top_reasons", "source"]
     negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
     uncertain = (
         negatives.filter(~pl.col("response_id").is_in(audited_ids.implode()))

@@ -116,18 +116,57 @@ CLEAN_RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     # appended: contacts by the same customer with the same queue in the 30 days before
     # (transforms/repeat_contacts.py), from the interaction history rather than the CRM
     "repeat_contacts_30d": pl.Int16(),
+    # Appended for source definitions (contracts only grow).
+    "source": pl.String(),
+    "rating": pl.String(),
+    "attributes": pl.String(),
+    "label": pl.String(),
+}
+
+#: The generated sample's source name; every row of a layer names its source definition.
+SAMPLE_SOURCE = "sample"
+
+# --- landed layer: a source's deliveries as delivered, mapped to canonical text, per date ----
+
+#: Canonical columns as the landed layer keeps them: text, exactly as mapped (parsed later).
+LANDED_TEXT_COLUMNS: tuple[str, ...] = (
+    *RAW_SURVEY_COLUMNS,
+    *(c for c in RAW_INTERACTION_SCHEMA if c not in RAW_SURVEY_COLUMNS),
+    "rating",
+)
+LANDED_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    **{name: pl.String() for name in LANDED_TEXT_COLUMNS},
+    "attributes": pl.String(),
+    "label": pl.String(),
+    #: Why the source definition sets the row aside (null: it does not).
+    "excluded": pl.String(),
+    #: Why the record could not be read as a row (null: it was); its text is raw_record.
+    "reject": pl.String(),
+    #: The row as delivered (JSON of the export columns the definition reads, never a
+    #: never_store column; the whole line for a reject), personal data redacted.
+    "raw_record": pl.String(),
+    "source": pl.String(),
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+    #: The export's timezone for its naive local times (the definition's, or its header's).
+    "timezone": pl.String(),
+    #: sha256 of the delivery file the row came from.
+    "delivery": pl.String(),
+    "landed_at": pl.Datetime("us", "UTC"),
 }
 
 # --- quarantine: every rejected row, with where it came from and every reason ------------------
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
-    "source": pl.String(),  # surveys | interactions
+    "feed": pl.String(),  # surveys | interactions
     "source_file": pl.String(),
     "source_line": pl.Int64(),
     "record_id": pl.String(),  # response_id or interaction_id as read (may be null)
     "reasons": pl.List(pl.String()),
     "raw_record": pl.String(),  # the row's raw values as JSON, for re-processing
+    "source": pl.String(),  # the source definition's name
 }
 
 # --- marts: what BI reads ---------------------------------------------------------------------
@@ -157,6 +196,9 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "schema_version": pl.Int32(),
     "top_reasons": pl.List(pl.String()),  # features that pushed hardest towards root_cause
     "repeat_contacts_30d": pl.Int16(),  # same customer and queue, previous 30 days
+    "source": pl.String(),
+    "rating": pl.String(),
+    "attributes": pl.String(),
 }
 
 #: The responses most worth auditing next: unaudited ones the model is least sure of, and
@@ -173,6 +215,7 @@ REVIEW_QUEUE_SCHEMA: dict[str, pl.DataType] = {
     "comment": pl.String(),
     "top_reasons": pl.List(pl.String()),
     "model_version": pl.String(),
+    "source": pl.String(),
 }
 
 DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
@@ -188,6 +231,7 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "policy_failure_share": pl.Float64(),
     "mean_csat": pl.Float64(),
     "schema_version": pl.Int32(),
+    "source": pl.String(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -213,8 +257,8 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 4
-DAILY_SUMMARY_VERSION = 2
+FEEDBACK_SCORED_VERSION = 5
+DAILY_SUMMARY_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -235,6 +279,10 @@ class TableContract:
     history: tuple[str, ...] = ()
 
 
+_SOURCE_TEXT = (
+    "Name of the source definition the row came from ('sample' for the generated data, "
+    "'cfpb', a team's own); several sources share one data directory side by side."
+)
 _SCHEMA_VERSION_TEXT = (
     "Version of this table's contract that wrote the row (see the version history). Null in "
     "rows written before the column existed."
@@ -299,6 +347,15 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "this interaction started, counted from the interaction history across dates (not "
             "the CRM's prior_contacts). Known when the response is scored: the model may use it."
         ),
+        "source": _SOURCE_TEXT,
+        "rating": (
+            "Two-level satisfaction as the source gave it ('good' or 'bad', e.g. Zendesk); "
+            "never turned into csat. Null for sources with a csat scale."
+        ),
+        "attributes": (
+            "The source's own facts its definition keeps (JSON object of text, e.g. "
+            '{"company": ..., "state": ...} for CFPB); read with json_extract_string.'
+        ),
     },
     version=FEEDBACK_SCORED_VERSION,
     history=(
@@ -306,6 +363,7 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "2: added schema_version.",
         "3: added top_reasons.",
         "4: added repeat_contacts_30d.",
+        "5: added source, rating and attributes (several sources side by side).",
     ),
 )
 
@@ -334,11 +392,13 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         ),
         "mean_csat": "Mean csat of the group's responses.",
         "schema_version": _SCHEMA_VERSION_TEXT,
+        "source": _SOURCE_TEXT + " Part of the group key.",
     },
     version=DAILY_SUMMARY_VERSION,
     history=(
         "1: first published layout.",
         "2: added schema_version.",
+        "3: added source (a group key).",
     ),
 )
 
@@ -353,7 +413,7 @@ QUARANTINE_CONTRACT = TableContract(
     schema=QUARANTINE_SCHEMA,
     descriptions={
         "survey_date": "Survey date whose processing rejected the row; the partition key.",
-        "source": "Which export the row came from: 'surveys' or 'interactions'.",
+        "feed": "Which feed of the source the row came from: 'surveys' or 'interactions'.",
         "source_file": "Path of the raw file, as read.",
         "source_line": "Physical line of the record in that file (1 is the header of a CSV).",
         "record_id": "response_id or interaction_id as read; null when it could not be read.",
@@ -361,7 +421,11 @@ QUARANTINE_CONTRACT = TableContract(
             "Every reason the row was rejected, each '<column>: <raw value> <problem>' or a "
             "parse error naming the line."
         ),
-        "raw_record": "The row's raw values as JSON (or the raw line), for re-processing.",
+        "raw_record": (
+            "The row's raw values as JSON (or the raw line), for re-processing; columns the "
+            "definition lists in never_store (names, e-mails, IPs, locations) are never in it."
+        ),
+        "source": _SOURCE_TEXT,
     },
     version=None,
 )
@@ -393,6 +457,7 @@ REVIEW_QUEUE_CONTRACT = TableContract(
         "comment": "What the customer wrote (personal data redacted).",
         "top_reasons": "The features or words that pushed the model hardest.",
         "model_version": "Version of the model that proposed the audit.",
+        "source": _SOURCE_TEXT,
     },
     version=None,
     history=("1: first published layout.",),

@@ -18,6 +18,7 @@ from typing import Any
 
 from servicelens.cli.console import files_since, progress, table
 from servicelens.cli.schedule import add_schedule_commands
+from servicelens.cli.sources import add_sources_commands
 from servicelens.reporting.analyst import cmd_dictionary, cmd_query, cmd_report
 from servicelens.settings import SAMPLE_PER_DAY, Settings
 
@@ -274,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     add_schedule_commands(sub, _day)
+    add_sources_commands(sub)
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)

@@ -1,8 +1,10 @@
-"""Command handlers for models and foreign exports: ``train --source``, ``score``, ``models``.
+"""Command handlers for models and one-file exports: ``train --source``, ``score``, ``models``.
 
-Survey training stays a Prefect flow (``servicelens train``); an export onboarded through a
-source mapping is trained and scored here directly, because it is one file in and one file
-out. Models of a source live in their own registry, ``models/sources/<mapping name>/``.
+Survey training stays a Prefect flow (``servicelens train``); an export read through a source
+definition is trained and scored here directly, because it is one file in and one file out.
+Both go through the same ingest layer as the nightly run (:func:`servicelens.stages.ingest_export`):
+decoding, line numbers, quarantine with reasons, PII redaction, Great Expectations checks and
+reconciliation. Models of a source live in their own registry, ``models/sources/<name>/``.
 """
 
 from __future__ import annotations
@@ -19,35 +21,37 @@ from servicelens.storage.fs import DataPath
 
 
 def source_models_dir(settings: Settings, source: str | None) -> DataPath:
-    """The registry of the survey pipeline, or of one source mapping."""
+    """The registry of the survey pipeline, or of one source definition."""
     if not source:
         return settings.models_dir
-    from servicelens.ingest.mappings import load_mapping
+    from servicelens.ingest.definitions import load_definition
 
-    return registry_of(settings, load_mapping(source).name)
+    return registry_of(settings, load_definition(source).name)
 
 
-def registry_of(settings: Settings, mapping_name: str) -> DataPath:
-    """Where the models of one source mapping live."""
-    return settings.models_dir / "sources" / mapping_name
+def registry_of(settings: Settings, source_name: str) -> DataPath:
+    """Where the models of one source live."""
+    return settings.models_dir / "sources" / source_name
 
 
 def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
     """Register ``score`` and ``models``, and the ``--source`` options of ``train``."""
-    train.add_argument("--source", help="built-in mapping name (e.g. cfpb) or mapping file path")
+    train.add_argument(
+        "--source", help="built-in source definition (e.g. cfpb) or a definition file"
+    )
     train.add_argument("--input", type=Path, help="the export to train on (with --source)")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     train.set_defaults(handler=cmd_train)
 
-    score = sub.add_parser("score", help="score an export through a source mapping")
-    score.add_argument("--source", required=True, help="built-in mapping name or mapping file")
+    score = sub.add_parser("score", help="score an export read through a source definition")
+    score.add_argument("--source", required=True, help="built-in definition or definition file")
     score.add_argument("--input", type=Path, required=True)
     score.add_argument("--output", type=Path, required=True, help="Parquet file to write")
     score.add_argument("--version", default=None, help="model version (default: champion)")
     score.set_defaults(handler=cmd_score)
 
     models = sub.add_parser("models", help="list, promote or roll back model versions")
-    models.add_argument("--source", default=None, help="a source mapping's registry")
+    models.add_argument("--source", default=None, help="a source definition's registry")
     action = models.add_subparsers(dest="action", required=True)
     action.add_parser("list", help="every version, its holdout metrics, the champion")
     promote = action.add_parser("promote", help="make a version the champion")
@@ -56,11 +60,25 @@ def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
     models.set_defaults(handler=cmd_models)
 
 
+def model_rows(clean: pl.DataFrame, features: Any) -> pl.DataFrame:
+    """Clean rows with the source attributes the model's features name as columns."""
+    from transforms.clean import with_attributes
+
+    return with_attributes(clean, [*features.categorical, *features.numeric, *features.flags])
+
+
+def labelled_rows(clean: pl.DataFrame) -> pl.DataFrame:
+    """Rows usable for training: the source's own label as ``root_cause``, and a date."""
+    return clean.filter(
+        pl.col("label").is_not_null() & pl.col("survey_date").is_not_null()
+    ).with_columns(pl.col("label").alias("root_cause"))
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens train``: the survey flow, or an export through ``--source``."""
     if not args.source:
         if args.input:
-            raise ValueError("--input needs --source (the mapping that says how to read it)")
+            raise ValueError("--input needs --source (the definition that says how to read it)")
         from servicelens.cli.main import cmd_train as train_surveys
 
         return train_surveys(args, settings)
@@ -68,34 +86,38 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError("--source needs --input FILE (the export to train on)")
     from flows.training import register_and_promote
     from models.train import tfidf_baseline_report, train_root_cause_model
-    from servicelens.ingest.mappings import labelled_rows, load_mapping, read_export
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.stages import ingest_export
 
-    mapping = load_mapping(args.source)
-    export = read_export(mapping, args.input, require_label=True)
-    labelled = labelled_rows(export)
+    definition = load_definition(args.source)
+    ingested = ingest_export(definition, args.input, settings, require_label=True)
+    labelled = labelled_rows(model_rows(ingested.clean, definition.features))
     result = train_root_cause_model(
-        labelled, seed=settings.seed, spec=mapping.features, cv_folds=args.folds
+        labelled, seed=settings.seed, spec=definition.features, cv_folds=args.folds
     )
     metrics = dict(result.metrics)
+    counts = ingested.counts
     metrics["input"] = {
         "file": str(args.input),
-        "rows": export.height,
+        "rows": counts.surveys_read,
+        "kept": counts.kept,
+        "quarantined": counts.quarantined,
         "labelled_rows": labelled.height,
-        "skipped_unlabelled_or_undated": export.height - labelled.height,
+        "skipped_unlabelled": counts.kept - labelled.height,
     }
     metrics["tfidf_baseline"] = tfidf_baseline_report(labelled, settings.seed, args.folds)
     registered = register_and_promote(
         result,
-        registry_of(settings, mapping.name),
+        registry_of(settings, definition.name),
         labelled,
         metrics,
-        mapping.features,
-        source=mapping.name,
+        definition.features,
+        source=definition.name,
     )
     if args.json:
         print(json.dumps(registered, indent=2, default=str))
     else:
-        print(f"{mapping.name} model {registered['version']}: {registered['decision']}")
+        print(f"{definition.name} model {registered['version']}: {registered['decision']}")
         print(source_report(metrics))
     return 0
 
@@ -109,10 +131,12 @@ def source_report(metrics: dict[str, Any]) -> str:
         ("tf-idf + logistic regression", base["cross_validation"], base["time_split"]),
     ]
     split = metrics["split"]
+    read = metrics["input"]
     lines = [
-        f"rows {metrics['input']['rows']}, labelled {metrics['input']['labelled_rows']}; "
-        f"{cv['folds']}-fold CV; time split: train {split['train_rows']}, test "
-        f"{split['test_rows']} ({split['test_from']}..{split['test_to']})",
+        f"rows {read['rows']} (kept {read['kept']}, quarantined {read['quarantined']}), "
+        f"labelled {read['labelled_rows']}; {cv['folds']}-fold CV; time split: train "
+        f"{split['train_rows']}, test {split['test_rows']} "
+        f"({split['test_from']}..{split['test_to']})",
         f"{'':<30}{'cv roc_auc':>11}{'cv pr_auc':>10}{'time roc_auc':>13}{'time pr_auc':>12}",
     ]
     for name, c, t in rows:
@@ -124,27 +148,30 @@ def source_report(metrics: dict[str, Any]) -> str:
 
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
-    """Score every row of an export with a source's champion; write one row per input row."""
+    """Score the kept rows of an export with a source's champion; one output row per kept
+    row, in file order. Quarantined rows are counted, with their reasons, in the summary."""
     from models.drift import compare_with_reference
     from models.pipeline import feature_frame, spec_from_dict
     from models.registry import champion_version, load_model, read_metadata, read_reference
     from models.train import Decision, score_negatives
-    from servicelens.ingest.mappings import load_mapping, read_export
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.stages import ingest_export
 
-    mapping = load_mapping(args.source)
-    models_dir = registry_of(settings, mapping.name)
+    definition = load_definition(args.source)
+    models_dir = registry_of(settings, definition.name)
     version = args.version or champion_version(models_dir)
     if version is None:
         raise ValueError(
-            f"{models_dir}: no {mapping.name} model yet; run `servicelens train --source "
+            f"{models_dir}: no {definition.name} model yet; run `servicelens train --source "
             f"{args.source} --input FILE` first"
         )
     meta = read_metadata(models_dir, version)
     spec = spec_from_dict(meta.get("feature_spec"))
     decision = Decision.from_dict(meta.get("decision"), settings.review_band)
-    export = read_export(mapping, args.input, require_label=False)
+    ingested = ingest_export(definition, args.input, settings)
+    rows = model_rows(ingested.clean, spec)
     scored = score_negatives(
-        load_model(models_dir, version), export, decision.review_band, decision.threshold, spec
+        load_model(models_dir, version), rows, decision.review_band, decision.threshold, spec
     )
     out = scored.select(
         "response_id",
@@ -158,17 +185,30 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     out.write_parquet(args.output)
     reference = read_reference(models_dir, version)
+    negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
     drift = (
         compare_with_reference(
-            feature_frame(export, spec), out.get_column("p_policy_failure").to_numpy(), reference
+            feature_frame(negatives, spec),
+            negatives.get_column("p_policy_failure").to_numpy(),
+            reference,
         )
-        if reference
+        if reference and negatives.height
         else None
+    )
+    reasons = (
+        ingested.quarantine.select(pl.col("reasons").list.first().str.extract(r"^([^:]+):"))
+        .to_series()
+        .fill_null("malformed line")
+        .value_counts(sort=True)
+        .rows()
     )
     summary = {
         "input": str(args.input),
         "output": str(args.output),
-        "rows": out.height,
+        "rows": ingested.counts.surveys_read,
+        "scored": int(out.get_column("p_policy_failure").is_not_null().sum()),
+        "quarantined": ingested.counts.quarantined,
+        "quarantined_by_column": dict(reasons),
         "model_version": version,
         "policy_failure": int((out.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(out.get_column("needs_review").sum()),
@@ -178,9 +218,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(summary, indent=2, default=str))
     else:
         print(
-            f"scored {summary['rows']} rows with {mapping.name} model {version}: "
-            f"{summary['policy_failure']} policy_failure, {summary['needs_review']} need review "
-            f"-> {args.output}"
+            f"scored {summary['scored']} of {summary['rows']} rows with {definition.name} model "
+            f"{version}: {summary['policy_failure']} policy_failure, {summary['needs_review']} "
+            f"need review, {summary['quarantined']} quarantined -> {args.output}"
         )
         if drift:
             state = "DRIFT: " + "; ".join(drift["alerts"]) if drift["flagged"] else "no drift"

@@ -1,4 +1,4 @@
-"""Ingest: raw exports in, line-numbered text rows out (decoding, readers, source mappings).
-
-May import ``storage.fs``, ``transforms`` and ``models.pipeline``; never Prefect.
+"""Ingest: raw exports in, canonical text rows out (decoding, readers, source definitions and
+their presets, landing). May import ``storage``, ``settings``, ``transforms`` and
+``models.pipeline``; never Prefect.
 """

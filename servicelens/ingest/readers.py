@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,11 @@ QUOTE = ord('"')
 NEWLINE = ord("\n")
 COMMA = ord(",")
 CARRIAGE_RETURN = ord("\r")
+#: Bytes that cp1252 leaves undefined: in a text file they mean the bytes were damaged or
+#: re-encoded (latin-1 maps them to invisible C1 control characters).
+UNDEFINED_IN_CP1252 = frozenset(b"\x81\x8d\x8f\x90\x9d")
+NEWLINE_BYTE = b"\n"
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
 
 
 class SourceError(ValueError):
@@ -47,6 +54,46 @@ class Reject:
     reason: str
 
 
+@dataclass(frozen=True)
+class CsvDialect:
+    """How to read one kind of delimited export (a source definition's ``[read]`` table).
+
+    The defaults read the generated sample's files exactly as before: comma, double quote,
+    one header row, encoding detected, header names trimmed and lower-cased.
+    """
+
+    #: One character, or ``"auto"``: sniffed from the head of the file (stdlib ``csv.Sniffer``).
+    delimiter: str = ","
+    quote: str = '"'
+    #: ``"auto"`` (BOM, UTF-8, UTF-16, cp1252, latin-1, with a mojibake check on 8-bit
+    #: text) or a Python codec name that overrides detection.
+    encoding: str = "auto"
+    #: Repair double-encoded text (mojibake) with ftfy instead of refusing the file.
+    repair_mojibake: bool = False
+    #: Header records always present; the first one names the columns.
+    header_rows: int = 1
+    #: Up to this many more records after them are header records too, when detected by
+    #: ``extra_header_if_cell_starts`` or ``extra_header_if_id_not``.
+    extra_header_rows: int = 0
+    #: A record is an extra header record when one of its cells starts with one of these
+    #: (Qualtrics' ``{"ImportId":...}`` row).
+    extra_header_if_cell_starts: tuple[str, ...] = ()
+    #: (column name, regex): a record is an extra header record when that column's cell does
+    #: not match the regex (a question-text row under ``ResponseId``).
+    extra_header_if_id_not: tuple[str, str] | None = None
+    #: ``"first"``: the first header record names the columns. ``"joined"``: its empty cells
+    #: are forward-filled (a question spanning several columns) and joined with the second
+    #: record's cell (``"question - option"``), unless that cell is in ``generic_sub_names``.
+    names: str = "first"
+    generic_sub_names: tuple[str, ...] = ()
+    lower_case_names: bool = True
+    #: A JSON key read from header cells (Qualtrics' ``timeZone``) into ``RawRead.header_timezone``.
+    timezone_key: str | None = None
+
+
+DEFAULT_DIALECT = CsvDialect()
+
+
 @dataclass
 class RawRead:
     """What one raw file yielded: its rows as text, its rejects, and how it was decoded."""
@@ -58,6 +105,12 @@ class RawRead:
     rejects: list[Reject] = field(default_factory=list)
     #: Records read and decoded but left out of ``frame`` because the caller did not need them.
     skipped: int = 0
+    #: Physical lines the header took (1 for a plain CSV, 3 for a Qualtrics export).
+    header_lines: int = 1
+    #: The delimiter used (declared or sniffed); None for JSON.
+    delimiter: str | None = ","
+    #: A timezone the header declared (Qualtrics' ImportId row), if asked for and present.
+    header_timezone: str | None = None
 
     @property
     def records_read(self) -> int:
@@ -111,6 +164,72 @@ def _unmarked_utf16(data: bytes) -> str | None:
     return None
 
 
+def decode_export(
+    path: str, data: bytes, encoding: str = "auto", repair_mojibake: bool = False
+) -> tuple[bytes, str]:
+    """Decode an export to UTF-8 bytes as its definition says; refuse damaged text.
+
+    ``encoding="auto"`` detects as :func:`decode_to_utf8` does. Text that came out of an
+    8-bit encoding (detected or declared) is checked for mojibake, the marks of text
+    encoded twice (``Ã©`` for ``é``) or bytes no 8-bit code page defines, with ftfy's
+    detector: a damaged file is refused with its line and a sample of the text, unless
+    ``repair_mojibake`` asks ftfy to repair it. Raises :class:`SourceError`.
+    """
+    if encoding == "auto":
+        buf, found = decode_to_utf8(data)
+    else:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as error:
+            offset = getattr(error, "start", 0)
+            line = data.count(b"\n", 0, offset) + 1
+            raise SourceError(
+                f"{path}: line {line}: byte offset {offset} cannot be read as {encoding} "
+                f'({error}); fix `encoding` in the definition\'s [read], or use "auto"'
+            ) from error
+        buf, found = text.lstrip("\ufeff").encode("utf-8"), encoding
+    if found.replace("_", "-").lower() in (
+        "utf-8",
+        "utf-8-sig",
+        "utf-16",
+        "utf-16-le",
+        "utf-16-be",
+    ):
+        return buf, found
+    text = buf.decode("utf-8")
+    if repair_mojibake:
+        import ftfy
+
+        return ftfy.fix_encoding(text).encode("utf-8"), f"{found}+repaired"
+    _refuse_mojibake(path, text, data, found)
+    return buf, found
+
+
+def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
+    """Raise when 8-bit text shows mojibake; C1 control characters alone are not mojibake
+    (a stray one is removed later as a control character)."""
+    from ftfy.badness import BADNESS_RE, is_bad
+
+    if not is_bad(text):
+        return
+    for number, line in enumerate(text.split("\n"), start=1):
+        if is_bad(line) and is_bad(_C1_CONTROLS.sub("", line)):
+            undefined = next((i for i, b in enumerate(data) if b in UNDEFINED_IN_CP1252), None)
+            why = ""
+            if undefined is not None:
+                at = data.count(NEWLINE_BYTE, 0, undefined) + 1
+                why = f"; byte 0x{data[undefined]:02X} on line {at} is not a cp1252 character"
+            found = BADNESS_RE.search(_C1_CONTROLS.sub("", line))
+            at_char = found.start() if found else 0
+            sample = line[max(at_char - 20, 0) : at_char + 20].strip()
+            raise SourceError(
+                f"{path}: line {number}: the text {sample!r} looks double-encoded (mojibake) "
+                f"after reading the file as {encoding}{why}. Re-export it as UTF-8, or set "
+                '`encoding` (e.g. "cp850") and `repair_mojibake = true` in the definition\'s '
+                "[read] to repair it"
+            )
+
+
 def check_is_text(path: str, buf: bytes) -> None:
     """Refuse a file that is not text (an image, an archive, a spreadsheet) by name and offset.
 
@@ -132,8 +251,81 @@ def check_is_text(path: str, buf: bytes) -> None:
         )
 
 
-def _normalise_header(names: list[str]) -> list[str]:
-    return [name.strip().lower() for name in names]
+_HTML_TAG = re.compile(r"<[^<>]*>")
+
+
+def clean_name(name: str) -> str:
+    """A header cell as a column name: NULs and HTML tags removed, entities and NBSP made
+    plain, whitespace collapsed."""
+    text = _HTML_TAG.sub(" ", html.unescape(name.replace("\x00", "")))
+    return " ".join(text.replace("\u00a0", " ").split())
+
+
+def column_names(records: list[list[str]], dialect: CsvDialect) -> list[str]:
+    """One unique, non-empty name per column from the header records.
+
+    Empty names become ``column_<position>`` (1-based), unless ``names = "joined"``
+    forward-fills them from the left; a repeated name gets ``_2``, ``_3`` ... in order of
+    appearance. Deterministic, so a definition can name any column.
+    """
+    width = max(len(r) for r in records)
+    first = [clean_name(c) for c in records[0]] + [""] * (width - len(records[0]))
+    if dialect.names == "joined" and len(records) > 1:
+        filled, last = [], ""
+        for cell in first:
+            last = cell or last
+            filled.append(last)
+        sub = [clean_name(c) for c in records[1]] + [""] * (width - len(records[1]))
+        generic = set(dialect.generic_sub_names)
+        first = [
+            f"{name} - {part}" if name and part and part not in generic else (name or part)
+            for name, part in zip(filled, sub, strict=True)
+        ]
+    names = [n.lower() if dialect.lower_case_names else n for n in first]
+    names = [name or f"column_{i}" for i, name in enumerate(names, start=1)]
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    # A made-up name may collide with a real one (a column really called "other_2").
+    while len(set(unique)) < len(unique):
+        unique = [n if unique.index(n) == i else f"{n}_" for i, n in enumerate(unique)]
+    return unique
+
+
+def _header_timezone(records: list[list[str]], key: str | None) -> str | None:
+    if not key:
+        return None
+    for record in records:
+        for cell in record:
+            if cell.startswith("{") and key in cell:
+                try:
+                    value = json.loads(cell).get(key)
+                except (json.JSONDecodeError, AttributeError):
+                    continue
+                if value:
+                    return str(value)
+    return None
+
+
+def sniff_delimiter(path: str, buf: bytes) -> str:
+    """The delimiter of a CSV export, sniffed from its head with the stdlib ``csv.Sniffer``
+    among the four in use (comma, semicolon, tab, pipe). Raises SourceError if none fits."""
+    head = buf[:65536].decode("utf-8", "ignore")
+    sniffer = csv.Sniffer()
+    try:
+        return sniffer.sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error as error:
+        # Decimal commas in the rows confuse the count; the header line has none.
+        try:
+            return sniffer.sniff(head.split("\n", 1)[0], delimiters=",;\t|").delimiter
+        except csv.Error:
+            pass
+        raise SourceError(
+            f"{path}: line 1: cannot tell the delimiter from the first lines ({error}); "
+            'declare it as `delimiter = ";"` (or ",", "\\t", "|") in the definition\'s [read]'
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -141,43 +333,106 @@ class _Split:
     starts: np.ndarray  # byte offset where each record starts
     ends: np.ndarray  # byte offset one past each record's last byte (newline excluded)
     lines: np.ndarray  # 1-based physical line each record starts on
-    fields: np.ndarray  # number of fields, counting commas outside quotes
+    fields: np.ndarray  # number of fields, counting delimiters outside quotes
 
 
-def _split_records(arr: np.ndarray) -> _Split:
+def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) -> _Split:
     # Quote parity after each byte; uint8 wrap-around keeps parity, and saves memory.
-    in_quotes = np.cumsum(arr == QUOTE, dtype=np.uint8) & 1
+    in_quotes = np.cumsum(arr == quote, dtype=np.uint8) & 1
     newlines = np.flatnonzero(arr == NEWLINE)
     separators = newlines[in_quotes[newlines] == 0]
     starts = np.concatenate(([0], separators + 1))
     ends = np.concatenate((separators, [arr.size]))
     lines = np.searchsorted(newlines, starts) + 1
-    commas = np.flatnonzero((arr == COMMA) & (in_quotes == 0))
+    commas = np.flatnonzero((arr == delimiter) & (in_quotes == 0))
     record_of_comma = np.searchsorted(starts, commas, side="right") - 1
     fields = np.bincount(record_of_comma, minlength=starts.size) + 1
     return _Split(starts=starts, ends=ends, lines=lines, fields=fields)
 
 
-def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawRead:
+def _parse_record(text: str, dialect: CsvDialect, delimiter: str) -> list[str]:
+    return next(csv.reader([text], delimiter=delimiter, quotechar=dialect.quote), [])
+
+
+def _header_records(
+    buf: bytes, split: _Split, blank: np.ndarray, dialect: CsvDialect, delimiter: str
+) -> tuple[list[list[str]], int]:
+    """The header records (parsed) and the index of the first body record."""
+    records: list[list[str]] = []
+    index = 0
+    size = split.starts.size
+
+    def parsed(i: int) -> list[str]:
+        text = buf[split.starts[i] : split.ends[i]].decode("utf-8").rstrip("\r")
+        return _parse_record(text, dialect, delimiter)
+
+    while index < size and len(records) < dialect.header_rows:
+        if not blank[index]:
+            records.append(parsed(index))
+        index += 1
+    if not records:
+        return [[]], index
+    names = column_names(records[:1], replace_dialect(dialect))
+    id_rule = dialect.extra_header_if_id_not
+    id_at = names.index(id_rule[0]) if id_rule and id_rule[0] in names else None
+    extra = 0
+    while index < size and extra < dialect.extra_header_rows:
+        if blank[index]:
+            index += 1
+            continue
+        cells = parsed(index)
+        starts = any(c.startswith(p) for c in cells for p in dialect.extra_header_if_cell_starts)
+        not_an_id = (
+            id_rule is not None
+            and id_at is not None
+            and not re.fullmatch(id_rule[1], cells[id_at] if id_at < len(cells) else "")
+        )
+        if not (starts or not_an_id):
+            break
+        records.append(cells)
+        extra += 1
+        index += 1
+    return records, index
+
+
+def replace_dialect(dialect: CsvDialect) -> CsvDialect:
+    """The dialect that names columns from the first header record alone (no joining)."""
+    return CsvDialect(lower_case_names=dialect.lower_case_names)
+
+
+def read_csv_with_lines(
+    path: str | DataPath, data: bytes | None = None, dialect: CsvDialect = DEFAULT_DIALECT
+) -> RawRead:
     """Read a CSV file as text columns, keeping each row's physical line number.
 
     Ragged records (a field too many or too few, or an unbalanced quote that swallowed the
     lines after it) become rejects naming their line; blank lines are not records.
+    ``dialect`` says how the file is written (delimiter, quote, header records, encoding);
+    the default reads the generated sample's files.
     """
     path = str(path)
     raw = read_bytes(path) if data is None else data
-    buf, encoding = decode_to_utf8(raw)
+    buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
     check_is_text(path, buf)
+    delimiter = sniff_delimiter(path, buf) if dialect.delimiter == "auto" else dialect.delimiter
+    if len(delimiter) != 1 or len(dialect.quote) != 1:
+        raise SourceError(
+            f"{path}: delimiter {delimiter!r} and quote {dialect.quote!r} must be one character "
+            "each; fix [read] in the definition"
+        )
     arr = np.frombuffer(buf, dtype=np.uint8)
-    split = _split_records(arr)
+    split = _split_records(arr, ord(delimiter), ord(dialect.quote))
     lengths = split.ends - split.starts
     # A record that is only "\r" (CRLF file, blank line) is blank too.
     last = np.clip(split.ends - 1, 0, None)
     blank = (lengths == 0) | ((lengths == 1) & (arr[last] == CARRIAGE_RETURN))
-    header_text = buf[split.starts[0] : split.ends[0]].decode("utf-8").rstrip("\r")
-    header = _normalise_header(next(csv.reader([header_text]), []))
+    records, first_body = _header_records(buf, split, blank, dialect, delimiter)
+    header = column_names(records, dialect)
+    header_lines = int(split.lines[first_body] - 1) if first_body < split.starts.size else 0
+    header_lines = header_lines or int(split.lines[-1])
+    timezone = _header_timezone(records, dialect.timezone_key)
     n_fields = len(header)
-    body = np.arange(split.starts.size) > 0
+    body = np.arange(split.starts.size) >= first_body
     ragged = body & ~blank & (split.fields != n_fields)
     # A ragged record spanning lines may be the quick split's mistake, not the file's: it
     # counts every quote, and the csv module takes a quote inside an unquoted field
@@ -187,11 +442,19 @@ def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawR
     spans_lines = np.zeros(split.starts.size, dtype=bool)
     for i in np.flatnonzero(ragged):
         spans_lines[i] = b"\n" in buf[split.starts[i] : split.ends[i]]
+    result = RawRead(
+        path, encoding, header, pl.DataFrame(), [], 0, header_lines, delimiter, timezone
+    )
+    exact = _ExactReader(path, buf, header, dialect, delimiter)
     if spans_lines.any() and buf.count(b"\r") != buf.count(b"\r\n"):
         # A bare CR ends a line for the csv module but not for the quick split, so their
         # line numbers cannot be matched up: the csv module reads the whole file.
-        return _read_csv_exact(path, buf, encoding)
-    windows = _exact_windows(buf, split, np.flatnonzero(spans_lines), n_fields)
+        return exact.whole(
+            result,
+            int(split.starts[first_body]) if first_body < split.starts.size else len(buf),
+            header_lines + 1,
+        )
+    windows = exact.windows(split, np.flatnonzero(spans_lines))
     in_window = np.zeros(split.starts.size, dtype=bool)
     for window in windows:
         in_window[window.first : window.stop] = True
@@ -203,22 +466,27 @@ def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawR
             text=buf[split.starts[i] : split.ends[i]].decode("utf-8", "replace"),
             reason=(
                 f"malformed line: {int(split.fields[i])} fields where the header has {n_fields}"
+                + _truncation_note(int(i), split, arr, dialect)
             ),
         )
         for i in np.flatnonzero(ragged)
     ]
-    if ragged.any() or windows:
-        # Keep the header and the well-formed records only, in order.
-        keep = np.flatnonzero(~ragged & ~blank & ~in_window)
+    skip_rows = 1
+    if ragged.any() or windows or first_body != 1:
+        # Keep the well-formed body records only, in order.
+        keep = np.flatnonzero(valid)
         clean = b"\n".join(buf[split.starts[i] : split.ends[i]] for i in keep)
+        skip_rows = 0
     else:
         clean = buf
     lines = split.lines[valid]
     try:
         table = pacsv.read_csv(
             io.BytesIO(clean),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=skip_rows),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char=dialect.quote, newlines_in_values=True
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
                 strings_can_be_null=False,
@@ -228,19 +496,37 @@ def read_csv_with_lines(path: str | DataPath, data: bytes | None = None) -> RawR
     except (pa.ArrowInvalid, pa.ArrowException):
         table = None
     if table is None or table.num_rows != lines.size:
-        return _read_csv_exact(path, buf, encoding)
+        start = int(split.starts[first_body]) if first_body < split.starts.size else len(buf)
+        return exact.whole(result, start, header_lines + 1)
     quick = pl.from_arrow(table)
     assert isinstance(quick, pl.DataFrame)
     frame = quick.with_columns(pl.Series("source_line", lines, dtype=pl.Int64))
     if windows:
-        exact = [w.records for w in windows]
-        frame = pl.concat([frame, *(_records_frame(header, r) for r in exact)])
+        exact_rows = [w.records for w in windows]
+        frame = pl.concat([frame, *(_records_frame(header, r) for r in exact_rows)])
         frame = frame.sort("source_line")
-        rejects = sorted([*rejects, *(x for r in exact for x in r.rejects)], key=lambda r: r.line)
-    frame = frame.with_columns(pl.lit(path).alias("source_file")).select(
+        rejects = sorted(
+            [*rejects, *(x for r in exact_rows for x in r.rejects)], key=lambda r: r.line
+        )
+    result.frame = frame.with_columns(pl.lit(path).alias("source_file")).select(
         *header, "source_file", "source_line"
     )
-    return RawRead(path, encoding, header, frame, rejects)
+    result.rejects = rejects
+    return result
+
+
+def _truncation_note(i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect) -> str:
+    """For the file's last record, when a quote it opened never closes and no newline ends
+    it: the delivery was cut off, which is what the person needs to know."""
+    if i != split.starts.size - 1 or arr.size == 0 or arr[-1] == NEWLINE:
+        return ""
+    quotes = int(np.count_nonzero(arr[split.starts[i] : split.ends[i]] == ord(dialect.quote)))
+    if quotes % 2 == 0:
+        return ""
+    return (
+        " (the file ends inside a quoted value with no final newline: the delivery looks "
+        "truncated; ask for the complete file)"
+    )
 
 
 @dataclass
@@ -261,7 +547,9 @@ class _Window:
     records: _Records
 
 
-def _read_records(reader: Any, n_fields: int, first_line: int, records: _Records) -> int:
+def _read_records(
+    reader: Any, n_fields: int, first_line: int, records: _Records, delimiter: str = ","
+) -> int:
     """Read one record from ``reader`` into ``records``; return the line after it, or -1 at
     the end of the input. ``first_line`` is the physical line ``reader`` started on."""
     start_line = first_line + reader.line_num
@@ -282,36 +570,74 @@ def _read_records(reader: Any, n_fields: int, first_line: int, records: _Records
         records.rejects.append(
             Reject(
                 start_line,
-                ",".join(record),
+                delimiter.join(record),
                 f"malformed line: {len(record)} fields where the header has {n_fields}{joined}",
             )
         )
     return end_line + 1
 
 
-def _exact_windows(buf: bytes, split: _Split, suspects: np.ndarray, n_fields: int) -> list[_Window]:
-    """For each suspect record, read from it with the csv module until a line where the
-    quick split also starts a record: from there on both read the file the same way."""
-    _allow_large_fields(buf)
-    windows: list[_Window] = []
-    stop = 0
-    for suspect in suspects.tolist():
-        if suspect < stop:
-            continue  # inside the previous window
-        first_line = int(split.lines[suspect])
-        text = io.TextIOWrapper(
-            io.BytesIO(memoryview(buf)[int(split.starts[suspect]) :]), "utf-8", newline=""
-        )
-        reader = csv.reader(text)
+@dataclass
+class _ExactReader:
+    """The csv module's reading of a file, for the records the quick split cannot settle."""
+
+    path: str
+    buf: bytes
+    header: list[str]
+    dialect: CsvDialect
+    delimiter: str
+
+    def _reader(self, start: int) -> Any:
+        text = io.TextIOWrapper(io.BytesIO(memoryview(self.buf)[start:]), "utf-8", newline="")
+        return csv.reader(text, delimiter=self.delimiter, quotechar=self.dialect.quote)
+
+    def windows(self, split: _Split, suspects: np.ndarray) -> list[_Window]:
+        """For each suspect record, read from it with the csv module until a line where the
+        quick split also starts a record: from there on both read the file the same way."""
+        _allow_large_fields(self.buf)
+        windows: list[_Window] = []
+        stop = 0
+        for suspect in suspects.tolist():
+            if suspect < stop:
+                continue  # inside the previous window
+            first_line = int(split.lines[suspect])
+            reader = self._reader(int(split.starts[suspect]))
+            records = _Records()
+            stop = split.starts.size
+            while (
+                line := _read_records(reader, len(self.header), first_line, records, self.delimiter)
+            ) != -1:
+                at = int(np.searchsorted(split.lines, line))
+                if at < split.lines.size and split.lines[at] == line:
+                    stop = at
+                    break
+            windows.append(_Window(suspect, stop, records))
+        return windows
+
+    def whole(self, result: RawRead, start: int, first_line: int) -> RawRead:
+        """Slow, exact fallback: the csv module reads every body record from byte ``start``
+        (physical line ``first_line``) and reports each record's line itself."""
+        _allow_large_fields(self.buf)
+        reader = self._reader(start)
         records = _Records()
-        stop = split.starts.size
-        while (line := _read_records(reader, n_fields, first_line, records)) != -1:
-            at = int(np.searchsorted(split.lines, line))
-            if at < split.lines.size and split.lines[at] == line:
-                stop = at
-                break
-        windows.append(_Window(suspect, stop, records))
-    return windows
+        while _read_records(reader, len(self.header), first_line, records, self.delimiter) != -1:
+            pass
+        frame = _records_frame(self.header, records).with_columns(
+            pl.lit(self.path).alias("source_file")
+        )
+        result.frame = frame.select(*self.header, "source_file", "source_line")
+        result.rejects = records.rejects
+        return result
+
+
+def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
+    """The csv module alone reading a default-dialect file (the reference the quick path is
+    tested against)."""
+    header_text = buf.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    header = column_names([_parse_record(header_text, DEFAULT_DIALECT, ",")], DEFAULT_DIALECT)
+    start = len(buf.split(b"\n", 1)[0]) + 1
+    result = RawRead(path, encoding, header, pl.DataFrame())
+    return _ExactReader(path, buf, header, DEFAULT_DIALECT, ",").whole(result, start, 2)
 
 
 def _records_frame(header: list[str], records: _Records) -> pl.DataFrame:
@@ -322,20 +648,6 @@ def _records_frame(header: list[str], records: _Records) -> pl.DataFrame:
             for name, col in zip(header, columns, strict=True)
         }
     ).with_columns(pl.Series("source_line", records.lines, dtype=pl.Int64))
-
-
-def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
-    """Slow, exact fallback: the csv module reports each record's physical line itself."""
-    _allow_large_fields(buf)
-    reader = csv.reader(io.StringIO(buf.decode("utf-8"), newline=""))
-    header = _normalise_header(next(reader, []))
-    records = _Records()
-    while _read_records(reader, len(header), 1, records) != -1:
-        pass
-    frame = _records_frame(header, records).with_columns(pl.lit(path).alias("source_file"))
-    return RawRead(
-        path, encoding, header, frame.select(*header, "source_file", "source_line"), records.rejects
-    )
 
 
 def _allow_large_fields(buf: bytes) -> None:

@@ -27,18 +27,44 @@ def example_queries() -> dict[str, Path]:
     return {path.stem: path for path in sorted(QUERIES_DIR.glob("*.sql"))}
 
 
+#: The views that read one table of every source, and the table each reads.
+SOURCE_VIEWS: dict[str, str] = {
+    "feedback_scored": "marts/feedback_scored",
+    "daily_summary": "marts/daily_summary",
+    "quarantine": "quarantine",
+}
+
+
+def source_roots(data_dir: DataPath) -> dict[str, DataPath]:
+    """Each source's layers in a data directory: the generated sample at the top, every
+    other source under ``sources/<name>/``."""
+    roots: dict[str, DataPath] = {"sample": data_dir}
+    found: list[DataPath] = sorted(
+        (p.parent.parent for p in data_dir.glob("sources/*/clean/responses")), key=str
+    )
+    for root in found:
+        roots[root.name] = root
+    return roots
+
+
+def _has_partitions(table_dir: DataPath) -> bool:
+    return any(table_dir.glob("survey_date=*/*.parquet"))
+
+
 def connect_views(data_dir: DataPath) -> Any:
-    """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``.
+    """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``, each
+    view reading every source's partitions side by side (rows carry ``source``).
 
     A published table without partitions yet gets an empty view of its contract.
     """
     import duckdb
 
-    marts = data_dir / "marts" / "feedback_scored"
-    if not any(marts.glob("survey_date=*/*.parquet")):
+    roots = source_roots(data_dir)
+    if not any(_has_partitions(r / "marts" / "feedback_scored") for r in roots.values()):
         raise FileNotFoundError(
-            f"{marts}: no mart partitions to query. Run `servicelens backfill --start ... --end "
-            "...` (or `servicelens demo`) first, or point --data-dir at a data directory"
+            f"{data_dir / 'marts' / 'feedback_scored'}: no mart partitions to query. Run "
+            "`servicelens backfill --start ... --end ...` (or `servicelens demo`) first, or "
+            "point --data-dir at a data directory"
         )
     connection = duckdb.connect()
     if isinstance(data_dir, RemotePath):
@@ -55,6 +81,19 @@ def connect_views(data_dir: DataPath) -> Any:
             # A table no run has written yet (e.g. the weekly marts of a data directory that
             # predates them): an empty view of its contract, so every query still runs.
             connection.execute(_empty_view(statement.query))
+    # views.sql reads the sample's tables; every source that has partitions of a table is
+    # read beside it (the sample's empty view, above, when it has none).
+    for view, table_path in SOURCE_VIEWS.items():
+        parts = [
+            f"SELECT * FROM servicelens_partitions('{prefix}{table_path}')"
+            for name, root in roots.items()
+            if _has_partitions(root / table_path)
+            for prefix in ["" if name == "sample" else f"sources/{name}/"]
+        ]
+        if parts:
+            connection.execute(
+                f"CREATE OR REPLACE VIEW {view} AS " + " UNION ALL BY NAME ".join(parts)
+            )
     return connection
 
 

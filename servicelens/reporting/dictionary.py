@@ -86,6 +86,15 @@ def render_data_dictionary() -> str:
         "appended and the table's version goes up; rows written earlier read the new column "
         "as null (the views read with `union_by_name = true`).",
         "",
+        "Several sources share a data directory: the generated sample's tables are at the "
+        "paths below, every other source's under `sources/<source>/` (same paths, same "
+        "contracts), and every row names its `source`. A source is partitioned by day, or by "
+        'month when its definition says `partition = "month"` (CFPB): such a partition is '
+        "named by the month's first day and holds the whole month, so its rows' "
+        "`survey_date` is that first day (`submitted_at` keeps each row's own time); every "
+        'partition\'s `_manifest.json` records `"partition": {"key": "survey_date", '
+        '"granularity": "day" | "month"}`.',
+        "",
     ]
     for table in PUBLISHED_TABLES:
         lines += _table_section(table)
@@ -98,10 +107,18 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
     An empty list means every file on disk is exactly what the data dictionary says.
     """
     problems: list[str] = []
+    sources: list[DataPath] = sorted(data_dir.glob("sources/*"), key=str)
+    roots: list[DataPath] = [data_dir, *sources]
     for table in PUBLISHED_TABLES:
         expected = {k: v for k, v in table.schema.items() if k != PARTITION_COLUMN}
-        folder = data_dir / table.path
-        files: list[DataPath] = sorted(folder.glob(f"{PARTITION_COLUMN}=*/*.parquet"), key=str)
+        files: list[DataPath] = sorted(
+            (
+                f
+                for root in roots
+                for f in (root / table.path).glob(f"{PARTITION_COLUMN}=*/*.parquet")
+            ),
+            key=str,
+        )
         for file in files:
             source = file if isinstance(file, Path) else file.read_bytes()
             actual = dict(pl.read_parquet_schema(source))

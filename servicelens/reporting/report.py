@@ -321,14 +321,14 @@ def _data_quality(inputs: _Inputs) -> str:
     )
     if inputs.quarantine is not None and inputs.quarantine.height:
         reasons = (
-            inputs.quarantine.select("source", "reasons")
+            inputs.quarantine.select("source", "feed", "reasons")
             .explode("reasons")
             .with_columns(
                 pl.col("reasons").str.extract(r"^([a-z_]+):", 1).fill_null("unreadable line")
             )
-            .group_by("source", pl.col("reasons").alias("column"))
+            .group_by("source", "feed", pl.col("reasons").alias("column"))
             .len("rows")
-            .sort(["rows", "source", "column"], descending=[True, False, False])
+            .sort(["rows", "source", "feed", "column"], descending=[True, False, False, False])
         )
         parts.append("<h3>Why rows were quarantined</h3>" + _html_table(reasons))
     docs = inputs.settings.gx_docs_dir / "index.html"
@@ -711,7 +711,56 @@ nav a { margin-right: 1rem; }
 """
 
 
+def _sources(inputs: _Inputs) -> str:
+    """Every source in the data directory side by side: partitions, rows, negatives scored,
+    policy failures, the champion of its own registry."""
+    from servicelens.reporting.analyst import source_roots
+
+    rows = []
+    for name, root in source_roots(inputs.settings.root).items():
+        manifests = _manifests(root / "clean" / "responses")
+        if manifests.height == 0:
+            continue
+        paths: list[DataPath] = sorted(
+            (root / "clean" / "responses").glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str
+        )
+        first = json.loads(paths[0].read_text()) if paths else {}
+        granularity = (first.get("partition") or {}).get("granularity", "day")
+        scored = _table(root / "marts" / "feedback_scored")
+        registry = (
+            root / "models"
+            if name == "sample"
+            else inputs.settings.root / "models" / "sources" / name
+        )
+        failures = negatives = 0
+        if scored is not None:
+            negatives = int(scored.get_column("p_policy_failure").is_not_null().sum())
+            failures = int((scored.get_column("root_cause") == POSITIVE_CLASS).sum())
+        days = manifests.get_column("survey_date").sort()
+        rows.append(
+            {
+                "source": name,
+                "partitions": f"{manifests.height} ({granularity})",
+                "from": str(days.min()),
+                "to": str(days.max()),
+                "read": int(manifests.get_column("surveys_read").sum() or 0),
+                "kept": int(manifests.get_column("kept").sum() or 0),
+                "quarantined": int(manifests.get_column("quarantined").sum() or 0),
+                "negatives scored": negatives,
+                "policy failures": failures,
+                "champion": champion_version(registry) or "none yet",
+            }
+        )
+    if not rows:
+        raise _NotAvailable("no clean partitions yet: run `servicelens backfill` first")
+    return (
+        "<p>Each source's layers and model, side by side (the sections below are about "
+        f"<code>{escape(inputs.settings.source)}</code>).</p>" + _html_table(pl.DataFrame(rows))
+    )
+
+
 _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
+    ("sources", "Sources", _sources),
     ("volumes", "Volumes", _volumes),
     ("trend", "Perceived vs policy failure, over time", _trend),
     ("policies", "Top policies of each kind", _top_policies),

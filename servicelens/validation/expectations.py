@@ -34,7 +34,8 @@ import polars as pl
 from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from transforms.schemas import CHANNELS, REQUIRED_SURVEY_COLUMNS
+from transforms.clean import AMBIGUOUS, NONEXISTENT, RATINGS
+from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,6 +61,29 @@ class RowCheck:
     problem: str
 
 
+@dataclass(frozen=True)
+class RowRules:
+    """Which row checks a source needs; the defaults are the generated sample's.
+
+    A source whose rows carry their own contact facts has no interaction to match; one
+    without a csat question (complaints, a two-level rating) does not require a csat.
+    ``timezone`` and ``timestamp_format`` are named in the reasons a person reads.
+    """
+
+    require_interaction_id: bool = True
+    require_interaction_match: bool = True
+    require_csat: bool = True
+    #: Only a source that maps a two-level rating has one to check.
+    check_rating: bool = False
+    timezone: str | None = None
+    timestamp_format: str | None = None
+
+
+#: The timestamp check's problem is worded per row: not a timestamp, or a naive local time
+#: that daylight saving skips or repeats (``submitted_at_dst``), each its own reason.
+_TIMESTAMP_CHECK = "timestamp"
+
+
 @functools.cache
 def _context() -> Any:
     # GX announces its temporary docs directory at INFO on every start; that is not news.
@@ -76,10 +100,14 @@ def _batch_definition(name: str) -> BatchDefinition:
     return asset.add_batch_definition_whole_dataframe(f"{name}_batch")
 
 
-def survey_row_checks(now: datetime) -> list[RowCheck]:
-    """The row suite for surveys; ``now`` bounds timestamps (no answers from the future)."""
+def survey_row_checks(now: datetime, rules: RowRules | None = None) -> list[RowCheck]:
+    """The row suite for surveys; ``now`` bounds timestamps (no answers from the future).
+
+    ``rules`` (:class:`RowRules`) drops the checks a source cannot meet by design.
+    """
+    rules = rules or RowRules()
     e = gx.expectations
-    return [
+    checks = [
         RowCheck(e.ExpectColumnValuesToNotBeNull(column="response_id"), "response_id", "missing"),
         RowCheck(
             e.ExpectColumnValuesToBeUnique(column="response_id"),
@@ -97,17 +125,16 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             "starts like a spreadsheet formula; an id never does",
         ),
         RowCheck(
-            e.ExpectColumnValuesToNotBeNull(column="interaction_id"), "interaction_id", "missing"
-        ),
-        RowCheck(
             e.ExpectColumnValuesToNotMatchRegex(column="interaction_id", regex=FORMULA_START),
             "interaction_id",
             "starts like a spreadsheet formula; an id never does",
         ),
+        # One expectation; each failing row's reason says whether the text is not a
+        # timestamp or names a local time the clocks skipped or repeated.
         RowCheck(
             e.ExpectColumnValuesToNotBeNull(column="submitted_at"),
             "submitted_at",
-            "is missing or not a timestamp (expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00)",
+            _TIMESTAMP_CHECK,
         ),
         RowCheck(
             e.ExpectColumnValuesToBeBetween(
@@ -123,7 +150,6 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             "channel",
             f"is not a known channel ({', '.join(CHANNELS)})",
         ),
-        RowCheck(e.ExpectColumnValuesToNotBeNull(column="csat"), "csat", "missing"),
         RowCheck(
             e.ExpectColumnValuesToBeBetween(column="csat", min_value=1, max_value=5),
             "csat",
@@ -144,22 +170,45 @@ def survey_row_checks(now: datetime) -> list[RowCheck]:
             "comment",
             f"is longer than the {MAX_COMMENT_CHARS}-character limit",
         ),
-        RowCheck(
-            e.ExpectColumnValuesToBeInSet(column="has_interaction", value_set=[True]),
-            "interaction_id",
-            "matches no interaction in the contact-centre exports of this day or the days before",
-        ),
     ]
+    if rules.check_rating:
+        checks.append(
+            RowCheck(
+                e.ExpectColumnValuesToBeInSet(column="rating", value_set=list(RATINGS)),
+                "rating",
+                f"is not a rating ({' or '.join(RATINGS)})",
+            )
+        )
+    if rules.require_interaction_id:
+        checks.append(
+            RowCheck(
+                e.ExpectColumnValuesToNotBeNull(column="interaction_id"),
+                "interaction_id",
+                "missing",
+            )
+        )
+    if rules.require_csat:
+        checks.append(RowCheck(e.ExpectColumnValuesToNotBeNull(column="csat"), "csat", "missing"))
+    if rules.require_interaction_match:
+        checks.append(
+            RowCheck(
+                e.ExpectColumnValuesToBeInSet(column="has_interaction", value_set=[True]),
+                "interaction_id",
+                "matches no interaction in the contact-centre exports of this day or the days "
+                "before",
+            )
+        )
+    return checks
 
 
-def survey_batch_suite() -> gx.ExpectationSuite:
+def survey_batch_suite(
+    required: tuple[str, ...] = REQUIRED_SURVEY_COLUMNS,
+) -> gx.ExpectationSuite:
     """The batch suite: required columns are present and the file has rows."""
     _context()  # GX binds suites to the active context; make sure there is one.
     suite = gx.ExpectationSuite(name="surveys_batch")
     suite.add_expectation(
-        gx.expectations.ExpectTableColumnsToMatchSet(
-            column_set=list(REQUIRED_SURVEY_COLUMNS), exact_match=False
-        )
+        gx.expectations.ExpectTableColumnsToMatchSet(column_set=list(required), exact_match=False)
     )
     suite.add_expectation(gx.expectations.ExpectTableRowCountToBeBetween(min_value=1))
     return suite
@@ -195,15 +244,24 @@ def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool
 
 
 @_serialised
-def validate_survey_batch(header: list[str], rows: int, docs_page: Path | None = None) -> list[str]:
+def validate_survey_batch(
+    header: list[str],
+    rows: int,
+    docs_page: Path | None = None,
+    required: tuple[str, ...] = REQUIRED_SURVEY_COLUMNS,
+    line: int = 1,
+) -> list[str]:
     """Run the batch suite on a file's header and row count; return failure messages.
 
-    With ``docs_page``, the validation result is also written there as a Data Docs page.
+    ``required`` are the columns the source cannot do without (the sample's contract by
+    default; the export columns a source definition reads, for a mapped export), ``line``
+    the last physical line of the header. With ``docs_page``, the validation result is
+    also written there as a Data Docs page.
     """
     # Table-level expectations need only the column names and the row count, so GX gets an
     # index-only frame of the right shape rather than a copy of the data.
     frame = pd.DataFrame(index=pd.RangeIndex(rows), columns=pd.Index(header))
-    result = _run("surveys_batch", survey_batch_suite(), frame, index=False)
+    result = _run("surveys_batch", survey_batch_suite(required), frame, index=False)
     if docs_page is not None:
         write_data_docs_page(result, docs_page)
     failures: list[str] = []
@@ -214,8 +272,9 @@ def validate_survey_batch(header: list[str], rows: int, docs_page: Path | None =
         if kind == "expect_table_columns_to_match_set":
             missing = outcome.result.get("details", {}).get("mismatched", {}).get("missing", [])
             failures.append(
-                f"line 1 (header): required column(s) {missing} missing; the header has "
-                f"{header}. Fix the export, or map its columns with a source mapping"
+                f"line {line} (header): required column(s) {missing} missing; the header has "
+                f"{header}. Fix the export, or map its columns with a source definition "
+                "(docs/sources.md)"
             )
         elif kind == "expect_table_row_count_to_be_between":
             failures.append("the file has no survey rows")
@@ -226,16 +285,23 @@ def validate_survey_batch(header: list[str], rows: int, docs_page: Path | None =
 
 @_serialised
 def validate_survey_rows(
-    frame: pl.DataFrame, now: datetime, docs_page: Path | None = None
+    frame: pl.DataFrame,
+    now: datetime,
+    docs_page: Path | None = None,
+    rules: RowRules | None = None,
 ) -> pl.DataFrame:
     """Run the row suite on ``frame`` (which must carry ``_row``); return (_row, reason) pairs.
 
     Reasons read ``<column>: <raw value> <problem>``, using the raw text kept beside each
-    parsed column, so a person sees exactly what the export said. With ``docs_page``, the
-    validation result is also written there as a Data Docs page.
+    parsed column, so a person sees exactly what the export said. ``rules`` says which
+    checks the source needs (:class:`RowRules`). With ``docs_page``, the validation result
+    is also written there as a Data Docs page.
     """
     _context()
-    checks = survey_row_checks(now)
+    rules = rules or RowRules()
+    checks = survey_row_checks(now, rules)
+    if "submitted_at_dst" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("submitted_at_dst"))
     frame = frame.with_columns(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
         # Reasons quote values; a long comment is quoted by its start and its length only.
@@ -245,8 +311,14 @@ def validate_survey_rows(
             pl.col("comment").str.len_chars(),
         ).alias("comment_preview"),
     )
-    if "accepted_on" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.Date).alias("accepted_on"))
+    for name, dtype in (
+        ("accepted_on", pl.Date()),
+        ("rating", pl.String()),
+        ("has_interaction", pl.Boolean()),
+        ("interaction_id", pl.String()),
+    ):
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype).alias(name))
     needed = sorted({ROW_ID} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
     data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
     suite = gx.ExpectationSuite(name="surveys_rows")
@@ -292,8 +364,35 @@ def validate_survey_rows(
         ),
         pl.lit(None, pl.String),
     )
+    where = rules.timezone or "the source's timezone"
+    expected = (
+        f"expected {rules.timestamp_format}, as the source definition declares"
+        if rules.timestamp_format
+        else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
+    )
+    problem = (
+        pl.when(pl.col("problem") != _TIMESTAMP_CHECK)
+        .then(pl.col("problem"))
+        .when(pl.col("submitted_at_dst") == NONEXISTENT)
+        .then(
+            pl.lit(
+                f"does not exist in {where}: the clocks went forward over it (daylight "
+                "saving); it was not shifted. Ask for times with a UTC offset"
+            )
+        )
+        .when(pl.col("submitted_at_dst") == AMBIGUOUS)
+        .then(
+            pl.lit(
+                f"happened twice in {where}: the clocks went back over it (daylight saving), "
+                "so which instant is meant cannot be told. Ask for times with a UTC offset"
+            )
+        )
+        .otherwise(pl.lit(f"is missing or not a timestamp ({expected})"))
+    )
+    raw = {*_raw_columns(frame).values(), "submitted_at_dst"}
     return (
-        failures.join(frame.select(ROW_ID, *_raw_columns(frame).values()), ROW_ID, "left")
+        failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")
+        .with_columns(problem.alias("problem"))
         .with_columns(
             pl.format(
                 "{}: {} {}",
@@ -310,7 +409,8 @@ def validate_survey_rows(
 
 def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     """Map each reported column to the column holding its text as exported."""
-    reported = ("response_id", "interaction_id", "submitted_at", "channel", "csat", "nps", "effort")
+    free_text = ("comment", "language", "delivered_at")
+    reported = (*(c for c in RAW_SURVEY_COLUMNS if c not in free_text), "rating")
     columns = {
         name: f"{name}_raw" if f"{name}_raw" in frame.columns else name
         for name in reported

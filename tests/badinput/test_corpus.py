@@ -263,7 +263,7 @@ def test_each_defect_is_quarantined_or_fails_the_date_clearly(
     recorded = counts["counts"]
     assert recorded["surveys_read"] == recorded["kept"] + recorded["quarantined"]
     kept = pl.read_parquet(validated.valid_path)
-    quarantine = pl.read_parquet(validated.quarantine_path).filter(pl.col("source") == "surveys")
+    quarantine = pl.read_parquet(validated.quarantine_path).filter(pl.col("feed") == "surveys")
     assert kept.height == recorded["kept"] and quarantine.height == recorded["quarantined"]
     # Every line read is on exactly one side.
     lines = pl.concat([kept.get_column("source_line"), quarantine.get_column("source_line")])

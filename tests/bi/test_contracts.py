@@ -165,6 +165,7 @@ def test_the_report_says_what_is_missing_on_an_empty_data_dir(tmp_path: Path) ->
     html = report.latest.read_text()
     assert report.latest.read_text() == report.path.read_text()
     assert set(report.missing) == {
+        "Sources",
         "Volumes",
         "Perceived vs policy failure, over time",
         "Top policies of each kind",
@@ -177,5 +178,5 @@ def test_the_report_says_what_is_missing_on_an_empty_data_dir(tmp_path: Path) ->
         "Confusion matrix and precision-recall",
         "Drift flags",
     }
-    assert html.count("Not available:") == 11
+    assert html.count("Not available:") == 12
     assert "servicelens backfill" in html  # says what to do next

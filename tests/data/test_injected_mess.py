@@ -72,7 +72,7 @@ def test_rows_read_equal_kept_plus_quarantined(
     for day in days:
         raw = read_csv_with_lines(settings.raw_day(day.day) / "surveys.csv")
         clean = pl.read_parquet(day.valid_path)
-        quarantine = pl.read_parquet(day.quarantine_path).filter(pl.col("source") == "surveys")
+        quarantine = pl.read_parquet(day.quarantine_path).filter(pl.col("feed") == "surveys")
         assert raw.records_read == day.counts.surveys_read
         assert clean.height + quarantine.height == raw.records_read
         # Every line read appears exactly once, on one side or the other.
@@ -89,7 +89,7 @@ def test_each_defect_is_quarantined_with_a_reason_naming_its_column(
     assert injected.height > 0, f"the generator injected no {kind} in {DAYS} days"
     clean, quarantine = _outputs(days)
     found = injected.join(
-        quarantine.filter(pl.col("source") == "surveys"),
+        quarantine.filter(pl.col("feed") == "surveys"),
         left_on=["survey_date", "line"],
         right_on=["survey_date", "source_line"],
         how="left",
@@ -152,7 +152,7 @@ def test_malformed_interaction_lines_are_quarantined(
     settings, days = generated
     injected = _injected(settings).filter(pl.col("kind") == "malformed_json")
     _, quarantine = _outputs(days)
-    interactions = quarantine.filter(pl.col("source") == "interactions")
+    interactions = quarantine.filter(pl.col("feed") == "interactions")
     in_range = injected.filter(pl.col("survey_date").is_in([d.day for d in days]))
     for row in in_range.iter_rows(named=True):
         hit = interactions.filter(

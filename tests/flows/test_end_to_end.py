@@ -49,7 +49,7 @@ def test_every_row_read_is_kept_or_quarantined(demo_run: tuple[Settings, dict]) 
         assert quarantined is not None
         surveys_quarantined = (
             pl.read_parquet(settings.quarantine_dir / f"survey_date={day}" / "part-0.parquet")
-            .filter(pl.col("source") == "surveys")
+            .filter(pl.col("feed") == "surveys")
             .height
         )
         assert surveys_quarantined == counts["quarantined"]

@@ -254,7 +254,7 @@ def _quarantine_frame(rows: int, text: str) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "survey_date": [DAY] * rows,
-            "source": ["surveys"] * rows,
+            "feed": ["surveys"] * rows,
             "source_file": ["surveys.csv"] * rows,
             "source_line": list(range(rows)),
             "record_id": [f"R{i}" for i in range(rows)],
@@ -263,6 +263,7 @@ def _quarantine_frame(rows: int, text: str) -> pl.DataFrame:
             "raw_record": [
                 f"{text}{i * 7919 % 104729}" + os.urandom(64).hex() for i in range(rows)
             ],
+            "source": ["sample"] * rows,
         },
         schema=QUARANTINE_SCHEMA,
     )

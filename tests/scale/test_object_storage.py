@@ -144,5 +144,6 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "negative_share": [0.1],
             "policy_failure_share": [1.0],
             "schema_version": [DAILY_SUMMARY_VERSION],
+            "source": ["sample"],
         }
     )

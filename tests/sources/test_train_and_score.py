@@ -1,4 +1,5 @@
-"""Source mappings: a new export is trained and scored through a mapping file, no code."""
+"""Source definitions: a new export is trained and scored through one TOML file, no code,
+through the same ingest layer as every other file."""
 
 from __future__ import annotations
 
@@ -11,27 +12,26 @@ import polars as pl
 import pytest
 
 from servicelens.cli.main import main
-from servicelens.ingest.mappings import MappingError, load_mapping, read_export
+from servicelens.ingest.definitions import DefinitionError, load_definition
+from servicelens.settings import Settings
+from servicelens.stages import ingest_export
 
 ROOT = Path(__file__).resolve().parents[2]
 CFPB = ROOT.parent / "shared" / "real" / "cfpb" / "complaints.csv"
 
 VENDOR_MAPPING = """
 name = "acme-vendor"
-date_format = "%d/%m/%Y"
 never_features = ["resolution_note"]
+# A ticket export: every row is a complaint.
+negative = "all"
 
 [columns]
 response_id = "ticket"
-survey_date = "opened"
+submitted_at = { column = "opened", format = "%d/%m/%Y" }
 comment = "what_happened"
 queue = "team"
 wait_seconds = "hold_secs"
 sla_met = "within_target"
-
-[values.sla_met]
-Y = true
-N = false
 
 [label]
 column = "verdict"
@@ -109,25 +109,31 @@ def test_a_new_export_trains_and_scores_through_a_mapping_file(
 def test_a_mapping_that_feeds_the_label_or_a_leaking_column_is_refused(tmp_path: Path) -> None:
     leaking = tmp_path / "leak.toml"
     leaking.write_text(VENDOR_MAPPING.replace('queue = "team"', 'queue = "resolution_note"'))
-    with pytest.raises(MappingError, match=r"leak\.toml: feature 'queue' reads 'resolution_note'"):
-        load_mapping(str(leaking))
+    with pytest.raises(
+        DefinitionError, match=r"leak\.toml: feature 'queue' reads .*resolution_note"
+    ):
+        load_definition(str(leaking))
     labelled = tmp_path / "label.toml"
     labelled.write_text(VENDOR_MAPPING.replace('queue = "team"', 'queue = "verdict"'))
-    with pytest.raises(MappingError, match="is the label or"):
-        load_mapping(str(labelled))
+    with pytest.raises(DefinitionError, match="is the label or"):
+        load_definition(str(labelled))
 
 
 def test_an_export_missing_a_mapped_column_names_file_and_column(tmp_path: Path) -> None:
     mapping = tmp_path / "acme.toml"
     mapping.write_text(VENDOR_MAPPING)
     _vendor_export(10).drop("team").write_csv(tmp_path / "broken.csv")
-    with pytest.raises(MappingError, match=r"broken\.csv: columns \['team'\]"):
-        read_export(load_mapping(str(mapping)), tmp_path / "broken.csv", require_label=False)
+    with pytest.raises(
+        DefinitionError, match=r"broken\.csv: line 1 \(header\): .*reads column\(s\) \[\['team'\]\]"
+    ):
+        ingest_export(
+            load_definition(str(mapping)), tmp_path / "broken.csv", Settings(data_dir=str(tmp_path))
+        )
 
 
-def test_unknown_source_lists_the_built_in_mappings() -> None:
-    with pytest.raises(MappingError, match=r"\['cfpb'\]"):
-        load_mapping("no-such-vendor")
+def test_unknown_source_lists_the_built_in_definitions() -> None:
+    with pytest.raises(DefinitionError, match=r"\['cfpb', 'google_forms', .*'zendesk'\]"):
+        load_definition("no-such-vendor")
 
 
 @pytest.mark.slow

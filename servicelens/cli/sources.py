@@ -1,0 +1,247 @@
+"""``servicelens sources``: list the built-in source definitions, and preview one on a file.
+
+``sources check DEFINITION FILE`` runs the file through the same ingest layer as the nightly
+run (decoding, line numbers, mapping, PII redaction, Great Expectations, reconciliation) and
+prints the first rows as mapped and every quarantined row with its reasons. It writes
+nothing. Heavy libraries are imported inside the handlers, so ``--help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from servicelens.cli.console import table
+from servicelens.settings import Settings
+
+#: Canonical columns shown in the preview, when the definition fills them.
+PREVIEW_COLUMNS: tuple[str, ...] = (
+    "response_id",
+    "submitted_at",
+    "survey_date",
+    "channel",
+    "csat",
+    "nps",
+    "rating",
+    "queue",
+    "policy_code",
+    "comment",
+    "label",
+    "is_negative",
+    "source_line",
+)
+
+
+def add_sources_commands(sub: Any) -> None:
+    """Register ``servicelens sources list`` and ``servicelens sources check``."""
+    sources = sub.add_parser(
+        "sources",
+        help="list the built-in source definitions, or preview one on an export",
+        description="Source definitions: list the presets, preview one on an export (writes "
+        "nothing), land and run a source's deliveries through the nightly machinery.",
+        epilog="examples:\n  servicelens sources list\n"
+        "  servicelens sources check qualtrics-acme.toml export.csv\n"
+        "  servicelens sources check cfpb complaints.csv --rows 5 --json\n"
+        "  servicelens sources run acme-qualtrics.toml export.csv --train\n"
+        "  servicelens sources demo cfpb --input complaints.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    action = sources.add_subparsers(dest="action", required=True)
+    action.add_parser("list", help="the built-in definitions (presets) and what they read")
+    check = action.add_parser("check", help="preview a definition on a file; writes nothing")
+    check.add_argument("definition", help="built-in definition name or a definition file")
+    check.add_argument("file", help="the export to read")
+    check.add_argument("--rows", type=int, default=10, help="mapped rows to show (default 10)")
+    run = action.add_parser(
+        "run",
+        help="land deliveries of a source and run its partitions (clean, marts, report)",
+    )
+    run.add_argument("definition", help="built-in definition name or a definition file")
+    run.add_argument("files", nargs="+", help="delivered export files, any date range")
+    run.add_argument("--train", action="store_true", help="train the source's model on its labels")
+    demo = action.add_parser(
+        "demo",
+        help="a source end to end: land, validate, train on its labels, score, report, query",
+    )
+    demo.add_argument("definition", help="built-in definition name (e.g. cfpb) or a file")
+    demo.add_argument("--input", nargs="+", required=True, help="the export(s) to run")
+    sources.set_defaults(handler=cmd_sources)
+
+
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens sources list | check DEFINITION FILE``."""
+    from servicelens.ingest.definitions import built_in_definitions, load_definition
+
+    if args.action == "list":
+        rows = []
+        for name in built_in_definitions():
+            definition = load_definition(name)
+            rows.append(
+                {
+                    "name": name,
+                    "format": definition.read.format,
+                    "partition": definition.partition,
+                    "describes": definition.description,
+                }
+            )
+        print(json.dumps(rows, indent=2) if args.json else table(rows))
+        return 0
+    if args.action in ("run", "demo"):
+        return _run(args, settings)
+    preview = check_definition(args.definition, args.file, settings, args.rows)
+    if args.json:
+        print(json.dumps(preview, indent=2, default=str))
+        return 0
+    print(_preview_text(preview))
+    return 0
+
+
+def check_definition(
+    definition_name: str, file: str, settings: Settings, rows: int = 10
+) -> dict[str, Any]:
+    """What the ingest layer makes of ``file`` under a definition: counts, the first
+    ``rows`` kept rows as mapped, and every quarantined row with its reasons. Writes
+    nothing. Raises the ingest layer's errors (DefinitionError, SourceError, BatchError)."""
+    import polars as pl
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.stages import ingest_export
+
+    definition = load_definition(definition_name)
+    ingested = ingest_export(definition, file, settings)
+    clean = ingested.clean
+    shown = [
+        c for c in PREVIEW_COLUMNS if c in clean.columns and clean[c].null_count() < clean.height
+    ]
+    read = ingested.mapped.read
+    return {
+        "definition": str(definition.path),
+        "source": definition.name,
+        "file": file,
+        "encoding": read.encoding,
+        "delimiter": read.delimiter,
+        "header_lines": read.header_lines,
+        "timezone": ingested.mapped.timezone,
+        "counts": {
+            "read": ingested.counts.surveys_read,
+            "kept": ingested.counts.kept,
+            "quarantined": ingested.counts.quarantined,
+            "negatives": ingested.counts.negatives,
+            "redacted": ingested.counts.redacted,
+        },
+        "rows": clean.head(rows)
+        .select(shown)
+        .with_columns(pl.col(pl.Datetime("us", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
+        .to_dicts(),
+        "quarantined": ingested.quarantine.select("source_line", "record_id", "reasons").to_dicts(),
+    }
+
+
+def _preview_text(preview: dict[str, Any]) -> str:
+    counts = preview["counts"]
+    lines = [
+        f"{preview['file']} read with {preview['source']} ({preview['definition']})",
+        f"encoding {preview['encoding']}, delimiter {preview['delimiter']!r}, "
+        f"{preview['header_lines']} header line(s), naive times in {preview['timezone']}",
+        f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
+        f"(read = kept + quarantined), negatives {counts['negatives']}",
+        "",
+        f"first {len(preview['rows'])} rows as mapped:",
+        table([{k: _short(v) for k, v in row.items()} for row in preview["rows"]])
+        if preview["rows"]
+        else "  (none kept)",
+    ]
+    if preview["quarantined"]:
+        lines += ["", "would be quarantined:"]
+        for row in preview["quarantined"]:
+            lines.append(
+                f"  line {row['source_line']} ({row['record_id'] or 'no id'}): "
+                + "; ".join(row["reasons"])
+            )
+    lines += ["", "nothing was written"]
+    return "\n".join(lines)
+
+
+def _short(value: object, width: int = 40) -> object:
+    if not isinstance(value, str) or len(value) <= width:
+        return value
+    return value[: width - 1] + "…"
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """``sources run`` / ``sources demo``: the land-and-run flow, then a summary."""
+    import time
+
+    from servicelens.cli.main import _configure_prefect_home
+
+    _configure_prefect_home(getattr(args, "verbose", False))
+    from flows.sources import land_and_run
+
+    demo = args.action == "demo"
+    files = args.input if demo else args.files
+    began = time.perf_counter()
+    result = land_and_run(args.definition, files, settings, train=demo or args.train)
+    result["seconds"] = round(time.perf_counter() - began, 1)
+    if demo:
+        result["queries"] = _demo_queries(settings)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(_run_summary(result, settings))
+    return 0
+
+
+def _demo_queries(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Two questions answered with DuckDB over the views, sources side by side."""
+    from servicelens.reporting.analyst import connect_views
+
+    con = connect_views(settings.root)
+    questions = {
+        "by_source_and_root_cause": "SELECT source, root_cause, count(*) AS responses "
+        "FROM feedback_scored GROUP BY ALL ORDER BY ALL",
+        "failures_by_product": "SELECT source, queue, count(*) AS negatives, "
+        "round(avg(CASE WHEN root_cause = 'policy_failure' THEN 1.0 ELSE 0 END), 3) "
+        "AS policy_failure_share FROM scored_negatives GROUP BY ALL "
+        "ORDER BY negatives DESC LIMIT 5",
+    }
+    answers = {}
+    for name, sql in questions.items():
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description]
+        answers[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return answers
+
+
+def _run_summary(result: dict[str, Any], settings: Settings) -> str:
+    ingested = result["ingested"]
+    read = sum(r["surveys_read"] for r in ingested)
+    kept = sum(r["kept"] for r in ingested)
+    quarantined = sum(r["quarantined"] for r in ingested)
+    scored = sum(r.get("scored", 0) for r in result["published"])
+    lines = [
+        f"{result['source']}: {len(result['landed'])} deliveries landed "
+        f"({sum(1 for d in result['landed'] if d['already_landed'])} already landed), "
+        f"{len(ingested)} partitions of a {result['granularity']} each",
+        f"rows read {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined: "
+        f"{read == kept + quarantined}); negatives scored {scored}",
+    ]
+    trained = result.get("trained")
+    if trained:
+        metrics = trained["metrics"]
+        cv = metrics["cross_validation"]
+        lines.append(
+            f"model {trained['version']}: {trained['decision']}; {cv['folds']}-fold CV ROC-AUC "
+            f"{cv['roc_auc']:.3f}, time-split ROC-AUC {metrics['model']['roc_auc']:.3f} "
+            f"({metrics['split']['test_rows']} test rows)"
+        )
+    for name, rows in (result.get("queries") or {}).items():
+        lines += ["", f"DuckDB: {name}", table(rows)]
+    lines += [
+        "",
+        f"layers: {settings.root / 'sources' / result['source']} (landed, clean, quarantine, "
+        "marts, runs)",
+        f"report: {result['report']}",
+        f"took {result['seconds']} s",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,495 @@
+"""Source definitions: how to read one kind of export and map it onto the canonical contract.
+
+A definition is a TOML file (format: ``docs/sources.md``). Built-in presets for the common
+exports live in ``servicelens/ingest/presets/``; a team's own definition ``extends`` one and
+adds its questions in a few lines. Loading checks every key and names the file and the key
+that is wrong; fitting a definition to a file is :mod:`servicelens.ingest.mapping`'s job.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.pipeline import TEXT, FeatureSpec, spec_from_dict
+from servicelens.ingest.readers import CsvDialect
+from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
+
+BUILT_IN_DIR = Path(__file__).parent / "presets"
+#: Canonical columns a definition may map export columns onto (the survey contract, the
+#: interaction facts a row may carry itself, and a two-level rating such as good/bad).
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    *RAW_SURVEY_COLUMNS,
+    *(c for c in RAW_INTERACTION_SCHEMA if c not in RAW_SURVEY_COLUMNS),
+    "rating",
+)
+#: Timestamp columns: parsed with the column's ``format`` (ISO 8601 when none is declared).
+TIMESTAMP_COLUMNS: tuple[str, ...] = ("submitted_at", "delivered_at", "started_at")
+#: Numeric columns that may be written as durations.
+DURATION_UNITS: dict[str, float | None] = {
+    "seconds": 1.0,
+    "minutes": 60.0,
+    "hours": 3600.0,
+    "h:mm:ss": None,
+}
+#: What makes a response negative (so it gets a root cause).
+NEGATIVE_RULES: tuple[str, ...] = ("csat", "nps", "rating", "all", "none")
+FORMATS: tuple[str, ...] = ("csv", "xlsx", "json")
+
+_TOP_KEYS = {
+    "name",
+    "extends",
+    "description",
+    "country",
+    "timezone",
+    "partition",
+    "pseudonymise_agents",
+    "ambiguous_times",
+    "never_store",
+    "never_features",
+    "negative",
+    "read",
+    "columns",
+    "attributes",
+    "exclude",
+    "label",
+    "features",
+}
+_READ_KEYS = {
+    "format",
+    "encoding",
+    "repair_mojibake",
+    "delimiter",
+    "quote",
+    "header_rows",
+    "extra_header_rows",
+    "extra_header_if_cell_starts",
+    "extra_header_if_id_not",
+    "names",
+    "generic_sub_names",
+    "lower_case_names",
+    "timezone_from_header",
+    "sheet",
+    "records",
+    "null_values",
+    "decimal_comma",
+    "thousands",
+}
+_RULE_KEYS = {
+    "column",
+    "columns",
+    "value",
+    "format",
+    "values",
+    "missing",
+    "unit",
+    "derive",
+    "required",
+}
+_FEATURE_KEYS = {"categorical", "numeric", "flags", "crosses", "char_ngrams", "c", "boosted_facts"}
+
+
+class DefinitionError(ValueError):
+    """A definition that is malformed, or an export that does not fit its definition. The
+    message names the file, the key or line and column, and what to change."""
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """How one canonical column is filled from the export."""
+
+    name: str
+    #: Export column names, each a list of alternatives (the first present is used); several
+    #: entries are joined with a space (a date and a time in separate columns).
+    sources: tuple[tuple[str, ...], ...] = ()
+    #: A constant for every row (``channel = { value = "phone" }``).
+    value: str | None = None
+    #: strftime formats of a timestamp, tried in order (day-first or month-first is
+    #: declared, never guessed); ``"iso"`` is ISO 8601, the default.
+    formats: tuple[str, ...] = ()
+    #: Export text -> canonical value (choice codes, scores written as text, ``Telefon``);
+    #: matched after trimming, ignoring case; an empty value means missing.
+    values: dict[str, str] = field(default_factory=dict)
+    #: More tokens meaning "not answered" for this column (``0`` on a 1-5 scale).
+    missing: tuple[str, ...] = ()
+    #: Duration unit of a number: seconds, minutes, hours or h:mm:ss.
+    unit: str | None = None
+    #: A stable id derived from the row's content (exports without a response id).
+    derive: bool = False
+    #: Whether a row without a value is quarantined. Only csat uses it: required by default
+    #: when csat decides what is negative; ``required = false`` keeps unrated rows (a call
+    #: log where unanswered calls have no rating).
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Rows a definition sets aside, with the reason that goes into quarantine."""
+
+    column: str
+    values: tuple[str, ...]
+    #: True: excluded when the value is NOT one of ``values``.
+    unless: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """The ``[read]`` table: how the bytes become text rows."""
+
+    format: str = "csv"
+    dialect: CsvDialect = field(default_factory=CsvDialect)
+    #: xlsx: the sheet (name or 0-based index).
+    sheet: str | int = 0
+    #: json: the key holding the list of records (None: the document is the list, or its
+    #: only list-valued key).
+    records: str | None = None
+    #: Text meaning "missing" in any mapped column, compared after trimming.
+    null_values: tuple[str, ...] = ("",)
+    decimal_comma: bool = False
+    thousands: str = ""
+    #: A JSON key in the header cells that gives the export's timezone (Qualtrics).
+    timezone_from_header: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceDefinition:
+    """A parsed, checked source definition."""
+
+    name: str
+    path: Path
+    description: str
+    read: ReadOptions
+    columns: dict[str, ColumnRule]
+    #: Attribute name -> export column: facts kept as JSON in the ``attributes`` column.
+    attributes: dict[str, tuple[str, ...]]
+    features: FeatureSpec
+    never_store: tuple[str, ...] = ()
+    never_features: tuple[str, ...] = ()
+    exclude: tuple[Exclusion, ...] = ()
+    label_column: tuple[str, ...] = ()
+    label_values: dict[str, str] = field(default_factory=dict)
+    negative: str = "csat"
+    #: The export's timezone for naive local times (None: the business timezone).
+    timezone: str | None = None
+    #: ISO 3166 alpha-2 country, for telling phone numbers in comments.
+    country: str = "GB"
+    #: ``day`` or ``month``: how many survey dates one partition holds.
+    partition: str = "day"
+    pseudonymise_agents: bool = False
+    #: ``quarantine``: a naive time the clocks went through twice is quarantined with its
+    #: own reason; ``earliest``: the earlier instant is taken (the generated sample's rule).
+    ambiguous_times: str = "quarantine"
+    #: The presets it extends, nearest first.
+    extends: tuple[str, ...] = ()
+
+    @property
+    def export_columns(self) -> list[tuple[str, ...]]:
+        """Every export column the definition reads (alternatives grouped)."""
+        wanted: list[tuple[str, ...]] = []
+        for rule in self.columns.values():
+            wanted.extend(rule.sources)
+        wanted.extend(self.attributes.values())
+        if self.label_column:
+            wanted.append(self.label_column)
+        wanted.extend((e.column,) for e in self.exclude)
+        return wanted
+
+
+def built_in_definitions() -> list[str]:
+    """Names accepted without a path (``--source cfpb``)."""
+    return sorted(p.stem for p in BUILT_IN_DIR.glob("*.toml"))
+
+
+def resolve_definition_path(source: str | Path, relative_to: Path | None = None) -> Path:
+    """A built-in preset name, or a path to a definition file."""
+    candidate = Path(source)
+    if relative_to is not None and not candidate.is_absolute():
+        near = relative_to.parent / candidate
+        if near.exists():
+            return near
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.exists():
+            raise DefinitionError(f"{candidate}: source definition not found")
+        return candidate
+    built_in = BUILT_IN_DIR / f"{source}.toml"
+    if not built_in.exists():
+        raise DefinitionError(
+            f"source {str(source)!r} is neither a built-in definition "
+            f"{built_in_definitions()} nor a path to a definition file (see docs/sources.md)"
+        )
+    return built_in
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: tables merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _load_raw(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], tuple[str, ...]]:
+    if path in chain:
+        raise DefinitionError(f"{path}: `extends` loops back to itself ({chain})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise DefinitionError(f"{path}: not valid TOML: {error}") from error
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise DefinitionError(
+            f"{path}: unknown key(s) {unknown}; the keys are {sorted(_TOP_KEYS)} "
+            "(see docs/sources.md)"
+        )
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, ()
+    base_path = resolve_definition_path(str(parent), relative_to=path)
+    base, chain_names = _load_raw(base_path, (*chain, path))
+    # The preset's own name and description do not pass on to a definition extending it.
+    base = {k: v for k, v in base.items() if k not in ("name", "description")}
+    return _merge(base, data), (str(parent), *chain_names)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise DefinitionError(f"{where}: expected a column name or a list of names, got {value!r}")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _rule(name: str, spec: Any, where: str) -> ColumnRule:
+    if not isinstance(spec, dict):
+        return ColumnRule(name, sources=(_strings(spec, where),))
+    unknown = sorted(set(spec) - _RULE_KEYS)
+    if unknown:
+        raise DefinitionError(f"{where}: unknown key(s) {unknown}; allowed {sorted(_RULE_KEYS)}")
+    sources: tuple[tuple[str, ...], ...] = ()
+    if "column" in spec:
+        sources = (_strings(spec["column"], where),)
+    if "columns" in spec:
+        if not isinstance(spec["columns"], list):
+            raise DefinitionError(f"{where}: `columns` must be a list of column names")
+        sources = tuple(_strings(c, where) for c in spec["columns"])
+    unit = spec.get("unit")
+    if unit is not None and unit not in DURATION_UNITS:
+        raise DefinitionError(f"{where}: unit {unit!r} is not one of {list(DURATION_UNITS)}")
+    derive = spec.get("derive")
+    if derive not in (None, "row"):
+        raise DefinitionError(f'{where}: derive = {derive!r}; the only kind is "row"')
+    if derive and name != "response_id":
+        raise DefinitionError(f"{where}: only response_id can be derived from the row")
+    value = spec.get("value")
+    if not sources and value is None and not derive:
+        raise DefinitionError(f"{where}: give `column`, `columns`, `value` or `derive`")
+    fmt = spec.get("format")
+    if fmt is not None and name not in TIMESTAMP_COLUMNS:
+        raise DefinitionError(f"{where}: `format` applies to timestamps {TIMESTAMP_COLUMNS} only")
+    formats = _strings(fmt, where) if fmt is not None else ()
+    return ColumnRule(
+        name=name,
+        sources=sources,
+        value=None if value is None else _text(value),
+        formats=formats,
+        values={str(k).strip().lower(): _text(v) for k, v in spec.get("values", {}).items()},
+        missing=tuple(str(m) for m in spec.get("missing", ())),
+        unit=unit,
+        derive=bool(derive),
+        required=bool(spec.get("required", True)),
+    )
+
+
+def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
+    unknown = sorted(set(data) - _READ_KEYS)
+    if unknown:
+        raise DefinitionError(
+            f"{where} [read]: unknown key(s) {unknown}; allowed {sorted(_READ_KEYS)}"
+        )
+    fmt = data.get("format", "csv")
+    if fmt not in FORMATS:
+        raise DefinitionError(f"{where} [read]: format {fmt!r} is not one of {list(FORMATS)}")
+    id_rule = data.get("extra_header_if_id_not")
+    if id_rule is not None and not (
+        isinstance(id_rule, list) and len(id_rule) == 2 and all(isinstance(x, str) for x in id_rule)
+    ):
+        raise DefinitionError(
+            f"{where} [read]: extra_header_if_id_not must be [column, regex], got {id_rule!r}"
+        )
+    names = data.get("names", "first")
+    if names not in ("first", "joined"):
+        raise DefinitionError(f'{where} [read]: names = {names!r}; use "first" or "joined"')
+    dialect = CsvDialect(
+        delimiter=str(data.get("delimiter", ",")),
+        quote=str(data.get("quote", '"')),
+        encoding=str(data.get("encoding", "auto")),
+        repair_mojibake=bool(data.get("repair_mojibake", False)),
+        header_rows=int(data.get("header_rows", 1)),
+        extra_header_rows=int(data.get("extra_header_rows", 0)),
+        extra_header_if_cell_starts=tuple(data.get("extra_header_if_cell_starts", ())),
+        extra_header_if_id_not=(id_rule[0], id_rule[1]) if id_rule else None,
+        names=names,
+        generic_sub_names=tuple(data.get("generic_sub_names", ())),
+        lower_case_names=bool(data.get("lower_case_names", False)),
+        timezone_key=data.get("timezone_from_header"),
+    )
+    return ReadOptions(
+        format=fmt,
+        dialect=dialect,
+        sheet=data.get("sheet", 0),
+        records=data.get("records"),
+        null_values=tuple(str(v) for v in data.get("null_values", ("",))),
+        decimal_comma=bool(data.get("decimal_comma", False)),
+        thousands=str(data.get("thousands", "")),
+        timezone_from_header=data.get("timezone_from_header"),
+    )
+
+
+def _features(data: dict[str, Any], where: str) -> FeatureSpec:
+    unknown = sorted(set(data) - _FEATURE_KEYS)
+    if unknown:
+        raise DefinitionError(f"{where} [features]: unknown key(s) {unknown}")
+    # The model's own reader of a spec, so a definition's features mean what a saved one does.
+    return spec_from_dict({"text": TEXT, **data})
+
+
+def load_definition(source: str | Path) -> SourceDefinition:
+    """Parse and check a definition (a preset name or a file, with its ``extends`` chain).
+
+    Raises :class:`DefinitionError` naming the file and the key: an unknown key, a column
+    that is not canonical, a feature with no source, a feature that reads the label or a
+    column in ``never_features``/``never_store``, a label value other than a root cause.
+    """
+    path = resolve_definition_path(source)
+    data, chain = _load_raw(path)
+    where = str(path)
+    columns_spec = data.get("columns", {})
+    if not isinstance(columns_spec, dict):
+        raise DefinitionError(f"{where}: [columns] must be a table")
+    unknown_columns = sorted(set(columns_spec) - set(CANONICAL_COLUMNS))
+    if unknown_columns:
+        raise DefinitionError(
+            f"{where}: [columns] {unknown_columns} are not canonical columns "
+            f"{list(CANONICAL_COLUMNS)}; keep other facts under [attributes]"
+        )
+    columns = {
+        name: _rule(name, spec, f"{where} [columns.{name}]") for name, spec in columns_spec.items()
+    }
+    if "response_id" not in columns:
+        raise DefinitionError(
+            f'{where}: [columns] needs response_id (or response_id = {{ derive = "row" }} '
+            "when the export has no id)"
+        )
+    if "submitted_at" not in columns:
+        raise DefinitionError(f"{where}: [columns] needs submitted_at (it dates each response)")
+    attributes = {
+        str(name): _strings(spec, f"{where} [attributes.{name}]")
+        for name, spec in data.get("attributes", {}).items()
+    }
+    clash = sorted(set(attributes) & set(CANONICAL_COLUMNS))
+    if clash:
+        raise DefinitionError(f"{where}: [attributes] {clash} are canonical: map them in [columns]")
+    negative = data.get("negative") or next(
+        (rule for rule in ("csat", "rating") if rule in columns), "none"
+    )
+    if negative not in NEGATIVE_RULES:
+        raise DefinitionError(f"{where}: negative = {negative!r}; use one of {NEGATIVE_RULES}")
+    if negative in ("csat", "nps", "rating") and negative not in columns:
+        raise DefinitionError(
+            f'{where}: negative = "{negative}" but [columns] maps no {negative}; map it, or say '
+            'negative = "all" (every row is a complaint) or "none"'
+        )
+    label = data.get("label", {})
+    label_values = {str(k): str(v) for k, v in label.get("values", {}).items()}
+    bad_labels = sorted({v for v in label_values.values() if v not in ROOT_CAUSES})
+    if bad_labels:
+        raise DefinitionError(
+            f"{where}: [label.values] may map only to {ROOT_CAUSES}: {bad_labels}"
+        )
+    label_column = _strings(label["column"], f"{where} [label]") if "column" in label else ()
+    if label_column and not label_values:
+        raise DefinitionError(f"{where}: [label] names column {label_column} but no values")
+    exclusions = []
+    for i, item in enumerate(data.get("exclude", [])):
+        spot = f"{where} [[exclude]] #{i + 1}"
+        if not {"column", "reason"} <= set(item) or not ({"in", "not_in"} & set(item)):
+            raise DefinitionError(f"{spot}: needs column, reason and `in` or `not_in`")
+        unless = "not_in" in item
+        exclusions.append(
+            Exclusion(
+                column=str(item["column"]),
+                values=tuple(_text(v) for v in item["not_in" if unless else "in"]),
+                unless=unless,
+                reason=str(item["reason"]),
+            )
+        )
+    features = _features(data.get("features", {}), where)
+    if "features" not in data and "comment" not in columns:
+        features = FeatureSpec(text="")  # no free text and no model declared
+    never_features = tuple(data.get("never_features", ()))
+    never_store = tuple(data.get("never_store", ()))
+    forbidden = {*never_features, *never_store, *label_column}
+    known = {*columns, *attributes}
+    used = (features.text, *features.facts, *(c for x in features.crosses for c in x))
+    for name in (n for n in used if n):
+        if name not in known:
+            raise DefinitionError(
+                f"{where}: feature {name!r} has no source in [columns] or [attributes]"
+            )
+        reads = columns[name].sources if name in columns else (attributes[name],)
+        if any(alt in forbidden for group in reads for alt in group):
+            raise DefinitionError(
+                f"{where}: feature {name!r} reads {reads}, which is the label or listed in "
+                "never_features / never_store; remove it from [features]"
+            )
+    for name, rule in columns.items():
+        stored = [alt for group in rule.sources for alt in group if alt in never_store]
+        if stored and name != "response_id":
+            raise DefinitionError(
+                f"{where}: [columns.{name}] reads {stored}, listed in never_store (personal "
+                "data stays in raw/); remove the mapping or the never_store entry"
+            )
+    for name, group in attributes.items():
+        if any(alt in never_store for alt in group):
+            raise DefinitionError(f"{where}: [attributes.{name}] reads a never_store column")
+    partition = data.get("partition", "day")
+    if partition not in ("day", "month"):
+        raise DefinitionError(f'{where}: partition = {partition!r}; use "day" or "month"')
+    ambiguous = data.get("ambiguous_times", "quarantine")
+    if ambiguous not in ("quarantine", "earliest"):
+        raise DefinitionError(
+            f'{where}: ambiguous_times = {ambiguous!r}; "quarantine" or "earliest"'
+        )
+    return SourceDefinition(
+        name=str(data.get("name", path.stem)),
+        path=path,
+        description=str(data.get("description", "")),
+        read=_read_options(data.get("read", {}), where),
+        columns=columns,
+        attributes=attributes,
+        features=features,
+        never_store=never_store,
+        never_features=never_features,
+        exclude=tuple(exclusions),
+        label_column=label_column,
+        label_values=label_values,
+        negative=negative,
+        timezone=data.get("timezone"),
+        country=str(data.get("country", "GB")),
+        partition=partition,
+        pseudonymise_agents=bool(data.get("pseudonymise_agents", False)),
+        ambiguous_times=ambiguous,
+        extends=chain,
+    )

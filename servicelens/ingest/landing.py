@@ -1,0 +1,221 @@
+"""Landing: a source's deliveries, as delivered, into the landed layer, one partition per
+survey date (or month) in the business timezone.
+
+A vendor drops exports of any date range, under any file name, sometimes with the same rows
+again. Landing one:
+
+1. copies the file into the raw zone as delivered, named by its sha256 (``raw/sources/
+   <source>/<sha12>-<name>``): never modified, and the same bytes delivered twice are one
+   delivery;
+2. reads and maps it with the source's definition (the same reader as every file: decoding,
+   physical lines, rejects), redacts personal data, and dates each row by its submitted time
+   in the business timezone (a row whose time cannot be read is dated by its delivery, so its
+   reason is reported with that date);
+3. rewrites each touched partition whole: the rows it held from other deliveries, plus this
+   delivery's. Its manifest names every delivery file in it, with its sha256.
+
+Re-delivered rows are not resolved here: every copy is landed, dated by its delivery, and
+the clean layer keeps the latest (the older go to quarantine as superseded). A late row
+changes its date's landed partition, so that date's inputs change and the nightly look-back
+(or a backfill) reprocesses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from servicelens.ingest.definitions import SourceDefinition
+from servicelens.ingest.mapping import (
+    EXCLUDED,
+    MappedExport,
+    map_export,
+    read_export,
+)
+from servicelens.settings import Settings
+from servicelens.storage.fs import DataPath, read_bytes
+from servicelens.storage.partitions import (
+    MANIFEST_FILE,
+    partition_dir,
+    read_manifest,
+    read_partition,
+    write_partition,
+)
+from transforms.clean import parsed_timestamp
+from transforms.pii import redact_pii
+from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
+
+PARTITION_FILE = "part-0.parquet"
+
+
+def period_start(day: date, granularity: str) -> date:
+    """The partition a survey date belongs to: the date itself, or its month's first day."""
+    return day.replace(day=1) if granularity == "month" else day
+
+
+@dataclass
+class Landing:
+    """What landing one delivery did."""
+
+    file: str
+    delivered_as: str
+    sha256: str
+    rows: int
+    rejects: int
+    #: Partitions (period starts) rewritten, with how many of this delivery's rows each got.
+    periods: dict[date, int] = field(default_factory=dict)
+    #: The same bytes had been landed before: nothing changed.
+    already_landed: bool = False
+
+
+def _copy_as_delivered(settings: Settings, file: str | DataPath) -> tuple[DataPath, str, bytes]:
+    data = read_bytes(str(file))
+    sha = hashlib.sha256(data).hexdigest()
+    target = settings.deliveries_dir / f"{sha[:12]}-{Path(str(file)).name}"
+    if not target.exists():
+        if isinstance(target, Path):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.parent / f".{target.name}.partial"
+            partial.write_bytes(data)
+            partial.rename(target)
+        else:  # one PUT: an object store never shows part of an object
+            target.write_bytes(data)
+    return target, sha, data
+
+
+def landed_rows(
+    mapped: MappedExport,
+    settings: Settings,
+    definition: SourceDefinition,
+    sha256: str,
+    landed_at: datetime,
+) -> pl.DataFrame:
+    """A mapped delivery as landed rows (``LANDED_SCHEMA``): redacted, each with its raw
+    record and its survey date; the delivery's rejects as rows with their reason."""
+    read = mapped.read
+    frame, _ = redact_pii(mapped.frame, ["comment"], definition.country)
+    records = read.frame.select(
+        "source_line",
+        pl.struct(mapped.raw_columns).struct.json_encode().alias("raw_record")
+        if mapped.raw_columns
+        else pl.lit(None, pl.String).alias("raw_record"),
+    )
+    options = mapped.parse_options(settings.timezone)
+    delivered_on = landed_at.astimezone(_zone(settings.timezone)).date()
+    submitted = parsed_timestamp(
+        "submitted_at", options.timezone, options.formats.get("submitted_at", ()), "earliest"
+    )
+    frame = frame.join(records, "source_line", "left").with_columns(
+        submitted.dt.convert_time_zone(settings.timezone)
+        .dt.date()
+        .fill_null(delivered_on)
+        .alias(PARTITION_COLUMN),
+        pl.col("delivered_at").fill_null(pl.lit(landed_at.isoformat())),
+        pl.col(EXCLUDED).alias("excluded"),
+        pl.lit(None, pl.String).alias("reject"),
+        pl.lit(mapped.timezone).alias("timezone"),
+    )
+    rejects = pl.DataFrame(
+        {
+            "source_line": [r.line for r in read.rejects],
+            "raw_record": [r.text for r in read.rejects],
+            "reject": [r.reason for r in read.rejects],
+        },
+        schema={"source_line": pl.Int64, "raw_record": pl.String, "reject": pl.String},
+    )
+    rejects, _ = redact_pii(rejects, ["raw_record"], definition.country)
+    rejects = rejects.with_columns(
+        pl.lit(delivered_on).alias(PARTITION_COLUMN),
+        pl.lit(definition.name).alias("source"),
+        pl.lit(read.path).alias("source_file"),
+    )
+    rows = pl.concat([frame, rejects], how="diagonal_relaxed").with_columns(
+        pl.lit(sha256).alias("delivery"),
+        pl.lit(landed_at).cast(pl.Datetime("us", "UTC")).alias("landed_at"),
+    )
+    absent = [
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in LANDED_SCHEMA.items()
+        if name not in rows.columns
+    ]
+    return rows.with_columns(absent).select(
+        pl.col(name).cast(dtype) for name, dtype in LANDED_SCHEMA.items()
+    )
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def land_delivery(
+    settings: Settings,
+    definition: SourceDefinition,
+    file: str | DataPath,
+    landed_at: datetime | None = None,
+) -> Landing:
+    """Land one delivered file of ``definition``'s source (see the module's docstring).
+
+    Raises the reader's and the definition's errors (SourceError, DefinitionError) before
+    anything but the raw copy is written: a file that cannot be read lands nothing.
+    """
+    landed_at = landed_at or datetime.now(UTC)
+    target, sha, _ = _copy_as_delivered(settings, file)
+    read = read_export(definition, target)
+    mapped = map_export(definition, read, settings.timezone)
+    rows = landed_rows(mapped, settings, definition, sha, landed_at)
+    rows = rows.with_columns(
+        pl.col(PARTITION_COLUMN)
+        .map_elements(lambda d: period_start(d, definition.partition), return_dtype=pl.Date)
+        .alias("_period")
+    )
+    result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
+    periods = rows.get_column("_period").unique().sort().to_list()
+    already = all(
+        sha in (read_manifest(settings.landed_dir, p) or {}).get("deliveries", {}) for p in periods
+    )
+    if periods and already:
+        result.already_landed = True
+        return result
+    for period in periods:
+        new = rows.filter(pl.col("_period") == period).drop("_period")
+        result.periods[period] = new.height
+        old_manifest = read_manifest(settings.landed_dir, period) or {}
+        frames = [new]
+        if (partition_dir(settings.landed_dir, period) / PARTITION_FILE).exists():
+            kept = read_partition(settings.landed_dir, period).drop(PARTITION_COLUMN)
+            # Landing the same delivery again replaces its rows, never doubles them.
+            frames.insert(0, kept.filter(pl.col("delivery") != sha))
+        merged = pl.concat(frames, how="diagonal_relaxed").sort(
+            "landed_at", "source_file", "source_line"
+        )
+        deliveries = {**old_manifest.get("deliveries", {}), sha: str(target)}
+        manifest = {
+            "source": definition.name,
+            "definition": str(definition.path),
+            "partition": {"key": PARTITION_COLUMN, "granularity": definition.partition},
+            "deliveries": deliveries,
+            "inputs": {path: digest for digest, path in deliveries.items()},
+            "landed_at": landed_at.isoformat(),
+        }
+        write_partition(
+            merged.with_columns(pl.lit(period).alias(PARTITION_COLUMN)),
+            settings.landed_dir,
+            period,
+            {**LANDED_SCHEMA},
+            manifest,
+            settings.staging_dir,
+        )
+    return result
+
+
+def landed_periods(settings: Settings) -> list[date]:
+    """Every partition of the source's landed layer, oldest first."""
+    found = settings.landed_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}")
+    return sorted(date.fromisoformat(p.parent.name.split("=", 1)[1]) for p in found)

@@ -1,0 +1,341 @@
+"""Fit a source definition to an export: read the file, then map its columns onto the
+canonical contract as text, ready for the same cleaning and validation as every source.
+
+Reading (:func:`read_export`) goes through the line-numbered readers of
+:mod:`servicelens.ingest.readers` whatever the format, so every row keeps its file and
+physical line and every record that cannot be read is a reject with its reason. Mapping
+(:func:`map_export`) only renames, fills constants, applies null tokens and value maps, and
+derives ids; parsing into types is :func:`transforms.clean.normalise_surveys`' job, so a bad
+value is quarantined there with the text the export really held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from servicelens.ingest.definitions import (
+    TIMESTAMP_COLUMNS,
+    DefinitionError,
+    SourceDefinition,
+)
+from servicelens.ingest.readers import RawRead, Reject, SourceError, read_csv_with_lines
+from servicelens.storage.fs import DataPath, read_bytes
+from transforms.clean import ParseOptions
+from transforms.schemas import RAW_SURVEY_COLUMNS
+
+#: Columns the mapping adds beside the canonical ones.
+EXCLUDED = "_excluded"
+
+
+def column_key(name: str) -> str:
+    """How export column names are matched: case, spaces and punctuation do not matter
+    (``Date received``, ``date_received`` and ``Date Received?`` are one column)."""
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
+    """Read one export as the definition's ``[read]`` says: CSV (any delimiter, header
+    rows, encoding), xlsx (fastexcel) or JSON records. Raises SourceError naming the file."""
+    if not Path(str(path)).exists() and "://" not in str(path):
+        raise SourceError(f"{path}: input file not found")
+    fmt = definition.read.format
+    if fmt == "xlsx":
+        return read_xlsx_with_lines(path, definition)
+    if fmt == "json":
+        return read_json_records(path, definition.read.records)
+    return read_csv_with_lines(path, dialect=definition.read.dialect)
+
+
+def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> RawRead:
+    """Read one sheet of an .xlsx workbook (polars with the fastexcel/calamine engine) as
+    text; a row's ``source_line`` is its row number in the sheet."""
+    sheet = definition.read.sheet
+    try:
+        grid = pl.read_excel(
+            read_bytes(str(path)),
+            sheet_id=sheet + 1 if isinstance(sheet, int) else None,
+            sheet_name=sheet if isinstance(sheet, str) else None,
+            engine="calamine",
+            has_header=False,
+            infer_schema_length=0,
+            drop_empty_rows=False,
+            drop_empty_cols=False,
+        )
+    except Exception as error:  # fastexcel raises its own types for a broken workbook
+        raise SourceError(
+            f"{path}: cannot read sheet {sheet!r} of the workbook ({error}); check `sheet` in "
+            "the definition's [read], or export the sheet as CSV"
+        ) from error
+    assert isinstance(grid, pl.DataFrame)
+    grid = grid.select(pl.all().cast(pl.String))
+    rows = grid.rows()
+    blank = [all(v is None or str(v).strip() == "" for v in row) for row in rows]
+    dialect = definition.read.dialect
+    from servicelens.ingest.readers import column_names
+
+    header_records: list[list[str]] = []
+    index = 0
+    while index < len(rows) and len(header_records) < dialect.header_rows:
+        if not blank[index]:
+            header_records.append(["" if v is None else str(v) for v in rows[index]])
+        index += 1
+    if not header_records:
+        raise SourceError(f"{path}: sheet {sheet!r} is empty; expected a header row")
+    header = column_names(header_records, dialect)
+    body = [(i + 1, row) for i, row in enumerate(rows) if i >= index and not blank[i]]
+    frame = pl.DataFrame(
+        {name: [r[j] for _, r in body] for j, name in enumerate(header)},
+        schema=dict.fromkeys(header, pl.String),
+    ).with_columns(
+        pl.Series("source_file", [str(path)] * len(body), dtype=pl.String),
+        pl.Series("source_line", [line for line, _ in body], dtype=pl.Int64),
+    )
+    return RawRead(str(path), "xlsx", header, frame, [], 0, index, None)
+
+
+def _flat(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+
+
+def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
+    """Read a JSON export holding a list of records (a top-level list, or the list under
+    ``key``, e.g. Zendesk's ``satisfaction_ratings``). Each record becomes a row of text
+    columns (nested values as JSON text); ``source_line`` is the line its object starts
+    on. A record that is not an object is a reject with its line."""
+    text = read_bytes(str(path)).decode("utf-8-sig")
+    decoder = json.JSONDecoder()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SourceError(
+            f"{path}: line {error.lineno}: not valid JSON ({error.msg}); the delivery may be "
+            "truncated: ask for the complete file"
+        ) from error
+    if isinstance(document, dict):
+        lists = [k for k, v in document.items() if isinstance(v, list)]
+        key = key or (lists[0] if len(lists) == 1 else None)
+        if key is None or not isinstance(document.get(key), list):
+            raise SourceError(
+                f"{path}: line 1: which key holds the records? set `records` in the "
+                f"definition's [read] to one of {lists}"
+            )
+        start = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text)
+        assert start is not None
+        position = start.end()
+    elif isinstance(document, list):
+        position = text.index("[") + 1
+    else:
+        raise SourceError(f"{path}: line 1: expected a list of records or an object holding one")
+    records: list[dict[str, str | None]] = []
+    lines: list[int] = []
+    rejects: list[Reject] = []
+    whitespace = re.compile(r"[\s,]*")
+    while True:
+        position = whitespace.match(text, position).end()  # type: ignore[union-attr]
+        if position >= len(text) or text[position] == "]":
+            break
+        value, end = decoder.raw_decode(text, position)
+        line = text.count("\n", 0, position) + 1
+        if isinstance(value, dict):
+            records.append({str(k): _flat(v) for k, v in value.items()})
+            lines.append(line)
+        else:
+            rejects.append(Reject(line, text[position:end], "malformed record: not an object"))
+        position = end
+    header = list(dict.fromkeys(k for r in records for k in r))
+    frame = pl.DataFrame(
+        {name: [r.get(name) for r in records] for name in header},
+        schema=dict.fromkeys(header, pl.String),
+    ).with_columns(
+        pl.Series("source_file", [str(path)] * len(records), dtype=pl.String),
+        pl.Series("source_line", lines, dtype=pl.Int64),
+    )
+    return RawRead(str(path), "utf-8", header, frame, rejects, 0, 0, None)
+
+
+@dataclass
+class MappedExport:
+    """An export mapped onto the canonical contract: text columns, lineage, and what to
+    quote when a row is quarantined."""
+
+    definition: SourceDefinition
+    read: RawRead
+    #: Canonical columns as text (``RAW_SURVEY_COLUMNS`` always; interaction facts and
+    #: ``rating`` when mapped), ``attributes`` (JSON text), ``label`` (a root cause or
+    #: null), ``_excluded`` (why the definition sets the row aside, or null), ``source``,
+    #: ``source_file``, ``source_line``.
+    frame: pl.DataFrame
+    #: Export columns quoted in a quarantined row's ``raw_record`` (never a never_store one).
+    raw_columns: list[str]
+    #: The export's timezone for naive local times.
+    timezone: str
+    #: Whether the export had the label column.
+    has_label: bool
+
+    def parse_options(self, business_timezone: str) -> ParseOptions:
+        """How :func:`transforms.clean.normalise_surveys` types this export's text."""
+        rules = self.definition.columns
+        return ParseOptions(
+            timezone=self.timezone,
+            business_timezone=business_timezone,
+            formats={c: r.formats for c in TIMESTAMP_COLUMNS if (r := rules.get(c)) and r.formats},
+            ambiguous="earliest" if self.definition.ambiguous_times == "earliest" else "null",
+            decimal_comma=self.definition.read.decimal_comma,
+            thousands=self.definition.read.thousands,
+            units={c: r.unit for c, r in rules.items() if r.unit},
+        )
+
+
+def _resolve(group: tuple[str, ...], index: dict[str, str], header: list[str]) -> str | None:
+    for alternative in group:
+        if alternative in header:
+            return alternative
+        found = index.get(column_key(alternative))
+        if found is not None:
+            return found
+    return None
+
+
+def _text(name: str, definition: SourceDefinition, extra_missing: tuple[str, ...] = ()) -> pl.Expr:
+    """An export column as trimmed text, with the definition's null tokens made null."""
+    value = pl.col(name).str.replace_all("\u00a0", " ").str.strip_chars()
+    missing = [*definition.read.null_values, *extra_missing]
+    return pl.when(value.is_in(missing)).then(None).otherwise(value)
+
+
+def derived_ids(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """A stable id per row: sha256 of its values as exported (so exact copies share one,
+    and the same row delivered again gets the same id)."""
+    joined = frame.select(
+        pl.concat_str([pl.col(c).fill_null("\x00") for c in columns], separator="\x1f")
+    ).to_series()
+    return pl.Series(
+        "response_id",
+        [f"row-{hashlib.sha256(t.encode()).hexdigest()[:16]}" for t in joined.to_list()],
+        dtype=pl.String,
+    )
+
+
+def map_export(
+    definition: SourceDefinition,
+    read: RawRead,
+    business_timezone: str,
+    require_label: bool = False,
+) -> MappedExport:
+    """Map a read export onto the canonical columns (still text).
+
+    Raises :class:`DefinitionError` naming the file, the header line, the columns the
+    definition reads that the export lacks, and what to change.
+    """
+    header = read.header
+    index: dict[str, str] = {}
+    for name in header:
+        index.setdefault(column_key(name), name)
+    missing = [
+        list(group)
+        for group in definition.export_columns
+        if group != definition.label_column and _resolve(group, index, header) is None
+    ]
+    if missing:
+        raise DefinitionError(
+            f"{read.path}: line {max(read.header_lines, 1)} (header): definition "
+            f"{definition.path} reads column(s) {missing} that the export does not have; it "
+            f"has {header}. Fix [columns], [attributes] or [[exclude]] in the definition"
+        )
+    label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
+    if require_label and label_at is None:
+        raise DefinitionError(
+            f"{read.path}: line {max(read.header_lines, 1)} (header): training needs the label "
+            f"column {list(definition.label_column)} of {definition.path}; the export has {header}"
+        )
+    frame = read.frame
+    used: list[str] = []
+    expressions: list[pl.Expr] = []
+    for name, rule in definition.columns.items():
+        if rule.derive:
+            continue
+        if rule.value is not None and not rule.sources:
+            expressions.append(pl.lit(rule.value, pl.String).alias(name))
+            continue
+        parts = []
+        for group in rule.sources:
+            column = _resolve(group, index, header)
+            assert column is not None
+            used.append(column)
+            parts.append(_text(column, definition, rule.missing))
+        value = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=" ")
+        if rule.values:
+            keys = list(rule.values)
+            value = value.str.to_lowercase().replace_strict(
+                keys, [rule.values[k] for k in keys], default=value, return_dtype=pl.String
+            )
+            value = pl.when(value == "").then(None).otherwise(value)
+        expressions.append(value.alias(name))
+    if definition.attributes:
+        fields = []
+        for name, group in definition.attributes.items():
+            column = _resolve(group, index, header)
+            assert column is not None
+            used.append(column)
+            fields.append(_text(column, definition).alias(name))
+        expressions.append(pl.struct(fields).struct.json_encode().alias("attributes"))
+    else:
+        expressions.append(pl.lit(None, pl.String).alias("attributes"))
+    if label_at is not None:
+        used.append(label_at)
+        labels = definition.label_values
+        expressions.append(
+            pl.col(label_at)
+            .str.strip_chars()
+            .replace_strict(
+                list(labels), list(labels.values()), default=None, return_dtype=pl.String
+            )
+            .alias("label")
+        )
+    else:
+        expressions.append(pl.lit(None, pl.String).alias("label"))
+    reasons = []
+    for exclusion in definition.exclude:
+        column = _resolve((exclusion.column,), index, header)
+        assert column is not None
+        used.append(column)
+        value = pl.col(column).str.strip_chars()
+        hit = value.is_in(exclusion.values)
+        hit = ~hit | value.is_null() if exclusion.unless else hit
+        reasons.append(
+            pl.when(hit).then(
+                pl.format(
+                    "{}: '{}' {}", pl.lit(column), value.fill_null(""), pl.lit(exclusion.reason)
+                )
+            )
+        )
+    expressions.append(
+        (pl.coalesce(reasons) if reasons else pl.lit(None, pl.String)).alias(EXCLUDED)
+    )
+    mapped = frame.select(
+        *expressions,
+        pl.lit(definition.name).alias("source"),
+        "source_file",
+        "source_line",
+    )
+    rule = definition.columns["response_id"]
+    if rule.derive:
+        mapped = mapped.with_columns(derived_ids(frame, header))
+    for name in RAW_SURVEY_COLUMNS:
+        if name not in mapped.columns:
+            mapped = mapped.with_columns(pl.lit(None, pl.String).alias(name))
+    raw_columns = [c for c in dict.fromkeys(used) if c not in definition.never_store]
+    timezone = read.header_timezone or definition.timezone or business_timezone
+    return MappedExport(definition, read, mapped, raw_columns, timezone, label_at is not None)

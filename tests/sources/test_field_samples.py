@@ -1,0 +1,266 @@
+"""Each field sample (real export shapes, ../shared/field/) through the ingest layer, with its
+values asserted: ids, timestamps in UTC, scores, comments with their accents, and every row
+either kept or quarantined with its reason (read = kept + quarantined)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.ingest.definitions import DefinitionError, load_definition
+from servicelens.ingest.readers import CsvDialect, SourceError, read_csv_with_lines
+from servicelens.settings import Settings
+from servicelens.stages import Ingested, ingest_export
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELD = ROOT.parent / "shared" / "field"
+DEFINITIONS = Path(__file__).parent / "definitions"
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+
+pytestmark = pytest.mark.skipif(not FIELD.exists(), reason=f"field samples not at {FIELD}")
+
+
+def _ingest(definition: str, sample: str, tmp_path: Path) -> Ingested:
+    ingested = ingest_export(
+        load_definition(definition if "." not in definition else str(DEFINITIONS / definition)),
+        FIELD / sample,
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    counts = ingested.counts
+    assert counts.surveys_read == counts.kept + counts.quarantined
+    assert ingested.clean.height == counts.kept and ingested.quarantine.height == counts.quarantined
+    return ingested
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _row(ingested: Ingested, response_id: str) -> dict[str, object]:
+    return ingested.clean.filter(pl.col("response_id") == response_id).row(0, named=True)
+
+
+def _reasons(ingested: Ingested) -> dict[int, list[str]]:
+    return dict(ingested.quarantine.select("source_line", "reasons").iter_rows())
+
+
+def test_01_qualtrics_three_header_rows(tmp_path: Path) -> None:
+    got = _ingest("qualtrics-acme.toml", "01-qualtrics-three-header-rows/sample.csv", tmp_path)
+    read = got.mapped.read
+    # Rows 2 (question text) and 3 ({"ImportId": ...}) are header, not responses.
+    assert read.header_lines == 3 and read.header[8] == "ResponseId"
+    assert got.counts.surveys_read == 12 and got.counts.kept == 10
+    first = _row(got, "R_V4WTFuq1vq3ozrK")
+    # RecordedDate 2018-07-19 11:47:55 in Europe/Zurich (CEST, UTC+2).
+    assert first["submitted_at"] == _utc("2018-07-19 09:47:55")
+    assert first["source_line"] == 4 and first["csat"] == 2 and first["comment"] == "Hallo Welt!"
+    # Choice codes through the survey's map: 3 -> 4, 4 -> 5.
+    assert _row(got, "R_V9o5YQEz1lgkn9B")["csat"] == 4
+    assert _row(got, "R_0wPIXPXBb4R6BsR")["csat"] == 5
+    assert _row(got, "R_MWyFQ483xzzlt2T")["comment"] == (
+        "Freundlicher Mitarbeiter, aber die Gebühr wurde trotzdem berechnet."
+    )
+    # The quoted comment with a comma and a line break is one response on lines 11-12.
+    assert _row(got, "R_jgUFe0W6hJWxMdm")["comment"] == (
+        "Transferred three times, nobody could find my order."
+    )
+    reasons = _reasons(got)
+    assert list(reasons) == [7, 16]
+    assert reasons[7][0].startswith("Finished: '0' the respondent did not finish")
+    assert reasons[16][0].startswith("Status: '1' is not a real response")
+    # Personal columns never leave raw/: not in the quarantine's raw record either.
+    assert not got.quarantine.get_column("raw_record").str.contains("203.0.113|IPAddress").any()
+
+
+def test_01_qualtrics_timezone_from_the_importid_row(tmp_path: Path) -> None:
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    zoned = text.replace(
+        '"{""ImportId"":""recordedDate""}"',
+        '"{""ImportId"":""recordedDate"",""timeZone"":""America/Denver""}"',
+    )
+    export = tmp_path / "zoned.csv"
+    export.write_text(zoned, encoding="utf-8")
+    got = ingest_export(
+        load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+        export,
+        Settings(data_dir=str(tmp_path)),
+        now=NOW,
+    )
+    assert got.mapped.timezone == "America/Denver"
+    # 11:47:55 MDT (UTC-6).
+    assert _row(got, "R_V4WTFuq1vq3ozrK")["submitted_at"] == _utc("2018-07-19 17:47:55")
+
+
+def test_03_surveymonkey_response_subheader(tmp_path: Path) -> None:
+    got = _ingest(
+        "surveymonkey-cycling.toml", "03-surveymonkey-response-subheader/sample.csv", tmp_path
+    )
+    header = got.mapped.read.header
+    # Row 1 forward-filled and joined with row 2; "Response" sub-headers add nothing; NBSP
+    # and HTML gone; no empty or repeated name.
+    assert header[:4] == [
+        "RespondentID",
+        "StartDate",
+        "EndDate",
+        "Typically, how often do you cycle?",
+    ]
+    great = "List up to three things that make the existing Fredericton trails/bikeway system"
+    assert f"{great} great: - 2" in header
+    assert all(header) and len(set(header)) == len(header)
+    assert got.counts.surveys_read == 16 and got.counts.kept == 16
+    first = _row(got, "4920308491")
+    # 08-18-2016, month first, midnight in America/Moncton (ADT, UTC-3).
+    assert first["survey_date"] == date(2016, 8, 18)
+    assert first["submitted_at"] == _utc("2016-08-18 03:00:00")
+    assert first["source_line"] == 3
+    assert _row(got, "4934991783")["comment"] == "Merci pour le sondage"
+    # The postal-code question is never stored.
+    assert "e3n7y4" not in got.clean.write_csv().lower()
+
+
+def test_03_surveymonkey_pandas_resaved_variant_reads_without_crashing() -> None:
+    dialect = CsvDialect(
+        header_rows=2, names="joined", generic_sub_names=("Response",), lower_case_names=False
+    )
+    read = read_csv_with_lines(
+        FIELD / "03-surveymonkey-response-subheader" / "variant-pandas-resaved.csv", dialect=dialect
+    )
+    # The unnamed pandas index column takes its sub-header cell ("0") as its name.
+    assert read.header[0] == "0"
+    assert read.header[3].startswith("Which of the following channels") and read.header[3].endswith(
+        "Website (https://www.example.org)"
+    )
+    assert len(set(read.header)) == len(read.header)
+    assert read.frame.height == 8 and read.frame.get_column("source_line").to_list()[0] == 3
+
+
+def test_04_typeform_resaved_8bit_is_refused_as_mojibake(tmp_path: Path) -> None:
+    with pytest.raises(
+        SourceError, match=r"sample\.csv: line 1: .*double-encoded \(mojibake\).*0x8D on line 13"
+    ):
+        ingest_export(
+            load_definition("typeform"),
+            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+            Settings(data_dir=str(tmp_path)),
+        )
+
+
+def test_04_typeform_resaved_8bit_repaired_when_declared(tmp_path: Path) -> None:
+    got = _ingest("typeform-spring.toml", "04-typeform-resaved-8bit/sample.csv", tmp_path)
+    assert got.counts.surveys_read == 10 and got.counts.kept == 10
+    first = _row(got, "0e154b93a4b4725061bf15062cc1edf8")
+    # "2017-02-27 8:16": minutes only, one-digit hour, UTC.
+    assert first["submitted_at"] == _utc("2017-02-27 08:16:00")
+    # A line break inside the quoted answer (bare LF in a CRLF file) is kept as one answer.
+    assert first["comment"] == "Frozen ground all winter, and cars block each other in"
+    attributes = _row(got, "4ec81f4a6b1362dbd9a2d7d4f2166967")["attributes"]
+    assert "Fraîche, et à deux pas de chez moi" in str(attributes)
+    assert "Un lieu clé pour le village" in str(attributes)
+    # The duplicate "Other" column got a deterministic name; names and e-mails never stored.
+    assert "Other_2" in got.mapped.read.header
+    stored = got.clean.write_csv()
+    assert "alex.sample@example.com" not in stored and "35ea50e570" not in stored
+
+
+def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
+    got = _ingest("google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path)
+    assert got.counts.surveys_read == 16 and got.counts.kept == 15
+    ids = got.clean.get_column("response_id")
+    assert ids.str.starts_with("row-").all() and ids.is_unique().all()
+    first = got.clean.row(0, named=True)
+    # 1/15/2025 21:53:05, month first, in America/New_York (EST, UTC-5).
+    assert first["submitted_at"] == _utc("2025-01-16 02:53:05")
+    assert first["comment"] == "You can see right into it, nothing’s sealed"
+    # The exact duplicate (same timestamp, same answers) is flagged, not kept twice.
+    ((line, reasons),) = _reasons(got).items()
+    assert line == 10 and reasons == [
+        "exact duplicate of line 11: the same answers, so the same derived id"
+    ]
+    # The same row always derives the same id (a re-delivery supersedes, not duplicates).
+    again = _ingest(
+        "google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path
+    )
+    assert again.clean.get_column("response_id").to_list() == ids.to_list()
+
+
+def test_08_cfpb_official_download(tmp_path: Path) -> None:
+    got = _ingest("cfpb", "08-cfpb-official-download/sample.csv", tmp_path)
+    # Title Case headers ("Date received", "Timely response?") map without renaming.
+    assert got.counts.surveys_read == 15 and got.counts.kept == 14
+    ((line, reasons),) = _reasons(got).items()
+    assert line == 18 and "the delivery looks truncated" in reasons[0]
+    assert got.clean.get_column("is_negative").all()  # every complaint is a complaint
+    first = _row(got, "7264292")
+    assert first["survey_date"] == date(2023, 8, 25)
+    assert first["label"] == "perceived" and first["sla_met"] is True
+    labels = got.clean.get_column("label")
+    # The 8 "In progress" complaints have no label yet; "N/A" is a missing value.
+    assert labels.null_count() == 8 and set(labels.drop_nulls()) == {"perceived", "policy_failure"}
+    assert "N/A" not in got.clean.get_column("attributes").str.join("").item()
+
+
+def test_10_call_centre_dayfirst_excel(tmp_path: Path) -> None:
+    got = _ingest("call-centre.toml", "10-call-centre-dayfirst-excel/sample.csv", tmp_path)
+    assert got.counts.surveys_read == 24 and got.counts.kept == 24
+    # 01/02/2021 is 1 February (day first, declared); 13/01 and 31/03 read too.
+    assert _row(got, "ID0010")["submitted_at"] == _utc("2021-02-01 17:09:18")
+    assert _row(got, "ID0007")["survey_date"] == date(2021, 1, 13)
+    assert _row(got, "ID0022")["survey_date"] == date(2021, 3, 31)
+    answered = _row(got, "ID0001")
+    assert answered["handle_seconds"] == 303.0 and answered["wait_seconds"] == 12.0  # 0:05:03
+    assert answered["csat"] == 5 and answered["channel"] == "phone"
+    assert answered["resolution"] == "resolved"
+    # Satisfaction 0 on an unanswered call means not answered: missing, not a score.
+    unanswered = _row(got, "ID0002")
+    assert unanswered["csat"] is None and unanswered["handle_seconds"] is None
+    assert unanswered["is_negative"] is None
+    # Agent names are pseudonymised, the same agent keeping one pseudonym.
+    agents = got.clean.get_column("agent_id")
+    assert agents.str.starts_with("agent-").all() and agents.n_unique() == 7
+    assert "Eli" not in got.clean.write_csv()
+
+
+def test_12_european_semicolon_decimal_comma(tmp_path: Path) -> None:
+    got = _ingest(
+        "european-feedback.toml", "12-european-semicolon-decimal-comma/sample.csv", tmp_path
+    )
+    read = got.mapped.read
+    assert read.delimiter == ";" and read.encoding == "cp1252"
+    assert got.counts.surveys_read == 8 and got.counts.kept == 7
+    second = _row(got, "A-10002")
+    assert second["fees_charged"] == 1299.99 and second["handle_seconds"] == 62.25 * 60
+    assert second["csat"] == 1 and second["nps"] == 0 and second["channel"] == "email"
+    assert second["comment"] == "Gebühr wurde doppelt abgebucht; niemand ruft zurück"
+    # 01.03.2026 08:14 in Europe/Berlin (CET, UTC+1).
+    assert _row(got, "A-10001")["submitted_at"] == _utc("2026-03-01 07:14:00")
+    # k.A., N/A and - are missing values, not reasons to reject the response.
+    assert _row(got, "A-10003")["csat"] is None
+    assert _row(got, "A-10006")["nps"] is None and _row(got, "A-10006")["channel"] == "phone"
+    assert (
+        _row(got, "A-10008")["csat"] is None and _row(got, "A-10008")["handle_seconds"] == 61200.0
+    )
+    # 29.03.2026 02:30 does not exist in Berlin: its own reason, not shifted, not "unparseable".
+    assert _reasons(got) == {
+        9: [
+            "submitted_at: '29.03.2026 02:30' does not exist in Europe/Berlin: the clocks went "
+            "forward over it (daylight saving); it was not shifted. Ask for times with a UTC "
+            "offset"
+        ]
+    }
+
+
+def test_a_definition_that_does_not_fit_names_file_line_and_column(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match=r"sample\.csv: line 3 \(header\): definition .*"
+                       r"qualtrics-acme\.toml reads column\(s\) \[\['Q1'\]\]"):  # fmt: skip
+        export = tmp_path / "renamed.csv"
+        text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text()
+        export.write_text(text.replace(",Q1,", ",Q7,", 1))
+        ingest_export(
+            load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+            export.rename(tmp_path / "sample.csv"),
+            Settings(data_dir=str(tmp_path)),
+        )

@@ -1,0 +1,166 @@
+"""Formats beyond CSV (Zendesk's JSON, a Microsoft Forms workbook), header names that used to
+crash the reader, and delimiter sniffing: each through the same ingest layer."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.ingest.definitions import DefinitionError, load_definition
+from servicelens.ingest.readers import CsvDialect, read_csv_with_lines
+from servicelens.settings import Settings
+from servicelens.stages import BatchError, ingest_export, read_surveys
+
+FIELD = Path(__file__).resolve().parents[3] / "shared" / "field"
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+
+ZENDESK = {
+    "satisfaction_ratings": [
+        {"id": 35436, "ticket_id": 208, "assignee_id": 135, "requester_id": 7881,
+         "group_id": 44, "score": "good", "created_at": "2026-10-01T22:55:29Z",
+         "comment": "Très rapide, merci !", "reason": None},
+        {"id": 35437, "ticket_id": 209, "assignee_id": 135, "requester_id": 7882,
+         "group_id": 44, "score": "bad", "created_at": "2026-10-02T08:01:00Z",
+         "comment": "Nobody called me back, call me on 07700 900123", "reason": "other"},
+        {"id": 35438, "ticket_id": 210, "assignee_id": 136, "requester_id": 7883,
+         "group_id": 45, "score": "offered", "created_at": "2026-10-02T09:00:00Z",
+         "comment": None, "reason": None},
+        {"id": 35439, "ticket_id": 211, "assignee_id": 136, "requester_id": 7884,
+         "group_id": 45, "score": "meh", "created_at": "2026-10-02T10:00:00Z",
+         "comment": "ok", "reason": None},
+    ],
+    "next_page": None,
+    "count": 4,
+}  # fmt: skip
+
+
+def test_zendesk_ratings_stay_two_level_and_bad_is_negative(tmp_path: Path) -> None:
+    export = tmp_path / "ratings.json"
+    export.write_text(json.dumps(ZENDESK, indent=2, ensure_ascii=False), encoding="utf-8")
+    got = ingest_export(
+        load_definition("zendesk"), export, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.counts.surveys_read == 4 and got.counts.kept == 2
+    rows = got.clean.select("response_id", "interaction_id", "rating", "csat", "is_negative")
+    assert rows.rows() == [
+        ("35436", "208", "good", None, False),
+        ("35437", "209", "bad", None, True),
+    ]
+    good = got.clean.row(0, named=True)
+    assert good["comment"] == "Très rapide, merci !"
+    assert good["submitted_at"] == datetime(2026, 10, 1, 22, 55, 29, tzinfo=UTC)
+    # The phone number in a comment is redacted before anything is kept.
+    assert "07700" not in got.clean.get_column("comment").to_list()[1]
+    # Each record's line is where its object starts in the file.
+    assert got.clean.get_column("source_line").to_list() == [3, 14]
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert reasons["35438"][0].startswith("score: 'offered' no rating was given")
+    assert reasons["35439"] == ["rating: 'meh' is not a rating (good or bad)"]
+
+
+def test_microsoft_forms_workbook_is_read_with_its_row_numbers(tmp_path: Path) -> None:
+    workbook = tmp_path / "responses.xlsx"
+    pl.DataFrame(
+        {
+            "ID": ["1", "2", "3"],
+            "Start time": ["2026-10-01 09:00:00", "2026-10-01 09:30:00", "2026-10-01 10:00:00"],
+            "Completion time": ["2026-10-01 09:02:10", "2026-10-01 09:31:00", "not yet"],
+            "Email": ["anonymous", "kim@example.com", "anonymous"],
+            "Name": ["", "Kim Example", ""],
+            "How satisfied are you?": ["5 - Very satisfied", "1 - Very dissatisfied", "3"],
+            "Anything else?": ["Schön", "The engineer never came", ""],
+        }
+    ).write_excel(workbook, worksheet="Form1")
+    definition = tmp_path / "forms.toml"
+    definition.write_text(
+        'extends = "microsoft_forms"\nname = "acme-forms"\n[columns]\n'
+        'csat = "How satisfied are you?"\ncomment = "Anything else?"\n'
+    )
+    got = ingest_export(
+        load_definition(str(definition)), workbook, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.clean.select("response_id", "csat", "comment", "source_line").rows() == [
+        ("1", 5, "Schön", 2),
+        ("2", 1, "The engineer never came", 3),
+    ]
+    assert got.clean.get_column("survey_date").to_list() == [date(2026, 10, 1)] * 2
+    (reason,) = got.quarantine.get_column("reasons").to_list()
+    assert reason[0].startswith("submitted_at: 'not yet' is missing or not a timestamp")
+    assert "kim@example.com" not in got.quarantine.get_column("raw_record").item()
+
+
+@pytest.mark.parametrize(
+    "sample",
+    ["03-surveymonkey-response-subheader/sample.csv", "04-typeform-resaved-8bit/sample.csv"],
+)
+def test_empty_or_repeated_header_names_never_crash_the_nightly_reader(
+    sample: str, tmp_path: Path
+) -> None:
+    """Dropped into the generated sample's raw zone, a foreign export fails its date with
+    the batch check's message (file, header line, the missing columns), not an internal
+    error; the Typeform bytes are refused as mojibake with their line."""
+    if not FIELD.exists():
+        pytest.skip("field samples not present")
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 10, 1)
+    settings.raw_day(day).mkdir(parents=True)
+    (settings.raw_day(day) / "surveys.csv").write_bytes((FIELD / sample).read_bytes())
+    with pytest.raises((BatchError, ValueError), match=r"surveys\.csv: line 1"):
+        read_surveys(settings, day)
+
+
+def test_header_names_are_deduplicated_and_empty_ones_named(tmp_path: Path) -> None:
+    export = tmp_path / "x.csv"
+    export.write_text("id,Other,,Other,\n1,a,b,c,d\n")
+    read = read_csv_with_lines(export, dialect=CsvDialect(lower_case_names=False))
+    assert read.header == ["id", "Other", "column_3", "Other_2", "column_5"]
+    assert read.frame.row(0) == ("1", "a", "b", "c", "d", str(export), 2)
+
+
+def test_a_sniffed_semicolon_file_and_an_unfit_definition(tmp_path: Path) -> None:
+    export = tmp_path / "x.csv"
+    export.write_text("Nr;Datum;Note\n1;01.03.2026 08:14;4,5\n")
+    read = read_csv_with_lines(export, dialect=CsvDialect(delimiter="auto"))
+    assert read.delimiter == ";" and read.frame.get_column("note").to_list() == ["4,5"]
+    definition = tmp_path / "d.toml"
+    definition.write_text(
+        '[read]\ndelimiter = "auto"\n[columns]\nresponse_id = "Nr"\nsubmitted_at = "Datum"\n'
+        'csat = "Stars"\n'
+    )
+    with pytest.raises(
+        DefinitionError, match=r"x\.csv: line 1 \(header\).* reads column\(s\) \[\['Stars'\]\]"
+    ):
+        ingest_export(load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)))
+    definition.write_text('[columns]\nresponse_id = "Nr"\nsubmited_at = "Datum"\n')
+    with pytest.raises(DefinitionError, match=r"d\.toml: \[columns\] \['submited_at'\] are not"):
+        load_definition(str(definition))
+
+
+def test_daylight_saving_gaps_and_overlaps_are_flagged_not_shifted() -> None:
+    from transforms.clean import ParseOptions, normalise_surveys
+
+    texts = ["2026-03-29T01:30:00", "2026-10-25T01:30:00", "2026-10-25T01:30:00+01:00", "x"]
+    raw = pl.DataFrame(
+        {c: texts for c in ("response_id", "interaction_id", "submitted_at", "channel", "csat")}
+        | {c: texts for c in ("nps", "effort", "comment", "language", "delivered_at")}
+    )
+    strict = normalise_surveys(
+        raw, "Europe/London", None, ParseOptions("Europe/London", ambiguous="null")
+    )
+    assert strict.get_column("submitted_at_dst").to_list() == [
+        "nonexistent",
+        "ambiguous",
+        None,
+        None,
+    ]
+    assert strict.get_column("submitted_at").to_list()[:2] == [None, None]
+    # The generated sample's rule: the earlier instant of an ambiguous time; gaps stay flagged.
+    sample = normalise_surveys(raw, "Europe/London", None)
+    assert sample.get_column("submitted_at_dst").to_list() == ["nonexistent", None, None, None]
+    assert sample.get_column("submitted_at").to_list()[1] == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )

@@ -1,0 +1,95 @@
+"""Landing real deliveries through the nightly machinery (real Prefect, real Parquet read
+back by DuckDB): raw as delivered -> landed per date -> clean -> marts, re-delivered rows
+superseded, a late row reprocessing its date, manifests naming every delivery, and the
+generated sample and a source side by side in one data directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from servicelens.reporting.analyst import connect_views
+from servicelens.settings import Settings
+from servicelens.storage.partitions import read_manifest, read_partition
+
+DEFINITION = Path(__file__).parent / "definitions" / "call-centre.toml"
+HEADER = "Call Id,Agent,Date,Time,Topic,Answered (Y/N),Resolved,Speed of answer in seconds,"
+HEADER += "AvgTalkDuration,Satisfaction rating\r\n"
+FIRST = (
+    HEADER
+    + "ID0001,Eli,01/01/2021,17:23:40,Technical Support,Y,Y,12,0:05:03,5\r\n"
+    + "ID0002,Hal,01/01/2021,09:27:13,Payment related,Y,N,30,0:01:00,2\r\n"
+    + "ID0003,Fay,02/01/2021,13:08:57,Contract related,Y,Y,79,0:00:57,3\r\n"
+)
+# A day later the vendor re-delivers ID0002 (rating changed) and a late call of 1 January.
+SECOND = (
+    HEADER
+    + "ID0002,Hal,01/01/2021,09:27:13,Payment related,Y,Y,30,0:01:00,4\r\n"
+    + "ID0009,Cy,01/01/2021,20:00:00,Streaming,Y,Y,5,0:02:00,1\r\n"
+)
+JAN1, JAN2 = date(2021, 1, 1), date(2021, 1, 2)
+
+
+@pytest.mark.slow
+def test_deliveries_land_per_date_and_late_rows_reprocess_their_date(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    from flows.sources import land_and_run, source_settings
+
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    first, second = tmp_path / "calls-jan.csv", tmp_path / "calls-jan-again.csv"
+    first.write_bytes(FIRST.encode())
+    second.write_bytes(SECOND.encode())
+    result = land_and_run(str(DEFINITION), [str(first)], base)
+    assert [r["day"] for r in result["published"]] == ["2021-01-01", "2021-01-02"]
+    source = source_settings(base, str(DEFINITION))
+    sha = hashlib.sha256(first.read_bytes()).hexdigest()
+    raw = base.root / "raw" / "sources" / "pwc-call-centre" / f"{sha[:12]}-calls-jan.csv"
+    assert raw.read_bytes() == first.read_bytes()  # as delivered
+
+    # Landing the same bytes again changes nothing.
+    again = land_and_run(str(DEFINITION), [str(first)], base)
+    assert again["landed"][0]["already_landed"] and again["published"] == []
+
+    late = land_and_run(str(DEFINITION), [str(second)], base)
+    # Only the date the late delivery touched ran again.
+    assert [r["day"] for r in late["published"]] == ["2021-01-01"]
+    landed = read_partition(source.landed_dir, JAN1)
+    assert landed.height == 4  # every copy is landed
+    manifest = read_manifest(source.landed_dir, JAN1)
+    assert manifest is not None and set(manifest["deliveries"]) == {
+        sha,
+        hashlib.sha256(second.read_bytes()).hexdigest(),
+    }
+    clean = read_partition(source.clean_dir, JAN1).sort("response_id")
+    assert clean.select("response_id", "csat", "resolution").rows() == [
+        ("ID0001", 5, "resolved"),
+        ("ID0002", 4, "resolved"),  # the re-delivery wins
+        ("ID0009", 1, "resolved"),
+    ]
+    assert clean.get_column("source").unique().to_list() == ["pwc-call-centre"]
+    quarantine = read_partition(source.quarantine_dir, JAN1)
+    assert quarantine.select("record_id", "source").rows() == [("ID0002", "pwc-call-centre")]
+    assert quarantine.get_column("reasons").item()[0].startswith("duplicate delivery: superseded")
+    clean_manifest = read_manifest(source.clean_dir, JAN1)
+    assert clean_manifest is not None
+    assert clean_manifest["counts"]["surveys_read"] == 4
+    assert len(clean_manifest["inputs"]) == 3  # the landed file and both deliveries
+    assert clean_manifest["partition"] == {"key": "survey_date", "granularity": "day"}
+    assert read_manifest(source.clean_dir, JAN2) is not None
+    outcome = json.loads((source.runs_dir / "survey_date=2021-01-01.json").read_text())
+    assert outcome["outcome"] == "completed"
+
+    # DuckDB's views read the source's marts (no sample data in this directory).
+    con = connect_views(base.root)
+    rows = con.execute(
+        "SELECT source, survey_date, count(*) FROM feedback_scored GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert rows == [("pwc-call-centre", JAN1, 3), ("pwc-call-centre", JAN2, 1)]
+    assert con.execute("SELECT source, record_id FROM quarantine").fetchall() == [
+        ("pwc-call-centre", "ID0002")
+    ]
