@@ -110,6 +110,10 @@ def compare_with_history(
     least ``min_rise`` above ``baseline_share``.
     """
     keys = group_keys(today.columns)
+    # A date without history (the first, or none published yet) has no group keys to match.
+    history = history.with_columns(
+        pl.lit(None, pl.String).alias(k) for k in keys if k not in history.columns
+    )
     rows = []
     for row in today.iter_rows(named=True):
         mine = history.filter(
