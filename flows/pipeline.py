@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from prefect import State, flow
 from prefect.runtime import flow_run
@@ -33,6 +32,7 @@ from flows.tasks import (
     write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
+from servicelens.dates import refuse_future, survey_date_range, yesterday
 from servicelens.settings import SAMPLE_PER_DAY, Settings
 from servicelens.storage.locks import date_lock
 from servicelens.storage.partitions import discard_run_staging, locks_dir
@@ -45,18 +45,6 @@ from servicelens.storage.runs import (
     recent_counts,
     summary_row,
 )
-
-
-def yesterday(timezone: str, now: datetime | None = None) -> date:
-    """Yesterday's date in the business timezone (the nightly run's default date)."""
-    current = now.astimezone(ZoneInfo(timezone)) if now else datetime.now(ZoneInfo(timezone))
-    return current.date() - timedelta(days=1)
-
-
-def date_range(start: date, end: date) -> list[date]:
-    if end < start:
-        raise ValueError(f"end {end} is before start {start}")
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 @flow(name="nightly", flow_run_name="nightly-{day}")
@@ -72,6 +60,8 @@ def nightly(
     """
     settings = settings or Settings.from_env()
     day = day or yesterday(settings.timezone)
+    # A date that is not over yet has no exports: refused before anything is read or recorded.
+    refuse_future(day, settings.timezone, "day")
     # One run of a date at a time: a second one waits, then refuses with a clear error (and
     # is not recorded as a failure of the date: the run holding it decides its outcome).
     with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
@@ -137,7 +127,10 @@ def backfill(
     """
     settings = settings or Settings.from_env(data_dir)
     triggered_at = _triggered_at()
-    statuses = [date_status(settings, day, triggered_at) for day in date_range(start, end)]
+    statuses = [
+        date_status(settings, day, triggered_at)
+        for day in survey_date_range(start, end, settings.timezone)
+    ]
     plan = plan_backfill(statuses, rerun, newest_first)
     if dry_run:
         rows = [{**asdict(p), "day": str(p.day)} for p in plan]
@@ -207,9 +200,12 @@ def nightly_window(
 
 
 @flow(name="train")
-def train(settings: Settings | None = None) -> dict[str, Any]:
-    """Train a challenger on every audited response; promote it if it is not worse."""
-    settings = settings or Settings.from_env()
+def train(settings: Settings | None = None, data_dir: str | None = None) -> dict[str, Any]:
+    """Train a challenger on every audited response; promote it if it is not worse.
+
+    ``data_dir`` is for the served retrain deployment, whose parameters are plain values.
+    """
+    settings = settings or Settings.from_env(data_dir)
     trained = train_and_register_task(settings)
     write_report_task(settings)
     return trained
@@ -221,7 +217,7 @@ def demo(
 ) -> dict[str, Any]:
     """Generate sample exports, ingest every date, train, then score and publish every date."""
     generated = generate_task(settings, start, end, per_day, seed)
-    days = date_range(start, end)
+    days = survey_date_range(start, end)
     ingested = []
     for day in days:
         validated = validate_day_task(settings, day)

@@ -1,0 +1,74 @@
+"""Survey dates: yesterday in the business timezone, date ranges, and the dates no run accepts.
+
+Standard library only, so the command line can refuse a reversed or future date before it
+starts Prefect or reads a file, and the flows (run from a deployment, where no command line
+checked anything) refuse the same dates with the same words.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+
+class SurveyDateError(ValueError):
+    """A date or range that no run processes (reversed, or not over yet); nothing was done."""
+
+
+def today(timezone: str, now: datetime | None = None) -> date:
+    """Today's date in the business timezone (``now`` defaults to the current time)."""
+    return (now.astimezone(ZoneInfo(timezone)) if now else datetime.now(ZoneInfo(timezone))).date()
+
+
+def yesterday(timezone: str, now: datetime | None = None) -> date:
+    """Yesterday's date in the business timezone (the nightly run's default date)."""
+    return today(timezone, now) - timedelta(days=1)
+
+
+def refuse_reversed(start: date, end: date, names: tuple[str, str] = ("start", "end")) -> None:
+    """Raise :class:`SurveyDateError` when ``end`` is before ``start``.
+
+    ``names`` are what the user typed the two dates as (``--start``/``--end`` on the command
+    line, ``start``/``end`` as deployment parameters), so the message names them.
+    """
+    if end < start:
+        raise SurveyDateError(
+            f"{names[1]} {end} is before {names[0]} {start}; nothing was run. Swap them: "
+            f"{names[0]} {end} {names[1]} {start}"
+        )
+
+
+def refuse_future(
+    day: date, timezone: str, name: str = "date", now: datetime | None = None
+) -> None:
+    """Raise :class:`SurveyDateError` when ``day`` is after today in ``timezone``.
+
+    A survey date after today has no exports yet: running it would only record a failure
+    (or publish an empty day). Today itself is accepted (a partial day; the nightly run and
+    its look-back process it again once it is over).
+    """
+    current = today(timezone, now)
+    if day > current:
+        raise SurveyDateError(
+            f"{name} {day} is in the future (today is {current} in {timezone}); nothing was "
+            f"run and nothing recorded. Use a date up to {current} (yesterday, "
+            f"{current - timedelta(days=1)}, is the last complete day)"
+        )
+
+
+def survey_date_range(
+    start: date,
+    end: date,
+    timezone: str | None = None,
+    names: tuple[str, str] = ("start", "end"),
+    now: datetime | None = None,
+) -> list[date]:
+    """Every date from ``start`` to ``end`` inclusive, oldest first.
+
+    Raises :class:`SurveyDateError` if the range is reversed, or, given the business
+    ``timezone``, if ``end`` is in the future.
+    """
+    refuse_reversed(start, end, names)
+    if timezone is not None:
+        refuse_future(end, timezone, names[1], now)
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
