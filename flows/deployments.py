@@ -6,11 +6,12 @@ right schedule); ``serve_deployments`` registers them with the Prefect API and r
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Schedule
 
 from flows.dates import ensure_backfill_limit
 from flows.pipeline import backfill, nightly_window, train
@@ -21,18 +22,32 @@ BACKFILL = "servicelens-backfill"
 RETRAIN = "servicelens-retrain"
 
 
-def build_deployments(settings: Settings) -> list[RunnerDeployment]:
-    """The three deployments, their schedules read in the business timezone.
+def default_schedules(settings: Settings) -> dict[str, list[Schedule]]:
+    """The nightly and retrain crons, read in the business timezone; backfills have none.
 
     Cron in a named timezone keeps the wall-clock time across daylight-saving changes; the
     nightly run then processes yesterday relative to its scheduled time in that timezone.
     """
+    return {
+        NIGHTLY: [Cron(settings.nightly_cron, timezone=settings.timezone)],
+        BACKFILL: [],
+        RETRAIN: [Cron(settings.retrain_cron, timezone=settings.timezone)],
+    }
+
+
+def build_deployments(
+    settings: Settings, schedules: Mapping[str, Sequence[Schedule]] | None = None
+) -> list[RunnerDeployment]:
+    """The three deployments, with :func:`default_schedules` unless ``schedules`` replaces
+    some (by deployment name; the schedule test serves the nightly one on a short interval).
+    """
+    chosen = {**default_schedules(settings), **(schedules or {})}
     data_dir = str(Path(settings.data_dir).resolve())
     tags = ["servicelens"]
     deployments = [
         nightly_window.to_deployment(
             name=NIGHTLY,
-            schedules=[Cron(settings.nightly_cron, timezone=settings.timezone)],
+            schedules=list(chosen[NIGHTLY]),
             parameters={"data_dir": data_dir},
             tags=[*tags, "nightly"],
             # One nightly run at a time: a slow night must not overlap the next one.
@@ -41,6 +56,7 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
         ),
         backfill.to_deployment(
             name=BACKFILL,
+            schedules=list(chosen[BACKFILL]),
             parameters={"data_dir": data_dir},
             tags=[*tags, "backfill"],
             description=(
@@ -50,7 +66,9 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
         ),
         train.to_deployment(
             name=RETRAIN,
-            schedules=[Cron(settings.retrain_cron, timezone=settings.timezone)],
+            schedules=list(chosen[RETRAIN]),
+            # The same data directory as the nightly runs (not the serving process's default).
+            parameters={"data_dir": data_dir},
             tags=[*tags, "train"],
             concurrency_limit=1,
             description="Train a challenger on every audit; promote it if it is not worse.",
@@ -60,7 +78,13 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
     return [d for d in deployments if isinstance(d, RunnerDeployment)]
 
 
-def serve_deployments(settings: Settings) -> None:
-    """Register the deployments and execute their runs until interrupted (Ctrl-C)."""
+def serve_deployments(
+    settings: Settings, schedules: Mapping[str, Sequence[Schedule]] | None = None
+) -> None:
+    """Register the deployments and execute their runs until interrupted (Ctrl-C).
+
+    The Prefect server creates the scheduled runs (its scheduler service); this process
+    polls for those that are due and runs them. ``schedules`` as in :func:`build_deployments`.
+    """
     ensure_backfill_limit(settings.backfill_slots)
-    serve(*build_deployments(settings))
+    serve(*build_deployments(settings, schedules))
