@@ -4,19 +4,28 @@ Training records a reference profile (binned numeric distributions, categorical 
 share of words outside the vocabulary, the predicted-class mix); each scoring run compares
 its batch with it. The population stability index (PSI) is the usual yardstick: below 0.1 is
 stable, 0.1-0.25 a shift worth watching, above 0.25 a shift that changes what the model sees.
+:data:`PSI_ALERT` is that line for every drift flag, here and in the run report.
+
+Only numpy at import time (pandas frames arrive as arguments), so the report can use the
+same index and threshold without importing pandas or scikit-learn.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from models.pipeline import FeatureSpec
+if TYPE_CHECKING:
+    import pandas as pd
 
+    from models.pipeline import FeatureSpec
+
+#: Population stability index above which a distribution has shifted (see the docstring).
 PSI_ALERT = 0.25
+#: Population stability index above which a distribution is worth watching.
+PSI_WATCH = 0.1
 #: Alert when the batch has this much more out-of-vocabulary text than the training data.
 UNSEEN_WORDS_ALERT = 0.10
 #: Alert when the predicted policy_failure share moves this far from training.

@@ -7,14 +7,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    brier_score_loss,
-    confusion_matrix,
-    f1_score,
-    roc_auc_score,
-)
 
 
 def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -29,11 +21,48 @@ def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10
     return total
 
 
+def precision_recall_points(
+    y_true: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and thresholds of the precision-recall curve, policy_failure positive.
+
+    The same points as :func:`sklearn.metrics.precision_recall_curve` (a test compares them),
+    computed with numpy so the run report draws the curve without importing scikit-learn:
+    one point per distinct score, lowest threshold first, then (recall 0, precision 1);
+    recall decreases along the arrays. ``y_true`` holds 0/1, ``p`` P(policy_failure); raises
+    ValueError when ``y_true`` has no positive.
+    """
+    y = np.asarray(y_true).astype(bool)
+    if not y.any():
+        raise ValueError("a precision-recall curve needs at least one policy_failure label")
+    scores = np.asarray(p, dtype=float)
+    order = np.argsort(scores, kind="mergesort")[::-1]
+    scores, y = scores[order], y[order]
+    # The last row of each run of equal scores: a threshold admits all of them at once.
+    last = np.r_[np.flatnonzero(np.diff(scores)), y.size - 1]
+    true_pos = np.cumsum(y)[last]
+    predicted = last + 1
+    precision = true_pos / predicted
+    recall = true_pos / y.sum()
+    # Lowest threshold first, as scikit-learn returns them.
+    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], scores[last][::-1]
+
+
 def classification_metrics(
     y_true: np.ndarray, p: np.ndarray, threshold: float = 0.5
 ) -> dict[str, Any]:
     """Accuracy, ROC-AUC, PR-AUC, macro-F1, Brier, ECE and the confusion matrix
     (``[[tn, fp], [fn, tp]]``, policy_failure positive) for P(policy_failure)."""
+    # Imported here: the report uses this module's numpy-only functions and must start fast.
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        brier_score_loss,
+        confusion_matrix,
+        f1_score,
+        roc_auc_score,
+    )
+
     predicted = (p >= threshold).astype(np.int8)
     two_classes = len(np.unique(y_true)) == 2
     return {
@@ -158,6 +187,8 @@ def choose_threshold(y_val: np.ndarray, p_val: np.ndarray) -> float:
     says otherwise. Call it with out-of-fold probabilities of the training slice only.
     """
     grid = np.round(np.arange(0.2, 0.801, 0.01), 2)
+    from sklearn.metrics import f1_score
+
     scores = [f1_score(y_val, (p_val >= t).astype(np.int8), average="macro") for t in grid]
     best = max(scores)
     candidates = [t for t, s in zip(grid, scores, strict=True) if s >= best - 1e-9]

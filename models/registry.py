@@ -1,4 +1,9 @@
-"""Model files: skops on disk, loaded only with explicitly trusted types, with metadata."""
+"""Model files: skops on disk, loaded only with explicitly trusted types, with metadata.
+
+Reading a version's metadata, metrics or the champion alias needs only ``json``: skops and
+scikit-learn are imported when a model is saved or loaded, so commands that list models or
+draw the report start without them.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import skops.io as sio
-from sklearn.pipeline import Pipeline
-
-from models.pipeline import RootCauseModel
-from models.stacked import TextThenFacts
 
 if TYPE_CHECKING:
+    from models.pipeline import RootCauseModel
+
     # For type checking only: a models folder may be a local Path or an object-store
     # RemotePath with the same methods; at run time this module imports neither fsspec nor
     # servicelens, so models/ stays pure scikit-learn.
@@ -102,6 +104,8 @@ def save_model(
     and optionally the drift reference and the out-of-fold probabilities of the labels.
 
     Each file is serialised in memory and written in one go (one PUT on an object store)."""
+    import skops.io as sio
+
     target = models_dir / version
     target.mkdir(parents=True, exist_ok=True)
     model_path = target / MODEL_FILE
@@ -126,6 +130,11 @@ def save_model(
 
 def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
     """Load a saved model after checking its checksum and that every type in it is trusted."""
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+
+    from models.stacked import TextThenFacts
+
     target = models_dir / version
     model_path = target / MODEL_FILE
     if not model_path.exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from servicelens.storage.fs import DataPath, as_path, machine_folder_for
@@ -26,6 +26,10 @@ DEFAULT_RETRAIN_CRON = "0 5 * * 0"
 SAMPLE_PER_DAY = 5_000
 #: The agent pseudonym key file when none is configured: beside ``.prefect/``, not in the data.
 DEFAULT_AGENT_KEY_FILE = ".servicelens/agent.key"
+#: The raw exports of one survey date, in ``raw/<date>/``.
+SURVEYS_FILE = "surveys.csv"
+INTERACTIONS_FILE = "interactions.jsonl"
+AUDITS_FILE = "audits.csv"
 
 
 @dataclass(frozen=True)
@@ -235,3 +239,18 @@ class Settings:
     def gx_docs_dir(self) -> Path:
         """Great Expectations Data Docs: one page per validation, and an index."""
         return self.reports_dir / "gx_docs"
+
+
+def day_input_files(settings: Settings, day: date) -> list[DataPath]:
+    """Every raw file one date's output depends on (its checksums decide re-runs): the day's
+    survey export, the policy catalogue, and the interaction exports of the day and of the
+    ``interaction_lookback_days`` before it; for a source with a landed layer, its landed
+    partition. Files that do not exist are listed too."""
+    if not settings.is_sample:
+        from servicelens.storage.partitions import partition_dir
+
+        return [partition_dir(settings.landed_dir, day) / "part-0.parquet"]
+    files = [settings.raw_day(day) / SURVEYS_FILE, settings.policies_file]
+    for back in range(settings.interaction_lookback_days + 1):
+        files.append(settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE)
+    return files

@@ -31,7 +31,13 @@ from servicelens.ingest.readers import (
     read_jsonl_with_lines,
     read_plain_csv,
 )
-from servicelens.settings import Settings
+from servicelens.settings import (
+    AUDITS_FILE,
+    INTERACTIONS_FILE,
+    SURVEYS_FILE,
+    Settings,
+    day_input_files,
+)
 from servicelens.storage.fs import DataPath, read_parquet
 from servicelens.storage.partitions import (
     DATA_FILE,
@@ -79,10 +85,6 @@ from transforms.schemas import (
     conform,
 )
 
-SURVEYS_FILE = "surveys.csv"
-INTERACTIONS_FILE = "interactions.jsonl"
-AUDITS_FILE = "audits.csv"
-
 
 class BatchError(RuntimeError):
     """A whole date cannot be processed; the message says what and where. Earlier outputs of
@@ -125,17 +127,6 @@ class ValidatedDay:
     inputs: dict[str, str]
     #: The contacts of the day's own interaction export (the contact history's partition).
     contacts_path: str | None = None
-
-
-def day_input_files(settings: Settings, day: date) -> list[DataPath]:
-    """Every raw file one date's output depends on (its checksums decide re-runs); for a
-    source with a landed layer, its landed partition."""
-    if not settings.is_sample:
-        return [partition_dir(settings.landed_dir, day) / "part-0.parquet"]
-    files = [settings.raw_day(day) / SURVEYS_FILE, settings.policies_file]
-    for back in range(settings.interaction_lookback_days + 1):
-        files.append(settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE)
-    return files
 
 
 def _rejects_frame(
@@ -614,7 +605,11 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     (a source's own label for a source that carries one), and the source attributes its
     model's features name as columns."""
     if not settings.clean_dir.exists():
-        raise BatchError(f"{settings.clean_dir}: no clean data yet; run a backfill first")
+        raise BatchError(
+            f"{settings.clean_dir}: no clean data yet, so nothing to train on; ingest some "
+            "dates first: `servicelens backfill --start YYYY-MM-DD --end YYYY-MM-DD` (or "
+            "`servicelens demo` for sample data)"
+        )
     negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()
     days = negatives.get_column("survey_date").unique().sort().to_list()
     audits = read_audits(settings, days)

@@ -23,11 +23,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
-import polars as pl
 from fsspec import AbstractFileSystem
+
+if TYPE_CHECKING:
+    # Imported by the two functions that read and write Parquet: the settings (and so every
+    # command's --help) use this module's paths only.
+    import polars as pl
 
 #: Stores whose directory listings fsspec would otherwise cache between calls; another
 #: process (a Dask worker) may have written since, so listings are always fresh.
@@ -209,6 +213,8 @@ def read_bytes(location: str | Path | RemotePath) -> bytes:
 
 def read_parquet(location: str | Path | RemotePath) -> pl.DataFrame:
     """Read one Parquet file from a local path or an object store."""
+    import polars as pl
+
     path = as_path(location)
     if isinstance(path, Path):
         return pl.read_parquet(path)

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
-from servicelens.settings import Settings
-from servicelens.stages import day_input_files
+from servicelens.settings import Settings, day_input_files
 from servicelens.storage.fs import DataPath, RemotePath
 from servicelens.storage.partitions import checksums, read_manifest
 from transforms.schemas import PARTITION_COLUMN
