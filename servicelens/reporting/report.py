@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import precision_recall_curve
 
-from models.evaluate import expected_calibration_error
+from models.drift import PSI_ALERT, PSI_WATCH, psi
+from models.evaluate import expected_calibration_error, precision_recall_points
 from models.registry import METADATA_FILE, METRICS_FILE, champion_version
 from servicelens.reporting.charts import (
     COLOURS,
@@ -41,16 +41,15 @@ from servicelens.reporting.charts import (
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 from servicelens.storage.partitions import MANIFEST_FILE, scan_table
+from servicelens.validation.reasons import reasons_by_kind
 from transforms.schemas import PARTITION_COLUMN, POSITIVE_CLASS
 
 LATEST_NAME = "latest.html"
 #: How many policies each "top policies" chart shows.
 TOP_POLICIES = 6
-#: Drift compares the most recent dates with the ones before them.
+#: Drift compares the most recent dates with the ones before them, flagged at
+#: ``models.drift.PSI_ALERT``: the same line as the drift checks of every scoring run.
 DRIFT_RECENT_DAYS = 7
-#: Population stability index above which a distribution is flagged as drifted (a common
-#: rule of thumb: < 0.1 stable, 0.1-0.2 watch, > 0.2 shifted).
-PSI_FLAG = 0.2
 #: Calibration and PR curves need at least this many audited, scored negatives.
 MIN_AUDITED = 30
 #: How many fix-list rows each owner's table shows.
@@ -320,17 +319,13 @@ def _data_quality(inputs: _Inputs) -> str:
         )
     )
     if inputs.quarantine is not None and inputs.quarantine.height:
-        reasons = (
-            inputs.quarantine.select("source", "feed", "reasons")
-            .explode("reasons")
-            .with_columns(
-                pl.col("reasons").str.extract(r"^([a-z_]+):", 1).fill_null("unreadable line")
-            )
-            .group_by("source", "feed", pl.col("reasons").alias("column"))
-            .len("rows")
-            .sort(["rows", "source", "feed", "column"], descending=[True, False, False, False])
+        parts.append(
+            "<h3>Why rows were quarantined</h3><p>Each kind of reason as the quarantine states "
+            "it: a whole record that could not be read (malformed line or JSON), a re-delivery "
+            "superseded by a later copy (duplicate delivery), or a value that failed a check "
+            "(the column and the problem). A row with several reasons counts under each."
+            "</p>" + _html_table(reasons_by_kind(inputs.quarantine))
         )
-        parts.append("<h3>Why rows were quarantined</h3>" + _html_table(reasons))
     docs = inputs.settings.gx_docs_dir / "index.html"
     if docs.exists():
         parts.append(
@@ -369,12 +364,15 @@ def _model(inputs: _Inputs) -> str:
             )
     split = metrics.get("split") or {}
     meta = inputs.metadata or {}
+    threshold = model_thresholds(inputs.settings, [inputs.champion])[inputs.champion]
     intro = (
         f"<p>Champion <code>{escape(inputs.champion)}</code>, trained on "
         f"{meta.get('training_rows', '?')} audited negatives "
         f"({escape(' to '.join(meta.get('survey_dates', [])))}); holdout "
         f"{split.get('test_from', '?')} to {split.get('test_to', '?')} "
-        f"({split.get('test_rows', '?')} rows). "
+        f"({split.get('test_rows', '?')} rows). Negatives are classified policy_failure at "
+        f"P(policy_failure) >= {_threshold_text(threshold)}"
+        " (chosen on validation data, kept in the version's metadata). "
         f"Best single rule: <code>{escape(str(metrics.get('best_rule_baseline', {}).get('rule')))}"
         "</code>.</p>"
     )
@@ -428,19 +426,28 @@ def _calibration(inputs: _Inputs) -> str:
     return f"<p>{escape(note)} Expected calibration error {ece:.3f}.</p>{chart}"
 
 
+def confusion_counts(rows: pl.DataFrame) -> list[list[int]]:
+    """``[[tn, fp], [fn, tp]]`` of audited negatives, policy_failure positive: the QA audit
+    (``audit_root_cause``) against the class the marts gave (``root_cause``), which is the
+    probability against the threshold of the model version that scored the row (chosen in
+    training, kept in its metadata), not against 0.5."""
+    y = (rows.get_column("audit_root_cause") == POSITIVE_CLASS).to_numpy()
+    predicted = (rows.get_column("root_cause") == POSITIVE_CLASS).to_numpy()
+    return [
+        [int(((~y) & (~predicted)).sum()), int(((~y) & predicted).sum())],
+        [int((y & (~predicted)).sum()), int((y & predicted).sum())],
+    ]
+
+
 def _confusion_and_pr(inputs: _Inputs) -> str:
     rows, note = _audited_for_curves(inputs)
     y = (rows.get_column("audit_root_cause") == POSITIVE_CLASS).to_numpy()
     p = rows.get_column("p_policy_failure").to_numpy()
-    predicted = p >= 0.5
     labels = ["perceived", "policy_failure"]
-    matrix = [
-        [int(((~y) & (~predicted)).sum()), int(((~y) & predicted).sum())],
-        [int((y & (~predicted)).sum()), int((y & predicted).sum())],
-    ]
+    matrix = confusion_counts(rows)
     confusion = matrix_chart(
         "confusion",
-        "Confusion matrix (threshold 0.5)",
+        f"Confusion matrix ({_thresholds_used(inputs.settings, rows)})",
         matrix,
         labels,
         labels,
@@ -449,7 +456,7 @@ def _confusion_and_pr(inputs: _Inputs) -> str:
     )
     if len(np.unique(y)) < 2:
         raise _NotAvailable("the audited rows hold one class only: a PR curve needs both")
-    precision, recall, _ = precision_recall_curve(y, p)
+    precision, recall, _ = precision_recall_points(y, p)
     base = float(y.mean())
     pr = line_chart(
         "pr-curve",
@@ -468,14 +475,39 @@ def _confusion_and_pr(inputs: _Inputs) -> str:
     return f'<p>{escape(note)}</p><div class="pair">{confusion}{pr}</div>'
 
 
+def model_thresholds(settings: Settings, versions: list[str]) -> dict[str, float | None]:
+    """The decision threshold each model version classifies at (its metadata's
+    ``decision.threshold``; None when the version recorded none)."""
+    from models.registry import read_metadata
+
+    found: dict[str, float | None] = {}
+    for version in versions:
+        decision = read_metadata(settings.models_dir, version).get("decision") or {}
+        found[version] = float(decision["threshold"]) if "threshold" in decision else None
+    return found
+
+
+def _thresholds_used(settings: Settings, rows: pl.DataFrame) -> str:
+    versions = rows.get_column("model_version").drop_nulls().unique().sort().to_list()
+    used = model_thresholds(settings, versions)
+    if len(used) == 1:
+        (threshold,) = used.values()
+        return f"threshold {_threshold_text(threshold)}, as the marts classify"
+    each = ", ".join(f"{_threshold_text(t)} ({v})" for v, t in used.items())
+    return f"thresholds of the versions that scored them: {each}"
+
+
+def _threshold_text(threshold: float | None) -> str:
+    return "not recorded" if threshold is None else f"{threshold:.2f}"
+
+
 def _psi(reference: pl.Series, recent: pl.Series) -> float:
-    """Population stability index between two categorical samples."""
+    """Population stability index between two categorical samples (``models.drift.psi`` over
+    the share of each value in either sample)."""
     ref = reference.drop_nulls().value_counts(normalize=True, name="ref")
     new = recent.drop_nulls().value_counts(normalize=True, name="new")
     joined = ref.join(new, on=reference.name, how="full", coalesce=True).fill_null(0.0)
-    a = np.clip(joined.get_column("ref").to_numpy(), 1e-4, None)
-    b = np.clip(joined.get_column("new").to_numpy(), 1e-4, None)
-    return float(np.sum((b - a) * np.log(b / a)))
+    return psi(joined.get_column("ref").to_numpy(), joined.get_column("new").to_numpy())
 
 
 def _drift(inputs: _Inputs) -> str:
@@ -500,17 +532,18 @@ def _drift(inputs: _Inputs) -> str:
     ]
     rows = []
     for name, expr in checks:
-        psi = _psi(
+        value = _psi(
             reference.select(expr.alias("value")).to_series(),
             recent.select(expr.alias("value")).to_series(),
         )
-        rows.append({"what": name, "psi": psi, "flag": "DRIFT" if psi > PSI_FLAG else "ok"})
+        rows.append({"what": name, "psi": value, "flag": "DRIFT" if value > PSI_ALERT else "ok"})
     table = pl.DataFrame(rows)
     flagged = table.filter(pl.col("flag") == "DRIFT").height
     head = (
         f"<p>The last {n_recent} survey dates (from {cutoff}) against the "
-        f"{dates.len() - n_recent} before them; population stability index above {PSI_FLAG} "
-        f"is flagged. {flagged} flag(s).</p>"
+        f"{dates.len() - n_recent} before them; a population stability index above "
+        f"{PSI_ALERT} is flagged (below {PSI_WATCH} is stable, {PSI_WATCH}-{PSI_ALERT} worth "
+        f"watching), the line every scoring run's drift check uses. {flagged} flag(s).</p>"
     )
     extra = ""
     model_drift = (inputs.metrics or {}).get("drift")
@@ -829,7 +862,7 @@ def build_report(
     settings: Settings, run_id: str | None = None, now: datetime | None = None
 ) -> ReportResult:
     """Write this run's report and make it ``reports/latest.html``."""
-    from servicelens.validation.expectations import write_data_docs_index
+    from servicelens.validation.docs import write_data_docs_index
 
     now = now or datetime.now(UTC)
     # The validations of every date wrote their Data Docs pages; list them all in one index.

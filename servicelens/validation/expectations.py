@@ -9,38 +9,46 @@ Two suites guard a day of surveys:
   scores in range, timestamps that parse and are not in the future, a known channel, and a
   matching interaction. Its failures name rows, which go to quarantine with every reason.
 
-Only the columns a suite needs are handed to GX (through Arrow, as pandas).
+Only the columns a suite needs are handed to GX (through Arrow, as pandas). Failing rows
+are reported by their ``source_line`` (the line of the survey file where the record starts),
+so the Data Docs pages and the quarantine name the same lines.
+
+Great Expectations and pandas are imported when a suite first runs, not with this module:
+importing GX takes seconds, and commands that never validate must not pay for it.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
-import re
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html import escape
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import great_expectations as gx
-import pandas as pd
 import polars as pl
-from great_expectations.core.batch_definition import BatchDefinition
-from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from servicelens.validation.docs import write_data_docs_page
 from transforms.clean import AMBIGUOUS, NONEXISTENT, RATINGS
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.core.batch_definition import BatchDefinition
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 ROW_ID = "_row"
+#: The columns GX reports failing rows by: the record's file and its line in that file, so
+#: Data Docs name the same lines as the quarantine. A landed partition may hold rows of
+#: several deliveries, so the line alone does not name a row.
+FILE_COLUMN = "source_file"
+LINE_COLUMN = "source_line"
+INDEX_COLUMNS: tuple[str, str] = (FILE_COLUMN, LINE_COLUMN)
 #: Earliest plausible survey timestamp: older values are typing errors, not history.
 EARLIEST_SURVEY = datetime(2000, 1, 1, tzinfo=UTC)
 #: Longest comment kept: longer text is a paste or an attack, not feedback, and would bloat
@@ -86,6 +94,9 @@ _TIMESTAMP_CHECK = "timestamp"
 
 @functools.cache
 def _context() -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     # GX announces its temporary docs directory at INFO on every start; that is not news.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
@@ -106,6 +117,8 @@ def survey_row_checks(now: datetime, rules: RowRules | None = None) -> list[RowC
     ``rules`` (:class:`RowRules`) drops the checks a source cannot meet by design.
     """
     rules = rules or RowRules()
+    import great_expectations as gx
+
     e = gx.expectations
     checks = [
         RowCheck(e.ExpectColumnValuesToNotBeNull(column="response_id"), "response_id", "missing"),
@@ -205,6 +218,8 @@ def survey_batch_suite(
     required: tuple[str, ...] = REQUIRED_SURVEY_COLUMNS,
 ) -> gx.ExpectationSuite:
     """The batch suite: required columns are present and the file has rows."""
+    import great_expectations as gx
+
     _context()  # GX binds suites to the active context; make sure there is one.
     suite = gx.ExpectationSuite(name="surveys_batch")
     suite.add_expectation(
@@ -237,7 +252,7 @@ def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool
     if index:
         result_format = {
             "result_format": "COMPLETE",
-            "unexpected_index_column_names": [ROW_ID],
+            "unexpected_index_column_names": list(INDEX_COLUMNS),
             "return_unexpected_index_query": False,
         }
     return batch.validate(suite, result_format=result_format)
@@ -258,6 +273,8 @@ def validate_survey_batch(
     the last physical line of the header. With ``docs_page``, the validation result is
     also written there as a Data Docs page.
     """
+    import pandas as pd
+
     # Table-level expectations need only the column names and the row count, so GX gets an
     # index-only frame of the right shape rather than a copy of the data.
     frame = pd.DataFrame(index=pd.RangeIndex(rows), columns=pd.Index(header))
@@ -290,18 +307,26 @@ def validate_survey_rows(
     docs_page: Path | None = None,
     rules: RowRules | None = None,
 ) -> pl.DataFrame:
-    """Run the row suite on ``frame`` (which must carry ``_row``); return (_row, reason) pairs.
+    """Run the row suite on ``frame``; return (_row, reason) pairs.
+
+    ``frame`` carries ``_row`` (its row index) and ``source_line`` (each record's line in the
+    survey file, unique: one record per line it starts on); GX reports failing rows by their
+    line, the number a person finds in the file and in the quarantine.
 
     Reasons read ``<column>: <raw value> <problem>``, using the raw text kept beside each
     parsed column, so a person sees exactly what the export said. ``rules`` says which
     checks the source needs (:class:`RowRules`). With ``docs_page``, the validation result
     is also written there as a Data Docs page.
     """
+    import great_expectations as gx
+
     _context()
     rules = rules or RowRules()
     checks = survey_row_checks(now, rules)
     if "submitted_at_dst" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("submitted_at_dst"))
+    if frame.select(INDEX_COLUMNS).is_duplicated().any():
+        raise ValueError(f"validate_survey_rows: {INDEX_COLUMNS} must name each row once")
     frame = frame.with_columns(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
         # Reasons quote values; a long comment is quoted by its start and its length only.
@@ -319,7 +344,7 @@ def validate_survey_rows(
     ):
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(name))
-    needed = sorted({ROW_ID} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
+    needed = sorted({*INDEX_COLUMNS} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
     data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
     suite = gx.ExpectationSuite(name="surveys_rows")
     for check in checks:
@@ -344,11 +369,12 @@ def validate_survey_rows(
             )
         if outcome.success:
             continue
-        rows = [int(item[ROW_ID]) for item in outcome.result.get("unexpected_index_list", [])]
+        found = outcome.result.get("unexpected_index_list", [])
         pieces.append(
             pl.DataFrame(
                 {
-                    ROW_ID: pl.Series(rows, dtype=pl.UInt32),
+                    FILE_COLUMN: pl.Series([str(i[FILE_COLUMN]) for i in found], dtype=pl.String),
+                    LINE_COLUMN: pl.Series([int(i[LINE_COLUMN]) for i in found], dtype=pl.Int64),
                     "column": check.reported_column,
                     "problem": check.problem,
                 }
@@ -356,7 +382,12 @@ def validate_survey_rows(
         )
     if not pieces:
         return pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
-    failures = pl.concat(pieces)
+    lines_to_rows = frame.select(
+        ROW_ID, pl.col(FILE_COLUMN).cast(pl.String), pl.col(LINE_COLUMN).cast(pl.Int64)
+    )
+    failures = (
+        pl.concat(pieces).join(lines_to_rows, list(INDEX_COLUMNS), "inner").drop(*INDEX_COLUMNS)
+    )
     raw_value = pl.coalesce(
         *(
             pl.when(pl.col("column") == name).then(pl.col(raw))
@@ -419,91 +450,3 @@ def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     if "comment_preview" in frame.columns:
         columns["comment"] = "comment_preview"
     return columns
-
-
-# --- Data Docs: every validation as a page people can read -----------------------------------
-
-#: Summary written beside each Data Docs page; the index is built from these.
-DOCS_SUMMARY_SUFFIX = ".summary.json"
-_REMOTE_ASSET = re.compile(
-    r"<link[^>]+href=\"https?://[^>]*>|<script[^>]+src=\"https?://[^>]*>\s*</script>"
-    r"|<img[^>]+src=\"https?://[^>]*>",
-    re.IGNORECASE,
-)
-_OFFLINE_CSS = """<style>
-body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #111; }
-table { border-collapse: collapse; margin: 0.5rem 0; } td, th { border: 1px solid #ddd;
-  padding: 0.2rem 0.5rem; vertical-align: top; } .collapse:not(.show) { display: none; }
-.text-danger { color: #a00; } .text-success { color: #006b3c; }
-</style>"""
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def write_data_docs_page(result: Any, page: Path) -> Path:
-    """Render one validation result as a Great Expectations Data Docs page at ``page``.
-
-    GX's own renderer and page template draw it (the same ones its Data Docs sites use); the
-    template's CDN stylesheets and scripts are removed and a small inline style put in their
-    place, because the pipeline never reaches the network and neither should its reports.
-    A summary (suite, success, statistics) is written beside it for the index.
-    """
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
-    document = ValidationResultsPageRenderer().render(result)
-    html = _REMOTE_ASSET.sub("", DefaultJinjaPageView().render(document))
-    html = html.replace("</head>", _OFFLINE_CSS + "</head>", 1)
-    page.parent.mkdir(parents=True, exist_ok=True)
-    _write_text_atomically(page, html)
-    summary = {
-        "suite": result.suite_name,
-        "success": bool(result.success),
-        "statistics": dict(result.statistics),
-        "validated_at": datetime.now(UTC).isoformat(),
-    }
-    _write_text_atomically(
-        page.with_name(page.stem + DOCS_SUMMARY_SUFFIX), json.dumps(summary, default=str)
-    )
-    return page
-
-
-def write_data_docs_index(docs_dir: Path) -> Path | None:
-    """Write ``docs_dir/index.html`` listing every Data Docs page below it; None if none."""
-    rows = []
-    for summary_path in sorted(docs_dir.rglob(f"*{DOCS_SUMMARY_SUFFIX}")):
-        summary = json.loads(summary_path.read_text())
-        page = summary_path.with_name(summary_path.name.removesuffix(DOCS_SUMMARY_SUFFIX) + ".html")
-        stats = summary.get("statistics", {})
-        verdict = "passed" if summary.get("success") else "failed"
-        rows.append(
-            f"<tr><td>{escape(summary_path.parent.name)}</td>"
-            f'<td><a href="{escape(os.path.relpath(page, docs_dir))}">'
-            f"{escape(str(summary.get('suite')))}</a></td>"
-            f'<td class="{verdict}">{verdict}</td>'
-            f"<td>{stats.get('successful_expectations', '?')} of "
-            f"{stats.get('evaluated_expectations', '?')}</td>"
-            f"<td>{escape(str(summary.get('validated_at')))}</td></tr>"
-        )
-    if not rows:
-        return None
-    index = docs_dir / "index.html"
-    _write_text_atomically(
-        index,
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<title>Great Expectations Data Docs: servicelens validations</title>"
-        + _OFFLINE_CSS
-        + "<style>.failed { color: #a00; font-weight: 600; } .passed { color: #006b3c; }</style>"
-        "</head><body><h1>Data Docs: every validation</h1>"
-        "<p>One page per suite run, newest run of each date. A failed row suite means rows "
-        "went to quarantine with their reasons; a failed batch suite stopped the date.</p>"
-        "<table><thead><tr><th>survey date</th><th>suite</th><th>result</th>"
-        "<th>expectations met</th><th>validated at (UTC)</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></body></html>",
-    )
-    return index

@@ -1,0 +1,75 @@
+"""What kind of problem a quarantine reason names, read from the reason's own words.
+
+Every quarantined row carries one or more reasons, in one of these forms:
+
+* ``malformed line: 7 fields where the header has 9`` and ``malformed JSON: ...``: the record
+  could not be split into fields (``servicelens/ingest/readers.py``);
+* ``duplicate delivery: superseded by line 2873``: a re-delivery of a response, replaced by
+  the later copy on that line (``servicelens/stages.py``);
+* ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``: a failed row
+  expectation (``servicelens/validation/expectations.py``), e.g.
+  ``csat: '9' is not a score from 1 to 5``.
+
+:func:`reason_kind` turns a reason into its ``kind`` (the record-level kind's own name, or
+the expectation's problem) and ``column`` (for expectation failures), so the report counts
+reasons by what they say and never files one kind under another's name.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: Reasons about a whole record, not one of its values: the text before the first colon.
+RECORD_KINDS: tuple[str, ...] = ("malformed line", "malformed JSON", "duplicate delivery")
+#: ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``. The raw value
+#: may hold anything, quotes and newlines included; problems never hold a quote, so the last
+#: quote closes the value.
+_COLUMN_REASON = r"(?s)^([a-z][a-z0-9_]*): (?:'.*'|\(empty\)) ([^']+)$"
+
+
+def reason_kind(reason: pl.Expr) -> pl.Expr:
+    """A struct ``{kind: str, column: str | null}`` for each reason string.
+
+    Record-level reasons (:data:`RECORD_KINDS`) give their own name and no column; an
+    expectation failure gives its problem and the column; any other reason gives the text
+    before its first colon (the whole reason if it has none), so a new kind of reason shows
+    up under its own words.
+    """
+    prefix = reason.str.split_exact(":", 1).struct.field("field_0")
+    column = reason.str.extract(_COLUMN_REASON, 1)
+    problem = reason.str.extract(_COLUMN_REASON, 2)
+    kind = (
+        pl.when(prefix.is_in(list(RECORD_KINDS)))
+        .then(prefix)
+        .when(problem.is_not_null())
+        .then(problem)
+        .otherwise(prefix)
+    )
+    return pl.struct(
+        kind.alias("kind"),
+        pl.when(prefix.is_in(list(RECORD_KINDS))).then(None).otherwise(column).alias("column"),
+    )
+
+
+def reasons_by_kind(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """How many quarantined rows carry each kind of reason, by source and feed.
+
+    ``quarantine`` has the quarantine contract's ``source`` (the source definition's name),
+    ``feed`` (surveys or interactions) and ``reasons`` (a list of strings) columns. Returns
+    ``source, feed, kind, column, rows``, most rows first; a row with several reasons is
+    counted under each of its kinds.
+    """
+    return (
+        quarantine.select("source", "feed", "reasons")
+        .with_row_index("_quarantined_row")
+        .explode("reasons")
+        .drop_nulls("reasons")
+        .with_columns(reason_kind(pl.col("reasons")).alias("_kind"))
+        .unnest("_kind")
+        .group_by("source", "feed", "kind", "column")
+        .agg(pl.col("_quarantined_row").n_unique().alias("rows"))
+        .sort(
+            ["rows", "source", "feed", "kind", "column"],
+            descending=[True, False, False, False, False],
+        )
+    )
