@@ -2,6 +2,11 @@
 
 Prefect is imported only after its home is pointed inside the project (``.prefect/`` next to
 the working directory unless ``PREFECT_HOME`` is set), so runs never touch the user's home.
+
+Start-up is part of the interface: ``--help``, ``query``, ``models list``, ``dictionary``,
+``report`` and ``backfill --dry-run`` answer in well under two seconds because this module
+imports nothing heavy at the top. Prefect, Great Expectations, scikit-learn and Dask are
+imported inside the handlers that use them (``tests/test_startup.py`` checks it).
 """
 
 from __future__ import annotations
@@ -11,23 +16,34 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from servicelens.cli.console import files_since, progress, table
+from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.schedule import add_schedule_commands
 from servicelens.cli.sources import add_sources_commands
+from servicelens.dates import SurveyDateError, refuse_future, refuse_reversed, yesterday
 from servicelens.reporting.analyst import cmd_dictionary, cmd_query, cmd_report
-from servicelens.settings import SAMPLE_PER_DAY, Settings
+from servicelens.settings import DEFAULT_TIMEZONE, SAMPLE_PER_DAY, Settings
 
-EXAMPLES = """\
+#: Commands that process survey dates: a date after today (business timezone) is refused.
+PROCESSES_SURVEY_DATES = ("run", "backfill", "demo")
+
+
+def _examples(end: date) -> tuple[str, dict[str, str]]:
+    """The examples of ``--help`` and of each command's ``--help``, dated so they run as
+    written after ``servicelens demo`` (whose 28 days end yesterday)."""
+    week = (end - timedelta(days=6)).isoformat()
+    first = (end - timedelta(days=27)).isoformat()
+    last = end.isoformat()
+    main = f"""\
 examples:
   servicelens demo                                   # sample data, every flow, a summary
-  servicelens generate --start 2026-10-01 --end 2026-10-07 --per-day 2000 --seed 7
-  servicelens run --date 2026-10-07                  # the nightly flow for one date
-  servicelens backfill --start 2026-10-01 --end 2026-10-07 --rerun failed --dry-run
+  servicelens generate --start {week} --end {last} --per-day 2000 --seed 7
+  servicelens run --date {last}                  # the nightly flow for one date
+  servicelens backfill --start {week} --end {last} --rerun failed --dry-run
   servicelens serve                                  # nightly, backfill, retrain deployments
   servicelens train                                  # train, register, maybe promote
   servicelens report                                 # rebuild data/reports/latest.html
@@ -37,42 +53,50 @@ examples:
   servicelens train --source cfpb --input complaints.csv   # a foreign export via a mapping
   servicelens score --source cfpb --input new.csv --output scored.parquet
   servicelens models list | promote VERSION | rollback
-  SERVICELENS_DATA_DIR=/srv/servicelens servicelens run --date 2026-10-07
+  servicelens run --date {last} --data-dir /srv/servicelens   # global options go anywhere
 
 The newest run report is always at <data-dir>/reports/latest.html; column meanings are in
-docs/data_dictionary.md. Add --json to any command for machine-readable output.
+docs/data_dictionary.md. Add --json to any command for machine-readable output, -v to see
+Prefect's log lines; without -v they go to <data-dir>/logs/.
 """
+    commands = {
+        "generate": f"servicelens generate --start {week} --end {last} --per-day 2000 --seed 7",
+        "run": "servicelens run                      # yesterday, in the business timezone\n"
+        f"  servicelens run --date {last} --json",
+        "backfill": f"servicelens backfill --start {first} --end {last} --dry-run\n"
+        f"  servicelens backfill --start {first} --end {last} --rerun failed",
+        "train": "servicelens train --json",
+        "demo": "servicelens demo                   # 28 days up to yesterday, 5000 surveys a day\n"
+        "  servicelens demo --days 7 --per-day 500",
+        "report": "servicelens report && xdg-open data/reports/latest.html",
+        "query": "servicelens query --list\n"
+        "  servicelens query queues_that_bounce\n"
+        "  servicelens query long_calls_are_not_failures --json",
+        "dictionary": "servicelens dictionary > dictionary.md   # print it\n"
+        "  servicelens dictionary --check          # docs and Parquet on disk match the contracts\n"
+        "  servicelens dictionary --write          # after changing transforms/schemas.py",
+    }
+    return main, commands
 
-#: Examples shown by `servicelens <command> --help`.
-COMMAND_EXAMPLES: dict[str, str] = {
-    "generate": "servicelens generate --start 2026-10-01 --end 2026-10-07 --per-day 2000 --seed 7",
-    "run": "servicelens run                      # yesterday, in the business timezone\n"
-    "  servicelens run --date 2026-10-07 --json",
-    "backfill": "servicelens backfill --start 2026-10-01 --end 2026-10-28 --dry-run\n"
-    "  servicelens backfill --start 2026-10-01 --end 2026-10-28 --rerun failed",
-    "train": "servicelens train --json",
-    "demo": "servicelens demo                     # 28 days up to yesterday, 5000 surveys a day\n"
-    "  servicelens demo --days 7 --per-day 500",
-    "report": "servicelens report && xdg-open data/reports/latest.html",
-    "query": "servicelens query --list\n"
-    "  servicelens query queues_that_bounce\n"
-    "  servicelens query long_calls_are_not_failures --json",
-    "dictionary": "servicelens dictionary > dictionary.md   # print it\n"
-    "  servicelens dictionary --check          # docs and Parquet on disk match the contracts\n"
-    "  servicelens dictionary --write          # after changing transforms/schemas.py",
-}
 
+def _configure_prefect(verbose: bool = False) -> None:
+    """Point Prefect at the project's home and, unless ``verbose``, keep its logging off the
+    terminal (it goes to the command's log file, :mod:`servicelens.cli.logfile`).
 
-def _configure_prefect_home(verbose: bool = False) -> None:
+    Environment variables, because Prefect reads them when it is first imported.
+    """
     os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     # The embedded server needs more than Prefect's default 20 s on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if not verbose:
-        # Flow and task logs still reach the Prefect API (and UI); the terminal shows a progress
-        # bar and a summary instead of a line per task. --verbose brings the lines back.
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        # Flow and task logs still reach the Prefect API (and UI) and the log file; the
+        # terminal shows a progress bar and a summary. Prefect's internal logger writes to a
+        # terminal handler of its own: it propagates to the log file instead.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_INTERNAL_PROPAGATE", "true")
 
 
 def _day(text: str) -> date:
@@ -92,6 +116,7 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from servicelens.cli.console import files_since, progress
     from servicelens.storage.fs import local_folder_for
     from servicelens.synthetic.generator import generate
 
@@ -143,10 +168,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.pipeline import demo, yesterday
+    from flows.pipeline import demo
+    from servicelens.cli.console import files_since, progress
 
     end = args.end or yesterday(settings.timezone)
     start = args.start or end - timedelta(days=args.days - 1)
+    refuse_reversed(start, end, ("--start", "--end"))
     days = (end - start).days + 1
     started = time.time()
 
@@ -206,6 +233,8 @@ def _metrics_lines(metrics: dict[str, Any]) -> str:
 
 
 def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
+    from servicelens.cli.console import table
+
     ingested = result["ingested"]
     published = result["published"]
     read = sum(r["surveys_read"] for r in ingested)
@@ -247,21 +276,78 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a hint after a usage error: where the options of the command are."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+GLOBAL_OPTIONS = "global options (before or after the command)"
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--json`` and ``-v``, accepted by ``parser`` and listed in its help.
+
+    Every parser gets them with no default (SUPPRESS): a value given before the command is
+    not overwritten by the command's parser, and :func:`_global_defaults` fills the rest.
+    """
+    group = parser.add_argument_group(GLOBAL_OPTIONS)
+    taken = parser._option_string_actions
+    if "--data-dir" not in taken:
+        group.add_argument(
+            "--data-dir",
+            metavar="DIR",
+            default=argparse.SUPPRESS,
+            help="data directory, local or s3://bucket/prefix "
+            "(default: $SERVICELENS_DATA_DIR or ./data)",
+        )
+    if "--json" not in taken:
+        group.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
+        )
+    if "-v" not in taken and "--verbose" not in taken:
+        group.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show Prefect's log lines and any traceback on the terminal "
+            "(otherwise they go to <data-dir>/logs/)",
+        )
+
+
+def _global_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    for name, default in (("data_dir", None), ("json", False), ("verbose", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    return args
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every subcommand parser under ``parser``, nested ones (``models list``) included."""
+    seen: set[int] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                if id(command) not in seen:  # an alias is the same parser again
+                    seen.add(id(command))
+                    yield name, command
+                    yield from _subcommands(command)
+
+
+def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``today_end`` dates the examples (default: yesterday)."""
+    timezone = os.environ.get("SERVICELENS_TIMEZONE", DEFAULT_TIMEZONE)
+    examples, command_examples = _examples(today_end or yesterday(timezone))
+    parser = _Parser(
         prog="servicelens",
         description="Feedback-survey pipeline: perceived bad service vs real policy failures.",
-        epilog=EXAMPLES,
+        epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--data-dir", help="data directory (default: $SERVICELENS_DATA_DIR or ./data)"
-    )
-    parser.add_argument("--json", action="store_true", help="print results as JSON")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show Prefect's log lines on the terminal"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="write deterministic synthetic source exports")
     gen.add_argument("--start", type=_day, required=True)
@@ -309,37 +395,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dictionary.set_defaults(handler=cmd_dictionary)
 
-    _finish_subcommands(sub)
+    _finish_parsers(parser, command_examples)
     return parser
 
 
-def _finish_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Give every subcommand (whoever registered it) --json and its --help examples."""
-    for name, command in sub.choices.items():
-        if "--json" not in command._option_string_actions:
-            # SUPPRESS keeps `servicelens --json run` working: the subcommand only sets it if given.
-            command.add_argument(
-                "--json", action="store_true", default=argparse.SUPPRESS, help="print as JSON"
-            )
-        if name in COMMAND_EXAMPLES and not command.epilog:
-            command.epilog = "example:\n  " + COMMAND_EXAMPLES[name]
+def _finish_parsers(parser: argparse.ArgumentParser, examples: dict[str, str]) -> None:
+    """Give the parser and every subcommand (whoever registered it) the global options, and
+    each command its --help examples."""
+    _add_global_options(parser)
+    for name, command in _subcommands(parser):
+        _add_global_options(command)
+        # The innermost command parsed is the one whose --help a usage error points at.
+        command.set_defaults(command_parser=command)
+        if name in examples and not command.epilog:
+            command.epilog = "example:\n  " + examples[name]
             command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _configure_prefect_home(args.verbose)
-    settings = Settings.from_env(args.data_dir)
-    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> None:
+    """Reversed ranges and future survey dates, refused before any work (and never recorded
+    as a failure of a date). The flows check again, for runs started from a deployment."""
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is not None and end is not None:
+        refuse_reversed(start, end, ("--start", "--end"))
+    if args.command not in PROCESSES_SURVEY_DATES:
+        return
+    for option in ("date", "end"):
+        value = getattr(args, option, None)
+        if isinstance(value, date):
+            refuse_future(value, settings.timezone, f"--{option}")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is the whole story (file, line, column, value, what to do):
+    shown as one line, exit status 2."""
+    # Imported here, not at the top: each module is light, but none is needed for --help.
     from models.registry import ModelFileError
     from servicelens.ingest.readers import SourceError
     from servicelens.stages import BatchError
     from servicelens.storage.locks import LockBusyError
     from servicelens.storage.partitions import StorageError
 
-    try:
-        return handler(args, settings)
-    except (
+    return (
+        SurveyDateError,
         BatchError,
         SourceError,
         ValueError,
@@ -347,19 +445,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileNotFoundError,
         LockBusyError,
         StorageError,
-    ) as error:
-        print(f"servicelens: error: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        if "ephemeral Prefect API" not in str(error):
-            raise
-        print(
-            "servicelens: error: Prefect's temporary API did not start in time (a busy "
-            "machine?). Try again with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300, or "
-            "start a server with `prefect server start` and set PREFECT_API_URL to it",
-            file=sys.stderr,
+    )
+
+
+def _fail(message: str, log: Path | None) -> int:
+    print(f"servicelens: error: {message}", file=sys.stderr)
+    if log is not None:
+        print(f"  Prefect's log and the traceback: {log}  (-v shows them here)", file=sys.stderr)
+    return 2
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; an option the command does not know is reported by the
+    command's own parser, so the hint names the command's ``--help``."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return _global_defaults(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    _configure_prefect(args.verbose)
+    settings = Settings.from_env(args.data_dir)
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        _refuse_unrunnable_dates(args, settings)
+    except SurveyDateError as error:
+        return _fail(str(error), None)
+    if args.verbose:
+        return _run(handler, args, settings, None)
+    log = log_file_path(settings.local_root / "logs", args.command)
+    with logs_to_file(log) as file_log:
+        try:
+            return _run(handler, args, settings, file_log)
+        finally:
+            file_log.flush()
+
+
+def _run(
+    handler: Callable[[argparse.Namespace, Settings], int],
+    args: argparse.Namespace,
+    settings: Settings,
+    file_log: Any,
+) -> int:
+    """Run the command; a failure becomes one line (and the log file's path), never a
+    traceback, unless ``-v`` asked for everything (``file_log`` is None then)."""
+
+    def log_path() -> Path | None:
+        if file_log is None:
+            return None
+        # The traceback goes to the file, beside Prefect's log of the same failure.
+        import logging
+
+        logging.getLogger("servicelens").error(
+            "command failed: %s", " ".join(sys.argv[1:]), exc_info=True
         )
-        return 2
+        file_log.flush()
+        return Path(file_log.path) if file_log.written else None
+
+    try:
+        return handler(args, settings)
     except BrokenPipeError:
         # The reader (e.g. `| head`) stopped early: not an error of ours.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit-time flush
@@ -372,6 +520,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as error:
+        if isinstance(error, _user_errors()):
+            return _fail(str(error), log_path())
+        if isinstance(error, RuntimeError) and "ephemeral Prefect API" in str(error):
+            return _fail(
+                "Prefect's temporary API did not start in time (a busy machine?). Try again "
+                "with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300, or start a server "
+                "with `prefect server start` and set PREFECT_API_URL to it",
+                log_path(),
+            )
+        if file_log is None:
+            raise
+        # A failure nobody wrote a message for: say so plainly; the traceback is in the file.
+        where = log_path()
+        kind = type(error).__name__
+        print(
+            f"servicelens: error: unexpected {kind}: {error}",
+            file=sys.stderr,
+        )
+        print(
+            f"  this is a bug in servicelens, not in your data: please report it with the "
+            f"log {where or '(nothing was logged)'}; -v shows the traceback here",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,95 @@
+"""Where a command's logs go: a log file, so the terminal shows the message, not the noise.
+
+Without ``-v`` every log record of the command (Prefect's flow and task lines, their
+tracebacks, warnings of the libraries) is written to one file per command,
+``<data-dir>/logs/servicelens-<UTC time>-<command>.log``; the terminal shows progress, the
+result, and, when the command fails, one line saying what is wrong and what to do, followed
+by the log file's path. ``-v`` leaves Prefect's console logging as Prefect sets it up.
+
+Prefect configures logging when it is first imported: it leaves the root logger alone when
+that already has a handler of the application's (its ``setup_logging``), so the file handler
+is installed before any command imports Prefect. A process that imported Prefect earlier (a
+test calling :func:`servicelens.cli.main.main`) has Prefect's console handler on the root
+logger already; it is silenced for the duration of the command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+#: Above CRITICAL: a handler at this level lets nothing through.
+_SILENT = logging.CRITICAL + 10
+#: Loggers that Prefect's configuration keeps from propagating to the root logger, each with a
+#: handler of its own that writes to the terminal.
+_NON_PROPAGATING = ("prefect._internal", "prefect.extra", "uvicorn", "fastapi")
+_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s | %(threadName)s - %(message)s"
+
+
+class RunLogHandler(logging.FileHandler):
+    """Appends the command's log records to its log file, created (with its folder) only
+    when the first record arrives: a command that logs nothing leaves no file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, mode="a", encoding="utf-8", delay=True)
+        self.setLevel(logging.INFO)
+        self.setFormatter(logging.Formatter(_FORMAT, "%Y-%m-%d %H:%M:%S"))
+
+    def _open(self):  # type: ignore[no-untyped-def]  # typeshed: -> TextIOWrapper
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+    @property
+    def path(self) -> Path:
+        return Path(self.baseFilename)
+
+    @property
+    def written(self) -> bool:
+        """Whether any record reached the file (it exists only then)."""
+        return self.stream is not None
+
+
+def log_file_path(logs_dir: Path, command: str, now: datetime | None = None) -> Path:
+    """``<logs_dir>/servicelens-<UTC time>-<command>.log``."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return logs_dir / f"servicelens-{stamp}-{command}.log"
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    # Prefect's console handler, and the stream handlers it puts on its non-propagating
+    # loggers; a file handler is a StreamHandler too, and is left alone.
+    return isinstance(handler, logging.StreamHandler) and not isinstance(
+        handler, logging.FileHandler
+    )
+
+
+@contextmanager
+def logs_to_file(path: Path) -> Iterator[RunLogHandler]:
+    """Send every log record of the block to ``path`` instead of the terminal.
+
+    Yields the handler: ``handler.written`` tells whether the file holds anything worth
+    pointing the user at. Console handlers present when the block starts are silenced until
+    it ends, and the file handler is removed again.
+    """
+    handler = RunLogHandler(path)
+    root = logging.getLogger()
+    silenced: list[tuple[logging.Handler, int]] = []
+    for logger in (root, *(logging.getLogger(name) for name in _NON_PROPAGATING)):
+        for existing in logger.handlers:
+            if _is_console(existing):
+                silenced.append((existing, existing.level))
+                existing.setLevel(_SILENT)
+    root.addHandler(handler)
+    # Python's warnings (a library's deprecation notice) are log records too, in the file.
+    logging.captureWarnings(True)
+    try:
+        yield handler
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        handler.close()
+        for existing, level in silenced:
+            existing.setLevel(level)
