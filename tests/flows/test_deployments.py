@@ -32,6 +32,9 @@ def test_every_deployment_resolves(registered: dict[str, object]) -> None:
     schema = backfill.parameter_openapi_schema["properties"]  # type: ignore[attr-defined]
     assert {"start", "end", "rerun", "newest_first", "concurrency", "dry_run"} <= set(schema)
     assert backfill.schedules == []  # type: ignore[attr-defined]
+    # Every deployment works on the data directory it was served for, retraining included.
+    data_dirs = {d.parameters["data_dir"] for d in registered.values()}  # type: ignore[attr-defined]
+    assert len(data_dirs) == 1 and data_dirs.pop().endswith("deploy0")
 
 
 def test_the_nightly_schedule_keeps_wall_clock_time_across_dst(
