@@ -1,0 +1,153 @@
+"""What a person sees when a command fails: one line first, never a traceback in front of it.
+
+The failing commands run as a user runs them, in a fresh process through the installed
+``servicelens`` entry point: the message is stderr's first line, Prefect's log and the
+traceback are in the log file the second line names. Dates that no run accepts are refused
+before any work, by the command line and by the flows (for deployments), and are never
+recorded as failures.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from servicelens.cli.main import main
+from servicelens.dates import SurveyDateError, today
+from servicelens.settings import Settings
+from servicelens.synthetic.generator import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICELENS = Path(sys.executable).parent / "servicelens"
+DAY = date(2026, 9, 14)
+
+
+def _servicelens(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SERVICELENS), *argv], capture_output=True, text=True, cwd=ROOT, timeout=900
+    )
+
+
+def _one_message(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """stderr's lines, checked to hold one message and no traceback."""
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert lines and lines[0].startswith("servicelens: error: "), done.stderr
+    assert "Traceback" not in done.stderr and 'File "' not in done.stderr
+    return lines
+
+
+def _log_named(lines: list[str]) -> str:
+    """The log file the message points at; it holds the traceback the terminal did not."""
+    assert len(lines) == 2 and "Prefect's log and the traceback: " in lines[1], lines
+    path = Path(lines[1].split("traceback: ", 1)[1].split()[0])
+    assert path.parent.name == "logs" and path.name.startswith("servicelens-")
+    return path.read_text()
+
+
+@pytest.mark.slow
+def test_train_without_clean_data_says_what_to_run_first(tmp_path: Path) -> None:
+    done = _servicelens("train", "--data-dir", str(tmp_path))
+    lines = _one_message(done)
+    assert f"{tmp_path}/clean/responses: no clean data yet" in lines[0]
+    assert "servicelens backfill --start" in lines[0]
+    log = _log_named(lines)
+    assert "Traceback" in log and "BatchError" in log
+
+
+@pytest.mark.slow
+def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: Path) -> None:
+    generate(tmp_path, DAY, DAY, 60, seed=3)
+    export = tmp_path / "raw" / str(DAY) / "surveys.csv"
+    with export.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    dropped = rows[0].index("csat")
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(r[:dropped] + r[dropped + 1 :] for r in rows)
+
+    lines = _one_message(_servicelens("--data-dir", str(tmp_path), "run", "--date", str(DAY)))
+    assert lines[0].startswith(f"servicelens: error: {export}: line 1 (header): ")
+    assert "required column(s) ['csat'] missing" in lines[0]
+    assert "Fix the export, or map its columns with a source mapping" in lines[0]
+    log = _log_named(lines)
+    assert "Traceback" in log and "csat" in log
+
+
+def test_a_future_date_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    future = today("Europe/London") + timedelta(days=3)
+    lines = _one_message(_servicelens("run", "--date", str(future), "--data-dir", str(tmp_path)))
+    assert lines == [
+        f"servicelens: error: --date {future} is in the future (today is "
+        f"{today('Europe/London')} in Europe/London); nothing was run and nothing recorded. "
+        f"Use a date up to {today('Europe/London')} (yesterday, "
+        f"{today('Europe/London') - timedelta(days=1)}, is the last complete day)"
+    ]
+    assert list(tmp_path.iterdir()) == []  # no outcome recorded, no log, nothing
+
+
+def test_a_reversed_backfill_is_refused_before_prefect_starts(tmp_path: Path) -> None:
+    for extra in ([], ["--dry-run"]):
+        done = _servicelens(
+            "backfill",
+            "--start",
+            "2026-10-05",
+            "--end",
+            "2026-10-01",
+            "--data-dir",
+            str(tmp_path),
+            *extra,
+        )
+        assert _one_message(done) == [
+            "servicelens: error: --end 2026-10-01 is before --start 2026-10-05; nothing was "
+            "run. Swap them: --start 2026-10-01 --end 2026-10-05"
+        ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_flows_refuse_the_same_dates_and_record_nothing(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    from flows.pipeline import backfill, nightly
+
+    settings = Settings(data_dir=str(tmp_path))
+    with pytest.raises(SurveyDateError, match="is in the future"):
+        nightly(today(settings.timezone) + timedelta(days=1), settings)
+    state = backfill(date(2026, 10, 5), date(2026, 10, 1), settings=settings, return_state=True)
+    assert state.is_failed() and "is before start 2026-10-05" in str(state.message)
+    assert not settings.runs_dir.exists()
+
+
+def test_global_options_go_before_or_after_any_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (
+        ["--json", "--data-dir", str(tmp_path), "models", "list"],
+        ["models", "list", "--json", "--data-dir", str(tmp_path)],
+        ["models", "--data-dir", str(tmp_path), "list", "--json"],
+    ):
+        assert main(argv) == 0
+        assert capsys.readouterr().out.strip() == "[]"
+    for command in (["train"], ["models", "list"], ["backfill"], ["serve"], ["query"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--help"])
+        assert exit_.value.code == 0
+        shown = capsys.readouterr().out
+        assert "global options (before or after the command)" in shown, command
+        assert "--data-dir DIR" in shown and "--json" in shown and "-v, --verbose" in shown
+
+
+def test_an_unknown_option_points_at_the_commands_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--bogus", "x"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "servicelens train: error: unrecognized arguments: --bogus x "
+        "(see `servicelens train --help`)"
+    )

@@ -1,0 +1,242 @@
+"""The run report and the Data Docs say what the data on disk says.
+
+One demo flow (Prefect's real engine, Great Expectations, a trained model; see
+tests/bi/conftest.py) writes a temporary data directory; each test reads the report and the
+Data Docs pages it left, and compares them with the quarantine, the marts, the manifests and
+the model's metadata on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models.drift import PSI_ALERT
+from models.registry import champion_version, read_metadata
+from servicelens.reporting.report import confusion_counts
+from servicelens.settings import Settings
+from servicelens.stages import read_audits
+from servicelens.storage.partitions import scan_table
+from tests.bi.conftest import DEMO_DAYS, DEMO_START
+
+pytestmark = pytest.mark.slow
+
+START = DEMO_START
+DAYS = DEMO_DAYS
+
+
+@pytest.fixture(scope="module")
+def settings(demo_data: Settings) -> Settings:
+    return demo_data
+
+
+class _Tables(HTMLParser):
+    """Every table of a page as rows of cell texts (header row included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            self.tables[-1].append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables(html: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def _section(settings: Settings, anchor: str) -> str:
+    html = (settings.reports_dir / "latest.html").read_text()
+    found = re.search(rf'<section id="{anchor}">(.*?)</section>', html, re.S)
+    assert found, anchor
+    return found.group(1)
+
+
+def _manifests(settings: Settings) -> list[dict]:
+    paths = sorted(settings.clean_dir.glob("survey_date=*/_manifest.json"))
+    assert len(paths) == DAYS
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def _kinds_by_hand(reason: str) -> tuple[str, str]:
+    """(kind, column) of one reason, read as a person would."""
+    for record_kind in ("duplicate delivery", "malformed line", "malformed JSON"):
+        if reason.startswith(record_kind + ":"):
+            return record_kind, "-"
+    column, rest = reason.split(": ", 1)
+    problem = rest.removeprefix("(empty) ") if rest.startswith("(empty) ") else rest
+    if rest.startswith("'"):
+        problem = rest[rest.rindex("' ") + 2 :]
+    return problem, column
+
+
+def test_quarantine_reasons_are_counted_by_their_own_kind(settings: Settings) -> None:
+    quarantine = scan_table(settings.quarantine_dir).collect()
+    manifests = _manifests(settings)
+    superseded = sum(m["counts"]["superseded_duplicates"] for m in manifests)
+    malformed = sum(m["counts"]["malformed_lines"] for m in manifests)
+    # The generated exports hold both kinds, so the test can tell them apart.
+    assert superseded > 0 and malformed > 0
+
+    section = _section(settings, "quality")
+    (table,) = [t for t in _tables(section) if t[0] == ["source", "kind", "column", "rows"]]
+    shown = {(s, k, c): int(n.replace(",", "")) for s, k, c, n in table[1:]}
+    assert shown[("surveys", "duplicate delivery", "-")] == superseded
+    assert shown[("surveys", "malformed line", "-")] == malformed
+    interactions = sum(m["counts"]["interactions_quarantined"] for m in manifests)
+    assert shown.get(("interactions", "malformed JSON", "-"), 0) == interactions
+    expected: Counter[tuple[str, str, str]] = Counter()
+    for source, reasons in quarantine.select("source", "reasons").iter_rows():
+        for kind, column in {_kinds_by_hand(r) for r in reasons}:
+            expected[(source, kind, column)] += 1
+    assert shown == dict(expected)
+    assert shown[("surveys", "is not a score from 1 to 5", "csat")] > 0
+    assert "unreadable line" not in section
+
+
+def test_the_confusion_matrix_classifies_at_the_models_threshold(settings: Settings) -> None:
+    version = champion_version(settings.models_dir)
+    assert version is not None
+    threshold = float(read_metadata(settings.models_dir, version)["decision"]["threshold"])
+    scored = scan_table(settings.marts_dir / "feedback_scored").collect()
+    negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
+    assert negatives.get_column("model_version").unique().to_list() == [version]
+    # The marts classify at the model's threshold...
+    at_threshold = negatives.get_column("p_policy_failure") >= threshold
+    assert ((negatives.get_column("root_cause") == "policy_failure") == at_threshold).all()
+    # ...and so does the report's matrix, and it says which threshold.
+    audits = read_audits(settings, [START + timedelta(days=i) for i in range(DAYS)])
+    audited = negatives.join(
+        audits.select("response_id", pl.col("root_cause").alias("audit_root_cause")),
+        "response_id",
+    ).filter(pl.col("audit_root_cause").is_in(["perceived", "policy_failure"]))
+    y = (audited.get_column("audit_root_cause") == "policy_failure").to_numpy()
+    p = audited.get_column("p_policy_failure").to_numpy()
+    by_hand = [
+        [int((~y & (p < threshold)).sum()), int((~y & (p >= threshold)).sum())],
+        [int((y & (p < threshold)).sum()), int((y & (p >= threshold)).sum())],
+    ]
+    assert confusion_counts(audited) == by_hand
+    assert sum(map(sum, by_hand)) == audited.height > 0
+    errors = _section(settings, "errors")
+    assert f"threshold {threshold:.2f}, as the marts classify" in errors
+    assert "threshold 0.5)" not in errors
+    model = _section(settings, "model")
+    assert f"P(policy_failure) >= {threshold:.2f}" in model
+
+
+def test_drift_is_flagged_at_the_psi_line_of_models_drift(settings: Settings) -> None:
+    section = _section(settings, "drift")
+    assert f"above {PSI_ALERT} is flagged" in section
+    (table,) = [t for t in _tables(section) if t[0] == ["what", "psi", "flag"]]
+    for what, value, flag in table[1:]:
+        assert flag == ("DRIFT" if float(value) > PSI_ALERT else "ok"), what
+    # One index recomputed by hand from the marts: the channel mix of the last 3 dates
+    # (half of 6) against the 3 before.
+    scored = scan_table(settings.marts_dir / "feedback_scored").collect()
+    cutoff = START + timedelta(days=DAYS // 2)
+
+    def shares(frame: pl.DataFrame) -> dict[str, float]:
+        counts = Counter(frame.get_column("channel").drop_nulls().to_list())
+        return {k: v / sum(counts.values()) for k, v in counts.items()}
+
+    before = shares(scored.filter(pl.col("survey_date") < cutoff))
+    after = shares(scored.filter(pl.col("survey_date") >= cutoff))
+    keys = sorted(set(before) | set(after))
+    a = np.clip([before.get(k, 0.0) for k in keys], 1e-4, None)
+    b = np.clip([after.get(k, 0.0) for k in keys], 1e-4, None)
+    by_hand = float(np.sum((b - a) * np.log(b / a)))
+    shown = {what: float(value) for what, value, _ in table[1:]}
+    assert shown["channel mix"] == pytest.approx(by_hand, abs=5e-4)
+
+
+def test_data_docs_list_failing_rows_by_their_line_in_the_file(settings: Settings) -> None:
+    quarantine = scan_table(settings.quarantine_dir).collect()
+    listed_anywhere = 0
+    for offset in range(DAYS):
+        day = START + timedelta(days=offset)
+        page = (settings.gx_docs_dir / str(day) / "surveys_rows.html").read_text()
+        failed_lines = set(
+            quarantine.filter(
+                (pl.col("survey_date") == day)
+                & (pl.col("source") == "surveys")
+                & ~pl.col("reasons").list.first().str.starts_with("duplicate delivery")
+                & ~pl.col("reasons").list.first().str.starts_with("malformed")
+            )
+            .get_column("source_line")
+            .to_list()
+        )
+        tables = [t for t in _tables(page) if t and t[0][-1:] == ["source_line"]]
+        assert tables, f"{day}: no table of failing rows by source_line"
+        assert not [t for t in _tables(page) if t and "_row" in t[0]]
+        for table in tables:
+            for row in table[1:]:
+                lines = [int(x) for x in row[-1].split(", ") if x.strip().isdigit()]
+                assert set(lines) <= failed_lines, (day, row)
+                listed_anywhere += len(lines)
+    assert listed_anywhere > 0
+
+
+def _asset_references(html: str) -> list[str]:
+    return re.findall(r"<(?:link|script|img)\b[^>]*\b(?:href|src)=\"([^\"]+)\"", html)
+
+
+def test_data_docs_load_their_styles_and_scripts_from_the_data_directory(
+    settings: Settings,
+) -> None:
+    pages = [settings.gx_docs_dir / "index.html"]
+    pages += [
+        settings.gx_docs_dir / str(START) / f"{s}.html" for s in ("surveys_batch", "surveys_rows")
+    ]
+    for page in pages:
+        html = page.read_text()
+        references = _asset_references(html)
+        assert references, page
+        for reference in references:
+            assert not re.match(r"(https?:)?//", reference), (page, reference)
+            assert (page.parent / reference.split("?")[0]).resolve().is_file(), (page, reference)
+        assert not re.search(r"url\(\s*['\"]?(https?:)?//", html), page
+    rows_page = pages[-1].read_text()
+    # What GX's template needs to style the page and draw its status column.
+    for shipped in (
+        "bootstrap.min.css",
+        "bootstrap.min.js",
+        "jquery.min.js",
+        "bootstrap-table.min.js",
+        "fontawesome.min.css",
+        "solid.min.css",
+    ):
+        assert any(r.endswith(shipped) for r in _asset_references(rows_page)), shipped
+    assert "fas fa-times text-danger" in rows_page  # the status of a failed expectation
+    font = settings.gx_docs_dir / "static" / "fontawesome" / "webfonts" / "fa-solid-900.woff2"
+    assert font.stat().st_size > 10_000
+    assert Path(font).read_bytes()[:4] == b"wOF2"

@@ -1,0 +1,67 @@
+"""The quick commands start without the heavy libraries, on a finished data directory.
+
+``--help``, ``query``, ``models list``, ``dictionary``, ``report`` and ``backfill --dry-run``
+must answer in well under two seconds; importing Prefect, Great Expectations, scikit-learn
+(with skops) or Dask would take several. Each command runs end to end in a fresh interpreter
+under ``python -X importtime``, which names every module it imported. (Speed itself is
+measured, not asserted: README "The command line".)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from servicelens.settings import Settings
+from tests.bi.conftest import DEMO_END, DEMO_START
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = {"prefect", "great_expectations", "sklearn", "skops", "dask", "distributed"}
+
+
+def _imported(argv: list[str]) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "servicelens.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    modules = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return modules, done
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--help"],
+        ["query", "policies_by_root_cause"],
+        ["query", "--list"],
+        ["models", "list"],
+        ["dictionary"],
+        ["dictionary", "--check"],
+        ["report"],
+        ["backfill", "--start", str(DEMO_START), "--end", str(DEMO_END), "--dry-run"],
+    ],
+    ids=" ".join,
+)
+def test_quick_commands_import_no_heavy_library(demo_data: Settings, command: list[str]) -> None:
+    modules, done = _imported(["--data-dir", str(demo_data.root), *command])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip(), "the command printed nothing"
+    assert "servicelens" in modules  # the importtime log was read
+    assert not modules & HEAVY, sorted(modules & HEAVY)
+
+
+def test_the_report_command_writes_every_section_without_them(demo_data: Settings) -> None:
+    modules, done = _imported(["--data-dir", str(demo_data.root), "--json", "report"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"sections_not_available": {}' in done.stdout
+    assert not modules & HEAVY
