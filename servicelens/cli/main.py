@@ -6,7 +6,7 @@ the working directory unless ``PREFECT_HOME`` is set), so runs never touch the u
 Start-up is part of the interface: ``--help``, ``query``, ``models list``, ``dictionary``,
 ``report`` and ``backfill --dry-run`` answer in well under two seconds because this module
 imports nothing heavy at the top. Prefect, Great Expectations, scikit-learn and Dask are
-imported inside the handlers that use them (``tests/test_startup.py`` checks it).
+imported inside the handlers that use them (``tests/bi/test_startup.py`` checks it).
 """
 
 from __future__ import annotations
