@@ -60,9 +60,13 @@ def log_file_path(logs_dir: Path, command: str, now: datetime | None = None) -> 
 
 def _is_console(handler: logging.Handler) -> bool:
     # Prefect's console handler, and the stream handlers it puts on its non-propagating
-    # loggers; a file handler is a StreamHandler too, and is left alone.
-    return isinstance(handler, logging.StreamHandler) and not isinstance(
-        handler, logging.FileHandler
+    # loggers. A file handler is a StreamHandler too and is left alone, and so are other
+    # libraries' handlers (pytest's log capture, for one).
+    origin = type(handler).__module__.split(".")[0]
+    return (
+        isinstance(handler, logging.StreamHandler)
+        and not isinstance(handler, logging.FileHandler)
+        and origin in ("prefect", "logging")
     )
 
 
