@@ -9,6 +9,7 @@ measured, not asserted: README "The command line".)
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +61,13 @@ def test_quick_commands_import_no_heavy_library(demo_data: Settings, command: li
     assert not modules & HEAVY, sorted(modules & HEAVY)
 
 
-def test_the_report_command_writes_every_section_without_them(demo_data: Settings) -> None:
+def test_the_report_command_draws_the_model_sections_without_them(demo_data: Settings) -> None:
     modules, done = _imported(["--data-dir", str(demo_data.root), "--json", "report"])
     assert done.returncode == 0, done.stderr[-2000:]
-    assert '"sections_not_available": {}' in done.stdout
+    missing = json.loads(done.stdout)["sections_not_available"]
+    # Every section that reads the model and the audits was drawn (the six demo dates are too
+    # few for some of the sections about history, which say so).
+    drawn = ("Data quality", "Model and baselines", "Calibration", "Drift flags")
+    assert not [title for title in missing if title.startswith(drawn)], missing
+    assert not [title for title in missing if "Confusion matrix" in title], missing
     assert not modules & HEAVY
