@@ -173,9 +173,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     """``sources run`` / ``sources demo``: the land-and-run flow, then a summary."""
     import time
 
-    from servicelens.cli.main import _configure_prefect_home
-
-    _configure_prefect_home(getattr(args, "verbose", False))
     from flows.sources import land_and_run
 
     demo = args.action == "demo"
