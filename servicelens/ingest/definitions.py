@@ -11,11 +11,15 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from models.pipeline import TEXT, FeatureSpec, spec_from_dict
 from servicelens.ingest.readers import CsvDialect
 from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
+
+if TYPE_CHECKING:
+    # models.pipeline imports scikit-learn: loaded when a definition's features are built,
+    # not by every command that reads a source's layout (the report, dry runs).
+    from models.pipeline import FeatureSpec
 
 BUILT_IN_DIR = Path(__file__).parent / "presets"
 #: Canonical columns a definition may map export columns onto (the survey contract, the
@@ -362,6 +366,8 @@ def _features(data: dict[str, Any], where: str) -> FeatureSpec:
     if unknown:
         raise DefinitionError(f"{where} [features]: unknown key(s) {unknown}")
     # The model's own reader of a spec, so a definition's features mean what a saved one does.
+    from models.pipeline import TEXT, spec_from_dict
+
     return spec_from_dict({"text": TEXT, **data})
 
 
@@ -437,6 +443,8 @@ def load_definition(source: str | Path) -> SourceDefinition:
         )
     features = _features(data.get("features", {}), where)
     if "features" not in data and "comment" not in columns:
+        from models.pipeline import FeatureSpec
+
         features = FeatureSpec(text="")  # no free text and no model declared
     never_features = tuple(data.get("never_features", ()))
     never_store = tuple(data.get("never_store", ()))

@@ -73,7 +73,7 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
     lines = _one_message(_servicelens("--data-dir", str(tmp_path), "run", "--date", str(DAY)))
     assert lines[0].startswith(f"servicelens: error: {export}: line 1 (header): ")
     assert "required column(s) ['csat'] missing" in lines[0]
-    assert "Fix the export, or map its columns with a source mapping" in lines[0]
+    assert "Fix the export, or map its columns with a source definition" in lines[0]
     log = _log_named(lines)
     assert "Traceback" in log and "csat" in log
 

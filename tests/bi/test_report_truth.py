@@ -108,16 +108,21 @@ def test_quarantine_reasons_are_counted_by_their_own_kind(settings: Settings) ->
     assert superseded > 0 and malformed > 0
 
     section = _section(settings, "quality")
-    (table,) = [t for t in _tables(section) if t[0] == ["source", "kind", "column", "rows"]]
-    shown = {(s, k, c): int(n.replace(",", "")) for s, k, c, n in table[1:]}
+    (table,) = [
+        t for t in _tables(section) if t[0] == ["source", "feed", "kind", "column", "rows"]
+    ]
+    # Every row of the generated data is the sample source's; the feed tells surveys from
+    # interactions.
+    assert {s for s, *_ in table[1:]} == {"sample"}
+    shown = {(f, k, c): int(n.replace(",", "")) for _, f, k, c, n in table[1:]}
     assert shown[("surveys", "duplicate delivery", "-")] == superseded
     assert shown[("surveys", "malformed line", "-")] == malformed
     interactions = sum(m["counts"]["interactions_quarantined"] for m in manifests)
     assert shown.get(("interactions", "malformed JSON", "-"), 0) == interactions
     expected: Counter[tuple[str, str, str]] = Counter()
-    for source, reasons in quarantine.select("source", "reasons").iter_rows():
+    for feed, reasons in quarantine.select("feed", "reasons").iter_rows():
         for kind, column in {_kinds_by_hand(r) for r in reasons}:
-            expected[(source, kind, column)] += 1
+            expected[(feed, kind, column)] += 1
     assert shown == dict(expected)
     assert shown[("surveys", "is not a score from 1 to 5", "csat")] > 0
     assert "unreadable line" not in section
@@ -188,7 +193,7 @@ def test_data_docs_list_failing_rows_by_their_line_in_the_file(settings: Setting
         failed_lines = set(
             quarantine.filter(
                 (pl.col("survey_date") == day)
-                & (pl.col("source") == "surveys")
+                & (pl.col("feed") == "surveys")
                 & ~pl.col("reasons").list.first().str.starts_with("duplicate delivery")
                 & ~pl.col("reasons").list.first().str.starts_with("malformed")
             )
