@@ -108,9 +108,7 @@ def test_quarantine_reasons_are_counted_by_their_own_kind(settings: Settings) ->
     assert superseded > 0 and malformed > 0
 
     section = _section(settings, "quality")
-    (table,) = [
-        t for t in _tables(section) if t[0] == ["source", "feed", "kind", "column", "rows"]
-    ]
+    (table,) = [t for t in _tables(section) if t[0] == ["source", "feed", "kind", "column", "rows"]]
     # Every row of the generated data is the sample source's; the feed tells surveys from
     # interactions.
     assert {s for s, *_ in table[1:]} == {"sample"}
