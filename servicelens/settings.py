@@ -54,6 +54,9 @@ class Settings:
     backfill_slots: int = 2
     #: Apprise URL (e.g. ``json://host/path``, ``mailto://...``) alerted when a nightly run fails.
     notify_url: str | None = None
+    #: How many command log files (``<data-dir>/logs/servicelens-*.log``) are kept: when a
+    #: command starts writing its log, the oldest beyond this many are deleted.
+    log_keep: int = 200
     #: How long a run waits for another run of the same date to finish before refusing.
     lock_wait_seconds: float = 600.0
     #: A customer contacting the same queue again within this many days after a contact means
@@ -99,6 +102,7 @@ class Settings:
             retrain_cron=os.environ.get("SERVICELENS_RETRAIN_CRON", DEFAULT_RETRAIN_CRON),
             late_data_lookback_days=int(os.environ.get("SERVICELENS_LOOKBACK_DAYS", "3")),
             backfill_slots=int(os.environ.get("SERVICELENS_BACKFILL_SLOTS", "2")),
+            log_keep=int(os.environ.get("SERVICELENS_LOG_KEEP", "200")),
             notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,
             return_window_days=int(os.environ.get("SERVICELENS_RETURN_WINDOW_DAYS", "7")),
             min_agent_contacts=int(os.environ.get("SERVICELENS_MIN_AGENT_CONTACTS", "20")),

@@ -31,15 +31,19 @@ _FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s | %(threadName)s
 
 class RunLogHandler(logging.FileHandler):
     """Appends the command's log records to its log file, created (with its folder) only
-    when the first record arrives: a command that logs nothing leaves no file."""
+    when the first record arrives: a command that logs nothing leaves no file. Creating it
+    prunes the folder to the newest ``keep`` log files (:func:`prune_logs`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep: int = 200) -> None:
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
+        self.keep = keep
         self.setLevel(logging.INFO)
         self.setFormatter(logging.Formatter(_FORMAT, "%Y-%m-%d %H:%M:%S"))
 
     def _open(self):  # type: ignore[no-untyped-def]  # typeshed: -> TextIOWrapper
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(self.baseFilename)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prune_logs(path.parent, keep=self.keep - 1, spare=path)
         return super()._open()
 
     @property
@@ -58,6 +62,21 @@ def log_file_path(logs_dir: Path, command: str, now: datetime | None = None) -> 
     return logs_dir / f"servicelens-{stamp}-{command}.log"
 
 
+def prune_logs(logs_dir: Path, keep: int, spare: Path | None = None) -> list[Path]:
+    """Delete all but the newest ``keep`` command log files in ``logs_dir``.
+
+    Only files named like :func:`log_file_path`'s (``servicelens-<UTC time>-<command>.log``)
+    are considered; their names sort by time, so the newest are the last by name. ``spare``
+    (the file about to be written) is never deleted. Returns the deleted paths; a file
+    another process removed first is skipped. ``keep`` below 0 counts as 0.
+    """
+    logs = sorted(p for p in logs_dir.glob("servicelens-*.log") if p != spare)
+    old = logs[: max(len(logs) - max(keep, 0), 0)]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
 def _is_console(handler: logging.Handler) -> bool:
     # Prefect's console handler, and the stream handlers it puts on its non-propagating
     # loggers. A file handler is a StreamHandler too and is left alone, and so are other
@@ -71,14 +90,14 @@ def _is_console(handler: logging.Handler) -> bool:
 
 
 @contextmanager
-def logs_to_file(path: Path) -> Iterator[RunLogHandler]:
+def logs_to_file(path: Path, keep: int = 200) -> Iterator[RunLogHandler]:
     """Send every log record of the block to ``path`` instead of the terminal.
 
     Yields the handler: ``handler.written`` tells whether the file holds anything worth
     pointing the user at. Console handlers present when the block starts are silenced until
     it ends, and the file handler is removed again.
     """
-    handler = RunLogHandler(path)
+    handler = RunLogHandler(path, keep)
     root = logging.getLogger()
     silenced: list[tuple[logging.Handler, int]] = []
     for logger in (root, *(logging.getLogger(name) for name in _NON_PROPAGATING)):

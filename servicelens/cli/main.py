@@ -478,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         return _run(handler, args, settings, None)
     log = log_file_path(settings.local_root / "logs", args.command)
-    with logs_to_file(log) as file_log:
+    with logs_to_file(log, settings.log_keep) as file_log:
         try:
             return _run(handler, args, settings, file_log)
         finally:

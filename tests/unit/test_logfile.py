@@ -1,0 +1,47 @@
+"""Command log files are pruned to the newest ``log_keep`` when a command starts its log."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from servicelens.cli.logfile import log_file_path, logs_to_file, prune_logs
+
+
+def _old_logs(logs: Path, count: int) -> list[Path]:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    paths = [log_file_path(logs, "run", start + timedelta(minutes=i)) for i in range(count)]
+    logs.mkdir(parents=True)
+    for path in paths:
+        path.write_text("old\n")
+    return paths
+
+
+def test_prune_keeps_the_newest_by_time_and_leaves_other_files(tmp_path: Path) -> None:
+    paths = _old_logs(tmp_path / "logs", 5)
+    other = tmp_path / "logs" / "notes.txt"
+    other.write_text("not a log\n")
+    deleted = prune_logs(tmp_path / "logs", keep=2)
+    assert deleted == paths[:3]
+    assert sorted((tmp_path / "logs").iterdir()) == sorted([*paths[3:], other])
+
+
+def test_a_command_writing_its_log_prunes_to_keep_including_itself(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    paths = _old_logs(logs, 4)
+    new = log_file_path(logs, "backfill", datetime(2026, 11, 30, tzinfo=UTC))
+    with logs_to_file(new, keep=3) as handler:
+        assert len(list(logs.iterdir())) == 4  # nothing pruned before a record arrives
+        logging.getLogger("servicelens.test").warning("first record")
+        handler.flush()
+    assert sorted(logs.iterdir()) == [*paths[2:], new]
+    assert "first record" in new.read_text()
+
+
+def test_a_command_that_logs_nothing_prunes_nothing(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    paths = _old_logs(logs, 3)
+    with logs_to_file(log_file_path(logs, "query"), keep=1):
+        pass
+    assert sorted(logs.iterdir()) == paths
