@@ -9,22 +9,30 @@ in-process keeps Prefect's cost per date to a few API calls, not a process start
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from prefect import Flow, State, get_client
 from prefect.client.schemas.actions import FlowRunCreate
 from prefect.client.schemas.objects import FlowRun
-from prefect.concurrency.sync import concurrency as concurrency_slot
 from prefect.flow_engine import run_flow
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-from prefect.states import Pending, to_state_create
+from prefect.states import Cancelled, Crashed, Pending, to_state_create
 
+from flows.recovery import (
+    Recovery,
+    crash_message,
+    earlier_run_liveness,
+    recover_dead_claims,
+    set_final_state,
+    stop_held_runs,
+)
+from flows.slots import backfill_slot
 from flows.tasks import (
     counts_dict,
     publish_clean_task,
@@ -32,24 +40,60 @@ from flows.tasks import (
     validate_day_task,
 )
 from servicelens.settings import Settings
+from servicelens.storage.claims import hold_date
+from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import PlannedDate, record_outcome
 
-#: The global concurrency limit backfill dates take a slot from (the nightly run does not).
-BACKFILL_LIMIT = "servicelens-backfill"
-#: Marks the flow runs a trigger created itself, to tell them from runs another trigger owns.
+log = logging.getLogger("servicelens.backfill")
+
+#: Marks the flow runs a trigger created, and the call of :func:`run_date` that created one.
 TRIGGER_FIELD = "servicelens_trigger"
+OWNER_FIELD = "servicelens_owner"
+#: How long a date's run waits for the date's lock before it reports the date held by
+#: another run (a run probing the lock holds it for microseconds: a few seconds is plenty).
+HOLD_WAIT_SECONDS = 5.0
+#: A date re-triggered over and over after crashes follows at most this many crashed runs.
+MAX_RECOVERIES = 50
+#: How long a process stopped by a signal tries to release what it holds (the API may be
+#: stopping too); what is left is released by the next run.
+RELEASE_SECONDS = 3.0
+
+#: Outcomes of a date in one backfill or nightly window.
+#: completed: ran here; failed: ran here and failed; skipped: not planned (see ``todo``);
+#: duplicate: another trigger's flow run of the same state has it (alive, or finished);
+#: held: another live run holds the date's lock. (A date stopped by a signal is recorded
+#: ``interrupted`` in its outcome record: the process stops before any table is made.)
+OUTCOMES = ("completed", "failed", "skipped", "duplicate", "held")
 
 
 @dataclass(frozen=True)
 class DateOutcome:
-    """How one planned date ended: completed, failed, skipped (not planned) or duplicate."""
+    """How one planned date ended (one of :data:`OUTCOMES`), and what to do about it.
+
+    ``todo`` is empty when the date needs nothing more (completed, or a live run holds it),
+    else what the user should do; ``recovered`` names earlier runs of the date found dead
+    and released on the way.
+    """
 
     day: str
     outcome: str
     flow_run: str | None
     result: dict[str, Any]
     error: str = ""
+    todo: str = ""
+    recovered: str = ""
+
+    @classmethod
+    def skipped(cls, planned: PlannedDate) -> DateOutcome:
+        """A date the plan does not run, with what to do if it is left incomplete."""
+        return cls(planned.day.isoformat(), "skipped", None, {}, planned.reason, planned.todo)
+
+    @classmethod
+    def failed(cls, day: str, flow_run: str | None, error: str, recovered: str = "") -> DateOutcome:
+        """A date that ran in this trigger and failed."""
+        todo = "fix what the error names, then run the backfill again with --rerun failed"
+        return cls(day, "failed", flow_run, {}, error, todo, recovered)
 
 
 def failure_message(error: BaseException) -> str:
@@ -77,17 +121,23 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
     return result
 
 
-def ensure_backfill_limit(slots: int) -> None:
-    """Create or resize the global concurrency limit that backfill dates share."""
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(BACKFILL_LIMIT, slots)
-
-
 DateFlow = Flow[..., dict[str, Any]]
 
 
+def recovery_key(key: str, crashed_run: UUID) -> str:
+    """The idempotency key of the run that takes over a date from a crashed (or cancelled)
+    run: derived from the crashed run, so two triggers recovering it at once still share
+    one new flow run."""
+    return f"{key}-recovers-{crashed_run}"
+
+
 def _create_date_run(
-    nightly: DateFlow, planned: PlannedDate, settings: Settings, trigger: str, tags: list[str]
+    nightly: DateFlow,
+    planned: PlannedDate,
+    settings: Settings,
+    key: str,
+    context: dict[str, str],
+    tags: list[str],
 ) -> FlowRun:
     parameters = nightly.serialize_parameters(
         {"day": planned.day, "settings": settings, "report": False}
@@ -98,9 +148,9 @@ def _create_date_run(
             flow_id=flow_id,
             name=f"nightly-{planned.day.isoformat()}",
             parameters=parameters,
-            context={TRIGGER_FIELD: trigger},
+            context=context,
             tags=tags,
-            idempotency_key=planned.idempotency_key,
+            idempotency_key=key,
             state=to_state_create(Pending()),
         )
         response = client.request(
@@ -109,13 +159,71 @@ def _create_date_run(
     return FlowRun.model_validate(response.json())
 
 
-@contextmanager
-def _slot(limit: str | None) -> Iterator[None]:
-    if limit is None:
-        yield
-    else:
-        with concurrency_slot(limit, occupy=1, strict=True):
-            yield
+@dataclass(frozen=True)
+class _Claimed:
+    """The flow run this call of :func:`run_date` created and runs, or why it runs none."""
+
+    flow_run: FlowRun | None
+    outcome: DateOutcome | None
+    recovered: list[str]
+
+
+def _claim_date_run(
+    nightly: DateFlow,
+    planned: PlannedDate,
+    settings: Settings,
+    trigger: str,
+    tags: list[str],
+) -> _Claimed:
+    """Create the date's flow run under its idempotency key, or learn who has it.
+
+    Another trigger's run of the same key that is alive (or finished: completed or failed)
+    makes this date a duplicate. One that is not alive is marked crashed, saying why, and
+    the date gets a new run under a key derived from it; a crashed or cancelled one is
+    followed the same way.
+    """
+    day = planned.day.isoformat()
+    owner = uuid.uuid4().hex
+    key = planned.idempotency_key
+    recovered: list[str] = []
+    for _ in range(MAX_RECOVERIES):
+        context = {TRIGGER_FIELD: trigger, OWNER_FIELD: owner}
+        flow_run = _create_date_run(nightly, planned, settings, key, context, tags)
+        if flow_run.context.get(OWNER_FIELD) == owner:
+            return _Claimed(flow_run, None, recovered)
+        state = flow_run.state
+        if state is not None and (state.is_crashed() or state.is_cancelled()):
+            key = recovery_key(planned.idempotency_key, flow_run.id)
+            continue
+        if state is not None and state.is_final():
+            todo = "" if state.is_completed() else f"re-run it with --rerun failed ({state.name})"
+            outcome = DateOutcome(
+                day,
+                "duplicate",
+                flow_run.name,
+                {},
+                f"already ran as {flow_run.id} ({state.name}), triggered by another run",
+                todo,
+                "; ".join(recovered),
+            )
+            return _Claimed(None, outcome, recovered)
+        verdict = earlier_run_liveness(settings, planned.day, flow_run)
+        if verdict.alive:
+            name = state.name if state else "unknown"
+            error = f"already triggered as {flow_run.id} ({name}): {verdict.reason}"
+            outcome = DateOutcome(
+                day, "duplicate", flow_run.name, {}, error, "", "; ".join(recovered)
+            )
+            return _Claimed(None, outcome, recovered)
+        set_final_state(flow_run.id, Crashed(message=crash_message(verdict.reason)))
+        record_outcome(settings, planned.day, str(flow_run.id), "crashed", error=verdict.reason)
+        recovered.append(f"{flow_run.name} ({flow_run.id}) was stuck: {verdict.reason}")
+        log.warning("%s: %s; marked crashed, the date runs again", day, recovered[-1])
+        key = recovery_key(planned.idempotency_key, flow_run.id)
+    raise RuntimeError(
+        f"{day}: more than {MAX_RECOVERIES} crashed runs of this date follow one another; "
+        "look at them in Prefect (`servicelens runs show`) before running it again"
+    )
 
 
 def run_date(
@@ -127,36 +235,60 @@ def run_date(
     limit: str | None,
     heartbeat: bool = True,
 ) -> DateOutcome:
-    """Create the date's flow run (idempotently) and, if this trigger owns it, run it here.
+    """Create the date's flow run (idempotently) and, if this call owns it, run it here.
+
+    The run holds the date (its lock, its in-flight record and heartbeat:
+    ``servicelens.storage.claims``) from before it waits for a backfill slot of ``limit``
+    (none if None) until it ends. A date another live run holds is not waited for: it is
+    reported ``duplicate`` (same trigger state) or ``held``.
 
     ``heartbeat=False`` runs it without Prefect's flow-run heartbeat, for a date run inside
     the process of a parent flow run whose own heartbeat already tells the server the process
-    is alive. Prefect's heartbeat thread sleeps in one-second steps and every flow run waits
-    for it to notice the end: about half a second per date (measured, README "## Scale").
+    is alive (servicelens's own heartbeat tells later runs). Prefect's heartbeat thread sleeps
+    in one-second steps and every flow run waits for it to notice the end: about half a
+    second per date (measured, README "## Scale").
     """
     day = planned.day.isoformat()
     if not planned.run:
-        return DateOutcome(day, "skipped", None, {}, planned.reason)
-    flow_run = _create_date_run(nightly, planned, settings, trigger, tags)
-    if flow_run.context.get(TRIGGER_FIELD) != trigger:
-        state = flow_run.state.name if flow_run.state else "unknown"
-        return DateOutcome(
-            day, "duplicate", flow_run.name, {}, f"already triggered as {flow_run.id} ({state})"
-        )
+        return DateOutcome.skipped(planned)
+    claimed = _claim_date_run(nightly, planned, settings, trigger, tags)
+    if claimed.flow_run is None:
+        assert claimed.outcome is not None
+        return claimed.outcome
+    flow_run = claimed.flow_run
+    recovered = "; ".join(claimed.recovered)
     quiet = {} if heartbeat else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    with _slot(limit), temporary_settings(quiet):
-        final = run_flow(
-            nightly,
-            flow_run=flow_run,
-            # One run report for the whole backfill or window, written by the caller at the end.
-            parameters={"day": planned.day, "settings": settings, "report": False},
-            return_type="state",
-        )
+
+    def free_dead_holders() -> int:
+        return len(recover_dead_claims(settings))
+
+    try:
+        with (
+            hold_date(
+                settings, planned.day, str(flow_run.id), flow_run.name, HOLD_WAIT_SECONDS
+            ) as held,
+            backfill_slot(settings, held, flow_run.id, free_dead_holders, limit),
+            temporary_settings(quiet),
+        ):
+            final = run_flow(
+                nightly,
+                flow_run=flow_run,
+                # One run report for the whole backfill or window, written by the caller.
+                parameters={"day": planned.day, "settings": settings, "report": False},
+                return_type="state",
+            )
+    except LockBusyError as busy:
+        set_final_state(flow_run.id, Cancelled(message=f"servicelens: not run: {busy}"))
+        return DateOutcome(day, "held", flow_run.name, {}, str(busy), "", recovered)
+    except Exception as error:  # the slot or the record failed, before the date ran
+        set_final_state(flow_run.id, Crashed(message=f"servicelens: {failure_message(error)}"))
+        return DateOutcome.failed(day, flow_run.name, failure_message(error), recovered)
     if not isinstance(final, State):
         raise TypeError(f"run_flow returned {type(final).__name__}, expected a State")
     if final.is_completed():
-        return DateOutcome(day, "completed", flow_run.name, final.result())
-    return DateOutcome(day, "failed", flow_run.name, {}, final.message or final.name or "failed")
+        return DateOutcome(day, "completed", flow_run.name, final.result(), "", "", recovered)
+    message = final.message or final.name or "failed"
+    return DateOutcome.failed(day, flow_run.name, message, recovered)
 
 
 def run_planned_dates(
@@ -171,7 +303,9 @@ def run_planned_dates(
     """Run every planned date as a ``nightly`` flow run (``concurrency`` at a time); a failing
     date never stops the rest.
 
-    Outcomes come back in plan order.
+    Outcomes come back in plan order. Stopped by a signal (Prefect's TerminationSignal in a
+    deployment's run, KeyboardInterrupt), the dates in flight are recorded as interrupted
+    and their slots released before the signal goes on.
     """
     if concurrency < 1:
         raise ValueError(f"--concurrency {concurrency}: use 1 or more")
@@ -182,7 +316,27 @@ def run_planned_dates(
         # In this process, under the caller's flow run and its heartbeat.
         return run_date(nightly, p, settings, trigger, run_tags, limit, heartbeat=False)
 
-    if concurrency == 1:
-        return [one(p) for p in plan]
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="servicelens-date") as pool:
-        return list(pool.map(one, plan))
+    try:
+        if concurrency == 1:
+            return [one(p) for p in plan]
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="servicelens-date") as pool:
+            return list(pool.map(one, plan))
+    except Exception:
+        raise
+    except BaseException as stop:
+        stop_held_runs(f"interrupted ({type(stop).__name__})", RELEASE_SECONDS)
+        raise
+
+
+def with_recoveries(outcomes: list[DateOutcome], recovered: list[Recovery]) -> list[DateOutcome]:
+    """Add what a run released for dead runs when it started to the dates they held."""
+    by_day: dict[str, list[str]] = {}
+    for r in recovered:
+        if r.day:
+            by_day.setdefault(r.day, []).append(r.message)
+    return [
+        replace(o, recovered="; ".join([*by_day.get(o.day, []), *filter(None, [o.recovered])]))
+        if o.day in by_day
+        else o
+        for o in outcomes
+    ]

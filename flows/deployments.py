@@ -13,8 +13,8 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Schedule
 
-from flows.dates import ensure_backfill_limit
 from flows.pipeline import backfill, nightly_window, train
+from flows.slots import ensure_backfill_limit
 from servicelens.settings import Settings
 
 NIGHTLY = "servicelens-nightly"

@@ -86,7 +86,7 @@ def _outcome(settings: Settings, day: date, future: PrefectFuture[DateOutcome]) 
         error = raised
     message = failure_message(error) if error else future.state.message or "failed"
     record_outcome(settings, day, str(future.task_run_id), "failed", error=message)
-    return DateOutcome(str(day), "failed", f"process-{day}", {}, message)
+    return DateOutcome.failed(str(day), f"process-{day}", message)
 
 
 def run_planned_dates_on(
@@ -102,10 +102,7 @@ def run_planned_dates_on(
         trigger = uuid.uuid4().hex
         outcomes = runner(to_run, settings, trigger, ["servicelens", *(tags or [])])
         ran = {p.day: o for p, o in zip(to_run, outcomes, strict=True)}
-    return [
-        ran.get(p.day) or DateOutcome(p.day.isoformat(), "skipped", None, {}, p.reason)
-        for p in plan
-    ]
+    return [ran.get(p.day) or DateOutcome.skipped(p) for p in plan]
 
 
 def run_backfill(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
@@ -13,15 +14,17 @@ from prefect.states import Completed, Failed
 from flows import fanout
 from flows.caching import prune_cache
 from flows.dates import (
-    BACKFILL_LIMIT,
+    OUTCOMES,
     DateOutcome,
-    ensure_backfill_limit,
     failure_message,
     process_and_record,
     run_planned_dates,
+    with_recoveries,
 )
 from flows.notify import alert_on_early_warning, alert_on_failure
+from flows.recovery import recover_dead_claims
 from flows.reporting import publish_run_summary
+from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
 from flows.tasks import (
     counts_dict,
     current_run_id,
@@ -34,8 +37,8 @@ from flows.tasks import (
 from flows.training import generate_task, train_and_register_task
 from servicelens.dates import refuse_future, survey_date_range, yesterday
 from servicelens.settings import SAMPLE_PER_DAY, Settings
-from servicelens.storage.locks import date_lock
-from servicelens.storage.partitions import discard_run_staging, locks_dir
+from servicelens.storage.claims import hold_date, hold_run, in_flight_action
+from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import (
     RerunPolicy,
     date_status,
@@ -64,12 +67,16 @@ def nightly(
     refuse_future(day, settings.timezone, "day")
     # One run of a date at a time: a second one waits, then refuses with a clear error (and
     # is not recorded as a failure of the date: the run holding it decides its outcome).
-    with date_lock(locks_dir(settings.staging_dir), day, settings.lock_wait_seconds):
+    # Holding the date also keeps its in-flight record beating, so a later run can tell
+    # whether this one is alive (a backfill's date run already holds it: this re-enters).
+    run_id = current_run_id()
+    name = flow_run.get_name() or f"nightly-{day}"
+    with hold_date(settings, day, run_id, name, settings.lock_wait_seconds):
         try:
             # The tasks directly, not one subflow per stage: two flow runs
             # fewer per date is most of Prefect's cost in a long backfill. The outcome is
             # recorded either way.
-            result = process_and_record(settings, day, current_run_id())
+            result = process_and_record(settings, day, run_id)
         except Exception as error:
             row = summary_row(day, "failed", {"error": failure_message(error)}, [])
             publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
@@ -87,22 +94,65 @@ def nightly(
 
 def _outcome_rows(outcomes: list[DateOutcome]) -> list[dict[str, Any]]:
     return [
-        summary_row(date.fromisoformat(o.day), o.outcome, {**o.result, "error": o.error}, [])
+        summary_row(
+            date.fromisoformat(o.day),
+            o.outcome,
+            {**o.result, "error": "; ".join(x for x in (o.error, o.todo, o.recovered) if x)},
+            [],
+        )
         for o in outcomes
     ]
 
 
+def outcome_counts(outcomes: list[DateOutcome]) -> str:
+    """``6 completed, 1 skipped`` (only the outcomes that occur, in a fixed order)."""
+    counts = {o: sum(x.outcome == o for x in outcomes) for o in OUTCOMES}
+    return ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no dates"
+
+
 def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
-    """Attach the summary, and fail the run (keeping the outcomes) if any date failed."""
-    publish_run_summary(key, title, _outcome_rows(outcomes))
+    """Attach the summary (its title: what was asked, then what happened), and fail the run
+    (keeping the outcomes) if a date failed here or in the trigger that ran it."""
+    publish_run_summary(key, f"{title}: {outcome_counts(outcomes)}", _outcome_rows(outcomes))
     rows = [asdict(o) for o in outcomes]
-    failed = [o.day for o in outcomes if o.outcome == "failed"]
+    # A date with something left to do: failed here or in the trigger that ran it (the run
+    # fails), or skipped by the rerun policy although its last run failed (it says so).
+    failed = [o.day for o in outcomes if o.todo and o.outcome != "skipped"]
+    left = [o.day for o in outcomes if o.todo and o.outcome == "skipped"]
+    note = f"; skipped because their last run failed (add rerun=failed): {left}" if left else ""
     if failed:
-        return Failed(message=f"{len(failed)} of {len(rows)} dates failed: {failed}", data=rows)
-    return Completed(message=f"{len(rows)} dates", data=rows)
+        return Failed(
+            message=f"{len(failed)} of {len(rows)} dates did not complete: {failed}{note}",
+            data=rows,
+        )
+    return Completed(message=f"{outcome_counts(outcomes)}{note}", data=rows)
 
 
-@flow(name="backfill", flow_run_name="backfill-{start}-to-{end}-{rerun}")
+#: How each rerun policy reads in run names and titles: the policy, never an outcome.
+POLICY_WORDS: dict[str, str] = {
+    "missing": "missing dates",
+    "failed": "missing and failed dates",
+    "all": "all dates",
+}
+
+
+def backfill_run_name() -> str:
+    """``backfill-2026-10-01-to-2026-10-07-missing-and-failed-dates``: the range and which
+    dates the rerun policy picks (the outcome is in the run's state and summary)."""
+    parameters = flow_run.get_parameters()
+    words = POLICY_WORDS.get(str(parameters.get("rerun", "missing")), "dates")
+    return f"backfill-{parameters['start']}-to-{parameters['end']}-{words.replace(' ', '-')}"
+
+
+def _held_for_this_run(settings: Settings) -> AbstractContextManager[Any]:
+    """Keep an in-flight record of this flow run (released by a later run if it dies)."""
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return nullcontext()
+    return hold_run(settings, run_id, flow_run.get_name() or run_id)
+
+
+@flow(name="backfill", flow_run_name=backfill_run_name)
 def backfill(
     start: date,
     end: date,
@@ -121,38 +171,44 @@ def backfill(
     date failed. ``dry_run`` only reports the plan. Dates take slots of the
     ``servicelens-backfill`` concurrency limit, which the nightly run does not use.
 
+    Before planning, what dead runs of this data directory left behind is released
+    (flows/recovery.py): their flow runs are marked crashed and their slots given back.
+
     With a Dask scheduler (``dask_address``, else ``$SERVICELENS_DASK_ADDRESS``) the same
     ``nightly`` flow runs are started by ``process-date`` tasks on the cluster's workers
     (flows/fanout.py), and the workers, not the concurrency limit, bound how many run at once.
     """
     settings = settings or Settings.from_env(data_dir)
-    triggered_at = _triggered_at()
-    statuses = [
-        date_status(settings, day, triggered_at)
-        for day in survey_date_range(start, end, settings.timezone)
-    ]
-    plan = plan_backfill(statuses, rerun, newest_first)
+    title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}"
+    days = survey_date_range(start, end, settings.timezone)
     if dry_run:
-        rows = [{**asdict(p), "day": str(p.day)} for p in plan]
-        publish_run_summary("backfill-plan", f"backfill plan {start}..{end} ({rerun})", rows)
+        plan = plan_backfill([date_status(settings, d) for d in days], rerun, newest_first)
+        rows = [{**asdict(p), "day": str(p.day), **in_flight_action(settings, p)} for p in plan]
+        publish_run_summary("backfill-plan", f"{title}: plan", rows)
         return Completed(message=f"dry run: {sum(p.run for p in plan)} dates to run", data=rows)
-    address = fanout.dask_address(dask_address)
-    if address:
-        outcomes = fanout.run_planned_dates_on(address, plan, settings, tags=["backfill"])
-    else:
-        ensure_backfill_limit(settings.backfill_slots)
-        outcomes = run_planned_dates(
-            nightly,
-            plan,
-            settings,
-            concurrency=concurrency,
-            tags=["backfill"],
-            limit=BACKFILL_LIMIT,
-        )
-    publish_weekly_task(settings, _completed(outcomes))
-    write_report_task(settings)
-    prune_cache()
-    return _finish(f"backfill {start}..{end} ({rerun})", "backfill-summary", outcomes)
+    with _held_for_this_run(settings):
+        recovered = recover_dead_claims(settings)
+        triggered_at = _triggered_at()
+        statuses = [date_status(settings, day, triggered_at) for day in days]
+        plan = plan_backfill(statuses, rerun, newest_first)
+        address = fanout.dask_address(dask_address)
+        if address:
+            outcomes = fanout.run_planned_dates_on(address, plan, settings, tags=["backfill"])
+        else:
+            ensure_backfill_limit(settings.backfill_slots)
+            outcomes = run_planned_dates(
+                nightly,
+                plan,
+                settings,
+                concurrency=concurrency,
+                tags=["backfill"],
+                limit=BACKFILL_LIMIT,
+            )
+        outcomes = with_recoveries(outcomes, recovered)
+        publish_weekly_task(settings, _completed(outcomes))
+        write_report_task(settings)
+        prune_cache()
+        return _finish(title, "backfill-summary", outcomes)
 
 
 def _completed(outcomes: list[DateOutcome]) -> list[date]:
@@ -186,17 +242,20 @@ def nightly_window(
     settings = Settings.from_env(data_dir)
     target = day or _scheduled_date(settings.timezone)
     lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
-    plan = plan_nightly(settings, target, lookback, _triggered_at())
-    outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
-    publish_weekly_task(settings, _completed(outcomes))
-    for outcome in outcomes:
-        if outcome.day == target.isoformat():
-            alert_on_early_warning(
-                notify_url or settings.notify_url, outcome.result.get("early_warning")
-            )
-    write_report_task(settings)
-    prune_cache()
-    return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
+    with _held_for_this_run(settings):
+        recovered = recover_dead_claims(settings)
+        plan = plan_nightly(settings, target, lookback, _triggered_at())
+        outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
+        outcomes = with_recoveries(outcomes, recovered)
+        publish_weekly_task(settings, _completed(outcomes))
+        for outcome in outcomes:
+            if outcome.day == target.isoformat():
+                alert_on_early_warning(
+                    notify_url or settings.notify_url, outcome.result.get("early_warning")
+                )
+        write_report_task(settings)
+        prune_cache()
+        return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
 
 @flow(name="train")

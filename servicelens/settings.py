@@ -30,6 +30,12 @@ DEFAULT_AGENT_KEY_FILE = ".servicelens/agent.key"
 SURVEYS_FILE = "surveys.csv"
 INTERACTIONS_FILE = "interactions.jsonl"
 AUDITS_FILE = "audits.csv"
+#: Prefect's setting for where its API keeps concurrency-slot leases, and the storage that
+#: keeps them in files under PREFECT_HOME. The CLI sets it for the embedded API: the default
+#: keeps leases in memory, which dies with the embedded API, and every slot it had leased
+#: would stay taken for good (flows/slots.py).
+PREFECT_LEASE_STORAGE_VARIABLE = "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"
+PREFECT_FILE_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,12 @@ class Settings:
     definition: str | None = None
     #: ``day`` or ``month``: the survey dates one partition of this source holds.
     partition: str = "day"
+    #: How often a run in flight rewrites its record under ``runs/in-flight/`` (its
+    #: heartbeat). Across machines a record that missed ``STALE_BEATS`` beats is a dead run's.
+    heartbeat_seconds: float = 5.0
+    #: How long a backfill slot stays taken after its holder stops renewing it (a process
+    #: that died): the live holder renews its lease well before then. Prefect's minimum is 60.
+    slot_lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
@@ -116,6 +128,8 @@ class Settings:
                 os.environ.get("SERVICELENS_EARLY_WARNING_HISTORY_DAYS", "28")
             ),
             early_warning_fdr=float(os.environ.get("SERVICELENS_EARLY_WARNING_FDR", "0.01")),
+            heartbeat_seconds=float(os.environ.get("SERVICELENS_HEARTBEAT_SECONDS", "5")),
+            slot_lease_seconds=float(os.environ.get("SERVICELENS_SLOT_LEASE_SECONDS", "60")),
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 

@@ -21,12 +21,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from servicelens.cli.interrupts import run_stoppable
 from servicelens.cli.logfile import log_file_path, logs_to_file
+from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_schedule_commands
 from servicelens.cli.sources import add_sources_commands
 from servicelens.dates import SurveyDateError, refuse_future, refuse_reversed, yesterday
 from servicelens.reporting.analyst import cmd_dictionary, cmd_query, cmd_report
-from servicelens.settings import DEFAULT_TIMEZONE, SAMPLE_PER_DAY, Settings
+from servicelens.settings import (
+    DEFAULT_TIMEZONE,
+    PREFECT_FILE_LEASES,
+    PREFECT_LEASE_STORAGE_VARIABLE,
+    SAMPLE_PER_DAY,
+    Settings,
+)
 
 #: Commands that process survey dates: a date after today (business timezone) is refused.
 PROCESSES_SURVEY_DATES = ("run", "backfill", "demo")
@@ -90,6 +98,8 @@ def _configure_prefect(verbose: bool = False) -> None:
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     # The embedded server needs more than Prefect's default 20 s on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    # Backfill slot leases must outlive the embedded server that granted them.
+    os.environ.setdefault(PREFECT_LEASE_STORAGE_VARIABLE, PREFECT_FILE_LEASES)
     if not verbose:
         # Flow and task logs still reach the Prefect API (and UI) and the log file; the
         # terminal shows a progress bar and a summary. Prefect's internal logger writes to a
@@ -362,6 +372,7 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
 
     add_schedule_commands(sub, _day)
     add_sources_commands(sub)
+    add_runs_commands(sub)
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)
@@ -507,7 +518,7 @@ def _run(
         return Path(file_log.path) if file_log.written else None
 
     try:
-        return handler(args, settings)
+        return run_stoppable(handler, args, settings)
     except BrokenPipeError:
         # The reader (e.g. `| head`) stopped early: not an error of ours.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit-time flush

@@ -4,65 +4,116 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+from servicelens.cli.console import table
 from servicelens.settings import Settings
 from servicelens.storage.runs import RERUN_POLICIES
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    widths = {c: max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
-
-
 def _detail(row: dict[str, Any]) -> str:
+    """What happened to a date and, when something is left, what to do about it."""
     result = row.get("result") or {}
+    parts = []
     if row["outcome"] == "completed":
-        return (
+        parts.append(
             f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
             f"{result.get('quarantined')} scored {result.get('scored')}"
         )
-    return str(row.get("error", ""))
+    elif row.get("error"):
+        parts.append(str(row["error"]))
+    if row.get("todo"):
+        parts.append(f"to do: {row['todo']}")
+    if row.get("recovered"):
+        parts.append(f"recovered: {row['recovered']}")
+    return "; ".join(parts)
+
+
+#: Exit status of ``backfill`` when every date of the range is done, or held by a live run;
+#: when a date failed, was found failed in another trigger, or could not run; and when the
+#: only dates left are ones the rerun policy skipped because their last run failed.
+EXIT_DONE, EXIT_INCOMPLETE, EXIT_SKIPPED_FAILED = 0, 1, 3
+
+
+def exit_status(rows: list[dict[str, Any]]) -> int:
+    """0, 1 or 3 (see :data:`EXIT_DONE`) from a backfill's outcome rows."""
+    left = [r for r in rows if r.get("todo")]
+    if any(r["outcome"] != "skipped" for r in left):
+        return EXIT_INCOMPLETE
+    return EXIT_SKIPPED_FAILED if left else EXIT_DONE
+
+
+def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
+    """The plan, with what would happen to each date (runs in flight included); no Prefect."""
+    from servicelens.storage.claims import in_flight_action
+    from servicelens.storage.runs import date_status, plan_backfill
+
+    days = [date.fromordinal(d) for d in range(args.start.toordinal(), args.end.toordinal() + 1)]
+    if not days:
+        raise ValueError(f"--end {args.end} is before --start {args.start}")
+    plan = plan_backfill([date_status(settings, d) for d in days], args.rerun, args.newest_first)
+    planned = [
+        {"date": str(p.day), "state": p.state, **in_flight_action(settings, p), "reason": p.reason}
+        for p in plan
+    ]
+    if args.json:
+        print(json.dumps(planned, indent=2))
+        return 0
+    print(table(planned, ["date", "state", "action", "what_happens", "reason"]))
+    actions = [r["action"] for r in planned]
+    would = sum(a in ("run", "recover") for a in actions)
+    line = f"dry run: {would} of {len(plan)} dates would run"
+    extras = [
+        f"{actions.count('recover')} after recovering a dead run" if "recover" in actions else "",
+        f"{actions.count('held')} held by a live run" if "held" in actions else "",
+    ]
+    skipped_failed = sum(bool(p.todo) for p in plan)
+    if skipped_failed:
+        extras.append(f"{skipped_failed} skipped though their last run failed (add --rerun failed)")
+    extra = "; ".join(e for e in extras if e)
+    print(line + (f" ({extra})" if extra else ""))
+    return 0
+
+
+@contextmanager
+def _said_on_terminal() -> Iterator[None]:
+    """Print servicelens's own warnings (a date waiting for a slot, a dead run recovered)
+    on stderr, above the progress bar, once, whatever Prefect's log settings are."""
+
+    class Terminal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            from tqdm import tqdm
+
+            tqdm.write(f"servicelens: {record.getMessage()}", file=sys.stderr)
+
+    logger = logging.getLogger("servicelens")
+    handler = Terminal(logging.WARNING)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    """Plan (``--dry-run``) or run a backfill; exit 1 when any date failed."""
-    from servicelens.storage.runs import date_status, plan_backfill
-
+    """Plan (``--dry-run``) or run a backfill; print a table of dates, outcomes and what is
+    left to do; exit 0 when every date is done (or held by a live run), 1 when a date did not
+    complete, 3 when only dates skipped because their last run failed are left."""
     if args.dry_run:
-        # Planned without Prefect: a dry run changes nothing, not even the run history.
-        days = [
-            date.fromordinal(d) for d in range(args.start.toordinal(), args.end.toordinal() + 1)
-        ]
-        if not days:
-            raise ValueError(f"--end {args.end} is before --start {args.start}")
-        plan = plan_backfill(
-            [date_status(settings, d) for d in days], args.rerun, args.newest_first
-        )
-        planned = [
-            {
-                "date": str(p.day),
-                "state": p.state,
-                "action": "run" if p.run else "skip",
-                "reason": p.reason,
-            }
-            for p in plan
-        ]
-        if args.json:
-            print(json.dumps(planned, indent=2))
-        else:
-            print(_table(planned, ["date", "state", "action", "reason"]))
-            print(f"dry run: {sum(p.run for p in plan)} of {len(plan)} dates would run")
-        return 0
+        return _dry_run(args, settings)
 
     from flows.fanout import dask_address
-    from flows.pipeline import backfill
+    from flows.pipeline import backfill, outcome_counts
     from servicelens.cli.console import files_since, progress
+    from servicelens.storage.runs import date_status, plan_backfill
 
     # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
     started = time.time()
@@ -70,14 +121,17 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     to_run = sum(
         p.run for p in plan_backfill([date_status(settings, d) for d in days], args.rerun, False)
     )
-    with progress(
-        "backfill",
-        to_run,
-        lambda: files_since(
-            settings.marts_dir / "feedback_scored", "survey_date=*/_manifest.json", started
+    with (
+        _said_on_terminal(),
+        progress(
+            "backfill",
+            to_run,
+            lambda: files_since(
+                settings.marts_dir / "feedback_scored", "survey_date=*/_manifest.json", started
+            ),
+            enabled=not args.json,
+            unit="date",
         ),
-        enabled=not args.json,
-        unit="date",
     ):
         state = backfill(
             args.start,
@@ -92,18 +146,24 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     rows: Any = state.result(raise_on_failure=False)
     if not isinstance(rows, list):  # the backfill itself failed before running any date
         raise RuntimeError(f"backfill failed: {state.message}")
+    code = exit_status(rows)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
-    else:
-        shown = [{**r, "date": r["day"], "detail": _detail(r)} for r in rows]
-        print(_table(shown, ["date", "outcome", "flow_run", "detail"]))
-        counts = {
-            o: sum(r["outcome"] == o for r in rows)
-            for o in ("completed", "failed", "skipped", "duplicate")
-        }
-        print(", ".join(f"{n} {o}" for o, n in counts.items()))
-        print(f"report: {settings.reports_dir / 'latest.html'}")
-    return 1 if any(r["outcome"] == "failed" for r in rows) else 0
+        return code
+    from flows.dates import DateOutcome
+
+    shown = [{**r, "date": r["day"], "detail": _detail(r)} for r in rows]
+    print(table(shown, ["date", "outcome", "flow_run", "detail"]))
+    print(outcome_counts([DateOutcome(**r) for r in rows]))
+    print(f"report: {settings.reports_dir / 'latest.html'}")
+    if code == EXIT_INCOMPLETE:
+        print("not every date completed: see 'to do' above (exit status 1)")
+    elif code == EXIT_SKIPPED_FAILED:
+        print(
+            "dates whose last run failed were skipped: run again with --rerun failed to "
+            "include them (exit status 3)"
+        )
+    return code
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,7 +178,8 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     """Register ``backfill`` and ``serve`` on the main parser's subcommands."""
     back = sub.add_parser(
         "backfill",
-        help="run a date range, each date its own flow run; ends with a table of outcomes",
+        help="run a date range, each date its own flow run; ends with a table of outcomes "
+        "(exit 0: all done; 1: a date did not complete; 3: failed dates were skipped)",
     )
     back.add_argument("--start", type=day, required=True)
     back.add_argument("--end", type=day, required=True)
@@ -128,7 +189,12 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         default="missing",
         help="missing: never published (default); failed: also last run failed; all: every date",
     )
-    back.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    back.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and what would happen to each date (runs in flight included); "
+        "change nothing",
+    )
     back.add_argument("--newest-first", action="store_true", help="run the latest dates first")
     back.add_argument(
         "--concurrency",

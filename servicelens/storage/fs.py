@@ -19,7 +19,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -231,6 +233,21 @@ def write_parquet(frame: pl.DataFrame, location: DataPath, compression: str = "z
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression=compression, statistics=True)  # type: ignore[arg-type]
     location.write_bytes(buffer.getvalue())
+
+
+def write_text_whole(target: DataPath, text: str) -> None:
+    """Write a small text file so that a reader sees the old content or the new, never part.
+
+    Locally through a scratch file (named after this process and thread, so threads may
+    write the same target at once) renamed over the target; in an object store, one PUT.
+    """
+    if isinstance(target, RemotePath):
+        target.write_text(text)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    scratch.write_text(text)
+    scratch.replace(target)
 
 
 def remove_tree(location: DataPath) -> None:

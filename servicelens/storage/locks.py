@@ -47,6 +47,35 @@ def partition_lock_path(lock_dir: Path, table: str, day: date) -> Path:
     return lock_dir / f"partition-{table}-{day.isoformat()}.lock"
 
 
+def lock_holder(path: Path) -> str:
+    """Who took the lock on ``path`` last, as the lock file records it (for messages)."""
+    return _holder(path)
+
+
+def is_locked(path: Path) -> bool:
+    """Whether some process (this one included) holds the lock on ``path`` now.
+
+    Probes without taking the lock for long: a shared ``flock`` that fails proves an exclusive
+    holder, one that succeeds is dropped at once. A holder that is waiting for the lock
+    polls (:data:`POLL_SECONDS`), so a probe never makes it give up. The kernel drops a
+    dead process's locks, so on the machine that holds the file a free lock proves that no
+    live process holds it.
+    """
+    if _depth.get(os.path.abspath(path), 0) > 0:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the shared lock, if it was taken
+    return False
+
+
 def _holder(path: Path) -> str:
     try:
         who = json.loads(path.read_text() or "{}")

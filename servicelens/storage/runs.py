@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
 from servicelens.settings import Settings, day_input_files
-from servicelens.storage.fs import DataPath, RemotePath
+from servicelens.storage.fs import DataPath, write_text_whole
 from servicelens.storage.partitions import checksums, read_manifest
 from transforms.schemas import PARTITION_COLUMN
 
 DateState = Literal["missing", "failed", "completed"]
+Outcome = Literal["completed", "failed", "interrupted", "crashed"]
+#: Outcomes of runs that stopped before they finished: the date's state stays as it was.
+UNFINISHED = ("interrupted", "crashed")
 RerunPolicy = Literal["missing", "failed", "all"]
 RERUN_POLICIES: tuple[str, ...] = get_args(RerunPolicy)
 #: The tables whose manifests say a date is published; BI reads these.
@@ -42,39 +44,53 @@ def record_outcome(
     settings: Settings,
     day: date,
     run_id: str,
-    outcome: Literal["completed", "failed"],
+    outcome: Outcome,
     *,
     error: str | None = None,
     counts: dict[str, Any] | None = None,
 ) -> DataPath:
     """Write the outcome of one date's run, atomically (a reader sees the old or the new one).
 
-    The input checksums are taken now, so the nightly run can tell later whether a failed
-    date's inputs have changed since it failed.
+    ``completed`` and ``failed`` decide the date's state; the input checksums are taken
+    now, so the nightly run can tell later whether a failed date's inputs have changed since
+    it failed. ``interrupted`` (stopped by a signal) and ``crashed`` (found dead by a later
+    run) leave the date's state as it was: they are added to the history, with ``error``
+    saying why, under ``stopped``. A run's unfinished outcome is recorded once.
     """
     finished_at = datetime.now(UTC).isoformat()
     previous = read_outcome(settings, day) or {}
+    earlier = previous.get("history", [])
+    if outcome in UNFINISHED and any(h.get("run_id") == run_id for h in earlier):
+        return outcome_path(settings, day)
     # Earlier outcomes are kept (briefly) so a trigger can key on the state it was made in.
-    history = [*previous.get("history", []), {"run_id": run_id, "finished_at": finished_at}]
-    record = {
-        PARTITION_COLUMN: day.isoformat(),
-        "outcome": outcome,
-        "run_id": run_id,
-        "finished_at": finished_at,
-        "error": error,
-        "counts": counts or {},
-        "inputs": checksums(day_input_files(settings, day)),
-        "history": history[-HISTORY_KEPT:],
-    }
+    entry = {"run_id": run_id, "finished_at": finished_at, "outcome": outcome}
+    history = [*earlier, entry][-HISTORY_KEPT:]
+    if outcome in UNFINISHED:
+        record = {
+            PARTITION_COLUMN: day.isoformat(),
+            "outcome": outcome,
+            "run_id": run_id,
+            "finished_at": finished_at,
+            "error": error,
+            "counts": {},
+            "inputs": {},
+            **previous,
+            "stopped": {**entry, "reason": error},
+            "history": history,
+        }
+    else:
+        record = {
+            PARTITION_COLUMN: day.isoformat(),
+            "outcome": outcome,
+            "run_id": run_id,
+            "finished_at": finished_at,
+            "error": error,
+            "counts": counts or {},
+            "inputs": checksums(day_input_files(settings, day)),
+            "history": history,
+        }
     target = outcome_path(settings, day)
-    text = json.dumps(record, indent=2, default=str)
-    if isinstance(target, RemotePath):
-        target.write_text(text)  # one PUT: a reader sees the old record or the new one
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = target.with_suffix(f".{os.getpid()}.tmp")
-    scratch.write_text(text)
-    scratch.replace(target)
+    write_text_whole(target, json.dumps(record, indent=2, default=str))
     return target
 
 
@@ -141,7 +157,11 @@ def date_status(settings: Settings, day: date, as_of: datetime | None = None) ->
     if published:
         written = f"written {written_at:%Y-%m-%d %H:%M}Z"
         return DateStatus(day, "completed", basis, written, dataset)
-    return DateStatus(day, "missing", basis, "", dataset)
+    stopped = (outcome or {}).get("stopped")
+    detail = (
+        f"its last run was {stopped['outcome']} at {stopped['finished_at'][:19]}" if stopped else ""
+    )
+    return DateStatus(day, "missing", basis, detail, dataset)
 
 
 @dataclass(frozen=True)
@@ -155,6 +175,9 @@ class PlannedDate:
     #: Two triggers that see the same state on disk compute the same key, so Prefect creates
     #: one flow run for them; a later, deliberate re-run sees a new state and a new key.
     idempotency_key: str
+    #: What the user should do about a date the plan leaves incomplete (a skipped failed
+    #: date); empty when nothing is needed.
+    todo: str = ""
 
 
 def idempotency_key(status: DateStatus) -> str:
@@ -182,10 +205,17 @@ def plan_backfill(
             s.state in wanted[rerun],
             f"{s.state}, rerun={rerun}" + (f" ({s.detail})" if s.detail else ""),
             idempotency_key(s),
+            _todo(s, s.state in wanted[rerun]),
         )
         for s in statuses
     ]
     return sorted(plan, key=lambda p: p.day, reverse=newest_first)
+
+
+def _todo(status: DateStatus, run: bool) -> str:
+    if status.state == "failed" and not run:
+        return "its last run failed: add --rerun failed to run it again"
+    return ""
 
 
 def inputs_changed(settings: Settings, status: DateStatus) -> bool:

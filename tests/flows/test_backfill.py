@@ -198,7 +198,7 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
         code = main([*argv, "--end", str(END), "--rerun", "all", "--newest-first"])
         table = capsys.readouterr().out
         assert code == 1
-        lines = [line.split() for line in table.splitlines()[1:6]]
+        lines = [line.split() for line in table.splitlines()[2:7]]
         assert [(line[0], line[1]) for line in lines] == [
             (str(d), "failed" if d == broken else "completed") for d in reversed(DAYS)
         ]

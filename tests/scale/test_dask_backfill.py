@@ -64,7 +64,7 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
     code = main([*argv, "--dask-address", address])
     table = capsys.readouterr().out
     assert code == 1, table
-    lines = [line.split() for line in table.splitlines()[1:5]]
+    lines = [line.split() for line in table.splitlines()[2:6]]
     assert [(line[0], line[1]) for line in lines] == [
         (str(d), "failed" if d == broken else "completed") for d in days
     ]

@@ -1,0 +1,269 @@
+"""Recovering what dead runs left behind: flow runs stuck in Running, and the slots they held.
+
+A date's flow run can outlive its process in Prefect's database: SIGKILL, an OOM kill or a
+reboot gives the process no chance to report, and a date run inside a backfill sends no
+Prefect heartbeat that could mark it crashed. servicelens keeps its own record of every run
+in flight (``servicelens.storage.claims``); a run whose record shows its process gone is
+marked ``Crashed`` here, with a message saying how that was known, and its slot is released.
+
+This runs when a backfill or nightly window starts, while a date waits for a slot, when a
+re-triggered date meets an earlier flow run that is not alive, and on
+``servicelens runs release``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Crashed
+
+from servicelens.settings import Settings
+from servicelens.storage.claims import (
+    STALE_BEATS,
+    Held,
+    Liveness,
+    abandon_held,
+    list_claims,
+    liveness,
+    read_date_claim,
+    remove_claim,
+    settled_liveness,
+)
+from servicelens.storage.locks import date_lock_path, exclusive_lock, is_locked, lock_holder
+from servicelens.storage.partitions import locks_dir
+from servicelens.storage.runs import record_outcome
+
+#: The flows whose runs keep in-flight records (flows/pipeline.py).
+FLOWS_WITH_RECORDS = ("nightly", "backfill", "nightly-window")
+#: States of a flow run whose process may still be working on it.
+UNFINISHED_STATES = (StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
+
+log = logging.getLogger("servicelens.backfill")
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What was released for one dead run: its flow run, and what the user should know."""
+
+    day: str | None
+    name: str
+    flow_run_id: str
+    message: str
+
+
+def recovered_by() -> str:
+    """Who recovers, for the crash message: this process and, in a flow run, its name."""
+    from prefect.runtime import flow_run
+
+    name = flow_run.get_name()
+    where = f"process {os.getpid()} on {socket.gethostname()}"
+    return f"{name} ({where})" if name else where
+
+
+def set_final_state(flow_run_id: str | UUID, state: Any) -> bool:
+    """Put an unfinished flow run into ``state`` (Crashed or Cancelled); a finished one, or
+    one the API does not know, is left alone. Returns whether the state was set."""
+    with get_client(sync_client=True) as client:
+        try:
+            current = client.read_flow_run(UUID(str(flow_run_id)))
+        except ObjectNotFound:
+            return False
+        if current.state is None or current.state.type not in UNFINISHED_STATES:
+            return False
+        client.set_flow_run_state(current.id, state, force=True)
+    return True
+
+
+def crash_message(reason: str) -> str:
+    return (
+        f"servicelens: the process running this flow run is gone ({reason}). Marked crashed "
+        f"by {recovered_by()} at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; a new flow run "
+        "of the date takes over"
+    )
+
+
+def recover_dead_claims(settings: Settings) -> list[Recovery]:
+    """Release what every dead run of this data directory holds: mark its flow run crashed,
+    give back its slot, record its date's outcome as ``crashed`` and delete its record.
+
+    Records of other machines count as dead only once stale (no waiting here). Processes
+    of this machine sweep one at a time, so a dead run's slot is given back once."""
+    with exclusive_lock(locks_dir(settings.staging_dir) / "recovery.lock", 60.0, "recovery"):
+        return _recover(settings)
+
+
+def _recover(settings: Settings) -> list[Recovery]:
+    recovered = []
+    for claim in list_claims(settings):
+        verdict = liveness(claim)
+        if verdict.alive:
+            continue
+        if claim.lease_id:
+            from flows.slots import release_lease
+
+            release_lease(claim.lease_id)
+        crashed = set_final_state(claim.flow_run_id, Crashed(message=crash_message(verdict.reason)))
+        if claim.day:
+            record_outcome(
+                settings,
+                date.fromisoformat(claim.day),
+                claim.flow_run_id,
+                "crashed",
+                error=verdict.reason,
+            )
+        remove_claim(settings, claim)
+        released = ["marked crashed" if crashed else "already finished in Prefect"]
+        if claim.lease_id:
+            released.append(f"its slot of {claim.limit} released")
+        message = f"{claim.name}: {verdict.reason}; {', '.join(released)}"
+        log.warning("recovered %s", message)
+        recovered.append(Recovery(claim.day, claim.name, claim.flow_run_id, message))
+    return recovered
+
+
+def earlier_run_liveness(settings: Settings, day: date, flow_run: FlowRun) -> Liveness:
+    """Whether the process of an unfinished flow run of ``day`` that another trigger made
+    is alive.
+
+    From the date's in-flight record when it names this run (its lock on its own machine,
+    else its beat, watched until it beats again or goes stale). A run with no record never
+    got to hold the date, or ran before records were kept: alive while someone holds the
+    date's lock or while it is younger than a stale period, dead after.
+    """
+    claim = read_date_claim(settings, day)
+    if claim is not None and claim.flow_run_id == str(flow_run.id):
+        return settled_liveness(settings, claim)
+    lock = date_lock_path(locks_dir(settings.staging_dir), day)
+    if is_locked(lock):
+        return Liveness(True, f"the date's lock is held by {lock_holder(lock)}")
+    grace = settings.heartbeat_seconds * STALE_BEATS
+    created = flow_run.created or datetime.now(UTC)
+    age = (datetime.now(UTC) - created).total_seconds()
+    if age < grace:
+        return Liveness(True, f"created {age:.0f} s ago, not yet holding the date")
+    return Liveness(
+        False,
+        f"no process holds the date (its lock is free) and the run, created {age:.0f} s ago, "
+        "left no in-flight record",
+    )
+
+
+def stop_held_runs(reason: str, seconds: float) -> list[Held]:
+    """When this process is stopped by a signal: record every run it holds as interrupted,
+    then, within ``seconds``, release their slots, mark their flow runs cancelled and delete
+    their records. What the API does not confirm in time (it may be stopping too) stays
+    recorded for the next run, which finds the process gone and releases it.
+    """
+    abandoned = abandon_held(reason)
+
+    def release() -> None:
+        for held in abandoned:
+            try:
+                for give_back in list(held.on_abandon):
+                    give_back(reason)
+                set_final_state(held.claim.flow_run_id, Cancelled(message=f"servicelens: {reason}"))
+            except Exception as error:
+                log.debug("%s: left for the next run to release: %s", held.claim.name, error)
+                continue
+            held.remove()
+
+    worker = threading.Thread(target=release, name="servicelens-release", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return abandoned
+
+
+@dataclass(frozen=True)
+class StuckRun:
+    """An unfinished servicelens flow run of this data directory that no live in-flight
+    record accounts for, and whether its process looks alive."""
+
+    flow_run: FlowRun
+    verdict: Liveness
+
+
+def _data_dir_of(flow_run: FlowRun) -> str | None:
+    parameters = flow_run.parameters or {}
+    settings = parameters.get("settings")
+    chosen = parameters.get("data_dir") or (settings or {}).get("data_dir")
+    return str(chosen) if chosen else None
+
+
+def _same_data_dir(a: str, b: str) -> bool:
+    from pathlib import Path
+
+    from servicelens.storage.fs import is_url
+
+    if is_url(a) or is_url(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
+    """Unfinished flow runs of this data directory's flows (``nightly``, ``backfill``,
+    ``nightly-window``) that have no live in-flight record: runs of dates (liveness as for a
+    re-triggered date) and backfill or nightly-window runs (alive while younger than a stale
+    period; they keep a record from their first moments). At most 200, newest first."""
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    live = {c.flow_run_id for c in list_claims(settings) if liveness(c).alive}
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=list(FLOWS_WITH_RECORDS))),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(UNFINISHED_STATES)))
+            ),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=200,
+        )
+    found: list[StuckRun] = []
+    grace = settings.heartbeat_seconds * STALE_BEATS
+    for run in runs:
+        where = _data_dir_of(run)
+        if str(run.id) in live or where is None or not _same_data_dir(where, settings.data_dir):
+            continue
+        day = (run.parameters or {}).get("day")
+        if day and run.name.startswith("nightly-"):
+            verdict = earlier_run_liveness(settings, date.fromisoformat(str(day)), run)
+        else:
+            created = run.created or datetime.now(UTC)
+            age = (datetime.now(UTC) - created).total_seconds()
+            verdict = (
+                Liveness(True, f"started {age:.0f} s ago")
+                if age < grace
+                else Liveness(False, f"no live in-flight record; created {age:.0f} s ago")
+            )
+        found.append(StuckRun(run, verdict))
+    return found
+
+
+def recover_stuck_runs(settings: Settings) -> list[Recovery]:
+    """Mark crashed the unfinished flow runs of this data directory whose process is gone
+    (see :func:`stuck_flow_runs`)."""
+    recovered = []
+    for stuck in stuck_flow_runs(settings):
+        if stuck.verdict.alive:
+            continue
+        run = stuck.flow_run
+        if set_final_state(run.id, Crashed(message=crash_message(stuck.verdict.reason))):
+            day = (run.parameters or {}).get("day")
+            message = f"{run.name}: {stuck.verdict.reason}; marked crashed"
+            recovered.append(Recovery(str(day) if day else None, run.name, str(run.id), message))
+    return recovered

@@ -1,0 +1,341 @@
+"""Backfill slots: the global concurrency limit ``servicelens-backfill``, taken with leases.
+
+Each date of a backfill holds one slot while it runs. A slot is a Prefect lease
+(``POST /v2/concurrency_limits/increment-with-lease``) that lasts
+``Settings.slot_lease_seconds`` (``SERVICELENS_SLOT_LEASE_SECONDS``, default 60 s, Prefect's
+minimum) and that the date's heartbeat renews (``servicelens.storage.claims``) every third of
+that time. When the holder dies the renewals stop and the slot comes back:
+
+* at once, when the next backfill, the backfill waiting for the slot, or
+  ``servicelens runs release`` finds the dead run's record and releases its lease;
+* otherwise within the lease time: a Prefect server's repossessor revokes expired leases
+  every 15 s; the embedded API runs no such service, so a backfill that waits for a slot
+  revokes expired leases itself. The embedded API keeps its leases in files
+  (``servicelens.settings.PREFECT_FILE_LEASES``, set by the CLI), so they outlive the process
+  that served them.
+
+Slots never decay: a long live date keeps its slot for as long as it beats.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import httpx
+from prefect import get_client
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import get_current_settings
+from prefect.utilities.asyncutils import run_coro_as_sync
+
+from servicelens.settings import PREFECT_FILE_LEASES, Settings
+from servicelens.storage.claims import Held, Liveness, list_claims, liveness
+
+#: The global concurrency limit backfill dates take a slot from (the nightly run does not).
+BACKFILL_LIMIT = "servicelens-backfill"
+#: Prefect's bounds on a lease's duration, in seconds.
+LEASE_BOUNDS = (60.0, 86_400.0)
+#: How often a date waiting for a slot asks again, and how often it says it is still waiting.
+POLL_SECONDS = 1.0
+SAY_FIRST_AFTER_SECONDS = 2.0
+SAY_AGAIN_EVERY_SECONDS = 30.0
+
+log = logging.getLogger("servicelens.backfill")
+
+
+def lease_seconds(settings: Settings) -> float:
+    """The slot lease time, checked against Prefect's bounds.
+
+    Raises ValueError naming the setting when it is outside 60..86400 s.
+    """
+    low, high = LEASE_BOUNDS
+    if not low <= settings.slot_lease_seconds <= high:
+        raise ValueError(
+            f"SERVICELENS_SLOT_LEASE_SECONDS={settings.slot_lease_seconds:g}: Prefect keeps a "
+            f"slot lease between {low:g} and {high:g} seconds; choose a value in that range"
+        )
+    return settings.slot_lease_seconds
+
+
+def ensure_backfill_limit(slots: int) -> None:
+    """Create or resize the global concurrency limit that backfill dates share (no decay)."""
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(BACKFILL_LIMIT, slots)
+
+
+@dataclass(frozen=True)
+class SlotHolder:
+    """One lease on the limit: whose it is, and whether its process is alive."""
+
+    lease_id: str
+    flow_run_id: str
+    name: str
+    expires: datetime | None
+    #: None when no record of this data directory names the lease's run.
+    alive: Liveness | None
+
+    def describe(self, now: datetime | None = None) -> str:
+        if self.alive is None:
+            expiry = ""
+            if self.expires:
+                left = (self.expires - (now or datetime.now(UTC))).total_seconds()
+                expiry = f", lease expires in {max(left, 0):.0f} s unless renewed"
+            return f"{self.name} (a run of another data directory or machine{expiry})"
+        state = "alive" if self.alive.alive else "dead"
+        return f"{self.name} ({state}: {self.alive.reason})"
+
+
+@dataclass(frozen=True)
+class SlotUsage:
+    """How many of the limit's slots are taken, and by whom (as far as can be seen)."""
+
+    limit: int
+    active: int
+    holders: list[SlotHolder]
+    #: Whether every lease could be seen (the embedded API's lease files): then slots that
+    #: no lease accounts for are orphans, left by an API that died between its two writes.
+    leases_visible: bool
+
+    @property
+    def orphans(self) -> int:
+        return max(self.active - len(self.holders), 0) if self.leases_visible else 0
+
+
+def _leases_are_local() -> bool:
+    """Whether this process can read the API's leases: an embedded API on file leases."""
+    current = get_current_settings()
+    return (
+        current.api.url is None and current.server.concurrency.lease_storage == PREFECT_FILE_LEASES
+    )
+
+
+def _local_leases(limit_id: UUID) -> list[tuple[UUID, Any]]:
+    """(lease id, lease) of every lease on ``limit_id`` in the embedded API's lease files."""
+    from prefect.server.concurrency.lease_storage.filesystem import ConcurrencyLeaseStorage
+
+    storage = ConcurrencyLeaseStorage()
+
+    async def read() -> list[tuple[UUID, Any]]:
+        ids = [
+            *await storage.read_active_lease_ids(limit=10_000),
+            *await storage.read_expired_lease_ids(limit=10_000),
+        ]
+        found = []
+        for lease_id in dict.fromkeys(ids):
+            lease = await storage.read_lease(lease_id)
+            if lease is not None and limit_id in lease.resource_ids:
+                found.append((lease_id, lease))
+        return found
+
+    result: list[tuple[UUID, Any]] = run_coro_as_sync(read()) or []
+    return result
+
+
+def slot_usage(settings: Settings, limit: str = BACKFILL_LIMIT) -> SlotUsage | None:
+    """The limit's slots and their holders; None if the limit does not exist yet.
+
+    Holders come from the embedded API's lease files when they can be read, else from the
+    in-flight records of this data directory (a remote server does not list its leases).
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            gcl = client.read_global_concurrency_limit_by_name(limit)
+        except ObjectNotFound:
+            return None
+        claims = {c.flow_run_id: c for c in list_claims(settings)}
+        holders: list[SlotHolder] = []
+        if _leases_are_local():
+            for lease_id, lease in _local_leases(gcl.id):
+                holder = lease.metadata.holder if lease.metadata else None
+                run_id = str(holder.id) if holder else ""
+                claim = claims.get(run_id)
+                name = claim.name if claim else _run_name(client, run_id)
+                alive = liveness(claim) if claim else None
+                holders.append(SlotHolder(str(lease_id), run_id, name, lease.expiration, alive))
+        else:
+            for claim in claims.values():
+                if claim.lease_id and claim.limit == limit:
+                    holders.append(
+                        SlotHolder(
+                            claim.lease_id, claim.flow_run_id, claim.name, None, liveness(claim)
+                        )
+                    )
+    return SlotUsage(gcl.limit, gcl.active_slots, holders, _leases_are_local())
+
+
+def _run_name(client: Any, flow_run_id: str) -> str:
+    if not flow_run_id:
+        return "an unnamed holder"
+    try:
+        return str(client.read_flow_run(UUID(flow_run_id)).name)
+    except Exception:  # a run of another database, or deleted: the id is all there is
+        return f"flow run {flow_run_id}"
+
+
+def release_lease(lease_id: str) -> None:
+    """Give a lease's slots back (``decrement-with-lease``); a lease already gone is a no-op."""
+    with get_client(sync_client=True) as client:
+        client.release_concurrency_slots_with_lease(UUID(lease_id))
+
+
+def release_expired_leases(limit: str = BACKFILL_LIMIT) -> list[str]:
+    """Release the limit's expired leases, as a Prefect server's repossessor does: the
+    embedded API runs no repossessor. Returns the released lease ids (none on a server)."""
+    if not _leases_are_local():
+        return []
+    with get_client(sync_client=True) as client:
+        try:
+            limit_id = client.read_global_concurrency_limit_by_name(limit).id
+        except ObjectNotFound:
+            return []
+        now = datetime.now(UTC)
+        released = []
+        for lease_id, lease in _local_leases(limit_id):
+            if lease.expiration < now:
+                client.release_concurrency_slots_with_lease(lease_id)
+                released.append(str(lease_id))
+    return released
+
+
+def release_orphan_slots(usage: SlotUsage, limit: str = BACKFILL_LIMIT) -> int:
+    """Give back slots that no lease accounts for (only where every lease can be seen).
+
+    An orphan is left when an API process dies between counting a slot and writing its
+    lease, or by servicelens versions before leases were kept in files. The count is taken
+    twice, a few seconds apart, and only a count seen both times is released, so a slot
+    being taken at that moment is never mistaken for one.
+    """
+    if usage.orphans == 0:
+        return 0
+    time.sleep(SAY_FIRST_AFTER_SECONDS)
+    with get_client(sync_client=True) as client:
+        gcl = client.read_global_concurrency_limit_by_name(limit)
+        again = max(gcl.active_slots - len(_local_leases(gcl.id)), 0)
+        orphans = min(usage.orphans, again)
+        if orphans:
+            client.release_concurrency_slots([limit], orphans, occupancy_seconds=1.0)
+    return orphans
+
+
+def _wait_message(day: str, limit: str, usage: SlotUsage | None, waited: float) -> str:
+    if usage is None:
+        return f"{day}: waiting {waited:.0f} s for a slot of {limit}"
+    held = "; ".join(h.describe() for h in usage.holders) or "holders unknown"
+    return (
+        f"{day}: waiting {waited:.0f} s for a slot of {limit} ({usage.active} of {usage.limit} "
+        f"taken, held by: {held}). A dead run's slot comes back within the lease time "
+        f"(SERVICELENS_SLOT_LEASE_SECONDS); `servicelens runs release` frees it now"
+    )
+
+
+def take_slot(
+    settings: Settings,
+    flow_run_id: UUID,
+    day: str,
+    free_dead_holders: Callable[[], int],
+    limit: str = BACKFILL_LIMIT,
+) -> UUID:
+    """Take one slot of ``limit`` for the date's flow run, waiting as long as it takes.
+
+    While every slot is taken it frees what dead runs hold (``free_dead_holders``: records of
+    this data directory; expired leases of the embedded API) and says every
+    :data:`SAY_AGAIN_EVERY_SECONDS` who holds the slots (logger ``servicelens.backfill``,
+    which the CLI prints). Returns the lease id; raises RuntimeError if the limit does not
+    exist (:func:`ensure_backfill_limit` creates it).
+    """
+    seconds = lease_seconds(settings)
+    holder = ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id)
+    began = time.monotonic()
+    said_at: float | None = None
+    while True:
+        with get_client(sync_client=True) as client:
+            try:
+                response = client.increment_concurrency_slots_with_lease(
+                    names=[limit],
+                    slots=1,
+                    mode="concurrency",
+                    lease_duration=seconds,
+                    holder=holder,
+                )
+            except httpx.HTTPStatusError as error:
+                if error.response.status_code != httpx.codes.LOCKED:
+                    raise
+            else:
+                granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+                if not granted.limits:
+                    raise RuntimeError(
+                        f"the concurrency limit {limit} does not exist; it is created when a "
+                        "backfill starts"
+                    )
+                if said_at is not None:
+                    log.warning("%s: got a slot of %s after %.0f s", day, limit, _since(began))
+                return granted.lease_id
+        if free_dead_holders() + len(release_expired_leases(limit)):
+            continue
+        waited = _since(began)
+        due = SAY_FIRST_AFTER_SECONDS if said_at is None else said_at + SAY_AGAIN_EVERY_SECONDS
+        if waited >= due:
+            usage = slot_usage(settings, limit)
+            freed = release_orphan_slots(usage, limit) if usage is not None else 0
+            if freed:
+                log.warning(
+                    "%s: released %d slot(s) of %s that no lease held (left by an API that "
+                    "was killed, or by a servicelens before slot leases were kept in files)",
+                    day,
+                    freed,
+                    limit,
+                )
+                continue
+            log.warning("%s", _wait_message(day, limit, usage, waited))
+            said_at = waited
+        time.sleep(POLL_SECONDS)
+
+
+def _since(began: float) -> float:
+    return time.monotonic() - began
+
+
+@contextmanager
+def backfill_slot(
+    settings: Settings,
+    held: Held,
+    flow_run_id: UUID,
+    free_dead_holders: Callable[[], int],
+    limit: str | None = BACKFILL_LIMIT,
+) -> Iterator[None]:
+    """Hold one slot of ``limit`` (none if ``limit`` is None) for the ``with`` block.
+
+    The lease is written into the date's in-flight record (so a later run can release it if
+    this process dies), renewed by the record's heartbeat every third of the lease time, and
+    released when the block ends, however it ends.
+    """
+    if limit is None:
+        yield
+        return
+    held.note(f"waiting for a slot of {limit}")
+    lease_id = take_slot(settings, flow_run_id, held.claim.day or "", free_dead_holders, limit)
+    seconds = lease_seconds(settings)
+    renewed_at = time.monotonic()
+
+    def renew() -> None:
+        nonlocal renewed_at
+        if time.monotonic() - renewed_at < seconds / 3:
+            return
+        with get_client(sync_client=True) as client:
+            client.renew_concurrency_lease(lease_id, seconds)
+        renewed_at = time.monotonic()
+
+    held.hold_lease(str(lease_id), limit, renew, lambda _reason: release_lease(str(lease_id)))
+    try:
+        yield
+    finally:
+        held.drop_lease()
+        release_lease(str(lease_id))

@@ -1,0 +1,138 @@
+"""Ctrl-C and SIGTERM stop any command within seconds, wherever it waits.
+
+The command runs in a worker thread; the main thread only waits for it and handles the
+signals, so a signal is never stuck behind a blocking call, a Prefect client's retries or
+a server that is going away. On the first SIGINT or SIGTERM every run this process holds is
+recorded as interrupted (its date's outcome record and its in-flight record, see
+``servicelens.storage.claims``), the API gets up to :data:`RELEASE_SECONDS` to take back their
+slots and mark their flow runs cancelled, the embedded Prefect API is stopped, and the
+process exits (130 for SIGINT, 143 for SIGTERM) without waiting for the work: partitions are
+swapped in whole, so a write cut short leaves the old partition or the new one. Whatever the
+API could not release in time is released by the next run, which finds the process gone.
+A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from servicelens.settings import Settings
+
+#: How long a stopped process gives the API to release what it held.
+RELEASE_SECONDS = 3.0
+#: How long the embedded API gets to shut down before it is killed.
+API_STOP_SECONDS = 2.0
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class _Stop(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def run_stoppable(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
+    """Run a command's handler so that SIGINT and SIGTERM stop it within seconds.
+
+    Errors the handler raises are raised here, in the calling thread. Outside the main
+    thread (where signals cannot be handled) the handler simply runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return handler(args, settings)
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["code"] = handler(args, settings)
+        except BaseException as error:  # handed to the main thread as is
+            outcome["error"] = error
+
+    # The handler sees the caller's context (Prefect keeps its settings in context vars).
+    context = contextvars.copy_context()
+    worker = threading.Thread(
+        target=context.run, args=(work,), name="servicelens-command", daemon=True
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise _Stop(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_CODES}
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    except _Stop as stop:
+        _stop_now(stop.signum)
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+    if "error" in outcome:
+        raise outcome["error"]
+    code: int = outcome["code"]
+    return code
+
+
+def _stop_now(signum: int) -> None:
+    """Record, release what can be released in time, stop the embedded API, and exit."""
+    code = EXIT_CODES.get(signal.Signals(signum), 128 + signum)
+
+    def at_once(signum: int, frame: FrameType | None) -> None:
+        os._exit(code)
+
+    for s in EXIT_CODES:
+        signal.signal(s, at_once)
+    name = signal.Signals(signum).name
+    print(f"\nservicelens: {name}: stopping", file=sys.stderr, flush=True)
+    reason = f"interrupted by {name} (process {os.getpid()})"
+    if "flows.recovery" in sys.modules:  # Prefect work started: release through the API
+        from flows.recovery import stop_held_runs
+
+        stopped = stop_held_runs(reason, RELEASE_SECONDS)
+    else:
+        from servicelens.storage.claims import abandon_held
+
+        stopped = abandon_held(reason)
+    _stop_embedded_api()
+    days = sorted(h.claim.day for h in stopped if h.claim.day)
+    if days:
+        print(
+            f"servicelens: recorded as interrupted: {', '.join(days)}.",
+            file=sys.stderr,
+        )
+    print(
+        "servicelens: interrupted. Each partition is swapped in whole, so every partition on "
+        "disk is the old one or the new one; run the same command again to finish "
+        "(`servicelens runs show` lists anything still held)",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def _stop_embedded_api() -> None:
+    """Stop the temporary Prefect API this process started, if any (it would outlive us:
+    the process exits without running Prefect's exit hooks)."""
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is None:
+        return
+    # Prefect keeps its embedded servers in this class attribute; there is no public list.
+    for server in list(server_module.SubprocessASGIServer._instances.values()):
+        process = server.server_process
+        if process is None:
+            continue
+        process.terminate()
+        try:
+            process.wait(API_STOP_SECONDS)
+        except Exception:
+            process.kill()

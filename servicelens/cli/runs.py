@@ -1,0 +1,156 @@
+"""``servicelens runs show`` and ``servicelens runs release``: what runs in flight hold, and
+freeing what dead ones left behind, for the operator who does not want to wait.
+
+A run killed outright (SIGKILL, OOM, a reboot) cannot say it stopped: its flow run stays
+``Running`` in Prefect and its backfill slot stays taken until its lease runs out. The next
+backfill releases all of it by itself when it starts; ``runs release`` does it now. Prefect is
+imported inside the handlers only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from servicelens.cli.console import table
+from servicelens.settings import Settings
+
+
+def _age(stamp: str) -> str:
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+def _records(settings: Settings) -> list[dict[str, Any]]:
+    from servicelens.storage.claims import list_claims, liveness
+
+    rows = []
+    for claim in list_claims(settings):
+        verdict = liveness(claim)
+        holds = ["date lock" if claim.kind == "date" else "run lock"]
+        if claim.lease_id:
+            holds.append(f"slot of {claim.limit}")
+        rows.append(
+            {
+                "run": claim.name,
+                "date": claim.day or "",
+                "process": claim.owner,
+                "started": claim.started_at[:19],
+                "last_beat": _age(claim.beat_at),
+                "holds": ", ".join(holds),
+                "status": "alive" if verdict.alive else "dead",
+                "why": verdict.reason,
+                "note": claim.note,
+                "flow_run_id": claim.flow_run_id,
+                "lease_id": claim.lease_id or "",
+            }
+        )
+    return rows
+
+
+def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
+    """List the runs in flight (alive or dead), the backfill slots and their holders, and
+    unfinished flow runs no live record accounts for. Exit 0 when nothing dead holds
+    anything, 1 otherwise (``servicelens runs release`` frees it)."""
+    from flows.recovery import stuck_flow_runs
+    from flows.slots import slot_usage
+
+    records = _records(settings)
+    usage = slot_usage(settings)
+    stuck = [
+        {
+            "run": s.flow_run.name,
+            "state": s.flow_run.state.name if s.flow_run.state else "",
+            "created": str(s.flow_run.created)[:19],
+            "status": "alive" if s.verdict.alive else "dead",
+            "why": s.verdict.reason,
+            "flow_run_id": str(s.flow_run.id),
+        }
+        for s in stuck_flow_runs(settings)
+    ]
+    slots: dict[str, Any] = {}
+    if usage is not None:
+        slots = {
+            "limit": usage.limit,
+            "taken": usage.active,
+            "holders": [h.describe() for h in usage.holders],
+            "orphans": usage.orphans,
+        }
+    dead = [r for r in records if r["status"] == "dead"] + [
+        s for s in stuck if s["status"] == "dead"
+    ]
+    if args.json:
+        print(json.dumps({"in_flight": records, "slots": slots, "stuck": stuck}, indent=2))
+        return 1 if dead or slots.get("orphans") else 0
+    print(f"runs in flight ({settings.runs_dir / 'in-flight'}):")
+    columns = ["run", "process", "started", "last_beat", "holds", "status", "why"]
+    print(table([{c: r[c] for c in columns} for r in records]) if records else "  none")
+    if slots:
+        print(
+            f"\nslots of servicelens-backfill: {slots['taken']} of {slots['limit']} taken"
+            + (f", {slots['orphans']} by no lease (orphans)" if slots["orphans"] else "")
+        )
+        for holder in slots["holders"]:
+            print(f"  {holder}")
+    if stuck:
+        print("\nunfinished flow runs with no live record:")
+        print(table([{k: v for k, v in s.items() if k != "flow_run_id"} for s in stuck]))
+    if dead or slots.get("orphans"):
+        print("\nrun `servicelens runs release` to release what dead runs hold")
+        return 1
+    print("\nnothing dead holds anything")
+    return 0
+
+
+def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
+    """Release what dead runs hold: mark their flow runs crashed, give back their slots
+    (and expired or orphaned leases of the embedded API), delete their records. Live runs
+    are left alone."""
+    from flows.recovery import recover_dead_claims, recover_stuck_runs
+    from flows.slots import release_expired_leases, release_orphan_slots, slot_usage
+
+    released = [r.message for r in recover_dead_claims(settings)]
+    released += [r.message for r in recover_stuck_runs(settings)]
+    expired = release_expired_leases()
+    released += [f"expired slot lease {lease} released" for lease in expired]
+    usage = slot_usage(settings)
+    if usage is not None and usage.orphans:
+        freed = release_orphan_slots(usage)
+        if freed:
+            released.append(f"{freed} slot(s) of servicelens-backfill held by no lease released")
+    if args.json:
+        print(json.dumps({"released": released}, indent=2))
+    else:
+        print("\n".join(f"released: {line}" for line in released) or "nothing to release")
+    return 0
+
+
+def add_runs_commands(sub: Any) -> None:
+    """Register ``runs show`` and ``runs release`` on the main parser's subcommands."""
+    runs = sub.add_parser(
+        "runs",
+        help="show what runs in flight hold (date locks, backfill slots, flow runs), and "
+        "release what dead ones left",
+    )
+    verbs = runs.add_subparsers(dest="runs_command", required=True)
+    show = verbs.add_parser(
+        "show",
+        help="runs in flight, alive or dead; backfill slots and their holders; flow runs "
+        "left unfinished (exit 1 if a dead run holds something)",
+    )
+    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    show.set_defaults(handler=cmd_runs_show)
+    release = verbs.add_parser(
+        "release",
+        help="mark dead runs' flow runs crashed and give back their slots now, instead of "
+        "waiting for the next backfill or the slot lease to run out",
+    )
+    release.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    release.set_defaults(handler=cmd_runs_release)
+    runs.epilog = (
+        "examples:\n  servicelens runs show\n  servicelens runs release\n"
+        "  servicelens --json runs show"
+    )
+    runs.formatter_class = argparse.RawDescriptionHelpFormatter
