@@ -28,6 +28,7 @@ from flows.recovery import (
     Recovery,
     crash_message,
     earlier_run_liveness,
+    hold_date_releasing,
     recover_dead_claims,
     set_final_state,
     stop_held_runs,
@@ -40,7 +41,6 @@ from flows.tasks import (
     validate_day_task,
 )
 from servicelens.settings import Settings
-from servicelens.storage.claims import hold_date
 from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import PlannedDate, record_outcome
@@ -264,7 +264,7 @@ def run_date(
 
     try:
         with (
-            hold_date(
+            hold_date_releasing(
                 settings, planned.day, str(flow_run.id), flow_run.name, HOLD_WAIT_SECONDS
             ) as held,
             backfill_slot(settings, held, flow_run.id, free_dead_holders, limit),

@@ -22,7 +22,7 @@ from flows.dates import (
     with_recoveries,
 )
 from flows.notify import alert_on_early_warning, alert_on_failure
-from flows.recovery import recover_dead_claims
+from flows.recovery import hold_date_releasing, recover_dead_claims
 from flows.reporting import publish_run_summary
 from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
 from flows.tasks import (
@@ -37,7 +37,7 @@ from flows.tasks import (
 from flows.training import generate_task, train_and_register_task
 from servicelens.dates import refuse_future, survey_date_range, yesterday
 from servicelens.settings import SAMPLE_PER_DAY, Settings
-from servicelens.storage.claims import hold_date, hold_run, in_flight_action
+from servicelens.storage.claims import hold_run, in_flight_action
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import (
     RerunPolicy,
@@ -71,7 +71,7 @@ def nightly(
     # whether this one is alive (a backfill's date run already holds it: this re-enters).
     run_id = current_run_id()
     name = flow_run.get_name() or f"nightly-{day}"
-    with hold_date(settings, day, run_id, name, settings.lock_wait_seconds):
+    with hold_date_releasing(settings, day, run_id, name, settings.lock_wait_seconds):
         try:
             # The tasks directly, not one subflow per stage: two flow runs
             # fewer per date is most of Prefect's cost in a long backfill. The outcome is
@@ -105,9 +105,16 @@ def _outcome_rows(outcomes: list[DateOutcome]) -> list[dict[str, Any]]:
 
 
 def outcome_counts(outcomes: list[DateOutcome]) -> str:
-    """``6 completed, 1 skipped`` (only the outcomes that occur, in a fixed order)."""
+    """``6 completed, 2 skipped (1 whose last run failed)``: the outcomes that occur, in a
+    fixed order."""
     counts = {o: sum(x.outcome == o for x in outcomes) for o in OUTCOMES}
-    return ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no dates"
+    parts = [f"{n} {o}" for o, n in counts.items() if n]
+    left = sum(bool(x.todo) for x in outcomes if x.outcome == "skipped")
+    if left:
+        parts = [
+            f"{p} ({left} whose last run failed)" if p.endswith("skipped") else p for p in parts
+        ]
+    return ", ".join(parts) or "no dates"
 
 
 def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:

@@ -17,6 +17,8 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,9 +32,11 @@ from prefect.states import Cancelled, Crashed
 from servicelens.settings import Settings
 from servicelens.storage.claims import (
     STALE_BEATS,
+    Claim,
     Held,
     Liveness,
     abandon_held,
+    hold_date,
     list_claims,
     liveness,
     read_date_claim,
@@ -106,29 +110,50 @@ def _recover(settings: Settings) -> list[Recovery]:
     recovered = []
     for claim in list_claims(settings):
         verdict = liveness(claim)
-        if verdict.alive:
-            continue
-        if claim.lease_id:
-            from flows.slots import release_lease
-
-            release_lease(claim.lease_id)
-        crashed = set_final_state(claim.flow_run_id, Crashed(message=crash_message(verdict.reason)))
-        if claim.day:
-            record_outcome(
-                settings,
-                date.fromisoformat(claim.day),
-                claim.flow_run_id,
-                "crashed",
-                error=verdict.reason,
-            )
-        remove_claim(settings, claim)
-        released = ["marked crashed" if crashed else "already finished in Prefect"]
-        if claim.lease_id:
-            released.append(f"its slot of {claim.limit} released")
-        message = f"{claim.name}: {verdict.reason}; {', '.join(released)}"
-        log.warning("recovered %s", message)
-        recovered.append(Recovery(claim.day, claim.name, claim.flow_run_id, message))
+        if not verdict.alive:
+            recovered.append(release_dead_run(settings, claim, verdict))
+            remove_claim(settings, claim)
     return recovered
+
+
+def release_dead_run(settings: Settings, claim: Claim, verdict: Liveness) -> Recovery:
+    """Give back a dead run's slot, mark its flow run crashed (saying why) and record its
+    date's outcome as ``crashed``; its record is the caller's to delete or replace."""
+    if claim.lease_id:
+        from flows.slots import release_lease
+
+        release_lease(claim.lease_id)
+    crashed = set_final_state(claim.flow_run_id, Crashed(message=crash_message(verdict.reason)))
+    if claim.day:
+        day = date.fromisoformat(claim.day)
+        record_outcome(settings, day, claim.flow_run_id, "crashed", error=verdict.reason)
+    released = ["marked crashed" if crashed else "already finished in Prefect"]
+    if claim.lease_id:
+        released.append(f"its slot of {claim.limit} released")
+    message = f"{claim.name}: {verdict.reason}; {', '.join(released)}"
+    log.warning("recovered %s", message)
+    return Recovery(claim.day, claim.name, claim.flow_run_id, message)
+
+
+@contextmanager
+def hold_date_releasing(
+    settings: Settings, day: date, flow_run_id: str, name: str, wait_seconds: float
+) -> Iterator[Held]:
+    """:func:`~servicelens.storage.claims.hold_date`, releasing what a dead earlier run of
+    the date left in the record this hold replaces (its slot, its flow run)."""
+    with hold_date(settings, day, flow_run_id, name, wait_seconds) as held:
+        previous = held.replaced
+        if previous is not None:
+            held.replaced = None
+            # On its own machine it let go of the lock this hold now has: it is gone.
+            verdict = (
+                Liveness(False, f"{previous.owner} is gone: its lock was free")
+                if previous.host == socket.gethostname()
+                else liveness(previous)
+            )
+            if not verdict.alive:
+                release_dead_run(settings, previous, verdict)
+        yield held
 
 
 def earlier_run_liveness(settings: Settings, day: date, flow_run: FlowRun) -> Liveness:

@@ -3,8 +3,9 @@
 Crash-safety tests must SIGKILL a real process at a known moment, e.g. after a partition is
 staged but before it is swapped in. ``SERVICELENS_PAUSE_AT`` names such points (comma
 separated); when a run reaches one it writes the point's name to ``SERVICELENS_PAUSE_FILE``
-and waits, so the test can kill it there, or delete the file to let it go on. Without the
-variable a checkpoint costs one environment lookup and does nothing.
+and waits (``SERVICELENS_PAUSE_SECONDS``, default 120), so the test can kill it there, or
+delete the file to let it go on. Without the variable a checkpoint costs one environment
+lookup and does nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 PAUSE_AT_ENV = "SERVICELENS_PAUSE_AT"
 PAUSE_FILE_ENV = "SERVICELENS_PAUSE_FILE"
+PAUSE_SECONDS_ENV = "SERVICELENS_PAUSE_SECONDS"
 #: Long enough for any test to kill the process; a run is never left paused for good.
 PAUSE_SECONDS = 120.0
 POLL_SECONDS = 0.05
@@ -29,6 +31,6 @@ def checkpoint(name: str) -> None:
     default = Path(tempfile.gettempdir()) / f"servicelens-paused-{os.getpid()}"
     marker = Path(os.environ.get(PAUSE_FILE_ENV) or default)
     marker.write_text(name)
-    deadline = time.monotonic() + PAUSE_SECONDS
+    deadline = time.monotonic() + float(os.environ.get(PAUSE_SECONDS_ENV) or PAUSE_SECONDS)
     while marker.exists() and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)

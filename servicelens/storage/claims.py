@@ -200,6 +200,10 @@ class Held:
     _write: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _removed: bool = False
+    #: The record of another run of the date that this one replaced when it took the date
+    #: (on this machine its process is dead: it had let go of the lock): what it held is
+    #: the caller's to release (flows/recovery.py).
+    replaced: Claim | None = None
 
     def write(self, **changes: object) -> None:
         """Rewrite the record now, with ``changes`` applied and a fresh beat (not once the
@@ -267,6 +271,9 @@ def held_here() -> list[Held]:
 @contextmanager
 def _holding(settings: Settings, claim: Claim) -> Iterator[Held]:
     held = Held(settings, claim, threading.get_ident())
+    previous = read_claim(settings, claim.record_name)
+    if previous is not None and previous.flow_run_id != claim.flow_run_id:
+        held.replaced = previous
     held.write()
     with _registry:
         _held[claim.record_name] = held

@@ -1,0 +1,325 @@
+"""Recovery of what dead runs leave behind, against a real Prefect API, in this process.
+
+A dead run is simulated the way a SIGKILL leaves it: a flow run of the date, created with
+the date's idempotency key by another trigger, stuck in Running, and (when it got that far)
+an in-flight record whose lock nobody holds. A live one is a thread of this process that
+really holds the date. tests/reliability/test_backfill_crash.py kills real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from servicelens.settings import Settings
+from servicelens.storage.claims import Claim, claim_path, hold_date, list_claims
+from servicelens.storage.locks import date_lock_path
+from servicelens.storage.partitions import locks_dir
+from servicelens.storage.runs import PlannedDate, date_status, plan_backfill, read_outcome
+
+START = date(2026, 9, 1)
+DAYS = [START + timedelta(days=i) for i in range(4)]
+WAIT_SECONDS = 300.0
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from servicelens.synthetic.generator import generate
+
+    root = tmp_path_factory.mktemp("recovery")
+    generate(root, START, DAYS[-1], 200, 9)
+    # Beats every 50 ms: a run with no record counts as dead after 0.2 s, not 20 s.
+    return Settings(data_dir=str(root), heartbeat_seconds=0.05, backfill_slots=1)
+
+
+def _plan(settings: Settings, day: date) -> PlannedDate:
+    return plan_backfill([date_status(settings, day)], "all")[0]
+
+
+def _stuck_run(settings: Settings, planned: PlannedDate, key: str | None = None) -> Any:
+    """A flow run of ``planned`` that another trigger created and left Running."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import FlowRunCreate
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.states import Running, to_state_create
+
+    from flows.pipeline import nightly
+
+    with get_client(sync_client=True) as client:
+        request = FlowRunCreate(
+            flow_id=client.create_flow(nightly),
+            name=f"nightly-{planned.day}",
+            parameters=nightly.serialize_parameters(
+                {"day": planned.day, "settings": settings, "report": False}
+            ),
+            context={"servicelens_trigger": "a-killed-backfill"},
+            tags=["servicelens", "backfill"],
+            idempotency_key=key or planned.idempotency_key,
+            state=to_state_create(Running()),
+        )
+        response = client.request("POST", "/flow_runs/", json=request.model_dump(mode="json"))
+    return FlowRun.model_validate(response.json())
+
+
+def _dead_record(settings: Settings, flow_run: Any, **changes: object) -> Claim:
+    """The in-flight record a killed process leaves: its lock file exists, nobody holds it."""
+    day = date.fromisoformat(str(flow_run.parameters["day"]))
+    lock = date_lock_path(locks_dir(settings.staging_dir), day)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.touch()
+    now = datetime.now(UTC).isoformat()
+    claim = Claim(
+        kind="date",
+        name=flow_run.name,
+        flow_run_id=str(flow_run.id),
+        host=socket.gethostname(),
+        pid=999_999,
+        started_at=now,
+        beat_at=now,
+        beat_seconds=settings.heartbeat_seconds,
+        lock=str(lock),
+        day=day.isoformat(),
+        note="running",
+    )
+    claim = replace(claim, **changes)  # type: ignore[arg-type]
+    path = claim_path(settings, claim.record_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(claim)))
+    return claim
+
+
+def _read_run(flow_run_id: Any) -> Any:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def _runs_of(day: date) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"nightly-{day}"]))
+        )
+
+
+def _active_slots() -> int:
+    from prefect import get_client
+
+    from flows.slots import BACKFILL_LIMIT
+
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(BACKFILL_LIMIT).active_slots
+
+
+@pytest.fixture
+def limit(prefect_api: None, settings: Settings) -> Iterator[str]:
+    from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
+
+    ensure_backfill_limit(settings.backfill_slots)
+    yield BACKFILL_LIMIT
+
+
+@pytest.mark.parametrize("record", ["no record", "dead record"])
+def test_a_stuck_run_of_a_dead_process_is_marked_crashed_and_the_date_runs_again(
+    record: str, settings: Settings, limit: str
+) -> None:
+    from flows.dates import recovery_key, run_planned_dates
+    from flows.pipeline import nightly
+
+    day = DAYS[0] if record == "no record" else DAYS[1]
+    planned = _plan(settings, day)
+    stuck = _stuck_run(settings, planned)
+    if record == "dead record":
+        _dead_record(settings, stuck)
+    time.sleep(4 * settings.heartbeat_seconds)  # older than a stale period
+
+    [outcome] = run_planned_dates(nightly, [planned], settings, limit=limit)
+
+    assert outcome.outcome == "completed", outcome
+    assert str(stuck.id) in outcome.recovered
+    crashed = _read_run(stuck.id)
+    assert crashed.state.type.value == "CRASHED"
+    assert "lock is free" in crashed.state.message or "lock) is free" in crashed.state.message
+    assert "a new flow run of the date takes over" in crashed.state.message
+    ran = [r for r in _runs_of(day) if r.id != stuck.id]
+    assert [r.state.type.value for r in ran] == ["COMPLETED"]
+    assert ran[0].idempotency_key == recovery_key(planned.idempotency_key, stuck.id)
+    assert date_status(settings, day).state == "completed"
+    assert read_outcome(settings, day)["history"][-2]["outcome"] == "crashed"  # type: ignore[index]
+    assert list_claims(settings) == []
+    assert _active_slots() == 0
+
+
+def test_a_live_run_keeps_the_date_and_a_second_trigger_reports_duplicate(
+    settings: Settings, limit: str
+) -> None:
+    from flows.dates import run_planned_dates
+    from flows.pipeline import nightly
+
+    day = DAYS[2]
+    planned = _plan(settings, day)
+    live = _stuck_run(settings, planned)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with hold_date(settings, day, str(live.id), live.name, 0.0):
+            holding.set()
+            release.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(WAIT_SECONDS)
+        time.sleep(4 * settings.heartbeat_seconds)  # old enough to be taken for dead, if it were
+        [outcome] = run_planned_dates(nightly, [planned], settings, limit=limit)
+    finally:
+        release.set()
+        holder.join(WAIT_SECONDS)
+    assert outcome.outcome == "duplicate" and outcome.todo == ""
+    assert str(live.id) in outcome.error and "holds its lock" in outcome.error
+    assert [r.id for r in _runs_of(day)] == [live.id]  # not run a second time
+    assert _read_run(live.id).state.type.value == "RUNNING"  # left to its owner
+
+
+def test_a_dead_runs_slot_comes_back_at_once_and_a_waiting_date_names_the_live_holder(
+    settings: Settings, limit: str
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+
+    from flows.dates import run_planned_dates
+    from flows.pipeline import nightly
+    from flows.slots import backfill_slot, slot_usage
+
+    # A killed run holds the only slot, with a lease far longer than this test.
+    day, other = DAYS[3], DAYS[0]
+    stuck = _stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
+    with get_client(sync_client=True) as client:
+        granted = client.increment_concurrency_slots_with_lease(
+            names=[limit],
+            slots=1,
+            mode="concurrency",
+            lease_duration=3600,
+            holder=ConcurrencyLeaseHolder(type="flow_run", id=stuck.id),
+        ).json()
+    _dead_record(settings, stuck, lease_id=granted["lease_id"], limit=limit)
+    usage = slot_usage(settings)
+    assert usage is not None and (usage.limit, usage.active) == (1, 1)
+    assert [(h.name, h.alive.alive if h.alive else None) for h in usage.holders] == [
+        (f"nightly-{day}", False)
+    ]
+
+    [outcome] = run_planned_dates(nightly, [_plan(settings, day)], settings, limit=limit)
+    assert outcome.outcome == "completed", outcome
+    assert _active_slots() == 0  # released when found dead, not an hour later
+
+    # A live date holds the only slot: another date waits for it, then runs.
+    live = _stuck_run(settings, _plan(settings, other), key=f"live-{uuid.uuid4()}")
+    holding, release = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def hold() -> None:
+        with (
+            hold_date(settings, other, str(live.id), live.name, 0.0) as held,
+            backfill_slot(settings, held, live.id, lambda: 0, limit),
+        ):
+            holding.set()
+            release.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(WAIT_SECONDS)
+    waiting = threading.Thread(
+        target=lambda: seen.update(
+            outcome=run_planned_dates(nightly, [_plan(settings, day)], settings, limit=limit)[0]
+        )
+    )
+    waiting.start()
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not any(c.note.startswith("waiting for a slot") for c in list_claims(settings)):
+            assert time.monotonic() < deadline, "the second date never waited for the slot"
+            time.sleep(0.05)
+        usage = slot_usage(settings)
+        assert usage is not None and usage.active == 1
+        assert [(h.name, h.alive.alive if h.alive else None) for h in usage.holders] == [
+            (live.name, True)
+        ]
+        assert "outcome" not in seen  # still waiting while the slot is held
+    finally:
+        release.set()
+        holder.join(WAIT_SECONDS)
+        waiting.join(WAIT_SECONDS)
+    assert seen["outcome"].outcome == "completed"
+    assert _active_slots() == 0
+
+
+def test_the_nightly_window_recovers_a_stuck_date_the_same_way(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.pipeline import nightly_window
+    from servicelens.storage.runs import plan_nightly
+
+    # The window builds its settings from the environment, as a deployment's run does.
+    monkeypatch.setenv("SERVICELENS_HEARTBEAT_SECONDS", str(settings.heartbeat_seconds))
+    target = DAYS[-1]
+    [planned] = plan_nightly(settings, target, 0)
+    stuck = _stuck_run(settings, planned)
+    time.sleep(4 * settings.heartbeat_seconds)
+    state = nightly_window(target, lookback_days=0, data_dir=settings.data_dir, return_state=True)
+    rows = state.result(raise_on_failure=False)
+    assert state.is_completed(), state
+    assert [(r["day"], r["outcome"]) for r in rows] == [(str(target), "completed")]
+    assert str(stuck.id) in rows[0]["recovered"]
+    assert _read_run(stuck.id).state.type.value == "CRASHED"
+
+
+def test_runs_show_and_release_free_what_a_dead_run_holds(
+    settings: Settings, limit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+
+    from servicelens.cli.main import main
+
+    day = DAYS[1]
+    stuck = _stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
+    with get_client(sync_client=True) as client:
+        lease = client.increment_concurrency_slots_with_lease(
+            names=[limit],
+            slots=1,
+            mode="concurrency",
+            lease_duration=3600,
+            holder=ConcurrencyLeaseHolder(type="flow_run", id=stuck.id),
+        ).json()["lease_id"]
+    _dead_record(settings, stuck, lease_id=lease, limit=limit)
+    argv = ["--data-dir", settings.data_dir, "--json", "runs"]
+
+    assert main([*argv, "show"]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["run"], r["status"], r["lease_id"]) for r in shown["in_flight"]] == [
+        (f"nightly-{day}", "dead", lease)
+    ]
+    assert (shown["slots"]["taken"], shown["slots"]["limit"]) == (1, 1)
+
+    assert main([*argv, "release"]) == 0
+    released = json.loads(capsys.readouterr().out)["released"]
+    assert any(line.startswith(f"nightly-{day}: ") for line in released), released
+    assert _read_run(stuck.id).state.type.value == "CRASHED"
+    assert _active_slots() == 0
+
+    assert main([*argv, "show"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["in_flight"] == [] and after["slots"]["taken"] == 0

@@ -1,0 +1,215 @@
+"""In-flight records: a free lock proves a process dead, a beat proves one alive elsewhere.
+
+No Prefect: the records, their heartbeat and the lock probe, with real processes holding
+and dying with real locks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from servicelens.settings import Settings
+from servicelens.storage.claims import (
+    Claim,
+    claim_path,
+    hold_date,
+    list_claims,
+    liveness,
+    read_date_claim,
+    settled_liveness,
+)
+from servicelens.storage.locks import date_lock, date_lock_path, is_locked
+from servicelens.storage.partitions import locks_dir
+from servicelens.storage.runs import (
+    DateStatus,
+    date_status,
+    idempotency_key,
+    plan_backfill,
+    read_outcome,
+    record_outcome,
+)
+
+DAY = date(2026, 11, 3)
+WAIT_SECONDS = 120.0
+
+
+def _settings(tmp_path: Path, beat: float = 0.1) -> Settings:
+    return Settings(data_dir=str(tmp_path / "data"), heartbeat_seconds=beat)
+
+
+def _hold_in_child(lock: Path, ready: Path) -> subprocess.Popen[bytes]:
+    """A real process that takes the flock on ``lock`` and sleeps."""
+    code = (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        f"open({str(ready)!r}, 'w').close()\n"
+        "time.sleep(600)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not ready.exists():
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    return child
+
+
+def test_a_lock_is_held_while_its_process_lives_and_free_once_it_is_killed(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "date.lock"
+    assert not is_locked(lock)  # no file yet
+    child = _hold_in_child(lock, tmp_path / "ready")
+    try:
+        assert is_locked(lock)
+        assert is_locked(lock)  # probing twice does not take it
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(30)
+    assert not is_locked(lock)
+
+
+def test_this_process_holding_a_date_counts_as_held(tmp_path: Path) -> None:
+    with date_lock(tmp_path, DAY, 0.0):
+        assert is_locked(date_lock_path(tmp_path, DAY))
+    assert not is_locked(date_lock_path(tmp_path, DAY))
+
+
+def _claim(settings: Settings, **changes: object) -> Claim:
+    now = datetime.now(UTC).isoformat()
+    base = Claim(
+        kind="date",
+        name=f"nightly-{DAY}",
+        flow_run_id="0f0f0f0f-0000-0000-0000-000000000000",
+        host=socket.gethostname(),
+        pid=4242,
+        started_at=now,
+        beat_at=now,
+        beat_seconds=settings.heartbeat_seconds,
+        lock=str(date_lock_path(locks_dir(settings.staging_dir), DAY)),
+        day=DAY.isoformat(),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_record_of_this_machine_is_alive_exactly_while_its_lock_is_held(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    claim = _claim(settings)
+    lock = Path(claim.lock)
+    lock.parent.mkdir(parents=True)
+    assert not liveness(claim).alive
+    child = _hold_in_child(lock, tmp_path / "ready")
+    try:
+        assert liveness(claim).alive
+        # However old its beat: on its own machine the lock decides.
+        stale = replace(claim, beat_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
+        assert liveness(stale).alive
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(30)
+    verdict = liveness(claim)
+    assert not verdict.alive and "lock is free" in verdict.reason
+
+
+def test_a_record_of_another_machine_is_alive_while_it_beats(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, beat=5.0)
+    now = datetime.now(UTC)
+    fresh = _claim(settings, host="worker-7", beat_at=(now - timedelta(seconds=3)).isoformat())
+    stale = replace(fresh, beat_at=(now - timedelta(seconds=21)).isoformat())
+    assert liveness(fresh, now).alive
+    assert not liveness(stale, now).alive  # four beats of 5 s missed
+
+
+def test_a_remote_record_that_stops_beating_is_found_dead_within_a_stale_period(
+    tmp_path: Path,
+) -> None:
+    """A Dask worker that died a moment ago still looks alive by its last beat: the reader
+    watches it until it goes stale rather than calling the date a duplicate."""
+    settings = _settings(tmp_path, beat=0.2)
+    claim = _claim(settings, host="worker-7")
+    path = claim_path(settings, claim.record_name)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(claim.__dict__))
+    began = time.monotonic()
+    verdict = settled_liveness(settings, claim)
+    assert not verdict.alive and "last beat" in verdict.reason
+    assert time.monotonic() - began < WAIT_SECONDS  # bounded, not a hang
+
+
+def test_holding_a_date_keeps_a_beating_record_and_removes_it_at_the_end(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path, beat=0.05)
+    with hold_date(settings, DAY, "run-1", f"nightly-{DAY}", 0.0) as held:
+        first = read_date_claim(settings, DAY)
+        assert first is not None and first.flow_run_id == "run-1" and first.pid == os.getpid()
+        assert liveness(first).alive
+        deadline = time.monotonic() + WAIT_SECONDS
+        while (read_date_claim(settings, DAY) or first).beat_at == first.beat_at:
+            assert time.monotonic() < deadline, "the record never beat"
+            time.sleep(0.02)
+        # The same thread may hold the date again (the nightly flow inside a backfill's date
+        # run): it shares the record.
+        with hold_date(settings, DAY, "run-1", f"nightly-{DAY}", 0.0) as inner:
+            assert inner is held
+    assert read_date_claim(settings, DAY) is None
+    with pytest.raises(ValueError), hold_date(settings, DAY, "run-2", "n", 0.0):
+        raise ValueError("the date failed")
+    assert list_claims(settings) == []  # a failed run's outcome record says why, not this
+
+
+def test_a_run_stopped_by_a_signal_leaves_its_record_and_is_recorded_interrupted(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    settings.runs_dir.mkdir(parents=True)
+    record_outcome(settings, DAY, "run-0", "failed", error="csat missing")
+    before = date_status(settings, DAY)
+    with pytest.raises(KeyboardInterrupt), hold_date(settings, DAY, "run-1", "n", 0.0):
+        raise KeyboardInterrupt
+    left = read_date_claim(settings, DAY)
+    assert left is not None and left.note.startswith("interrupted")
+    assert not liveness(left).alive  # its lock went with the run
+    outcome = read_outcome(settings, DAY)
+    assert outcome is not None
+    assert outcome["stopped"]["outcome"] == "interrupted"
+    assert outcome["stopped"]["run_id"] == "run-1"
+    after = date_status(settings, DAY)
+    # Still failed (an interruption is not a failure, nor a success), with a new key: the
+    # next trigger gets a new flow run.
+    assert (after.state, after.detail) == ("failed", "csat missing")
+    assert idempotency_key(after) != idempotency_key(before)
+    # Recorded once per run, whoever records it (the run itself, or a later recovery).
+    record_outcome(settings, DAY, "run-1", "crashed", error="lock free")
+    assert [h["outcome"] for h in read_outcome(settings, DAY)["history"]] == [  # type: ignore[index]
+        "failed",
+        "interrupted",
+    ]
+
+
+def test_a_default_backfill_says_how_to_include_a_failed_date() -> None:
+    statuses = [
+        DateStatus(DAY, "failed", "r1", "csat missing"),
+        DateStatus(DAY + timedelta(days=1), "completed", "r2"),
+        DateStatus(DAY + timedelta(days=2), "missing", None),
+    ]
+    missing = plan_backfill(statuses, "missing")
+    assert [(p.run, p.todo) for p in missing] == [
+        (False, "its last run failed: add --rerun failed to run it again"),
+        (False, ""),
+        (True, ""),
+    ]
+    assert [p.todo for p in plan_backfill(statuses, "failed")] == ["", "", ""]
