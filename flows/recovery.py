@@ -88,11 +88,13 @@ def set_final_state(flow_run_id: str | UUID, state: Any) -> bool:
     return True
 
 
-def crash_message(reason: str) -> str:
+def crash_message(reason: str, of_a_date: bool = True) -> str:
+    """The message of a flow run marked crashed: how its process was found dead, by whom,
+    when, and (for a date's run) what happens next."""
+    then = "; the date's next run takes over under a new flow run" if of_a_date else ""
     return (
-        f"servicelens: the process running this flow run is gone ({reason}). Marked crashed "
-        f"by {recovered_by()} at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; a new flow run "
-        "of the date takes over"
+        f"servicelens: {reason}. Marked crashed by {recovered_by()} at "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC{then}"
     )
 
 
@@ -123,7 +125,8 @@ def release_dead_run(settings: Settings, claim: Claim, verdict: Liveness) -> Rec
         from flows.slots import release_lease
 
         release_lease(claim.lease_id)
-    crashed = set_final_state(claim.flow_run_id, Crashed(message=crash_message(verdict.reason)))
+    message = crash_message(verdict.reason, of_a_date=claim.kind == "date")
+    crashed = set_final_state(claim.flow_run_id, Crashed(message=message))
     if claim.day:
         day = date.fromisoformat(claim.day)
         record_outcome(settings, day, claim.flow_run_id, "crashed", error=verdict.reason)
@@ -287,8 +290,9 @@ def recover_stuck_runs(settings: Settings) -> list[Recovery]:
         if stuck.verdict.alive:
             continue
         run = stuck.flow_run
-        if set_final_state(run.id, Crashed(message=crash_message(stuck.verdict.reason))):
-            day = (run.parameters or {}).get("day")
+        day = (run.parameters or {}).get("day")
+        message = crash_message(stuck.verdict.reason, of_a_date=bool(day))
+        if set_final_state(run.id, Crashed(message=message)):
             message = f"{run.name}: {stuck.verdict.reason}; marked crashed"
             recovered.append(Recovery(str(day) if day else None, run.name, str(run.id), message))
     return recovered

@@ -152,7 +152,7 @@ def test_a_stuck_run_of_a_dead_process_is_marked_crashed_and_the_date_runs_again
     crashed = _read_run(stuck.id)
     assert crashed.state.type.value == "CRASHED"
     assert "lock is free" in crashed.state.message or "lock) is free" in crashed.state.message
-    assert "a new flow run of the date takes over" in crashed.state.message
+    assert "the date's next run takes over" in crashed.state.message
     ran = [r for r in _runs_of(day) if r.id != stuck.id]
     assert [r.state.type.value for r in ran] == ["COMPLETED"]
     assert ran[0].idempotency_key == recovery_key(planned.idempotency_key, stuck.id)

@@ -1,0 +1,104 @@
+"""A backfill SIGKILLed mid-date, twice, then run again: every date is published.
+
+The sequence a new user ran (issue 13): the real ``servicelens backfill`` on the embedded
+Prefect API, its whole process group (the embedded API with it) killed while dates are in
+flight, then run again. First kill: two dates paused inside their runs, each holding one of
+the two backfill slots, and a third date holding its date and waiting for a slot (the state
+that used to leave both slots taken for good). Second kill: a date paused between staging
+and swapping a partition. Then two full runs in a row: the first must recover and finish,
+the second must not wait on a slot the kills leaked.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.cli import (
+    Home,
+    active_slots,
+    assert_published_and_reconciled,
+    flow_runs,
+    json_rows,
+    kill_group,
+    records,
+    run,
+    start,
+    wait_until,
+)
+
+START = date(2026, 11, 1)
+DAYS = [str(START + timedelta(days=i)) for i in range(4)]
+BACKFILL = ["backfill", "--start", DAYS[0], "--end", DAYS[-1], "--rerun", "all"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    from servicelens.synthetic.generator import generate
+
+    home = Home(tmp_path / "data", tmp_path / "prefect")
+    generate(home.data, START, START + timedelta(days=len(DAYS) - 1), 300, 13)
+    return home
+
+
+def test_a_backfill_killed_twice_mid_date_finishes_on_the_next_run(
+    home: Home, tmp_path: Path
+) -> None:
+    # Kill 1: dates 1 and 2 paused inside their runs with both slots; date 3 waiting.
+    first = start(
+        home,
+        [*BACKFILL, "--concurrency", "3"],
+        tmp_path / "kill-1.log",
+        SERVICELENS_PAUSE_AT="validated",
+        SERVICELENS_PAUSE_FILE=str(tmp_path / "pause-1"),
+    )
+
+    def two_running_one_waiting() -> bool:
+        dates = [r for r in records(home) if r["kind"] == "date"]
+        holding = [r for r in dates if r["lease_id"]]
+        waiting = [r for r in dates if r["note"].startswith("waiting for a slot")]
+        return len(holding) == 2 and len(waiting) == 1
+
+    wait_until(two_running_one_waiting, first, "two dates running and one waiting")
+    kill_group(first)
+    assert active_slots(home) == 2  # the dead process's leases: what used to hang everything
+
+    # Kill 2: the next run recovers, and is killed with a partition staged, not swapped.
+    second = start(
+        home,
+        [*BACKFILL, "--concurrency", "2"],
+        tmp_path / "kill-2.log",
+        SERVICELENS_PAUSE_AT="partition-staged:feedback_scored",
+        SERVICELENS_PAUSE_FILE=str(tmp_path / "pause-2"),
+    )
+    wait_until((tmp_path / "pause-2").exists, second, "a partition staged")
+    kill_group(second)
+
+    # Then to the end, twice in a row: a leaked slot would make the second one wait forever.
+    for attempt in ("3", "4"):
+        code, output = run(home, ["--json", *BACKFILL], tmp_path / f"run-{attempt}.log")
+        assert code == 0, output
+        rows = json_rows(output)
+        assert [(r["day"], r["outcome"]) for r in rows] == [(d, "completed") for d in DAYS]
+        for row in rows:
+            counts = row["result"]
+            assert counts["surveys_read"] == counts["kept"] + counts["quarantined"]
+        assert_published_and_reconciled(home, DAYS)
+        assert records(home) == []
+        assert active_slots(home) == 0
+
+    runs = flow_runs(home)
+    assert not [r for r in runs if r["state"] in ("PENDING", "RUNNING")], runs
+    crashed = [r for r in runs if r["state"] == "CRASHED"]
+    # Kill 1 left three date runs and its backfill run; kill 2 at least one date and its own.
+    assert len([r for r in crashed if r["name"].startswith("nightly-")]) >= 4
+    assert len([r for r in crashed if r["name"].startswith("backfill-")]) == 2
+    for run_left in crashed:
+        assert "is gone: its lock is free" in run_left["message"], run_left
+    for day in DAYS:
+        completed = [r for r in runs if r["name"] == f"nightly-{day}" and r["state"] == "COMPLETED"]
+        assert len(completed) == 2  # runs 3 and 4: each date once per backfill
