@@ -36,6 +36,24 @@ def _backfill(settings: Settings, **options: Any) -> tuple[bool, list[dict[str, 
     return state.is_completed(), rows
 
 
+def _artifact(flow_run_id: Any, key: str) -> Any:
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    with get_client(sync_client=True) as client:
+        [found] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                key=ArtifactFilterKey(any_=[key]),
+            )
+        )
+    return found
+
+
 def _date_runs(name: str) -> list[Any]:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
@@ -213,12 +231,28 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
         assert code == 0
         assert "1 of 5 dates would run" in plan
         assert len(_date_runs(f"nightly-{broken}")) == 3  # the dry run created none
+
+        # The default policy skips the failed date, and says so, how to include it, and in
+        # its exit status (3: nothing failed now, but the range is not complete).
+        code = main([*argv, "--end", str(END), "--json"])
+        rows = json.loads(capsys.readouterr().out)
+        assert code == 3
+        assert [(r["day"], r["outcome"], bool(r["todo"])) for r in rows] == [
+            (str(d), "skipped", d == broken) for d in DAYS
+        ]
+        assert "--rerun failed" in rows[2]["todo"]
     finally:
         surveys.write_bytes(original)
     ok, rows = _backfill(settings, rerun="failed")
     assert ok
     assert [r["outcome"] for r in rows] == ["completed" if d == broken else "skipped" for d in DAYS]
     assert date_status(settings, broken).state == "completed"
+    # The run's name and its summary's title say which dates the policy picks, and apart
+    # from it what happened: "failed" is not an outcome here.
+    [run] = _date_runs(f"backfill-{START}-to-{END}-missing-and-failed-dates")
+    assert run.state.type.value == "COMPLETED"
+    title = _artifact(run.id, "backfill-summary").description
+    assert title == f"backfill {START}..{END} of missing and failed dates: 1 completed, 4 skipped"
 
 
 def test_nightly_reprocesses_only_late_dates_and_alerts_on_failure(

@@ -9,22 +9,19 @@ really holds the date. tests/reliability/test_backfill_crash.py kills real proce
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from servicelens.settings import Settings
-from servicelens.storage.claims import Claim, claim_path, hold_date, list_claims
-from servicelens.storage.locks import date_lock_path
-from servicelens.storage.partitions import locks_dir
+from servicelens.storage.claims import hold_date, list_claims
 from servicelens.storage.runs import PlannedDate, date_status, plan_backfill, read_outcome
+from tests.flows.stuck import dead_record, stuck_run
 
 START = date(2026, 9, 1)
 DAYS = [START + timedelta(days=i) for i in range(4)]
@@ -43,58 +40,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def _plan(settings: Settings, day: date) -> PlannedDate:
     return plan_backfill([date_status(settings, day)], "all")[0]
-
-
-def _stuck_run(settings: Settings, planned: PlannedDate, key: str | None = None) -> Any:
-    """A flow run of ``planned`` that another trigger created and left Running."""
-    from prefect import get_client
-    from prefect.client.schemas.actions import FlowRunCreate
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.states import Running, to_state_create
-
-    from flows.pipeline import nightly
-
-    with get_client(sync_client=True) as client:
-        request = FlowRunCreate(
-            flow_id=client.create_flow(nightly),
-            name=f"nightly-{planned.day}",
-            parameters=nightly.serialize_parameters(
-                {"day": planned.day, "settings": settings, "report": False}
-            ),
-            context={"servicelens_trigger": "a-killed-backfill"},
-            tags=["servicelens", "backfill"],
-            idempotency_key=key or planned.idempotency_key,
-            state=to_state_create(Running()),
-        )
-        response = client.request("POST", "/flow_runs/", json=request.model_dump(mode="json"))
-    return FlowRun.model_validate(response.json())
-
-
-def _dead_record(settings: Settings, flow_run: Any, **changes: object) -> Claim:
-    """The in-flight record a killed process leaves: its lock file exists, nobody holds it."""
-    day = date.fromisoformat(str(flow_run.parameters["day"]))
-    lock = date_lock_path(locks_dir(settings.staging_dir), day)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.touch()
-    now = datetime.now(UTC).isoformat()
-    claim = Claim(
-        kind="date",
-        name=flow_run.name,
-        flow_run_id=str(flow_run.id),
-        host=socket.gethostname(),
-        pid=999_999,
-        started_at=now,
-        beat_at=now,
-        beat_seconds=settings.heartbeat_seconds,
-        lock=str(lock),
-        day=day.isoformat(),
-        note="running",
-    )
-    claim = replace(claim, **changes)  # type: ignore[arg-type]
-    path = claim_path(settings, claim.record_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(claim)))
-    return claim
 
 
 def _read_run(flow_run_id: Any) -> Any:
@@ -140,9 +85,9 @@ def test_a_stuck_run_of_a_dead_process_is_marked_crashed_and_the_date_runs_again
 
     day = DAYS[0] if record == "no record" else DAYS[1]
     planned = _plan(settings, day)
-    stuck = _stuck_run(settings, planned)
+    stuck = stuck_run(settings, planned)
     if record == "dead record":
-        _dead_record(settings, stuck)
+        dead_record(settings, stuck)
     time.sleep(4 * settings.heartbeat_seconds)  # older than a stale period
 
     [outcome] = run_planned_dates(nightly, [planned], settings, limit=limit)
@@ -170,7 +115,7 @@ def test_a_live_run_keeps_the_date_and_a_second_trigger_reports_duplicate(
 
     day = DAYS[2]
     planned = _plan(settings, day)
-    live = _stuck_run(settings, planned)
+    live = stuck_run(settings, planned)
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -205,7 +150,7 @@ def test_a_dead_runs_slot_comes_back_at_once_and_a_waiting_date_names_the_live_h
 
     # A killed run holds the only slot, with a lease far longer than this test.
     day, other = DAYS[3], DAYS[0]
-    stuck = _stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
+    stuck = stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
     with get_client(sync_client=True) as client:
         granted = client.increment_concurrency_slots_with_lease(
             names=[limit],
@@ -214,7 +159,7 @@ def test_a_dead_runs_slot_comes_back_at_once_and_a_waiting_date_names_the_live_h
             lease_duration=3600,
             holder=ConcurrencyLeaseHolder(type="flow_run", id=stuck.id),
         ).json()
-    _dead_record(settings, stuck, lease_id=granted["lease_id"], limit=limit)
+    dead_record(settings, stuck, lease_id=granted["lease_id"], limit=limit)
     usage = slot_usage(settings)
     assert usage is not None and (usage.limit, usage.active) == (1, 1)
     assert [(h.name, h.alive.alive if h.alive else None) for h in usage.holders] == [
@@ -226,7 +171,7 @@ def test_a_dead_runs_slot_comes_back_at_once_and_a_waiting_date_names_the_live_h
     assert _active_slots() == 0  # released when found dead, not an hour later
 
     # A live date holds the only slot: another date waits for it, then runs.
-    live = _stuck_run(settings, _plan(settings, other), key=f"live-{uuid.uuid4()}")
+    live = stuck_run(settings, _plan(settings, other), key=f"live-{uuid.uuid4()}")
     holding, release = threading.Event(), threading.Event()
     seen: dict[str, Any] = {}
 
@@ -276,7 +221,7 @@ def test_the_nightly_window_recovers_a_stuck_date_the_same_way(
     monkeypatch.setenv("SERVICELENS_HEARTBEAT_SECONDS", str(settings.heartbeat_seconds))
     target = DAYS[-1]
     [planned] = plan_nightly(settings, target, 0)
-    stuck = _stuck_run(settings, planned)
+    stuck = stuck_run(settings, planned)
     time.sleep(4 * settings.heartbeat_seconds)
     state = nightly_window(target, lookback_days=0, data_dir=settings.data_dir, return_state=True)
     rows = state.result(raise_on_failure=False)
@@ -295,7 +240,7 @@ def test_runs_show_and_release_free_what_a_dead_run_holds(
     from servicelens.cli.main import main
 
     day = DAYS[1]
-    stuck = _stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
+    stuck = stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
     with get_client(sync_client=True) as client:
         lease = client.increment_concurrency_slots_with_lease(
             names=[limit],
@@ -304,7 +249,7 @@ def test_runs_show_and_release_free_what_a_dead_run_holds(
             lease_duration=3600,
             holder=ConcurrencyLeaseHolder(type="flow_run", id=stuck.id),
         ).json()["lease_id"]
-    _dead_record(settings, stuck, lease_id=lease, limit=limit)
+    dead_record(settings, stuck, lease_id=lease, limit=limit)
     argv = ["--data-dir", settings.data_dir, "--json", "runs"]
 
     assert main([*argv, "show"]) == 1

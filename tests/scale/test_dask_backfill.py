@@ -137,3 +137,33 @@ def test_the_address_comes_from_the_option_or_the_environment(
     assert dask_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
     runner = task_runner_for(dask_address(None))
     assert isinstance(runner, DaskTaskRunner)
+
+
+def test_a_date_left_stuck_by_a_dead_worker_on_another_machine_is_recovered_on_dask(
+    prefect_api: None, cluster: object, tmp_path: Path
+) -> None:
+    """Across machines a free local lock proves nothing: the stuck run's record, written by a
+    worker on another host, is found dead by its beat, and the date runs on the cluster."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.flows.stuck import dead_record, stuck_run
+
+    settings = Settings(data_dir=str(tmp_path), heartbeat_seconds=0.5)
+    generate(tmp_path, START, START, per_day=150, seed=12)
+    [planned] = plan_backfill([date_status(settings, START)], "all")
+    stuck = stuck_run(settings, planned)
+    last_beat = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    dead_record(settings, stuck, host="a-worker-on-another-machine", beat_at=last_beat)
+
+    address = cluster.scheduler_address  # type: ignore[attr-defined]
+    [outcome] = run_planned_dates_on(address, [planned], settings)
+
+    assert outcome.outcome == "completed", outcome
+    assert "last beat" in outcome.recovered and str(stuck.id) in outcome.recovered
+    assert date_status(settings, START).state == "completed"
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        crashed = client.read_flow_run(stuck.id)
+    assert crashed.state is not None and crashed.state.type.value == "CRASHED"
+    assert "a-worker-on-another-machine last beat" in (crashed.state.message or "")
