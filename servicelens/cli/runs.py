@@ -135,20 +135,23 @@ def add_runs_commands(sub: Any) -> None:
         "release what dead ones left",
     )
     verbs = runs.add_subparsers(dest="runs_command", required=True)
-    show = verbs.add_parser(
-        "show",
-        help="runs in flight, alive or dead; backfill slots and their holders; flow runs "
-        "left unfinished (exit 1 if a dead run holds something)",
-    )
-    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    show.set_defaults(handler=cmd_runs_show)
-    release = verbs.add_parser(
-        "release",
-        help="mark dead runs' flow runs crashed and give back their slots now, instead of "
-        "waiting for the next backfill or the slot lease to run out",
-    )
-    release.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    release.set_defaults(handler=cmd_runs_release)
+    for name, handler, text in (
+        (
+            "show",
+            cmd_runs_show,
+            "runs in flight, alive or dead; backfill slots and their holders; flow runs "
+            "left unfinished (exit 1 if a dead run holds something)",
+        ),
+        (
+            "release",
+            cmd_runs_release,
+            "mark dead runs' flow runs crashed and give back their slots now, instead of "
+            "waiting for the next backfill or the slot lease to run out",
+        ),
+    ):
+        verb = verbs.add_parser(name, help=text)
+        verb.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        verb.set_defaults(handler=handler)
     runs.epilog = (
         "examples:\n  servicelens runs show\n  servicelens runs release\n"
         "  servicelens --json runs show"

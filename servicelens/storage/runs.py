@@ -65,30 +65,20 @@ def record_outcome(
     # Earlier outcomes are kept (briefly) so a trigger can key on the state it was made in.
     entry = {"run_id": run_id, "finished_at": finished_at, "outcome": outcome}
     history = [*earlier, entry][-HISTORY_KEPT:]
+    this_run = {
+        PARTITION_COLUMN: day.isoformat(),
+        "outcome": outcome,
+        "run_id": run_id,
+        "finished_at": finished_at,
+        "error": error,
+    }
     if outcome in UNFINISHED:
-        record = {
-            PARTITION_COLUMN: day.isoformat(),
-            "outcome": outcome,
-            "run_id": run_id,
-            "finished_at": finished_at,
-            "error": error,
-            "counts": {},
-            "inputs": {},
-            **previous,
-            "stopped": {**entry, "reason": error},
-            "history": history,
-        }
+        # The record keeps the outcome that decides the state; with none yet, this one.
+        kept = {**this_run, "counts": {}, "inputs": {}, **previous}
+        record = {**kept, "stopped": {**entry, "reason": error}, "history": history}
     else:
-        record = {
-            PARTITION_COLUMN: day.isoformat(),
-            "outcome": outcome,
-            "run_id": run_id,
-            "finished_at": finished_at,
-            "error": error,
-            "counts": counts or {},
-            "inputs": checksums(day_input_files(settings, day)),
-            "history": history,
-        }
+        inputs = checksums(day_input_files(settings, day))
+        record = {**this_run, "counts": counts or {}, "inputs": inputs, "history": history}
     target = outcome_path(settings, day)
     write_text_whole(target, json.dumps(record, indent=2, default=str))
     return target

@@ -59,6 +59,22 @@ def _runs_of(day: date) -> list[Any]:
         )
 
 
+def _lease_for(flow_run: Any, limit: str) -> str:
+    """One slot of ``limit`` leased to ``flow_run`` for an hour (far longer than a test)."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+
+    with get_client(sync_client=True) as client:
+        granted = client.increment_concurrency_slots_with_lease(
+            names=[limit],
+            slots=1,
+            mode="concurrency",
+            lease_duration=3600,
+            holder=ConcurrencyLeaseHolder(type="flow_run", id=flow_run.id),
+        ).json()
+    return str(granted["lease_id"])
+
+
 def _active_slots() -> int:
     from prefect import get_client
 
@@ -141,8 +157,6 @@ def test_a_live_run_keeps_the_date_and_a_second_trigger_reports_duplicate(
 def test_a_dead_runs_slot_comes_back_at_once_and_a_waiting_date_names_the_live_holder(
     settings: Settings, limit: str
 ) -> None:
-    from prefect import get_client
-    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 
     from flows.dates import run_planned_dates
     from flows.pipeline import nightly
@@ -151,15 +165,7 @@ def test_a_dead_runs_slot_comes_back_at_once_and_a_waiting_date_names_the_live_h
     # A killed run holds the only slot, with a lease far longer than this test.
     day, other = DAYS[3], DAYS[0]
     stuck = stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
-    with get_client(sync_client=True) as client:
-        granted = client.increment_concurrency_slots_with_lease(
-            names=[limit],
-            slots=1,
-            mode="concurrency",
-            lease_duration=3600,
-            holder=ConcurrencyLeaseHolder(type="flow_run", id=stuck.id),
-        ).json()
-    dead_record(settings, stuck, lease_id=granted["lease_id"], limit=limit)
+    dead_record(settings, stuck, lease_id=_lease_for(stuck, limit), limit=limit)
     usage = slot_usage(settings)
     assert usage is not None and (usage.limit, usage.active) == (1, 1)
     assert [(h.name, h.alive.alive if h.alive else None) for h in usage.holders] == [
@@ -234,21 +240,12 @@ def test_the_nightly_window_recovers_a_stuck_date_the_same_way(
 def test_runs_show_and_release_free_what_a_dead_run_holds(
     settings: Settings, limit: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from prefect import get_client
-    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 
     from servicelens.cli.main import main
 
     day = DAYS[1]
     stuck = stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
-    with get_client(sync_client=True) as client:
-        lease = client.increment_concurrency_slots_with_lease(
-            names=[limit],
-            slots=1,
-            mode="concurrency",
-            lease_duration=3600,
-            holder=ConcurrencyLeaseHolder(type="flow_run", id=stuck.id),
-        ).json()["lease_id"]
+    lease = _lease_for(stuck, limit)
     dead_record(settings, stuck, lease_id=lease, limit=limit)
     argv = ["--data-dir", settings.data_dir, "--json", "runs"]
 

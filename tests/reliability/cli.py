@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,30 @@ class Home:
         )
         env.update(extra)
         return env
+
+
+def generated_home(folder: Path, first: date, days: int, seed: int) -> Home:
+    """A data directory with ``days`` dates of 300 generated surveys from ``first``, and an
+    empty Prefect home."""
+    from servicelens.synthetic.generator import generate
+
+    home = Home(folder / "data", folder / "prefect")
+    generate(home.data, first, first + timedelta(days=days - 1), 300, seed)
+    return home
+
+
+def start_paused(
+    home: Home, args: list[str], log: Path, point: str, pause_file: Path
+) -> subprocess.Popen[bytes]:
+    """Start a command that stops at the checkpoint ``point`` (servicelens/checkpoints.py)
+    and waits there while ``pause_file`` exists."""
+    return start(
+        home,
+        args,
+        log,
+        SERVICELENS_PAUSE_AT=point,
+        SERVICELENS_PAUSE_FILE=str(pause_file),
+    )
 
 
 def start(home: Home, args: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:

@@ -22,10 +22,11 @@ from tests.reliability.cli import (
     assert_published_and_reconciled,
     finish,
     flow_runs,
+    generated_home,
     json_rows,
     records,
     run,
-    start,
+    start_paused,
     wait_until,
 )
 
@@ -38,11 +39,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
-    from servicelens.synthetic.generator import generate
-
-    home = Home(tmp_path / "data", tmp_path / "prefect")
-    generate(home.data, START, START + timedelta(days=len(DAYS) - 1), 300, 17)
-    return home
+    return generated_home(tmp_path, START, len(DAYS), seed=17)
 
 
 def _date_record(home: Home, day: str, pid: int) -> dict[str, object] | None:
@@ -55,13 +52,7 @@ def test_a_second_backfill_reports_duplicate_and_a_signal_stops_one_that_holds_a
 ) -> None:
     # A holds the first date, paused inside its run (one of the two slots).
     pause_a = tmp_path / "pause-a"
-    first = start(
-        home,
-        BACKFILL,
-        tmp_path / "a.log",
-        SERVICELENS_PAUSE_AT="validated",
-        SERVICELENS_PAUSE_FILE=str(pause_a),
-    )
+    first = start_paused(home, BACKFILL, tmp_path / "a.log", "validated", pause_a)
     wait_until(pause_a.exists, first, "the first date paused")
 
     # B, started while A is alive, leaves the first date to A and runs the other two.
@@ -74,13 +65,7 @@ def test_a_second_backfill_reports_duplicate_and_a_signal_stops_one_that_holds_a
     # C holds the second date, paused inside its run; SIGTERM to its process group (the
     # embedded API goes too) stops it within seconds, recording the date as interrupted.
     pause_c = tmp_path / "pause-c"
-    third = start(
-        home,
-        BACKFILL,
-        tmp_path / "c.log",
-        SERVICELENS_PAUSE_AT="validated",
-        SERVICELENS_PAUSE_FILE=str(pause_c),
-    )
+    third = start_paused(home, BACKFILL, tmp_path / "c.log", "validated", pause_c)
     wait_until(pause_c.exists, third, "the second date paused")
     assert _date_record(home, DAYS[1], third.pid) is not None
     os.killpg(third.pid, signal.SIGTERM)

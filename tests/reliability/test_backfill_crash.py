@@ -21,11 +21,12 @@ from tests.reliability.cli import (
     active_slots,
     assert_published_and_reconciled,
     flow_runs,
+    generated_home,
     json_rows,
     kill_group,
     records,
     run,
-    start,
+    start_paused,
     wait_until,
 )
 
@@ -38,24 +39,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
-    from servicelens.synthetic.generator import generate
-
-    home = Home(tmp_path / "data", tmp_path / "prefect")
-    generate(home.data, START, START + timedelta(days=len(DAYS) - 1), 300, 13)
-    return home
+    return generated_home(tmp_path, START, len(DAYS), seed=13)
 
 
 def test_a_backfill_killed_twice_mid_date_finishes_on_the_next_run(
     home: Home, tmp_path: Path
 ) -> None:
     # Kill 1: dates 1 and 2 paused inside their runs with both slots; date 3 waiting.
-    first = start(
-        home,
-        [*BACKFILL, "--concurrency", "3"],
-        tmp_path / "kill-1.log",
-        SERVICELENS_PAUSE_AT="validated",
-        SERVICELENS_PAUSE_FILE=str(tmp_path / "pause-1"),
-    )
+    args = [*BACKFILL, "--concurrency", "3"]
+    first = start_paused(home, args, tmp_path / "kill-1.log", "validated", tmp_path / "pause-1")
 
     def two_running_one_waiting() -> bool:
         dates = [r for r in records(home) if r["kind"] == "date"]
@@ -68,13 +60,9 @@ def test_a_backfill_killed_twice_mid_date_finishes_on_the_next_run(
     assert active_slots(home) == 2  # the dead process's leases: what used to hang everything
 
     # Kill 2: the next run recovers, and is killed with a partition staged, not swapped.
-    second = start(
-        home,
-        [*BACKFILL, "--concurrency", "2"],
-        tmp_path / "kill-2.log",
-        SERVICELENS_PAUSE_AT="partition-staged:feedback_scored",
-        SERVICELENS_PAUSE_FILE=str(tmp_path / "pause-2"),
-    )
+    args = [*BACKFILL, "--concurrency", "2"]
+    point = "partition-staged:feedback_scored"
+    second = start_paused(home, args, tmp_path / "kill-2.log", point, tmp_path / "pause-2")
     wait_until((tmp_path / "pause-2").exists, second, "a partition staged")
     kill_group(second)
 
