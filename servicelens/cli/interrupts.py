@@ -41,13 +41,23 @@ class _Stop(BaseException):
         self.signum = signum
 
 
+def stops_itself(handler: Handler) -> Handler:
+    """Mark a handler that handles SIGINT and SIGTERM itself (``serve``: Prefect's runner
+    stops the flow runs it started), so :func:`run_stoppable` runs it as is."""
+    handler.stops_itself = True  # type: ignore[attr-defined]
+    return handler
+
+
 def run_stoppable(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
     """Run a command's handler so that SIGINT and SIGTERM stop it within seconds.
 
     Errors the handler raises are raised here, in the calling thread. Outside the main
-    thread (where signals cannot be handled) the handler simply runs.
+    thread (where signals cannot be handled), and for a handler that stops itself, the
+    handler simply runs.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or getattr(
+        handler, "stops_itself", False
+    ):
         return handler(args, settings)
     outcome: dict[str, Any] = {}
 

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from servicelens.cli.console import table
+from servicelens.cli.interrupts import stops_itself
 from servicelens.settings import Settings
 from servicelens.storage.runs import RERUN_POLICIES
 
@@ -166,6 +167,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+@stops_itself
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the nightly, backfill and retrain deployments on the configured Prefect API."""
     from flows.deployments import serve_deployments
