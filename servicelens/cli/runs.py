@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,8 +112,14 @@ def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
     from flows.recovery import recover_dead_claims, recover_stuck_runs
     from flows.slots import release_expired_leases, release_orphan_slots, slot_usage
 
-    released = [r.message for r in recover_dead_claims(settings)]
-    released += [r.message for r in recover_stuck_runs(settings)]
+    # What is released is printed below, once: not also as log lines.
+    logger = logging.getLogger("servicelens")
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        released = [r.message for r in recover_dead_claims(settings)]
+        released += [r.message for r in recover_stuck_runs(settings)]
+    finally:
+        logger.propagate = propagate
     expired = release_expired_leases()
     released += [f"expired slot lease {lease} released" for lease in expired]
     usage = slot_usage(settings)
