@@ -3,8 +3,11 @@
 Each date's flow run is created on the Prefect API with an idempotency key (see
 :func:`servicelens.storage.runs.idempotency_key`), then executed in this process. When two triggers
 (two backfills, or a backfill and the nightly run) plan the same date from the same state on
-disk, the API hands the second one the first one's run, and the second one skips it. Executing
-in-process keeps Prefect's cost per date to a few API calls, not a process start.
+disk, the API hands the second one the first one's run, and the second one skips it while
+that run's process is alive. One that is not (killed outright: its flow run stuck in Running)
+is marked crashed, saying how that was known, and the date runs under a key derived from it
+(flows/recovery.py). Executing in-process keeps Prefect's cost per date to a few API calls,
+not a process start.
 """
 
 from __future__ import annotations
