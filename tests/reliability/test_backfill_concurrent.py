@@ -77,11 +77,14 @@ def test_a_second_backfill_reports_duplicate_and_a_signal_stops_one_that_holds_a
     assert outcome["stopped"]["outcome"] == "interrupted"
     assert "SIGTERM" in outcome["stopped"]["reason"]
 
-    # What C could not release (its API went with it) is released now; A is left alone.
+    # What C could not release (its API was stopping too: usually all of it) is released
+    # now; A is left alone.
+    left_by_c = _date_record(home, DAYS[1], third.pid)
     code, output = run(home, ["--json", "runs", "release"], tmp_path / "release.log")
     assert code == 0, output
     released = json.loads(output[output.index("{") :])["released"]
-    assert any(line.startswith(f"nightly-{DAYS[1]}: ") for line in released), released
+    if left_by_c is not None:
+        assert any(line.startswith(f"nightly-{DAYS[1]}: ") for line in released), released
     assert not any(line.startswith(f"nightly-{DAYS[0]}: ") for line in released), released
     assert [r["day"] for r in records(home) if r["kind"] == "date"] == [DAYS[0]]  # A's
     assert active_slots(home) == 1  # A's, still held
