@@ -114,7 +114,7 @@ def run_backfill(
 ) -> list[dict[str, Any]]:
     """Run the backfill flow (on the Dask scheduler ``address`` or the environment selects)
     and return its per-date outcomes, failed dates included."""
-    from flows.pipeline import backfill
+    from flows.pipeline import backfill, outcome_rows
 
     state = backfill(
         start,
@@ -124,7 +124,7 @@ def run_backfill(
         dask_address=dask_address(address),
         return_state=True,
     )
-    rows: Any = state.result(raise_on_failure=False)
-    if not isinstance(rows, list):  # the backfill failed before running any date
+    rows = outcome_rows(state)
+    if rows is None:  # the backfill failed before running any date
         raise RuntimeError(f"backfill failed: {state.message}")
     return [asdict(r) if isinstance(r, DateOutcome) else r for r in rows]

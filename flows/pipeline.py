@@ -117,9 +117,34 @@ def outcome_counts(outcomes: list[DateOutcome]) -> str:
     return ", ".join(parts) or "no dates"
 
 
+class DatesNotCompleted(RuntimeError):
+    """A backfill or nightly window in which a date did not complete: the failed run's
+    exception. Its message names the dates; ``rows`` holds every planned date's outcome (the
+    fields of :class:`flows.dates.DateOutcome`, as a dict), so a caller reads them from a
+    failed run as from a completed one (:func:`outcome_rows`)."""
+
+    def __init__(self, message: str, rows: list[dict[str, Any]]) -> None:
+        super().__init__(message, rows)  # both in ``args``: it pickles whole
+        self.rows = rows
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def outcome_rows(state: State) -> list[dict[str, Any]] | None:
+    """The per-date outcome rows of a finished ``backfill`` or ``nightly-window`` run, whether
+    it completed or failed; ``None`` when it failed before running any date."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, DatesNotCompleted):
+        return result.rows
+    return result if isinstance(result, list) else None
+
+
 def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
     """Attach the summary (its title: what was asked, then what happened), and fail the run
-    (keeping the outcomes) if a date failed here or in the trigger that ran it."""
+    if a date failed here or in the trigger that ran it. A failed run's data is a
+    :class:`DatesNotCompleted` carrying the outcomes: Prefect's engine (a served deployment's
+    run) turns a failed state's data into the exception it raises, which a list is not."""
     publish_run_summary(key, f"{title}: {outcome_counts(outcomes)}", _outcome_rows(outcomes))
     rows = [asdict(o) for o in outcomes]
     # A date with something left to do: failed here or in the trigger that ran it (the run
@@ -128,10 +153,8 @@ def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
     left = [o.day for o in outcomes if o.todo and o.outcome == "skipped"]
     note = f"; skipped because their last run failed (add rerun=failed): {left}" if left else ""
     if failed:
-        return Failed(
-            message=f"{len(failed)} of {len(rows)} dates did not complete: {failed}{note}",
-            data=rows,
-        )
+        message = f"{len(failed)} of {len(rows)} dates did not complete: {failed}{note}"
+        return Failed(message=message, data=DatesNotCompleted(message, rows))
     return Completed(message=f"{outcome_counts(outcomes)}{note}", data=rows)
 
 

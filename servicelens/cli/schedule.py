@@ -112,7 +112,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         return _dry_run(args, settings)
 
     from flows.fanout import dask_address
-    from flows.pipeline import backfill, outcome_counts
+    from flows.pipeline import backfill, outcome_counts, outcome_rows
     from servicelens.cli.console import files_since, progress
     from servicelens.storage.runs import date_status, plan_backfill
 
@@ -144,8 +144,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             dask_address=dask_address(args.dask_address),
             return_state=True,
         )
-    rows: Any = state.result(raise_on_failure=False)
-    if not isinstance(rows, list):  # the backfill itself failed before running any date
+    rows = outcome_rows(state)
+    if rows is None:  # the backfill itself failed before running any date
         raise RuntimeError(f"backfill failed: {state.message}")
     code = exit_status(rows)
     if args.json:
