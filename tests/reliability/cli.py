@@ -27,6 +27,15 @@ COMMAND_SECONDS = 900.0
 WAIT_SECONDS = 600.0
 POLL_SECONDS = 0.1
 SERVICELENS = str(Path(sys.executable).parent / "servicelens")
+#: The first date of the backfills these tests run (the issue's sequence starts there).
+START = date(2026, 11, 1)
+
+
+def backfill_of(days: int) -> tuple[list[str], list[str]]:
+    """The first ``days`` dates from :data:`START` (ISO strings), and the arguments of
+    ``backfill --rerun all`` over them."""
+    dates = [str(START + timedelta(days=i)) for i in range(days)]
+    return dates, ["backfill", "--start", dates[0], "--end", dates[-1], "--rerun", "all"]
 
 
 @dataclass

@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.cli import (
+    START,
     WAIT_SECONDS,
     Home,
     active_slots,
     assert_published_and_reconciled,
+    backfill_of,
     finish,
     flow_runs,
     generated_home,
@@ -30,9 +31,7 @@ from tests.reliability.cli import (
     wait_until,
 )
 
-START = date(2026, 11, 1)
-DAYS = [str(START + timedelta(days=i)) for i in range(3)]
-BACKFILL = ["backfill", "--start", DAYS[0], "--end", DAYS[-1], "--rerun", "all"]
+DAYS, BACKFILL = backfill_of(3)
 
 pytestmark = pytest.mark.slow
 

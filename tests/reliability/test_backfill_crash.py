@@ -11,15 +11,16 @@ the second must not wait on a slot the kills leaked.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.cli import (
+    START,
     Home,
     active_slots,
     assert_published_and_reconciled,
+    backfill_of,
     flow_runs,
     generated_home,
     json_rows,
@@ -30,9 +31,7 @@ from tests.reliability.cli import (
     wait_until,
 )
 
-START = date(2026, 11, 1)
-DAYS = [str(START + timedelta(days=i)) for i in range(4)]
-BACKFILL = ["backfill", "--start", DAYS[0], "--end", DAYS[-1], "--rerun", "all"]
+DAYS, BACKFILL = backfill_of(4)
 
 pytestmark = pytest.mark.slow
 
