@@ -42,6 +42,8 @@ TIMEZONE = "Europe/London"
 #: Generous: a busy 2-core machine starts a server in 10-60 s and runs a date in 10-40 s.
 SERVER_START_SECONDS = 300.0
 RUN_DONE_SECONDS = 600.0
+#: Generous too: on a quiet machine serve stops within a few seconds of Ctrl-C.
+STOP_SECONDS = 120.0
 T = TypeVar("T")
 
 
@@ -289,6 +291,12 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
             RUN_DONE_SECONDS,
             log,
         )
+        # One Ctrl-C stops serving (Prefect's runner alone outlived it by minutes).
+        serving.send_signal(signal.SIGINT)
+        try:
+            serving.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve still running {STOP_SECONDS:.0f} s after one SIGINT")
     finally:
         _stop(serving)
 
