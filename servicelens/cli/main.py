@@ -493,7 +493,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _run(handler, args, settings, file_log)
         finally:
+            _drain_prefect_services()
             file_log.flush()
+
+
+#: How long a finished command waits for Prefect to send its queued logs and events.
+DRAIN_SECONDS = 30.0
+
+
+def _drain_prefect_services() -> None:
+    """Let Prefect send its queued log lines and events while they still go to the log file.
+
+    Prefect drains these queues when the interpreter exits, after the command has given the
+    terminal back, and on a busy machine says so there ("Still processing items: 1 items
+    remaining..."), a line after the command's message. Draining here, inside the command,
+    keeps that in the log file. Nothing to do if the command never imported Prefect.
+    """
+    if "prefect" not in sys.modules:
+        return
+    # Prefect's base class of its log and event workers; drain_all covers every instance.
+    from prefect._internal.concurrency.services import QueueService
+
+    QueueService.drain_all(timeout=DRAIN_SECONDS, at_exit=False)
 
 
 def _run(
