@@ -120,7 +120,10 @@ def register_and_promote(
     source: str = "surveys",
 ) -> dict[str, Any]:
     """Save a trained challenger as a new version and promote it unless it is worse than the
-    champion on the same holdout beyond the tolerance."""
+    champion on the same holdout beyond the tolerance.
+
+    ``spec`` is the source's declared spec; the metadata records it beside the one the model
+    was built from (``result.spec``: with the design training chose), which scoring reads."""
     fingerprint = _data_fingerprint(labelled)
     version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}"
     meta = {
@@ -134,7 +137,9 @@ def register_and_promote(
         ],
         "parameters": result.parameters,
         "decision": result.decision.as_dict(),
-        "feature_spec": spec_to_dict(spec),
+        "design": result.spec.design,
+        "feature_spec": spec_to_dict(result.spec),
+        "declared_spec": spec_to_dict(spec),
     }
     save_model(
         result.model, models_dir, version, meta, metrics, result.reference, result.out_of_fold

@@ -226,3 +226,50 @@ def metrics_by_group(
         str(v): classification_metrics(y_true[values == v], p[values == v], threshold)
         for v in sorted(set(values))
     }
+
+
+def reliability_curve(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """The reliability diagram's points: per equal-width bin of P(policy_failure) that holds
+    rows, its row count, mean predicted probability and observed failure rate (the same bins
+    as :func:`expected_calibration_error`)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    points = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            points.append(
+                {
+                    "from": float(edges[b]),
+                    "to": float(edges[b + 1]),
+                    "n": float(mask.sum()),
+                    "predicted": float(p[mask].mean()),
+                    "observed": float(y_true[mask].mean()),
+                }
+            )
+    return points
+
+
+def abstention_curve(
+    y_true: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    widths: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+) -> list[dict[str, float]]:
+    """Accuracy on the decided rows against the share sent to review, for review bands
+    ``threshold +- width`` (the rows strictly inside go to review, as in scoring)."""
+    correct = (p >= threshold).astype(np.int8) == y_true
+    points = []
+    for width in widths:
+        review = (p > threshold - width) & (p < threshold + width)
+        decided = ~review
+        points.append(
+            {
+                "band_half_width": width,
+                "review_share": float(review.mean()),
+                "accuracy_decided": float(correct[decided].mean())
+                if decided.any()
+                else float("nan"),
+            }
+        )
+    return points

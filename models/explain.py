@@ -1,7 +1,9 @@
 """Why the model said what it said: each row's largest feature contributions.
 
-For the linear model ``coefficient * value`` is exactly how much each feature moved the
-log-odds of policy_failure for that row. For text log-odds + boosted facts
+For the linear designs ``coefficient * value`` is exactly how much each feature moved the
+log-odds of policy_failure for that row; for the blend of a text and a facts model
+(:class:`models.stacked.TextFactsBlend`) the same, times the weight its model enters the blend
+with. For text log-odds + boosted facts
 (:class:`models.stacked.TextThenFacts`) each fact's effect is the change in the final log-odds
 when that fact alone is set to its typical value, and the text's effect is shared among its
 words by their linear weights. The reasons are the features that pushed hardest towards the
@@ -16,12 +18,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from models.pipeline import RootCauseModel
-from models.stacked import TextThenFacts, one_thread
+from models.stacked import TextFactsBlend, TextThenFacts, one_thread
 
 
 def _block_names(name: str, transformer: object, columns: list[str]) -> list[str]:
@@ -50,8 +53,12 @@ def feature_names(model: Pipeline) -> list[str]:
 def _readable(block: str, raw: str) -> str:
     if block == "text":
         kind, _, term = raw.partition("__")
+        if kind == "empty":
+            return term
         return f"{'phrase' if kind == 'words' else 'text fragment'} '{term.strip()}'"
     if block in ("categorical", "crosses"):
+        if raw.endswith("_infrequent_sklearn"):  # the encoder's bucket of rare values
+            return f"{raw.removesuffix('_infrequent_sklearn')}=a rare value"
         column, _, value = raw.rpartition("_")
         return f"{column}={value}"
     if block == "flags" and raw.startswith("missingindicator_"):
@@ -87,18 +94,47 @@ class FlatReasons(NamedTuple):
     texts: np.ndarray
 
 
-def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contributions:
-    """P, each feature's ``coefficient * value`` and a namer, for the linear Pipeline."""
-    x = sparse.csr_matrix(model.named_steps["features"].transform(frame))
+def _linear_terms(model: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, sparse.coo_matrix]:
+    """Each row's log-odds and each feature's ``coefficient * value`` (what every step
+    before the classifier made of the row, e.g. NB-weighted TF-IDF, times its weight)."""
+    x = sparse.csr_matrix(model[:-1].transform(frame))
     classifier = model.named_steps["classifier"]
-    p = classifier.predict_proba(x)[:, 1]
-    contributions = sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
+    logit = np.asarray(x @ classifier.coef_.ravel()).ravel() + float(classifier.intercept_[0])
+    return logit, sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
+
+
+def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contributions:
+    """P, each feature's ``coefficient * value`` and a namer, for a linear Pipeline."""
+    logit, contributions = _linear_terms(model, frame)
+    p = expit(logit)
     names = np.asarray(feature_names(model), dtype=object)
 
     def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         return np.asarray(names[columns], dtype=object)
 
     return _Contributions(p, contributions.row, contributions.col, contributions.data, name)
+
+
+def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contributions:
+    """P and each feature's exact share of the blend's log-odds: its ``coefficient * value``
+    in its own model times the weight that model enters the blend with, for that row."""
+    text_logit, text = _linear_terms(model.text_model_, frame)
+    facts_logit, facts = _linear_terms(model.facts_model_, frame)
+    logit, text_factor, facts_factor = model.combine(frame, text_logit, facts_logit)
+    n_text = text.shape[1]
+    rows = np.concatenate([text.row, facts.row])
+    columns = np.concatenate([text.col, facts.col + n_text])
+    values = np.concatenate(
+        [text.data * text_factor[text.row], facts.data * facts_factor[facts.row]]
+    )
+    names = np.asarray(
+        feature_names(model.text_model_) + feature_names(model.facts_model_), dtype=object
+    )
+
+    def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        return np.asarray(names[columns], dtype=object)
+
+    return _Contributions(expit(logit), rows, columns, values, name)
 
 
 def _fact_label(column: str, value: object) -> str:
@@ -358,6 +394,8 @@ def predict_with_flat_reasons(
         return FlatReasons(np.empty(0), np.zeros(1, dtype=np.int64), np.empty(0, dtype=object))
     if isinstance(model, TextThenFacts):
         found = _boosted_contributions(model, frame)
+    elif isinstance(model, TextFactsBlend):
+        found = _blend_contributions(model, frame)
     else:
         found = _linear_contributions(model, frame)
     p, rows, columns, values = found.p, found.rows, found.columns, found.values

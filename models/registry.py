@@ -58,8 +58,12 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.preprocessing._encoders.OneHotEncoder",
     "sklearn.preprocessing._data.StandardScaler",
     "builtins.slice",
-    # text log-odds + boosted facts (models/stacked.py) and what its booster holds
+    # the text vectors every design shares, and the NB-SVM design's weights (models/features.py)
+    "models.features.TextVectors",
+    "models.features.NaiveBayesWeights",
+    # text log-odds + boosted facts, and the text + facts blend (models/stacked.py)
     "models.stacked.TextThenFacts",
+    "models.stacked.TextFactsBlend",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.preprocessing._encoders.OrdinalEncoder",
     # a partial of check_array, which the fitted booster keeps for validating input
@@ -133,7 +137,7 @@ def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
     import skops.io as sio
     from sklearn.pipeline import Pipeline
 
-    from models.stacked import TextThenFacts
+    from models.stacked import TextFactsBlend, TextThenFacts
 
     target = models_dir / version
     model_path = target / MODEL_FILE
@@ -167,9 +171,10 @@ def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
     if untrusted:
         raise ModelFileError(f"{model_path}: refusing to load untrusted types {untrusted}")
     model = sio.loads(payload, trusted=list(TRUSTED_TYPES))
-    if not isinstance(model, Pipeline | TextThenFacts):
+    if not isinstance(model, Pipeline | TextThenFacts | TextFactsBlend):
         raise ModelFileError(
-            f"{model_path}: holds a {type(model).__name__}, not a Pipeline or TextThenFacts"
+            f"{model_path}: holds a {type(model).__name__}, not a Pipeline, TextThenFacts or "
+            "TextFactsBlend"
         )
     return model
 

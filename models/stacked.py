@@ -8,15 +8,22 @@ views up and double counts; boosting on the facts with the text's log-odds as on
 saturates instead. Measured on generated data in the README ("## The model").
 
 The text model is fitted out-of-fold for the booster's input, so the booster learns how much
-to trust text log-odds the text model has not memorised; it is then refitted on every row for
-scoring. The booster is constrained to be non-decreasing in the text log-odds: a comment that
-reads more like a failure never lowers P(policy_failure).
+to trust text log-odds the text model has not memorised; it is then refitted on every row with
+text for scoring. Rows without text (an empty comment, or a facts-only export) have no text
+log-odds (missing), and the booster learns from their facts all the same. The booster is
+constrained to be non-decreasing in the text log-odds: a comment that reads more like a
+failure never lowers P(policy_failure).
+
+:class:`TextFactsBlend` is the other stacked design: a text model and a facts model, blended
+by a logistic regression with non-negative weights on their out-of-fold log-odds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -35,6 +42,18 @@ def one_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="openmp")
 
 
+def has_text(x: pd.DataFrame, column: str) -> np.ndarray:
+    """True for each row whose ``column`` holds text (not null, not empty)."""
+    return np.asarray(x[column].fillna("").astype(str).str.len().to_numpy() > 0)
+
+
+def _text_folds(y: np.ndarray, cv: int, seed: int) -> StratifiedKFold:
+    smallest = int(min(np.bincount(y, minlength=2)))
+    if smallest < 2:
+        raise ValueError("the model needs at least two labelled rows with text of each root cause")
+    return StratifiedKFold(min(cv, smallest), shuffle=True, random_state=seed)
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.clip(np.log(p / (1 - p)), -_LOGIT_CLIP, _LOGIT_CLIP)
@@ -46,7 +65,8 @@ class TextThenFacts(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     ``text_model`` is a fitted-on-demand scikit-learn Pipeline that reads the text column
     (``features`` then a linear ``classifier``); ``categorical`` and ``numeric`` name the
     fact columns of the input frame (flags count as numeric, missing values stay missing:
-    the booster learns what "not recorded" means).
+    the booster learns what "not recorded" means). ``text`` names the text column: rows
+    without text get missing text log-odds.
     """
 
     def __init__(
@@ -61,8 +81,10 @@ class TextThenFacts(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         max_leaf_nodes: int = 15,
         min_samples_leaf: int = 40,
         l2_regularization: float = 1.0,
+        text: str = "comment",
     ) -> None:
         self.text_model = text_model
+        self.text = text
         self.categorical = categorical
         self.numeric = numeric
         self.cv = cv
@@ -78,12 +100,16 @@ class TextThenFacts(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Fit the text model out-of-fold, the booster on facts + those log-odds, then refit
         the text model on every row."""
         y = np.asarray(y)
-        smallest = int(min(np.bincount(y, minlength=2)))
-        if smallest < 2:
-            raise ValueError("the model needs at least two labelled rows of each root cause")
-        folds = StratifiedKFold(min(self.cv, smallest), shuffle=True, random_state=self.seed)
-        p_text = cross_val_predict(clone(self.text_model), x, y, cv=folds, method="predict_proba")
-        self.text_model_: Pipeline = clone(self.text_model).fit(x, y)
+        written = has_text(x, self.text)
+        folds = _text_folds(y[written], self.cv, self.seed)
+        p_text = np.full(len(x), np.nan)
+        p_text[written] = cross_val_predict(
+            clone(self.text_model), x[written], y[written], cv=folds, method="predict_proba"
+        )[:, 1]
+        self.text_model_: Pipeline = clone(self.text_model).fit(x[written], y[written])
+        #: Rows without text get missing text log-odds (models saved before this flag gave
+        #: them the text model's log-odds of an empty comment).
+        self.missing_without_text_ = True
         self.encoder_ = OrdinalEncoder(
             handle_unknown="use_encoded_value",
             unknown_value=-1,
@@ -108,7 +134,7 @@ class TextThenFacts(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             random_state=self.seed,
         )
         with one_thread():
-            self.booster_ = booster.fit(np.column_stack([facts, _logit(p_text[:, 1])]), y)
+            self.booster_ = booster.fit(np.column_stack([facts, _logit(p_text)]), y)
         # A typical value of each fact (most common category, median number): the reasons
         # measure how far a row's own value moved the log-odds from it (see explain.py).
         reference = [
@@ -132,18 +158,27 @@ class TextThenFacts(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return np.empty((len(x), 0))
         return np.column_stack(parts)
 
+    def _without_text_missing(self, x: pd.DataFrame, logit: np.ndarray) -> np.ndarray:
+        if getattr(self, "missing_without_text_", False):
+            return np.where(has_text(x, self.text), logit, np.nan)
+        return logit
+
     def booster_inputs(self, x: pd.DataFrame) -> np.ndarray:
-        """The booster's input matrix: encoded facts, then the text model's log-odds."""
+        """The booster's input matrix: encoded facts, then the text model's log-odds
+        (missing for rows without text)."""
         p_text = self.text_model_.predict_proba(x)[:, 1]
-        return np.column_stack([self._facts(x), _logit(p_text)])
+        return np.column_stack([self._facts(x), self._without_text_missing(x, _logit(p_text))])
 
     def inputs_from_text_logit(self, x: pd.DataFrame, text_logit: np.ndarray) -> np.ndarray:
         """:meth:`booster_inputs` from text log-odds the caller already has."""
-        return np.column_stack([self._facts(x), _logit(1.0 / (1.0 + np.exp(-text_logit)))])
+        logit = _logit(1.0 / (1.0 + np.exp(-text_logit)))
+        return np.column_stack([self._facts(x), self._without_text_missing(x, logit)])
 
     def empty_text_logit(self) -> float:
-        """The text model's log-odds for an empty comment (its intercept), as the booster sees
-        it: the baseline the text's effect is measured from."""
+        """The booster's text input for an empty comment: the baseline the text's effect is
+        measured from (missing; the text model's intercept for models saved before)."""
+        if getattr(self, "missing_without_text_", False):
+            return float("nan")
         intercept = float(self.text_model_.named_steps["classifier"].intercept_[0])
         return float(_logit(np.asarray([1.0 / (1.0 + np.exp(-intercept))]))[0])
 
@@ -161,3 +196,107 @@ class TextThenFacts(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def fact_columns(self) -> tuple[str, ...]:
         """The booster's fact inputs, in column order."""
         return (*self.categorical, *self.numeric)
+
+
+def _blend_loss(weights: np.ndarray, inputs: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean log loss of ``sigmoid(inputs @ weights[:-1] + weights[-1])`` and its gradient."""
+    z = inputs @ weights[:-1] + weights[-1]
+    p = expit(z)
+    loss = float(np.mean(np.logaddexp(0.0, z) - y * z))
+    residual = (p - y) / len(y)
+    return loss, np.append(inputs.T @ residual, residual.sum())
+
+
+def fit_blend(text_logit: np.ndarray, facts_logit: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``[a, b, c]`` minimising the log loss of ``sigmoid(a * text + b * facts + c)`` with
+    ``a, b >= 0``: Platt scaling of two models at once (Platt 1999), where a negative weight,
+    which would make a comment reading more like a failure lower P(policy_failure), is not
+    allowed."""
+    inputs = np.column_stack([text_logit, facts_logit])
+    found = minimize(
+        _blend_loss,
+        np.array([0.5, 0.5, 0.0]),
+        args=(inputs, np.asarray(y, dtype=float)),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, None), (0.0, None), (None, None)],
+    )
+    return np.asarray(found.x, dtype=float)
+
+
+class TextFactsBlend(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """P(policy_failure) = sigmoid(a * text log-odds + b * facts log-odds + c) for a row with
+    text, and the facts model's own P for a row without.
+
+    ``text_model`` (a linear Pipeline on the text column) learns from the rows with text;
+    ``facts_model`` (a linear Pipeline on the facts) from every labelled row, with text or
+    without, so labels whose text is missing still teach the facts. ``a, b, c`` are fitted on
+    out-of-fold log-odds of the rows with text (:func:`fit_blend`, ``a, b >= 0``), then both
+    models are refitted on all their rows. Every part is linear, so each feature's share of
+    the final log-odds is exact (``models/explain.py``).
+    """
+
+    def __init__(
+        self,
+        text_model: Pipeline,
+        facts_model: Pipeline,
+        text: str = "comment",
+        cv: int = 5,
+        seed: int = 7,
+    ) -> None:
+        self.text_model = text_model
+        self.facts_model = facts_model
+        self.text = text
+        self.cv = cv
+        self.seed = seed
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> TextFactsBlend:
+        """Out-of-fold log-odds of the rows with text, the blend on them, then both models
+        on all their rows."""
+        y = np.asarray(y)
+        written = np.flatnonzero(has_text(x, self.text))
+        folds = _text_folds(y[written], self.cv, self.seed)
+        text_logit = np.zeros(written.size)
+        facts_logit = np.zeros(written.size)
+        for fit_at, held_at in folds.split(written, y[written]):
+            fold_rows, held = written[fit_at], written[held_at]
+            text_model = clone(self.text_model).fit(x.iloc[fold_rows], y[fold_rows])
+            text_logit[held_at] = text_model.decision_function(x.iloc[held])
+            # The facts model of this fold learns from every row but the held-out ones.
+            others = np.ones(len(x), dtype=bool)
+            others[held] = False
+            facts_model = clone(self.facts_model).fit(x[others], y[others])
+            facts_logit[held_at] = facts_model.decision_function(x.iloc[held])
+        self.weights_ = fit_blend(text_logit, facts_logit, y[written])
+        self.text_model_: Pipeline = clone(self.text_model).fit(x.iloc[written], y[written])
+        self.facts_model_: Pipeline = clone(self.facts_model).fit(x, y)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def combine(
+        self, x: pd.DataFrame, text_logit: np.ndarray, facts_logit: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the final log-odds, and the factors the text's and the facts' log-odds
+        enter it with (``a`` and ``b`` with text; 0 and 1 without)."""
+        a, b, c = self.weights_
+        written = has_text(x, self.text)
+        text_factor = np.where(written, a, 0.0)
+        facts_factor = np.where(written, b, 1.0)
+        logit = text_factor * text_logit + facts_factor * facts_logit + np.where(written, c, 0.0)
+        return logit, text_factor, facts_factor
+
+    def decision_function(self, x: pd.DataFrame) -> np.ndarray:
+        """The log-odds of policy_failure per row."""
+        logit, _, _ = self.combine(
+            x, self.text_model_.decision_function(x), self.facts_model_.decision_function(x)
+        )
+        return logit
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        """``[[P(perceived), P(policy_failure)], ...]`` per row."""
+        p = expit(self.decision_function(x))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """1 (policy_failure) where P(policy_failure) >= 0.5, else 0."""
+        return (self.predict_proba(x)[:, 1] >= 0.5).astype(np.int8)

@@ -1,13 +1,19 @@
-"""Train the root-cause model and measure it honestly: a later time slice, stratified
-cross-validation, the same metrics for the model and its baselines, a threshold and a review
-band chosen on validation data only."""
+"""Train the root-cause model and measure it honestly: the design chosen on the training slice
+only, a later time slice, stratified cross-validation, the same metrics for the model and its
+baselines, a threshold and a review band chosen on validation data only.
+
+Labelled rows without text (another export of the same source whose text was not published)
+are trained on and never scored: they teach the facts, and every split cuts them at the same
+date as the rows it scores."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pyarrow as pa
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -16,14 +22,17 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from models.drift import reference_profile
 from models.evaluate import (
+    abstention_curve,
     best_single_rule,
     choose_review_band,
     choose_threshold,
     classification_metrics,
     metrics_by_group,
+    reliability_curve,
     time_split,
 )
 from models.explain import FlatReasons, predict_with_flat_reasons
+from models.features import TextVectors
 from models.pipeline import (
     SURVEY_FEATURES,
     FeatureSpec,
@@ -32,11 +41,12 @@ from models.pipeline import (
     feature_frame,
     labels_to_target,
 )
-from models.stacked import TextThenFacts
+from models.select import Rows, choose_design
+from models.stacked import TextFactsBlend, TextThenFacts
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
 #: Columns whose per-value metrics are reported, when the data has them.
-GROUP_COLUMNS: tuple[str, ...] = ("queue", "policy_code")
+GROUP_COLUMNS: tuple[str, ...] = ("queue", "policy_code", "language")
 
 
 @dataclass
@@ -72,6 +82,8 @@ class TrainingResult:
     out_of_fold: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     #: What the training data looked like, for drift checks at scoring time.
     reference: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The spec the model was built from: the source's, with the design training chose.
+    spec: FeatureSpec = SURVEY_FEATURES
 
 
 def _folds(y: np.ndarray, wanted: int, seed: int) -> StratifiedKFold:
@@ -81,25 +93,67 @@ def _folds(y: np.ndarray, wanted: int, seed: int) -> StratifiedKFold:
     return StratifiedKFold(n_splits=min(wanted, smallest), shuffle=True, random_state=seed)
 
 
-def out_of_fold(
-    frame: pl.DataFrame, y: np.ndarray, spec: FeatureSpec, seed: int, folds: int
-) -> np.ndarray:
-    """P(policy_failure) of each row from a model that never saw that row."""
-    return np.asarray(
-        cross_val_predict(
-            build_pipeline(seed=seed, spec=spec),
-            feature_frame(frame, spec),
-            y,
-            cv=_folds(y, folds, seed),
-            method="predict_proba",
-        )[:, 1]
+def _rows(frame: pl.DataFrame, spec: FeatureSpec) -> Rows:
+    return Rows(
+        feature_frame(frame, spec),
+        labels_to_target(frame.get_column("root_cause")),
+        frame.get_column("survey_date").cast(pl.Date).to_numpy().astype("datetime64[D]"),
     )
 
 
-def _fit_predict(
-    spec: FeatureSpec, seed: int, train: pl.DataFrame, y: np.ndarray, test: pl.DataFrame
+def _joined(
+    x: pd.DataFrame, y: np.ndarray, extra: pl.DataFrame | None, spec: FeatureSpec
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Model inputs and targets with the ``extra`` labelled rows appended."""
+    if extra is None or extra.height == 0:
+        return x, y
+    more = feature_frame(extra, spec)
+    return (
+        pd.concat([x, more], ignore_index=True),
+        np.concatenate([y, labels_to_target(extra.get_column("root_cause"))]),
+    )
+
+
+def out_of_fold(
+    frame: pl.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    seed: int,
+    folds: int,
+    extra: pl.DataFrame | None = None,
 ) -> np.ndarray:
-    model = build_pipeline(seed=seed, spec=spec).fit(feature_frame(train, spec), y)
+    """P(policy_failure) of each row of ``frame`` from a model that never saw that row
+    (stratified folds); every fold also trains on all of ``extra`` (labelled rows that are
+    never scored, e.g. rows without text)."""
+    x = feature_frame(frame, spec)
+    if extra is None or extra.height == 0:
+        return np.asarray(
+            cross_val_predict(
+                build_pipeline(seed=seed, spec=spec),
+                x,
+                y,
+                cv=_folds(y, folds, seed),
+                method="predict_proba",
+            )[:, 1]
+        )
+    p = np.zeros(len(y))
+    for train_at, held_at in _folds(y, folds, seed).split(np.zeros(len(y)), y):
+        x_train, y_train = _joined(x.iloc[train_at], y[train_at], extra, spec)
+        model = build_pipeline(seed=seed, spec=spec).fit(x_train, y_train)
+        p[held_at] = model.predict_proba(x.iloc[held_at])[:, 1]
+    return p
+
+
+def _fit_predict(
+    spec: FeatureSpec,
+    seed: int,
+    train: pl.DataFrame,
+    y: np.ndarray,
+    test: pl.DataFrame,
+    extra: pl.DataFrame | None = None,
+) -> np.ndarray:
+    x_train, y_train = _joined(feature_frame(train, spec), y, extra, spec)
+    model = build_pipeline(seed=seed, spec=spec).fit(x_train, y_train)
     return np.asarray(model.predict_proba(feature_frame(test, spec))[:, 1])
 
 
@@ -144,13 +198,28 @@ def _baselines(
 
 def word_vocabulary(model: RootCauseModel) -> set[str]:
     """Single words the fitted model's word vectoriser knows (for the unseen-words check)."""
-    linear = model.text_model_ if isinstance(model, TextThenFacts) else model
-    columns = linear.named_steps["features"]
+    if isinstance(model, TextThenFacts | TextFactsBlend):
+        model = model.text_model_
+    columns = model.named_steps["features"]
     if "text" not in columns.named_transformers_:
         return set()
-    union: FeatureUnion = columns.named_transformers_["text"]
-    words: TfidfVectorizer = dict(union.transformer_list)["words"]
+    text = columns.named_transformers_["text"]
+    if isinstance(text, Pipeline):
+        text = text.steps[0][1]
+    if isinstance(text, TextVectors):
+        words = text.words
+    else:  # models saved before TextVectors: a FeatureUnion of vectorisers
+        union: FeatureUnion = text
+        words = dict(union.transformer_list)["words"]
+    assert isinstance(words, TfidfVectorizer)
     return {term for term in words.vocabulary_ if " " not in term}
+
+
+def _usable(frame: pl.DataFrame, what: str) -> None:
+    labels = frame.get_column("root_cause")
+    unknown = labels.filter(~labels.is_in(ROOT_CAUSES)).unique().to_list()
+    if unknown:
+        raise ValueError(f"{what} labels must be one of {ROOT_CAUSES}; found {unknown}")
 
 
 def train_root_cause_model(
@@ -158,33 +227,59 @@ def train_root_cause_model(
     seed: int = 7,
     spec: FeatureSpec = SURVEY_FEATURES,
     cv_folds: int = 5,
+    facts_only: pl.DataFrame | None = None,
 ) -> TrainingResult:
-    """Evaluate on a time split and by stratified cross-validation, then refit on every
-    labelled row.
+    """Choose the design, evaluate it on a time split and by stratified cross-validation,
+    then refit it on every labelled row.
 
-    ``labelled`` holds responses with a ``root_cause`` label and a ``survey_date``. The
-    threshold and the review band are chosen on out-of-fold probabilities of the training
-    slice, never on the later test slice. Baselines (majority class, best single rule, text
-    only, facts only) are fitted on the training slice and scored on the same test slice.
+    ``labelled`` holds responses with a ``root_cause`` label and a ``survey_date``: the rows
+    every metric is measured on. ``facts_only`` (optional, same columns) holds labelled rows
+    without text: every model is trained on them too (those dated before the time split's
+    cut-off for the split's model), none is scored. The design is chosen on the training slice
+    (:func:`models.select.choose_design`, time-ordered folds); the threshold and the review
+    band on out-of-fold probabilities of that slice; never on the later test slice.
+    Baselines (majority class, best single rule, text only, facts only) are fitted on the
+    training slice and scored on the same test slice. ``metrics["selection"]`` holds every
+    candidate's validation scores; ``metrics["timing"]`` CPU seconds per step.
     """
-    labels = labelled.get_column("root_cause")
-    unknown = labels.filter(~labels.is_in(ROOT_CAUSES)).unique().to_list()
-    if unknown:
-        raise ValueError(f"labels must be one of {ROOT_CAUSES}; found {unknown}")
+    _usable(labelled, "labelled")
+    extra = facts_only if facts_only is not None and facts_only.height else None
+    if extra is not None:
+        _usable(extra, "facts-only")
+    clock = _Clock()
     dated = labelled
     train, test = time_split(dated)
+    cutoff = test.get_column("survey_date").min()
+    extra_train = None if extra is None else extra.filter(pl.col("survey_date") < cutoff)
     y_train = labels_to_target(train.get_column("root_cause"))
     y_test = labels_to_target(test.get_column("root_cause"))
-    parameters: dict[str, Any] = {"seed": seed, "c": spec.c, "cv_folds": cv_folds}
+
+    selection = choose_design(
+        _rows(train, spec),
+        spec,
+        seed,
+        None if extra_train is None else _rows(extra_train, spec),
+    )
+    spec = replace(spec, design=selection.chosen)
+    clock.lap("selection")
+    parameters: dict[str, Any] = {
+        "seed": seed,
+        "design": selection.chosen,
+        "c": spec.c,
+        "cv_folds": cv_folds,
+    }
 
     # Validation: out-of-fold probabilities of the training slice choose how to act.
-    p_val = out_of_fold(train, y_train, spec, seed, cv_folds)
+    p_val = out_of_fold(train, y_train, spec, seed, cv_folds, extra_train)
     threshold = choose_threshold(y_train, p_val)
     decision = Decision(threshold, choose_review_band(y_train, p_val, threshold))
+    clock.lap("threshold_and_band")
 
-    p_test = _fit_predict(spec, seed, train, y_train, test)
-    y_all = labels_to_target(labels)
-    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds)
+    p_test = _fit_predict(spec, seed, train, y_train, test, extra_train)
+    clock.lap("time_split")
+    y_all = labels_to_target(labelled.get_column("root_cause"))
+    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds, extra)
+    clock.lap("cross_validation")
 
     model_metrics = classification_metrics(y_test, p_test, threshold)
     band = decision.review_band
@@ -196,7 +291,10 @@ def train_root_cause_model(
             "test_from": str(test.get_column("survey_date").min()),
             "test_to": str(test.get_column("survey_date").max()),
             "positive_share_train": float(y_train.mean()),
+            "facts_only_train_rows": 0 if extra_train is None else extra_train.height,
         },
+        "facts_only_rows": 0 if extra is None else extra.height,
+        "selection": selection.as_dict(),
         "decision": {
             **decision.as_dict(),
             "holdout_review_share": float(1 - decided.mean()),
@@ -205,11 +303,15 @@ def train_root_cause_model(
             )
             if decided.any()
             else float("nan"),
+            "holdout_accuracy_all": float(((p_test >= threshold) == y_test).mean()),
+            "abstention": abstention_curve(y_test, p_test, threshold),
         },
         "model": model_metrics,
+        "reliability": reliability_curve(y_test, p_test),
         "cross_validation": {
             "folds": cv_folds,
             **classification_metrics(y_all, p_oof, threshold),
+            "reliability": reliability_curve(y_all, p_oof),
         },
         **_baselines(train, y_train, test, y_test, spec, seed),
         "by_group": {
@@ -218,9 +320,12 @@ def train_root_cause_model(
             if column in test.columns
         },
     }
+    clock.lap("baselines")
     final = build_pipeline(seed=seed, spec=spec)
     x_all = feature_frame(dated, spec)
-    final.fit(x_all, y_all)
+    final.fit(*_joined(x_all, y_all, extra, spec))
+    clock.lap("final_fit")
+    metrics["timing"] = clock.laps
     reference = reference_profile(
         x_all, spec, word_vocabulary(final), final.predict_proba(x_all)[:, 1], threshold
     )
@@ -228,7 +333,20 @@ def train_root_cause_model(
     oof = dated.select("response_id", "survey_date", "root_cause").with_columns(
         pl.Series("p_out_of_fold", p_oof)
     )
-    return TrainingResult(final, metrics, parameters, holdout, decision, oof, reference)
+    return TrainingResult(final, metrics, parameters, holdout, decision, oof, reference, spec)
+
+
+class _Clock:
+    """CPU seconds of each step of training (all threads of this process)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.process_time()
+
+    def lap(self, name: str) -> None:
+        now = time.process_time()
+        self.laps[f"{name}_cpu_seconds"] = round(now - self._last, 1)
+        self._last = now
 
 
 def without_scores(responses: pl.DataFrame) -> pl.DataFrame:

@@ -39,7 +39,13 @@ def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--source", help="built-in source definition (e.g. cfpb) or a definition file"
     )
-    train.add_argument("--input", type=Path, help="the export to train on (with --source)")
+    train.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        help="an export to train on (with --source); repeat for several files of the source: "
+        "a file with labels but no text teaches the facts and is never scored",
+    )
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     train.set_defaults(handler=cmd_train)
 
@@ -87,23 +93,25 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from flows.training import register_and_promote
     from models.train import tfidf_baseline_report, train_root_cause_model
     from servicelens.ingest.definitions import load_definition
-    from servicelens.stages import ingest_export
 
     definition = load_definition(args.source)
-    ingested = ingest_export(definition, args.input, settings, require_label=True)
-    labelled = labelled_rows(model_rows(ingested.clean, definition.features))
+    labelled, facts_only, files = _labelled_inputs(definition, args.input, settings)
     result = train_root_cause_model(
-        labelled, seed=settings.seed, spec=definition.features, cv_folds=args.folds
+        labelled,
+        seed=settings.seed,
+        spec=definition.features,
+        cv_folds=args.folds,
+        facts_only=facts_only,
     )
     metrics = dict(result.metrics)
-    counts = ingested.counts
     metrics["input"] = {
-        "file": str(args.input),
-        "rows": counts.surveys_read,
-        "kept": counts.kept,
-        "quarantined": counts.quarantined,
+        "files": files,
+        "rows": sum(f["rows"] for f in files),
+        "kept": sum(f["kept"] for f in files),
+        "quarantined": sum(f["quarantined"] for f in files),
         "labelled_rows": labelled.height,
-        "skipped_unlabelled": counts.kept - labelled.height,
+        "facts_only_rows": 0 if facts_only is None else facts_only.height,
+        "skipped_unlabelled": sum(f["kept"] - f["labelled_rows"] for f in files),
     }
     metrics["tfidf_baseline"] = tfidf_baseline_report(labelled, settings.seed, args.folds)
     registered = register_and_promote(
@@ -122,28 +130,98 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _labelled_inputs(
+    definition: Any, paths: list[Path], settings: Settings
+) -> tuple[pl.DataFrame, pl.DataFrame | None, list[dict[str, Any]]]:
+    """The labelled rows of every input, each read through the ingest layer: those of files
+    with text (scored and trained on), those of files without any text (facts only: trained
+    on, never scored), and per file what was read, kept and quarantined."""
+    from servicelens.stages import ingest_export
+
+    scored: list[pl.DataFrame] = []
+    facts: list[pl.DataFrame] = []
+    files: list[dict[str, Any]] = []
+    for path in paths:
+        ingested = ingest_export(definition, path, settings, require_label=True)
+        rows = labelled_rows(model_rows(ingested.clean, definition.features))
+        texts = rows.get_column("comment").fill_null("").str.strip_chars().str.len_chars()
+        has_text = bool((texts > 0).any())
+        (scored if has_text else facts).append(rows)
+        files.append(
+            {
+                "file": str(path),
+                "rows": ingested.counts.surveys_read,
+                "kept": ingested.counts.kept,
+                "quarantined": ingested.counts.quarantined,
+                "labelled_rows": rows.height,
+                "role": "scored" if has_text else "facts only (no text)",
+            }
+        )
+    if not scored:
+        raise ValueError(
+            f"no --input file of source {definition.name!r} has any comment text: the model "
+            "needs labelled rows with text; files without text can only be added to them"
+        )
+    return (
+        pl.concat(scored, how="diagonal_relaxed"),
+        pl.concat(facts, how="diagonal_relaxed") if facts else None,
+        files,
+    )
+
+
 def source_report(metrics: dict[str, Any]) -> str:
-    """The model beside the plain TF-IDF baseline, cross-validated and on the time split."""
+    """The chosen design and every candidate's validation scores, then the model beside the
+    plain TF-IDF baseline, cross-validated and on the time split, and the review band."""
     base = metrics["tfidf_baseline"]
     cv, holdout = metrics["cross_validation"], metrics["model"]
-    rows = [
-        ("model", cv, holdout),
-        ("tf-idf + logistic regression", base["cross_validation"], base["time_split"]),
-    ]
+    selection = metrics.get("selection") or {}
     split = metrics["split"]
-    read = metrics["input"]
+    inputs = metrics["input"]
     lines = [
-        f"rows {read['rows']} (kept {read['kept']}, quarantined {read['quarantined']}), "
-        f"labelled {read['labelled_rows']}; {cv['folds']}-fold CV; time split: train "
-        f"{split['train_rows']}, test {split['test_rows']} "
-        f"({split['test_from']}..{split['test_to']})",
-        f"{'':<30}{'cv roc_auc':>11}{'cv pr_auc':>10}{'time roc_auc':>13}{'time pr_auc':>12}",
+        f"rows {inputs['rows']} (kept {inputs['kept']}, quarantined {inputs['quarantined']}), "
+        f"labelled {inputs['labelled_rows']} scored + "
+        f"{inputs.get('facts_only_rows', 0)} facts only; {cv['folds']}-fold CV; time split: "
+        f"train {split['train_rows']} (+{split.get('facts_only_train_rows', 0)} facts only), "
+        f"test {split['test_rows']} ({split['test_from']}..{split['test_to']})",
+    ]
+    candidates = selection.get("candidates") or {}
+    if candidates:
+        lines.append(
+            f"design chosen on the training slice ({selection['folds']}): "
+            f"{selection['chosen']} (lowest validation log loss)"
+        )
+        lines.append(f"{'  candidate':<30}{'log_loss':>9}{'roc_auc':>9}{'brier':>8}{'cpu s':>8}")
+        for name, score in candidates.items():
+            mark = "*" if name == selection["chosen"] else " "
+            lines.append(
+                f"{mark} {name:<28}{score['log_loss']:>9.3f}{score['roc_auc']:>9.3f}"
+                f"{score['brier']:>8.3f}{score['cpu_seconds']:>8.1f}"
+            )
+    else:
+        lines.append(f"design: {selection.get('chosen', '?')} ({selection.get('folds', '')})")
+    lines.append(
+        f"{'':<30}{'cv roc_auc':>11}{'cv pr_auc':>10}{'time roc_auc':>13}{'time pr_auc':>12}"
+    )
+    rows = [
+        (f"model ({selection.get('chosen', '?')})", cv, holdout),
+        ("tf-idf + logistic regression", base["cross_validation"], base["time_split"]),
     ]
     for name, c, t in rows:
         lines.append(
             f"{name:<30}{c['roc_auc']:>11.3f}{c['pr_auc']:>10.3f}{t['roc_auc']:>13.3f}"
             f"{t['pr_auc']:>12.3f}"
         )
+    decision = metrics["decision"]
+    lines.append(
+        f"calibration: ECE {holdout['ece']:.3f} on the time split, {cv['ece']:.3f} "
+        f"cross-validated; review band {decision['review_band']}: "
+        f"{decision['holdout_review_share']:.1%} of the test slice to review, accuracy "
+        f"{decision['holdout_accuracy_when_decided']:.3f} on the rest "
+        f"(all rows {decision['holdout_accuracy_all']:.3f})"
+    )
+    timing = metrics.get("timing") or {}
+    if timing:
+        lines.append(f"training CPU time: {sum(timing.values()):.0f} s")
     return "\n".join(lines)
 
 

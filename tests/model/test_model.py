@@ -95,7 +95,7 @@ def test_out_of_fold_probabilities_cover_every_label(
 
 
 def test_same_seed_gives_the_same_model(trained: TrainingResult, labelled: pl.DataFrame) -> None:
-    again = build_pipeline(seed=3).fit(
+    again = build_pipeline(seed=3, spec=trained.spec).fit(
         feature_frame(labelled), labels_to_target(labelled.get_column("root_cause"))
     )
     x = feature_frame(labelled.head(200))

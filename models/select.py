@@ -1,0 +1,156 @@
+"""Each source chooses its model design by itself, on its training slice only.
+
+Every design of :data:`models.pipeline.DESIGNS` that the source's spec allows is fitted and
+scored on the same time-ordered folds of the training slice (train on the earlier dates,
+validate on the next block of dates, as the model will be used); the design with the lowest
+validation log loss wins. Log loss rewards ranking and calibration together: the review band
+and the threshold act on the probabilities, not only on their order. The later test slice of
+the time split is never seen here. Within a fold every design reuses the same fitted text
+vectorisers and matrices (:func:`models.features.shared_text_features`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from models.features import shared_text_features
+from models.pipeline import FeatureSpec, build_pipeline
+
+#: Folds of the training slice each design is validated on.
+SELECTION_FOLDS = 3
+
+
+@dataclass
+class Rows:
+    """Model inputs with their targets and dates: ``x`` as :func:`feature_frame` makes it,
+    ``y`` 1 for policy_failure, ``dates`` one ``datetime64[D]`` per row."""
+
+    x: pd.DataFrame
+    y: np.ndarray
+    dates: np.ndarray
+
+    def take(self, at: np.ndarray) -> Rows:
+        return Rows(self.x.iloc[at].reset_index(drop=True), self.y[at], self.dates[at])
+
+    def before(self, day: np.datetime64) -> Rows:
+        return self.take(np.flatnonzero(self.dates < day))
+
+    def plus(self, other: Rows | None) -> Rows:
+        if other is None or len(other.y) == 0:
+            return self
+        return Rows(
+            pd.concat([self.x, other.x], ignore_index=True),
+            np.concatenate([self.y, other.y]),
+            np.concatenate([self.dates, other.dates]),
+        )
+
+
+@dataclass
+class Selection:
+    """The chosen design and every candidate's validation scores."""
+
+    chosen: str
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    folds: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "chosen": self.chosen,
+            "criterion": "log_loss",
+            "folds": self.folds,
+            "candidates": self.scores,
+        }
+
+
+def time_ordered_folds(
+    dates: np.ndarray, y: np.ndarray, folds: int, seed: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray, np.datetime64 | None]], str]:
+    """``folds`` (train rows, validation rows, first validation date) by forward chaining.
+
+    The rows, in date order, are cut into ``folds + 2`` blocks of about equal size at date
+    boundaries; fold ``i`` trains on every date before block ``i + 2`` and validates on that
+    block, so each design is judged as it will be used: on dates after the ones it learned
+    from, with at least 40% of the slice to learn from. With too few distinct dates for that,
+    stratified shuffled folds instead (the description says which).
+    """
+    unique = np.unique(dates)
+    if unique.size >= folds + 2:
+        ordered = np.sort(dates)
+        cuts = [ordered[len(ordered) * k // (folds + 2)] for k in range(2, folds + 2)]
+        cuts.append(unique[-1] + np.timedelta64(1, "D"))
+        result = []
+        for start, end in pairwise(cuts):
+            train = np.flatnonzero(dates < start)
+            held = np.flatnonzero((dates >= start) & (dates < end))
+            if held.size and train.size and len(np.unique(y[train])) == 2:
+                result.append((train, held, start))
+        if len(result) == folds:
+            return result, f"{folds} time-ordered folds (forward chaining)"
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return [
+        (train, held, None) for train, held in splitter.split(np.zeros(len(y)), y)
+    ], f"{folds} stratified folds (too few dates to order them)"
+
+
+def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    two = len(np.unique(y)) == 2
+    return {
+        "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
+        "roc_auc": float(roc_auc_score(y, p)) if two else float("nan"),
+        "brier": float(brier_score_loss(y, p)),
+        "accuracy": float(((p >= 0.5) == y).mean()),
+    }
+
+
+def choose_design(
+    rows: Rows,
+    spec: FeatureSpec,
+    seed: int,
+    extra: Rows | None = None,
+    folds: int = SELECTION_FOLDS,
+) -> Selection:
+    """Compare every candidate design of ``spec`` on time-ordered folds of ``rows`` (the
+    training slice), each fold's training rows joined by the ``extra`` rows dated before its
+    validation block (labelled rows without text: trained on, never scored). Returns the
+    design with the lowest pooled validation log loss, and every candidate's log loss,
+    ROC-AUC, Brier score, accuracy and CPU seconds.
+
+    A spec with one candidate (a fixed design, or an override that leaves one) is returned
+    as chosen without fitting anything.
+    """
+    candidates = spec.candidates()
+    if len(candidates) == 1:
+        return Selection(candidates[0], {}, "fixed by the source's spec")
+    splits, description = time_ordered_folds(rows.dates, rows.y, folds, seed)
+    predicted = {design: np.full(len(rows.y), np.nan) for design in candidates}
+    seconds = dict.fromkeys(candidates, 0.0)
+    for train_at, held_at, start in splits:
+        train = rows.take(train_at)
+        if extra is not None:
+            train = train.plus(extra if start is None else extra.before(start))
+        held = rows.take(held_at)
+        with shared_text_features():
+            for design in candidates:
+                began = time.process_time()
+                model = build_pipeline(seed=seed, spec=replace(spec, design=design))
+                model.fit(train.x, train.y)
+                predicted[design][held_at] = model.predict_proba(held.x)[:, 1]
+                seconds[design] += time.process_time() - began
+    scored = np.flatnonzero(~np.isnan(predicted[candidates[0]]))
+    scores = {
+        design: {
+            **_scores(rows.y[scored], predicted[design][scored]),
+            "cpu_seconds": round(seconds[design], 1),
+        }
+        for design in candidates
+    }
+    chosen = min(candidates, key=lambda d: (scores[d]["log_loss"], candidates.index(d)))
+    return Selection(chosen, scores, f"{description}, {scored.size} validation rows")

@@ -1,0 +1,213 @@
+"""Every design of the family: exact reasons, never lower P for text reading more like a
+failure, learning facts from rows without text; and the choice between them made on the
+training slice only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from scipy.special import logit
+
+from models.explain import _blend_contributions, _linear_contributions, _linear_terms
+from models.pipeline import (
+    DESIGNS,
+    SURVEY_FEATURES,
+    FeatureSpec,
+    RootCauseModel,
+    build_pipeline,
+    feature_frame,
+    labels_to_target,
+)
+from models.select import Rows, choose_design, time_ordered_folds
+from models.stacked import TextFactsBlend, TextThenFacts, has_text
+from models.train import train_root_cause_model
+
+
+@pytest.fixture(scope="module")
+def fitted(labelled: pl.DataFrame) -> dict[str, RootCauseModel]:
+    x = feature_frame(labelled)
+    y = labels_to_target(labelled.get_column("root_cause"))
+    return {
+        design: build_pipeline(seed=3, spec=replace(SURVEY_FEATURES, design=design)).fit(x, y)
+        for design in DESIGNS
+    }
+
+
+def _text_logit(model: RootCauseModel, x: pd.DataFrame) -> np.ndarray:
+    """What the design calls the text's log-odds: the text model's, or the text block's sum."""
+    if isinstance(model, TextThenFacts | TextFactsBlend):
+        return np.asarray(model.text_model_.decision_function(x))
+    _, contributions = _linear_terms(model, x)
+    text_columns = model.named_steps["features"].output_indices_["text"]
+    values = contributions.tocsr()[:, text_columns]
+    return np.asarray(values.sum(axis=1)).ravel()
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_text_reading_more_like_a_failure_never_lowers_p(
+    fitted: dict[str, RootCauseModel], labelled: pl.DataFrame, design: str
+) -> None:
+    """One response's facts with 300 other responses' comments: P(policy_failure) in the
+    order of the comments' text log-odds never falls."""
+    model = fitted[design]
+    comments = labelled.filter(pl.col("comment").str.len_chars() > 0).head(300)
+    one = labelled.head(1).select(pl.exclude("comment"))
+    rows = pl.concat([one] * comments.height).with_columns(comments.get_column("comment"))
+    x = feature_frame(rows)
+    order = np.argsort(_text_logit(model, x), kind="stable")
+    p = model.predict_proba(x)[:, 1][order]
+    assert (np.diff(p) >= -1e-12).all(), float(np.diff(p).min())
+    assert p[-1] - p[0] > 0.2  # the text does move it
+
+
+@pytest.mark.parametrize("design", ["linear", "nbsvm", "blend"])
+def test_reasons_of_linear_designs_add_up_to_the_log_odds(
+    fitted: dict[str, RootCauseModel], labelled: pl.DataFrame, design: str
+) -> None:
+    """Every feature's contribution, summed, differs from the row's log-odds by the same
+    constant for every row with text (and another for every row without): nothing is left
+    unexplained, nothing is counted twice. (The boosted design's reasons are checked in
+    test_boosted_reasons.py.)"""
+    model = fitted[design]
+    x = feature_frame(labelled.head(400))
+    if isinstance(model, TextFactsBlend):
+        found = _blend_contributions(model, x)
+    else:
+        assert not isinstance(model, TextThenFacts)
+        found = _linear_contributions(model, x)
+    np.testing.assert_allclose(found.p, model.predict_proba(x)[:, 1], rtol=0, atol=1e-12)
+    explained = np.bincount(found.rows, weights=found.values, minlength=len(x))
+    rest = logit(found.p) - explained
+    written = has_text(x, "comment")
+    for group in (written, ~written):
+        if group.any():
+            np.testing.assert_allclose(rest[group], rest[group][0], atol=1e-8)
+
+
+def _tiny_source(
+    rows: int, seed: int, with_text: bool, queue_decides: bool, field_share: float = 1 / 3
+) -> pl.DataFrame:
+    """A small labelled export: failures and perceived rows that the text tells apart
+    noisily; with ``queue_decides`` every row of queue "field" (``field_share`` of the rows)
+    is a failure."""
+    rng = np.random.default_rng(seed)
+    failure = rng.random(rows) < 0.4
+    rest = (1 - field_share) / 2
+    queue = rng.choice(["field", "phones", "billing"], rows, p=[field_share, rest, rest])
+    if queue_decides:
+        failure = failure | (queue == "field")
+    failing = ["the engineer never came", "charged a fee not in my contract", "still broken"]
+    fine = ["the fee was in my contract", "I wanted it faster", "still annoyed about it"]
+    noisy = rng.random(rows) < 0.3
+    texts = [
+        str(rng.choice(failing if f != n else fine)) if with_text else ""
+        for f, n in zip(failure, noisy, strict=True)
+    ]
+    start = date(2026, 1, 1)
+    return pl.DataFrame(
+        {
+            "response_id": [f"{seed}-{i}" for i in range(rows)],
+            "survey_date": [start + timedelta(days=int(d)) for d in rng.integers(0, 30, rows)],
+            "comment": texts,
+            "queue": queue.tolist(),
+            "root_cause": np.where(failure, "policy_failure", "perceived").tolist(),
+        }
+    )
+
+
+TINY = FeatureSpec(categorical=("queue",))
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_facts_learned_from_rows_without_text_reach_rows_with_text(design: str) -> None:
+    """Queue "field" always fails, but the rows with text hold only a handful of it; the
+    rows without text hold hundreds. Trained with those rows too, every design gives a
+    "field" comment a clearly higher P(policy_failure) than the same comment in another queue
+    than it does from the rows with text alone."""
+    with_text = _tiny_source(300, 1, with_text=True, queue_decides=True, field_share=0.02)
+    facts_only = _tiny_source(1500, 2, with_text=False, queue_decides=True)
+    spec = replace(TINY, design=design)
+    probe = pl.DataFrame({"comment": ["still broken"] * 2, "queue": ["field", "phones"]}).pipe(
+        feature_frame, spec
+    )
+    gaps = []
+    for extra in (None, facts_only):
+        rows = with_text if extra is None else pl.concat([with_text, extra])
+        model = build_pipeline(seed=3, spec=spec).fit(
+            feature_frame(rows, spec), labels_to_target(rows.get_column("root_cause"))
+        )
+        p = model.predict_proba(probe)[:, 1]
+        gaps.append(p[0] - p[1])
+    assert gaps[1] > gaps[0] + 0.1, gaps
+
+
+def test_time_ordered_folds_validate_on_later_dates_only() -> None:
+    dates = np.sort(np.datetime64("2026-01-01") + np.arange(100) // 4).astype("datetime64[D]")
+    y = np.tile([0, 1], 50)
+    folds, description = time_ordered_folds(dates, y, 3, seed=0)
+    assert len(folds) == 3 and "time-ordered" in description
+    seen = np.zeros(len(y), dtype=bool)
+    for train, held, start in folds:
+        assert dates[train].max() < dates[held].min() == start
+        assert len(train) >= 0.4 * len(y) - 4
+        seen[held] = True
+    assert seen.sum() >= 0.55 * len(y)  # the later 60% of rows, at date boundaries
+
+
+def test_a_spec_with_a_fixed_design_is_not_compared() -> None:
+    rows = Rows(pd.DataFrame(), np.zeros(0, dtype=int), np.zeros(0, dtype="datetime64[D]"))
+    chosen = choose_design(rows, replace(TINY, design="nbsvm"), seed=0)
+    assert chosen.chosen == "nbsvm" and chosen.scores == {}
+    assert replace(TINY, boosted_facts=True).candidates() == ("boosted",)
+    assert "boosted" not in replace(TINY, boosted_facts=False).candidates()
+    assert FeatureSpec().candidates() == ("linear", "nbsvm", "boosted")  # no facts: no blend
+
+
+def test_the_design_is_chosen_without_the_test_slice() -> None:
+    """Training twice, once with every label of the time split's test slice flipped: the
+    candidates' validation scores and the choice are identical, the test metrics are not."""
+    source = _tiny_source(400, 3, with_text=True, queue_decides=True)
+    cutoff = source.get_column("survey_date").unique().sort()[-8]
+    flipped = source.with_columns(
+        pl.when(pl.col("survey_date") >= cutoff)
+        .then(
+            pl.when(pl.col("root_cause") == "perceived")
+            .then(pl.lit("policy_failure"))
+            .otherwise(pl.lit("perceived"))
+        )
+        .otherwise(pl.col("root_cause"))
+        .alias("root_cause")
+    )
+    results = [
+        train_root_cause_model(frame, seed=1, spec=TINY, cv_folds=3) for frame in (source, flipped)
+    ]
+    first, second = (r.metrics["selection"] for r in results)
+    assert results[0].metrics["split"]["test_from"] == str(cutoff)
+    assert len(first["candidates"]) == 4
+    for scores in (*first["candidates"].values(), *second["candidates"].values()):
+        del scores["cpu_seconds"]  # measured, not computed
+    assert first == second
+    assert (
+        results[0].spec.design
+        == first["chosen"]
+        == min(first["candidates"], key=lambda d: first["candidates"][d]["log_loss"])
+    )
+    assert results[0].metrics["model"]["roc_auc"] != results[1].metrics["model"]["roc_auc"]
+
+
+def test_facts_only_rows_are_cut_at_the_time_split_date_and_never_scored() -> None:
+    with_text = _tiny_source(300, 4, with_text=True, queue_decides=True)
+    facts_only = _tiny_source(600, 5, with_text=False, queue_decides=True)
+    spec = replace(TINY, design="blend")
+    result = train_root_cause_model(with_text, seed=1, spec=spec, cv_folds=3, facts_only=facts_only)
+    split = result.metrics["split"]
+    before = facts_only.filter(pl.col("survey_date") < date.fromisoformat(split["test_from"]))
+    assert split["facts_only_train_rows"] == before.height > 0
+    assert result.metrics["facts_only_rows"] == facts_only.height
+    assert split["train_rows"] + split["test_rows"] == with_text.height
+    assert result.out_of_fold.height == with_text.height
