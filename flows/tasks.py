@@ -154,7 +154,9 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         decision = Decision.from_dict(meta.get("decision"), settings.review_band)
         threshold = decision.threshold
         model = _loaded_model(str(settings.models_dir), version)
-        scored = score_negatives(model, clean, decision.review_band, threshold, spec)
+        scored = score_negatives(
+            model, clean, decision.review_band, threshold, spec, decision=decision
+        )
         drift = _drift(settings, version, scored, spec)
 
         def rescore(frame: pl.DataFrame) -> pl.DataFrame:

@@ -381,7 +381,11 @@ def _add_walked_tree(
 
 
 def predict_with_flat_reasons(
-    model: RootCauseModel, frame: pd.DataFrame, k: int = 3, threshold: float = 0.5
+    model: RootCauseModel,
+    frame: pd.DataFrame,
+    k: int = 3,
+    threshold: float = 0.5,
+    shrink: tuple[np.ndarray, float] | None = None,
 ) -> FlatReasons:
     """P(policy_failure) for each row and up to ``k`` features that pushed it hardest towards
     its predicted class, from one pass through the features, as one flat array of texts.
@@ -389,6 +393,10 @@ def predict_with_flat_reasons(
     Each reason reads like ``"phrase 'outside the window' (+1.24)"``: the sign is the
     direction on the log-odds of policy_failure. The per-row top ``k`` is found with array
     sorts over the contributions, not a Python loop over rows.
+
+    ``shrink = (weights, base)`` pulls each row's log-odds towards ``base`` (a log-odds):
+    ``w * model + (1 - w) * base``. Every contribution is scaled by the row's ``w`` too, so
+    the reasons stay the exact parts of the log-odds that is reported.
     """
     if frame.empty:
         return FlatReasons(np.empty(0), np.zeros(1, dtype=np.int64), np.empty(0, dtype=object))
@@ -399,6 +407,10 @@ def predict_with_flat_reasons(
     else:
         found = _linear_contributions(model, frame)
     p, rows, columns, values = found.p, found.rows, found.columns, found.values
+    if shrink is not None:
+        weights, base = shrink
+        p = expit(weights * np.log(p / (1.0 - p)) + (1.0 - weights) * base)
+        values = values * weights[rows]
     # Keep what pushes towards the row's own predicted class.
     direction = np.where(p >= threshold, 1.0, -1.0)[rows]
     toward = values * direction > 0

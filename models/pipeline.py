@@ -213,7 +213,9 @@ DESIGN_DEFAULTS: dict[str, tuple[float, bool]] = {
 FACTS_C = 1.0
 
 
-def _settings(design: str, spec: FeatureSpec, c: float | None) -> tuple[float, bool]:
+def design_settings(design: str, spec: FeatureSpec, c: float | None = None) -> tuple[float, bool]:
+    """(C, character n-grams) of ``design`` for ``spec``: ``c``, else the spec's overrides,
+    else :data:`DESIGN_DEFAULTS`."""
     default_c, default_chars = DESIGN_DEFAULTS[design]
     chosen_c = c if c is not None else spec.c if spec.c is not None else default_c
     chars = spec.char_ngrams if spec.char_ngrams is not None else default_chars
@@ -232,7 +234,7 @@ def build_pipeline(
     blend weighs them by a non-negative weight.
     """
     design = spec.chosen()
-    chosen_c, chars = _settings(design, spec, c)
+    chosen_c, chars = design_settings(design, spec, c)
     if design in ("boosted", "blend") and spec.text and (spec.facts or design == "boosted"):
         text_spec = replace(spec.text_only(), char_ngrams=chars)
         text_model = build_linear(seed, chosen_c, text_spec)

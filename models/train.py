@@ -38,33 +38,80 @@ from models.pipeline import (
     FeatureSpec,
     RootCauseModel,
     build_pipeline,
+    design_settings,
     feature_frame,
     labels_to_target,
 )
 from models.select import Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts
+from transforms.language import with_detected_language
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
 #: Columns whose per-value metrics are reported, when the data has them.
 GROUP_COLUMNS: tuple[str, ...] = ("queue", "policy_code", "language")
 
 
+#: A language with fewer labelled training rows with text than this counts as unseen.
+MIN_LANGUAGE_ROWS = 30
+#: The share of its log-odds (away from the base rate) a response in an unseen language
+#: keeps: the model cannot read it, so it must not look as sure as one it can.
+UNSEEN_LANGUAGE_WEIGHT = 0.5
+
+
 @dataclass
 class Decision:
-    """How probabilities become actions; chosen on validation data, stored with the model."""
+    """How probabilities become actions; chosen on validation data, stored with the model.
+
+    ``languages`` counts the labelled training rows with text per comment language and
+    ``base_rate`` is their policy_failure share: a scored response whose language was not
+    seen (fewer than :data:`MIN_LANGUAGE_ROWS` rows) has its log-odds pulled halfway to the
+    base rate's and is sent to review (:func:`score_negatives`).
+    """
 
     threshold: float = 0.5
     review_band: tuple[float, float] = (0.35, 0.65)
+    languages: dict[str, int] = field(default_factory=dict)
+    base_rate: float = 0.5
 
     def as_dict(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "review_band": list(self.review_band)}
+        return {
+            "threshold": self.threshold,
+            "review_band": list(self.review_band),
+            "languages": self.languages,
+            "base_rate": self.base_rate,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, fallback: tuple[float, float]) -> Decision:
         if not data:
             return cls(0.5, fallback)
         low, high = data["review_band"]
-        return cls(float(data["threshold"]), (float(low), float(high)))
+        return cls(
+            float(data["threshold"]),
+            (float(low), float(high)),
+            {str(k): int(v) for k, v in (data.get("languages") or {}).items()},
+            float(data.get("base_rate", 0.5)),
+        )
+
+    def unseen_language(self, languages: pl.Series) -> np.ndarray:
+        """True where a row's language is known and had too few training rows. Models
+        trained before languages were recorded know none, and flag nothing."""
+        if not self.languages:
+            return np.zeros(languages.len(), dtype=bool)
+        seen = [k for k, n in self.languages.items() if n >= MIN_LANGUAGE_ROWS]
+        return (languages.is_not_null() & ~languages.is_in(seen)).to_numpy()
+
+
+def comment_languages(frame: pl.DataFrame, text: str) -> pl.Series:
+    """Each row's comment language: the ``language`` column where the frame has one and it
+    is set, else detected from the text (``transforms/language.py``); null when unknown."""
+    if "language" in frame.columns:
+        stated = frame.select(pl.col(text).cast(pl.String), pl.col("language").cast(pl.String))
+    else:
+        stated = frame.select(
+            pl.col(text).cast(pl.String), pl.lit(None, pl.String).alias("language")
+        )
+    return with_detected_language(stated, text).get_column("language")
 
 
 @dataclass
@@ -186,7 +233,10 @@ def _baselines(
         },
     }
     if spec.text and spec.facts:
-        text_spec, facts_spec = spec.text_only(), spec.without_text()
+        # The chosen design's own text representation and C, alone, and the facts alone.
+        c, chars = design_settings(spec.chosen(), spec)
+        text_spec = replace(spec.text_only(), c=c, char_ngrams=chars)
+        facts_spec = replace(spec.without_text(), c=c)
         baselines["text_only_baseline"] = classification_metrics(
             y_test, _fit_predict(text_spec, seed, train, y_train, test)
         )
@@ -272,7 +322,14 @@ def train_root_cause_model(
     # Validation: out-of-fold probabilities of the training slice choose how to act.
     p_val = out_of_fold(train, y_train, spec, seed, cv_folds, extra_train)
     threshold = choose_threshold(y_train, p_val)
-    decision = Decision(threshold, choose_review_band(y_train, p_val, threshold))
+    written = labelled.filter(pl.col(spec.text).fill_null("").str.len_chars() > 0)
+    languages = comment_languages(written, spec.text).drop_nulls().value_counts(sort=True)
+    decision = Decision(
+        threshold,
+        choose_review_band(y_train, p_val, threshold),
+        dict(zip(*languages.to_dict(as_series=False).values(), strict=True)),
+        float(labels_to_target(written.get_column("root_cause")).mean()),
+    )
     clock.lap("threshold_and_band")
 
     p_test = _fit_predict(spec, seed, train, y_train, test, extra_train)
@@ -371,12 +428,16 @@ def score_negatives(
     threshold: float = 0.5,
     spec: FeatureSpec = SURVEY_FEATURES,
     reasons: int = 3,
+    decision: Decision | None = None,
 ) -> pl.DataFrame:
     """Add ``p_policy_failure``, ``root_cause``, ``needs_review`` and ``top_reasons`` for
     negative responses (rows without an ``is_negative`` column are all scored).
 
     Non-negative responses get nulls. A probability inside ``review_band`` means the model is
-    unsure, so the response is marked for review instead of being acted on.
+    unsure, so the response is marked for review instead of being acted on. With the model's
+    ``decision``, a response in a language the model was not trained on (see
+    :class:`Decision`) has its log-odds pulled halfway to the base rate's (its reasons scaled
+    alike), is marked for review, and its first reason says why.
     """
     if "is_negative" in responses.columns:
         negatives = responses.get_column("is_negative").fill_null(False).to_numpy()
@@ -387,17 +448,28 @@ def score_negatives(
     # lists at the end held about 2 GB at once (1M surveys), more than the rest of scoring.
     explained: list[pl.Series] = []
     rows = np.flatnonzero(negatives)
+    unseen = np.zeros(responses.height, dtype=bool)
+    language = pl.Series("language", [None] * responses.height, dtype=pl.String)
+    if decision is not None and decision.languages and rows.size:
+        language = language.scatter(rows, comment_languages(responses[rows], spec.text))
+        unseen = decision.unseen_language(language) & negatives
+    base = float(np.log(decision.base_rate / (1 - decision.base_rate))) if decision else 0.0
+    weight = np.where(unseen, UNSEEN_LANGUAGE_WEIGHT, 1.0)
     # In chunks: the text features of a few hundred thousand negatives at once would hold a
     # large sparse matrix and its pandas copy in memory for no gain in speed.
     for start in range(0, rows.size, SCORING_CHUNK_ROWS):
         chunk = rows[start : start + SCORING_CHUNK_ROWS]
         frame = feature_frame(responses[chunk], spec)
+        shrink = (weight[chunk], base) if unseen[chunk].any() else None
         if reasons:
-            found = predict_with_flat_reasons(model, frame, reasons, threshold)
+            found = predict_with_flat_reasons(model, frame, reasons, threshold, shrink)
             p[chunk] = found.p
             explained.append(_list_column(found))
         else:
             p[chunk] = model.predict_proba(frame)[:, 1]
+            if shrink is not None:
+                logit = shrink[0] * np.log(p[chunk] / (1 - p[chunk])) + (1 - shrink[0]) * base
+                p[chunk] = 1.0 / (1.0 + np.exp(-logit))
     probability = pl.Series("p_policy_failure", p).fill_nan(None)
     # Row i of the responses takes reasons[position[i]]; rows not scored get null.
     position = np.full(responses.height, -1, dtype=np.int64)
@@ -405,6 +477,17 @@ def score_negatives(
         position[rows] = np.arange(rows.size)
     reasons_scored = pl.concat(explained) if explained else pl.Series([], dtype=pl.List(pl.String))
     top_reasons = reasons_scored.gather(pl.Series(position).replace(-1, None))
+    flagged = pl.Series("_unseen", unseen)
+    if unseen.any():
+        note = pl.format(
+            "language '{}' not seen in training: pulled toward the base rate", language
+        )
+        top_reasons = pl.select(
+            pl.when(flagged)
+            .then(pl.concat_list(note, top_reasons))
+            .otherwise(top_reasons)
+            .alias("top_reasons")
+        ).to_series()
     return responses.with_columns(probability, top_reasons.alias("top_reasons")).with_columns(
         pl.when(pl.col("p_policy_failure").is_null())
         .then(None)
@@ -412,7 +495,9 @@ def score_negatives(
         .then(pl.lit(POSITIVE_CLASS))
         .otherwise(pl.lit("perceived"))
         .alias("root_cause"),
-        pl.col("p_policy_failure").is_between(*review_band, closed="none").alias("needs_review"),
+        (pl.col("p_policy_failure").is_between(*review_band, closed="none") | flagged).alias(
+            "needs_review"
+        ),
     )
 
 

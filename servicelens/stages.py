@@ -66,6 +66,7 @@ from transforms.clean import (
     with_attributes,
     with_policy_facts,
 )
+from transforms.language import with_detected_language
 from transforms.marts import daily_summary, feedback_scored
 from transforms.pii import add_counts, redact_pii
 from transforms.repeat_contacts import (
@@ -295,9 +296,11 @@ def validate_day(
 
     # Each intermediate frame below is a full copy of the day (a million rows at scale):
     # they are dropped as soon as the next one exists, so at most two are held at a time.
-    latest, superseded = split_superseded_deliveries(
-        normalise_surveys(surveys.frame, settings.timezone, day)
-    )
+    normalised = normalise_surveys(surveys.frame, settings.timezone, day)
+    # The export's language where it states one, else the comment's detected language.
+    normalised = with_detected_language(normalised)
+    latest, superseded = split_superseded_deliveries(normalised)
+    del normalised
     contacts = exported.pop(day, None)
     if contacts is None:  # the day has no interaction export of its own
         contacts = pl.DataFrame(schema=CONTACT_SCHEMA)

@@ -308,7 +308,8 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "channel": "Where the survey came from: phone, chat, email, store or web.",
         "queue": "Contact-centre queue that handled the interaction.",
         "policy_code": "Policy the interaction was about (see raw/reference/policies.csv).",
-        "language": "Language of the survey as the vendor reported it.",
+        "language": "Language of the survey as the vendor reported it; where it did not, the "
+        "comment's language as detected (transforms/language.py), or null if too short to tell.",
         "csat": "Customer satisfaction, 1 (very dissatisfied) to 5 (very satisfied).",
         "nps": "Likelihood to recommend, 0 to 10; null when not asked or not answered.",
         "effort": "Customer effort, 1 (very easy) to 7 (very hard); null when not answered.",

@@ -249,7 +249,12 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     ingested = ingest_export(definition, args.input, settings)
     rows = model_rows(ingested.clean, spec)
     scored = score_negatives(
-        load_model(models_dir, version), rows, decision.review_band, decision.threshold, spec
+        load_model(models_dir, version),
+        rows,
+        decision.review_band,
+        decision.threshold,
+        spec,
+        decision=decision,
     )
     out = scored.select(
         "response_id",

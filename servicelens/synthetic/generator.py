@@ -1368,7 +1368,8 @@ def _survey_day(
     non_en = (rng.random(n) < NON_ENGLISH_RATE) & ~empty
     lang_idx = np.where(non_en, rng.integers(0, len(LANGUAGES), n), -1)
     newline = (rng.random(n) < EMBEDDED_NEWLINE_RATE) & ~empty
-    lang_null = (rng.random(n) < NULL_LANGUAGE_RATE) & ~non_en
+    # Comments in any language may come without one: the clean layer detects it.
+    lang_null = rng.random(n) < NULL_LANGUAGE_RATE
     delivery_delay = rng.uniform(600.0, 6 * 3600.0, n)
     comment = _comments(rng, scen, facts, csat, lang_idx, empty, newline)
     language = pl.Series(["en", *LANGUAGES], dtype=pl.String).gather(lang_idx + 1)

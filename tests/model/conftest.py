@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from models.pipeline import SURVEY_FEATURES
+from models.pipeline import SURVEY_FEATURES, build_pipeline, feature_frame, labels_to_target
+from models.stacked import TextThenFacts
 from models.train import TrainingResult, train_root_cause_model
 from servicelens.settings import Settings
 from servicelens.stages import labelled_negatives, publish_clean, validate_day
@@ -35,9 +36,17 @@ def labelled(generated: Settings) -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def trained(labelled: pl.DataFrame) -> TrainingResult:
-    """The boosted design, fixed (the tests of its reasons and behaviour need it; selection
-    has its own tests). Three folds instead of five keep the suite fast; the CLI and the flow
-    use five."""
-    return train_root_cause_model(
-        labelled, seed=3, spec=replace(SURVEY_FEATURES, design="boosted"), cv_folds=3
+    """The model as training builds it: the design chosen on the training slice. Three folds
+    instead of five keep the suite fast; the CLI and the flow use five."""
+    return train_root_cause_model(labelled, seed=3, cv_folds=3)
+
+
+@pytest.fixture(scope="session")
+def boosted(labelled: pl.DataFrame) -> TextThenFacts:
+    """The boosted design fitted on every label, for the tests of its reasons."""
+    spec = replace(SURVEY_FEATURES, design="boosted")
+    model = build_pipeline(seed=3, spec=spec).fit(
+        feature_frame(labelled, spec), labels_to_target(labelled.get_column("root_cause"))
     )
+    assert isinstance(model, TextThenFacts)
+    return model

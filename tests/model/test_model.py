@@ -116,3 +116,41 @@ def test_saved_model_loads_and_scores_the_same(
         scored.get_column("top_reasons").to_list() == expected.get_column("top_reasons").to_list()
     )
     assert set(scored.get_column("root_cause").unique()) <= {"perceived", "policy_failure"}
+
+
+def test_a_language_the_model_never_saw_goes_to_review_near_the_base_rate(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    decision = trained.decision
+    assert decision.languages["en"] > 1000
+    english = labelled.filter(
+        pl.col("language") == "en", pl.col("comment").str.len_chars() > 20
+    ).head(40)
+    italian = english.with_columns(
+        pl.lit("La consegna è arrivata con due ore di ritardo e nessuno mi ha chiamato.").alias(
+            "comment"
+        ),
+        pl.lit(None, pl.String).alias("language"),  # not stated: detected as Italian
+    )
+    band, threshold = decision.review_band, decision.threshold
+    plain = score_negatives(trained.model, italian, band, threshold)
+    guarded = score_negatives(trained.model, italian, band, threshold, decision=decision)
+    base = np.log(decision.base_rate / (1 - decision.base_rate))
+
+    def logit(frame: pl.DataFrame) -> np.ndarray:
+        p = frame.get_column("p_policy_failure").to_numpy()
+        return np.asarray(np.log(p / (1 - p)))
+
+    np.testing.assert_allclose(logit(guarded) - base, 0.5 * (logit(plain) - base), atol=1e-9)
+    assert guarded.get_column("needs_review").all()
+    for reasons in guarded.get_column("top_reasons").to_list():
+        assert reasons[0].startswith("language 'it' not seen in training")
+    # Responses in a language the model knows are scored exactly as without the guard.
+    known = score_negatives(trained.model, english, band, threshold, decision=decision)
+    assert known.equals(score_negatives(trained.model, english, band, threshold))
+
+
+def test_metrics_are_reported_per_language(trained: TrainingResult) -> None:
+    by_language = trained.metrics["by_group"]["language"]
+    assert {"en", "es", "fr", "de"} <= set(by_language)
+    assert sum(m["n"] for m in by_language.values()) == trained.metrics["split"]["test_rows"]
