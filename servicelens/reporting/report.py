@@ -342,7 +342,10 @@ def _rel(target: Path, inputs: _Inputs) -> str:
 
 
 def _model(inputs: _Inputs) -> str:
+    sources = _source_models(inputs.settings)
     if inputs.champion is None or inputs.metrics is None:
+        if sources:
+            return "<p>No survey model yet (`servicelens train`).</p>" + sources
         raise _NotAvailable("no champion model yet: run `servicelens train`")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
@@ -376,7 +379,107 @@ def _model(inputs: _Inputs) -> str:
         f"Best single rule: <code>{escape(str(metrics.get('best_rule_baseline', {}).get('rule')))}"
         "</code>.</p>"
     )
-    return intro + (_html_table(pl.DataFrame(rows)) if rows else "")
+    return (
+        intro
+        + (_html_table(pl.DataFrame(rows)) if rows else "")
+        + _design_and_review(metrics)
+        + sources
+    )
+
+
+def _design_and_review(metrics: dict[str, Any]) -> str:
+    """Which design training chose and how every candidate validated; how the review band
+    trades the share sent to review for accuracy on the rest; per-language accuracy."""
+    parts: list[str] = []
+    selection = metrics.get("selection") or {}
+    candidates = selection.get("candidates") or {}
+    if selection:
+        parts.append(
+            f"<p>Design <b>{escape(str(selection.get('chosen')))}</b>, chosen on the training "
+            f"slice only ({escape(str(selection.get('folds', '')))}) by validation log loss.</p>"
+        )
+    if candidates:
+        parts.append(
+            _html_table(
+                pl.DataFrame(
+                    [
+                        {"candidate": name, **{k: float(v[k]) for k in _CANDIDATE_SCORES}}
+                        for name, v in candidates.items()
+                    ]
+                )
+            )
+        )
+    decision = metrics.get("decision") or {}
+    if "holdout_review_share" in decision:
+        low, high = decision["review_band"]
+        parts.append(
+            f"<p>Review band {low:.2f}-{high:.2f} (chosen on training data): "
+            f"{decision['holdout_review_share']:.1%} of the holdout went to review; accuracy "
+            f"on the rest {decision['holdout_accuracy_when_decided']:.3f}, on every row "
+            f"{decision.get('holdout_accuracy_all', float('nan')):.3f}. Wider bands:</p>"
+        )
+        curve = decision.get("abstention") or []
+        if curve:
+            parts.append(_html_table(pl.DataFrame(curve)))
+    by_language = (metrics.get("by_group") or {}).get("language") or {}
+    if by_language:
+        parts.append("<p>Holdout by comment language:</p>")
+        parts.append(
+            _html_table(
+                pl.DataFrame(
+                    [
+                        {"language": k, "rows": int(v["n"]), "accuracy": float(v["accuracy"])}
+                        for k, v in by_language.items()
+                    ]
+                )
+            )
+        )
+    return "".join(parts)
+
+
+_CANDIDATE_SCORES = ("log_loss", "roc_auc", "brier", "cpu_seconds")
+
+
+def _source_models(settings: Settings) -> str:
+    """The champion of each source's registry (``models/sources/<name>/``): its design, its
+    cross-validated and time-split scores, its reliability curve and review band."""
+    root = settings.models_dir / "sources"
+    if not root.exists():
+        return ""
+    parts: list[str] = []
+    registries: list[DataPath] = sorted(root.iterdir(), key=str)
+    for registry in registries:
+        champion = champion_version(registry)
+        metrics = _json(registry / champion / METRICS_FILE) if champion else None
+        if metrics is None or champion is None:
+            continue
+        cv, holdout = metrics.get("cross_validation") or {}, metrics.get("model") or {}
+        parts.append(
+            f"<h3>Source {escape(registry.name)}</h3><p>Champion <code>{escape(champion)}"
+            "</code>.</p>"
+        )
+        parts.append(
+            _html_table(
+                pl.DataFrame(
+                    [
+                        {"": name, **{k: float(m.get(k, float("nan"))) for k in _SCORES}}
+                        for name, m in (("cross-validated", cv), ("time split", holdout))
+                    ]
+                )
+            )
+        )
+        parts.append(_design_and_review(metrics))
+        curve = metrics.get("reliability") or []
+        if curve:
+            parts.append(
+                f"<p>Reliability on the time split (ECE {holdout.get('ece', float('nan')):.3f}):"
+                " predicted P(policy_failure) against the observed rate, per bin.</p>"
+                + _html_table(pl.DataFrame(curve))
+            )
+    return "".join(parts)
+
+
+_SCORES = ("roc_auc", "pr_auc", "accuracy", "brier", "ece")
 
 
 def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str]:

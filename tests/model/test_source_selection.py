@@ -1,0 +1,77 @@
+"""A source onboarded with a plain mapping (no tuning keys) gets a chosen model, learns from
+a second export whose rows have labels but no text, and the report shows it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from models.pipeline import DESIGNS
+from servicelens.cli.main import main
+from servicelens.reporting.report import render_report
+from servicelens.settings import Settings
+from tests.mappings.test_mappings import VENDOR_MAPPING, _vendor_export
+
+#: The vendor mapping with every tuning key removed: what a team onboarding an export writes.
+PLAIN_MAPPING = "\n".join(
+    line
+    for line in VENDOR_MAPPING.splitlines()
+    if not line.startswith(("crosses", "char_ngrams", "c =", "boosted_facts"))
+)
+
+
+def test_a_plain_mapping_gets_a_chosen_model_that_learns_from_text_less_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / "plain.toml"
+    mapping.write_text(PLAIN_MAPPING)
+    _vendor_export(240, seed=1).write_csv(tmp_path / "with_text.csv")
+    without_text = _vendor_export(400, seed=3).with_columns(pl.lit("").alias("what_happened"))
+    without_text.write_csv(tmp_path / "without_text.csv")
+    data = ["--data-dir", str(tmp_path / "data")]
+    args = ["train", "--source", str(mapping), "--folds", "3"]
+    inputs = [
+        "--input",
+        str(tmp_path / "with_text.csv"),
+        "--input",
+        str(tmp_path / "without_text.csv"),
+    ]
+    assert main([*data, "--json", *args, *inputs]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+
+    selection = metrics["selection"]
+    assert selection["chosen"] in DESIGNS
+    assert set(selection["candidates"]) == set(DESIGNS)
+    assert metrics["input"]["labelled_rows"] == 240
+    assert metrics["input"]["facts_only_rows"] == metrics["facts_only_rows"] == 400
+    roles = [f["role"] for f in metrics["input"]["files"]]
+    assert roles == ["scored", "facts only (no text)"]
+    # The time split cut the text-less rows at its own date: only earlier ones trained.
+    split = metrics["split"]
+    early = without_text.filter(
+        pl.col("opened").str.to_date("%d/%m/%Y") < pl.lit(split["test_from"]).str.to_date()
+    )
+    assert split["facts_only_train_rows"] == early.height < 400
+    assert metrics["cross_validation"]["roc_auc"] > 0.9
+    curve = metrics["decision"]["abstention"]
+    assert curve[0]["review_share"] == 0.0
+    assert all(0 <= point["review_share"] <= 1 for point in curve)
+
+    # The same run, read by people: the console names the design and every candidate.
+    assert main([*data, *args, *inputs]) == 0
+    printed = capsys.readouterr().out
+    assert "design chosen on the training slice" in printed
+    for design in DESIGNS:
+        assert design in printed
+    assert "tf-idf + logistic regression" in printed and "review band" in printed
+
+    html, _ = render_report(Settings(data_dir=str(tmp_path / "data")), None, datetime.now(UTC))
+    model_section = html.split('<section id="model">')[1].split("</section>")[0]
+    assert (
+        "Source acme-vendor" in model_section and "Reliability on the time split" in model_section
+    )
+    assert "chosen on the training slice" in model_section
