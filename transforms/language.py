@@ -27,8 +27,8 @@ MIN_CONFIDENCE = 0.5
 @lru_cache(maxsize=1)
 def _identifier() -> Any:
     """The detector restricted to :data:`DETECTABLE`, loaded once on first use (about 0.5 s
-    of CPU), never at import. Only the restricted model is kept: the full one (139
-    languages) holds about 100 MB more."""
+    of CPU), never at import. Only the restricted model is kept: 47 MB of resident memory,
+    against 74 MB for the full model (139 languages) restricted afterwards."""
     import numpy as np
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
     from py3langid.modelio import load_model
