@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
+from models.evaluate import classification_metrics
 from models.features import shared_text_features
 from models.pipeline import FeatureSpec, build_pipeline
 
@@ -101,12 +102,11 @@ def time_ordered_folds(
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    two = len(np.unique(y)) == 2
+    """Validation log loss beside :func:`classification_metrics`' ROC-AUC, Brier, accuracy."""
+    measured = classification_metrics(y, p)
     return {
         "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
-        "roc_auc": float(roc_auc_score(y, p)) if two else float("nan"),
-        "brier": float(brier_score_loss(y, p)),
-        "accuracy": float(((p >= 0.5) == y).mean()),
+        **{k: float(measured[k]) for k in ("roc_auc", "brier", "accuracy")},
     }
 
 
