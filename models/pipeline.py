@@ -96,10 +96,6 @@ class FeatureSpec:
     def text_only(self) -> FeatureSpec:
         return FeatureSpec(text=self.text, char_ngrams=self.char_ngrams, c=self.c, design="linear")
 
-    def linear(self) -> FeatureSpec:
-        """The same inputs into the one logistic regression (no boosting)."""
-        return replace(self, boosted_facts=False, design="linear")
-
     def candidates(self) -> tuple[str, ...]:
         """The designs training compares for this spec, honouring its overrides."""
         if self.design is not None:
