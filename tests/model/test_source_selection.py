@@ -14,7 +14,7 @@ from models.pipeline import DESIGNS
 from servicelens.cli.main import main
 from servicelens.reporting.report import render_report
 from servicelens.settings import Settings
-from tests.mappings.test_mappings import VENDOR_MAPPING, _vendor_export
+from tests.sources.test_train_and_score import VENDOR_MAPPING, _vendor_export
 
 #: The vendor mapping with every tuning key removed: what a team onboarding an export writes.
 PLAIN_MAPPING = "\n".join(
