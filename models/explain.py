@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.special import expit
+from scipy.special import logit as log_odds
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
@@ -380,6 +381,14 @@ def _add_walked_tree(
         counterfactual[j] += np.asarray(tree.predict(typical, known_categories, feature_map, 1))
 
 
+def shrink_probability(p: np.ndarray, weights: np.ndarray, base: float) -> np.ndarray:
+    """``p`` with each row's log-odds pulled towards ``base`` (a log-odds):
+    ``expit(w * logit(p) + (1 - w) * base)``, ``w`` per row in [0, 1]. A ``p`` of exactly
+    0 or 1 is taken as 1e-12 from it, so the log-odds stay finite."""
+    clipped = np.clip(p, 1e-12, 1.0 - 1e-12)
+    return np.asarray(expit(weights * log_odds(clipped) + (1.0 - weights) * base))
+
+
 def predict_with_flat_reasons(
     model: RootCauseModel,
     frame: pd.DataFrame,
@@ -409,7 +418,7 @@ def predict_with_flat_reasons(
     p, rows, columns, values = found.p, found.rows, found.columns, found.values
     if shrink is not None:
         weights, base = shrink
-        p = expit(weights * np.log(p / (1.0 - p)) + (1.0 - weights) * base)
+        p = shrink_probability(p, weights, base)
         values = values * weights[rows]
     # Keep what pushes towards the row's own predicted class.
     direction = np.where(p >= threshold, 1.0, -1.0)[rows]

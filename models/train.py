@@ -31,7 +31,7 @@ from models.evaluate import (
     reliability_curve,
     time_split,
 )
-from models.explain import FlatReasons, predict_with_flat_reasons
+from models.explain import FlatReasons, predict_with_flat_reasons, shrink_probability
 from models.features import TextVectors
 from models.pipeline import (
     SURVEY_FEATURES,
@@ -468,8 +468,7 @@ def score_negatives(
         else:
             p[chunk] = model.predict_proba(frame)[:, 1]
             if shrink is not None:
-                logit = shrink[0] * np.log(p[chunk] / (1 - p[chunk])) + (1 - shrink[0]) * base
-                p[chunk] = 1.0 / (1.0 + np.exp(-logit))
+                p[chunk] = shrink_probability(p[chunk], *shrink)
     probability = pl.Series("p_policy_failure", p).fill_nan(None)
     # Row i of the responses takes reasons[position[i]]; rows not scored get null.
     position = np.full(responses.height, -1, dtype=np.int64)

@@ -145,11 +145,29 @@ def test_a_language_the_model_never_saw_goes_to_review_near_the_base_rate(
 
     np.testing.assert_allclose(logit(guarded) - base, 0.5 * (logit(plain) - base), atol=1e-9)
     assert guarded.get_column("needs_review").all()
-    for reasons in guarded.get_column("top_reasons").to_list():
-        assert reasons[0].startswith("language 'it' not seen in training")
+    # Its reasons are the plain ones scaled alike (same features, same order, half the
+    # effect), after one saying why, wherever the pull did not change the predicted class.
+    pairs = zip(guarded.iter_rows(named=True), plain.iter_rows(named=True), strict=True)
+    compared = 0
+    for shrunk, unguarded in pairs:
+        assert shrunk["top_reasons"][0].startswith("language 'it' not seen in training")
+        if shrunk["root_cause"] != unguarded["root_cause"]:
+            continue
+        compared += 1
+        labels, effects = _split_reasons(shrunk["top_reasons"][1:])
+        plain_labels, plain_effects = _split_reasons(unguarded["top_reasons"])
+        assert labels == plain_labels
+        np.testing.assert_allclose(effects, 0.5 * plain_effects, atol=0.0051)
+    assert compared > 0
     # Responses in a language the model knows are scored exactly as without the guard.
     known = score_negatives(trained.model, english, band, threshold, decision=decision)
     assert known.equals(score_negatives(trained.model, english, band, threshold))
+
+
+def _split_reasons(reasons: list[str]) -> tuple[list[str], np.ndarray]:
+    """``"phrase 'late' (+1.24)"`` -> the labels and the printed effects."""
+    labels = [r.rsplit(" (", 1)[0] for r in reasons]
+    return labels, np.asarray([float(r.rsplit(" (", 1)[1].rstrip(")")) for r in reasons])
 
 
 def test_metrics_are_reported_per_language(trained: TrainingResult) -> None:
