@@ -51,6 +51,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "models.pipeline.feature_crosses",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.feature_extraction.text.TfidfVectorizer",
+    # the same vectorisers with a native transform (models/native_text.py)
+    "models.native_text.NativeTfidfVectorizer",
+    "models.native_text.NativeCountVectorizer",
     "sklearn.impute._base.MissingIndicator",
     "sklearn.impute._base.SimpleImputer",
     "sklearn.linear_model._logistic.LogisticRegression",
