@@ -140,6 +140,7 @@ def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
     import skops.io as sio
     from sklearn.pipeline import Pipeline
 
+    from models.native_text import with_native_vectorizers
     from models.stacked import TextFactsBlend, TextThenFacts
 
     target = models_dir / version
@@ -179,6 +180,9 @@ def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
             f"{model_path}: holds a {type(model).__name__}, not a Pipeline, TextThenFacts or "
             "TextFactsBlend"
         )
+    # A model saved with scikit-learn's own vectorisers scores with the native transform
+    # too: the same features (tests/model/test_native_text.py), several times faster.
+    with_native_vectorizers(model)
     return model
 
 

@@ -8,6 +8,7 @@ the same sparsity pattern and values within 1e-12.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from models.native_text import (
     exact_rows_and_accents,
     native_counts,
     native_twin,
+    with_native_vectorizers,
 )
 
 #: The configurations the models use, and the others the transformer claims to support.
@@ -247,3 +249,65 @@ def test_native_vectoriser_saves_and_loads_as_a_trusted_type(tmp_path: Any) -> N
         TfidfVectorizer(ngram_range=(1, 2)).fit(docs).transform(docs),
         loaded.named_steps["features"].transform(docs),
     )
+
+
+def _plain_copy(model: Any) -> Any:
+    """A deep copy of ``model`` whose native vectorisers are scikit-learn's own again."""
+    plain = copy.deepcopy(model)
+    stack, seen = [plain], set()
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if type(value) is NativeTfidfVectorizer:
+            value.__class__ = TfidfVectorizer
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif hasattr(value, "get_params"):
+            stack.extend(vars(value).values())
+    return plain
+
+
+def test_the_model_scores_and_explains_the_same_with_native_text() -> None:
+    """The root-cause model (text log-odds + boosted facts, word and character n-grams)
+    built with native vectorisers gives the probabilities and reasons a copy with
+    scikit-learn's vectorisers gives; a model saved with scikit-learn's vectorisers is
+    loaded with native ones (``with_native_vectorizers``) and scores the same."""
+    from models.explain import predict_with_reasons
+    from models.pipeline import FeatureSpec, build_pipeline
+
+    rng = np.random.default_rng(5)
+    words = ["fee", "refund", "agent", "rude", "policy", "window", "naïve", "cafe\u0301", "😀"]
+    comments = [" ".join(rng.choice(words, size=rng.integers(0, 12))) for _ in range(120)]
+    frame = pd.DataFrame(
+        {
+            "comment": comments,
+            "channel": rng.choice(["phone", "chat", "email"], size=120),
+            "wait_seconds": rng.integers(0, 900, size=120).astype(float),
+        }
+    )
+    target = np.asarray([("fee" in c) or ("policy" in c) for c in comments], dtype=np.int8)
+    spec = FeatureSpec(
+        categorical=("channel",), numeric=("wait_seconds",), char_ngrams=True, boosted_facts=True
+    )
+    model = build_pipeline(seed=2, spec=spec).fit(frame, target)
+    union = model.text_model_.named_steps["features"].named_transformers_["text"]
+    assert [type(v) for _, v in union.transformer_list] == [NativeTfidfVectorizer] * 2
+    plain = _plain_copy(model)
+    assert [
+        type(v)
+        for _, v in plain.text_model_.named_steps["features"]
+        .named_transformers_["text"]
+        .transformer_list
+    ] == [TfidfVectorizer] * 2
+    p, reasons = predict_with_reasons(model, frame)
+    p_plain, reasons_plain = predict_with_reasons(plain, frame)
+    assert np.allclose(p, p_plain, rtol=0, atol=1e-12)
+    assert reasons == reasons_plain
+    assert with_native_vectorizers(plain) > 0
+    upgraded = plain.text_model_.named_steps["features"].named_transformers_["text"]
+    assert [type(v) for _, v in upgraded.transformer_list] == [NativeTfidfVectorizer] * 2
+    assert np.allclose(plain.predict_proba(frame), model.predict_proba(frame), rtol=0, atol=1e-12)
