@@ -132,6 +132,8 @@ def measure_one(impl: str, dataset: str, days: list[date]) -> dict[str, Any]:
         "impl": impl,
         "wall_s": wall,
         "stages_s": {s: clock.seconds.get(s, 0.0) for s in STAGES},
+        "stages_cpu_s": {s: clock.cpu_seconds.get(s, 0.0) for s in STAGES},
+        "cpu_s": sum(clock.cpu_seconds.values()),
         "stage_peak_mb": {s: clock.peak.get(s, 0) / 2**20 for s in STAGES},
         "peak_mb": peak_rss_bytes() / 2**20,
         "baseline_mb": baseline / 2**20,
