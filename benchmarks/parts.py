@@ -1,4 +1,5 @@
-"""Two parts of a run timed on their own: personal-data redaction and the run report.
+"""Parts of a run timed on their own: personal-data redaction, the run report, and the fixed
+cost of validating a date (Great Expectations' share that does not grow with the rows).
 
 ``make bench`` times redaction as a stage of the pipeline; this times it alone, repeatedly,
 on one date's survey export as the pipeline reads it, and times building the run report from
@@ -107,6 +108,55 @@ def time_report(data: Path, repeats: int) -> dict[str, Any]:
     }
 
 
+def time_validation_fixed_cost(repeats: int, docs: Path | None = None) -> dict[str, Any]:
+    """Seconds (wall and CPU) the batch and row suites take on a 50-row date: what a date
+    pays for validation whatever its size. With ``docs``, the Data Docs pages are written
+    there as a nightly run writes them. The first run (imports, GX's context) is warm-up."""
+    from datetime import UTC, datetime
+
+    from servicelens.validation.expectations import validate_survey_batch, validate_survey_rows
+    from transforms.schemas import REQUIRED_SURVEY_COLUMNS
+
+    n = 50
+    frame = pl.DataFrame(
+        {
+            "_row": pl.Series(range(n), dtype=pl.UInt32),
+            "source_file": ["surveys.csv"] * n,
+            "source_line": pl.Series(range(2, n + 2), dtype=pl.Int64),
+            "response_id": [f"r{i}" for i in range(n)],
+            "interaction_id": [f"i{i}" for i in range(n)],
+            "submitted_at": [datetime(2026, 10, 1, tzinfo=UTC)] * n,
+            "channel": ["phone"] * n,
+            "csat": [3] * n,
+            "nps": [5] * n,
+            "effort": [2] * n,
+            "comment": ["fine"] * n,
+            "has_interaction": [True] * n,
+            "accepted_on": pl.Series([None] * n, dtype=pl.Date),
+        }
+    )
+    header = list(REQUIRED_SURVEY_COLUMNS)
+
+    def once() -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        validate_survey_batch(header, n, docs_page=docs / "surveys_batch.html" if docs else None)
+        validate_survey_rows(
+            frame, datetime.now(UTC), docs_page=docs / "surveys_rows.html" if docs else None
+        )
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    if docs is not None:
+        docs.mkdir(parents=True, exist_ok=True)
+    once()
+    runs = [once() for _ in range(repeats)]
+    return {
+        "data_docs": docs is not None,
+        "wall_runs_s": [round(w, 3) for w, _ in runs],
+        "median_wall_s": statistics.median(w for w, _ in runs),
+        "median_cpu_s": statistics.median(c for _, c in runs),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.parts", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="a dataset folder under benchmarks/data")
@@ -119,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         "redaction": time_redaction(data, args.date, args.repeats),
         "redaction_planted": time_redaction(data, args.date, args.repeats, args.planted_share),
         "report": time_report(data, args.repeats),
+        "validation_fixed": time_validation_fixed_cost(args.repeats),
+        "validation_fixed_with_docs": time_validation_fixed_cost(args.repeats, data / "bench_docs"),
     }
     print(json.dumps(result, indent=2))
     return 0

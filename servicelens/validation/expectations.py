@@ -14,7 +14,10 @@ are reported by their ``source_line`` (the line of the survey file where the rec
 so the Data Docs pages and the quarantine name the same lines.
 
 Great Expectations and pandas are imported when a suite first runs, not with this module:
-importing GX takes seconds, and commands that never validate must not pay for it.
+importing GX takes seconds, and commands that never validate must not pay for it. The
+context and each suite are built once per process (per source rule set), not per date:
+building a suite cost GX about as much as running it. What changes from run to run (the
+latest plausible timestamp) is a suite parameter, given at each validation.
 """
 
 from __future__ import annotations
@@ -87,6 +90,12 @@ class RowRules:
     timestamp_format: str | None = None
 
 
+#: The suite parameter the row suite's upper bound on ``submitted_at`` is given at each run
+#: (the time of the run plus five minutes of clock skew).
+LATEST_SUBMITTED_AT = "latest_submitted_at"
+#: Clock skew allowed between the survey tool and this machine.
+CLOCK_SKEW = timedelta(minutes=5)
+
 #: The timestamp check's problem is worded per row: not a timestamp, or a naive local time
 #: that daylight saving skips or repeats (``submitted_at_dst``), each its own reason.
 _TIMESTAMP_CHECK = "timestamp"
@@ -111,8 +120,10 @@ def _batch_definition(name: str) -> BatchDefinition:
     return asset.add_batch_definition_whole_dataframe(f"{name}_batch")
 
 
-def survey_row_checks(now: datetime, rules: RowRules | None = None) -> list[RowCheck]:
-    """The row suite for surveys; ``now`` bounds timestamps (no answers from the future).
+def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
+    """The row suite for surveys. Timestamps are bounded above by the suite parameter
+    :data:`LATEST_SUBMITTED_AT` (no answers from the future), which each run sets to its own
+    time plus :data:`CLOCK_SKEW` (:func:`validate_survey_rows`).
 
     ``rules`` (:class:`RowRules`) drops the checks a source cannot meet by design.
     """
@@ -153,7 +164,7 @@ def survey_row_checks(now: datetime, rules: RowRules | None = None) -> list[RowC
             e.ExpectColumnValuesToBeBetween(
                 column="submitted_at",
                 min_value=EARLIEST_SURVEY,
-                max_value=now + timedelta(minutes=5),
+                max_value={"$PARAMETER": LATEST_SUBMITTED_AT},
             ),
             "submitted_at",
             f"is in the future or before {EARLIEST_SURVEY.date()}",
@@ -214,10 +225,12 @@ def survey_row_checks(now: datetime, rules: RowRules | None = None) -> list[RowC
     return checks
 
 
+@functools.cache
 def survey_batch_suite(
     required: tuple[str, ...] = REQUIRED_SURVEY_COLUMNS,
 ) -> gx.ExpectationSuite:
-    """The batch suite: required columns are present and the file has rows."""
+    """The batch suite: required columns are present and the file has rows (built once per
+    set of required columns)."""
     import great_expectations as gx
 
     _context()  # GX binds suites to the active context; make sure there is one.
@@ -227,6 +240,32 @@ def survey_batch_suite(
     )
     suite.add_expectation(gx.expectations.ExpectTableRowCountToBeBetween(min_value=1))
     return suite
+
+
+@functools.cache
+def _row_suite(
+    require_interaction_id: bool,
+    require_interaction_match: bool,
+    require_csat: bool,
+    check_rating: bool,
+) -> tuple[tuple[RowCheck, ...], gx.ExpectationSuite]:
+    """The row checks and their suite for one combination of the rules that choose checks
+    (a source's timezone and timestamp format only word the reasons), built once."""
+    import great_expectations as gx
+
+    _context()
+    checks = survey_row_checks(
+        RowRules(
+            require_interaction_id=require_interaction_id,
+            require_interaction_match=require_interaction_match,
+            require_csat=require_csat,
+            check_rating=check_rating,
+        )
+    )
+    suite = gx.ExpectationSuite(name="surveys_rows")
+    for check in checks:
+        suite.add_expectation(check.expectation)
+    return tuple(checks), suite
 
 
 #: GX's context, stores and batch definitions are shared, unsynchronised state: a backfill
@@ -245,8 +284,13 @@ def _serialised(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool) -> Any:
-    suite = _context().suites.add_or_update(suite)
+def _run(
+    name: str,
+    suite: gx.ExpectationSuite,
+    frame: pd.DataFrame,
+    index: bool,
+    parameters: dict[str, Any] | None = None,
+) -> Any:
     batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
     result_format: dict[str, Any] = {"result_format": "BASIC"}
     if index:
@@ -255,7 +299,7 @@ def _run(name: str, suite: gx.ExpectationSuite, frame: pd.DataFrame, index: bool
             "unexpected_index_column_names": list(INDEX_COLUMNS),
             "return_unexpected_index_query": False,
         }
-    return batch.validate(suite, result_format=result_format)
+    return batch.validate(suite, result_format=result_format, expectation_parameters=parameters)
 
 
 @_serialised
@@ -307,7 +351,8 @@ def validate_survey_rows(
     docs_page: Path | None = None,
     rules: RowRules | None = None,
 ) -> pl.DataFrame:
-    """Run the row suite on ``frame``; return (_row, reason) pairs.
+    """Run the row suite on ``frame``; return (_row, reason) pairs. ``now`` (timezone-aware)
+    bounds timestamps: later than ``now`` plus :data:`CLOCK_SKEW` is in the future.
 
     ``frame`` carries ``_row`` (its row index) and ``source_line`` (each record's line in the
     survey file, unique: one record per line it starts on); GX reports failing rows by their
@@ -318,11 +363,13 @@ def validate_survey_rows(
     checks the source needs (:class:`RowRules`). With ``docs_page``, the validation result
     is also written there as a Data Docs page.
     """
-    import great_expectations as gx
-
-    _context()
     rules = rules or RowRules()
-    checks = survey_row_checks(now, rules)
+    checks, suite = _row_suite(
+        rules.require_interaction_id,
+        rules.require_interaction_match,
+        rules.require_csat,
+        rules.check_rating,
+    )
     if "submitted_at_dst" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("submitted_at_dst"))
     if frame.select(INDEX_COLUMNS).is_duplicated().any():
@@ -346,10 +393,9 @@ def validate_survey_rows(
             frame = frame.with_columns(pl.lit(None, dtype).alias(name))
     needed = sorted({*INDEX_COLUMNS} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
     data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
-    suite = gx.ExpectationSuite(name="surveys_rows")
-    for check in checks:
-        suite.add_expectation(check.expectation)
-    result = _run("surveys_rows", suite, data, index=True)
+    result = _run(
+        "surveys_rows", suite, data, index=True, parameters={LATEST_SUBMITTED_AT: now + CLOCK_SKEW}
+    )
     if docs_page is not None:
         write_data_docs_page(result, docs_page)
     pieces: list[pl.DataFrame] = []
