@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
@@ -517,6 +517,17 @@ def native_twin(vectorizer: CountVectorizer) -> CountVectorizer:
     return twin
 
 
+def stock_twin(vectorizer: CountVectorizer) -> CountVectorizer:
+    """The scikit-learn vectoriser a native one is the twin of (same parameters and fitted
+    state, scikit-learn's own ``transform``); any other vectoriser is returned as it is."""
+    if not isinstance(vectorizer, NativeTfidfVectorizer | NativeCountVectorizer):
+        return vectorizer
+    kind = TfidfVectorizer if isinstance(vectorizer, TfidfVectorizer) else CountVectorizer
+    twin = kind.__new__(kind)
+    twin.__dict__.update(vectorizer.__dict__)
+    return twin
+
+
 def with_native_vectorizers(model: Any) -> int:
     """Replace, inside a fitted model, every plain ``TfidfVectorizer`` / ``CountVectorizer``
     by its :func:`native_twin`; return how many were replaced.
@@ -526,39 +537,52 @@ def with_native_vectorizers(model: Any) -> int:
     so a model saved before the native vectorisers existed scores at native speed with the
     same output.
     """
+    return _replace_vectorizers(model, (TfidfVectorizer, CountVectorizer), native_twin)
+
+
+def with_stock_vectorizers(model: Any) -> int:
+    """The reverse of :func:`with_native_vectorizers`: every native vectoriser inside a
+    fitted model becomes scikit-learn's own (:func:`stock_twin`); returns how many. For
+    references that must score as a plain scikit-learn user would (``benchmarks/``)."""
+    return _replace_vectorizers(model, (NativeTfidfVectorizer, NativeCountVectorizer), stock_twin)
+
+
+def _replace_vectorizers(
+    model: Any, kinds: tuple[type, ...], twin: Callable[[CountVectorizer], CountVectorizer]
+) -> int:
     seen: set[int] = set()
 
-    def native(value: Any) -> tuple[Any, int]:
-        if type(value) in (TfidfVectorizer, CountVectorizer):
-            return native_twin(value), 1
+    def swap(value: Any) -> tuple[Any, int]:
+        if type(value) in kinds:
+            return twin(value), 1
         if id(value) in seen:
             return value, 0
         seen.add(id(value))
         if isinstance(value, list):
             replaced = 0
             for i, item in enumerate(value):
-                value[i], n = native(item)
+                value[i], n = swap(item)
                 replaced += n
             return value, replaced
         if isinstance(value, tuple):
-            items = [native(item) for item in value]
+            items = [swap(item) for item in value]
             if not any(n for _, n in items):
                 return value, 0
             return type(value)(item for item, _ in items), sum(n for _, n in items)
         if isinstance(value, dict):
             replaced = 0
             for key in list(value):
-                value[key], n = native(value[key])
+                value[key], n = swap(value[key])
                 replaced += n
             return value, replaced
         if hasattr(value, "get_params") and hasattr(value, "__dict__"):
             replaced = 0
             for key, item in list(vars(value).items()):
-                new, n = native(item)
+                new, n = swap(item)
                 if n:
                     setattr(value, key, new)
                     replaced += n
             return value, replaced
         return value, 0
 
-    return native(model)[1]
+    return swap(model)[1]
