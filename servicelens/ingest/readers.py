@@ -236,7 +236,7 @@ def check_is_text(path: str, buf: bytes) -> None:
     Decoding never fails (latin-1 takes any byte), so without this a binary file would reach
     the batch checks as a header of garbage.
     """
-    if not buf.strip():
+    if not buf or buf.isspace():  # (strip() would copy the whole file to learn this)
         raise SourceError(f"{path}: the file is empty ({len(buf)} bytes); expected a CSV export")
     head = buf[:65536]
     first_line = head.split(b"\n", 1)[0]
@@ -337,16 +337,20 @@ class _Split:
 
 
 def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) -> _Split:
-    # Quote parity after each byte; uint8 wrap-around keeps parity, and saves memory.
-    in_quotes = np.cumsum(arr == quote, dtype=np.uint8) & 1
+    # A newline or delimiter is inside quotes when an odd number of quotes comes before it:
+    # counted by a binary search in the quotes' positions, only where one of them is (a
+    # running count over every byte of the file took twenty times as long).
+    quotes = np.flatnonzero(arr == quote)
     newlines = np.flatnonzero(arr == NEWLINE)
-    separators = newlines[in_quotes[newlines] == 0]
+    separators = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
     starts = np.concatenate(([0], separators + 1))
     ends = np.concatenate((separators, [arr.size]))
     lines = np.searchsorted(newlines, starts) + 1
-    commas = np.flatnonzero((arr == delimiter) & (in_quotes == 0))
-    record_of_comma = np.searchsorted(starts, commas, side="right") - 1
-    fields = np.bincount(record_of_comma, minlength=starts.size) + 1
+    delimiters = np.flatnonzero(arr == delimiter)
+    commas = delimiters[(np.searchsorted(quotes, delimiters) & 1) == 0]
+    # Delimiters before each record's start, differenced: the delimiters inside each record.
+    before = np.searchsorted(commas, np.concatenate((starts, [arr.size])))
+    fields = np.diff(before) + 1
     return _Split(starts=starts, ends=ends, lines=lines, fields=fields)
 
 
@@ -473,9 +477,13 @@ def read_csv_with_lines(
     ]
     skip_rows = 1
     if ragged.any() or windows or first_body != 1:
-        # Keep the well-formed body records only, in order.
-        keep = np.flatnonzero(valid)
-        clean = b"\n".join(buf[split.starts[i] : split.ends[i]] for i in keep)
+        # Keep the well-formed body records only, in order: each run of consecutive ones is
+        # one slice of the file (a few slices, not one per record).
+        edges = np.diff(np.concatenate(([0], valid.view(np.int8), [0])))
+        firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+        clean = b"\n".join(
+            buf[split.starts[a] : split.ends[b]] for a, b in zip(firsts, lasts, strict=True)
+        )
         skip_rows = 0
     else:
         clean = buf
