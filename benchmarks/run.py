@@ -134,7 +134,11 @@ def measure_one(impl: str, dataset: str, days: list[date]) -> dict[str, Any]:
             "floor": "benchmarks.floor",
         }[impl]
     )
-    # Library imports and GX's context are start-up, not work: warm them before the clock.
+    # Library imports and GX's context are start-up, not work: warm them before the clock
+    # (skops builds its table of trusted types when imported, seconds on a busy machine;
+    # every implementation but the floor loads the model with it).
+    if impl != "floor":
+        import skops.io  # noqa: F401
     if impl in ("pandas", "duckdb"):
         import duckdb  # noqa: F401
         import sklearn.pipeline  # noqa: F401
