@@ -49,7 +49,8 @@ pytest: env browser
 test: lint typecheck pytest
 
 # Not a test: generates 10k..5M surveys (kept in benchmarks/data/) and times the pipeline, a
-# pandas reference and a polars floor; writes benchmarks/results/bench.{json,md}. ~12 min.
+# pandas and a DuckDB reference doing the same work, and a polars floor, three alternating
+# runs each; writes benchmarks/results/bench.{json,md}. Tens of minutes (README, "Scale").
 bench: env
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
