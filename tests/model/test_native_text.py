@@ -283,13 +283,13 @@ def test_the_model_scores_and_explains_the_same_with_native_text(tmp_path: Any) 
     )
     model = build_pipeline(seed=2, spec=spec).fit(frame, target)
     union = model.text_model_.named_steps["features"].named_transformers_["text"]
-    assert [type(v) for _, v in union.transformer_list] == [NativeTfidfVectorizer] * 2
+    assert [type(v) for _, v in union.vectorisers_] == [NativeTfidfVectorizer] * 2
     plain = _plain_copy(model)
     assert [
         type(v)
         for _, v in plain.text_model_.named_steps["features"]
         .named_transformers_["text"]
-        .transformer_list
+        .vectorisers_
     ] == [TfidfVectorizer] * 2
     p, reasons = predict_with_reasons(model, frame)
     p_plain, reasons_plain = predict_with_reasons(plain, frame)
@@ -302,9 +302,9 @@ def test_the_model_scores_and_explains_the_same_with_native_text(tmp_path: Any) 
     save_model(plain, tmp_path, "old", {}, {})
     loaded = load_model(tmp_path, "old")
     text = loaded.text_model_.named_steps["features"].named_transformers_["text"]
-    assert [type(v) for _, v in text.transformer_list] == [NativeTfidfVectorizer] * 2
+    assert [type(v) for _, v in text.vectorisers_] == [NativeTfidfVectorizer] * 2
     assert np.allclose(loaded.predict_proba(frame), plain.predict_proba(frame), rtol=0, atol=1e-12)
     assert with_native_vectorizers(plain) > 0
     upgraded = plain.text_model_.named_steps["features"].named_transformers_["text"]
-    assert [type(v) for _, v in upgraded.transformer_list] == [NativeTfidfVectorizer] * 2
+    assert [type(v) for _, v in upgraded.vectorisers_] == [NativeTfidfVectorizer] * 2
     assert np.allclose(plain.predict_proba(frame), model.predict_proba(frame), rtol=0, atol=1e-12)
