@@ -25,6 +25,7 @@ from flows.notify import alert_on_early_warning, alert_on_failure
 from flows.recovery import hold_date_releasing, recover_dead_claims
 from flows.reporting import publish_run_summary
 from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
+from flows.sources import configured_source_outcomes
 from flows.tasks import (
     counts_dict,
     current_run_id,
@@ -36,6 +37,11 @@ from flows.tasks import (
 )
 from flows.training import generate_task, train_and_register_task
 from servicelens.dates import refuse_future, survey_date_range, yesterday
+from servicelens.ingest.configured import (
+    backfill_dates,
+    configured_names,
+    has_sample_exports,
+)
 from servicelens.settings import SAMPLE_PER_DAY, Settings
 from servicelens.storage.claims import hold_run, in_flight_action
 from servicelens.storage.partitions import discard_run_staging
@@ -193,8 +199,12 @@ def backfill(
     data_dir: str | None = None,
     settings: Settings | None = None,
     dask_address: str | None = None,
+    source: str | None = None,
 ) -> State:
     """Run the dates of a range that ``rerun`` selects, each as its own ``nightly`` flow run.
+
+    ``source`` names a source configured in the data directory: its landed partitions in the
+    range run instead of the sample's dates (a monthly source's partitions are months).
 
     ``missing`` runs dates never published, ``failed`` also the ones whose last run failed,
     ``all`` every date. A failing date does not stop the rest; the run fails at the end if any
@@ -211,6 +221,9 @@ def backfill(
     settings = settings or Settings.from_env(data_dir)
     title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}"
     days = survey_date_range(start, end, settings.timezone)
+    if source:
+        settings, days = backfill_dates(settings, start, end, source)
+        title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}, source {source}"
     if dry_run:
         plan = plan_backfill([date_status(settings, d) for d in days], rerun, newest_first)
         rows = [{**asdict(p), "day": str(p.day), **in_flight_action(settings, p)} for p in plan]
@@ -274,8 +287,11 @@ def nightly_window(
     lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
     with _held_for_this_run(settings):
         recovered = recover_dead_claims(settings)
-        plan = plan_nightly(settings, target, lookback, _triggered_at())
-        outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
+        outcomes: list[DateOutcome] = []
+        # The sample's raw/<date>/ layout, unless the data directory holds only sources.
+        if has_sample_exports(settings) or not configured_names(settings):
+            plan = plan_nightly(settings, target, lookback, _triggered_at())
+            outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
         outcomes = with_recoveries(outcomes, recovered)
         publish_weekly_task(settings, _completed(outcomes))
         for outcome in outcomes:
@@ -283,9 +299,19 @@ def nightly_window(
                 alert_on_early_warning(
                     notify_url or settings.notify_url, outcome.result.get("early_warning")
                 )
+        outcomes += configured_source_outcomes(settings, target, nightly, _triggered_at())
         write_report_task(settings)
         prune_cache()
         return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
+
+
+@flow(name="nightly-sources", flow_run_name="nightly-sources-{day}")
+def nightly_sources(day: date, settings: Settings) -> State:
+    """The configured sources' part of a nightly run, on its own (``servicelens run``): land
+    every inbox, run the partitions whose inputs changed, rebuild their weekly marts."""
+    outcomes = configured_source_outcomes(settings, day, nightly, _triggered_at())
+    write_report_task(settings)
+    return _finish(f"sources {day}", "sources-summary", outcomes)
 
 
 @flow(name="train")

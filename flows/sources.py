@@ -1,6 +1,10 @@
 """Flows for a source with its own deliveries: land them, then run its partitions through
 the same tasks as the nightly run (validate, publish clean, score, publish marts).
 
+``run_configured_sources`` is the nightly run's part for the sources configured in the data
+directory (``servicelens.ingest.configured``): each source's inbox is landed, then its
+partitions whose landed inputs changed run as ``nightly`` flow runs, like the sample's dates.
+
 ``land_and_run`` is what a scheduled drop-folder pick-up or a person with a new export runs:
 each delivered file is landed (raw copy, landed partitions), and every partition it touched
 is processed, the look-back's rule applied by what changed: a late row changes its
@@ -10,26 +14,33 @@ trained on its labels between the clean layer and the marts (its first run, or a
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import date
+from dataclasses import asdict, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.dates import process_and_record
+from flows.dates import DateOutcome, process_and_record, run_planned_dates
 from flows.tasks import (
     counts_dict,
     current_run_id,
     publish_clean_task,
+    publish_weekly_task,
     score_and_publish_task,
     validate_day_task,
     write_report_task,
 )
 from flows.training import train_and_register_task
+from servicelens.ingest.configured import (
+    configured_sources,
+    pick_up_deliveries,
+    plan_source_nightly,
+    register_source,
+)
 from servicelens.ingest.definitions import load_definition
-from servicelens.ingest.landing import land_delivery
+from servicelens.ingest.landing import Landing, land_delivery
 from servicelens.settings import Settings
 from servicelens.storage.locks import date_lock
 from servicelens.storage.partitions import discard_run_staging, locks_dir
@@ -40,15 +51,71 @@ from servicelens.storage.runs import record_outcome
 def land_delivery_task(settings: Settings, file: str) -> dict[str, Any]:
     """Land one delivered file into the source's raw zone and landed partitions."""
     landing = land_delivery(settings, load_definition(settings.definition or settings.source), file)
-    result = asdict(landing)
-    result["periods"] = {str(k): v for k, v in landing.periods.items()}
-    return result
+    return _landing_dict(landing)
+
+
+def _landing_dict(landing: Landing) -> dict[str, Any]:
+    return {**asdict(landing), "periods": {str(k): v for k, v in landing.periods.items()}}
 
 
 def source_settings(settings: Settings, definition: str) -> Settings:
-    """``settings`` addressing one source's layers (its name, definition and partitioning)."""
-    loaded = load_definition(definition)
-    return settings.for_source(loaded.name, str(loaded.path), loaded.partition)
+    """``settings`` addressing one source's layers (its name, registered definition and
+    partitioning); the source is configured in the data directory (registered) if it was
+    not, so the nightly run and backfills take it from now on."""
+    return register_source(settings, definition)
+
+
+@task(name="pick-up-deliveries", cache_policy=NO_CACHE, persist_result=False)
+def pick_up_task(source: Settings) -> list[dict[str, Any]]:
+    """Land every file waiting in a configured source's inbox (then remove it there)."""
+    picked = []
+    for item in pick_up_deliveries(source):
+        landing = _landing_dict(item.landing) if item.landing else None
+        picked.append({"file": item.file, "landing": landing, "error": item.error})
+        if item.error:
+            get_run_logger().error("%s: not landed: %s", item.file, item.error)
+    return picked
+
+
+def run_configured_sources(
+    settings: Settings, target: date, nightly: Any, as_of: datetime | None = None
+) -> tuple[list[DateOutcome], list[dict[str, Any]]]:
+    """The nightly run's part for every configured source: land its inbox, then run each
+    partition :func:`plan_source_nightly` selects as a ``nightly`` flow run, then rebuild
+    its weekly marts. Returns the outcomes (in source order) and the inbox files, each
+    landed or left with its error."""
+    outcomes: list[DateOutcome] = []
+    picked: list[dict[str, Any]] = []
+    for source in configured_sources(settings):
+        picked += [{**p, "source": source.source} for p in pick_up_task(source)]
+        plan = plan_source_nightly(source, target, as_of)
+        ran = run_planned_dates(nightly, plan, source, tags=["nightly", f"source:{source.source}"])
+        done = [date.fromisoformat(o.day) for o in ran if o.outcome == "completed"]
+        if done:
+            publish_weekly_task(source, done)
+        outcomes += [replace(o, result={**o.result, "source": source.source}) for o in ran]
+    return outcomes, picked
+
+
+def configured_source_outcomes(
+    settings: Settings, target: date, nightly: Any, as_of: datetime | None = None
+) -> list[DateOutcome]:
+    """:func:`run_configured_sources`, with an inbox file that could not be landed as a
+    failed outcome of ``target`` (the nightly run fails and alerts; the file stays in the
+    inbox until its definition fits it)."""
+    outcomes, picked = run_configured_sources(settings, target, nightly, as_of)
+    return outcomes + [
+        DateOutcome(
+            target.isoformat(),
+            "failed",
+            None,
+            {},
+            f"{p['file']}: {p['error']}",
+            "fix the definition or the file: it stays in the inbox and lands on the next run",
+        )
+        for p in picked
+        if p["error"]
+    ]
 
 
 @flow(name="land-and-run", flow_run_name="land-{definition}")
@@ -91,6 +158,7 @@ def land_and_run(
                 )
         published.append(result)
     discard_run_staging(source.staging_dir, run_id)
+    weekly = publish_weekly_task(source, periods) if periods else {"weeks": {}}
     return {
         "source": source.source,
         "granularity": source.partition,
@@ -98,5 +166,6 @@ def land_and_run(
         "ingested": ingested,
         "trained": trained,
         "published": published,
+        "weekly": weekly,
         "report": write_report_task(source),
     }

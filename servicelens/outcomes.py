@@ -45,9 +45,36 @@ RESCORE_SAMPLE = 5_000
 FLAG_COMMENTS = 3
 
 
+#: A monthly source's fix-list window: this many months up to each month (a quarter).
+MONTHLY_WINDOW_MONTHS = 3
+
+
 def week_of(day: date) -> date:
     """The Monday of ``day``'s week (weeks start on Monday, like ``date_trunc('week')``)."""
     return day - timedelta(days=day.weekday())
+
+
+def _add_months(day: date, months: int) -> date:
+    """The first day of the month ``months`` after ``day``'s month."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def period_of(settings: Settings, day: date) -> date:
+    """The weekly marts' period of ``day``: its week's Monday, or for a source partitioned by
+    month (a low-volume source, whose weeks hold a handful of rows) its month's first day."""
+    return day.replace(day=1) if settings.partition == "month" else week_of(day)
+
+
+def period_end(settings: Settings, start: date) -> date:
+    """The last survey date of the period starting ``start``."""
+    if settings.partition == "month":
+        return _add_months(start, 1) - timedelta(days=1)
+    return start + timedelta(days=6)
+
+
+def _next_period(settings: Settings, day: date) -> date:
+    return _add_months(day, 1) if settings.partition == "month" else day + timedelta(days=1)
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -68,9 +95,15 @@ def _rows(table_dir: Any, days: list[date], columns: list[str] | None = None) ->
 
 
 def weeks_touched(settings: Settings, days: list[date]) -> list[date]:
-    """The Mondays of the weeks whose weekly marts processing ``days`` can change."""
+    """The Mondays of the weeks whose weekly marts processing ``days`` can change (for a
+    monthly source: the months, and the months whose window covers them)."""
     if not days:
         return []
+    if settings.partition == "month":
+        first = period_of(settings, min(days) - timedelta(days=settings.return_window_days))
+        last = _add_months(period_of(settings, max(days)), MONTHLY_WINDOW_MONTHS - 1)
+        months = (last.year - first.year) * 12 + last.month - first.month
+        return [_add_months(first, i) for i in range(months + 1)]
     settles = settings.return_window_days + settings.interaction_lookback_days + 1
     first = week_of(min(days) - timedelta(days=settles))
     last = week_of(max(days) + timedelta(days=settings.fix_list_window_days))
@@ -79,23 +112,28 @@ def weeks_touched(settings: Settings, days: list[date]) -> list[date]:
 
 def _known_until(settings: Settings, first: date, last: date) -> datetime:
     """The end of the contact history from ``first``: midnight (business time, as UTC) after
-    the last day up to ``last`` before the first export missing from the history."""
+    the last day up to ``last`` before the first export missing from the history (for a
+    monthly source: the end of the last month of it)."""
     indexed = set(_published(settings.contacts_dir, _days(first, last)))
     end = first
     while end <= last and end in indexed:
-        end += timedelta(days=1)
+        end = _next_period(settings, end)
     midnight = datetime.combine(end, datetime.min.time(), ZoneInfo(settings.timezone))
     return midnight.astimezone(UTC)
 
 
 def agent_week(settings: Settings, week: date) -> pl.DataFrame:
-    """The agent outcomes of one week (empty when no contact started in it)."""
-    week_days = _days(week, week + timedelta(days=6))
+    """The agent outcomes of one week (a monthly source: one month; empty when no contact
+    started in it)."""
+    last_day = period_end(settings, week)
+    week_days = _days(week, last_day)
     window = settings.return_window_days
-    contacts = contact_history(settings, week_days)
+    contacts = contact_history(settings, week_days).with_columns(
+        pl.lit(settings.source).alias("source")
+    )
     if contacts.height == 0:
         return pl.DataFrame(schema=AGENT_OUTCOMES_SCHEMA)
-    horizon = week + timedelta(days=6 + window + 1)
+    horizon = last_day + timedelta(days=window + 1)
     later = contact_history(
         settings,
         _days(week, horizon),
@@ -103,8 +141,13 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
     )
     followed = with_returns(contacts, later, window, _known_until(settings, week, horizon))
     # Responses are about contacts of the week, surveyed that week or up to the look-back after.
-    survey_days = _days(week, week + timedelta(days=6 + settings.interaction_lookback_days))
+    survey_days = _days(week, last_day + timedelta(days=settings.interaction_lookback_days))
     clean = _rows(settings.clean_dir, survey_days)
+    if clean.height and not settings.is_sample:
+        # A source's row is its own contact (transforms.clean.contacts_from_responses).
+        clean = clean.with_columns(
+            pl.coalesce("interaction_id", "response_id").alias("interaction_id")
+        )
     responses = pl.DataFrame(
         schema={"agent_id": pl.String, "csat": pl.Int8, "is_negative": pl.Boolean}
     ).with_columns(pl.lit(None, pl.String).alias("root_cause"))
@@ -130,6 +173,7 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
             *group_keys(responses.columns), "agent_id", "csat", "is_negative", "root_cause"
         ),
         week,
+        week_end=last_day,
         key=None if settings.reveal_agent_ids else settings.agent_key(),
         min_contacts=settings.min_agent_contacts,
         window_days=window,
@@ -139,21 +183,26 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
 
 def fix_list_week(settings: Settings, week: date) -> pl.DataFrame:
     """The fix list of one week and of the window up to its last survey date (empty when the
-    week has no published marts or nothing in it has been scored)."""
+    week has no published marts or nothing in it has been scored). A monthly source's
+    period is a month, its window :data:`MONTHLY_WINDOW_MONTHS` months."""
     published = _published(
-        settings.marts_dir / "feedback_scored", _days(week, week + timedelta(days=6))
+        settings.marts_dir / "feedback_scored", _days(week, period_end(settings, week))
     )
     if not published:
         return pl.DataFrame(schema=FIX_LIST_SCHEMA)
     end = max(published)
     start = end - timedelta(days=settings.fix_list_window_days - 1)
+    period, last = "week", end
+    if settings.partition == "month":
+        start = _add_months(week, 1 - MONTHLY_WINDOW_MONTHS)
+        period, last = "month", period_end(settings, week)
     window = _rows(settings.marts_dir / "feedback_scored", _days(start, end))
     this_week = window.filter(pl.col("survey_date") >= week)
     first = min(_published(settings.marts_dir / "feedback_scored", _days(start, end)))
     return pl.concat(
         [
-            fix_list(this_week, "week", week, end, week),
-            fix_list(window, "window", first, end, week),
+            fix_list(this_week, period, week, last, week),
+            fix_list(window, "window", first, last, week),
         ]
     )
 
@@ -172,13 +221,14 @@ def publish_weekly_marts(
         agents = agent_week(settings, week)
         fixes = fix_list_week(settings, week)
         if agents.height == 0 and not _published(
-            settings.marts_dir / "feedback_scored", _days(week, week + timedelta(days=6))
+            settings.marts_dir / "feedback_scored", _days(week, period_end(settings, week))
         ):
             continue
         counts = {"agent_outcomes": agents.height, "fix_list": fixes.height}
         full = {
             **manifest,
             "week": week.isoformat(),
+            "period": {"start": week.isoformat(), "end": period_end(settings, week).isoformat()},
             "return_window_days": settings.return_window_days,
             "counts": counts,
         }

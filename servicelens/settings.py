@@ -163,9 +163,20 @@ class Settings:
         """A local Path, or a RemotePath for ``s3://bucket/prefix`` and other URLs."""
         return as_path(self.data_dir)
 
-    def for_source(self, name: str, definition: str, partition: str = "day") -> Settings:
-        """The same data directory, addressing one source's layers (``sources/<name>/``)."""
-        return replace(self, source=name, definition=definition, partition=partition)
+    def for_source(
+        self, name: str, definition: str, partition: str = "day", reveal_agent_ids: bool = False
+    ) -> Settings:
+        """The same data directory, addressing one source's layers (``sources/<name>/``).
+
+        ``reveal_agent_ids`` comes from the source's definition (``pseudonymise_agents =
+        false`` allows its agent ids to be shown as recorded)."""
+        return replace(
+            self,
+            source=name,
+            definition=definition,
+            partition=partition,
+            reveal_agent_ids=reveal_agent_ids,
+        )
 
     @property
     def is_sample(self) -> bool:
@@ -181,6 +192,12 @@ class Settings:
     def deliveries_dir(self) -> DataPath:
         """Raw zone of a source's deliveries, as delivered (immutable, checksummed)."""
         return self.root / "raw" / "sources" / self.source
+
+    @property
+    def inbox_dir(self) -> DataPath:
+        """A configured source's drop folder: files put here are landed by the next nightly
+        run (``servicelens run``, the served schedule) and then removed from it."""
+        return self.root / "inbox" / self.source
 
     @property
     def landed_dir(self) -> DataPath:
@@ -208,8 +225,9 @@ class Settings:
 
     @property
     def contacts_dir(self) -> DataPath:
-        """Clean layer: every interaction of each day's export, the repeat-contact history."""
-        return self.root / "clean" / "contacts"
+        """Clean layer: every interaction of each day's export, the repeat-contact history
+        (a source whose rows carry their contact facts: those rows, per partition)."""
+        return self.source_root / "clean" / "contacts"
 
     @property
     def marts_dir(self) -> DataPath:

@@ -6,7 +6,6 @@ settings and a date, reads what the previous stage left on disk and returns path
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -43,7 +42,6 @@ from servicelens.storage.partitions import (
     DATA_FILE,
     checksums,
     partition_dir,
-    read_manifest,
     read_partition,
     scan_table,
     stage_frame,
@@ -57,6 +55,7 @@ from servicelens.validation.expectations import (
 )
 from transforms.clean import (
     ParseOptions,
+    contacts_from_responses,
     is_negative,
     join_interactions,
     normalise_surveys,
@@ -492,6 +491,8 @@ def publish_clean(
     published = {"clean": str(clean_dir), "quarantine": str(quarantine_dir)}
     if validated.contacts_path:
         own = str(settings.raw_day(validated.day) / INTERACTIONS_FILE)
+        if not settings.is_sample:  # a source's contacts are its clean rows: same inputs
+            own = str(partition_dir(settings.landed_dir, validated.day) / DATA_FILE)
         published["contacts"] = str(
             write_partition(
                 read_parquet(validated.contacts_path),
@@ -512,7 +513,8 @@ def load_clean(settings: Settings, day: date) -> pl.DataFrame:
             f"{partition_dir(settings.clean_dir, day)}: no clean partition for {day}; "
             f"run `servicelens run --date {day}` first"
         )
-    return read_partition(settings.clean_dir, day)
+    # A partition written before a column was added reads with it as null.
+    return conform_filling(read_partition(settings.clean_dir, day), CLEAN_RESPONSE_SCHEMA)
 
 
 def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
@@ -688,21 +690,13 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
     )
 
 
-def _pseudonymised(column: str, salt: str) -> pl.Expr:
-    """Agent ids replaced by a stable pseudonym (``agent-<12 hex>``): one agent keeps one
-    pseudonym across deliveries, and the name or staff number is not stored."""
-    return (
-        pl.when(pl.col(column).is_null())
-        .then(None)
-        .otherwise(
-            pl.lit("agent-")
-            + pl.col(column).map_elements(
-                lambda v: hashlib.sha256(f"{salt}\x1f{v}".encode()).hexdigest()[:12],
-                return_dtype=pl.String,
-            )
-        )
-        .alias(column)
-    )
+def _pseudonymised(frame: pl.DataFrame, column: str, key: bytes) -> pl.DataFrame:
+    """Agent ids replaced by their keyed pseudonym (``agent-<12 hex>``, HMAC-SHA256 under the
+    settings' agent key, as in the agent outcomes): one agent keeps one pseudonym across
+    deliveries, and the name or staff number is never stored."""
+    from transforms.agents import pseudonymise
+
+    return frame.with_columns(pseudonymise(frame.get_column(column), key).alias(column))
 
 
 def ingest_export(
@@ -822,8 +816,10 @@ def validate_landed_rows(
     clean = conform_filling(pl.DataFrame(schema={"source": pl.String}), CLEAN_RESPONSE_SCHEMA)
     superseded_rows = 0
     if typed is not None:
-        if definition.pseudonymise_agents:
-            typed = typed.with_columns(_pseudonymised("agent_id", definition.name))
+        if definition.pseudonymise_agents and typed.get_column("agent_id").null_count() < len(
+            typed
+        ):
+            typed = _pseudonymised(typed, "agent_id", settings.agent_key())
         latest, superseded = split_superseded_deliveries(typed)
         superseded_rows = superseded.height
         if period is not None:
@@ -890,7 +886,8 @@ def validate_landed_day(
         settings, definition, landed, now, settings.gx_docs_dir / settings.source / str(day), day
     )
     counts.check(str(path))
-    return stage_validated(settings, day, run_id, clean, quarantine, counts, inputs)
+    contacts = contacts_from_responses(clean, day)
+    return stage_validated(settings, day, run_id, clean, quarantine, counts, inputs, contacts)
 
 
 def source_definition(settings: Settings) -> SourceDefinition:
@@ -903,9 +900,9 @@ def source_definition(settings: Settings) -> SourceDefinition:
 def landed_inputs(settings: Settings, day: date) -> dict[str, str]:
     """What a source's partition is built from: its landed file and every delivery file in
     it (path -> sha256), so a late delivery shows as changed inputs."""
-    path = partition_dir(settings.landed_dir, day) / "part-0.parquet"
-    manifest = read_manifest(settings.landed_dir, day) or {}
-    return {**checksums([path]), **manifest.get("inputs", {})}
+    from servicelens.storage.runs import input_checksums
+
+    return input_checksums(settings, day)
 
 
 # --- the contact history: every interaction of every day's export --------------------------
@@ -926,6 +923,8 @@ def contact_history(
     of those customers and queues are returned.
     """
     for day in days:
+        if not settings.is_sample:
+            break  # a source's contacts are published with its clean partitions
         if (partition_dir(settings.contacts_dir, day) / DATA_FILE).exists():
             continue
         path = settings.raw_day(day) / INTERACTIONS_FILE

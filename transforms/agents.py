@@ -22,6 +22,7 @@ from transforms.schemas import (
     POSITIVE_CLASS,
     conform,
     group_keys,
+    with_group_keys,
 )
 
 PSEUDONYM_PREFIX = "agent-"
@@ -49,6 +50,7 @@ def agent_outcomes(
     responses: pl.DataFrame,
     week_start: date,
     *,
+    week_end: date | None = None,
     key: bytes | None,
     min_contacts: int,
     window_days: int,
@@ -65,7 +67,8 @@ def agent_outcomes(
     ``key`` pseudonymises the agent ids (:func:`pseudonymise`); None shows them as recorded.
     An agent with fewer than ``min_contacts`` settled contacts is 'too few contacts'; contacts
     without an agent (a source that records none) make one 'no agent recorded' row.
-    Both frames may carry the :data:`transforms.schemas.MART_GROUP_KEYS`.
+    Both frames may carry the :data:`transforms.schemas.MART_GROUP_KEYS`. ``week_end``: the
+    period's last day (default the Sunday; a monthly source's period is its month).
     """
     keys = [*group_keys(contacts.columns), "agent_id"]
     handled = contacts.group_by(keys).agg(
@@ -111,18 +114,20 @@ def agent_outcomes(
     )
     agent = joined.get_column("agent_id")
     return conform(
-        joined.with_columns(
-            (agent if key is None else pseudonymise(agent, key)).alias("agent"),
-            pl.lit(week_start).alias("survey_date"),
-            pl.lit(week_start).alias("week_start"),
-            pl.lit(week_start + timedelta(days=6)).alias("week_end"),
-            pl.lit(window_days, pl.Int16).alias("return_window_days"),
-            pl.lit(model_version, pl.String).alias("model_version"),
-            pl.lit(AGENT_OUTCOMES_VERSION, pl.Int32).alias("schema_version"),
-        ).sort(
-            ["status", "first_contact_resolution", "agent"],
-            descending=[False, True, False],
-            nulls_last=True,
+        with_group_keys(
+            joined.with_columns(
+                (agent if key is None else pseudonymise(agent, key)).alias("agent"),
+                pl.lit(week_start).alias("survey_date"),
+                pl.lit(week_start).alias("week_start"),
+                pl.lit(week_end or week_start + timedelta(days=6)).alias("week_end"),
+                pl.lit(window_days, pl.Int16).alias("return_window_days"),
+                pl.lit(model_version, pl.String).alias("model_version"),
+                pl.lit(AGENT_OUTCOMES_VERSION, pl.Int32).alias("schema_version"),
+            ).sort(
+                ["status", "first_contact_resolution", "agent"],
+                descending=[False, True, False],
+                nulls_last=True,
+            )
         ),
         AGENT_OUTCOMES_SCHEMA,
     )

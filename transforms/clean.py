@@ -12,7 +12,13 @@ from datetime import date
 
 import polars as pl
 
-from transforms.schemas import CHANNELS, NEGATIVE_CSAT_MAX, RAW_INTERACTION_SCHEMA
+from transforms.schemas import (
+    CHANNELS,
+    CONTACT_SCHEMA,
+    NEGATIVE_CSAT_MAX,
+    RAW_INTERACTION_SCHEMA,
+    conform,
+)
 
 #: Marks a score that was present in the export but is not a number; always out of range.
 UNPARSEABLE = -1
@@ -449,3 +455,22 @@ def with_attributes(frame: pl.DataFrame, names: tuple[str, ...] | list[str]) -> 
         return frame.with_columns(pl.lit(None, pl.String).alias(n) for n in wanted)
     dtype = pl.Struct({n: pl.String for n in wanted})
     return frame.with_columns(pl.col("attributes").str.json_decode(dtype).struct.field(*wanted))
+
+
+def contacts_from_responses(clean: pl.DataFrame, period: date) -> pl.DataFrame:
+    """A source's contact history from its own clean rows, for a source whose survey rows
+    carry their contact facts (a call log with a rating, a complaints database): one contact
+    per response, in :data:`transforms.schemas.CONTACT_SCHEMA`, partition ``period``.
+
+    ``clean``: :data:`transforms.schemas.CLEAN_RESPONSE_SCHEMA` rows. A row without an
+    ``interaction_id`` is its own contact (its ``response_id``); without ``started_at`` the
+    contact is dated by ``submitted_at``.
+    """
+    return conform(
+        clean.with_columns(
+            pl.coalesce("interaction_id", "response_id").alias("interaction_id"),
+            pl.coalesce("started_at", "submitted_at").alias("started_at"),
+            pl.lit(period).alias("survey_date"),
+        ),
+        CONTACT_SCHEMA,
+    )

@@ -33,6 +33,7 @@ from transforms.schemas import (
     POSITIVE_CLASS,
     conform,
     group_keys,
+    with_group_keys,
 )
 
 #: Who owns the fix of each root cause.
@@ -185,13 +186,17 @@ def fix_list(
         order, descending=[False] * (len(keys) + 1) + [True, True, False, False], nulls_last=True
     ).with_columns(pl.int_range(1, pl.len() + 1).over([*keys, "owner"]).alias("rank"))
     return conform(
-        ranked.with_columns(
-            pl.lit(week).alias("survey_date"),
-            pl.lit(period).alias("period"),
-            pl.lit(period_start).alias("period_start"),
-            pl.lit(period_end).alias("period_end"),
-            pl.lit(model_version[0] if model_version else None, pl.String).alias("model_version"),
-            pl.lit(FIX_LIST_VERSION, pl.Int32).alias("schema_version"),
+        with_group_keys(
+            ranked.with_columns(
+                pl.lit(week).alias("survey_date"),
+                pl.lit(period).alias("period"),
+                pl.lit(period_start).alias("period_start"),
+                pl.lit(period_end).alias("period_end"),
+                pl.lit(model_version[0] if model_version else None, pl.String).alias(
+                    "model_version"
+                ),
+                pl.lit(FIX_LIST_VERSION, pl.Int32).alias("schema_version"),
+            )
         ),
         FIX_LIST_SCHEMA,
     )

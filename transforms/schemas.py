@@ -477,6 +477,13 @@ def group_keys(columns: list[str]) -> list[str]:
     return [key for key in MART_GROUP_KEYS if key in columns]
 
 
+def with_group_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the :data:`MART_GROUP_KEYS` it does not carry added as null text, so a
+    mart built from input without them still meets its contract."""
+    absent = [key for key in MART_GROUP_KEYS if key not in frame.columns]
+    return frame.with_columns(pl.lit(None, pl.String).alias(key) for key in absent)
+
+
 #: Clean layer: every interaction of one raw interaction export (all contacts, surveyed or
 #: not), the history repeat contacts and first-contact resolution are derived from. Its
 #: partition is the day of the export (raw/<day>/interactions.jsonl holds the interactions that
@@ -493,8 +500,8 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
     "transfers": pl.Int16(),
 }
 
-FIX_LIST_VERSION = 1
-AGENT_OUTCOMES_VERSION = 1
+FIX_LIST_VERSION = 2
+AGENT_OUTCOMES_VERSION = 2
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -525,6 +532,7 @@ FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "example_comments": pl.List(pl.String()),
     "model_version": pl.String(),
     "schema_version": pl.Int32(),
+    "source": pl.String(),
 }
 
 AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
@@ -549,12 +557,14 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     "negatives_other": pl.UInt32(),
     "model_version": pl.String(),
     "schema_version": pl.Int32(),
+    "source": pl.String(),
 }
 
 _WEEK_PARTITION_TEXT = (
-    "Monday of the week the row describes; the partition key (directory "
-    "survey_date=YYYY-MM-DD, like every partition). A week's partition is rebuilt whenever a "
-    "date in it, or a later date its results depend on, is processed."
+    "Monday of the week the row describes (a monthly source: the month's first day); the "
+    "partition key (directory survey_date=YYYY-MM-DD, like every partition). A week's "
+    "partition is rebuilt whenever a date in it, or a later date its results depend on, is "
+    "processed."
 )
 _INTERVAL_TEXT = "95% confidence interval (Welch's t, scipy.stats.ttest_ind)"
 
@@ -578,7 +588,8 @@ FIX_LIST_CONTRACT = TableContract(
         "survey_date": _WEEK_PARTITION_TEXT,
         "period": (
             "'week': survey dates of this week; 'window': the days up to this week's last "
-            "survey date (28 by default, `SERVICELENS_FIX_LIST_WINDOW_DAYS`)."
+            "survey date (28 by default, `SERVICELENS_FIX_LIST_WINDOW_DAYS`). A source "
+            "partitioned by month has 'month' (its survey dates) and a 'window' of 3 months."
         ),
         "period_start": "First survey date the row counts (inclusive).",
         "period_end": "Last survey date the row counts (inclusive).",
@@ -625,9 +636,13 @@ FIX_LIST_CONTRACT = TableContract(
         ),
         "model_version": "Model whose root causes the row counts.",
         "schema_version": _SCHEMA_VERSION_TEXT,
+        "source": _SOURCE_TEXT,
     },
     version=FIX_LIST_VERSION,
-    history=("1: first published layout.",),
+    history=(
+        "1: first published layout.",
+        "2: `source` column; a source partitioned by month has monthly periods.",
+    ),
 )
 
 AGENT_OUTCOMES_CONTRACT = TableContract(
@@ -645,8 +660,11 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
     schema=AGENT_OUTCOMES_SCHEMA,
     descriptions={
         "survey_date": _WEEK_PARTITION_TEXT,
-        "week_start": "Monday of the week (business-local start dates of the contacts).",
-        "week_end": "Sunday of the week.",
+        "week_start": (
+            "Monday of the week (business-local start dates of the contacts); the month's "
+            "first day for a source partitioned by month."
+        ),
+        "week_end": "Sunday of the week (the month's last day for a monthly source).",
         "agent": (
             "The agent: 'agent-' and 12 hex characters of a keyed hash (HMAC-SHA256) of the "
             "source's agent id, stable across weeks; the key lives in the settings, never in "
@@ -695,9 +713,13 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "negatives_other": ("The other negatives (perceived). Null before any model scored them."),
         "model_version": "Model whose root causes split the negatives (null before one exists).",
         "schema_version": _SCHEMA_VERSION_TEXT,
+        "source": _SOURCE_TEXT,
     },
     version=AGENT_OUTCOMES_VERSION,
-    history=("1: first published layout.",),
+    history=(
+        "1: first published layout.",
+        "2: `source` column; a source partitioned by month has monthly periods.",
+    ),
 )
 
 #: Every table BI is invited to read, in the order the data dictionary lists them.

@@ -75,7 +75,8 @@ Prefect's log lines; without -v they go to <data-dir>/logs/.
         f"  servicelens backfill --start {first} --end {last} --rerun failed",
         "train": "servicelens train --json",
         "demo": "servicelens demo                   # 28 days up to yesterday, 5000 surveys a day\n"
-        "  servicelens demo --days 7 --per-day 500",
+        "  servicelens demo --days 7 --per-day 500\n"
+        "  servicelens demo --source cfpb --input ../shared/real/cfpb/complaints.csv",
         "report": "servicelens report && xdg-open data/reports/latest.html",
         "query": "servicelens query --list\n"
         "  servicelens query queues_that_bounce\n"
@@ -156,14 +157,22 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.pipeline import nightly
+    from servicelens.cli.sources import run_nightly
+    from servicelens.ingest.configured import configured_names, has_sample_exports
 
-    result = nightly(args.date, settings)
-    _print(result, args.json)
+    # The sample's raw/<date>/ layout, and every source configured in the data directory.
+    sources = configured_names(settings)
+    if has_sample_exports(settings) or not sources:
+        from flows.pipeline import nightly
+
+        result = nightly(args.date, settings)
+        _print(result, args.json)
+        if not args.json:
+            print(_counts_line(result))
+    status = run_nightly(args.date, settings, args.json) if sources else 0
     if not args.json:
-        print(_counts_line(result))
         print(f"report: {settings.reports_dir / 'latest.html'}")
-    return 0
+    return status
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -178,6 +187,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    if args.source:  # a real export end to end: the same as `sources demo`
+        from servicelens.cli.sources import run_source_demo
+
+        return run_source_demo(args.source, args.input, settings, args.json)
     from flows.pipeline import demo
     from servicelens.cli.console import files_since, progress
 
@@ -387,6 +400,13 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=28)
     demo.add_argument("--per-day", type=int, default=SAMPLE_PER_DAY)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--source",
+        default=None,
+        help="run a real export instead of sample data: a built-in definition (cfpb) or a "
+        "definition file; needs --input (same as `servicelens sources demo`)",
+    )
+    demo.add_argument("--input", nargs="+", default=None, help="the export(s) for --source")
     demo.set_defaults(handler=cmd_demo)
 
     report = sub.add_parser("report", help="write the HTML run report from what is on disk")

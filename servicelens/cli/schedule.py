@@ -50,13 +50,12 @@ def exit_status(rows: list[dict[str, Any]]) -> int:
     return EXIT_SKIPPED_FAILED if left else EXIT_DONE
 
 
-def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
+def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> int:
     """The plan, with what would happen to each date (runs in flight included); no Prefect."""
     from servicelens.storage.claims import in_flight_action
     from servicelens.storage.runs import date_status, plan_backfill
 
-    days = [date.fromordinal(d) for d in range(args.start.toordinal(), args.end.toordinal() + 1)]
-    if not days:
+    if not days and not args.source:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
     plan = plan_backfill([date_status(settings, d) for d in days], args.rerun, args.newest_first)
     planned = [
@@ -107,9 +106,16 @@ def _said_on_terminal() -> Iterator[None]:
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Plan (``--dry-run``) or run a backfill; print a table of dates, outcomes and what is
     left to do; exit 0 when every date is done (or held by a live run), 1 when a date did not
-    complete, 3 when only dates skipped because their last run failed are left."""
+    complete, 3 when only dates skipped because their last run failed are left.
+
+    With ``--source`` the dates are that configured source's landed partitions in the range
+    (months for a monthly source)."""
+    from servicelens.ingest.configured import backfill_dates
+
+    base = settings
+    settings, days = backfill_dates(settings, args.start, args.end, args.source)
     if args.dry_run:
-        return _dry_run(args, settings)
+        return _dry_run(args, settings, days)
 
     from flows.fanout import dask_address
     from flows.pipeline import backfill, outcome_counts, outcome_rows
@@ -118,7 +124,6 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
     started = time.time()
-    days = [date.fromordinal(d) for d in range(args.start.toordinal(), args.end.toordinal() + 1)]
     to_run = sum(
         p.run for p in plan_backfill([date_status(settings, d) for d in days], args.rerun, False)
     )
@@ -140,8 +145,9 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             rerun=args.rerun,
             newest_first=args.newest_first,
             concurrency=args.concurrency,
-            settings=settings,
+            settings=base,
             dask_address=dask_address(args.dask_address),
+            source=args.source,
             return_state=True,
         )
     rows = outcome_rows(state)
@@ -196,6 +202,12 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         action="store_true",
         help="print the plan and what would happen to each date (runs in flight included); "
         "change nothing",
+    )
+    back.add_argument(
+        "--source",
+        default=None,
+        help="a source configured in the data directory (`servicelens sources list`): its "
+        "landed partitions in the range (months for a monthly source) instead of the sample's",
     )
     back.add_argument("--newest-first", action="store_true", help="run the latest dates first")
     back.add_argument(

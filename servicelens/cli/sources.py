@@ -41,6 +41,7 @@ def add_sources_commands(sub: Any) -> None:
         description="Source definitions: list the presets, preview one on an export (writes "
         "nothing), land and run a source's deliveries through the nightly machinery.",
         epilog="examples:\n  servicelens sources list\n"
+        "  servicelens sources add acme-qualtrics.toml   # then drop exports in its inbox\n"
         "  servicelens sources check qualtrics-acme.toml export.csv\n"
         "  servicelens sources check cfpb complaints.csv --rows 5 --json\n"
         "  servicelens sources run acme-qualtrics.toml export.csv --train\n"
@@ -48,7 +49,17 @@ def add_sources_commands(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     action = sources.add_subparsers(dest="action", required=True)
-    action.add_parser("list", help="the built-in definitions (presets) and what they read")
+    action.add_parser(
+        "list",
+        help="the built-in definitions (presets), and the sources configured in the data "
+        "directory with their inboxes",
+    )
+    add = action.add_parser(
+        "add",
+        help="configure a source in the data directory: the nightly run lands the files "
+        "dropped in its inbox, and backfill --source runs it",
+    )
+    add.add_argument("definition", help="built-in definition name or a definition file")
     check = action.add_parser("check", help="preview a definition on a file; writes nothing")
     check.add_argument("definition", help="built-in definition name or a definition file")
     check.add_argument("file", help="the export to read")
@@ -70,7 +81,7 @@ def add_sources_commands(sub: Any) -> None:
 
 
 def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
-    """``servicelens sources list | check DEFINITION FILE``."""
+    """``servicelens sources list | add | check | run | demo``."""
     from servicelens.ingest.definitions import built_in_definitions, load_definition
 
     if args.action == "list":
@@ -85,7 +96,27 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
                     "describes": definition.description,
                 }
             )
-        print(json.dumps(rows, indent=2) if args.json else table(rows))
+        configured = _configured_rows(settings)
+        if args.json:
+            print(json.dumps({"built_in": rows, "configured": configured}, indent=2))
+            return 0
+        print("built-in definitions:\n" + table(rows))
+        print(f"\nconfigured in {settings.root}:")
+        print(table(configured) if configured else "  none (servicelens sources add DEFINITION)")
+        return 0
+    if args.action == "add":
+        from servicelens.ingest.configured import register_source
+
+        source = register_source(settings, args.definition)
+        added = _configured_rows(settings, [source.source])[0]
+        if args.json:
+            print(json.dumps(added, indent=2))
+            return 0
+        print(
+            f"source {source.source} configured ({source.definition}); drop its exports in "
+            f"{source.inbox_dir}: the nightly run (`servicelens run`, the served schedule) "
+            f"lands them and runs the {source.partition}s they touch"
+        )
         return 0
     if args.action in ("run", "demo"):
         return _run(args, settings)
@@ -95,6 +126,65 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(_preview_text(preview))
     return 0
+
+
+def _configured_rows(settings: Settings, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """The configured sources: definition, partitioning, inbox and files waiting in it."""
+    from servicelens.ingest.configured import (
+        configured_names,
+        configured_source,
+        pending_deliveries,
+    )
+    from servicelens.ingest.landing import landed_periods
+
+    rows = []
+    for name in names or configured_names(settings):
+        source = configured_source(settings, name)
+        rows.append(
+            {
+                "name": name,
+                "partition": source.partition,
+                "agent_ids": "as recorded" if source.reveal_agent_ids else "pseudonymous",
+                "landed_partitions": len(landed_periods(source)),
+                "inbox": str(source.inbox_dir),
+                "waiting": len(pending_deliveries(source)),
+            }
+        )
+    return rows
+
+
+def run_nightly(day: Any, settings: Settings, as_json: bool) -> int:
+    """``servicelens run``'s part for the configured sources: land their inboxes and run the
+    partitions that changed; a table of outcomes; 1 when any failed."""
+    from flows.pipeline import nightly_sources, outcome_rows
+    from servicelens.dates import yesterday
+
+    state = nightly_sources(day or yesterday(settings.timezone), settings, return_state=True)
+    rows = outcome_rows(state)
+    if rows is None:
+        raise RuntimeError(f"the sources' nightly run failed: {state.message}")
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(
+            table(
+                [
+                    {
+                        "source": r["result"].get("source"),
+                        "partition": r["day"],
+                        "outcome": r["outcome"],
+                        "detail": r["error"]
+                        or f"read {r['result'].get('surveys_read')} kept "
+                        f"{r['result'].get('kept')} quarantined "
+                        f"{r['result'].get('quarantined')} scored {r['result'].get('scored')}",
+                    }
+                    for r in rows
+                ]
+            )
+            if rows
+            else "configured sources: nothing landed or changed"
+        )
+    return 1 if any(r["outcome"] == "failed" for r in rows) else 0
 
 
 def check_definition(
@@ -167,6 +257,16 @@ def _short(value: object, width: int = 40) -> object:
     if not isinstance(value, str) or len(value) <= width:
         return value
     return value[: width - 1] + "…"
+
+
+def run_source_demo(
+    definition: str, files: list[str] | None, settings: Settings, as_json: bool
+) -> int:
+    """``servicelens demo --source NAME --input FILE``: the same as ``sources demo``."""
+    if not files:
+        raise ValueError(f"--source {definition} needs --input: the export(s) to run")
+    args = argparse.Namespace(action="demo", definition=definition, input=files, json=as_json)
+    return _run(args, settings)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

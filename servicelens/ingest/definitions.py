@@ -182,7 +182,9 @@ class SourceDefinition:
     country: str = "GB"
     #: ``day`` or ``month``: how many survey dates one partition holds.
     partition: str = "day"
-    pseudonymise_agents: bool = False
+    #: Agent ids stored and shown only as keyed pseudonyms (the default); ``false``: the
+    #: source allows its agent ids to be shown as recorded (``Settings.reveal_agent_ids``).
+    pseudonymise_agents: bool = True
     #: ``quarantine``: a naive time the clocks went through twice is quarantined with its
     #: own reason; ``earliest``: the earlier instant is taken (the generated sample's rule).
     ambiguous_times: str = "quarantine"
@@ -497,7 +499,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
         timezone=data.get("timezone"),
         country=str(data.get("country", "GB")),
         partition=partition,
-        pseudonymise_agents=bool(data.get("pseudonymise_agents", False)),
+        pseudonymise_agents=bool(data.get("pseudonymise_agents", True)),
         ambiguous_times=ambiguous,
         extends=chain,
     )

@@ -293,20 +293,63 @@ def read_manifest(table_dir: DataPath, day: date) -> dict[str, Any] | None:
     return result
 
 
+class SchemaEvolutionError(ValueError):
+    """Partitions of one table disagree on a column's type: they cannot be read as one."""
+
+
 def scan_table(table_dir: DataPath) -> pl.LazyFrame:
-    """Lazily read every partition of a table, with the partition column restored."""
+    """Lazily read every partition of a table, with the partition column restored.
+
+    Schema evolution: contracts only grow (``transforms/schemas.py``), so a partition
+    written before a column existed lacks it. Partitions are combined by column name, and a
+    column a partition does not have reads as null there. Partitions that disagree on a
+    column's type raise :class:`SchemaEvolutionError` naming the table, the column and the
+    partitions, and saying to rewrite them (``--rerun all``).
+    """
     if isinstance(table_dir, RemotePath):
         # Partitions are read through fsspec (the same client and credentials as writes).
         days = [
             date.fromisoformat(p.parent.name.split("=", 1)[1])
             for p in table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")
         ]
-        return pl.concat([read_partition(table_dir, day).lazy() for day in days], how="vertical")
+        frames = [read_partition(table_dir, day) for day in days]
+        _check_types(table_dir, {str(d): f.schema for d, f in zip(days, frames, strict=True)})
+        return pl.concat([f.lazy() for f in frames], how="diagonal_relaxed")
+    files = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
+    schemas = {str(f.parent.name): pl.read_parquet_schema(f) for f in files}
+    if len({tuple(schema.items()) for schema in schemas.values()}) > 1:
+        _check_types(table_dir, schemas)
+        return pl.concat(
+            [
+                pl.scan_parquet(f).with_columns(
+                    pl.lit(date.fromisoformat(f.parent.name.split("=", 1)[1])).alias(
+                        PARTITION_COLUMN
+                    )
+                )
+                for f in files
+            ],
+            how="diagonal_relaxed",
+        )
     return pl.scan_parquet(
         table_dir / f"{PARTITION_COLUMN}=*" / "*.parquet",
         hive_partitioning=True,
         hive_schema={PARTITION_COLUMN: pl.Date()},
     )
+
+
+def _check_types(table_dir: DataPath, schemas: dict[str, Any]) -> None:
+    """Raise SchemaEvolutionError when two partitions give one column different types."""
+    seen: dict[str, tuple[Any, str]] = {}
+    for partition, schema in schemas.items():
+        for column, dtype in schema.items():
+            first = seen.setdefault(column, (dtype, partition))
+            if first[0] != dtype:
+                raise SchemaEvolutionError(
+                    f"{table_dir}: column {column!r} is {first[0]} in {first[1]} but {dtype} "
+                    f"in {partition}; partitions written by another version of the contract "
+                    "cannot be read together. Rewrite them: `servicelens backfill --start ... "
+                    "--end ... --rerun all`"
+                )
 
 
 def read_partition(table_dir: DataPath, day: date) -> pl.DataFrame:

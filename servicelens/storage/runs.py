@@ -36,6 +36,17 @@ MART_TABLES = ("feedback_scored", "daily_summary")
 HISTORY_KEPT = 20
 
 
+def input_checksums(settings: Settings, day: date) -> dict[str, str]:
+    """What one date's (or partition's) output is built from, path -> sha256: the sample's
+    raw files of the date, or a landed source's partition file and every delivery in it
+    (the landed manifest's checksums: a delivery is immutable, so it is not hashed again)."""
+    current = checksums(day_input_files(settings, day))
+    if settings.is_sample:
+        return current
+    manifest = read_manifest(settings.landed_dir, day) or {}
+    return {**current, **manifest.get("inputs", {})}
+
+
 def outcome_path(settings: Settings, day: date) -> DataPath:
     return settings.runs_dir / f"{PARTITION_COLUMN}={day.isoformat()}.json"
 
@@ -77,7 +88,7 @@ def record_outcome(
         kept = {**this_run, "counts": {}, "inputs": {}, **previous}
         record = {**kept, "stopped": {**entry, "reason": error}, "history": history}
     else:
-        inputs = checksums(day_input_files(settings, day))
+        inputs = input_checksums(settings, day)
         record = {**this_run, "counts": counts or {}, "inputs": inputs, "history": history}
     target = outcome_path(settings, day)
     write_text_whole(target, json.dumps(record, indent=2, default=str))
@@ -125,7 +136,11 @@ def dataset_id(settings: Settings) -> str:
     """A short, stable name for the data directory, for keys shared on one Prefect server:
     two data directories (two tenants, a test and production) must never take each other's
     runs for duplicates."""
-    return hashlib.sha256(str(settings.data_dir).rstrip("/").encode()).hexdigest()[:10]
+    # Sources sharing a data directory have their own dates (the sample keeps its old id).
+    name = str(settings.data_dir).rstrip("/") + (
+        "" if settings.is_sample else f"#{settings.source}"
+    )
+    return hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
 def date_status(settings: Settings, day: date, as_of: datetime | None = None) -> DateStatus:
@@ -214,7 +229,7 @@ def inputs_changed(settings: Settings, status: DateStatus) -> bool:
     A completed date compares with its clean partition's manifest, a failed date with the
     checksums taken when it failed; a missing date has changed if its survey export exists.
     """
-    current = checksums(day_input_files(settings, status.day))
+    current = input_checksums(settings, status.day)
     if status.state == "completed":
         manifest = read_manifest(settings.clean_dir, status.day)
         return manifest is None or manifest.get("inputs") != current

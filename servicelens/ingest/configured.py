@@ -1,0 +1,240 @@
+"""The sources configured in a data directory: their definitions, their drop folders (inboxes),
+and which of their partitions a nightly run or a backfill processes.
+
+A source is configured by registering its definition (``servicelens sources add``, or the
+first ``sources run``/``sources demo``): the definition is copied to ``sources/<name>/
+definition.toml`` (with the definition files it extends, unless they are built-in presets),
+so the data directory says by itself how each of its sources is read, and an inbox
+``inbox/<name>/`` is created. A vendor (or a person) drops exports of any date range into
+the inbox; the nightly run lands each new file (raw copy named by its sha256, landed
+partitions rewritten whole) and removes it from the inbox once its bytes are safe in
+``raw/``, then processes every partition whose landed inputs changed.
+
+No Prefect here: the flows call these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from servicelens.ingest.definitions import (
+    BUILT_IN_DIR,
+    DefinitionError,
+    SourceDefinition,
+    load_definition,
+    resolve_definition_path,
+)
+from servicelens.ingest.landing import Landing, land_delivery, landed_periods, period_start
+from servicelens.settings import SURVEYS_FILE, Settings
+from servicelens.storage.fs import DataPath, machine_folder_for, read_bytes
+from servicelens.storage.runs import (
+    PlannedDate,
+    date_status,
+    idempotency_key,
+    inputs_changed,
+)
+
+#: A configured source's definition, in its folder under ``sources/<name>/``.
+DEFINITION_FILE = "definition.toml"
+#: Inbox files whose name starts or ends like this are still being written: left alone.
+IN_PROGRESS = (".", "~")
+IN_PROGRESS_SUFFIXES = (".partial", ".tmp", ".part", ".crdownload")
+_EXTENDS = re.compile(r'^(\s*extends\s*=\s*)(["\'])(.+?)\2', re.MULTILINE)
+
+
+def _settings_for(settings: Settings, definition: SourceDefinition, path: str) -> Settings:
+    return settings.for_source(
+        definition.name,
+        path,
+        definition.partition,
+        reveal_agent_ids=not definition.pseudonymise_agents,
+    )
+
+
+def _chain_texts(path: Path) -> list[tuple[str, str]]:
+    """The definition file and the non-built-in files it extends, as (file name, text), each
+    text's ``extends`` pointing at the next one's file name (so the copies load together)."""
+    text = path.read_text(encoding="utf-8")
+    found = _EXTENDS.search(text)
+    if found is None:
+        return [(DEFINITION_FILE, text)]
+    parent = resolve_definition_path(found.group(3), relative_to=path)
+    if parent.parent == BUILT_IN_DIR:
+        return [(DEFINITION_FILE, text)]
+    chain = _chain_texts(parent)
+    own_name = f"extends-{len(chain)}-{parent.name}"
+    chain[0] = (own_name, chain[0][1])
+    return [(DEFINITION_FILE, _EXTENDS.sub(rf"\g<1>\g<2>{own_name}\g<2>", text, count=1)), *chain]
+
+
+def register_source(settings: Settings, definition: str) -> Settings:
+    """Configure a source in ``settings``' data directory (see the module's docstring);
+    registering it again with a changed definition replaces the registered copy.
+
+    ``definition`` is a built-in name or a definition file. Returns the settings addressing
+    the source, whose definition is the registered copy. Raises DefinitionError.
+    """
+    loaded = load_definition(definition)
+    source = _settings_for(settings, loaded, "")
+    folder = source.source_root
+    texts = _chain_texts(loaded.path)
+    for name, text in texts:
+        target = folder / name
+        if not target.exists() or target.read_text() != text:
+            if isinstance(target, Path):
+                target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    if isinstance(source.inbox_dir, Path):
+        source.inbox_dir.mkdir(parents=True, exist_ok=True)
+    return configured_source(settings, loaded.name)
+
+
+def _local_definition(folder: DataPath, settings: Settings, name: str) -> Path:
+    """A local path to a registered definition (loading needs files; an object store's
+    copies are fetched into a machine-local folder first)."""
+    if isinstance(folder, Path):
+        return folder / DEFINITION_FILE
+    local = machine_folder_for(settings.root, "definitions") / name
+    local.mkdir(parents=True, exist_ok=True)
+    for remote in folder.glob("*.toml"):
+        (local / remote.name).write_bytes(remote.read_bytes())
+    return local / DEFINITION_FILE
+
+
+def configured_names(settings: Settings) -> list[str]:
+    """Names of the sources configured in the data directory, sorted."""
+    found = (settings.root / "sources").glob(f"*/{DEFINITION_FILE}")
+    return sorted(p.parent.name for p in found)
+
+
+def configured_source(settings: Settings, name: str) -> Settings:
+    """Settings addressing the configured source ``name`` (its registered definition, its
+    partitioning, whether its agent ids may be shown).
+
+    Raises DefinitionError naming the configured sources when ``name`` is not one of them.
+    """
+    folder = settings.root / "sources" / name
+    if not (folder / DEFINITION_FILE).exists():
+        names = configured_names(settings)
+        raise DefinitionError(
+            f"source {name!r} is not configured in {settings.root} (configured: "
+            f"{', '.join(names) or 'none'}); add it with `servicelens sources add DEFINITION`"
+        )
+    path = _local_definition(folder, settings, name)
+    definition = load_definition(path)
+    if definition.name != name:
+        raise DefinitionError(
+            f"{folder / DEFINITION_FILE}: its name is {definition.name!r} but it is registered "
+            f"as {name!r}; register it again with `servicelens sources add`"
+        )
+    return _settings_for(settings, definition, str(path))
+
+
+def configured_sources(settings: Settings) -> list[Settings]:
+    """Settings of every source configured in the data directory."""
+    return [configured_source(settings, name) for name in configured_names(settings)]
+
+
+def has_sample_exports(settings: Settings) -> bool:
+    """Whether the data directory holds the generated sample's layout (``raw/<date>/``)."""
+    return any((settings.root / "raw").glob(f"*/{SURVEYS_FILE}"))
+
+
+def pending_deliveries(source: Settings) -> list[DataPath]:
+    """Files waiting in a source's inbox, oldest name first; files still being written
+    (hidden, ``.partial``, ``.tmp``, ...) are left for the next run."""
+    inbox = source.inbox_dir
+    if not inbox.exists():
+        return []
+    return sorted(
+        (
+            p
+            for p in inbox.iterdir()
+            if not p.name.startswith(IN_PROGRESS)
+            and not p.name.endswith(IN_PROGRESS_SUFFIXES)
+            and not p.is_dir()
+        ),
+        key=lambda p: p.name,
+    )
+
+
+@dataclass
+class PickedUp:
+    """One inbox file: landed (and removed from the inbox), or left there with the error."""
+
+    file: str
+    landing: Landing | None
+    error: str = ""
+
+
+def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
+    """Land every file waiting in the source's inbox, then remove it from the inbox.
+
+    A file is removed only when its bytes are still the ones landed (a file the vendor was
+    still writing is landed again, whole, next time). A file that cannot be landed (the
+    definition does not fit it) stays in the inbox with its one-line error in the result;
+    the other files are landed all the same.
+    """
+    definition = load_definition(source.definition or source.source)
+    picked: list[PickedUp] = []
+    for path in pending_deliveries(source):
+        try:
+            landing = land_delivery(source, definition, path, landed_at)
+        except (DefinitionError, ValueError, OSError) as error:
+            picked.append(PickedUp(str(path), None, str(error)))
+            continue
+        if hashlib.sha256(read_bytes(path)).hexdigest() == landing.sha256:
+            path.unlink()
+        picked.append(PickedUp(str(path), landing))
+    return picked
+
+
+def source_periods(source: Settings, start: date, end: date) -> list[date]:
+    """The source's landed partitions whose survey dates fall in ``start``..``end`` (a
+    monthly source's partitions are named by the month's first day)."""
+    first = period_start(start, source.partition)
+    return [p for p in landed_periods(source) if first <= p <= end]
+
+
+def backfill_dates(
+    settings: Settings, start: date, end: date, source: str | None = None
+) -> tuple[Settings, list[date]]:
+    """What a backfill of ``start``..``end`` runs: the sample's dates, or with ``source`` that
+    configured source's settings and its landed partitions in the range (months for a
+    monthly source). Raises DefinitionError when ``source`` is not configured."""
+    if source:
+        chosen = configured_source(settings, source)
+        return chosen, source_periods(chosen, start, end)
+    return settings, [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1)]
+
+
+def plan_source_nightly(
+    source: Settings, target: date, as_of: datetime | None = None
+) -> list[PlannedDate]:
+    """Which partitions of a landed source a nightly run processes: the partition of
+    ``target`` (yesterday), and every landed partition whose inputs changed since it was
+    last processed. Landing names exactly what a delivery changed, so a late row of any
+    age reprocesses its partition (the look-back by checksum, not by a number of days)."""
+    plan: list[PlannedDate] = []
+    nightly = period_start(target, source.partition)
+    landed = landed_periods(source)
+    if nightly not in landed:
+        status = date_status(source, nightly, as_of)
+        plan.append(
+            PlannedDate(
+                nightly, status.state, False, "nothing landed for it", idempotency_key(status)
+            )
+        )
+    for period in landed:
+        status = date_status(source, period, as_of)
+        if status.state == "failed" and not inputs_changed(source, status):
+            continue  # like the sample's look-back: a failure reruns when its inputs change
+        if status.state == "completed" and not inputs_changed(source, status):
+            continue
+        reason = "nightly date" if period == nightly else "inputs changed since last run"
+        plan.append(PlannedDate(period, status.state, True, reason, idempotency_key(status)))
+    return sorted(plan, key=lambda p: p.day)
