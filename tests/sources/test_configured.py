@@ -1,0 +1,179 @@
+"""Sources configured in a data directory, through the real nightly flow and backfill (real
+Prefect, real Parquet read back by DuckDB): field exports dropped in each source's inbox are
+landed by the nightly run (raw copies immutable and checksummed, the inbox emptied), every
+partition they touch runs, a re-delivery supersedes and a late row reprocesses only its
+date, ``backfill --source`` reruns a source's partitions with its granularity (months for
+CFPB), and the weekly marts are built per source."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+
+from servicelens.ingest.configured import (
+    backfill_dates,
+    configured_names,
+    pending_deliveries,
+    register_source,
+)
+from servicelens.ingest.definitions import DefinitionError
+from servicelens.reporting.analyst import connect_views
+from servicelens.settings import Settings
+from servicelens.storage.partitions import read_manifest, read_partition, scan_table
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELD = ROOT.parent / "shared" / "field"
+CALLS = FIELD / "10-call-centre-dayfirst-excel" / "sample.csv"
+CFPB = FIELD / "08-cfpb-official-download" / "sample.csv"
+DEFINITION = Path(__file__).parent / "definitions" / "call-centre.toml"
+CALL_DATES = [
+    date(2021, 1, 1),
+    date(2021, 1, 2),
+    date(2021, 1, 13),
+    date(2021, 2, 1),
+    date(2021, 3, 4),
+    date(2021, 3, 12),
+    date(2021, 3, 31),
+]
+CFPB_MONTHS = [date(2023, 6, 1), date(2023, 7, 1), date(2023, 8, 1)]
+#: The nightly run's date: after every row of both field samples.
+NIGHT = date(2023, 9, 1)
+
+pytestmark = pytest.mark.skipif(not FIELD.exists(), reason=f"field samples not at {FIELD}")
+
+
+def _drop(settings: Settings, source: Path, name: str, text: str | None = None) -> Path:
+    """A vendor drops a file into the inbox."""
+    target = settings.inbox_dir / name
+    if text is None:
+        shutil.copyfile(source, target)
+    else:
+        target.write_text(text, encoding="utf-8")
+    return target
+
+
+def test_registering_copies_the_definition_and_makes_an_inbox(tmp_path: Path) -> None:
+    base = Settings(data_dir=str(tmp_path / "data"))
+    calls = register_source(base, str(DEFINITION))
+    cfpb = register_source(base, "cfpb")
+    assert configured_names(base) == ["cfpb", "pwc-call-centre"]
+    registered = base.root / "sources" / "pwc-call-centre" / "definition.toml"
+    assert registered.read_text() == DEFINITION.read_text() and calls.definition == str(registered)
+    assert calls.inbox_dir == base.root / "inbox" / "pwc-call-centre" and calls.inbox_dir.is_dir()
+    # The definitions decide how agent ids are shown and how partitions are cut.
+    assert (calls.partition, calls.reveal_agent_ids) == ("day", False)
+    assert (cfpb.partition, cfpb.reveal_agent_ids) == ("month", False)
+    # Files still being written are left in the inbox for the next run.
+    _drop(calls, CALLS, ".calls.csv.partial", "x")
+    _drop(calls, CALLS, "calls.csv.tmp", "x")
+    _drop(calls, CALLS, "calls.csv")
+    assert [p.name for p in pending_deliveries(calls)] == ["calls.csv"]
+    with pytest.raises(DefinitionError, match="not configured.*cfpb, pwc-call-centre"):
+        backfill_dates(base, date(2021, 1, 1), date(2021, 1, 2), "qualtrics")
+
+
+@pytest.mark.slow
+def test_the_nightly_run_and_backfill_take_the_configured_sources(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    from flows.pipeline import backfill, nightly_window
+
+    data = tmp_path / "data"
+    base = Settings(data_dir=str(data))
+    calls = register_source(base, str(DEFINITION))
+    cfpb = register_source(base, "cfpb")
+    dropped = _drop(calls, CALLS, "calls-q1.csv")
+    _drop(cfpb, CFPB, "complaints.csv")
+    sha = hashlib.sha256(CALLS.read_bytes()).hexdigest()
+
+    state = nightly_window(day=NIGHT, data_dir=str(data), return_state=True)
+    rows = state.result()
+    ran = sorted((r["result"]["source"], r["day"]) for r in rows if r["outcome"] == "completed")
+    # The CFPB sample's truncated last record has no date: it is quarantined in the
+    # partition of its delivery (this month).
+    delivered = datetime.now(ZoneInfo(base.timezone)).date().replace(day=1)
+    assert ran == sorted(
+        [("cfpb", d.isoformat()) for d in [*CFPB_MONTHS, delivered]]
+        + [("pwc-call-centre", d.isoformat()) for d in CALL_DATES]
+    )
+    truncated = read_partition(cfpb.quarantine_dir, delivered)
+    assert "the delivery looks truncated" in truncated.get_column("reasons").item()[0]
+    # The inbox is emptied; the raw zone holds the delivery as delivered, named by checksum.
+    assert pending_deliveries(calls) == [] and pending_deliveries(cfpb) == []
+    raw = data / "raw" / "sources" / "pwc-call-centre" / f"{sha[:12]}-calls-q1.csv"
+    assert raw.read_bytes() == CALLS.read_bytes() and not dropped.exists()
+
+    # Every row read is kept or quarantined, per source, in its own layers.
+    clean = scan_table(calls.clean_dir).collect()
+    assert clean.height == 24 and clean.get_column("source").unique().to_list() == [
+        "pwc-call-centre"
+    ]
+    months = scan_table(cfpb.clean_dir).collect()
+    assert sorted(months.get_column("survey_date").unique().to_list()) == CFPB_MONTHS
+    manifest = read_manifest(cfpb.clean_dir, CFPB_MONTHS[0])
+    assert manifest is not None and manifest["partition"]["granularity"] == "month"
+    assert manifest["counts"]["surveys_read"] == (
+        manifest["counts"]["kept"] + manifest["counts"]["quarantined"]
+    )
+
+    # Weekly marts per source: the call centre's weeks, with its agents pseudonymised; CFPB's
+    # months (a monthly source), with no agents recorded.
+    agents = scan_table(calls.marts_dir / "agent_outcomes").collect()
+    assert agents.get_column("source").unique().to_list() == ["pwc-call-centre"]
+    assert agents.get_column("agent").drop_nulls().str.starts_with("agent-").all()
+    assert "Eli" not in agents.write_csv()
+    first_week = agents.filter(pl.col("survey_date") == date(2020, 12, 28))
+    # ID0001-6, on 1 and 2 January; Hal took two of them.
+    assert sorted(first_week.get_column("contacts").to_list()) == [1, 1, 1, 1, 2]
+    assert first_week.get_column("week_end").unique().to_list() == [date(2021, 1, 3)]
+    cfpb_agents = scan_table(cfpb.marts_dir / "agent_outcomes").collect().sort("survey_date")
+    assert cfpb_agents.get_column("status").unique().to_list() == ["no agent recorded"]
+    august = cfpb_agents.filter(pl.col("survey_date") == date(2023, 8, 1)).row(0, named=True)
+    assert (august["week_start"], august["week_end"]) == (date(2023, 8, 1), date(2023, 8, 31))
+    assert august["contacts"] == months.filter(pl.col("survey_date") == date(2023, 8, 1)).height
+    assert (cfpb.marts_dir / "fix_list" / "survey_date=2023-08-01" / "part-0.parquet").exists()
+
+    # A second night: a re-delivered call with a changed rating and a late call of 13 January.
+    late = (
+        "Call Id,Agent,Date,Time,Topic,Answered (Y/N),Resolved,Speed of answer in seconds,"
+        "AvgTalkDuration,Satisfaction rating"
+        + "\nID0008,Fay,13/01/2021,13:09:38,Payment related,Y,Y,30,0:01:00,1"
+        + "\nID0099,Ana,13/01/2021,18:00:00,Streaming,Y,Y,5,0:02:00,2\n"
+    )
+    _drop(calls, CALLS, "calls-late.csv", late)
+    rows = nightly_window(day=NIGHT, data_dir=str(data), return_state=True).result()
+    ran = [(r["result"].get("source"), r["day"]) for r in rows if r["outcome"] == "completed"]
+    assert ran == [("pwc-call-centre", "2021-01-13")]  # only the date the delivery touched
+    january = read_partition(calls.clean_dir, date(2021, 1, 13)).sort("response_id")
+    assert january.select("response_id", "csat").rows() == [
+        ("ID0007", 1),
+        ("ID0008", 1),  # the re-delivery wins (5 in the first delivery)
+        ("ID0009", 5),
+        ("ID0099", 2),
+    ]
+    superseded = read_partition(calls.quarantine_dir, date(2021, 1, 13))
+    assert superseded.select("record_id").to_series().to_list() == ["ID0008"]
+
+    # backfill --source: the CFPB months in the range, each a partition of a month.
+    state = backfill(
+        date(2023, 7, 15),
+        date(2023, 12, 31),
+        rerun="all",
+        data_dir=str(data),
+        source="cfpb",
+        return_state=True,
+    )
+    assert [r["day"] for r in state.result()] == ["2023-07-01", "2023-08-01"]
+    assert all(r["outcome"] == "completed" for r in state.result())
+
+    con = connect_views(base.root)
+    by_source = con.execute(
+        "SELECT source, count(*) FROM feedback_scored GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert by_source == [("cfpb", months.height), ("pwc-call-centre", 25)]
