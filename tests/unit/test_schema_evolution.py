@@ -1,0 +1,106 @@
+"""Schema evolution: a partition written before a contract grew a column reads with that
+column as null (partitions are combined by column name), so the marts, the report and
+training keep working; partitions that disagree on a column's type fail with one line
+saying to rewrite them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.settings import Settings
+from servicelens.stages import conform_filling, labelled_negatives, load_clean
+from servicelens.storage.partitions import (
+    SchemaEvolutionError,
+    partition_dir,
+    scan_table,
+    write_partition,
+)
+from transforms.schemas import CLEAN_RESPONSE_SCHEMA, PARTITION_COLUMN
+
+OLD, NEW = date(2026, 10, 1), date(2026, 10, 2)
+#: Columns the clean contract gained with source definitions.
+ADDED = ["source", "rating", "attributes", "label"]
+
+
+def _clean(response_id: str, day: date, source: str | None) -> pl.DataFrame:
+    return conform_filling(
+        pl.DataFrame(
+            {
+                "response_id": [response_id],
+                "survey_date": [day],
+                "submitted_at": [datetime(2026, 10, day.day, 9, tzinfo=UTC)],
+                "csat": [1],
+                "comment": ["the fee was never mentioned"],
+                "is_negative": [True],
+                "source": [source],
+            },
+            schema_overrides={"csat": pl.Int8, "source": pl.String},
+        ),
+        CLEAN_RESPONSE_SCHEMA,
+    )
+
+
+def _write_old(settings: Settings, frame: pl.DataFrame, day: date) -> None:
+    """A partition as an earlier version wrote it (plain Parquet, no newer columns)."""
+    folder = partition_dir(settings.clean_dir, day)
+    folder.mkdir(parents=True)
+    frame.drop(PARTITION_COLUMN).write_parquet(folder / "part-0.parquet")
+
+
+def _settings(tmp_path: Path) -> Settings:
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    old = _clean("r-old", OLD, None).drop(ADDED)
+    _write_old(settings, old, OLD)
+    write_partition(
+        _clean("r-new", NEW, "sample"),
+        settings.clean_dir,
+        NEW,
+        CLEAN_RESPONSE_SCHEMA,
+        {},
+        settings.staging_dir,
+    )
+    return settings
+
+
+def test_old_partitions_read_with_new_columns_as_null(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    table = scan_table(settings.clean_dir).collect().sort("response_id")
+    assert table.select("response_id", "survey_date", "source", "label").rows() == [
+        ("r-new", NEW, "sample", None),
+        ("r-old", OLD, None, None),
+    ]
+    assert table.schema["csat"] == pl.Int8 and set(CLEAN_RESPONSE_SCHEMA) <= set(table.columns)
+    # One old partition on its own meets today's contract too.
+    old = load_clean(settings, OLD)
+    assert old.schema == pl.Schema(CLEAN_RESPONSE_SCHEMA) and old.get_column("source")[0] is None
+
+
+def test_training_reads_old_and_new_partitions_together(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    for day, response_id, cause in ((OLD, "r-old", "perceived"), (NEW, "r-new", "policy_failure")):
+        folder = settings.raw_day(day)
+        folder.mkdir(parents=True)
+        (folder / "audits.csv").write_text(
+            "response_id,root_cause,audited_at,auditor\n"
+            f"{response_id},{cause},{day}T12:00:00Z,qa-1\n"
+        )
+    labelled = labelled_negatives(settings).sort("response_id")
+    assert labelled.select("response_id", "root_cause", "source").rows() == [
+        ("r-new", "policy_failure", "sample"),
+        ("r-old", "perceived", None),
+    ]
+
+
+def test_partitions_that_disagree_on_a_type_say_to_rerun(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    text_csat = _clean("r-text", date(2026, 10, 3), "sample").with_columns(
+        pl.col("csat").cast(pl.String)
+    )
+    _write_old(settings, text_csat, date(2026, 10, 3))
+    with pytest.raises(SchemaEvolutionError, match=r"column 'csat' is .*--rerun all") as error:
+        scan_table(settings.clean_dir)
+    assert "\n" not in str(error.value) and str(settings.clean_dir) in str(error.value)
