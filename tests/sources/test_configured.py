@@ -74,7 +74,7 @@ def test_registering_copies_the_definition_and_makes_an_inbox(tmp_path: Path) ->
     _drop(calls, CALLS, "calls.csv.tmp", "x")
     _drop(calls, CALLS, "calls.csv")
     assert [p.name for p in pending_deliveries(calls)] == ["calls.csv"]
-    with pytest.raises(DefinitionError, match="not configured.*cfpb, pwc-call-centre"):
+    with pytest.raises(DefinitionError, match=r"not configured.*cfpb, pwc-call-centre"):
         backfill_dates(base, date(2021, 1, 1), date(2021, 1, 2), "qualtrics")
 
 
