@@ -177,3 +177,41 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
         "SELECT source, count(*) FROM feedback_scored GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert by_source == [("cfpb", months.height), ("pwc-call-centre", 25)]
+
+
+def test_the_command_line_adds_lists_and_plans_a_configured_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sources add``, ``sources list`` and ``backfill --source --dry-run`` (no Prefect):
+    the plan holds the source's landed partitions in the range, months for CFPB."""
+    import json
+
+    from servicelens.cli.main import main
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import source_definition
+
+    data = str(tmp_path / "data")
+    assert main(["--data-dir", data, "sources", "add", "cfpb"]) == 0
+    assert "drop its exports in" in capsys.readouterr().out
+    cfpb = backfill_dates(Settings(data_dir=data), date(2023, 1, 1), date(2023, 1, 1), "cfpb")[0]
+    landing = land_delivery(cfpb, source_definition(cfpb), CFPB)
+    assert sorted(landing.periods)[:3] == CFPB_MONTHS
+    _drop(cfpb, CFPB, "complaints-again.csv")
+
+    assert main(["--data-dir", data, "sources", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["configured"]
+    assert [(s["name"], s["partition"], s["waiting"]) for s in listed] == [("cfpb", "month", 1)]
+
+    argv = ["backfill", "--source", "cfpb", "--start", "2023-07-15", "--end", "2023-12-31"]
+    assert main(["--data-dir", data, *argv, "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [(p["date"], p["action"]) for p in plan] == [
+        ("2023-07-01", "run"),
+        ("2023-08-01", "run"),
+    ]
+    # A source that is not configured: one line naming the ones that are.
+    assert main(["--data-dir", data, *argv, "--source", "zendesk", "--dry-run"]) == 2
+    error = capsys.readouterr().err.splitlines()[0]
+    assert "'zendesk' is not configured" in error and "(configured: cfpb)" in error
+    assert main(["--data-dir", data, "demo", "--source", "cfpb"]) == 2
+    assert "--source cfpb needs --input" in capsys.readouterr().err
