@@ -215,3 +215,26 @@ def test_the_command_line_adds_lists_and_plans_a_configured_source(
     assert "'zendesk' is not configured" in error and "(configured: cfpb)" in error
     assert main(["--data-dir", data, "demo", "--source", "cfpb"]) == 2
     assert "--source cfpb needs --input" in capsys.readouterr().err
+
+
+def test_a_definition_extending_a_file_is_registered_with_it(tmp_path: Path) -> None:
+    """The data directory holds every file a registered definition needs; a definition that
+    allows its agent ids to be shown makes the source's settings reveal them."""
+    own = tmp_path / "team" / "calls-open.toml"
+    own.parent.mkdir()
+    own.write_text(
+        f'extends = "{DEFINITION}"\nname = "calls-open"\npseudonymise_agents = false\n',
+        encoding="utf-8",
+    )
+    base = Settings(data_dir=str(tmp_path / "data"))
+    source = register_source(base, str(own))
+    folder = base.root / "sources" / "calls-open"
+    assert sorted(p.name for p in folder.glob("*.toml")) == [
+        "definition.toml",
+        "extends-1-call-centre.toml",
+    ]
+    assert 'extends = "extends-1-call-centre.toml"' in (folder / "definition.toml").read_text()
+    own.unlink()  # the registered copies stand on their own
+    again = backfill_dates(base, date(2021, 1, 1), date(2021, 1, 1), "calls-open")[0]
+    assert (again.reveal_agent_ids, source.reveal_agent_ids) == (True, True)
+    assert again.partition == "day"
