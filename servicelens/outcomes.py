@@ -149,7 +149,12 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
             pl.coalesce("interaction_id", "response_id").alias("interaction_id")
         )
     responses = pl.DataFrame(
-        schema={"agent_id": pl.String, "csat": pl.Int8, "is_negative": pl.Boolean}
+        schema={
+            "source": pl.String,
+            "agent_id": pl.String,
+            "csat": pl.Int8,
+            "is_negative": pl.Boolean,
+        }
     ).with_columns(pl.lit(None, pl.String).alias("root_cause"))
     model_version = None
     if clean.height:

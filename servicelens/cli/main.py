@@ -162,17 +162,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     # The sample's raw/<date>/ layout, and every source configured in the data directory.
     sources = configured_names(settings)
+    result: dict[str, Any] | None = None
     if has_sample_exports(settings) or not sources:
         from flows.pipeline import nightly
 
         result = nightly(args.date, settings)
-        _print(result, args.json)
         if not args.json:
             print(_counts_line(result))
-    status = run_nightly(args.date, settings, args.json) if sources else 0
-    if not args.json:
+    rows = run_nightly(args.date, settings, show=not args.json) if sources else []
+    if args.json:
+        _print(result if not sources else {"sample": result, "sources": rows}, True)
+    else:
         print(f"report: {settings.reports_dir / 'latest.html'}")
-    return status
+    return 1 if any(r["outcome"] == "failed" for r in rows) else 0
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:

@@ -153,9 +153,10 @@ def _configured_rows(settings: Settings, names: list[str] | None = None) -> list
     return rows
 
 
-def run_nightly(day: Any, settings: Settings, as_json: bool) -> int:
+def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[str, Any]]:
     """``servicelens run``'s part for the configured sources: land their inboxes and run the
-    partitions that changed; a table of outcomes; 1 when any failed."""
+    partitions that changed. Returns one row per partition (``source``, ``day``,
+    ``outcome``, ``result``, ``error``); with ``show``, prints them as a table."""
     from flows.pipeline import nightly_sources, outcome_rows
     from servicelens.dates import yesterday
 
@@ -163,14 +164,14 @@ def run_nightly(day: Any, settings: Settings, as_json: bool) -> int:
     rows = outcome_rows(state)
     if rows is None:
         raise RuntimeError(f"the sources' nightly run failed: {state.message}")
-    if as_json:
-        print(json.dumps(rows, indent=2, default=str))
-    else:
+    for row in rows:
+        row["source"] = row["result"].get("source")
+    if show:
         print(
             table(
                 [
                     {
-                        "source": r["result"].get("source"),
+                        "source": r["source"],
                         "partition": r["day"],
                         "outcome": r["outcome"],
                         "detail": r["error"]
@@ -184,7 +185,7 @@ def run_nightly(day: Any, settings: Settings, as_json: bool) -> int:
             if rows
             else "configured sources: nothing landed or changed"
         )
-    return 1 if any(r["outcome"] == "failed" for r in rows) else 0
+    return rows
 
 
 def check_definition(

@@ -238,3 +238,25 @@ def test_a_definition_extending_a_file_is_registered_with_it(tmp_path: Path) -> 
     again = backfill_dates(base, date(2021, 1, 1), date(2021, 1, 1), "calls-open")[0]
     assert (again.reveal_agent_ids, source.reveal_agent_ids) == (True, True)
     assert again.partition == "day"
+
+
+@pytest.mark.slow
+def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``servicelens run`` in a data directory holding only a configured source: no sample
+    date is attempted, the inbox is landed and its months run; one JSON document."""
+    import json
+
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    cfpb = register_source(Settings(data_dir=data), "cfpb")
+    _drop(cfpb, CFPB, "complaints.csv")
+    assert main(["--data-dir", data, "run", "--date", NIGHT.isoformat(), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["sample"] is None
+    done = [(r["source"], r["day"]) for r in printed["sources"] if r["outcome"] == "completed"]
+    assert done[:3] == [("cfpb", d.isoformat()) for d in CFPB_MONTHS]
+    assert pending_deliveries(cfpb) == []
+    assert not (Path(data) / "clean" / "responses").exists()  # no sample date was run
