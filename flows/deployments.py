@@ -6,8 +6,11 @@ right schedule); ``serve_deployments`` registers them with the Prefect API and r
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
@@ -87,4 +90,30 @@ def serve_deployments(
     polls for those that are due and runs them. ``schedules`` as in :func:`build_deployments`.
     """
     ensure_backfill_limit(settings.backfill_slots)
-    serve(*build_deployments(settings, schedules))
+    deployments = build_deployments(settings, schedules)
+    if threading.current_thread() is not threading.main_thread():
+        serve(*deployments)
+        return
+    before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
+    try:
+        serve(*deployments)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _stop_as_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C stops serving the way SIGTERM does.
+
+    Prefect's runner stops on SIGTERM (its ``handle_sigterm``, installed when it starts:
+    it pauses the deployments and exits), but the first SIGINT only cancels asyncio's main
+    task, which the runner's loops can outlive once it has run a flow run: on a busy machine
+    the schedule test saw a served process still running, and starting the next scheduled
+    run, 120 s after one SIGINT. Installing this handler first also keeps ``asyncio.run``
+    from installing its own (it does so only over Python's default handler). Prefect's
+    shutdown logs asyncio's cancellation tracebacks; under ``servicelens serve`` they go to
+    the command's log file.
+    """
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    if callable(on_sigterm):
+        on_sigterm(signal.SIGTERM, frame)
+    raise KeyboardInterrupt

@@ -291,7 +291,7 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
             RUN_DONE_SECONDS,
             log,
         )
-        # One Ctrl-C stops serving (Prefect's runner alone outlived it by minutes).
+        # One Ctrl-C stops serving (Prefect's runner alone could outlive it by minutes).
         serving.send_signal(signal.SIGINT)
         try:
             serving.wait(timeout=STOP_SECONDS)
