@@ -391,8 +391,23 @@ def validate_survey_rows(
     ):
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(name))
-    needed = sorted({*INDEX_COLUMNS} | {c.expectation.column for c in checks})  # type: ignore[attr-defined]
-    data = frame.select(needed).to_pandas(use_pyarrow_extension_array=False)
+    checked = sorted({c.expectation.column for c in checks})  # type: ignore[attr-defined]
+    data = (
+        frame.select(
+            *INDEX_COLUMNS,
+            # GX compares whole columns at once only for int64, float64 and datetime columns;
+            # a narrower integer (a score, a length) is compared one Python value at a time,
+            # a million calls a date. The values are the same in the wider type.
+            *(
+                pl.col(c).cast(pl.Int64) if frame.schema[c].is_integer() else pl.col(c)
+                for c in checked
+            ),
+        )
+        .to_pandas(use_pyarrow_extension_array=False)
+        # Failing rows are named by (file, line) as an index: GX reads an index's values per
+        # failing row, where index *columns* cost it a column-name lookup per row and name.
+        .set_index(list(INDEX_COLUMNS))
+    )
     result = _run(
         "surveys_rows", suite, data, index=True, parameters={LATEST_SUBMITTED_AT: now + CLOCK_SKEW}
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
+import pytest
+
 from servicelens.ingest.readers import decode_to_utf8, read_csv_with_lines, read_jsonl_with_lines
 
 HEADER = "response_id,comment,csat\n"
@@ -65,3 +67,68 @@ def test_jsonl_bad_lines_are_rejects_with_line_numbers(tmp_path: Path) -> None:
     assert read.frame.select("interaction_id", "source_line").rows() == [("I1", 1), ("I4", 5)]
     assert [r.line for r in read.rejects] == [2, 4]
     assert "transfers" in read.rejects[1].reason
+
+
+def _interaction_lines(count: int) -> list[str]:
+    return [
+        f'{{"interaction_id": "I{i}", "transfers": {i % 4}, "sla_met": {str(i % 2 == 0).lower()}}}'
+        for i in range(count)
+    ]
+
+
+def test_jsonl_read_in_pieces_on_threads_equals_one_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large export is decoded in line-aligned pieces, one per core: rows, lines, rejects
+    and skipped counts must not depend on where the pieces were cut."""
+    import polars as pl
+
+    from servicelens.ingest import readers
+
+    lines = _interaction_lines(3000)
+    lines[10] = '{"interaction_id": "I10", "trans'  # truncated: a reject
+    lines[1500] = "   "  # blank: not a record
+    lines[2999] = '{"interaction_id": "I2999"'  # truncated last line, without a newline
+    path = tmp_path / "i.jsonl"
+    path.write_text("\n".join(lines))
+    keep = pl.col("interaction_id").str.ends_with("7")
+    whole = [read_jsonl_with_lines(path), read_jsonl_with_lines(path, keep=keep)]
+    monkeypatch.setattr(readers, "PARALLEL_JSON_BYTES", 1024)  # dozens of pieces
+    pieces = [read_jsonl_with_lines(path), read_jsonl_with_lines(path, keep=keep)]
+    for one, many in zip(whole, pieces, strict=True):
+        assert many.frame.equals(one.frame)
+        assert [(r.line, r.reason) for r in many.rejects] == [
+            (r.line, r.reason) for r in one.rejects
+        ]
+        assert many.skipped == one.skipped
+    assert [r.line for r in pieces[0].rejects] == [11, 3000]
+    assert pieces[0].frame.height == 2997
+    assert pieces[1].frame.get_column("source_line").to_list()[:2] == [8, 18]
+    assert pieces[1].records_read == 2997 + 2
+
+
+def test_jsonl_type_error_in_any_piece_takes_the_exact_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servicelens.ingest import readers
+
+    lines = _interaction_lines(2000)
+    lines[1700] = '{"interaction_id": "I1700", "transfers": "three"}'
+    path = tmp_path / "i.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(readers, "PARALLEL_JSON_BYTES", 1024)
+    read = read_jsonl_with_lines(path)
+    assert [r.line for r in read.rejects] == [1701]
+    assert "transfers" in read.rejects[0].reason
+    assert read.frame.height == 1999
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 8])
+def test_utf8_check_across_slices_of_ascii_and_multibyte_text(step: int) -> None:
+    from servicelens.ingest.readers import _is_utf8
+
+    text = ("plain " * 3 + "café ✓ 😀 " + "plain " * 3).encode()
+    assert _is_utf8(text, step)
+    assert not _is_utf8(text[:-1] + b"\xc3", step)  # a character left open at the end
+    assert not _is_utf8(b"ab\xc3" + b"ascii after an open character", step)
+    assert not _is_utf8(b"\xff" + b"a" * 20, step)
