@@ -89,9 +89,17 @@ class ParseOptions:
     units: dict[str, str] = field(default_factory=dict)
 
 
+#: A run of whitespace that is not already one plain space: replacing these with one space
+#: is ``\s+`` -> ``" "`` exactly, without rewriting the single space between every two
+#: words (five times faster on comments).
+WHITESPACE_RUN = r"\s{2,}|[^\S ]"
+#: Control characters but tab, newline and carriage return (whitespace, collapsed instead).
+CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 def normalised_channel(column: str = "channel") -> pl.Expr:
     """Lower-case, trim and collapse a channel, then map known aliases to the canonical name."""
-    text = pl.col(column).str.strip_chars().str.to_lowercase().str.replace_all(r"\s+", " ")
+    text = pl.col(column).str.strip_chars().str.to_lowercase().str.replace_all(WHITESPACE_RUN, " ")
     return text.replace(CHANNEL_ALIASES).alias(column)
 
 
@@ -227,14 +235,19 @@ def parsed_flag(column: str) -> pl.Expr:
 
 
 def normalised_text(column: str) -> pl.Expr:
-    """Drop control characters, collapse whitespace, and make empty text null."""
-    text = (
+    """Drop control characters, collapse whitespace, and make empty text null.
+
+    One chain of string operations, each input read once: an eager ``select`` does not
+    share repeated sub-expressions, so a ``when(text == "")...otherwise(text)`` computed
+    the text twice."""
+    return (
         pl.col(column)
-        .str.replace_all(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
-        .str.replace_all(r"\s+", " ")
+        .str.replace_all(CONTROL_CHARACTERS, "")
+        .str.replace_all(WHITESPACE_RUN, " ")
         .str.strip_chars()
+        .replace("", None)
+        .alias(column)
     )
-    return pl.when(text == "").then(None).otherwise(text).alias(column)
 
 
 def safe_comment(column: str = "comment") -> pl.Expr:
@@ -245,19 +258,19 @@ def safe_comment(column: str = "comment") -> pl.Expr:
     a leading apostrophe, the usual defence against CSV injection. Then as
     :func:`normalised_text`.
     """
-    text = (
+    # One chain, so each step reads the text once (see normalised_text).
+    return (
         pl.col(column)
         .str.replace_all(r"(?is)<(script|style)\b.*?(?:</(?:script|style)\s*>|$)", " ")
         .str.replace_all(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>", " ")
         .str.replace_all(r"<!--.*?-->", " ")
-    )
-    stripped = (
-        text.str.replace_all(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "")
-        .str.replace_all(r"\s+", " ")
+        .str.replace_all(CONTROL_CHARACTERS, "")
+        .str.replace_all(WHITESPACE_RUN, " ")
         .str.strip_chars()
+        .str.replace(r"^([=+\-@])", "'$1")
+        .replace("", None)
+        .alias(column)
     )
-    defused = pl.when(stripped.str.contains(r"^[=+\-@]")).then("'" + stripped).otherwise(stripped)
-    return pl.when(stripped == "").then(None).otherwise(defused).alias(column)
 
 
 def normalise_surveys(
@@ -328,7 +341,9 @@ def normalise_surveys(
         typed.append(normalised_text("policy_code"))
     if raw.schema.get("resolution") == pl.String:
         typed.append(normalised_text("resolution").str.to_lowercase())
-    parsed = raw.with_columns(raw_copies).with_columns(typed)
+    # Lazily, so the sub-expressions the parsers share (a timestamp's text, read by its
+    # parser and by its daylight-saving check) are computed once, not once per use.
+    parsed = raw.lazy().with_columns(raw_copies).with_columns(typed).collect()
     if survey_date is not None:
         return parsed.with_columns(pl.lit(survey_date).alias("survey_date"))
     business = options.business_timezone or timezone
@@ -346,37 +361,46 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
     both kept here, for validation to reject.
     """
     content = [c for c in surveys.columns if c not in ("source_file", "source_line")]
-    ranked = surveys.with_columns(
-        pl.col("delivered_at")
-        .rank("dense", descending=True)
-        .over("response_id")
-        .fill_null(1)
-        .alias("_delivery_rank"),
-        pl.struct(content).hash().alias("_content"),
-    ).with_columns(
-        (
-            pl.col("source_line")
-            == pl.col("source_line").max().over("response_id", "delivered_at", "_content")
-        ).alias("_last_copy"),
+    # Only an id that occurs more than once can supersede anything (a few in a million rows):
+    # the ranking, hashing and grouping below run on those rows alone. Rows without an id
+    # cannot be matched to each other; validation rejects them instead.
+    positioned = surveys.with_row_index("_position")
+    repeated = pl.col("response_id").is_not_null() & pl.col("response_id").is_duplicated()
+    ranked = (
+        positioned.filter(repeated)
+        .with_columns(
+            pl.col("delivered_at")
+            .rank("dense", descending=True)
+            .over("response_id")
+            .fill_null(1)
+            .alias("_delivery_rank"),
+            pl.struct(content).hash().alias("_content"),
+        )
+        .with_columns(
+            (
+                pl.col("source_line")
+                == pl.col("source_line").max().over("response_id", "delivered_at", "_content")
+            ).alias("_last_copy"),
+        )
     )
-    # Rows without an id cannot be matched to each other; validation rejects them instead.
-    superseded = pl.col("response_id").is_not_null() & (
-        (pl.col("_delivery_rank") > 1) | ~pl.col("_last_copy")
-    )
-    helpers = ["_delivery_rank", "_content", "_last_copy"]
+    superseded = (pl.col("_delivery_rank") > 1) | ~pl.col("_last_copy")
+    helpers = ["_position", "_delivery_rank", "_content", "_last_copy"]
     latest_line = (
         ranked.filter(pl.col("_delivery_rank") == 1)
         .group_by("response_id")
         .agg(pl.col("source_line").max().alias("superseded_by_line"))
     )
-    gone = ranked.filter(superseded).drop(helpers).join(latest_line, "response_id", "left")
-    return ranked.filter(~superseded).drop(helpers), gone
+    gone = ranked.filter(superseded)
+    kept = positioned.filter(~pl.col("_position").is_in(gone.get_column("_position")))
+    gone = gone.drop(helpers).join(latest_line, "response_id", "left", maintain_order="left")
+    return kept.drop("_position"), gone
 
 
 def prepare_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
     """Type the interaction export and keep one row per interaction (the last one read)."""
     return (
-        raw.with_columns(
+        raw.lazy()
+        .with_columns(
             normalised_text("interaction_id"),
             parsed_timestamp("started_at", timezone),
             normalised_text("queue").str.to_lowercase(),
@@ -387,6 +411,7 @@ def prepare_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
         )
         .filter(pl.col("interaction_id").is_not_null())
         .unique("interaction_id", keep="last", maintain_order=True)
+        .collect()
     )
 
 

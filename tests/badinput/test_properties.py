@@ -162,3 +162,18 @@ def test_validating_a_day_of_arbitrary_rows_always_reconciles(
     counts = validated.counts
     assert counts.surveys_read == counts.kept + counts.quarantined
     assert counts.kept >= 1  # the generated rows survive whatever was appended after them
+
+
+@RELAXED
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(" \t\n\r\x0b\x0c\x85\xa0\u2003\u3000ab,é")), max_size=30
+    )
+)
+def test_whitespace_runs_collapse_exactly_as_a_plain_whitespace_regex(texts: list[str]) -> None:
+    """WHITESPACE_RUN rewrites only the runs that are not one plain space; the result must be
+    ``\\s+`` -> ``" "`` exactly, on every kind of Unicode whitespace."""
+    from transforms.clean import WHITESPACE_RUN
+
+    column = pl.Series("x", texts, dtype=pl.String)
+    assert column.str.replace_all(WHITESPACE_RUN, " ").equals(column.str.replace_all(r"\s+", " "))
