@@ -7,6 +7,7 @@ as ``<column>_raw``, so validation can reject the row and say exactly which valu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -273,6 +274,32 @@ def safe_comment(column: str = "comment") -> pl.Expr:
     )
 
 
+def by_distinct_values(
+    frame: pl.DataFrame, exprs: Sequence[pl.Expr], min_rows: int = 10_000
+) -> list[pl.Expr]:
+    """``exprs`` as lookups over the distinct values of their columns.
+
+    Each expression must be a function of the one column it is named after (a channel, a
+    score, a queue, a policy code: a few dozen distinct values in a million rows). It is
+    evaluated once per distinct value of that column in ``frame`` and mapped onto every row
+    with ``replace_strict`` (null included), which gives the same column as evaluating it
+    row by row. A frame under ``min_rows`` rows, or a column with more than one distinct
+    value in eight rows, keeps the expression as it is (a lookup would not pay).
+    """
+    out: list[pl.Expr] = []
+    for expr in exprs:
+        name = expr.meta.output_name()
+        distinct = frame.get_column(name).unique()
+        if frame.height < min_rows or distinct.len() * 8 > frame.height:
+            out.append(expr)
+            continue
+        mapped = distinct.to_frame().select(expr).to_series()
+        out.append(
+            pl.col(name).replace_strict(distinct, mapped, return_dtype=mapped.dtype).alias(name)
+        )
+    return out
+
+
 def normalise_surveys(
     raw: pl.DataFrame,
     timezone: str,
@@ -303,15 +330,18 @@ def normalise_surveys(
         parsed_timestamp(
             "delivered_at", local, options.formats.get("delivered_at", ()), options.ambiguous
         ),
+        safe_comment("comment"),
+    ]
+    # Columns of a few distinct values are typed once per value (see by_distinct_values).
+    few_values = [
         normalised_channel("channel"),
         parsed_score("csat"),
         parsed_score("nps"),
         parsed_score("effort"),
-        safe_comment("comment"),
         normalised_text("language").str.to_lowercase(),
     ]
     if "rating" in raw.columns:
-        typed.append(normalised_text("rating").str.to_lowercase())
+        few_values.append(normalised_text("rating").str.to_lowercase())
         raw_copies.append(pl.col("rating").alias("rating_raw"))
     for name in ROW_TIMESTAMP_COLUMNS:
         if raw.schema.get(name) == pl.String:
@@ -336,11 +366,12 @@ def normalise_surveys(
         if raw.schema.get(name) == pl.String:
             typed.append(normalised_text(name))
     if raw.schema.get("queue") == pl.String:
-        typed.append(normalised_text("queue").str.to_lowercase())
+        few_values.append(normalised_text("queue").str.to_lowercase())
     if raw.schema.get("policy_code") == pl.String:
-        typed.append(normalised_text("policy_code"))
+        few_values.append(normalised_text("policy_code"))
     if raw.schema.get("resolution") == pl.String:
-        typed.append(normalised_text("resolution").str.to_lowercase())
+        few_values.append(normalised_text("resolution").str.to_lowercase())
+    typed += by_distinct_values(raw, few_values)
     # Lazily, so the sub-expressions the parsers share (a timestamp's text, read by its
     # parser and by its daylight-saving check) are computed once, not once per use.
     parsed = raw.lazy().with_columns(raw_copies).with_columns(typed).collect()
@@ -403,9 +434,14 @@ def prepare_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
         .with_columns(
             normalised_text("interaction_id"),
             parsed_timestamp("started_at", timezone),
-            normalised_text("queue").str.to_lowercase(),
-            normalised_text("policy_code").str.to_uppercase(),
-            normalised_text("resolution").str.to_lowercase(),
+            *by_distinct_values(
+                raw,
+                [
+                    normalised_text("queue").str.to_lowercase(),
+                    normalised_text("policy_code").str.to_uppercase(),
+                    normalised_text("resolution").str.to_lowercase(),
+                ],
+            ),
             pl.col("transfers").cast(pl.Int16, strict=False),
             pl.col("prior_contacts").cast(pl.Int16, strict=False),
         )

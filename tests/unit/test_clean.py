@@ -155,3 +155,17 @@ def test_rows_without_an_id_are_never_treated_as_duplicates_of_each_other() -> N
     kept, superseded = split_superseded_deliveries(typed)
     assert kept.height == 2
     assert superseded.height == 0
+
+
+def test_typing_by_distinct_values_equals_typing_every_row() -> None:
+    """The lookup over distinct values (nulls, blanks and junk included) gives exactly the
+    column the expression gives row by row."""
+    from transforms.clean import by_distinct_values, normalised_channel, parsed_score
+
+    values = [" Phone ", "phone", None, "", "E-mail", "chat ", "4 - Satisfied", " 4", "x", None]
+    frame = pl.DataFrame({"channel": values * 4, "csat": list(reversed(values)) * 4})
+    exprs = [normalised_channel("channel"), parsed_score("csat")]
+    looked_up = by_distinct_values(frame, exprs, min_rows=0)
+    assert frame.select(looked_up).equals(frame.select(exprs))
+    # Many distinct values (one per row): the expressions are kept as they are.
+    assert by_distinct_values(frame.head(5), exprs, min_rows=0)[0] is exprs[0]
