@@ -58,10 +58,12 @@ from transforms.clean import (
     contacts_from_responses,
     is_negative,
     join_interactions,
+    latest_interactions,
     normalise_surveys,
     normalised_text,
     prepare_interactions,
     split_superseded_deliveries,
+    typed_interactions,
     with_attributes,
     with_policy_facts,
 )
@@ -211,12 +213,13 @@ def read_interactions(
     if interaction_ids is not None:
         # Cheap and sure: an id already in its cleaned form either is one of the surveys'
         # ids or is not needed; an id with whitespace or control characters (rare) is kept
-        # whatever it is, for prepare_interactions to clean and the join to match or ignore.
+        # whatever it is, for typed_interactions to clean and the join to match or ignore.
         raw = pl.col("interaction_id")
         keep = raw.is_in(interaction_ids.drop_nulls().unique()) | raw.str.contains(
             r"[\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
         )
     reads: list[RawRead] = []
+    parts: list[pl.DataFrame] = []  # each export's rows, typed
     contacts: dict[date, pl.DataFrame] = {}
     for back in range(settings.interaction_lookback_days, -1, -1):
         read_day = day - timedelta(days=back)
@@ -224,25 +227,33 @@ def read_interactions(
         if str(path) not in inputs:
             continue
         if read_day not in whole and read_day != day:
-            reads.append(read_file(path, inputs[str(path)], keep))
+            read = read_file(path, inputs[str(path)], keep)
+            reads.append(read)
+            parts.append(typed_interactions(read.frame, settings.timezone))
             continue
         # The contacts (a few narrow columns) of the whole file; the rows the join does not
-        # need go as soon as they are taken, so whole exports are never held at once.
+        # need go as soon as they are taken, so whole exports are never held at once. They
+        # are typed once: the rows the join needs are taken from the typed export.
         read = read_file(path, inputs[str(path)], None)
-        contacts[read_day] = contacts_from_interactions(
-            prepare_interactions(read.frame, settings.timezone), read_day
+        prepared = prepare_interactions(read.frame, settings.timezone)
+        contacts[read_day] = contacts_from_interactions(prepared, read_day)
+        if interaction_ids is not None:
+            prepared = prepared.filter(
+                pl.col("interaction_id").is_in(interaction_ids.drop_nulls().unique())
+            )
+        parts.append(prepared)
+        # Its raw rows are let go; the read keeps its rejects and counts.
+        reads.append(
+            replace(read, frame=read.frame.clear(), skipped=read.skipped + read.frame.height)
         )
-        if keep is not None:
-            kept = read.frame.filter(keep)
-            read = replace(read, frame=kept, skipped=read.skipped + read.frame.height - kept.height)
-        reads.append(read)
-    if not any(r.frame.height for r in reads):
-        frame = pl.DataFrame(
-            schema={**RAW_INTERACTION_SCHEMA, "source_file": pl.String, "source_line": pl.Int64}
-        )
-    else:
-        frame = pl.concat([r.frame for r in reads if r.frame.height], how="vertical_relaxed")
-    return prepare_interactions(frame, settings.timezone), reads, contacts
+    if not parts:
+        raw_schema: dict[str, pl.DataType] = {
+            **RAW_INTERACTION_SCHEMA,
+            "source_file": pl.String(),
+            "source_line": pl.Int64(),
+        }
+        parts.append(typed_interactions(pl.DataFrame(schema=raw_schema), settings.timezone))
+    return latest_interactions(pl.concat(parts, how="vertical_relaxed")), reads, contacts
 
 
 def validate_day(

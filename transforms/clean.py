@@ -427,8 +427,10 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
     return kept.drop("_position"), gone
 
 
-def prepare_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
-    """Type the interaction export and keep one row per interaction (the last one read)."""
+def typed_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Type an interaction export's rows (ids and codes cleaned, ``started_at`` in UTC);
+    rows without an id are dropped. Row by row: the parts of several exports typed apart
+    and concatenated equal the concatenation typed."""
     return (
         raw.lazy()
         .with_columns(
@@ -446,9 +448,18 @@ def prepare_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
             pl.col("prior_contacts").cast(pl.Int16, strict=False),
         )
         .filter(pl.col("interaction_id").is_not_null())
-        .unique("interaction_id", keep="last", maintain_order=True)
         .collect()
     )
+
+
+def latest_interactions(typed: pl.DataFrame) -> pl.DataFrame:
+    """One row per interaction of :func:`typed_interactions` rows: the last one read."""
+    return typed.unique("interaction_id", keep="last", maintain_order=True)
+
+
+def prepare_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Type the interaction export and keep one row per interaction (the last one read)."""
+    return latest_interactions(typed_interactions(raw, timezone))
 
 
 #: The interaction facts a survey gains by the join: the contract's columns but the key.
