@@ -20,7 +20,9 @@ import io
 import itertools
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from servicelens.storage.fs import DataPath, read_bytes
+from servicelens.storage.fs import DataPath, as_path, read_bytes
 from transforms.schemas import RAW_INTERACTION_SCHEMA
 
 QUOTE = ord('"')
@@ -683,8 +685,17 @@ def read_jsonl_with_lines(
     """
     path = str(path)
     schema = schema or RAW_INTERACTION_SCHEMA
-    buf, encoding = decode_to_utf8(read_bytes(path))
-    split_here = b"\r" in buf
+    # A local export in plain UTF-8 (the usual case) is read from the file a piece at a
+    # time; anything else (an object store, a BOM, a legacy encoding, CR line ends) is
+    # decoded to UTF-8 in memory first.
+    source: _JsonSource | None = _PlainUtf8File.open(path)
+    encoding = "utf-8"
+    split_here = False
+    if source is None:
+        decoded_bytes, encoding = decode_to_utf8(read_bytes(path))
+        split_here = b"\r" in decoded_bytes
+        source = _InMemory(decoded_bytes)
+        del decoded_bytes
     stripped = pl.col("text").str.strip_chars()
     present = stripped != ""
     # A cheap shape check first, so one truncated line does not force the slow path.
@@ -692,7 +703,7 @@ def read_jsonl_with_lines(
     # One streaming pass keeps a few numbers per line and the text of rejected lines only;
     # the file's text is never held a second time as a column.
     shapes = (
-        _numbered_lines(buf, split_here)
+        _numbered_lines(source.lines_input(), split_here)
         .select(
             "source_line",
             (pl.col("text").str.len_bytes() + 1).alias("length"),  # with its newline
@@ -712,44 +723,46 @@ def read_jsonl_with_lines(
     candidates = shapes.filter(pl.col("candidate"))
     candidate_lines = candidates.get_column("source_line")
     # The rejected lines blanked out (the text is the same otherwise, line for line), in
-    # pieces that end at line ends, one per core; the file's own bytes are let go, so the
-    # date holds one copy of this file at most.
+    # pieces that end at line ends, each decoded as soon as it is cut: the date never holds
+    # a second copy of the file, only the pieces being decoded.
     chunks = _chunks_without_lines(
-        buf,
+        source,
         bad.get_column("start").to_numpy(),
         bad.get_column("length").to_numpy(),
         candidates.get_column("start").to_numpy(),
     )
-    del buf, shapes, bad, candidates
+    del shapes, bad, candidates
     decoded = _decode_json_fast(chunks, candidate_lines, schema, keep)
     rows_decoded = candidate_lines.len()
     if decoded is None:
-        payload = b"".join(chunk.data for chunk in chunks)
+        payload = source.whole() or bytes(source.read(0, source.size))
         candidates = (
             _numbered_lines(payload, split_here).filter(present & looks_like_object).collect()
         )
+        del payload
         exact, more = _decode_json_exact(candidates, schema)
         rejects.extend(more)
         decoded = exact.select(pl.col("row").struct.unnest(), "source_line")
         rows_decoded = decoded.height
         if keep is not None:
             decoded = decoded.filter(keep)
-        del payload
-    del chunks
+    source.close()
     frame = decoded.select(*schema, pl.lit(path).alias("source_file"), "source_line")
     rejects.sort(key=lambda r: r.line)
     skipped = rows_decoded - frame.height
     return RawRead(path, encoding, list(schema), frame, rejects, skipped)
 
 
-def _numbered_lines(buf: bytes, split_here: bool) -> pl.LazyFrame:
-    """The lines of ``buf`` as ``text`` with their 1-based ``source_line``, blank ones too."""
+def _numbered_lines(buf: bytes | str, split_here: bool) -> pl.LazyFrame:
+    """The lines of ``buf`` (bytes, or a file's path) as ``text`` with their 1-based
+    ``source_line``, blank ones too. ``split_here`` (bytes only) splits in Python."""
     if not split_here:
         return pl.scan_lines(
             buf, name="text", row_index_name="source_line", row_index_offset=1
         ).with_columns(pl.col("source_line").cast(pl.Int64))
     # polars' line reader drops the "\r" of a CRLF line ending; a file with any "\r" is split
     # here instead, so a rejected line's text is kept exactly as it is in the file.
+    assert isinstance(buf, bytes), "a file with CR line ends is read into memory"
     return (
         pl.DataFrame({"text": [buf.decode("utf-8")]})
         .lazy()
@@ -759,14 +772,110 @@ def _numbered_lines(buf: bytes, split_here: bool) -> pl.LazyFrame:
     )
 
 
-#: Pieces of at least this many bytes are decoded on threads of their own (polars' NDJSON
-#: reader decodes one buffer on one core; smaller files are not worth a second copy).
-PARALLEL_JSON_BYTES = 1 << 24
+#: An NDJSON export is cut into pieces of about this many bytes, each decoded on a thread
+#: of its own while the next is cut (polars' NDJSON reader decodes one buffer on one core).
+JSON_PIECE_BYTES = 1 << 26
+#: Pieces being decoded at once (and so held in memory at once, with the one being cut).
+JSON_PIECES_IN_FLIGHT = 2
+
+
+class _JsonSource:
+    """The UTF-8 text of an NDJSON export, read by byte range."""
+
+    size: int
+
+    def lines_input(self) -> bytes | str:
+        """What polars' line scanner reads: the bytes, or the file's path."""
+        raise NotImplementedError
+
+    def read(self, begin: int, end: int) -> bytes | memoryview:
+        raise NotImplementedError
+
+    def whole(self) -> bytes | None:
+        """The text as one ``bytes`` object without copying it, if it is held as one."""
+        return None
+
+    def close(self) -> None:
+        """Let go of the text (or the file)."""
+
+
+class _InMemory(_JsonSource):
+    def __init__(self, data: bytes) -> None:
+        self.data: bytes | None = data
+        self.size = len(data)
+
+    def lines_input(self) -> bytes:
+        assert self.data is not None
+        return self.data
+
+    def read(self, begin: int, end: int) -> memoryview:
+        assert self.data is not None
+        return memoryview(self.data)[begin:end]
+
+    def whole(self) -> bytes | None:
+        return self.data
+
+    def close(self) -> None:
+        self.data = None
+
+
+class _PlainUtf8File(_JsonSource):
+    """A local file whose bytes are its UTF-8 text as they are: no BOM, no UTF-16, no CR
+    (polars' line scanner drops a CR the rejects must keep), and valid UTF-8. Checked a
+    slice at a time, so the file is never held whole."""
+
+    def __init__(self, path: Path, size: int, stamp: tuple[int, int]) -> None:
+        self.path = path
+        self.size = size
+        self.stamp = stamp
+        self.handle = path.open("rb")
+
+    @classmethod
+    def open(cls, location: str) -> _PlainUtf8File | None:
+        path = as_path(location)
+        if not isinstance(path, Path) or not path.is_file():
+            return None
+        info = path.stat()
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+            if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                return None
+            if _unmarked_utf16(head):
+                return None
+            handle.seek(0)
+            try:
+                while piece := handle.read(1 << 24):
+                    if b"\r" in piece:
+                        return None
+                    if piece.isascii() and not decoder.getstate()[0]:
+                        continue
+                    decoder.decode(piece)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                return None
+        return cls(path, info.st_size, (info.st_size, info.st_mtime_ns))
+
+    def lines_input(self) -> str:
+        return str(self.path)
+
+    def read(self, begin: int, end: int) -> bytes:
+        info = self.path.stat()
+        if (info.st_size, info.st_mtime_ns) != self.stamp:
+            raise SourceError(
+                f"{self.path}: the file changed while it was being read; run the date again "
+                "once the export is complete"
+            )
+        self.handle.seek(begin)
+        return self.handle.read(end - begin)
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 @dataclass(frozen=True)
 class _Chunk:
-    """A piece of an NDJSON buffer that ends at a line end, and the rows it holds."""
+    """A piece of an NDJSON text that ends at a line end, and the rows it holds."""
 
     data: bytes
     #: Index (among all well-shaped lines) of the piece's first row, and its row count.
@@ -775,51 +884,51 @@ class _Chunk:
 
 
 def _chunks_without_lines(
-    buf: bytes, starts: np.ndarray, lengths: np.ndarray, row_starts: np.ndarray
-) -> list[_Chunk]:
-    """``buf`` with the lines at ``starts`` (byte offsets, ``lengths`` with the newline)
-    blanked out (spaces, which the NDJSON reader skips), cut at line ends into one piece per
-    core for a large buffer. ``row_starts`` are the byte offsets of the lines that remain
-    rows, in order: each piece's rows are exactly its lines. A single piece of a buffer
-    with nothing to blank is ``buf`` itself, not a copy."""
-    import os
-
-    pieces = max(1, min(os.cpu_count() or 1, len(buf) // PARALLEL_JSON_BYTES))
+    source: _JsonSource, starts: np.ndarray, lengths: np.ndarray, row_starts: np.ndarray
+) -> Iterator[_Chunk]:
+    """The text of ``source`` with the lines at ``starts`` (byte offsets, ``lengths`` with
+    the newline) blanked out (spaces, which the NDJSON reader skips), cut at line ends into
+    pieces of about :data:`JSON_PIECE_BYTES`, made one at a time as they are asked for.
+    ``row_starts`` are the byte offsets of the lines that remain rows, in order: each
+    piece's rows are exactly its lines. Text held whole with nothing to blank and no need
+    to cut is given as it is, not copied."""
+    pieces = max(1, -(-source.size // JSON_PIECE_BYTES))
+    whole = source.whole()
+    if pieces == 1 and starts.size == 0 and whole is not None:
+        yield _Chunk(whole, 0, len(row_starts))
+        return
+    # Cut where a row starts (a line end before it), near each multiple of the piece size.
     cuts = [0]
     for i in range(1, pieces):
-        at = buf.find(b"\n", len(buf) * i // pieces)
-        if at < 0 or at + 1 <= cuts[-1]:
-            break
-        cuts.append(at + 1)
-    cuts.append(len(buf))
-    chunks: list[_Chunk] = []
-    view = memoryview(buf)
+        at = int(np.searchsorted(row_starts, source.size * i // pieces))
+        if at < len(row_starts) and int(row_starts[at]) > cuts[-1]:
+            cuts.append(int(row_starts[at]))
+    cuts.append(source.size)
     for begin, end in itertools.pairwise(cuts):
         first, last = np.searchsorted(row_starts, [begin, end])
         inside = (starts >= begin) & (starts < end)
-        if pieces == 1 and not inside.any():
-            return [_Chunk(buf, 0, len(row_starts))]
         parts: list[bytes | memoryview] = []
         done = begin
         for start, size in zip(starts[inside].tolist(), lengths[inside].tolist(), strict=True):
             text = min(size - 1, end - start)  # the last line may have no newline
-            parts += [view[done:start], b" " * text]
+            parts += [source.read(done, start), b" " * text]
             done = start + text
-        parts.append(view[done:end])
-        chunks.append(_Chunk(b"".join(parts), int(first), int(last - first)))
-    return chunks
+        parts.append(source.read(done, end))
+        yield _Chunk(b"".join(parts), int(first), int(last - first))
 
 
 def _decode_json_fast(
-    chunks: list[_Chunk],
+    chunks: Iterable[_Chunk],
     lines: pl.Series,
     schema: dict[str, pl.DataType],
     keep: pl.Expr | None,
 ) -> pl.DataFrame | None:
     """Decode the well-shaped lines (``lines``, one per JSON row of the ``chunks``) with
-    polars' NDJSON reader, the chunks on threads of their own, keeping the rows ``keep``
-    selects; None when any line does not fit the schema, for the exact path to find it."""
-    from concurrent.futures import ThreadPoolExecutor
+    polars' NDJSON reader, keeping the rows ``keep`` selects; None when any line does not
+    fit the schema, for the exact path to find it. Pieces are decoded on threads (polars
+    lets go of the GIL) while the next is cut, at most :data:`JSON_PIECES_IN_FLIGHT` at once."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     empty = pl.DataFrame(schema={**schema, "source_line": pl.Int64})
     if lines.len() == 0:
@@ -827,7 +936,7 @@ def _decode_json_fast(
 
     def decode(chunk: _Chunk) -> pl.DataFrame | None:
         if chunk.rows == 0:
-            return empty.drop("source_line").with_columns(pl.lit(0, pl.UInt32).alias("_row"))
+            return None if chunk.data.strip() else empty.clear()
         last = chunk.rows - 1
         query = pl.scan_ndjson(io.BytesIO(chunk.data), schema=schema).with_row_index("_row")
         # The last row is kept whatever ``keep`` says: it proves the reader found exactly
@@ -847,16 +956,21 @@ def _decode_json_fast(
             .with_columns((pl.col("_row").cast(pl.Int64) + chunk.first_row).alias("_row"))
         )
 
-    if len(chunks) == 1:
-        found = [decode(chunks[0])]
-    else:
-        with ThreadPoolExecutor(len(chunks)) as pool:  # polars lets go of the GIL
-            found = list(pool.map(decode, chunks))
+    found: list[pl.DataFrame | None] = []
+    with ThreadPoolExecutor(JSON_PIECES_IN_FLIGHT) as pool:
+        running: deque[Future[pl.DataFrame | None]] = deque()
+        for chunk in chunks:
+            if len(running) >= JSON_PIECES_IN_FLIGHT:
+                found.append(running.popleft().result())
+            running.append(pool.submit(decode, chunk))
+            del chunk
+        found += [future.result() for future in running]
     if any(f is None for f in found):
         return None
-    rows = pl.concat([f for f in found if f is not None and f.height], how="vertical_relaxed")
-    if rows.height == 0:
+    parts = [f for f in found if f is not None and "_row" in f.columns and f.height]
+    if not parts:
         return empty
+    rows = pl.concat(parts, how="vertical_relaxed")
     return rows.with_columns(lines.gather(rows.get_column("_row")).alias("source_line")).drop(
         "_row"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from servicelens.ingest.readers import decode_to_utf8, read_csv_with_lines, read_jsonl_with_lines
@@ -93,7 +94,7 @@ def test_jsonl_read_in_pieces_on_threads_equals_one_piece(
     path.write_text("\n".join(lines))
     keep = pl.col("interaction_id").str.ends_with("7")
     whole = [read_jsonl_with_lines(path), read_jsonl_with_lines(path, keep=keep)]
-    monkeypatch.setattr(readers, "PARALLEL_JSON_BYTES", 1024)  # dozens of pieces
+    monkeypatch.setattr(readers, "JSON_PIECE_BYTES", 1024)  # dozens of pieces
     pieces = [read_jsonl_with_lines(path), read_jsonl_with_lines(path, keep=keep)]
     for one, many in zip(whole, pieces, strict=True):
         assert many.frame.equals(one.frame)
@@ -116,7 +117,7 @@ def test_jsonl_type_error_in_any_piece_takes_the_exact_path(
     lines[1700] = '{"interaction_id": "I1700", "transfers": "three"}'
     path = tmp_path / "i.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(readers, "PARALLEL_JSON_BYTES", 1024)
+    monkeypatch.setattr(readers, "JSON_PIECE_BYTES", 1024)
     read = read_jsonl_with_lines(path)
     assert [r.line for r in read.rejects] == [1701]
     assert "transfers" in read.rejects[0].reason
@@ -132,3 +133,38 @@ def test_utf8_check_across_slices_of_ascii_and_multibyte_text(step: int) -> None
     assert not _is_utf8(text[:-1] + b"\xc3", step)  # a character left open at the end
     assert not _is_utf8(b"ab\xc3" + b"ascii after an open character", step)
     assert not _is_utf8(b"\xff" + b"a" * 20, step)
+
+
+def test_jsonl_read_from_the_file_or_from_memory_gives_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain UTF-8 is read from the file piece by piece; a BOM, CR line ends or a legacy
+    encoding are decoded in memory first. Rows, lines and rejects are the same."""
+    from servicelens.ingest import readers
+
+    monkeypatch.setattr(readers, "JSON_PIECE_BYTES", 512)
+    lines = _interaction_lines(400)
+    lines[7] = '{"interaction_id": "I7", "que'
+    lines[8] = '{"interaction_id": "Ié8", "queue": "délivery"}'
+    text = "\n".join(lines) + "\n"
+    variants = {
+        "plain.jsonl": text.encode("utf-8"),
+        "bom.jsonl": codecs.BOM_UTF8 + text.encode("utf-8"),
+        "crlf.jsonl": text.replace("\n", "\r\n").encode("utf-8"),
+        "cp1252.jsonl": text.encode("cp1252"),
+    }
+    assert readers._PlainUtf8File.open(str(tmp_path / "missing.jsonl")) is None
+    reads = {}
+    for name, data in variants.items():
+        (tmp_path / name).write_bytes(data)
+        from_file = readers._PlainUtf8File.open(str(tmp_path / name))
+        assert (from_file is not None) == (name == "plain.jsonl")
+        if from_file is not None:
+            from_file.close()
+        reads[name] = read_jsonl_with_lines(tmp_path / name)
+    plain = reads.pop("plain.jsonl")
+    assert plain.frame.height == 399 and [r.line for r in plain.rejects] == [8]
+    assert plain.frame.filter(pl.col("source_line") == 9).get_column("queue").item() == "délivery"
+    for read in reads.values():
+        assert read.frame.drop("source_file").equals(plain.frame.drop("source_file"))
+        assert [r.line for r in read.rejects] == [8]
