@@ -428,9 +428,14 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
 
 
 def typed_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
-    """Type an interaction export's rows (ids and codes cleaned, ``started_at`` in UTC);
-    rows without an id are dropped. Row by row: the parts of several exports typed apart
-    and concatenated equal the concatenation typed."""
+    """Type an interaction export's rows; rows without an id are dropped.
+
+    ``raw`` carries :data:`transforms.schemas.RAW_INTERACTION_SCHEMA`'s columns as read (plus
+    any others, kept as they are). Ids and codes are cleaned (:func:`normalised_text`; queue
+    and resolution lower-case, policy code upper-case), ``started_at`` is parsed to UTC
+    (naive times are in ``timezone``, an IANA name), counts become Int16 (null when out of
+    range). Row by row: exports typed apart and concatenated equal their concatenation
+    typed, so a date can type each export once."""
     return (
         raw.lazy()
         .with_columns(
@@ -453,7 +458,9 @@ def typed_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
 
 
 def latest_interactions(typed: pl.DataFrame) -> pl.DataFrame:
-    """One row per interaction of :func:`typed_interactions` rows: the last one read."""
+    """One row per ``interaction_id`` of :func:`typed_interactions` rows, the last one read
+    (a later export of the same interaction corrects the earlier), in the order of the rows
+    kept."""
     return typed.unique("interaction_id", keep="last", maintain_order=True)
 
 
