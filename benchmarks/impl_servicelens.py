@@ -23,6 +23,7 @@ STAGES = {
         "with_accepted_elsewhere": "validate",  # the cross-date duplicate rule reads other dates
         "redact_pii": "redact",  # its own column: it must not become the slowest stage
         "normalise_surveys": "clean",
+        "with_detected_language": "clean",  # the comment's language, where none is stated
         "split_superseded_deliveries": "clean",
         "join_interactions": "clean",
         "with_policy_facts": "clean",
