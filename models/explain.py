@@ -12,6 +12,7 @@ class that was predicted, in words an analyst can read.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -221,13 +222,14 @@ def _counterfactual_effects(
     Exactly ``decision_function(x) - decision_function(x with column j at its reference)``,
     bit for bit: both sides are summed tree by tree from the baseline in the booster's own
     order. The trees are not walked once per column: each row's branch at every split of a
-    tree is worked out once (a few array comparisons), packed into one integer per row, and
-    a table from that integer to the leaf's value gives the row's leaf; setting column j to
-    its reference only overwrites the bits of the splits on j, so every counterfactual leaf
-    is one more table lookup. (It reads scikit-learn's private ``_predictors``,
-    ``_bin_mapper`` and ``_preprocess_X`` and mirrors its branching rule:
-    ``tests/model/test_boosted_reasons.py`` checks the result against ``decision_function``
-    so a library change cannot pass unnoticed.)
+    tree is worked out once (one array comparison or lookup per split), packed into one
+    integer per row, and a table from that integer to the leaf's value gives the row's leaf;
+    setting column j to its reference only overwrites the bits of the splits on j, so every
+    counterfactual leaf is one more table lookup. The tables are built once per fitted
+    booster. (It reads scikit-learn's private ``_predictors``, ``_bin_mapper`` and
+    ``_preprocess_X`` and mirrors its branching rule: ``tests/model/test_boosted_reasons.py``
+    checks the result against ``decision_function`` so a library change cannot pass
+    unnoticed.)
     """
     x = booster._preprocess_X(inputs, reset=False)
     # The reference row goes through the booster's own preprocessing too, so a categorical
@@ -235,61 +237,60 @@ def _counterfactual_effects(
     reference_x = booster._preprocess_X(references[None, :], reset=False)
     known_categories, feature_map = booster._bin_mapper.make_known_categories_bitsets()
     categorical = np.asarray(booster._bin_mapper.is_categorical_, dtype=bool)
-    rows = _SplitInputs(x, categorical, known_categories, feature_map)
-    reference = _SplitInputs(reference_x, categorical, known_categories, feature_map)
+    rows = _SplitInputs(x, categorical)
+    reference = _SplitInputs(reference_x, categorical)
     baseline = float(np.ravel(booster._baseline_prediction)[0])
     n_rows, n_columns = x.shape
     raw = np.full(n_rows, baseline)
     # Row j: the log-odds with column j at its reference, summed in the same order as raw.
     counterfactual = np.full((n_columns, n_rows), baseline)
-    for iteration in booster._predictors:
-        for tree in iteration:
-            routing = _TreeRouting(tree.nodes, n_columns)
-            if routing.table is None:  # too many splits for a table: walk it per column
-                walked = (x, reference_x[0], known_categories, feature_map)
-                _add_walked_tree(tree, *walked, raw, counterfactual)
+    code = np.empty(n_rows, dtype=np.uint16)
+    branch = np.empty(n_rows, dtype=bool)
+    moved = np.empty(n_rows, dtype=np.uint16)
+    leaf = np.empty(n_rows)
+    for routing in _tree_routings(booster, known_categories, feature_map):
+        if routing.table is None:  # too many splits for a table: walk it per column
+            walked = (x, reference_x[0], known_categories, feature_map)
+            _add_walked_tree(routing.tree, *walked, raw, counterfactual)
+            continue
+        routing.code(rows, out=code, branch=branch)
+        reference_code = int(routing.code(reference)[0])
+        actual = routing.table.take(code)
+        raw += actual
+        for j in range(n_columns):
+            bits = routing.bits_of[j]
+            if not bits:
+                np.add(counterfactual[j], actual, out=counterfactual[j])
                 continue
-            code = routing.code(rows, tree.raw_left_cat_bitsets)
-            reference_code = routing.code(reference, tree.raw_left_cat_bitsets)[0]
-            actual = routing.table[code]
-            raw += actual
-            np.add(counterfactual, actual, out=counterfactual, where=~routing.splits_on[:, None])
-            for j in np.flatnonzero(routing.splits_on).tolist():
-                bits = routing.bits_of[j]
-                counterfactual[j] += routing.table[(code & ~bits) | (reference_code & bits)]
+            np.bitwise_and(code, ~bits & 0xFFFF, out=moved)
+            np.bitwise_or(moved, reference_code & bits, out=moved)
+            np.add(counterfactual[j], routing.table.take(moved, out=leaf), out=counterfactual[j])
     return raw, (raw - counterfactual).T
 
 
 #: A tree with more splits than this is walked once per column instead of tabulated: its
-#: table (one entry per combination of branches) would outgrow the work it saves.
+#: table (one entry per combination of branches, a 16-bit code) would outgrow the work it
+#: saves.
 _MAX_TABLE_SPLITS = 16
+#: The code a categorical value the booster treats as missing (NaN, negative) is read as.
+_MISSING_CATEGORY = 256
 
 
 class _SplitInputs:
     """The booster's preprocessed inputs laid out for testing many splits at once: one
-    contiguous row per column, and for categorical columns the category code and whether the
-    booster treats the value as missing (NaN, negative or a category it never saw)."""
+    contiguous row per column, and for categorical columns each row's category as an index
+    into a split's branch lookup (:data:`_MISSING_CATEGORY` for NaN or a negative code)."""
 
-    def __init__(
-        self,
-        x: np.ndarray,
-        categorical: np.ndarray,
-        known_categories: np.ndarray,
-        feature_map: np.ndarray,
-    ) -> None:
+    def __init__(self, x: np.ndarray, categorical: np.ndarray) -> None:
         self.values = np.ascontiguousarray(x.T)
-        self.missing = np.isnan(self.values)
-        self.codes: dict[int, np.ndarray] = {}
-        self.valid: dict[int, np.ndarray] = {}
+        self.categories: dict[int, np.ndarray] = {}
         for f in np.flatnonzero(categorical).tolist():
-            valid = ~self.missing[f] & (self.values[f] >= 0)
+            values = self.values[f]
+            valid = ~np.isnan(values) & (values >= 0)
             # The booster's own encoder gives codes 0..254 (or NaN): the uint8 the Cython
             # predictor casts to is the same number.
-            codes = np.where(valid, self.values[f], 0).astype(np.uint32)
-            self.codes[f] = codes
-            self.valid[f] = valid
-            known = _in_bitset(known_categories[feature_map[f]], codes)
-            self.missing[f] = ~(valid & known)
+            codes = np.where(valid, values, _MISSING_CATEGORY).astype(np.intp)
+            self.categories[f] = codes
 
 
 def _in_bitset(bitset: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -297,26 +298,70 @@ def _in_bitset(bitset: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return ((bitset[codes >> 5] >> (codes & 31)) & 1).astype(bool)
 
 
-class _TreeRouting:
-    """One fitted tree as a lookup: bit ``i`` of a row's code says whether the row goes left
-    at the tree's ``i``-th split, and ``table[code]`` is the value of the leaf it reaches."""
+_ROUTINGS: weakref.WeakKeyDictionary[Any, tuple[int, list[_TreeRouting]]] = (
+    weakref.WeakKeyDictionary()
+)
 
-    def __init__(self, nodes: np.ndarray, n_columns: int) -> None:
+
+def _tree_routings(
+    booster: HistGradientBoostingClassifier, known_categories: np.ndarray, feature_map: np.ndarray
+) -> list[_TreeRouting]:
+    """Every tree of the booster as a :class:`_TreeRouting`, in its order; built once per
+    fitted booster (a refit gives new predictors and new routings)."""
+    cached = _ROUTINGS.get(booster)
+    if cached is not None and cached[0] == id(booster._predictors):
+        return cached[1]
+    n_columns = int(booster.n_features_in_)
+    routings = [
+        _TreeRouting(tree, n_columns, known_categories, feature_map)
+        for iteration in booster._predictors
+        for tree in iteration
+    ]
+    _ROUTINGS[booster] = (id(booster._predictors), routings)
+    return routings
+
+
+class _TreeRouting:
+    """One fitted tree as a lookup: bit ``i`` of a row's code says which way the row goes at
+    the tree's ``i``-th split, and ``table[code]`` is the value of the leaf it reaches."""
+
+    def __init__(
+        self, tree: Any, n_columns: int, known_categories: np.ndarray, feature_map: np.ndarray
+    ) -> None:
+        self.tree = tree
+        nodes = tree.nodes
         self.nodes = nodes
         self.splits = np.flatnonzero(nodes["is_leaf"] == 0)
-        self.features = nodes["feature_idx"][self.splits]
-        self.splits_on = np.zeros(n_columns, dtype=bool)
-        self.splits_on[self.features] = True
+        features = nodes["feature_idx"][self.splits]
         self.table: np.ndarray | None = None
-        self.bits_of: dict[int, np.uint32] = {}
+        #: The bits of the splits on each column: what setting that column changes.
+        self.bits_of = [0] * n_columns
         if self.splits.size > _MAX_TABLE_SPLITS:
             return  # codes would not fit (nor the table in memory): the caller walks it
+        for i, f in enumerate(features.tolist()):
+            self.bits_of[f] |= 1 << i
+        # Each split's test, as what sets its bit: a number above the threshold (the bit
+        # means "right") when missing values go left, else at most the threshold (the bit
+        # means "left"), so NaN, which compares false, clears the bit either way; a
+        # category, its entry in a lookup of the split's branch for every code.
+        self.tests: list[tuple[int, float | np.ndarray, bool]] = []
+        self.bit_means_left: list[bool] = []
+        for node in nodes[self.splits]:
+            f = int(node["feature_idx"])
+            missing_left = bool(node["missing_go_to_left"])
+            if node["is_categorical"]:
+                every = np.arange(_MISSING_CATEGORY, dtype=np.intp)
+                left = _in_bitset(tree.raw_left_cat_bitsets[node["bitset_idx"]], every)
+                known = _in_bitset(known_categories[feature_map[f]], every)
+                # Left when in the split's left set; right when another known category;
+                # otherwise (unknown, NaN, negative) the missing branch.
+                lookup = np.append(left | (~known & missing_left), missing_left)
+                self.tests.append((f, lookup, True))
+                self.bit_means_left.append(True)
+            else:
+                self.tests.append((f, float(node["num_threshold"]), missing_left))
+                self.bit_means_left.append(not missing_left)
         self.table = self._table()
-        # The bits of the splits on each column: what setting that column changes.
-        self.bits_of = {
-            int(j): np.uint32(sum(1 << i for i in np.flatnonzero(self.features == j).tolist()))
-            for j in np.flatnonzero(self.splits_on)
-        }
 
     def _table(self) -> np.ndarray:
         rank = np.full(self.nodes.size, -1)
@@ -330,31 +375,40 @@ class _TreeRouting:
             if self.nodes["is_leaf"][node]:
                 table[(every_code & fixed) == wanted] = self.nodes["value"][node]
                 continue
-            bit = 1 << int(rank[node])
-            stack.append((int(self.nodes["left"][node]), fixed | bit, wanted | bit))
-            stack.append((int(self.nodes["right"][node]), fixed | bit, wanted))
+            i = int(rank[node])
+            bit = 1 << i
+            left_wanted = bit if self.bit_means_left[i] else 0
+            stack.append((int(self.nodes["left"][node]), fixed | bit, wanted | left_wanted))
+            stack.append(
+                (int(self.nodes["right"][node]), fixed | bit, wanted | (bit ^ left_wanted))
+            )
         return table
 
-    def code(self, inputs: _SplitInputs, raw_left_cat_bitsets: np.ndarray) -> np.ndarray:
-        """Each row's branches at every split of the tree, packed as bits (left = 1).
+    def code(
+        self,
+        inputs: _SplitInputs,
+        out: np.ndarray | None = None,
+        branch: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Each row's branches at every split of the tree, packed as bits (``out``, uint16).
 
         The same rule as scikit-learn's ``_predict_one_from_raw_data``: NaN takes the
         split's missing branch; a number goes left when ``<=`` the threshold; a category
         goes left when in the split's left set, right when a known category, and otherwise
         (negative, unknown) takes the missing branch.
         """
-        code = np.zeros(inputs.values.shape[1], dtype=np.uint32)
-        for i, node in enumerate(self.nodes[self.splits]):
-            f = int(node["feature_idx"])
-            if node["is_categorical"]:
-                codes = inputs.codes[f]
-                bitset = raw_left_cat_bitsets[node["bitset_idx"]]
-                left = inputs.valid[f] & _in_bitset(bitset, codes)
+        n = inputs.values.shape[1]
+        code = np.zeros(n, dtype=np.uint16) if out is None else out
+        code.fill(0)
+        branch = np.empty(n, dtype=bool) if branch is None else branch
+        for i, (f, test, missing_left) in enumerate(self.tests):
+            if isinstance(test, np.ndarray):
+                test.take(inputs.categories[f], out=branch)
+            elif missing_left:
+                np.greater(inputs.values[f], test, out=branch)
             else:
-                left = inputs.values[f] <= node["num_threshold"]
-            if node["missing_go_to_left"]:
-                left |= inputs.missing[f]
-            code |= left.astype(np.uint32) << np.uint32(i)
+                np.less_equal(inputs.values[f], test, out=branch)
+            np.bitwise_or(code, np.left_shift(branch, i, dtype=np.uint16), out=code)
         return code
 
 
