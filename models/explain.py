@@ -12,6 +12,7 @@ class that was predicted, in words an analyst can read.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -74,16 +75,25 @@ def _readable(block: str, raw: str) -> str:
 Namer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-class _Contributions(NamedTuple):
-    """P and every non-zero contribution to the log-odds as ``(row, column, value)``."""
+class _Part(NamedTuple):
+    """Contributions to the log-odds as ``(row, column, value)``, row by row and within a row
+    by column (what CSR arrays and ``np.nonzero`` give)."""
 
-    p: np.ndarray
     rows: np.ndarray
     columns: np.ndarray
     values: np.ndarray
+
+
+class _Contributions(NamedTuple):
+    """P and every non-zero contribution to the log-odds, in parts whose columns follow one
+    another (every column of a part below every column of the next)."""
+
+    p: np.ndarray
+    parts: list[_Part]
     name: Namer
-    #: Columns ``[0, dense)`` are measured for every row (the boosted facts): a row's k-th
-    #: largest among them bounds which of its other contributions can be in its top k.
+    #: Columns ``[0, dense)`` (the whole first part) are measured for every row (the boosted
+    #: facts): a row's k-th largest among them bounds which of its other contributions can
+    #: be in its top k.
     dense: int = 0
 
 
@@ -114,7 +124,8 @@ def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contribution
     def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         return np.asarray(names[columns], dtype=object)
 
-    return _Contributions(p, contributions.row, contributions.col, contributions.data, name)
+    part = _Part(contributions.row, contributions.col, contributions.data)
+    return _Contributions(p, [part], name)
 
 
 def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contributions:
@@ -124,11 +135,10 @@ def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contrib
     facts_logit, facts = _linear_terms(model.facts_model_, frame)
     logit, text_factor, facts_factor = model.combine(frame, text_logit, facts_logit)
     n_text = text.shape[1]
-    rows = np.concatenate([text.row, facts.row])
-    columns = np.concatenate([text.col, facts.col + n_text])
-    values = np.concatenate(
-        [text.data * text_factor[text.row], facts.data * facts_factor[facts.row]]
-    )
+    parts = [
+        _Part(text.row, text.col, text.data * text_factor[text.row]),
+        _Part(facts.row, facts.col + n_text, facts.data * facts_factor[facts.row]),
+    ]
     names = np.asarray(
         feature_names(model.text_model_) + feature_names(model.facts_model_), dtype=object
     )
@@ -136,7 +146,7 @@ def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contrib
     def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         return np.asarray(names[columns], dtype=object)
 
-    return _Contributions(expit(logit), rows, columns, values, name)
+    return _Contributions(expit(logit), parts, name)
 
 
 def _fact_label(column: str, value: object) -> str:
@@ -176,9 +186,10 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
     word_rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
     word_values = (x.data * coef[x.indices]) * share[word_rows]
     fact_rows, fact_columns_at = np.nonzero(effects[:, :n_facts])
-    rows = np.concatenate([fact_rows, word_rows])
-    columns = np.concatenate([fact_columns_at, x.indices.astype(np.intp) + n_facts])
-    values = np.concatenate([effects[fact_rows, fact_columns_at], word_values])
+    parts = [
+        _Part(fact_rows, fact_columns_at, effects[fact_rows, fact_columns_at]),
+        _Part(word_rows, x.indices.astype(np.intp) + n_facts, word_values),
+    ]
     word_names = np.asarray(feature_names(text), dtype=object)
     fact_columns = (*model.categorical, *model.numeric)
 
@@ -192,7 +203,7 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
             labels[at] = _fact_labels(fact_columns[c], frame[fact_columns[c]].to_numpy()[rows[at]])
         return labels
 
-    return _Contributions(p, rows, columns, values, name, dense=n_facts)
+    return _Contributions(p, parts, name, dense=n_facts)
 
 
 def boosted_inputs(
@@ -443,6 +454,32 @@ def shrink_probability(p: np.ndarray, weights: np.ndarray, base: float) -> np.nd
     return np.asarray(expit(weights * log_odds(clipped) + (1.0 - weights) * base))
 
 
+def _strongest_first(
+    rows: np.ndarray, columns: np.ndarray, values: np.ndarray, parts: list[_Part]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The contributions (``parts`` concatenated) ordered by row, then strongest first, ties
+    by column, so the reasons are reproducible. The sort is stable: when each part is in
+    row-major order and the parts' columns follow one another (as :class:`_Contributions`
+    says), ties are in column order already and the column key need not be sorted."""
+    in_order = all(_row_major(part) for part in parts) and all(
+        a.columns.size == 0 or b.columns.size == 0 or a.columns.max() < b.columns.min()
+        for a, b in itertools.pairwise(parts)
+    )
+    strength = -np.abs(values)
+    keys = (strength, rows) if in_order else (columns, strength, rows)
+    order = np.lexsort(keys)
+    return rows[order], columns[order], values[order]
+
+
+def _row_major(part: _Part) -> bool:
+    """Whether the part is sorted by row, then column, with no pair twice."""
+    if part.rows.size < 2:
+        return True
+    next_row = np.diff(part.rows)
+    next_column = np.diff(part.columns)
+    return bool(np.all((next_row > 0) | ((next_row == 0) & (next_column > 0))))
+
+
 def predict_with_flat_reasons(
     model: RootCauseModel,
     frame: pd.DataFrame,
@@ -469,27 +506,35 @@ def predict_with_flat_reasons(
         found = _blend_contributions(model, frame)
     else:
         found = _linear_contributions(model, frame)
-    p, rows, columns, values = found.p, found.rows, found.columns, found.values
+    p = found.p
+    weights: np.ndarray | None = None
     if shrink is not None:
         weights, base = shrink
         p = shrink_probability(p, weights, base)
-        values = values * weights[rows]
-    # Keep what pushes towards the row's own predicted class.
-    direction = np.where(p >= threshold, 1.0, -1.0)[rows]
-    toward = values * direction > 0
-    rows, columns, values = rows[toward], columns[toward], values[toward]
-    if 0 < k <= found.dense:
-        # Anything weaker than a row's k-th strongest dense contribution has k stronger ones
-        # and cannot be among its top k: dropping it first leaves the sort a few per row
-        # instead of every fact and word (the sort was the largest cost after the trees).
-        strength = np.zeros((len(frame), found.dense))
-        is_dense = columns < found.dense
-        strength[rows[is_dense], columns[is_dense]] = np.abs(values[is_dense])
-        floor = -np.partition(-strength, k - 1, axis=1)[:, k - 1]
-        strong = np.abs(values) >= floor[rows]
-        rows, columns, values = rows[strong], columns[strong], values[strong]
-    order = np.lexsort((columns, -np.abs(values), rows))  # ties: by feature, reproducibly
-    rows, columns, values = rows[order], columns[order], values[order]
+    direction = np.where(p >= threshold, 1.0, -1.0)
+    floor: np.ndarray | None = None
+    kept: list[_Part] = []
+    for rows, columns, values in found.parts:
+        if weights is not None:
+            values = values * weights[rows]
+        # Keep what pushes towards the row's own predicted class.
+        keep = values * direction[rows] > 0
+        if floor is not None:
+            keep &= np.abs(values) >= floor[rows]
+        rows, columns, values = rows[keep], columns[keep], values[keep]
+        if floor is None and 0 < k <= found.dense:
+            # The first part holds the dense contributions. Anything weaker than a row's
+            # k-th strongest of them has k stronger ones and cannot be among its top k:
+            # dropping it first leaves the sort a few per row instead of every fact and
+            # word (the sort was the largest cost after the trees).
+            strength = np.zeros((len(frame), found.dense))
+            strength[rows, columns] = np.abs(values)
+            floor = -np.partition(-strength, k - 1, axis=1)[:, k - 1]
+            strong = np.abs(values) >= floor[rows]
+            rows, columns, values = rows[strong], columns[strong], values[strong]
+        kept.append(_Part(rows, columns, values))
+    rows, columns, values = (np.concatenate(arrays) for arrays in zip(*kept, strict=True))
+    rows, columns, values = _strongest_first(rows, columns, values, kept)
     first_of_row = np.searchsorted(rows, rows, side="left")
     keep = np.arange(rows.size) - first_of_row < k
     rows, columns, values = rows[keep], columns[keep], values[keep]

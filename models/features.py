@@ -125,14 +125,15 @@ class TextVectors(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, x: Any) -> sparse.csr_matrix:
         texts = _as_texts(x)
         cache = _CACHE.get()
-        key = ("transform", id(self.vectorisers_), _texts_key(texts))
+        # Only training shares matrices: scoring (no cache) does not hash its texts.
+        key = None if cache is None else ("transform", id(self.vectorisers_), _texts_key(texts))
         if cache is not None and key in cache:
             return cache[key]  # type: ignore[no-any-return]
         empty = _lengths(texts) == 0
         blocks = [vectoriser.transform(texts) for _, vectoriser in self.vectorisers_]
         blocks.append(sparse.csr_matrix(empty.astype(float)[:, None]))
         matrix = sparse.hstack(blocks, format="csr")
-        if cache is not None:
+        if cache is not None and key is not None:
             cache[key] = matrix
         return matrix
 
