@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.language import detect_language, with_detected_language
+from transforms.language import (
+    MIN_CONFIDENCE,
+    _identifier,
+    detect_language,
+    with_detected_language,
+)
 
 
 def test_languages_of_full_sentences_are_detected_and_short_ones_left_unknown() -> None:
@@ -38,3 +43,49 @@ def test_only_missing_languages_are_filled() -> None:
     # The export's own "fr" stays, even on English text: the export is the record.
     assert filled.get_column("language").to_list() == ["fr", "de", None]
     assert filled.get_column("comment").to_list() == frame.get_column("comment").to_list()
+
+
+def _one_row_at_a_time(texts: list[str | None]) -> list[str | None]:
+    """The definition: every row put to the detector on its own (blank and null: unknown)."""
+    identifier = _identifier()
+    detected: list[str | None] = []
+    for text in texts:
+        if not text or not text.strip():
+            detected.append(None)
+            continue
+        language, confidence = identifier.classify(text)
+        detected.append(str(language) if confidence >= MIN_CONFIDENCE else None)
+    return detected
+
+
+def test_each_distinct_text_is_detected_once_with_the_per_row_answer() -> None:
+    """Distinct texts are classified once and their answer given to every copy: the same
+    languages as classifying row by row, for repeats, blanks (Python's whitespace, which
+    includes the U+001C-U+001F separators), nulls and short texts."""
+    phrases = [
+        "Die Lieferung kam zwei Tage zu spät, niemand hat sich gemeldet.",
+        "The driver never came and nobody called.",
+        "On m'a facturé des frais qui ne figurent pas dans le contrat.",
+        "Me cobraron una comisión que no está en el contrato.",
+        "Bof.",
+        "Ok",
+        "",
+        "   ",
+        "\x1c\x1f",
+        None,
+        "Unbelievable!",
+        "Het pakket kwam nooit aan en niemand belde terug.",
+        "🙂🙂🙂",
+    ]
+    texts = [phrases[(i * 7) % len(phrases)] for i in range(200)]
+    detected = detect_language(pl.Series("comment", texts)).to_list()
+    assert detected == _one_row_at_a_time(texts)
+    assert {"de", "en", "fr", "es"} <= set(detected)
+
+
+def test_nothing_to_detect_gives_nulls_of_the_right_type() -> None:
+    for texts in ([], [None, None], ["", "  "]):
+        detected = detect_language(pl.Series("comment", texts, dtype=pl.String))
+        assert detected.dtype == pl.String
+        assert detected.name == "comment"
+        assert detected.to_list() == [None] * len(texts)
