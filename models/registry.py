@@ -139,6 +139,7 @@ def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
     """Load a saved model after checking its checksum and that every type in it is trusted."""
     import skops.io as sio
     from sklearn.pipeline import Pipeline
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     from models.native_text import with_native_vectorizers
     from models.stacked import TextFactsBlend, TextThenFacts
@@ -164,17 +165,20 @@ def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
             f"({str(meta.get('model_sha256'))[:12]}); the file was changed after it was saved. "
             "Retrain, or roll back to another version"
         )
+    # skops audits every type against the trusted list before it builds anything, so one
+    # pass both checks and loads (listing the untrusted types first parsed the file twice).
     try:
-        found = sio.get_untrusted_types(data=payload)
+        model = sio.loads(payload, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException:
+        untrusted = [t for t in sio.get_untrusted_types(data=payload) if t not in TRUSTED_TYPES]
+        raise ModelFileError(
+            f"{model_path}: refusing to load untrusted types {untrusted}"
+        ) from None
     except (zipfile.BadZipFile, KeyError, ValueError) as error:
         raise ModelFileError(
             f"{model_path}: not a skops model file ({error}); pickles and other formats are "
             "never loaded. Retrain, or roll back to another version"
         ) from error
-    untrusted = [t for t in found if t not in TRUSTED_TYPES]
-    if untrusted:
-        raise ModelFileError(f"{model_path}: refusing to load untrusted types {untrusted}")
-    model = sio.loads(payload, trusted=list(TRUSTED_TYPES))
     if not isinstance(model, Pipeline | TextThenFacts | TextFactsBlend):
         raise ModelFileError(
             f"{model_path}: holds a {type(model).__name__}, not a Pipeline, TextThenFacts or "
