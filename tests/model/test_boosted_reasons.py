@@ -17,7 +17,9 @@ from models.explain import (
     _fact_label,
     boosted_inputs,
     feature_names,
+    predict_with_flat_reasons,
     predict_with_reasons,
+    shrink_probability,
 )
 from models.pipeline import feature_frame
 from models.stacked import TextThenFacts, one_thread
@@ -137,10 +139,16 @@ def test_trees_too_large_for_a_table_are_walked_with_the_same_result(
 
 
 def _reasons_by_definition(
-    model: TextThenFacts, frame: pd.DataFrame, k: int, threshold: float
+    model: TextThenFacts,
+    frame: pd.DataFrame,
+    k: int,
+    threshold: float,
+    shrink: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, list[list[str]]]:
     """Reasons the plain way: booster passes per column, sparse products for the words, and
-    per row a Python sort of every contribution that pushes towards the predicted class."""
+    per row a Python sort of every contribution that pushes towards the predicted class
+    (with ``shrink``, P pulled toward the base and every contribution scaled by the row's
+    weight)."""
     text = model.text_model_
     x, coef, intercept, text_logit, inputs, references = boosted_inputs(model, frame)
     n_facts = inputs.shape[1] - 1
@@ -150,17 +158,22 @@ def _reasons_by_definition(
     spread = text_logit - intercept
     share = np.divide(effects[:, -1], spread, out=np.zeros_like(spread), where=spread != 0)
     words = sparse.csr_matrix(sparse.csr_matrix(x.multiply(coef)).multiply(share[:, None]))
+    weights = np.ones(len(frame))
+    if shrink is not None:
+        weights, base = shrink
+        p = shrink_probability(p, weights, base)
     word_names = feature_names(text)
     fact_columns = (*model.categorical, *model.numeric)
     reasons: list[list[str]] = []
     for row in range(len(frame)):
         sign = 1.0 if p[row] >= threshold else -1.0
+        w = weights[row]
         candidates = [
             (-abs(value), j, _fact_label(fact_columns[j], frame[fact_columns[j]].iloc[row]), value)
-            for j, value in enumerate(effects[row, :n_facts].tolist())
+            for j, value in enumerate((effects[row, :n_facts] * w).tolist())
         ]
         start, end = words.indptr[row], words.indptr[row + 1]
-        for j, value in zip(words.indices[start:end], words.data[start:end], strict=True):
+        for j, value in zip(words.indices[start:end], words.data[start:end] * w, strict=True):
             candidates.append((-abs(value), n_facts + int(j), word_names[j], float(value)))
         toward = sorted(c for c in candidates if c[3] * sign > 0)
         reasons.append([f"{label} ({value:+.2f})" for _, _, label, value in toward[:k]])
@@ -171,16 +184,23 @@ def test_reasons_equal_the_plain_computation(
     boosted: TextThenFacts, labelled: pl.DataFrame
 ) -> None:
     """Same probabilities and the same reason strings, in the same order, as computing them
-    the obvious way; for a few k, and for the list column score_negatives builds."""
+    the obvious way; for a few k, rows without text, the unseen-language shrink, and for the
+    list column score_negatives builds."""
     model = boosted
-    responses = labelled.head(300)
+    empty = pl.int_range(pl.len()) % 7 == 0
+    responses = labelled.head(300).with_columns(
+        pl.when(empty).then(pl.lit("")).otherwise(pl.col("comment")).alias("comment")
+    )
     frame = feature_frame(responses)
-    for k in (1, 3, 20):
-        p, reasons = predict_with_reasons(model, frame, k, THRESHOLD)
-        expected_p, expected = _reasons_by_definition(model, frame, k, THRESHOLD)
-        np.testing.assert_allclose(p, expected_p, rtol=0, atol=1e-12)
-        assert reasons == expected
-        assert sum(map(len, reasons)) >= len(frame) * min(k, 2)  # rows do get reasons
+    weights = np.where(np.arange(len(frame)) % 5 == 0, 0.5, 1.0)
+    for shrink in (None, (weights, -0.4)):
+        for k in (1, 3, 20):
+            p, offsets, texts = predict_with_flat_reasons(model, frame, k, THRESHOLD, shrink)
+            reasons = [part.tolist() for part in np.split(texts, offsets[1:-1])]
+            expected_p, expected = _reasons_by_definition(model, frame, k, THRESHOLD, shrink)
+            np.testing.assert_allclose(p, expected_p, rtol=0, atol=1e-12)
+            assert reasons == expected
+            assert sum(map(len, reasons)) >= len(frame) * min(k, 2)  # rows do get reasons
     scored = score_negatives(model, responses, threshold=THRESHOLD)
     expected_p, expected = _reasons_by_definition(model, frame, 3, THRESHOLD)
     assert scored.get_column("top_reasons").to_list() == expected

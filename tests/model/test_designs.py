@@ -4,6 +4,7 @@ training slice only."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -11,9 +12,19 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from scipy.special import logit
+from scipy import sparse
+from scipy.special import expit, logit
 
-from models.explain import _blend_contributions, _linear_contributions, _linear_terms
+from models.explain import (
+    _blend_contributions,
+    _linear_contributions,
+    _linear_terms,
+    _Part,
+    _strongest_first,
+    feature_names,
+    predict_with_flat_reasons,
+    shrink_probability,
+)
 from models.pipeline import (
     DESIGNS,
     SURVEY_FEATURES,
@@ -82,7 +93,9 @@ def test_reasons_of_linear_designs_add_up_to_the_log_odds(
         assert not isinstance(model, TextThenFacts)
         found = _linear_contributions(model, x)
     np.testing.assert_allclose(found.p, model.predict_proba(x)[:, 1], rtol=0, atol=1e-12)
-    explained = np.bincount(found.rows, weights=found.values, minlength=len(x))
+    rows = np.concatenate([part.rows for part in found.parts])
+    values = np.concatenate([part.values for part in found.parts])
+    explained = np.bincount(rows, weights=values, minlength=len(x))
     rest = logit(found.p) - explained
     written = has_text(x, "comment")
     for group in (written, ~written):
@@ -212,3 +225,136 @@ def test_facts_only_rows_are_cut_at_the_time_split_date_and_never_scored() -> No
     assert result.metrics["facts_only_rows"] == facts_only.height
     assert split["train_rows"] + split["test_rows"] == with_text.height
     assert result.out_of_fold.height == with_text.height
+
+
+#: Any threshold will do: the reasons point towards the class it decides.
+THRESHOLD = 0.45
+
+
+def _with_empty_comments(responses: pl.DataFrame) -> pl.DataFrame:
+    """Every seventh comment emptied: rows without text are explained by their facts."""
+    empty = pl.int_range(pl.len()) % 7 == 0
+    return responses.with_columns(
+        pl.when(empty).then(pl.lit("")).otherwise(pl.col("comment")).alias("comment")
+    )
+
+
+def _linear_reasons_by_definition(
+    model: RootCauseModel,
+    frame: pd.DataFrame,
+    k: int,
+    shrink: tuple[np.ndarray, float] | None,
+) -> tuple[np.ndarray, list[list[str]], int]:
+    """Reasons the plain way for a linear design or the blend: each feature's
+    ``coefficient * value`` in its model (times the factor that model enters the blend with
+    for the row, times the row's shrink weight), and per row a Python sort of every
+    contribution that pushes towards the predicted class, ties by feature. Also how many
+    rows have two of their reasons moving the log-odds by exactly the same amount."""
+    n = len(frame)
+    if isinstance(model, TextFactsBlend):
+        parts = [model.text_model_, model.facts_model_]
+        logit, text_factor, facts_factor = model.combine(
+            frame,
+            model.text_model_.decision_function(frame),
+            model.facts_model_.decision_function(frame),
+        )
+        factors: list[np.ndarray | None] = [text_factor, facts_factor]
+    else:
+        assert not isinstance(model, TextThenFacts)
+        parts = [model]
+        logit = model.decision_function(frame)
+        factors = [None]
+    p = expit(logit)
+    weights = None
+    if shrink is not None:
+        weights, base = shrink
+        p = shrink_probability(p, weights, base)
+    candidates: list[list[tuple[float, int, str, float]]] = [[] for _ in range(n)]
+    offset = 0
+    for part, factor in zip(parts, factors, strict=True):
+        x = sparse.csr_matrix(part[:-1].transform(frame))
+        coef = part.named_steps["classifier"].coef_.ravel()
+        names = feature_names(part)
+        for row in range(n):
+            for j, value in zip(
+                x.indices[x.indptr[row] : x.indptr[row + 1]],
+                x.data[x.indptr[row] : x.indptr[row + 1]],
+                strict=True,
+            ):
+                effect = value * coef[j]
+                if factor is not None:
+                    effect = effect * factor[row]
+                if weights is not None:
+                    effect = effect * weights[row]
+                if effect != 0:
+                    candidates[row].append((-abs(effect), offset + int(j), names[j], float(effect)))
+        offset += x.shape[1]
+    reasons = []
+    tied = 0
+    for row in range(n):
+        sign = 1.0 if p[row] >= THRESHOLD else -1.0
+        toward = sorted(c for c in candidates[row] if c[3] * sign > 0)
+        reasons.append([f"{label} ({value:+.2f})" for _, _, label, value in toward[:k]])
+        tied += len({c[0] for c in toward[:k]}) < len(toward[:k])
+    return p, reasons, tied
+
+
+@pytest.mark.parametrize("design", ["linear", "nbsvm", "blend", "linear with ties"])
+def test_reasons_of_linear_designs_equal_the_plain_computation(
+    fitted: dict[str, RootCauseModel], labelled: pl.DataFrame, design: str
+) -> None:
+    """Same probabilities (to 1e-12) and the same reason strings in the same order as the
+    plain per-row computation: for a few k, rows without text, and with the unseen-language
+    shrink. "linear with ties" rounds the coefficients to one decimal, so many features of
+    a row move the log-odds by exactly the same amount and the tie-break by feature shows."""
+    model = fitted[design.removesuffix(" with ties")]
+    if design.endswith("with ties"):
+        model = copy.deepcopy(model)
+        classifier = model.named_steps["classifier"]
+        classifier.coef_ = np.round(classifier.coef_, 1)
+    frame = feature_frame(_with_empty_comments(labelled.head(300)))
+    weights = np.where(np.arange(len(frame)) % 5 == 0, 0.5, 1.0)
+    tied_rows = []
+    for shrink in (None, (weights, -0.4)):
+        for k in (1, 3, 20):
+            p, offsets, texts = predict_with_flat_reasons(model, frame, k, THRESHOLD, shrink)
+            reasons = [part.tolist() for part in np.split(texts, offsets[1:-1])]
+            expected_p, expected, tied = _linear_reasons_by_definition(model, frame, k, shrink)
+            np.testing.assert_allclose(p, expected_p, rtol=0, atol=1e-12)
+            assert reasons == expected
+            assert sum(map(len, reasons)) >= len(frame) * min(k, 2)  # rows do get reasons
+            tied_rows.append(tied)
+    if design.endswith("with ties"):
+        assert max(tied_rows) > 20  # rows whose reasons hold exact ties: the tie-break shows
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        # In column order within each part, parts' columns following one another.
+        [
+            ([0, 0, 1], [0, 2, 1], [1.0, -0.5, 2.0]),
+            ([0, 0, 1, 1], [3, 4, 3, 5], [-1.0, 0.5, -2.0, 2.0]),
+        ],
+        # Not in column order: the tie-break by feature must still hold.
+        [([1, 0, 0], [5, 7, 2], [0.5, -1.0, 1.0]), ([0, 1, 1], [1, 3, 0], [1.0, -0.5, 0.5])],
+    ],
+)
+def test_contributions_sort_by_row_then_strength_then_feature(
+    parts: list[tuple[list[int], list[int], list[float]]],
+) -> None:
+    arrays = [_Part(*(np.asarray(a) for a in part)) for part in parts]
+    rows, columns, values = (np.concatenate(a) for a in zip(*arrays, strict=True))
+    got = _strongest_first(rows, columns, values, arrays)
+    expected = sorted(
+        zip(
+            rows.tolist(),
+            (-np.abs(values)).tolist(),
+            columns.tolist(),
+            values.tolist(),
+            strict=True,
+        )
+    )
+    assert list(zip(*(a.tolist() for a in got), strict=True)) == [
+        (row, column, value) for row, _, column, value in expected
+    ]
