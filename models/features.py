@@ -129,13 +129,22 @@ class TextVectors(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         key = None if cache is None else ("transform", id(self.vectorisers_), _texts_key(texts))
         if cache is not None and key in cache:
             return cache[key]  # type: ignore[no-any-return]
-        empty = _lengths(texts) == 0
-        blocks = [vectoriser.transform(texts) for _, vectoriser in self.vectorisers_]
-        blocks.append(sparse.csr_matrix(empty.astype(float)[:, None]))
-        matrix = sparse.hstack(blocks, format="csr")
+        # Each distinct text once: a row's features depend on its text alone, and a day's
+        # comments repeat (about half of 50,000 negatives are copies of another).
+        codes, distinct = pd.factorize(texts)
+        if distinct.size < texts.size:
+            matrix = self._vectorised(np.asarray(distinct, dtype=object))[codes]
+        else:
+            matrix = self._vectorised(texts)
         if cache is not None and key is not None:
             cache[key] = matrix
         return matrix
+
+    def _vectorised(self, texts: np.ndarray) -> sparse.csr_matrix:
+        empty = _lengths(texts) == 0
+        blocks = [vectoriser.transform(texts) for _, vectoriser in self.vectorisers_]
+        blocks.append(sparse.csr_matrix(empty.astype(float)[:, None]))
+        return sparse.hstack(blocks, format="csr")
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         names = [

@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 from models import native_text
+from models.features import TextVectors
 from models.native_text import (
     NativeCountVectorizer,
     NativeTfidfVectorizer,
@@ -308,3 +309,16 @@ def test_the_model_scores_and_explains_the_same_with_native_text(tmp_path: Any) 
     upgraded = plain.text_model_.named_steps["features"].named_transformers_["text"]
     assert [type(v) for _, v in upgraded.vectorisers_] == [NativeTfidfVectorizer] * 2
     assert np.allclose(plain.predict_proba(frame), model.predict_proba(frame), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("char_ngrams", [False, True])
+def test_repeated_texts_get_the_features_each_would_get_alone(char_ngrams: bool) -> None:
+    """The text features vectorise each distinct text once and copy its row to the repeats:
+    the matrix is the one of transforming each row on its own (empty and missing texts,
+    Unicode, emoji and rows down the exact path included)."""
+    texts = [ADVERSARIAL[(i * 5) % len(ADVERSARIAL)] for i in range(60)] + [None, None]
+    vectors = TextVectors(char_ngrams=char_ngrams).fit(pd.DataFrame({"comment": ADVERSARIAL}))
+    frame = pd.DataFrame({"comment": texts})
+    alone = sparse.vstack([vectors.transform(frame.iloc[[i]]) for i in range(len(frame))])
+    assert_same_matrix(alone, vectors.transform(frame))
+    assert pd.Series(texts).duplicated().sum() > 40  # the repeats are there
