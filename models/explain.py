@@ -299,7 +299,8 @@ class _SplitInputs:
             values = self.values[f]
             valid = ~np.isnan(values) & (values >= 0)
             # The booster's own encoder gives codes 0..254 (or NaN): the uint8 the Cython
-            # predictor casts to is the same number.
+            # predictor casts to is the same number. (A code above 256 makes the lookup
+            # raise rather than guess: the booster's own cast of it is undefined.)
             codes = np.where(valid, values, _MISSING_CATEGORY).astype(np.intp)
             self.categories[f] = codes
 
@@ -475,8 +476,9 @@ def _row_major(part: _Part) -> bool:
     """Whether the part is sorted by row, then column, with no pair twice."""
     if part.rows.size < 2:
         return True
-    next_row = np.diff(part.rows)
-    next_column = np.diff(part.columns)
+    # Signed steps: an unsigned index array would wrap a step back into a large step on.
+    next_row = np.diff(part.rows.astype(np.int64, copy=False))
+    next_column = np.diff(part.columns.astype(np.int64, copy=False))
     return bool(np.all((next_row > 0) | ((next_row == 0) & (next_column > 0))))
 
 
