@@ -36,6 +36,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from flows.prefect_settings import promptly
 from servicelens.settings import PREFECT_FILE_LEASES, Settings
 from servicelens.storage.claims import Held, Liveness, list_claims, liveness
 
@@ -183,7 +184,7 @@ def _run_name(client: Any, flow_run_id: str) -> str:
 def release_lease(lease_id: str) -> None:
     """Give a lease's slots back (``decrement-with-lease``); a lease already gone is a no-op."""
     with get_client(sync_client=True) as client:
-        client.release_concurrency_slots_with_lease(UUID(lease_id))
+        promptly(lambda: client.release_concurrency_slots_with_lease(UUID(lease_id)))
 
 
 def release_expired_leases(limit: str = BACKFILL_LIMIT) -> list[str]:
@@ -258,12 +259,14 @@ def take_slot(
     while True:
         with get_client(sync_client=True) as client:
             try:
-                response = client.increment_concurrency_slots_with_lease(
-                    names=[limit],
-                    slots=1,
-                    mode="concurrency",
-                    lease_duration=seconds,
-                    holder=holder,
+                response = promptly(
+                    lambda: client.increment_concurrency_slots_with_lease(
+                        names=[limit],
+                        slots=1,
+                        mode="concurrency",
+                        lease_duration=seconds,
+                        holder=holder,
+                    )
                 )
             except httpx.HTTPStatusError as error:
                 if error.response.status_code != httpx.codes.LOCKED:
