@@ -28,7 +28,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flow_engine import run_flow
 from prefect.states import Cancelled, Crashed, Pending, to_state_create
 
-from flows.prefect_settings import WITHOUT_FLOW_HEARTBEAT
+from flows.prefect_client import WITHOUT_FLOW_HEARTBEAT
 from flows.recovery import (
     Recovery,
     crash_message,
