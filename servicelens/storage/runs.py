@@ -66,9 +66,10 @@ def record_outcome(
     ``completed`` and ``failed`` decide the date's state, with the date's input checksums
     (path -> sha256): ``inputs``, the ones the run read its files under, else taken now
     (:func:`input_checksums`, hashing every input again), so the nightly run can tell later
-    whether a date's inputs have changed since it ran. ``interrupted`` (stopped by a signal) and ``crashed`` (found dead by a later
-    run) leave the date's state as it was: they are added to the history, with ``error``
-    saying why, under ``stopped``. A run's unfinished outcome is recorded once.
+    whether a date's inputs have changed since it ran. ``interrupted`` (stopped by a signal)
+    and ``crashed`` (found dead by a later run) leave the date's state as it was: they are
+    added to the history, with ``error`` saying why, under ``stopped``. A run's unfinished
+    outcome is recorded once.
     """
     finished_at = datetime.now(UTC).isoformat()
     previous = read_outcome(settings, day) or {}
