@@ -1,19 +1,26 @@
-"""Prefect's cache for the one stage whose work repeats: parsing an interaction export.
+"""Prefect's result storage as the cache of the one stage whose work repeats: parsing an
+interaction export.
 
 Every date joins the interactions of its own day and the days before it
 (``interaction_lookback_days``), so a backfill of N dates would parse each interaction file
-up to three times, and a nightly look-back parses again files that did not change. The
-``parse-interactions`` task is cached on what its output depends on, and nothing else:
+up to three times, and a nightly look-back parses again files that did not change. A parsed
+file is kept under a key made of what its output depends on, and nothing else:
 
 * the file's sha256 and path (a re-delivered file has a new checksum, so it is parsed again);
 * the code that parses it: the source of the modules involved and the polars version
   (a change to the parser invalidates every entry; a change elsewhere, none).
 
-The cached value is the parsed file itself (rows, rejects with their lines, encoding),
-persisted by Prefect in its result storage (``$PREFECT_HOME/storage``, inside the project),
-as zstd-compressed Arrow IPC. An entry is therefore self-contained: it never points at a
-staged file that a clean-up could remove. Entries expire after ``CACHE_DAYS``; deleting the
-storage folder only costs a re-parse.
+The cached value is the parsed file itself (rows, rejects with their lines, encoding), a
+record in Prefect's result storage (``$PREFECT_HOME/storage``, inside the project, or the
+result storage Prefect is configured with) holding zstd-compressed Arrow IPC. An entry is
+therefore self-contained: it never points at a staged file that a clean-up could remove.
+Entries expire after ``CACHE_DAYS``; deleting the storage folder only costs a re-parse.
+Prefect's ``PREFECT_TASKS_REFRESH_CACHE`` makes every file parsed again (and its entry
+rewritten), as it does for cached tasks.
+
+The records are read and written directly, not through a cached task: a task run per file
+was three task runs a date, each three state events the API records (half of what a
+backfill asked of the embedded API per date, for a lookup that touches only a file).
 
 The rest of a date is not cached, on purpose: validation depends on other dates' clean
 partitions (a response accepted elsewhere is a duplicate) and on the time of the run (future
@@ -27,17 +34,18 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import time
 from dataclasses import asdict, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-from prefect import task
-from prefect.context import TaskRunContext
+from prefect.results import ResultStore, get_result_store
 from prefect.serializers import Serializer
+from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
+from prefect.types import DateTime
 from pydantic import Field
 
 from servicelens.ingest.readers import RawRead, Reject, read_jsonl_with_lines
@@ -55,6 +63,8 @@ PARSER_MODULES = (
 )
 _ROOT = Path(__file__).resolve().parent.parent
 
+log = logging.getLogger("servicelens.caching")
+
 
 @cache
 def parser_fingerprint() -> str:
@@ -65,10 +75,10 @@ def parser_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def interaction_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """``parse-interactions``' cache key: the file's checksum and path, and the parser code."""
-    where = hashlib.sha256(str(parameters["path"]).encode()).hexdigest()[:12]
-    return f"interactions-{parameters['sha256']}-{where}-{parser_fingerprint()}"
+def interaction_cache_key(path: str, sha256: str) -> str:
+    """The cache key of a parsed interaction file: its checksum and path, and the parser code."""
+    where = hashlib.sha256(path.encode()).hexdigest()[:12]
+    return f"interactions-{sha256}-{where}-{parser_fingerprint()}"
 
 
 # Not ``Serializer[RawRead]``: a parametrised pydantic class has no ``type`` default, and
@@ -109,20 +119,43 @@ class RawReadSerializer(Serializer):  # type: ignore[type-arg]
         )
 
 
-@task(
-    name="parse-interactions",
-    task_run_name="parse-{path}",
-    cache_key_fn=interaction_cache_key,
-    cache_expiration=timedelta(days=CACHE_DAYS),
-    persist_result=True,
-    result_serializer=RawReadSerializer(),
-)
-def parse_interactions_task(path: str, sha256: str) -> RawRead:
-    """Parse one interaction export (``sha256`` is its checksum: it keys the cache).
+def _cache_store() -> ResultStore:
+    """The current run's result store (its storage resolved once per flow run), writing
+    parsed files with :class:`RawReadSerializer` and keeping none of them in memory."""
+    return get_result_store().model_copy(
+        update={"serializer": RawReadSerializer(), "cache_result_in_memory": False}
+    )
+
+
+def _cached(store: ResultStore, key: str) -> RawRead | None:
+    """The unexpired entry ``key``, or None. An entry that cannot be read (missing, written
+    halfway by a run that died, by an older serializer) is a miss: the file is parsed again."""
+    try:
+        record = store.read(key)
+    except Exception as error:  # the storage block raises its own kinds of "not there"
+        log.debug("%s: not in the parse cache (%s)", key, error)
+        return None
+    expiration = record.metadata.expiration
+    if expiration is not None and expiration <= datetime.now(UTC):
+        return None
+    return record.result if isinstance(record.result, RawRead) else None
+
+
+def parse_interactions(path: str, sha256: str) -> RawRead:
+    """One interaction export, parsed (``sha256`` is its checksum: it keys the cache), from
+    the cache when an entry of this file, content and parser is there.
 
     No retries of its own: it runs inside ``validate-day``, which retries on I/O errors.
     """
-    return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA)
+    store = _cache_store()
+    key = interaction_cache_key(path, sha256)
+    if not PREFECT_TASKS_REFRESH_CACHE.value():
+        cached = _cached(store, key)
+        if cached is not None:
+            return cached
+    parsed = read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA)
+    store.write(parsed, key=key, expiration=DateTime.now("UTC") + timedelta(days=CACHE_DAYS))
+    return parsed
 
 
 def prune_cache(now: float | None = None) -> int:
@@ -146,13 +179,13 @@ def prune_cache(now: float | None = None) -> int:
 
 
 def read_interactions_cached(path: DataPath, sha256: str, keep: pl.Expr | None = None) -> RawRead:
-    """The stages' interaction reader, through Prefect's cache (use inside a flow run).
+    """The stages' interaction reader, through the parse cache (use inside a flow run).
 
     ``sha256`` is the file's checksum, which ``validate_day`` computed once for the manifest.
     The whole file is parsed and cached (each date of the look-back needs different rows of
     it); the date's ``keep`` applies after, exactly as the direct reader applies it.
     """
-    parsed = parse_interactions_task(str(path), sha256)
+    parsed = parse_interactions(str(path), sha256)
     if keep is None:
         return parsed
     kept = parsed.frame.filter(keep)

@@ -12,9 +12,11 @@ not a process start.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -24,9 +26,9 @@ from prefect import Flow, State, get_client
 from prefect.client.schemas.actions import FlowRunCreate
 from prefect.client.schemas.objects import FlowRun
 from prefect.flow_engine import run_flow
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Cancelled, Crashed, Pending, to_state_create
 
+from flows.prefect_client import WITHOUT_FLOW_HEARTBEAT
 from flows.recovery import (
     Recovery,
     crash_message,
@@ -39,9 +41,8 @@ from flows.recovery import (
 from flows.slots import backfill_slot
 from flows.tasks import (
     counts_dict,
-    publish_clean_task,
     score_and_publish_task,
-    validate_day_task,
+    validate_and_publish_clean_task,
 )
 from servicelens.settings import Settings
 from servicelens.storage.locks import LockBusyError
@@ -110,8 +111,7 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
     look-back can find it. A failure is recorded, then raised. The caller holds the date's lock.
     """
     try:
-        validated = validate_day_task(settings, day)
-        publish_clean_task(settings, validated)
+        validated = validate_and_publish_clean_task(settings, day)
         ingested = counts_dict(validated)
         published = score_and_publish_task(settings, day)
     except Exception as error:
@@ -120,7 +120,8 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
     finally:
         discard_run_staging(settings.staging_dir, run_id)
     result = {**ingested, **published}
-    record_outcome(settings, day, run_id, "completed", counts=result)
+    # The checksums the date was read under, not hashed again (1.5 GB of sha256 at 1M).
+    record_outcome(settings, day, run_id, "completed", counts=result, inputs=validated.inputs)
     return result
 
 
@@ -134,8 +135,26 @@ def recovery_key(key: str, crashed_run: UUID) -> str:
     return f"{key}-recovers-{crashed_run}"
 
 
+def register_flow(nightly: DateFlow) -> UUID:
+    """The id of ``nightly``'s flow on the API (created if new): a trigger asks once, not
+    once per date."""
+    with get_client(sync_client=True) as client:
+        return client.create_flow(nightly)
+
+
+@functools.cache
+def _named_at_creation(nightly: DateFlow) -> DateFlow:
+    """``nightly`` without its run-name template, to run flow runs this module created: they
+    are named ``nightly-<date>`` when created, and the template would rename each one again
+    (one more API call per date, to the same name)."""
+    runner = nightly.with_options()
+    runner.flow_run_name = None
+    return runner
+
+
 def _create_date_run(
     nightly: DateFlow,
+    flow_id: UUID,
     planned: PlannedDate,
     settings: Settings,
     key: str,
@@ -146,7 +165,6 @@ def _create_date_run(
         {"day": planned.day, "settings": settings, "report": False}
     )
     with get_client(sync_client=True) as client:
-        flow_id = client.create_flow(nightly)
         request = FlowRunCreate(
             flow_id=flow_id,
             name=f"nightly-{planned.day.isoformat()}",
@@ -173,6 +191,7 @@ class _Claimed:
 
 def _claim_date_run(
     nightly: DateFlow,
+    flow_id: UUID,
     planned: PlannedDate,
     settings: Settings,
     trigger: str,
@@ -191,7 +210,7 @@ def _claim_date_run(
     recovered: list[str] = []
     for _ in range(MAX_RECOVERIES):
         context = {TRIGGER_FIELD: trigger, OWNER_FIELD: owner}
-        flow_run = _create_date_run(nightly, planned, settings, key, context, tags)
+        flow_run = _create_date_run(nightly, flow_id, planned, settings, key, context, tags)
         if flow_run.context.get(OWNER_FIELD) == owner:
             return _Claimed(flow_run, None, recovered)
         state = flow_run.state
@@ -237,6 +256,7 @@ def run_date(
     tags: list[str],
     limit: str | None,
     heartbeat: bool = True,
+    flow_id: UUID | None = None,
 ) -> DateOutcome:
     """Create the date's flow run (idempotently) and, if this call owns it, run it here.
 
@@ -250,17 +270,22 @@ def run_date(
     is alive (servicelens's own heartbeat tells later runs). Prefect's heartbeat thread sleeps
     in one-second steps and every flow run waits for it to notice the end: about half a
     second per date (measured, README "## Scale").
+
+    ``flow_id`` is ``nightly``'s flow on the API (:func:`register_flow`), if the caller has it.
     """
     day = planned.day.isoformat()
     if not planned.run:
         return DateOutcome.skipped(planned)
-    claimed = _claim_date_run(nightly, planned, settings, trigger, tags)
+    flow_id = flow_id or register_flow(nightly)
+    claimed = _claim_date_run(nightly, flow_id, planned, settings, trigger, tags)
     if claimed.flow_run is None:
         assert claimed.outcome is not None
         return claimed.outcome
     flow_run = claimed.flow_run
     recovered = "; ".join(claimed.recovered)
-    quiet = {} if heartbeat else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    quiet: AbstractContextManager[Any] = (
+        nullcontext() if heartbeat else WITHOUT_FLOW_HEARTBEAT.context()
+    )
 
     def free_dead_holders() -> int:
         return len(recover_dead_claims(settings))
@@ -271,10 +296,10 @@ def run_date(
                 settings, planned.day, str(flow_run.id), flow_run.name, HOLD_WAIT_SECONDS
             ) as held,
             backfill_slot(settings, held, flow_run.id, free_dead_holders, limit),
-            temporary_settings(quiet),
+            quiet,
         ):
             final = run_flow(
-                nightly,
+                _named_at_creation(nightly),
                 flow_run=flow_run,
                 # One run report for the whole backfill or window, written by the caller.
                 parameters={"day": planned.day, "settings": settings, "report": False},
@@ -314,10 +339,13 @@ def run_planned_dates(
         raise ValueError(f"--concurrency {concurrency}: use 1 or more")
     trigger = uuid.uuid4().hex
     run_tags = ["servicelens", *(tags or [])]
+    flow_id = register_flow(nightly) if any(p.run for p in plan) else None
 
     def one(p: PlannedDate) -> DateOutcome:
         # In this process, under the caller's flow run and its heartbeat.
-        return run_date(nightly, p, settings, trigger, run_tags, limit, heartbeat=False)
+        return run_date(
+            nightly, p, settings, trigger, run_tags, limit, heartbeat=False, flow_id=flow_id
+        )
 
     try:
         if concurrency == 1:

@@ -29,10 +29,9 @@ from flows.sources import configured_source_outcomes
 from flows.tasks import (
     counts_dict,
     current_run_id,
-    publish_clean_task,
     publish_weekly_task,
     score_and_publish_task,
-    validate_day_task,
+    validate_and_publish_clean_task,
     write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
@@ -63,9 +62,11 @@ def nightly(
     """Process one survey date end to end (default: yesterday in the business timezone).
 
     The date's outcome is recorded (``servicelens.storage.runs``) either way, so ``--rerun failed``
-    and the nightly look-back can find it, and a run-summary artifact is attached.
-    ``report=False`` skips the HTML run report, for callers (backfill, the nightly window)
-    that write one report once all their dates are done.
+    and the nightly look-back can find it, and a run-summary artifact is attached. The result
+    holds the date's counts and its ``drift_flags``.
+    ``report=False`` is for callers (backfill, the nightly window) that summarise all their
+    dates once they are done: it skips the HTML run report and the date's own summary
+    artifact (their summary table has the date's row, with the same columns).
     """
     settings = settings or Settings.from_env()
     day = day or yesterday(settings.timezone)
@@ -84,13 +85,14 @@ def nightly(
             # recorded either way.
             result = process_and_record(settings, day, run_id)
         except Exception as error:
-            row = summary_row(day, "failed", {"error": failure_message(error)}, [])
-            publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
+            if report:
+                row = summary_row(day, "failed", {"error": failure_message(error)}, [])
+                publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
             raise
-    flags = drift_flags(result, recent_counts(settings, day))
-    row = summary_row(day, "completed", result, flags)
-    publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
+    result = {**result, "drift_flags": drift_flags(result, recent_counts(settings, day))}
     if report:
+        row = summary_row(day, "completed", result, result["drift_flags"])
+        publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
         # Run on its own (not as one date of a backfill or window, whose run does this once).
         publish_weekly_task(settings, [day])
         alert_on_early_warning(settings.notify_url, result.get("early_warning"))
@@ -104,7 +106,7 @@ def _outcome_rows(outcomes: list[DateOutcome]) -> list[dict[str, Any]]:
             date.fromisoformat(o.day),
             o.outcome,
             {**o.result, "error": "; ".join(x for x in (o.error, o.todo, o.recovered) if x)},
-            [],
+            o.result.get("drift_flags", []),
         )
         for o in outcomes
     ]
@@ -335,8 +337,7 @@ def demo(
     days = survey_date_range(start, end)
     ingested = []
     for day in days:
-        validated = validate_day_task(settings, day)
-        publish_clean_task(settings, validated)
+        validated = validate_and_publish_clean_task(settings, day)
         ingested.append(counts_dict(validated))
     trained = train_and_register_task(settings)
     published = [score_and_publish_task(settings, d) for d in days]

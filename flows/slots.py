@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,12 +30,14 @@ from uuid import UUID
 
 import httpx
 from prefect import get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from flows.prefect_client import busy_retrying_client
 from servicelens.settings import PREFECT_FILE_LEASES, Settings
 from servicelens.storage.claims import Held, Liveness, list_claims, liveness
 
@@ -180,10 +182,13 @@ def _run_name(client: Any, flow_run_id: str) -> str:
         return f"flow run {flow_run_id}"
 
 
-def release_lease(lease_id: str) -> None:
-    """Give a lease's slots back (``decrement-with-lease``); a lease already gone is a no-op."""
-    with get_client(sync_client=True) as client:
-        client.release_concurrency_slots_with_lease(UUID(lease_id))
+def release_lease(lease_id: str, client: SyncPrefectClient | None = None) -> None:
+    """Give a lease's slots back (``decrement-with-lease``); a lease already gone is a no-op.
+
+    ``client``: one from :func:`~flows.prefect_client.busy_retrying_client` to use, else
+    one is opened for the call."""
+    with nullcontext(client) if client else busy_retrying_client() as api:
+        api.release_concurrency_slots_with_lease(UUID(lease_id))
 
 
 def release_expired_leases(limit: str = BACKFILL_LIMIT) -> list[str]:
@@ -242,6 +247,7 @@ def take_slot(
     day: str,
     free_dead_holders: Callable[[], int],
     limit: str = BACKFILL_LIMIT,
+    client: SyncPrefectClient | None = None,
 ) -> UUID:
     """Take one slot of ``limit`` for the date's flow run, waiting as long as it takes.
 
@@ -249,16 +255,17 @@ def take_slot(
     this data directory; expired leases of the embedded API) and says every
     :data:`SAY_AGAIN_EVERY_SECONDS` who holds the slots (logger ``servicelens.backfill``,
     which the CLI prints). Returns the lease id; raises RuntimeError if the limit does not
-    exist (:func:`ensure_backfill_limit` creates it).
+    exist (:func:`ensure_backfill_limit` creates it). ``client``: as for
+    :func:`release_lease`.
     """
     seconds = lease_seconds(settings)
     holder = ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id)
     began = time.monotonic()
     said_at: float | None = None
     while True:
-        with get_client(sync_client=True) as client:
+        with nullcontext(client) if client else busy_retrying_client() as api:
             try:
-                response = client.increment_concurrency_slots_with_lease(
+                response = api.increment_concurrency_slots_with_lease(
                     names=[limit],
                     slots=1,
                     mode="concurrency",
@@ -321,21 +328,25 @@ def backfill_slot(
         yield
         return
     held.note(f"waiting for a slot of {limit}")
-    lease_id = take_slot(settings, flow_run_id, held.claim.day or "", free_dead_holders, limit)
-    seconds = lease_seconds(settings)
-    renewed_at = time.monotonic()
-
-    def renew() -> None:
-        nonlocal renewed_at
-        if time.monotonic() - renewed_at < seconds / 3:
-            return
-        with get_client(sync_client=True) as client:
-            client.renew_concurrency_lease(lease_id, seconds)
+    # One client takes and gives back the slot: a new client asks the API for a CSRF token
+    # before its first write.
+    with busy_retrying_client() as client:
+        day = held.claim.day or ""
+        lease_id = take_slot(settings, flow_run_id, day, free_dead_holders, limit, client)
+        seconds = lease_seconds(settings)
         renewed_at = time.monotonic()
 
-    held.hold_lease(str(lease_id), limit, renew, lambda _reason: release_lease(str(lease_id)))
-    try:
-        yield
-    finally:
-        held.drop_lease()
-        release_lease(str(lease_id))
+        def renew() -> None:
+            nonlocal renewed_at
+            if time.monotonic() - renewed_at < seconds / 3:
+                return
+            with get_client(sync_client=True) as renewing:
+                renewing.renew_concurrency_lease(lease_id, seconds)
+            renewed_at = time.monotonic()
+
+        held.hold_lease(str(lease_id), limit, renew, lambda _reason: release_lease(str(lease_id)))
+        try:
+            yield
+        finally:
+            held.drop_lease()
+            release_lease(str(lease_id), client)

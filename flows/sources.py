@@ -26,10 +26,9 @@ from flows.dates import DateOutcome, process_and_record, run_planned_dates
 from flows.tasks import (
     counts_dict,
     current_run_id,
-    publish_clean_task,
     publish_weekly_task,
     score_and_publish_task,
-    validate_day_task,
+    validate_and_publish_clean_task,
     write_report_task,
 )
 from flows.training import train_and_register_task
@@ -136,8 +135,7 @@ def land_and_run(
     if train:
         for period in periods:
             with date_lock(locks_dir(source.staging_dir), period, source.lock_wait_seconds):
-                validated = validate_day_task(source, period)
-                publish_clean_task(source, validated)
+                validated = validate_and_publish_clean_task(source, period)
             ingested.append(counts_dict(validated))
         trained = train_and_register_task(source)
     for period in periods:

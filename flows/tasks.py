@@ -85,18 +85,20 @@ def _manifest(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 
 @task(
-    name="validate-day",
+    name="validate-and-publish-clean",
     retries=IO_RETRIES,
     retry_delay_seconds=IO_RETRY_DELAYS,
     retry_condition_fn=retry_on_io_errors,
     cache_policy=NO_CACHE,
     persist_result=False,
 )
-def validate_day_task(settings: Settings, day: date) -> ValidatedDay:
-    """Read, clean and validate one date's raw exports (a bad batch fails the date).
+def validate_and_publish_clean_task(settings: Settings, day: date) -> ValidatedDay:
+    """Read, clean and validate one date's raw exports (a bad batch fails the date), then
+    swap in its clean and quarantine partitions.
 
-    Interaction files are parsed through the ``parse-interactions`` task, which Prefect
-    caches on their checksums and the parser's code.
+    One task, not one per step: every caller publishes what it validated at once, and each
+    task run is three state events the API records. Interaction files are parsed through
+    the parse cache (flows/caching.py), keyed on their checksums and the parser's code.
     """
     validated = validate_day(
         settings, day, current_run_id(), read_interaction_file=read_interactions_cached
@@ -113,20 +115,9 @@ def validate_day_task(settings: Settings, day: date) -> ValidatedDay:
         counts.malformed_lines,
         counts.negatives,
     )
-    return validated
-
-
-@task(
-    name="publish-clean",
-    retries=IO_RETRIES,
-    retry_delay_seconds=IO_RETRY_DELAYS,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
-def publish_clean_task(settings: Settings, validated: ValidatedDay) -> dict[str, str]:
-    """Swap in the date's clean and quarantine partitions."""
     # No model touches the clean layer; the field is there so every manifest has one shape.
-    return publish_clean(settings, validated, _manifest(settings, model_version=None))
+    publish_clean(settings, validated, _manifest(settings, model_version=None))
+    return validated
 
 
 @task(

@@ -59,14 +59,17 @@ def record_outcome(
     *,
     error: str | None = None,
     counts: dict[str, Any] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> DataPath:
     """Write the outcome of one date's run, atomically (a reader sees the old or the new one).
 
-    ``completed`` and ``failed`` decide the date's state; the input checksums are taken
-    now, so the nightly run can tell later whether a failed date's inputs have changed since
-    it failed. ``interrupted`` (stopped by a signal) and ``crashed`` (found dead by a later
-    run) leave the date's state as it was: they are added to the history, with ``error``
-    saying why, under ``stopped``. A run's unfinished outcome is recorded once.
+    ``completed`` and ``failed`` decide the date's state, with the date's input checksums
+    (path -> sha256): ``inputs``, the ones the run read its files under, else taken now
+    (:func:`input_checksums`, hashing every input again), so the nightly run can tell later
+    whether a date's inputs have changed since it ran. ``interrupted`` (stopped by a signal)
+    and ``crashed`` (found dead by a later run) leave the date's state as it was: they are
+    added to the history, with ``error`` saying why, under ``stopped``. A run's unfinished
+    outcome is recorded once.
     """
     finished_at = datetime.now(UTC).isoformat()
     previous = read_outcome(settings, day) or {}
@@ -88,7 +91,7 @@ def record_outcome(
         kept = {**this_run, "counts": {}, "inputs": {}, **previous}
         record = {**kept, "stopped": {**entry, "reason": error}, "history": history}
     else:
-        inputs = input_checksums(settings, day)
+        inputs = input_checksums(settings, day) if inputs is None else inputs
         record = {**this_run, "counts": counts or {}, "inputs": inputs, "history": history}
     target = outcome_path(settings, day)
     write_text_whole(target, json.dumps(record, indent=2, default=str))
