@@ -280,8 +280,8 @@ def validate_day(
     # zone keeps the original text.
     surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])
     # Look-back exports no date has indexed yet (the first dates of a range) are read whole
-    # and indexed from that one parse (a second parse inside this task would miss Prefect's
-    # cache: a nested task's record is committed when the outer task ends).
+    # and indexed from that one parse: the same parse gives their contacts and the rows the
+    # join needs.
     unindexed = [
         day - timedelta(days=back)
         for back in range(1, settings.interaction_lookback_days + 1)
