@@ -774,7 +774,7 @@ def _numbered_lines(buf: bytes | str, split_here: bool) -> pl.LazyFrame:
 
 #: An NDJSON export is cut into pieces of about this many bytes, each decoded on a thread
 #: of its own while the next is cut (polars' NDJSON reader decodes one buffer on one core).
-JSON_PIECE_BYTES = 1 << 24
+JSON_PIECE_BYTES = 1 << 26
 #: Pieces being decoded at once (and so held in memory at once, with the one being cut).
 JSON_PIECES_IN_FLIGHT = 2
 
