@@ -145,7 +145,8 @@ def parse_interactions(path: str, sha256: str) -> RawRead:
     """One interaction export, parsed (``sha256`` is its checksum: it keys the cache), from
     the cache when an entry of this file, content and parser is there.
 
-    No retries of its own: it runs inside ``validate-and-publish-clean``, which retries on I/O errors.
+    No retries of its own: it runs inside ``validate-and-publish-clean``, which retries on
+    I/O errors.
     """
     store = _cache_store()
     key = interaction_cache_key(path, sha256)
