@@ -210,7 +210,8 @@ def read_interactions(
     none is hashed twice (a day's interaction file is hundreds of megabytes at scale).
     """
     keep = None
-    if interaction_ids is not None:
+    needed = None if interaction_ids is None else interaction_ids.drop_nulls().unique()
+    if needed is not None:
         # Cheap and sure: an id already in its cleaned form either is one of the surveys'
         # ids or is not needed; an id with whitespace or control characters (rare) is kept
         # whatever it is, for typed_interactions to clean and the join to match or ignore.
@@ -219,7 +220,7 @@ def read_interactions(
         # 0.15 s to hash into a set, their hashes 0.03 s). A collision only keeps a row the
         # join then ignores.
         raw = pl.col("interaction_id")
-        wanted = interaction_ids.drop_nulls().unique().hash().implode()
+        wanted = needed.hash().implode()
         keep = raw.hash().is_in(wanted) | raw.str.contains(r"[\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
     reads: list[RawRead] = []
     parts: list[pl.DataFrame] = []  # each export's rows, typed
@@ -240,10 +241,8 @@ def read_interactions(
         read = read_file(path, inputs[str(path)], None)
         prepared = prepare_interactions(read.frame, settings.timezone)
         contacts[read_day] = contacts_from_interactions(prepared, read_day)
-        if interaction_ids is not None:
-            prepared = prepared.filter(
-                pl.col("interaction_id").is_in(interaction_ids.drop_nulls().unique())
-            )
+        if needed is not None:
+            prepared = prepared.filter(pl.col("interaction_id").is_in(needed.implode()))
         parts.append(prepared)
         # Its raw rows are let go; the read keeps its rejects and counts.
         reads.append(
