@@ -7,8 +7,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from servicelens.ingest.readers import decode_to_utf8, read_csv_with_lines, read_jsonl_with_lines
+from servicelens.ingest.readers import (
+    _C1_CONTROLS,
+    SourceError,
+    _non_ascii_lines,
+    _refuse_mojibake,
+    decode_to_utf8,
+    read_csv_with_lines,
+    read_jsonl_with_lines,
+)
 
 HEADER = "response_id,comment,csat\n"
 
@@ -168,3 +178,40 @@ def test_jsonl_read_from_the_file_or_from_memory_gives_the_same_rows(
     for read in reads.values():
         assert read.frame.drop("source_file").equals(plain.frame.drop("source_file"))
         assert [r.line for r in read.rejects] == [8]
+
+
+_LINE_TEXT = st.text(
+    alphabet=st.sampled_from([*'ab \t,;"\r', "é", "Ã", "©", "\x85", "œ", "€", "ж", "😀"]),
+    max_size=12,
+)
+
+
+@given(st.lists(_LINE_TEXT, max_size=12))
+def test_only_non_ascii_lines_are_checked_for_mojibake(lines: list[str]) -> None:
+    """The mojibake check visits each line that holds a non-ASCII character, by its 1-based
+    number, and no other: every pattern of ftfy's detector needs such a character."""
+    text = "\n".join(lines)
+    expected = [(n, line) for n, line in enumerate(text.split("\n"), 1) if not line.isascii()]
+    assert list(_non_ascii_lines(text)) == expected
+
+
+@given(st.lists(_LINE_TEXT, max_size=12))
+def test_mojibake_refusal_equals_checking_every_line(lines: list[str]) -> None:
+    """Skipping ASCII lines refuses exactly what checking every line refused, at the same line."""
+    from ftfy.badness import is_bad
+
+    text = "\n".join(lines)
+    data = text.encode("cp1252", errors="replace")
+    first_bad = next(
+        (
+            n
+            for n, line in enumerate(text.split("\n"), 1)
+            if is_bad(line) and is_bad(_C1_CONTROLS.sub("", line))
+        ),
+        None,
+    )
+    if first_bad is None:
+        _refuse_mojibake("x.csv", text, data, "cp1252")
+    else:
+        with pytest.raises(SourceError, match=rf"x\.csv: line {first_bad}: "):
+            _refuse_mojibake("x.csv", text, data, "cp1252")
