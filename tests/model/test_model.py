@@ -174,3 +174,24 @@ def test_metrics_are_reported_per_language(trained: TrainingResult) -> None:
     by_language = trained.metrics["by_group"]["language"]
     assert {"en", "es", "fr", "de"} <= set(by_language)
     assert sum(m["n"] for m in by_language.values()) == trained.metrics["split"]["test_rows"]
+
+
+@pytest.mark.parametrize("reasons", [3, 0])
+def test_chunks_scored_on_threads_equal_one_chunk_at_a_time(
+    trained: TrainingResult,
+    labelled: pl.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    reasons: int,
+) -> None:
+    """Scoring chunks on two threads gives the same probabilities, root causes, review marks
+    and reasons, in the same rows, as scoring them one after another."""
+    import models.train
+
+    band, threshold = trained.decision.review_band, trained.decision.threshold
+    monkeypatch.setattr(models.train, "SCORING_CHUNK_ROWS", 37)
+    monkeypatch.setattr(models.train, "SCORING_THREADS", 1)
+    one = score_negatives(trained.model, labelled, band, threshold, reasons=reasons)
+    monkeypatch.setattr(models.train, "SCORING_THREADS", 2)
+    two = score_negatives(trained.model, labelled, band, threshold, reasons=reasons)
+    assert labelled.height > 10 * 37
+    assert two.equals(one)
