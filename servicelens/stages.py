@@ -67,7 +67,7 @@ from transforms.clean import (
     with_attributes,
     with_policy_facts,
 )
-from transforms.language import with_detected_language
+from transforms.language import load_detector_in_background, with_detected_language
 from transforms.marts import daily_summary, feedback_scored
 from transforms.pii import add_counts, redact_pii
 from transforms.repeat_contacts import (
@@ -276,6 +276,9 @@ def validate_day(
     if not settings.is_sample:
         return validate_landed_day(settings, day, run_id, now)
     now = now or datetime.now(UTC)
+    # The language detector is needed after the reading; it loads meanwhile (0.4 s of a
+    # 100k date, mostly LZMA decompression off the GIL).
+    load_detector_in_background()
     # Checksummed before anything is read, once: the manifest records them, and the cached
     # interaction reader keys on them (hashing after reading could describe a file replaced
     # in between, and hashed each interaction file twice).

@@ -8,6 +8,7 @@ not taken for one of a hundred other languages. A comment too short or too mixed
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -24,8 +25,26 @@ DETECTABLE: tuple[str, ...] = ("en", "de", "fr", "es", "it", "pt", "nl")
 MIN_CONFIDENCE = 0.5
 
 
-@lru_cache(maxsize=1)
+_LOADING = threading.Lock()
+
+
 def _identifier() -> Any:
+    """The detector, loaded once: by the first caller, or by the thread
+    :func:`load_detector_in_background` started (a caller waits for it rather than load a
+    second copy)."""
+    with _LOADING:
+        return _load_identifier()
+
+
+def load_detector_in_background() -> None:
+    """Start loading the detector on a thread, for a caller that will detect languages soon
+    and is busy with other work until then (reading a day's files). Most of the load is
+    LZMA decompression, which lets go of the GIL. Returns at once."""
+    threading.Thread(target=_identifier, name="language-detector", daemon=True).start()
+
+
+@lru_cache(maxsize=1)
+def _load_identifier() -> Any:
     """The detector restricted to :data:`DETECTABLE`, loaded once on first use (about 0.5 s
     of CPU), never at import. Only the restricted model is kept: 47 MB of resident memory,
     against 74 MB for the full model (139 languages) restricted afterwards."""

@@ -89,3 +89,20 @@ def test_nothing_to_detect_gives_nulls_of_the_right_type() -> None:
         assert detected.dtype == pl.String
         assert detected.name == "comment"
         assert detected.to_list() == [None] * len(texts)
+
+
+def test_detector_loaded_in_background_is_loaded_once_and_used() -> None:
+    """A caller that asks while the background load runs waits for it: one load, one model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transforms import language
+
+    language._load_identifier.cache_clear()
+    language.load_detector_in_background()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        found = list(pool.map(lambda _: language._identifier(), range(3)))
+    assert all(f is found[0] for f in found)
+    assert language._load_identifier.cache_info().misses == 1
+    assert detect_language(pl.Series(["The fee was wrong and nobody called back."])).to_list() == [
+        "en"
+    ]
