@@ -20,3 +20,63 @@ def test_batches_are_not_fingerprinted_and_still_validated() -> None:
     assert "ge_load_time" in result.meta["batch_markers"]
     # The expectations themselves still run: the required column is missing.
     assert not result.success
+
+
+def test_failing_rows_values_put_back_are_what_gx_reports_itself() -> None:
+    """The row suite asks GX for the failing rows' (file, line) only, and the values are put
+    back from the frame for Data Docs: every key the page reads equals what GX reports when
+    it reads the values itself, row by row (strings, numbers, nulls, ties in the counts)."""
+    import great_expectations as gx
+
+    expectations._context()
+    lines = list(range(2, 62))
+    channel = ["phone", "pigeon", None, "fax", "pigeon", "web"] * 10
+    rating = [5, 0, 3, 9, 9, 1] * 10
+    data = pd.DataFrame(
+        {
+            "source_file": ["a.csv"] * 30 + ["b.csv"] * 30,
+            "source_line": lines,
+            "channel": channel,
+            "rating": rating,
+        }
+    ).set_index(["source_file", "source_line"])
+    suite = gx.ExpectationSuite(name="values_put_back")
+    suite.add_expectation(
+        gx.expectations.ExpectColumnValuesToBeInSet(column="channel", value_set=["phone", "web"])
+    )
+    suite.add_expectation(
+        gx.expectations.ExpectColumnValuesToBeBetween(column="rating", min_value=1, max_value=5)
+    )
+    ours = expectations._with_unexpected_values(
+        expectations._run("values_put_back", suite, data, index=True), data
+    )
+    batch = expectations._batch_definition("values_put_back").get_batch(
+        batch_parameters={"dataframe": data}
+    )
+    theirs = batch.validate(
+        suite,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": ["source_file", "source_line"],
+            "return_unexpected_index_query": False,
+        },
+    )
+    keys = (
+        "unexpected_list",
+        "unexpected_index_list",
+        "partial_unexpected_list",
+        "partial_unexpected_index_list",
+        "partial_unexpected_counts",
+        "unexpected_count",
+    )
+    by_column = {
+        o.expectation_config.kwargs["column"]: o.result
+        for o in theirs.results
+        if o.expectation_config is not None
+    }
+    assert len(ours.results) == 2
+    for outcome in ours.results:
+        expected = by_column[outcome.expectation_config.kwargs["column"]]
+        assert expected["unexpected_count"] > 0
+        for key in keys:
+            assert outcome.result[key] == expected[key], key
