@@ -336,8 +336,9 @@ def _with_unexpected_values(result: Any, data: pd.DataFrame) -> Any:
     1.x): ``unexpected_list``, ``unexpected_index_list`` (one mapping per row),
     ``partial_unexpected_list``, ``partial_unexpected_index_list`` and
     ``partial_unexpected_counts`` (the 20 most common values, most common first).
-    ``tests/unit/test_gx_batches.py`` compares the page with the one GX renders itself.
-    The result is changed in place and returned.
+    ``tests/unit/test_gx_batches.py`` compares each of these keys with what GX reports
+    itself. The result is changed in place and returned (so the failures are read from it
+    afterwards in this per-row shape: :func:`_failing_rows` takes both).
     """
     from collections import Counter
 
