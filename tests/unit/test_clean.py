@@ -11,6 +11,7 @@ from transforms.clean import (
     INTERACTION_COLUMNS,
     UNPARSEABLE,
     join_interactions,
+    latest_interactions,
     normalise_surveys,
     normalised_channel,
     normalised_text,
@@ -169,3 +170,20 @@ def test_typing_by_distinct_values_equals_typing_every_row() -> None:
     assert frame.select(looked_up).equals(frame.select(exprs))
     # Many distinct values (one per row): the expressions are kept as they are.
     assert by_distinct_values(frame.head(5), exprs, min_rows=0)[0] is exprs[0]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["a", "b", "c", "d"],  # all distinct: returned as they are
+        ["a", "b", "a", "c", "b"],  # repeats: the last of each, in the order kept
+        [],
+    ],
+)
+def test_latest_interactions_equals_the_order_keeping_unique(ids: list[str]) -> None:
+    typed = pl.DataFrame(
+        {"interaction_id": ids, "source_line": list(range(1, len(ids) + 1))},
+        schema={"interaction_id": pl.String, "source_line": pl.Int64},
+    )
+    expected = typed.unique("interaction_id", keep="last", maintain_order=True)
+    assert latest_interactions(typed).equals(expected)
