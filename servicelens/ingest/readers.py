@@ -754,19 +754,28 @@ def read_jsonl_with_lines(
     present = stripped != ""
     # A cheap shape check first, so one truncated line does not force the slow path.
     looks_like_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
-    # One streaming pass keeps a few numbers per line and the text of rejected lines only;
-    # the file's text is never held a second time as a column.
+    # One streaming pass keeps a few numbers per line and the text of the lines that are not
+    # plainly an object ("{...}" with no space around it) only; the file's text is never held
+    # a second time as a column. Those few are then stripped and checked: stripping every
+    # line in the pass doubled its time (0.32 s against 0.17 s for 1.6 million lines).
+    plainly = pl.col("text").str.starts_with("{") & pl.col("text").str.ends_with("}")
     shapes = (
         _numbered_lines(source.lines_input(), split_here)
         .select(
             "source_line",
             (pl.col("text").str.len_bytes() + 1).alias("length"),  # with its newline
-            present.alias("present"),
-            looks_like_object.alias("candidate"),
-            pl.when(present & ~looks_like_object).then(pl.col("text")).alias("text"),
+            plainly.alias("plainly"),
+            pl.when(~plainly).then(pl.col("text")).alias("text"),
         )
         .collect(engine="streaming")
-        .with_columns((pl.col("length").cum_sum() - pl.col("length")).alias("start"))
+        .with_columns(
+            (pl.col("plainly") | present).alias("present"),
+            (pl.col("plainly") | looks_like_object).alias("candidate"),
+        )
+        .with_columns(
+            (pl.col("length").cum_sum() - pl.col("length")).alias("start"),
+            pl.when(pl.col("present") & ~pl.col("candidate")).then(pl.col("text")).alias("text"),
+        )
         .filter(pl.col("present"))
     )
     bad = shapes.filter(~pl.col("candidate"))
