@@ -40,6 +40,7 @@ from servicelens.settings import (
 from servicelens.storage.fs import DataPath, read_parquet
 from servicelens.storage.partitions import (
     DATA_FILE,
+    PendingChecksums,
     checksums,
     partition_dir,
     read_partition,
@@ -279,11 +280,19 @@ def validate_day(
     # The language detector is needed after the reading; it loads meanwhile (0.4 s of a
     # 100k date, mostly LZMA decompression off the GIL).
     load_detector_in_background()
-    # Checksummed before anything is read, once: the manifest records them, and the cached
-    # interaction reader keys on them (hashing after reading could describe a file replaced
-    # in between, and hashed each interaction file twice).
-    inputs = checksums(day_input_files(settings, day))
-    surveys = read_surveys(settings, day)
+    # Each file is checksummed before it is read, once: the manifest records them, and the
+    # cached interaction reader keys on them (hashing after reading could describe a file
+    # replaced in between, and hashed each interaction file twice). The interaction exports
+    # hash while the surveys are read (0.5 s of a 1M date, whose survey read has a long
+    # stretch on one core).
+    pending = PendingChecksums(day_input_files(settings, day))
+    try:
+        pending.of([settings.raw_day(day) / SURVEYS_FILE])
+        surveys = read_surveys(settings, day)
+    except BaseException:
+        pending.close()
+        raise
+    inputs = pending.all()
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
     # zone keeps the original text.
     surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])

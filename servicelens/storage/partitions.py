@@ -374,6 +374,41 @@ def checksums(paths: Sequence[DataPath]) -> dict[str, str]:
         return dict(zip(map(str, existing), pool.map(sha256_file, existing), strict=True))
 
 
+class PendingChecksums:
+    """sha256 of a date's input files, hashed on threads (one per core) while the caller
+    reads the ones already hashed.
+
+    A file's checksum must describe the bytes that are read, so each file is read only after
+    :meth:`of` (or :meth:`all`) has returned its hash; meanwhile the others hash beside the
+    reading (hashlib lets go of the GIL). Files are hashed in the order given. ``close``
+    cancels what has not started (a date that fails early). Missing files are left out, as
+    :func:`checksums` does.
+    """
+
+    def __init__(self, paths: Sequence[DataPath]) -> None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        existing = [p for p in paths if p.exists()]
+        self._pool = ThreadPoolExecutor(max(1, min(len(existing), os.cpu_count() or 1)))
+        self._hashing = {str(p): self._pool.submit(sha256_file, p) for p in existing}
+
+    def of(self, paths: Sequence[DataPath]) -> dict[str, str]:
+        """The checksums of those of ``paths`` that exist, waiting for them."""
+        return {str(p): self._hashing[str(p)].result() for p in paths if str(p) in self._hashing}
+
+    def all(self) -> dict[str, str]:
+        """Every existing file's checksum (path -> sha256), in the order given."""
+        try:
+            return {path: hashing.result() for path, hashing in self._hashing.items()}
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop hashing: files not started are not hashed."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def code_version() -> str:
     """The git commit of the code, with ``-dirty`` for uncommitted changes, if known."""
     here = Path(__file__).resolve().parents[2]
