@@ -31,14 +31,14 @@ STAGES = {
         "stage_frame": "write",
         "read_parquet": "write",  # reading back what validate_day staged for the next task
         "write_partition": "write",
-        "checksums": "write",  # input checksums for the manifest
+        "checksums": "write",  # input checksums of exports indexed outside validate_day
         "marts_for_day": "clean",  # called by publish_marts
         "contact_history": "read",  # the earlier days' contacts the look-back counts over
         "with_earlier_contacts": "clean",
     },
     "flows.tasks": {
         "load_clean": "read",
-        "load_model": "score",
+        "cached_model": "score",  # waits for the champion loading since the date began
         "score_negatives": "score",
         "review_queue": "clean",
         "early_warning": "score",  # the day's failure shares against their history

@@ -6,7 +6,6 @@ each other paths to staged Parquet.
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 from dataclasses import asdict
@@ -23,8 +22,8 @@ from flows.caching import read_interactions_cached
 from models.drift import compare_with_reference
 from models.pipeline import FeatureSpec, feature_frame, spec_from_dict
 from models.registry import (
+    cached_model,
     champion_version,
-    load_model,
     read_metadata,
     read_out_of_fold,
     read_reference,
@@ -43,7 +42,6 @@ from servicelens.stages import (
     validate_day,
     with_model_attributes,
 )
-from servicelens.storage.fs import as_path
 from servicelens.storage.partitions import code_version, read_manifest, write_partition
 from servicelens.storage.runs import describe_flags
 from transforms.marts import review_queue
@@ -144,7 +142,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         spec = spec_from_dict(meta.get("feature_spec"))
         decision = Decision.from_dict(meta.get("decision"), settings.review_band)
         threshold = decision.threshold
-        model = _loaded_model(str(settings.models_dir), version)
+        model = cached_model(settings.models_dir, version)
         scored = score_negatives(
             model, clean, decision.review_band, threshold, spec, decision=decision
         )
@@ -211,14 +209,6 @@ def publish_weekly_task(settings: Settings, days: list[date]) -> dict[str, Any]:
     published = publish_weekly_marts(settings, days, _manifest(settings))
     get_run_logger().info("weekly marts rebuilt for weeks %s", ", ".join(published["weeks"]))
     return published
-
-
-@functools.lru_cache(maxsize=4)
-def _loaded_model(models_dir: str, version: str) -> Any:
-    """A champion loaded once per process: a backfill scores every date with it, and
-    loading (checksum, trusted types) took seconds per date for a large vocabulary. A
-    version's files never change, so a cached one is the one on disk."""
-    return load_model(as_path(models_dir), version)
 
 
 def _drift(

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from models.registry import load_champion_in_background
 from servicelens.checkpoints import checkpoint
 from servicelens.ingest.definitions import SourceDefinition
 from servicelens.ingest.landing import landed_rows
@@ -280,6 +281,9 @@ def validate_day(
     # The language detector is needed after the reading; it loads meanwhile (0.4 s of a
     # 100k date, mostly LZMA decompression off the GIL).
     load_detector_in_background()
+    # The champion that scores the date loads meanwhile too (0.3-0.4 s, mostly skops' audit
+    # of its types; a scoring step waits for this load instead of starting its own).
+    load_champion_in_background(settings.models_dir)
     # Each file is checksummed before it is read, once: the manifest records them, and the
     # cached interaction reader keys on them (hashing after reading could describe a file
     # replaced in between, and hashed each interaction file twice). The interaction exports

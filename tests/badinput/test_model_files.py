@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,11 @@ from models.registry import (
     METADATA_FILE,
     MODEL_FILE,
     ModelFileError,
+    cached_model,
+    load_champion_in_background,
     load_model,
     save_model,
+    set_champion,
     sha256_file,
 )
 
@@ -95,3 +99,43 @@ def test_a_model_without_metadata_is_refused(saved: Path) -> None:
     (saved / VERSION / METADATA_FILE).unlink()
     with pytest.raises(ModelFileError, match="no metadata"):
         load_model(saved, VERSION)
+
+
+def _join_background_load() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "champion-model":
+            thread.join(timeout=60)
+
+
+def test_the_champion_loaded_in_background_is_loaded_once(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.registry as registry
+
+    loads: list[str] = []
+
+    def counted(models_dir: Path, version: str) -> object:
+        loads.append(version)
+        return load_model(models_dir, version)
+
+    monkeypatch.setattr(registry, "load_model", counted)
+    set_champion(saved, VERSION, "test")
+    load_champion_in_background(saved)
+    model = cached_model(saved, VERSION)  # waits for the background load, or does it itself
+    _join_background_load()
+    assert cached_model(saved, VERSION) is model
+    assert loads == [VERSION]
+    assert model.predict(np.array([[3.0, 0.0]])).tolist() == [1]
+
+
+def test_a_tampered_champion_fails_where_it_is_scored_not_in_the_background(
+    saved: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = saved / VERSION / MODEL_FILE
+    path.write_bytes(path.read_bytes()[:-10])
+    set_champion(saved, VERSION, "test")
+    load_champion_in_background(saved)
+    _join_background_load()
+    assert "Traceback" not in capfd.readouterr().err  # the thread says nothing itself
+    with pytest.raises(ModelFileError, match="does not match its metadata"):
+        cached_model(saved, VERSION)
