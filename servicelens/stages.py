@@ -1016,23 +1016,13 @@ def _with_repeat_contacts(
     own_contacts: pl.DataFrame,
     read_file: InteractionReader,
 ) -> pl.DataFrame:
-    """``responses`` with ``repeat_contacts_30d`` (:func:`with_earlier_contacts`) over the
-    date's look-back history (:func:`_lookback_history`)."""
-    history = _lookback_history(settings, day, responses, own_contacts, read_file)
-    return with_earlier_contacts(responses, history)
-
-
-def _lookback_history(
-    settings: Settings,
-    day: date,
-    responses: pl.DataFrame,
-    own_contacts: pl.DataFrame,
-    read_file: InteractionReader,
-) -> pl.DataFrame:
-    """The contacts a date's responses look back over: the day's own export and the
+    """``responses`` with ``repeat_contacts_30d`` (:func:`with_earlier_contacts`), counted
+    over the contacts the date's responses look back over: the day's own export and the
     exports of the :data:`LOOKBACK_DAYS` before its oldest interactions could have started."""
     back = LOOKBACK_DAYS + settings.interaction_lookback_days + 1
     days = [day - timedelta(days=d) for d in range(back, 0, -1)]
     customers = responses.select("customer_id", "queue").drop_nulls().unique()
     earlier = contact_history(settings, days, read_file, customers)
-    return pl.concat([earlier, own_contacts], how="vertical_relaxed")
+    return with_earlier_contacts(
+        responses, pl.concat([earlier, own_contacts], how="vertical_relaxed")
+    )
