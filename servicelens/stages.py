@@ -289,8 +289,8 @@ def validate_day(
     # Each file is checksummed before it is read, once: the manifest records them, and the
     # cached interaction reader keys on them (hashing after reading could describe a file
     # replaced in between, and hashed each interaction file twice). The interaction exports
-    # hash while the surveys are read (0.5 s of a 1M date, whose survey read has a long
-    # stretch on one core).
+    # hash while the surveys are read: at 1M that was 0.8 s of hashing before any reading,
+    # and the survey read has a long stretch on one core.
     pending = PendingChecksums(day_input_files(settings, day))
     try:
         pending.of([settings.raw_day(day) / SURVEYS_FILE])
@@ -345,7 +345,8 @@ def validate_day(
 
     # The row suite reads none of the repeat-contact counts, and GX runs mostly in Python on
     # one core: the counts (polars, off the GIL) are taken on a thread meanwhile, in the
-    # caller's context (a flow's cached reader needs its run context). 0.7 s of a 1M date.
+    # caller's context (a flow's cached reader needs its run context): 1.1 s of a 1M date
+    # that ran after the history was read.
     with ThreadPoolExecutor(1, thread_name_prefix="repeat-contacts") as pool:
         counting = pool.submit(
             contextvars.copy_context().run,

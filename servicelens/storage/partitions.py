@@ -361,17 +361,11 @@ def read_partition(table_dir: DataPath, day: date) -> pl.DataFrame:
 def checksums(paths: Sequence[DataPath]) -> dict[str, str]:
     """sha256 of each existing input file, keyed by path (in the order given).
 
-    Files are hashed on threads, one per core: hashlib lets go of the GIL while it hashes,
-    and a date's inputs at scale are several files of hundreds of megabytes each.
+    Files are hashed on threads, one per core (:class:`PendingChecksums`): hashlib lets go of
+    the GIL while it hashes, and a date's inputs at scale are several files of hundreds of
+    megabytes each.
     """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    existing = [p for p in paths if p.exists()]
-    if len(existing) < 2:
-        return {str(p): sha256_file(p) for p in existing}
-    with ThreadPoolExecutor(min(len(existing), os.cpu_count() or 1)) as pool:
-        return dict(zip(map(str, existing), pool.map(sha256_file, existing), strict=True))
+    return PendingChecksums(paths).all()
 
 
 class PendingChecksums:
