@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -380,9 +381,6 @@ class PendingChecksums:
     """
 
     def __init__(self, paths: Sequence[DataPath]) -> None:
-        import os
-        from concurrent.futures import ThreadPoolExecutor
-
         existing = [p for p in paths if p.exists()]
         self._pool = ThreadPoolExecutor(max(1, min(len(existing), os.cpu_count() or 1)))
         self._hashing = {str(p): self._pool.submit(sha256_file, p) for p in existing}
