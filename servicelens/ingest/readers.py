@@ -836,8 +836,11 @@ def _numbered_lines(buf: bytes | str, split_here: bool) -> pl.LazyFrame:
 
 
 #: An NDJSON export is cut into pieces of about this many bytes, each decoded on a thread
-#: of its own while the next is cut (polars' NDJSON reader decodes one buffer on one core).
-JSON_PIECE_BYTES = 1 << 26
+#: of its own while the next is cut. Pieces this small reuse the memory of the pieces before
+#: them: glibc hands out blocks above 32 MB as fresh pages, and first touching a fresh page
+#: costs more than copying into it. Cutting a 545 MB export took 0.8 s of CPU in 64 MB
+#: pieces and 0.07 s in 8 MB pieces; a 1M date used 1.2 s less CPU in all.
+JSON_PIECE_BYTES = 1 << 23
 #: Pieces being decoded at once (and so held in memory at once, with the one being cut).
 JSON_PIECES_IN_FLIGHT = 2
 
