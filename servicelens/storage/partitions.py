@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -373,32 +373,58 @@ class PendingChecksums:
     """sha256 of a date's input files, hashed on threads (one per core) while the caller
     reads the ones already hashed.
 
-    A file's checksum must describe the bytes that are read, so each file is read only after
+    A file's checksum must describe the bytes that are read. A file the caller parses from
+    memory is named in ``read_here`` and read with :meth:`read`: its checksum is taken from
+    those very bytes while the caller parses them. Any other file is read only after
     :meth:`of` (or :meth:`all`) has returned its hash; meanwhile the others hash beside the
-    reading (hashlib lets go of the GIL). Files are hashed in the order given. ``close``
-    cancels what has not started (a date that fails early). Missing files are left out, as
-    :func:`checksums` does.
+    reading (hashlib lets go of the GIL). Files are hashed in the order given, and the
+    checksums keep that order. ``close`` cancels what has not started (a date that fails
+    early). Missing files are left out, as :func:`checksums` does.
     """
 
-    def __init__(self, paths: Sequence[DataPath]) -> None:
+    def __init__(self, paths: Sequence[DataPath], read_here: Sequence[DataPath] = ()) -> None:
         existing = [p for p in paths if p.exists()]
         self._pool = ThreadPoolExecutor(max(1, min(len(existing), os.cpu_count() or 1)))
-        self._hashing = {str(p): self._pool.submit(sha256_file, p) for p in existing}
+        self._paths = {str(p): p for p in existing}
+        #: Files named in ``read_here`` not read yet: a placeholder keeps their place in order.
+        self._unread = {str(p) for p in read_here} & set(self._paths)
+        self._hashing: dict[str, Future[str]] = {
+            str(p): Future() if str(p) in self._unread else self._pool.submit(sha256_file, p)
+            for p in existing
+        }
+
+    def read(self, path: DataPath) -> bytes:
+        """The bytes of ``path`` (named in ``read_here``), read now; their sha256 is taken on
+        a thread while the caller parses them. Raises what reading the file raises."""
+        data = path.read_bytes()
+        self._unread.discard(str(path))
+        self._hashing[str(path)] = self._pool.submit(_sha256_bytes, data)
+        return data
 
     def of(self, paths: Sequence[DataPath]) -> dict[str, str]:
         """The checksums of those of ``paths`` that exist, waiting for them."""
-        return {str(p): self._hashing[str(p)].result() for p in paths if str(p) in self._hashing}
+        return {str(p): self._result(str(p)) for p in paths if str(p) in self._hashing}
 
     def all(self) -> dict[str, str]:
         """Every existing file's checksum (path -> sha256), in the order given."""
         try:
-            return {path: hashing.result() for path, hashing in self._hashing.items()}
+            return {path: self._result(path) for path in self._hashing}
         finally:
             self.close()
+
+    def _result(self, path: str) -> str:
+        if path in self._unread:  # named in ``read_here`` but never read: hashed from the file
+            self._unread.discard(path)
+            self._hashing[path] = self._pool.submit(sha256_file, self._paths[path])
+        return self._hashing[path].result()
 
     def close(self) -> None:
         """Stop hashing: files not started are not hashed."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def code_version() -> str:
