@@ -28,8 +28,7 @@ STAGES = {
         "join_interactions": "clean",
         "with_policy_facts": "clean",
         "_survey_quarantine": "clean",
-        "stage_frame": "write",
-        "read_parquet": "write",  # reading back what validate_day staged for the next task
+        "stage_partition": "write",
         "write_partition": "write",
         "checksums": "write",  # input checksums of exports indexed outside validate_day
         "marts_for_day": "clean",  # called by publish_marts

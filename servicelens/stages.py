@@ -40,7 +40,7 @@ from servicelens.settings import (
     Settings,
     day_input_files,
 )
-from servicelens.storage.fs import DataPath, read_parquet
+from servicelens.storage.fs import DataPath, as_path, read_parquet
 from servicelens.storage.partitions import (
     DATA_FILE,
     PendingChecksums,
@@ -48,7 +48,7 @@ from servicelens.storage.partitions import (
     partition_dir,
     read_partition,
     scan_table,
-    stage_frame,
+    stage_partition,
     write_partition,
 )
 from servicelens.validation.expectations import (
@@ -84,6 +84,7 @@ from transforms.schemas import (
     CONTACT_SCHEMA,
     DAILY_SUMMARY_SCHEMA,
     FEEDBACK_SCORED_SCHEMA,
+    PARTITION_COLUMN,
     QUARANTINE_SCHEMA,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
@@ -124,7 +125,11 @@ class DayCounts:
 
 @dataclass(frozen=True)
 class ValidatedDay:
-    """What :func:`validate_day` staged for the next task."""
+    """What :func:`validate_day` staged for the next task.
+
+    The staged files are the partitions' data files to be (:func:`stage_partition`): in the
+    contract's columns, without the partition column, which :meth:`clean` and
+    :meth:`quarantine` add back as reading the partition does."""
 
     day: date
     valid_path: str
@@ -133,6 +138,18 @@ class ValidatedDay:
     inputs: dict[str, str]
     #: The contacts of the day's own interaction export (the contact history's partition).
     contacts_path: str | None = None
+
+    def clean(self) -> pl.DataFrame:
+        """The date's clean rows (``CLEAN_RESPONSE_SCHEMA``), as staged."""
+        return self._read(self.valid_path, CLEAN_RESPONSE_SCHEMA)
+
+    def quarantine(self) -> pl.DataFrame:
+        """The date's quarantined rows (``QUARANTINE_SCHEMA``), as staged."""
+        return self._read(self.quarantine_path, QUARANTINE_SCHEMA)
+
+    def _read(self, path: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        staged = read_parquet(path).with_columns(pl.lit(self.day).alias(PARTITION_COLUMN))
+        return conform(staged, schema)
 
 
 def _rejects_frame(
@@ -444,16 +461,19 @@ def stage_validated(
 ) -> ValidatedDay:
     """Stage a validated date's clean and quarantine frames (and the contacts of its own
     interaction export, when it has one) for the publishing task."""
+    staging = settings.staging_dir
     validated = ValidatedDay(
         day=day,
-        valid_path=str(stage_frame(clean, settings.staging_dir, run_id, f"valid-{day}")),
+        valid_path=str(
+            stage_partition(clean, CLEAN_RESPONSE_SCHEMA, staging, run_id, f"valid-{day}")
+        ),
         quarantine_path=str(
-            stage_frame(quarantine, settings.staging_dir, run_id, f"quarantine-{day}")
+            stage_partition(quarantine, QUARANTINE_SCHEMA, staging, run_id, f"quarantine-{day}")
         ),
         counts=counts,
         inputs=inputs,
         contacts_path=(
-            str(stage_frame(contacts, settings.staging_dir, run_id, f"contacts-{day}"))
+            str(stage_partition(contacts, CONTACT_SCHEMA, staging, run_id, f"contacts-{day}"))
             if contacts is not None
             else None
         ),
@@ -529,13 +549,17 @@ def publish_clean(
     """Swap in the date's clean and quarantine partitions, each with its manifest."""
     counts = validated.counts.__dict__
     full = {**manifest, "inputs": validated.inputs, "counts": counts}
-    clean = read_parquet(validated.valid_path)
-    quarantine = read_parquet(validated.quarantine_path)
+    # The staged files are the partitions' data files already (stage_partition).
     clean_dir = write_partition(
-        clean, settings.clean_dir, validated.day, CLEAN_RESPONSE_SCHEMA, full, settings.staging_dir
+        as_path(validated.valid_path),
+        settings.clean_dir,
+        validated.day,
+        CLEAN_RESPONSE_SCHEMA,
+        full,
+        settings.staging_dir,
     )
     quarantine_dir = write_partition(
-        quarantine,
+        as_path(validated.quarantine_path),
         settings.quarantine_dir,
         validated.day,
         QUARANTINE_SCHEMA,
@@ -549,7 +573,7 @@ def publish_clean(
             own = str(partition_dir(settings.landed_dir, validated.day) / DATA_FILE)
         published["contacts"] = str(
             write_partition(
-                read_parquet(validated.contacts_path),
+                as_path(validated.contacts_path),
                 settings.contacts_dir,
                 validated.day,
                 CONTACT_SCHEMA,

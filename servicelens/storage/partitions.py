@@ -93,7 +93,7 @@ def locks_dir(staging_dir: DataPath) -> Path:
 
 
 def write_partition(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | DataPath,
     table_dir: DataPath,
     day: date,
     schema: dict[str, pl.DataType],
@@ -107,11 +107,17 @@ def write_partition(
     stored in the file: it lives in the directory name, as hive readers expect. Writers of
     the same partition take turns (a lock per table and date); a disk that is full or
     read-only raises :class:`StorageError` and leaves the previous version in place.
+
+    ``frame`` may instead be a file :func:`stage_partition` wrote for this contract: it is
+    already the partition's data file, so it is linked (or copied) into place rather than
+    read and encoded again (0.5 s for a 1M date's clean rows). A staged file that does not
+    carry exactly the contract's columns and types (staged by another version) is read and
+    conformed like a frame.
     """
-    data = conform(frame, schema).drop(PARTITION_COLUMN)
     target = partition_dir(table_dir, day)
     lock = partition_lock_path(locks_dir(staging_dir), table_dir.name, day)
     try:
+        data = _PartitionData.of(frame, schema)
         with exclusive_lock(lock, PARTITION_LOCK_WAIT_SECONDS, f"partition {target}"):
             if isinstance(table_dir, RemotePath):
                 return _put_partition(data, table_dir, day, schema, manifest)
@@ -129,11 +135,88 @@ def write_partition(
         ) from error
 
 
+def stage_partition(
+    frame: pl.DataFrame,
+    schema: dict[str, pl.DataType],
+    staging_dir: DataPath,
+    run_id: str,
+    name: str,
+) -> DataPath:
+    """Stage a frame that a later task publishes as a partition (:func:`write_partition`):
+    conformed to ``schema`` and written exactly as a partition's data file is, so publishing
+    moves the file instead of encoding the rows twice. Tasks pass this path, not the frame.
+    A contract violation fails here, in the task that made the frame: ``ValueError`` naming
+    missing columns, or polars' error for a value the contract's type cannot hold
+    (:func:`transforms.schemas.conform`)."""
+    target = run_staging_dir(staging_dir, run_id) / f"{name}.parquet"
+    write_parquet(conform(frame, schema).drop(PARTITION_COLUMN), target, compression="zstd")
+    return target
+
+
+class _PartitionData:
+    """A partition's data file to be: rows to encode, or a file staged already encoded."""
+
+    def __init__(self, rows: int, frame: pl.DataFrame | None, staged: DataPath | None) -> None:
+        self.rows = rows
+        self.frame = frame
+        self.staged = staged
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame | DataPath, schema: dict[str, pl.DataType]) -> _PartitionData:
+        if isinstance(frame, pl.DataFrame):
+            data = conform(frame, schema).drop(PARTITION_COLUMN)
+            return cls(data.height, data, None)
+        contract = {name: dtype for name, dtype in schema.items() if name != PARTITION_COLUMN}
+        if list(_parquet_schema(frame).items()) != list(contract.items()):
+            return cls.of(read_parquet(frame), schema)
+        return cls(_parquet_rows(frame), None, frame)
+
+    def write(self, path: Path) -> None:
+        """Make ``path`` the data file (it must not exist)."""
+        if self.frame is None:
+            assert self.staged is not None
+            if isinstance(self.staged, Path):
+                try:
+                    os.link(self.staged, path)  # the staged name is deleted with the run's staging
+                    return
+                except OSError:
+                    pass  # another filesystem, or no hard links: copied instead
+            path.write_bytes(self.staged.read_bytes())
+            return
+        try:
+            self.frame.write_parquet(path, compression="zstd", statistics=True)
+        except pl.exceptions.PolarsError as error:
+            # polars reports I/O failures (a full disk) as its own errors; keep the OS's words.
+            raise OSError(f"writing {path} failed: {error}") from error
+
+    def payload(self) -> bytes:
+        """The data file's bytes."""
+        if self.frame is None:
+            assert self.staged is not None
+            return self.staged.read_bytes()
+        buffer = io.BytesIO()
+        self.frame.write_parquet(buffer, compression="zstd", statistics=True)
+        return buffer.getvalue()
+
+
+def _parquet_schema(path: DataPath) -> dict[str, pl.DataType]:
+    if isinstance(path, Path):
+        return dict(pl.read_parquet_schema(path))
+    with path.open("rb") as handle:
+        return dict(pl.read_parquet_schema(handle))
+
+
+def _parquet_rows(path: DataPath) -> int:
+    if isinstance(path, Path):
+        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    return read_parquet(path).height
+
+
 def _partition_manifest(
     manifest: dict[str, Any],
     table: str,
     day: date,
-    data: pl.DataFrame,
+    rows: int,
     schema: dict[str, pl.DataType],
 ) -> dict[str, Any]:
     """The caller's manifest plus what the partition itself says: table, date, rows, the
@@ -142,14 +225,14 @@ def _partition_manifest(
         **manifest,
         "table": table,
         PARTITION_COLUMN: day.isoformat(),
-        "rows": data.height,
+        "rows": rows,
         "columns": {name: str(dtype) for name, dtype in schema.items()},
         "written_at": datetime.now(UTC).isoformat(),
     }
 
 
 def _write_partition_locked(
-    data: pl.DataFrame,
+    data: _PartitionData,
     table_dir: Path,
     day: date,
     schema: dict[str, pl.DataType],
@@ -161,14 +244,10 @@ def _write_partition_locked(
     staging_dir.mkdir(parents=True, exist_ok=True)
     new = staging_dir / f"new-{table_dir.name}-{day.isoformat()}-{token}"
     new.mkdir(parents=True)
-    try:
-        data.write_parquet(new / DATA_FILE, compression="zstd", statistics=True)
-    except pl.exceptions.PolarsError as error:
-        # polars reports I/O failures (a full disk) as its own errors; keep the OS's words.
-        raise OSError(f"writing {new / DATA_FILE} failed: {error}") from error
+    data.write(new / DATA_FILE)
     with (new / DATA_FILE).open("rb") as handle:
         os.fsync(handle.fileno())
-    full_manifest = _partition_manifest(manifest, table_dir.name, day, data, schema)
+    full_manifest = _partition_manifest(manifest, table_dir.name, day, data.rows, schema)
     _write_file_durably(
         new / MANIFEST_FILE, json.dumps(full_manifest, indent=2, default=str).encode()
     )
@@ -203,7 +282,7 @@ def _write_partition_locked(
 
 
 def _put_partition(
-    data: pl.DataFrame,
+    data: _PartitionData,
     table_dir: RemotePath,
     day: date,
     schema: dict[str, pl.DataType],
@@ -218,12 +297,10 @@ def _put_partition(
     manifest's ``data_sha256`` does not match) and the next run of the date repairs it.
     """
     target = partition_dir(table_dir, day)
-    buffer = io.BytesIO()
-    data.write_parquet(buffer, compression="zstd", statistics=True)
-    payload = buffer.getvalue()
+    payload = data.payload()
     (target / DATA_FILE).write_bytes(payload)
     full_manifest = {
-        **_partition_manifest(manifest, table_dir.name, day, data, schema),
+        **_partition_manifest(manifest, table_dir.name, day, data.rows, schema),
         "data_sha256": hashlib.sha256(payload).hexdigest(),
     }
     (target / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2, default=str))
@@ -455,13 +532,6 @@ def code_version() -> str:
 def run_staging_dir(staging_dir: DataPath, run_id: str) -> DataPath:
     """Where one run's frames handed between tasks are staged."""
     return staging_dir / "runs" / run_id
-
-
-def stage_frame(frame: pl.DataFrame, staging_dir: DataPath, run_id: str, name: str) -> DataPath:
-    """Write a frame handed between tasks; tasks pass this path, not the frame."""
-    target = run_staging_dir(staging_dir, run_id) / f"{name}.parquet"
-    write_parquet(frame, target, compression="lz4")
-    return target
 
 
 def discard_run_staging(staging_dir: DataPath, run_id: str) -> None:

@@ -262,8 +262,8 @@ def test_each_defect_is_quarantined_or_fails_the_date_clearly(
     assert counts is not None
     recorded = counts["counts"]
     assert recorded["surveys_read"] == recorded["kept"] + recorded["quarantined"]
-    kept = pl.read_parquet(validated.valid_path)
-    quarantine = pl.read_parquet(validated.quarantine_path).filter(pl.col("feed") == "surveys")
+    kept = validated.clean()
+    quarantine = validated.quarantine().filter(pl.col("feed") == "surveys")
     assert kept.height == recorded["kept"] and quarantine.height == recorded["quarantined"]
     # Every line read is on exactly one side.
     lines = pl.concat([kept.get_column("source_line"), quarantine.get_column("source_line")])
@@ -299,8 +299,8 @@ def test_a_response_delivered_again_in_another_days_file_is_counted_once(
     publish_clean(settings, validate_day(settings, earlier, "first"), {"run_id": "first"})
 
     validated = validate_day(settings, DAY, "second")
-    quarantine = pl.read_parquet(validated.quarantine_path)
+    quarantine = validated.quarantine()
     reasons = quarantine.filter(pl.col("record_id") == again["response_id"]).get_column("reasons")
     assert reasons.len() == 1
     assert "already in the clean layer under another survey date" in reasons.item()[0]
-    assert again["response_id"] not in pl.read_parquet(validated.valid_path)["response_id"]
+    assert again["response_id"] not in validated.clean()["response_id"]

@@ -60,8 +60,8 @@ def _injected(settings: Settings) -> pl.DataFrame:
 
 
 def _outputs(days: list[ValidatedDay]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    clean = pl.concat([pl.read_parquet(d.valid_path) for d in days])
-    quarantine = pl.concat([pl.read_parquet(d.quarantine_path) for d in days])
+    clean = pl.concat([d.clean() for d in days])
+    quarantine = pl.concat([d.quarantine() for d in days])
     return clean, quarantine
 
 
@@ -71,8 +71,8 @@ def test_rows_read_equal_kept_plus_quarantined(
     settings, days = generated
     for day in days:
         raw = read_csv_with_lines(settings.raw_day(day.day) / "surveys.csv")
-        clean = pl.read_parquet(day.valid_path)
-        quarantine = pl.read_parquet(day.quarantine_path).filter(pl.col("feed") == "surveys")
+        clean = day.clean()
+        quarantine = day.quarantine().filter(pl.col("feed") == "surveys")
         assert raw.records_read == day.counts.surveys_read
         assert clean.height + quarantine.height == raw.records_read
         # Every line read appears exactly once, on one side or the other.
@@ -170,7 +170,7 @@ def test_legacy_encoded_day_is_read_with_its_accents(
     }
     assert "cp1252" in encodings.values()
     legacy_day = next(day for day, enc in encodings.items() if enc == "cp1252")
-    clean = pl.read_parquet(next(d.valid_path for d in days if d.day == legacy_day))
+    clean = next(d for d in days if d.day == legacy_day).clean()
     comments = clean.get_column("comment").drop_nulls()
     assert comments.str.contains("[éüàç]").any()
     assert not comments.str.contains("\ufffd").any()

@@ -1,0 +1,84 @@
+"""A staged partition file is published as it is: the same rows, types and manifest as
+publishing the frame, without encoding the rows a second time."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.storage.partitions import (
+    DATA_FILE,
+    MANIFEST_FILE,
+    partition_dir,
+    stage_partition,
+    write_partition,
+)
+from transforms.schemas import CONTACT_SCHEMA, PARTITION_COLUMN
+
+DAY = date(2026, 10, 1)
+
+
+def _contacts(rows: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "survey_date": [DAY] * rows,
+            "interaction_id": [f"I{i}" for i in range(rows)],
+            "customer_id": [f"C{i % 7}" for i in range(rows)],
+            "agent_id": [None if i % 5 == 0 else f"A{i % 3}" for i in range(rows)],
+            "queue": ["billing"] * rows,
+            "policy_code": ["REFUND-14D"] * rows,
+            "started_at": [datetime(2026, 10, 1, i % 24, tzinfo=UTC) for i in range(rows)],
+            "handle_seconds": [60.0 * i for i in range(rows)],
+            "transfers": pl.Series([i % 3 for i in range(rows)], dtype=pl.Int16),
+        }
+    )
+
+
+def _published(table: Path) -> tuple[pl.DataFrame, dict[str, object]]:
+    part = partition_dir(table, DAY)
+    manifest = json.loads((part / MANIFEST_FILE).read_text())
+    return pl.read_parquet(part / DATA_FILE), manifest
+
+
+def test_a_staged_file_is_published_as_the_frame_would_be(tmp_path: Path) -> None:
+    frame = _contacts(50)
+    staging = tmp_path / ".staging"
+    staged = stage_partition(frame, CONTACT_SCHEMA, staging, "run-1", f"contacts-{DAY}")
+    write_partition(frame, tmp_path / "from_frame", DAY, CONTACT_SCHEMA, {"run": 1}, staging)
+    write_partition(staged, tmp_path / "from_staged", DAY, CONTACT_SCHEMA, {"run": 1}, staging)
+
+    expected, expected_manifest = _published(tmp_path / "from_frame")
+    data, manifest = _published(tmp_path / "from_staged")
+    assert data.equals(expected)
+    assert data.schema == {k: v for k, v in CONTACT_SCHEMA.items() if k != PARTITION_COLUMN}
+    assert manifest["rows"] == expected_manifest["rows"] == 50
+    assert manifest["columns"] == expected_manifest["columns"]
+    # The staged file itself became the data file (linked, not encoded again), and removing
+    # the run's staging afterwards leaves the partition whole.
+    published = partition_dir(tmp_path / "from_staged", DAY) / DATA_FILE
+    assert published.stat().st_ino == staged.stat().st_ino
+    staged.unlink()
+    assert pl.read_parquet(published).equals(expected)
+
+
+def test_a_staged_file_of_another_shape_is_conformed_when_published(tmp_path: Path) -> None:
+    # Staged by another version: extra column, columns out of order, lz4, partition column.
+    frame = _contacts(20)
+    staged = tmp_path / "old-staged.parquet"
+    frame.select(reversed(frame.columns)).with_columns(pl.lit(1).alias("extra")).write_parquet(
+        staged, compression="lz4"
+    )
+    write_partition(staged, tmp_path / "table", DAY, CONTACT_SCHEMA, {}, tmp_path / ".staging")
+    data, manifest = _published(tmp_path / "table")
+    assert data.equals(frame.drop(PARTITION_COLUMN))
+    assert manifest["rows"] == 20
+
+
+def test_a_frame_that_breaks_the_contract_fails_when_staged(tmp_path: Path) -> None:
+    broken = _contacts(3).drop("transfers")
+    with pytest.raises(ValueError, match="missing contract columns"):
+        stage_partition(broken, CONTACT_SCHEMA, tmp_path, "run-1", "contacts")
