@@ -251,6 +251,22 @@ def normalised_text(column: str) -> pl.Expr:
     )
 
 
+#: What :func:`normalised_text` can change in a value: whitespace (collapsed, stripped; regex
+#: ``\s`` and ``strip_chars`` both mean Unicode White_Space), control characters, or nothing at
+#: all (empty text becomes null).
+_NORMALISABLE = r"[\s\x00-\x1f\x7f]|^$"
+
+
+def normalised_text_of(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """:func:`normalised_text` for ``frame``'s ``column`` (text): the column as it is when no
+    value has anything to normalise, which is what an id column usually is. Checking costs
+    0.05 s for 1.6 million ids, normalising 0.17 s; the values are the same either way."""
+    values = frame.get_column(column)
+    if values.dtype != pl.String or values.str.contains(_NORMALISABLE).any():
+        return normalised_text(column)
+    return pl.col(column)
+
+
 def safe_comment(column: str = "comment") -> pl.Expr:
     """A comment as plain text that no BI tool or spreadsheet will run.
 
@@ -319,8 +335,8 @@ def normalise_surveys(
     local = options.timezone
     raw_copies = [pl.col(name).alias(f"{name}_raw") for name in PARSED_SURVEY_COLUMNS]
     typed = [
-        normalised_text("response_id"),
-        normalised_text("interaction_id"),
+        normalised_text_of(raw, "response_id"),
+        normalised_text_of(raw, "interaction_id"),
         parsed_timestamp(
             "submitted_at", local, options.formats.get("submitted_at", ()), options.ambiguous
         ),
@@ -439,7 +455,7 @@ def typed_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
     return (
         raw.lazy()
         .with_columns(
-            normalised_text("interaction_id"),
+            normalised_text_of(raw, "interaction_id"),
             parsed_timestamp("started_at", timezone),
             *by_distinct_values(
                 raw,

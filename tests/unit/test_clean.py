@@ -15,6 +15,7 @@ from transforms.clean import (
     normalise_surveys,
     normalised_channel,
     normalised_text,
+    normalised_text_of,
     parsed_score,
     parsed_timestamp,
     split_superseded_deliveries,
@@ -80,6 +81,24 @@ def test_timestamps_become_utc(raw: str, expected: datetime | None) -> None:
 def test_text_loses_control_characters_and_empty_becomes_null() -> None:
     out = pl.DataFrame({"c": ["  late\x07  again\n", "   ", None]}).select(normalised_text("c"))
     assert out.to_series().to_list() == ["late again", None, None]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [None, "", " I9", "I9 ", "I\t9", "I  9", "I\x079", "I\x7f9", "I\u00a09", "I\u20039", "\u2028"],
+)
+def test_ids_checked_first_normalise_exactly_as_every_value(odd: str | None) -> None:
+    # Clean ids are returned as they are; one value with anything to normalise (whitespace
+    # of any kind, a control character, empty text) normalises the column as before.
+    ids = pl.DataFrame({"id": ["I1", "I-2", "Ä3", "I\u00e94", "😀5", odd]})
+    expected = ids.select(normalised_text("id"))
+    assert ids.select(normalised_text_of(ids, "id")).equals(expected)
+    # A missing id is nothing to normalise; any other of these is.
+    assert normalised_text_of(ids, "id").meta.eq(pl.col("id")) == (odd is None)
+    clean = ids.head(5)
+    assert normalised_text_of(clean, "id").meta.eq(pl.col("id"))  # nothing to do
+    assert clean.select(normalised_text_of(clean, "id")).equals(clean)
+    assert clean.select(normalised_text_of(clean, "id")).equals(clean.select(normalised_text("id")))
 
 
 def _surveys(rows: list[dict[str, object]]) -> pl.DataFrame:
