@@ -64,7 +64,7 @@ from transforms.clean import (
     join_interactions,
     latest_interactions,
     normalise_surveys,
-    normalised_text,
+    normalised_text_of,
     prepare_interactions,
     split_superseded_deliveries,
     typed_interactions,
@@ -323,26 +323,31 @@ def validate_day(
         raise
     inputs = pending.all()
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
-    # zone keeps the original text.
-    surveys.frame, redacted_comments = redact_pii(surveys.frame, ["comment"])
-    # Look-back exports no date has indexed yet (the first dates of a range) are read whole
-    # and indexed from that one parse: the same parse gives their contacts and the rows the
-    # join needs.
-    unindexed = [
-        day - timedelta(days=back)
-        for back in range(1, settings.interaction_lookback_days + 1)
-        if not (
-            partition_dir(settings.contacts_dir, day - timedelta(days=back)) / DATA_FILE
-        ).exists()
-    ]
-    interactions, interaction_reads, exported = read_interactions(
-        settings,
-        day,
-        inputs,
-        surveys.frame.select(normalised_text("interaction_id")).get_column("interaction_id"),
-        read_interaction_file,
-        whole=unindexed,
-    )
+    # zone keeps the original text. The comments are redacted on a thread while the
+    # interaction exports are read: both are polars (its regexes, its JSON decoding), which
+    # lets go of the GIL, and the read leaves part of a core idle. The read needs only the
+    # surveys' interaction ids, which redaction does not touch.
+    with ThreadPoolExecutor(1, thread_name_prefix="redact") as pool:
+        redacting = pool.submit(redact_pii, surveys.frame, ["comment"])
+        # Look-back exports no date has indexed yet (the first dates of a range) are read
+        # whole and indexed from that one parse: the same parse gives their contacts and the
+        # rows the join needs.
+        unindexed = [
+            day - timedelta(days=back)
+            for back in range(1, settings.interaction_lookback_days + 1)
+            if not (
+                partition_dir(settings.contacts_dir, day - timedelta(days=back)) / DATA_FILE
+            ).exists()
+        ]
+        interactions, interaction_reads, exported = read_interactions(
+            settings,
+            day,
+            inputs,
+            surveys.frame.select(normalised_text_of(surveys.frame, "interaction_id")).to_series(),
+            read_interaction_file,
+            whole=unindexed,
+        )
+        surveys.frame, redacted_comments = redacting.result()
     # The earlier days' contacts are published and let go (two look-back days' contacts are
     # 200 MB at 1M surveys); the date keeps only its own.
     for earlier in [d for d in exported if d != day]:
