@@ -410,9 +410,11 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
     content = [c for c in surveys.columns if c not in ("source_file", "source_line")]
     # Only an id that occurs more than once can supersede anything (a few in a million rows):
     # the ranking, hashing and grouping below run on those rows alone. Rows without an id
-    # cannot be matched to each other; validation rejects them instead.
+    # cannot be matched to each other; validation rejects them instead. Repeats are found by
+    # the ids' 64-bit hashes (0.04 s for a million ids, 0.14 s comparing the text): a
+    # collision only adds a row whose own id ranks it first and last, which supersedes none.
     positioned = surveys.with_row_index("_position")
-    repeated = pl.col("response_id").is_not_null() & pl.col("response_id").is_duplicated()
+    repeated = pl.col("response_id").is_not_null() & pl.col("response_id").hash().is_duplicated()
     ranked = (
         positioned.filter(repeated)
         .with_columns(
