@@ -149,7 +149,15 @@ def stage_partition(
     missing columns, or polars' error for a value the contract's type cannot hold
     (:func:`transforms.schemas.conform`)."""
     target = run_staging_dir(staging_dir, run_id) / f"{name}.parquet"
-    write_parquet(conform(frame, schema).drop(PARTITION_COLUMN), target, compression="zstd")
+    data = conform(frame, schema).drop(PARTITION_COLUMN)
+    if not isinstance(target, Path):
+        write_parquet(data, target, compression="zstd")  # one PUT: a new object
+        return target
+    # A new file renamed over the name, never written in place: a published partition may
+    # be a hard link to the file staged before under this name (a task run again).
+    scratch = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    write_parquet(data, scratch, compression="zstd")
+    scratch.replace(target)
     return target
 
 
@@ -175,13 +183,15 @@ class _PartitionData:
         """Make ``path`` the data file (it must not exist)."""
         if self.frame is None:
             assert self.staged is not None
-            if isinstance(self.staged, Path):
-                try:
-                    os.link(self.staged, path)  # the staged name is deleted with the run's staging
-                    return
-                except OSError:
-                    pass  # another filesystem, or no hard links: copied instead
-            path.write_bytes(self.staged.read_bytes())
+            if not isinstance(self.staged, Path):
+                path.write_bytes(self.staged.read_bytes())
+                return
+            try:
+                # The staged name is deleted with the run's staging; stage_partition never
+                # writes into a staged file, so the partition's data cannot change under it.
+                os.link(self.staged, path)
+            except OSError:
+                shutil.copyfile(self.staged, path)  # another filesystem, or no hard links
             return
         try:
             self.frame.write_parquet(path, compression="zstd", statistics=True)

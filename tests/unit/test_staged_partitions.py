@@ -82,3 +82,20 @@ def test_a_frame_that_breaks_the_contract_fails_when_staged(tmp_path: Path) -> N
     broken = _contacts(3).drop("transfers")
     with pytest.raises(ValueError, match="missing contract columns"):
         stage_partition(broken, CONTACT_SCHEMA, tmp_path, "run-1", "contacts")
+
+
+def test_staging_again_under_the_same_name_leaves_the_published_partition(
+    tmp_path: Path,
+) -> None:
+    # A task run again stages under the same name: the partition linked to the first file
+    # keeps its rows.
+    staging = tmp_path / ".staging"
+    first = stage_partition(_contacts(5), CONTACT_SCHEMA, staging, "run-1", "contacts")
+    write_partition(first, tmp_path / "table", DAY, CONTACT_SCHEMA, {}, staging)
+    again = stage_partition(_contacts(9), CONTACT_SCHEMA, staging, "run-1", "contacts")
+    assert again == first
+    assert pl.read_parquet(again).height == 9
+    data, manifest = _published(tmp_path / "table")
+    assert data.height == manifest["rows"] == 5
+    assert data.equals(_contacts(5).drop(PARTITION_COLUMN))
+    assert not list(staging.rglob("*.tmp"))
