@@ -162,9 +162,10 @@ def stage_partition(
 
 
 class _PartitionData:
-    """A partition's data file to be: rows to encode, or a file staged already encoded."""
+    """A partition's data file to be: rows to encode, or a file staged already encoded (a
+    local file, or an object store's file as its bytes)."""
 
-    def __init__(self, rows: int, frame: pl.DataFrame | None, staged: DataPath | None) -> None:
+    def __init__(self, rows: int, frame: pl.DataFrame | None, staged: Path | bytes | None) -> None:
         self.rows = rows
         self.frame = frame
         self.staged = staged
@@ -174,52 +175,48 @@ class _PartitionData:
         if isinstance(frame, pl.DataFrame):
             data = conform(frame, schema).drop(PARTITION_COLUMN)
             return cls(data.height, data, None)
+        # A file in an object store is fetched once: its bytes are checked, counted and PUT.
+        staged = frame if isinstance(frame, Path) else frame.read_bytes()
+
+        def source() -> Path | io.BytesIO:
+            return staged if isinstance(staged, Path) else io.BytesIO(staged)
+
         contract = {name: dtype for name, dtype in schema.items() if name != PARTITION_COLUMN}
-        if list(_parquet_schema(frame).items()) != list(contract.items()):
-            return cls.of(read_parquet(frame), schema)
-        return cls(_parquet_rows(frame), None, frame)
+        if list(pl.read_parquet_schema(source()).items()) != list(contract.items()):
+            return cls.of(pl.read_parquet(source()), schema)
+        # The row count is in the file's metadata: no rows are read.
+        return cls(int(pl.scan_parquet(source()).select(pl.len()).collect().item()), None, staged)
 
     def write(self, path: Path) -> None:
         """Make ``path`` the data file (it must not exist)."""
-        if self.frame is None:
-            assert self.staged is not None
-            if not isinstance(self.staged, Path):
-                path.write_bytes(self.staged.read_bytes())
-                return
+        if isinstance(self.staged, bytes):
+            path.write_bytes(self.staged)
+        elif isinstance(self.staged, Path):
             try:
                 # The staged name is deleted with the run's staging; stage_partition never
                 # writes into a staged file, so the partition's data cannot change under it.
                 os.link(self.staged, path)
             except OSError:
                 shutil.copyfile(self.staged, path)  # another filesystem, or no hard links
-            return
-        try:
-            self.frame.write_parquet(path, compression="zstd", statistics=True)
-        except pl.exceptions.PolarsError as error:
-            # polars reports I/O failures (a full disk) as its own errors; keep the OS's words.
-            raise OSError(f"writing {path} failed: {error}") from error
+        else:
+            assert self.frame is not None
+            try:
+                self.frame.write_parquet(path, compression="zstd", statistics=True)
+            except pl.exceptions.PolarsError as error:
+                # polars reports I/O failures (a full disk) as its own errors; keep the OS's
+                # words.
+                raise OSError(f"writing {path} failed: {error}") from error
 
     def payload(self) -> bytes:
         """The data file's bytes."""
-        if self.frame is None:
-            assert self.staged is not None
+        if isinstance(self.staged, bytes):
+            return self.staged
+        if isinstance(self.staged, Path):
             return self.staged.read_bytes()
+        assert self.frame is not None
         buffer = io.BytesIO()
         self.frame.write_parquet(buffer, compression="zstd", statistics=True)
         return buffer.getvalue()
-
-
-def _parquet_schema(path: DataPath) -> dict[str, pl.DataType]:
-    if isinstance(path, Path):
-        return dict(pl.read_parquet_schema(path))
-    with path.open("rb") as handle:
-        return dict(pl.read_parquet_schema(handle))
-
-
-def _parquet_rows(path: DataPath) -> int:
-    if isinstance(path, Path):
-        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
-    return read_parquet(path).height
 
 
 def _partition_manifest(
