@@ -51,6 +51,7 @@ from servicelens.storage.partitions import (
     stage_partition,
     write_partition,
 )
+from servicelens.validation.docs import data_docs_in_background
 from servicelens.validation.expectations import (
     ROW_ID,
     RowRules,
@@ -294,9 +295,22 @@ def validate_day(
 
     ``read_interaction_file`` parses one interaction export; each is read by several dates
     (the look-back), so the flows pass one backed by Prefect's cache (flows/caching.py).
+    The date's Data Docs pages are written on a thread while it goes on, and are all
+    written when this returns or raises.
     """
-    if not settings.is_sample:
-        return validate_landed_day(settings, day, run_id, now)
+    with data_docs_in_background():
+        if not settings.is_sample:
+            return validate_landed_day(settings, day, run_id, now)
+        return _validate_sample_day(settings, day, run_id, now, read_interaction_file)
+
+
+def _validate_sample_day(
+    settings: Settings,
+    day: date,
+    run_id: str,
+    now: datetime | None,
+    read_interaction_file: InteractionReader,
+) -> ValidatedDay:
     now = now or datetime.now(UTC)
     # The language detector is needed after the reading; it loads meanwhile (0.4 s of a
     # 100k date, mostly LZMA decompression off the GIL).

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import polars as pl
 
-from servicelens.validation.docs import write_data_docs_page
+from servicelens.validation.docs import write_data_docs_page, write_page_soon
 from transforms.clean import AMBIGUOUS, NONEXISTENT, RATINGS
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
 
@@ -313,6 +313,18 @@ def _run(
     return batch.validate(suite, result_format=result_format, expectation_parameters=parameters)
 
 
+def _write_docs(result: Any, page: Path) -> None:
+    """Write ``result``'s Data Docs page, on the pages' thread when the caller asked for it
+    (:func:`~servicelens.validation.docs.data_docs_in_background`). The page is rendered
+    holding the GX lock: GX's renderers are not documented as safe beside a validation."""
+
+    def write() -> Path:
+        with _GX_LOCK:
+            return write_data_docs_page(result, page)
+
+    write_page_soon(write)
+
+
 def _failing_rows(found: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
     """The (files, lines) of an ``unexpected_index_list`` in either of GX's shapes: one
     {index column: [values]} mapping (``exclude_unexpected_values``), or one mapping per
@@ -402,7 +414,7 @@ def validate_survey_batch(
     frame = pd.DataFrame(np.zeros((rows, len(header)), dtype=np.int8), columns=pd.Index(header))
     result = _run("surveys_batch", survey_batch_suite(required), frame, index=False)
     if docs_page is not None:
-        write_data_docs_page(result, docs_page)
+        _write_docs(result, docs_page)
     failures: list[str] = []
     for outcome in result.results:
         if outcome.success:
@@ -490,7 +502,7 @@ def validate_survey_rows(
         "surveys_rows", suite, data, index=True, parameters={LATEST_SUBMITTED_AT: now + CLOCK_SKEW}
     )
     if docs_page is not None:
-        write_data_docs_page(_with_unexpected_values(result, data), docs_page)
+        _write_docs(_with_unexpected_values(result, data), docs_page)
     pieces: list[pl.DataFrame] = []
     # Results are matched to checks by (type, column), not by position: GX does not promise
     # to return them in the order the suite lists them.
