@@ -33,6 +33,7 @@ from servicelens.ingest.readers import (
     read_jsonl_with_lines,
     read_plain_csv,
 )
+from servicelens.runtime import freeze_long_lived
 from servicelens.settings import (
     AUDITS_FILE,
     INTERACTIONS_FILE,
@@ -298,6 +299,8 @@ def validate_day(
     The date's Data Docs pages are written on a thread while it goes on, and are all
     written when this returns or raises.
     """
+    # What is alive when a process's first date begins lives as long as the process.
+    freeze_long_lived("first date")
     with data_docs_in_background():
         if not settings.is_sample:
             return validate_landed_day(settings, day, run_id, now)

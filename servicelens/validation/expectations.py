@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import polars as pl
 
+from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
 from transforms.clean import AMBIGUOUS, NONEXISTENT, RATINGS
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
@@ -117,6 +118,8 @@ def _context() -> Any:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    # GX's modules and its context live as long as the process: out of the collector's way.
+    freeze_long_lived("GX context")
     return context
 
 
