@@ -224,14 +224,28 @@ def read_parquet(location: str | Path | RemotePath) -> pl.DataFrame:
         return pl.read_parquet(handle)
 
 
-def write_parquet(frame: pl.DataFrame, location: DataPath, compression: str = "zstd") -> None:
-    """Write one Parquet file; to an object store it is serialised first, then one PUT."""
+#: zstd level of every Parquet file the pipeline writes. Level 1, not polars' default (3):
+#: rewriting a 1M date's five large files (three days' contacts, the clean responses, the
+#: scored mart; 129 MB) took 2.3 s of CPU instead of 2.7-2.9 s, and the files came out no
+#: larger (128 MB against 129 MB), the columns being mostly dictionary-encoded already.
+ZSTD_LEVEL = 1
+
+
+def encode_parquet(frame: pl.DataFrame, target: Path | io.BytesIO) -> None:
+    """Encode ``frame`` as the pipeline's Parquet (zstd at :data:`ZSTD_LEVEL`, column
+    statistics for readers' pruning) into a local file or a buffer."""
+    frame.write_parquet(target, compression="zstd", compression_level=ZSTD_LEVEL, statistics=True)
+
+
+def write_parquet(frame: pl.DataFrame, location: DataPath) -> None:
+    """Write one Parquet file (:func:`encode_parquet`); to an object store it is serialised
+    first, then one PUT."""
     if isinstance(location, Path):
         location.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(location, compression=compression, statistics=True)  # type: ignore[arg-type]
+        encode_parquet(frame, location)
         return
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression=compression, statistics=True)  # type: ignore[arg-type]
+    encode_parquet(frame, buffer)
     location.write_bytes(buffer.getvalue())
 
 

@@ -33,6 +33,7 @@ from servicelens.checkpoints import checkpoint
 from servicelens.storage.fs import (
     DataPath,
     RemotePath,
+    encode_parquet,
     machine_folder_for,
     read_parquet,
     remove_tree,
@@ -151,12 +152,12 @@ def stage_partition(
     target = run_staging_dir(staging_dir, run_id) / f"{name}.parquet"
     data = conform(frame, schema).drop(PARTITION_COLUMN)
     if not isinstance(target, Path):
-        write_parquet(data, target, compression="zstd")  # one PUT: a new object
+        write_parquet(data, target)  # one PUT: a new object
         return target
     # A new file renamed over the name, never written in place: a published partition may
     # be a hard link to the file staged before under this name (a task run again).
     scratch = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    write_parquet(data, scratch, compression="zstd")
+    write_parquet(data, scratch)
     scratch.replace(target)
     return target
 
@@ -201,7 +202,7 @@ class _PartitionData:
         else:
             assert self.frame is not None
             try:
-                self.frame.write_parquet(path, compression="zstd", statistics=True)
+                encode_parquet(self.frame, path)
             except pl.exceptions.PolarsError as error:
                 # polars reports I/O failures (a full disk) as its own errors; keep the OS's
                 # words.
@@ -215,7 +216,7 @@ class _PartitionData:
             return self.staged.read_bytes()
         assert self.frame is not None
         buffer = io.BytesIO()
-        self.frame.write_parquet(buffer, compression="zstd", statistics=True)
+        encode_parquet(self.frame, buffer)
         return buffer.getvalue()
 
 

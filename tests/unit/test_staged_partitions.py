@@ -99,3 +99,23 @@ def test_staging_again_under_the_same_name_leaves_the_published_partition(
     assert data.height == manifest["rows"] == 5
     assert data.equals(_contacts(5).drop(PARTITION_COLUMN))
     assert not list(staging.rglob("*.tmp"))
+
+
+def test_parquet_is_zstd_with_statistics_and_reads_back_equal(tmp_path: Path) -> None:
+    """Every Parquet file goes through one encoder: zstd (at the level the pipeline chose,
+    which a file does not record) with column statistics, read back equal by polars and
+    DuckDB alike."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from servicelens.storage.fs import write_parquet
+
+    frame = pl.DataFrame({"id": [f"r{i}" for i in range(1000)], "score": list(range(1000))})
+    target = tmp_path / "t" / "part-0.parquet"
+    write_parquet(frame, target)
+    column = pq.ParquetFile(target).metadata.row_group(0).column(1)
+    assert column.compression == "ZSTD"
+    assert column.statistics is not None and column.statistics.max == 999
+    assert pl.read_parquet(target).equals(frame)
+    rows = duckdb.sql(f"select count(*), max(score) from '{target}'").fetchall()
+    assert rows == [(1000, 999)]
