@@ -24,13 +24,15 @@ def freeze_long_lived(moment: str) -> bool:
 
     Why: a full collection in Python 3.11 walks every tracked object, and after its imports a
     pipeline process tracks about 420,000 (scikit-learn, GX, Prefect, pydantic). One date
-    allocates enough to set off one full collection: 0.26 s of a 100k date's 2.9 s and
-    0.31 s of a 1M date (timed with ``gc.callbacks``), nearly all of it walking those
-    objects. Frozen, they are skipped; they are still freed as usual when nothing refers to
-    them, and only a reference cycle among them would outlive its use. That is why freezing
-    happens a fixed number of times per process, never per date: whatever is frozen is a
-    bounded, one-off amount. Source: the Python documentation of ``gc.freeze`` (3.7+), which
-    suggests it for objects that live for the rest of the process.
+    allocates enough to set off one full collection: 0.25-0.29 s in a 100k date and 0.31 s
+    in a 1M date (timed with ``gc.callbacks``), nearly all of it walking those objects;
+    frozen, none ran. (The 100k date's wall time did not move measurably, medians of ten
+    alternating runs: the collection overlapped work off the GIL.) Frozen objects are still
+    freed as usual when nothing refers to them; only a reference cycle among them would
+    outlive its use. That is why freezing happens a fixed number of times per process,
+    never per date: whatever is frozen is a bounded, one-off amount. Source: the Python
+    documentation of ``gc.freeze`` (3.7+), which suggests it for objects that live for the
+    rest of the process.
     """
     with _LOCK:
         if moment in _FROZEN:
