@@ -224,7 +224,9 @@ def read_parquet(location: str | Path | RemotePath) -> pl.DataFrame:
         return pl.read_parquet(handle)
 
 
-#: zstd level of every Parquet file the pipeline writes. Level 1, not polars' default (3):
+#: zstd level of the Parquet files the storage layer writes (partitions, staged files, marts;
+#: the model registry's out-of-fold file and `servicelens score --output` files keep polars'
+#: defaults). Level 1, not polars' default (3):
 #: rewriting a 1M date's five large files (three days' contacts, the clean responses, the
 #: scored mart; 129 MB) took 2.3 s of CPU instead of 2.7-2.9 s, and the files came out no
 #: larger (128 MB against 129 MB), the columns being mostly dictionary-encoded already.

@@ -11,9 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_long_lived_objects_are_frozen_once_per_moment() -> None:
-    """In a fresh interpreter (freezing is process-wide): each moment freezes once, what it
-    froze is skipped by later collections, and frozen objects are still freed when nothing
-    refers to them."""
+    """In a fresh interpreter (freezing is process-wide): each moment freezes once, a second
+    moment freezes again, and frozen objects are still freed when nothing refers to them."""
     script = textwrap.dedent(
         """
         import gc, weakref

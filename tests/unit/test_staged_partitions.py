@@ -102,9 +102,9 @@ def test_staging_again_under_the_same_name_leaves_the_published_partition(
 
 
 def test_parquet_is_zstd_with_statistics_and_reads_back_equal(tmp_path: Path) -> None:
-    """Every Parquet file goes through one encoder: zstd (at the level the pipeline chose,
-    which a file does not record) with column statistics, read back equal by polars and
-    DuckDB alike."""
+    """The storage layer's Parquet (partitions, staged files, marts) goes through one
+    encoder: zstd (at the level the pipeline chose, which a file does not record) with
+    column statistics, read back equal by polars and DuckDB alike."""
     import duckdb
     import pyarrow.parquet as pq
 
