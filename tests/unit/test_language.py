@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
+import pytest
 
 from transforms.language import (
     MIN_CONFIDENCE,
@@ -106,3 +109,92 @@ def test_detector_loaded_in_background_is_loaded_once_and_used() -> None:
     assert detect_language(pl.Series(["The fee was wrong and nobody called back."])).to_list() == [
         "en"
     ]
+
+
+def _shipped_identifier() -> object:
+    """The detector built as before the cache: py3langid's own loader, restricted after."""
+    import numpy as np
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    from py3langid.modelio import load_model
+
+    from transforms.language import DETECTABLE
+
+    ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
+    keep = [i for i, code in enumerate(classes) if code in DETECTABLE]
+    return LanguageIdentifier(
+        np.ascontiguousarray(np.asarray(ptc)[:, keep]),
+        np.asarray(pc)[keep],
+        [classes[i] for i in keep],
+        nextmove,
+        output,
+        norm_probs=True,
+        tk_row=row,
+    )
+
+
+def test_cached_model_is_the_shipped_model_and_is_read_without_decompressing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load writes the restricted arrays uncompressed; a later process reads them
+    back (no LZMA) and classifies exactly as py3langid's own loader restricted after."""
+    import lzma
+
+    from transforms import language
+
+    monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(tmp_path))
+    language._load_identifier.cache_clear()
+    try:
+        first = language._load_identifier()
+        (cached,) = tmp_path.glob("langid-*.npz")
+        language._load_identifier.cache_clear()
+
+        def refuse(*args: object, **kwargs: object) -> bytes:
+            raise AssertionError("the cached model was decompressed again")
+
+        monkeypatch.setattr(lzma, "decompress", refuse)
+        second = language._load_identifier()
+        monkeypatch.undo()
+        shipped = _shipped_identifier()
+        texts = [
+            "Die Lieferung kam zwei Tage zu spät, niemand hat sich gemeldet.",
+            "The driver never came and nobody called.",
+            "Me cobraron una comisión que no está en el contrato.",
+            "Het pakket is nooit aangekomen en niemand belde terug.",
+            "A encomenda não chegou e ninguém ligou.",
+            "Il pacco non è mai arrivato.",
+            "Ok",
+            "😡😡 !!!",
+            "x" * 5000,
+        ]
+        for text in texts:
+            expected = shipped.classify(text)  # type: ignore[attr-defined]
+            assert first.classify(text) == expected
+            assert second.classify(text) == expected
+        assert cached.stat().st_size > 1_000_000
+    finally:
+        language._load_identifier.cache_clear()
+
+
+def test_unreadable_cache_is_rebuilt_and_unwritable_cache_is_done_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transforms import language
+
+    monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(tmp_path))
+    language._load_identifier.cache_clear()
+    try:
+        language._load_identifier()
+        (cached,) = tmp_path.glob("langid-*.npz")
+        cached.write_bytes(b"not a model")  # e.g. a disk filled up mid-write elsewhere
+        language._load_identifier.cache_clear()
+        assert language._load_identifier().classify("The driver never came.")[0] == "en"
+        assert cached.stat().st_size > 1_000_000
+        assert not list(tmp_path.glob("*.partial"))
+
+        blocked = tmp_path / "file-not-dir"
+        blocked.write_text("")
+        monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(blocked / "cache"))
+        language._load_identifier.cache_clear()
+        assert language._load_identifier().classify("The driver never came.")[0] == "en"
+    finally:
+        language._load_identifier.cache_clear()
