@@ -135,17 +135,6 @@ def test_jsonl_type_error_in_any_piece_takes_the_exact_path(
     assert read.frame.height == 1999
 
 
-@pytest.mark.parametrize("step", [1, 2, 3, 5, 8])
-def test_utf8_check_across_slices_of_ascii_and_multibyte_text(step: int) -> None:
-    from servicelens.ingest.readers import _is_utf8
-
-    text = ("plain " * 3 + "café ✓ 😀 " + "plain " * 3).encode()
-    assert _is_utf8(text, step)
-    assert not _is_utf8(text[:-1] + b"\xc3", step)  # a character left open at the end
-    assert not _is_utf8(b"ab\xc3" + b"ascii after an open character", step)
-    assert not _is_utf8(b"\xff" + b"a" * 20, step)
-
-
 def test_jsonl_read_from_the_file_or_from_memory_gives_the_same_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
