@@ -471,10 +471,11 @@ def score_negatives(
         return (scored if shrink is None else shrink_probability(scored, *shrink)), None
 
     # Chunks are scored on SCORING_THREADS threads (numpy, scikit-learn's tree code and
-    # polars release the GIL for most of the work): 4.4 s to 3.3-3.7 s for the 980,000
-    # negatives of a 1M date, the same numbers bit for bit. OpenMP is held to one thread
-    # for the whole pool, not per chunk: threadpoolctl's limit is process-wide, and one
-    # chunk restoring it while the other still ran would oversubscribe the cores.
+    # polars release the GIL for most of the work): 4.4 s to 3.3-3.7 s for the 372,000
+    # negatives of the bench's 1M date (980,000 kept rows), the same numbers bit for bit.
+    # OpenMP is held to one thread for the whole pool, not per chunk: threadpoolctl's limit
+    # is process-wide, and one chunk restoring it while the other still ran would
+    # oversubscribe the cores.
     chunks = [rows[s : s + SCORING_CHUNK_ROWS] for s in range(0, rows.size, SCORING_CHUNK_ROWS)]
     with one_thread(), ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
         for chunk, (scored, listed) in zip(chunks, pool.map(score, chunks), strict=True):
