@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -71,8 +72,8 @@ def _load_identifier() -> Any:
     are kept uncompressed in :func:`_cache_dir` the first time (``langid-<key>.npz``, 40 MB),
     keyed on the shipped model's SHA-256, the py3langid version and :data:`DETECTABLE`; a
     later process reads them in 0.035 s. A cache file that
-    cannot be read is rebuilt, and one that cannot be written is done without: the model is
-    then decompressed every time, as before."""
+    cannot be read is rebuilt, and one that cannot be written is done without, with a warning
+    that names the folder: the model is then decompressed every time, as before."""
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
     arrays = _restricted_arrays(Path(MODEL_DIR) / MODEL_FILE)
@@ -123,8 +124,15 @@ def _restricted_arrays(model_file: Path) -> dict[str, Any]:
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
-    except OSError:
-        pass  # a read-only place: the detector works the same, decompressed each time
+    except OSError as error:
+        # A read-only place: the detector works the same, decompressed in every process.
+        logging.getLogger(__name__).warning(
+            "cannot cache the language detector's model in %s (%s): every process will "
+            "decompress it again (0.3 s of CPU); set %s to a writable folder",
+            cached.parent,
+            error,
+            CACHE_DIR_VARIABLE,
+        )
     return arrays
 
 

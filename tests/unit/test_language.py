@@ -185,7 +185,7 @@ def test_cached_model_is_the_shipped_model_and_is_read_without_decompressing(
 
 
 def test_unreadable_cache_is_rebuilt_and_unwritable_cache_is_done_without(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from transforms import language
 
@@ -204,6 +204,10 @@ def test_unreadable_cache_is_rebuilt_and_unwritable_cache_is_done_without(
         blocked.write_text("")
         monkeypatch.setenv(language.CACHE_DIR_VARIABLE, str(blocked / "cache"))
         language._load_identifier.cache_clear()
-        assert language._load_identifier().classify("The driver never came.")[0] == "en"
+        with caplog.at_level("WARNING", logger="transforms.language"):
+            assert language._load_identifier().classify("The driver never came.")[0] == "en"
+        (warning,) = caplog.records
+        assert str(blocked / "cache") in warning.getMessage()
+        assert language.CACHE_DIR_VARIABLE in warning.getMessage()
     finally:
         language._load_identifier.cache_clear()
