@@ -315,8 +315,8 @@ def _validate_sample_day(
     read_interaction_file: InteractionReader,
 ) -> ValidatedDay:
     now = now or datetime.now(UTC)
-    # The language detector is needed after the reading; it loads meanwhile (0.4 s of a
-    # 100k date, mostly LZMA decompression off the GIL).
+    # The language detector is needed after the reading; it loads meanwhile (0.035 s from
+    # its cache; the first time on a machine, 0.3-0.6 s of LZMA decompression off the GIL).
     load_detector_in_background()
     # The champion that scores the date loads meanwhile too (0.3-0.4 s, mostly skops' audit
     # of its types; a scoring step waits for this load instead of starting its own).

@@ -75,24 +75,18 @@ def _load_identifier() -> Any:
     cannot be read is rebuilt, and one that cannot be written is done without, with a warning
     that names the folder: the model is then decompressed every time, as before."""
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    from py3langid.modelio import _to_array  # its conversion to the stdlib array it walks
 
     arrays = _restricted_arrays(Path(MODEL_DIR) / MODEL_FILE)
     return LanguageIdentifier(
         arrays["ptc"],
         arrays["pc"],
         arrays["classes"].tolist(),
-        _as_array(arrays["nextmove"]),
+        _to_array(arrays["nextmove"]),
         arrays["out_feat"].tolist(),
         norm_probs=True,
-        tk_row=_as_array(arrays["nextmove_row"]),
+        tk_row=_to_array(arrays["nextmove_row"]),
     )
-
-
-def _as_array(values: Any) -> Any:
-    """py3langid's own conversion of a DFA table to the stdlib ``array`` it walks."""
-    from py3langid.modelio import _to_array
-
-    return _to_array(values)
 
 
 def _restricted_arrays(model_file: Path) -> dict[str, Any]:
