@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from servicelens.ingest.readers import (
     _C1_CONTROLS,
+    RawRead,
     SourceError,
     _lines_maybe_mojibake,
     _mojibake_prefilter,
@@ -20,6 +21,7 @@ from servicelens.ingest.readers import (
     read_csv_with_lines,
     read_jsonl_with_lines,
 )
+from transforms.schemas import RAW_INTERACTION_SCHEMA
 
 HEADER = "response_id,comment,csat\n"
 
@@ -221,3 +223,139 @@ def test_mojibake_refusal_equals_checking_every_line(lines: list[str]) -> None:
     else:
         with pytest.raises(SourceError, match=rf"x\.csv: line {first_bad}: "):
             _refuse_mojibake("x.csv", text, data, "cp1252")
+
+
+#: Lines whose fields are not what the contract's types say, or that polars' reader and
+#: Python's decoder could read apart (a key twice, a key written with an escape, a nested
+#: object naming a field).
+_AWKWARD_LINES = [
+    '{"interaction_id": 123}',
+    '{"interaction_id": 1.50, "queue": "billing"}',
+    '{"interaction_id": true}',
+    '{"interaction_id": {"a":  1}}',
+    '{"interaction_id": ["I1"]}',
+    '{"interaction_id": null, "agent_id": -1}',
+    '{"interaction_id": "I1", "interaction_id": "I2"}',
+    '{"interaction_id": 5, "interaction_id": "I2"}',
+    '{"interaction\\u005fid": 7}',
+    '{"interaction\\u005fid": "I3"}',
+    '{"interaction_id": "I4", "extra": {"queue": 5}}',
+    '{"interaction_id": "I5", "note": "a, \\"queue\\": 5"}',
+    '{"interaction_id": "I6", "transfers": 2.0}',
+    '{"interaction_id": "I7", "wait_seconds": "12"}',
+    '{"interaction_id": "I8", "sla_met": 1}',
+    '{"interaction_id": "I9", "transfers": 9223372036854775808}',
+    '{"interaction_id": "I10", "transfers": -9223372036854775808}',
+    '{"interaction_id": "I11", "wait_seconds": 1' + "0" * 400 + "}",
+]
+
+
+def _read_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RawRead, RawRead]:
+    """The read as it runs, and the same read forced down the exact (Python) path."""
+    from servicelens.ingest import readers
+
+    as_it_runs = read_jsonl_with_lines(path)
+    with monkeypatch.context() as patched:
+        patched.setattr(readers, "_decode_json_fast", lambda *args, **kwargs: None)
+        exact = read_jsonl_with_lines(path)
+    return as_it_runs, exact
+
+
+def _same_read(one: RawRead, other: RawRead) -> None:
+    assert one.frame.equals(other.frame)
+    assert [(r.line, r.text, r.reason) for r in one.rejects] == [
+        (r.line, r.text, r.reason) for r in other.rejects
+    ]
+    assert one.skipped == other.skipped
+
+
+@pytest.mark.parametrize("awkward", _AWKWARD_LINES)
+def test_jsonl_line_gets_the_same_answer_whichever_path_reads_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, awkward: str
+) -> None:
+    """A line's fate (kept with which values, or rejected with which reason) must not
+    depend on the other lines of its file, which decide whether polars' reader or the exact
+    decoder reads it. polars' reader writes a number or an object given for a text field
+    as text; the exact decoder rejects it, so such a file goes the exact way."""
+    lines = _interaction_lines(50)
+    lines[20] = awkward
+    path = tmp_path / "i.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    as_it_runs, exact = _read_both_ways(path, monkeypatch)
+    _same_read(as_it_runs, exact)
+    assert exact.frame.height + len(exact.rejects) == 50
+
+
+def test_jsonl_duplicate_key_keeps_its_first_value_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "i.jsonl"
+    path.write_text('{"interaction_id": "I1", "interaction_id": "I2", "queue": "a"}\n')
+    as_it_runs, exact = _read_both_ways(path, monkeypatch)
+    assert as_it_runs.frame.get_column("interaction_id").to_list() == ["I1"]
+    _same_read(as_it_runs, exact)
+
+
+def test_jsonl_whole_number_out_of_range_is_a_reject_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    path.write_text(
+        "\n".join(
+            [*_interaction_lines(3), '{"interaction_id": "I9", "transfers": 2' + "0" * 19 + "}"]
+        )
+        + "\n"
+    )
+    read = read_jsonl_with_lines(path)
+    assert [r.line for r in read.rejects] == [4]
+    assert "'transfers': 2" + "0" * 19 + " is out of range for Int64" in read.rejects[0].reason
+    assert read.frame.height == 3
+
+
+def test_jsonl_number_for_a_text_field_is_a_reject_naming_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    path.write_text("\n".join([*_interaction_lines(5), '{"interaction_id": 123}']) + "\n")
+    read = read_jsonl_with_lines(path)
+    assert [r.line for r in read.rejects] == [6]
+    assert "'interaction_id': 123 is not a String" in read.rejects[0].reason
+    assert read.frame.height == 5
+
+
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet=st.sampled_from([*'aZ0 ,:{}"\\', "é", "😀", "\t"]), max_size=6),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.sampled_from(["queue", "x"]), st.integers(0, 3), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from([*RAW_INTERACTION_SCHEMA, "note", "interaction\\u005fid"]),
+                _JSON_VALUES,
+            ),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_jsonl_fast_and_exact_paths_agree_on_any_values(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[tuple[str, object]]]
+) -> None:
+    """Random objects (any JSON type in any field, keys twice, escaped keys) read as they
+    run and forced down the exact path give the same rows, values and rejects."""
+    import json
+
+    lines = [
+        "{" + ", ".join(f'"{key}": {json.dumps(value)}' for key, value in row) + "}" for row in rows
+    ]
+    path = tmp_path_factory.mktemp("jsonl") / "i.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        as_it_runs, exact = _read_both_ways(path, monkeypatch)
+    _same_read(as_it_runs, exact)
