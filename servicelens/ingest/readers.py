@@ -503,12 +503,46 @@ def read_csv_with_lines(
     Ragged records (a field too many or too few, or an unbalanced quote that swallowed the
     lines after it) become rejects naming their line; blank lines are not records.
     ``dialect`` says how the file is written (delimiter, quote, header records, encoding);
-    the default reads the generated sample's files.
+    the default reads the generated sample's files. Lines may end in LF, CRLF, or CR alone
+    throughout (a "Macintosh" CSV). Raises :class:`SourceError` naming the file (and the
+    line, where one is to blame) when it cannot be read.
     """
     path = str(path)
     raw = read_bytes(path) if data is None else data
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
     check_is_text(path, buf)
+    buf = _with_classic_mac_line_ends_as_newlines(buf)
+    try:
+        return _read_decoded_csv(path, buf, encoding, dialect)
+    except csv.Error as error:
+        # The csv module reads the header, and the records the quick split cannot settle; a
+        # carriage return alone inside an unquoted field is the one thing it refuses there.
+        lone = re.search(rb"\r(?!\n)", buf)
+        where = ""
+        if lone is not None:
+            begin = buf.rfind(b"\n", 0, lone.start()) + 1
+            end = buf.find(b"\n", lone.start())
+            text = buf[begin : end if end != -1 else len(buf)].decode("utf-8", "replace")
+            line = buf.count(b"\n", 0, lone.start()) + 1
+            where = f"line {line}: {text[:120]!r}: "
+        raise SourceError(
+            f"{path}: {where}the csv module cannot read it ({error}); a carriage return (CR, "
+            "\\r) alone inside an unquoted field, most likely. Save the file again with "
+            "CRLF (Windows) or LF line ends, or quote that field"
+        ) from error
+
+
+def _with_classic_mac_line_ends_as_newlines(buf: bytes) -> bytes:
+    """A file whose lines end in CR alone (no LF anywhere: "Macintosh" CSV, as Excel for
+    Mac and old Mac tools save it) with each CR made an LF, so its lines are numbered as an
+    editor shows them; any other file as it is. The csv module and the quick split read
+    CR-only files apart (one record per CR, against one line for the whole file)."""
+    if b"\r" in buf and b"\n" not in buf:
+        return buf.replace(b"\r", b"\n")
+    return buf
+
+
+def _read_decoded_csv(path: str, buf: bytes, encoding: str, dialect: CsvDialect) -> RawRead:
     delimiter = sniff_delimiter(path, buf) if dialect.delimiter == "auto" else dialect.delimiter
     if len(delimiter) != 1 or len(dialect.quote) != 1:
         raise SourceError(

@@ -187,6 +187,44 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     assert again.clean.get_column("response_id").to_list() == ids.to_list()
 
 
+def test_05_google_forms_saved_with_classic_mac_line_ends_reads_the_same(tmp_path: Path) -> None:
+    """The same export saved as a "Macintosh" CSV (each line ends in CR alone, as Excel for
+    Mac and old Mac tools write it) gives the same rows, ids and lines. The csv module read
+    its header as one line holding a bare CR and raised, which the user met as a bug."""
+    crlf = (FIELD / "05-google-forms-crlf-multiline/sample.csv").read_bytes()
+    mac = tmp_path / "mac" / "sample.csv"
+    mac.parent.mkdir()
+    mac.write_bytes(crlf.replace(b"\r\n", b"\r").replace(b"\n", b"\r"))
+    assert b"\n" not in mac.read_bytes()
+    definition = load_definition(str(DEFINITIONS / "google-forms-hotdog.toml"))
+    settings = Settings(data_dir=str(tmp_path), timezone="Europe/London")
+    original = _ingest(
+        "google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path
+    )
+    saved_on_a_mac = ingest_export(definition, mac, settings, now=NOW)
+    assert saved_on_a_mac.counts == original.counts
+    for frame in ("clean", "quarantine"):
+        columns = (
+            ["response_id", "source_line", "comment"]
+            if frame == "clean"
+            else ["source_line", "reasons"]
+        )
+        assert (
+            getattr(saved_on_a_mac, frame)
+            .select(columns)
+            .equals(getattr(original, frame).select(columns))
+        )
+
+
+def test_a_bare_carriage_return_the_csv_module_refuses_is_an_error_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes(b"response_id,com\rment,csat\nR1,x,3\n")
+    with pytest.raises(SourceError, match=r"s\.csv: line 1: 'response_id,com\\rment,csat': .*CR"):
+        read_csv_with_lines(path)
+
+
 def test_08_cfpb_official_download(tmp_path: Path) -> None:
     got = _ingest("cfpb", "08-cfpb-official-download/sample.csv", tmp_path)
     # Title Case headers ("Date received", "Timely response?") map without renaming.
