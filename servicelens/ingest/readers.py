@@ -571,19 +571,15 @@ def _read_decoded_csv(path: str, buf: bytes, encoding: str, dialect: CsvDialect)
     spans_lines = np.zeros(split.starts.size, dtype=bool)
     for i in np.flatnonzero(ragged):
         spans_lines[i] = b"\n" in buf[split.starts[i] : split.ends[i]]
+    # A CR alone (not ending a CRLF, nor the file) is text to the quick split and to the csv
+    # module as _ExactReader runs it, but pyarrow ends a line there: such records are read by
+    # the csv module too, so the CR stays in its field wherever it stands.
+    suspects = spans_lines | (body & _holds_lone_cr(buf, arr, split))
     result = RawRead(
         path, encoding, header, pl.DataFrame(), [], 0, header_lines, delimiter, timezone
     )
     exact = _ExactReader(path, buf, header, dialect, delimiter)
-    if spans_lines.any() and buf.count(b"\r") != buf.count(b"\r\n"):
-        # A bare CR ends a line for the csv module but not for the quick split, so their
-        # line numbers cannot be matched up: the csv module reads the whole file.
-        return exact.whole(
-            result,
-            int(split.starts[first_body]) if first_body < split.starts.size else len(buf),
-            header_lines + 1,
-        )
-    windows = exact.windows(split, np.flatnonzero(spans_lines))
+    windows = exact.windows(split, np.flatnonzero(suspects))
     in_window = np.zeros(split.starts.size, dtype=bool)
     for window in windows:
         in_window[window.first : window.stop] = True
@@ -648,6 +644,20 @@ def _read_decoded_csv(path: str, buf: bytes, encoding: str, dialect: CsvDialect)
     return result
 
 
+def _holds_lone_cr(buf: bytes, arr: np.ndarray, split: _Split) -> np.ndarray:
+    """Which records of ``split`` hold a CR that is followed by neither LF nor the end of
+    the file. Files without such a CR (nearly all) cost one or two byte counts."""
+    held = np.zeros(split.starts.size, dtype=bool)
+    if b"\r" not in buf or buf.count(b"\r") == buf.count(b"\r\n"):
+        return held
+    at = np.flatnonzero(arr == CARRIAGE_RETURN)
+    after = np.minimum(at + 1, arr.size - 1)
+    lone = at[(at + 1 < arr.size) & (arr[after] != NEWLINE)]
+    if split.starts.size and lone.size:
+        held[np.searchsorted(split.starts, lone, side="right") - 1] = True
+    return held
+
+
 def _truncation_note(i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect) -> str:
     """For the file's last record, when a quote it opened never closes and no newline ends
     it: the delivery was cut off, which is what the person needs to know."""
@@ -710,6 +720,24 @@ def _read_records(
     return end_line + 1
 
 
+class _Restoring:
+    """A csv reader whose fields have ``stand_in`` put back as the CR it stood for."""
+
+    def __init__(self, reader: Any, stand_in: str) -> None:
+        self.reader = reader
+        self.stand_in = stand_in
+
+    @property
+    def line_num(self) -> int:
+        return int(self.reader.line_num)
+
+    def __iter__(self) -> _Restoring:
+        return self
+
+    def __next__(self) -> list[str]:
+        return [field.replace(self.stand_in, "\r") for field in next(self.reader)]
+
+
 @dataclass
 class _ExactReader:
     """The csv module's reading of a file, for the records the quick split cannot settle."""
@@ -721,8 +749,35 @@ class _ExactReader:
     delimiter: str
 
     def _reader(self, start: int) -> Any:
-        text = io.TextIOWrapper(io.BytesIO(memoryview(self.buf)[start:]), "utf-8", newline="")
-        return csv.reader(text, delimiter=self.delimiter, quotechar=self.dialect.quote)
+        """The csv module over the text from byte ``start``, its lines ending at LF only, as
+        the quick split's do (a CRLF's CR is the csv module's line end).
+
+        A CR alone is text, as in the quick split, not a line end: the csv module ends a
+        line at one (universal newlines), or refuses one in an unquoted field, so each is
+        given to it as a character the file does not hold and put back in the fields."""
+        text: Iterable[str] = io.TextIOWrapper(
+            io.BytesIO(memoryview(self.buf)[start:]), "utf-8", newline="\n"
+        )
+        stand_in = self._lone_cr_stand_in
+        if stand_in is not None:
+            lone = re.compile(r"\r(?!\n|$)")
+            text = (lone.sub(stand_in, line) for line in text)
+        reader = csv.reader(text, delimiter=self.delimiter, quotechar=self.dialect.quote)
+        return reader if stand_in is None else _Restoring(reader, stand_in)
+
+    @functools.cached_property
+    def _lone_cr_stand_in(self) -> str | None:
+        """A character the file does not hold, to stand in for its lone CRs; None when it
+        has none (every CR ends a CRLF)."""
+        if self.buf.count(b"\r") == self.buf.count(b"\r\n"):
+            return None
+        for candidate in ("\uffff", "\ufffe", "\U0010ffff", "\U0010fffe"):
+            if candidate.encode("utf-8") not in self.buf:
+                return candidate
+        raise SourceError(
+            f"{self.path}: holds carriage returns (CR) alone, and every character that could "
+            "stand in for them; save it again with CRLF (Windows) or LF line ends"
+        )
 
     def windows(self, split: _Split, suspects: np.ndarray) -> list[_Window]:
         """For each suspect record, read from it with the csv module until a line where the

@@ -110,6 +110,34 @@ def test_the_reader_accounts_for_every_record_of_any_csv(records: list[list[str]
     assert len(lines) == len(set(lines))
 
 
+@RELAXED
+@given(
+    st.lists(
+        st.lists(NASTY, min_size=len(RAW_SURVEY_COLUMNS), max_size=len(RAW_SURVEY_COLUMNS)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_a_well_quoted_export_reads_as_the_csv_module_reads_it(
+    records: list[list[str]], line_end: str
+) -> None:
+    """Whatever the fields hold (quotes, separators, LF, CRLF, a CR alone, NUL, BOMs), the
+    quick path gives the rows, values and lines the csv module alone gives. A CR alone is
+    text to both: pyarrow ends a line at one, so its records are read by the csv module,
+    whose lines end at LF only, as the quick split's do."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator=line_end).writerows([list(RAW_SURVEY_COLUMNS), *records])
+    data = out.getvalue().encode()
+    try:
+        read = read_csv_with_lines("quoted.csv", data)
+    except SourceError:
+        return  # refused whole with a message (a NUL byte, say): nothing to compare
+    exact = _read_csv_exact("quoted.csv", data, "utf-8")
+    assert read.frame.equals(exact.frame)
+    assert [(r.line, r.text) for r in read.rejects] == [(r.line, r.text) for r in exact.rejects]
+
+
 #: A field of plain text, possibly with one stray quote: inside it (`He said "no`, literal to
 #: the csv module) or opening it (`"no`, which swallows lines up to the next quote).
 STRAY = st.text(st.sampled_from('ab ,"'), max_size=6)
