@@ -24,7 +24,13 @@ from servicelens.ingest.definitions import (
     DefinitionError,
     SourceDefinition,
 )
-from servicelens.ingest.readers import RawRead, Reject, SourceError, read_csv_with_lines
+from servicelens.ingest.readers import (
+    RawRead,
+    Reject,
+    SourceError,
+    decode_export,
+    read_csv_with_lines,
+)
 from servicelens.storage.fs import DataPath, read_bytes
 from transforms.clean import ParseOptions
 from transforms.schemas import RAW_SURVEY_COLUMNS
@@ -106,15 +112,28 @@ def _flat(value: object) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        # 35436.0 (an id as a tool that keeps numbers as floats writes it, pandas say) is
+        # the 35436 another delivery writes: the same text, so the same response.
+        return str(int(value))
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
 
 def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     """Read a JSON export holding a list of records (a top-level list, or the list under
     ``key``, e.g. Zendesk's ``satisfaction_ratings``). Each record becomes a row of text
-    columns (nested values as JSON text); ``source_line`` is the line its object starts
-    on. A record that is not an object is a reject with its line."""
-    text = read_bytes(str(path)).decode("utf-8-sig")
+    columns (nested values as JSON text; a whole number written as a float, ``35436.0``, as
+    ``"35436"``); ``source_line`` is the line its object starts on. In an export with
+    several records on one line (compact JSON, as Zendesk's API returns it) lines cannot
+    tell records apart: there ``source_line`` is each record's place in the list (1 for
+    the first). A record that is not an object is a reject with its line (or place).
+
+    The encoding is found as for a CSV export (BOMs, UTF-16, UTF-8, then the 8-bit code
+    pages, checked for mojibake: :func:`~servicelens.ingest.readers.decode_export`).
+    Raises :class:`SourceError` naming the file: not valid JSON, no list of records, or an
+    empty one."""
+    data, encoding = decode_export(str(path), read_bytes(str(path)))
+    text = data.decode("utf-8")
     decoder = json.JSONDecoder()
     try:
         document = json.loads(text)
@@ -125,6 +144,11 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         ) from error
     if isinstance(document, dict):
         lists = [k for k, v in document.items() if isinstance(v, list)]
+        if key is not None and key in document and not isinstance(document[key], list):
+            raise SourceError(
+                f"{path}: line 1: {key!r} holds {json.dumps(document[key])[:40]}, not a list "
+                "of records; ask for the export again"
+            )
         key = key or (lists[0] if len(lists) == 1 else None)
         if key is None or not isinstance(document.get(key), list):
             raise SourceError(
@@ -139,21 +163,34 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     else:
         raise SourceError(f"{path}: line 1: expected a list of records or an object holding one")
     records: list[dict[str, str | None]] = []
-    lines: list[int] = []
+    #: Per item of the list, in order: its line, and its record's index (None: a reject).
+    items: list[tuple[int, int | None]] = []
     rejects: list[Reject] = []
     whitespace = re.compile(r"[\s,]*")
+    line, counted = 1, 0  # lines are counted on from the last item, not from the start
     while True:
         position = whitespace.match(text, position).end()  # type: ignore[union-attr]
         if position >= len(text) or text[position] == "]":
             break
         value, end = decoder.raw_decode(text, position)
-        line = text.count("\n", 0, position) + 1
+        line += text.count("\n", counted, position)
+        counted = position
         if isinstance(value, dict):
+            items.append((line, len(records)))
             records.append({str(k): _flat(v) for k, v in value.items()})
-            lines.append(line)
         else:
+            items.append((line, None))
             rejects.append(Reject(line, text[position:end], "malformed record: not an object"))
         position = end
+    if not items:
+        where = f"the list under {key!r}" if isinstance(document, dict) else "its list"
+        raise SourceError(f"{path}: holds no records ({where} is empty); nothing to read")
+    if len({line for line, _ in items}) < len(items):
+        # Several items start on one line: each is named by its place in the list instead.
+        items = [(place, record) for place, (_, record) in enumerate(items, 1)]
+        places = iter(place for place, record in items if record is None)
+        rejects = [Reject(next(places), r.text, r.reason) for r in rejects]
+    lines = [line for line, record in items if record is not None]
     header = list(dict.fromkeys(k for r in records for k in r))
     frame = pl.DataFrame(
         {name: [r.get(name) for r in records] for name in header},
@@ -162,7 +199,7 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         pl.Series("source_file", [str(path)] * len(records), dtype=pl.String),
         pl.Series("source_line", lines, dtype=pl.Int64),
     )
-    return RawRead(str(path), "utf-8", header, frame, rejects, 0, 0, None)
+    return RawRead(str(path), encoding, header, frame, rejects, 0, 0, None)
 
 
 @dataclass

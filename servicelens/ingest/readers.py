@@ -510,8 +510,8 @@ def read_csv_with_lines(
     path = str(path)
     raw = read_bytes(path) if data is None else data
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
-    check_is_text(path, buf)
     buf = _with_classic_mac_line_ends_as_newlines(buf)
+    check_is_text(path, buf)
     try:
         return _read_decoded_csv(path, buf, encoding, dialect)
     except csv.Error as error:

@@ -187,21 +187,29 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     assert again.clean.get_column("response_id").to_list() == ids.to_list()
 
 
-def test_05_google_forms_saved_with_classic_mac_line_ends_reads_the_same(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("definition", "sample"),
+    [
+        ("google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv"),
+        # Its comments hold NUL bytes: on one CR-only "line", they read as a binary file.
+        ("surveymonkey-cycling.toml", "03-surveymonkey-response-subheader/sample.csv"),
+    ],
+)
+def test_an_export_saved_with_classic_mac_line_ends_reads_the_same(
+    tmp_path: Path, definition: str, sample: str
+) -> None:
     """The same export saved as a "Macintosh" CSV (each line ends in CR alone, as Excel for
     Mac and old Mac tools write it) gives the same rows, ids and lines. The csv module read
     its header as one line holding a bare CR and raised, which the user met as a bug."""
-    crlf = (FIELD / "05-google-forms-crlf-multiline/sample.csv").read_bytes()
     mac = tmp_path / "mac" / "sample.csv"
     mac.parent.mkdir()
-    mac.write_bytes(crlf.replace(b"\r\n", b"\r").replace(b"\n", b"\r"))
+    mac.write_bytes((FIELD / sample).read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r"))
     assert b"\n" not in mac.read_bytes()
-    definition = load_definition(str(DEFINITIONS / "google-forms-hotdog.toml"))
     settings = Settings(data_dir=str(tmp_path), timezone="Europe/London")
-    original = _ingest(
-        "google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path
+    original = _ingest(definition, sample, tmp_path)
+    saved_on_a_mac = ingest_export(
+        load_definition(str(DEFINITIONS / definition)), mac, settings, now=NOW
     )
-    saved_on_a_mac = ingest_export(definition, mac, settings, now=NOW)
     assert saved_on_a_mac.counts == original.counts
     for frame in ("clean", "quarantine"):
         columns = (

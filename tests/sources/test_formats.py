@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from servicelens.ingest.definitions import DefinitionError, load_definition
-from servicelens.ingest.readers import CsvDialect, read_csv_with_lines
+from servicelens.ingest.readers import CsvDialect, SourceError, read_csv_with_lines
 from servicelens.settings import Settings
-from servicelens.stages import BatchError, ingest_export, read_surveys
+from servicelens.stages import BatchError, Ingested, ingest_export, read_surveys
 
 FIELD = Path(__file__).resolve().parents[3] / "shared" / "field"
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -60,6 +60,75 @@ def test_zendesk_ratings_stay_two_level_and_bad_is_negative(tmp_path: Path) -> N
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
     assert reasons["35438"][0].startswith("score: 'offered' no rating was given")
     assert reasons["35439"] == ["rating: 'meh' is not a rating (good or bad)"]
+
+
+def _zendesk(export: Path, tmp_path: Path) -> Ingested:
+    return ingest_export(
+        load_definition("zendesk"), export, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+
+
+def test_zendesk_compact_json_names_each_record_by_its_place(tmp_path: Path) -> None:
+    """Zendesk's API returns its JSON on one line: every record starts on line 1, so a
+    record is named by its place in the list (and a record that is not an object too),
+    and the export reads as its pretty-printed copy does otherwise."""
+    ratings = {**ZENDESK, "satisfaction_ratings": [*ZENDESK["satisfaction_ratings"], "oops"]}
+    compact, pretty = tmp_path / "compact.json", tmp_path / "pretty.json"
+    compact.write_text(json.dumps(ratings), encoding="utf-8")
+    pretty.write_text(json.dumps(ratings, indent=2), encoding="utf-8")
+    assert "\n" not in compact.read_text()
+    one_line, indented = _zendesk(compact, tmp_path), _zendesk(pretty, tmp_path)
+    assert one_line.counts == indented.counts and one_line.counts.surveys_read == 5
+    assert one_line.clean.get_column("source_line").to_list() == [1, 2]
+    assert one_line.quarantine.get_column("source_line").to_list() == [3, 4, 5]
+    columns = ["response_id", "comment", "rating", "is_negative"]
+    assert one_line.clean.select(columns).equals(indented.clean.select(columns))
+
+
+def test_zendesk_json_in_utf16_with_a_bom_reads_as_utf8_does(tmp_path: Path) -> None:
+    """As Windows tools save "Unicode" text; the accents survive."""
+    text = json.dumps(ZENDESK, indent=2, ensure_ascii=False)
+    utf8, utf16 = tmp_path / "utf8.json", tmp_path / "utf16.json"
+    utf8.write_text(text, encoding="utf-8")
+    utf16.write_bytes(text.encode("utf-16"))  # with its BOM
+    columns = ["response_id", "submitted_at", "comment", "rating", "is_negative", "source_line"]
+    unicode, plain = _zendesk(utf16, tmp_path).clean, _zendesk(utf8, tmp_path).clean
+    assert unicode.select(columns).equals(plain.select(columns))
+    assert unicode.get_column("comment").to_list()[0] == "Très rapide, merci !"
+
+
+def test_zendesk_ids_written_as_floats_are_the_same_ids(tmp_path: Path) -> None:
+    """A delivery re-written by a tool that keeps numbers as floats (35436.0) must name the
+    same responses, or a re-delivery would count them twice."""
+    floats = {
+        **ZENDESK,
+        "satisfaction_ratings": [
+            {**r, "id": float(r["id"]), "ticket_id": float(r["ticket_id"])}  # type: ignore[arg-type]
+            for r in ZENDESK["satisfaction_ratings"]  # type: ignore[union-attr]
+        ],
+    }
+    export = tmp_path / "floats.json"
+    export.write_text(json.dumps(floats), encoding="utf-8")
+    assert "35436.0" in export.read_text()
+    got = _zendesk(export, tmp_path).clean.select("response_id", "interaction_id")
+    assert got.rows() == [("35436", "208"), ("35437", "209")]
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"satisfaction_ratings": []}, r"holds no records \(the list under 'satisfaction_ratings'"),
+        ([], r"holds no records \(its list is empty\)"),
+        ({"satisfaction_ratings": None}, r"line 1: 'satisfaction_ratings' holds null, not a list"),
+    ],
+)
+def test_zendesk_delivery_without_records_says_so(
+    tmp_path: Path, document: object, message: str
+) -> None:
+    export = tmp_path / "none.json"
+    export.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SourceError, match=rf"none\.json: {message}"):
+        _zendesk(export, tmp_path)
 
 
 def test_microsoft_forms_workbook_is_read_with_its_row_numbers(tmp_path: Path) -> None:
