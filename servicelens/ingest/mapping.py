@@ -29,7 +29,9 @@ from servicelens.ingest.readers import (
     Reject,
     SourceError,
     decode_export,
+    decode_to_utf8,
     read_csv_with_lines,
+    sniff_delimiter,
 )
 from servicelens.storage.fs import DataPath, read_bytes
 from transforms.clean import ParseOptions
@@ -265,6 +267,31 @@ def derived_ids(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     )
 
 
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _delimiter_hint(read: RawRead) -> str:
+    """When the file's head sniffs (:func:`~servicelens.ingest.readers.sniff_delimiter`)
+    as separated by another delimiter than the one it was read with (a semicolon- or
+    tab-separated export read as commas, as a European Excel or "Unicode text" saves it),
+    say so: that, not the columns, is what to change. Read only on this error's path."""
+    if read.delimiter is None:
+        return ""  # JSON
+    try:
+        head, _ = decode_to_utf8(read_bytes(read.path)[:65536])
+        found = sniff_delimiter(read.path, head)
+    except (SourceError, OSError):
+        return ""
+    if found == read.delimiter or found not in _DELIMITER_NAMES:
+        return ""
+    name, shown = _DELIMITER_NAMES[found], "\\t" if found == "\t" else found
+    used = _DELIMITER_NAMES.get(read.delimiter, repr(read.delimiter))
+    return (
+        f"The file looks {name}-separated, and was read as {used}-separated: if so, set "
+        f'delimiter = "{shown}" (or "auto") in [read]. Otherwise: '
+    )
+
+
 def map_export(
     definition: SourceDefinition,
     read: RawRead,
@@ -289,7 +316,8 @@ def map_export(
         raise DefinitionError(
             f"{read.path}: line {max(read.header_lines, 1)} (header): definition "
             f"{definition.path} reads column(s) {missing} that the export does not have; it "
-            f"has {header}. Fix [columns], [attributes] or [[exclude]] in the definition"
+            f"has {header}. {_delimiter_hint(read)}Fix [columns], [attributes] or "
+            "[[exclude]] in the definition"
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
     if require_label and label_at is None:

@@ -310,3 +310,45 @@ def test_a_definition_that_does_not_fit_names_file_line_and_column(tmp_path: Pat
             export.rename(tmp_path / "sample.csv"),
             Settings(data_dir=str(tmp_path)),
         )
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "encoding", "said"),
+    [(";", "utf-8", 'delimiter = ";"'), ("\t", "utf-16", 'delimiter = "\\t"')],
+)
+def test_an_export_resaved_with_another_delimiter_is_told_so(
+    tmp_path: Path, delimiter: str, encoding: str, said: str
+) -> None:
+    """The Google Forms sample resaved semicolon-separated (a European Excel) or as Excel's
+    "Unicode text" (UTF-16, tab-separated): the definition reads commas, and the error says
+    the delimiter is what to change, not only the columns."""
+    import csv
+    import io
+
+    rows = list(
+        csv.reader(io.StringIO((FIELD / "05-google-forms-crlf-multiline/sample.csv").read_text()))
+    )
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    export = tmp_path / "resaved.csv"
+    export.write_bytes(out.getvalue().encode(encoding))
+    with pytest.raises(DefinitionError, match=r"resaved\.csv: line 1 \(header\)") as raised:
+        ingest_export(
+            load_definition(str(DEFINITIONS / "google-forms-hotdog.toml")),
+            export,
+            Settings(data_dir=str(tmp_path)),
+        )
+    assert said in str(raised.value) and "was read as comma-separated" in str(raised.value)
+
+
+def test_a_renamed_column_is_not_blamed_on_the_delimiter(tmp_path: Path) -> None:
+    export = tmp_path / "sample.csv"
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text()
+    export.write_text(text.replace(",Q1,", ",Q7,", 1))
+    with pytest.raises(DefinitionError) as raised:
+        ingest_export(
+            load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+            export,
+            Settings(data_dir=str(tmp_path)),
+        )
+    assert "separated" not in str(raised.value)
