@@ -28,6 +28,7 @@ from servicelens.ingest.readers import (
     RawRead,
     Reject,
     SourceError,
+    column_key,
     decode_export,
     decode_to_utf8,
     read_csv_with_lines,
@@ -39,12 +40,6 @@ from transforms.schemas import RAW_SURVEY_COLUMNS
 
 #: Columns the mapping adds beside the canonical ones.
 EXCLUDED = "_excluded"
-
-
-def column_key(name: str) -> str:
-    """How export column names are matched: case, spaces and punctuation do not matter
-    (``Date received``, ``date_received`` and ``Date Received?`` are one column)."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
 def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:

@@ -345,6 +345,12 @@ def check_is_text(path: str, buf: bytes) -> None:
 _HTML_TAG = re.compile(r"<[^<>]*>")
 
 
+def column_key(name: str) -> str:
+    """How export column names are matched: case, spaces and punctuation do not matter
+    (``Date received``, ``date_received`` and ``Date Received?`` are one column)."""
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
 def clean_name(name: str) -> str:
     """A header cell as a column name: NULs and HTML tags removed, entities and NBSP made
     plain, whitespace collapsed."""
@@ -469,14 +475,22 @@ def _header_records(
         return [[]], index
     names = column_names(records[:1], replace_dialect(dialect))
     id_rule = dialect.extra_header_if_id_not
-    id_at = names.index(id_rule[0]) if id_rule and id_rule[0] in names else None
+    # The id column is found as the mapping finds columns: whatever its case and punctuation.
+    keys = [column_key(name) for name in names]
+    id_at = (
+        keys.index(column_key(id_rule[0])) if id_rule and column_key(id_rule[0]) in keys else None
+    )
     extra = 0
     while index < size and extra < dialect.extra_header_rows:
         if blank[index]:
             index += 1
             continue
         cells = parsed(index)
-        starts = any(c.startswith(p) for c in cells for p in dialect.extra_header_if_cell_starts)
+        starts = any(
+            c.casefold().startswith(p.casefold())
+            for c in cells
+            for p in dialect.extra_header_if_cell_starts
+        )
         not_an_id = (
             id_rule is not None
             and id_at is not None

@@ -4,6 +4,7 @@ either kept or quarantined with its reason (read = kept + quarantined)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -74,6 +75,31 @@ def test_01_qualtrics_three_header_rows(tmp_path: Path) -> None:
     assert reasons[16][0].startswith("Status: '1' is not a real response")
     # Personal columns never leave raw/: not in the quarantine's raw record either.
     assert not got.quarantine.get_column("raw_record").str.contains("203.0.113|IPAddress").any()
+
+
+@pytest.mark.parametrize("case", [str.upper, str.lower])
+def test_01_qualtrics_header_rows_are_found_whatever_the_case_of_its_names(
+    tmp_path: Path, case: Callable[[str], str]
+) -> None:
+    """Column names are matched whatever their case (a tool that upper-cases the first
+    row, say): the header rows must be found the same way, or rows 2 and 3 (question text,
+    ImportId) were read as two more responses."""
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    first, rest = text.split("\n", 1)
+    export = tmp_path / "01-cased" / "sample.csv"
+    export.parent.mkdir()
+    export.write_text(case(first) + "\n" + rest, encoding="utf-8")
+    original = _ingest("qualtrics-acme.toml", "01-qualtrics-three-header-rows/sample.csv", tmp_path)
+    cased = ingest_export(
+        load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+        export,
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    assert cased.mapped.read.header_lines == 3
+    assert cased.counts == original.counts
+    columns = ["response_id", "submitted_at", "csat", "source_line"]
+    assert cased.clean.select(columns).equals(original.clean.select(columns))
 
 
 def test_01_qualtrics_timezone_from_the_importid_row(tmp_path: Path) -> None:
