@@ -527,7 +527,8 @@ def read_csv_with_lines(
     buf = _with_classic_mac_line_ends_as_newlines(buf)
     check_is_text(path, buf)
     try:
-        return _read_decoded_csv(path, buf, encoding, dialect)
+        read = _read_decoded_csv(path, buf, encoding, dialect)
+        return _set_aside_repeated_headers(read, buf, dialect.quote)
     except csv.Error as error:
         # The csv module reads the header, and the records the quick split cannot settle; a
         # carriage return alone inside an unquoted field is the one thing it refuses there.
@@ -544,6 +545,50 @@ def read_csv_with_lines(
             "\\r) alone inside an unquoted field, most likely. Save the file again with "
             "CRLF (Windows) or LF line ends, or quote that field"
         ) from error
+
+
+def _set_aside_repeated_headers(read: RawRead, buf: bytes, quote: str) -> RawRead:
+    """``read`` with the rows that repeat one of its header records, cell for cell, moved to
+    its rejects, saying so (two exports joined into one file, ``cat a.csv b.csv``): each was
+    quarantined as a response whose every value was wrong. Rows are compared on their first
+    column first, so a file without such rows costs one comparison per header record."""
+    if read.delimiter is None or read.frame.is_empty() or not read.header:
+        return read
+    head = b"\n".join(buf.split(b"\n", read.header_lines)[: read.header_lines])
+    header_records = list(
+        csv.reader(io.StringIO(head.decode("utf-8")), delimiter=read.delimiter, quotechar=quote)
+    )
+    names = read.header
+    repeated: list[pl.DataFrame] = []
+    for cells in header_records:
+        if len(cells) != len(names):
+            continue
+        same = read.frame.filter(pl.col(names[0]) == cells[0])
+        if same.height:
+            same = same.filter(
+                pl.all_horizontal(pl.col(n) == c for n, c in zip(names, cells, strict=True))
+            )
+            repeated.append(same.select("source_line"))
+    if not repeated:
+        return read
+    lines = pl.concat(repeated).get_column("source_line").unique().sort()
+    taken = read.frame.filter(pl.col("source_line").is_in(lines.implode()))
+    span = "line 1" if read.header_lines == 1 else f"lines 1-{read.header_lines}"
+    reason = (
+        f"repeats the header ({span}): two exports joined into one file? Deliver each "
+        "export as its own file, or remove the repeated header"
+    )
+    found = [
+        Reject(int(line), read.delimiter.join(str(v) for v in values), reason)
+        for line, values in zip(
+            taken.get_column("source_line").to_list(),
+            taken.select(names).iter_rows(),
+            strict=True,
+        )
+    ]
+    read.frame = read.frame.filter(~pl.col("source_line").is_in(lines.implode()))
+    read.rejects = sorted([*read.rejects, *found], key=lambda r: r.line)
+    return read
 
 
 def _with_classic_mac_line_ends_as_newlines(buf: bytes) -> bytes:

@@ -467,6 +467,10 @@ def validate_survey_rows(
         frame = frame.with_columns(pl.lit(None, pl.String).alias("submitted_at_dst"))
     if frame.select(INDEX_COLUMNS).is_duplicated().any():
         raise ValueError(f"validate_survey_rows: {INDEX_COLUMNS} must name each row once")
+    # One piece per column: polars 2.1 panics ("assertion failed: i < self.len()") in
+    # pl.format below over a String column whose first chunk is empty (seen on two exports
+    # joined into one file, after the mapping set rows aside). A no-op when contiguous.
+    frame = frame.rechunk()
     frame = frame.with_columns(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
         # Reasons quote values; a long comment is quoted by its start and its length only.

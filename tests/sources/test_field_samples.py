@@ -378,3 +378,26 @@ def test_a_renamed_column_is_not_blamed_on_the_delimiter(tmp_path: Path) -> None
             Settings(data_dir=str(tmp_path)),
         )
     assert "separated" not in str(raised.value)
+
+
+def test_two_exports_joined_into_one_file_say_so_at_the_repeated_header(tmp_path: Path) -> None:
+    """`cat monday.csv tuesday.csv`: the second export's three Qualtrics header rows are
+    quarantined as a repeated header, not as responses whose every value is wrong."""
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    joined = tmp_path / "01-joined" / "sample.csv"
+    joined.parent.mkdir()
+    joined.write_text(text + text, encoding="utf-8")
+    got = ingest_export(
+        load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+        joined,
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    header_at = text.count("\n") + 1  # the second export's first line
+    reasons = _reasons(got)
+    for line in (header_at, header_at + 1, header_at + 2):
+        assert reasons[line] == [
+            "repeats the header (lines 1-3): two exports joined into one file? Deliver each "
+            "export as its own file, or remove the repeated header"
+        ]
+    assert got.counts.surveys_read == 2 * 12 + 3
