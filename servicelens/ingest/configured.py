@@ -30,7 +30,7 @@ from servicelens.ingest.definitions import (
 )
 from servicelens.ingest.landing import Landing, land_delivery, landed_periods, period_start
 from servicelens.settings import SURVEYS_FILE, Settings
-from servicelens.storage.fs import DataPath, machine_folder_for, read_bytes
+from servicelens.storage.fs import DataPath, machine_folder_for, modified_at, read_bytes
 from servicelens.storage.runs import (
     PlannedDate,
     date_status,
@@ -145,21 +145,24 @@ def has_sample_exports(settings: Settings) -> bool:
 
 
 def pending_deliveries(source: Settings) -> list[DataPath]:
-    """Files waiting in a source's inbox, oldest name first; files still being written
-    (hidden, ``.partial``, ``.tmp``, ...) are left for the next run."""
+    """Files waiting in a source's inbox, in the order they were written (last modified
+    first to last, then by name); files still being written (hidden, ``.partial``,
+    ``.tmp``, ...) are left for the next run.
+
+    The order is the order of delivery: a row delivered again supersedes the copy landed
+    before it. By name alone, a correction saved as ``export (1).csv`` (a browser's or
+    Windows' name for a second download) sorted before ``export.csv`` and lost to it."""
     inbox = source.inbox_dir
     if not inbox.exists():
         return []
-    return sorted(
-        (
-            p
-            for p in inbox.iterdir()
-            if not p.name.startswith(IN_PROGRESS)
-            and not p.name.endswith(IN_PROGRESS_SUFFIXES)
-            and not p.is_dir()
-        ),
-        key=lambda p: p.name,
-    )
+    waiting = [
+        p
+        for p in inbox.iterdir()
+        if not p.name.startswith(IN_PROGRESS)
+        and not p.name.endswith(IN_PROGRESS_SUFFIXES)
+        and not p.is_dir()
+    ]
+    return sorted(waiting, key=lambda p: (modified_at(p), p.name))
 
 
 @dataclass

@@ -209,6 +209,18 @@ def as_path(location: str | Path | RemotePath) -> DataPath:
     return RemotePath(location) if is_url(location) else Path(location)
 
 
+def modified_at(location: DataPath) -> float:
+    """When the file was last written, in seconds since the epoch: the local file's mtime,
+    or the object store's LastModified (fsspec's ``modified``); 0.0 where the store does not
+    say. Raises OSError (FileNotFoundError) for a missing local file."""
+    if isinstance(location, Path):
+        return location.stat().st_mtime
+    try:
+        return float(location.fs.modified(location.key).timestamp())
+    except (NotImplementedError, AttributeError, TypeError):
+        return 0.0
+
+
 def read_bytes(location: str | Path | RemotePath) -> bytes:
     return as_path(location).read_bytes()
 

@@ -20,6 +20,7 @@ from servicelens.ingest.configured import (
     backfill_dates,
     configured_names,
     pending_deliveries,
+    pick_up_deliveries,
     register_source,
 )
 from servicelens.ingest.definitions import DefinitionError
@@ -76,6 +77,35 @@ def test_registering_copies_the_definition_and_makes_an_inbox(tmp_path: Path) ->
     assert [p.name for p in pending_deliveries(calls)] == ["calls.csv"]
     with pytest.raises(DefinitionError, match=r"not configured.*cfpb, pwc-call-centre"):
         backfill_dates(base, date(2021, 1, 1), date(2021, 1, 2), "qualtrics")
+
+
+def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path) -> None:
+    """Deliveries land in the order they were written, not by name: a correction saved as
+    "calls (1).csv" (a second download's name) sorted before "calls.csv" and landed
+    first, so the original, landed after it, superseded the correction."""
+    import os
+
+    calls = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    original = _drop(calls, CALLS, "calls.csv")
+    corrected = CALLS.read_text(encoding="utf-8-sig").replace(
+        "ID0008,Fay,13/01/2021,13:09:38,Payment related,Y,Y,82,0:02:07,5,",
+        "ID0008,Fay,13/01/2021,13:09:38,Payment related,Y,Y,82,0:02:07,1,",
+    )
+    _drop(calls, CALLS, "calls (1).csv", corrected)
+    written = original.stat().st_mtime
+    os.utime(original, (written - 3600, written - 3600))  # the original came an hour before
+    assert [p.name for p in pending_deliveries(calls)] == ["calls.csv", "calls (1).csv"]
+    picked = pick_up_deliveries(calls)
+    assert [item.error for item in picked] == ["", ""]
+    landed = (
+        scan_table(calls.landed_dir)
+        .filter(pl.col("response_id") == "ID0008")
+        .sort("landed_at")
+        .collect()
+    )
+    # The later landing is the one the clean layer keeps; it is the correction.
+    assert landed.height == 2
+    assert landed.get_column("source_file").to_list()[-1].endswith("calls (1).csv")
 
 
 @pytest.mark.slow
