@@ -55,13 +55,58 @@ def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
     return read_csv_with_lines(path, dialect=definition.read.dialect)
 
 
+#: How a workbook's bytes begin: .xlsx (a zip) and .xls (an OLE2 compound file).
+_WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+
+
+def _check_is_workbook(path: str, data: bytes) -> None:
+    """Refuse a file that is not an Excel workbook by what it is, before the workbook
+    library says only that it cannot detect the format."""
+    if not data:
+        raise SourceError(f"{path}: the file is empty (0 bytes); expected an Excel workbook")
+    if data.startswith(_WORKBOOK_SIGNATURES):
+        return
+    what = (
+        "it is text (a CSV export?)"
+        if b"\x00" not in data[:4096]
+        else f"it begins {data[:8]!r}, neither an .xlsx nor an .xls"
+    )
+    raise SourceError(
+        f"{path}: not an Excel workbook: {what}. Export the responses as .xlsx, or read a "
+        'CSV with format = "csv" in the definition\'s [read]'
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's message without the library's context lines."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> RawRead:
     """Read one sheet of an .xlsx workbook (polars with the fastexcel/calamine engine) as
     text; a row's ``source_line`` is its row number in the sheet."""
     sheet = definition.read.sheet
+    data = read_bytes(str(path))
+    _check_is_workbook(str(path), data)
+    try:
+        import fastexcel
+
+        sheets = list(fastexcel.read_excel(data).sheet_names)
+    except Exception as error:  # fastexcel raises its own types for a broken workbook
+        raise SourceError(
+            f"{path}: the workbook cannot be read; it may be cut short or damaged "
+            f"({_first_line(error)}). Export it again"
+        ) from error
+    if (isinstance(sheet, int) and not 0 <= sheet < len(sheets)) or (
+        isinstance(sheet, str) and sheet not in sheets
+    ):
+        raise SourceError(
+            f"{path}: the workbook has no sheet {sheet!r}; its sheets are {sheets} (count from "
+            "0, or give a name). Fix `sheet` in the definition's [read]"
+        )
     try:
         grid = pl.read_excel(
-            read_bytes(str(path)),
+            data,
             sheet_id=sheet + 1 if isinstance(sheet, int) else None,
             sheet_name=sheet if isinstance(sheet, str) else None,
             engine="calamine",
@@ -69,11 +114,12 @@ def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> 
             infer_schema_length=0,
             drop_empty_rows=False,
             drop_empty_cols=False,
+            raise_if_empty=False,
         )
     except Exception as error:  # fastexcel raises its own types for a broken workbook
         raise SourceError(
-            f"{path}: cannot read sheet {sheet!r} of the workbook ({error}); check `sheet` in "
-            "the definition's [read], or export the sheet as CSV"
+            f"{path}: cannot read sheet {sheet!r} of the workbook ({_first_line(error)}); "
+            "export the sheet as CSV"
         ) from error
     assert isinstance(grid, pl.DataFrame)
     grid = grid.select(pl.all().cast(pl.String))
@@ -270,6 +316,8 @@ def _delimiter_hint(read: RawRead) -> str:
     as separated by another delimiter than the one it was read with (a semicolon- or
     tab-separated export read as commas, as a European Excel or "Unicode text" saves it),
     say so: that, not the columns, is what to change. Read only on this error's path."""
+    if read.encoding == "xlsx":
+        return _sheet_hint(read)
     if read.delimiter is None:
         return ""  # JSON
     try:
@@ -284,6 +332,23 @@ def _delimiter_hint(read: RawRead) -> str:
     return (
         f"The file looks {name}-separated, and was read as {used}-separated: if so, set "
         f'delimiter = "{shown}" (or "auto") in [read]. Otherwise: '
+    )
+
+
+def _sheet_hint(read: RawRead) -> str:
+    """For a workbook whose sheet lacks the columns: its other sheets, where the responses
+    may be (Microsoft Forms and hand-kept workbooks put a summary first, say)."""
+    try:
+        import fastexcel
+
+        sheets = list(fastexcel.read_excel(read_bytes(read.path)).sheet_names)
+    except Exception:  # a hint only: the error it is added to stands without it
+        return ""
+    if len(sheets) < 2:
+        return ""
+    return (
+        f"The workbook has sheets {sheets}: if the responses are on another, set sheet to "
+        "its name (or number, from 0) in [read]. Otherwise: "
     )
 
 

@@ -321,6 +321,26 @@ def _lines_maybe_mojibake(text: str) -> Iterator[tuple[int, str]]:
         yield index + 1, lines[index]
 
 
+#: How common non-text files begin, and what to tell the person who delivered one.
+_BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one): export it as CSV, or "
+     'read a workbook with format = "xlsx" in the definition\'s [read]'),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook: export it as CSV, or "
+     'read it with format = "xlsx" in the definition\'s [read]'),
+    (b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
+    (b"%PDF", "a PDF document: export the responses as CSV"),
+)  # fmt: skip
+
+
+def refuse_binary(path: str, data: bytes) -> None:
+    """Refuse a delivery that is a known non-text file (a zip or .xlsx, an .xls, gzip, PDF)
+    by what it is, before decoding could read its bytes as 8-bit text and call it mojibake.
+    Raises :class:`SourceError`."""
+    for signature, what in _BINARY_SIGNATURES:
+        if data.startswith(signature):
+            raise SourceError(f"{path}: line 1: this is not a CSV text file but {what}")
+
+
 def check_is_text(path: str, buf: bytes) -> None:
     """Refuse a file that is not text (an image, an archive, a spreadsheet) by name and offset.
 
@@ -523,6 +543,7 @@ def read_csv_with_lines(
     """
     path = str(path)
     raw = read_bytes(path) if data is None else data
+    refuse_binary(path, raw)
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
     buf = _with_classic_mac_line_ends_as_newlines(buf)
     check_is_text(path, buf)

@@ -4,6 +4,7 @@ crash the reader, and delimiter sniffing: each through the same ingest layer."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -160,6 +161,70 @@ def test_microsoft_forms_workbook_is_read_with_its_row_numbers(tmp_path: Path) -
     (reason,) = got.quarantine.get_column("reasons").to_list()
     assert reason[0].startswith("submitted_at: 'not yet' is missing or not a timestamp")
     assert "kim@example.com" not in got.quarantine.get_column("raw_record").item()
+
+
+def _forms_workbook(target: Path, summary_first: bool = False) -> bytes:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(target))
+    if summary_first:
+        book.add_worksheet("Summary").write(0, 0, "Summary of the form")
+    form = book.add_worksheet("Form1")
+    for row, values in enumerate(
+        [
+            ["ID", "Start time", "Completion time", "Email", "Name"],
+            ["1", "2026-10-01 09:00:00", "2026-10-01 09:02:10", "anonymous", ""],
+        ]
+    ):
+        form.write_row(row, 0, values)
+    book.close()
+    return target.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda good: b"", r"the file is empty \(0 bytes\); expected an Excel workbook"),
+        (lambda good: b"ID,Start time\n1,x\n", r"not an Excel workbook: it is text \(a CSV"),
+        (lambda good: good[: len(good) // 2], r"the workbook cannot be read; it may be cut short"),
+    ],
+)
+def test_a_workbook_that_cannot_be_read_says_what_it_is_in_one_line(
+    tmp_path: Path, make: Callable[[bytes], bytes], message: str
+) -> None:
+    good = _forms_workbook(tmp_path / "good.xlsx")
+    export = tmp_path / "responses.xlsx"
+    export.write_bytes(make(good))
+    with pytest.raises(SourceError, match=rf"responses\.xlsx: {message}") as raised:
+        ingest_export(load_definition("microsoft_forms"), export, Settings(data_dir=str(tmp_path)))
+    assert "\n" not in str(raised.value)
+
+
+def test_a_workbook_without_the_columns_names_its_other_sheets(tmp_path: Path) -> None:
+    export = tmp_path / "responses.xlsx"
+    _forms_workbook(export, summary_first=True)
+    with pytest.raises(DefinitionError, match=r"sheets \['Summary', 'Form1'\]: if the responses"):
+        ingest_export(load_definition("microsoft_forms"), export, Settings(data_dir=str(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("head", "said"),
+    [
+        (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
+        (b"\x1f\x8b\x08\x00", "gzip-compressed: decompress it first"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook"),
+    ],
+)
+def test_a_binary_delivery_to_a_csv_source_is_named_for_what_it_is(
+    tmp_path: Path, head: bytes, said: str
+) -> None:
+    """Read as 8-bit text, an archive's bytes were refused as mojibake, with the advice to
+    re-export as UTF-8."""
+    export = tmp_path / "complaints.csv"
+    export.write_bytes(head + bytes(range(256)) * 8)
+    with pytest.raises(SourceError, match=r"complaints\.csv: line 1: this is not a CSV") as raised:
+        ingest_export(load_definition("cfpb"), export, Settings(data_dir=str(tmp_path)))
+    assert said in str(raised.value) and "mojibake" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
