@@ -350,16 +350,20 @@ def _global_defaults(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    """Every subcommand parser under ``parser``, nested ones (``models list``) included."""
+def _subcommands(
+    parser: argparse.ArgumentParser, within: str = ""
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every subcommand parser under ``parser``, nested ones included, each with its whole
+    name (``models list``, ``sources run``: not ``run``, which is another command)."""
     seen: set[int] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, command in action.choices.items():
                 if id(command) not in seen:  # an alias is the same parser again
                     seen.add(id(command))
-                    yield name, command
-                    yield from _subcommands(command)
+                    whole = f"{within} {name}".strip()
+                    yield whole, command
+                    yield from _subcommands(command, whole)
 
 
 def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:

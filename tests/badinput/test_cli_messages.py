@@ -141,6 +141,18 @@ def test_global_options_go_before_or_after_any_command(
         assert "--data-dir DIR" in shown and "--json" in shown and "-v, --verbose" in shown
 
 
+def test_each_commands_help_shows_its_own_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    """`sources run --help` showed `servicelens run`'s examples: nested commands were
+    matched by their last word alone."""
+    shown = {}
+    for command in (["run"], ["sources", "run"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        shown[" ".join(command)] = capsys.readouterr().out
+    assert "servicelens run --date" in shown["run"]
+    assert "servicelens run --date" not in shown["sources run"]
+
+
 def test_an_unknown_option_points_at_the_commands_help(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
