@@ -965,7 +965,6 @@ def read_jsonl_with_lines(
             (pl.col("text").str.len_bytes() + 1).alias("length"),  # with its newline
             plainly.alias("plainly"),
             pl.when(~plainly).then(pl.col("text")).alias("text"),
-            pl.col("text").str.contains(_not_plainly_text(schema)).alias("unsure"),
         )
         .collect(engine="streaming")
         .with_columns(
@@ -994,12 +993,10 @@ def read_jsonl_with_lines(
         bad.get_column("length").to_numpy(),
         candidates.get_column("start").to_numpy(),
     )
-    # polars' reader writes a number, true or an object given for a text field as text,
-    # where the exact path rejects it: a line that may hold one sends the file to the exact
-    # path, so a line's fate never depends on the other lines of its file.
-    unsure = bool(shapes.get_column("unsure").any())
     del shapes, bad, candidates
-    decoded = None if unsure else _decode_json_fast(chunks, candidate_lines, schema, keep)
+    decoded = _decode_json_fast(chunks, candidate_lines, schema, keep)
+    if decoded is not None and _holds_text_that_was_not(decoded, schema, source, split_here):
+        decoded = None  # the exact path rejects what polars' reader wrote as text
     rows_decoded = candidate_lines.len()
     if decoded is None:
         payload = source.whole() or bytes(source.read(0, source.size))
@@ -1020,6 +1017,41 @@ def read_jsonl_with_lines(
     return RawRead(path, encoding, list(schema), frame, rejects, skipped)
 
 
+#: The text polars' NDJSON reader writes into a String column for a JSON value that is not
+#: a string: a number (``1.5``, ``100`` for ``1e2``), ``true``/``false``, an object or array.
+_TEXT_OF_A_NON_STRING = (
+    r"^(?:-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|(?s:\{.*\})|(?s:\[.*\]))$"
+)
+
+
+def _holds_text_that_was_not(
+    decoded: pl.DataFrame, schema: dict[str, pl.DataType], source: _JsonSource, split_here: bool
+) -> bool:
+    """Whether a row polars' reader decoded holds, in a text field, a value that was not a
+    JSON string in the file (or came through a key written with an escape), which the exact
+    decoder rejects: so a line's fate never depends on the other lines of its file.
+
+    Rows whose text values could be such a value's text (a number, true, an object) are
+    few; only their lines are read again and matched against :func:`_not_plainly_text`.
+    A file with none (the usual case) costs one pass over its short text columns: 0.003 s
+    for a 100k-date export's 162,000 rows, where matching every line cost 0.02-0.04 s."""
+    text = [name for name, dtype in schema.items() if dtype == pl.String()]
+    if not text or decoded.is_empty():
+        return False
+    maybe = decoded.filter(
+        pl.any_horizontal(pl.col(name).str.contains(_TEXT_OF_A_NON_STRING) for name in text)
+    ).get_column("source_line")
+    if maybe.is_empty():
+        return False
+    return bool(
+        _numbered_lines(source.lines_input(), split_here)
+        .filter(pl.col("source_line").is_in(maybe.implode()))
+        .select(pl.col("text").str.contains(_not_plainly_text(schema)).any())
+        .collect(engine="streaming")
+        .item()
+    )
+
+
 def _not_plainly_text(schema: dict[str, pl.DataType]) -> str:
     """A regular expression that finds, in one JSON line, a text field of ``schema`` given
     anything but a JSON string or null, or any key written with an escape.
@@ -1028,8 +1060,7 @@ def _not_plainly_text(schema: dict[str, pl.DataType]) -> str:
     becomes ``"123"``, ``{"a":  1}`` is re-serialised as ``{"a": 1}``), where the exact
     decoder (:func:`_first_type_error`) rejects it; a key with an escape (``"\\u0069d"``)
     may name a field the pattern does not see. A line this finds sends its file to the
-    exact path. It costs the read of a 54 MB export (one day of the 100k bench) 0.02-0.04 s
-    of 0.15-0.17 s (medians of seven, three alternating rounds).
+    exact path (:func:`_holds_text_that_was_not` runs it on the lines that may hold one).
     """
     return _not_plainly_text_of(
         tuple(name for name, dtype in schema.items() if dtype == pl.String())
