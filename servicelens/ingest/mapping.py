@@ -25,6 +25,8 @@ from servicelens.ingest.definitions import (
     SourceDefinition,
 )
 from servicelens.ingest.readers import (
+    XLS_SIGNATURE,
+    XLSX_SIGNATURE,
     RawRead,
     Reject,
     SourceError,
@@ -55,16 +57,12 @@ def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
     return read_csv_with_lines(path, dialect=definition.read.dialect)
 
 
-#: How a workbook's bytes begin: .xlsx (a zip) and .xls (an OLE2 compound file).
-_WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
-
-
 def _check_is_workbook(path: str, data: bytes) -> None:
     """Refuse a file that is not an Excel workbook by what it is, before the workbook
     library says only that it cannot detect the format."""
     if not data:
         raise SourceError(f"{path}: the file is empty (0 bytes); expected an Excel workbook")
-    if data.startswith(_WORKBOOK_SIGNATURES):
+    if data.startswith((XLSX_SIGNATURE, XLS_SIGNATURE)):
         return
     what = (
         "it is text (a CSV export?)"
@@ -75,6 +73,16 @@ def _check_is_workbook(path: str, data: bytes) -> None:
         f"{path}: not an Excel workbook: {what}. Export the responses as .xlsx, or read a "
         'CSV with format = "csv" in the definition\'s [read]'
     )
+
+
+def _sheet_names(data: bytes) -> list[str] | None:
+    """The workbook's sheet names, in order; None when it cannot be opened."""
+    import fastexcel
+
+    try:
+        return list(fastexcel.read_excel(data).sheet_names)
+    except Exception:  # fastexcel raises its own types for a broken workbook
+        return None
 
 
 def _first_line(error: BaseException) -> str:
@@ -89,22 +97,6 @@ def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> 
     data = read_bytes(str(path))
     _check_is_workbook(str(path), data)
     try:
-        import fastexcel
-
-        sheets = list(fastexcel.read_excel(data).sheet_names)
-    except Exception as error:  # fastexcel raises its own types for a broken workbook
-        raise SourceError(
-            f"{path}: the workbook cannot be read; it may be cut short or damaged "
-            f"({_first_line(error)}). Export it again"
-        ) from error
-    if (isinstance(sheet, int) and not 0 <= sheet < len(sheets)) or (
-        isinstance(sheet, str) and sheet not in sheets
-    ):
-        raise SourceError(
-            f"{path}: the workbook has no sheet {sheet!r}; its sheets are {sheets} (count from "
-            "0, or give a name). Fix `sheet` in the definition's [read]"
-        )
-    try:
         grid = pl.read_excel(
             data,
             sheet_id=sheet + 1 if isinstance(sheet, int) else None,
@@ -117,6 +109,19 @@ def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> 
             raise_if_empty=False,
         )
     except Exception as error:  # fastexcel raises its own types for a broken workbook
+        sheets = _sheet_names(data)
+        if sheets is None:
+            raise SourceError(
+                f"{path}: the workbook cannot be read; it may be cut short or damaged "
+                f"({_first_line(error)}). Export it again"
+            ) from error
+        if (isinstance(sheet, int) and not 0 <= sheet < len(sheets)) or (
+            isinstance(sheet, str) and sheet not in sheets
+        ):
+            raise SourceError(
+                f"{path}: the workbook has no sheet {sheet!r}; its sheets are {sheets} (count "
+                "from 0, or give a name). Fix `sheet` in the definition's [read]"
+            ) from error
         raise SourceError(
             f"{path}: cannot read sheet {sheet!r} of the workbook ({_first_line(error)}); "
             "export the sheet as CSV"
@@ -338,13 +343,8 @@ def _delimiter_hint(read: RawRead) -> str:
 def _sheet_hint(read: RawRead) -> str:
     """For a workbook whose sheet lacks the columns: its other sheets, where the responses
     may be (Microsoft Forms and hand-kept workbooks put a summary first, say)."""
-    try:
-        import fastexcel
-
-        sheets = list(fastexcel.read_excel(read_bytes(read.path)).sheet_names)
-    except Exception:  # a hint only: the error it is added to stands without it
-        return ""
-    if len(sheets) < 2:
+    sheets = _sheet_names(read_bytes(read.path))
+    if sheets is None or len(sheets) < 2:
         return ""
     return (
         f"The workbook has sheets {sheets}: if the responses are on another, set sheet to "

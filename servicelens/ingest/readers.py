@@ -321,11 +321,13 @@ def _lines_maybe_mojibake(text: str) -> Iterator[tuple[int, str]]:
         yield index + 1, lines[index]
 
 
+#: How an .xlsx workbook begins (a zip archive), and an old .xls one (an OLE2 file).
+XLSX_SIGNATURE, XLS_SIGNATURE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 #: How common non-text files begin, and what to tell the person who delivered one.
 _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one): export it as CSV, or "
+    (XLSX_SIGNATURE, "a zip archive (an Excel .xlsx workbook is one): export it as CSV, or "
      'read a workbook with format = "xlsx" in the definition\'s [read]'),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook: export it as CSV, or "
+    (XLS_SIGNATURE, "an old Excel .xls workbook: export it as CSV, or "
      'read it with format = "xlsx" in the definition\'s [read]'),
     (b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
     (b"%PDF", "a PDF document: export the responses as CSV"),

@@ -200,6 +200,15 @@ def test_a_workbook_that_cannot_be_read_says_what_it_is_in_one_line(
     assert "\n" not in str(raised.value)
 
 
+def test_a_sheet_the_workbook_does_not_have_lists_the_ones_it_has(tmp_path: Path) -> None:
+    export = tmp_path / "responses.xlsx"
+    _forms_workbook(export, summary_first=True)
+    definition = tmp_path / "forms.toml"
+    definition.write_text('extends = "microsoft_forms"\nname = "f"\n[read]\nsheet = 5\n')
+    with pytest.raises(SourceError, match=r"no sheet 5; its sheets are \['Summary', 'Form1'\]"):
+        ingest_export(load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)))
+
+
 def test_a_workbook_without_the_columns_names_its_other_sheets(tmp_path: Path) -> None:
     export = tmp_path / "responses.xlsx"
     _forms_workbook(export, summary_first=True)
