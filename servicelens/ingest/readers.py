@@ -550,8 +550,8 @@ def read_csv_with_lines(
     buf = _with_classic_mac_line_ends_as_newlines(buf)
     check_is_text(path, buf)
     try:
-        read = _read_decoded_csv(path, buf, encoding, dialect)
-        return _set_aside_repeated_headers(read, buf, dialect.quote)
+        read, header_records = _read_decoded_csv(path, buf, encoding, dialect)
+        return _set_aside_repeated_headers(read, header_records)
     except csv.Error as error:
         # The csv module reads the header, and the records the quick split cannot settle; a
         # carriage return alone inside an unquoted field is the one thing it refuses there.
@@ -570,17 +570,14 @@ def read_csv_with_lines(
         ) from error
 
 
-def _set_aside_repeated_headers(read: RawRead, buf: bytes, quote: str) -> RawRead:
+def _set_aside_repeated_headers(read: RawRead, header_records: list[list[str]]) -> RawRead:
     """``read`` with the rows that repeat one of its header records, cell for cell, moved to
     its rejects, saying so (two exports joined into one file, ``cat a.csv b.csv``): each was
-    quarantined as a response whose every value was wrong. Rows are compared on their first
-    column first, so a file without such rows costs one comparison per header record."""
+    quarantined as a response whose every value was wrong. ``header_records`` are the header
+    records as the reader parsed them. Rows are compared on their first column first, so a
+    file without such rows costs one comparison per header record."""
     if read.delimiter is None or read.frame.is_empty() or not read.header:
         return read
-    head = b"\n".join(buf.split(b"\n", read.header_lines)[: read.header_lines])
-    header_records = list(
-        csv.reader(io.StringIO(head.decode("utf-8")), delimiter=read.delimiter, quotechar=quote)
-    )
     names = read.header
     repeated: list[pl.DataFrame] = []
     for cells in header_records:
@@ -624,7 +621,10 @@ def _with_classic_mac_line_ends_as_newlines(buf: bytes) -> bytes:
     return buf
 
 
-def _read_decoded_csv(path: str, buf: bytes, encoding: str, dialect: CsvDialect) -> RawRead:
+def _read_decoded_csv(
+    path: str, buf: bytes, encoding: str, dialect: CsvDialect
+) -> tuple[RawRead, list[list[str]]]:
+    """:func:`read_csv_with_lines` on the decoded text, and the header records it parsed."""
     delimiter = sniff_delimiter(path, buf) if dialect.delimiter == "auto" else dialect.delimiter
     if len(delimiter) != 1 or len(dialect.quote) != 1:
         raise SourceError(
@@ -656,11 +656,12 @@ def _read_decoded_csv(path: str, buf: bytes, encoding: str, dialect: CsvDialect)
     # A CR alone (not ending a CRLF, nor the file) is text to the quick split and to the csv
     # module as _ExactReader runs it, but pyarrow ends a line there: such records are read by
     # the csv module too, so the CR stays in its field wherever it stands.
-    suspects = spans_lines | (body & _holds_lone_cr(buf, arr, split))
+    lone_cr = _has_lone_cr(buf)
+    suspects = spans_lines | (body & _holds_lone_cr(arr, split)) if lone_cr else spans_lines
     result = RawRead(
         path, encoding, header, pl.DataFrame(), [], 0, header_lines, delimiter, timezone
     )
-    exact = _ExactReader(path, buf, header, dialect, delimiter)
+    exact = _ExactReader(path, buf, header, dialect, delimiter, lone_cr)
     windows = exact.windows(split, np.flatnonzero(suspects))
     in_window = np.zeros(split.starts.size, dtype=bool)
     for window in windows:
@@ -708,7 +709,7 @@ def _read_decoded_csv(path: str, buf: bytes, encoding: str, dialect: CsvDialect)
         table = None
     if table is None or table.num_rows != lines.size:
         start = int(split.starts[first_body]) if first_body < split.starts.size else len(buf)
-        return exact.whole(result, start, header_lines + 1)
+        return exact.whole(result, start, header_lines + 1), records
     quick = pl.from_arrow(table)
     assert isinstance(quick, pl.DataFrame)
     frame = quick.with_columns(pl.Series("source_line", lines, dtype=pl.Int64))
@@ -723,15 +724,18 @@ def _read_decoded_csv(path: str, buf: bytes, encoding: str, dialect: CsvDialect)
         *header, "source_file", "source_line"
     )
     result.rejects = rejects
-    return result
+    return result, records
 
 
-def _holds_lone_cr(buf: bytes, arr: np.ndarray, split: _Split) -> np.ndarray:
+def _has_lone_cr(buf: bytes) -> bool:
+    """Whether the text holds a CR that does not end a CRLF: one or two byte counts."""
+    return b"\r" in buf and buf.count(b"\r") != buf.count(b"\r\n")
+
+
+def _holds_lone_cr(arr: np.ndarray, split: _Split) -> np.ndarray:
     """Which records of ``split`` hold a CR that is followed by neither LF nor the end of
-    the file. Files without such a CR (nearly all) cost one or two byte counts."""
+    the file (worth asking only when :func:`_has_lone_cr`)."""
     held = np.zeros(split.starts.size, dtype=bool)
-    if b"\r" not in buf or buf.count(b"\r") == buf.count(b"\r\n"):
-        return held
     at = np.flatnonzero(arr == CARRIAGE_RETURN)
     after = np.minimum(at + 1, arr.size - 1)
     lone = at[(at + 1 < arr.size) & (arr[after] != NEWLINE)]
@@ -829,6 +833,8 @@ class _ExactReader:
     header: list[str]
     dialect: CsvDialect
     delimiter: str
+    #: Whether the text holds a CR that does not end a CRLF (:func:`_has_lone_cr`).
+    lone_cr: bool
 
     def _reader(self, start: int) -> Any:
         """The csv module over the text from byte ``start``, its lines ending at LF only, as
@@ -851,7 +857,7 @@ class _ExactReader:
     def _lone_cr_stand_in(self) -> str | None:
         """A character the file does not hold, to stand in for its lone CRs; None when it
         has none (every CR ends a CRLF)."""
-        if self.buf.count(b"\r") == self.buf.count(b"\r\n"):
+        if not self.lone_cr:
             return None
         for candidate in ("\uffff", "\ufffe", "\U0010ffff", "\U0010fffe"):
             if candidate.encode("utf-8") not in self.buf:
@@ -907,7 +913,8 @@ def _read_csv_exact(path: str, buf: bytes, encoding: str) -> RawRead:
     header = column_names([_parse_record(header_text, DEFAULT_DIALECT, ",")], DEFAULT_DIALECT)
     start = len(buf.split(b"\n", 1)[0]) + 1
     result = RawRead(path, encoding, header, pl.DataFrame())
-    return _ExactReader(path, buf, header, DEFAULT_DIALECT, ",").whole(result, start, 2)
+    exact = _ExactReader(path, buf, header, DEFAULT_DIALECT, ",", _has_lone_cr(buf))
+    return exact.whole(result, start, 2)
 
 
 def _records_frame(header: list[str], records: _Records) -> pl.DataFrame:
