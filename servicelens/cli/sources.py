@@ -210,6 +210,7 @@ def check_definition(
         "definition": str(definition.path),
         "source": definition.name,
         "file": file,
+        "unpacked_from": read.unpacked_from,
         "encoding": read.encoding,
         "delimiter": read.delimiter,
         "header_lines": read.header_lines,
@@ -233,8 +234,16 @@ def _preview_text(preview: dict[str, Any]) -> str:
     counts = preview["counts"]
     lines = [
         f"{preview['file']} read with {preview['source']} ({preview['definition']})",
-        f"encoding {preview['encoding']}, delimiter {preview['delimiter']!r}, "
-        f"{preview['header_lines']} header line(s), naive times in {preview['timezone']}",
+        ", ".join(
+            [
+                *([f"unpacked ({preview['unpacked_from']})"] if preview["unpacked_from"] else []),
+                f"encoding {preview['encoding']}",
+                # A workbook or JSON export has no delimiter to show.
+                *([f"delimiter {preview['delimiter']!r}"] if preview["delimiter"] else []),
+                f"{preview['header_lines']} header line(s)",
+                f"naive times in {preview['timezone']}",
+            ]
+        ),
         f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
         f"(read = kept + quarantined), negatives {counts['negatives']}",
         "",

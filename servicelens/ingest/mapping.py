@@ -34,7 +34,9 @@ from servicelens.ingest.readers import (
     decode_export,
     decode_to_utf8,
     read_csv_with_lines,
+    refuse_binary,
     sniff_delimiter,
+    unpack_delivery,
 )
 from servicelens.storage.fs import DataPath, read_bytes
 from transforms.clean import ParseOptions
@@ -180,7 +182,10 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     pages, checked for mojibake: :func:`~servicelens.ingest.readers.decode_export`).
     Raises :class:`SourceError` naming the file: not valid JSON, no list of records, or an
     empty one."""
-    data, encoding = decode_export(str(path), read_bytes(str(path)))
+    unpacked, unpacked_from = unpack_delivery(str(path), read_bytes(str(path)))
+    refuse_binary(str(path), unpacked, "JSON")
+    data, encoding = decode_export(str(path), unpacked)
+    del unpacked
     text = data.decode("utf-8")
     decoder = json.JSONDecoder()
     try:
@@ -247,7 +252,9 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         pl.Series("source_file", [str(path)] * len(records), dtype=pl.String),
         pl.Series("source_line", lines, dtype=pl.Int64),
     )
-    return RawRead(str(path), encoding, header, frame, rejects, 0, 0, None)
+    return RawRead(
+        str(path), encoding, header, frame, rejects, 0, 0, None, unpacked_from=unpacked_from
+    )
 
 
 @dataclass

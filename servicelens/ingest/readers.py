@@ -16,12 +16,15 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import gzip
 import html
 import io
 import itertools
 import json
 import re
 import sys
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +119,9 @@ class RawRead:
     delimiter: str | None = ","
     #: A timezone the header declared (Qualtrics' ImportId row), if asked for and present.
     header_timezone: str | None = None
+    #: How the delivery was packed, when it was: "gzip", or "zip: <member>" (the file read
+    #: from inside the archive; line numbers are that file's).
+    unpacked_from: str | None = None
 
     @property
     def records_read(self) -> int:
@@ -323,24 +329,93 @@ def _lines_maybe_mojibake(text: str) -> Iterator[tuple[int, str]]:
 
 #: How an .xlsx workbook begins (a zip archive), and an old .xls one (an OLE2 file).
 XLSX_SIGNATURE, XLS_SIGNATURE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-#: How common non-text files begin, and what to tell the person who delivered one.
+#: How a gzip file begins (RFC 1952: ID1 ID2).
+GZIP_SIGNATURE = b"\x1f\x8b"
+#: How a zip archive begins: a file's local header, or an empty archive's end record.
+ZIP_SIGNATURES = (XLSX_SIGNATURE, b"PK\x05\x06")
+#: How common non-text files begin, and what to tell the person who delivered one. (A zip
+#: archive that is not a workbook, and a gzip file, are unpacked first: :func:`unpack_delivery`.)
 _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (XLSX_SIGNATURE, "a zip archive (an Excel .xlsx workbook is one): export it as CSV, or "
+    (XLSX_SIGNATURE, "an Excel .xlsx workbook: export it as CSV, or "
      'read a workbook with format = "xlsx" in the definition\'s [read]'),
     (XLS_SIGNATURE, "an old Excel .xls workbook: export it as CSV, or "
      'read it with format = "xlsx" in the definition\'s [read]'),
-    (b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
+    (GZIP_SIGNATURE, "gzip-compressed twice: decompress it first (gunzip)"),
     (b"%PDF", "a PDF document: export the responses as CSV"),
 )  # fmt: skip
 
 
-def refuse_binary(path: str, data: bytes) -> None:
-    """Refuse a delivery that is a known non-text file (a zip or .xlsx, an .xls, gzip, PDF)
-    by what it is, before decoding could read its bytes as 8-bit text and call it mojibake.
-    Raises :class:`SourceError`."""
+def _is_workbook_zip(archive: zipfile.ZipFile) -> bool:
+    """Whether a zip archive is an Office Open XML workbook (.xlsx, .xlsm)."""
+    names = set(archive.namelist())
+    return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
+
+
+def _delivered_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The files of an archive a person put in it: not folders, and not the metadata macOS's
+    Finder adds when it zips (``__MACOSX/``, ``._name``)."""
+    return [
+        info
+        for info in archive.infolist()
+        if not info.is_dir()
+        and not info.filename.startswith("__MACOSX/")
+        and not info.filename.rsplit("/", 1)[-1].startswith("._")
+    ]
+
+
+def unpack_delivery(path: str, data: bytes) -> tuple[bytes, str | None]:
+    """The export inside a compressed delivery, and how it was packed (see
+    :attr:`RawRead.unpacked_from`); other bytes are returned as they are, with None.
+
+    Exports are often delivered compressed: the CFPB publishes its complaint database as
+    ``complaints.csv.zip``, and object-store exports are commonly gzipped. A gzip file is
+    decompressed; a zip archive holding exactly one file (Finder's metadata aside) gives
+    that file. An .xlsx workbook is a zip archive too, and is returned as it is, for the
+    caller to read or refuse as a workbook. Decompressed in memory: an export is held whole
+    either way. Raises :class:`SourceError` naming the file for a damaged or truncated
+    archive, an empty one, or one holding several files (which of them is the export?)."""
+    if data.startswith(GZIP_SIGNATURE):
+        try:
+            return gzip.decompress(data), "gzip"
+        except (OSError, EOFError, zlib.error) as error:
+            raise SourceError(
+                f"{path}: a gzip file that cannot be decompressed ({error}); the delivery is "
+                "damaged or incomplete: ask for it again"
+            ) from error
+    if not data.startswith(ZIP_SIGNATURES):
+        return data, None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if _is_workbook_zip(archive):
+                return data, None
+            members = _delivered_members(archive)
+            if len(members) != 1:
+                names = ", ".join(m.filename for m in members[:5])
+                more = f" and {len(members) - 5} more" if len(members) > 5 else ""
+                what = (
+                    "an empty zip archive"
+                    if not members
+                    else f"a zip archive of {len(members)} files ({names}{more})"
+                )
+                raise SourceError(
+                    f"{path}: {what}; deliver one export per file: unzip it and give each "
+                    "export on its own (a zip holding exactly one file is read as that file)"
+                )
+            return archive.read(members[0]), f"zip: {members[0].filename}"
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as error:
+        raise SourceError(
+            f"{path}: a zip archive that cannot be opened ({error}); the delivery is damaged "
+            "or incomplete: ask for it again"
+        ) from error
+
+
+def refuse_binary(path: str, data: bytes, kind: str = "CSV") -> None:
+    """Refuse a delivery that is a known non-text file (an .xlsx, an .xls, gzip, PDF) by
+    what it is, before decoding could read its bytes as 8-bit text and call it mojibake.
+    ``kind`` names the text expected ("CSV", "JSON"). Raises :class:`SourceError`."""
     for signature, what in _BINARY_SIGNATURES:
         if data.startswith(signature):
-            raise SourceError(f"{path}: line 1: this is not a CSV text file but {what}")
+            raise SourceError(f"{path}: line 1: this is not a {kind} text file but {what}")
 
 
 def check_is_text(path: str, buf: bytes) -> None:
@@ -544,13 +619,14 @@ def read_csv_with_lines(
     line, where one is to blame) when it cannot be read.
     """
     path = str(path)
-    raw = read_bytes(path) if data is None else data
+    raw, unpacked_from = unpack_delivery(path, read_bytes(path) if data is None else data)
     refuse_binary(path, raw)
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
     buf = _with_classic_mac_line_ends_as_newlines(buf)
     check_is_text(path, buf)
     try:
         read, header_records = _read_decoded_csv(path, buf, encoding, dialect)
+        read.unpacked_from = unpacked_from
         return _set_aside_repeated_headers(read, header_records)
     except csv.Error as error:
         # The csv module reads the header, and the records the quick split cannot settle; a
@@ -953,8 +1029,12 @@ def read_jsonl_with_lines(
     source: _JsonSource | None = _PlainUtf8File.open(path)
     encoding = "utf-8"
     split_here = False
+    unpacked_from = None
     if source is None:
-        decoded_bytes, encoding = decode_to_utf8(read_bytes(path))
+        unpacked, unpacked_from = unpack_delivery(path, read_bytes(path))
+        refuse_binary(path, unpacked, "JSON")
+        decoded_bytes, encoding = decode_to_utf8(unpacked)
+        del unpacked
         split_here = b"\r" in decoded_bytes
         source = _InMemory(decoded_bytes)
         del decoded_bytes
@@ -1023,7 +1103,9 @@ def read_jsonl_with_lines(
     frame = decoded.select(*schema, pl.lit(path).alias("source_file"), "source_line")
     rejects.sort(key=lambda r: r.line)
     skipped = rows_decoded - frame.height
-    return RawRead(path, encoding, list(schema), frame, rejects, skipped)
+    read = RawRead(path, encoding, list(schema), frame, rejects, skipped)
+    read.unpacked_from = unpacked_from
+    return read
 
 
 #: The text polars' NDJSON reader writes into a String column for a JSON value that is not
@@ -1176,7 +1258,9 @@ class _PlainUtf8File(_JsonSource):
         info = path.stat()
         with path.open("rb") as handle:
             head = handle.read(4096)
-            if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            # A BOM or UTF-16 is decoded in memory; an archive is unpacked first.
+            marks = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+            if head.startswith((*marks, GZIP_SIGNATURE, *ZIP_SIGNATURES)):
                 return None
             if _unmarked_utf16(head):
                 return None

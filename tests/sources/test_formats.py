@@ -3,7 +3,9 @@ crash the reader, and delimiter sniffing: each through the same ingest layer."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -217,23 +219,129 @@ def test_a_workbook_without_the_columns_names_its_other_sheets(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    ("head", "said"),
+    ("make", "said"),
     [
-        (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
-        (b"\x1f\x8b\x08\x00", "gzip-compressed: decompress it first"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook"),
+        (lambda path: _forms_workbook(path), "an Excel .xlsx workbook: export it as CSV"),
+        (
+            lambda path: path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256))),
+            "an old Excel .xls workbook",
+        ),
+        (lambda path: path.write_bytes(b"%PDF-1.7\n" + bytes(range(256))), "a PDF document"),
+        (
+            lambda path: path.write_bytes(gzip.compress(gzip.compress(b"id\n1\n"))),
+            "gzip-compressed twice: decompress it first",
+        ),
     ],
 )
 def test_a_binary_delivery_to_a_csv_source_is_named_for_what_it_is(
-    tmp_path: Path, head: bytes, said: str
+    tmp_path: Path, make: Callable[[Path], object], said: str
 ) -> None:
-    """Read as 8-bit text, an archive's bytes were refused as mojibake, with the advice to
-    re-export as UTF-8."""
+    """Read as 8-bit text, a workbook's or a PDF's bytes were refused as mojibake, with the
+    advice to re-export as UTF-8."""
     export = tmp_path / "complaints.csv"
-    export.write_bytes(head + bytes(range(256)) * 8)
+    make(export)
     with pytest.raises(SourceError, match=r"complaints\.csv: line 1: this is not a CSV") as raised:
         ingest_export(load_definition("cfpb"), export, Settings(data_dir=str(tmp_path)))
     assert said in str(raised.value) and "mojibake" not in str(raised.value)
+
+
+def _zip(target: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+def _outcome(got: Ingested) -> tuple[object, ...]:
+    return (
+        got.counts,
+        got.clean.drop("source_file").rows(),
+        got.quarantine.select("source_line", "record_id", "reasons").rows(),
+    )
+
+
+def test_a_zipped_or_gzipped_export_reads_as_the_file_inside(tmp_path: Path) -> None:
+    """The CFPB publishes its database as ``complaints.csv.zip``; exports from object stores
+    come gzipped. Either reads as the file inside would: the same rows, lines and reasons
+    (the field sample's truncated last record included); macOS Finder's metadata in a zip
+    is not taken for a second file."""
+    if not FIELD.exists():
+        pytest.skip("field samples not present")
+    text = (FIELD / "08-cfpb-official-download" / "sample.csv").read_bytes()
+    plain = tmp_path / "complaints.csv"
+    plain.write_bytes(text)
+    packed = {
+        "zip": _zip(tmp_path / "complaints.csv.zip", {"complaints.csv": text}),
+        "finder zip": _zip(
+            tmp_path / "finder.zip",
+            {"x/complaints.csv": text, "__MACOSX/x/._complaints.csv": b"\x00\x05\x16\x07"},
+        ),
+        "gzip": tmp_path / "complaints.csv.gz",
+    }
+    packed["gzip"].write_bytes(gzip.compress(text))
+    settings = Settings(data_dir=str(tmp_path))
+    expected = ingest_export(load_definition("cfpb"), plain, settings, now=NOW)
+    assert expected.counts.kept == 14 and expected.counts.quarantined == 1
+    assert expected.mapped.read.unpacked_from is None
+    for label, path in packed.items():
+        got = ingest_export(load_definition("cfpb"), path, settings, now=NOW)
+        assert _outcome(got) == _outcome(expected), label
+        assert (
+            got.mapped.read.unpacked_from
+            == {
+                "zip": "zip: complaints.csv",
+                "finder zip": "zip: x/complaints.csv",
+                "gzip": "gzip",
+            }[label]
+        )
+
+
+def test_zendesk_json_and_interaction_exports_unpack_too(tmp_path: Path) -> None:
+    from servicelens.ingest.readers import read_jsonl_with_lines
+
+    pretty = json.dumps(ZENDESK, indent=2).encode()
+    plain = tmp_path / "ratings.json"
+    plain.write_bytes(pretty)
+    zipped = _zip(tmp_path / "ratings.zip", {"ratings.json": pretty})
+    assert _outcome(_zendesk(zipped, tmp_path)) == _outcome(_zendesk(plain, tmp_path))
+    lines = b'{"interaction_id": "a", "transfers": 1}\nnot json\n{"interaction_id": "b"}\n'
+    jsonl, gzipped = tmp_path / "interactions.jsonl", tmp_path / "interactions.jsonl.gz"
+    jsonl.write_bytes(lines)
+    gzipped.write_bytes(gzip.compress(lines))
+    want, got = read_jsonl_with_lines(jsonl), read_jsonl_with_lines(gzipped)
+    assert got.frame.drop("source_file").equals(want.frame.drop("source_file"))
+    assert got.rejects == want.rejects and [r.line for r in got.rejects] == [2]
+    assert (got.unpacked_from, want.unpacked_from) == ("gzip", None)
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (
+            lambda path: _zip(path, {"a.csv": b"id\n1\n", "b.csv": b"id\n2\n"}),
+            r"a zip archive of 2 files \(a\.csv, b\.csv\); deliver one export per file",
+        ),
+        (lambda path: _zip(path, {}), "an empty zip archive; deliver one export per file"),
+        (
+            lambda path: path.write_bytes(
+                _zip(path.with_suffix(".whole"), {"a.csv": b"id\n1\n" * 100}).read_bytes()[:60]
+            ),
+            "a zip archive that cannot be opened .*damaged or incomplete: ask for it again",
+        ),
+        (
+            lambda path: path.write_bytes(gzip.compress(b"id\n1\n" * 100)[:-4]),
+            "a gzip file that cannot be decompressed .*damaged or incomplete: ask for it again",
+        ),
+    ],
+)
+def test_an_archive_that_is_not_one_export_is_refused_saying_why(
+    tmp_path: Path, make: Callable[[Path], object], said: str
+) -> None:
+    export = tmp_path / "delivery.zip"
+    make(export)
+    with pytest.raises(SourceError, match=rf"delivery\.zip: {said}") as raised:
+        ingest_export(load_definition("cfpb"), export, Settings(data_dir=str(tmp_path)))
+    assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
