@@ -333,7 +333,10 @@ def _delimiter_hint(read: RawRead) -> str:
     if read.delimiter is None:
         return ""  # JSON
     try:
-        head, _ = decode_to_utf8(read_bytes(read.path)[:65536])
+        delivered = read_bytes(read.path)
+        if read.unpacked_from is not None:
+            delivered = unpack_delivery(read.path, delivered)[0]
+        head, _ = decode_to_utf8(delivered[:65536])
         found = sniff_delimiter(read.path, head)
     except (SourceError, OSError):
         return ""

@@ -339,17 +339,23 @@ def test_a_definition_that_does_not_fit_names_file_line_and_column(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    ("delimiter", "encoding", "said"),
-    [(";", "utf-8", 'delimiter = ";"'), ("\t", "utf-16", 'delimiter = "\\t"')],
+    ("delimiter", "encoding", "said", "zipped"),
+    [
+        (";", "utf-8", 'delimiter = ";"', False),
+        ("\t", "utf-16", 'delimiter = "\\t"', False),
+        (";", "utf-8", 'delimiter = ";"', True),
+    ],
 )
 def test_an_export_resaved_with_another_delimiter_is_told_so(
-    tmp_path: Path, delimiter: str, encoding: str, said: str
+    tmp_path: Path, delimiter: str, encoding: str, said: str, zipped: bool
 ) -> None:
     """The Google Forms sample resaved semicolon-separated (a European Excel) or as Excel's
     "Unicode text" (UTF-16, tab-separated): the definition reads commas, and the error says
-    the delimiter is what to change, not only the columns."""
+    the delimiter is what to change, not only the columns (for a zipped export too: the
+    hint looks inside the archive)."""
     import csv
     import io
+    import zipfile
 
     rows = list(
         csv.reader(io.StringIO((FIELD / "05-google-forms-crlf-multiline/sample.csv").read_text()))
@@ -358,7 +364,11 @@ def test_an_export_resaved_with_another_delimiter_is_told_so(
     csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
     export = tmp_path / "resaved.csv"
     export.write_bytes(out.getvalue().encode(encoding))
-    with pytest.raises(DefinitionError, match=r"resaved\.csv: line 1 \(header\)") as raised:
+    if zipped:
+        with zipfile.ZipFile(tmp_path / "resaved.csv.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(export, "resaved.csv")
+        export = tmp_path / "resaved.csv.zip"
+    with pytest.raises(DefinitionError, match=r"resaved\.csv(\.zip)?: line 1 \(header\)") as raised:
         ingest_export(
             load_definition(str(DEFINITIONS / "google-forms-hotdog.toml")),
             export,
