@@ -267,6 +267,13 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     out.write_parquet(args.output)
+    # Nothing read is lost: the rows that were not scored go beside the scores, each with
+    # its line and every reason (QUARANTINE_SCHEMA, as the quarantine zone keeps them).
+    quarantine_file = quarantine_output(args.output)
+    if ingested.quarantine.height:
+        ingested.quarantine.write_parquet(quarantine_file)
+    else:
+        quarantine_file.unlink(missing_ok=True)  # an earlier score's, now stale
     reference = read_reference(models_dir, version)
     negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
     drift = (
@@ -292,6 +299,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         "scored": int(out.get_column("p_policy_failure").is_not_null().sum()),
         "quarantined": ingested.counts.quarantined,
         "quarantined_by_column": dict(reasons),
+        "quarantine_output": str(quarantine_file) if ingested.quarantine.height else None,
         "model_version": version,
         "policy_failure": int((out.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(out.get_column("needs_review").sum()),
@@ -305,10 +313,34 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
             f"{version}: {summary['policy_failure']} policy_failure, {summary['needs_review']} "
             f"need review, {summary['quarantined']} quarantined -> {args.output}"
         )
+        if ingested.quarantine.height:
+            print(quarantine_text(ingested.quarantine, quarantine_file))
         if drift:
             state = "DRIFT: " + "; ".join(drift["alerts"]) if drift["flagged"] else "no drift"
             print(f"drift vs training: {state} (max PSI {drift['max_psi']:.3f})")
     return 0
+
+
+def quarantine_output(output: Path) -> Path:
+    """Where ``servicelens score`` writes the rows it did not score: beside ``output``,
+    ``scored.parquet`` -> ``scored.quarantine.parquet``."""
+    return output.with_name(f"{output.stem}.quarantine{output.suffix or '.parquet'}")
+
+
+#: Quarantined rows ``servicelens score`` lists on the terminal; the file holds them all.
+QUARANTINE_SHOWN = 5
+
+
+def quarantine_text(quarantine: pl.DataFrame, written_to: Path) -> str:
+    """The first :data:`QUARANTINE_SHOWN` quarantined rows of a ``QUARANTINE_SCHEMA`` frame,
+    one line each (line, id, every reason), and where all of them were written."""
+    lines = [f"quarantined (not scored), all {quarantine.height} in {written_to}:"]
+    shown = quarantine.sort("source_line").head(QUARANTINE_SHOWN)
+    for line, record, reasons in shown.select("source_line", "record_id", "reasons").rows():
+        lines.append(f"  line {line} ({record or 'no id'}): " + "; ".join(reasons or []))
+    if quarantine.height > QUARANTINE_SHOWN:
+        lines.append(f"  ... and {quarantine.height - QUARANTINE_SHOWN} more")
+    return "\n".join(lines)
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:

@@ -100,6 +100,27 @@ def test_a_new_export_trains_and_scores_through_a_mapping_file(
     assert scored.get_column("p_policy_failure").is_between(0, 1).all()
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 60 and summary["drift"] is not None
+    assert summary["quarantined"] == 0 and summary["quarantine_output"] is None
+    assert not (tmp_path / "scored.quarantine.parquet").exists()
+
+    # Rows that cannot be scored are kept beside the scores with their reasons, and the
+    # first of them are shown: every row read is in one file or the other.
+    broken = unlabelled.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("31/02/2026"))
+        .otherwise("opened")
+        .alias("opened")
+    )
+    broken.write_csv(tmp_path / "broken.csv")
+    assert main(["--data-dir", str(tmp_path / "data"), "score", "--source", str(mapping),
+                 "--input", str(tmp_path / "broken.csv"), "--output", str(out)]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    quarantine = pl.read_parquet(tmp_path / "scored.quarantine.parquet")
+    assert quarantine.select("source_line", "record_id").rows() == [(5, "T-00003")]
+    assert quarantine.get_column("reasons")[0][0].startswith("submitted_at: '31/02/2026'")
+    assert pl.read_parquet(out).height + quarantine.height == 60
+    assert f"quarantined (not scored), all 1 in {tmp_path / 'scored.quarantine.parquet'}" in said
+    assert "  line 5 (T-00003): submitted_at: '31/02/2026'" in said
 
     assert main([*data, "models", "--source", str(mapping), "list"]) == 0
     versions = json.loads(capsys.readouterr().out)
