@@ -167,25 +167,48 @@ def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[st
     for row in rows:
         row["source"] = row["result"].get("source")
     if show:
-        print(
-            table(
-                [
-                    {
-                        "source": r["source"],
-                        "partition": r["day"],
-                        "outcome": r["outcome"],
-                        "detail": r["error"]
-                        or f"read {r['result'].get('surveys_read')} kept "
-                        f"{r['result'].get('kept')} quarantined "
-                        f"{r['result'].get('quarantined')} scored {r['result'].get('scored')}",
-                    }
-                    for r in rows
-                ]
-            )
-            if rows
-            else "configured sources: nothing landed or changed"
-        )
+        print(outcomes_text(rows, settings))
     return rows
+
+
+def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
+    """The configured sources' part of ``servicelens run``: a table with one line per
+    partition run (:func:`run_nightly`'s rows), then, for each source that has no model
+    yet, why its rows were not scored and the commands that change that."""
+    if not rows:
+        return "configured sources: nothing landed or changed"
+    lines = [
+        table(
+            [
+                {
+                    "source": r["source"],
+                    "partition": r["day"],
+                    "outcome": r["outcome"],
+                    "detail": r["error"]
+                    or f"read {r['result'].get('surveys_read')} kept "
+                    f"{r['result'].get('kept')} quarantined "
+                    f"{r['result'].get('quarantined')} scored {r['result'].get('scored')}"
+                    + (" (no model yet)" if _without_model(r) else ""),
+                }
+                for r in rows
+            ]
+        )
+    ]
+    for name in sorted({r["source"] for r in rows if _without_model(r)}):
+        definition = settings.root / "sources" / name / "definition.toml"
+        lines.append(
+            f"{name}: no model for this source yet, so its negative responses are not "
+            f"scored: train one on a labelled export with `servicelens train --source "
+            f"{definition} --input FILE`, then score its dates again with `servicelens "
+            f"backfill --source {name} --start ... --end ... --rerun all`"
+        )
+    return "\n".join(lines)
+
+
+def _without_model(row: dict[str, Any]) -> bool:
+    """Whether a run's row completed without a model to score with (a new source's)."""
+    result = row.get("result") or {}
+    return not row.get("error") and "model_version" in result and result["model_version"] is None
 
 
 def check_definition(

@@ -290,3 +290,14 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     assert done[:3] == [("cfpb", d.isoformat()) for d in CFPB_MONTHS]
     assert pending_deliveries(cfpb) == []
     assert not (Path(data) / "clean" / "responses").exists()  # no sample date was run
+
+    # No cfpb model in this data directory: the table says why nothing was scored, and how
+    # to change that, with the configured definition's path.
+    from servicelens.cli.sources import outcomes_text
+
+    said = outcomes_text(printed["sources"], Settings(data_dir=data)).splitlines()
+    assert all(line.endswith("scored 0 (no model yet)") for line in said[2:5]), said
+    definition = Path(data) / "sources" / "cfpb" / "definition.toml"
+    assert said[-1].startswith("cfpb: no model for this source yet, so its negative")
+    assert f"`servicelens train --source {definition} --input FILE`" in said[-1]
+    assert sum("no model for this source" in line for line in said) == 1
