@@ -188,7 +188,15 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
         try:
             landing = land_delivery(source, definition, path, landed_at)
         except (DefinitionError, ValueError, OSError) as error:
-            picked.append(PickedUp(str(path), None, str(error)))
+            message = str(error)
+            if "definition" in message:
+                # The advice is to change the definition: the run reads the registered copy.
+                message += (
+                    f" (this source reads its registered copy, {source.root / 'sources'}/"
+                    f"{source.source}/{DEFINITION_FILE}: after changing your definition "
+                    "file, register it again with `servicelens sources add FILE`)"
+                )
+            picked.append(PickedUp(str(path), None, message))
             continue
         if hashlib.sha256(read_bytes(path)).hexdigest() == landing.sha256:
             path.unlink()

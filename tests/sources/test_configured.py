@@ -79,6 +79,33 @@ def test_registering_copies_the_definition_and_makes_an_inbox(tmp_path: Path) ->
         backfill_dates(base, date(2021, 1, 1), date(2021, 1, 2), "qualtrics")
 
 
+def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
+    tmp_path: Path,
+) -> None:
+    """A workbook dropped into a CSV source's inbox: the error says it is a workbook and that
+    the run reads the registered copy of the definition, so editing one's own file is not
+    enough; a zipped CSV beside it lands as the CSV inside."""
+    import zipfile
+
+    import xlsxwriter
+
+    calls = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    book = xlsxwriter.Workbook(str(calls.inbox_dir / "calls.xlsx"))
+    book.add_worksheet("Sheet1").write_row(0, 0, ["ID", "Agent"])
+    book.close()
+    with zipfile.ZipFile(calls.inbox_dir / "calls.csv.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(CALLS, "calls.csv")
+    picked = {Path(item.file).name: item for item in pick_up_deliveries(calls)}
+    error = picked["calls.xlsx"].error
+    assert "this is not a CSV text file but an Excel .xlsx workbook" in error
+    registered = tmp_path / "data" / "sources" / calls.source / "definition.toml"
+    assert f"this source reads its registered copy, {registered}" in error
+    assert "`servicelens sources add FILE`" in error
+    assert [p.name for p in pending_deliveries(calls)] == ["calls.xlsx"]
+    zipped = picked["calls.csv.zip"]
+    assert zipped.error == "" and zipped.landing is not None and zipped.landing.rows > 0
+
+
 def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path) -> None:
     """Deliveries land in the order they were written, not by name: a correction saved as
     "calls (1).csv" (a second download's name) sorted before "calls.csv" and landed
