@@ -5,6 +5,7 @@
 -- hour-long cancellations, which are failures of their own kind.
 WITH banded AS (
     SELECT
+        source,
         CASE
             WHEN transfers >= 3 THEN '0 transfer loop (3+ transfers)'
             WHEN handle_seconds < 600 THEN '1 under 10 min'
@@ -17,10 +18,11 @@ WITH banded AS (
     WHERE handle_seconds IS NOT NULL AND transfers IS NOT NULL
 )
 SELECT
+    source,
     substr(band, 3) AS contact,
     count(*) AS negatives,
     count(*) FILTER (WHERE root_cause = 'policy_failure') AS policy_failures,
     round(avg((root_cause = 'policy_failure')::INTEGER), 3) AS policy_failure_share
 FROM banded
-GROUP BY band
-ORDER BY band;
+GROUP BY source, band
+ORDER BY source, band;

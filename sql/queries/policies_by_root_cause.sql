@@ -2,7 +2,9 @@
 -- most real failures (an operational fix)? Counts are summed from daily_summary, then shares
 -- are computed once (averaging per-day shares would weight a quiet day like a busy one).
 -- Before any model has scored the negatives, a policy's fix says so instead of recommending.
+-- One block per source: a source's policy codes are its own.
 SELECT
+    source,
     policy_code,
     sum(negatives)::BIGINT AS negatives,
     sum(perceived)::BIGINT AS perceived,
@@ -16,9 +18,9 @@ SELECT
         ELSE 'communication: set expectations'
     END AS main_fix,
     CASE WHEN sum(policy_failures) + sum(perceived) > 0
-        THEN rank() OVER (ORDER BY sum(perceived) DESC) END AS rank_perceived,
+        THEN rank() OVER (PARTITION BY source ORDER BY sum(perceived) DESC) END AS rank_perceived,
     CASE WHEN sum(policy_failures) + sum(perceived) > 0
-        THEN rank() OVER (ORDER BY sum(policy_failures) DESC) END AS rank_policy_failure
+        THEN rank() OVER (PARTITION BY source ORDER BY sum(policy_failures) DESC) END AS rank_policy_failure
 FROM daily_summary
-GROUP BY policy_code
-ORDER BY negatives DESC, policy_code;
+GROUP BY source, policy_code
+ORDER BY source, negatives DESC, policy_code;

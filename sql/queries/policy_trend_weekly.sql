@@ -2,6 +2,7 @@
 -- (weeks start on Monday). A policy whose failures fall after an operational fix, or whose
 -- perceived complaints fall after a disclosure change, shows it here.
 SELECT
+    source,
     date_trunc('week', survey_date)::DATE AS week,
     policy_code,
     count(*) AS negatives,
@@ -10,4 +11,4 @@ SELECT
     round(avg(p_policy_failure), 3) AS mean_p_policy_failure
 FROM scored_negatives
 GROUP BY ALL
-ORDER BY week, policy_code;
+ORDER BY source, week, policy_code;

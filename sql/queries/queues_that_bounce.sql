@@ -2,6 +2,7 @@
 -- every agent was quick. Shares are of all the queue's responses; the failure share is of its
 -- scored negatives.
 SELECT
+    source,
     queue,
     count(*) AS responses,
     round(avg(transfers), 2) AS mean_transfers,
@@ -12,5 +13,5 @@ SELECT
         avg((root_cause = 'policy_failure')::INTEGER) FILTER (WHERE transfers >= 3), 3
     ) AS policy_failure_share_after_loop
 FROM feedback_scored
-GROUP BY queue
-ORDER BY transfer_loop_share DESC, queue;
+GROUP BY source, queue
+ORDER BY source, transfer_loop_share DESC, queue;

@@ -234,6 +234,15 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
         "SELECT source, count(*) FROM feedback_scored GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert by_source == [("cfpb", months.height), ("pwc-call-centre", 25)]
+    # The example queries keep each source's rows apart (their queues and policies are
+    # their own), and show the sources without a model too.
+    from servicelens.reporting.analyst import run_query
+
+    queues = run_query(base.root, "queues_that_bounce")
+    assert {r["source"] for r in queues} == {"cfpb", "pwc-call-centre"}
+    assert sum(r["responses"] for r in queues if r["source"] == "pwc-call-centre") == 25
+    policies = run_query(base.root, "policies_by_root_cause")
+    assert list(policies[0])[:2] == ["source", "policy_code"]
 
 
 def test_the_command_line_adds_lists_and_plans_a_configured_source(
