@@ -28,7 +28,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flow_engine import run_flow
 from prefect.states import Cancelled, Crashed, Pending, to_state_create
 
-from flows.prefect_client import WITHOUT_FLOW_HEARTBEAT
+from flows.prefect_client import without_flow_heartbeats
 from flows.recovery import (
     Recovery,
     crash_message,
@@ -283,9 +283,7 @@ def run_date(
         return claimed.outcome
     flow_run = claimed.flow_run
     recovered = "; ".join(claimed.recovered)
-    quiet: AbstractContextManager[Any] = (
-        nullcontext() if heartbeat else WITHOUT_FLOW_HEARTBEAT.context()
-    )
+    quiet: AbstractContextManager[Any] = nullcontext() if heartbeat else without_flow_heartbeats()
 
     def free_dead_holders() -> int:
         return len(recover_dead_claims(settings))

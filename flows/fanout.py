@@ -115,15 +115,17 @@ def run_backfill(
     """Run the backfill flow (on the Dask scheduler ``address`` or the environment selects)
     and return its per-date outcomes, failed dates included."""
     from flows.pipeline import backfill, outcome_rows
+    from flows.prefect_client import prompt_flow_heartbeats
 
-    state = backfill(
-        start,
-        end,
-        rerun=rerun,  # type: ignore[arg-type]
-        settings=settings,
-        dask_address=dask_address(address),
-        return_state=True,
-    )
+    with prompt_flow_heartbeats():
+        state = backfill(
+            start,
+            end,
+            rerun=rerun,  # type: ignore[arg-type]
+            settings=settings,
+            dask_address=dask_address(address),
+            return_state=True,
+        )
     rows = outcome_rows(state)
     if rows is None:  # the backfill failed before running any date
         raise RuntimeError(f"backfill failed: {state.message}")

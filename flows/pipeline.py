@@ -22,6 +22,7 @@ from flows.dates import (
     with_recoveries,
 )
 from flows.notify import alert_on_early_warning, alert_on_failure
+from flows.prefect_client import sends_heartbeats
 from flows.recovery import hold_date_releasing, recover_dead_claims
 from flows.reporting import publish_run_summary
 from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
@@ -56,6 +57,7 @@ from servicelens.storage.runs import (
 
 
 @flow(name="nightly", flow_run_name="nightly-{day}")
+@sends_heartbeats
 def nightly(
     day: date | None = None, settings: Settings | None = None, report: bool = True
 ) -> dict[str, Any]:
@@ -191,6 +193,7 @@ def _held_for_this_run(settings: Settings) -> AbstractContextManager[Any]:
 
 
 @flow(name="backfill", flow_run_name=backfill_run_name)
+@sends_heartbeats
 def backfill(
     start: date,
     end: date,
@@ -273,6 +276,7 @@ def _scheduled_date(timezone: str) -> date:
 
 
 @flow(name="nightly-window", on_failure=[alert_on_failure])
+@sends_heartbeats
 def nightly_window(
     day: date | None = None,
     lookback_days: int | None = None,
@@ -308,6 +312,7 @@ def nightly_window(
 
 
 @flow(name="nightly-sources", flow_run_name="nightly-sources-{day}")
+@sends_heartbeats
 def nightly_sources(day: date, settings: Settings) -> State:
     """The configured sources' part of a nightly run, on its own (``servicelens run``): land
     every inbox, run the partitions whose inputs changed, rebuild their weekly marts."""
@@ -317,6 +322,7 @@ def nightly_sources(day: date, settings: Settings) -> State:
 
 
 @flow(name="train")
+@sends_heartbeats
 def train(settings: Settings | None = None, data_dir: str | None = None) -> dict[str, Any]:
     """Train a challenger on every audited response; promote it if it is not worse.
 
@@ -329,6 +335,7 @@ def train(settings: Settings | None = None, data_dir: str | None = None) -> dict
 
 
 @flow(name="demo")
+@sends_heartbeats
 def demo(
     settings: Settings, start: date, end: date, per_day: int = SAMPLE_PER_DAY, seed: int = 7
 ) -> dict[str, Any]:

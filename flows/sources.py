@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.dates import DateOutcome, process_and_record, run_planned_dates
+from flows.prefect_client import sends_heartbeats
 from flows.tasks import (
     counts_dict,
     current_run_id,
@@ -118,6 +119,7 @@ def configured_source_outcomes(
 
 
 @flow(name="land-and-run", flow_run_name="land-{definition}")
+@sends_heartbeats
 def land_and_run(
     definition: str, files: list[str], settings: Settings | None = None, train: bool = False
 ) -> dict[str, Any]:

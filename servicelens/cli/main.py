@@ -165,8 +165,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     result: dict[str, Any] | None = None
     if has_sample_exports(settings) or not sources:
         from flows.pipeline import nightly
+        from flows.prefect_client import prompt_flow_heartbeats
 
-        result = nightly(args.date, settings)
+        with prompt_flow_heartbeats():
+            result = nightly(args.date, settings)
         if not args.json:
             print(_counts_line(result))
     rows = run_nightly(args.date, settings, show=not args.json) if sources else []
@@ -179,8 +181,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from flows.pipeline import train
+    from flows.prefect_client import prompt_flow_heartbeats
 
-    result = train(settings)
+    with prompt_flow_heartbeats():
+        result = train(settings)
     _print(result, args.json)
     if not args.json:
         print(f"model {result['version']}: {result['decision']}")
@@ -194,6 +198,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_source_demo(args.source, args.input, settings, args.json)
     from flows.pipeline import demo
+    from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
 
     end = args.end or yesterday(settings.timezone)
@@ -214,7 +219,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
 
-    with progress("demo", 3 * days + 1, steps_done, _show_progress(args)):
+    with (
+        progress("demo", 3 * days + 1, steps_done, _show_progress(args)),
+        prompt_flow_heartbeats(),
+    ):
         result = demo(settings, start, end, args.per_day, args.seed)
     _print(result, args.json)
     if not args.json:

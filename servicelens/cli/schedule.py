@@ -119,6 +119,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     from flows.fanout import dask_address
     from flows.pipeline import backfill, outcome_counts, outcome_rows
+    from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
     from servicelens.storage.runs import date_status, plan_backfill
 
@@ -138,6 +139,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             enabled=not args.json,
             unit="date",
         ),
+        prompt_flow_heartbeats(),
     ):
         state = backfill(
             args.start,

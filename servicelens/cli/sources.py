@@ -158,9 +158,11 @@ def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[st
     partitions that changed. Returns one row per partition (``source``, ``day``,
     ``outcome``, ``result``, ``error``); with ``show``, prints them as a table."""
     from flows.pipeline import nightly_sources, outcome_rows
+    from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.dates import yesterday
 
-    state = nightly_sources(day or yesterday(settings.timezone), settings, return_state=True)
+    with prompt_flow_heartbeats():
+        state = nightly_sources(day or yesterday(settings.timezone), settings, return_state=True)
     rows = outcome_rows(state)
     if rows is None:
         raise RuntimeError(f"the sources' nightly run failed: {state.message}")
@@ -306,12 +308,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     """``sources run`` / ``sources demo``: the land-and-run flow, then a summary."""
     import time
 
+    from flows.prefect_client import prompt_flow_heartbeats
     from flows.sources import land_and_run
 
     demo = args.action == "demo"
     files = args.input if demo else args.files
     began = time.perf_counter()
-    result = land_and_run(args.definition, files, settings, train=demo or args.train)
+    with prompt_flow_heartbeats():
+        result = land_and_run(args.definition, files, settings, train=demo or args.train)
     result["seconds"] = round(time.perf_counter() - began, 1)
     if demo:
         result["queries"] = _demo_queries(settings)
