@@ -140,9 +140,11 @@ def fix_list(
             if problem.height == 0:
                 continue
             comparable = group.filter(is_problem.fill_null(False).not_())
+            # Responses without a csat (a complaint database has none) are left out, as
+            # the nps' are: a null read as NaN made every estimate NaN, not null.
             csat = mean_difference(
-                comparable.get_column("csat").cast(pl.Float64).to_numpy(),
-                problem.get_column("csat").cast(pl.Float64).to_numpy(),
+                comparable.get_column("csat").drop_nulls().cast(pl.Float64).to_numpy(),
+                problem.get_column("csat").drop_nulls().cast(pl.Float64).to_numpy(),
             )
             problem_nps = problem.get_column("_nps").drop_nulls().to_numpy()
             nps = _scaled(

@@ -666,6 +666,25 @@ _NOT_SCORED = (
 )
 
 
+def _estimate(column: str, decimals: int) -> pl.Expr:
+    """A fix-list estimate and its interval as text: "12 (4 to 20)"; "12 (no interval)"
+    when too few responses gave one; "not known" when no response had the score (a complaint
+    database has no csat). Partitions written before nulls were kept hold NaN: read alike."""
+
+    def rounded(name: str) -> pl.Expr:
+        value = pl.col(name).fill_nan(None).round(decimals)
+        return value.cast(pl.Int64) if decimals == 0 else value
+
+    point, low, high = (rounded(n) for n in (column, f"{column}_low", f"{column}_high"))
+    return (
+        pl.when(point.is_null())
+        .then(pl.lit("not known"))
+        .when(low.is_null() | high.is_null())
+        .then(pl.format("{} (no interval)", point))
+        .otherwise(pl.format("{} ({} to {})", point, low, high))
+    )
+
+
 def _fix_list(inputs: _Inputs) -> str:
     fixes = inputs.fix_list
     if fixes is None or fixes.height == 0:
@@ -696,18 +715,8 @@ def _fix_list(inputs: _Inputs) -> str:
             "policy_code",
             "queue",
             pl.col("problem_responses").alias("responses"),
-            pl.format(
-                "{} ({} to {})",
-                pl.col("csat_points_lost").round(0).cast(pl.Int64),
-                pl.col("csat_points_lost_low").round(0).cast(pl.Int64),
-                pl.col("csat_points_lost_high").round(0).cast(pl.Int64),
-            ).alias("csat points lost (95%)"),
-            pl.format(
-                "{} ({} to {})",
-                pl.col("nps_points_lost").round(2),
-                pl.col("nps_points_lost_low").round(2),
-                pl.col("nps_points_lost_high").round(2),
-            ).alias("NPS points (95%)"),
+            _estimate("csat_points_lost", 0).alias("csat points lost (95%)"),
+            _estimate("nps_points_lost", 2).alias("NPS points (95%)"),
             pl.col("example_comments")
             .list.eval(pl.format("“{}”", pl.element()))
             .list.join(" / ")

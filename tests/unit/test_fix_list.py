@@ -87,6 +87,23 @@ def test_ranked_per_owner_with_owners_of_each_kind() -> None:
     assert _row(rows, "communications", "R")["example_comments"] == ["angry", "rude"]
 
 
+def test_a_source_without_csat_gets_null_points_not_nan() -> None:
+    """A complaint database has no csat: its points lost are unknown (null), which the run
+    report then shows as such; NaN (nulls read as NaN) made the report's integer cast fail."""
+    rows = fix_list(
+        _responses().with_columns(pl.lit(None, pl.Int64).alias("csat")),
+        "week",
+        WEEK,
+        date(2026, 10, 11),
+        WEEK,
+    )
+    points = rows.select(pl.col("^csat_.*$"))
+    assert points.null_count().row(0) == (rows.height,) * points.width
+    assert not any(points.select(pl.all().is_nan().any()).row(0))
+    # The nps estimate still stands where nps was given.
+    assert _row(rows, "operations", "P")["nps_points_lost"] is not None
+
+
 def test_nothing_is_recommended_before_a_model_scored_anything() -> None:
     unscored = _responses().with_columns(
         pl.lit(None, pl.String).alias("root_cause"), pl.lit(None, pl.String).alias("model_version")
@@ -100,3 +117,23 @@ def test_nps_scores_and_mean_difference_edges() -> None:
     assert scores.to_list() == [-100.0, -100.0, 0.0, 0.0, 100.0, 100.0, None]
     assert mean_difference(np.array([]), np.array([1.0])) == (None, None, None)
     assert mean_difference(np.array([3.0, 3.0]), np.array([1.0, 1.0])) == (2.0, None, None)
+
+
+def test_the_report_shows_an_estimate_its_interval_or_that_it_is_not_known() -> None:
+    """The run report's fix-list cells, including a partition written with NaN before
+    nulls were kept (it made the report's integer cast fail: a CFPB backfill crashed)."""
+    from servicelens.reporting.report import _estimate
+
+    frame = pl.DataFrame(
+        {
+            "csat_points_lost": [12.4, 3.0, None, float("nan")],
+            "csat_points_lost_low": [4.2, None, None, float("nan")],
+            "csat_points_lost_high": [20.6, None, None, float("nan")],
+        }
+    )
+    assert frame.select(_estimate("csat_points_lost", 0)).to_series().to_list() == [
+        "12 (4 to 21)",
+        "3 (no interval)",
+        "not known",
+        "not known",
+    ]
