@@ -37,6 +37,7 @@ from servicelens.ingest.mapping import (
     map_export,
     read_export,
 )
+from servicelens.ingest.readers import SourceError
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.storage.partitions import (
@@ -168,6 +169,13 @@ def land_delivery(
     landed_at = landed_at or datetime.now(UTC)
     target, sha, _ = _copy_as_delivered(settings, file)
     read = read_export(definition, target)
+    if read.records_read == 0:
+        # Landed, it would leave the inbox and change nothing, with nothing said.
+        raise SourceError(
+            f"{file}: the file has no survey rows (a header only); nothing to land. If the "
+            "export really had no responses, delete it from the inbox; otherwise ask for the "
+            "complete export"
+        )
     mapped = map_export(definition, read, settings.timezone)
     rows = landed_rows(mapped, settings, definition, sha, landed_at)
     rows = rows.with_columns(

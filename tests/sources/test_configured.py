@@ -84,7 +84,7 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
 ) -> None:
     """A workbook dropped into a CSV source's inbox: the error says it is a workbook and that
     the run reads the registered copy of the definition, so editing one's own file is not
-    enough; a zipped CSV beside it lands as the CSV inside."""
+    enough; a header without rows stays too, saying so; a zipped CSV lands as the CSV inside."""
     import zipfile
 
     import xlsxwriter
@@ -95,13 +95,19 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     book.close()
     with zipfile.ZipFile(calls.inbox_dir / "calls.csv.zip", "w", zipfile.ZIP_DEFLATED) as z:
         z.write(CALLS, "calls.csv")
+    # A header without rows left the inbox and changed nothing, with nothing said.
+    header = CALLS.read_bytes().splitlines(keepends=True)[0]
+    (calls.inbox_dir / "empty-day.csv").write_bytes(header)
     picked = {Path(item.file).name: item for item in pick_up_deliveries(calls)}
+    assert "empty-day.csv: the file has no survey rows (a header only)" in (
+        picked["empty-day.csv"].error
+    )
     error = picked["calls.xlsx"].error
     assert "this is not a CSV text file but an Excel .xlsx workbook" in error
     registered = tmp_path / "data" / "sources" / calls.source / "definition.toml"
     assert f"this source reads its registered copy, {registered}" in error
     assert "`servicelens sources add FILE`" in error
-    assert [p.name for p in pending_deliveries(calls)] == ["calls.xlsx"]
+    assert sorted(p.name for p in pending_deliveries(calls)) == ["calls.xlsx", "empty-day.csv"]
     zipped = picked["calls.csv.zip"]
     assert zipped.error == "" and zipped.landing is not None and zipped.landing.rows > 0
 
