@@ -101,15 +101,17 @@ def configured_source_outcomes(
     settings: Settings, target: date, nightly: Any, as_of: datetime | None = None
 ) -> list[DateOutcome]:
     """:func:`run_configured_sources`, with an inbox file that could not be landed as a
-    failed outcome of ``target`` (the nightly run fails and alerts; the file stays in the
-    inbox until its definition fits it)."""
+    failed outcome of ``target`` whose result names the source and the file (``source``,
+    ``inbox_file``): the nightly run fails and alerts; the file stays in the inbox until its
+    definition fits it."""
     outcomes, picked = run_configured_sources(settings, target, nightly, as_of)
     return outcomes + [
         DateOutcome(
             target.isoformat(),
             "failed",
             None,
-            {},
+            # Whose inbox, and which file: no partition of it ran.
+            {"source": p["source"], "inbox_file": p["file"]},
             f"{p['file']}: {p['error']}",
             "fix the definition or the file: it stays in the inbox and lands on the next run",
         )

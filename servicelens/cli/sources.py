@@ -184,7 +184,8 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             [
                 {
                     "source": r["source"],
-                    "partition": r["day"],
+                    # An inbox file that could not be landed belongs to no partition.
+                    "partition": "(inbox)" if r["result"].get("inbox_file") else r["day"],
                     "outcome": r["outcome"],
                     "detail": r["error"]
                     or f"read {r['result'].get('surveys_read')} kept "

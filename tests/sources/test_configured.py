@@ -343,3 +343,30 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     assert said[-1].startswith("cfpb: no model for this source yet, so its negative")
     assert f"`servicelens train --source {definition} --input FILE`" in said[-1]
     assert sum("no model for this source" in line for line in said) == 1
+
+
+def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``servicelens run`` with a file its source's definition cannot read: the failed row
+    names the source and the file, shows no partition (none ran), and the command exits 1;
+    the other file of the inbox lands and runs."""
+    import json
+
+    from servicelens.cli.main import main
+    from servicelens.cli.sources import outcomes_text
+
+    data = str(tmp_path / "data")
+    calls = register_source(Settings(data_dir=data), str(DEFINITION))
+    _drop(calls, CALLS, "calls.csv")
+    (calls.inbox_dir / "empty-day.csv").write_bytes(CALLS.read_bytes().splitlines()[0])
+    assert main(["--data-dir", data, "run", "--date", NIGHT.isoformat(), "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)["sources"]
+    failed = [r for r in rows if r["outcome"] == "failed"]
+    assert len(failed) == 1 and failed[0]["source"] == calls.source
+    assert failed[0]["result"]["inbox_file"].endswith("empty-day.csv")
+    assert any(r["outcome"] == "completed" for r in rows)
+    line = next(
+        x for x in outcomes_text(rows, Settings(data_dir=data)).splitlines() if "failed" in x
+    )
+    assert line.split()[:3] == [calls.source, "(inbox)", "failed"]
