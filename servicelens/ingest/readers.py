@@ -246,6 +246,19 @@ def decode_export(
     ):
         return buf, found
     text = buf.decode("utf-8")
+    if repair_mojibake and encoding == "auto" and found == "latin-1":
+        # Neither UTF-8 nor cp1252: which code page made the mojibake is unknown, and
+        # repairing latin-1's reading of it gives other wrong letters ("FraÇ©che" for a
+        # cp850 "Fraîche"), passed as repaired.
+        undefined = next((i for i, b in enumerate(data) if b in UNDEFINED_IN_CP1252), 0)
+        line = data.count(NEWLINE_BYTE, 0, undefined) + 1
+        raise SourceError(
+            f"{path}: line {line}: byte 0x{data[undefined]:02X} is not a cp1252 character and "
+            "the file is not UTF-8, so its code page cannot be detected and its text cannot be "
+            "repaired reliably: set `encoding` in the definition's [read] to the code page "
+            'it was saved in (e.g. "cp850" for a DOS-era export, "mac_roman" for a classic '
+            "Mac one) beside `repair_mojibake = true`"
+        )
     if repair_mojibake:
         import ftfy
 

@@ -192,6 +192,21 @@ def test_04_typeform_resaved_8bit_repaired_when_declared(tmp_path: Path) -> None
     assert "alex.sample@example.com" not in stored and "35ea50e570" not in stored
 
 
+def test_04_typeform_repair_without_its_code_page_is_refused(tmp_path: Path) -> None:
+    """``repair_mojibake`` without ``encoding`` on a file that is neither UTF-8 nor cp1252:
+    repairing latin-1's reading gave other wrong letters ("FraÇ©che") and called them
+    repaired; now the code page is asked for, naming the byte no cp1252 file has."""
+    definition = tmp_path / "spring-auto.toml"
+    definition.write_text('extends = "typeform"\nname = "spring"\n[read]\nrepair_mojibake = true\n')
+    with pytest.raises(SourceError, match=r"line 13: byte 0x8D is not a cp1252 character") as e:
+        ingest_export(
+            load_definition(str(definition)),
+            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+            Settings(data_dir=str(tmp_path)),
+        )
+    assert "set `encoding` in the definition's [read]" in str(e.value)
+
+
 def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     got = _ingest("google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path)
     assert got.counts.surveys_read == 16 and got.counts.kept == 15
