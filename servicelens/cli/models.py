@@ -316,9 +316,23 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         if ingested.quarantine.height:
             print(quarantine_text(ingested.quarantine, quarantine_file))
         if drift:
-            state = "DRIFT: " + "; ".join(drift["alerts"]) if drift["flagged"] else "no drift"
-            print(f"drift vs training: {state} (max PSI {drift['max_psi']:.3f})")
+            print(f"drift vs training: {drift_text(drift)} (max PSI {drift['max_psi']:.3f})")
     return 0
+
+
+def drift_text(drift: dict[str, Any]) -> str:
+    """What :func:`models.drift.compare_with_reference`'s result says, in a few words: a
+    batch too small to judge says so, and is not called free of drift."""
+    from models.drift import MIN_DRIFT_ROWS
+
+    if drift["flagged"]:
+        return "DRIFT: " + "; ".join(drift["alerts"])
+    if drift["rows"] < MIN_DRIFT_ROWS:
+        seen = f"; measured: {'; '.join(drift['alerts'])}" if drift["alerts"] else ""
+        return (
+            f"not judged: {drift['rows']} scored rows, under the {MIN_DRIFT_ROWS} drift needs{seen}"
+        )
+    return "no drift"
 
 
 def quarantine_output(output: Path) -> Path:

@@ -185,3 +185,16 @@ def test_cfpb_model_beats_tfidf_baseline_and_scores_without_the_label(
     scored = pl.read_parquet(out)
     assert scored.height == 300
     assert scored.get_column("response_id").to_list() == unlabelled["complaint_id"].to_list()
+
+
+def test_a_batch_too_small_for_drift_is_not_called_free_of_it() -> None:
+    """``score`` on a 14-row export printed "no drift (max PSI 4.194)" with six alerts."""
+    from servicelens.cli.models import drift_text
+
+    small = {"rows": 14, "alerts": ["queue PSI 4.19 > 0.25"], "flagged": False}
+    assert drift_text(small) == (
+        "not judged: 14 scored rows, under the 50 drift needs; measured: queue PSI 4.19 > 0.25"
+    )
+    assert drift_text({**small, "rows": 80, "alerts": []}) == "no drift"
+    flagged = {"rows": 80, "alerts": ["queue PSI 4.19 > 0.25"], "flagged": True}
+    assert drift_text(flagged) == "DRIFT: queue PSI 4.19 > 0.25"
