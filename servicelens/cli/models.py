@@ -141,9 +141,14 @@ def _labelled_inputs(
     scored: list[pl.DataFrame] = []
     facts: list[pl.DataFrame] = []
     files: list[dict[str, Any]] = []
+    unlabelled_text = 0  # rows with text but no label, to say why none can be scored on
     for path in paths:
         ingested = ingest_export(definition, path, settings, require_label=True)
-        rows = labelled_rows(model_rows(ingested.clean, definition.features))
+        everything = model_rows(ingested.clean, definition.features)
+        rows = labelled_rows(everything)
+        unlabelled_text = unlabelled_text + int(
+            (everything.get_column("comment").fill_null("").str.strip_chars() != "").sum()
+        )
         texts = rows.get_column("comment").fill_null("").str.strip_chars().str.len_chars()
         has_text = bool((texts > 0).any())
         (scored if has_text else facts).append(rows)
@@ -158,9 +163,16 @@ def _labelled_inputs(
             }
         )
     if not scored:
+        labelled = sum(f["labelled_rows"] for f in files)
+        why = (
+            f"none of their {labelled} labelled rows has comment text ({unlabelled_text} "
+            "rows with text have no label, e.g. outcomes still in progress)"
+            if unlabelled_text
+            else "no row of theirs has comment text"
+        )
         raise ValueError(
-            f"no --input file of source {definition.name!r} has any comment text: the model "
-            "needs labelled rows with text; files without text can only be added to them"
+            f"the --input files of source {definition.name!r} cannot train a model: {why}. The "
+            "model needs labelled rows with text; files without text can only be added to them"
         )
     return (
         pl.concat(scored, how="diagonal_relaxed"),

@@ -390,6 +390,13 @@ def map_export(
             "[[exclude]] in the definition"
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
+    if require_label and not definition.label_column:
+        raise DefinitionError(
+            f"{definition.path}: has no [label] (the column holding each row's audited root "
+            "cause and which of its values mean policy_failure or perceived), so this source "
+            "cannot be trained on: add one (docs/sources.md, [label]) if some export carries "
+            "the QA team's verdicts"
+        )
     if require_label and label_at is None:
         raise DefinitionError(
             f"{read.path}: line {max(read.header_lines, 1)} (header): training needs the label "

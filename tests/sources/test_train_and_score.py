@@ -198,3 +198,33 @@ def test_a_batch_too_small_for_drift_is_not_called_free_of_it() -> None:
     assert drift_text({**small, "rows": 80, "alerts": []}) == "no drift"
     flagged = {"rows": 80, "alerts": ["queue PSI 4.19 > 0.25"], "flagged": True}
     assert drift_text(flagged) == "DRIFT: queue PSI 4.19 > 0.25"
+
+
+def test_training_refusals_say_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A definition without [label] says so (it named "the label column []"); files whose
+    text is all on unlabelled rows say that (it said the files had no text at all)."""
+    no_label = tmp_path / "nolabel.toml"
+    no_label.write_text(VENDOR_MAPPING.split("[label]")[0])
+    _vendor_export(40).write_csv(tmp_path / "x.csv")
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert (
+        main([*data, "train", "--source", str(no_label), "--input", str(tmp_path / "x.csv")]) == 2
+    )
+    assert "has no [label]" in capsys.readouterr().err
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    unlabelled_text = _vendor_export(40).with_columns(
+        pl.when(pl.col("verdict") == "Our fault")
+        .then(None)
+        .otherwise(pl.col("what_happened"))
+        .alias("what_happened"),
+        pl.when(pl.col("verdict") == "Our fault").then(pl.col("verdict")).alias("verdict"),
+    )
+    unlabelled_text.write_csv(tmp_path / "y.csv")
+    assert main([*data, "train", "--source", str(mapping), "--input", str(tmp_path / "y.csv")]) == 2
+    said = capsys.readouterr().err
+    labelled = int((unlabelled_text.get_column("verdict").is_not_null()).sum())
+    assert f"none of their {labelled} labelled rows has comment text" in said
+    assert f"({40 - labelled} rows with text have no label" in said
