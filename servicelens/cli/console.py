@@ -131,3 +131,24 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) 
 def elapsed(start: float) -> str:
     seconds = time.monotonic() - start
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def nothing_kept_note(result: dict[str, Any]) -> str | None:
+    """For a date (or partition) whose run read rows and kept none, which is a definition or
+    an export gone wrong far more often than a day of bad responses: what failed most, and
+    where each row's reasons are. None when a row was kept or none was read.
+
+    ``result``: a date's outcome result (``surveys_read``, ``kept``, ``failed_expectations``
+    as column -> rows, ``malformed_lines``: :class:`servicelens.stages.DayCounts`)."""
+    read, kept = result.get("surveys_read"), result.get("kept")
+    if not read or kept:
+        return None
+    failed: dict[str, int] = dict(result.get("failed_expectations") or {})
+    if result.get("malformed_lines"):
+        failed["malformed lines"] = int(result["malformed_lines"])
+    top = max(failed.items(), key=lambda item: item[1]) if failed else None
+    most = f", most for {top[0]} ({top[1]} rows)" if top else ""
+    return (
+        f"none of its {read} rows was kept{most}: does the definition fit the export (a "
+        "date format, a renamed column)? `servicelens sources check` shows every row's reasons"
+    )

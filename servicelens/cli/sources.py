@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from servicelens.cli.console import table
+from servicelens.cli.console import nothing_kept_note, table
 from servicelens.settings import Settings
 
 #: Canonical columns shown in the preview, when the definition fills them.
@@ -191,7 +191,8 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
                     or f"read {r['result'].get('surveys_read')} kept "
                     f"{r['result'].get('kept')} quarantined "
                     f"{r['result'].get('quarantined')} scored {r['result'].get('scored')}"
-                    + (" (no model yet)" if _without_model(r) else ""),
+                    + (" (no model yet)" if _without_model(r) else "")
+                    + (f"; {note}" if (note := nothing_kept_note(r["result"])) else ""),
                 }
                 for r in rows
             ]

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from servicelens.cli.console import files_since, table
+from servicelens.cli.console import files_since, nothing_kept_note, table
 
 
 def test_table_aligns_numbers_right_and_text_left() -> None:
@@ -34,3 +34,25 @@ def test_files_since_counts_only_what_this_run_wrote(tmp_path: Path) -> None:
     new.write_text("{}")
     assert files_since(tmp_path, "survey_date=*/_manifest.json", started) == 1
     assert files_since(tmp_path / "missing", "*", started) == 0
+
+
+def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
+    """24 rows read, 24 quarantined for a date format the definition did not know was shown
+    as an ordinary completed partition."""
+    from servicelens.cli.schedule import _detail
+
+    result = {
+        "surveys_read": 24,
+        "kept": 0,
+        "quarantined": 24,
+        "scored": 0,
+        "failed_expectations": {"submitted_at": 24, "csat": 2},
+    }
+    note = nothing_kept_note(result)
+    assert note is not None
+    assert note.startswith("none of its 24 rows was kept, most for submitted_at (24 rows)")
+    assert note in _detail({"outcome": "completed", "result": result})
+    assert nothing_kept_note({**result, "kept": 1}) is None
+    assert nothing_kept_note({"surveys_read": 0, "kept": 0}) is None
+    malformed = nothing_kept_note({"surveys_read": 3, "kept": 0, "malformed_lines": 3})
+    assert malformed is not None and "most for malformed lines (3 rows)" in malformed
