@@ -21,7 +21,14 @@ import polars as pl
 
 from servicelens.settings import Settings
 from servicelens.stages import contact_history, load_clean
-from servicelens.storage.partitions import DATA_FILE, partition_dir, scan_table, write_partition
+from servicelens.storage.fs import modified_at
+from servicelens.storage.partitions import (
+    DATA_FILE,
+    MANIFEST_FILE,
+    partition_dir,
+    scan_table,
+    write_partition,
+)
 from transforms.agents import agent_outcomes
 from transforms.early_warning import (
     FAILURE_COUNT_SCHEMA,
@@ -34,6 +41,7 @@ from transforms.repeat_contacts import with_returns
 from transforms.schemas import (
     AGENT_OUTCOMES_SCHEMA,
     FIX_LIST_SCHEMA,
+    PARTITION_COLUMN,
     POSITIVE_CLASS,
     group_keys,
 )
@@ -212,17 +220,47 @@ def fix_list_week(settings: Settings, week: date) -> pl.DataFrame:
     )
 
 
+def _written_at(table_dir: Any) -> dict[date, float]:
+    """When each partition of a table was written (its manifest's modification time), by
+    partition date."""
+    found: dict[date, float] = {}
+    for manifest in table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"):
+        key = manifest.parent.name.removeprefix(f"{PARTITION_COLUMN}=")
+        try:
+            found[date.fromisoformat(key)] = modified_at(manifest)
+        except (ValueError, OSError):  # not a partition, or swapped away meanwhile
+            continue
+    return found
+
+
+def days_behind_weekly_marts(settings: Settings) -> list[date]:
+    """Published dates whose feedback_scored partition was written after their week's (or
+    month's) fix list or agent outcomes, or whose week has none: a run stopped (Ctrl-C, a
+    crash) after publishing them and before it rebuilt the weekly marts, which the run that
+    finishes the job did not know, since it does not run those dates again."""
+    weekly = [_written_at(settings.marts_dir / t) for t in ("fix_list", "agent_outcomes")]
+    return sorted(
+        day
+        for day, written in _written_at(settings.marts_dir / "feedback_scored").items()
+        if any(weekly_at.get(period_of(settings, day), 0.0) < written for weekly_at in weekly)
+    )
+
+
 def publish_weekly_marts(
     settings: Settings, days: list[date], manifest: dict[str, Any]
 ) -> dict[str, Any]:
-    """Rebuild and publish the fix list and agent outcomes of every week ``days`` touch.
+    """Rebuild and publish the fix list and agent outcomes of every week ``days`` touch, and
+    of the weeks an earlier run left behind (:func:`days_behind_weekly_marts`).
 
     Returns the weeks written and their row counts. A week with nothing to show is skipped
     (its old partition, if any, stays); a week's fix list is empty until a model has scored
     its negatives.
     """
+    weeks = set(weeks_touched(settings, days))
+    for behind in days_behind_weekly_marts(settings):
+        weeks.update(weeks_touched(settings, [behind]))
     written: dict[str, dict[str, int]] = {}
-    for week in weeks_touched(settings, days):
+    for week in sorted(weeks):
         agents = agent_week(settings, week)
         fixes = fix_list_week(settings, week)
         if agents.height == 0 and not _published(

@@ -69,3 +69,26 @@ def test_the_report_says_why_there_is_no_recommendation(unscored: Settings, tmp_
     early = report.missing["Early warning: failure shares against their history"]
     assert "no champion model" in early
     assert "train a model first" in report.missing["Top policies of each kind"]
+
+
+def test_weekly_marts_left_behind_by_a_stopped_run_are_rebuilt_by_the_next(
+    unscored: Settings,
+) -> None:
+    """A run stopped after publishing dates and before rebuilding their weeks' marts left
+    them stale, and the run that finished the job (which does not run those dates again)
+    never rebuilt them: the next rebuild of any week now takes them too."""
+    import os
+
+    from servicelens.outcomes import days_behind_weekly_marts, week_of
+    from servicelens.storage.partitions import partition_dir
+
+    assert days_behind_weekly_marts(unscored) == []
+    week = week_of(DAYS[0])
+    manifest = partition_dir(unscored.marts_dir / "fix_list", week) / "_manifest.json"
+    hour_ago = manifest.stat().st_mtime - 3600
+    os.utime(manifest, (hour_ago, hour_ago))  # as if written before the dates' marts
+    assert days_behind_weekly_marts(unscored) == [d for d in DAYS if week_of(d) == week]
+    rebuilt = publish_weekly_marts(unscored, [], {"run_id": "later"})
+    assert week.isoformat() in rebuilt["weeks"]
+    assert manifest.stat().st_mtime > hour_ago + 60
+    assert days_behind_weekly_marts(unscored) == []
