@@ -25,6 +25,7 @@ from uuid import UUID
 from prefect import Flow, State, get_client
 from prefect.client.schemas.actions import FlowRunCreate
 from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import MissingResult
 from prefect.flow_engine import run_flow
 from prefect.states import Cancelled, Crashed, Pending, to_state_create
 
@@ -47,7 +48,7 @@ from flows.tasks import (
 from servicelens.settings import Settings
 from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import discard_run_staging
-from servicelens.storage.runs import PlannedDate, record_outcome
+from servicelens.storage.runs import PlannedDate, read_outcome, record_outcome
 
 log = logging.getLogger("servicelens.backfill")
 
@@ -312,9 +313,32 @@ def run_date(
     if not isinstance(final, State):
         raise TypeError(f"run_flow returned {type(final).__name__}, expected a State")
     if final.is_completed():
-        return DateOutcome(day, "completed", flow_run.name, final.result(), "", "", recovered)
+        return DateOutcome(
+            day,
+            "completed",
+            flow_run.name,
+            completed_result(final, settings, planned.day, str(flow_run.id)),
+            "",
+            "",
+            recovered,
+        )
     message = final.message or final.name or "failed"
     return DateOutcome.failed(day, flow_run.name, message, recovered)
+
+
+def completed_result(final: State, settings: Settings, day: date, run_id: str) -> dict[str, Any]:
+    """A completed date run's result: the flow's return value, or, when Prefect's state has
+    lost it (``MissingResult``, seen once on a loaded machine after the date had completed and
+    recorded its outcome), the counts the run recorded (``servicelens.storage.runs``). Raises
+    MissingResult when neither is there."""
+    try:
+        result: dict[str, Any] = final.result()
+        return result
+    except MissingResult:
+        recorded = read_outcome(settings, day) or {}
+        if recorded.get("run_id") != run_id or recorded.get("outcome") != "completed":
+            raise
+        return {**recorded.get("counts", {}), "result_from": "outcome record"}
 
 
 def run_planned_dates(
