@@ -867,6 +867,30 @@ def _typed(rows: pl.DataFrame, settings: Settings, definition: SourceDefinition)
     return pl.concat(pieces, how="diagonal_relaxed")
 
 
+def _dated_elsewhere(rows: pl.DataFrame, period: date, granularity: str) -> pl.DataFrame:
+    """(``ROW_ID``, ``reason``) of the typed rows whose survey date now falls outside the
+    partition ``period`` they were landed in (``granularity`` "day" or "month").
+
+    A row is landed in the partition of its time as the definition read it then, or of its
+    delivery date when it could not read it; after the definition changed (a date format
+    added), the same row reads as another date. Kept, it would be published in a partition
+    it does not belong to, and the row delivered again would be refused as already accepted
+    elsewhere."""
+    dated = pl.col("survey_date")
+    start = dated.dt.month_start() if granularity == "month" else dated
+    return rows.filter(dated.is_not_null() & (start != period)).select(
+        ROW_ID,
+        pl.format(
+            "submitted_at: now reads as survey date {}, so the row belongs to partition {}, "
+            "not {} where it was landed (the definition then read its time differently): "
+            "drop the delivery into the inbox again to land it under the current definition",
+            dated,
+            start,
+            pl.lit(period),
+        ).alias("reason"),
+    )
+
+
 def _landed_quarantine(rows: pl.DataFrame, period: date | None, source: str) -> pl.DataFrame:
     """Quarantine rows from landed rows (``reasons`` and ``raw_record`` already on them)."""
     dated = pl.col("survey_date") if period is None else pl.col("survey_date").fill_null(period)
@@ -933,6 +957,8 @@ def validate_landed_rows(
             docs_dir / "rows.html" if docs_dir else None,
             row_rules(definition, definition.timezone or settings.timezone),
         )
+        if period is not None:
+            found = pl.concat([found, _dated_elsewhere(joined, period, definition.partition)])
         reasons = found.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
         failed = joined.join(reasons, ROW_ID, "inner")
         valid = joined.join(reasons, ROW_ID, "anti")

@@ -8,6 +8,7 @@ CFPB), and the weekly marts are built per source."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from datetime import date, datetime
 from pathlib import Path
@@ -370,3 +371,55 @@ def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
         x for x in outcomes_text(rows, Settings(data_dir=data)).splitlines() if "failed" in x
     )
     assert line.split()[:3] == [calls.source, "(inbox)", "failed"]
+
+
+def test_rows_landed_before_the_definition_could_date_them_are_not_kept_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """A delivery whose dates the definition could not read lands in its delivery date's
+    partition (quarantined there). Once the definition reads them, re-running that partition
+    kept the rows in it, dated years away (their marts in the wrong partition, and the
+    corrected delivery refused as already accepted); they are now quarantined saying where
+    they belong, and the same file dropped again lands them there."""
+    from datetime import UTC
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import validate_landed_rows
+
+    iso = tmp_path / "calls-iso.csv"
+    iso.write_text(
+        re.sub(
+            r"(\d\d)/(\d\d)/(\d{4})",
+            r"\3-\2-\1",
+            CALLS.read_text(encoding="utf-8-sig"),
+        ),
+        encoding="utf-8",
+    )
+    delivered = date(2026, 12, 1)
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    day_first = load_definition(str(DEFINITION))
+    landing = land_delivery(settings, day_first, iso, at)
+    assert list(landing.periods) == [delivered]
+    fixed = tmp_path / "call-centre.toml"
+    fixed.write_text(
+        DEFINITION.read_text().replace(
+            'format = "%d/%m/%Y %H:%M:%S"', 'format = ["%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"]'
+        )
+    )
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    clean, quarantine, counts = validate_landed_rows(
+        settings, load_definition(str(fixed)), read_partition(settings.landed_dir, delivered),
+        now, None, delivered,
+    )  # fmt: skip
+    assert clean.height == 0 and counts.quarantined == counts.surveys_read == 24
+    reasons = quarantine.filter(pl.col("record_id") == "ID0001").get_column("reasons")[0]
+    assert any(
+        r.startswith("submitted_at: now reads as survey date 2021-01-01, so the row belongs "
+                     "to partition 2021-01-01, not 2026-12-01") for r in reasons
+    ), reasons  # fmt: skip
+    # Dropped again under the fixed definition, the same bytes land where they belong.
+    again = land_delivery(settings, load_definition(str(fixed)), iso, now)
+    assert not again.already_landed and delivered not in again.periods
+    assert min(again.periods) == date(2021, 1, 1)
