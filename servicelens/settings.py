@@ -24,8 +24,22 @@ DEFAULT_RETRAIN_CRON = "0 5 * * 0"
 #: 18,000 QA audits, 13,500 of them before the time split's holdout: the model needs about
 #: 10,000 audits to come within 2 points of the oracle (learning curve, README "## The model").
 SAMPLE_PER_DAY = 5_000
-#: The agent pseudonym key file when none is configured: beside ``.prefect/``, not in the data.
+#: The agent pseudonym key file when none is configured: beside ``.prefect/``, not in the
+#: data; relative to :func:`project_dir`.
 DEFAULT_AGENT_KEY_FILE = ".servicelens/agent.key"
+
+
+def project_dir() -> Path:
+    """The checkout servicelens runs from (the folder holding its ``pyproject.toml``): where
+    the agent key, Prefect's home and the caches live unless configured, whichever folder a
+    command is run from; the working directory for a copy installed without its checkout.
+
+    Relative to the working directory, a nightly job started from another folder than an
+    analyst's backfill used another agent key, so one agent got two pseudonyms."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else Path.cwd()
+
+
 #: The raw exports of one survey date, in ``raw/<date>/``.
 SURVEYS_FILE = "surveys.csv"
 INTERACTIONS_FILE = "interactions.jsonl"
@@ -142,7 +156,8 @@ class Settings:
         from_env = os.environ.get("SERVICELENS_AGENT_KEY")
         if from_env:
             return from_env.encode()
-        path = Path(self.agent_key_file or DEFAULT_AGENT_KEY_FILE).expanduser().resolve()
+        configured = Path(self.agent_key_file).expanduser() if self.agent_key_file else None
+        path = (configured or project_dir() / DEFAULT_AGENT_KEY_FILE).resolve()
         root = self.root
         if isinstance(root, Path) and path.is_relative_to(root.expanduser().resolve()):
             raise ValueError(

@@ -1,7 +1,8 @@
 """The ``servicelens`` command line: the entry point that builds settings and starts flows.
 
-Prefect is imported only after its home is pointed inside the project (``.prefect/`` next to
-the working directory unless ``PREFECT_HOME`` is set), so runs never touch the user's home.
+Prefect is imported only after its home is pointed inside the project (``.prefect/`` in the
+checkout, :func:`servicelens.settings.project_dir`, unless ``PREFECT_HOME`` is set), so runs
+never touch the user's home.
 
 Start-up is part of the interface: ``--help``, ``query``, ``models list``, ``dictionary``,
 ``report`` and ``backfill --dry-run`` answer in well under two seconds because this module
@@ -94,7 +95,12 @@ def _configure_prefect(verbose: bool = False) -> None:
 
     Environment variables, because Prefect reads them when it is first imported.
     """
-    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    from servicelens.settings import project_dir
+    from transforms.language import CACHE_DIR_VARIABLE, DEFAULT_CACHE_DIR
+
+    # Beside the project, whichever folder the command runs in (servicelens.settings).
+    os.environ.setdefault("PREFECT_HOME", str(project_dir() / ".prefect"))
+    os.environ.setdefault(CACHE_DIR_VARIABLE, str(project_dir() / DEFAULT_CACHE_DIR))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     # The embedded server needs more than Prefect's default 20 s on a busy 2-core machine.

@@ -124,3 +124,23 @@ def test_the_pseudonym_key_lives_outside_the_data_directory(
         inside.agent_key()
     monkeypatch.setenv("SERVICELENS_AGENT_KEY", "from the environment")
     assert inside.agent_key() == b"from the environment"
+
+
+def test_the_default_key_is_the_projects_whichever_folder_a_command_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative to the working directory, a nightly job started from another folder than an
+    analyst's backfill made a second key, and one agent got two pseudonyms."""
+    import servicelens.settings as settings_module
+
+    checkout = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    assert settings_module.project_dir() == checkout  # not the working directory
+    monkeypatch.setattr(settings_module, "project_dir", lambda: tmp_path / "project")
+    monkeypatch.delenv("SERVICELENS_AGENT_KEY")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    key = Settings(data_dir=str(tmp_path / "data")).agent_key()
+    assert (tmp_path / "project" / ".servicelens" / "agent.key").read_bytes().strip() == key
+    assert not (elsewhere / ".servicelens").exists()
