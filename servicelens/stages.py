@@ -23,6 +23,7 @@ from servicelens.ingest.definitions import SourceDefinition
 from servicelens.ingest.landing import landed_rows
 from servicelens.ingest.mapping import (
     MappedExport,
+    delimiter_hint,
     map_export,
     read_export,
 )
@@ -180,6 +181,14 @@ def _rejects_frame(
     return redact_pii(frame, ["raw_record"], region)
 
 
+#: What to change when the sample layout's survey export looks separated by another
+#: delimiter than commas (:func:`~servicelens.ingest.mapping.delimiter_hint`).
+SAMPLE_DELIMITER_FIX = (
+    "the raw/<date>/ layout reads commas: save the export comma-separated, or land it "
+    'through a source definition with delimiter = "{shown}" (docs/sources.md)'
+)
+
+
 def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> RawRead:
     """Read a day's survey export (``data``, its bytes, when the caller has read them), or
     fail the date saying which file and what is wrong."""
@@ -191,7 +200,9 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
         read.header, read.frame.height, settings.gx_docs_dir / str(day) / "surveys_batch.html"
     )
     if failures:
-        raise BatchError(f"{path}: " + "; ".join(failures))
+        # A semicolon- or tab-separated export read as commas fails here by its columns.
+        hint = delimiter_hint(read, SAMPLE_DELIMITER_FIX) if read.delimiter else ""
+        raise BatchError(f"{path}: " + "; ".join(failures) + (f". {hint}" if hint else ""))
     missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
     read.frame = read.frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     return read

@@ -323,11 +323,16 @@ def derived_ids(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def _delimiter_hint(read: RawRead) -> str:
+#: What :func:`delimiter_hint` tells a definition's user to change.
+SET_DELIMITER = 'if so, set delimiter = "{shown}" (or "auto") in [read]. Otherwise: '
+
+
+def delimiter_hint(read: RawRead, fix: str = SET_DELIMITER) -> str:
     """When the file's head sniffs (:func:`~servicelens.ingest.readers.sniff_delimiter`)
     as separated by another delimiter than the one it was read with (a semicolon- or
     tab-separated export read as commas, as a European Excel or "Unicode text" saves it),
-    say so: that, not the columns, is what to change. Read only on this error's path."""
+    say so: that, not the columns, is what to change, and ``fix`` (with ``{shown}``, the
+    delimiter found) says how. Read only on this error's path; "" when the file fits."""
     if read.encoding == "xlsx":
         return _sheet_hint(read)
     if read.delimiter is None:
@@ -344,9 +349,8 @@ def _delimiter_hint(read: RawRead) -> str:
         return ""
     name, shown = _DELIMITER_NAMES[found], "\\t" if found == "\t" else found
     used = _DELIMITER_NAMES.get(read.delimiter, repr(read.delimiter))
-    return (
-        f"The file looks {name}-separated, and was read as {used}-separated: if so, set "
-        f'delimiter = "{shown}" (or "auto") in [read]. Otherwise: '
+    return f"The file looks {name}-separated, and was read as {used}-separated: " + fix.format(
+        shown=shown
     )
 
 
@@ -386,7 +390,7 @@ def map_export(
         raise DefinitionError(
             f"{read.path}: line {max(read.header_lines, 1)} (header): definition "
             f"{definition.path} reads column(s) {missing} that the export does not have; it "
-            f"has {header}. {_delimiter_hint(read)}Fix [columns], [attributes] or "
+            f"has {header}. {delimiter_hint(read)}Fix [columns], [attributes] or "
             "[[exclude]] in the definition"
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None

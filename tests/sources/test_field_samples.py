@@ -392,6 +392,25 @@ def test_an_export_resaved_with_another_delimiter_is_told_so(
     assert said in str(raised.value) and "was read as comma-separated" in str(raised.value)
 
 
+def test_a_semicolon_export_in_the_sample_layout_is_told_so_too(tmp_path: Path) -> None:
+    """raw/<date>/surveys.csv saved semicolon-separated said only which columns were missing;
+    the definition path said the delimiter was the thing to change."""
+    from datetime import date
+
+    from servicelens.stages import BatchError, read_surveys
+    from servicelens.synthetic.generator import generate
+
+    day = date(2026, 10, 1)
+    generate(tmp_path, day, day, 20, seed=3)
+    settings = Settings(data_dir=str(tmp_path))
+    export = settings.raw_day(day) / "surveys.csv"
+    export.write_text(export.read_text().replace(",", ";"))
+    with pytest.raises(BatchError, match=r"surveys\.csv: .*required column") as raised:
+        read_surveys(settings, day)
+    assert "looks semicolon-separated, and was read as comma-separated" in str(raised.value)
+    assert 'through a source definition with delimiter = ";"' in str(raised.value)
+
+
 def test_a_renamed_column_is_not_blamed_on_the_delimiter(tmp_path: Path) -> None:
     export = tmp_path / "sample.csv"
     text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text()
