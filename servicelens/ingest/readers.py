@@ -625,7 +625,8 @@ def read_csv_with_lines(
     """Read a CSV file as text columns, keeping each row's physical line number.
 
     Ragged records (a field too many or too few, or an unbalanced quote that swallowed the
-    lines after it) become rejects naming their line; blank lines are not records.
+    lines after it) become rejects naming their line; blank lines, and records whose every
+    field is empty (a spreadsheet's ``,,,,`` rows), are not records.
     ``dialect`` says how the file is written (delimiter, quote, header records, encoding);
     the default reads the generated sample's files. Lines may end in LF, CRLF, or CR alone
     throughout (a "Macintosh" CSV). Raises :class:`SourceError` naming the file (and the
@@ -640,7 +641,7 @@ def read_csv_with_lines(
     try:
         read, header_records = _read_decoded_csv(path, buf, encoding, dialect)
         read.unpacked_from = unpacked_from
-        return _set_aside_repeated_headers(read, header_records)
+        return _set_aside_repeated_headers(_without_empty_records(read), header_records)
     except csv.Error as error:
         # The csv module reads the header, and the records the quick split cannot settle; a
         # carriage return alone inside an unquoted field is the one thing it refuses there.
@@ -657,6 +658,25 @@ def read_csv_with_lines(
             "\\r) alone inside an unquoted field, most likely. Save the file again with "
             "CRLF (Windows) or LF line ends, or quote that field"
         ) from error
+
+
+def _without_empty_records(read: RawRead) -> RawRead:
+    """``read`` without the records whose every field is empty or blank (``,,,,``: the rows
+    a spreadsheet saves below its data, or between blocks of it). Like blank lines they
+    hold nothing, and are not records; each was quarantined as a response without an id."""
+    fields = [c for c in read.header if c in read.frame.columns]
+    if not fields or read.frame.is_empty():
+        return read
+    blank = r"^\s*$"
+    # The first field alone first: a file without such records pays one pass over one column.
+    maybe = read.frame.filter(pl.col(fields[0]).str.contains(blank))
+    if maybe.is_empty():
+        return read
+    empty = maybe.filter(pl.all_horizontal(pl.col(c).str.contains(blank) for c in fields))
+    if not empty.is_empty():
+        lines = empty.get_column("source_line").implode()
+        read.frame = read.frame.filter(~pl.col("source_line").is_in(lines))
+    return read
 
 
 def _set_aside_repeated_headers(read: RawRead, header_records: list[list[str]]) -> RawRead:

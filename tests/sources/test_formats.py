@@ -415,3 +415,14 @@ def test_daylight_saving_gaps_and_overlaps_are_flagged_not_shifted() -> None:
     assert sample.get_column("submitted_at").to_list()[1] == datetime(
         2026, 10, 25, 0, 30, tzinfo=UTC
     )
+
+
+def test_a_spreadsheets_empty_rows_are_not_records(tmp_path: Path) -> None:
+    """Excel saves the empty rows below (or between) the data as ``,,,,``: each was
+    quarantined as a response without an id. Like blank lines they are not records; a row
+    with only its id missing still is one."""
+    export = tmp_path / "x.csv"
+    export.write_text("id,a,b\r\n1,x,y\r\n,, \r\n2,x,y\r\n,x,y\r\n,,\r\n,,\r\n")
+    read = read_csv_with_lines(export)
+    assert read.frame.select("id", "source_line").rows() == [("1", 2), ("2", 4), ("", 5)]
+    assert read.records_read == 3 and read.rejects == []
