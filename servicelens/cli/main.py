@@ -430,6 +430,9 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     report = sub.add_parser("report", help="write the HTML run report from what is on disk")
+    report.add_argument(
+        "--source", default=None, help="a configured source's report instead of the sample's"
+    )
     report.set_defaults(handler=cmd_report)
 
     query = sub.add_parser("query", help="run an example DuckDB query over the marts")

@@ -172,8 +172,23 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens report [--source NAME]``: the sample's run report, or a configured
+    source's (as that source's backfill writes it). In a data directory that holds only
+    configured sources, the sample's report would be empty: it says which to ask for."""
+    from servicelens.ingest.configured import (
+        configured_names,
+        configured_source,
+        has_sample_exports,
+    )
     from servicelens.reporting.report import build_report
 
+    if getattr(args, "source", None):
+        settings = configured_source(settings, args.source)
+    elif not has_sample_exports(settings) and (names := configured_names(settings)):
+        raise ValueError(
+            f"{settings.root} holds no sample dates, only configured sources ({', '.join(names)}): "
+            f"ask for one with `servicelens report --source {names[0]}`"
+        )
     report = build_report(settings)
     result = {
         "report": str(report.path),

@@ -345,6 +345,13 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     assert f"`servicelens train --source {definition} --input FILE`" in said[-1]
     assert sum("no model for this source" in line for line in said) == 1
 
+    # The sample's report would be empty here: it says to ask for the source's.
+    assert main(["--data-dir", data, "report"]) == 2
+    assert "`servicelens report --source cfpb`" in capsys.readouterr().err
+    assert main(["--data-dir", data, "report", "--source", "cfpb", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert Path(report["latest"]).read_text().count("cfpb") > 0
+
 
 def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
