@@ -239,7 +239,9 @@ def source_report(metrics: dict[str, Any]) -> str:
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     """Score the kept rows of an export with a source's champion; one output row per kept
-    row, in file order. Quarantined rows are counted, with their reasons, in the summary."""
+    row, in file order. Quarantined rows go beside the output (:func:`quarantine_output`,
+    ``QUARANTINE_SCHEMA``: line, id, every reason, the raw record with personal data
+    redacted) and are counted, by column, in the summary."""
     from models.drift import compare_with_reference
     from models.pipeline import feature_frame, spec_from_dict
     from models.registry import champion_version, load_model, read_metadata, read_reference

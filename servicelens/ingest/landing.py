@@ -111,6 +111,10 @@ def landed_rows(
     submitted = parsed_timestamp(
         "submitted_at", options.timezone, options.formats.get("submitted_at", ()), "earliest"
     )
+    # The raw record is the export's text: personal data goes from it as from the comment
+    # (it held the comment unredacted, and so did every landed and quarantined row made from
+    # it). The raw zone keeps the delivery as it was, for re-processing.
+    records, _ = redact_pii(records, ["raw_record"], definition.country)
     frame = frame.join(records, "source_line", "left").with_columns(
         submitted.dt.convert_time_zone(settings.timezone)
         .dt.date()

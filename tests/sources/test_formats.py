@@ -426,3 +426,29 @@ def test_a_spreadsheets_empty_rows_are_not_records(tmp_path: Path) -> None:
     read = read_csv_with_lines(export)
     assert read.frame.select("id", "source_line").rows() == [("1", 2), ("2", 4), ("", 5)]
     assert read.records_read == 3 and read.rejects == []
+
+
+def test_a_landed_rows_raw_record_is_redacted_as_its_comment_is(tmp_path: Path) -> None:
+    """The landed (and so quarantined) raw record was the export's text as read: it kept the
+    phone numbers and e-mail addresses the comment column had been redacted of."""
+    from servicelens.ingest.landing import landed_rows
+    from servicelens.ingest.mapping import map_export, read_export
+
+    ratings = json.loads(json.dumps(ZENDESK))
+    ratings["satisfaction_ratings"][3]["comment"] = "meh, mail me at kim@example.com"
+    export = tmp_path / "ratings.json"
+    export.write_text(json.dumps(ratings))
+    definition = load_definition("zendesk")
+    settings = Settings(data_dir=str(tmp_path))
+    landed = landed_rows(
+        map_export(definition, read_export(definition, export), settings.timezone),
+        settings,
+        definition,
+        "sha",
+        NOW,
+    )
+    records = "\n".join(landed.get_column("raw_record").to_list())
+    assert "07700 900123" not in records and "kim@example.com" not in records
+    assert "[PHONE]" in records and "[EMAIL]" in records
+    quarantined = _zendesk(export, tmp_path).quarantine.get_column("raw_record").to_list()
+    assert not any("kim@example.com" in r for r in quarantined)
