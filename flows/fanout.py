@@ -18,12 +18,13 @@ from dataclasses import asdict, replace
 from datetime import date
 from typing import Any
 
-from prefect import flow, task, unmapped
+from prefect import task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.dates import DateOutcome, failure_message, run_date
+from flows.prefect_client import beating_flow, heartbeat_seconds, prompt_flow_heartbeats
 from flows.tasks import worker_name
 from servicelens.settings import Settings
 from servicelens.storage.runs import PlannedDate, record_outcome
@@ -52,24 +53,33 @@ def task_runner_for(address: str | None) -> TaskRunner[Any]:
     persist_result=False,
 )
 def process_date_task(
-    settings: Settings, planned: PlannedDate, trigger: str, tags: list[str]
+    settings: Settings,
+    planned: PlannedDate,
+    trigger: str,
+    tags: list[str],
+    heartbeat_seconds: int | None = None,
 ) -> DateOutcome:
     """One planned date as its own ``nightly-<date>`` flow run, on whichever worker this task
     landed: created with the date's idempotency key, so a double trigger runs it once, and
-    holding the date's lock and recording its outcome like any nightly run."""
+    holding the date's lock and recording its outcome like any nightly run. The run sends
+    heartbeats every ``heartbeat_seconds`` (the parent's :func:`heartbeat_seconds`): the
+    worker's process is not the parent's, whose heartbeats say nothing about it."""
     from flows.pipeline import nightly  # the flows module imports this one
 
-    outcome = run_date(nightly, planned, settings, trigger, tags, limit=None)
+    with prompt_flow_heartbeats(heartbeat_seconds):
+        outcome = run_date(nightly, planned, settings, trigger, tags, limit=None)
     return replace(outcome, result={**outcome.result, "processed_by": worker_name()})
 
 
-@flow(name="backfill-dates", flow_run_name="backfill-dates-on-task-runner")
+@beating_flow(name="backfill-dates", flow_run_name="backfill-dates-on-task-runner")
 def process_dates(
     plan: list[PlannedDate], settings: Settings, trigger: str, tags: list[str]
 ) -> list[DateOutcome]:
     """Every planned date as a ``process-date`` task on this flow's task runner; one failing
     date does not stop the rest. Outcomes come back in plan order."""
-    futures = process_date_task.map(unmapped(settings), plan, unmapped(trigger), unmapped(tags))
+    futures = process_date_task.map(
+        unmapped(settings), plan, unmapped(trigger), unmapped(tags), unmapped(heartbeat_seconds())
+    )
     return [_outcome(settings, p.day, future) for p, future in zip(plan, futures, strict=True)]
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from prefect import State, flow
+from prefect import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
@@ -22,7 +22,7 @@ from flows.dates import (
     with_recoveries,
 )
 from flows.notify import alert_on_early_warning, alert_on_failure
-from flows.prefect_client import sends_heartbeats
+from flows.prefect_client import beating_flow
 from flows.recovery import hold_date_releasing, recover_dead_claims
 from flows.reporting import publish_run_summary
 from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
@@ -56,8 +56,7 @@ from servicelens.storage.runs import (
 )
 
 
-@flow(name="nightly", flow_run_name="nightly-{day}")
-@sends_heartbeats
+@beating_flow(name="nightly", flow_run_name="nightly-{day}")
 def nightly(
     day: date | None = None, settings: Settings | None = None, report: bool = True
 ) -> dict[str, Any]:
@@ -192,8 +191,7 @@ def _held_for_this_run(settings: Settings) -> AbstractContextManager[Any]:
     return hold_run(settings, run_id, flow_run.get_name() or run_id)
 
 
-@flow(name="backfill", flow_run_name=backfill_run_name)
-@sends_heartbeats
+@beating_flow(name="backfill", flow_run_name=backfill_run_name)
 def backfill(
     start: date,
     end: date,
@@ -275,8 +273,7 @@ def _scheduled_date(timezone: str) -> date:
     return yesterday(timezone, scheduled if isinstance(scheduled, datetime) else None)
 
 
-@flow(name="nightly-window", on_failure=[alert_on_failure])
-@sends_heartbeats
+@beating_flow(name="nightly-window", on_failure=[alert_on_failure])
 def nightly_window(
     day: date | None = None,
     lookback_days: int | None = None,
@@ -311,8 +308,7 @@ def nightly_window(
         return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
 
-@flow(name="nightly-sources", flow_run_name="nightly-sources-{day}")
-@sends_heartbeats
+@beating_flow(name="nightly-sources", flow_run_name="nightly-sources-{day}")
 def nightly_sources(day: date, settings: Settings) -> State:
     """The configured sources' part of a nightly run, on its own (``servicelens run``): land
     every inbox, run the partitions whose inputs changed, rebuild their weekly marts."""
@@ -321,8 +317,7 @@ def nightly_sources(day: date, settings: Settings) -> State:
     return _finish(f"sources {day}", "sources-summary", outcomes)
 
 
-@flow(name="train")
-@sends_heartbeats
+@beating_flow(name="train")
 def train(settings: Settings | None = None, data_dir: str | None = None) -> dict[str, Any]:
     """Train a challenger on every audited response; promote it if it is not worse.
 
@@ -334,8 +329,7 @@ def train(settings: Settings | None = None, data_dir: str | None = None) -> dict
     return trained
 
 
-@flow(name="demo")
-@sends_heartbeats
+@beating_flow(name="demo")
 def demo(
     settings: Settings, start: date, end: date, per_day: int = SAMPLE_PER_DAY, seed: int = 7
 ) -> dict[str, Any]:

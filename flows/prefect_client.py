@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
-from prefect import get_client
+from prefect import Flow, flow, get_client
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.context import FlowRunContext, SettingsContext, get_settings_context
 from prefect.events import emit_event
@@ -37,6 +37,7 @@ from prefect.settings import (
     PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
 )
+from prefect.utilities.hashing import file_hash
 
 #: How often :class:`BusyRetryTransport` sends a refused request again, and its first wait
 #: in seconds (doubled each time: 0.05 .. 1.6 s, 3.15 s in all) before it hands the 503 to
@@ -80,8 +81,20 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def heartbeat_seconds() -> int | None:
+    """How often flow runs started here should send heartbeats: servicelens's interval inside
+    :func:`prompt_flow_heartbeats`, else ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` (None: none).
+    For handing to another process (a Dask worker), which inherits Prefect's settings but not
+    this process's context."""
+    own = _OWN_HEARTBEAT.get()
+    if own is not None:
+        return own
+    configured = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
+    return None if configured is None else int(configured)
+
+
 @contextmanager
-def prompt_flow_heartbeats() -> Iterator[None]:
+def prompt_flow_heartbeats(every: int | None = None) -> Iterator[None]:
     """Run the top-level flow runs started inside with their heartbeat events sent by
     :func:`sends_heartbeats` instead of Prefect's engine: the same event, resource and
     related resources, every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds (at least
@@ -91,8 +104,10 @@ def prompt_flow_heartbeats() -> Iterator[None]:
     ended up to 1 s after its work (1 s for one shorter than a second: 1.07 s against 0.09 s
     for an empty flow, measured), which a 7-date backfill paid once and ``servicelens run``
     on every call. With heartbeats turned off (the setting None) nothing changes. For the
-    command line and the bench; a deployment's run (the runner starts it) keeps Prefect's."""
-    seconds = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
+    command line and the bench; a deployment's run (the runner starts it) keeps Prefect's.
+    ``every`` (seconds) is the interval :func:`heartbeat_seconds` gave another process: a
+    Dask worker inherits the parent's settings, with Prefect's heartbeats off."""
+    seconds = heartbeat_seconds() if every is None else every
     if seconds is None:
         yield
         return
@@ -127,9 +142,28 @@ def sends_heartbeats(fn: Callable[P, R]) -> Callable[P, R]:
 
     # Prefect validates a flow's parameters against its function's signature, resolving
     # string annotations in that function's module: this one's is not the flow's, so the
-    # signature is given resolved.
-    beating.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    # signature is given resolved (as it is, where a name cannot be resolved).
+    try:
+        signature = inspect.signature(fn, eval_str=True)
+    except NameError:
+        signature = inspect.signature(fn)
+    beating.__signature__ = signature  # type: ignore[attr-defined]
     return beating
+
+
+def beating_flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
+    """``@flow(**options)`` for a top-level flow, whose function :func:`sends_heartbeats`.
+    Its version stays what Prefect makes it, the hash of the flow's own file (Prefect would
+    otherwise hash the file of the wrapper: this one)."""
+
+    def decorate(fn: Callable[P, R]) -> Flow[P, R]:
+        source = inspect.getsourcefile(fn)
+        version = {"version": file_hash(source)} if source and "version" not in options else {}
+        # Options pass through as the caller wrote them for @flow: its overloads cannot tell.
+        made: Flow[P, R] = flow(**options, **version)(sends_heartbeats(fn))  # type: ignore[call-overload]
+        return made
+
+    return decorate
 
 
 @contextmanager

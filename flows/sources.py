@@ -19,11 +19,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.dates import DateOutcome, process_and_record, run_planned_dates
-from flows.prefect_client import sends_heartbeats
+from flows.prefect_client import beating_flow
 from flows.tasks import (
     counts_dict,
     current_run_id,
@@ -120,8 +120,7 @@ def configured_source_outcomes(
     ]
 
 
-@flow(name="land-and-run", flow_run_name="land-{definition}")
-@sends_heartbeats
+@beating_flow(name="land-and-run", flow_run_name="land-{definition}")
 def land_and_run(
     definition: str, files: list[str], settings: Settings | None = None, train: bool = False
 ) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.flow_engine import FlowRunEngine
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -17,8 +16,9 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 from flows import prefect_client
 from flows.prefect_client import (
     HEARTBEAT_EVENT,
+    beating_flow,
+    heartbeat_seconds,
     prompt_flow_heartbeats,
-    sends_heartbeats,
     without_flow_heartbeats,
 )
 
@@ -36,14 +36,12 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 seen: dict[str, Any] = {}
 
 
-@flow(name="heartbeat-child")
-@sends_heartbeats
+@beating_flow(name="heartbeat-child")
 def child() -> None:
     seen["child_run"] = FlowRunContext.get().flow_run  # type: ignore[union-attr]
 
 
-@flow(name="heartbeat-parent")
-@sends_heartbeats
+@beating_flow(name="heartbeat-parent")
 def parent(with_child: bool = False, day: date | None = None) -> str:
     context = FlowRunContext.get()
     assert context is not None and context.flow_run is not None
@@ -93,3 +91,30 @@ def test_heartbeats_turned_off_stay_off(sent: list[dict[str, Any]]) -> None:
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prompt_flow_heartbeats():
         parent()
     assert seen["engine_frequency"] is None and sent == [] and seen["beating"] == []
+
+
+def test_a_dask_worker_given_the_interval_beats_for_its_date(
+    sent: list[dict[str, Any]],
+) -> None:
+    """A worker inherits the parent's settings (Prefect's heartbeats off inside
+    prompt_flow_heartbeats), not its context: given the interval, its date run beats."""
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 45}), prompt_flow_heartbeats():
+        handed = heartbeat_seconds()
+    assert handed == 45
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):  # as on the worker
+        parent()
+        assert sent == []
+        with prompt_flow_heartbeats(handed):
+            run_id = parent()
+    assert [e["resource"]["prefect.resource.id"] for e in sent] == [f"prefect.flow-run.{run_id}"]
+
+
+def test_a_beating_flows_version_is_its_own_files_hash() -> None:
+    """Prefect versions a flow by its function's file; wrapped, that was prefect_client.py."""
+    from prefect.utilities.hashing import file_hash
+
+    from flows import pipeline
+
+    assert parent.version == file_hash(__file__)
+    assert pipeline.nightly.version == file_hash(pipeline.__file__)
+    assert pipeline.nightly.version != file_hash(prefect_client.__file__)
