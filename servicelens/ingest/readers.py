@@ -364,6 +364,27 @@ def _is_workbook_zip(archive: zipfile.ZipFile) -> bool:
     return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
 
 
+#: Office documents that are zip archives, by a folder or file only they hold.
+_OFFICE_PARTS = (
+    ("word/", "a Word document: export the responses as CSV"),
+    ("ppt/", "a PowerPoint presentation: export the responses as CSV"),
+)
+
+
+def _office_document(archive: zipfile.ZipFile) -> str | None:
+    """What an Office Open XML or OpenDocument file that is not a workbook is, and what to do;
+    None for any other archive."""
+    names = archive.namelist()
+    for part, what in _OFFICE_PARTS:
+        if "[Content_Types].xml" in names and any(n.startswith(part) for n in names):
+            return what
+    if "mimetype" in names:
+        kind = archive.read("mimetype")[:100].decode("ascii", "replace")
+        if kind.startswith("application/vnd.oasis.opendocument"):
+            return f"an OpenDocument file ({kind.rsplit('.', 1)[-1]}): save it as CSV"
+    return None
+
+
 def _delivered_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """The files of an archive a person put in it: not folders, and not the metadata macOS's
     Finder adds when it zips (``__MACOSX/``, ``._name``)."""
@@ -401,6 +422,9 @@ def unpack_delivery(path: str, data: bytes) -> tuple[bytes, str | None]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if _is_workbook_zip(archive):
                 return data, None
+            document = _office_document(archive)
+            if document:
+                raise SourceError(f"{path}: line 1: this is not a text file but {document}")
             members = _delivered_members(archive)
             if len(members) != 1:
                 names = ", ".join(m.filename for m in members[:5])
@@ -414,7 +438,25 @@ def unpack_delivery(path: str, data: bytes) -> tuple[bytes, str | None]:
                     f"{path}: {what}; deliver one export per file: unzip it and give each "
                     "export on its own (a zip holding exactly one file is read as that file)"
                 )
-            return archive.read(members[0]), f"zip: {members[0].filename}"
+            member = members[0]
+            if member.flag_bits & 0x1:
+                raise SourceError(
+                    f"{path}: a password-protected zip archive ({member.filename}); deliver it "
+                    "without a password, or unzipped"
+                )
+            try:
+                inside = archive.read(member)
+            except NotImplementedError as error:  # Deflate64, zstd, ... (zipfile reads fewer)
+                raise SourceError(
+                    f"{path}: a zip archive compressed in a way Python cannot read ({error}); "
+                    "zip it again with standard compression (deflate), or deliver it unzipped"
+                ) from error
+            if inside.startswith((GZIP_SIGNATURE, *ZIP_SIGNATURES)):
+                raise SourceError(
+                    f"{path}: a zip archive holding another archive ({member.filename}); "
+                    "unpack it and deliver the export inside"
+                )
+            return inside, f"zip: {member.filename}"
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as error:
         raise SourceError(
             f"{path}: a zip archive that cannot be opened ({error}); the delivery is damaged "

@@ -245,6 +245,20 @@ def test_a_binary_delivery_to_a_csv_source_is_named_for_what_it_is(
     assert said in str(raised.value) and "mojibake" not in str(raised.value)
 
 
+def _zip_with(path: Path, local: int, central: int, value: int) -> None:
+    """A one-file zip with a byte of its local and central headers set (``|=`` for the
+    flags at offset 6 and 8, ``=`` for the compression method at 8 and 10)."""
+    _zip(path, {"a.csv": b"id\n1\n"})
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    if local == 6:
+        data[local] |= value
+        data[at + central] |= value
+    else:
+        data[local], data[at + central] = value, value
+    path.write_bytes(bytes(data))
+
+
 def _zip(target: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
@@ -327,6 +341,31 @@ def test_zendesk_json_and_interaction_exports_unpack_too(tmp_path: Path) -> None
                 _zip(path.with_suffix(".whole"), {"a.csv": b"id\n1\n" * 100}).read_bytes()[:60]
             ),
             "a zip archive that cannot be opened .*damaged or incomplete: ask for it again",
+        ),
+        (
+            lambda path: _zip(path, {"[Content_Types].xml": b"<x/>", "word/document.xml": b"<x/>"}),
+            "line 1: this is not a text file but a Word document: export the responses as CSV",
+        ),
+        (
+            lambda path: _zip(
+                path,
+                {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "x.xml": b""},
+            ),
+            r"line 1: this is not a text file but an OpenDocument file \(spreadsheet\)",
+        ),
+        (
+            lambda path: _zip(
+                path, {"inner.zip": _zip(path.with_suffix(".inner"), {"a.csv": b"id"}).read_bytes()}
+            ),
+            r"a zip archive holding another archive \(inner\.zip\); unpack it",
+        ),
+        (
+            lambda path: _zip_with(path, 6, 8, 1),
+            r"a password-protected zip archive \(a\.csv\); deliver it without a password",
+        ),
+        (
+            lambda path: _zip_with(path, 8, 10, 93),  # Deflate64's method number
+            "a zip archive compressed in a way Python cannot read .*zip it again",
         ),
         (
             lambda path: path.write_bytes(gzip.compress(b"id\n1\n" * 100)[:-4]),
