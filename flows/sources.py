@@ -91,8 +91,8 @@ def run_configured_sources(
         plan = plan_source_nightly(source, target, as_of)
         ran = run_planned_dates(nightly, plan, source, tags=["nightly", f"source:{source.source}"])
         done = [date.fromisoformat(o.day) for o in ran if o.outcome == "completed"]
-        if done:
-            publish_weekly_task(source, done)
+        # With none done too: the weeks a stopped run left behind are rebuilt (outcomes.py).
+        publish_weekly_task(source, done)
         outcomes += [replace(o, result={**o.result, "source": source.source}) for o in ran]
     return outcomes, picked
 
@@ -159,7 +159,7 @@ def land_and_run(
                 )
         published.append(result)
     discard_run_staging(source.staging_dir, run_id)
-    weekly = publish_weekly_task(source, periods) if periods else {"weeks": {}}
+    weekly = publish_weekly_task(source, periods)  # with none: the weeks left behind
     return {
         "source": source.source,
         "granularity": source.partition,

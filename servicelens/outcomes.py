@@ -234,16 +234,24 @@ def _written_at(table_dir: Any) -> dict[date, float]:
 
 
 def days_behind_weekly_marts(settings: Settings) -> list[date]:
-    """Published dates whose feedback_scored partition was written after their week's (or
-    month's) fix list or agent outcomes, or whose week has none: a run stopped (Ctrl-C, a
-    crash) after publishing them and before it rebuilt the weekly marts, which the run that
-    finishes the job did not know, since it does not run those dates again."""
+    """Published dates whose feedback_scored partition was written after the fix list or
+    agent outcomes of a week (or month) they touch (:func:`weeks_touched`), or whose own week
+    has none: a run stopped (Ctrl-C, a crash) after publishing them and before it rebuilt
+    the weekly marts (or part way through rebuilding them), which the run that finishes the
+    job did not know, since it does not run those dates again. Timed by the partitions'
+    manifests (their files' modification times)."""
     weekly = [_written_at(settings.marts_dir / t) for t in ("fix_list", "agent_outcomes")]
-    return sorted(
-        day
-        for day, written in _written_at(settings.marts_dir / "feedback_scored").items()
-        if any(weekly_at.get(period_of(settings, day), 0.0) < written for weekly_at in weekly)
-    )
+
+    def behind(day: date, written: float) -> bool:
+        touched = weeks_touched(settings, [day])
+        return any(
+            weekly_at.get(period_of(settings, day), 0.0) < written
+            or any(weekly_at.get(week, written) < written for week in touched)
+            for weekly_at in weekly
+        )
+
+    published = _written_at(settings.marts_dir / "feedback_scored")
+    return sorted(day for day, written in published.items() if behind(day, written))
 
 
 def publish_weekly_marts(
