@@ -71,7 +71,9 @@ def pick_up_task(source: Settings) -> list[dict[str, Any]]:
     picked = []
     for item in pick_up_deliveries(source):
         landing = _landing_dict(item.landing) if item.landing else None
-        picked.append({"file": item.file, "landing": landing, "error": item.error})
+        picked.append(
+            {"file": item.file, "landing": landing, "error": item.error, "note": item.note}
+        )
         if item.error:
             get_run_logger().error("%s: not landed: %s", item.file, item.error)
     return picked
@@ -103,21 +105,38 @@ def configured_source_outcomes(
     """:func:`run_configured_sources`, with an inbox file that could not be landed as a
     failed outcome of ``target`` whose result names the source and the file (``source``,
     ``inbox_file``): the nightly run fails and alerts; the file stays in the inbox until its
-    definition fits it."""
+    definition fits it. A file without rows (nothing to land, nothing to fix) is a skipped
+    outcome saying so."""
     outcomes, picked = run_configured_sources(settings, target, nightly, as_of)
-    return outcomes + [
+    empty = [
         DateOutcome(
             target.isoformat(),
-            "failed",
+            "skipped",
             None,
-            # Whose inbox, and which file: no partition of it ran.
             {"source": p["source"], "inbox_file": p["file"]},
-            f"{p['file']}: {p['error']}",
-            "fix the definition or the file: it stays in the inbox and lands on the next run",
+            p["note"],
+            "",
         )
         for p in picked
-        if p["error"]
+        if p.get("note")
     ]
+    return (
+        outcomes
+        + empty
+        + [
+            DateOutcome(
+                target.isoformat(),
+                "failed",
+                None,
+                # Whose inbox, and which file: no partition of it ran.
+                {"source": p["source"], "inbox_file": p["file"]},
+                f"{p['file']}: {p['error']}",
+                "fix the definition or the file: it stays in the inbox and lands on the next run",
+            )
+            for p in picked
+            if p["error"]
+        ]
+    )
 
 
 @beating_flow(name="land-and-run", flow_run_name="land-{definition}")

@@ -28,7 +28,13 @@ from servicelens.ingest.definitions import (
     load_definition,
     resolve_definition_path,
 )
-from servicelens.ingest.landing import Landing, land_delivery, landed_periods, period_start
+from servicelens.ingest.landing import (
+    EmptyDelivery,
+    Landing,
+    land_delivery,
+    landed_periods,
+    period_start,
+)
 from servicelens.settings import SURVEYS_FILE, Settings
 from servicelens.storage.fs import DataPath, machine_folder_for, modified_at, read_bytes
 from servicelens.storage.runs import (
@@ -172,6 +178,8 @@ class PickedUp:
     file: str
     landing: Landing | None
     error: str = ""
+    #: Why a file that landed nothing left the inbox all the same (no rows in it).
+    note: str = ""
 
 
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
@@ -187,6 +195,12 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
     for path in pending_deliveries(source):
         try:
             landing = land_delivery(source, definition, path, landed_at)
+        except EmptyDelivery as empty:
+            # Nothing to land, and nothing to fix: some feeds send a header on a day without
+            # responses. Its raw copy is kept; it leaves the inbox, and the run says so.
+            path.unlink()
+            picked.append(PickedUp(str(path), None, note=str(empty)))
+            continue
         except (DefinitionError, ValueError, OSError) as error:
             message = str(error)
             if "definition" in message:

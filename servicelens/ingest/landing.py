@@ -159,6 +159,10 @@ def _zone(name: str) -> Any:
     return ZoneInfo(name)
 
 
+class EmptyDelivery(SourceError):
+    """A delivery with no rows: a header only (a day without responses, for some feeds)."""
+
+
 def land_delivery(
     settings: Settings,
     definition: SourceDefinition,
@@ -174,11 +178,10 @@ def land_delivery(
     target, sha, _ = _copy_as_delivered(settings, file)
     read = read_export(definition, target)
     if read.records_read == 0:
-        # Landed, it would leave the inbox and change nothing, with nothing said.
-        raise SourceError(
-            f"{file}: the file has no survey rows (a header only); nothing to land. If the "
-            "export really had no responses, delete it from the inbox; otherwise ask for the "
-            "complete export"
+        # Landing it would change nothing, and say nothing.
+        raise EmptyDelivery(
+            f"{file}: the file has no survey rows (a header only, or only empty rows); "
+            "nothing landed. If responses were expected, ask for the complete export"
         )
     mapped = map_export(definition, read, settings.timezone)
     rows = landed_rows(mapped, settings, definition, sha, landed_at)

@@ -85,7 +85,8 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
 ) -> None:
     """A workbook dropped into a CSV source's inbox: the error says it is a workbook and that
     the run reads the registered copy of the definition, so editing one's own file is not
-    enough; a header without rows stays too, saying so; a zipped CSV lands as the CSV inside."""
+    enough; a header without rows lands nothing and leaves the inbox, saying so (some feeds
+    send one on a day without responses); a zipped CSV lands as the CSV inside."""
     import zipfile
 
     import xlsxwriter
@@ -100,15 +101,18 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     header = CALLS.read_bytes().splitlines(keepends=True)[0]
     (calls.inbox_dir / "empty-day.csv").write_bytes(header)
     picked = {Path(item.file).name: item for item in pick_up_deliveries(calls)}
-    assert "empty-day.csv: the file has no survey rows (a header only)" in (
-        picked["empty-day.csv"].error
+    empty = picked["empty-day.csv"]
+    assert empty.error == "" and empty.landing is None
+    assert "empty-day.csv: the file has no survey rows (a header only, or only empty rows)" in (
+        empty.note
     )
     error = picked["calls.xlsx"].error
     assert "this is not a CSV text file but an Excel .xlsx workbook" in error
     registered = tmp_path / "data" / "sources" / calls.source / "definition.toml"
     assert f"this source reads its registered copy, {registered}" in error
     assert "`servicelens sources add FILE`" in error
-    assert sorted(p.name for p in pending_deliveries(calls)) == ["calls.xlsx", "empty-day.csv"]
+    # The workbook stays to be fixed; the header-only file has nothing to fix, and leaves.
+    assert [p.name for p in pending_deliveries(calls)] == ["calls.xlsx"]
     zipped = picked["calls.csv.zip"]
     assert zipped.error == "" and zipped.landing is not None and zipped.landing.rows > 0
 
@@ -367,17 +371,23 @@ def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
     data = str(tmp_path / "data")
     calls = register_source(Settings(data_dir=data), str(DEFINITION))
     _drop(calls, CALLS, "calls.csv")
+    (calls.inbox_dir / "renamed.csv").write_text(
+        CALLS.read_text(encoding="utf-8-sig").replace("Call Id", "Call No", 1)
+    )
     (calls.inbox_dir / "empty-day.csv").write_bytes(CALLS.read_bytes().splitlines()[0])
     assert main(["--data-dir", data, "run", "--date", NIGHT.isoformat(), "--json"]) == 1
     rows = json.loads(capsys.readouterr().out)["sources"]
     failed = [r for r in rows if r["outcome"] == "failed"]
     assert len(failed) == 1 and failed[0]["source"] == calls.source
-    assert failed[0]["result"]["inbox_file"].endswith("empty-day.csv")
+    assert failed[0]["result"]["inbox_file"].endswith("renamed.csv")
     assert any(r["outcome"] == "completed" for r in rows)
-    line = next(
-        x for x in outcomes_text(rows, Settings(data_dir=data)).splitlines() if "failed" in x
-    )
+    (empty,) = [r for r in rows if r["result"].get("inbox_file", "").endswith("empty-day.csv")]
+    assert empty["outcome"] == "skipped" and "has no survey rows" in empty["error"]
+    text = outcomes_text(rows, Settings(data_dir=data)).splitlines()
+    line = next(x for x in text if "failed" in x)
     assert line.split()[:3] == [calls.source, "(inbox)", "failed"]
+    line = next(x for x in text if "empty-day.csv" in x)
+    assert line.split()[:3] == [calls.source, "(inbox)", "skipped"]
 
 
 def test_rows_landed_before_the_definition_could_date_them_are_not_kept_elsewhere(
