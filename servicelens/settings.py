@@ -29,6 +29,24 @@ SAMPLE_PER_DAY = 5_000
 DEFAULT_AGENT_KEY_FILE = ".servicelens/agent.key"
 
 
+def _refuse_a_second_key(path: Path) -> None:
+    """Raise ValueError when the working directory holds a default agent key (where earlier
+    versions kept it) that is not the project's key at ``path``: made with it, the agents'
+    published pseudonyms would all change. Which to keep is the user's call."""
+    legacy = (Path.cwd() / DEFAULT_AGENT_KEY_FILE).resolve()
+    if legacy == path or not legacy.exists():
+        return
+    if path.exists() and path.read_text().strip() == legacy.read_text().strip():
+        return
+    other = f"another at {path}" if path.exists() else f"none at {path}"
+    raise ValueError(
+        f"an agent key is at {legacy} (in the working directory, where earlier versions kept "
+        f"it) and {other}, where it is kept now: the agents' pseudonyms were made with one of "
+        f"them. Keep that one: move it (mv {legacy} {path}), or point "
+        "SERVICELENS_AGENT_KEY_FILE at it"
+    )
+
+
 def project_dir() -> Path:
     """The checkout servicelens runs from (the folder holding its ``pyproject.toml``): where
     the agent key, Prefect's home and the caches live unless configured, whichever folder a
@@ -132,10 +150,11 @@ class Settings:
             notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,
             return_window_days=int(os.environ.get("SERVICELENS_RETURN_WINDOW_DAYS", "7")),
             min_agent_contacts=int(os.environ.get("SERVICELENS_MIN_AGENT_CONTACTS", "20")),
-            agent_key_file=str(
-                Path(os.environ.get("SERVICELENS_AGENT_KEY_FILE") or DEFAULT_AGENT_KEY_FILE)
-                .expanduser()
-                .resolve()
+            # Unset: the project's (agent_key); a relative path is the working directory's.
+            agent_key_file=(
+                str(Path(configured_key).expanduser().resolve())
+                if (configured_key := os.environ.get("SERVICELENS_AGENT_KEY_FILE"))
+                else ""
             ),
             fix_list_window_days=int(os.environ.get("SERVICELENS_FIX_LIST_WINDOW_DAYS", "28")),
             early_warning_history_days=int(
@@ -158,6 +177,8 @@ class Settings:
             return from_env.encode()
         configured = Path(self.agent_key_file).expanduser() if self.agent_key_file else None
         path = (configured or project_dir() / DEFAULT_AGENT_KEY_FILE).resolve()
+        if configured is None:
+            _refuse_a_second_key(path)
         root = self.root
         if isinstance(root, Path) and path.is_relative_to(root.expanduser().resolve()):
             raise ValueError(

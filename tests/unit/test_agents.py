@@ -144,3 +144,30 @@ def test_the_default_key_is_the_projects_whichever_folder_a_command_runs_in(
     key = Settings(data_dir=str(tmp_path / "data")).agent_key()
     assert (tmp_path / "project" / ".servicelens" / "agent.key").read_bytes().strip() == key
     assert not (elsewhere / ".servicelens").exists()
+    # The command line's settings (from the environment) too, unless a key file is named.
+    monkeypatch.delenv("SERVICELENS_AGENT_KEY_FILE", raising=False)
+    assert Settings.from_env(str(tmp_path / "data")).agent_key() == key
+    monkeypatch.setenv("SERVICELENS_AGENT_KEY_FILE", "mine.key")
+    named = Settings.from_env(str(tmp_path / "data"))
+    assert named.agent_key_file == str(elsewhere / "mine.key")
+
+
+def test_a_key_left_in_the_working_directory_is_not_silently_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Earlier versions kept the default key in the working directory: a second key would
+    change every published pseudonym, so the user is asked which to keep."""
+    import servicelens.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "project_dir", lambda: tmp_path / "project")
+    monkeypatch.delenv("SERVICELENS_AGENT_KEY")
+    old = tmp_path / "cron" / ".servicelens" / "agent.key"
+    old.parent.mkdir(parents=True)
+    old.write_text("the key the published pseudonyms were made with")
+    monkeypatch.chdir(tmp_path / "cron")
+    with pytest.raises(ValueError, match=r"an agent key is at .*cron/\.servicelens/agent\.key"):
+        Settings(data_dir=str(tmp_path / "data")).agent_key()
+    moved = tmp_path / "project" / ".servicelens" / "agent.key"
+    moved.parent.mkdir(parents=True)
+    moved.write_text(old.read_text())  # the same key in both places is fine
+    assert Settings(data_dir=str(tmp_path / "data")).agent_key() == old.read_bytes()
