@@ -222,7 +222,9 @@ def decode_export(
     8-bit encoding (detected or declared) is checked for mojibake, the marks of text
     encoded twice (``Ã©`` for ``é``) or bytes no 8-bit code page defines, with ftfy's
     detector: a damaged file is refused with its line and a sample of the text, unless
-    ``repair_mojibake`` asks ftfy to repair it. Raises :class:`SourceError`.
+    ``repair_mojibake`` asks ftfy to repair it; a damaged file that is neither UTF-8 nor
+    cp1252 is refused then too, unless ``encoding`` names its code page (repairing latin-1's
+    reading of it would guess). Raises :class:`SourceError`.
     """
     if encoding == "auto":
         buf, found = decode_to_utf8(data)
@@ -249,7 +251,13 @@ def decode_export(
     if repair_mojibake and encoding == "auto" and found == "latin-1":
         # Neither UTF-8 nor cp1252: which code page made the mojibake is unknown, and
         # repairing latin-1's reading of it gives other wrong letters ("FraÇ©che" for a
-        # cp850 "Fraîche"), passed as repaired.
+        # cp850 "Fraîche"), passed as repaired. Text without mojibake needs no repair.
+        try:
+            _refuse_mojibake(path, text, data, found)
+        except SourceError:
+            pass
+        else:
+            return buf, found
         undefined = next((i for i, b in enumerate(data) if b in UNDEFINED_IN_CP1252), 0)
         line = data.count(NEWLINE_BYTE, 0, undefined) + 1
         raise SourceError(

@@ -207,6 +207,17 @@ def test_04_typeform_repair_without_its_code_page_is_refused(tmp_path: Path) -> 
     assert "set `encoding` in the definition's [read]" in str(e.value)
 
 
+def test_repair_on_a_latin_1_file_without_mojibake_reads_it(tmp_path: Path) -> None:
+    """The refusal is for damaged text: a stray byte no cp1252 file has is not damage."""
+    from servicelens.ingest.readers import decode_export
+
+    data = b"id,comment\n1,plain text\x81\n"
+    assert decode_export("x.csv", data, "auto", True) == (
+        data.decode("latin-1").encode("utf-8"),
+        "latin-1",
+    )
+
+
 def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     got = _ingest("google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path)
     assert got.counts.surveys_read == 16 and got.counts.kept == 15
