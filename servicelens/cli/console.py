@@ -147,8 +147,8 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
     if result.get("malformed_lines"):
         failed["malformed lines"] = int(result["malformed_lines"])
     top = max(failed.items(), key=lambda item: item[1]) if failed else None
-    most = f", most for {top[0]} ({top[1]} rows)" if top else ""
+    most = f" (most failed checks: {top[0]}, {top[1]})" if top else ""
     return (
-        f"none of its {read} rows was kept{most}: does the definition fit the export (a "
-        "date format, a renamed column)? `servicelens sources check` shows every row's reasons"
+        f"none of its {read} rows was kept{most}: does the export still fit what reads it "
+        "(a date format, a renamed column)? Every row's reasons are in the quarantine table"
     )

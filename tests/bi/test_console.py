@@ -50,9 +50,9 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     }
     note = nothing_kept_note(result)
     assert note is not None
-    assert note.startswith("none of its 24 rows was kept, most for submitted_at (24 rows)")
+    assert note.startswith("none of its 24 rows was kept (most failed checks: submitted_at, 24)")
     assert note in _detail({"outcome": "completed", "result": result})
     assert nothing_kept_note({**result, "kept": 1}) is None
     assert nothing_kept_note({"surveys_read": 0, "kept": 0}) is None
     malformed = nothing_kept_note({"surveys_read": 3, "kept": 0, "malformed_lines": 3})
-    assert malformed is not None and "most for malformed lines (3 rows)" in malformed
+    assert malformed is not None and "(most failed checks: malformed lines, 3)" in malformed
