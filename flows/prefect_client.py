@@ -30,8 +30,7 @@ from prefect import Flow, flow, get_client
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.context import FlowRunContext, SettingsContext, get_settings_context
 from prefect.events import emit_event
-from prefect.events.related import RelatedResource, tags_as_related_resources
-from prefect.flow_engine import MINIMUM_HEARTBEAT_INTERVAL
+from prefect.flow_engine import MINIMUM_HEARTBEAT_INTERVAL, FlowRunEngine
 from prefect.settings import (
     PREFECT_API_SSL_CERT_FILE,
     PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
@@ -111,19 +110,23 @@ def prompt_flow_heartbeats(every: int | None = None) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    token = _OWN_HEARTBEAT.set(max(int(seconds), MINIMUM_HEARTBEAT_INTERVAL))
-    try:
-        with WITHOUT_FLOW_HEARTBEAT.context():
-            yield
-    finally:
-        _OWN_HEARTBEAT.reset(token)
+    with _engine_without_heartbeat(max(int(seconds), MINIMUM_HEARTBEAT_INTERVAL)):
+        yield
 
 
 @contextmanager
 def without_flow_heartbeats() -> Iterator[None]:
     """No heartbeat for the flow runs started inside, from Prefect's engine or from
     :func:`sends_heartbeats` (a date run inside a parent flow run's process: flows/dates.py)."""
-    token = _OWN_HEARTBEAT.set(None)
+    with _engine_without_heartbeat(None):
+        yield
+
+
+@contextmanager
+def _engine_without_heartbeat(own: int | None) -> Iterator[None]:
+    """Prefect's engine sends no heartbeat inside; :func:`sends_heartbeats` sends one every
+    ``own`` seconds (None: none)."""
+    token = _OWN_HEARTBEAT.set(own)
     try:
         with WITHOUT_FLOW_HEARTBEAT.context():
             yield
@@ -170,37 +173,12 @@ def beating_flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
 def _heartbeats_of_this_run() -> Iterator[None]:
     seconds = _OWN_HEARTBEAT.get()
     context = FlowRunContext.get()
-    run = context.flow_run if context else None
-    if seconds is None or run is None:
+    if seconds is None or context is None or context.flow_run is None or context.flow is None:
         yield
         return
-    # As Prefect's engine builds them (prefect.flow_engine, _build_heartbeat_event_template).
-    resource = {
-        "prefect.resource.id": f"prefect.flow-run.{run.id}",
-        "prefect.resource.name": run.name or "",
-        "prefect.version": prefect_version(),
-    }
-    related: list[RelatedResource] = []
-    if run.flow_id:
-        related.append(
-            RelatedResource.model_validate(
-                {
-                    "prefect.resource.id": f"prefect.flow.{run.flow_id}",
-                    "prefect.resource.role": "flow",
-                    "prefect.resource.name": context.flow.name if context and context.flow else "",
-                }
-            )
-        )
-    if run.deployment_id:
-        related.append(
-            RelatedResource.model_validate(
-                {
-                    "prefect.resource.id": f"prefect.deployment.{run.deployment_id}",
-                    "prefect.resource.role": "deployment",
-                }
-            )
-        )
-    related += tags_as_related_resources(set(run.tags or []))
+    # The resource and related resources as Prefect's engine builds them for this run.
+    engine: FlowRunEngine[Any, Any] = FlowRunEngine(flow=context.flow, flow_run=context.flow_run)
+    resource, related = engine._build_heartbeat_event_template()
     stop = threading.Event()
 
     def beat() -> None:
@@ -221,13 +199,6 @@ def _heartbeats_of_this_run() -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=2)
-
-
-def prefect_version() -> str:
-    """The running Prefect's version, as its heartbeat events carry it."""
-    import prefect
-
-    return str(prefect.__version__)
 
 
 class BusyRetryTransport(httpx.HTTPTransport):
