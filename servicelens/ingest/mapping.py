@@ -34,7 +34,6 @@ from servicelens.ingest.readers import (
     decode_export,
     decode_to_utf8,
     read_csv_with_lines,
-    refuse_binary,
     sniff_delimiter,
     unpack_delivery,
 )
@@ -182,8 +181,7 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     pages, checked for mojibake: :func:`~servicelens.ingest.readers.decode_export`).
     Raises :class:`SourceError` naming the file: not valid JSON, no list of records, or an
     empty one."""
-    unpacked, unpacked_from = unpack_delivery(str(path), read_bytes(str(path)))
-    refuse_binary(str(path), unpacked, "JSON")
+    unpacked, unpacked_from = unpack_delivery(str(path), read_bytes(str(path)), "JSON")
     data, encoding = decode_export(str(path), unpacked)
     del unpacked
     text = data.decode("utf-8")

@@ -252,16 +252,11 @@ def decode_export(
         # Neither UTF-8 nor cp1252: which code page made the mojibake is unknown, and
         # repairing latin-1's reading of it gives other wrong letters ("FraÇ©che" for a
         # cp850 "Fraîche"), passed as repaired. Text without mojibake needs no repair.
-        try:
-            _refuse_mojibake(path, text, data, found)
-        except SourceError:
-            pass
-        else:
+        if _mojibake_line(text) is None:
             return buf, found
-        undefined = next((i for i, b in enumerate(data) if b in UNDEFINED_IN_CP1252), 0)
-        line = data.count(NEWLINE_BYTE, 0, undefined) + 1
+        offset, line = _undefined_in_cp1252(data) or (0, 1)
         raise SourceError(
-            f"{path}: line {line}: byte 0x{data[undefined]:02X} is not a cp1252 character and "
+            f"{path}: line {line}: byte 0x{data[offset]:02X} is not a cp1252 character and "
             "the file is not UTF-8, so its code page cannot be detected and its text cannot be "
             "repaired reliably: set `encoding` in the definition's [read] to the code page "
             'it was saved in (e.g. "cp850" for a DOS-era export, "mac_roman" for a classic '
@@ -275,27 +270,46 @@ def decode_export(
     return buf, found
 
 
-def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
-    """Raise when 8-bit text shows mojibake; C1 control characters alone are not mojibake
-    (a stray one is removed later as a control character)."""
-    from ftfy.badness import BADNESS_RE, is_bad
+def _mojibake_line(text: str) -> tuple[int, str] | None:
+    """The first line (1-based number, text) of 8-bit text that shows mojibake, by ftfy's
+    detector; C1 control characters alone are not mojibake (a stray one is removed later as
+    a control character). None when no line does."""
+    from ftfy.badness import is_bad
 
     for number, line in _lines_maybe_mojibake(text):
         if is_bad(line) and is_bad(_C1_CONTROLS.sub("", line)):
-            undefined = next((i for i, b in enumerate(data) if b in UNDEFINED_IN_CP1252), None)
-            why = ""
-            if undefined is not None:
-                at = data.count(NEWLINE_BYTE, 0, undefined) + 1
-                why = f"; byte 0x{data[undefined]:02X} on line {at} is not a cp1252 character"
-            found = BADNESS_RE.search(_C1_CONTROLS.sub("", line))
-            at_char = found.start() if found else 0
-            sample = line[max(at_char - 20, 0) : at_char + 20].strip()
-            raise SourceError(
-                f"{path}: line {number}: the text {sample!r} looks double-encoded (mojibake) "
-                f"after reading the file as {encoding}{why}. Re-export it as UTF-8, or set "
-                '`encoding` (e.g. "cp850") and `repair_mojibake = true` in the definition\'s '
-                "[read] to repair it"
-            )
+            return number, line
+    return None
+
+
+def _undefined_in_cp1252(data: bytes) -> tuple[int, int] | None:
+    """The byte offset and 1-based line of the first byte no cp1252 text has, if any."""
+    offset = next((i for i, b in enumerate(data) if b in UNDEFINED_IN_CP1252), None)
+    return None if offset is None else (offset, data.count(NEWLINE_BYTE, 0, offset) + 1)
+
+
+def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
+    """Raise when 8-bit text shows mojibake (:func:`_mojibake_line`), quoting it."""
+    from ftfy.badness import BADNESS_RE
+
+    bad = _mojibake_line(text)
+    if bad is None:
+        return
+    number, line = bad
+    undefined = _undefined_in_cp1252(data)
+    why = ""
+    if undefined is not None:
+        offset, at = undefined
+        why = f"; byte 0x{data[offset]:02X} on line {at} is not a cp1252 character"
+    found = BADNESS_RE.search(_C1_CONTROLS.sub("", line))
+    at_char = found.start() if found else 0
+    sample = line[max(at_char - 20, 0) : at_char + 20].strip()
+    raise SourceError(
+        f"{path}: line {number}: the text {sample!r} looks double-encoded (mojibake) "
+        f"after reading the file as {encoding}{why}. Re-export it as UTF-8, or set "
+        '`encoding` (e.g. "cp850") and `repair_mojibake = true` in the definition\'s '
+        "[read] to repair it"
+    )
 
 
 @functools.cache
@@ -405,9 +419,11 @@ def _delivered_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     ]
 
 
-def unpack_delivery(path: str, data: bytes) -> tuple[bytes, str | None]:
+def unpack_delivery(path: str, data: bytes, kind: str = "CSV") -> tuple[bytes, str | None]:
     """The export inside a compressed delivery, and how it was packed (see
-    :attr:`RawRead.unpacked_from`); other bytes are returned as they are, with None.
+    :attr:`RawRead.unpacked_from`); other bytes are returned as they are, with None. Either
+    way, a known non-text file is refused by what it is (:func:`_refuse_binary`; ``kind``
+    names the text expected, "CSV" or "JSON").
 
     Exports are often delivered compressed: the CFPB publishes its complaint database as
     ``complaints.csv.zip``, and object-store exports are commonly gzipped. A gzip file is
@@ -416,6 +432,13 @@ def unpack_delivery(path: str, data: bytes) -> tuple[bytes, str | None]:
     caller to read or refuse as a workbook. Decompressed in memory: an export is held whole
     either way. Raises :class:`SourceError` naming the file for a damaged or truncated
     archive, an empty one, or one holding several files (which of them is the export?)."""
+    unpacked, packed = _unpacked(path, data)
+    _refuse_binary(path, unpacked, kind)
+    return unpacked, packed
+
+
+def _unpacked(path: str, data: bytes) -> tuple[bytes, str | None]:
+    """:func:`unpack_delivery` without the refusal of non-text files."""
     if data.startswith(GZIP_SIGNATURE):
         try:
             return gzip.decompress(data), "gzip"
@@ -472,7 +495,7 @@ def unpack_delivery(path: str, data: bytes) -> tuple[bytes, str | None]:
         ) from error
 
 
-def refuse_binary(path: str, data: bytes, kind: str = "CSV") -> None:
+def _refuse_binary(path: str, data: bytes, kind: str) -> None:
     """Refuse a delivery that is a known non-text file (an .xlsx, an .xls, gzip, PDF) by
     what it is, before decoding could read its bytes as 8-bit text and call it mojibake.
     ``kind`` names the text expected ("CSV", "JSON"). Raises :class:`SourceError`."""
@@ -684,7 +707,6 @@ def read_csv_with_lines(
     """
     path = str(path)
     raw, unpacked_from = unpack_delivery(path, read_bytes(path) if data is None else data)
-    refuse_binary(path, raw)
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
     buf = _with_classic_mac_line_ends_as_newlines(buf)
     check_is_text(path, buf)
@@ -1114,8 +1136,7 @@ def read_jsonl_with_lines(
     split_here = False
     unpacked_from = None
     if source is None:
-        unpacked, unpacked_from = unpack_delivery(path, read_bytes(path))
-        refuse_binary(path, unpacked, "JSON")
+        unpacked, unpacked_from = unpack_delivery(path, read_bytes(path), "JSON")
         decoded_bytes, encoding = decode_to_utf8(unpacked)
         del unpacked
         split_here = b"\r" in decoded_bytes
@@ -1186,9 +1207,9 @@ def read_jsonl_with_lines(
     frame = decoded.select(*schema, pl.lit(path).alias("source_file"), "source_line")
     rejects.sort(key=lambda r: r.line)
     skipped = rows_decoded - frame.height
-    read = RawRead(path, encoding, list(schema), frame, rejects, skipped)
-    read.unpacked_from = unpacked_from
-    return read
+    return RawRead(
+        path, encoding, list(schema), frame, rejects, skipped, unpacked_from=unpacked_from
+    )
 
 
 #: The text polars' NDJSON reader writes into a String column for a JSON value that is not
