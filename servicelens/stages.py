@@ -20,7 +20,7 @@ import polars as pl
 from models.registry import load_champion_in_background
 from servicelens.checkpoints import checkpoint
 from servicelens.ingest.definitions import SourceDefinition
-from servicelens.ingest.landing import landed_rows
+from servicelens.ingest.landing import landed_rows, period_start_of
 from servicelens.ingest.mapping import (
     MappedExport,
     delimiter_hint,
@@ -888,7 +888,7 @@ def _dated_elsewhere(rows: pl.DataFrame, period: date, granularity: str) -> pl.D
     it does not belong to, and the row delivered again would be refused as already accepted
     elsewhere."""
     dated = pl.col("survey_date")
-    start = dated.dt.month_start() if granularity == "month" else dated
+    start = period_start_of(dated, granularity)
     return rows.filter(dated.is_not_null() & (start != period)).select(
         ROW_ID,
         pl.format(

@@ -59,6 +59,11 @@ def period_start(day: date, granularity: str) -> date:
     return day.replace(day=1) if granularity == "month" else day
 
 
+def period_start_of(dates: pl.Expr, granularity: str) -> pl.Expr:
+    """:func:`period_start` of each date of a Date expression."""
+    return dates.dt.month_start() if granularity == "month" else dates
+
+
 @dataclass
 class Landing:
     """What landing one delivery did."""
@@ -186,9 +191,7 @@ def land_delivery(
     mapped = map_export(definition, read, settings.timezone)
     rows = landed_rows(mapped, settings, definition, sha, landed_at)
     rows = rows.with_columns(
-        pl.col(PARTITION_COLUMN)
-        .map_elements(lambda d: period_start(d, definition.partition), return_dtype=pl.Date)
-        .alias("_period")
+        period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     periods = rows.get_column("_period").unique().sort().to_list()
