@@ -108,35 +108,25 @@ def configured_source_outcomes(
     definition fits it. A file without rows (nothing to land, nothing to fix) is a skipped
     outcome saying so."""
     outcomes, picked = run_configured_sources(settings, target, nightly, as_of)
-    empty = [
-        DateOutcome(
-            target.isoformat(),
-            "skipped",
-            None,
-            {"source": p["source"], "inbox_file": p["file"]},
-            p["note"],
-            "",
-        )
-        for p in picked
-        if p.get("note")
-    ]
-    return (
-        outcomes
-        + empty
-        + [
-            DateOutcome(
-                target.isoformat(),
-                "failed",
-                None,
-                # Whose inbox, and which file: no partition of it ran.
-                {"source": p["source"], "inbox_file": p["file"]},
-                f"{p['file']}: {p['error']}",
-                "fix the definition or the file: it stays in the inbox and lands on the next run",
+    skipped, failed = [], []
+    for p in picked:
+        # Whose inbox, and which file: no partition of it ran.
+        inbox = {"source": p["source"], "inbox_file": p["file"]}
+        if p.get("note"):
+            skipped.append(DateOutcome(target.isoformat(), "skipped", None, inbox, p["note"], ""))
+        elif p["error"]:
+            failed.append(
+                DateOutcome(
+                    target.isoformat(),
+                    "failed",
+                    None,
+                    inbox,
+                    f"{p['file']}: {p['error']}",
+                    "fix the definition or the file: it stays in the inbox and lands on the next "
+                    "run",
+                )
             )
-            for p in picked
-            if p["error"]
-        ]
-    )
+    return outcomes + skipped + failed
 
 
 @beating_flow(name="land-and-run", flow_run_name="land-{definition}")

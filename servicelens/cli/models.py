@@ -141,16 +141,14 @@ def _labelled_inputs(
     scored: list[pl.DataFrame] = []
     facts: list[pl.DataFrame] = []
     files: list[dict[str, Any]] = []
-    unlabelled_text = 0  # rows with text but no label, to say why none can be scored on
+    written = pl.col("comment").fill_null("").str.strip_chars() != ""
+    with_text = 0  # rows with text, labelled or not: to say why none can be scored on
     for path in paths:
         ingested = ingest_export(definition, path, settings, require_label=True)
         everything = model_rows(ingested.clean, definition.features)
         rows = labelled_rows(everything)
-        unlabelled_text = unlabelled_text + int(
-            (everything.get_column("comment").fill_null("").str.strip_chars() != "").sum()
-        )
-        texts = rows.get_column("comment").fill_null("").str.strip_chars().str.len_chars()
-        has_text = bool((texts > 0).any())
+        with_text += everything.filter(written).height
+        has_text = bool(rows.select(written.any()).item())
         (scored if has_text else facts).append(rows)
         files.append(
             {
@@ -164,10 +162,11 @@ def _labelled_inputs(
         )
     if not scored:
         labelled = sum(f["labelled_rows"] for f in files)
+        # No labelled row has text here, so every row with text is unlabelled.
         why = (
-            f"none of their {labelled} labelled rows has comment text ({unlabelled_text} "
+            f"none of their {labelled} labelled rows has comment text ({with_text} "
             "rows with text have no label, e.g. outcomes still in progress)"
-            if unlabelled_text
+            if with_text
             else "no row of theirs has comment text"
         )
         raise ValueError(
