@@ -152,3 +152,15 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
         f"none of its {read} rows was kept{most}: does the export still fit what reads it "
         "(a date format, a renamed column)? Every row's reasons are in the quarantine table"
     )
+
+
+def counts_detail(result: dict[str, Any], flag: str = "") -> str:
+    """A completed date's or partition's counts for a run's table ("read 24 kept 20
+    quarantined 4 scored 9"), ``flag`` after them, then :func:`nothing_kept_note` if it
+    applies. ``result``: a date's outcome result."""
+    text = (
+        f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
+        f"{result.get('quarantined')} scored {result.get('scored')}{flag}"
+    )
+    note = nothing_kept_note(result)
+    return f"{text}; {note}" if note else text

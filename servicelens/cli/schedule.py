@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from servicelens.cli.console import nothing_kept_note, table
+from servicelens.cli.console import counts_detail, table
 from servicelens.cli.interrupts import stops_itself
 from servicelens.settings import Settings
 from servicelens.storage.runs import RERUN_POLICIES
@@ -23,12 +23,7 @@ def _detail(row: dict[str, Any]) -> str:
     result = row.get("result") or {}
     parts = []
     if row["outcome"] == "completed":
-        parts.append(
-            f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
-            f"{result.get('quarantined')} scored {result.get('scored')}"
-        )
-        if note := nothing_kept_note(result):
-            parts.append(note)
+        parts.append(counts_detail(result))
     elif row.get("error"):
         parts.append(str(row["error"]))
     if row.get("todo"):

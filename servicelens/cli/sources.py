@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from servicelens.cli.console import nothing_kept_note, table
+from servicelens.cli.console import counts_detail, table
 from servicelens.settings import Settings
 
 #: Canonical columns shown in the preview, when the definition fills them.
@@ -188,11 +188,7 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
                     "partition": "(inbox)" if r["result"].get("inbox_file") else r["day"],
                     "outcome": r["outcome"],
                     "detail": r["error"]
-                    or f"read {r['result'].get('surveys_read')} kept "
-                    f"{r['result'].get('kept')} quarantined "
-                    f"{r['result'].get('quarantined')} scored {r['result'].get('scored')}"
-                    + (" (no model yet)" if _without_model(r) else "")
-                    + (f"; {note}" if (note := nothing_kept_note(r["result"])) else ""),
+                    or counts_detail(r["result"], " (no model yet)" if _without_model(r) else ""),
                 }
                 for r in rows
             ]
