@@ -732,14 +732,20 @@ def read_csv_with_lines(
         ) from error
 
 
+#: A field that holds nothing, for polars' regex engine: empty, or spaces and tabs only
+#: (not ``\s``, which Python's engine draws otherwise on control characters).
+BLANK_FIELD = r"^[ \t]*$"
+
+
 def _without_empty_records(read: RawRead) -> RawRead:
-    """``read`` without the records whose every field is empty or blank (``,,,,``: the rows
-    a spreadsheet saves below its data, or between blocks of it). Like blank lines they
-    hold nothing, and are not records; each was quarantined as a response without an id."""
+    """``read`` without the records whose every field is empty or only spaces and tabs
+    (:data:`BLANK_FIELD`; ``,,,,``: the rows a spreadsheet saves below its data, or between
+    blocks of it). Like blank lines they hold nothing, and are not records; each was
+    quarantined as a response without an id."""
     fields = [c for c in read.header if c in read.frame.columns]
     if not fields or read.frame.is_empty():
         return read
-    blank = r"^\s*$"
+    blank = BLANK_FIELD
     # The first field alone first: a file without such records pays one pass over one column.
     maybe = read.frame.filter(pl.col(fields[0]).str.contains(blank))
     if maybe.is_empty():
