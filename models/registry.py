@@ -36,6 +36,10 @@ METRICS_FILE = "metrics.json"
 REFERENCE_FILE = "reference.json"
 OUT_OF_FOLD_FILE = "out_of_fold.parquet"
 CHAMPION_FILE = "champion.json"
+#: How a version's model file is laid out, recorded in its metadata. 2: vectorisers save
+#: their vocabulary as two arrays (models/native_text.py), not one zip member per term.
+#: Every format loads; a newer one only loads faster.
+MODEL_FORMAT = 2
 #: A challenger replaces the champion unless its holdout macro-F1 is lower by more than this.
 PROMOTION_TOLERANCE = 0.01
 
@@ -129,6 +133,7 @@ def save_model(
         "version": version,
         "saved_at": datetime.now(UTC).isoformat(),
         "model_sha256": sha256_file(model_path),
+        "model_format": MODEL_FORMAT,
         "libraries": library_versions(),
     }
     (target / METADATA_FILE).write_text(json.dumps(full_meta, indent=2, default=str))
