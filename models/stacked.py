@@ -20,6 +20,8 @@ by a logistic regression with non-negative weights on their out-of-fold log-odds
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
@@ -29,17 +31,25 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 #: A text log-odds input is clipped to this magnitude: beyond it nothing changes a decision.
 _LOGIT_CLIP = 12.0
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The process's native thread pools, found once: threadpoolctl lists the loaded
+    libraries each time it is asked without a controller (3-12 ms a call, and scoring asks
+    per chunk). scikit-learn's OpenMP library is loaded by this module's imports."""
+    return ThreadpoolController()
 
 
 def one_thread() -> threadpool_limits:
     """Run the booster on one OpenMP thread: on a few thousand rows more threads gain nothing,
     and on a shared machine (2 cores, other jobs running) OpenMP threads waiting on each other
     made fitting and prediction 10-15x slower (measured: 13.5 s vs 0.8 s for one fit)."""
-    return threadpool_limits(limits=1, user_api="openmp")
+    return _threadpools().limit(limits=1, user_api="openmp")
 
 
 def has_text(x: pd.DataFrame, column: str) -> np.ndarray:
