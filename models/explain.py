@@ -26,6 +26,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
+from models.native_text import prepare_vocabularies
 from models.pipeline import RootCauseModel
 from models.stacked import TextFactsBlend, TextThenFacts, one_thread
 
@@ -313,6 +314,18 @@ def _in_bitset(bitset: np.ndarray, codes: np.ndarray) -> np.ndarray:
 _ROUTINGS: weakref.WeakKeyDictionary[Any, tuple[int, list[_TreeRouting]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def prepare_for_scoring(model: RootCauseModel) -> None:
+    """Build now what the first :func:`predict_with_flat_reasons` call on ``model`` would
+    build before it scores: the booster's tree tables (:func:`_tree_routings`, 0.06 s for
+    the bench's 200 trees) and the native vectorisers' vocabulary tables. Both are cached
+    per fitted model, so scoring then starts at once; for a caller that loads the champion
+    on a thread while the date's files are read (``models.registry``)."""
+    prepare_vocabularies(model)
+    if isinstance(model, TextThenFacts):
+        booster = model.booster_
+        _tree_routings(booster, *booster._bin_mapper.make_known_categories_bitsets())
 
 
 def _tree_routings(

@@ -583,6 +583,19 @@ def with_stock_vectorizers(model: Any) -> int:
     return _replace_vectorizers(model, (NativeTfidfVectorizer, NativeCountVectorizer), stock_twin)
 
 
+def prepare_vocabularies(model: Any) -> int:
+    """Build now, for every native vectoriser inside ``model`` (walked as
+    :func:`with_native_vectorizers` walks it), the vocabulary tables its first ``transform``
+    would build (0.015 s for the bench's model); return how many vectorisers there are. For
+    a caller that loads a model ahead of scoring, on a thread beside other work."""
+
+    def prepare(vectorizer: CountVectorizer) -> CountVectorizer:
+        _vocabulary(vectorizer)
+        return vectorizer
+
+    return _replace_vectorizers(model, (NativeTfidfVectorizer, NativeCountVectorizer), prepare)
+
+
 def _replace_vectorizers(
     model: Any, kinds: tuple[type, ...], twin: Callable[[CountVectorizer], CountVectorizer]
 ) -> int:

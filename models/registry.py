@@ -222,15 +222,19 @@ def cached_model(models_dir: DataPath, version: str) -> RootCauseModel:
 
 def load_champion_in_background(models_dir: DataPath) -> None:
     """Start loading the champion (if any) into :func:`cached_model`'s cache on a thread,
-    for a caller that will score soon and reads the day's files until then. Returns at once.
+    and building the tables its first scoring would build
+    (:func:`~models.explain.prepare_for_scoring`), for a caller that will score soon and
+    reads the day's files until then. Returns at once.
     A failure here is dropped: the scoring step's own :func:`cached_model` call meets it
     again and raises it with its message."""
 
     def load() -> None:
+        from models.explain import prepare_for_scoring
+
         try:
             version = champion_version(models_dir)
             if version is not None:
-                cached_model(models_dir, version)
+                prepare_for_scoring(cached_model(models_dir, version))
         except Exception:  # raised again where the model is used
             return
 

@@ -4,6 +4,8 @@ not read off coefficients: check that each fact's reason is exactly what that fa
 from __future__ import annotations
 
 import re
+import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -204,3 +206,37 @@ def test_reasons_equal_the_plain_computation(
     scored = score_negatives(model, responses, threshold=THRESHOLD)
     expected_p, expected = _reasons_by_definition(model, frame, 3, THRESHOLD)
     assert scored.get_column("top_reasons").to_list() == expected
+
+
+def test_a_champion_loaded_in_background_is_ready_to_score(
+    boosted: TextThenFacts, labelled: pl.DataFrame, tmp_path: Path
+) -> None:
+    """The background load also builds the tree tables and vocabulary tables the first
+    scoring would build, and the reasons scored with them are the ones built on demand."""
+    from models import explain, native_text
+    from models.registry import (
+        cached_model,
+        load_champion_in_background,
+        save_model,
+        set_champion,
+    )
+
+    save_model(boosted, tmp_path, "v1", {}, {})
+    set_champion(tmp_path, "v1", "test")
+    load_champion_in_background(tmp_path)
+    for thread in threading.enumerate():
+        if thread.name == "champion-model":
+            thread.join(timeout=120)
+    loaded = cached_model(tmp_path, "v1")
+    assert isinstance(loaded, TextThenFacts)
+    assert loaded.booster_ in explain._ROUTINGS
+    native: list[object] = []
+    kinds = (native_text.NativeTfidfVectorizer, native_text.NativeCountVectorizer)
+    native_text._replace_vectorizers(loaded, kinds, lambda v: native.append(v) or v)
+    assert native
+    assert all(v in native_text._TABLES for v in native)
+    frame = feature_frame(labelled.head(300))
+    ready = predict_with_reasons(loaded, frame, threshold=THRESHOLD)
+    fresh = predict_with_reasons(boosted, frame, threshold=THRESHOLD)
+    np.testing.assert_array_equal(ready[0], fresh[0])
+    assert ready[1] == fresh[1]
