@@ -55,7 +55,11 @@ def land_delivery_task(settings: Settings, file: str) -> dict[str, Any]:
 
 
 def _landing_dict(landing: Landing) -> dict[str, Any]:
-    return {**asdict(landing), "periods": {str(k): v for k, v in landing.periods.items()}}
+    return {
+        **asdict(landing),
+        "periods": {str(k): v for k, v in landing.periods.items()},
+        "moved_out": {str(k): v for k, v in landing.moved_out.items()},
+    }
 
 
 def source_settings(settings: Settings, definition: str) -> Settings:

@@ -192,6 +192,17 @@ class SourceDefinition:
     extends: tuple[str, ...] = ()
 
     @property
+    def fingerprint(self) -> str:
+        """sha256 of the rules as parsed (every setting, with the presets it extends applied;
+        not the file's path, comments or layout): landing records it for each delivery, so
+        the same file dropped again under changed rules is landed again."""
+        import dataclasses
+        import hashlib
+
+        rules = repr(dataclasses.replace(self, path=Path()))
+        return hashlib.sha256(rules.encode()).hexdigest()
+
+    @property
     def export_columns(self) -> list[tuple[str, ...]]:
         """Every export column the definition reads (alternatives grouped)."""
         wanted: list[tuple[str, ...]] = []

@@ -12,7 +12,14 @@ again. Landing one:
    in the business timezone (a row whose time cannot be read is dated by its delivery, so its
    reason is reported with that date);
 3. rewrites each touched partition whole: the rows it held from other deliveries, plus this
-   delivery's. Its manifest names every delivery file in it, with its sha256.
+   delivery's. Its manifest names every delivery file in it, with its sha256, and the
+   fingerprint of the definition each was landed with.
+
+The same bytes dropped again under the same definition change nothing ("already landed").
+Under a changed definition (a fixed column mapping or date format) they are landed again:
+their rows replace the ones landed before, and a partition they no longer land in (their
+rows were dated by the delivery while the date format did not fit) is rewritten without
+them, so no row is both kept in one partition and quarantined in another.
 
 Re-delivered rows are not resolved here: every copy is landed, dated by its delivery, and
 the clean layer keeps the latest (the older go to quarantine as superseded). A late row
@@ -75,14 +82,23 @@ class Landing:
     rejects: int
     #: Partitions (period starts) rewritten, with how many of this delivery's rows each got.
     periods: dict[date, int] = field(default_factory=dict)
-    #: The same bytes had been landed before: nothing changed.
+    #: The same bytes had been landed before, under the same definition: nothing changed.
     already_landed: bool = False
+    #: Partitions this delivery's rows had been landed in and no longer are (landed again
+    #: under a changed definition), with how many of its rows each lost. Each is also in
+    #: ``periods`` (rewritten, with 0 of its rows).
+    moved_out: dict[date, int] = field(default_factory=dict)
 
 
-def _copy_as_delivered(settings: Settings, file: str | DataPath) -> tuple[DataPath, str, bytes]:
+def _copy_as_delivered(
+    settings: Settings, file: str | DataPath
+) -> tuple[DataPath, str, bytes, bool]:
+    """Copy ``file`` into the raw zone; return the copy, its sha256, its bytes, and whether
+    the same bytes were delivered before (under any name)."""
     data = read_bytes(str(file))
     sha = hashlib.sha256(data).hexdigest()
     target = settings.deliveries_dir / f"{sha[:12]}-{Path(str(file)).name}"
+    seen = any(True for _ in settings.deliveries_dir.glob(f"{sha[:12]}-*"))
     if not target.exists():
         if isinstance(target, Path):
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +107,7 @@ def _copy_as_delivered(settings: Settings, file: str | DataPath) -> tuple[DataPa
             partial.rename(target)
         else:  # one PUT: an object store never shows part of an object
             target.write_bytes(data)
-    return target, sha, data
+    return target, sha, data, seen
 
 
 def landed_rows(
@@ -180,7 +196,7 @@ def land_delivery(
     anything but the raw copy is written: a file that cannot be read lands nothing.
     """
     landed_at = landed_at or datetime.now(UTC)
-    target, sha, _ = _copy_as_delivered(settings, file)
+    target, sha, _, seen = _copy_as_delivered(settings, file)
     read = read_export(definition, target)
     if read.records_read == 0:
         # Landing it would change nothing, and say nothing.
@@ -195,13 +211,17 @@ def land_delivery(
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     periods = rows.get_column("_period").unique().sort().to_list()
-    already = all(
-        sha in (read_manifest(settings.landed_dir, p) or {}).get("deliveries", {}) for p in periods
-    )
-    if periods and already:
+    rules = definition.fingerprint
+    # The partitions holding this delivery already: only bytes delivered before can be in
+    # any (a new delivery reads no manifest but those of the partitions it lands in).
+    holding = _partitions_holding(settings, sha, periods, seen)
+    moved_out = [p for p in holding if p not in periods]
+    # A manifest written before fingerprints were recorded counts as the same rules.
+    same_rules = all(holding[p].get("definitions", {}).get(sha, rules) == rules for p in holding)
+    if periods and set(periods) <= set(holding) and not moved_out and same_rules:
         result.already_landed = True
         return result
-    for period in periods:
+    for period in [*periods, *moved_out]:
         new = rows.filter(pl.col("_period") == period).drop("_period")
         result.periods[period] = new.height
         old_manifest = read_manifest(settings.landed_dir, period) or {}
@@ -209,16 +229,25 @@ def land_delivery(
         if (partition_dir(settings.landed_dir, period) / PARTITION_FILE).exists():
             kept = read_partition(settings.landed_dir, period).drop(PARTITION_COLUMN)
             # Landing the same delivery again replaces its rows, never doubles them.
-            frames.insert(0, kept.filter(pl.col("delivery") != sha))
+            others = kept.filter(pl.col("delivery") != sha)
+            if period in moved_out:
+                result.moved_out[period] = kept.height - others.height
+            frames.insert(0, others)
         merged = pl.concat(frames, how="diagonal_relaxed").sort(
             "landed_at", "source_file", "source_line"
         )
-        deliveries = {**old_manifest.get("deliveries", {}), sha: str(target)}
+        deliveries = dict(old_manifest.get("deliveries", {}))
+        fingerprints = dict(old_manifest.get("definitions", {}))
+        deliveries.pop(sha, None)
+        fingerprints.pop(sha, None)
+        if new.height:
+            deliveries[sha], fingerprints[sha] = str(target), rules
         manifest = {
             "source": definition.name,
             "definition": str(definition.path),
             "partition": {"key": PARTITION_COLUMN, "granularity": definition.partition},
             "deliveries": deliveries,
+            "definitions": fingerprints,
             "inputs": {path: digest for digest, path in deliveries.items()},
             "landed_at": landed_at.isoformat(),
         }
@@ -231,6 +260,23 @@ def land_delivery(
             settings.staging_dir,
         )
     return result
+
+
+def _partitions_holding(
+    settings: Settings, sha: str, periods: list[date], seen: bool
+) -> dict[date, dict[str, Any]]:
+    """The landed partitions whose manifest names delivery ``sha``, with their manifests.
+
+    Bytes not ``seen`` before are only looked for in ``periods`` (the partitions they land
+    in): one manifest read each. Bytes delivered before are looked for in every partition,
+    for those they were landed in under other rules."""
+    candidates = landed_periods(settings) if seen else periods
+    holding = {}
+    for period in candidates:
+        manifest = read_manifest(settings.landed_dir, period) or {}
+        if sha in manifest.get("deliveries", {}):
+            holding[period] = manifest
+    return holding
 
 
 def landed_periods(settings: Settings) -> list[date]:

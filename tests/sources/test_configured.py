@@ -436,7 +436,53 @@ def test_rows_landed_before_the_definition_could_date_them_are_not_kept_elsewher
         r.startswith("submitted_at: now reads as survey date 2021-01-01, so the row belongs "
                      "to partition 2021-01-01, not 2026-12-01") for r in reasons
     ), reasons  # fmt: skip
-    # Dropped again under the fixed definition, the same bytes land where they belong.
+    # Dropped again under the fixed definition, the same bytes land where they belong, and
+    # leave the partition they were landed in: no row is kept in one partition and
+    # quarantined in another.
     again = land_delivery(settings, load_definition(str(fixed)), iso, now)
-    assert not again.already_landed and delivered not in again.periods
+    assert not again.already_landed
     assert min(again.periods) == date(2021, 1, 1)
+    assert again.moved_out == {delivered: 24} and again.periods[delivered] == 0
+    assert sum(again.periods.values()) == 24
+    left = read_partition(settings.landed_dir, delivered)
+    assert left.height == 0
+    assert again.sha256 not in (read_manifest(settings.landed_dir, delivered) or {})["deliveries"]
+    clean, quarantine, counts = validate_landed_rows(
+        settings, load_definition(str(fixed)), left, now, None, delivered
+    )
+    assert clean.height == quarantine.height == counts.surveys_read == 0
+    # The same bytes under the same rules once more: nothing changes.
+    assert land_delivery(settings, load_definition(str(fixed)), iso, now).already_landed
+
+
+def test_the_same_file_dropped_again_under_a_fixed_mapping_is_landed_again(
+    tmp_path: Path,
+) -> None:
+    """A mapping fixed after a delivery landed (the queue read from the wrong column) and
+    the same file dropped again: its rows are landed again under the fixed mapping, not
+    refused as already landed; a definition saved again unchanged changes nothing."""
+    from datetime import UTC
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(DEFINITION.read_text().replace('queue = "Topic"', 'queue = "Agent"'))
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(wrong))
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    first = land_delivery(settings, load_definition(str(wrong)), CALLS, at)
+    period = min(first.periods)
+    queues = read_partition(settings.landed_dir, period).get_column("queue").unique().to_list()
+    assert "Eli" in queues
+    assert land_delivery(settings, load_definition(str(wrong)), CALLS, at).already_landed
+    copied = tmp_path / "copied.toml"  # the same rules in another file: the same fingerprint
+    copied.write_text("# saved again\n" + wrong.read_text())
+    assert land_delivery(settings, load_definition(str(copied)), CALLS, at).already_landed
+
+    again = land_delivery(settings, load_definition(str(DEFINITION)), CALLS, at)
+    assert not again.already_landed and again.moved_out == {}
+    assert again.periods == first.periods
+    landed = read_partition(settings.landed_dir, period)
+    assert "Eli" not in landed.get_column("queue").to_list()
+    assert "Technical Support" in landed.get_column("queue").to_list()
+    assert landed.height == first.periods[period]  # replaced, not doubled
