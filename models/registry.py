@@ -38,7 +38,8 @@ OUT_OF_FOLD_FILE = "out_of_fold.parquet"
 CHAMPION_FILE = "champion.json"
 #: How a version's model file is laid out, recorded in its metadata. 2: vectorisers save
 #: their vocabulary as two arrays (models/native_text.py), not one zip member per term.
-#: Every format loads; a newer one only loads faster.
+#: Every format up to this one loads (a newer one only loads faster); a newer format is
+#: refused with a message, not loaded into objects this code cannot fill.
 MODEL_FORMAT = 2
 #: A challenger replaces the champion unless its holdout macro-F1 is lower by more than this.
 PROMOTION_TOLERANCE = 0.01
@@ -162,6 +163,15 @@ def load_model(models_dir: DataPath, version: str) -> RootCauseModel:
             f"{meta_path}: no metadata to check {model_path} against ({error}); a model without "
             "its checksum is not loaded. Retrain, or roll back to another version"
         ) from error
+    saved_format = meta.get("model_format", 1)
+    if not isinstance(saved_format, int) or saved_format > MODEL_FORMAT:
+        # A newer layout would load into objects this code cannot fill (a vocabulary saved
+        # as arrays reads as no vocabulary here), failing only when the model scores.
+        raise ModelFileError(
+            f"{model_path}: saved in model format {saved_format} by a newer servicelens; this "
+            f"version reads formats up to {MODEL_FORMAT}. Upgrade servicelens, or roll back to "
+            "a model version this one saved (`servicelens models`)"
+        )
     # Read once: the bytes checked are the bytes loaded (and it works on object stores).
     payload = model_path.read_bytes()
     actual = hashlib.sha256(payload).hexdigest()

@@ -61,6 +61,24 @@ def test_an_untouched_model_loads(saved: Path) -> None:
     assert model.predict(np.array([[3.0, 0.0]])).tolist() == [1]
 
 
+def test_a_model_saved_in_a_newer_format_is_refused_naming_what_to_do(saved: Path) -> None:
+    """A model a newer servicelens saved may hold state this version cannot rebuild (its
+    vectorisers' vocabulary as arrays read as none, failing only at scoring): it is refused
+    on load. A model saved before formats were recorded loads (format 1)."""
+    from models.registry import MODEL_FORMAT
+
+    meta_path = saved / VERSION / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    assert meta["model_format"] == MODEL_FORMAT
+    meta["model_format"] = MODEL_FORMAT + 1
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=r"newer servicelens.*roll back to a model version"):
+        load_model(saved, VERSION)
+    del meta["model_format"]
+    meta_path.write_text(json.dumps(meta))
+    assert load_model(saved, VERSION).predict(np.array([[3.0, 0.0]])).tolist() == [1]
+
+
 def test_a_tampered_file_is_refused_by_its_checksum(saved: Path) -> None:
     path = saved / VERSION / MODEL_FILE
     data = bytearray(path.read_bytes())
