@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from servicelens.settings import Settings
 from servicelens.storage.runs import date_status, plan_backfill
 
@@ -35,3 +37,38 @@ def test_two_sources_of_one_data_dir_have_their_own_keys(tmp_path: Path) -> None
         return plan_backfill([date_status(settings, DAY)], "all")[0].idempotency_key
 
     assert len({key(sample), key(calls), key(cfpb)}) == 3
+
+
+def test_a_data_dir_spelled_another_way_does_not_rerun_unchanged_dates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs are recorded under the paths as the data directory was given: ``data`` in an
+    analyst's shell, the absolute path in the nightly job. Compared by path, every look-back
+    date (every landed partition of a source) ran again when the other one next ran; the
+    same bytes are the same inputs, and a changed file still counts as a change."""
+    import logging
+    from datetime import timedelta
+
+    import flows.tasks
+    from flows.tasks import score_and_publish_task
+    from servicelens import stages
+    from servicelens.storage.runs import plan_nightly
+    from servicelens.synthetic.generator import generate
+
+    # The task's own function, outside a flow run: its warnings (no model yet) go to logging.
+    monkeypatch.setattr(flows.tasks, "get_run_logger", lambda: logging.getLogger("test"))
+    first, second = DAY, DAY + timedelta(days=1)
+    generate(tmp_path / "data", first, second, 120, 4)
+    monkeypatch.chdir(tmp_path)
+    relative = Settings(data_dir="data")
+    for day in (first, second):
+        validated = stages.validate_day(relative, day, "by-analyst")
+        stages.publish_clean(relative, validated, {"run_id": "by-analyst"})
+        score_and_publish_task.fn(relative, day)
+
+    absolute = Settings(data_dir=str(tmp_path / "data"))
+    assert date_status(absolute, first).state == "completed"
+    assert [p.day for p in plan_nightly(absolute, second, 1) if p.run] == [second]
+    surveys = absolute.raw_day(first) / "surveys.csv"
+    surveys.write_bytes(surveys.read_bytes() + b"\n")
+    assert sorted(p.day for p in plan_nightly(absolute, second, 1) if p.run) == [first, second]
