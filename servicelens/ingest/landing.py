@@ -195,7 +195,7 @@ def land_delivery(
     Raises the reader's and the definition's errors (SourceError, DefinitionError) before
     anything but the raw copy is written: a file that cannot be read lands nothing.
     """
-    landed_at = landed_at or datetime.now(UTC)
+    written_at = landed_at or datetime.now(UTC)
     target, sha, _, seen = _copy_as_delivered(settings, file)
     read = read_export(definition, target)
     if read.records_read == 0:
@@ -205,16 +205,21 @@ def land_delivery(
             "nothing landed. If responses were expected, ask for the complete export"
         )
     mapped = map_export(definition, read, settings.timezone)
-    rows = landed_rows(mapped, settings, definition, sha, landed_at)
+    # The partitions holding this delivery already: only bytes delivered before can be in
+    # any. Landed again, they keep the time they were first landed: their rows stay as late
+    # or as early as they were against other deliveries (copies of a re-delivered row are
+    # ranked by it), and a row still undated stays in its delivery date's partition.
+    holding = _partitions_holding(settings, sha, landed_periods(settings)) if seen else {}
+    first_landed = _first_landed_at(settings, sha, holding)
+    rows = landed_rows(mapped, settings, definition, sha, first_landed or written_at)
     rows = rows.with_columns(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     periods = rows.get_column("_period").unique().sort().to_list()
     rules = definition.fingerprint
-    # The partitions holding this delivery already: only bytes delivered before can be in
-    # any (a new delivery reads no manifest but those of the partitions it lands in).
-    holding = _partitions_holding(settings, sha, periods, seen)
+    if not seen:  # a new delivery reads only the manifests of the partitions it lands in
+        holding = _partitions_holding(settings, sha, periods)
     moved_out = [p for p in holding if p not in periods]
     # A manifest written before fingerprints were recorded counts as the same rules.
     same_rules = all(holding[p].get("definitions", {}).get(sha, rules) == rules for p in holding)
@@ -249,7 +254,7 @@ def land_delivery(
             "deliveries": deliveries,
             "definitions": fingerprints,
             "inputs": {path: digest for digest, path in deliveries.items()},
-            "landed_at": landed_at.isoformat(),
+            "landed_at": written_at.isoformat(),
         }
         write_partition(
             merged.with_columns(pl.lit(period).alias(PARTITION_COLUMN)),
@@ -263,20 +268,36 @@ def land_delivery(
 
 
 def _partitions_holding(
-    settings: Settings, sha: str, periods: list[date], seen: bool
+    settings: Settings, sha: str, periods: list[date]
 ) -> dict[date, dict[str, Any]]:
-    """The landed partitions whose manifest names delivery ``sha``, with their manifests.
-
-    Bytes not ``seen`` before are only looked for in ``periods`` (the partitions they land
-    in): one manifest read each. Bytes delivered before are looked for in every partition,
-    for those they were landed in under other rules."""
-    candidates = landed_periods(settings) if seen else periods
+    """Those of ``periods`` whose landed manifest names delivery ``sha``, with their
+    manifests (one manifest read per period)."""
     holding = {}
-    for period in candidates:
+    for period in periods:
         manifest = read_manifest(settings.landed_dir, period) or {}
         if sha in manifest.get("deliveries", {}):
             holding[period] = manifest
     return holding
+
+
+def _first_landed_at(
+    settings: Settings, sha: str, holding: dict[date, dict[str, Any]]
+) -> datetime | None:
+    """When delivery ``sha`` was landed before (its rows' ``landed_at`` in the first
+    partition ``holding`` it), or None if no partition holds it."""
+    for period in sorted(holding):
+        if not (partition_dir(settings.landed_dir, period) / PARTITION_FILE).exists():
+            continue
+        times = (
+            read_partition(settings.landed_dir, period)
+            .filter(pl.col("delivery") == sha)
+            .get_column("landed_at")
+            .drop_nulls()
+        )
+        if times.len():
+            first: datetime = times.min()  # type: ignore[assignment]
+            return first.replace(tzinfo=UTC) if first.tzinfo is None else first
+    return None
 
 
 def landed_periods(settings: Settings) -> list[date]:

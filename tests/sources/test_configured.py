@@ -479,10 +479,14 @@ def test_the_same_file_dropped_again_under_a_fixed_mapping_is_landed_again(
     copied.write_text("# saved again\n" + wrong.read_text())
     assert land_delivery(settings, load_definition(str(copied)), CALLS, at).already_landed
 
-    again = land_delivery(settings, load_definition(str(DEFINITION)), CALLS, at)
+    later = datetime(2026, 12, 3, 9, tzinfo=UTC)
+    again = land_delivery(settings, load_definition(str(DEFINITION)), CALLS, later)
     assert not again.already_landed and again.moved_out == {}
     assert again.periods == first.periods
     landed = read_partition(settings.landed_dir, period)
+    # Landed again, its rows keep the time they were first landed: a re-delivered row's
+    # copies are ranked by it, so an old file dropped again never outranks a later one.
+    assert landed.get_column("landed_at").unique().to_list() == [at]
     assert "Eli" not in landed.get_column("queue").to_list()
     assert "Technical Support" in landed.get_column("queue").to_list()
     assert landed.height == first.periods[period]  # replaced, not doubled
