@@ -473,21 +473,28 @@ def _interface(matrix: sparse.csr_array) -> sparse.csr_array | sparse.csr_matrix
     return sparse.csr_matrix(matrix)
 
 
-#: The state keys that stand in for a saved ``vocabulary_`` (:class:`_CompactVocabulary`).
-_TERMS, _COLUMNS = "_vocabulary_terms", "_vocabulary_columns"
+#: The state keys that stand in for a saved ``vocabulary_`` (:class:`_CompactVocabulary`):
+#: the terms' text one after another, as UTF-8 bytes; where each term ends, in characters;
+#: each term's column.
+_TEXT, _ENDS, _COLUMNS = "_vocabulary_text", "_vocabulary_ends", "_vocabulary_columns"
+#: The first layout of those arrays (fixed-width terms), read for a model saved with it.
+_FIXED_WIDTH_TERMS = "_vocabulary_terms"
 
 
 class _CompactVocabulary:
-    """Saves the fitted vocabulary as two arrays (its terms, as fixed-width Unicode, and
-    their columns) instead of a dict, and makes the dict again on load.
+    """Saves the fitted vocabulary as three arrays (its terms' text as one UTF-8 buffer,
+    where each term ends, and their columns) instead of a dict, and makes the dict again on
+    load.
 
     skops writes a dict one node per entry, and a NumPy integer (scikit-learn's vocabulary
     values) as a ``.npy`` file of its own inside the model's zip: a 4,261-term vocabulary was
     4,261 files, and loading them (a NumPy header parsed per file) was most of the
     champion's 0.2-0.3 s load. A model at :class:`~models.features.TextVectors`' limits
-    (50,000 words, 60,000 character n-grams) would be 110,000 of them. Two arrays are two
-    files whatever the vocabulary's size, loaded without ``allow_pickle``. A model saved
-    before this (the dict in its state) loads as it was saved.
+    (50,000 words, 60,000 character n-grams) would be 110,000 of them. Three arrays are three
+    files whatever the vocabulary's size, loaded without ``allow_pickle``, and the buffer
+    grows with the terms' total length (a fixed-width array grew with the longest term: one
+    3,000-character token made a 242 MB file). A model saved before this (the dict in its
+    state) loads as it was saved.
     """
 
     def __getstate__(self) -> dict[str, Any]:
@@ -496,16 +503,26 @@ class _CompactVocabulary:
         state = dict(inherited)
         vocabulary = state.pop("vocabulary_", None)
         if vocabulary is not None:
-            state[_TERMS] = np.array(list(vocabulary), dtype=np.str_)
+            terms = list(vocabulary)
+            state[_TEXT] = np.frombuffer("".join(terms).encode("utf-8"), dtype=np.uint8)
+            state[_ENDS] = np.cumsum(np.fromiter(map(len, terms), np.int64, len(terms)))
             state[_COLUMNS] = np.fromiter(vocabulary.values(), np.int64, len(vocabulary))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        if _TERMS in state:
-            terms, columns = state.pop(_TERMS), state.pop(_COLUMNS)
+        if _TEXT in state:
+            text = state.pop(_TEXT).tobytes().decode("utf-8")
+            ends = state.pop(_ENDS).tolist()
+            terms = [text[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+        elif _FIXED_WIDTH_TERMS in state:
+            terms = state.pop(_FIXED_WIDTH_TERMS).tolist()
+        else:
+            terms = None
+        if terms is not None:
+            columns = state.pop(_COLUMNS).tolist()
             # scikit-learn's own vocabulary holds NumPy integers; Python's index the same.
-            state["vocabulary_"] = dict(zip(terms.tolist(), columns.tolist(), strict=True))
+            state["vocabulary_"] = dict(zip(terms, columns, strict=True))
         super().__setstate__(state)  # type: ignore[misc]
 
 

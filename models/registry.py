@@ -37,10 +37,11 @@ REFERENCE_FILE = "reference.json"
 OUT_OF_FOLD_FILE = "out_of_fold.parquet"
 CHAMPION_FILE = "champion.json"
 #: How a version's model file is laid out, recorded in its metadata. 2: vectorisers save
-#: their vocabulary as two arrays (models/native_text.py), not one zip member per term.
+#: their vocabulary as arrays (models/native_text.py), not one zip member per term; 3: the
+#: terms as one UTF-8 buffer (2's fixed-width terms grew with the longest term).
 #: Every format up to this one loads (a newer one only loads faster); a newer format is
 #: refused with a message, not loaded into objects this code cannot fill.
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 #: A challenger replaces the champion unless its holdout macro-F1 is lower by more than this.
 PROMOTION_TOLERANCE = 0.01
 

@@ -253,9 +253,10 @@ def test_native_vectoriser_saves_and_loads_as_a_trusted_type(tmp_path: Any) -> N
     )
 
 
-def test_the_vocabulary_is_saved_as_two_arrays_whatever_its_size(tmp_path: Any) -> None:
-    """The saved vocabulary is two members of the model's zip (terms, columns), not one
-    per term: the load's time grew with the vocabulary. It loads as the same dict."""
+def test_the_vocabulary_is_saved_as_three_arrays_whatever_its_size(tmp_path: Any) -> None:
+    """The saved vocabulary is three members of the model's zip (the terms' text, where
+    each ends, their columns), not one per term: the load's time grew with the vocabulary.
+    It loads as the same dict."""
     import zipfile
 
     from sklearn.linear_model import LogisticRegression
@@ -280,6 +281,37 @@ def test_the_vocabulary_is_saved_as_two_arrays_whatever_its_size(tmp_path: Any) 
         assert len(fitted) > {"small": 500, "large": 5000}[version]
         assert np.array_equal(loaded.predict_proba(docs), model.predict_proba(docs))
     assert members["small"] == members["large"]
+
+
+def test_a_long_term_costs_its_own_length_and_every_character_comes_back() -> None:
+    """One 3,000-character token among short ones: a fixed-width array of the terms made
+    every term that long (a 242 MB model file); the buffer holds each term's own text. NUL,
+    astral and combining characters survive the round trip (a NumPy string array strips a
+    term's trailing NULs)."""
+    long_token = "x" * 3000
+    odd = "a\x00 b\x00 \U0001f600 e\u0301"
+    docs = [f"short words {long_token}", f"more words {long_token}", odd]
+    native = NativeTfidfVectorizer(token_pattern=r"(?u)\S+").fit(docs)
+    state = native.__getstate__()
+    assert "vocabulary_" not in state
+    assert sum(a.nbytes for a in state.values() if isinstance(a, np.ndarray)) < 20_000
+    loaded = copy.deepcopy(native)
+    assert loaded.vocabulary_ == native.vocabulary_
+    assert {"a\x00", "b\x00", "\U0001f600", "e\u0301", long_token} <= set(loaded.vocabulary_)
+    assert native.vocabulary_  # saving left the fitted vectoriser as it was
+
+
+def test_a_vocabulary_saved_as_fixed_width_terms_still_loads() -> None:
+    """Model format 2 saved the terms as a fixed-width string array; it loads the same."""
+    docs = [d for d in ADVERSARIAL if d.strip()]
+    plain = TfidfVectorizer(ngram_range=(1, 2)).fit(docs)
+    state = plain.__getstate__()
+    vocabulary = state.pop("vocabulary_")
+    state["_vocabulary_terms"] = np.array(list(vocabulary), dtype=np.str_)
+    state["_vocabulary_columns"] = np.array(list(vocabulary.values()), dtype=np.int64)
+    native = NativeTfidfVectorizer.__new__(NativeTfidfVectorizer)
+    native.__setstate__(state)
+    assert native.vocabulary_ == {k.rstrip("\x00"): v for k, v in plain.vocabulary_.items()}
 
 
 def test_a_vocabulary_saved_as_a_dict_still_loads() -> None:
