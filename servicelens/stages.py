@@ -48,6 +48,7 @@ from servicelens.storage.partitions import (
     PendingChecksums,
     checksums,
     partition_dir,
+    read_manifest,
     read_partition,
     scan_table,
     stage_partition,
@@ -521,7 +522,13 @@ def stage_validated(
 def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date) -> pl.DataFrame:
     """Add ``accepted_on``: the other survey date whose clean partition already holds this
     response_id, if any. A response re-delivered in another day's file must not be counted
-    twice in BI; the copy that comes second goes to quarantine."""
+    twice in BI; the copy that comes second goes to quarantine.
+
+    For a configured source, a partition whose landed rows changed since its clean layer
+    was built does not count: a delivery landed again under a fixed definition moves rows
+    between partitions, and the partition they left still lists them until it runs again
+    (it runs in the same pass: its inputs changed). Counted, the moved rows were
+    quarantined in their new partition, then dropped from the old one: in neither."""
     elsewhere = pl.DataFrame(schema={"response_id": pl.String, "accepted_on": pl.Date})
     if any(settings.clean_dir.glob("survey_date=*/part-0.parquet")):
         # Only this date's ids are looked up: a backfill's clean table grows by a day of
@@ -536,7 +543,24 @@ def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date
             .unique("response_id", keep="first", maintain_order=True)
             .collect()
         )
+    if not settings.is_sample and elsewhere.height:
+        current = [
+            other
+            for other in elsewhere.get_column("accepted_on").unique().to_list()
+            if not _clean_is_stale(settings, other)
+        ]
+        elsewhere = elsewhere.filter(pl.col("accepted_on").is_in(current))
     return surveys.join(elsewhere, "response_id", "left")
+
+
+def _clean_is_stale(settings: Settings, day: date) -> bool:
+    """Whether ``day``'s clean partition was built from other inputs than it has now."""
+    from servicelens.storage.runs import input_checksums, same_inputs
+
+    manifest = read_manifest(settings.clean_dir, day)
+    return manifest is None or not same_inputs(
+        manifest.get("inputs"), input_checksums(settings, day)
+    )
 
 
 def _survey_quarantine(
