@@ -245,14 +245,23 @@ def inputs_changed(settings: Settings, status: DateStatus) -> bool:
 
 def same_inputs(recorded: dict[str, str] | None, current: dict[str, str]) -> bool:
     """Whether ``recorded`` inputs (path -> sha256, as a manifest or outcome holds them) are
-    the same bytes as ``current``: the same checksums, as many times each.
+    the same files with the same bytes as ``current``.
 
-    Paths are not compared: they are written as the data directory was given (``data`` in
-    one shell, ``/srv/feedback/data`` in the nightly job), and comparing them made every
-    partition whose inputs were recorded under the other spelling run again."""
+    A file is named by its folder and its name (``2026-10-01/interactions.jsonl``,
+    ``survey_date=2021-01-01/part-0.parquet``), not by its whole path: paths are written as
+    the data directory was given (``data`` in one shell, ``/srv/feedback/data`` in the
+    nightly job), and comparing them made every partition whose inputs were recorded under
+    the other spelling run again."""
     if recorded is None:
         return False
-    return Counter(recorded.values()) == Counter(current.values())
+
+    def named(inputs: dict[str, str]) -> Counter[tuple[str, str]]:
+        return Counter(
+            ("/".join(path.replace("\\", "/").rsplit("/", 2)[-2:]), digest)
+            for path, digest in inputs.items()
+        )
+
+    return named(recorded) == named(current)
 
 
 def plan_nightly(

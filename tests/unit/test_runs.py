@@ -72,3 +72,19 @@ def test_a_data_dir_spelled_another_way_does_not_rerun_unchanged_dates(
     surveys = absolute.raw_day(first) / "surveys.csv"
     surveys.write_bytes(surveys.read_bytes() + b"\n")
     assert sorted(p.day for p in plan_nightly(absolute, second, 1) if p.run) == [first, second]
+
+
+def test_inputs_are_the_same_files_with_the_same_bytes_however_the_root_is_spelled() -> None:
+    from servicelens.storage.runs import same_inputs
+
+    recorded = {"data/raw/2026-10-01/a.jsonl": "1", "data/raw/2026-10-02/a.jsonl": "2"}
+    assert same_inputs(
+        recorded,
+        {"/srv/fb/data/raw/2026-10-01/a.jsonl": "1", "/srv/fb/data/raw/2026-10-02/a.jsonl": "2"},
+    )
+    # Two days' exports with their contents swapped are not the same inputs.
+    assert not same_inputs(
+        recorded, {"data/raw/2026-10-01/a.jsonl": "2", "data/raw/2026-10-02/a.jsonl": "1"}
+    )
+    assert not same_inputs(None, recorded)
+    assert not same_inputs(recorded, {"data/raw/2026-10-01/a.jsonl": "1"})
