@@ -221,8 +221,9 @@ def land_delivery(
     if not seen:  # a new delivery reads only the manifests of the partitions it lands in
         holding = _partitions_holding(settings, sha, periods)
     moved_out = [p for p in holding if p not in periods]
-    # A manifest written before fingerprints were recorded counts as the same rules.
-    same_rules = all(holding[p].get("definitions", {}).get(sha, rules) == rules for p in holding)
+    # A manifest written before fingerprints were recorded counts as other rules: landing
+    # again is idempotent, and a definition fixed since must reach the landed rows.
+    same_rules = all(holding[p].get("definitions", {}).get(sha) == rules for p in holding)
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
         result.already_landed = True
         return result

@@ -455,6 +455,86 @@ def test_rows_landed_before_the_definition_could_date_them_are_not_kept_elsewher
     assert land_delivery(settings, load_definition(str(fixed)), iso, now).already_landed
 
 
+def test_rows_a_fixed_definition_moves_to_other_partitions_are_kept_once(
+    tmp_path: Path,
+) -> None:
+    """A delivery landed again under another timezone: rows move to the day before or
+    after. Processed oldest first (as every run does), a moved row met its old partition's
+    stale clean copy and was quarantined as accepted elsewhere, then dropped from the old
+    partition when it ran: in neither (15 of 24 lost, found in review). Every row read is
+    now kept exactly once."""
+    from datetime import UTC
+
+    from servicelens import stages
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    base = Settings(data_dir=str(tmp_path / "data"))
+    settings = register_source(base, str(DEFINITION))
+
+    def process(periods: list[date]) -> None:
+        for period in sorted(periods):
+            validated = stages.validate_day(settings, period, "r")
+            stages.publish_clean(settings, validated, {"run_id": "r"})
+
+    def clean_ids() -> list[str]:
+        ids = scan_table(settings.clean_dir).select("response_id").collect().to_series()
+        return sorted(ids.to_list())
+
+    at = datetime(2021, 4, 1, 9, tzinfo=UTC)
+    first = land_delivery(settings, load_definition(str(DEFINITION)), CALLS, at)
+    process(list(first.periods))
+    before = clean_ids()
+    assert len(before) == len(set(before)) == 24
+    shifted = tmp_path / "call-centre.toml"
+    shifted.write_text(
+        DEFINITION.read_text().replace(
+            'timezone = "Europe/London"', 'timezone = "Pacific/Kiritimati"'
+        )
+    )
+    settings = register_source(base, str(shifted))
+    again = land_delivery(settings, load_definition(str(shifted)), CALLS, at)
+    assert set(again.periods) != set(first.periods)  # rows moved between days
+    process(list(again.periods))
+    assert clean_ids() == before
+    elsewhere = scan_table(settings.quarantine_dir).collect()
+    assert elsewhere.filter(pl.col("record_id").is_in(before)).is_empty()
+
+
+def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
+    tmp_path: Path,
+) -> None:
+    """A delivery with a line that cannot be read (quarantined under its delivery's date),
+    dropped again days later under the same definition, changes nothing; landed by a
+    version that recorded no definition fingerprint, it is landed again (the definition
+    may have been fixed since), in the same partitions."""
+    import json
+    from datetime import UTC
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery, landed_periods
+    from servicelens.storage.partitions import MANIFEST_FILE, partition_dir
+
+    broken = tmp_path / "calls.csv"
+    text = CALLS.read_text(encoding="utf-8-sig")
+    broken.write_text(text + 'ID9999,"unclosed,01/01/2021,17:23:40\n', encoding="utf-8")
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    definition = load_definition(str(DEFINITION))
+    first = land_delivery(settings, definition, broken, datetime(2026, 12, 1, 9, tzinfo=UTC))
+    assert first.rejects == 1 and date(2026, 12, 1) in first.periods
+    later = datetime(2026, 12, 5, 9, tzinfo=UTC)
+    assert land_delivery(settings, definition, broken, later).already_landed
+    for period in landed_periods(settings):
+        path = partition_dir(settings.landed_dir, period) / MANIFEST_FILE
+        manifest = json.loads(path.read_text())
+        del manifest["definitions"]
+        path.write_text(json.dumps(manifest))
+    again = land_delivery(settings, definition, broken, later)
+    assert not again.already_landed
+    assert again.periods == first.periods and again.moved_out == {}
+    assert land_delivery(settings, definition, broken, later).already_landed
+
+
 def test_the_same_file_dropped_again_under_a_fixed_mapping_is_landed_again(
     tmp_path: Path,
 ) -> None:
