@@ -9,8 +9,9 @@ of 1M surveys a day and 5M is all five dates of it, processed as a backfill does
 after another, each reading its three days of interactions).
 
 Implementations alternate within each round of runs (servicelens, pandas, DuckDB, floor,
-then again), so a busy spell of the shared machine does not land on one of them; the table
-holds the median run of each. The ratios are medians over medians.
+then pandas, DuckDB, floor, servicelens, and so on: each round starts with the next one), so
+a busy spell of the shared machine, or the slow first run of a size, does not land on one of
+them; the table holds the median run of each. The ratios are medians over medians.
 
 Usage: ``python -m benchmarks.run [--sizes 10k,100k,1M,5M] [--repeats 3] [--repeats-large 3]``.
 """
@@ -493,7 +494,12 @@ def run_all(args: argparse.Namespace) -> int:
         ]
         runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
         for round_ in range(repeats):
-            for impl in impls:  # alternating: one run of each per round
+            # Alternating, one run of each per round, and each round starts with the next
+            # implementation: the first run of a size (after the lighter size before it) was
+            # the slowest of its three whichever ran first (servicelens' first 100k run:
+            # 2.9, 3.7 and 3.8 s in three benches, against 2.5-2.8 s for its next two).
+            start = round_ % len(impls)
+            for impl in impls[start:] + impls[:start]:
                 reset_outputs(dataset, models)
                 days = str(size.days_processed)
                 run = run_subprocess(
