@@ -48,7 +48,6 @@ from servicelens.storage.partitions import (
     PendingChecksums,
     checksums,
     partition_dir,
-    read_manifest,
     read_partition,
     scan_table,
     stage_partition,
@@ -544,23 +543,15 @@ def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date
             .collect()
         )
     if not settings.is_sample and elsewhere.height:
+        from servicelens.storage.runs import clean_inputs_changed
+
         current = [
             other
             for other in elsewhere.get_column("accepted_on").unique().to_list()
-            if not _clean_is_stale(settings, other)
+            if not clean_inputs_changed(settings, other)
         ]
         elsewhere = elsewhere.filter(pl.col("accepted_on").is_in(current))
     return surveys.join(elsewhere, "response_id", "left")
-
-
-def _clean_is_stale(settings: Settings, day: date) -> bool:
-    """Whether ``day``'s clean partition was built from other inputs than it has now."""
-    from servicelens.storage.runs import input_checksums, same_inputs
-
-    manifest = read_manifest(settings.clean_dir, day)
-    return manifest is None or not same_inputs(
-        manifest.get("inputs"), input_checksums(settings, day)
-    )
 
 
 def _survey_quarantine(

@@ -233,14 +233,22 @@ def inputs_changed(settings: Settings, status: DateStatus) -> bool:
     A completed date compares with its clean partition's manifest, a failed date with the
     checksums taken when it failed; a missing date has changed if its survey export exists.
     """
-    current = input_checksums(settings, status.day)
     if status.state == "completed":
-        manifest = read_manifest(settings.clean_dir, status.day)
-        return manifest is None or not same_inputs(manifest.get("inputs"), current)
+        return clean_inputs_changed(settings, status.day)
+    current = input_checksums(settings, status.day)
     if status.state == "failed":
         outcome = read_outcome(settings, status.day)
         return outcome is None or not same_inputs(outcome.get("inputs"), current)
     return str(day_input_files(settings, status.day)[0]) in current
+
+
+def clean_inputs_changed(settings: Settings, day: date) -> bool:
+    """Whether ``day``'s clean partition (none counts as changed) was built from other
+    inputs than the date has now."""
+    manifest = read_manifest(settings.clean_dir, day)
+    return manifest is None or not same_inputs(
+        manifest.get("inputs"), input_checksums(settings, day)
+    )
 
 
 def same_inputs(recorded: dict[str, str] | None, current: dict[str, str]) -> bool:
