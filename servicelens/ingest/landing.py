@@ -230,7 +230,7 @@ def land_delivery(
     for period in [*periods, *moved_out]:
         new = rows.filter(pl.col("_period") == period).drop("_period")
         result.periods[period] = new.height
-        old_manifest = read_manifest(settings.landed_dir, period) or {}
+        old_manifest = holding.get(period) or read_manifest(settings.landed_dir, period) or {}
         frames = [new]
         if (partition_dir(settings.landed_dir, period) / PARTITION_FILE).exists():
             kept = read_partition(settings.landed_dir, period).drop(PARTITION_COLUMN)
