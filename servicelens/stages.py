@@ -911,7 +911,7 @@ def _dated_elsewhere(rows: pl.DataFrame, period: date, granularity: str) -> pl.D
             "submitted_at: now reads as survey date {}, so the row belongs to partition {}, "
             "not {} where it was landed (the definition then read its time differently): "
             "drop the delivery into the inbox again to land it under the current definition "
-            "(this copy then stays here, quarantined)",
+            "(it then leaves this partition)",
             dated,
             start,
             pl.lit(period),
