@@ -9,6 +9,7 @@ refuse with a clear message. A full disk or a read-only folder must give a clear
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -47,11 +48,14 @@ def forkserver() -> ForkServerContext:
 
 
 @pytest.fixture(scope="module")
-def previous_version(
+def previous_run(
     tmp_path_factory: pytest.TempPathFactory, forkserver: ForkServerContext
-) -> Iterator[Path]:
+) -> Iterator[tuple[Path, float]]:
     """A data directory where DAY was published completely (run ``v1``); then a corrected
-    export arrives (the last 25 responses removed), so a new run writes different counts."""
+    export arrives (the last 25 responses removed), so a new run writes different counts.
+
+    Also how long, in seconds, a run of the corrected export takes on this machine now
+    (timed on a copy, so the directory stays at ``v1``)."""
     root = tmp_path_factory.mktemp("previous")
     generate(root, DAY, DAY, per_day=150, seed=4, mess=True)
     child = _start(forkserver, root, "v1", tmp_path_factory.mktemp("v1") / "pause")
@@ -60,7 +64,19 @@ def previous_version(
     surveys = root / "raw" / DAY.isoformat() / "surveys.csv"
     lines = surveys.read_bytes().split(b"\n")
     surveys.write_bytes(b"\n".join(lines[:-26]) + b"\n")
-    yield root
+    timed = tmp_path_factory.mktemp("timed") / "data"
+    shutil.copytree(root, timed, symlinks=True)
+    started = time.monotonic()
+    child = _start(forkserver, timed, "timed", timed.parent / "run")
+    child.join(WAIT_FOR_PAUSE_SECONDS)
+    seconds = time.monotonic() - started
+    assert child.exitcode == 0
+    yield root, seconds
+
+
+@pytest.fixture
+def previous_version(previous_run: tuple[Path, float]) -> Path:
+    return previous_run[0]
 
 
 def _start(
@@ -163,22 +179,32 @@ def test_a_run_killed_at_any_point_leaves_old_or_new_partitions_and_the_next_run
     assert leftovers == []
 
 
-@pytest.mark.parametrize("after_seconds", [0.4, 1.0, 1.8])
+@pytest.mark.parametrize("fraction", [0.1, 0.4, 0.7, 0.95])
 def test_a_run_killed_at_an_arbitrary_moment_leaves_whole_partitions(
-    after_seconds: float, previous_version: Path, forkserver: ForkServerContext, tmp_path: Path
+    fraction: float,
+    previous_run: tuple[Path, float],
+    forkserver: ForkServerContext,
+    tmp_path: Path,
 ) -> None:
     """No checkpoint: the kill lands wherever the run happens to be (reading, writing
-    Parquet, swapping); every partition must still be one complete version."""
+    Parquet, swapping); every partition must still be one complete version.
+
+    The moment is a fraction of how long the first run took on this machine, so the kill
+    lands inside the run however fast or busy the machine is. A run that still ends before
+    the signal arrives (the machine sped up) must have published every table whole."""
+    previous_version, run_seconds = previous_run
     root = tmp_path / "data"
     shutil.copytree(previous_version, root, symlinks=True)
     child = _start(forkserver, root, "v2", tmp_path / "run")
-    time.sleep(after_seconds)
-    if child.is_alive():
-        _kill(child)
-    else:
-        child.join()
+    time.sleep(fraction * run_seconds)
+    assert child.pid is not None
+    with contextlib.suppress(ProcessLookupError):  # the run ended first (the forkserver reaps it)
+        os.kill(child.pid, signal.SIGKILL)
+    child.join(30)
+    assert child.exitcode in (-signal.SIGKILL, 0)
     for table in TABLES:
-        assert _partition_state(root, table)[0] in ("v1", "v2"), table
+        expected = ("v2",) if child.exitcode == 0 else ("v1", "v2")
+        assert _partition_state(root, table)[0] in expected, table
     rerun = _start(forkserver, root, "v3", tmp_path / "rerun")
     rerun.join(WAIT_FOR_PAUSE_SECONDS)
     assert rerun.exitcode == 0
