@@ -19,9 +19,7 @@ estimate of association, not a controlled experiment: fixed customers may still 
 
 from __future__ import annotations
 
-import warnings
 from datetime import date
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -60,48 +58,114 @@ def nps_score(column: str = "nps") -> pl.Expr:
     )
 
 
+def welch_intervals(
+    comparable: pl.DataFrame | dict[str, np.ndarray],
+    problem: pl.DataFrame | dict[str, np.ndarray],
+    confidence: float = CONFIDENCE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``mean(comparable) - mean(problem)`` and its Welch confidence interval (low, high),
+    for many pairs of samples at once, from each sample's moments.
+
+    Each side gives, per pair, ``n`` (values, an integer), ``mean`` and ``var`` (the sample
+    variance, ``ddof=1``; null or NaN when ``n < 2``). Returns three float arrays, NaN where
+    there is no estimate: no values on a side (all three); fewer than two values on a side
+    or no spread on either (the interval).
+
+    The interval is the one ``scipy.stats.ttest_ind(comparable, problem, equal_var=False)
+    .confidence_interval(confidence)`` gives (Welch 1947: the standard error
+    ``sqrt(var_c/n_c + var_p/n_p)`` and the Welch-Satterthwaite degrees of freedom), with the
+    t quantile from ``scipy.stats.t.ppf``; tests/unit/test_fix_list.py checks it against
+    scipy to 1e-9.
+    """
+
+    def moments(side: pl.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        def column(name: str) -> np.ndarray:
+            values = side[name]
+            if isinstance(values, pl.Series):
+                values = values.to_numpy()
+            return np.asarray(values, dtype=np.float64)
+
+        return column("n"), column("mean"), column("var")
+
+    n_c, mean_c, var_c = moments(comparable)
+    n_p, mean_p, var_p = moments(problem)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = np.where((n_c > 0) & (n_p > 0), mean_c - mean_p, np.nan)
+        share_c, share_p = var_c / n_c, var_p / n_p
+        error = np.sqrt(share_c + share_p)
+        freedom = (share_c + share_p) ** 2 / (share_c**2 / (n_c - 1) + share_p**2 / (n_p - 1))
+        estimable = (np.minimum(n_c, n_p) >= 2) & (var_c + var_p > 0)
+        quantile = stats.t.ppf(0.5 + confidence / 2, np.where(estimable, freedom, 1.0))
+        half = np.where(estimable, quantile * error, np.nan)
+    return difference, difference - half, difference + half
+
+
 def mean_difference(
     comparable: np.ndarray, problem: np.ndarray, confidence: float = CONFIDENCE
 ) -> tuple[float | None, float | None, float | None]:
-    """``mean(comparable) - mean(problem)`` and its Welch confidence interval (low, high).
+    """``mean(comparable) - mean(problem)`` and its Welch confidence interval (low, high) for
+    one pair of samples (:func:`welch_intervals`); None where it cannot be estimated."""
 
-    None where it cannot be estimated: no values on a side (all three), fewer than two on a
-    side or no spread at all (the interval).
-    """
-    if len(comparable) == 0 or len(problem) == 0:
-        return None, None, None
-    difference = float(np.mean(comparable) - np.mean(problem))
-    if min(len(comparable), len(problem)) < 2:
-        return difference, None, None
-    if np.var(comparable, ddof=1) + np.var(problem, ddof=1) == 0:
-        return difference, None, None
-    with warnings.catch_warnings():
-        # One side all alike (every problem response a detractor) is common and fine for
-        # Welch's test; scipy warns about the moments of a constant sample all the same.
-        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
-        test = stats.ttest_ind(comparable, problem, equal_var=False)
-        interval = test.confidence_interval(confidence)
-    return difference, float(interval.low), float(interval.high)
+    def side(values: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(values)
+        return {
+            "n": np.array([n]),
+            "mean": np.array([np.mean(values) if n else np.nan]),
+            "var": np.array([np.var(values, ddof=1) if n > 1 else np.nan]),
+        }
+
+    estimate = welch_intervals(side(comparable), side(problem), confidence)
+    return tuple(None if np.isnan(v[0]) else float(v[0]) for v in estimate)  # type: ignore[return-value]
 
 
-def _scaled(
-    estimate: tuple[float | None, float | None, float | None], factor: float
-) -> tuple[float | None, float | None, float | None]:
-    return tuple(None if v is None else v * factor for v in estimate)  # type: ignore[return-value]
+def _moments(value: str, on: pl.Expr, name: str) -> list[pl.Expr]:
+    """Count, mean and sample variance of ``value``'s non-null values where ``on`` holds."""
+    picked = pl.col(value).filter(on)
+    return [
+        picked.count().alias(f"{name}_n"),
+        picked.mean().alias(f"{name}_mean"),
+        picked.var(ddof=1).alias(f"{name}_var"),
+    ]
 
 
-def _examples(problem: pl.DataFrame, cause: str) -> list[str]:
-    """The comments of the problem responses the model was surest about (ties by id)."""
-    sure = pl.col("p_policy_failure") if cause == POSITIVE_CLASS else 1 - pl.col("p_policy_failure")
-    written = problem.filter(pl.col("comment").is_not_null() & (pl.col("comment") != ""))
+def _side(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    return frame.select(
+        pl.col(f"{name}_n").alias("n"),
+        pl.col(f"{name}_mean").alias("mean"),
+        pl.col(f"{name}_var").alias("var"),
+    )
+
+
+def _estimates(frame: pl.DataFrame, value: str) -> dict[str, np.ndarray]:
+    """The comparable-minus-problem estimate of ``value`` (``csat`` or ``nps``) per row."""
+    return dict(
+        zip(
+            ("estimate", "low", "high"),
+            welch_intervals(_side(frame, f"{value}_c"), _side(frame, f"{value}_p")),
+            strict=True,
+        )
+    )
+
+
+def _examples(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Per group and root cause: the comments of the problem responses the model was surest
+    about (a failure: highest ``p_policy_failure``; perceived: lowest), those needing review
+    last, ties by id; at most :data:`EXAMPLES`, empty comments skipped."""
+    p = pl.col("p_policy_failure")
+    sure = pl.when(pl.col("root_cause") == POSITIVE_CLASS).then(p).otherwise(1 - p)
+    written = frame.filter(
+        pl.col("root_cause").is_in(list(OWNERS))
+        & pl.col("comment").is_not_null()
+        & (pl.col("comment") != "")
+    )
     return (
-        written.sort(
-            [pl.col("needs_review").fill_null(False), sure, pl.col("response_id")],
+        written.with_columns(sure.alias("_sure"))
+        .sort(
+            [pl.col("needs_review").fill_null(False), "_sure", "response_id"],
             descending=[False, True, False],
         )
-        .head(EXAMPLES)
-        .get_column("comment")
-        .to_list()
+        .group_by([*by, "root_cause"], maintain_order=True)
+        .agg(pl.col("comment").head(EXAMPLES).alias("example_comments"))
     )
 
 
@@ -112,76 +176,83 @@ def fix_list(
 
     ``responses``: every valid response of the period (feedback_scored rows) with
     ``policy_code``, ``queue``, ``csat``, ``nps``, ``root_cause``, ``p_policy_failure``,
-    ``needs_review``, ``comment``, ``response_id`` and ``model_version``, and any
-    :data:`transforms.schemas.MART_GROUP_KEYS`. ``period`` is 'week' or 'window';
+    ``needs_review``, ``comment``, ``response_id``, ``is_negative`` and ``model_version``, and
+    any :data:`transforms.schemas.MART_GROUP_KEYS`. ``period`` is 'week' or 'window';
     ``week`` the Monday of the partition it is written to. Empty when no response has a root
     cause (no model yet): there is nothing to recommend.
+
+    Every group (policy and queue, per source) is estimated at once: one aggregation gives
+    each side's count, mean and variance, and :func:`welch_intervals` the intervals.
     """
     keys = group_keys(responses.columns)
     scored = responses.filter(pl.col("root_cause").is_not_null())
     if scored.height == 0:
         return pl.DataFrame(schema=FIX_LIST_SCHEMA)
     model_version = scored.get_column("model_version").drop_nulls().sort().tail(1).to_list()
-    with_scores = responses.with_columns(nps_score().alias("_nps"))
+    by = [*keys, "policy_code", "queue"]
     # Responses with an nps, per source: the denominator of the period's NPS.
-    respondents: dict[tuple[Any, ...], int] = {(): with_scores.get_column("_nps").count()}
-    if keys:
-        respondents = {
-            tuple(row[:-1]): row[-1]
-            for row in with_scores.group_by(keys).agg(pl.col("_nps").count()).iter_rows()
-        }
-    rows: list[dict[str, Any]] = []
-    for group_key, group in with_scores.group_by([*keys, "policy_code", "queue"]):
-        nps_total = respondents[tuple(group_key[: len(keys)])]
-        causes = group.get_column("root_cause")
-        for cause, owner in OWNERS.items():
-            is_problem = pl.col("root_cause") == cause
-            problem = group.filter(is_problem)
-            if problem.height == 0:
-                continue
-            comparable = group.filter(is_problem.fill_null(False).not_())
-            # Responses without a csat (a complaint database has none) are left out, as
-            # the nps' are: a null read as NaN made every estimate NaN, not null.
-            csat = mean_difference(
-                comparable.get_column("csat").drop_nulls().cast(pl.Float64).to_numpy(),
-                problem.get_column("csat").drop_nulls().cast(pl.Float64).to_numpy(),
+    respondents = pl.col("_nps").count()
+    frame = responses.with_columns(
+        nps_score().alias("_nps"), pl.col("csat").cast(pl.Float64).alias("_csat")
+    ).with_columns((respondents.over(keys) if keys else respondents).alias("_respondents"))
+    causes = pl.col("root_cause")
+    groups = frame.group_by(by).agg(
+        pl.len().alias("responses"),
+        pl.col("is_negative").sum().alias("negatives"),
+        (causes == POSITIVE_CLASS).sum().alias("policy_failures"),
+        (causes == "perceived").sum().alias("perceived"),
+        pl.col("_respondents").first(),
+    )
+    per_cause = []
+    for cause, owner in OWNERS.items():
+        problem = (causes == cause).fill_null(False)
+        # Comparable: the same group without this root cause (no root cause included).
+        per_cause.append(
+            frame.group_by(by)
+            .agg(
+                problem.sum().alias("problem_responses"),
+                *_moments("_csat", problem, "csat_p"),
+                *_moments("_csat", ~problem, "csat_c"),
+                *_moments("_nps", problem, "nps_p"),
+                *_moments("_nps", ~problem, "nps_c"),
             )
-            problem_nps = problem.get_column("_nps").drop_nulls().to_numpy()
-            nps = _scaled(
-                mean_difference(comparable.get_column("_nps").drop_nulls().to_numpy(), problem_nps),
-                len(problem_nps) / nps_total if nps_total else 0.0,
-            )
-            total = _scaled(csat, problem.height)
-            rows.append(
-                {
-                    **dict(zip([*keys, "policy_code", "queue"], group_key, strict=True)),
-                    "owner": owner,
-                    "root_cause": cause,
-                    "responses": group.height,
-                    "negatives": int(group.get_column("is_negative").sum()),
-                    "policy_failures": int((causes == POSITIVE_CLASS).sum()),
-                    "perceived": int((causes == "perceived").sum()),
-                    "problem_responses": problem.height,
-                    "csat_problem": problem.get_column("csat").cast(pl.Float64).mean(),
-                    "csat_comparable": comparable.get_column("csat").cast(pl.Float64).mean(),
-                    "csat_lost_per_response": csat[0],
-                    "csat_lost_per_response_low": csat[1],
-                    "csat_lost_per_response_high": csat[2],
-                    "csat_points_lost": total[0],
-                    "csat_points_lost_low": total[1],
-                    "csat_points_lost_high": total[2],
-                    "nps_points_lost": nps[0],
-                    "nps_points_lost_low": nps[1],
-                    "nps_points_lost_high": nps[2],
-                    "example_comments": _examples(problem, cause),
-                }
-            )
-    listed = pl.DataFrame(
-        rows,
-        schema_overrides={
-            "example_comments": pl.List(pl.String),
-            **{c: pl.Float64 for c in FIX_LIST_SCHEMA if c.startswith(("csat_", "nps_"))},
-        },
+            .filter(pl.col("problem_responses") > 0)
+            .with_columns(pl.lit(owner).alias("owner"), pl.lit(cause).alias("root_cause"))
+        )
+    estimated = pl.concat(per_cause).join(groups, on=by, nulls_equal=True)
+    # Responses without a csat (a complaint database has none) are left out, as the nps'
+    # are: a null read as NaN made every estimate NaN, not null.
+    csat, nps = _estimates(estimated, "csat"), _estimates(estimated, "nps")
+    nps_share = pl.when(pl.col("_respondents") > 0).then(pl.col("nps_p_n") / pl.col("_respondents"))
+    listed = (
+        estimated.with_columns(
+            pl.col("csat_p_mean").alias("csat_problem"),
+            pl.col("csat_c_mean").alias("csat_comparable"),
+            *(
+                pl.Series(f"csat_lost_per_response{suffix}", csat[part]).fill_nan(None)
+                for part, suffix in (("estimate", ""), ("low", "_low"), ("high", "_high"))
+            ),
+            *(
+                pl.Series(f"_nps{suffix}", nps[part]).fill_nan(None)
+                for part, suffix in (("estimate", ""), ("low", "_low"), ("high", "_high"))
+            ),
+        )
+        .with_columns(
+            *(
+                (pl.col(f"csat_lost_per_response{suffix}") * pl.col("problem_responses")).alias(
+                    f"csat_points_lost{suffix}"
+                )
+                for suffix in ("", "_low", "_high")
+            ),
+            *(
+                (pl.col(f"_nps{suffix}") * nps_share.fill_null(0.0)).alias(
+                    f"nps_points_lost{suffix}"
+                )
+                for suffix in ("", "_low", "_high")
+            ),
+        )
+        .join(_examples(frame, by), on=[*by, "root_cause"], how="left", nulls_equal=True)
+        .with_columns(pl.col("example_comments").fill_null(pl.lit([], pl.List(pl.String))))
     )
     order = [*keys, "owner", "csat_points_lost", "problem_responses", "policy_code", "queue"]
     ranked = listed.sort(

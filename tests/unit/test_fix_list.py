@@ -137,3 +137,105 @@ def test_the_report_shows_an_estimate_its_interval_or_that_it_is_not_known() -> 
         "not known",
         "not known",
     ]
+
+
+# --- the vectorised estimates against scipy, group by group ---------------------------------
+
+
+def _reference(responses: pl.DataFrame) -> dict[tuple[object, ...], dict[str, object]]:
+    """Each (source, policy, queue, root cause)'s estimates, one group at a time, the way the
+    fix list computed them before it was vectorised: scipy's Welch test per group."""
+    rows: dict[tuple[object, ...], dict[str, object]] = {}
+    scored = responses.with_columns(nps_score().alias("_nps"))
+    for (source, policy, queue), group in scored.group_by(["source", "policy_code", "queue"]):
+        respondents = scored.filter(pl.col("source") == source).get_column("_nps").count()
+        for cause in ("policy_failure", "perceived"):
+            is_problem = pl.col("root_cause") == cause
+            problem = group.filter(is_problem)
+            if problem.height == 0:
+                continue
+            comparable = group.filter(is_problem.fill_null(False).not_())
+
+            def welch(
+                column: str, comparable: pl.DataFrame = comparable, problem: pl.DataFrame = problem
+            ) -> tuple[float | None, float | None, float | None]:
+                a = comparable.get_column(column).drop_nulls().cast(pl.Float64).to_numpy()
+                b = problem.get_column(column).drop_nulls().cast(pl.Float64).to_numpy()
+                if len(a) == 0 or len(b) == 0:
+                    return None, None, None
+                difference = float(np.mean(a) - np.mean(b))
+                if min(len(a), len(b)) < 2 or np.var(a, ddof=1) + np.var(b, ddof=1) == 0:
+                    return difference, None, None
+                interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+                return difference, float(interval.low), float(interval.high)
+
+            csat, nps = welch("csat"), welch("_nps")
+            share = problem.get_column("_nps").count() / respondents if respondents else 0.0
+            p = problem.get_column("p_policy_failure")
+            sure = p if cause == "policy_failure" else 1 - p
+            written = (
+                problem.with_columns(sure.alias("_sure"))
+                .filter(pl.col("comment").is_not_null() & (pl.col("comment") != ""))
+                .sort(
+                    [pl.col("needs_review").fill_null(False), "_sure", "response_id"],
+                    descending=[False, True, False],
+                )
+            )
+            rows[(source, policy, queue, cause)] = {
+                "responses": group.height,
+                "problem_responses": problem.height,
+                "csat_lost_per_response": csat[0],
+                "csat_lost_per_response_low": csat[1],
+                "csat_lost_per_response_high": csat[2],
+                "csat_points_lost_high": None if csat[2] is None else csat[2] * problem.height,
+                "nps_points_lost": None if nps[0] is None else nps[0] * share,
+                "nps_points_lost_low": None if nps[1] is None else nps[1] * share,
+                "example_comments": written.get_column("comment").head(3).to_list(),
+            }
+    return rows
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy, constant sides
+@pytest.mark.parametrize("seed", range(6))
+def test_every_groups_estimates_equal_scipys_welch_test_one_group_at_a_time(seed: int) -> None:
+    """Random periods: two sources, groups of 1 to 40 responses, constant groups, csat or nps
+    missing, no root cause, empty and missing comments, ties in the model's certainty."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    size = rng.integers(1, 40, 30)
+    group = np.repeat(np.arange(30), size)[:n]
+    n = len(group)
+    constant = rng.random(30) < 0.2
+    csat = np.where(constant[group], 3, rng.integers(1, 6, n))
+    responses = pl.DataFrame(
+        {
+            "response_id": [f"r{i:04d}" for i in rng.permutation(n)],
+            "source": np.where(group % 3 == 0, "zendesk", "qualtrics"),
+            "policy_code": [f"P{g % 7}" for g in group],
+            "queue": [f"q{g % 4}" for g in group],
+            "csat": pl.Series(csat).scatter(np.flatnonzero(rng.random(n) < 0.15), None),
+            "nps": pl.Series(rng.integers(0, 11, n)).scatter(
+                np.flatnonzero(rng.random(n) < 0.2), None
+            ),
+            "is_negative": rng.random(n) < 0.5,
+            "root_cause": rng.choice(
+                ["policy_failure", "perceived", None], n, p=[0.3, 0.4, 0.3]
+            ).tolist(),
+            "p_policy_failure": np.round(rng.random(n), 1),  # ties
+            "needs_review": rng.choice([True, False, None], n).tolist(),
+            "comment": rng.choice(["late", "rude", "", None, "fee", "wait"], n).tolist(),
+            "model_version": ["m1"] * n,
+        },
+        strict=False,
+    )
+    rows = fix_list(responses, "window", WEEK, date(2026, 10, 11), WEEK)
+    expected = _reference(responses)
+    assert rows.height == len(expected)
+    for row in rows.iter_rows(named=True):
+        key = (row["source"], row["policy_code"], row["queue"], row["root_cause"])
+        for column, value in expected[key].items():
+            if isinstance(value, float):
+                assert row[column] == pytest.approx(value, rel=1e-9, abs=1e-9), (key, column)
+            else:
+                assert row[column] == value, (key, column)
+    assert not rows.select(pl.col(pl.Float64).is_nan().any()).row(0).count(True)
