@@ -194,12 +194,13 @@ class SourceDefinition:
     @property
     def fingerprint(self) -> str:
         """sha256 of the rules as parsed (every setting, with the presets it extends applied;
-        not the file's path, comments or layout): landing records it for each delivery, so
-        the same file dropped again under changed rules is landed again."""
+        not the file's path, comments or layout, nor its description or the names of the
+        presets, which change no row): landing records it for each delivery, so the same
+        file dropped again under changed rules is landed again."""
         import dataclasses
         import hashlib
 
-        rules = repr(dataclasses.replace(self, path=Path()))
+        rules = repr(dataclasses.replace(self, path=Path(), description="", extends=()))
         return hashlib.sha256(rules.encode()).hexdigest()
 
     @property

@@ -558,6 +558,10 @@ def test_the_same_file_dropped_again_under_a_fixed_mapping_is_landed_again(
     copied = tmp_path / "copied.toml"  # the same rules in another file: the same fingerprint
     copied.write_text("# saved again\n" + wrong.read_text())
     assert land_delivery(settings, load_definition(str(copied)), CALLS, at).already_landed
+    described = tmp_path / "described.toml"  # only the description edited: no row changes
+    described.write_text(wrong.read_text().replace("saved from Excel", "exported by the PBX"))
+    assert load_definition(str(described)).description != load_definition(str(wrong)).description
+    assert land_delivery(settings, load_definition(str(described)), CALLS, at).already_landed
 
     later = datetime(2026, 12, 3, 9, tzinfo=UTC)
     again = land_delivery(settings, load_definition(str(DEFINITION)), CALLS, later)
