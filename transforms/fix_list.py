@@ -163,6 +163,7 @@ def _examples(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         .sort(
             [pl.col("needs_review").fill_null(False), "_sure", "response_id"],
             descending=[False, True, False],
+            maintain_order=True,  # full ties keep the input order, as within each group
         )
         .group_by([*by, "root_cause"], maintain_order=True)
         .agg(pl.col("comment").head(EXAMPLES).alias("example_comments"))
@@ -193,7 +194,10 @@ def fix_list(
     # Responses with an nps, per source: the denominator of the period's NPS.
     respondents = pl.col("_nps").count()
     frame = responses.with_columns(
-        nps_score().alias("_nps"), pl.col("csat").cast(pl.Float64).alias("_csat")
+        nps_score().alias("_nps"),
+        pl.col("csat").cast(pl.Float64).alias("_csat"),
+        # Joined to the examples on text (a categorical or all-null input column too).
+        pl.col("root_cause", "comment").cast(pl.String),
     ).with_columns((respondents.over(keys) if keys else respondents).alias("_respondents"))
     causes = pl.col("root_cause")
     groups = frame.group_by(by).agg(

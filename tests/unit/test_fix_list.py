@@ -239,3 +239,20 @@ def test_every_groups_estimates_equal_scipys_welch_test_one_group_at_a_time(seed
             else:
                 assert row[column] == value, (key, column)
     assert not rows.select(pl.col(pl.Float64).is_nan().any()).row(0).count(True)
+
+
+def test_a_categorical_root_cause_and_comments_that_are_all_missing() -> None:
+    """Found in review: a categorical ``root_cause`` failed the join to the examples, and a
+    ``comment`` column of nulls only (polars' Null type) made polars panic."""
+    rows = fix_list(
+        _responses().with_columns(
+            pl.col("root_cause").cast(pl.Categorical), pl.lit(None).alias("comment")
+        ),
+        "week",
+        WEEK,
+        date(2026, 10, 11),
+        WEEK,
+    )
+    assert rows.height == 3
+    assert rows.get_column("example_comments").to_list() == [[], [], []]
+    assert _row(rows, "operations", "P")["csat_comparable"] == pytest.approx(3.8)
