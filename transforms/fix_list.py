@@ -58,18 +58,19 @@ def nps_score(column: str = "nps") -> pl.Expr:
     )
 
 
+#: One side of many comparisons: per comparison, how many values (``n``), their mean and
+#: their sample variance (``ddof=1``; NaN when ``n < 2``), as float arrays.
+Moments = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def welch_intervals(
-    comparable: pl.DataFrame | dict[str, np.ndarray],
-    problem: pl.DataFrame | dict[str, np.ndarray],
-    confidence: float = CONFIDENCE,
+    comparable: Moments, problem: Moments, confidence: float = CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``mean(comparable) - mean(problem)`` and its Welch confidence interval (low, high),
-    for many pairs of samples at once, from each sample's moments.
+    for many pairs of samples at once, from each sample's :data:`Moments`.
 
-    Each side gives, per pair, ``n`` (values, an integer), ``mean`` and ``var`` (the sample
-    variance, ``ddof=1``; null or NaN when ``n < 2``). Returns three float arrays, NaN where
-    there is no estimate: no values on a side (all three); fewer than two values on a side
-    or no spread on either (the interval).
+    Returns three float arrays, NaN where there is no estimate: no values on a side (all
+    three); fewer than two values on a side or no spread on either (the interval).
 
     The interval is the one ``scipy.stats.ttest_ind(comparable, problem, equal_var=False)
     .confidence_interval(confidence)`` gives (Welch 1947: the standard error
@@ -77,18 +78,8 @@ def welch_intervals(
     t quantile from ``scipy.stats.t.ppf``; tests/unit/test_fix_list.py checks it against
     scipy to 1e-9.
     """
-
-    def moments(side: pl.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-        def column(name: str) -> np.ndarray:
-            values = side[name]
-            if isinstance(values, pl.Series):
-                values = values.to_numpy()
-            return np.asarray(values, dtype=np.float64)
-
-        return column("n"), column("mean"), column("var")
-
-    n_c, mean_c, var_c = moments(comparable)
-    n_p, mean_p, var_p = moments(problem)
+    n_c, mean_c, var_c = comparable
+    n_p, mean_p, var_p = problem
     with np.errstate(divide="ignore", invalid="ignore"):
         difference = np.where((n_c > 0) & (n_p > 0), mean_c - mean_p, np.nan)
         share_c, share_p = var_c / n_c, var_p / n_p
@@ -106,15 +97,16 @@ def mean_difference(
     """``mean(comparable) - mean(problem)`` and its Welch confidence interval (low, high) for
     one pair of samples (:func:`welch_intervals`); None where it cannot be estimated."""
 
-    def side(values: np.ndarray) -> dict[str, np.ndarray]:
+    def moments(values: np.ndarray) -> Moments:
         n = len(values)
-        return {
-            "n": np.array([n]),
-            "mean": np.array([np.mean(values) if n else np.nan]),
-            "var": np.array([np.var(values, ddof=1) if n > 1 else np.nan]),
-        }
+        mean = np.mean(values) if n else np.nan
+        return (
+            np.array([n], float),
+            np.array([mean]),
+            np.array([np.var(values, ddof=1) if n > 1 else np.nan]),
+        )
 
-    estimate = welch_intervals(side(comparable), side(problem), confidence)
+    estimate = welch_intervals(moments(comparable), moments(problem), confidence)
     return tuple(None if np.isnan(v[0]) else float(v[0]) for v in estimate)  # type: ignore[return-value]
 
 
@@ -128,23 +120,17 @@ def _moments(value: str, on: pl.Expr, name: str) -> list[pl.Expr]:
     ]
 
 
-def _side(frame: pl.DataFrame, name: str) -> pl.DataFrame:
-    return frame.select(
-        pl.col(f"{name}_n").alias("n"),
-        pl.col(f"{name}_mean").alias("mean"),
-        pl.col(f"{name}_var").alias("var"),
-    )
-
-
 def _estimates(frame: pl.DataFrame, value: str) -> dict[str, np.ndarray]:
     """The comparable-minus-problem estimate of ``value`` (``csat`` or ``nps``) per row."""
-    return dict(
-        zip(
-            ("estimate", "low", "high"),
-            welch_intervals(_side(frame, f"{value}_c"), _side(frame, f"{value}_p")),
-            strict=True,
+
+    def side(name: str) -> Moments:
+        return tuple(  # type: ignore[return-value]
+            frame.get_column(f"{value}_{name}_{m}").cast(pl.Float64).to_numpy()
+            for m in ("n", "mean", "var")
         )
-    )
+
+    estimate = welch_intervals(side("c"), side("p"))
+    return dict(zip(("estimate", "low", "high"), estimate, strict=True))
 
 
 def _examples(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -200,13 +186,6 @@ def fix_list(
         pl.col("root_cause", "comment").cast(pl.String),
     ).with_columns((respondents.over(keys) if keys else respondents).alias("_respondents"))
     causes = pl.col("root_cause")
-    groups = frame.group_by(by).agg(
-        pl.len().alias("responses"),
-        pl.col("is_negative").sum().alias("negatives"),
-        (causes == POSITIVE_CLASS).sum().alias("policy_failures"),
-        (causes == "perceived").sum().alias("perceived"),
-        pl.col("_respondents").first(),
-    )
     per_cause = []
     for cause, owner in OWNERS.items():
         problem = (causes == cause).fill_null(False)
@@ -214,6 +193,11 @@ def fix_list(
         per_cause.append(
             frame.group_by(by)
             .agg(
+                pl.len().alias("responses"),
+                pl.col("is_negative").sum().alias("negatives"),
+                (causes == POSITIVE_CLASS).sum().alias("policy_failures"),
+                (causes == "perceived").sum().alias("perceived"),
+                pl.col("_respondents").first(),
                 problem.sum().alias("problem_responses"),
                 *_moments("_csat", problem, "csat_p"),
                 *_moments("_csat", ~problem, "csat_c"),
@@ -223,7 +207,7 @@ def fix_list(
             .filter(pl.col("problem_responses") > 0)
             .with_columns(pl.lit(owner).alias("owner"), pl.lit(cause).alias("root_cause"))
         )
-    estimated = pl.concat(per_cause).join(groups, on=by, nulls_equal=True)
+    estimated = pl.concat(per_cause)
     # Responses without a csat (a complaint database has none) are left out, as the nps'
     # are: a null read as NaN made every estimate NaN, not null.
     csat, nps = _estimates(estimated, "csat"), _estimates(estimated, "nps")
