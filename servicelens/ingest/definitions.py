@@ -8,6 +8,8 @@ that is wrong; fitting a definition to a file is :mod:`servicelens.ingest.mappin
 
 from __future__ import annotations
 
+import functools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,18 @@ _RULE_KEYS = {
     "required",
 }
 _FEATURE_KEYS = {"categorical", "numeric", "flags", "crosses", "char_ngrams", "c", "boosted_facts"}
+
+
+#: What a source's name may be: it names its inbox, raw and partition folders.
+SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    """The tz database's zone names (the ``tzdata`` package's, else the system's)."""
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
 
 
 class DefinitionError(ValueError):
@@ -494,8 +508,22 @@ def load_definition(source: str | Path) -> SourceDefinition:
         raise DefinitionError(
             f'{where}: ambiguous_times = {ambiguous!r}; "quarantine" or "earliest"'
         )
+    name = str(data.get("name", path.stem))
+    if not SOURCE_NAME.fullmatch(name):
+        raise DefinitionError(
+            f"{where}: name = {name!r}: a source's name becomes folder names (its inbox, raw "
+            "copies and partitions); use letters, digits, '-', '_' and '.', starting with a "
+            'letter or digit, at most 64 characters (name = "acme-qualtrics")'
+        )
+    timezone = data.get("timezone")
+    if timezone is not None and timezone not in _known_timezones():
+        raise DefinitionError(
+            f"{where}: timezone = {timezone!r} is not a timezone of the tz database; give an "
+            'IANA name such as "Europe/Zurich" or "America/New_York" (`python -c "import '
+            'zoneinfo; print(sorted(zoneinfo.available_timezones()))"` lists them)'
+        )
     return SourceDefinition(
-        name=str(data.get("name", path.stem)),
+        name=name,
         path=path,
         description=str(data.get("description", "")),
         read=_read_options(data.get("read", {}), where),
@@ -508,7 +536,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
         label_column=label_column,
         label_values=label_values,
         negative=negative,
-        timezone=data.get("timezone"),
+        timezone=timezone,
         country=str(data.get("country", "GB")),
         partition=partition,
         pseudonymise_agents=bool(data.get("pseudonymise_agents", True)),

@@ -491,3 +491,25 @@ def test_a_landed_rows_raw_record_is_redacted_as_its_comment_is(tmp_path: Path) 
     assert "[PHONE]" in records and "[EMAIL]" in records
     quarantined = _zendesk(export, tmp_path).quarantine.get_column("raw_record").to_list()
     assert not any("kim@example.com" in r for r in quarantined)
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../escaped", ".hidden", "", "x" * 65])
+def test_a_source_name_that_is_not_a_folder_name_is_refused(tmp_path: Path, name: str) -> None:
+    """Found by a new user's trial: ``name = "a/b"`` made an inbox nothing read, and
+    ``"../../escaped"`` wrote the definition's copy two folders above the data directory."""
+    definition = tmp_path / "d.toml"
+    definition.write_text(f'extends = "qualtrics"\nname = "{name}"\n')
+    with pytest.raises(DefinitionError, match=r"d\.toml: name = .*becomes folder names"):
+        load_definition(definition)
+    definition.write_text('extends = "qualtrics"\nname = "acme_qualtrics.v2"\n')
+    assert load_definition(definition).name == "acme_qualtrics.v2"
+
+
+def test_a_misspelt_timezone_is_refused_naming_the_file_and_key(tmp_path: Path) -> None:
+    """Found by a new user's trial: it failed later, in polars, as an unexpected error."""
+    definition = tmp_path / "d.toml"
+    definition.write_text('extends = "qualtrics"\nname = "acme"\ntimezone = "Europe/Zurch"\n')
+    with pytest.raises(DefinitionError, match=r"d\.toml: timezone = 'Europe/Zurch' is not"):
+        load_definition(definition)
+    definition.write_text('extends = "qualtrics"\nname = "acme"\ntimezone = "Europe/Zurich"\n')
+    assert load_definition(definition).timezone == "Europe/Zurich"
