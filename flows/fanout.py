@@ -137,6 +137,7 @@ def run_backfill(
             return_state=True,
         )
     rows = outcome_rows(state)
-    if rows is None:  # the backfill failed before running any date
+    if rows is None:  # the backfill failed before running any date: its own error, as raised
+        state.result()  # (a ValueError saying what to change reads as one line)
         raise RuntimeError(f"backfill failed: {state.message}")
     return [asdict(r) if isinstance(r, DateOutcome) else r for r in rows]

@@ -166,6 +166,17 @@ class Settings:
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
+    def refuse_a_second_agent_key(self) -> Path:
+        """The agent key file's path, after checking that the working directory holds no other
+        default key (where earlier versions kept it): raises ``ValueError`` saying which to
+        keep. The command line checks this before a command that pseudonymises agents runs,
+        so a stray key stops it before anything is landed or recorded."""
+        configured = Path(self.agent_key_file).expanduser() if self.agent_key_file else None
+        path = (configured or project_dir() / DEFAULT_AGENT_KEY_FILE).resolve()
+        if configured is None and not os.environ.get("SERVICELENS_AGENT_KEY"):
+            _refuse_a_second_key(path)
+        return path
+
     def agent_key(self) -> bytes:
         """The key of the agents' pseudonyms: ``SERVICELENS_AGENT_KEY``, else the key file
         (a random key written on first use, readable by its owner only).
@@ -175,10 +186,7 @@ class Settings:
         from_env = os.environ.get("SERVICELENS_AGENT_KEY")
         if from_env:
             return from_env.encode()
-        configured = Path(self.agent_key_file).expanduser() if self.agent_key_file else None
-        path = (configured or project_dir() / DEFAULT_AGENT_KEY_FILE).resolve()
-        if configured is None:
-            _refuse_a_second_key(path)
+        path = self.refuse_a_second_agent_key()
         root = self.root
         if isinstance(root, Path) and path.is_relative_to(root.expanduser().resolve()):
             raise ValueError(

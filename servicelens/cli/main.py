@@ -466,6 +466,11 @@ def _finish_parsers(parser: argparse.ArgumentParser, examples: dict[str, str]) -
             command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+#: Commands that publish agents' pseudonyms (``sources run`` too): a second agent key left in
+#: the working directory is refused before they start (Settings.refuse_a_second_agent_key).
+PSEUDONYMISES_AGENTS = frozenset({"run", "backfill", "demo", "train", "score", "serve"})
+
+
 def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> None:
     """Reversed ranges and future survey dates, refused before any work (and never recorded
     as a failure of a date). The flows check again, for runs started from a deployment."""
@@ -527,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         _refuse_unrunnable_dates(args, settings)
-    except SurveyDateError as error:
+        if args.command in PSEUDONYMISES_AGENTS or getattr(args, "action", None) == "run":
+            settings.refuse_a_second_agent_key()
+    except (SurveyDateError, ValueError) as error:
         return _fail(str(error), None)
     if args.verbose:
         return _run(handler, args, settings, None)

@@ -164,7 +164,8 @@ def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[st
     with prompt_flow_heartbeats():
         state = nightly_sources(day or yesterday(settings.timezone), settings, return_state=True)
     rows = outcome_rows(state)
-    if rows is None:
+    if rows is None:  # the flow failed before any partition ran: its own error, as raised
+        state.result()  # (a ValueError saying what to change reads as one line)
         raise RuntimeError(f"the sources' nightly run failed: {state.message}")
     for row in rows:
         row["source"] = row["result"].get("source")

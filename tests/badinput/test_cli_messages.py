@@ -10,6 +10,7 @@ recorded as failures.
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -163,3 +164,34 @@ def test_an_unknown_option_points_at_the_commands_help(
         "servicelens train: error: unrecognized arguments: --bogus x "
         "(see `servicelens train --help`)"
     )
+
+
+@pytest.mark.slow
+def test_an_agent_key_left_in_the_working_directory_is_one_clear_message(tmp_path: Path) -> None:
+    """Found by a new user's trial: ``run`` from a folder holding an agent key where earlier
+    versions kept it (``.servicelens/agent.key``) landed some inboxes, then failed every date
+    (or, with two sources, "unexpected RuntimeError ... a bug in servicelens"). The refusal,
+    which says which key to keep, now comes first, and nothing is landed or recorded."""
+    from tests.sources.test_configured import CALLS, DEFINITION
+
+    data, here = tmp_path / "data", tmp_path / "elsewhere"
+    (here / ".servicelens").mkdir(parents=True)
+    (here / ".servicelens" / "agent.key").write_text("a key from an earlier version\n")
+    assert _servicelens("--data-dir", str(data), "sources", "add", str(DEFINITION)).returncode == 0
+    inbox = data / "inbox" / "pwc-call-centre"
+    (inbox / CALLS.name).write_bytes(CALLS.read_bytes())
+    done = subprocess.run(
+        [str(SERVICELENS), "--data-dir", str(data), "run"],
+        capture_output=True,
+        text=True,
+        cwd=here,
+        timeout=900,
+        # The project's own key file, as a user has it (the tests' fixed key set aside); the
+        # refusal comes before it would be created.
+        env={k: v for k, v in os.environ.items() if not k.startswith("SERVICELENS_AGENT_KEY")},
+    )
+    lines = _one_message(done)
+    assert f"an agent key is at {here / '.servicelens' / 'agent.key'}" in lines[0], lines
+    assert "unexpected" not in done.stderr and "a bug in servicelens" not in done.stderr
+    assert (inbox / CALLS.name).exists()  # not landed: the next run, fixed, lands it
+    assert not (data / "sources" / "pwc-call-centre" / "landed").exists()
