@@ -476,6 +476,17 @@ def load_definition(source: str | Path) -> SourceDefinition:
         features = FeatureSpec(text="")  # no free text and no model declared
     never_features = tuple(data.get("never_features", ()))
     never_store = tuple(data.get("never_store", ()))
+    # A mapping that reads personal data is named first: it, not [features], is the fix.
+    for name, rule in columns.items():
+        stored = [alt for group in rule.sources for alt in group if alt in never_store]
+        if stored and name != "response_id":
+            raise DefinitionError(
+                f"{where}: [columns.{name}] reads {stored}, listed in never_store (personal "
+                "data stays in raw/); remove the mapping or the never_store entry"
+            )
+    for name, group in attributes.items():
+        if any(alt in never_store for alt in group):
+            raise DefinitionError(f"{where}: [attributes.{name}] reads a never_store column")
     forbidden = {*never_features, *never_store, *label_column}
     known = {*columns, *attributes}
     used = (features.text, *features.facts, *(c for x in features.crosses for c in x))
@@ -490,16 +501,6 @@ def load_definition(source: str | Path) -> SourceDefinition:
                 f"{where}: feature {name!r} reads {reads}, which is the label or listed in "
                 "never_features / never_store; remove it from [features]"
             )
-    for name, rule in columns.items():
-        stored = [alt for group in rule.sources for alt in group if alt in never_store]
-        if stored and name != "response_id":
-            raise DefinitionError(
-                f"{where}: [columns.{name}] reads {stored}, listed in never_store (personal "
-                "data stays in raw/); remove the mapping or the never_store entry"
-            )
-    for name, group in attributes.items():
-        if any(alt in never_store for alt in group):
-            raise DefinitionError(f"{where}: [attributes.{name}] reads a never_store column")
     partition = data.get("partition", "day")
     if partition not in ("day", "month"):
         raise DefinitionError(f'{where}: partition = {partition!r}; use "day" or "month"')

@@ -513,3 +513,14 @@ def test_a_misspelt_timezone_is_refused_naming_the_file_and_key(tmp_path: Path) 
         load_definition(definition)
     definition.write_text('extends = "qualtrics"\nname = "acme"\ntimezone = "Europe/Zurich"\n')
     assert load_definition(definition).timezone == "Europe/Zurich"
+
+
+def test_mapping_a_never_store_column_to_the_comment_names_the_mapping(tmp_path: Path) -> None:
+    """Found by a new user's trial: the message said to remove the comment from [features],
+    a table the definition did not have; the mapping in [columns] is what to change."""
+    definition = tmp_path / "d.toml"
+    definition.write_text(
+        'extends = "qualtrics"\nname = "acme"\n[columns]\ncomment = "RecipientEmail"\n'
+    )
+    with pytest.raises(DefinitionError, match=r"\[columns\.comment\] reads \['RecipientEmail'\]"):
+        load_definition(definition)
