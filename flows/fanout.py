@@ -124,7 +124,7 @@ def run_backfill(
 ) -> list[dict[str, Any]]:
     """Run the backfill flow (on the Dask scheduler ``address`` or the environment selects)
     and return its per-date outcomes, failed dates included."""
-    from flows.pipeline import backfill, outcome_rows
+    from flows.pipeline import backfill, finished_rows
     from flows.prefect_client import prompt_flow_heartbeats
 
     with prompt_flow_heartbeats():
@@ -136,8 +136,5 @@ def run_backfill(
             dask_address=dask_address(address),
             return_state=True,
         )
-    rows = outcome_rows(state)
-    if rows is None:  # the backfill failed before running any date: its own error, as raised
-        state.result()  # (a ValueError saying what to change reads as one line)
-        raise RuntimeError(f"backfill failed: {state.message}")
+    rows = finished_rows(state, "backfill")
     return [asdict(r) if isinstance(r, DateOutcome) else r for r in rows]

@@ -149,6 +149,17 @@ def outcome_rows(state: State) -> list[dict[str, Any]] | None:
     return result if isinstance(result, list) else None
 
 
+def finished_rows(state: State, what: str) -> list[dict[str, Any]]:
+    """:func:`outcome_rows` of a finished run. A run that failed before running any date
+    raises its own error (a ValueError saying what to change is shown as one line), else a
+    RuntimeError saying ``what`` failed."""
+    rows = outcome_rows(state)
+    if rows is None:
+        state.result()
+        raise RuntimeError(f"{what} failed: {state.message}")
+    return rows
+
+
 def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
     """Attach the summary (its title: what was asked, then what happened), and fail the run
     if a date failed here or in the trigger that ran it. A failed run's data is a
@@ -227,6 +238,15 @@ def backfill(
     if source:
         settings, days = backfill_dates(settings, start, end, source)
         title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}, source {source}"
+    elif not has_sample_exports(settings) and (sources := configured_names(settings)):
+        # Only configured sources here: their partitions are what a backfill runs. Without
+        # this, every date failed with "no survey export" and was recorded as failed.
+        raise ValueError(
+            f"{settings.data_dir} holds configured sources ({', '.join(sources)}) and no "
+            f"sample exports (raw/<date>/): backfill one source with --source NAME (the "
+            f"flow's source parameter) "
+            f"(e.g. --source {sources[0]})"
+        )
     if dry_run:
         plan = plan_backfill([date_status(settings, d) for d in days], rerun, newest_first)
         rows = [{**asdict(p), "day": str(p.day), **in_flight_action(settings, p)} for p in plan]

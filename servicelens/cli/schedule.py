@@ -115,7 +115,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         return _dry_run(args, settings, days)
 
     from flows.fanout import dask_address
-    from flows.pipeline import backfill, outcome_counts, outcome_rows
+    from flows.pipeline import backfill, finished_rows, outcome_counts
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
     from servicelens.storage.runs import date_status, plan_backfill
@@ -149,9 +149,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             source=args.source,
             return_state=True,
         )
-    rows = outcome_rows(state)
-    if rows is None:  # the backfill itself failed before running any date
-        raise RuntimeError(f"backfill failed: {state.message}")
+    rows = finished_rows(state, "backfill")
     code = exit_status(rows)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))

@@ -157,16 +157,13 @@ def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[st
     """``servicelens run``'s part for the configured sources: land their inboxes and run the
     partitions that changed. Returns one row per partition (``source``, ``day``,
     ``outcome``, ``result``, ``error``); with ``show``, prints them as a table."""
-    from flows.pipeline import nightly_sources, outcome_rows
+    from flows.pipeline import finished_rows, nightly_sources
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.dates import yesterday
 
     with prompt_flow_heartbeats():
         state = nightly_sources(day or yesterday(settings.timezone), settings, return_state=True)
-    rows = outcome_rows(state)
-    if rows is None:  # the flow failed before any partition ran: its own error, as raised
-        state.result()  # (a ValueError saying what to change reads as one line)
-        raise RuntimeError(f"the sources' nightly run failed: {state.message}")
+    rows = finished_rows(state, "the sources' nightly run")
     for row in rows:
         row["source"] = row["result"].get("source")
     if show:

@@ -195,3 +195,24 @@ def test_an_agent_key_left_in_the_working_directory_is_one_clear_message(tmp_pat
     assert "unexpected" not in done.stderr and "a bug in servicelens" not in done.stderr
     assert (inbox / CALLS.name).exists()  # not landed: the next run, fixed, lands it
     assert not (data / "sources" / "pwc-call-centre" / "landed").exists()
+
+
+@pytest.mark.slow
+def test_a_backfill_without_source_where_there_are_only_sources_says_to_name_one(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: every date failed with "no survey export" and was
+    recorded as failed; the directory holds configured sources, whose backfill needs
+    ``--source``."""
+    from tests.sources.test_configured import DEFINITION
+
+    data = tmp_path / "data"
+    assert _servicelens("--data-dir", str(data), "sources", "add", str(DEFINITION)).returncode == 0
+    done = _servicelens(
+        "--data-dir", str(data), "backfill", "--start", "2021-01-01", "--end", "2021-01-03"
+    )
+    lines = _one_message(done)
+    assert "holds configured sources (pwc-call-centre)" in lines[0], lines
+    assert "--source pwc-call-centre" in lines[0]
+    assert "unexpected" not in done.stderr
+    assert not (data / "runs").exists() or not any((data / "runs").rglob("*2021-01-0*"))
