@@ -181,6 +181,9 @@ def _rejects_frame(
     return redact_pii(frame, ["raw_record"], region)
 
 
+#: A delivery's name as it was delivered, from its raw copy's path (``<sha12>-<name>``).
+_DELIVERED_NAME = r"(?:[0-9a-f]{12}-)?([^/\\]+)$"
+
 #: What to change when the sample layout's survey export looks separated by another
 #: delimiter than commas (:func:`~servicelens.ingest.mapping.delimiter_hint`).
 SAMPLE_DELIMITER_FIX = (
@@ -994,14 +997,22 @@ def validate_landed_rows(
             valid.with_columns(is_negative(definition.negative)), CLEAN_RESPONSE_SCHEMA
         ).sort("source_file", "source_line")
         copy_reason = (
-            "exact duplicate of line {}: the same answers, so the same derived id"
+            "exact duplicate of line {}{}: the same answers, so the same derived id"
             if definition.columns["response_id"].derive
-            else "duplicate delivery: superseded by line {}"
+            else "duplicate delivery: superseded by line {}{}"
+        )
+        # The line is in another delivery: named, as delivered (raw copies are <sha12>-<name>).
+        other_file = (
+            pl.when(pl.col("superseded_by_file") != pl.col("source_file"))
+            .then(pl.format(" of {}", pl.col("superseded_by_file").str.extract(_DELIVERED_NAME)))
+            .otherwise(pl.lit(""))
         )
         pieces += [
             _landed_quarantine(
                 superseded.with_columns(
-                    pl.concat_list(pl.format(copy_reason, "superseded_by_line")).alias("reasons")
+                    pl.concat_list(pl.format(copy_reason, "superseded_by_line", other_file)).alias(
+                        "reasons"
+                    )
                 ),
                 period,
                 source,

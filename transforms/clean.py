@@ -437,7 +437,11 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
     latest_line = (
         ranked.filter(pl.col("_delivery_rank") == 1)
         .group_by("response_id")
-        .agg(pl.col("source_line").max().alias("superseded_by_line"))
+        .agg(
+            pl.col("source_line").max().alias("superseded_by_line"),
+            # A source's deliveries are many files: the line's own (the last of the latest).
+            pl.col("source_file").sort_by("source_line").last().alias("superseded_by_file"),
+        )
     )
     gone = ranked.filter(superseded)
     kept = positioned.filter(~pl.col("_position").is_in(gone.get_column("_position")))

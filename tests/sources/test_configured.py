@@ -227,6 +227,10 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
     ]
     superseded = read_partition(calls.quarantine_dir, date(2021, 1, 13))
     assert superseded.select("record_id").to_series().to_list() == ["ID0008"]
+    # The line that supersedes it is in the other delivery: the reason names that file.
+    assert superseded.get_column("reasons").to_list() == [
+        ["duplicate delivery: superseded by line 2 of calls-late.csv"]
+    ]
 
     # backfill --source: the CFPB months in the range, each a partition of a month.
     state = backfill(
