@@ -243,9 +243,8 @@ def backfill(
         # this, every date failed with "no survey export" and was recorded as failed.
         raise ValueError(
             f"{settings.data_dir} holds configured sources ({', '.join(sources)}) and no "
-            f"sample exports (raw/<date>/): backfill one source with --source NAME (the "
-            f"flow's source parameter) "
-            f"(e.g. --source {sources[0]})"
+            f"sample exports (raw/<date>/): backfill one source at a time, with --source "
+            f"NAME (e.g. --source {sources[0]}; a deployment's run: its source parameter)"
         )
     if dry_run:
         plan = plan_backfill([date_status(settings, d) for d in days], rerun, newest_first)
