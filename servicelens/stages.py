@@ -20,7 +20,7 @@ import polars as pl
 from models.registry import load_champion_in_background
 from servicelens.checkpoints import checkpoint
 from servicelens.ingest.definitions import SourceDefinition
-from servicelens.ingest.landing import landed_rows, period_start_of
+from servicelens.ingest.landing import DELIVERED_NAME, landed_rows, period_start_of
 from servicelens.ingest.mapping import (
     MappedExport,
     delimiter_hint,
@@ -180,9 +180,6 @@ def _rejects_frame(
     )
     return redact_pii(frame, ["raw_record"], region)
 
-
-#: A delivery's name as it was delivered, from its raw copy's path (``<sha12>-<name>``).
-_DELIVERED_NAME = r"(?:[0-9a-f]{12}-)?([^/\\]+)$"
 
 #: What to change when the sample layout's survey export looks separated by another
 #: delimiter than commas (:func:`~servicelens.ingest.mapping.delimiter_hint`).
@@ -1001,10 +998,10 @@ def validate_landed_rows(
             if definition.columns["response_id"].derive
             else "duplicate delivery: superseded by line {}{}"
         )
-        # The line is in another delivery: named, as delivered (raw copies are <sha12>-<name>).
+        # The line is in another delivery: named as it was delivered.
         other_file = (
             pl.when(pl.col("superseded_by_file") != pl.col("source_file"))
-            .then(pl.format(" of {}", pl.col("superseded_by_file").str.extract(_DELIVERED_NAME)))
+            .then(pl.format(" of {}", pl.col("superseded_by_file").str.extract(DELIVERED_NAME)))
             .otherwise(pl.lit(""))
         )
         pieces += [

@@ -90,6 +90,12 @@ class Landing:
     moved_out: dict[date, int] = field(default_factory=dict)
 
 
+#: A raw copy is named ``<the first 12 hex digits of its sha256>-<its name as delivered>``.
+RAW_PREFIX_DIGITS = 12
+#: The name as delivered, taken from a raw copy's path (the regex's one group).
+DELIVERED_NAME = rf"(?:[0-9a-f]{{{RAW_PREFIX_DIGITS}}}-)?([^/\\]+)$"
+
+
 def _copy_as_delivered(
     settings: Settings, file: str | DataPath
 ) -> tuple[DataPath, str, bytes, bool]:
@@ -97,8 +103,9 @@ def _copy_as_delivered(
     the same bytes were delivered before (under any name)."""
     data = read_bytes(str(file))
     sha = hashlib.sha256(data).hexdigest()
-    target = settings.deliveries_dir / f"{sha[:12]}-{Path(str(file)).name}"
-    seen = any(True for _ in settings.deliveries_dir.glob(f"{sha[:12]}-*"))
+    prefix = sha[:RAW_PREFIX_DIGITS]
+    target = settings.deliveries_dir / f"{prefix}-{Path(str(file)).name}"
+    seen = any(True for _ in settings.deliveries_dir.glob(f"{prefix}-*"))
     if not target.exists():
         if isinstance(target, Path):
             target.parent.mkdir(parents=True, exist_ok=True)
