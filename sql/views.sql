@@ -3,24 +3,67 @@
 --   duckdb -cmd "SET VARIABLE data_dir = '/srv/servicelens'" -init sql/views.sql
 --   duckdb -init sql/views.sql            -- data_dir defaults to ./data (run from the repo)
 --
--- Each view reads every survey_date=YYYY-MM-DD partition. Sources other than the generated
--- sample keep their layers under sources/<name>/ (servicelens_partitions('sources/cfpb/
--- marts/feedback_scored')); `servicelens query` (servicelens/reporting/analyst.py) redefines
--- feedback_scored, daily_summary and quarantine as the union of every source present, each
--- row naming its `source`. A monthly source (CFPB: `partition = "month"` in its definition,
--- "granularity" in each partition's _manifest.json) names a partition by the month's first
--- day, so its rows' survey_date is that day; submitted_at keeps each row's own time.
--- union_by_name lets partitions
--- written by an older contract version (fewer columns) be read beside newer ones: the
--- columns they lack read as null. Column meanings: docs/data_dictionary.md.
+-- Each view reads every survey_date=YYYY-MM-DD partition of its table, for every source in
+-- the data directory: the generated sample keeps its layers at the top (marts/, quarantine/),
+-- every configured source under sources/<name>/ (sources/cfpb/marts/feedback_scored). Rows
+-- name their `source`; a data directory may hold the sample, sources, or both. A monthly
+-- source (CFPB: `partition = "month"` in its definition, "granularity" in each partition's
+-- _manifest.json) names a partition by the month's first day, so its rows' survey_date is
+-- that day; submitted_at keeps each row's own time. union_by_name lets partitions written by
+-- an older contract version (fewer columns) be read beside newer ones: the columns they lack
+-- read as null. A table no run has written yet has no view (DuckDB: "No files found");
+-- `servicelens query` (servicelens/reporting/analyst.py) gives it an empty one. Column
+-- meanings: docs/data_dictionary.md.
 
 SET VARIABLE data_dir = coalesce(getvariable('data_dir'), 'data');
 
--- Every survey_date partition of one table under the data directory.
+-- The data directory as DuckDB spells the files it finds there: no trailing slash, no
+-- leading ./ (DuckDB drops it).
+CREATE OR REPLACE MACRO servicelens_root() AS
+regexp_replace(rtrim(getvariable('data_dir'), '/'), '^(\./)+', '');
+
+-- Which layers hold each table, found once, when this file runs: the sample's tables sit at
+-- the top of the data directory (marts/feedback_scored), each configured source's under
+-- sources/<name>/. A table maps to one glob per layer holding it (sources/*/ covers every
+-- source). DuckDB's globs have no optional folder, and a list of globs fails when one
+-- matches nothing, so the views cannot name both layers blindly; a recursive glob on every
+-- query would walk the whole data directory (raw files, reports) each time. Run this file
+-- again after a run adds a layer (the first run of a new table or of the sources); new
+-- partitions of a layer found here are read as they appear.
+SET VARIABLE servicelens_layers = (
+    SELECT map_from_entries(list((table_path, patterns)))
+    FROM (
+        SELECT table_path, list(DISTINCT pattern) AS patterns
+        FROM (
+            SELECT
+                m.table_path,
+                servicelens_root() || regexp_replace(m.layer, '^/sources/[^/]+$', '/sources/*')
+                    || '/' || m.table_path || '/survey_date=*/*.parquet' AS pattern
+            FROM (
+                SELECT regexp_extract(
+                    file,
+                    '^' || regexp_escape(servicelens_root())
+                        || '(/sources/[^/]+)?/((?:marts/)?[^/]+)/survey_date=[^/]+/[^/]+[.]parquet$',
+                    ['layer', 'table_path']
+                ) AS m
+                FROM glob(servicelens_root() || '/**/survey_date=*/*.parquet')
+            )
+            WHERE m.table_path <> ''
+        )
+        GROUP BY table_path
+    )
+);
+
+-- Every survey_date partition of one table (`marts/feedback_scored`, `quarantine`), in every
+-- layer that holds it; any other folder under the data directory is read at its top
+-- (servicelens_partitions('clean/responses')).
 CREATE OR REPLACE MACRO servicelens_partitions(table_path) AS TABLE
 SELECT *
 FROM read_parquet(
-    getvariable('data_dir') || '/' || table_path || '/survey_date=*/*.parquet',
+    coalesce(
+        getvariable('servicelens_layers')[table_path],
+        [servicelens_root() || '/' || table_path || '/survey_date=*/*.parquet']
+    ),
     hive_partitioning = true,
     hive_types = {'survey_date': DATE},
     union_by_name = true

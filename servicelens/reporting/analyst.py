@@ -27,14 +27,6 @@ def example_queries() -> dict[str, Path]:
     return {path.stem: path for path in sorted(QUERIES_DIR.glob("*.sql"))}
 
 
-#: The views that read one table of every source, and the table each reads.
-SOURCE_VIEWS: dict[str, str] = {
-    "feedback_scored": "marts/feedback_scored",
-    "daily_summary": "marts/daily_summary",
-    "quarantine": "quarantine",
-}
-
-
 def source_roots(data_dir: DataPath) -> dict[str, DataPath]:
     """Each source's layers in a data directory: the generated sample at the top, every
     other source under ``sources/<name>/``."""
@@ -52,10 +44,12 @@ def _has_partitions(table_dir: DataPath) -> bool:
 
 
 def connect_views(data_dir: DataPath) -> Any:
-    """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``, each
-    view reading every source's partitions side by side (rows carry ``source``).
+    """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``: each
+    view reads every source's partitions side by side (rows carry ``source``), as in DuckDB
+    itself.
 
-    A published table without partitions yet gets an empty view of its contract.
+    A published table without partitions yet gets an empty view of its contract. Raises
+    FileNotFoundError when no source has a partition of ``marts/feedback_scored``.
     """
     import duckdb
 
@@ -81,19 +75,6 @@ def connect_views(data_dir: DataPath) -> Any:
             # A table no run has written yet (e.g. the weekly marts of a data directory that
             # predates them): an empty view of its contract, so every query still runs.
             connection.execute(_empty_view(statement.query))
-    # views.sql reads the sample's tables; every source that has partitions of a table is
-    # read beside it (the sample's empty view, above, when it has none).
-    for view, table_path in SOURCE_VIEWS.items():
-        parts = [
-            f"SELECT * FROM servicelens_partitions('{prefix}{table_path}')"
-            for name, root in roots.items()
-            if _has_partitions(root / table_path)
-            for prefix in ["" if name == "sample" else f"sources/{name}/"]
-        ]
-        if parts:
-            connection.execute(
-                f"CREATE OR REPLACE VIEW {view} AS " + " UNION ALL BY NAME ".join(parts)
-            )
     return connection
 
 

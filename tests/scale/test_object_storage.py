@@ -85,6 +85,13 @@ def test_the_whole_pipeline_runs_on_s3_and_duckdb_reads_the_marts(
         .fetchall()
     )
     assert {str(day): n for day, n, _, _ in rows} == kept
+    # sql/views.sql finds the layers through the same store (servicelens query's connection).
+    from servicelens.reporting.analyst import connect_views
+
+    views = connect_views(settings.root)
+    assert views.execute("SELECT source, count(*) FROM feedback_scored GROUP BY 1").fetchall() == [
+        ("sample", sum(kept.values()))
+    ]
     # Every negative got a root cause from the model trained and registered on S3.
     assert all(scored == negatives > 0 for _, _, scored, negatives in rows)
     assert (settings.models_dir / "champion.json").exists()

@@ -1,0 +1,148 @@
+"""``sql/views.sql`` run as the README runs it, in plain DuckDB: every view reads the sample's
+layer at the top of the data directory and every configured source's under
+``sources/<name>/``, in a data directory holding either or both, and nothing else in it."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from servicelens.reporting.analyst import VIEWS_FILE, connect_views
+
+#: Each view and the table folder it reads.
+VIEW_TABLES = {
+    "feedback_scored": "marts/feedback_scored",
+    "daily_summary": "marts/daily_summary",
+    "quarantine": "quarantine",
+    "fix_list": "marts/fix_list",
+    "agent_outcomes": "marts/agent_outcomes",
+}
+
+
+def _partition(root: Path, table: str, day: date, source: str, rows: int) -> None:
+    folder = root / table / f"survey_date={day.isoformat()}"
+    folder.mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "response_id": [f"{source}-{day}-{i}" for i in range(rows)],
+            "source": [source] * rows,
+            "is_negative": [True] * rows,
+            "root_cause": ["perceived"] * rows,
+            "transfers": [0] * rows,
+        }
+    ).write_parquet(folder / "part-0.parquet")
+
+
+def _layer(root: Path, source: str, rows: int) -> None:
+    for table in VIEW_TABLES.values():
+        _partition(root, table, date(2026, 10, 1), source, rows)
+        _partition(root, table, date(2026, 10, 2), source, rows)
+
+
+def _views(data_dir: str) -> duckdb.DuckDBPyConnection:
+    """What the README does: set data_dir, run the file."""
+    connection = duckdb.connect()
+    connection.execute("SET VARIABLE data_dir = $dir", {"dir": data_dir})
+    connection.execute(VIEWS_FILE.read_text())
+    return connection
+
+
+def _by_source(connection: duckdb.DuckDBPyConnection, view: str) -> list[tuple[str, int]]:
+    return connection.execute(
+        f"SELECT source, count(*) FROM {view} GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """The sample at the top, two configured sources, and things the views must not read: a
+    copy of the marts in another folder, the clean layer, a file beside the partitions."""
+    _layer(tmp_path, "sample", 3)
+    _layer(tmp_path / "sources" / "cfpb", "cfpb", 2)
+    _layer(tmp_path / "sources" / "zendesk-eu", "zendesk-eu", 1)
+    _layer(tmp_path / "backup-2026-09", "stale copy", 5)
+    _partition(tmp_path / "clean", "responses", date(2026, 10, 1), "sample", 3)
+    (tmp_path / "marts" / "feedback_scored" / "survey_date=2026-10-01" / "notes.txt").write_text(
+        "not a partition"
+    )
+    return tmp_path
+
+
+def test_every_view_reads_the_sample_and_every_source_and_nothing_else(mixed: Path) -> None:
+    connection = _views(str(mixed))
+    for view in VIEW_TABLES:
+        assert _by_source(connection, view) == [
+            ("cfpb", 4),
+            ("sample", 6),
+            ("zendesk-eu", 2),
+        ], view
+    assert _by_source(connection, "scored_negatives") == [
+        ("cfpb", 4),
+        ("sample", 6),
+        ("zendesk-eu", 2),
+    ]
+    # The partition column comes from the folder, a date, in every layer.
+    days = connection.execute(
+        "SELECT DISTINCT source, survey_date FROM feedback_scored ORDER BY ALL"
+    ).fetchall()
+    assert days == [
+        (source, date(2026, 10, day))
+        for source in ("cfpb", "sample", "zendesk-eu")
+        for day in (1, 2)
+    ]
+    # A folder the layers do not name is still read at the top, as before.
+    clean = connection.execute(
+        "SELECT count(*) FROM servicelens_partitions('clean/responses')"
+    ).fetchall()
+    assert clean == [(3,)]
+
+
+def test_a_data_directory_with_sources_only_is_read(tmp_path: Path) -> None:
+    """Before, every view read only the top layer: here DuckDB said "No files found"."""
+    _layer(tmp_path / "sources" / "cfpb", "cfpb", 2)
+    connection = _views(str(tmp_path))
+    for view in VIEW_TABLES:
+        assert _by_source(connection, view) == [("cfpb", 4)], view
+
+
+@pytest.mark.parametrize("spelling", ["{dir}/", "./{name}", "./{name}/", "{name}"])
+def test_the_data_directory_may_be_spelled_relative_or_with_a_slash(
+    mixed: Path, spelling: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(mixed.parent)
+    connection = _views(spelling.format(dir=mixed, name=mixed.name))
+    assert _by_source(connection, "feedback_scored") == [
+        ("cfpb", 4),
+        ("sample", 6),
+        ("zendesk-eu", 2),
+    ]
+
+
+def test_new_partitions_of_a_layer_are_read_without_running_the_file_again(
+    tmp_path: Path,
+) -> None:
+    _layer(tmp_path, "sample", 3)
+    _layer(tmp_path / "sources" / "cfpb", "cfpb", 2)
+    connection = _views(str(tmp_path))
+    _partition(tmp_path, "marts/feedback_scored", date(2026, 10, 3), "sample", 3)
+    # Another source's first partition: sources/*/ covers it.
+    _partition(tmp_path / "sources" / "acme", "marts/feedback_scored", date(2026, 10, 3), "acme", 1)
+    assert _by_source(connection, "feedback_scored") == [("acme", 1), ("cfpb", 4), ("sample", 9)]
+
+
+def test_a_table_no_run_has_written_has_no_view_in_duckdb_and_an_empty_one_in_query(
+    tmp_path: Path,
+) -> None:
+    for table in ("clean/responses", "marts/feedback_scored", "marts/daily_summary", "quarantine"):
+        _partition(tmp_path / "sources" / "cfpb", table, date(2026, 10, 1), "cfpb", 2)
+    connection = duckdb.connect()
+    connection.execute("SET VARIABLE data_dir = $dir", {"dir": str(tmp_path)})
+    with pytest.raises(duckdb.IOException, match="No files found"):
+        connection.execute(VIEWS_FILE.read_text())
+    analyst = connect_views(tmp_path)
+    assert _by_source(analyst, "feedback_scored") == [("cfpb", 2)]
+    assert analyst.execute("SELECT count(*) FROM fix_list").fetchall() == [(0,)]
