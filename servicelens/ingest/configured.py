@@ -29,6 +29,7 @@ from servicelens.ingest.definitions import (
     resolve_definition_path,
 )
 from servicelens.ingest.landing import (
+    DELIVERED_NAME,
     EmptyDelivery,
     Landing,
     land_delivery,
@@ -178,7 +179,8 @@ class PickedUp:
     file: str
     landing: Landing | None
     error: str = ""
-    #: Why a file that landed nothing left the inbox all the same (no rows in it).
+    #: Why a file that changed nothing left the inbox all the same: it has no rows, or the
+    #: same bytes were landed before (under this name or another).
     note: str = ""
 
 
@@ -212,9 +214,17 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
                 )
             picked.append(PickedUp(str(path), None, message))
             continue
-        if hashlib.sha256(read_bytes(path)).hexdigest() == landing.sha256:
+        removed = hashlib.sha256(read_bytes(path)).hexdigest() == landing.sha256
+        if removed:
             path.unlink()
-        picked.append(PickedUp(str(path), landing))
+        note = ""
+        if landing.already_landed and removed:
+            # Nothing changed, and the file leaves the inbox: the run says why.
+            found = re.search(DELIVERED_NAME, landing.delivered_as)
+            first = found.group(1) if found else landing.delivered_as
+            named = "" if first == path.name else f" as {first}"
+            note = f"{path.name}: already landed{named} (the same bytes); nothing changed"
+        picked.append(PickedUp(str(path), landing, note=note))
     return picked
 
 

@@ -100,13 +100,21 @@ def _copy_as_delivered(
     settings: Settings, file: str | DataPath
 ) -> tuple[DataPath, str, bytes, bool]:
     """Copy ``file`` into the raw zone; return the copy, its sha256, its bytes, and whether
-    the same bytes were delivered before (under any name)."""
+    the same bytes were delivered before (under any name).
+
+    The same bytes delivered again under another name (``export (1).csv``) are not copied a
+    second time: the copy made of them first is returned, so the raw zone holds each
+    delivery's bytes once and its name is the one they were first delivered under."""
     data = read_bytes(str(file))
     sha = hashlib.sha256(data).hexdigest()
     prefix = sha[:RAW_PREFIX_DIGITS]
     target = settings.deliveries_dir / f"{prefix}-{Path(str(file)).name}"
-    seen = any(True for _ in settings.deliveries_dir.glob(f"{prefix}-*"))
+    earlier: list[DataPath] = sorted(settings.deliveries_dir.glob(f"{prefix}-*"), key=str)
+    seen = bool(earlier)
     if not target.exists():
+        for copy in earlier:  # the prefix is 48 bits: the whole checksum decides
+            if hashlib.sha256(read_bytes(str(copy))).hexdigest() == sha:
+                return copy, sha, data, seen
         if isinstance(target, Path):
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.parent / f".{target.name}.partial"

@@ -146,6 +146,35 @@ def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path)
     assert landed.get_column("source_file").to_list()[-1].endswith("calls (1).csv")
 
 
+def test_the_same_bytes_dropped_again_are_named_once_in_raw_and_the_run_says_so(
+    tmp_path: Path,
+) -> None:
+    """An export downloaded twice ("calls (1).csv") or dropped again under its own name
+    changes nothing: the raw zone keeps its bytes once, under the name they came first, and
+    the inbox file leaves with a note saying it was already landed. Before, the second name
+    made a second raw copy and the nightly run said nothing about the file."""
+    calls = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    _drop(calls, CALLS, "calls.csv")
+    [first] = pick_up_deliveries(calls)
+    assert first.landing is not None and first.note == ""
+    landed = scan_table(calls.landed_dir).collect()
+    _drop(calls, CALLS, "calls (1).csv")
+    _drop(calls, CALLS, "calls.csv")
+    again = {Path(item.file).name: item for item in pick_up_deliveries(calls)}
+    assert again["calls (1).csv"].note == (
+        "calls (1).csv: already landed as calls.csv (the same bytes); nothing changed"
+    )
+    assert again["calls.csv"].note == "calls.csv: already landed (the same bytes); nothing changed"
+    for item in again.values():
+        assert item.error == "" and item.landing is not None and item.landing.already_landed
+        assert item.landing.delivered_as == first.landing.delivered_as
+    copies = sorted(p.name for p in calls.deliveries_dir.iterdir())
+    sha = hashlib.sha256(CALLS.read_bytes()).hexdigest()
+    assert copies == [f"{sha[:12]}-calls.csv"]
+    assert pending_deliveries(calls) == []
+    assert scan_table(calls.landed_dir).collect().equals(landed)
+
+
 @pytest.mark.slow
 def test_the_nightly_run_and_backfill_take_the_configured_sources(
     prefect_api: None, tmp_path: Path
