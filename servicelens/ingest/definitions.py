@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from servicelens.ingest.readers import CsvDialect
 from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
 
@@ -303,6 +305,40 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: A strftime code of chrono, the library polars parses dates with: ``%`` and an optional
+#: padding flag, then a letter (``%Y``), a fraction (``%.f``, ``%3f``) or an offset (``%:z``).
+_FORMAT_CODE = re.compile(r"%[-_0]?(\.?[369]?f|:{1,3}z|#z|.?)", re.DOTALL)
+#: The letters chrono knows after ``%`` (docs.rs/chrono, format::strftime).
+_FORMAT_LETTERS = frozenset("YCymbBhdeaAwuUWGgVjDxFvHkIlPpMSRTXrZzcs+tn%")
+
+
+def _check_format(fmt: str, where: str) -> None:
+    """Raise DefinitionError unless ``fmt`` is ``"iso"`` or a strftime format polars can
+    read: every ``%`` code known, and the set of codes one polars accepts (``%H`` without
+    ``%M`` fails at parse time, for every row; found here, the definition is refused when it
+    is loaded, not in the middle of a nightly run)."""
+    if fmt == "iso":
+        return
+    for code in _FORMAT_CODE.finditer(fmt):
+        body = code.group(1)
+        if (len(body) == 1 and body not in _FORMAT_LETTERS) or not body:
+            shown = code.group(0) if body else "%"
+            raise DefinitionError(
+                f"{where}: format {fmt!r}: {shown!r} is not a strftime code; write the "
+                'format with codes such as %d.%m.%Y %H:%M ("%%" for a literal %), or "iso"'
+            )
+    from transforms.clean import parsed_timestamp
+
+    try:
+        pl.DataFrame({"t": ["2021-01-01"]}).select(parsed_timestamp("t", "UTC", (fmt,)))
+    except pl.exceptions.ComputeError as error:
+        reason = str(error).splitlines()[0].rstrip(".")
+        raise DefinitionError(
+            f"{where}: format {fmt!r} cannot be used: {reason} (polars, which parses the "
+            'dates); write the format with codes such as %d.%m.%Y %H:%M, or "iso"'
+        ) from None
+
+
 def _rule(name: str, spec: Any, where: str) -> ColumnRule:
     if not isinstance(spec, dict):
         return ColumnRule(name, sources=(_strings(spec, where),))
@@ -331,6 +367,8 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
     if fmt is not None and name not in TIMESTAMP_COLUMNS:
         raise DefinitionError(f"{where}: `format` applies to timestamps {TIMESTAMP_COLUMNS} only")
     formats = _strings(fmt, where) if fmt is not None else ()
+    for one in formats:
+        _check_format(one, where)
     return ColumnRule(
         name=name,
         sources=sources,

@@ -524,3 +524,34 @@ def test_mapping_a_never_store_column_to_the_comment_names_the_mapping(tmp_path:
     )
     with pytest.raises(DefinitionError, match=r"\[columns\.comment\] reads \['RecipientEmail'\]"):
         load_definition(definition)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "says"),
+    [
+        ("%d.%m.%Y %H", "Please either specify both hour and minute, or neither"),
+        ("%d.%m.%Y %Q", "'%Q' is not a strftime code"),
+        ("%d.%m.%Y %H:%M%", "'%' is not a strftime code"),
+    ],
+)
+def test_a_date_format_polars_cannot_use_is_refused_when_the_definition_loads(
+    tmp_path: Path, fmt: str, says: str
+) -> None:
+    """Found by a new user's trial: the nightly run stopped on it as "unexpected ComputeError
+    ... a bug in servicelens", with no outcome table, every night until it was fixed."""
+    definition = tmp_path / "d.toml"
+    definition.write_text(
+        'extends = "google_forms"\nname = "acme"\n'
+        f'[columns.submitted_at]\ncolumn = "Timestamp"\nformat = "{fmt}"\n'
+    )
+    with pytest.raises(DefinitionError) as refused:
+        load_definition(definition)
+    message = str(refused.value)
+    assert message.startswith(f"{definition}") and "submitted_at" in message
+    assert f"format {fmt!r}" in message and says in message
+    for fine in ("%d.%m.%Y %H:%M", "%-d/%-m/%Y %I:%M %p", "%Y-%m-%d %H:%M:%S%.3f%:z", "iso"):
+        definition.write_text(
+            'extends = "google_forms"\nname = "acme"\n'
+            f'[columns.submitted_at]\ncolumn = "Timestamp"\nformat = "{fine}"\n'
+        )
+        assert load_definition(definition).columns["submitted_at"].formats == (fine,)
