@@ -10,7 +10,8 @@ again. Landing one:
 2. reads and maps it with the source's definition (the same reader as every file: decoding,
    physical lines, rejects), redacts personal data, and dates each row by its submitted time
    in the business timezone (a row whose time cannot be read is dated by its delivery, so its
-   reason is reported with that date);
+   reason is reported with that date; a row submitted after the delivery was landed is a
+   reject there, saying so);
 3. rewrites each touched partition whole: the rows it held from other deliveries, plus this
    delivery's. Its manifest names every delivery file in it, with its sha256, and the
    fingerprint of the definition each was landed with.
@@ -54,6 +55,7 @@ from servicelens.storage.partitions import (
     read_partition,
     write_partition,
 )
+from servicelens.validation.expectations import CLOCK_SKEW
 from transforms.clean import parsed_timestamp
 from transforms.pii import redact_pii
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
@@ -151,14 +153,31 @@ def landed_rows(
     # (it held the comment unredacted, and so did every landed and quarantined row made from
     # it). The raw zone keeps the delivery as it was, for re-processing.
     records, _ = redact_pii(records, ["raw_record"], definition.country)
+    # A row submitted after its delivery was landed (a month-first date read day-first, a
+    # clock set wrong) is rejected, dated by its delivery: in the partition of a date still
+    # to come it could not run, so it was neither kept nor quarantined.
+    formats = " or ".join(options.formats.get("submitted_at", ())) or "ISO 8601"
+    future = submitted > pl.lit(landed_at + CLOCK_SKEW).cast(pl.Datetime("us", "UTC"))
     frame = frame.join(records, "source_line", "left").with_columns(
-        submitted.dt.convert_time_zone(settings.timezone)
-        .dt.date()
+        pl.when(future)
+        .then(None)
+        .otherwise(submitted.dt.convert_time_zone(settings.timezone).dt.date())
         .fill_null(delivered_on)
         .alias(PARTITION_COLUMN),
         pl.col("delivered_at").fill_null(pl.lit(landed_at.isoformat())),
         pl.col(EXCLUDED).alias("excluded"),
-        pl.lit(None, pl.String).alias("reject"),
+        pl.when(future)
+        .then(
+            pl.format(
+                "submitted_at: '{}' is after the delivery was landed ({}), in the future: "
+                "check that the definition's format for it ({}) reads this export's dates",
+                pl.col("submitted_at"),
+                pl.lit(f"{landed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"),
+                pl.lit(formats),
+            )
+        )
+        .otherwise(None)
+        .alias("reject"),
         pl.lit(mapped.timezone).alias("timezone"),
     )
     rejects = pl.DataFrame(

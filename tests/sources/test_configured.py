@@ -607,3 +607,52 @@ def test_the_same_file_dropped_again_under_a_fixed_mapping_is_landed_again(
     assert "Eli" not in landed.get_column("queue").to_list()
     assert "Technical Support" in landed.get_column("queue").to_list()
     assert landed.height == first.periods[period]  # replaced, not doubled
+
+
+def test_a_row_dated_after_its_delivery_is_quarantined_not_lost(tmp_path: Path) -> None:
+    """Found by a new user's trial: a European export read month-first by mistake dated
+    "12.03.2026" as 3 December, in a partition of a date still to come. That partition
+    failed every run ("day ... is in the future") and the row was neither kept nor
+    quarantined. It is now a reject of its delivery's date, saying what to check."""
+    from datetime import UTC
+
+    from servicelens import stages
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery, landed_periods
+
+    european = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    month_first = tmp_path / "month-first.toml"
+    month_first.write_text(
+        (DEFINITION.parent / "european-feedback.toml")
+        .read_text()
+        .replace('format = "%d.%m.%Y %H:%M"', 'format = "%m.%d.%Y %H:%M"')
+    )
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(month_first))
+    landed_at = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    landing = land_delivery(settings, load_definition(str(month_first)), european, landed_at)
+    assert max(landed_periods(settings)) == date(2026, 6, 1)  # none after the delivery
+    read = kept = quarantined = 0
+    for period in landed_periods(settings):
+        validated = stages.validate_day(settings, period, "r", datetime(2026, 6, 2, tzinfo=UTC))
+        stages.publish_clean(settings, validated, {"run_id": "r"})
+        read += validated.counts.surveys_read
+        kept += validated.counts.kept
+        quarantined += validated.counts.quarantined
+    assert read == landing.rows == kept + quarantined == 8
+    future = (
+        scan_table(settings.quarantine_dir)
+        .filter(pl.col("record_id") == "A-10005")
+        .collect()
+        .select("survey_date", "source_line", "reasons")
+    )
+    assert future.rows() == [
+        (
+            date(2026, 6, 1),
+            6,
+            [
+                "submitted_at: '12.03.2026 07:59' is after the delivery was landed "
+                "(2026-06-01 09:00 UTC), in the future: check that the definition's format "
+                "for it (%m.%d.%Y %H:%M) reads this export's dates"
+            ],
+        )
+    ]
