@@ -874,7 +874,8 @@ def _check_batch(definition: SourceDefinition, mapped: MappedExport, docs_dir: P
 
 
 def _typed(rows: pl.DataFrame, settings: Settings, definition: SourceDefinition) -> pl.DataFrame:
-    """Landed text rows typed by the definition, each group in its export's timezone."""
+    """Landed text rows typed by the definition, each group in its export's timezone, with
+    the comment's language where the export states none."""
     pieces = []
     for (zone,), group in rows.group_by("timezone", maintain_order=True):
         options = ParseOptions(
@@ -891,7 +892,9 @@ def _typed(rows: pl.DataFrame, settings: Settings, definition: SourceDefinition)
             units={c: r.unit for c, r in definition.columns.items() if r.unit},
         )
         pieces.append(normalise_surveys(group, settings.timezone, None, options))
-    return pl.concat(pieces, how="diagonal_relaxed")
+    # As for the sample: the export's language where it states one (Qualtrics'
+    # UserLanguage), else the comment's detected language.
+    return with_detected_language(pl.concat(pieces, how="diagonal_relaxed"))
 
 
 def _dated_elsewhere(rows: pl.DataFrame, period: date, granularity: str) -> pl.DataFrame:

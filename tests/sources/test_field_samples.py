@@ -341,6 +341,11 @@ def test_12_european_semicolon_decimal_comma(tmp_path: Path) -> None:
     assert (
         _row(got, "A-10008")["csat"] is None and _row(got, "A-10008")["handle_seconds"] == 61200.0
     )
+    # The export states no language: each comment's is detected, as for the sample (a new
+    # user's trial found it null for every source that states none).
+    languages = dict(got.clean.select("response_id", "language").iter_rows())
+    assert languages["A-10002"] == languages["A-10006"] == "de"
+    assert languages["A-10003"] is None  # no comment, nothing to detect
     # 29.03.2026 02:30 does not exist in Berlin: its own reason, not shifted, not "unparseable".
     assert _reasons(got) == {
         9: [
