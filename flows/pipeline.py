@@ -40,6 +40,7 @@ from servicelens.dates import refuse_future, survey_date_range, yesterday
 from servicelens.ingest.configured import (
     backfill_dates,
     configured_names,
+    configured_sources,
     has_sample_exports,
 )
 from servicelens.settings import SAMPLE_PER_DAY, Settings
@@ -292,6 +293,16 @@ def _scheduled_date(timezone: str) -> date:
     return yesterday(timezone, scheduled if isinstance(scheduled, datetime) else None)
 
 
+def nightly_report_settings(settings: Settings) -> list[Settings]:
+    """Whose run reports a nightly run writes: the sample's (``[settings]``), or, in a data
+    directory holding configured sources and no sample dates, each configured source's (the
+    report ``servicelens report --source NAME`` writes), in name order. The sample's report
+    there would be an empty page, and it would replace ``reports/latest.html``."""
+    if has_sample_exports(settings) or not configured_names(settings):
+        return [settings]
+    return configured_sources(settings)
+
+
 @beating_flow(name="nightly-window", on_failure=[alert_on_failure])
 def nightly_window(
     day: date | None = None,
@@ -322,7 +333,8 @@ def nightly_window(
                     notify_url or settings.notify_url, outcome.result.get("early_warning")
                 )
         outcomes += configured_source_outcomes(settings, target, nightly, _triggered_at())
-        write_report_task(settings)
+        for reported in nightly_report_settings(settings):
+            write_report_task(reported)
         prune_cache()
         return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
@@ -330,9 +342,11 @@ def nightly_window(
 @beating_flow(name="nightly-sources", flow_run_name="nightly-sources-{day}")
 def nightly_sources(day: date, settings: Settings) -> State:
     """The configured sources' part of a nightly run, on its own (``servicelens run``): land
-    every inbox, run the partitions whose inputs changed, rebuild their weekly marts."""
+    every inbox, run the partitions whose inputs changed, rebuild their weekly marts, then
+    write the run report(s) of :func:`nightly_report_settings`."""
     outcomes = configured_source_outcomes(settings, day, nightly, _triggered_at())
-    write_report_task(settings)
+    for reported in nightly_report_settings(settings):
+        write_report_task(reported)
     return _finish(f"sources {day}", "sources-summary", outcomes)
 
 

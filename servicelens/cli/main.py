@@ -168,6 +168,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     # The sample's raw/<date>/ layout, and every source configured in the data directory.
     sources = configured_names(settings)
+    # The reports before the run: with only configured sources, it writes one per source
+    # (flows.pipeline.nightly_report_settings) and the flows' results do not name them.
+    reports_before = set(settings.reports_dir.glob("report-*.html"))
     result: dict[str, Any] | None = None
     if has_sample_exports(settings) or not sources:
         from flows.pipeline import nightly
@@ -180,6 +183,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     rows = run_nightly(args.date, settings, show=not args.json) if sources else []
     if args.json:
         _print(result if not sources else {"sample": result, "sources": rows}, True)
+    elif result is None:
+        written = sorted(set(settings.reports_dir.glob("report-*.html")) - reports_before)
+        for path in written or [settings.reports_dir / "latest.html"]:
+            print(f"report: {path}")
     else:
         print(f"report: {settings.reports_dir / 'latest.html'}")
     return 1 if any(r["outcome"] == "failed" for r in rows) else 0

@@ -6,7 +6,8 @@ registry, QA audits, Great Expectations Data Docs) so it works after any flow, a
 Plotly figures (:mod:`servicelens.reporting.charts`) drawn by the plotly.js that the reports
 share: the page needs no network.
 
-Each build writes ``reports/report-<UTC time>.html`` and replaces ``reports/latest.html``
+Each build writes ``reports/report-<UTC time>.html`` (a configured source's:
+``report-<UTC time>[-<run>]-<source>.html``) and replaces ``reports/latest.html``
 atomically, so the newest report is always at the same path; ``reports/plotly-<version>.min.js``
 is written beside them once.
 """
@@ -857,8 +858,8 @@ nav a { margin-right: 1rem; }
 
 
 def _sources(inputs: _Inputs) -> str:
-    """Every source in the data directory side by side: partitions, rows, negatives scored,
-    policy failures, the champion of its own registry."""
+    """Every source in the data directory side by side: partitions, rows, negatives (scored
+    or not), negatives scored, policy failures, the champion of its own registry."""
     from servicelens.reporting.analyst import source_roots
 
     rows = []
@@ -877,9 +878,12 @@ def _sources(inputs: _Inputs) -> str:
             if name == "sample"
             else inputs.settings.root / "models" / "sources" / name
         )
-        failures = negatives = 0
+        # Negatives apart from those scored: a source without a model has negatives (as
+        # Volumes shows) but none scored, and a lone "0" read as "no negatives".
+        negatives = negatives_scored = failures = 0
         if scored is not None:
-            negatives = int(scored.get_column("p_policy_failure").is_not_null().sum())
+            negatives = int(scored.get_column("is_negative").sum())
+            negatives_scored = int(scored.get_column("p_policy_failure").is_not_null().sum())
             failures = int((scored.get_column("root_cause") == POSITIVE_CLASS).sum())
         days = manifests.get_column("survey_date").sort()
         rows.append(
@@ -891,7 +895,8 @@ def _sources(inputs: _Inputs) -> str:
                 "read": int(manifests.get_column("surveys_read").sum() or 0),
                 "kept": int(manifests.get_column("kept").sum() or 0),
                 "quarantined": int(manifests.get_column("quarantined").sum() or 0),
-                "negatives scored": negatives,
+                "negatives": negatives,
+                "negatives scored": negatives_scored,
                 "policy failures": failures,
                 "champion": champion_version(registry) or "none yet",
             }
@@ -983,6 +988,9 @@ def build_report(
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     write_library_script(settings.reports_dir)
     suffix = f"-{run_id[:8]}" if run_id else ""
+    if not settings.is_sample:
+        # One run writes every configured source's report, often within the same second.
+        suffix += f"-{settings.source}"
     path = settings.reports_dir / f"report-{now:%Y%m%dT%H%M%SZ}{suffix}.html"
     _write_atomically(path, html)
     latest = settings.reports_dir / LATEST_NAME

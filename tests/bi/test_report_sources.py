@@ -1,0 +1,133 @@
+"""The run report of a data directory that holds only configured sources (real Prefect, real
+field exports landed from the inboxes): the nightly run writes each source's report, never
+the sample's empty page, and ``servicelens run`` names the reports it wrote; the Sources table
+counts a source's negatives even when no model has scored them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shutil
+from datetime import date
+from html import unescape
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.ingest.configured import register_source
+from servicelens.settings import SURVEYS_FILE, Settings
+from servicelens.storage.partitions import scan_table
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELD = ROOT.parent / "shared" / "field"
+CALLS = FIELD / "10-call-centre-dayfirst-excel" / "sample.csv"
+CFPB = FIELD / "08-cfpb-official-download" / "sample.csv"
+DEFINITION = ROOT / "tests" / "sources" / "definitions" / "call-centre.toml"
+#: The nightly run's date: after every row of both field samples.
+NIGHT = date(2023, 9, 1)
+#: The sample's report of a data directory without sample dates says this.
+EMPTY_SAMPLE = "Survey dates None"
+
+pytestmark = pytest.mark.skipif(not FIELD.exists(), reason=f"field samples not at {FIELD}")
+
+
+def _sources_table(html: str) -> list[dict[str, str]]:
+    """The report's Sources table as one dict per row, header -> cell text."""
+    section = re.search(r'<section id="sources">(.*?)</section>', html, re.S)
+    assert section, "the report has no Sources section"
+    head = [unescape(h) for h in re.findall(r"<th>(.*?)</th>", section.group(1))]
+    body = re.findall(r"<tr>((?:<td.*?</td>)+)</tr>", section.group(1))
+    return [
+        dict(zip(head, (unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)), strict=True))
+        for r in body
+    ]
+
+
+def _about(report: Path) -> str:
+    """The source a report's sections are about (its Sources section says so)."""
+    found = re.findall(r"the sections below are about <code>(.*?)</code>", report.read_text())
+    assert len(found) == 1, report
+    return unescape(found[0])
+
+
+@pytest.fixture(scope="module")
+def sources_only(
+    prefect_api: None, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, list[Settings], list[str]]:
+    """A data directory with two configured sources and no sample dates, after one
+    ``servicelens run``: its settings, the sources' settings, and the lines it printed."""
+    from servicelens.cli.main import main
+
+    data = str(tmp_path_factory.mktemp("sources-only") / "data")
+    base = Settings(data_dir=data)
+    sources = [register_source(base, "cfpb"), register_source(base, str(DEFINITION))]
+    for source, export in zip(sources, (CFPB, CALLS), strict=True):
+        shutil.copyfile(export, source.inbox_dir / export.name)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--data-dir", data, "run", "--date", NIGHT.isoformat()]) == 0
+    return base, sources, printed.getvalue().splitlines()
+
+
+@pytest.mark.slow
+def test_the_sources_table_counts_negatives_that_no_model_scored(
+    sources_only: tuple[Settings, list[Settings], list[str]],
+) -> None:
+    """A source without a model shows its negatives beside the 0 scored (Volumes shows
+    them too), not a lone 0 that reads as "no negatives"."""
+    base, sources, _ = sources_only
+    table = _sources_table((base.reports_dir / "latest.html").read_text())
+    assert [r["source"] for r in table] == sorted(s.source for s in sources)
+    for source in sources:
+        (row,) = [r for r in table if r["source"] == source.source]
+        scored = scan_table(source.marts_dir / "feedback_scored").collect()
+        negatives = scored.filter(pl.col("is_negative")).height
+        # Neither source has a model: none of its negatives is scored, yet it has some.
+        assert negatives > 0 and row["champion"] == "none yet"
+        assert (row["negatives"], row["negatives scored"]) == (f"{negatives:,}", "0")
+    columns = list(table[0])
+    assert columns.index("negatives") + 1 == columns.index("negatives scored")
+
+
+@pytest.mark.slow
+def test_a_nightly_run_of_sources_only_writes_each_sources_report(
+    sources_only: tuple[Settings, list[Settings], list[str]],
+) -> None:
+    """``servicelens run`` and the scheduled ``nightly-window`` write each source's report
+    (as ``report --source NAME`` does), never the sample's empty page; the command names
+    the reports it wrote."""
+    from flows.pipeline import nightly_window
+
+    base, sources, printed = sources_only
+    names = sorted(s.source for s in sources)
+    named = [Path(line.removeprefix("report: ")) for line in printed if line.startswith("report:")]
+    assert sorted(_about(p) for p in named) == names, printed
+    assert all(p.name.endswith(f"-{_about(p)}.html") for p in named)
+    latest = base.reports_dir / "latest.html"
+    assert EMPTY_SAMPLE not in latest.read_text()
+    assert latest.read_text() in [p.read_text() for p in named]
+
+    # The scheduled run, nothing new in the inboxes: the sources' reports again.
+    shutil.rmtree(base.reports_dir)
+    state = nightly_window(day=NIGHT, data_dir=str(base.root), return_state=True)
+    assert state.is_completed(), state.message
+    assert sorted(_about(p) for p in base.reports_dir.glob("report-*.html")) == names
+    assert EMPTY_SAMPLE not in latest.read_text()
+
+
+def test_the_sample_report_is_written_unless_only_sources_are_configured(
+    tmp_path: Path,
+) -> None:
+    """With sample dates, the nightly run writes the sample's report as before."""
+    from flows.pipeline import nightly_report_settings
+
+    base = Settings(data_dir=str(tmp_path / "data"))
+    assert nightly_report_settings(base) == [base]  # nothing configured: the sample's
+    calls = register_source(base, str(DEFINITION))
+    assert nightly_report_settings(base) == [calls]
+    day = base.raw_day(NIGHT)
+    day.mkdir(parents=True)
+    (day / SURVEYS_FILE).write_text("response_id\n")
+    assert nightly_report_settings(base) == [base]  # sample dates: as before, the sample's
