@@ -218,6 +218,14 @@ def _claim_date_run(
         if state is not None and (state.is_crashed() or state.is_cancelled()):
             key = recovery_key(planned.idempotency_key, flow_run.id)
             continue
+        if state is not None and state.is_failed() and not _recorded(settings, planned, flow_run):
+            # It failed before the date recorded anything (a partition refused as dated in
+            # the future): the date's state on disk is still the one this key was made
+            # from, so every later trigger, backfills included, would meet that run again
+            # and the date would never run. It is followed like a crashed run.
+            recovered.append(f"{flow_run.name} ({flow_run.id}) failed before recording")
+            key = recovery_key(planned.idempotency_key, flow_run.id)
+            continue
         if state is not None and state.is_final():
             todo = "" if state.is_completed() else f"re-run it with --rerun failed ({state.name})"
             outcome = DateOutcome(
@@ -247,6 +255,15 @@ def _claim_date_run(
         f"{day}: more than {MAX_RECOVERIES} crashed runs of this date follow one another; "
         "look at them in Prefect (`servicelens runs show`) before running it again"
     )
+
+
+def _recorded(settings: Settings, planned: PlannedDate, flow_run: FlowRun) -> bool:
+    """Whether ``flow_run`` wrote the date's outcome record (its last outcome, or one kept
+    in its history): a run that did changed the date's state, and so the key of the next
+    trigger."""
+    outcome = read_outcome(settings, planned.day) or {}
+    runs = {outcome.get("run_id"), *(h.get("run_id") for h in outcome.get("history", []))}
+    return str(flow_run.id) in runs
 
 
 def run_date(

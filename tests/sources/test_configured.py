@@ -656,3 +656,40 @@ def test_a_row_dated_after_its_delivery_is_quarantined_not_lost(tmp_path: Path) 
             ],
         )
     ]
+
+
+def test_a_partition_that_failed_before_recording_runs_again_next_night(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """Found by a new user's trial: a partition refused as dated in the future failed before
+    anything was recorded, so the date's state, and with it the run's idempotency key,
+    stayed the same; every later run said "duplicate: already ran as ... (Failed)" and the
+    date could never run again, by the nightly run or a backfill. The failed run is now
+    followed like a crashed one, and the date runs (here, fails again, saying why)."""
+    from datetime import UTC
+
+    from flows.pipeline import finished_rows, nightly_sources
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery, landed_periods
+
+    base = Settings(data_dir=str(tmp_path / "data"))
+    calls = register_source(base, str(DEFINITION))
+    later = tmp_path / "calls-2099.csv"
+    later.write_text(CALLS.read_text(encoding="utf-8-sig").replace("/2021,", "/2099,"))
+    # Landed by a clock set in 2099: its rows are not after their delivery, so they land in
+    # partitions of dates still to come, which no run can process yet.
+    land_delivery(
+        calls, load_definition(str(DEFINITION)), later, datetime(2099, 12, 31, tzinfo=UTC)
+    )
+    future = [p.isoformat() for p in landed_periods(calls)]
+    assert future and all(p.startswith("2099-") for p in future)
+
+    def outcomes() -> dict[str, tuple[str, str]]:
+        rows = finished_rows(nightly_sources(NIGHT, base, return_state=True), "the run")
+        return {r["day"]: (r["outcome"], r["error"]) for r in rows if r["day"] in future}
+
+    for night in range(2):
+        seen = outcomes()
+        assert set(seen) == set(future), night
+        for outcome, error in seen.values():
+            assert outcome == "failed" and "is in the future" in error, (night, error)
