@@ -220,6 +220,25 @@ class StuckRun:
     verdict: Liveness
 
 
+def data_directory_layers(settings: Settings) -> list[Settings]:
+    """The layers of the data directory ``settings`` addresses whose runs keep records: the
+    sample's (``settings``, its ``runs/``) and every configured source's
+    (``sources/<name>/runs/``). A source's ``settings`` is its own layer only."""
+    from servicelens.ingest.configured import configured_sources
+
+    return [settings, *configured_sources(settings)] if settings.is_sample else [settings]
+
+
+def _layer_of(settings: Settings, flow_run: FlowRun) -> Settings:
+    """The settings of the layer ``flow_run`` ran for: the configured source its parameters
+    name, else ``settings``; its date's record and lock are that layer's."""
+    source = ((flow_run.parameters or {}).get("settings") or {}).get("source")
+    for layer in data_directory_layers(settings):
+        if layer.source == source:
+            return layer
+    return settings
+
+
 def _data_dir_of(flow_run: FlowRun) -> str | None:
     parameters = flow_run.parameters or {}
     settings = parameters.get("settings")
@@ -239,9 +258,11 @@ def _same_data_dir(a: str, b: str) -> bool:
 
 def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     """Unfinished flow runs of this data directory's flows (``nightly``, ``backfill``,
-    ``nightly-window``) that have no live in-flight record: runs of dates (liveness as for a
-    re-triggered date) and backfill or nightly-window runs (alive while younger than a stale
-    period; they keep a record from their first moments). At most 200, newest first."""
+    ``nightly-window``) that have no live in-flight record in any of its layers
+    (:func:`data_directory_layers`): runs of dates (liveness as for a re-triggered date, in
+    the layer the run is for) and backfill or nightly-window runs (alive while younger than
+    a stale period; they keep a record from their first moments). At most 200, newest
+    first."""
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
@@ -251,7 +272,12 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     )
     from prefect.client.schemas.sorting import FlowRunSort
 
-    live = {c.flow_run_id for c in list_claims(settings) if liveness(c).alive}
+    live = {
+        c.flow_run_id
+        for layer in data_directory_layers(settings)
+        for c in list_claims(layer)
+        if liveness(c).alive
+    }
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=list(FLOWS_WITH_RECORDS))),
@@ -269,7 +295,9 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
             continue
         day = (run.parameters or {}).get("day")
         if day and run.name.startswith("nightly-"):
-            verdict = earlier_run_liveness(settings, date.fromisoformat(str(day)), run)
+            # A source's date keeps its record and lock in the source's layer.
+            layer = _layer_of(settings, run)
+            verdict = earlier_run_liveness(layer, date.fromisoformat(str(day)), run)
         else:
             created = run.created or datetime.now(UTC)
             age = (datetime.now(UTC) - created).total_seconds()

@@ -145,14 +145,18 @@ def slot_usage(settings: Settings, limit: str = BACKFILL_LIMIT) -> SlotUsage | N
     """The limit's slots and their holders; None if the limit does not exist yet.
 
     Holders come from the embedded API's lease files when they can be read, else from the
-    in-flight records of this data directory (a remote server does not list its leases).
+    in-flight records of this data directory, its configured sources' too (a remote server
+    does not list its leases).
     """
     with get_client(sync_client=True) as client:
         try:
             gcl = client.read_global_concurrency_limit_by_name(limit)
         except ObjectNotFound:
             return None
-        claims = {c.flow_run_id: c for c in list_claims(settings)}
+        from flows.recovery import data_directory_layers  # recovery imports this module
+
+        layers = data_directory_layers(settings)
+        claims = {c.flow_run_id: c for layer in layers for c in list_claims(layer)}
         holders: list[SlotHolder] = []
         if _leases_are_local():
             for lease_id, lease in _local_leases(gcl.id):

@@ -25,10 +25,14 @@ def _age(stamp: str) -> str:
 
 
 def _records(settings: Settings) -> list[dict[str, Any]]:
+    """The in-flight records of every layer of the data directory (the sample's and each
+    configured source's), one row each."""
+    from flows.recovery import data_directory_layers
     from servicelens.storage.claims import list_claims, liveness
 
     rows = []
-    for claim in list_claims(settings):
+    claims = [c for layer in data_directory_layers(settings) for c in list_claims(layer)]
+    for claim in claims:
         verdict = liveness(claim)
         holds = ["date lock" if claim.kind == "date" else "run lock"]
         if claim.lease_id:
@@ -109,14 +113,16 @@ def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
     """Release what dead runs hold: mark their flow runs crashed, give back their slots
     (and expired or orphaned leases of the embedded API), delete their records. Live runs
     are left alone."""
-    from flows.recovery import recover_dead_claims, recover_stuck_runs
+    from flows.recovery import data_directory_layers, recover_dead_claims, recover_stuck_runs
     from flows.slots import release_expired_leases, release_orphan_slots, slot_usage
 
     # What is released is printed below, once: not also as log lines.
     logger = logging.getLogger("servicelens")
     propagate, logger.propagate = logger.propagate, False
     try:
-        released = [r.message for r in recover_dead_claims(settings)]
+        # Each source keeps its runs' records in its own layer (sources/<name>/runs/).
+        layers = data_directory_layers(settings)
+        released = [r.message for layer in layers for r in recover_dead_claims(layer)]
         released += [r.message for r in recover_stuck_runs(settings)]
     finally:
         logger.propagate = propagate

@@ -265,3 +265,52 @@ def test_runs_show_and_release_free_what_a_dead_run_holds(
     assert main([*argv, "show"]) == 0
     after = json.loads(capsys.readouterr().out)
     assert after["in_flight"] == [] and after["slots"]["taken"] == 0
+
+
+def test_runs_show_and_release_see_a_configured_sources_runs(
+    limit: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: a source's runs keep their records in the source's layer
+    (sources/<name>/runs/), which `runs show` and `runs release` did not read. A killed
+    source backfill was shown as "a run of another data directory or machine", and a live
+    one, old enough, was taken for dead: `runs release` marked its date's run crashed."""
+    from pathlib import Path
+
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import register_source
+
+    definition = Path(__file__).parents[1] / "sources" / "definitions" / "call-centre.toml"
+    base = Settings(data_dir=str(tmp_path / "data"), heartbeat_seconds=0.05)
+    source = register_source(base, str(definition))
+    dead_day, live_day = date(2021, 1, 1), date(2021, 1, 2)
+    dead = stuck_run(source, _plan(source, dead_day), key=f"killed-{uuid.uuid4()}")
+    dead_record(source, dead, lease_id=_lease_for(dead, limit), limit=limit)
+    live = stuck_run(source, _plan(source, live_day), key=f"live-{uuid.uuid4()}")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with hold_date(source, live_day, str(live.id), live.name, 0.0):
+            holding.set()
+            release.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    argv = ["--data-dir", base.data_dir, "--json", "runs"]
+    try:
+        assert holding.wait(WAIT_SECONDS)
+        time.sleep(8 * base.heartbeat_seconds)  # old enough to be taken for dead, if it were
+        assert main([*argv, "show"]) == 1
+        shown = json.loads(capsys.readouterr().out)
+        status = {r["run"]: r["status"] for r in shown["in_flight"]}
+        assert status == {f"nightly-{dead_day}": "dead", f"nightly-{live_day}": "alive"}
+        holders = shown["slots"]["holders"]
+        assert holders and all("another data directory" not in h for h in holders), holders
+        assert main([*argv, "release"]) == 0
+        released = json.loads(capsys.readouterr().out)["released"]
+        assert any(line.startswith(f"nightly-{dead_day}: ") for line in released), released
+        assert _read_run(dead.id).state.type.value == "CRASHED"
+        assert _read_run(live.id).state.type.value == "RUNNING"  # left to its owner
+        assert [c.name for c in list_claims(source)] == [f"nightly-{live_day}"]
+    finally:
+        release.set()
+        holder.join(WAIT_SECONDS)
