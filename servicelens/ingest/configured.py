@@ -240,10 +240,23 @@ def backfill_dates(
 ) -> tuple[Settings, list[date]]:
     """What a backfill of ``start``..``end`` runs: the sample's dates, or with ``source`` that
     configured source's settings and its landed partitions in the range (months for a
-    monthly source). Raises DefinitionError when ``source`` is not configured."""
+    monthly source). Raises DefinitionError when ``source`` is not configured, ValueError
+    when none of its landed partitions is in the range (saying which ones it has)."""
     if source:
         chosen = configured_source(settings, source)
-        return chosen, source_periods(chosen, start, end)
+        periods = source_periods(chosen, start, end)
+        if not periods:
+            landed = landed_periods(chosen)
+            held = (
+                f"its {len(landed)} landed partition(s) span {landed[0]}..{landed[-1]}"
+                if landed
+                else f"nothing is landed for it yet: drop its exports into {chosen.inbox_dir} "
+                "and run `servicelens run`"
+            )
+            raise ValueError(
+                f"source {source!r} has no landed partition between {start} and {end}; {held}"
+            )
+        return chosen, periods
     return settings, [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1)]
 
 

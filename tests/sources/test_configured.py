@@ -20,6 +20,7 @@ import pytest
 from servicelens.ingest.configured import (
     backfill_dates,
     configured_names,
+    configured_source,
     pending_deliveries,
     pick_up_deliveries,
     register_source,
@@ -303,7 +304,7 @@ def test_the_command_line_adds_lists_and_plans_a_configured_source(
     data = str(tmp_path / "data")
     assert main(["--data-dir", data, "sources", "add", "cfpb"]) == 0
     assert "drop its exports in" in capsys.readouterr().out
-    cfpb = backfill_dates(Settings(data_dir=data), date(2023, 1, 1), date(2023, 1, 1), "cfpb")[0]
+    cfpb = configured_source(Settings(data_dir=data), "cfpb")
     landing = land_delivery(cfpb, source_definition(cfpb), CFPB)
     assert sorted(landing.periods)[:3] == CFPB_MONTHS
     _drop(cfpb, CFPB, "complaints-again.csv")
@@ -345,7 +346,7 @@ def test_a_definition_extending_a_file_is_registered_with_it(tmp_path: Path) -> 
     ]
     assert 'extends = "extends-1-call-centre.toml"' in (folder / "definition.toml").read_text()
     own.unlink()  # the registered copies stand on their own
-    again = backfill_dates(base, date(2021, 1, 1), date(2021, 1, 1), "calls-open")[0]
+    again = configured_source(base, "calls-open")
     assert (again.reveal_agent_ids, source.reveal_agent_ids) == (True, True)
     assert again.partition == "day"
 
@@ -693,3 +694,31 @@ def test_a_partition_that_failed_before_recording_runs_again_next_night(
         assert set(seen) == set(future), night
         for outcome, error in seen.values():
             assert outcome == "failed" and "is in the future" in error, (night, error)
+
+
+def test_a_source_backfill_of_a_range_without_partitions_says_which_it_has(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: it printed "(no rows)" and "no dates", exit 0, and
+    rewrote the run report; a mistyped range looked like a backfill that did nothing."""
+    from datetime import UTC
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    base = Settings(data_dir=str(tmp_path / "data"))
+    calls = register_source(base, str(DEFINITION))
+    with pytest.raises(ValueError, match=r"nothing is landed for it yet: drop its exports into"):
+        backfill_dates(base, date(2020, 1, 1), date(2020, 1, 31), calls.source)
+    land_delivery(calls, load_definition(str(DEFINITION)), CALLS, datetime(2021, 4, 1, tzinfo=UTC))
+    with pytest.raises(ValueError) as refused:
+        backfill_dates(base, date(2020, 1, 1), date(2020, 1, 31), calls.source)
+    assert str(refused.value) == (
+        f"source {calls.source!r} has no landed partition between 2020-01-01 and 2020-01-31; "
+        "its 7 landed partition(s) span 2021-01-01..2021-03-31"
+    )
+    assert backfill_dates(base, date(2021, 1, 1), date(2021, 1, 31), calls.source)[1] == [
+        date(2021, 1, 1),
+        date(2021, 1, 2),
+        date(2021, 1, 13),
+    ]
