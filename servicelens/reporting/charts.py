@@ -86,10 +86,18 @@ class Series:
     line: bool = True
 
 
+def _next_period(x: date, monthly: bool) -> date:
+    """The day after ``x``, or with ``monthly`` the first day of the month after it."""
+    if not monthly:
+        return x + timedelta(days=1)
+    return date(x.year + x.month // 12, x.month % 12 + 1, 1)
+
+
 def _with_gaps(
-    xs: Sequence[date], ys: Sequence[float | None]
+    xs: Sequence[date], ys: Sequence[float | None], monthly: bool = False
 ) -> tuple[list[date], list[float | None]]:
-    """Points sorted by date with a ``None`` after every date whose next day is missing.
+    """Points sorted by date with a ``None`` after every date whose next period (day, or
+    with ``monthly`` month: points named by a month's first day) is missing.
 
     Plotly joins consecutive points whatever lies between them; the ``None`` makes it stop
     the line at the last day that has data and start again at the next (``connectgaps`` is
@@ -101,8 +109,9 @@ def _with_gaps(
     for i, (x, y) in enumerate(points):
         out_x.append(x)
         out_y.append(y)
-        if i + 1 < len(points) and points[i + 1][0] - x > timedelta(days=1):
-            out_x.append(x + timedelta(days=1))
+        following = _next_period(x, monthly)
+        if i + 1 < len(points) and points[i + 1][0] > following:
+            out_x.append(following)
             out_y.append(None)
     return out_x, out_y
 
@@ -178,11 +187,13 @@ def line_chart(
     x_range: tuple[float, float] | None = None,
     y_range: tuple[float, float] | None = None,
     diagonal: bool = False,
+    monthly: bool = False,
 ) -> str:
     """Lines (with point markers unless a series says otherwise), as an HTML fragment.
 
     With dates as ``xs`` the x axis is a date axis and hovering shows every series' value
-    for the day under the pointer; otherwise the nearest point's x and y. ``x_ticks`` puts
+    for the day under the pointer (with ``monthly``, each date names its month: a line
+    breaks only where a month is missing); otherwise the nearest point's x and y. ``x_ticks`` puts
     labels at numeric positions; ``x_range``/``y_range`` fix an axis (e.g. (0, 1) for
     probabilities); ``diagonal`` draws the dashed y = x line of a calibration chart.
     The y axis starts at zero unless ``y_range`` says otherwise or a value is negative.
@@ -199,7 +210,7 @@ def line_chart(
                 raise TypeError(
                     f"line_chart {chart_id!r}: series {s.name!r} mixes dates and numbers"
                 )
-            xs, ys = _with_gaps(days, ys)
+            xs, ys = _with_gaps(days, ys, monthly)
         if not s.markers:
             xs, ys = _thinned(xs, ys)
         hover = (

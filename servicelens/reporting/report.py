@@ -222,7 +222,16 @@ def _volumes(inputs: _Inputs) -> str:
         Series("negatives", xs, days.get_column("negatives").to_list(), COLOURS["orange"]),
         Series("quarantined", xs, days.get_column("quarantined").to_list(), COLOURS["purple"]),
     ]
-    chart = line_chart("volumes", "Survey responses per day", series, "survey date", "responses")
+    # A monthly source's partitions (CFPB) are named by the month's first day.
+    monthly = inputs.settings.partition == "month"
+    chart = line_chart(
+        "volumes",
+        f"Survey responses per {'month' if monthly else 'day'}",
+        series,
+        "survey month" if monthly else "survey date",
+        "responses",
+        monthly=monthly,
+    )
     totals = days.select(
         pl.len().alias("dates"),
         pl.col("surveys_read").sum().alias("read"),
@@ -248,8 +257,14 @@ def _trend(inputs: _Inputs) -> str:
         Series("policy failure", xs, per_day["policy_failures"].to_list(), COLOURS[POSITIVE_CLASS]),
         Series("perceived", xs, per_day["perceived"].to_list(), COLOURS["perceived"]),
     ]
+    monthly = inputs.settings.partition == "month"
     return line_chart(
-        "trend", "Negative responses by root cause", series, "survey date", "negative responses"
+        "trend",
+        "Negative responses by root cause",
+        series,
+        "survey month" if monthly else "survey date",
+        "negative responses",
+        monthly=monthly,
     )
 
 

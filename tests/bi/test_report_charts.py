@@ -93,6 +93,16 @@ def test_a_missing_day_breaks_the_line_and_dates_are_a_date_axis() -> None:
     assert trace["line"]["color"] == COLOURS["neutral"] == "#555555"
 
 
+def test_a_monthly_sources_months_are_one_line_broken_only_by_a_missing_month() -> None:
+    """Found by a new user's trial: CFPB's months (each named by its first day) were drawn
+    as isolated dots, every month followed by a break at its second day."""
+    months = [date(2023, 11, 1), date(2023, 12, 1), date(2024, 1, 1), date(2024, 3, 1)]
+    series = [Series("read", months, [5, 6, 7, 8], COLOURS["neutral"])]
+    (trace,) = _spec(line_chart("volumes", "t", series, "month", "n", monthly=True))["data"]
+    assert trace["x"] == ["2023-11-01", "2023-12-01", "2024-01-01", "2024-02-01", "2024-03-01"]
+    assert trace["y"] == [5, 6, 7, None, 8]
+
+
 def test_numeric_axes_keep_their_points_and_ticks() -> None:
     fragment = line_chart(
         "c",
