@@ -713,12 +713,21 @@ def _fix_list(inputs: _Inputs) -> str:
     if newest.height == 0:
         raise _NotAvailable(_NOT_SCORED)
     first, last = newest.row(0, named=True)["period_start"], newest.row(0, named=True)["period_end"]
+    # A source without scores (a complaint database) has no csat to rank by: the fix list
+    # ranks by responses then (transforms/fix_list.py), and the page says so.
+    scored = newest.get_column("csat_points_lost").fill_nan(None).is_not_null().any()
+    ranking = (
+        "Ranked by csat points"
+        if scored
+        else "This source gives no csat, so its points are not known: ranked by the number of "
+        "responses with the problem"
+    )
     parts = [
         f"<p>Survey dates {first} to {last}, root causes by model "
         f"<code>{escape(str(newest['model_version'][0]))}</code>. What fixing each problem would "
         "recover: the csat points its responses lost against comparable responses without it "
         "(the same policy and queue, every other response), and the points of the period's NPS, "
-        "each with a 95% interval (Welch's t). Ranked by csat points; all rows are in "
+        f"each with a 95% interval (Welch's t). {ranking}; all rows are in "
         "<code>marts/fix_list</code> (<code>servicelens query fix_list_by_owner</code>).</p>"
     ]
     for owner, what in (

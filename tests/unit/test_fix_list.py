@@ -139,6 +139,23 @@ def test_the_report_shows_an_estimate_its_interval_or_that_it_is_not_known() -> 
     ]
 
 
+def test_the_report_says_how_a_source_without_scores_is_ranked() -> None:
+    """Found by a new user's trial: CFPB's fix list said "Ranked by csat points" above
+    estimates that were all "not known" (a complaint database has no csat)."""
+    from types import SimpleNamespace
+
+    from servicelens.reporting.report import _fix_list
+
+    def page(responses: pl.DataFrame) -> str:
+        rows = fix_list(responses, "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+        return _fix_list(SimpleNamespace(fix_list=rows, champion="m1"))  # type: ignore[arg-type]
+
+    assert "Ranked by csat points;" in page(_responses())
+    complaints = page(_responses().with_columns(pl.lit(None, pl.Int8).alias("csat")))
+    assert "Ranked by csat points" not in complaints
+    assert "no csat, so its points are not known: ranked by the number of" in complaints
+
+
 # --- the vectorised estimates against scipy, group by group ---------------------------------
 
 
