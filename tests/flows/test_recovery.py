@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -84,6 +85,27 @@ def _active_slots() -> int:
         return client.read_global_concurrency_limit_by_name(BACKFILL_LIMIT).active_slots
 
 
+@contextmanager
+def _held_by_a_thread(settings: Settings, day: date, flow_run: Any) -> Iterator[None]:
+    """A live run: a thread of this process holds ``day`` for ``flow_run`` while the block
+    runs (its lock, its in-flight record and heartbeat)."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with hold_date(settings, day, str(flow_run.id), flow_run.name, 0.0):
+            holding.set()
+            release.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(WAIT_SECONDS)
+        yield
+    finally:
+        release.set()
+        holder.join(WAIT_SECONDS)
+
+
 @pytest.fixture
 def limit(prefect_api: None, settings: Settings) -> Iterator[str]:
     from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
@@ -132,22 +154,9 @@ def test_a_live_run_keeps_the_date_and_a_second_trigger_reports_duplicate(
     day = DAYS[2]
     planned = _plan(settings, day)
     live = stuck_run(settings, planned)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with hold_date(settings, day, str(live.id), live.name, 0.0):
-            holding.set()
-            release.wait(WAIT_SECONDS)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(WAIT_SECONDS)
+    with _held_by_a_thread(settings, day, live):
         time.sleep(4 * settings.heartbeat_seconds)  # old enough to be taken for dead, if it were
         [outcome] = run_planned_dates(nightly, [planned], settings, limit=limit)
-    finally:
-        release.set()
-        holder.join(WAIT_SECONDS)
     assert outcome.outcome == "duplicate" and outcome.todo == ""
     assert str(live.id) in outcome.error and "holds its lock" in outcome.error
     assert [r.id for r in _runs_of(day)] == [live.id]  # not run a second time
@@ -286,18 +295,8 @@ def test_runs_show_and_release_see_a_configured_sources_runs(
     dead = stuck_run(source, _plan(source, dead_day), key=f"killed-{uuid.uuid4()}")
     dead_record(source, dead, lease_id=_lease_for(dead, limit), limit=limit)
     live = stuck_run(source, _plan(source, live_day), key=f"live-{uuid.uuid4()}")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with hold_date(source, live_day, str(live.id), live.name, 0.0):
-            holding.set()
-            release.wait(WAIT_SECONDS)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
     argv = ["--data-dir", base.data_dir, "--json", "runs"]
-    try:
-        assert holding.wait(WAIT_SECONDS)
+    with _held_by_a_thread(source, live_day, live):
         time.sleep(8 * base.heartbeat_seconds)  # old enough to be taken for dead, if it were
         assert main([*argv, "show"]) == 1
         shown = json.loads(capsys.readouterr().out)
@@ -311,6 +310,3 @@ def test_runs_show_and_release_see_a_configured_sources_runs(
         assert _read_run(dead.id).state.type.value == "CRASHED"
         assert _read_run(live.id).state.type.value == "RUNNING"  # left to its owner
         assert [c.name for c in list_claims(source)] == [f"nightly-{live_day}"]
-    finally:
-        release.set()
-        holder.join(WAIT_SECONDS)
