@@ -229,14 +229,9 @@ def data_directory_layers(settings: Settings) -> list[Settings]:
     return [settings, *configured_sources(settings)] if settings.is_sample else [settings]
 
 
-def _layer_of(settings: Settings, flow_run: FlowRun) -> Settings:
-    """The settings of the layer ``flow_run`` ran for: the configured source its parameters
-    name, else ``settings``; its date's record and lock are that layer's."""
-    source = ((flow_run.parameters or {}).get("settings") or {}).get("source")
-    for layer in data_directory_layers(settings):
-        if layer.source == source:
-            return layer
-    return settings
+def _source_of(flow_run: FlowRun) -> str | None:
+    """The source whose layer ``flow_run`` ran for, as its parameters name it."""
+    return ((flow_run.parameters or {}).get("settings") or {}).get("source")
 
 
 def _data_dir_of(flow_run: FlowRun) -> str | None:
@@ -272,12 +267,9 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     )
     from prefect.client.schemas.sorting import FlowRunSort
 
-    live = {
-        c.flow_run_id
-        for layer in data_directory_layers(settings)
-        for c in list_claims(layer)
-        if liveness(c).alive
-    }
+    layers = {layer.source: layer for layer in data_directory_layers(settings)}
+    claims = [c for layer in layers.values() for c in list_claims(layer)]
+    live = {c.flow_run_id for c in claims if liveness(c).alive}
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=list(FLOWS_WITH_RECORDS))),
@@ -296,7 +288,7 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
         day = (run.parameters or {}).get("day")
         if day and run.name.startswith("nightly-"):
             # A source's date keeps its record and lock in the source's layer.
-            layer = _layer_of(settings, run)
+            layer = layers.get(_source_of(run) or settings.source, settings)
             verdict = earlier_run_liveness(layer, date.fromisoformat(str(day)), run)
         else:
             created = run.created or datetime.now(UTC)
