@@ -313,30 +313,37 @@ _FORMAT_LETTERS = frozenset("YCymbBhdeaAwuUWGgVjDxFvHkIlPpMSRTXrZzcs+tn%")
 
 
 def _check_format(fmt: str, where: str) -> None:
-    """Raise DefinitionError unless ``fmt`` is ``"iso"`` or a strftime format polars can
-    read: every ``%`` code known, and the set of codes one polars accepts (``%H`` without
-    ``%M`` fails at parse time, for every row; found here, the definition is refused when it
-    is loaded, not in the middle of a nightly run)."""
+    """Raise DefinitionError (naming ``where``) unless ``fmt`` is ``"iso"`` or a strftime
+    format polars can read (:func:`_format_problem`)."""
+    problem = _format_problem(fmt)
+    if problem:
+        raise DefinitionError(
+            f"{where}: format {fmt!r}{problem}; write the format with codes such as "
+            '%d.%m.%Y %H:%M ("%%" for a literal %), or "iso"'
+        )
+
+
+@functools.cache
+def _format_problem(fmt: str) -> str:
+    """What is wrong with ``fmt`` as a date format, or "" when polars can read it: every
+    ``%`` code known, and the set of codes one polars accepts (``%H`` without ``%M`` fails
+    at parse time, for every row; found here, the definition is refused when it is loaded,
+    not in the middle of a nightly run). Cached: a definition is loaded once per partition
+    a run processes, and a trial parse is half of a load."""
     if fmt == "iso":
-        return
+        return ""
     for code in _FORMAT_CODE.finditer(fmt):
         body = code.group(1)
         if (len(body) == 1 and body not in _FORMAT_LETTERS) or not body:
-            shown = code.group(0) if body else "%"
-            raise DefinitionError(
-                f"{where}: format {fmt!r}: {shown!r} is not a strftime code; write the "
-                'format with codes such as %d.%m.%Y %H:%M ("%%" for a literal %), or "iso"'
-            )
+            return f": {code.group(0) if body else '%'!r} is not a strftime code"
     from transforms.clean import parsed_timestamp
 
     try:
         pl.DataFrame({"t": ["2021-01-01"]}).select(parsed_timestamp("t", "UTC", (fmt,)))
     except pl.exceptions.ComputeError as error:
         reason = str(error).splitlines()[0].rstrip(".")
-        raise DefinitionError(
-            f"{where}: format {fmt!r} cannot be used: {reason} (polars, which parses the "
-            'dates); write the format with codes such as %d.%m.%Y %H:%M, or "iso"'
-        ) from None
+        return f" cannot be used: {reason} (polars, which parses the dates)"
+    return ""
 
 
 def _rule(name: str, spec: Any, where: str) -> ColumnRule:
