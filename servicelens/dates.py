@@ -25,6 +25,12 @@ def yesterday(timezone: str, now: datetime | None = None) -> date:
     return today(timezone, now) - timedelta(days=1)
 
 
+def add_months(day: date, months: int) -> date:
+    """The first day of the month ``months`` after ``day``'s month (negative: before)."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def refuse_reversed(start: date, end: date, names: tuple[str, str] = ("start", "end")) -> None:
     """Raise :class:`SurveyDateError` when ``end`` is before ``start``.
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from servicelens.dates import add_months
 from servicelens.settings import Settings
 from servicelens.stages import contact_history, load_clean
 from servicelens.storage.fs import modified_at
@@ -62,12 +63,6 @@ def week_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _add_months(day: date, months: int) -> date:
-    """The first day of the month ``months`` after ``day``'s month."""
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def period_of(settings: Settings, day: date) -> date:
     """The weekly marts' period of ``day``: its week's Monday, or for a source partitioned by
     month (a low-volume source, whose weeks hold a handful of rows) its month's first day."""
@@ -77,12 +72,12 @@ def period_of(settings: Settings, day: date) -> date:
 def period_end(settings: Settings, start: date) -> date:
     """The last survey date of the period starting ``start``."""
     if settings.partition == "month":
-        return _add_months(start, 1) - timedelta(days=1)
+        return add_months(start, 1) - timedelta(days=1)
     return start + timedelta(days=6)
 
 
 def _next_period(settings: Settings, day: date) -> date:
-    return _add_months(day, 1) if settings.partition == "month" else day + timedelta(days=1)
+    return add_months(day, 1) if settings.partition == "month" else day + timedelta(days=1)
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -109,9 +104,9 @@ def weeks_touched(settings: Settings, days: list[date]) -> list[date]:
         return []
     if settings.partition == "month":
         first = period_of(settings, min(days) - timedelta(days=settings.return_window_days))
-        last = _add_months(period_of(settings, max(days)), MONTHLY_WINDOW_MONTHS - 1)
+        last = add_months(period_of(settings, max(days)), MONTHLY_WINDOW_MONTHS - 1)
         months = (last.year - first.year) * 12 + last.month - first.month
-        return [_add_months(first, i) for i in range(months + 1)]
+        return [add_months(first, i) for i in range(months + 1)]
     settles = settings.return_window_days + settings.interaction_lookback_days + 1
     first = week_of(min(days) - timedelta(days=settles))
     last = week_of(max(days) + timedelta(days=settings.fix_list_window_days))
@@ -207,7 +202,7 @@ def fix_list_week(settings: Settings, week: date) -> pl.DataFrame:
     start = end - timedelta(days=settings.fix_list_window_days - 1)
     period, last = "week", end
     if settings.partition == "month":
-        start = _add_months(week, 1 - MONTHLY_WINDOW_MONTHS)
+        start = add_months(week, 1 - MONTHLY_WINDOW_MONTHS)
         period, last = "month", period_end(settings, week)
     window = _rows(settings.marts_dir / "feedback_scored", _days(start, end))
     this_week = window.filter(pl.col("survey_date") >= week)

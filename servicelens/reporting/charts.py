@@ -38,6 +38,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from servicelens.dates import add_months
+
 WIDTH = 640
 HEIGHT = 320
 #: A line without markers (a precision-recall curve has a point per distinct score: a
@@ -86,13 +88,6 @@ class Series:
     line: bool = True
 
 
-def _next_period(x: date, monthly: bool) -> date:
-    """The day after ``x``, or with ``monthly`` the first day of the month after it."""
-    if not monthly:
-        return x + timedelta(days=1)
-    return date(x.year + x.month // 12, x.month % 12 + 1, 1)
-
-
 def _with_gaps(
     xs: Sequence[date], ys: Sequence[float | None], monthly: bool = False
 ) -> tuple[list[date], list[float | None]]:
@@ -109,7 +104,7 @@ def _with_gaps(
     for i, (x, y) in enumerate(points):
         out_x.append(x)
         out_y.append(y)
-        following = _next_period(x, monthly)
+        following = add_months(x, 1) if monthly else x + timedelta(days=1)
         if i + 1 < len(points) and points[i + 1][0] > following:
             out_x.append(following)
             out_y.append(None)
