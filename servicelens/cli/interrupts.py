@@ -24,6 +24,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from servicelens.cli.embedded_api import stop_own_server
 from servicelens.settings import Settings
 
 #: How long a stopped process gives the API to release what it held.
@@ -112,7 +113,7 @@ def _stop_now(signum: int) -> None:
         from servicelens.storage.claims import abandon_held
 
         stopped = abandon_held(reason)
-    _stop_embedded_api()
+    stop_own_server(API_STOP_SECONDS)
     days = sorted(h.claim.day for h in stopped if h.claim.day)
     if days:
         print(
@@ -128,21 +129,3 @@ def _stop_now(signum: int) -> None:
     )
     sys.stdout.flush()
     os._exit(code)
-
-
-def _stop_embedded_api() -> None:
-    """Stop the temporary Prefect API this process started, if any (it would outlive us:
-    the process exits without running Prefect's exit hooks)."""
-    server_module = sys.modules.get("prefect.server.api.server")
-    if server_module is None:
-        return
-    # Prefect keeps its embedded servers in this class attribute; there is no public list.
-    for server in list(server_module.SubprocessASGIServer._instances.values()):
-        process = server.server_process
-        if process is None:
-            continue
-        process.terminate()
-        try:
-            process.wait(API_STOP_SECONDS)
-        except Exception:
-            process.kill()

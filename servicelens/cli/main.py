@@ -116,6 +116,16 @@ def _configure_prefect(verbose: bool = False) -> None:
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_INTERNAL_PROPAGATE", "true")
 
 
+def _stop_servers_left_behind() -> None:
+    """Stop the embedded Prefect API servers that killed commands of this Prefect home left
+    running (servicelens.cli.embedded_api), and say so in one line."""
+    from servicelens.cli.embedded_api import stop_orphaned_servers, stopped_message
+
+    stopped = stop_orphaned_servers(Path(os.environ["PREFECT_HOME"]))
+    if stopped:
+        print(stopped_message(stopped), file=sys.stderr)
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -535,6 +545,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     _configure_prefect(args.verbose)
+    _stop_servers_left_behind()
     settings = Settings.from_env(args.data_dir)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:

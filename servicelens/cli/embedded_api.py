@@ -1,0 +1,146 @@
+"""The lifetime of Prefect's embedded API server: stopped with the command that started it.
+
+Without ``PREFECT_API_URL`` a command's first Prefect call starts a temporary API server, a
+child process (``python -m uvicorn ... prefect.server.api.server:create_app``, about 230 MB).
+Prefect stops it at interpreter exit, and :mod:`servicelens.cli.interrupts` stops it on
+SIGINT and SIGTERM. A command killed outright (SIGKILL, the out-of-memory killer, a lost
+terminal's process group surviving) cannot: its server is re-parented to init and runs on,
+idle, until the machine restarts; one per killed command.
+
+So every command first stops the servers that a killed command of the same Prefect home left
+behind (:func:`stop_orphaned_servers`). A server is taken as left behind when its parent is
+no longer a Python process (its owner was the Python that started it, ``sys.executable``;
+once that dies, the kernel hands the server to init or to a subreaper). A server whose
+parent is alive (another command running now, ``servicelens serve``, a Dask worker) is
+never touched, nor is a server of another Prefect home or one started by ``prefect server
+start`` (not marked ephemeral).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+#: The module the embedded server's uvicorn runs (prefect/server/api/server.py).
+SERVER_APP = "prefect.server.api.server:create_app"
+#: Prefect marks the embedded server's environment so (``SubprocessASGIServer``).
+EPHEMERAL_MARK = "PREFECT__SERVER_EPHEMERAL"
+#: Seconds a stopped server gets to shut down before it is killed.
+STOP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class LeftBehind:
+    """An embedded API server whose command is gone: its process id and start time (seconds
+    since the epoch, as the process table gives it)."""
+
+    pid: int
+    created: float
+
+    @property
+    def started(self) -> datetime:
+        return datetime.fromtimestamp(self.created)
+
+
+def stop_own_server(wait_seconds: float) -> None:
+    """Stop the embedded API server this process started, if any.
+
+    For a process about to exit without Prefect's exit hooks (``os._exit`` after a signal).
+    The server gets ``wait_seconds`` to shut down after SIGTERM, then is killed.
+    """
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is None:
+        return
+    # Prefect keeps its embedded servers in this class attribute; there is no public list.
+    for server in list(server_module.SubprocessASGIServer._instances.values()):
+        process = server.server_process
+        if process is None:
+            continue
+        process.terminate()
+        try:
+            process.wait(wait_seconds)
+        except Exception:
+            process.kill()
+
+
+def orphaned_servers(prefect_home: Path) -> list[LeftBehind]:
+    """The embedded API servers of ``prefect_home`` whose starting command has died.
+
+    Reads the process table (psutil). Processes of other users, or that end while being
+    read, are skipped. Returns them oldest first.
+    """
+    home = prefect_home.expanduser().resolve()
+    found = []
+    for process in psutil.process_iter(["cmdline", "create_time"]):
+        cmdline = process.info["cmdline"] or []
+        if SERVER_APP not in cmdline:
+            continue
+        try:
+            environment = process.environ()
+            if environment.get(EPHEMERAL_MARK) != "1":
+                continue
+            if Path(environment.get("PREFECT_HOME", "")).expanduser().resolve() != home:
+                continue
+            if _parent_is_python(process, cmdline):
+                continue
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        found.append(LeftBehind(process.pid, process.info["create_time"]))
+    return sorted(found, key=lambda server: server.created)
+
+
+def _parent_is_python(process: psutil.Process, cmdline: list[str]) -> bool:
+    """Whether the server's parent runs the Python that started it (the server's own
+    executable, ``cmdline[0]``): true while its command is alive."""
+    parent = process.parent()
+    if parent is None:
+        return False
+    try:
+        return _same_file(parent.exe(), process.exe()) or _same_file(parent.exe(), cmdline[0])
+    except psutil.AccessDenied:  # another user's process (init, a supervisor): not ours
+        return False
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+def stop_orphaned_servers(prefect_home: Path) -> list[LeftBehind]:
+    """Stop the servers :func:`orphaned_servers` finds: SIGTERM, then SIGKILL after
+    :data:`STOP_SECONDS`. Returns those stopped; never raises (a server that ends by
+    itself meanwhile counts as stopped, one that cannot be signalled is left)."""
+    import psutil
+
+    stopped = []
+    for server in orphaned_servers(prefect_home):
+        try:
+            process = psutil.Process(server.pid)
+            process.terminate()
+            try:
+                process.wait(STOP_SECONDS)
+            except psutil.TimeoutExpired:
+                process.kill()
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.AccessDenied:
+            continue
+        stopped.append(server)
+    return stopped
+
+
+def stopped_message(stopped: list[LeftBehind]) -> str:
+    """One line for the terminal about the servers :func:`stop_orphaned_servers` stopped."""
+    started = ", ".join(f"process {s.pid} since {s.started:%Y-%m-%d %H:%M}" for s in stopped)
+    noun = "server" if len(stopped) == 1 else "servers"
+    return (
+        f"servicelens: stopped {len(stopped)} temporary Prefect API {noun} left running by "
+        f"a killed command ({started})"
+    )
