@@ -257,14 +257,48 @@ def resolve_definition_path(source: str | Path, relative_to: Path | None = None)
     return built_in
 
 
+#: The keys of a column rule that say where its value comes from (docs/sources.md).
+_VALUE_SOURCE_KEYS = frozenset({"column", "columns", "value", "derive"})
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``: tables merge key by key, anything else is replaced."""
+    """``over`` (a definition) on top of ``base`` (what it ``extends``): tables merge key by
+    key, anything else is replaced.
+
+    Except a ``[columns]`` rule that names where its value comes from (``column``,
+    ``columns``, ``value`` or ``derive``): it replaces the base's rule whole, so a constant or
+    another column is never mixed with the preset's source (``{ value = ... }`` over the
+    preset's ``{ column = "EndDate", format = ... }`` kept reading ``EndDate``). A rule with
+    only adjustments (``format``, ``values``, ``missing``, ...) merges onto the base's.
+    """
     merged = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key == "columns" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_column_rules(merged[key], value)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
+    return merged
+
+
+def _merge_column_rules(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """The ``[columns]`` tables of :func:`_merge`: a rule naming its value's source replaces
+    the base's; one that only adjusts merges onto it (a base given as a bare column name is
+    that name's ``column``)."""
+    merged = dict(base)
+    for name, rule in over.items():
+        before = merged.get(name)
+        if isinstance(before, str):
+            before = {"column": before}
+        if (
+            isinstance(rule, dict)
+            and isinstance(before, dict)
+            and not _VALUE_SOURCE_KEYS & set(rule)
+        ):
+            merged[name] = _merge(before, rule)
+        else:
+            merged[name] = rule
     return merged
 
 

@@ -555,3 +555,37 @@ def test_a_date_format_polars_cannot_use_is_refused_when_the_definition_loads(
             f'[columns.submitted_at]\ncolumn = "Timestamp"\nformat = "{fine}"\n'
         )
         assert load_definition(definition).columns["submitted_at"].formats == (fine,)
+
+
+def test_a_rule_naming_its_source_replaces_the_presets_rule_whole(tmp_path: Path) -> None:
+    """Found by a new user's trial: ``{ value = ... }`` over SurveyMonkey's ``{ column =
+    "EndDate", format = ... }`` still read EndDate (and blamed the export for lacking it), and
+    ``{ column = "Timestamp" }`` over Google Forms' ``{ derive = "row" }`` silently kept the
+    derived id."""
+    constant = tmp_path / "constant.toml"
+    constant.write_text(
+        'extends = "surveymonkey"\nname = "x"\n[columns]\nresponse_id = "0"\n'
+        'submitted_at = { value = "2026-11-20 12:00:00" }\n'
+    )
+    rule = load_definition(constant).columns["submitted_at"]
+    assert (rule.value, rule.sources, rule.formats) == ("2026-11-20 12:00:00", (), ())
+
+    column = tmp_path / "column.toml"
+    column.write_text(
+        'extends = "google_forms"\nname = "gf2"\n'
+        '[columns]\nresponse_id = { column = "Timestamp" }\n'
+    )
+    rule = load_definition(column).columns["response_id"]
+    assert (rule.derive, rule.sources) == (False, (("Timestamp",),))
+
+    # A rule that only adjusts still builds on the preset's: its column stays.
+    adjusted = tmp_path / "adjusted.toml"
+    adjusted.write_text(
+        'extends = "surveymonkey"\nname = "y"\n[columns]\n'
+        'submitted_at = { format = "%d-%m-%Y" }\nresponse_id = { missing = ["n/a"] }\n'
+    )
+    definition = load_definition(adjusted)
+    assert definition.columns["submitted_at"].sources == (("EndDate",),)
+    assert definition.columns["submitted_at"].formats == ("%d-%m-%Y",)
+    assert definition.columns["response_id"].sources == (("RespondentID",),)
+    assert definition.columns["response_id"].missing == ("n/a",)
