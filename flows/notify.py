@@ -12,6 +12,7 @@ from typing import Any
 
 import apprise
 
+from servicelens.dates import SurveyDateError
 from servicelens.settings import Settings
 from servicelens.storage.runs import flag_sentence
 
@@ -30,9 +31,16 @@ def send_alert(url: str, title: str, body: str) -> bool:
 
 
 def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """Prefect ``on_failure`` hook: alert the configured URL (parameter, else environment)."""
+    """Prefect ``on_failure`` hook: alert the configured URL (parameter, else environment).
+
+    A run refused before it did anything (:class:`SurveyDateError`: a ``day`` not over yet,
+    given by whoever started it by hand, who sees the refusal) is nobody's night to page.
+    """
     url = flow_run.parameters.get("notify_url") or Settings.from_env().notify_url
     if not url:
+        return
+    if isinstance(state.result(raise_on_failure=False), SurveyDateError):
+        LOGGER.info("no alert: %s was refused before anything ran: %s", flow_run.name, state)
         return
     send_alert(
         url,

@@ -314,9 +314,15 @@ def nightly_window(
 
     Late surveys re-deliver earlier dates' exports; only dates whose input checksums differ
     from the ones their partitions were built from are processed again.
+
+    Raises :class:`servicelens.dates.SurveyDateError` for a ``day`` after today in the
+    business timezone (nothing is run; the failure hook sends no alert).
     """
     settings = Settings.from_env(data_dir)
     target = day or _scheduled_date(settings.timezone)
+    # A run with a date not over yet (a deployment run by hand with `day`) is refused before
+    # anything is read, recorded or reported, as `servicelens run` refuses it; no alert.
+    refuse_future(target, settings.timezone, "day")
     lookback = settings.late_data_lookback_days if lookback_days is None else lookback_days
     with _held_for_this_run(settings):
         recovered = recover_dead_claims(settings)

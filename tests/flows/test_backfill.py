@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -310,3 +311,26 @@ def test_nightly_reprocesses_only_late_dates_and_alerts_on_failure(
     assert len(receiver.received) == 1
     assert "failed" in receiver.received[0]["title"]
     assert str(target) in receiver.received[0]["message"]
+
+
+def test_the_nightly_window_refuses_a_day_not_over_yet_without_an_alert(
+    prefect_api: None, settings: Settings, receiver: AlertReceiver
+) -> None:
+    """Found by a new user's trial: a deployment run by hand with a future ``day`` ran its
+    look-back over dates still to come, wrote a report and paged through the failure hook."""
+    from flows.pipeline import nightly_window
+    from servicelens.dates import SurveyDateError, today
+
+    future = today(settings.timezone) + timedelta(days=3)
+    reports = sorted(settings.reports_dir.glob("*.html"))
+    records = sorted((Path(settings.data_dir) / "runs").rglob("*.json"))
+    state = nightly_window(
+        future, data_dir=settings.data_dir, notify_url=receiver.url, return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(SurveyDateError, match=f"day {future} is in the future") as refused:
+        state.result()
+    assert "nothing was run and nothing recorded" in str(refused.value)
+    assert receiver.received == []
+    assert sorted(settings.reports_dir.glob("*.html")) == reports
+    assert sorted((Path(settings.data_dir) / "runs").rglob("*.json")) == records
