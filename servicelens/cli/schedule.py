@@ -69,6 +69,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     extras = [
         f"{actions.count('recover')} after recovering a dead run" if "recover" in actions else "",
         f"{actions.count('held')} held by a live run" if "held" in actions else "",
+        f"{actions.count('fail')} would fail at once: no export" if "fail" in actions else "",
     ]
     skipped_failed = sum(bool(p.todo) for p in plan)
     if skipped_failed:

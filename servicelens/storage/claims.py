@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from servicelens.settings import Settings
+from servicelens.settings import Settings, day_input_files
 from servicelens.storage.fs import DataPath, write_text_whole
 from servicelens.storage.locks import date_lock, date_lock_path, exclusive_lock, is_locked
 from servicelens.storage.partitions import locks_dir
@@ -389,10 +389,15 @@ def abandon_held(reason: str) -> list[Held]:
 
 def in_flight_action(settings: Settings, planned: PlannedDate) -> dict[str, str]:
     """What a backfill would do with a planned date, given any run of it still in flight:
-    ``{"action": run | skip | recover | held, "what_happens": ...}`` (for ``--dry-run``)."""
+    ``{"action": run | skip | recover | held | fail, "what_happens": ...}`` (for
+    ``--dry-run``). ``fail``: the date would run, but its survey export (for a source, its
+    landed partition) is not there, so its run would fail at once."""
     claim = read_date_claim(settings, planned.day)
     if claim is None:
         if planned.run:
+            missing = _missing_export(settings, planned.day)
+            if missing:
+                return {"action": "fail", "what_happens": missing}
             return {"action": "run", "what_happens": "runs as a new nightly flow run"}
         return {"action": "skip", "what_happens": planned.todo or "nothing to do"}
     verdict = liveness(claim)
@@ -403,8 +408,19 @@ def in_flight_action(settings: Settings, planned: PlannedDate) -> dict[str, str]
             "duplicate or held, not run twice",
         }
     then = "the date runs again" if planned.run else "the date is not run (rerun policy)"
+    if planned.run and (missing := _missing_export(settings, planned.day)):
+        then += f", and {missing}"
     return {
         "action": "recover" if planned.run else "skip",
         "what_happens": f"{claim.name} died ({verdict.reason}): it is marked crashed, its slot "
         f"released, and {then}",
     }
+
+
+def _missing_export(settings: Settings, day: date) -> str:
+    """Why a run of ``day`` would fail at once for want of its export, or ``""``."""
+    export = day_input_files(settings, day)[0]
+    if export.exists():
+        return ""
+    what = "survey export" if settings.is_sample else "landed partition"
+    return f"fails at once: no {what} for {day} ({export}); nothing to process"

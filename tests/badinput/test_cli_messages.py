@@ -10,6 +10,7 @@ recorded as failures.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -216,3 +217,25 @@ def test_a_backfill_without_source_where_there_are_only_sources_says_to_name_one
     assert "--source pwc-call-centre" in lines[0]
     assert "unexpected" not in done.stderr
     assert not (data / "runs").exists() or not any((data / "runs").rglob("*2021-01-0*"))
+
+
+def test_a_dry_run_names_the_dates_that_have_no_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: the dry run said a date without an export "runs as a new
+    nightly flow run"; the real backfill then failed it with "no survey export"."""
+    generate(tmp_path, DAY, DAY, 50, 3)
+    missing = DAY + timedelta(days=1)
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(DAY), "--end", str(missing)]
+    assert main([*argv, "--dry-run", "--json"]) == 0
+    plan = {row["date"]: row for row in json.loads(capsys.readouterr().out)}
+    assert plan[str(DAY)]["action"] == "run"
+    assert plan[str(missing)]["action"] == "fail"
+    export = tmp_path / "raw" / str(missing) / "surveys.csv"
+    assert plan[str(missing)]["what_happens"] == (
+        f"fails at once: no survey export for {missing} ({export}); nothing to process"
+    )
+    assert main([*argv, "--dry-run"]) == 0
+    assert "dry run: 1 of 2 dates would run (1 would fail at once: no export)" in (
+        capsys.readouterr().out
+    )
