@@ -541,18 +541,38 @@ def clean_name(name: str) -> str:
     return " ".join(text.replace("\u00a0", " ").split())
 
 
+# pandas' name for a header cell it read as empty: ``Unnamed: {i}``, or
+# ``Unnamed: {i}_level_{level}`` under a multi-row header (source: pandas,
+# pandas/io/parsers/python_parser.py and the ``read_csv`` docstring); a ``to_csv`` round
+# trip writes it into the file.
+_PANDAS_UNNAMED = re.compile(r"^Unnamed: \d+(_level_\d+)?$")
+
+
 def column_names(records: list[list[str]], dialect: CsvDialect) -> list[str]:
     """One unique, non-empty name per column from the header records.
 
     Empty names become ``column_<position>`` (1-based), unless ``names = "joined"``
     forward-fills them from the left; a repeated name gets ``_2``, ``_3`` ... in order of
     appearance. Deterministic, so a definition can name any column.
+
+    Shapes: with ``names = "joined"`` and two or more header records, the first record is
+    the question row (``Q, "", "", R``) and the second the sub-header (``a, b, c, Response``):
+    the names are ``Q - a, Q - b, Q - c, R`` (a sub-header cell in ``generic_sub_names``
+    adds nothing; an empty question cell left of any question gives the sub-header cell
+    alone, e.g. a pandas index column named ``0``). A file that went through pandas
+    (``read_csv`` then ``to_csv``) holds ``Unnamed: 5`` where the question row was empty:
+    pandas' own placeholder (exactly ``Unnamed: <i>`` or ``Unnamed: <i>_level_<j>``, the
+    spelling of ``pandas.read_csv``). It counts as empty, and is forward-filled, only there: in the
+    first of several header records under ``names = "joined"``. Anywhere else (a one-row
+    header, the sub-header row, ``names = "first"``) such a cell is a real name and kept.
     """
     width = max(len(r) for r in records)
     first = [clean_name(c) for c in records[0]] + [""] * (width - len(records[0]))
     if dialect.names == "joined" and len(records) > 1:
         filled, last = [], ""
         for cell in first:
+            if _PANDAS_UNNAMED.match(cell):
+                cell = ""
             last = cell or last
             filled.append(last)
         sub = [clean_name(c) for c in records[1]] + [""] * (width - len(records[1]))
