@@ -148,9 +148,12 @@ def register_and_promote(
     challenger_score = float(metrics["model"]["macro_f1"])
     champion_score: float | None = None
     compared: int | None = None
+    same_data = False
     if champion:
+        champion_meta = read_metadata(models_dir, champion)
+        same_data = champion_meta.get("data_sha256") == fingerprint
         # Only rows neither model trained on: the champion's own training rows flatter it.
-        rows = unseen_by(read_metadata(models_dir, champion), result.holdout)
+        rows = unseen_by(champion_meta, result.holdout)
         compared = rows.height
         if compared >= MIN_COMPARISON_ROWS:
             champion_score = champion_on_holdout(models_dir, champion, rows)
@@ -160,7 +163,12 @@ def register_and_promote(
                 classification_metrics(y, p, result.decision.threshold)["macro_f1"]
             )
     promote, decision = promotion_decision(
-        version, challenger_score, champion, champion_score, compared_rows=compared
+        version,
+        challenger_score,
+        champion,
+        champion_score,
+        compared_rows=compared,
+        same_data=same_data,
     )
     if promote:
         set_champion(models_dir, version, decision)

@@ -326,20 +326,30 @@ def promotion_decision(
     metric: str = "macro_f1",
     tolerance: float = PROMOTION_TOLERANCE,
     compared_rows: int | None = None,
+    same_data: bool = False,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
     Both scores must come from the same holdout rows, ones neither model trained on
     (``compared_rows`` of them). The challenger wins unless it is worse than the champion by
     more than ``tolerance``. With a champion but no score for it (too few rows it had not
-    seen), the challenger, trained on newer data, wins.
+    seen), the challenger wins: it was trained on the labels as they are now, and on the
+    current code. ``same_data``: both were trained on the same labelled rows (equal data
+    fingerprints), which the reason says instead of claiming newer data.
     """
     if champion is None:
         return True, "promoted: no champion yet"
     if champion_score is None:
+        if same_data:
+            return True, (
+                f"promoted: trained on the same labelled rows as champion {champion} (no "
+                "audit changed since), so no holdout rows are new to compare on; the "
+                "challenger is the current code's build of them"
+            )
         return True, (
             f"promoted: only {compared_rows or 0} holdout rows are newer than champion "
-            f"{champion}'s training data, too few to compare on; the challenger has the newer data"
+            f"{champion}'s training data, too few to compare on; the challenger was trained "
+            "on the labels as they are now"
         )
     on = f" on {compared_rows} rows neither trained on" if compared_rows is not None else ""
     if challenger_score + tolerance >= champion_score:

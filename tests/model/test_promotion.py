@@ -22,6 +22,11 @@ def test_the_decision_rule_and_its_reasons() -> None:
     assert not kept and why.startswith("kept champion old")
     promoted, why = promotion_decision("new", 0.5, "old", None, compared_rows=12)
     assert promoted and "only 12 holdout rows are newer" in why
+    assert "the labels as they are now" in why
+    # Found by a new user's trial: a retrain on unchanged labels claimed "newer data".
+    promoted, why = promotion_decision("new", 0.5, "old", None, compared_rows=0, same_data=True)
+    assert promoted and "trained on the same labelled rows as champion old" in why
+    assert "newer" not in why
 
 
 def test_a_champion_is_never_scored_on_rows_it_trained_on(
@@ -43,9 +48,10 @@ def test_a_champion_is_never_scored_on_rows_it_trained_on(
     assert f"on {unseen} rows neither trained on" in second["decision"]
 
     # A challenger whose holdout the champion has entirely seen cannot be compared fairly:
-    # it is promoted for its newer data, and the reason says so.
+    # it is promoted, and the reason says why: here both were trained on the same rows.
     set_champion(tmp_path, second["version"], "made champion by the test")
     again = register_and_promote(
         trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
     )
-    assert again["promoted"] and "only 0 holdout rows are newer" in again["decision"]
+    assert again["promoted"]
+    assert "trained on the same labelled rows as champion" in again["decision"]
