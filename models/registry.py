@@ -269,16 +269,27 @@ def champion_version(models_dir: DataPath) -> str | None:
     return str(json.loads(alias.read_text())["version"])
 
 
-def set_champion(models_dir: DataPath, version: str, reason: str) -> None:
-    """Point the champion alias at ``version`` (atomically: write then rename)."""
+def set_champion(
+    models_dir: DataPath, version: str, reason: str, history: list[str] | None = None
+) -> None:
+    """Point the champion alias at ``version`` (atomically: write then rename).
+
+    The alias keeps the earlier champions, oldest first (``history``; ``previous`` is its
+    last, for readers of older aliases): by default the current champion is added to them.
+    :func:`rollback_champion` passes the history it leaves instead. Raises
+    :class:`ModelFileError` when ``version`` has no saved model.
+    """
     if not (models_dir / version / MODEL_FILE).exists():
         raise ModelFileError(f"cannot promote {version}: {models_dir / version} has no model")
     alias = models_dir / CHAMPION_FILE
-    previous = champion_version(models_dir)
+    if history is None:
+        current = champion_version(models_dir)
+        history = [*champion_history(models_dir), *([current] if current else [])]
     text = json.dumps(
         {
             "version": version,
-            "previous": previous,
+            "previous": history[-1] if history else None,
+            "history": history,
             "reason": reason,
             "promoted_at": datetime.now(UTC).isoformat(),
         },
@@ -292,6 +303,20 @@ def set_champion(models_dir: DataPath, version: str, reason: str) -> None:
     else:
         # Object store: one PUT replaces the object atomically already.
         alias.write_text(text)
+
+
+def champion_history(models_dir: DataPath) -> list[str]:
+    """The earlier champions, oldest first, the one the current champion replaced last
+    (an alias written before the history was kept gives its ``previous`` alone)."""
+    alias = models_dir / CHAMPION_FILE
+    if not alias.exists():
+        return []
+    recorded = json.loads(alias.read_text())
+    history = recorded.get("history")
+    if history is None:
+        previous = recorded.get("previous")
+        history = [previous] if previous else []
+    return [str(v) for v in history]
 
 
 def read_metadata(models_dir: DataPath, version: str) -> dict[str, Any]:
@@ -365,19 +390,24 @@ def promotion_decision(
 
 
 def rollback_champion(models_dir: DataPath) -> str:
-    """Point the champion alias back at the version it replaced; returns that version."""
+    """Point the champion alias back at the version it replaced; returns that version.
+
+    Each rollback steps one champion further back (the one rolled back from is dropped, not
+    pushed: a second rollback never brings it back). Raises :class:`ModelFileError` with no
+    champion, or none before it.
+    """
     alias = models_dir / CHAMPION_FILE
     if not alias.exists():
         raise ModelFileError(f"{alias}: no champion to roll back from")
-    previous = json.loads(alias.read_text()).get("previous")
-    if not previous:
+    history = champion_history(models_dir)
+    if not history:
         raise ModelFileError(
             f"{alias}: the champion has no previous version; promote one explicitly with "
             "`servicelens models promote VERSION`"
         )
     current = champion_version(models_dir)
-    set_champion(models_dir, previous, f"rollback from {current}")
-    return str(previous)
+    set_champion(models_dir, history[-1], f"rollback from {current}", history[:-1])
+    return history[-1]
 
 
 def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:

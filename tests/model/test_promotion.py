@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from flows.training import MIN_COMPARISON_ROWS, register_and_promote
 from models.pipeline import SURVEY_FEATURES
-from models.registry import champion_version, promotion_decision, set_champion
+from models.registry import (
+    ModelFileError,
+    champion_history,
+    champion_version,
+    promotion_decision,
+    rollback_champion,
+    set_champion,
+)
 from models.train import TrainingResult, train_root_cause_model
 from tests.model.conftest import START
 
@@ -55,3 +64,42 @@ def test_a_champion_is_never_scored_on_rows_it_trained_on(
     )
     assert again["promoted"]
     assert "trained on the same labelled rows as champion" in again["decision"]
+
+
+def test_each_rollback_steps_one_champion_further_back(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a new user's trial: a second rollback toggled back to the version the first
+    one rolled back from (one a training run had refused and a person promoted by hand)."""
+    versions = [
+        register_and_promote(trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES)
+        for _ in range(3)
+    ]
+    first, second, third = (v["version"] for v in versions)
+    assert champion_version(tmp_path) == third
+    assert champion_history(tmp_path) == [first, second]
+    assert rollback_champion(tmp_path) == second
+    assert champion_history(tmp_path) == [first]
+    assert rollback_champion(tmp_path) == first
+    assert champion_version(tmp_path) == first
+    with pytest.raises(ModelFileError, match="no previous version"):
+        rollback_champion(tmp_path)
+    # Promoting by hand adds the current champion to the history again.
+    set_champion(tmp_path, third, "promoted by hand")
+    assert champion_history(tmp_path) == [first]
+    assert rollback_champion(tmp_path) == first
+
+
+def test_an_alias_written_before_the_history_rolls_back_to_its_previous(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    versions = [
+        register_and_promote(trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES)
+        for _ in range(2)
+    ]
+    first, second = (v["version"] for v in versions)
+    alias = tmp_path / "champion.json"
+    alias.write_text(json.dumps({"version": second, "previous": first, "reason": "older alias"}))
+    assert champion_history(tmp_path) == [first]
+    assert rollback_champion(tmp_path) == first
+    assert champion_history(tmp_path) == []
