@@ -2,12 +2,16 @@
 -- good service; a quick transfer loop did not. Compare negative responses by handle time and
 -- against transfer loops: the policy-failure share of 20-40 minute calls should not be above
 -- that of short calls, and far below that of transfer loops. Calls over 40 minutes are mostly
--- hour-long cancellations, which are failures of their own kind.
+-- hour-long cancellations, which are failures of their own kind. Negatives whose interaction
+-- gives no handle time or no transfer count (none was joined, or the export left it empty)
+-- have a row of their own, so the bands add up to every scored negative.
 WITH banded AS (
     SELECT
         source,
         CASE
             WHEN transfers >= 3 THEN '0 transfer loop (3+ transfers)'
+            WHEN handle_seconds IS NULL OR transfers IS NULL
+                THEN '5 not known (no handle time or transfer count)'
             WHEN handle_seconds < 600 THEN '1 under 10 min'
             WHEN handle_seconds < 1200 THEN '2 10-20 min'
             WHEN handle_seconds < 2400 THEN '3 20-40 min'
@@ -15,7 +19,6 @@ WITH banded AS (
         END AS band,
         root_cause
     FROM scored_negatives
-    WHERE handle_seconds IS NOT NULL AND transfers IS NOT NULL
 )
 SELECT
     source,

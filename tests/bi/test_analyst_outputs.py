@@ -12,6 +12,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -165,7 +166,15 @@ def test_long_calls_are_not_failures_but_transfer_loops_are(run: tuple[Settings,
         "10-20 min",
         "20-40 min",
         "over 40 min",
+        "not known (no handle time or transfer count)",
     ]
+    # Found by a new user's trial: negatives without a handle time or transfer count were
+    # left out silently (6.8% of the demo's). Every scored negative is in one row.
+    [(negatives,)] = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{settings.marts_dir}/feedback_scored/*/*.parquet') "
+        "WHERE is_negative AND root_cause IS NOT NULL"
+    ).fetchall()
+    assert sum(r["negatives"] for r in rows.values()) == negatives
     long_calls = rows["20-40 min"]["policy_failure_share"]
     assert long_calls <= rows["under 10 min"]["policy_failure_share"] + 0.1
     assert long_calls < rows["transfer loop (3+ transfers)"]["policy_failure_share"] - 0.25
