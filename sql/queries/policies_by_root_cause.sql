@@ -1,7 +1,8 @@
 -- Which policies generate the most perceived complaints (a communication fix) and which the
 -- most real failures (an operational fix)? Counts are summed from daily_summary, then shares
 -- are computed once (averaging per-day shares would weight a quiet day like a busy one).
--- Before any model has scored the negatives, a policy's fix says so instead of recommending.
+-- Before any model has scored the negatives, a policy's fix says so instead of recommending;
+-- a policy without negatives (a source whose export gives no rating) says that instead.
 -- One block per source: a source's policy codes are its own.
 SELECT
     source,
@@ -12,6 +13,8 @@ SELECT
     round(sum(policy_failures) / nullif(sum(perceived) + sum(policy_failures), 0), 3)
         AS policy_failure_share,
     CASE
+        WHEN sum(negatives) = 0
+            THEN 'no negative responses: nothing to classify'
         WHEN sum(policy_failures) + sum(perceived) = 0
             THEN 'not scored yet: no model has scored these negatives, nothing to recommend'
         WHEN sum(policy_failures) > sum(perceived) THEN 'operation: fix what breaks'

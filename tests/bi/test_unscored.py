@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from models.train import without_scores
 from servicelens import stages
 from servicelens.cli.main import main
 from servicelens.outcomes import early_warning, publish_weekly_marts
-from servicelens.reporting.analyst import run_query
+from servicelens.reporting.analyst import example_queries, run_query
 from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
 from servicelens.synthetic.generator import generate
@@ -92,3 +93,24 @@ def test_weekly_marts_left_behind_by_a_stopped_run_are_rebuilt_by_the_next(
     assert week.isoformat() in rebuilt["weeks"]
     assert manifest.stat().st_mtime > hour_ago + 60
     assert days_behind_weekly_marts(unscored) == []
+
+
+def test_a_policy_without_negatives_is_not_called_unscored() -> None:
+    """Found by a new user's trial: a source whose export gives no rating (so no negatives)
+    was told "not scored yet: no model has scored these negatives", which it never can be."""
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE daily_summary AS SELECT * FROM (VALUES "
+        "('hotdog', 'NONE', 0, 0, 0), ('acme', 'FEE', 4, 0, 0), ('acme', 'WINDOW', 5, 1, 4)) "
+        "AS t(source, policy_code, negatives, perceived, policy_failures)"
+    )
+    sql = example_queries()["policies_by_root_cause"].read_text().strip().rstrip(";")
+    fixes = {
+        r[0]: r[1]
+        for r in connection.execute(f"SELECT policy_code, main_fix FROM ({sql})").fetchall()
+    }
+    assert fixes == {
+        "NONE": "no negative responses: nothing to classify",
+        "FEE": "not scored yet: no model has scored these negatives, nothing to recommend",
+        "WINDOW": "operation: fix what breaks",
+    }
