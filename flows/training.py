@@ -25,6 +25,7 @@ from models.registry import (
     load_model,
     promotion_decision,
     read_metadata,
+    record_decision,
     save_model,
     set_champion,
 )
@@ -170,6 +171,7 @@ def register_and_promote(
         compared_rows=compared,
         same_data=same_data,
     )
+    record_decision(models_dir, version, promote, decision)
     if promote:
         set_champion(models_dir, version, decision)
     return {"version": version, "decision": decision, "promoted": promote, "metrics": metrics}

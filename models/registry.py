@@ -36,6 +36,8 @@ METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 REFERENCE_FILE = "reference.json"
 OUT_OF_FOLD_FILE = "out_of_fold.parquet"
+#: The promotion decision training took for a version (:func:`record_decision`).
+DECISION_FILE = "decision.json"
 CHAMPION_FILE = "champion.json"
 #: How a version's model file is laid out, recorded in its metadata. 2: vectorisers save
 #: their vocabulary as arrays (models/native_text.py), not one zip member per term; 3: the
@@ -387,6 +389,27 @@ def promotion_decision(
         f"{challenger_score:.3f} is worse than {champion_score:.3f}{on} beyond tolerance "
         f"{tolerance}"
     )
+
+
+def record_decision(models_dir: DataPath, version: str, promoted: bool, reason: str) -> None:
+    """Keep the promotion decision training took for ``version`` beside it, for
+    ``models list`` and for a later hand promotion to warn about."""
+    (models_dir / version / DECISION_FILE).write_text(
+        json.dumps(
+            {"promoted": promoted, "reason": reason, "decided_at": datetime.now(UTC).isoformat()},
+            indent=2,
+        )
+    )
+
+
+def read_decision(models_dir: DataPath, version: str) -> dict[str, Any] | None:
+    """The decision :func:`record_decision` kept for ``version`` (None for versions saved
+    before decisions were kept, or never decided on)."""
+    path = models_dir / version / DECISION_FILE
+    if not path.exists():
+        return None
+    decision: dict[str, Any] = json.loads(path.read_text())
+    return decision
 
 
 def rollback_champion(models_dir: DataPath) -> str:

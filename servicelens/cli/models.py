@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -372,12 +373,19 @@ def quarantine_text(quarantine: pl.DataFrame, written_to: Path) -> str:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens models list | promote VERSION | rollback``."""
-    from models.registry import list_versions, rollback_champion, set_champion
+    from models.registry import list_versions, read_decision, rollback_champion, set_champion
 
     models_dir = source_models_dir(settings, args.source)
     if args.action == "promote":
         set_champion(models_dir, args.version, "promoted by hand")
         print(f"champion is now {args.version}")
+        decided = read_decision(models_dir, args.version)
+        if decided and not decided["promoted"]:
+            print(
+                f"note: training did not promote it: {decided['reason']}. Promoted as asked; "
+                "`servicelens models rollback` goes back to the champion it replaced",
+                file=sys.stderr,
+            )
     elif args.action == "rollback":
         print(f"champion rolled back to {rollback_champion(models_dir)}")
     rows = list_versions(models_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from models.registry import (
     champion_history,
     champion_version,
     promotion_decision,
+    read_decision,
     rollback_champion,
     set_champion,
 )
@@ -103,3 +105,45 @@ def test_an_alias_written_before_the_history_rolls_back_to_its_previous(
     assert champion_history(tmp_path) == [first]
     assert rollback_champion(tmp_path) == first
     assert champion_history(tmp_path) == []
+
+
+def test_a_refused_challenger_promoted_by_hand_is_promoted_with_a_note(
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a new user's trial: `models promote` of a version training had refused said
+    nothing about it."""
+    from servicelens.cli.main import main
+
+    models = tmp_path / "models"
+    cutoff = START + timedelta(days=4)
+    early = labelled.filter(pl.col("survey_date") <= cutoff)
+    champion = train_root_cause_model(early, seed=3, cv_folds=3)
+    first = register_and_promote(champion, models, early, dict(champion.metrics), SURVEY_FEATURES)
+    # A challenger whose holdout predictions are the opposite of its real ones: refused.
+    wrong = replace(
+        trained,
+        holdout=trained.holdout.with_columns(
+            (1 - pl.col("p_policy_failure")).alias("p_policy_failure")
+        ),
+    )
+    second = register_and_promote(wrong, models, labelled, dict(trained.metrics), SURVEY_FEATURES)
+    assert not second["promoted"], second["decision"]
+    assert champion_version(models) == first["version"]
+    assert read_decision(models, second["version"]) == {
+        "promoted": False,
+        "reason": second["decision"],
+        "decided_at": read_decision(models, second["version"])["decided_at"],  # type: ignore[index]
+    }
+    assert read_decision(models, first["version"])["promoted"]  # type: ignore[index]
+
+    assert main(["--data-dir", str(tmp_path), "models", "promote", second["version"]]) == 0
+    said = capsys.readouterr()
+    assert f"champion is now {second['version']}" in said.out
+    assert f"note: training did not promote it: {second['decision']}" in said.err
+    assert champion_version(models) == second["version"]
+    # Promoting one that training promoted says nothing more.
+    assert main(["--data-dir", str(tmp_path), "models", "promote", first["version"]]) == 0
+    assert "note:" not in capsys.readouterr().err
