@@ -254,10 +254,11 @@ def _same_data_dir(a: str, b: str) -> bool:
 def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     """Unfinished flow runs of this data directory's flows (``nightly``, ``backfill``,
     ``nightly-window``) that have no live in-flight record in any of its layers
-    (:func:`data_directory_layers`): runs of dates (liveness as for a re-triggered date, in
-    the layer the run is for) and backfill or nightly-window runs (alive while younger than
-    a stale period; they keep a record from their first moments). At most 200, newest
-    first."""
+    (:func:`data_directory_layers`). A run whose in-flight record is there, and dead, is
+    dead for the record's reason (as ``runs show`` lists the record), however young the run;
+    a run with no record at all: a date's run as for a re-triggered date (in the layer the
+    run is for), a backfill or nightly-window run alive while younger than a stale period
+    (they keep a record from their first moments). At most 200, newest first."""
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
@@ -269,7 +270,15 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
 
     layers = {layer.source: layer for layer in data_directory_layers(settings)}
     claims = [c for layer in layers.values() for c in list_claims(layer)]
-    live = {c.flow_run_id for c in claims if liveness(c).alive}
+    # One verdict per flow run, from its records: alive if any of them is, else the first
+    # dead one's. A killed backfill's run is younger than a stale period, but its record
+    # proves it dead: by age alone it was shown alive next to its record shown dead.
+    recorded: dict[str, Liveness] = {}
+    for claim in claims:
+        verdict = liveness(claim)
+        if claim.flow_run_id not in recorded or verdict.alive:
+            recorded[claim.flow_run_id] = verdict
+    live = {run_id for run_id, verdict in recorded.items() if verdict.alive}
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=list(FLOWS_WITH_RECORDS))),
@@ -286,7 +295,9 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
         if str(run.id) in live or where is None or not _same_data_dir(where, settings.data_dir):
             continue
         day = (run.parameters or {}).get("day")
-        if day and run.name.startswith("nightly-"):
+        if str(run.id) in recorded:
+            verdict = recorded[str(run.id)]  # a record of this run, and it is dead
+        elif day and run.name.startswith("nightly-"):
             # A source's date keeps its record and lock in the source's layer.
             layer = layers.get(_source_of(run) or settings.source, settings)
             verdict = earlier_run_liveness(layer, date.fromisoformat(str(day)), run)
