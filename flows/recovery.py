@@ -120,19 +120,27 @@ def _recover(settings: Settings) -> list[Recovery]:
 
 def release_dead_run(settings: Settings, claim: Claim, verdict: Liveness) -> Recovery:
     """Give back a dead run's slot, mark its flow run crashed (saying why) and record its
-    date's outcome as ``crashed``; its record is the caller's to delete or replace."""
-    if claim.lease_id:
-        from flows.slots import release_lease
+    date's outcome as ``crashed``; its record is the caller's to delete or replace.
 
-        release_lease(claim.lease_id)
+    The slot is the lease the record names, or, for a date killed after its slot was granted
+    and before its record named it, the leases that name its flow run as their holder
+    (where leases can be read: the embedded API's lease files)."""
+    from flows.slots import BACKFILL_LIMIT, leases_held_by, release_lease
+
+    if claim.lease_id:
+        leases = [claim.lease_id]
+    else:
+        leases = leases_held_by(claim.flow_run_id) if claim.kind == "date" else []
+    for lease in leases:
+        release_lease(lease)
     message = crash_message(verdict.reason, of_a_date=claim.kind == "date")
     crashed = set_final_state(claim.flow_run_id, Crashed(message=message))
     if claim.day:
         day = date.fromisoformat(claim.day)
         record_outcome(settings, day, claim.flow_run_id, "crashed", error=verdict.reason)
     released = ["marked crashed" if crashed else "already finished in Prefect"]
-    if claim.lease_id:
-        released.append(f"its slot of {claim.limit} released")
+    if leases:
+        released.append(f"its slot of {claim.limit or BACKFILL_LIMIT} released")
     message = f"{claim.name}: {verdict.reason}; {', '.join(released)}"
     log.warning("recovered %s", message)
     return Recovery(claim.day, claim.name, claim.flow_run_id, message)

@@ -7,7 +7,8 @@ minimum) and that the date's heartbeat renews (``servicelens.storage.claims``) e
 that time. When the holder dies the renewals stop and the slot comes back:
 
 * at once, when the next backfill, the backfill waiting for the slot, or
-  ``servicelens runs release`` finds the dead run's record and releases its lease;
+  ``servicelens runs release`` finds the dead run's record and releases its lease (the one
+  the record names, or, killed before the record named it, those whose holder is the run);
 * otherwise within the lease time: a Prefect server's repossessor revokes expired leases
   every 15 s; the embedded API runs no such service, so a backfill that waits for a slot
   revokes expired leases itself. The embedded API keeps its leases in files
@@ -38,6 +39,7 @@ from prefect.settings import get_current_settings
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.prefect_client import busy_retrying_client
+from servicelens.checkpoints import checkpoint
 from servicelens.settings import PREFECT_FILE_LEASES, Settings
 from servicelens.storage.claims import Held, Liveness, list_claims, liveness
 
@@ -195,6 +197,26 @@ def release_lease(lease_id: str, client: SyncPrefectClient | None = None) -> Non
         api.release_concurrency_slots_with_lease(UUID(lease_id))
 
 
+def leases_held_by(flow_run_id: str, limit: str = BACKFILL_LIMIT) -> list[str]:
+    """The ids of the limit's leases whose holder is the flow run ``flow_run_id``.
+
+    Only where the leases can be read (the embedded API's lease files); on a Prefect server
+    none are listed, and a lease its record does not name comes back when it expires.
+    """
+    if not _leases_are_local():
+        return []
+    with get_client(sync_client=True) as client:
+        try:
+            limit_id = client.read_global_concurrency_limit_by_name(limit).id
+        except ObjectNotFound:
+            return []
+    return [
+        str(lease_id)
+        for lease_id, lease in _local_leases(limit_id)
+        if lease.metadata and lease.metadata.holder and str(lease.metadata.holder.id) == flow_run_id
+    ]
+
+
 def release_expired_leases(limit: str = BACKFILL_LIMIT) -> list[str]:
     """Release the limit's expired leases, as a Prefect server's repossessor does: the
     embedded API runs no repossessor. Returns the released lease ids (none on a server)."""
@@ -337,6 +359,9 @@ def backfill_slot(
     with busy_retrying_client() as client:
         day = held.claim.day or ""
         lease_id = take_slot(settings, flow_run_id, day, free_dead_holders, limit, client)
+        # A process killed here holds a lease its record does not name yet: the lease names
+        # the flow run as its holder, which is how recovery finds it (leases_held_by).
+        checkpoint("slot-granted")
         seconds = lease_seconds(settings)
         renewed_at = time.monotonic()
 

@@ -89,3 +89,26 @@ def test_a_backfill_killed_twice_mid_date_finishes_on_the_next_run(
     for day in DAYS:
         completed = [r for r in runs if r["name"] == f"nightly-{day}" and r["state"] == "COMPLETED"]
         assert len(completed) == 2  # runs 3 and 4: each date once per backfill
+
+
+def test_a_date_killed_between_its_slot_and_its_record_gives_the_slot_back(
+    tmp_path: Path,
+) -> None:
+    """The race a helper found in the test above: killed after Prefect granted the date's
+    slot and before its record named the lease, the slot stayed taken until the lease ran
+    out (60 s), so a run just after finished with it still taken. The lease names the date's
+    flow run as its holder: recovery releases it by that."""
+    days, backfill = backfill_of(1)
+    home = generated_home(tmp_path, START, 1, seed=17)
+    first = start_paused(home, backfill, tmp_path / "kill.log", "slot-granted", tmp_path / "pause")
+    wait_until((tmp_path / "pause").exists, first, "the slot granted")
+    [record] = [r for r in records(home) if r["kind"] == "date"]
+    assert not record["lease_id"]  # the window: the record does not name the lease yet
+    kill_group(first)
+    assert active_slots(home) == 1
+
+    code, output = run(home, backfill, tmp_path / "again.log")
+    assert code == 0, output
+    assert "its slot of servicelens-backfill released" in output, output
+    assert active_slots(home) == 0
+    assert_published_and_reconciled(home, days)
