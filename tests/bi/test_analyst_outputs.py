@@ -282,7 +282,9 @@ def test_cli_report_query_and_dictionary(
     assert {r["queue"] for r in json.loads(capsys.readouterr().out)}
     assert main([*data, "query", "long_calls_are_not_failures"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:3] == ["source", "contact", "negatives"] and len(table) == 2 + 5
+    assert (
+        table[0].split()[:3] == ["source", "contact", "negatives"] and len(table) == 2 + 6
+    )  # five bands and "not known"
 
     assert main([*data, "query", "--list", "--json"]) == 0
     assert [q["query"] for q in json.loads(capsys.readouterr().out)] == list(example_queries())
