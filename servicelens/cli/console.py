@@ -7,6 +7,7 @@ only appear on a terminal, so ``--json`` output and logs piped to a file stay cl
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import threading
@@ -94,24 +95,37 @@ def progress(
         bar.close()
 
 
+def _places(values: Sequence[Any]) -> int:
+    """The fewest decimal places, 1 to 3, that show every float of a column as it is (to
+    1e-9); 3 when none does."""
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    for places in (1, 2):
+        if all(abs(v - round(v, places)) <= 1e-9 * max(1.0, abs(v)) for v in floats):
+            return places
+    return 3
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """Rows as an aligned plain-text table: numbers right-aligned, floats to 3 places."""
+    """Rows as an aligned plain-text table: numbers right-aligned; a column's floats to the
+    places its values need, 1 to 3 (a column rounded to one place in SQL shows one place,
+    ``12952.0``, not ``12952.000``)."""
     if not rows:
         return "(no rows)"
     names = list(columns or rows[0].keys())
+    places = {name: _places([row.get(name) for row in rows]) for name in names}
 
-    def text(value: Any) -> str:
+    def text(value: Any, name: str) -> str:
         if value is None:
             return "-"
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, float):
-            return f"{value:.3f}"
+            return f"{value:.{places[name]}f}"
         if isinstance(value, int):
             return f"{value:,}"
         return str(value)
 
-    cells = [[text(row.get(name)) for name in names] for row in rows]
+    cells = [[text(row.get(name), name) for name in names] for row in rows]
     numeric = [
         all(isinstance(row.get(name), int | float) or row.get(name) is None for row in rows)
         for name in names

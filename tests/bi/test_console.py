@@ -23,6 +23,19 @@ def test_table_aligns_numbers_right_and_text_left() -> None:
     assert len(rule) == len(first)
 
 
+def test_a_columns_floats_show_the_places_they_need() -> None:
+    """Found by a new user's trial: fix_list_by_owner's points, rounded to one place in SQL,
+    printed as 12952.000."""
+    lines = table(
+        [
+            {"points": 12951.98, "share": 0.5, "ratio": 1 / 3, "lost": 12952.0},
+            {"points": 11831.6, "share": 0.25, "ratio": 0.1, "lost": None},
+        ]
+    ).splitlines()
+    assert lines[2].split() == ["12951.98", "0.50", "0.333", "12952.0"]
+    assert lines[3].split() == ["11831.60", "0.25", "0.100", "-"]
+
+
 def test_files_since_counts_only_what_this_run_wrote(tmp_path: Path) -> None:
     old = tmp_path / "survey_date=2026-10-01" / "_manifest.json"
     old.parent.mkdir()
