@@ -132,12 +132,22 @@ def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
         return with_offset, naive
     if "%z" in fmt or "%Z" in fmt:
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        return parsed.dt.convert_time_zone("UTC"), pl.lit(None, pl.Datetime("us"))
+        return _four_digit_years(parsed.dt.convert_time_zone("UTC"), fmt), pl.lit(
+            None, pl.Datetime("us")
+        )
     if not any(code in fmt for code in ("%H", "%I", "%M", "%S", "%T", "%R")):
         naive = text.str.to_date(fmt, strict=False).cast(pl.Datetime("us"))
     else:
         naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
-    return pl.lit(None, pl.Datetime("us", "UTC")), naive
+    return pl.lit(None, pl.Datetime("us", "UTC")), _four_digit_years(naive, fmt)
+
+
+def _four_digit_years(parsed: pl.Expr, fmt: str) -> pl.Expr:
+    """No match where ``%Y`` read a year under 1000: polars' ``%Y`` takes ``26`` as the year
+    26, so ``11/23/26`` matched ``%m/%d/%Y`` before a ``%m/%d/%y`` listed after it could."""
+    if "%Y" not in fmt:
+        return parsed
+    return pl.when(parsed.dt.year() >= 1000).then(parsed).otherwise(None)
 
 
 def _naive_and_offset(column: str, formats: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
