@@ -61,6 +61,8 @@ from servicelens.validation.expectations import (
     validate_survey_rows,
 )
 from transforms.clean import (
+    ROW_COUNT_COLUMNS,
+    ROW_NUMBER_COLUMNS,
     ParseOptions,
     contacts_from_responses,
     is_negative,
@@ -814,9 +816,23 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         require_interaction_match=False,
         require_csat=definition.negative == "csat" and definition.columns["csat"].required,
         check_rating="rating" in definition.columns,
+        number_facts=tuple(
+            name for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS) if name in definition.columns
+        ),
+        number_style=_number_style(definition),
         timezone=timezone,
         timestamp_format=fmt,
     )
+
+
+def _number_style(definition: SourceDefinition) -> str:
+    """How the definition reads numbers, in words for a reason (no quote characters)."""
+    mark = "a decimal comma" if definition.read.decimal_comma else "a decimal point"
+    thousands = definition.read.thousands
+    if not thousands:
+        return f"{mark} and no thousands separator"
+    between = {"'": "an apostrophe", " ": "a space", "\u00a0": "a space"}.get(thousands, thousands)
+    return f"{mark} and {between} between thousands"
 
 
 def _pseudonymised(frame: pl.DataFrame, column: str, key: bytes) -> pl.DataFrame:

@@ -7,6 +7,7 @@ as ``<column>_raw``, so validation can reject the row and say exactly which valu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -202,33 +203,81 @@ def local_time_problem(
     )
 
 
+#: A number column's value for text that is not a number the way the export writes them:
+#: below every valid value, so the row suite's "0 or more" check quarantines the row, quoting
+#: the text (kept as ``<column>_raw``). Never in the clean layer.
+UNREADABLE_NUMBER = float("-inf")
+
+
+def _number_pattern(decimal_comma: bool, thousands: str) -> str:
+    """A regular expression for a number as the export writes it: optional sign, digits
+    (with ``thousands`` only between groups of three, ``1.299``, never ``4.5``), optional
+    decimals after the decimal mark (``,`` with ``decimal_comma``, else ``.``)."""
+    point = "," if decimal_comma else r"\."
+    whole = r"\d+"
+    if thousands:
+        whole = rf"(?:\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+)"
+    return rf"^[+-]?(?:{whole}(?:{point}\d*)?|{point}\d+)$"
+
+
 def parsed_number(column: str, decimal_comma: bool = False, thousands: str = "") -> pl.Expr:
     """A number written the export's way (``1.299,99`` with a decimal comma and a thousands
-    dot); null when empty or not a number (the raw text is kept for the reason)."""
+    dot); null when empty, :data:`UNREADABLE_NUMBER` when the text is not such a number.
+
+    With a thousands separator the digit groups must be of three: ``4.5`` or ``12.50`` with
+    ``thousands = "."`` is a number written another way (a point decimal), not 45 or 1250.
+    """
     text = pl.col(column).cast(pl.String).str.strip_chars()
+    readable = text.str.contains(_number_pattern(decimal_comma, thousands))
+    digits = text
     if thousands:
-        text = text.str.replace_all(thousands, "", literal=True)
+        digits = digits.str.replace_all(thousands, "", literal=True)
     if decimal_comma:
-        text = text.str.replace(",", ".", literal=True)
-    return text.cast(pl.Float64, strict=False).alias(column)
+        digits = digits.str.replace(",", ".", literal=True)
+    return (
+        pl.when(text.is_null() | (text == ""))
+        .then(None)
+        .when(readable)
+        .then(digits.cast(pl.Float64, strict=False))
+        .otherwise(UNREADABLE_NUMBER)
+        .alias(column)
+    )
+
+
+def parsed_count(column: str, decimal_comma: bool = False) -> pl.Expr:
+    """A count (transfers, prior contacts) as Int16: null when empty, :data:`UNPARSEABLE`
+    (below every valid count) when not a whole number from 0 to 32767."""
+    number = parsed_number(column, decimal_comma)
+    whole = number.is_finite() & (number == number.round(0)) & number.is_between(0, 32767)
+    return (
+        pl.when(number.is_null())
+        .then(None)
+        .when(whole)
+        .then(number)
+        .otherwise(UNPARSEABLE)
+        .cast(pl.Int16)
+        .alias(column)
+    )
 
 
 def parsed_duration(
     column: str, unit: str, decimal_comma: bool = False, thousands: str = ""
 ) -> pl.Expr:
     """A duration in seconds from ``H:MM:SS`` / ``M:SS`` text (``unit="h:mm:ss"``) or a
-    number of ``seconds``, ``minutes`` or ``hours``."""
+    number of ``seconds``, ``minutes`` or ``hours``; null when empty,
+    :data:`UNREADABLE_NUMBER` when not a duration written that way."""
     if unit == "h:mm:ss":
-        parts = (
-            pl.col(column)
-            .cast(pl.String)
-            .str.strip_chars()
-            .str.extract_groups(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:[.,]\d+)?)$")
-        )
+        text = pl.col(column).cast(pl.String).str.strip_chars()
+        parts = text.str.extract_groups(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:[.,]\d+)?)$")
         hours = parts.struct.field("1").cast(pl.Float64, strict=False).fill_null(0.0)
         minutes = parts.struct.field("2").cast(pl.Float64, strict=False)
         seconds = parts.struct.field("3").str.replace(",", ".").cast(pl.Float64, strict=False)
-        return (hours * 3600 + minutes * 60 + seconds).alias(column)
+        return (
+            pl.when(text.is_null() | (text == ""))
+            .then(None)
+            .otherwise((hours * 3600 + minutes * 60 + seconds).fill_null(UNREADABLE_NUMBER))
+            .alias(column)
+        )
     return (parsed_number(column, decimal_comma, thousands) * UNIT_SECONDS[unit]).alias(column)
 
 
@@ -344,6 +393,12 @@ def normalise_surveys(
     options = options or ParseOptions(timezone=timezone)
     local = options.timezone
     raw_copies = [pl.col(name).alias(f"{name}_raw") for name in PARSED_SURVEY_COLUMNS]
+    # Numbers the rows carry are checked too (0 or more): their text is kept for the reason.
+    raw_copies += [
+        pl.col(name).alias(f"{name}_raw")
+        for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS)
+        if raw.schema.get(name) == pl.String
+    ]
     typed = [
         normalised_text_of(raw, "response_id"),
         normalised_text_of(raw, "interaction_id"),
@@ -384,7 +439,7 @@ def normalise_surveys(
             )
     for name in ROW_COUNT_COLUMNS:
         if raw.schema.get(name) == pl.String:
-            typed.append(parsed_number(name, options.decimal_comma).cast(pl.Int16, strict=False))
+            typed.append(parsed_count(name, options.decimal_comma))
     for name in ROW_FLAG_COLUMNS:
         if raw.schema.get(name) == pl.String:
             typed.append(parsed_flag(name))

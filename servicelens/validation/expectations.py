@@ -35,7 +35,13 @@ import polars as pl
 
 from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
-from transforms.clean import AMBIGUOUS, NONEXISTENT, RATINGS
+from transforms.clean import (
+    AMBIGUOUS,
+    NONEXISTENT,
+    RATINGS,
+    ROW_COUNT_COLUMNS,
+    ROW_NUMBER_COLUMNS,
+)
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
 
 if TYPE_CHECKING:
@@ -87,6 +93,11 @@ class RowRules:
     require_csat: bool = True
     #: Only a source that maps a two-level rating has one to check.
     check_rating: bool = False
+    #: The numbers the source's rows carry (durations, fees, counts): each must be a number
+    #: of 0 or more as the definition reads numbers (transforms.clean.parsed_number), which
+    #: ``number_style`` words for the reason (``a decimal comma and . between thousands``).
+    number_facts: tuple[str, ...] = ()
+    number_style: str | None = None
     timezone: str | None = None
     timestamp_format: str | None = None
 
@@ -96,6 +107,22 @@ class RowRules:
 LATEST_SUBMITTED_AT = "latest_submitted_at"
 #: Clock skew allowed between the survey tool and this machine.
 CLOCK_SKEW = timedelta(minutes=5)
+
+#: A number the row carries failed its check; worded per source (:func:`number_problem`).
+_NUMBER_FACT_PROBLEM = "number"
+
+
+def number_problem(number_style: str | None) -> str:
+    """The problem of a number a row carries that is not one (or is negative), naming how
+    the source's definition reads numbers (no quotes in it: servicelens/validation/reasons.py
+    closes a quoted value at the last quote)."""
+    style = f", written with {number_style}" if number_style else ""
+    return (
+        f"is not a number of 0 or more{style}; set the definition's decimal_comma and "
+        "thousands to how the export writes numbers, or add a word meaning no value to the "
+        "column's missing list"
+    )
+
 
 #: The timestamp check's problem is worded per row: not a timestamp, or a naive local time
 #: that daylight saving skips or repeats (``submitted_at_dst``), each its own reason.
@@ -223,6 +250,16 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
         )
     if rules.require_csat:
         checks.append(RowCheck(e.ExpectColumnValuesToNotBeNull(column="csat"), "csat", "missing"))
+    for name in rules.number_facts:
+        # Text that is not a number the definition's way is parsed below zero
+        # (transforms.clean.UNREADABLE_NUMBER), so one check quotes both it and a negative.
+        checks.append(
+            RowCheck(
+                e.ExpectColumnValuesToBeBetween(column=name, min_value=0),
+                name,
+                _NUMBER_FACT_PROBLEM,
+            )
+        )
     if rules.require_interaction_match:
         checks.append(
             RowCheck(
@@ -258,6 +295,7 @@ def _row_suite(
     require_interaction_match: bool,
     require_csat: bool,
     check_rating: bool,
+    number_facts: tuple[str, ...] = (),
 ) -> tuple[tuple[RowCheck, ...], gx.ExpectationSuite]:
     """The row checks and their suite for one combination of the rules that choose checks
     (a source's timezone and timestamp format only word the reasons), built once."""
@@ -270,6 +308,7 @@ def _row_suite(
             require_interaction_match=require_interaction_match,
             require_csat=require_csat,
             check_rating=check_rating,
+            number_facts=number_facts,
         )
     )
     suite = gx.ExpectationSuite(name="surveys_rows")
@@ -462,6 +501,7 @@ def validate_survey_rows(
         rules.require_interaction_match,
         rules.require_csat,
         rules.check_rating,
+        rules.number_facts,
     )
     if "submitted_at_dst" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("submitted_at_dst"))
@@ -560,7 +600,9 @@ def validate_survey_rows(
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
     problem = (
-        pl.when(pl.col("problem") != _TIMESTAMP_CHECK)
+        pl.when(pl.col("problem") == _NUMBER_FACT_PROBLEM)
+        .then(pl.lit(number_problem(rules.number_style)))
+        .when(pl.col("problem") != _TIMESTAMP_CHECK)
         .then(pl.col("problem"))
         .when(pl.col("submitted_at_dst") == NONEXISTENT)
         .then(
@@ -596,10 +638,18 @@ def validate_survey_rows(
     )
 
 
+#: The raw copies of the numbers rows can carry (transforms.clean.normalise_surveys).
+_NUMBER_FACT_RAW = frozenset(f"{name}_raw" for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS))
+
+
 def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     """Map each reported column to the column holding its text as exported."""
     free_text = ("comment", "language", "delivered_at")
-    reported = (*(c for c in RAW_SURVEY_COLUMNS if c not in free_text), "rating")
+    reported = (
+        *(c for c in RAW_SURVEY_COLUMNS if c not in free_text),
+        "rating",
+        *(c.removesuffix("_raw") for c in frame.columns if c in _NUMBER_FACT_RAW),
+    )
     columns = {
         name: f"{name}_raw" if f"{name}_raw" in frame.columns else name
         for name in reported

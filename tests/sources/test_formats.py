@@ -589,3 +589,91 @@ def test_a_rule_naming_its_source_replaces_the_presets_rule_whole(tmp_path: Path
     assert definition.columns["submitted_at"].formats == ("%d-%m-%Y",)
     assert definition.columns["response_id"].sources == (("RespondentID",),)
     assert definition.columns["response_id"].missing == ("n/a",)
+
+
+CONTACT_CENTRE_EU = (
+    'name = "acme-cc-eu"\ntimezone = "Europe/Berlin"\n'
+    '[read]\ndelimiter = ";"\ndecimal_comma = true\nthousands = "."\n'
+    '[columns]\nresponse_id = "Response ID"\n'
+    'submitted_at = { column = "Submitted", format = "%d.%m.%Y %H:%M" }\n'
+    'channel = { value = "phone" }\ncsat = "CSAT"\n'
+    'handle_seconds = { column = "Handle time (min)", unit = "minutes" }\n'
+    'fees_charged = { column = "Fee", missing = ["n/a"] }\ntransfers = "Transfers"\n'
+)
+
+
+def test_numbers_the_rows_carry_are_read_the_definitions_way_or_quarantined(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: with a decimal comma and a thousands dot, `4.5` minutes
+    was kept as 2,700 s and a fee of `12.50` as 1,250; text that was not a number (`abc`,
+    `0,00` read without a decimal comma) became an empty value, kept, with no reason."""
+    definition = tmp_path / "cc.toml"
+    definition.write_text(CONTACT_CENTRE_EU)
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID;Submitted;CSAT;Handle time (min);Fee;Transfers\n"
+        "R1;23.11.2026 09:14;5;4,5;1.299,99;0\n"  # kept: 270 s, 1299.99
+        "R2;23.11.2026 10:01;1;62.25;12.50;1\n"  # point decimals: not this export's way
+        "R3;23.11.2026 11:00;2;abc;-3,00;2,5\n"  # not a number; negative; half a transfer
+        "R4;23.11.2026 12:00;4;;n/a;\n",  # empty and a missing word: kept, no value
+        encoding="utf-8",
+    )
+    got = ingest_export(
+        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.counts.surveys_read == 4 and got.counts.kept == 2 and got.counts.quarantined == 2
+    assert got.clean.select(
+        "response_id", "handle_seconds", "fees_charged", "transfers"
+    ).rows() == [
+        ("R1", 270.0, 1299.99, 0),
+        ("R4", None, None, None),
+    ]
+    reasons = dict(
+        zip(
+            got.quarantine.get_column("record_id").to_list(),
+            got.quarantine.get_column("reasons").to_list(),
+            strict=True,
+        )
+    )
+    problem = (
+        "is not a number of 0 or more, written with a decimal comma and . between thousands; "
+        "set the definition's decimal_comma and thousands to how the export writes numbers, "
+        "or add a word meaning no value to the column's missing list"
+    )
+    assert sorted(reasons["R2"]) == [
+        f"fees_charged: '12.50' {problem}",
+        f"handle_seconds: '62.25' {problem}",
+    ]
+    assert sorted(reasons["R3"]) == [
+        f"fees_charged: '-3,00' {problem}",
+        f"handle_seconds: 'abc' {problem}",
+        f"transfers: '2,5' {problem}",
+    ]
+
+
+def test_a_two_digit_year_is_never_read_as_the_year_26(tmp_path: Path) -> None:
+    """Found by a new user's trial: polars' %Y reads `26` as the year 26, so Microsoft
+    Forms' `11/23/26 09:04:40` matched the preset's `%m/%d/%Y` before its `%m/%d/%y`, and
+    every row was quarantined as before 2000 (through an inbox, partitions dated 0026)."""
+    workbook = tmp_path / "responses.xlsx"
+    pl.DataFrame(
+        {
+            "ID": ["1", "2"],
+            "Start time": ["11/23/26 09:00:00", "11/23/2026 09:30:00"],
+            "Completion time": ["11/23/26 09:04:40", "11/23/2026 09:31:00"],
+            "Email": ["anonymous", "anonymous"],
+            "Name": ["", ""],
+            "How satisfied are you?": ["5", "1"],
+        }
+    ).write_excel(workbook, worksheet="Form1")
+    definition = tmp_path / "forms.toml"
+    definition.write_text(
+        'extends = "microsoft_forms"\nname = "acme-forms"\n[columns]\n'
+        'csat = "How satisfied are you?"\n'
+    )
+    got = ingest_export(
+        load_definition(str(definition)), workbook, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.counts.kept == 2, got.quarantine.get_column("reasons").to_list()
+    assert got.clean.get_column("submitted_at").dt.year().to_list() == [2026, 2026]
