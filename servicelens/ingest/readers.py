@@ -718,8 +718,12 @@ def read_csv_with_lines(
     """Read a CSV file as text columns, keeping each row's physical line number.
 
     Ragged records (a field too many or too few, or an unbalanced quote that swallowed the
-    lines after it) become rejects naming their line; blank lines, and records whose every
-    field is empty (a spreadsheet's ``,,,,`` rows), are not records.
+    lines after it) become rejects naming their line, and saying so when the extra fields
+    are empty at the end (a delimiter ending the line that the header does not end with);
+    a record repeating the header (two exports joined into one file) becomes a reject
+    saying so. Blank lines, and records whose every field is empty (a spreadsheet's
+    ``,,,,`` rows), are not records. A byte order mark (U+FEFF) starting a record is not
+    text: joined exports each start with one.
     ``dialect`` says how the file is written (delimiter, quote, header records, encoding);
     the default reads the generated sample's files. Lines may end in LF, CRLF, or CR alone
     throughout (a "Macintosh" CSV). Raises :class:`SourceError` naming the file (and the
@@ -838,6 +842,7 @@ def _read_decoded_csv(
             f"{path}: delimiter {delimiter!r} and quote {dialect.quote!r} must be one character "
             "each; fix [read] in the definition"
         )
+    buf = _without_byte_order_marks_at_record_starts(buf, delimiter, dialect.quote)
     arr = np.frombuffer(buf, dtype=np.uint8)
     split = _split_records(arr, ord(delimiter), ord(dialect.quote))
     lengths = split.ends - split.starts
@@ -879,9 +884,11 @@ def _read_decoded_csv(
         Reject(
             line=int(split.lines[i]),
             text=buf[split.starts[i] : split.ends[i]].decode("utf-8", "replace"),
-            reason=(
-                f"malformed line: {int(split.fields[i])} fields where the header has {n_fields}"
-                + _truncation_note(int(i), split, arr, dialect)
+            reason=_ragged_reason(
+                int(split.fields[i]),
+                n_fields,
+                _truncation_note(int(i), split, arr, dialect)
+                or _empty_fields_note(buf, split, int(i), n_fields, dialect, delimiter),
             ),
         )
         for i in np.flatnonzero(ragged)
@@ -934,6 +941,35 @@ def _read_decoded_csv(
     return result, records
 
 
+#: A run of UTF-8 byte order marks (U+FEFF) at the start of the text or of a line.
+_BOMS_STARTING_A_LINE = re.compile(rb"(?:^|(?<=\n))(?:\xef\xbb\xbf)+")
+
+
+def _without_byte_order_marks_at_record_starts(buf: bytes, delimiter: str, quote: str) -> bytes:
+    """``buf`` (UTF-8) without the byte order marks (U+FEFF) that start a record; any other
+    text as it is.
+
+    A BOM marks where a file starts; at a record's start in the middle of a file it is a
+    second export's, joined on (``cat monday.csv tuesday.csv``, each saved with a BOM).
+    Left there it would make that export's header line differ from the first one (it would
+    not be recognised as repeating the header) and start a record id or value shown to the
+    person. A BOM that is not at a record's start (inside a quoted value running over lines)
+    is kept. Only line ends count for line numbers, so every line keeps its number."""
+    if not (buf.startswith(codecs.BOM_UTF8) or b"\n" + codecs.BOM_UTF8 in buf):
+        return buf
+    marks = list(_BOMS_STARTING_A_LINE.finditer(buf))
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    starts = _split_records(arr, ord(delimiter), ord(quote)).starts
+    at_start = np.isin(np.array([m.start() for m in marks], dtype=np.int64), starts)
+    pieces, kept_from = [], 0
+    for mark, remove in zip(marks, at_start.tolist(), strict=True):
+        if remove:
+            pieces.append(buf[kept_from : mark.start()])
+            kept_from = mark.end()
+    pieces.append(buf[kept_from:])
+    return b"".join(pieces)
+
+
 def _has_lone_cr(buf: bytes) -> bool:
     """Whether the text holds a CR that does not end a CRLF: one or two byte counts."""
     return b"\r" in buf and buf.count(b"\r") != buf.count(b"\r\n")
@@ -949,6 +985,42 @@ def _holds_lone_cr(arr: np.ndarray, split: _Split) -> np.ndarray:
     if split.starts.size and lone.size:
         held[np.searchsorted(split.starts, lone, side="right") - 1] = True
     return held
+
+
+def _ragged_reason(fields: int, n_fields: int, note: str = "") -> str:
+    """The reject reason of a record of ``fields`` fields under a header of ``n_fields``."""
+    return f"malformed line: {fields} fields where the header has {n_fields}{note}"
+
+
+def _empty_fields_note(
+    buf: bytes, split: _Split, i: int, n_fields: int, dialect: CsvDialect, delimiter: str
+) -> str:
+    """:func:`_trailing_delimiter_note` for record ``i`` of ``split`` (one line: a record
+    running over lines is read by the csv module instead)."""
+    if split.fields[i] <= n_fields:
+        return ""
+    text = buf[split.starts[i] : split.ends[i]].decode("utf-8", "replace").rstrip("\r")
+    return _trailing_delimiter_note(_parse_record(text, dialect, delimiter), n_fields)
+
+
+def _trailing_delimiter_note(record: list[str], n_fields: int) -> str:
+    """For a record with more fields than the header whose extra fields, at its end, are
+    all empty (the line ends with a delimiter the header does not have: an Excel or vendor
+    quirk that ends every data line so): that, and what to do. Else ``""``."""
+    extra = record[n_fields:]
+    if not extra or any(extra):
+        return ""
+    if len(extra) == 1:
+        return (
+            "; the extra field at the end is empty: the line ends with a delimiter the header "
+            "does not have. Re-export without it, or add an empty column name at the end of "
+            "the header"
+        )
+    return (
+        f"; the {len(extra)} extra fields at the end are empty: the line ends with "
+        f"{len(extra)} delimiters the header does not have. Re-export without them, or add "
+        f"{len(extra)} empty column names at the end of the header"
+    )
 
 
 def _truncation_note(i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect) -> str:
@@ -997,18 +1069,15 @@ def _read_records(
         records.rows.append(record)
         records.lines.append(start_line)
     elif record:
-        joined = (
+        # Empty fields at the end say why, even after a value running over lines.
+        note = _trailing_delimiter_note(record, n_fields) or (
             f" (lines {start_line}-{end_line} were read as one record: check the "
             f"quotes on line {start_line})"
             if end_line > start_line
             else ""
         )
         records.rejects.append(
-            Reject(
-                start_line,
-                delimiter.join(record),
-                f"malformed line: {len(record)} fields where the header has {n_fields}{joined}",
-            )
+            Reject(start_line, delimiter.join(record), _ragged_reason(len(record), n_fields, note))
         )
     return end_line + 1
 
