@@ -276,10 +276,9 @@ def _preview_text(preview: dict[str, Any]) -> str:
     if preview["quarantined"]:
         lines += ["", "would be quarantined:"]
         for row in preview["quarantined"]:
-            lines.append(
-                f"  line {row['source_line']} ({row['record_id'] or 'no id'}): "
-                + "; ".join(row["reasons"])
-            )
+            # A record that could not be split into fields has no id to show (not "no id").
+            label = f" ({row['record_id']})" if row["record_id"] else ""
+            lines.append(f"  line {row['source_line']}{label}: " + "; ".join(row["reasons"]))
     lines += ["", "nothing was written"]
     return "\n".join(lines)
 

@@ -189,3 +189,27 @@ def test_the_advice_works_an_empty_column_name_at_the_header_end(tmp_path: Path)
     got = _ingest(tmp_path, HEADER + ",\n" + "".join(row + ",\n" for row in ROWS))
     assert got.counts.kept == 2 and got.counts.quarantined == 0
     assert got.clean.select("response_id", "source_line").rows() == [("R1", 2), ("R2", 3)]
+
+
+def test_sources_check_does_not_call_a_record_it_could_not_split_one_without_an_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: a malformed line was shown as "line 2 (no id)", though
+    its id was there: the record could not be split, so no id was read, not none given."""
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "cc.toml"
+    definition.write_text(
+        'name = "cc"\n[columns]\nresponse_id = "Response ID"\n'
+        'submitted_at = "Submitted"\nchannel = { value = "phone" }\ncsat = "CSAT"\n'
+    )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Submitted,CSAT\nR1,2026-11-23T09:14:00Z,5,\nR2,2026-11-23T10:00:00Z,4\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "sources", "check", str(definition), str(export)]) == 0
+    out = capsys.readouterr().out
+    assert "  line 2: malformed line: 4 fields where the header has 3;" in out
+    assert "no id" not in out
