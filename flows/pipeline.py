@@ -42,6 +42,7 @@ from servicelens.ingest.configured import (
     configured_names,
     configured_sources,
     has_sample_exports,
+    sources_only_refusal,
 )
 from servicelens.settings import SAMPLE_PER_DAY, Settings
 from servicelens.storage.claims import hold_run, in_flight_action
@@ -239,14 +240,10 @@ def backfill(
     if source:
         settings, days = backfill_dates(settings, start, end, source)
         title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}, source {source}"
-    elif not has_sample_exports(settings) and (sources := configured_names(settings)):
+    elif refusal := sources_only_refusal(settings):
         # Only configured sources here: their partitions are what a backfill runs. Without
         # this, every date failed with "no survey export" and was recorded as failed.
-        raise ValueError(
-            f"{settings.data_dir} holds configured sources ({', '.join(sources)}) and no "
-            f"sample exports (raw/<date>/): backfill one source at a time, with --source "
-            f"NAME (e.g. --source {sources[0]}; a deployment's run: its source parameter)"
-        )
+        raise ValueError(refusal)
     if dry_run:
         plan = plan_backfill([date_status(settings, d) for d in days], rerun, newest_first)
         rows = [{**asdict(p), "day": str(p.day), **in_flight_action(settings, p)} for p in plan]

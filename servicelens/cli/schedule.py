@@ -48,12 +48,19 @@ def exit_status(rows: list[dict[str, Any]]) -> int:
 
 
 def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> int:
-    """The plan, with what would happen to each date (runs in flight included); no Prefect."""
+    """The plan, with what would happen to each date (runs in flight included); no Prefect.
+
+    Refused as the real run is (:func:`sources_only_refusal`), not planned as dates that
+    would all fail."""
     from servicelens.storage.claims import in_flight_action
     from servicelens.storage.runs import date_status, plan_backfill
 
     if not days and not args.source:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
+    from servicelens.ingest.configured import sources_only_refusal
+
+    if not args.source and (refusal := sources_only_refusal(settings)):
+        raise ValueError(refusal)
     plan = plan_backfill([date_status(settings, d) for d in days], args.rerun, args.newest_first)
     planned = [
         {"date": str(p.day), "state": p.state, **in_flight_action(settings, p), "reason": p.reason}
@@ -173,7 +180,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 @stops_itself
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the nightly, backfill and retrain deployments on the configured Prefect API."""
+    """Serve the nightly, backfill and retrain deployments on the configured Prefect API
+    (without ``PREFECT_API_URL``, the embedded one, which creates no scheduled runs)."""
     from flows.deployments import serve_deployments
 
     serve_deployments(settings)
@@ -224,6 +232,16 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
 
     serve = sub.add_parser(
         "serve",
-        help="serve the nightly, backfill and retrain deployments (needs PREFECT_API_URL)",
+        help="serve the nightly, backfill and retrain deployments until Ctrl-C (their "
+        "schedules fire on a Prefect server: PREFECT_API_URL)",
+        # Shown as written (the examples' formatter keeps line breaks).
+        description="Register the nightly, backfill and retrain deployments and run their flow "
+        "runs until Ctrl-C.\n\n"
+        "The Prefect server creates the scheduled runs (its scheduler service) and serve runs "
+        "them:\nin production, point PREFECT_API_URL at a server (`prefect server start`; "
+        "README,\n'Schedules and backfills'). Without PREFECT_API_URL, serve runs on a "
+        "temporary embedded\nAPI that lives as long as this command and runs no scheduler: "
+        "the deployments are\nregistered, but their schedules create no nightly or retrain "
+        "run.",
     )
     serve.set_defaults(handler=cmd_serve)

@@ -286,3 +286,18 @@ def plan_source_nightly(
         reason = "nightly date" if period == nightly else "inputs changed since last run"
         plan.append(PlannedDate(period, status.state, True, reason, idempotency_key(status)))
     return sorted(plan, key=lambda p: p.day)
+
+
+def sources_only_refusal(settings: Settings) -> str | None:
+    """Why a backfill without ``--source`` cannot run in ``settings``'s data directory, or
+    None when it can: a directory holding configured sources and no sample exports has no
+    sample dates to run, and each date would fail with "no survey export" (and be recorded
+    as failed). The ``backfill`` flow (flows/pipeline.py) and the command line's dry run
+    refuse with it."""
+    if has_sample_exports(settings) or not (sources := configured_names(settings)):
+        return None
+    return (
+        f"{settings.data_dir} holds configured sources ({', '.join(sources)}) and no "
+        f"sample exports (raw/<date>/): backfill one source at a time, with --source "
+        f"NAME (e.g. --source {sources[0]}; a deployment's run: its source parameter)"
+    )

@@ -1,0 +1,137 @@
+"""A user trial of the command line on a data directory holding only configured sources.
+
+``backfill --dry-run`` there planned 30 dates that "would fail at once: no export" and exited
+0, while the real run refused, exit 2, saying to backfill one source at a time: the dry run
+now gives the same refusal. ``report --source NAME`` of a source without a model told to run
+``servicelens train`` and ``servicelens backfill ... --rerun all``, which act on the sample:
+its hints name the source. ``serve --help`` said it needs PREFECT_API_URL (it serves on the
+temporary embedded API without it, where no schedule creates a run: the help says so), and
+``serve``, ``score`` and ``models`` had no examples. Everything runs in-process, without
+starting Prefect.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from servicelens.cli.main import main
+from servicelens.ingest.configured import configured_source
+from servicelens.settings import Settings
+
+#: The trial's range, a year earlier: a past month whatever the day the tests run.
+START, END = "2025-11-01", "2025-11-30"
+DRY_RUN = ["backfill", "--start", START, "--end", END, "--dry-run"]
+
+
+def _sources_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """A data directory with one configured source (the zendesk preset) and no sample
+    exports (raw/<date>/), configured as a user does it."""
+    data = str(tmp_path / "data")
+    assert main(["--data-dir", data, "sources", "add", "zendesk"]) == 0
+    capsys.readouterr()
+    return data
+
+
+def _refusal(data: str) -> str:
+    return (
+        f"{data} holds configured sources (zendesk) and no sample exports (raw/<date>/): "
+        "backfill one source at a time, with --source NAME (e.g. --source zendesk; a "
+        "deployment's run: its source parameter)"
+    )
+
+
+def test_a_dry_run_backfill_of_a_sources_only_directory_is_refused_as_the_run_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _sources_only(tmp_path, capsys)
+    for json_flag in ([], ["--json"]):
+        code = main(["--data-dir", data, *DRY_RUN, *json_flag])
+        shown = capsys.readouterr()
+        assert code == 2, shown
+        assert shown.err.splitlines()[0] == f"servicelens: error: {_refusal(data)}"
+        assert "would fail at once" not in shown.out and "Traceback" not in shown.err
+    # With --source, the source's own partitions are planned (none landed yet: it says so).
+    code = main(["--data-dir", data, *DRY_RUN, "--source", "zendesk"])
+    assert code == 2
+    assert "source 'zendesk' has no landed partition" in capsys.readouterr().err
+
+
+def test_the_dry_runs_refusal_is_the_backfill_flows_word_for_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The flow's own check (flows/pipeline.py), called as a plain function: no Prefect run."""
+    from flows.pipeline import backfill
+
+    data = _sources_only(tmp_path, capsys)
+    with pytest.raises(ValueError) as refused:
+        backfill.fn(date.fromisoformat(START), date.fromisoformat(END), data_dir=data)
+    assert str(refused.value) == _refusal(data)
+
+
+def test_a_sources_report_names_the_source_in_its_hints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _sources_only(tmp_path, capsys)
+    assert main(["--data-dir", data, "report", "--source", "zendesk"]) == 0
+    missing = [line for line in capsys.readouterr().out.splitlines() if "not available:" in line]
+    text = "\n".join(missing)
+    definition = Path(data) / "sources" / "zendesk" / "definition.toml"
+    assert f"`servicelens train --source {definition} --input FILE`" in text
+    assert "`servicelens backfill --source zendesk --start ... --end ... --rerun all`" in text
+    assert "`servicelens backfill --source zendesk --start ... --end ...`" in text
+    # Every command a hint names is the source's, never the sample's.
+    assert "`servicelens train`" not in text and "`servicelens backfill`" not in text
+    assert "`servicelens backfill --start" not in text
+
+
+def test_the_samples_report_hints_are_unchanged(tmp_path: Path) -> None:
+    from servicelens.reporting.report import _backfill_hint, _not_scored, _train_hint
+
+    sample = Settings(data_dir=str(tmp_path / "data"))
+    assert _train_hint(sample) == "`servicelens train`"
+    assert _backfill_hint(sample) == "`servicelens backfill`"
+    assert _not_scored(sample) == (
+        "no model has scored the negatives yet, so there is nothing to recommend: run "
+        "`servicelens train`, then re-run the dates (`servicelens backfill --start ... --end "
+        "... --rerun all`)"
+    )
+    from servicelens.ingest.configured import register_source
+
+    register_source(sample, "zendesk")
+    source = configured_source(sample, "zendesk")
+    assert "--source zendesk --start ... --end ... --rerun all" in _not_scored(source)
+
+
+def _help(capsys: pytest.CaptureFixture[str], *command: str) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["serve", "score", "models", "models list", "models promote", "models rollback"],
+)
+def test_help_gives_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    shown = _help(capsys, *command.split())
+    assert "example:" in shown, shown
+    examples = shown.split("example:", 1)[1]
+    assert f"servicelens {command}" in examples
+
+
+def test_serve_help_says_what_it_does_without_a_prefect_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without PREFECT_API_URL serve runs, on the temporary embedded API, whose server runs
+    no scheduler (Prefect starts its scheduler service only in a real server): the
+    deployments are registered, and their schedules create no run."""
+    listed = _help(capsys)
+    shown = _help(capsys, "serve")
+    assert "needs PREFECT_API_URL" not in listed + shown
+    assert "PREFECT_API_URL" in listed
+    assert "temporary embedded" in shown and "as long as this command" in shown
+    assert "no scheduler" in shown and "prefect server start" in shown
