@@ -89,6 +89,25 @@ class _NotAvailable(Exception):
     """A section's inputs do not exist yet; the message says which and how to get them."""
 
 
+def _backfill_hint(settings: Settings, options: str = "") -> str:
+    """The backfill a hint tells to run: a configured source's report names its source (a
+    backfill without ``--source`` would act on the sample), and its dates."""
+    if not settings.is_sample:
+        options = f" --source {settings.source}{options or ' --start ... --end ...'}"
+    return f"`servicelens backfill{options}`"
+
+
+def _train_hint(settings: Settings) -> str:
+    """The training a hint tells to run: a configured source's model is trained on a
+    labelled export through its registered definition."""
+    if settings.is_sample:
+        return "`servicelens train`"
+    from servicelens.ingest.configured import DEFINITION_FILE
+
+    definition = settings.root / "sources" / settings.source / DEFINITION_FILE
+    return f"`servicelens train --source {definition} --input FILE` (a labelled export)"
+
+
 # --- reading what is on disk ----------------------------------------------------------------
 
 
@@ -213,7 +232,7 @@ def _html_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
 
 def _volumes(inputs: _Inputs) -> str:
     if inputs.manifests.height == 0:
-        raise _NotAvailable("no clean partitions yet: run `servicelens backfill` first")
+        raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
     days = inputs.manifests.sort("survey_date")
     xs = days.get_column("survey_date").to_list()
     series = [
@@ -244,7 +263,9 @@ def _volumes(inputs: _Inputs) -> str:
 
 def _trend(inputs: _Inputs) -> str:
     if inputs.summary is None:
-        raise _NotAvailable("no daily_summary mart yet: run `servicelens backfill` first")
+        raise _NotAvailable(
+            f"no daily_summary mart yet: run {_backfill_hint(inputs.settings)} first"
+        )
     per_day = (
         inputs.summary.group_by("survey_date")
         .agg(pl.col("perceived").sum(), pl.col("policy_failures").sum(), pl.col("negatives").sum())
@@ -270,7 +291,9 @@ def _trend(inputs: _Inputs) -> str:
 
 def _top_policies(inputs: _Inputs) -> str:
     if inputs.summary is None:
-        raise _NotAvailable("no daily_summary mart yet: run `servicelens backfill` first")
+        raise _NotAvailable(
+            f"no daily_summary mart yet: run {_backfill_hint(inputs.settings)} first"
+        )
     by_policy = inputs.summary.group_by("policy_code").agg(
         pl.col("perceived").sum(), pl.col("policy_failures").sum()
     )
@@ -306,7 +329,7 @@ def _top_policies(inputs: _Inputs) -> str:
 
 def _data_quality(inputs: _Inputs) -> str:
     if inputs.manifests.height == 0:
-        raise _NotAvailable("no clean partitions yet: run `servicelens backfill` first")
+        raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
     days = inputs.manifests.sort("survey_date").with_columns(
         (pl.col("surveys_read") == pl.col("kept") + pl.col("quarantined")).alias("reconciled"),
         (pl.col("quarantined") / pl.col("surveys_read")).alias("quarantine_share"),
@@ -362,7 +385,7 @@ def _model(inputs: _Inputs) -> str:
     if inputs.champion is None or inputs.metrics is None:
         if sources:
             return "<p>No survey model yet (`servicelens train`).</p>" + sources
-        raise _NotAvailable("no champion model yet: run `servicelens train`")
+        raise _NotAvailable(f"no champion model yet: run {_train_hint(inputs.settings)}")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
     named = [
@@ -632,7 +655,9 @@ def _psi(reference: pl.Series, recent: pl.Series) -> float:
 def _drift(inputs: _Inputs) -> str:
     scored = inputs.scored
     if scored is None:
-        raise _NotAvailable("no feedback_scored mart yet: run `servicelens backfill` first")
+        raise _NotAvailable(
+            f"no feedback_scored mart yet: run {_backfill_hint(inputs.settings)} first"
+        )
     dates = scored.get_column("survey_date").unique().sort()
     if dates.len() < 4:
         raise _NotAvailable("drift needs at least 4 survey dates")
@@ -675,11 +700,13 @@ def _drift(inputs: _Inputs) -> str:
     return head + _html_table(table) + extra
 
 
-_NOT_SCORED = (
-    "no model has scored the negatives yet, so there is nothing to recommend: run "
-    "`servicelens train`, then re-run the dates (`servicelens backfill --start ... --end ... "
-    "--rerun all`)"
-)
+def _not_scored(settings: Settings) -> str:
+    """Why there is no fix list when no model has scored the negatives, and what to run."""
+    return (
+        "no model has scored the negatives yet, so there is nothing to recommend: run "
+        f"{_train_hint(settings)}, then re-run the dates "
+        f"({_backfill_hint(settings, ' --start ... --end ... --rerun all')})"
+    )
 
 
 def _estimate(column: str, decimals: int) -> pl.Expr:
@@ -705,13 +732,15 @@ def _fix_list(inputs: _Inputs) -> str:
     fixes = inputs.fix_list
     if fixes is None or fixes.height == 0:
         if inputs.champion is None or fixes is not None:
-            raise _NotAvailable(_NOT_SCORED)
-        raise _NotAvailable("no fix list yet: run `servicelens backfill` (rebuilt every run)")
+            raise _NotAvailable(_not_scored(inputs.settings))
+        raise _NotAvailable(
+            f"no fix list yet: run {_backfill_hint(inputs.settings)} (rebuilt every run)"
+        )
     newest = fixes.filter(
         (pl.col("period") == "window") & (pl.col("survey_date") == pl.col("survey_date").max())
     )
     if newest.height == 0:
-        raise _NotAvailable(_NOT_SCORED)
+        raise _NotAvailable(_not_scored(inputs.settings))
     first, last = newest.row(0, named=True)["period_start"], newest.row(0, named=True)["period_end"]
     # A source without scores (a complaint database) has no csat to rank by: the fix list
     # ranks by responses then (transforms/fix_list.py), and the page says so.
@@ -771,7 +800,9 @@ def _agents(inputs: _Inputs) -> str:
 
     agents = inputs.agents
     if agents is None or agents.height == 0:
-        raise _NotAvailable("no agent outcomes yet: run `servicelens backfill` (rebuilt every run)")
+        raise _NotAvailable(
+            f"no agent outcomes yet: run {_backfill_hint(inputs.settings)} (rebuilt every run)"
+        )
     if (agents.get_column("status") == "no agent recorded").all():
         return (
             "<p>This source records no agents (a complaints database or a web form), so there "
@@ -823,7 +854,7 @@ def _early_warning(inputs: _Inputs) -> str:
     from servicelens.storage.runs import flag_sentence
 
     if not inputs.early_warnings:
-        raise _NotAvailable("no scored dates yet: run `servicelens backfill` first")
+        raise _NotAvailable(f"no scored dates yet: run {_backfill_hint(inputs.settings)} first")
     day = max(inputs.early_warnings)
     latest = inputs.early_warnings[day]
     if not latest.get("tested"):
@@ -926,7 +957,7 @@ def _sources(inputs: _Inputs) -> str:
             }
         )
     if not rows:
-        raise _NotAvailable("no clean partitions yet: run `servicelens backfill` first")
+        raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
     return (
         "<p>Each source's layers and model, side by side (the sections below are about "
         f"<code>{escape(inputs.settings.source)}</code>).</p>" + _html_table(pl.DataFrame(rows))
