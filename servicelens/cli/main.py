@@ -47,6 +47,8 @@ def _examples(end: date) -> tuple[str, dict[str, str]]:
     week = (end - timedelta(days=6)).isoformat()
     first = (end - timedelta(days=27)).isoformat()
     last = end.isoformat()
+    # A model version as training names it (flows/training.py): when it was saved, a checksum.
+    version = f"{end:%Y%m%d}T050012345678Z-3f9c2a1b"
     main = f"""\
 examples:
   servicelens demo                                   # sample data, every flow, a summary
@@ -85,6 +87,25 @@ Prefect's log lines; without -v they go to <data-dir>/logs/.
         "dictionary": "servicelens dictionary > dictionary.md   # print it\n"
         "  servicelens dictionary --check          # docs and Parquet on disk match the contracts\n"
         "  servicelens dictionary --write          # after changing transforms/schemas.py",
+        "serve": "PREFECT_API_URL=http://127.0.0.1:4200/api servicelens serve   # on `prefect "
+        "server start`\n"
+        "  SERVICELENS_NIGHTLY_CRON='*/5 * * * *' servicelens serve   # see the schedule fire\n"
+        "  prefect deployment run 'backfill/servicelens-backfill' "
+        f"-p start={first} -p end={last} -p rerun=failed",
+        "score": "servicelens score --source cfpb --input new.csv --output scored.parquet\n"
+        "  servicelens score --source acme-qualtrics.toml --input new.csv --output "
+        f"scored.parquet --version {version}",
+        "models": "servicelens models list                  # the survey model's versions\n"
+        "  servicelens models --source cfpb list    # a source's registry\n"
+        f"  servicelens models promote {version}\n"
+        "  servicelens models rollback              # back to the champion it replaced",
+        "models list": "servicelens models list                  # * marks the champion\n"
+        "  servicelens models --source cfpb list --json",
+        "models promote": f"servicelens models promote {version}   # a version from "
+        "`models list`\n"
+        f"  servicelens models --source cfpb promote {version}",
+        "models rollback": "servicelens models rollback              # one champion further back\n"
+        "  servicelens models --source cfpb rollback",
     }
     return main, commands
 
