@@ -365,7 +365,9 @@ def quarantine_text(quarantine: pl.DataFrame, written_to: Path) -> str:
     lines = [f"quarantined (not scored), all {quarantine.height} in {written_to}:"]
     shown = quarantine.sort("source_line").head(QUARANTINE_SHOWN)
     for line, record, reasons in shown.select("source_line", "record_id", "reasons").rows():
-        lines.append(f"  line {line} ({record or 'no id'}): " + "; ".join(reasons or []))
+        # A record that could not be split into fields has no id to show (not "no id").
+        label = f" ({record})" if record else ""
+        lines.append(f"  line {line}{label}: " + "; ".join(reasons or []))
     if quarantine.height > QUARANTINE_SHOWN:
         lines.append(f"  ... and {quarantine.height - QUARANTINE_SHOWN} more")
     return "\n".join(lines)
