@@ -168,6 +168,44 @@ def _flat(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
 
+def _json_problem(path: str, text: str, error: json.JSONDecodeError) -> str:
+    """What is wrong with an export that is not one JSON document, in one line: another
+    format (a CSV, a spreadsheet's text), JSON Lines (a document per line), a file cut off
+    (the error at its very end, or no closing bracket last), or broken JSON at a place."""
+    where = f"{path}: line {error.lineno}"
+    start = text.lstrip("\ufeff \t\r\n")[:1]
+    if start not in ("{", "[", ""):
+        first = text.lstrip().splitlines()[0][:60] if text.strip() else ""
+        return (
+            f"{path}: line 1: not JSON: it starts {first!r}. This source's definition reads "
+            "JSON ([read] format); deliver its JSON export, or use a definition for this "
+            "file's format"
+        )
+    if error.msg == "Extra data" and _is_json_lines(text):
+        return (
+            f"{where}: JSON Lines (one JSON document per line), not one JSON document with a "
+            "list of records; deliver the export as one document, as the source writes it"
+        )
+    if not text[error.pos :].strip() or not text.rstrip().endswith(("}", "]")):
+        return (
+            f"{where}: not valid JSON ({error.msg}), and the file stops before its last "
+            "bracket closes: the delivery looks truncated; ask for the complete file"
+        )
+    return (
+        f"{where} column {error.colno}: not valid JSON ({error.msg}); the file is damaged "
+        "there: ask for the export again"
+    )
+
+
+def _is_json_lines(text: str) -> bool:
+    """Whether every non-empty line of ``text`` (its first 20) is a JSON document alone."""
+    lines = [line for line in text.splitlines() if line.strip()][:20]
+    try:
+        return len(lines) > 1 and all(json.loads(line) is not None for line in lines)
+    except json.JSONDecodeError:
+        return False
+
+
 def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     """Read a JSON export holding a list of records (a top-level list, or the list under
     ``key``, e.g. Zendesk's ``satisfaction_ratings``). Each record becomes a row of text
@@ -189,10 +227,7 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SourceError(
-            f"{path}: line {error.lineno}: not valid JSON ({error.msg}); the delivery may be "
-            "truncated: ask for the complete file"
-        ) from error
+        raise SourceError(_json_problem(str(path), text, error)) from error
     if isinstance(document, dict):
         lists = [k for k, v in document.items() if isinstance(v, list)]
         if key is not None and key in document and not isinstance(document[key], list):

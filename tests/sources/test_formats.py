@@ -677,3 +677,40 @@ def test_a_two_digit_year_is_never_read_as_the_year_26(tmp_path: Path) -> None:
     )
     assert got.counts.kept == 2, got.quarantine.get_column("reasons").to_list()
     assert got.clean.get_column("submitted_at").dt.year().to_list() == [2026, 2026]
+
+
+def test_a_json_source_says_what_the_file_is_instead_of_calling_it_truncated(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a CSV, or JSON Lines, given to the zendesk preset was
+    refused as "not valid JSON ...; the delivery may be truncated", which neither was."""
+    settings = Settings(data_dir=str(tmp_path))
+    ratings = json.dumps(ZENDESK, indent=2)
+    cases = {
+        "export.csv": (
+            "Response ID,Submitted,CSAT\nR1,2026-11-23,5\n",
+            "export.csv: line 1: not JSON: it starts 'Response ID,Submitted,CSAT'",
+        ),
+        "ratings.jsonl": (
+            "\n".join(json.dumps(r) for r in ZENDESK["satisfaction_ratings"]) + "\n",
+            "ratings.jsonl: line 2: JSON Lines (one JSON document per line), not one JSON "
+            "document with a list of records",
+        ),
+        "cut.json": (
+            ratings[: len(ratings) // 2],
+            "the file stops before its last bracket closes: the delivery looks truncated; "
+            "ask for the complete file",
+        ),
+        "damaged.json": (
+            ratings.replace('"score"', '"score" "', 1),
+            "not valid JSON (Expecting ':' delimiter); the file is damaged there: ask for the "
+            "export again",
+        ),
+    }
+    for name, (content, says) in cases.items():
+        export = tmp_path / name
+        export.write_text(content, encoding="utf-8")
+        with pytest.raises(SourceError) as refused:
+            ingest_export(load_definition("zendesk"), export, settings, now=NOW)
+        assert says in str(refused.value), (name, str(refused.value))
+        assert "\n" not in str(refused.value)
