@@ -78,7 +78,7 @@ from transforms.clean import (
 )
 from transforms.language import load_detector_in_background, with_detected_language
 from transforms.marts import daily_summary, feedback_scored
-from transforms.pii import add_counts, redact_pii
+from transforms.pii import add_counts, placeholder_counts, redact_pii
 from transforms.repeat_contacts import (
     LOOKBACK_DAYS,
     contacts_from_interactions,
@@ -1049,6 +1049,13 @@ def validate_landed_rows(
             .iter_rows()
         ),
         negatives=int(clean.get_column("is_negative").sum()),
+        # Landing redacted the rows (servicelens.ingest.landing): counted by their
+        # placeholders, as the sample's comments and rejects are counted when redacted.
+        redacted=add_counts(
+            placeholder_counts(rows, "comment"),
+            placeholder_counts(excluded, "comment"),
+            placeholder_counts(rejects, "raw_record"),
+        ),
     )
     return clean, quarantine, counts
 

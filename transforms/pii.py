@@ -320,6 +320,19 @@ def _replace_pattern(
     return frame, count + frame.select(placeholder_count(column, kind)).item() - before
 
 
+def placeholder_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """How many placeholders of each kind ``column`` holds over ``frame``'s rows: the
+    redactions made earlier in text redacted before (a source's landing redacts its rows;
+    their later stages see placeholders only). Text in which a person typed ``[EMAIL]``
+    themselves counts too, which :func:`redact_pii` leaves out."""
+    if column not in frame.columns or frame.height == 0:
+        return dict.fromkeys((kind.name for kind in PII_KINDS), 0)
+    totals = frame.select(
+        *(placeholder_count(column, kind).alias(kind.name) for kind in PII_KINDS)
+    ).row(0, named=True)
+    return {name: int(count) for name, count in totals.items()}
+
+
 def add_counts(*parts: dict[str, int]) -> dict[str, int]:
     """Sum redaction counts from several frames, kind by kind."""
     total = dict.fromkeys((kind.name for kind in PII_KINDS), 0)

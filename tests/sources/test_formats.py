@@ -58,6 +58,8 @@ def test_zendesk_ratings_stay_two_level_and_bad_is_negative(tmp_path: Path) -> N
     assert good["submitted_at"] == datetime(2026, 10, 1, 22, 55, 29, tzinfo=UTC)
     # The phone number in a comment is redacted before anything is kept.
     assert "07700" not in got.clean.get_column("comment").to_list()[1]
+    # And counted (found by a new user's trial: a source's counts said none was redacted).
+    assert got.counts.redacted["phone"] == 1
     # Each record's line is where its object starts in the file.
     assert got.clean.get_column("source_line").to_list() == [3, 14]
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
