@@ -197,19 +197,27 @@ def release_lease(lease_id: str, client: SyncPrefectClient | None = None) -> Non
         api.release_concurrency_slots_with_lease(UUID(lease_id))
 
 
+def _readable_limit_id(client: SyncPrefectClient, limit: str) -> UUID | None:
+    """The limit's id where its leases can be read (the embedded API's lease files), else
+    None (on a Prefect server, or before the limit exists)."""
+    if not _leases_are_local():
+        return None
+    try:
+        return client.read_global_concurrency_limit_by_name(limit).id
+    except ObjectNotFound:
+        return None
+
+
 def leases_held_by(flow_run_id: str, limit: str = BACKFILL_LIMIT) -> list[str]:
     """The ids of the limit's leases whose holder is the flow run ``flow_run_id``.
 
     Only where the leases can be read (the embedded API's lease files); on a Prefect server
     none are listed, and a lease its record does not name comes back when it expires.
     """
-    if not _leases_are_local():
-        return []
     with get_client(sync_client=True) as client:
-        try:
-            limit_id = client.read_global_concurrency_limit_by_name(limit).id
-        except ObjectNotFound:
-            return []
+        limit_id = _readable_limit_id(client, limit)
+    if limit_id is None:
+        return []
     return [
         str(lease_id)
         for lease_id, lease in _local_leases(limit_id)
@@ -220,12 +228,9 @@ def leases_held_by(flow_run_id: str, limit: str = BACKFILL_LIMIT) -> list[str]:
 def release_expired_leases(limit: str = BACKFILL_LIMIT) -> list[str]:
     """Release the limit's expired leases, as a Prefect server's repossessor does: the
     embedded API runs no repossessor. Returns the released lease ids (none on a server)."""
-    if not _leases_are_local():
-        return []
     with get_client(sync_client=True) as client:
-        try:
-            limit_id = client.read_global_concurrency_limit_by_name(limit).id
-        except ObjectNotFound:
+        limit_id = _readable_limit_id(client, limit)
+        if limit_id is None:
             return []
         now = datetime.now(UTC)
         released = []
