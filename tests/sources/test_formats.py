@@ -136,6 +136,15 @@ def test_zendesk_delivery_without_records_says_so(
         _zendesk(export, tmp_path)
 
 
+def _ingest_forms(workbook: Path, columns: str) -> Ingested:
+    """A Microsoft Forms workbook through a definition extending the preset with
+    ``columns`` (TOML lines of its [columns] table)."""
+    definition = workbook.parent / "forms.toml"
+    definition.write_text(f'extends = "microsoft_forms"\nname = "acme-forms"\n[columns]\n{columns}')
+    settings = Settings(data_dir=str(workbook.parent))
+    return ingest_export(load_definition(str(definition)), workbook, settings, now=NOW)
+
+
 def test_microsoft_forms_workbook_is_read_with_its_row_numbers(tmp_path: Path) -> None:
     workbook = tmp_path / "responses.xlsx"
     pl.DataFrame(
@@ -149,14 +158,7 @@ def test_microsoft_forms_workbook_is_read_with_its_row_numbers(tmp_path: Path) -
             "Anything else?": ["Schön", "The engineer never came", ""],
         }
     ).write_excel(workbook, worksheet="Form1")
-    definition = tmp_path / "forms.toml"
-    definition.write_text(
-        'extends = "microsoft_forms"\nname = "acme-forms"\n[columns]\n'
-        'csat = "How satisfied are you?"\ncomment = "Anything else?"\n'
-    )
-    got = ingest_export(
-        load_definition(str(definition)), workbook, Settings(data_dir=str(tmp_path)), now=NOW
-    )
+    got = _ingest_forms(workbook, 'csat = "How satisfied are you?"\ncomment = "Anything else?"\n')
     assert got.clean.select("response_id", "csat", "comment", "source_line").rows() == [
         ("1", 5, "Schön", 2),
         ("2", 1, "The engineer never came", 3),
@@ -669,14 +671,7 @@ def test_a_two_digit_year_is_never_read_as_the_year_26(tmp_path: Path) -> None:
             "How satisfied are you?": ["5", "1"],
         }
     ).write_excel(workbook, worksheet="Form1")
-    definition = tmp_path / "forms.toml"
-    definition.write_text(
-        'extends = "microsoft_forms"\nname = "acme-forms"\n[columns]\n'
-        'csat = "How satisfied are you?"\n'
-    )
-    got = ingest_export(
-        load_definition(str(definition)), workbook, Settings(data_dir=str(tmp_path)), now=NOW
-    )
+    got = _ingest_forms(workbook, 'csat = "How satisfied are you?"\n')
     assert got.counts.kept == 2, got.quarantine.get_column("reasons").to_list()
     assert got.clean.get_column("submitted_at").dt.year().to_list() == [2026, 2026]
 
