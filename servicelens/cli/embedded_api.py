@@ -84,7 +84,8 @@ def orphaned_servers(prefect_home: Path) -> list[LeftBehind]:
             environment = process.environ()
             if environment.get(EPHEMERAL_MARK) != "1":
                 continue
-            if Path(environment.get("PREFECT_HOME", "")).expanduser().resolve() != home:
+            server_home = environment.get("PREFECT_HOME")
+            if not server_home or Path(server_home).expanduser().resolve() != home:
                 continue
             if _parent_is_python(process, cmdline):
                 continue
