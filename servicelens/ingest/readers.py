@@ -842,9 +842,12 @@ def _read_decoded_csv(
             f"{path}: delimiter {delimiter!r} and quote {dialect.quote!r} must be one character "
             "each; fix [read] in the definition"
         )
-    buf = _without_byte_order_marks_at_record_starts(buf, delimiter, dialect.quote)
     arr = np.frombuffer(buf, dtype=np.uint8)
     split = _split_records(arr, ord(delimiter), ord(dialect.quote))
+    if _bom_starts_a_record(arr, split):  # rare: split again without them
+        buf = _without_byte_order_marks_at_record_starts(buf, split)
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        split = _split_records(arr, ord(delimiter), ord(dialect.quote))
     lengths = split.ends - split.starts
     # A record that is only "\r" (CRLF file, blank line) is blank too.
     last = np.clip(split.ends - 1, 0, None)
@@ -945,9 +948,19 @@ def _read_decoded_csv(
 _BOMS_STARTING_A_LINE = re.compile(rb"(?:^|(?<=\n))(?:\xef\xbb\xbf)+")
 
 
-def _without_byte_order_marks_at_record_starts(buf: bytes, delimiter: str, quote: str) -> bytes:
-    """``buf`` (UTF-8) without the byte order marks (U+FEFF) that start a record; any other
-    text as it is.
+def _bom_starts_a_record(arr: np.ndarray, split: _Split) -> bool:
+    """Whether a UTF-8 byte order mark (U+FEFF) starts any record: one byte per record."""
+    starts = split.starts[split.starts + 3 <= arr.size]
+    if not (arr[starts] == 0xEF).any():
+        return False
+    return bool(
+        ((arr[starts] == 0xEF) & (arr[starts + 1] == 0xBB) & (arr[starts + 2] == 0xBF)).any()
+    )
+
+
+def _without_byte_order_marks_at_record_starts(buf: bytes, split: _Split) -> bytes:
+    """``buf`` (UTF-8) without the byte order marks (U+FEFF) that start a record (``split``
+    its records); any other text as it is.
 
     A BOM marks where a file starts; at a record's start in the middle of a file it is a
     second export's, joined on (``cat monday.csv tuesday.csv``, each saved with a BOM).
@@ -955,15 +968,10 @@ def _without_byte_order_marks_at_record_starts(buf: bytes, delimiter: str, quote
     not be recognised as repeating the header) and start a record id or value shown to the
     person. A BOM that is not at a record's start (inside a quoted value running over lines)
     is kept. Only line ends count for line numbers, so every line keeps its number."""
-    if not (buf.startswith(codecs.BOM_UTF8) or b"\n" + codecs.BOM_UTF8 in buf):
-        return buf
-    marks = list(_BOMS_STARTING_A_LINE.finditer(buf))
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    starts = _split_records(arr, ord(delimiter), ord(quote)).starts
-    at_start = np.isin(np.array([m.start() for m in marks], dtype=np.int64), starts)
+    starts = set(split.starts.tolist())
     pieces, kept_from = [], 0
-    for mark, remove in zip(marks, at_start.tolist(), strict=True):
-        if remove:
+    for mark in _BOMS_STARTING_A_LINE.finditer(buf):
+        if mark.start() in starts:
             pieces.append(buf[kept_from : mark.start()])
             kept_from = mark.end()
     pieces.append(buf[kept_from:])
