@@ -951,11 +951,8 @@ _BOMS_STARTING_A_LINE = re.compile(rb"(?:^|(?<=\n))(?:\xef\xbb\xbf)+")
 def _bom_starts_a_record(arr: np.ndarray, split: _Split) -> bool:
     """Whether a UTF-8 byte order mark (U+FEFF) starts any record: one byte per record."""
     starts = split.starts[split.starts + 3 <= arr.size]
-    if not (arr[starts] == 0xEF).any():
-        return False
-    return bool(
-        ((arr[starts] == 0xEF) & (arr[starts + 1] == 0xBB) & (arr[starts + 2] == 0xBF)).any()
-    )
+    first = starts[arr[starts] == 0xEF]  # almost always none: the rest is read for those
+    return bool(((arr[first + 1] == 0xBB) & (arr[first + 2] == 0xBF)).any())
 
 
 def _without_byte_order_marks_at_record_starts(buf: bytes, split: _Split) -> bytes:
