@@ -248,7 +248,27 @@ def check_definition(
         .with_columns(pl.col(pl.Datetime("us", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
         .to_dicts(),
         "quarantined": ingested.quarantine.select("source_line", "record_id", "reasons").to_dicts(),
+        "export_columns": named_in_reasons(
+            ingested.quarantine.get_column("reasons").explode().drop_nulls().to_list(),
+            ingested.mapped.exported_as,
+        ),
     }
+
+
+def named_in_reasons(reasons: list[str], exported_as: dict[str, str]) -> dict[str, str]:
+    """The canonical columns ``reasons`` name (``csat: (empty) missing`` names csat), each
+    with the export's header it was read from (``MappedExport.exported_as``), in the order
+    they are first named; columns the export calls by the same name are left out.
+
+    Reasons name canonical columns so they read the same for every source; a person who
+    set up the source knows the export's own headers ("How satisfied are you with ...")."""
+    named: dict[str, str] = {}
+    for reason in reasons:
+        column = reason.split(": ", 1)[0]
+        header = exported_as.get(column)
+        if header is not None and header.casefold() != column.casefold():
+            named.setdefault(column, header)
+    return named
 
 
 def _preview_text(preview: dict[str, Any]) -> str:
@@ -279,6 +299,9 @@ def _preview_text(preview: dict[str, Any]) -> str:
             # A record that could not be split into fields has no id to show (not "no id").
             label = f" ({row['record_id']})" if row["record_id"] else ""
             lines.append(f"  line {row['source_line']}{label}: " + "; ".join(row["reasons"]))
+        if preview["export_columns"]:
+            lines += ["", "the columns these reasons name, as the export names them:"]
+            lines += [f"  {c}: {h!r}" for c, h in preview["export_columns"].items()]
     lines += ["", "nothing was written"]
     return "\n".join(lines)
 

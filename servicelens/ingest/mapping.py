@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -308,6 +308,11 @@ class MappedExport:
     timezone: str
     #: Whether the export had the label column.
     has_label: bool
+    #: Canonical column -> the export's header it was read from, as the export spells it
+    #: (several joined with " + ": a date and a time in two columns). A constant or a
+    #: derived column has none. Quarantine reasons name canonical columns; this lets a
+    #: person read them in the export's own words.
+    exported_as: dict[str, str] = field(default_factory=dict)
 
     def parse_options(self, business_timezone: str) -> ParseOptions:
         """How :func:`transforms.clean.normalise_surveys` types this export's text."""
@@ -442,6 +447,7 @@ def map_export(
     frame = read.frame
     used: list[str] = []
     expressions: list[pl.Expr] = []
+    exported_as: dict[str, str] = {}
     for name, rule in definition.columns.items():
         if rule.derive:
             continue
@@ -449,11 +455,14 @@ def map_export(
             expressions.append(pl.lit(rule.value, pl.String).alias(name))
             continue
         parts = []
+        read_from = []
         for group in rule.sources:
             column = _resolve(group, index, header)
             assert column is not None
             used.append(column)
+            read_from.append(column)
             parts.append(_text(column, definition, rule.missing))
+        exported_as[name] = " + ".join(read_from)
         value = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=" ")
         if rule.values:
             keys = list(rule.values)
@@ -517,4 +526,6 @@ def map_export(
             mapped = mapped.with_columns(pl.lit(None, pl.String).alias(name))
     raw_columns = [c for c in dict.fromkeys(used) if c not in definition.never_store]
     timezone = read.header_timezone or definition.timezone or business_timezone
-    return MappedExport(definition, read, mapped, raw_columns, timezone, label_at is not None)
+    return MappedExport(
+        definition, read, mapped, raw_columns, timezone, label_at is not None, exported_as
+    )

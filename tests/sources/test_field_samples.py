@@ -461,3 +461,53 @@ def test_two_exports_joined_into_one_file_say_so_at_the_repeated_header(tmp_path
             "export as its own file, or remove the repeated header"
         ]
     assert got.counts.surveys_read == 2 * 12 + 3
+
+
+def test_sources_check_names_the_export_columns_its_reasons_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user's trial: reasons name canonical columns (``submitted_at: ...``), which a
+    person who knows only the export ("Eingangsdatum") must translate. ``sources check``
+    gives, under the reasons, each column they name as the export names it."""
+    import json
+
+    from servicelens.cli.main import main
+
+    args = [
+        "--data-dir",
+        str(tmp_path / "data"),
+        "sources",
+        "check",
+        str(DEFINITIONS / "european-feedback.toml"),
+        str(FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.split("would be quarantined:\n")[1].split("\n\nnothing was written")[0] == (
+        "  line 9 (A-10007): submitted_at: '29.03.2026 02:30' does not exist in "
+        "Europe/Berlin: the clocks went forward over it (daylight saving); it was not "
+        "shifted. Ask for times with a UTC offset\n\n"
+        "the columns these reasons name, as the export names them:\n"
+        "  submitted_at: 'Eingangsdatum'"
+    )
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["export_columns"] == {
+        "submitted_at": "Eingangsdatum"
+    }
+
+
+def test_columns_named_by_reasons_leave_out_what_the_export_calls_the_same() -> None:
+    from servicelens.cli.sources import named_in_reasons
+
+    exported_as = {"csat": "CSAT", "nps": "Q2", "submitted_at": "Date + Time"}
+    reasons = [
+        "csat: (empty) missing",
+        "submitted_at: 'x' is missing or not a timestamp",
+        "nps: '11' is not a score from 0 to 10",
+        "malformed line: 4 fields where the header has 3",
+        "submitted_at: (empty) missing",
+    ]
+    assert named_in_reasons(reasons, exported_as) == {
+        "submitted_at": "Date + Time",
+        "nps": "Q2",
+    }
