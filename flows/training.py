@@ -11,7 +11,12 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from models.evaluate import classification_metrics, metrics_by_group
+from models.evaluate import (
+    classification_metrics,
+    metrics_by_group,
+    no_skill_reason,
+    skill_against_chance,
+)
 from models.pipeline import (
     SURVEY_FEATURES,
     FeatureSpec,
@@ -121,10 +126,21 @@ def register_and_promote(
     source: str = "surveys",
 ) -> dict[str, Any]:
     """Save a trained challenger as a new version and promote it unless it is worse than the
-    champion on the same holdout beyond the tolerance.
+    champion on the same holdout beyond the tolerance, or shows no skill over chance on its
+    out-of-fold probabilities (``models.evaluate.skill_against_chance``, kept in the
+    version's metrics as ``skill``).
 
     ``spec`` is the source's declared spec; the metadata records it beside the one the model
     was built from (``result.spec``: with the design training chose), which scoring reads."""
+    # Skill over chance on every audit, each scored out of fold: a model no better than a
+    # constant is never promoted (it would win whenever there is nothing to compare on).
+    oof = result.out_of_fold
+    skill = skill_against_chance(
+        labels_to_target(oof.get_column("root_cause")),
+        oof.get_column("p_out_of_fold").to_numpy(),
+        result.decision.threshold,
+    )
+    metrics = {**metrics, "skill": skill}
     fingerprint = _data_fingerprint(labelled)
     version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}"
     meta = {
@@ -170,6 +186,7 @@ def register_and_promote(
         champion_score,
         compared_rows=compared,
         same_data=same_data,
+        no_skill=no_skill_reason(skill),
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

@@ -77,6 +77,65 @@ def classification_metrics(
     }
 
 
+#: A model is promoted only if its out-of-fold probabilities rank policy failures above
+#: perceived responses at this significance (one-sided; see :func:`skill_against_chance`).
+SKILL_SIGNIFICANCE = 0.05
+
+
+def skill_against_chance(y_true: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Whether P(policy_failure) ``p`` separates the labels ``y_true`` (0/1, 1 =
+    policy_failure) better than chance, and beats always answering the majority label.
+
+    * Ranking: the one-sided Mann-Whitney U test (``scipy.stats.mannwhitneyu``, asymptotic,
+      ties averaged) that policy failures get higher probabilities than perceived
+      responses; ``U / (n_failures * n_perceived)`` is the ROC-AUC, so this tests ROC-AUC >
+      0.5. A constant model gets p = 0.5.
+    * Decisions: macro-F1 at ``threshold`` above the majority label's macro-F1 on the same
+      rows.
+
+    Returns ``rows``, ``roc_auc``, ``p_value``, ``macro_f1``, ``majority_macro_f1`` and
+    ``skilled`` (both hold, with p below :data:`SKILL_SIGNIFICANCE`). Rows of one label only
+    are never skilled (p_value 1.0). Meant for out-of-fold probabilities: every labelled
+    row, each scored by a model that did not train on it.
+    """
+    from scipy.stats import mannwhitneyu
+    from sklearn.metrics import f1_score
+
+    y = np.asarray(y_true).astype(np.int8)
+    scores = np.asarray(p, dtype=float)
+    failures, perceived = scores[y == 1], scores[y == 0]
+    if failures.size == 0 or perceived.size == 0:
+        auc, p_value = float("nan"), 1.0
+    else:
+        u, p_value = mannwhitneyu(failures, perceived, alternative="greater", method="asymptotic")
+        auc, p_value = float(u) / (failures.size * perceived.size), float(p_value)
+    majority = np.full(y.size, int(y.mean() >= 0.5) if y.size else 0)
+    macro_f1 = float(f1_score(y, (scores >= threshold).astype(np.int8), average="macro"))
+    majority_f1 = float(f1_score(y, majority, average="macro"))
+    return {
+        "rows": int(y.size),
+        "roc_auc": auc,
+        "p_value": p_value,
+        "macro_f1": macro_f1,
+        "majority_macro_f1": majority_f1,
+        "skilled": bool(p_value < SKILL_SIGNIFICANCE and macro_f1 > majority_f1),
+    }
+
+
+def no_skill_reason(skill: dict[str, Any]) -> str | None:
+    """Why a model with :func:`skill_against_chance`'s result ``skill`` must not be
+    promoted, in words; None when it shows skill."""
+    if skill["skilled"]:
+        return None
+    return (
+        f"it shows no skill over chance on its {skill['rows']} audits, each scored by a model "
+        f"that did not train on it: ROC-AUC {skill['roc_auc']:.3f} (one-sided Mann-Whitney "
+        f"p = {skill['p_value']:.3g}, needs < {SKILL_SIGNIFICANCE}), macro-F1 "
+        f"{skill['macro_f1']:.3f} against {skill['majority_macro_f1']:.3f} for always "
+        "answering the commoner label. More audits of both root causes are needed"
+    )
+
+
 def time_split(frame: pl.DataFrame, test_share: float = 0.25) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Train on earlier survey dates, test on the latest ``test_share`` of dates."""
     dates = frame.get_column("survey_date").unique().sort()

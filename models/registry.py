@@ -354,6 +354,7 @@ def promotion_decision(
     tolerance: float = PROMOTION_TOLERANCE,
     compared_rows: int | None = None,
     same_data: bool = False,
+    no_skill: str | None = None,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
@@ -362,8 +363,17 @@ def promotion_decision(
     more than ``tolerance``. With a champion but no score for it (too few rows it had not
     seen), the challenger wins: it was trained on the labels as they are now, and on the
     current code. ``same_data``: both were trained on the same labelled rows (equal data
-    fingerprints), which the reason says instead of claiming newer data.
+    fingerprints), which the reason says instead of claiming newer data. ``no_skill``: why
+    the challenger shows no skill over chance (``models.evaluate.no_skill_reason``); such a
+    challenger is never promoted, with or without a champion, since a constant model would
+    otherwise win whenever there is nothing to compare on.
     """
+    if no_skill is not None:
+        if champion is None:
+            return False, (
+                f"not promoted: {no_skill}. There is no champion, so negatives stay unscored"
+            )
+        return False, f"kept champion {champion}: challenger {challenger} {no_skill}"
     if champion is None:
         return True, "promoted: no champion yet"
     if champion_score is None:

@@ -147,3 +147,47 @@ def test_a_refused_challenger_promoted_by_hand_is_promoted_with_a_note(
     # Promoting one that training promoted says nothing more.
     assert main(["--data-dir", str(tmp_path), "models", "promote", first["version"]]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+def test_skill_against_chance_is_a_rank_test_and_a_majority_baseline() -> None:
+    import numpy as np
+
+    from models.evaluate import skill_against_chance
+
+    rng = np.random.default_rng(4)
+    y = (rng.random(400) < 0.35).astype(int)
+    constant = skill_against_chance(y, np.full(400, 0.4667), 0.5)
+    assert constant["roc_auc"] == 0.5 and constant["p_value"] >= 0.5
+    assert constant["macro_f1"] == constant["majority_macro_f1"] and not constant["skilled"]
+    noise = skill_against_chance(y, rng.random(400), 0.5)
+    assert not noise["skilled"] and noise["p_value"] > 0.05
+    signal = skill_against_chance(y, np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, 400), 0, 1), 0.5)
+    assert signal["skilled"] and signal["roc_auc"] > 0.8 and signal["p_value"] < 1e-10
+    assert not skill_against_chance(np.zeros(30, int), np.zeros(30), 0.5)["skilled"]
+
+
+def test_a_challenger_without_skill_is_never_promoted(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a QA lead's trial: trained on 70 audits, a model giving every response the
+    same probability (ROC-AUC 0.500, the majority baseline's macro-F1) replaced a good
+    champion, because its holdout held too few rows the champion had not seen to compare
+    on; with 30 audits and no champion it was promoted and scored every negative alike."""
+    oof = trained.out_of_fold
+    constant = replace(trained, out_of_fold=oof.with_columns(pl.lit(0.4667).alias("p_out_of_fold")))
+    alone = register_and_promote(
+        constant, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert not alone["promoted"] and champion_version(tmp_path) is None
+    assert alone["decision"].startswith("not promoted: it shows no skill over chance on its")
+    assert "ROC-AUC 0.500" in alone["decision"] and "negatives stay unscored" in alone["decision"]
+    assert alone["metrics"]["skill"]["skilled"] is False
+    assert read_decision(tmp_path, alone["version"])["promoted"] is False
+
+    good = register_and_promote(trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES)
+    assert good["promoted"] and good["metrics"]["skill"]["skilled"]
+    again = register_and_promote(
+        constant, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert not again["promoted"] and champion_version(tmp_path) == good["version"]
+    assert again["decision"].startswith(f"kept champion {good['version']}: challenger ")
