@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         "labelled_rows": labelled.height,
         "facts_only_rows": 0 if facts_only is None else facts_only.height,
         "skipped_unlabelled": sum(f["kept"] - f["labelled_rows"] for f in files),
+        "unmapped_labels": dict(
+            sum((Counter(f["unmapped_labels"]) for f in files), Counter()).most_common()
+        ),
     }
     metrics["tfidf_baseline"] = tfidf_baseline_report(labelled, settings.seed, args.folds)
     registered = register_and_promote(
@@ -158,6 +162,7 @@ def _labelled_inputs(
                 "kept": ingested.counts.kept,
                 "quarantined": ingested.counts.quarantined,
                 "labelled_rows": rows.height,
+                "unmapped_labels": ingested.mapped.unmapped_labels,
                 "role": "scored" if has_text else "facts only (no text)",
             }
         )
@@ -181,6 +186,24 @@ def _labelled_inputs(
     )
 
 
+#: Unmapped label words named on the terminal; the metrics keep them all.
+UNMAPPED_LABELS_SHOWN = 8
+
+
+def unmapped_labels_text(unmapped: dict[str, int]) -> str:
+    """One line naming the label words ``[label.values]`` does not map (word -> rows,
+    commonest first): their rows are not trained on, which is right for outcomes that are
+    no verdict ("In progress") and a silent loss for a verdict spelt another way."""
+    shown = list(unmapped.items())[:UNMAPPED_LABELS_SHOWN]
+    words = ", ".join(f"{word!r} {rows:,}" for word, rows in shown)
+    more = len(unmapped) - len(shown)
+    return (
+        f"label words the definition's [label.values] does not map, so their rows have no "
+        f"label: {words}{f' and {more} more' if more > 0 else ''}. Map those that are verdicts "
+        "(matched ignoring case)"
+    )
+
+
 def source_report(metrics: dict[str, Any]) -> str:
     """The chosen design and every candidate's validation scores, then the model beside the
     plain TF-IDF baseline, cross-validated and on the time split, and the review band."""
@@ -196,6 +219,8 @@ def source_report(metrics: dict[str, Any]) -> str:
         f"train {split['train_rows']} (+{split.get('facts_only_train_rows', 0)} facts only), "
         f"test {split['test_rows']} ({split['test_from']}..{split['test_to']})",
     ]
+    if inputs.get("unmapped_labels"):
+        lines.append(unmapped_labels_text(inputs["unmapped_labels"]))
     candidates = selection.get("candidates") or {}
     if candidates:
         lines.append(

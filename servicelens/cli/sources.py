@@ -248,6 +248,12 @@ def check_definition(
         .with_columns(pl.col(pl.Datetime("us", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
         .to_dicts(),
         "quarantined": ingested.quarantine.select("source_line", "record_id", "reasons").to_dicts(),
+        "labels": {
+            "labelled": ingested.clean.get_column("label").is_not_null().sum(),
+            "unmapped": ingested.mapped.unmapped_labels,
+        }
+        if definition.label_column
+        else None,
         "export_columns": named_in_reasons(
             ingested.quarantine.get_column("reasons").explode().drop_nulls().to_list(),
             ingested.mapped.exported_as,
@@ -293,6 +299,13 @@ def _preview_text(preview: dict[str, Any]) -> str:
         if preview["rows"]
         else "  (none kept)",
     ]
+    from servicelens.cli.models import unmapped_labels_text
+
+    labels = preview["labels"]
+    if labels is not None:
+        lines += ["", f"labelled (kept rows with a label, for training): {labels['labelled']}"]
+        if labels["unmapped"]:
+            lines.append(unmapped_labels_text(labels["unmapped"]))
     if preview["quarantined"]:
         lines += ["", "would be quarantined:"]
         for row in preview["quarantined"]:

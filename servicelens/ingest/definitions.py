@@ -190,6 +190,7 @@ class SourceDefinition:
     never_features: tuple[str, ...] = ()
     exclude: tuple[Exclusion, ...] = ()
     label_column: tuple[str, ...] = ()
+    #: Label word (trimmed, lower case: matched ignoring case) -> root cause.
     label_values: dict[str, str] = field(default_factory=dict)
     negative: str = "csat"
     #: The export's timezone for naive local times (None: the business timezone).
@@ -525,7 +526,17 @@ def load_definition(source: str | Path) -> SourceDefinition:
             'negative = "all" (every row is a complaint) or "none"'
         )
     label = data.get("label", {})
-    label_values = {str(k): str(v) for k, v in label.get("values", {}).items()}
+    # Matched as a column's values are: trimmed, ignoring case ("Policy Failure" is
+    # "policy failure"); a QA team's verdicts vary in case from one auditor to the next.
+    label_values: dict[str, str] = {}
+    for key, value in label.get("values", {}).items():
+        word = str(key).strip().lower()
+        if label_values.get(word, str(value)) != str(value):
+            raise DefinitionError(
+                f"{where}: [label.values] maps {key!r} to {value!r} but another spelling of "
+                f"it to {label_values[word]!r}; label words are matched ignoring case"
+            )
+        label_values[word] = str(value)
     bad_labels = sorted({v for v in label_values.values() if v not in ROOT_CAUSES})
     if bad_labels:
         raise DefinitionError(

@@ -308,6 +308,9 @@ class MappedExport:
     timezone: str
     #: Whether the export had the label column.
     has_label: bool
+    #: Label words in the export that the definition's ``[label.values]`` does not map
+    #: (their rows have no label), with their row counts, commonest first.
+    unmapped_labels: dict[str, int] = field(default_factory=dict)
     #: Canonical column -> the export's header it was read from, as the export spells it
     #: (several joined with " + ": a date and a time in two columns). A constant or a
     #: derived column has none. Quarantine reasons name canonical columns; this lets a
@@ -481,17 +484,28 @@ def map_export(
         expressions.append(pl.struct(fields).struct.json_encode().alias("attributes"))
     else:
         expressions.append(pl.lit(None, pl.String).alias("attributes"))
+    unmapped_labels: dict[str, int] = {}
     if label_at is not None:
         used.append(label_at)
         labels = definition.label_values
+        word = pl.col(label_at).str.strip_chars()
         expressions.append(
-            pl.col(label_at)
-            .str.strip_chars()
+            word.str.to_lowercase()
             .replace_strict(
                 list(labels), list(labels.values()), default=None, return_dtype=pl.String
             )
             .alias("label")
         )
+        # Label words the definition does not map leave their rows unlabelled, as the
+        # docs say ("In progress"); counted, so a misspelt verdict is never lost unseen.
+        unmapped = (
+            frame.select(word.alias("word"))
+            .filter((pl.col("word") != "") & ~pl.col("word").str.to_lowercase().is_in(labels))
+            .group_by("word")
+            .len()
+            .sort(["len", "word"], descending=[True, False])
+        )
+        unmapped_labels = dict(unmapped.iter_rows())
     else:
         expressions.append(pl.lit(None, pl.String).alias("label"))
     reasons = []
@@ -527,5 +541,12 @@ def map_export(
     raw_columns = [c for c in dict.fromkeys(used) if c not in definition.never_store]
     timezone = read.header_timezone or definition.timezone or business_timezone
     return MappedExport(
-        definition, read, mapped, raw_columns, timezone, label_at is not None, exported_as
+        definition,
+        read,
+        mapped,
+        raw_columns,
+        timezone,
+        label_at is not None,
+        unmapped_labels,
+        exported_as,
     )

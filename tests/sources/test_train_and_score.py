@@ -228,3 +228,47 @@ def test_training_refusals_say_what_is_missing(
     labelled = int((unlabelled_text.get_column("verdict").is_not_null()).sum())
     assert f"none of their {labelled} labelled rows has comment text" in said
     assert f"({40 - labelled} rows with text have no label" in said
+
+
+def test_label_words_match_ignoring_case_and_unmapped_ones_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: "Policy Failure" and "echter Fehler" beside the mapped
+    "Policy failure" and "Echter Fehler" silently lost a quarter of the verdicts. Label words
+    now match trimmed and ignoring case, like a column's values, and the words that still
+    match nothing are named by `sources check` and `train` (their rows have no label)."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    export = _vendor_export()
+    n = export.height
+    verdicts = export.get_column("verdict").to_list()
+    spelt = [
+        v.upper() if i % 3 == 0 else (f"  {v.lower()} " if i % 3 == 1 else v)
+        for i, v in enumerate(verdicts)
+    ]
+    spelt[5], spelt[6], spelt[7] = "In progress", "in review", "In progress"
+    export.with_columns(pl.Series("verdict", spelt)).write_csv(tmp_path / "train.csv")
+
+    definition = load_definition(str(mapping))
+    ingested = ingest_export(definition, tmp_path / "train.csv", Settings(data_dir=str(tmp_path)))
+    assert ingested.clean.get_column("label").null_count() == 3
+    assert ingested.mapped.unmapped_labels == {"In progress": 2, "in review": 1}
+
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "check", str(mapping), str(tmp_path / "train.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"labelled (kept rows with a label, for training): {n - 3}\n" in out
+    assert (
+        "label words the definition's [label.values] does not map, so their rows have no "
+        "label: 'In progress' 2, 'in review' 1. Map those that are verdicts" in out
+    )
+    assert main([*data, "train", "--source", str(mapping), "--input", str(tmp_path / "train.csv"),
+                 "--folds", "3"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"labelled {n - 3} scored" in out and "'In progress' 2, 'in review' 1" in out
+
+    # Two spellings of one word mapped to different root causes cannot both be meant.
+    mapping.write_text(VENDOR_MAPPING.replace('"As designed" = "perceived"',
+                                              '"As designed" = "perceived"\n"our FAULT" = "perceived"'))  # fmt: skip
+    with pytest.raises(DefinitionError, match="another spelling of it to 'policy_failure'"):
+        load_definition(str(mapping))
