@@ -268,7 +268,7 @@ def test_label_words_match_ignoring_case_and_unmapped_ones_are_named(
     assert f"labelled {n - 3} scored" in out and "'In progress' 2, 'in review' 1" in out
 
     # Two spellings of one word mapped to different root causes cannot both be meant.
-    mapping.write_text(VENDOR_MAPPING.replace('"As designed" = "perceived"',
-                                              '"As designed" = "perceived"\n"our FAULT" = "perceived"'))  # fmt: skip
+    both = '"As designed" = "perceived"\n"our FAULT" = "perceived"'
+    mapping.write_text(VENDOR_MAPPING.replace('"As designed" = "perceived"', both))
     with pytest.raises(DefinitionError, match="another spelling of it to 'policy_failure'"):
         load_definition(str(mapping))
