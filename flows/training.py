@@ -35,8 +35,10 @@ from models.registry import (
     set_champion,
 )
 from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
+from servicelens.ingest.audits import accounting_text
 from servicelens.settings import Settings
 from servicelens.stages import (
+    audit_report,
     labelled_negatives,
     oracle_summary,
     read_truth,
@@ -199,9 +201,20 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     """Train on every audited response, save the version, and promote it if not worse."""
     logger = get_run_logger()
     labelled = labelled_negatives(settings)
+    audits = audit_report(settings) if settings.is_sample else None
+    if audits is not None:
+        logger.info("%s", accounting_text(audits))
     spec = SURVEY_FEATURES if settings.is_sample else source_definition(settings).features
-    result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
+    try:
+        result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
+    except ValueError as error:
+        if audits is None:
+            raise
+        # Too few usable audits: say where the others went.
+        raise ValueError(f"{error}\n{accounting_text(audits)}") from error
     metrics = dict(result.metrics)
+    if audits is not None:
+        metrics["audits"] = audits
     truth = read_truth(settings) if settings.is_sample else None
     if truth is not None:
         metrics["against_truth"] = truth_metrics(result.holdout, truth, result.decision.threshold)

@@ -7,6 +7,7 @@ settings and a date, reads what the previous stage left on disk and returns path
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,13 @@ import polars as pl
 
 from models.registry import load_champion_in_background
 from servicelens.checkpoints import checkpoint
+from servicelens.ingest.audits import (
+    AuditRead,
+    audit_accounting,
+    audit_files,
+    misplaced_audit_files,
+    read_audit_files,
+)
 from servicelens.ingest.definitions import SourceDefinition
 from servicelens.ingest.landing import DELIVERED_NAME, landed_rows, period_start_of
 from servicelens.ingest.mapping import (
@@ -36,7 +44,6 @@ from servicelens.ingest.readers import (
 )
 from servicelens.runtime import freeze_long_lived
 from servicelens.settings import (
-    AUDITS_FILE,
     INTERACTIONS_FILE,
     SURVEYS_FILE,
     Settings,
@@ -649,33 +656,62 @@ def load_clean(settings: Settings, day: date) -> pl.DataFrame:
 
 
 def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
-    """QA audit labels of the given survey dates (the training labels): the sample's audit
-    files, or, for a source that carries its outcome in the row (CFPB), its clean rows'
-    ``label``."""
+    """QA audit labels in force (the training labels): ``response_id``, ``root_cause``,
+    ``audited_at`` (UTC), ``auditor``. For the sample feed, every date's audit file
+    (whichever date QA filed an audit under; see :mod:`servicelens.ingest.audits`), ``days``
+    unused; for a source that carries its outcome in the row (CFPB), its clean rows'
+    ``label`` on ``days``."""
     if not settings.is_sample:
         return _source_labels(settings, days)
-    frames = []
-    for day in days:
-        path = settings.raw_day(day) / AUDITS_FILE
-        if path.exists():
-            frames.append(
-                read_plain_csv(path).select("response_id", "root_cause", "audited_at", "auditor")
-            )
-    if not frames:
-        return pl.DataFrame(
-            schema={
-                "response_id": pl.String,
-                "root_cause": pl.String,
-                "audited_at": pl.String,
-                "auditor": pl.String,
-            }
-        )
-    audits = pl.concat(frames).with_columns(
-        pl.col("root_cause").str.strip_chars().str.to_lowercase(),
-        pl.col("response_id").str.strip_chars(),
+    return sample_audits(settings).audits
+
+
+def sample_audits(settings: Settings) -> AuditRead:
+    """Every audit file of the sample feed, read once per process while none changes (each
+    date a backfill scores reads them for its review queue)."""
+    files = audit_files(settings.root / "raw")
+    key = tuple((str(f), *_stamp(f)) for f in files)
+    return _audits_of(key, settings.timezone)
+
+
+def audit_report(settings: Settings) -> dict[str, Any]:
+    """Where every audit row of the sample feed went (``audits.audit_accounting``): used,
+    replaced, set aside with its reason, or naming a response that is quarantined, unknown
+    or not negative; ``misplaced_files`` lists audit files that are not read."""
+    read = sample_audits(settings)
+    clean = (
+        scan_table(settings.clean_dir).select("response_id", "is_negative").collect()
+        if settings.clean_dir.exists()
+        else pl.DataFrame(schema={"response_id": pl.String, "is_negative": pl.Boolean})
     )
-    # A response audited twice keeps its latest audit.
-    return audits.sort("audited_at").unique("response_id", keep="last", maintain_order=True)
+    quarantined = (
+        scan_table(settings.quarantine_dir)
+        .filter(pl.col("feed") == "surveys")
+        .select("record_id")
+        .collect()
+        .get_column("record_id")
+        if settings.quarantine_dir.exists()
+        else pl.Series("record_id", [], pl.String)
+    )
+    return {
+        **audit_accounting(read, clean, quarantined),
+        "misplaced_files": misplaced_audit_files(settings.root / "raw"),
+    }
+
+
+def _stamp(path: DataPath) -> tuple[object, object]:
+    """What changes when a file is written again: size and modification time (an object
+    store's ETag)."""
+    if isinstance(path, Path):
+        info = path.stat()
+        return info.st_size, info.st_mtime_ns
+    meta = path.fs.info(path.key)
+    return meta.get("size"), meta.get("ETag") or meta.get("LastModified") or meta.get("mtime")
+
+
+@functools.lru_cache(maxsize=4)
+def _audits_of(key: tuple[tuple[Any, ...], ...], timezone: str) -> AuditRead:
+    return read_audit_files([as_path(k[0]) for k in key], timezone)
 
 
 def read_truth(settings: Settings) -> pl.DataFrame | None:

@@ -232,6 +232,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     _print(result, args.json)
     if not args.json:
         print(f"model {result['version']}: {result['decision']}")
+        if "audits" in result["metrics"]:
+            from servicelens.ingest.audits import accounting_text
+
+            print(accounting_text(result["metrics"]["audits"]))
         print(_metrics_lines(result["metrics"]))
     return 0
 

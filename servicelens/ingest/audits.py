@@ -1,0 +1,275 @@
+"""QA audits, the training labels of the canonical feed: ``raw/<date>/audits.csv``.
+
+An audit file holds ``response_id, root_cause, audited_at, auditor`` (product brief; other
+columns, such as an auditor's note, are ignored). A QA team keeps them by hand, so every row
+is either used or set aside with its file, line and reason, never dropped unseen:
+
+* the delimiter is sniffed (a spreadsheet saved in a European locale writes ``;``), the
+  header is matched trimmed and ignoring case, and a file without the four columns is an
+  error naming them;
+* ``root_cause`` is matched trimmed, ignoring case, with a space or hyphen read as ``_``
+  ("Policy failure" is ``policy_failure``); any other verdict is set aside;
+* ``audited_at`` is ISO 8601 (a date, or a date and time with or without an offset; naive
+  ones are in the business timezone). A re-audit replaces an earlier audit by that time,
+  never by the order of the rows or the text of the date ("28.11.2026" would sort after
+  "03.12.2026");
+* two different verdicts at a response's latest audit time are a conflict: both are set
+  aside, for QA to settle, rather than one winning by its place in the file.
+
+Audits are read from every date's folder, whichever date they were filed under: QA files
+late audits under the day they audited, and a response id names its response on any date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from servicelens.ingest.readers import CsvDialect, SourceError, read_csv_with_lines
+from servicelens.storage.fs import DataPath
+from transforms.clean import parsed_timestamp
+from transforms.schemas import ROOT_CAUSES
+
+#: The columns an audit file must have (``../shared/docs/product.md``, "audits").
+AUDIT_COLUMNS = ("response_id", "root_cause", "audited_at", "auditor")
+#: How audit files are read: the delimiter sniffed, one header row.
+AUDIT_DIALECT = CsvDialect(delimiter="auto")
+#: ``audited_at``: ISO 8601, a date alone, or a date and a time without seconds.
+AUDITED_AT_FORMATS = ("iso", "%Y-%m-%d", "%Y-%m-%d %H:%M")
+
+_EMPTY_AUDITS: dict[str, pl.DataType] = {
+    "response_id": pl.String(),
+    "root_cause": pl.String(),
+    "audited_at": pl.Datetime("us", "UTC"),
+    "auditor": pl.String(),
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+}
+_EMPTY_SET_ASIDE: dict[str, pl.DataType] = {
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+    "response_id": pl.String(),
+    "reason": pl.String(),
+}
+
+
+@dataclass
+class AuditRead:
+    """Every audit row read: the audits in force, and the rows set aside with a reason."""
+
+    #: The latest audit of each response: ``response_id``, ``root_cause`` (perceived |
+    #: policy_failure), ``audited_at`` (UTC), ``auditor``, ``source_file``, ``source_line``.
+    audits: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_EMPTY_AUDITS))
+    #: ``source_file``, ``source_line``, ``response_id`` (null if unreadable) and ``reason``.
+    set_aside: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_EMPTY_SET_ASIDE))
+    #: Audit rows read in all (records, malformed ones included).
+    rows_read: int = 0
+    #: Earlier audits a later one of the same response replaced (not set aside: used up).
+    replaced: int = 0
+    #: Copies of an audit in force (the same verdict at the same time), counted once.
+    repeated: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+def audit_files(raw_dir: DataPath) -> list[DataPath]:
+    """Every ``<date>/audits.csv`` under ``raw_dir``, in date order."""
+    if not raw_dir.exists():
+        return []
+    return sorted(raw_dir.glob("????-??-??/audits.csv"), key=str)
+
+
+def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
+    """Files in date folders named like audits but not ``audits.csv`` (``audits.xlsx``,
+    ``Audits.CSV``), which are not read: a QA team saving a workbook is told so."""
+    if not raw_dir.exists():
+        return []
+    return sorted(
+        str(p)
+        for p in raw_dir.glob("????-??-??/*")
+        if p.name.lower().startswith("audits") and p.name != "audits.csv"
+    )
+
+
+def read_audit_files(files: list[DataPath], timezone: str) -> AuditRead:
+    """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
+
+    ``timezone``: the business timezone, for ``audited_at`` values without an offset.
+    Raises :class:`SourceError` naming the file when one cannot be read, or lacks one of
+    :data:`AUDIT_COLUMNS` (it says which, and what the header holds).
+    """
+    rows: list[pl.DataFrame] = []
+    aside: list[pl.DataFrame] = []
+    read_total = 0
+    for path in files:
+        read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
+        missing = [c for c in AUDIT_COLUMNS if c not in read.frame.columns]
+        if missing:
+            raise SourceError(
+                f"{path}: line 1 (header): an audit file needs the columns "
+                f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
+                f"{', '.join(read.header)}). Rename the columns, or export the audits with "
+                "these names"
+            )
+        read_total += read.records_read
+        rows.append(
+            read.frame.select(*AUDIT_COLUMNS, pl.lit(str(path)).alias("source_file"), "source_line")
+        )
+        if read.rejects:
+            aside.append(
+                pl.DataFrame(
+                    {
+                        "source_file": [str(path)] * len(read.rejects),
+                        "source_line": [r.line for r in read.rejects],
+                        "response_id": [None] * len(read.rejects),
+                        "reason": [r.reason for r in read.rejects],
+                    },
+                    schema=_EMPTY_SET_ASIDE,
+                )
+            )
+    if not rows:
+        return AuditRead(files=[str(f) for f in files])
+    typed = pl.concat(rows).with_columns(
+        pl.col("response_id").str.strip_chars().replace("", None),
+        pl.col("root_cause")
+        .str.strip_chars()
+        .str.to_lowercase()
+        .str.replace_all(r"[\s-]+", "_")
+        .alias("_verdict"),
+        parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS).alias("_audited_at"),
+    )
+    problem = (
+        pl.when(pl.col("response_id").is_null())
+        .then(pl.lit("response_id: (empty) missing"))
+        .when(~pl.col("_verdict").is_in(ROOT_CAUSES) | pl.col("_verdict").is_null())
+        .then(
+            pl.format(
+                "root_cause: '{}' is not one of {}",
+                pl.col("root_cause").fill_null(""),
+                pl.lit(" or ".join(ROOT_CAUSES)),
+            )
+        )
+        .when(pl.col("_audited_at").is_null())
+        .then(
+            pl.format(
+                "audited_at: '{}' is missing or not an ISO 8601 date or time "
+                "(2026-11-28 or 2026-11-28T14:05:00+01:00): a re-audit replaces an earlier "
+                "one by this time",
+                pl.col("audited_at").fill_null(""),
+            )
+        )
+    )
+    typed = typed.with_columns(problem.alias("_problem"))
+    aside.append(
+        typed.filter(pl.col("_problem").is_not_null()).select(
+            "source_file", "source_line", "response_id", pl.col("_problem").alias("reason")
+        )
+    )
+    valid = typed.filter(pl.col("_problem").is_null())
+    # Each response's audits at its latest audit time; two verdicts there are a conflict.
+    latest = valid.filter(pl.col("_audited_at") == pl.col("_audited_at").max().over("response_id"))
+    verdicts = latest.group_by("response_id").agg(pl.col("_verdict").n_unique().alias("_n"))
+    conflicted = latest.join(verdicts.filter(pl.col("_n") > 1), "response_id", "semi")
+    aside.append(
+        conflicted.select(
+            "source_file",
+            "source_line",
+            "response_id",
+            pl.format(
+                "conflicting audits: '{}' by {} at {} disagrees with another audit of this "
+                "response at the same time; settle it with a later audit",
+                pl.col("_verdict"),
+                pl.col("auditor").fill_null("(no auditor)"),
+                pl.col("audited_at").str.strip_chars(),
+            ).alias("reason"),
+        )
+    )
+    in_force = (
+        latest.join(conflicted, "response_id", "anti")
+        .sort("source_file", "source_line")
+        .unique("response_id", keep="last", maintain_order=True)
+    )
+    audits = in_force.select(
+        "response_id",
+        pl.col("_verdict").alias("root_cause"),
+        pl.col("_audited_at").alias("audited_at"),
+        "auditor",
+        "source_file",
+        "source_line",
+    )
+    return AuditRead(
+        audits=audits,
+        set_aside=pl.concat(aside, how="vertical_relaxed").sort("source_file", "source_line"),
+        rows_read=read_total,
+        replaced=valid.height - latest.height,
+        repeated=latest.height - conflicted.height - audits.height,
+        files=[str(f) for f in files],
+    )
+
+
+def audit_accounting(
+    read: AuditRead, clean: pl.DataFrame, quarantined_ids: pl.Series
+) -> dict[str, Any]:
+    """Where each audit row went, for training's report: used, replaced by a re-audit, set
+    aside (by reason kind), or naming a response training cannot use.
+
+    ``clean`` has ``response_id`` and ``is_negative`` (every clean response);
+    ``quarantined_ids`` the quarantined responses' ids. Counts add up to ``rows_read``.
+    """
+    audits = read.audits
+    in_clean = audits.join(clean.select("response_id", "is_negative"), "response_id", "left")
+    negative = in_clean.get_column("is_negative")
+    positive = int((negative == False).sum())  # noqa: E712 (null is not False)
+    unknown = in_clean.filter(negative.is_null())
+    quarantined = int(unknown.get_column("response_id").is_in(quarantined_ids.implode()).sum())
+    kinds = (
+        read.set_aside.select(pl.col("reason").str.split(":").list.first().alias("kind"))
+        .group_by("kind")
+        .len()
+        .sort("len", descending=True)
+    )
+    return {
+        "files": len(read.files),
+        "rows_read": read.rows_read,
+        "used": int((negative == True).sum()),  # noqa: E712
+        "replaced_by_a_later_audit": read.replaced,
+        "repeated": read.repeated,
+        "of_a_response_not_negative": positive,
+        "of_a_quarantined_response": quarantined,
+        "of_an_unknown_response": unknown.height - quarantined,
+        "set_aside": dict(kinds.iter_rows()),
+        "set_aside_rows": read.set_aside.to_dicts(),
+    }
+
+
+def accounting_text(accounting: dict[str, Any]) -> str:
+    """One line for the terminal: audits read, used and not used, and why."""
+    parts = [
+        f"{accounting['replaced_by_a_later_audit']:,} replaced by a later audit",
+        f"{accounting['repeated']:,} repeated (the same verdict at the same time)",
+        f"{accounting['of_a_quarantined_response']:,} of quarantined responses",
+        f"{accounting['of_an_unknown_response']:,} of responses not in the clean layer",
+        f"{accounting['of_a_response_not_negative']:,} of responses that are not negative",
+        *(f"{n:,} set aside ({kind})" for kind, n in accounting["set_aside"].items()),
+    ]
+    text = (
+        f"audits: {accounting['rows_read']:,} rows in {accounting['files']} file(s), "
+        f"{accounting['used']:,} used; " + ", ".join(p for p in parts if not p.startswith("0 "))
+    )
+    for misplaced in accounting.get("misplaced_files", []):
+        text += (
+            f"; {misplaced} is not read: audits are read from audits.csv only (save the "
+            "workbook as CSV under that name)"
+        )
+    shown = accounting["set_aside_rows"][:5]
+    lines = [text.rstrip("; ")]
+    lines += [
+        f"  {Path(r['source_file']).parent.name}/audits.csv line {r['source_line']}"
+        f"{' (' + r['response_id'] + ')' if r['response_id'] else ''}: {r['reason']}"
+        for r in shown
+    ]
+    if len(accounting["set_aside_rows"]) > len(shown):
+        lines.append(f"  ... and {len(accounting['set_aside_rows']) - len(shown)} more set aside")
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""QA audit files as a QA team keeps them: every row used or set aside with its reason
+(found by a QA lead's trial, where re-audits lost to earlier audits, disagreements were
+settled by row order, and audits of other responses vanished without a word)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.ingest.audits import (
+    accounting_text,
+    audit_accounting,
+    audit_files,
+    misplaced_audit_files,
+    read_audit_files,
+)
+from servicelens.ingest.readers import SourceError
+
+
+def _write(root: Path, day: str, text: str, name: str = "audits.csv") -> Path:
+    folder = root / "raw" / day
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder / name
+
+
+def test_a_re_audit_replaces_the_earlier_one_by_its_time_not_its_row(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,perceived,2026-12-03,qa.maria\n"  # the re-audit, earlier in the file
+        "R1,policy_failure,2026-11-28,qa.jonas\n"
+        "R2,Policy failure,2026-11-28T14:05:00+01:00,qa.jonas\n"
+        "R2,policy-failure,2026-11-28T13:05:00Z,qa.jonas\n",  # the same audit, again
+    )
+    read = read_audit_files([path], "Europe/Berlin")
+    assert dict(read.audits.select("response_id", "root_cause").iter_rows()) == {
+        "R1": "perceived",
+        "R2": "policy_failure",
+    }
+    assert read.replaced == 1 and read.repeated == 1 and read.set_aside.height == 0
+    assert read.rows_read == 4
+
+
+def test_disagreeing_audits_at_the_same_time_are_both_set_aside(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,policy_failure,2026-11-28,Jonas Weber\n"
+        "R1,perceived,2026-11-28,Maria Rossi\n"
+        "R1,perceived,2026-11-20,Maria Rossi\n",
+    )
+    read = read_audit_files([path], "UTC")
+    assert read.audits.height == 0 and read.replaced == 1
+    assert read.set_aside.select("source_line", "reason").rows() == [
+        (2, "conflicting audits: 'policy_failure' by Jonas Weber at 2026-11-28 disagrees with "
+            "another audit of this response at the same time; settle it with a later audit"),
+        (3, "conflicting audits: 'perceived' by Maria Rossi at 2026-11-28 disagrees with "
+            "another audit of this response at the same time; settle it with a later audit"),
+    ]  # fmt: skip
+
+
+def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) -> None:
+    # A spreadsheet saved in a German locale: semicolons, its own capitalisation.
+    path = _write(
+        tmp_path,
+        "2026-11-23",
+        "Response_ID;Root_Cause;Audited_At;Auditor;Note\n"
+        "R1;Echter Fehler;2026-11-28;qa.a;x\n"
+        "R2;perceived;28.11.2026;qa.a;y\n"
+        ";perceived;2026-11-28;qa.a;z\n"
+        "R3;perceived;2026-11-28;qa.a\n"
+        "R4;PERCEIVED;2026-11-29 09:30;qa.b;ok\n",
+    )
+    read = read_audit_files([path], "UTC")
+    assert read.audits.select("response_id", "root_cause").rows() == [("R4", "perceived")]
+    reasons = dict(read.set_aside.select("source_line", "reason").iter_rows())
+    assert reasons[2] == "root_cause: 'Echter Fehler' is not one of perceived or policy_failure"
+    assert reasons[3].startswith("audited_at: '28.11.2026' is missing or not an ISO 8601 date")
+    assert reasons[4] == "response_id: (empty) missing"
+    assert reasons[5].startswith("malformed line: 4 fields where the header has 5")
+    assert read.rows_read == 5 == read.audits.height + read.set_aside.height
+
+
+def test_a_file_without_the_audit_columns_names_them(tmp_path: Path) -> None:
+    path = _write(tmp_path, "2026-11-23", "Antwort-ID,QA-Urteil,Eingang\nR1,perceived,x\n")
+    with pytest.raises(SourceError) as error:
+        read_audit_files([path], "UTC")
+    assert str(error.value) == (
+        f"{path}: line 1 (header): an audit file needs the columns response_id, root_cause, "
+        "audited_at, auditor; it has no response_id, root_cause, audited_at, auditor (its "
+        "header: antwort-id, qa-urteil, eingang). Rename the columns, or export the audits "
+        "with these names"
+    )
+
+
+def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,perceived,2026-11-24,a\nR2,perceived,2026-11-24,a\nR3,policy_failure,2026-11-24,a\n"
+        "R4,perceived,2026-11-24,a\nR5,maybe,2026-11-24,a\n",
+    )
+    # Filed under the day it was audited, not the survey's: read all the same.
+    late = "response_id,root_cause,audited_at,auditor\nR6,perceived,2026-11-30,b\n"
+    _write(tmp_path, "2026-11-30", late)
+    _write(tmp_path, "2026-11-30", "x", name="audits.xlsx")
+    files = audit_files(tmp_path / "raw")
+    assert [f.parent.name for f in files] == ["2026-11-23", "2026-11-30"]
+    assert misplaced_audit_files(tmp_path / "raw") == [str(tmp_path / "raw/2026-11-30/audits.xlsx")]
+    read = read_audit_files(files, "UTC")
+    clean = pl.DataFrame({"response_id": ["R1", "R2", "R6"], "is_negative": [True, False, True]})
+    accounting = audit_accounting(read, clean, pl.Series(["R3"]))
+    assert {k: v for k, v in accounting.items() if k != "set_aside_rows"} == {
+        "files": 2,
+        "rows_read": 6,
+        "used": 2,
+        "replaced_by_a_later_audit": 0,
+        "repeated": 0,
+        "of_a_response_not_negative": 1,
+        "of_a_quarantined_response": 1,
+        "of_an_unknown_response": 1,
+        "set_aside": {"root_cause": 1},
+    }
+    text = accounting_text(accounting)
+    assert text.splitlines()[0] == (
+        "audits: 6 rows in 2 file(s), 2 used; 1 of quarantined responses, 1 of responses not "
+        "in the clean layer, 1 of responses that are not negative, 1 set aside (root_cause)"
+    )
+    assert "2026-11-23/audits.csv line 6 (R5): root_cause: 'maybe' is not one of" in text
