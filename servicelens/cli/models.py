@@ -65,6 +65,10 @@ def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
     promote = action.add_parser("promote", help="make a version the champion")
     promote.add_argument("version")
     action.add_parser("rollback", help="point the champion back at the one it replaced")
+    show = action.add_parser(
+        "show", help="one version: training's decision, data, metrics and skill over chance"
+    )
+    show.add_argument("version", nargs="?", help="a version (default: the champion)")
     models.set_defaults(handler=cmd_models)
 
 
@@ -415,6 +419,14 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             )
     elif args.action == "rollback":
         print(f"champion rolled back to {rollback_champion(models_dir)}")
+    if args.action in ("promote", "rollback"):
+        hint = rescore_hint(settings, models_dir, args.source)
+        if hint:
+            print(hint, file=sys.stderr)
+    if args.action == "show":
+        shown = version_summary(models_dir, args.version)
+        print(json.dumps(shown, indent=2, default=str) if args.json else _summary_text(shown))
+        return 0
     rows = list_versions(models_dir)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -428,6 +440,114 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 f"{_fmt(row['macro_f1'])} roc_auc {_fmt(row['roc_auc'])}  {row['saved_at']}"
             )
     return 0
+
+
+def rescore_hint(settings: Settings, models_dir: DataPath, source: str | None) -> str | None:
+    """After a promotion or a rollback: the marts scored by another version than the new
+    champion, and the backfill that scores them again (nothing re-scores them by itself:
+    the champion scores the dates run from now on). None when all are the champion's."""
+    from models.registry import champion_version
+    from servicelens.storage.partitions import scan_table
+
+    champion = champion_version(models_dir)
+    name = None if not source else models_dir.name
+    root = settings.root if name is None else settings.root / "sources" / name
+    table = root / "marts" / "feedback_scored"
+    if not table.exists():
+        return None
+    other = (
+        scan_table(table)
+        .filter(pl.col("model_version").is_not_null() & (pl.col("model_version") != champion))
+        .select(
+            pl.col("survey_date").min().alias("first"),
+            pl.col("survey_date").max().alias("last"),
+            pl.col("survey_date").n_unique().alias("dates"),
+            pl.col("model_version").unique().sort().implode().alias("versions"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    if not other["dates"]:
+        return None
+    flag = f" --source {name}" if name else ""
+    return (
+        f"note: the marts of {other['dates']} date(s) ({other['first']}..{other['last']}) "
+        f"were scored by {', '.join(other['versions'])}, not by champion {champion}; the "
+        "champion scores the dates run from now on. To score them with it: servicelens "
+        f"backfill{flag} --start {other['first']} --end {other['last']} --rerun all"
+    )
+
+
+def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]:
+    """One version's record: whether it is the champion, training's decision, its data
+    (rows, survey dates, fingerprint), design and threshold, holdout and cross-validated
+    metrics, skill over chance and, for the sample feed, where every audit went. Raises
+    ModelFileError for an unknown version (or none, with no champion)."""
+    from models.registry import (
+        METRICS_FILE,
+        ModelFileError,
+        champion_version,
+        read_decision,
+        read_metadata,
+    )
+
+    champion = champion_version(models_dir)
+    version = version or champion
+    if version is None:
+        raise ModelFileError(f"{models_dir}: no champion yet; name a version (`models list`)")
+    meta = read_metadata(models_dir, version)
+    metrics = json.loads((models_dir / version / METRICS_FILE).read_text())
+    audits = metrics.get("audits") or {}
+    return {
+        "version": version,
+        "champion": version == champion,
+        "decision": read_decision(models_dir, version),
+        "source": meta.get("source"),
+        "training_rows": meta.get("training_rows"),
+        "survey_dates": meta.get("survey_dates"),
+        "data_sha256": meta.get("data_sha256"),
+        "design": meta.get("design"),
+        "threshold": (meta.get("decision") or {}).get("threshold"),
+        "holdout": {
+            "rows": (metrics.get("split") or {}).get("test_rows"),
+            **{k: (metrics.get("model") or {}).get(k) for k in ("roc_auc", "macro_f1", "ece")},
+        },
+        "cross_validation": {
+            k: (metrics.get("cross_validation") or {}).get(k)
+            for k in ("folds", "roc_auc", "macro_f1", "ece")
+        },
+        "skill": metrics.get("skill"),
+        "audits": {k: v for k, v in audits.items() if k != "set_aside_rows"} or None,
+    }
+
+
+def _summary_text(shown: dict[str, Any]) -> str:
+    decision = shown["decision"] or {}
+    lines = [
+        f"{shown['version']}{' (champion)' if shown['champion'] else ''}, source "
+        f"{shown['source']}, design {shown['design']}, threshold {_fmt(shown['threshold'])}",
+        f"trained on {shown['training_rows']} labelled rows, survey dates "
+        f"{'..'.join(shown['survey_dates'] or [])}",
+        f"training's decision: {decision.get('reason', 'not recorded')}",
+        f"holdout ({shown['holdout']['rows']} rows): roc_auc {_fmt(shown['holdout']['roc_auc'])} "
+        f"macro_f1 {_fmt(shown['holdout']['macro_f1'])} ece {_fmt(shown['holdout']['ece'])}",
+        f"cross-validated ({shown['cross_validation']['folds']} folds): roc_auc "
+        f"{_fmt(shown['cross_validation']['roc_auc'])} macro_f1 "
+        f"{_fmt(shown['cross_validation']['macro_f1'])} ece "
+        f"{_fmt(shown['cross_validation']['ece'])}",
+    ]
+    skill = shown["skill"]
+    if skill:
+        lines.append(
+            f"skill over chance: {'yes' if skill['skilled'] else 'NO'} (out-of-fold roc_auc "
+            f"{_fmt(skill['roc_auc'])}, Mann-Whitney p = {skill['p_value']:.3g}, macro_f1 "
+            f"{_fmt(skill['macro_f1'])} vs {_fmt(skill['majority_macro_f1'])} majority)"
+        )
+    if shown["audits"]:
+        from servicelens.ingest.audits import accounting_text
+
+        lines.append(accounting_text({**shown["audits"], "set_aside_rows": []}))
+    return "\n".join(lines)
 
 
 def _fmt(value: float | None) -> str:

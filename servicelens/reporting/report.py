@@ -912,6 +912,17 @@ nav a { margin-right: 1rem; }
 """
 
 
+def scoring_versions(scored: pl.DataFrame) -> list[str]:
+    """The model versions that scored ``scored`` (``feedback_scored`` rows), most rows first."""
+    return (
+        scored.get_column("model_version")
+        .drop_nulls()
+        .value_counts(sort=True)
+        .get_column("model_version")
+        .to_list()
+    )
+
+
 def _sources(inputs: _Inputs) -> str:
     """Every source in the data directory side by side: partitions, rows, negatives (scored
     or not), negatives scored, policy failures, the champion of its own registry."""
@@ -936,10 +947,12 @@ def _sources(inputs: _Inputs) -> str:
         # Negatives apart from those scored: a source without a model has negatives (as
         # Volumes shows) but none scored, and a lone "0" read as "no negatives".
         negatives = negatives_scored = failures = 0
+        scored_by: list[str] = []
         if scored is not None:
             negatives = int(scored.get_column("is_negative").sum())
             negatives_scored = int(scored.get_column("p_policy_failure").is_not_null().sum())
             failures = int((scored.get_column("root_cause") == POSITIVE_CLASS).sum())
+            scored_by = scoring_versions(scored)
         days = manifests.get_column("survey_date").sort()
         rows.append(
             {
@@ -953,6 +966,9 @@ def _sources(inputs: _Inputs) -> str:
                 "negatives": negatives,
                 "negatives scored": negatives_scored,
                 "policy failures": failures,
+                # The counts are the marts': after a promotion or rollback they stay the
+                # earlier model's until the dates are scored again (--rerun all).
+                "scored by": ", ".join(scored_by) or "-",
                 "champion": champion_version(registry) or "none yet",
             }
         )
@@ -1014,10 +1030,25 @@ def render_report(
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
-        f"model <code>{escape(str(inputs.champion))}</code>.</p>"
+        f"champion <code>{escape(str(inputs.champion))}</code>{_scored_by_others(inputs)}.</p>"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline)
+
+
+def _scored_by_others(inputs: _Inputs) -> str:
+    """Words for the header when the marts were scored by other versions than the champion
+    (a promotion or rollback since): the counts below are theirs."""
+    versions = scoring_versions(inputs.scored) if inputs.scored is not None else []
+    others = [v for v in versions if v != inputs.champion]
+    if not others:
+        return ""
+    return (
+        "; the marts were scored by "
+        + ", ".join(f"<code>{escape(v)}</code>" for v in versions)
+        + " (scores and counts below are theirs until the dates are run again with "
+        "<code>--rerun all</code>)"
+    )
 
 
 def _absolute(location: DataPath) -> DataPath:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -22,6 +22,7 @@ from models.registry import (
     set_champion,
 )
 from models.train import TrainingResult, train_root_cause_model
+from servicelens.settings import Settings
 from tests.model.conftest import START
 
 
@@ -191,3 +192,55 @@ def test_a_challenger_without_skill_is_never_promoted(
     )
     assert not again["promoted"] and champion_version(tmp_path) == good["version"]
     assert again["decision"].startswith(f"kept champion {good['version']}: challenger ")
+
+
+def test_promote_and_rollback_say_which_marts_another_version_scored(
+    generated: Settings,
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a QA lead's trial: after `models promote`, every mart was still the old
+    model's, yet the report credited its policy-failure counts to the new champion and
+    nothing said to score the dates again. Now promote and rollback name the marts another
+    version scored and the backfill that re-scores them, the report's header and sources
+    table say who scored the marts, and `models show` gives one version's record."""
+    import shutil
+    from datetime import datetime
+
+    from flows.tasks import score_and_publish_task
+    from servicelens.cli.main import main
+    from servicelens.reporting.report import render_report
+
+    data = tmp_path / "data"
+    shutil.copytree(generated.root, data)
+    settings = Settings(data_dir=str(data))
+    registry = settings.models_dir
+    first = register_and_promote(trained, registry, labelled, {**trained.metrics}, SURVEY_FEATURES)
+    score_and_publish_task.fn(settings, START)
+    score_and_publish_task.fn(settings, START + timedelta(days=1))
+    second = register_and_promote(trained, registry, labelled, {**trained.metrics}, SURVEY_FEATURES)
+    assert champion_version(settings.models_dir) == second["version"]
+
+    assert main(["--data-dir", str(data), "models", "rollback"]) == 0
+    assert capsys.readouterr().err == ""  # the marts are the champion's again
+    assert main(["--data-dir", str(data), "models", "promote", second["version"]]) == 0
+    assert capsys.readouterr().err == (
+        f"note: the marts of 2 date(s) ({START}..{START + timedelta(days=1)}) were scored by "
+        f"{first['version']}, not by champion {second['version']}; the champion scores the "
+        f"dates run from now on. To score them with it: servicelens backfill --start {START} "
+        f"--end {START + timedelta(days=1)} --rerun all\n"
+    )
+    html, _ = render_report(settings, None, datetime.now(UTC))
+    assert (
+        f"champion <code>{second['version']}</code>; the marts were scored by "
+        f"<code>{first['version']}</code>" in html
+    )
+    assert "<th>scored by</th>" in html and f"<td>{first['version']}</td>" in html
+
+    assert main(["--data-dir", str(data), "models", "show"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0].startswith(f"{second['version']} (champion), source surveys, design ")
+    assert shown[2] == f"training's decision: {second['decision']}"
+    assert shown[5].startswith("skill over chance: yes (out-of-fold roc_auc ")
