@@ -593,7 +593,10 @@ def validate_survey_rows(
         ),
         pl.lit(None, pl.String),
     )
-    where = rules.timezone or "the source's timezone"
+    # Each row's own zone where the rows carry one (an export's header can name its zone,
+    # as Qualtrics' ImportId row does); else the one the rules name.
+    fallback = pl.lit(rules.timezone or "the source's timezone")
+    where = pl.col("timezone").fill_null(fallback) if "timezone" in frame.columns else fallback
     expected = (
         f"expected {rules.timestamp_format}, as the source definition declares"
         if rules.timestamp_format
@@ -606,21 +609,25 @@ def validate_survey_rows(
         .then(pl.col("problem"))
         .when(pl.col("submitted_at_dst") == NONEXISTENT)
         .then(
-            pl.lit(
-                f"does not exist in {where}: the clocks went forward over it (daylight "
-                "saving); it was not shifted. Ask for times with a UTC offset"
+            pl.format(
+                "does not exist in {}: the clocks went forward over it (daylight saving); it "
+                "was not shifted. Ask for times with a UTC offset",
+                where,
             )
         )
         .when(pl.col("submitted_at_dst") == AMBIGUOUS)
         .then(
-            pl.lit(
-                f"happened twice in {where}: the clocks went back over it (daylight saving), "
-                "so which instant is meant cannot be told. Ask for times with a UTC offset"
+            pl.format(
+                "happened twice in {}: the clocks went back over it (daylight saving), so "
+                "which instant is meant cannot be told. Ask for times with a UTC offset",
+                where,
             )
         )
         .otherwise(pl.lit(f"is missing or not a timestamp ({expected})"))
     )
-    raw = {*_raw_columns(frame).values(), "submitted_at_dst"}
+    raw = {*_raw_columns(frame).values(), "submitted_at_dst"} | (
+        {"timezone"} & set(frame.columns)
+    )
     return (
         failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")
         .with_columns(problem.alias("problem"))

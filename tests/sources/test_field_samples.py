@@ -121,6 +121,34 @@ def test_01_qualtrics_timezone_from_the_importid_row(tmp_path: Path) -> None:
     assert _row(got, "R_V4WTFuq1vq3ozrK")["submitted_at"] == _utc("2018-07-19 17:47:55")
 
 
+def test_a_daylight_saving_reason_names_the_zone_the_export_header_gave(tmp_path: Path) -> None:
+    """Found by a trial: times read in the ImportId row's America/Denver were quarantined as
+    "does not exist in Europe/Zurich" (the definition's fallback zone), untrue in Zurich."""
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    zoned = text.replace(
+        '"{""ImportId"":""recordedDate""}"',
+        '"{""ImportId"":""recordedDate"",""timeZone"":""America/Denver""}"',
+    ).replace("2018-07-19 12:47:03", "2018-03-11 02:30:00")  # Denver springs forward at 2:00
+    export = tmp_path / "zoned.csv"
+    export.write_text(zoned, encoding="utf-8")
+    got = ingest_export(
+        load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+        export,
+        Settings(data_dir=str(tmp_path)),
+        now=NOW,
+    )
+    reasons = got.quarantine.filter(pl.col("record_id") == "R_V9o5YQEz1lgkn9B").get_column(
+        "reasons"
+    )
+    assert reasons.to_list() == [
+        [
+            "submitted_at: '2018-03-11 02:30:00' does not exist in America/Denver: the clocks "
+            "went forward over it (daylight saving); it was not shifted. Ask for times with a "
+            "UTC offset"
+        ]
+    ]
+
+
 def test_03_surveymonkey_response_subheader(tmp_path: Path) -> None:
     got = _ingest(
         "surveymonkey-cycling.toml", "03-surveymonkey-response-subheader/sample.csv", tmp_path
