@@ -261,17 +261,21 @@ def check_definition(
     }
 
 
-def named_in_reasons(reasons: list[str], exported_as: dict[str, str]) -> dict[str, str]:
+def named_in_reasons(
+    reasons: list[str], exported_as: dict[str, tuple[str, ...]]
+) -> dict[str, str]:
     """The canonical columns ``reasons`` name (``csat: (empty) missing`` names csat), each
-    with the export's header it was read from (``MappedExport.exported_as``), in the order
-    they are first named; columns the export calls by the same name are left out.
+    with the export's header(s) it was read from (``MappedExport.exported_as``, two joined
+    with " + "), in the order they are first named; columns the export calls by the same
+    name are left out.
 
     Reasons name canonical columns so they read the same for every source; a person who
     set up the source knows the export's own headers ("How satisfied are you with ...")."""
     named: dict[str, str] = {}
     for reason in reasons:
         column = reason.split(": ", 1)[0]
-        header = exported_as.get(column)
+        headers = exported_as.get(column)
+        header = " + ".join(headers) if headers else None
         if header is not None and header.casefold() != column.casefold():
             named.setdefault(column, header)
     return named

@@ -127,6 +127,10 @@ def _copy_as_delivered(
     return target, sha, data, seen
 
 
+#: Canonical columns whose export fields a raw record keeps unredacted (see landed_rows).
+UNREDACTED_FIELDS = ("response_id", "interaction_id", "submitted_at", "delivered_at", "started_at")
+
+
 def landed_rows(
     mapped: MappedExport,
     settings: Settings,
@@ -138,7 +142,19 @@ def landed_rows(
     record and its survey date; the delivery's rejects as rows with their reason."""
     read = mapped.read
     frame, _ = redact_pii(mapped.frame, ["comment"], definition.country)
-    records = read.frame.select(
+    # The raw record is the export's text: personal data goes from it as from the comment
+    # (it held the comment unredacted, and so did every landed and quarantined row made from
+    # it). The raw zone keeps the delivery as it was, for re-processing. Each field is
+    # redacted on its own, each distinct value once: a record's JSON is unique to its row,
+    # and redacting whole records sent every id and date with six digits through
+    # libphonenumber, 0.2-0.33 ms a row (84 % of landing a 100k-row export). The fields read
+    # into ids and times are left as they are: no personal data, stored as they are in the
+    # clean layer, and quoted as they are by any reason about them.
+    as_read = {h for c in UNREDACTED_FIELDS for h in mapped.exported_as.get(c, ())}
+    fields = read.frame.select("source_line", *mapped.raw_columns)
+    if redacted := [c for c in mapped.raw_columns if c not in as_read]:
+        fields, _ = redact_pii(fields, redacted, definition.country)
+    records = fields.select(
         "source_line",
         pl.struct(mapped.raw_columns).struct.json_encode().alias("raw_record")
         if mapped.raw_columns
@@ -149,10 +165,6 @@ def landed_rows(
     submitted = parsed_timestamp(
         "submitted_at", options.timezone, options.formats.get("submitted_at", ()), "earliest"
     )
-    # The raw record is the export's text: personal data goes from it as from the comment
-    # (it held the comment unredacted, and so did every landed and quarantined row made from
-    # it). The raw zone keeps the delivery as it was, for re-processing.
-    records, _ = redact_pii(records, ["raw_record"], definition.country)
     # A row submitted after its delivery was landed (a month-first date read day-first, a
     # clock set wrong) is rejected, dated by its delivery: in the partition of a date still
     # to come it could not run, so it was neither kept nor quarantined.

@@ -311,11 +311,11 @@ class MappedExport:
     #: Label words in the export that the definition's ``[label.values]`` does not map
     #: (their rows have no label), with their row counts, commonest first.
     unmapped_labels: dict[str, int] = field(default_factory=dict)
-    #: Canonical column -> the export's header it was read from, as the export spells it
-    #: (several joined with " + ": a date and a time in two columns). A constant or a
-    #: derived column has none. Quarantine reasons name canonical columns; this lets a
-    #: person read them in the export's own words.
-    exported_as: dict[str, str] = field(default_factory=dict)
+    #: Canonical column -> the export's headers it was read from, as the export spells them
+    #: (two: a date and a time in separate columns). A constant or a derived column has
+    #: none. Quarantine reasons name canonical columns; this lets a person read them in the
+    #: export's own words.
+    exported_as: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def parse_options(self, business_timezone: str) -> ParseOptions:
         """How :func:`transforms.clean.normalise_surveys` types this export's text."""
@@ -450,7 +450,7 @@ def map_export(
     frame = read.frame
     used: list[str] = []
     expressions: list[pl.Expr] = []
-    exported_as: dict[str, str] = {}
+    exported_as: dict[str, tuple[str, ...]] = {}
     for name, rule in definition.columns.items():
         if rule.derive:
             continue
@@ -465,7 +465,7 @@ def map_export(
             used.append(column)
             read_from.append(column)
             parts.append(_text(column, definition, rule.missing))
-        exported_as[name] = " + ".join(read_from)
+        exported_as[name] = tuple(read_from)
         value = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=" ")
         if rule.values:
             keys = list(rule.values)

@@ -527,7 +527,7 @@ def test_sources_check_names_the_export_columns_its_reasons_name(
 def test_columns_named_by_reasons_leave_out_what_the_export_calls_the_same() -> None:
     from servicelens.cli.sources import named_in_reasons
 
-    exported_as = {"csat": "CSAT", "nps": "Q2", "submitted_at": "Date + Time"}
+    exported_as = {"csat": ("CSAT",), "nps": ("Q2",), "submitted_at": ("Date", "Time")}
     reasons = [
         "csat: (empty) missing",
         "submitted_at: 'x' is missing or not a timestamp",

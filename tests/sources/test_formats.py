@@ -711,3 +711,40 @@ def test_a_json_source_says_what_the_file_is_instead_of_calling_it_truncated(
             ingest_export(load_definition("zendesk"), export, settings, now=NOW)
         assert says in str(refused.value), (name, str(refused.value))
         assert "\n" not in str(refused.value)
+
+
+def test_a_raw_record_keeps_its_times_and_ids_and_loses_personal_data(tmp_path: Path) -> None:
+    """Found by a trial at scale: raw records were redacted whole, one JSON text per row, so
+    every row went through libphonenumber (84 % of landing a 100k-row export), and a German
+    time such as "07.04.2026 06:53" came out as "[PHONE]:53" in 14 % of them. Fields are now
+    redacted each on its own; those read into ids and times are kept as they are."""
+    from servicelens.ingest.landing import landed_rows
+    from servicelens.ingest.mapping import map_export, read_export
+
+    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    text = sample.read_bytes().decode("cp1252")
+    planted = text.replace("niemand ruft zurück", "Rückruf bitte unter 030 12345678")
+    assert planted != text
+    export = tmp_path / "export.csv"
+    export.write_bytes(planted.replace("01.03.2026 08:14", "07.04.2026 06:53").encode("cp1252"))
+    definition = load_definition(
+        str(Path(__file__).parent / "definitions" / "european-feedback.toml")
+    )
+    settings = Settings(data_dir=str(tmp_path), timezone="Europe/Berlin")
+    landed = landed_rows(
+        map_export(definition, read_export(definition, export), settings.timezone),
+        settings,
+        definition,
+        "sha",
+        NOW,
+    )
+    records = {
+        json.loads(r)["Antwort-ID"]: json.loads(r)
+        for r in landed.get_column("raw_record").drop_nulls()
+    }
+    assert records["A-10001"]["Eingangsdatum"] == "07.04.2026 06:53"
+    assert (
+        records["A-10002"]["Kommentar"]
+        == "Gebühr wurde doppelt abgebucht; Rückruf bitte unter [PHONE]"
+    )
+    assert "12345678" not in json.dumps(records)
