@@ -53,7 +53,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     Refused as the real run is (:func:`sources_only_refusal`), not planned as dates that
     would all fail."""
     from servicelens.storage.claims import in_flight_action
-    from servicelens.storage.runs import date_status, plan_backfill
+    from servicelens.storage.runs import backfill_plan, date_status
 
     if not days and not args.source:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
@@ -61,7 +61,8 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
 
     if not args.source and (refusal := sources_only_refusal(settings)):
         raise ValueError(refusal)
-    plan = plan_backfill([date_status(settings, d) for d in days], args.rerun, args.newest_first)
+    statuses = [date_status(settings, d) for d in days]
+    plan = backfill_plan(settings, statuses, args.rerun, args.newest_first, preview=True)
     planned = [
         {"date": str(p.day), "state": p.state, **in_flight_action(settings, p), "reason": p.reason}
         for p in plan
@@ -78,9 +79,15 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         f"{actions.count('held')} held by a live run" if "held" in actions else "",
         f"{actions.count('fail')} would fail at once: no export" if "fail" in actions else "",
     ]
-    skipped_failed = sum(bool(p.todo) for p in plan)
+    skipped_failed = sum(p.todo.startswith("its last run failed") for p in plan)
     if skipped_failed:
         extras.append(f"{skipped_failed} skipped though their last run failed (add --rerun failed)")
+    skipped_changed = sum(p.todo.startswith("its inputs changed") for p in plan)
+    if skipped_changed:
+        extras.append(
+            f"{skipped_changed} skipped though their inputs changed since their last run "
+            "(add --rerun changed)"
+        )
     extra = "; ".join(e for e in extras if e)
     print(line + (f" ({extra})" if extra else ""))
     return 0
@@ -126,13 +133,12 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from flows.pipeline import backfill, finished_rows, outcome_counts
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
-    from servicelens.storage.runs import date_status, plan_backfill
+    from servicelens.storage.runs import backfill_plan, date_status
 
     # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
     started = time.time()
-    to_run = sum(
-        p.run for p in plan_backfill([date_status(settings, d) for d in days], args.rerun, False)
-    )
+    statuses = [date_status(settings, d) for d in days]
+    to_run = sum(p.run for p in backfill_plan(settings, statuses, args.rerun))
     with (
         _said_on_terminal(),
         progress(
@@ -201,7 +207,9 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         "--rerun",
         choices=RERUN_POLICIES,
         default="missing",
-        help="missing: never published (default); failed: also last run failed; all: every date",
+        help="missing: never published (default); failed: also last run failed; changed: "
+        "never published, or inputs changed since the last run (a late or corrected export); "
+        "all: every date",
     )
     back.add_argument(
         "--dry-run",

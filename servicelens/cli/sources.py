@@ -261,9 +261,7 @@ def check_definition(
     }
 
 
-def named_in_reasons(
-    reasons: list[str], exported_as: dict[str, tuple[str, ...]]
-) -> dict[str, str]:
+def named_in_reasons(reasons: list[str], exported_as: dict[str, tuple[str, ...]]) -> dict[str, str]:
     """The canonical columns ``reasons`` name (``csat: (empty) missing`` names csat), each
     with the export's header(s) it was read from (``MappedExport.exported_as``, two joined
     with " + "), in the order they are first named; columns the export calls by the same

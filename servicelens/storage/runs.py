@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
@@ -30,7 +30,7 @@ DateState = Literal["missing", "failed", "completed"]
 Outcome = Literal["completed", "failed", "interrupted", "crashed"]
 #: Outcomes of runs that stopped before they finished: the date's state stays as it was.
 UNFINISHED = ("interrupted", "crashed")
-RerunPolicy = Literal["missing", "failed", "all"]
+RerunPolicy = Literal["missing", "failed", "changed", "all"]
 RERUN_POLICIES: tuple[str, ...] = get_args(RerunPolicy)
 #: The tables whose manifests say a date is published; BI reads these.
 MART_TABLES = ("feedback_scored", "daily_summary")
@@ -196,33 +196,69 @@ def idempotency_key(status: DateStatus) -> str:
 
 
 def plan_backfill(
-    statuses: Iterable[DateStatus], rerun: RerunPolicy, newest_first: bool = False
+    statuses: Iterable[DateStatus],
+    rerun: RerunPolicy,
+    newest_first: bool = False,
+    changed: Callable[[DateStatus], bool] | None = None,
 ) -> list[PlannedDate]:
     """Which dates a backfill runs: ``missing`` (default) runs dates never published,
-    ``failed`` also those whose last run failed, ``all`` runs every date."""
+    ``failed`` also those whose last run failed, ``changed`` those never published and those
+    whose inputs changed since their last run (a late or corrected export; failed dates only
+    if so), ``all`` runs every date.
+
+    ``changed`` (:func:`inputs_changed` bound to the settings) is needed by the ``changed``
+    policy; given with another, a published date it does not run whose inputs changed says
+    so in its ``todo`` (a dry run's plan), so a corrected export is never shown as "nothing
+    to do". Raises ValueError for an unknown policy, or ``changed`` without the function.
+    """
     if rerun not in RERUN_POLICIES:
         raise ValueError(f"--rerun {rerun!r}: choose one of {', '.join(RERUN_POLICIES)}")
+    if rerun == "changed" and changed is None:
+        raise ValueError("--rerun changed needs the inputs to compare (plan_backfill(changed=))")
     wanted: dict[str, set[str]] = {
         "missing": {"missing"},
         "failed": {"missing", "failed"},
+        "changed": {"missing"},
         "all": {"missing", "failed", "completed"},
     }
-    plan = [
-        PlannedDate(
-            s.day,
-            s.state,
-            s.state in wanted[rerun],
-            f"{s.state}, rerun={rerun}" + (f" ({s.detail})" if s.detail else ""),
-            idempotency_key(s),
-            _todo(s, s.state in wanted[rerun]),
+    plan = []
+    for s in statuses:
+        differs = changed is not None and s.state != "missing" and changed(s)
+        run = s.state in wanted[rerun] or (rerun == "changed" and differs)
+        reason = f"{s.state}, rerun={rerun}" + (f" ({s.detail})" if s.detail else "")
+        if differs:
+            reason += "; inputs changed since its last run"
+        plan.append(
+            PlannedDate(s.day, s.state, run, reason, idempotency_key(s), _todo(s, run, differs))
         )
-        for s in statuses
-    ]
     return sorted(plan, key=lambda p: p.day, reverse=newest_first)
 
 
-def _todo(status: DateStatus, run: bool) -> str:
-    if status.state == "failed" and not run:
+def backfill_plan(
+    settings: Settings,
+    statuses: Iterable[DateStatus],
+    rerun: RerunPolicy,
+    newest_first: bool = False,
+    preview: bool = False,
+) -> list[PlannedDate]:
+    """:func:`plan_backfill` for ``settings``' dates, comparing inputs where it is needed:
+    for ``--rerun changed``, and in a ``preview`` (a dry run), so a published date whose
+    export was corrected says so. Comparing hashes every published date's inputs, which a
+    real run of another policy does not need."""
+
+    def changed(status: DateStatus) -> bool:
+        return inputs_changed(settings, status)
+
+    compare = preview or rerun == "changed"
+    return plan_backfill(statuses, rerun, newest_first, changed if compare else None)
+
+
+def _todo(status: DateStatus, run: bool, differs: bool = False) -> str:
+    if run:
+        return ""
+    if differs:
+        return "its inputs changed since its last run: add --rerun changed to run it again"
+    if status.state == "failed":
         return "its last run failed: add --rerun failed to run it again"
     return ""
 

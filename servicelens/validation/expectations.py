@@ -625,9 +625,7 @@ def validate_survey_rows(
         )
         .otherwise(pl.lit(f"is missing or not a timestamp ({expected})"))
     )
-    raw = {*_raw_columns(frame).values(), "submitted_at_dst"} | (
-        {"timezone"} & set(frame.columns)
-    )
+    raw = {*_raw_columns(frame).values(), "submitted_at_dst"} | ({"timezone"} & set(frame.columns))
     return (
         failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")
         .with_columns(problem.alias("problem"))

@@ -334,3 +334,48 @@ def test_the_nightly_window_refuses_a_day_not_over_yet_without_an_alert(
     assert receiver.received == []
     assert sorted(settings.reports_dir.glob("*.html")) == reports
     assert sorted((Path(settings.data_dir) / "runs").rglob("*.json")) == records
+
+
+def test_a_corrected_export_shows_in_the_plan_and_rerun_changed_runs_it(
+    settings: Settings, first_backfill: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: a published date whose export was corrected was planned as
+    "completed ... nothing to do", and no policy but --rerun all would run it; outside the
+    nightly look-back nothing ever did. The dry run now says so, and --rerun changed runs
+    exactly the dates whose inputs changed since their last run."""
+    from servicelens.cli.main import main
+
+    corrected = DAYS[1]
+    surveys = settings.raw_day(corrected) / "surveys.csv"
+    original = surveys.read_bytes()  # the sample's exports are not all UTF-8
+    lines = original.splitlines()
+    argv = ["--data-dir", settings.data_dir, "backfill", "--start", str(START), "--end", str(END)]
+    # Settle every date first (earlier tests of this module re-deliver some).
+    assert main([*argv, "--rerun", "changed"]) in (0, 3)
+    capsys.readouterr()
+    try:
+        surveys.write_bytes(b"\n".join(lines[:-1]) + b"\n")  # the last response withdrawn
+        assert main([*argv, "--dry-run", "--json"]) == 0
+        plan = {r["date"]: r for r in json.loads(capsys.readouterr().out)}
+        assert plan[str(corrected)]["action"] == "skip"
+        assert plan[str(corrected)]["what_happens"] == (
+            "its inputs changed since its last run: add --rerun changed to run it again"
+        )
+        assert all(plan[str(d)]["what_happens"] == "nothing to do" for d in DAYS if d != corrected)
+        assert main([*argv, "--dry-run"]) == 0
+        assert "(1 skipped though their inputs changed since their last run (add --rerun " in (
+            capsys.readouterr().out
+        )
+        assert main([*argv, "--rerun", "changed", "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert [(r["day"], r["outcome"]) for r in rows] == [
+            (str(d), "completed" if d == corrected else "skipped") for d in DAYS
+        ]
+        assert read_manifest(settings.clean_dir, corrected)["counts"]["surveys_read"] == (
+            len(lines) - 2
+        )
+    finally:
+        surveys.write_bytes(original)
+    assert main([*argv, "--rerun", "changed", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["day"] for r in rows if r["outcome"] == "completed"] == [str(corrected)]
