@@ -55,7 +55,7 @@ def generate_task(
 ) -> dict[str, Any]:
     """Write deterministic synthetic exports for a date range into the raw zone."""
     with local_folder_for(settings.root) as out:
-        summary = generate(out, start, end, per_day, seed)
+        summary = generate(out, start, end, per_day, seed, timezone=settings.timezone)
     result = asdict(summary)
     result.pop("files", None)
     return {k: str(v) if isinstance(v, date) else v for k, v in result.items()}

@@ -550,3 +550,23 @@ def test_returns_and_earlier_contacts_share_the_customer_and_queue(
     earlier = linked.filter(~pl.col("is_return")).select(gap)["gap"]
     assert returns.min() == 1 and returns.max() == MAX_RETURN_GAP
     assert earlier.max() == -1 and earlier.min() >= -MAX_PRIOR_GAP
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [("Asia/Kolkata", date(2026, 11, 20)), ("America/New_York", date(2026, 3, 8))],
+)
+def test_the_sample_follows_the_business_timezone(tmp_path: Path, zone: str, day: date) -> None:
+    """Found by a trial: with SERVICELENS_TIMEZONE=Asia/Kolkata the generator still wrote
+    London days and London naive times, so a third of each date's rows belonged to the next
+    day in Kolkata and naive times were read 5 h 30 min off. Every kept row is now
+    submitted on its survey date in the business timezone (a day the clocks spring forward
+    included)."""
+    from servicelens.settings import Settings
+    from servicelens.stages import validate_day
+
+    generate(tmp_path, day, day, 400, 5, timezone=zone)
+    validated = validate_day(Settings(data_dir=str(tmp_path), timezone=zone), day, "t")
+    clean = validated.clean()
+    local_days = clean.get_column("submitted_at").dt.convert_time_zone(zone).dt.date()
+    assert clean.height > 350 and (local_days == day).all()

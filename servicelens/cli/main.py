@@ -181,7 +181,9 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             unit="day",
         ),
     ):
-        summary = generate(out, args.start, args.end, args.per_day, args.seed)
+        summary = generate(
+            out, args.start, args.end, args.per_day, args.seed, timezone=settings.timezone
+        )
     if args.json:
         _print({k: v for k, v in summary.__dict__.items() if k != "files"}, True)
         return 0

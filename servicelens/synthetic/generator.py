@@ -80,7 +80,8 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-#: The business's timezone: a survey "of day D" was submitted on D in this zone.
+#: The default business timezone: a survey "of day D" was submitted on D in this zone
+#: (``generate(timezone=...)`` takes the one the settings name).
 BUSINESS_TZ = "Europe/London"
 
 # --- reference data -----------------------------------------------------------------------
@@ -569,16 +570,25 @@ def _tod_seconds(rng: np.random.Generator, n: int, *, allow_after_midnight: bool
     return np.asarray(hour * 3600 + rng.integers(0, 3600, size=n), dtype=np.int64)
 
 
-def _local_to_utc(day: date, seconds: IntArray) -> pl.Series:
-    local = np.datetime64(day.isoformat(), "s") + seconds.astype("timedelta64[s]")
-    return (
-        pl.Series("t", local.astype("datetime64[us]"))
-        .dt.replace_time_zone(BUSINESS_TZ, ambiguous="earliest", non_existent="raise")
-        .dt.convert_time_zone("UTC")
+def _local_to_utc(day: date, seconds: IntArray, timezone: str) -> pl.Series:
+    """Local times of ``day`` (``seconds`` after its midnight in ``timezone``) in UTC. A time
+    the clocks skip (spring forward) is read an hour later, as a clock shows it."""
+    local = pl.Series(
+        "t",
+        (np.datetime64(day.isoformat(), "s") + seconds.astype("timedelta64[s]")).astype(
+            "datetime64[us]"
+        ),
     )
+    zoned = pl.coalesce(
+        local.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null"),
+        (local + timedelta(hours=1)).dt.replace_time_zone(
+            timezone, ambiguous="earliest", non_existent="null"
+        ),
+    )
+    return pl.select(zoned.dt.convert_time_zone("UTC").alias("t")).to_series()
 
 
-def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
+def _core_group(seed: int, day: date, group: int, n: int, timezone: str) -> pl.DataFrame:
     """Responses of survey day ``day`` whose interaction started ``group`` days earlier.
 
     ``group == _FILLER_GROUP`` makes interactions of ``day`` that get no survey. Returns the
@@ -620,7 +630,7 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
         start_day = day
     else:
         start_day = day - timedelta(days=group)
-    started_utc = _local_to_utc(start_day, start)
+    started_utc = _local_to_utc(start_day, start, timezone)
 
     # observed facts: noisy, partly missing views of the hidden ones
     breach = (
@@ -650,7 +660,7 @@ def _core_group(seed: int, day: date, group: int, n: int) -> pl.DataFrame:
         {
             "scenario": scen,
             "channel_idx": channel_idx.astype(np.int8),
-            "submitted_utc": _local_to_utc(day, submit),
+            "submitted_utc": _local_to_utc(day, submit, timezone),
             "interaction_id": _interaction_ids(day, group, n),
             "customer_id": _prefixed("C", plan.customer, 9),
             "agent_id": _prefixed("A", plan.agent, 4),
@@ -681,7 +691,12 @@ def _interaction_ids(day: date, group: int, n: int) -> pl.Series:
 
 
 def _history_contacts(
-    seed: int, origin: date, groups: Sequence[tuple[date, int, int]], *, earlier: bool
+    seed: int,
+    origin: date,
+    groups: Sequence[tuple[date, int, int]],
+    *,
+    earlier: bool,
+    timezone: str,
 ) -> pl.DataFrame:
     """Unsurveyed contacts by the customers of the contacts that started on ``origin``, with
     the same queue: their returns (``-R``, on a later day) or, with ``earlier``, the earlier
@@ -734,7 +749,7 @@ def _history_contacts(
         "scenario",
         "customer_id",
         (pl.lit(origin) + pl.duration(days=pl.col("days"))).alias("lands_on"),
-        _local_to_utc(origin, start).alias("started_utc"),
+        _local_to_utc(origin, start, timezone).alias("started_utc"),
         pl.Series("agent_id", _prefixed("A", agent, 4)),
         pl.Series("wait_seconds", np.round(wait, 1)),
         pl.Series("handle_seconds", np.round(np.clip(handle, 20.0, 2 * 3600.0), 1)),
@@ -1335,6 +1350,7 @@ def _survey_day(
     legacy: bool,
     lost_interactions: set[str],
     interaction_injected: pl.DataFrame,
+    timezone: str,
 ) -> _DayStats:
     """Write surveys, audits and truth of survey day ``day`` from its three response groups."""
     frame = pl.concat(groups, how="vertical").sort("submitted_utc", maintain_order=True)
@@ -1417,7 +1433,7 @@ def _survey_day(
     idx = np.flatnonzero(ts_offset & (ts_mode == 1))
     submitted_at = overwrite(submitted_at, idx, utc.gather(idx).dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
     idx = np.flatnonzero(ts_offset & (ts_mode == 2))
-    naive = utc.gather(idx).dt.convert_time_zone(BUSINESS_TZ).dt.to_string("%Y-%m-%dT%H:%M:%S")
+    naive = utc.gather(idx).dt.convert_time_zone(timezone).dt.to_string("%Y-%m-%dT%H:%M:%S")
     submitted_at = overwrite(submitted_at, idx, naive)
     idx = where("timestamp_future")
     future = (utc.gather(idx) + timedelta(days=365)).dt.to_string(_CANONICAL_TS)
@@ -1609,7 +1625,13 @@ def _survey_day(
 
 
 def _interaction_file(
-    out_dir: Path, seed: int, day: date, parts: Sequence[pl.DataFrame], *, mess: bool
+    out_dir: Path,
+    seed: int,
+    day: date,
+    parts: Sequence[pl.DataFrame],
+    *,
+    mess: bool,
+    timezone: str,
 ) -> tuple[set[str], pl.DataFrame, int]:
     """Write raw/<day>/interactions.jsonl; return malformed ids, their injected rows, line count."""
     codes = {i: s.policy_code for i, s in enumerate(SCENARIOS)}
@@ -1625,7 +1647,7 @@ def _interaction_file(
             else pl.col("scenario").replace_strict(queues, return_dtype=pl.String).alias("queue")
             if c == "queue"
             else pl.col("started_utc")
-            .dt.convert_time_zone(BUSINESS_TZ)
+            .dt.convert_time_zone(timezone)
             .dt.to_string("%Y-%m-%dT%H:%M:%S%:z")
             .alias("started_at")
             if c == "started_at"
@@ -1711,6 +1733,7 @@ def generate(
     *,
     mess: bool = True,
     legacy_encoding_day: int | None = 1,
+    timezone: str = BUSINESS_TZ,
 ) -> GenerationSummary:
     """Write synthetic raw exports and their truth for survey days ``start``..``end``.
 
@@ -1718,7 +1741,9 @@ def generate(
     Interaction files are also written for the two days before ``start``, because surveys
     refer to interactions that started up to two days earlier. ``legacy_encoding_day`` is the
     0-based index of the day whose surveys.csv is written in cp1252 (``None``: never; ignored
-    when ``mess`` is False). Same arguments give byte-identical files.
+    when ``mess`` is False). ``timezone`` is the business timezone (``SERVICELENS_TIMEZONE``):
+    a survey of day D is submitted on D there, and naive times are its local times. Same
+    arguments give byte-identical files.
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}; pass start <= end")
@@ -1739,7 +1764,7 @@ def generate(
 
     def group(d: date, k: int) -> pl.DataFrame:
         if (d, k) not in cache:
-            cache[(d, k)] = _core_group(seed, d, k, int(sizes(d)[k]))
+            cache[(d, k)] = _core_group(seed, d, k, int(sizes(d)[k]), timezone)
         return cache[(d, k)]
 
     def started_on(x: date) -> list[tuple[date, int, int]]:
@@ -1759,7 +1784,9 @@ def generate(
         origins += [(x + timedelta(days=g), True) for g in range(1, MAX_PRIOR_GAP + 1)]
         for key in origins:
             if key not in history:
-                history[key] = _history_contacts(seed, key[0], started_on(key[0]), earlier=key[1])
+                history[key] = _history_contacts(
+                    seed, key[0], started_on(key[0]), earlier=key[1], timezone=timezone
+                )
         for key in list(history):
             if key not in origins:
                 del history[key]
@@ -1773,9 +1800,11 @@ def generate(
     for offset in range(-2, n_days):
         x = start + timedelta(days=offset)
         parts = [group(x, 0), group(x + timedelta(days=1), 1), group(x + timedelta(days=2), 2)]
-        parts.append(_core_group(seed, x, _FILLER_GROUP, n_filler))
+        parts.append(_core_group(seed, x, _FILLER_GROUP, n_filler, timezone))
         parts.extend(history_landing_on(x))
-        lost[x], file_injected, height = _interaction_file(out_dir, seed, x, parts, mess=mess)
+        lost[x], file_injected, height = _interaction_file(
+            out_dir, seed, x, parts, mess=mess, timezone=timezone
+        )
         totals["interactions"] += height
         files.append(f"raw/{x:%Y-%m-%d}/interactions.jsonl")
         if offset < 0:
@@ -1794,6 +1823,7 @@ def generate(
                 | lost[x - timedelta(days=1)]
                 | lost[x - timedelta(days=2)],
                 interaction_injected=file_injected,
+                timezone=timezone,
             )
             files.extend(stats.files)
             totals["surveys"] += stats.surveys
