@@ -309,8 +309,13 @@ def _preview_text(preview: dict[str, Any]) -> str:
         if labels["unmapped"]:
             lines.append(unmapped_labels_text(labels["unmapped"]))
     if preview["quarantined"]:
-        lines += ["", "would be quarantined:"]
-        for row in preview["quarantined"]:
+        quarantined = preview["quarantined"]
+        plural = "" if len(quarantined) == 1 else "s"
+        lines += ["", f"would be quarantined: {len(quarantined):,} row{plural}"]
+        if len(quarantined) > QUARANTINE_PREVIEW:
+            lines += ["by kind of reason (a row may have several):", _kinds_text(quarantined)]
+            lines.append(f"the first {QUARANTINE_PREVIEW} (--json lists every row):")
+        for row in quarantined[:QUARANTINE_PREVIEW]:
             # A record that could not be split into fields has no id to show (not "no id").
             label = f" ({row['record_id']})" if row["record_id"] else ""
             lines.append(f"  line {row['source_line']}{label}: " + "; ".join(row["reasons"]))
@@ -319,6 +324,34 @@ def _preview_text(preview: dict[str, Any]) -> str:
             lines += [f"  {c}: {h!r}" for c, h in preview["export_columns"].items()]
     lines += ["", "nothing was written"]
     return "\n".join(lines)
+
+
+#: Quarantined rows ``sources check`` lists one by one; more are counted by kind of reason.
+QUARANTINE_PREVIEW = 20
+
+
+def _kinds_text(quarantined: list[dict[str, Any]]) -> str:
+    """The quarantined rows (``source_line``, ``reasons``) counted by kind of reason and
+    column (``servicelens.validation.reasons``), most rows first."""
+    import polars as pl
+
+    from servicelens.validation.reasons import reasons_by_kind
+
+    frame = pl.DataFrame(
+        {
+            "source": [""] * len(quarantined),
+            "feed": ["surveys"] * len(quarantined),
+            "reasons": [row["reasons"] for row in quarantined],
+        },
+        schema={"source": pl.String, "feed": pl.String, "reasons": pl.List(pl.String)},
+    )
+    kinds = reasons_by_kind(frame).select("rows", "column", "kind")
+    return table(
+        [
+            {"rows": f"{r['rows']:,}", "column": r["column"] or "", "kind": r["kind"]}
+            for r in kinds.to_dicts()
+        ]
+    )
 
 
 def _short(value: object, width: int = 40) -> object:

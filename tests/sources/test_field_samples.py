@@ -511,7 +511,7 @@ def test_sources_check_names_the_export_columns_its_reasons_name(
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.split("would be quarantined:\n")[1].split("\n\nnothing was written")[0] == (
+    assert out.split("would be quarantined: 1 row\n")[1].split("\n\nnothing was written")[0] == (
         "  line 9 (A-10007): submitted_at: '29.03.2026 02:30' does not exist in "
         "Europe/Berlin: the clocks went forward over it (daylight saving); it was not "
         "shifted. Ask for times with a UTC offset\n\n"
@@ -539,3 +539,33 @@ def test_columns_named_by_reasons_leave_out_what_the_export_calls_the_same() -> 
         "submitted_at": "Date + Time",
         "nps": "Q2",
     }
+
+
+def test_sources_check_counts_many_quarantined_rows_by_reason_and_lists_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial at scale: a 200k-row Qualtrics export printed 33,354 lines, one per
+    quarantined row, with no summary."""
+    import json
+
+    from servicelens.cli import sources
+    from servicelens.cli.main import main
+
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    header, rows = lines[:3], lines[3:]
+    many = [r.replace("R_", f"R_{i:03d}", 1) for i in range(12) for r in rows]
+    export = tmp_path / "many.csv"
+    export.write_text("\n".join([*header, *many]) + "\n", encoding="utf-8")
+    definition = str(DEFINITIONS / "qualtrics-acme.toml")
+    assert (
+        main(["--data-dir", str(tmp_path / "d"), "sources", "check", definition, str(export)]) == 0
+    )
+    out = capsys.readouterr().out.split("would be quarantined: ")[1]
+    listed = [line for line in out.splitlines() if line.startswith("  line ")]
+    assert len(listed) == sources.QUARANTINE_PREVIEW
+    assert out.startswith("24 rows\nby kind of reason (a row may have several):\n")
+    assert f"the first {sources.QUARANTINE_PREVIEW} (--json lists every row):" in out
+    argv = ["--data-dir", str(tmp_path / "d"), "sources", "check", definition, str(export)]
+    assert main([*argv, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["quarantined"]) == 24
