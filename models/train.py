@@ -273,6 +273,22 @@ def _usable(frame: pl.DataFrame, what: str) -> None:
         raise ValueError(f"{what} labels must be one of {ROOT_CAUSES}; found {unknown}")
 
 
+def _two_of_each(frame: pl.DataFrame, what: str) -> None:
+    """Raise ValueError, with the counts, unless ``frame`` holds at least two labelled rows
+    of each root cause: stratified cross-validation needs two of each to split."""
+    labels = frame.get_column("root_cause")
+    counts = {cause: int((labels == cause).sum()) for cause in ROOT_CAUSES}
+    if min(counts.values()) >= 2:
+        return
+    held = " and ".join(f"{n:,} {cause}" for cause, n in counts.items())
+    missing = [cause for cause, n in counts.items() if n == 0]
+    none = f" (no audit says {missing[0]})" if len(missing) == 1 else ""
+    raise ValueError(
+        f"training needs at least two audits of each root cause in {what}; it holds {held}"
+        f"{none}. Audit more negative responses, of both kinds"
+    )
+
+
 def train_root_cause_model(
     labelled: pl.DataFrame,
     seed: int = 7,
@@ -294,6 +310,7 @@ def train_root_cause_model(
     candidate's validation scores; ``metrics["timing"]`` CPU seconds per step.
     """
     _usable(labelled, "labelled")
+    _two_of_each(labelled, "the labelled rows")
     extra = facts_only if facts_only is not None and facts_only.height else None
     if extra is not None:
         _usable(extra, "facts-only")
@@ -301,6 +318,7 @@ def train_root_cause_model(
     dated = labelled
     train, test = time_split(dated)
     cutoff = test.get_column("survey_date").min()
+    _two_of_each(train, f"the training slice (survey dates before {cutoff!s}; the later test)")
     extra_train = None if extra is None else extra.filter(pl.col("survey_date") < cutoff)
     y_train = labels_to_target(train.get_column("root_cause"))
     y_test = labels_to_target(test.get_column("root_cause"))

@@ -244,3 +244,32 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert shown[0].startswith(f"{second['version']} (champion), source surveys, design ")
     assert shown[2] == f"training's decision: {second['decision']}"
     assert shown[5].startswith("skill over chance: yes (out-of-fold roc_auc ")
+
+
+def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) -> None:
+    """Found by a QA lead's trial: one-class audits and six audits split unevenly across
+    dates both got "cross-validation needs at least two labelled rows of each root cause",
+    with no counts and no slice named."""
+    perceived = labelled.filter(pl.col("root_cause") == "perceived")
+    with pytest.raises(ValueError) as one_class:
+        train_root_cause_model(perceived, seed=3, cv_folds=3)
+    assert str(one_class.value) == (
+        "training needs at least two audits of each root cause in the labelled rows; it holds "
+        f"{perceived.height:,} perceived and 0 policy_failure (no audit says policy_failure). "
+        "Audit more negative responses, of both kinds"
+    )
+    # Two failures overall, both on the last date, which the time split tests on.
+    last = labelled.get_column("survey_date").max()
+    failures = labelled.filter(
+        (pl.col("root_cause") == "policy_failure") & (pl.col("survey_date") == last)
+    ).head(2)
+    few = pl.concat([perceived.head(40), failures])
+    with pytest.raises(ValueError) as sliced:
+        train_root_cause_model(few, seed=3, cv_folds=3)
+    assert str(sliced.value).startswith(
+        "training needs at least two audits of each root cause in the training slice (survey "
+        "dates before "
+    )
+    assert "; it holds " in str(sliced.value) and " and 0 policy_failure (no audit says " in str(
+        sliced.value
+    )
