@@ -1026,7 +1026,8 @@ def render_report(
         f"<title>servicelens run report {now:%Y-%m-%d %H:%M} UTC</title>"
         f"<style>{_CSS}</style>{page_head()}</head><body>"
         "<h1>servicelens run report</h1>"
-        f"<p class='meta'>Written {now:%Y-%m-%d %H:%M:%S} UTC by run "
+        f"<p class='meta'>Written {now:%Y-%m-%d %H:%M:%S} UTC "
+        f"({_local(now, settings.timezone)}) by run "
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
@@ -1034,6 +1035,14 @@ def render_report(
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline)
+
+
+def _local(moment: datetime, timezone: str) -> str:
+    """``moment`` in the business timezone, for the person reading the report
+    (``2026-12-02 08:44 Asia/Kolkata``)."""
+    from zoneinfo import ZoneInfo
+
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} {timezone}"
 
 
 def _scored_by_others(inputs: _Inputs) -> str:

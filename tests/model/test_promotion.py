@@ -232,7 +232,12 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
         f"dates run from now on. To score them with it: servicelens backfill --start {START} "
         f"--end {START + timedelta(days=1)} --rerun all\n"
     )
-    html, _ = render_report(settings, None, datetime.now(UTC))
+    html, _ = render_report(settings, None, datetime(2026, 12, 2, 3, 14, 5, tzinfo=UTC))
+    # Found by a trial: the time was given in UTC only; the business timezone's too now.
+    assert "Written 2026-12-02 03:14:05 UTC (2026-12-02 03:14 Europe/London) by run" in html
+    kolkata = Settings(data_dir=str(data), timezone="Asia/Kolkata")
+    html_kolkata, _ = render_report(kolkata, None, datetime(2026, 12, 2, 3, 14, 5, tzinfo=UTC))
+    assert "03:14:05 UTC (2026-12-02 08:44 Asia/Kolkata)" in html_kolkata
     assert (
         f"champion <code>{second['version']}</code>; the marts were scored by "
         f"<code>{first['version']}</code>" in html
