@@ -33,6 +33,7 @@ from servicelens.ingest.mapping import (
     MappedExport,
     delimiter_hint,
     map_export,
+    parse_options,
     read_export,
 )
 from servicelens.ingest.readers import (
@@ -70,7 +71,6 @@ from servicelens.validation.expectations import (
 from transforms.clean import (
     ROW_COUNT_COLUMNS,
     ROW_NUMBER_COLUMNS,
-    ParseOptions,
     contacts_from_responses,
     is_negative,
     join_interactions,
@@ -930,18 +930,8 @@ def _typed(rows: pl.DataFrame, settings: Settings, definition: SourceDefinition)
     the comment's language where the export states none."""
     pieces = []
     for (zone,), group in rows.group_by("timezone", maintain_order=True):
-        options = ParseOptions(
-            timezone=str(zone or definition.timezone or settings.timezone),
-            business_timezone=settings.timezone,
-            formats={
-                c: r.formats
-                for c in ("submitted_at", "delivered_at", "started_at")
-                if (r := definition.columns.get(c)) and r.formats
-            },
-            ambiguous="earliest" if definition.ambiguous_times == "earliest" else "null",
-            decimal_comma=definition.read.decimal_comma,
-            thousands=definition.read.thousands,
-            units={c: r.unit for c, r in definition.columns.items() if r.unit},
+        options = parse_options(
+            definition, str(zone or definition.timezone or settings.timezone), settings.timezone
         )
         pieces.append(normalise_surveys(group, settings.timezone, None, options))
     # As for the sample: the export's language where it states one (Qualtrics'

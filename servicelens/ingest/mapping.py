@@ -91,6 +91,12 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
+#: A time-of-day cell as calamine writes it: on Excel's epoch day (1899-12-30 or -31).
+_EXCEL_TIME_OF_DAY = r"^1899-12-3[01] (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$"
+#: A date cell as calamine writes it: the date at midnight.
+_EXCEL_DATE = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"
+
+
 def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> RawRead:
     """Read one sheet of an .xlsx workbook (polars with the fastexcel/calamine engine) as
     text; a row's ``source_line`` is its row number in the sheet."""
@@ -128,7 +134,9 @@ def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> 
             "export the sheet as CSV"
         ) from error
     assert isinstance(grid, pl.DataFrame)
-    grid = grid.select(pl.all().cast(pl.String))
+    # calamine writes a time-of-day cell (Excel's h:mm:ss) as that time on its 1899 epoch
+    # day: it is the time alone, as the definition's unit or a date + time pair reads it.
+    grid = grid.select(pl.all().cast(pl.String).str.replace(_EXCEL_TIME_OF_DAY, "$1"))
     rows = grid.rows()
     blank = [all(v is None or str(v).strip() == "" for v in row) for row in rows]
     dialect = definition.read.dialect
@@ -319,16 +327,31 @@ class MappedExport:
 
     def parse_options(self, business_timezone: str) -> ParseOptions:
         """How :func:`transforms.clean.normalise_surveys` types this export's text."""
-        rules = self.definition.columns
-        return ParseOptions(
-            timezone=self.timezone,
-            business_timezone=business_timezone,
-            formats={c: r.formats for c in TIMESTAMP_COLUMNS if (r := rules.get(c)) and r.formats},
-            ambiguous="earliest" if self.definition.ambiguous_times == "earliest" else "null",
-            decimal_comma=self.definition.read.decimal_comma,
-            thousands=self.definition.read.thousands,
-            units={c: r.unit for c, r in rules.items() if r.unit},
-        )
+        return parse_options(self.definition, self.timezone, business_timezone)
+
+
+def parse_options(
+    definition: SourceDefinition, timezone: str, business_timezone: str
+) -> ParseOptions:
+    """How :func:`transforms.clean.normalise_surveys` types text mapped by ``definition``,
+    its naive times read in ``timezone``.
+
+    A workbook's date and time cells reach the text as ISO (``2026-03-29 00:59:00``; see
+    :func:`read_xlsx_with_lines`) whatever format Excel shows them in, so for an xlsx source
+    ISO 8601 is tried after the formats the definition declares (for text cells)."""
+    rules = definition.columns
+    formats = {c: r.formats for c in TIMESTAMP_COLUMNS if (r := rules.get(c)) and r.formats}
+    if definition.read.format == "xlsx":
+        formats = {c: f if "iso" in f else (*f, "iso") for c, f in formats.items()}
+    return ParseOptions(
+        timezone=timezone,
+        business_timezone=business_timezone,
+        formats=formats,
+        ambiguous="earliest" if definition.ambiguous_times == "earliest" else "null",
+        decimal_comma=definition.read.decimal_comma,
+        thousands=definition.read.thousands,
+        units={c: r.unit for c, r in rules.items() if r.unit},
+    )
 
 
 def _resolve(group: tuple[str, ...], index: dict[str, str], header: list[str]) -> str | None:
@@ -466,6 +489,9 @@ def map_export(
             read_from.append(column)
             parts.append(_text(column, definition, rule.missing))
         exported_as[name] = tuple(read_from)
+        if len(parts) > 1 and read.encoding == "xlsx":
+            # A date cell joined to a time cell: the date alone (not "... 00:00:00 00:59:00").
+            parts = [part.str.replace(_EXCEL_DATE, "$1") for part in parts]
         value = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=" ")
         if rule.values:
             keys = list(rule.values)

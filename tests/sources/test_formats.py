@@ -748,3 +748,60 @@ def test_a_raw_record_keeps_its_times_and_ids_and_loses_personal_data(tmp_path: 
         == "Gebühr wurde doppelt abgebucht; Rückruf bitte unter [PHONE]"
     )
     assert "12345678" not in json.dumps(records)
+
+
+def test_a_workbook_with_date_and_time_cells_reads_them_as_the_sheet_shows_them(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a call-centre log saved as a workbook with real Date and Time cells
+    (dd/mm/yyyy, h:mm:ss) quarantined every row. calamine writes a date cell as
+    '2026-03-29 00:00:00' and a time cell as '1899-12-31 00:59:00', so the joined time read
+    '2026-03-29 00:00:00 1899-12-31 00:59:00' and a talk time '1899-12-31 00:05:03'."""
+    from datetime import time
+
+    import xlsxwriter
+
+    target = tmp_path / "calls.xlsx"
+    book = xlsxwriter.Workbook(str(target))
+    sheet = book.add_worksheet("Calls")
+    day, clock = (
+        book.add_format({"num_format": "dd/mm/yyyy"}),
+        book.add_format({"num_format": "h:mm:ss"}),
+    )
+    sheet.write_row(0, 0, ["Call Id", "Date", "Time", "AvgTalkDuration", "Satisfaction"])
+    calls = [
+        ("ID1", datetime(2026, 3, 28), time(23, 59), time(0, 5, 3), 1),
+        ("ID2", datetime(2026, 3, 29), time(1, 30), time(1, 2, 0), 2),  # the clocks skip it
+        ("ID3", datetime(2026, 6, 30), time(23, 30), time(0, 0, 45), 5),
+    ]
+    for row, (call, on, at, talk, rating) in enumerate(calls, start=1):
+        sheet.write_string(row, 0, call)
+        sheet.write_datetime(row, 1, on, day)
+        sheet.write_datetime(row, 2, at, clock)
+        sheet.write_datetime(row, 3, talk, clock)
+        sheet.write_number(row, 4, rating)
+    book.close()
+    definition = tmp_path / "calls.toml"
+    definition.write_text(
+        'name = "calls"\ntimezone = "Europe/London"\n[read]\nformat = "xlsx"\n[columns]\n'
+        'response_id = "Call Id"\n'
+        'submitted_at = { columns = ["Date", "Time"], format = "%d/%m/%Y %H:%M:%S" }\n'
+        'channel = { value = "phone" }\nhandle_seconds = { column = "AvgTalkDuration", '
+        'unit = "h:mm:ss" }\ncsat = "Satisfaction"\n'
+    )
+    got = ingest_export(
+        load_definition(definition), target, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    rows = {r["response_id"]: r for r in got.clean.iter_rows(named=True)}
+    assert rows["ID1"]["submitted_at"] == datetime(2026, 3, 28, 23, 59, tzinfo=UTC)
+    assert rows["ID1"]["handle_seconds"] == 303.0
+    # 23:30 BST is 22:30 UTC, still 30 June in London.
+    assert rows["ID3"]["submitted_at"] == datetime(2026, 6, 30, 22, 30, tzinfo=UTC)
+    assert rows["ID3"]["survey_date"] == date(2026, 6, 30) and rows["ID3"]["handle_seconds"] == 45
+    assert got.quarantine.get_column("reasons").to_list() == [
+        [
+            "submitted_at: '2026-03-29 01:30:00' does not exist in Europe/London: the clocks "
+            "went forward over it (daylight saving); it was not shifted. Ask for times with a "
+            "UTC offset"
+        ]
+    ]
