@@ -176,6 +176,22 @@ def parsed_timestamp(
     return pl.coalesce(with_offset, local.dt.convert_time_zone("UTC")).alias(column)
 
 
+def dating_timestamp(column: str, timezone: str, formats: tuple[str, ...] = ()) -> pl.Expr:
+    """:func:`parsed_timestamp` for dating a row only (the partition it lands in): a naive
+    time the clocks skip in ``timezone`` is read an hour later instead of null, so its row
+    lands on the day it names. The row is still quarantined for it
+    (:func:`local_time_problem`); dated by its delivery instead, each re-delivery of the
+    export landed it in another partition, where the newer copy could not supersede it."""
+    with_offset, naive = _naive_and_offset(column, formats)
+    zoned = [
+        (naive + pl.duration(hours=shift)).dt.replace_time_zone(
+            timezone, ambiguous="earliest", non_existent="null"
+        )
+        for shift in (0, 1)
+    ]
+    return pl.coalesce(with_offset, pl.coalesce(zoned).dt.convert_time_zone("UTC")).alias(column)
+
+
 def local_time_problem(
     column: str, timezone: str, formats: tuple[str, ...] = (), ambiguous: str = "null"
 ) -> pl.Expr:

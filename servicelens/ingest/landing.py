@@ -56,7 +56,7 @@ from servicelens.storage.partitions import (
     write_partition,
 )
 from servicelens.validation.expectations import CLOCK_SKEW
-from transforms.clean import parsed_timestamp
+from transforms.clean import dating_timestamp
 from transforms.pii import redact_pii
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
 
@@ -162,8 +162,8 @@ def landed_rows(
     )
     options = mapped.parse_options(settings.timezone)
     delivered_on = landed_at.astimezone(_zone(settings.timezone)).date()
-    submitted = parsed_timestamp(
-        "submitted_at", options.timezone, options.formats.get("submitted_at", ()), "earliest"
+    submitted = dating_timestamp(
+        "submitted_at", options.timezone, options.formats.get("submitted_at", ())
     )
     # A row submitted after its delivery was landed (a month-first date read day-first, a
     # clock set wrong) is rejected, dated by its delivery: in the partition of a date still

@@ -93,3 +93,28 @@ def test_deliveries_land_per_date_and_late_rows_reprocess_their_date(
     assert con.execute("SELECT source, record_id FROM quarantine").fetchall() == [
         ("pwc-call-centre", "ID0002")
     ]
+
+
+def test_a_time_the_clocks_skip_lands_on_its_own_day_so_a_redelivery_supersedes_it(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a row at 01:30 on the night the clocks went forward could not be
+    dated, so it landed in its delivery date's partition; each re-delivery landed it in
+    another, where the newer copy never superseded it, and every one was quarantined again
+    (each publishing a partition of only that row). It lands on the day it names."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition = load_definition(str(DEFINITION))
+    source = base.for_source(definition.name, str(DEFINITION))
+    gap = "ID0100,Eli,29/03/2026,01:30:00,Technical Support,Y,Y,12,0:05:03,{}\r\n"
+    first, second = tmp_path / "calls-1.csv", tmp_path / "calls-2.csv"
+    first.write_bytes((HEADER + gap.format(2)).encode())
+    second.write_bytes((HEADER + gap.format(4)).encode())
+    landed_first = land_delivery(source, definition, first, datetime(2026, 4, 1, 9, tzinfo=UTC))
+    landed_second = land_delivery(source, definition, second, datetime(2026, 4, 2, 9, tzinfo=UTC))
+    assert list(landed_first.periods) == list(landed_second.periods) == [date(2026, 3, 29)]
+    assert read_partition(source.landed_dir, date(2026, 3, 29)).height == 2
