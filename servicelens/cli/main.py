@@ -529,6 +529,31 @@ def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> No
             refuse_future(value, settings.timezone, f"--{option}")
 
 
+def _warn_of_another_timezone(args: argparse.Namespace, settings: Settings) -> None:
+    """Before a command that processes dates: warn (stderr) when the data directory's
+    newest partitions were processed in another business timezone than this command's
+    (``SERVICELENS_TIMEZONE`` changed, or a shell without it): its dates would mix two
+    timezones' days and local times. A warning, not a refusal: moving a directory to
+    another timezone is rerunning every date in it."""
+    processes = args.command in PROCESSES_SURVEY_DATES or (
+        args.command == "sources" and getattr(args, "action", None) in ("run", "demo")
+    )
+    if not processes:
+        return
+    from servicelens.storage.runs import timezones_on_record
+
+    for manifest, zone in timezones_on_record(settings).items():
+        print(
+            f"servicelens: warning: {manifest} was processed in business timezone {zone}, "
+            f"and this command runs in {settings.timezone} (SERVICELENS_TIMEZONE): the "
+            "dates it runs would be read in another timezone's days and local times than "
+            f"the others. Set SERVICELENS_TIMEZONE={zone}; or, to move the directory to "
+            f"{settings.timezone}, run every date again (backfill --rerun all, and each "
+            "source's with --source)",
+            file=sys.stderr,
+        )
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is the whole story (file, line, column, value, what to do):
     shown as one line, exit status 2."""
@@ -577,6 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         _refuse_unrunnable_dates(args, settings)
+        _warn_of_another_timezone(args, settings)
         if args.command in PSEUDONYMISES_AGENTS or getattr(args, "action", None) == "run":
             settings.refuse_a_second_agent_key()
     except (SurveyDateError, ValueError) as error:

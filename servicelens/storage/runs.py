@@ -433,3 +433,32 @@ def flag_sentence(flag: dict[str, Any]) -> str:
         f"were policy failures; normal range {low:.0%}-{high:.0%} "
         f"(history {flag['baseline_share']:.0%})."
     )
+
+
+def timezones_on_record(settings: Settings) -> dict[str, str]:
+    """Where the data directory's dates were processed in another business timezone than
+    ``settings.timezone`` (``SERVICELENS_TIMEZONE``): for the sample and each configured
+    source, the newest clean partition's manifest path -> the timezone it records.
+
+    A date's "yesterday", its rows' survey dates and its naive times all follow the
+    timezone; a directory processed partly in one and partly in another mixes them without
+    a word. Empty when every newest manifest agrees (or none records one)."""
+    from servicelens.storage.partitions import MANIFEST_FILE
+
+    tables: list[DataPath] = [settings.root / "clean" / "responses"]
+    sources = settings.root / "sources"
+    if sources.exists():
+        tables += sorted(
+            (p / "clean" / "responses" for p in sources.iterdir() if p.is_dir()), key=str
+        )
+    found: dict[str, str] = {}
+    for table in tables:
+        if not table.exists():
+            continue
+        manifests: list[DataPath] = sorted(table.glob(f"survey_date=*/{MANIFEST_FILE}"), key=str)
+        if not manifests:
+            continue
+        recorded = json.loads(manifests[-1].read_text()).get("timezone")
+        if recorded and recorded != settings.timezone:
+            found[str(manifests[-1])] = str(recorded)
+    return found

@@ -88,3 +88,35 @@ def test_inputs_are_the_same_files_with_the_same_bytes_however_the_root_is_spell
     )
     assert not same_inputs(None, recorded)
     assert not same_inputs(recorded, {"data/raw/2026-10-01/a.jsonl": "1"})
+
+
+def test_a_command_warns_when_the_directory_was_processed_in_another_timezone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: running a directory built in Europe/London with
+    SERVICELENS_TIMEZONE=Asia/Kolkata re-read its naive times 5 h 30 min off and dated
+    rows by Kolkata's days beside London's, without a word."""
+    import json
+
+    from servicelens.cli.main import main
+
+    for table in ("clean/responses", "sources/calls/clean/responses"):
+        folder = tmp_path / table / "survey_date=2026-11-01"
+        folder.mkdir(parents=True)
+        (folder / "_manifest.json").write_text(json.dumps({"timezone": "Europe/London"}))
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", "2026-11-01", "--end",
+            "2026-11-01", "--dry-run"]  # fmt: skip
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "Europe/London")
+    assert main(argv) == 0
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "Asia/Kolkata")
+    assert main(argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(
+        f"servicelens: warning: {tmp_path}/clean/responses/survey_date=2026-11-01/_manifest.json "
+        "was processed in business timezone Europe/London, and this command runs in "
+        "Asia/Kolkata (SERVICELENS_TIMEZONE)"
+    )
+    assert "Set SERVICELENS_TIMEZONE=Europe/London" in warnings[0]
+    assert "sources/calls/clean/responses" in warnings[1]
