@@ -46,7 +46,7 @@ def _modified(path: DataPath) -> float:
 @contextmanager
 def progress(
     description: str,
-    total: int,
+    total: int | None,
     count_done: Callable[[], int],
     enabled: bool = True,
     unit: str = "step",
@@ -55,7 +55,8 @@ def progress(
     """Show a progress bar for the work inside the ``with`` block.
 
     ``count_done`` is polled from a thread; it must be cheap and must not raise. The bar is
-    shown only when ``enabled`` and stderr is a terminal.
+    shown only when ``enabled`` and stderr is a terminal. With ``total`` None (not known
+    before the work finds it) it counts, with the time elapsed.
     """
     if not enabled or not sys.stderr.isatty():
         yield
@@ -72,13 +73,16 @@ def progress(
         nrows=size.lines,
         # Progress is polled, so tqdm's rate would be jumps per poll: show elapsed and ETA.
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit}s "
-        "[{elapsed}<{remaining}]",
+        "[{elapsed}<{remaining}]"
+        if total is not None
+        else "{desc}: {n_fmt} {unit}s done [{elapsed}]",
     )
+    ceiling = total if total is not None else sys.maxsize
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.wait(poll_seconds):
-            done = min(total, count_done())
+            done = min(ceiling, count_done())
             if done != bar.n:
                 bar.n = done
                 bar.refresh()
@@ -90,7 +94,7 @@ def progress(
     finally:
         stop.set()
         watcher.join(timeout=2)
-        bar.n = min(total, count_done())
+        bar.n = min(ceiling, count_done())
         bar.refresh()
         bar.close()
 
