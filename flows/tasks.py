@@ -34,10 +34,10 @@ from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
 from servicelens.stages import (
     ValidatedDay,
+    audited_ids,
     load_clean,
     publish_clean,
     publish_marts,
-    read_audits,
     source_definition,
     validate_day,
     with_model_attributes,
@@ -154,7 +154,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     warning = early_warning(settings, day, scored, version, rescore)
     if warning["flags"]:
         get_run_logger().warning("%s: early warning: %s", day, describe_flags(warning))
-    audited = read_audits(settings, [day]).get_column("response_id")
+    audited = audited_ids(settings, day)
     doubts = read_out_of_fold(settings.models_dir, version) if version else None
     to_review = review_queue(scored, audited, doubts, threshold, version)
     if drift and drift["flagged"]:

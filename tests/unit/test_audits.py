@@ -133,3 +133,21 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "in the clean layer, 1 of responses that are not negative, 1 set aside (root_cause)"
     )
     assert "2026-11-23/audits.csv line 6 (R5): root_cause: 'maybe' is not one of" in text
+
+
+def test_a_dates_review_queue_reads_its_own_audit_file_by_id(tmp_path: Path) -> None:
+    """The review queue of a date leaves out the responses audited in its file, whatever
+    their verdict; a file without response_id is named, not a crash of the scoring task."""
+    from datetime import date
+
+    from servicelens.settings import Settings
+    from servicelens.stages import audited_ids
+
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 11, 23)
+    assert audited_ids(settings, day).to_list() == []
+    _write(tmp_path, "2026-11-23", "Response_ID;Root_Cause\n R1 ;Echter Fehler\nR2;perceived\n")
+    assert audited_ids(settings, day).to_list() == ["R1", "R2"]
+    path = _write(tmp_path, "2026-11-23", "Antwort-ID,Urteil\nR1,perceived\n")
+    with pytest.raises(SourceError, match=rf"{path}: line 1 \(header\): an audit file needs"):
+        audited_ids(settings, day)
