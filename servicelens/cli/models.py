@@ -26,8 +26,11 @@ def source_models_dir(settings: Settings, source: str | None) -> DataPath:
     """The registry of the survey pipeline, or of one source definition."""
     if not source:
         return settings.models_dir
+    from servicelens.ingest.configured import configured_names
     from servicelens.ingest.definitions import load_definition
 
+    if source in configured_names(settings):  # a source configured here, by its name
+        return registry_of(settings, source)
     return registry_of(settings, load_definition(source).name)
 
 
@@ -94,13 +97,24 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         from servicelens.cli.main import cmd_train as train_surveys
 
         return train_surveys(args, settings)
+    from servicelens.ingest.configured import configured_names, configured_source
+
+    configured = args.source in configured_names(settings)
     if not args.input:
-        raise ValueError("--source needs --input FILE (the export to train on)")
+        if configured:
+            return _train_configured(args, configured_source(settings, args.source))
+        raise ValueError(
+            "--source needs --input FILE (the export to train on), unless it names a source "
+            f"configured here ({', '.join(configured_names(settings)) or 'none'}): then it "
+            "trains on the labels the source has landed"
+        )
     from flows.training import register_and_promote
     from models.train import tfidf_baseline_report, train_root_cause_model
     from servicelens.ingest.definitions import load_definition
 
-    definition = load_definition(args.source)
+    # A configured source's name reads its registered definition, as backfill --source does.
+    chosen = configured_source(settings, args.source).definition if configured else None
+    definition = load_definition(chosen or args.source)
     labelled, facts_only, files = _labelled_inputs(definition, args.input, settings)
     result = train_root_cause_model(
         labelled,
@@ -136,6 +150,31 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"{definition.name} model {registered['version']}: {registered['decision']}")
         print(source_report(metrics))
+    return 0
+
+
+def _train_configured(args: argparse.Namespace, source: Settings) -> int:
+    """``train --source NAME`` without ``--input``: the train flow on a configured source's
+    landed, cleaned rows and their own labels (every delivery landed so far), into its
+    registry; the same decision and report as the sample's ``train``."""
+    from flows.pipeline import train
+    from flows.prefect_client import prompt_flow_heartbeats
+
+    with prompt_flow_heartbeats():
+        result = train(source)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        metrics = result["metrics"]
+        print(f"{source.source} model {result['version']}: {result['decision']}")
+        cv, holdout = metrics["cross_validation"], metrics["model"]
+        print(
+            f"trained on {metrics['split']['train_rows'] + metrics['split']['test_rows']} "
+            f"labelled rows of the source's clean layer; cross-validated roc_auc "
+            f"{cv['roc_auc']:.3f}, time split roc_auc {holdout['roc_auc']:.3f} on "
+            f"{metrics['split']['test_rows']} rows ({metrics['split']['test_from']}.."
+            f"{metrics['split']['test_to']})"
+        )
     return 0
 
 

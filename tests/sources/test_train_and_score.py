@@ -272,3 +272,27 @@ def test_label_words_match_ignoring_case_and_unmapped_ones_are_named(
     mapping.write_text(VENDOR_MAPPING.replace('"As designed" = "perceived"', both))
     with pytest.raises(DefinitionError, match="another spelling of it to 'policy_failure'"):
         load_definition(str(mapping))
+
+
+def test_a_configured_source_trains_on_what_it_has_landed(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: `train --source NAME` of a configured source asked for
+    --input, and with --input refused the configured name, so verdicts in later inbox
+    deliveries were never trained on unless every file was passed again by hand."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "add", str(mapping)]) == 0
+    _vendor_export().write_csv(tmp_path / "data" / "inbox" / "acme-vendor" / "export.csv")
+    assert main([*data, "run", "--date", "2026-01-13", "--json"]) == 0
+    capsys.readouterr()
+    assert main([*data, "train", "--source", "acme-vendor"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("acme-vendor model ") and out[0].endswith("promoted: no champion yet")
+    assert out[1].startswith("trained on 240 labelled rows of the source's clean layer")
+    assert main([*data, "--json", "models", "--source", "acme-vendor", "list"]) == 0
+    assert [v["champion"] for v in json.loads(capsys.readouterr().out)] == [True]
+
+    assert main([*data, "train", "--source", "acme-other"]) == 2
+    assert "unless it names a source configured here (acme-vendor)" in capsys.readouterr().err
