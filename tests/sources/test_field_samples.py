@@ -102,20 +102,27 @@ def test_01_qualtrics_header_rows_are_found_whatever_the_case_of_its_names(
     assert cased.clean.select(columns).equals(original.clean.select(columns))
 
 
-def test_01_qualtrics_timezone_from_the_importid_row(tmp_path: Path) -> None:
+def _qualtrics_in_denver(tmp_path: Path, *changes: tuple[str, str]) -> Ingested:
+    """The Qualtrics sample with America/Denver in its ImportId row (and ``changes``)."""
     text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
     zoned = text.replace(
         '"{""ImportId"":""recordedDate""}"',
         '"{""ImportId"":""recordedDate"",""timeZone"":""America/Denver""}"',
     )
+    for old, new in changes:
+        zoned = zoned.replace(old, new)
     export = tmp_path / "zoned.csv"
     export.write_text(zoned, encoding="utf-8")
-    got = ingest_export(
+    return ingest_export(
         load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
         export,
         Settings(data_dir=str(tmp_path)),
         now=NOW,
     )
+
+
+def test_01_qualtrics_timezone_from_the_importid_row(tmp_path: Path) -> None:
+    got = _qualtrics_in_denver(tmp_path)
     assert got.mapped.timezone == "America/Denver"
     # 11:47:55 MDT (UTC-6).
     assert _row(got, "R_V4WTFuq1vq3ozrK")["submitted_at"] == _utc("2018-07-19 17:47:55")
@@ -124,19 +131,8 @@ def test_01_qualtrics_timezone_from_the_importid_row(tmp_path: Path) -> None:
 def test_a_daylight_saving_reason_names_the_zone_the_export_header_gave(tmp_path: Path) -> None:
     """Found by a trial: times read in the ImportId row's America/Denver were quarantined as
     "does not exist in Europe/Zurich" (the definition's fallback zone), untrue in Zurich."""
-    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
-    zoned = text.replace(
-        '"{""ImportId"":""recordedDate""}"',
-        '"{""ImportId"":""recordedDate"",""timeZone"":""America/Denver""}"',
-    ).replace("2018-07-19 12:47:03", "2018-03-11 02:30:00")  # Denver springs forward at 2:00
-    export = tmp_path / "zoned.csv"
-    export.write_text(zoned, encoding="utf-8")
-    got = ingest_export(
-        load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
-        export,
-        Settings(data_dir=str(tmp_path)),
-        now=NOW,
-    )
+    # Denver springs forward at 2:00.
+    got = _qualtrics_in_denver(tmp_path, ("2018-07-19 12:47:03", "2018-03-11 02:30:00"))
     reasons = got.quarantine.filter(pl.col("record_id") == "R_V9o5YQEz1lgkn9B").get_column(
         "reasons"
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from servicelens.ingest.definitions import DefinitionError, load_definition
+from servicelens.ingest.definitions import DefinitionError, SourceDefinition, load_definition
 from servicelens.ingest.readers import CsvDialect, SourceError, read_csv_with_lines
 from servicelens.settings import Settings
 from servicelens.stages import BatchError, Ingested, ingest_export, read_surveys
@@ -471,25 +471,24 @@ def test_a_spreadsheets_empty_rows_are_not_records(tmp_path: Path) -> None:
     assert read.records_read == 3 and read.rejects == []
 
 
+def _landed(definition: SourceDefinition, export: Path, settings: Settings) -> pl.DataFrame:
+    """``export`` read, mapped and made landed rows by ``definition``, as landing does."""
+    from servicelens.ingest.landing import landed_rows
+    from servicelens.ingest.mapping import map_export, read_export
+
+    mapped = map_export(definition, read_export(definition, export), settings.timezone)
+    return landed_rows(mapped, settings, definition, "sha", NOW)
+
+
 def test_a_landed_rows_raw_record_is_redacted_as_its_comment_is(tmp_path: Path) -> None:
     """The landed (and so quarantined) raw record was the export's text as read: it kept the
     phone numbers and e-mail addresses the comment column had been redacted of."""
-    from servicelens.ingest.landing import landed_rows
-    from servicelens.ingest.mapping import map_export, read_export
 
     ratings = json.loads(json.dumps(ZENDESK))
     ratings["satisfaction_ratings"][3]["comment"] = "meh, mail me at kim@example.com"
     export = tmp_path / "ratings.json"
     export.write_text(json.dumps(ratings))
-    definition = load_definition("zendesk")
-    settings = Settings(data_dir=str(tmp_path))
-    landed = landed_rows(
-        map_export(definition, read_export(definition, export), settings.timezone),
-        settings,
-        definition,
-        "sha",
-        NOW,
-    )
+    landed = _landed(load_definition("zendesk"), export, Settings(data_dir=str(tmp_path)))
     records = "\n".join(landed.get_column("raw_record").to_list())
     assert "07700 900123" not in records and "kim@example.com" not in records
     assert "[PHONE]" in records and "[EMAIL]" in records
@@ -718,8 +717,6 @@ def test_a_raw_record_keeps_its_times_and_ids_and_loses_personal_data(tmp_path: 
     every row went through libphonenumber (84 % of landing a 100k-row export), and a German
     time such as "07.04.2026 06:53" came out as "[PHONE]:53" in 14 % of them. Fields are now
     redacted each on its own; those read into ids and times are kept as they are."""
-    from servicelens.ingest.landing import landed_rows
-    from servicelens.ingest.mapping import map_export, read_export
 
     sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
     text = sample.read_bytes().decode("cp1252")
@@ -727,16 +724,10 @@ def test_a_raw_record_keeps_its_times_and_ids_and_loses_personal_data(tmp_path: 
     assert planted != text
     export = tmp_path / "export.csv"
     export.write_bytes(planted.replace("01.03.2026 08:14", "07.04.2026 06:53").encode("cp1252"))
-    definition = load_definition(
-        str(Path(__file__).parent / "definitions" / "european-feedback.toml")
-    )
-    settings = Settings(data_dir=str(tmp_path), timezone="Europe/Berlin")
-    landed = landed_rows(
-        map_export(definition, read_export(definition, export), settings.timezone),
-        settings,
-        definition,
-        "sha",
-        NOW,
+    landed = _landed(
+        load_definition(str(Path(__file__).parent / "definitions" / "european-feedback.toml")),
+        export,
+        Settings(data_dir=str(tmp_path), timezone="Europe/Berlin"),
     )
     records = {
         json.loads(r)["Antwort-ID"]: json.loads(r)
