@@ -21,11 +21,10 @@ import polars as pl
 from models.registry import load_champion_in_background
 from servicelens.checkpoints import checkpoint
 from servicelens.ingest.audits import (
-    AUDIT_COLUMNS,
-    AUDIT_DIALECT,
     AuditRead,
     audit_accounting,
     audit_files,
+    audited_in,
     misplaced_audit_files,
     read_audit_files,
 )
@@ -41,7 +40,6 @@ from servicelens.ingest.mapping import (
 from servicelens.ingest.readers import (
     RawRead,
     Reject,
-    SourceError,
     read_csv_with_lines,
     read_jsonl_with_lines,
     read_plain_csv,
@@ -54,7 +52,7 @@ from servicelens.settings import (
     Settings,
     day_input_files,
 )
-from servicelens.storage.fs import DataPath, as_path, read_parquet
+from servicelens.storage.fs import DataPath, as_path, modified_at, read_parquet
 from servicelens.storage.partitions import (
     DATA_FILE,
     PendingChecksums,
@@ -672,30 +670,23 @@ def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
 
 def audited_ids(settings: Settings, day: date) -> pl.Series:
     """The responses audited in ``day``'s own audit file (any verdict), for that date's
-    review queue: a response QA has audited is not proposed again. One file, read without
-    typing it (a 1M-survey date's scoring would otherwise read every date's audits, 1.1 s
-    for five such dates); training and the report read them all (:func:`read_audits`).
-    Raises SourceError naming the file when it cannot be read or lacks ``response_id``."""
+    review queue: a response QA has audited is not proposed again. One file, read by id
+    alone (a 1M-survey date's scoring would otherwise read every date's audits, 1.1 s for
+    five such dates); training and the report read them all (:func:`read_audits`). Raises
+    SourceError naming the file when it cannot be read or lacks ``response_id``."""
     if not settings.is_sample:
         return _source_labels(settings, [day]).get_column("response_id")
     path = settings.raw_day(day) / AUDITS_FILE
     if not path.exists():
         return pl.Series("response_id", [], pl.String)
-    read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
-    if "response_id" not in read.frame.columns:
-        raise SourceError(
-            f"{path}: line 1 (header): an audit file needs the columns "
-            f"{', '.join(AUDIT_COLUMNS)}; it has no response_id (its header: "
-            f"{', '.join(read.header)})"
-        )
-    return read.frame.get_column("response_id").str.strip_chars().drop_nulls()
+    return audited_in(path)
 
 
 def sample_audits(settings: Settings) -> AuditRead:
-    """Every audit file of the sample feed, read once per process while none changes (each
-    date a backfill scores reads them for its review queue)."""
+    """Every audit file of the sample feed, read once per process while none changes
+    (training reads them for its labels and again for its tally of where each went)."""
     files = audit_files(settings.root / "raw")
-    key = tuple((str(f), *_stamp(f)) for f in files)
+    key = tuple((str(f), modified_at(f)) for f in files)
     return _audits_of(key, settings.timezone)
 
 
@@ -722,16 +713,6 @@ def audit_report(settings: Settings) -> dict[str, Any]:
         **audit_accounting(read, clean, quarantined),
         "misplaced_files": misplaced_audit_files(settings.root / "raw"),
     }
-
-
-def _stamp(path: DataPath) -> tuple[object, object]:
-    """What changes when a file is written again: size and modification time (an object
-    store's ETag)."""
-    if isinstance(path, Path):
-        info = path.stat()
-        return info.st_size, info.st_mtime_ns
-    meta = path.fs.info(path.key)
-    return meta.get("size"), meta.get("ETag") or meta.get("LastModified") or meta.get("mtime")
 
 
 @functools.lru_cache(maxsize=4)

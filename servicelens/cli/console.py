@@ -14,12 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from servicelens.storage.fs import DataPath
+from servicelens.storage.fs import DataPath, modified_at
 
 
 def files_since(pattern_root: DataPath, pattern: str, since: float) -> int:
@@ -29,18 +28,11 @@ def files_since(pattern_root: DataPath, pattern: str, since: float) -> int:
     count = 0
     for path in pattern_root.glob(pattern):
         try:
-            if _modified(path) >= since:
+            if modified_at(path) >= since:
                 count += 1
         except FileNotFoundError:  # swapped out by a concurrent partition write
             continue
     return count
-
-
-def _modified(path: DataPath) -> float:
-    """Modification time in seconds since the epoch, of a local file or a stored object."""
-    if isinstance(path, Path):
-        return path.stat().st_mtime
-    return float(path.fs.modified(path.key).timestamp())
 
 
 @contextmanager

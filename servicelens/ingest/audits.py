@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from servicelens.ingest.readers import CsvDialect, SourceError, read_csv_with_lines
+from servicelens.ingest.readers import CsvDialect, RawRead, SourceError, read_csv_with_lines
 from servicelens.storage.fs import DataPath
 from transforms.clean import parsed_timestamp
 from transforms.schemas import ROOT_CAUSES
@@ -93,6 +93,28 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
     )
 
 
+def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
+    """One audit file as text rows; SourceError naming the file and the columns when it
+    lacks one of ``needed``."""
+    read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
+    missing = [c for c in needed if c not in read.frame.columns]
+    if missing:
+        raise SourceError(
+            f"{path}: line 1 (header): an audit file needs the columns "
+            f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
+            f"{', '.join(read.header)}). Rename the columns, or export the audits with "
+            "these names"
+        )
+    return read
+
+
+def audited_in(path: DataPath) -> pl.Series:
+    """The response ids of one audit file, whatever their verdicts (a date's review queue
+    leaves them out); read by id alone. Raises SourceError as :func:`read_audit_files`."""
+    read = _read_audit_file(path, ("response_id",))
+    return read.frame.get_column("response_id").str.strip_chars().drop_nulls()
+
+
 def read_audit_files(files: list[DataPath], timezone: str) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
 
@@ -104,15 +126,7 @@ def read_audit_files(files: list[DataPath], timezone: str) -> AuditRead:
     aside: list[pl.DataFrame] = []
     read_total = 0
     for path in files:
-        read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
-        missing = [c for c in AUDIT_COLUMNS if c not in read.frame.columns]
-        if missing:
-            raise SourceError(
-                f"{path}: line 1 (header): an audit file needs the columns "
-                f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
-                f"{', '.join(read.header)}). Rename the columns, or export the audits with "
-                "these names"
-            )
+        read = _read_audit_file(path, AUDIT_COLUMNS)
         read_total += read.records_read
         rows.append(
             read.frame.select(*AUDIT_COLUMNS, pl.lit(str(path)).alias("source_file"), "source_line")
