@@ -48,12 +48,10 @@ from servicelens.settings import SAMPLE_PER_DAY, Settings
 from servicelens.storage.claims import hold_run, in_flight_action
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import (
-    DateStatus,
     RerunPolicy,
+    backfill_plan,
     date_status,
     drift_flags,
-    inputs_changed,
-    plan_backfill,
     plan_nightly,
     recent_counts,
     summary_row,
@@ -247,14 +245,9 @@ def backfill(
         # Only configured sources here: their partitions are what a backfill runs. Without
         # this, every date failed with "no survey export" and was recorded as failed.
         raise ValueError(refusal)
-
-    def changed(status: DateStatus) -> bool:
-        return inputs_changed(settings, status)
-
     if dry_run:
-        # The preview compares every published date's inputs (hashing them), so a corrected
-        # export shows as such; the run itself does only for --rerun changed.
-        plan = plan_backfill([date_status(settings, d) for d in days], rerun, newest_first, changed)
+        statuses = [date_status(settings, d) for d in days]
+        plan = backfill_plan(settings, statuses, rerun, newest_first, preview=True)
         rows = [{**asdict(p), "day": str(p.day), **in_flight_action(settings, p)} for p in plan]
         publish_run_summary("backfill-plan", f"{title}: plan", rows)
         return Completed(message=f"dry run: {sum(p.run for p in plan)} dates to run", data=rows)
@@ -262,7 +255,7 @@ def backfill(
         recovered = recover_dead_claims(settings)
         triggered_at = _triggered_at()
         statuses = [date_status(settings, day, triggered_at) for day in days]
-        plan = plan_backfill(statuses, rerun, newest_first, changed if rerun == "changed" else None)
+        plan = backfill_plan(settings, statuses, rerun, newest_first)
         address = fanout.dask_address(dask_address)
         if address:
             outcomes = fanout.run_planned_dates_on(address, plan, settings, tags=["backfill"])
