@@ -30,6 +30,7 @@ from models.registry import (
     load_model,
     promotion_decision,
     read_metadata,
+    read_metrics,
     record_decision,
     save_model,
     set_champion,
@@ -181,6 +182,15 @@ def register_and_promote(
             challenger_score = float(
                 classification_metrics(y, p, result.decision.threshold)["macro_f1"]
             )
+    cross_validated = None
+    if champion and champion_score is None:
+        # Nothing fair to compare on: each one's own out-of-fold estimate, on its own audits.
+        theirs = (read_metrics(models_dir, champion).get("cross_validation") or {}).get("macro_f1")
+        if theirs is not None:
+            cross_validated = (
+                (float(metrics["cross_validation"]["macro_f1"]), labelled.height),
+                (float(theirs), int(champion_meta.get("training_rows") or 0)),
+            )
     promote, decision = promotion_decision(
         version,
         challenger_score,
@@ -189,6 +199,7 @@ def register_and_promote(
         compared_rows=compared,
         same_data=same_data,
         no_skill=no_skill_reason(skill),
+        cross_validated=cross_validated,
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

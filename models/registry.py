@@ -330,6 +330,16 @@ def read_metadata(models_dir: DataPath, version: str) -> dict[str, Any]:
     return result
 
 
+def read_metrics(models_dir: DataPath, version: str) -> dict[str, Any]:
+    """The ``metrics.json`` of a version (holdout, cross-validated, baselines; empty if the
+    version has none)."""
+    path = models_dir / version / METRICS_FILE
+    if not path.exists():
+        return {}
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
 def read_reference(models_dir: DataPath, version: str) -> dict[str, Any] | None:
     """The drift reference profile recorded when the version was trained, if any."""
     path = models_dir / version / REFERENCE_FILE
@@ -355,6 +365,7 @@ def promotion_decision(
     compared_rows: int | None = None,
     same_data: bool = False,
     no_skill: str | None = None,
+    cross_validated: tuple[tuple[float, int], tuple[float, int]] | None = None,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
@@ -366,14 +377,18 @@ def promotion_decision(
     fingerprints), which the reason says instead of claiming newer data. ``no_skill``: why
     the challenger shows no skill over chance (``models.evaluate.no_skill_reason``); such a
     challenger is never promoted, with or without a champion, since a constant model would
-    otherwise win whenever there is nothing to compare on.
+    otherwise win whenever there is nothing to compare on. ``cross_validated``: the
+    challenger's and the champion's cross-validated ``metric`` with their labelled rows,
+    ``((score, rows), (score, rows))``, each measured out of fold on its own audits; with no
+    holdout to compare on, a challenger worse than the champion by them beyond ``tolerance``
+    keeps the champion (a retrain on a truncated or half-synced audits folder).
     """
     if no_skill is not None:
         if champion is None:
             return False, (
                 f"not promoted: {no_skill}. There is no champion, so negatives stay unscored"
             )
-        return False, f"kept champion {champion}: challenger {challenger} {no_skill}"
+        return False, f"kept champion {champion}: challenger {challenger}: {no_skill}"
     if champion is None:
         return True, "promoted: no champion yet"
     if champion_score is None:
@@ -383,10 +398,20 @@ def promotion_decision(
                 "audit changed since), so no holdout rows are new to compare on; the "
                 "challenger is the current code's build of them"
             )
+        newer = f"only {compared_rows} holdout rows are" if compared_rows else "no holdout row is"
+        if cross_validated is not None:
+            (ours, our_rows), (theirs, their_rows) = cross_validated
+            if ours + tolerance < theirs:
+                return False, (
+                    f"kept champion {champion}: {newer} newer than its training data, too "
+                    f"few to compare on, and challenger {challenger}'s cross-validated "
+                    f"{metric} {ours:.3f} on its {our_rows:,} labelled rows is worse than the "
+                    f"champion's {theirs:.3f} on {their_rows:,} beyond tolerance {tolerance} "
+                    "(fewer or other audits than the champion had?)"
+                )
         return True, (
-            f"promoted: only {compared_rows or 0} holdout rows are newer than champion "
-            f"{champion}'s training data, too few to compare on; the challenger was trained "
-            "on the labels as they are now"
+            f"promoted: {newer} newer than champion {champion}'s training data, too few to "
+            "compare on; the challenger was trained on the labels as they are now"
         )
     on = f" on {compared_rows} rows neither trained on" if compared_rows is not None else ""
     if challenger_score + tolerance >= champion_score:

@@ -278,3 +278,34 @@ def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) ->
     assert "; it holds " in str(sliced.value) and " and 0 policy_failure (no audit says " in str(
         sliced.value
     )
+
+
+def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_refused(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a new user's trial: every audits.csv cut to 5 rows, a retrain on 136
+    audits (holdout macro-F1 0.558) replaced a champion trained on 18,095 (0.845): its
+    holdout covered the champion's dates, so there was nothing fair to compare on, and it
+    showed some skill. Each one's cross-validated estimate, on its own audits, decides."""
+    champion = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    theirs = float(trained.metrics["cross_validation"]["macro_f1"])
+    fewer = labelled.head(300)
+    cv = trained.metrics["cross_validation"]
+    worse = {**trained.metrics, "cross_validation": {**cv, "macro_f1": theirs - 0.2}}
+    refused = register_and_promote(trained, tmp_path, fewer, worse, SURVEY_FEATURES)
+    assert not refused["promoted"] and champion_version(tmp_path) == champion["version"]
+    assert refused["decision"] == (
+        f"kept champion {champion['version']}: no holdout row is newer than its training "
+        f"data, too few to compare on, and challenger {refused['version']}'s cross-validated "
+        f"macro_f1 {theirs - 0.2:.3f} on its 300 labelled rows is worse than the champion's "
+        f"{theirs:.3f} on {labelled.height:,} beyond tolerance 0.01 (fewer or other audits "
+        "than the champion had?)"
+    )
+    # About as good on its own audits: the retrain on the labels as they are now wins.
+    close = {**trained.metrics, "cross_validation": {**cv, "macro_f1": theirs - 0.005}}
+    promoted = register_and_promote(trained, tmp_path, fewer, close, SURVEY_FEATURES)
+    assert promoted["promoted"] and promoted["decision"].startswith(
+        "promoted: no holdout row is newer than champion "
+    )
