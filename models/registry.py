@@ -278,14 +278,18 @@ def set_champion(
 
     The alias keeps the earlier champions, oldest first (``history``; ``previous`` is its
     last, for readers of older aliases): by default the current champion is added to them.
-    :func:`rollback_champion` passes the history it leaves instead. Raises
-    :class:`ModelFileError` when ``version`` has no saved model.
+    :func:`rollback_champion` passes the history it leaves instead. Promoting the champion
+    again changes nothing (its history would name it as the one it replaced, and the next
+    rollback would step to itself). Raises :class:`ModelFileError` when ``version`` has no
+    saved model.
     """
     if not (models_dir / version / MODEL_FILE).exists():
         raise ModelFileError(f"cannot promote {version}: {models_dir / version} has no model")
     alias = models_dir / CHAMPION_FILE
     if history is None:
         current = champion_version(models_dir)
+        if current == version:
+            return  # already the champion: its history stays as it is
         history = [*champion_history(models_dir), *([current] if current else [])]
     text = json.dumps(
         {

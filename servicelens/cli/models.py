@@ -443,10 +443,18 @@ def quarantine_text(quarantine: pl.DataFrame, written_to: Path) -> str:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens models list | promote VERSION | rollback``."""
-    from models.registry import list_versions, read_decision, rollback_champion, set_champion
+    from models.registry import (
+        champion_version,
+        list_versions,
+        read_decision,
+        rollback_champion,
+        set_champion,
+    )
 
     models_dir = source_models_dir(settings, args.source)
-    if args.action == "promote":
+    if args.action == "promote" and champion_version(models_dir) == args.version:
+        print(f"{args.version} is already the champion; nothing changed")
+    elif args.action == "promote":
         set_champion(models_dir, args.version, "promoted by hand")
         print(f"champion is now {args.version}")
         decided = read_decision(models_dir, args.version)

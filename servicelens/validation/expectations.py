@@ -118,9 +118,9 @@ def number_problem(number_style: str | None) -> str:
     closes a quoted value at the last quote)."""
     style = f", written with {number_style}" if number_style else ""
     return (
-        f"is not a number of 0 or more{style}; set the definition's decimal_comma and "
-        "thousands to how the export writes numbers, or add a word meaning no value to the "
-        "column's missing list"
+        f"is not a number of 0 or more{style}; set decimal_comma and thousands in the "
+        "definition to how the export writes numbers, or add a word meaning no value to the "
+        "missing list of the column"
     )
 
 

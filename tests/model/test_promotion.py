@@ -90,6 +90,10 @@ def test_each_rollback_steps_one_champion_further_back(
     # Promoting by hand adds the current champion to the history again.
     set_champion(tmp_path, third, "promoted by hand")
     assert champion_history(tmp_path) == [first]
+    # Found by a new user's trial: promoting the champion again put it in its own history,
+    # and the next rollback "rolled back" to itself. It changes nothing now.
+    set_champion(tmp_path, third, "promoted by hand again")
+    assert champion_history(tmp_path) == [first]
     assert rollback_champion(tmp_path) == first
 
 

@@ -641,9 +641,14 @@ def test_numbers_the_rows_carry_are_read_the_definitions_way_or_quarantined(
     )
     problem = (
         "is not a number of 0 or more, written with a decimal comma and . between thousands; "
-        "set the definition's decimal_comma and thousands to how the export writes numbers, "
-        "or add a word meaning no value to the column's missing list"
+        "set decimal_comma and thousands in the definition to how the export writes numbers, "
+        "or add a word meaning no value to the missing list of the column"
     )
+    # Counted under its column and problem (a quote in the problem once filed it wrongly).
+    from servicelens.validation.reasons import reasons_by_kind
+
+    kinds = reasons_by_kind(got.quarantine).select("column", "kind", "rows").rows()
+    assert ("handle_seconds", problem, 2) in kinds and ("transfers", problem, 1) in kinds
     assert sorted(reasons["R2"]) == [
         f"fees_charged: '12.50' {problem}",
         f"handle_seconds: '62.25' {problem}",
