@@ -23,6 +23,7 @@ late audits under the day they audited, and a response id names its response on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ from transforms.schemas import ROOT_CAUSES
 AUDIT_COLUMNS = ("response_id", "root_cause", "audited_at", "auditor")
 #: How audit files are read: the delimiter sniffed, one header row.
 AUDIT_DIALECT = CsvDialect(delimiter="auto")
+#: How far after now an ``audited_at`` may be before it is taken for a mistyped date: a
+#: typo in the year or month lands months or years ahead, a clock or timezone slip hours.
+#: (The generated sample dates each audit 1-5 days after its survey, so its last days'
+#: audits are days ahead of the run that generates them.)
+FUTURE_TOLERANCE = timedelta(days=30)
 #: ``audited_at``: ISO 8601, a date alone, or a date and a time without seconds.
 AUDITED_AT_FORMATS = ("iso", "%Y-%m-%d", "%Y-%m-%d %H:%M")
 
@@ -115,10 +121,15 @@ def audited_in(path: DataPath) -> pl.Series:
     return read.frame.get_column("response_id").str.strip_chars().drop_nulls()
 
 
-def read_audit_files(files: list[DataPath], timezone: str) -> AuditRead:
+def read_audit_files(
+    files: list[DataPath], timezone: str, now: datetime | None = None
+) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
 
-    ``timezone``: the business timezone, for ``audited_at`` values without an offset.
+    ``timezone``: the business timezone, for ``audited_at`` values without an offset. An
+    ``audited_at`` more than :data:`FUTURE_TOLERANCE` after ``now`` (default: the current
+    time) is set aside: a mistyped year or month would win every later re-audit of its
+    response.
     Raises :class:`SourceError` naming the file when one cannot be read, or lacks one of
     :data:`AUDIT_COLUMNS` (it says which, and what the header holds).
     """
@@ -163,6 +174,14 @@ def read_audit_files(files: list[DataPath], timezone: str) -> AuditRead:
                 "root_cause: '{}' is not one of {}",
                 pl.col("root_cause").fill_null(""),
                 pl.lit(" or ".join(ROOT_CAUSES)),
+            )
+        )
+        .when(pl.col("_audited_at") > pl.lit((now or datetime.now(UTC)) + FUTURE_TOLERANCE))
+        .then(
+            pl.format(
+                "audited_at: '{}' is in the future: a mistyped date would win every later "
+                "re-audit of this response",
+                pl.col("audited_at").str.strip_chars(),
             )
         )
         .when(pl.col("_audited_at").is_null())

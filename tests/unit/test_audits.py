@@ -4,6 +4,7 @@ settled by row order, and audits of other responses vanished without a word)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +19,9 @@ from servicelens.ingest.audits import (
 )
 from servicelens.ingest.readers import SourceError
 
+#: The time the audits are read at: every audit in these files is before it.
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
+
 
 def _write(root: Path, day: str, text: str, name: str = "audits.csv") -> Path:
     folder = root / "raw" / day
@@ -31,12 +35,12 @@ def test_a_re_audit_replaces_the_earlier_one_by_its_time_not_its_row(tmp_path: P
         tmp_path,
         "2026-11-23",
         "response_id,root_cause,audited_at,auditor\n"
-        "R1,perceived,2026-12-03,qa.maria\n"  # the re-audit, earlier in the file
+        "R1,perceived,2026-11-30,qa.maria\n"  # the re-audit, earlier in the file
         "R1,policy_failure,2026-11-28,qa.jonas\n"
         "R2,Policy failure,2026-11-28T14:05:00+01:00,qa.jonas\n"
         "R2,policy-failure,2026-11-28T13:05:00Z,qa.jonas\n",  # the same audit, again
     )
-    read = read_audit_files([path], "Europe/Berlin")
+    read = read_audit_files([path], "Europe/Berlin", NOW)
     assert dict(read.audits.select("response_id", "root_cause").iter_rows()) == {
         "R1": "perceived",
         "R2": "policy_failure",
@@ -54,7 +58,7 @@ def test_disagreeing_audits_at_the_same_time_are_both_set_aside(tmp_path: Path) 
         "R1,perceived,2026-11-28,Maria Rossi\n"
         "R1,perceived,2026-11-20,Maria Rossi\n",
     )
-    read = read_audit_files([path], "UTC")
+    read = read_audit_files([path], "UTC", NOW)
     assert read.audits.height == 0 and read.replaced == 1
     assert read.set_aside.select("source_line", "reason").rows() == [
         (2, "conflicting audits: 'policy_failure' by Jonas Weber at 2026-11-28 disagrees with "
@@ -74,16 +78,22 @@ def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) 
         "R2;perceived;28.11.2026;qa.a;y\n"
         ";perceived;2026-11-28;qa.a;z\n"
         "R3;perceived;2026-11-28;qa.a\n"
-        "R4;PERCEIVED;2026-11-29 09:30;qa.b;ok\n",
+        "R4;PERCEIVED;2026-11-29 09:30;qa.b;ok\n"
+        "R4;policy_failure;2030-11-29;qa.c;year mistyped\n",
     )
-    read = read_audit_files([path], "UTC")
+    read = read_audit_files([path], "UTC", NOW)
     assert read.audits.select("response_id", "root_cause").rows() == [("R4", "perceived")]
     reasons = dict(read.set_aside.select("source_line", "reason").iter_rows())
     assert reasons[2] == "root_cause: 'Echter Fehler' is not one of perceived or policy_failure"
     assert reasons[3].startswith("audited_at: '28.11.2026' is missing or not an ISO 8601 date")
     assert reasons[4] == "response_id: (empty) missing"
     assert reasons[5].startswith("malformed line: 4 fields where the header has 5")
-    assert read.rows_read == 5 == read.audits.height + read.set_aside.height
+    # A date in the future would win every later re-audit: set aside (found by a trial).
+    assert reasons[7] == (
+        "audited_at: '2030-11-29' is in the future: a mistyped date would win every later "
+        "re-audit of this response"
+    )
+    assert read.rows_read == 6 == read.audits.height + read.set_aside.height
 
 
 def test_a_file_without_the_audit_columns_names_them(tmp_path: Path) -> None:
@@ -113,7 +123,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     files = audit_files(tmp_path / "raw")
     assert [f.parent.name for f in files] == ["2026-11-23", "2026-11-30"]
     assert misplaced_audit_files(tmp_path / "raw") == [str(tmp_path / "raw/2026-11-30/audits.xlsx")]
-    read = read_audit_files(files, "UTC")
+    read = read_audit_files(files, "UTC", NOW)
     clean = pl.DataFrame({"response_id": ["R1", "R2", "R6"], "is_negative": [True, False, True]})
     accounting = audit_accounting(read, clean, pl.Series(["R3"]))
     assert {k: v for k, v in accounting.items() if k != "set_aside_rows"} == {
