@@ -100,6 +100,16 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.ingest.configured import configured_names, configured_source
 
     configured = args.source in configured_names(settings)
+    if not args.input and not configured:
+        # A definition file (or preset) whose source is configured here trains that source.
+        from servicelens.ingest.definitions import DefinitionError, load_definition
+
+        try:
+            named = load_definition(args.source).name
+        except DefinitionError:
+            named = None
+        if named in configured_names(settings):
+            args.source, configured = named, True
     if not args.input:
         if configured:
             return _train_configured(args, configured_source(settings, args.source))

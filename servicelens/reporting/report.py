@@ -98,14 +98,14 @@ def _backfill_hint(settings: Settings, options: str = "") -> str:
 
 
 def _train_hint(settings: Settings) -> str:
-    """The training a hint tells to run: a configured source's model is trained on a
-    labelled export through its registered definition."""
+    """The training a hint tells to run: a configured source's model is trained on the
+    labels it has landed (or on a labelled export given with --input)."""
     if settings.is_sample:
         return "`servicelens train`"
-    from servicelens.ingest.configured import DEFINITION_FILE
-
-    definition = settings.root / "sources" / settings.source / DEFINITION_FILE
-    return f"`servicelens train --source {definition} --input FILE` (a labelled export)"
+    return (
+        f"`servicelens train --source {settings.source}` (on the labels it has landed; "
+        "add --input FILE for a labelled export)"
+    )
 
 
 # --- reading what is on disk ----------------------------------------------------------------

@@ -294,5 +294,9 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     assert main([*data, "--json", "models", "--source", "acme-vendor", "list"]) == 0
     assert [v["champion"] for v in json.loads(capsys.readouterr().out)] == [True]
 
+    # The definition file of a configured source trains that source the same way.
+    assert main([*data, "train", "--source", str(mapping)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "trained on the same labelled rows as champion" in out[0]
     assert main([*data, "train", "--source", "acme-other"]) == 2
     assert "unless it names a source configured here (acme-vendor)" in capsys.readouterr().err
