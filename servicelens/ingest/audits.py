@@ -5,8 +5,8 @@ columns, such as an auditor's note, are ignored). A QA team keeps them by hand, 
 is either used or set aside with its file, line and reason, never dropped unseen:
 
 * the delimiter is sniffed (a spreadsheet saved in a European locale writes ``;``), the
-  header is matched trimmed and ignoring case, and a file without the four columns is an
-  error naming them;
+  header is matched as export columns are (case, spaces and punctuation aside: ``Root
+  Cause``), and a file without the four columns is an error naming them;
 * ``root_cause`` is matched trimmed, ignoring case, with a space or hyphen read as ``_``
   ("Policy failure" is ``policy_failure``); any other verdict is set aside;
 * ``audited_at`` is ISO 8601 (a date, or a date and time with or without an offset; naive
@@ -29,7 +29,13 @@ from typing import Any
 
 import polars as pl
 
-from servicelens.ingest.readers import CsvDialect, RawRead, SourceError, read_csv_with_lines
+from servicelens.ingest.readers import (
+    CsvDialect,
+    RawRead,
+    SourceError,
+    column_key,
+    read_csv_with_lines,
+)
 from servicelens.storage.fs import DataPath
 from transforms.clean import parsed_timestamp
 from transforms.schemas import ROOT_CAUSES
@@ -92,10 +98,13 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
     ``Audits.CSV``), which are not read: a QA team saving a workbook is told so."""
     if not raw_dir.exists():
         return []
+    found = [*raw_dir.glob("????-??-??/*"), *raw_dir.glob("*")]
     return sorted(
         str(p)
-        for p in raw_dir.glob("????-??-??/*")
-        if p.name.lower().startswith("audits") and p.name != "audits.csv"
+        for p in found
+        if p.name.lower().startswith("audit")
+        and not (p.name == "audits.csv" and p.parent != raw_dir)
+        and not p.is_dir()
     )
 
 
@@ -103,6 +112,12 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
     """One audit file as text rows; SourceError naming the file and the columns when it
     lacks one of ``needed``."""
     read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
+    # Matched as export columns are: case, spaces and punctuation aside ("Root Cause").
+    keyed = {
+        column_key(c): c for c in read.frame.columns if c not in ("source_file", "source_line")
+    }
+    named = {keyed[c]: c for c in AUDIT_COLUMNS if c in keyed and keyed[c] != c}
+    read.frame = read.frame.rename(named)
     missing = [c for c in needed if c not in read.frame.columns]
     if missing:
         raise SourceError(
@@ -277,6 +292,16 @@ def audit_accounting(
     }
 
 
+def _misplaced_advice(path: str) -> str:
+    """What to do with a file :func:`misplaced_audit_files` found."""
+    where = Path(path)
+    if where.parent.name == "raw" or not where.parent.name[:4].isdigit():
+        return "audits are read from raw/<date>/audits.csv, a date's folder (any date)"
+    if where.suffix.lower() == ".csv":
+        return "audits are read from files named audits.csv exactly (rename it)"
+    return "audits are read from audits.csv only (save the workbook as CSV under that name)"
+
+
 def accounting_text(accounting: dict[str, Any]) -> str:
     """One line for the terminal: audits read, used and not used, and why."""
     parts = [
@@ -292,10 +317,7 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         f"{accounting['used']:,} used; " + ", ".join(p for p in parts if not p.startswith("0 "))
     )
     for misplaced in accounting.get("misplaced_files", []):
-        text += (
-            f"; {misplaced} is not read: audits are read from audits.csv only (save the "
-            "workbook as CSV under that name)"
-        )
+        text += f"; {misplaced} is not read: {_misplaced_advice(misplaced)}"
     shown = accounting["set_aside_rows"][:5]
     lines = [text.rstrip("; ")]
     lines += [
@@ -304,5 +326,9 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         for r in shown
     ]
     if len(accounting["set_aside_rows"]) > len(shown):
-        lines.append(f"  ... and {len(accounting['set_aside_rows']) - len(shown)} more set aside")
+        more = len(accounting["set_aside_rows"]) - len(shown)
+        lines.append(
+            f"  ... and {more} more set aside (every one in the version's metrics.json, "
+            "audits.set_aside_rows)"
+        )
     return "\n".join(lines)

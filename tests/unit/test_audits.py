@@ -73,7 +73,7 @@ def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) 
     path = _write(
         tmp_path,
         "2026-11-23",
-        "Response_ID;Root_Cause;Audited_At;Auditor;Note\n"
+        "Response ID;Root Cause;Audited At;Auditor;Note\n"
         "R1;Echter Fehler;2026-11-28;qa.a;x\n"
         "R2;perceived;28.11.2026;qa.a;y\n"
         ";perceived;2026-11-28;qa.a;z\n"
@@ -122,7 +122,14 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     _write(tmp_path, "2026-11-30", "x", name="audits.xlsx")
     files = audit_files(tmp_path / "raw")
     assert [f.parent.name for f in files] == ["2026-11-23", "2026-11-30"]
-    assert misplaced_audit_files(tmp_path / "raw") == [str(tmp_path / "raw/2026-11-30/audits.xlsx")]
+    (tmp_path / "raw" / "2026-11-30" / "Audits (1).csv").write_text("x")
+    (tmp_path / "raw" / "audits.csv").write_text("x")
+    misplaced = misplaced_audit_files(tmp_path / "raw")
+    assert misplaced == [
+        str(tmp_path / "raw/2026-11-30/Audits (1).csv"),
+        str(tmp_path / "raw/2026-11-30/audits.xlsx"),
+        str(tmp_path / "raw/audits.csv"),
+    ]
     read = read_audit_files(files, "UTC", NOW)
     clean = pl.DataFrame({"response_id": ["R1", "R2", "R6"], "is_negative": [True, False, True]})
     accounting = audit_accounting(read, clean, pl.Series(["R3"]))
@@ -137,10 +144,15 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "of_an_unknown_response": 1,
         "set_aside": {"root_cause": 1},
     }
-    text = accounting_text(accounting)
-    assert text.splitlines()[0] == (
+    text = accounting_text({**accounting, "misplaced_files": misplaced})
+    assert "Audits (1).csv is not read: audits are read from files named audits.csv exactly" in text
+    assert (
+        "audits.xlsx is not read: audits are read from audits.csv only (save the workbook" in text
+    )
+    assert "raw/audits.csv is not read: audits are read from raw/<date>/audits.csv" in text
+    assert text.splitlines()[0].startswith(
         "audits: 6 rows in 2 file(s), 2 used; 1 of quarantined responses, 1 of responses not "
-        "in the clean layer, 1 of responses that are not negative, 1 set aside (root_cause)"
+        "in the clean layer, 1 of responses that are not negative, 1 set aside (root_cause); "
     )
     assert "2026-11-23/audits.csv line 6 (R5): root_cause: 'maybe' is not one of" in text
 
