@@ -619,12 +619,16 @@ def _confusion_and_pr(inputs: _Inputs) -> str:
 
 def model_thresholds(settings: Settings, versions: list[str]) -> dict[str, float | None]:
     """The decision threshold each model version classifies at (its metadata's
-    ``decision.threshold``; None when the version recorded none)."""
-    from models.registry import read_metadata
+    ``decision.threshold``; None when the version recorded none, or is no longer in the
+    registry: marts keep the version that scored them after its folder is deleted)."""
+    from models.registry import ModelFileError, read_metadata
 
     found: dict[str, float | None] = {}
     for version in versions:
-        decision = read_metadata(settings.models_dir, version).get("decision") or {}
+        try:
+            decision = read_metadata(settings.models_dir, version).get("decision") or {}
+        except ModelFileError:
+            decision = {}
         found[version] = float(decision["threshold"]) if "threshold" in decision else None
     return found
 

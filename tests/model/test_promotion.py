@@ -242,6 +242,11 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     kolkata = Settings(data_dir=str(data), timezone="Asia/Kolkata")
     html_kolkata, _ = render_report(kolkata, None, datetime(2026, 12, 2, 3, 14, 5, tzinfo=UTC))
     assert "03:14:05 UTC (2026-12-02 08:44 Asia/Kolkata)" in html_kolkata
+    # Found by a trial: with the version that scored the marts deleted from the registry,
+    # the report (and so train, which writes it) failed on its missing metadata.
+    shutil.rmtree(registry / first["version"])
+    html, _ = render_report(settings, None, datetime(2026, 12, 2, 3, 14, 5, tzinfo=UTC))
+    assert "Confusion matrix (threshold not recorded, as the marts classify)" in html
     assert (
         f"champion <code>{second['version']}</code>; the marts were scored by "
         f"<code>{first['version']}</code>" in html
