@@ -234,6 +234,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     _print(result, args.json)
     if not args.json:
         print(f"model {result['version']}: {result['decision']}")
+        if result["promoted"]:
+            from servicelens.cli.models import rescore_hint
+
+            if hint := rescore_hint(settings, settings.models_dir, None):
+                print(hint, file=sys.stderr)
         if "audits" in result["metrics"]:
             from servicelens.ingest.audits import accounting_text
 

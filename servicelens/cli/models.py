@@ -177,6 +177,8 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
     else:
         metrics = result["metrics"]
         print(f"{source.source} model {result['version']}: {result['decision']}")
+        if result["promoted"] and (hint := rescore_hint(source, source.models_dir, source.source)):
+            print(hint, file=sys.stderr)
         cv, holdout = metrics["cross_validation"], metrics["model"]
         print(
             f"trained on {metrics['split']['train_rows'] + metrics['split']['test_rows']} "
@@ -490,10 +492,11 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "list":
         if not rows:
             print(f"no models in {models_dir}")
+        width = max(10, *(len(str(row["source"])) for row in rows)) if rows else 10
         for row in rows:
             mark = "*" if row["champion"] else " "
             print(
-                f"{mark} {row['version']:<34} {row['source']:<10} macro_f1 "
+                f"{mark} {row['version']:<34} {row['source']:<{width}} macro_f1 "
                 f"{_fmt(row['macro_f1'])} roc_auc {_fmt(row['roc_auc'])}  {row['saved_at']}"
             )
     return 0
@@ -597,7 +600,7 @@ def _summary_text(shown: dict[str, Any]) -> str:
     if skill:
         lines.append(
             f"skill over chance: {'yes' if skill['skilled'] else 'NO'} (out-of-fold roc_auc "
-            f"{_fmt(skill['roc_auc'])}, Mann-Whitney p = {skill['p_value']:.3g}, macro_f1 "
+            f"{_fmt(skill['roc_auc'])}, Mann-Whitney {p_value_text(skill['p_value'])}, macro_f1 "
             f"{_fmt(skill['macro_f1'])} vs {_fmt(skill['majority_macro_f1'])} majority)"
         )
     if shown["audits"]:
@@ -605,6 +608,11 @@ def _summary_text(shown: dict[str, Any]) -> str:
 
         lines.append(accounting_text({**shown["audits"], "set_aside_rows": []}))
     return "\n".join(lines)
+
+
+def p_value_text(p: float) -> str:
+    """``p = 0.0123``, or ``p < 1e-16`` below what a double tells apart from 0."""
+    return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"
 
 
 def _fmt(value: float | None) -> str:
