@@ -64,14 +64,20 @@ def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
     models = sub.add_parser("models", help="list, promote or roll back model versions")
     models.add_argument("--source", default=None, help="a source definition's registry")
     action = models.add_subparsers(dest="action", required=True)
-    action.add_parser("list", help="every version, its holdout metrics, the champion")
+    listed = action.add_parser("list", help="every version, its holdout metrics, the champion")
     promote = action.add_parser("promote", help="make a version the champion")
     promote.add_argument("version")
-    action.add_parser("rollback", help="point the champion back at the one it replaced")
+    rollback = action.add_parser("rollback", help="point the champion back at the one it replaced")
     show = action.add_parser(
         "show", help="one version: training's decision, data, metrics and skill over chance"
     )
     show.add_argument("version", nargs="?", help="a version (default: the champion)")
+    for each in (listed, promote, rollback, show):
+        # `models show --source X` as well as `models --source X show` (a trial wrote the
+        # first); SUPPRESS keeps the subcommand from resetting the one given before it.
+        each.add_argument(
+            "--source", default=argparse.SUPPRESS, help="a source definition's registry"
+        )
     models.set_defaults(handler=cmd_models)
 
 

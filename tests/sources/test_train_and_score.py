@@ -293,6 +293,9 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     assert out[1].startswith("trained on 240 labelled rows of the source's clean layer")
     assert main([*data, "--json", "models", "--source", "acme-vendor", "list"]) == 0
     assert [v["champion"] for v in json.loads(capsys.readouterr().out)] == [True]
+    # The option after the subcommand too (a trial wrote `models show --source NAME`).
+    assert main([*data, "--json", "models", "show", "--source", "acme-vendor"]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == "acme-vendor"
 
     # The definition file of a configured source trains that source the same way.
     assert main([*data, "train", "--source", str(mapping)]) == 0
