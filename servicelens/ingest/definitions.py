@@ -239,17 +239,25 @@ def built_in_definitions() -> list[str]:
 
 
 def resolve_definition_path(source: str | Path, relative_to: Path | None = None) -> Path:
-    """A built-in preset name, or a path to a definition file."""
+    """A built-in preset name, or a path to a definition file.
+
+    A folder is never a definition: a preset's name is the preset even where the working
+    folder holds a folder of that name (a data directory called ``cfpb``, say)."""
     candidate = Path(source)
     if relative_to is not None and not candidate.is_absolute():
         near = relative_to.parent / candidate
-        if near.exists():
+        if near.is_file():
             return near
-    if candidate.suffix == ".toml" or candidate.exists():
-        if not candidate.exists():
+    built_in = BUILT_IN_DIR / f"{source}.toml"
+    if candidate.is_dir() and not built_in.exists():
+        raise DefinitionError(
+            f"{candidate}: a folder, not a source definition; give a definition file "
+            f"(.toml) or a built-in definition {built_in_definitions()}"
+        )
+    if candidate.suffix == ".toml" or candidate.is_file():
+        if not candidate.is_file():
             raise DefinitionError(f"{candidate}: source definition not found")
         return candidate
-    built_in = BUILT_IN_DIR / f"{source}.toml"
     if not built_in.exists():
         raise DefinitionError(
             f"source {str(source)!r} is neither a built-in definition "

@@ -801,3 +801,17 @@ def test_a_workbook_with_date_and_time_cells_reads_them_as_the_sheet_shows_them(
             "UTC offset"
         ]
     ]
+
+
+def test_a_folder_named_like_a_preset_is_not_taken_for_its_definition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found while profiling: `sources run cfpb FILE --data-dir cfpb` run beside a data
+    directory called `cfpb` read that folder as the definition: "unexpected
+    IsADirectoryError ... this is a bug in servicelens"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfpb").mkdir()
+    assert load_definition("cfpb").name == "cfpb"
+    (tmp_path / "acme").mkdir()
+    with pytest.raises(DefinitionError, match=r"^acme: a folder, not a source definition; give"):
+        load_definition("acme")
