@@ -93,7 +93,7 @@ def _rows(table_dir: Any, days: list[date], columns: list[str] | None = None) ->
     found = _published(table_dir, days)
     if not found:
         return pl.DataFrame()
-    scan = scan_table(table_dir).filter(pl.col("survey_date").is_in(found))
+    scan = scan_table(table_dir, found)
     return scan.select(columns).collect() if columns else scan.collect()
 
 

@@ -1161,9 +1161,7 @@ def contact_history(
     empty = pl.DataFrame(schema=CONTACT_SCHEMA)
     if not days or not any(settings.contacts_dir.glob("survey_date=*/*.parquet")):
         return empty
-    found = scan_table(settings.contacts_dir).filter(
-        pl.col("survey_date").is_between(min(days), max(days)) & pl.col("survey_date").is_in(days)
-    )
+    found = scan_table(settings.contacts_dir, days)
     if customers is not None:
         found = found.join(customers.lazy(), on=["customer_id", "queue"], how="semi")
     return pl.concat([empty, found.select(list(CONTACT_SCHEMA)).collect()], how="vertical_relaxed")

@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -383,25 +383,51 @@ class SchemaEvolutionError(ValueError):
     """Partitions of one table disagree on a column's type: they cannot be read as one."""
 
 
-def scan_table(table_dir: DataPath) -> pl.LazyFrame:
-    """Lazily read every partition of a table, with the partition column restored.
+def scan_table(table_dir: DataPath, days: Collection[date] | None = None) -> pl.LazyFrame:
+    """Lazily read every partition of a table (or, with ``days``, those dates' partitions
+    only), with the partition column restored.
 
     Schema evolution: contracts only grow (``transforms/schemas.py``), so a partition
     written before a column existed lacks it. Partitions are combined by column name, and a
     column a partition does not have reads as null there. Partitions that disagree on a
     column's type raise :class:`SchemaEvolutionError` naming the table, the column and the
-    partitions, and saying to rewrite them (``--rerun all``).
+    partitions, and saying to rewrite them (``--rerun all``). Each partition read has its
+    schema read first: ``days`` keeps a reader of a few dates (a week's marts, a date's
+    contact history) from reading every schema of a table that grows by a partition a day
+    (170 monthly partitions of a source took 0.1 s each week, 15 % of its whole run).
+    With ``days`` and none of them published, the frame is empty, with the table's columns.
     """
+    wanted = None if days is None else set(days)
     if isinstance(table_dir, RemotePath):
         # Partitions are read through fsspec (the same client and credentials as writes).
-        days = [
+        found = [
             date.fromisoformat(p.parent.name.split("=", 1)[1])
             for p in table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")
         ]
-        frames = [read_partition(table_dir, day) for day in days]
-        _check_types(table_dir, {str(d): f.schema for d, f in zip(days, frames, strict=True)})
+        chosen = [d for d in found if wanted is None or d in wanted]
+        if not chosen:
+            return read_partition(table_dir, found[0]).lazy().head(0) if found else pl.LazyFrame()
+        frames = [read_partition(table_dir, day) for day in chosen]
+        _check_types(table_dir, {str(d): f.schema for d, f in zip(chosen, frames, strict=True)})
         return pl.concat([f.lazy() for f in frames], how="diagonal_relaxed")
-    files = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
+    if wanted is None:
+        files = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
+    else:
+        files = [
+            path
+            for day in sorted(wanted)
+            if (path := partition_dir(table_dir, day) / DATA_FILE).exists()
+        ]
+        if not files:
+            # The table's columns, no rows: any one partition's.
+            some = next(iter(table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")), None)
+            if some is None:
+                return pl.LazyFrame()
+            return (
+                pl.scan_parquet(some)
+                .head(0)
+                .with_columns(pl.lit(None, pl.Date()).alias(PARTITION_COLUMN))
+            )
     schemas = {str(f.parent.name): pl.read_parquet_schema(f) for f in files}
     if len({tuple(schema.items()) for schema in schemas.values()}) > 1:
         _check_types(table_dir, schemas)
@@ -416,11 +442,13 @@ def scan_table(table_dir: DataPath) -> pl.LazyFrame:
             ],
             how="diagonal_relaxed",
         )
-    return pl.scan_parquet(
-        table_dir / f"{PARTITION_COLUMN}=*" / "*.parquet",
-        hive_partitioning=True,
-        hive_schema={PARTITION_COLUMN: pl.Date()},
-    )
+    if wanted is None:
+        return pl.scan_parquet(
+            table_dir / f"{PARTITION_COLUMN}=*" / "*.parquet",
+            hive_partitioning=True,
+            hive_schema={PARTITION_COLUMN: pl.Date()},
+        )
+    return pl.scan_parquet(files, hive_partitioning=True, hive_schema={PARTITION_COLUMN: pl.Date()})
 
 
 def _check_types(table_dir: DataPath, schemas: dict[str, Any]) -> None:

@@ -104,3 +104,37 @@ def test_partitions_that_disagree_on_a_type_say_to_rerun(tmp_path: Path) -> None
     with pytest.raises(SchemaEvolutionError, match=r"column 'csat' is .*--rerun all") as error:
         scan_table(settings.clean_dir)
     assert "\n" not in str(error.value) and str(settings.clean_dir) in str(error.value)
+
+
+def test_scanning_some_dates_reads_only_their_partitions(tmp_path: Path) -> None:
+    """A week's marts and a date's contact history read a few dates of a table that grows
+    by a partition a day; scanning the whole table read every partition's schema each time
+    (a source's 170 monthly partitions: 15 % of its run). Only the dates asked for are read,
+    and none published gives the table's columns with no rows."""
+    from datetime import date
+
+    import polars as pl
+
+    from servicelens.storage.partitions import partition_dir, scan_table
+
+    table = tmp_path / "t"
+    days = [date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)]
+    for day in days:
+        extra = day == days[1]
+        folder = partition_dir(table, day)
+        folder.mkdir(parents=True)
+        frame = pl.DataFrame({"x": [day.day]})
+        if extra:  # a column a later contract added
+            frame = frame.with_columns(pl.lit("new").alias("y"))
+        frame.write_parquet(folder / "part-0.parquet")
+    none = scan_table(table, [date(2026, 2, 1)]).collect()
+    assert none.height == 0 and {"x", "survey_date"} <= set(none.columns)
+    # A damaged partition outside the dates asked for is never opened.
+    (partition_dir(table, date(2026, 1, 3)) / "part-0.parquet").write_bytes(b"not parquet")
+    two = scan_table(table, [date(2026, 1, 1), date(2026, 1, 2)]).collect().sort("x")
+    assert two.select("x", "y", "survey_date").rows() == [
+        (1, None, date(2026, 1, 1)),
+        (2, "new", date(2026, 1, 2)),
+    ]
+    one = scan_table(table, [date(2026, 1, 1)]).collect()
+    assert one.select("x", "survey_date").rows() == [(1, date(2026, 1, 1))]
