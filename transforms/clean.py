@@ -183,13 +183,21 @@ def dating_timestamp(column: str, timezone: str, formats: tuple[str, ...] = ()) 
     (:func:`local_time_problem`); dated by its delivery instead, each re-delivery of the
     export landed it in another partition, where the newer copy could not supersede it."""
     with_offset, naive = _naive_and_offset(column, formats)
+    return pl.coalesce(with_offset, local_to_utc_forward(naive, timezone)).alias(column)
+
+
+def local_to_utc_forward(naive: pl.Expr, timezone: str) -> pl.Expr:
+    """Naive local times of ``timezone`` in UTC, a time the clocks skip (spring forward)
+    read an hour later, as a clock shows it, and a repeated one as its earlier instant.
+    For dating and for generating rows, never for a row's own time (which such a time
+    quarantines: :func:`local_time_problem`)."""
     zoned = [
         (naive + pl.duration(hours=shift)).dt.replace_time_zone(
             timezone, ambiguous="earliest", non_existent="null"
         )
         for shift in (0, 1)
     ]
-    return pl.coalesce(with_offset, pl.coalesce(zoned).dt.convert_time_zone("UTC")).alias(column)
+    return pl.coalesce(zoned).dt.convert_time_zone("UTC")
 
 
 def local_time_problem(

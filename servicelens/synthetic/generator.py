@@ -67,6 +67,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from transforms.clean import local_to_utc_forward
 from transforms.schemas import (
     CHANNELS,
     NEGATIVE_CSAT_MAX,
@@ -579,13 +580,7 @@ def _local_to_utc(day: date, seconds: IntArray, timezone: str) -> pl.Series:
             "datetime64[us]"
         ),
     )
-    zoned = pl.coalesce(
-        local.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null"),
-        (local + timedelta(hours=1)).dt.replace_time_zone(
-            timezone, ambiguous="earliest", non_existent="null"
-        ),
-    )
-    return pl.select(zoned.dt.convert_time_zone("UTC").alias("t")).to_series()
+    return pl.select(local_to_utc_forward(pl.lit(local), timezone).alias("t")).to_series()
 
 
 def _core_group(seed: int, day: date, group: int, n: int, timezone: str) -> pl.DataFrame:
