@@ -122,6 +122,11 @@ def skill_against_chance(y_true: np.ndarray, p: np.ndarray, threshold: float) ->
     }
 
 
+def p_value_text(p: float) -> str:
+    """``p = 0.0123``, or ``p < 1e-16`` below what a double tells apart from 0."""
+    return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"
+
+
 def no_skill_reason(skill: dict[str, Any]) -> str | None:
     """Why a model with :func:`skill_against_chance`'s result ``skill`` must not be
     promoted, in words; None when it shows skill."""
@@ -130,7 +135,7 @@ def no_skill_reason(skill: dict[str, Any]) -> str | None:
     return (
         f"it shows no skill over chance on its {skill['rows']} audits, each scored by a model "
         f"that did not train on it: ROC-AUC {skill['roc_auc']:.3f} (one-sided Mann-Whitney "
-        f"p = {skill['p_value']:.3g}, needs < {SKILL_SIGNIFICANCE}), macro-F1 "
+        f"{p_value_text(skill['p_value'])}, needs < {SKILL_SIGNIFICANCE}), macro-F1 "
         f"{skill['macro_f1']:.3f} against {skill['majority_macro_f1']:.3f} for always "
         "answering the commoner label. More audits of both root causes are needed"
     )

@@ -481,7 +481,7 @@ def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     versions = [p for p in models_dir.iterdir() if (p / METADATA_FILE).exists()]
     for path in sorted(versions, key=str):
         meta = json.loads((path / METADATA_FILE).read_text())
-        metrics = json.loads((path / METRICS_FILE).read_text())
+        metrics = read_metrics(models_dir, path.name)
         rows.append(
             {
                 "version": path.name,

@@ -550,11 +550,11 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
     metrics, skill over chance and, for the sample feed, where every audit went. Raises
     ModelFileError for an unknown version (or none, with no champion)."""
     from models.registry import (
-        METRICS_FILE,
         ModelFileError,
         champion_version,
         read_decision,
         read_metadata,
+        read_metrics,
     )
 
     champion = champion_version(models_dir)
@@ -562,7 +562,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
     if version is None:
         raise ModelFileError(f"{models_dir}: no champion yet; name a version (`models list`)")
     meta = read_metadata(models_dir, version)
-    metrics = json.loads((models_dir / version / METRICS_FILE).read_text())
+    metrics = read_metrics(models_dir, version)
     audits = metrics.get("audits") or {}
     return {
         "version": version,
@@ -604,6 +604,8 @@ def _summary_text(shown: dict[str, Any]) -> str:
     ]
     skill = shown["skill"]
     if skill:
+        from models.evaluate import p_value_text
+
         lines.append(
             f"skill over chance: {'yes' if skill['skilled'] else 'NO'} (out-of-fold roc_auc "
             f"{_fmt(skill['roc_auc'])}, Mann-Whitney {p_value_text(skill['p_value'])}, macro_f1 "
@@ -614,11 +616,6 @@ def _summary_text(shown: dict[str, Any]) -> str:
 
         lines.append(accounting_text({**shown["audits"], "set_aside_rows": []}))
     return "\n".join(lines)
-
-
-def p_value_text(p: float) -> str:
-    """``p = 0.0123``, or ``p < 1e-16`` below what a double tells apart from 0."""
-    return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"
 
 
 def _fmt(value: float | None) -> str:

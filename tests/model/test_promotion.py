@@ -322,6 +322,6 @@ def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_r
 
 def test_a_p_value_below_what_a_double_tells_from_zero_is_not_printed_as_zero() -> None:
     """Found by a new user's trial: `models show` printed "Mann-Whitney p = 0"."""
-    from servicelens.cli.models import p_value_text
+    from models.evaluate import p_value_text
 
     assert p_value_text(0.0) == "p < 1e-16" and p_value_text(0.000331) == "p = 0.000331"
