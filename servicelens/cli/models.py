@@ -105,7 +105,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         return train_surveys(args, settings)
     from servicelens.ingest.configured import configured_names, configured_source
 
-    configured = args.source in configured_names(settings)
+    names = configured_names(settings)
+    configured = args.source in names
     if not args.input and not configured:
         # A definition file (or preset) whose source is configured here trains that source.
         from servicelens.ingest.definitions import DefinitionError, load_definition
@@ -114,15 +115,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             named = load_definition(args.source).name
         except DefinitionError:
             named = None
-        if named in configured_names(settings):
+        if named in names:
             args.source, configured = named, True
     if not args.input:
         if configured:
             return _train_configured(args, configured_source(settings, args.source))
         raise ValueError(
             "--source needs --input FILE (the export to train on), unless it names a source "
-            f"configured here ({', '.join(configured_names(settings)) or 'none'}): then it "
-            "trains on the labels the source has landed"
+            f"configured here ({', '.join(names) or 'none'}): then it trains on the labels "
+            "the source has landed"
         )
     from flows.training import register_and_promote
     from models.train import tfidf_baseline_report, train_root_cause_model
