@@ -212,17 +212,23 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     """Train on every audited response, save the version, and promote it if not worse."""
     logger = get_run_logger()
     labelled = labelled_negatives(settings)
-    audits = audit_report(settings) if settings.is_sample else None
+    audits = audit_report(settings)
     if audits is not None:
         logger.info("%s", accounting_text(audits))
     spec = SURVEY_FEATURES if settings.is_sample else source_definition(settings).features
     try:
         result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
     except ValueError as error:
-        if audits is None:
+        # Too few usable audits: say where the others went, and where a source's belong.
+        more = [] if audits is None else [accounting_text(audits)]
+        if not settings.is_sample:
+            more.append(
+                f"QA audits of source {settings.source} are read from the CSV files in "
+                f"{settings.audits_dir} (columns response_id, root_cause, audited_at, auditor)"
+            )
+        if not more:
             raise
-        # Too few usable audits: say where the others went.
-        raise ValueError(f"{error}\n{accounting_text(audits)}") from error
+        raise ValueError("\n".join([str(error), *more])) from error
     metrics = dict(result.metrics)
     if audits is not None:
         metrics["audits"] = audits

@@ -244,6 +244,14 @@ class Settings:
         return self.root / "inbox" / self.source
 
     @property
+    def audits_dir(self) -> DataPath:
+        """A configured source's QA audits: every ``*.csv`` put here (``response_id,
+        root_cause, audited_at, auditor``) is read in place by training, the review queue
+        and the report, never moved or changed (:mod:`servicelens.ingest.audits`). The
+        generated sample keeps its audits in ``raw/<date>/audits.csv`` instead."""
+        return self.root / "audits" / self.source
+
+    @property
     def landed_dir(self) -> DataPath:
         """Landed layer: a source's delivered rows, mapped to the canonical columns as text,
         redacted, one partition per survey date (or month) in the business timezone."""

@@ -26,7 +26,9 @@ from servicelens.ingest.audits import (
     audit_files,
     audited_in,
     misplaced_audit_files,
+    misplaced_source_audit_files,
     read_audit_files,
+    source_audit_files,
 )
 from servicelens.ingest.definitions import SourceDefinition
 from servicelens.ingest.landing import DELIVERED_NAME, landed_rows, period_start_of
@@ -659,42 +661,85 @@ def load_clean(settings: Settings, day: date) -> pl.DataFrame:
 
 def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
     """QA audit labels in force (the training labels): ``response_id``, ``root_cause``,
-    ``audited_at`` (UTC), ``auditor``. For the sample feed, every date's audit file
-    (whichever date QA filed an audit under; see :mod:`servicelens.ingest.audits`), ``days``
-    unused; for a source that carries its outcome in the row (CFPB), its clean rows'
-    ``label`` on ``days``."""
-    if not settings.is_sample:
-        return _source_labels(settings, days)
-    return sample_audits(settings).audits
+    ``audited_at`` (UTC; null for a source's own label), ``auditor``.
+
+    For the sample feed, every date's audit file (whichever date QA filed an audit under;
+    see :mod:`servicelens.ingest.audits`), ``days`` unused. For a configured source, the
+    label its clean rows on ``days`` carry (``[label]``, e.g. CFPB's company response) and
+    every audit file in its audits folder (``Settings.audits_dir``); a response QA audited
+    takes the audit's verdict over the export's label (the audit is a person's reading of
+    that response; the export's label is a proxy written by another process). Raises
+    SourceError naming an audit file that cannot be read or lacks a column.
+    """
+    audits = audits_read(settings).audits.select(*_AUDIT_LABEL_SCHEMA)
+    if settings.is_sample:
+        return audits
+    own = _source_labels(settings, days).join(audits, "response_id", "anti")
+    return pl.concat([audits, own])
+
+
+#: The columns of :func:`read_audits`.
+_AUDIT_LABEL_SCHEMA: dict[str, pl.DataType] = {
+    "response_id": pl.String(),
+    "root_cause": pl.String(),
+    "audited_at": pl.Datetime("us", "UTC"),
+    "auditor": pl.String(),
+}
 
 
 def audited_ids(settings: Settings, day: date) -> pl.Series:
     """The responses audited in ``day``'s own audit file (any verdict), for that date's
     review queue: a response QA has audited is not proposed again. One file, read by id
     alone (a 1M-survey date's scoring would otherwise read every date's audits, 1.1 s for
-    five such dates); training and the report read them all (:func:`read_audits`). Raises
+    five such dates); training and the report read them all (:func:`read_audits`). For a
+    configured source, the responses its export labels on ``day`` and every response its
+    audit files name (any verdict; read once per process while none changes). Raises
     SourceError naming the file when it cannot be read or lacks ``response_id``."""
     if not settings.is_sample:
-        return _source_labels(settings, [day]).get_column("response_id")
+        files = source_audit_files(settings.audits_dir)
+        named = _ids_audited_in(tuple((str(f), modified_at(f)) for f in files))
+        own = _source_labels(settings, [day]).get_column("response_id")
+        return pl.concat([own, named]).unique(maintain_order=True)
     path = settings.raw_day(day) / AUDITS_FILE
     if not path.exists():
         return pl.Series("response_id", [], pl.String)
     return audited_in(path)
 
 
-def sample_audits(settings: Settings) -> AuditRead:
-    """Every audit file of the sample feed, read once per process while none changes
-    (training reads them for its labels and again for its tally of where each went)."""
-    files = audit_files(settings.root / "raw")
+@functools.lru_cache(maxsize=4)
+def _ids_audited_in(key: tuple[tuple[Any, ...], ...]) -> pl.Series:
+    ids = [audited_in(as_path(k[0])) for k in key]
+    return pl.concat(ids) if ids else pl.Series("response_id", [], pl.String)
+
+
+def _audit_files_of(settings: Settings) -> tuple[list[DataPath], list[str]]:
+    """The audit files ``settings``' source reads, and those it does not read (misplaced)."""
+    if settings.is_sample:
+        raw = settings.root / "raw"
+        return audit_files(raw), misplaced_audit_files(raw)
+    folder = settings.audits_dir
+    return source_audit_files(folder), misplaced_source_audit_files(folder)
+
+
+def audits_read(settings: Settings) -> AuditRead:
+    """Every audit file of ``settings``' source (the sample's date folders, or a configured
+    source's audits folder), read once per process while none changes (training reads them
+    for its labels and again for its tally of where each went)."""
+    files, _ = _audit_files_of(settings)
     key = tuple((str(f), modified_at(f)) for f in files)
     return _audits_of(key, settings.timezone)
 
 
-def audit_report(settings: Settings) -> dict[str, Any]:
-    """Where every audit row of the sample feed went (``audits.audit_accounting``): used,
-    replaced, set aside with its reason, or naming a response that is quarantined, unknown
-    or not negative; ``misplaced_files`` lists audit files that are not read."""
-    read = sample_audits(settings)
+def audit_report(settings: Settings) -> dict[str, Any] | None:
+    """Where every audit row of ``settings``' source went (``audits.audit_accounting``):
+    used, replaced, set aside with its reason, or naming a response that is quarantined,
+    unknown or not negative; ``misplaced_files`` lists audit files that are not read.
+    None for a configured source with no audit file at all (its labels, if any, are its
+    export's own)."""
+    files, misplaced = _audit_files_of(settings)
+    if not settings.is_sample and not files and not misplaced:
+        return None
+    read = audits_read(settings)
     clean = (
         scan_table(settings.clean_dir).select("response_id", "is_negative").collect()
         if settings.clean_dir.exists()
@@ -709,10 +754,7 @@ def audit_report(settings: Settings) -> dict[str, Any]:
         if settings.quarantine_dir.exists()
         else pl.Series("record_id", [], pl.String)
     )
-    return {
-        **audit_accounting(read, clean, quarantined),
-        "misplaced_files": misplaced_audit_files(settings.root / "raw"),
-    }
+    return {**audit_accounting(read, clean, quarantined), "misplaced_files": misplaced}
 
 
 @functools.lru_cache(maxsize=4)
@@ -803,12 +845,8 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
 
 
 def _source_labels(settings: Settings, days: list[date]) -> pl.DataFrame:
-    schema = {
-        "response_id": pl.String,
-        "root_cause": pl.String,
-        "audited_at": pl.String,
-        "auditor": pl.String,
-    }
+    """The label a configured source's own clean rows on ``days`` carry, as audits."""
+    schema = _AUDIT_LABEL_SCHEMA
     frames = [
         read_partition(settings.clean_dir, day)
         for day in days
@@ -822,7 +860,7 @@ def _source_labels(settings: Settings, days: list[date]) -> pl.DataFrame:
         .select(
             "response_id",
             pl.col("label").alias("root_cause"),
-            pl.lit(None, pl.String).alias("audited_at"),
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("audited_at"),
             pl.lit(settings.source).alias("auditor"),
         )
     )

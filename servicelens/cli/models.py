@@ -189,11 +189,16 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
         cv, holdout = metrics["cross_validation"], metrics["model"]
         print(
             f"trained on {metrics['split']['train_rows'] + metrics['split']['test_rows']} "
-            f"labelled rows of the source's clean layer; cross-validated roc_auc "
+            f"labelled rows of the source's clean layer (its own labels and QA's audits); "
+            f"cross-validated roc_auc "
             f"{cv['roc_auc']:.3f}, time split roc_auc {holdout['roc_auc']:.3f} on "
             f"{metrics['split']['test_rows']} rows ({metrics['split']['test_from']}.."
             f"{metrics['split']['test_to']})"
         )
+        if "audits" in metrics:
+            from servicelens.ingest.audits import accounting_text
+
+            print(accounting_text(metrics["audits"]))
     return 0
 
 

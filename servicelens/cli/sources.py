@@ -115,7 +115,9 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"source {source.source} configured ({source.definition}); drop its exports in "
             f"{source.inbox_dir}: the nightly run (`servicelens run`, the served schedule) "
-            f"lands them and runs the {source.partition}s they touch"
+            f"lands them and runs the {source.partition}s they touch. QA puts its audits "
+            f"(response_id, root_cause, audited_at, auditor) as CSV files in "
+            f"{source.audits_dir}: training reads them as labels"
         )
         return 0
     if args.action in ("run", "demo"):
@@ -148,6 +150,7 @@ def _configured_rows(settings: Settings, names: list[str] | None = None) -> list
                 "landed_partitions": len(landed_periods(source)),
                 "inbox": str(source.inbox_dir),
                 "waiting": len(pending_deliveries(source)),
+                "audits": str(source.audits_dir),
             }
         )
     return rows

@@ -18,10 +18,16 @@ is either used or set aside with its file, line and reason, never dropped unseen
 
 Audits are read from every date's folder, whichever date they were filed under: QA files
 late audits under the day they audited, and a response id names its response on any date.
+
+A configured source (``servicelens sources add``) has no date folders: its QA team puts
+audit files, named as it likes (``qa-2026-11.csv``), in ``audits/<source>/``
+(``Settings.audits_dir``), and every ``*.csv`` there is read the same way. They label the
+source's responses beside (and over) a label its own export carries (``[label]``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +97,43 @@ def audit_files(raw_dir: DataPath) -> list[DataPath]:
     if not raw_dir.exists():
         return []
     return sorted(raw_dir.glob("????-??-??/audits.csv"), key=str)
+
+
+def looks_like_audits(path: DataPath) -> bool:
+    """Whether ``path``'s first line names the four :data:`AUDIT_COLUMNS` (matched as export
+    columns are, any common delimiter): an audit file dropped where exports go. Reads the
+    first 64 KiB at most; False for anything that cannot be read so."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(65536)
+    except OSError:
+        return False
+    first = start.decode("utf-8", "replace").lstrip("\ufeff").splitlines()[:1]
+    cells = re.split(r"[,;\t|]", first[0]) if first else []
+    return set(AUDIT_COLUMNS) <= {column_key(c.strip().strip('"')) for c in cells}
+
+
+def source_audit_files(folder: DataPath) -> list[DataPath]:
+    """Every ``*.csv`` directly in a configured source's audits folder, by name; hidden
+    files (a spreadsheet's lock file, a copy still being written) are left out."""
+    if not folder.exists():
+        return []
+    found = [p for p in folder.glob("*") if not p.name.startswith((".", "~$"))]
+    return sorted((p for p in found if p.name.lower().endswith(".csv")), key=str)
+
+
+def misplaced_source_audit_files(folder: DataPath) -> list[str]:
+    """Files in a configured source's audits folder that are not read (a workbook, a text
+    file), so QA is told to save them as CSV rather than see them ignored."""
+    if not folder.exists():
+        return []
+    return sorted(
+        str(p)
+        for p in folder.glob("*")
+        if not p.name.startswith((".", "~$"))
+        and not p.name.lower().endswith(".csv")
+        and not p.is_dir()
+    )
 
 
 def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
@@ -295,6 +338,9 @@ def audit_accounting(
 def _misplaced_advice(path: str) -> str:
     """What to do with a file :func:`misplaced_audit_files` found."""
     where = Path(path)
+    if where.parent.parent.name == "audits":
+        # A configured source's audits folder: any name, CSV only.
+        return "audits are read from CSV files (save the workbook as CSV in this folder)"
     if where.parent.name == "raw" or not where.parent.name[:4].isdigit():
         return "audits are read from raw/<date>/audits.csv, a date's folder (any date)"
     if where.suffix.lower() == ".csv":
@@ -321,7 +367,8 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     shown = accounting["set_aside_rows"][:5]
     lines = [text.rstrip("; ")]
     lines += [
-        f"  {Path(r['source_file']).parent.name}/audits.csv line {r['source_line']}"
+        f"  {Path(r['source_file']).parent.name}/{Path(r['source_file']).name} line "
+        f"{r['source_line']}"
         f"{' (' + r['response_id'] + ')' if r['response_id'] else ''}: {r['reason']}"
         for r in shown
     ]

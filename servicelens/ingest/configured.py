@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from servicelens.ingest.audits import AUDIT_COLUMNS, looks_like_audits
 from servicelens.ingest.definitions import (
     BUILT_IN_DIR,
     DefinitionError,
@@ -95,8 +96,9 @@ def register_source(settings: Settings, definition: str) -> Settings:
             if isinstance(target, Path):
                 target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-    if isinstance(source.inbox_dir, Path):
-        source.inbox_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (source.inbox_dir, source.audits_dir):
+        if isinstance(folder, Path):
+            folder.mkdir(parents=True, exist_ok=True)
     return configured_source(settings, loaded.name)
 
 
@@ -211,6 +213,12 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
                     f" (this source reads its registered copy, {source.root / 'sources'}/"
                     f"{source.source}/{DEFINITION_FILE}: after changing your definition "
                     "file, register it again with `servicelens sources add FILE`)"
+                )
+            if looks_like_audits(path):
+                message = (
+                    f"{path}: this is a file of QA audits ({', '.join(AUDIT_COLUMNS)}), not "
+                    f"an export of source {source.source}: move it to {source.audits_dir}, "
+                    "where training reads the source's audits"
                 )
             picked.append(PickedUp(str(path), None, message))
             continue

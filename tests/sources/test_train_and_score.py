@@ -303,3 +303,103 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     assert "trained on the same labelled rows as champion" in out[0]
     assert main([*data, "train", "--source", "acme-other"]) == 2
     assert "unless it names a source configured here (acme-vendor)" in capsys.readouterr().err
+
+
+def _audit_file(export: pl.DataFrame, rows: int, *, override: dict[str, str] | None = None) -> str:
+    """QA's audits of the first ``rows`` tickets as a spreadsheet in a European locale saves
+    them: semicolons, Title Case headers, verdicts spelled as people type them; plus one
+    audit of a ticket the source never delivered."""
+    lines = ["Response ID;Root Cause;Audited At;Auditor"]
+    for ticket, verdict in export.head(rows).select("ticket", "verdict").iter_rows():
+        word = "Policy failure" if verdict == "Our fault" else "perceived"
+        word = (override or {}).get(ticket, word)
+        lines.append(f"{ticket};{word};2026-01-20 09:30;qa-anna")
+    lines.append("T-99999;perceived;2026-01-20 09:31;qa-anna")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_configured_sources_qa_audits_are_its_labels(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A QA team keeps its verdicts apart from the survey export (a Qualtrics export carries
+    no verdict column): a configured source's audits folder labels it, the review queue
+    leaves its audited responses out, and an audit file dropped in the inbox by mistake is
+    named as such. Left alone for two stops: only the generated sample had an audits feed."""
+    from servicelens.ingest.configured import configured_source
+
+    mapping = tmp_path / "acme.toml"
+    no_label = (
+        VENDOR_MAPPING.split("[label]")[0] + "[features]" + VENDOR_MAPPING.split("[features]")[1]
+    )
+    mapping.write_text(no_label)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "add", str(mapping)]) == 0
+    source = configured_source(Settings(data_dir=str(tmp_path / "data")), "acme-vendor")
+    assert str(source.audits_dir) in capsys.readouterr().out
+    assert source.audits_dir.is_dir()
+
+    export = _vendor_export()
+    export.drop("verdict").write_csv(source.inbox_dir / "export.csv")
+    audits = _audit_file(export, 200)
+    (source.inbox_dir / "qa-january.csv").write_text(audits)
+    assert main([*data, "run", "--date", "2026-01-13", "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)["sources"]
+    (failed,) = [r for r in rows if r["outcome"] == "failed"]
+    assert failed["result"]["inbox_file"].endswith("qa-january.csv")
+    assert "this is a file of QA audits" in failed["error"]
+    assert f"move it to {source.audits_dir}" in failed["error"]
+
+    # No audits yet: training says where they go.
+    assert main([*data, "train", "--source", "acme-vendor"]) == 2
+    assert f"read from the CSV files in {source.audits_dir}" in capsys.readouterr().err
+
+    (source.inbox_dir / "qa-january.csv").rename(source.audits_dir / "qa-january.csv")
+    (source.audits_dir / "qa-january.xlsx").write_bytes(b"PK\x03\x04")
+    assert main([*data, "train", "--source", "acme-vendor"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("promoted: no champion yet")
+    assert out[1].startswith("trained on 200 labelled rows of the source's clean layer")
+    # Every audit row accounted for: 200 used, one of a ticket never delivered; the
+    # workbook beside them is named, not ignored.
+    assert out[2].startswith("audits: 201 rows in 1 file(s), 200 used; ")
+    assert "1 of responses not in the clean layer" in out[2]
+    assert "qa-january.xlsx is not read: audits are read from CSV files" in out[2]
+
+    # The review queue of a rescored date proposes no audited response.
+    assert main([*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-01",
+                 "--end", "2026-01-12", "--rerun", "all"]) == 0  # fmt: skip
+    queue = pl.read_parquet(source.marts_dir / "review_queue" / "**" / "*.parquet")
+    audited = set(export.head(200).get_column("ticket").to_list())
+    uncertain = queue.filter(pl.col("reason") == "uncertain").get_column("response_id")
+    assert uncertain.len() > 0 and not set(uncertain.to_list()) & audited
+
+
+def test_an_audit_overrides_the_label_a_sources_export_carries(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A source whose export carries a label (CFPB's company response) and whose QA team
+    audits some rows: the audit is a person's reading of that response, the export's label
+    a proxy, so the audit's verdict is the one trained on."""
+    from servicelens.ingest.configured import configured_source
+    from servicelens.stages import labelled_negatives
+
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "add", str(mapping)]) == 0
+    source = configured_source(Settings(data_dir=str(tmp_path / "data")), "acme-vendor")
+    export = _vendor_export()
+    export.write_csv(source.inbox_dir / "export.csv")
+    assert main([*data, "run", "--date", "2026-01-13", "--json"]) == 0
+    first = export.row(0, named=True)
+    flipped = "perceived" if first["verdict"] == "Our fault" else "policy_failure"
+    (source.audits_dir / "qa.csv").write_text(
+        _audit_file(export, 3, override={first["ticket"]: flipped})
+    )
+    labels = dict(labelled_negatives(source).select("response_id", "root_cause").iter_rows())
+    assert len(labels) == 240
+    assert labels[first["ticket"]] == flipped
+    second = export.row(1, named=True)
+    assert labels[second["ticket"]] == (
+        "policy_failure" if second["verdict"] == "Our fault" else "perceived"
+    )
