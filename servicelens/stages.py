@@ -88,7 +88,7 @@ from transforms.clean import (
     with_policy_facts,
 )
 from transforms.language import load_detector_in_background, with_detected_language
-from transforms.marts import daily_summary, feedback_scored
+from transforms.marts import daily_summary, feedback_scored, open_review_items
 from transforms.pii import add_counts, placeholder_counts, redact_pii
 from transforms.repeat_contacts import (
     LOOKBACK_DAYS,
@@ -104,6 +104,7 @@ from transforms.schemas import (
     QUARANTINE_SCHEMA,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
+    REVIEW_QUEUE_SCHEMA,
     SAMPLE_SOURCE,
     conform,
 )
@@ -755,6 +756,36 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
         else pl.Series("record_id", [], pl.String)
     )
     return {**audit_accounting(read, clean, quarantined), "misplaced_files": misplaced}
+
+
+def open_review_queue(
+    settings: Settings, start: date | None = None, end: date | None = None
+) -> tuple[pl.DataFrame, int]:
+    """The review queue's open items over the dates ``start``..``end`` (every date by
+    default), most urgent first (:func:`transforms.marts.open_review_items`), and how many
+    items audits filed since their queue was written have closed.
+
+    Audits are read as now (every audit file of the source, any verdict; a configured
+    source's export labels too), not as when each date was scored: a queue is written once,
+    when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. Raises SourceError
+    naming an audit file that cannot be read.
+    """
+    table = settings.marts_dir / "review_queue"
+    days = [
+        date.fromisoformat(p.parent.name.split("=", 1)[1])
+        for p in table.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")
+    ]
+    days = sorted(d for d in days if (start is None or d >= start) and (end is None or d <= end))
+    if not days:
+        return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA), 0
+    queue = conform(scan_table(table, days).collect(), REVIEW_QUEUE_SCHEMA)
+    files, _ = _audit_files_of(settings)
+    named = _ids_audited_in(tuple((str(f), modified_at(f)) for f in files))
+    audits = read_audits(settings, days)
+    if not settings.is_sample:
+        named = pl.concat([named, audits.get_column("response_id")])
+    items = open_review_items(queue, audits, named)
+    return items, queue.height - items.height
 
 
 @functools.lru_cache(maxsize=4)

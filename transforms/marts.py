@@ -133,3 +133,77 @@ def review_queue(
     return conform(
         queue.sort(["priority", "response_id"], descending=[True, False]), REVIEW_QUEUE_SCHEMA
     )
+
+
+#: The columns a QA audit worksheet leads with: an audit file's (``servicelens.ingest.
+#: audits.AUDIT_COLUMNS``), left blank for QA to fill in.
+WORKSHEET_AUDIT_COLUMNS: tuple[str, ...] = ("response_id", "root_cause", "audited_at", "auditor")
+
+
+def open_review_items(
+    queue: pl.DataFrame, audits: pl.DataFrame, audited_ids: pl.Series
+) -> pl.DataFrame:
+    """The review queue's items still open, most urgent first.
+
+    ``queue`` holds review_queue rows (``REVIEW_QUEUE_SCHEMA``; other columns are kept).
+    ``audits`` are the audits in force (``response_id``, ``root_cause``); ``audited_ids``
+    every response
+    any audit file names, whatever its verdict (a verdict QA mistyped is still an audit it
+    has done). An ``uncertain`` item closes once its response is audited; a
+    ``label_doubt`` item once the verdict in force is no longer the one doubted (a re-audit
+    changed it). A re-audit that confirms the verdict leaves the doubt open: the queue does
+    not record which audit it doubted, and an ``audited_at`` may be dated ahead of the run.
+    A queue is written when its date is scored, so this is how audits filed since reach it
+    without scoring again.
+    """
+    latest = audits.select("response_id", pl.col("root_cause").alias("_verdict")).unique(
+        "response_id", keep="last"
+    )
+    with_audit = queue.join(latest, "response_id", "left")
+    uncertain_open = (pl.col("reason") != "label_doubt") & ~pl.col("response_id").is_in(
+        audited_ids.implode()
+    )
+    doubt_open = (pl.col("reason") == "label_doubt") & (
+        pl.col("_verdict").is_null() | (pl.col("_verdict") == pl.col("audit_label"))
+    )
+    return (
+        with_audit.filter(uncertain_open | doubt_open)
+        .drop("_verdict")
+        .sort(
+            ["priority", "survey_date", "response_id"],
+            descending=[True, True, False],
+            nulls_last=True,
+        )
+    )
+
+
+def audit_worksheet(items: pl.DataFrame) -> pl.DataFrame:
+    """Open review items (:func:`open_review_items`) as a worksheet QA fills in and saves as
+    an audit file: the audit columns first (blank), then what QA reads to decide.
+
+    Text a spreadsheet would run as a formula (a cell starting ``=``, ``+``, ``-``, ``@``,
+    tab or carriage return; OWASP's CSV injection advice) gets a leading apostrophe, in
+    every text column but the id (ids that start so are quarantined by validation).
+    ``top_reasons`` is joined with ``"; "``.
+    """
+    blank = [pl.lit(None, pl.String).alias(c) for c in WORKSHEET_AUDIT_COLUMNS[1:]]
+    context = items.select(
+        pl.col("survey_date"),
+        "reason",
+        pl.col("priority").round(3),
+        pl.col("p_policy_failure").round(3),
+        "audit_label",
+        "queue",
+        "policy_code",
+        "comment",
+        pl.col("top_reasons").list.join("; "),
+        "model_version",
+    )
+    guarded = [
+        pl.col(c).str.replace(r"^([=+\-@\t\r])", "'$1")
+        for c, t in context.schema.items()
+        if t == pl.String
+    ]
+    return pl.concat(
+        [items.select("response_id", *blank), context.with_columns(guarded)], how="horizontal"
+    )

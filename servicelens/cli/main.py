@@ -28,7 +28,12 @@ from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_schedule_commands
 from servicelens.cli.sources import add_sources_commands
 from servicelens.dates import SurveyDateError, refuse_future, refuse_reversed, yesterday
-from servicelens.reporting.analyst import cmd_dictionary, cmd_query, cmd_report
+from servicelens.reporting.analyst import (
+    cmd_dictionary,
+    cmd_query,
+    cmd_report,
+    cmd_review_queue,
+)
 from servicelens.settings import (
     DEFAULT_TIMEZONE,
     PREFECT_FILE_LEASES,
@@ -81,6 +86,9 @@ Prefect's log lines; without -v they go to <data-dir>/logs/.
         "  servicelens demo --days 7 --per-day 500\n"
         "  servicelens demo --source cfpb --input ../shared/real/cfpb/complaints.csv",
         "report": "servicelens report && xdg-open data/reports/latest.html",
+        "review-queue": "servicelens review-queue                 # the 50 most urgent, all dates\n"
+        f"  servicelens review-queue --start {week} --output worksheet.csv\n"
+        "  servicelens review-queue --source acme-qualtrics --limit 0 --json",
         "query": "servicelens query --list\n"
         "  servicelens query queues_that_bounce\n"
         "  servicelens query long_calls_are_not_failures --json",
@@ -483,6 +491,23 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
         "--source", default=None, help="a configured source's report instead of the sample's"
     )
     report.set_defaults(handler=cmd_report)
+
+    queue = sub.add_parser(
+        "review-queue",
+        help="the responses most worth a QA audit next, without those audited since",
+    )
+    queue.add_argument(
+        "--source", default=None, help="a configured source's queue instead of the sample's"
+    )
+    queue.add_argument("--start", type=_day, default=None, help="first survey date (default: all)")
+    queue.add_argument("--end", type=_day, default=None, help="last survey date (default: all)")
+    queue.add_argument(
+        "--limit", type=int, default=50, help="the most urgent N items (0: all; default 50)"
+    )
+    queue.add_argument(
+        "--output", default=None, help="write them as a CSV worksheet for QA to fill in"
+    )
+    queue.set_defaults(handler=cmd_review_queue)
 
     query = sub.add_parser("query", help="run an example DuckDB query over the marts")
     query.add_argument("name", nargs="?", help="query name (see --list)")

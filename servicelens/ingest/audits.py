@@ -89,6 +89,9 @@ class AuditRead:
     replaced: int = 0
     #: Copies of an audit in force (the same verdict at the same time), counted once.
     repeated: int = 0
+    #: Rows with an id and no verdict, time or auditor: a worksheet's rows QA has not
+    #: filled in yet (``servicelens review-queue --output``); not audits, not errors.
+    unfilled: int = 0
     files: list[str] = field(default_factory=list)
 
 
@@ -172,11 +175,28 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
     return read
 
 
+def _unfilled(frame: pl.DataFrame) -> pl.Expr:
+    """Rows whose verdict, time and auditor are all blank (a worksheet row not filled in)."""
+    blank = [
+        pl.col(c).str.strip_chars().replace("", None).is_null()
+        for c in AUDIT_COLUMNS[1:]
+        if c in frame.columns
+    ]
+    return pl.all_horizontal(blank) if len(blank) == len(AUDIT_COLUMNS) - 1 else pl.lit(False)
+
+
 def audited_in(path: DataPath) -> pl.Series:
     """The response ids of one audit file, whatever their verdicts (a date's review queue
-    leaves them out); read by id alone. Raises SourceError as :func:`read_audit_files`."""
-    read = _read_audit_file(path, ("response_id",))
-    return read.frame.get_column("response_id").str.strip_chars().drop_nulls()
+    leaves them out), but for rows not filled in; read by id and those columns alone.
+    Raises SourceError as :func:`read_audit_files`."""
+    frame = _read_audit_file(path, ("response_id",)).frame
+    return (
+        frame.filter(~_unfilled(frame))
+        .get_column("response_id")
+        .str.strip_chars()
+        .replace("", None)
+        .drop_nulls()
+    )
 
 
 def read_audit_files(
@@ -214,7 +234,10 @@ def read_audit_files(
             )
     if not rows:
         return AuditRead(files=[str(f) for f in files])
-    typed = pl.concat(rows).with_columns(
+    every = pl.concat(rows)
+    unfilled = every.filter(_unfilled(every) & pl.col("response_id").is_not_null()).height
+    typed = every.filter(~(_unfilled(every) & pl.col("response_id").is_not_null()))
+    typed = typed.with_columns(
         pl.col("response_id").str.strip_chars().replace("", None),
         pl.col("root_cause")
         .str.strip_chars()
@@ -296,6 +319,7 @@ def read_audit_files(
         rows_read=read_total,
         replaced=valid.height - latest.height,
         repeated=latest.height - conflicted.height - audits.height,
+        unfilled=unfilled,
         files=[str(f) for f in files],
     )
 
@@ -327,6 +351,7 @@ def audit_accounting(
         "used": int((negative == True).sum()),  # noqa: E712
         "replaced_by_a_later_audit": read.replaced,
         "repeated": read.repeated,
+        "not_filled_in": read.unfilled,
         "of_a_response_not_negative": positive,
         "of_a_quarantined_response": quarantined,
         "of_an_unknown_response": unknown.height - quarantined,
@@ -353,6 +378,7 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     parts = [
         f"{accounting['replaced_by_a_later_audit']:,} replaced by a later audit",
         f"{accounting['repeated']:,} repeated (the same verdict at the same time)",
+        f"{accounting.get('not_filled_in', 0):,} not filled in (no verdict yet)",
         f"{accounting['of_a_quarantined_response']:,} of quarantined responses",
         f"{accounting['of_an_unknown_response']:,} of responses not in the clean layer",
         f"{accounting['of_a_response_not_negative']:,} of responses that are not negative",

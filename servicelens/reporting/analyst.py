@@ -1,7 +1,9 @@
-"""What analysts run by hand: the run report, the data dictionary, the example DuckDB queries.
+"""What analysts and QA run by hand: the run report, the data dictionary, the example DuckDB
+queries, and the review queue as it stands.
 
-These are the handlers of ``servicelens report``, ``servicelens dictionary`` and
-``servicelens query``; the parser lines live in :mod:`servicelens.cli.main`.
+These are the handlers of ``servicelens report``, ``servicelens dictionary``,
+``servicelens query`` and ``servicelens review-queue``; the parser lines live in
+:mod:`servicelens.cli.main`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from servicelens.cli.console import table
 from servicelens.settings import Settings
@@ -156,20 +160,9 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens report [--source NAME]``: the sample's run report, or a configured
     source's (as that source's backfill writes it). In a data directory that holds only
     configured sources, the sample's report would be empty: it says which to ask for."""
-    from servicelens.ingest.configured import (
-        configured_names,
-        configured_source,
-        has_sample_exports,
-    )
     from servicelens.reporting.report import build_report
 
-    if getattr(args, "source", None):
-        settings = configured_source(settings, args.source)
-    elif not has_sample_exports(settings) and (names := configured_names(settings)):
-        raise ValueError(
-            f"{settings.root} holds no sample dates, only configured sources ({', '.join(names)}): "
-            f"ask for one with `servicelens report --source {names[0]}`"
-        )
+    settings = _chosen_source(settings, getattr(args, "source", None), "report")
     report = build_report(settings)
     result = {
         "report": str(report.path),
@@ -184,6 +177,119 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     print(f"newest always:  {report.latest}   (open it in a browser)")
     for section, reason in report.missing.items():
         print(f"  not available: {section}: {reason}")
+    return 0
+
+
+def _chosen_source(settings: Settings, source: str | None, command: str) -> Settings:
+    """The settings of ``--source NAME``, or the sample's; in a data directory that holds
+    only configured sources the sample has nothing, so ValueError says which to ask for."""
+    from servicelens.ingest.configured import (
+        configured_names,
+        configured_source,
+        has_sample_exports,
+    )
+
+    if source:
+        return configured_source(settings, source)
+    if not has_sample_exports(settings) and (names := configured_names(settings)):
+        raise ValueError(
+            f"{settings.root} holds no sample dates, only configured sources ({', '.join(names)}): "
+            f"ask for one with `servicelens {command} --source {names[0]}`"
+        )
+    return settings
+
+
+#: Characters of a comment shown in the terminal's review queue (the worksheet has all).
+QUEUE_COMMENT_CHARS = 60
+
+
+def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens review-queue [--source NAME] [--start D] [--end D] [--limit N]
+    [--output FILE.csv]``: the responses most worth a QA audit next, across dates, with the
+    ones audited since their date was scored left out (``stages.open_review_queue``);
+    ``--output`` writes them as a worksheet QA fills in and saves as an audit file."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from servicelens.stages import open_review_queue
+    from transforms.marts import audit_worksheet
+
+    chosen = _chosen_source(settings, args.source, "review-queue")
+    items, closed = open_review_queue(chosen, args.start, args.end)
+    shown = items if args.limit == 0 else items.head(args.limit)
+    reasons = items.get_column("reason")
+    days = items.get_column("survey_date")
+    summary = {
+        "source": chosen.source,
+        "open_items": items.height,
+        "uncertain": int((reasons == "uncertain").sum()),
+        "label_doubt": int((reasons == "label_doubt").sum()),
+        "dates": days.n_unique(),
+        "first_date": str(days.min()) if items.height else None,
+        "last_date": str(days.max()) if items.height else None,
+        "closed_by_audits_since": closed,
+        "shown": shown.height,
+    }
+    if chosen.is_sample:
+        today = datetime.now(ZoneInfo(chosen.timezone)).date()
+        save_to = (
+            f"as {chosen.raw_day(today) / 'audits.csv'} (any date's folder is read; add "
+            "the rows to its audits.csv if it has one)"
+        )
+    else:
+        save_to = f"in {chosen.audits_dir} (any name ending .csv)"
+    if args.output:
+        output = Path(args.output)
+        # A byte-order mark, so a spreadsheet opens the UTF-8 text as UTF-8.
+        audit_worksheet(shown).write_csv(output, include_bom=True)
+        summary["worksheet"] = str(output)
+    if args.json:
+        rows = shown.with_columns(pl.col("survey_date").cast(pl.String)).to_dicts()
+        print(json.dumps({**summary, "items": rows}, indent=2, default=str))
+        return 0
+    if not items.height:
+        print(
+            f"review queue of {chosen.source}: nothing open"
+            + (f" ({closed:,} items closed by audits filed since)" if closed else "")
+            + ("" if closed else "; dates get a queue when they are scored with a champion")
+        )
+        return 0
+    print(
+        f"review queue of {chosen.source}: {items.height:,} open items over "
+        f"{summary['dates']} date(s) ({summary['first_date']}..{summary['last_date']}): "
+        f"{summary['uncertain']:,} uncertain, {summary['label_doubt']:,} label doubts; "
+        f"{closed:,} closed by audits filed since their dates were scored"
+    )
+    if args.output:
+        print(
+            f"wrote the {shown.height:,} most urgent to {args.output}: fill in root_cause "
+            "(perceived or policy_failure), audited_at (2026-12-02, or with a time) and "
+            f"auditor on each row you audit, then save it {save_to}. Rows left blank count "
+            "as not audited yet"
+        )
+        return 0
+    print(
+        f"the {shown.height:,} most urgent"
+        + (" (--limit 0 shows all):" if shown.height < items.height else ":")
+    )
+    preview = shown.select(
+        pl.col("survey_date").cast(pl.String).alias("date"),
+        "response_id",
+        "reason",
+        pl.col("priority").round(3),
+        pl.col("p_policy_failure").round(3).alias("p"),
+        pl.col("audit_label").alias("audited as"),
+        "queue",
+        pl.when(pl.col("comment").str.len_chars() > QUEUE_COMMENT_CHARS)
+        .then(pl.col("comment").str.slice(0, QUEUE_COMMENT_CHARS - 3) + "...")
+        .otherwise(pl.col("comment"))
+        .alias("comment"),
+    )
+    print(table(preview.to_dicts()))
+    print(
+        "as a worksheet to fill in: add --output worksheet.csv; audits are read from files "
+        f"saved {save_to}"
+    )
     return 0
 
 

@@ -373,6 +373,30 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     uncertain = queue.filter(pl.col("reason") == "uncertain").get_column("response_id")
     assert uncertain.len() > 0 and not set(uncertain.to_list()) & audited
 
+    # QA's loop: the queue as a worksheet, two rows filled in and saved (by a spreadsheet in
+    # a European locale) into the audits folder, and those two close without re-scoring.
+    capsys.readouterr()
+    sheet = tmp_path / "worksheet.csv"
+    assert main([*data, "review-queue", "--source", "acme-vendor", "--limit", "5",
+                 "--output", str(sheet)]) == 0  # fmt: skip
+    assert f"then save it in {source.audits_dir}" in capsys.readouterr().out
+    assert sheet.read_text(encoding="utf-8-sig").startswith(
+        "response_id,root_cause,audited_at,auditor,survey_date,reason"
+    )
+    worksheet = pl.read_csv(sheet)
+    ids = worksheet.filter(pl.col("reason") == "uncertain").get_column("response_id").to_list()
+    first, second = ids[:2]
+    filled = [f"{first};Policy failure;2026-01-21;qa-ben", f"{second};perceived;2026-01-21;qa-ben"]
+    filled += [f"{i};;;" for i in worksheet.get_column("response_id") if i not in (first, second)]
+    (source.audits_dir / "qa-worksheet.csv").write_text(
+        "\ufeffresponse_id;root_cause;audited_at;auditor\n" + "\n".join(filled) + "\n"
+    )
+    assert main([*data, "--json", "review-queue", "--source", "acme-vendor", "--limit", "0"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["closed_by_audits_since"] == 2
+    assert shown["uncertain"] == uncertain.len() - 2
+    assert {first, second}.isdisjoint(i["response_id"] for i in shown["items"])
+
 
 def test_an_audit_overrides_the_label_a_sources_export_carries(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]

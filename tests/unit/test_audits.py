@@ -117,7 +117,8 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "R4,perceived,2026-11-24,a\nR5,maybe,2026-11-24,a\n",
     )
     # Filed under the day it was audited, not the survey's: read all the same.
-    late = "response_id,root_cause,audited_at,auditor\nR6,perceived,2026-11-30,b\n"
+    # A review-queue worksheet's row not filled in yet is neither an audit nor an error.
+    late = "response_id,root_cause,audited_at,auditor\nR6,perceived,2026-11-30,b\nR7, ,,\n"
     _write(tmp_path, "2026-11-30", late)
     _write(tmp_path, "2026-11-30", "x", name="audits.xlsx")
     files = audit_files(tmp_path / "raw")
@@ -135,10 +136,11 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     accounting = audit_accounting(read, clean, pl.Series(["R3"]))
     assert {k: v for k, v in accounting.items() if k != "set_aside_rows"} == {
         "files": 2,
-        "rows_read": 6,
+        "rows_read": 7,
         "used": 2,
         "replaced_by_a_later_audit": 0,
         "repeated": 0,
+        "not_filled_in": 1,
         "of_a_response_not_negative": 1,
         "of_a_quarantined_response": 1,
         "of_an_unknown_response": 1,
@@ -151,8 +153,9 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     )
     assert "raw/audits.csv is not read: audits are read from raw/<date>/audits.csv" in text
     assert text.splitlines()[0].startswith(
-        "audits: 6 rows in 2 file(s), 2 used; 1 of quarantined responses, 1 of responses not "
-        "in the clean layer, 1 of responses that are not negative, 1 set aside (root_cause); "
+        "audits: 7 rows in 2 file(s), 2 used; 1 not filled in (no verdict yet), 1 of "
+        "quarantined responses, 1 of responses not in the clean layer, 1 of responses that "
+        "are not negative, 1 set aside (root_cause); "
     )
     assert "2026-11-23/audits.csv line 6 (R5): root_cause: 'maybe' is not one of" in text
 
@@ -173,3 +176,68 @@ def test_a_dates_review_queue_reads_its_own_audit_file_by_id(tmp_path: Path) -> 
     path = _write(tmp_path, "2026-11-23", "Antwort-ID,Urteil\nR1,perceived\n")
     with pytest.raises(SourceError, match=rf"{path}: line 1 \(header\): an audit file needs"):
         audited_ids(settings, day)
+
+
+def test_the_open_review_queue_closes_what_qa_audited_since(tmp_path: Path) -> None:
+    """A date's review queue is written when it is scored; audits filed later (under any
+    date) close its items when it is read: an uncertain item once audited with any verdict,
+    a label doubt once a re-audit changed the verdict doubted. The worksheet leads with
+    the audit columns, blank, and no cell of customer text can run as a formula."""
+    from datetime import date
+
+    from servicelens.settings import Settings
+    from servicelens.stages import open_review_queue
+    from servicelens.storage.partitions import write_partition
+    from transforms.marts import audit_worksheet
+    from transforms.schemas import REVIEW_QUEUE_SCHEMA, conform
+
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 11, 23)
+    queue = conform(
+        pl.DataFrame(
+            {
+                "survey_date": [day] * 5,
+                "response_id": ["R1", "R2", "R3", "R4", "R5"],
+                "reason": ["uncertain"] * 3 + ["label_doubt"] * 2,
+                "priority": [0.99, 0.98, 0.97, 0.95, 0.9],
+                "p_policy_failure": [0.5, 0.51, 0.49, 0.05, 0.95],
+                "audit_label": [None, None, None, "policy_failure", "perceived"],
+                "comment": ["=HYPERLINK(1)", "fine", "-2+3", "ok", "@SUM(A1)"],
+                "top_reasons": [["word:late"], [], ["queue=billing"], [], []],
+                "queue": ["billing"] * 5,
+                "policy_code": ["P1"] * 5,
+                "model_version": ["v1"] * 5,
+                "source": ["sample"] * 5,
+            }
+        ),
+        REVIEW_QUEUE_SCHEMA,
+    )
+    write_partition(
+        queue,
+        settings.marts_dir / "review_queue",
+        day,
+        REVIEW_QUEUE_SCHEMA,
+        {},
+        settings.staging_dir,
+    )
+    items, closed = open_review_queue(settings)
+    assert items.get_column("response_id").to_list() == ["R1", "R2", "R3", "R4", "R5"]
+    assert closed == 0
+    # Filed under a later date: R1 audited (a verdict QA mistyped is an audit all the same),
+    # R3 left blank in a worksheet, R4's doubted verdict changed, R5's confirmed.
+    _write(
+        tmp_path,
+        "2026-11-30",
+        "response_id,root_cause,audited_at,auditor\nR1,maybe,2026-11-30,a\nR3,,,\n"
+        "R4,perceived,2026-11-30,a\nR5,perceived,2026-11-30,a\n",
+    )
+    items, closed = open_review_queue(settings)
+    assert items.get_column("response_id").to_list() == ["R2", "R3", "R5"]
+    assert closed == 2
+    assert open_review_queue(settings, start=date(2026, 11, 24))[0].height == 0
+
+    sheet = audit_worksheet(items)
+    assert sheet.columns[:4] == ["response_id", "root_cause", "audited_at", "auditor"]
+    assert sheet.row(0, named=True)["root_cause"] is None
+    assert sheet.get_column("comment").to_list() == ["fine", "'-2+3", "'@SUM(A1)"]
+    assert sheet.get_column("top_reasons").to_list() == ["", "queue=billing", ""]
