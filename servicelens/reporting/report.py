@@ -704,6 +704,49 @@ def _drift(inputs: _Inputs) -> str:
     return head + _html_table(table) + extra
 
 
+#: Open review items shown in the report (``servicelens review-queue`` lists them all).
+TOP_REVIEW_ITEMS = 10
+
+
+def _review_queue(inputs: _Inputs) -> str:
+    """What QA audits next: the review queues as they stand, less what was audited since
+    (``stages.open_review_queue``), the most urgent first."""
+    from servicelens.stages import open_review_queue
+
+    items, closed = open_review_queue(inputs.settings)
+    if items.height == 0:
+        if inputs.champion is None:
+            raise _NotAvailable(_not_scored(inputs.settings))
+        raise _NotAvailable(
+            f"nothing open ({closed:,} items closed by audits filed since their dates were "
+            "scored)"
+            if closed
+            else "no date has a review queue yet: dates get one when a champion scores them"
+        )
+    reasons = items.get_column("reason")
+    source = "" if inputs.settings.is_sample else f" --source {inputs.settings.source}"
+    top = items.head(TOP_REVIEW_ITEMS).select(
+        pl.col("survey_date").cast(pl.String).alias("date"),
+        "response_id",
+        "reason",
+        "priority",
+        pl.col("p_policy_failure").alias("p"),
+        pl.col("audit_label").alias("audited as"),
+        "queue",
+        pl.col("comment").str.slice(0, 120),
+    )
+    return (
+        f"<p>{items.height:,} open items over {items.get_column('survey_date').n_unique()} "
+        f"date(s): {int((reasons == 'uncertain').sum()):,} uncertain (closest to the "
+        f"threshold, not audited), {int((reasons == 'label_doubt').sum()):,} label doubts "
+        "(audits the model's out-of-fold probability disagrees with); "
+        f"{closed:,} closed by audits filed since their dates were scored. The "
+        f"{top.height} most urgent below; <code>servicelens review-queue{source} --output "
+        "worksheet.csv</code> writes them as a worksheet for QA to fill in.</p>"
+        + _html_table(top)
+    )
+
+
 def _not_scored(settings: Settings) -> str:
     """Why there is no fix list when no model has scored the negatives, and what to run."""
     return (
@@ -992,6 +1035,7 @@ _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
     ("fix-list", "Fix list: what to fix first, by owner", _fix_list),
     ("agents", "Agents: handle time against first-contact resolution", _agents),
     ("early-warning", "Early warning: failure shares against their history", _early_warning),
+    ("review-queue", "What QA audits next", _review_queue),
     ("quality", "Data quality", _data_quality),
     ("model", "Model and baselines", _model),
     ("calibration", "Calibration", _calibration),

@@ -172,11 +172,12 @@ def test_the_report_says_what_is_missing_on_an_empty_data_dir(tmp_path: Path) ->
         "Fix list: what to fix first, by owner",
         "Agents: handle time against first-contact resolution",
         "Early warning: failure shares against their history",
+        "What QA audits next",
         "Data quality",
         "Model and baselines",
         "Calibration",
         "Confusion matrix and precision-recall",
         "Drift flags",
     }
-    assert html.count("Not available:") == 12
+    assert html.count("Not available:") == 13
     assert "servicelens backfill" in html  # says what to do next

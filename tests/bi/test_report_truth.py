@@ -243,3 +243,17 @@ def test_data_docs_load_their_styles_and_scripts_from_the_data_directory(
     font = settings.gx_docs_dir / "static" / "fontawesome" / "webfonts" / "fa-solid-900.woff2"
     assert font.stat().st_size > 10_000
     assert Path(font).read_bytes()[:4] == b"wOF2"
+
+
+def test_the_report_lists_what_qa_audits_next_from_the_queues_on_disk(settings: Settings) -> None:
+    """The review-queue section counts the queue partitions' items (none audited since in
+    this run) and shows the most urgent first, as `servicelens review-queue` does."""
+    queue = scan_table(settings.marts_dir / "review_queue").collect()
+    assert queue.height > 0
+    section = _section(settings, "review-queue")
+    uncertain = int((queue.get_column("reason") == "uncertain").sum())
+    assert f"{queue.height:,} open items over" in section
+    assert f"{uncertain:,} uncertain" in section
+    (rows,) = _tables(section)
+    top = queue.sort(["priority", "survey_date"], descending=True).get_column("response_id")
+    assert rows[1][1] == top[0]
