@@ -216,8 +216,9 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     for name in sorted({r["source"] for r in rows if _without_model(r)}):
         lines.append(
             f"{name}: no model for this source yet, so its negative responses are not "
-            f"scored: train one on the labels it has landed with `servicelens train --source "
-            f"{name}` (or on a labelled export: add --input FILE), then score its dates again "
+            f"scored: train one on the labels it has landed and the QA audits in "
+            f"audits/{name}/ with `servicelens train --source {name}` (or on a labelled "
+            "export: add --input FILE), then score its dates again "
             f"with `servicelens backfill --source {name} --start ... --end ... --rerun all`"
         )
     return "\n".join(lines)

@@ -718,8 +718,7 @@ def _review_queue(inputs: _Inputs) -> str:
         if inputs.champion is None:
             raise _NotAvailable(_not_scored(inputs.settings))
         raise _NotAvailable(
-            f"nothing open ({closed:,} items closed by audits filed since their dates were "
-            "scored)"
+            f"nothing open ({closed:,} items closed by audits filed since their dates were scored)"
             if closed
             else "no date has a review queue yet: dates get one when a champion scores them"
         )
@@ -742,8 +741,7 @@ def _review_queue(inputs: _Inputs) -> str:
         "(audits the model's out-of-fold probability disagrees with); "
         f"{closed:,} closed by audits filed since their dates were scored. The "
         f"{top.height} most urgent below; <code>servicelens review-queue{source} --output "
-        "worksheet.csv</code> writes them as a worksheet for QA to fill in.</p>"
-        + _html_table(top)
+        "worksheet.csv</code> writes them as a worksheet for QA to fill in.</p>" + _html_table(top)
     )
 
 
