@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import logging
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,7 @@ from servicelens.ingest.mapping import (
 from servicelens.ingest.readers import (
     RawRead,
     Reject,
+    SourceError,
     read_csv_with_lines,
     read_jsonl_with_lines,
     read_plain_csv,
@@ -662,15 +664,15 @@ def load_clean(settings: Settings, day: date) -> pl.DataFrame:
 
 def read_audits(settings: Settings, days: list[date]) -> pl.DataFrame:
     """QA audit labels in force (the training labels): ``response_id``, ``root_cause``,
-    ``audited_at`` (UTC; null for a source's own label), ``auditor``.
+    ``audited_at`` (UTC; null for a source's own label), ``auditor``. An audit file that
+    cannot be read is left out (``audits_read(settings).unreadable`` names it).
 
     For the sample feed, every date's audit file (whichever date QA filed an audit under;
     see :mod:`servicelens.ingest.audits`), ``days`` unused. For a configured source, the
     label its clean rows on ``days`` carry (``[label]``, e.g. CFPB's company response) and
     every audit file in its audits folder (``Settings.audits_dir``); a response QA audited
     takes the audit's verdict over the export's label (the audit is a person's reading of
-    that response; the export's label is a proxy written by another process). Raises
-    SourceError naming an audit file that cannot be read or lacks a column.
+    that response; the export's label is a proxy written by another process).
     """
     audits = audits_read(settings).audits.select(*_AUDIT_LABEL_SCHEMA)
     if settings.is_sample:
@@ -694,8 +696,9 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
     alone (a 1M-survey date's scoring would otherwise read every date's audits, 1.1 s for
     five such dates); training and the report read them all (:func:`read_audits`). For a
     configured source, the responses its export labels on ``day`` and every response its
-    audit files name (any verdict; read once per process while none changes). Raises
-    SourceError naming the file when it cannot be read or lacks ``response_id``."""
+    audit files name (any verdict; read once per process while none changes). A file that
+    cannot be read is left out with a warning naming it (QA's file must not stop the
+    date's scoring; training's tally and ``review-queue`` name it too)."""
     if not settings.is_sample:
         files = source_audit_files(settings.audits_dir)
         named = _ids_audited_in(tuple((str(f), modified_at(f)) for f in files))
@@ -704,13 +707,20 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
     path = settings.raw_day(day) / AUDITS_FILE
     if not path.exists():
         return pl.Series("response_id", [], pl.String)
-    return audited_in(path)
+    return _ids_audited_in(((str(path), modified_at(path)),))
 
 
 @functools.lru_cache(maxsize=4)
 def _ids_audited_in(key: tuple[tuple[Any, ...], ...]) -> pl.Series:
-    ids = [audited_in(as_path(k[0])) for k in key]
-    return pl.concat(ids) if ids else pl.Series("response_id", [], pl.String)
+    ids = [pl.Series("response_id", [], pl.String)]
+    for name, _ in key:
+        try:
+            ids.append(audited_in(as_path(name)))
+        except SourceError as error:
+            logging.getLogger(__name__).warning(
+                "%s; its audits are not left out of the review queue until it is fixed", error
+            )
+    return pl.concat(ids)
 
 
 def _audit_files_of(settings: Settings) -> tuple[list[DataPath], list[str]]:
@@ -755,7 +765,21 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
         if settings.quarantine_dir.exists()
         else pl.Series("record_id", [], pl.String)
     )
-    return {**audit_accounting(read, clean, quarantined), "misplaced_files": misplaced}
+    report = {**audit_accounting(read, clean, quarantined), "misplaced_files": misplaced}
+    if not settings.is_sample and settings.clean_dir.exists():
+        # A source's export may carry its own label: say how often QA's audit overrode it.
+        labels = (
+            scan_table(settings.clean_dir)
+            .filter(pl.col("is_negative") & pl.col("label").is_not_null())
+            .select("response_id", "label")
+            .collect()
+        )
+        report["overrode_the_export_label"] = (
+            read.audits.join(labels, "response_id")
+            .filter(pl.col("root_cause") != pl.col("label"))
+            .height
+        )
+    return report
 
 
 def open_review_queue(
@@ -767,8 +791,8 @@ def open_review_queue(
 
     Audits are read as now (every audit file of the source, any verdict; a configured
     source's export labels too), not as when each date was scored: a queue is written once,
-    when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. Raises SourceError
-    naming an audit file that cannot be read.
+    when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. An audit file that
+    cannot be read is left out (``audits_read(settings).unreadable`` names it).
     """
     table = settings.marts_dir / "review_queue"
     days = [

@@ -49,14 +49,26 @@ from transforms.schemas import ROOT_CAUSES
 #: The columns an audit file must have (``../shared/docs/product.md``, "audits").
 AUDIT_COLUMNS = ("response_id", "root_cause", "audited_at", "auditor")
 #: How audit files are read: the delimiter sniffed, one header row.
-AUDIT_DIALECT = CsvDialect(delimiter="auto")
+AUDIT_DIALECT = CsvDialect(delimiter="auto", lower_case_names=False)
 #: How far after now an ``audited_at`` may be before it is taken for a mistyped date: a
 #: typo in the year or month lands months or years ahead, a clock or timezone slip hours.
 #: (The generated sample dates each audit 1-5 days after its survey, so its last days'
 #: audits are days ahead of the run that generates them.)
 FUTURE_TOLERANCE = timedelta(days=30)
-#: ``audited_at``: ISO 8601, a date alone, or a date and a time without seconds.
-AUDITED_AT_FORMATS = ("iso", "%Y-%m-%d", "%Y-%m-%d %H:%M")
+#: ``audited_at``: ISO 8601, a date alone, or a date and a time without seconds; or the
+#: day-first dotted dates a spreadsheet saves in a German, Swiss or Austrian locale
+#: (``28.11.2026``, ``28.11.2026 14:05``; dots are never month-first). Slashed dates are
+#: not read: ``03/12/2026`` is March or December depending on the locale.
+AUDITED_AT_FORMATS = (
+    "iso",
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+)
+#: An ``audited_at`` that gives the day and no time of day.
+_DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}\.\d{1,2}\.\d{4})\s*$"
 
 _EMPTY_AUDITS: dict[str, pl.DataType] = {
     "response_id": pl.String(),
@@ -87,12 +99,16 @@ class AuditRead:
     rows_read: int = 0
     #: Earlier audits a later one of the same response replaced (not set aside: used up).
     replaced: int = 0
+    #: Of those, the ones whose verdict the later audit overturned (another team's re-read).
+    overturned: int = 0
     #: Copies of an audit in force (the same verdict at the same time), counted once.
     repeated: int = 0
     #: Rows with an id and no verdict, time or auditor: a worksheet's rows QA has not
     #: filled in yet (``servicelens review-queue --output``); not audits, not errors.
     unfilled: int = 0
     files: list[str] = field(default_factory=list)
+    #: Files that could not be read at all: ``file`` and ``reason`` (naming the file).
+    unreadable: list[dict[str, str]] = field(default_factory=list)
 
 
 def audit_files(raw_dir: DataPath) -> list[DataPath]:
@@ -208,14 +224,27 @@ def read_audit_files(
     ``audited_at`` more than :data:`FUTURE_TOLERANCE` after ``now`` (default: the current
     time) is set aside: a mistyped year or month would win every later re-audit of its
     response.
-    Raises :class:`SourceError` naming the file when one cannot be read, or lacks one of
-    :data:`AUDIT_COLUMNS` (it says which, and what the header holds).
+
+    Each response's audit in force is its latest. When the latest day's audits include one
+    that gives the date alone, their order that day is not known: if their verdicts
+    differ, all of that day's are set aside as a conflict (a re-audit typed as
+    ``2026-11-28`` lost to one at ``2026-11-28 10:00`` that day, the opposite of what QA
+    meant), for a later audit to settle.
+
+    A file that cannot be read (empty, without one of :data:`AUDIT_COLUMNS`, not text) is
+    not read, and listed in ``unreadable`` with the reason naming it: one bad file must not
+    stop a source's scoring or training. Nothing is raised for a file.
     """
     rows: list[pl.DataFrame] = []
     aside: list[pl.DataFrame] = []
+    unreadable: list[dict[str, str]] = []
     read_total = 0
     for path in files:
-        read = _read_audit_file(path, AUDIT_COLUMNS)
+        try:
+            read = _read_audit_file(path, AUDIT_COLUMNS)
+        except SourceError as error:
+            unreadable.append({"file": str(path), "reason": str(error)})
+            continue
         read_total += read.records_read
         rows.append(
             read.frame.select(*AUDIT_COLUMNS, pl.lit(str(path)).alias("source_file"), "source_line")
@@ -233,11 +262,11 @@ def read_audit_files(
                 )
             )
     if not rows:
-        return AuditRead(files=[str(f) for f in files])
+        return AuditRead(files=[str(f) for f in files], unreadable=unreadable)
     every = pl.concat(rows)
-    unfilled = every.filter(_unfilled(every) & pl.col("response_id").is_not_null()).height
-    typed = every.filter(~(_unfilled(every) & pl.col("response_id").is_not_null()))
-    typed = typed.with_columns(
+    blank = _unfilled(every) & pl.col("response_id").is_not_null()
+    unfilled = every.filter(blank).height
+    typed = every.filter(~blank).with_columns(
         pl.col("response_id").str.strip_chars().replace("", None),
         pl.col("root_cause")
         .str.strip_chars()
@@ -245,6 +274,7 @@ def read_audit_files(
         .str.replace_all(r"[\s-]+", "_")
         .alias("_verdict"),
         parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS).alias("_audited_at"),
+        pl.col("audited_at").str.contains(_DATE_ONLY).fill_null(False).alias("_date_only"),
     )
     problem = (
         pl.when(pl.col("response_id").is_null())
@@ -268,9 +298,9 @@ def read_audit_files(
         .when(pl.col("_audited_at").is_null())
         .then(
             pl.format(
-                "audited_at: '{}' is missing or not an ISO 8601 date or time "
-                "(2026-11-28 or 2026-11-28T14:05:00+01:00): a re-audit replaces an earlier "
-                "one by this time",
+                "audited_at: '{}' is missing or not a date QA writes (2026-11-28, "
+                "2026-11-28 14:05, 28.11.2026, 28.11.2026 14:05, or ISO 8601 with an "
+                "offset): a re-audit replaces an earlier one by this time",
                 pl.col("audited_at").fill_null(""),
             )
         )
@@ -281,11 +311,24 @@ def read_audit_files(
             "source_file", "source_line", "response_id", pl.col("_problem").alias("reason")
         )
     )
-    valid = typed.filter(pl.col("_problem").is_null())
-    # Each response's audits at its latest audit time; two verdicts there are a conflict.
-    latest = valid.filter(pl.col("_audited_at") == pl.col("_audited_at").max().over("response_id"))
-    verdicts = latest.group_by("response_id").agg(pl.col("_verdict").n_unique().alias("_n"))
-    conflicted = latest.join(verdicts.filter(pl.col("_n") > 1), "response_id", "semi")
+    valid = typed.filter(pl.col("_problem").is_null()).with_columns(
+        pl.col("_audited_at").dt.convert_time_zone(timezone).dt.date().alias("_day")
+    )
+    # Each response's competing audits: those at its latest time; or, when an audit of its
+    # latest day gives the date alone, every audit of that day (their order is not known).
+    last_day = pl.col("_day") == pl.col("_day").max().over("response_id")
+    undated_that_day = (last_day & pl.col("_date_only")).any().over("response_id")
+    at_latest = pl.col("_audited_at") == pl.col("_audited_at").max().over("response_id")
+    latest = valid.filter(pl.when(undated_that_day).then(last_day).otherwise(at_latest))
+    verdicts = latest.group_by("response_id").agg(
+        pl.col("_verdict").n_unique().alias("_n"), pl.col("_date_only").any().alias("_undated")
+    )
+    conflicted = latest.join(
+        verdicts.filter(pl.col("_n") > 1).select("response_id", "_undated"), "response_id"
+    )
+    wording = pl.when(pl.col("_undated")).then(
+        pl.lit("on that day, and one of them gives the date alone, so which came last is not known")
+    )
     aside.append(
         conflicted.select(
             "source_file",
@@ -293,17 +336,19 @@ def read_audit_files(
             "response_id",
             pl.format(
                 "conflicting audits: '{}' by {} at {} disagrees with another audit of this "
-                "response at the same time; settle it with a later audit",
+                "response {}; settle it with a later audit",
                 pl.col("_verdict"),
                 pl.col("auditor").fill_null("(no auditor)"),
                 pl.col("audited_at").str.strip_chars(),
+                wording.otherwise(pl.lit("at the same time")),
             ).alias("reason"),
         )
     )
     in_force = (
         latest.join(conflicted, "response_id", "anti")
-        .sort("source_file", "source_line")
+        .sort("_audited_at", "source_file", "source_line")
         .unique("response_id", keep="last", maintain_order=True)
+        .sort("source_file", "source_line")
     )
     audits = in_force.select(
         "response_id",
@@ -313,14 +358,22 @@ def read_audit_files(
         "source_file",
         "source_line",
     )
+    # Earlier audits a later one replaced; those whose verdict the later one overturned.
+    position = ["source_file", "source_line"]
+    earlier = valid.join(latest.select(position), position, "anti")
+    overturned = earlier.join(
+        audits.select("response_id", pl.col("root_cause").alias("_in_force")), "response_id"
+    ).filter(pl.col("_verdict") != pl.col("_in_force"))
     return AuditRead(
         audits=audits,
-        set_aside=pl.concat(aside, how="vertical_relaxed").sort("source_file", "source_line"),
+        set_aside=pl.concat(aside, how="vertical_relaxed").sort(position),
         rows_read=read_total,
-        replaced=valid.height - latest.height,
+        replaced=earlier.height,
+        overturned=overturned.height,
         repeated=latest.height - conflicted.height - audits.height,
         unfilled=unfilled,
         files=[str(f) for f in files],
+        unreadable=unreadable,
     )
 
 
@@ -350,6 +403,8 @@ def audit_accounting(
         "rows_read": read.rows_read,
         "used": int((negative == True).sum()),  # noqa: E712
         "replaced_by_a_later_audit": read.replaced,
+        # Of those replaced, the ones whose verdict the later audit changed (not added).
+        "overturned_by_a_later_audit": read.overturned,
         "repeated": read.repeated,
         "not_filled_in": read.unfilled,
         "of_a_response_not_negative": positive,
@@ -357,7 +412,12 @@ def audit_accounting(
         "of_an_unknown_response": unknown.height - quarantined,
         "set_aside": dict(kinds.iter_rows()),
         "set_aside_rows": read.set_aside.to_dicts(),
+        "files_not_read": read.unreadable,
     }
+
+
+#: Set-aside rows quoted on the terminal: the first of each kind of reason in each file.
+SET_ASIDE_SHOWN = 8
 
 
 def _misplaced_advice(path: str) -> str:
@@ -374,9 +434,15 @@ def _misplaced_advice(path: str) -> str:
 
 
 def accounting_text(accounting: dict[str, Any]) -> str:
-    """One line for the terminal: audits read, used and not used, and why."""
+    """The tally for the terminal: one line of counts (audits read, used, and why the
+    others were not), then each file not read and its reason, then the first set-aside row
+    of each kind of reason in each file (a whole file set aside for its dates shows, not
+    only the commonest reason), with how many more are like it."""
+    replaced = f"{accounting['replaced_by_a_later_audit']:,} replaced by a later audit"
+    if accounting.get("overturned_by_a_later_audit"):
+        replaced += f" ({accounting['overturned_by_a_later_audit']:,} with another verdict)"
     parts = [
-        f"{accounting['replaced_by_a_later_audit']:,} replaced by a later audit",
+        replaced,
         f"{accounting['repeated']:,} repeated (the same verdict at the same time)",
         f"{accounting.get('not_filled_in', 0):,} not filled in (no verdict yet)",
         f"{accounting['of_a_quarantined_response']:,} of quarantined responses",
@@ -388,20 +454,32 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         f"audits: {accounting['rows_read']:,} rows in {accounting['files']} file(s), "
         f"{accounting['used']:,} used; " + ", ".join(p for p in parts if not p.startswith("0 "))
     )
+    if accounting.get("overrode_the_export_label"):
+        text += (
+            f"; {accounting['overrode_the_export_label']:,} of those used gave another verdict "
+            "than the export's own label, and were trained on"
+        )
     for misplaced in accounting.get("misplaced_files", []):
         text += f"; {misplaced} is not read: {_misplaced_advice(misplaced)}"
-    shown = accounting["set_aside_rows"][:5]
     lines = [text.rstrip("; ")]
-    lines += [
-        f"  {Path(r['source_file']).parent.name}/{Path(r['source_file']).name} line "
-        f"{r['source_line']}"
-        f"{' (' + r['response_id'] + ')' if r['response_id'] else ''}: {r['reason']}"
-        for r in shown
-    ]
-    if len(accounting["set_aside_rows"]) > len(shown):
-        more = len(accounting["set_aside_rows"]) - len(shown)
+    lines += [f"  not read: {f['reason']}" for f in accounting.get("files_not_read", [])]
+    rows = accounting["set_aside_rows"]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["source_file"], row["reason"].split(":")[0]), []).append(row)
+    for group in list(groups.values())[:SET_ASIDE_SHOWN]:
+        first = group[0]
+        where = Path(first["source_file"])
+        label = f" ({first['response_id']})" if first["response_id"] else ""
+        alike = f" (and {len(group) - 1:,} more like it in this file)" if len(group) > 1 else ""
         lines.append(
-            f"  ... and {more} more set aside (every one in the version's metrics.json, "
+            f"  {where.parent.name}/{where.name} line {first['source_line']}{label}: "
+            f"{first['reason']}{alike}"
+        )
+    if len(groups) > SET_ASIDE_SHOWN:
+        hidden = sum(len(g) for g in list(groups.values())[SET_ASIDE_SHOWN:])
+        lines.append(
+            f"  ... and {hidden:,} more set aside (every one in the version's metrics.json, "
             "audits.set_aside_rows)"
         )
     return "\n".join(lines)

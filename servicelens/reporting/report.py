@@ -407,9 +407,17 @@ def _model(inputs: _Inputs) -> str:
     split = metrics.get("split") or {}
     meta = inputs.metadata or {}
     threshold = model_thresholds(inputs.settings, [inputs.champion])[inputs.champion]
+    # A configured source's labels are QA's audits and its export's own label (CFPB's
+    # company response): calling them all audits overstated what QA had checked.
+    labelled = (
+        "audited negatives"
+        if inputs.settings.is_sample
+        else "labelled negatives (QA's audits, and the export's own label where no audit "
+        "overrides it)"
+    )
     intro = (
         f"<p>Champion <code>{escape(inputs.champion)}</code>, trained on "
-        f"{meta.get('training_rows', '?')} audited negatives "
+        f"{meta.get('training_rows', '?')} {labelled} "
         f"({escape(' to '.join(meta.get('survey_dates', [])))}); holdout "
         f"{split.get('test_from', '?')} to {split.get('test_to', '?')} "
         f"({split.get('test_rows', '?')} rows). Negatives are classified policy_failure at "

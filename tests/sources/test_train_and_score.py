@@ -404,8 +404,9 @@ def test_an_audit_overrides_the_label_a_sources_export_carries(
     """A source whose export carries a label (CFPB's company response) and whose QA team
     audits some rows: the audit is a person's reading of that response, the export's label
     a proxy, so the audit's verdict is the one trained on."""
+    from servicelens.ingest.audits import accounting_text
     from servicelens.ingest.configured import configured_source
-    from servicelens.stages import labelled_negatives
+    from servicelens.stages import audit_report, labelled_negatives
 
     mapping = tmp_path / "acme.toml"
     mapping.write_text(VENDOR_MAPPING)
@@ -423,6 +424,11 @@ def test_an_audit_overrides_the_label_a_sources_export_carries(
     labels = dict(labelled_negatives(source).select("response_id", "root_cause").iter_rows())
     assert len(labels) == 240
     assert labels[first["ticket"]] == flipped
+    report = audit_report(source)
+    assert report is not None and report["overrode_the_export_label"] == 1
+    assert "1 of those used gave another verdict than the export's own label" in (
+        accounting_text(report)
+    )
     second = export.row(1, named=True)
     assert labels[second["ticket"]] == (
         "policy_failure" if second["verdict"] == "Our fault" else "perceived"
