@@ -213,6 +213,12 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             ]
         )
     ]
+    # A partition left failed (its last run failed, its inputs unchanged) says what to run.
+    lines += [
+        f"{r['source']} {r['day']}: {r['todo']}"
+        for r in rows
+        if r["outcome"] == "skipped" and r.get("todo")
+    ]
     for name in sorted({r["source"] for r in rows if _without_model(r)}):
         lines.append(
             f"{name}: no model for this source yet, so its negative responses are not "

@@ -44,6 +44,7 @@ from servicelens.storage.runs import (
     date_status,
     idempotency_key,
     inputs_changed,
+    outcome_path,
 )
 
 #: A configured source's definition, in its folder under ``sources/<name>/``.
@@ -216,7 +217,7 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
                 )
             if looks_like_audits(path):
                 message = (
-                    f"{path}: this is a file of QA audits ({', '.join(AUDIT_COLUMNS)}), not "
+                    f"this is a file of QA audits ({', '.join(AUDIT_COLUMNS)}), not "
                     f"an export of source {source.source}: move it to {source.audits_dir}, "
                     "where training reads the source's audits"
                 )
@@ -274,7 +275,9 @@ def plan_source_nightly(
     """Which partitions of a landed source a nightly run processes: the partition of
     ``target`` (yesterday), and every landed partition whose inputs changed since it was
     last processed. Landing names exactly what a delivery changed, so a late row of any
-    age reprocesses its partition (the look-back by checksum, not by a number of days)."""
+    age reprocesses its partition (the look-back by checksum, not by a number of days).
+    A partition whose last run failed is run again when its inputs change; until then it is
+    in the plan as skipped, with what to run once its error is fixed."""
     plan: list[PlannedDate] = []
     nightly = period_start(target, source.partition)
     landed = landed_periods(source)
@@ -288,7 +291,23 @@ def plan_source_nightly(
     for period in landed:
         status = date_status(source, period, as_of)
         if status.state == "failed" and not inputs_changed(source, status):
-            continue  # like the sample's look-back: a failure reruns when its inputs change
+            # Like the sample's look-back, a failure reruns when its inputs change; one
+            # caused by something else (a QA file, a full disk) is named every night until
+            # it is rerun, never left behind in silence (a trial's marts stayed a run behind
+            # the clean layer, the next night's run exiting 0 without a word).
+            plan.append(
+                PlannedDate(
+                    period,
+                    status.state,
+                    False,
+                    "its last run failed, and its inputs have not changed since",
+                    idempotency_key(status),
+                    f"its error is in {outcome_path(source, period)}; once it is fixed: "
+                    f"`servicelens backfill --source {source.source} --start {period} --end "
+                    f"{period} --rerun failed`",
+                )
+            )
+            continue
         if status.state == "completed" and not inputs_changed(source, status):
             continue
         reason = "nightly date" if period == nightly else "inputs changed since last run"

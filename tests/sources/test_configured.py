@@ -379,8 +379,26 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     said = outcomes_text(printed["sources"], Settings(data_dir=data)).splitlines()
     assert all(line.endswith("scored 0 (no model yet)") for line in said[2:5]), said
     assert said[-1].startswith("cfpb: no model for this source yet, so its negative")
-    assert "labels it has landed with `servicelens train --source cfpb`" in said[-1]
+    assert "QA audits in audits/cfpb/ with `servicelens train --source cfpb`" in said[-1]
     assert sum("no model for this source" in line for line in said) == 1
+
+    # A partition that failed for a cause outside its inputs (a QA file, a full disk) is
+    # not retried by the next nightly run while its inputs are unchanged, but named, with
+    # what to run once fixed (a trial's marts stayed behind, the run exiting 0 in silence).
+    from servicelens.storage.runs import record_outcome
+
+    record_outcome(cfpb, CFPB_MONTHS[0], "run-x", "failed", error="SourceError: a QA file")
+    assert main(["--data-dir", data, "run", "--date", NIGHT.isoformat(), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["sources"]
+    (left,) = [r for r in rows if r["day"] == CFPB_MONTHS[0].isoformat()]
+    assert left["outcome"] == "skipped"
+    assert left["error"] == "its last run failed, and its inputs have not changed since"
+    assert left["todo"].endswith(
+        f"`servicelens backfill --source cfpb --start {CFPB_MONTHS[0]} --end {CFPB_MONTHS[0]} "
+        "--rerun failed`"
+    )
+    said = outcomes_text(rows, Settings(data_dir=data))
+    assert f"cfpb {CFPB_MONTHS[0]}: its error is in " in said
 
     # The sample's report would be empty here: it says to ask for the source's.
     assert main(["--data-dir", data, "report"]) == 2
