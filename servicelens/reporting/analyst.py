@@ -211,11 +211,17 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from servicelens.stages import open_review_queue
+    from servicelens.stages import audits_read, open_review_queue
     from transforms.marts import audit_worksheet
 
     chosen = _chosen_source(settings, args.source, "review-queue")
     items, closed = open_review_queue(chosen, args.start, args.end)
+    # An audit file that cannot be read closes none of its items: say so, on stderr.
+    for unread in audits_read(chosen).unreadable:
+        print(
+            f"servicelens: warning: {unread['reason']}; its audits close no item below",
+            file=sys.stderr,
+        )
     shown = items if args.limit == 0 else items.head(args.limit)
     reasons = items.get_column("reason")
     days = items.get_column("survey_date")

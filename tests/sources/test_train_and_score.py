@@ -391,8 +391,11 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     (source.audits_dir / "qa-worksheet.csv").write_text(
         "\ufeffresponse_id;root_cause;audited_at;auditor\n" + "\n".join(filled) + "\n"
     )
+    (source.audits_dir / "New Worksheet.csv").write_text("")
     assert main([*data, "--json", "review-queue", "--source", "acme-vendor", "--limit", "0"]) == 0
-    shown = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert "New Worksheet.csv" in printed.err and "its audits close no item" in printed.err
+    shown = json.loads(printed.out)
     assert shown["closed_by_audits_since"] == 2
     assert shown["uncertain"] == uncertain.len() - 2
     assert {first, second}.isdisjoint(i["response_id"] for i in shown["items"])
