@@ -64,8 +64,12 @@ EARLIEST_SURVEY = datetime(2000, 1, 1, tzinfo=UTC)
 #: Longest comment kept: longer text is a paste or an attack, not feedback, and would bloat
 #: every mart row it reached.
 MAX_COMMENT_CHARS = 10_000
-#: Text a spreadsheet would run as a formula if an id were exported to one (CSV injection).
-FORMULA_START = r"^[=+@\t\r]"
+#: Text a spreadsheet would run as a formula if an id were exported to one (CSV injection;
+#: OWASP names ``=``, ``+``, ``-``, ``@``, tab and carriage return). A ``-`` starts a formula
+#: unless the id is a plain number (``-1+1+cmd|' /C calc'!A0`` is one, ``-1042`` is not): a
+#: privacy review's ids got through to the first cell of the QA worksheet. (Python's regex:
+#: GX's pandas engine runs it.)
+FORMULA_START = r"^(?:[=+@\t\r]|-(?!\d+(?:\.\d+)?$))"
 
 
 @dataclass(frozen=True)
