@@ -91,7 +91,7 @@ from transforms.clean import (
 )
 from transforms.language import load_detector_in_background, with_detected_language
 from transforms.marts import daily_summary, feedback_scored, open_review_items
-from transforms.pii import add_counts, placeholder_counts, redact_pii
+from transforms.pii import add_counts, placeholder_counts, redact_pii, redact_pii_by_value
 from transforms.repeat_contacts import (
     LOOKBACK_DAYS,
     contacts_from_interactions,
@@ -240,6 +240,21 @@ def parse_interaction_file(path: DataPath, sha256: str, keep: pl.Expr | None = N
     return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA, keep)
 
 
+#: Survey columns read as text and quoted by reasons, redacted by their distinct values:
+#: a privacy review typed e-mail addresses and phone numbers into scores and channels, and
+#: the quarantine's reasons and Data Docs quoted them. Ids and times are kept as delivered.
+SHORT_TEXT_SURVEY_COLUMNS = ("channel", "csat", "nps", "effort", "language")
+
+
+def _redacted_surveys(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """A survey export's comments redacted by row and its short text fields by value
+    (:data:`SHORT_TEXT_SURVEY_COLUMNS`), with the counts of both."""
+    frame, comments = redact_pii(frame, ["comment"])
+    short = [c for c in SHORT_TEXT_SURVEY_COLUMNS if c in frame.columns]
+    frame, fields = redact_pii_by_value(frame, short)
+    return frame, add_counts(comments, fields)
+
+
 def read_interactions(
     settings: Settings,
     day: date,
@@ -375,7 +390,7 @@ def _validate_sample_day(
     # alternating runs). The read needs only the surveys' interaction ids, which redaction
     # does not touch.
     with ThreadPoolExecutor(1, thread_name_prefix="redact") as pool:
-        redacting = pool.submit(redact_pii, surveys.frame, ["comment"])
+        redacting = pool.submit(_redacted_surveys, surveys.frame)
         # Look-back exports no date has indexed yet (the first dates of a range) are read
         # whole and indexed from that one parse: the same parse gives their contacts and the
         # rows the join needs.

@@ -311,6 +311,32 @@ def redact_pii(
     return frame, counts
 
 
+def redact_pii_by_value(
+    frame: pl.DataFrame, columns: Sequence[str], region: str = DEFAULT_REGION
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """:func:`redact_pii` for short fields that repeat (a score as typed, a channel, a
+    queue, a language): each column's distinct values are redacted once and put back by
+    value, with the same result and the same counts (each placeholder counted in every row
+    it lands in). 100k survey rows' five such columns: 0.07 s by row, a few ms by value.
+    Raises as :func:`redact_pii`."""
+    totals = dict.fromkeys((kind.name for kind in PII_KINDS), 0)
+    for column in columns:
+        if frame.get_column(column).dtype == pl.Null:
+            frame = frame.with_columns(pl.col(column).cast(pl.String))
+        values = frame.get_column(column).drop_nulls().unique()
+        before = pl.DataFrame({column: values})
+        after, _ = redact_pii(before, [column], region)
+        changed = after.get_column(column) != values
+        if not changed.any():
+            continue
+        old, new = values.filter(changed), after.get_column(column).filter(changed)
+        counted = placeholder_counts(frame, column)
+        frame = frame.with_columns(pl.col(column).replace(old, new))
+        for name, n in placeholder_counts(frame, column).items():
+            totals[name] += n - counted[name]
+    return frame, totals
+
+
 def _replace_pattern(
     frame: pl.DataFrame, column: str, kind: PiiKind, count: int
 ) -> tuple[pl.DataFrame, int]:

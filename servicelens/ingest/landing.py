@@ -57,7 +57,7 @@ from servicelens.storage.partitions import (
 )
 from servicelens.validation.expectations import CLOCK_SKEW
 from transforms.clean import dating_timestamp
-from transforms.pii import redact_pii
+from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
 
 PARTITION_FILE = "part-0.parquet"
@@ -129,6 +129,42 @@ def _copy_as_delivered(
 
 #: Canonical columns whose export fields a raw record keeps unredacted (see landed_rows).
 UNREDACTED_FIELDS = ("response_id", "interaction_id", "submitted_at", "delivered_at", "started_at")
+#: Mapped columns landed as delivered: ids and times (as above), the customer (the key
+#: repeat contacts are counted by) and the agent (pseudonymised before any mart), the
+#: label (a verdict word), and what landing itself writes. Every other text column (the
+#: comment, scores as typed, queue, policy, channel, numbers as typed, each attribute) is
+#: redacted: each reaches a mart, a quarantine reason or Data Docs.
+KEPT_AS_DELIVERED = (
+    *UNREDACTED_FIELDS,
+    "customer_id",
+    "agent_id",
+    "label",
+    "attributes",  # redacted field by field, below
+    "_excluded",
+    "source",
+    "source_file",
+)
+
+
+def _with_redacted_attributes(
+    frame: pl.DataFrame, names: tuple[str, ...], country: str
+) -> pl.DataFrame:
+    """``frame`` with each field of its ``attributes`` JSON (every one a text value, as
+    ``map_export`` writes them) redacted on its own, each distinct value once, and encoded
+    again in the same order."""
+    fields = frame.select(
+        pl.col("attributes")
+        .str.json_decode(pl.Struct({name: pl.String for name in names}))
+        .struct.unnest()
+    )
+    fields, _ = redact_pii_by_value(fields, list(names), country)
+    encoded = fields.select(pl.struct(list(names)).struct.json_encode().alias("attributes"))
+    return frame.with_columns(
+        pl.when(pl.col("attributes").is_null())
+        .then(None)
+        .otherwise(encoded.to_series())
+        .alias("attributes")
+    )
 
 
 def landed_rows(
@@ -141,7 +177,20 @@ def landed_rows(
     """A mapped delivery as landed rows (``LANDED_SCHEMA``): redacted, each with its raw
     record and its survey date; the delivery's rejects as rows with their reason."""
     read = mapped.read
+    # Personal data goes from every text column that reaches a mart, a reason or Data Docs,
+    # not only from the comment: a privacy review found e-mail addresses, phone numbers and
+    # card numbers typed into a score, a topic used as the queue, and attributes, quoted by
+    # the quarantine's reasons and stored in feedback_scored. Each distinct value is
+    # redacted once (a queue or a score has few).
+    text = [
+        c
+        for c, t in mapped.frame.schema.items()
+        if t == pl.String and c not in KEPT_AS_DELIVERED and c != "comment"
+    ]
     frame, _ = redact_pii(mapped.frame, ["comment"], definition.country)
+    frame, _ = redact_pii_by_value(frame, text, definition.country)
+    if definition.attributes:
+        frame = _with_redacted_attributes(frame, tuple(definition.attributes), definition.country)
     # The raw record is the export's text: personal data goes from it as from the comment
     # (it held the comment unredacted, and so did every landed and quarantined row made from
     # it). The raw zone keeps the delivery as it was, for re-processing. Each field is

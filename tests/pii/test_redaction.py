@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -285,6 +286,13 @@ def _plant(path: Path) -> dict[str, int]:
         row["comment"] = f"{row['comment'] or ''} Contact: {value}."
         if i == 7:
             row["csat"] = "9"  # this one goes to quarantine with its (redacted) raw record
+        if i == 8:
+            # Typed into a score and a channel: quarantined, and their reasons quote them
+            # (found by a privacy review: the reasons and Data Docs quoted them as typed).
+            row["csat"] = f"mail {PLANTED['email'][1]}"
+            row["channel"] = f"sms {PLANTED['phone'][0]}"
+            planted["email"] += 1
+            planted["phone"] += 1
         planted[kind] += 1
         writer.writerow(row)
     body = out.getvalue()
@@ -393,5 +401,45 @@ def test_quarantined_rows_keep_their_reasons_and_redacted_raw_record(
     scored = quarantine.filter(pl.col("reasons").list.join(" ").str.contains("csat: '9'"))
     assert scored.height == 1
     assert json.loads(scored.get_column("raw_record").item())["comment"].endswith("].")
+    typed = quarantine.filter(pl.col("reasons").list.join(" ").str.contains("csat: 'mail "))
+    assert typed.get_column("reasons").item().to_list() == [
+        "channel: 'sms [PHONE]' is not a known channel (phone, chat, email, store, web)",
+        "csat: 'mail [EMAIL]' is not a score from 1 to 5",
+    ]
     broken = quarantine.filter(pl.col("raw_record").str.starts_with("R-BROKEN"))
     assert broken.get_column("raw_record").item().endswith("call [EMAIL],en,x,y")
+
+
+def test_redacting_by_value_gives_what_redacting_by_row_gives() -> None:
+    """Short repeating fields (a score as typed, a channel, a queue) are redacted by their
+    distinct values: the frame and the counts equal :func:`redact_pii`'s."""
+    from transforms.pii import redact_pii_by_value
+
+    values = [
+        "5",
+        "2",
+        None,
+        "score.planted@example.net 07911 654321",
+        "Callback +44 7911 222333 / topic.mail@example.com",
+        "web",
+        "card 4012 8888 8888 1881",
+        "[EMAIL] typed by hand",
+        "10 Downing Street",
+        "sms to +44 7911 123456",
+    ]
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame(
+        {
+            "csat": rng.choice(np.array(values, dtype=object), 500).tolist(),
+            "channel": rng.choice(np.array(values[::-1], dtype=object), 500).tolist(),
+            "empty": [None] * 500,
+        }
+    )
+    columns = ["csat", "channel", "empty"]
+    redacted, counts = redact_pii_by_value(frame, columns)
+    by_row, by_row_counts = redact_pii(frame, columns)
+    assert redacted.equals(by_row) and counts == by_row_counts
+    assert counts["email"] > 0 and counts["phone"] > 0 and counts["card"] > 0
+    for column in ("csat", "channel"):
+        text = redacted.get_column(column)
+        assert not text.str.contains("7911 222333|4012 8888|example.com|123456").any()

@@ -436,3 +436,33 @@ def test_an_audit_overrides_the_label_a_sources_export_carries(
     assert labels[second["ticket"]] == (
         "policy_failure" if second["verdict"] == "Our fault" else "perceived"
     )
+
+
+def test_personal_data_typed_outside_the_comment_is_redacted_when_landed(tmp_path: Path) -> None:
+    """Found by a privacy review: e-mail addresses and phone numbers typed into a column
+    read as the queue and into attributes (a CFPB company, a sub-issue) reached
+    feedback_scored, the model's categories and its top reasons. Every mapped text column
+    but ids and times, and each attribute, is redacted as the comment is; ids, times and
+    the label are kept as delivered."""
+    import csv
+    import io
+
+    sample = ROOT.parent / "shared" / "field" / "08-cfpb-official-download" / "sample.csv"
+    rows = list(csv.DictReader(io.StringIO(sample.read_text(encoding="utf-8-sig"))))
+    rows[0]["Company"] = "ACME LENDING c/o jp.company@example.com"
+    rows[0]["Sub-issue"] = "Called +44 20 7946 0321 about it"
+    rows[0]["Product"] = "Callback on 4111 1111 1111 1111"
+    export = tmp_path / "complaints.csv"
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ingested = ingest_export(load_definition("cfpb"), export, Settings(data_dir=str(tmp_path)))
+    first = ingested.clean.filter(pl.col("response_id") == rows[0]["Complaint ID"])
+    attributes = json.loads(first.get_column("attributes").item())
+    assert attributes["company"] == "ACME LENDING c/o [EMAIL]"
+    assert attributes["sub_issue"] == "Called [PHONE] about it"
+    assert first.get_column("queue").item().lower() == "callback on [card]"
+    assert first.get_column("submitted_at").item() is not None
+    others = ingested.clean.filter(pl.col("response_id") != rows[0]["Complaint ID"])
+    assert others.get_column("attributes").str.contains(r"\[(EMAIL|PHONE|CARD)\]").sum() == 0
