@@ -143,12 +143,19 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         decision = Decision.from_dict(meta.get("decision"), settings.review_band)
         threshold = decision.threshold
         model = cached_model(settings.models_dir, version)
+        if not settings.is_sample:
+            # The attributes this champion reads (its spec, which the definition may have
+            # outgrown since it was trained).
+            clean = with_model_attributes(clean, spec)
         scored = score_negatives(
             model, clean, decision.review_band, threshold, spec, decision=decision
         )
         drift = _drift(settings, version, scored, spec)
 
         def rescore(frame: pl.DataFrame) -> pl.DataFrame:
+            # Earlier dates' clean rows, for the early warning, need them as much as today's.
+            if not settings.is_sample:
+                frame = with_model_attributes(frame, spec)
             return score_negatives(model, frame, decision.review_band, threshold, spec, 0)
 
     warning = early_warning(settings, day, scored, version, rescore)

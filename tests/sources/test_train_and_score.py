@@ -15,6 +15,7 @@ from servicelens.cli.main import main
 from servicelens.ingest.definitions import DefinitionError, load_definition
 from servicelens.settings import Settings
 from servicelens.stages import ingest_export
+from servicelens.storage.partitions import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 CFPB = ROOT.parent / "shared" / "real" / "cfpb" / "complaints.csv"
@@ -331,6 +332,14 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     no_label = (
         VENDOR_MAPPING.split("[label]")[0] + "[features]" + VENDOR_MAPPING.split("[features]")[1]
     )
+    # The team is kept as an attribute of the source (not the schema's queue) and is one of
+    # the model's features: every frame the model scores must carry it.
+    no_label = (
+        no_label.replace('queue = "team"\n', "")
+        .replace("[features]\n", '[attributes]\nteam = "team"\n\n[features]\n')
+        .replace('categorical = ["queue"]', 'categorical = ["team"]')
+        .replace('crosses = [["queue", "wait_seconds"]]\n', "")
+    )
     mapping.write_text(no_label)
     data = ["--data-dir", str(tmp_path / "data")]
     assert main([*data, "sources", "add", str(mapping)]) == 0
@@ -399,6 +408,17 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     assert shown["closed_by_audits_since"] == 2
     assert shown["uncertain"] == uncertain.len() - 2
     assert {first, second}.isdisjoint(i["response_id"] for i in shown["items"])
+
+    # Trained again on the two new audits, a new champion scores the next run; the early
+    # warning re-scores the dates the first champion scored, and those need the source's
+    # attributes the model reads (team) as much as today's rows do. A QA
+    # lead's trial found every partition failing here after a retrain.
+    capsys.readouterr()
+    assert main([*data, "train", "--source", "acme-vendor"]) == 0
+    assert main([*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-12",
+                 "--end", "2026-01-12", "--rerun", "all"]) == 0  # fmt: skip
+    rescored = read_manifest(source.marts_dir / "feedback_scored", date(2026, 1, 12))
+    assert rescored is not None and rescored["early_warning"]["history_rescored"]
 
 
 def test_an_audit_overrides_the_label_a_sources_export_carries(
