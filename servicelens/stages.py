@@ -25,7 +25,6 @@ from servicelens.ingest.audits import (
     AuditRead,
     audit_accounting,
     audit_files,
-    audited_in,
     misplaced_audit_files,
     misplaced_source_audit_files,
     read_audit_files,
@@ -43,7 +42,6 @@ from servicelens.ingest.mapping import (
 from servicelens.ingest.readers import (
     RawRead,
     Reject,
-    SourceError,
     read_csv_with_lines,
     read_jsonl_with_lines,
     read_plain_csv,
@@ -706,36 +704,32 @@ _AUDIT_LABEL_SCHEMA: dict[str, pl.DataType] = {
 
 
 def audited_ids(settings: Settings, day: date) -> pl.Series:
-    """The responses audited in ``day``'s own audit file (any verdict), for that date's
-    review queue: a response QA has audited is not proposed again. One file, read by id
-    alone (a 1M-survey date's scoring would otherwise read every date's audits, 1.1 s for
-    five such dates); training and the report read them all (:func:`read_audits`). For a
-    configured source, the responses its export labels on ``day`` and every response its
-    audit files name (any verdict; read once per process while none changes). A file that
-    cannot be read is left out with a warning naming it (QA's file must not stop the
-    date's scoring; training's tally and ``review-queue`` name it too)."""
+    """The responses with an audit in force in ``day``'s own audit file, for that date's
+    review queue: a response QA has audited is not proposed again. An audit row set aside
+    (a verdict mistyped, a conflict, a date ahead) leaves its response in the queue until
+    it is fixed: it labels nothing, so the item is not done. One file (a 1M-survey date's
+    scoring would otherwise read every date's audits, 1.1 s for five such dates); training
+    and the report read them all (:func:`read_audits`). For a configured source, the
+    responses its export labels on ``day`` and every audit in force in its audits folder
+    (read once per process while none changes). A file that cannot be read is left out with
+    a warning naming it (QA's file must not stop the date's scoring; training's tally and
+    ``review-queue`` name it too)."""
     if not settings.is_sample:
-        files = source_audit_files(settings.audits_dir)
-        named = _ids_audited_in(tuple((str(f), modified_at(f)) for f in files))
+        read = audits_read(settings)
         own = _source_labels(settings, [day]).get_column("response_id")
-        return pl.concat([own, named]).unique(maintain_order=True)
-    path = settings.raw_day(day) / AUDITS_FILE
-    if not path.exists():
-        return pl.Series("response_id", [], pl.String)
-    return _ids_audited_in(((str(path), modified_at(path)),))
-
-
-@functools.lru_cache(maxsize=4)
-def _ids_audited_in(key: tuple[tuple[Any, ...], ...]) -> pl.Series:
-    ids = [pl.Series("response_id", [], pl.String)]
-    for name, _ in key:
-        try:
-            ids.append(audited_in(as_path(name)))
-        except SourceError as error:
-            logging.getLogger(__name__).warning(
-                "%s; its audits are not left out of the review queue until it is fixed", error
-            )
-    return pl.concat(ids)
+        ids = pl.concat([own, read.audits.get_column("response_id")]).unique(maintain_order=True)
+    else:
+        path = settings.raw_day(day) / AUDITS_FILE
+        if not path.exists():
+            return pl.Series("response_id", [], pl.String)
+        read = _audits_of(((str(path), modified_at(path)),), settings.timezone)
+        ids = read.audits.get_column("response_id")
+    for unread in read.unreadable:
+        logging.getLogger(__name__).warning(
+            "%s; its audits are not left out of the review queue until it is fixed",
+            unread["reason"],
+        )
+    return ids
 
 
 def _audit_files_of(settings: Settings) -> tuple[list[DataPath], list[str]]:
@@ -804,8 +798,9 @@ def open_review_queue(
     default), most urgent first (:func:`transforms.marts.open_review_items`), and how many
     items audits filed since their queue was written have closed.
 
-    Audits are read as now (every audit file of the source, any verdict; a configured
-    source's export labels too), not as when each date was scored: a queue is written once,
+    Audits are read as now (the audits in force in every audit file of the source; a
+    configured source's export labels too), not as when each date was scored: a queue is
+    written once,
     when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. An audit file that
     cannot be read is left out (``audits_read(settings).unreadable`` names it).
     """
@@ -818,12 +813,8 @@ def open_review_queue(
     if not days:
         return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA), 0
     queue = conform(scan_table(table, days).collect(), REVIEW_QUEUE_SCHEMA)
-    files, _ = _audit_files_of(settings)
-    named = _ids_audited_in(tuple((str(f), modified_at(f)) for f in files))
     audits = read_audits(settings, days)
-    if not settings.is_sample:
-        named = pl.concat([named, audits.get_column("response_id")])
-    items = open_review_items(queue, audits, named)
+    items = open_review_items(queue, audits)
     return items, queue.height - items.height
 
 

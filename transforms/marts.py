@@ -140,29 +140,24 @@ def review_queue(
 WORKSHEET_AUDIT_COLUMNS: tuple[str, ...] = ("response_id", "root_cause", "audited_at", "auditor")
 
 
-def open_review_items(
-    queue: pl.DataFrame, audits: pl.DataFrame, audited_ids: pl.Series
-) -> pl.DataFrame:
+def open_review_items(queue: pl.DataFrame, audits: pl.DataFrame) -> pl.DataFrame:
     """The review queue's items still open, most urgent first.
 
     ``queue`` holds review_queue rows (``REVIEW_QUEUE_SCHEMA``; other columns are kept).
-    ``audits`` are the audits in force (``response_id``, ``root_cause``); ``audited_ids``
-    every response
-    any audit file names, whatever its verdict (a verdict QA mistyped is still an audit it
-    has done). An ``uncertain`` item closes once its response is audited; a
-    ``label_doubt`` item once the verdict in force is no longer the one doubted (a re-audit
-    changed it). A re-audit that confirms the verdict leaves the doubt open: the queue does
-    not record which audit it doubted, and an ``audited_at`` may be dated ahead of the run.
-    A queue is written when its date is scored, so this is how audits filed since reach it
-    without scoring again.
+    ``audits`` are the audits in force (``response_id``, ``root_cause``): the training
+    labels. An ``uncertain`` item closes once its response has one; a ``label_doubt`` item
+    once the verdict in force is no longer the one doubted (a re-audit changed it). A
+    re-audit that confirms the verdict leaves the doubt open: the queue does not record
+    which audit it doubted, and an ``audited_at`` may be dated ahead of the run. An audit
+    row set aside (a mistyped verdict, a conflict, a date ahead) closes nothing: it labels
+    nothing, so the item stays on the worksheet until it is fixed. A queue is written when
+    its date is scored, so this is how audits filed since reach it without scoring again.
     """
     latest = audits.select("response_id", pl.col("root_cause").alias("_verdict")).unique(
         "response_id", keep="last"
     )
     with_audit = queue.join(latest, "response_id", "left")
-    uncertain_open = (pl.col("reason") != "label_doubt") & ~pl.col("response_id").is_in(
-        audited_ids.implode()
-    )
+    uncertain_open = (pl.col("reason") != "label_doubt") & pl.col("_verdict").is_null()
     doubt_open = (pl.col("reason") == "label_doubt") & (
         pl.col("_verdict").is_null() | (pl.col("_verdict") == pl.col("audit_label"))
     )

@@ -162,6 +162,17 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-01") from error
 
 
+def _count(text: str) -> int:
+    """A whole number of 0 or more, for options like ``--limit``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
+
+
 def _print(result: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2, default=str))
@@ -502,10 +513,15 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     queue.add_argument("--start", type=_day, default=None, help="first survey date (default: all)")
     queue.add_argument("--end", type=_day, default=None, help="last survey date (default: all)")
     queue.add_argument(
-        "--limit", type=int, default=50, help="the most urgent N items (0: all; default 50)"
+        "--limit", type=_count, default=50, help="the most urgent N items (0: all; default 50)"
     )
     queue.add_argument(
         "--output", default=None, help="write them as a CSV worksheet for QA to fill in"
+    )
+    queue.add_argument(
+        "--replace",
+        action="store_true",
+        help="let --output replace a file that exists (QA's verdicts in it are lost)",
     )
     queue.set_defaults(handler=cmd_review_queue)
 

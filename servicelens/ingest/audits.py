@@ -201,20 +201,6 @@ def _unfilled(frame: pl.DataFrame) -> pl.Expr:
     return pl.all_horizontal(blank) if len(blank) == len(AUDIT_COLUMNS) - 1 else pl.lit(False)
 
 
-def audited_in(path: DataPath) -> pl.Series:
-    """The response ids of one audit file, whatever their verdicts (a date's review queue
-    leaves them out), but for rows not filled in; read by id and those columns alone.
-    Raises SourceError as :func:`read_audit_files`."""
-    frame = _read_audit_file(path, ("response_id",)).frame
-    return (
-        frame.filter(~_unfilled(frame))
-        .get_column("response_id")
-        .str.strip_chars()
-        .replace("", None)
-        .drop_nulls()
-    )
-
-
 def read_audit_files(
     files: list[DataPath], timezone: str, now: datetime | None = None
 ) -> AuditRead:

@@ -203,6 +203,29 @@ def _chosen_source(settings: Settings, source: str | None, command: str) -> Sett
 QUEUE_COMMENT_CHARS = 60
 
 
+#: Set-aside audit rows ``review-queue`` quotes (the rest are counted).
+SET_ASIDE_QUOTED = 5
+
+
+def _check_worksheet_target(output: Path, replace: bool) -> None:
+    """Refuse a worksheet path that is a folder, or a file that exists without ``replace``:
+    the file may be a worksheet QA has filled in (the command itself advises saving one in
+    the audits folder), and a fresh worksheet over it would lose their verdicts.
+
+    Raises ValueError naming the path and what to do instead."""
+    if output.is_dir():
+        raise ValueError(
+            f"--output {output} is a folder: name a file in it, e.g. {output / 'worksheet.csv'}"
+        )
+    if output.exists() and not replace:
+        raise ValueError(
+            f"--output {output} exists, and may hold verdicts QA has filled in: name a new "
+            "file, or add --replace to write over it"
+        )
+    if not output.parent.is_dir():
+        raise ValueError(f"--output {output}: there is no folder {output.parent}; create it first")
+
+
 def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens review-queue [--source NAME] [--start D] [--end D] [--limit N]
     [--output FILE.csv]``: the responses most worth a QA audit next, across dates, with the
@@ -215,13 +238,29 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from transforms.marts import audit_worksheet
 
     chosen = _chosen_source(settings, args.source, "review-queue")
+    if args.output:
+        _check_worksheet_target(Path(args.output), args.replace)
     items, closed = open_review_queue(chosen, args.start, args.end)
-    # An audit file that cannot be read closes none of its items: say so, on stderr.
-    for unread in audits_read(chosen).unreadable:
+    # An audit file that cannot be read, or an audit row set aside, closes no item: say
+    # which, on stderr, so QA mends the row rather than audit the response again.
+    read = audits_read(chosen)
+    for unread in read.unreadable:
         print(
             f"servicelens: warning: {unread['reason']}; its audits close no item below",
             file=sys.stderr,
         )
+    if read.set_aside.height:
+        print(
+            f"servicelens: warning: {read.set_aside.height:,} audit row(s) set aside close no "
+            "item below until they are mended (`servicelens train` lists them all):",
+            file=sys.stderr,
+        )
+        for row in read.set_aside.head(SET_ASIDE_QUOTED).iter_rows(named=True):
+            print(
+                f"  {row['source_file']} line {row['source_line']} "
+                f"({row['response_id'] or 'no id'}): {row['reason']}",
+                file=sys.stderr,
+            )
     shown = items if args.limit == 0 else items.head(args.limit)
     reasons = items.get_column("reason")
     days = items.get_column("survey_date")

@@ -209,11 +209,13 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     assert "2026-11-23/audits.csv line 6 (R5): root_cause: 'maybe' is not one of" in text
 
 
-def test_a_dates_review_queue_reads_its_own_audit_file_by_id(
+def test_a_dates_review_queue_leaves_out_the_audits_in_force_in_its_own_file(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The review queue of a date leaves out the responses audited in its file, whatever
-    their verdict; a file without response_id is named, not a crash of the scoring task."""
+    """The review queue of a date leaves out the responses with an audit in force in its
+    file; one whose audit was set aside (a verdict typed in another language) stays in it,
+    since it labels nothing yet; a file without response_id is named, not a crash of the
+    scoring task."""
     from datetime import date
 
     from servicelens.settings import Settings
@@ -222,8 +224,13 @@ def test_a_dates_review_queue_reads_its_own_audit_file_by_id(
     settings = Settings(data_dir=str(tmp_path))
     day = date(2026, 11, 23)
     assert audited_ids(settings, day).to_list() == []
-    _write(tmp_path, "2026-11-23", "Response_ID;Root_Cause\n R1 ;Echter Fehler\nR2;perceived\n")
-    assert audited_ids(settings, day).to_list() == ["R1", "R2"]
+    _write(
+        tmp_path,
+        "2026-11-23",
+        "Response_ID;Root_Cause;Audited_At;Auditor\n R1 ;Echter Fehler;2026-11-23;a\n"
+        "R2;perceived;2026-11-23;a\n R3 ;policy_failure;2026-11-23;a\n",
+    )
+    assert audited_ids(settings, day).to_list() == ["R2", "R3"]
     # A file without response_id: named in a warning, and the date's scoring goes on (a
     # trial's misnamed file in a source's audits folder failed every date of the source).
     path = _write(tmp_path, "2026-11-23", "Antwort-ID,Urteil\nR1,perceived\n")
@@ -277,24 +284,95 @@ def test_the_open_review_queue_closes_what_qa_audited_since(tmp_path: Path) -> N
     items, closed = open_review_queue(settings)
     assert items.get_column("response_id").to_list() == ["R1", "R2", "R3", "R4", "R5"]
     assert closed == 0
-    # Filed under a later date: R1 audited (a verdict QA mistyped is an audit all the same),
-    # R3 left blank in a worksheet, R4's doubted verdict changed, R5's confirmed.
+    # Filed under a later date: R1 audited with a verdict QA mistyped (set aside: it labels
+    # nothing, so R1 stays open until it is mended; a QA lead's trial saw such items leave
+    # the worksheet for good), R2 audited, R3 left blank in a worksheet, R4's doubted
+    # verdict changed, R5's confirmed.
     _write(
         tmp_path,
         "2026-11-30",
-        "response_id,root_cause,audited_at,auditor\nR1,maybe,2026-11-30,a\nR3,,,\n"
+        "response_id,root_cause,audited_at,auditor\nR1,maybe,2026-11-30,a\n"
+        "R2,policy_failure,2026-11-30,a\nR3,,,\n"
         "R4,perceived,2026-11-30,a\nR5,perceived,2026-11-30,a\n",
     )
     items, closed = open_review_queue(settings)
-    assert items.get_column("response_id").to_list() == ["R2", "R3", "R5"]
+    assert items.get_column("response_id").to_list() == ["R1", "R3", "R5"]
     assert closed == 2
     assert open_review_queue(settings, start=date(2026, 11, 24))[0].height == 0
 
     sheet = audit_worksheet(items)
     assert sheet.columns[:4] == ["response_id", "root_cause", "audited_at", "auditor"]
     assert sheet.row(0, named=True)["root_cause"] is None
-    assert sheet.get_column("comment").to_list() == ["fine", "'-2+3", "'@SUM(A1)"]
-    assert sheet.get_column("top_reasons").to_list() == ["", "queue=billing", ""]
+    assert sheet.get_column("comment").to_list() == ["'=HYPERLINK(1)", "'-2+3", "'@SUM(A1)"]
+    assert sheet.get_column("top_reasons").to_list() == ["word:late", "queue=billing", ""]
+
+
+def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a QA lead's trial: `--output` onto the audit file QA had saved wrote a blank
+    worksheet over its verdicts; a folder as --output was a traceback; --limit -3 showed
+    all but three. The rows set aside are named where QA looks, since they close nothing."""
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+    from servicelens.storage.partitions import write_partition
+    from transforms.schemas import REVIEW_QUEUE_SCHEMA, conform
+
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 11, 23)
+    queue = conform(
+        pl.DataFrame(
+            {
+                "survey_date": [day] * 2,
+                "response_id": ["R1", "R2"],
+                "reason": ["uncertain"] * 2,
+                "priority": [0.99, 0.98],
+                "p_policy_failure": [0.5, 0.51],
+                "audit_label": [None, None],
+                "comment": ["late", "fee"],
+                "top_reasons": [[], []],
+                "queue": ["billing"] * 2,
+                "policy_code": ["P1"] * 2,
+                "model_version": ["v1"] * 2,
+                "source": ["sample"] * 2,
+            }
+        ),
+        REVIEW_QUEUE_SCHEMA,
+    )
+    write_partition(
+        queue,
+        settings.marts_dir / "review_queue",
+        day,
+        REVIEW_QUEUE_SCHEMA,
+        {},
+        settings.staging_dir,
+    )
+    filled = "response_id,root_cause,audited_at,auditor\nR1,percieved,2026-11-30,a\n"
+    saved = _write(tmp_path, "2026-11-30", filled)
+    data = ["--data-dir", str(tmp_path)]
+
+    assert main([*data, "review-queue", "--output", str(saved)]) == 2
+    err = capsys.readouterr().err
+    assert f"--output {saved} exists, and may hold verdicts QA has filled in" in err
+    assert "add --replace" in err and "Traceback" not in err
+    assert saved.read_text() == filled
+    assert main([*data, "review-queue", "--output", str(tmp_path)]) == 2
+    assert f"--output {tmp_path} is a folder: name a file in it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*data, "review-queue", "--limit", "-3"])
+    assert "'-3' is not a whole number of 0 or more" in capsys.readouterr().err
+
+    assert main([*data, "review-queue"]) == 0
+    shown = capsys.readouterr()
+    assert "2 open items" in shown.out  # R1's misspelt verdict closes nothing
+    assert "1 audit row(s) set aside close no item below until they are mended" in shown.err
+    assert "2026-11-30/audits.csv line 2 (R1): root_cause: 'percieved'" in shown.err
+    sheet = tmp_path / "worksheet.csv"
+    assert main([*data, "review-queue", "--output", str(sheet)]) == 0
+    assert main([*data, "review-queue", "--output", str(sheet), "--replace"]) == 0
+    assert sheet.read_text(encoding="utf-8-sig").startswith("response_id,root_cause")
 
 
 def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None:
