@@ -36,6 +36,8 @@ from typing import Any
 import polars as pl
 
 from servicelens.ingest.readers import (
+    XLS_SIGNATURE,
+    XLSX_SIGNATURE,
     CsvDialect,
     RawRead,
     SourceError,
@@ -173,7 +175,19 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
 def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
     """One audit file as text rows; SourceError naming the file and the columns when it
     lacks one of ``needed``."""
-    read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
+    try:
+        read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
+    except SourceError as error:
+        # The reader's advice for a workbook is an export's (a definition can read one);
+        # an audit file is read as CSV only.
+        with path.open("rb") as handle:
+            if handle.read(8).startswith((XLSX_SIGNATURE, XLS_SIGNATURE)):
+                raise SourceError(
+                    f"{path}: line 1: this is an Excel workbook, not CSV text (saved under a "
+                    ".csv name): open it and save it as CSV (CSV UTF-8, or CSV with "
+                    "semicolons) in its place; audits are read from CSV files only"
+                ) from error
+        raise
     # Matched as export columns are: case, spaces and punctuation aside ("Root Cause").
     keyed = {
         column_key(c): c for c in read.frame.columns if c not in ("source_file", "source_line")

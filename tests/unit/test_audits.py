@@ -403,3 +403,22 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
     assert lines[2].endswith("(and 7 more like it in this file)")
     assert lines[3].startswith("  2026-11-24/audits.csv line 2 (Z0): audited_at: '15/11/2026'")
     assert lines[3].endswith("(and 2 more like it in this file)")
+
+
+def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path) -> None:
+    """A QA lead's trial: an .xlsx renamed audits.csv got an export's advice (read it with a
+    definition's format = "xlsx"), which an audit file cannot take."""
+    import io
+    import zipfile
+
+    book = io.BytesIO()
+    with zipfile.ZipFile(book, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    path = tmp_path / "raw" / "2026-11-23" / "audits.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(book.getvalue())
+    read = read_audit_files([path], "Europe/London", NOW)
+    (unread,) = read.unreadable
+    assert unread["reason"].startswith(f"{path}: line 1: this is an Excel workbook, not CSV")
+    assert "save it as CSV" in unread["reason"] and "definition" not in unread["reason"]
