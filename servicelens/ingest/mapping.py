@@ -39,6 +39,7 @@ from servicelens.ingest.readers import (
 )
 from servicelens.storage.fs import DataPath, read_bytes
 from transforms.clean import ParseOptions
+from transforms.pii import redact_pii_by_value
 from transforms.schemas import RAW_SURVEY_COLUMNS
 
 #: Columns the mapping adds beside the canonical ones.
@@ -532,6 +533,13 @@ def map_export(
             .filter((pl.col("word") != "") & ~pl.col("word").str.to_lowercase().is_in(labels))
             .group_by("word")
             .len()
+        )
+        # They are printed and kept in the model's metrics: personal data typed into the
+        # label column (a trial's e-mail address) goes as its placeholder.
+        unmapped, _ = redact_pii_by_value(unmapped, ["word"])
+        unmapped = (
+            unmapped.group_by("word")
+            .agg(pl.col("len").sum())
             .sort(["len", "word"], descending=[True, False])
         )
         unmapped_labels = dict(unmapped.iter_rows())

@@ -248,25 +248,30 @@ def test_label_words_match_ignoring_case_and_unmapped_ones_are_named(
         for i, v in enumerate(verdicts)
     ]
     spelt[5], spelt[6], spelt[7] = "In progress", "in review", "In progress"
+    # Personal data typed into the label column is named by its placeholder only: the words
+    # are printed and kept in the model's metrics (a trial's 'bob@example.com' was shown).
+    spelt[8] = "bob@example.com"
     export.with_columns(pl.Series("verdict", spelt)).write_csv(tmp_path / "train.csv")
 
     definition = load_definition(str(mapping))
     ingested = ingest_export(definition, tmp_path / "train.csv", Settings(data_dir=str(tmp_path)))
-    assert ingested.clean.get_column("label").null_count() == 3
-    assert ingested.mapped.unmapped_labels == {"In progress": 2, "in review": 1}
+    assert ingested.clean.get_column("label").null_count() == 4
+    assert ingested.mapped.unmapped_labels == {"In progress": 2, "[EMAIL]": 1, "in review": 1}
 
     data = ["--data-dir", str(tmp_path / "data")]
     assert main([*data, "sources", "check", str(mapping), str(tmp_path / "train.csv")]) == 0
     out = capsys.readouterr().out
-    assert f"labelled (kept rows with a label, for training): {n - 3}\n" in out
+    assert f"labelled (kept rows with a label, for training): {n - 4}\n" in out
     assert (
         "label words the definition's [label.values] does not map, so their rows have no "
-        "label: 'In progress' 2, 'in review' 1. Map those that are verdicts" in out
+        "label: 'In progress' 2, '[EMAIL]' 1, 'in review' 1. Map those that are verdicts" in out
     )
+    assert "bob@" not in out
     assert main([*data, "train", "--source", str(mapping), "--input", str(tmp_path / "train.csv"),
                  "--folds", "3"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert f"labelled {n - 3} scored" in out and "'In progress' 2, 'in review' 1" in out
+    assert f"labelled {n - 4} scored" in out and "'In progress' 2, '[EMAIL]' 1" in out
+    assert "bob@" not in out
 
     # Two spellings of one word mapped to different root causes cannot both be meant.
     both = '"As designed" = "perceived"\n"our FAULT" = "perceived"'
