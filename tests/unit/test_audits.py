@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -28,6 +29,26 @@ def _write(root: Path, day: str, text: str, name: str = "audits.csv") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(text, encoding="utf-8")
     return folder / name
+
+
+def _write_review_queue(settings: Any, day: Any, columns: dict[str, list[Any]]) -> None:
+    """A date's review_queue partition of the rows ``columns`` give, as scoring writes it."""
+    from servicelens.storage.partitions import write_partition
+    from transforms.schemas import REVIEW_QUEUE_SCHEMA, conform
+
+    n = len(columns["response_id"])
+    fixed = {"queue": "billing", "policy_code": "P1", "model_version": "v1", "source": "sample"}
+    frame = pl.DataFrame(
+        {"survey_date": [day] * n, **columns, **{k: [v] * n for k, v in fixed.items()}}
+    )
+    write_partition(
+        conform(frame, REVIEW_QUEUE_SCHEMA),
+        settings.marts_dir / "review_queue",
+        day,
+        REVIEW_QUEUE_SCHEMA,
+        {},
+        settings.staging_dir,
+    )
 
 
 def test_a_re_audit_replaces_the_earlier_one_by_its_time_not_its_row(tmp_path: Path) -> None:
@@ -248,38 +269,22 @@ def test_the_open_review_queue_closes_what_qa_audited_since(tmp_path: Path) -> N
 
     from servicelens.settings import Settings
     from servicelens.stages import open_review_queue
-    from servicelens.storage.partitions import write_partition
     from transforms.marts import audit_worksheet
-    from transforms.schemas import REVIEW_QUEUE_SCHEMA, conform
 
     settings = Settings(data_dir=str(tmp_path))
     day = date(2026, 11, 23)
-    queue = conform(
-        pl.DataFrame(
-            {
-                "survey_date": [day] * 5,
-                "response_id": ["R1", "R2", "R3", "R4", "R5"],
-                "reason": ["uncertain"] * 3 + ["label_doubt"] * 2,
-                "priority": [0.99, 0.98, 0.97, 0.95, 0.9],
-                "p_policy_failure": [0.5, 0.51, 0.49, 0.05, 0.95],
-                "audit_label": [None, None, None, "policy_failure", "perceived"],
-                "comment": ["=HYPERLINK(1)", "fine", "-2+3", "ok", "@SUM(A1)"],
-                "top_reasons": [["word:late"], [], ["queue=billing"], [], []],
-                "queue": ["billing"] * 5,
-                "policy_code": ["P1"] * 5,
-                "model_version": ["v1"] * 5,
-                "source": ["sample"] * 5,
-            }
-        ),
-        REVIEW_QUEUE_SCHEMA,
-    )
-    write_partition(
-        queue,
-        settings.marts_dir / "review_queue",
+    _write_review_queue(
+        settings,
         day,
-        REVIEW_QUEUE_SCHEMA,
-        {},
-        settings.staging_dir,
+        {
+            "response_id": ["R1", "R2", "R3", "R4", "R5"],
+            "reason": ["uncertain"] * 3 + ["label_doubt"] * 2,
+            "priority": [0.99, 0.98, 0.97, 0.95, 0.9],
+            "p_policy_failure": [0.5, 0.51, 0.49, 0.05, 0.95],
+            "audit_label": [None, None, None, "policy_failure", "perceived"],
+            "comment": ["=HYPERLINK(1)", "fine", "-2+3", "ok", "@SUM(A1)"],
+            "top_reasons": [["word:late"], [], ["queue=billing"], [], []],
+        },
     )
     items, closed = open_review_queue(settings)
     assert items.get_column("response_id").to_list() == ["R1", "R2", "R3", "R4", "R5"]
@@ -317,37 +322,21 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
 
     from servicelens.cli.main import main
     from servicelens.settings import Settings
-    from servicelens.storage.partitions import write_partition
-    from transforms.schemas import REVIEW_QUEUE_SCHEMA, conform
 
     settings = Settings(data_dir=str(tmp_path))
     day = date(2026, 11, 23)
-    queue = conform(
-        pl.DataFrame(
-            {
-                "survey_date": [day] * 2,
-                "response_id": ["R1", "R2"],
-                "reason": ["uncertain"] * 2,
-                "priority": [0.99, 0.98],
-                "p_policy_failure": [0.5, 0.51],
-                "audit_label": [None, None],
-                "comment": ["late", "fee"],
-                "top_reasons": [[], []],
-                "queue": ["billing"] * 2,
-                "policy_code": ["P1"] * 2,
-                "model_version": ["v1"] * 2,
-                "source": ["sample"] * 2,
-            }
-        ),
-        REVIEW_QUEUE_SCHEMA,
-    )
-    write_partition(
-        queue,
-        settings.marts_dir / "review_queue",
+    _write_review_queue(
+        settings,
         day,
-        REVIEW_QUEUE_SCHEMA,
-        {},
-        settings.staging_dir,
+        {
+            "response_id": ["R1", "R2"],
+            "reason": ["uncertain"] * 2,
+            "priority": [0.99, 0.98],
+            "p_policy_failure": [0.5, 0.51],
+            "audit_label": [None, None],
+            "comment": ["late", "fee"],
+            "top_reasons": [[], []],
+        },
     )
     filled = "response_id,root_cause,audited_at,auditor\nR1,percieved,2026-11-30,a\n"
     saved = _write(tmp_path, "2026-11-30", filled)
