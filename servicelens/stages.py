@@ -800,9 +800,8 @@ def open_review_queue(
 
     Audits are read as now (the audits in force in every audit file of the source; a
     configured source's export labels too), not as when each date was scored: a queue is
-    written once,
-    when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. An audit file that
-    cannot be read is left out (``audits_read(settings).unreadable`` names it).
+    written once, when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. An audit
+    file that cannot be read is left out (``audits_read(settings).unreadable`` names it).
     """
     table = settings.marts_dir / "review_queue"
     days = [
