@@ -44,7 +44,7 @@ from servicelens.storage.runs import (
     date_status,
     idempotency_key,
     inputs_changed,
-    outcome_path,
+    left_failed,
 )
 
 #: A configured source's definition, in its folder under ``sources/<name>/``.
@@ -291,21 +291,10 @@ def plan_source_nightly(
     for period in landed:
         status = date_status(source, period, as_of)
         if status.state == "failed" and not inputs_changed(source, status):
-            # Like the sample's look-back, a failure reruns when its inputs change; one
-            # caused by something else (a QA file, a full disk) is named every night until
-            # it is rerun, never left behind in silence (a trial's marts stayed a run behind
-            # the clean layer, the next night's run exiting 0 without a word).
+            # Like the sample's look-back: named every night until it is rerun (a trial's
+            # marts stayed a run behind the clean layer, the next night exiting 0 in silence).
             plan.append(
-                PlannedDate(
-                    period,
-                    status.state,
-                    False,
-                    "its last run failed, and its inputs have not changed since",
-                    idempotency_key(status),
-                    f"its error is in {outcome_path(source, period)}; once it is fixed: "
-                    f"`servicelens backfill --source {source.source} --start {period} --end "
-                    f"{period} --rerun failed`",
-                )
+                left_failed(source, status, f"servicelens backfill --source {source.source}")
             )
             continue
         if status.state == "completed" and not inputs_changed(source, status):

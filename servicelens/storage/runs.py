@@ -308,11 +308,30 @@ def same_inputs(recorded: dict[str, str] | None, current: dict[str, str]) -> boo
     return named(recorded) == named(current)
 
 
+def left_failed(settings: Settings, status: DateStatus, backfill: str) -> PlannedDate:
+    """A nightly plan's entry for a date whose last run failed and whose inputs have not
+    changed since: not run (a failure reruns when its inputs change), but named every night
+    with where its error is and the command that reruns it once it is fixed, never left
+    behind in silence (a failure caused by something else than the export, a QA file or a
+    full disk, would otherwise stay failed while the nightly run exits 0). ``backfill`` is
+    the command to name (``servicelens backfill``, with ``--source NAME`` for a source)."""
+    return PlannedDate(
+        status.day,
+        status.state,
+        False,
+        "its last run failed, and its inputs have not changed since",
+        idempotency_key(status),
+        f"its error is in {outcome_path(settings, status.day)}; once it is fixed: "
+        f"`{backfill} --start {status.day} --end {status.day} --rerun failed`",
+    )
+
+
 def plan_nightly(
     settings: Settings, target: date, lookback_days: int, as_of: datetime | None = None
 ) -> list[PlannedDate]:
     """The nightly run: ``target`` (yesterday) always, plus each of the ``lookback_days``
-    dates before it whose inputs changed since it was last processed (late surveys)."""
+    dates before it whose inputs changed since it was last processed (late surveys). A
+    look-back date left failed with the same inputs is named, not run (:func:`left_failed`)."""
     from datetime import timedelta
 
     plan: list[PlannedDate] = []
@@ -321,6 +340,9 @@ def plan_nightly(
     for back in range(1, lookback_days + 1):
         status = date_status(settings, target - timedelta(days=back), as_of)
         changed = inputs_changed(settings, status)
+        if status.state == "failed" and not changed:
+            plan.append(left_failed(settings, status, "servicelens backfill"))
+            continue
         reason = "inputs changed since last run" if changed else "inputs unchanged"
         plan.append(PlannedDate(status.day, status.state, changed, reason, idempotency_key(status)))
     return plan

@@ -120,3 +120,36 @@ def test_a_command_warns_when_the_directory_was_processed_in_another_timezone(
     )
     assert "Set SERVICELENS_TIMEZONE=Europe/London" in warnings[0]
     assert "sources/calls/clean/responses" in warnings[1]
+
+
+def test_a_look_back_date_left_failed_is_named_with_its_error_and_the_command(
+    tmp_path: Path,
+) -> None:
+    """A QA lead's trial: `servicelens run` said nothing about a sample date still failed
+    from an earlier night (its inputs unchanged, so not run again). It is named every night
+    with where its error is and the backfill that reruns it; once its export changes, it
+    runs. (A configured source's nightly plan names it alike.)"""
+    from datetime import timedelta
+
+    from servicelens.storage.runs import outcome_path, plan_nightly, record_outcome
+
+    settings = Settings(data_dir=str(tmp_path))
+    failed, target = DAY, DAY + timedelta(days=1)
+    folder = settings.raw_day(failed)
+    folder.mkdir(parents=True)
+    (folder / "surveys.csv").write_text("response_id\nR1\n")
+    record_outcome(settings, failed, "run-1", "failed", error="surveys.csv: line 1: no csat")
+
+    plan = {p.day: p for p in plan_nightly(settings, target, 2)}
+    assert plan[target].run
+    left = plan[failed]
+    assert not left.run
+    assert left.reason == "its last run failed, and its inputs have not changed since"
+    assert left.todo == (
+        f"its error is in {outcome_path(settings, failed)}; once it is fixed: "
+        f"`servicelens backfill --start {failed} --end {failed} --rerun failed`"
+    )
+    assert plan[failed - timedelta(days=1)].reason == "inputs unchanged"
+
+    (folder / "surveys.csv").write_text("response_id,csat\nR1,5\n")
+    assert {p.day: p for p in plan_nightly(settings, target, 2)}[failed].run
