@@ -230,8 +230,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         with prompt_flow_heartbeats():
             result = nightly(args.date, settings)
+        result = {**result, "left_failed": _left_failed(settings, args.date)}
         if not args.json:
             print(_counts_line(result))
+            for left in result["left_failed"]:
+                print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
     rows = run_nightly(args.date, settings, show=not args.json) if sources else []
     if args.json:
         _print(result if not sources else {"sample": result, "sources": rows}, True)
@@ -302,6 +305,19 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not args.json:
         print(_demo_summary(result, settings))
     return 0
+
+
+def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
+    """The look-back dates before ``day`` (default yesterday) whose last run failed and
+    whose inputs have not changed since, as the nightly window names them (``date``, and
+    ``why``: where the error is and the backfill that reruns it). `servicelens run` runs
+    one date; a QA lead's trial saw it exit 0 in silence with an earlier date still failed."""
+    from servicelens.dates import yesterday
+    from servicelens.storage.runs import plan_nightly
+
+    target = day or yesterday(settings.timezone)
+    plan = plan_nightly(settings, target, settings.late_data_lookback_days)
+    return [{"date": p.day.isoformat(), "why": f"{p.reason}. {p.todo}"} for p in plan if p.todo]
 
 
 def _counts_line(row: dict[str, Any]) -> str:

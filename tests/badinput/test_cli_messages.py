@@ -64,7 +64,7 @@ def test_train_without_clean_data_says_what_to_run_first(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: Path) -> None:
-    generate(tmp_path, DAY, DAY, 60, seed=3)
+    generate(tmp_path, DAY, DAY + timedelta(days=1), 60, seed=3)
     export = tmp_path / "raw" / str(DAY) / "surveys.csv"
     with export.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -78,6 +78,16 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
     assert "Fix the export, or map its columns with a source definition" in lines[0]
     log = _log_named(lines)
     assert "Traceback" in log and "csat" in log
+
+    # The next night's `run` does its own date and names this one, still failed (a QA
+    # lead's trial saw it exit 0 without a word).
+    after = _servicelens("--data-dir", str(tmp_path), "run", "--date", str(DAY + timedelta(1)))
+    assert after.returncode == 0, after.stderr
+    assert (
+        f"servicelens: {DAY}: its last run failed, and its inputs have not changed since. "
+        f"its error is in {tmp_path / 'runs'}"
+    ) in after.stderr
+    assert f"`servicelens backfill --start {DAY} --end {DAY} --rerun failed`" in after.stderr
 
 
 def test_a_future_date_is_refused_before_anything_runs(tmp_path: Path) -> None:
