@@ -312,12 +312,20 @@ def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
     whose inputs have not changed since, as the nightly window names them (``date``, and
     ``why``: where the error is and the backfill that reruns it). `servicelens run` runs
     one date; a QA lead's trial saw it exit 0 in silence with an earlier date still failed."""
+    from datetime import timedelta
+
     from servicelens.dates import yesterday
-    from servicelens.storage.runs import plan_nightly
+    from servicelens.storage.runs import date_status, inputs_changed, left_failed
 
     target = day or yesterday(settings.timezone)
-    plan = plan_nightly(settings, target, settings.late_data_lookback_days)
-    return [{"date": p.day.isoformat(), "why": f"{p.reason}. {p.todo}"} for p in plan if p.todo]
+    found = []
+    for back in range(1, settings.late_data_lookback_days + 1):
+        status = date_status(settings, target - timedelta(days=back))
+        # Only a failed date's inputs are hashed (a completed 1M date's are hundreds of MB).
+        if status.state == "failed" and not inputs_changed(settings, status):
+            left = left_failed(settings, status, "servicelens backfill")
+            found.append({"date": str(status.day), "why": f"{left.reason}. {left.todo}"})
+    return found
 
 
 def _counts_line(row: dict[str, Any]) -> str:
