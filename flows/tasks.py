@@ -38,7 +38,6 @@ from servicelens.stages import (
     load_clean,
     publish_clean,
     publish_marts,
-    source_definition,
     validate_day,
     with_model_attributes,
 )
@@ -129,8 +128,6 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     """Score the date's negative responses with the champion and swap in its mart partitions."""
     clean = load_clean(settings, day)
     version = champion_version(settings.models_dir)
-    if not settings.is_sample:
-        clean = with_model_attributes(clean, source_definition(settings).features)
     drift: dict[str, Any] | None = None
     threshold = 0.5
     rescore: Rescorer | None = None
@@ -143,20 +140,21 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         decision = Decision.from_dict(meta.get("decision"), settings.review_band)
         threshold = decision.threshold
         model = cached_model(settings.models_dir, version)
-        if not settings.is_sample:
-            # The attributes this champion reads (its spec, which the definition may have
-            # outgrown since it was trained).
-            clean = with_model_attributes(clean, spec)
+
+        def readable(frame: pl.DataFrame) -> pl.DataFrame:
+            # A source's clean rows keep its attributes as JSON: the ones this champion
+            # reads (its spec, which the definition may have outgrown since it was trained)
+            # become columns, for today's rows and for the earlier dates the early warning
+            # re-scores alike.
+            return frame if settings.is_sample else with_model_attributes(frame, spec)
+
         scored = score_negatives(
-            model, clean, decision.review_band, threshold, spec, decision=decision
+            model, readable(clean), decision.review_band, threshold, spec, decision=decision
         )
         drift = _drift(settings, version, scored, spec)
 
         def rescore(frame: pl.DataFrame) -> pl.DataFrame:
-            # Earlier dates' clean rows, for the early warning, need them as much as today's.
-            if not settings.is_sample:
-                frame = with_model_attributes(frame, spec)
-            return score_negatives(model, frame, decision.review_band, threshold, spec, 0)
+            return score_negatives(model, readable(frame), decision.review_band, threshold, spec, 0)
 
     warning = early_warning(settings, day, scored, version, rescore)
     if warning["flags"]:
