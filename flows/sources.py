@@ -139,7 +139,12 @@ def land_and_run(
 ) -> dict[str, Any]:
     """Land ``files`` for the source of ``definition``, then process every partition they
     touched: validate and publish the clean layer, (with ``train``) train the source's model
-    on its labels, then score and publish the marts; one run report at the end."""
+    on its labels, then score and publish the marts; one run report at the end.
+
+    A source whose audits cannot train a model yet (too few of each root cause, or labels
+    that are not root causes) still has its marts published, scored by the champion it
+    already has or not at all; the returned ``untrained`` says why no model was trained
+    (``None`` when one was, or none was asked for)."""
     base = settings or Settings.from_env()
     source = source_settings(base, definition)
     landings = [land_delivery_task(source, str(Path(f))) for f in files]
@@ -147,13 +152,19 @@ def land_and_run(
     ingested: list[dict[str, Any]] = []
     published: list[dict[str, Any]] = []
     trained: dict[str, Any] | None = None
+    untrained: str | None = None
     run_id = current_run_id()
     if train:
         for period in periods:
             with date_lock(locks_dir(source.staging_dir), period, source.lock_wait_seconds):
                 validated = validate_and_publish_clean_task(source, period)
             ingested.append(counts_dict(validated))
-        trained = train_and_register_task(source)
+        try:
+            trained = train_and_register_task(source)
+        except ValueError as error:
+            # Too few usable audits (a new source has none; one with no csat has no
+            # negatives to audit): its data is no less worth publishing.
+            untrained = str(error)
     for period in periods:
         with date_lock(locks_dir(source.staging_dir), period, source.lock_wait_seconds):
             if train:
@@ -179,6 +190,7 @@ def land_and_run(
         "landed": landings,
         "ingested": ingested,
         "trained": trained,
+        "untrained": untrained,
         "published": published,
         "weekly": weekly,
         "report": write_report_task(source),

@@ -462,6 +462,8 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
             f"{cv['roc_auc']:.3f}, time-split ROC-AUC {metrics['model']['roc_auc']:.3f} "
             f"({metrics['split']['test_rows']} test rows)"
         )
+    if result.get("untrained"):
+        lines.append(f"no model trained: {result['untrained']}")
     for name, rows in (result.get("queries") or {}).items():
         lines += ["", f"DuckDB: {name}", table(rows)]
     lines += [

@@ -95,6 +95,33 @@ def test_deliveries_land_per_date_and_late_rows_reprocess_their_date(
     ]
 
 
+@pytest.mark.slow
+def test_a_source_whose_audits_cannot_train_yet_still_publishes_its_marts(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """Found by a trial: ``sources demo`` on a new source (no audits yet) landed and
+    validated its export, then stopped at training with exit 2: no marts, no report. The
+    partitions are published unscored and the result says why no model was trained."""
+    from flows.sources import land_and_run, source_settings
+    from servicelens.cli.sources import _run_summary
+
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    export = tmp_path / "calls-jan.csv"
+    export.write_bytes(FIRST.encode())
+    result = land_and_run(str(DEFINITION), [str(export)], base, train=True)
+    assert result["trained"] is None
+    assert result["untrained"] is not None
+    assert result["untrained"].startswith("training needs at least two audits")
+    assert [r["day"] for r in result["published"]] == ["2021-01-01", "2021-01-02"]
+    source = source_settings(base, str(DEFINITION))
+    marts = read_partition(source.marts_dir / "feedback_scored", JAN1)
+    assert sorted(marts.get_column("response_id").to_list()) == ["ID0001", "ID0002"]
+    assert marts.get_column("root_cause").null_count() == marts.height  # no model: unscored
+    assert Path(result["report"]).exists()
+    result["seconds"] = 1.0
+    assert "no model trained: training needs at least two audits" in _run_summary(result, base)
+
+
 def test_a_time_the_clocks_skip_lands_on_its_own_day_so_a_redelivery_supersedes_it(
     tmp_path: Path,
 ) -> None:
