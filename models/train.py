@@ -46,6 +46,7 @@ from models.pipeline import (
 from models.select import Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, one_thread
 from transforms.language import with_detected_language
+from transforms.marts import LABEL_AUDITED_AT
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
 #: Columns whose per-value metrics are reported, when the data has them.
@@ -406,7 +407,10 @@ def train_root_cause_model(
         x_all, spec, word_vocabulary(final), final.predict_proba(x_all)[:, 1], threshold
     )
     holdout = test.with_columns(pl.Series("p_policy_failure", p_test))
-    oof = dated.select("response_id", "survey_date", "root_cause").with_columns(
+    # With the time of each label's audit, where the labels carry it (the review queue tells
+    # a re-audit from the audit a doubt was raised on by it).
+    label_time = [c for c in (LABEL_AUDITED_AT,) if c in dated.columns]
+    oof = dated.select("response_id", "survey_date", "root_cause", *label_time).with_columns(
         pl.Series("p_out_of_fold", p_oof)
     )
     return TrainingResult(final, metrics, parameters, holdout, decision, oof, reference, spec)

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from models.registry import load_champion_in_background
+from models.registry import load_champion_in_background, read_out_of_fold
 from servicelens.checkpoints import checkpoint
 from servicelens.ingest.audits import (
     AuditRead,
@@ -88,7 +88,12 @@ from transforms.clean import (
     with_policy_facts,
 )
 from transforms.language import load_detector_in_background, with_detected_language
-from transforms.marts import daily_summary, feedback_scored, open_review_items
+from transforms.marts import (
+    LABEL_AUDITED_AT,
+    daily_summary,
+    feedback_scored,
+    open_review_items,
+)
 from transforms.pii import add_counts, placeholder_counts, redact_pii, redact_pii_by_value
 from transforms.repeat_contacts import (
     LOOKBACK_DAYS,
@@ -813,8 +818,38 @@ def open_review_queue(
         return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA), 0
     queue = conform(scan_table(table, days).collect(), REVIEW_QUEUE_SCHEMA)
     audits = read_audits(settings, days)
-    items = open_review_items(queue, audits)
-    return items, queue.height - items.height
+    items = open_review_items(_with_doubted_label_times(settings, queue), audits)
+    return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height
+
+
+def _with_doubted_label_times(settings: Settings, queue: pl.DataFrame) -> pl.DataFrame:
+    """``queue`` with each ``label_doubt`` item's ``label_audited_at``: when the label the
+    item doubts was audited (null for a source's own label), from the out-of-fold file of
+    the model that raised the doubt. Without the column (a model saved before it was
+    recorded), an item keeps the rule that only a changed verdict closes it."""
+    versions = (
+        queue.filter(pl.col("reason") == "label_doubt")
+        .get_column("model_version")
+        .drop_nulls()
+        .unique()
+        .to_list()
+    )
+    times = []
+    for version in versions:
+        oof = read_out_of_fold(settings.models_dir, version) if version else None
+        if oof is None or LABEL_AUDITED_AT not in oof.columns:
+            return queue
+        times.append(
+            oof.select(
+                "response_id",
+                pl.col(LABEL_AUDITED_AT).dt.cast_time_unit("us").dt.replace_time_zone("UTC"),
+                pl.lit(version).alias("model_version"),
+            )
+        )
+    if not times:
+        return queue
+    doubted = pl.concat(times).unique(["model_version", "response_id"], keep="last")
+    return queue.join(doubted, ["model_version", "response_id"], "left", maintain_order="left")
 
 
 @functools.lru_cache(maxsize=4)
@@ -882,8 +917,9 @@ def marts_for_day(
 
 def labelled_negatives(settings: Settings) -> pl.DataFrame:
     """Every clean negative response that QA audited, with its audit label as ``root_cause``
-    (a source's own label for a source that carries one), and the source attributes its
-    model's features name as columns."""
+    (a source's own label for a source that carries one) and that label's
+    ``label_audited_at`` (UTC; null for a source's own label), and the source attributes
+    its model's features name as columns."""
     if not settings.clean_dir.exists():
         raise BatchError(
             f"{settings.clean_dir}: no clean data yet, so nothing to train on; ingest some "
@@ -893,7 +929,10 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()
     days = negatives.get_column("survey_date").unique().sort().to_list()
     audits = read_audits(settings, days)
-    labelled = negatives.join(audits.select("response_id", "root_cause"), "response_id", "inner")
+    labels = audits.select(
+        "response_id", "root_cause", pl.col("audited_at").alias(LABEL_AUDITED_AT)
+    )
+    labelled = negatives.join(labels, "response_id", "inner")
     if settings.is_sample:
         return labelled
     # A monthly partition dates its rows by the month; the time split needs each row's day.

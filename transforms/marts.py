@@ -140,30 +140,47 @@ def review_queue(
 WORKSHEET_AUDIT_COLUMNS: tuple[str, ...] = ("response_id", "root_cause", "audited_at", "auditor")
 
 
+#: When the label a ``label_doubt`` review item doubts was audited (UTC; null for a source's
+#: own label): recorded with a model's out-of-fold probabilities, so that the review queue can
+#: tell a re-audit from the audit it doubted (:func:`open_review_items`).
+LABEL_AUDITED_AT = "label_audited_at"
+
+
 def open_review_items(queue: pl.DataFrame, audits: pl.DataFrame) -> pl.DataFrame:
     """The review queue's items still open, most urgent first.
 
-    ``queue`` holds review_queue rows (``REVIEW_QUEUE_SCHEMA``; other columns are kept).
-    ``audits`` are the audits in force (``response_id``, ``root_cause``): the training
-    labels. An ``uncertain`` item closes once its response has one; a ``label_doubt`` item
-    once the verdict in force is no longer the one doubted (a re-audit changed it). A
-    re-audit that confirms the verdict leaves the doubt open: the queue does not record
-    which audit it doubted, and an ``audited_at`` may be dated ahead of the run. An audit
-    row set aside (a mistyped verdict, a conflict, a date ahead) closes nothing: it labels
-    nothing, so the item stays on the worksheet until it is fixed. A queue is written when
-    its date is scored, so this is how audits filed since reach it without scoring again.
+    ``queue`` holds review_queue rows (``REVIEW_QUEUE_SCHEMA``; other columns are kept),
+    and may carry :data:`LABEL_AUDITED_AT`: when the label a ``label_doubt`` item doubts was
+    audited (UTC; null for a source's own label such as CFPB's company response).
+    ``audits`` are the audits in force (``response_id``, ``root_cause``, ``audited_at``):
+    the training labels. An ``uncertain`` item closes once its response has one. A
+    ``label_doubt`` item closes once the verdict in force is no longer the one doubted (a
+    re-audit changed it) or, with :data:`LABEL_AUDITED_AT`, once the audit in force is
+    another audit than the one doubted (a re-audit confirmed it, or QA audited a response
+    whose label came with the export): a person has looked at it since the doubt. Without
+    that column only a changed verdict closes a doubt (a confirming re-audit cannot be told
+    from the audit doubted). An audit row set aside (a mistyped verdict, a conflict, a date
+    ahead) closes nothing: it labels nothing, so the item stays on the worksheet until it
+    is fixed. A queue is written when its date is scored, so this is how audits filed
+    since reach it without scoring again.
     """
-    latest = audits.select("response_id", pl.col("root_cause").alias("_verdict")).unique(
-        "response_id", keep="last"
-    )
+    latest = audits.select(
+        "response_id",
+        pl.col("root_cause").alias("_verdict"),
+        (
+            pl.col("audited_at") if "audited_at" in audits.columns else pl.lit(None, pl.Datetime)
+        ).alias("_verdict_at"),
+    ).unique("response_id", keep="last")
     with_audit = queue.join(latest, "response_id", "left")
     uncertain_open = (pl.col("reason") != "label_doubt") & pl.col("_verdict").is_null()
-    doubt_open = (pl.col("reason") == "label_doubt") & (
-        pl.col("_verdict").is_null() | (pl.col("_verdict") == pl.col("audit_label"))
-    )
+    unchanged = pl.col("_verdict") == pl.col("audit_label")
+    if LABEL_AUDITED_AT in queue.columns:
+        # The same audit as the one doubted (null-safe: an export's label has no time).
+        unchanged &= pl.col("_verdict_at").eq_missing(pl.col(LABEL_AUDITED_AT))
+    doubt_open = (pl.col("reason") == "label_doubt") & (pl.col("_verdict").is_null() | unchanged)
     return (
         with_audit.filter(uncertain_open | doubt_open)
-        .drop("_verdict")
+        .drop("_verdict", "_verdict_at")
         .sort(
             ["priority", "survey_date", "response_id"],
             descending=[True, True, False],

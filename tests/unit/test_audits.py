@@ -312,6 +312,86 @@ def test_the_open_review_queue_closes_what_qa_audited_since(tmp_path: Path) -> N
     assert sheet.get_column("top_reasons").to_list() == ["word:late", "queue=billing", ""]
 
 
+def test_a_re_audit_that_confirms_a_doubted_label_closes_the_doubt(tmp_path: Path) -> None:
+    """Found by a trial: QA audited a CFPB response the model doubted, agreeing with the
+    export's label, and the item stayed at the top of every worksheet. The model records
+    when each label it was trained on was audited (null for an export's own label), so
+    another audit than the one doubted closes the doubt, whatever its verdict; the audit
+    doubted itself does not."""
+    from datetime import UTC, date, datetime
+
+    from servicelens.settings import Settings
+    from servicelens.stages import open_review_queue
+    from transforms.marts import open_review_items
+    from transforms.schemas import REVIEW_QUEUE_SCHEMA
+
+    settings = Settings(data_dir=str(tmp_path))
+    _write(
+        tmp_path,
+        "2026-11-20",
+        "response_id,root_cause,audited_at,auditor\nR4,policy_failure,2026-11-20 10:00,a\n"
+        "R5,perceived,2026-11-20 10:00,a\nR6,perceived,2026-11-20 11:00,a\n",
+    )
+    at = [datetime(2026, 11, 20, 10, tzinfo=UTC)] * 2 + [datetime(2026, 11, 20, 11, tzinfo=UTC)]
+    (settings.models_dir / "v1").mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "response_id": ["R4", "R5", "R6"],
+            "survey_date": [date(2026, 11, 19)] * 3,
+            "root_cause": ["policy_failure", "perceived", "perceived"],
+            "label_audited_at": at,
+            "p_out_of_fold": [0.05, 0.95, 0.9],
+        }
+    ).write_parquet(settings.models_dir / "v1" / "out_of_fold.parquet")
+    _write_review_queue(
+        settings,
+        date(2026, 11, 23),
+        {
+            "response_id": ["R4", "R5", "R6"],
+            "reason": ["label_doubt"] * 3,
+            "priority": [0.95, 0.95, 0.9],
+            "p_policy_failure": [0.05, 0.95, 0.9],
+            "audit_label": ["policy_failure", "perceived", "perceived"],
+            "comment": ["a", "b", "c"],
+            "top_reasons": [[], [], []],
+        },
+    )
+    items, closed = open_review_queue(settings)
+    assert items.get_column("response_id").to_list() == ["R4", "R5", "R6"] and closed == 0
+    assert items.columns == list(REVIEW_QUEUE_SCHEMA)  # the mart's columns, no more
+    # R5 re-audited with the same verdict, R6 with another; R4 left alone.
+    _write(
+        tmp_path,
+        "2026-11-30",
+        "response_id,root_cause,audited_at,auditor\nR5,perceived,2026-11-30,b\n"
+        "R6,policy_failure,2026-11-30,b\n",
+    )
+    items, closed = open_review_queue(settings)
+    assert items.get_column("response_id").to_list() == ["R4"] and closed == 2
+
+    # An export's own label (no audit time) doubted, then audited by QA with that verdict.
+    queue = pl.DataFrame(
+        {
+            "response_id": ["C1", "C2"],
+            "reason": ["label_doubt"] * 2,
+            "audit_label": ["policy_failure"] * 2,
+            "priority": [0.9, 0.9],
+            "survey_date": [date(2026, 11, 23)] * 2,
+            "label_audited_at": pl.Series([None, None], dtype=pl.Datetime("us", "UTC")),
+        }
+    )
+    audits = pl.DataFrame(
+        {
+            "response_id": ["C1", "C2"],
+            "root_cause": ["policy_failure"] * 2,
+            "audited_at": pl.Series(
+                [datetime(2026, 11, 30, tzinfo=UTC), None], dtype=pl.Datetime("us", "UTC")
+            ),
+        }
+    )
+    assert open_review_items(queue, audits).get_column("response_id").to_list() == ["C2"]
+
+
 def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
