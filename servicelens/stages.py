@@ -999,6 +999,11 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
             name for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS) if name in definition.columns
         ),
         number_style=_number_style(definition),
+        clock_durations=tuple(
+            name
+            for name in ROW_NUMBER_COLUMNS
+            if name in definition.columns and definition.columns[name].unit == "h:mm:ss"
+        ),
         timezone=timezone,
         timestamp_format=fmt,
     )

@@ -107,6 +107,9 @@ class RowRules:
     #: ``number_style`` words for the reason (``a decimal comma and . between thousands``).
     number_facts: tuple[str, ...] = ()
     number_style: str | None = None
+    #: The numbers among ``number_facts`` the definition reads as durations written
+    #: ``H:MM:SS`` or ``M:SS`` (``unit = "h:mm:ss"``): their reason says so instead.
+    clock_durations: tuple[str, ...] = ()
     timezone: str | None = None
     timestamp_format: str | None = None
 
@@ -132,6 +135,14 @@ def number_problem(number_style: str | None) -> str:
         "missing list of the column"
     )
 
+
+#: The problem of a duration the definition reads as H:MM:SS that is not one (no quotes in
+#: it, as for :func:`number_problem`).
+CLOCK_DURATION_PROBLEM = (
+    "is not a duration of 0 or more written as H:MM:SS or M:SS, as the definition's unit "
+    "h:mm:ss reads it; fix the value, or add a word meaning no value to the missing list of "
+    "the column"
+)
 
 #: The timestamp check's problem is worded per row: not a timestamp, or a naive local time
 #: that daylight saving skips or repeats (``submitted_at_dst``), each its own reason.
@@ -611,8 +622,11 @@ def validate_survey_rows(
         if rules.timestamp_format
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
+    clock_duration = pl.col("column").is_in(list(rules.clock_durations))
     problem = (
-        pl.when(pl.col("problem") == _NUMBER_FACT_PROBLEM)
+        pl.when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
+        .then(pl.lit(CLOCK_DURATION_PROBLEM))
+        .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)
         .then(pl.lit(number_problem(rules.number_style)))
         .when(pl.col("problem") != _TIMESTAMP_CHECK)
         .then(pl.col("problem"))

@@ -660,6 +660,46 @@ def test_numbers_the_rows_carry_are_read_the_definitions_way_or_quarantined(
     ]
 
 
+def test_a_duration_read_as_h_mm_ss_that_is_not_one_is_quarantined_saying_so(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a talk time of `-0:01:42` or `five minutes`, in a column the
+    definition reads as H:MM:SS, was quarantined as not a number written with a decimal
+    point, telling the user to set decimal_comma and thousands, which changes nothing."""
+    from servicelens.validation.expectations import CLOCK_DURATION_PROBLEM
+
+    definition = tmp_path / "cc.toml"
+    definition.write_text(
+        CONTACT_CENTRE_EU.replace(
+            '{ column = "Handle time (min)", unit = "minutes" }',
+            '{ column = "Talk time", unit = "h:mm:ss" }',
+        )
+    )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID;Submitted;CSAT;Talk time;Fee;Transfers\n"
+        "R1;23.11.2026 09:14;5;0:04:30;1,00;0\n"
+        "R2;23.11.2026 10:01;1;-0:01:42;1,00;1\n"
+        "R3;23.11.2026 11:00;2;five minutes;-3,00;2\n",
+        encoding="utf-8",
+    )
+    got = ingest_export(
+        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.clean.select("response_id", "handle_seconds").rows() == [("R1", 270.0)]
+    reasons = dict(
+        zip(
+            got.quarantine.get_column("record_id").to_list(),
+            got.quarantine.get_column("reasons").to_list(),
+            strict=True,
+        )
+    )
+    assert reasons["R2"] == [f"handle_seconds: '-0:01:42' {CLOCK_DURATION_PROBLEM}"]
+    # A number the definition does not read as a duration keeps the numbers' wording.
+    assert sorted(reasons["R3"])[0].startswith("fees_charged: '-3,00' is not a number of 0")
+    assert sorted(reasons["R3"])[1] == f"handle_seconds: 'five minutes' {CLOCK_DURATION_PROBLEM}"
+
+
 def test_a_two_digit_year_is_never_read_as_the_year_26(tmp_path: Path) -> None:
     """Found by a new user's trial: polars' %Y reads `26` as the year 26, so Microsoft
     Forms' `11/23/26 09:04:40` matched the preset's `%m/%d/%Y` before its `%m/%d/%y`, and
