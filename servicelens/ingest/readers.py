@@ -296,6 +296,21 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
     if bad is None:
         return
     number, line = bad
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        at = data.count(NEWLINE_BYTE, 0, error.start) + 1
+        if number < at:
+            # UTF-8 up to a line with another encoding's bytes: read as 8-bit, the UTF-8
+            # lines before it became the mojibake, so point at the line that is not UTF-8.
+            column = error.start - (data.rfind(NEWLINE_BYTE, 0, error.start) + 1) + 1
+            raise SourceError(
+                f"{path}: line {at}, byte {column}: 0x{data[error.start]:02X} is not UTF-8, "
+                f"though the lines before it are: the file mixes encodings (taken for "
+                f"{encoding} because of that line, its UTF-8 text turns to mojibake, e.g. on "
+                f"line {number}). Save that line's text as UTF-8 (or re-export the file as "
+                "UTF-8) and deliver it again"
+            ) from None
     undefined = _undefined_in_cp1252(data)
     why = ""
     if undefined is not None:

@@ -188,6 +188,30 @@ def test_03_surveymonkey_pandas_resaved_variant_reads_without_crashing() -> None
     assert read.frame.height == 8 and read.frame.get_column("source_line").to_list()[0] == 3
 
 
+def test_01_qualtrics_with_one_line_saved_in_cp1252_names_that_line(tmp_path: Path) -> None:
+    """Found by a trial: one row appended in cp1252 (a `ü` as the byte 0xFC) to the UTF-8
+    Qualtrics export made the whole file read as cp1252, and the refusal named line 2, whose
+    UTF-8 `ä` then read as mojibake, and advised a code page and a repair. It names the line
+    and byte that are not UTF-8."""
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_bytes()
+    row = text.rstrip(b"\n").rsplit(b"\n", 1)[1].replace(b"Test", b"Gr\xfc\xdfe")
+    export = tmp_path / "mixed" / "sample.csv"
+    export.parent.mkdir()
+    export.write_bytes(text.rstrip(b"\n") + b"\n" + row + b"\n")
+    line = text.rstrip(b"\n").count(b"\n") + 2
+    with pytest.raises(SourceError) as refused:
+        ingest_export(
+            load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+            export,
+            Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+            now=NOW,
+        )
+    message = str(refused.value)
+    assert message.startswith(f"{export}: line {line}, byte ")
+    assert ": 0xFC is not UTF-8, though the lines before it are" in message
+    assert "Save that line's text as UTF-8" in message
+
+
 def test_04_typeform_resaved_8bit_is_refused_as_mojibake(tmp_path: Path) -> None:
     with pytest.raises(
         SourceError, match=r"sample\.csv: line 1: .*double-encoded \(mojibake\).*0x8D on line 13"
