@@ -482,10 +482,10 @@ def _validate_sample_day(
             survey_rejects,
             _survey_quarantine(failed, surveys.frame, raw_columns, day),
             _survey_quarantine(
-                superseded.with_columns(
-                    pl.concat_list(
-                        pl.format("duplicate delivery: superseded by line {}", "superseded_by_line")
-                    ).alias("reasons")
+                _superseded_reasons(
+                    superseded,
+                    failed,
+                    pl.format("duplicate delivery: superseded by line {}", "superseded_by_line"),
                 ),
                 surveys.frame,
                 raw_columns,
@@ -517,6 +517,28 @@ def _validate_sample_day(
     )
     counts.check(surveys.path)
     return stage_validated(settings, day, run_id, clean, quarantine, counts, inputs, contacts)
+
+
+#: Added to a superseded copy's reason when the copy that superseded it failed its checks:
+#: the response left the clean layer, and the marts, with the delivery that replaced it.
+SUPERSEDED_BY_A_FAILED_COPY = (
+    ", which failed its checks (its own reasons say why): this response is in no clean "
+    "partition or mart until a delivery of it passes them; fix that delivery and land it again"
+)
+
+
+def _superseded_reasons(
+    superseded: pl.DataFrame, failed: pl.DataFrame, reason: pl.Expr
+) -> pl.DataFrame:
+    """``superseded`` (rows :func:`transforms.clean.split_superseded_deliveries` set aside)
+    with ``reasons``: ``reason`` (a String expression naming the superseding line), and
+    :data:`SUPERSEDED_BY_A_FAILED_COPY` after it where a copy of the response that was kept
+    for validation failed it (``failed`` carries ``response_id``): found by a trial, a
+    re-delivery with a broken value took a published response out of the marts, and the
+    good copy's reason read as if all was well."""
+    failing = pl.col("response_id").is_in(failed.get_column("response_id").implode())
+    text = pl.when(failing).then(pl.concat_str(reason, pl.lit(SUPERSEDED_BY_A_FAILED_COPY)))
+    return superseded.with_columns(pl.concat_list(text.otherwise(reason)).alias("reasons"))
 
 
 def stage_validated(
@@ -1199,10 +1221,10 @@ def validate_landed_rows(
         )
         pieces += [
             _landed_quarantine(
-                superseded.with_columns(
-                    pl.concat_list(pl.format(copy_reason, "superseded_by_line", other_file)).alias(
-                        "reasons"
-                    )
+                _superseded_reasons(
+                    superseded,
+                    failed,
+                    pl.format(copy_reason, "superseded_by_line", other_file),
                 ),
                 period,
                 source,

@@ -5,7 +5,8 @@ Every quarantined row carries one or more reasons, in one of these forms:
 * ``malformed line: 7 fields where the header has 9`` and ``malformed JSON: ...``: the record
   could not be split into fields (``servicelens/ingest/readers.py``);
 * ``duplicate delivery: superseded by line 2873``: a re-delivery of a response, replaced by
-  the later copy on that line (``servicelens/stages.py``);
+  the later copy on that line (``servicelens/stages.py``), with ``, which failed its checks
+  ...`` after it when that copy was quarantined too;
 * ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``: a failed row
   expectation (``servicelens/validation/expectations.py``), e.g.
   ``csat: '9' is not a score from 1 to 5``.

@@ -145,3 +145,50 @@ def test_a_time_the_clocks_skip_lands_on_its_own_day_so_a_redelivery_supersedes_
     landed_second = land_delivery(source, definition, second, datetime(2026, 4, 2, 9, tzinfo=UTC))
     assert list(landed_first.periods) == list(landed_second.periods) == [date(2026, 3, 29)]
     assert read_partition(source.landed_dir, date(2026, 3, 29)).height == 2
+
+
+def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a re-delivered call log with a broken wait time took published
+    responses out of the clean layer and the marts, and the good copies' reason read
+    "superseded by line 2 of ...", as if the new copy were published. Nothing is lost (both
+    copies are quarantined); the superseded copy's reason says the response left and why."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import SUPERSEDED_BY_A_FAILED_COPY, validate_landed_day
+
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition = load_definition(str(DEFINITION))
+    source = base.for_source(definition.name, str(DEFINITION))
+    first, second = tmp_path / "calls-1.csv", tmp_path / "calls-2.csv"
+    first.write_bytes(FIRST.encode())
+    # ID0001 re-delivered with a wait time that is no number; ID0002 with a valid change.
+    second.write_bytes(
+        (
+            HEADER
+            + "ID0001,Eli,01/01/2021,17:23:40,Technical Support,Y,Y,abc,0:05:03,5\r\n"
+            + "ID0002,Hal,01/01/2021,09:27:13,Payment related,Y,Y,30,0:01:00,4\r\n"
+        ).encode()
+    )
+    land_delivery(source, definition, first, datetime(2021, 1, 3, 9, tzinfo=UTC))
+    land_delivery(source, definition, second, datetime(2021, 1, 4, 9, tzinfo=UTC))
+    validated = validate_landed_day(source, JAN1, "t", datetime(2021, 1, 5, tzinfo=UTC))
+    assert validated.clean().get_column("response_id").to_list() == ["ID0002"]
+    quarantine = validated.quarantine()
+    reasons = {
+        (r["record_id"], Path(r["source_file"]).name.split("-", 1)[1], r["source_line"]): r[
+            "reasons"
+        ]
+        for r in quarantine.iter_rows(named=True)
+    }
+    assert reasons[("ID0001", "calls-1.csv", 2)] == [
+        "duplicate delivery: superseded by line 2 of calls-2.csv" + SUPERSEDED_BY_A_FAILED_COPY
+    ]
+    assert reasons[("ID0002", "calls-1.csv", 3)] == [
+        "duplicate delivery: superseded by line 3 of calls-2.csv"
+    ]
+    assert reasons[("ID0001", "calls-2.csv", 2)][0].startswith("wait_seconds: 'abc' is not")
+    assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
