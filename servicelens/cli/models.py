@@ -101,8 +101,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         if args.input:
             raise ValueError("--input needs --source (the definition that says how to read it)")
         from servicelens.cli.main import cmd_train as train_surveys
+        from servicelens.reporting.analyst import chosen_source
 
-        return train_surveys(args, settings)
+        # A directory of configured sources only: say which to name, not to ingest samples.
+        return train_surveys(args, chosen_source(settings, None, "train"))
     from servicelens.ingest.configured import configured_names, configured_source
 
     names = configured_names(settings)

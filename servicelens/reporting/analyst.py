@@ -98,16 +98,35 @@ def _empty_view(create_view: str) -> str:
 
 
 def unscored_note(connection: Any) -> str | None:
-    """What to say when negatives exist but no model has scored them (None when scored)."""
+    """What to say when negatives exist but no model has scored them (None when scored):
+    the commands that train and score each feed that has negatives (the sample's, or a
+    configured source's with ``--source``)."""
+    from transforms.schemas import SAMPLE_SOURCE
+
     negatives, scored = connection.execute(
         "SELECT count(*) FILTER (WHERE is_negative), count(root_cause) FROM feedback_scored"
     ).fetchone()
     if not negatives or scored:
         return None
+    feeds = [
+        str(row[0])
+        for row in connection.execute(
+            "SELECT DISTINCT coalesce(source, ?) FROM feedback_scored WHERE is_negative ORDER BY 1",
+            [SAMPLE_SOURCE],
+        ).fetchall()
+    ]
+    steps = [
+        "`servicelens train`, then `servicelens backfill --start ... --end ... --rerun all`"
+        if feed == SAMPLE_SOURCE
+        else f"`servicelens train --source {feed}`, then `servicelens backfill --source {feed} "
+        "--start ... --end ... --rerun all`"
+        for feed in feeds
+    ]
     return (
         f"note: none of the {negatives:,} negative responses has a root cause yet (no champion "
-        "model scored them), so nothing here is a recommendation. Run `servicelens train`, then "
-        "`servicelens backfill --start ... --end ... --rerun all` to score them."
+        "model scored them), so nothing here is a recommendation. To score them, run "
+        + "; and ".join(steps)
+        + "."
     )
 
 
@@ -162,7 +181,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     configured sources, the sample's report would be empty: it says which to ask for."""
     from servicelens.reporting.report import build_report
 
-    settings = _chosen_source(settings, getattr(args, "source", None), "report")
+    settings = chosen_source(settings, getattr(args, "source", None), "report")
     report = build_report(settings)
     result = {
         "report": str(report.path),
@@ -180,7 +199,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _chosen_source(settings: Settings, source: str | None, command: str) -> Settings:
+def chosen_source(settings: Settings, source: str | None, command: str) -> Settings:
     """The settings of ``--source NAME``, or the sample's; in a data directory that holds
     only configured sources the sample has nothing, so ValueError says which to ask for."""
     from servicelens.ingest.configured import (
@@ -237,7 +256,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.stages import audits_read, open_review_queue
     from transforms.marts import audit_worksheet
 
-    chosen = _chosen_source(settings, args.source, "review-queue")
+    chosen = chosen_source(settings, args.source, "review-queue")
     if args.output:
         _check_worksheet_target(Path(args.output), args.replace)
     items, closed = open_review_queue(chosen, args.start, args.end)

@@ -134,3 +134,39 @@ def test_serve_help_says_what_it_does_without_a_prefect_server(
     assert "PREFECT_API_URL" in listed
     assert "temporary embedded" in shown and "as long as this command" in shown
     assert "no scheduler" in shown and "prefect server start" in shown
+
+
+def test_train_in_a_sources_only_directory_names_the_source_to_train(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a later trial: ``train`` there said there was no clean data and to run
+    ``servicelens backfill``, which refuses in such a directory; it names the source."""
+    data = _sources_only(tmp_path, capsys)
+    code = main(["--data-dir", data, "train"])
+    shown = capsys.readouterr()
+    assert code == 2, shown
+    assert shown.err.splitlines()[0] == (
+        f"servicelens: error: {data} holds no sample dates, only configured sources "
+        "(zendesk): ask for one with `servicelens train --source zendesk`"
+    )
+
+
+def test_the_unscored_note_names_each_feeds_own_commands() -> None:
+    """Found by the same trial: ``query`` over a directory of configured sources advised
+    `servicelens train` and `servicelens backfill`, which act on the sample only."""
+    import duckdb
+
+    from servicelens.reporting.analyst import unscored_note
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE feedback_scored AS SELECT * FROM (VALUES (true, NULL, 'cfpb'), "
+        "(true, NULL, 'sample'), (false, NULL, 'zendesk')) t(is_negative, root_cause, source)"
+    )
+    note = unscored_note(con)
+    assert note is not None and note.startswith("note: none of the 2 negative responses")
+    assert note.endswith(
+        "To score them, run `servicelens train --source cfpb`, then `servicelens backfill "
+        "--source cfpb --start ... --end ... --rerun all`; and `servicelens train`, then "
+        "`servicelens backfill --start ... --end ... --rerun all`."
+    )
