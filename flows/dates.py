@@ -101,6 +101,11 @@ class DateOutcome:
         return cls(day, "failed", flow_run, {}, error, todo, recovered)
 
 
+#: What Prefect puts before the exception in a failed flow run's state message
+#: (prefect/flow_engine.py and ``exception_to_failed_state`` in prefect/states.py, 3.x).
+PREFECT_FAILURE_WORDS = "Flow run encountered an exception: "
+
+
 def failure_message(error: BaseException) -> str:
     """How a failed date's error is recorded and shown: its type, then its message."""
     return f"{type(error).__name__}: {error}"
@@ -339,7 +344,9 @@ def run_date(
             "",
             recovered,
         )
-    message = final.message or final.name or "failed"
+    # Prefect words a failed flow run's state "Flow run encountered an exception: <Type>:
+    # <message>"; the table shows what a date's own failure record says, "<Type>: <message>".
+    message = (final.message or final.name or "failed").removeprefix(PREFECT_FAILURE_WORDS)
     return DateOutcome.failed(day, flow_run.name, message, recovered)
 
 
