@@ -386,10 +386,10 @@ ZIP_SIGNATURES = (XLSX_SIGNATURE, b"PK\x05\x06")
 #: How common non-text files begin, and what to tell the person who delivered one. (A zip
 #: archive that is not a workbook, and a gzip file, are unpacked first: :func:`unpack_delivery`.)
 _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (XLSX_SIGNATURE, "an Excel .xlsx workbook: export it as CSV, or "
-     'read a workbook with format = "xlsx" in the definition\'s [read]'),
-    (XLS_SIGNATURE, "an old Excel .xls workbook: export it as CSV, or "
-     'read it with format = "xlsx" in the definition\'s [read]'),
+    (XLSX_SIGNATURE, "an Excel .xlsx workbook: export it as CSV (a configured source can "
+     'read a workbook itself, with format = "xlsx" in its definition\'s [read])'),
+    (XLS_SIGNATURE, "an old Excel .xls workbook: export it as CSV (a configured source can "
+     'read it itself, with format = "xlsx" in its definition\'s [read])'),
     (GZIP_SIGNATURE, "gzip-compressed twice: decompress it first (gunzip)"),
     (b"%PDF", "a PDF document: export the responses as CSV"),
 )  # fmt: skip
