@@ -158,6 +158,14 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
         failed["malformed lines"] = int(result["malformed_lines"])
     top = max(failed.items(), key=lambda item: item[1]) if failed else None
     most = f" (most failed checks: {top[0]}, {top[1]})" if top else ""
+    if top and top[0] == "malformed lines":
+        # Records that could not even be split into fields: a damaged or cut-short file
+        # (a truncated download) far more often than a changed format.
+        return (
+            f"none of its {read} rows was kept{most}: is the file damaged or cut short, or "
+            "not the kind of file its reader expects? Every row's reasons are in the "
+            "quarantine table"
+        )
     return (
         f"none of its {read} rows was kept{most}: does the export still fit what reads it "
         "(a date format, a renamed column)? Every row's reasons are in the quarantine table"

@@ -69,3 +69,7 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     assert nothing_kept_note({"surveys_read": 0, "kept": 0}) is None
     malformed = nothing_kept_note({"surveys_read": 3, "kept": 0, "malformed_lines": 3})
     assert malformed is not None and "(most failed checks: malformed lines, 3)" in malformed
+    # Found by a trial: a truncated download was asked whether the export still fits its
+    # date format; records that could not be split say the file may be damaged.
+    assert "is the file damaged or cut short" in malformed and "date format" not in malformed
+    assert "date format" in note
