@@ -163,7 +163,7 @@ def add_runs_commands(sub: Any) -> None:
         ),
     ):
         verb = verbs.add_parser(name, help=text)
-        verb.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        # --json is a global option: each verb gets it with the others (main._global_options).
         verb.set_defaults(handler=handler)
     runs.epilog = (
         "examples:\n  servicelens runs show\n  servicelens runs release\n"

@@ -1085,7 +1085,12 @@ def render_report(
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
-        f"champion <code>{escape(str(inputs.champion))}</code>{_scored_by_others(inputs)}.</p>"
+        + (
+            f"champion <code>{escape(str(inputs.champion))}</code>"
+            if inputs.champion
+            else "no champion model yet"
+        )
+        + f"{_scored_by_others(inputs)}.</p>"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline)
