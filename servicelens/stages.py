@@ -858,7 +858,7 @@ def _with_doubted_label_times(settings: Settings, queue: pl.DataFrame) -> pl.Dat
     )
     times = []
     for version in versions:
-        oof = read_out_of_fold(settings.models_dir, version) if version else None
+        oof = read_out_of_fold(settings.models_dir, version)
         if oof is None or LABEL_AUDITED_AT not in oof.columns:
             return queue
         times.append(

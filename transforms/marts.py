@@ -168,7 +168,9 @@ def open_review_items(queue: pl.DataFrame, audits: pl.DataFrame) -> pl.DataFrame
         "response_id",
         pl.col("root_cause").alias("_verdict"),
         (
-            pl.col("audited_at") if "audited_at" in audits.columns else pl.lit(None, pl.Datetime)
+            pl.col("audited_at")
+            if "audited_at" in audits.columns
+            else pl.lit(None, pl.Datetime("us", "UTC"))
         ).alias("_verdict_at"),
     ).unique("response_id", keep="last")
     with_audit = queue.join(latest, "response_id", "left")
