@@ -306,10 +306,10 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
             column = error.start - (data.rfind(NEWLINE_BYTE, 0, error.start) + 1) + 1
             raise SourceError(
                 f"{path}: line {at}, byte {column}: 0x{data[error.start]:02X} is not UTF-8, "
-                f"though the lines before it are: the file mixes encodings (taken for "
-                f"{encoding} because of that line, its UTF-8 text turns to mojibake, e.g. on "
-                f"line {number}). Save that line's text as UTF-8 (or re-export the file as "
-                "UTF-8) and deliver it again"
+                f"though the lines before it are: the file mixes encodings (read as "
+                f"{encoding}, its UTF-8 text turns to mojibake, e.g. on line {number}). Save "
+                "that line's text as UTF-8 (or re-export the file as UTF-8) and deliver it "
+                "again"
             ) from None
     undefined = _undefined_in_cp1252(data)
     why = ""

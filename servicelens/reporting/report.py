@@ -1074,6 +1074,11 @@ def render_report(
         "sections_missing": sorted(missing),
     }
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)
+    champion = (
+        f"champion <code>{escape(str(inputs.champion))}</code>"
+        if inputs.champion
+        else "no champion model yet"
+    )
     html = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -1085,12 +1090,7 @@ def render_report(
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
-        + (
-            f"champion <code>{escape(str(inputs.champion))}</code>"
-            if inputs.champion
-            else "no champion model yet"
-        )
-        + f"{_scored_by_others(inputs)}.</p>"
+        f"{champion}{_scored_by_others(inputs)}.</p>"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline)
