@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -337,6 +337,55 @@ def take_slot(
         time.sleep(POLL_SECONDS)
 
 
+@dataclass
+class LeaseKeeper:
+    """Renews a date's slot lease from its heartbeat: every call renews it for ``seconds``
+    once a third of that has passed since the last renewal (so a renewal that comes late,
+    on a busy machine, has two thirds of the lease left).
+
+    When the API answers 410 Gone the lease was revoked: the keeper says so once
+    (:func:`lost_lease_message`, logger ``servicelens.backfill``) and stops renewing. Other
+    errors are raised, for the heartbeat to log and try again on its next beat."""
+
+    lease_id: UUID
+    day: str
+    limit: str
+    seconds: float
+    renewed_at: float = field(default_factory=time.monotonic)
+    lost: bool = False
+
+    def renew(self) -> None:
+        if self.lost or _since(self.renewed_at) < self.seconds / 3:
+            return
+        try:
+            with get_client(sync_client=True) as client:
+                client.renew_concurrency_lease(self.lease_id, self.seconds)
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != httpx.codes.GONE:
+                raise
+            self.lost = True
+            log.warning(
+                "%s",
+                lost_lease_message(self.day, self.limit, _since(self.renewed_at), self.seconds),
+            )
+            return
+        self.renewed_at = time.monotonic()
+
+
+def lost_lease_message(day: str, limit: str, since_renewal: float, seconds: float) -> str:
+    """What a date says when the API answers 410 Gone to its lease renewal: the slot was
+    taken back while the date ran. Its lease ran out (``since_renewal`` seconds after it was
+    last renewed, against a lease of ``seconds``) and was revoked, by a backfill waiting for
+    a slot or by a Prefect server's repossessor (module docstring)."""
+    return (
+        f"{day}: its slot of {limit} was taken back while it ran: Prefect no longer has its "
+        f"lease, last renewed {since_renewal:.0f} s ago for {seconds:g} s (renewals came too "
+        "late on a busy machine). The date goes on without a slot, so one date more than the "
+        "limit may run meanwhile; a longer SERVICELENS_SLOT_LEASE_SECONDS gives a busy "
+        "machine more time"
+    )
+
+
 def _since(began: float) -> float:
     return time.monotonic() - began
 
@@ -367,18 +416,10 @@ def backfill_slot(
         # A process killed here holds a lease its record does not name yet: the lease names
         # the flow run as its holder, which is how recovery finds it (leases_held_by).
         checkpoint("slot-granted")
-        seconds = lease_seconds(settings)
-        renewed_at = time.monotonic()
-
-        def renew() -> None:
-            nonlocal renewed_at
-            if time.monotonic() - renewed_at < seconds / 3:
-                return
-            with get_client(sync_client=True) as renewing:
-                renewing.renew_concurrency_lease(lease_id, seconds)
-            renewed_at = time.monotonic()
-
-        held.hold_lease(str(lease_id), limit, renew, lambda _reason: release_lease(str(lease_id)))
+        keeper = LeaseKeeper(lease_id, day, limit, lease_seconds(settings))
+        held.hold_lease(
+            str(lease_id), limit, keeper.renew, lambda _reason: release_lease(str(lease_id))
+        )
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ really holds the date. tests/reliability/test_backfill_crash.py kills real proce
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -223,6 +224,38 @@ def test_a_dead_runs_slot_comes_back_at_once_and_a_waiting_date_names_the_live_h
         holder.join(WAIT_SECONDS)
         waiting.join(WAIT_SECONDS)
     assert seen["outcome"].outcome == "completed"
+    assert _active_slots() == 0
+
+
+def test_a_date_whose_slot_lease_was_revoked_says_so_once_and_stops_renewing(
+    settings: Settings, limit: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lease that ran out while its date ran (renewals late on a busy machine) and was
+    revoked: the renewal's 410 Gone is a warning the user can act on, said once, not an
+    HTTP error logged on every beat."""
+    from uuid import UUID
+
+    from flows.slots import LeaseKeeper, release_lease
+
+    day = DAYS[1]
+    flow_run = stuck_run(settings, _plan(settings, day), key=f"revoked-{uuid.uuid4()}")
+    lease = _lease_for(flow_run, limit)
+    keeper = LeaseKeeper(UUID(lease), day.isoformat(), limit, 60.0)
+    keeper.renewed_at -= 30  # a renewal is due (a third of the lease has passed)
+    keeper.renew()
+    assert not keeper.lost and time.monotonic() - keeper.renewed_at < 30
+
+    release_lease(lease)  # revoked, as a backfill waiting for a slot revokes one run out
+    keeper.renewed_at -= 50
+    with caplog.at_level(logging.WARNING, "servicelens.backfill"):
+        keeper.renew()
+        keeper.renew()
+    assert keeper.lost
+    said = [r.getMessage() for r in caplog.records if r.name == "servicelens.backfill"]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"{day}: its slot of {limit} was taken back while it ran"), said
+    assert "last renewed 50 s ago for 60 s" in said[0]
+    assert "SERVICELENS_SLOT_LEASE_SECONDS" in said[0]
     assert _active_slots() == 0
 
 
