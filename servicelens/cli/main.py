@@ -646,6 +646,27 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _is_lost_by_prefect(error: BaseException) -> bool:
+    from prefect.exceptions import ObjectNotFound
+
+    return isinstance(error, ObjectNotFound)
+
+
+def lost_by_prefect_message(error: BaseException) -> str:
+    """The message for Prefect's API answering 404 to a command mid-run
+    (``prefect.exceptions.ObjectNotFound``): what was asked, and what can cause it."""
+    http = getattr(error, "http_exc", None)
+    request = getattr(http, "request", None)
+    asked = f" ({request.method} {request.url.path})" if request is not None else ""
+    home = os.environ.get("PREFECT_HOME", "")
+    return (
+        f"Prefect's API no longer has a flow run or limit this command was using{asked}: "
+        "it was deleted, or the API's database was removed or replaced while the command "
+        f"ran (on the embedded API, the one under PREFECT_HOME={home}). Dates that finished "
+        "are recorded; run the same command again to finish the rest"
+    )
+
+
 def _fail(message: str, log: Path | None) -> int:
     print(f"servicelens: error: {message}", file=sys.stderr)
     if log is not None:
@@ -746,6 +767,8 @@ def _run(
     except Exception as error:
         if isinstance(error, _user_errors()):
             return _fail(str(error), log_path())
+        if _is_lost_by_prefect(error):
+            return _fail(lost_by_prefect_message(error), log_path())
         if isinstance(error, RuntimeError) and "ephemeral Prefect API" in str(error):
             return _fail(
                 "Prefect's temporary API did not start in time (a busy machine?). Try again "

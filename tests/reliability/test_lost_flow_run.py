@@ -1,0 +1,47 @@
+"""Prefect's API loses a backfill's flow runs while it runs (deleted in the UI, or its
+database removed or replaced): the command ends with a message that says what happened and
+what to do, never "unexpected ObjectNotFound: None ... this is a bug".
+
+Found in a full test run on a loaded machine (a paused backfill's lease renewal answered
+410 Gone, then its flow run's final state 404); reproduced here by deleting the runs from
+the embedded API's database while the date is paused inside its run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.cli import (
+    START,
+    backfill_of,
+    finish,
+    generated_home,
+    start_paused,
+    wait_until,
+)
+
+DAYS, BACKFILL = backfill_of(1)
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_backfill_whose_flow_runs_were_deleted_says_so_and_what_to_do(tmp_path: Path) -> None:
+    home = generated_home(tmp_path, START, len(DAYS), seed=23)
+    log = tmp_path / "backfill.log"
+    command = start_paused(home, BACKFILL, log, "validated", tmp_path / "pause")
+    wait_until((tmp_path / "pause").exists, command, "the date paused")
+    with sqlite3.connect(home.prefect / "prefect.db") as db:
+        (deleted,) = db.execute("SELECT count(*) FROM flow_run").fetchone()
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("DELETE FROM flow_run")
+    assert deleted >= 2  # the backfill's run and its date's
+    (tmp_path / "pause").unlink()
+    code = finish(command)
+    output = log.read_text()
+    assert code == 2, output
+    assert "Prefect's API no longer has a flow run or limit this command was using" in output
+    assert "run the same command again" in output
+    assert "this is a bug" not in output and "Traceback" not in output, output
