@@ -147,6 +147,8 @@ CLOCK_DURATION_PROBLEM = (
 #: The timestamp check's problem is worded per row: not a timestamp, or a naive local time
 #: that daylight saving skips or repeats (``submitted_at_dst``), each its own reason.
 _TIMESTAMP_CHECK = "timestamp"
+#: A timestamp outside the suite's bounds; each row's reason says which bound it is past.
+_TIMESTAMP_RANGE_CHECK = "timestamp range"
 
 
 @functools.cache
@@ -224,7 +226,7 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
                 max_value={"$PARAMETER": LATEST_SUBMITTED_AT},
             ),
             "submitted_at",
-            f"is in the future or before {EARLIEST_SURVEY.date()}",
+            _TIMESTAMP_RANGE_CHECK,
         ),
         RowCheck(
             e.ExpectColumnValuesToBeInSet(column="channel", value_set=list(CHANNELS)),
@@ -623,8 +625,28 @@ def validate_survey_rows(
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
+    latest = (now + CLOCK_SKEW).astimezone(UTC)
+    out_of_range = (
+        pl.when(pl.col("submitted_at") < EARLIEST_SURVEY)
+        .then(
+            pl.lit(
+                f"is before {EARLIEST_SURVEY.date()}, earlier than any survey kept: check the "
+                "year (a two-digit year, or a date format the source definition should declare)"
+            )
+        )
+        .otherwise(
+            pl.lit(
+                f"is in the future: later than this run's clock plus "
+                f"{CLOCK_SKEW.total_seconds() / 60:g} minutes' allowed skew "
+                f"({latest:%Y-%m-%d %H:%M} UTC). Check the timestamps' timezone (a local time "
+                "without an offset is read in the source's timezone)"
+            )
+        )
+    )
     problem = (
-        pl.when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
+        pl.when(pl.col("problem") == _TIMESTAMP_RANGE_CHECK)
+        .then(out_of_range)
+        .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
         .then(pl.lit(CLOCK_DURATION_PROBLEM))
         .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)
         .then(pl.lit(number_problem(rules.number_style)))
@@ -648,7 +670,9 @@ def validate_survey_rows(
         )
         .otherwise(pl.lit(f"is missing or not a timestamp ({expected})"))
     )
-    raw = {*_raw_columns(frame).values(), "submitted_at_dst"} | ({"timezone"} & set(frame.columns))
+    raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst"} | (
+        {"timezone"} & set(frame.columns)
+    )
     return (
         failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")
         .with_columns(problem.alias("problem"))
