@@ -1028,6 +1028,9 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         ),
         timezone=timezone,
         timestamp_format=fmt,
+        channel_from_column=bool(
+            definition.columns.get("channel", None) and definition.columns["channel"].sources
+        ),
     )
 
 

@@ -112,6 +112,9 @@ class RowRules:
     clock_durations: tuple[str, ...] = ()
     timezone: str | None = None
     timestamp_format: str | None = None
+    #: The channel comes from a column of the export, read through the definition: an
+    #: unknown channel's reason says how to map the export's own words.
+    channel_from_column: bool = False
 
 
 #: The suite parameter the row suite's upper bound on ``submitted_at`` is given at each run
@@ -149,6 +152,21 @@ CLOCK_DURATION_PROBLEM = (
 _TIMESTAMP_CHECK = "timestamp"
 #: A timestamp outside the suite's bounds; each row's reason says which bound it is past.
 _TIMESTAMP_RANGE_CHECK = "timestamp range"
+#: A channel outside :data:`CHANNELS`; worded per source (:func:`channel_problem`).
+_CHANNEL_PROBLEM = "channel"
+
+
+def channel_problem(from_column: bool) -> str:
+    """The problem of a channel that is not one of :data:`CHANNELS`; for a channel read from
+    an export's column, how the definition maps the export's own words (no quotes in it, as
+    for :func:`number_problem`)."""
+    known = f"is not a known channel ({', '.join(CHANNELS)})"
+    if not from_column:
+        return known
+    return (
+        f"{known}; map the export's word for it to one of these with values on channel in "
+        "the definition's [columns] (docs/sources.md, Format)"
+    )
 
 
 @functools.cache
@@ -231,7 +249,7 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
         RowCheck(
             e.ExpectColumnValuesToBeInSet(column="channel", value_set=list(CHANNELS)),
             "channel",
-            f"is not a known channel ({', '.join(CHANNELS)})",
+            _CHANNEL_PROBLEM,
         ),
         RowCheck(
             e.ExpectColumnValuesToBeBetween(column="csat", min_value=1, max_value=5),
@@ -646,6 +664,8 @@ def validate_survey_rows(
     problem = (
         pl.when(pl.col("problem") == _TIMESTAMP_RANGE_CHECK)
         .then(out_of_range)
+        .when(pl.col("problem") == _CHANNEL_PROBLEM)
+        .then(pl.lit(channel_problem(rules.channel_from_column)))
         .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
         .then(pl.lit(CLOCK_DURATION_PROBLEM))
         .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)

@@ -855,3 +855,34 @@ def test_a_folder_named_like_a_preset_is_not_taken_for_its_definition(
     (tmp_path / "acme").mkdir()
     with pytest.raises(DefinitionError, match=r"^acme: a folder, not a source definition; give"):
         load_definition("acme")
+
+
+def test_an_unknown_channel_from_the_exports_column_says_how_to_map_it(tmp_path: Path) -> None:
+    """Found in a review: a channel the definition does not map (the export's `Fax`) was
+    quarantined as not a known channel, without saying that the definition maps an export's
+    own words with `values`."""
+    definition = tmp_path / "de.toml"
+    definition.write_text(
+        'name = "acme-de"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\n'
+        '[columns]\nresponse_id = "Antwort-ID"\n'
+        'submitted_at = { column = "Eingang", format = "%d.%m.%Y %H:%M" }\n'
+        'channel = { column = "Kanal", values = { Telefon = "phone", "E-Mail" = "email" } }\n'
+        'csat = "Zufriedenheit"\n'
+    )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Antwort-ID;Eingang;Kanal;Zufriedenheit\n"
+        "A1;23.11.2026 09:14;Telefon;5\n"
+        "A2;23.11.2026 10:01;Fax;2\n",
+        encoding="utf-8",
+    )
+    got = ingest_export(
+        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.clean.get_column("channel").to_list() == ["phone"]
+    [reasons] = got.quarantine.filter(pl.col("record_id") == "A2").get_column("reasons").to_list()
+    assert (
+        "channel: 'Fax' is not a known channel (phone, chat, email, store, web); map the "
+        "export's word for it to one of these with values on channel in the definition's "
+        "[columns] (docs/sources.md, Format)"
+    ) in reasons, reasons
