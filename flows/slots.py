@@ -344,8 +344,9 @@ class LeaseKeeper:
     on a busy machine, has two thirds of the lease left).
 
     When the API answers 410 Gone the lease was revoked: the keeper says so once
-    (:func:`lost_lease_message`, logger ``servicelens.backfill``) and stops renewing. Other
-    errors are raised, for the heartbeat to log and try again on its next beat."""
+    (:func:`lost_lease_message`, logger ``servicelens.backfill``) and stops renewing. Any
+    other failure (the API not answering) is said once, tried again on every beat after,
+    and said again only when a renewal succeeds."""
 
     lease_id: UUID
     day: str
@@ -353,6 +354,8 @@ class LeaseKeeper:
     seconds: float
     renewed_at: float = field(default_factory=time.monotonic)
     lost: bool = False
+    #: Since when renewals fail (time.monotonic()), if they do.
+    failing_since: float | None = None
 
     def renew(self) -> None:
         if self.lost or _since(self.renewed_at) < self.seconds / 3:
@@ -362,14 +365,41 @@ class LeaseKeeper:
                 client.renew_concurrency_lease(self.lease_id, self.seconds)
         except httpx.HTTPStatusError as error:
             if error.response.status_code != httpx.codes.GONE:
-                raise
+                self._failed(error)
+                return
             self.lost = True
             log.warning(
                 "%s",
                 lost_lease_message(self.day, self.limit, _since(self.renewed_at), self.seconds),
             )
             return
+        except Exception as error:  # the API down or busy: tried again on the next beat
+            self._failed(error)
+            return
+        if self.failing_since is not None:
+            log.warning(
+                "%s: its slot lease of %s is renewed again, after %.0f s of failed renewals",
+                self.day,
+                self.limit,
+                _since(self.failing_since),
+            )
+            self.failing_since = None
         self.renewed_at = time.monotonic()
+
+    def _failed(self, error: Exception) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+            log.warning(
+                "%s: could not renew its slot lease of %s (%s: %s); trying again on every "
+                "beat, and the lease lasts %.0f s more",
+                self.day,
+                self.limit,
+                type(error).__name__,
+                error,
+                max(self.seconds - _since(self.renewed_at), 0),
+            )
+        else:
+            log.debug("%s: slot lease renewal failed again: %s", self.day, error)
 
 
 def lost_lease_message(day: str, limit: str, since_renewal: float, seconds: float) -> str:

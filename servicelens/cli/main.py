@@ -667,6 +667,34 @@ def lost_by_prefect_message(error: BaseException) -> str:
     )
 
 
+#: The words Prefect's client raises RuntimeError with when its API does not answer
+#: (prefect/client/orchestration/__init__.py, ``raise_for_api_version_mismatch``, 3.x).
+PREFECT_UNREACHABLE_WORDS = "Failed to reach API at "
+
+
+def prefect_unreachable_message(error: BaseException) -> str | None:
+    """The message for a Prefect API that does not answer (a server named by
+    ``PREFECT_API_URL`` that is down or not started, or one that stopped mid-command), or
+    None if ``error`` is not that."""
+    import httpx
+
+    url = os.environ.get("PREFECT_API_URL", "")
+    if isinstance(error, RuntimeError) and str(error).startswith(PREFECT_UNREACHABLE_WORDS):
+        url = str(error).removeprefix(PREFECT_UNREACHABLE_WORDS).strip() or url
+    elif not isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return None
+    if not url:
+        return (
+            "Prefect's temporary embedded API stopped answering during the command (was it "
+            "killed?). Run the same command again: what finished is recorded"
+        )
+    return (
+        f"Prefect's API at {url} does not answer (PREFECT_API_URL): start that server "
+        "(`prefect server start`) and run the command again, or unset PREFECT_API_URL to "
+        "run on a temporary embedded API"
+    )
+
+
 def _fail(message: str, log: Path | None) -> int:
     print(f"servicelens: error: {message}", file=sys.stderr)
     if log is not None:
@@ -769,6 +797,8 @@ def _run(
             return _fail(str(error), log_path())
         if _is_lost_by_prefect(error):
             return _fail(lost_by_prefect_message(error), log_path())
+        if (unreachable := prefect_unreachable_message(error)) is not None:
+            return _fail(unreachable, log_path())
         if isinstance(error, RuntimeError) and "ephemeral Prefect API" in str(error):
             return _fail(
                 "Prefect's temporary API did not start in time (a busy machine?). Try again "

@@ -257,3 +257,25 @@ def test_a_dry_run_names_the_dates_that_have_no_export(
     assert "dry run: 1 of 2 dates would run (1 would fail at once: no export)" in (
         capsys.readouterr().out
     )
+
+
+def test_a_prefect_server_that_does_not_answer_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """Found while checking the refusal above: with PREFECT_API_URL naming a server that is
+    not running, every command that uses Prefect said "unexpected RuntimeError: Failed to
+    reach API at ... this is a bug in servicelens"."""
+    dead = "http://127.0.0.1:9/api"
+    done = subprocess.run(
+        [str(SERVICELENS), "--data-dir", str(tmp_path / "data"), "runs", "show"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        env={**os.environ, "PREFECT_API_URL": dead},
+    )
+    lines = _one_message(done)
+    assert lines[0] == (
+        f"servicelens: error: Prefect's API at {dead} does not answer (PREFECT_API_URL): start "
+        "that server (`prefect server start`) and run the command again, or unset "
+        "PREFECT_API_URL to run on a temporary embedded API"
+    ), lines
+    assert "a bug in servicelens" not in done.stderr

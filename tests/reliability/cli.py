@@ -69,16 +69,17 @@ def generated_home(folder: Path, first: date, days: int, seed: int) -> Home:
 
 
 def start_paused(
-    home: Home, args: list[str], log: Path, point: str, pause_file: Path
+    home: Home, args: list[str], log: Path, point: str, pause_file: Path, **env: str
 ) -> subprocess.Popen[bytes]:
     """Start a command that stops at the checkpoint ``point`` (servicelens/checkpoints.py)
-    and waits there while ``pause_file`` exists."""
+    and waits there while ``pause_file`` exists; ``env``: more environment variables."""
     return start(
         home,
         args,
         log,
         SERVICELENS_PAUSE_AT=point,
         SERVICELENS_PAUSE_FILE=str(pause_file),
+        **env,
     )
 
 

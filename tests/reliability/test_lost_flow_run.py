@@ -45,3 +45,41 @@ def test_a_backfill_whose_flow_runs_were_deleted_says_so_and_what_to_do(tmp_path
     assert "Prefect's API no longer has a flow run or limit this command was using" in output
     assert "run the same command again" in output
     assert "this is a bug" not in output and "Traceback" not in output, output
+
+
+def test_a_backfill_whose_embedded_api_was_killed_says_so_and_what_to_do(tmp_path: Path) -> None:
+    """The embedded API server killed under a running backfill (the out-of-memory killer
+    picks the largest process): the command ends with a message, not a traceback.
+
+    Prefect's client retries a refused connection with growing waits (about six minutes in
+    all over the three calls left to make); the message is what is tested here, so the
+    command is told not to retry."""
+    import psutil
+
+    from servicelens.cli.embedded_api import SERVER_APP
+
+    home = generated_home(tmp_path, START, len(DAYS), seed=29)
+    log = tmp_path / "backfill.log"
+    no_retries = {"PREFECT_CLIENT_MAX_RETRIES": "0"}
+    command = start_paused(home, BACKFILL, log, "validated", tmp_path / "pause", **no_retries)
+    wait_until((tmp_path / "pause").exists, command, "the date paused")
+    [server] = [
+        child
+        for child in psutil.Process(command.pid).children()
+        if SERVER_APP in " ".join(child.cmdline())
+    ]
+    server.kill()
+
+    def gone() -> bool:  # a zombie until the command reaps it
+        try:
+            return server.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until(gone, command, "the embedded API killed")
+    (tmp_path / "pause").unlink()
+    code = finish(command)
+    output = log.read_text()
+    assert code == 2, output
+    assert "Prefect's temporary embedded API stopped answering during the command" in output
+    assert "this is a bug" not in output and "Traceback" not in output, output
