@@ -128,6 +128,11 @@ class DayCounts:
     kept: int = 0
     quarantined: int = 0
     superseded_duplicates: int = 0
+    #: Responses whose newest delivery failed its checks while an older copy, superseded by
+    #: it, would have passed: in no clean partition or mart until a delivery passes
+    #: (:data:`SUPERSEDED_BY_A_FAILED_COPY`). A published response goes missing from the
+    #: marts this way, so the run's table says so.
+    withdrawn: int = 0
     malformed_lines: int = 0
     failed_expectations: dict[str, int] = field(default_factory=dict)
     interactions_read: int = 0
@@ -499,6 +504,7 @@ def _validate_sample_day(
         kept=clean.height,
         quarantined=int((quarantine.get_column("feed") == "surveys").sum()),
         superseded_duplicates=superseded.height,
+        withdrawn=withdrawn_count(superseded, failed),
         malformed_lines=len(surveys.rejects),
         failed_expectations=dict(
             failures.with_columns(pl.col("reason").str.extract(r"^([a-z_]+):").alias("column"))
@@ -525,6 +531,14 @@ SUPERSEDED_BY_A_FAILED_COPY = (
     ", which failed its checks (its own reasons say why): this response is in no clean "
     "partition or mart until a delivery of it passes them; fix that delivery and land it again"
 )
+
+
+def withdrawn_count(superseded: pl.DataFrame, failed: pl.DataFrame) -> int:
+    """How many responses :func:`_superseded_reasons` marks with
+    :data:`SUPERSEDED_BY_A_FAILED_COPY`: distinct ``response_id`` of ``superseded`` that a
+    failing copy in ``failed`` superseded (both frames carry ``response_id``)."""
+    ids = failed.get_column("response_id").implode()
+    return superseded.filter(pl.col("response_id").is_in(ids)).get_column("response_id").n_unique()
 
 
 def _superseded_reasons(
@@ -1186,7 +1200,7 @@ def validate_landed_rows(
     ]
     found = pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
     clean = conform_filling(pl.DataFrame(schema={"source": pl.String}), CLEAN_RESPONSE_SCHEMA)
-    superseded_rows = 0
+    superseded_rows = withdrawn = 0
     if typed is not None:
         if definition.pseudonymise_agents and typed.get_column("agent_id").null_count() < len(
             typed
@@ -1208,6 +1222,7 @@ def validate_landed_rows(
         reasons = found.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
         failed = joined.join(reasons, ROW_ID, "inner")
         valid = joined.join(reasons, ROW_ID, "anti")
+        withdrawn = withdrawn_count(superseded, failed)
         clean = conform_filling(
             valid.with_columns(is_negative(definition.negative)), CLEAN_RESPONSE_SCHEMA
         ).sort("source_file", "source_line")
@@ -1240,6 +1255,7 @@ def validate_landed_rows(
         kept=clean.height,
         quarantined=quarantine.height,
         superseded_duplicates=superseded_rows,
+        withdrawn=withdrawn,
         malformed_lines=rejects.height,
         failed_expectations=dict(
             found.with_columns(pl.col("reason").str.extract(r"^([a-z_]+):").alias("column"))

@@ -174,11 +174,25 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
 
 def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     """A completed date's or partition's counts for a run's table ("read 24 kept 20
-    quarantined 4 scored 9"), ``flag`` after them, then :func:`nothing_kept_note` if it
-    applies. ``result``: a date's outcome result."""
+    quarantined 4 scored 9"), ``flag`` after them, then :func:`withdrawn_note` and
+    :func:`nothing_kept_note` where they apply. ``result``: a date's outcome result."""
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')} scored {result.get('scored')}{flag}"
     )
-    note = nothing_kept_note(result)
-    return f"{text}; {note}" if note else text
+    notes = [n for n in (withdrawn_note(result), nothing_kept_note(result)) if n]
+    return "; ".join([text, *notes])
+
+
+def withdrawn_note(result: dict[str, Any]) -> str | None:
+    """For a date or partition where a newer delivery of a response failed its checks and
+    so took the response out of the clean layer and the marts (``withdrawn`` in its counts,
+    servicelens.stages.DayCounts): how many, and where the reasons are."""
+    withdrawn = result.get("withdrawn") or 0
+    if not withdrawn:
+        return None
+    what = "response is" if withdrawn == 1 else "responses are"
+    return (
+        f"{withdrawn} {what} in no mart now: a newer delivery failed its checks and "
+        "superseded a copy that passed (the quarantine says why; fix and deliver it again)"
+    )

@@ -192,3 +192,14 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
     ]
     assert reasons[("ID0001", "calls-2.csv", 2)][0].startswith("wait_seconds: 'abc' is not")
     assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
+    # The run's table says it too: the quarantine alone was found only by whoever looked.
+    from dataclasses import asdict
+
+    from servicelens.cli.console import counts_detail
+
+    assert validated.counts.withdrawn == 1
+    assert counts_detail({**asdict(validated.counts), "scored": 0}) == (
+        "read 4 kept 1 quarantined 3 scored 0; 1 response is in no mart now: a newer delivery "
+        "failed its checks and superseded a copy that passed (the quarantine says why; fix and "
+        "deliver it again)"
+    )
