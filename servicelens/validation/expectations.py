@@ -139,12 +139,12 @@ def number_problem(number_style: str | None) -> str:
     )
 
 
-#: The problem of a duration the definition reads as H:MM:SS that is not one (no quotes in
-#: it, as for :func:`number_problem`).
+#: The problem of a duration the definition reads as H:MM:SS that is not one (no quote or
+#: apostrophe in it, as for :func:`number_problem`).
 CLOCK_DURATION_PROBLEM = (
-    "is not a duration of 0 or more written as H:MM:SS or M:SS, as the definition's unit "
-    "h:mm:ss reads it; fix the value, or add a word meaning no value to the missing list of "
-    "the column"
+    "is not a duration of 0 or more written as H:MM:SS or M:SS, as unit h:mm:ss in the "
+    "definition reads it; fix the value, or add a word meaning no value to the missing list "
+    "of the column"
 )
 
 #: The timestamp check's problem is worded per row: not a timestamp, or a naive local time
@@ -158,14 +158,15 @@ _CHANNEL_PROBLEM = "channel"
 
 def channel_problem(from_column: bool) -> str:
     """The problem of a channel that is not one of :data:`CHANNELS`; for a channel read from
-    an export's column, how the definition maps the export's own words (no quotes in it, as
-    for :func:`number_problem`)."""
+    an export's column, how the definition maps the export's own words. No quote or
+    apostrophe in it, as for :func:`number_problem`, and nothing that changes from run to
+    run: the report counts reasons by their problem text (servicelens/validation/reasons.py)."""
     known = f"is not a known channel ({', '.join(CHANNELS)})"
     if not from_column:
         return known
     return (
-        f"{known}; map the export's word for it to one of these with values on channel in "
-        "the definition's [columns] (docs/sources.md, Format)"
+        f"{known}; map the word the export uses to one of these with values on channel in "
+        "[columns] of the source definition (docs/sources.md, Format)"
     )
 
 
@@ -643,7 +644,8 @@ def validate_survey_rows(
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
-    latest = (now + CLOCK_SKEW).astimezone(UTC)
+    # Problems hold no quote or apostrophe and nothing that changes from run to run (the
+    # run's own time): the report counts reasons by their problem (validation/reasons.py).
     out_of_range = (
         pl.when(pl.col("submitted_at") < EARLIEST_SURVEY)
         .then(
@@ -654,10 +656,10 @@ def validate_survey_rows(
         )
         .otherwise(
             pl.lit(
-                f"is in the future: later than this run's clock plus "
-                f"{CLOCK_SKEW.total_seconds() / 60:g} minutes' allowed skew "
-                f"({latest:%Y-%m-%d %H:%M} UTC). Check the timestamps' timezone (a local time "
-                "without an offset is read in the source's timezone)"
+                f"is in the future: later than the clock of the run plus "
+                f"{CLOCK_SKEW.total_seconds() / 60:g} minutes of allowed skew. Check the "
+                "timezone of the timestamps (a local time without an offset is read in the "
+                "timezone of the source)"
             )
         )
     )

@@ -883,6 +883,6 @@ def test_an_unknown_channel_from_the_exports_column_says_how_to_map_it(tmp_path:
     [reasons] = got.quarantine.filter(pl.col("record_id") == "A2").get_column("reasons").to_list()
     assert (
         "channel: 'Fax' is not a known channel (phone, chat, email, store, web); map the "
-        "export's word for it to one of these with values on channel in the definition's "
-        "[columns] (docs/sources.md, Format)"
+        "word the export uses to one of these with values on channel in [columns] of the "
+        "source definition (docs/sources.md, Format)"
     ) in reasons, reasons

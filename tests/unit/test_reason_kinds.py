@@ -1,0 +1,44 @@
+"""Every problem a row check can word is read back as its own kind by the report.
+
+The report counts quarantine reasons by their problem (servicelens/validation/reasons.py),
+which ends at the last quote of the raw value: a problem with an apostrophe in it ("the
+export's word") was filed under the words after it, and one holding the run's time would
+have been a new kind every run.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from servicelens.validation.expectations import (
+    CLOCK_DURATION_PROBLEM,
+    RowRules,
+    channel_problem,
+    number_problem,
+    survey_row_checks,
+)
+from servicelens.validation.reasons import reason_kind
+
+#: The problems worded per row or per source rather than fixed in a check.
+WORDED = [
+    channel_problem(True),
+    channel_problem(False),
+    number_problem("a decimal comma and . between thousands"),
+    number_problem(None),
+    CLOCK_DURATION_PROBLEM,
+]
+
+
+def _fixed_problems() -> list[str]:
+    rules = RowRules(check_rating=True, number_facts=("handle_seconds",))
+    # Markers (one word) are worded at validation time: the worded list covers them.
+    return [c.problem for c in survey_row_checks(rules) if " " in c.problem]
+
+
+@pytest.mark.parametrize("problem", [*WORDED, *_fixed_problems()])
+def test_a_problem_is_its_own_kind_after_a_quoted_value(problem: str) -> None:
+    reasons = pl.Series([f"channel: 'it''s odd' {problem}", f"channel: (empty) {problem}"])
+    kinds = pl.select(reason_kind(pl.lit(reasons)).alias("k")).unnest("k")
+    assert kinds.get_column("kind").to_list() == [problem, problem]
+    assert kinds.get_column("column").to_list() == ["channel", "channel"]
