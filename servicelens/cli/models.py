@@ -470,6 +470,7 @@ def quarantine_text(quarantine: pl.DataFrame, written_to: Path) -> str:
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens models list | promote VERSION | rollback``."""
     from models.registry import (
+        ModelFileError,
         champion_version,
         list_versions,
         read_decision,
@@ -477,7 +478,12 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         set_champion,
     )
 
+    if not args.source:  # the sample's registry: refused where there is no sample
+        from servicelens.reporting.analyst import chosen_source
+
+        chosen_source(settings, None, "models")
     models_dir = source_models_dir(settings, args.source)
+    flag = f" --source {args.source}" if args.source else ""
     if args.action == "promote" and champion_version(models_dir) == args.version:
         print(f"{args.version} is already the champion; nothing changed")
     elif args.action == "promote":
@@ -497,6 +503,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         if hint:
             print(hint, file=sys.stderr)
     if args.action == "show":
+        if args.version is None and champion_version(models_dir) is None:
+            raise ModelFileError(_no_champion(models_dir, flag))
         shown = version_summary(models_dir, args.version)
         print(json.dumps(shown, indent=2, default=str) if args.json else _summary_text(shown))
         return 0
@@ -505,7 +513,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, indent=2, default=str))
     elif args.action == "list":
         if not rows:
-            print(f"no models in {models_dir}")
+            print(f"no models in {models_dir}: `servicelens train{flag}` trains one")
         width = max(10, *(len(str(row["source"])) for row in rows)) if rows else 10
         for row in rows:
             mark = "*" if row["champion"] else " "
@@ -514,6 +522,20 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 f"{_fmt(row['macro_f1'])} roc_auc {_fmt(row['roc_auc'])}  {row['saved_at']}"
             )
     return 0
+
+
+def _no_champion(models_dir: DataPath, flag: str) -> str:
+    """Why ``models show`` without a version has nothing to show, and what to run."""
+    from models.registry import list_versions
+
+    versions = list_versions(models_dir)
+    if not versions:
+        return f"{models_dir}: no model trained yet: `servicelens train{flag}` trains one"
+    return (
+        f"{models_dir}: no champion yet ({len(versions)} version(s), none promoted): name one "
+        f"(`servicelens models{flag} list`), or promote one with `servicelens models{flag} "
+        "promote VERSION`"
+    )
 
 
 def rescore_hint(settings: Settings, models_dir: DataPath, source: str | None) -> str | None:

@@ -174,3 +174,28 @@ def test_the_unscored_note_names_each_feeds_own_commands() -> None:
         "--source cfpb --start ... --end ... --rerun all`; and `servicelens train`, then "
         "`servicelens backfill --start ... --end ... --rerun all`."
     )
+
+
+def test_models_without_a_model_say_what_to_train_and_name_the_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a review: ``models --source zendesk show`` with nothing trained said "no
+    champion yet; name a version (`models list`)", and ``models list`` listed nothing; in a
+    directory of configured sources ``models show`` looked in the empty sample registry."""
+    data = _sources_only(tmp_path, capsys)
+    registry = f"{data}/models/sources/zendesk"
+    assert main(["--data-dir", data, "models", "--source", "zendesk", "show"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"servicelens: error: {registry}: no model trained yet: `servicelens train --source "
+        "zendesk` trains one"
+    )
+    assert main(["--data-dir", data, "models", "--source", "zendesk", "list"]) == 0
+    assert capsys.readouterr().out == (
+        f"no models in {registry}: `servicelens train --source zendesk` trains one\n"
+    )
+    for action in ("show", "list"):
+        assert main(["--data-dir", data, "models", action]) == 2
+        assert capsys.readouterr().err.splitlines()[0] == (
+            f"servicelens: error: {data} holds no sample dates, only configured sources "
+            "(zendesk): ask for one with `servicelens models --source zendesk`"
+        )
