@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
@@ -491,8 +492,25 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.set_defaults(handler=cmd_generate)
 
-    run = sub.add_parser("run", help="the nightly flow for one survey date")
-    run.add_argument("--date", type=_day, default=None, help="default: yesterday")
+    run = sub.add_parser(
+        "run",
+        help="the nightly flow for one survey date",
+        description=textwrap.fill(
+            "The nightly job, as its schedule runs it. The sample feed (raw/<date>/ in the "
+            "data directory, if it has one): the date's surveys validated, cleaned, scored "
+            "and published as marts, with the run report. Then every configured source "
+            "(`servicelens sources add`): the files dropped in its inbox are landed and the "
+            "partitions they changed are run. Exit status 1 when a partition of a source "
+            "failed; a date or partition left failed by an earlier run is named.",
+            80,
+        ),
+    )
+    run.add_argument(
+        "--date",
+        type=_day,
+        default=None,
+        help="survey date, YYYY-MM-DD (default: yesterday in the business timezone)",
+    )
     run.set_defaults(handler=cmd_run)
 
     add_schedule_commands(sub, _day)

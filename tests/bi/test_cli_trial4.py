@@ -199,3 +199,11 @@ def test_models_without_a_model_say_what_to_train_and_name_the_source(
             f"servicelens: error: {data} holds no sample dates, only configured sources "
             "(zendesk): ask for one with `servicelens models --source zendesk`"
         )
+
+
+def test_run_help_says_what_the_nightly_job_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """Found in a review: ``run --help`` gave only ``--date: default: yesterday``; that the
+    run also lands every configured source's inbox was nowhere but in the README."""
+    shown = _help(capsys, "run")
+    assert "The nightly job" in shown and "inbox" in shown and "Exit status 1" in shown
+    assert "default: yesterday in the business timezone" in " ".join(shown.split())
