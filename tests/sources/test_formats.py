@@ -861,23 +861,16 @@ def test_an_unknown_channel_from_the_exports_column_says_how_to_map_it(tmp_path:
     """Found in a review: a channel the definition does not map (the export's `Fax`) was
     quarantined as not a known channel, without saying that the definition maps an export's
     own words with `values`."""
-    definition = tmp_path / "de.toml"
-    definition.write_text(
+    got = _ingested(
+        tmp_path,
         'name = "acme-de"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\n'
         '[columns]\nresponse_id = "Antwort-ID"\n'
         'submitted_at = { column = "Eingang", format = "%d.%m.%Y %H:%M" }\n'
         'channel = { column = "Kanal", values = { Telefon = "phone", "E-Mail" = "email" } }\n'
-        'csat = "Zufriedenheit"\n'
-    )
-    export = tmp_path / "export.csv"
-    export.write_text(
+        'csat = "Zufriedenheit"\n',
         "Antwort-ID;Eingang;Kanal;Zufriedenheit\n"
         "A1;23.11.2026 09:14;Telefon;5\n"
         "A2;23.11.2026 10:01;Fax;2\n",
-        encoding="utf-8",
-    )
-    got = ingest_export(
-        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
     )
     assert got.clean.get_column("channel").to_list() == ["phone"]
     [reasons] = got.quarantine.filter(pl.col("record_id") == "A2").get_column("reasons").to_list()
@@ -886,3 +879,15 @@ def test_an_unknown_channel_from_the_exports_column_says_how_to_map_it(tmp_path:
         "word the export uses to one of these with values on channel in [columns] of the "
         "source definition (docs/sources.md, Format)"
     ) in reasons, reasons
+
+
+def _ingested(folder: Path, definition: str, export: str) -> Ingested:
+    """``export`` (UTF-8 text) through the source ``definition`` (TOML text), as of NOW."""
+    (folder / "definition.toml").write_text(definition)
+    (folder / "export.csv").write_text(export, encoding="utf-8")
+    return ingest_export(
+        load_definition(str(folder / "definition.toml")),
+        folder / "export.csv",
+        Settings(data_dir=str(folder)),
+        now=NOW,
+    )
