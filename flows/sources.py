@@ -62,11 +62,12 @@ def _landing_dict(landing: Landing) -> dict[str, Any]:
     }
 
 
-def source_settings(settings: Settings, definition: str) -> Settings:
+def source_settings(settings: Settings, definition: str, replace: bool = False) -> Settings:
     """``settings`` addressing one source's layers (its name, registered definition and
     partitioning); the source is configured in the data directory (registered) if it was
-    not, so the nightly run and backfills take it from now on."""
-    return register_source(settings, definition)
+    not, so the nightly run and backfills take it from now on. ``replace``: as for
+    :func:`~servicelens.ingest.configured.register_source`."""
+    return register_source(settings, definition, replace)
 
 
 @task(name="pick-up-deliveries", cache_policy=NO_CACHE, persist_result=False)
@@ -135,7 +136,11 @@ def configured_source_outcomes(
 
 @beating_flow(name="land-and-run", flow_run_name="land-{definition}")
 def land_and_run(
-    definition: str, files: list[str], settings: Settings | None = None, train: bool = False
+    definition: str,
+    files: list[str],
+    settings: Settings | None = None,
+    train: bool = False,
+    replace: bool = False,
 ) -> dict[str, Any]:
     """Land ``files`` for the source of ``definition``, then process every partition they
     touched: validate and publish the clean layer, (with ``train``) train the source's model
@@ -144,9 +149,10 @@ def land_and_run(
     A source whose audits cannot train a model yet (too few of each root cause, or labels
     that are not root causes) still has its marts published, scored by the champion it
     already has or not at all; the returned ``untrained`` says why no model was trained
-    (``None`` when one was, or none was asked for)."""
+    (``None`` when one was, or none was asked for). ``replace``: replace another definition
+    of a source of the same name that has exports landed (refused without it)."""
     base = settings or Settings.from_env()
-    source = source_settings(base, definition)
+    source = source_settings(base, definition, replace)
     landings = [land_delivery_task(source, str(Path(f))) for f in files]
     periods = sorted({date.fromisoformat(p) for landing in landings for p in landing["periods"]})
     ingested: list[dict[str, Any]] = []

@@ -60,6 +60,11 @@ def add_sources_commands(sub: Any) -> None:
         "dropped in its inbox, and backfill --source runs it",
     )
     add.add_argument("definition", help="built-in definition name or a definition file")
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the definition of a source of the same name whose exports are landed",
+    )
     check = action.add_parser("check", help="preview a definition on a file; writes nothing")
     check.add_argument("definition", help="built-in definition name or a definition file")
     check.add_argument("file", help="the export to read")
@@ -71,6 +76,11 @@ def add_sources_commands(sub: Any) -> None:
     run.add_argument("definition", help="built-in definition name or a definition file")
     run.add_argument("files", nargs="+", help="delivered export files, any date range")
     run.add_argument("--train", action="store_true", help="train the source's model on its labels")
+    run.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the definition of a source of the same name whose exports are landed",
+    )
     demo = action.add_parser(
         "demo",
         help="a source end to end: land, validate, train on its labels, score, report, query",
@@ -107,7 +117,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "add":
         from servicelens.ingest.configured import register_source
 
-        source = register_source(settings, args.definition)
+        source = register_source(settings, args.definition, args.replace)
         added = _configured_rows(settings, [source.source])[0]
         if args.json:
             print(json.dumps(added, indent=2))
@@ -403,12 +413,19 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from flows.prefect_client import prompt_flow_heartbeats
     from flows.sources import land_and_run
+    from servicelens.ingest.configured import replacement_refusal
 
     demo = args.action == "demo"
     files = args.input if demo else args.files
+    replace = bool(getattr(args, "replace", False))
+    # Refused before Prefect starts, as the flow would refuse it.
+    if not replace and (refusal := replacement_refusal(settings, args.definition)):
+        raise ValueError(refusal)
     began = time.perf_counter()
     with prompt_flow_heartbeats():
-        result = land_and_run(args.definition, files, settings, train=demo or args.train)
+        result = land_and_run(
+            args.definition, files, settings, train=demo or args.train, replace=replace
+        )
     result["seconds"] = round(time.perf_counter() - began, 1)
     if demo:
         result["queries"] = _demo_queries(settings)

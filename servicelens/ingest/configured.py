@@ -80,13 +80,47 @@ def _chain_texts(path: Path) -> list[tuple[str, str]]:
     return [(DEFINITION_FILE, _EXTENDS.sub(rf"\g<1>\g<2>{own_name}\g<2>", text, count=1)), *chain]
 
 
-def register_source(settings: Settings, definition: str) -> Settings:
+def replacement_refusal(settings: Settings, definition: str) -> str | None:
+    """Why configuring ``definition`` needs ``--replace``, or None when it does not.
+
+    It does when a source of the same name is configured with another definition and has
+    exports landed: the next runs would read them with the new one. Found by a new user's
+    trial: a copied definition that kept ``name = "cfpb"`` replaced the cfpb source's, and
+    the next backfill quarantined every complaint of the month it ran. An unchanged
+    definition, or a source with nothing landed yet, is configured as asked.
+    """
+    loaded = load_definition(definition)
+    if loaded.name not in configured_names(settings):
+        return None
+    existing = configured_source(settings, loaded.name)
+    folder = existing.source_root
+    unchanged = all(
+        (folder / name).exists() and (folder / name).read_text() == text
+        for name, text in _chain_texts(loaded.path)
+    )
+    landed = len(landed_periods(existing)) if not unchanged else 0
+    if not landed:
+        return None
+    return (
+        f"source {loaded.name} is already configured ({existing.definition}) with another "
+        f"definition, and {landed} {existing.partition} partition(s) of its exports are "
+        f"landed: {definition} would replace that definition, and the next runs would read "
+        f"them with it. If {definition} is an edited definition of the same source, add "
+        f"--replace; if it is another source, give it a name of its own (the name line of "
+        "the definition)"
+    )
+
+
+def register_source(settings: Settings, definition: str, replace: bool = False) -> Settings:
     """Configure a source in ``settings``' data directory (see the module's docstring);
-    registering it again with a changed definition replaces the registered copy.
+    registering it again with a changed definition replaces the registered copy, but only
+    with ``replace`` once exports of the source are landed (:func:`replacement_refusal`).
 
     ``definition`` is a built-in name or a definition file. Returns the settings addressing
     the source, whose definition is the registered copy. Raises DefinitionError.
     """
+    if not replace and (refusal := replacement_refusal(settings, definition)):
+        raise DefinitionError(refusal)
     loaded = load_definition(definition)
     source = _settings_for(settings, loaded, "")
     folder = source.source_root

@@ -543,7 +543,7 @@ def test_rows_a_fixed_definition_moves_to_other_partitions_are_kept_once(
             'timezone = "Europe/London"', 'timezone = "Pacific/Kiritimati"'
         )
     )
-    settings = register_source(base, str(shifted))
+    settings = register_source(base, str(shifted), replace=True)  # the same source, fixed
     again = land_delivery(settings, load_definition(str(shifted)), CALLS, at)
     assert set(again.periods) != set(first.periods)  # rows moved between days
     process(list(again.periods))

@@ -203,3 +203,44 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
         "failed its checks and superseded a copy that passed (the quarantine says why; fix and "
         "deliver it again)"
     )
+
+
+def test_a_definition_that_only_shares_a_sources_name_is_refused_once_data_is_landed(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a copied definition that kept another source's name was
+    configured in its place without a word, and the next backfill read that source's landed
+    exports with it (every complaint of the month quarantined). Before anything is landed,
+    and with --replace (an edited definition of the same source), it is replaced."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.configured import configured_source, register_source
+    from servicelens.ingest.definitions import DefinitionError, load_definition
+    from servicelens.ingest.landing import land_delivery, landed_periods
+
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    name = load_definition(str(DEFINITION)).name
+    other = tmp_path / "copied.toml"
+    other.write_text(f'extends = "qualtrics"\nname = "{name}"\n')
+    register_source(base, str(DEFINITION))
+    register_source(base, str(other))  # nothing landed yet: replaced as asked
+    source = register_source(base, str(DEFINITION))
+    export = tmp_path / "calls-1.csv"
+    export.write_bytes(FIRST.encode())
+    when = datetime(2021, 1, 3, tzinfo=UTC)
+    land_delivery(source, load_definition(str(DEFINITION)), export, when)
+    registered = (source.source_root / "definition.toml").read_text()
+    landed = len(landed_periods(source))
+
+    with pytest.raises(DefinitionError) as refused:
+        register_source(base, str(other))
+    assert str(refused.value).startswith(
+        f"source {name} is already configured ({source.definition}) with another definition, "
+        f"and {landed} day partition(s) of its exports are landed: {other} would replace"
+    )
+    assert "add --replace" in str(refused.value)
+    assert (source.source_root / "definition.toml").read_text() == registered
+    register_source(base, str(DEFINITION))  # the same definition again: nothing to refuse
+    register_source(base, str(other), replace=True)
+    assert configured_source(base, name).partition == "day"
+    assert (source.source_root / "definition.toml").read_text() != registered
