@@ -80,7 +80,8 @@ def time_ordered_folds(
     boundaries; fold ``i`` trains on every date before block ``i + 2`` and validates on that
     block, so each design is judged as it will be used: on dates after the ones it learned
     from, with at least 40% of the slice to learn from. With too few distinct dates for that,
-    stratified shuffled folds instead (the description says which).
+    stratified shuffled folds instead (the description says which); ValueError when a root
+    cause has fewer than ``folds`` rows for those.
     """
     unique = np.unique(dates)
     if unique.size >= folds + 2:
@@ -95,6 +96,15 @@ def time_ordered_folds(
                 result.append((train, held, start))
         if len(result) == folds:
             return result, f"{folds} time-ordered folds (forward chaining)"
+    failures = int(np.count_nonzero(y))
+    if min(failures, len(y) - failures) < folds:
+        # StratifiedKFold's own words ("n_splits=3 cannot be greater than the number of
+        # members in each class") reached a user who had 14 labelled complaints.
+        raise ValueError(
+            f"choosing the model compares designs in {folds} folds, so it needs at least "
+            f"{folds} audits of each root cause; it holds {len(y) - failures} perceived and "
+            f"{failures} policy_failure. Audit more negative responses, of both kinds"
+        )
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return [
         (train, held, None) for train, held in splitter.split(np.zeros(len(y)), y)
