@@ -451,12 +451,13 @@ def read_decision(models_dir: DataPath, version: str) -> dict[str, Any] | None:
     return decision
 
 
-def rollback_champion(models_dir: DataPath) -> str:
+def rollback_champion(models_dir: DataPath, command: str = "servicelens models") -> str:
     """Point the champion alias back at the version it replaced; returns that version.
 
     Each rollback steps one champion further back (the one rolled back from is dropped, not
     pushed: a second rollback never brings it back). Raises :class:`ModelFileError` with no
-    champion, or none before it.
+    champion, or none before it; ``command`` is the registry's command in its advice (a
+    source's registry: ``servicelens models --source NAME``).
     """
     alias = models_dir / CHAMPION_FILE
     if not alias.exists():
@@ -465,7 +466,7 @@ def rollback_champion(models_dir: DataPath) -> str:
     if not history:
         raise ModelFileError(
             f"{alias}: the champion has no previous version; promote one explicitly with "
-            "`servicelens models promote VERSION`"
+            f"`{command} promote VERSION` (`{command} list` lists them)"
         )
     current = champion_version(models_dir)
     set_champion(models_dir, history[-1], f"rollback from {current}", history[:-1])

@@ -497,7 +497,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
     elif args.action == "rollback":
-        print(f"champion rolled back to {rollback_champion(models_dir)}")
+        back = rollback_champion(models_dir, f"servicelens models{flag}")
+        print(f"champion rolled back to {back}")
     if args.action in ("promote", "rollback"):
         hint = rescore_hint(settings, models_dir, args.source)
         if hint:

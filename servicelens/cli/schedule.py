@@ -200,8 +200,16 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         help="run a date range, each date its own flow run; ends with a table of outcomes "
         "(exit 0: all done; 1: a date did not complete; 3: failed dates were skipped)",
     )
-    back.add_argument("--start", type=day, required=True)
-    back.add_argument("--end", type=day, required=True)
+    back.add_argument(
+        "--start",
+        type=day,
+        required=True,
+        help="first survey date, YYYY-MM-DD (with --source: of its partitions; a month's "
+        "partition is named by its first day)",
+    )
+    back.add_argument(
+        "--end", type=day, required=True, help="last survey date, YYYY-MM-DD (included)"
+    )
     back.add_argument(
         "--rerun",
         choices=RERUN_POLICIES,

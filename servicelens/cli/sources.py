@@ -58,6 +58,12 @@ def add_sources_commands(sub: Any) -> None:
         "add",
         help="configure a source in the data directory: the nightly run lands the files "
         "dropped in its inbox, and backfill --source runs it",
+        description="Configure a source in the data directory: its definition is copied "
+        "to sources/<name>/ and its inbox/<name>/ and audits/<name>/ folders are made. The "
+        "nightly run (`servicelens run`) lands the files dropped in the inbox; `servicelens "
+        "backfill --source NAME` runs its partitions again. A definition that changes a "
+        "source whose exports are landed needs --replace. Example: servicelens sources add "
+        "cfpb, or servicelens sources add acme-qualtrics.toml",
     )
     add.add_argument("definition", help="built-in definition name or a definition file")
     add.add_argument(

@@ -87,6 +87,13 @@ def test_each_rollback_steps_one_champion_further_back(
     assert champion_version(tmp_path) == first
     with pytest.raises(ModelFileError, match="no previous version"):
         rollback_champion(tmp_path)
+    # A source's registry names its own command (a trial ran the advice without --source).
+    with pytest.raises(ModelFileError) as refused:
+        rollback_champion(tmp_path, "servicelens models --source cfpb")
+    assert str(refused.value).endswith(
+        "promote one explicitly with `servicelens models --source cfpb promote VERSION` "
+        "(`servicelens models --source cfpb list` lists them)"
+    )
     # Promoting by hand adds the current champion to the history again.
     set_champion(tmp_path, third, "promoted by hand")
     assert champion_history(tmp_path) == [first]
