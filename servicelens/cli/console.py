@@ -143,6 +143,10 @@ def elapsed(start: float) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+#: Where a person reads every quarantined row's reasons (sql/queries/quarantined_rows.sql).
+QUARANTINE_HINT = "Each row's file, line and reasons: `servicelens query quarantined_rows`"
+
+
 def nothing_kept_note(result: dict[str, Any]) -> str | None:
     """For a date (or partition) whose run read rows and kept none, which is a definition or
     an export gone wrong far more often than a day of bad responses: what failed most, and
@@ -163,12 +167,11 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
         # (a truncated download) far more often than a changed format.
         return (
             f"none of its {read} rows was kept{most}: is the file damaged or cut short, or "
-            "not the kind of file its reader expects? Every row's reasons are in the "
-            "quarantine table"
+            f"not the kind of file its reader expects? {QUARANTINE_HINT}"
         )
     return (
         f"none of its {read} rows was kept{most}: does the export still fit what reads it "
-        "(a date format, a renamed column)? Every row's reasons are in the quarantine table"
+        f"(a date format, a renamed column)? {QUARANTINE_HINT}"
     )
 
 
@@ -194,5 +197,5 @@ def withdrawn_note(result: dict[str, Any]) -> str | None:
     what = "response is" if withdrawn == 1 else "responses are"
     return (
         f"{withdrawn} {what} in no mart now: a newer delivery failed its checks and "
-        "superseded a copy that passed (the quarantine says why; fix and deliver it again)"
+        f"superseded a copy that passed (fix and deliver it again). {QUARANTINE_HINT}"
     )

@@ -437,3 +437,21 @@ def test_early_warning_tests_every_policy_of_the_last_date(run: tuple[Settings, 
     assert warning["tested"] == sum(p["status"] == "tested" for p in warning["policies"]) >= 6
     manifest = read_manifest(settings.marts_dir / "feedback_scored", END)
     assert manifest is not None and manifest["early_warning"] == warning
+
+
+def test_quarantined_rows_lists_each_row_with_its_file_line_and_reasons(
+    run: tuple[Settings, dict],
+) -> None:
+    """Found by a new user's trial: a run's table said "every row's reasons are in the
+    quarantine table", and no command showed it; they read the Parquet by hand."""
+    settings, _ = run
+    rows = run_query(settings.root, "quarantined_rows")
+    quarantine = scan_table(settings.quarantine_dir).collect()
+    assert len(rows) == min(quarantine.height, 500)
+    newest = quarantine.get_column("survey_date").max()
+    assert rows[0]["survey_date"] == newest
+    first = quarantine.filter(
+        (pl.col("source_file") == rows[0]["source_file"])
+        & (pl.col("source_line") == rows[0]["source_line"])
+    ).row(0, named=True)
+    assert rows[0]["reasons"] == " | ".join(first["reasons"])

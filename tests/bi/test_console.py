@@ -73,3 +73,4 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     # date format; records that could not be split say the file may be damaged.
     assert "is the file damaged or cut short" in malformed and "date format" not in malformed
     assert "date format" in note
+    assert note.endswith("Each row's file, line and reasons: `servicelens query quarantined_rows`")
