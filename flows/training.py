@@ -226,6 +226,14 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
                 f"QA audits of source {settings.source} are read from the CSV files in "
                 f"{settings.audits_dir} (columns response_id, root_cause, audited_at, auditor)"
             )
+            label = source_definition(settings).label_column
+            if label:
+                # A misspelt label column labels no row, silently (found by a trial).
+                more.append(
+                    f"labels also come from the exports' column {list(label)} ([label] of the "
+                    f"definition); `servicelens sources check {settings.definition} EXPORT` says "
+                    "whether an export has it"
+                )
         if not more:
             raise
         raise ValueError("\n".join([str(error), *more])) from error

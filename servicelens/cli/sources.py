@@ -294,6 +294,10 @@ def check_definition(
         "labels": {
             "labelled": ingested.clean.get_column("label").is_not_null().sum(),
             "unmapped": ingested.mapped.unmapped_labels,
+            # A misspelt [label] column labels nothing, silently (found by a trial).
+            "column_missing": None
+            if ingested.mapped.has_label
+            else {"column": list(definition.label_column), "export_has": read.header},
         }
         if definition.label_column
         else None,
@@ -349,6 +353,11 @@ def _preview_text(preview: dict[str, Any]) -> str:
     labels = preview["labels"]
     if labels is not None:
         lines += ["", f"labelled (kept rows with a label, for training): {labels['labelled']}"]
+        if missing := labels["column_missing"]:
+            lines.append(
+                f"  the label column {missing['column']} of the definition's [label] is not in "
+                f"this export, so no row is labelled; the export has {missing['export_has']}"
+            )
         if labels["unmapped"]:
             lines.append(unmapped_labels_text(labels["unmapped"]))
     if preview["quarantined"]:

@@ -365,7 +365,9 @@ def test_a_configured_sources_qa_audits_are_its_labels(
 
     # No audits yet: training says where they go.
     assert main([*data, "train", "--source", "acme-vendor"]) == 2
-    assert f"read from the CSV files in {source.audits_dir}" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"read from the CSV files in {source.audits_dir}" in said
+    assert "labels also come from the exports" not in said  # its definition has no [label]
 
     (source.inbox_dir / "qa-january.csv").rename(source.audits_dir / "qa-january.csv")
     (source.audits_dir / "qa-january.xlsx").write_bytes(b"PK\x03\x04")
@@ -491,3 +493,21 @@ def test_personal_data_typed_outside_the_comment_is_redacted_when_landed(tmp_pat
     assert first.get_column("submitted_at").item() is not None
     others = ingested.clean.filter(pl.col("response_id") != rows[0]["Complaint ID"])
     assert others.get_column("attributes").str.contains(r"\[(EMAIL|PHONE|CARD)\]").sum() == 0
+
+
+def test_sources_check_says_when_the_label_column_is_not_in_the_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: a misspelt [label] column labelled no row, `sources
+    check` said only "labelled: 0", and training then asked for more audits."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING.replace('column = "verdict"', 'column = "verdikt"'))
+    _vendor_export().write_csv(tmp_path / "train.csv")
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "check", str(mapping), str(tmp_path / "train.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "labelled (kept rows with a label, for training): 0\n" in out
+    assert (
+        "  the label column ['verdikt'] of the definition's [label] is not in this export, so "
+        "no row is labelled; the export has ['" in out
+    )
