@@ -26,12 +26,12 @@ def source_models_dir(settings: Settings, source: str | None) -> DataPath:
     """The registry of the survey pipeline, or of one source definition."""
     if not source:
         return settings.models_dir
-    from servicelens.ingest.configured import configured_names
+    from servicelens.ingest.configured import configured_names, definition_named
     from servicelens.ingest.definitions import load_definition
 
     if source in configured_names(settings):  # a source configured here, by its name
         return registry_of(settings, source)
-    return registry_of(settings, load_definition(source).name)
+    return registry_of(settings, load_definition(definition_named(settings, source)).name)
 
 
 def registry_of(settings: Settings, source_name: str) -> DataPath:
@@ -105,10 +105,16 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
         # A directory of configured sources only: say which to name, not to ingest samples.
         return train_surveys(args, chosen_source(settings, None, "train"))
-    from servicelens.ingest.configured import configured_names, configured_source
+    from servicelens.ingest.configured import (
+        configured_names,
+        configured_source,
+        definition_named,
+    )
 
     names = configured_names(settings)
     configured = args.source in names
+    if not configured:
+        definition_named(settings, args.source)  # a typo is named as one, not as no --input
     if not args.input and not configured:
         # A definition file (or preset) whose source is configured here trains that source.
         from servicelens.ingest.definitions import DefinitionError, load_definition
@@ -340,10 +346,11 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from models.pipeline import feature_frame, spec_from_dict
     from models.registry import champion_version, load_model, read_metadata, read_reference
     from models.train import Decision, score_negatives
+    from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
     from servicelens.stages import ingest_export
 
-    definition = load_definition(args.source)
+    definition = load_definition(definition_named(settings, args.source))
     models_dir = registry_of(settings, definition.name)
     version = args.version or champion_version(models_dir)
     if version is None:

@@ -207,3 +207,33 @@ def test_run_help_says_what_the_nightly_job_does(capsys: pytest.CaptureFixture[s
     shown = _help(capsys, "run")
     assert "The nightly job" in shown and "inbox" in shown and "Exit status 1" in shown
     assert "default: yesterday in the business timezone" in " ".join(shown.split())
+
+
+def test_source_is_a_configured_name_a_preset_or_a_file_and_a_typo_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: `score --source euro-feedback` (a source configured in
+    the directory) was "neither a built-in definition nor a path"; a misspelt name was
+    answered with the presets only (`models`) or as a missing --input (`train`)."""
+    data = _sources_only(tmp_path, capsys)
+    own = tmp_path / "euro.toml"
+    own.write_text('extends = "zendesk"\nname = "euro-feedback"\n')
+    assert main(["--data-dir", data, "sources", "add", str(own)]) == 0
+    capsys.readouterr()
+    export = tmp_path / "export.csv"
+    export.write_text("x\n1\n")
+    out = str(tmp_path / "scored.csv")
+    assert main(["--data-dir", data, "score", "--source", "euro-feedback", "--input", str(export),
+                 "--output", out]) == 2  # fmt: skip
+    assert "no euro-feedback model yet" in capsys.readouterr().err
+    for command in (["models", "--source", "euro-feedbak", "list"],
+                    ["train", "--source", "euro-feedbak"],
+                    ["score", "--source", "euro-feedbak", "--input", str(export),
+                     "--output", out]):  # fmt: skip
+        assert main(["--data-dir", data, *command]) == 2
+        assert capsys.readouterr().err.splitlines()[0] == (
+            f"servicelens: error: --source euro-feedbak: not a source configured in {data} "
+            "(euro-feedback, zendesk), a built-in definition (cfpb, google_forms, "
+            "microsoft_forms, qualtrics, sample, surveymonkey, typeform, zendesk) or a "
+            "definition file; did you mean euro-feedback?"
+        ), command

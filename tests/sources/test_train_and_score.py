@@ -308,7 +308,9 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     out = capsys.readouterr().out.splitlines()
     assert "trained on the same labelled rows as champion" in out[0]
     assert main([*data, "train", "--source", "acme-other"]) == 2
-    assert "unless it names a source configured here (acme-vendor)" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "--source acme-other: not a source configured in " in said
+    assert "(acme-vendor), a built-in definition" in said and "did you mean acme-vendor?" in said
 
 
 def _audit_file(export: pl.DataFrame, rows: int, *, override: dict[str, str] | None = None) -> str:
