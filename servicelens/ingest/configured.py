@@ -148,9 +148,17 @@ def register_source(settings: Settings, definition: str, replace: bool = False) 
     ``definition`` is a built-in name or a definition file. Returns the settings addressing
     the source, whose definition is the registered copy. Raises DefinitionError.
     """
+    loaded = load_definition(definition)
+    if loaded.name == Settings.source:
+        # Found by a trial: the refusal came from the lookup after registering, "source
+        # 'sample' is not configured ...: add it with servicelens sources add", circular.
+        raise DefinitionError(
+            f"{definition}: name = {loaded.name!r} is the generated sample feed's own name "
+            "(its layers are at the top of the data directory, not under sources/); give "
+            "the source a name of its own in the definition's name line"
+        )
     if not replace and (refusal := replacement_refusal(settings, definition)):
         raise DefinitionError(refusal)
-    loaded = load_definition(definition)
     source = _settings_for(settings, loaded, "")
     folder = source.source_root
     texts = _chain_texts(loaded.path)

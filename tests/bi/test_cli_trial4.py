@@ -237,3 +237,18 @@ def test_source_is_a_configured_name_a_preset_or_a_file_and_a_typo_is_named(
             "microsoft_forms, qualtrics, sample, surveymonkey, typeform, zendesk) or a "
             "definition file; did you mean euro-feedback?"
         ), command
+
+
+def test_a_source_named_like_the_sample_feed_is_refused_with_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: `sources add` of a definition named "sample" said the
+    source 'sample' was not configured and to add it with `servicelens sources add`."""
+    own = tmp_path / "mine.toml"
+    own.write_text('extends = "qualtrics"\nname = "sample"\n')
+    assert main(["--data-dir", str(tmp_path / "data"), "sources", "add", str(own)]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"servicelens: error: {own}: name = 'sample' is the generated sample feed's own name "
+        "(its layers are at the top of the data directory, not under sources/); give the "
+        "source a name of its own in the definition's name line"
+    )
