@@ -33,6 +33,10 @@ PREVIEW_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: ``--replace`` of ``sources add | run | demo`` (configured.replacement_refusal).
+REPLACE_HELP = "replace the definition of a source of the same name whose exports are landed"
+
+
 def add_sources_commands(sub: Any) -> None:
     """Register ``servicelens sources list`` and ``servicelens sources check``."""
     sources = sub.add_parser(
@@ -66,11 +70,7 @@ def add_sources_commands(sub: Any) -> None:
         "cfpb, or servicelens sources add acme-qualtrics.toml",
     )
     add.add_argument("definition", help="built-in definition name or a definition file")
-    add.add_argument(
-        "--replace",
-        action="store_true",
-        help="replace the definition of a source of the same name whose exports are landed",
-    )
+    add.add_argument("--replace", action="store_true", help=REPLACE_HELP)
     check = action.add_parser("check", help="preview a definition on a file; writes nothing")
     check.add_argument("definition", help="built-in definition name or a definition file")
     check.add_argument("file", help="the export to read")
@@ -82,17 +82,14 @@ def add_sources_commands(sub: Any) -> None:
     run.add_argument("definition", help="built-in definition name or a definition file")
     run.add_argument("files", nargs="+", help="delivered export files, any date range")
     run.add_argument("--train", action="store_true", help="train the source's model on its labels")
-    run.add_argument(
-        "--replace",
-        action="store_true",
-        help="replace the definition of a source of the same name whose exports are landed",
-    )
+    run.add_argument("--replace", action="store_true", help=REPLACE_HELP)
     demo = action.add_parser(
         "demo",
         help="a source end to end: land, validate, train on its labels, score, report, query",
     )
     demo.add_argument("definition", help="built-in definition name (e.g. cfpb) or a file")
     demo.add_argument("--input", nargs="+", required=True, help="the export(s) to run")
+    demo.add_argument("--replace", action="store_true", help=REPLACE_HELP)
     sources.set_defaults(handler=cmd_sources)
 
 
