@@ -184,7 +184,10 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
     registry; the same decision and report as the sample's ``train``."""
     from flows.pipeline import train
     from flows.prefect_client import prompt_flow_heartbeats
+    from servicelens.cli.sources import NOTHING_NEGATIVE, marks_nothing_negative
 
+    if marks_nothing_negative(source, source.source):
+        raise ValueError(f"source {source.source}: {NOTHING_NEGATIVE}")
     with prompt_flow_heartbeats():
         result = train(source)
     if args.json:

@@ -211,6 +211,16 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     yet, why its rows were not scored and the commands that change that."""
     if not rows:
         return "configured sources: nothing landed or changed"
+    unscored = {r["source"] for r in rows if _without_model(r)}
+    # A source whose definition marks nothing negative has nothing a model would score:
+    # found by a trial, a Google Forms source was told to train, then to audit more.
+    nothing_negative = {name for name in unscored if marks_nothing_negative(settings, name)}
+
+    def flag(row: dict[str, Any]) -> str:
+        if not _without_model(row):
+            return ""
+        return " (no negatives)" if row["source"] in nothing_negative else " (no model yet)"
+
     lines = [
         table(
             [
@@ -219,8 +229,7 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
                     # An inbox file that could not be landed belongs to no partition.
                     "partition": "(inbox)" if r["result"].get("inbox_file") else r["day"],
                     "outcome": r["outcome"],
-                    "detail": r["error"]
-                    or counts_detail(r["result"], " (no model yet)" if _without_model(r) else ""),
+                    "detail": r["error"] or counts_detail(r["result"], flag(r)),
                 }
                 for r in rows
             ]
@@ -232,7 +241,9 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
         for r in rows
         if r["outcome"] == "skipped" and r.get("todo")
     ]
-    for name in sorted({r["source"] for r in rows if _without_model(r)}):
+    for name in sorted(nothing_negative):
+        lines.append(f"{name}: {NOTHING_NEGATIVE}")
+    for name in sorted(unscored - nothing_negative):
         lines.append(
             f"{name}: no model for this source yet, so its negative responses are not "
             f"scored: train one on the labels it has landed and the QA audits in "
@@ -241,6 +252,22 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             f"with `servicelens backfill --source {name} --start ... --end ... --rerun all`"
         )
     return "\n".join(lines)
+
+
+#: Why a source whose definition says ``negative = "none"`` gets no root causes.
+NOTHING_NEGATIVE = (
+    'its definition marks no response negative (negative = "none": it maps no csat, nps or '
+    "rating), so there is nothing for a root-cause model to score and none is needed; to "
+    'score root causes, map one of them or set negative = "all" (docs/sources.md)'
+)
+
+
+def marks_nothing_negative(settings: Settings, name: str) -> bool:
+    """Whether the configured source ``name``'s definition says ``negative = "none"``."""
+    from servicelens.ingest.configured import configured_source
+    from servicelens.stages import source_definition
+
+    return source_definition(configured_source(settings, name)).negative == "none"
 
 
 def _without_model(row: dict[str, Any]) -> bool:

@@ -252,3 +252,27 @@ def test_a_source_named_like_the_sample_feed_is_refused_with_why(
         "(its layers are at the top of the data directory, not under sources/); give the "
         "source a name of its own in the definition's name line"
     )
+
+
+def test_a_source_that_marks_nothing_negative_is_not_told_to_train(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: a Google Forms source (no csat, so nothing negative) was
+    told by `run` to train a model, and `train` then asked for more audits."""
+    from servicelens.cli.sources import outcomes_text
+
+    data = str(tmp_path / "data")
+    definition = Path(__file__).parents[1] / "sources" / "definitions" / "google-forms-hotdog.toml"
+    assert main(["--data-dir", data, "sources", "add", str(definition)]) == 0
+    capsys.readouterr()
+    counts = {"surveys_read": 3, "kept": 3, "quarantined": 0, "scored": 0}
+    row = {"source": "hot-dog-survey", "day": "2025-01-17", "outcome": "completed", "error": "",
+           "result": {**counts, "model_version": None}}  # fmt: skip
+    text = outcomes_text([row], Settings(data_dir=data))
+    assert "read 3 kept 3 quarantined 0 scored 0 (no negatives)" in text
+    assert "servicelens train" not in text
+    assert 'hot-dog-survey: its definition marks no response negative (negative = "none"' in text
+    assert main(["--data-dir", data, "train", "--source", "hot-dog-survey"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "servicelens: error: source hot-dog-survey: its definition marks no response negative"
+    )
