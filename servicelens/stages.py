@@ -1042,6 +1042,7 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         ),
         timezone=timezone,
         timestamp_format=fmt,
+        from_definition=True,
         channel_from_column=bool(
             definition.columns.get("channel", None) and definition.columns["channel"].sources
         ),

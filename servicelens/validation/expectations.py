@@ -115,6 +115,9 @@ class RowRules:
     #: The channel comes from a column of the export, read through the definition: an
     #: unknown channel's reason says how to map the export's own words.
     channel_from_column: bool = False
+    #: The rows come through a source definition: a score that is not one, and a missing
+    #: csat, say what in the definition reads them (the missing list, required = false).
+    from_definition: bool = False
 
 
 #: The suite parameter the row suite's upper bound on ``submitted_at`` is given at each run
@@ -154,6 +157,20 @@ _TIMESTAMP_CHECK = "timestamp"
 _TIMESTAMP_RANGE_CHECK = "timestamp range"
 #: A channel outside :data:`CHANNELS`; worded per source (:func:`channel_problem`).
 _CHANNEL_PROBLEM = "channel"
+#: A required csat with no value; worded per source (:data:`CSAT_MISSING_IN_DEFINITION`).
+_CSAT_MISSING = "csat missing"
+#: After "missing" for a source definition's csat. Found by a trial: a cell holding a word
+#: of the missing list read as "(empty) missing", with no word of how to keep such rows.
+CSAT_MISSING_IN_DEFINITION = (
+    " (empty, or a word of the missing list of the column); required = false on csat in "
+    "the definition keeps rows without a rating"
+)
+#: After "is not a score from a to b" for a source definition's score: a word the export
+#: writes for no answer (the trial's 'k.A.') is not a score either.
+SCORE_IN_DEFINITION = (
+    "; a word the export writes for no answer goes in the missing list of the column in "
+    "the definition"
+)
 
 
 def channel_problem(from_column: bool) -> str:
@@ -290,7 +307,9 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
             )
         )
     if rules.require_csat:
-        checks.append(RowCheck(e.ExpectColumnValuesToNotBeNull(column="csat"), "csat", "missing"))
+        checks.append(
+            RowCheck(e.ExpectColumnValuesToNotBeNull(column="csat"), "csat", _CSAT_MISSING)
+        )
     for name in rules.number_facts:
         # Text that is not a number the definition's way is parsed below zero
         # (transforms.clean.UNREADABLE_NUMBER), so one check quotes both it and a negative.
@@ -668,6 +687,10 @@ def validate_survey_rows(
         .then(out_of_range)
         .when(pl.col("problem") == _CHANNEL_PROBLEM)
         .then(pl.lit(channel_problem(rules.channel_from_column)))
+        .when(pl.col("problem") == _CSAT_MISSING)
+        .then(pl.lit("missing" + (CSAT_MISSING_IN_DEFINITION if rules.from_definition else "")))
+        .when(pl.col("problem").str.starts_with("is not a score from") & rules.from_definition)
+        .then(pl.col("problem") + pl.lit(SCORE_IN_DEFINITION))
         .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
         .then(pl.lit(CLOCK_DURATION_PROBLEM))
         .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)

@@ -881,6 +881,38 @@ def test_an_unknown_channel_from_the_exports_column_says_how_to_map_it(tmp_path:
     ) in reasons, reasons
 
 
+def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a csat cell holding a word of the missing list ("0")
+    read "csat: (empty) missing" with no word of `required = false`, and "k.A." (German
+    for no answer) "is not a score from 1 to 5" with no word of the missing list."""
+    got = _ingested(
+        tmp_path,
+        'name = "acme-de"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "Eingang", format = "%d.%m.%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = { column = "Note", missing = ["0"] }\n',
+        "ID;Eingang;Note\nA1;23.11.2026 09:14;5\nA2;23.11.2026 10:01;0\nA3;23.11.2026 11:00;k.A.\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["A1"]
+    reasons = dict(
+        zip(
+            got.quarantine.get_column("record_id").to_list(),
+            got.quarantine.get_column("reasons").to_list(),
+            strict=True,
+        )
+    )
+    assert reasons["A2"] == [
+        "csat: (empty) missing (empty, or a word of the missing list of the column); "
+        "required = false on csat in the definition keeps rows without a rating"
+    ]
+    assert reasons["A3"] == [
+        "csat: 'k.A.' is not a score from 1 to 5; a word the export writes for no answer goes "
+        "in the missing list of the column in the definition"
+    ]
+
+
 def _ingested(folder: Path, definition: str, export: str) -> Ingested:
     """``export`` (UTF-8 text) through the source ``definition`` (TOML text), as of NOW."""
     (folder / "definition.toml").write_text(definition)

@@ -13,6 +13,8 @@ import pytest
 
 from servicelens.validation.expectations import (
     CLOCK_DURATION_PROBLEM,
+    CSAT_MISSING_IN_DEFINITION,
+    SCORE_IN_DEFINITION,
     RowRules,
     channel_problem,
     number_problem,
@@ -27,6 +29,8 @@ WORDED = [
     number_problem("a decimal comma and . between thousands"),
     number_problem(None),
     CLOCK_DURATION_PROBLEM,
+    "missing" + CSAT_MISSING_IN_DEFINITION,
+    "is not a score from 1 to 5" + SCORE_IN_DEFINITION,
 ]
 
 
