@@ -173,6 +173,16 @@ SCORE_IN_DEFINITION = (
 )
 
 
+def day_month_swapped(timestamp_format: str | None) -> str | None:
+    """``timestamp_format`` with ``%d`` and ``%m`` swapped, when it is one format holding
+    both (``%m/%d/%Y %H:%M`` -> ``%d/%m/%Y %H:%M``); else None."""
+    if not timestamp_format or " or " in timestamp_format:
+        return None
+    if "%d" not in timestamp_format or "%m" not in timestamp_format:
+        return None
+    return timestamp_format.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
 def channel_problem(from_column: bool) -> str:
     """The problem of a channel that is not one of :data:`CHANNELS`; for a channel read from
     an export's column, how the definition maps the export's own words. No quote or
@@ -662,6 +672,22 @@ def validate_survey_rows(
         if rules.timestamp_format
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
+    not_a_timestamp = pl.lit(f"is missing or not a timestamp ({expected})")
+    if swapped := day_month_swapped(rules.timestamp_format):
+        # Found by a trial: a day-first export read with a month-first format kept the rows
+        # whose day is 12 or less, misdated, and quarantined the others with no hint.
+        reads_swapped = raw_value.str.strptime(pl.Datetime("us"), swapped, strict=False)
+        not_a_timestamp = (
+            pl.when(reads_swapped.is_not_null())
+            .then(
+                pl.lit(
+                    f"is not a timestamp as {rules.timestamp_format} reads it, but reads as "
+                    f"{swapped}: if the export writes the day first, declare that format in "
+                    "the definition (rows that read either way are misdated until then)"
+                )
+            )
+            .otherwise(not_a_timestamp)
+        )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
     # Problems hold no quote or apostrophe and nothing that changes from run to run (the
     # run's own time): the report counts reasons by their problem (validation/reasons.py).
@@ -713,7 +739,7 @@ def validate_survey_rows(
                 where,
             )
         )
-        .otherwise(pl.lit(f"is missing or not a timestamp ({expected})"))
+        .otherwise(not_a_timestamp)
     )
     raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst"} | (
         {"timezone"} & set(frame.columns)

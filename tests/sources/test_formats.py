@@ -913,6 +913,39 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
     ]
 
 
+def test_a_day_first_export_read_month_first_says_which_format_reads_it(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a day-first call log declared %m/%d/%Y kept the rows
+    whose day is 12 or less (misdated) and quarantined the rest as "not a timestamp",
+    with no word that the other order reads them."""
+    got = _ingested(
+        tmp_path,
+        'name = "calls"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%m/%d/%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\n',
+        "ID,When,CSAT\nC1,01/02/2021 10:00,5\nC2,13/01/2021 13:43,4\nC3,soon,4\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["C1"]
+    reasons = dict(
+        zip(
+            got.quarantine.get_column("record_id").to_list(),
+            got.quarantine.get_column("reasons").to_list(),
+            strict=True,
+        )
+    )
+    assert reasons["C2"] == [
+        "submitted_at: '13/01/2021 13:43' is not a timestamp as %m/%d/%Y %H:%M reads it, but "
+        "reads as %d/%m/%Y %H:%M: if the export writes the day first, declare that format in "
+        "the definition (rows that read either way are misdated until then)"
+    ]
+    assert reasons["C3"] == [
+        "submitted_at: 'soon' is missing or not a timestamp (expected %m/%d/%Y %H:%M, as the "
+        "source definition declares)"
+    ]
+
+
 def _ingested(folder: Path, definition: str, export: str) -> Ingested:
     """``export`` (UTF-8 text) through the source ``definition`` (TOML text), as of NOW."""
     (folder / "definition.toml").write_text(definition)

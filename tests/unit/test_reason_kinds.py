@@ -31,6 +31,10 @@ WORDED = [
     CLOCK_DURATION_PROBLEM,
     "missing" + CSAT_MISSING_IN_DEFINITION,
     "is not a score from 1 to 5" + SCORE_IN_DEFINITION,
+    # The day-first hint (validate_survey_rows), as a source with one format words it.
+    "is not a timestamp as %m/%d/%Y reads it, but reads as %d/%m/%Y: if the export writes "
+    "the day first, declare that format in the definition (rows that read either way are "
+    "misdated until then)",
 ]
 
 
