@@ -613,6 +613,11 @@ def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> No
         return
     for option in ("date", "end"):
         value = getattr(args, option, None)
+        if option == "end" and getattr(args, "source", None):
+            # A source's backfill runs the partitions it has landed, none of them ahead:
+            # --end only bounds them (a trial's monthly --end 2026-12-31 was refused on the
+            # 2nd, with partition 2026-12-01 landed).
+            continue
         if isinstance(value, date):
             refuse_future(value, settings.timezone, f"--{option}")
 

@@ -276,3 +276,24 @@ def test_a_source_that_marks_nothing_negative_is_not_told_to_train(
     assert capsys.readouterr().err.startswith(
         "servicelens: error: source hot-dog-survey: its definition marks no response negative"
     )
+
+
+def test_a_sources_backfill_may_end_after_today(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: `backfill --source cfpb --start 2026-12-01 --end
+    2026-12-31` (a monthly source, the month's partition landed) was refused as ending in
+    the future; a source's backfill runs what it has landed, and --end only bounds that."""
+    from datetime import timedelta
+
+    data = _sources_only(tmp_path, capsys)
+    later = (date.today() + timedelta(days=40)).isoformat()
+    args = ["--data-dir", data, "backfill", "--source", "zendesk", "--dry-run"]
+    assert main([*args, "--start", "2026-11-01", "--end", later]) == 2
+    said = capsys.readouterr().err
+    assert "is in the future" not in said
+    assert "source 'zendesk' has no landed partition between 2026-11-01 and " in said
+    # Without --source, a date after today is still refused.
+    assert main(["--data-dir", data, "backfill", "--dry-run", "--start", "2026-11-01",
+                 "--end", later]) == 2  # fmt: skip
+    assert f"--end {later} is in the future" in capsys.readouterr().err
