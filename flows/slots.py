@@ -363,8 +363,11 @@ class LeaseKeeper:
         try:
             with get_client(sync_client=True) as client:
                 client.renew_concurrency_lease(self.lease_id, self.seconds)
-        except httpx.HTTPStatusError as error:
-            if error.response.status_code != httpx.codes.GONE:
+        except Exception as error:
+            gone = isinstance(error, httpx.HTTPStatusError) and (
+                error.response.status_code == httpx.codes.GONE
+            )
+            if not gone:  # the API down or busy: tried again on the next beat
                 self._failed(error)
                 return
             self.lost = True
@@ -372,9 +375,6 @@ class LeaseKeeper:
                 "%s",
                 lost_lease_message(self.day, self.limit, _since(self.renewed_at), self.seconds),
             )
-            return
-        except Exception as error:  # the API down or busy: tried again on the next beat
-            self._failed(error)
             return
         if self.failing_since is not None:
             log.warning(

@@ -1025,6 +1025,7 @@ class Ingested:
 def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
     """The row checks a source needs, from what its definition maps."""
     fmt = " or ".join(definition.columns["submitted_at"].formats) or None
+    channel = definition.columns.get("channel")
     return RowRules(
         require_interaction_id="interaction_id" in definition.columns,
         # A mapped export carries its contact facts in the row: there is no feed to match.
@@ -1043,9 +1044,7 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         timezone=timezone,
         timestamp_format=fmt,
         from_definition=True,
-        channel_from_column=bool(
-            definition.columns.get("channel", None) and definition.columns["channel"].sources
-        ),
+        channel_from_column=bool(channel and channel.sources),
     )
 
 

@@ -669,38 +669,40 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _is_lost_by_prefect(error: BaseException) -> bool:
-    from prefect.exceptions import ObjectNotFound
-
-    return isinstance(error, ObjectNotFound)
-
-
-def lost_by_prefect_message(error: BaseException) -> str:
-    """The message for Prefect's API answering 404 to a command mid-run
-    (``prefect.exceptions.ObjectNotFound``): what was asked, and what can cause it."""
-    http = getattr(error, "http_exc", None)
-    request = getattr(http, "request", None)
-    asked = f" ({request.method} {request.url.path})" if request is not None else ""
-    home = os.environ.get("PREFECT_HOME", "")
-    return (
-        f"Prefect's API no longer has a flow run or limit this command was using{asked}: "
-        "it was deleted, or the API's database was removed or replaced while the command "
-        f"ran (on the embedded API, the one under PREFECT_HOME={home}). Dates that finished "
-        "are recorded; run the same command again to finish the rest"
-    )
-
-
 #: The words Prefect's client raises RuntimeError with when its API does not answer
 #: (prefect/client/orchestration/__init__.py, ``raise_for_api_version_mismatch``, 3.x).
 PREFECT_UNREACHABLE_WORDS = "Failed to reach API at "
 
 
-def prefect_unreachable_message(error: BaseException) -> str | None:
-    """The message for a Prefect API that does not answer (a server named by
-    ``PREFECT_API_URL`` that is down or not started, or one that stopped mid-command), or
-    None if ``error`` is not that."""
-    import httpx
+def prefect_failure_message(error: BaseException) -> str | None:
+    """The message for a failure of Prefect's API rather than of servicelens or the data,
+    or None if ``error`` is not one:
 
+    * the embedded API did not start in time (a busy machine);
+    * the API answered 404 mid-command (``prefect.exceptions.ObjectNotFound``: a run
+      deleted, or the database removed or replaced), naming the request;
+    * the API does not answer: a server named by ``PREFECT_API_URL`` that is down, or the
+      embedded API killed under the command.
+    """
+    import httpx
+    from prefect.exceptions import ObjectNotFound
+
+    if isinstance(error, RuntimeError) and "ephemeral Prefect API" in str(error):
+        return (
+            "Prefect's temporary API did not start in time (a busy machine?). Try again "
+            "with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300, or start a server "
+            "with `prefect server start` and set PREFECT_API_URL to it"
+        )
+    if isinstance(error, ObjectNotFound):
+        request = getattr(error.http_exc, "request", None)
+        asked = f" ({request.method} {request.url.path})" if request is not None else ""
+        home = os.environ.get("PREFECT_HOME", "")
+        return (
+            f"Prefect's API no longer has a flow run or limit this command was using{asked}: "
+            "it was deleted, or the API's database was removed or replaced while the command "
+            f"ran (on the embedded API, the one under PREFECT_HOME={home}). Dates that "
+            "finished are recorded; run the same command again to finish the rest"
+        )
     url = os.environ.get("PREFECT_API_URL", "")
     if isinstance(error, RuntimeError) and str(error).startswith(PREFECT_UNREACHABLE_WORDS):
         url = str(error).removeprefix(PREFECT_UNREACHABLE_WORDS).strip() or url
@@ -818,17 +820,8 @@ def _run(
     except Exception as error:
         if isinstance(error, _user_errors()):
             return _fail(str(error), log_path())
-        if _is_lost_by_prefect(error):
-            return _fail(lost_by_prefect_message(error), log_path())
-        if (unreachable := prefect_unreachable_message(error)) is not None:
-            return _fail(unreachable, log_path())
-        if isinstance(error, RuntimeError) and "ephemeral Prefect API" in str(error):
-            return _fail(
-                "Prefect's temporary API did not start in time (a busy machine?). Try again "
-                "with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300, or start a server "
-                "with `prefect server start` and set PREFECT_API_URL to it",
-                log_path(),
-            )
+        if (prefect_failed := prefect_failure_message(error)) is not None:
+            return _fail(prefect_failed, log_path())
         if file_log is None:
             raise
         # A failure nobody wrote a message for: say so plainly; the traceback is in the file.

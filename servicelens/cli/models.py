@@ -26,11 +26,9 @@ def source_models_dir(settings: Settings, source: str | None) -> DataPath:
     """The registry of the survey pipeline, or of one source definition."""
     if not source:
         return settings.models_dir
-    from servicelens.ingest.configured import configured_names, definition_named
+    from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
 
-    if source in configured_names(settings):  # a source configured here, by its name
-        return registry_of(settings, source)
     return registry_of(settings, load_definition(definition_named(settings, source)).name)
 
 

@@ -173,6 +173,15 @@ SCORE_IN_DEFINITION = (
 )
 
 
+#: How the problem of a score out of its range starts (:func:`score_problem`).
+_NOT_A_SCORE = "is not a score from"
+
+
+def score_problem(low: int, high: int) -> str:
+    """The problem of a score that is not a whole number from ``low`` to ``high``."""
+    return f"{_NOT_A_SCORE} {low} to {high}"
+
+
 def day_month_swapped(timestamp_format: str | None) -> str | None:
     """``timestamp_format`` with ``%d`` and ``%m`` swapped, when it is one format holding
     both (``%m/%d/%Y %H:%M`` -> ``%d/%m/%Y %H:%M``); else None."""
@@ -282,17 +291,17 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
         RowCheck(
             e.ExpectColumnValuesToBeBetween(column="csat", min_value=1, max_value=5),
             "csat",
-            "is not a score from 1 to 5",
+            score_problem(1, 5),
         ),
         RowCheck(
             e.ExpectColumnValuesToBeBetween(column="nps", min_value=0, max_value=10),
             "nps",
-            "is not a score from 0 to 10",
+            score_problem(0, 10),
         ),
         RowCheck(
             e.ExpectColumnValuesToBeBetween(column="effort", min_value=1, max_value=7),
             "effort",
-            "is not a score from 1 to 7",
+            score_problem(1, 7),
         ),
         RowCheck(
             e.ExpectColumnValuesToBeBetween(column="comment_chars", max_value=MAX_COMMENT_CHARS),
@@ -715,7 +724,7 @@ def validate_survey_rows(
         .then(pl.lit(channel_problem(rules.channel_from_column)))
         .when(pl.col("problem") == _CSAT_MISSING)
         .then(pl.lit("missing" + (CSAT_MISSING_IN_DEFINITION if rules.from_definition else "")))
-        .when(pl.col("problem").str.starts_with("is not a score from") & rules.from_definition)
+        .when(pl.col("problem").str.starts_with(_NOT_A_SCORE) & rules.from_definition)
         .then(pl.col("problem") + pl.lit(SCORE_IN_DEFINITION))
         .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
         .then(pl.lit(CLOCK_DURATION_PROBLEM))

@@ -896,13 +896,7 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
         "ID;Eingang;Note\nA1;23.11.2026 09:14;5\nA2;23.11.2026 10:01;0\nA3;23.11.2026 11:00;k.A.\n",
     )
     assert got.clean.get_column("response_id").to_list() == ["A1"]
-    reasons = dict(
-        zip(
-            got.quarantine.get_column("record_id").to_list(),
-            got.quarantine.get_column("reasons").to_list(),
-            strict=True,
-        )
-    )
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
     assert reasons["A2"] == [
         "csat: (empty) missing (empty, or a word of the missing list of the column); "
         "required = false on csat in the definition keeps rows without a rating"
@@ -928,13 +922,7 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
         "ID,When,CSAT\nC1,01/02/2021 10:00,5\nC2,13/01/2021 13:43,4\nC3,soon,4\n",
     )
     assert got.clean.get_column("response_id").to_list() == ["C1"]
-    reasons = dict(
-        zip(
-            got.quarantine.get_column("record_id").to_list(),
-            got.quarantine.get_column("reasons").to_list(),
-            strict=True,
-        )
-    )
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
     assert reasons["C2"] == [
         "submitted_at: '13/01/2021 13:43' is not a timestamp as %m/%d/%Y %H:%M reads it, but "
         "reads as %d/%m/%Y %H:%M: if the export writes the day first, declare that format in "
