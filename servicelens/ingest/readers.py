@@ -246,6 +246,13 @@ def decode_export(
         "utf-16-le",
         "utf-16-be",
     ):
+        # Unicode text is not refused for mojibake here: a damaged value in it was damaged
+        # before the file was saved, one row at a time, and the row check quarantines that
+        # row (looks_double_encoded). Asked to repair, the damaged lines are repaired.
+        if repair_mojibake:
+            repaired = _repaired_lines(buf.decode("utf-8"))
+            if repaired is not None:
+                return repaired.encode("utf-8"), f"{found}+repaired"
         return buf, found
     text = buf.decode("utf-8")
     if repair_mojibake and encoding == "auto" and found == "latin-1":
@@ -270,16 +277,57 @@ def decode_export(
     return buf, found
 
 
-def _mojibake_line(text: str) -> tuple[int, str] | None:
-    """The first line (1-based number, text) of 8-bit text that shows mojibake, by ftfy's
-    detector; C1 control characters alone are not mojibake (a stray one is removed later as
-    a control character). None when no line does."""
+def _shows_mojibake(text: str) -> bool:
+    """Whether ``text`` shows mojibake by ftfy's detector (``ftfy.badness.is_bad``); C1
+    control characters alone are not mojibake (a stray one is removed later as a control
+    character)."""
     from ftfy.badness import is_bad
 
+    return bool(is_bad(text) and is_bad(_C1_CONTROLS.sub("", text)))
+
+
+def _mojibake_line(text: str) -> tuple[int, str] | None:
+    """The first line (1-based number, text) of 8-bit text that shows mojibake
+    (:func:`_shows_mojibake`). None when no line does."""
     for number, line in _lines_maybe_mojibake(text):
-        if is_bad(line) and is_bad(_C1_CONTROLS.sub("", line)):
+        if _shows_mojibake(line):
             return number, line
     return None
+
+
+def _repaired_lines(text: str) -> str | None:
+    """``text`` with each line that shows mojibake (:func:`_shows_mojibake`) repaired by
+    ``ftfy.fix_encoding``, the other lines as they are; None when no line shows any. For
+    Unicode text, where only some lines were damaged (pasted from a mis-decoded source),
+    repairing the whole text would also touch the lines that were not."""
+    import ftfy
+
+    lines: list[str] | None = None
+    for number, line in _lines_maybe_mojibake(text):
+        if _shows_mojibake(line):
+            lines = lines if lines is not None else text.split("\n")
+            lines[number - 1] = ftfy.fix_encoding(line)
+    return None if lines is None else "\n".join(lines)
+
+
+def looks_double_encoded(texts: pl.Series) -> pl.Series:
+    """Which values of ``texts`` (a String Series) show mojibake: text encoded twice, such
+    as ``GebÃ¼hr`` for ``Gebühr`` or ``â€™`` for ``’``, as a value decoded with the wrong
+    code page and then saved as UTF-8 reads. A Boolean Series of the same length and name;
+    null is False.
+
+    ftfy's detector (``ftfy.badness.is_bad``, :func:`_shows_mojibake`) decides, on the
+    values that :func:`_mojibake_prefilter` (its pattern in polars' regex engine, a
+    superset) picks: a value without such characters costs one regex pass, so a column
+    of a million ASCII comments costs milliseconds. On the field exports and the CFPB
+    complaints in ``../shared`` it flags no value; it flags all of ``tests/sources/
+    test_double_encoded.py``'s damaged ones.
+    """
+    found = np.zeros(len(texts), dtype=bool)
+    maybe = texts.str.contains(_mojibake_prefilter()).fill_null(False)
+    for index in maybe.arg_true().to_list():
+        found[index] = _shows_mojibake(texts[index])
+    return pl.Series(texts.name, found)
 
 
 def _undefined_in_cp1252(data: bytes) -> tuple[int, int] | None:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import polars as pl
 
+from servicelens.ingest.readers import looks_double_encoded
 from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
 from transforms.clean import (
@@ -119,6 +120,20 @@ class RowRules:
     #: csat, say what in the definition reads them (the missing list, required = false).
     from_definition: bool = False
 
+
+#: The problem of a comment whose text was encoded twice (looks_double_encoded); no quote
+#: or apostrophe in it, as for :func:`number_problem`. Found by a trial: such a comment in
+#: a UTF-8 export was kept, and fed the model and BI as it was.
+DOUBLE_ENCODED_PROBLEM = (
+    "looks double-encoded (mojibake, such as Ã© for é): the text was read with the wrong "
+    "code page before the file was saved as UTF-8. Fix it where the export comes from and "
+    "deliver the file again, or, for a configured source, set repair_mojibake = true in "
+    "the [read] table of its definition to repair it"
+)
+
+#: A comment up to this many characters is quoted whole in a reason; a longer one by its
+#: first 40 characters and its length.
+COMMENT_QUOTED_WHOLE = 80
 
 #: The suite parameter the row suite's upper bound on ``submitted_at`` is given at each run
 #: (the time of the run plus five minutes of clock skew).
@@ -307,6 +322,11 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
             e.ExpectColumnValuesToBeBetween(column="comment_chars", max_value=MAX_COMMENT_CHARS),
             "comment",
             f"is longer than the {MAX_COMMENT_CHARS}-character limit",
+        ),
+        RowCheck(
+            e.ExpectColumnValuesToBeBetween(column="comment_double_encoded", max_value=0),
+            "comment",
+            DOUBLE_ENCODED_PROBLEM,
         ),
     ]
     if rules.check_rating:
@@ -592,12 +612,20 @@ def validate_survey_rows(
     frame = frame.rechunk()
     frame = frame.with_columns(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
+        looks_double_encoded(frame.get_column("comment"))
+        .cast(pl.Int64)
+        .alias("comment_double_encoded"),
         # Reasons quote values; a long comment is quoted by its start and its length only.
-        pl.format(
-            "{}... ({} characters)",
-            pl.col("comment").str.slice(0, 40),
-            pl.col("comment").str.len_chars(),
-        ).alias("comment_preview"),
+        pl.when(pl.col("comment").str.len_chars() <= COMMENT_QUOTED_WHOLE)
+        .then(pl.col("comment"))
+        .otherwise(
+            pl.format(
+                "{}... ({} characters)",
+                pl.col("comment").str.slice(0, 40),
+                pl.col("comment").str.len_chars(),
+            )
+        )
+        .alias("comment_preview"),
     )
     for name, dtype in (
         ("accepted_on", pl.Date()),

@@ -934,6 +934,61 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
     ]
 
 
+#: A definition reading a German UTF-8 export whose comments may be double-encoded.
+_GERMAN = (
+    'name = "acme-de"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\nREAD'
+    '[columns]\nresponse_id = "ID"\n'
+    'submitted_at = { column = "Eingang", format = "%d.%m.%Y %H:%M" }\n'
+    'channel = { value = "phone" }\ncsat = "Note"\ncomment = "Kommentar"\n'
+)
+_GERMAN_EXPORT = (
+    "ID;Eingang;Note;Kommentar\n"
+    "A1;23.11.2026 09:14;1;Die GebÃ¼hr war falsch\n"
+    "A2;23.11.2026 10:01;2;Die Gebühr war falsch, schöne Grüße\n"
+    "A3;23.11.2026 11:00;4;NÃO FUNCIONA em São Paulo, Ça marche, ¿Qué pasó? 😀\n"
+)
+
+
+def test_a_double_encoded_comment_in_a_utf8_export_is_quarantined_saying_so(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a UTF-8 export holding "GebÃ¼hr" (a value decoded with
+    the wrong code page before the file was saved) was kept as it was, and fed the model
+    and BI. The mojibake check ran on 8-bit files only. Text in other languages is kept."""
+    got = _ingested(tmp_path, _GERMAN.replace("READ", ""), _GERMAN_EXPORT)
+    assert got.clean.get_column("response_id").to_list() == ["A2", "A3"]
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert reasons["A1"] == [
+        "comment: 'Die GebÃ¼hr war falsch' looks double-encoded (mojibake, such as Ã© for é): "
+        "the text was read with the wrong code page before the file was saved as UTF-8. Fix "
+        "it where the export comes from and deliver the file again, or, for a configured "
+        "source, set repair_mojibake = true in the [read] table of its definition to repair it"
+    ]
+
+
+def test_repair_mojibake_repairs_the_damaged_lines_of_a_utf8_export(tmp_path: Path) -> None:
+    got = _ingested(tmp_path, _GERMAN.replace("READ", "repair_mojibake = true\n"), _GERMAN_EXPORT)
+    assert got.quarantine.is_empty()
+    assert got.clean.sort("response_id").get_column("comment").to_list() == [
+        "Die Gebühr war falsch",
+        "Die Gebühr war falsch, schöne Grüße",
+        "NÃO FUNCIONA em São Paulo, Ça marche, ¿Qué pasó? 😀",
+    ]
+
+
+def test_double_encoded_text_is_told_from_text_in_other_languages() -> None:
+    from servicelens.ingest.readers import looks_double_encoded
+
+    damaged = ["GebÃ¼hr", "Ã©tÃ© Ã  Paris", "donâ€™t", "Ð¿Ñ€Ð¸Ð²ÐµÑ‚", "Â£5 fee"]
+    sound = [
+        "NÃO FUNCIONA", "São Paulo", "Æble og Øl", "€ 5,00 Gebühr", "naïve café",
+        "Źle obsłużono", "İade edilmedi", "Straße", "ÉTÉ À PARIS", "Ãrbol", "½ off", "Œuvre",
+        "日本語のテキスト", "😀👍 great", "plain ASCII", "",
+    ]  # fmt: skip
+    flags = looks_double_encoded(pl.Series("comment", [*damaged, *sound, None]))
+    assert flags.to_list() == [True] * len(damaged) + [False] * (len(sound) + 1)
+
+
 def _ingested(folder: Path, definition: str, export: str) -> Ingested:
     """``export`` (UTF-8 text) through the source ``definition`` (TOML text), as of NOW."""
     (folder / "definition.toml").write_text(definition)
