@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import logging
 import sys
@@ -193,6 +194,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def day_or_month(day: Callable[[str], date], last: bool) -> Callable[[str], date]:
+    """An argument type reading ``YYYY-MM-DD`` with ``day``, or a month ``YYYY-MM`` as its
+    first day (``last`` False, for ``--start``) or its last day (``last`` True, for
+    ``--end``): a monthly source's partitions are months. Raises
+    ``argparse.ArgumentTypeError`` naming both forms."""
+
+    def parse(text: str) -> date:
+        if len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit():
+            year, month = int(text[:4]), int(text[5:])
+            if year >= 1 and 1 <= month <= 12:
+                return date(year, month, calendar.monthrange(year, month)[1] if last else 1)
+        try:
+            return day(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a date like 2026-11-01 or a month like 2026-11"
+            ) from None
+
+    return parse
+
+
 def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     """Register ``backfill`` and ``serve`` on the main parser's subcommands."""
     back = sub.add_parser(
@@ -202,13 +224,16 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     )
     back.add_argument(
         "--start",
-        type=day,
+        type=day_or_month(day, last=False),
         required=True,
-        help="first survey date, YYYY-MM-DD (with --source: of its partitions; a month's "
-        "partition is named by its first day)",
+        help="first survey date, YYYY-MM-DD, or a month YYYY-MM from its first day (with "
+        "--source: of its partitions; a month's partition is named by its first day)",
     )
     back.add_argument(
-        "--end", type=day, required=True, help="last survey date, YYYY-MM-DD (included)"
+        "--end",
+        type=day_or_month(day, last=True),
+        required=True,
+        help="last survey date, YYYY-MM-DD (included), or a month YYYY-MM to its last day",
     )
     back.add_argument(
         "--rerun",

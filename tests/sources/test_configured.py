@@ -320,6 +320,19 @@ def test_the_command_line_adds_lists_and_plans_a_configured_source(
         ("2023-07-01", "run"),
         ("2023-08-01", "run"),
     ]
+    # Months, as a monthly source's partitions are named: from the first day of the first
+    # to the last day of the last (found by a trial: `--start 2023-07` was refused).
+    months = ["backfill", "--source", "cfpb", "--start", "2023-07", "--end", "2023-08"]
+    assert main(["--data-dir", data, *months, "--dry-run", "--json"]) == 0
+    assert [p["date"] for p in json.loads(capsys.readouterr().out)] == [
+        "2023-07-01",
+        "2023-08-01",
+    ]
+    with pytest.raises(SystemExit):
+        main(["--data-dir", data, *months[:4], "2023-13", "--dry-run"])
+    assert "'2023-13' is not a date like 2026-11-01 or a month like 2026-11" in (
+        capsys.readouterr().err
+    )
     # A source that is not configured: one line naming the ones that are.
     assert main(["--data-dir", data, *argv, "--source", "zendesk", "--dry-run"]) == 2
     error = capsys.readouterr().err.splitlines()[0]
