@@ -68,6 +68,34 @@ def stop_own_server(wait_seconds: float) -> None:
             process.kill()
 
 
+def own_server_exit() -> int | None:
+    """The exit status of the embedded API server this process started, if it has ended
+    (negative: killed by that signal, as ``subprocess`` gives it); None while it runs, or
+    when this process started none (``PREFECT_API_URL`` names a server, or Prefect has not
+    been called yet). Reaps the server if it has ended, as ``Popen.poll`` does.
+
+    Found while testing a killed server: Prefect's client retries a refused connection with
+    growing waits, so a command whose server died spent about six minutes retrying before
+    it failed; :func:`servicelens.cli.interrupts.run_stoppable` asks this instead."""
+    # The command's thread may be importing the module right now: it may be half made.
+    servers = getattr(sys.modules.get("prefect.server.api.server"), "SubprocessASGIServer", None)
+    if servers is None:
+        return None
+    for server in list(getattr(servers, "_instances", {}).values()):
+        process = getattr(server, "server_process", None)
+        if process is not None and getattr(server, "running", False):
+            code = process.poll()
+            # 3: the port was taken while it started; Prefect starts it again on another.
+            if code is not None and code != PORT_TAKEN:
+                return int(code)
+    return None
+
+
+#: The exit status of an embedded server whose port was taken as it started, which
+#: ``SubprocessASGIServer.start`` answers by starting another.
+PORT_TAKEN = 3
+
+
 def orphaned_servers(prefect_home: Path) -> list[LeftBehind]:
     """The embedded API servers of ``prefect_home`` whose starting command has died.
 

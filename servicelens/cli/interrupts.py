@@ -10,6 +10,10 @@ process exits (130 for SIGINT, 143 for SIGTERM) without waiting for the work: pa
 swapped in whole, so a write cut short leaves the old partition or the new one. Whatever the
 API could not release in time is released by the next run, which finds the process gone.
 A second signal exits at once.
+
+The main thread also watches the embedded API this process started: if it ends under the
+command (killed, most often by the out-of-memory killer), the command's runs are recorded
+as interrupted and it exits 2 at once, saying so (:func:`_api_gone`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from servicelens.cli.embedded_api import stop_own_server
+from servicelens.cli.embedded_api import own_server_exit, stop_own_server
 from servicelens.settings import Settings
 
 #: How long a stopped process gives the API to release what it held.
@@ -82,6 +86,9 @@ def run_stoppable(handler: Handler, args: argparse.Namespace, settings: Settings
         worker.start()
         while worker.is_alive():
             worker.join(0.2)
+            ended = own_server_exit()
+            if ended is not None and worker.is_alive():
+                _api_gone(ended)
     except _Stop as stop:
         _stop_now(stop.signum)
     finally:
@@ -91,6 +98,29 @@ def run_stoppable(handler: Handler, args: argparse.Namespace, settings: Settings
         raise outcome["error"]
     code: int = outcome["code"]
     return code
+
+
+def _api_gone(status: int) -> None:
+    """The embedded API this process started has ended under the command (``status`` as
+    :func:`own_server_exit` gives it): record the runs it holds as interrupted, say so, and
+    exit 2 at once, instead of letting Prefect's client retry a dead server for minutes."""
+    from servicelens.storage.claims import abandon_held
+
+    how = f"exit status {status}"
+    if -status in signal.valid_signals():
+        how = f"killed by {signal.Signals(-status).name}"
+    abandoned = abandon_held(f"the embedded Prefect API stopped ({how}; process {os.getpid()})")
+    days = sorted(h.claim.day for h in abandoned if h.claim.day)
+    recorded = f" Recorded as interrupted: {', '.join(days)}." if days else ""
+    print(
+        f"servicelens: error: Prefect's temporary embedded API stopped during the command "
+        f"({how}; SIGKILL is most often the out-of-memory killer).{recorded} Dates that "
+        "finished are recorded; run the same command again to finish the rest",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os._exit(2)
 
 
 def _stop_now(signum: int) -> None:

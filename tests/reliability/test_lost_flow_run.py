@@ -47,39 +47,42 @@ def test_a_backfill_whose_flow_runs_were_deleted_says_so_and_what_to_do(tmp_path
     assert "this is a bug" not in output and "Traceback" not in output, output
 
 
-def test_a_backfill_whose_embedded_api_was_killed_says_so_and_what_to_do(tmp_path: Path) -> None:
+def test_a_backfill_whose_embedded_api_was_killed_says_so_at_once(tmp_path: Path) -> None:
     """The embedded API server killed under a running backfill (the out-of-memory killer
-    picks the largest process): the command ends with a message, not a traceback.
+    picks the largest process): the command ends within seconds with a message, not a
+    traceback, and records its date as interrupted.
 
-    Prefect's client retries a refused connection with growing waits (about six minutes in
-    all over the three calls left to make); the message is what is tested here, so the
-    command is told not to retry."""
+    It used to end only once Prefect's client had given up retrying the refused connection
+    (384 s, with growing waits over the three calls left to make), and then with an error
+    that did not say the server had died. The date stays paused here: the command must not
+    wait for its work to reach Prefect to notice."""
+    import time
+
     import psutil
 
     from servicelens.cli.embedded_api import SERVER_APP
 
     home = generated_home(tmp_path, START, len(DAYS), seed=29)
     log = tmp_path / "backfill.log"
-    no_retries = {"PREFECT_CLIENT_MAX_RETRIES": "0"}
-    command = start_paused(home, BACKFILL, log, "validated", tmp_path / "pause", **no_retries)
+    command = start_paused(home, BACKFILL, log, "validated", tmp_path / "pause")
     wait_until((tmp_path / "pause").exists, command, "the date paused")
     [server] = [
         child
         for child in psutil.Process(command.pid).children()
         if SERVER_APP in " ".join(child.cmdline())
     ]
+    killed = time.monotonic()
     server.kill()
-
-    def gone() -> bool:  # a zombie until the command reaps it
-        try:
-            return server.status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
-    wait_until(gone, command, "the embedded API killed")
-    (tmp_path / "pause").unlink()
-    code = finish(command)
+    code = finish(command, seconds=60)
+    took = time.monotonic() - killed
     output = log.read_text()
     assert code == 2, output
-    assert "Prefect's temporary embedded API stopped answering during the command" in output
+    assert (
+        "Prefect's temporary embedded API stopped during the command (killed by SIGKILL; "
+        "SIGKILL is most often the out-of-memory killer). Recorded as interrupted: "
+        f"{START.isoformat()}. Dates that finished are recorded; run the same command again "
+        "to finish the rest"
+    ) in output, output
     assert "this is a bug" not in output and "Traceback" not in output, output
+    assert (tmp_path / "pause").exists()  # it never got past the paused date
+    print(f"ended {took:.1f} s after the kill")
