@@ -27,7 +27,7 @@ from servicelens.cli.interrupts import run_stoppable
 from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_schedule_commands
-from servicelens.cli.sources import add_sources_commands
+from servicelens.cli.sources import REPLACE_HELP, add_sources_commands
 from servicelens.dates import SurveyDateError, refuse_future, refuse_reversed, yesterday
 from servicelens.reporting.analyst import (
     cmd_dictionary,
@@ -274,7 +274,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.source:  # a real export end to end: the same as `sources demo`
         from servicelens.cli.sources import run_source_demo
 
-        return run_source_demo(args.source, args.input, settings, args.json)
+        return run_source_demo(args.source, args.input, settings, args.json, args.replace)
     from flows.pipeline import demo
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
@@ -537,6 +537,7 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
         "definition file; needs --input (same as `servicelens sources demo`)",
     )
     demo.add_argument("--input", nargs="+", default=None, help="the export(s) for --source")
+    demo.add_argument("--replace", action="store_true", help=f"with --source: {REPLACE_HELP}")
     demo.set_defaults(handler=cmd_demo)
 
     report = sub.add_parser("report", help="write the HTML run report from what is on disk")

@@ -437,12 +437,19 @@ def _short(value: object, width: int = 40) -> object:
 
 
 def run_source_demo(
-    definition: str, files: list[str] | None, settings: Settings, as_json: bool
+    definition: str,
+    files: list[str] | None,
+    settings: Settings,
+    as_json: bool,
+    replace: bool = False,
 ) -> int:
-    """``servicelens demo --source NAME --input FILE``: the same as ``sources demo``."""
+    """``servicelens demo --source NAME --input FILE [--replace]``: the same as ``sources
+    demo``."""
     if not files:
         raise ValueError(f"--source {definition} needs --input: the export(s) to run")
-    args = argparse.Namespace(action="demo", definition=definition, input=files, json=as_json)
+    args = argparse.Namespace(
+        action="demo", definition=definition, input=files, json=as_json, replace=replace
+    )
     return _run(args, settings)
 
 

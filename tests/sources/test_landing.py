@@ -244,3 +244,36 @@ def test_a_definition_that_only_shares_a_sources_name_is_refused_once_data_is_la
     register_source(base, str(other), replace=True)
     assert configured_source(base, name).partition == "day"
     assert (source.source_root / "definition.toml").read_text() != registered
+
+
+def test_the_commands_that_configure_a_source_refuse_and_replace_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sources add` and `demo --source` refuse a changed definition of a source with landed
+    exports, before any Prefect work, saying to add --replace; both take --replace (the
+    `demo` command had no such option, so its own advice could not be followed)."""
+    from datetime import UTC, datetime
+
+    from servicelens.cli.main import main, parse_arguments
+    from servicelens.ingest.configured import register_source
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    data = tmp_path / "data"
+    base = Settings(data_dir=str(data), timezone="Europe/London")
+    source = register_source(base, str(DEFINITION))
+    export = tmp_path / "calls-1.csv"
+    export.write_bytes(FIRST.encode())
+    land_delivery(
+        source, load_definition(str(DEFINITION)), export, datetime(2021, 1, 3, tzinfo=UTC)
+    )
+    name = load_definition(str(DEFINITION)).name
+    edited = tmp_path / "edited.toml"
+    edited.write_text(f'extends = "{DEFINITION}"\nname = "{name}"\ntimezone = "Europe/Paris"\n')
+    demo = ["--data-dir", str(data), "demo", "--source", str(edited), "--input", str(export)]
+    for command in (demo, ["--data-dir", str(data), "sources", "add", str(edited)]):
+        assert main(command) == 2
+        assert "add --replace" in capsys.readouterr().err
+    assert parse_arguments([*demo, "--replace"]).replace is True
+    assert main(["--data-dir", str(data), "sources", "add", str(edited), "--replace"]) == 0
+    assert "Europe/Paris" in (source.source_root / "definition.toml").read_text()
