@@ -820,7 +820,12 @@ def _run(
         return 130
     except Exception as error:
         if isinstance(error, _user_errors()):
-            return _fail(str(error), log_path())
+            # The traceback of a refusal made before anything was logged (a typo in a
+            # source's name, a date out of range) is logged, but not pointed at: the
+            # message is all there is to read. Found by a trial.
+            logged_before = file_log is not None and file_log.written
+            where = log_path()
+            return _fail(str(error), where if logged_before else None)
         if (prefect_failed := prefect_failure_message(error)) is not None:
             return _fail(prefect_failed, log_path())
         if file_log is None:

@@ -279,3 +279,19 @@ def test_a_prefect_server_that_does_not_answer_is_named_with_what_to_do(tmp_path
         "PREFECT_API_URL to run on a temporary embedded API"
     ), lines
     assert "a bug in servicelens" not in done.stderr
+
+
+def test_a_refusal_made_before_anything_ran_is_one_line(tmp_path: Path) -> None:
+    """Found by a trial: a misspelt source name was answered with a second line pointing at
+    a log file that held only the refusal's own traceback."""
+    data = str(tmp_path / "data")
+    assert _servicelens("--data-dir", data, "sources", "add", "cfpb").returncode == 0
+    backfill = ["backfill", "--source", "cfpbb", "--start", "2023-07", "--end", "2023-08"]
+    done = _servicelens("--data-dir", data, *backfill)
+    lines = _one_message(done)
+    assert lines == [
+        f"servicelens: error: source 'cfpbb' is not configured in {data} (configured: cfpb); "
+        "add it with `servicelens sources add DEFINITION`"
+    ]
+    [log] = (tmp_path / "data" / "logs").glob("*-backfill.log")
+    assert "DefinitionError" in log.read_text()  # kept for whoever looks
