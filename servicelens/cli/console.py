@@ -183,8 +183,36 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')} scored {result.get('scored')}{flag}"
     )
-    notes = [n for n in (withdrawn_note(result), nothing_kept_note(result)) if n]
+    notes = [
+        n for n in (withdrawn_note(result), day_first_note(result), nothing_kept_note(result)) if n
+    ]
     return "; ".join([text, *notes])
+
+
+def day_first_note(result: dict[str, Any]) -> str | None:
+    """For a partition some of whose times read only with day and month swapped from the
+    definition's format (``day_first`` in its counts, servicelens.stages.DayCounts): how
+    many, what to declare, and how many kept rows may be misdated (``maybe_misdated``)."""
+    day_first = result.get("day_first") or 0
+    if not day_first:
+        return None
+    maybe = result.get("maybe_misdated") or 0
+    rows = (
+        "row was quarantined because its time reads"
+        if day_first == 1
+        else "rows were quarantined because their times read"
+    )
+    kept = (
+        f"; {maybe} kept row{'' if maybe == 1 else 's'} read either way and may be misdated "
+        "until then"
+        if maybe
+        else ""
+    )
+    return (
+        f"{day_first} {rows} only with day and month swapped: if the export writes the "
+        "day first, declare that format in the definition (sources add DEFINITION --replace) "
+        f"and drop the export again{kept}. {QUARANTINE_HINT}"
+    )
 
 
 def withdrawn_note(result: dict[str, Any]) -> str | None:

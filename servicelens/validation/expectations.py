@@ -207,6 +207,29 @@ def day_month_swapped(timestamp_format: str | None) -> str | None:
     return timestamp_format.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
 
 
+#: The words that tell, in a time's reason, that it reads with day and month swapped.
+READS_SWAPPED = " reads it, but reads as "
+
+
+def read_either_way(frame: pl.DataFrame, timestamp_format: str | None) -> int:
+    """How many rows of ``frame`` read as two different times with ``timestamp_format`` and
+    with its day and month swapped (:func:`day_month_swapped`): ``03/04/2026 10:00`` is
+    4 March or 3 April. ``frame`` carries ``submitted_at_raw``, the time as exported (the
+    mapping keeps it, transforms.clean.normalise_surveys). 0 when the format holds no
+    such pair (several formats, or no ``%d`` and ``%m``) or the frame has no raw time.
+
+    Found by a trial: a day-first export read month-first kept these rows, misdated, while
+    only the quarantined ones said why; the run's table counts them (DayCounts)."""
+    swapped = day_month_swapped(timestamp_format)
+    if swapped is None or timestamp_format is None or "submitted_at_raw" not in frame.columns:
+        return 0
+    raw = pl.col("submitted_at_raw").str.strip_chars()
+    one = raw.str.strptime(pl.Datetime("us"), timestamp_format, strict=False)
+    other = raw.str.strptime(pl.Datetime("us"), swapped, strict=False)
+    both = (one.is_not_null() & other.is_not_null() & (one != other)).sum()
+    return int(frame.select(both).item())
+
+
 def channel_problem(from_column: bool) -> str:
     """The problem of a channel that is not one of :data:`CHANNELS`; for a channel read from
     an export's column, how the definition maps the export's own words. No quote or
@@ -718,7 +741,7 @@ def validate_survey_rows(
             pl.when(reads_swapped.is_not_null())
             .then(
                 pl.lit(
-                    f"is not a timestamp as {rules.timestamp_format} reads it, but reads as "
+                    f"is not a timestamp as {rules.timestamp_format}{READS_SWAPPED}"
                     f"{swapped}: if the export writes the day first, declare that format in "
                     "the definition (rows that read either way are misdated until then)"
                 )

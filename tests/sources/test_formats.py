@@ -7,6 +7,7 @@ import gzip
 import json
 import zipfile
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -919,9 +920,24 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
         '[columns]\nresponse_id = "ID"\n'
         'submitted_at = { column = "When", format = "%m/%d/%Y %H:%M" }\n'
         'channel = { value = "phone" }\ncsat = "CSAT"\n',
-        "ID,When,CSAT\nC1,01/02/2021 10:00,5\nC2,13/01/2021 13:43,4\nC3,soon,4\n",
+        "ID,When,CSAT\nC1,01/02/2021 10:00,5\nC2,13/01/2021 13:43,4\nC3,soon,4\n"
+        "C4,05/05/2021 09:00,4\n",
     )
-    assert got.clean.get_column("response_id").to_list() == ["C1"]
+    assert got.clean.get_column("response_id").to_list() == ["C1", "C4"]
+    # The run's table says it of the partition: C1 reads either way, C4 (5 May) does not.
+    assert (got.counts.day_first, got.counts.maybe_misdated) == (1, 1)
+    from servicelens.cli.console import counts_detail
+
+    assert (
+        counts_detail({**asdict(got.counts), "scored": 0})
+        .split("; ", 1)[1]
+        .startswith(
+            "1 row was quarantined because its time reads only with day and month swapped: if "
+            "the export writes the day first, declare that format in the definition (sources add "
+            "DEFINITION --replace) and drop the export again; 1 kept row read either way and may "
+            "be misdated until then."
+        )
+    )
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
     assert reasons["C2"] == [
         "submitted_at: '13/01/2021 13:43' is not a timestamp as %m/%d/%Y %H:%M reads it, but "
