@@ -319,9 +319,10 @@ def looks_double_encoded(texts: pl.Series) -> pl.Series:
     ftfy's detector (``ftfy.badness.is_bad``, :func:`_shows_mojibake`) decides, on the
     values that :func:`_mojibake_prefilter` (its pattern in polars' regex engine, a
     superset) picks: a value without such characters costs one regex pass, so a column
-    of a million ASCII comments costs milliseconds. On the field exports and the CFPB
-    complaints in ``../shared`` it flags no value; it flags all of ``tests/sources/
-    test_double_encoded.py``'s damaged ones.
+    of a million ASCII comments costs milliseconds (0.02 s for the bench's 100k comments,
+    4,334 of them not ASCII). On the field exports and the CFPB complaints in ``../shared``
+    it flags no line; ``tests/sources/test_formats.py`` holds it to flagging damaged text
+    and not text in other languages and scripts (``NÃO``, ``Straße``, Japanese, emoji).
     """
     found = np.zeros(len(texts), dtype=bool)
     maybe = texts.str.contains(_mojibake_prefilter()).fill_null(False)
