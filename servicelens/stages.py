@@ -60,6 +60,7 @@ from servicelens.storage.partitions import (
     PendingChecksums,
     checksums,
     partition_dir,
+    read_manifest,
     read_partition,
     scan_table,
     stage_partition,
@@ -130,10 +131,11 @@ class DayCounts:
     kept: int = 0
     quarantined: int = 0
     superseded_duplicates: int = 0
-    #: Responses whose newest delivery failed its checks while an older copy, superseded by
-    #: it, would have passed: in no clean partition or mart until a delivery passes
-    #: (:data:`SUPERSEDED_BY_A_FAILED_COPY`). A published response goes missing from the
-    #: marts this way, so the run's table says so.
+    #: Responses whose newest delivery failed its checks and superseded older copies: in no
+    #: clean partition or mart until a delivery passes (:data:`SUPERSEDED_BY_A_FAILED_COPY`).
+    #: A published response goes missing from the marts this way, so the run's table says
+    #: so. (Whether the older copies would have passed is not checked: a trial's table said
+    #: "superseded a copy that passed" of copies that had failed too.)
     withdrawn: int = 0
     #: Rows quarantined because their time reads only with day and month swapped from the
     #: definition's format, and the kept rows whose time reads both ways (so may be
@@ -547,6 +549,38 @@ def withdrawn_count(superseded: pl.DataFrame, failed: pl.DataFrame) -> int:
     failing copy in ``failed`` superseded (both frames carry ``response_id``)."""
     ids = failed.get_column("response_id").implode()
     return superseded.filter(pl.col("response_id").is_in(ids)).get_column("response_id").n_unique()
+
+
+def _split_superseded_elsewhere(
+    latest: pl.DataFrame, settings: Settings, period: date | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a source partition's rows (``latest``: typed, carrying ``source_file`` and
+    ``source_line``) into those no later delivery dates in another partition, and those one
+    does: the older copies of corrected responses, which landing recorded in the landed
+    partition's manifest (``superseded_elsewhere``, servicelens.ingest.landing). The second
+    frame also carries ``by_file``, ``by_line`` and ``by_partition``, naming the newer copy.
+    The latest delivery wins across partitions as within one. ``period`` None (rows not
+    from one partition) splits nothing off."""
+    manifest = read_manifest(settings.landed_dir, period) if period is not None else None
+    entries = (manifest or {}).get("superseded_elsewhere", [])
+    newer = pl.DataFrame(
+        {
+            "source_file": [e["file"] for e in entries],
+            "source_line": [e["line"] for e in entries],
+            "by_file": [e["by_file"] for e in entries],
+            "by_line": [e["by_line"] for e in entries],
+            "by_partition": [e["by_partition"] for e in entries],
+        },
+        schema={
+            "source_file": pl.String,
+            "source_line": pl.Int64,
+            "by_file": pl.String,
+            "by_line": pl.Int64,
+            "by_partition": pl.String,
+        },
+    )
+    keys = ["source_file", "source_line"]
+    return latest.join(newer, keys, "anti"), latest.join(newer, keys, "inner")
 
 
 def _superseded_reasons(
@@ -1215,7 +1249,8 @@ def validate_landed_rows(
         ):
             typed = _pseudonymised(typed, "agent_id", settings.agent_key())
         latest, superseded = split_superseded_deliveries(typed)
-        superseded_rows = superseded.height
+        latest, moved = _split_superseded_elsewhere(latest, settings, period)
+        superseded_rows = superseded.height + moved.height
         if period is not None:
             latest = with_accepted_elsewhere(latest, settings, period)
         joined = latest.with_row_index(ROW_ID)
@@ -1256,6 +1291,21 @@ def validate_landed_rows(
                     superseded,
                     failed,
                     pl.format(copy_reason, "superseded_by_line", other_file),
+                ),
+                period,
+                source,
+            ),
+            _landed_quarantine(
+                moved.with_columns(
+                    pl.concat_list(
+                        pl.format(
+                            "duplicate delivery: superseded by line {} of {}, a later delivery "
+                            "that dates it {}",
+                            "by_line",
+                            pl.col("by_file").str.extract(DELIVERED_NAME),
+                            "by_partition",
+                        )
+                    ).alias("reasons")
                 ),
                 period,
                 source,

@@ -25,7 +25,10 @@ them, so no row is both kept in one partition and quarantined in another.
 Re-delivered rows are not resolved here: every copy is landed, dated by its delivery, and
 the clean layer keeps the latest (the older go to quarantine as superseded). A late row
 changes its date's landed partition, so that date's inputs change and the nightly look-back
-(or a backfill) reprocesses it.
+(or a backfill) reprocesses it. A re-delivered row whose date changed (a correction) lands
+in another partition than its older copy: the older copy's partition records it in its
+manifest (``superseded_elsewhere``, :func:`_superseded_elsewhere`) and counts the newer
+delivery among its inputs, so it is reprocessed too, and quarantines the older copy.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from servicelens.storage.partitions import (
     partition_dir,
     read_manifest,
     read_partition,
+    scan_table,
     write_partition,
 )
 from servicelens.validation.expectations import CLOCK_SKEW
@@ -90,6 +94,10 @@ class Landing:
     #: under a changed definition), with how many of its rows each lost. Each is also in
     #: ``periods`` (rewritten, with 0 of its rows).
     moved_out: dict[date, int] = field(default_factory=dict)
+    #: Partitions holding older copies of responses this delivery dates in another
+    #: partition (a corrected date), with how many: each is also in ``periods``, and its
+    #: older copies go to quarantine when it runs again.
+    superseded_elsewhere: dict[date, int] = field(default_factory=dict)
 
 
 #: A raw copy is named ``<the first 12 hex digits of its sha256>-<its name as delivered>``.
@@ -322,7 +330,10 @@ def land_delivery(
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
         result.already_landed = True
         return result
-    for period in [*periods, *moved_out]:
+    superseded = _superseded_elsewhere(settings, rows, sha, str(target))
+    result.superseded_elsewhere = {p: len(e) for p, e in superseded.items()}
+    touched = sorted({*periods, *moved_out, *superseded})
+    for period in touched:
         new = rows.filter(pl.col("_period") == period).drop("_period")
         result.periods[period] = new.height
         old_manifest = holding.get(period) or read_manifest(settings.landed_dir, period) or {}
@@ -343,13 +354,19 @@ def land_delivery(
         fingerprints.pop(sha, None)
         if new.height:
             deliveries[sha], fingerprints[sha] = str(target), rules
+        elsewhere = _merged_entries(old_manifest, superseded.get(period, []))
         manifest = {
             "source": definition.name,
             "definition": str(definition.path),
             "partition": {"key": PARTITION_COLUMN, "granularity": definition.partition},
             "deliveries": deliveries,
             "definitions": fingerprints,
-            "inputs": {path: digest for digest, path in deliveries.items()},
+            # A delivery that supersedes rows here is an input too: the partition runs again.
+            "inputs": {
+                **{e["by_file"]: e["delivery"] for e in elsewhere},
+                **{path: digest for digest, path in deliveries.items()},
+            },
+            "superseded_elsewhere": elsewhere,
             "landed_at": written_at.isoformat(),
         }
         write_partition(
@@ -361,6 +378,68 @@ def land_delivery(
             settings.staging_dir,
         )
     return result
+
+
+def _superseded_elsewhere(
+    settings: Settings, rows: pl.DataFrame, sha: str, target: str
+) -> dict[date, list[dict[str, Any]]]:
+    """The older copies, in other partitions, of the responses a delivery lands (``rows``,
+    as :func:`landed_rows` gives them with ``_period``; ``sha`` and ``target`` the delivery's
+    checksum and raw copy), by the partition holding them: a re-delivery that corrects a
+    response's date lands it in another partition than the copy it replaces, where the
+    clean layer's superseding of copies (``transforms.clean.split_superseded_deliveries``)
+    cannot see both. Each entry names the older copy (``file``, ``line``) and the newer one
+    (``by_file``, ``by_line``, ``by_partition``, ``delivery``). Only rows landed before this
+    delivery was first landed are older (a delivery landed again keeps its first time).
+
+    Found by a trial: the corrected copy was quarantined as already accepted under the old
+    date, and the old date stayed in the marts. One scan of the landed layer's ids per
+    delivery; no partition is read whole."""
+    wanted = rows.filter(
+        pl.col("reject").is_null()
+        & pl.col("excluded").is_null()
+        & pl.col("response_id").is_not_null()
+    ).select("response_id", "_period", "landed_at", pl.col("source_line").alias("by_line"))
+    if wanted.is_empty() or not any(
+        settings.landed_dir.glob(f"{PARTITION_COLUMN}=*/{PARTITION_FILE}")
+    ):
+        return {}
+    wanted = wanted.unique("response_id", keep="last", maintain_order=True)
+    older = (
+        scan_table(settings.landed_dir)
+        .filter(
+            pl.col("reject").is_null() & pl.col("excluded").is_null() & (pl.col("delivery") != sha)
+        )
+        .select("response_id", PARTITION_COLUMN, "source_file", "source_line", "landed_at")
+        .join(wanted.lazy(), "response_id", "inner", suffix="_new")
+        .filter(
+            (pl.col(PARTITION_COLUMN) != pl.col("_period"))
+            & (pl.col("landed_at") < pl.col("landed_at_new"))
+        )
+        .collect()
+    )
+    found: dict[date, list[dict[str, Any]]] = {}
+    for row in older.iter_rows(named=True):
+        found.setdefault(row[PARTITION_COLUMN], []).append(
+            {
+                "response_id": row["response_id"],
+                "file": row["source_file"],
+                "line": row["source_line"],
+                "by_file": target,
+                "by_line": row["by_line"],
+                "by_partition": row["_period"].isoformat(),
+                "delivery": sha,
+            }
+        )
+    return found
+
+
+def _merged_entries(manifest: dict[str, Any], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A landed partition's ``superseded_elsewhere`` entries with ``new`` ones, an older
+    copy named once (by its newest superseding delivery's entry)."""
+    merged = {(e["file"], e["line"]): e for e in manifest.get("superseded_elsewhere", [])}
+    merged.update({(e["file"], e["line"]): e for e in new})
+    return sorted(merged.values(), key=lambda e: (e["file"], e["line"]))
 
 
 def _partitions_holding(

@@ -565,6 +565,60 @@ def test_rows_a_fixed_definition_moves_to_other_partitions_are_kept_once(
     assert elsewhere.filter(pl.col("record_id").is_in(before)).is_empty()
 
 
+@pytest.mark.parametrize("whole", [True, False], ids=["whole-export", "one-row"])
+def test_a_redelivery_that_corrects_a_date_replaces_the_older_copy(
+    tmp_path: Path, whole: bool
+) -> None:
+    """Found by a trial: a re-delivery moving a response to another date was quarantined as
+    already accepted under the old date, and the old date stayed in the clean layer and the
+    marts. The latest delivery now wins across partitions as within one: the older copy is
+    quarantined where it was, saying which line of which delivery replaced it, whether the
+    correction comes in a whole export again or in a file of that one row."""
+    from datetime import UTC
+
+    from servicelens import stages
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    definition = load_definition(str(DEFINITION))
+
+    def process(periods: list[date]) -> None:
+        for period in sorted(periods):  # oldest first, as every run does
+            validated = stages.validate_day(settings, period, "r")
+            stages.publish_clean(settings, validated, {"run_id": "r"})
+
+    first = land_delivery(settings, definition, CALLS, datetime(2021, 4, 1, 9, tzinfo=UTC))
+    process(list(first.periods))
+    lines = CALLS.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[1].startswith("ID0001,Eli,01/01/2021,")
+    lines[1] = lines[1].replace("01/01/2021", "03/01/2021")
+    fixed = tmp_path / "calls-fix.csv"
+    fixed.write_text("\n".join(lines if whole else lines[:2]) + "\n", encoding="utf-8")
+    again = land_delivery(settings, definition, fixed, datetime(2021, 4, 2, 9, tzinfo=UTC))
+    old, new = date(2021, 1, 1), date(2021, 1, 3)
+    assert again.superseded_elsewhere == {old: 1}
+    assert {old, new} <= set(again.periods)
+    process(list(again.periods))
+
+    clean = scan_table(settings.clean_dir).collect()
+    assert clean.filter(pl.col("response_id") == "ID0001").get_column("survey_date").to_list() == [
+        new
+    ]
+    assert clean.get_column("response_id").n_unique() == clean.height == 24
+    quarantined = scan_table(settings.quarantine_dir).filter(pl.col("record_id") == "ID0001")
+    [(day, reasons)] = quarantined.select("survey_date", "reasons").collect().rows()
+    assert day == old
+    assert reasons == [
+        "duplicate delivery: superseded by line 2 of calls-fix.csv, a later delivery that "
+        "dates it 2021-01-03"
+    ]
+    # Landed again (the same bytes, the same rules), nothing changes.
+    assert land_delivery(
+        settings, definition, fixed, datetime(2021, 4, 3, tzinfo=UTC)
+    ).already_landed
+
+
 def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
     tmp_path: Path,
 ) -> None:
