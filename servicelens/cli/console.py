@@ -225,5 +225,5 @@ def withdrawn_note(result: dict[str, Any]) -> str | None:
     what = "response is" if withdrawn == 1 else "responses are"
     return (
         f"{withdrawn} {what} in no mart now: a newer delivery failed its checks and "
-        f"superseded a copy that passed (fix and deliver it again). {QUARANTINE_HINT}"
+        f"superseded the older copies (fix it and deliver it again). {QUARANTINE_HINT}"
     )
