@@ -184,9 +184,7 @@ def land_and_run(
                 )
             else:
                 result = process_and_record(source, period, run_id)
-                ingested.append(
-                    {k: result[k] for k in ("day", "surveys_read", "kept", "quarantined")}
-                )
+                ingested.append(dict(result))  # its counts, for the summary's notes too
         published.append(result)
     discard_run_staging(source.staging_dir, run_id)
     weekly = publish_weekly_task(source, periods)  # with none: the weeks left behind

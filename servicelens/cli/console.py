@@ -183,10 +183,16 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')} scored {result.get('scored')}{flag}"
     )
-    notes = [
-        n for n in (withdrawn_note(result), day_first_note(result), nothing_kept_note(result)) if n
-    ]
-    return "; ".join([text, *notes])
+    return "; ".join([text, *partition_notes(result)])
+
+
+def partition_notes(result: dict[str, Any]) -> list[str]:
+    """What a run's table says of a completed date or partition beyond its counts
+    (``result``: its outcome result, the fields of servicelens.stages.DayCounts):
+    :func:`withdrawn_note`, :func:`day_first_note` and :func:`nothing_kept_note`, where
+    they apply."""
+    notes = (withdrawn_note(result), day_first_note(result), nothing_kept_note(result))
+    return [n for n in notes if n]
 
 
 def day_first_note(result: dict[str, Any]) -> str | None:
@@ -206,7 +212,7 @@ def day_first_note(result: dict[str, Any]) -> str | None:
         f"; {maybe} kept row{'' if maybe == 1 else 's'} read either way and may be misdated "
         "until then"
         if maybe
-        else ""
+        else "; rows of the export that read either way are kept, misdated, until then"
     )
     return (
         f"{day_first} {rows} only with day and month swapped: if the export writes the "

@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from servicelens.cli.console import counts_detail, table
+from servicelens.cli.console import counts_detail, partition_notes, table
 from servicelens.settings import Settings
 
 #: Canonical columns shown in the preview, when the definition fills them.
@@ -503,6 +503,10 @@ def _demo_queries(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return answers
 
 
+#: Partition notes a source's run summary shows (:func:`_run_summary`); the rest are counted.
+NOTES_SHOWN = 10
+
+
 def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     ingested = result["ingested"]
     read = sum(r["surveys_read"] for r in ingested)
@@ -516,6 +520,12 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         f"rows read {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined: "
         f"{read == kept + quarantined}); negatives scored {scored}",
     ]
+    # What the partitions' table would say beyond counts (found by a trial: a day-first
+    # export read month-first was summed up as kept 4, quarantined 4, and nothing else).
+    noted = [(r["day"], n) for r in ingested for n in partition_notes(r)]
+    lines += [f"{day}: {note}" for day, note in noted[:NOTES_SHOWN]]
+    if len(noted) > NOTES_SHOWN:
+        lines.append(f"... and {len(noted) - NOTES_SHOWN} more such notes, in the run's report")
     trained = result.get("trained")
     if trained:
         metrics = trained["metrics"]

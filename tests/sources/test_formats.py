@@ -950,6 +950,34 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
     ]
 
 
+def test_sources_run_says_when_times_read_only_day_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: `sources run` summed a day-first export read month-first up as
+    "kept 4, quarantined 4" and said nothing else: its partitions' notes are printed now."""
+    from servicelens.cli.main import main
+
+    (tmp_path / "calls.toml").write_text(
+        'name = "calls"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%m/%d/%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\n'
+    )
+    export = tmp_path / "calls.csv"
+    export.write_text("ID,When,CSAT\nC1,01/02/2021 10:00,5\nC2,13/01/2021 13:43,4\n")
+    data = str(tmp_path / "data")
+    assert (
+        main(["--data-dir", data, "sources", "run", str(tmp_path / "calls.toml"), str(export)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert (
+        ": 1 row was quarantined because its time reads only with day and month swapped: if the "
+        "export writes the day first, declare that format in the definition (sources add "
+        "DEFINITION --replace) and drop the export again; rows of the export that read either "
+        "way are kept, misdated, until then."
+    ) in out, out
+
+
 #: A definition reading a German UTF-8 export whose comments may be double-encoded.
 _GERMAN = (
     'name = "acme-de"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\nREAD'
