@@ -133,6 +133,11 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
             f"{source.audits_dir}: training reads them as labels"
         )
         return 0
+    from servicelens.ingest.configured import definition_named
+
+    # A source configured here is named as its registered definition (found by a trial:
+    # `sources run NAME` was refused right after `sources add`).
+    args.definition = definition_named(settings, args.definition, "definition")
     if args.action in ("run", "demo"):
         return _run(args, settings)
     preview = check_definition(args.definition, args.file, settings, args.rows)
@@ -514,8 +519,9 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     quarantined = sum(r["quarantined"] for r in ingested)
     scored = sum(r.get("scored", 0) for r in result["published"])
     lines = [
-        f"{result['source']}: {len(result['landed'])} deliveries landed "
-        f"({sum(1 for d in result['landed'] if d['already_landed'])} already landed), "
+        f"{result['source']}: {len(result['landed'])} "
+        f"deliver{'y' if len(result['landed']) == 1 else 'ies'} read "
+        f"({sum(1 for d in result['landed'] if d['already_landed'])} already landed before), "
         f"{len(ingested)} partitions of a {result['granularity']} each",
         f"rows read {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined: "
         f"{read == kept + quarantined}); negatives scored {scored}",

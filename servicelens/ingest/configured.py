@@ -80,14 +80,16 @@ def _chain_texts(path: Path) -> list[tuple[str, str]]:
     return [(DEFINITION_FILE, _EXTENDS.sub(rf"\g<1>\g<2>{own_name}\g<2>", text, count=1)), *chain]
 
 
-def definition_named(settings: Settings, source: str) -> str:
+def definition_named(settings: Settings, source: str, given_as: str = "--source") -> str:
     """The definition ``--source`` names, as ``load_definition`` takes it: a source configured
     in the data directory (its registered copy), a built-in preset, or a definition file.
 
     Raises DefinitionError naming the configured sources and the presets, and the closest
     of them to ``source`` (a typo), when it is none of those. Found by a new user's trial:
     ``score --source`` refused a configured source's name, and a misspelt name was answered
-    with the presets only (``models``) or as a missing ``--input`` (``train``)."""
+    with the presets only (``models``) or as a missing ``--input`` (``train``); a second
+    trial, that ``sources run`` and ``sources check`` refused a configured source's name.
+    ``given_as`` names the argument in the refusal."""
     import difflib
 
     from servicelens.ingest.definitions import built_in_definitions
@@ -102,7 +104,7 @@ def definition_named(settings: Settings, source: str) -> str:
         close = difflib.get_close_matches(source, [*names, *presets], n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise DefinitionError(
-            f"--source {source}: not a source configured in {settings.data_dir} "
+            f"{given_as} {source}: not a source configured in {settings.data_dir} "
             f"({', '.join(names) or 'none'}), a built-in definition ({', '.join(presets)}) "
             f"or a definition file{hint}"
         ) from error

@@ -318,6 +318,15 @@ def _load_raw(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise DefinitionError(f"{path}: not valid TOML: {error}") from error
+    except UnicodeDecodeError as error:
+        # Found by a trial: an export given where the definition goes (arguments swapped)
+        # was answered with the codec's words alone, naming no file.
+        line = path.read_bytes().count(b"\n", 0, error.start) + 1
+        raise DefinitionError(
+            f"{path}: line {line}: not a definition: it is not UTF-8 text, so not TOML (an "
+            "export? The definition comes first: `servicelens sources check DEFINITION "
+            "FILE`)"
+        ) from error
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise DefinitionError(

@@ -246,6 +246,40 @@ def test_a_definition_that_only_shares_a_sources_name_is_refused_once_data_is_la
     assert (source.source_root / "definition.toml").read_text() != registered
 
 
+def test_sources_check_and_run_take_a_configured_name_and_name_a_swapped_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: right after `sources add`, `sources check NAME FILE` was refused
+    as neither a preset nor a file; and an 8-bit export given where the definition goes
+    was answered with the codec's words alone."""
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    assert main(["--data-dir", data, "sources", "add", str(DEFINITION)]) == 0
+    name = _definition_name()
+    export = tmp_path / "calls-1.csv"
+    export.write_bytes(FIRST.encode())
+    capsys.readouterr()
+    assert main(["--data-dir", data, "sources", "check", name, str(export)]) == 0
+    assert f"read with {name} (" in capsys.readouterr().out
+    assert main(["--data-dir", data, "sources", "check", name + "x", str(export)]) == 2
+    assert f"did you mean {name}?" in capsys.readouterr().err
+    latin = tmp_path / "export.csv"
+    latin.write_bytes("ID;Kommentar\n1;Gebühr\n".encode("cp1252"))
+    assert main(["--data-dir", data, "sources", "check", str(latin), str(DEFINITION)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"servicelens: error: {latin}: line 2: not a definition: it is not UTF-8 text, so not "
+        "TOML (an export? The definition comes first: `servicelens sources check DEFINITION "
+        "FILE`)"
+    )
+
+
+def _definition_name() -> str:
+    from servicelens.ingest.definitions import load_definition
+
+    return load_definition(str(DEFINITION)).name
+
+
 def test_the_commands_that_configure_a_source_refuse_and_replace_alike(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
