@@ -452,11 +452,19 @@ def map_export(
         if group != definition.label_column and _resolve(group, index, header) is None
     ]
     if missing:
+        import difflib
+
+        def named(group: list[str]) -> str:
+            # One name of the group the export might mean (a trial's `Kommentr`).
+            close = difflib.get_close_matches(group[0], header, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return " or ".join(repr(name) for name in group) + hint
+
         raise DefinitionError(
             f"{read.path}: line {max(read.header_lines, 1)} (header): definition "
-            f"{definition.path} reads column(s) {missing} that the export does not have; it "
-            f"has {header}. {delimiter_hint(read)}Fix [columns], [attributes] or "
-            "[[exclude]] in the definition"
+            f"{definition.path} reads column(s) {', '.join(named(g) for g in missing)} that "
+            f"the export does not have; it has {header}. {delimiter_hint(read)}Fix "
+            "[columns], [attributes] or [[exclude]] in the definition"
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
     if require_label and not definition.label_column:

@@ -406,7 +406,7 @@ def test_12_european_semicolon_decimal_comma(tmp_path: Path) -> None:
 
 def test_a_definition_that_does_not_fit_names_file_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match=r"sample\.csv: line 3 \(header\): definition .*"
-                       r"qualtrics-acme\.toml reads column\(s\) \[\['Q1'\]\]"):  # fmt: skip
+                       r"qualtrics-acme\.toml reads column\(s\) 'Q1'[ ,]"):  # fmt: skip
         export = tmp_path / "renamed.csv"
         text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text()
         export.write_text(text.replace(",Q1,", ",Q7,", 1))
