@@ -121,7 +121,7 @@ class RowRules:
     from_definition: bool = False
 
 
-#: The problem of a comment whose text was encoded twice (looks_double_encoded); no quote
+#: The problem of a text (CHECKED_FOR_MOJIBAKE) encoded twice (looks_double_encoded); no quote
 #: or apostrophe in it, as for :func:`number_problem`. Found by a trial: such a comment in
 #: a UTF-8 export was kept, and fed the model and BI as it was.
 DOUBLE_ENCODED_PROBLEM = (
@@ -130,6 +130,11 @@ DOUBLE_ENCODED_PROBLEM = (
     "deliver the file again, or, for a configured source, set repair_mojibake = true in "
     "the [read] table of its definition to repair it"
 )
+
+#: The free-text columns whose values are checked for double-encoded text: the comment, and
+#: the names a source maps into the queue and its attributes (a trial's company name
+#: "Ã–sterreich Collections" split BI's groupings without a word).
+CHECKED_FOR_MOJIBAKE = ("comment", "queue", "attributes")
 
 #: A comment up to this many characters is quoted whole in a reason; a longer one by its
 #: first 40 characters and its length.
@@ -346,10 +351,13 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
             "comment",
             f"is longer than the {MAX_COMMENT_CHARS}-character limit",
         ),
-        RowCheck(
-            e.ExpectColumnValuesToBeBetween(column="comment_double_encoded", max_value=0),
-            "comment",
-            DOUBLE_ENCODED_PROBLEM,
+        *(
+            RowCheck(
+                e.ExpectColumnValuesToBeBetween(column=f"{name}_double_encoded", max_value=0),
+                name,
+                DOUBLE_ENCODED_PROBLEM,
+            )
+            for name in CHECKED_FOR_MOJIBAKE
         ),
     ]
     if rules.check_rating:
@@ -635,9 +643,16 @@ def validate_survey_rows(
     frame = frame.rechunk()
     frame = frame.with_columns(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
-        looks_double_encoded(frame.get_column("comment"))
-        .cast(pl.Int64)
-        .alias("comment_double_encoded"),
+        *(
+            looks_double_encoded(
+                frame.get_column(name)
+                if name in frame.columns
+                else pl.Series(name, [None] * frame.height, pl.String)
+            )
+            .cast(pl.Int64)
+            .alias(f"{name}_double_encoded")
+            for name in CHECKED_FOR_MOJIBAKE
+        ),
         # Reasons quote values; a long comment is quoted by its start and its length only.
         pl.when(pl.col("comment").str.len_chars() <= COMMENT_QUOTED_WHOLE)
         .then(pl.col("comment"))
@@ -840,4 +855,7 @@ def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     }
     if "comment_preview" in frame.columns:
         columns["comment"] = "comment_preview"
+    for name in CHECKED_FOR_MOJIBAKE:
+        if name in frame.columns:
+            columns.setdefault(name, name)
     return columns

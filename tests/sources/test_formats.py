@@ -1010,6 +1010,30 @@ def test_a_double_encoded_comment_in_a_utf8_export_is_quarantined_saying_so(
     ]
 
 
+def test_a_double_encoded_queue_or_attribute_is_quarantined_too(tmp_path: Path) -> None:
+    """Found by a trial: "Debt collectionâ€”US" as the queue and "Ã–sterreich Collections"
+    as a company attribute were kept, splitting BI's groupings; only comments were checked."""
+    from servicelens.validation.expectations import DOUBLE_ENCODED_PROBLEM
+
+    got = _ingested(
+        tmp_path,
+        'name = "complaints"\ntimezone = "America/New_York"\n'
+        '[columns]\nresponse_id = "ID"\nsubmitted_at = { column = "Date", format = "%Y-%m-%d" }\n'
+        'channel = { value = "web" }\ncsat = { value = "1" }\nqueue = "Product"\n'
+        '[attributes]\ncompany = "Company"\n',
+        "ID,Date,Product,Company\n"
+        "Q1,2026-11-02,Debt collectionâ€”US,Acme\n"
+        "Q2,2026-11-02,Mortgage,Ã–sterreich Collections\n"
+        "Q3,2026-11-02,Mortgage,Österreich Inkasso\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["Q3"]
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert reasons["Q1"] == [f"queue: 'debt collectionâ€”us' {DOUBLE_ENCODED_PROBLEM}"]
+    assert reasons["Q2"] == [
+        f'attributes: \'{{"company":"Ã–sterreich Collections"}}\' {DOUBLE_ENCODED_PROBLEM}'
+    ]
+
+
 def test_repair_mojibake_repairs_the_damaged_lines_of_a_utf8_export(tmp_path: Path) -> None:
     got = _ingested(tmp_path, _GERMAN.replace("READ", "repair_mojibake = true\n"), _GERMAN_EXPORT)
     assert got.quarantine.is_empty()
