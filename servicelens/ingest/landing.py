@@ -98,6 +98,10 @@ class Landing:
     #: partition (a corrected date), with how many: each is also in ``periods``, and its
     #: older copies go to quarantine when it runs again.
     superseded_elsewhere: dict[date, int] = field(default_factory=dict)
+    #: The definition's ``[label]`` column (its names), when the export has none of them:
+    #: no row of the delivery is labelled. Found by a trial: a misspelt label column was
+    #: said by ``sources check`` only, and ``sources run`` landed unlabelled rows silently.
+    label_column_missing: list[str] | None = None
 
 
 #: A raw copy is named ``<the first 12 hex digits of its sha256>-<its name as delivered>``.
@@ -319,6 +323,8 @@ def land_delivery(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
+    if definition.label_column and not mapped.has_label:
+        result.label_column_missing = list(definition.label_column)
     periods = rows.get_column("_period").unique().sort().to_list()
     rules = definition.fingerprint
     if not seen:  # a new delivery reads only the manifests of the partitions it lands in

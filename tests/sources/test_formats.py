@@ -954,7 +954,8 @@ def test_sources_run_says_when_times_read_only_day_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Found by a trial: `sources run` summed a day-first export read month-first up as
-    "kept 4, quarantined 4" and said nothing else: its partitions' notes are printed now."""
+    "kept 4, quarantined 4" and said nothing else, nor of a misspelt label column: its
+    partitions' notes, and a label column the export lacks, are printed now."""
     from servicelens.cli.main import main
 
     (tmp_path / "calls.toml").write_text(
@@ -962,9 +963,12 @@ def test_sources_run_says_when_times_read_only_day_first(
         '[columns]\nresponse_id = "ID"\n'
         'submitted_at = { column = "When", format = "%m/%d/%Y %H:%M" }\n'
         'channel = { value = "phone" }\ncsat = "CSAT"\n'
+        '[label]\ncolumn = "Outcom"\n[label.values]\n"Refund" = "policy_failure"\n'
     )
     export = tmp_path / "calls.csv"
-    export.write_text("ID,When,CSAT\nC1,01/02/2021 10:00,5\nC2,13/01/2021 13:43,4\n")
+    export.write_text(
+        "ID,When,CSAT,Outcome\nC1,01/02/2021 10:00,5,Refund\nC2,13/01/2021 13:43,4,Refund\n"
+    )
     data = str(tmp_path / "data")
     assert (
         main(["--data-dir", data, "sources", "run", str(tmp_path / "calls.toml"), str(export)]) == 0
@@ -975,6 +979,11 @@ def test_sources_run_says_when_times_read_only_day_first(
         "export writes the day first, declare that format in the definition (sources add "
         "DEFINITION --replace) and drop the export again; rows of the export that read either "
         "way are kept, misdated, until then."
+    ) in out, out
+    # A misspelt [label] column is said here too, not only by `sources check`.
+    assert (
+        f"{export}: the label column 'Outcom' of the definition's [label] is not in this "
+        "export, so none of its rows is labelled"
     ) in out, out
 
 
