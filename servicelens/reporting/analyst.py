@@ -172,13 +172,17 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     sql = example_queries()[args.name].read_text()
     if (shown := truncation_note(settings.root, sql, len(rows))) is not None:
         print(shown, file=sys.stderr)
-    # Only a query over the scored marts is read as recommendations (a trial's
+    # Only a query over what the model scores is read as recommendations (a trial's
     # quarantined_rows was followed by a note on root causes it does not show).
-    note = unscored_note(connect_views(settings.root)) if "root_cause" in sql else None
+    scored = any(name in sql for name in MODEL_OUTPUTS)
+    note = unscored_note(connect_views(settings.root)) if scored else None
     if note:
         print(note, file=sys.stderr)
     return 0
 
+
+#: What a query reads of the model's output: the scored mart, the fix list, root causes.
+MODEL_OUTPUTS = ("feedback_scored", "fix_list", "root_cause", "policy_failure")
 
 #: A query's closing row limit (``LIMIT 500;``), read to say when its answer was cut.
 _LIMIT = re.compile(r"\bLIMIT\s+(\d+)\s*;?\s*$", re.IGNORECASE)
