@@ -68,6 +68,7 @@ from servicelens.storage.partitions import (
 )
 from servicelens.validation.docs import data_docs_in_background
 from servicelens.validation.expectations import (
+    CHECKED_FOR_MOJIBAKE,
     READS_SWAPPED,
     ROW_ID,
     RowRules,
@@ -1087,6 +1088,13 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         timestamp_format=fmt,
         from_definition=True,
         channel_from_column=bool(channel and channel.sources),
+        double_encoded_columns=tuple(
+            name
+            for name in CHECKED_FOR_MOJIBAKE
+            if name == "comment"
+            or (name == "attributes" and definition.attributes)
+            or (name in definition.columns and bool(definition.columns[name].sources))
+        ),
     )
 
 
