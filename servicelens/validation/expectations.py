@@ -240,6 +240,50 @@ def read_either_way(frame: pl.DataFrame, timestamp_format: str | None) -> int:
     return int(frame.select(both).item())
 
 
+#: Timestamp formats exports are commonly written in (ISO, and day-first and month-first
+#: dates as spreadsheets save them, with and without seconds), tried on a time the declared
+#: format cannot read, to say which one can (:func:`_formats_reading`).
+COMMON_TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+)
+
+#: The problem of a time the declared format cannot read but a common one can (no quote or
+#: apostrophe, as for :func:`number_problem`): the declared format, then the ones that read it.
+_READS_OTHERWISE = (
+    "is not a timestamp as {} reads it; it reads as {}: if the export writes its times so (a "
+    "spreadsheet saved again changes them), add that format to submitted_at in the definition "
+    "(format takes a list)"
+)
+
+
+def _formats_reading(raw: pl.Expr, declared: str) -> pl.Expr:
+    """The common formats (:data:`COMMON_TIMESTAMP_FORMATS`, not ``declared``: one format,
+    or several joined by " or ") that read the text ``raw``, the first two joined by " or ";
+    null when none does. Found by a trial: a Typeform export saved again by a spreadsheet
+    wrote 2017-02-27 8:16 against the preset format %Y-%m-%d %H:%M:%S, and all its rows
+    were quarantined as not a timestamp with no word of the format that reads them."""
+    skip = set(declared.split(" or "))
+    text = raw.str.strip_chars()
+    found = pl.concat_list(
+        pl.when(text.str.strptime(pl.Datetime("us"), f, strict=False).is_not_null()).then(pl.lit(f))
+        for f in COMMON_TIMESTAMP_FORMATS
+        if f not in skip
+    ).list.drop_nulls()
+    return pl.when(found.list.len() > 0).then(found.list.head(2).list.join(" or "))
+
+
 def channel_problem(from_column: bool) -> str:
     """The problem of a channel that is not one of :data:`CHANNELS`; for a channel read from
     an export's column, how the definition maps the export's own words. No quote or
@@ -756,6 +800,13 @@ def validate_survey_rows(
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
     not_a_timestamp = pl.lit(f"is missing or not a timestamp ({expected})")
+    if rules.timestamp_format:
+        reads_as = _formats_reading(raw_value, rules.timestamp_format)
+        not_a_timestamp = (
+            pl.when(reads_as.is_not_null())
+            .then(pl.format(_READS_OTHERWISE, pl.lit(rules.timestamp_format), reads_as))
+            .otherwise(not_a_timestamp)
+        )
     if swapped := day_month_swapped(rules.timestamp_format):
         # Found by a trial: a day-first export read with a month-first format kept the rows
         # whose day is 12 or less, misdated, and quarantined the others with no hint.

@@ -950,6 +950,29 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
     ]
 
 
+def test_a_time_another_common_format_reads_says_which(tmp_path: Path) -> None:
+    """Found by a trial: a Typeform export saved again by a spreadsheet wrote 2017-02-27 8:16
+    against the preset format %Y-%m-%d %H:%M:%S: every row was quarantined as not a
+    timestamp, with no word of the format that reads it."""
+    got = _ingested(
+        tmp_path,
+        'name = "forms"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%Y-%m-%d %H:%M:%S" }\n'
+        'channel = { value = "web" }\ncsat = "CSAT"\n',
+        "ID,When,CSAT\nT1,2017-02-27 8:16,5\nT2,2017-02-27 08:16:00,4\nT3,03/04/2017 10:00,4\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["T2"]
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert reasons["T1"] == [
+        "submitted_at: '2017-02-27 8:16' is not a timestamp as %Y-%m-%d %H:%M:%S reads it; it "
+        "reads as %Y-%m-%d %H:%M: if the export writes its times so (a spreadsheet saved again "
+        "changes them), add that format to submitted_at in the definition (format takes a list)"
+    ]
+    # Read either way round, both formats are named: which one the export uses is not known.
+    assert "it reads as %d/%m/%Y %H:%M or %m/%d/%Y %H:%M:" in reasons["T3"][0]
+
+
 def test_sources_run_says_when_times_read_only_day_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
