@@ -131,15 +131,20 @@ def unscored_note(connection: Any) -> str | None:
 
 
 def run_query(data_dir: DataPath, name: str) -> list[dict[str, Any]]:
-    """Run one example query over the marts in ``data_dir``; rows as dicts."""
+    """Run one example query over the marts in ``data_dir``; rows as dicts. Raises
+    ValueError naming the queries there are when ``name`` is none of them."""
+    return _rows(connect_views(data_dir), _query_sql(name))
+
+
+def _query_sql(name: str) -> str:
+    """The SQL of the example query ``name`` (ValueError naming the others if none)."""
     queries = example_queries()
     if name not in queries:
         raise ValueError(
             f"no example query {name!r}; choose one of {sorted(queries)} "
             "(`servicelens query --list` shows them)"
         )
-    connection = connect_views(data_dir)
-    return _rows(connection, queries[name].read_text())
+    return queries[name].read_text()
 
 
 def _rows(connection: Any, sql: str) -> list[dict[str, Any]]:
@@ -167,15 +172,16 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             print(f"\nrun one: servicelens query {rows[0]['query']}   (SQL in {QUERIES_DIR})")
         return 0
-    rows = run_query(settings.root, args.name)
+    sql = _query_sql(args.name)
+    connection = connect_views(settings.root)
+    rows = _rows(connection, sql)
     print(json.dumps(rows, indent=2, default=str) if args.json else table(rows))
-    sql = example_queries()[args.name].read_text()
-    if (shown := truncation_note(settings.root, sql, len(rows))) is not None:
+    if (shown := truncation_note(connection, sql, len(rows))) is not None:
         print(shown, file=sys.stderr)
     # Only a query over what the model scores is read as recommendations (a trial's
     # quarantined_rows was followed by a note on root causes it does not show).
     scored = any(name in sql for name in MODEL_OUTPUTS)
-    note = unscored_note(connect_views(settings.root)) if scored else None
+    note = unscored_note(connection) if scored else None
     if note:
         print(note, file=sys.stderr)
     return 0
@@ -188,15 +194,16 @@ MODEL_OUTPUTS = ("feedback_scored", "fix_list", "root_cause", "policy_failure")
 _LIMIT = re.compile(r"\bLIMIT\s+(\d+)\s*;?\s*$", re.IGNORECASE)
 
 
-def truncation_note(data_dir: DataPath, sql: str, shown: int) -> str | None:
+def truncation_note(connection: Any, sql: str, shown: int) -> str | None:
     """When an example query returned as many rows as its closing ``LIMIT``: how many rows
-    the query has without it, and where its SQL is to widen or filter it; else None.
-    Found by a trial: ``quarantined_rows`` showed 497 of 2,108 rows without a word."""
+    the query has without it (counted over ``connection``, :func:`connect_views`'s), and
+    where its SQL is to widen or filter it; else None. Found by a trial:
+    ``quarantined_rows`` showed 497 of 2,108 rows without a word."""
     found = _LIMIT.search(sql)
     if found is None or shown < int(found.group(1)):
         return None
     inner = sql[: found.start()].strip().rstrip(";")
-    total = connect_views(data_dir).execute(f"SELECT count(*) FROM ({inner})").fetchall()[0][0]
+    total = connection.execute(f"SELECT count(*) FROM ({inner})").fetchall()[0][0]
     if total <= shown:
         return None
     return (

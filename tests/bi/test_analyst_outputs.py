@@ -459,10 +459,11 @@ def test_quarantined_rows_lists_each_row_with_its_file_line_and_reasons(
     # (a trial's 2,092 of them hid the two real rejects), and a cut answer says so.
     copies = [r["reasons"].startswith("duplicate delivery: superseded by") for r in rows]
     assert copies == sorted(copies) and not copies[0]
-    from servicelens.reporting.analyst import truncation_note
+    from servicelens.reporting.analyst import connect_views, truncation_note
 
-    cut = truncation_note(settings.root, "SELECT * FROM quarantine\nLIMIT 3;", 3)
+    views = connect_views(settings.root)
+    cut = truncation_note(views, "SELECT * FROM quarantine\nLIMIT 3;", 3)
     assert cut is not None and cut.startswith(
         f"note: the first 3 of {quarantine.height:,} rows (the query's LIMIT); copy its SQL"
     )
-    assert truncation_note(settings.root, "SELECT * FROM quarantine LIMIT 3;", 2) is None
+    assert truncation_note(views, "SELECT * FROM quarantine LIMIT 3;", 2) is None
