@@ -459,7 +459,7 @@ def test_quarantined_rows_lists_each_row_with_its_file_line_and_reasons(
     # (a trial's 2,092 of them hid the two real rejects), and a cut answer says so.
     copies = [r["reasons"].startswith("duplicate delivery: superseded by") for r in rows]
     assert copies == sorted(copies) and not copies[0]
-    from servicelens.reporting.analyst import connect_views, truncation_note
+    from servicelens.reporting.analyst import truncation_note
 
     views = connect_views(settings.root)
     cut = truncation_note(views, "SELECT * FROM quarantine\nLIMIT 3;", 3)
