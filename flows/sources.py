@@ -60,6 +60,7 @@ def _landing_dict(landing: Landing) -> dict[str, Any]:
         "periods": {str(k): v for k, v in landing.periods.items()},
         "moved_out": {str(k): v for k, v in landing.moved_out.items()},
         "superseded_elsewhere": {str(k): v for k, v in landing.superseded_elsewhere.items()},
+        "notes": landing.notes(),
     }
 
 

@@ -526,13 +526,7 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         f"rows read {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined: "
         f"{read == kept + quarantined}); negatives scored {scored}",
     ]
-    for delivery in result["landed"]:
-        if missing := delivery.get("label_column_missing"):
-            lines.append(
-                f"{delivery['file']}: the label column {' or '.join(map(repr, missing))} of the "
-                "definition's [label] is not in this export, so none of its rows is labelled "
-                "(`servicelens sources check DEFINITION FILE` lists the export's columns)"
-            )
+    lines += [f"{d['file']}: {note}" for d in result["landed"] for note in d.get("notes", [])]
     # What the partitions' table would say beyond counts (found by a trial: a day-first
     # export read month-first was summed up as kept 4, quarantined 4, and nothing else).
     noted = [(r["day"], n) for r in ingested for n in partition_notes(r)]

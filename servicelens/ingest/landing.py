@@ -102,6 +102,30 @@ class Landing:
     #: no row of the delivery is labelled. Found by a trial: a misspelt label column was
     #: said by ``sources check`` only, and ``sources run`` landed unlabelled rows silently.
     label_column_missing: list[str] | None = None
+    #: When every time of the delivery reads both ways round (day and month) and only the
+    #: swapped reading keeps them within a month: the declared format, its span, the swapped
+    #: format and its span (:func:`_day_first_span`).
+    reads_day_first: dict[str, str] | None = None
+
+    def notes(self) -> list[str]:
+        """What a run says of this delivery beyond its counts: the definition's label column
+        missing from it, its times reading as day-first (both found by trials)."""
+        notes = []
+        if self.label_column_missing:
+            names = " or ".join(map(repr, self.label_column_missing))
+            notes.append(
+                f"the label column {names} of the definition's [label] is not in this export, "
+                "so none of its rows is labelled (`servicelens sources check DEFINITION FILE` "
+                "lists the export's columns)"
+            )
+        if day_first := self.reads_day_first:
+            notes.append(
+                f"its times, read as {day_first['declared']}, spread over {day_first['span']}; "
+                f"read as {day_first['swapped']} they fall within {day_first['swapped_span']}: "
+                "if the export writes the day first, declare that format in the definition "
+                "(sources add DEFINITION --replace) and drop the export again"
+            )
+        return notes
 
 
 #: A raw copy is named ``<the first 12 hex digits of its sha256>-<its name as delivered>``.
@@ -325,6 +349,7 @@ def land_delivery(
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     if definition.label_column and not mapped.has_label:
         result.label_column_missing = list(definition.label_column)
+    result.reads_day_first = _day_first_span(mapped.frame, definition)
     periods = rows.get_column("_period").unique().sort().to_list()
     rules = definition.fingerprint
     if not seen:  # a new delivery reads only the manifests of the partitions it lands in
@@ -438,6 +463,48 @@ def _superseded_elsewhere(
             }
         )
     return found
+
+
+#: Fewer times than this say nothing about how the export writes dates.
+DAY_FIRST_MIN_ROWS = 3
+
+
+def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[str, str] | None:
+    """When a delivery's times (``frame``'s ``submitted_at`` text) all read both with the
+    definition's one format holding ``%d`` and ``%m`` and with the two swapped, spread over
+    two months or more as declared but within a month swapped (an export covers a stretch
+    of days, not the same day of each month): the formats and spans, for
+    :meth:`Landing.notes`; else None.
+
+    Found by a trial: a week of a day-first export (01.03 to 08.03) read month-first was
+    kept as the 3rd of January to August, every row, with no hint, since no time read only
+    the other way round."""
+    from servicelens.validation.expectations import day_month_swapped
+
+    formats = definition.columns["submitted_at"].formats
+    swapped = day_month_swapped(formats[0]) if len(formats) == 1 else None
+    if swapped is None or "submitted_at" not in frame.columns:
+        return None
+    text = pl.col("submitted_at").str.strip_chars()
+    read = frame.select(
+        text.str.strptime(pl.Datetime("us"), formats[0], strict=False).alias("declared"),
+        text.str.strptime(pl.Datetime("us"), swapped, strict=False).alias("swapped"),
+    ).drop_nulls()
+    if read.height < DAY_FIRST_MIN_ROWS or read.height < frame.height // 2:
+        return None
+    spans = read.select(
+        pl.all().min().name.suffix("_first"), pl.all().max().name.suffix("_last")
+    ).row(0, named=True)
+    declared_days = (spans["declared_last"] - spans["declared_first"]).days
+    swapped_days = (spans["swapped_last"] - spans["swapped_first"]).days
+    if declared_days < 56 or swapped_days > 31:
+        return None
+    return {
+        "declared": formats[0],
+        "span": f"{spans['declared_first']:%Y-%m-%d} to {spans['declared_last']:%Y-%m-%d}",
+        "swapped": swapped,
+        "swapped_span": f"{spans['swapped_first']:%Y-%m-%d} to {spans['swapped_last']:%Y-%m-%d}",
+    }
 
 
 def _merged_entries(manifest: dict[str, Any], new: list[dict[str, Any]]) -> list[dict[str, Any]]:

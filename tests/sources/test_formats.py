@@ -950,6 +950,43 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
     ]
 
 
+def test_a_week_of_day_first_times_read_month_first_is_said_at_landing(tmp_path: Path) -> None:
+    """Found by a trial: a week of a day-first export (01.03 to 08.03) read month-first was
+    kept as the 3rd of January to August, every row, without a hint: no time read only the
+    other way round. Landing says it, and `sources run` prints it."""
+    from servicelens.ingest.configured import register_source
+    from servicelens.ingest.landing import land_delivery
+
+    (tmp_path / "week.toml").write_text(
+        'name = "week"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "Eingang", format = "%m.%d.%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "Note"\n'
+    )
+    week = tmp_path / "week.csv"
+    week.write_text(
+        "ID;Eingang;Note\n" + "".join(f"W{d};0{d}.03.2026 09:00;4\n" for d in range(1, 9)),
+        encoding="utf-8",
+    )
+    settings = register_source(
+        Settings(data_dir=str(tmp_path / "data")), str(tmp_path / "week.toml")
+    )
+    landing = land_delivery(settings, load_definition(str(tmp_path / "week.toml")), week, NOW)
+    assert landing.notes() == [
+        "its times, read as %m.%d.%Y %H:%M, spread over 2026-01-03 to 2026-08-03; read as "
+        "%d.%m.%Y %H:%M they fall within 2026-03-01 to 2026-03-08: if the export writes the "
+        "day first, declare that format in the definition (sources add DEFINITION --replace) "
+        "and drop the export again"
+    ]
+    # A month-first export of a week (03.01 to 03.08) reads as a week: nothing to say.
+    week.write_text(
+        "ID;Eingang;Note\n" + "".join(f"M{d};03.0{d}.2026 09:00;4\n" for d in range(1, 9)),
+        encoding="utf-8",
+    )
+    again = land_delivery(settings, load_definition(str(tmp_path / "week.toml")), week, NOW)
+    assert again.notes() == []
+
+
 def test_a_time_another_common_format_reads_says_which(tmp_path: Path) -> None:
     """Found by a trial: a Typeform export saved again by a spreadsheet wrote 2017-02-27 8:16
     against the preset format %Y-%m-%d %H:%M:%S: every row was quarantined as not a
