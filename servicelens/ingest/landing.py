@@ -361,7 +361,16 @@ def land_delivery(
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
         result.already_landed = True
         return result
-    superseded = _superseded_elsewhere(settings, rows, sha, str(target))
+    # Only a row dated by its own time supersedes a copy elsewhere: a row whose time could
+    # not be read sits in its delivery date's partition, and took the copies it replaced out
+    # of the marts while being quarantined itself (found by a trial's re-saved export).
+    options = mapped.parse_options(settings.timezone)
+    own_time = dating_timestamp(
+        "submitted_at", options.timezone, options.formats.get("submitted_at", ())
+    )
+    superseded = _superseded_elsewhere(
+        settings, rows.filter(own_time.is_not_null()), sha, str(target)
+    )
     result.superseded_elsewhere = {p: len(e) for p, e in superseded.items()}
     touched = sorted({*periods, *moved_out, *superseded})
     for period in touched:
@@ -415,8 +424,9 @@ def _superseded_elsewhere(
     settings: Settings, rows: pl.DataFrame, sha: str, target: str
 ) -> dict[date, list[dict[str, Any]]]:
     """The older copies, in other partitions, of the responses a delivery lands (``rows``,
-    as :func:`landed_rows` gives them with ``_period``; ``sha`` and ``target`` the delivery's
-    checksum and raw copy), by the partition holding them: a re-delivery that corrects a
+    as :func:`landed_rows` gives them with ``_period``, those dated by their own time only;
+    ``sha`` and ``target`` the delivery's checksum and raw copy), by the partition holding
+    them: a re-delivery that corrects a
     response's date lands it in another partition than the copy it replaces, where the
     clean layer's superseding of copies (``transforms.clean.split_superseded_deliveries``)
     cannot see both. Each entry names the older copy (``file``, ``line``) and the newer one

@@ -617,6 +617,17 @@ def test_a_redelivery_that_corrects_a_date_replaces_the_older_copy(
     assert land_delivery(
         settings, definition, fixed, datetime(2021, 4, 3, tzinfo=UTC)
     ).already_landed
+    # A later copy whose time cannot be read (a spreadsheet re-save changed its format) is
+    # landed under its delivery date and supersedes nothing elsewhere: found by a trial,
+    # where such copies took the good ones out of the marts while quarantined themselves.
+    resaved = tmp_path / "calls-resaved.csv"
+    assert lines[2].startswith("ID0002,Hal,01/01/2021,")
+    resaved.write_text(
+        "\n".join([lines[0], lines[2].replace("01/01/2021", "2021-01-01")]) + "\n",
+        encoding="utf-8",
+    )
+    third = land_delivery(settings, definition, resaved, datetime(2021, 4, 4, 9, tzinfo=UTC))
+    assert third.superseded_elsewhere == {} and old not in third.periods
 
 
 def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
