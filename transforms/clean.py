@@ -472,6 +472,9 @@ def normalise_surveys(
             typed.append(normalised_text(name))
     if raw.schema.get("queue") == pl.String:
         few_values.append(normalised_text("queue").str.to_lowercase())
+        # As exported, for the reasons and the double-encoding check: lower-cased, a
+        # trial's "ZahlungsgebÃ¼hr" read "zahlungsgebã¼hr", which ftfy no longer flags.
+        raw_copies.append(pl.col("queue").alias("queue_raw"))
     if raw.schema.get("policy_code") == pl.String:
         few_values.append(normalised_text("policy_code"))
     if raw.schema.get("resolution") == pl.String:

@@ -697,7 +697,7 @@ def validate_survey_rows(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
         *(
             looks_double_encoded(
-                frame.get_column(name)
+                frame.get_column(f"{name}_raw" if f"{name}_raw" in frame.columns else name)
                 if name in frame.columns
                 else pl.Series(name, [None] * frame.height, pl.String)
             )
@@ -916,5 +916,5 @@ def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
         columns["comment"] = "comment_preview"
     for name in CHECKED_FOR_MOJIBAKE:
         if name in frame.columns:
-            columns.setdefault(name, name)
+            columns.setdefault(name, f"{name}_raw" if f"{name}_raw" in frame.columns else name)
     return columns
