@@ -67,6 +67,12 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     assert note in _detail({"outcome": "completed", "result": result})
     assert nothing_kept_note({**result, "kept": 1}) is None
     assert nothing_kept_note({"surveys_read": 0, "kept": 0}) is None
+    # Found by a trial: a partition whose one row a correction moved away was asked whether
+    # the export still fits its definition.
+    moved = nothing_kept_note({"surveys_read": 1, "kept": 0, "superseded_duplicates": 1})
+    assert moved is not None and moved.startswith(
+        "all of its 1 rows are older copies that later deliveries replaced"
+    )
     malformed = nothing_kept_note({"surveys_read": 3, "kept": 0, "malformed_lines": 3})
     assert malformed is not None and "(most failed checks: malformed lines, 3)" in malformed
     # Found by a trial: a truncated download was asked whether the export still fits its
