@@ -38,6 +38,7 @@ from servicelens.ingest.configured import (
     pick_up_deliveries,
     plan_source_nightly,
     register_source,
+    unclaimed_inboxes,
 )
 from servicelens.ingest.definitions import load_definition
 from servicelens.ingest.landing import Landing, land_delivery
@@ -133,6 +134,17 @@ def configured_source_outcomes(
                     "run",
                 )
             )
+    for folder, message in unclaimed_inboxes(settings).items():
+        failed.append(
+            DateOutcome(
+                target.isoformat(),
+                "failed",
+                None,
+                {"source": Path(folder).name, "inbox_file": folder},
+                message,
+                "move the files, or configure the source: they land on the next run",
+            )
+        )
     return outcomes + skipped + failed
 
 

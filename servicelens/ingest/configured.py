@@ -194,6 +194,37 @@ def configured_names(settings: Settings) -> list[str]:
     return sorted(p.parent.name for p in found)
 
 
+def unclaimed_inboxes(settings: Settings) -> dict[str, str]:
+    """The folders of ``<data dir>/inbox/`` that hold files but are no configured source's
+    drop folder (a misspelt name), each with what to do: move the files to the source its
+    name is closest to, or configure a source of that name. Found by a trial: files dropped
+    in ``inbox/hotdog-form`` (the source is ``hotdog-forms``) were ignored every night, and
+    no run said so."""
+    import difflib
+
+    inbox = settings.root / "inbox"
+    if not isinstance(inbox, Path) or not inbox.is_dir():  # drop folders are local
+        return {}
+    names = configured_names(settings)
+    found = {}
+    for folder in sorted(p for p in inbox.iterdir() if p.is_dir() and p.name not in names):
+        files = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+        if not files:
+            continue
+        close = difflib.get_close_matches(folder.name, names, n=1)
+        move = (
+            f"move them to {inbox / close[0]}/ (did you mean {close[0]}?)"
+            if close
+            else f"configured sources: {', '.join(names) or 'none'}"
+        )
+        found[str(folder)] = (
+            f"{folder} holds {len(files)} file(s) but no source named {folder.name} is "
+            f"configured, so no run lands them: {move}, or configure it with `servicelens "
+            "sources add DEFINITION`"
+        )
+    return found
+
+
 def configured_source(settings: Settings, name: str) -> Settings:
     """Settings addressing the configured source ``name`` (its registered definition, its
     partitioning, whether its agent ids may be shown).

@@ -439,17 +439,28 @@ def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
         CALLS.read_text(encoding="utf-8-sig").replace("Call Id", "Call No", 1)
     )
     (calls.inbox_dir / "empty-day.csv").write_bytes(CALLS.read_bytes().splitlines()[0])
+    # A drop folder whose name is not a source's (found by a trial: ignored every night).
+    misspelt = calls.inbox_dir.parent / (calls.source + "s")
+    misspelt.mkdir()
+    shutil.copy(CALLS, misspelt / "calls-2.csv")
     assert main(["--data-dir", data, "run", "--date", NIGHT.isoformat(), "--json"]) == 1
     rows = json.loads(capsys.readouterr().out)["sources"]
     failed = [r for r in rows if r["outcome"] == "failed"]
-    assert len(failed) == 1 and failed[0]["source"] == calls.source
+    assert len(failed) == 2 and failed[0]["source"] == calls.source
     assert failed[0]["result"]["inbox_file"].endswith("renamed.csv")
+    assert failed[1]["error"] == (
+        f"{misspelt} holds 1 file(s) but no source named {misspelt.name} is configured, so "
+        f"no run lands them: move them to {calls.inbox_dir}/ (did you mean {calls.source}?), "
+        "or configure it with `servicelens sources add DEFINITION`"
+    )
     assert any(r["outcome"] == "completed" for r in rows)
     (empty,) = [r for r in rows if r["result"].get("inbox_file", "").endswith("empty-day.csv")]
     assert empty["outcome"] == "skipped" and "has no survey rows" in empty["error"]
     text = outcomes_text(rows, Settings(data_dir=data)).splitlines()
     line = next(x for x in text if "failed" in x)
     assert line.split()[:3] == [calls.source, "(inbox)", "failed"]
+    line = next(x for x in text if "holds 1 file(s)" in x)
+    assert line.split()[:3] == [misspelt.name, "(inbox)", "failed"]
     line = next(x for x in text if "empty-day.csv" in x)
     assert line.split()[:3] == [calls.source, "(inbox)", "skipped"]
 
