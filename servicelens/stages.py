@@ -1000,10 +1000,18 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     ``label_audited_at`` (UTC; null for a source's own label), and the source attributes
     its model's features name as columns."""
     if not settings.clean_dir.exists():
+        # A configured source's data comes through its inbox (found by a trial: the advice
+        # was the sample's backfill).
+        first = (
+            "`servicelens backfill --start YYYY-MM-DD --end YYYY-MM-DD` (or `servicelens demo` "
+            "for sample data)"
+            if settings.is_sample
+            else f"drop its exports in {settings.inbox_dir} and run `servicelens run`, or "
+            f"`servicelens sources run {settings.source} FILE...`"
+        )
         raise BatchError(
             f"{settings.clean_dir}: no clean data yet, so nothing to train on; ingest some "
-            "dates first: `servicelens backfill --start YYYY-MM-DD --end YYYY-MM-DD` (or "
-            "`servicelens demo` for sample data)"
+            f"dates first: {first}"
         )
     negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()
     days = negatives.get_column("survey_date").unique().sort().to_list()

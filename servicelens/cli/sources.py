@@ -465,9 +465,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from flows.prefect_client import prompt_flow_heartbeats
     from flows.sources import land_and_run
     from servicelens.ingest.configured import replacement_refusal
+    from servicelens.storage.fs import as_path
 
     demo = args.action == "demo"
     files = args.input if demo else args.files
+    if missing := [f for f in files if not as_path(f).exists()]:
+        # Found by a trial: a typo in a file's name gave the bare errno.
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ValueError(
+            f"{missing[0]}: no such file{more}; nothing was landed. Check the path (a "
+            "relative one is taken from the current folder)"
+        )
     replace = bool(getattr(args, "replace", False))
     # Refused before Prefect starts, as the flow would refuse it.
     if not replace and (refusal := replacement_refusal(settings, args.definition)):

@@ -317,7 +317,13 @@ def _load_raw(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
-        raise DefinitionError(f"{path}: not valid TOML: {error}") from error
+        # An export given where the definition goes (arguments swapped) fails here too.
+        swapped = (
+            " (an export? The definition comes first: `servicelens sources check DEFINITION FILE`)"
+            if path.suffix.lower() != ".toml"
+            else ""
+        )
+        raise DefinitionError(f"{path}: not valid TOML: {error}{swapped}") from error
     except UnicodeDecodeError as error:
         # Found by a trial: an export given where the definition goes (arguments swapped)
         # was answered with the codec's words alone, naming no file.

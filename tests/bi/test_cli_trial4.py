@@ -153,6 +153,14 @@ def test_train_in_a_sources_only_directory_names_the_source_to_train(
         f"servicelens: error: {data} holds no sample dates, only configured sources "
         "(zendesk): ask for one with `servicelens train --source zendesk`"
     )
+    # Asked for, a source with nothing landed yet is told where its exports go (a second
+    # trial was told to run the sample's backfill).
+    assert main(["--data-dir", data, "train", "--source", "zendesk"]) == 2
+    assert (
+        "no clean data yet, so nothing to train on; ingest some dates first: drop its exports "
+        f"in {data}/inbox/zendesk and run `servicelens run`, or `servicelens sources run "
+        "zendesk FILE...`"
+    ) in capsys.readouterr().err
 
 
 def test_the_unscored_note_names_each_feeds_own_commands() -> None:

@@ -272,6 +272,14 @@ def test_sources_check_and_run_take_a_configured_name_and_name_a_swapped_export(
         "TOML (an export? The definition comes first: `servicelens sources check DEFINITION "
         "FILE`)"
     )
+    # The same in UTF-8 (a second trial), and a file that is not there.
+    assert main(["--data-dir", data, "sources", "check", str(export), str(DEFINITION)]) == 2
+    assert "(an export? The definition comes first:" in capsys.readouterr().err
+    missing = str(tmp_path / "calls-2.csv")
+    assert main(["--data-dir", data, "sources", "run", name, missing]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"servicelens: error: {missing}: no such file; nothing was landed. Check the path"
+    )
 
 
 def _definition_name() -> str:
