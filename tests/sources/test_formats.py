@@ -1000,7 +1000,7 @@ def test_a_time_another_common_format_reads_says_which(tmp_path: Path) -> None:
         "ID,When,CSAT\nT1,2017-02-27 8:16,5\nT2,2017-02-27 08:16:00,4\nT3,03/04/2017 10:00,4\n",
     )
     assert got.clean.get_column("response_id").to_list() == ["T2"]
-    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    reasons = reasons_of(got)
     assert reasons["T1"] == [
         "submitted_at: '2017-02-27 8:16' is not a timestamp as %Y-%m-%d %H:%M:%S reads it; it "
         "reads as %Y-%m-%d %H:%M: if the export writes its times so (a spreadsheet saved again "
