@@ -480,11 +480,11 @@ DAY_FIRST_MIN_ROWS = 3
 
 
 def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[str, str] | None:
-    """When a delivery's times (``frame``'s ``submitted_at`` text) all read both with the
-    definition's one format holding ``%d`` and ``%m`` and with the two swapped, spread over
-    two months or more as declared but within a month swapped (an export covers a stretch
-    of days, not the same day of each month): the formats and spans, for
-    :meth:`Landing.notes`; else None.
+    """When a delivery's times (``frame``'s ``submitted_at`` text) that read both with the
+    definition's one format holding ``%d`` and ``%m`` and with the two swapped (at least
+    :data:`DAY_FIRST_MIN_ROWS` of them, and half the rows) spread over 56 days or more as
+    declared but over 31 days or fewer swapped (an export covers a stretch of days, not the
+    same day of each month): the formats and spans, for :meth:`Landing.notes`; else None.
 
     Found by a trial: a week of a day-first export (01.03 to 08.03) read month-first was
     kept as the 3rd of January to August, every row, with no hint, since no time read only
