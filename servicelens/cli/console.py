@@ -222,10 +222,11 @@ def day_first_note(result: dict[str, Any]) -> str | None:
         if maybe
         else "; rows of the export that read either way are kept, misdated, until then"
     )
+    from servicelens.validation.expectations import DECLARE_DAY_FIRST
+
     return (
-        f"{day_first} {rows} only with day and month swapped: if the export writes the "
-        "day first, declare that format in the definition (sources add DEFINITION --replace) "
-        f"and drop the export again{kept}. {QUARANTINE_HINT}"
+        f"{day_first} {rows} only with day and month swapped: {DECLARE_DAY_FIRST}{kept}. "
+        f"{QUARANTINE_HINT}"
     )
 
 

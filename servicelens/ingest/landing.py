@@ -59,7 +59,7 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from servicelens.validation.expectations import CLOCK_SKEW
+from servicelens.validation.expectations import CLOCK_SKEW, DECLARE_DAY_FIRST
 from transforms.clean import dating_timestamp
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
@@ -122,8 +122,7 @@ class Landing:
             notes.append(
                 f"its times, read as {day_first['declared']}, spread over {day_first['span']}; "
                 f"read as {day_first['swapped']} they fall within {day_first['swapped_span']}: "
-                "if the export writes the day first, declare that format in the definition "
-                "(sources add DEFINITION --replace) and drop the export again"
+                f"{DECLARE_DAY_FIRST}"
             )
         return notes
 
@@ -489,17 +488,14 @@ def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[s
     Found by a trial: a week of a day-first export (01.03 to 08.03) read month-first was
     kept as the 3rd of January to August, every row, with no hint, since no time read only
     the other way round."""
-    from servicelens.validation.expectations import day_month_swapped
+    from servicelens.validation.expectations import both_readings, day_month_swapped
 
-    formats = definition.columns["submitted_at"].formats
-    swapped = day_month_swapped(formats[0]) if len(formats) == 1 else None
-    if swapped is None or "submitted_at" not in frame.columns:
+    declared = " or ".join(definition.columns["submitted_at"].formats)
+    readings = both_readings("submitted_at", declared)
+    swapped = day_month_swapped(declared)
+    if readings is None or swapped is None or "submitted_at" not in frame.columns:
         return None
-    text = pl.col("submitted_at").str.strip_chars()
-    read = frame.select(
-        text.str.strptime(pl.Datetime("us"), formats[0], strict=False).alias("declared"),
-        text.str.strptime(pl.Datetime("us"), swapped, strict=False).alias("swapped"),
-    ).drop_nulls()
+    read = frame.select(readings[0].alias("declared"), readings[1].alias("swapped")).drop_nulls()
     if read.height < DAY_FIRST_MIN_ROWS or read.height < frame.height // 2:
         return None
     spans = read.select(
@@ -510,7 +506,7 @@ def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[s
     if declared_days < 56 or swapped_days > 31:
         return None
     return {
-        "declared": formats[0],
+        "declared": declared,
         "span": f"{spans['declared_first']:%Y-%m-%d} to {spans['declared_last']:%Y-%m-%d}",
         "swapped": swapped,
         "swapped_span": f"{spans['swapped_first']:%Y-%m-%d} to {spans['swapped_last']:%Y-%m-%d}",

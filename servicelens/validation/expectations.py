@@ -219,6 +219,26 @@ def day_month_swapped(timestamp_format: str | None) -> str | None:
 
 #: The words that tell, in a time's reason, that it reads with day and month swapped.
 READS_SWAPPED = " reads it, but reads as "
+#: What to do about an export that writes the day first, as a run's notes say it (the
+#: partition's, servicelens.cli.console.day_first_note; the delivery's, Landing.notes).
+DECLARE_DAY_FIRST = (
+    "if the export writes the day first, declare that format in the definition (sources add "
+    "DEFINITION --replace) and drop the export again"
+)
+
+
+def both_readings(column: str, timestamp_format: str | None) -> tuple[pl.Expr, pl.Expr] | None:
+    """``column``'s text (stripped) read as Datetime with ``timestamp_format`` and with its day
+    and month swapped (:func:`day_month_swapped`), null where a reading fails; None when the
+    format holds no such pair (several formats, or no ``%d`` and ``%m``)."""
+    swapped = day_month_swapped(timestamp_format)
+    if swapped is None or timestamp_format is None:
+        return None
+    text = pl.col(column).str.strip_chars()
+    return (
+        text.str.strptime(pl.Datetime("us"), timestamp_format, strict=False),
+        text.str.strptime(pl.Datetime("us"), swapped, strict=False),
+    )
 
 
 def read_either_way(frame: pl.DataFrame, timestamp_format: str | None) -> int:
@@ -230,12 +250,10 @@ def read_either_way(frame: pl.DataFrame, timestamp_format: str | None) -> int:
 
     Found by a trial: a day-first export read month-first kept these rows, misdated, while
     only the quarantined ones said why; the run's table counts them (DayCounts)."""
-    swapped = day_month_swapped(timestamp_format)
-    if swapped is None or timestamp_format is None or "submitted_at_raw" not in frame.columns:
+    readings = both_readings("submitted_at_raw", timestamp_format)
+    if readings is None or "submitted_at_raw" not in frame.columns:
         return 0
-    raw = pl.col("submitted_at_raw").str.strip_chars()
-    one = raw.str.strptime(pl.Datetime("us"), timestamp_format, strict=False)
-    other = raw.str.strptime(pl.Datetime("us"), swapped, strict=False)
+    one, other = readings
     both = (one.is_not_null() & other.is_not_null() & (one != other)).sum()
     return int(frame.select(both).item())
 
