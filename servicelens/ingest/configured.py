@@ -378,8 +378,10 @@ def plan_source_nightly(
 ) -> list[PlannedDate]:
     """Which partitions of a landed source a nightly run processes: the partition of
     ``target`` (yesterday), and every landed partition whose inputs changed since it was
-    last processed. Landing names exactly what a delivery changed, so a late row of any
-    age reprocesses its partition (the look-back by checksum, not by a number of days).
+    last processed. ``target``'s partition, when it is up to date (processed, inputs
+    unchanged), is in the plan as skipped, saying so and how to run it again. Landing names
+    exactly what a delivery changed, so a late row of any age reprocesses its partition
+    (the look-back by checksum, not by a number of days).
     A partition whose last run failed is run again when its inputs change; until then it is
     in the plan as skipped, with what to run once its error is fixed."""
     plan: list[PlannedDate] = []
@@ -402,6 +404,19 @@ def plan_source_nightly(
             )
             continue
         if status.state == "completed" and not inputs_changed(source, status):
+            if period == nightly:
+                # Named, not left out: a trial's `run --date D` listed nothing for D at all.
+                plan.append(
+                    PlannedDate(
+                        period,
+                        status.state,
+                        False,
+                        "up to date: processed, and nothing landed for it since (to process "
+                        f"it again: `servicelens backfill --source {source.source} --start "
+                        f"{period} --end {period} --rerun all`)",
+                        idempotency_key(status),
+                    )
+                )
             continue
         reason = "nightly date" if period == nightly else "inputs changed since last run"
         plan.append(PlannedDate(period, status.state, True, reason, idempotency_key(status)))

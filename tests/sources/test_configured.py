@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -412,6 +412,17 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     )
     said = outcomes_text(rows, Settings(data_dir=data))
     assert f"cfpb {CFPB_MONTHS[0]}: its error is in " in said
+
+    # `run --date` of a partition already processed, with nothing landed since, names it
+    # (a trial's `run --date D` listed nothing for D at all), and how to run it again.
+    month = CFPB_MONTHS[1]
+    assert main(["--data-dir", data, "run", "--date", str(month + timedelta(days=14))]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"cfpb {month} skipped up to date: processed, and nothing landed for it since (to "
+        f"process it again: `servicelens backfill --source cfpb --start {month} --end {month} "
+        "--rerun all`)"
+    ) in said
 
     # The sample's report would be empty here: it says to ask for the source's.
     assert main(["--data-dir", data, "report"]) == 2
