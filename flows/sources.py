@@ -84,6 +84,8 @@ def pick_up_task(source: Settings) -> list[dict[str, Any]]:
         )
         if item.error:
             get_run_logger().error("%s: not landed: %s", item.file, item.error)
+        for note in landing["notes"] if landing else []:
+            get_run_logger().warning("%s: %s", item.file, note)
     return picked
 
 
@@ -97,14 +99,42 @@ def run_configured_sources(
     outcomes: list[DateOutcome] = []
     picked: list[dict[str, Any]] = []
     for source in configured_sources(settings):
-        picked += [{**p, "source": source.source} for p in pick_up_task(source)]
+        landed = [{**p, "source": source.source} for p in pick_up_task(source)]
+        picked += landed
         plan = plan_source_nightly(source, target, as_of)
         ran = run_planned_dates(nightly, plan, source, tags=["nightly", f"source:{source.source}"])
         done = [date.fromisoformat(o.day) for o in ran if o.outcome == "completed"]
         # With none done too: the weeks a stopped run left behind are rebuilt (outcomes.py).
         publish_weekly_task(source, done)
-        outcomes += [replace(o, result={**o.result, "source": source.source}) for o in ran]
+        notes = _landing_notes_by_partition(landed, [o.day for o in ran])
+        outcomes += [
+            replace(o, result={**o.result, "source": source.source, "landing_notes": notes[o.day]})
+            if o.day in notes
+            else replace(o, result={**o.result, "source": source.source})
+            for o in ran
+        ]
     return outcomes, picked
+
+
+def _landing_notes_by_partition(
+    picked: list[dict[str, Any]], partitions: list[str]
+) -> dict[str, list[str]]:
+    """Each landed delivery's notes (:meth:`Landing.notes`, ``"<file>: <note>"``) under the
+    first of ``partitions`` (ISO dates, the run's outcome rows; the nightly partition is
+    always among them, first or not) that the delivery changed, else under the first
+    partition: the nightly run's table says what ``sources run`` says of a delivery (a
+    day-first export read month-first had no word in the nightly run)."""
+    by_partition: dict[str, list[str]] = {}
+    for p in picked:
+        landing = p.get("landing")
+        if not landing or not landing["notes"] or not partitions:
+            continue
+        touched = [day for day in partitions if day in landing["periods"]]
+        where = touched[0] if touched else partitions[0]
+        by_partition.setdefault(where, []).extend(
+            f"{Path(landing['file']).name}: {note}" for note in landing["notes"]
+        )
+    return by_partition
 
 
 def configured_source_outcomes(

@@ -240,6 +240,10 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             ]
         )
     ]
+    # What the run says of a delivery beyond its counts (flows.sources, Landing.notes).
+    lines += [
+        f"{r['source']}: {note}" for r in rows for note in r["result"].get("landing_notes", [])
+    ]
     # A partition left failed (its last run failed, its inputs unchanged) says what to run.
     lines += [
         f"{r['source']} {r['day']}: {r['todo']}"

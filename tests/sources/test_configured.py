@@ -839,3 +839,36 @@ def test_a_source_backfill_of_a_range_without_partitions_says_which_it_has(
         date(2021, 1, 2),
         date(2021, 1, 13),
     ]
+
+
+def test_the_nightly_run_says_what_sources_run_says_of_a_delivery(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: a week of a day-first export read month-first was named at landing
+    by `sources run` only; the nightly run (`servicelens run`), which lands the same inbox,
+    printed its counts and nothing else. It prints the delivery's notes under its table."""
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "week.toml"
+    definition.write_text(
+        'name = "week"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "Eingang", format = "%m.%d.%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "Note"\n'
+    )
+    data = str(tmp_path / "data")
+    week = register_source(Settings(data_dir=data), str(definition))
+    _drop(
+        week,
+        definition,
+        "week.csv",
+        "ID;Eingang;Note\n" + "".join(f"W{d};0{d}.03.2026 09:00;4\n" for d in range(1, 9)),
+    )
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        "week: week.csv: its times, read as %m.%d.%Y %H:%M, spread over 2026-01-03 to "
+        "2026-08-03; read as %d.%m.%Y %H:%M they fall within 2026-03-01 to 2026-03-08: if the "
+        "export writes the day first, declare that format in the definition"
+    ) in said
+    assert said.count("week.csv: its times") == 1
