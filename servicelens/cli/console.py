@@ -185,11 +185,17 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
 
 def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     """A completed date's or partition's counts for a run's table ("read 24 kept 20
-    quarantined 4 scored 9"), ``flag`` after them, then :func:`withdrawn_note` and
-    :func:`nothing_kept_note` where they apply. ``result``: a date's outcome result."""
+    quarantined 4 scored 9", "quarantined 4 (3 of them older copies later deliveries
+    replaced)" where a re-delivery superseded rows), ``flag`` after them, then
+    :func:`withdrawn_note` and :func:`nothing_kept_note` where they apply. ``result``: a
+    date's outcome result."""
+    # Older copies a re-delivery replaced are quarantined too (nothing is lost), but they
+    # are not rejects: a trial read "quarantined 24" of a re-delivered export as 24 failures.
+    copies = result.get("superseded_duplicates") or 0
+    replaced = f" ({copies} of them older copies later deliveries replaced)" if copies else ""
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
-        f"{result.get('quarantined')} scored {result.get('scored')}{flag}"
+        f"{result.get('quarantined')}{replaced} scored {result.get('scored')}{flag}"
     )
     return "; ".join([text, *partition_notes(result)])
 
