@@ -62,8 +62,16 @@ def generate_task(
     return {k: str(v) if isinstance(v, date) else v for k, v in result.items()}
 
 
-def _data_fingerprint(labelled: pl.DataFrame) -> str:
-    labels = labelled.select("response_id", "root_cause").sort("response_id")
+def _data_fingerprint(labelled: pl.DataFrame, facts_only: pl.DataFrame | None = None) -> str:
+    """sha256 of the labelled rows a model trains on (ids and labels, sorted), the
+    facts-only rows among them marked as such: two models with equal fingerprints trained
+    on the same labels. A trial's retrain with 11,474 facts-only rows more had its
+    champion's fingerprint, and was promoted as "trained on the same labelled rows"
+    without a comparison, though it was worse."""
+    frames = [labelled.select("response_id", "root_cause")]
+    if facts_only is not None and facts_only.height:
+        frames.append(facts_only.select(pl.format("facts-only:{}", "response_id"), "root_cause"))
+    labels = pl.concat(frames).sort("response_id", "root_cause")
     return hashlib.sha256(labels.write_csv().encode()).hexdigest()
 
 
@@ -127,6 +135,7 @@ def register_and_promote(
     metrics: dict[str, Any],
     spec: FeatureSpec,
     source: str = "surveys",
+    facts_only: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Save a trained challenger as a new version and promote it unless it is worse than the
     champion on the same holdout beyond the tolerance, or shows no skill over chance on its
@@ -134,7 +143,10 @@ def register_and_promote(
     version's metrics as ``skill``).
 
     ``spec`` is the source's declared spec; the metadata records it beside the one the model
-    was built from (``result.spec``: with the design training chose), which scoring reads."""
+    was built from (``result.spec``: with the design training chose), which scoring reads.
+    ``facts_only``: the labelled rows without text it also trained on, if any
+    (``train_root_cause_model``'s): they are part of its data fingerprint, and counted in
+    its metadata (``facts_only_rows``) beside ``training_rows``."""
     # Skill over chance on every audit, each scored out of fold: a model no better than a
     # constant is never promoted (it would win whenever there is nothing to compare on).
     oof = result.out_of_fold
@@ -144,13 +156,14 @@ def register_and_promote(
         result.decision.threshold,
     )
     metrics = {**metrics, "skill": skill}
-    fingerprint = _data_fingerprint(labelled)
+    fingerprint = _data_fingerprint(labelled, facts_only)
     version = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}"
     meta = {
         "source": source,
         "code_version": code_version(),
         "data_sha256": fingerprint,
         "training_rows": labelled.height,
+        "facts_only_rows": 0 if facts_only is None else facts_only.height,
         "survey_dates": [
             str(labelled.get_column("survey_date").min()),
             str(labelled.get_column("survey_date").max()),

@@ -167,6 +167,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         metrics,
         definition.features,
         source=definition.name,
+        facts_only=facts_only,
     )
     if args.json:
         print(json.dumps(registered, indent=2, default=str))
