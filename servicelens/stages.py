@@ -31,7 +31,12 @@ from servicelens.ingest.audits import (
     source_audit_files,
 )
 from servicelens.ingest.definitions import SourceDefinition
-from servicelens.ingest.landing import DELIVERED_NAME, landed_rows, period_start_of
+from servicelens.ingest.landing import (
+    DELIVERED_NAME,
+    landed_rows,
+    period_start_of,
+    refuse_the_other_day_order,
+)
 from servicelens.ingest.mapping import (
     MappedExport,
     delimiter_hint,
@@ -1145,6 +1150,7 @@ def ingest_export(
     now = now or datetime.now(UTC)
     read = read_export(definition, path)
     mapped = map_export(definition, read, settings.timezone, require_label)
+    refuse_the_other_day_order(mapped.frame, definition, str(path))
     _check_batch(definition, mapped, docs_dir)
     rows = landed_rows(mapped, settings, definition, "(not landed)", now)
     clean, quarantine, counts = validate_landed_rows(

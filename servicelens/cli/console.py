@@ -228,10 +228,10 @@ def day_first_note(result: dict[str, Any]) -> str | None:
         if maybe
         else "; rows of the export that read either way are kept, misdated, until then"
     )
-    from servicelens.validation.expectations import DECLARE_DAY_FIRST
+    from servicelens.validation.expectations import DECLARE_SWAPPED_ORDER
 
     return (
-        f"{day_first} {rows} only with day and month swapped: {DECLARE_DAY_FIRST}{kept}. "
+        f"{day_first} {rows} only with day and month swapped: {DECLARE_SWAPPED_ORDER}{kept}. "
         f"{QUARANTINE_HINT}"
     )
 

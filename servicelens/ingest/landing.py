@@ -59,7 +59,7 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from servicelens.validation.expectations import CLOCK_SKEW, DECLARE_DAY_FIRST
+from servicelens.validation.expectations import CLOCK_SKEW, DECLARE_SWAPPED_ORDER
 from transforms.clean import dating_timestamp
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
@@ -122,7 +122,7 @@ class Landing:
             notes.append(
                 f"its times, read as {day_first['declared']}, spread over {day_first['span']}; "
                 f"read as {day_first['swapped']} they fall within {day_first['swapped_span']}: "
-                f"{DECLARE_DAY_FIRST}"
+                f"{DECLARE_SWAPPED_ORDER}"
             )
         return notes
 
@@ -335,6 +335,7 @@ def land_delivery(
             "nothing landed. If responses were expected, ask for the complete export"
         )
     mapped = map_export(definition, read, settings.timezone)
+    refuse_the_other_day_order(mapped.frame, definition, str(file))
     # The partitions holding this delivery already: only bytes delivered before can be in
     # any. Landed again, they keep the time they were first landed: their rows stay as late
     # or as early as they were against other deliveries (copies of a re-delivered row are
@@ -476,6 +477,62 @@ def _superseded_elsewhere(
 
 #: Fewer times than this say nothing about how the export writes dates.
 DAY_FIRST_MIN_ROWS = 3
+#: Times of a delivery that read only with day and month swapped, with none that reads only
+#: as declared, from which the whole delivery is taken to write them the other way round:
+#: two rows, since one could be a typing slip.
+OTHER_DAY_ORDER_MIN_ROWS = 2
+
+
+def refuse_the_other_day_order(
+    frame: pl.DataFrame, definition: SourceDefinition, where: str
+) -> None:
+    """Raise :class:`DefinitionError` when an export writes its times with day and month the
+    other way round from the definition's one format (``frame``'s ``submitted_at`` text, and
+    ``source_line``): at least :data:`OTHER_DAY_ORDER_MIN_ROWS` times read only swapped and
+    none reads only as declared. ``where`` names the file.
+
+    Found by a trial: a day-first call-centre export saved again with US settings (month
+    first) landed its 13th and 31st days as quarantined and every other row as kept,
+    misdated (12 March as 3 December), and the run exited 0 with advice to declare the day
+    first, which the definition did. Refused, the file stays in the inbox and fails the
+    run, and nothing misdated reaches a partition."""
+    from servicelens.ingest.definitions import DefinitionError
+    from servicelens.validation.expectations import both_readings, day_month_swapped
+
+    formats = (
+        definition.columns["submitted_at"].formats if "submitted_at" in definition.columns else ()
+    )
+    if len(formats) != 1 or "submitted_at" not in frame.columns:
+        return
+    declared = formats[0]
+    readings = both_readings("submitted_at", declared)
+    swapped = day_month_swapped(declared)
+    if readings is None or swapped is None:
+        return
+    read = frame.select(
+        "source_line",
+        pl.col("submitted_at").str.strip_chars().alias("text"),
+        readings[0].is_not_null().alias("declared"),
+        readings[1].is_not_null().alias("swapped"),
+    )
+    only_swapped = read.filter(pl.col("swapped") & ~pl.col("declared"))
+    if (
+        only_swapped.height < OTHER_DAY_ORDER_MIN_ROWS
+        or read.filter(pl.col("declared") & ~pl.col("swapped")).height
+    ):
+        return
+    line, text = only_swapped.select("source_line", "text").row(0)
+    both = read.filter(pl.col("declared") & pl.col("swapped")).height
+    order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
+    raise DefinitionError(
+        f"{where}: line {line}: submitted_at {text!r} reads only as {swapped}, as do "
+        f"{only_swapped.height - 1} more of its times, and none reads only as the "
+        f"definition's {declared}: this export writes the {order} first. Its other "
+        f"{both} times read either way and would be kept misdated, so nothing of it is "
+        f'landed: declare format = "{swapped}" for submitted_at in the definition '
+        "(sources add DEFINITION --replace), or save the export again as the definition "
+        "declares it"
+    )
 
 
 def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[str, str] | None:

@@ -219,11 +219,13 @@ def day_month_swapped(timestamp_format: str | None) -> str | None:
 
 #: The words that tell, in a time's reason, that it reads with day and month swapped.
 READS_SWAPPED = " reads it, but reads as "
-#: What to do about an export that writes the day first, as a run's notes say it (the
-#: partition's, servicelens.cli.console.day_first_note; the delivery's, Landing.notes).
-DECLARE_DAY_FIRST = (
-    "if the export writes the day first, declare that format in the definition (sources add "
-    "DEFINITION --replace) and drop the export again"
+#: What to do about an export whose times read with day and month swapped, as a run's
+#: notes say it (the partition's, servicelens.cli.console.day_first_note; the delivery's,
+#: Landing.notes). Either order may be the export's: a trial's month-first re-save of a
+#: day-first export was told "if the export writes the day first", which the definition did.
+DECLARE_SWAPPED_ORDER = (
+    "if the export writes its dates that way round, declare that format in the definition "
+    "(sources add DEFINITION --replace) and drop the export again"
 )
 
 
@@ -834,8 +836,9 @@ def validate_survey_rows(
             .then(
                 pl.lit(
                     f"is not a timestamp as {rules.timestamp_format}{READS_SWAPPED}"
-                    f"{swapped}: if the export writes the day first, declare that format in "
-                    "the definition (rows that read either way are misdated until then)"
+                    f"{swapped}: if the export writes its dates that way round, declare that "
+                    "format in the definition (rows that read either way are misdated until "
+                    "then)"
                 )
             )
             .otherwise(not_a_timestamp)

@@ -731,14 +731,22 @@ def test_a_row_dated_after_its_delivery_is_quarantined_not_lost(tmp_path: Path) 
     """Found by a new user's trial: a European export read month-first by mistake dated
     "12.03.2026" as 3 December, in a partition of a date still to come. That partition
     failed every run ("day ... is in the future") and the row was neither kept nor
-    quarantined. It is now a reject of its delivery's date, saying what to check."""
+    quarantined. It is now a reject of its delivery's date, saying what to check.
+
+    The export alone is now refused whole (its times read only day-first, none only
+    month-first); a row written month-first (13 January) makes it a mix, landed row by
+    row as before."""
     from datetime import UTC
 
     from servicelens import stages
     from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import land_delivery, landed_periods
 
-    european = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    european = tmp_path / "mixed.csv"
+    european.write_bytes(
+        (FIELD / "12-european-semicolon-decimal-comma" / "sample.csv").read_bytes()
+        + b"A-10099;V-77199;01.13.2026 10:00;Telefon;4 - Zufrieden;8;4,5;0,00;Danke\r\n"
+    )
     month_first = tmp_path / "month-first.toml"
     month_first.write_text(
         (DEFINITION.parent / "european-feedback.toml")
@@ -756,7 +764,7 @@ def test_a_row_dated_after_its_delivery_is_quarantined_not_lost(tmp_path: Path) 
         read += validated.counts.surveys_read
         kept += validated.counts.kept
         quarantined += validated.counts.quarantined
-    assert read == landing.rows == kept + quarantined == 8
+    assert read == landing.rows == kept + quarantined == 9
     future = (
         scan_table(settings.quarantine_dir)
         .filter(pl.col("record_id") == "A-10005")
@@ -869,6 +877,6 @@ def test_the_nightly_run_says_what_sources_run_says_of_a_delivery(
     assert (
         "week: week.csv: its times, read as %m.%d.%Y %H:%M, spread over 2026-01-03 to "
         "2026-08-03; read as %d.%m.%Y %H:%M they fall within 2026-03-01 to 2026-03-08: if the "
-        "export writes the day first, declare that format in the definition"
+        "export writes its dates that way round, declare that format in the definition"
     ) in said
     assert said.count("week.csv: its times") == 1

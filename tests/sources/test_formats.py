@@ -933,16 +933,16 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
         .split("; ", 1)[1]
         .startswith(
             "1 row was quarantined because its time reads only with day and month swapped: if "
-            "the export writes the day first, declare that format in the definition (sources add "
-            "DEFINITION --replace) and drop the export again; 1 kept row read either way and may "
-            "be misdated until then."
+            "the export writes its dates that way round, declare that format in the definition "
+            "(sources add DEFINITION --replace) and drop the export again; 1 kept row read "
+            "either way and may be misdated until then."
         )
     )
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
     assert reasons["C2"] == [
         "submitted_at: '13/01/2021 13:43' is not a timestamp as %m/%d/%Y %H:%M reads it, but "
-        "reads as %d/%m/%Y %H:%M: if the export writes the day first, declare that format in "
-        "the definition (rows that read either way are misdated until then)"
+        "reads as %d/%m/%Y %H:%M: if the export writes its dates that way round, declare that "
+        "format in the definition (rows that read either way are misdated until then)"
     ]
     assert reasons["C3"] == [
         "submitted_at: 'soon' is missing or not a timestamp (expected %m/%d/%Y %H:%M, as the "
@@ -974,9 +974,9 @@ def test_a_week_of_day_first_times_read_month_first_is_said_at_landing(tmp_path:
     landing = land_delivery(settings, load_definition(str(tmp_path / "week.toml")), week, NOW)
     assert landing.notes() == [
         "its times, read as %m.%d.%Y %H:%M, spread over 2026-01-03 to 2026-08-03; read as "
-        "%d.%m.%Y %H:%M they fall within 2026-03-01 to 2026-03-08: if the export writes the "
-        "day first, declare that format in the definition (sources add DEFINITION --replace) "
-        "and drop the export again"
+        "%d.%m.%Y %H:%M they fall within 2026-03-01 to 2026-03-08: if the export writes its "
+        "dates that way round, declare that format in the definition (sources add DEFINITION "
+        "--replace) and drop the export again"
     ]
     # A month-first export of a week (03.01 to 03.08) reads as a week: nothing to say.
     week.write_text(
@@ -1036,9 +1036,9 @@ def test_sources_run_says_when_times_read_only_day_first(
     out = capsys.readouterr().out
     assert (
         ": 1 row was quarantined because its time reads only with day and month swapped: if the "
-        "export writes the day first, declare that format in the definition (sources add "
-        "DEFINITION --replace) and drop the export again; rows of the export that read either "
-        "way are kept, misdated, until then."
+        "export writes its dates that way round, declare that format in the definition (sources "
+        "add DEFINITION --replace) and drop the export again; rows of the export that read "
+        "either way are kept, misdated, until then."
     ) in out, out
     # A misspelt [label] column is said here too, not only by `sources check`.
     assert (
@@ -1144,3 +1144,52 @@ def _ingested(folder: Path, definition: str, export: str) -> Ingested:
         Settings(data_dir=str(folder)),
         now=NOW,
     )
+
+
+def test_an_export_writing_dates_the_other_way_round_is_not_landed(tmp_path: Path) -> None:
+    """Found by a trial: a day-first call log saved again with US settings (month first)
+    had its 13th and 31st days quarantined and every other row kept, misdated (12 March as
+    3 December), exit 0, with advice to declare the day first, which the definition did.
+    Two times that read only swapped and none only as declared: the file is refused whole
+    and stays in the inbox. One such time among times that read only as declared is a slip
+    of that row, quarantined as before."""
+    from servicelens.ingest.configured import (
+        pending_deliveries,
+        pick_up_deliveries,
+        register_source,
+    )
+
+    definition = tmp_path / "calls.toml"
+    definition.write_text(
+        'name = "calls"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%d/%m/%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\n'
+    )
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(definition))
+    us = settings.inbox_dir / "calls-us.csv"
+    us.write_text(
+        "ID,When,CSAT\nU1,01/02/2021 10:00,5\nU2,01/13/2021 13:43,4\nU3,03/12/2021 09:00,4\n"
+        "U4,03/31/2021 11:00,2\n"
+    )
+    (picked,) = pick_up_deliveries(settings, NOW)
+    assert picked.error is not None and picked.error.startswith(
+        f"{us}: line 3: submitted_at '01/13/2021 13:43' reads only as %m/%d/%Y %H:%M, as do 1 "
+        "more of its times, and none reads only as the definition's %d/%m/%Y %H:%M: this "
+        "export writes the month first. Its other 2 times read either way and would be kept "
+        'misdated, so nothing of it is landed: declare format = "%m/%d/%Y %H:%M" for '
+        "submitted_at in the definition"
+    )
+    assert pending_deliveries(settings) == [us]  # it stays for a fixed definition
+    assert not list(settings.landed_dir.glob("*/*.parquet"))
+    # Checked before it is landed, the same.
+    with pytest.raises(DefinitionError, match="this export writes the month first"):
+        ingest_export(load_definition(str(definition)), us, settings, now=NOW)
+
+    # A day-first export with one slip (13th month) lands; the slip is quarantined.
+    us.write_text(
+        "ID,When,CSAT\nD1,01/02/2021 10:00,5\nD2,13/01/2021 13:43,4\nD3,12/13/2021 09:00,4\n"
+    )
+    got = ingest_export(load_definition(str(definition)), us, settings, now=NOW)
+    assert got.clean.get_column("response_id").to_list() == ["D1", "D2"]
+    assert got.quarantine.get_column("record_id").to_list() == ["D3"]
