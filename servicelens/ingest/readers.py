@@ -224,7 +224,9 @@ def decode_export(
     detector: a damaged file is refused with its line and a sample of the text, unless
     ``repair_mojibake`` asks ftfy to repair it; a damaged file that is neither UTF-8 nor
     cp1252 is refused then too, unless ``encoding`` names its code page (repairing latin-1's
-    reading of it would guess). Raises :class:`SourceError`.
+    reading of it would guess). A file detected as latin-1 (neither UTF-8 nor cp1252) is
+    refused unless ``encoding`` names its code page (:func:`_refuse_unknown_code_page`).
+    Raises :class:`SourceError`.
     """
     if encoding == "auto":
         buf, found = decode_to_utf8(data)
@@ -254,27 +256,55 @@ def decode_export(
             if repaired is not None:
                 return repaired.encode("utf-8"), f"{found}+repaired"
         return buf, found
+    unknown_code_page = encoding == "auto" and found == "latin-1"
     text = buf.decode("utf-8")
-    if repair_mojibake and encoding == "auto" and found == "latin-1":
-        # Neither UTF-8 nor cp1252: which code page made the mojibake is unknown, and
-        # repairing latin-1's reading of it gives other wrong letters ("FraÇ©che" for a
-        # cp850 "Fraîche"), passed as repaired. Text without mojibake needs no repair.
-        if _mojibake_line(text) is None:
-            return buf, found
-        offset, line = _undefined_in_cp1252(data) or (0, 1)
-        raise SourceError(
-            f"{path}: line {line}: byte 0x{data[offset]:02X} is not a cp1252 character and "
-            "the file is not UTF-8, so its code page cannot be detected and its text cannot be "
-            "repaired reliably: set `encoding` in the definition's [read] to the code page "
-            'it was saved in (e.g. "cp850" for a DOS-era export, "mac_roman" for a classic '
-            "Mac one) beside `repair_mojibake = true`"
-        )
     if repair_mojibake:
+        if unknown_code_page:
+            # Which code page made the mojibake is unknown, and repairing latin-1's
+            # reading of it gives other wrong letters, passed as repaired.
+            _refuse_unknown_code_page(path, data, repair_mojibake)
         import ftfy
 
         return ftfy.fix_encoding(text).encode("utf-8"), f"{found}+repaired"
-    _refuse_mojibake(path, text, data, found)
+    _refuse_mojibake(path, text, data, found)  # the more telling refusal first
+    if unknown_code_page:
+        _refuse_unknown_code_page(path, data, repair_mojibake)
     return buf, found
+
+
+#: Code pages a Western export that is neither UTF-8 nor cp1252 was most likely saved in
+#: (DOS-era and classic Mac software), each shown reading the line a refusal names.
+OTHER_CODE_PAGES = ("cp850", "cp437", "mac_roman")
+
+
+def _refuse_unknown_code_page(path: str, data: bytes, repair_mojibake: bool) -> None:
+    """Raise :class:`SourceError` for a file detected as neither UTF-8 nor cp1252: a byte
+    cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) is a C1 control character in
+    latin-1, never text, so the file was saved in another code page, which bytes alone do
+    not tell. The message names the byte and its line, and shows that line read in each
+    of :data:`OTHER_CODE_PAGES`, for the definition's ``encoding`` to name the right one.
+
+    Found by trials: a cp850 (DOS) export was read as latin-1 and stored "Geb\x81hr" for
+    "Gebühr" in the clean layer and the marts, without a word; and repairing latin-1's
+    reading gave other wrong letters ("FraÇ©che" for a cp850 "Fraîche")."""
+    offset, line = _undefined_in_cp1252(data) or (0, 1)
+    begin = data.rfind(NEWLINE_BYTE, 0, offset) + 1
+    end = data.find(NEWLINE_BYTE, offset)
+    raw = data[begin : end if end != -1 else len(data)].rstrip(b"\r")
+    at = offset - begin
+    window = raw[max(at - 30, 0) : at + 30]
+    readings = "; ".join(
+        f"as {page}: {window.decode(page, 'replace').strip()!r}" for page in OTHER_CODE_PAGES
+    )
+    beside = " beside `repair_mojibake = true`" if repair_mojibake else ""
+    raise SourceError(
+        f"{path}: line {line}: byte 0x{data[offset]:02X} is not a cp1252 character and the "
+        "file is not UTF-8; read as latin-1 it would be a control character in the text, so "
+        f"the file was saved in another code page. That line reads {readings}: set "
+        f"`encoding` in the definition's [read] to the code page that reads it right{beside} "
+        '(e.g. "cp850" for a DOS-era export, "mac_roman" for a classic Mac one; "latin-1" '
+        "keeps such bytes as they are), or export the file again as UTF-8"
+    )
 
 
 def _shows_mojibake(text: str) -> bool:

@@ -255,15 +255,32 @@ def test_04_typeform_repair_without_its_code_page_is_refused(tmp_path: Path) -> 
     assert "set `encoding` in the definition's [read]" in str(e.value)
 
 
-def test_repair_on_a_latin_1_file_without_mojibake_reads_it(tmp_path: Path) -> None:
-    """The refusal is for damaged text: a stray byte no cp1252 file has is not damage."""
+def test_a_file_in_an_undetectable_code_page_is_refused_showing_its_readings(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a cp850 (DOS) export was read as latin-1, and "Geb\x81hr" (a C1
+    control character for the ü) reached the clean layer and the marts without a word.
+    A byte cp1252 leaves undefined is never latin-1 text: the file is refused, naming the
+    byte and its line and showing that line in the likely code pages; declared, it reads."""
     from servicelens.ingest.readers import decode_export
 
-    data = b"id,comment\n1,plain text\x81\n"
-    assert decode_export("x.csv", data, "auto", True) == (
-        data.decode("latin-1").encode("utf-8"),
-        "latin-1",
+    data = "id,comment\n1,Gebühr wurde doppelt abgebucht\n".encode("cp850")
+    for repair in (False, True):
+        with pytest.raises(SourceError) as error:
+            decode_export("x.csv", data, "auto", repair)
+        assert str(error.value).startswith(
+            "x.csv: line 2: byte 0x81 is not a cp1252 character and the file is not UTF-8; "
+            "read as latin-1 it would be a control character in the text, so the file was "
+            "saved in another code page. That line reads as cp850: '1,Gebühr wurde doppelt "
+            "abgebucht'; as cp437: '1,Gebühr wurde doppelt abgebucht'; as mac_roman: "
+            "'1,GebÅhr wurde doppelt abgebucht': set `encoding` in the definition's [read]"
+        )
+    assert decode_export("x.csv", data, "cp850") == (
+        "id,comment\n1,Gebühr wurde doppelt abgebucht\n".encode(),
+        "cp850",
     )
+    # Declared latin-1 keeps the bytes as they are, as asked.
+    assert decode_export("x.csv", data, "latin-1")[1] == "latin-1"
 
 
 def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
