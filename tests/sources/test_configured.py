@@ -286,6 +286,15 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
     queues = run_query(base.root, "queues_that_bounce")
     assert {r["source"] for r in queues} == {"cfpb", "pwc-call-centre"}
     assert sum(r["responses"] for r in queues if r["source"] == "pwc-call-centre") == 25
+    # Its negative share is daily_summary's (negatives / responses, the unrated counted).
+    summed = con.execute(
+        "SELECT source, queue, round(sum(negatives) / sum(responses), 3) FROM daily_summary "
+        "GROUP BY ALL"
+    ).fetchall()
+    assert {(r["source"], r["queue"], r["negative_share"]) for r in queues} == set(summed)
+    assert con.execute("SELECT count(*) FROM feedback_scored WHERE is_negative IS NULL").fetchall()[
+        0
+    ][0], "the call-centre sample has unrated calls"
     policies = run_query(base.root, "policies_by_root_cause")
     assert list(policies[0])[:2] == ["source", "policy_code"]
 
