@@ -507,10 +507,14 @@ def _demo_queries(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     questions = {
         "by_source_and_root_cause": "SELECT source, root_cause, count(*) AS responses "
         "FROM feedback_scored GROUP BY ALL ORDER BY ALL",
-        "failures_by_product": "SELECT source, queue, count(*) AS negatives, "
+        # The five queues with the most negatives of each source: a trial's CFPB demo
+        # beside the sample's 28 days showed the sample's five only.
+        "failures_by_product": "SELECT source, queue, negatives, policy_failure_share FROM ("
+        "SELECT source, queue, count(*) AS negatives, "
         "round(avg(CASE WHEN root_cause = 'policy_failure' THEN 1.0 ELSE 0 END), 3) "
-        "AS policy_failure_share FROM scored_negatives GROUP BY ALL "
-        "ORDER BY negatives DESC LIMIT 5",
+        "AS policy_failure_share, row_number() OVER (PARTITION BY source ORDER BY count(*) "
+        "DESC, queue) AS rank FROM scored_negatives GROUP BY source, queue) "
+        "WHERE rank <= 5 ORDER BY source, negatives DESC, queue",
     }
     answers = {}
     for name, sql in questions.items():
