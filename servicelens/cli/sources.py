@@ -118,8 +118,9 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         print(table(configured) if configured else "  none (servicelens sources add DEFINITION)")
         return 0
     if args.action == "add":
-        from servicelens.ingest.configured import register_source
+        from servicelens.ingest.configured import register_source, replacement_refusal
 
+        replacing = bool(args.replace and replacement_refusal(settings, args.definition))
         source = register_source(settings, args.definition, args.replace)
         added = _configured_rows(settings, [source.source])[0]
         if args.json:
@@ -132,6 +133,17 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
             f"(response_id, root_cause, audited_at, auditor) as CSV files in "
             f"{source.audits_dir}: training reads them as labels"
         )
+        if replacing:
+            # Found by a trial: an added attribute stayed empty in the landed partitions
+            # after --replace and a backfill; landing maps an export, a run does not.
+            print(
+                f"its exports landed before keep the columns they were mapped to when they "
+                f"landed; the new definition's checks apply to them when their partitions run "
+                f"again (`servicelens backfill --source {source.source} --start ... --end ... "
+                f"--rerun all`). To map them with it too (a new or renamed column, attribute or "
+                f"label), drop them again into {source.inbox_dir}: the next `servicelens run` "
+                "lands them again"
+            )
         return 0
     from servicelens.ingest.configured import definition_named
 

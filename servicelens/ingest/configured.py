@@ -135,10 +135,11 @@ def replacement_refusal(settings: Settings, definition: str) -> str | None:
     return (
         f"source {loaded.name} is already configured ({existing.definition}) with another "
         f"definition, and {landed} {existing.partition} partition(s) of its exports are "
-        f"landed: {definition} would replace that definition, and the next runs would read "
+        f"landed: {definition} would replace that definition, and the next runs would check "
         f"them with it. If {definition} is an edited definition of the same source, add "
-        f"--replace; if it is another source, give it a name of its own (the name line of "
-        "the definition)"
+        f"--replace (exports are mapped as they land: to map the landed ones with it too, "
+        f"drop them again into {existing.inbox_dir}); if it is another source, give it a "
+        "name of its own (the name line of the definition)"
     )
 
 

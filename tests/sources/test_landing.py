@@ -316,7 +316,13 @@ def test_the_commands_that_configure_a_source_refuse_and_replace_alike(
     demo = ["--data-dir", str(data), "demo", "--source", str(edited), "--input", str(export)]
     for command in (demo, ["--data-dir", str(data), "sources", "add", str(edited)]):
         assert main(command) == 2
-        assert "add --replace" in capsys.readouterr().err
+        said = " ".join(capsys.readouterr().err.split())
+        assert "add --replace (exports are mapped as they land: to map the landed ones" in said
     assert parse_arguments([*demo, "--replace"]).replace is True
     assert main(["--data-dir", str(data), "sources", "add", str(edited), "--replace"]) == 0
     assert "Europe/Paris" in (source.source_root / "definition.toml").read_text()
+    # A trial's added attribute stayed empty in the landed partitions after --replace and a
+    # backfill: what replacing does to exports landed before is said, and how to remap them.
+    said = " ".join(capsys.readouterr().out.split())
+    assert "its exports landed before keep the columns they were mapped to" in said
+    assert f"drop them again into {source.inbox_dir}" in said
