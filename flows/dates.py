@@ -107,7 +107,17 @@ PREFECT_FAILURE_WORDS = "Flow run encountered an exception: "
 
 
 def failure_message(error: BaseException) -> str:
-    """How a failed date's error is recorded and shown: its type, then its message."""
+    """How a failed date's error is recorded and shown: the message of an error that
+    names the file and what to change (bad input, a definition that does not fit, a disk
+    that refuses), else its type, then its message. A trial read "BatchError: data/raw/
+    .../surveys.csv: no survey export" in a backfill's table."""
+    from servicelens.ingest.definitions import DefinitionError
+    from servicelens.ingest.readers import SourceError
+    from servicelens.stages import BatchError
+    from servicelens.storage.partitions import StorageError
+
+    if isinstance(error, BatchError | SourceError | DefinitionError | StorageError):
+        return str(error)
     return f"{type(error).__name__}: {error}"
 
 

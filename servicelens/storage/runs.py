@@ -17,11 +17,11 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
-from servicelens.settings import Settings, day_input_files
+from servicelens.settings import SURVEYS_FILE, Settings, day_input_files
 from servicelens.storage.fs import DataPath, write_text_whole
 from servicelens.storage.partitions import checksums, read_manifest
 from transforms.schemas import PARTITION_COLUMN
@@ -250,7 +250,26 @@ def backfill_plan(
         return inputs_changed(settings, status)
 
     compare = preview or rerun == "changed"
-    return plan_backfill(statuses, rerun, newest_first, changed if compare else None)
+    plan = plan_backfill(statuses, rerun, newest_first, changed if compare else None)
+    if not settings.is_sample:
+        return plan
+    # A sample date without an export (a range over days never delivered) has nothing to
+    # process: skipped, saying so. A trial's backfill over such days failed each with "no
+    # survey export", told to fix it, and exited 3 on every rerun. A date published before
+    # keeps its plan (the export may have been moved away: running it fails, as asked).
+    return [
+        replace(
+            p,
+            run=False,
+            reason=f"no survey export ({settings.raw_day(p.day) / SURVEYS_FILE}): nothing "
+            "to process",
+            todo="",
+        )
+        if p.state in ("missing", "failed")
+        and not (settings.raw_day(p.day) / SURVEYS_FILE).exists()
+        else p
+        for p in plan
+    ]
 
 
 def _todo(status: DateStatus, run: bool, differs: bool = False) -> str:

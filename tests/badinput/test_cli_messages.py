@@ -237,26 +237,33 @@ def test_a_backfill_without_source_where_there_are_only_sources_says_to_name_one
     assert not (data / "runs").exists() or not any((data / "runs").rglob("*2021-01-0*"))
 
 
-def test_a_dry_run_names_the_dates_that_have_no_export(
+def test_a_backfill_skips_the_dates_that_have_no_export(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Found by a new user's trial: the dry run said a date without an export "runs as a new
-    nightly flow run"; the real backfill then failed it with "no survey export"."""
+    """Found by new users' trials: the dry run said a date without an export "runs as a new
+    nightly flow run", and the real backfill failed it with "no survey export", recorded it
+    as failed, told to fix it, and exited 3 on every rerun. A date never delivered has
+    nothing to process: the plan skips it, saying so."""
+    from servicelens.settings import Settings
+    from servicelens.storage.runs import backfill_plan, date_status, record_outcome
+
     generate(tmp_path, DAY, DAY, 50, 3)
     missing = DAY + timedelta(days=1)
     argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(DAY), "--end", str(missing)]
     assert main([*argv, "--dry-run", "--json"]) == 0
     plan = {row["date"]: row for row in json.loads(capsys.readouterr().out)}
     assert plan[str(DAY)]["action"] == "run"
-    assert plan[str(missing)]["action"] == "fail"
+    assert plan[str(missing)]["action"] == "skip"
     export = tmp_path / "raw" / str(missing) / "surveys.csv"
-    assert plan[str(missing)]["what_happens"] == (
-        f"fails at once: no survey export for {missing} ({export}); nothing to process"
-    )
+    assert plan[str(missing)]["reason"] == f"no survey export ({export}): nothing to process"
     assert main([*argv, "--dry-run"]) == 0
-    assert "dry run: 1 of 2 dates would run (1 would fail at once: no export)" in (
-        capsys.readouterr().out
-    )
+    assert "dry run: 1 of 2 dates would run" in capsys.readouterr().out
+    # A date an earlier backfill failed for want of its export is skipped alike, not left
+    # failed with something to do.
+    settings = Settings(data_dir=str(tmp_path))
+    record_outcome(settings, missing, "run-x", "failed", error="BatchError: no survey export")
+    (skipped,) = backfill_plan(settings, [date_status(settings, missing)], "failed")
+    assert (skipped.run, skipped.todo) == (False, "")
 
 
 def test_a_prefect_server_that_does_not_answer_is_named_with_what_to_do(tmp_path: Path) -> None:
@@ -295,3 +302,16 @@ def test_a_refusal_made_before_anything_ran_is_one_line(tmp_path: Path) -> None:
     ]
     [log] = (tmp_path / "data" / "logs").glob("*-backfill.log")
     assert "DefinitionError" in log.read_text()  # kept for whoever looks
+
+
+def test_a_failed_dates_message_is_the_errors_own_words() -> None:
+    """Found by a trial: a backfill's table read "BatchError: data/raw/...: no survey
+    export": errors that name the file and what to change are shown as their message; any
+    other keeps its type, which says where to look."""
+    from flows.dates import failure_message
+    from servicelens.ingest.readers import SourceError
+    from servicelens.stages import BatchError
+
+    assert failure_message(BatchError("a.csv: no survey export")) == "a.csv: no survey export"
+    assert failure_message(SourceError("a.csv: line 2: ...")) == "a.csv: line 2: ..."
+    assert failure_message(KeyError("queue")) == "KeyError: 'queue'"
