@@ -104,13 +104,13 @@ def _api_gone(status: int) -> None:
     """The embedded API this process started has ended under the command (``status`` as
     :func:`own_server_exit` gives it): record the runs it holds as interrupted, say so, and
     exit 2 at once, instead of letting Prefect's client retry a dead server for minutes."""
-    from servicelens.storage.claims import abandon_held
+    from servicelens.storage.claims import abandon_held, completed_anyway
 
     how = f"exit status {status}"
     if -status in signal.valid_signals():
         how = f"killed by {signal.Signals(-status).name}"
     abandoned = abandon_held(f"the embedded Prefect API stopped ({how}; process {os.getpid()})")
-    days = sorted(h.claim.day for h in abandoned if h.claim.day)
+    days = sorted(h.claim.day for h in abandoned if h.claim.day and not completed_anyway(h))
     recorded = f" Recorded as interrupted: {', '.join(days)}." if days else ""
     print(
         f"servicelens: error: Prefect's temporary embedded API stopped during the command "
@@ -144,10 +144,18 @@ def _stop_now(signum: int) -> None:
 
         stopped = abandon_held(reason)
     stop_own_server(API_STOP_SECONDS)
-    days = sorted(h.claim.day for h in stopped if h.claim.day)
+    from servicelens.storage.claims import completed_anyway
+
+    finished = sorted(h.claim.day for h in stopped if h.claim.day and completed_anyway(h))
+    days = sorted(h.claim.day for h in stopped if h.claim.day and h.claim.day not in finished)
     if days:
         print(
             f"servicelens: recorded as interrupted: {', '.join(days)}.",
+            file=sys.stderr,
+        )
+    if finished:
+        print(
+            f"servicelens: completed as it stopped (recorded completed): {', '.join(finished)}.",
             file=sys.stderr,
         )
     print(

@@ -373,6 +373,26 @@ def _record_interrupted(held: Held, reason: str) -> None:
     held.note(reason)
 
 
+def completed_anyway(held: Held) -> bool:
+    """Whether a date run recorded as interrupted went on to complete: a signal lands
+    between the date's last partition swap and its outcome record, and the run's thread
+    records ``completed`` while the process stops (found by a trial: 60 ms after its
+    interruption, a date named "recorded as interrupted" was recorded completed). Never
+    raises: it is asked while the process stops."""
+    if held.claim.kind != "date" or not held.claim.day:
+        return False
+    try:
+        from servicelens.storage.runs import read_outcome
+
+        record = read_outcome(held.settings, date.fromisoformat(held.claim.day)) or {}
+    except Exception:
+        return False
+    return any(
+        h.get("run_id") == held.claim.flow_run_id and h.get("outcome") == "completed"
+        for h in record.get("history", [])
+    )
+
+
 def abandon_held(reason: str) -> list[Held]:
     """When the process is being stopped (a signal): record every run it holds as
     ``interrupted``, stop their heartbeats, and return them, so the caller can release

@@ -213,3 +213,20 @@ def test_a_default_backfill_says_how_to_include_a_failed_date() -> None:
         (True, ""),
     ]
     assert [p.todo for p in plan_backfill(statuses, "failed")] == ["", "", ""]
+
+
+def test_a_date_that_completes_after_its_interruption_is_not_named_interrupted(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: Ctrl-C printed "recorded as interrupted: 2021-05-14", and 60 ms
+    later the date's run recorded it completed (the signal came between its last partition
+    swap and its outcome). What the command says is read from the record at the end."""
+    from servicelens.storage.claims import abandon_held, completed_anyway
+
+    settings = _settings(tmp_path)
+    settings.runs_dir.mkdir(parents=True)
+    with hold_date(settings, DAY, "run-1", "n", 0.0):
+        (held,) = abandon_held("interrupted by SIGINT")
+        assert not completed_anyway(held)
+        record_outcome(settings, DAY, "run-1", "completed", inputs={})
+        assert completed_anyway(held)
