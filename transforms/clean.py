@@ -106,12 +106,15 @@ def normalised_channel(column: str = "channel") -> pl.Expr:
 
 
 def parsed_score(column: str) -> pl.Expr:
-    """Parse a score written as ``4``, `` 4 `` or ``4 - Satisfied``.
+    """Parse a score written as ``4``, `` 4 ``, ``4 - Satisfied``, or as a whole number
+    with zero decimals, ``4,0`` or ``4.00`` (a spreadsheet's number format, with either
+    decimal mark: a trial's European export wrote ``4,0``, quarantined as not a score).
 
-    Empty means missing (null); anything else that is not a leading integer is UNPARSEABLE.
+    Empty means missing (null); anything else that is not a leading integer is UNPARSEABLE
+    (``4,5`` too: a score is whole).
     """
     text = pl.col(column).str.strip_chars()
-    number = text.str.extract(r"^(-?\d+)(?:\s*-.*)?$").cast(pl.Int16, strict=False)
+    number = text.str.extract(r"^(-?\d+)(?:[.,]0+)?(?:\s*-.*)?$").cast(pl.Int16, strict=False)
     return (
         pl.when(text.is_null() | (text == ""))
         .then(None)

@@ -50,6 +50,10 @@ def test_channel_spellings_map_to_canonical(raw: str, expected: str) -> None:
         ("4 - Satisfied", 4),
         ("1 - Very dissatisfied", 1),
         ("11", 11),
+        ("4,0", 4),  # a European spreadsheet's number format
+        ("4.00", 4),
+        ("4,5", UNPARSEABLE),  # a score is whole
+        ("4,", UNPARSEABLE),
         ("n/a", UNPARSEABLE),
         ("five", UNPARSEABLE),
         ("", None),
