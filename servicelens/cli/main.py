@@ -229,11 +229,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from flows.pipeline import nightly
         from flows.prefect_client import prompt_flow_heartbeats
 
+        day = args.date or yesterday(settings.timezone)
         with prompt_flow_heartbeats():
-            result = nightly(args.date, settings)
-        result = {**result, "left_failed": _left_failed(settings, args.date)}
+            result = nightly(day, settings)
+        result = {**result, "left_failed": _left_failed(settings, day)}
         if not args.json:
-            print(_counts_line(result))
+            print(_counts_line(result, day))
             for left in result["left_failed"]:
                 print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
     rows = run_nightly(args.date, settings, show=not args.json) if sources else []
@@ -329,9 +330,11 @@ def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
     return found
 
 
-def _counts_line(row: dict[str, Any]) -> str:
+def _counts_line(row: dict[str, Any], day: date) -> str:
+    """The sample date's line of ``servicelens run``: its date (a trial's first line said
+    "read 5096 kept 4909 ..." of no date), its counts and the model that scored it."""
     return (
-        f"read {row.get('surveys_read')} kept {row.get('kept')} quarantined "
+        f"{day}: read {row.get('surveys_read')} kept {row.get('kept')} quarantined "
         f"{row.get('quarantined')} negatives scored {row.get('scored')} "
         f"(model {row.get('model_version')})"
     )

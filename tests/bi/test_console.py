@@ -80,3 +80,16 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     assert "is the file damaged or cut short" in malformed and "date format" not in malformed
     assert "date format" in note
     assert note.endswith("Each row's file, line and reasons: `servicelens query quarantined_rows`")
+
+
+def test_the_sample_dates_line_of_run_names_the_date() -> None:
+    """Found by a trial: `servicelens run`'s first line read "read 5096 kept 4909 ..." of no
+    date (the default is yesterday in the business timezone, which a user must work out)."""
+    from datetime import date
+
+    from servicelens.cli.main import _counts_line
+
+    row = {"surveys_read": 5096, "kept": 4909, "quarantined": 187, "scored": 1700}
+    assert _counts_line({**row, "model_version": "v1"}, date(2026, 12, 1)) == (
+        "2026-12-01: read 5096 kept 4909 quarantined 187 negatives scored 1700 (model v1)"
+    )
