@@ -444,11 +444,6 @@ def without_scores(responses: pl.DataFrame) -> pl.DataFrame:
 SCORING_CHUNK_ROWS = 50_000
 #: Chunks scored at once: the machines this runs on have two cores.
 SCORING_THREADS = 2
-#: A date with fewer negatives than one chunk is still cut into SCORING_THREADS chunks, of
-#: at least this many rows (below it a thread's start costs more than it saves): the 37,258
-#: negatives of the bench's 100k date took 0.58 s as one chunk and 0.52 s as two (medians
-#: of three, alternating, one warm process).
-SCORING_MIN_SPLIT_ROWS = 5_000
 
 
 def score_negatives(
@@ -503,8 +498,7 @@ def score_negatives(
     # OpenMP is held to one thread for the whole pool, not per chunk: threadpoolctl's limit
     # is process-wide, and one chunk restoring it while the other still ran would
     # oversubscribe the cores.
-    size = min(SCORING_CHUNK_ROWS, max(SCORING_MIN_SPLIT_ROWS, -(-rows.size // SCORING_THREADS)))
-    chunks = [rows[s : s + size] for s in range(0, rows.size, size)]
+    chunks = [rows[s : s + SCORING_CHUNK_ROWS] for s in range(0, rows.size, SCORING_CHUNK_ROWS)]
     with one_thread(), ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
         for chunk, (scored, listed) in zip(chunks, pool.map(score, chunks), strict=True):
             p[chunk] = scored

@@ -3,7 +3,6 @@ on validation data, explains itself, and a seed fixes the model."""
 
 from __future__ import annotations
 
-from collections.abc import Sized
 from pathlib import Path
 
 import numpy as np
@@ -196,28 +195,3 @@ def test_chunks_scored_on_threads_equal_one_chunk_at_a_time(
     two = score_negatives(trained.model, labelled, band, threshold, reasons=reasons)
     assert labelled.height > 10 * 37
     assert two.equals(one)
-
-
-def test_a_date_smaller_than_one_chunk_is_split_across_the_threads(
-    trained: TrainingResult, labelled: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A date whose negatives fit in one chunk is scored in two halves on two threads, with
-    the same results as in one piece on one thread."""
-    import models.train
-
-    band, threshold = trained.decision.review_band, trained.decision.threshold
-    monkeypatch.setattr(models.train, "SCORING_THREADS", 1)
-    whole = score_negatives(trained.model, labelled, band, threshold)
-    sizes: list[int] = []
-    predict = models.train.predict_with_flat_reasons
-
-    def counted(model: object, frame: Sized, *args: object) -> object:
-        sizes.append(len(frame))
-        return predict(model, frame, *args)
-
-    monkeypatch.setattr(models.train, "predict_with_flat_reasons", counted)
-    monkeypatch.setattr(models.train, "SCORING_MIN_SPLIT_ROWS", 10)
-    monkeypatch.setattr(models.train, "SCORING_THREADS", 2)
-    halves = score_negatives(trained.model, labelled, band, threshold)
-    assert len(sizes) == 2 and abs(sizes[0] - sizes[1]) <= 1
-    assert halves.equals(whole)
