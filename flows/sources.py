@@ -108,12 +108,15 @@ def run_configured_sources(
         publish_weekly_task(source, done)
         notes = _landing_notes_by_partition(landed, [o.day for o in ran])
         outcomes += [
-            replace(o, result={**o.result, "source": source.source, "landing_notes": notes[o.day]})
-            if o.day in notes
-            else replace(o, result={**o.result, "source": source.source})
+            replace(o, result={**o.result, "source": source.source, **_notes_of(o.day, notes)})
             for o in ran
         ]
     return outcomes, picked
+
+
+def _notes_of(day: str, notes: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``{"landing_notes": [...]}`` for an outcome row of ``day`` that has some, else ``{}``."""
+    return {"landing_notes": notes[day]} if day in notes else {}
 
 
 def _landing_notes_by_partition(

@@ -222,11 +222,11 @@ def decode_export(
     8-bit encoding (detected or declared) is checked for mojibake, the marks of text
     encoded twice (``Ã©`` for ``é``) or bytes no 8-bit code page defines, with ftfy's
     detector: a damaged file is refused with its line and a sample of the text, unless
-    ``repair_mojibake`` asks ftfy to repair it; a damaged file that is neither UTF-8 nor
-    cp1252 is refused then too, unless ``encoding`` names its code page (repairing latin-1's
-    reading of it would guess). A file detected as latin-1 (neither UTF-8 nor cp1252) is
-    refused unless ``encoding`` names its code page (:func:`_refuse_unknown_code_page`).
-    Raises :class:`SourceError`.
+    ``repair_mojibake`` asks ftfy to repair it. A file that is neither UTF-8 nor cp1252
+    (detected as latin-1) is refused, with or without ``repair_mojibake``, unless
+    ``encoding`` names its code page (:func:`_refuse_unknown_code_page`: its bytes do not
+    tell which, and repairing latin-1's reading of it would guess). Raises
+    :class:`SourceError`.
     """
     if encoding == "auto":
         buf, found = decode_to_utf8(data)
