@@ -225,11 +225,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # (flows.pipeline.nightly_report_settings) and the flows' results do not name them.
     reports_before = set(settings.reports_dir.glob("report-*.html"))
     result: dict[str, Any] | None = None
-    if has_sample_exports(settings) or not sources:
+    day = args.date or yesterday(settings.timezone)
+    sample_skipped = _sample_skipped(settings, day) if sources else None
+    if sample_skipped and not args.json:
+        print(f"{day}: sample skipped: {sample_skipped}")
+    if (has_sample_exports(settings) or not sources) and not sample_skipped:
         from flows.pipeline import nightly
         from flows.prefect_client import prompt_flow_heartbeats
 
-        day = args.date or yesterday(settings.timezone)
         with prompt_flow_heartbeats():
             result = nightly(day, settings)
         result = {**result, "left_failed": _left_failed(settings, day)}
@@ -239,7 +242,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
     rows = run_nightly(args.date, settings, show=not args.json) if sources else []
     if args.json:
-        _print(result if not sources else {"sample": result, "sources": rows}, True)
+        sample = {"skipped": sample_skipped} if sample_skipped else result
+        _print(result if not sources else {"sample": sample, "sources": rows}, True)
     elif result is None:
         written = sorted(set(settings.reports_dir.glob("report-*.html")) - reports_before)
         for path in written or [settings.reports_dir / "latest.html"]:
@@ -307,6 +311,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not args.json:
         print(_demo_summary(result, settings))
     return 0
+
+
+def _sample_skipped(settings: Settings, day: date) -> str | None:
+    """Why ``servicelens run`` skips the sample's date ``day`` in a data directory that
+    also holds configured sources, or None to run it: the sample has no export for the day
+    (``raw/<day>/surveys.csv``). A trial's run of a date only a source had failed on the
+    sample's missing export (exit 2) and never ran the sources. With no source configured,
+    a missing export still fails the run: the sample is then all there is to run."""
+    from servicelens.ingest.configured import has_sample_exports
+    from servicelens.settings import SURVEYS_FILE
+
+    export = settings.raw_day(day) / SURVEYS_FILE
+    if not has_sample_exports(settings) or export.exists():
+        return None
+    return f"no survey export ({export}): nothing to process (the configured sources still run)"
 
 
 def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:

@@ -889,3 +889,44 @@ def test_the_nightly_run_says_what_sources_run_says_of_a_delivery(
         "export writes its dates that way round, declare that format in the definition"
     ) in said
     assert said.count("week.csv: its times") == 1
+
+
+def test_run_of_a_date_only_a_source_delivered_skips_the_sample_and_runs_the_source(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: in a data directory holding the sample's layout and a configured
+    source, `servicelens run --date D` of a day the sample has no export for failed on it
+    ("no survey export", exit 2) and never landed the source's inbox. The sample's date is
+    skipped, saying why, and the source's partitions run."""
+    import json
+
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "week.toml"
+    definition.write_text(
+        'name = "week"\n[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "Score"\n'
+    )
+    data = str(tmp_path / "data")
+    week = register_source(Settings(data_dir=data), str(definition))
+    # The sample's layout holds another day (any file named surveys.csv marks it).
+    other = Path(data) / "raw" / "2026-03-01" / "surveys.csv"
+    other.parent.mkdir(parents=True)
+    other.write_text("response_id\n")
+    _drop(
+        week, definition, "week.csv", "ID,At,Score\nW1,2026-03-02 09:00,4\nW2,2026-03-02 10:00,2\n"
+    )
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    missing = Path(data) / "raw" / "2026-03-02" / "surveys.csv"
+    assert f"2026-03-02: sample skipped: no survey export ({missing}): nothing to process" in said
+    assert "week 2026-03-02 completed" in said, said
+
+    _drop(week, definition, "late.csv", "ID,At,Score\nW3,2026-03-02 11:00,5\n")
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["sample"]["skipped"].startswith(f"no survey export ({missing})")
+    assert [(r["source"], r["day"], r["outcome"]) for r in printed["sources"]] == [
+        ("week", "2026-03-02", "completed")
+    ]
