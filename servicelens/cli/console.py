@@ -147,6 +147,12 @@ def elapsed(start: float) -> str:
 QUARANTINE_HINT = "Each row's file, line and reasons: `servicelens query quarantined_rows`"
 
 
+#: Below this many rows read, a partition that kept none is not taken as a sign that the
+#: export no longer fits its definition (:func:`nothing_kept_note`): a typo'd date or a time
+#: in a DST gap makes a partition of one row. A judgement, not a statistic.
+NOTHING_KEPT_MIN_ROWS = 10
+
+
 def nothing_kept_note(result: dict[str, Any]) -> str | None:
     """For a date (or partition) whose run read rows and kept none, which is a definition or
     an export gone wrong far more often than a day of bad responses: what failed most, and
@@ -165,11 +171,21 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
             f"all of its {read} rows are older copies that later deliveries replaced (their "
             f"reasons name the line and the partition of each newer copy). {QUARANTINE_HINT}"
         )
+    if (result.get("day_first") or 0) + (result.get("superseded_duplicates") or 0) >= read:
+        # Every row is explained by day_first_note (a time that reads only day and month
+        # swapped) or is an older copy: that note says what to change, once.
+        return None
     failed: dict[str, int] = dict(result.get("failed_expectations") or {})
     if result.get("malformed_lines"):
         failed["malformed lines"] = int(result["malformed_lines"])
     top = max(failed.items(), key=lambda item: item[1]) if failed else None
     most = f" (most failed checks: {top[0]}, {top[1]})" if top else ""
+    if read < NOTHING_KEPT_MIN_ROWS:
+        # A partition of a stray row or two (a typo'd date, a time in a DST gap, each dated
+        # where it could be) says nothing of the export: a trial's one-row partition asked
+        # whether the export still fit its definition while the rest of it was kept.
+        rows = "its 1 row was not kept" if read == 1 else f"none of its {read} rows was kept"
+        return f"{rows}{most}. {QUARANTINE_HINT}"
     if top and top[0] == "malformed lines":
         # Records that could not even be split into fields: a damaged or cut-short file
         # (a truncated download) far more often than a changed format.
@@ -205,8 +221,13 @@ def partition_notes(result: dict[str, Any]) -> list[str]:
     (``result``: its outcome result, the fields of servicelens.stages.DayCounts):
     :func:`withdrawn_note`, :func:`day_first_note` and :func:`nothing_kept_note`, where
     they apply."""
-    notes = (withdrawn_note(result), day_first_note(result), nothing_kept_note(result))
-    return [n for n in notes if n]
+    notes = [
+        n for n in (withdrawn_note(result), day_first_note(result), nothing_kept_note(result)) if n
+    ]
+    # Where to read the rows' reasons is said once, after the last note (a trial's line
+    # said it twice).
+    hint = f" {QUARANTINE_HINT}"
+    return [n.removesuffix(hint) if i < len(notes) - 1 else n for i, n in enumerate(notes)]
 
 
 def day_first_note(result: dict[str, Any]) -> str | None:

@@ -73,13 +73,37 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     assert moved is not None and moved.startswith(
         "all of its 1 rows are older copies that later deliveries replaced"
     )
-    malformed = nothing_kept_note({"surveys_read": 3, "kept": 0, "malformed_lines": 3})
-    assert malformed is not None and "(most failed checks: malformed lines, 3)" in malformed
+    malformed = nothing_kept_note({"surveys_read": 30, "kept": 0, "malformed_lines": 30})
+    assert malformed is not None and "(most failed checks: malformed lines, 30)" in malformed
     # Found by a trial: a truncated download was asked whether the export still fits its
     # date format; records that could not be split say the file may be damaged.
     assert "is the file damaged or cut short" in malformed and "date format" not in malformed
     assert "date format" in note
     assert note.endswith("Each row's file, line and reasons: `servicelens query quarantined_rows`")
+
+
+def test_a_partition_of_a_stray_row_is_not_taken_for_an_export_that_no_longer_fits() -> None:
+    """Found by a trial: a one-row partition (a typo'd date dated by its delivery, a time in
+    a DST gap) was asked whether the export still fit its definition, while the rest of the
+    export was kept; and a row quarantined for a swapped day and month got that question
+    after the note that already said what to declare, with the quarantine hint twice."""
+    from servicelens.cli.console import QUARANTINE_HINT, partition_notes
+
+    stray = {"surveys_read": 1, "kept": 0, "failed_expectations": {"submitted_at": 1}}
+    assert nothing_kept_note(stray) == (
+        f"its 1 row was not kept (most failed checks: submitted_at, 1). {QUARANTINE_HINT}"
+    )
+    few = nothing_kept_note({**stray, "surveys_read": 4})
+    assert few == (
+        f"none of its 4 rows was kept (most failed checks: submitted_at, 1). {QUARANTINE_HINT}"
+    )
+    swapped = {**stray, "day_first": 1}
+    (only,) = partition_notes(swapped)
+    assert only.startswith("1 row was quarantined because its time reads only with day and")
+    assert only.count(QUARANTINE_HINT) == 1
+    both = partition_notes({**swapped, "surveys_read": 3, "kept": 2, "withdrawn": 1})
+    assert len(both) == 2 and " ".join(both).count(QUARANTINE_HINT) == 1
+    assert both[-1].endswith(QUARANTINE_HINT)
 
 
 def test_the_sample_dates_line_of_run_names_the_date() -> None:
