@@ -520,7 +520,7 @@ def _validate_sample_day(
         kept=clean.height,
         quarantined=int((quarantine.get_column("feed") == "surveys").sum()),
         superseded_duplicates=superseded.height,
-        withdrawn=withdrawn_count(superseded, failed),
+        withdrawn=withdrawn_count(superseded, failed, settings, day),
         malformed_lines=len(surveys.rejects),
         failed_expectations=dict(
             failures.with_columns(pl.col("reason").str.extract(r"^([a-z_]+):").alias("column"))
@@ -549,12 +549,23 @@ SUPERSEDED_BY_A_FAILED_COPY = (
 )
 
 
-def withdrawn_count(superseded: pl.DataFrame, failed: pl.DataFrame) -> int:
-    """How many responses :func:`_superseded_reasons` marks with
-    :data:`SUPERSEDED_BY_A_FAILED_COPY`: distinct ``response_id`` of ``superseded`` that a
-    failing copy in ``failed`` superseded (both frames carry ``response_id``)."""
+def withdrawn_count(
+    superseded: pl.DataFrame, failed: pl.DataFrame, settings: Settings, period: date | None
+) -> int:
+    """How many responses this run takes out of the clean layer and the marts: distinct
+    ``response_id`` of ``superseded`` that a failing copy in ``failed`` superseded (both
+    frames carry ``response_id``; :func:`_superseded_reasons` marks them with
+    :data:`SUPERSEDED_BY_A_FAILED_COPY`) and that the clean partition of ``period``, as
+    published before this run, holds. A response none of whose copies passed was in no
+    mart to leave: a trial's note said "1 response is in no mart now" of one whose older
+    copy had failed too. The clean partition is read only when some response qualifies."""
     ids = failed.get_column("response_id").implode()
-    return superseded.filter(pl.col("response_id").is_in(ids)).get_column("response_id").n_unique()
+    replaced = superseded.filter(pl.col("response_id").is_in(ids)).get_column("response_id")
+    published = partition_dir(settings.clean_dir, period) / DATA_FILE if period else None
+    if replaced.is_empty() or published is None or not published.exists():
+        return 0
+    held = read_parquet(published).get_column("response_id").implode()
+    return int(replaced.unique().is_in(held).sum())
 
 
 def _split_superseded_elsewhere(
@@ -1285,7 +1296,7 @@ def validate_landed_rows(
         reasons = found.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
         failed = joined.join(reasons, ROW_ID, "inner")
         valid = joined.join(reasons, ROW_ID, "anti")
-        withdrawn = withdrawn_count(superseded, failed)
+        withdrawn = withdrawn_count(superseded, failed, settings, period)
         day_first = (
             found.filter(pl.col("reason").str.contains(READS_SWAPPED, literal=True))
             .get_column(ROW_ID)

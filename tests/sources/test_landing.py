@@ -158,7 +158,11 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
 
     from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import land_delivery
-    from servicelens.stages import SUPERSEDED_BY_A_FAILED_COPY, validate_landed_day
+    from servicelens.stages import (
+        SUPERSEDED_BY_A_FAILED_COPY,
+        publish_clean,
+        validate_landed_day,
+    )
 
     base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
     definition = load_definition(str(DEFINITION))
@@ -174,6 +178,8 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
         ).encode()
     )
     land_delivery(source, definition, first, datetime(2021, 1, 3, 9, tzinfo=UTC))
+    published = validate_landed_day(source, JAN1, "p", datetime(2021, 1, 3, 10, tzinfo=UTC))
+    publish_clean(source, published, {"run_id": "p"})
     land_delivery(source, definition, second, datetime(2021, 1, 4, 9, tzinfo=UTC))
     validated = validate_landed_day(source, JAN1, "t", datetime(2021, 1, 5, tzinfo=UTC))
     assert validated.clean().get_column("response_id").to_list() == ["ID0002"]
@@ -204,6 +210,20 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
         "failed its checks and superseded the older copies (fix it and deliver it again). Each "
         "row's file, line and reasons: `servicelens query quarantined_rows`"
     )
+
+    # Found by a trial: a third delivery failing again took out nothing the marts still
+    # held (the last published partition kept ID0002 only), yet the note said "1 response is
+    # in no mart now". Withdrawn counts responses the published partition holds.
+    publish_clean(source, validated, {"run_id": "t"})
+    third = tmp_path / "calls-3.csv"
+    third.write_bytes(
+        (HEADER + "ID0001,Eli,01/01/2021,17:23:40,Technical Support,Y,Y,xyz,0:05:03,5\r\n").encode()
+    )
+    land_delivery(source, definition, third, datetime(2021, 1, 6, 9, tzinfo=UTC))
+    again = validate_landed_day(source, JAN1, "u", datetime(2021, 1, 7, tzinfo=UTC))
+    assert again.clean().get_column("response_id").to_list() == ["ID0002"]
+    assert again.counts.withdrawn == 0
+    assert "in no mart now" not in counts_detail({**asdict(again.counts), "scored": 0})
 
 
 def test_a_definition_that_only_shares_a_sources_name_is_refused_once_data_is_landed(
