@@ -162,7 +162,10 @@ def configured_source_outcomes(
                     "failed",
                     None,
                     inbox,
-                    f"{p['file']}: {p['error']}",
+                    # The reader's errors name the file already (servicelens.ingest.landing).
+                    p["error"]
+                    if p["error"].startswith(f"{p['file']}: ")
+                    else f"{p['file']}: {p['error']}",
                     "fix the definition or the file: it stays in the inbox and lands on the next "
                     "run",
                 )

@@ -41,7 +41,7 @@ from typing import Any
 
 import polars as pl
 
-from servicelens.ingest.definitions import SourceDefinition
+from servicelens.ingest.definitions import DefinitionError, SourceDefinition
 from servicelens.ingest.mapping import (
     EXCLUDED,
     MappedExport,
@@ -322,20 +322,35 @@ def land_delivery(
 ) -> Landing:
     """Land one delivered file of ``definition``'s source (see the module's docstring).
 
-    Raises the reader's and the definition's errors (SourceError, DefinitionError) before
-    anything but the raw copy is written: a file that cannot be read lands nothing.
+    Raises the reader's and the definition's errors (SourceError, DefinitionError), naming
+    ``file`` (not its raw copy, which is what was read), before anything is written: a file
+    that cannot be read lands nothing, and the raw copy made of it is removed again (the
+    file stays where it was delivered; a trial found refused files' copies piling up in the
+    raw zone, and each error naming both paths). A file without rows (EmptyDelivery) keeps
+    its raw copy: it was delivered, and is not to be delivered again.
     """
     written_at = landed_at or datetime.now(UTC)
     target, sha, _, seen = _copy_as_delivered(settings, file)
-    read = read_export(definition, target)
-    if read.records_read == 0:
-        # Landing it would change nothing, and say nothing.
-        raise EmptyDelivery(
-            f"{file}: the file has no survey rows (a header only, or only empty rows); "
-            "nothing landed. If responses were expected, ask for the complete export"
-        )
-    mapped = map_export(definition, read, settings.timezone)
-    refuse_the_other_day_order(mapped.frame, definition, str(file))
+    try:
+        read = read_export(definition, target)
+        if read.records_read == 0:
+            # Landing it would change nothing, and say nothing.
+            raise EmptyDelivery(
+                f"{file}: the file has no survey rows (a header only, or only empty rows); "
+                "nothing landed. If responses were expected, ask for the complete export"
+            )
+        mapped = map_export(definition, read, settings.timezone)
+        refuse_the_other_day_order(mapped.frame, definition, str(file))
+    except EmptyDelivery:
+        raise
+    except (SourceError, DefinitionError) as error:
+        if not seen:
+            target.unlink(missing_ok=True)
+        said = str(error)
+        if str(target) == str(file) or str(target) not in said:
+            raise
+        named = said.replace(f"{target}: {file}: ", f"{file}: ").replace(str(target), str(file))
+        raise type(error)(named) from error
     # The partitions holding this delivery already: only bytes delivered before can be in
     # any. Landed again, they keep the time they were first landed: their rows stay as late
     # or as early as they were against other deliveries (copies of a re-delivered row are

@@ -116,6 +116,14 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     assert [p.name for p in pending_deliveries(calls)] == ["calls.xlsx"]
     zipped = picked["calls.csv.zip"]
     assert zipped.error == "" and zipped.landing is not None and zipped.landing.rows > 0
+    # Found by a trial: the error named the inbox file and then the raw copy it read
+    # ("inbox/x: raw/...-x: line 1"), and each refused file's copy stayed in the raw zone.
+    # It names the file as delivered, once; the raw zone keeps the landed and the empty.
+    inbox_file = calls.inbox_dir / "calls.xlsx"
+    assert error.startswith(f"{inbox_file}: line 1: this is not a CSV text file"), error
+    assert str(calls.deliveries_dir) not in error
+    raw = sorted(p.name.split("-", 1)[1] for p in calls.deliveries_dir.iterdir())
+    assert raw == ["calls.csv.zip", "empty-day.csv"]
 
 
 def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path) -> None:
@@ -468,6 +476,10 @@ def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
     failed = [r for r in rows if r["outcome"] == "failed"]
     assert len(failed) == 2 and failed[0]["source"] == calls.source
     assert failed[0]["result"]["inbox_file"].endswith("renamed.csv")
+    # Named once, as delivered (a trial's read "inbox/x.csv: raw/...-x.csv: line 1").
+    renamed = calls.inbox_dir / "renamed.csv"
+    assert failed[0]["error"].startswith(f"{renamed}: line 1 (header): "), failed[0]["error"]
+    assert failed[0]["error"].count("renamed.csv") == 1
     assert failed[1]["error"] == (
         f"{misspelt} holds 1 file(s) but no source named {misspelt.name} is configured, so "
         f"no run lands them: move them to {calls.inbox_dir}/ (did you mean {calls.source}?), "
