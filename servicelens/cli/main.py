@@ -92,7 +92,8 @@ Prefect's log lines; without -v they go to <data-dir>/logs/.
         "  servicelens review-queue --source acme-qualtrics --limit 0 --json",
         "query": "servicelens query --list\n"
         "  servicelens query queues_that_bounce\n"
-        "  servicelens query long_calls_are_not_failures --json",
+        "  servicelens query long_calls_are_not_failures --json\n"
+        f"  servicelens query quarantined_rows --source acme-qualtrics --start {week} --limit 0",
         "dictionary": "servicelens dictionary > dictionary.md   # print it\n"
         "  servicelens dictionary --check          # docs and Parquet on disk match the contracts\n"
         "  servicelens dictionary --write          # after changing transforms/schemas.py",
@@ -593,6 +594,14 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="run an example DuckDB query over the marts")
     query.add_argument("name", nargs="?", help="query name (see --list)")
     query.add_argument("--list", action="store_true", help="list the example queries")
+    query.add_argument(
+        "--source", default=None, help="only this source's rows (`sample` for the sample's)"
+    )
+    query.add_argument("--start", type=_day, default=None, help="first survey date of the rows")
+    query.add_argument("--end", type=_day, default=None, help="last survey date of the rows")
+    query.add_argument(
+        "--limit", type=_count, default=None, help="at most N rows (0: all; default: the query's)"
+    )
     query.set_defaults(handler=cmd_query)
 
     dictionary = sub.add_parser(

@@ -12,6 +12,7 @@ import argparse
 import json
 import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,15 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     sql = _query_sql(args.name)
     connection = connect_views(settings.root)
+    sql = filtered_query(
+        connection,
+        sql,
+        args.name,
+        getattr(args, "source", None),
+        getattr(args, "start", None),
+        getattr(args, "end", None),
+        getattr(args, "limit", None),
+    )
     rows = _rows(connection, sql)
     print(json.dumps(rows, indent=2, default=str) if args.json else table(rows))
     if (shown := truncation_note(connection, sql, len(rows))) is not None:
@@ -194,6 +204,51 @@ MODEL_OUTPUTS = ("feedback_scored", "fix_list", "root_cause", "policy_failure")
 _LIMIT = re.compile(r"\bLIMIT\s+(\d+)\s*;?\s*$", re.IGNORECASE)
 
 
+def filtered_query(
+    connection: Any,
+    sql: str,
+    name: str,
+    source: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    limit: int | None = None,
+) -> str:
+    """An example query's SQL narrowed to one ``source``'s rows and survey dates
+    ``start``..``end`` (inclusive), with ``limit`` rows at most (0: all; None: the query's
+    own closing ``LIMIT``): the query, without its limit, becomes a subquery filtered on
+    its ``source`` and ``survey_date`` columns, its order kept. With no filter and no limit
+    the SQL is returned as it is.
+
+    Found by a trial: ``quarantined_rows`` showed the newest 500 rows of every source, and
+    the sample's pushed a configured source's out of sight. Raises ValueError when the
+    query's rows carry no column to filter on (naming the columns it has)."""
+    if source is None and start is None and end is None and limit is None:
+        return sql
+    found = _LIMIT.search(sql)
+    inner = (sql[: found.start()] if found else sql).strip().rstrip(";")
+    columns = [d[0] for d in connection.execute(f"SELECT * FROM ({inner}) LIMIT 0").description]
+    wanted = {"source": source is not None, "survey_date": start is not None or end is not None}
+    for column in (c for c, asked in wanted.items() if asked and c not in columns):
+        option = "--source" if column == "source" else "--start/--end"
+        raise ValueError(
+            f"query {name} has no {column} column to filter with {option} (its columns: "
+            f"{', '.join(columns)}); copy its SQL from {QUERIES_DIR} to filter it another way"
+        )
+    where = []
+    if source is not None:
+        where.append(f"source = '{source.replace(chr(39), chr(39) * 2)}'")
+    if start is not None:
+        where.append(f"survey_date >= DATE '{start.isoformat()}'")
+    if end is not None:
+        where.append(f"survey_date <= DATE '{end.isoformat()}'")
+    rows = limit if limit is not None else (int(found.group(1)) if found else 0)
+    return (
+        f"SELECT * FROM ({inner}) AS answer"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + (f" LIMIT {rows};" if rows else ";")
+    )
+
+
 def truncation_note(connection: Any, sql: str, shown: int) -> str | None:
     """When an example query returned as many rows as its closing ``LIMIT``: how many rows
     the query has without it (counted over ``connection``, :func:`connect_views`'s), and
@@ -207,9 +262,10 @@ def truncation_note(connection: Any, sql: str, shown: int) -> str | None:
     if total <= shown:
         return None
     return (
-        f"note: the first {shown} of {total:,} rows (the query's LIMIT); copy its SQL from "
-        f"{QUERIES_DIR} to filter it (a source, a date, a reason) and run it in DuckDB after "
-        "sql/views.sql (README, Query the marts in DuckDB)"
+        f"note: the first {shown} of {total:,} rows: narrow them with --source, --start and "
+        "--end, show them all with --limit 0, or copy the SQL from "
+        f"{QUERIES_DIR} to filter it otherwise and run it in DuckDB after sql/views.sql "
+        "(README, Query the marts in DuckDB)"
     )
 
 

@@ -464,6 +464,47 @@ def test_quarantined_rows_lists_each_row_with_its_file_line_and_reasons(
     views = connect_views(settings.root)
     cut = truncation_note(views, "SELECT * FROM quarantine\nLIMIT 3;", 3)
     assert cut is not None and cut.startswith(
-        f"note: the first 3 of {quarantine.height:,} rows (the query's LIMIT); copy its SQL"
+        f"note: the first 3 of {quarantine.height:,} rows: narrow them with --source, --start "
+        "and --end, show them all with --limit 0"
     )
     assert truncation_note(views, "SELECT * FROM quarantine LIMIT 3;", 2) is None
+
+
+def test_an_example_query_is_narrowed_to_a_source_and_dates_from_the_command_line(
+    run: tuple[Settings, dict], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: `query quarantined_rows` showed the newest 500 rows of every feed,
+    the sample's pushing a configured source's out of sight, and had no way to ask for one
+    source, some dates or every row."""
+    import json
+
+    from servicelens.cli.main import main
+    from transforms.schemas import SAMPLE_SOURCE
+
+    settings, _ = run
+    quarantine = scan_table(settings.quarantine_dir).collect()
+    day = quarantine.get_column("survey_date").min()
+    argv = ["--data-dir", settings.data_dir, "query", "quarantined_rows", "--json"]
+    assert main([*argv, "--source", SAMPLE_SOURCE, "--start", str(day), "--end", str(day)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = quarantine.filter(pl.col("survey_date") == day)
+    assert len(rows) == min(expected.height, 500) and rows
+    assert {r["survey_date"] for r in rows} == {str(day)}
+    assert {r["source"] for r in rows} == {SAMPLE_SOURCE}
+    # The query's order is kept: a row's own problems before superseded copies.
+    copies = [r["reasons"].startswith("duplicate delivery: superseded by") for r in rows]
+    assert copies == sorted(copies)
+
+    assert main([*argv, "--limit", "0"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == quarantine.height
+    assert main([*argv, "--source", "no-such-source"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main([*argv, "--limit", "2"]) == 0
+    out = capsys.readouterr()
+    assert len(json.loads(out.out)) == 2 and "the first 2 of" in out.err
+
+    # A query whose rows carry no survey date is refused by name, not by DuckDB.
+    code = main([*argv[:2], "query", "policies_by_root_cause", "--start", str(day)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "query policies_by_root_cause has no survey_date column to filter with " in err
