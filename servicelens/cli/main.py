@@ -752,11 +752,21 @@ def prefect_failure_message(error: BaseException) -> str | None:
     )
 
 
-def _fail(message: str, log: Path | None) -> int:
+def _fail(message: str, log: Path | None, as_json: bool = False) -> int:
+    """Say why a command failed, on stderr (and where its log is); exit status 2. With
+    ``as_json`` (the command's --json), stdout gets the same as one JSON document,
+    ``{"error": ..., "log": ...}``: a trial's script parsing --json output met plain text."""
     print(f"servicelens: error: {message}", file=sys.stderr)
     if log is not None:
         print(f"  Prefect's log and the traceback: {log}  (-v shows them here)", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "log": str(log) if log else None}))
     return 2
+
+
+def _json(args: argparse.Namespace) -> bool:
+    """Whether the command was asked for --json output."""
+    return bool(getattr(args, "json", False))
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -782,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in PSEUDONYMISES_AGENTS or getattr(args, "action", None) == "run":
             settings.refuse_a_second_agent_key()
     except (SurveyDateError, ValueError) as error:
-        return _fail(str(error), None)
+        return _fail(str(error), None, _json(args))
     if args.verbose:
         return _run(handler, args, settings, None)
     log = log_file_path(settings.local_root / "logs", args.command)
@@ -856,9 +866,9 @@ def _run(
             # message is all there is to read. Found by a trial.
             logged_before = file_log is not None and file_log.written
             where = log_path()
-            return _fail(str(error), where if logged_before else None)
+            return _fail(str(error), where if logged_before else None, _json(args))
         if (prefect_failed := prefect_failure_message(error)) is not None:
-            return _fail(prefect_failed, log_path())
+            return _fail(prefect_failed, log_path(), _json(args))
         if file_log is None:
             raise
         # A failure nobody wrote a message for: say so plainly; the traceback is in the file.

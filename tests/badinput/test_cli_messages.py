@@ -90,6 +90,21 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
     assert f"`servicelens backfill --start {DAY} --end {DAY} --rerun failed`" in after.stderr
 
 
+def test_a_failure_asked_for_as_json_is_one_json_document_on_stdout(tmp_path: Path) -> None:
+    """Found by a trial: a script reading `train --json` met plain text on a failure. The
+    message stays on stderr as ever; stdout holds it as JSON, with the log's path."""
+    done = _servicelens("train", "--data-dir", str(tmp_path), "--json")
+    assert done.returncode == 2
+    said = json.loads(done.stdout)
+    assert said["error"].startswith(f"{tmp_path}/clean/responses: no clean data yet")
+    assert said["log"] is not None and Path(said["log"]).exists()
+    assert _one_message(done)[0] == f"servicelens: error: {said['error']}"
+    future = today("Europe/London") + timedelta(days=3)
+    done = _servicelens("run", "--date", str(future), "--data-dir", str(tmp_path), "--json")
+    refused = json.loads(done.stdout)
+    assert refused["log"] is None and "is in the future" in refused["error"]
+
+
 def test_a_future_date_is_refused_before_anything_runs(tmp_path: Path) -> None:
     future = today("Europe/London") + timedelta(days=3)
     lines = _one_message(_servicelens("run", "--date", str(future), "--data-dir", str(tmp_path)))
