@@ -564,7 +564,7 @@ def withdrawn_count(
     published = partition_dir(settings.clean_dir, period) / DATA_FILE if period else None
     if replaced.is_empty() or published is None or not published.exists():
         return 0
-    held = read_parquet(published).get_column("response_id").implode()
+    held = read_parquet(published, ["response_id"]).get_column("response_id").implode()
     return int(replaced.unique().is_in(held).sum())
 
 

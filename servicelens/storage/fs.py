@@ -225,15 +225,18 @@ def read_bytes(location: str | Path | RemotePath) -> bytes:
     return as_path(location).read_bytes()
 
 
-def read_parquet(location: str | Path | RemotePath) -> pl.DataFrame:
-    """Read one Parquet file from a local path or an object store."""
+def read_parquet(
+    location: str | Path | RemotePath, columns: list[str] | None = None
+) -> pl.DataFrame:
+    """Read one Parquet file from a local path or an object store (only ``columns``, when
+    given: the others are not decoded)."""
     import polars as pl
 
     path = as_path(location)
     if isinstance(path, Path):
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, columns=columns)
     with path.open("rb") as handle:
-        return pl.read_parquet(handle)
+        return pl.read_parquet(handle, columns=columns)
 
 
 #: zstd level of the Parquet files the storage layer writes (partitions, staged files, marts;
