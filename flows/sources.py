@@ -61,6 +61,7 @@ def _landing_dict(landing: Landing) -> dict[str, Any]:
         "periods": {str(k): v for k, v in landing.periods.items()},
         "moved_out": {str(k): v for k, v in landing.moved_out.items()},
         "superseded_elsewhere": {str(k): v for k, v in landing.superseded_elsewhere.items()},
+        "older_copies_kept": {str(k): v for k, v in landing.older_copies_kept.items()},
         "notes": landing.notes(),
     }
 

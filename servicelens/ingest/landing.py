@@ -98,6 +98,11 @@ class Landing:
     #: partition (a corrected date), with how many: each is also in ``periods``, and its
     #: older copies go to quarantine when it runs again.
     superseded_elsewhere: dict[date, int] = field(default_factory=dict)
+    #: Lines of this delivery that re-deliver responses landed before in another partition
+    #: with a ``submitted_at`` that cannot be read, by the partition holding the older copy.
+    #: Such a copy is dated by its delivery and quarantined, and supersedes nothing
+    #: elsewhere: the older copy stays in the marts (found by a trial's re-saved export).
+    older_copies_kept: dict[date, list[int]] = field(default_factory=dict)
     #: The definition's ``[label]`` column (its names), when the export has none of them:
     #: no row of the delivery is labelled. Found by a trial: a misspelt label column was
     #: said by ``sources check`` only, and ``sources run`` landed unlabelled rows silently.
@@ -124,7 +129,33 @@ class Landing:
                 f"read as {day_first['swapped']} they fall within {day_first['swapped_span']}: "
                 f"{DECLARE_SWAPPED_ORDER}"
             )
+        if self.older_copies_kept:
+            lines = sorted(line for kept in self.older_copies_kept.values() for line in kept)
+            periods = [p.isoformat() for p in sorted(self.older_copies_kept)]
+            where = (
+                f"{periods[0]}'s partition"
+                if len(periods) == 1
+                else f"the partitions of {', '.join(periods[:-1])} and {periods[-1]}"
+            )
+            named = ", ".join(map(str, lines[:MAX_LINES_NAMED]))
+            more = (
+                f" and {len(lines) - MAX_LINES_NAMED} more" if len(lines) > MAX_LINES_NAMED else ""
+            )
+            one = len(lines) == 1
+            notes.append(
+                f"{'line' if one else 'lines'} {named}{more} "
+                f"{'re-delivers a response' if one else 're-deliver responses'} landed before "
+                f"(in {where}) with a submitted_at that cannot be read: "
+                f"{'it is' if one else 'they are'} quarantined under the delivery's date and "
+                f"the older {'copy stays' if one else 'copies stay'} in the marts. Fix "
+                "submitted_at in the export (or the definition's format for it) and deliver "
+                f"it again to replace the older {'copy' if one else 'copies'}"
+            )
         return notes
+
+
+#: Lines a landing note names before "and N more".
+MAX_LINES_NAMED = 5
 
 
 #: A raw copy is named ``<the first 12 hex digits of its sha256>-<its name as delivered>``.
@@ -387,6 +418,13 @@ def land_delivery(
         settings, rows.filter(own_time.is_not_null()), sha, str(target)
     )
     result.superseded_elsewhere = {p: len(e) for p, e in superseded.items()}
+    # Said, not done: the copies whose time cannot be read leave the older ones in the marts.
+    unreadable = own_time.is_null() & pl.col("submitted_at").str.strip_chars().ne("")
+    if "submitted_at" in rows.columns:
+        left = _superseded_elsewhere(settings, rows.filter(unreadable), sha, str(target))
+        result.older_copies_kept = {
+            p: sorted({e["by_line"] for e in entries}) for p, entries in left.items()
+        }
     touched = sorted({*periods, *moved_out, *superseded})
     for period in touched:
         new = rows.filter(pl.col("_period") == period).drop("_period")

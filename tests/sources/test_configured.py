@@ -671,6 +671,23 @@ def test_a_redelivery_that_corrects_a_date_replaces_the_older_copy(
     )
     third = land_delivery(settings, definition, resaved, datetime(2021, 4, 4, 9, tzinfo=UTC))
     assert third.superseded_elsewhere == {} and old not in third.periods
+    # ... and the run says so: the older copy stays in the marts until a fixed copy comes.
+    assert third.older_copies_kept == {old: [2]}
+    assert third.notes() == [
+        "line 2 re-delivers a response landed before (in 2021-01-01's partition) with a "
+        "submitted_at that cannot be read: it is quarantined under the delivery's date and "
+        "the older copy stays in the marts. Fix submitted_at in the export (or the "
+        "definition's format for it) and deliver it again to replace the older copy"
+    ]
+    # A new response whose time cannot be read re-delivers nothing: no such note.
+    unknown = tmp_path / "calls-new.csv"
+    unknown.write_text(
+        "\n".join([lines[0], lines[2].replace("ID0002", "ID9999").replace("01/01/2021", "x")])
+        + "\n",
+        encoding="utf-8",
+    )
+    fourth = land_delivery(settings, definition, unknown, datetime(2021, 4, 5, 9, tzinfo=UTC))
+    assert fourth.older_copies_kept == {} and fourth.notes() == []
 
 
 def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
