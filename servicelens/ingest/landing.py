@@ -577,12 +577,19 @@ def refuse_the_other_day_order(
     line, text = only_swapped.select("source_line", "text").row(0)
     both = read.filter(pl.col("declared") & pl.col("swapped")).height
     order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
+    # (Every time reading only swapped, none is left to be misdated: a trial read "Its
+    # other 0 times read either way and would be kept misdated".)
+    misdated = (
+        f"Its other {both} time{'s read' if both != 1 else ' reads'} either way and would be "
+        f"kept misdated, so nothing of it is landed"
+        if both
+        else "Nothing of it is landed"
+    )
     raise DefinitionError(
         f"{where}: line {line}: submitted_at {text!r} reads only as {swapped}, as do "
         f"{only_swapped.height - 1} more of its times, and none reads only as the "
-        f"definition's {declared}: this export writes the {order} first. Its other "
-        f"{both} times read either way and would be kept misdated, so nothing of it is "
-        f'landed: declare format = "{swapped}" for submitted_at in the definition '
+        f"definition's {declared}: this export writes the {order} first. {misdated}: "
+        f'declare format = "{swapped}" for submitted_at in the definition '
         "(sources add DEFINITION --replace), or save the export again as the definition "
         "declares it"
     )

@@ -1185,6 +1185,13 @@ def test_an_export_writing_dates_the_other_way_round_is_not_landed(tmp_path: Pat
     # Checked before it is landed, the same.
     with pytest.raises(DefinitionError, match="this export writes the month first"):
         ingest_export(load_definition(str(definition)), us, settings, now=NOW)
+    # Every time reading only swapped: no count of times "that read either way".
+    us.write_text("ID,When,CSAT\nU2,01/13/2021 13:43,4\nU4,03/31/2021 11:00,2\n")
+    with pytest.raises(DefinitionError) as every:
+        ingest_export(load_definition(str(definition)), us, settings, now=NOW)
+    assert "this export writes the month first. Nothing of it is landed: declare format" in str(
+        every.value
+    )
 
     # A day-first export with one slip (13th month) lands; the slip is quarantined.
     us.write_text(
