@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -53,12 +54,8 @@ def stop_own_server(wait_seconds: float) -> None:
     For a process about to exit without Prefect's exit hooks (``os._exit`` after a signal).
     The server gets ``wait_seconds`` to shut down after SIGTERM, then is killed.
     """
-    server_module = sys.modules.get("prefect.server.api.server")
-    if server_module is None:
-        return
-    # Prefect keeps its embedded servers in this class attribute; there is no public list.
-    for server in list(server_module.SubprocessASGIServer._instances.values()):
-        process = server.server_process
+    for server in _embedded_servers():
+        process = getattr(server, "server_process", None)
         if process is None:
             continue
         process.terminate()
@@ -66,6 +63,18 @@ def stop_own_server(wait_seconds: float) -> None:
             process.wait(wait_seconds)
         except Exception:
             process.kill()
+
+
+def _embedded_servers() -> list[Any]:
+    """The embedded API servers this process started (Prefect's ``SubprocessASGIServer``
+    instances; Prefect keeps them in a class attribute, there is no public list).
+
+    None while Prefect's server module is being imported: the command's thread may be
+    importing it as a signal arrives, and a half-made module has no such class yet (found
+    by a trial: Ctrl-C three seconds into a command ended in "unexpected AttributeError ...
+    partially initialized module", exit 1, instead of "interrupted", exit 130)."""
+    servers = getattr(sys.modules.get("prefect.server.api.server"), "SubprocessASGIServer", None)
+    return list(getattr(servers, "_instances", {}).values())
 
 
 def own_server_exit() -> int | None:
@@ -77,11 +86,7 @@ def own_server_exit() -> int | None:
     Found while testing a killed server: Prefect's client retries a refused connection with
     growing waits, so a command whose server died spent about six minutes retrying before
     it failed; :func:`servicelens.cli.interrupts.run_stoppable` asks this instead."""
-    # The command's thread may be importing the module right now: it may be half made.
-    servers = getattr(sys.modules.get("prefect.server.api.server"), "SubprocessASGIServer", None)
-    if servers is None:
-        return None
-    for server in list(getattr(servers, "_instances", {}).values()):
+    for server in _embedded_servers():
         process = getattr(server, "server_process", None)
         if process is not None and getattr(server, "running", False):
             code = process.poll()

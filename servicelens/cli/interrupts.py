@@ -26,10 +26,13 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicelens.cli.embedded_api import own_server_exit, stop_own_server
 from servicelens.settings import Settings
+
+if TYPE_CHECKING:
+    from servicelens.storage.claims import Held
 
 #: How long a stopped process gives the API to release what it held.
 RELEASE_SECONDS = 3.0
@@ -135,14 +138,17 @@ def _stop_now(signum: int) -> None:
     name = signal.Signals(signum).name
     print(f"\nservicelens: {name}: stopping", file=sys.stderr, flush=True)
     reason = f"interrupted by {name} (process {os.getpid()})"
+    from servicelens.storage.claims import abandon_held
+
+    release: Callable[[str, float], list[Held]] | None = None
     if "flows.recovery" in sys.modules:  # Prefect work started: release through the API
-        from flows.recovery import stop_held_runs
+        try:
+            from flows.recovery import stop_held_runs
 
-        stopped = stop_held_runs(reason, RELEASE_SECONDS)
-    else:
-        from servicelens.storage.claims import abandon_held
-
-        stopped = abandon_held(reason)
+            release = stop_held_runs
+        except ImportError:  # half imported by the command's thread as the signal came
+            release = None
+    stopped = release(reason, RELEASE_SECONDS) if release else abandon_held(reason)
     stop_own_server(API_STOP_SECONDS)
     from servicelens.storage.claims import completed_anyway
 

@@ -230,3 +230,35 @@ def test_a_date_that_completes_after_its_interruption_is_not_named_interrupted(
         assert not completed_anyway(held)
         record_outcome(settings, DAY, "run-1", "completed", inputs={})
         assert completed_anyway(held)
+
+
+def test_a_signal_while_prefect_is_half_imported_still_stops_as_interrupted(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: Ctrl-C about three seconds into any command, while the command's
+    thread was importing Prefect's server module, ended in "unexpected AttributeError:
+    partially initialized module 'prefect.server.api.server' has no attribute
+    'SubprocessASGIServer'", exit 1, "a bug in servicelens". The modules are put in the
+    state Python holds them in mid-import (in ``sys.modules``, without their names yet), and
+    the stop runs in a process of its own (it ends with ``os._exit``)."""
+    script = (
+        "import signal, sys, types\n"
+        "for name in ('prefect.server.api.server', 'flows.recovery'):\n"
+        "    sys.modules[name] = types.ModuleType(name)\n"
+        "from servicelens.cli.embedded_api import own_server_exit\n"
+        "assert own_server_exit() is None\n"
+        "from servicelens.cli.interrupts import _stop_now\n"
+        "_stop_now(signal.SIGINT)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "SERVICELENS_DATA_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 130, done.stderr
+    assert "servicelens: SIGINT: stopping" in done.stderr
+    assert "servicelens: interrupted." in done.stderr
+    assert "Error" not in done.stderr and "Traceback" not in done.stderr
