@@ -549,9 +549,13 @@ def _no_champion(models_dir: DataPath, flag: str) -> str:
 
 
 def rescore_hint(settings: Settings, models_dir: DataPath, source: str | None) -> str | None:
-    """After a promotion or a rollback: the marts scored by another version than the new
-    champion, and the backfill that scores them again (nothing re-scores them by itself:
-    the champion scores the dates run from now on). None when all are the champion's."""
+    """After a promotion or a rollback: the marts whose negatives another version than the
+    new champion scored, or none did (published while there was no champion), and the
+    backfill that scores them again (nothing re-scores them by itself: the champion scores
+    the dates run from now on). None when all are the champion's, or there is no champion.
+
+    (Found by a trial: ``sources run --train`` of a landed export promoted a source's first
+    model and left every partition unscored, with no word of how to score them.)"""
     from models.registry import champion_version
     from servicelens.storage.partitions import scan_table
 
@@ -561,14 +565,19 @@ def rescore_hint(settings: Settings, models_dir: DataPath, source: str | None) -
     table = root / "marts" / "feedback_scored"
     if not table.exists():
         return None
+    if champion is None:
+        return None
+    version = pl.col("model_version")
+    unscored = version.is_null() & pl.col("is_negative").fill_null(False)
     other = (
         scan_table(table)
-        .filter(pl.col("model_version").is_not_null() & (pl.col("model_version") != champion))
+        .filter((version.is_not_null() & (version != champion)) | unscored)
         .select(
             pl.col("survey_date").min().alias("first"),
             pl.col("survey_date").max().alias("last"),
             pl.col("survey_date").n_unique().alias("dates"),
-            pl.col("model_version").unique().sort().implode().alias("versions"),
+            version.drop_nulls().unique().sort().implode().alias("versions"),
+            unscored.any().alias("unscored"),
         )
         .collect()
         .row(0, named=True)
@@ -576,10 +585,20 @@ def rescore_hint(settings: Settings, models_dir: DataPath, source: str | None) -
     if not other["dates"]:
         return None
     flag = f" --source {name}" if name else ""
+    scored_by = ", ".join(other["versions"])
+    if other["unscored"]:
+        were = (
+            f"were scored by {scored_by} or " if scored_by else "were "
+        ) + "not scored at all (there was no champion when they ran)"
+        head = f"note: the negatives in the marts of {other['dates']} date(s)"
+        said = f"{head} ({other['first']}..{other['last']}) {were}; champion {champion}"
+    else:
+        said = (
+            f"note: the marts of {other['dates']} date(s) ({other['first']}..{other['last']}) "
+            f"were scored by {scored_by}, not by champion {champion}; the champion"
+        )
     return (
-        f"note: the marts of {other['dates']} date(s) ({other['first']}..{other['last']}) "
-        f"were scored by {', '.join(other['versions'])}, not by champion {champion}; the "
-        "champion scores the dates run from now on. To score them with it: servicelens "
+        f"{said} scores the dates run from now on. To score them with it: servicelens "
         f"backfill{flag} --start {other['first']} --end {other['last']} --rerun all"
     )
 

@@ -570,6 +570,13 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
             f"{cv['roc_auc']:.3f}, time-split ROC-AUC {metrics['model']['roc_auc']:.3f} "
             f"({metrics['split']['test_rows']} test rows)"
         )
+        if trained.get("promoted"):
+            from servicelens.cli.models import rescore_hint
+            from servicelens.ingest.configured import configured_source
+
+            source = configured_source(settings, result["source"])
+            if hint := rescore_hint(source, source.models_dir, source.source):
+                lines.append(hint)
     if result.get("untrained"):
         lines.append(f"no model trained: {result['untrained']}")
     for name, rows in (result.get("queries") or {}).items():

@@ -12,6 +12,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Collection
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,12 @@ def _empty_view(create_view: str) -> str:
     return f"CREATE OR REPLACE VIEW {contract.name} AS SELECT {columns} WHERE false"
 
 
-def unscored_note(connection: Any) -> str | None:
+def unscored_note(connection: Any, with_champion: Collection[str] = ()) -> str | None:
     """What to say when negatives exist but no model has scored them (None when scored):
     the commands that train and score each feed that has negatives (the sample's, or a
-    configured source's with ``--source``)."""
+    configured source's with ``--source``); a feed in ``with_champion`` (its name, or
+    :data:`~transforms.schemas.SAMPLE_SOURCE`) has a champion already, so only the backfill
+    that scores its dates (a trial was told to train a source that had one)."""
     from transforms.schemas import SAMPLE_SOURCE
 
     negatives, scored = connection.execute(
@@ -116,15 +119,17 @@ def unscored_note(connection: Any) -> str | None:
             [SAMPLE_SOURCE],
         ).fetchall()
     ]
-    steps = [
-        "`servicelens train`, then `servicelens backfill --start ... --end ... --rerun all`"
-        if feed == SAMPLE_SOURCE
-        else f"`servicelens train --source {feed}`, then `servicelens backfill --source {feed} "
-        "--start ... --end ... --rerun all`"
-        for feed in feeds
-    ]
+    steps = []
+    for feed in feeds:
+        flag = "" if feed == SAMPLE_SOURCE else f" --source {feed}"
+        backfill = f"`servicelens backfill{flag} --start ... --end ... --rerun all`"
+        steps.append(
+            f"{backfill} (its champion scores them)"
+            if feed in with_champion
+            else f"`servicelens train{flag}`, then {backfill}"
+        )
     return (
-        f"note: none of the {negatives:,} negative responses has a root cause yet (no champion "
+        f"note: none of the {negatives:,} negative responses has a root cause yet (no "
         "model scored them), so nothing here is a recommendation. To score them, run "
         + "; and ".join(steps)
         + "."
@@ -191,10 +196,22 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     # Only a query over what the model scores is read as recommendations (a trial's
     # quarantined_rows was followed by a note on root causes it does not show).
     scored = any(name in sql for name in MODEL_OUTPUTS)
-    note = unscored_note(connection) if scored else None
+    note = unscored_note(connection, feeds_with_champion(settings)) if scored else None
     if note:
         print(note, file=sys.stderr)
     return 0
+
+
+def feeds_with_champion(settings: Settings) -> set[str]:
+    """The feeds of ``settings``' data directory whose registry has a champion: the sample
+    (:data:`~transforms.schemas.SAMPLE_SOURCE`) and configured sources, by name."""
+    from models.registry import champion_version
+    from servicelens.ingest.configured import configured_sources
+    from transforms.schemas import SAMPLE_SOURCE
+
+    feeds = {SAMPLE_SOURCE: settings.models_dir} if settings.is_sample else {}
+    feeds |= {s.source: s.models_dir for s in configured_sources(settings) if s.source}
+    return {feed for feed, models in feeds.items() if champion_version(models) is not None}
 
 
 #: What a query reads of the model's output: the scored mart, the fix list, root causes.

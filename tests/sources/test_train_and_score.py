@@ -4,6 +4,7 @@ through the same ingest layer as every other file."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -311,6 +312,44 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     said = capsys.readouterr().err
     assert "--source acme-other: not a source configured in " in said
     assert "(acme-vendor), a built-in definition" in said and "did you mean acme-vendor?" in said
+
+
+def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: `sources run SRC FILE` (no model yet), then the same with --train,
+    promoted the source's first model and scored nothing (the file was already landed, so
+    no partition ran), with no word of it; `query` then said to train the source, which had
+    a champion. Now the run names the dates its champion did not score and the backfill
+    that scores them, and `query` asks only for that backfill."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    export = tmp_path / "export.csv"
+    _vendor_export().write_csv(export)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "run", str(mapping), str(export)]) == 0
+    capsys.readouterr()
+    assert main([*data, "query", "policies_by_root_cause", "--source", "acme-vendor"]) == 0
+    assert "run `servicelens train --source acme-vendor`, then" in capsys.readouterr().err
+    assert main([*data, "sources", "run", str(mapping), str(export), "--train"]) == 0
+    out = capsys.readouterr().out
+    assert "promoted: no champion yet" in out
+    assert (
+        "note: the negatives in the marts of 12 date(s) (2026-01-01..2026-01-12) were not "
+        "scored at all (there was no champion when they ran); champion "
+    ) in out
+    assert re.search(
+        r"champion \S+ scores the dates run from now on\. To score them with it: servicelens "
+        r"backfill --source acme-vendor --start 2026-01-01 --end 2026-01-12 --rerun all",
+        out,
+    )
+    assert main([*data, "query", "policies_by_root_cause", "--source", "acme-vendor"]) == 0
+    said = capsys.readouterr().err
+    assert (
+        "`servicelens backfill --source acme-vendor --start ... --end ... --rerun all` (its "
+        in (said)
+    )
+    assert "servicelens train" not in said
 
 
 def _audit_file(export: pl.DataFrame, rows: int, *, override: dict[str, str] | None = None) -> str:
