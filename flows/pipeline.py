@@ -36,7 +36,7 @@ from flows.tasks import (
     write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
-from servicelens.dates import refuse_future, survey_date_range, yesterday
+from servicelens.dates import refuse_future, refuse_reversed, survey_date_range, yesterday
 from servicelens.ingest.configured import (
     backfill_dates,
     configured_names,
@@ -237,11 +237,16 @@ def backfill(
     """
     settings = settings or Settings.from_env(data_dir)
     title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}"
-    days = survey_date_range(start, end, settings.timezone)
     if source:
+        # A source's landed partitions, none of them ahead: --end only bounds them, as the
+        # command line has it (a trial's monthly source: `--end 2026-12` passed the dry run
+        # and the real run refused 2026-12-31 "in the future" after Prefect had started).
+        refuse_reversed(start, end)
         settings, days = backfill_dates(settings, start, end, source)
         title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}, source {source}"
-    elif refusal := sources_only_refusal(settings):
+    else:
+        days = survey_date_range(start, end, settings.timezone)
+    if not source and (refusal := sources_only_refusal(settings)):
         # Only configured sources here: their partitions are what a backfill runs. Without
         # this, every date failed with "no survey export" and was recorded as failed.
         raise ValueError(refusal)

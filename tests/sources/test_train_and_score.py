@@ -352,6 +352,31 @@ def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
     assert "servicelens train" not in said
 
 
+def test_a_sources_backfill_ending_after_today_runs_as_its_dry_run_plans(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: for a monthly source, `backfill --source cfpb --start 2026-12 --end
+    2026-12 --dry-run` planned its landed month, and the same without --dry-run refused
+    2026-12-31 as "in the future" once Prefect had started (a failed flow run left behind).
+    The flow now bounds a source's landed partitions by --end as the command line does."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    export = tmp_path / "export.csv"
+    _vendor_export().write_csv(export)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "run", str(mapping), str(export)]) == 0
+    later = (date.today() + timedelta(days=40)).isoformat()
+    backfill = [*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-12"]
+    backfill += ["--end", later, "--rerun", "all"]
+    capsys.readouterr()
+    assert main([*backfill, "--dry-run"]) == 0
+    assert "dry run: 1 of 1 dates would run" in capsys.readouterr().out
+    assert main(backfill) == 0
+    shown = capsys.readouterr()
+    assert "is in the future" not in shown.err
+    assert "2026-01-12" in shown.out and "completed" in shown.out
+
+
 def _audit_file(export: pl.DataFrame, rows: int, *, override: dict[str, str] | None = None) -> str:
     """QA's audits of the first ``rows`` tickets as a spreadsheet in a European locale saves
     them: semicolons, Title Case headers, verdicts spelled as people type them; plus one
