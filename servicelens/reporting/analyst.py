@@ -129,7 +129,7 @@ def unscored_note(connection: Any, with_champion: Collection[str] = ()) -> str |
             else f"`servicelens train{flag}`, then {backfill}"
         )
     return (
-        f"note: none of the {negatives:,} negative responses has a root cause yet (no "
+        f"note: none of the {negatives:,} negative responses has a root cause yet (no champion "
         "model scored them), so nothing here is a recommendation. To score them, run "
         + "; and ".join(steps)
         + "."
@@ -180,6 +180,8 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     sql = _query_sql(args.name)
     connection = connect_views(settings.root)
+    if (source := getattr(args, "source", None)) is not None:
+        refuse_unknown_feed(settings, connection, source)
     sql = filtered_query(
         connection,
         sql,
@@ -200,6 +202,34 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     if note:
         print(note, file=sys.stderr)
     return 0
+
+
+def refuse_unknown_feed(settings: Settings, connection: Any, source: str) -> None:
+    """Raise ValueError when ``source`` is neither a configured source of ``settings``' data
+    directory nor a source whose rows the marts or the quarantine hold (the sample's too;
+    ``connection``, :func:`connect_views`'s), naming those and the closest of them.
+
+    Found by a trial: ``query quarantined_rows --source eu-feedbak`` printed "(no rows)",
+    exit 0, and the analyst concluded the source had no quarantine."""
+    import difflib
+
+    from servicelens.ingest.configured import configured_names
+
+    held = {
+        str(row[0])
+        for row in connection.execute(
+            "SELECT DISTINCT source FROM feedback_scored WHERE source IS NOT NULL "
+            "UNION SELECT DISTINCT source FROM quarantine WHERE source IS NOT NULL"
+        ).fetchall()
+    }
+    feeds = sorted({*configured_names(settings), *held})
+    if source in feeds:
+        return
+    close = difflib.get_close_matches(source, feeds, n=1)
+    raise ValueError(
+        f"--source {source}: no such source in {settings.data_dir} (its sources: "
+        f"{', '.join(feeds) or 'none yet'})" + (f"; did you mean {close[0]}?" if close else "")
+    )
 
 
 def feeds_with_champion(settings: Settings) -> set[str]:

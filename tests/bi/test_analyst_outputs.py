@@ -497,8 +497,14 @@ def test_an_example_query_is_narrowed_to_a_source_and_dates_from_the_command_lin
 
     assert main([*argv, "--limit", "0"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == quarantine.height
-    assert main([*argv, "--source", "no-such-source"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    # A misspelt source is refused, naming the sources there are (a trial read "(no rows)"
+    # for a typo as "no quarantine").
+    assert main([*argv, "--source", "smaple"]) == 2
+    said = capsys.readouterr()
+    assert json.loads(said.out)["error"] == (
+        f"--source smaple: no such source in {settings.data_dir} (its sources: "
+        f"{SAMPLE_SOURCE}); did you mean {SAMPLE_SOURCE}?"
+    )
     assert main([*argv, "--limit", "2"]) == 0
     out = capsys.readouterr()
     assert len(json.loads(out.out)) == 2 and "the first 2 of" in out.err
