@@ -386,12 +386,15 @@ def early_warning(
         }
         for row in tested.filter("flagged").iter_rows(named=True)
     ]
+    # A date without a scored negative has no policy to test (a partition holding only
+    # quarantined rows: a trial's report read "not tested: " and nothing after it).
+    untested = ", ".join(sorted(set(tested.get_column("status")))) or (
+        "no negative response was scored on this date"
+    )
     return {
         "day": day.isoformat(),
         "model_version": version,
-        "status": f"{len(flags)} flag(s)"
-        if count
-        else "not tested: " + ", ".join(sorted(set(tested.get_column("status")))),
+        "status": f"{len(flags)} flag(s)" if count else f"not tested: {untested}",
         "tested": count,
         "flags": flags,
         "statement": false_alarm_statement(

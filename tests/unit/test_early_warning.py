@@ -183,3 +183,14 @@ def test_without_a_champion_nothing_is_tested(tmp_path: Path) -> None:
     warning = early_warning(Settings(data_dir=str(tmp_path)), DAY, _negatives(DAY, 5), None, None)
     assert warning["tested"] == 0 and warning["flags"] == []
     assert "no champion" in warning["status"]
+
+
+def test_a_date_without_scored_negatives_says_why_it_is_not_tested(tmp_path: Path) -> None:
+    """Found by a trial: a source's newest partition held only a quarantined row, and the
+    report said "Early warning: ... 2026-12-01: not tested: " with nothing after it."""
+    none = _negatives(DAY, 0).with_columns(
+        pl.lit(None, pl.String).alias("root_cause"), pl.lit(DAY).alias("survey_date")
+    )
+    warning = early_warning(Settings(data_dir=str(tmp_path)), DAY, none, "v1", lambda f: f)
+    assert warning["tested"] == 0
+    assert warning["status"] == "not tested: no negative response was scored on this date"
