@@ -3,8 +3,9 @@
 -- contacts) and transfers beside it: a quick agent whose customers return is the problem, not a
 -- slow one whose customers do not. The share of their negatives a policy failure caused is
 -- what coaching the agent would not fix. Agent ids are pseudonymous; agent-weeks with too few
--- contacts to judge are left out.
+-- contacts to judge are left out. An agent is one source's (pseudonyms are per source).
 SELECT
+    source,
     agent,
     count(*) AS weeks,
     sum(contacts)::BIGINT AS contacts,
@@ -16,6 +17,6 @@ SELECT
         AS negatives_from_policy_failures
 FROM agent_outcomes
 WHERE status = 'judged'
-GROUP BY agent
-ORDER BY first_contact_resolution, contacts DESC, agent
+GROUP BY source, agent
+ORDER BY first_contact_resolution, contacts DESC, source, agent
 LIMIT 20;

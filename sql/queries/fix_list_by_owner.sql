@@ -2,13 +2,16 @@
 -- (real failures: fix what breaks) and communications (perceived complaints: fix how
 -- expectations are set), the five policy and queue pairs whose fix would recover the most
 -- csat points, against comparable responses without the problem, with the 95% interval and
--- the NPS points at stake. Empty until a model has scored the negatives.
+-- the NPS points at stake. Each source's own newest list (a source whose data ends earlier
+-- than another's is not left out). Empty until a model has scored the negatives.
 WITH newest AS (
     SELECT *
     FROM fix_list
-    WHERE period = 'window' AND survey_date = (SELECT max(survey_date) FROM fix_list)
+    WHERE period = 'window'
+    QUALIFY survey_date = max(survey_date) OVER (PARTITION BY source)
 )
 SELECT
+    source,
     owner,
     rank,
     policy_code,
@@ -23,4 +26,4 @@ SELECT
     example_comments[1] AS example_comment
 FROM newest
 WHERE rank <= 5
-ORDER BY owner DESC, rank;
+ORDER BY source, owner DESC, rank;

@@ -3,7 +3,8 @@
 -- within the return window?): a long call that resolves is good service, a quick transfer
 -- that brings the customer back is not. Counts are summed, then divided; only agent-weeks with
 -- enough settled contacts to judge are counted, and the negatives a policy failure caused
--- (not the agent's doing) are kept apart from the rest.
+-- (not the agent's doing) are kept apart from the rest. Each source on its own: their agents
+-- and calls are not comparable.
 WITH judged AS (
     SELECT
         *,
@@ -17,6 +18,7 @@ WITH judged AS (
     WHERE status = 'judged'
 )
 SELECT
+    source,
     substr(band, 3) AS median_handle_time,
     count(DISTINCT agent) AS agents,
     sum(contacts)::BIGINT AS contacts,
@@ -27,5 +29,5 @@ SELECT
     sum(negatives_policy_failure)::BIGINT AS negatives_policy_failure,
     sum(negatives_other)::BIGINT AS negatives_other
 FROM judged
-GROUP BY band
-ORDER BY band;
+GROUP BY source, band
+ORDER BY source, band;

@@ -146,3 +146,78 @@ def test_a_table_no_run_has_written_has_no_view_in_duckdb_and_an_empty_one_in_qu
     analyst = connect_views(tmp_path)
     assert _by_source(analyst, "feedback_scored") == [("cfpb", 2)]
     assert analyst.execute("SELECT count(*) FROM fix_list").fetchall() == [(0,)]
+
+
+def _fix_list(root: Path, day: date, source: str) -> None:
+    folder = root / "marts/fix_list" / f"survey_date={day.isoformat()}"
+    folder.mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "period": ["window", "window"],
+            "owner": ["operations", "communications"],
+            "rank": [1, 1],
+            "policy_code": [f"{source}-FEE", f"{source}-WINDOW"],
+            "queue": ["billing", "delivery"],
+            "problem_responses": [10, 4],
+            "csat_points_lost": [12.0, 3.0],
+            "csat_points_lost_low": [10.0, 2.0],
+            "csat_points_lost_high": [14.0, 4.0],
+            "nps_points_lost": [0.5, 0.1],
+            "period_start": [date(2026, 9, 1)] * 2,
+            "period_end": [day] * 2,
+            "example_comments": [["late"], ["fee"]],
+            "source": [source] * 2,
+        }
+    ).write_parquet(folder / "part-0.parquet")
+
+
+def _agents(root: Path, day: date, source: str, fcr: float) -> None:
+    folder = root / "marts/agent_outcomes" / f"survey_date={day.isoformat()}"
+    folder.mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "agent": ["agent-1"],
+            "status": ["judged"],
+            "contacts": [100],
+            "median_handle_seconds": [240.0],
+            "transfers_per_contact": [0.5],
+            "settled_contacts": [80],
+            "came_back": [80 * (1 - fcr)],
+            "mean_csat": [3.0],
+            "responses": [20],
+            "negatives": [5],
+            "negatives_policy_failure": [2],
+            "negatives_other": [3],
+            "source": [source],
+        }
+    ).write_parquet(folder / "part-0.parquet")
+
+
+def test_the_owner_and_agent_queries_keep_each_source_apart(tmp_path: Path) -> None:
+    """Found by a trial: fix_list_by_owner, handle_time_vs_resolution and
+    agents_whose_customers_come_back had no source column (`--source` was refused), the fix
+    list showed only the sources whose data reached the newest date, and agents of two
+    sources with the same pseudonym were summed as one."""
+    from servicelens.reporting.analyst import run_query
+
+    for root, day, source in ((tmp_path, 30, "sample"), (tmp_path / "sources/cfpb", 1, "cfpb")):
+        _partition(root, "marts/feedback_scored", date(2026, 11, day), source, 3)
+    _fix_list(tmp_path, date(2026, 11, 30), "sample")
+    _fix_list(tmp_path / "sources" / "cfpb", date(2026, 10, 31), "cfpb")
+    (tmp_path / "sources" / "cfpb" / "definition.toml").write_text('name = "cfpb"\n')
+    fixes = run_query(tmp_path, "fix_list_by_owner")
+    assert [(r["source"], r["owner"], r["policy_code"]) for r in fixes] == [
+        ("cfpb", "operations", "cfpb-FEE"),
+        ("cfpb", "communications", "cfpb-WINDOW"),
+        ("sample", "operations", "sample-FEE"),
+        ("sample", "communications", "sample-WINDOW"),
+    ]
+    _agents(tmp_path, date(2026, 11, 30), "sample", 0.9)
+    _agents(tmp_path / "sources" / "cfpb", date(2026, 10, 31), "cfpb", 0.5)
+    agents = run_query(tmp_path, "agents_whose_customers_come_back")
+    assert [(r["source"], r["agent"], r["first_contact_resolution"]) for r in agents] == [
+        ("cfpb", "agent-1", 0.5),
+        ("sample", "agent-1", 0.9),
+    ]
+    bands = run_query(tmp_path, "handle_time_vs_resolution")
+    assert [(r["source"], r["agents"]) for r in bands] == [("cfpb", 1), ("sample", 1)]
