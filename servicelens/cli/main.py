@@ -432,11 +432,20 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a hint after a usage error: where the options of the command are."""
+    """argparse, with a hint after a usage error: where the options of the command are.
+    With ``--json`` on the command line, the error also goes to stdout as the JSON document
+    every other failure prints (:func:`_fail`): a trial's script met empty stdout for
+    ``run --date 2026-13-01 --json``."""
+
+    #: The command line being parsed (main sets it): whether --json was asked for.
+    argv: Sequence[str] = ()
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        said = f"{message} (see `{self.prog} --help`)"
+        if "--json" in _Parser.argv:
+            print(json.dumps({"error": f"{self.prog}: {said}", "log": None}))
+        self.exit(2, f"{self.prog}: error: {said}\n")
 
 
 GLOBAL_OPTIONS = "global options (before or after the command)"
@@ -773,6 +782,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line; an option the command does not know is reported by the
     command's own parser, so the hint names the command's ``--help``."""
     parser = build_parser()
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         command: argparse.ArgumentParser = getattr(args, "command_parser", parser)

@@ -103,6 +103,17 @@ def test_a_failure_asked_for_as_json_is_one_json_document_on_stdout(tmp_path: Pa
     done = _servicelens("run", "--date", str(future), "--data-dir", str(tmp_path), "--json")
     refused = json.loads(done.stdout)
     assert refused["log"] is None and "is in the future" in refused["error"]
+    # A date that is no date is refused by the argument parser: the same (a trial's script
+    # met empty stdout), and without --json stdout stays empty.
+    done = _servicelens("run", "--date", "2026-13-01", "--data-dir", str(tmp_path), "--json")
+    assert done.returncode == 2
+    assert json.loads(done.stdout) == {
+        "error": "servicelens run: argument --date: '2026-13-01' is not a date like "
+        "2026-11-01 (see `servicelens run --help`)",
+        "log": None,
+    }
+    done = _servicelens("run", "--date", "2026-13-01", "--data-dir", str(tmp_path))
+    assert done.returncode == 2 and done.stdout == ""
 
 
 def test_a_future_date_is_refused_before_anything_runs(tmp_path: Path) -> None:
