@@ -387,12 +387,17 @@ def _preview_text(preview: dict[str, Any]) -> str:
         ),
         f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
         f"(read = kept + quarantined), negatives {counts['negatives']}",
-        "",
-        f"first {len(preview['rows'])} rows as mapped:",
-        table([{k: _short(v) for k, v in row.items()} for row in preview["rows"]])
-        if preview["rows"]
-        else "  (none kept)",
     ]
+    # --rows 0 shows none of the kept rows: no "(none kept)" beside a count of kept rows
+    # (a trial read "first 0 rows as mapped: (none kept)" with 20 kept).
+    if preview["rows"]:
+        lines += [
+            "",
+            f"first {len(preview['rows'])} rows as mapped:",
+            table([{k: _short(v) for k, v in row.items()} for row in preview["rows"]]),
+        ]
+    elif not counts["kept"]:
+        lines += ["", "rows as mapped: (none kept)"]
     from servicelens.cli.models import unmapped_labels_text
 
     labels = preview["labels"]

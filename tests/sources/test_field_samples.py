@@ -606,3 +606,9 @@ def test_sources_check_counts_many_quarantined_rows_by_reason_and_lists_the_firs
     argv = ["--data-dir", str(tmp_path / "d"), "sources", "check", definition, str(export)]
     assert main([*argv, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["quarantined"]) == 24
+    # --rows 0 shows no kept row, and does not call the kept rows none (found by a trial:
+    # "first 0 rows as mapped: (none kept)" under "kept 20").
+    assert main([*argv, "--rows", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "read 144: kept 120, quarantined 24 " in out
+    assert "rows as mapped" not in out and "(none kept)" not in out
