@@ -1312,11 +1312,22 @@ def validate_landed_rows(
             if definition.columns["response_id"].derive
             else "duplicate delivery: superseded by line {}{}"
         )
-        # The line is in another delivery: named as it was delivered.
+        # The line is in another delivery: named as it was delivered, and by its raw copy
+        # when both deliveries had the same name (a trial read "superseded by line 7 of
+        # calls-q1.csv" in calls-q1.csv and could not tell which of the two was meant).
+        by_name = pl.col("superseded_by_file").str.extract(DELIVERED_NAME)
         other_file = (
-            pl.when(pl.col("superseded_by_file") != pl.col("source_file"))
-            .then(pl.format(" of {}", pl.col("superseded_by_file").str.extract(DELIVERED_NAME)))
-            .otherwise(pl.lit(""))
+            pl.when(pl.col("superseded_by_file") == pl.col("source_file"))
+            .then(pl.lit(""))
+            .when(by_name == pl.col("source_file").str.extract(DELIVERED_NAME))
+            .then(
+                pl.format(
+                    " of a later delivery of {} (raw copy {})",
+                    by_name,
+                    pl.col("superseded_by_file").str.extract(r"([^/\\]+)$"),
+                )
+            )
+            .otherwise(pl.format(" of {}", by_name))
         )
         pieces += [
             _landed_quarantine(

@@ -690,6 +690,38 @@ def test_a_redelivery_that_corrects_a_date_replaces_the_older_copy(
     assert fourth.older_copies_kept == {} and fourth.notes() == []
 
 
+def test_a_copy_superseded_by_a_delivery_of_the_same_name_names_its_raw_copy(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: an edited re-save delivered under the same name quarantined the
+    older copy as "superseded by line 2 of calls.csv", in calls.csv: which of the two was
+    not said. The reason names the later delivery's raw copy then."""
+    from datetime import UTC
+
+    from servicelens import stages
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    definition = load_definition(str(DEFINITION))
+    lines = CALLS.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[1].startswith("ID0001,Eli,01/01/2021,17:23:40,")
+    first, second = tmp_path / "one" / "calls.csv", tmp_path / "two" / "calls.csv"
+    for path, rows in ((first, lines[:3]), (second, [lines[0], lines[1].replace(",5,", ",4,")])):
+        path.parent.mkdir()
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    land_delivery(settings, definition, first, datetime(2021, 4, 1, 9, tzinfo=UTC))
+    later = land_delivery(settings, definition, second, datetime(2021, 4, 2, 9, tzinfo=UTC))
+    validated = stages.validate_day(settings, date(2021, 1, 1), "r")
+    quarantined = validated.quarantine().filter(pl.col("record_id") == "ID0001")
+    raw_copy = Path(later.delivered_as).name
+    assert raw_copy.endswith("-calls.csv") and len(raw_copy) > len("calls.csv")
+    assert quarantined.get_column("reasons").to_list() == [
+        [f"duplicate delivery: superseded by line 2 of a later delivery of calls.csv (raw copy "
+         f"{raw_copy})"]
+    ]  # fmt: skip
+
+
 def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
     tmp_path: Path,
 ) -> None:
