@@ -234,7 +234,18 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
     fail the date saying which file and what is wrong."""
     path = settings.raw_day(day) / SURVEYS_FILE
     if data is None and not path.exists():
-        raise BatchError(f"{path}: no survey export for {day}; nothing to process")
+        # A data directory that never received an export is most often a mistyped one (a
+        # trial's --data-dir typo read "no survey export for <date>" and nothing more).
+        empty = not path.parent.parent.exists()
+        raise BatchError(
+            f"{path}: no survey export for {day}; nothing to process"
+            + (
+                f" ({settings.data_dir} holds no exports at all: check --data-dir or "
+                "SERVICELENS_DATA_DIR; `servicelens demo` fills a new one with sample data)"
+                if empty
+                else ""
+            )
+        )
     read = read_csv_with_lines(path, data)
     failures = validate_survey_batch(
         read.header, read.frame.height, settings.gx_docs_dir / str(day) / "surveys_batch.html"

@@ -341,3 +341,24 @@ def test_a_failed_dates_message_is_the_errors_own_words() -> None:
     assert failure_message(BatchError("a.csv: no survey export")) == "a.csv: no survey export"
     assert failure_message(SourceError("a.csv: line 2: ...")) == "a.csv: line 2: ..."
     assert failure_message(KeyError("queue")) == "KeyError: 'queue'"
+
+
+def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: `--data-dir` mistyped, `run` said "no survey export for <date>" and
+    nothing more. A directory that never received an export says so; one that holds other
+    dates' exports does not."""
+    typo = tmp_path / "dta"
+    assert main(["--data-dir", str(typo), "run", "--date", str(DAY)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said == (
+        f"servicelens: error: {typo}/raw/{DAY}/surveys.csv: no survey export for {DAY}; "
+        f"nothing to process ({typo} holds no exports at all: check --data-dir or "
+        "SERVICELENS_DATA_DIR; `servicelens demo` fills a new one with sample data)"
+    )
+    data = tmp_path / "data"
+    (data / "raw" / str(DAY - timedelta(days=1))).mkdir(parents=True)
+    assert main(["--data-dir", str(data), "run", "--date", str(DAY)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.endswith(f"no survey export for {DAY}; nothing to process")
