@@ -314,6 +314,18 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     assert "(acme-vendor), a built-in definition" in said and "did you mean acme-vendor?" in said
 
 
+def _vendor_source_run(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """The vendor export landed and run by `sources run` with no model: its definition,
+    export and the ``--data-dir`` arguments."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    export = tmp_path / "export.csv"
+    _vendor_export().write_csv(export)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "run", str(mapping), str(export)]) == 0
+    return mapping, export, data
+
+
 def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -322,12 +334,7 @@ def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
     no partition ran), with no word of it; `query` then said to train the source, which had
     a champion. Now the run names the dates its champion did not score and the backfill
     that scores them, and `query` asks only for that backfill."""
-    mapping = tmp_path / "acme.toml"
-    mapping.write_text(VENDOR_MAPPING)
-    export = tmp_path / "export.csv"
-    _vendor_export().write_csv(export)
-    data = ["--data-dir", str(tmp_path / "data")]
-    assert main([*data, "sources", "run", str(mapping), str(export)]) == 0
+    mapping, export, data = _vendor_source_run(tmp_path)
     capsys.readouterr()
     assert main([*data, "query", "policies_by_root_cause", "--source", "acme-vendor"]) == 0
     assert "run `servicelens train --source acme-vendor`, then" in capsys.readouterr().err
@@ -359,12 +366,7 @@ def test_a_sources_backfill_ending_after_today_runs_as_its_dry_run_plans(
     2026-12 --dry-run` planned its landed month, and the same without --dry-run refused
     2026-12-31 as "in the future" once Prefect had started (a failed flow run left behind).
     The flow now bounds a source's landed partitions by --end as the command line does."""
-    mapping = tmp_path / "acme.toml"
-    mapping.write_text(VENDOR_MAPPING)
-    export = tmp_path / "export.csv"
-    _vendor_export().write_csv(export)
-    data = ["--data-dir", str(tmp_path / "data")]
-    assert main([*data, "sources", "run", str(mapping), str(export)]) == 0
+    _, _, data = _vendor_source_run(tmp_path)
     later = (date.today() + timedelta(days=40)).isoformat()
     backfill = [*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-12"]
     backfill += ["--end", later, "--rerun", "all"]
