@@ -903,16 +903,36 @@ def _agents(inputs: _Inputs) -> str:
     )
 
 
+def _untested(warning: dict[str, Any]) -> str:
+    """Why a date's early warning tested nothing, as its manifest records it (before
+    4b9e386 a date without a scored negative recorded "not tested: " and no reason)."""
+    status = str(warning.get("status") or "").strip()
+    if status.rstrip(":") == "not tested" or not status:
+        return "not tested: no negative response was scored on this date"
+    return status
+
+
 def _early_warning(inputs: _Inputs) -> str:
     from servicelens.storage.runs import flag_sentence
 
     if not inputs.early_warnings:
         raise _NotAvailable(f"no scored dates yet: run {_backfill_hint(inputs.settings)} first")
-    day = max(inputs.early_warnings)
+    newest = max(inputs.early_warnings)
+    tested_days = [d for d, w in inputs.early_warnings.items() if w.get("tested")]
+    if not tested_days:
+        raise _NotAvailable(f"{newest}: {_untested(inputs.early_warnings[newest])}")
+    # The newest date tested: a newer partition with nothing to test (a source's rows whose
+    # date could not be read, filed under their delivery's) does not hide it (a trial's
+    # report said "not tested: " of an empty month and showed nothing else).
+    day = max(tested_days)
     latest = inputs.early_warnings[day]
-    if not latest.get("tested"):
-        raise _NotAvailable(f"{day}: {latest.get('status')}")
-    parts = [f"<p>{day}: {escape(latest.get('statement', ''))}</p>"]
+    parts = [
+        f"<p>{d}: {escape(_untested(inputs.early_warnings[d]))}; the newest date tested "
+        "follows.</p>"
+        for d in sorted(inputs.early_warnings)
+        if d > day
+    ][-3:]
+    parts.append(f"<p>{day}: {escape(latest.get('statement', ''))}</p>")
     for flag in latest["flags"]:
         parts.append(
             f'<p class="flag">{escape(flag_sentence(flag))}</p><ul>'

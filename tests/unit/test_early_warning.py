@@ -194,3 +194,41 @@ def test_a_date_without_scored_negatives_says_why_it_is_not_tested(tmp_path: Pat
     warning = early_warning(Settings(data_dir=str(tmp_path)), DAY, none, "v1", lambda f: f)
     assert warning["tested"] == 0
     assert warning["status"] == "not tested: no negative response was scored on this date"
+
+
+def test_the_report_shows_the_newest_tested_date_past_an_untested_one(tmp_path: Path) -> None:
+    """Found by a trial: a source's newest partition held only rows whose date could not be
+    read (filed under their delivery's date), and the report's early warning said "not
+    tested: " of it and nothing else. The newest tested date is shown, after a line on the
+    newer one."""
+    from servicelens.reporting.report import _early_warning, _Inputs, _NotAvailable
+
+    policy = {
+        "policy_code": "DELIV",
+        "negatives": 50,
+        "failures": 30,
+        "share": 0.6,
+        "normal_low": 0.5,
+        "normal_high": 0.7,
+        "baseline_share": 0.6,
+        "history_days": 10,
+        "p_adjusted": 0.9,
+        "flagged": False,
+        "status": "tested",
+    }
+    tested = {"tested": 1, "flags": [], "policies": [policy], "statement": "1 policy tested"}
+    newer = DAY + timedelta(days=30)
+    inputs = _Inputs(
+        Settings(data_dir=str(tmp_path)), pl.DataFrame(), None, None, None, None, None, None,
+        None, early_warnings={DAY: tested, newer: {"tested": 0, "status": "not tested: "}},
+    )  # fmt: skip
+    html = _early_warning(inputs)
+    assert html.startswith(
+        f"<p>{newer}: not tested: no negative response was scored on this date; the newest "
+        f"date tested follows.</p><p>{DAY}: 1 policy tested</p>"
+    )
+    assert "<td>DELIV</td>" in html
+    # With no date tested at all, the newest one's reason, never an empty one.
+    inputs.early_warnings = {newer: {"tested": 0, "status": "not tested: "}}
+    with pytest.raises(_NotAvailable, match=f"^{newer}: not tested: no negative response was"):
+        _early_warning(inputs)
