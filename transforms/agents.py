@@ -76,7 +76,12 @@ def agent_outcomes(
         pl.col("handle_seconds").median().alias("median_handle_seconds"),
         pl.col("transfers").cast(pl.Float64).mean().alias("transfers_per_contact"),
         pl.col("settled").fill_null(False).sum().cast(pl.UInt32).alias("settled_contacts"),
-        pl.col("came_back").fill_null(False).sum().cast(pl.UInt32).alias("came_back"),
+        # Among the settled only: first_contact_resolution is 1 - came_back / settled.
+        (pl.col("came_back") & pl.col("settled"))
+        .fill_null(False)
+        .sum()
+        .cast(pl.UInt32)
+        .alias("came_back"),
         (pl.col("settled") == False).any().alias("fcr_provisional"),  # noqa: E712 (nulls: not)
     )
     scored = model_version is not None

@@ -114,10 +114,14 @@ def with_returns(
     ``came_back`` is true when ``history`` holds a later contact of the same customer with
     the same queue that started within ``window_days`` days after this one (started_at <
     other <= started_at + window). ``days_to_return`` is the gap to the first such contact,
-    in days. ``settled`` says the answer is final: the customer came back, or the history is
-    complete up to ``known_until`` (UTC; None: complete forever) and the window ended by
-    then. An unsettled ``came_back = false`` is provisional. Contacts without a customer,
-    queue or start time cannot be followed: all three are null.
+    in days. ``settled`` says the contact's window is over: the history is complete up to
+    ``known_until`` (UTC; None: complete forever) and the window ended by then. Only settled
+    contacts may be counted for first-contact resolution: a return inside a window still
+    open is final for its contact, but counting it while the contacts that will not come
+    back wait would bias the share towards returns (a trial's agents were judged on a week
+    whose history was never complete: first-contact resolution 0.000, every settled contact
+    one that came back). An unsettled ``came_back = false`` is provisional. Contacts without
+    a customer, queue or start time cannot be followed: all three are null.
     """
     window = pl.duration(days=window_days)
     returns = (
@@ -146,5 +150,5 @@ def with_returns(
     came_back = pl.col("days_to_return").is_not_null()
     return contacts.join(returns, on="interaction_id", how="left").with_columns(
         pl.when(trackable).then(came_back).alias("came_back"),
-        pl.when(trackable).then(came_back | window_over).alias("settled"),
+        pl.when(trackable).then(window_over).alias("settled"),
     )

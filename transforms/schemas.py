@@ -501,7 +501,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FIX_LIST_VERSION = 2
-AGENT_OUTCOMES_VERSION = 2
+AGENT_OUTCOMES_VERSION = 3
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -685,11 +685,13 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         ),
         "transfers_per_contact": "Transfers per contact (mean).",
         "settled_contacts": (
-            "Contacts whose return window has passed (or whose customer already came back): "
-            "the ones first_contact_resolution counts."
+            "Contacts whose return window has passed and is covered by the contact history: "
+            "the ones first_contact_resolution counts (a return inside a window still open "
+            "waits with the rest, or the share would lean towards returns)."
         ),
         "came_back": (
-            "Contacts whose customer contacted the same queue again within the return window."
+            "Settled contacts whose customer contacted the same queue again within the return "
+            "window."
         ),
         "first_contact_resolution": (
             "Share of settled contacts whose customer did not come back within the return "
@@ -697,7 +699,7 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         ),
         "fcr_provisional": (
             "True while some of the week's contacts are not settled: first_contact_resolution "
-            "can still fall as later interactions arrive (the partition is re-derived then)."
+            "can still change as later interactions arrive (the partition is re-derived then)."
         ),
         "return_window_days": (
             "Days after a contact within which a contact of the same customer and queue counts "
@@ -719,6 +721,8 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
     history=(
         "1: first published layout.",
         "2: `source` column; a source partitioned by month has monthly periods.",
+        "3: a contact is settled once its return window has passed, whether or not the "
+        "customer came back; came_back counts settled contacts only.",
     ),
 )
 

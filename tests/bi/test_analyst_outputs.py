@@ -395,7 +395,11 @@ def test_slow_thorough_agents_resolve_more_than_quick_transferrers(
         .iter_rows(named=True)
     }
     slow, quick = by_style["slow_thorough"], by_style["quick_transfer"]
-    assert slow["fcr"] > quick["fcr"] + 0.15
+    # (A margin of 0.15 held while returns inside open windows counted as settled, which
+    # lowered every week's share still open; counted over closed windows only, the two
+    # styles read 0.97 and 0.83 on this data: their returns, diluted by the return contacts
+    # any agent takes.)
+    assert slow["fcr"] > quick["fcr"] + 0.1
     assert slow["handle"] > 2 * quick["handle"]  # the long calls are the ones that resolve
     assert set(agents["status"]) <= {"judged", "too few contacts"}
     # The DuckDB question answers the same: the longest handle-time band resolves more.

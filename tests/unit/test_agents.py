@@ -171,3 +171,34 @@ def test_a_key_left_in_the_working_directory_is_not_silently_replaced(
     moved.parent.mkdir(parents=True)
     moved.write_text(old.read_text())  # the same key in both places is fine
     assert Settings(data_dir=str(tmp_path / "data")).agent_key() == old.read_bytes()
+
+
+def test_returns_inside_open_windows_are_not_counted_as_settled() -> None:
+    """Found by a trial: a week whose contact history was never complete had every agent
+    "judged" with first-contact resolution 0.000, each settled contact one that came back.
+    Only contacts whose window is over count, and came_back counts among them."""
+    contacts = pl.DataFrame(
+        {
+            "interaction_id": [f"i{n}" for n in range(30)],
+            "agent_id": ["A1"] * 30,
+            "handle_seconds": [100.0] * 30,
+            "transfers": [0] * 30,
+            "came_back": [True] * 25 + [False] * 5,
+            "settled": [False] * 30,
+        }
+    )
+    [row] = agent_outcomes(
+        contacts, _responses().head(0), WEEK, key=None, min_contacts=20, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert (row["settled_contacts"], row["came_back"]) == (0, 0)
+    assert row["first_contact_resolution"] is None and row["status"] == "too few contacts"
+    assert row["fcr_provisional"]
+    # Half the window over: counted over those, came back or not.
+    settled = contacts.with_columns((pl.int_range(pl.len()) % 2 == 0).alias("settled"))
+    [row] = agent_outcomes(
+        settled, _responses().head(0), WEEK, key=None, min_contacts=10, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert (row["settled_contacts"], row["came_back"]) == (15, 13)
+    assert row["first_contact_resolution"] == pytest.approx(2 / 15)

@@ -71,12 +71,20 @@ def test_look_forward_settles_once_the_window_has_passed() -> None:
     assert wider.get_column("came_back").to_list()[:3] == [True, True, False]
 
 
-def test_a_return_settles_at_once_even_while_the_history_is_short() -> None:
+def test_a_return_inside_an_open_window_waits_with_the_rest() -> None:
+    """A return is final for its contact, yet a contact counts towards first-contact
+    resolution only once its window is over, came back or not: settling returns at once
+    judged a trial's agents on returns alone in a week whose history was never complete
+    (first-contact resolution 0.000)."""
     contacts = _contacts()
     followed = with_returns(contacts, contacts, 7, datetime(2026, 10, 6, tzinfo=UTC))
     by_id = {row["interaction_id"]: row for row in followed.iter_rows(named=True)}
-    assert by_id["i0"]["came_back"] and by_id["i0"]["settled"]
+    assert by_id["i0"]["came_back"] and not by_id["i0"]["settled"]
     assert not by_id["i5"]["came_back"] and not by_id["i5"]["settled"]
+    # No history beyond the week's start: nothing is settled, whatever came back.
+    none = with_returns(contacts, contacts, 7, datetime(2026, 10, 1, tzinfo=UTC))
+    assert not none.get_column("settled").fill_null(False).any()
+    assert none.get_column("came_back").fill_null(False).any()
 
 
 def test_contacts_of_an_export_take_its_day_as_partition() -> None:
