@@ -65,6 +65,10 @@ AUDITED_AT_FORMATS = (
     "iso",
     "%Y-%m-%d",
     "%Y-%m-%d %H:%M",
+    # ISO 8601 to the minute, with or without an offset ("iso" wants the seconds): a trial's
+    # 2026-12-03T09:00 was set aside as "not a date QA writes".
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%dT%H:%M%z",
     "%d.%m.%Y",
     "%d.%m.%Y %H:%M",
     "%d.%m.%Y %H:%M:%S",

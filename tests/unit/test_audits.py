@@ -130,6 +130,26 @@ def test_a_re_audit_typed_as_a_date_alone_does_not_lose_to_a_time_that_day(
     assert read.replaced == 2 and read.overturned == 1 and read.repeated == 1
 
 
+def test_an_iso_time_to_the_minute_is_read(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: "2026-12-03T09:00" was set aside as "not a date QA
+    writes" while "2026-12-03T09:00:00" and "2026-12-03 09:00" were read."""
+    path = _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,perceived,2026-11-28T09:00,qa\n"
+        "R2,perceived,2026-11-28T09:00+01:00,qa\n"
+        "R3,perceived,2026-11-28T09:00:00,qa\n",
+    )
+    read = read_audit_files([path], "Europe/London", NOW)
+    assert read.set_aside.is_empty()
+    assert dict(read.audits.select("response_id", "audited_at").iter_rows()) == {
+        "R1": datetime(2026, 11, 28, 9, tzinfo=UTC),
+        "R2": datetime(2026, 11, 28, 8, tzinfo=UTC),
+        "R3": datetime(2026, 11, 28, 9, tzinfo=UTC),
+    }
+
+
 def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) -> None:
     # A spreadsheet saved in a German locale: semicolons, its own capitalisation.
     path = _write(
