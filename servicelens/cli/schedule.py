@@ -215,6 +215,18 @@ def day_or_month(day: Callable[[str], date], last: bool) -> Callable[[str], date
     return parse
 
 
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more (``--concurrency``), refused by the parser, so a dry run refuses
+    it as the real run does (a trial's ``--concurrency -3 --dry-run`` printed a plan)."""
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: use 1 or more")
+    return value
+
+
 def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     """Register ``backfill`` and ``serve`` on the main parser's subcommands."""
     back = sub.add_parser(
@@ -258,7 +270,7 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     back.add_argument("--newest-first", action="store_true", help="run the latest dates first")
     back.add_argument(
         "--concurrency",
-        type=int,
+        type=_at_least_one,
         default=1,
         help="dates run at once (default 1); with --dask-address the cluster's workers decide",
     )

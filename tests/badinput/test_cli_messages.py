@@ -362,3 +362,16 @@ def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
     assert main(["--data-dir", str(data), "run", "--date", str(DAY)]) == 2
     said = capsys.readouterr().err.splitlines()[0]
     assert said.endswith(f"no survey export for {DAY}; nothing to process")
+
+
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []], ids=["dry-run", "run"])
+def test_a_concurrency_under_one_is_refused_by_the_dry_run_as_by_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: list[str]
+) -> None:
+    """Found by a trial: `backfill --concurrency -3 --dry-run` printed a plan, exit 0, and
+    the same without --dry-run refused it."""
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(DAY), "--end", str(DAY)]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--concurrency", "-3", *dry_run])
+    assert stopped.value.code == 2
+    assert "argument --concurrency: -3: use 1 or more" in capsys.readouterr().err
