@@ -34,6 +34,28 @@ def _detail(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def unscored_dates_note(rows: list[dict[str, Any]], source: str | None) -> str | None:
+    """When dates completed without a champion model (their negatives published with no
+    root cause): how many, and the commands that train one and score them; else None.
+    ``rows``: a backfill's outcome rows. Found by a trial: a backfill before any model
+    listed every date "completed ... scored 0" and exited 0 without a word of it."""
+    days = sorted(
+        r["day"]
+        for r in rows
+        if r["outcome"] == "completed"
+        and (r.get("result") or {}).get("model_version", "") is None
+        and (r.get("result") or {}).get("kept")
+    )
+    if not days:
+        return None
+    flag = f" --source {source}" if source else ""
+    return (
+        f"no champion model yet: the negative responses of {len(days)} date(s) were published "
+        f"without root causes. Train one (`servicelens train{flag}`), then score them: "
+        f"servicelens backfill{flag} --start {days[0]} --end {days[-1]} --rerun all"
+    )
+
+
 #: Exit status of ``backfill`` when every date of the range is done, or held by a live run;
 #: when a date failed, was found failed in another trigger, or could not run; and when the
 #: only dates left are ones the rerun policy skipped because their last run failed.
@@ -173,6 +195,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     shown = [{**r, "date": r["day"], "detail": _detail(r)} for r in rows]
     print(table(shown, ["date", "outcome", "flow_run", "detail"]))
     print(outcome_counts([DateOutcome(**r) for r in rows]))
+    if note := unscored_dates_note(rows, args.source):
+        print(note)
     print(f"report: {settings.reports_dir / 'latest.html'}")
     if code == EXIT_INCOMPLETE:
         print("not every date completed: see 'to do' above (exit status 1)")

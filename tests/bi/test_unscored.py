@@ -114,3 +114,19 @@ def test_a_policy_without_negatives_is_not_called_unscored() -> None:
         "FEE": "not scored yet: no model has scored these negatives, nothing to recommend",
         "WINDOW": "operation: fix what breaks",
     }
+
+
+def test_a_backfill_before_any_model_says_its_dates_are_unscored(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: a backfill before the first training listed every date "completed
+    ... scored 0" and exited 0 without a word; a data engineer following `--rerun missing`
+    would leave those dates unscored for good."""
+    generate(tmp_path, DAYS[0], DAYS[1], 120, seed=3)
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(DAYS[0])]
+    assert main([*argv, "--end", str(DAYS[1])]) == 0
+    assert (
+        "no champion model yet: the negative responses of 2 date(s) were published without "
+        "root causes. Train one (`servicelens train`), then score them: servicelens backfill "
+        f"--start {DAYS[0]} --end {DAYS[1]} --rerun all"
+    ) in capsys.readouterr().out
