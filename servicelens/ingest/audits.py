@@ -437,6 +437,18 @@ def _misplaced_advice(path: str) -> str:
     return "audits are read from audits.csv only (save the workbook as CSV under that name)"
 
 
+def _kind_of_problem(reason: str) -> str:
+    """A set-aside reason's kind: what precedes its first colon (``conflicting audits``, or
+    the column), and for a column what is wrong with its value, without the value (a
+    trial's future year and unreadable date in ``audited_at`` were counted as "more like
+    it" of one another)."""
+    head, _, rest = reason.partition(":")
+    if not re.fullmatch(r"\w+", head):
+        return head
+    problem = re.sub(r"'[^']*'", "", rest).split("(")[0].split(":")[0].strip()
+    return f"{head}: {problem}"
+
+
 def accounting_text(accounting: dict[str, Any]) -> str:
     """The tally for the terminal: one line of counts (audits read, used, and why the
     others were not), then each file not read and its reason, then the first set-aside row
@@ -470,7 +482,7 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     rows = accounting["set_aside_rows"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["source_file"], row["reason"].split(":")[0]), []).append(row)
+        groups.setdefault((row["source_file"], _kind_of_problem(row["reason"])), []).append(row)
     for group in list(groups.values())[:SET_ASIDE_SHOWN]:
         first = group[0]
         where = Path(first["source_file"])

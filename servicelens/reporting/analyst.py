@@ -412,7 +412,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     if read.set_aside.height:
         print(
             f"servicelens: warning: {read.set_aside.height:,} audit row(s) set aside close no "
-            "item below until they are mended (`servicelens train` lists them all):",
+            "item below until they are mended (`servicelens train` names the first of each "
+            "kind, and its version's metrics.json, audits.set_aside_rows, every one):",
             file=sys.stderr,
         )
         for row in read.set_aside.head(SET_ASIDE_QUOTED).iter_rows(named=True):

@@ -492,6 +492,19 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
     assert lines[2].endswith("(and 7 more like it in this file)")
     assert lines[3].startswith("  2026-11-24/audits.csv line 2 (Z0): audited_at: '15/11/2026'")
     assert lines[3].endswith("(and 2 more like it in this file)")
+    # Problems of one column are told apart by what is wrong, not by the column alone
+    # (found by a trial: a future year and an unreadable date were "more like it").
+    mixed = "Y1,perceived,15/11/2026,c\nY2,perceived,2027-11-28 10:00,c\nY3,perceived,x,c\n"
+    _write(tmp_path, "2026-11-26", header + mixed)
+    read = read_audit_files(audit_files(tmp_path / "raw"), "Europe/Zurich", NOW)
+    text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
+    quoted = [line for line in text.splitlines() if "2026-11-26/audits.csv" in line]
+    assert [line.split(": ", 1)[0] for line in quoted] == [
+        "  2026-11-26/audits.csv line 2 (Y1)",
+        "  2026-11-26/audits.csv line 3 (Y2)",
+    ]
+    assert "is in the future" in quoted[1] and "more like it" not in quoted[1]
+    assert quoted[0].endswith("(and 1 more like it in this file)")
 
 
 def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path) -> None:
