@@ -642,7 +642,8 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
             for k in ("folds", "roc_auc", "macro_f1", "ece")
         },
         "skill": metrics.get("skill"),
-        "audits": {k: v for k, v in audits.items() if k != "set_aside_rows"} or None,
+        "audits": {k: v for k, v in audits.items() if k not in ("set_aside_rows", "unused_rows")}
+        or None,
     }
 
 
@@ -673,7 +674,7 @@ def _summary_text(shown: dict[str, Any]) -> str:
     if shown["audits"]:
         from servicelens.ingest.audits import accounting_text
 
-        lines.append(accounting_text({**shown["audits"], "set_aside_rows": []}))
+        lines.append(accounting_text({**shown["audits"], "set_aside_rows": [], "unused_rows": []}))
     return "\n".join(lines)
 
 

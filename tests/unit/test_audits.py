@@ -13,6 +13,9 @@ import polars as pl
 import pytest
 
 from servicelens.ingest.audits import (
+    NOT_IN_CLEAN,
+    NOT_NEGATIVE,
+    QUARANTINED,
     accounting_text,
     audit_accounting,
     audit_files,
@@ -222,7 +225,20 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     read = read_audit_files(files, "UTC", NOW)
     clean = pl.DataFrame({"response_id": ["R1", "R2", "R6"], "is_negative": [True, False, True]})
     accounting = audit_accounting(read, clean, pl.Series(["R3"]))
-    assert {k: v for k, v in accounting.items() if k != "set_aside_rows"} == {
+    # Each row training cannot use is located, with its reason (a QA lead's trial had a
+    # misspelt id only counted).
+    first = str(tmp_path / "raw/2026-11-23/audits.csv")
+    unused = [(r["source_file"], r["source_line"], r["reason"]) for r in accounting["unused_rows"]]
+    assert unused == [
+        (first, 3, f"response_id: 'R2' {NOT_NEGATIVE}"),
+        (first, 4, f"response_id: 'R3' {QUARANTINED}"),
+        (first, 5, f"response_id: 'R4' {NOT_IN_CLEAN}"),
+    ]
+    assert "2026-11-23/audits.csv line 5 (R4): response_id: 'R4' is no response of the" in (
+        accounting_text(accounting)
+    )
+    skipped = ("set_aside_rows", "unused_rows")
+    assert {k: v for k, v in accounting.items() if k not in skipped} == {
         "files": 2,
         "rows_read": 7,
         "used": 2,
