@@ -240,6 +240,18 @@ def test_data_docs_load_their_styles_and_scripts_from_the_data_directory(
     ):
         assert any(r.endswith(shipped) for r in _asset_references(rows_page)), shipped
     assert "fas fa-times text-danger" in rows_page  # the status of a failed expectation
+    # Every link goes to a file of the site or within the page (found by a trial: GX's
+    # home and suite links pointed four folders up, and its footer to its newsletter), and
+    # the run is named (its name and time read "__none__", the data asset "None").
+    for page in pages[1:]:
+        html = page.read_text()
+        for link in re.findall(r"<a\b[^>]*\bhref=\"([^\"]+)\"", html):
+            if not link.startswith("#"):
+                assert (page.parent / link).resolve().is_file(), (page, link)
+        assert "__none__" not in html and "Data asset: None" not in html, page
+        assert "greatexpectations.io" not in html, page
+    crumb = re.search(r"Validations / surveys_rows / [^<]*", rows_page)
+    assert crumb and str(START) in crumb.group(0), crumb
     font = settings.gx_docs_dir / "static" / "fontawesome" / "webfonts" / "fa-solid-900.woff2"
     assert font.stat().st_size > 10_000
     assert Path(font).read_bytes()[:4] == b"wOF2"
