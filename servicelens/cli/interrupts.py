@@ -144,10 +144,10 @@ def _stop_now(signum: int) -> None:
     if "flows.recovery" in sys.modules:  # Prefect work started: release through the API
         try:
             from flows.recovery import stop_held_runs
-
-            release = stop_held_runs
         except ImportError:  # half imported by the command's thread as the signal came
-            release = None
+            pass
+        else:
+            release = stop_held_runs
     stopped = release(reason, RELEASE_SECONDS) if release else abandon_held(reason)
     stop_own_server(API_STOP_SECONDS)
     from servicelens.storage.claims import completed_anyway

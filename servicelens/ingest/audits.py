@@ -390,29 +390,22 @@ def audit_accounting(
     ``clean`` has ``response_id`` and ``is_negative`` (every clean response);
     ``quarantined_ids`` the quarantined responses' ids. Counts add up to ``rows_read``.
     """
-    audits = read.audits
-    in_clean = audits.join(clean.select("response_id", "is_negative"), "response_id", "left")
-    negative = in_clean.get_column("is_negative")
-    positive = int((negative == False).sum())  # noqa: E712 (null is not False)
-    unknown = in_clean.filter(negative.is_null())
-    held = pl.col("response_id").is_in(quarantined_ids.implode())
-    quarantined = int(unknown.select(held.sum()).item())
+    in_clean = read.audits.join(clean.select("response_id", "is_negative"), "response_id", "left")
     # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
     # in "12 of responses not in the clean layer" and no way to find which row it was).
-    quoted = pl.format("response_id: '{}' ", "response_id")
     unused = (
-        in_clean.filter(negative.is_null() | ~negative)
+        in_clean.filter(~pl.col("is_negative").fill_null(False))
         .with_columns(
-            pl.when(pl.col("is_negative") == False)  # noqa: E712
-            .then(pl.concat_str(quoted, pl.lit(NOT_NEGATIVE)))
-            .when(held)
-            .then(pl.concat_str(quoted, pl.lit(QUARANTINED)))
-            .otherwise(pl.concat_str(quoted, pl.lit(NOT_IN_CLEAN)))
-            .alias("reason")
+            pl.when(pl.col("is_negative").is_not_null())
+            .then(pl.lit(NOT_NEGATIVE))
+            .when(pl.col("response_id").is_in(quarantined_ids.implode()))
+            .then(pl.lit(QUARANTINED))
+            .otherwise(pl.lit(NOT_IN_CLEAN))
+            .alias("why")
         )
-        .select(_EMPTY_SET_ASIDE.keys())
         .sort("source_file", "source_line")
     )
+    why = dict(unused.group_by("why").len().iter_rows())
     kinds = (
         read.set_aside.select(pl.col("reason").str.split(":").list.first().alias("kind"))
         .group_by("kind")
@@ -422,20 +415,25 @@ def audit_accounting(
     return {
         "files": len(read.files),
         "rows_read": read.rows_read,
-        "used": int((negative == True).sum()),  # noqa: E712
+        "used": in_clean.height - unused.height,
         "replaced_by_a_later_audit": read.replaced,
         # Of those replaced, the ones whose verdict the later audit changed (not added).
         "overturned_by_a_later_audit": read.overturned,
         "repeated": read.repeated,
         "not_filled_in": read.unfilled,
-        "of_a_response_not_negative": positive,
-        "of_a_quarantined_response": quarantined,
-        "of_an_unknown_response": unknown.height - quarantined,
+        "of_a_response_not_negative": why.get(NOT_NEGATIVE, 0),
+        "of_a_quarantined_response": why.get(QUARANTINED, 0),
+        "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
         "set_aside": dict(kinds.iter_rows()),
         "set_aside_rows": read.set_aside.to_dicts(),
         # The rows counted in of_a_response_not_negative, of_a_quarantined_response and
         # of_an_unknown_response, each with its file, line and reason.
-        "unused_rows": unused.to_dicts(),
+        "unused_rows": unused.select(
+            "source_file",
+            "source_line",
+            "response_id",
+            pl.format("response_id: '{}' {}", "response_id", "why").alias("reason"),
+        ).to_dicts(),
         "files_not_read": read.unreadable,
     }
 
