@@ -340,6 +340,10 @@ def _comments(scored: pl.DataFrame, policy: str) -> list[str]:
     )
 
 
+#: Why a date's early warning tested no policy when the date has no scored negative.
+NOTHING_TO_TEST = "no negative response was scored on this date"
+
+
 def early_warning(
     settings: Settings,
     day: date,
@@ -388,9 +392,7 @@ def early_warning(
     ]
     # A date without a scored negative has no policy to test (a partition holding only
     # quarantined rows: a trial's report read "not tested: " and nothing after it).
-    untested = ", ".join(sorted(set(tested.get_column("status")))) or (
-        "no negative response was scored on this date"
-    )
+    untested = ", ".join(sorted(set(tested.get_column("status")))) or NOTHING_TO_TEST
     return {
         "day": day.isoformat(),
         "model_version": version,

@@ -444,7 +444,7 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         said = f"{message} (see `{self.prog} --help`)"
         if "--json" in _Parser.argv:
-            print(json.dumps({"error": f"{self.prog}: {said}", "log": None}))
+            _print_json_error(f"{self.prog}: {said}", None)
         self.exit(2, f"{self.prog}: error: {said}\n")
 
 
@@ -769,8 +769,13 @@ def _fail(message: str, log: Path | None, as_json: bool = False) -> int:
     if log is not None:
         print(f"  Prefect's log and the traceback: {log}  (-v shows them here)", file=sys.stderr)
     if as_json:
-        print(json.dumps({"error": message, "log": str(log) if log else None}))
+        _print_json_error(message, log)
     return 2
+
+
+def _print_json_error(message: str, log: Path | None) -> None:
+    """A failure as the one JSON document a --json command prints on stdout."""
+    print(json.dumps({"error": message, "log": str(log) if log else None}))
 
 
 def _json(args: argparse.Namespace) -> bool:

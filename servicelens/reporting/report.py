@@ -906,9 +906,11 @@ def _agents(inputs: _Inputs) -> str:
 def _untested(warning: dict[str, Any]) -> str:
     """Why a date's early warning tested nothing, as its manifest records it (before
     4b9e386 a date without a scored negative recorded "not tested: " and no reason)."""
+    from servicelens.outcomes import NOTHING_TO_TEST
+
     status = str(warning.get("status") or "").strip()
     if status.rstrip(":") == "not tested" or not status:
-        return "not tested: no negative response was scored on this date"
+        return f"not tested: {NOTHING_TO_TEST}"
     return status
 
 
