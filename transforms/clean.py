@@ -135,7 +135,10 @@ def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
         naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
         return with_offset, naive
     if "%z" in fmt or "%Z" in fmt:
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        # chrono's %z wants a numeric offset; ISO 8601 writes UTC as "Z" (a trial's audit
+        # file had 2026-12-03T09:00Z set aside as "not a date QA writes").
+        zulu = text.str.replace(r"[Zz]$", "+00:00") if "%z" in fmt else text
+        parsed = zulu.str.to_datetime(fmt, strict=False, time_unit="us")
         return _four_digit_years(parsed.dt.convert_time_zone("UTC"), fmt), pl.lit(
             None, pl.Datetime("us")
         )

@@ -135,21 +135,24 @@ def test_a_re_audit_typed_as_a_date_alone_does_not_lose_to_a_time_that_day(
 
 def test_an_iso_time_to_the_minute_is_read(tmp_path: Path) -> None:
     """Found by a QA lead's trial: "2026-12-03T09:00" was set aside as "not a date QA
-    writes" while "2026-12-03T09:00:00" and "2026-12-03 09:00" were read."""
+    writes" while "2026-12-03T09:00:00" and "2026-12-03 09:00" were read; then "...T09:00Z"
+    (UTC written as Z) still was. New York, so that Z and no offset read apart."""
     path = _write(
         tmp_path,
         "2026-11-23",
         "response_id,root_cause,audited_at,auditor\n"
         "R1,perceived,2026-11-28T09:00,qa\n"
         "R2,perceived,2026-11-28T09:00+01:00,qa\n"
-        "R3,perceived,2026-11-28T09:00:00,qa\n",
+        "R3,perceived,2026-11-28T09:00:00,qa\n"
+        "R4,perceived,2026-11-28T09:00Z,qa\n",
     )
-    read = read_audit_files([path], "Europe/London", NOW)
+    read = read_audit_files([path], "America/New_York", NOW)
     assert read.set_aside.is_empty()
     assert dict(read.audits.select("response_id", "audited_at").iter_rows()) == {
-        "R1": datetime(2026, 11, 28, 9, tzinfo=UTC),
+        "R1": datetime(2026, 11, 28, 14, tzinfo=UTC),
         "R2": datetime(2026, 11, 28, 8, tzinfo=UTC),
-        "R3": datetime(2026, 11, 28, 9, tzinfo=UTC),
+        "R3": datetime(2026, 11, 28, 14, tzinfo=UTC),
+        "R4": datetime(2026, 11, 28, 9, tzinfo=UTC),
     }
 
 
