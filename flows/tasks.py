@@ -212,7 +212,13 @@ def publish_weekly_task(settings: Settings, days: list[date]) -> dict[str, Any]:
     run, after every date's marts are published (first-contact resolution of earlier weeks
     settles as later contacts arrive)."""
     published = publish_weekly_marts(settings, days, _manifest(settings))
-    get_run_logger().info("weekly marts rebuilt for weeks %s", ", ".join(published["weeks"]))
+    logger = get_run_logger()
+    logger.info("weekly marts rebuilt for weeks %s", ", ".join(published["weeks"]))
+    if published["older_contract_rebuilt"]:
+        logger.info(
+            "of them, published under an older contract version: %s",
+            ", ".join(published["older_contract_rebuilt"]),
+        )
     return published
 
 

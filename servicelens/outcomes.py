@@ -26,6 +26,7 @@ from servicelens.storage.fs import modified_at
 from servicelens.storage.partitions import (
     DATA_FILE,
     MANIFEST_FILE,
+    older_contract_partitions,
     partition_dir,
     scan_table,
     write_partition,
@@ -41,7 +42,9 @@ from transforms.fix_list import fix_list
 from transforms.repeat_contacts import with_returns
 from transforms.schemas import (
     AGENT_OUTCOMES_SCHEMA,
+    AGENT_OUTCOMES_VERSION,
     FIX_LIST_SCHEMA,
+    FIX_LIST_VERSION,
     PARTITION_COLUMN,
     POSITIVE_CLASS,
     group_keys,
@@ -249,19 +252,39 @@ def days_behind_weekly_marts(settings: Settings) -> list[date]:
     return sorted(day for day, written in published.items() if behind(day, written))
 
 
+def weeks_of_older_contracts(settings: Settings) -> list[date]:
+    """Weeks (a monthly source: months) whose agent outcomes or fix list were published under
+    an older version of the table's contract: their columns match today's, their meaning
+    does not (agent_outcomes before version 3 counted a return's first-contact resolution at
+    once and a non-return's only after its window, so open weeks leaned towards returns).
+    From each partition's ``schema_version``; rebuilt by :func:`publish_weekly_marts` from
+    the published partitions."""
+    found: set[date] = set()
+    for table, version in (
+        ("agent_outcomes", AGENT_OUTCOMES_VERSION),
+        ("fix_list", FIX_LIST_VERSION),
+    ):
+        found.update(older_contract_partitions(settings.marts_dir / table, version))
+    return sorted(found)
+
+
 def publish_weekly_marts(
     settings: Settings, days: list[date], manifest: dict[str, Any]
 ) -> dict[str, Any]:
     """Rebuild and publish the fix list and agent outcomes of every week ``days`` touch, and
     of the weeks an earlier run left behind (:func:`days_behind_weekly_marts`).
 
-    Returns the weeks written and their row counts. A week with nothing to show is skipped
-    (its old partition, if any, stays); a week's fix list is empty until a model has scored
-    its negatives.
+    Weeks published under an older contract (:func:`weeks_of_older_contracts`) are rebuilt
+    too. Returns the weeks written and their row counts (``weeks``) and which of them were
+    rebuilt for their contract (``older_contract_rebuilt``). A week with nothing to show is
+    skipped (its old partition, if any, stays); a week's fix list is empty until a model has
+    scored its negatives.
     """
     weeks = set(weeks_touched(settings, days))
     for behind in days_behind_weekly_marts(settings):
         weeks.update(weeks_touched(settings, [behind]))
+    older = weeks_of_older_contracts(settings)
+    weeks.update(older)
     written: dict[str, dict[str, int]] = {}
     for week in sorted(weeks):
         agents = agent_week(settings, week)
@@ -292,7 +315,10 @@ def publish_weekly_marts(
                 settings.staging_dir,
             )
         written[week.isoformat()] = counts
-    return {"weeks": written}
+    return {
+        "weeks": written,
+        "older_contract_rebuilt": sorted(w.isoformat() for w in older if w.isoformat() in written),
+    }
 
 
 # --- early warning ---------------------------------------------------------------------------

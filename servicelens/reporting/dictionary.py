@@ -3,7 +3,8 @@
 ``docs/data_dictionary.md`` is the output of :func:`render_data_dictionary`; a test fails when
 the two differ, so the document cannot drift from ``transforms/schemas.py``.
 :func:`contract_mismatches` reads the Parquet footers of every partition under a data
-directory and reports any column whose name or type is not what the contract says.
+directory and reports any column whose name or type is not what the contract says, and any
+partition whose rows were written under an older version of its contract.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from pathlib import Path
 import polars as pl
 
 from servicelens.storage.fs import DataPath
-from transforms.schemas import PARTITION_COLUMN, PUBLISHED_TABLES, TableContract
+from servicelens.storage.partitions import older_contract_partitions, partition_dir
+from transforms.schemas import (
+    AGENT_OUTCOMES_CONTRACT,
+    FIX_LIST_CONTRACT,
+    PARTITION_COLUMN,
+    PUBLISHED_TABLES,
+    TableContract,
+)
+
+#: Tables rebuilt whole, week by week (or month by month), by every run.
+_WEEKLY = (FIX_LIST_CONTRACT.name, AGENT_OUTCOMES_CONTRACT.name)
 
 #: Where the generated dictionary lives in the repository.
 DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "docs" / "data_dictionary.md"
@@ -102,7 +113,9 @@ def render_data_dictionary() -> str:
 
 
 def contract_mismatches(data_dir: DataPath) -> list[str]:
-    """Every partition file under ``data_dir`` whose columns or types differ from its contract.
+    """Every partition file under ``data_dir`` whose columns or types differ from its contract,
+    and every partition holding rows of an older contract version (the same columns, another
+    meaning: :func:`older_contract_partitions`), each with what to run.
 
     An empty list means every file on disk is exactly what the data dictionary says.
     """
@@ -119,6 +132,7 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
             ),
             key=str,
         )
+        drifted: set[str] = set()  # partitions named already, for their columns
         for file in files:
             source = file if isinstance(file, Path) else file.read_bytes()
             actual = dict(pl.read_parquet_schema(source))
@@ -130,8 +144,34 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
                 if c in actual and actual[c] != expected[c]
             ]
             if missing or extra or wrong:
+                drifted.add(str(file.parent))
                 problems.append(
                     f"{file}: missing {missing}, not in contract {extra}, types {wrong}. "
                     f"Re-publish the date (`servicelens run --date ...`) or update the contract"
                 )
+        if table.version is not None:
+            for root in roots:
+                older = older_contract_partitions(root / table.path, table.version)
+                for day, old in sorted(older.items()):
+                    partition = partition_dir(root / table.path, day)
+                    if str(partition) not in drifted:
+                        problems.append(_older_version(table, partition, old))
     return problems
+
+
+def _older_version(table: TableContract, partition: DataPath, old: int) -> str:
+    """What to say of a partition with rows of contract version ``old``."""
+    assert table.version is not None
+    changes = " ".join(table.history[old : table.version])
+    day = partition.name.removeprefix(f"{PARTITION_COLUMN}=")
+    if table.name in _WEEKLY:
+        fix = (
+            "the next run rebuilds it (every run rebuilds the weeks of an older contract), "
+            f"or now: `servicelens backfill --start {day} --end {day} --rerun all`"
+        )
+    else:
+        fix = f"run the date again: `servicelens backfill --start {day} --end {day} --rerun all`"
+    return (
+        f"{partition}: rows of {table.name} contract version {old}, the contract is version "
+        f"{table.version} (since: {changes}); {fix}"
+    )

@@ -466,6 +466,28 @@ def _check_types(table_dir: DataPath, schemas: dict[str, Any]) -> None:
                 )
 
 
+def older_contract_partitions(table_dir: DataPath, version: int) -> dict[date, int]:
+    """The partitions of ``table_dir`` holding rows written under a contract version below
+    ``version``, by partition date, with the oldest version found (from each row's
+    ``schema_version``, the only column read). A contract's columns can stay the same while
+    their meaning changes (agent_outcomes version 3 counts a contact's first-contact
+    resolution only once its window is over), so the types alone do not show such a
+    partition. Partitions without the column are not listed (their types differ, which
+    :func:`scan_table` reports)."""
+    older: dict[date, int] = {}
+    for file in table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}"):
+        key = file.parent.name.removeprefix(f"{PARTITION_COLUMN}=")
+        try:
+            day = date.fromisoformat(key)
+            versions = read_parquet(file, columns=["schema_version"]).get_column("schema_version")
+        except (ValueError, OSError, pl.exceptions.ColumnNotFoundError):
+            continue  # not a partition, swapped away meanwhile, or another shape
+        oldest = versions.min()
+        if isinstance(oldest, int) and oldest < version:
+            older[day] = oldest
+    return older
+
+
 def read_partition(table_dir: DataPath, day: date) -> pl.DataFrame:
     """One partition, with its partition column."""
     path = partition_dir(table_dir, day) / DATA_FILE

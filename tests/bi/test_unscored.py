@@ -7,7 +7,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from models.train import without_scores
 from servicelens import stages
@@ -130,3 +132,32 @@ def test_a_backfill_before_any_model_says_its_dates_are_unscored(
         "root causes. Train one (`servicelens train`), then score them: servicelens backfill "
         f"--start {DAYS[0]} --end {DAYS[1]} --rerun all"
     ) in capsys.readouterr().out
+
+
+def test_weekly_marts_of_an_older_contract_are_named_and_rebuilt(unscored: Settings) -> None:
+    """agent_outcomes version 3 changed what first-contact resolution counts and kept its
+    columns, so weeks published under version 2 read as current and kept the biased share
+    until something happened to rebuild them: `dictionary --check` now names them, and the
+    next rebuild of any week takes them too."""
+    from servicelens.outcomes import week_of
+    from servicelens.reporting.dictionary import contract_mismatches
+    from servicelens.storage.partitions import DATA_FILE, partition_dir
+
+    week = week_of(DAYS[0])
+    data = partition_dir(unscored.marts_dir / "agent_outcomes", week) / DATA_FILE
+    current = pl.read_parquet(data)
+    assert contract_mismatches(unscored.root) == []
+    biased = current.with_columns(
+        pl.lit(2, pl.Int32).alias("schema_version"),
+        pl.lit(0.0).alias("first_contact_resolution"),
+    )
+    biased.write_parquet(data)
+    [problem] = contract_mismatches(unscored.root)
+    assert f"survey_date={week}" in problem and "agent_outcomes contract version 2" in problem
+    assert "a contact is settled once its return window has passed" in problem
+    assert "the next run rebuilds it" in problem
+
+    rebuilt = publish_weekly_marts(unscored, [], {"run_id": "later"})
+    assert rebuilt["older_contract_rebuilt"] == [week.isoformat()]
+    assert_frame_equal(pl.read_parquet(data), current)
+    assert contract_mismatches(unscored.root) == []
