@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -15,6 +16,7 @@ from types import FrameType
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Schedule
+from prefect.settings import PREFECT_API_URL
 
 from flows.pipeline import backfill, nightly_window, train
 from flows.slots import ensure_backfill_limit
@@ -83,22 +85,34 @@ def build_deployments(
 
 def serve_deployments(
     settings: Settings, schedules: Mapping[str, Sequence[Schedule]] | None = None
-) -> None:
+) -> bool:
     """Register the deployments and execute their runs until interrupted (Ctrl-C).
 
     The Prefect server creates the scheduled runs (its scheduler service); this process
     polls for those that are due and runs them. ``schedules`` as in :func:`build_deployments`.
+
+    Returns whether stopping paused the deployments: on a server (``PREFECT_API_URL``)
+    Prefect's runner pauses them as it stops, so their schedules create no runs while nothing
+    serves them (registering them again, the next ``serve``, resumes them). On the embedded
+    API it does not: that server stops with this command, and Ctrl-C reaches it too, so the
+    pause raced its shutdown and, when the server was gone first, retried for 70-80 s before
+    the command ended (three Ctrl-Cs of four in a trial).
     """
     ensure_backfill_limit(settings.backfill_slots)
     deployments = build_deployments(settings, schedules)
+    pause = bool(PREFECT_API_URL.value())
     if threading.current_thread() is not threading.main_thread():
-        serve(*deployments)
-        return
+        serve(*deployments, pause_on_shutdown=pause)
+        return pause
     before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
-        serve(*deployments)
+        serve(*deployments, pause_on_shutdown=pause)
+    except SystemExit as stopped:  # the runner's SIGTERM handler ends with sys.exit(0)
+        if stopped.code not in (0, None):
+            raise
     finally:
         signal.signal(signal.SIGINT, before)
+    return pause
 
 
 def _stop_as_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -115,5 +129,9 @@ def _stop_as_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """
     on_sigterm = signal.getsignal(signal.SIGTERM)
     if callable(on_sigterm):
-        on_sigterm(signal.SIGTERM, frame)
+        with warnings.catch_warnings():
+            # The handler calls the runner's stop() outside the loop, which makes a coroutine
+            # it never awaits; it stops the runner by sys.exit all the same.
+            warnings.filterwarnings("ignore", "coroutine 'Runner.astop'", RuntimeWarning)
+            on_sigterm(signal.SIGTERM, frame)
     raise KeyboardInterrupt

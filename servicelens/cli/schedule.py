@@ -212,9 +212,19 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the nightly, backfill and retrain deployments on the configured Prefect API
     (without ``PREFECT_API_URL``, the embedded one, which creates no scheduled runs)."""
+    from prefect.settings import PREFECT_API_URL
+
     from flows.deployments import serve_deployments
 
-    serve_deployments(settings)
+    paused = serve_deployments(settings)
+    if paused:
+        print(
+            f"stopped serving; the deployments are paused on {PREFECT_API_URL.value()}: their "
+            "schedules create no runs until `servicelens serve` runs again, which resumes them",
+            file=sys.stderr,
+        )
+    else:
+        print("stopped serving (the embedded API stopped with it)", file=sys.stderr)
     return 0
 
 

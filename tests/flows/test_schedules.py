@@ -300,6 +300,21 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
     finally:
         _stop(serving)
 
+    # Stopping paused the deployment on the server (nothing serves its runs now), and
+    # registering it again, as the next `serve` does, resumes it.
+    [paused] = _api(server, "/deployments/filter", {"deployments": {"id": {"any_": [nightly_id]}}})
+    assert paused["paused"] is True
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.deployments import NIGHTLY, build_deployments
+
+    settings = Settings(data_dir=str(data_dir), timezone=TIMEZONE)
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        [again] = [d for d in build_deployments(settings) if d.name == NIGHTLY]
+        again.apply()
+    [resumed] = _api(server, "/deployments/filter", {"deployments": {"id": {"any_": [nightly_id]}}})
+    assert resumed["paused"] is False
+
     run = completed[0]
     # Created by the server's scheduler from the deployment's schedule, not triggered.
     assert run["auto_scheduled"] is True
@@ -308,7 +323,6 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
     # response the clean layer kept that day.
     scheduled = datetime.fromisoformat(run["expected_start_time"]).astimezone(ZoneInfo(TIMEZONE))
     target = scheduled.date() - timedelta(days=1)
-    settings = Settings(data_dir=str(data_dir), timezone=TIMEZONE)
     partition = f"survey_date={target.isoformat()}"
     clean = json.loads((settings.clean_dir / partition / "_manifest.json").read_text())
     scored = json.loads(
@@ -325,3 +339,38 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
     assert date_run["name"] == f"nightly-{target.isoformat()}"
     assert date_run["state_type"] == "COMPLETED"
     assert "nightly" in date_run["tags"]
+
+
+def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
+    """Found by a trial: Ctrl-C reaches the embedded API server too (the terminal signals the
+    whole process group), and Prefect's runner then paused the deployments on it as it
+    stopped, racing the server's own shutdown: three Ctrl-Cs of four left the command
+    retrying for 70-80 s, silent. On the embedded API nothing is paused (that server stops
+    with the command), and the command says it stopped."""
+    data_dir = tmp_path / "data"
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        serving = subprocess.Popen(
+            [str(BIN / "servicelens"), "--data-dir", str(data_dir), "serve"],
+            env=_prefect_env(tmp_path / "home"),
+            stdout=stdout,
+            stderr=stderr,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(
+            "serve's start",
+            lambda: True if "being served" in out.read_text() else None,
+            SERVER_START_SECONDS,
+            err,
+        )
+        os.killpg(serving.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
+        serving.wait(timeout=STOP_SECONDS)
+    finally:
+        _stop(serving)
+    assert serving.returncode == 0, err.read_text()
+    assert err.read_text().strip() == "stopped serving (the embedded API stopped with it)"
+    [log] = (data_dir / "logs").glob("*-serve.log")
+    assert "Pausing all deployments" not in log.read_text()
+    assert "never awaited" not in log.read_text()
