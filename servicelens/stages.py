@@ -53,7 +53,6 @@ from servicelens.ingest.readers import (
 )
 from servicelens.runtime import freeze_long_lived
 from servicelens.settings import (
-    AUDITS_FILE,
     INTERACTIONS_FILE,
     SURVEYS_FILE,
     Settings,
@@ -815,12 +814,16 @@ _AUDIT_LABEL_SCHEMA: dict[str, pl.DataType] = {
 
 
 def audited_ids(settings: Settings, day: date) -> pl.Series:
-    """The responses with an audit in force in ``day``'s own audit file, for that date's
-    review queue: a response QA has audited is not proposed again. An audit row set aside
-    (a verdict mistyped, a conflict, a date ahead) leaves its response in the queue until
-    it is fixed: it labels nothing, so the item is not done. One file (a 1M-survey date's
-    scoring would otherwise read every date's audits, 1.1 s for five such dates); training
-    and the report read them all (:func:`read_audits`). For a configured source, the
+    """The responses with an audit in force in the audit files of ``day``'s folder and of
+    every later date's, for that date's review queue: a response QA has audited is not
+    proposed again. An audit row set aside (a verdict mistyped, a conflict, a date ahead)
+    leaves its response in the queue until it is fixed: it labels nothing, so the item is
+    not done. Later folders too, since QA files audits under the day it works (the review
+    worksheet says today's folder), so a date scored again after its audits (a backfill
+    with a new champion) put them back in its queue as unaudited; earlier folders are not
+    read (a response is audited after its survey; a 1M-survey date's scoring reading every
+    date's audits took 1.1 s for five such dates). Training and the report read them all
+    (:func:`read_audits`). For a configured source, the
     responses its export labels on ``day`` and every audit in force in its audits folder
     (read once per process while none changes). A file that cannot be read is left out with
     a warning naming it (QA's file must not stop the date's scoring; training's tally and
@@ -830,10 +833,10 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
         own = _source_labels(settings, [day]).get_column("response_id")
         ids = pl.concat([own, read.audits.get_column("response_id")]).unique(maintain_order=True)
     else:
-        path = settings.raw_day(day) / AUDITS_FILE
-        if not path.exists():
+        files = [f for f in audit_files(settings.root / "raw") if f.parent.name >= day.isoformat()]
+        if not files:
             return pl.Series("response_id", [], pl.String)
-        read = _audits_of(((str(path), modified_at(path)),), settings.timezone)
+        read = _audits_of(tuple((str(f), modified_at(f)) for f in files), settings.timezone)
         ids = read.audits.get_column("response_id")
     for unread in read.unreadable:
         logging.getLogger(__name__).warning(

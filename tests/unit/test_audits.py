@@ -299,6 +299,26 @@ def test_a_dates_review_queue_leaves_out_the_audits_in_force_in_its_own_file(
     assert f"{path}: line 1 (header): an audit file needs" in caplog.text
 
 
+def test_a_dates_review_queue_leaves_out_audits_filed_under_later_dates(tmp_path: Path) -> None:
+    """Found by a BI trial: the review worksheet says to save audits in today's folder, and
+    a date scored again afterwards (a backfill) wrote them back into its review_queue
+    partition as unaudited "uncertain" items. Audits filed under earlier dates are not
+    read (a response is audited after its survey)."""
+    from datetime import date
+
+    from servicelens.settings import Settings
+    from servicelens.stages import audited_ids
+
+    settings = Settings(data_dir=str(tmp_path))
+    header = "response_id,root_cause,audited_at,auditor\n"
+    _write(tmp_path, "2026-11-22", header + "R0,perceived,2026-11-22,a\n")
+    _write(tmp_path, "2026-11-23", header + "R1,perceived,2026-11-23,a\n")
+    _write(tmp_path, "2026-12-03", header + "R2,policy_failure,2026-12-03,a\n")
+    assert sorted(audited_ids(settings, date(2026, 11, 23)).to_list()) == ["R1", "R2"]
+    assert audited_ids(settings, date(2026, 11, 24)).to_list() == ["R2"]
+    assert audited_ids(settings, date(2026, 12, 4)).to_list() == []
+
+
 def test_the_open_review_queue_closes_what_qa_audited_since(tmp_path: Path) -> None:
     """A date's review queue is written when it is scored; audits filed later (under any
     date) close its items when it is read: an uncertain item once audited with any verdict,
