@@ -337,6 +337,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     print(f"newest always:  {report.latest}   (open it in a browser)")
     for section, reason in report.missing.items():
         print(f"  not available: {section}: {reason}")
+    if failed := report.headline["failed_dates"]:
+        print(
+            f"  last run failed: {', '.join(failed)} (why, and what to run: the report's Data "
+            "quality section)"
+        )
     return 0
 
 

@@ -41,7 +41,7 @@ from servicelens.reporting.charts import (
 )
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
-from servicelens.storage.partitions import MANIFEST_FILE, scan_table
+from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import reasons_by_kind
 from transforms.schemas import PARTITION_COLUMN, POSITIVE_CLASS
 
@@ -83,6 +83,18 @@ class _Inputs:
     agents: pl.DataFrame | None = None
     #: Each scored date's early-warning result (from its feedback_scored manifest), by date.
     early_warnings: dict[date, dict[str, Any]] = field(default_factory=dict)
+    #: Dates whose last run failed after their marts were last published, or before any.
+    failed: list[FailedDate] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FailedDate:
+    """A date whose last run failed: when, why, and whether marts of an earlier run stand."""
+
+    day: date
+    finished_at: str
+    error: str
+    published: bool
 
 
 class _NotAvailable(Exception):
@@ -199,7 +211,35 @@ def _read_inputs(settings: Settings) -> _Inputs:
         fix_list=_table(settings.marts_dir / "fix_list"),
         agents=_table(settings.marts_dir / "agent_outcomes"),
         early_warnings=_early_warnings(settings.marts_dir / "feedback_scored"),
+        failed=failed_dates(settings),
     )
+
+
+def failed_dates(settings: Settings) -> list[FailedDate]:
+    """The dates whose last run failed and has not been followed by a publish (the state a
+    backfill's ``--rerun failed`` takes up), from the run records under ``runs/``: a date
+    whose marts an earlier run published still shows them, and read as healthy (a trial
+    broke a date's export, its backfill failed, and every later report showed the date's
+    old rows as reconciled). Only dates whose record says ``failed`` are looked at further.
+    """
+    from servicelens.storage.runs import date_status
+
+    found: list[FailedDate] = []
+    records: list[DataPath] = sorted(settings.runs_dir.glob(f"{PARTITION_COLUMN}=*.json"), key=str)
+    for record in records:
+        try:
+            day = date.fromisoformat(record.name.removeprefix(f"{PARTITION_COLUMN}=")[:-5])
+            outcome = json.loads(record.read_text())
+        except (ValueError, OSError):
+            continue  # not a run record, or being replaced
+        if outcome.get("outcome") != "failed":
+            continue
+        if date_status(settings, day).state != "failed":
+            continue  # published since
+        error = (str(outcome.get("error") or "").strip().splitlines() or ["(not recorded)"])[0]
+        published = read_manifest(settings.marts_dir / "feedback_scored", day) is not None
+        found.append(FailedDate(day, str(outcome.get("finished_at", ""))[:16], error, published))
+    return found
 
 
 def _early_warnings(table_dir: DataPath) -> dict[date, dict[str, Any]]:
@@ -343,9 +383,18 @@ def _data_quality(inputs: _Inputs) -> str:
         f"{escape(', '.join(str(d) for d in broken['survey_date'].to_list()))}</p>"
     )
     parts.append(verdict)
+    if inputs.failed:
+        parts.append(_failed_flag(inputs))
+    failed = [f.day for f in inputs.failed]
     parts.append(
         _html_table(
-            days.select(
+            days.with_columns(
+                pl.when(pl.col("survey_date").is_in(failed))
+                .then(pl.lit("failed"))
+                .otherwise(pl.lit("completed"))
+                .alias("last_run")
+            )
+            .select(
                 "survey_date",
                 pl.col("surveys_read").alias("read"),
                 "kept",
@@ -354,7 +403,9 @@ def _data_quality(inputs: _Inputs) -> str:
                 pl.col("superseded_duplicates").alias("superseded"),
                 pl.col("malformed_lines").alias("malformed"),
                 "reconciled",
-            ).with_columns(pl.col("survey_date").cast(pl.String), pl.col("reconciled").cast(str))
+                "last_run",
+            )
+            .with_columns(pl.col("survey_date").cast(pl.String), pl.col("reconciled").cast(str))
         )
     )
     if inputs.quarantine is not None and inputs.quarantine.height:
@@ -374,6 +425,31 @@ def _data_quality(inputs: _Inputs) -> str:
     else:
         parts.append('<p class="na">Great Expectations Data Docs: not available yet.</p>')
     return "".join(parts)
+
+
+#: Failed dates the report names one by one; the rest are counted.
+FAILED_SHOWN = 10
+
+
+def _failed_flag(inputs: _Inputs) -> str:
+    """The dates whose last run failed: which still show an earlier run's rows, why each
+    failed, and the backfill that runs them again once the cause is fixed."""
+    failed = inputs.failed
+    stale = sum(f.published for f in failed)
+    items = "".join(
+        f"<li>{f.day} (failed {escape(f.finished_at.replace('T', ' '))} UTC; "
+        + ("the rows below are an earlier run's" if f.published else "nothing published")
+        + f"): {escape(f.error)}</li>"
+        for f in failed[:FAILED_SHOWN]
+    )
+    more = f"<li>and {len(failed) - FAILED_SHOWN} more</li>" if len(failed) > FAILED_SHOWN else ""
+    first, last = failed[0].day, failed[-1].day
+    hint = _backfill_hint(inputs.settings, f" --start {first} --end {last} --rerun failed")
+    return (
+        f'<p class="flag">{len(failed)} date(s) failed on their last run'
+        + (f", {stale} of them still showing an earlier run's marts" if stale else "")
+        + f": fix the cause, then run {escape(hint)}.</p><ul>{items}{more}</ul>"
+    )
 
 
 def _rel(target: Path, inputs: _Inputs) -> str:
@@ -1093,6 +1169,7 @@ def render_report(
         "quarantined": int(inputs.manifests.get_column("quarantined").sum() or 0),
         "champion": inputs.champion,
         "early_warning_flags": sum(len(w.get("flags", [])) for w in inputs.early_warnings.values()),
+        "failed_dates": [f.day.isoformat() for f in inputs.failed],
         "sections_missing": sorted(missing),
     }
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)
@@ -1112,10 +1189,23 @@ def render_report(
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
-        f"{champion}{_scored_by_others(inputs)}.</p>"
+        f"{champion}{_scored_by_others(inputs)}.</p>{_failed_headline(inputs)}"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline)
+
+
+def _failed_headline(inputs: _Inputs) -> str:
+    """A line under the header when dates failed on their last run (details: Data quality)."""
+    if not inputs.failed:
+        return ""
+    failed = inputs.failed
+    days = ", ".join(str(f.day) for f in failed[:FAILED_SHOWN])
+    more = f" and {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
+    return (
+        f'<p class="flag">Last run failed for {escape(days)}{more}: see '
+        '<a href="#quality">Data quality</a>.</p>'
+    )
 
 
 def _local(moment: datetime, timezone: str) -> str:

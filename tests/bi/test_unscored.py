@@ -161,3 +161,30 @@ def test_weekly_marts_of_an_older_contract_are_named_and_rebuilt(unscored: Setti
     assert rebuilt["older_contract_rebuilt"] == [week.isoformat()]
     assert_frame_equal(pl.read_parquet(data), current)
     assert contract_mismatches(unscored.root) == []
+
+
+def test_the_report_names_a_date_whose_last_run_failed(
+    unscored: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a BI trial: a date whose backfill failed (its export broken) kept its earlier
+    marts, and every later report showed the date as reconciled with no word of the failure:
+    only its run record knew. The header, the data-quality section and `report` say so."""
+    from servicelens.storage.runs import outcome_path, record_outcome
+
+    day = DAYS[1]
+    error = f"{unscored.raw_day(day) / 'surveys.csv'}: line 1 (header): no response_id column"
+    record_outcome(unscored, day, "broken-run", "failed", error=error + "\nmore detail")
+    try:
+        report = build_report(unscored, run_id="after-failure")
+        html = report.latest.read_text()
+        assert report.headline["failed_dates"] == [day.isoformat()]
+        assert f"Last run failed for {day}" in html
+        assert "1 date(s) failed on their last run, 1 of them still showing an earlier run" in html
+        assert "no response_id column" in html and "more detail" not in html
+        assert f"--start {day} --end {day} --rerun failed" in html
+        assert "<td>failed</td>" in html
+        assert main(["--data-dir", str(unscored.root), "report"]) == 0
+        assert f"last run failed: {day}" in capsys.readouterr().out
+    finally:
+        outcome_path(unscored, day).unlink()
+    assert build_report(unscored, run_id="fixed").headline["failed_dates"] == []
