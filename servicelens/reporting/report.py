@@ -897,7 +897,7 @@ def _fix_list(inputs: _Inputs) -> str:
             "rank",
             "policy_code",
             "queue",
-            pl.col("problem_responses").alias("responses"),
+            pl.col("problem_responses").alias("problem responses"),
             _estimate("csat_points_lost", 0).alias("csat points lost (95%)"),
             _estimate("nps_points_lost", 2).alias("NPS points (95%)"),
             pl.col("example_comments")

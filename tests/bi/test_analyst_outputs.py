@@ -231,6 +231,9 @@ def test_the_run_report_renders_every_chart_in_chromium(
     assert charts["handle-vs-fcr"]["marks"] >= 50  # a dot per judged agent
     for section in ("Owner: operations", "Owner: communications", "policies tested against"):
         assert section in html
+    # The fix list's count is of the problem responses, not every response of the row (a
+    # trial read "responses 5,580" against the mart's responses 27,256).
+    assert "<th>problem responses</th>" in html and "<th>responses</th>" not in html
 
 
 def test_the_report_links_data_docs_for_every_validation(run: tuple[Settings, dict]) -> None:
