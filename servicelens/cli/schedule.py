@@ -141,7 +141,10 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     With ``--source`` the dates are that configured source's landed partitions in the range
     (months for a monthly source)."""
     from servicelens.ingest.configured import backfill_dates, sources_only_refusal
+    from transforms.schemas import SAMPLE_SOURCE
 
+    if args.source == SAMPLE_SOURCE:
+        args.source = None  # the sample's dates: `query --source sample` names them so
     base = settings
     settings, days = backfill_dates(settings, args.start, args.end, args.source)
     # Refused here, before Prefect's API starts (14 s on a quiet machine to say the same);

@@ -45,6 +45,13 @@ def source_roots(data_dir: DataPath) -> dict[str, DataPath]:
     return roots
 
 
+def monthly_source_names(settings: Settings) -> list[str]:
+    """The configured sources of ``settings``' data directory partitioned by month."""
+    from servicelens.ingest.configured import configured_sources
+
+    return [s.source for s in configured_sources(settings) if s.partition == "month"]
+
+
 def _has_partitions(table_dir: DataPath) -> bool:
     return any(table_dir.glob("survey_date=*/*.parquet"))
 
@@ -182,15 +189,8 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     connection = connect_views(settings.root)
     if (source := getattr(args, "source", None)) is not None:
         refuse_unknown_feed(settings, connection, source)
-    sql = filtered_query(
-        connection,
-        sql,
-        args.name,
-        getattr(args, "source", None),
-        getattr(args, "start", None),
-        getattr(args, "end", None),
-        getattr(args, "limit", None),
-    )
+    narrow_views(connection, args.start, args.end, monthly_source_names(settings))
+    sql = filtered_query(connection, sql, args.name, source, getattr(args, "limit", None))
     rows = _rows(connection, sql)
     print(json.dumps(rows, indent=2, default=str) if args.json else table(rows))
     if (shown := truncation_note(connection, sql, len(rows))) is not None:
@@ -251,43 +251,86 @@ MODEL_OUTPUTS = ("feedback_scored", "fix_list", "root_cause", "policy_failure")
 _LIMIT = re.compile(r"\bLIMIT\s+(\d+)\s*;?\s*$", re.IGNORECASE)
 
 
+#: The views of sql/views.sql over one table each, and the column that ends a row's period
+#: (None: the row is of its survey_date alone; the weekly marts' rows are of a week, or a
+#: month, that starts on their survey_date).
+_DATED_VIEWS: dict[str, str | None] = {
+    "feedback_scored": None,
+    "daily_summary": None,
+    "quarantine": None,
+    "fix_list": "period_end",
+    "agent_outcomes": "week_end",
+}
+
+
+def narrow_views(
+    connection: Any,
+    start: date | None,
+    end: date | None,
+    monthly_sources: Collection[str] = (),
+) -> None:
+    """Narrow every table's view on ``connection`` (:func:`connect_views`'s) to the survey
+    dates ``start``..``end`` (inclusive; None: open), so that every example query, and
+    every view built on them (``scored_negatives``), answers for those dates only.
+
+    A weekly mart's row is kept when its week (or month) overlaps the range. A source in
+    ``monthly_sources`` names each partition by its month's first day, so a range starting
+    within a month keeps that month (as ``backfill --source`` takes it). Found by a trial:
+    seven of the eight queries refused --start and --end, their answers carrying no
+    survey_date to filter on afterwards."""
+    if start is None and end is None:
+        return
+    months = ", ".join("'" + name.replace("'", "''") + "'" for name in monthly_sources)
+    for view, period_end in _DATED_VIEWS.items():
+        where = []
+        if end is not None:
+            where.append(f"survey_date <= DATE '{end.isoformat()}'")
+        if start is not None:
+            first = f"DATE '{start.isoformat()}'"
+            if period_end is not None:
+                where.append(f"{period_end} >= {first}")
+            elif months:
+                where.append(
+                    f"(survey_date >= {first} OR (source IN ({months}) "
+                    f"AND survey_date >= date_trunc('month', {first})))"
+                )
+            else:
+                where.append(f"survey_date >= {first}")
+        connection.execute(f"ALTER VIEW {view} RENAME TO {view}__every_date")
+        connection.execute(
+            f"CREATE VIEW {view} AS SELECT * FROM {view}__every_date WHERE {' AND '.join(where)}"
+        )
+
+
 def filtered_query(
     connection: Any,
     sql: str,
     name: str,
     source: str | None = None,
-    start: date | None = None,
-    end: date | None = None,
     limit: int | None = None,
 ) -> str:
-    """An example query's SQL narrowed to one ``source``'s rows and survey dates
-    ``start``..``end`` (inclusive), with ``limit`` rows at most (0: all; None: the query's
-    own closing ``LIMIT``): the query, without its limit, becomes a subquery filtered on
-    its ``source`` and ``survey_date`` columns, its order kept. With no filter and no limit
-    the SQL is returned as it is.
+    """An example query's SQL narrowed to one ``source``'s rows, with ``limit`` rows at
+    most (0: all; None: the query's own closing ``LIMIT``): the query, without its limit,
+    becomes a subquery filtered on its ``source`` column, its order kept. With no filter
+    and no limit the SQL is returned as it is. (Dates are narrowed in the views:
+    :func:`narrow_views`.)
 
     Found by a trial: ``quarantined_rows`` showed the newest 500 rows of every source, and
     the sample's pushed a configured source's out of sight. Raises ValueError when the
-    query's rows carry no column to filter on (naming the columns it has)."""
-    if source is None and start is None and end is None and limit is None:
+    query's rows carry no source column (naming the columns it has)."""
+    if source is None and limit is None:
         return sql
     found = _LIMIT.search(sql)
     inner = (sql[: found.start()] if found else sql).strip().rstrip(";")
     columns = [d[0] for d in connection.execute(f"SELECT * FROM ({inner}) LIMIT 0").description]
-    wanted = {"source": source is not None, "survey_date": start is not None or end is not None}
-    for column in (c for c, asked in wanted.items() if asked and c not in columns):
-        option = "--source" if column == "source" else "--start/--end"
+    if source is not None and "source" not in columns:
         raise ValueError(
-            f"query {name} has no {column} column to filter with {option} (its columns: "
+            f"query {name} has no source column to filter with --source (its columns: "
             f"{', '.join(columns)}); copy its SQL from {QUERIES_DIR} to filter it another way"
         )
     where = []
     if source is not None:
         where.append(f"source = '{source.replace(chr(39), chr(39) * 2)}'")
-    if start is not None:
-        where.append(f"survey_date >= DATE '{start.isoformat()}'")
-    if end is not None:
-        where.append(f"survey_date <= DATE '{end.isoformat()}'")
     rows = limit if limit is not None else (int(found.group(1)) if found else 0)
     return (
         f"SELECT * FROM ({inner}) AS answer"
@@ -353,8 +396,9 @@ def chosen_source(settings: Settings, source: str | None, command: str) -> Setti
         configured_source,
         has_sample_exports,
     )
+    from transforms.schemas import SAMPLE_SOURCE
 
-    if source:
+    if source and source != SAMPLE_SOURCE:
         return configured_source(settings, source)
     if not has_sample_exports(settings) and (names := configured_names(settings)):
         raise ValueError(
@@ -405,7 +449,10 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     chosen = chosen_source(settings, args.source, "review-queue")
     if args.output:
         _check_worksheet_target(Path(args.output), args.replace)
-    items, closed = open_review_queue(chosen, args.start, args.end)
+    start = args.start
+    if start is not None and chosen.partition == "month":
+        start = start.replace(day=1)  # a month's partition is named by its first day
+    items, closed = open_review_queue(chosen, start, args.end)
     # An audit file that cannot be read, or an audit row set aside, closes no item: say
     # which, on stderr, so QA mends the row rather than audit the response again.
     read = audits_read(chosen)

@@ -563,3 +563,39 @@ def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path
     (unread,) = read.unreadable
     assert unread["reason"].startswith(f"{path}: line 1: this is an Excel workbook, not CSV")
     assert "save it as CSV" in unread["reason"] and "definition" not in unread["reason"]
+
+
+def test_a_monthly_sources_review_queue_takes_the_month_a_range_starts_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a BI trial: `review-queue --source cfpb --start 2019-02-15` said "nothing
+    open" beside February's ten items (the month's partition is named 2019-02-01), and
+    `--start 2019-02` was refused; `backfill --source` takes either as February."""
+    import json
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import register_source
+    from servicelens.settings import Settings
+
+    source = register_source(Settings(data_dir=str(tmp_path)), "cfpb")
+    assert source.partition == "month"
+    _write_review_queue(
+        source,
+        date(2019, 2, 1),
+        {
+            "response_id": ["C1"],
+            "reason": ["uncertain"],
+            "priority": [0.9],
+            "p_policy_failure": [0.5],
+            "audit_label": [None],
+            "comment": ["late fee"],
+            "top_reasons": [[]],
+        },
+    )
+    argv = ["--data-dir", str(tmp_path), "review-queue", "--source", "cfpb", "--json"]
+    for start in ("2019-02-15", "2019-02"):
+        assert main([*argv, "--start", start, "--end", "2019-02-28"]) == 0
+        assert [i["response_id"] for i in json.loads(capsys.readouterr().out)["items"]] == ["C1"]
+    assert main([*argv, "--start", "2019-03-01"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == []

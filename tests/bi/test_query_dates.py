@@ -1,0 +1,61 @@
+"""`servicelens query --start/--end` narrows the views every example query reads, so every
+query answers for the dates asked (a trial found seven of the eight refusing them)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from servicelens.reporting.analyst import narrow_views
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """The five dated views with a few rows each: the sample daily; `cfpb` monthly (a
+    partition named by its month's first day); weekly marts of two weeks."""
+    connection = duckdb.connect()
+    daily = (
+        "SELECT * FROM (VALUES (DATE '2026-02-01', 'cfpb', 'M'), "
+        "(DATE '2026-02-14', 'sample', 'A'), (DATE '2026-02-16', 'sample', 'B'), "
+        "(DATE '2026-03-01', 'cfpb', 'N')) AS t(survey_date, source, id)"
+    )
+    for view in ("feedback_scored", "daily_summary", "quarantine"):
+        connection.execute(f"CREATE VIEW {view} AS {daily}")
+    weekly = (
+        "SELECT * FROM (VALUES (DATE '2026-02-09', DATE '2026-02-15', 'sample', 'W1'), "
+        "(DATE '2026-02-16', DATE '2026-02-22', 'sample', 'W2')) "
+        "AS t(survey_date, {end}, source, id)"
+    )
+    connection.execute(f"CREATE VIEW fix_list AS {weekly.format(end='period_end')}")
+    connection.execute(f"CREATE VIEW agent_outcomes AS {weekly.format(end='week_end')}")
+    connection.execute("CREATE VIEW scored_negatives AS SELECT * FROM feedback_scored")
+    return connection
+
+
+def _ids(connection: duckdb.DuckDBPyConnection, view: str) -> list[str]:
+    return [r[0] for r in connection.execute(f"SELECT id FROM {view} ORDER BY id").fetchall()]
+
+
+def test_every_view_is_narrowed_to_the_dates_asked() -> None:
+    connection = _connection()
+    narrow_views(connection, date(2026, 2, 15), date(2026, 2, 20), monthly_sources=["cfpb"])
+    # cfpb's February partition is named 2026-02-01 and holds the 15th-20th too.
+    for view in ("feedback_scored", "daily_summary", "quarantine", "scored_negatives"):
+        assert _ids(connection, view) == ["B", "M"], view
+    # A week overlapping the range is kept: the week of 9-15 February ends on the 15th.
+    assert _ids(connection, "fix_list") == ["W1", "W2"]
+    assert _ids(connection, "agent_outcomes") == ["W1", "W2"]
+
+
+def test_a_daily_source_is_not_widened_to_its_month_and_open_ends_stay_open() -> None:
+    connection = _connection()
+    narrow_views(connection, date(2026, 2, 15), None)
+    assert _ids(connection, "feedback_scored") == ["B", "N"]
+    assert _ids(connection, "agent_outcomes") == ["W1", "W2"]
+    connection = _connection()
+    narrow_views(connection, None, date(2026, 2, 14))
+    assert _ids(connection, "feedback_scored") == ["A", "M"]
+    assert _ids(connection, "fix_list") == ["W1"]
+    connection = _connection()
+    narrow_views(connection, None, None)
+    assert _ids(connection, "quarantine") == ["A", "B", "M", "N"]
