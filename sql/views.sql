@@ -16,6 +16,9 @@
 -- meanings: docs/data_dictionary.md.
 
 SET VARIABLE data_dir = coalesce(getvariable('data_dir'), 'data');
+-- The business timezone (SERVICELENS_TIMEZONE), in which a response's own day is read from
+-- its submitted_at: -cmd "SET VARIABLE business_timezone = 'America/New_York'".
+SET VARIABLE business_timezone = coalesce(getvariable('business_timezone'), 'Europe/London');
 
 -- The data directory as DuckDB spells the files it finds there: no trailing slash, no
 -- leading ./ (DuckDB drops it).

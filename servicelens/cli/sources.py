@@ -520,7 +520,7 @@ def _demo_queries(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     """Two questions answered with DuckDB over the views, sources side by side."""
     from servicelens.reporting.analyst import connect_views
 
-    con = connect_views(settings.root)
+    con = connect_views(settings.root, settings.timezone)
     questions = {
         "by_source_and_root_cause": "SELECT source, root_cause, count(*) AS responses "
         "FROM feedback_scored GROUP BY ALL ORDER BY ALL",

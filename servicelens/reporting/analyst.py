@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from servicelens.cli.console import table
-from servicelens.settings import Settings
+from servicelens.settings import DEFAULT_TIMEZONE, Settings
 from servicelens.storage.fs import DataPath, RemotePath
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -56,10 +56,11 @@ def _has_partitions(table_dir: DataPath) -> bool:
     return any(table_dir.glob("survey_date=*/*.parquet"))
 
 
-def connect_views(data_dir: DataPath) -> Any:
+def connect_views(data_dir: DataPath, timezone: str = DEFAULT_TIMEZONE) -> Any:
     """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``: each
     view reads every source's partitions side by side (rows carry ``source``), as in DuckDB
-    itself.
+    itself. ``timezone`` is the business timezone (IANA name), the variable
+    ``business_timezone`` that queries read a response's own local day in.
 
     A published table without partitions yet gets an empty view of its contract. Raises
     FileNotFoundError when no source has a partition of ``marts/feedback_scored``.
@@ -81,6 +82,7 @@ def connect_views(data_dir: DataPath) -> Any:
     else:
         location = str(data_dir.resolve())
     connection.execute("SET VARIABLE data_dir = $dir", {"dir": location})
+    connection.execute("SET VARIABLE business_timezone = $tz", {"tz": timezone})
     for statement in connection.extract_statements(VIEWS_FILE.read_text()):
         try:
             connection.execute(statement)
@@ -143,10 +145,13 @@ def unscored_note(connection: Any, with_champion: Collection[str] = ()) -> str |
     )
 
 
-def run_query(data_dir: DataPath, name: str) -> list[dict[str, Any]]:
-    """Run one example query over the marts in ``data_dir``; rows as dicts. Raises
-    ValueError naming the queries there are when ``name`` is none of them."""
-    return _rows(connect_views(data_dir), _query_sql(name))
+def run_query(
+    data_dir: DataPath, name: str, timezone: str = DEFAULT_TIMEZONE
+) -> list[dict[str, Any]]:
+    """Run one example query over the marts in ``data_dir`` (``timezone``: the business
+    timezone); rows as dicts. Raises ValueError naming the queries there are when ``name``
+    is none of them."""
+    return _rows(connect_views(data_dir, timezone), _query_sql(name))
 
 
 def _query_sql(name: str) -> str:
@@ -186,7 +191,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\nrun one: servicelens query {rows[0]['query']}   (SQL in {QUERIES_DIR})")
         return 0
     sql = _query_sql(args.name)
-    connection = connect_views(settings.root)
+    connection = connect_views(settings.root, settings.timezone)
     if (source := getattr(args, "source", None)) is not None:
         refuse_unknown_feed(settings, connection, source)
     narrow_views(connection, args.start, args.end, monthly_source_names(settings))

@@ -964,7 +964,9 @@ def _agents(inputs: _Inputs) -> str:
     too_few = week.filter(pl.col("status") == "too few contacts").height
     provisional = judged.get_column("fcr_provisional").sum()
     window = int(week.get_column("return_window_days")[0])
-    bands = pl.DataFrame(run_query(inputs.settings.root, "handle_time_vs_resolution"))
+    bands = pl.DataFrame(
+        run_query(inputs.settings.root, "handle_time_vs_resolution", inputs.settings.timezone)
+    )
     return (
         f"<p>First-contact resolution: the share of an agent's contacts whose customer did not "
         f"contact the same queue again within {window} days. A long call that resolves is good "

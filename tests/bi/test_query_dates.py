@@ -59,3 +59,35 @@ def test_a_daily_source_is_not_widened_to_its_month_and_open_ends_stay_open() ->
     connection = _connection()
     narrow_views(connection, None, None)
     assert _ids(connection, "quarantine") == ["A", "B", "M", "N"]
+
+
+def test_the_weekly_trend_puts_a_monthly_sources_rows_in_their_own_weeks() -> None:
+    """Found by a BI trial: CFPB complaints of 23-27 March 2015 (partition 2015-03-01)
+    showed under the week of 2015-02-23, the week of their month's first day. A response's
+    week is now its own business-local day's; days_covered says a week is partial."""
+    from servicelens.reporting.analyst import example_queries
+
+    connection = duckdb.connect()
+    connection.execute("SET VARIABLE business_timezone = 'Europe/London'")
+    connection.execute(
+        "CREATE VIEW feedback_scored AS SELECT * FROM (VALUES "
+        # CFPB, monthly: Monday 23 March and Friday 27 March 2015 (23:30 UTC is 23:30 in
+        # London: summer time starts on the 29th), both in the partition of 1 March.
+        "('cfpb', DATE '2015-03-01', TIMESTAMPTZ '2015-03-23 00:00:00+00', 'FEE', true, "
+        "'perceived', 0.1), "
+        "('cfpb', DATE '2015-03-01', TIMESTAMPTZ '2015-03-27 23:30:00+00', 'FEE', true, "
+        "'policy_failure', 0.9), "
+        # The sample, daily: Sunday 5 July 23:30 UTC is Monday 6 July in London.
+        "('sample', DATE '2015-07-06', TIMESTAMPTZ '2015-07-05 23:30:00+00', 'FEE', true, "
+        "'perceived', 0.2), "
+        "('sample', DATE '2015-07-07', TIMESTAMPTZ '2015-07-07 09:00:00+00', 'FEE', false, "
+        "NULL, NULL)) "
+        "AS t(source, survey_date, submitted_at, policy_code, is_negative, root_cause, "
+        "p_policy_failure)"
+    )
+    sql = example_queries()["policy_trend_weekly"].read_text()
+    rows = connection.execute(sql).fetchall()
+    assert rows == [
+        ("cfpb", date(2015, 3, 23), "FEE", 2, 1, 1, 0.5, 2),
+        ("sample", date(2015, 7, 6), "FEE", 1, 1, 0, 0.2, 2),
+    ]
