@@ -372,6 +372,58 @@ def _text(name: str, definition: SourceDefinition, extra_missing: tuple[str, ...
     return pl.when(value.is_in(missing)).then(None).otherwise(value)
 
 
+#: The columns read as scores (transforms.clean.parsed_score).
+_SCORES = ("csat", "nps", "effort")
+#: A whole number as a spreadsheet or pandas may rewrite it: ``01``, ``4.0``, ``4,00``.
+_WHOLE_NUMBER = r"^[+]?0*(\d+)(?:[.,]0+)?$"
+#: Put after an unmapped code of a score whose map recodes numbers, so that the value
+#: quoted in its quarantine reason says why it is not read as the number it looks like.
+NOT_A_MAPPED_CODE = " (not a code of the definition's values: {codes})"
+
+
+def _canonical_number(text: pl.Expr) -> pl.Expr:
+    """``text`` with a whole number written as ``01``, ``4.0`` or ``4,00`` as ``4``."""
+    return (
+        pl.when(text.str.contains(_WHOLE_NUMBER))
+        .then(text.str.replace(_WHOLE_NUMBER, "$1"))
+        .otherwise(text)
+    )
+
+
+def _mapped_values(value: pl.Expr, column: str, values: dict[str, str]) -> pl.Expr:
+    """``value`` (trimmed text) through a column's ``values`` map: matched ignoring case,
+    and a whole number as it is however a spreadsheet rewrote it (``01``, ``1.0``); an
+    empty mapped value means missing. A value the map does not name is kept as it is
+    (``channel``'s ``Telefon`` mapped, ``email`` left), except for a score whose map
+    recodes numbers (every key a whole number: Qualtrics' choice codes, a reversed
+    scale): there the code is not the score it looks like, so it is kept with
+    :data:`NOT_A_MAPPED_CODE` and quarantined as no score. Found by a trial: a reversed
+    scale's ``5`` (no code) was read as csat 5, and ``1.0`` (code 1, csat 5) as csat 1."""
+    keys = {_canonical_key(k): v for k, v in values.items()}
+    lookup = _canonical_number(value.str.to_lowercase())
+    recodes_numbers = column in _SCORES and all(re.fullmatch(r"\d+", k) for k in keys)
+    if recodes_numbers:
+        codes = ", ".join(sorted(keys, key=int))
+        default = (
+            pl.when(value.is_null() | (value == ""))
+            .then(value)
+            .otherwise(value + pl.lit(NOT_A_MAPPED_CODE.format(codes=codes)))
+        )
+    else:
+        default = value
+    mapped = lookup.replace_strict(
+        list(keys), list(keys.values()), default=default, return_dtype=pl.String
+    )
+    return pl.when(mapped == "").then(None).otherwise(mapped)
+
+
+def _canonical_key(key: str) -> str:
+    """A ``values`` key as :func:`_mapped_values` matches it (lower case; a whole number
+    without leading zeros or zero decimals)."""
+    found = re.fullmatch(_WHOLE_NUMBER, key.strip().lower())
+    return found.group(1) if found else key.strip().lower()
+
+
 def derived_ids(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """A stable id per row: sha256 of its values as exported (so exact copies share one,
     and the same row delivered again gets the same id)."""
@@ -506,11 +558,7 @@ def map_export(
             parts = [part.str.replace(_EXCEL_DATE, "$1") for part in parts]
         value = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=" ")
         if rule.values:
-            keys = list(rule.values)
-            value = value.str.to_lowercase().replace_strict(
-                keys, [rule.values[k] for k in keys], default=value, return_dtype=pl.String
-            )
-            value = pl.when(value == "").then(None).otherwise(value)
+            value = _mapped_values(value, name, rule.values)
         expressions.append(value.alias(name))
     if definition.attributes:
         fields = []

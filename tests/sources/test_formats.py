@@ -882,6 +882,36 @@ def test_an_unknown_channel_from_the_exports_column_says_how_to_map_it(tmp_path:
     ) in reasons, reasons
 
 
+def test_a_score_whose_map_recodes_numbers_reads_rewritten_codes_and_refuses_unknown_ones(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a reversed scale (Qualtrics choice codes 1-4 mapped to csat 5-1)
+    read `1.0` and `01` (code 1, csat 5, as pandas and spreadsheets rewrite it) as csat 1
+    and the unknown code `5` as csat 5, silently: which responses count as negative
+    flipped. A code is matched however it was rewritten, and one the map does not name is
+    quarantined quoting it. A map of words (channel's) still lets other values through."""
+    got = _ingested(
+        tmp_path,
+        'name = "acme-rev"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\nsubmitted_at = "When"\n'
+        'channel = { column = "Via", values = { Telefon = "phone" } }\n'
+        'csat = { column = "Q1", values = { "1" = 5, "2" = 4, "3" = 2, "4" = 1 } }\n',
+        "ID,When,Via,Q1\n"
+        "A1,2026-11-23 09:00:00,Telefon,1.0\nA2,2026-11-23 09:01:00,email,01\n"
+        'A3,2026-11-23 09:02:00,chat,4.0\nA4,2026-11-23 09:03:00,web,"3,0"\n'
+        "A5,2026-11-23 09:04:00,web,5\nA6,2026-11-23 09:05:00,web,\n",
+    )
+    csat = dict(got.clean.select("response_id", "csat").iter_rows())
+    assert csat == {"A1": 5, "A2": 5, "A3": 1, "A4": 2}
+    assert got.clean.get_column("channel").to_list() == ["phone", "email", "chat", "web"]
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert set(reasons) == {"A5", "A6"}
+    assert reasons["A5"][0].startswith(
+        "csat: '5 (not a code of the definition's values: 1, 2, 3, 4)' is not a score from"
+    )
+    assert reasons["A6"][0].startswith("csat: (empty) missing")
+
+
 def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it(
     tmp_path: Path,
 ) -> None:
