@@ -425,10 +425,22 @@ def _canonical_key(key: str) -> str:
 
 
 def derived_ids(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    """A stable id per row: sha256 of its values as exported (so exact copies share one,
-    and the same row delivered again gets the same id)."""
+    """A stable id per row (``row-`` and 16 hex digits): sha256 of its non-empty values,
+    each with its column's name, in the names' order, so that exact copies share one and
+    the same response delivered again gets the same id however the export was re-made.
+    Found by a trial: the values in the export's column order, empty ones included, gave
+    every response of a Google Forms re-download a new id once the form had a new question
+    (a column empty for earlier responses), a trailing delimiter or columns in another
+    order, and each response counted twice. ``columns``: the export's column names
+    (:func:`~servicelens.ingest.readers.column_names`)."""
+    pairs = [
+        pl.when(pl.col(c).str.strip_chars().fill_null("") == "")
+        .then(None)
+        .otherwise(pl.lit(f"{c}\x1e") + pl.col(c))
+        for c in sorted(columns)
+    ]
     joined = frame.select(
-        pl.concat_str([pl.col(c).fill_null("\x00") for c in columns], separator="\x1f")
+        pl.concat_str(pairs, separator="\x1f", ignore_nulls=True).fill_null("")
     ).to_series()
     return pl.Series(
         "response_id",

@@ -304,6 +304,45 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     assert again.clean.get_column("response_id").to_list() == ids.to_list()
 
 
+def test_google_forms_ids_survive_a_re_download_of_another_shape(tmp_path: Path) -> None:
+    """Found by a trial: a re-download of the same Google Form after its owner added a
+    question (a column empty for every earlier response), with columns in another order,
+    or with a delimiter after each line's last field gave every response a new derived
+    id, and each counted twice. The same answers now derive the same id from any of
+    those shapes."""
+    import csv
+
+    sample = "05-google-forms-crlf-multiline/sample.csv"
+    original = _ingest("google-forms-hotdog.toml", sample, tmp_path / "original")
+    ids = dict(original.clean.select("source_line", "response_id").iter_rows())
+    with (FIELD / sample).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    reshaped = {
+        "new-question": [
+            r + (["Any other comments?"] if i == 0 else [""]) for i, r in enumerate(rows)
+        ],
+        "reordered": [[r[0], *reversed(r[1:])] for r in rows],
+        "trailing-delimiter": [[*r, ""] for r in rows],
+    }
+    for name, shape in reshaped.items():
+        export = tmp_path / f"{name}.csv"
+        with export.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out, lineterminator="\r\n").writerows(shape)
+        again = _ingest("google-forms-hotdog.toml", str(export), tmp_path / name)
+        assert dict(again.clean.select("source_line", "response_id").iter_rows()) == ids, name
+    # Other answers, another id.
+    changed = [rows[0], [rows[1][0], "Yes", *rows[1][2:]]]
+    export = tmp_path / "changed.csv"
+    with export.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out, lineterminator="\r\n").writerows(changed)
+    [other] = (
+        _ingest("google-forms-hotdog.toml", str(export), tmp_path / "changed")
+        .clean["response_id"]
+        .to_list()
+    )
+    assert other not in ids.values()
+
+
 @pytest.mark.parametrize(
     ("definition", "sample"),
     [
