@@ -187,6 +187,14 @@ def test_cfpb_model_beats_tfidf_baseline_and_scores_without_the_label(
     scored = pl.read_parquet(out)
     assert scored.height == 300
     assert scored.get_column("response_id").to_list() == unlabelled["complaint_id"].to_list()
+    capsys.readouterr()
+    # The very rows it was trained on are no drift (a trial's read "company PSI 0.37": the
+    # profile kept the 50 commonest of 353 companies and left the rest out).
+    same = tmp_path / "same.parquet"
+    assert main([*data, "score", "--source", "cfpb", "--input", str(sample),
+                 "--output", str(same)]) == 0  # fmt: skip
+    drift = json.loads(capsys.readouterr().out)["drift"]
+    assert drift["alerts"] == [] and drift["max_psi"] < 0.01, drift
 
 
 def test_a_batch_too_small_for_drift_is_not_called_free_of_it() -> None:
