@@ -443,3 +443,12 @@ def test_redacting_by_value_gives_what_redacting_by_row_gives() -> None:
     for column in ("csat", "channel"):
         text = redacted.get_column(column)
         assert not text.str.contains("7911 222333|4012 8888|example.com|123456").any()
+
+
+def test_the_decimals_of_a_number_are_not_a_card() -> None:
+    """Found by a trial: a call's duration saved as a fraction of a day (35 s is
+    0.0004050925925925926, whose 19 decimals pass the Luhn check) was quoted in its
+    quarantine reason as '0.[CARD]'. A card number written alone still is one."""
+    assert pii.redact_numbers("0.0004050925925925926")[0] == "0.0004050925925925926"
+    assert pii.redact_numbers("0,0004050925925925926")[0] == "0,0004050925925925926"
+    assert pii.redact_numbers("card 0004050925925925926")[0] == "card [CARD]"
