@@ -855,6 +855,24 @@ def read_csv_with_lines(
 BLANK_FIELD = r"^[ \t]*$"
 
 
+def _whitespace_lines(
+    buf: bytes, arr: np.ndarray, split: _Split, lengths: np.ndarray
+) -> np.ndarray:
+    """Which records are one field of spaces and tabs alone (and a CR): blank lines as an
+    editor leaves them, which hold nothing, like empty ones. Found by a trial: `  ` and a
+    tab below the data were each quarantined as a malformed line of 1 field, in a partition
+    of their own. Only records starting with a space or tab are looked at in Python. (The
+    csv module, which reads the stretch of lines after a stray quote, still rejects such a
+    line there: it cannot tell ``  `` from ``"  "``, a record of one field.)"""
+    starts = np.clip(split.starts, 0, max(arr.size - 1, 0))
+    first = arr[starts] if arr.size else np.zeros(0, dtype=np.uint8)
+    maybe = (split.fields == 1) & (lengths > 0) & ((first == ord(" ")) | (first == ord("\t")))
+    found = np.zeros(split.starts.size, dtype=bool)
+    for i in np.flatnonzero(maybe):
+        found[i] = not buf[split.starts[i] : split.ends[i]].strip(b" \t\r")
+    return found
+
+
 def _without_empty_records(read: RawRead) -> RawRead:
     """``read`` without the records whose every field is empty or only spaces and tabs
     (:data:`BLANK_FIELD`; ``,,,,``: the rows a spreadsheet saves below its data, or between
@@ -946,6 +964,8 @@ def _read_decoded_csv(
     # A record that is only "\r" (CRLF file, blank line) is blank too.
     last = np.clip(split.ends - 1, 0, None)
     blank = (lengths == 0) | ((lengths == 1) & (arr[last] == CARRIAGE_RETURN))
+    spaces = _whitespace_lines(buf, arr, split, lengths)
+    blank |= spaces
     records, first_body = _header_records(buf, split, blank, dialect, delimiter)
     header = column_names(records, dialect)
     header_lines = int(split.lines[first_body] - 1) if first_body < split.starts.size else 0
@@ -991,7 +1011,7 @@ def _read_decoded_csv(
         for i in np.flatnonzero(ragged)
     ]
     skip_rows = 1
-    if ragged.any() or windows or first_body != 1:
+    if ragged.any() or windows or first_body != 1 or spaces.any():
         # Keep the well-formed body records only, in order: each run of consecutive ones is
         # one slice of the file (a few slices, not one per record).
         edges = np.diff(np.concatenate(([0], valid.view(np.int8), [0])))

@@ -472,6 +472,18 @@ def test_a_spreadsheets_empty_rows_are_not_records(tmp_path: Path) -> None:
     assert read.records_read == 3 and read.rejects == []
 
 
+def test_lines_of_spaces_and_tabs_are_blank_lines(tmp_path: Path) -> None:
+    """Found by a trial: two lines holding only spaces or a tab below the data were each
+    quarantined as "malformed line: 1 fields where the header has 13", and a nightly run
+    put them in a partition dated today; like blank lines they hold nothing."""
+    data = b"id,a,b\r\n1,x,y\r\n  \r\n\t\n2,x,y\n \n"
+    export = tmp_path / "x.csv"
+    export.write_bytes(data)
+    read = read_csv_with_lines(export)
+    assert read.frame.select("id", "source_line").rows() == [("1", 2), ("2", 5)]
+    assert read.records_read == 2 and read.rejects == []
+
+
 def _landed(definition: SourceDefinition, export: Path, settings: Settings) -> pl.DataFrame:
     """``export`` read, mapped and made landed rows by ``definition``, as landing does."""
     from servicelens.ingest.landing import landed_rows
