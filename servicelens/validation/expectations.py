@@ -238,9 +238,20 @@ def both_readings(column: str, timestamp_format: str | None) -> tuple[pl.Expr, p
         return None
     text = pl.col(column).str.strip_chars()
     return (
-        text.str.strptime(pl.Datetime("us"), timestamp_format, strict=False),
-        text.str.strptime(pl.Datetime("us"), swapped, strict=False),
+        _strict_year(text, timestamp_format),
+        _strict_year(text, swapped),
     )
+
+
+def _strict_year(text: pl.Expr, timestamp_format: str) -> pl.Expr:
+    """``text`` read as Datetime with ``timestamp_format``; null where it fails, and where
+    the format's ``%Y`` read a year under 1000 (polars' ``%Y`` takes ``21`` as the year 21:
+    a trial's ``01/01/21 17:23:40`` against ``%d/%m/%Y`` was said to read as ``%m/%d/%Y``,
+    which read it as 21 AD)."""
+    parsed = text.str.strptime(pl.Datetime("us"), timestamp_format, strict=False)
+    if "%Y" not in timestamp_format:
+        return parsed
+    return pl.when(parsed.dt.year() >= 1000).then(parsed)
 
 
 def read_either_way(frame: pl.DataFrame, timestamp_format: str | None) -> int:
@@ -830,7 +841,7 @@ def validate_survey_rows(
     if swapped := day_month_swapped(rules.timestamp_format):
         # Found by a trial: a day-first export read with a month-first format kept the rows
         # whose day is 12 or less, misdated, and quarantined the others with no hint.
-        reads_swapped = raw_value.str.strptime(pl.Datetime("us"), swapped, strict=False)
+        reads_swapped = _strict_year(raw_value, swapped)
         not_a_timestamp = (
             pl.when(reads_swapped.is_not_null())
             .then(
@@ -839,6 +850,21 @@ def validate_survey_rows(
                     f"{swapped}: if the export writes its dates that way round, declare that "
                     "format in the definition (rows that read either way are misdated until "
                     "then)"
+                )
+            )
+            .otherwise(not_a_timestamp)
+        )
+    if (declared := rules.timestamp_format) and "%Y" in declared and " or " not in declared:
+        # Found by a trial: 01/01/21 (Excel's d/m/yy) against %d/%m/%Y was told to declare
+        # %m/%d/%Y, which the next check refused as day-first: the year is the problem.
+        short = declared.replace("%Y", "%y")
+        not_a_timestamp = (
+            pl.when(raw_value.str.strptime(pl.Datetime("us"), short, strict=False).is_not_null())
+            .then(
+                pl.lit(
+                    f"is not a timestamp as {declared} reads it: its year has two digits, "
+                    f"which {short} reads (a spreadsheet saved again writes them so): add that "
+                    "format to submitted_at in the definition (format takes a list)"
                 )
             )
             .otherwise(not_a_timestamp)

@@ -950,6 +950,31 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
     ]
 
 
+def test_a_two_digit_year_says_so_instead_of_the_other_day_order(tmp_path: Path) -> None:
+    """Found by a trial: `01/01/21 17:23:40` (Excel's d/m/yy) against %d/%m/%Y was said to
+    read as %m/%d/%Y (polars' %Y took 21 as the year 21), and declaring that was refused
+    next as day-first, in a circle. The year is what the reason names now."""
+    got = _ingested(
+        tmp_path,
+        'name = "calls"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%d/%m/%Y %H:%M:%S" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\n',
+        "ID,When,CSAT\nC1,01/02/2021 10:00:00,5\nC2,01/01/21 17:23:40,4\nC3,13/01/21 09:00:00,4\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["C1"]
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    expected = (
+        "submitted_at: '{}' is not a timestamp as %d/%m/%Y %H:%M:%S reads it: its year has "
+        "two digits, which %d/%m/%y %H:%M:%S reads (a spreadsheet saved again writes them "
+        "so): add that format to submitted_at in the definition (format takes a list)"
+    )
+    assert reasons == {
+        "C2": [expected.format("01/01/21 17:23:40")],
+        "C3": [expected.format("13/01/21 09:00:00")],
+    }
+
+
 def test_a_day_first_export_read_month_first_says_which_format_reads_it(
     tmp_path: Path,
 ) -> None:
