@@ -48,6 +48,8 @@ from servicelens.settings import SAMPLE_PER_DAY, Settings
 from servicelens.storage.claims import hold_run, in_flight_action
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import (
+    TODO_CHANGED,
+    TODO_FAILED,
     RerunPolicy,
     backfill_plan,
     date_status,
@@ -120,11 +122,17 @@ def outcome_counts(outcomes: list[DateOutcome]) -> str:
     fixed order."""
     counts = {o: sum(x.outcome == o for x in outcomes) for o in OUTCOMES}
     parts = [f"{n} {o}" for o, n in counts.items() if n]
-    left = sum(bool(x.todo) for x in outcomes if x.outcome == "skipped")
-    if left:
-        parts = [
-            f"{p} ({left} whose last run failed)" if p.endswith("skipped") else p for p in parts
-        ]
+    skipped = [x.todo for x in outcomes if x.outcome == "skipped"]
+    why = [
+        f"{n} {words}"
+        for n, words in (
+            (skipped.count(TODO_FAILED), "whose last run failed"),
+            (skipped.count(TODO_CHANGED), "whose inputs changed since their last run"),
+        )
+        if n
+    ]
+    if why:
+        parts = [f"{p} ({', '.join(why)})" if p.endswith("skipped") else p for p in parts]
     return ", ".join(parts) or "no dates"
 
 
@@ -172,8 +180,11 @@ def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
     # A date with something left to do: failed here or in the trigger that ran it (the run
     # fails), or skipped by the rerun policy although its last run failed (it says so).
     failed = [o.day for o in outcomes if o.todo and o.outcome != "skipped"]
-    left = [o.day for o in outcomes if o.todo and o.outcome == "skipped"]
+    left = [o.day for o in outcomes if o.todo == TODO_FAILED and o.outcome == "skipped"]
     note = f"; skipped because their last run failed (add rerun=failed): {left}" if left else ""
+    changed = [o.day for o in outcomes if o.todo == TODO_CHANGED and o.outcome == "skipped"]
+    if changed:
+        note += f"; skipped though their inputs changed (add rerun=changed): {changed}"
     if failed:
         message = f"{len(failed)} of {len(rows)} dates did not complete: {failed}{note}"
         return Failed(message=message, data=DatesNotCompleted(message, rows))

@@ -16,7 +16,7 @@ from typing import Any
 from servicelens.cli.console import counts_detail, table
 from servicelens.cli.interrupts import stops_itself
 from servicelens.settings import Settings
-from servicelens.storage.runs import RERUN_POLICIES
+from servicelens.storage.runs import RERUN_POLICIES, TODO_CHANGED, TODO_FAILED
 
 
 def _detail(row: dict[str, Any]) -> str:
@@ -67,7 +67,9 @@ def exit_status(rows: list[dict[str, Any]]) -> int:
     left = [r for r in rows if r.get("todo")]
     if any(r["outcome"] != "skipped" for r in left):
         return EXIT_INCOMPLETE
-    return EXIT_SKIPPED_FAILED if left else EXIT_DONE
+    # A date skipped though its inputs changed says so in its row; the policy asked for is
+    # done (as --rerun missing asks, it runs what was never published).
+    return EXIT_SKIPPED_FAILED if any(r["todo"] == TODO_FAILED for r in left) else EXIT_DONE
 
 
 def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> int:
@@ -97,10 +99,10 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         f"{actions.count('held')} held by a live run" if "held" in actions else "",
         f"{actions.count('fail')} would fail at once: no export" if "fail" in actions else "",
     ]
-    skipped_failed = sum(p.todo.startswith("its last run failed") for p in plan)
+    skipped_failed = sum(p.todo == TODO_FAILED for p in plan)
     if skipped_failed:
         extras.append(f"{skipped_failed} skipped though their last run failed (add --rerun failed)")
-    skipped_changed = sum(p.todo.startswith("its inputs changed") for p in plan)
+    skipped_changed = sum(p.todo == TODO_CHANGED for p in plan)
     if skipped_changed:
         extras.append(
             f"{skipped_changed} skipped though their inputs changed since their last run "
@@ -207,6 +209,11 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         print(
             "dates whose last run failed were skipped: run again with --rerun failed to "
             "include them (exit status 3)"
+        )
+    if any(r.get("todo") == TODO_CHANGED for r in rows):
+        print(
+            "dates whose inputs changed since their last run were skipped: run again with "
+            "--rerun changed to include them"
         )
     return code
 

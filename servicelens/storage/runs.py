@@ -22,8 +22,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
 from servicelens.settings import SURVEYS_FILE, Settings, day_input_files
-from servicelens.storage.fs import DataPath, write_text_whole
-from servicelens.storage.partitions import checksums, read_manifest
+from servicelens.storage.fs import DataPath, modified_at, write_text_whole
+from servicelens.storage.partitions import MANIFEST_FILE, checksums, partition_dir, read_manifest
 from transforms.schemas import PARTITION_COLUMN
 
 DateState = Literal["missing", "failed", "completed"]
@@ -249,8 +249,14 @@ def backfill_plan(
     def changed(status: DateStatus) -> bool:
         return inputs_changed(settings, status)
 
+    def touched_and_changed(status: DateStatus) -> bool:
+        return modified_since_run(settings, status) and inputs_changed(settings, status)
+
+    # A real run of another policy hashes only the dates whose files are newer than their
+    # result: a trial's plain backfill skipped a corrected date silently ("completed,
+    # rerun=missing") where its dry run had said to add --rerun changed.
     compare = preview or rerun == "changed"
-    plan = plan_backfill(statuses, rerun, newest_first, changed if compare else None)
+    plan = plan_backfill(statuses, rerun, newest_first, changed if compare else touched_and_changed)
     if not settings.is_sample:
         return plan
     # A sample date without an export (a range over days never delivered) has nothing to
@@ -272,14 +278,45 @@ def backfill_plan(
     ]
 
 
+#: A skipped date's ``todo`` when its inputs changed since its last run.
+TODO_CHANGED = "its inputs changed since its last run: add --rerun changed to run it again"
+#: A skipped date's ``todo`` when its last run failed.
+TODO_FAILED = "its last run failed: add --rerun failed to run it again"
+
+
 def _todo(status: DateStatus, run: bool, differs: bool = False) -> str:
     if run:
         return ""
     if differs:
-        return "its inputs changed since its last run: add --rerun changed to run it again"
+        return TODO_CHANGED
     if status.state == "failed":
-        return "its last run failed: add --rerun failed to run it again"
+        return TODO_FAILED
     return ""
+
+
+def modified_since_run(settings: Settings, status: DateStatus) -> bool:
+    """Whether any of a published or failed date's input files was modified after its
+    result was written (its clean partition's manifest, or its failed run's record): the
+    only dates whose inputs can differ, unless a copy kept an older modification time.
+    Compares file times only, so a real backfill of another policy than ``changed`` can
+    say which skipped dates changed without hashing every published date's exports."""
+    if status.state == "completed":
+        result = partition_dir(settings.clean_dir, status.day) / MANIFEST_FILE
+    elif status.state == "failed":
+        result = outcome_path(settings, status.day)
+    else:
+        return False
+    try:
+        written = modified_at(result)
+    except OSError:
+        return True
+    for path in day_input_files(settings, status.day):
+        try:
+            if modified_at(path) > written:
+                return True
+        except OSError:
+            continue  # a file that is not there (yet): hashing says whether that matters
+    return False
 
 
 def inputs_changed(settings: Settings, status: DateStatus) -> bool:

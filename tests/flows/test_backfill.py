@@ -367,6 +367,13 @@ def test_a_corrected_export_shows_in_the_plan_and_rerun_changed_runs_it(
         assert "(1 skipped though their inputs changed since their last run (add --rerun " in (
             capsys.readouterr().out
         )
+        # The real run of the default policy says it too (a BI trial's said only "skipped
+        # ... completed, rerun=missing"), and exits 0: what --rerun missing asks is done.
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert f"{len(DAYS)} skipped (1 whose inputs changed since their last run)" in out
+        assert "to do: its inputs changed since its last run: add --rerun changed" in out
+        assert "run again with --rerun changed to include them" in out
         assert main([*argv, "--rerun", "changed", "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
         assert [(r["day"], r["outcome"]) for r in rows] == [
