@@ -168,7 +168,7 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
         # another partition): nothing is wrong with the export. Found by a trial, where
         # the note asked whether the export still fit its definition.
         return (
-            f"all of its {read} rows are older copies that later deliveries replaced (their "
+            f"all of its {read} rows are copies replaced by a later line or delivery (their "
             f"reasons name the line and the partition of each newer copy). {QUARANTINE_HINT}"
         )
     if (result.get("day_first") or 0) + (result.get("superseded_duplicates") or 0) >= read:
@@ -201,14 +201,17 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
 
 def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     """A completed date's or partition's counts for a run's table ("read 24 kept 20
-    quarantined 4 scored 9", "quarantined 4 (3 of them older copies later deliveries
-    replaced)" where a re-delivery superseded rows), ``flag`` after them, then
+    quarantined 4 scored 9", "quarantined 4 (3 of them copies replaced by a later line or
+    delivery)" where a re-delivery, or a later line of the same file, superseded rows),
+    ``flag`` after them, then
     :func:`withdrawn_note` and :func:`nothing_kept_note` where they apply. ``result``: a
     date's outcome result."""
     # Older copies a re-delivery replaced are quarantined too (nothing is lost), but they
     # are not rejects: a trial read "quarantined 24" of a re-delivered export as 24 failures.
     copies = result.get("superseded_duplicates") or 0
-    replaced = f" ({copies} of them older copies later deliveries replaced)" if copies else ""
+    # Not "later deliveries" alone: a trial's exact duplicate within one file (a form
+    # submitted twice) is one too, its reason naming the later line of the same file.
+    replaced = f" ({copies} of them copies replaced by a later line or delivery)" if copies else ""
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')}{replaced} scored {result.get('scored')}{flag}"

@@ -71,7 +71,7 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     # the export still fits its definition.
     moved = nothing_kept_note({"surveys_read": 1, "kept": 0, "superseded_duplicates": 1})
     assert moved is not None and moved.startswith(
-        "all of its 1 rows are older copies that later deliveries replaced"
+        "all of its 1 rows are copies replaced by a later line or delivery"
     )
     malformed = nothing_kept_note({"surveys_read": 30, "kept": 0, "malformed_lines": 30})
     assert malformed is not None and "(most failed checks: malformed lines, 30)" in malformed

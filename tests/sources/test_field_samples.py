@@ -297,6 +297,14 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     assert line == 10 and reasons == [
         "exact duplicate of line 11: the same answers, so the same derived id"
     ]
+    # The run's table does not call it a copy a later delivery replaced (a trial's did).
+    from dataclasses import asdict
+
+    from servicelens.cli.console import counts_detail
+
+    assert "(1 of them copies replaced by a later line or delivery)" in counts_detail(
+        asdict(got.counts)
+    )
     # The same row always derives the same id (a re-delivery supersedes, not duplicates).
     again = _ingest(
         "google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path

@@ -205,7 +205,7 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
 
     assert validated.counts.withdrawn == 1
     assert counts_detail({**asdict(validated.counts), "scored": 0}) == (
-        "read 4 kept 1 quarantined 3 (2 of them older copies later deliveries replaced) "
+        "read 4 kept 1 quarantined 3 (2 of them copies replaced by a later line or delivery) "
         "scored 0; 1 response is in no mart now: a newer delivery "
         "failed its checks and superseded the older copies (fix it and deliver it again). Each "
         "row's file, line and reasons: `servicelens query quarantined_rows`"
