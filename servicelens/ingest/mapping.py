@@ -372,6 +372,10 @@ def _text(name: str, definition: SourceDefinition, extra_missing: tuple[str, ...
     return pl.when(value.is_in(missing)).then(None).otherwise(value)
 
 
+#: The id columns of a response and of its interaction.
+_IDS = ("response_id", "interaction_id")
+#: A whole number written with zero decimals, as a float writes it (``7264292.0``).
+_FLOAT_WHOLE = r"^([0-9]+)\.0+$"
 #: The columns read as scores (transforms.clean.parsed_score).
 _SCORES = ("csat", "nps", "effort")
 #: A whole number as a spreadsheet or pandas may rewrite it: ``01``, ``4.0``, ``4,00``.
@@ -571,6 +575,10 @@ def map_export(
         value = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=" ")
         if rule.values:
             value = _mapped_values(value, name, rule.values)
+        if name in _IDS:
+            # A whole-number id that went through a float (pandas, a spreadsheet): 7264292.0
+            # is 7264292, or each re-delivery of it would be another response (a trial's).
+            value = value.str.replace(_FLOAT_WHOLE, "$1")
         expressions.append(value.alias(name))
     if definition.attributes:
         fields = []

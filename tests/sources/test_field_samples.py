@@ -413,6 +413,34 @@ def test_08_cfpb_official_download(tmp_path: Path) -> None:
     assert "N/A" not in got.clean.get_column("attributes").str.join("").item()
 
 
+def test_ids_a_spreadsheet_turned_into_numbers_are_read_or_refused(tmp_path: Path) -> None:
+    """Found by a trial: the CFPB download's Complaint ID saved as 7264292.0 (through a
+    float) was kept as another id than 7264292, so a re-delivery would count it twice; saved
+    as 7.26E+6 (digits lost) the ids were quarantined as used by more than one response,
+    without why, and the one whose rounding was unique was kept as 7.29E+6."""
+    import csv
+
+    with (FIELD / "08-cfpb-official-download/sample.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    at = rows[0].index("Complaint ID")
+    rows[1][at] = f"{rows[1][at]}.0"
+    original = {r[at] for r in rows[2:4]}
+    rows[2][at], rows[3][at] = "7.26E+6", "7.26E+06"
+    export = tmp_path / "complaints.csv"
+    with export.open("w", newline="") as out:
+        csv.writer(out).writerows(rows)
+    got = _ingest("cfpb", str(export), tmp_path)
+    assert _row(got, "7264292")["survey_date"] == date(2023, 8, 25)
+    reasons = _reasons(got)
+    scientific = [line for line, why in reasons.items() if "scientific notation" in why[-1]]
+    assert sorted(scientific) == [3, 4] and not original & set(got.clean["response_id"])
+    assert reasons[3][-1] == (
+        "response_id: '7.26E+6' is a number a spreadsheet wrote in scientific notation: its "
+        "digits are lost. Export the ids again as text (format the id column as Text before "
+        "saving)"
+    )
+
+
 def test_10_call_centre_dayfirst_excel(tmp_path: Path) -> None:
     got = _ingest("call-centre.toml", "10-call-centre-dayfirst-excel/sample.csv", tmp_path)
     assert got.counts.surveys_read == 24 and got.counts.kept == 24
