@@ -6,6 +6,7 @@ right schedule); ``serve_deployments`` registers them with the Prefect API and r
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import warnings
@@ -91,28 +92,57 @@ def serve_deployments(
     The Prefect server creates the scheduled runs (its scheduler service); this process
     polls for those that are due and runs them. ``schedules`` as in :func:`build_deployments`.
 
-    Returns whether stopping paused the deployments: on a server (``PREFECT_API_URL``)
-    Prefect's runner pauses them as it stops, so their schedules create no runs while nothing
-    serves them (registering them again, the next ``serve``, resumes them). On the embedded
-    API it does not: that server stops with this command, and Ctrl-C reaches it too, so the
-    pause raced its shutdown and, when the server was gone first, retried for 70-80 s before
-    the command ended (three Ctrl-Cs of four in a trial).
+    Returns whether stopping paused the deployments: on a server (``PREFECT_API_URL``) they
+    are paused once serving has stopped, so their schedules create no runs while nothing
+    serves them (registering them again, the next ``serve``, resumes them). Prefect's runner
+    would pause them itself as it stops, but on its SIGTERM path it exits while the pause is
+    in flight (a busy machine's test saw "Pausing all deployments..." and the deployment
+    still active), and on the embedded API, which Ctrl-C reaches too, its pause raced the
+    server's shutdown and retried for 70-80 s when the server was gone first (three Ctrl-Cs
+    of four in a trial). So the runner pauses nothing, and on a server this does, after it.
     """
     ensure_backfill_limit(settings.backfill_slots)
     deployments = build_deployments(settings, schedules)
     pause = bool(PREFECT_API_URL.value())
     if threading.current_thread() is not threading.main_thread():
-        serve(*deployments, pause_on_shutdown=pause)
-        return pause
+        try:
+            serve(*deployments, pause_on_shutdown=False)
+        finally:
+            paused = pause and _pause(deployments)
+        return paused
     before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
-        serve(*deployments, pause_on_shutdown=pause)
+        serve(*deployments, pause_on_shutdown=False)
     except SystemExit as stopped:  # the runner's SIGTERM handler ends with sys.exit(0)
         if stopped.code not in (0, None):
             raise
     finally:
         signal.signal(signal.SIGINT, before)
-    return pause
+        paused = pause and _pause(deployments)
+    return paused
+
+
+def _pause(deployments: Sequence[RunnerDeployment]) -> bool:
+    """Pause ``deployments`` on the configured Prefect server (by their full names); False,
+    with a warning naming the error, when the server does not answer or refuses."""
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectException
+
+    try:
+        with get_client(sync_client=True) as client:
+            for deployment in deployments:
+                found = client.read_deployment_by_name(deployment.full_name)
+                client.pause_deployment(found.id)
+    except (httpx.HTTPError, OSError, PrefectException) as error:
+        logging.getLogger(__name__).warning(
+            "the deployments could not be paused on %s (%s): their schedules keep creating "
+            "runs that nothing serves until `servicelens serve` runs again",
+            PREFECT_API_URL.value(),
+            error,
+        )
+        return False
+    return True
 
 
 def _stop_as_on_sigterm(signum: int, frame: FrameType | None) -> None:

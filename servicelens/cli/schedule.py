@@ -233,6 +233,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "schedules create no runs until `servicelens serve` runs again, which resumes them",
             file=sys.stderr,
         )
+    elif PREFECT_API_URL.value():
+        print(
+            f"stopped serving; the deployments could not be paused on {PREFECT_API_URL.value()} "
+            "(the log says why): their schedules keep creating runs that nothing serves until "
+            "`servicelens serve` runs again",
+            file=sys.stderr,
+        )
     else:
         print("stopped serving (the embedded API stopped with it)", file=sys.stderr)
     return 0
