@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 from servicelens.cli.interrupts import run_stoppable
 from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
-from servicelens.cli.schedule import add_schedule_commands, day_or_month
+from servicelens.cli.schedule import add_date_range, add_schedule_commands
 from servicelens.cli.sources import REPLACE_HELP, add_sources_commands
 from servicelens.dates import SurveyDateError, refuse_future, refuse_reversed, yesterday
 from servicelens.reporting.analyst import (
@@ -585,17 +585,11 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     queue.add_argument(
         "--source", default=None, help="a configured source's queue instead of the sample's"
     )
-    queue.add_argument(
-        "--start",
-        type=day_or_month(_day, last=False),
-        default=None,
-        help="first survey date, or a month YYYY-MM (default: all)",
-    )
-    queue.add_argument(
-        "--end",
-        type=day_or_month(_day, last=True),
-        default=None,
-        help="last survey date, or a month YYYY-MM (default: all)",
+    add_date_range(
+        queue,
+        _day,
+        "first survey date, or a month YYYY-MM (default: all)",
+        "last survey date, or a month YYYY-MM (default: all)",
     )
     queue.add_argument(
         "--limit", type=_count, default=50, help="the most urgent N items (0: all; default 50)"
@@ -616,18 +610,12 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     query.add_argument(
         "--source", default=None, help="only this source's rows (`sample` for the sample's)"
     )
-    query.add_argument(
-        "--start",
-        type=day_or_month(_day, last=False),
-        default=None,
-        help="first survey date of the rows, or a month YYYY-MM (a weekly mart's row: of "
-        "a week that ends on or after it)",
-    )
-    query.add_argument(
-        "--end",
-        type=day_or_month(_day, last=True),
-        default=None,
-        help="last survey date of the rows, or a month YYYY-MM",
+    add_date_range(
+        query,
+        _day,
+        "first survey date of the rows, or a month YYYY-MM (a weekly mart's row: of a week "
+        "that ends on or after it)",
+        "last survey date of the rows, or a month YYYY-MM",
     )
     query.add_argument(
         "--limit", type=_count, default=None, help="at most N rows (0: all; default: the query's)"

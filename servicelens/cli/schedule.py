@@ -278,6 +278,24 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def add_date_range(
+    parser: argparse.ArgumentParser,
+    day: Callable[[str], date],
+    start_help: str,
+    end_help: str,
+    required: bool = False,
+) -> None:
+    """``--start`` and ``--end`` on ``parser``: a date read by ``day``, or a month
+    (:func:`day_or_month`: from its first day, to its last), as every command taking a
+    range reads them (backfill, review-queue, query)."""
+    parser.add_argument(
+        "--start", type=day_or_month(day, last=False), required=required, help=start_help
+    )
+    parser.add_argument(
+        "--end", type=day_or_month(day, last=True), required=required, help=end_help
+    )
+
+
 def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     """Register ``backfill`` and ``serve`` on the main parser's subcommands."""
     back = sub.add_parser(
@@ -285,18 +303,13 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         help="run a date range, each date its own flow run; ends with a table of outcomes "
         "(exit 0: all done; 1: a date did not complete; 3: failed dates were skipped)",
     )
-    back.add_argument(
-        "--start",
-        type=day_or_month(day, last=False),
-        required=True,
-        help="first survey date, YYYY-MM-DD, or a month YYYY-MM from its first day (with "
+    add_date_range(
+        back,
+        day,
+        "first survey date, YYYY-MM-DD, or a month YYYY-MM from its first day (with "
         "--source: of its partitions; a month's partition is named by its first day)",
-    )
-    back.add_argument(
-        "--end",
-        type=day_or_month(day, last=True),
+        "last survey date, YYYY-MM-DD (included), or a month YYYY-MM to its last day",
         required=True,
-        help="last survey date, YYYY-MM-DD (included), or a month YYYY-MM to its last day",
     )
     back.add_argument(
         "--rerun",
