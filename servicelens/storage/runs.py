@@ -285,12 +285,15 @@ TODO_FAILED = "its last run failed: add --rerun failed to run it again"
 
 
 def _todo(status: DateStatus, run: bool, differs: bool = False) -> str:
+    """What a date the plan skips still needs: a failed date's rerun first, whether or not
+    its inputs changed since (a trial fixed a failed date's export and a plain backfill
+    exited 0, the date's last run still failed: exit 3 is for failed dates skipped)."""
     if run:
         return ""
-    if differs:
-        return TODO_CHANGED
     if status.state == "failed":
         return TODO_FAILED
+    if differs:
+        return TODO_CHANGED
     return ""
 
 

@@ -255,6 +255,10 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
         assert "--rerun failed" in rows[2]["todo"]
     finally:
         surveys.write_bytes(original)
+    # Its export fixed, not run again: still a failed date skipped, exit 3 (an operator's
+    # trial saw exit 0 once its inputs had changed since the failure).
+    assert main([*argv, "--end", str(END), "--json"]) == 3
+    assert "--rerun failed" in json.loads(capsys.readouterr().out)[2]["todo"]
     ok, rows = _backfill(settings, rerun="failed")
     assert ok
     assert [r["outcome"] for r in rows] == ["completed" if d == broken else "skipped" for d in DAYS]
