@@ -331,22 +331,43 @@ def _sample_skipped(settings: Settings, day: date) -> str | None:
 
 def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
     """The look-back dates before ``day`` (default yesterday) whose last run failed and
-    whose inputs have not changed since, as the nightly window names them (``date``, and
-    ``why``: where the error is and the backfill that reruns it). `servicelens run` runs
-    one date; a QA lead's trial saw it exit 0 in silence with an earlier date still failed."""
+    whose inputs have not changed since, as the nightly window names them, and those whose
+    inputs changed since their last run, which it would run (``date``, and ``why``: what
+    is left and the backfill that runs it). `servicelens run` runs one date; a QA lead's
+    trial saw it exit 0 in silence with an earlier date still failed."""
     from datetime import timedelta
 
     from servicelens.dates import yesterday
-    from servicelens.storage.runs import date_status, inputs_changed, left_failed
+    from servicelens.storage.runs import (
+        TODO_CHANGED,
+        date_status,
+        inputs_changed,
+        left_failed,
+        modified_since_run,
+    )
 
     target = day or yesterday(settings.timezone)
     found = []
     for back in range(1, settings.late_data_lookback_days + 1):
         status = date_status(settings, target - timedelta(days=back))
-        # Only a failed date's inputs are hashed (a completed 1M date's are hundreds of MB).
-        if status.state == "failed" and not inputs_changed(settings, status):
+        # Only the inputs of a date whose files are newer than its result are hashed (a
+        # completed 1M date's are hundreds of MB).
+        changed = modified_since_run(settings, status) and inputs_changed(settings, status)
+        if status.state == "failed" and not changed:
             left = left_failed(settings, status, "servicelens backfill")
             found.append({"date": str(status.day), "why": f"{left.reason}. {left.todo}"})
+        elif changed:
+            # An operator's trial corrected a look-back date's export: the served nightly
+            # window runs it, `servicelens run` (one date) passed it over in silence.
+            rerun = "failed" if status.state == "failed" else "changed"
+            found.append(
+                {
+                    "date": str(status.day),
+                    "why": f"{TODO_CHANGED.split(':')[0]} (the nightly window runs it): "
+                    f"`servicelens backfill --start {status.day} --end {status.day} "
+                    f"--rerun {rerun}`",
+                }
+            )
     return found
 
 

@@ -89,6 +89,17 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
     ) in after.stderr
     assert f"`servicelens backfill --start {DAY} --end {DAY} --rerun failed`" in after.stderr
 
+    # Its export fixed: the next `run` says the date changed and what runs it (an
+    # operator's trial saw a corrected look-back date passed over in silence).
+    with export.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    fixed = _servicelens("--data-dir", str(tmp_path), "run", "--date", str(DAY + timedelta(1)))
+    assert fixed.returncode == 0, fixed.stderr
+    assert (
+        f"servicelens: {DAY}: its inputs changed since its last run (the nightly window runs "
+        f"it): `servicelens backfill --start {DAY} --end {DAY} --rerun failed`"
+    ) in fixed.stderr
+
 
 def test_a_failure_asked_for_as_json_is_one_json_document_on_stdout(tmp_path: Path) -> None:
     """Found by a trial: a script reading `train --json` met plain text on a failure. The
