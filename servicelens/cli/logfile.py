@@ -16,6 +16,7 @@ logger already; it is silenced for the duration of the command.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ class RunLogHandler(logging.FileHandler):
     def __init__(self, path: Path, keep: int = 200) -> None:
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
         self.keep = keep
+        #: The file could not be created: records are dropped (said once on stderr).
+        self.unwritable = False
         self.setLevel(logging.INFO)
         self.setFormatter(logging.Formatter(_FORMAT, "%Y-%m-%d %H:%M:%S"))
 
@@ -45,6 +48,26 @@ class RunLogHandler(logging.FileHandler):
         path.parent.mkdir(parents=True, exist_ok=True)
         prune_logs(path.parent, keep=self.keep - 1, spare=path)
         return super()._open()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record``; a log file that cannot be created is said once on stderr and
+        the command goes on without it (found by an operator's trial: a read-only logs
+        folder raised from the first log call, three chained tracebacks and no message)."""
+        if self.unwritable:
+            return
+        if self.stream is None:
+            try:
+                self.stream = self._open()
+            except OSError as error:
+                self.unwritable = True
+                print(
+                    f"servicelens: cannot write the log file {self.baseFilename} "
+                    f"({error.strerror or error}): this command's log is not kept. Make "
+                    f"{Path(self.baseFilename).parent} writable",
+                    file=sys.stderr,
+                )
+                return
+        super().emit(record)
 
     @property
     def path(self) -> Path:

@@ -13,6 +13,7 @@ imported inside the handlers that use them (``tests/bi/test_startup.py`` checks 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -740,6 +741,24 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+#: OSError numbers that mean the data directory cannot be written (not a servicelens bug).
+_CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+
+
+def write_failure_message(error: BaseException) -> str | None:
+    """The message for a file the command could not write (permissions, a read-only or
+    full disk), or None if ``error`` is not one. Found by an operator's trial: a run-record
+    folder made read-only ended in "unexpected PermissionError ... this is a bug in
+    servicelens" (a partition's own write says so itself: StorageError)."""
+    if not isinstance(error, OSError) or error.errno not in _CANNOT_WRITE:
+        return None
+    where = error.filename or "a file of the data directory"
+    return (
+        f"{where}: cannot write it: {error.strerror or error}. Make the data directory "
+        "writable (or free disk space), then run the command again"
+    )
+
+
 #: The words Prefect's client raises RuntimeError with when its API does not answer
 #: (prefect/client/orchestration/__init__.py, ``raise_for_api_version_mismatch``, 3.x).
 PREFECT_UNREACHABLE_WORDS = "Failed to reach API at "
@@ -914,6 +933,8 @@ def _run(
             return _fail(str(error), where if logged_before else None, _json(args))
         if (prefect_failed := prefect_failure_message(error)) is not None:
             return _fail(prefect_failed, log_path(), _json(args))
+        if (cannot_write := write_failure_message(error)) is not None:
+            return _fail(cannot_write, log_path(), _json(args))
         if file_log is None:
             raise
         # A failure nobody wrote a message for: say so plainly; the traceback is in the file.

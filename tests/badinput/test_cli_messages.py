@@ -386,3 +386,39 @@ def test_a_concurrency_under_one_is_refused_by_the_dry_run_as_by_the_run(
         main([*argv, "--concurrency", "-3", *dry_run])
     assert stopped.value.code == 2
     assert "argument --concurrency: -3: use 1 or more" in capsys.readouterr().err
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once_and_the_command_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Found by an operator's trial: a logs folder that could not be written raised from
+    the first log call (three chained tracebacks, no message). Here `logs` is a file."""
+    (tmp_path / "logs").write_text("not a folder")
+    done = _servicelens("train", "--data-dir", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "Logging error" not in done.stderr
+    lines = done.stderr.splitlines()
+    [said] = [line for line in lines if line.startswith("servicelens: cannot write the log")]
+    assert said.startswith(f"servicelens: cannot write the log file {tmp_path / 'logs'}/")
+    assert said.endswith(f"this command's log is not kept. Make {tmp_path / 'logs'} writable")
+    assert any(
+        line.startswith(f"servicelens: error: {tmp_path}/clean/responses: no clean data yet")
+        for line in lines
+    )
+
+
+def test_a_file_the_command_cannot_write_is_not_called_a_bug() -> None:
+    """Found by an operator's trial: a read-only run-record folder ended in "unexpected
+    PermissionError ... this is a bug in servicelens"."""
+    import errno
+
+    from servicelens.cli.main import write_failure_message
+
+    denied = PermissionError(errno.EACCES, "Permission denied", "/srv/data/runs/x.json.tmp")
+    assert write_failure_message(denied) == (
+        "/srv/data/runs/x.json.tmp: cannot write it: Permission denied. Make the data "
+        "directory writable (or free disk space), then run the command again"
+    )
+    assert write_failure_message(OSError(errno.ENOSPC, "No space left on device")) is not None
+    assert write_failure_message(FileNotFoundError(errno.ENOENT, "gone", "x")) is None
+    assert write_failure_message(ValueError("no")) is None
