@@ -661,6 +661,12 @@ def _finish_parsers(parser: argparse.ArgumentParser, examples: dict[str, str]) -
     """Give the parser and every subcommand (whoever registered it) the global options, and
     each command its --help examples."""
     _add_global_options(parser)
+    for each in (parser, *(command for _, command in _subcommands(parser))):
+        for action in each._actions:
+            if isinstance(action, argparse._SubParsersAction) and action.metavar is None:
+                # A missing verb is named by its choices, not by its internal name (an
+                # operator's trial: "the following arguments are required: runs_command").
+                action.metavar = "{" + ",".join(action.choices) + "}"
     for name, command in _subcommands(parser):
         _add_global_options(command)
         # The innermost command parsed is the one whose --help a usage error points at.

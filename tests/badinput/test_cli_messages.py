@@ -212,6 +212,13 @@ def test_an_unknown_option_points_at_the_commands_help(
         "servicelens train: error: unrecognized arguments: --bogus x "
         "(see `servicelens train --help`)"
     )
+    # A missing verb is named by its choices (an operator's trial read "runs_command").
+    with pytest.raises(SystemExit):
+        main(["runs"])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "servicelens runs: error: the following arguments are required: {show,release} "
+        "(see `servicelens runs --help`)"
+    )
 
 
 @pytest.mark.slow
