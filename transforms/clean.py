@@ -139,19 +139,21 @@ def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
         # file had 2026-12-03T09:00Z set aside as "not a date QA writes").
         zulu = text.str.replace(r"[Zz]$", "+00:00") if "%z" in fmt else text
         parsed = zulu.str.to_datetime(fmt, strict=False, time_unit="us")
-        return _four_digit_years(parsed.dt.convert_time_zone("UTC"), fmt), pl.lit(
+        return four_digit_years(parsed.dt.convert_time_zone("UTC"), fmt), pl.lit(
             None, pl.Datetime("us")
         )
     if not any(code in fmt for code in ("%H", "%I", "%M", "%S", "%T", "%R")):
         naive = text.str.to_date(fmt, strict=False).cast(pl.Datetime("us"))
     else:
         naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
-    return pl.lit(None, pl.Datetime("us", "UTC")), _four_digit_years(naive, fmt)
+    return pl.lit(None, pl.Datetime("us", "UTC")), four_digit_years(naive, fmt)
 
 
-def _four_digit_years(parsed: pl.Expr, fmt: str) -> pl.Expr:
-    """No match where ``%Y`` read a year under 1000: polars' ``%Y`` takes ``26`` as the year
-    26, so ``11/23/26`` matched ``%m/%d/%Y`` before a ``%m/%d/%y`` listed after it could."""
+def four_digit_years(parsed: pl.Expr, fmt: str) -> pl.Expr:
+    """``parsed`` (text read with ``fmt``), null where ``%Y`` read a year under 1000: polars'
+    ``%Y`` takes ``26`` as the year 26, so ``11/23/26`` matched ``%m/%d/%Y`` before a
+    ``%m/%d/%y`` listed after it could, and a trial's ``01/01/21`` against ``%d/%m/%Y`` was
+    said to read with day and month swapped."""
     if "%Y" not in fmt:
         return parsed
     return pl.when(parsed.dt.year() >= 1000).then(parsed).otherwise(None)

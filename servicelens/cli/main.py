@@ -340,11 +340,10 @@ def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
 
     from servicelens.dates import yesterday
     from servicelens.storage.runs import (
-        TODO_CHANGED,
+        INPUTS_CHANGED,
+        changed_since_run,
         date_status,
-        inputs_changed,
         left_failed,
-        modified_since_run,
     )
 
     target = day or yesterday(settings.timezone)
@@ -353,7 +352,7 @@ def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
         status = date_status(settings, target - timedelta(days=back))
         # Only the inputs of a date whose files are newer than its result are hashed (a
         # completed 1M date's are hundreds of MB).
-        changed = modified_since_run(settings, status) and inputs_changed(settings, status)
+        changed = changed_since_run(settings, status)
         if status.state == "failed" and not changed:
             left = left_failed(settings, status, "servicelens backfill")
             found.append({"date": str(status.day), "why": f"{left.reason}. {left.todo}"})
@@ -364,7 +363,7 @@ def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
             found.append(
                 {
                     "date": str(status.day),
-                    "why": f"{TODO_CHANGED.split(':')[0]} (the nightly window runs it): "
+                    "why": f"{INPUTS_CHANGED} (the nightly window runs it): "
                     f"`servicelens backfill --start {status.day} --end {status.day} "
                     f"--rerun {rerun}`",
                 }

@@ -13,6 +13,7 @@ failure never touches what BI reads.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -249,14 +250,12 @@ def backfill_plan(
     def changed(status: DateStatus) -> bool:
         return inputs_changed(settings, status)
 
-    def touched_and_changed(status: DateStatus) -> bool:
-        return modified_since_run(settings, status) and inputs_changed(settings, status)
-
     # A real run of another policy hashes only the dates whose files are newer than their
     # result: a trial's plain backfill skipped a corrected date silently ("completed,
     # rerun=missing") where its dry run had said to add --rerun changed.
     compare = preview or rerun == "changed"
-    plan = plan_backfill(statuses, rerun, newest_first, changed if compare else touched_and_changed)
+    cheaply = functools.partial(changed_since_run, settings)
+    plan = plan_backfill(statuses, rerun, newest_first, changed if compare else cheaply)
     if not settings.is_sample:
         return plan
     # A sample date without an export (a range over days never delivered) has nothing to
@@ -278,8 +277,10 @@ def backfill_plan(
     ]
 
 
+#: What a date whose inputs differ from those its result was built from is said to be.
+INPUTS_CHANGED = "its inputs changed since its last run"
 #: A skipped date's ``todo`` when its inputs changed since its last run.
-TODO_CHANGED = "its inputs changed since its last run: add --rerun changed to run it again"
+TODO_CHANGED = f"{INPUTS_CHANGED}: add --rerun changed to run it again"
 #: A skipped date's ``todo`` when its last run failed.
 TODO_FAILED = "its last run failed: add --rerun failed to run it again"
 
@@ -295,6 +296,12 @@ def _todo(status: DateStatus, run: bool, differs: bool = False) -> str:
     if differs:
         return TODO_CHANGED
     return ""
+
+
+def changed_since_run(settings: Settings, status: DateStatus) -> bool:
+    """:func:`inputs_changed`, hashing only a date whose files are newer than its result
+    (:func:`modified_since_run`): cheap enough for every date a run passes over."""
+    return modified_since_run(settings, status) and inputs_changed(settings, status)
 
 
 def modified_since_run(settings: Settings, status: DateStatus) -> bool:

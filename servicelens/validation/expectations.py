@@ -42,6 +42,7 @@ from transforms.clean import (
     RATINGS,
     ROW_COUNT_COLUMNS,
     ROW_NUMBER_COLUMNS,
+    four_digit_years,
 )
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
 
@@ -260,13 +261,9 @@ def both_readings(column: str, timestamp_format: str | None) -> tuple[pl.Expr, p
 
 def _strict_year(text: pl.Expr, timestamp_format: str) -> pl.Expr:
     """``text`` read as Datetime with ``timestamp_format``; null where it fails, and where
-    the format's ``%Y`` read a year under 1000 (polars' ``%Y`` takes ``21`` as the year 21:
-    a trial's ``01/01/21 17:23:40`` against ``%d/%m/%Y`` was said to read as ``%m/%d/%Y``,
-    which read it as 21 AD)."""
+    the format's ``%Y`` read a year under 1000 (:func:`transforms.clean.four_digit_years`)."""
     parsed = text.str.strptime(pl.Datetime("us"), timestamp_format, strict=False)
-    if "%Y" not in timestamp_format:
-        return parsed
-    return pl.when(parsed.dt.year() >= 1000).then(parsed)
+    return four_digit_years(parsed, timestamp_format)
 
 
 def read_either_way(frame: pl.DataFrame, timestamp_format: str | None) -> int:
