@@ -11,6 +11,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -20,7 +21,9 @@ from prefect.schedules import Cron, Schedule
 from prefect.settings import PREFECT_API_URL
 
 from flows.pipeline import backfill, nightly_window, train
+from flows.served import ServedRuns, Stopped
 from flows.slots import ensure_backfill_limit
+from servicelens.cli.embedded_api import own_server_exit
 from servicelens.settings import Settings
 
 NIGHTLY = "servicelens-nightly"
@@ -66,7 +69,7 @@ def build_deployments(
             parameters={"data_dir": data_dir},
             tags=[*tags, "backfill"],
             description=(
-                "Run a date range: start, end, rerun (missing|failed|all), newest_first, "
+                "Run a date range: start, end, rerun (missing|failed|changed|all), newest_first, "
                 "concurrency, dry_run."
             ),
         ),
@@ -84,42 +87,73 @@ def build_deployments(
     return [d for d in deployments if isinstance(d, RunnerDeployment)]
 
 
+@dataclass(frozen=True)
+class ServeEnd:
+    """How serving ended: whether the deployments were paused on the server (see
+    :func:`serve_deployments`), and what became of the flow runs still executing."""
+
+    paused: bool
+    stopped: Stopped
+
+
 def serve_deployments(
     settings: Settings, schedules: Mapping[str, Sequence[Schedule]] | None = None
-) -> bool:
+) -> ServeEnd:
     """Register the deployments and execute their runs until interrupted (Ctrl-C).
 
     The Prefect server creates the scheduled runs (its scheduler service); this process
     polls for those that are due and runs them. ``schedules`` as in :func:`build_deployments`.
 
-    Returns whether stopping paused the deployments: on a server (``PREFECT_API_URL``) they
-    are paused once serving has stopped, so their schedules create no runs while nothing
-    serves them (registering them again, the next ``serve``, resumes them). Prefect's runner
-    would pause them itself as it stops, but on its SIGTERM path it exits while the pause is
-    in flight (a busy machine's test saw "Pausing all deployments..." and the deployment
-    still active), and on the embedded API, which Ctrl-C reaches too, its pause raced the
-    server's shutdown and retried for 70-80 s when the server was gone first (three Ctrl-Cs
-    of four in a trial). So the runner pauses nothing, and on a server this does, after it.
+    Once serving has stopped, the flow runs it started that were still executing are
+    stopped, and what they held released, by :class:`flows.served.ServedRuns` (their dates
+    recorded, their flow runs crashed, their slots given back): Prefect's runner ended them
+    without a word, leaving it all held until ``servicelens runs release``.
+
+    On a server (``PREFECT_API_URL``) the deployments are paused once serving has stopped,
+    so their schedules create no runs while nothing serves them (registering them again,
+    the next ``serve``, resumes them). Prefect's runner would pause them itself as it stops,
+    but on its SIGTERM path it exits while the pause is in flight (a busy machine's test saw
+    "Pausing all deployments..." and the deployment still active), and on the embedded API,
+    which Ctrl-C reaches too, its pause raced the server's shutdown and retried for 70-80 s
+    when the server was gone first (three Ctrl-Cs of four in a trial). So the runner pauses
+    nothing, and on a server this does, after it.
     """
     ensure_backfill_limit(settings.backfill_slots)
     deployments = build_deployments(settings, schedules)
-    pause = bool(PREFECT_API_URL.value())
+    on_server = bool(PREFECT_API_URL.value())
+    served = ServedRuns(settings)
     if threading.current_thread() is not threading.main_thread():
         try:
-            serve(*deployments, pause_on_shutdown=False)
+            with served:
+                serve(*deployments, pause_on_shutdown=False)
         finally:
-            paused = pause and _pause(deployments)
-        return paused
+            end = _end_serving(settings, deployments, served, on_server)
+        return end
     before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
-        serve(*deployments, pause_on_shutdown=False)
+        with served:
+            serve(*deployments, pause_on_shutdown=False)
     except SystemExit as stopped:  # the runner's SIGTERM handler ends with sys.exit(0)
         if stopped.code not in (0, None):
             raise
     finally:
         signal.signal(signal.SIGINT, before)
-        paused = pause and _pause(deployments)
-    return paused
+        end = _end_serving(settings, deployments, served, on_server)
+    return end
+
+
+def _end_serving(
+    settings: Settings,
+    deployments: Sequence[RunnerDeployment],
+    served: ServedRuns,
+    on_server: bool,
+) -> ServeEnd:
+    """Pause the deployments on a server, then stop and release the flow runs still
+    executing (a second signal meanwhile still stops the process at once)."""
+    paused = on_server and _pause(deployments)
+    # On the embedded API, a terminal's Ctrl-C stopped its server too.
+    stopped = served.finish(lambda: on_server or own_server_exit() is None)
+    return ServeEnd(paused, stopped)
 
 
 def _pause(deployments: Sequence[RunnerDeployment]) -> bool:

@@ -225,9 +225,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from prefect.settings import PREFECT_API_URL
 
     from flows.deployments import serve_deployments
+    from flows.served import stopped_message
 
-    paused = serve_deployments(settings)
-    if paused:
+    end = serve_deployments(settings)
+    if end.paused:
         print(
             f"stopped serving; the deployments are paused on {PREFECT_API_URL.value()}: their "
             "schedules create no runs until `servicelens serve` runs again, which resumes them",
@@ -242,6 +243,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         print("stopped serving (the embedded API stopped with it)", file=sys.stderr)
+    about_runs = stopped_message(end.stopped)
+    if about_runs:
+        print(about_runs, file=sys.stderr)
     return 0
 
 

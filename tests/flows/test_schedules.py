@@ -22,6 +22,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -145,11 +146,18 @@ def _api(server: Server, path: str, body: dict[str, Any]) -> Any:
 
 
 def _deployment_id(server: Server, flow: str, name: str) -> str | None:
-    found = _api(
-        server,
-        "/deployments/filter",
-        {"flows": {"name": {"any_": [flow]}}, "deployments": {"name": {"any_": [name]}}},
-    )
+    """The deployment's id, or None while it is not registered (or the server is busy:
+    a loaded server answers 503 for a moment)."""
+    try:
+        found = _api(
+            server,
+            "/deployments/filter",
+            {"flows": {"name": {"any_": [flow]}}, "deployments": {"name": {"any_": [name]}}},
+        )
+    except urllib.error.HTTPError as error:
+        if error.code == 503:
+            return None
+        raise
     return found[0]["id"] if found else None
 
 
@@ -374,3 +382,97 @@ def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
     [log] = (data_dir / "logs").glob("*-serve.log")
     assert "Pausing all deployments" not in log.read_text()
     assert "never awaited" not in log.read_text()
+
+
+def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
+    server: Server, tmp_path: Path
+) -> None:
+    """Found by a trial: Ctrl-C (or SIGTERM) to `servicelens serve` while a flow run it had
+    started was executing left that run `Running` on the server, its date with no outcome,
+    its date lock's record and backfill slot held until `servicelens runs release`, and
+    serve's last words named none of it. Now serve stops the run, releases what it held and
+    names the date with the backfill that runs it again."""
+    data_dir = tmp_path / "data"
+    day = date(2026, 11, 2)
+    # Big enough that the date is still running when the signal comes (seconds of work).
+    subprocess.run(
+        [
+            str(BIN / "servicelens"),
+            "--data-dir",
+            str(data_dir),
+            "generate",
+            "--start",
+            str(day),
+            "--end",
+            str(day),
+            "--per-day",
+            "60000",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=_prefect_env(tmp_path / "gen-home"),
+    )
+    env = _prefect_env(
+        tmp_path / "client-home",
+        PREFECT_API_URL=server.api_url,
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+        SERVICELENS_TIMEZONE=TIMEZONE,
+    )
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        serving = subprocess.Popen(
+            [str(BIN / "servicelens"), "--data-dir", str(data_dir), "serve"],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    in_flight = data_dir / "runs" / "in-flight"
+    try:
+        backfill_id = _wait_for(
+            "the backfill deployment on the server",
+            lambda: _deployment_id(server, "backfill", "servicelens-backfill"),
+            SERVER_START_SECONDS,
+            err,
+        )
+        _api(
+            server,
+            f"/deployments/{backfill_id}/create_flow_run",
+            {"parameters": {"start": str(day), "end": str(day)}},
+        )
+        _wait_for(
+            "the date's in-flight record",
+            lambda: True if list(in_flight.glob(f"survey_date={day}*.json")) else None,
+            RUN_DONE_SECONDS,
+            err,
+        )
+        os.killpg(serving.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
+        serving.wait(timeout=STOP_SECONDS)
+    finally:
+        _stop(serving)
+    said = err.read_text()
+    assert serving.returncode == 0, said
+    # The run was in flight: no outcome of its own, the date left unfinished and named.
+    outcome = json.loads((data_dir / "runs" / f"survey_date={day}.json").read_text())
+    assert outcome["outcome"] in ("interrupted", "crashed"), outcome
+    assert f"left unfinished by the runs serve stopped: {day}" in said, said
+    assert f"servicelens backfill --start {day} --end {day} --rerun all" in said, said
+    # Nothing is left held: no record, no unfinished flow run, no slot taken.
+    assert list(in_flight.glob("*.json")) == []
+    unfinished = _api(
+        server,
+        "/flow_runs/filter",
+        {"flow_runs": {"state": {"type": {"any_": ["RUNNING", "PENDING", "SCHEDULED"]}}}},
+    )
+    assert [r["name"] for r in unfinished if str(day) in r["name"]] == []
+    shown = subprocess.run(
+        [str(BIN / "servicelens"), "--data-dir", str(data_dir), "runs", "show"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "0 of 2 taken" in shown.stdout, shown.stdout

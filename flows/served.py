@@ -1,0 +1,277 @@
+"""The flow runs ``servicelens serve`` executes, and what is left of them when it stops.
+
+Prefect's runner executes each flow run it serves in a child process (``python -m
+prefect.engine``, in a process group of its own, the flow run's id in its environment as
+``PREFECT__FLOW_RUN_ID``). Stopping serve with a run in flight (Ctrl-C, SIGTERM) ended that
+child within a second without a word to servicelens (measured, Prefect 3.8.8, a real server:
+serve exited in 0.7 s, the child was gone 8 s later): the date had no outcome, its flow runs
+stayed ``Running`` (an interrupted nightly run ``Pending``, holding the next scheduled nightly
+in ``AwaitingConcurrencySlot``, the deployment allowing one run at a time), its date lock's
+record and backfill slot stayed held until ``servicelens runs release``, and serve's last
+words named none of it.
+
+So while serving, :class:`ServedRuns` notes the flow-run processes every second, and when
+serving stops :meth:`ServedRuns.finish` stops any still running (SIGTERM to its group, which
+a date's run takes as an interruption and records; SIGKILL after :data:`STOP_SECONDS`), then
+releases what they held as ``servicelens runs release`` does (their flow runs marked crashed,
+their dates' outcomes recorded, their slots given back) and says which dates they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from uuid import UUID
+
+import psutil
+from prefect import get_client
+
+from servicelens.settings import Settings
+
+#: How long flow runs still running when serving stops get to record their interruption
+#: (a date's run needs about a second) before they are killed.
+STOP_SECONDS = 10.0
+#: How often the flow-run processes are looked for while serving, in seconds.
+POLL_SECONDS = 1.0
+#: How long releasing what the stopped runs held may take (the API may be going away).
+RELEASE_SECONDS = 15.0
+#: The environment variable Prefect's runner gives a flow run's process.
+FLOW_RUN_ID_VARIABLE = "PREFECT__FLOW_RUN_ID"
+
+log = logging.getLogger("servicelens.serve")
+
+
+@dataclass
+class Stopped:
+    """What stopping serve did to the flow runs it had started.
+
+    ``runs``: the names of the flow runs serve started that were unfinished as it stopped
+    (their processes executing, or just ended with them); ``days``:
+    the dates (ISO) their runs left without an outcome of their own (stopped, not completed
+    or failed), by layer source (None for the sample); ``killed``: flow run ids whose
+    process had to be killed; ``released``: one line per thing released (as ``servicelens
+    runs release`` prints them); ``error``: why releasing could not finish, if it could not
+    (the next run, or ``runs release``, releases it instead)."""
+
+    runs: list[str] = field(default_factory=list)
+    days: dict[str | None, list[str]] = field(default_factory=dict)
+    killed: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class ServedRuns:
+    """Notes the flow-run processes this process's runner starts and the dates they hold (a
+    daemon thread looking every :data:`POLL_SECONDS`), and finishes them when serving stops.
+
+    Use as ``with ServedRuns(settings) as served: serve(...)``, then ``served.finish(...)``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.seen: dict[int, str] = {}  # process id -> flow run id
+        #: (layer source or None, ISO date, date flow run id) of the dates they held.
+        self.held: set[tuple[str | None, str, str]] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="servicelens-served", daemon=True)
+
+    def __enter__(self) -> ServedRuns:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(POLL_SECONDS * 5)
+
+    def _watch(self) -> None:
+        while not self._done.wait(POLL_SECONDS):
+            try:
+                self.look()
+            except Exception as error:  # a folder gone, a record half written: next time
+                log.debug("looking for served flow runs: %s", error)
+
+    def look(self) -> dict[int, str]:
+        """Note the child processes that execute a flow run, and the dates their records
+        hold; returns the flow-run processes alive now (process id -> flow run id)."""
+        alive: dict[int, str] = {}
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return alive
+        for child in children:
+            run_id = self.seen.get(child.pid)
+            if run_id is None:
+                try:
+                    run_id = child.environ().get(FLOW_RUN_ID_VARIABLE)
+                except psutil.Error:  # gone, or not ours to read
+                    continue
+                if not run_id:
+                    continue  # the embedded API server, a Dask worker: not a flow run
+                self.seen[child.pid] = run_id
+                log.info("executing flow run %s (process %d)", run_id, child.pid)
+            alive[child.pid] = run_id
+        if alive:
+            self._note_days(set(alive))
+        return alive
+
+    def _note_days(self, pids: set[int]) -> None:
+        from flows.recovery import data_directory_layers
+        from servicelens.storage.claims import list_claims
+
+        here = socket.gethostname()
+        for layer in data_directory_layers(self.settings):
+            source = None if layer.is_sample else layer.source
+            for claim in list_claims(layer):
+                if claim.day and claim.pid in pids and claim.host == here:
+                    self.held.add((source, claim.day, claim.flow_run_id))
+
+    def finish(self, api_reachable: Callable[[], bool]) -> Stopped:
+        """Stop the flow runs still running, release what every one of them held, and say
+        which dates they left unfinished. Never raises: it runs as serve exits.
+
+        ``api_reachable`` says whether the Prefect API can still be asked (on the embedded
+        API, Ctrl-C stops its server too; then the records stay for the next run's
+        recovery, which finds their processes gone)."""
+        stopped = Stopped()
+        if not self.seen:
+            return stopped
+        try:
+            stopped.killed = _stop_processes(self.look(), STOP_SECONDS)
+        except Exception as error:  # keep going: releasing is what matters
+            log.warning("stopping the flow runs serve started: %s", error)
+        if api_reachable():
+            outcome: dict[str, tuple[list[str], list[str]]] = {}
+
+            def release() -> None:
+                outcome["done"] = _release(self.settings, sorted(set(self.seen.values())))
+
+            worker = threading.Thread(target=release, name="servicelens-release", daemon=True)
+            worker.start()
+            worker.join(RELEASE_SECONDS)
+            if "done" in outcome:
+                stopped.runs, stopped.released = outcome["done"]
+            else:
+                stopped.error = f"the Prefect API did not answer within {RELEASE_SECONDS:g} s"
+        else:
+            stopped.error = "the Prefect API had stopped"
+        try:
+            stopped.days = self._unfinished_days()
+        except Exception as error:
+            log.warning("reading the outcomes of the dates serve's runs held: %s", error)
+        return stopped
+
+    def _unfinished_days(self) -> dict[str | None, list[str]]:
+        """The held dates whose run recorded no outcome of its own (completed or failed)."""
+        from servicelens.ingest.configured import configured_sources
+        from servicelens.storage.runs import read_outcome
+
+        layers = {None: self.settings} | {s.source: s for s in configured_sources(self.settings)}
+        days: dict[str | None, list[str]] = {}
+        for source, day, run_id in sorted(self.held, key=lambda h: (h[0] or "", h[1])):
+            layer = layers.get(source, self.settings)
+            try:
+                record = read_outcome(layer, date.fromisoformat(day)) or {}
+            except (OSError, ValueError):
+                record = {}
+            finished = any(
+                h.get("run_id") == run_id and h.get("outcome") in ("completed", "failed")
+                for h in record.get("history", [])
+            )
+            if not finished and day not in days.get(source, []):
+                days.setdefault(source, []).append(day)
+        return days
+
+
+def _stop_processes(alive: dict[int, str], seconds: float) -> list[str]:
+    """SIGTERM each flow-run process (its process group, where it leads one), wait up to
+    ``seconds`` for all of them, SIGKILL the rest; returns the flow run ids killed."""
+    processes = []
+    for pid in alive:
+        try:
+            process = psutil.Process(pid)
+            _signal_group(pid, signal.SIGTERM)
+            processes.append(process)
+        except (psutil.Error, ProcessLookupError):
+            continue
+    _, survivors = psutil.wait_procs(processes, timeout=seconds)
+    killed = []
+    for process in survivors:
+        try:
+            _signal_group(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        killed.append(alive[process.pid])
+    psutil.wait_procs(survivors, timeout=5.0)
+    return killed
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    """Send ``signum`` to ``pid``'s process group when it leads one (Prefect's runner starts
+    flow runs so), else to ``pid`` alone."""
+    if os.getpgid(pid) == pid:
+        os.killpg(pid, signum)
+    else:
+        os.kill(pid, signum)
+
+
+def _release(settings: Settings, flow_run_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Release what dead runs of the data directory hold (as ``servicelens runs release``),
+    then mark crashed those of ``flow_run_ids`` still unfinished (a run stopped before it
+    made a record: ``Pending``, loading its flow). Returns the names of the served flow runs
+    found unfinished, and one line per release."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.states import Crashed
+
+    from flows.recovery import (
+        UNFINISHED_STATES,
+        crash_message,
+        data_directory_layers,
+        recover_dead_claims,
+        set_final_state,
+    )
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids]))
+        )
+    unfinished = [r for r in runs if r.state is not None and r.state.type in UNFINISHED_STATES]
+    layers = data_directory_layers(settings)
+    released = [r.message for layer in layers for r in recover_dead_claims(layer)]
+    reason = "serve stopped while the flow run was executing"
+    for run in unfinished:
+        if set_final_state(run.id, Crashed(message=crash_message(reason, of_a_date=False))):
+            released.append(f"{run.name}: {reason}; marked crashed")
+    return [r.name for r in unfinished], released
+
+
+def stopped_message(stopped: Stopped) -> str | None:
+    """The lines serve prints about the flow runs it stopped, or None when none was still
+    executing: how many, the dates they left unfinished with the backfill that runs each
+    layer's again, what was released and what could not be."""
+    lines = []
+    if stopped.runs:
+        lines.append(
+            f"stopped {len(stopped.runs)} flow run(s) serve had started: {', '.join(stopped.runs)}"
+        )
+    for source, days in sorted(stopped.days.items(), key=lambda item: item[0] or ""):
+        flag = f" --source {source}" if source else ""
+        of = f" of source {source}" if source else ""
+        lines.append(
+            f"dates{of} left unfinished by the runs serve stopped: {', '.join(days)} (every "
+            "partition on disk is the old one or the new one); run them again with: "
+            f"servicelens backfill{flag} --start {days[0]} --end {days[-1]} --rerun all"
+        )
+    if stopped.killed:
+        lines.append(f"{len(stopped.killed)} flow run(s) killed after {STOP_SECONDS:g} s")
+    lines += [f"released: {line}" for line in stopped.released]
+    if stopped.error and (stopped.runs or stopped.days):
+        lines.append(
+            f"not released ({stopped.error}): the next run or backfill releases what the "
+            "stopped runs hold, or `servicelens runs release` now"
+        )
+    return "\n".join(lines) if lines else None
