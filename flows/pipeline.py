@@ -106,15 +106,19 @@ def nightly(
 
 
 def _outcome_rows(outcomes: list[DateOutcome]) -> list[dict[str, Any]]:
-    return [
-        summary_row(
-            date.fromisoformat(o.day),
-            o.outcome,
-            {**o.result, "error": "; ".join(x for x in (o.error, o.todo, o.recovered) if x)},
-            o.result.get("drift_flags", []),
+    """The run summary's rows. A date skipped with nothing left to do shows why in its
+    outcome (``skipped (inputs unchanged)``), not among the failures (found by a trial: the
+    nightly summary listed every unchanged look-back date under "Failures")."""
+    rows = []
+    for o in outcomes:
+        quiet = o.outcome == "skipped" and not o.todo
+        outcome = f"skipped ({o.error})" if quiet and o.error else o.outcome
+        parts = (o.recovered,) if quiet else (o.error, o.todo, o.recovered)
+        result = {**o.result, "error": "; ".join(x for x in parts if x)}
+        rows.append(
+            summary_row(date.fromisoformat(o.day), outcome, result, o.result.get("drift_flags", []))
         )
-        for o in outcomes
-    ]
+    return rows
 
 
 def outcome_counts(outcomes: list[DateOutcome]) -> str:

@@ -213,7 +213,10 @@ def publish_weekly_task(settings: Settings, days: list[date]) -> dict[str, Any]:
     settles as later contacts arrive)."""
     published = publish_weekly_marts(settings, days, _manifest(settings))
     logger = get_run_logger()
-    logger.info("weekly marts rebuilt for weeks %s", ", ".join(published["weeks"]))
+    if published["weeks"]:
+        logger.info("weekly marts rebuilt for weeks %s", ", ".join(published["weeks"]))
+    else:  # no date of the run published marts (or its weeks hold nothing to show)
+        logger.info("weekly marts: no week to rebuild (no published date in the run's weeks)")
     if published["older_contract_rebuilt"]:
         logger.info(
             "of them, published under an older contract version: %s",

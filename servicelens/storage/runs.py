@@ -475,7 +475,7 @@ def summary_markdown(title: str, rows: list[dict[str, Any]]) -> str:
         lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
     errors = [r for r in rows if r.get("error")]
     if errors:
-        lines += ["", "## Failures", ""]
+        lines += ["", "## Failures and notes", ""]
         lines += [f"- **{r['date']}**: {r['error']}" for r in errors]
     return "\n".join(lines)
 

@@ -32,3 +32,28 @@ def test_a_completed_date_whose_state_lost_its_result_reads_the_recorded_one(
     }
     with pytest.raises(MissingResult):  # another run's record is not this run's result
         completed_result(Completed(), settings, day, "run-2")
+
+
+def test_the_run_summary_lists_failures_not_dates_skipped_with_nothing_to_do() -> None:
+    """Found by a trial: the nightly summary's "Failures" listed every look-back date left
+    alone because its inputs were unchanged, beside the date that did fail."""
+    from flows.dates import DateOutcome
+    from flows.pipeline import _outcome_rows
+    from servicelens.storage.runs import TODO_FAILED, summary_markdown
+
+    outcomes = [
+        DateOutcome("2026-11-03", "completed", "run-3", {"kept": 5}),
+        DateOutcome("2026-11-02", "skipped", None, {}, "inputs unchanged"),
+        DateOutcome("2026-11-01", "skipped", None, {}, "last run failed", TODO_FAILED),
+        DateOutcome.failed("2026-10-31", "run-0", "no export for the date"),
+    ]
+    rows = {r["date"]: r for r in _outcome_rows(outcomes)}
+    assert rows["2026-11-02"]["outcome"] == "skipped (inputs unchanged)"
+    assert rows["2026-11-02"]["error"] == ""
+    assert rows["2026-11-01"]["outcome"] == "skipped"
+    assert TODO_FAILED in rows["2026-11-01"]["error"]
+    text = summary_markdown("nightly", list(rows.values()))
+    failures = text.split("## Failures and notes")[1]
+    assert "2026-11-02" not in failures
+    assert "2026-11-01" in failures and "2026-10-31" in failures
+    assert "no export for the date" in failures
