@@ -7,6 +7,7 @@ only appear on a terminal, so ``--json`` output and logs piped to a file stay cl
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import sys
@@ -272,3 +273,24 @@ def withdrawn_note(result: dict[str, Any]) -> str | None:
         f"{withdrawn} {what} in no mart now: a newer delivery failed its checks and "
         f"superseded the older copies (fix it and deliver it again). {QUARANTINE_HINT}"
     )
+
+
+@contextmanager
+def said_on_terminal() -> Iterator[None]:
+    """Print servicelens's own warnings (a date waiting for a slot, a dead run recovered)
+    on stderr, above a progress bar, whatever Prefect's log settings are; they still reach
+    the command's log file (the CLI silences the console handlers, so they are said once).
+    Used by ``backfill`` and ``run``: a trial found ``run`` recovering a dead run of its date
+    in silence, the warning in the log file only."""
+
+    class Terminal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            tqdm.write(f"servicelens: {record.getMessage()}", file=sys.stderr)
+
+    logger = logging.getLogger("servicelens")
+    handler = Terminal(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)

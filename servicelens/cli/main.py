@@ -20,6 +20,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -217,6 +218,14 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _warnings_said(args: argparse.Namespace) -> AbstractContextManager[None]:
+    """servicelens's warnings on stderr too (a dead run of the date recovered), except under
+    ``--json``, whose output is the JSON alone."""
+    from servicelens.cli.console import said_on_terminal
+
+    return nullcontext() if args.json else said_on_terminal()
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.cli.sources import run_nightly
     from servicelens.ingest.configured import configured_names, has_sample_exports
@@ -235,14 +244,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from flows.pipeline import nightly
         from flows.prefect_client import prompt_flow_heartbeats
 
-        with prompt_flow_heartbeats():
+        with prompt_flow_heartbeats(), _warnings_said(args):
             result = nightly(day, settings)
         result = {**result, "left_failed": _left_failed(settings, day)}
         if not args.json:
             print(_counts_line(result, day))
             for left in result["left_failed"]:
                 print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
-    rows = run_nightly(args.date, settings, show=not args.json) if sources else []
+    rows: list[dict[str, Any]] = []
+    if sources:
+        with _warnings_said(args):
+            rows = run_nightly(args.date, settings, show=not args.json)
     if args.json:
         sample = {"skipped": sample_skipped} if sample_skipped else result
         _print(result if not sources else {"sample": sample, "sources": rows}, True)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
-import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from servicelens.cli.console import counts_detail, table
+from servicelens.cli.console import counts_detail, said_on_terminal, table
 from servicelens.cli.interrupts import stops_itself
 from servicelens.settings import Settings
 from servicelens.storage.runs import RERUN_POLICIES, TODO_CHANGED, TODO_FAILED
@@ -113,28 +111,6 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     return 0
 
 
-@contextmanager
-def _said_on_terminal() -> Iterator[None]:
-    """Print servicelens's own warnings (a date waiting for a slot, a dead run recovered)
-    on stderr, above the progress bar, once, whatever Prefect's log settings are."""
-
-    class Terminal(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            from tqdm import tqdm
-
-            tqdm.write(f"servicelens: {record.getMessage()}", file=sys.stderr)
-
-    logger = logging.getLogger("servicelens")
-    handler = Terminal(logging.WARNING)
-    logger.addHandler(handler)
-    propagate, logger.propagate = logger.propagate, False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-
-
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Plan (``--dry-run``) or run a backfill; print a table of dates, outcomes and what is
     left to do; exit 0 when every date is done (or held by a live run), 1 when a date did not
@@ -167,7 +143,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     statuses = [date_status(settings, d) for d in days]
     to_run = sum(p.run for p in backfill_plan(settings, statuses, args.rerun))
     with (
-        _said_on_terminal(),
+        said_on_terminal(),
         progress(
             "backfill",
             to_run,

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -343,3 +344,24 @@ def test_runs_show_and_release_see_a_configured_sources_runs(
         assert _read_run(dead.id).state.type.value == "CRASHED"
         assert _read_run(live.id).state.type.value == "RUNNING"  # left to its owner
         assert [c.name for c in list_claims(source)] == [f"nightly-{live_day}"]
+
+
+def test_servicelens_run_says_on_the_terminal_that_it_recovered_a_dead_run(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: `servicelens run` took over a date a killed run had held, marking
+    that run crashed, and said so only in its log file (`backfill` prints it)."""
+    from servicelens.cli.main import main
+    from servicelens.synthetic.generator import generate
+
+    day = date(2026, 9, 20)
+    generate(tmp_path / "data", day, day, 50, 3)
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    stuck = stuck_run(settings, _plan(settings, day), key=f"killed-{uuid.uuid4()}")
+    dead_record(settings, stuck)
+
+    assert main(["--data-dir", settings.data_dir, "run", "--date", str(day)]) == 0
+    said = capsys.readouterr().err
+    assert f"servicelens: recovered nightly-{day}: " in said, said
+    assert "its lock was free; marked crashed" in said
+    assert _read_run(stuck.id).state.type.value == "CRASHED"
