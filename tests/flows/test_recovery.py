@@ -365,3 +365,17 @@ def test_servicelens_run_says_on_the_terminal_that_it_recovered_a_dead_run(
     assert f"servicelens: recovered nightly-{day}: " in said, said
     assert "its lock was free; marked crashed" in said
     assert _read_run(stuck.id).state.type.value == "CRASHED"
+
+
+def test_on_a_server_a_dead_runs_lapsed_lease_is_not_listed_as_a_holder() -> None:
+    """Found by a trial on a real server: `runs show` said "0 of 2 taken" and listed a dead
+    run's lease under it (its lease had run out; the server cannot list leases)."""
+    from flows.slots import SlotHolder, _without_lapsed
+    from servicelens.storage.claims import Liveness
+
+    dead = SlotHolder("l1", "r1", "nightly-2026-09-01", None, Liveness(False, "gone"))
+    live = SlotHolder("l2", "r2", "nightly-2026-09-02", None, Liveness(True, "holds its lock"))
+    assert _without_lapsed([dead], 0) == []
+    assert _without_lapsed([dead, live], 1) == [live]
+    # A slot the live holders do not account for may be the dead run's: it stays listed.
+    assert _without_lapsed([dead, live], 2) == [dead, live]
