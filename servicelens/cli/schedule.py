@@ -108,7 +108,28 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         )
     extra = "; ".join(e for e in extras if e)
     print(line + (f" ({extra})" if extra else ""))
+    if note := unlanded_note(args, settings):
+        print(note)
     return 0
+
+
+def unlanded_note(args: argparse.Namespace, source: Settings) -> str | None:
+    """With ``--source``, the days (months) of the range that have no landed partition, which
+    the backfill's table leaves out (nothing to run): a trial's analyst could not tell a gap
+    in the deliveries from a date that was skipped. None without ``--source`` or gaps."""
+    from servicelens.ingest.configured import periods_text, unlanded_periods
+
+    if not args.source:
+        return None
+    gaps = unlanded_periods(source, args.start, args.end)
+    if not gaps:
+        return None
+    unit = "month" if source.partition == "month" else "day"
+    return (
+        f"{len(gaps)} {unit}(s) of the range have no landed partition of source "
+        f"{args.source!r}, so nothing to run: {periods_text(gaps, source.partition)} (no "
+        "delivery held surveys of them)"
+    )
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,6 +198,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     print(table(shown, ["date", "outcome", "flow_run", "detail"]))
     print(outcome_counts([DateOutcome(**r) for r in rows]))
     if note := unscored_dates_note(rows, args.source):
+        print(note)
+    if note := unlanded_note(args, settings):
         print(note)
     print(f"report: {settings.reports_dir / 'latest.html'}")
     if code == EXIT_INCOMPLETE:

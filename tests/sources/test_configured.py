@@ -337,6 +337,13 @@ def test_the_command_line_adds_lists_and_plans_a_configured_source(
         ("2023-07-01", "run"),
         ("2023-08-01", "run"),
     ]
+    # The months of the range with nothing landed are named, not silently left out (found
+    # by a trial: a gap in the deliveries looked like a month the backfill forgot).
+    assert main(["--data-dir", data, *argv, "--dry-run"]) == 0
+    assert (
+        "4 month(s) of the range have no landed partition of source 'cfpb', so nothing to "
+        "run: 2023-09..2023-12 (no delivery held surveys of them)"
+    ) in capsys.readouterr().out
     # Months, as a monthly source's partitions are named: from the first day of the first
     # to the last day of the last (found by a trial: `--start 2023-07` was refused).
     months = ["backfill", "--source", "cfpb", "--start", "2023-07", "--end", "2023-08"]

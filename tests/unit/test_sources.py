@@ -372,3 +372,16 @@ def test_jsonl_fast_and_exact_paths_agree_on_any_values(
     with pytest.MonkeyPatch.context() as monkeypatch:
         as_it_runs, exact = _read_both_ways(path, monkeypatch)
     _same_read(as_it_runs, exact)
+
+
+def test_periods_text_writes_runs_of_days_or_months_as_spans() -> None:
+    from datetime import date, timedelta
+
+    from servicelens.ingest.configured import periods_text
+
+    days = [date(2026, 11, 3), date(2026, 11, 4), date(2026, 11, 5), date(2026, 11, 9)]
+    assert periods_text(days, "day") == "2026-11-03..2026-11-05, 2026-11-09"
+    months = [date(2019, 2, 1), date(2019, 3, 1), date(2019, 5, 1)]
+    assert periods_text(months, "month") == "2019-02..2019-03, 2019-05"
+    scattered = [date(2026, 1, 1) + timedelta(days=2 * i) for i in range(14)]
+    assert periods_text(scattered, "day").endswith("2026-01-23 and 2 more spans")
