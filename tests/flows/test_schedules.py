@@ -431,16 +431,20 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
         )
     in_flight = data_dir / "runs" / "in-flight"
     try:
-        backfill_id = _wait_for(
-            "the backfill deployment on the server",
-            lambda: _deployment_id(server, "backfill", "servicelens-backfill"),
+        # Registered by this serve (the module's other tests register the same deployment
+        # for their own data directories), and the run names this test's data directory.
+        _wait_for(
+            "serve's start",
+            lambda: True if "being served" in out.read_text() else None,
             SERVER_START_SECONDS,
             err,
         )
+        backfill_id = _deployment_id(server, "backfill", "servicelens-backfill")
+        parameters = {"start": str(day), "end": str(day), "data_dir": str(data_dir.resolve())}
         _api(
             server,
             f"/deployments/{backfill_id}/create_flow_run",
-            {"parameters": {"start": str(day), "end": str(day)}},
+            {"parameters": parameters},
         )
         _wait_for(
             "the date's in-flight record",
