@@ -54,9 +54,13 @@ from servicelens.synthetic.generator import generate
 def generate_task(
     settings: Settings, start: date, end: date, per_day: int, seed: int
 ) -> dict[str, Any]:
-    """Write deterministic synthetic exports for a date range into the raw zone."""
+    """Write deterministic synthetic exports for a date range into the raw zone; no audit
+    is dated after the current time (it is the demo's data, delivered now)."""
+    now = datetime.now(UTC)
     with local_folder_for(settings.root) as out:
-        summary = generate(out, start, end, per_day, seed, timezone=settings.timezone)
+        summary = generate(
+            out, start, end, per_day, seed, timezone=settings.timezone, audits_until=now
+        )
     result = asdict(summary)
     result.pop("files", None)
     return {k: str(v) if isinstance(v, date) else v for k, v in result.items()}

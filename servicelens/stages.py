@@ -855,6 +855,12 @@ def _audit_files_of(settings: Settings) -> tuple[list[DataPath], list[str]]:
     return source_audit_files(folder), misplaced_source_audit_files(folder)
 
 
+def misplaced_audits(settings: Settings) -> list[str]:
+    """The files of ``settings``' source named or placed like audits that are not read
+    (``audits.xlsx``, ``audits (1).csv``, a workbook in a source's audits folder)."""
+    return _audit_files_of(settings)[1]
+
+
 def audits_read(settings: Settings) -> AuditRead:
     """Every audit file of ``settings``' source (the sample's date folders, or a configured
     source's audits folder), read once per process while none changes (training reads them

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -570,3 +570,31 @@ def test_the_sample_follows_the_business_timezone(tmp_path: Path, zone: str, day
     clean = validated.clean()
     local_days = clean.get_column("submitted_at").dt.convert_time_zone(zone).dt.date()
     assert clean.height > 350 and (local_days == day).all()
+
+
+def test_no_generated_audit_is_dated_after_audits_until(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: the demo's audits were dated up to five days after the
+    run that generated them, so a re-audit typed "today" lost to them (the latest audit
+    wins). The commands pass the current time; here a time two days after the survey day."""
+    until = datetime(2026, 7, 3, tzinfo=UTC)
+    capped, free = tmp_path / "capped", tmp_path / "free"
+    generate(capped, date(2026, 7, 1), date(2026, 7, 1), 3000, seed=9, audits_until=until)
+    generate(free, date(2026, 7, 1), date(2026, 7, 1), 3000, seed=9)
+
+    def audited(root: Path) -> pl.DataFrame:
+        return pl.read_csv(root / "raw" / "2026-07-01" / "audits.csv").with_columns(
+            pl.col("audited_at").str.to_datetime("%Y-%m-%dT%H:%M:%S%z")
+        )
+
+    free_audits, capped_audits = audited(free), audited(capped)
+    assert free_audits.get_column("audited_at").max() > until  # the cap has work to do
+    assert capped_audits.get_column("audited_at").max() <= until
+    # The same audits and verdicts, only their times capped; the rest of the files equal.
+    assert (
+        capped_audits.drop("audited_at")
+        .sort("response_id")
+        .equals(free_audits.drop("audited_at").sort("response_id"))
+    )
+    assert (capped / "raw" / "2026-07-01" / "surveys.csv").read_bytes() == (
+        free / "raw" / "2026-07-01" / "surveys.csv"
+    ).read_bytes()

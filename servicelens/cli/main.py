@@ -21,7 +21,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -205,7 +205,13 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         ),
     ):
         summary = generate(
-            out, args.start, args.end, args.per_day, args.seed, timezone=settings.timezone
+            out,
+            args.start,
+            args.end,
+            args.per_day,
+            args.seed,
+            timezone=settings.timezone,
+            audits_until=datetime.now(UTC),
         )
     if args.json:
         _print({k: v for k, v in summary.__dict__.items() if k != "files"}, True)

@@ -21,6 +21,9 @@ import polars as pl
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 
+#: The per-row lists of a training's audit accounting: in metrics.json, not in `models show`.
+AUDIT_ROW_LISTS = ("set_aside_rows", "unused_rows", "overturned_rows")
+
 
 def source_models_dir(settings: Settings, source: str | None) -> DataPath:
     """The registry of the survey pipeline, or of one source definition."""
@@ -642,8 +645,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
             for k in ("folds", "roc_auc", "macro_f1", "ece")
         },
         "skill": metrics.get("skill"),
-        "audits": {k: v for k, v in audits.items() if k not in ("set_aside_rows", "unused_rows")}
-        or None,
+        "audits": {k: v for k, v in audits.items() if k not in AUDIT_ROW_LISTS} or None,
     }
 
 
@@ -674,7 +676,8 @@ def _summary_text(shown: dict[str, Any]) -> str:
     if shown["audits"]:
         from servicelens.ingest.audits import accounting_text
 
-        lines.append(accounting_text({**shown["audits"], "set_aside_rows": [], "unused_rows": []}))
+        empty: dict[str, list[Any]] = {key: [] for key in AUDIT_ROW_LISTS}
+        lines.append(accounting_text({**shown["audits"], **empty}))
     return "\n".join(lines)
 
 

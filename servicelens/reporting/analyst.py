@@ -448,7 +448,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from servicelens.stages import audits_read, open_review_queue
+    from servicelens.ingest.audits import misplaced_advice
+    from servicelens.stages import audits_read, misplaced_audits, open_review_queue
     from transforms.marts import audit_worksheet
 
     chosen = chosen_source(settings, args.source, "review-queue")
@@ -461,6 +462,14 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     # An audit file that cannot be read, or an audit row set aside, closes no item: say
     # which, on stderr, so QA mends the row rather than audit the response again.
     read = audits_read(chosen)
+    # Found by a QA lead's trial: `train` named these, the queue said nothing and kept
+    # their responses open.
+    for misplaced in misplaced_audits(chosen):
+        print(
+            f"servicelens: warning: {misplaced} is not read: {misplaced_advice(misplaced)}; "
+            "its audits close no item below",
+            file=sys.stderr,
+        )
     for unread in read.unreadable:
         print(
             f"servicelens: warning: {unread['reason']}; its audits close no item below",

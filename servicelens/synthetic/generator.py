@@ -60,7 +60,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -1335,6 +1335,22 @@ _OFFSET_SUFFIX = [
 ]
 
 
+def _audit_times(
+    submitted: pl.Series, delay_us: IntArray, until: datetime | None
+) -> pl.Series:
+    """When QA audited each response: ``delay_us`` microseconds after it was submitted, but
+    never after ``until`` (nor before the submission). A trial's re-audits typed "today"
+    lost to generated audits dated days ahead, as the latest audit wins."""
+    audited = submitted + pl.Series(delay_us).cast(pl.Duration("us"))
+    if until is None:
+        return audited
+    cap = pl.lit(until).cast(submitted.dtype)
+    frame = pl.DataFrame({"submitted": submitted, "audited": audited})
+    return frame.select(
+        pl.min_horizontal("audited", pl.max_horizontal("submitted", cap)).alias("audited")
+    ).to_series()
+
+
 def _survey_day(
     out_dir: Path,
     seed: int,
@@ -1346,8 +1362,10 @@ def _survey_day(
     lost_interactions: set[str],
     interaction_injected: pl.DataFrame,
     timezone: str,
+    audits_until: datetime | None = None,
 ) -> _DayStats:
-    """Write surveys, audits and truth of survey day ``day`` from its three response groups."""
+    """Write surveys, audits and truth of survey day ``day`` from its three response groups
+    (audits dated no later than ``audits_until``, see :func:`generate`)."""
     frame = pl.concat(groups, how="vertical").sort("submitted_utc", maintain_order=True)
     n = frame.height
     width = max(8, len(str(n)))
@@ -1590,7 +1608,7 @@ def _survey_day(
             {
                 "response_id": ids,
                 "root_cause": np.where(label, "policy_failure", "perceived"),
-                "audited": frame["submitted_utc"] + pl.Series(audit_delay).cast(pl.Duration("us")),
+                "audited": _audit_times(frame["submitted_utc"], audit_delay, audits_until),
                 "auditor": pl.Series(list(AUDITORS)).gather(auditor),
             }
         )
@@ -1729,6 +1747,7 @@ def generate(
     mess: bool = True,
     legacy_encoding_day: int | None = 1,
     timezone: str = BUSINESS_TZ,
+    audits_until: datetime | None = None,
 ) -> GenerationSummary:
     """Write synthetic raw exports and their truth for survey days ``start``..``end``.
 
@@ -1737,8 +1756,10 @@ def generate(
     refer to interactions that started up to two days earlier. ``legacy_encoding_day`` is the
     0-based index of the day whose surveys.csv is written in cp1252 (``None``: never; ignored
     when ``mess`` is False). ``timezone`` is the business timezone (``SERVICELENS_TIMEZONE``):
-    a survey of day D is submitted on D there, and naive times are its local times. Same
-    arguments give byte-identical files.
+    a survey of day D is submitted on D there, and naive times are its local times.
+    ``audits_until`` (an aware time; the commands pass the current time): QA audits a
+    response 1 to 5 days after it, but no audit is dated after this, as none can be when
+    the exports are delivered (None: no limit). Same arguments give byte-identical files.
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}; pass start <= end")
@@ -1819,6 +1840,7 @@ def generate(
                 | lost[x - timedelta(days=2)],
                 interaction_injected=file_injected,
                 timezone=timezone,
+                audits_until=audits_until,
             )
             files.extend(stats.files)
             totals["surveys"] += stats.surveys

@@ -240,7 +240,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     assert "2026-11-23/audits.csv line 5 (R4): response_id: 'R4' is no response of the" in (
         accounting_text(accounting)
     )
-    skipped = ("set_aside_rows", "unused_rows")
+    skipped = ("set_aside_rows", "unused_rows", "overturned_rows")
     assert {k: v for k, v in accounting.items() if k not in skipped} == {
         "files": 2,
         "rows_read": 7,
@@ -497,6 +497,13 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
     assert "2 open items" in shown.out  # R1's misspelt verdict closes nothing
     assert "1 audit row(s) set aside close no item below until they are mended" in shown.err
     assert "2026-11-30/audits.csv line 2 (R1): root_cause: 'percieved'" in shown.err
+    # A worksheet saved under another name is named too (a trial's queue was silent).
+    _write(tmp_path, "2026-12-01", "response_id,root_cause,audited_at,auditor\n", "audits_zoe.csv")
+    assert main([*data, "review-queue"]) == 0
+    assert (
+        f"{tmp_path / 'raw' / '2026-12-01' / 'audits_zoe.csv'} is not read: audits are read "
+        "from files named audits.csv exactly (rename it); its audits close no item below"
+    ) in capsys.readouterr().err
     sheet = tmp_path / "worksheet.csv"
     assert main([*data, "review-queue", "--output", str(sheet)]) == 0
     assert main([*data, "review-queue", "--output", str(sheet), "--replace"]) == 0
@@ -527,10 +534,11 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
         "3 set aside (audited_at)"
     )
     assert lines[1].startswith(f"  not read: {files[2]}: ")
-    assert lines[2].startswith("  2026-11-23/audits.csv line 2 (R0): conflicting audits")
-    assert lines[2].endswith("(and 7 more like it in this file)")
-    assert lines[3].startswith("  2026-11-24/audits.csv line 2 (Z0): audited_at: '15/11/2026'")
-    assert lines[3].endswith("(and 2 more like it in this file)")
+    # The newest file first: this week's mistakes are what QA looks for.
+    assert lines[2].startswith("  2026-11-24/audits.csv line 2 (Z0): audited_at: '15/11/2026'")
+    assert lines[2].endswith("(and 2 more like it in this file)")
+    assert lines[3].startswith("  2026-11-23/audits.csv line 2 (R0): conflicting audits")
+    assert lines[3].endswith("(and 7 more like it in this file)")
     # Problems of one column are told apart by what is wrong, not by the column alone
     # (found by a trial: a future year and an unreadable date were "more like it").
     mixed = "Y1,perceived,15/11/2026,c\nY2,perceived,2027-11-28 10:00,c\nY3,perceived,x,c\n"
@@ -599,3 +607,45 @@ def test_a_monthly_sources_review_queue_takes_the_month_a_range_starts_in(
         assert [i["response_id"] for i in json.loads(capsys.readouterr().out)["items"]] == ["C1"]
     assert main([*argv, "--start", "2019-03-01"]) == 0
     assert json.loads(capsys.readouterr().out)["items"] == []
+
+
+def test_an_overruled_audit_is_named_with_the_audit_in_force(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: "27 with another verdict" replaced by later audits, and
+    no way to find which of the lead's own corrections had lost, or to what."""
+    header = "response_id,root_cause,audited_at,auditor\n"
+    _write(tmp_path, "2026-11-23", header + "R1,perceived,2026-11-24 09:00,qa.maria\n")
+    _write(
+        tmp_path,
+        "2026-11-25",
+        header + "R2,perceived,2026-11-25 10:00,qa.lead\nR1,policy_failure,2026-11-25,qa.lead\n",
+    )
+    _write(tmp_path, "2026-11-26", header + "R2,policy_failure,2026-11-26 08:30,qa.jonas\n")
+    read = read_audit_files(audit_files(tmp_path / "raw"), "Europe/London", NOW)
+    assert read.overturned == 2
+    clean = pl.DataFrame({"response_id": ["R1", "R2"], "is_negative": [True, True]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    overruled = {r["response_id"]: r for r in accounting["overturned_rows"]}
+    assert overruled["R1"]["source_file"].endswith("2026-11-23/audits.csv")
+    assert overruled["R1"]["reason"] == (
+        "overruled by a later audit: 'perceived' by qa.maria at 2026-11-24 09:00 gave way to "
+        "'policy_failure' by qa.lead at 2026-11-25 00:00 (2026-11-25/audits.csv line 3), the "
+        "latest; file a new audit to change it"
+    )
+    lines = accounting_text(accounting).splitlines()
+    assert lines[1].startswith("  2026-11-25/audits.csv line 2 (R2): overruled by a later audit")
+    assert "by qa.jonas at 2026-11-26 08:30" in lines[1]
+    assert lines[2].startswith("  2026-11-23/audits.csv line 2 (R1): overruled")
+
+
+def test_an_audit_dated_more_than_a_day_ahead_is_set_aside(tmp_path: Path) -> None:
+    """The tolerance was 30 days while the generated sample dated audits days ahead; a
+    day's typo (08 for 03) then won every re-audit for five days."""
+    header = "response_id,root_cause,audited_at,auditor\n"
+    path = _write(
+        tmp_path,
+        "2026-12-01",
+        header + "R1,perceived,2026-12-07,qa\nR2,perceived,2026-12-02 20:00,qa\n",
+    )
+    read = read_audit_files([path], "Europe/London", NOW)
+    assert read.audits.get_column("response_id").to_list() == ["R2"]
+    assert read.set_aside.get_column("reason").str.contains("is in the future").to_list() == [True]
