@@ -15,6 +15,7 @@ from models.evaluate import (
     classification_metrics,
     metrics_by_group,
     no_skill_reason,
+    out_of_fold_on_current_labels,
     skill_against_chance,
 )
 from models.pipeline import (
@@ -31,6 +32,7 @@ from models.registry import (
     promotion_decision,
     read_metadata,
     read_metrics,
+    read_out_of_fold,
     record_decision,
     save_model,
     set_champion,
@@ -200,10 +202,26 @@ def register_and_promote(
                 classification_metrics(y, p, result.decision.threshold)["macro_f1"]
             )
     cross_validated = None
+    same_rows = False
     if champion and champion_score is None:
-        # Nothing fair to compare on: each one's own out-of-fold estimate, on its own audits.
+        # No holdout to compare on: both out-of-fold estimates on the responses both have,
+        # scored against the labels as they are now; for a champion saved without its
+        # out-of-fold predictions, each one's own estimate on its own audits.
+        champion_oof = read_out_of_fold(models_dir, champion)
+        threshold = float((champion_meta.get("decision") or {}).get("threshold", 0.5))
+        fair = (
+            out_of_fold_on_current_labels(
+                oof, champion_oof, (result.decision.threshold, threshold), MIN_COMPARISON_ROWS
+            )
+            if champion_oof is not None and "response_id" in champion_oof.columns
+            else None
+        )
         theirs = (read_metrics(models_dir, champion).get("cross_validation") or {}).get("macro_f1")
-        if theirs is not None:
+        if fair is not None:
+            ours_f1, theirs_f1, rows_both = fair
+            cross_validated = ((ours_f1, rows_both), (theirs_f1, rows_both))
+            same_rows = True
+        elif theirs is not None:
             cross_validated = (
                 (float(metrics["cross_validation"]["macro_f1"]), labelled.height),
                 (float(theirs), int(champion_meta.get("training_rows") or 0)),
@@ -217,6 +235,7 @@ def register_and_promote(
         same_data=same_data,
         no_skill=no_skill_reason(skill),
         cross_validated=cross_validated,
+        cross_validated_same_rows=same_rows,
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

@@ -122,6 +122,39 @@ def skill_against_chance(y_true: np.ndarray, p: np.ndarray, threshold: float) ->
     }
 
 
+def out_of_fold_on_current_labels(
+    challenger: pl.DataFrame,
+    champion: pl.DataFrame,
+    thresholds: tuple[float, float],
+    min_rows: int,
+) -> tuple[float, float, int] | None:
+    """The challenger's and the champion's out-of-fold macro F1 on the same responses,
+    both scored against the challenger's labels (the audits as they are now).
+
+    ``challenger``: its out-of-fold frame (``response_id``, ``root_cause``,
+    ``p_out_of_fold``); ``champion``: the champion's, saved when it was trained (its
+    ``root_cause`` is the labels of then, and is not used); ``thresholds``: (challenger's,
+    champion's) decision threshold on P(policy_failure). Each probability was predicted by
+    a model that did not train on its row, so both are honest estimates; scored on the same
+    rows against the same labels they compare the models, not the label sets (found by a
+    QA lead's trial: each scored on its own audits, a challenger trained on 87 corrected
+    labels lost because the champion was measured against the labels QA had corrected).
+    Returns ``(challenger_f1, champion_f1, rows)``, or None when fewer than ``min_rows``
+    responses are in both."""
+    from models.pipeline import labels_to_target
+
+    both = challenger.select("response_id", "root_cause", "p_out_of_fold").join(
+        champion.select("response_id", pl.col("p_out_of_fold").alias("_champion")),
+        "response_id",
+    )
+    if both.height < min_rows:
+        return None
+    y = labels_to_target(both.get_column("root_cause"))
+    ours = classification_metrics(y, both.get_column("p_out_of_fold").to_numpy(), thresholds[0])
+    theirs = classification_metrics(y, both.get_column("_champion").to_numpy(), thresholds[1])
+    return float(ours["macro_f1"]), float(theirs["macro_f1"]), both.height
+
+
 def p_value_text(p: float) -> str:
     """``p = 0.0123``, or ``p < 1e-16`` below what a double tells apart from 0."""
     return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"

@@ -370,6 +370,7 @@ def promotion_decision(
     same_data: bool = False,
     no_skill: str | None = None,
     cross_validated: tuple[tuple[float, int], tuple[float, int]] | None = None,
+    cross_validated_same_rows: bool = False,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
@@ -383,9 +384,12 @@ def promotion_decision(
     challenger is never promoted, with or without a champion, since a constant model would
     otherwise win whenever there is nothing to compare on. ``cross_validated``: the
     challenger's and the champion's cross-validated ``metric`` with their labelled rows,
-    ``((score, rows), (score, rows))``, each measured out of fold on its own audits; with no
-    holdout to compare on, a challenger worse than the champion by them beyond ``tolerance``
-    keeps the champion (a retrain on a truncated or half-synced audits folder).
+    ``((score, rows), (score, rows))``, measured out of fold: with
+    ``cross_validated_same_rows``, on the same responses against the labels as they are now
+    (``models.evaluate.out_of_fold_on_current_labels``), else each on its own audits (a
+    champion saved without its out-of-fold predictions). With no holdout to compare on, a
+    challenger worse than the champion by them beyond ``tolerance`` keeps the champion (a
+    retrain on a truncated or half-synced audits folder).
     """
     if no_skill is not None:
         if champion is None:
@@ -405,6 +409,21 @@ def promotion_decision(
         newer = f"only {compared_rows} holdout rows are" if compared_rows else "no holdout row is"
         if cross_validated is not None:
             (ours, our_rows), (theirs, their_rows) = cross_validated
+            if cross_validated_same_rows:
+                compared = (
+                    f"out-of-fold {metric} {ours:.3f} vs champion {champion} {theirs:.3f} on "
+                    f"the same {our_rows:,} labelled rows, scored against the labels as they "
+                    f"are now (tolerance {tolerance})"
+                )
+                if ours + tolerance < theirs:
+                    return False, (
+                        f"kept champion {champion}: {newer} newer than its training data, too "
+                        f"few to compare on, and challenger {challenger}'s {compared}"
+                    )
+                return True, (
+                    f"promoted: {newer} newer than champion {champion}'s training data, too "
+                    f"few to compare on; {compared}"
+                )
             if ours + tolerance < theirs:
                 return False, (
                     f"kept champion {champion}: {newer} newer than its training data, too "

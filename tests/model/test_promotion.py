@@ -302,10 +302,14 @@ def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_r
     """Found by a new user's trial: every audits.csv cut to 5 rows, a retrain on 136
     audits (holdout macro-F1 0.558) replaced a champion trained on 18,095 (0.845): its
     holdout covered the champion's dates, so there was nothing fair to compare on, and it
-    showed some skill. Each one's cross-validated estimate, on its own audits, decides."""
+    showed some skill. Each one's cross-validated estimate, on its own audits, decides, for
+    a champion saved without its out-of-fold predictions (those saved with them: below)."""
+    from models.registry import OUT_OF_FOLD_FILE
+
     champion = register_and_promote(
         trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
     )
+    (tmp_path / champion["version"] / OUT_OF_FOLD_FILE).unlink()
     theirs = float(trained.metrics["cross_validation"]["macro_f1"])
     fewer = labelled.head(300)
     cv = trained.metrics["cross_validation"]
@@ -325,6 +329,50 @@ def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_r
     assert promoted["promoted"] and promoted["decision"].startswith(
         "promoted: no holdout row is newer than champion "
     )
+
+
+def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current_labels(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a QA lead's trial: with no holdout to compare on, each model's
+    cross-validated macro F1 was measured on its own audits, so a retrain on 87 labels QA
+    had corrected lost to a champion measured against the labels before the corrections
+    (0.672 against 0.706). Both out-of-fold estimates are now scored on the responses both
+    have, against the labels as they are now."""
+    from dataclasses import replace
+
+    champion = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    # QA overturned labels: measured on its own (corrected) audits the challenger looks
+    # 0.2 worse, but its out-of-fold predictions are the champion's: on the same rows and
+    # labels they are equal, and the retrain on the labels as they are now wins.
+    cv = trained.metrics["cross_validation"]
+    looks_worse = {**trained.metrics, "cross_validation": {**cv, "macro_f1": cv["macro_f1"] - 0.2}}
+    fewer = labelled.head(300)
+    promoted = register_and_promote(trained, tmp_path, fewer, looks_worse, SURVEY_FEATURES)
+    rows = trained.out_of_fold.height
+    assert promoted["promoted"], promoted["decision"]
+    assert promoted["decision"].startswith(
+        f"promoted: no holdout row is newer than champion {champion['version']}'s training "
+        "data, too few to compare on; out-of-fold macro_f1 "
+    )
+    assert promoted["decision"].endswith(
+        f"on the same {rows:,} labelled rows, scored against the labels as they are now "
+        "(tolerance 0.01)"
+    )
+    # A challenger whose out-of-fold predictions are worse on those rows is refused (against
+    # a champion trained on every label again, so that no holdout row is new to it).
+    other = tmp_path / "other"
+    register_and_promote(trained, other, labelled, dict(trained.metrics), SURVEY_FEATURES)
+    oof = trained.out_of_fold
+    blurred = oof.with_columns(
+        (pl.col("p_out_of_fold") * 0.5 + (pl.int_range(pl.len()) % 2) * 0.5).alias("p_out_of_fold")
+    )
+    worse = replace(trained, out_of_fold=blurred)
+    refused = register_and_promote(worse, other, labelled.head(200), looks_worse, SURVEY_FEATURES)
+    assert not refused["promoted"], refused["decision"]
+    assert f"challenger {refused['version']}'s out-of-fold macro_f1 " in refused["decision"]
 
 
 def test_a_p_value_below_what_a_double_tells_from_zero_is_not_printed_as_zero() -> None:
