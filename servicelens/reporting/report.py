@@ -504,9 +504,41 @@ def _model(inputs: _Inputs) -> str:
     )
     return (
         intro
+        + _last_training(inputs.settings.models_dir, inputs.champion)
         + (_html_table(pl.DataFrame(rows)) if rows else "")
         + _design_and_review(metrics)
         + sources
+    )
+
+
+def _last_training(models_dir: DataPath, champion: str) -> str:
+    """A paragraph on the newest version training saved: that it is the champion, or that
+    it was not promoted, with training's reason (found by a QA lead's trial: the report
+    written by a retrain that kept the champion named neither the challenger nor why)."""
+    from models.registry import list_versions, read_decision
+
+    versions = [v["version"] for v in list_versions(models_dir)]
+    if not versions:
+        return ""
+    newest = max(versions)  # names start with the time they were saved
+    decision = read_decision(models_dir, newest) or {}
+    reason = decision.get("reason")
+    if not reason:
+        return ""
+    when = (
+        f"Last training ({escape(str(decision.get('decided_at', ''))[:16].replace('T', ' '))} UTC)"
+    )
+    listed = "<code>servicelens models list</code> shows every version"
+    if newest == champion:
+        return f"<p>{when} promoted it. Training's reason: {escape(reason)}.</p>"
+    if decision.get("promoted"):
+        return (
+            f"<p>{when} promoted <code>{escape(newest)}</code>; the champion has been changed "
+            f"since, by a rollback or by hand ({listed}).</p>"
+        )
+    return (
+        f"<p><strong>{when} kept the champion:</strong> challenger <code>{escape(newest)}"
+        f"</code> was not promoted. Training's reason: {escape(reason)} ({listed}).</p>"
     )
 
 
@@ -579,7 +611,7 @@ def _source_models(settings: Settings) -> str:
         cv, holdout = metrics.get("cross_validation") or {}, metrics.get("model") or {}
         parts.append(
             f"<h3>Source {escape(registry.name)}</h3><p>Champion <code>{escape(champion)}"
-            "</code>.</p>"
+            "</code>.</p>" + _last_training(registry, champion)
         )
         parts.append(
             _html_table(

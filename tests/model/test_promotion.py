@@ -373,6 +373,15 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     refused = register_and_promote(worse, other, labelled.head(200), looks_worse, SURVEY_FEATURES)
     assert not refused["promoted"], refused["decision"]
     assert f"challenger {refused['version']}'s out-of-fold macro_f1 " in refused["decision"]
+    # The report says so (a trial's report, written by such a retrain, named neither).
+    from servicelens.reporting.report import _last_training
+
+    said = _last_training(other, str(champion_version(other)))
+    assert "kept the champion:</strong> challenger <code>" + refused["version"] in said
+    assert "Training's reason: kept champion " in said
+    assert "promoted it. Training's reason: promoted: " in _last_training(
+        tmp_path, promoted["version"]
+    )
 
 
 def test_a_p_value_below_what_a_double_tells_from_zero_is_not_printed_as_zero() -> None:
