@@ -126,6 +126,11 @@ class Settings:
     source: str = "sample"
     #: The source's definition: a built-in name or a file path (None for the sample).
     definition: str | None = None
+    #: How QA's slashed ``audited_at`` dates (``03/12/2026``) read when no date of their file
+    #: says (none with a day above 12): ``day-first`` (the UK, most of Europe),
+    #: ``month-first`` (the US), or empty: such a file's slashed dates are set aside, saying
+    #: so. ``SERVICELENS_AUDIT_DATE_ORDER``.
+    audit_date_order: str = ""
     #: ``day`` or ``month``: the survey dates one partition of this source holds.
     partition: str = "day"
     #: How often a run in flight rewrites its record under ``runs/in-flight/`` (its
@@ -163,6 +168,9 @@ class Settings:
             early_warning_fdr=float(os.environ.get("SERVICELENS_EARLY_WARNING_FDR", "0.01")),
             heartbeat_seconds=float(os.environ.get("SERVICELENS_HEARTBEAT_SECONDS", "5")),
             slot_lease_seconds=float(os.environ.get("SERVICELENS_SLOT_LEASE_SECONDS", "60")),
+            audit_date_order=checked_date_order(
+                os.environ.get("SERVICELENS_AUDIT_DATE_ORDER", "")
+            ),
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -342,3 +350,20 @@ def day_input_files(settings: Settings, day: date) -> list[DataPath]:
     for back in range(settings.interaction_lookback_days + 1):
         files.append(settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE)
     return files
+
+
+#: The values ``SERVICELENS_AUDIT_DATE_ORDER`` takes (empty: not declared).
+AUDIT_DATE_ORDERS = ("day-first", "month-first")
+
+
+def checked_date_order(value: str) -> str:
+    """``value`` (``SERVICELENS_AUDIT_DATE_ORDER``) as declared, lower-cased; raises
+    ValueError naming the variable and the values it takes for anything else."""
+    order = value.strip().lower()
+    if order and order not in AUDIT_DATE_ORDERS:
+        raise ValueError(
+            f"SERVICELENS_AUDIT_DATE_ORDER={value!r}: use {' or '.join(AUDIT_DATE_ORDERS)} "
+            "(how QA's slashed dates such as 03/12/2026 read), or leave it unset"
+        )
+    return order
+

@@ -836,7 +836,8 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
         files = [f for f in audit_files(settings.root / "raw") if f.parent.name >= day.isoformat()]
         if not files:
             return pl.Series("response_id", [], pl.String)
-        read = _audits_of(tuple((str(f), modified_at(f)) for f in files), settings.timezone)
+        key = tuple((str(f), modified_at(f)) for f in files)
+        read = _audits_of(key, settings.timezone, settings.audit_date_order)
         ids = read.audits.get_column("response_id")
     for unread in read.unreadable:
         logging.getLogger(__name__).warning(
@@ -867,7 +868,7 @@ def audits_read(settings: Settings) -> AuditRead:
     for its labels and again for its tally of where each went)."""
     files, _ = _audit_files_of(settings)
     key = tuple((str(f), modified_at(f)) for f in files)
-    return _audits_of(key, settings.timezone)
+    return _audits_of(key, settings.timezone, settings.audit_date_order)
 
 
 def audit_report(settings: Settings) -> dict[str, Any] | None:
@@ -968,8 +969,8 @@ def _with_doubted_label_times(settings: Settings, queue: pl.DataFrame) -> pl.Dat
 
 
 @functools.lru_cache(maxsize=4)
-def _audits_of(key: tuple[tuple[Any, ...], ...], timezone: str) -> AuditRead:
-    return read_audit_files([as_path(k[0]) for k in key], timezone)
+def _audits_of(key: tuple[tuple[Any, ...], ...], timezone: str, date_order: str) -> AuditRead:
+    return read_audit_files([as_path(k[0]) for k in key], timezone, date_order=date_order)
 
 
 def read_truth(settings: Settings) -> pl.DataFrame | None:

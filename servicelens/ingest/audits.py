@@ -74,8 +74,13 @@ AUDITED_AT_FORMATS = (
     "%d.%m.%Y %H:%M",
     "%d.%m.%Y %H:%M:%S",
 )
+#: A slashed ``audited_at`` (``03/12/2026``, ``3/12/2026 09:15``): its two first numbers
+#: are the day and the month in an order :func:`slashed_date_order` decides.
+SLASHED = r"^\s*(\d{1,2})/(\d{1,2})/\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?\s*$"
+DAY_FIRST_SLASHED = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
+MONTH_FIRST_SLASHED = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S")
 #: An ``audited_at`` that gives the day and no time of day.
-_DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}\.\d{1,2}\.\d{4})\s*$"
+_DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\s*$"
 
 _EMPTY_AUDITS: dict[str, pl.DataType] = {
     "response_id": pl.String(),
@@ -224,8 +229,22 @@ def _unfilled(frame: pl.DataFrame) -> pl.Expr:
     return pl.all_horizontal(blank) if len(blank) == len(AUDIT_COLUMNS) - 1 else pl.lit(False)
 
 
+def slashed_date_order(audited_at: pl.Series) -> str:
+    """The order one file's slashed dates are written in, from the dates that show it:
+    ``day-first`` when one has a first number above 12 (``13/11/2026``), ``month-first``
+    when one has a second number above 12 (``11/13/2026``), ``conflicting`` when both do,
+    empty when none does (``03/12/2026`` alone cannot say)."""
+    parts = audited_at.cast(pl.String).str.extract_groups(SLASHED)
+    first = parts.struct.field("1").cast(pl.Int32, strict=False)
+    second = parts.struct.field("2").cast(pl.Int32, strict=False)
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first and month_first:
+        return "conflicting"
+    return "day-first" if day_first else "month-first" if month_first else ""
+
+
 def read_audit_files(
-    files: list[DataPath], timezone: str, now: datetime | None = None
+    files: list[DataPath], timezone: str, now: datetime | None = None, date_order: str = ""
 ) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
 
@@ -233,6 +252,12 @@ def read_audit_files(
     ``audited_at`` more than :data:`FUTURE_TOLERANCE` after ``now`` (default: the current
     time) is set aside: a mistyped year or month would win every later re-audit of its
     response.
+
+    A slashed ``audited_at`` (``03/12/2026``, as a spreadsheet saves it) reads in the order
+    its own file shows (:func:`slashed_date_order`: a date of the file with a day above 12),
+    else in ``date_order`` (``day-first`` or ``month-first``, ``SERVICELENS_AUDIT_DATE_ORDER``),
+    else it is set aside saying so (found by a trial: a UK team's Excel re-save had every
+    audit refused, with no way to declare the order).
 
     Each response's audit in force is its latest. When the latest day's audits include one
     that gives the date alone, their order that day is not known: if their verdicts
@@ -255,8 +280,14 @@ def read_audit_files(
             unreadable.append({"file": str(path), "reason": str(error)})
             continue
         read_total += read.records_read
+        order = slashed_date_order(read.frame.get_column("audited_at")) or date_order
         rows.append(
-            read.frame.select(*AUDIT_COLUMNS, pl.lit(str(path)).alias("source_file"), "source_line")
+            read.frame.select(
+                *AUDIT_COLUMNS,
+                pl.lit(str(path)).alias("source_file"),
+                "source_line",
+                pl.lit(order).alias("_order"),
+            )
         )
         if read.rejects:
             aside.append(
@@ -282,7 +313,12 @@ def read_audit_files(
         .str.to_lowercase()
         .str.replace_all(r"[\s-]+", "_")
         .alias("_verdict"),
-        parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS).alias("_audited_at"),
+        pl.when(pl.col("_order") == "day-first")
+        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
+        .when(pl.col("_order") == "month-first")
+        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + MONTH_FIRST_SLASHED))
+        .otherwise(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS))
+        .alias("_audited_at"),
         pl.col("audited_at").str.contains(_DATE_ONLY).fill_null(False).alias("_date_only"),
     )
     problem = (
@@ -302,6 +338,22 @@ def read_audit_files(
                 "audited_at: '{}' is in the future: a mistyped date would win every later "
                 "re-audit of this response",
                 pl.col("audited_at").str.strip_chars(),
+            )
+        )
+        .when(
+            pl.col("_audited_at").is_null()
+            & pl.col("audited_at").str.contains(SLASHED).fill_null(False)
+            & ~pl.col("_order").is_in(["day-first", "month-first"])
+        )
+        .then(
+            pl.format(
+                "audited_at: '{}' reads as day/month or as month/day: {}; write it as "
+                "2026-11-28, or declare the order with SERVICELENS_AUDIT_DATE_ORDER=day-first "
+                "(or month-first)",
+                pl.col("audited_at").str.strip_chars(),
+                pl.when(pl.col("_order") == "conflicting")
+                .then(pl.lit("its file has dates of both orders"))
+                .otherwise(pl.lit("no date of its file has a number above 12 to tell which")),
             )
         )
         .when(pl.col("_audited_at").is_null())

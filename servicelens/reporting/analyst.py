@@ -533,9 +533,10 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         f"{closed:,} closed by audits filed since their dates were scored"
     )
     if args.output:
+        typed_today = datetime.now(ZoneInfo(chosen.timezone)).date().isoformat()
         print(
             f"wrote the {shown.height:,} most urgent to {args.output}: fill in root_cause "
-            "(perceived or policy_failure), audited_at (2026-12-02, or with a time) and "
+            f"(perceived or policy_failure), audited_at ({typed_today}, or with a time) and "
             f"auditor on each row you audit, then save it {save_to}. Rows left blank count "
             "as not audited yet"
         )

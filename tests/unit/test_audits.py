@@ -163,7 +163,7 @@ def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) 
         "2026-11-23",
         "Response ID;Root Cause;Audited At;Auditor;Note\n"
         "R1;Echter Fehler;2026-11-28;qa.a;x\n"
-        "R2;perceived;28/11/2026;qa.a;y\n"
+        "R2;perceived;28 Nov 26;qa.a;y\n"
         ";perceived;2026-11-28;qa.a;z\n"
         "R3;perceived;2026-11-28;qa.a\n"
         "R4;PERCEIVED;2026-11-29 09:30;qa.b;ok\n"
@@ -173,7 +173,7 @@ def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) 
     assert read.audits.select("response_id", "root_cause").rows() == [("R4", "perceived")]
     reasons = dict(read.set_aside.select("source_line", "reason").iter_rows())
     assert reasons[2] == "root_cause: 'Echter Fehler' is not one of perceived or policy_failure"
-    assert reasons[3].startswith("audited_at: '28/11/2026' is missing or not a date QA writes")
+    assert reasons[3].startswith("audited_at: '28 Nov 26' is missing or not a date QA writes")
     assert reasons[4] == "response_id: (empty) missing"
     assert reasons[5].startswith("malformed line: 4 fields where the header has 5")
     # A date in the future would win every later re-audit: set aside (found by a trial).
@@ -512,7 +512,7 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
 
 def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None:
     """Found by a QA lead's trial: a Zurich team's whole file was set aside for its dates
-    (saved as 15/11/2026), but the five rows the tally quoted were another file's conflicts.
+    (saved as 05/11/2026), but the five rows the tally quoted were another file's conflicts.
     The first row of each kind of reason in each file is quoted, with how many are like it;
     a file that cannot be read is named with its reason."""
     header = "response_id,root_cause,audited_at,auditor\n"
@@ -521,7 +521,7 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
         for i in range(4)
     )
     _write(tmp_path, "2026-11-23", header + conflicts)
-    zurich = "".join(f"Z{i},perceived,15/11/2026,c\n" for i in range(3))
+    zurich = "".join(f"Z{i},perceived,05/11/2026,c\n" for i in range(3))
     _write(tmp_path, "2026-11-24", header + zurich)
     _write(tmp_path, "2026-11-25", "")
     files = audit_files(tmp_path / "raw")
@@ -535,13 +535,13 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
     )
     assert lines[1].startswith(f"  not read: {files[2]}: ")
     # The newest file first: this week's mistakes are what QA looks for.
-    assert lines[2].startswith("  2026-11-24/audits.csv line 2 (Z0): audited_at: '15/11/2026'")
+    assert lines[2].startswith("  2026-11-24/audits.csv line 2 (Z0): audited_at: '05/11/2026'")
     assert lines[2].endswith("(and 2 more like it in this file)")
     assert lines[3].startswith("  2026-11-23/audits.csv line 2 (R0): conflicting audits")
     assert lines[3].endswith("(and 7 more like it in this file)")
     # Problems of one column are told apart by what is wrong, not by the column alone
     # (found by a trial: a future year and an unreadable date were "more like it").
-    mixed = "Y1,perceived,15/11/2026,c\nY2,perceived,2027-11-28 10:00,c\nY3,perceived,x,c\n"
+    mixed = "Y1,perceived,05/11/2026,c\nY2,perceived,2027-11-28 10:00,c\nY3,perceived,x,c\n"
     _write(tmp_path, "2026-11-26", header + mixed)
     read = read_audit_files(audit_files(tmp_path / "raw"), "Europe/Zurich", NOW)
     text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
@@ -549,9 +549,11 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
     assert [line.split(": ", 1)[0] for line in quoted] == [
         "  2026-11-26/audits.csv line 2 (Y1)",
         "  2026-11-26/audits.csv line 3 (Y2)",
+        "  2026-11-26/audits.csv line 4 (Y3)",
     ]
+    assert "reads as day/month or as month/day" in quoted[0]
     assert "is in the future" in quoted[1] and "more like it" not in quoted[1]
-    assert quoted[0].endswith("(and 1 more like it in this file)")
+    assert "is missing or not a date QA writes" in quoted[2]
 
 
 def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path) -> None:
@@ -649,3 +651,41 @@ def test_an_audit_dated_more_than_a_day_ahead_is_set_aside(tmp_path: Path) -> No
     read = read_audit_files([path], "Europe/London", NOW)
     assert read.audits.get_column("response_id").to_list() == ["R2"]
     assert read.set_aside.get_column("reason").str.contains("is in the future").to_list() == [True]
+
+
+def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: a UK team's Excel re-save wrote 03/12/2026 09:15, and
+    every audit was refused, with no way to say the day comes first."""
+    header = "response_id,root_cause,audited_at,auditor\n"
+    shown = _write(
+        tmp_path,
+        "2026-11-20",
+        header + "R1,perceived,13/11/2026 09:15,a\nR2,perceived,3/11/2026,a\n",
+    )
+    unsure = _write(tmp_path, "2026-11-21", header + "R3,perceived,03/11/2026 10:00,a\n")
+    mixed = _write(
+        tmp_path, "2026-11-22", header + "R4,perceived,13/11/2026,a\nR5,perceived,11/14/2026,a\n"
+    )
+    read = read_audit_files([shown, unsure, mixed], "Europe/London", NOW)
+    at = {r: str(t)[:16] for r, t in read.audits.select("response_id", "audited_at").iter_rows()}
+    assert at == {"R1": "2026-11-13 09:15", "R2": "2026-11-03 00:00"}
+    reasons = dict(read.set_aside.select("response_id", "reason").iter_rows())
+    assert reasons["R3"] == (
+        "audited_at: '03/11/2026 10:00' reads as day/month or as month/day: no date of its "
+        "file has a number above 12 to tell which; write it as 2026-11-28, or declare the "
+        "order with SERVICELENS_AUDIT_DATE_ORDER=day-first (or month-first)"
+    )
+    assert "its file has dates of both orders" in reasons["R4"]
+    assert "its file has dates of both orders" in reasons["R5"]
+    # Declared: the file that cannot tell reads so; the files that can keep their own order.
+    read = read_audit_files([unsure], "Europe/London", NOW, date_order="month-first")
+    assert str(read.audits.get_column("audited_at")[0])[:16] == "2026-03-11 10:00"
+
+
+def test_the_audit_date_order_setting_names_its_values() -> None:
+    from servicelens.settings import checked_date_order
+
+    assert checked_date_order(" Day-First ") == "day-first"
+    assert checked_date_order("") == ""
+    with pytest.raises(ValueError, match="use day-first or month-first"):
+        checked_date_order("dmy")
