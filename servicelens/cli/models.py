@@ -22,7 +22,12 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 
 #: The per-row lists of a training's audit accounting: in metrics.json, not in `models show`.
-AUDIT_ROW_LISTS = ("set_aside_rows", "unused_rows", "overturned_rows")
+AUDIT_ROW_LISTS = (
+    "set_aside_rows",
+    "unused_rows",
+    "overturned_rows",
+    "used_without_an_auditor",
+)
 
 
 def source_models_dir(settings: Settings, source: str | None) -> DataPath:

@@ -512,6 +512,14 @@ def audit_accounting(
         "of_a_response_not_negative": why.get(NOT_NEGATIVE, 0),
         "of_a_quarantined_response": why.get(QUARANTINED, 0),
         "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
+        # Used, but without the auditor the worksheet asks for (a QA lead's trial: used
+        # without a word); named in the tally so the lead can fill them in.
+        "used_without_an_auditor": in_clean.join(
+            unused.select("response_id"), "response_id", "anti"
+        )
+        .filter(pl.col("auditor").is_null() | (pl.col("auditor").str.strip_chars() == ""))
+        .select("source_file", "source_line", "response_id")
+        .to_dicts(),
         "set_aside": dict(kinds.iter_rows()),
         "set_aside_rows": read.set_aside.to_dicts(),
         # The rows counted in overturned_by_a_later_audit, each naming the audit in force
@@ -607,6 +615,13 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         text += (
             f"; {accounting['overrode_the_export_label']:,} of those used gave another verdict "
             "than the export's own label, and were trained on"
+        )
+    nameless = accounting.get("used_without_an_auditor") or []
+    if nameless:
+        first = nameless[0]
+        text += (
+            f"; {len(nameless):,} used without an auditor (fill it in: the first is "
+            f"{_short_path(first['source_file'])} line {first['source_line']})"
         )
     for misplaced in accounting.get("misplaced_files", []):
         text += f"; {misplaced} is not read: {misplaced_advice(misplaced)}"

@@ -252,6 +252,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "of_a_response_not_negative": 1,
         "of_a_quarantined_response": 1,
         "of_an_unknown_response": 1,
+        "used_without_an_auditor": [],
         "set_aside": {"root_cause": 1},
         "files_not_read": [],
     }
@@ -689,3 +690,20 @@ def test_the_audit_date_order_setting_names_its_values() -> None:
     assert checked_date_order("") == ""
     with pytest.raises(ValueError, match="use day-first or month-first"):
         checked_date_order("dmy")
+
+
+def test_an_audit_used_without_an_auditor_is_named(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: a verdict with a blank auditor (the worksheet asks for
+    one) was used without a word."""
+    header = "response_id,root_cause,audited_at,auditor\n"
+    path = _write(
+        tmp_path, "2026-11-23", header + "R1,perceived,2026-11-24,qa.a\nR2,perceived,2026-11-24, \n"
+    )
+    read = read_audit_files([path], "UTC", NOW)
+    clean = pl.DataFrame({"response_id": ["R1", "R2"], "is_negative": [True, True]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert accounting["used"] == 2
+    assert [r["response_id"] for r in accounting["used_without_an_auditor"]] == ["R2"]
+    assert "1 used without an auditor (fill it in: the first is 2026-11-23/audits.csv line 3)" in (
+        accounting_text(accounting)
+    )
