@@ -184,7 +184,9 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         settings.marts_dir / "review_queue",
         day,
         REVIEW_QUEUE_SCHEMA,
-        {**manifest, "model_version": version},
+        # With the marts' counts, as their manifests have them (a trial's review_queue
+        # manifest said "scored": 0 beside feedback_scored's 1,847: the clean stage's).
+        {**manifest, "model_version": version, "counts": {**manifest["counts"], **counts}},
         settings.staging_dir,
     )
     return {

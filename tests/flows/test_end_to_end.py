@@ -119,6 +119,10 @@ def test_rerunning_a_date_replaces_its_partition(demo_run: tuple[Settings, dict]
     second_manifest = read_manifest(settings.marts_dir / "feedback_scored", END)
     assert first_manifest is not None and second_manifest is not None
     assert second_manifest["run_id"] != first_manifest["run_id"]
+    # The review queue's manifest has the marts' counts too (a trial's said "scored": 0).
+    queue_manifest = read_manifest(settings.marts_dir / "review_queue", END)
+    assert queue_manifest is not None
+    assert queue_manifest["counts"]["scored"] == second_manifest["counts"]["scored"] > 0
     staging = Path(settings.staging_dir)
     assert not list(staging.glob("new-*")) and not list(staging.glob("old-*"))
     # Frames staged between tasks go when their run ends (the demo's and the re-run's).
