@@ -349,21 +349,18 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
     assert "nightly" in date_run["tags"]
 
 
-def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
-    """Found by a trial: Ctrl-C reaches the embedded API server too (the terminal signals the
-    whole process group), and Prefect's runner then paused the deployments on it as it
-    stopped, racing the server's own shutdown: three Ctrl-Cs of four left the command
-    retrying for 70-80 s, silent. On the embedded API nothing is paused (that server stops
-    with the command), and the command says it stopped."""
-    data_dir = tmp_path / "data"
-    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+def _start_serve(
+    data_dir: Path, env: dict[str, str], cwd: Path, out: Path, err: Path
+) -> subprocess.Popen[bytes]:
+    """`servicelens serve` in a session of its own (so a signal to its group is a terminal's
+    Ctrl-C), its output in ``out`` and ``err``; returns once it says it is serving."""
     with out.open("wb") as stdout, err.open("wb") as stderr:
         serving = subprocess.Popen(
             [str(BIN / "servicelens"), "--data-dir", str(data_dir), "serve"],
-            env=_prefect_env(tmp_path / "home"),
+            env=env,
             stdout=stdout,
             stderr=stderr,
-            cwd=tmp_path,
+            cwd=cwd,
             start_new_session=True,
         )
     try:
@@ -373,6 +370,22 @@ def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
             SERVER_START_SECONDS,
             err,
         )
+    except BaseException:
+        _stop(serving)
+        raise
+    return serving
+
+
+def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
+    """Found by a trial: Ctrl-C reaches the embedded API server too (the terminal signals the
+    whole process group), and Prefect's runner then paused the deployments on it as it
+    stopped, racing the server's own shutdown: three Ctrl-Cs of four left the command
+    retrying for 70-80 s, silent. On the embedded API nothing is paused (that server stops
+    with the command), and the command says it stopped."""
+    data_dir = tmp_path / "data"
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    serving = _start_serve(data_dir, _prefect_env(tmp_path / "home"), tmp_path, out, err)
+    try:
         os.killpg(serving.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
         serving.wait(timeout=STOP_SECONDS)
     finally:
@@ -420,25 +433,12 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
         SERVICELENS_TIMEZONE=TIMEZONE,
     )
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        serving = subprocess.Popen(
-            [str(BIN / "servicelens"), "--data-dir", str(data_dir), "serve"],
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            cwd=ROOT,
-            start_new_session=True,
-        )
+    # Registered by this serve once it says it is serving (the module's other tests
+    # register the same deployment for their own data directories), and the run names this
+    # test's data directory.
+    serving = _start_serve(data_dir, env, ROOT, out, err)
     in_flight = data_dir / "runs" / "in-flight"
     try:
-        # Registered by this serve (the module's other tests register the same deployment
-        # for their own data directories), and the run names this test's data directory.
-        _wait_for(
-            "serve's start",
-            lambda: True if "being served" in out.read_text() else None,
-            SERVER_START_SECONDS,
-            err,
-        )
         backfill_id = _deployment_id(server, "backfill", "servicelens-backfill")
         parameters = {"start": str(day), "end": str(day), "data_dir": str(data_dir.resolve())}
         _api(
