@@ -449,6 +449,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
     from servicelens.ingest.audits import misplaced_advice
+    from servicelens.reporting.report import label_heading
     from servicelens.stages import audits_read, misplaced_audits, open_review_queue
     from transforms.marts import audit_worksheet
 
@@ -551,7 +552,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         "reason",
         pl.col("priority").round(3),
         pl.col("p_policy_failure").round(3).alias("p"),
-        pl.col("audit_label").alias("audited as"),
+        pl.col("audit_label").alias(label_heading(chosen)),
         "queue",
         pl.when(pl.col("comment").str.len_chars() > QUEUE_COMMENT_CHARS)
         .then(pl.col("comment").str.slice(0, QUEUE_COMMENT_CHARS - 3) + "...")

@@ -846,7 +846,7 @@ def _review_queue(inputs: _Inputs) -> str:
         "reason",
         "priority",
         pl.col("p_policy_failure").alias("p"),
-        pl.col("audit_label").alias("audited as"),
+        pl.col("audit_label").alias(label_heading(inputs.settings)),
         "queue",
         pl.col("comment").str.slice(0, 120),
     )
@@ -859,6 +859,14 @@ def _review_queue(inputs: _Inputs) -> str:
         f"{top.height} most urgent below; <code>servicelens review-queue{source} --output "
         "worksheet.csv</code> writes them as a worksheet for QA to fill in.</p>" + _html_table(top)
     )
+
+
+def label_heading(settings: Settings) -> str:
+    """The review queue's column of each item's label: ``audited as`` for the sample, whose
+    labels are QA's audits; ``labelled as`` for a configured source, whose label may be its
+    export's own (CFPB's company response) where no audit overrides it (a trial read the
+    export's label as an audit)."""
+    return "audited as" if settings.is_sample else "labelled as"
 
 
 def _not_scored(settings: Settings) -> str:

@@ -468,6 +468,9 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     # QA's loop: the queue as a worksheet, two rows filled in and saved (by a spreadsheet in
     # a European locale) into the audits folder, and those two close without re-scoring.
     capsys.readouterr()
+    # A source's labels may be its export's own: the queue does not call them audits.
+    assert main([*data, "review-queue", "--source", "acme-vendor", "--limit", "5"]) == 0
+    assert "labelled as" in capsys.readouterr().out
     sheet = tmp_path / "worksheet.csv"
     assert main([*data, "review-queue", "--source", "acme-vendor", "--limit", "5",
                  "--output", str(sheet)]) == 0  # fmt: skip
