@@ -50,6 +50,7 @@ from servicelens.stages import (
 from servicelens.storage.fs import DataPath, local_folder_for
 from servicelens.storage.partitions import code_version
 from servicelens.synthetic.generator import generate
+from transforms.schemas import SAMPLE_SOURCE
 
 
 @task(name="generate-sample-data", cache_policy=NO_CACHE, persist_result=False)
@@ -140,7 +141,7 @@ def register_and_promote(
     labelled: pl.DataFrame,
     metrics: dict[str, Any],
     spec: FeatureSpec,
-    source: str = "surveys",
+    source: str = SAMPLE_SOURCE,
     facts_only: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Save a trained challenger as a new version and promote it unless it is worse than the
@@ -288,7 +289,7 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
         labelled,
         metrics,
         spec,
-        source="surveys" if settings.is_sample else settings.source,
+        source=settings.source,
     )
     logger.info("model %s: %s", registered["version"], registered["decision"])
     return registered

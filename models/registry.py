@@ -492,6 +492,14 @@ def rollback_champion(models_dir: DataPath, command: str = "servicelens models")
     return history[-1]
 
 
+def source_name(meta: dict[str, Any]) -> str:
+    """The source a version's metadata names: ``sample`` for the generated sample's models,
+    which versions saved before 2026-12-03 call ``surveys`` (a QA lead's trial saw `models
+    list` say ``surveys`` where every other command says ``sample``)."""
+    source = str(meta.get("source") or "sample")
+    return "sample" if source == "surveys" else source
+
+
 def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     """Every saved version with its headline metric, oldest first."""
     rows: list[dict[str, Any]] = []
@@ -507,7 +515,7 @@ def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
                 "version": path.name,
                 "champion": path.name == champion,
                 "saved_at": meta.get("saved_at"),
-                "source": meta.get("source", "surveys"),
+                "source": source_name(meta),
                 "accuracy": metrics.get("model", {}).get("accuracy"),
                 "macro_f1": metrics.get("model", {}).get("macro_f1"),
                 "roc_auc": metrics.get("model", {}).get("roc_auc"),

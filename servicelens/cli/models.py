@@ -622,6 +622,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         read_decision,
         read_metadata,
         read_metrics,
+        source_name,
     )
 
     champion = champion_version(models_dir)
@@ -635,7 +636,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         "version": version,
         "champion": version == champion,
         "decision": read_decision(models_dir, version),
-        "source": meta.get("source"),
+        "source": source_name(meta),
         "training_rows": meta.get("training_rows"),
         "survey_dates": meta.get("survey_dates"),
         "data_sha256": meta.get("data_sha256"),

@@ -262,7 +262,7 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
 
     assert main(["--data-dir", str(data), "models", "show"]) == 0
     shown = capsys.readouterr().out.splitlines()
-    assert shown[0].startswith(f"{second['version']} (champion), source surveys, design ")
+    assert shown[0].startswith(f"{second['version']} (champion), source sample, design ")
     assert shown[2] == f"training's decision: {second['decision']}"
     assert shown[5].startswith("skill over chance: yes (out-of-fold roc_auc ")
 
