@@ -141,6 +141,9 @@ class ServedRuns:
         if not self.seen:
             return stopped
         try:
+            # The records of runs Prefect's runner ended before this (SIGTERM), which the
+            # last look, up to a second before the record was made, may have missed.
+            self._note_days(set(self.seen))
             stopped.killed = _stop_processes(self.look(), STOP_SECONDS)
         except Exception as error:  # keep going: releasing is what matters
             log.warning("stopping the flow runs serve started: %s", error)

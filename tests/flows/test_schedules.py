@@ -135,29 +135,32 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _api(server: Server, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        f"{server.api_url}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    """POST ``body`` to the server's ``path``; a 503 (a busy server: the SQLite database
+    locked a moment) is asked again, for up to a minute."""
+    deadline = time.monotonic() + 60.0
+    while True:
+        request = urllib.request.Request(
+            f"{server.api_url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                raise
+        time.sleep(1.0)
 
 
 def _deployment_id(server: Server, flow: str, name: str) -> str | None:
-    """The deployment's id, or None while it is not registered (or the server is busy:
-    a loaded server answers 503 for a moment)."""
-    try:
-        found = _api(
-            server,
-            "/deployments/filter",
-            {"flows": {"name": {"any_": [flow]}}, "deployments": {"name": {"any_": [name]}}},
-        )
-    except urllib.error.HTTPError as error:
-        if error.code == 503:
-            return None
-        raise
+    """The deployment's id, or None while it is not registered."""
+    found = _api(
+        server,
+        "/deployments/filter",
+        {"flows": {"name": {"any_": [flow]}}, "deployments": {"name": {"any_": [name]}}},
+    )
     return found[0]["id"] if found else None
 
 
@@ -397,8 +400,9 @@ def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
     assert "never awaited" not in log.read_text()
 
 
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
-    server: Server, tmp_path: Path
+    server: Server, tmp_path: Path, stop: str
 ) -> None:
     """Found by a trial: Ctrl-C (or SIGTERM) to `servicelens serve` while a flow run it had
     started was executing left that run `Running` on the server, its date with no outcome,
@@ -452,7 +456,10 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
             RUN_DONE_SECONDS,
             err,
         )
-        os.killpg(serving.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
+        if stop == "ctrl-c":
+            os.killpg(serving.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
+        else:
+            serving.send_signal(signal.SIGTERM)  # as a service manager stops it
         serving.wait(timeout=STOP_SECONDS)
     finally:
         _stop(serving)
