@@ -92,6 +92,11 @@ SELECT * FROM servicelens_partitions('marts/fix_list');
 CREATE OR REPLACE VIEW agent_outcomes AS
 SELECT * FROM servicelens_partitions('marts/agent_outcomes');
 
+-- The responses proposed for a QA audit, as each date's scoring proposed them (audits filed
+-- since are not taken out here: `servicelens review-queue` lists the items still open).
+CREATE OR REPLACE VIEW review_queue AS
+SELECT * FROM servicelens_partitions('marts/review_queue');
+
 -- Negative responses the model has scored: the rows root-cause questions are about.
 CREATE OR REPLACE VIEW scored_negatives AS
 SELECT

@@ -78,7 +78,10 @@ def _table_section(table: TableContract) -> list[str]:
         meaning = table.descriptions[name].replace("|", "\\|")
         lines.append(f"| `{name}` | {sql_type(dtype)} | `{dtype}` | {meaning} |")
     if table.history:
-        lines += ["", "Version history:", ""]
+        # An unversioned table's layouts are not written into its rows (a trial read
+        # "unversioned" over a version history as a contradiction).
+        heading = "Version history:" if table.version is not None else "Layout history:"
+        lines += ["", heading, ""]
         lines += [f"- {entry}" for entry in table.history]
     return [*lines, ""]
 

@@ -87,6 +87,10 @@ def test_views_read_every_row_of_every_mart(run: tuple[Settings, dict]) -> None:
     )
     quarantined = scan_table(settings.quarantine_dir).collect().height
     assert connection.execute("SELECT count(*) FROM quarantine").fetchone()[0] == quarantined
+    # Every published table has its view (a trial's BI found no review_queue).
+    proposed = scan_table(settings.marts_dir / "review_queue").collect().height
+    assert proposed > 0
+    assert connection.execute("SELECT count(*) FROM review_queue").fetchone()[0] == proposed
     days = connection.execute(
         "SELECT DISTINCT survey_date FROM feedback_scored ORDER BY 1"
     ).fetchall()
