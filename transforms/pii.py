@@ -8,8 +8,9 @@ zone keeps the original text.
 Each kind of value is replaced by a typed placeholder (``[EMAIL]``, ``[CARD]``, ...), so an
 analyst still sees that the customer left contact details, and the counts go into the
 partition manifest. Kinds run in a fixed order: e-mail first (addresses contain digits),
-then the numbers (IBAN and account numbers, cards, phones: an IBAN's digits can pass a card's
-check) and postal addresses last (a house number is not a phone number).
+IP addresses next (dotted digits a phone check would read), then the numbers (IBAN and
+account numbers, cards, phones: an IBAN's digits can pass a card's check) and postal
+addresses last (a house number is not a phone number).
 
 Where the rules come from:
 
@@ -39,6 +40,10 @@ Where the rules come from:
 * **Card numbers**: 13 to 19 digits that pass ``python-stdnum``'s Luhn check, which every
   payment card passes, so most order numbers of that length (nine in ten) are left alone;
   the decimals of a number (``0.00347222222222222``) are not a card.
+* **IPv4 addresses** (``81.2.69.160``, personal data under the GDPR): four dotted numbers
+  of 0 to 255 with no more dotted numbers either side; ``ipaddress`` would only confirm
+  what the pattern already requires. IPv6 addresses are not looked for (customers rarely
+  type them; a time ``10:30:00`` looks like one).
 * **E-mail addresses, UK sort codes and account numbers, postal addresses**: patterns. No
   maintained library finds these in free text better: e-mail validators check a string that
   already is an address (finding one in prose is the pattern's job, and an address needs no
@@ -124,8 +129,19 @@ ADDRESS = PiiKind(
     r"|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2}\b",
 )
 
+#: An IPv4 address: four dotted numbers of 0 to 255 with no more dotted numbers either side
+#: (a version string ``1.2.3.4.5`` is not one), the whole range that an address takes.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+IP_ADDRESS = PiiKind(
+    "ip_address",
+    "[IP]",
+    # The text before and after is matched too (no look-around in polars' regex engine) and
+    # put back: group 1 and group 3.
+    rf"(^|[^\d.])({_OCTET}(?:\.{_OCTET}){{3}})($|[^\d.]|\.$|\.\D)",
+)
+
 #: In the order they run.
-PII_KINDS: tuple[PiiKind, ...] = (EMAIL, BANK_ACCOUNT, CARD, PHONE, ADDRESS)
+PII_KINDS: tuple[PiiKind, ...] = (EMAIL, IP_ADDRESS, BANK_ACCOUNT, CARD, PHONE, ADDRESS)
 DEFAULT_REGION = "GB"
 
 _IBAN = re.compile(IBAN_CANDIDATE)
@@ -314,6 +330,9 @@ def redact_pii(
         if frame.get_column(column).dtype != pl.String:
             raise TypeError(f"redact_pii: column {column!r} is {frame[column].dtype}, not text")
         frame, counts[EMAIL.name] = _replace_pattern(frame, column, EMAIL, counts[EMAIL.name])
+        frame, counts[IP_ADDRESS.name] = _replace_ip_addresses(
+            frame, column, counts[IP_ADDRESS.name]
+        )
         frame, numbers = _redact_numbers_in_column(frame, column, region)
         for name, n in numbers.items():
             counts[name] += n
@@ -354,6 +373,18 @@ def _replace_pattern(
     before = frame.select(placeholder_count(column, kind)).item()
     frame = frame.with_columns(pl.col(column).str.replace_all(kind.pattern, kind.placeholder))
     return frame, count + frame.select(placeholder_count(column, kind)).item() - before
+
+
+def _replace_ip_addresses(frame: pl.DataFrame, column: str, count: int) -> tuple[pl.DataFrame, int]:
+    """:data:`IP_ADDRESS` replaced in every row, the characters around each put back; twice,
+    since one character between two addresses (``1.1.1.1,2.2.2.2``) is matched by the first.
+    Returns the frame and ``count`` plus the addresses replaced."""
+    before = frame.select(placeholder_count(column, IP_ADDRESS)).item()
+    for _ in range(2):
+        frame = frame.with_columns(
+            pl.col(column).str.replace_all(IP_ADDRESS.pattern, "${1}[IP]${3}")
+        )
+    return frame, count + frame.select(placeholder_count(column, IP_ADDRESS)).item() - before
 
 
 def placeholder_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:

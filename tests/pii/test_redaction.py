@@ -93,6 +93,7 @@ LOOK_ALIKES: dict[str, list[str]] = {
         "waited 120 minutes, then 45, then 30",
     ],
     "IBAN look-alike": ["GB00 WEST 1234 5698 7654 32 is not my account"],  # bad check digits
+    "IP look-alike": ["app version 1.2.3.4.5 crashed", "server 300.1.2.3 is not an address"],
 }
 LOOK_ALIKE_REGIONS = ("GB", "US", "FR", "DE")
 
@@ -112,6 +113,7 @@ PLANTED: dict[str, list[str]] = {
         "account number 31926819",
     ],
     "postal_address": ["221B Baker Street", "10 Downing Street", "SW1A 2AA"],
+    "ip_address": ["81.2.69.160", "192.168.1.20"],
 }
 #: The part of a planted value that is personal (the phone word stays).
 PERSONAL = {"call 555 0137": "555 0137"}
