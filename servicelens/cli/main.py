@@ -782,6 +782,47 @@ def write_failure_message(error: BaseException) -> str | None:
     )
 
 
+def object_store_failure_message(error: BaseException, data_dir: str) -> str | None:
+    """The message for an object store that does not answer, has no credentials for the
+    data directory, refuses them, or has no such bucket; None if ``error`` is none of those
+    or the data directory is local. Found by a platform engineer's trial: the nightly `run`
+    printed 135 lines of botocore traceback, and other commands called it a servicelens bug.
+    The credentials and endpoint are the AWS SDK's own variables (``servicelens.storage.fs``)."""
+    from servicelens.storage.fs import is_url
+
+    if not is_url(data_dir):
+        return None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS default endpoint"
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None and isinstance(
+        error, botocore.NoCredentialsError | botocore.PartialCredentialsError
+    ):
+        return (
+            f"{data_dir}: no credentials for the object store ({error}): set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), then run the "
+            "command again"
+        )
+    if botocore is not None and isinstance(
+        error, botocore.ConnectionError | botocore.HTTPClientError
+    ):
+        return (
+            f"{data_dir}: the object store at {endpoint} does not answer ({error}). Check "
+            "that it is up and that AWS_ENDPOINT_URL names it, then run the command again: "
+            "every partition on it is the old one or the new one"
+        )
+    if isinstance(error, PermissionError) and error.errno is None:
+        return (
+            f"{data_dir}: the object store at {endpoint} refused access ({error}): check "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and the bucket's policy"
+        )
+    if isinstance(error, FileNotFoundError) and "bucket does not exist" in str(error):
+        return (
+            f"{data_dir}: its bucket does not exist on {endpoint}: create it, or correct "
+            "--data-dir (SERVICELENS_DATA_DIR) or AWS_ENDPOINT_URL"
+        )
+    return None
+
+
 #: The words Prefect's client raises RuntimeError with when its API does not answer
 #: (prefect/client/orchestration/__init__.py, ``raise_for_api_version_mismatch``, 3.x).
 PREFECT_UNREACHABLE_WORDS = "Failed to reach API at "
@@ -880,6 +921,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.refuse_a_second_agent_key()
     except (SurveyDateError, ValueError) as error:
         return _fail(str(error), None, _json(args))
+    except Exception as error:  # the data directory's store, asked for its records
+        if (store_failed := object_store_failure_message(error, settings.data_dir)) is None:
+            raise
+        return _fail(store_failed, None, _json(args))
     if args.verbose:
         return _run(handler, args, settings, None)
     log = log_file_path(settings.local_root / "logs", args.command)
@@ -947,6 +992,8 @@ def _run(
         )
         return 130
     except Exception as error:
+        if (store_failed := object_store_failure_message(error, settings.data_dir)) is not None:
+            return _fail(store_failed, log_path(), _json(args))
         if isinstance(error, _user_errors()):
             # The traceback of a refusal made before anything was logged (a typo in a
             # source's name, a date out of range) is logged, but not pointed at: the

@@ -429,3 +429,45 @@ def test_a_file_the_command_cannot_write_is_not_called_a_bug() -> None:
     assert write_failure_message(OSError(errno.ENOSPC, "No space left on device")) is not None
     assert write_failure_message(FileNotFoundError(errno.ENOENT, "gone", "x")) is None
     assert write_failure_message(ValueError("no")) is None
+
+
+@pytest.mark.parametrize("trouble", ["store down", "no credentials"])
+@pytest.mark.parametrize("command", [["run", "--date", "2026-12-02"], ["report"]])
+def test_an_object_store_that_does_not_answer_or_has_no_credentials_is_one_message(
+    tmp_path: Path, trouble: str, command: list[str]
+) -> None:
+    """Found by a platform engineer's trial: the nightly `run` on an s3:// data directory
+    printed 135 lines of botocore traceback when the store was down or the credentials
+    missing, and other commands called it "a bug in servicelens"."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: the store is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SERVICELENS_"))}
+    env.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        PREFECT_HOME=str(tmp_path / "prefect"),
+    )
+    if trouble == "store down":
+        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    done = subprocess.run(
+        [str(SERVICELENS), "--data-dir", "s3://servicelens-test/ops", *command],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    lines = _one_message(done)
+    expected = (
+        f"the object store at http://127.0.0.1:{port} does not answer"
+        if trouble == "store down"
+        else "no credentials for the object store"
+    )
+    assert lines[0].startswith("servicelens: error: s3://servicelens-test/ops: "), lines
+    assert expected in lines[0], lines
+    assert "bug" not in done.stderr
