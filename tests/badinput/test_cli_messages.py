@@ -471,3 +471,25 @@ def test_an_object_store_that_does_not_answer_or_has_no_credentials_is_one_messa
     assert lines[0].startswith("servicelens: error: s3://servicelens-test/ops: "), lines
     assert expected in lines[0], lines
     assert "bug" not in done.stderr
+
+
+def test_a_dask_address_nothing_answers_at_is_one_message_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a platform engineer's trial: a wrong scheduler port waited 42 s and ended in
+    "unexpected OSError ... a bug in servicelens"; a typo in the port said only "invalid
+    literal for int()"."""
+    import socket
+
+    generate(tmp_path, DAY, DAY, 20, seed=1, mess=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(DAY), "--end", str(DAY)]
+    assert main([*argv, "--dask-address", f"tcp://127.0.0.1:{port}"]) == 2
+    said = capsys.readouterr().err
+    assert f"--dask-address tcp://127.0.0.1:{port} (or SERVICELENS_DASK_ADDRESS): no Dask " in said
+    assert "start one (`dask scheduler`) or correct the address; nothing was run" in said
+    assert main([*argv, "--dask-address", "127.0.0.1:8946x"]) == 2
+    assert "is not a scheduler address like tcp://HOST:8786" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
