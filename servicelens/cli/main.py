@@ -915,6 +915,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env(args.data_dir)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
+        from servicelens.storage.fs import refuse_a_half_url
+
+        refuse_a_half_url(settings.data_dir)
         _refuse_unrunnable_dates(args, settings)
         _warn_of_another_timezone(args, settings)
         if args.command in PSEUDONYMISES_AGENTS or getattr(args, "action", None) == "run":

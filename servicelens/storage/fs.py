@@ -20,6 +20,7 @@ import functools
 import hashlib
 import io
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -44,6 +45,20 @@ def is_url(location: str | Path) -> bool:
     """True for ``scheme://...`` locations (object stores), False for local paths."""
     text = str(location)
     return "://" in text and not text.startswith("file://")
+
+
+def refuse_a_half_url(location: str) -> None:
+    """Raise ValueError for a data directory written like an object store's URL with a
+    slash missing (``s3:/bucket/prefix``, ``s3:bucket``), which would otherwise be a local
+    folder named ``s3:`` (found by a platform engineer's trial: `generate` wrote into
+    ./s3:/bucket/typo without a word)."""
+    found = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+):/?([^/].*)$", location)
+    if found and not is_url(location) and len(found.group(1)) > 1:
+        scheme, rest = found.groups()
+        raise ValueError(
+            f"--data-dir {location}: an object store's URL has two slashes after "
+            f"'{scheme}:' ({scheme}://{rest}); for a local folder, write it as ./{location}"
+        )
 
 
 def machine_folder_for(location: str | Path | RemotePath, purpose: str) -> Path:

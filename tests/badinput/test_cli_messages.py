@@ -493,3 +493,18 @@ def test_a_dask_address_nothing_answers_at_is_one_message_before_anything_runs(
     assert main([*argv, "--dask-address", "127.0.0.1:8946x"]) == 2
     assert "is not a scheduler address like tcp://HOST:8786" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_an_object_store_url_missing_a_slash_is_refused_not_made_a_local_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a platform engineer's trial: `--data-dir s3:/bucket/typo` wrote into a local
+    folder ./s3:/bucket/typo without a word."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["--data-dir", "s3:/bucket/typo", "generate", "--start", str(DAY), "--end", str(DAY)]
+    assert main(argv) == 2
+    assert (
+        "--data-dir s3:/bucket/typo: an object store's URL has two slashes after 's3:' "
+        "(s3://bucket/typo); for a local folder, write it as ./s3:/bucket/typo"
+    ) in capsys.readouterr().err
+    assert not (tmp_path / "s3:").exists()
