@@ -233,12 +233,20 @@ def _claim_date_run(
         if state is not None and (state.is_crashed() or state.is_cancelled()):
             key = recovery_key(planned.idempotency_key, flow_run.id)
             continue
-        if state is not None and state.is_failed() and not _recorded(settings, planned, flow_run):
-            # It failed before the date recorded anything (a partition refused as dated in
-            # the future): the date's state on disk is still the one this key was made
-            # from, so every later trigger, backfills included, would meet that run again
-            # and the date would never run. It is followed like a crashed run.
-            recovered.append(f"{flow_run.name} ({flow_run.id}) failed before recording")
+        if state is not None and state.is_final() and not _decided(settings, planned, flow_run):
+            # It ended without deciding the date's state: it failed before the date recorded
+            # anything (a partition refused as dated in the future), its only record says it
+            # was interrupted or crashed (an object store that stopped answering), or this
+            # data directory has no record of it at all (its records were removed, or the
+            # run was of another store under the same name; found by a platform engineer's
+            # trial: `--rerun all` reported "duplicate", wrote nothing and exited 0). The
+            # date's state on disk is still the one this key was made from, so every later
+            # trigger would meet that run again and the date would never run. It is
+            # followed like a crashed run.
+            recovered.append(
+                f"{flow_run.name} ({flow_run.id}) ended {state.name} without a completed or "
+                "failed outcome in this data directory"
+            )
             key = recovery_key(planned.idempotency_key, flow_run.id)
             continue
         if state is not None and state.is_final():
@@ -272,13 +280,17 @@ def _claim_date_run(
     )
 
 
-def _recorded(settings: Settings, planned: PlannedDate, flow_run: FlowRun) -> bool:
-    """Whether ``flow_run`` wrote the date's outcome record (its last outcome, or one kept
-    in its history): a run that did changed the date's state, and so the key of the next
-    trigger."""
+def _decided(settings: Settings, planned: PlannedDate, flow_run: FlowRun) -> bool:
+    """Whether ``flow_run`` recorded a completed or failed outcome of the date (its last
+    outcome, or one kept in its history): a run that did changed the date's state, and so
+    the key of the next trigger. An interrupted or crashed outcome leaves the state as it
+    was (``servicelens.storage.runs.record_outcome``)."""
     outcome = read_outcome(settings, planned.day) or {}
-    runs = {outcome.get("run_id"), *(h.get("run_id") for h in outcome.get("history", []))}
-    return str(flow_run.id) in runs
+    entries = [outcome, *outcome.get("history", [])]
+    return any(
+        e.get("run_id") == str(flow_run.id) and e.get("outcome") in ("completed", "failed")
+        for e in entries
+    )
 
 
 def run_date(

@@ -379,3 +379,29 @@ def test_on_a_server_a_dead_runs_lapsed_lease_is_not_listed_as_a_holder() -> Non
     assert _without_lapsed([dead, live], 1) == [live]
     # A slot the live holders do not account for may be the dead run's: it stays listed.
     assert _without_lapsed([dead, live], 2) == [dead, live]
+
+
+def test_a_date_whose_records_were_removed_runs_again(prefect_api: None, tmp_path: Path) -> None:
+    """Found by a platform engineer's trial: a data directory removed and generated again
+    (or another store under the same name) keeps the Prefect API's completed run of each
+    date under the same idempotency key, and `backfill --rerun all` reported every date
+    "duplicate", wrote nothing and exited 0."""
+    import shutil
+
+    from flows.dates import run_planned_dates
+    from flows.pipeline import nightly
+    from servicelens.synthetic.generator import generate
+
+    day = date(2026, 9, 25)
+    data = tmp_path / "data"
+    generate(data, day, day, 50, 3)
+    settings = Settings(data_dir=str(data))
+    [first] = run_planned_dates(nightly, [_plan(settings, day)], settings)
+    assert first.outcome == "completed", first
+    shutil.rmtree(data)
+    generate(data, day, day, 50, 3)
+    [again] = run_planned_dates(nightly, [_plan(settings, day)], settings)
+    assert again.outcome == "completed", again
+    assert "without a completed or failed outcome in this data directory" in again.recovered
+    manifest = settings.marts_dir / "feedback_scored" / f"survey_date={day}" / "_manifest.json"
+    assert manifest.exists()
