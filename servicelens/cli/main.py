@@ -776,9 +776,12 @@ def write_failure_message(error: BaseException) -> str | None:
     if not isinstance(error, OSError) or error.errno not in _CANNOT_WRITE:
         return None
     where = error.filename or "a file of the data directory"
+    # The file's own folder: for an object store's data directory it is a local one (locks,
+    # logs), which "the data directory" misnamed (a platform engineer's trial).
+    folder = f"{Path(error.filename).parent}" if error.filename else "the data directory"
     return (
-        f"{where}: cannot write it: {error.strerror or error}. Make the data directory "
-        "writable (or free disk space), then run the command again"
+        f"{where}: cannot write it: {error.strerror or error}. Make {folder} writable (or "
+        "free disk space), then run the command again"
     )
 
 

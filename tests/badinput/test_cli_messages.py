@@ -423,9 +423,13 @@ def test_a_file_the_command_cannot_write_is_not_called_a_bug() -> None:
 
     denied = PermissionError(errno.EACCES, "Permission denied", "/srv/data/runs/x.json.tmp")
     assert write_failure_message(denied) == (
-        "/srv/data/runs/x.json.tmp: cannot write it: Permission denied. Make the data "
-        "directory writable (or free disk space), then run the command again"
+        "/srv/data/runs/x.json.tmp: cannot write it: Permission denied. Make /srv/data/runs "
+        "writable (or free disk space), then run the command again"
     )
+    # A lock of an s3:// data directory is a local file: its folder is named, not "the data
+    # directory" (a platform engineer's trial).
+    locks = PermissionError(errno.EACCES, "Permission denied", "/tmp/servicelens-locks/ab/x.lock")
+    assert "Make /tmp/servicelens-locks/ab writable" in str(write_failure_message(locks))
     assert write_failure_message(OSError(errno.ENOSPC, "No space left on device")) is not None
     assert write_failure_message(FileNotFoundError(errno.ENOENT, "gone", "x")) is None
     assert write_failure_message(ValueError("no")) is None
