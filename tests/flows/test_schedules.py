@@ -175,7 +175,7 @@ def _runs(server: Server, deployment_id: str, state: str | None = None) -> list[
     )
 
 
-def _generate(data_dir: Path, days: list[date]) -> None:
+def _generate(data_dir: Path, days: list[date], per_day: int = 150) -> None:
     subprocess.run(
         [
             str(BIN / "servicelens"),
@@ -187,7 +187,7 @@ def _generate(data_dir: Path, days: list[date]) -> None:
             "--end",
             str(max(days)),
             "--per-day",
-            "150",
+            str(per_day),
         ],
         check=True,
         capture_output=True,
@@ -412,24 +412,7 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
     data_dir = tmp_path / "data"
     day = date(2026, 11, 2)
     # Big enough that the date is still running when the signal comes (seconds of work).
-    subprocess.run(
-        [
-            str(BIN / "servicelens"),
-            "--data-dir",
-            str(data_dir),
-            "generate",
-            "--start",
-            str(day),
-            "--end",
-            str(day),
-            "--per-day",
-            "60000",
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=_prefect_env(tmp_path / "gen-home"),
-    )
+    _generate(data_dir, [day], per_day=60000)
     env = _prefect_env(
         tmp_path / "client-home",
         PREFECT_API_URL=server.api_url,
