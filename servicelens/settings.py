@@ -168,9 +168,7 @@ class Settings:
             early_warning_fdr=float(os.environ.get("SERVICELENS_EARLY_WARNING_FDR", "0.01")),
             heartbeat_seconds=float(os.environ.get("SERVICELENS_HEARTBEAT_SECONDS", "5")),
             slot_lease_seconds=float(os.environ.get("SERVICELENS_SLOT_LEASE_SECONDS", "60")),
-            audit_date_order=checked_date_order(
-                os.environ.get("SERVICELENS_AUDIT_DATE_ORDER", "")
-            ),
+            audit_date_order=checked_date_order(os.environ.get("SERVICELENS_AUDIT_DATE_ORDER", "")),
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -366,4 +364,3 @@ def checked_date_order(value: str) -> str:
             "(how QA's slashed dates such as 03/12/2026 read), or leave it unset"
         )
     return order
-

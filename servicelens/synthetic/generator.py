@@ -1335,9 +1335,7 @@ _OFFSET_SUFFIX = [
 ]
 
 
-def _audit_times(
-    submitted: pl.Series, delay_us: IntArray, until: datetime | None
-) -> pl.Series:
+def _audit_times(submitted: pl.Series, delay_us: IntArray, until: datetime | None) -> pl.Series:
     """When QA audited each response: ``delay_us`` microseconds after it was submitted, but
     never after ``until`` (nor before the submission). A trial's re-audits typed "today"
     lost to generated audits dated days ahead, as the latest audit wins."""
