@@ -48,7 +48,7 @@ from flows.tasks import (
 from servicelens.settings import Settings
 from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import discard_run_staging
-from servicelens.storage.runs import PlannedDate, read_outcome, record_outcome
+from servicelens.storage.runs import PlannedDate, decided_by, read_outcome, record_outcome
 
 log = logging.getLogger("servicelens.backfill")
 
@@ -233,7 +233,8 @@ def _claim_date_run(
         if state is not None and (state.is_crashed() or state.is_cancelled()):
             key = recovery_key(planned.idempotency_key, flow_run.id)
             continue
-        if state is not None and state.is_final() and not _decided(settings, planned, flow_run):
+        decided = decided_by(settings, planned.day, str(flow_run.id))
+        if state is not None and state.is_final() and not decided:
             # It ended without deciding the date's state: it failed before the date recorded
             # anything (a partition refused as dated in the future), its only record says it
             # was interrupted or crashed (an object store that stopped answering), or this
@@ -277,19 +278,6 @@ def _claim_date_run(
     raise RuntimeError(
         f"{day}: more than {MAX_RECOVERIES} crashed runs of this date follow one another; "
         "look at them in Prefect (`servicelens runs show`) before running it again"
-    )
-
-
-def _decided(settings: Settings, planned: PlannedDate, flow_run: FlowRun) -> bool:
-    """Whether ``flow_run`` recorded a completed or failed outcome of the date (its last
-    outcome, or one kept in its history): a run that did changed the date's state, and so
-    the key of the next trigger. An interrupted or crashed outcome leaves the state as it
-    was (``servicelens.storage.runs.record_outcome``)."""
-    outcome = read_outcome(settings, planned.day) or {}
-    entries = [outcome, *outcome.get("history", [])]
-    return any(
-        e.get("run_id") == str(flow_run.id) and e.get("outcome") in ("completed", "failed")
-        for e in entries
     )
 
 

@@ -125,7 +125,7 @@ class ServedRuns:
 
         here = socket.gethostname()
         for layer in data_directory_layers(self.settings):
-            source = None if layer.is_sample else layer.source
+            source = _source_of(layer)
             for claim in list_claims(layer):
                 if claim.day and claim.pid in pids and claim.host == here:
                     self.held.add((source, claim.day, claim.flow_run_id))
@@ -170,24 +170,25 @@ class ServedRuns:
 
     def _unfinished_days(self) -> dict[str | None, list[str]]:
         """The held dates whose run recorded no outcome of its own (completed or failed)."""
-        from servicelens.ingest.configured import configured_sources
-        from servicelens.storage.runs import read_outcome
+        from flows.recovery import data_directory_layers
+        from servicelens.storage.runs import decided_by
 
-        layers = {None: self.settings} | {s.source: s for s in configured_sources(self.settings)}
+        layers = {_source_of(layer): layer for layer in data_directory_layers(self.settings)}
         days: dict[str | None, list[str]] = {}
         for source, day, run_id in sorted(self.held, key=lambda h: (h[0] or "", h[1])):
             layer = layers.get(source, self.settings)
             try:
-                record = read_outcome(layer, date.fromisoformat(day)) or {}
+                finished = decided_by(layer, date.fromisoformat(day), run_id)
             except (OSError, ValueError):
-                record = {}
-            finished = any(
-                h.get("run_id") == run_id and h.get("outcome") in ("completed", "failed")
-                for h in record.get("history", [])
-            )
+                finished = False
             if not finished and day not in days.get(source, []):
                 days.setdefault(source, []).append(day)
         return days
+
+
+def _source_of(layer: Settings) -> str | None:
+    """A data-directory layer's source as :class:`Stopped` keys it: None for the sample."""
+    return None if layer.is_sample else layer.source
 
 
 def _stop_processes(alive: dict[int, str], seconds: float) -> list[str]:

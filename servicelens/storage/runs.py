@@ -108,6 +108,17 @@ def read_outcome(settings: Settings, day: date) -> dict[str, Any] | None:
     return result
 
 
+def decided_by(settings: Settings, day: date, run_id: str) -> bool:
+    """Whether the run ``run_id`` recorded a completed or failed outcome of ``day`` (its last
+    outcome, or one kept in its history): a run that did decided the date's state. An
+    interrupted or crashed outcome leaves the state as it was (:func:`record_outcome`)."""
+    outcome = read_outcome(settings, day) or {}
+    return any(
+        e.get("run_id") == run_id and e.get("outcome") in ("completed", "failed")
+        for e in [outcome, *outcome.get("history", [])]
+    )
+
+
 @dataclass(frozen=True)
 class DateStatus:
     """Where one date stands, decided from its mart manifests and its last outcome record."""
