@@ -20,6 +20,7 @@ VIEW_TABLES = {
     "quarantine": "quarantine",
     "fix_list": "marts/fix_list",
     "agent_outcomes": "marts/agent_outcomes",
+    "review_queue": "marts/review_queue",
 }
 
 
