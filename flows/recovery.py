@@ -321,6 +321,25 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     return found
 
 
+def release_dead_runs(settings: Settings) -> list[str]:
+    """Release everything dead runs of the data directory hold (``servicelens runs
+    release``, and serve as it stops): their records in every layer, their flow runs left
+    unfinished, expired slot leases and slots no lease holds. One line per release."""
+    from flows.slots import release_expired_leases, release_orphan_slots, slot_usage
+
+    # Each source keeps its runs' records in its own layer (sources/<name>/runs/).
+    layers = data_directory_layers(settings)
+    released = [r.message for layer in layers for r in recover_dead_claims(layer)]
+    released += [r.message for r in recover_stuck_runs(settings)]
+    released += [f"expired slot lease {lease} released" for lease in release_expired_leases()]
+    usage = slot_usage(settings)
+    if usage is not None and usage.orphans:
+        freed = release_orphan_slots(usage)
+        if freed:
+            released.append(f"{freed} slot(s) of servicelens-backfill held by no lease released")
+    return released
+
+
 def recover_stuck_runs(settings: Settings) -> list[Recovery]:
     """Mark crashed the unfinished flow runs of this data directory whose process is gone
     (see :func:`stuck_flow_runs`)."""

@@ -224,28 +224,22 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 def _release(settings: Settings, flow_run_ids: list[str]) -> tuple[list[str], list[str]]:
-    """Release what dead runs of the data directory hold (as ``servicelens runs release``),
-    then mark crashed those of ``flow_run_ids`` still unfinished (a run stopped before it
+    """Release what dead runs of the data directory hold (``servicelens runs release``'s
+    :func:`~flows.recovery.release_dead_runs`), then mark crashed those of ``flow_run_ids``
+    still unfinished (a run stopped before it
     made a record: ``Pending``, loading its flow). Returns the names of the served flow runs
     found unfinished, and one line per release."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.states import Crashed
 
-    from flows.recovery import (
-        UNFINISHED_STATES,
-        crash_message,
-        data_directory_layers,
-        recover_dead_claims,
-        set_final_state,
-    )
+    from flows.recovery import UNFINISHED_STATES, crash_message, release_dead_runs, set_final_state
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids]))
         )
     unfinished = [r for r in runs if r.state is not None and r.state.type in UNFINISHED_STATES]
-    layers = data_directory_layers(settings)
-    released = [r.message for layer in layers for r in recover_dead_claims(layer)]
+    released = release_dead_runs(settings)
     reason = "serve stopped while the flow run was executing"
     for run in unfinished:
         if set_final_state(run.id, Crashed(message=crash_message(reason, of_a_date=False))):

@@ -31,6 +31,12 @@ def add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def next_period(day: date, granularity: str) -> date:
+    """The first day of the partition after ``day``'s: the next day, or for ``"month"``
+    (a monthly source's partitions, named by their first day) the next month's first day."""
+    return add_months(day, 1) if granularity == "month" else day + timedelta(days=1)
+
+
 def refuse_reversed(start: date, end: date, names: tuple[str, str] = ("start", "end")) -> None:
     """Raise :class:`SurveyDateError` when ``end`` is before ``start``.
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from servicelens.dates import add_months
+from servicelens.dates import add_months, next_period
 from servicelens.settings import Settings
 from servicelens.stages import contact_history, load_clean
 from servicelens.storage.fs import modified_at
@@ -79,10 +79,6 @@ def period_end(settings: Settings, start: date) -> date:
     return start + timedelta(days=6)
 
 
-def _next_period(settings: Settings, day: date) -> date:
-    return add_months(day, 1) if settings.partition == "month" else day + timedelta(days=1)
-
-
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
@@ -123,7 +119,7 @@ def _known_until(settings: Settings, first: date, last: date) -> datetime:
     indexed = set(_published(settings.contacts_dir, _days(first, last)))
     end = first
     while end <= last and end in indexed:
-        end = _next_period(settings, end)
+        end = next_period(end, settings.partition)
     midnight = datetime.combine(end, datetime.min.time(), ZoneInfo(settings.timezone))
     return midnight.astimezone(UTC)
 

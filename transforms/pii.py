@@ -370,11 +370,15 @@ def redact_pii_by_value(
 
 
 def _replace_pattern(
-    frame: pl.DataFrame, column: str, kind: PiiKind, count: int
+    frame: pl.DataFrame, column: str, kind: PiiKind, count: int, replacement: str | None = None
 ) -> tuple[pl.DataFrame, int]:
-    """``kind``'s pattern replaced in every row (vectorised); ``count`` plus those added."""
+    """``kind``'s pattern replaced in every row (vectorised) by its placeholder, or by
+    ``replacement`` (which may put back groups of the match, ``${1}``); ``count`` plus the
+    placeholders added."""
     before = frame.select(placeholder_count(column, kind)).item()
-    frame = frame.with_columns(pl.col(column).str.replace_all(kind.pattern, kind.placeholder))
+    frame = frame.with_columns(
+        pl.col(column).str.replace_all(kind.pattern, replacement or kind.placeholder)
+    )
     return frame, count + frame.select(placeholder_count(column, kind)).item() - before
 
 
@@ -384,12 +388,9 @@ def _replace_ip_addresses(frame: pl.DataFrame, column: str, count: int) -> tuple
     Returns the frame and ``count`` plus the addresses replaced."""
     if not frame.select(pl.col(column).str.contains(_DOTTED_QUAD).any()).item():
         return frame, count  # one scan for the commonest case: no dotted quad at all
-    before = frame.select(placeholder_count(column, IP_ADDRESS)).item()
     for _ in range(2):
-        frame = frame.with_columns(
-            pl.col(column).str.replace_all(IP_ADDRESS.pattern, "${1}[IP]${3}")
-        )
-    return frame, count + frame.select(placeholder_count(column, IP_ADDRESS)).item() - before
+        frame, count = _replace_pattern(frame, column, IP_ADDRESS, count, "${1}[IP]${3}")
+    return frame, count
 
 
 def placeholder_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:

@@ -113,26 +113,15 @@ def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
     """Release what dead runs hold: mark their flow runs crashed, give back their slots
     (and expired or orphaned leases of the embedded API), delete their records. Live runs
     are left alone."""
-    from flows.recovery import data_directory_layers, recover_dead_claims, recover_stuck_runs
-    from flows.slots import release_expired_leases, release_orphan_slots, slot_usage
+    from flows.recovery import release_dead_runs
 
     # What is released is printed below, once: not also as log lines.
     logger = logging.getLogger("servicelens")
     propagate, logger.propagate = logger.propagate, False
     try:
-        # Each source keeps its runs' records in its own layer (sources/<name>/runs/).
-        layers = data_directory_layers(settings)
-        released = [r.message for layer in layers for r in recover_dead_claims(layer)]
-        released += [r.message for r in recover_stuck_runs(settings)]
+        released = release_dead_runs(settings)
     finally:
         logger.propagate = propagate
-    expired = release_expired_leases()
-    released += [f"expired slot lease {lease} released" for lease in expired]
-    usage = slot_usage(settings)
-    if usage is not None and usage.orphans:
-        freed = release_orphan_slots(usage)
-        if freed:
-            released.append(f"{freed} slot(s) of servicelens-backfill held by no lease released")
     if args.json:
         print(json.dumps({"released": released}, indent=2))
     else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from servicelens.ingest.audits import AUDIT_COLUMNS, looks_like_audits
@@ -46,8 +46,6 @@ from servicelens.storage.runs import (
     inputs_changed,
     left_failed,
 )
-
-ONE_DAY = timedelta(days=1)
 
 #: A configured source's definition, in its folder under ``sources/<name>/``.
 DEFINITION_FILE = "definition.toml"
@@ -355,31 +353,28 @@ def unlanded_periods(source: Settings, start: date, end: date) -> list[date]:
     """The periods of ``start``..``end`` (days, or months by their first day) with no
     landed partition of ``source``: a backfill has nothing to run for them, because no
     delivery held a survey of those dates."""
-    from servicelens.dates import add_months
+    from servicelens.dates import next_period
 
     landed = set(landed_periods(source))
     period, gaps = period_start(start, source.partition), []
     while period <= end:
         if period not in landed:
             gaps.append(period)
-        period = add_months(period, 1) if source.partition == "month" else period + ONE_DAY
+        period = next_period(period, source.partition)
     return gaps
 
 
 def periods_text(periods: list[date], granularity: str) -> str:
     """``2026-11-03..2026-11-05, 2026-11-09`` (``2019-02..2019-04`` for months): runs of
     consecutive periods written as spans, at most 12 of them, then how many more."""
-    from servicelens.dates import add_months
-
-    def following(period: date) -> date:
-        return add_months(period, 1) if granularity == "month" else period + ONE_DAY
+    from servicelens.dates import next_period
 
     def name(period: date) -> str:
         return f"{period:%Y-%m}" if granularity == "month" else period.isoformat()
 
     spans: list[tuple[date, date]] = []
     for period in sorted(periods):
-        if spans and following(spans[-1][1]) == period:
+        if spans and next_period(spans[-1][1], granularity) == period:
             spans[-1] = (spans[-1][0], period)
         else:
             spans.append((period, period))

@@ -32,13 +32,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from html import escape
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from servicelens.dates import add_months
+from servicelens.dates import next_period
 
 WIDTH = 640
 HEIGHT = 320
@@ -104,7 +104,7 @@ def _with_gaps(
     for i, (x, y) in enumerate(points):
         out_x.append(x)
         out_y.append(y)
-        following = add_months(x, 1) if monthly else x + timedelta(days=1)
+        following = next_period(x, "month" if monthly else "day")
         if i + 1 < len(points) and points[i + 1][0] > following:
             out_x.append(following)
             out_y.append(None)
