@@ -351,9 +351,10 @@ def _sample_skipped(settings: Settings, day: date) -> str | None:
 def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
     """The look-back dates before ``day`` (default yesterday) whose last run failed and
     whose inputs have not changed since, as the nightly window names them, and those whose
-    inputs changed since their last run, which it would run (``date``, and ``why``: what
-    is left and the backfill that runs it). `servicelens run` runs one date; a QA lead's
-    trial saw it exit 0 in silence with an earlier date still failed."""
+    inputs changed since their last run or whose publish a stopped run left half done,
+    which it would run (``date``, and ``why``: what is left and the backfill that runs
+    it). `servicelens run` runs one date; a QA lead's trial saw it exit 0 in silence with an
+    earlier date still failed."""
     from datetime import timedelta
 
     from servicelens.dates import yesterday
@@ -374,6 +375,15 @@ def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
         if status.state == "failed" and not changed:
             left = left_failed(settings, status, "servicelens backfill")
             found.append({"date": str(status.day), "why": f"{left.reason}. {left.todo}"})
+        elif status.torn:
+            # Half published by a run that stopped: the nightly window runs it again.
+            found.append(
+                {
+                    "date": str(status.day),
+                    "why": f"{status.detail} (the nightly window runs it): `servicelens "
+                    f"backfill --start {status.day} --end {status.day}`",
+                }
+            )
         elif changed:
             # An operator's trial corrected a look-back date's export: the served nightly
             # window runs it, `servicelens run` (one date) passed it over in silence.

@@ -453,7 +453,13 @@ def plan_source_nightly(
                     )
                 )
             continue
-        reason = "nightly date" if period == nightly else "inputs changed since last run"
+        reason = (
+            "nightly date"
+            if period == nightly
+            else status.detail
+            if status.torn
+            else "inputs changed since last run"
+        )
         plan.append(PlannedDate(period, status.state, True, reason, idempotency_key(status)))
     return sorted(plan, key=lambda p: p.day)
 

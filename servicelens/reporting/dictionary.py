@@ -9,12 +9,18 @@ partition whose rows were written under an older version of its contract.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
 
 from servicelens.storage.fs import DataPath
-from servicelens.storage.partitions import older_contract_partitions, partition_dir
+from servicelens.storage.partitions import (
+    MANIFEST_FILE,
+    older_contract_partitions,
+    partition_dir,
+    torn_partition,
+)
 from transforms.schemas import (
     AGENT_OUTCOMES_CONTRACT,
     FIX_LIST_CONTRACT,
@@ -152,6 +158,13 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
                     f"{file}: missing {missing}, not in contract {extra}, types {wrong}. "
                     f"Re-publish the date (`servicelens run --date ...`) or update the contract"
                 )
+                continue  # a file rewritten by hand is named once, for its columns
+            manifest = file.parent / MANIFEST_FILE
+            torn = manifest.exists() and torn_partition(
+                file, json.loads(manifest.read_text()), source
+            )
+            if torn:
+                problems.append(f"{torn}; {_run_again(data_dir, file.parent)}")
         if table.version is not None:
             for root in roots:
                 older = older_contract_partitions(root / table.path, table.version)
@@ -160,6 +173,16 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
                     if str(partition) not in drifted:
                         problems.append(_older_version(table, partition, old))
     return problems
+
+
+def _run_again(data_dir: DataPath, partition: DataPath) -> str:
+    """The backfill that writes ``partition`` (a sample's or a source's) again."""
+    day = partition.name.removeprefix(f"{PARTITION_COLUMN}=")
+    within = str(partition).removeprefix(str(data_dir / "sources") + "/")
+    source = f" --source {within.split('/')[0]}" if within != str(partition) else ""
+    return (
+        f"run the date again: `servicelens backfill{source} --start {day} --end {day} --rerun all`"
+    )
 
 
 def _older_version(table: TableContract, partition: DataPath, old: int) -> str:

@@ -236,6 +236,14 @@ def modified_at(location: DataPath) -> float:
         return 0.0
 
 
+def size_of(location: DataPath) -> int:
+    """A file's size in bytes: the local file's, or the object's (one HEAD request). Raises
+    OSError (FileNotFoundError) for a file or object that is not there."""
+    if isinstance(location, Path):
+        return location.stat().st_size
+    return int(location.fs.size(location.key))
+
+
 def read_bytes(location: str | Path | RemotePath) -> bytes:
     return as_path(location).read_bytes()
 

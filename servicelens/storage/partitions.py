@@ -37,6 +37,7 @@ from servicelens.storage.fs import (
     machine_folder_for,
     read_parquet,
     remove_tree,
+    size_of,
     write_parquet,
 )
 from servicelens.storage.locks import exclusive_lock, partition_lock_path
@@ -226,15 +227,18 @@ def _partition_manifest(
     day: date,
     rows: int,
     schema: dict[str, pl.DataType],
+    data_bytes: int,
 ) -> dict[str, Any]:
     """The caller's manifest plus what the partition itself says: table, date, rows, the
-    contract's columns and when it was written."""
+    contract's columns, the data file's size in bytes (``data_bytes``: a data file that is
+    not the manifest's shows, :func:`torn_partition`) and when it was written."""
     return {
         **manifest,
         "table": table,
         PARTITION_COLUMN: day.isoformat(),
         "rows": rows,
         "columns": {name: str(dtype) for name, dtype in schema.items()},
+        "data_bytes": data_bytes,
         "written_at": datetime.now(UTC).isoformat(),
     }
 
@@ -255,7 +259,9 @@ def _write_partition_locked(
     data.write(new / DATA_FILE)
     with (new / DATA_FILE).open("rb") as handle:
         os.fsync(handle.fileno())
-    full_manifest = _partition_manifest(manifest, table_dir.name, day, data.rows, schema)
+    full_manifest = _partition_manifest(
+        manifest, table_dir.name, day, data.rows, schema, (new / DATA_FILE).stat().st_size
+    )
     _write_file_durably(
         new / MANIFEST_FILE, json.dumps(full_manifest, indent=2, default=str).encode()
     )
@@ -308,7 +314,7 @@ def _put_partition(
     payload = data.payload()
     (target / DATA_FILE).write_bytes(payload)
     full_manifest = {
-        **_partition_manifest(manifest, table_dir.name, day, data.rows, schema),
+        **_partition_manifest(manifest, table_dir.name, day, data.rows, schema, len(payload)),
         "data_sha256": hashlib.sha256(payload).hexdigest(),
     }
     (target / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2, default=str))
@@ -377,6 +383,40 @@ def read_manifest(table_dir: DataPath, day: date) -> dict[str, Any] | None:
         return None
     result: dict[str, Any] = json.loads(path.read_text())
     return result
+
+
+def torn_partition(
+    data: DataPath, manifest: dict[str, Any], contents: bytes | Path | None = None
+) -> str:
+    """Why the partition data file ``data`` is not the one its ``manifest`` (as
+    :func:`read_manifest` gave it) describes, or "" when it is.
+
+    On an object store the data and the manifest are two PUTs (:func:`_put_partition`): a run
+    stopped between them leaves new rows under the previous manifest, whose row counts, run
+    id and inputs then describe other rows. The file's size is compared with the manifest's
+    ``data_bytes`` (one stat, or one HEAD request); with ``contents`` (the file's bytes, or
+    the local file, for a check that reads every file anyway) its sha256 is compared with
+    the manifest's ``data_sha256`` too (object-store writes record it). What a manifest
+    written before these fields existed does not record is not compared.
+    """
+    expected = manifest.get("data_bytes")
+    stopped = "(a run stopped between writing the data and its manifest)"
+    if expected is not None:
+        try:
+            actual = len(contents) if isinstance(contents, bytes) else size_of(data)
+        except FileNotFoundError:
+            return f"{data} is not there, though its manifest is {stopped}"
+        if actual != expected:
+            return f"{data} holds {actual:,} bytes, its manifest describes {expected:,} {stopped}"
+    checksum = manifest.get("data_sha256")
+    if contents is None or checksum is None:
+        return ""
+    digest = hashlib.sha256(
+        contents.read_bytes() if isinstance(contents, Path) else contents
+    ).hexdigest()
+    if digest != checksum:
+        return f"{data}: its sha256 is {digest[:12]}, its manifest's {checksum[:12]} {stopped}"
+    return ""
 
 
 class SchemaEvolutionError(ValueError):

@@ -3,9 +3,11 @@
 No Prefect here: these functions read partition manifests and the per-date outcome records,
 and return plans that the flows carry out. A date is
 
-* ``completed`` when both mart partitions stand with their manifests (what BI reads),
+* ``completed`` when both mart partitions stand with their manifests (what BI reads), all
+  of one run's publish (:func:`unfinished_publish`),
 * ``failed`` when its latest run failed after (or without) the last successful publish,
-* ``missing`` otherwise.
+* ``missing`` otherwise: never published, or published in part by a run that stopped
+  before it finished (``DateStatus.torn`` says which), so running the date repairs it.
 
 The outcome records live in ``<data>/runs/survey_date=<date>.json``, outside the marts, so a
 failure never touches what BI reads.
@@ -24,7 +26,14 @@ from typing import Any, Literal, get_args
 
 from servicelens.settings import SURVEYS_FILE, Settings, day_input_files
 from servicelens.storage.fs import DataPath, modified_at, write_text_whole
-from servicelens.storage.partitions import MANIFEST_FILE, checksums, partition_dir, read_manifest
+from servicelens.storage.partitions import (
+    DATA_FILE,
+    MANIFEST_FILE,
+    checksums,
+    partition_dir,
+    read_manifest,
+    torn_partition,
+)
 from transforms.schemas import PARTITION_COLUMN
 
 DateState = Literal["missing", "failed", "completed"]
@@ -35,6 +44,9 @@ RerunPolicy = Literal["missing", "failed", "changed", "all"]
 RERUN_POLICIES: tuple[str, ...] = get_args(RerunPolicy)
 #: The tables whose manifests say a date is published; BI reads these.
 MART_TABLES = ("feedback_scored", "daily_summary")
+#: Written by the same run after MART_TABLES (``flows/tasks.py``), where it is written at all
+#: (dates published before it existed have none).
+ALSO_PUBLISHED = ("review_queue",)
 HISTORY_KEPT = 20
 
 
@@ -131,6 +143,9 @@ class DateStatus:
     detail: str = ""
     #: Which data directory the date belongs to (see :func:`dataset_id`).
     dataset: str = ""
+    #: A ``missing`` date whose partitions a stopped run left half published: what
+    #: :func:`unfinished_publish` found ("" otherwise).
+    torn: str = ""
 
 
 def _when(text: str | None) -> datetime:
@@ -176,6 +191,10 @@ def date_status(settings: Settings, day: date, as_of: datetime | None = None) ->
         if failed_after_publish:
             return DateStatus(day, "failed", basis, outcome.get("error") or "", dataset)
     if published:
+        torn = unfinished_publish(settings, day, [m for m in manifests if m is not None])
+        if torn:
+            detail = f"published in part: {torn}; running the date again repairs it"
+            return DateStatus(day, "missing", basis, detail, dataset, torn)
         written = f"written {written_at:%Y-%m-%d %H:%M}Z"
         return DateStatus(day, "completed", basis, written, dataset)
     stopped = (outcome or {}).get("stopped")
@@ -183,6 +202,58 @@ def date_status(settings: Settings, day: date, as_of: datetime | None = None) ->
         f"its last run was {stopped['outcome']} at {stopped['finished_at'][:19]}" if stopped else ""
     )
     return DateStatus(day, "missing", basis, detail, dataset)
+
+
+def unfinished_publish(settings: Settings, day: date, marts: list[dict[str, Any]]) -> str:
+    """Why ``day``'s published partitions are not all of one run's publish, or "" when they
+    are. ``marts`` are the manifests of its MART_TABLES partitions (all present).
+
+    A run publishes a date in steps: the clean partition, then each mart partition, and on an
+    object store each partition's data, then its manifest (:func:`write_partition`). Each step
+    is atomic; a run stopped between two of them (a crash, a kill, a store that went away)
+    leaves a date BI reads half old and half new while every partition stands: a
+    ``daily_summary`` that does not add up to its ``feedback_scored``, marts built from other
+    inputs than its clean rows, or a data file under the previous manifest. Its later
+    recovery records it ``crashed``, which leaves the date's state as it was, so without this
+    check the date stayed ``completed`` and no run repaired it (a platform engineer's trial).
+    Found here, from the manifests the state is read from (and one size per mart file):
+
+    * the mart partitions (and the review queue, where the date has one) name different runs,
+    * the marts were built from other inputs than the clean partition beside them,
+    * a mart's data file is not the size its manifest records (:func:`torn_partition`).
+    """
+    runs = {
+        table: m.get("run_id")
+        for table, m in zip(MART_TABLES, marts, strict=True)
+        if m.get("run_id") is not None
+    }
+    for table in ALSO_PUBLISHED:
+        also = read_manifest(settings.marts_dir / table, day)
+        if also is not None and also.get("run_id") is not None:
+            runs[table] = also["run_id"]
+    if len(set(runs.values())) > 1:
+        by_run: dict[str, list[str]] = {}
+        for table, run in runs.items():
+            by_run.setdefault(str(run), []).append(table)
+        written = "; ".join(f"{' and '.join(t)} by run {run[:8]}" for run, t in by_run.items())
+        return f"its partitions were written by different runs ({written})"
+    clean = read_manifest(settings.clean_dir, day)
+    built_from = marts[0].get("inputs")
+    if (
+        clean is not None
+        and built_from is not None
+        and not same_inputs(built_from, clean.get("inputs") or {})
+    ):
+        return (
+            f"its marts were built from other inputs than its clean partition "
+            f"({partition_dir(settings.clean_dir, day)}): a run stopped after publishing it"
+        )
+    for table, manifest in zip(MART_TABLES, marts, strict=True):
+        data = partition_dir(settings.marts_dir / table, day) / DATA_FILE
+        torn = torn_partition(data, manifest)
+        if torn:
+            return torn
+    return ""
 
 
 @dataclass(frozen=True)
@@ -420,7 +491,13 @@ def plan_nightly(
         if status.state == "failed" and not changed:
             plan.append(left_failed(settings, status, "servicelens backfill"))
             continue
-        reason = "inputs changed since last run" if changed else "inputs unchanged"
+        reason = (
+            status.detail
+            if status.torn
+            else "inputs changed since last run"
+            if changed
+            else "inputs unchanged"
+        )
         plan.append(PlannedDate(status.day, status.state, changed, reason, idempotency_key(status)))
     return plan
 

@@ -3,6 +3,7 @@ recommending (the stages run directly, as a backfill before the first training w
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_weekly_marts_of_an_older_contract_are_named_and_rebuilt(unscored: Setti
     next rebuild of any week takes them too."""
     from servicelens.outcomes import week_of
     from servicelens.reporting.dictionary import contract_mismatches
-    from servicelens.storage.partitions import DATA_FILE, partition_dir
+    from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, partition_dir
 
     week = week_of(DAYS[0])
     data = partition_dir(unscored.marts_dir / "agent_outcomes", week) / DATA_FILE
@@ -152,6 +153,9 @@ def test_weekly_marts_of_an_older_contract_are_named_and_rebuilt(unscored: Setti
         pl.lit(0.0).alias("first_contact_resolution"),
     )
     biased.write_parquet(data)
+    # As a version 2 week's manifest was: without the data file's size (written since).
+    manifest = data.parent / MANIFEST_FILE
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"data_bytes": None}))
     [problem] = contract_mismatches(unscored.root)
     assert f"survey_date={week}" in problem and "agent_outcomes contract version 2" in problem
     assert "a contact is settled once its return window has passed" in problem

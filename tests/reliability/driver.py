@@ -37,9 +37,11 @@ def run_date(
         with date_lock(locks_dir(settings.staging_dir), survey_date, lock_wait):
             validated = validate_day(settings, survey_date, run_id)
             publish_clean(settings, validated, {"run_id": run_id})
-            # No champion model in these tests: the marts carry empty root causes.
+            # No champion model in these tests: the marts carry empty root causes. Their
+            # manifests carry the clean partition's inputs, as the nightly flow's do.
             scored = without_scores(load_clean(settings, survey_date))
-            publish_marts(settings, survey_date, scored, None, {"run_id": run_id})
+            manifest = {"run_id": run_id, "inputs": validated.inputs}
+            publish_marts(settings, survey_date, scored, None, manifest)
     except LockBusyError as error:
         report.write_text(json.dumps({"outcome": "refused", "error": str(error)}))
         sys.exit(REFUSED)

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -30,6 +30,7 @@ import pytest
 from servicelens.settings import Settings
 from servicelens.stages import publish_clean, validate_day
 from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, StorageError, write_partition
+from servicelens.storage.runs import date_status, plan_nightly
 from servicelens.synthetic.generator import generate
 from tests.reliability.driver import REFUSED
 from transforms.schemas import QUARANTINE_SCHEMA
@@ -141,7 +142,23 @@ KILL_POINTS: dict[str, tuple[str, ...]] = {
     "partition-staged:responses": (),
     "partition-swapped:responses": ("clean/responses",),
     "partition-staged:feedback_scored": ("clean/responses", "quarantine"),
+    "partition-swapped:feedback_scored": ("clean/responses", "quarantine", "marts/feedback_scored"),
     "partition-swapped:daily_summary": TABLES,
+}
+#: What the date's state says after each kill: a date the killed run left half published
+#: (clean rows of the corrected export under the old marts, or one mart of each run) must
+#: not read ``completed``, or no later run repairs it (the killed run's recovery records it
+#: crashed, which leaves the state as it was).
+STATE_AFTER_KILL = {
+    "validated": ("completed", ""),
+    "partition-staged:responses": ("completed", ""),
+    "partition-swapped:responses": ("missing", "built from other inputs than its clean"),
+    "partition-staged:feedback_scored": ("missing", "built from other inputs than its clean"),
+    "partition-swapped:feedback_scored": (
+        "missing",
+        "written by different runs (feedback_scored by run v2; daily_summary by run v1)",
+    ),
+    "partition-swapped:daily_summary": ("completed", ""),
 }
 
 
@@ -167,11 +184,24 @@ def test_a_run_killed_at_any_point_leaves_old_or_new_partitions_and_the_next_run
                 assert rows < before[table][1], table  # the corrected export is shorter
         else:
             assert (run_id, rows) == before[table], table
+    settings = Settings(data_dir=str(root))
+    status = date_status(settings, DAY)
+    state, torn = STATE_AFTER_KILL[point]
+    assert status.state == state, status
+    assert torn in status.torn and bool(status.torn) == bool(torn), status
+    # The next nightly run's look-back runs the date again unless the killed run had published
+    # all of it: an old one for its corrected export, a torn one because it is torn (its clean
+    # partition holds the corrected export's inputs already: by its inputs it was up to date,
+    # and it stayed torn).
+    lookback = plan_nightly(settings, DAY + timedelta(days=1), 1)[1]
+    assert lookback.run == (KILL_POINTS[point] != TABLES), lookback
+    assert (status.detail in lookback.reason) == bool(torn), lookback
 
     rerun = _start(forkserver, root, "v3", tmp_path / "rerun")
     rerun.join(WAIT_FOR_PAUSE_SECONDS)
     assert rerun.exitcode == 0
     assert {_partition_state(root, table)[0] for table in TABLES} == {"v3"}
+    assert date_status(settings, DAY).state == "completed"
     _no_duplicates_and_reconciled(root)
     leftovers = [
         p.name for p in (root / ".staging").iterdir() if p.name.startswith(("new-", "old-"))

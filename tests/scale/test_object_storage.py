@@ -154,3 +154,53 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "source": ["sample"],
         }
     )
+
+
+def test_a_partition_whose_manifest_put_never_came_is_found_and_named(
+    demo_on_s3: tuple[Settings, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition on S3 is two PUTs, the data and then its manifest. A store that goes away
+    between them leaves the new rows under the old manifest (a platform engineer's trial:
+    nothing noticed, though the README said the checksum exposes it). The date is no longer
+    ``completed``, so the next run repairs it, and ``dictionary --check`` names the file."""
+    from servicelens.reporting.dictionary import contract_mismatches
+    from servicelens.storage.partitions import MANIFEST_FILE, StorageError
+    from servicelens.storage.runs import date_status, plan_backfill
+    from transforms.schemas import FEEDBACK_SCORED_SCHEMA
+
+    settings, _ = demo_on_s3
+    table = settings.marts_dir / "feedback_scored"
+    partition = table / f"survey_date={END}"
+    data, manifest = partition / DATA_FILE, partition / MANIFEST_FILE
+    before = {path: path.read_bytes() for path in (data, manifest)}
+    assert date_status(settings, END).state == "completed"
+    assert contract_mismatches(settings.root) == []
+    fewer = read_partition(table, END).head(10)
+    old = read_manifest(table, END)
+    assert old is not None
+
+    real_write = RemotePath.write_text
+
+    def store_gone(self: RemotePath, text: str, encoding: str = "utf-8") -> int:
+        if self.name == MANIFEST_FILE:
+            raise ConnectionError("Connection was closed before we received a valid response")
+        return real_write(self, text, encoding)
+
+    monkeypatch.setattr(RemotePath, "write_text", store_gone)
+    with pytest.raises((StorageError, ConnectionError)):
+        write_partition(fewer, table, END, FEEDBACK_SCORED_SCHEMA, old, settings.staging_dir)
+    monkeypatch.undo()
+    try:
+        assert read_manifest(table, END) == old  # the old manifest over the new rows
+        status = date_status(settings, END)
+        assert status.state == "missing", status
+        assert f"{data} holds" in status.torn and "manifest describes" in status.torn
+        assert "running the date again repairs it" in status.detail
+        assert plan_backfill([status], "missing")[0].run  # a plain backfill repairs it
+        problems = contract_mismatches(settings.root)
+        assert len(problems) == 1 and str(data) in problems[0], problems
+        assert f"backfill --start {END} --end {END} --rerun all" in problems[0]
+    finally:
+        for path, payload in before.items():
+            path.write_bytes(payload)
+    assert date_status(settings, END).state == "completed"

@@ -153,3 +153,25 @@ def test_a_look_back_date_left_failed_is_named_with_its_error_and_the_command(
 
     (folder / "surveys.csv").write_text("response_id,csat\nR1,5\n")
     assert {p.day: p for p in plan_nightly(settings, target, 2)}[failed].run
+
+
+def test_a_data_file_is_compared_with_its_manifest_by_size_and_by_checksum(
+    tmp_path: Path,
+) -> None:
+    """A partition's manifest records its data file's size (every write) and sha256 (an
+    object store's): a file of another size is named from one stat, a file of the same size
+    and other bytes when its contents are read (``dictionary --check``)."""
+    import hashlib
+
+    from servicelens.storage.partitions import torn_partition
+
+    data = tmp_path / "part-0.parquet"
+    data.write_bytes(b"new rows")
+    described = {"data_bytes": 8, "data_sha256": hashlib.sha256(b"old rows").hexdigest()}
+    assert torn_partition(data, described) == ""  # the size alone agrees
+    assert "its manifest's" in torn_partition(data, described, data)
+    assert "its manifest's" in torn_partition(data, described, b"new rows")
+    assert torn_partition(data, {**described, "data_sha256": None}, data) == ""
+    assert "holds 8 bytes, its manifest describes 9" in torn_partition(data, {"data_bytes": 9})
+    assert "is not there" in torn_partition(tmp_path / "gone.parquet", described)
+    assert torn_partition(data, {}) == ""  # a manifest from before these fields
