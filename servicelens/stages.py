@@ -30,6 +30,7 @@ from servicelens.ingest.audits import (
     read_audit_files,
     source_audit_files,
 )
+from servicelens.ingest.configured import NO_EXPORTS_AT_ALL
 from servicelens.ingest.definitions import SourceDefinition
 from servicelens.ingest.landing import (
     DELIVERED_NAME,
@@ -238,12 +239,7 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
         empty = not path.parent.parent.exists()
         raise BatchError(
             f"{path}: no survey export for {day}; nothing to process"
-            + (
-                f" ({settings.data_dir} holds no exports at all: check --data-dir or "
-                "SERVICELENS_DATA_DIR; `servicelens demo` fills a new one with sample data)"
-                if empty
-                else ""
-            )
+            + (f" ({NO_EXPORTS_AT_ALL.format(data_dir=settings.data_dir)})" if empty else "")
         )
     read = read_csv_with_lines(path, data)
     failures = validate_survey_batch(

@@ -234,15 +234,28 @@ def _warnings_said(args: argparse.Namespace) -> AbstractContextManager[None]:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.cli.sources import run_nightly
-    from servicelens.ingest.configured import configured_names, has_sample_exports
+    from servicelens.ingest.configured import (
+        NO_EXPORTS_AT_ALL,
+        configured_names,
+        has_sample_exports,
+        holds_nothing,
+    )
+    from servicelens.settings import SURVEYS_FILE
 
+    day = args.date or yesterday(settings.timezone)
+    if holds_nothing(settings):
+        # Refused before anything runs: a run there recorded the date failed and made the
+        # mistyped directory's folders (a platform engineer's trial, on an S3 prefix).
+        raise ValueError(
+            f"{settings.raw_day(day) / SURVEYS_FILE}: no survey export for {day}; nothing to "
+            f"process ({NO_EXPORTS_AT_ALL.format(data_dir=settings.data_dir)})"
+        )
     # The sample's raw/<date>/ layout, and every source configured in the data directory.
     sources = configured_names(settings)
     # The reports before the run: with only configured sources, it writes one per source
     # (flows.pipeline.nightly_report_settings) and the flows' results do not name them.
     reports_before = set(settings.reports_dir.glob("report-*.html"))
     result: dict[str, Any] | None = None
-    day = args.date or yesterday(settings.timezone)
     sample_skipped = _sample_skipped(settings, day) if sources else None
     if sample_skipped and not args.json:
         print(f"{day}: sample skipped: {sample_skipped}")

@@ -464,12 +464,29 @@ def plan_source_nightly(
     return sorted(plan, key=lambda p: p.day)
 
 
+#: What a data directory that never received an export is most often: a mistyped one.
+NO_EXPORTS_AT_ALL = (
+    "{data_dir} holds no exports at all: check --data-dir or SERVICELENS_DATA_DIR; "
+    "`servicelens demo` fills a new one with sample data"
+)
+
+
+def holds_nothing(settings: Settings) -> bool:
+    """Whether ``settings``' data directory holds no sample exports' folder (``raw/``) and no
+    configured source: nothing any run could read (a mistyped ``--data-dir`` or prefix)."""
+    return not (settings.root / "raw").exists() and not configured_names(settings)
+
+
 def sources_only_refusal(settings: Settings) -> str | None:
     """Why a backfill without ``--source`` cannot run in ``settings``'s data directory, or
     None when it can: a directory holding configured sources and no sample exports has no
     sample dates to run, and each date would fail with "no survey export" (and be recorded
-    as failed). The ``backfill`` flow (flows/pipeline.py) and the command line's dry run
-    refuse with it."""
+    as failed); a directory holding no export at all is most often a mistyped one (a
+    platform engineer's trial: a backfill on a mistyped S3 prefix skipped every date and
+    exited 0, creating the prefix's folders). The ``backfill`` flow (flows/pipeline.py) and
+    the command line refuse with it."""
+    if holds_nothing(settings):
+        return NO_EXPORTS_AT_ALL.format(data_dir=settings.data_dir)
     if has_sample_exports(settings) or not (sources := configured_names(settings)):
         return None
     return (

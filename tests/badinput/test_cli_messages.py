@@ -375,6 +375,15 @@ def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
         f"nothing to process ({typo} holds no exports at all: check --data-dir or "
         "SERVICELENS_DATA_DIR; `servicelens demo` fills a new one with sample data)"
     )
+    # Refused before anything ran: no failed run recorded there, no folders made for it.
+    assert not (typo / "runs").exists() and not (typo / ".staging").exists()
+    assert main(["--data-dir", str(typo), "backfill", "--start", str(DAY), "--end", str(DAY)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said == (
+        f"servicelens: error: {typo} holds no exports at all: check --data-dir or "
+        "SERVICELENS_DATA_DIR; `servicelens demo` fills a new one with sample data"
+    )
+    assert not (typo / "runs").exists() and not (typo / "reports").exists()
     data = tmp_path / "data"
     (data / "raw" / str(DAY - timedelta(days=1))).mkdir(parents=True)
     assert main(["--data-dir", str(data), "run", "--date", str(DAY)]) == 2
