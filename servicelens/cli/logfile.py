@@ -15,6 +15,7 @@ logger already; it is silenced for the duration of the command.
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from collections.abc import Iterator
@@ -59,15 +60,50 @@ class RunLogHandler(logging.FileHandler):
             try:
                 self.stream = self._open()
             except OSError as error:
-                self.unwritable = True
-                print(
-                    f"servicelens: cannot write the log file {self.baseFilename} "
-                    f"({error.strerror or error}): this command's log is not kept. Make "
-                    f"{Path(self.baseFilename).parent} writable",
-                    file=sys.stderr,
-                )
+                self._give_up(error, "this command's log is not kept")
                 return
         super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's name
+        """A record that could not be written: a disk that filled up under the log file
+        (ENOSPC) stops the file, said once on stderr; the command's own one-line message
+        follows as it would. Python's default printed ``--- Logging error ---`` and a
+        traceback for every record after (a platform engineer's trial, a full temp disk),
+        and the message that said what was wrong was lost among them. Other errors (a
+        record that cannot be formatted) are left to logging."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self._give_up(error, "the rest of this command's log is not kept")
+        else:
+            super().handleError(record)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as error:
+            self._give_up(error, "the rest of this command's log is not kept")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as error:
+            self._give_up(error, "the rest of this command's log is not kept")
+            self.stream = None  # type: ignore[assignment]  # closed as far as it can be
+
+    def _give_up(self, error: OSError, lost: str) -> None:
+        """Stop writing the file, saying once why and what to do."""
+        if self.unwritable:
+            return
+        self.unwritable = True
+        folder = Path(self.baseFilename).parent
+        fix = (
+            f"Free space on {folder}" if error.errno == errno.ENOSPC else f"Make {folder} writable"
+        )
+        print(
+            f"servicelens: cannot write the log file {self.baseFilename} "
+            f"({error.strerror or error}): {lost}. {fix}",
+            file=sys.stderr,
+        )
 
     @property
     def path(self) -> Path:

@@ -6,6 +6,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from servicelens.cli.logfile import log_file_path, logs_to_file, prune_logs
 
 
@@ -45,3 +47,29 @@ def test_a_command_that_logs_nothing_prunes_nothing(tmp_path: Path) -> None:
     with logs_to_file(log_file_path(logs, "query"), keep=1):
         pass
     assert sorted(logs.iterdir()) == paths
+
+
+def test_a_disk_that_fills_under_the_log_file_is_said_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a platform engineer's trial: a full temp disk made every log record print
+    ``--- Logging error ---`` and a traceback, and the command's one-line message was lost
+    among them. /dev/full answers every write with ENOSPC."""
+    from servicelens.cli.logfile import RunLogHandler
+
+    handler = RunLogHandler(Path("/dev/full"))
+    logger = logging.getLogger("servicelens.test.full-disk")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for n in range(3):
+            logger.warning("record %d", n)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err, err
+    assert err.splitlines() == [
+        "servicelens: cannot write the log file /dev/full (No space left on device): the "
+        "rest of this command's log is not kept. Free space on /dev"
+    ]
