@@ -472,9 +472,12 @@ NO_EXPORTS_AT_ALL = (
 
 
 def holds_nothing(settings: Settings) -> bool:
-    """Whether ``settings``' data directory holds no sample exports' folder (``raw/``) and no
-    configured source: nothing any run could read (a mistyped ``--data-dir`` or prefix)."""
-    return not (settings.root / "raw").exists() and not configured_names(settings)
+    """Whether ``settings``' data directory holds nothing of the pipeline's: no sample
+    exports' folder (``raw/``), no layer a run wrote (``clean/``, ``marts/``), no configured
+    source. Most often a mistyped ``--data-dir`` or prefix."""
+    return not any(
+        (settings.root / folder).exists() for folder in ("raw", "clean", "marts")
+    ) and not configured_names(settings)
 
 
 def sources_only_refusal(settings: Settings) -> str | None:
