@@ -61,10 +61,30 @@ def refuse_a_half_url(location: str) -> None:
         )
 
 
+#: Where botocore reads an S3 endpoint other than AWS's from, service-specific first.
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def store_address(location: str | Path | RemotePath) -> str:
+    """``location`` as a name that tells two stores apart: an ``s3://`` URL served from an
+    endpoint other than AWS's (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, as botocore
+    reads them) carries the endpoint (``s3://bucket/prefix@http://127.0.0.1:9000``); any
+    other location is itself. A platform engineer's trial found one bucket and prefix on
+    two endpoints (a local store and AWS, say) sharing their lock folder and their runs'
+    keys on one Prefect server, so one's run of a date could be taken for a duplicate of
+    the other's."""
+    text = str(location)
+    if not text.startswith(("s3://", "s3a://")):
+        return text
+    endpoint = next((os.environ[v] for v in S3_ENDPOINT_VARIABLES if os.environ.get(v)), "")
+    return f"{text}@{endpoint.rstrip('/')}" if endpoint else text
+
+
 def machine_folder_for(location: str | Path | RemotePath, purpose: str) -> Path:
     """A folder on this machine, in the temporary directory, named after ``location`` (an
-    object store's URL): for files that must be local files (locks, HTML pages)."""
-    digest = hashlib.sha256(str(location).encode()).hexdigest()[:16]
+    object store's URL, with its endpoint: :func:`store_address`): for files that must be
+    local files (locks, HTML pages)."""
+    digest = hashlib.sha256(store_address(location).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"servicelens-{purpose}" / digest
 
 

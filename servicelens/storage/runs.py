@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
 
 from servicelens.settings import SURVEYS_FILE, Settings, day_input_files
-from servicelens.storage.fs import DataPath, modified_at, write_text_whole
+from servicelens.storage.fs import DataPath, modified_at, store_address, write_text_whole
 from servicelens.storage.partitions import (
     DATA_FILE,
     MANIFEST_FILE,
@@ -167,8 +167,9 @@ def dataset_id(settings: Settings) -> str:
     """A short, stable name for the data directory, for keys shared on one Prefect server:
     two data directories (two tenants, a test and production) must never take each other's
     runs for duplicates."""
-    # Sources sharing a data directory have their own dates (the sample keeps its old id).
-    name = str(settings.data_dir).rstrip("/") + (
+    # Sources sharing a data directory have their own dates (the sample keeps its old id);
+    # an object store's prefix is told apart from the same one on another endpoint.
+    name = store_address(str(settings.data_dir).rstrip("/")) + (
         "" if settings.is_sample else f"#{settings.source}"
     )
     return hashlib.sha256(name.encode()).hexdigest()[:10]

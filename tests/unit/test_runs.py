@@ -175,3 +175,29 @@ def test_a_data_file_is_compared_with_its_manifest_by_size_and_by_checksum(
     assert "holds 8 bytes, its manifest describes 9" in torn_partition(data, {"data_bytes": 9})
     assert "is not there" in torn_partition(tmp_path / "gone.parquet", described)
     assert torn_partition(data, {}) == ""  # a manifest from before these fields
+
+
+def test_one_bucket_on_two_endpoints_has_two_keys_and_two_lock_folders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a platform engineer's trial: the same bucket and prefix on a local store and
+    on AWS shared their runs' keys on one Prefect server and their lock folder on one
+    machine. The endpoint tells them apart; without one (AWS's own) nothing changes."""
+    import hashlib
+
+    from servicelens.storage.fs import machine_folder_for
+    from servicelens.storage.runs import dataset_id
+
+    url = "s3://feedback/prod"
+    for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    on_aws = dataset_id(Settings(data_dir=url)), machine_folder_for(url, "locks")
+    assert on_aws[0] == hashlib.sha256(url.encode()).hexdigest()[:10]  # as before
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/")
+    on_minio = dataset_id(Settings(data_dir=url)), machine_folder_for(url, "locks")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9001")  # botocore's first
+    on_another = dataset_id(Settings(data_dir=url)), machine_folder_for(url, "locks")
+    assert len({on_aws[0], on_minio[0], on_another[0]}) == 3
+    assert len({on_aws[1], on_minio[1], on_another[1]}) == 3
+    local = Settings(data_dir="/srv/feedback")
+    assert dataset_id(local) == hashlib.sha256(b"/srv/feedback").hexdigest()[:10]
