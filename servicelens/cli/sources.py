@@ -126,8 +126,13 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print(json.dumps(added, indent=2))
             return 0
+        from servicelens.ingest.configured import DEFINITION_FILE
+
+        # The registered copy where it lives (a trial's s3:// directory was told the local
+        # folder its definition is fetched into for loading).
+        registered = source.source_root / DEFINITION_FILE
         print(
-            f"source {source.source} configured ({source.definition}); drop its exports in "
+            f"source {source.source} configured ({registered}); drop its exports in "
             f"{source.inbox_dir}: the nightly run (`servicelens run`, the served schedule) "
             f"lands them and runs the {source.partition}s they touch. QA puts its audits "
             f"(response_id, root_cause, audited_at, auditor) as CSV files in "

@@ -133,7 +133,7 @@ def replacement_refusal(settings: Settings, definition: str) -> str | None:
     if not landed:
         return None
     return (
-        f"source {loaded.name} is already configured ({existing.definition}) with another "
+        f"source {loaded.name} is already configured ({folder / DEFINITION_FILE}) with another "
         f"definition, and {landed} {existing.partition} partition(s) of its exports are "
         f"landed: {definition} would replace that definition, and the next runs would check "
         f"them with it. If {definition} is an edited definition of the same source, add "

@@ -204,3 +204,17 @@ def test_a_partition_whose_manifest_put_never_came_is_found_and_named(
         for path, payload in before.items():
             path.write_bytes(payload)
     assert date_status(settings, END).state == "completed"
+
+
+def test_a_source_added_on_s3_is_named_where_it_is_registered(
+    s3: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a platform engineer's trial: `sources add` in an s3:// directory said the
+    definition was configured in a local temporary folder (where it is fetched for loading)."""
+    from servicelens.cli.main import main
+
+    data = f"{s3}/sources-added"
+    assert main(["--data-dir", data, "sources", "add", "cfpb"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"source cfpb configured ({data}/sources/cfpb/definition.toml); "), said
+    assert RemotePath(f"{data}/sources/cfpb/definition.toml").exists()

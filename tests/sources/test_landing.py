@@ -256,7 +256,8 @@ def test_a_definition_that_only_shares_a_sources_name_is_refused_once_data_is_la
     with pytest.raises(DefinitionError) as refused:
         register_source(base, str(other))
     assert str(refused.value).startswith(
-        f"source {name} is already configured ({source.definition}) with another definition, "
+        f"source {name} is already configured ({source.source_root / 'definition.toml'}) with "
+        "another definition, "
         f"and {landed} day partition(s) of its exports are landed: {other} would replace"
     )
     assert "add --replace" in str(refused.value)
