@@ -95,10 +95,46 @@ class DateOutcome:
         return cls(planned.day.isoformat(), "skipped", None, {}, planned.reason, planned.todo)
 
     @classmethod
-    def failed(cls, day: str, flow_run: str | None, error: str, recovered: str = "") -> DateOutcome:
-        """A date that ran in this trigger and failed."""
-        todo = "fix what the error names, then run the backfill again with --rerun failed"
-        return cls(day, "failed", flow_run, {}, error, todo, recovered)
+    def failed(
+        cls,
+        settings: Settings | None,
+        day: str,
+        flow_run: str | None,
+        error: str,
+        recovered: str = "",
+    ) -> DateOutcome:
+        """A date that ran in this trigger and failed, with the rerun that takes it up from
+        its state on disk (``settings``' data directory; None: assumed recorded failed)."""
+        return cls(day, "failed", flow_run, {}, error, failed_todo(settings, day), recovered)
+
+
+#: A failed date's ``todo`` when its failure is recorded (its state reads failed or missing).
+TODO_RERUN_FAILED = "fix what the error names, then run the backfill again with --rerun failed"
+
+
+def failed_todo(settings: Settings | None, day: str) -> str:
+    """What to run for a date that failed in this trigger: ``--rerun failed`` takes up a date
+    whose state reads ``failed`` (or ``missing``). One whose failure could not be recorded
+    (the object store that failed the date did not take its record either) still reads
+    ``completed`` from its last good run, and ``--rerun failed`` skips it: a platform
+    engineer's trial was told to run exactly that after an S3 outage. Such a date is told
+    ``--rerun all`` for its own dates; so is one whose state cannot be read now."""
+    if settings is None:
+        return TODO_RERUN_FAILED
+    from servicelens.storage.runs import date_status
+
+    try:
+        state: str = date_status(settings, date.fromisoformat(day)).state
+        why = f"its failure could not be recorded: it reads {state}, which --rerun failed skips"
+    except Exception:  # the store that failed the date may not answer now either
+        state = "unknown"
+        why = "its state cannot be read now; --rerun failed would skip it if it reads completed"
+    if state in ("failed", "missing"):
+        return TODO_RERUN_FAILED
+    return (
+        f"fix what the error names, then run it again with --start {day} --end {day} --rerun "
+        f"all ({why})"
+    )
 
 
 #: What Prefect puts before the exception in a failed flow run's state message
@@ -341,7 +377,7 @@ def run_date(
         return DateOutcome(day, "held", flow_run.name, {}, str(busy), "", recovered)
     except Exception as error:  # the slot or the record failed, before the date ran
         set_final_state(flow_run.id, Crashed(message=f"servicelens: {failure_message(error)}"))
-        return DateOutcome.failed(day, flow_run.name, failure_message(error), recovered)
+        return DateOutcome.failed(settings, day, flow_run.name, failure_message(error), recovered)
     if not isinstance(final, State):
         raise TypeError(f"run_flow returned {type(final).__name__}, expected a State")
     if final.is_completed():
@@ -357,7 +393,7 @@ def run_date(
     # Prefect words a failed flow run's state "Flow run encountered an exception: <Type>:
     # <message>"; the table shows what a date's own failure record says, "<Type>: <message>".
     message = (final.message or final.name or "failed").removeprefix(PREFECT_FAILURE_WORDS)
-    return DateOutcome.failed(day, flow_run.name, message, recovered)
+    return DateOutcome.failed(settings, day, flow_run.name, message, recovered)
 
 
 def completed_result(final: State, settings: Settings, day: date, run_id: str) -> dict[str, Any]:

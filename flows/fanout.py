@@ -126,7 +126,7 @@ def _outcome(settings: Settings, day: date, future: PrefectFuture[DateOutcome]) 
         error = raised
     message = failure_message(error) if error else future.state.message or "failed"
     record_outcome(settings, day, str(future.task_run_id), "failed", error=message)
-    return DateOutcome.failed(str(day), f"process-{day}", message)
+    return DateOutcome.failed(settings, str(day), f"process-{day}", message)
 
 
 def run_planned_dates_on(

@@ -45,7 +45,7 @@ def test_the_run_summary_lists_failures_not_dates_skipped_with_nothing_to_do() -
         DateOutcome("2026-11-03", "completed", "run-3", {"kept": 5}),
         DateOutcome("2026-11-02", "skipped", None, {}, "inputs unchanged"),
         DateOutcome("2026-11-01", "skipped", None, {}, "last run failed", TODO_FAILED),
-        DateOutcome.failed("2026-10-31", "run-0", "no export for the date"),
+        DateOutcome.failed(None, "2026-10-31", "run-0", "no export for the date"),
     ]
     rows = {r["date"]: r for r in _outcome_rows(outcomes)}
     assert rows["2026-11-02"]["outcome"] == "skipped (inputs unchanged)"
@@ -57,3 +57,44 @@ def test_the_run_summary_lists_failures_not_dates_skipped_with_nothing_to_do() -
     assert "2026-11-02" not in failures
     assert "2026-11-01" in failures and "2026-10-31" in failures
     assert "no export for the date" in failures
+
+
+def test_a_failed_date_is_told_the_rerun_that_takes_it_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a platform engineer's trial: after an S3 outage a date whose failure record
+    could not be written either still read ``completed`` from its last good run, and its
+    advice `--rerun failed` skipped it. Recorded failed: `--rerun failed`; still completed,
+    or a state that cannot be read now: `--rerun all` for the date."""
+    import json
+
+    from flows.dates import TODO_RERUN_FAILED, DateOutcome
+    from servicelens.settings import Settings
+    from servicelens.storage import runs
+    from servicelens.storage.runs import MART_TABLES, record_outcome
+
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 10, 1)
+
+    def todo() -> str:
+        return DateOutcome.failed(settings, str(day), "run-2", "store went away").todo
+
+    assert todo() == TODO_RERUN_FAILED  # never published: missing, which --rerun failed runs
+    for table in MART_TABLES:
+        folder = settings.marts_dir / table / f"survey_date={day}"
+        folder.mkdir(parents=True)
+        written = {"run_id": "run-1", "written_at": "2026-10-02T01:00:00+00:00"}
+        (folder / "_manifest.json").write_text(json.dumps(written))
+    assert todo() == (
+        "fix what the error names, then run it again with --start 2026-10-01 --end 2026-10-01 "
+        "--rerun all (its failure could not be recorded: it reads completed, which "
+        "--rerun failed skips)"
+    )
+    record_outcome(settings, day, "run-2", "failed", error="store went away", inputs={})
+    assert todo() == TODO_RERUN_FAILED
+
+    def unreachable(*_: object) -> None:
+        raise ConnectionError("Could not connect to the endpoint URL")
+
+    monkeypatch.setattr(runs, "date_status", unreachable)
+    assert "--rerun all (its state cannot be read now; --rerun failed would skip it" in todo()
