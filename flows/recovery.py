@@ -158,7 +158,7 @@ def hold_date_releasing(
             held.replaced = None
             # On its own machine it let go of the lock this hold now has: it is gone.
             verdict = (
-                Liveness(False, f"{previous.owner} is gone: its lock was free")
+                Liveness(False, f"the run in {previous.owner} is gone: its lock was free")
                 if previous.host == socket.gethostname()
                 else liveness(previous)
             )

@@ -120,7 +120,9 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) 
             return f"{value:.{places[name]}f}"
         if isinstance(value, int):
             return f"{value:,}"
-        return str(value)
+        # A line break inside a cell (a comment written over lines, a cluster's multi-line
+        # error) would break the table's rows: shown as a mark, on the cell's one line.
+        return " ↵ ".join(str(value).splitlines())
 
     cells = [[text(row.get(name), name) for name in names] for row in rows]
     numeric = [

@@ -149,7 +149,8 @@ def liveness(claim: Claim, now: datetime | None = None) -> Liveness:
     if claim.host == socket.gethostname():
         if is_locked(Path(claim.lock)):
             return Liveness(True, f"{claim.owner} holds its lock")
-        return Liveness(False, f"{claim.owner} is gone: its lock is free")
+        # The lock is the run's, not the process's: a Dask worker lives on after its run.
+        return Liveness(False, f"the run in {claim.owner} is gone: its lock is free")
     age = claim.beat_age(now)
     if age <= claim.stale_after:
         return Liveness(True, f"{claim.owner} beat {age:.0f} s ago")

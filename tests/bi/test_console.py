@@ -117,3 +117,20 @@ def test_the_sample_dates_line_of_run_names_the_date() -> None:
     assert _counts_line({**row, "model_version": "v1"}, date(2026, 12, 1)) == (
         "2026-12-01: read 5096 kept 4909 quarantined 187 negatives scored 1700 (model v1)"
     )
+
+
+def test_a_cell_written_over_lines_stays_on_its_row() -> None:
+    """Found by a platform engineer's trial: a Dask cluster's multi-line error broke the
+    backfill table's rows (so would a comment written over lines, in `query`'s)."""
+    from servicelens.cli.console import table
+
+    text = table(
+        [
+            {"date": "2026-10-01", "detail": "CommClosedError: in <TCP>:\nStream is closed\r\n"},
+            {"date": "2026-10-02", "detail": "completed"},
+        ]
+    )
+    assert text.splitlines()[2:] == [
+        "2026-10-01  CommClosedError: in <TCP>: ↵ Stream is closed",
+        "2026-10-02  completed",
+    ]
