@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import asdict, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from prefect import task, unmapped
@@ -27,7 +27,7 @@ from flows.dates import DateOutcome, failure_message, run_date
 from flows.prefect_client import beating_flow, heartbeat_seconds, prompt_flow_heartbeats
 from flows.tasks import worker_name
 from servicelens.settings import Settings
-from servicelens.storage.runs import PlannedDate, record_outcome
+from servicelens.storage.runs import PlannedDate, read_outcome, record_outcome
 
 DASK_ADDRESS_VARIABLE = "SERVICELENS_DASK_ADDRESS"
 
@@ -107,26 +107,61 @@ def process_dates(
 ) -> list[DateOutcome]:
     """Every planned date as a ``process-date`` task on this flow's task runner; one failing
     date does not stop the rest. Outcomes come back in plan order."""
+    dispatched = datetime.now(UTC)
     futures = process_date_task.map(
         unmapped(settings), plan, unmapped(trigger), unmapped(tags), unmapped(heartbeat_seconds())
     )
-    return [_outcome(settings, p.day, future) for p, future in zip(plan, futures, strict=True)]
+    return [
+        _outcome(settings, p.day, future, dispatched)
+        for p, future in zip(plan, futures, strict=True)
+    ]
 
 
-def _outcome(settings: Settings, day: date, future: PrefectFuture[DateOutcome]) -> DateOutcome:
+def _outcome(
+    settings: Settings, day: date, future: PrefectFuture[DateOutcome], dispatched: datetime
+) -> DateOutcome:
     future.wait()
     if future.state.is_completed():
         return future.result()
-    # The date's flow run records its own failures. A worker that died mid-date could not:
-    # record it here, so the date shows as failed.
     try:
         future.result()
         error: BaseException | None = None
     except BaseException as raised:
         error = raised
     message = failure_message(error) if error else future.state.message or "failed"
-    record_outcome(settings, day, str(future.task_run_id), "failed", error=message)
-    return DateOutcome.failed(settings, str(day), f"process-{day}", message)
+    return lost_date(settings, day, str(future.task_run_id), message, dispatched)
+
+
+def lost_date(
+    settings: Settings, day: date, task_run_id: str, message: str, dispatched: datetime
+) -> DateOutcome:
+    """The outcome of a date whose task came back without one (``message``: why).
+
+    The date's flow run records its own outcome. A worker that died mid-date could not: the
+    date is recorded failed here, under the task run's id. But the task can also be lost
+    after its date finished: a scheduler killed while its workers went on (a platform
+    engineer's trial) failed every future, and dates the workers had completed and recorded
+    were shown failed and recorded failed over their completed outcome, which made their
+    state ``failed`` under good marts. A date whose record says a run completed it since the
+    dates were ``dispatched`` is that run's completed outcome (its counts from the record)."""
+    recorded = read_outcome(settings, day) or {}
+    finished = recorded.get("finished_at")
+    if (
+        recorded.get("outcome") == "completed"
+        and finished
+        and datetime.fromisoformat(finished) >= dispatched
+    ):
+        return DateOutcome(
+            day.isoformat(),
+            "completed",
+            str(recorded.get("run_id")),
+            {**recorded.get("counts", {}), "result_from": "outcome record"},
+            "",
+            "",
+            f"its task came back without a result ({message}); its run had completed it",
+        )
+    record_outcome(settings, day, task_run_id, "failed", error=message)
+    return DateOutcome.failed(settings, day.isoformat(), f"process-{day}", message)
 
 
 def run_planned_dates_on(

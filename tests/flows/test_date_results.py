@@ -98,3 +98,33 @@ def test_a_failed_date_is_told_the_rerun_that_takes_it_up(
 
     monkeypatch.setattr(runs, "date_status", unreachable)
     assert "--rerun all (its state cannot be read now; --rerun failed would skip it" in todo()
+
+
+def test_a_date_whose_task_was_lost_after_its_run_completed_it_stays_completed(
+    tmp_path: Path,
+) -> None:
+    """Found by a platform engineer's trial: a Dask scheduler killed mid-backfill failed every
+    future, and dates its workers went on to complete were shown failed and recorded failed
+    over their completed outcome. A date completed since the dates were dispatched keeps its
+    outcome; one not completed since (completed before, or never) is recorded failed."""
+    from datetime import UTC, datetime
+
+    from flows.fanout import lost_date
+    from servicelens.settings import Settings
+    from servicelens.storage.runs import read_outcome, record_outcome
+
+    settings = Settings(data_dir=str(tmp_path))
+    done, old, never = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
+    record_outcome(settings, old, "run-0", "completed", counts={"kept": 2}, inputs={})
+    dispatched = datetime.now(UTC)
+    record_outcome(settings, done, "run-1", "completed", counts={"kept": 7}, inputs={})
+    lost = "CommClosedError: in <TCP (closed)>: Stream is closed"
+
+    kept = lost_date(settings, done, "task-1", lost, dispatched)
+    assert (kept.outcome, kept.flow_run, kept.result["kept"]) == ("completed", "run-1", 7)
+    assert lost in kept.recovered
+    assert read_outcome(settings, done)["outcome"] == "completed"  # type: ignore[index]
+    for day in (old, never):
+        failed = lost_date(settings, day, f"task-{day}", lost, dispatched)
+        assert (failed.outcome, failed.error) == ("failed", lost)
+        assert read_outcome(settings, day)["outcome"] == "failed"  # type: ignore[index]
