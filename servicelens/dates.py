@@ -37,6 +37,13 @@ def next_period(day: date, granularity: str) -> date:
     return add_months(day, 1) if granularity == "month" else day + timedelta(days=1)
 
 
+def periods_word(granularity: str) -> str:
+    """What a count of partitions of ``granularity`` (``day`` or ``month``) is of, for
+    messages: a monthly source's are months (a QA lead's trial read "130 date(s)" of a CFPB
+    source's monthly partitions)."""
+    return "month(s)" if granularity == "month" else "date(s)"
+
+
 def refuse_reversed(start: date, end: date, names: tuple[str, str] = ("start", "end")) -> None:
     """Raise :class:`SurveyDateError` when ``end`` is before ``start``.
 

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from servicelens.cli.console import table
+from servicelens.dates import periods_word
 from servicelens.settings import DEFAULT_TIMEZONE, Settings
 from servicelens.storage.fs import DataPath, RemotePath
 
@@ -529,7 +530,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(
         f"review queue of {chosen.source}: {items.height:,} open items over "
-        f"{summary['dates']} date(s) ({summary['first_date']}..{summary['last_date']}): "
+        f"{summary['dates']} {periods_word(chosen.partition)} ({summary['first_date']}.."
+        f"{summary['last_date']}): "
         f"{summary['uncertain']:,} uncertain, {summary['label_doubt']:,} label doubts; "
         f"{closed:,} closed by audits filed since their dates were scored"
     )

@@ -29,6 +29,7 @@ import polars as pl
 from models.drift import PSI_ALERT, PSI_WATCH, psi
 from models.evaluate import expected_calibration_error, precision_recall_points
 from models.registry import METADATA_FILE, METRICS_FILE, champion_version
+from servicelens.dates import periods_word
 from servicelens.reporting.charts import (
     COLOURS,
     Series,
@@ -852,7 +853,8 @@ def _review_queue(inputs: _Inputs) -> str:
     )
     return (
         f"<p>{items.height:,} open items over {items.get_column('survey_date').n_unique()} "
-        f"date(s): {int((reasons == 'uncertain').sum()):,} uncertain (closest to the "
+        f"{periods_word(inputs.settings.partition)}: "
+        f"{int((reasons == 'uncertain').sum()):,} uncertain (closest to the "
         f"threshold, not audited), {int((reasons == 'label_doubt').sum()):,} label doubts "
         "(audits the model's out-of-fold probability disagrees with); "
         f"{closed:,} closed by audits filed since their dates were scored. The "
