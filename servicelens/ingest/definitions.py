@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from servicelens.ingest.readers import CsvDialect
+from servicelens.ingest.readers import CsvDialect, column_key
 from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
 
 if TYPE_CHECKING:
@@ -589,18 +589,25 @@ def load_definition(source: str | Path) -> SourceDefinition:
         features = FeatureSpec(text="")  # no free text and no model declared
     never_features = tuple(data.get("never_features", ()))
     never_store = tuple(data.get("never_store", ()))
+    # Compared as export columns are matched (case, spaces and punctuation aside): a trial's
+    # [attributes] spelt a never_store column in lower case without its brackets, the
+    # definition was accepted and the clean layer kept the first names it had to leave.
+    private = {column_key(c) for c in never_store}
     # A mapping that reads personal data is named first: it, not [features], is the fix.
     for name, rule in columns.items():
-        stored = [alt for group in rule.sources for alt in group if alt in never_store]
+        stored = [alt for group in rule.sources for alt in group if column_key(alt) in private]
         if stored and name != "response_id":
             raise DefinitionError(
                 f"{where}: [columns.{name}] reads {stored}, listed in never_store (personal "
                 "data stays in raw/); remove the mapping or the never_store entry"
             )
     for name, group in attributes.items():
-        if any(alt in never_store for alt in group):
-            raise DefinitionError(f"{where}: [attributes.{name}] reads a never_store column")
-    forbidden = {*never_features, *never_store, *label_column}
+        if stored := [alt for alt in group if column_key(alt) in private]:
+            raise DefinitionError(
+                f"{where}: [attributes.{name}] reads {stored}, listed in never_store (personal "
+                "data stays in raw/); remove the attribute or the never_store entry"
+            )
+    forbidden = {column_key(c) for c in (*never_features, *never_store, *label_column)}
     known = {*columns, *attributes}
     used = (features.text, *features.facts, *(c for x in features.crosses for c in x))
     for name in (n for n in used if n):
@@ -609,7 +616,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
                 f"{where}: feature {name!r} has no source in [columns] or [attributes]"
             )
         reads = columns[name].sources if name in columns else (attributes[name],)
-        if any(alt in forbidden for group in reads for alt in group):
+        if any(column_key(alt) in forbidden for group in reads for alt in group):
             raise DefinitionError(
                 f"{where}: feature {name!r} reads {reads}, which is the label or listed in "
                 "never_features / never_store; remove it from [features]"

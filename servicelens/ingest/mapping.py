@@ -651,7 +651,8 @@ def map_export(
     for name in RAW_SURVEY_COLUMNS:
         if name not in mapped.columns:
             mapped = mapped.with_columns(pl.lit(None, pl.String).alias(name))
-    raw_columns = [c for c in dict.fromkeys(used) if c not in definition.never_store]
+    private = {column_key(c) for c in definition.never_store}
+    raw_columns = [c for c in dict.fromkeys(used) if column_key(c) not in private]
     timezone = read.header_timezone or definition.timezone or business_timezone
     return MappedExport(
         definition,

@@ -1267,3 +1267,27 @@ def test_an_export_writing_dates_the_other_way_round_is_not_landed(tmp_path: Pat
     got = ingest_export(load_definition(str(definition)), us, settings, now=NOW)
     assert got.clean.get_column("response_id").to_list() == ["D1", "D2"]
     assert got.quarantine.get_column("record_id").to_list() == ["D3"]
+
+
+@pytest.mark.parametrize(
+    "spelt",
+    ["Please tell us your first name (optional)", "please tell us your first name optional"],
+)
+def test_a_never_store_column_is_refused_however_the_mapping_spells_it(
+    tmp_path: Path, spelt: str
+) -> None:
+    """Found by an analyst's trial: never_store listed "Please tell us your first name
+    (optional)", [attributes] read it as "please tell us your first name optional" (columns
+    are matched case and punctuation aside), the definition was accepted and the clean layer
+    kept the first names. Compared as columns are matched, it is refused."""
+    definition = tmp_path / "d.toml"
+    head = (
+        'extends = "typeform"\nname = "acme"\n'
+        'never_store = ["Please tell us your first name (optional)"]\n'
+    )
+    definition.write_text(f'{head}[attributes]\nfirstname = "{spelt}"\n')
+    with pytest.raises(DefinitionError, match=r"\[attributes\.firstname\] reads \[.*never_store"):
+        load_definition(definition)
+    definition.write_text(f'{head}[columns]\ncomment = "{spelt}"\n')
+    with pytest.raises(DefinitionError, match=r"\[columns\.comment\] reads \["):
+        load_definition(definition)
