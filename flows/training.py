@@ -253,6 +253,8 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     if audits is not None:
         logger.info("%s", accounting_text(audits))
     spec = SURVEY_FEATURES if settings.is_sample else source_definition(settings).features
+    if not settings.is_sample:
+        source_definition(settings).refuse_an_empty_model()
     try:
         result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
     except ValueError as error:

@@ -342,12 +342,16 @@ def train_root_cause_model(
     # Validation: out-of-fold probabilities of the training slice choose how to act.
     p_val = out_of_fold(train, y_train, spec, seed, cv_folds, extra_train)
     threshold = choose_threshold(y_train, p_val)
-    written = labelled.filter(pl.col(spec.text).fill_null("").str.len_chars() > 0)
-    languages = comment_languages(written, spec.text).drop_nulls().value_counts(sort=True)
+    if spec.text:
+        written = labelled.filter(pl.col(spec.text).fill_null("").str.len_chars() > 0)
+        counted = comment_languages(written, spec.text).drop_nulls().value_counts(sort=True)
+        languages = dict(zip(*counted.to_dict(as_series=False).values(), strict=True))
+    else:  # a model of facts alone (a source with no comment) reads no language
+        written, languages = labelled, {}
     decision = Decision(
         threshold,
         choose_review_band(y_train, p_val, threshold),
-        dict(zip(*languages.to_dict(as_series=False).values(), strict=True)),
+        languages,
         float(labels_to_target(written.get_column("root_cause")).mean()),
     )
     clock.lap("threshold_and_band")

@@ -146,6 +146,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     # A configured source's name reads its registered definition, as backfill --source does.
     chosen = configured_source(settings, args.source).definition if configured else None
     definition = load_definition(chosen or args.source)
+    definition.refuse_an_empty_model()
     labelled, facts_only, files = _labelled_inputs(definition, args.input, settings)
     result = train_root_cause_model(
         labelled,
@@ -167,7 +168,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             sum((Counter(f["unmapped_labels"]) for f in files), Counter()).most_common()
         ),
     }
-    metrics["tfidf_baseline"] = tfidf_baseline_report(labelled, settings.seed, args.folds)
+    # The plain TF-IDF baseline reads the comment: a model of facts alone has none to read.
+    metrics["tfidf_baseline"] = (
+        tfidf_baseline_report(labelled, settings.seed, args.folds)
+        if definition.features.text
+        else None
+    )
     registered = register_and_promote(
         result,
         registry_of(settings, definition.name),
@@ -238,7 +244,8 @@ def _labelled_inputs(
         everything = model_rows(ingested.clean, definition.features)
         rows = labelled_rows(everything)
         with_text += everything.filter(written).height
-        has_text = bool(rows.select(written.any()).item())
+        # A model of facts alone (no comment mapped) trains and scores on every file.
+        has_text = not definition.features.text or bool(rows.select(written.any()).item())
         (scored if has_text else facts).append(rows)
         files.append(
             {
@@ -324,10 +331,9 @@ def source_report(metrics: dict[str, Any]) -> str:
     lines.append(
         f"{'':<30}{'cv roc_auc':>11}{'cv pr_auc':>10}{'time roc_auc':>13}{'time pr_auc':>12}"
     )
-    rows = [
-        (f"model ({selection.get('chosen', '?')})", cv, holdout),
-        ("tf-idf + logistic regression", base["cross_validation"], base["time_split"]),
-    ]
+    rows = [(f"model ({selection.get('chosen', '?')})", cv, holdout)]
+    if base is not None:  # none for a model of facts alone
+        rows.append(("tf-idf + logistic regression", base["cross_validation"], base["time_split"]))
     for name, c, t in rows:
         lines.append(
             f"{name:<30}{c['roc_auc']:>11.3f}{c['pr_auc']:>10.3f}{t['roc_auc']:>13.3f}"

@@ -220,6 +220,21 @@ class SourceDefinition:
         rules = repr(dataclasses.replace(self, path=Path(), description="", extends=()))
         return hashlib.sha256(rules.encode()).hexdigest()
 
+    def refuse_an_empty_model(self) -> None:
+        """Raise DefinitionError when the definition gives a model nothing to read: no
+        ``comment`` mapped and no ``[features]`` declared. Called before training (a trial's
+        call-centre log read scikit-learn's "inconsistent numbers of samples: [0, 143]" from
+        a model given no column at all)."""
+        if self.features.text or self.features.facts:
+            return
+        raise DefinitionError(
+            f"source {self.name} has nothing for a model to read: its definition ({self.path}) "
+            "maps no comment and declares no [features]. Declare the facts that tell a policy "
+            'failure from perceived bad service, e.g. [features] categorical = ["queue"], '
+            'numeric = ["wait_seconds", "handle_seconds"] (docs/sources.md); a configured '
+            "source's is registered again with `servicelens sources add FILE --replace`"
+        )
+
     @property
     def export_columns(self) -> list[tuple[str, ...]]:
         """Every export column the definition reads (alternatives grouped)."""
@@ -492,14 +507,18 @@ def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
     )
 
 
-def _features(data: dict[str, Any], where: str) -> FeatureSpec:
+def _features(data: dict[str, Any], where: str, has_comment: bool) -> FeatureSpec:
+    """The model's inputs a definition's ``[features]`` declare, beside the free-text
+    ``comment`` when the definition maps one: a source without one (a call-centre log) is
+    modelled on its facts alone. Found by an analyst's trial: its [features] were refused
+    for a ``comment`` it never wrote, so such a source could never get a model."""
     unknown = sorted(set(data) - _FEATURE_KEYS)
     if unknown:
         raise DefinitionError(f"{where} [features]: unknown key(s) {unknown}")
     # The model's own reader of a spec, so a definition's features mean what a saved one does.
     from models.pipeline import TEXT, spec_from_dict
 
-    return spec_from_dict({"text": TEXT, **data})
+    return spec_from_dict({"text": TEXT if has_comment else "", **data})
 
 
 def load_definition(source: str | Path) -> SourceDefinition:
@@ -582,11 +601,8 @@ def load_definition(source: str | Path) -> SourceDefinition:
                 reason=str(item["reason"]),
             )
         )
-    features = _features(data.get("features", {}), where)
-    if "features" not in data and "comment" not in columns:
-        from models.pipeline import FeatureSpec
-
-        features = FeatureSpec(text="")  # no free text and no model declared
+    # No free text and no [features]: nothing for a model to read (training says so).
+    features = _features(data.get("features", {}), where, "comment" in columns)
     never_features = tuple(data.get("never_features", ()))
     never_store = tuple(data.get("never_store", ()))
     # Compared as export columns are matched (case, spaces and punctuation aside): a trial's

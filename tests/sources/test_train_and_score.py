@@ -590,3 +590,34 @@ def test_sources_check_says_when_the_label_column_is_not_in_the_export(
         "  the label column ['verdikt'] of the definition's [label] is not in this export, so "
         "no row is labelled; the export has ['" in out
     )
+
+
+def test_a_source_without_free_text_trains_on_its_facts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an analyst's trial: a call-centre log maps no comment; its [features] were
+    refused for a `comment` it never wrote, and without them `train` failed with
+    scikit-learn's "inconsistent numbers of samples: [0, 143]". Its declared facts are the
+    model's inputs; with none, training refuses up front saying what to declare."""
+    calls = tmp_path / "calls.toml"
+    calls.write_text(VENDOR_MAPPING.replace('comment = "what_happened"\n', ""))
+    _vendor_export().write_csv(tmp_path / "train.csv")
+    data = ["--data-dir", str(tmp_path / "data"), "--json"]
+    assert main([*data, "train", "--source", str(calls), "--input", str(tmp_path / "train.csv"),
+                 "--folds", "3"]) == 0  # fmt: skip
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["promoted"]
+    assert trained["metrics"]["cross_validation"]["roc_auc"] > 0.7  # sla_met tells them apart
+    _vendor_export(60, seed=2).drop("verdict", "what_happened").write_csv(tmp_path / "new.csv")
+    out = tmp_path / "scored.parquet"
+    assert main([*data, "score", "--source", str(calls), "--input", str(tmp_path / "new.csv"),
+                 "--output", str(out)]) == 0  # fmt: skip
+    assert pl.read_parquet(out).get_column("p_policy_failure").is_between(0, 1).all()
+
+    nothing = tmp_path / "nothing.toml"
+    nothing.write_text(calls.read_text().split("[features]")[0])
+    assert main([*data, "train", "--source", str(nothing), "--input", str(tmp_path / "train.csv"),
+                 "--folds", "3"]) == 2  # fmt: skip
+    said = capsys.readouterr().err
+    assert "has nothing for a model to read" in said and "declares no [features]" in said
+    assert "inconsistent numbers of samples" not in said
