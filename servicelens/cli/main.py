@@ -1023,7 +1023,10 @@ def _run(
     except Exception as error:
         if (store_failed := object_store_failure_message(error, settings.data_dir)) is not None:
             return _fail(store_failed, log_path(), _json(args))
-        if isinstance(error, _user_errors()):
+        # A decoding error is a ValueError that names no file or line: one that reaches here
+        # escaped the readers' own messages, a bug to report (an analyst's trial read
+        # "'utf-8' codec can't decode byte 0xe9 in position 136" as its whole error).
+        if isinstance(error, _user_errors()) and not isinstance(error, UnicodeError):
             # The traceback of a refusal made before anything was logged (a typo in a
             # source's name, a date out of range) is logged, but not pointed at: the
             # message is all there is to read. Found by a trial.

@@ -149,6 +149,28 @@ def decode_to_utf8(data: bytes) -> tuple[bytes, str]:
         return data.decode("latin-1").encode("utf-8"), "latin-1"
 
 
+def refuse_broken_utf8(path: str, buf: bytes) -> None:
+    """Raise :class:`SourceError` when ``buf``, the text of a file that begins with UTF-8's
+    byte-order mark (the mark removed), holds bytes that are not UTF-8: the mark decided the
+    encoding, and such a file mixes encodings (a cp1252 line pasted into a UTF-8 file). The
+    message names the file, the line, the byte and what to do; an analyst's trial read
+    Python's "'utf-8' codec can't decode byte 0xe9 in position 136" and nothing more."""
+    if _is_utf8(buf):
+        return
+    try:
+        buf.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = buf.count(NEWLINE_BYTE, 0, error.start) + 1
+        column = error.start - (buf.rfind(NEWLINE_BYTE, 0, error.start) + 1) + 1
+        as_cp1252 = bytes([buf[error.start]]).decode("cp1252", "replace")
+        raise SourceError(
+            f"{path}: line {line}, byte {column}: 0x{buf[error.start]:02X} is not UTF-8, "
+            "though the file begins with UTF-8's byte-order mark: the file mixes encodings "
+            f"(in cp1252 that byte is {as_cp1252!r}). Save that line's text as UTF-8 (or "
+            "re-export the file as UTF-8) and deliver it again"
+        ) from None
+
+
 def _is_utf8(data: bytes | bytearray | memoryview) -> bool:
     """Strict UTF-8, exactly what ``bytes.decode("utf-8")`` accepts (no surrogates, no overlong
     forms, nothing above U+10FFFF), checked by Arrow's validator on the bytes where they lie:
@@ -230,6 +252,8 @@ def decode_export(
     """
     if encoding == "auto":
         buf, found = decode_to_utf8(data)
+        if found == "utf-8-sig":
+            refuse_broken_utf8(path, buf)
     else:
         try:
             text = data.decode(encoding)
@@ -1352,6 +1376,8 @@ def read_jsonl_with_lines(
     if source is None:
         unpacked, unpacked_from = unpack_delivery(path, read_bytes(path), "JSON")
         decoded_bytes, encoding = decode_to_utf8(unpacked)
+        if encoding == "utf-8-sig":
+            refuse_broken_utf8(path, decoded_bytes)
         del unpacked
         split_here = b"\r" in decoded_bytes
         source = _InMemory(decoded_bytes)

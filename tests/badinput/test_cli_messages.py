@@ -521,3 +521,22 @@ def test_an_object_store_url_missing_a_slash_is_refused_not_made_a_local_folder(
         "(s3://bucket/typo); for a local folder, write it as ./s3:/bucket/typo"
     ) in capsys.readouterr().err
     assert not (tmp_path / "s3:").exists()
+
+
+def test_a_decoding_error_no_reader_worded_is_reported_as_a_bug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an analyst's trial: Python's "'utf-8' codec can't decode byte 0xe9 in
+    position 136" was shown as the whole error, exit 2 like a refusal that says what to
+    change. A UnicodeError is a ValueError that names no file or line: one that reaches the
+    command line escaped the readers' own messages, and is reported as a bug, with its log."""
+    import servicelens.cli.main as cli
+
+    def undecodable(*_: object) -> int:
+        raise UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "invalid continuation byte")
+
+    monkeypatch.setattr(cli, "cmd_dictionary", undecodable)
+    assert cli.main(["--data-dir", str(tmp_path), "dictionary"]) == 1
+    said = capsys.readouterr().err.splitlines()
+    assert said[0].startswith("servicelens: error: unexpected UnicodeDecodeError: 'utf-8' codec")
+    assert said[1].startswith("  this is a bug in servicelens, not in your data")

@@ -1291,3 +1291,29 @@ def test_a_never_store_column_is_refused_however_the_mapping_spells_it(
     definition.write_text(f'{head}[columns]\ncomment = "{spelt}"\n')
     with pytest.raises(DefinitionError, match=r"\[columns\.comment\] reads \["):
         load_definition(definition)
+
+
+def test_a_file_marked_utf8_with_a_byte_that_is_not_names_the_line(tmp_path: Path) -> None:
+    """Found by an analyst's trial: a UTF-8 export with its byte-order mark and one line typed
+    in cp1252 ("José") failed with Python's "'utf-8' codec can't decode byte 0xe9 in position
+    136" and no file, line or fix; without the mark it reads as cp1252. The mark decides the
+    encoding, so the line that breaks it is named (the survey reader and the interactions
+    reader alike)."""
+    from servicelens.ingest.readers import read_jsonl_with_lines
+
+    export = tmp_path / "calls.csv"
+    lines = ["id,agent,comment", "1,Ana,fine", "2,Bo,ok", "3,José,slow"]
+    export.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode("cp1252") + b"\n")
+    with pytest.raises(SourceError) as refused:
+        read_csv_with_lines(export)
+    assert str(refused.value) == (
+        f"{export}: line 4, byte 6: 0xE9 is not UTF-8, though the file begins with UTF-8's "
+        "byte-order mark: the file mixes encodings (in cp1252 that byte is 'é'). Save that "
+        "line's text as UTF-8 (or re-export the file as UTF-8) and deliver it again"
+    )
+    export.write_bytes("\n".join(lines).encode("cp1252") + b"\n")  # no mark: cp1252
+    assert read_csv_with_lines(export).frame.get_column("agent").to_list()[2] == "José"
+    interactions = tmp_path / "interactions.jsonl"
+    interactions.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"agent": "Jos\xe9"}\n')
+    with pytest.raises(SourceError, match=r"interactions\.jsonl: line 2, byte 15: 0xE9 is not"):
+        read_jsonl_with_lines(interactions)
