@@ -305,9 +305,13 @@ def test_runs_show_and_release_free_what_a_dead_run_holds(
     assert _read_run(stuck.id).state.type.value == "CRASHED"
     assert _active_slots() == 0
 
-    assert main([*argv, "show"]) == 0
+    # Not the exit status: on a busy machine (a fresh clone's `make test` beside two other
+    # suites) `show` also listed young flow runs of this module's earlier tests, which went
+    # dead between `release` and here. What this test left is what it checks.
+    main([*argv, "show"])
     after = json.loads(capsys.readouterr().out)
     assert after["in_flight"] == [] and after["slots"]["taken"] == 0
+    assert str(stuck.id) not in [r["flow_run_id"] for r in after["stuck"]], after
 
 
 def test_runs_show_and_release_see_a_configured_sources_runs(

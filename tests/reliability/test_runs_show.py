@@ -57,7 +57,7 @@ def test_runs_show_reports_a_killed_backfills_young_flow_run_dead_not_alive(
 
     wait_until(date_and_run_held, backfill, "its date held, paused after validation")
     kill_group(backfill)
-    gone = f"process {backfill.pid} on "
+    gone = f"the run in process {backfill.pid} on "
 
     code, text = run(
         home,
