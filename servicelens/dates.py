@@ -44,16 +44,24 @@ def periods_word(granularity: str) -> str:
     return "month(s)" if granularity == "month" else "date(s)"
 
 
-def refuse_reversed(start: date, end: date, names: tuple[str, str] = ("start", "end")) -> None:
+def refuse_reversed(
+    start: date,
+    end: date,
+    names: tuple[str, str] = ("start", "end"),
+    typed: tuple[str, str] | None = None,
+) -> None:
     """Raise :class:`SurveyDateError` when ``end`` is before ``start``.
 
     ``names`` are what the user typed the two dates as (``--start``/``--end`` on the command
-    line, ``start``/``end`` as deployment parameters), so the message names them.
+    line, ``start``/``end`` as deployment parameters), so the message names them; ``typed``,
+    how their values were typed (a month ``2021-06`` for its first or last day), so the swap
+    it proposes is the range the user meant.
     """
     if end < start:
+        first, last = typed or (start.isoformat(), end.isoformat())
         raise SurveyDateError(
-            f"{names[1]} {end} is before {names[0]} {start}; nothing was run. Swap them: "
-            f"{names[0]} {end} {names[1]} {start}"
+            f"{names[1]} {last} is before {names[0]} {first}; nothing was run. Swap them: "
+            f"{names[0]} {last} {names[1]} {first}"
         )
 
 

@@ -724,9 +724,15 @@ PSEUDONYMISES_AGENTS = frozenset({"run", "backfill", "demo", "train", "score", "
 def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> None:
     """Reversed ranges and future survey dates, refused before any work (and never recorded
     as a failure of a date). The flows check again, for runs started from a deployment."""
+    from servicelens.cli.schedule import as_typed, plain_day
+
     start, end = getattr(args, "start", None), getattr(args, "end", None)
     if start is not None and end is not None:
-        refuse_reversed(start, end, ("--start", "--end"))
+        refuse_reversed(start, end, ("--start", "--end"), (as_typed(start), as_typed(end)))
+    # A month typed as YYYY-MM is a plain date from here on (schedule.MonthDay).
+    for option in ("start", "end"):
+        if isinstance(value := getattr(args, option, None), date):
+            setattr(args, option, plain_day(value))
     if args.command not in PROCESSES_SURVEY_DATES:
         return
     for option in ("date", "end"):

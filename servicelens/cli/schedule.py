@@ -251,6 +251,32 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class MonthDay(date):
+    """The day a month given as ``YYYY-MM`` stands for (its first or last day), knowing it
+    was typed as a month (``typed``), so a refusal quotes the option as it was typed: a
+    trial's reversed ``--start 2021-06 --end 2021-01`` was told to swap them as ``--start
+    2021-01-31 --end 2021-06-01``, most of two months short. The command line makes it a
+    plain date once the range is checked (:func:`plain_day`)."""
+
+    typed: str = ""
+
+
+def as_typed(day: date) -> str:
+    """How ``day`` was typed on the command line: its month for a :class:`MonthDay`."""
+    return getattr(day, "typed", "") or day.isoformat()
+
+
+def plain_day(day: date) -> date:
+    """``day`` as a plain date (a :class:`MonthDay`'s arithmetic would keep its class)."""
+    return date(day.year, day.month, day.day)
+
+
+def _month_day(year: int, month: int, last: bool) -> MonthDay:
+    found = MonthDay(year, month, calendar.monthrange(year, month)[1] if last else 1)
+    found.typed = f"{year:04d}-{month:02d}"
+    return found
+
+
 def day_or_month(day: Callable[[str], date], last: bool) -> Callable[[str], date]:
     """An argument type reading ``YYYY-MM-DD`` with ``day``, or a month ``YYYY-MM`` as its
     first day (``last`` False, for ``--start``) or its last day (``last`` True, for
@@ -261,7 +287,7 @@ def day_or_month(day: Callable[[str], date], last: bool) -> Callable[[str], date
         if len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit():
             year, month = int(text[:4]), int(text[5:])
             if year >= 1 and 1 <= month <= 12:
-                return date(year, month, calendar.monthrange(year, month)[1] if last else 1)
+                return _month_day(year, month, last)
         try:
             return day(text)
         except argparse.ArgumentTypeError:

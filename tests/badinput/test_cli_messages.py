@@ -540,3 +540,19 @@ def test_a_decoding_error_no_reader_worded_is_reported_as_a_bug(
     said = capsys.readouterr().err.splitlines()
     assert said[0].startswith("servicelens: error: unexpected UnicodeDecodeError: 'utf-8' codec")
     assert said[1].startswith("  this is a bug in servicelens, not in your data")
+
+
+def test_a_reversed_range_of_months_is_swapped_as_months(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an analyst's trial: `--start 2021-06 --end 2021-01` was told to swap them as
+    `--start 2021-01-31 --end 2021-06-01`, most of both months short. The months are swapped
+    as typed; a month beside a day keeps each as it was typed."""
+    argv = ["--data-dir", str(tmp_path), "backfill", "--dry-run"]
+    assert main([*argv, "--start", "2021-06", "--end", "2021-01"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "servicelens: error: --end 2021-01 is before --start 2021-06; nothing was run. Swap "
+        "them: --start 2021-01 --end 2021-06"
+    )
+    assert main([*argv, "--start", "2021-06-15", "--end", "2021-01"]) == 2
+    assert "Swap them: --start 2021-01 --end 2021-06-15" in capsys.readouterr().err
