@@ -318,7 +318,7 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
                 message += (
                     f" (this source reads its registered copy, {source.root / 'sources'}/"
                     f"{source.source}/{DEFINITION_FILE}: after changing your definition "
-                    "file, register it again with `servicelens sources add FILE`)"
+                    "file, register it again with `servicelens sources add FILE --replace`)"
                 )
             if looks_like_audits(path):
                 message = (
