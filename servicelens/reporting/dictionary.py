@@ -164,39 +164,40 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
                 file, json.loads(manifest.read_text()), source
             )
             if torn:
-                problems.append(f"{torn}; {_run_again(data_dir, file.parent)}")
+                problems.append(
+                    f"{torn}; run the date again: {_backfill_again(data_dir, file.parent)}"
+                )
         if table.version is not None:
             for root in roots:
                 older = older_contract_partitions(root / table.path, table.version)
                 for day, old in sorted(older.items()):
                     partition = partition_dir(root / table.path, day)
                     if str(partition) not in drifted:
-                        problems.append(_older_version(table, partition, old))
+                        problems.append(_older_version(data_dir, table, partition, old))
     return problems
 
 
-def _run_again(data_dir: DataPath, partition: DataPath) -> str:
-    """The backfill that writes ``partition`` (a sample's or a source's) again."""
+def _backfill_again(data_dir: DataPath, partition: DataPath) -> str:
+    """The backfill that writes ``partition`` (the sample's, or a source's: with --source)
+    again."""
     day = partition.name.removeprefix(f"{PARTITION_COLUMN}=")
     within = str(partition).removeprefix(str(data_dir / "sources") + "/")
     source = f" --source {within.split('/')[0]}" if within != str(partition) else ""
-    return (
-        f"run the date again: `servicelens backfill{source} --start {day} --end {day} --rerun all`"
-    )
+    return f"`servicelens backfill{source} --start {day} --end {day} --rerun all`"
 
 
-def _older_version(table: TableContract, partition: DataPath, old: int) -> str:
+def _older_version(data_dir: DataPath, table: TableContract, partition: DataPath, old: int) -> str:
     """What to say of a partition with rows of contract version ``old``."""
     assert table.version is not None
     changes = " ".join(table.history[old : table.version])
-    day = partition.name.removeprefix(f"{PARTITION_COLUMN}=")
+    again = _backfill_again(data_dir, partition)
     if table.name in _WEEKLY:
         fix = (
             "the next run rebuilds it (every run rebuilds the weeks of an older contract), "
-            f"or now: `servicelens backfill --start {day} --end {day} --rerun all`"
+            f"or now: {again}"
         )
     else:
-        fix = f"run the date again: `servicelens backfill --start {day} --end {day} --rerun all`"
+        fix = f"run the date again: {again}"
     return (
         f"{partition}: rows of {table.name} contract version {old}, the contract is version "
         f"{table.version} (since: {changes}); {fix}"

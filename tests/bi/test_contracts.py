@@ -181,3 +181,34 @@ def test_the_report_says_what_is_missing_on_an_empty_data_dir(tmp_path: Path) ->
     }
     assert html.count("Not available:") == 13
     assert "servicelens backfill" in html  # says what to do next
+
+
+def test_a_data_file_its_manifest_does_not_describe_is_named_with_its_backfill(
+    tmp_path: Path,
+) -> None:
+    """A data file of another size than its manifest records (on S3: a run stopped between
+    the data's PUT and the manifest's) is named by `dictionary --check`, with the backfill
+    that writes it again: a source's with its --source."""
+    import json
+
+    for root, source in ((tmp_path, ""), (tmp_path / "sources" / "acme", " --source acme")):
+        written = write_partition(
+            feedback_scored(_scored_rows(), "m1"),
+            root / "marts" / "feedback_scored",
+            date(2026, 10, 1),
+            FEEDBACK_SCORED_CONTRACT.schema,
+            {},
+            tmp_path / ".staging",
+        )
+        assert contract_mismatches(tmp_path) == []
+        manifest = written / "_manifest.json"
+        described = json.loads(manifest.read_text())
+        manifest.write_text(json.dumps({**described, "data_bytes": described["data_bytes"] + 1}))
+        [problem] = contract_mismatches(tmp_path)
+        assert problem == (
+            f"{written / 'part-0.parquet'} holds {described['data_bytes']:,} bytes, its manifest "
+            f"describes {described['data_bytes'] + 1:,} (a run stopped between writing the data "
+            f"and its manifest); run the date again: `servicelens backfill{source} --start "
+            "2026-10-01 --end 2026-10-01 --rerun all`"
+        )
+        manifest.write_text(json.dumps(described))
