@@ -111,7 +111,7 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     assert "this is not a CSV text file but an Excel .xlsx workbook" in error
     registered = tmp_path / "data" / "sources" / calls.source / "definition.toml"
     assert f"this source reads its registered copy, {registered}" in error
-    assert "`servicelens sources add FILE`" in error
+    assert "`servicelens sources add FILE --replace`" in error
     # The workbook stays to be fixed; the header-only file has nothing to fix, and leaves.
     assert [p.name for p in pending_deliveries(calls)] == ["calls.xlsx"]
     zipped = picked["calls.csv.zip"]
