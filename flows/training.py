@@ -252,20 +252,21 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     audits = audit_report(settings)
     if audits is not None:
         logger.info("%s", accounting_text(audits))
-    spec = SURVEY_FEATURES if settings.is_sample else source_definition(settings).features
-    if not settings.is_sample:
-        source_definition(settings).refuse_an_empty_model()
+    definition = None if settings.is_sample else source_definition(settings)
+    spec = SURVEY_FEATURES if definition is None else definition.features
+    if definition is not None:
+        definition.refuse_an_empty_model()
     try:
         result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
     except ValueError as error:
         # Too few usable audits: say where the others went, and where a source's belong.
         more = [] if audits is None else [accounting_text(audits)]
-        if not settings.is_sample:
+        if definition is not None:
             more.append(
                 f"QA audits of source {settings.source} are read from the CSV files in "
                 f"{settings.audits_dir} (columns response_id, root_cause, audited_at, auditor)"
             )
-            label = source_definition(settings).label_column
+            label = definition.label_column
             if label:
                 # A misspelt label column labels no row, silently (found by a trial).
                 more.append(
