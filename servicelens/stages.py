@@ -1056,10 +1056,14 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     if settings.is_sample:
         return labelled
     # A monthly partition dates its rows by the month; the time split needs each row's day.
+    # A daily one already holds it (a date written alone is its own day: survey_day).
+    definition = source_definition(settings)
+    if definition.partition == "day":
+        return with_model_attributes(labelled, definition.features)
     exact = pl.col("submitted_at").dt.convert_time_zone(settings.timezone).dt.date()
     return with_model_attributes(
         labelled.with_columns(exact.fill_null(pl.col("survey_date")).alias("survey_date")),
-        source_definition(settings).features,
+        definition.features,
     )
 
 

@@ -132,7 +132,10 @@ def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
         with_offset = iso.str.to_datetime(
             "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC", time_unit="us"
         )
-        naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+        naive = pl.coalesce(
+            iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
+            iso.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")),
+        )
         return with_offset, naive
     if "%z" in fmt or "%Z" in fmt:
         # chrono's %z wants a numeric offset; ISO 8601 writes UTC as "Z" (a trial's audit
@@ -147,6 +150,51 @@ def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
     else:
         naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
     return pl.lit(None, pl.Datetime("us", "UTC")), four_digit_years(naive, fmt)
+
+
+#: strftime codes of a time of day: a format without any of them writes a date alone.
+TIME_CODES: tuple[str, ...] = ("%H", "%I", "%M", "%S", "%T", "%R", "%z", "%Z", "%s", "%c")
+
+
+def written_date(column: str, formats: tuple[str, ...] = ()) -> pl.Expr:
+    """The calendar date (pl.Date) of a timestamp text written as a date alone, with no time
+    of day, as the first of ``formats`` that reads it reads it (``"iso"``: ``2016-08-18``);
+    null where the text has a time or no format reads it.
+
+    Such a text names a day, not an instant: a survey dated ``08-18-2016`` (SurveyMonkey's
+    ``EndDate``, CFPB's ``Date received``) belongs to 18 August wherever it was answered.
+    Its ``submitted_at`` is midnight in the export's timezone, which in a business timezone
+    to the west falls on the day before: a trial's Europe/Berlin export was filed a day
+    early under Europe/London. Callers date such a row by this day instead."""
+    text = pl.col(column).str.strip_chars()
+    readings: list[tuple[pl.Expr, pl.Expr]] = []
+    for fmt in formats or ("iso",):
+        with_offset, naive = _parsed_local(text, fmt)
+        day: pl.Expr
+        if fmt == "iso":
+            day = pl.when(text.str.len_bytes() == 10).then(naive.dt.date())
+        elif any(code in fmt for code in TIME_CODES):
+            day = pl.lit(None, pl.Date)
+        else:
+            day = naive.dt.date()
+        readings.append((with_offset.is_not_null() | naive.is_not_null(), day))
+    chosen = pl.lit(None, pl.Date)
+    for read, day in reversed(readings):
+        chosen = pl.when(read).then(day).otherwise(chosen)
+    return chosen.alias(column)
+
+
+def survey_day(
+    parsed: pl.Expr, text_column: str, business_timezone: str, formats: tuple[str, ...] = ()
+) -> pl.Expr:
+    """The survey date (pl.Date) of a timestamp: the day its text in ``text_column`` writes
+    when that is a date alone (:func:`written_date`), else the day of ``parsed`` (the text
+    as :func:`parsed_timestamp` or :func:`dating_timestamp` read it, a UTC datetime) in
+    ``business_timezone`` (an IANA name). Null where neither reads."""
+    return pl.coalesce(
+        written_date(text_column, formats),
+        parsed.dt.convert_time_zone(business_timezone).dt.date(),
+    )
 
 
 def four_digit_years(parsed: pl.Expr, fmt: str) -> pl.Expr:
@@ -494,9 +542,13 @@ def normalise_surveys(
     if survey_date is not None:
         return parsed.with_columns(pl.lit(survey_date).alias("survey_date"))
     business = options.business_timezone or timezone
-    return parsed.with_columns(
-        pl.col("submitted_at").dt.convert_time_zone(business).dt.date().alias("survey_date")
+    day = survey_day(
+        pl.col("submitted_at"),
+        "submitted_at_raw",
+        business,
+        options.formats.get("submitted_at", ()),
     )
+    return parsed.with_columns(day.alias("survey_date"))
 
 
 def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

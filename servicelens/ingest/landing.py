@@ -60,7 +60,7 @@ from servicelens.storage.partitions import (
     write_partition,
 )
 from servicelens.validation.expectations import CLOCK_SKEW, DECLARE_SWAPPED_ORDER
-from transforms.clean import dating_timestamp
+from transforms.clean import dating_timestamp, survey_day
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
 
@@ -288,7 +288,14 @@ def landed_rows(
     frame = frame.join(records, "source_line", "left").with_columns(
         pl.when(future)
         .then(None)
-        .otherwise(submitted.dt.convert_time_zone(settings.timezone).dt.date())
+        .otherwise(
+            survey_day(
+                submitted,
+                "submitted_at",
+                settings.timezone,
+                options.formats.get("submitted_at", ()),
+            )
+        )
         .fill_null(delivered_on)
         .alias(PARTITION_COLUMN),
         pl.col("delivered_at").fill_null(pl.lit(landed_at.isoformat())),

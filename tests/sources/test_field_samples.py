@@ -172,6 +172,41 @@ def test_03_surveymonkey_response_subheader(tmp_path: Path) -> None:
     assert "e3n7y4" not in got.clean.write_csv().lower()
 
 
+def test_03_surveymonkey_dates_keep_their_day_east_of_the_business_timezone(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: SurveyMonkey's EndDate is a date alone; read in Europe/Berlin it is
+    midnight there, 23:00 the day before in London, and every row was filed a day early."""
+    from servicelens.ingest.landing import land_delivery
+
+    berlin = tmp_path / "cycling-berlin.toml"
+    berlin.write_text(
+        f'extends = "{DEFINITIONS / "surveymonkey-cycling.toml"}"\n'
+        'name = "fredericton-cycling"\ntimezone = "Europe/Berlin"\n'
+    )
+    got = _ingest(str(berlin), "03-surveymonkey-response-subheader/sample.csv", tmp_path)
+    first = _row(got, "4920308491")
+    assert first["survey_date"] == date(2016, 8, 18)  # 08-18-2016 as written
+    assert first["submitted_at"] == _utc("2016-08-17 22:00:00")  # midnight CEST
+    # Every row keeps the day it had with the survey's own timezone (America/Moncton, west).
+    moncton = _ingest(
+        "surveymonkey-cycling.toml", "03-surveymonkey-response-subheader/sample.csv", tmp_path
+    )
+    dates = ["response_id", "survey_date"]
+    assert (
+        got.clean.select(dates)
+        .sort("response_id")
+        .equals(moncton.clean.select(dates).sort("response_id"))
+    )
+    # Landing files each row under the same day, so its clean run keeps it.
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition = load_definition(str(berlin))
+    source = settings.for_source(definition.name, str(berlin))
+    sample = FIELD / "03-surveymonkey-response-subheader" / "sample.csv"
+    landed = land_delivery(source, definition, sample, NOW)
+    assert set(landed.periods) == set(got.clean.get_column("survey_date").to_list())
+
+
 def test_03_surveymonkey_pandas_resaved_variant_reads_without_crashing() -> None:
     dialect = CsvDialect(
         header_rows=2, names="joined", generic_sub_names=("Response",), lower_case_names=False

@@ -19,7 +19,9 @@ from transforms.clean import (
     parsed_score,
     parsed_timestamp,
     split_superseded_deliveries,
+    survey_day,
     with_policy_facts,
+    written_date,
 )
 
 
@@ -73,6 +75,8 @@ def test_scores_parse_or_are_marked_unparseable(raw: str | None, expected: int |
         ("2026-11-01T12:03:00.250Z", datetime(2026, 11, 1, 12, 3, 0, 250000, tzinfo=UTC)),
         # Naive times are the business's local time: London is UTC+1 in July.
         ("2026-07-01 13:03:00", datetime(2026, 7, 1, 12, 3, tzinfo=UTC)),
+        # A bare ISO date is midnight there (the docstring promised it; it read as null).
+        ("2026-07-01", datetime(2026, 6, 30, 23, 0, tzinfo=UTC)),
         ("yesterday", None),
         ("31/31/2026", None),
     ],
@@ -80,6 +84,48 @@ def test_scores_parse_or_are_marked_unparseable(raw: str | None, expected: int |
 def test_timestamps_become_utc(raw: str, expected: datetime | None) -> None:
     out = pl.DataFrame({"ts": [raw]}).select(parsed_timestamp("ts", "Europe/London"))
     assert out.item() == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "formats", "expected"),
+    [
+        ("08-18-2016", ("%m-%d-%Y",), date(2016, 8, 18)),
+        ("2016-08-18", (), date(2016, 8, 18)),
+        ("2016-08-18", ("iso",), date(2016, 8, 18)),
+        (" 2016-08-18 ", ("%Y-%m-%d", "iso"), date(2016, 8, 18)),
+        # A text with a time of day is an instant: dated in the business timezone instead.
+        ("2016-08-18 00:30:00", (), None),
+        ("2016-08-18T00:30:00+02:00", ("iso",), None),
+        ("18/08/2016 00:30", ("%d/%m/%Y %H:%M", "%d/%m/%Y"), None),
+        # The first format that reads the text decides, as parsed_timestamp reads it.
+        ("18/08/2016", ("%d/%m/%Y %H:%M", "%d/%m/%Y"), date(2016, 8, 18)),
+        ("not a date", ("%d/%m/%Y",), None),
+        (None, (), None),
+    ],
+)
+def test_a_date_written_alone_is_read_as_that_day(
+    raw: str | None, formats: tuple[str, ...], expected: date | None
+) -> None:
+    frame = pl.DataFrame({"ts": [raw]}, schema={"ts": pl.String})
+    assert frame.select(written_date("ts", formats)).item() == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "formats", "timezone", "expected"),
+    [
+        # Midnight in Berlin is 23:00 the day before in London: a date alone keeps its day.
+        ("08-18-2016", ("%m-%d-%Y",), "Europe/Berlin", date(2016, 8, 18)),
+        ("2016-08-18", (), "Asia/Tokyo", date(2016, 8, 18)),
+        # A time of day is an instant, dated where the business is (00:30 CEST, 23:30 BST).
+        ("2016-08-18 00:30:00", (), "Europe/Berlin", date(2016, 8, 17)),
+    ],
+)
+def test_a_survey_is_dated_by_its_written_day_or_its_instant_in_the_business_timezone(
+    raw: str, formats: tuple[str, ...], timezone: str, expected: date
+) -> None:
+    frame = pl.DataFrame({"ts": [raw]})
+    parsed = parsed_timestamp("ts", timezone, formats)
+    assert frame.select(survey_day(parsed, "ts", "Europe/London", formats)).item() == expected
 
 
 def test_text_loses_control_characters_and_empty_becomes_null() -> None:
