@@ -1140,6 +1140,7 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
             or (name == "attributes" and definition.attributes)
             or (name in definition.columns and bool(definition.columns[name].sources))
         ),
+        repairs_mojibake=definition.read.dialect.repair_mojibake,
     )
 
 

@@ -422,12 +422,59 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
     found = BADNESS_RE.search(_C1_CONTROLS.sub("", line))
     at_char = found.start() if found else 0
     sample = line[max(at_char - 20, 0) : at_char + 20].strip()
+    if (utf8 := _utf8_line(data, number)) is not None:
+        # A line written as UTF-8 into an 8-bit file (appended or pasted by another tool):
+        # a trial's cp1252 export was told to set cp850, which read its own letters wrong
+        # ("Geb³hr") and repaired nothing. What repairs such a line is repair_mojibake alone,
+        # where the rest is cp1252 (ftfy reads the line's cp1252 mojibake back as UTF-8).
+        mixed = (
+            f"{path}: line {number}: the text {sample!r} is UTF-8 in a file read as "
+            f"{encoding}: the file mixes encodings (that line reads "
+        )
+        # The same place in the line read as UTF-8 (its letters there are fewer).
+        at_utf8 = len(_as_written_utf8(line[:at_char], encoding))
+        shown = utf8[max(at_utf8 - 20, 0) : at_utf8 + 20].strip()
+        if undefined is None:
+            raise SourceError(
+                f"{mixed}{shown!r} as UTF-8). Set `repair_mojibake = true` in the "
+                "definition's [read] to read such lines as UTF-8, keeping `encoding` as it "
+                "is, or save the file again as UTF-8 and deliver it again"
+            )
+        raise SourceError(
+            f"{mixed}{shown!r} as UTF-8){why}, so the rest is in another code page. Save "
+            "the file again as UTF-8 (or that line's text in the file's code page) and "
+            "deliver it again"
+        )
     raise SourceError(
         f"{path}: line {number}: the text {sample!r} looks double-encoded (mojibake) "
         f"after reading the file as {encoding}{why}. Re-export it as UTF-8, or set "
         '`encoding` (e.g. "cp850") and `repair_mojibake = true` in the definition\'s '
         "[read] to repair it"
     )
+
+
+def _as_written_utf8(text: str, encoding: str) -> str:
+    """``text`` (read with the 8-bit ``encoding``) as the UTF-8 it was written in."""
+    return text.encode(encoding, errors="replace").decode("utf-8", errors="replace")
+
+
+def _utf8_line(data: bytes, number: int) -> str | None:
+    """Line ``number`` (1-based) of ``data`` decoded as UTF-8 when its bytes are UTF-8 and
+    not ASCII alone (so it was written as UTF-8, whatever the rest of the file is); None
+    otherwise."""
+    start = 0
+    for _ in range(number - 1):
+        start = data.find(NEWLINE_BYTE, start) + 1
+        if start == 0:
+            return None
+    end = data.find(NEWLINE_BYTE, start)
+    raw = data[start : end if end != -1 else len(data)].rstrip(b"\r")
+    if raw.isascii():
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 @functools.cache

@@ -1317,3 +1317,23 @@ def test_a_file_marked_utf8_with_a_byte_that_is_not_names_the_line(tmp_path: Pat
     interactions.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"agent": "Jos\xe9"}\n')
     with pytest.raises(SourceError, match=r"interactions\.jsonl: line 2, byte 15: 0xE9 is not"):
         read_jsonl_with_lines(interactions)
+
+
+def test_a_value_repair_mojibake_cannot_repair_says_so_instead_of_asking_for_it(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: with repair_mojibake = true already set, a value ftfy could not
+    repair was quarantined asking to set repair_mojibake = true."""
+    from servicelens.validation.expectations import DOUBLE_ENCODED_UNREPAIRED
+
+    got = _ingested(
+        tmp_path,
+        _GERMAN.replace("READ", "repair_mojibake = true\n"),
+        "ID;Eingang;Note;Kommentar\n"
+        "A1;23.11.2026 09:14;1;Die GebÃ¼hr war falsch\n"
+        "A2;23.11.2026 10:01;2;Kein Rückruf ¸ª seit Tagen\n",
+    )
+    assert got.clean.get_column("comment").to_list() == ["Die Gebühr war falsch"]
+    assert reasons_of(got)["A2"] == [
+        f"comment: 'Kein Rückruf ¸ª seit Tagen' {DOUBLE_ENCODED_UNREPAIRED}"
+    ]

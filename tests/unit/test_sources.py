@@ -385,3 +385,34 @@ def test_periods_text_writes_runs_of_days_or_months_as_spans() -> None:
     assert periods_text(months, "month") == "2019-02..2019-03, 2019-05"
     scattered = [date(2026, 1, 1) + timedelta(days=2 * i) for i in range(14)]
     assert periods_text(scattered, "day").endswith("2026-01-23 and 2 more spans")
+
+
+def test_a_utf8_line_in_a_cp1252_file_is_told_to_repair_not_to_change_the_code_page(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a cp1252 export with one line appended as UTF-8 was told to set
+    `encoding = "cp850"` with repair_mojibake, which read its own letters wrong ("Geb³hr")
+    and repaired nothing. repair_mojibake alone reads it right."""
+    from servicelens.ingest.readers import decode_export
+
+    data = "ID;Kommentar\nA1;Gebühr falsch\n".encode("cp1252")
+    data += "A2;Gebühr doppelt, Rückruf fehlt\n".encode()
+    with pytest.raises(SourceError) as refused:
+        decode_export("x.csv", data)
+    assert str(refused.value) == (
+        "x.csv: line 3: the text 'A2;GebÃ¼hr doppelt, RÃ¼ckr' is UTF-8 in a file read "
+        "as cp1252: the file mixes encodings (that line reads 'A2;Gebühr doppelt, Rückruf' "
+        "as UTF-8). Set `repair_mojibake = true` in the definition's [read] to read "
+        "such lines as UTF-8, keeping `encoding` as it is, or save the file again as UTF-8 "
+        "and deliver it again"
+    )
+    repaired, found = decode_export("x.csv", data, repair_mojibake=True)
+    assert repaired.decode() == "ID;Kommentar\nA1;Gebühr falsch\nA2;Gebühr doppelt, Rückruf fehlt\n"
+    assert found == "cp1252+repaired"
+    # A DOS file (0x81 is "ü" in cp850, nothing in cp1252) with a UTF-8 line: no setting
+    # repairs both, so the advice is to save it again.
+    dos = "ID;Kommentar\nA1;Gebühr falsch\n".encode("cp850") + "A2;Rückruf fehlt\n".encode()
+    with pytest.raises(SourceError, match=r"line 3: .* is UTF-8 in a file read as \S+: the file "
+                       r"mixes .*; byte 0x81 on line 2 is not a cp1252 character, so the rest is "
+                       r"in another code page\. Save the file again as UTF-8"):  # fmt: skip
+        decode_export("x.csv", dos)
