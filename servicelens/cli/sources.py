@@ -351,11 +351,32 @@ def check_definition(
         }
         if definition.label_column
         else None,
+        # A never_store entry naming no column of the export is most likely misspelt: the
+        # column it meant is stored if something maps it (found by a trial: accepted).
+        "never_store_unmatched": unmatched_columns(definition.never_store, read.header),
         "export_columns": named_in_reasons(
             ingested.quarantine.get_column("reasons").explode().drop_nulls().to_list(),
             ingested.mapped.exported_as,
         ),
     }
+
+
+def unmatched_columns(names: tuple[str, ...], header: list[str]) -> list[str]:
+    """The ``never_store`` ``names`` that match no column of ``header``, compared as the
+    definition's checks compare them (case, spaces and punctuation ignored:
+    ``column_key``). A built-in preset's own entries are left out: a preset lists the
+    personal columns of every variant of its export (CFPB's ``ZIP code`` and
+    ``zip_code``), so one export never has them all."""
+    import tomllib
+
+    from servicelens.ingest.definitions import BUILT_IN_DIR
+    from servicelens.ingest.readers import column_key
+
+    present = {column_key(h) for h in header}
+    for preset in BUILT_IN_DIR.glob("*.toml"):
+        listed = tomllib.loads(preset.read_text(encoding="utf-8")).get("never_store", [])
+        present |= {column_key(c) for c in listed}
+    return [n for n in names if column_key(n) not in present]
 
 
 def named_in_reasons(reasons: list[str], exported_as: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -415,6 +436,14 @@ def _preview_text(preview: dict[str, Any]) -> str:
             )
         if labels["unmapped"]:
             lines.append(unmapped_labels_text(labels["unmapped"]))
+    if unmatched := preview["never_store_unmatched"]:
+        lines += [
+            "",
+            f"never_store names {len(unmatched)} column(s) this export does not have: "
+            f"{', '.join(repr(n) for n in unmatched)}. Check the spelling against the "
+            "export's header: a personal column that is misspelt there is not kept out of "
+            "the clean layer if the definition maps it",
+        ]
     if preview["quarantined"]:
         quarantined = preview["quarantined"]
         plural = "" if len(quarantined) == 1 else "s"

@@ -671,6 +671,32 @@ def test_sources_check_names_the_export_columns_its_reasons_name(
     }
 
 
+def test_sources_check_names_never_store_entries_the_export_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: a misspelt never_store entry was accepted without a word; the
+    personal column it meant is stored if the definition maps it. A preset's own entries
+    (variants of one export) are not named."""
+    import json
+
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "feedback.toml"
+    definition.write_text(
+        f'extends = "{DEFINITIONS / "european-feedback.toml"}"\n'
+        'never_store = ["Telefonnumer", "ZIP code"]\n'
+    )
+    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    args = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(definition)]
+    assert main([*args, str(sample)]) == 0
+    assert (
+        "never_store names 1 column(s) this export does not have: 'Telefonnumer'. Check the "
+        "spelling against the export's header"
+    ) in capsys.readouterr().out
+    assert main([*args, str(sample), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["never_store_unmatched"] == ["Telefonnumer"]
+
+
 def test_columns_named_by_reasons_leave_out_what_the_export_calls_the_same() -> None:
     from servicelens.cli.sources import named_in_reasons
 
