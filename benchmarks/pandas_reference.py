@@ -43,7 +43,8 @@ FEEDBACK_COLUMNS = [
     "language", "csat", "nps", "effort", "wait_seconds", "handle_seconds", "transfers",
     "prior_contacts", "comment", "is_negative", "root_cause", "p_policy_failure",
     "needs_review", "model_version", "schema_version", "top_reasons", "repeat_contacts_30d",
-    "source", "rating", "attributes",
+    "source", "rating", "attributes", "sla_met", "policy_disclosed", "resolution",
+    "fees_charged", "fee_excess",
 ]  # fmt: skip
 SUMMARY_COLUMNS = [
     "queue", "policy_code", "channel", "responses", "negatives", "policy_failures", "perceived",

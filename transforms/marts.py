@@ -14,12 +14,31 @@ from transforms.schemas import (
     conform,
 )
 
+#: The operation's facts ``feedback_scored`` carries from the clean layer (contract 6).
+OPERATION_FACTS: tuple[str, ...] = (
+    "sla_met",
+    "policy_disclosed",
+    "resolution",
+    "fees_charged",
+    "fee_excess",
+)
+
 
 def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataFrame:
-    """One row per valid response, with its predicted root cause if negative."""
-    for name in ("rating", "attributes"):
-        if name not in scored.columns:
-            scored = scored.with_columns(pl.lit(None, pl.String).alias(name))
+    """One row per valid response, with its predicted root cause if negative.
+
+    ``scored`` carries the clean layer's columns (``CLEAN_RESPONSE_SCHEMA``) with the
+    model's ``root_cause``, ``p_policy_failure``, ``needs_review`` and ``top_reasons``; a
+    source's own columns (``rating``, ``attributes``) and the operation's facts (``sla_met``
+    ... ``fee_excess``) it lacks are null. Raises ``ValueError`` when another contract column
+    is missing."""
+    absent = [
+        pl.lit(None, FEEDBACK_SCORED_SCHEMA[name]).alias(name)
+        for name in ("rating", "attributes", *OPERATION_FACTS)
+        if name not in scored.columns
+    ]
+    if absent:
+        scored = scored.with_columns(absent)
     return conform(
         with_source(scored).with_columns(
             pl.lit(model_version, pl.String).alias("model_version"),

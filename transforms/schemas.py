@@ -199,6 +199,13 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "rating": pl.String(),
     "attributes": pl.String(),
+    # Version 6: the operation's facts the clean layer holds, for BI to read a root cause by
+    # (a trial's mapped fees and resolutions reached no view).
+    "sla_met": pl.Boolean(),
+    "policy_disclosed": pl.Boolean(),
+    "resolution": pl.String(),
+    "fees_charged": pl.Float64(),
+    "fee_excess": pl.Float64(),
 }
 
 #: The responses most worth auditing next: unaudited ones the model is least sure of, and
@@ -257,7 +264,7 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 5
+FEEDBACK_SCORED_VERSION = 6
 DAILY_SUMMARY_VERSION = 3
 
 
@@ -357,6 +364,27 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "The source's own facts its definition keeps (JSON object of text, e.g. "
             '{"company": ..., "state": ...} for CFPB); read with json_extract_string.'
         ),
+        "sla_met": (
+            "Whether the interaction met its service level (the contact-centre export's or the "
+            "source's own); null when not known."
+        ),
+        "policy_disclosed": (
+            "Whether the agent explained the policy that applied; null when not known. A "
+            "negative response with the policy disclosed and no fee_excess is the usual shape "
+            "of 'perceived'."
+        ),
+        "resolution": (
+            "How the interaction ended as its system recorded it, lower-cased (the sample's: "
+            "'resolved', 'unresolved', 'escalated'); null when not known."
+        ),
+        "fees_charged": (
+            "Fee charged on the interaction, in the account's currency; null when none."
+        ),
+        "fee_excess": (
+            "How far fees_charged exceeds what the policy allows (raw/reference/policies.csv), 0 "
+            "when within it; above 0 is a wrong fee, a real policy failure. Null for a source "
+            "without a policy table."
+        ),
     },
     version=FEEDBACK_SCORED_VERSION,
     history=(
@@ -365,6 +393,7 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "3: added top_reasons.",
         "4: added repeat_contacts_30d.",
         "5: added source, rating and attributes (several sources side by side).",
+        "6: added sla_met, policy_disclosed, resolution, fees_charged and fee_excess.",
     ),
 )
 

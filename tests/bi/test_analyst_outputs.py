@@ -73,6 +73,20 @@ def test_every_partition_on_disk_matches_the_data_dictionary(run: tuple[Settings
     assert scored.get_column("schema_version").unique().to_list() == [FEEDBACK_SCORED_VERSION]
 
 
+def test_feedback_scored_carries_the_operations_facts_of_the_clean_layer(
+    run: tuple[Settings, dict],
+) -> None:
+    """Found by a trial: the fees, resolution and service level a source maps stayed in the
+    clean layer, and no view BI reads held them (contract 6)."""
+    settings, _ = run
+    facts = ["sla_met", "policy_disclosed", "resolution", "fees_charged", "fee_excess"]
+    clean = pl.read_parquet(settings.clean_dir / "**" / "*.parquet").select("response_id", *facts)
+    scored = _scored(settings).select("response_id", *facts)
+    assert scored.sort("response_id").equals(clean.sort("response_id"))
+    assert scored.get_column("fee_excess").gt(0).any()  # wrong fees are there to be found
+    assert scored.get_column("resolution").is_not_null().all()
+
+
 # --- DuckDB: the views and the example queries answer the business's questions --------------
 
 
