@@ -264,7 +264,9 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
         if definition is not None:
             more.append(
                 f"QA audits of source {settings.source} are read from the CSV files in "
-                f"{settings.audits_dir} (columns response_id, root_cause, audited_at, auditor)"
+                f"{settings.audits_dir} (columns response_id, root_cause, audited_at, auditor); "
+                f"`servicelens review-queue --source {settings.source} --output "
+                "worksheet.csv` lists the negatives no audit labels yet, as a worksheet to fill in"
             )
             label = definition.label_column
             if label:

@@ -101,6 +101,7 @@ from transforms.marts import (
     LABEL_AUDITED_AT,
     daily_summary,
     feedback_scored,
+    first_audit_items,
     open_review_items,
 )
 from transforms.pii import add_counts, placeholder_counts, redact_pii, redact_pii_by_value
@@ -932,6 +933,32 @@ def open_review_queue(
     audits = read_audits(settings, days)
     items = open_review_items(_with_doubted_label_times(settings, queue), audits)
     return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height
+
+
+def first_audits(
+    settings: Settings, start: date | None = None, end: date | None = None
+) -> pl.DataFrame:
+    """The negative responses of the clean layer over ``start``..``end`` (every date by
+    default) that no audit or export label covers, for a source without a champion model
+    to get its first audits (:func:`transforms.marts.first_audit_items`, which gives the
+    order and the columns). Empty when the clean layer holds nothing."""
+    if not any(settings.clean_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")):
+        return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA)
+    dated = pl.col(PARTITION_COLUMN)
+    wanted = [pl.col("is_negative")]
+    if start is not None:
+        wanted.append(dated >= start)
+    if end is not None:
+        wanted.append(dated <= end)
+    negatives = (
+        scan_table(settings.clean_dir)
+        .filter(*wanted)
+        .select(PARTITION_COLUMN, "response_id", "queue", "policy_code", "comment", "source")
+        .collect()
+    )
+    days = negatives.get_column(PARTITION_COLUMN).unique().to_list()
+    labelled = read_audits(settings, days).get_column("response_id")
+    return first_audit_items(negatives, labelled)
 
 
 def _with_doubted_label_times(settings: Settings, queue: pl.DataFrame) -> pl.DataFrame:

@@ -210,6 +210,39 @@ def open_review_items(queue: pl.DataFrame, audits: pl.DataFrame) -> pl.DataFrame
     )
 
 
+#: The review queue's reason for a negative offered for audit before any model exists.
+FIRST_AUDIT = "first_audit"
+
+
+def first_audit_items(negatives: pl.DataFrame, labelled_ids: pl.Series) -> pl.DataFrame:
+    """Review items for a source with no model yet: its negative responses that have no
+    label (``labelled_ids``, the ids of the audits and export labels in force), with
+    ``reason`` :data:`FIRST_AUDIT`, for QA's first audits.
+
+    ``negatives`` carries ``survey_date``, ``response_id``, ``queue``, ``policy_code``,
+    ``comment`` and ``source``. With no model there is no probability to rank by, so the
+    items are spread over the queues: each queue's responses in a fixed pseudo-random order
+    (the id's hash), ``priority`` 1 for each queue's first, 1/2 for its second, and so on, so
+    the first audits cover every queue rather than the busiest one. Returns
+    ``REVIEW_QUEUE_SCHEMA``'s columns, most urgent first; ``p_policy_failure``,
+    ``audit_label`` and ``model_version`` are null, ``top_reasons`` empty.
+
+    Found by a QA lead's trial: a new source's review queue said "nothing open" and its
+    training needed audits, but the derived ids of its responses were nowhere QA looks."""
+    spread = pl.col("response_id").hash(seed=7).rank("ordinal").over("queue")
+    items = negatives.filter(~pl.col("response_id").is_in(labelled_ids.implode())).with_columns(
+        pl.lit(FIRST_AUDIT).alias("reason"),
+        (1.0 / spread).alias("priority"),
+        pl.lit(None, pl.Float64).alias("p_policy_failure"),
+        pl.lit(None, pl.String).alias("audit_label"),
+        pl.lit([], pl.List(pl.String)).alias("top_reasons"),
+        pl.lit(None, pl.String).alias("model_version"),
+    )
+    return conform(with_source(items), REVIEW_QUEUE_SCHEMA).sort(
+        ["priority", "survey_date", "response_id"], descending=[True, True, False]
+    )
+
+
 def audit_worksheet(items: pl.DataFrame) -> pl.DataFrame:
     """Open review items (:func:`open_review_items`) as a worksheet QA fills in and saves as
     an audit file: the audit columns first (blank), then what QA reads to decide.

@@ -449,10 +449,11 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from models.registry import champion_version
     from servicelens.ingest.audits import misplaced_advice
     from servicelens.reporting.report import label_heading
-    from servicelens.stages import audits_read, misplaced_audits, open_review_queue
-    from transforms.marts import audit_worksheet
+    from servicelens.stages import audits_read, first_audits, misplaced_audits, open_review_queue
+    from transforms.marts import FIRST_AUDIT, audit_worksheet
 
     chosen = chosen_source(settings, args.source, "review-queue")
     if args.output:
@@ -461,6 +462,10 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     if start is not None and chosen.partition == "month":
         start = start.replace(day=1)  # a month's partition is named by its first day
     items, closed = open_review_queue(chosen, start, args.end)
+    # No model yet, so no queue: the negatives nobody has labelled, for the first audits.
+    first = not items.height and not closed and champion_version(chosen.models_dir) is None
+    if first:
+        items = first_audits(chosen, start, args.end)
     # An audit file that cannot be read, or an audit row set aside, closes no item: say
     # which, on stderr, so QA mends the row rather than audit the response again.
     read = audits_read(chosen)
@@ -498,6 +503,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         "open_items": items.height,
         "uncertain": int((reasons == "uncertain").sum()),
         "label_doubt": int((reasons == "label_doubt").sum()),
+        "first_audit": int((reasons == FIRST_AUDIT).sum()),
         "dates": days.n_unique(),
         "first_date": str(days.min()) if items.height else None,
         "last_date": str(days.max()) if items.height else None,
@@ -528,13 +534,23 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
             + ("" if closed else "; dates get a queue when they are scored with a champion")
         )
         return 0
-    print(
-        f"review queue of {chosen.source}: {items.height:,} open items over "
-        f"{summary['dates']} {periods_word(chosen.partition)} ({summary['first_date']}.."
-        f"{summary['last_date']}): "
-        f"{summary['uncertain']:,} uncertain, {summary['label_doubt']:,} label doubts; "
-        f"{closed:,} closed by audits filed since their dates were scored"
-    )
+    if first:
+        train = "servicelens train" + ("" if chosen.is_sample else f" --source {chosen.source}")
+        print(
+            f"review queue of {chosen.source}: no model yet, so {items.height:,} negative "
+            f"responses no audit labels, over {summary['dates']} "
+            f"{periods_word(chosen.partition)} ({summary['first_date']}.."
+            f"{summary['last_date']}), spread over the queues for the first audits: audit "
+            f"at least two of each root cause (perceived, policy_failure), then `{train}`"
+        )
+    else:
+        print(
+            f"review queue of {chosen.source}: {items.height:,} open items over "
+            f"{summary['dates']} {periods_word(chosen.partition)} ({summary['first_date']}.."
+            f"{summary['last_date']}): "
+            f"{summary['uncertain']:,} uncertain, {summary['label_doubt']:,} label doubts; "
+            f"{closed:,} closed by audits filed since their dates were scored"
+        )
     if args.output:
         typed_today = datetime.now(ZoneInfo(chosen.timezone)).date().isoformat()
         print(

@@ -439,6 +439,21 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     assert "this is a file of QA audits" in failed["error"]
     assert f"move it to {source.audits_dir}" in failed["error"]
 
+    # No audits and no model yet: the review queue offers the negatives for the first
+    # audits, spread over the teams (a QA lead's trial found "nothing open" and no way to
+    # the ids to audit).
+    first_sheet = tmp_path / "first-audits.csv"
+    assert main([*data, "review-queue", "--source", "acme-vendor", "--output",
+                 str(first_sheet), "--limit", "0"]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "review queue of acme-vendor: no model yet, so " in said
+    assert "audit at least two of each root cause (perceived, policy_failure), then " in said
+    assert "`servicelens train --source acme-vendor`" in said
+    offered = pl.read_csv(first_sheet)
+    negatives = pl.read_parquet(source.clean_dir / "**" / "*.parquet").filter("is_negative")
+    assert set(offered.get_column("reason")) == {"first_audit"}
+    assert sorted(offered.get_column("response_id")) == sorted(negatives["response_id"])
+
     # No audits yet: training says where they go.
     assert main([*data, "train", "--source", "acme-vendor"]) == 2
     said = capsys.readouterr().err

@@ -5,7 +5,7 @@ settled by row order, and audits of other responses vanished without a word)."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -707,3 +707,33 @@ def test_an_audit_used_without_an_auditor_is_named(tmp_path: Path) -> None:
     assert "1 used without an auditor (fill it in: the first is 2026-11-23/audits.csv line 3)" in (
         accounting_text(accounting)
     )
+
+
+def test_first_audits_are_the_unlabelled_negatives_spread_over_the_queues() -> None:
+    """Before any model, a source's review queue offers its unlabelled negatives, each
+    queue's first before any queue's second, so the first audits see every queue."""
+    from transforms.marts import FIRST_AUDIT, first_audit_items
+    from transforms.schemas import REVIEW_QUEUE_SCHEMA
+
+    queues = ["billing"] * 6 + ["returns"] * 3 + [None]
+    negatives = pl.DataFrame(
+        {
+            "survey_date": [date(2026, 11, 1)] * 10,
+            "response_id": [f"R{i}" for i in range(10)],
+            "queue": queues,
+            "policy_code": ["P1"] * 10,
+            "comment": ["late"] * 10,
+            "source": ["acme"] * 10,
+        }
+    )
+    items = first_audit_items(negatives, pl.Series(["R0", "R7"]))
+    assert items.columns == list(REVIEW_QUEUE_SCHEMA)
+    assert set(items.get_column("reason")) == {FIRST_AUDIT}
+    assert sorted(items.get_column("response_id")) == [
+        f"R{i}" for i in range(10) if i not in (0, 7)
+    ]
+    # The first three items are one of each queue (the null queue too).
+    assert set(items.head(3).get_column("queue").to_list()) == {"billing", "returns", None}
+    assert items.get_column("priority").head(3).to_list() == [1.0, 1.0, 1.0]
+    # The same rows give the same order on every call.
+    assert items.equals(first_audit_items(negatives, pl.Series(["R0", "R7"])))
