@@ -148,27 +148,34 @@ def looks_like_audits(path: DataPath) -> bool:
     return set(AUDIT_COLUMNS) <= {column_key(c.strip().strip('"')) for c in cells}
 
 
-def source_audit_files(folder: DataPath) -> list[DataPath]:
-    """Every ``*.csv`` directly in a configured source's audits folder, by name; hidden
-    files (a spreadsheet's lock file, a copy still being written) are left out."""
+def _files_in(folder: DataPath) -> list[DataPath]:
+    """The files in ``folder`` and the folders under it (QA files audits by month:
+    ``2026-12/qa-week49.csv``, which a trial saw ignored without a word), by path; hidden
+    files and folders (a spreadsheet's lock file, a copy still being written) are left
+    out."""
     if not folder.exists():
         return []
-    found = [p for p in folder.glob("*") if not p.name.startswith((".", "~$"))]
-    return sorted((p for p in found if p.name.lower().endswith(".csv")), key=str)
+    top = str(folder).rstrip("/")
+
+    def hidden(path: DataPath) -> bool:
+        inside = str(path)[len(top) :].strip("/").split("/")
+        return any(part.startswith((".", "~$")) for part in inside)
+
+    found = [p for p in folder.glob("**/*") if not hidden(p) and not p.is_dir()]
+    return sorted(found, key=str)
+
+
+def source_audit_files(folder: DataPath) -> list[DataPath]:
+    """Every ``*.csv`` in a configured source's audits folder, at any depth, by path
+    (:func:`_files_in`)."""
+    return [p for p in _files_in(folder) if p.name.lower().endswith(".csv")]
 
 
 def misplaced_source_audit_files(folder: DataPath) -> list[str]:
-    """Files in a configured source's audits folder that are not read (a workbook, a text
-    file), so QA is told to save them as CSV rather than see them ignored."""
-    if not folder.exists():
-        return []
-    return sorted(
-        str(p)
-        for p in folder.glob("*")
-        if not p.name.startswith((".", "~$"))
-        and not p.name.lower().endswith(".csv")
-        and not p.is_dir()
-    )
+    """Files in a configured source's audits folder, at any depth, that are not read (a
+    workbook, a text file), so QA is told to save them as CSV rather than see them
+    ignored."""
+    return [str(p) for p in _files_in(folder) if not p.name.lower().endswith(".csv")]
 
 
 def misplaced_audit_files(raw_dir: DataPath) -> list[str]:

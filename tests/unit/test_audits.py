@@ -737,3 +737,30 @@ def test_first_audits_are_the_unlabelled_negatives_spread_over_the_queues() -> N
     assert items.get_column("priority").head(3).to_list() == [1.0, 1.0, 1.0]
     # The same rows give the same order on every call.
     assert items.equals(first_audit_items(negatives, pl.Series(["R0", "R7"])))
+
+
+def test_a_sources_audits_are_read_from_the_folders_under_its_audits_folder(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: audits filed by month (``2026-12/qa-week49.csv``) were
+    ignored without a word. Files at any depth are read; hidden ones and lock files are not,
+    and a workbook anywhere is named as not read."""
+    from servicelens.ingest.audits import misplaced_source_audit_files, source_audit_files
+
+    folder = tmp_path / "audits" / "acme"
+    for name in [
+        "qa-november.csv",
+        "2026-12/qa-week49.csv",
+        "2026-12/week50/QA.CSV",
+        "2026-12/~$qa-week49.csv",
+        ".drafts/qa.csv",
+        "2026-12/qa-week51.xlsx",
+    ]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("response_id,root_cause,audited_at,auditor\n")
+    assert [p.relative_to(folder).as_posix() for p in source_audit_files(folder)] == [
+        "2026-12/qa-week49.csv",
+        "2026-12/week50/QA.CSV",
+        "qa-november.csv",
+    ]
+    assert misplaced_source_audit_files(folder) == [str(folder / "2026-12/qa-week51.xlsx")]
