@@ -485,14 +485,27 @@ def audit_accounting(
     ``clean`` has ``response_id`` and ``is_negative`` (every clean response);
     ``quarantined_ids`` the quarantined responses' ids. Counts add up to ``rows_read``.
     """
-    in_clean = read.audits.join(clean.select("response_id", "is_negative"), "response_id", "left")
+    if "submitted_at" not in clean.columns:
+        clean = clean.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("submitted_at"))
+    in_clean = read.audits.join(
+        clean.select("response_id", "is_negative", "submitted_at"), "response_id", "left"
+    )
+    too_early = audited_before_submitted("audited_at").fill_null(False)
     # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
     # in "12 of responses not in the clean layer" and no way to find which row it was).
     unused = (
-        in_clean.filter(~pl.col("is_negative").fill_null(False))
+        in_clean.filter(~pl.col("is_negative").fill_null(False) | too_early)
         .with_columns(
-            pl.when(pl.col("is_negative").is_not_null())
+            pl.when(pl.col("is_negative").is_not_null() & ~pl.col("is_negative"))
             .then(pl.lit(NOT_NEGATIVE))
+            .when(pl.col("is_negative"))
+            .then(
+                pl.format(
+                    BEFORE_SUBMITTED,
+                    pl.col("audited_at").dt.date(),
+                    pl.col("submitted_at").dt.date(),
+                )
+            )
             .when(pl.col("response_id").is_in(quarantined_ids.implode()))
             .then(pl.lit(QUARANTINED))
             .otherwise(pl.lit(NOT_IN_CLEAN))
@@ -500,6 +513,7 @@ def audit_accounting(
         )
         .sort("source_file", "source_line")
     )
+    early = unused.filter(pl.col("is_negative").fill_null(False)).height
     why = dict(unused.group_by("why").len().iter_rows())
     kinds = (
         read.set_aside.select(pl.col("reason").str.split(":").list.first().alias("kind"))
@@ -519,6 +533,7 @@ def audit_accounting(
         "of_a_response_not_negative": why.get(NOT_NEGATIVE, 0),
         "of_a_quarantined_response": why.get(QUARANTINED, 0),
         "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
+        "dated_before_the_response": early,
         # Used, but without the auditor the worksheet asks for (a QA lead's trial: used
         # without a word); named in the tally so the lead can fill them in.
         "used_without_an_auditor": in_clean.join(
@@ -544,7 +559,25 @@ def audit_accounting(
     }
 
 
+#: An audit dated more than this before its response was submitted is a mistyped date (a
+#: day-first date read month-first, a wrong year), not trained on: a QA lead's trial had
+#: "2025-01-15" for a response of 2026-11-23 used. A day's slack: an audit written as a date
+#: alone is midnight in the business timezone, and a response's time is in UTC.
+AUDIT_DATE_SLACK = timedelta(days=1)
+
+
+def audited_before_submitted(audited_at: str) -> pl.Expr:
+    """Whether the audit time in column ``audited_at`` (UTC) is before the day (UTC) the
+    response was submitted (``submitted_at``) less :data:`AUDIT_DATE_SLACK`; null where
+    either is null."""
+    return pl.col(audited_at) < pl.col("submitted_at").dt.truncate("1d") - AUDIT_DATE_SLACK
+
+
 #: Why an audit in force is not trained on (after ``response_id: '<id>' ``).
+BEFORE_SUBMITTED = (
+    "was audited before the response was submitted (audited {}, submitted {}): check "
+    "audited_at (a day-first date read month-first, or a wrong year?)"
+)
 NOT_NEGATIVE = "is not a negative response: the model learns from negatives only"
 QUARANTINED = "is quarantined (its survey row failed a check: `servicelens query quarantined_rows`)"
 NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not delivered yet"
@@ -553,12 +586,28 @@ NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not deliver
 SET_ASIDE_SHOWN = 8
 
 
+#: Spreadsheet files an audit may be saved as instead of CSV.
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+
+
 def misplaced_advice(path: str) -> str:
     """What to do with a file :func:`misplaced_audit_files` found."""
     where = Path(path)
-    if where.parent.parent.name == "audits":
-        # A configured source's audits folder: any name, CSV only.
-        return "audits are read from CSV files (save the workbook as CSV in this folder)"
+    if any(folder.name == "audits" for folder in where.parents[1:]):
+        # A configured source's audits folder (or a folder under it): any name, CSV only.
+        if where.suffix.lower() in WORKBOOK_SUFFIXES:
+            return "audits are read from CSV files (save the workbook as CSV in this folder)"
+        return (
+            "audits are read from files ending .csv (if it is CSV or tab-separated text, "
+            "such as Excel's Unicode Text, rename it to end in .csv)"
+        )
+    if where.name == "audits.csv" and where.parent.parent.name == "raw":
+        # The sample feed's place, in a data directory that has no sample: a source's audits
+        # go into its audits folder (the caller names it).
+        return (
+            "raw/<date>/audits.csv is where the generated sample's audits go; a configured "
+            "source's are read from audits/<source>/ in the data directory: move it there"
+        )
     if where.parent.name == "raw" or not where.parent.name[:4].isdigit():
         return "audits are read from raw/<date>/audits.csv, a date's folder (any date)"
     if where.suffix.lower() == ".csv":
@@ -612,6 +661,7 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         f"{accounting['of_a_quarantined_response']:,} of quarantined responses",
         f"{accounting['of_an_unknown_response']:,} of responses not in the clean layer",
         f"{accounting['of_a_response_not_negative']:,} of responses that are not negative",
+        f"{accounting.get('dated_before_the_response', 0):,} dated before their response",
         *(f"{n:,} set aside ({kind})" for kind, n in accounting["set_aside"].items()),
     ]
     text = (

@@ -252,6 +252,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "of_a_response_not_negative": 1,
         "of_a_quarantined_response": 1,
         "of_an_unknown_response": 1,
+        "dated_before_the_response": 0,
         "used_without_an_auditor": [],
         "set_aside": {"root_cause": 1},
         "files_not_read": [],
@@ -764,3 +765,73 @@ def test_a_sources_audits_are_read_from_the_folders_under_its_audits_folder(
         "qa-november.csv",
     ]
     assert misplaced_source_audit_files(folder) == [str(folder / "2026-12/qa-week51.xlsx")]
+
+
+def test_a_sources_audits_saved_where_the_samples_go_are_named_with_where_they_belong(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: audits saved as raw/<date>/audits.csv (the README's "QA's
+    audits", the sample feed's place) in a data directory of configured sources alone were
+    passed over by train and run without a word."""
+    from servicelens.ingest.audits import misplaced_advice
+    from servicelens.settings import Settings
+    from servicelens.stages import misplaced_audits
+
+    settings = Settings(data_dir=str(tmp_path))
+    source = settings.for_source("acme", str(tmp_path / "acme.toml"))
+    saved = tmp_path / "raw" / "2026-11-30" / "audits.csv"
+    saved.parent.mkdir(parents=True)
+    saved.write_text("response_id,root_cause,audited_at,auditor\n")
+    workbook = source.audits_dir / "2026-12" / "qa.xlsx"
+    workbook.parent.mkdir(parents=True)
+    workbook.write_bytes(b"PK\x03\x04")
+    text = source.audits_dir / "qa-unicode-text.txt"
+    text.write_text("response_id\troot_cause\n")
+    assert misplaced_audits(source) == [str(workbook), str(text), str(saved)]
+    assert misplaced_advice(str(saved)).startswith(
+        "raw/<date>/audits.csv is where the generated sample's audits go; a configured "
+        "source's are read from audits/<source>/"
+    )
+    assert misplaced_advice(str(workbook)).startswith("audits are read from CSV files (save the")
+    assert misplaced_advice(str(text)).startswith("audits are read from files ending .csv (if")
+    # Beside the sample's own exports they are the sample's audits, read as such.
+    (saved.parent / "surveys.csv").write_text("response_id\n")
+    assert misplaced_audits(source) == [str(workbook), str(text)]
+    assert misplaced_audits(settings) == []
+
+
+def test_an_audit_dated_before_its_response_is_counted_and_not_trained_on(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: "2025-01-15" for a response submitted 2026-11-23 was
+    used, and a December file read month-first put its audits in January and February. A
+    date-only audit on the response's own day, or the day before (a day's slack for the
+    timezones), is used."""
+    _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,perceived,2025-01-15,a\nR2,perceived,2026-11-23,a\n"
+        "R3,policy_failure,2026-11-22,a\nR4,perceived,2026-11-20,a\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    submitted = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    clean = pl.DataFrame(
+        {
+            "response_id": ["R1", "R2", "R3", "R4"],
+            "is_negative": [True] * 4,
+            "submitted_at": [submitted] * 4,
+        }
+    )
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert accounting["used"] == 2 and accounting["dated_before_the_response"] == 2
+    reasons = [r["reason"] for r in accounting["unused_rows"]]
+    assert reasons[0] == (
+        "response_id: 'R1' was audited before the response was submitted (audited "
+        "2025-01-15, submitted 2026-11-23): check audited_at (a day-first date read "
+        "month-first, or a wrong year?)"
+    )
+    text = accounting_text(accounting)
+    assert "2 used; 2 dated before their response" in text
+    # One kind of reason, whatever the dates: "and 1 more like it".
+    assert "(and 1 more like it in this file)" in text
