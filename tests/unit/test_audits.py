@@ -835,3 +835,18 @@ def test_an_audit_dated_before_its_response_is_counted_and_not_trained_on(
     assert "2 used; 2 dated before their response" in text
     # One kind of reason, whatever the dates: "and 1 more like it".
     assert "(and 1 more like it in this file)" in text
+
+
+def test_misspelt_verdicts_are_counted_by_spelling(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: the tally quoted the first misspelling of a file and "37
+    more like it", hiding the other spellings a find-and-replace needs."""
+    rows = ["R{},Percieved,2026-11-24,a"] * 3 + ["R{},Policy fail,2026-11-24,a"] * 5
+    rows += ["R{},n/a,2026-11-24,a"]
+    body = "".join(row.format(i) + "\n" for i, row in enumerate(rows))
+    _write(tmp_path, "2026-11-24", "response_id,root_cause,audited_at,auditor\n" + body)
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame(schema={"response_id": pl.String, "is_negative": pl.Boolean})
+    text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
+    assert text.splitlines()[1].endswith(
+        "(and 8 more like it in this file; as written: 'Policy fail' 5, 'Percieved' 3, 'n/a' 1)"
+    )
