@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +74,31 @@ AUDITED_AT_FORMATS = (
     "%d.%m.%Y",
     "%d.%m.%Y %H:%M",
     "%d.%m.%Y %H:%M:%S",
+    # A 12-hour clock, as a US-locale spreadsheet saves a time (a trial's
+    # "2026-11-21 10:00 PM" was set aside).
+    "%Y-%m-%d %I:%M %p",
+    "%Y-%m-%d %I:%M:%S %p",
 )
 #: A slashed ``audited_at`` (``03/12/2026``, ``3/12/2026 09:15``): its two first numbers
 #: are the day and the month in an order :func:`slashed_date_order` decides.
-SLASHED = r"^\s*(\d{1,2})/(\d{1,2})/\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?\s*$"
-DAY_FIRST_SLASHED = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
-MONTH_FIRST_SLASHED = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S")
+SLASHED = r"^\s*(\d{1,2})/(\d{1,2})/\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?)?\s*$"
+DAY_FIRST_SLASHED = (
+    "%d/%m/%Y",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %I:%M %p",
+    "%d/%m/%Y %I:%M:%S %p",
+)
+MONTH_FIRST_SLASHED = (
+    "%m/%d/%Y",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %I:%M:%S %p",
+)
+#: A spreadsheet's date serial number (days since 1899-12-30) of the years 2000-2099: a
+#: date column saved as CSV after its cells lost their date format (a trial's "46346").
+SERIAL = r"^\s*(3[6-9]|[4-6]\d|7[0-2])\d{3}(?:\.\d+)?\s*$"
 #: An ``audited_at`` that gives the day and no time of day.
 _DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\s*$"
 
@@ -364,11 +383,29 @@ def read_audit_files(
                 .otherwise(pl.lit("no date of its file has a number above 12 to tell which")),
             )
         )
+        .when(
+            pl.col("_audited_at").is_null()
+            & pl.col("audited_at").str.contains(SERIAL).fill_null(False)
+        )
+        .then(
+            pl.format(
+                "audited_at: '{}' is a spreadsheet's date serial number ({}), not a date: "
+                "format the column as a date (2026-11-28) before saving the file as CSV",
+                pl.col("audited_at").str.strip_chars(),
+                (
+                    pl.lit(date(1899, 12, 30))
+                    + pl.duration(
+                        days=pl.col("audited_at").str.strip_chars().cast(pl.Float64, strict=False)
+                    )
+                ).dt.date(),
+            )
+        )
         .when(pl.col("_audited_at").is_null())
         .then(
             pl.format(
                 "audited_at: '{}' is missing or not a date QA writes (2026-11-28, "
-                "2026-11-28 14:05, 28.11.2026, 28.11.2026 14:05, or ISO 8601 with an "
+                "2026-11-28 14:05 or 2:05 PM, 28.11.2026, 28.11.2026 14:05, 28/11/2026 or "
+                "11/28/2026 in the order the file's other dates show, or ISO 8601 with an "
                 "offset): a re-audit replaces an earlier one by this time",
                 pl.col("audited_at").fill_null(""),
             )

@@ -850,3 +850,32 @@ def test_misspelt_verdicts_are_counted_by_spelling(tmp_path: Path) -> None:
     assert text.splitlines()[1].endswith(
         "(and 8 more like it in this file; as written: 'Policy fail' 5, 'Percieved' 3, 'n/a' 1)"
     )
+
+
+def test_audit_times_on_a_12_hour_clock_read_and_a_serial_number_is_named(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: "2026-11-21 10:00 PM" and "21/11/2026 10:00:00 AM" were
+    set aside as not dates QA writes (with a list of formats that left out the slashed ones
+    it reads), and a date cell saved as its serial number "46346" was told the same."""
+    _write(
+        tmp_path,
+        "2026-11-24",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,perceived,2026-11-21 10:00 PM,a\n"
+        "R2,perceived,21/11/2026 10:00:00 AM,a\n"
+        "R3,perceived,46346,a\n"
+        "R4,perceived,soon,a\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    times = dict(read.audits.select("response_id", "audited_at").iter_rows())
+    assert times == {
+        "R1": datetime(2026, 11, 21, 22, 0, tzinfo=UTC),
+        "R2": datetime(2026, 11, 21, 10, 0, tzinfo=UTC),
+    }
+    reasons = dict(read.set_aside.select("response_id", "reason").iter_rows())
+    assert reasons["R3"] == (
+        "audited_at: '46346' is a spreadsheet's date serial number (2026-11-20), not a date: "
+        "format the column as a date (2026-11-28) before saving the file as CSV"
+    )
+    assert "28/11/2026 or 11/28/2026 in the order the file's other dates show" in reasons["R4"]
