@@ -587,12 +587,14 @@ def audit_accounting(
         "overturned_rows": read.overturned_rows.to_dicts(),
         # The rows counted in of_a_response_not_negative, of_a_quarantined_response and
         # of_an_unknown_response, each with its file, line and reason.
-        "unused_rows": unused.select(
+        "unused_rows": _with_case_hint(unused, clean)
+        .select(
             "source_file",
             "source_line",
             "response_id",
             pl.format("response_id: '{}' {}", "response_id", "why").alias("reason"),
-        ).to_dicts(),
+        )
+        .to_dicts(),
         "files_not_read": read.unreadable,
     }
 
@@ -609,6 +611,32 @@ def audited_before_submitted(audited_at: str) -> pl.Expr:
     response was submitted (``submitted_at``) less :data:`AUDIT_DATE_SLACK`; null where
     either is null."""
     return pl.col(audited_at) < pl.col("submitted_at").dt.truncate("1d") - AUDIT_DATE_SLACK
+
+
+def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
+    """``unused`` (audit rows with ``why``) with the id of the clean layer that an unknown
+    id matches but for case named in its ``why`` (a QA lead's trial typed
+    ``r_cfcaabeqnlxabnt`` for ``R_CfcAaBeqNLxABNt``). Ids differing in case alone are not
+    merged: vendors' ids are case-sensitive (Qualtrics' are)."""
+    unknown = pl.col("why") == NOT_IN_CLEAN
+    if not unused.filter(unknown).height:
+        return unused
+    folded = (
+        clean.select(pl.col("response_id").alias("_known"))
+        .with_columns(pl.col("_known").str.to_lowercase().alias("_folded"))
+        .unique("_folded", keep="first")
+    )
+    return (
+        unused.with_columns(pl.col("response_id").str.to_lowercase().alias("_folded"))
+        .join(folded, "_folded", "left", maintain_order="left")
+        .with_columns(
+            pl.when(unknown & pl.col("_known").is_not_null())
+            .then(pl.format("{} (the clean layer has '{}', in other case)", "why", "_known"))
+            .otherwise(pl.col("why"))
+            .alias("why")
+        )
+        .drop("_folded", "_known")
+    )
 
 
 #: Why an audit in force is not trained on (after ``response_id: '<id>' ``).

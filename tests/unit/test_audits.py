@@ -879,3 +879,21 @@ def test_audit_times_on_a_12_hour_clock_read_and_a_serial_number_is_named(
         "format the column as a date (2026-11-28) before saving the file as CSV"
     )
     assert "28/11/2026 or 11/28/2026 in the order the file's other dates show" in reasons["R4"]
+
+
+def test_an_unknown_audit_id_names_the_id_it_matches_but_for_case(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "2026-11-24",
+        "response_id,root_cause,audited_at,auditor\n"
+        "r_cfcaabeqnlxabnt,perceived,2026-11-24,a\nR_nowhere,perceived,2026-11-24,a\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame({"response_id": ["R_CfcAaBeqNLxABNt"], "is_negative": [True]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert [r["reason"] for r in accounting["unused_rows"]] == [
+        f"response_id: 'r_cfcaabeqnlxabnt' {NOT_IN_CLEAN} (the clean layer has "
+        "'R_CfcAaBeqNLxABNt', in other case)",
+        f"response_id: 'R_nowhere' {NOT_IN_CLEAN}",
+    ]
+    assert accounting["of_an_unknown_response"] == 2
