@@ -585,13 +585,19 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     kept = sum(r["kept"] for r in ingested)
     quarantined = sum(r["quarantined"] for r in ingested)
     scored = sum(r.get("scored", 0) for r in result["published"])
+    negatives = sum(r.get("negatives", 0) for r in ingested)
+    # Said as `servicelens run` says it (a QA lead's trial read "negatives scored 0" alone).
+    why = ""
+    if not scored and negatives and result["published"]:
+        unscored = all(r.get("model_version") is None for r in result["published"])
+        why = " (no model yet)" if unscored else ""
     lines = [
         f"{result['source']}: {len(result['landed'])} "
         f"deliver{'y' if len(result['landed']) == 1 else 'ies'} read "
         f"({sum(1 for d in result['landed'] if d['already_landed'])} already landed before), "
         f"{len(ingested)} partitions of a {result['granularity']} each",
         f"rows read {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined: "
-        f"{read == kept + quarantined}); negatives scored {scored}",
+        f"{read == kept + quarantined}); negatives scored {scored}{why}",
     ]
     lines += [f"{d['file']}: {note}" for d in result["landed"] for note in d.get("notes", [])]
     # What the partitions' table would say beyond counts (found by a trial: a day-first
