@@ -899,6 +899,7 @@ def read_csv_with_lines(
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
     buf = _with_classic_mac_line_ends_as_newlines(buf)
     check_is_text(path, buf)
+    buf = _without_excel_separator_line(buf)
     try:
         read, header_records = _read_decoded_csv(path, buf, encoding, dialect)
         read.unpacked_from = unpacked_from
@@ -919,6 +920,20 @@ def read_csv_with_lines(
             "\\r) alone inside an unquoted field, most likely. Save the file again with "
             "CRLF (Windows) or LF line ends, or quote that field"
         ) from error
+
+
+#: Excel's first line naming the file's delimiter (``sep=;``), which a CSV saved for Excel
+#: may start with: not a record (a QA lead's trial had an audit file starting so read as
+#: the columns "sep=" and "column_2").
+EXCEL_SEPARATOR_LINE = re.compile(rb"^(?:\xef\xbb\xbf)?sep=[^\r\n]?[ \t]*\r?\n", re.IGNORECASE)
+
+
+def _without_excel_separator_line(buf: bytes) -> bytes:
+    """``buf`` with Excel's ``sep=`` line (:data:`EXCEL_SEPARATOR_LINE`) left blank, so the
+    header below it is line 2 as an editor shows it and the delimiter is sniffed (or
+    declared) as for any file."""
+    found = EXCEL_SEPARATOR_LINE.match(buf)
+    return buf if found is None else b"\n" + buf[found.end() :]
 
 
 #: A field that holds nothing, for polars' regex engine: empty, or spaces and tabs only

@@ -897,3 +897,18 @@ def test_an_unknown_audit_id_names_the_id_it_matches_but_for_case(tmp_path: Path
         f"response_id: 'R_nowhere' {NOT_IN_CLEAN}",
     ]
     assert accounting["of_an_unknown_response"] == 2
+
+
+def test_an_audit_file_saved_for_excel_with_a_sep_line_is_read(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: a first line ``sep=;`` (Excel's delimiter hint) made the
+    whole file unread, its header read as "sep=, column_2". Line numbers stay physical."""
+    _write(
+        tmp_path,
+        "2026-11-24",
+        "sep=;\r\nresponse_id;root_cause;audited_at;auditor\r\n"
+        "R1;perceived;2026-11-24;a\r\nR2;maybe;2026-11-24;a\r\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    assert read.unreadable == []
+    assert read.audits.get_column("response_id").to_list() == ["R1"]
+    assert read.set_aside.get_column("source_line").to_list() == [4]
