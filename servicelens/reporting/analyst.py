@@ -201,6 +201,8 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(rows, indent=2, default=str) if args.json else table(rows))
     if (shown := truncation_note(connection, sql, len(rows))) is not None:
         print(shown, file=sys.stderr)
+    if not rows and (empty := no_rows_note(connection, sql)) is not None:
+        print(empty, file=sys.stderr)
     # Only a query over what the model scores is read as recommendations (a trial's
     # quarantined_rows was followed by a note on root causes it does not show).
     scored = any(name in sql for name in MODEL_OUTPUTS)
@@ -343,6 +345,34 @@ def filtered_query(
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + (f" LIMIT {rows};" if rows else ";")
     )
+
+
+def no_rows_note(connection: Any, sql: str) -> str | None:
+    """Why a query answered no rows: the views it reads (over ``connection``,
+    :func:`connect_views`'s, narrowed as the query was) and how many rows each holds, so an
+    empty table is told from conditions that kept nothing. None when it reads no view.
+
+    Found by a trial: ``query handle_time_vs_resolution`` printed "(no rows)" for a source
+    whose exports carry no agent or handle time, with no word of why."""
+    names = [
+        str(row[0])
+        for row in connection.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name"
+        ).fetchall()
+    ]
+    code = re.sub(r"--[^\n]*", "", sql)  # the SQL's comments name tables too
+    read = [n for n in names if re.search(rf"\b{re.escape(n)}\b", code)]
+    if not read:
+        return None
+    counts = {n: connection.execute(f"SELECT count(*) FROM {n}").fetchall()[0][0] for n in read}
+    held = ", ".join(f"{n} ({c:,} rows)" for n, c in counts.items())
+    if not any(counts.values()):
+        return (
+            f"note: no rows: the query reads {held}, for the dates and source asked. A table is "
+            "empty before a run writes it, or when its sources lack what it is built from "
+            "(docs/data_dictionary.md says what each table needs)"
+        )
+    return f"note: no rows: the query reads {held}; its conditions kept none of them"
 
 
 def truncation_note(connection: Any, sql: str, shown: int) -> str | None:

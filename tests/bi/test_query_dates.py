@@ -91,3 +91,23 @@ def test_the_weekly_trend_puts_a_monthly_sources_rows_in_their_own_weeks() -> No
         ("cfpb", date(2015, 3, 23), "FEE", 2, 1, 1, 0.5, 2),
         ("sample", date(2015, 7, 6), "FEE", 1, 1, 0, 0.2, 2),
     ]
+
+
+def test_a_query_without_rows_says_whether_its_tables_are_empty() -> None:
+    """Found by a trial: `query handle_time_vs_resolution` printed "(no rows)" for a source
+    whose exports carry no agents, with no word of why."""
+    from servicelens.reporting.analyst import no_rows_note
+
+    connection = _connection()
+    narrow_views(connection, date(2027, 1, 1), None, monthly_sources=["cfpb"])
+    sql = "-- reads feedback_scored in a comment only\nSELECT * FROM agent_outcomes"
+    assert no_rows_note(connection, sql) == (
+        "note: no rows: the query reads agent_outcomes (0 rows), for the dates and source "
+        "asked. A table is empty before a run writes it, or when its sources lack what it is "
+        "built from (docs/data_dictionary.md says what each table needs)"
+    )
+    connection = _connection()
+    assert no_rows_note(connection, "SELECT * FROM fix_list WHERE id = 'none'") == (
+        "note: no rows: the query reads fix_list (2 rows); its conditions kept none of them"
+    )
+    assert no_rows_note(connection, "SELECT 1 WHERE false") is None
