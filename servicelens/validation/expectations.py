@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import polars as pl
 
+from servicelens.ingest.mapping import NOT_A_MAPPED_CODE
 from servicelens.ingest.readers import looks_double_encoded
 from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
@@ -223,6 +224,23 @@ SCORE_IN_DEFINITION = (
     "the definition"
 )
 
+#: After "is not a score from a to b" for a source definition's score that is a number: a
+#: survey on another scale, not a word for no answer (a trial's csat 7 was offered the
+#: missing list).
+SCORE_ON_ANOTHER_SCALE = (
+    "; a survey on another scale is mapped onto this one with values for every answer in "
+    "the column's rule in the definition, e.g. for 1 to 7: values = { 1 = 1, 2 = 1, 3 = 2, "
+    "4 = 3, 5 = 4, 6 = 5, 7 = 5 }"
+)
+#: How the mapping marks a value its ``values`` has no code for.
+NOT_A_CODE = NOT_A_MAPPED_CODE.split(":")[0].strip()
+#: After "is not a score from a to b" for such a value.
+SCORE_NOT_A_CODE = (
+    "; the column's values in the definition need a code for every answer the export writes "
+    "(a word for no answer goes in its missing list)"
+)
+#: A score's text that is a whole number (``7``, `` 7 ``, ``7,0``).
+WHOLE_NUMBER = r"^\s*-?\d+(?:[.,]0+)?\s*$"
 
 #: How the problem of a score out of its range starts (:func:`score_problem`).
 _NOT_A_SCORE = "is not a score from"
@@ -930,7 +948,13 @@ def validate_survey_rows(
         .when(pl.col("problem") == _CSAT_MISSING)
         .then(pl.lit("missing" + (CSAT_MISSING_IN_DEFINITION if rules.from_definition else "")))
         .when(pl.col("problem").str.starts_with(_NOT_A_SCORE) & rules.from_definition)
-        .then(pl.col("problem") + pl.lit(SCORE_IN_DEFINITION))
+        .then(
+            pl.when(raw_value.str.contains(WHOLE_NUMBER).fill_null(False))
+            .then(pl.col("problem") + pl.lit(SCORE_ON_ANOTHER_SCALE))
+            .when(raw_value.str.contains(NOT_A_CODE, literal=True).fill_null(False))
+            .then(pl.col("problem") + pl.lit(SCORE_NOT_A_CODE))
+            .otherwise(pl.col("problem") + pl.lit(SCORE_IN_DEFINITION))
+        )
         .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
         .then(pl.lit(CLOCK_DURATION_PROBLEM))
         .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)

@@ -918,8 +918,10 @@ def test_a_score_whose_map_recodes_numbers_reads_rewritten_codes_and_refuses_unk
     assert got.clean.get_column("channel").to_list() == ["phone", "email", "chat", "web"]
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
     assert set(reasons) == {"A5", "A6"}
-    assert reasons["A5"][0].startswith(
-        "csat: '5 (not a code of the definition's values: 1, 2, 3, 4)' is not a score from"
+    assert reasons["A5"][0] == (
+        "csat: '5 (not a code of the definition's values: 1, 2, 3, 4)' is not a score from 1 "
+        "to 5; the column's values in the definition need a code for every answer the export "
+        "writes (a word for no answer goes in its missing list)"
     )
     assert reasons["A6"][0].startswith("csat: (empty) missing")
 
@@ -936,7 +938,8 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
         '[columns]\nresponse_id = "ID"\n'
         'submitted_at = { column = "Eingang", format = "%d.%m.%Y %H:%M" }\n'
         'channel = { value = "phone" }\ncsat = { column = "Note", missing = ["0"] }\n',
-        "ID;Eingang;Note\nA1;23.11.2026 09:14;5\nA2;23.11.2026 10:01;0\nA3;23.11.2026 11:00;k.A.\n",
+        "ID;Eingang;Note\nA1;23.11.2026 09:14;5\nA2;23.11.2026 10:01;0\nA3;23.11.2026 11:00;k.A.\n"
+        "A4;23.11.2026 11:30;7\n",
     )
     assert got.clean.get_column("response_id").to_list() == ["A1"]
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
@@ -947,6 +950,13 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
     assert reasons["A3"] == [
         "csat: 'k.A.' is not a score from 1 to 5; a word the export writes for no answer goes "
         "in the missing list of the column in the definition"
+    ]
+    # A number out of range is a survey on another scale, not a word for no answer (found
+    # by a trial: a 7 was offered the missing list).
+    assert reasons["A4"] == [
+        "csat: '7' is not a score from 1 to 5; a survey on another scale is mapped onto this "
+        "one with values for every answer in the column's rule in the definition, e.g. for 1 "
+        "to 7: values = { 1 = 1, 2 = 1, 3 = 2, 4 = 3, 5 = 4, 6 = 5, 7 = 5 }"
     ]
 
 
