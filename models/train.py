@@ -274,16 +274,25 @@ def _usable(frame: pl.DataFrame, what: str) -> None:
         raise ValueError(f"{what} labels must be one of {ROOT_CAUSES}; found {unknown}")
 
 
-def _two_of_each(frame: pl.DataFrame, what: str) -> None:
-    """Raise ValueError, with the counts, unless ``frame`` holds at least two labelled rows
-    of each root cause: stratified cross-validation needs two of each to split."""
+def _counts_of(frame: pl.DataFrame) -> dict[str, int]:
     labels = frame.get_column("root_cause")
-    counts = {cause: int((labels == cause).sum()) for cause in ROOT_CAUSES}
+    return {cause: int((labels == cause).sum()) for cause in ROOT_CAUSES}
+
+
+def _two_of_each(frame: pl.DataFrame, what: str, whole: pl.DataFrame | None = None) -> None:
+    """Raise ValueError, with the counts, unless ``frame`` holds at least two labelled rows
+    of each root cause: stratified cross-validation needs two of each to split. ``whole``
+    (the labelled rows ``frame`` is a slice of) has its counts named too, so a slice's few
+    are not read as all there are."""
+    counts = _counts_of(frame)
     if min(counts.values()) >= 2:
         return
     held = " and ".join(f"{n:,} {cause}" for cause, n in counts.items())
     missing = [cause for cause, n in counts.items() if n == 0]
     none = f" (no audit says {missing[0]})" if len(missing) == 1 else ""
+    if whole is not None:
+        every = " and ".join(f"{n:,} {cause}" for cause, n in _counts_of(whole).items())
+        none += f"; the labelled rows in all hold {every}"
     raise ValueError(
         f"training needs at least two audits of each root cause in {what}; it holds {held}"
         f"{none}. Audit more negative responses, of both kinds"
@@ -319,7 +328,9 @@ def train_root_cause_model(
     dated = labelled
     train, test = time_split(dated)
     cutoff = test.get_column("survey_date").min()
-    _two_of_each(train, f"the training slice (survey dates before {cutoff!s}; the later test)")
+    _two_of_each(
+        train, f"the training slice (survey dates before {cutoff!s}; the later test)", labelled
+    )
     extra_train = None if extra is None else extra.filter(pl.col("survey_date") < cutoff)
     y_train = labels_to_target(train.get_column("root_cause"))
     y_test = labels_to_target(test.get_column("root_cause"))

@@ -294,6 +294,10 @@ def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) ->
     assert "; it holds " in str(sliced.value) and " and 0 policy_failure (no audit says " in str(
         sliced.value
     )
+    # The slice's few are not read as all there are (found by a trial).
+    assert "; the labelled rows in all hold 40 perceived and 2 policy_failure. Audit" in str(
+        sliced.value
+    )
 
 
 def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_refused(
