@@ -428,6 +428,8 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         "output": str(args.output),
         "rows": ingested.counts.surveys_read,
         "scored": int(out.get_column("p_policy_failure").is_not_null().sum()),
+        # Kept rows a root cause is not given to (a trial's sentence left them out).
+        "not_negative": int((~ingested.clean.get_column("is_negative").fill_null(False)).sum()),
         "quarantined": ingested.counts.quarantined,
         "quarantined_by_column": dict(reasons),
         "quarantine_output": str(quarantine_file) if ingested.quarantine.height else None,
@@ -442,7 +444,8 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"scored {summary['scored']} of {summary['rows']} rows with {definition.name} model "
             f"{version}: {summary['policy_failure']} policy_failure, {summary['needs_review']} "
-            f"need review, {summary['quarantined']} quarantined -> {args.output}"
+            f"need review; {summary['not_negative']} kept that are not negative (no root "
+            f"cause to give), {summary['quarantined']} quarantined -> {args.output}"
         )
         if ingested.quarantine.height:
             print(quarantine_text(ingested.quarantine, quarantine_file))

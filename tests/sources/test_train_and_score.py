@@ -102,6 +102,9 @@ def test_a_new_export_trains_and_scores_through_a_mapping_file(
     assert scored.get_column("p_policy_failure").is_between(0, 1).all()
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 60 and summary["drift"] is not None
+    # Every row read is scored, kept as not negative, or quarantined (a trial's sentence
+    # left the kept rows that are not negative out).
+    assert summary["scored"] + summary["not_negative"] + summary["quarantined"] == 60
     assert summary["quarantined"] == 0 and summary["quarantine_output"] is None
     assert not (tmp_path / "scored.quarantine.parquet").exists()
 
