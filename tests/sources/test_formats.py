@@ -161,13 +161,39 @@ def test_microsoft_forms_workbook_is_read_with_its_row_numbers(tmp_path: Path) -
     ).write_excel(workbook, worksheet="Form1")
     got = _ingest_forms(workbook, 'csat = "How satisfied are you?"\ncomment = "Anything else?"\n')
     assert got.clean.select("response_id", "csat", "comment", "source_line").rows() == [
-        ("1", 5, "Schön", 2),
-        ("2", 1, "The engineer never came", 3),
+        ("1 2026-10-01 09:00:00", 5, "Schön", 2),
+        ("2 2026-10-01 09:30:00", 1, "The engineer never came", 3),
     ]
     assert got.clean.get_column("survey_date").to_list() == [date(2026, 10, 1)] * 2
     (reason,) = got.quarantine.get_column("reasons").to_list()
     assert reason[0].startswith("submitted_at: 'not yet' is missing or not a timestamp")
     assert "kim@example.com" not in got.quarantine.get_column("raw_record").item()
+
+
+def test_a_forms_id_counted_again_from_1_is_another_response(tmp_path: Path) -> None:
+    """Found by a trial: Forms numbers responses per form and starts at 1 again in a copied
+    form; a later response 1 superseded November's, which left the marts. The ID with
+    its start time is the response's id: both are kept."""
+    from datetime import datetime
+
+    november, december = tmp_path / "november.xlsx", tmp_path / "december.xlsx"
+    for path, start, csat in ((november, datetime(2026, 11, 20, 9, 58), 1),
+                              (december, datetime(2026, 11, 27, 9, 58), 4)):  # fmt: skip
+        pl.DataFrame(
+            {
+                "ID": [1],
+                "Start time": [start],
+                "Completion time": [start.replace(minute=59)],
+                "Email": ["anonymous"],
+                "Name": [""],
+                "How satisfied are you?": [csat],
+            }
+        ).write_excel(path, worksheet="Form1")
+    ids = [
+        _ingest_forms(path, 'csat = "How satisfied are you?"\n').clean.get_column("response_id")
+        for path in (november, december)
+    ]
+    assert [i.to_list() for i in ids] == [["1 2026-11-20 09:58:00"], ["1 2026-11-27 09:58:00"]]
 
 
 def _forms_workbook(target: Path, summary_first: bool = False) -> bytes:
