@@ -170,7 +170,24 @@ class Settings:
             slot_lease_seconds=float(os.environ.get("SERVICELENS_SLOT_LEASE_SECONDS", "60")),
             audit_date_order=checked_date_order(os.environ.get("SERVICELENS_AUDIT_DATE_ORDER", "")),
         )
-        return replace(base, **overrides)  # type: ignore[arg-type]
+        chosen_settings = replace(base, **overrides)  # type: ignore[arg-type]
+        if "SERVICELENS_TIMEZONE" in os.environ or "timezone" in overrides:
+            return chosen_settings
+        return chosen_settings.in_recorded_timezone()
+
+    def in_recorded_timezone(self) -> Settings:
+        """These settings in the business timezone the data directory's partitions record
+        (``storage.runs.recorded_timezone``), when they record one; as they are otherwise,
+        or when the directory cannot be read (the command's own checks then say why)."""
+        from servicelens.storage.runs import recorded_timezone
+
+        try:
+            zone = recorded_timezone(self)
+        # Any error of an unreachable store (OSError, botocore's): the command says so
+        # when it reads the directory itself.
+        except Exception:
+            return self
+        return self if zone is None or zone == self.timezone else replace(self, timezone=zone)
 
     def refuse_a_second_agent_key(self) -> Path:
         """The agent key file's path, after checking that the working directory holds no other

@@ -620,6 +620,28 @@ def timezones_on_record(settings: Settings) -> dict[str, str]:
     A date's "yesterday", its rows' survey dates and its naive times all follow the
     timezone; a directory processed partly in one and partly in another mixes them without
     a word. Empty when every newest manifest agrees (or none records one)."""
+    return {
+        path: zone
+        for path, zone in _newest_timezones(settings).items()
+        if zone != settings.timezone
+    }
+
+
+def recorded_timezone(settings: Settings) -> str | None:
+    """The one business timezone the data directory's newest clean partitions record (the
+    sample's and each configured source's), or None when they record none or disagree.
+
+    Found by a trial: a cron job without ``SERVICELENS_TIMEZONE`` ran a Europe/Berlin
+    directory in Europe/London, filed new rows under London's days and quarantined rows of
+    the day before as dated elsewhere, and exited 0; its BI queries read weeks in London's
+    days too. Where the variable is not set, the directory's own timezone is used."""
+    zones = set(_newest_timezones(settings).values())
+    return zones.pop() if len(zones) == 1 else None
+
+
+def _newest_timezones(settings: Settings) -> dict[str, str]:
+    """The newest clean partition's manifest path -> the business timezone it records, for
+    the sample and each configured source that has one."""
     from servicelens.storage.partitions import MANIFEST_FILE
 
     tables: list[DataPath] = [settings.root / "clean" / "responses"]
@@ -636,6 +658,6 @@ def timezones_on_record(settings: Settings) -> dict[str, str]:
         if not manifests:
             continue
         recorded = json.loads(manifests[-1].read_text()).get("timezone")
-        if recorded and recorded != settings.timezone:
+        if recorded:
             found[str(manifests[-1])] = str(recorded)
     return found

@@ -122,6 +122,40 @@ def test_a_command_warns_when_the_directory_was_processed_in_another_timezone(
     assert "sources/calls/clean/responses" in warnings[1]
 
 
+def test_without_servicelens_timezone_a_directory_keeps_the_timezone_it_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: a cron job without SERVICELENS_TIMEZONE ran a Europe/Berlin
+    directory in Europe/London, filed new rows under London's days, quarantined older ones
+    as dated elsewhere, and exited 0 (its BI queries read London's weeks too). Unset, the
+    variable defaults to the timezone the directory's partitions record."""
+    import json
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+
+    def record(table: str, zone: str) -> None:
+        folder = tmp_path / table / "survey_date=2026-11-01"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "_manifest.json").write_text(json.dumps({"timezone": zone}))
+
+    monkeypatch.delenv("SERVICELENS_TIMEZONE", raising=False)
+    assert Settings.from_env(str(tmp_path)).timezone == "Europe/London"  # nothing recorded
+    record("clean/responses", "Europe/Berlin")
+    record("sources/calls/clean/responses", "Europe/Berlin")
+    assert Settings.from_env(str(tmp_path)).timezone == "Europe/Berlin"
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", "2026-11-01", "--end",
+            "2026-11-01", "--dry-run"]  # fmt: skip
+    assert main(argv) == 0
+    assert "warning" not in capsys.readouterr().err
+    # Set, the variable wins (and is warned of); a directory of two timezones keeps none.
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "Asia/Kolkata")
+    assert Settings.from_env(str(tmp_path)).timezone == "Asia/Kolkata"
+    monkeypatch.delenv("SERVICELENS_TIMEZONE")
+    record("sources/calls/clean/responses", "America/New_York")
+    assert Settings.from_env(str(tmp_path)).timezone == "Europe/London"
+
+
 def test_a_look_back_date_left_failed_is_named_with_its_error_and_the_command(
     tmp_path: Path,
 ) -> None:
