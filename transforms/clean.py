@@ -89,6 +89,9 @@ class ParseOptions:
     decimal_comma: bool = False
     thousands: str = ""
     units: dict[str, str] = field(default_factory=dict)
+    #: The text comes from a workbook, whose number cells reach it as Excel writes a number
+    #: (``4.95``) whatever ``decimal_comma`` and ``thousands`` say of its text cells.
+    workbook: bool = False
 
 
 #: A run of whitespace that is not already one plain space: replacing these with one space
@@ -300,12 +303,24 @@ def _number_pattern(decimal_comma: bool, thousands: str) -> str:
     return rf"^[+-]?(?:{whole}(?:{point}\d*)?|{point}\d+)$"
 
 
-def parsed_number(column: str, decimal_comma: bool = False, thousands: str = "") -> pl.Expr:
+#: A number cell of a workbook as its reader writes it (a decimal point, no thousands
+#: separator, an exponent for the very large or small): ``4.95``, ``1299``, ``1E-05``.
+WORKBOOK_NUMBER = r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$"
+
+
+def parsed_number(
+    column: str, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
+) -> pl.Expr:
     """A number written the export's way (``1.299,99`` with a decimal comma and a thousands
     dot); null when empty, :data:`UNREADABLE_NUMBER` when the text is not such a number.
 
     With a thousands separator the digit groups must be of three: ``4.5`` or ``12.50`` with
     ``thousands = "."`` is a number written another way (a point decimal), not 45 or 1250.
+    ``workbook``: the text comes from a workbook, where a number cell reads as
+    :data:`WORKBOOK_NUMBER` whatever the definition says of text (found by a trial: a German
+    Forms workbook with ``decimal_comma = true`` had its fee cells 4.95 and 12.5
+    quarantined); only its text cells are read the export's way. (A text cell ``1.299``
+    meaning 1299 in a workbook reads as 1.299.)
     """
     text = pl.col(column).cast(pl.String).str.strip_chars()
     readable = text.str.contains(_number_pattern(decimal_comma, thousands))
@@ -314,6 +329,10 @@ def parsed_number(column: str, decimal_comma: bool = False, thousands: str = "")
         digits = digits.str.replace_all(thousands, "", literal=True)
     if decimal_comma:
         digits = digits.str.replace(",", ".", literal=True)
+    if workbook and (decimal_comma or thousands):
+        as_cell = text.str.contains(WORKBOOK_NUMBER)
+        digits = pl.when(as_cell).then(text).otherwise(digits)
+        readable = readable | as_cell
     return (
         pl.when(text.is_null() | (text == ""))
         .then(None)
@@ -324,10 +343,11 @@ def parsed_number(column: str, decimal_comma: bool = False, thousands: str = "")
     )
 
 
-def parsed_count(column: str, decimal_comma: bool = False) -> pl.Expr:
+def parsed_count(column: str, decimal_comma: bool = False, workbook: bool = False) -> pl.Expr:
     """A count (transfers, prior contacts) as Int16: null when empty, :data:`UNPARSEABLE`
-    (below every valid count) when not a whole number from 0 to 32767."""
-    number = parsed_number(column, decimal_comma)
+    (below every valid count) when not a whole number from 0 to 32767 (``workbook``: as
+    :func:`parsed_number`)."""
+    number = parsed_number(column, decimal_comma, workbook=workbook)
     whole = number.is_finite() & (number == number.round(0)) & number.is_between(0, 32767)
     return (
         pl.when(number.is_null())
@@ -341,7 +361,7 @@ def parsed_count(column: str, decimal_comma: bool = False) -> pl.Expr:
 
 
 def parsed_duration(
-    column: str, unit: str, decimal_comma: bool = False, thousands: str = ""
+    column: str, unit: str, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
 ) -> pl.Expr:
     """A duration in seconds from ``H:MM:SS`` / ``M:SS`` text (``unit="h:mm:ss"``) or a
     number of ``seconds``, ``minutes`` or ``hours``; null when empty,
@@ -358,7 +378,8 @@ def parsed_duration(
             .otherwise((hours * 3600 + minutes * 60 + seconds).fill_null(UNREADABLE_NUMBER))
             .alias(column)
         )
-    return (parsed_number(column, decimal_comma, thousands) * UNIT_SECONDS[unit]).alias(column)
+    number = parsed_number(column, decimal_comma, thousands, workbook)
+    return (number * UNIT_SECONDS[unit]).alias(column)
 
 
 def parsed_flag(column: str) -> pl.Expr:
@@ -513,13 +534,15 @@ def normalise_surveys(
         if raw.schema.get(name) == pl.String:
             unit = options.units.get(name)
             typed.append(
-                parsed_duration(name, unit, options.decimal_comma, options.thousands)
+                parsed_duration(
+                    name, unit, options.decimal_comma, options.thousands, options.workbook
+                )
                 if unit
-                else parsed_number(name, options.decimal_comma, options.thousands)
+                else parsed_number(name, options.decimal_comma, options.thousands, options.workbook)
             )
     for name in ROW_COUNT_COLUMNS:
         if raw.schema.get(name) == pl.String:
-            typed.append(parsed_count(name, options.decimal_comma))
+            typed.append(parsed_count(name, options.decimal_comma, options.workbook))
     for name in ROW_FLAG_COLUMNS:
         if raw.schema.get(name) == pl.String:
             typed.append(parsed_flag(name))

@@ -352,6 +352,7 @@ def parse_options(
         decimal_comma=definition.read.decimal_comma,
         thousands=definition.read.thousands,
         units={c: r.unit for c, r in rules.items() if r.unit},
+        workbook=definition.read.format == "xlsx",
     )
 
 

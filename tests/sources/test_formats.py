@@ -1376,3 +1376,36 @@ def test_a_value_repair_mojibake_cannot_repair_says_so_instead_of_asking_for_it(
     assert reasons_of(got)["A2"] == [
         f"comment: 'Kein Rückruf ¸ª seit Tagen' {DOUBLE_ENCODED_UNREPAIRED}"
     ]
+
+
+def test_a_workbooks_number_cells_read_as_numbers_under_a_decimal_comma(tmp_path: Path) -> None:
+    """Found by a trial: a German Forms workbook with `decimal_comma = true` had its number
+    cells 4.95 and 12.5 quarantined as "not a number ... written with a decimal comma"; a
+    workbook's number cells are numbers, and only its text cells are read the export's way."""
+    workbook = tmp_path / "responses.xlsx"
+    pl.DataFrame(
+        {
+            "ID": ["1", "2", "3"],
+            "Start time": ["2026-10-01 09:00:00", "2026-10-01 09:30:00", "2026-10-01 10:00:00"],
+            "Completion time": [
+                "2026-10-01 09:02:10",
+                "2026-10-01 09:31:00",
+                "2026-10-01 10:01:00",
+            ],
+            "Email": ["anonymous"] * 3,
+            "Name": [""] * 3,
+            "Zufriedenheit": [5, 1, 2],
+            "Gebühr": [4.95, 1299.0, None],
+        }
+    ).write_excel(workbook, worksheet="Form1")
+    definition = tmp_path / "forms.toml"
+    definition.write_text(
+        'extends = "microsoft_forms"\nname = "acme-forms"\n[read]\ndecimal_comma = true\n'
+        'thousands = "."\n[columns]\ncsat = "Zufriedenheit"\n'
+        'fees_charged = "Gebühr"\n'
+    )
+    got = ingest_export(
+        load_definition(str(definition)), workbook, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.quarantine.is_empty(), got.quarantine.get_column("reasons").to_list()
+    assert got.clean.get_column("fees_charged").to_list() == [4.95, 1299.0, None]
