@@ -26,15 +26,19 @@ ZENDESK = {
     "satisfaction_ratings": [
         {"id": 35436, "ticket_id": 208, "assignee_id": 135, "requester_id": 7881,
          "group_id": 44, "score": "good", "created_at": "2026-10-01T22:55:29Z",
+         "updated_at": "2026-10-01T22:55:29Z",
          "comment": "Très rapide, merci !", "reason": None},
         {"id": 35437, "ticket_id": 209, "assignee_id": 135, "requester_id": 7882,
          "group_id": 44, "score": "bad", "created_at": "2026-10-02T08:01:00Z",
+         "updated_at": "2026-10-02T08:01:00Z",
          "comment": "Nobody called me back, call me on 07700 900123", "reason": "other"},
         {"id": 35438, "ticket_id": 210, "assignee_id": 136, "requester_id": 7883,
          "group_id": 45, "score": "offered", "created_at": "2026-10-02T09:00:00Z",
+         "updated_at": "2026-10-02T09:00:00Z",
          "comment": None, "reason": None},
         {"id": 35439, "ticket_id": 211, "assignee_id": 136, "requester_id": 7884,
          "group_id": 45, "score": "meh", "created_at": "2026-10-02T10:00:00Z",
+         "updated_at": "2026-10-02T10:00:00Z",
          "comment": "ok", "reason": None},
     ],
     "next_page": None,
@@ -62,7 +66,7 @@ def test_zendesk_ratings_stay_two_level_and_bad_is_negative(tmp_path: Path) -> N
     # And counted (found by a new user's trial: a source's counts said none was redacted).
     assert got.counts.redacted["phone"] == 1
     # Each record's line is where its object starts in the file.
-    assert got.clean.get_column("source_line").to_list() == [3, 14]
+    assert got.clean.get_column("source_line").to_list() == [3, 15]
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
     assert reasons["35438"][0].startswith("score: 'offered' no rating was given")
     assert reasons["35439"] == ["rating: 'meh' is not a rating (good or bad)"]
@@ -1409,3 +1413,20 @@ def test_a_workbooks_number_cells_read_as_numbers_under_a_decimal_comma(tmp_path
     )
     assert got.quarantine.is_empty(), got.quarantine.get_column("reasons").to_list()
     assert got.clean.get_column("fees_charged").to_list() == [4.95, 1299.0, None]
+
+
+def test_a_zendesk_rating_changed_since_is_read_by_its_update_time(tmp_path: Path) -> None:
+    """Found by a trial: an older download landed after a newer one brought a rating back
+    from "good" to "bad"; Zendesk's updated_at says which is newer, whatever the order the
+    files came in."""
+    newer = {**ZENDESK["satisfaction_ratings"][1], "score": "good", "comment": "Sorted, thanks",
+             "updated_at": "2026-10-05T09:00:00Z"}  # fmt: skip
+    older = {**ZENDESK["satisfaction_ratings"][1], "updated_at": "2026-10-02T08:01:00Z"}
+    export = tmp_path / "ratings.json"
+    export.write_text(json.dumps({"satisfaction_ratings": [newer, older]}), encoding="utf-8")
+    got = _zendesk(export, tmp_path)
+    assert got.clean.select("response_id", "rating", "comment").rows() == [
+        ("35437", "good", "Sorted, thanks")
+    ]
+    (reasons,) = got.quarantine.get_column("reasons").to_list()
+    assert reasons[0].startswith("duplicate delivery: superseded by line"), reasons
