@@ -124,21 +124,32 @@ def test_zendesk_ids_written_as_floats_are_the_same_ids(tmp_path: Path) -> None:
     assert got.rows() == [("35436", "208"), ("35437", "209")]
 
 
-@pytest.mark.parametrize(
-    ("document", "message"),
-    [
-        ({"satisfaction_ratings": []}, r"holds no records \(the list under 'satisfaction_ratings'"),
-        ([], r"holds no records \(its list is empty\)"),
-        ({"satisfaction_ratings": None}, r"line 1: 'satisfaction_ratings' holds null, not a list"),
-    ],
-)
-def test_zendesk_delivery_without_records_says_so(
-    tmp_path: Path, document: object, message: str
-) -> None:
+def test_zendesk_delivery_without_records_says_so(tmp_path: Path) -> None:
     export = tmp_path / "none.json"
-    export.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(SourceError, match=rf"none\.json: {message}"):
+    export.write_text(json.dumps({"satisfaction_ratings": None}), encoding="utf-8")
+    with pytest.raises(SourceError, match=r"none\.json: line 1: 'satisfaction_ratings' holds null"):
         _zendesk(export, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "document", [{"satisfaction_ratings": [], "next_page": None, "count": 0}, []]
+)
+def test_an_empty_page_of_ratings_is_a_delivery_of_no_responses(
+    tmp_path: Path, document: object
+) -> None:
+    """Found by a trial: the empty last page of a paged Zendesk export failed every nightly
+    run ("holds no records") and stayed in the inbox. It lands nothing and leaves the inbox,
+    as a CSV of a header alone does; `sources check` says it holds no records."""
+    from servicelens.ingest.landing import EmptyDelivery, land_delivery
+
+    export = tmp_path / "page-3.json"
+    export.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(BatchError, match=r"page-3\.json: the file has no survey records"):
+        _zendesk(export, tmp_path)
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    source = settings.for_source("zendesk", "zendesk")
+    with pytest.raises(EmptyDelivery, match=r"page-3\.json: the file has no survey rows"):
+        land_delivery(source, load_definition("zendesk"), export, NOW)
 
 
 def _ingest_forms(workbook: Path, columns: str) -> Ingested:
