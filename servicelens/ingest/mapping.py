@@ -179,7 +179,7 @@ def _flat(value: object) -> str | None:
 
 def _json_problem(path: str, text: str, error: json.JSONDecodeError) -> str:
     """What is wrong with an export that is not one JSON document, in one line: another
-    format (a CSV, a spreadsheet's text), JSON Lines (a document per line), a file cut off
+    format (a CSV, a spreadsheet's text), a file cut off
     (the error at its very end, or no closing bracket last), or broken JSON at a place."""
     where = f"{path}: line {error.lineno}"
     start = text.lstrip("\ufeff \t\r\n")[:1]
@@ -189,11 +189,6 @@ def _json_problem(path: str, text: str, error: json.JSONDecodeError) -> str:
             f"{path}: line 1: not JSON: it starts {first!r}. This source's definition reads "
             "JSON ([read] format); deliver its JSON export, or use a definition for this "
             "file's format"
-        )
-    if error.msg == "Extra data" and _is_json_lines(text):
-        return (
-            f"{where}: JSON Lines (one JSON document per line), not one JSON document with a "
-            "list of records; deliver the export as one document, as the source writes it"
         )
     if not text[error.pos :].strip() or not text.rstrip().endswith(("}", "]")):
         return (
@@ -207,12 +202,70 @@ def _json_problem(path: str, text: str, error: json.JSONDecodeError) -> str:
 
 
 def _is_json_lines(text: str) -> bool:
-    """Whether every non-empty line of ``text`` (its first 20) is a JSON document alone."""
-    lines = [line for line in text.splitlines() if line.strip()][:20]
+    """Whether ``text`` (which is not one JSON document) is JSON Lines: more than one
+    non-empty line, the first a JSON object or list alone (a line further on may be
+    broken: it is that line's reject, not the file's)."""
+    lines = (line for line in text.splitlines() if line.strip())
+    first, second = next(lines, None), next(lines, None)
+    if first is None or second is None:
+        return False
     try:
-        return len(lines) > 1 and all(json.loads(line) is not None for line in lines)
+        return isinstance(json.loads(first), dict | list)
     except json.JSONDecodeError:
         return False
+
+
+def _json_lines_records(
+    path: str, text: str, key: str | None, encoding: str, unpacked_from: str | None
+) -> RawRead:
+    """The records of a JSON Lines export (one JSON document per line, as Zendesk's and
+    many APIs' exports write them): a line holding an object is a record, or, when it holds
+    the list under ``key`` (a page of a paged export), each object of that list is one; a
+    line that is not JSON, or not an object, is a reject naming its line. Found by a trial:
+    a Zendesk JSON Lines export was refused whole ("deliver the export as one document")."""
+    records: list[dict[str, str | None]] = []
+    lines: list[int] = []
+    rejects: list[Reject] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            rejects.append(Reject(number, line, f"malformed record: not valid JSON ({error.msg})"))
+            continue
+        if isinstance(value, dict) and key is not None and isinstance(value.get(key), list):
+            found = value[key]
+        else:
+            found = [value]
+        for item in found:
+            if isinstance(item, dict):
+                records.append({str(k): _flat(v) for k, v in item.items()})
+                lines.append(number)
+            else:
+                rejects.append(Reject(number, line, "malformed record: not an object"))
+    return _records_read(path, encoding, records, lines, rejects, unpacked_from)
+
+
+def _records_read(
+    path: str,
+    encoding: str,
+    records: list[dict[str, str | None]],
+    lines: list[int],
+    rejects: list[Reject],
+    unpacked_from: str | None,
+) -> RawRead:
+    """JSON ``records`` (text values) read from their ``lines`` as a RawRead of text
+    columns, one per field any record has."""
+    header = list(dict.fromkeys(k for r in records for k in r))
+    frame = pl.DataFrame(
+        {name: [r.get(name) for r in records] for name in header},
+        schema=dict.fromkeys(header, pl.String),
+    ).with_columns(
+        pl.Series("source_file", [path] * len(records), dtype=pl.String),
+        pl.Series("source_line", lines, dtype=pl.Int64),
+    )
+    return RawRead(path, encoding, header, frame, rejects, 0, 0, None, unpacked_from=unpacked_from)
 
 
 def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
@@ -222,7 +275,8 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     ``"35436"``); ``source_line`` is the line its object starts on. In an export with
     several records on one line (compact JSON, as Zendesk's API returns it) lines cannot
     tell records apart: there ``source_line`` is each record's place in the list (1 for
-    the first). A record that is not an object is a reject with its line (or place).
+    the first). A record that is not an object is a reject with its line (or place). JSON
+    Lines (a document per line) is read too (:func:`_json_lines_records`).
 
     The encoding is found as for a CSV export (BOMs, UTF-16, UTF-8, then the 8-bit code
     pages, checked for mojibake: :func:`~servicelens.ingest.readers.decode_export`).
@@ -236,6 +290,8 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
+        if error.msg == "Extra data" and _is_json_lines(text):
+            return _json_lines_records(str(path), text, key, encoding, unpacked_from)
         raise SourceError(_json_problem(str(path), text, error)) from error
     if isinstance(document, dict):
         lists = [k for k, v in document.items() if isinstance(v, list)]
@@ -287,17 +343,7 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         places = iter(place for place, record in items if record is None)
         rejects = [Reject(next(places), r.text, r.reason) for r in rejects]
     lines = [line for line, record in items if record is not None]
-    header = list(dict.fromkeys(k for r in records for k in r))
-    frame = pl.DataFrame(
-        {name: [r.get(name) for r in records] for name in header},
-        schema=dict.fromkeys(header, pl.String),
-    ).with_columns(
-        pl.Series("source_file", [str(path)] * len(records), dtype=pl.String),
-        pl.Series("source_line", lines, dtype=pl.Int64),
-    )
-    return RawRead(
-        str(path), encoding, header, frame, rejects, 0, 0, None, unpacked_from=unpacked_from
-    )
+    return _records_read(str(path), encoding, records, lines, rejects, unpacked_from)
 
 
 @dataclass

@@ -786,11 +786,6 @@ def test_a_json_source_says_what_the_file_is_instead_of_calling_it_truncated(
             "Response ID,Submitted,CSAT\nR1,2026-11-23,5\n",
             "export.csv: line 1: not JSON: it starts 'Response ID,Submitted,CSAT'",
         ),
-        "ratings.jsonl": (
-            "\n".join(json.dumps(r) for r in ZENDESK["satisfaction_ratings"]) + "\n",
-            "ratings.jsonl: line 2: JSON Lines (one JSON document per line), not one JSON "
-            "document with a list of records",
-        ),
         "cut.json": (
             ratings[: len(ratings) // 2],
             "the file stops before its last bracket closes: the delivery looks truncated; "
@@ -809,6 +804,23 @@ def test_a_json_source_says_what_the_file_is_instead_of_calling_it_truncated(
             ingest_export(load_definition("zendesk"), export, settings, now=NOW)
         assert says in str(refused.value), (name, str(refused.value))
         assert "\n" not in str(refused.value)
+
+
+def test_a_json_lines_export_is_read_a_record_per_line(tmp_path: Path) -> None:
+    """Found by a trial: a Zendesk export written as JSON Lines (a record per line, as its
+    exports and many APIs write them) was refused whole. Each line is a record (a line
+    holding a page's list, each of its records), and a broken line a reject of its own."""
+    lines = [json.dumps(r) for r in ZENDESK["satisfaction_ratings"][:2]]
+    lines.insert(1, '{"id": 1, "score": ')  # cut off
+    lines.append(json.dumps({"satisfaction_ratings": ZENDESK["satisfaction_ratings"][3:]}))
+    export = tmp_path / "ratings.jsonl"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = _zendesk(export, tmp_path)
+    assert got.counts.surveys_read == 4
+    assert got.clean.select("response_id", "source_line").rows() == [("35436", 1), ("35437", 3)]
+    reasons = dict(got.quarantine.select("source_line", "reasons").iter_rows())
+    assert reasons[2][0].startswith("malformed record: not valid JSON")
+    assert reasons[4][0].startswith("rating: 'meh'")
 
 
 def test_a_raw_record_keeps_its_times_and_ids_and_loses_personal_data(tmp_path: Path) -> None:
