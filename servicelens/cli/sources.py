@@ -28,6 +28,15 @@ PREVIEW_COLUMNS: tuple[str, ...] = (
     "policy_code",
     "comment",
     "label",
+    # The operation's facts and the source's own, where the definition maps them (a trial
+    # could not check its value map Ja -> resolved before landing).
+    "wait_seconds",
+    "handle_seconds",
+    "transfers",
+    "sla_met",
+    "resolution",
+    "fees_charged",
+    "attributes",
     "is_negative",
     "source_line",
 )
