@@ -973,7 +973,14 @@ def validate_survey_rows(
         .then(
             pl.format(
                 "happened twice in {}: the clocks went back over it (daylight saving), so "
-                "which instant is meant cannot be told. Ask for times with a UTC offset",
+                "which instant is meant cannot be told. Ask for times with a UTC offset"
+                # A source's definition can take the earlier instant (a trial's Microsoft
+                # Forms export has no offset to ask for).
+                + (
+                    ", or set ambiguous_times to earliest in the definition to take the earlier"
+                    if rules.from_definition
+                    else ""
+                ),
                 where,
             )
         )

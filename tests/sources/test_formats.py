@@ -1453,3 +1453,23 @@ def test_a_zendesk_rating_changed_since_is_read_by_its_update_time(tmp_path: Pat
     ]
     (reasons,) = got.quarantine.get_column("reasons").to_list()
     assert reasons[0].startswith("duplicate delivery: superseded by line"), reasons
+
+
+def test_a_time_that_happened_twice_names_the_setting_that_takes_the_earlier(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a Microsoft Forms export was told to "ask for times with a UTC
+    offset", which Forms cannot give; a definition's ambiguous_times can take the earlier."""
+    got = _ingested(
+        tmp_path,
+        'name = "calls"\ntimezone = "Europe/London"\n[columns]\nresponse_id = "ID"\n'
+        'submitted_at = "When"\nchannel = { value = "phone" }\ncsat = "CSAT"\n',
+        "ID,When,CSAT\nC1,2026-10-25 01:30:00,4\n",
+    )
+    (reasons,) = got.quarantine.get_column("reasons").to_list()
+    assert reasons == [
+        "submitted_at: '2026-10-25 01:30:00' happened twice in Europe/London: the clocks went "
+        "back over it (daylight saving), so which instant is meant cannot be told. Ask for "
+        "times with a UTC offset, or set ambiguous_times to earliest in the definition to "
+        "take the earlier"
+    ]
