@@ -302,7 +302,10 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "Every valid survey response joined to its contact-centre interaction, with the model's "
         "root cause for the negative ones (csat <= 2)."
     ),
-    grain="one row per valid response (response_id is unique across all partitions)",
+    grain=(
+        "one row per valid response (response_id is unique within its source across all "
+        "partitions; two sources may use the same id: join on source and response_id)"
+    ),
     schema=FEEDBACK_SCORED_SCHEMA,
     descriptions={
         "response_id": "Survey vendor's id of the response.",
