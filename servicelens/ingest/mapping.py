@@ -66,6 +66,13 @@ def _check_is_workbook(path: str, data: bytes) -> None:
         raise SourceError(f"{path}: the file is empty (0 bytes); expected an Excel workbook")
     if data.startswith((XLSX_SIGNATURE, XLS_SIGNATURE)):
         return
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        # A JSON export given a workbook's definition (a trial's, to the Forms preset).
+        raise SourceError(
+            f"{path}: not an Excel workbook: it is JSON text. Read it with a definition of "
+            'format = "json" in its [read] (the zendesk preset is one), or export the '
+            "responses as .xlsx"
+        )
     what = (
         "it is text (a CSV export?)"
         if b"\x00" not in data[:4096]
