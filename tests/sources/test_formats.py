@@ -235,7 +235,10 @@ def _forms_workbook(target: Path, summary_first: bool = False) -> bytes:
         (lambda good: b"", r"the file is empty \(0 bytes\); expected an Excel workbook"),
         (lambda good: b"ID,Start time\n1,x\n", r"not an Excel workbook: it is text \(a CSV"),
         # A trial gave a Zendesk JSON export to the Forms preset: told it was a CSV.
-        (lambda good: b'{"satisfaction_ratings": []}', r"it is JSON text\. Read it with a"),
+        (
+            lambda good: b'{"satisfaction_ratings": []}',
+            r"not an Excel workbook: it is JSON text\. Read it",
+        ),
         (lambda good: good[: len(good) // 2], r"the workbook cannot be read; it may be cut short"),
     ],
 )
