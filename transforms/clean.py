@@ -135,10 +135,10 @@ def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
         with_offset = iso.str.to_datetime(
             "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC", time_unit="us"
         )
-        naive = pl.coalesce(
-            iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
-            iso.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")),
-        )
+        # A bare date is its midnight: padded to one (a second parse of every text, to
+        # read the few bare dates, cost a 1M-row column 0.15-0.3 s).
+        padded = pl.when(iso.str.len_bytes() == 10).then(iso + "T00:00:00").otherwise(iso)
+        naive = padded.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
         return with_offset, naive
     if "%z" in fmt or "%Z" in fmt:
         # chrono's %z wants a numeric offset; ISO 8601 writes UTC as "Z" (a trial's audit
