@@ -275,6 +275,30 @@ def _records_read(
     return RawRead(path, encoding, header, frame, rejects, 0, 0, None, unpacked_from=unpacked_from)
 
 
+#: The reason of the record a truncated JSON delivery ends inside.
+CUT_OFF_RECORD = (
+    "malformed record: cut off, the delivery ends inside it (the file looks truncated): "
+    "ask for the complete file; the records before it are read"
+)
+
+
+def _records_of_a_cut_file(text: str, key: str | None, error: json.JSONDecodeError) -> int | None:
+    """Where the records of a JSON delivery cut short start (just inside the list's ``[``),
+    when the file looks truncated (the error at its very end, or no closing bracket last)
+    and its list of records can be found (under ``key``, or a top-level list); else None.
+
+    Found by a trial: a Zendesk page cut off in its third record was refused whole, losing
+    its complete records, where a CSV export keeps the records before a truncated last
+    one."""
+    if text[error.pos :].strip() and text.rstrip().endswith(("}", "]")):
+        return None  # damaged in the middle: the file is refused, naming the place
+    if key is not None:
+        start = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text)
+        return None if start is None else start.end()
+    stripped = text.lstrip("\ufeff \t\r\n")
+    return len(text) - len(stripped) + 1 if stripped.startswith("[") else None
+
+
 def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     """Read a JSON export holding a list of records (a top-level list, or the list under
     ``key``, e.g. Zendesk's ``satisfaction_ratings``). Each record becomes a row of text
@@ -294,13 +318,21 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     del unpacked
     text = data.decode("utf-8")
     decoder = json.JSONDecoder()
+    cut_at: int | None = None  # where a truncated delivery's records start
+    cut_problem = ""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         if error.msg == "Extra data" and _is_json_lines(text):
             return _json_lines_records(str(path), text, key, encoding, unpacked_from)
-        raise SourceError(_json_problem(str(path), text, error)) from error
-    if isinstance(document, dict):
+        cut_at = _records_of_a_cut_file(text, key, error)
+        cut_problem = _json_problem(str(path), text, error)
+        if cut_at is None:
+            raise SourceError(cut_problem) from error
+        document = None
+    if cut_at is not None:
+        position = cut_at
+    elif isinstance(document, dict):
         lists = [k for k, v in document.items() if isinstance(v, list)]
         if key is not None and key in document and not isinstance(document[key], list):
             raise SourceError(
@@ -330,9 +362,15 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         position = whitespace.match(text, position).end()  # type: ignore[union-attr]
         if position >= len(text) or text[position] == "]":
             break
-        value, end = decoder.raw_decode(text, position)
         line += text.count("\n", counted, position)
         counted = position
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            # Only a cut file gets here (a whole one was parsed above): its last record.
+            items.append((line, None))
+            rejects.append(Reject(line, text[position : position + 200], CUT_OFF_RECORD))
+            break
         if isinstance(value, dict):
             items.append((line, len(records)))
             records.append({str(k): _flat(v) for k, v in value.items()})
@@ -340,6 +378,8 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
             items.append((line, None))
             rejects.append(Reject(line, text[position:end], "malformed record: not an object"))
         position = end
+    if cut_at is not None and not records:
+        raise SourceError(cut_problem)  # cut before its first record ended: nothing to read
     # An empty list is a delivery of no responses (Zendesk's last page of a paged export,
     # a day without ratings), as a CSV of a header alone is: read as no records, which
     # landing takes out of the inbox saying so (a trial's empty last page failed every

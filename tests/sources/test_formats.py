@@ -791,8 +791,8 @@ def test_a_json_source_says_what_the_file_is_instead_of_calling_it_truncated(
             "Response ID,Submitted,CSAT\nR1,2026-11-23,5\n",
             "export.csv: line 1: not JSON: it starts 'Response ID,Submitted,CSAT'",
         ),
-        "cut.json": (
-            ratings[: len(ratings) // 2],
+        "cut.json": (  # cut inside its first record: nothing to read
+            ratings[:80],
             "the file stops before its last bracket closes: the delivery looks truncated; "
             "ask for the complete file",
         ),
@@ -809,6 +809,22 @@ def test_a_json_source_says_what_the_file_is_instead_of_calling_it_truncated(
             ingest_export(load_definition("zendesk"), export, settings, now=NOW)
         assert says in str(refused.value), (name, str(refused.value))
         assert "\n" not in str(refused.value)
+
+
+def test_a_json_page_cut_off_keeps_its_complete_records(tmp_path: Path) -> None:
+    """Found by a trial: a Zendesk page cut off inside its third record was refused whole,
+    losing its two complete records; a CSV keeps the records before a truncated last one.
+    The cut record is quarantined with its line, saying the file looks truncated."""
+    from servicelens.ingest.mapping import CUT_OFF_RECORD
+
+    ratings = json.dumps(ZENDESK, indent=2)
+    third = ratings.index('"id": 35438')
+    export = tmp_path / "page-3.json"
+    export.write_text(ratings[: third + 40], encoding="utf-8")
+    got = _zendesk(export, tmp_path)
+    assert got.clean.get_column("response_id").to_list() == ["35436", "35437"]
+    (cut,) = got.quarantine.select("source_line", "reasons").rows()
+    assert cut == (ratings[:third].count("\n"), [CUT_OFF_RECORD])
 
 
 def test_a_json_lines_export_is_read_a_record_per_line(tmp_path: Path) -> None:
