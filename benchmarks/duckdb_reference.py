@@ -377,7 +377,8 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
                        count(*) FILTER (root_cause = 'perceived') AS perceived,
                        count(*) FILTER (is_negative) / count(*) AS negative_share,
                        count(*) FILTER (root_cause = 'policy_failure')
-                           / nullif(count(*) FILTER (is_negative), 0) AS policy_failure_share,
+                           / nullif(count(*) FILTER (root_cause IS NOT NULL), 0)
+                           AS policy_failure_share,
                        avg(csat) AS mean_csat, {DAILY_SUMMARY_VERSION} AS schema_version,
                        'sample' AS source
                 FROM feedback GROUP BY ALL

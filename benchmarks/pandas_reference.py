@@ -334,9 +334,8 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
             .reset_index()
         )
         summary["negative_share"] = summary["negatives"] / summary["responses"]
-        summary["policy_failure_share"] = summary["policy_failures"] / summary["negatives"].where(
-            summary["negatives"] > 0
-        )
+        scored = summary["policy_failures"] + summary["perceived"]
+        summary["policy_failure_share"] = summary["policy_failures"] / scored.where(scored > 0)
         summary["schema_version"] = DAILY_SUMMARY_VERSION
         summary["source"] = "sample"
         quarantine = pd.concat(

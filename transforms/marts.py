@@ -60,7 +60,11 @@ def with_source(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
-    """Counts and shares by source, date, queue, policy and channel."""
+    """Counts and shares by source, date, queue, policy and channel.
+
+    ``scored`` carries ``SUMMARY_KEYS``, ``is_negative``, ``root_cause`` (null where no model
+    scored the row) and ``csat``. ``policy_failure_share`` is policy_failures over the scored
+    negatives (policy_failures + perceived), null when none was scored."""
     keys = list(SUMMARY_KEYS)
     return (
         with_source(scored)
@@ -74,8 +78,11 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(
             (pl.col("negatives") / pl.col("responses")).alias("negative_share"),
-            pl.when(pl.col("negatives") > 0)
-            .then(pl.col("policy_failures") / pl.col("negatives"))
+            # Over the negatives a model scored: with no model yet (or a negative it did not
+            # score) 0 of 0 is no share, not a share of 0 (an operator's trial read "0 %
+            # policy failures" for every source before its first model).
+            pl.when(pl.col("policy_failures") + pl.col("perceived") > 0)
+            .then(pl.col("policy_failures") / (pl.col("policy_failures") + pl.col("perceived")))
             .otherwise(None)
             .alias("policy_failure_share"),
             pl.lit(DAILY_SUMMARY_VERSION, pl.Int32).alias("schema_version"),

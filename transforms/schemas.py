@@ -420,8 +420,9 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "perceived": "Negatives the model called 'perceived' (fix how expectations are set).",
         "negative_share": "negatives / responses.",
         "policy_failure_share": (
-            "policy_failures / negatives; null when the group had no negatives. Do not average "
-            "shares across groups: sum the counts and divide."
+            "policy_failures / (policy_failures + perceived): the share of the negatives a "
+            "model scored; null when it scored none (no negatives, or no model yet). Do not "
+            "average shares across groups: sum the counts and divide."
         ),
         "mean_csat": "Mean csat of the group's responses.",
         "schema_version": _SCHEMA_VERSION_TEXT,

@@ -119,6 +119,19 @@ def test_mart_builders_stamp_the_contract_version() -> None:
     ]
 
 
+def test_the_policy_failure_share_is_of_the_scored_negatives_and_null_without_a_model() -> None:
+    """An operator's trial read a share of 0.0 ("0 % policy failures") for every source
+    published before its first model: 0 failures of 2 unscored negatives is no share."""
+    scored = _scored_rows()
+    by_channel = {r["channel"]: r for r in daily_summary(scored).iter_rows(named=True)}
+    assert by_channel["phone"]["policy_failure_share"] == 1.0  # r1 failure; r3 not negative
+    assert by_channel["chat"]["policy_failure_share"] == 0.0  # r2 perceived
+    unscored = scored.with_columns(pl.lit(None, pl.String).alias("root_cause"))
+    summary = daily_summary(unscored)
+    assert summary.get_column("negatives").to_list() == [1, 1]
+    assert summary.get_column("policy_failure_share").to_list() == [None, None]
+
+
 def test_the_data_dictionary_is_generated_from_the_contracts() -> None:
     assert DICTIONARY_PATH.read_text() == render_data_dictionary(), (
         "docs/data_dictionary.md is stale: run `servicelens dictionary --write`"
