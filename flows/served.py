@@ -47,6 +47,32 @@ FLOW_RUN_ID_VARIABLE = "PREFECT__FLOW_RUN_ID"
 log = logging.getLogger("servicelens.serve")
 
 
+@dataclass(frozen=True)
+class StoppedBackfill:
+    """A backfill flow run serve stopped: its name and parameters (ISO dates, the rerun
+    policy, the source or None for the sample)."""
+
+    name: str
+    start: str
+    end: str
+    rerun: str
+    source: str | None
+
+    @classmethod
+    def of(cls, name: str, parameters: dict[str, object]) -> StoppedBackfill | None:
+        """The backfill a flow run's ``parameters`` describe, or None for another flow."""
+        if "start" not in parameters or "end" not in parameters:
+            return None
+        source = parameters.get("source")
+        return cls(
+            name,
+            str(parameters["start"]),
+            str(parameters["end"]),
+            str(parameters.get("rerun") or "missing"),
+            str(source) if source else None,
+        )
+
+
 @dataclass
 class Stopped:
     """What stopping serve did to the flow runs it had started.
@@ -61,6 +87,8 @@ class Stopped:
 
     runs: list[str] = field(default_factory=list)
     days: dict[str | None, list[str]] = field(default_factory=dict)
+    #: The backfills among ``runs``: the rest of their range may never have been reached.
+    backfills: list[StoppedBackfill] = field(default_factory=list)
     killed: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     error: str | None = None
@@ -148,7 +176,7 @@ class ServedRuns:
         except Exception as error:  # keep going: releasing is what matters
             log.warning("stopping the flow runs serve started: %s", error)
         if api_reachable():
-            outcome: dict[str, tuple[list[str], list[str]]] = {}
+            outcome: dict[str, tuple[list[str], list[str], list[StoppedBackfill]]] = {}
 
             def release() -> None:
                 outcome["done"] = _release(self.settings, sorted(set(self.seen.values())))
@@ -157,7 +185,7 @@ class ServedRuns:
             worker.start()
             worker.join(RELEASE_SECONDS)
             if "done" in outcome:
-                stopped.runs, stopped.released = outcome["done"]
+                stopped.runs, stopped.released, stopped.backfills = outcome["done"]
             else:
                 stopped.error = f"the Prefect API did not answer within {RELEASE_SECONDS:g} s"
         else:
@@ -223,12 +251,14 @@ def _signal_group(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _release(settings: Settings, flow_run_ids: list[str]) -> tuple[list[str], list[str]]:
+def _release(
+    settings: Settings, flow_run_ids: list[str]
+) -> tuple[list[str], list[str], list[StoppedBackfill]]:
     """Release what dead runs of the data directory hold (``servicelens runs release``'s
     :func:`~flows.recovery.release_dead_runs`), then mark crashed those of ``flow_run_ids``
     still unfinished (a run stopped before it
     made a record: ``Pending``, loading its flow). Returns the names of the served flow runs
-    found unfinished, and one line per release."""
+    found unfinished, one line per release, and the backfills among them."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.states import Crashed
 
@@ -244,7 +274,8 @@ def _release(settings: Settings, flow_run_ids: list[str]) -> tuple[list[str], li
     for run in unfinished:
         if set_final_state(run.id, Crashed(message=crash_message(reason, of_a_date=False))):
             released.append(f"{run.name}: {reason}; marked crashed")
-    return [r.name for r in unfinished], released
+    backfills = [StoppedBackfill.of(r.name, dict(r.parameters)) for r in unfinished]
+    return [r.name for r in unfinished], released, [b for b in backfills if b is not None]
 
 
 def stopped_message(stopped: Stopped) -> str | None:
@@ -256,7 +287,26 @@ def stopped_message(stopped: Stopped) -> str | None:
         lines.append(
             f"stopped {len(stopped.runs)} flow run(s) serve had started: {', '.join(stopped.runs)}"
         )
+    # A stopped backfill's dates after the one it was running may never have been reached
+    # (an operator's trial was told to run one date of ten again): its command runs the rest
+    # of its range, from its first unfinished date, with its own rerun policy.
+    covered: set[str | None] = set()
+    for backfill in stopped.backfills:
+        source = backfill.source
+        flag = f" --source {source}" if source else ""
+        held = [d for d in stopped.days.get(source, []) if backfill.start <= d <= backfill.end]
+        begin = held[0] if held else backfill.start
+        if backfill.rerun == "all":
+            covered.add(source)
+        lines.append(
+            f"the backfill {backfill.name} stopped before its end ({backfill.start} to "
+            f"{backfill.end}, --rerun {backfill.rerun}): the dates from {begin} on may not have "
+            f"run; run them again with: servicelens backfill{flag} --start {begin} --end "
+            f"{backfill.end} --rerun {backfill.rerun}"
+        )
     for source, days in sorted(stopped.days.items(), key=lambda item: item[0] or ""):
+        if source in covered:
+            continue
         flag = f" --source {source}" if source else ""
         of = f" of source {source}" if source else ""
         lines.append(

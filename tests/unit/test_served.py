@@ -1,0 +1,46 @@
+"""What `servicelens serve` says of the runs it stopped (flows/served.py)."""
+
+from __future__ import annotations
+
+from flows.served import Stopped, StoppedBackfill, stopped_message
+
+
+def test_a_stopped_backfill_names_the_rest_of_its_range_with_its_own_policy() -> None:
+    """An operator's trial stopped serve during a ten-date `--rerun all` backfill: it was
+    told to run again only the date in flight, and the dates after it kept the old run's
+    output without a word."""
+    backfill = StoppedBackfill.of(
+        "backfill-2026-11-23-to-2026-12-02-all-dates",
+        {"start": "2026-11-23", "end": "2026-12-02", "rerun": "all", "source": None},
+    )
+    assert backfill is not None
+    said = stopped_message(
+        Stopped(runs=[backfill.name], days={None: ["2026-11-29"]}, backfills=[backfill])
+    )
+    assert said is not None
+    assert (
+        "the backfill backfill-2026-11-23-to-2026-12-02-all-dates stopped before its end "
+        "(2026-11-23 to 2026-12-02, --rerun all): the dates from 2026-11-29 on may not have "
+        "run; run them again with: servicelens backfill --start 2026-11-29 --end 2026-12-02 "
+        "--rerun all"
+    ) in said
+    assert "left unfinished" not in said  # the range's command covers the date in flight
+
+    # Another policy keeps its own command for the rest, and the date in flight is run
+    # again whatever it left (--rerun all), per source.
+    of_source = StoppedBackfill.of(
+        "b", {"start": "2026-11-23", "end": "2026-12-02", "source": "cfpb"}
+    )
+    assert of_source is not None and of_source.rerun == "missing"
+    said = stopped_message(
+        Stopped(runs=["b"], days={"cfpb": ["2026-11-29"]}, backfills=[of_source])
+    )
+    assert said is not None
+    assert (
+        "servicelens backfill --source cfpb --start 2026-11-29 --end 2026-12-02 --rerun missing"
+    ) in said
+    assert (
+        "servicelens backfill --source cfpb --start 2026-11-29 --end 2026-11-29 --rerun all"
+    ) in said
+    # A nightly run is no backfill.
+    assert StoppedBackfill.of("nightly-2026-11-29", {"day": "2026-11-29"}) is None
