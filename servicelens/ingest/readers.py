@@ -399,6 +399,16 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
     if bad is None:
         return
     number, line = bad
+    if data.startswith(codecs.BOM_UTF8) and _is_utf8(data):
+        # UTF-8 marked as such, read as the definition's code page: its own mark is the
+        # mojibake ("ï»¿"). An operator's trial, with another export dropped in a cp1252
+        # source's inbox, was told the file mixed encodings and to set repair_mojibake.
+        raise SourceError(
+            f"{path}: line 1: the file starts with UTF-8's byte-order mark and is UTF-8 "
+            f"throughout, but its definition reads it as {encoding}. If this source now "
+            'delivers UTF-8, set `encoding = "auto"` in the definition\'s [read]; if the '
+            "file is another export's, move it to that source's inbox"
+        )
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -23,6 +23,8 @@ from servicelens.ingest.readers import (
 )
 from transforms.schemas import RAW_INTERACTION_SCHEMA
 
+#: The real export shapes beside the project (../shared/field).
+FIELD = Path(__file__).resolve().parents[2].parent / "shared" / "field"
 HEADER = "response_id,comment,csat\n"
 
 
@@ -416,3 +418,19 @@ def test_a_utf8_line_in_a_cp1252_file_is_told_to_repair_not_to_change_the_code_p
                        r"mixes .*; byte 0x81 on line 2 is not a cp1252 character, so the rest is "
                        r"in another code page\. Save the file again as UTF-8"):  # fmt: skip
         decode_export("x.csv", dos)
+
+
+def test_a_utf8_file_with_its_mark_read_as_a_code_page_is_called_utf8() -> None:
+    """An operator's trial dropped the call-centre export (UTF-8 with a BOM) into a cp1252
+    source's inbox and was told the file mixed encodings and to set repair_mojibake."""
+    from servicelens.ingest.readers import decode_export
+
+    export = next((FIELD / "10-call-centre-dayfirst-excel").glob("*.csv"))
+    with pytest.raises(SourceError) as refused:
+        decode_export(str(export), export.read_bytes(), encoding="cp1252")
+    assert str(refused.value) == (
+        f"{export}: line 1: the file starts with UTF-8's byte-order mark and is UTF-8 "
+        "throughout, but its definition reads it as cp1252. If this source now delivers "
+        'UTF-8, set `encoding = "auto"` in the definition\'s [read]; if the file is another '
+        "export's, move it to that source's inbox"
+    )
