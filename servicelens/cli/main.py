@@ -37,6 +37,7 @@ from servicelens.reporting.analyst import (
     cmd_report,
     cmd_review_queue,
 )
+from servicelens.reporting.suggested import suggestions_name
 from servicelens.settings import (
     DEFAULT_TIMEZONE,
     PREFECT_FILE_LEASES,
@@ -945,6 +946,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_prefect(args.verbose)
     _stop_servers_left_behind()
     settings = Settings.from_env(args.data_dir)
+    with suggestions_name(settings.data_dir):
+        return _main(args, settings)
+
+
+def _main(args: argparse.Namespace, settings: Settings) -> int:
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         from servicelens.storage.fs import refuse_a_half_url

@@ -40,6 +40,7 @@ from servicelens.reporting.charts import (
     page_scripts,
     write_library_script,
 )
+from servicelens.reporting.suggested import data_dir_argument, naming_data_dir
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
@@ -1206,6 +1207,9 @@ def render_report(
             missing[title] = str(reason)
             content = f'<p class="na">Not available: {escape(str(reason))}</p>'
         body.append(f'<section id="{anchor}"><h2>{escape(title)}</h2>{content}</section>')
+    if (data_dir := data_dir_argument(settings.data_dir)) is not None:
+        # The commands it suggests act on this report's data directory when pasted.
+        body = [naming_data_dir(section, escape(data_dir)) for section in body]
     dates = inputs.manifests.get_column("survey_date").cast(pl.String).sort().to_list()
     headline = {
         "dates": f"{dates[0]}..{dates[-1]}" if dates else None,

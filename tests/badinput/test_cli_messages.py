@@ -57,7 +57,9 @@ def test_train_without_clean_data_says_what_to_run_first(tmp_path: Path) -> None
     done = _servicelens("train", "--data-dir", str(tmp_path))
     lines = _one_message(done)
     assert f"{tmp_path}/clean/responses: no clean data yet" in lines[0]
-    assert "servicelens backfill --start" in lines[0]
+    # The command it suggests acts on the same data directory (an operator's trial pasted
+    # one from a cron job's log and it acted on ./data).
+    assert f"`servicelens --data-dir {tmp_path} backfill --start" in lines[0]
     log = _log_named(lines)
     assert "Traceback" in log and "BatchError" in log
 
@@ -87,7 +89,9 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
         f"servicelens: {DAY}: its last run failed, and its inputs have not changed since. "
         f"its error is in {tmp_path / 'runs'}"
     ) in after.stderr
-    assert f"`servicelens backfill --start {DAY} --end {DAY} --rerun failed`" in after.stderr
+    assert (
+        f"`servicelens --data-dir {tmp_path} backfill --start {DAY} --end {DAY} --rerun failed`"
+    ) in after.stderr
 
     # Its export fixed: the next `run` says the date changed and what runs it (an
     # operator's trial saw a corrected look-back date passed over in silence).
@@ -97,7 +101,8 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
     assert fixed.returncode == 0, fixed.stderr
     assert (
         f"servicelens: {DAY}: its inputs changed since its last run (the nightly window runs "
-        f"it): `servicelens backfill --start {DAY} --end {DAY} --rerun failed`"
+        f"it): `servicelens --data-dir {tmp_path} backfill --start {DAY} --end {DAY} "
+        "--rerun failed`"
     ) in fixed.stderr
 
 
@@ -342,7 +347,7 @@ def test_a_refusal_made_before_anything_ran_is_one_line(tmp_path: Path) -> None:
     lines = _one_message(done)
     assert lines == [
         f"servicelens: error: source 'cfpbb' is not configured in {data} (configured: cfpb); "
-        "add it with `servicelens sources add DEFINITION`"
+        f"add it with `servicelens --data-dir {data} sources add DEFINITION`"
     ]
     [log] = (tmp_path / "data" / "logs").glob("*-backfill.log")
     assert "DefinitionError" in log.read_text()  # kept for whoever looks
@@ -373,7 +378,8 @@ def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
     assert said == (
         f"servicelens: error: {typo}/raw/{DAY}/surveys.csv: no survey export for {DAY}; "
         f"nothing to process ({typo} holds no exports at all: check --data-dir or "
-        "SERVICELENS_DATA_DIR; `servicelens demo` fills a new one with sample data)"
+        f"SERVICELENS_DATA_DIR; `servicelens --data-dir {typo} demo` fills a new one with "
+        "sample data)"
     )
     # Refused before anything ran: no failed run recorded there, no folders made for it.
     assert not (typo / "runs").exists() and not (typo / ".staging").exists()

@@ -82,12 +82,14 @@ def test_a_sources_report_names_the_source_in_its_hints(
     page = next(Path(data, "reports").glob("report-*.html")).read_text(encoding="utf-8")
     assert "no champion model yet" in page and "champion <code>None</code>" not in page
     text = "\n".join(missing)
-    assert "`servicelens train --source zendesk` (on the labels it has landed" in text
-    assert "`servicelens backfill --source zendesk --start ... --end ... --rerun all`" in text
-    assert "`servicelens backfill --source zendesk --start ... --end ...`" in text
+    named = f"servicelens --data-dir {data}"
+    assert f"`{named} train --source zendesk` (on the labels it has landed" in text
+    assert f"`{named} backfill --source zendesk --start ... --end ... --rerun all`" in text
+    assert f"`{named} backfill --source zendesk --start ... --end ...`" in text
+    assert f"`{named} train --source zendesk`" in page  # the report's own hints too
     # Every command a hint names is the source's, never the sample's.
-    assert "`servicelens train`" not in text and "`servicelens backfill`" not in text
-    assert "`servicelens backfill --start" not in text
+    assert f"`{named} train`" not in text and f"`{named} backfill`" not in text
+    assert f"`{named} backfill --start" not in text
 
 
 def test_the_samples_report_hints_are_unchanged(tmp_path: Path) -> None:
@@ -151,7 +153,7 @@ def test_train_in_a_sources_only_directory_names_the_source_to_train(
     assert code == 2, shown
     assert shown.err.splitlines()[0] == (
         f"servicelens: error: {data} holds no sample dates, only configured sources "
-        "(zendesk): ask for one with `servicelens train --source zendesk`"
+        f"(zendesk): ask for one with `servicelens --data-dir {data} train --source zendesk`"
     )
     # Asked for, a source with nothing landed yet is told where its exports go (a second
     # trial was told to run the sample's backfill).
@@ -194,8 +196,8 @@ def test_models_without_a_model_say_what_to_train_and_name_the_source(
     registry = f"{data}/models/sources/zendesk"
     assert main(["--data-dir", data, "models", "--source", "zendesk", "show"]) == 2
     assert capsys.readouterr().err.splitlines()[0] == (
-        f"servicelens: error: {registry}: no model trained yet: `servicelens train --source "
-        "zendesk` trains one"
+        f"servicelens: error: {registry}: no model trained yet: `servicelens --data-dir {data} "
+        "train --source zendesk` trains one"
     )
     assert main(["--data-dir", data, "models", "--source", "zendesk", "list"]) == 0
     assert capsys.readouterr().out == (

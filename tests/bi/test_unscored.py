@@ -53,7 +53,8 @@ def test_queries_say_nothing_is_scored_instead_of_recommending(
     assert main(["--data-dir", str(unscored.root), "query", "fix_list_by_owner", "--json"]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == "[]"
-    assert "no champion model" in captured.err and "servicelens train" in captured.err
+    assert "no champion model" in captured.err
+    assert f"servicelens --data-dir {unscored.root} train" in captured.err
 
 
 def test_the_weekly_marts_split_nothing_they_cannot_know(unscored: Settings) -> None:
@@ -130,8 +131,8 @@ def test_a_backfill_before_any_model_says_its_dates_are_unscored(
     assert main([*argv, "--end", str(DAYS[1])]) == 0
     assert (
         "no champion model yet: the negative responses of 2 date(s) were published without "
-        "root causes. Train one (`servicelens train`), then score them: servicelens backfill "
-        f"--start {DAYS[0]} --end {DAYS[1]} --rerun all"
+        f"root causes. Train one (`servicelens --data-dir {tmp_path} train`), then score them: "
+        f"servicelens --data-dir {tmp_path} backfill --start {DAYS[0]} --end {DAYS[1]} --rerun all"
     ) in capsys.readouterr().out
 
 

@@ -452,7 +452,11 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
     outcome = json.loads((data_dir / "runs" / f"survey_date={day}.json").read_text())
     assert outcome["outcome"] in ("interrupted", "crashed"), outcome
     assert f"left unfinished by the runs serve stopped: {day}" in said, said
-    assert f"servicelens backfill --start {day} --end {day} --rerun all" in said, said
+    # The command names serve's data directory, and the stopped backfill's rest of its
+    # range (here its one date) with its own policy.
+    named = f"servicelens --data-dir {data_dir.resolve()} backfill"
+    assert f"{named} --start {day} --end {day} --rerun all" in said, said
+    assert f"{named} --start {day} --end {day} --rerun missing" in said, said
     # Nothing is left held: no record, no unfinished flow run, no slot taken.
     assert list(in_flight.glob("*.json")) == []
     unfinished = _api(

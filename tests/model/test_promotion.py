@@ -240,8 +240,8 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert capsys.readouterr().err == (
         f"note: the marts of 2 date(s) ({START}..{START + timedelta(days=1)}) were scored by "
         f"{first['version']}, not by champion {second['version']}; the champion scores the "
-        f"dates run from now on. To score them with it: servicelens backfill --start {START} "
-        f"--end {START + timedelta(days=1)} --rerun all\n"
+        f"dates run from now on. To score them with it: servicelens --data-dir {data} backfill "
+        f"--start {START} --end {START + timedelta(days=1)} --rerun all\n"
     )
     html, _ = render_report(settings, None, datetime(2026, 12, 2, 3, 14, 5, tzinfo=UTC))
     # Found by a trial: the time was given in UTC only; the business timezone's too now.

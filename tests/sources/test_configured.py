@@ -431,8 +431,8 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     assert left["outcome"] == "skipped"
     assert left["error"] == "its last run failed, and its inputs have not changed since"
     assert left["todo"].endswith(
-        f"`servicelens backfill --source cfpb --start {CFPB_MONTHS[0]} --end {CFPB_MONTHS[0]} "
-        "--rerun failed`"
+        f"`servicelens --data-dir {data} backfill --source cfpb --start {CFPB_MONTHS[0]} "
+        f"--end {CFPB_MONTHS[0]} --rerun failed`"
     )
     said = outcomes_text(rows, Settings(data_dir=data))
     assert f"cfpb {CFPB_MONTHS[0]}: its error is in " in said
@@ -490,7 +490,7 @@ def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
     assert failed[1]["error"] == (
         f"{misspelt} holds 1 file(s) but no source named {misspelt.name} is configured, so "
         f"no run lands them: move them to {calls.inbox_dir}/ (did you mean {calls.source}?), "
-        "or configure it with `servicelens sources add DEFINITION`"
+        f"or configure it with `servicelens --data-dir {data} sources add DEFINITION`"
     )
     assert any(r["outcome"] == "completed" for r in rows)
     (empty,) = [r for r in rows if r["result"].get("inbox_file", "").endswith("empty-day.csv")]

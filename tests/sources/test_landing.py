@@ -295,8 +295,8 @@ def test_sources_check_and_run_take_a_configured_name_and_name_a_swapped_export(
     assert main(["--data-dir", data, "sources", "check", str(latin), str(DEFINITION)]) == 2
     assert capsys.readouterr().err.startswith(
         f"servicelens: error: {latin}: line 2: not a definition: it is not UTF-8 text, so not "
-        "TOML (an export? The definition comes first: `servicelens sources check DEFINITION "
-        "FILE`)"
+        f"TOML (an export? The definition comes first: `servicelens --data-dir {data} sources "
+        "check DEFINITION FILE`)"
     )
     # The same in UTF-8 (a second trial), and a file that is not there.
     assert main(["--data-dir", data, "sources", "check", str(export), str(DEFINITION)]) == 2

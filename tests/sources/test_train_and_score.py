@@ -348,7 +348,8 @@ def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
     mapping, export, data = _vendor_source_run(tmp_path)
     capsys.readouterr()
     assert main([*data, "query", "policies_by_root_cause", "--source", "acme-vendor"]) == 0
-    assert "run `servicelens train --source acme-vendor`, then" in capsys.readouterr().err
+    named = f"servicelens {' '.join(data)}"  # the commands it suggests name its data directory
+    assert f"run `{named} train --source acme-vendor`, then" in capsys.readouterr().err
     assert main([*data, "sources", "run", str(mapping), str(export), "--train"]) == 0
     out = capsys.readouterr().out
     assert "promoted: no champion yet" in out
@@ -357,17 +358,17 @@ def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
         "scored at all (there was no champion when they ran); champion "
     ) in out
     assert re.search(
-        r"champion \S+ scores the dates run from now on\. To score them with it: servicelens "
-        r"backfill --source acme-vendor --start 2026-01-01 --end 2026-01-12 --rerun all",
+        r"champion \S+ scores the dates run from now on\. To score them with it: "
+        + re.escape(named)
+        + r" backfill --source acme-vendor --start 2026-01-01 --end 2026-01-12 --rerun all",
         out,
     )
     assert main([*data, "query", "policies_by_root_cause", "--source", "acme-vendor"]) == 0
     said = capsys.readouterr().err
-    assert (
-        "`servicelens backfill --source acme-vendor --start ... --end ... --rerun all` (its "
-        in (said)
+    assert f"`{named} backfill --source acme-vendor --start ... --end ... --rerun all` (its " in (
+        said
     )
-    assert "servicelens train" not in said
+    assert f"{named} train" not in said
 
 
 def test_a_sources_backfill_ending_after_today_runs_as_its_dry_run_plans(
@@ -451,7 +452,7 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     said = capsys.readouterr().out
     assert "review queue of acme-vendor: no model yet, so " in said
     assert "audit at least two of each root cause (perceived, policy_failure), then " in said
-    assert "`servicelens train --source acme-vendor`" in said
+    assert f"`servicelens {' '.join(data)} train --source acme-vendor`" in said
     offered = pl.read_csv(first_sheet)
     negatives = pl.read_parquet(source.clean_dir / "**" / "*.parquet").filter("is_negative")
     assert set(offered.get_column("reason")) == {"first_audit"}

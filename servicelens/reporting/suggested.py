@@ -1,0 +1,111 @@
+"""The commands a message suggests act on the data directory the command ran on.
+
+Messages all over the pipeline end with the command to run next (``servicelens backfill
+--start ... --rerun failed``, ``servicelens train``). They are written once, without a data
+directory, so they read the same in the README and on the terminal. Pasted from a command
+that ran on another data directory (a cron job's log, an object store), such a suggestion
+acted on ``./data`` instead: an operator's trial found `train` and `backfill --rerun all`
+pointed at the demo's data. :func:`naming_data_dir` adds ``--data-dir`` to each suggested
+command, and :func:`suggestions_name` applies it to everything the command prints.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from servicelens.settings import DEFAULT_DATA_DIR
+
+#: The command line's commands (``servicelens <command>``); ``tests/unit/test_suggested.py``
+#: holds it to the parser's.
+COMMANDS = (
+    "generate", "run", "backfill", "serve", "sources", "runs", "train", "score", "models",
+    "demo", "report", "review-queue", "query", "dictionary",
+)  # fmt: skip
+
+
+def data_dir_argument(data_dir: str) -> str | None:
+    """``--data-dir <dir>`` for a suggested command, or None for the default data directory.
+
+    A local directory is given absolute (a cron job's log is read, and its command pasted,
+    in another working directory); an object store's URL as it is. None also when the quoted
+    directory holds a ``"`` or ``\\``, which would need escaping inside ``--json`` output.
+    """
+    if data_dir in ("", DEFAULT_DATA_DIR):
+        return None
+    shown = data_dir if "://" in data_dir else str(Path(data_dir).expanduser().resolve())
+    if shown == str(Path(DEFAULT_DATA_DIR).resolve()):
+        return None
+    quoted = shlex.quote(shown)
+    if '"' in quoted or "\\" in quoted:
+        return None
+    return f"--data-dir {quoted}"
+
+
+def naming_data_dir(text: str, argument: str, commands: Collection[str] = COMMANDS) -> str:
+    """``text`` with ``argument`` (``--data-dir <dir>``) after every ``servicelens <command>``
+    it suggests, ``command`` one of ``commands`` (the CLI's command names).
+
+    A suggestion that already names a data directory (``--data-dir`` before the closing
+    backtick or the line's end) and argparse's ``usage:`` lines are left as they are.
+    """
+    if "servicelens " not in text:
+        return text
+    pattern = re.compile(
+        r"(?<![\w./-])servicelens (?=(?:"
+        + "|".join(re.escape(c) for c in sorted(commands, key=len, reverse=True))
+        + r")\b)"
+    )
+
+    def named(match: re.Match[str]) -> str:
+        rest = text[match.end() :]
+        until = min((i for i in (rest.find("`"), rest.find("\n")) if i >= 0), default=len(rest))
+        before = text[max(0, match.start() - 7) : match.start()]
+        if "--data-dir" in rest[:until] or before.endswith("usage: "):
+            return match.group(0)
+        return f"servicelens {argument} "
+
+    return pattern.sub(named, text)
+
+
+class _Naming:
+    """A text stream that writes through :func:`naming_data_dir`; everything else (``isatty``
+    for the progress bars, ``fileno``, ``encoding``) is the wrapped stream's."""
+
+    def __init__(self, stream: TextIO, argument: str, commands: Collection[str]) -> None:
+        self._stream = stream
+        self._argument = argument
+        self._commands = commands
+
+    def write(self, text: str) -> int:
+        self._stream.write(naming_data_dir(text, self._argument, self._commands))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def suggestions_name(data_dir: str, commands: Collection[str] = COMMANDS) -> Iterator[None]:
+    """While inside, what is printed on stdout and stderr names ``data_dir`` in the commands
+    it suggests (nothing changes for the default data directory). The streams in place when
+    the block ends are put back only if they are still the ones set here."""
+    argument = data_dir_argument(data_dir)
+    if argument is None:
+        yield
+        return
+    out, err = sys.stdout, sys.stderr
+    named_out, named_err = _Naming(out, argument, commands), _Naming(err, argument, commands)
+    sys.stdout, sys.stderr = named_out, named_err  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.stdout is named_out:  # type: ignore[comparison-overlap]
+            sys.stdout = out
+        if sys.stderr is named_err:  # type: ignore[comparison-overlap]
+            sys.stderr = err
