@@ -27,6 +27,7 @@ from prefect.client.schemas.actions import FlowRunCreate
 from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import MissingResult
 from prefect.flow_engine import run_flow
+from prefect.runtime import flow_run as this_flow_run
 from prefect.states import Cancelled, Crashed, Pending, to_state_create
 
 from flows.prefect_client import without_flow_heartbeats
@@ -187,6 +188,24 @@ def recovery_key(key: str, crashed_run: UUID) -> str:
     return f"{key}-recovers-{crashed_run}"
 
 
+def date_run_name(settings: object, day: object) -> str:
+    """A date's flow-run name: ``nightly-2026-11-02`` for the generated sample's date,
+    ``nightly-cfpb-2026-11-02`` for a configured source's (``settings``: its Settings, or
+    the parameters' dict form), so that Prefect's UI tells the sources' runs apart (an
+    operator's trial saw every source's date run named alike)."""
+    if isinstance(settings, dict):
+        source = settings.get("source")
+    else:
+        source = getattr(settings, "source", None)
+    return f"nightly-{day}" if source in (None, "sample") else f"nightly-{source}-{day}"
+
+
+def nightly_run_name() -> str:
+    """The run name of a ``nightly`` flow run called directly (:func:`date_run_name`)."""
+    parameters = this_flow_run.get_parameters()
+    return date_run_name(parameters.get("settings"), parameters.get("day"))
+
+
 def register_flow(nightly: DateFlow) -> UUID:
     """The id of ``nightly``'s flow on the API (created if new): a trigger asks once, not
     once per date."""
@@ -197,7 +216,7 @@ def register_flow(nightly: DateFlow) -> UUID:
 @functools.cache
 def _named_at_creation(nightly: DateFlow) -> DateFlow:
     """``nightly`` without its run-name template, to run flow runs this module created: they
-    are named ``nightly-<date>`` when created, and the template would rename each one again
+    are named (:func:`date_run_name`) when created, and the template would rename each one again
     (one more API call per date, to the same name)."""
     runner = nightly.with_options()
     runner.flow_run_name = None
@@ -219,7 +238,7 @@ def _create_date_run(
     with get_client(sync_client=True) as client:
         request = FlowRunCreate(
             flow_id=flow_id,
-            name=f"nightly-{planned.day.isoformat()}",
+            name=date_run_name(settings, planned.day.isoformat()),
             parameters=parameters,
             context=context,
             tags=tags,

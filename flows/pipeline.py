@@ -16,7 +16,9 @@ from flows.caching import prune_cache
 from flows.dates import (
     OUTCOMES,
     DateOutcome,
+    date_run_name,
     failure_message,
+    nightly_run_name,
     process_and_record,
     run_planned_dates,
     with_recoveries,
@@ -60,7 +62,7 @@ from servicelens.storage.runs import (
 )
 
 
-@beating_flow(name="nightly", flow_run_name="nightly-{day}")
+@beating_flow(name="nightly", flow_run_name=nightly_run_name)
 def nightly(
     day: date | None = None, settings: Settings | None = None, report: bool = True
 ) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def nightly(
     # Holding the date also keeps its in-flight record beating, so a later run can tell
     # whether this one is alive (a backfill's date run already holds it: this re-enters).
     run_id = current_run_id()
-    name = flow_run.get_name() or f"nightly-{day}"
+    name = flow_run.get_name() or date_run_name(settings, day)
     with hold_date_releasing(settings, day, run_id, name, settings.lock_wait_seconds):
         try:
             # The tasks directly, not one subflow per stage: two flow runs

@@ -281,6 +281,18 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
     )
     assert [r["day"] for r in state.result()] == ["2023-07-01", "2023-08-01"]
     assert all(r["outcome"] == "completed" for r in state.result())
+    # Each date's flow run names its source (an operator's trial could not tell the sources'
+    # runs apart in Prefect's UI: every one was nightly-<date>).
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        named = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=["nightly-cfpb-2023-07-01", "nightly-cfpb-2023-08-01"])
+            )
+        )
+    assert {r.name for r in named} == {"nightly-cfpb-2023-07-01", "nightly-cfpb-2023-08-01"}
 
     con = connect_views(base.root)
     by_source = con.execute(
