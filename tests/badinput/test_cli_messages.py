@@ -387,7 +387,8 @@ def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
     said = capsys.readouterr().err.splitlines()[0]
     assert said == (
         f"servicelens: error: {typo} holds no exports at all: check --data-dir or "
-        "SERVICELENS_DATA_DIR; `servicelens demo` fills a new one with sample data"
+        f"SERVICELENS_DATA_DIR; `servicelens --data-dir {typo} demo` fills a new one with "
+        "sample data"
     )
     assert not (typo / "runs").exists() and not (typo / "reports").exists()
     data = tmp_path / "data"

@@ -160,8 +160,8 @@ def test_train_in_a_sources_only_directory_names_the_source_to_train(
     assert main(["--data-dir", data, "train", "--source", "zendesk"]) == 2
     assert (
         "no clean data yet, so nothing to train on; ingest some dates first: drop its exports "
-        f"in {data}/inbox/zendesk and run `servicelens run`, or `servicelens sources run "
-        "zendesk FILE...`"
+        f"in {data}/inbox/zendesk and run `servicelens --data-dir {data} run`, or `servicelens "
+        f"--data-dir {data} sources run zendesk FILE...`"
     ) in capsys.readouterr().err
 
 
@@ -201,13 +201,15 @@ def test_models_without_a_model_say_what_to_train_and_name_the_source(
     )
     assert main(["--data-dir", data, "models", "--source", "zendesk", "list"]) == 0
     assert capsys.readouterr().out == (
-        f"no models in {registry}: `servicelens train --source zendesk` trains one\n"
+        f"no models in {registry}: `servicelens --data-dir {data} train --source zendesk` "
+        "trains one\n"
     )
     for action in ("show", "list"):
         assert main(["--data-dir", data, "models", action]) == 2
         assert capsys.readouterr().err.splitlines()[0] == (
             f"servicelens: error: {data} holds no sample dates, only configured sources "
-            "(zendesk): ask for one with `servicelens models --source zendesk`"
+            f"(zendesk): ask for one with `servicelens --data-dir {data} models --source "
+            "zendesk`"
         )
 
 

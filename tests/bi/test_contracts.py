@@ -193,7 +193,8 @@ def test_the_report_says_what_is_missing_on_an_empty_data_dir(tmp_path: Path) ->
         "Drift flags",
     }
     assert html.count("Not available:") == 13
-    assert "servicelens backfill" in html  # says what to do next
+    # Says what to do next, on its own data directory.
+    assert f"servicelens --data-dir {tmp_path} backfill" in html
 
 
 def test_a_data_file_its_manifest_does_not_describe_is_named_with_its_backfill(

@@ -456,13 +456,13 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     said = " ".join(capsys.readouterr().out.split())
     assert (
         f"cfpb {month} skipped up to date: processed, and nothing landed for it since (to "
-        f"process it again: `servicelens backfill --source cfpb --start {month} --end {month} "
-        "--rerun all`)"
+        f"process it again: `servicelens --data-dir {data} backfill --source cfpb --start {month} "
+        f"--end {month} --rerun all`)"
     ) in said
 
     # The sample's report would be empty here: it says to ask for the source's.
     assert main(["--data-dir", data, "report"]) == 2
-    assert "`servicelens report --source cfpb`" in capsys.readouterr().err
+    assert f"`servicelens --data-dir {data} report --source cfpb`" in capsys.readouterr().err
     assert main(["--data-dir", data, "report", "--source", "cfpb", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert Path(report["latest"]).read_text().count("cfpb") > 0
