@@ -278,6 +278,12 @@ def _release(
     return [r.name for r in unfinished], released, [b for b in backfills if b is not None]
 
 
+def _backfill_command(source: str | None, start: str, end: str, rerun: str) -> str:
+    """``servicelens backfill [--source S] --start ... --end ... --rerun ...``."""
+    flag = f" --source {source}" if source else ""
+    return f"servicelens backfill{flag} --start {start} --end {end} --rerun {rerun}"
+
+
 def stopped_message(stopped: Stopped) -> str | None:
     """The lines serve prints about the flow runs it stopped, or None when none was still
     executing: how many, the dates they left unfinished with the backfill that runs each
@@ -289,30 +295,30 @@ def stopped_message(stopped: Stopped) -> str | None:
         )
     # A stopped backfill's dates after the one it was running may never have been reached
     # (an operator's trial was told to run one date of ten again): its command runs the rest
-    # of its range, from its first unfinished date, with its own rerun policy.
-    covered: set[str | None] = set()
+    # of its range, from its first unfinished date, with its own rerun policy. Under
+    # --rerun all that command runs its unfinished dates too, so they are not named again.
+    covered: set[tuple[str | None, str]] = set()
     for backfill in stopped.backfills:
         source = backfill.source
-        flag = f" --source {source}" if source else ""
         held = [d for d in stopped.days.get(source, []) if backfill.start <= d <= backfill.end]
         begin = held[0] if held else backfill.start
         if backfill.rerun == "all":
-            covered.add(source)
+            covered.update((source, day) for day in held)
         lines.append(
             f"the backfill {backfill.name} stopped before its end ({backfill.start} to "
             f"{backfill.end}, --rerun {backfill.rerun}): the dates from {begin} on may not have "
-            f"run; run them again with: servicelens backfill{flag} --start {begin} --end "
-            f"{backfill.end} --rerun {backfill.rerun}"
+            "run; run them again with: "
+            + _backfill_command(source, begin, backfill.end, backfill.rerun)
         )
-    for source, days in sorted(stopped.days.items(), key=lambda item: item[0] or ""):
-        if source in covered:
+    for source, all_days in sorted(stopped.days.items(), key=lambda item: item[0] or ""):
+        days = [day for day in all_days if (source, day) not in covered]
+        if not days:
             continue
-        flag = f" --source {source}" if source else ""
         of = f" of source {source}" if source else ""
         lines.append(
             f"dates{of} left unfinished by the runs serve stopped: {', '.join(days)} (every "
             "partition on disk is the old one or the new one); run them again with: "
-            f"servicelens backfill{flag} --start {days[0]} --end {days[-1]} --rerun all"
+            + _backfill_command(source, days[0], days[-1], "all")
         )
     if stopped.killed:
         lines.append(f"{len(stopped.killed)} flow run(s) killed after {STOP_SECONDS:g} s")

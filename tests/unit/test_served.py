@@ -44,3 +44,28 @@ def test_a_stopped_backfill_names_the_rest_of_its_range_with_its_own_policy() ->
     ) in said
     # A nightly run is no backfill.
     assert StoppedBackfill.of("nightly-2026-11-29", {"day": "2026-11-29"}) is None
+
+
+def test_a_date_outside_the_stopped_backfills_range_is_still_named() -> None:
+    """Found in review: under --rerun all a stopped backfill's command runs its own
+    unfinished dates, but a date of the same source held by another run (a nightly run
+    stopped with it) is outside that range and keeps its own line."""
+    backfill = StoppedBackfill.of(
+        "backfill-2026-11-23-to-2026-11-30-all-dates",
+        {"start": "2026-11-23", "end": "2026-11-30", "rerun": "all"},
+    )
+    assert backfill is not None
+    said = stopped_message(
+        Stopped(
+            runs=[backfill.name, "nightly-2026-12-02"],
+            days={None: ["2026-11-29", "2026-12-02"]},
+            backfills=[backfill],
+        )
+    )
+    assert said is not None
+    assert "servicelens backfill --start 2026-11-29 --end 2026-11-30 --rerun all" in said
+    assert (
+        "dates left unfinished by the runs serve stopped: 2026-12-02 (every partition on disk "
+        "is the old one or the new one); run them again with: servicelens backfill --start "
+        "2026-12-02 --end 2026-12-02 --rerun all"
+    ) in said
