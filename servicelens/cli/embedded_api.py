@@ -18,8 +18,10 @@ start`` (not marked ephemeral).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -178,3 +180,79 @@ def stopped_message(stopped: list[LeftBehind]) -> str:
         f"servicelens: stopped {len(stopped)} temporary Prefect API {noun} left running by "
         f"a killed command ({started})"
     )
+
+
+def start_in_background() -> None:
+    """Start the embedded API server now, on a thread, so that it boots while the command
+    imports its flows and reads its inputs; the first Prefect call waits until it answers.
+
+    Prefect starts the server at a command's first API call and waits for it there: about
+    5 s of the server's own process on a quiet 2-core machine, after about 3 s of the
+    command's imports (flows, Great Expectations, scikit-learn) that could overlap it.
+    ``servicelens run`` of a 5,099-survey date (``farm-bench``, five alternating runs): a
+    median of 10.9 s against 13.9 s without it, all of the difference in start-up.
+
+    Does nothing when ``PREFECT_API_URL`` names a server, or when this process already has
+    an embedded server (started, or being started). Call it only once the command is sure
+    to reach Prefect: a server started for a command that then refuses is stopped at exit,
+    but its start is logged. Errors of the start are raised by the Prefect call that waits
+    for it, as Prefect's own start raises them.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    server = _early_server_class()()
+    if isinstance(server, _early_server_class()) and not server.running:
+        server.begin()
+
+
+@functools.cache
+def _early_server_class() -> type[Any]:
+    """Prefect's ``SubprocessASGIServer``, started on a thread of its own.
+
+    Prefect keeps one server per port in ``SubprocessASGIServer._instances`` and every
+    Prefect call asks for the one of port None (``SubprocessASGIServer()``); its own test
+    harness registers its server there too. An instance of this subclass registered there
+    is the one those calls get: their ``start`` waits for the thread's start instead of
+    returning while the server does not answer yet (Prefect marks it running before it
+    answers, and its client would retry refused connections with growing waits)."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    class EarlyServer(SubprocessASGIServer):
+        def __init__(self, port: int | None = None) -> None:
+            super().__init__(port)
+            if not hasattr(self, "_answered"):
+                self._answered = threading.Event()
+                self._starter: threading.Thread | None = None
+                self._failure: BaseException | None = None
+
+        def begin(self) -> None:
+            if self._starter is not None:
+                return
+            self._starter = threading.Thread(
+                target=self._start_here, name="servicelens-embedded-api", daemon=True
+            )
+            self._starter.start()
+
+        def _start_here(self) -> None:
+            try:
+                super().start()
+            except BaseException as error:  # raised by the call that waits for it
+                self._failure = error
+            finally:
+                self._answered.set()
+
+        def start(self, timeout: int | None = None) -> None:
+            starter = self._starter
+            if starter is not None and threading.current_thread() is not starter:
+                self._answered.wait()
+                failure, self._failure = self._failure, None
+                if failure is not None:
+                    self._starter = None  # the next call starts it again, as Prefect's does
+                    raise failure
+                if self.running:
+                    return
+            super().start(timeout)
+
+    return EarlyServer

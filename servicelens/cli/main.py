@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from servicelens.cli.embedded_api import start_in_background
 from servicelens.cli.interrupts import run_stoppable
 from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
@@ -261,6 +262,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if sample_skipped and not args.json:
         print(f"{day}: sample skipped: {sample_skipped}")
     if (has_sample_exports(settings) or not sources) and not sample_skipped:
+        start_in_background()
         from flows.pipeline import nightly
         from flows.prefect_client import prompt_flow_heartbeats
 
@@ -288,6 +290,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    start_in_background()
     from flows.pipeline import train
     from flows.prefect_client import prompt_flow_heartbeats
 
@@ -314,6 +317,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         from servicelens.cli.sources import run_source_demo
 
         return run_source_demo(args.source, args.input, settings, args.json, args.replace)
+    start_in_background()
     from flows.pipeline import demo
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress

@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 
@@ -201,6 +202,7 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
 
     if marks_nothing_negative(source, source.source):
         raise ValueError(f"source {source.source}: {NOTHING_NEGATIVE}")
+    start_in_background()
     with prompt_flow_heartbeats():
         result = train(source)
     if args.json:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from servicelens.cli.console import table
+from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 
 
@@ -59,6 +60,7 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     """List the runs in flight (alive or dead), the backfill slots and their holders, and
     unfinished flow runs no live record accounts for. Exit 0 when nothing dead holds
     anything, 1 otherwise (``servicelens runs release`` frees it)."""
+    start_in_background()
     from flows.recovery import stuck_flow_runs
     from flows.slots import slot_usage
 
@@ -113,6 +115,7 @@ def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
     """Release what dead runs hold: mark their flow runs crashed, give back their slots
     (and expired or orphaned leases of the embedded API), delete their records. Live runs
     are left alone."""
+    start_in_background()
     from flows.recovery import release_dead_runs
 
     # What is released is printed below, once: not also as log lines.

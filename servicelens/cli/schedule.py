@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from servicelens.cli.console import counts_detail, said_on_terminal, table
+from servicelens.cli.embedded_api import start_in_background
 from servicelens.cli.interrupts import stops_itself
 from servicelens.settings import Settings
 from servicelens.storage.runs import RERUN_POLICIES, TODO_CHANGED, TODO_FAILED
@@ -153,6 +154,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         return _dry_run(args, settings, days)
 
+    start_in_background()
     from flows.fanout import check_dask_address, dask_address
     from flows.pipeline import backfill, finished_rows, outcome_counts
     from flows.prefect_client import prompt_flow_heartbeats
@@ -226,6 +228,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     (without ``PREFECT_API_URL``, the embedded one, which creates no scheduled runs)."""
     from prefect.settings import PREFECT_API_URL
 
+    start_in_background()
     from flows.deployments import serve_deployments
     from flows.served import stopped_message
 

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from servicelens.cli.console import counts_detail, partition_notes, table
+from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 
 #: Canonical columns shown in the preview, when the definition fills them.
@@ -206,6 +207,7 @@ def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[st
     ``outcome``, ``result``, ``error``); with ``show``, prints them as a table."""
     import time
 
+    start_in_background()
     from flows.pipeline import finished_rows, nightly_sources
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
@@ -544,6 +546,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     # Refused before Prefect starts, as the flow would refuse it.
     if not replace and (refusal := replacement_refusal(settings, args.definition)):
         raise ValueError(refusal)
+    start_in_background()
     began = time.perf_counter()
     with prompt_flow_heartbeats():
         result = land_and_run(

@@ -1,0 +1,142 @@
+"""The embedded API started in the background (servicelens.cli.embedded_api.start_in_background):
+Prefect's own calls use that one server and wait until it answers, a failed start is raised
+by the call that waits for it, and a configured API starts nothing.
+
+Each case runs in a Python process of its own, on a fresh Prefect home: the test process has
+its own API already (tests/conftest.py), and Prefect keeps its embedded server per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, home: Path, **env: str) -> dict[str, Any]:
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    variables.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
+    )
+    variables.update(env)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=ROOT,
+        env=variables,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_prefects_calls_wait_for_the_server_started_in_the_background(tmp_path: Path) -> None:
+    result = _run(
+        """
+        import json, threading
+        import psutil
+        from prefect import flow, get_client
+        from prefect.server.api.server import SubprocessASGIServer
+        from servicelens.cli.embedded_api import start_in_background
+
+        start_in_background()
+        early = SubprocessASGIServer()
+        starting = early.server_process is None or not early._answered.is_set()
+        start_in_background()  # a second call starts nothing more
+
+        @flow
+        def answer() -> int:
+            return 42
+
+        # The first call comes before the server answers: it must wait, not be refused.
+        value = answer()
+        with get_client(sync_client=True) as client:
+            healthy = client.api_healthcheck() is None
+            runs = len(client.read_flow_runs())
+        print(json.dumps({
+            "starting": starting,
+            "value": value,
+            "healthy": healthy,
+            "runs": runs,
+            "same": SubprocessASGIServer() is early,
+            "class": type(early).__name__,
+            "starters": sum(t.name == "servicelens-embedded-api" for t in threading.enumerate()),
+            "url": early.api_url,
+            "servers": sum(
+                "prefect.server.api.server:create_app" in " ".join(child.cmdline())
+                for child in psutil.Process().children()
+            ),
+        }))
+        """,
+        tmp_path / "prefect",
+    )
+    assert result["starting"], "the call returned only once the server answered"
+    assert result["value"] == 42
+    assert result["healthy"] and result["runs"] == 1
+    assert result["same"] and result["class"] == "EarlyServer"
+    assert result["starters"] == 0, "the starting thread ends once the server answers"
+    assert result["url"].startswith("http://127.0.0.1:")
+    assert result["servers"] == 1
+
+
+def test_a_start_that_fails_is_raised_by_the_call_that_waits_and_the_next_call_starts_again(
+    tmp_path: Path,
+) -> None:
+    result = _run(
+        """
+        import json
+        from prefect.server.api.server import SubprocessASGIServer
+        from servicelens.cli.embedded_api import start_in_background
+
+        start_in_background()
+        server = SubprocessASGIServer()
+        try:
+            server.start()
+        except RuntimeError as error:
+            failed = str(error)
+        else:
+            failed = None
+        # Prefect leaves a server that did not answer in time running; stopped here.
+        server.server_process.terminate()
+        server.server_process.wait(60)
+        server.start(timeout=300)  # Prefect's own start again
+        print(json.dumps({"failed": failed, "running": server.running}))
+        server.stop()
+        """,
+        tmp_path / "prefect",
+        # Prefect waits this long for its server: 0 s gives up before it can answer.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0",
+    )
+    assert result["failed"] and "Timed out" in result["failed"]
+    assert result["running"]
+
+
+def test_a_configured_api_starts_no_embedded_server(tmp_path: Path) -> None:
+    result = _run(
+        """
+        import json
+        from prefect.server.api.server import SubprocessASGIServer
+        from servicelens.cli.embedded_api import start_in_background
+
+        start_in_background()
+        print(json.dumps({"servers": len(SubprocessASGIServer._instances)}))
+        """,
+        tmp_path / "prefect",
+        PREFECT_API_URL="http://127.0.0.1:9/api",
+    )
+    assert result["servers"] == 0
