@@ -42,8 +42,11 @@ Where the rules come from:
   the decimals of a number (``0.00347222222222222``) are not a card.
 * **IPv4 addresses** (``81.2.69.160``, personal data under the GDPR): four dotted numbers
   of 0 to 255 with no more dotted numbers either side; ``ipaddress`` would only confirm
-  what the pattern already requires. IPv6 addresses are not looked for (customers rarely
-  type them; a time ``10:30:00`` looks like one).
+  what the pattern already requires.
+* **IPv6 addresses** (``2001:db8::8a2e:370:7334``, ``fe80::1%eth0``, ``::ffff:192.0.2.1``):
+  candidates of colon-separated hex groups, each checked by Python's ``ipaddress``
+  (RFC 4291's text forms), which turns down times (``10:30:45``), MAC addresses and other
+  colon-separated words; they run before IPv4, so an IPv4-mapped address goes whole.
 * **E-mail addresses, UK sort codes and account numbers, postal addresses**: patterns. No
   maintained library finds these in free text better: e-mail validators check a string that
   already is an address (finding one in prose is the pattern's job, and an address needs no
@@ -64,6 +67,7 @@ cost two vectorised pattern replacements and the filter.
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -142,6 +146,18 @@ IP_ADDRESS = PiiKind(
 
 #: What any IPv4 address holds somewhere: a cheap test before the exact pattern runs.
 _DOTTED_QUAD = r"\d\.\d{1,3}\.\d{1,3}\.\d"
+#: What any IPv6 address holds somewhere (two colons with at most four hex digits between
+#: them): a cheap test, which times (10:30:45) and MAC addresses pass too.
+_TWO_COLONS = r":[0-9A-Fa-f]{0,4}:"
+#: Where an IPv6 address may be: two to seven colon-separated groups of up to four hex
+#: digits, ending in a group or a dotted IPv4 tail (``::ffff:192.0.2.1``), with a zone
+#: (``%eth0``), and nothing that continues a word, a number or an address either side.
+#: Each candidate is then checked by Python's ``ipaddress`` (RFC 4291's text forms), which
+#: turns down times, MAC addresses and other colon-separated words.
+_IPV6_CANDIDATE = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?"
+    r"(?:%[\w\-]+(?:\.[\w\-]+)*)?(?![\w:]|\.\d)"
+)
 
 #: In the order they run.
 PII_KINDS: tuple[PiiKind, ...] = (EMAIL, IP_ADDRESS, BANK_ACCOUNT, CARD, PHONE, ADDRESS)
@@ -239,6 +255,25 @@ def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
                 continue  # windows can overlap: each number once
             if _NUMBER_RUN.search(match.raw_string) and _is_phone(match, text, offset):
                 spans.append((start, end))
+    return spans
+
+
+def ipv6_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds an IPv6 address (start, end), in order: each candidate of
+    :data:`_IPV6_CANDIDATE` that Python's ``ipaddress.IPv6Address`` accepts and that holds
+    a hex digit (``::`` alone, as in ``std::``, is not taken for the unspecified address)."""
+    import ipaddress
+
+    spans = []
+    for found in _IPV6_CANDIDATE.finditer(text):
+        candidate = found.group()
+        if not any(c in string.hexdigits for c in candidate):
+            continue
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        spans.append(found.span())
     return spans
 
 
@@ -383,9 +418,24 @@ def _replace_pattern(
 
 
 def _replace_ip_addresses(frame: pl.DataFrame, column: str, count: int) -> tuple[pl.DataFrame, int]:
-    """:data:`IP_ADDRESS` replaced in every row, the characters around each put back; twice,
-    since one character between two addresses (``1.1.1.1,2.2.2.2``) is matched by the first.
-    Returns the frame and ``count`` plus the addresses replaced."""
+    """IPv6 addresses (:func:`ipv6_spans`), then :data:`IP_ADDRESS`, replaced in every row by
+    ``[IP]``, the characters around each put back; IPv4 twice, since one character between two
+    addresses (``1.1.1.1,2.2.2.2``) is matched by the first. Returns the frame and ``count``
+    plus the addresses replaced."""
+    candidates = (
+        frame.lazy()
+        .filter(pl.col(column).str.contains(_TWO_COLONS).fill_null(False))
+        .group_by(column)
+        .len("rows")
+        .collect()
+    )
+    mapping: dict[str, str] = {}
+    for text, rows in candidates.iter_rows():
+        if spans := ipv6_spans(text):
+            mapping[text] = _replace_spans(text, spans, IP_ADDRESS.placeholder)
+            count += len(spans) * rows
+    if mapping:
+        frame = frame.with_columns(pl.col(column).replace(mapping))
     if not frame.select(pl.col(column).str.contains(_DOTTED_QUAD).any()).item():
         return frame, count  # one scan for the commonest case: no dotted quad at all
     for _ in range(2):

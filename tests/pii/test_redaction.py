@@ -94,6 +94,12 @@ LOOK_ALIKES: dict[str, list[str]] = {
     ],
     "IBAN look-alike": ["GB00 WEST 1234 5698 7654 32 is not my account"],  # bad check digits
     "IP look-alike": ["app version 1.2.3.4.5 crashed", "server 300.1.2.3 is not an address"],
+    "IPv6 look-alike": [
+        "router MAC 00:1A:2B:3C:4D:5E",  # six groups, no "::": not an address
+        "the C++ std::string error again",
+        "scores 1:2:3 over three calls",
+        "log line 12:00:00.5 then 12:00:01",
+    ],
 }
 LOOK_ALIKE_REGIONS = ("GB", "US", "FR", "DE")
 
@@ -113,7 +119,14 @@ PLANTED: dict[str, list[str]] = {
         "account number 31926819",
     ],
     "postal_address": ["221B Baker Street", "10 Downing Street", "SW1A 2AA"],
-    "ip_address": ["81.2.69.160", "192.168.1.20"],
+    "ip_address": [
+        "81.2.69.160",
+        "192.168.1.20",
+        "2001:db8::8a2e:370:7334",
+        "2001:0DB8:0000:0000:0000:FF00:0042:8329",
+        "fe80::1%eth0",
+        "::ffff:192.0.2.1",  # IPv4-mapped: one address, not an IPv6 prefix and an IPv4 one
+    ],
 }
 #: The part of a planted value that is personal (the phone word stays).
 PERSONAL = {"call 555 0137": "555 0137"}
