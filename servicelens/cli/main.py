@@ -317,14 +317,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         from servicelens.cli.sources import run_source_demo
 
         return run_source_demo(args.source, args.input, settings, args.json, args.replace)
+    end = args.end or yesterday(settings.timezone)
+    start = args.start or end - timedelta(days=args.days - 1)
+    refuse_reversed(start, end, ("--start", "--end"))
     start_in_background()
     from flows.pipeline import demo
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
 
-    end = args.end or yesterday(settings.timezone)
-    start = args.start or end - timedelta(days=args.days - 1)
-    refuse_reversed(start, end, ("--start", "--end"))
     days = (end - start).days + 1
     started = time.time()
 

@@ -154,16 +154,18 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         return _dry_run(args, settings, days)
 
-    start_in_background()
     from flows.fanout import check_dask_address, dask_address
+
+    cluster = dask_address(args.dask_address)
+    if cluster:
+        check_dask_address(cluster)
+    # After the refusals: a Dask scheduler that does not answer starts no API.
+    start_in_background()
     from flows.pipeline import backfill, finished_rows, outcome_counts
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import files_since, progress
     from servicelens.storage.runs import backfill_plan, date_status
 
-    cluster = dask_address(args.dask_address)
-    if cluster:
-        check_dask_address(cluster)
     # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
     started = time.time()
     statuses = [date_status(settings, d) for d in days]

@@ -501,6 +501,9 @@ def test_a_dask_address_nothing_answers_at_is_one_message_before_anything_runs(
     literal for int()"."""
     import socket
 
+    from servicelens.cli.embedded_api import _embedded_servers
+
+    servers = _embedded_servers()
     generate(tmp_path, DAY, DAY, 20, seed=1, mess=False)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -513,6 +516,7 @@ def test_a_dask_address_nothing_answers_at_is_one_message_before_anything_runs(
     assert main([*argv, "--dask-address", "127.0.0.1:8946x"]) == 2
     assert "is not a scheduler address like tcp://HOST:8786" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+    assert _embedded_servers() == servers  # refused before Prefect's API is started
 
 
 def test_an_object_store_url_missing_a_slash_is_refused_not_made_a_local_folder(
