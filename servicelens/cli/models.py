@@ -147,6 +147,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     # A configured source's name reads its registered definition, as backfill --source does.
     chosen = configured_source(settings, args.source).definition if configured else None
     definition = load_definition(chosen or args.source)
+    if not definition.label_column and definition.name in names:
+        # Found by a QA lead's trial: told to configure a source that was configured.
+        audits = configured_source(settings, definition.name).audits_dir
+        raise ValueError(
+            f"{definition.path}: has no [label], so it cannot train on --input; source "
+            f"{definition.name} is configured here and learns from QA's audits in {audits}: "
+            f"run `servicelens train --source {definition.name}` without --input"
+        )
     definition.refuse_an_empty_model()
     labelled, facts_only, files = _labelled_inputs(definition, args.input, settings)
     result = train_root_cause_model(
@@ -495,6 +503,12 @@ def quarantine_text(quarantine: pl.DataFrame, written_to: Path) -> str:
     return "\n".join(lines)
 
 
+def _action_words(args: argparse.Namespace) -> list[str]:
+    """``models``' action and its version, as typed: what follows ``--source NAME`` in a
+    suggested command."""
+    return [args.action, *([args.version] if getattr(args, "version", None) else [])]
+
+
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens models list | promote VERSION | rollback``."""
     from models.registry import (
@@ -509,19 +523,24 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     if not args.source:  # the sample's registry: refused where there is no sample
         from servicelens.reporting.analyst import chosen_source
 
-        chosen_source(settings, None, "models")
+        chosen_source(settings, None, "models", " ".join(_action_words(args)))
     models_dir = source_models_dir(settings, args.source)
     flag = f" --source {args.source}" if args.source else ""
     if args.action == "promote" and champion_version(models_dir) == args.version:
         print(f"{args.version} is already the champion; nothing changed")
     elif args.action == "promote":
-        set_champion(models_dir, args.version, "promoted by hand")
+        try:
+            set_champion(models_dir, args.version, "promoted by hand")
+        except ModelFileError as error:
+            raise ModelFileError(
+                f"{error}; `servicelens models{flag} list` names the versions there"
+            ) from error
         print(f"champion is now {args.version}")
         decided = read_decision(models_dir, args.version)
         if decided and not decided["promoted"]:
             print(
                 f"note: training did not promote it: {decided['reason']}. Promoted as asked; "
-                "`servicelens models rollback` goes back to the champion it replaced",
+                f"`servicelens models{flag} rollback` goes back to the champion it replaced",
                 file=sys.stderr,
             )
     elif args.action == "rollback":

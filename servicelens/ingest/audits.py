@@ -165,7 +165,8 @@ def looks_like_audits(path: DataPath) -> bool:
         return False
     first = start.decode("utf-8", "replace").lstrip("\ufeff").splitlines()[:1]
     cells = re.split(r"[,;\t|]", first[0]) if first else []
-    return set(AUDIT_COLUMNS) <= {column_key(c.strip().strip('"')) for c in cells}
+    named = {_audit_key(c.strip().strip('"')) for c in cells}
+    return {_audit_key(c) for c in AUDIT_COLUMNS} <= named
 
 
 def _files_in(folder: DataPath) -> list[DataPath]:
@@ -229,21 +230,39 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
                     "semicolons) in its place; audits are read from CSV files only"
                 ) from error
         raise
-    # Matched as export columns are: case, spaces and punctuation aside ("Root Cause").
+    # Matched as export columns are: case, spaces and punctuation aside ("Root Cause"), and
+    # written together too: "ResponseId" is Qualtrics' own name (found by a QA lead's trial).
     keyed = {
-        column_key(c): c for c in read.frame.columns if c not in ("source_file", "source_line")
+        _audit_key(c): c for c in read.frame.columns if c not in ("source_file", "source_line")
     }
-    named = {keyed[c]: c for c in AUDIT_COLUMNS if c in keyed and keyed[c] != c}
+    named = {
+        keyed[_audit_key(c)]: c
+        for c in AUDIT_COLUMNS
+        if _audit_key(c) in keyed and keyed[_audit_key(c)] != c
+    }
     read.frame = read.frame.rename(named)
     missing = [c for c in needed if c not in read.frame.columns]
     if missing:
+        verdicts = {column_key(cause) for cause in ROOT_CAUSES}
+        if any(column_key(cell) in verdicts for cell in read.header):
+            fix = (
+                "Its first line holds an audit, not column names: add a header line "
+                f"({','.join(AUDIT_COLUMNS)}) above it"
+            )
+        else:
+            fix = "Rename the columns, or export the audits with these names"
         raise SourceError(
             f"{path}: line 1 (header): an audit file needs the columns "
             f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
-            f"{', '.join(read.header)}). Rename the columns, or export the audits with "
-            "these names"
+            f"{', '.join(read.header)}). {fix}"
         )
     return read
+
+
+def _audit_key(name: str) -> str:
+    """An audit column's name as it is matched: :func:`column_key` with its word breaks
+    dropped, so ``Response ID``, ``response_id`` and ``ResponseId`` are one column."""
+    return column_key(name).replace("_", "")
 
 
 def _unfilled(frame: pl.DataFrame) -> pl.Expr:

@@ -636,9 +636,9 @@ def map_export(
             "cause and which of its values mean policy_failure or perceived), so this source "
             "cannot be trained on from --input: add one (docs/sources.md, [label]) if some "
             "export carries the QA team's verdicts, or configure the source (`servicelens "
-            "sources add`) and put QA's audits in audits/<name>/ of the data directory, then "
-            "`servicelens train --source NAME` (docs/sources.md, QA audits of a configured "
-            "source)"
+            f"sources add {definition.path}`) and put QA's audits in audits/{definition.name}/ "
+            f"of the data directory, then `servicelens train --source {definition.name}` "
+            "(docs/sources.md, QA audits of a configured source)"
         )
     if require_label and label_at is None:
         raise DefinitionError(

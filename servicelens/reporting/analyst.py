@@ -424,9 +424,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def chosen_source(settings: Settings, source: str | None, command: str) -> Settings:
+def chosen_source(settings: Settings, source: str | None, command: str, then: str = "") -> Settings:
     """The settings of ``--source NAME``, or the sample's; in a data directory that holds
-    only configured sources the sample has nothing, so ValueError says which to ask for."""
+    only configured sources the sample has nothing, so ValueError says which to ask for:
+    ``servicelens <command> --source <first> <then>`` (``then``: what must follow the
+    option, such as ``models``' action, so the command works when pasted)."""
     from servicelens.ingest.configured import (
         configured_names,
         configured_source,
@@ -437,11 +439,18 @@ def chosen_source(settings: Settings, source: str | None, command: str) -> Setti
     if source and source != SAMPLE_SOURCE:
         return configured_source(settings, source)
     if not has_sample_exports(settings) and (names := configured_names(settings)):
+        asked = " ".join(["servicelens", command, "--source", names[0], then]).strip()
         raise ValueError(
             f"{settings.root} holds no sample dates, only configured sources ({', '.join(names)}): "
-            f"ask for one with `servicelens {command} --source {names[0]}`"
+            f"ask for one with `{asked}`"
         )
     return settings
+
+
+def train_command(settings: Settings) -> str:
+    """The command that trains ``settings``' source: ``servicelens train``, with
+    ``--source NAME`` for a configured source."""
+    return "servicelens train" + ("" if settings.is_sample else f" --source {settings.source}")
 
 
 #: Characters of a comment shown in the terminal's review queue (the worksheet has all).
@@ -515,8 +524,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     if read.set_aside.height:
         print(
             f"servicelens: warning: {read.set_aside.height:,} audit row(s) set aside close no "
-            "item below until they are mended (`servicelens train` names the first of each "
-            "kind, and its version's metrics.json, audits.set_aside_rows, every one):",
+            f"item below until they are mended (`{train_command(chosen)}` names the first of "
+            "each kind, and its version's metrics.json, audits.set_aside_rows, every one):",
             file=sys.stderr,
         )
         for row in read.set_aside.head(SET_ASIDE_QUOTED).iter_rows(named=True):
@@ -565,7 +574,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     if first:
-        train = "servicelens train" + ("" if chosen.is_sample else f" --source {chosen.source}")
+        train = train_command(chosen)
         print(
             f"review queue of {chosen.source}: no model yet, so {items.height:,} negative "
             f"responses no audit labels, over {summary['dates']} "

@@ -204,13 +204,20 @@ def test_models_without_a_model_say_what_to_train_and_name_the_source(
         f"no models in {registry}: `servicelens --data-dir {data} train --source zendesk` "
         "trains one\n"
     )
-    for action in ("show", "list"):
-        assert main(["--data-dir", data, "models", action]) == 2
+    # The command suggested works when pasted: the action follows --source (a QA lead's
+    # trial pasted `models --source NAME` and was told an action is required).
+    for action in (["show"], ["list"], ["promote", "v1"]):
+        assert main(["--data-dir", data, "models", *action]) == 2
         assert capsys.readouterr().err.splitlines()[0] == (
             f"servicelens: error: {data} holds no sample dates, only configured sources "
             f"(zendesk): ask for one with `servicelens --data-dir {data} models --source "
-            "zendesk`"
+            f"zendesk {' '.join(action)}`"
         )
+    assert main(["--data-dir", data, "models", "--source", "zendesk", "promote", "nonsense"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"servicelens: error: cannot promote nonsense: {registry}/nonsense has no model; "
+        f"`servicelens --data-dir {data} models --source zendesk list` names the versions there"
+    )
 
 
 def test_run_help_says_what_the_nightly_job_does(capsys: pytest.CaptureFixture[str]) -> None:
@@ -309,3 +316,22 @@ def test_a_sources_backfill_may_end_after_today(
     assert main(["--data-dir", data, "backfill", "--dry-run", "--start", "2026-11-01",
                  "--end", later]) == 2  # fmt: skip
     assert f"--end {later} is in the future" in capsys.readouterr().err
+
+
+def test_training_a_configured_source_without_a_label_on_an_export_says_to_drop_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: `train --source <its definition> --input export.csv` of a
+    configured source whose definition has no [label] was told to configure the source
+    (`servicelens sources add`, without the definition) though it was configured."""
+    data = _sources_only(tmp_path, capsys)
+    export = tmp_path / "export.csv"
+    export.write_text("x\n1\n")
+    assert main(["--data-dir", data, "train", "--source", "zendesk", "--input", str(export)]) == 2
+    said = capsys.readouterr().err.splitlines()[0]
+    assert "has no [label], so it cannot train on --input; source zendesk is configured here" in (
+        said
+    )
+    assert said.endswith(
+        f"run `servicelens --data-dir {data} train --source zendesk` without --input"
+    )

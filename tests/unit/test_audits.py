@@ -19,6 +19,7 @@ from servicelens.ingest.audits import (
     accounting_text,
     audit_accounting,
     audit_files,
+    looks_like_audits,
     misplaced_audit_files,
     read_audit_files,
 )
@@ -200,6 +201,28 @@ def test_a_file_without_the_audit_columns_names_them(tmp_path: Path) -> None:
     }
     assert read.unreadable[1]["file"] == str(empty)
     assert "empty" in read.unreadable[1]["reason"]
+
+
+def test_audit_columns_written_together_are_read_and_a_missing_header_is_named(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: Qualtrics' own ``ResponseId`` skipped the whole file, and
+    a file without a header line was told to rename its columns."""
+    joined = _write(
+        tmp_path,
+        "2026-11-23",
+        "ResponseId,RootCause,AuditedAt,Auditor\nR1,perceived,2026-11-23 10:00,ann\n",
+    )
+    read = read_audit_files([joined], "UTC")
+    assert read.unreadable == []
+    assert read.audits.select("response_id", "root_cause").rows() == [("R1", "perceived")]
+    assert looks_like_audits(joined)
+    headless = _write(tmp_path, "2026-11-24", "R2,policy_failure,2026-11-24 09:00,ann\n")
+    [unread] = read_audit_files([headless], "UTC").unreadable
+    assert unread["reason"].endswith(
+        "Its first line holds an audit, not column names: add a header line "
+        "(response_id,root_cause,audited_at,auditor) above it"
+    )
 
 
 def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
@@ -498,6 +521,7 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
     shown = capsys.readouterr()
     assert "2 open items" in shown.out  # R1's misspelt verdict closes nothing
     assert "1 audit row(s) set aside close no item below until they are mended" in shown.err
+    assert f"(`servicelens --data-dir {tmp_path} train` names the first of each kind" in shown.err
     assert "2026-11-30/audits.csv line 2 (R1): root_cause: 'percieved'" in shown.err
     # A worksheet saved under another name is named too (a trial's queue was silent).
     _write(tmp_path, "2026-12-01", "response_id,root_cause,audited_at,auditor\n", "audits_zoe.csv")
