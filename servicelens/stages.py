@@ -933,17 +933,27 @@ def open_review_queue(
     file that cannot be read is left out (``audits_read(settings).unreadable`` names it).
     """
     table = settings.marts_dir / "review_queue"
-    days = [
-        date.fromisoformat(p.parent.name.split("=", 1)[1])
-        for p in table.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")
-    ]
-    days = sorted(d for d in days if (start is None or d >= start) and (end is None or d <= end))
+    days = review_queue_days(settings, start, end)
     if not days:
         return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA), 0
     queue = conform(scan_table(table, days).collect(), REVIEW_QUEUE_SCHEMA)
     audits = read_audits(settings, days)
     items = open_review_items(_with_doubted_label_times(settings, queue), audits)
     return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height
+
+
+def review_queue_days(
+    settings: Settings, start: date | None = None, end: date | None = None
+) -> list[date]:
+    """The dates ``start``..``end`` (every date by default) that have a review queue
+    partition, empty ones included (a date whose negatives were all audited or confident
+    when it was scored), in order."""
+    table = settings.marts_dir / "review_queue"
+    days = [
+        date.fromisoformat(p.parent.name.split("=", 1)[1])
+        for p in table.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")
+    ]
+    return sorted(d for d in days if (start is None or d >= start) and (end is None or d <= end))
 
 
 def first_audits(

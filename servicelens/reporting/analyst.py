@@ -491,7 +491,13 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from models.registry import champion_version
     from servicelens.ingest.audits import misplaced_advice
     from servicelens.reporting.report import label_heading
-    from servicelens.stages import audits_read, first_audits, misplaced_audits, open_review_queue
+    from servicelens.stages import (
+        audits_read,
+        first_audits,
+        misplaced_audits,
+        open_review_queue,
+        review_queue_days,
+    )
     from transforms.marts import FIRST_AUDIT, audit_worksheet
 
     chosen = chosen_source(settings, args.source, "review-queue")
@@ -567,10 +573,18 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({**summary, "items": rows}, indent=2, default=str))
         return 0
     if not items.height:
+        # Found by a QA lead's trial: queues written empty (every negative audited when its
+        # date was scored) were answered as if no date had been scored.
+        queued = len(review_queue_days(chosen, start, args.end))
+        why = "; dates get a queue when they are scored with a champion"
+        if queued:
+            why = (
+                f"; the queues of its {queued:,} scored {periods_word(chosen.partition)} hold "
+                "no item (their negatives were audited, or scored with confidence)"
+            )
         print(
             f"review queue of {chosen.source}: nothing open"
-            + (f" ({closed:,} items closed by audits filed since)" if closed else "")
-            + ("" if closed else "; dates get a queue when they are scored with a champion")
+            + (f" ({closed:,} items closed by audits filed since)" if closed else why)
         )
         return 0
     if first:

@@ -829,16 +829,25 @@ TOP_REVIEW_ITEMS = 10
 def _review_queue(inputs: _Inputs) -> str:
     """What QA audits next: the review queues as they stand, less what was audited since
     (``stages.open_review_queue``), the most urgent first."""
-    from servicelens.stages import open_review_queue
+    from servicelens.stages import open_review_queue, review_queue_days
 
     items, closed = open_review_queue(inputs.settings)
     if items.height == 0:
         if inputs.champion is None:
             raise _NotAvailable(_not_scored(inputs.settings))
+        if closed:
+            raise _NotAvailable(
+                f"nothing open ({closed:,} items closed by audits filed since their dates "
+                "were scored)"
+            )
+        if queued := len(review_queue_days(inputs.settings)):
+            # Queues written empty: not the same as no date scored (a QA lead's trial).
+            raise _NotAvailable(
+                f"nothing open: the queues of {queued:,} scored date(s) hold no item (their "
+                "negatives were audited, or scored with confidence)"
+            )
         raise _NotAvailable(
-            f"nothing open ({closed:,} items closed by audits filed since their dates were scored)"
-            if closed
-            else "no date has a review queue yet: dates get one when a champion scores them"
+            "no date has a review queue yet: dates get one when a champion scores them"
         )
     reasons = items.get_column("reason")
     source = "" if inputs.settings.is_sample else f" --source {inputs.settings.source}"

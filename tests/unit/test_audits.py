@@ -344,6 +344,33 @@ def test_a_dates_review_queue_leaves_out_audits_filed_under_later_dates(tmp_path
     assert audited_ids(settings, date(2026, 12, 4)).to_list() == []
 
 
+def test_a_queue_written_empty_is_not_called_unscored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: every negative audited, the dates scored again, and the
+    queue said "nothing open; dates get a queue when they are scored with a champion"."""
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+
+    settings = Settings(data_dir=str(tmp_path))
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "response_id", "reason", "priority", "p_policy_failure", "audit_label", "comment",
+            "top_reasons",
+        )
+    }  # fmt: skip
+    for day in (date(2026, 11, 23), date(2026, 11, 24)):
+        _write_review_queue(settings, day, columns)
+    assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
+    assert capsys.readouterr().out == (
+        "review queue of sample: nothing open; the queues of its 2 scored date(s) hold no item "
+        "(their negatives were audited, or scored with confidence)\n"
+    )
+
+
 def test_the_open_review_queue_closes_what_qa_audited_since(tmp_path: Path) -> None:
     """A date's review queue is written when it is scored; audits filed later (under any
     date) close its items when it is read: an uncertain item once audited with any verdict,
