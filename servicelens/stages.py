@@ -838,11 +838,25 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
         read = _audits_of(key, settings.timezone, settings.audit_date_order)
         ids = read.audits.get_column("response_id")
     for unread in read.unreadable:
+        # Once a process for each state of the file: a backfill scores many dates, and a
+        # QA lead's trial read the same line eight times, once a date.
+        try:
+            stamp: float | None = modified_at(as_path(unread["file"]))
+        except OSError:  # gone since it was read
+            stamp = None
+        said = (unread["file"], unread["reason"], stamp)
+        if said in _UNREADABLE_SAID:
+            continue
+        _UNREADABLE_SAID.add(said)
         logging.getLogger(__name__).warning(
             "%s; its audits are not left out of the review queue until it is fixed",
             unread["reason"],
         )
     return ids
+
+
+#: The unreadable audit files :func:`audited_ids` has warned of: (file, reason, modified).
+_UNREADABLE_SAID: set[tuple[str, str, float | None]] = set()
 
 
 def _audit_files_of(settings: Settings) -> tuple[list[DataPath], list[str]]:

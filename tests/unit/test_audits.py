@@ -5,7 +5,8 @@ settled by row order, and audits of other responses vanished without a word)."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+import os
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +323,17 @@ def test_a_dates_review_queue_leaves_out_the_audits_in_force_in_its_own_file(
     with caplog.at_level(logging.WARNING):
         assert audited_ids(settings, day).to_list() == []
     assert f"{path}: line 1 (header): an audit file needs" in caplog.text
+    # Once a process while the file stays as it is: a backfill scores many dates (a QA
+    # lead's trial read the same warning once a date); again once it changes.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert audited_ids(settings, day + timedelta(days=-1)).to_list() == []
+    assert "an audit file needs" not in caplog.text
+    path.write_text("Antwort-ID,Urteil\nR1,perceived\nR2,perceived\n")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    with caplog.at_level(logging.WARNING):
+        assert audited_ids(settings, day).to_list() == []
+    assert caplog.text.count("an audit file needs") == 1
 
 
 def test_a_dates_review_queue_leaves_out_audits_filed_under_later_dates(tmp_path: Path) -> None:
