@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models.drift import PSI_ALERT, PSI_WATCH, psi
+from models.drift import MIN_DRIFT_ROWS, PSI_ALERT, PSI_WATCH, psi
 from models.evaluate import expected_calibration_error, precision_recall_points
 from models.registry import METADATA_FILE, METRICS_FILE, champion_version
 from servicelens.dates import periods_word
@@ -798,18 +798,24 @@ def _drift(inputs: _Inputs) -> str:
     ]
     rows = []
     for name, expr in checks:
-        value = _psi(
-            reference.select(expr.alias("value")).to_series(),
-            recent.select(expr.alias("value")).to_series(),
-        )
-        rows.append({"what": name, "psi": value, "flag": "DRIFT" if value > PSI_ALERT else "ok"})
+        before = reference.select(expr.alias("value")).to_series()
+        after = recent.select(expr.alias("value")).to_series()
+        value = _psi(before, after)
+        # Fewer rows than a scoring run's drift check judges pass PSI's line by chance (a
+        # QA lead's trial saw 28 negatives against 32 flagged): measured, not flagged.
+        counted = min(before.drop_nulls().len(), after.drop_nulls().len())
+        flag = "DRIFT" if value > PSI_ALERT else "ok"
+        if counted < MIN_DRIFT_ROWS:
+            flag = f"not judged ({counted} rows)"
+        rows.append({"what": name, "psi": value, "flag": flag})
     table = pl.DataFrame(rows)
     flagged = table.filter(pl.col("flag") == "DRIFT").height
     head = (
         f"<p>The last {n_recent} survey dates (from {cutoff}) against the "
         f"{dates.len() - n_recent} before them; a population stability index above "
         f"{PSI_ALERT} is flagged (below {PSI_WATCH} is stable, {PSI_WATCH}-{PSI_ALERT} worth "
-        f"watching), the line every scoring run's drift check uses. {flagged} flag(s).</p>"
+        f"watching), the line every scoring run's drift check uses; a side with fewer than "
+        f"{MIN_DRIFT_ROWS} rows is measured, not judged. {flagged} flag(s).</p>"
     )
     extra = ""
     model_drift = (inputs.metrics or {}).get("drift")

@@ -269,3 +269,33 @@ def test_the_report_lists_what_qa_audits_next_from_the_queues_on_disk(settings: 
     (rows,) = _tables(section)
     top = queue.sort(["priority", "survey_date"], descending=True).get_column("response_id")
     assert rows[1][1] == top[0]
+
+
+def test_drift_of_a_few_dozen_rows_is_measured_not_flagged(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: the report flagged "predicted P(policy_failure), deciles
+    ... DRIFT" comparing 28 negatives with 32, where a scoring run's drift check judges no
+    batch under models.drift.MIN_DRIFT_ROWS rows."""
+    from models.drift import MIN_DRIFT_ROWS
+    from servicelens.reporting.report import _drift, _Inputs
+
+    days = [START + timedelta(days=i) for i in range(4)]
+    # Every check's values change completely between the halves: far past PSI's line.
+    scored = pl.DataFrame(
+        {
+            "survey_date": [d for d in days for _ in range(15)],
+            "channel": ["phone"] * 30 + ["chat"] * 30,
+            "queue": ["billing"] * 30 + ["returns"] * 30,
+            "policy_code": ["P1"] * 30 + ["P2"] * 30,
+            "csat": ["1"] * 30 + ["2"] * 30,
+            "transfers": [0] * 30 + [3] * 30,
+            "p_policy_failure": [0.05] * 30 + [0.95] * 30,
+        }
+    )
+    inputs = _Inputs(
+        Settings(data_dir=str(tmp_path)), pl.DataFrame(), scored, None, None, None, None, None,
+        None,
+    )  # fmt: skip
+    section = _drift(inputs)
+    (table,) = [t for t in _tables(section) if t[0] == ["what", "psi", "flag"]]
+    assert [flag for _, _, flag in table[1:]] == ["not judged (30 rows)"] * 6
+    assert f"fewer than {MIN_DRIFT_ROWS} rows is measured, not judged. 0 flag(s)" in section
