@@ -265,6 +265,19 @@ def _audit_key(name: str) -> str:
     return column_key(name).replace("_", "")
 
 
+def _escaped_invisible(typed: pl.DataFrame) -> dict[str, str]:
+    """The distinct verdicts of ``typed`` that hold characters printing as nothing (a
+    zero-width space, a control character, a non-breaking space), each with those characters
+    written as ``\\uXXXX``: a reason quoting ``'Perceived\\u200b'`` shows why the verdict
+    that looks right is not (found by a QA lead's trial, where it read ``'Perceived'``)."""
+    verdicts = typed.get_column("root_cause").drop_nulls().unique().to_list()
+    return {
+        value: "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in value)
+        for value in verdicts
+        if not value.isprintable()
+    }
+
+
 def _unfilled(frame: pl.DataFrame) -> pl.Expr:
     """Rows whose verdict, time and auditor are all blank (a worksheet row not filled in)."""
     blank = [
@@ -374,7 +387,7 @@ def read_audit_files(
         .then(
             pl.format(
                 "root_cause: '{}' is not one of {}",
-                pl.col("root_cause").fill_null(""),
+                pl.col("root_cause").fill_null("").replace(_escaped_invisible(typed)),
                 pl.lit(" or ".join(ROOT_CAUSES)),
             )
         )

@@ -915,6 +915,18 @@ def test_misspelt_verdicts_are_counted_by_spelling(tmp_path: Path) -> None:
     )
 
 
+def test_a_verdict_with_an_invisible_character_shows_it(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: 'Perceived' with a zero-width space after it was set
+    aside as "root_cause: 'Perceived' is not one of ...", which reads as valid."""
+    body = "R1,Perceived\u200b,2026-11-24,a\nR2,perceived\u00a0,2026-11-24,a\n"
+    _write(tmp_path, "2026-11-24", "response_id,root_cause,audited_at,auditor\n" + body)
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    assert read.set_aside.get_column("reason").to_list() == [
+        "root_cause: 'Perceived\\u200b' is not one of perceived or policy_failure"
+    ]
+    assert read.audits.get_column("response_id").to_list() == ["R2"]  # a trailing NBSP: fine
+
+
 def test_audit_times_on_a_12_hour_clock_read_and_a_serial_number_is_named(
     tmp_path: Path,
 ) -> None:
