@@ -474,11 +474,16 @@ def read_audit_files(
             "response_id",
             pl.format(
                 "conflicting audits: '{}' by {} at {} disagrees with another audit of this "
-                "response {}; settle it with a later audit",
+                "response {}; {}",
                 pl.col("_verdict"),
                 pl.col("auditor").fill_null("(no auditor)"),
                 pl.col("audited_at").str.strip_chars(),
                 wording.otherwise(pl.lit("at the same time")),
+                # A later audit the same day cannot settle a date-only one (a QA lead's
+                # trial added two, and all three were set aside).
+                pl.when(pl.col("_undated"))
+                .then(pl.lit("give the date-only audit its time, or settle it on a later day"))
+                .otherwise(pl.lit("settle it with a later audit")),
             ).alias("reason"),
         )
     )

@@ -608,7 +608,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         typed_today = datetime.now(ZoneInfo(chosen.timezone)).date().isoformat()
         print(
             f"wrote the {shown.height:,} most urgent to {args.output}: fill in root_cause "
-            f"(perceived or policy_failure), audited_at ({typed_today}, or with a time) and "
+            f"(perceived or policy_failure), audited_at ({typed_today} 14:05: with the time, "
+            "so a re-audit later the same day replaces it) and "
             f"auditor on each row you audit, then save it {save_to}. Rows left blank count "
             "as not audited yet"
         )

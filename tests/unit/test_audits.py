@@ -89,10 +89,12 @@ def test_disagreeing_audits_at_the_same_time_are_both_set_aside(tmp_path: Path) 
     assert read.set_aside.select("source_line", "reason").rows() == [
         (2, "conflicting audits: 'policy_failure' by Jonas Weber at 2026-11-28 disagrees with "
             "another audit of this response on that day, and one of them gives the date alone, "
-            "so which came last is not known; settle it with a later audit"),
+            "so which came last is not known; give the date-only audit its time, or settle "
+            "it on a later day"),
         (3, "conflicting audits: 'perceived' by Maria Rossi at 2026-11-28 disagrees with "
             "another audit of this response on that day, and one of them gives the date alone, "
-            "so which came last is not known; settle it with a later audit"),
+            "so which came last is not known; give the date-only audit its time, or settle "
+            "it on a later day"),
     ]  # fmt: skip
     path.write_text(
         "response_id,root_cause,audited_at,auditor\n"
