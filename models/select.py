@@ -102,8 +102,9 @@ def time_ordered_folds(
         # members in each class") reached a user who had 14 labelled complaints.
         raise ValueError(
             f"choosing the model compares designs in {folds} folds, so it needs at least "
-            f"{folds} audits of each root cause; it holds {len(y) - failures} perceived and "
-            f"{failures} policy_failure. Audit more negative responses, of both kinds"
+            f"{folds} audits of each root cause in the rows it learns from (the earlier survey "
+            f"dates; the latest are held out to test); they hold {len(y) - failures} perceived "
+            f"and {failures} policy_failure. Audit more negative responses, of both kinds"
         )
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return [

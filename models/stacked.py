@@ -58,9 +58,18 @@ def has_text(x: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _text_folds(y: np.ndarray, cv: int, seed: int) -> StratifiedKFold:
-    smallest = int(min(np.bincount(y, minlength=2)))
+    counts = np.bincount(y, minlength=2)
+    smallest = int(min(counts))
     if smallest < 2:
-        raise ValueError("the model needs at least two labelled rows with text of each root cause")
+        # Raised in one of the folds a design is compared in, which holds fewer rows than
+        # training's tally counts: say so, with the counts (a QA lead's trial read "at least
+        # two" under a tally of 16 audits and had nothing left to audit).
+        raise ValueError(
+            "the model needs at least two labelled rows with a comment of each root cause in "
+            f"every fold it is fitted on; one holds {counts[0]} perceived and {counts[1]} "
+            "policy_failure with a comment. Audit more negative responses that have comments, "
+            "of both kinds"
+        )
     return StratifiedKFold(min(cv, smallest), shuffle=True, random_state=seed)
 
 

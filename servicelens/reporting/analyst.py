@@ -594,7 +594,9 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
             f"responses no audit labels, over {summary['dates']} "
             f"{periods_word(chosen.partition)} ({summary['first_date']}.."
             f"{summary['last_date']}), spread over the queues for the first audits: audit "
-            f"at least two of each root cause (perceived, policy_failure), then `{train}`"
+            "at least five of each root cause (perceived, policy_failure), with comments, over "
+            "several survey dates (training learns from the earlier dates and tests on the "
+            f"latest), then `{train}`"
         )
     else:
         print(

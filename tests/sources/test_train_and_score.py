@@ -451,7 +451,7 @@ def test_a_configured_sources_qa_audits_are_its_labels(
                  str(first_sheet), "--limit", "0"]) == 0  # fmt: skip
     said = capsys.readouterr().out
     assert "review queue of acme-vendor: no model yet, so " in said
-    assert "audit at least two of each root cause (perceived, policy_failure), then " in said
+    assert "audit at least five of each root cause (perceived, policy_failure), with " in said
     assert f"`servicelens {' '.join(data)} train --source acme-vendor`" in said
     offered = pl.read_csv(first_sheet)
     negatives = pl.read_parquet(source.clean_dir / "**" / "*.parquet").filter("is_negative")
