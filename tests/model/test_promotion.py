@@ -365,6 +365,26 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
         f"on the same {rows:,} labelled rows, scored against the labels as they are now "
         "(tolerance 0.01)"
     )
+    # A small source: 30 responses in both are compared so too (a QA lead's trial saw 60
+    # fall back to each model's own audits, which counted 12 deliberate relabels against it).
+    small = tmp_path / "small"
+    register_and_promote(
+        replace(trained, out_of_fold=trained.out_of_fold.head(30)),
+        small,
+        labelled,
+        dict(trained.metrics),
+        SURVEY_FEATURES,
+    )
+    compared = register_and_promote(
+        replace(trained, out_of_fold=trained.out_of_fold.head(30)),
+        small,
+        fewer,
+        looks_worse,
+        SURVEY_FEATURES,
+    )
+    assert compared["decision"].endswith(
+        "on the same 30 labelled rows, scored against the labels as they are now (tolerance 0.01)"
+    ), compared["decision"]
     # A challenger whose out-of-fold predictions are worse on those rows is refused (against
     # a champion trained on every label again, so that no holdout row is new to it).
     other = tmp_path / "other"
