@@ -809,6 +809,7 @@ class _Split:
     ends: np.ndarray  # byte offset one past each record's last byte (newline excluded)
     lines: np.ndarray  # 1-based physical line each record starts on
     fields: np.ndarray  # number of fields, counting delimiters outside quotes
+    spans_lines: np.ndarray  # whether the record holds a newline (a quoted one, or a misread)
 
 
 def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) -> _Split:
@@ -821,12 +822,13 @@ def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) 
     starts = np.concatenate(([0], separators + 1))
     ends = np.concatenate((separators, [arr.size]))
     lines = np.searchsorted(newlines, starts) + 1
+    spans_lines = np.searchsorted(newlines, ends) + 1 > lines
     delimiters = np.flatnonzero(arr == delimiter)
     commas = delimiters[(np.searchsorted(quotes, delimiters) & 1) == 0]
     # Delimiters before each record's start, differenced: the delimiters inside each record.
     before = np.searchsorted(commas, np.concatenate((starts, [arr.size])))
     fields = np.diff(before) + 1
-    return _Split(starts=starts, ends=ends, lines=lines, fields=fields)
+    return _Split(starts=starts, ends=ends, lines=lines, fields=fields, spans_lines=spans_lines)
 
 
 def _parse_record(text: str, dialect: CsvDialect, delimiter: str) -> list[str]:
@@ -1070,14 +1072,16 @@ def _read_decoded_csv(
     n_fields = len(header)
     body = np.arange(split.starts.size) >= first_body
     ragged = body & ~blank & (split.fields != n_fields)
-    # A ragged record spanning lines may be the quick split's mistake, not the file's: it
-    # counts every quote, and the csv module takes a quote inside an unquoted field
-    # (`He said "no`) literally. From such a record to where both agree again, the csv
-    # module reads the file (_exact_windows); the rest takes the quick path. One stray quote
-    # used to send a whole million-row export down the csv module (9 s instead of 2 s).
-    spans_lines = np.zeros(split.starts.size, dtype=bool)
-    for i in np.flatnonzero(ragged):
-        spans_lines[i] = b"\n" in buf[split.starts[i] : split.ends[i]]
+    # A record spanning lines may be the quick split's mistake, not the file's: it counts
+    # every quote, and the csv module takes a quote inside an unquoted field (`He said "no`)
+    # literally. From such a record to where both agree again, the csv module reads the file
+    # (_exact_windows); the rest takes the quick path. One stray quote used to send a whole
+    # million-row export down the csv module (9 s instead of 2 s). Not only ragged ones: a
+    # stray quote can join two lines into a record of the right width, and pyarrow then
+    # reads as many rows as the quick split, one of them dated by the wrong line (found by
+    # tests/badinput/test_properties.py: `a",,` then `,",,` then `,,",`). Multi-line records are few
+    # (176 of a 100k-survey export), each read by the csv module up to the next agreed line.
+    spans_lines = body & ~blank & split.spans_lines
     # A CR alone (not ending a CRLF, nor the file) is text to the quick split and to the csv
     # module as _ExactReader runs it, but pyarrow ends a line there: such records are read by
     # the csv module too, so the CR stays in its field wherever it stands.
@@ -1315,6 +1319,19 @@ class _Restoring:
         return [field.replace(self.stand_in, "\r") for field in next(self.reader)]
 
 
+def _lines_from(buf: bytes, start: int) -> Iterator[str]:
+    """The UTF-8 lines of ``buf`` from byte ``start``, each with its LF, decoded one at a
+    time as they are asked for. A window of the csv module reads a few lines from anywhere
+    in the file: a ``BytesIO`` of the rest of the file copied the rest each time (176
+    windows of a 100k-survey export took 0.18 s more than the whole quick read)."""
+    end = len(buf)
+    while start < end:
+        stop = buf.find(b"\n", start)
+        stop = end if stop == -1 else stop + 1
+        yield buf[start:stop].decode("utf-8")
+        start = stop
+
+
 @dataclass
 class _ExactReader:
     """The csv module's reading of a file, for the records the quick split cannot settle."""
@@ -1334,9 +1351,7 @@ class _ExactReader:
         A CR alone is text, as in the quick split, not a line end: the csv module ends a
         line at one (universal newlines), or refuses one in an unquoted field, so each is
         given to it as a character the file does not hold and put back in the fields."""
-        text: Iterable[str] = io.TextIOWrapper(
-            io.BytesIO(memoryview(self.buf)[start:]), "utf-8", newline="\n"
-        )
+        text: Iterable[str] = _lines_from(self.buf, start)
         stand_in = self._lone_cr_stand_in
         if stand_in is not None:
             lone = re.compile(r"\r(?!\n|$)")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from servicelens.ingest.readers import (
@@ -159,6 +159,9 @@ STRAY = st.text(st.sampled_from('ab ,"'), max_size=6)
 
 @RELAXED
 @given(st.lists(st.lists(STRAY, min_size=3, max_size=3), min_size=1, max_size=25))
+# Found by this test in a make test run: the stray quote of `a"` joined its line to the next
+# into a record of the right width; pyarrow read as many rows, the second dated a line late.
+@example([['a"', "", ""], [',"', "", ""], ["", "", '",']])
 def test_stray_quotes_read_as_the_csv_module_reads_them(rows: list[list[str]]) -> None:
     # Joined by hand, so quotes and commas are the file's own, as in a hand-edited export.
     lines = [",".join(("h1", "h2", "h3")), *(",".join(row) for row in rows)]
