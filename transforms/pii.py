@@ -69,7 +69,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -315,13 +315,32 @@ def _redact_numbers_in_column(
     frame: pl.DataFrame, column: str, region: str
 ) -> tuple[pl.DataFrame, Counter[str]]:
     """Each distinct text with a digit run redacted once; counts weighted by its rows."""
-    candidates = (
-        frame.lazy().filter(looks_like_number(column)).group_by(column).len("rows").collect()
+    return _redact_each_distinct(
+        frame, column, looks_like_number(column), lambda text: redact_numbers(text, region)
     )
+
+
+def _redact_ipv6(text: str) -> tuple[str, Counter[str]]:
+    """The IPv6 addresses of one text (:func:`ipv6_spans`) replaced by ``[IP]``, and how many."""
+    spans = ipv6_spans(text)
+    found = Counter({IP_ADDRESS.name: len(spans)}) if spans else Counter[str]()
+    return _replace_spans(text, spans, IP_ADDRESS.placeholder), found
+
+
+def _redact_each_distinct(
+    frame: pl.DataFrame,
+    column: str,
+    candidates: pl.Expr,
+    redact: Callable[[str], tuple[str, Counter[str]]],
+) -> tuple[pl.DataFrame, Counter[str]]:
+    """Each distinct text of ``column`` in the rows ``candidates`` selects redacted once by
+    ``redact`` (a text -> the text redacted and its counts by kind); the counts weighted by
+    the text's rows. The kinds that need per-match work in Python run so."""
+    distinct = frame.lazy().filter(candidates).group_by(column).len("rows").collect()
     mapping: dict[str, str] = {}
     counts: Counter[str] = Counter()
-    for text, rows in candidates.iter_rows():
-        redacted, found = redact_numbers(text, region)
+    for text, rows in distinct.iter_rows():
+        redacted, found = redact(text)
         if redacted != text:
             mapping[text] = redacted
             for name, n in found.items():
@@ -422,20 +441,9 @@ def _replace_ip_addresses(frame: pl.DataFrame, column: str, count: int) -> tuple
     ``[IP]``, the characters around each put back; IPv4 twice, since one character between two
     addresses (``1.1.1.1,2.2.2.2``) is matched by the first. Returns the frame and ``count``
     plus the addresses replaced."""
-    candidates = (
-        frame.lazy()
-        .filter(pl.col(column).str.contains(_TWO_COLONS).fill_null(False))
-        .group_by(column)
-        .len("rows")
-        .collect()
-    )
-    mapping: dict[str, str] = {}
-    for text, rows in candidates.iter_rows():
-        if spans := ipv6_spans(text):
-            mapping[text] = _replace_spans(text, spans, IP_ADDRESS.placeholder)
-            count += len(spans) * rows
-    if mapping:
-        frame = frame.with_columns(pl.col(column).replace(mapping))
+    two_colons = pl.col(column).str.contains(_TWO_COLONS).fill_null(False)
+    frame, ipv6 = _redact_each_distinct(frame, column, two_colons, _redact_ipv6)
+    count += ipv6[IP_ADDRESS.name]
     if not frame.select(pl.col(column).str.contains(_DOTTED_QUAD).any()).item():
         return frame, count  # one scan for the commonest case: no dotted quad at all
     for _ in range(2):
