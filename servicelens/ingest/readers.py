@@ -97,6 +97,13 @@ class CsvDialect:
     lower_case_names: bool = True
     #: A JSON key read from header cells (Qualtrics' ``timeZone``) into ``RawRead.header_timezone``.
     timezone_key: str | None = None
+    #: Read a record with fewer fields than the header as if its missing last fields were
+    #: empty (as pandas and spreadsheets do) instead of rejecting it: for hand-kept files
+    #: whose last columns are optional, where each field read is then checked by the caller
+    #: (a QA audit file with a ``comment`` column, found by a QA lead's trial: every audit
+    #: typed without a comment was set aside as malformed). An export's short record stays
+    #: a reject: there it means a truncated or broken line.
+    pad_short_records: bool = False
 
 
 DEFAULT_DIALECT = CsvDialect()
@@ -1087,6 +1094,8 @@ def _read_decoded_csv(
     # the csv module too, so the CR stays in its field wherever it stands.
     lone_cr = _has_lone_cr(buf)
     suspects = spans_lines | (body & _holds_lone_cr(arr, split)) if lone_cr else spans_lines
+    if dialect.pad_short_records:  # the csv module reads them, padded (_read_records)
+        suspects = suspects | (ragged & (split.fields < n_fields))
     result = RawRead(
         path, encoding, header, pl.DataFrame(), [], 0, header_lines, delimiter, timezone
     )
@@ -1275,15 +1284,24 @@ class _Window:
 
 
 def _read_records(
-    reader: Any, n_fields: int, first_line: int, records: _Records, delimiter: str = ","
+    reader: Any,
+    n_fields: int,
+    first_line: int,
+    records: _Records,
+    delimiter: str = ",",
+    pad_short: bool = False,
 ) -> int:
     """Read one record from ``reader`` into ``records``; return the line after it, or -1 at
-    the end of the input. ``first_line`` is the physical line ``reader`` started on."""
+    the end of the input. ``first_line`` is the physical line ``reader`` started on.
+    ``pad_short``: a record of fewer fields than ``n_fields`` is read with the missing last
+    ones empty (:attr:`CsvDialect.pad_short_records`)."""
     start_line = first_line + reader.line_num
     record = next(reader, None)
     if record is None:
         return -1
     end_line = first_line + reader.line_num - 1
+    if record and pad_short and len(record) < n_fields:
+        record += [""] * (n_fields - len(record))
     if record and len(record) == n_fields:
         records.rows.append(record)
         records.lines.append(start_line)
@@ -1359,6 +1377,17 @@ class _ExactReader:
         reader = csv.reader(text, delimiter=self.delimiter, quotechar=self.dialect.quote)
         return reader if stand_in is None else _Restoring(reader, stand_in)
 
+    def _read(self, reader: Any, first_line: int, records: _Records) -> int:
+        """:func:`_read_records` for this file's header and dialect."""
+        return _read_records(
+            reader,
+            len(self.header),
+            first_line,
+            records,
+            self.delimiter,
+            self.dialect.pad_short_records,
+        )
+
     @functools.cached_property
     def _lone_cr_stand_in(self) -> str | None:
         """A character the file does not hold, to stand in for its lone CRs; None when it
@@ -1386,9 +1415,7 @@ class _ExactReader:
             reader = self._reader(int(split.starts[suspect]))
             records = _Records()
             stop = split.starts.size
-            while (
-                line := _read_records(reader, len(self.header), first_line, records, self.delimiter)
-            ) != -1:
+            while (line := self._read(reader, first_line, records)) != -1:
                 at = int(np.searchsorted(split.lines, line))
                 if at < split.lines.size and split.lines[at] == line:
                     stop = at
@@ -1402,7 +1429,7 @@ class _ExactReader:
         _allow_large_fields(self.buf)
         reader = self._reader(start)
         records = _Records()
-        while _read_records(reader, len(self.header), first_line, records, self.delimiter) != -1:
+        while self._read(reader, first_line, records) != -1:
             pass
         frame = _records_frame(self.header, records).with_columns(
             pl.lit(self.path).alias("source_file")

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from servicelens.ingest.readers import (
+    CsvDialect,
     SourceError,
     _read_csv_exact,
     _without_empty_records,
@@ -176,6 +177,37 @@ def test_stray_quotes_read_as_the_csv_module_reads_them(rows: list[list[str]]) -
     assert [r.line for r in read.rejects] == [r.line for r in exact.rejects]
     stray = [r for r in read.rejects if "were read as one record" in r.reason]
     assert stray == [r for r in exact.rejects if "were read as one record" in r.reason]
+
+
+#: A field of a short-or-long record: delimiters, quotes and line ends, all quoted by csv.
+WIDE = st.text(st.sampled_from('ab ,"\né'), max_size=5)
+
+
+@RELAXED
+@given(st.lists(st.lists(WIDE, min_size=1, max_size=5), min_size=1, max_size=20))
+def test_short_records_read_padded_as_the_csv_module_reads_them(rows: list[list[str]]) -> None:
+    """With ``pad_short_records`` (QA audit files), a record of fewer fields than the
+    header reads as if its last fields were empty, wherever the quick split or the csv
+    module reads it; a longer one is still a reject; both on the line the record starts."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([["h1", "h2", "h3", "h4"], *rows])
+    data = out.getvalue().encode()
+    expected: list[tuple[str, ...]] = []
+    expected_lines, rejected = [], []
+    reader = csv.reader(io.StringIO(out.getvalue(), newline=""))
+    next(reader)
+    line = 2
+    for record in reader:
+        if len(record) > 4:
+            rejected.append(line)
+        elif any(field.strip(" \t") for field in record):  # else holds nothing: no record
+            expected.append(tuple(record + [""] * (4 - len(record))))
+            expected_lines.append(line)
+        line = reader.line_num + 1
+    read = read_csv_with_lines("short.csv", data, dialect=CsvDialect(pad_short_records=True))
+    assert read.frame.select("h1", "h2", "h3", "h4").fill_null("").rows() == expected
+    assert read.frame.get_column("source_line").to_list() == expected_lines
+    assert [r.line for r in read.rejects] == rejected
 
 
 @pytest.fixture(scope="module")

@@ -169,7 +169,7 @@ def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) 
         "R1;Echter Fehler;2026-11-28;qa.a;x\n"
         "R2;perceived;28 Nov 26;qa.a;y\n"
         ";perceived;2026-11-28;qa.a;z\n"
-        "R3;perceived;2026-11-28;qa.a\n"
+        "R3;perceived;2026-11-28;qa.a;x;y\n"
         "R4;PERCEIVED;2026-11-29 09:30;qa.b;ok\n"
         "R4;policy_failure;2030-11-29;qa.c;year mistyped\n",
     )
@@ -179,13 +179,43 @@ def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) 
     assert reasons[2] == "root_cause: 'Echter Fehler' is not one of perceived or policy_failure"
     assert reasons[3].startswith("audited_at: '28 Nov 26' is missing or not a date QA writes")
     assert reasons[4] == "response_id: (empty) missing"
-    assert reasons[5].startswith("malformed line: 4 fields where the header has 5")
+    assert reasons[5].startswith("malformed line: 6 fields where the header has 5")
     # A date in the future would win every later re-audit: set aside (found by a trial).
     assert reasons[7] == (
         "audited_at: '2030-11-29' is in the future: a mistyped date would win every later "
         "re-audit of this response"
     )
     assert read.rows_read == 6 == read.audits.height + read.set_aside.height
+
+
+def test_an_audit_without_its_last_optional_fields_is_read(tmp_path: Path) -> None:
+    # QA types a comment on some audits only, and a hand-kept file (or a tool that trims
+    # empty trailing cells) then ends those lines early: they are audits, not malformed
+    # lines (found by a QA lead's trial: every audit without a comment was set aside).
+    path = _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor,comment\r\n"
+        "R1,policy_failure,2026-11-20 10:00,ann\r\n"
+        'R2,perceived,2026-11-20 10:00,bob,"refund, not a fault"\r\n'
+        "R3,perceived,2026-11-20 10:00\r\n"
+        "R4,policy_failure\r\n"
+        "R5\r\n"
+        "R6,perceived,2026-11-20 11:00,bob,x,extra\r\n",
+    )
+    read = read_audit_files([path], "UTC", NOW)
+    assert read.audits.select("response_id", "root_cause", "source_line").rows() == [
+        ("R1", "policy_failure", 2),
+        ("R2", "perceived", 3),
+        ("R3", "perceived", 4),
+    ]
+    reasons = dict(read.set_aside.select("source_line", "reason").iter_rows())
+    # What a short line lacks is still checked: a verdict without its time is no audit.
+    assert reasons[5].startswith("audited_at: '' is missing or not a date QA writes")
+    # A line with a field too many is still malformed: which column moved is not known.
+    assert reasons[7] == "malformed line: 6 fields where the header has 5"
+    assert read.unfilled == 1  # R5: an id alone, a worksheet row not filled in yet
+    assert read.rows_read == 6 == read.audits.height + read.set_aside.height + read.unfilled
 
 
 def test_a_file_without_the_audit_columns_names_them(tmp_path: Path) -> None:
