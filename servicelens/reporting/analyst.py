@@ -527,14 +527,28 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
             f"servicelens: warning: {unread['reason']}; its audits close no item below",
             file=sys.stderr,
         )
-    if read.set_aside.height:
+    # A row set aside whose response another audit closes leaves nothing open: listing it
+    # here sent QA to mend rows a later audit had already superseded (a QA lead's trial).
+    in_force = read.audits.get_column("response_id").implode()
+    covered = read.set_aside.filter(pl.col("response_id").is_in(in_force))
+    leaving_open = read.set_aside.filter(~pl.col("response_id").is_in(in_force).fill_null(False))
+    where = (
+        f"`{train_command(chosen)}` names the first of each kind, and its version's "
+        "metrics.json, audits.set_aside_rows, every one"
+    )
+    if covered.height:
         print(
-            f"servicelens: warning: {read.set_aside.height:,} audit row(s) set aside close no "
-            f"item below until they are mended (`{train_command(chosen)}` names the first of "
-            "each kind, and its version's metrics.json, audits.set_aside_rows, every one):",
+            f"servicelens: note: {covered.height:,} audit row(s) set aside are of responses "
+            f"another audit in force closes ({where})",
             file=sys.stderr,
         )
-        for row in read.set_aside.head(SET_ASIDE_QUOTED).iter_rows(named=True):
+    if leaving_open.height:
+        print(
+            f"servicelens: warning: {leaving_open.height:,} audit row(s) set aside close no "
+            f"item below until they are mended ({where}):",
+            file=sys.stderr,
+        )
+        for row in leaving_open.head(SET_ASIDE_QUOTED).iter_rows(named=True):
             print(
                 f"  {row['source_file']} line {row['source_line']} "
                 f"({row['response_id'] or 'no id'}): {row['reason']}",

@@ -607,6 +607,47 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
     assert sheet.read_text(encoding="utf-8-sig").startswith("response_id,root_cause")
 
 
+def test_review_queue_lists_only_rows_set_aside_that_leave_an_item_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a QA lead's trial: a misspelt verdict QA had already corrected with a later
+    audit was listed as closing no item, sending QA to mend a row nothing needs."""
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+
+    settings = Settings(data_dir=str(tmp_path))
+    _write_review_queue(
+        settings,
+        date(2026, 11, 23),
+        {
+            "response_id": ["R1", "R2", "R3"],
+            "reason": ["uncertain"] * 3,
+            "priority": [0.99, 0.98, 0.97],
+            "p_policy_failure": [0.5, 0.51, 0.49],
+            "audit_label": [None, None, None],
+            "comment": ["late", "fee", "loop"],
+            "top_reasons": [[], [], []],
+        },
+    )
+    _write(
+        tmp_path,
+        "2026-11-30",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,percieved,2026-11-30 09:00,a\n"
+        "R2,percieved,2026-11-30 09:00,a\n"
+        "R2,perceived,2026-11-30 10:00,a\n",
+    )
+    assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
+    shown = capsys.readouterr()
+    assert "2 open items" in shown.out  # R1 and R3; R2's later audit closed it
+    assert "1 audit row(s) set aside close no item below until they are mended" in shown.err
+    assert "audits.csv line 2 (R1): root_cause: 'percieved'" in shown.err
+    assert "line 3 (R2)" not in shown.err
+    assert "1 audit row(s) set aside are of responses another audit in force closes" in (shown.err)
+
+
 def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None:
     """Found by a QA lead's trial: a Zurich team's whole file was set aside for its dates
     (saved as 05/11/2026), but the five rows the tally quoted were another file's conflicts.
