@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+import models
+import transforms
 from models.evaluate import (
     classification_metrics,
     metrics_by_group,
@@ -80,6 +85,43 @@ def _data_fingerprint(labelled: pl.DataFrame, facts_only: pl.DataFrame | None = 
         frames.append(facts_only.select(pl.format("facts-only:{}", "response_id"), "root_cause"))
     labels = pl.concat(frames).sort("response_id", "root_cause")
     return hashlib.sha256(labels.write_csv().encode()).hexdigest()
+
+
+#: The code a model is built by: the model package, the transforms that shape its rows,
+#: and this module (its training and promotion).
+BUILD_CODE = (
+    Path(__file__).resolve(),
+    *sorted(Path(models.__file__).resolve().parent.glob("*.py")),
+    *sorted(Path(transforms.__file__).resolve().parent.glob("*.py")),
+)
+#: The libraries whose versions a model's build depends on.
+BUILD_LIBRARIES = ("scikit-learn", "polars", "numpy", "scipy")
+
+
+def _build_fingerprint(
+    labelled: pl.DataFrame, facts_only: pl.DataFrame | None, spec: dict[str, Any]
+) -> str:
+    """sha256 of everything a training run builds its model from: every value of the
+    labelled rows (and the facts-only ones), in any order, not only their ids and labels (a
+    re-delivered export can mend a comment); the source of :data:`BUILD_CODE`; the versions
+    of :data:`BUILD_LIBRARIES`; and the declared feature spec. Two versions with equal
+    fingerprints are one model built twice (:func:`models.registry.promotion_decision`'s
+    ``same_build``). Row hashes are polars' (stable within one polars version, which is part
+    of the fingerprint)."""
+    digest = hashlib.sha256()
+    for frame in (labelled, facts_only):
+        if frame is not None and frame.height:
+            ordered = frame.select(sorted(frame.columns))
+            digest.update(str(ordered.schema).encode())
+            rows = ordered.hash_rows(seed=0).sort()
+            digest.update(rows.to_numpy().tobytes())
+        digest.update(b"|")
+    for path in BUILD_CODE:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for library in BUILD_LIBRARIES:
+        digest.update(f"{library}=={package_version(library)};".encode())
+    digest.update(json.dumps(spec, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def truth_metrics(
@@ -175,6 +217,7 @@ def register_and_promote(
     meta = {
         "source": source,
         "code_version": code_version(),
+        "build_sha256": _build_fingerprint(labelled, facts_only, spec_to_dict(spec)),
         "data_sha256": fingerprint,
         "training_rows": labelled.height,
         "facts_only_rows": 0 if facts_only is None else facts_only.height,
@@ -195,10 +238,11 @@ def register_and_promote(
     challenger_score = float(metrics["model"]["macro_f1"])
     champion_score: float | None = None
     compared: int | None = None
-    same_data = False
+    same_data = same_build = False
     if champion:
         champion_meta = read_metadata(models_dir, champion)
         same_data = champion_meta.get("data_sha256") == fingerprint
+        same_build = champion_meta.get("build_sha256") == meta["build_sha256"]
         # Only rows neither model trained on: the champion's own training rows flatter it.
         rows = unseen_by(champion_meta, result.holdout)
         compared = rows.height
@@ -244,6 +288,7 @@ def register_and_promote(
         no_skill=no_skill_reason(skill),
         cross_validated=cross_validated,
         cross_validated_same_rows=same_rows,
+        same_build=same_build,
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

@@ -371,6 +371,7 @@ def promotion_decision(
     no_skill: str | None = None,
     cross_validated: tuple[tuple[float, int], tuple[float, int]] | None = None,
     cross_validated_same_rows: bool = False,
+    same_build: bool = False,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
@@ -389,7 +390,11 @@ def promotion_decision(
     (``models.evaluate.out_of_fold_on_current_labels``), else each on its own audits (a
     champion saved without its out-of-fold predictions). With no holdout to compare on, a
     challenger worse than the champion by them beyond ``tolerance`` keeps the champion (a
-    retrain on a truncated or half-synced audits folder).
+    retrain on a truncated or half-synced audits folder). ``same_build``: besides the same
+    labelled rows, the same committed code, scikit-learn version and declared features
+    built both: the challenger is the champion built again, and the champion is kept (a QA
+    lead's trial saw each unchanged retrain replace the champion with its twin, so the
+    registry's champion history no longer said when anything changed).
     """
     if no_skill is not None:
         if champion is None:
@@ -400,6 +405,12 @@ def promotion_decision(
     if champion is None:
         return True, "promoted: no champion yet"
     if champion_score is None:
+        if same_data and same_build:
+            return False, (
+                f"kept champion {champion}: challenger {challenger} was built from the same "
+                "labelled rows by the same code, scikit-learn and features (no audit and no "
+                "code changed since), so it is the champion built again"
+            )
         if same_data:
             return True, (
                 f"promoted: trained on the same labelled rows as champion {champion} (no "

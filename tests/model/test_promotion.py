@@ -39,6 +39,11 @@ def test_the_decision_rule_and_its_reasons() -> None:
     promoted, why = promotion_decision("new", 0.5, "old", None, compared_rows=0, same_data=True)
     assert promoted and "trained on the same labelled rows as champion old" in why
     assert "newer" not in why
+    # ... and built by the same code too: the champion built again, kept.
+    kept, why = promotion_decision(
+        "new", 0.5, "old", None, compared_rows=0, same_data=True, same_build=True
+    )
+    assert not kept and why.startswith("kept champion old: challenger new was built from")
 
 
 def test_a_champion_is_never_scored_on_rows_it_trained_on(
@@ -59,14 +64,27 @@ def test_a_champion_is_never_scored_on_rows_it_trained_on(
     )
     assert f"on {unseen} rows neither trained on" in second["decision"]
 
-    # A challenger whose holdout the champion has entirely seen cannot be compared fairly:
-    # it is promoted, and the reason says why: here both were trained on the same rows.
+    # The same rows by the same code: the champion built again, which is not promoted (a QA
+    # lead's trial saw each unchanged retrain replace the champion with its twin).
     set_champion(tmp_path, second["version"], "made champion by the test")
     again = register_and_promote(
         trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
     )
-    assert again["promoted"]
-    assert "trained on the same labelled rows as champion" in again["decision"]
+    assert not again["promoted"] and champion_version(tmp_path) == second["version"]
+    assert again["decision"].startswith(f"kept champion {second['version']}: challenger ")
+    assert "so it is the champion built again" in again["decision"]
+    # One comment mended (a re-delivered export): the same ids and labels, other rows.
+    mended = labelled.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.col("comment") + " (mended)")
+        .otherwise(pl.col("comment"))
+        .alias("comment")
+    )
+    rebuilt = register_and_promote(
+        trained, tmp_path, mended, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert rebuilt["promoted"]
+    assert "trained on the same labelled rows as champion" in rebuilt["decision"]
 
 
 def test_each_rollback_steps_one_champion_further_back(
@@ -74,9 +92,12 @@ def test_each_rollback_steps_one_champion_further_back(
 ) -> None:
     """Found by a new user's trial: a second rollback toggled back to the version the first
     one rolled back from (one a training run had refused and a person promoted by hand)."""
+    # Three retrains, each after an audit was withdrawn (an unchanged one is not promoted).
     versions = [
-        register_and_promote(trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES)
-        for _ in range(3)
+        register_and_promote(
+            trained, tmp_path, labelled.slice(i), dict(trained.metrics), SURVEY_FEATURES
+        )
+        for i in range(3)
     ]
     first, second, third = (v["version"] for v in versions)
     assert champion_version(tmp_path) == third
@@ -231,7 +252,10 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     first = register_and_promote(trained, registry, labelled, {**trained.metrics}, SURVEY_FEATURES)
     score_and_publish_task.fn(settings, START)
     score_and_publish_task.fn(settings, START + timedelta(days=1))
-    second = register_and_promote(trained, registry, labelled, {**trained.metrics}, SURVEY_FEATURES)
+    # A retrain after an audit was withdrawn (an unchanged one is not promoted).
+    second = register_and_promote(
+        trained, registry, labelled.slice(1), {**trained.metrics}, SURVEY_FEATURES
+    )
     assert champion_version(settings.models_dir) == second["version"]
 
     assert main(["--data-dir", str(data), "models", "rollback"]) == 0
