@@ -817,6 +817,7 @@ class _Split:
     lines: np.ndarray  # 1-based physical line each record starts on
     fields: np.ndarray  # number of fields, counting delimiters outside quotes
     spans_lines: np.ndarray  # whether the record holds a newline (a quoted one, or a misread)
+    odd_quotes: bool = False  # whether the text holds an odd number of quotes: one left open
 
 
 def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) -> _Split:
@@ -835,7 +836,14 @@ def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) 
     # Delimiters before each record's start, differenced: the delimiters inside each record.
     before = np.searchsorted(commas, np.concatenate((starts, [arr.size])))
     fields = np.diff(before) + 1
-    return _Split(starts=starts, ends=ends, lines=lines, fields=fields, spans_lines=spans_lines)
+    return _Split(
+        starts=starts,
+        ends=ends,
+        lines=lines,
+        fields=fields,
+        spans_lines=spans_lines,
+        odd_quotes=bool(quotes.size % 2),
+    )
 
 
 def _parse_record(text: str, dialect: CsvDialect, delimiter: str) -> list[str]:
@@ -920,8 +928,10 @@ def read_csv_with_lines(
     check_is_text(path, buf)
     buf = _without_excel_separator_line(buf)
     try:
-        read, header_records = _read_decoded_csv(path, buf, encoding, dialect)
+        read, header_records, odd_quotes = _read_decoded_csv(path, buf, encoding, dialect)
         read.unpacked_from = unpacked_from
+        if odd_quotes:  # a quote is left open somewhere: at the end of the file?
+            read = _set_aside_a_record_cut_off(read, buf, dialect)
         return _set_aside_repeated_headers(_without_empty_records(read), header_records)
     except csv.Error as error:
         # The csv module reads the header, and the records the quick split cannot settle; a
@@ -1051,8 +1061,9 @@ def _with_classic_mac_line_ends_as_newlines(buf: bytes) -> bytes:
 
 def _read_decoded_csv(
     path: str, buf: bytes, encoding: str, dialect: CsvDialect
-) -> tuple[RawRead, list[list[str]]]:
-    """:func:`read_csv_with_lines` on the decoded text, and the header records it parsed."""
+) -> tuple[RawRead, list[list[str]], bool]:
+    """:func:`read_csv_with_lines` on the decoded text, the header records it parsed, and
+    whether the text holds an odd number of quotes (:attr:`_Split.odd_quotes`)."""
     delimiter = sniff_delimiter(path, buf) if dialect.delimiter == "auto" else dialect.delimiter
     if len(delimiter) != 1 or len(dialect.quote) != 1:
         raise SourceError(
@@ -1149,7 +1160,7 @@ def _read_decoded_csv(
         table = None
     if table is None or table.num_rows != lines.size:
         start = int(split.starts[first_body]) if first_body < split.starts.size else len(buf)
-        return exact.whole(result, start, header_lines + 1), records
+        return exact.whole(result, start, header_lines + 1), records, split.odd_quotes
     quick = pl.from_arrow(table)
     assert isinstance(quick, pl.DataFrame)
     frame = quick.with_columns(pl.Series("source_line", lines, dtype=pl.Int64))
@@ -1164,7 +1175,7 @@ def _read_decoded_csv(
         *header, "source_file", "source_line"
     )
     result.rejects = rejects
-    return result, records
+    return result, records, split.odd_quotes
 
 
 #: A run of UTF-8 byte order marks (U+FEFF) at the start of the text or of a line.
@@ -1263,6 +1274,54 @@ def _truncation_note(i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect
         " (the file ends inside a quoted value with no final newline: the delivery looks "
         "truncated; ask for the complete file)"
     )
+
+
+def _set_aside_a_record_cut_off(read: RawRead, buf: bytes, dialect: CsvDialect) -> RawRead:
+    """``read`` with its last row moved to the rejects when the file ends inside a quoted
+    value of it: a delivery cut off mid-comment, whose last record still had every field
+    (the cut value's opening quote made the rest of it one field), was kept with its comment
+    cut short (found by an analyst's trial: ``Dreimal weit``); or a stray opening quote that
+    made the rest of the file one value. A record with too few fields is rejected already
+    (:func:`_truncation_note`). ``buf`` is the decoded text the rows were read from, worth
+    looking at only when it holds an odd number of quotes (a quote left open somewhere: the
+    caller knows from the quick split; a cut-off file whose other quotes include one stray
+    quote inside an unquoted value, taken literally, goes unnoticed); from the last row's
+    line on, the csv module, strict, says whether the text ends inside a quoted value.
+    Nothing is raised."""
+    if read.frame.is_empty():
+        return read
+    line = int(read.frame.get_column("source_line")[-1])
+    if read.rejects and max(r.line for r in read.rejects) > line:
+        return read  # the file's last record is a reject already
+    start = len(buf)
+    for _ in range(buf.count(b"\n") - line + 2):  # back to the newline ending line - 1
+        start = buf.rfind(b"\n", 0, start)
+    text = buf[start + 1 :].decode("utf-8", "replace")
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=read.delimiter or ",",
+        quotechar=dialect.quote,
+        strict=True,
+    )
+    try:
+        for _ in reader:
+            pass
+        return read
+    except csv.Error as error:
+        if "unexpected end of data" not in str(error):
+            return read
+    end = line + text.rstrip("\r\n").count("\n")
+    where = (
+        f"the file ends inside a quoted value opened on line {line} (lines {line}-{end} were "
+        f"read as one record): a delivery cut off, or a stray quote on line {line}; ask for "
+        "the complete file, or mend that quote"
+        if end > line
+        else "the file ends inside a quoted value: the delivery looks truncated; ask for the "
+        "complete file"
+    )
+    read.frame = read.frame.head(read.frame.height - 1)
+    read.rejects.append(Reject(line, text.rstrip("\r\n"), f"malformed line: {where}"))
+    return read
 
 
 @dataclass

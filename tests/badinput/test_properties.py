@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from servicelens.ingest.readers import (
+    DEFAULT_DIALECT,
     CsvDialect,
     SourceError,
     _read_csv_exact,
+    _set_aside_a_record_cut_off,
     _without_empty_records,
     read_csv_with_lines,
 )
@@ -170,9 +172,14 @@ def test_stray_quotes_read_as_the_csv_module_reads_them(rows: list[list[str]]) -
     if any(line.count('"') > 1 for line in lines):
         return  # several quotes on a line: the quick split may disagree within one line
     read = read_csv_with_lines("stray.csv", data)
-    exact = _without_empty_records(_read_csv_exact("stray.csv", data, "utf-8"))
+    exact = _read_csv_exact("stray.csv", data, "utf-8")
+    if data.count(b'"') % 2:  # the reader looks for a quote left open only then
+        exact = _set_aside_a_record_cut_off(exact, data, DEFAULT_DIALECT)
+    exact = _without_empty_records(exact)
     # The records the quick split may have cut wrongly are read by the csv module, so rows
-    # and their lines are exactly the csv module's, and so are the rejected lines.
+    # and their lines are exactly the csv module's, and so are the rejected lines; but a
+    # last record the file ends inside a quoted value of is a reject (the csv module keeps
+    # it, cut short: a truncated delivery, or a stray quote swallowing the lines after it).
     assert read.frame.equals(exact.frame)
     assert [r.line for r in read.rejects] == [r.line for r in exact.rejects]
     stray = [r for r in read.rejects if "were read as one record" in r.reason]

@@ -531,6 +531,30 @@ def test_12_european_semicolon_decimal_comma(tmp_path: Path) -> None:
     }
 
 
+def test_an_export_cut_inside_its_last_quoted_comment_quarantines_that_record(
+    tmp_path: Path,
+) -> None:
+    """Found by an analyst's trial: the European export cut off inside A-10005's quoted
+    comment (its last column, so the record still had every field) was kept whole, its
+    comment "Dreimal weit" in the marts. The cut record is quarantined, saying why; the
+    ones before it are kept as they were."""
+    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    data = sample.read_bytes()
+    cut = tmp_path / "12-cut" / "sample.csv"
+    cut.parent.mkdir()
+    cut.write_bytes(data[: data.index(b"Dreimal weiterverbunden.") + 12])
+    got = _ingest("european-feedback.toml", str(cut), tmp_path)
+    assert got.counts.surveys_read == 5 and got.counts.kept == 4
+    assert "A-10005" not in got.clean.get_column("response_id").to_list()
+    assert _reasons(got) == {
+        6: [
+            "malformed line: the file ends inside a quoted value: the delivery looks "
+            "truncated; ask for the complete file"
+        ]
+    }
+    assert _row(got, "A-10002")["comment"] == "Gebühr wurde doppelt abgebucht; niemand ruft zurück"
+
+
 def test_a_definition_that_does_not_fit_names_file_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match=r"sample\.csv: line 3 \(header\): definition .*"
                        r"qualtrics-acme\.toml reads column\(s\) 'Q1'[ ,]"):  # fmt: skip

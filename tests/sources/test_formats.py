@@ -1494,3 +1494,37 @@ def test_a_time_that_happened_twice_names_the_setting_that_takes_the_earlier(
         "times with a UTC offset, or set ambiguous_times to earliest in the definition to "
         "take the earlier"
     ]
+
+
+@pytest.mark.parametrize(
+    ("tail", "kept", "reason"),
+    [
+        # Cut off inside the last column's quoted value: every field is there, one is cut.
+        ('2,1,"Dreimal weiterverbunden. Nie', ["1"], "the file ends inside a quoted value: "),
+        ('2,1,"Dreimal weiterverbunden. Nie\n', ["1"], "the file ends inside a quoted value: "),
+        # A quote opened on line 3 never closes: the rest of the file is one value.
+        (
+            '2,1,"opened here\n3,4,ok\n4,5,x\n',
+            ["1"],
+            "opened on line 3 (lines 3-5 were read as one record)",
+        ),
+        # A quote inside an unquoted value is text, at the end of a file too.
+        ('2,1,He said "no\n', ["1", "2"], None),
+        ('2,1,"a ""quoted"" word"', ["1", "2"], None),
+    ],
+)
+def test_a_file_ending_inside_a_quoted_value_quarantines_that_record(
+    tmp_path: Path, tail: str, kept: list[str], reason: str | None
+) -> None:
+    """Found by an analyst's trial: an export cut off inside its last record's quoted
+    comment, the last column, kept the record with the comment cut short."""
+    export = tmp_path / "cut.csv"
+    export.write_text('id,score,comment\n1,5,"fine, thanks"\n' + tail, encoding="utf-8")
+    read = read_csv_with_lines(export)
+    assert read.frame.get_column("id").to_list() == kept
+    if reason is None:
+        assert read.rejects == []
+        return
+    (reject,) = read.rejects
+    assert reject.line == 3 and reject.text == tail.rstrip("\n")
+    assert reject.reason.startswith("malformed line: ") and reason in reject.reason
