@@ -375,12 +375,13 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
                        count(*) FILTER (is_negative) AS negatives,
                        count(*) FILTER (root_cause = 'policy_failure') AS policy_failures,
                        count(*) FILTER (root_cause = 'perceived') AS perceived,
-                       count(*) FILTER (is_negative) / count(*) AS negative_share,
+                       count(*) FILTER (is_negative) / nullif(count(is_negative), 0)
+                           AS negative_share,
                        count(*) FILTER (root_cause = 'policy_failure')
                            / nullif(count(*) FILTER (root_cause IS NOT NULL), 0)
                            AS policy_failure_share,
                        avg(csat) AS mean_csat, {DAILY_SUMMARY_VERSION} AS schema_version,
-                       'sample' AS source
+                       'sample' AS source, count(is_negative) AS rated
                 FROM feedback GROUP BY ALL
             ) TO '{out / "daily_summary" / partition / "part-0.parquet"}'
             (FORMAT parquet, COMPRESSION zstd)

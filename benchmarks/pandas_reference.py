@@ -48,7 +48,7 @@ FEEDBACK_COLUMNS = [
 ]  # fmt: skip
 SUMMARY_COLUMNS = [
     "queue", "policy_code", "channel", "responses", "negatives", "policy_failures", "perceived",
-    "negative_share", "policy_failure_share", "mean_csat", "schema_version", "source",
+    "negative_share", "policy_failure_share", "mean_csat", "schema_version", "source", "rated",
 ]  # fmt: skip
 
 
@@ -327,13 +327,16 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
             .agg(
                 responses=("response_id", "size"),
                 negatives=("is_negative", "sum"),
+                rated=("is_negative", "count"),
                 policy_failures=("root_cause", lambda r: (r == "policy_failure").sum()),
                 perceived=("root_cause", lambda r: (r == "perceived").sum()),
                 mean_csat=("csat", "mean"),
             )
             .reset_index()
         )
-        summary["negative_share"] = summary["negatives"] / summary["responses"]
+        summary["negative_share"] = summary["negatives"] / summary["rated"].where(
+            summary["rated"] > 0
+        )
         scored = summary["policy_failures"] + summary["perceived"]
         summary["policy_failure_share"] = summary["policy_failures"] / scored.where(scored > 0)
         summary["schema_version"] = DAILY_SUMMARY_VERSION

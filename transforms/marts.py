@@ -62,9 +62,13 @@ def with_source(frame: pl.DataFrame) -> pl.DataFrame:
 def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
     """Counts and shares by source, date, queue, policy and channel.
 
-    ``scored`` carries ``SUMMARY_KEYS``, ``is_negative``, ``root_cause`` (null where no model
-    scored the row) and ``csat``. ``policy_failure_share`` is policy_failures over the scored
-    negatives (policy_failures + perceived), null when none was scored."""
+    ``scored`` carries ``SUMMARY_KEYS``, ``is_negative`` (null where the source's negative
+    rule could not judge the row: no rating given), ``root_cause`` (null where no model
+    scored the row) and ``csat``. ``negative_share`` is negatives over the rated responses,
+    null when none was rated: an analyst's trial read a call-centre queue's share low by
+    the unanswered calls it counted as not negative (946 of 5,000 calls). ``policy_failure_share``
+    is policy_failures over the scored negatives (policy_failures + perceived), null when
+    none was scored."""
     keys = list(SUMMARY_KEYS)
     return (
         with_source(scored)
@@ -72,12 +76,16 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
         .agg(
             pl.len().cast(pl.UInt32).alias("responses"),
             pl.col("is_negative").sum().cast(pl.UInt32).alias("negatives"),
+            pl.col("is_negative").is_not_null().sum().cast(pl.UInt32).alias("rated"),
             (pl.col("root_cause") == POSITIVE_CLASS).sum().cast(pl.UInt32).alias("policy_failures"),
             (pl.col("root_cause") == "perceived").sum().cast(pl.UInt32).alias("perceived"),
             pl.col("csat").cast(pl.Float64).mean().alias("mean_csat"),
         )
         .with_columns(
-            (pl.col("negatives") / pl.col("responses")).alias("negative_share"),
+            pl.when(pl.col("rated") > 0)
+            .then(pl.col("negatives") / pl.col("rated"))
+            .otherwise(None)
+            .alias("negative_share"),
             # Over the negatives a model scored: with no model yet (or a negative it did not
             # score) 0 of 0 is no share, not a share of 0 (an operator's trial read "0 %
             # policy failures" for every source before its first model).

@@ -239,6 +239,7 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "mean_csat": pl.Float64(),
     "schema_version": pl.Int32(),
     "source": pl.String(),
+    "rated": pl.UInt32(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -265,7 +266,7 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
 FEEDBACK_SCORED_VERSION = 6
-DAILY_SUMMARY_VERSION = 3
+DAILY_SUMMARY_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -415,10 +416,17 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "policy_code": "Policy the interactions were about.",
         "channel": "Survey channel.",
         "responses": "Valid responses in the group.",
-        "negatives": "Responses with csat <= 2.",
+        "negatives": (
+            "Responses the source's negative rule calls negative (csat <= 2 by default; an "
+            "nps detractor, a bad rating, or every complaint, as the source declares)."
+        ),
         "policy_failures": "Negatives the model called 'policy_failure' (fix the operation).",
         "perceived": "Negatives the model called 'perceived' (fix how expectations are set).",
-        "negative_share": "negatives / responses.",
+        "negative_share": (
+            "negatives / rated: null when no response was rated. Rows of version 3 and "
+            "before: negatives / responses, the unrated counted as not negative. Do not "
+            "average shares across groups: sum the counts and divide."
+        ),
         "policy_failure_share": (
             "policy_failures / (policy_failures + perceived): the share of the negatives a "
             "model scored; null when it scored none (no negatives, or no model yet). Do not "
@@ -427,12 +435,19 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "mean_csat": "Mean csat of the group's responses.",
         "schema_version": _SCHEMA_VERSION_TEXT,
         "source": _SOURCE_TEXT + " Part of the group key.",
+        "rated": (
+            "Responses the negative rule could judge (a rating given); the rest, such as an "
+            "unanswered call, are neither negative nor not. Null in rows of version 3 and "
+            "before."
+        ),
     },
     version=DAILY_SUMMARY_VERSION,
     history=(
         "1: first published layout.",
         "2: added schema_version.",
         "3: added source (a group key).",
+        "4: added rated; negative_share is negatives / rated (it was negatives / responses, "
+        "so unrated responses, such as unanswered calls, lowered it).",
     ),
 )
 

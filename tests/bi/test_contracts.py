@@ -132,6 +132,26 @@ def test_the_policy_failure_share_is_of_the_scored_negatives_and_null_without_a_
     assert summary.get_column("policy_failure_share").to_list() == [None, None]
 
 
+def test_the_negative_share_is_of_the_rated_responses_and_null_without_one() -> None:
+    """An analyst's trial read a call-centre queue's negative share low by its unanswered
+    calls (no rating: neither negative nor not), and 0.0 for a group of unrated responses."""
+    rows = _scored_rows()
+    unanswered = rows.head(2).with_columns(
+        pl.Series("response_id", ["r4", "r5"]),
+        pl.lit(None, pl.Int64).alias("csat"),
+        pl.lit(None, pl.Boolean).alias("is_negative"),
+        pl.lit(None, pl.String).alias("root_cause"),
+        pl.Series("channel", ["phone", "email"]),
+    )
+    summary = daily_summary(pl.concat([rows, unanswered]))
+    by_channel = {r["channel"]: r for r in summary.iter_rows(named=True)}
+    phone = by_channel["phone"]  # r1 negative, r3 not, r4 unrated
+    assert (phone["responses"], phone["rated"], phone["negatives"]) == (3, 2, 1)
+    assert phone["negative_share"] == 0.5
+    email = by_channel["email"]  # r5 alone, unrated
+    assert (email["responses"], email["rated"], email["negative_share"]) == (1, 0, None)
+
+
 def test_the_data_dictionary_is_generated_from_the_contracts() -> None:
     assert DICTIONARY_PATH.read_text() == render_data_dictionary(), (
         "docs/data_dictionary.md is stale: run `servicelens dictionary --write`"

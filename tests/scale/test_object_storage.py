@@ -152,6 +152,7 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "policy_failure_share": [1.0],
             "schema_version": [DAILY_SUMMARY_VERSION],
             "source": ["sample"],
+            "rated": [responses],
         }
     )
 

@@ -306,9 +306,10 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
     queues = run_query(base.root, "queues_that_bounce")
     assert {r["source"] for r in queues} == {"cfpb", "pwc-call-centre"}
     assert sum(r["responses"] for r in queues if r["source"] == "pwc-call-centre") == 25
-    # Its negative share is daily_summary's (negatives / responses, the unrated counted).
+    # Its negative share is daily_summary's (negatives / rated: an unanswered call is
+    # neither negative nor not).
     summed = con.execute(
-        "SELECT source, queue, round(sum(negatives) / sum(responses), 3) FROM daily_summary "
+        "SELECT source, queue, round(sum(negatives) / sum(rated), 3) FROM daily_summary "
         "GROUP BY ALL"
     ).fetchall()
     assert {(r["source"], r["queue"], r["negative_share"]) for r in queues} == set(summed)
