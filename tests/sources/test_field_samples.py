@@ -318,6 +318,34 @@ def test_a_file_in_an_undetectable_code_page_is_refused_showing_its_readings(
     assert decode_export("x.csv", data, "latin-1")[1] == "latin-1"
 
 
+def test_a_mac_roman_export_is_refused_not_read_as_cp1252(tmp_path: Path) -> None:
+    """Found by an analyst's trial: the European export saved on a classic Mac decodes as
+    cp1252 without a byte to object to (Mac Roman's ä ö ü ß are cp1252's Š š Ÿ §), and
+    "wŠren schšn, Grš§e" reached the marts. It is refused, showing a line both ways;
+    declared, it reads; and cp1252 text with quotes, apostrophes, dashes and Slavic names
+    is not taken for Mac Roman."""
+    from servicelens.ingest.readers import decode_export
+
+    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    text = sample.read_bytes().decode("cp1252")
+    mac = tmp_path / "mac" / "sample.csv"
+    mac.parent.mkdir()
+    mac.write_bytes(text.encode("mac_roman"))
+    with pytest.raises(SourceError) as error:
+        _ingest("european-feedback.toml", str(mac), tmp_path)
+    said = str(error.value)
+    assert said.startswith(f"{mac}: line 1: the text reads '")
+    assert "GebŸhr (EUR)" in said and "Gebühr (EUR)" in said and "as mac_roman (" in said
+    assert 'Set `encoding = "mac_roman"`' in said
+    assert decode_export(str(mac), mac.read_bytes(), "mac_roman")[0] == text.encode()
+    western = (
+        "id,comment\n1,Kunde sagt: „das ist teuer“ – 15,00 €, don’t\n"
+        "2,naïve façade déjà vu – «citation» l’équipe, Très bien\n"
+        "3,Dušan und Šárka Nováková, Miloš Žižek\n"
+    ).encode("cp1252")
+    assert decode_export("w.csv", western)[1] == "cp1252"
+
+
 def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     got = _ingest("google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path)
     assert got.counts.surveys_read == 16 and got.counts.kept == 15
