@@ -559,6 +559,23 @@ def test_12_european_semicolon_decimal_comma(tmp_path: Path) -> None:
     }
 
 
+def test_a_day_its_month_does_not_have_is_named_so(tmp_path: Path) -> None:
+    """Found by an analyst's trial: 29.02.2026 11:00 was "missing or not a timestamp",
+    which sent them looking for a format problem; the format is right, the day is not."""
+    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    text = sample.read_bytes().decode("cp1252")
+    assert text.count("01.03.2026 08:14") == 1
+    leap = tmp_path / "12-leap" / "sample.csv"
+    leap.parent.mkdir()
+    leap.write_bytes(text.replace("01.03.2026 08:14", "29.02.2026 08:14").encode("cp1252"))
+    got = _ingest("european-feedback.toml", str(leap), tmp_path)
+    (reasons,) = [r for r in _reasons(got).values() if "29.02.2026" in r[0]]
+    assert reasons == [
+        "submitted_at: '29.02.2026 08:14' is a day the calendar does not have (its month has "
+        "fewer days): check the day, or whether day and month are the right way round"
+    ]
+
+
 def test_an_export_cut_inside_its_last_quoted_comment_quarantines_that_record(
     tmp_path: Path,
 ) -> None:
