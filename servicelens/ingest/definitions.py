@@ -8,9 +8,11 @@ that is wrong; fitting a definition to a file is :mod:`servicelens.ingest.mappin
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -351,8 +353,8 @@ def _load_raw(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise DefinitionError(
-            f"{path}: unknown key(s) {unknown}; the keys are {sorted(_TOP_KEYS)} "
-            "(see docs/sources.md)"
+            f"{path}: unknown key(s) {unknown}{_close_keys(unknown, _TOP_KEYS)}; the keys are "
+            f"{sorted(_TOP_KEYS)} (see docs/sources.md)"
         )
     parent = data.pop("extends", None)
     if parent is None:
@@ -424,7 +426,10 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
         return ColumnRule(name, sources=(_strings(spec, where),))
     unknown = sorted(set(spec) - _RULE_KEYS)
     if unknown:
-        raise DefinitionError(f"{where}: unknown key(s) {unknown}; allowed {sorted(_RULE_KEYS)}")
+        raise DefinitionError(
+            f"{where}: unknown key(s) {unknown}{_close_keys(unknown, _RULE_KEYS)}; allowed "
+            f"{sorted(_RULE_KEYS)}"
+        )
     sources: tuple[tuple[str, ...], ...] = ()
     if "column" in spec:
         sources = (_strings(spec["column"], where),)
@@ -462,11 +467,24 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
     )
 
 
+def _close_keys(unknown: list[str], allowed: Iterable[str]) -> str:
+    """`` (did you mean 'decimal_comma' for 'decimal_coma'?)`` for each unknown key close to
+    an allowed one (``difflib.get_close_matches``), else nothing. Found by a trial: a
+    misspelt key was refused with the whole list of keys to search by eye."""
+    close = [
+        f"{match[0]!r} for {key!r}"
+        for key in unknown
+        if (match := difflib.get_close_matches(key, sorted(allowed), n=1))
+    ]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
 def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
     unknown = sorted(set(data) - _READ_KEYS)
     if unknown:
         raise DefinitionError(
-            f"{where} [read]: unknown key(s) {unknown}; allowed {sorted(_READ_KEYS)}"
+            f"{where} [read]: unknown key(s) {unknown}{_close_keys(unknown, _READ_KEYS)}; "
+            f"allowed {sorted(_READ_KEYS)}"
         )
     fmt = data.get("format", "csv")
     if fmt not in FORMATS:
@@ -514,7 +532,9 @@ def _features(data: dict[str, Any], where: str, has_comment: bool) -> FeatureSpe
     for a ``comment`` it never wrote, so such a source could never get a model."""
     unknown = sorted(set(data) - _FEATURE_KEYS)
     if unknown:
-        raise DefinitionError(f"{where} [features]: unknown key(s) {unknown}")
+        raise DefinitionError(
+            f"{where} [features]: unknown key(s) {unknown}{_close_keys(unknown, _FEATURE_KEYS)}"
+        )
     # The model's own reader of a spec, so a definition's features mean what a saved one does.
     from models.pipeline import TEXT, spec_from_dict
 

@@ -1528,3 +1528,20 @@ def test_a_file_ending_inside_a_quoted_value_quarantines_that_record(
     (reject,) = read.rejects
     assert reject.line == 3 and reject.text == tail.rstrip("\n")
     assert reject.reason.startswith("malformed line: ") and reason in reject.reason
+
+
+def test_a_misspelt_definition_key_is_named_with_the_key_it_is_close_to(tmp_path: Path) -> None:
+    """Found by an analyst's trial: `decimal_coma` was refused with the list of every key
+    allowed, leaving the reader to spot the missing letter."""
+    text = (Path(__file__).parent / "definitions" / "european-feedback.toml").read_text()
+    definition = tmp_path / "typo.toml"
+    definition.write_text(text.replace("decimal_comma", "decimal_coma"))
+    with pytest.raises(DefinitionError) as refused:
+        load_definition(str(definition))
+    said = str(refused.value)
+    assert "[read]: unknown key(s) ['decimal_coma'] (did you mean 'decimal_comma' for " in said
+    colum = text.replace('response_id = "Antwort-ID"', 'response_id = { colum = "Antwort-ID" }')
+    definition.write_text(colum)
+    with pytest.raises(DefinitionError) as refused:
+        load_definition(str(definition))
+    assert "unknown key(s) ['colum'] (did you mean 'column' for 'colum'?)" in str(refused.value)
