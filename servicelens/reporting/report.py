@@ -131,6 +131,21 @@ def _table(table_dir: DataPath) -> pl.DataFrame | None:
     return scan_table(table_dir).collect()
 
 
+def _every_quarantine(settings: Settings) -> pl.DataFrame | None:
+    """The quarantine of every source in the data directory (its ``source`` column tells
+    them apart): the report's reasons table is the one place a source's rows set aside are
+    explained, and an analyst's trial found only the sample's there, its configured
+    source's six rows in the Sources table's count alone. None when none has one."""
+    from servicelens.reporting.analyst import source_roots
+
+    found = [
+        frame
+        for root in source_roots(settings.root).values()
+        if (frame := _table(root / "quarantine")) is not None
+    ]
+    return pl.concat(found, how="diagonal_relaxed") if found else None
+
+
 def _manifests(table_dir: DataPath) -> pl.DataFrame:
     rows = []
     paths: list[DataPath] = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str)
@@ -205,7 +220,7 @@ def _read_inputs(settings: Settings) -> _Inputs:
         manifests=_manifests(settings.clean_dir),
         scored=scored,
         summary=_table(settings.marts_dir / "daily_summary"),
-        quarantine=_table(settings.quarantine_dir),
+        quarantine=_every_quarantine(settings),
         champion=champion,
         metrics=_json(model_dir / METRICS_FILE) if model_dir else None,
         metadata=_json(model_dir / METADATA_FILE) if model_dir else None,
@@ -412,9 +427,10 @@ def _data_quality(inputs: _Inputs) -> str:
     )
     if inputs.quarantine is not None and inputs.quarantine.height:
         parts.append(
-            "<h3>Why rows were quarantined</h3><p>Each kind of reason as the quarantine states "
-            "it: a whole record that could not be read (malformed line or JSON), a re-delivery "
-            "superseded by a later copy (duplicate delivery), or a value that failed a check "
+            "<h3>Why rows were quarantined</h3><p>Every source's, each kind of reason as the "
+            "quarantine states it: a whole record that could not be read (malformed line or "
+            "JSON), a re-delivery superseded by a later copy (duplicate delivery), or a value "
+            "that failed a check "
             "(the column and the problem). A row with several reasons counts under each."
             "</p>" + _html_table(reasons_by_kind(inputs.quarantine))
         )

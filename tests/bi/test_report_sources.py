@@ -92,6 +92,31 @@ def test_the_sources_table_counts_negatives_that_no_model_scored(
 
 
 @pytest.mark.slow
+def test_every_sources_quarantine_reasons_are_in_each_report(
+    sources_only: tuple[Settings, list[Settings], list[str]],
+) -> None:
+    """Found by an analyst's trial: a report listed only its own source's quarantine
+    reasons, though the table has a source column; another source's rows set aside were a
+    count in the Sources table, explained nowhere."""
+    base, sources, _ = sources_only
+    reports = sorted(base.reports_dir.glob("report-*.html"))
+    assert sorted(_about(p) for p in reports) == sorted(s.source for s in sources)
+    for report in reports:
+        html = report.read_text()
+        quarantined = {r["source"] for r in _sources_table(html) if r["quarantined"] != "0"}
+        assert quarantined == {"cfpb"}  # the CFPB download's truncated last line
+        why = html.split("<h3>Why rows were quarantined</h3>")[1].split("</table>")[0]
+        head = [unescape(h) for h in re.findall(r"<th>(.*?)</th>", why)]
+        rows = [
+            dict(
+                zip(head, (unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)), strict=True)
+            )
+            for r in re.findall(r"<tr>((?:<td.*?</td>)+)</tr>", why)
+        ]
+        # The call-centre source's report too: it has none of its own.
+        assert {r["source"] for r in rows} == quarantined, (report, rows)
+
+
 def test_a_nightly_run_of_sources_only_writes_each_sources_report(
     sources_only: tuple[Settings, list[Settings], list[str]],
 ) -> None:
