@@ -195,6 +195,18 @@ def number_problem(number_style: str | None) -> str:
     )
 
 
+#: A currency sign or ISO code beside an amount (``15,00 €``, ``EUR 15.00``, ``$15``).
+CURRENCY_IN_NUMBER = r"[€$£¥₹]|(?i:\b(?:EUR|USD|GBP|CHF|JPY|CAD|AUD|SEK|NOK|DKK|PLN)\b)"
+#: The problem of an amount written with its currency: its decimal comma and thousands
+#: separator were right, and the old advice to set them sent an analyst's trial in a
+#: circle (``15,00 €``).
+CURRENCY_PROBLEM = (
+    "is not a number of 0 or more: it holds a currency sign or code, and the column must "
+    "hold the amount alone (the currency is the source's); export the column formatted as "
+    "a number, not as currency"
+)
+
+
 #: The problem of a duration the definition reads as H:MM:SS that is not one (no quote or
 #: apostrophe in it, as for :func:`number_problem`).
 CLOCK_DURATION_PROBLEM = (
@@ -1006,6 +1018,11 @@ def validate_survey_rows(
         )
         .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
         .then(pl.lit(CLOCK_DURATION_PROBLEM))
+        .when(
+            (pl.col("problem") == _NUMBER_FACT_PROBLEM)
+            & raw_value.str.contains(CURRENCY_IN_NUMBER).fill_null(False)
+        )
+        .then(pl.lit(CURRENCY_PROBLEM))
         .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)
         .then(pl.lit(number_problem(rules.number_style)))
         .when(pl.col("problem") != _TIMESTAMP_CHECK)

@@ -576,6 +576,24 @@ def test_a_day_its_month_does_not_have_is_named_so(tmp_path: Path) -> None:
     ]
 
 
+def test_an_amount_written_with_its_currency_says_so(tmp_path: Path) -> None:
+    """Found by an analyst's trial: 15,00 € was quarantined with advice to set
+    decimal_comma and thousands, which the definition had set right."""
+    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    text = sample.read_bytes().decode("cp1252")
+    assert text.count(";15,00;") == 1
+    priced = tmp_path / "12-priced" / "sample.csv"
+    priced.parent.mkdir()
+    priced.write_bytes(text.replace(";15,00;", ";15,00 €;").encode("cp1252"))
+    got = _ingest("european-feedback.toml", str(priced), tmp_path)
+    (reasons,) = [r for r in _reasons(got).values() if "€" in r[0]]
+    assert reasons == [
+        "fees_charged: '15,00 €' is not a number of 0 or more: it holds a currency sign or "
+        "code, and the column must hold the amount alone (the currency is the source's); "
+        "export the column formatted as a number, not as currency"
+    ]
+
+
 def test_an_export_cut_inside_its_last_quoted_comment_quarantines_that_record(
     tmp_path: Path,
 ) -> None:
