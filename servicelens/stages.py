@@ -156,6 +156,9 @@ class DayCounts:
     interactions_read: int = 0
     interactions_quarantined: int = 0
     negatives: int = 0
+    #: Kept rows the source's negative rule could judge (a rating given): the share of
+    #: negatives is of these (an unanswered call is neither negative nor not).
+    rated: int = 0
     scored: int = 0
     #: Personal data replaced by placeholders before anything was staged, by kind.
     redacted: dict[str, int] = field(default_factory=dict)
@@ -541,6 +544,7 @@ def _validate_sample_day(
         ),
         interactions_quarantined=int((quarantine.get_column("feed") == "interactions").sum()),
         negatives=int(clean.get_column("is_negative").sum()),
+        rated=int(clean.get_column("is_negative").is_not_null().sum()),
         redacted=add_counts(
             redacted_comments, redacted_survey_rejects, *(n for _, n in interaction_rejects)
         ),
@@ -1464,6 +1468,7 @@ def validate_landed_rows(
             .iter_rows()
         ),
         negatives=int(clean.get_column("is_negative").sum()),
+        rated=int(clean.get_column("is_negative").is_not_null().sum()),
         # Landing redacted the rows (servicelens.ingest.landing): counted by their
         # placeholders, as the sample's comments and rejects are counted when redacted.
         redacted=add_counts(

@@ -506,22 +506,30 @@ def plan_nightly(
 def drift_flags(counts: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
     """Plain warnings for a date whose shares move away from the dates before it.
 
-    ``counts`` and each entry of ``history`` hold ``surveys_read``, ``quarantined`` and
-    ``negatives``. With fewer than three earlier dates only absolute thresholds apply.
+    ``counts`` and each entry of ``history`` hold ``surveys_read``, ``quarantined``,
+    ``kept``, ``negatives`` and ``rated`` (the kept rows a rating was given for). The
+    negative share is of the rated rows (an unanswered call is neither negative nor not: a
+    day with more of them is not a day with fewer complaints), of the kept rows where a
+    date's counts predate ``rated``. With fewer than three earlier dates only absolute
+    thresholds apply.
     """
     flags: list[str] = []
     read = counts.get("surveys_read") or 0
     if read == 0:
         return ["no surveys read"]
     quarantine_share = counts.get("quarantined", 0) / read
-    negative_share = counts.get("negatives", 0) / max(counts.get("kept", 0), 1)
+    usable = [h for h in history if h.get("surveys_read")]
+    # One denominator for every date compared: rated where all have it.
+    of = "rated" if all("rated" in c for c in (counts, *usable)) else "kept"
+
+    def share(c: dict[str, Any]) -> float:
+        return float(c.get("negatives", 0)) / max(c.get(of, 0), 1)
+
+    negative_share = share(counts)
     if quarantine_share > 0.10:
         flags.append(f"quarantine share {quarantine_share:.1%} > 10%")
-    usable = [h for h in history if h.get("surveys_read")]
     if len(usable) >= 3:
-        past_negative = sum(h.get("negatives", 0) / max(h.get("kept", 0), 1) for h in usable) / (
-            len(usable)
-        )
+        past_negative = sum(share(h) for h in usable) / len(usable)
         past_volume = sum(h["surveys_read"] for h in usable) / len(usable)
         if past_negative and abs(negative_share - past_negative) / past_negative > 0.5:
             flags.append(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from servicelens.settings import Settings
-from servicelens.storage.runs import date_status, plan_backfill
+from servicelens.storage.runs import date_status, drift_flags, plan_backfill
 
 DAY = date(2026, 10, 1)
 
@@ -235,3 +235,17 @@ def test_one_bucket_on_two_endpoints_has_two_keys_and_two_lock_folders(
     assert len({on_aws[1], on_minio[1], on_another[1]}) == 3
     local = Settings(data_dir="/srv/feedback")
     assert dataset_id(local) == hashlib.sha256(b"/srv/feedback").hexdigest()[:10]
+
+
+def test_the_negative_share_drift_is_of_rated_rows() -> None:
+    """An analyst's trial: a call centre's unanswered calls (no rating) counted as not
+    negative. A night with twice the unanswered calls is not a night with half the
+    complaints; a night with twice the complaints among the rated is flagged."""
+    usual = {"surveys_read": 100, "kept": 100, "quarantined": 0, "negatives": 20, "rated": 80}
+    quiet = {**usual, "rated": 40, "negatives": 10}  # half the calls unrated, same share
+    assert drift_flags(quiet, [usual] * 3) == []
+    worse = {**usual, "negatives": 40}
+    assert drift_flags(worse, [usual] * 3) == ["negative share 50.0% vs 25.0% over 3 earlier dates"]
+    # Dates counted before `rated` existed: all compared on kept rows alike.
+    older = {k: v for k, v in usual.items() if k != "rated"}
+    assert drift_flags(quiet, [older] * 3) == ["negative share 10.0% vs 20.0% over 3 earlier dates"]
