@@ -1180,11 +1180,17 @@ def _sources(inputs: _Inputs) -> str:
             negatives_scored = int(scored.get_column("p_policy_failure").is_not_null().sum())
             failures = int((scored.get_column("root_cause") == POSITIVE_CLASS).sum())
             scored_by = scoring_versions(scored)
-        days = manifests.get_column("survey_date").sort()
+        # The dates of the rows kept: a delivery's rows whose date could not be read are
+        # quarantined under the day it was delivered, and an analyst's trial read that day
+        # as the end of the source's data ("2026-03-01 -> 2026-12-04" for March's export).
+        holding = manifests.filter(pl.col("kept").fill_null(0) > 0)
+        aside = manifests.height - holding.height
+        days = (holding if holding.height else manifests).get_column("survey_date").sort()
         rows.append(
             {
                 "source": name,
-                "partitions": f"{manifests.height} ({granularity})",
+                "partitions": f"{manifests.height} ({granularity})"
+                + (f", {aside} holding only rows quarantined" if aside and holding.height else ""),
                 "from": str(days.min()),
                 "to": str(days.max()),
                 "read": int(manifests.get_column("surveys_read").sum() or 0),
@@ -1203,7 +1209,9 @@ def _sources(inputs: _Inputs) -> str:
         raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
     return (
         "<p>Each source's layers and model, side by side (the sections below are about "
-        f"<code>{escape(inputs.settings.source)}</code>).</p>" + _html_table(pl.DataFrame(rows))
+        f"<code>{escape(inputs.settings.source)}</code>). From and to are the dates of the "
+        "rows kept; rows whose date could not be read are quarantined under the day their "
+        "file was delivered.</p>" + _html_table(pl.DataFrame(rows))
     )
 
 
