@@ -121,6 +121,32 @@ def test_same_arguments_give_identical_bytes_and_another_seed_differs(
     assert (tmp_path / "other" / day).read_bytes() != (out / day).read_bytes()
 
 
+def test_an_audit_file_already_there_is_kept_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: review-queue says to save the filled-in worksheet as a
+    date's audits.csv, and generating that date again (as every demo run does for the last
+    28 days) replaced QA's verdicts with generated ones without a word."""
+    from servicelens.cli.main import main
+
+    filled = "response_id,root_cause,audited_at,auditor\nR1,perceived,2026-10-07 09:00,anna\n"
+    saved = tmp_path / "raw" / str(START) / "audits.csv"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(filled)
+    summary = generate(tmp_path, START, START + timedelta(days=1), 50, seed=5)
+    assert saved.read_text() == filled
+    assert summary.kept_audit_files == [f"raw/{START}/audits.csv"]
+    assert f"raw/{START}/audits.csv" not in summary.files
+    assert (tmp_path / "raw" / str(START + timedelta(days=1)) / "audits.csv").exists()
+    args = ["--data-dir", str(tmp_path), "generate", "--start", str(START), "--end", str(START)]
+    assert main([*args, "--per-day", "50"]) == 0
+    assert saved.read_text() == filled
+    assert (
+        f"kept 1 audit file(s) already there as they were (raw/{START}/audits.csv): an audit "
+        "file is never overwritten, as it may hold QA's verdicts"
+    ) in capsys.readouterr().out
+
+
 def test_a_day_does_not_depend_on_the_range_it_was_generated_in(
     small: tuple[Path, GenerationSummary], tmp_path: Path
 ) -> None:

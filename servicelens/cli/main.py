@@ -223,7 +223,18 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         f"{summary.audits} audits for {summary.start}..{summary.end} into {settings.root / 'raw'}"
         f" (oracle accuracy on negatives {summary.oracle_accuracy:.3f})"
     )
+    if summary.kept_audit_files:
+        print(_kept_audits_note(summary.kept_audit_files))
     return 0
+
+
+def _kept_audits_note(kept: list[str]) -> str:
+    """What ``generate`` (and the demo) say of the audit files they found and kept."""
+    shown = ", ".join(kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
+    return (
+        f"kept {len(kept)} audit file(s) already there as they were ({shown}): an audit file "
+        "is never overwritten, as it may hold QA's verdicts"
+    )
 
 
 def _warnings_said(args: argparse.Namespace) -> AbstractContextManager[None]:
@@ -471,6 +482,11 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
             f"dates {ingested[0]['day']}..{ingested[-1]['day']} ({len(ingested)} days)",
             f"rows in {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined:"
             f" {read == kept + quarantined})",
+            *(
+                [_kept_audits_note(kept_audits)]
+                if (kept_audits := result["generated"].get("kept_audit_files"))
+                else []
+            ),
             f"negatives scored {scored} with model {trained['version']} ({trained['decision']})",
             _metrics_lines(trained["metrics"]),
             "",

@@ -59,7 +59,7 @@ import functools
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -1283,6 +1283,8 @@ class _DayStats:
     negatives: int
     oracle_correct: int
     files: list[str]
+    #: The day's audits.csv, when one was there already and kept as it was.
+    kept_audits: list[str] = field(default_factory=list)
 
 
 def _kind(name: str) -> int:
@@ -1615,20 +1617,25 @@ def _survey_day(
         .with_columns(pl.col("audited").dt.to_string(_CANONICAL_TS).alias("audited_at"))
         .select(RAW_AUDIT_COLUMNS)
     )
-    audits.write_csv(day_dir / "audits.csv")
-
     stamp = f"{day:%Y-%m-%d}"
+    # An audit file already there is never overwritten: review-queue tells QA to save its
+    # worksheet as a date's audits.csv, and a trial's filled-in verdicts were replaced by
+    # generated ones without a word (the demo regenerates the last 28 days on every run).
+    kept = (day_dir / "audits.csv").exists()
+    if not kept:
+        audits.write_csv(day_dir / "audits.csv")
     return _DayStats(
         surveys=out.height,
-        audits=audits.height,
+        audits=0 if kept else audits.height,
         negatives=int(negative.sum()),
         oracle_correct=int(((oracle > 0.5) == truth)[negative].sum()),
         files=[
             f"raw/{stamp}/surveys.csv",
-            f"raw/{stamp}/audits.csv",
+            *([] if kept else [f"raw/{stamp}/audits.csv"]),
             f"truth/{stamp}.csv",
             f"truth/{stamp}.injected.csv",
         ],
+        kept_audits=[f"raw/{stamp}/audits.csv"] if kept else [],
     )
 
 
@@ -1712,6 +1719,9 @@ class GenerationSummary:
     oracle_accuracy: float
     #: paths written, relative to ``out_dir``
     files: list[str]
+    #: audit files that were there already, kept as they were (never overwritten: they may
+    #: hold QA's verdicts), relative to ``out_dir``
+    kept_audit_files: list[str] = field(default_factory=list)
 
 
 def write_policies(out_dir: Path) -> Path:
@@ -1808,6 +1818,7 @@ def generate(
 
     files = [str(write_policies(out_dir).relative_to(out_dir).as_posix())]
     files.append(str(write_agents(out_dir, seed).relative_to(out_dir).as_posix()))
+    kept_audit_files: list[str] = []
     lost: dict[date, set[str]] = {}
     per_day_stats: dict[str, dict[str, float | int]] = {}
     totals = {"surveys": 0, "interactions": 0, "audits": 0, "negatives": 0, "correct": 0}
@@ -1841,6 +1852,7 @@ def generate(
                 audits_until=audits_until,
             )
             files.extend(stats.files)
+            kept_audit_files.extend(stats.kept_audits)
             totals["surveys"] += stats.surveys
             totals["audits"] += stats.audits
             totals["negatives"] += stats.negatives
@@ -1871,6 +1883,7 @@ def generate(
         negatives=totals["negatives"],
         oracle_accuracy=totals["correct"] / max(totals["negatives"], 1),
         files=sorted(files),
+        kept_audit_files=sorted(kept_audit_files),
     )
     payload = {
         **asdict(summary),
