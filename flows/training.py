@@ -98,16 +98,20 @@ BUILD_CODE = (
 BUILD_LIBRARIES = ("scikit-learn", "polars", "numpy", "scipy")
 
 
-def _build_fingerprint(
-    labelled: pl.DataFrame, facts_only: pl.DataFrame | None, spec: dict[str, Any]
+def build_fingerprint(
+    labelled: pl.DataFrame,
+    facts_only: pl.DataFrame | None,
+    spec: dict[str, Any],
+    **options: Any,
 ) -> str:
     """sha256 of everything a training run builds its model from: every value of the
     labelled rows (and the facts-only ones), in any order, not only their ids and labels (a
     re-delivered export can mend a comment); the source of :data:`BUILD_CODE`; the versions
-    of :data:`BUILD_LIBRARIES`; and the declared feature spec. Two versions with equal
-    fingerprints are one model built twice (:func:`models.registry.promotion_decision`'s
-    ``same_build``). Row hashes are polars' (stable within one polars version, which is part
-    of the fingerprint)."""
+    of :data:`BUILD_LIBRARIES`; the declared feature spec; and the training ``options``
+    (seed, folds). Two versions with equal fingerprints are one model built twice
+    (:func:`models.registry.promotion_decision`'s ``same_build``;
+    :func:`champion_built_from`). Row hashes are polars' (stable within one polars version,
+    which is part of the fingerprint)."""
     digest = hashlib.sha256()
     for frame in (labelled, facts_only):
         if frame is not None and frame.height:
@@ -121,7 +125,32 @@ def _build_fingerprint(
     for library in BUILD_LIBRARIES:
         digest.update(f"{library}=={package_version(library)};".encode())
     digest.update(json.dumps(spec, sort_keys=True, default=str).encode())
+    if options:
+        digest.update(json.dumps(options, sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+def champion_built_from(models_dir: DataPath, build: str) -> dict[str, Any] | None:
+    """The outcome of a training run that would build the champion again (its
+    ``build_sha256`` is ``build``: the same rows, code, libraries, features and options), as
+    :func:`register_and_promote` returns one, without training: the champion's version and
+    metrics, not promoted, the decision saying why. None when there is no champion or it
+    was built from anything else. Found by a QA lead's trial: each unchanged ``train`` spent
+    65 s building a twin of the champion and registered it."""
+    champion = champion_version(models_dir)
+    if champion is None or read_metadata(models_dir, champion).get("build_sha256") != build:
+        return None
+    return {
+        "version": champion,
+        "decision": (
+            f"kept champion {champion}: nothing changed since it was built (the same labelled "
+            "rows, every value of them, and the same code, libraries, features and options), "
+            "so it was not trained again"
+        ),
+        "promoted": False,
+        "metrics": read_metrics(models_dir, champion),
+        "trained": False,
+    }
 
 
 def truth_metrics(
@@ -192,6 +221,7 @@ def register_and_promote(
     spec: FeatureSpec,
     source: str = SAMPLE_SOURCE,
     facts_only: pl.DataFrame | None = None,
+    build: str | None = None,
 ) -> dict[str, Any]:
     """Save a trained challenger as a new version and promote it unless it is worse than the
     champion on the same holdout beyond the tolerance, or shows no skill over chance on its
@@ -202,7 +232,8 @@ def register_and_promote(
     was built from (``result.spec``: with the design training chose), which scoring reads.
     ``facts_only``: the labelled rows without text it also trained on, if any
     (``train_root_cause_model``'s): they are part of its data fingerprint, and counted in
-    its metadata (``facts_only_rows``) beside ``training_rows``."""
+    its metadata (``facts_only_rows``) beside ``training_rows``. ``build``: its
+    :func:`build_fingerprint`, with the options it was trained with (default: without)."""
     # Skill over chance on every audit, each scored out of fold: a model no better than a
     # constant is never promoted (it would win whenever there is nothing to compare on).
     oof = result.out_of_fold
@@ -217,7 +248,7 @@ def register_and_promote(
     meta = {
         "source": source,
         "code_version": code_version(),
-        "build_sha256": _build_fingerprint(labelled, facts_only, spec_to_dict(spec)),
+        "build_sha256": build or build_fingerprint(labelled, facts_only, spec_to_dict(spec)),
         "data_sha256": fingerprint,
         "training_rows": labelled.height,
         "facts_only_rows": 0 if facts_only is None else facts_only.height,
@@ -308,6 +339,12 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     spec = SURVEY_FEATURES if definition is None else definition.features
     if definition is not None:
         definition.refuse_an_empty_model()
+    build = build_fingerprint(labelled, None, spec_to_dict(spec), seed=settings.seed)
+    if (unchanged := champion_built_from(settings.models_dir, build)) is not None:
+        if audits is not None:
+            unchanged["metrics"] = {**unchanged["metrics"], "audits": audits}
+        logger.info("model %s: %s", unchanged["version"], unchanged["decision"])
+        return unchanged
     try:
         result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
     except ValueError as error:
@@ -347,6 +384,7 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
         metrics,
         spec,
         source=settings.source,
+        build=build,
     )
     logger.info("model %s: %s", registered["version"], registered["decision"])
     return registered

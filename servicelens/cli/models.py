@@ -140,7 +140,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             f"configured here ({', '.join(names) or 'none'}): then it trains on the labels "
             "the source has landed"
         )
-    from flows.training import register_and_promote
+    from flows.training import build_fingerprint, champion_built_from, register_and_promote
+    from models.pipeline import spec_to_dict
     from models.train import tfidf_baseline_report, train_root_cause_model
     from servicelens.ingest.definitions import load_definition
 
@@ -157,6 +158,21 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         )
     definition.refuse_an_empty_model()
     labelled, facts_only, files = _labelled_inputs(definition, args.input, settings)
+    registry = registry_of(settings, definition.name)
+    build = build_fingerprint(
+        labelled,
+        facts_only,
+        spec_to_dict(definition.features),
+        seed=settings.seed,
+        folds=args.folds,
+    )
+    if (unchanged := champion_built_from(registry, build)) is not None:
+        if args.json:
+            print(json.dumps(unchanged, indent=2, default=str))
+        else:
+            print(f"{definition.name} model {unchanged['version']}: {unchanged['decision']}")
+            print(source_report(unchanged["metrics"]))  # the champion's, as training showed it
+        return 0
     result = train_root_cause_model(
         labelled,
         seed=settings.seed,
@@ -185,12 +201,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     )
     registered = register_and_promote(
         result,
-        registry_of(settings, definition.name),
+        registry,
         labelled,
         metrics,
         definition.features,
         source=definition.name,
         facts_only=facts_only,
+        build=build,
     )
     if args.json:
         print(json.dumps(registered, indent=2, default=str))

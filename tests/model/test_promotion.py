@@ -437,3 +437,29 @@ def test_a_p_value_below_what_a_double_tells_from_zero_is_not_printed_as_zero() 
     from models.evaluate import p_value_text
 
     assert p_value_text(0.0) == "p < 1e-16" and p_value_text(0.000331) == "p = 0.000331"
+
+
+def test_a_training_run_that_would_build_the_champion_again_does_not_train(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a QA lead's trial: each unchanged `train` spent 65 s building a twin of the
+    champion and registered it. The build fingerprint (rows, code, libraries, features,
+    options) is known before fitting: an equal champion's outcome is returned untrained."""
+    from flows.training import build_fingerprint, champion_built_from
+    from models.pipeline import spec_to_dict
+
+    spec = spec_to_dict(SURVEY_FEATURES)
+    build = build_fingerprint(labelled, None, spec, seed=7)
+    assert champion_built_from(tmp_path, build) is None  # no champion yet
+    first = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES, build=build
+    )
+    unchanged = champion_built_from(tmp_path, build_fingerprint(labelled, None, spec, seed=7))
+    assert unchanged is not None and unchanged["version"] == first["version"]
+    assert not unchanged["promoted"] and not unchanged["trained"]
+    assert unchanged["decision"].endswith("so it was not trained again")
+    assert unchanged["metrics"]["model"] == trained.metrics["model"]
+    # Another seed, one row fewer, or another spec is another build.
+    assert champion_built_from(tmp_path, build_fingerprint(labelled, None, spec, seed=8)) is None
+    fewer = build_fingerprint(labelled.slice(1), None, spec, seed=7)
+    assert champion_built_from(tmp_path, fewer) is None

@@ -318,7 +318,7 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     # The definition file of a configured source trains that source the same way.
     assert main([*data, "train", "--source", str(mapping)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "so it is the champion built again" in out[0]  # the same rows, the same model
+    assert "so it was not trained again" in out[0]  # the same rows, the same model
     assert main([*data, "train", "--source", "acme-other"]) == 2
     said = capsys.readouterr().err
     assert "--source acme-other: not a source configured in " in said
