@@ -554,6 +554,12 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
                 f"({row['response_id'] or 'no id'}): {row['reason']}",
                 file=sys.stderr,
             )
+        if leaving_open.height > SET_ASIDE_QUOTED:  # a QA lead's trial missed the sixth
+            print(
+                f"  ... and {leaving_open.height - SET_ASIDE_QUOTED:,} more (`--json` lists "
+                "every one)",
+                file=sys.stderr,
+            )
     shown = items if args.limit == 0 else items.head(args.limit)
     reasons = items.get_column("reason")
     days = items.get_column("survey_date")
@@ -568,12 +574,21 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         "last_date": str(days.max()) if items.height else None,
         "closed_by_audits_since": closed,
         "shown": shown.height,
+        # Each row set aside that leaves an item open, located (a trial found none here).
+        "audit_rows_set_aside": leaving_open.select(
+            pl.col("source_file").alias("file"),
+            pl.col("source_line").alias("line"),
+            "response_id",
+            "reason",
+        ).to_dicts(),
+        "audit_rows_set_aside_closed_otherwise": covered.height,
     }
     if chosen.is_sample:
         today = datetime.now(ZoneInfo(chosen.timezone)).date()
         save_to = (
-            f"as {chosen.raw_day(today) / 'audits.csv'} (any date's folder is read; add "
-            "the rows to its audits.csv if it has one)"
+            f"as {chosen.raw_day(today) / 'audits.csv'} (today's folder: a date's queue is "
+            "closed by the audits of its own folder and every later one; add the rows to its "
+            "audits.csv if it has one)"
         )
     else:
         save_to = f"in {chosen.audits_dir} (any name ending .csv)"

@@ -4,6 +4,7 @@ settled by row order, and audits of other responses vanished without a word)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import UTC, date, datetime, timedelta
@@ -645,7 +646,18 @@ def test_review_queue_lists_only_rows_set_aside_that_leave_an_item_open(
     assert "1 audit row(s) set aside close no item below until they are mended" in shown.err
     assert "audits.csv line 2 (R1): root_cause: 'percieved'" in shown.err
     assert "line 3 (R2)" not in shown.err
-    assert "1 audit row(s) set aside are of responses another audit in force closes" in (shown.err)
+    assert "1 audit row(s) set aside are of responses another audit in force closes" in shown.err
+    # More than are quoted: the rest are counted, and --json lists every one.
+    typos = "".join(f"X{i},percieved,2026-11-30 09:00,a\n" for i in range(6))
+    _write(tmp_path, "2026-12-01", "response_id,root_cause,audited_at,auditor\n" + typos)
+    assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
+    err = capsys.readouterr().err
+    assert "7 audit row(s) set aside close no item" in err and "  ... and 2 more (`--json`" in err
+    assert main(["--data-dir", str(tmp_path), "--json", "review-queue"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed["audit_rows_set_aside"]) == 7
+    assert listed["audit_rows_set_aside"][0]["reason"].startswith("root_cause: 'percieved'")
+    assert listed["audit_rows_set_aside_closed_otherwise"] == 1
 
 
 def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None:
