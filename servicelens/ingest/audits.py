@@ -52,7 +52,7 @@ from transforms.schemas import ROOT_CAUSES
 #: The columns an audit file must have (``../shared/docs/product.md``, "audits").
 AUDIT_COLUMNS = ("response_id", "root_cause", "audited_at", "auditor")
 #: How audit files are read: the delimiter sniffed, one header row.
-AUDIT_DIALECT = CsvDialect(delimiter="auto", lower_case_names=False, pad_short_records=True)
+AUDIT_DIALECT = CsvDialect(delimiter="auto", lower_case_names=False, fit_ragged_records=True)
 #: How far after now an ``audited_at`` may be before it is taken for a mistyped date: a
 #: typo lands days to years ahead, a clock or timezone slip hours (a QA team writing its
 #: own local time, up to 14 h from the business timezone). It was 30 days while the

@@ -98,12 +98,14 @@ class CsvDialect:
     #: A JSON key read from header cells (Qualtrics' ``timeZone``) into ``RawRead.header_timezone``.
     timezone_key: str | None = None
     #: Read a record with fewer fields than the header as if its missing last fields were
-    #: empty (as pandas and spreadsheets do) instead of rejecting it: for hand-kept files
-    #: whose last columns are optional, where each field read is then checked by the caller
-    #: (a QA audit file with a ``comment`` column, found by a QA lead's trial: every audit
-    #: typed without a comment was set aside as malformed). An export's short record stays
+    #: empty (as pandas and spreadsheets do), and one with more whose fields beyond the
+    #: header are all empty (spaces aside) without them, instead of rejecting either: for
+    #: hand-kept files whose last columns are optional, where each field read is then
+    #: checked by the caller. Found by QA leads' trials: every audit typed without its
+    #: comment was set aside as malformed, and so was every row of a wider worksheet
+    #: appended to an audits.csv, its extra columns empty. An export's ragged record stays
     #: a reject: there it means a truncated or broken line.
-    pad_short_records: bool = False
+    fit_ragged_records: bool = False
 
 
 DEFAULT_DIALECT = CsvDialect()
@@ -1186,8 +1188,8 @@ def _read_decoded_csv(
     # the csv module too, so the CR stays in its field wherever it stands.
     lone_cr = _has_lone_cr(buf)
     suspects = spans_lines | (body & _holds_lone_cr(arr, split)) if lone_cr else spans_lines
-    if dialect.pad_short_records:  # the csv module reads them, padded (_read_records)
-        suspects = suspects | (ragged & (split.fields < n_fields))
+    if dialect.fit_ragged_records:  # the csv module reads them, fitted (_read_records)
+        suspects = suspects | ragged
     result = RawRead(
         path, encoding, header, pl.DataFrame(), [], 0, header_lines, delimiter, timezone
     )
@@ -1429,19 +1431,22 @@ def _read_records(
     first_line: int,
     records: _Records,
     delimiter: str = ",",
-    pad_short: bool = False,
+    fit: bool = False,
 ) -> int:
     """Read one record from ``reader`` into ``records``; return the line after it, or -1 at
     the end of the input. ``first_line`` is the physical line ``reader`` started on.
-    ``pad_short``: a record of fewer fields than ``n_fields`` is read with the missing last
-    ones empty (:attr:`CsvDialect.pad_short_records`)."""
+    ``fit``: a record of fewer fields than ``n_fields`` is read with the missing last ones
+    empty, one with more whose extra fields are all empty without them
+    (:attr:`CsvDialect.fit_ragged_records`)."""
     start_line = first_line + reader.line_num
     record = next(reader, None)
     if record is None:
         return -1
     end_line = first_line + reader.line_num - 1
-    if record and pad_short and len(record) < n_fields:
+    if record and fit and len(record) < n_fields:
         record += [""] * (n_fields - len(record))
+    elif fit and len(record) > n_fields and not "".join(record[n_fields:]).strip(" \t"):
+        del record[n_fields:]
     if record and len(record) == n_fields:
         records.rows.append(record)
         records.lines.append(start_line)
@@ -1525,7 +1530,7 @@ class _ExactReader:
             first_line,
             records,
             self.delimiter,
-            self.dialect.pad_short_records,
+            self.dialect.fit_ragged_records,
         )
 
     @functools.cached_property

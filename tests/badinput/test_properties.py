@@ -192,10 +192,11 @@ WIDE = st.text(st.sampled_from('ab ,"\né'), max_size=5)
 
 @RELAXED
 @given(st.lists(st.lists(WIDE, min_size=1, max_size=5), min_size=1, max_size=20))
-def test_short_records_read_padded_as_the_csv_module_reads_them(rows: list[list[str]]) -> None:
-    """With ``pad_short_records`` (QA audit files), a record of fewer fields than the
-    header reads as if its last fields were empty, wherever the quick split or the csv
-    module reads it; a longer one is still a reject; both on the line the record starts."""
+def test_ragged_records_read_fitted_as_the_csv_module_reads_them(rows: list[list[str]]) -> None:
+    """With ``fit_ragged_records`` (QA audit files), a record of fewer fields than the
+    header reads as if its last fields were empty, and one whose fields beyond the header
+    are empty without them, wherever the quick split or the csv module reads it; a longer
+    one with text beyond the header is still a reject; all on the line the record starts."""
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([["h1", "h2", "h3", "h4"], *rows])
     data = out.getvalue().encode()
@@ -205,13 +206,13 @@ def test_short_records_read_padded_as_the_csv_module_reads_them(rows: list[list[
     next(reader)
     line = 2
     for record in reader:
-        if len(record) > 4:
+        if len(record) > 4 and "".join(record[4:]).strip(" \t"):
             rejected.append(line)
         elif any(field.strip(" \t") for field in record):  # else holds nothing: no record
-            expected.append(tuple(record + [""] * (4 - len(record))))
+            expected.append(tuple((record + [""] * (4 - len(record)))[:4]))
             expected_lines.append(line)
         line = reader.line_num + 1
-    read = read_csv_with_lines("short.csv", data, dialect=CsvDialect(pad_short_records=True))
+    read = read_csv_with_lines("short.csv", data, dialect=CsvDialect(fit_ragged_records=True))
     assert read.frame.select("h1", "h2", "h3", "h4").fill_null("").rows() == expected
     assert read.frame.get_column("source_line").to_list() == expected_lines
     assert [r.line for r in read.rejects] == rejected
