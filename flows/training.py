@@ -355,7 +355,8 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
                 f"QA audits of source {settings.source} are read from the CSV files in "
                 f"{settings.audits_dir} (columns response_id, root_cause, audited_at, auditor); "
                 f"`servicelens review-queue --source {settings.source} --output "
-                "worksheet.csv` lists the negatives no audit labels yet, as a worksheet to fill in"
+                "worksheet.csv` lists the negatives that no audit labels yet, as a worksheet "
+                "to fill in"
             )
             label = definition.label_column
             if label:

@@ -472,9 +472,9 @@ def _close_keys(unknown: list[str], allowed: Iterable[str]) -> str:
     an allowed one (``difflib.get_close_matches``), else nothing. Found by a trial: a
     misspelt key was refused with the whole list of keys to search by eye."""
     close = [
-        f"{match[0]!r} for {key!r}"
+        f"{' or '.join(repr(m) for m in match)} for {key!r}"
         for key in unknown
-        if (match := difflib.get_close_matches(key, sorted(allowed), n=1))
+        if (match := difflib.get_close_matches(key, sorted(allowed), n=2, cutoff=0.75))
     ]
     return f" (did you mean {', '.join(close)}?)" if close else ""
 

@@ -620,7 +620,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         train = train_command(chosen)
         print(
             f"review queue of {chosen.source}: no model yet, so {items.height:,} negative "
-            f"responses no audit labels, over {summary['dates']} "
+            f"responses that no audit labels, over {summary['dates']} "
             f"{periods_word(chosen.partition)} ({summary['first_date']}.."
             f"{summary['last_date']}), spread over the queues for the first audits: audit "
             "at least five of each root cause (perceived, policy_failure), with comments, over "

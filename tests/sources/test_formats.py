@@ -1544,4 +1544,6 @@ def test_a_misspelt_definition_key_is_named_with_the_key_it_is_close_to(tmp_path
     definition.write_text(colum)
     with pytest.raises(DefinitionError) as refused:
         load_definition(str(definition))
-    assert "unknown key(s) ['colum'] (did you mean 'column' for 'colum'?)" in str(refused.value)
+    assert "unknown key(s) ['colum'] (did you mean 'column' or 'columns' for 'colum'?)" in str(
+        refused.value
+    )
