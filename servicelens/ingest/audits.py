@@ -724,17 +724,17 @@ def _short_path(path: str) -> str:
     return f"{where.parent.name}/{where.name}"
 
 
-def _file_recency(path: str) -> tuple[int, str | float]:
-    """Sort key of an audit file's recency, larger for newer: its date folder
-    (``raw/<date>/audits.csv``), else its modification time (a configured source's audits
-    folder, any names)."""
-    folder = Path(path).parent.name
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", folder):
-        return (1, folder)
+def _file_recency(path: str) -> tuple[float, str]:
+    """Sort key of an audit file's recency, larger for newer: when it was last written,
+    then its date folder (``raw/<date>/audits.csv``; files written together, as the
+    generated sample's are). Found by a QA lead's trial: a file QA had just written into an
+    older date's folder was quoted last, its six mistakes hidden behind 289 older ones,
+    when the folder's date decided."""
     try:
-        return (0, Path(path).stat().st_mtime)
+        written = Path(path).stat().st_mtime
     except OSError:
-        return (0, 0.0)
+        written = 0.0
+    return (written, Path(path).parent.name)
 
 
 def _kind_of_problem(reason: str) -> str:

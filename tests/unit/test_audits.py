@@ -707,6 +707,13 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
     assert "reads as day/month or as month/day" in quoted[0]
     assert "is in the future" in quoted[1] and "more like it" not in quoted[1]
     assert "is missing or not a date QA writes" in quoted[2]
+    # The file written last first, whatever its folder's date (a QA lead's trial wrote
+    # into an older date's folder, and its mistakes were quoted last).
+    later = os.stat(files[0]).st_mtime + 3600
+    os.utime(files[0], (later, later))
+    text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
+    first = text.splitlines()[2]
+    assert first.startswith("  2026-11-23/audits.csv line 2 (R0): conflicting audits"), text
 
 
 def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path) -> None:
