@@ -618,7 +618,15 @@ def audit_accounting(
         .select("source_file", "source_line", "response_id")
         .to_dicts(),
         "set_aside": dict(kinds.iter_rows()),
-        "set_aside_rows": read.set_aside.to_dicts(),
+        # Each row set aside, ``settled`` where another audit of its response is in force:
+        # nothing waits on mending it (a QA lead's trial was asked to mend a misspelt
+        # verdict its own later re-audit had settled).
+        "set_aside_rows": read.set_aside.with_columns(
+            pl.col("response_id")
+            .is_in(read.audits.get_column("response_id").implode())
+            .fill_null(False)
+            .alias("settled")
+        ).to_dicts(),
         # The rows counted in overturned_by_a_later_audit, each naming the audit in force
         # (a QA lead's trial saw "27 with another verdict" and could not find its own).
         "overturned_rows": read.overturned_rows.to_dicts(),
@@ -807,10 +815,16 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         )
     for misplaced in accounting.get("misplaced_files", []):
         text += f"; {misplaced} is not read: {misplaced_advice(misplaced)}"
+    settled = sum(bool(r.get("settled")) for r in accounting["set_aside_rows"])
+    if settled:
+        text += (
+            f"; {settled:,} of those set aside are of responses another audit in force "
+            "settles (not quoted below)"
+        )
     lines = [text.rstrip("; ")]
     lines += [f"  not read: {f['reason']}" for f in accounting.get("files_not_read", [])]
     rows = [
-        *accounting["set_aside_rows"],
+        *(r for r in accounting["set_aside_rows"] if not r.get("settled")),
         *accounting.get("unused_rows", []),
         *accounting.get("overturned_rows", []),
     ]

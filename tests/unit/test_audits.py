@@ -716,6 +716,28 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
     assert first.startswith("  2026-11-23/audits.csv line 2 (R0): conflicting audits"), text
 
 
+def test_the_tally_does_not_ask_to_mend_a_row_a_later_audit_settled(tmp_path: Path) -> None:
+    """A QA lead's trial: train quoted a misspelt verdict to mend though the lead's own
+    re-audit of the response, an hour later, was in force."""
+    header = "response_id,root_cause,audited_at,auditor\n"
+    rows = (
+        "R1,policy failre,2026-11-28 10:00,a\n"
+        "R1,policy_failure,2026-11-28 11:45,lead\n"
+        "R2,percieved,2026-11-28 10:00,a\n"
+    )
+    _write(tmp_path, "2026-11-28", header + rows)
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame(
+        {"response_id": ["R1", "R2"], "is_negative": [True, True]},
+        schema={"response_id": pl.String, "is_negative": pl.Boolean},
+    )
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert [r["settled"] for r in accounting["set_aside_rows"]] == [True, False]
+    text = accounting_text(accounting)
+    assert "1 of those set aside are of responses another audit in force settles" in text
+    assert "line 2 (R1)" not in text and "line 4 (R2): root_cause: 'percieved'" in text
+
+
 def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path) -> None:
     """A QA lead's trial: an .xlsx renamed audits.csv got an export's advice (read it with a
     definition's format = "xlsx"), which an audit file cannot take."""
