@@ -159,9 +159,11 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     warning = early_warning(settings, day, scored, version, rescore)
     if warning["flags"]:
         get_run_logger().warning("%s: early warning: %s", day, describe_flags(warning))
-    audited = audited_ids(settings, day)
+    audited, reconfirmed = audited_ids(settings, day)
     doubts = read_out_of_fold(settings.models_dir, version) if version else None
-    to_review = review_queue(scored, audited, doubts, threshold, version)
+    to_review = review_queue(
+        scored, audited, doubts, threshold, version, reconfirmed_ids=reconfirmed
+    )
     if drift and drift["flagged"]:
         get_run_logger().warning("%s: drift vs training: %s", day, "; ".join(drift["alerts"]))
     # Every partition's manifest says what it was built from: the clean partition's inputs

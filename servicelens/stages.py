@@ -815,7 +815,7 @@ _AUDIT_LABEL_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def audited_ids(settings: Settings, day: date) -> pl.Series:
+def audited_ids(settings: Settings, day: date) -> tuple[pl.Series, pl.Series]:
     """The responses with an audit in force in the audit files of ``day``'s folder and of
     every later date's, for that date's review queue: a response QA has audited is not
     proposed again. An audit row set aside (a verdict mistyped, a conflict, a date ahead)
@@ -829,7 +829,8 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
     responses its export labels on ``day`` and every audit in force in its audits folder
     (read once per process while none changes). A file that cannot be read is left out with
     a warning naming it (QA's file must not stop the date's scoring; training's tally and
-    ``review-queue`` name it too)."""
+    ``review-queue`` name it too). Returns those ids, and the responses among them a later
+    audit reconfirmed (:attr:`AuditRead.reconfirmed`: no label doubt is raised of them)."""
     if not settings.is_sample:
         read = audits_read(settings)
         own = _source_labels(settings, [day]).get_column("response_id")
@@ -837,7 +838,8 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
     else:
         files = [f for f in audit_files(settings.root / "raw") if f.parent.name >= day.isoformat()]
         if not files:
-            return pl.Series("response_id", [], pl.String)
+            none = pl.Series("response_id", [], pl.String)
+            return none, none
         key = tuple((str(f), modified_at(f)) for f in files)
         read = _audits_of(key, settings.timezone, settings.audit_date_order)
         ids = read.audits.get_column("response_id")
@@ -856,7 +858,7 @@ def audited_ids(settings: Settings, day: date) -> pl.Series:
             "%s; its audits are not left out of the review queue until it is fixed",
             unread["reason"],
         )
-    return ids
+    return ids, read.reconfirmed
 
 
 #: The unreadable audit files :func:`audited_ids` has warned of: (file, reason, modified).

@@ -107,13 +107,16 @@ def review_queue(
     model_version: str | None,
     uncertain_limit: int = 50,
     doubt_at: float = 0.8,
+    reconfirmed_ids: pl.Series | None = None,
 ) -> pl.DataFrame:
     """The responses of one date most worth auditing next.
 
     * ``uncertain``: unaudited negatives closest to the decision threshold (priority 1 at the
       threshold, 0 at certainty), at most ``uncertain_limit`` of them;
     * ``label_doubt``: audited responses whose out-of-fold probability gives their QA label
-      less than ``1 - doubt_at`` (likely label errors), priority = how strongly it disagrees.
+      less than ``1 - doubt_at`` (likely label errors), priority = how strongly it disagrees;
+      not those in ``reconfirmed_ids``, whose label a later audit repeated (found by a QA
+      lead's trial: a doubt QA had answered by re-auditing came back after every retrain).
     """
     scored = with_source(scored)
     columns = ["queue", "policy_code", "comment", "top_reasons", "source"]
@@ -146,6 +149,15 @@ def review_queue(
                 pl.lit("label_doubt").alias("reason"),
             )
             .filter(pl.col("priority") >= doubt_at)
+            .filter(
+                ~pl.col("response_id").is_in(
+                    (
+                        reconfirmed_ids
+                        if reconfirmed_ids is not None
+                        else pl.Series([], dtype=pl.String)
+                    ).implode()
+                )
+            )
             .join(scored.select("response_id", "survey_date", *columns), "response_id", "inner")
         )
         frames.append(doubt)

@@ -137,6 +137,9 @@ class AuditRead:
     overturned_rows: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema=_EMPTY_SET_ASIDE)
     )
+    #: The responses whose audit in force repeats an earlier audit's verdict at a later
+    #: time: QA looked again and confirmed it (a label doubt answered).
+    reconfirmed: pl.Series = field(default_factory=lambda: pl.Series("response_id", [], pl.String))
     #: Copies of an audit in force (the same verdict at the same time), counted once.
     repeated: int = 0
     #: Rows with an id and no verdict, time or auditor: a worksheet's rows QA has not
@@ -544,6 +547,11 @@ def read_audit_files(
         replaced=earlier.height,
         overturned=overturned.height,
         overturned_rows=overturned,
+        reconfirmed=earlier.join(winner, "response_id")
+        .filter(pl.col("_verdict") == pl.col("_in_force"))
+        .get_column("response_id")
+        .unique()
+        .sort(),
         repeated=latest.height - conflicted.height - audits.height,
         unfilled=unfilled,
         files=[str(f) for f in files],

@@ -345,30 +345,30 @@ def test_a_dates_review_queue_leaves_out_the_audits_in_force_in_its_own_file(
 
     settings = Settings(data_dir=str(tmp_path))
     day = date(2026, 11, 23)
-    assert audited_ids(settings, day).to_list() == []
+    assert audited_ids(settings, day)[0].to_list() == []
     _write(
         tmp_path,
         "2026-11-23",
         "Response_ID;Root_Cause;Audited_At;Auditor\n R1 ;Echter Fehler;2026-11-23;a\n"
         "R2;perceived;2026-11-23;a\n R3 ;policy_failure;2026-11-23;a\n",
     )
-    assert audited_ids(settings, day).to_list() == ["R2", "R3"]
+    assert audited_ids(settings, day)[0].to_list() == ["R2", "R3"]
     # A file without response_id: named in a warning, and the date's scoring goes on (a
     # trial's misnamed file in a source's audits folder failed every date of the source).
     path = _write(tmp_path, "2026-11-23", "Antwort-ID,Urteil\nR1,perceived\n")
     with caplog.at_level(logging.WARNING):
-        assert audited_ids(settings, day).to_list() == []
+        assert audited_ids(settings, day)[0].to_list() == []
     assert f"{path}: line 1 (header): an audit file needs" in caplog.text
     # Once a process while the file stays as it is: a backfill scores many dates (a QA
     # lead's trial read the same warning once a date); again once it changes.
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert audited_ids(settings, day + timedelta(days=-1)).to_list() == []
+        assert audited_ids(settings, day + timedelta(days=-1))[0].to_list() == []
     assert "an audit file needs" not in caplog.text
     path.write_text("Antwort-ID,Urteil\nR1,perceived\nR2,perceived\n")
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
     with caplog.at_level(logging.WARNING):
-        assert audited_ids(settings, day).to_list() == []
+        assert audited_ids(settings, day)[0].to_list() == []
     assert caplog.text.count("an audit file needs") == 1
 
 
@@ -387,9 +387,49 @@ def test_a_dates_review_queue_leaves_out_audits_filed_under_later_dates(tmp_path
     _write(tmp_path, "2026-11-22", header + "R0,perceived,2026-11-22,a\n")
     _write(tmp_path, "2026-11-23", header + "R1,perceived,2026-11-23,a\n")
     _write(tmp_path, "2026-12-03", header + "R2,policy_failure,2026-12-03,a\n")
-    assert sorted(audited_ids(settings, date(2026, 11, 23)).to_list()) == ["R1", "R2"]
-    assert audited_ids(settings, date(2026, 11, 24)).to_list() == ["R2"]
-    assert audited_ids(settings, date(2026, 12, 4)).to_list() == []
+    assert sorted(audited_ids(settings, date(2026, 11, 23))[0].to_list()) == ["R1", "R2"]
+    assert audited_ids(settings, date(2026, 11, 24))[0].to_list() == ["R2"]
+    assert audited_ids(settings, date(2026, 12, 4))[0].to_list() == []
+    # R1 audited again later, the same verdict: reconfirmed, so no label doubt of it.
+    _write(tmp_path, "2026-12-04", header + "R1,Perceived,2026-12-04 09:33,anna\n")
+    audited, reconfirmed = audited_ids(settings, date(2026, 11, 23))
+    assert sorted(audited.to_list()) == ["R1", "R2"] and reconfirmed.to_list() == ["R1"]
+
+
+def test_a_label_doubt_a_later_audit_reconfirmed_is_not_raised_again() -> None:
+    """Found by a QA lead's trial: a label doubt QA answered by re-auditing, keeping the
+    verdict, was raised again by the next model's out-of-fold estimate after a retrain."""
+    from datetime import date
+
+    from transforms.marts import review_queue
+
+    scored = pl.DataFrame(
+        {
+            "response_id": ["R1", "R2"],
+            "survey_date": [date(2026, 11, 27)] * 2,
+            "queue": ["billing"] * 2,
+            "policy_code": ["FEE-01"] * 2,
+            "comment": ["fee", "fee"],
+            "top_reasons": [["word: fee (+1.0)"]] * 2,
+            "p_policy_failure": [0.92, 0.95],
+        }
+    )
+    out_of_fold = pl.DataFrame(
+        {
+            "response_id": ["R1", "R2"],
+            "root_cause": ["perceived", "perceived"],
+            "p_out_of_fold": [0.97, 0.96],
+        }
+    )
+    ids = pl.Series(["R1", "R2"])
+    raised = review_queue(scored, ids, out_of_fold, 0.5, "v1")
+    assert raised.filter(pl.col("reason") == "label_doubt").get_column(
+        "response_id"
+    ).sort().to_list() == ["R1", "R2"]
+    again = review_queue(scored, ids, out_of_fold, 0.5, "v2", reconfirmed_ids=pl.Series(["R1"]))
+    assert again.filter(pl.col("reason") == "label_doubt").get_column("response_id").to_list() == [
+        "R2"
+    ]
 
 
 def test_a_queue_written_empty_is_not_called_unscored(
