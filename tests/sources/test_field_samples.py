@@ -559,16 +559,22 @@ def test_12_european_semicolon_decimal_comma(tmp_path: Path) -> None:
     }
 
 
+def _european_with(tmp_path: Path, old: str, new: str) -> Ingested:
+    """The European field export (cp1252) with its one ``old`` text written as ``new``,
+    ingested with its definition."""
+    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
+    text = sample.read_bytes().decode("cp1252")
+    assert text.count(old) == 1
+    edited = tmp_path / "12-edited" / "sample.csv"
+    edited.parent.mkdir()
+    edited.write_bytes(text.replace(old, new).encode("cp1252"))
+    return _ingest("european-feedback.toml", str(edited), tmp_path)
+
+
 def test_a_day_its_month_does_not_have_is_named_so(tmp_path: Path) -> None:
     """Found by an analyst's trial: 29.02.2026 11:00 was "missing or not a timestamp",
     which sent them looking for a format problem; the format is right, the day is not."""
-    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
-    text = sample.read_bytes().decode("cp1252")
-    assert text.count("01.03.2026 08:14") == 1
-    leap = tmp_path / "12-leap" / "sample.csv"
-    leap.parent.mkdir()
-    leap.write_bytes(text.replace("01.03.2026 08:14", "29.02.2026 08:14").encode("cp1252"))
-    got = _ingest("european-feedback.toml", str(leap), tmp_path)
+    got = _european_with(tmp_path, "01.03.2026 08:14", "29.02.2026 08:14")
     (reasons,) = [r for r in _reasons(got).values() if "29.02.2026" in r[0]]
     assert reasons == [
         "submitted_at: '29.02.2026 08:14' is a day the calendar does not have (its month has "
@@ -579,13 +585,7 @@ def test_a_day_its_month_does_not_have_is_named_so(tmp_path: Path) -> None:
 def test_an_amount_written_with_its_currency_says_so(tmp_path: Path) -> None:
     """Found by an analyst's trial: 15,00 € was quarantined with advice to set
     decimal_comma and thousands, which the definition had set right."""
-    sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
-    text = sample.read_bytes().decode("cp1252")
-    assert text.count(";15,00;") == 1
-    priced = tmp_path / "12-priced" / "sample.csv"
-    priced.parent.mkdir()
-    priced.write_bytes(text.replace(";15,00;", ";15,00 €;").encode("cp1252"))
-    got = _ingest("european-feedback.toml", str(priced), tmp_path)
+    got = _european_with(tmp_path, ";15,00;", ";15,00 €;")
     (reasons,) = [r for r in _reasons(got).values() if "€" in r[0]]
     assert reasons == [
         "fees_charged: '15,00 €' is not a number of 0 or more: it holds a currency sign or "
