@@ -461,6 +461,40 @@ QUEUE_COMMENT_CHARS = 60
 SET_ASIDE_QUOTED = 5
 
 
+def _audits_in_other_case(audits: pl.DataFrame, items: pl.DataFrame) -> list[str]:
+    """Warnings for audits in force whose id is an open item's response id but for case
+    (``r2026...`` for ``R2026...``): they close nothing, ids being case-sensitive (vendors'
+    are), and a QA lead's trial saw the item stay open without a word here (only train's
+    metrics.json named it). ``audits`` has ``response_id``, ``source_file`` and
+    ``source_line``; ``items`` ``response_id``."""
+    if audits.is_empty() or items.is_empty():
+        return []
+    open_ids = items.select(
+        pl.col("response_id").alias("_item"), pl.col("response_id").str.to_lowercase().alias("_k")
+    ).unique("_k")
+    found = (
+        audits.filter(~pl.col("response_id").is_in(items.get_column("response_id").implode()))
+        .with_columns(pl.col("response_id").str.to_lowercase().alias("_k"))
+        .join(open_ids, "_k", "inner")
+        .sort("source_file", "source_line")
+    )
+    if found.is_empty():
+        return []
+    lines = [
+        f"servicelens: warning: {found.height:,} audit(s) name an open item's response in "
+        "other case, and close nothing: ids are matched exactly, so write each as the export "
+        "does:"
+    ]
+    lines += [
+        f"  {row['source_file']} line {row['source_line']}: '{row['response_id']}' for "
+        f"'{row['_item']}'"
+        for row in found.head(SET_ASIDE_QUOTED).iter_rows(named=True)
+    ]
+    if found.height > SET_ASIDE_QUOTED:
+        lines.append(f"  ... and {found.height - SET_ASIDE_QUOTED:,} more")
+    return lines
+
+
 def _check_worksheet_target(output: Path, replace: bool) -> None:
     """Refuse a worksheet path that is a folder, or a file that exists without ``replace``:
     the file may be a worksheet QA has filled in (the command itself advises saving one in
@@ -560,6 +594,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
                 "every one)",
                 file=sys.stderr,
             )
+    for line in _audits_in_other_case(read.audits, items):
+        print(line, file=sys.stderr)
     shown = items if args.limit == 0 else items.head(args.limit)
     reasons = items.get_column("reason")
     days = items.get_column("survey_date")

@@ -701,6 +701,18 @@ def test_review_queue_lists_only_rows_set_aside_that_leave_an_item_open(
     assert len(listed["audit_rows_set_aside"]) == 7
     assert listed["audit_rows_set_aside"][0]["reason"].startswith("root_cause: 'percieved'")
     assert listed["audit_rows_set_aside_closed_otherwise"] == 1
+    # An audit of R3 typed in lower case closes nothing (ids are matched exactly): said
+    # here, where QA looks (a QA lead's trial found it only in train's metrics.json).
+    _write(
+        tmp_path,
+        "2026-12-02",
+        "response_id,root_cause,audited_at,auditor\nr3,perceived,2026-12-02 09:00,a\n",
+    )
+    assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
+    shown = capsys.readouterr()
+    assert "2 open items" in shown.out
+    assert "1 audit(s) name an open item's response in other case, and close nothing" in (shown.err)
+    assert "2026-12-02/audits.csv line 2: 'r3' for 'R3'" in shown.err
 
 
 def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None:
