@@ -386,6 +386,10 @@ def read_audit_files(
     problem = (
         pl.when(pl.col("response_id").is_null())
         .then(pl.lit("response_id: (empty) missing"))
+        # An empty verdict or time is a row not finished, not a misspelling (a QA lead's
+        # trial was told '' is not one of the verdicts, and shown every date format).
+        .when(pl.col("_verdict").fill_null("") == "")
+        .then(pl.lit(f"root_cause: (empty): fill in {' or '.join(ROOT_CAUSES)}"))
         .when(~pl.col("_verdict").is_in(ROOT_CAUSES) | pl.col("_verdict").is_null())
         .then(
             pl.format(
@@ -433,6 +437,13 @@ def read_audit_files(
                         days=pl.col("audited_at").str.strip_chars().cast(pl.Float64, strict=False)
                     )
                 ).dt.date(),
+            )
+        )
+        .when(pl.col("audited_at").str.strip_chars().fill_null("") == "")
+        .then(
+            pl.lit(
+                "audited_at: (empty): fill in when the audit was made (2026-11-28 14:05): a "
+                "re-audit replaces an earlier one by this time"
             )
         )
         .when(pl.col("_audited_at").is_null())

@@ -204,7 +204,8 @@ def test_an_audit_without_its_last_optional_fields_is_read(tmp_path: Path) -> No
         "R5\r\n"
         "R6,perceived,2026-11-20 11:00,bob,x,extra\r\n"
         # A wider worksheet's row appended, its extra columns empty (a QA lead's trial).
-        "R7,policy_failure,2026-11-20 12:00,ben,,, \r\n",
+        "R7,policy_failure,2026-11-20 12:00,ben,,, \r\n"
+        "R8,,2026-11-20 12:00,ben\r\n",
     )
     read = read_audit_files([path], "UTC", NOW)
     assert read.audits.select("response_id", "root_cause", "source_line").rows() == [
@@ -215,11 +216,13 @@ def test_an_audit_without_its_last_optional_fields_is_read(tmp_path: Path) -> No
     ]
     reasons = dict(read.set_aside.select("source_line", "reason").iter_rows())
     # What a short line lacks is still checked: a verdict without its time is no audit.
-    assert reasons[5].startswith("audited_at: '' is missing or not a date QA writes")
+    assert reasons[5].startswith("audited_at: (empty): fill in when the audit was made")
     # A line with a field too many is still malformed: which column moved is not known.
     assert reasons[7] == "malformed line: 6 fields where the header has 5"
+    # A row not finished is told to be filled in (a QA lead's trial was shown every format).
+    assert reasons[9] == "root_cause: (empty): fill in perceived or policy_failure"
     assert read.unfilled == 1  # R5: an id alone, a worksheet row not filled in yet
-    assert read.rows_read == 7 == read.audits.height + read.set_aside.height + read.unfilled
+    assert read.rows_read == 8 == read.audits.height + read.set_aside.height + read.unfilled
 
 
 def test_a_file_without_the_audit_columns_names_them(tmp_path: Path) -> None:
