@@ -579,12 +579,24 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "list":
         if not rows:
             print(f"no models in {models_dir}: `servicelens train{flag}` trains one")
-        width = max(10, *(len(str(row["source"])) for row in rows)) if rows else 10
-        for row in rows:
-            mark = "*" if row["champion"] else " "
+        else:
+            # Under a header, the champion marked (a QA lead's trial read bare columns).
+            from servicelens.cli.console import table
+
             print(
-                f"{mark} {row['version']:<34} {row['source']:<{width}} macro_f1 "
-                f"{_fmt(row['macro_f1'])} roc_auc {_fmt(row['roc_auc'])}  {row['saved_at']}"
+                table(
+                    [
+                        {
+                            "champion": "*" if row["champion"] else "",
+                            "version": row["version"],
+                            "source": row["source"],
+                            "macro_f1 (holdout)": row["macro_f1"],
+                            "roc_auc (holdout)": row["roc_auc"],
+                            "saved at": row["saved_at"],
+                        }
+                        for row in rows
+                    ]
+                )
             )
     return 0
 

@@ -463,3 +463,27 @@ def test_a_training_run_that_would_build_the_champion_again_does_not_train(
     assert champion_built_from(tmp_path, build_fingerprint(labelled, None, spec, seed=8)) is None
     fewer = build_fingerprint(labelled.slice(1), None, spec, seed=7)
     assert champion_built_from(tmp_path, fewer) is None
+
+
+def test_models_list_shows_its_columns_under_a_header(
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a QA lead's trial: `models list` printed bare columns without a header."""
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+
+    registry = Settings(data_dir=str(tmp_path)).models_dir
+    first = register_and_promote(
+        trained, registry, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert main(["--data-dir", str(tmp_path), "models", "list"]) == 0
+    header, rule, row = capsys.readouterr().out.splitlines()
+    assert header.split() == [
+        "champion", "version", "source", "macro_f1", "(holdout)", "roc_auc", "(holdout)", "saved",
+        "at",
+    ]  # fmt: skip
+    assert set(rule) == {"-", " "}
+    assert row.split()[:3] == ["*", first["version"], "sample"]
