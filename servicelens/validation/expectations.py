@@ -202,8 +202,8 @@ CURRENCY_IN_NUMBER = r"[€$£¥₹]|(?i:\b(?:EUR|USD|GBP|CHF|JPY|CAD|AUD|SEK|NO
 #: circle (``15,00 €``).
 CURRENCY_PROBLEM = (
     "is not a number of 0 or more: it holds a currency sign or code, and the column must "
-    "hold the amount alone (the currency is the source's); export the column formatted as "
-    "a number, not as currency"
+    "hold the amount alone (a source has one currency); export the column formatted as a "
+    "number, not as currency"
 )
 
 
@@ -233,8 +233,10 @@ CSAT_MISSING_IN_DEFINITION = (
 #: After "is not a score from a to b" for a source definition's score: a word the export
 #: writes for no answer (the trial's 'k.A.') is not a score either.
 SCORE_IN_DEFINITION = (
-    "; a word the export writes for no answer goes in the missing list of the column in "
-    "the definition"
+    "; an answer the export writes in words is mapped onto the scale with values in the "
+    "rule of the column in the definition (e.g. values = { Very dissatisfied = 1, Dissatisfied = "
+    "2, Neutral = 3, Satisfied = 4, Very satisfied = 5 }), and a word for no answer goes in "
+    "its missing list"
 )
 
 #: After "is not a score from a to b" for a source definition's score that is a number: a
@@ -242,14 +244,14 @@ SCORE_IN_DEFINITION = (
 #: missing list).
 SCORE_ON_ANOTHER_SCALE = (
     "; a survey on another scale is mapped onto this one with values for every answer in "
-    "the column's rule in the definition, e.g. for 1 to 7: values = { 1 = 1, 2 = 1, 3 = 2, "
+    "the rule of the column in the definition, e.g. for 1 to 7: values = { 1 = 1, 2 = 1, 3 = 2, "
     "4 = 3, 5 = 4, 6 = 5, 7 = 5 }"
 )
 #: How the mapping marks a value its ``values`` has no code for.
 NOT_A_CODE = NOT_A_MAPPED_CODE.split(":")[0].strip()
 #: After "is not a score from a to b" for such a value.
 SCORE_NOT_A_CODE = (
-    "; the column's values in the definition need a code for every answer the export writes "
+    "; the values of the column in the definition need a code for every answer the export writes "
     "(a word for no answer goes in its missing list)"
 )
 #: A score's text that is a whole number (``7``, `` 7 ``, ``7,0``).

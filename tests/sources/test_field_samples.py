@@ -589,8 +589,8 @@ def test_an_amount_written_with_its_currency_says_so(tmp_path: Path) -> None:
     (reasons,) = [r for r in _reasons(got).values() if "€" in r[0]]
     assert reasons == [
         "fees_charged: '15,00 €' is not a number of 0 or more: it holds a currency sign or "
-        "code, and the column must hold the amount alone (the currency is the source's); "
-        "export the column formatted as a number, not as currency"
+        "code, and the column must hold the amount alone (a source has one currency); export "
+        "the column formatted as a number, not as currency"
     ]
 
 

@@ -994,8 +994,8 @@ def test_a_score_whose_map_recodes_numbers_reads_rewritten_codes_and_refuses_unk
     assert set(reasons) == {"A5", "A6"}
     assert reasons["A5"][0] == (
         "csat: '5 (not a code of the definition's values: 1, 2, 3, 4)' is not a score from 1 "
-        "to 5; the column's values in the definition need a code for every answer the export "
-        "writes (a word for no answer goes in its missing list)"
+        "to 5; the values of the column in the definition need a code for every answer the "
+        "export writes (a word for no answer goes in its missing list)"
     )
     assert reasons["A6"][0].startswith("csat: (empty) missing")
 
@@ -1022,14 +1022,16 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
         "required = false on csat in the definition keeps rows without a rating"
     ]
     assert reasons["A3"] == [
-        "csat: 'k.A.' is not a score from 1 to 5; a word the export writes for no answer goes "
-        "in the missing list of the column in the definition"
+        "csat: 'k.A.' is not a score from 1 to 5; an answer the export writes in words is "
+        "mapped onto the scale with values in the rule of the column in the definition (e.g. "
+        "values = { Very dissatisfied = 1, Dissatisfied = 2, Neutral = 3, Satisfied = 4, Very "
+        "satisfied = 5 }), and a word for no answer goes in its missing list"
     ]
     # A number out of range is a survey on another scale, not a word for no answer (found
     # by a trial: a 7 was offered the missing list).
     assert reasons["A4"] == [
         "csat: '7' is not a score from 1 to 5; a survey on another scale is mapped onto this "
-        "one with values for every answer in the column's rule in the definition, e.g. for 1 "
+        "one with values for every answer in the rule of the column in the definition, e.g. for 1 "
         "to 7: values = { 1 = 1, 2 = 1, 3 = 2, 4 = 3, 5 = 4, 6 = 5, 7 = 5 }"
     ]
 

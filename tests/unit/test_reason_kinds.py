@@ -14,7 +14,11 @@ import pytest
 from servicelens.validation.expectations import (
     CLOCK_DURATION_PROBLEM,
     CSAT_MISSING_IN_DEFINITION,
+    CURRENCY_PROBLEM,
+    NO_SUCH_DAY,
     SCORE_IN_DEFINITION,
+    SCORE_NOT_A_CODE,
+    SCORE_ON_ANOTHER_SCALE,
     RowRules,
     channel_problem,
     number_problem,
@@ -29,8 +33,12 @@ WORDED = [
     number_problem("a decimal comma and . between thousands"),
     number_problem(None),
     CLOCK_DURATION_PROBLEM,
+    CURRENCY_PROBLEM,
+    NO_SUCH_DAY,
     "missing" + CSAT_MISSING_IN_DEFINITION,
     "is not a score from 1 to 5" + SCORE_IN_DEFINITION,
+    "is not a score from 1 to 5" + SCORE_ON_ANOTHER_SCALE,
+    "is not a score from 1 to 5" + SCORE_NOT_A_CODE,
     # The day-first hint (validate_survey_rows), as a source with one format words it.
     "is not a timestamp as %m/%d/%Y reads it, but reads as %d/%m/%Y: if the export writes "
     "the day first, declare that format in the definition (rows that read either way are "
