@@ -150,11 +150,19 @@ class AuditRead:
     unreadable: list[dict[str, str]] = field(default_factory=list)
 
 
+#: The audit files of a date's folder: ``audits.csv``, and one per QA person or batch beside
+#: it (``audits-ben.csv``): a QA lead's trial had a second person's file refused, and
+#: appending it to the first set every row aside.
+AUDIT_FILE_NAME = re.compile(r"audits(?:[-_ .].*)?\.csv")
+
+
 def audit_files(raw_dir: DataPath) -> list[DataPath]:
-    """Every ``<date>/audits.csv`` under ``raw_dir``, in date order."""
+    """Every audit file (:data:`AUDIT_FILE_NAME`) in the date folders under ``raw_dir``, in
+    date order, ``audits.csv`` first in its folder."""
     if not raw_dir.exists():
         return []
-    return sorted(raw_dir.glob("????-??-??/audits.csv"), key=str)
+    found = [p for p in raw_dir.glob("????-??-??/audits*.csv") if AUDIT_FILE_NAME.fullmatch(p.name)]
+    return sorted(found, key=lambda p: (p.parent.name, p.name != "audits.csv", p.name))
 
 
 def looks_like_audits(path: DataPath) -> bool:
@@ -203,8 +211,9 @@ def misplaced_source_audit_files(folder: DataPath) -> list[str]:
 
 
 def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
-    """Files in date folders named like audits but not ``audits.csv`` (``audits.xlsx``,
-    ``Audits.CSV``), which are not read: a QA team saving a workbook is told so."""
+    """Files in date folders named like audits but not read (``audits.xlsx``,
+    ``Audits.CSV``, ``audit.csv``: not :data:`AUDIT_FILE_NAME`), and audit files outside a
+    date folder: a QA team saving a workbook is told so."""
     if not raw_dir.exists():
         return []
     found = [*raw_dir.glob("????-??-??/*"), *raw_dir.glob("*")]
@@ -212,7 +221,7 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
         str(p)
         for p in found
         if p.name.lower().startswith("audit")
-        and not (p.name == "audits.csv" and p.parent != raw_dir)
+        and not (AUDIT_FILE_NAME.fullmatch(p.name) and p.parent != raw_dir)
         and not p.is_dir()
     )
 
@@ -741,8 +750,14 @@ def misplaced_advice(path: str) -> str:
     if where.parent.name == "raw" or not where.parent.name[:4].isdigit():
         return "audits are read from raw/<date>/audits.csv, a date's folder (any date)"
     if where.suffix.lower() == ".csv":
-        return "audits are read from files named audits.csv exactly (rename it)"
-    return "audits are read from audits.csv only (save the workbook as CSV under that name)"
+        return (
+            "audits are read from files named audits.csv, or audits-<name>.csv beside it, in "
+            "lower case (rename it)"
+        )
+    return (
+        "audits are read from CSV files named audits.csv or audits-<name>.csv (save the "
+        "workbook as CSV under such a name)"
+    )
 
 
 def _short_path(path: str) -> str:

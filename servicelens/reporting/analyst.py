@@ -623,8 +623,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         today = datetime.now(ZoneInfo(chosen.timezone)).date()
         save_to = (
             f"as {chosen.raw_day(today) / 'audits.csv'} (today's folder: a date's queue is "
-            "closed by the audits of its own folder and every later one; add the rows to its "
-            "audits.csv if it has one)"
+            "closed by the audits of its own folder and every later one; if it has an "
+            "audits.csv, save yours beside it as audits-<your name>.csv)"
         )
     else:
         save_to = f"in {chosen.audits_dir} (any name ending .csv)"

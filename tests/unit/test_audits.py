@@ -265,6 +265,32 @@ def test_audit_columns_written_together_are_read_and_a_missing_header_is_named(
     )
 
 
+def test_each_qa_persons_audit_file_beside_audits_csv_is_read(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: a second QA person's audits-ben.csv was refused (only
+    audits.csv was read), and appending its rows to audits.csv set every one aside."""
+    header = "response_id,root_cause,audited_at,auditor\n"
+    _write(tmp_path, "2026-11-28", header + "R1,perceived,2026-11-28 09:00,anna\n")
+    _write(
+        tmp_path,
+        "2026-11-28",
+        header + "R2,policy_failure,2026-11-28 10:00,ben\n",
+        "audits-ben.csv",
+    )
+    _write(tmp_path, "2026-11-27", header + "R3,perceived,2026-11-27 10:00,zoe\n", "audits_zoe.csv")
+    _write(tmp_path, "2026-11-28", "x", "audits.csv.bak")
+    files = audit_files(tmp_path / "raw")
+    assert [f"{f.parent.name}/{f.name}" for f in files] == [
+        "2026-11-27/audits_zoe.csv",
+        "2026-11-28/audits.csv",
+        "2026-11-28/audits-ben.csv",
+    ]
+    read = read_audit_files(files, "UTC", NOW)
+    assert sorted(read.audits.get_column("response_id").to_list()) == ["R1", "R2", "R3"]
+    assert misplaced_audit_files(tmp_path / "raw") == [
+        str(tmp_path / "raw/2026-11-28/audits.csv.bak")
+    ]
+
+
 def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     _write(
         tmp_path,
@@ -321,10 +347,14 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "files_not_read": [],
     }
     text = accounting_text({**accounting, "misplaced_files": misplaced})
-    assert "Audits (1).csv is not read: audits are read from files named audits.csv exactly" in text
     assert (
-        "audits.xlsx is not read: audits are read from audits.csv only (save the workbook" in text
-    )
+        "Audits (1).csv is not read: audits are read from files named audits.csv, or "
+        "audits-<name>.csv beside it, in lower case (rename it)"
+    ) in text
+    assert (
+        "audits.xlsx is not read: audits are read from CSV files named audits.csv or "
+        "audits-<name>.csv (save the workbook as CSV under such a name)"
+    ) in text
     assert "raw/audits.csv is not read: audits are read from raw/<date>/audits.csv" in text
     assert text.splitlines()[0].startswith(
         "audits: 7 rows in 2 file(s), 2 used; 1 not filled in (no verdict yet), 1 of "
@@ -642,11 +672,12 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
     assert f"(`servicelens --data-dir {tmp_path} train` names the first of each kind" in shown.err
     assert "2026-11-30/audits.csv line 2 (R1): root_cause: 'percieved'" in shown.err
     # A worksheet saved under another name is named too (a trial's queue was silent).
-    _write(tmp_path, "2026-12-01", "response_id,root_cause,audited_at,auditor\n", "audits_zoe.csv")
+    _write(tmp_path, "2026-12-01", "response_id,root_cause,audited_at,auditor\n", "audit_zoe.csv")
     assert main([*data, "review-queue"]) == 0
     assert (
-        f"{tmp_path / 'raw' / '2026-12-01' / 'audits_zoe.csv'} is not read: audits are read "
-        "from files named audits.csv exactly (rename it); its audits close no item below"
+        f"{tmp_path / 'raw' / '2026-12-01' / 'audit_zoe.csv'} is not read: audits are read "
+        "from files named audits.csv, or audits-<name>.csv beside it, in lower case (rename "
+        "it); its audits close no item below"
     ) in capsys.readouterr().err
     sheet = tmp_path / "worksheet.csv"
     assert main([*data, "review-queue", "--output", str(sheet)]) == 0
