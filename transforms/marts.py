@@ -149,17 +149,10 @@ def review_queue(
                 pl.lit("label_doubt").alias("reason"),
             )
             .filter(pl.col("priority") >= doubt_at)
-            .filter(
-                ~pl.col("response_id").is_in(
-                    (
-                        reconfirmed_ids
-                        if reconfirmed_ids is not None
-                        else pl.Series([], dtype=pl.String)
-                    ).implode()
-                )
-            )
             .join(scored.select("response_id", "survey_date", *columns), "response_id", "inner")
         )
+        if reconfirmed_ids is not None:
+            doubt = doubt.filter(~pl.col("response_id").is_in(reconfirmed_ids.implode()))
         frames.append(doubt)
     queue = pl.concat(
         [

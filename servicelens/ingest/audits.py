@@ -149,6 +149,15 @@ class AuditRead:
     #: Files that could not be read at all: ``file`` and ``reason`` (naming the file).
     unreadable: list[dict[str, str]] = field(default_factory=list)
 
+    def settled(self) -> pl.Series:
+        """For each row of ``set_aside``, whether another audit of its response is in force:
+        nothing waits on mending it (a QA lead's trial was asked to mend a misspelt verdict
+        its own later re-audit had settled). A Boolean Series named ``settled``."""
+        in_force = self.audits.get_column("response_id").implode()
+        return self.set_aside.select(
+            pl.col("response_id").is_in(in_force).fill_null(False).alias("settled")
+        ).to_series()
+
 
 #: The audit files of a date's folder: ``audits.csv``, and one per QA person or batch beside
 #: it (``audits-ben.csv``): a QA lead's trial had a second person's file refused, and
@@ -646,15 +655,8 @@ def audit_accounting(
         .select("source_file", "source_line", "response_id")
         .to_dicts(),
         "set_aside": dict(kinds.iter_rows()),
-        # Each row set aside, ``settled`` where another audit of its response is in force:
-        # nothing waits on mending it (a QA lead's trial was asked to mend a misspelt
-        # verdict its own later re-audit had settled).
-        "set_aside_rows": read.set_aside.with_columns(
-            pl.col("response_id")
-            .is_in(read.audits.get_column("response_id").implode())
-            .fill_null(False)
-            .alias("settled")
-        ).to_dicts(),
+        # Each row set aside, ``settled`` where another audit of its response is in force.
+        "set_aside_rows": read.set_aside.with_columns(read.settled()).to_dicts(),
         # The rows counted in overturned_by_a_later_audit, each naming the audit in force
         # (a QA lead's trial saw "27 with another verdict" and could not find its own).
         "overturned_rows": read.overturned_rows.to_dicts(),

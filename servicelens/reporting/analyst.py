@@ -563,9 +563,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         )
     # A row set aside whose response another audit closes leaves nothing open: listing it
     # here sent QA to mend rows a later audit had already superseded (a QA lead's trial).
-    in_force = read.audits.get_column("response_id").implode()
-    covered = read.set_aside.filter(pl.col("response_id").is_in(in_force))
-    leaving_open = read.set_aside.filter(~pl.col("response_id").is_in(in_force).fill_null(False))
+    settled = read.settled()
+    covered, leaving_open = read.set_aside.filter(settled), read.set_aside.filter(~settled)
     where = (
         f"`{train_command(chosen)}` names the first of each kind, and its version's "
         "metrics.json, audits.set_aside_rows, every one"
