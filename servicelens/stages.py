@@ -35,6 +35,7 @@ from servicelens.ingest.configured import NO_EXPORTS_AT_ALL
 from servicelens.ingest.definitions import SourceDefinition
 from servicelens.ingest.landing import (
     DELIVERED_NAME,
+    LANDING_CHECK_REJECT,
     landed_rows,
     period_start_of,
     refuse_the_other_day_order,
@@ -1359,6 +1360,7 @@ def validate_landed_rows(
     """
     source = definition.name
     rejects = landed.filter(pl.col("reject").is_not_null())
+    checked_at_landing = pl.col("reject").str.contains(LANDING_CHECK_REJECT)
     excluded = landed.filter(pl.col("reject").is_null() & pl.col("excluded").is_not_null())
     rows = landed.filter(pl.col("reject").is_null() & pl.col("excluded").is_null())
     typed = _typed(rows.drop("survey_date"), settings, definition) if rows.height else None
@@ -1462,9 +1464,19 @@ def validate_landed_rows(
         withdrawn=withdrawn,
         day_first=day_first,
         maybe_misdated=maybe_misdated,
-        malformed_lines=rejects.height,
+        # A reject landing gave a row for a failed check (a time after the delivery, an id
+        # two of its rows use) counts with the checks, not as a line the reader could not
+        # split: a trial's summary said "malformed lines, 2" of one ragged line and one
+        # date in the future.
+        malformed_lines=rejects.filter(~checked_at_landing).height,
         failed_expectations=dict(
-            found.with_columns(pl.col("reason").str.extract(r"^([a-z_]+):").alias("column"))
+            pl.concat(
+                [
+                    found.select("reason"),
+                    rejects.filter(checked_at_landing).select(pl.col("reject").alias("reason")),
+                ]
+            )
+            .with_columns(pl.col("reason").str.extract(r"^([a-z_]+):").alias("column"))
             .group_by("column")
             .len()
             .iter_rows()

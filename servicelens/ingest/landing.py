@@ -59,8 +59,8 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from servicelens.validation.expectations import CLOCK_SKEW, DECLARE_SWAPPED_ORDER
-from transforms.clean import dating_timestamp, survey_day
+from servicelens.validation.expectations import CLOCK_SKEW, DECLARE_SWAPPED_ORDER, REPEATED_ID
+from transforms.clean import dating_timestamp, normalised_text, survey_day
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
 
@@ -314,6 +314,7 @@ def landed_rows(
         .alias("reject"),
         pl.lit(mapped.timezone).alias("timezone"),
     )
+    frame = _with_repeated_ids_rejected(frame)
     rejects = pl.DataFrame(
         {
             "source_line": [r.line for r in read.rejects],
@@ -339,6 +340,47 @@ def landed_rows(
     ]
     return rows.with_columns(absent).select(
         pl.col(name).cast(dtype) for name, dtype in LANDED_SCHEMA.items()
+    )
+
+
+#: The start of every reject landing itself gives a row (a value that fails a check of the
+#: whole delivery: a time after it was landed, an id two of its rows use), as the row
+#: suite's reasons start; a record the reader could not split starts otherwise
+#: ("malformed ..."). The run's counts tell the two apart by it.
+LANDING_CHECK_REJECT = r"^[a-z_]+: '"
+
+
+def _with_repeated_ids_rejected(frame: pl.DataFrame) -> pl.DataFrame:
+    """A delivery's rows (``response_id``, ``survey_date``, ``reject``, ``excluded``) with
+    every row whose response id another row of the delivery, dated to another survey date,
+    also carries set aside as a reject, each with the row suite's reason
+    (:data:`~servicelens.validation.expectations.REPEATED_ID`).
+
+    The row suite quarantines both copies of an id used twice in one delivery, but it runs
+    on one partition at a time: two copies dated to different partitions (a SurveyMonkey
+    export of a week with one respondent id on two days, a trial's) each passed in its own
+    partition, and which one the marts kept depended on the order the partitions ran in,
+    while ``sources check``, reading the export whole, quarantined both. Ids compare as the
+    clean layer compares them (``transforms.clean.normalised_text``); rows already set aside
+    and rows without an id (a derived id is made later, from the answers) take no part."""
+    if "response_id" not in frame.columns or frame.height < 2:
+        return frame
+    key = normalised_text("response_id")
+    taking_part = pl.col("reject").is_null() & pl.col("excluded").is_null() & key.is_not_null()
+    repeated = (
+        frame.filter(taking_part)
+        .group_by(key.alias("id"))
+        .agg(pl.col(PARTITION_COLUMN).n_unique().alias("dates"))
+        .filter(pl.col("dates") > 1)
+        .get_column("id")
+    )
+    if repeated.is_empty():
+        return frame
+    return frame.with_columns(
+        pl.when(taking_part & key.is_in(repeated.implode()))
+        .then(pl.format("response_id: '{}' {}", pl.col("response_id"), pl.lit(REPEATED_ID)))
+        .otherwise(pl.col("reject"))
+        .alias("reject")
     )
 
 

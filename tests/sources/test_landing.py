@@ -351,3 +351,50 @@ def test_the_commands_that_configure_a_source_refuse_and_replace_alike(
     said = " ".join(capsys.readouterr().out.split())
     assert "its exports landed before keep the columns they were mapped to" in said
     assert f"drop them again into {source.inbox_dir}" in said
+
+
+def test_an_id_two_rows_of_one_delivery_use_on_two_dates_is_quarantined_on_both(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a SurveyMonkey week with one respondent id on two days kept the copy
+    whose partition ran first and quarantined the other, while ``sources check`` quarantined
+    both. Landing sets both aside with the row suite's reason, whichever order the dates run
+    in; and a date in the future counts as a failed check of submitted_at, not as a line the
+    reader could not split."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import validate_landed_day
+    from servicelens.validation.expectations import REPEATED_ID
+
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition = load_definition(str(DEFINITION))
+    source = base.for_source(definition.name, str(DEFINITION))
+    export = tmp_path / "calls.csv"
+    export.write_bytes(
+        (
+            HEADER
+            + "ID0001,Eli,01/01/2021,17:23:40,Technical Support,Y,Y,12,0:05:03,5\r\n"
+            + "ID0002,Hal,01/01/2021,09:27:13,Payment related,Y,N,30,0:01:00,2\r\n"
+            + " ID0001 ,Fay,02/01/2021,13:08:57,Contract related,Y,Y,79,0:00:57,3\r\n"
+            + "ID0003,Fay,02/01/2021,13:09:57,Contract related,Y,Y,79,0:00:57,3\r\n"
+            + "ID0004,Cy,09/01/2021,13:09:57,Contract related,Y,Y,79,0:00:57,3\r\n"
+            + "ID0005,Cy,02/01/2021,13:09:57,Contract related,Y,Y,79\r\n"
+        ).encode()
+    )
+    land_delivery(source, definition, export, datetime(2021, 1, 3, 9, tzinfo=UTC))
+    now = datetime(2021, 1, 3, 10, tzinfo=UTC)
+    for day, kept, line in ((JAN2, ["ID0003"], 4), (JAN1, ["ID0002"], 2)):
+        validated = validate_landed_day(source, day, str(day), now)
+        assert validated.clean().get_column("response_id").to_list() == kept
+        quarantined = {
+            r["source_line"]: r["reasons"] for r in validated.quarantine().iter_rows(named=True)
+        }
+        assert quarantined[line] == [f"response_id: 'ID0001' {REPEATED_ID}"]
+        assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
+    # The delivery day's partition: one line the reader could not split, one date ahead.
+    delivered = validate_landed_day(source, date(2021, 1, 3), "d", now)
+    assert delivered.counts.malformed_lines == 1
+    assert delivered.counts.failed_expectations == {"submitted_at": 1}
+    assert delivered.counts.quarantined == 2
