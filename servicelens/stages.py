@@ -85,6 +85,7 @@ from servicelens.validation.expectations import (
 )
 from transforms.clean import (
     ROW_COUNT_COLUMNS,
+    ROW_FLAG_COLUMNS,
     ROW_NUMBER_COLUMNS,
     contacts_from_responses,
     is_negative,
@@ -1194,6 +1195,12 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         check_rating="rating" in definition.columns,
         number_facts=tuple(
             name for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS) if name in definition.columns
+        ),
+        flag_facts=tuple(name for name in ROW_FLAG_COLUMNS if name in definition.columns),
+        mapped_scores=tuple(
+            name
+            for name in ("csat", "nps", "effort")
+            if name in definition.columns and definition.columns[name].values
         ),
         number_style=_number_style(definition),
         clock_durations=tuple(

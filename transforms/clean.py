@@ -382,16 +382,39 @@ def parsed_duration(
     return (number * UNIT_SECONDS[unit]).alias(column)
 
 
+#: The words :func:`parsed_flag` reads as yes and as no (lower case, trimmed).
+FLAG_YES: tuple[str, ...] = ("y", "yes", "true", "1", "ja", "j", "oui", "si", "sí")
+FLAG_NO: tuple[str, ...] = ("n", "no", "false", "0", "nein", "non")
+#: Suffix of the Boolean column :func:`flag_read` adds beside a flag: false where the text
+#: is neither empty nor a yes or no, for the row suite to quarantine the row.
+FLAG_READ = "_read"
+
+
 def parsed_flag(column: str) -> pl.Expr:
-    """Yes/no written any common way (Y/N, yes/no, true/false, 1/0, ja/nein, oui/non)."""
+    """Yes/no written any common way (:data:`FLAG_YES`, :data:`FLAG_NO`: Y/N, yes/no,
+    true/false, 1/0, ja/nein, oui/non); null when empty or anything else (:func:`flag_read`
+    tells the two apart)."""
     text = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
     return (
-        pl.when(text.is_in(["y", "yes", "true", "1", "ja", "j", "oui", "si", "sí"]))
+        pl.when(text.is_in(list(FLAG_YES)))
         .then(True)
-        .when(text.is_in(["n", "no", "false", "0", "nein", "non"]))
+        .when(text.is_in(list(FLAG_NO)))
         .then(False)
         .otherwise(None)
         .alias(column)
+    )
+
+
+def flag_read(column: str) -> pl.Expr:
+    """``<column>_read``: whether ``column``'s text is empty or a yes or no
+    :func:`parsed_flag` reads. Found by a trial: a CFPB row whose "Timely response?" said
+    "Maybe" was kept with ``sla_met`` null, silently, where a number that is no number is
+    quarantined quoting it."""
+    text = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+    return (
+        (text.is_null() | (text == "") | text.is_in([*FLAG_YES, *FLAG_NO]))
+        .fill_null(True)
+        .alias(f"{column}{FLAG_READ}")
     )
 
 
@@ -497,7 +520,7 @@ def normalise_surveys(
     # Numbers the rows carry are checked too (0 or more): their text is kept for the reason.
     raw_copies += [
         pl.col(name).alias(f"{name}_raw")
-        for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS)
+        for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS, *ROW_FLAG_COLUMNS)
         if raw.schema.get(name) == pl.String
     ]
     typed = [
@@ -545,7 +568,7 @@ def normalise_surveys(
             typed.append(parsed_count(name, options.decimal_comma, options.workbook))
     for name in ROW_FLAG_COLUMNS:
         if raw.schema.get(name) == pl.String:
-            typed.append(parsed_flag(name))
+            typed += [parsed_flag(name), flag_read(name)]
     for name in ROW_TEXT_COLUMNS:
         if raw.schema.get(name) == pl.String:
             typed.append(normalised_text(name))

@@ -40,9 +40,13 @@ from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
 from transforms.clean import (
     AMBIGUOUS,
+    FLAG_NO,
+    FLAG_READ,
+    FLAG_YES,
     NONEXISTENT,
     RATINGS,
     ROW_COUNT_COLUMNS,
+    ROW_FLAG_COLUMNS,
     ROW_NUMBER_COLUMNS,
     four_digit_years,
 )
@@ -131,6 +135,12 @@ class RowRules:
     #: of 0 or more as the definition reads numbers (transforms.clean.parsed_number), which
     #: ``number_style`` words for the reason (``a decimal comma and . between thousands``).
     number_facts: tuple[str, ...] = ()
+    #: The scores whose column rule in the definition has a ``values`` map: a word it does
+    #: not name is told to be added to it (only the wording of the reason).
+    mapped_scores: tuple[str, ...] = ()
+    #: The yes/no facts the source's rows carry (transforms.clean.ROW_FLAG_COLUMNS): each
+    #: must be empty or a yes or no :func:`transforms.clean.parsed_flag` reads.
+    flag_facts: tuple[str, ...] = ()
     number_style: str | None = None
     #: The numbers among ``number_facts`` the definition reads as durations written
     #: ``H:MM:SS`` or ``M:SS`` (``unit = "h:mm:ss"``): their reason says so instead.
@@ -187,6 +197,12 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 #: A number the row carries failed its check; worded per source (:func:`number_problem`).
 _NUMBER_FACT_PROBLEM = "number"
+#: A yes/no fact the row carries (sla_met, policy_disclosed) that is neither (no quote or
+#: apostrophe: the report reads a reason's kind after the quoted value).
+FLAG_PROBLEM = (
+    f"is not a yes or no as read ({'/'.join(FLAG_YES)} or {'/'.join(FLAG_NO)}, any case): "
+    "map the words of the export to yes and no with values in the source definition"
+)
 
 
 def number_problem(number_style: str | None) -> str:
@@ -259,6 +275,12 @@ NOT_A_CODE = NOT_A_MAPPED_CODE.split(":")[0].strip()
 SCORE_NOT_A_CODE = (
     "; the values of the column in the definition need a code for every answer the export writes "
     "(a word for no answer goes in its missing list)"
+)
+#: After "is not a score from a to b" for a word the values of the column's rule already
+#: in the definition do not name (a trial was shown an example map like its own).
+SCORE_NOT_IN_VALUES = (
+    "; it is not one of the answers the values of the column in the definition map: add it "
+    "there with its score (a word for no answer goes in its missing list)"
 )
 #: A score's text that is a whole number (``7``, `` 7 ``, ``7,0``).
 WHOLE_NUMBER = r"^\s*-?\d+(?:[.,]0+)?\s*$"
@@ -561,6 +583,14 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
         checks.append(
             RowCheck(e.ExpectColumnValuesToNotBeNull(column="csat"), "csat", _CSAT_MISSING)
         )
+    for name in rules.flag_facts:
+        checks.append(
+            RowCheck(
+                e.ExpectColumnValuesToBeInSet(column=f"{name}{FLAG_READ}", value_set=[True]),
+                name,
+                FLAG_PROBLEM,
+            )
+        )
     for name in rules.number_facts:
         # Text that is not a number the definition's way is parsed below zero
         # (transforms.clean.UNREADABLE_NUMBER), so one check quotes both it and a negative.
@@ -607,6 +637,7 @@ def _row_suite(
     require_csat: bool,
     check_rating: bool,
     number_facts: tuple[str, ...] = (),
+    flag_facts: tuple[str, ...] = (),
     double_encoded_columns: tuple[str, ...] = ("comment",),
     repairs_mojibake: bool = False,
 ) -> tuple[tuple[RowCheck, ...], gx.ExpectationSuite]:
@@ -622,6 +653,7 @@ def _row_suite(
             require_csat=require_csat,
             check_rating=check_rating,
             number_facts=number_facts,
+            flag_facts=flag_facts,
             double_encoded_columns=double_encoded_columns,
             repairs_mojibake=repairs_mojibake,
         )
@@ -817,6 +849,7 @@ def validate_survey_rows(
         rules.require_csat,
         rules.check_rating,
         rules.number_facts,
+        rules.flag_facts,
         rules.double_encoded_columns,
         rules.repairs_mojibake,
     )
@@ -1018,6 +1051,8 @@ def validate_survey_rows(
             .then(pl.col("problem") + pl.lit(SCORE_ON_ANOTHER_SCALE))
             .when(raw_value.str.contains(NOT_A_CODE, literal=True).fill_null(False))
             .then(pl.col("problem") + pl.lit(SCORE_NOT_A_CODE))
+            .when(pl.col("column").is_in(list(rules.mapped_scores)))
+            .then(pl.col("problem") + pl.lit(SCORE_NOT_IN_VALUES))
             .otherwise(pl.col("problem") + pl.lit(SCORE_IN_DEFINITION))
         )
         .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
@@ -1077,7 +1112,9 @@ def validate_survey_rows(
 
 
 #: The raw copies of the numbers rows can carry (transforms.clean.normalise_surveys).
-_NUMBER_FACT_RAW = frozenset(f"{name}_raw" for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS))
+_NUMBER_FACT_RAW = frozenset(
+    f"{name}_raw" for name in (*ROW_NUMBER_COLUMNS, *ROW_COUNT_COLUMNS, *ROW_FLAG_COLUMNS)
+)
 
 
 def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:

@@ -504,6 +504,28 @@ def test_ids_a_spreadsheet_turned_into_numbers_are_read_or_refused(tmp_path: Pat
     )
 
 
+def test_a_yes_or_no_that_is_neither_is_quarantined_quoting_it(tmp_path: Path) -> None:
+    """Found by an operator's trial: a complaint whose "Timely response?" said "Maybe" was
+    kept with sla_met null and no word, where a number that is no number is quarantined."""
+    import csv
+
+    from servicelens.validation.expectations import FLAG_PROBLEM
+
+    with (FIELD / "08-cfpb-official-download/sample.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    at = rows[0].index("Timely response?")
+    rows[1][at], rows[2][at], rows[3][at] = "Maybe", "", " NO "
+    export = tmp_path / "complaints.csv"
+    with export.open("w", newline="") as out:
+        csv.writer(out).writerows(rows)
+    got = _ingest("cfpb", str(export), tmp_path)
+    assert _reasons(got)[2] == [f"sla_met: 'Maybe' {FLAG_PROBLEM}"]
+    assert got.counts.kept == 13 and got.counts.failed_expectations == {"sla_met": 1}
+    # An empty answer is a fact not given; any case and spacing of a yes or no reads.
+    assert _row(got, rows[2][-1])["sla_met"] is None
+    assert _row(got, rows[3][-1])["sla_met"] is False
+
+
 def test_10_call_centre_dayfirst_excel(tmp_path: Path) -> None:
     got = _ingest("call-centre.toml", "10-call-centre-dayfirst-excel/sample.csv", tmp_path)
     assert got.counts.surveys_read == 24 and got.counts.kept == 24

@@ -1000,6 +1000,24 @@ def test_a_score_whose_map_recodes_numbers_reads_rewritten_codes_and_refuses_unk
     assert reasons["A6"][0].startswith("csat: (empty) missing")
 
 
+def test_a_word_a_scores_map_of_words_does_not_name_is_told_to_be_added(tmp_path: Path) -> None:
+    """Found by an operator's trial: csat "Extremely happy", read with a definition that maps
+    SurveyMonkey's five words, was shown an example map like its own, not what to do."""
+    from servicelens.validation.expectations import SCORE_NOT_IN_VALUES
+
+    got = _ingested(
+        tmp_path,
+        'name = "acme-words"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\nsubmitted_at = "When"\nchannel = "Via"\n'
+        'csat = { column = "Q1", values = { "Very happy" = 5, "Unhappy" = 1 } }\n',
+        "ID,When,Via,Q1\nA1,2026-11-23 09:00:00,web,Very happy\n"
+        "A2,2026-11-23 09:01:00,web,Extremely happy\n",
+    )
+    assert got.clean.get_column("csat").to_list() == [5]
+    (reasons,) = got.quarantine.get_column("reasons").to_list()
+    assert reasons == [f"csat: 'Extremely happy' is not a score from 1 to 5{SCORE_NOT_IN_VALUES}"]
+
+
 def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it(
     tmp_path: Path,
 ) -> None:

@@ -18,6 +18,7 @@ from servicelens.validation.expectations import (
     NO_SUCH_DAY,
     SCORE_IN_DEFINITION,
     SCORE_NOT_A_CODE,
+    SCORE_NOT_IN_VALUES,
     SCORE_ON_ANOTHER_SCALE,
     RowRules,
     channel_problem,
@@ -39,6 +40,7 @@ WORDED = [
     "is not a score from 1 to 5" + SCORE_IN_DEFINITION,
     "is not a score from 1 to 5" + SCORE_ON_ANOTHER_SCALE,
     "is not a score from 1 to 5" + SCORE_NOT_A_CODE,
+    "is not a score from 1 to 5" + SCORE_NOT_IN_VALUES,
     # The day-first hint (validate_survey_rows), as a source with one format words it.
     "is not a timestamp as %m/%d/%Y reads it, but reads as %d/%m/%Y: if the export writes "
     "the day first, declare that format in the definition (rows that read either way are "
@@ -51,7 +53,7 @@ WORDED = [
 
 
 def _fixed_problems() -> list[str]:
-    rules = RowRules(check_rating=True, number_facts=("handle_seconds",))
+    rules = RowRules(check_rating=True, number_facts=("handle_seconds",), flag_facts=("sla_met",))
     # Markers (one word) are worded at validation time: the worded list covers them.
     return [c.problem for c in survey_row_checks(rules) if " " in c.problem]
 
