@@ -265,7 +265,13 @@ def _early_warnings(table_dir: DataPath) -> dict[date, dict[str, Any]]:
     for path in paths:
         manifest = json.loads(path.read_text())
         if manifest.get("early_warning"):
-            found[date.fromisoformat(manifest[PARTITION_COLUMN])] = manifest["early_warning"]
+            # With the rows the date kept: a partition of only quarantined rows (a source's
+            # rows whose date could not be read, filed under the delivery's) has none.
+            kept = (manifest.get("counts") or {}).get("kept")
+            found[date.fromisoformat(manifest[PARTITION_COLUMN])] = {
+                **manifest["early_warning"],
+                "kept": kept,
+            }
     return found
 
 
@@ -975,12 +981,25 @@ def _fix_list(inputs: _Inputs) -> str:
             _estimate("csat_points_lost", 0).alias("csat points lost (95%)"),
             _estimate("nps_points_lost", 2).alias("NPS points (95%)"),
             pl.col("example_comments")
-            .list.eval(pl.format("“{}”", pl.element()))
+            .list.eval(pl.format("“{}”", _shortened(pl.element(), EXAMPLE_CHARACTERS)))
             .list.join(" / ")
             .alias("examples (redacted)"),
         )
         parts.append(f"<h3>Owner: {owner} ({escape(what)})</h3>" + _html_table(table))
     return "".join(parts)
+
+
+#: How much of an example comment the fix list shows: a trial's report printed whole CFPB
+#: narratives of several thousand characters in one table cell. The full text is in the
+#: feedback_scored mart. A reading length, not a statistic.
+EXAMPLE_CHARACTERS = 240
+
+
+def _shortened(text: pl.Expr, limit: int) -> pl.Expr:
+    """``text`` cut to at most ``limit`` characters at the last whitespace before it, with
+    "…" after it when anything was cut; shorter text as it is."""
+    cut = text.str.slice(0, limit).str.replace(r"\s+\S*$", "") + pl.lit(" …")
+    return pl.when(text.str.len_chars() > limit).then(cut).otherwise(text)
 
 
 def _judged_week(agents: pl.DataFrame) -> pl.DataFrame:
@@ -1071,9 +1090,12 @@ def _early_warning(inputs: _Inputs) -> str:
 
     if not inputs.early_warnings:
         raise _NotAvailable(f"no scored dates yet: run {_backfill_hint(inputs.settings)} first")
-    newest = max(inputs.early_warnings)
     tested_days = [d for d, w in inputs.early_warnings.items() if w.get("tested")]
     if not tested_days:
+        # The newest date that kept rows says why: a trial's report named a newer partition
+        # of one unreadable row, scored before the champion, as "no champion model yet".
+        holding = [d for d, w in inputs.early_warnings.items() if w.get("kept") != 0]
+        newest = max(holding or inputs.early_warnings)
         raise _NotAvailable(f"{newest}: {_untested(inputs.early_warnings[newest])}")
     # The newest date tested: a newer partition with nothing to test (a source's rows whose
     # date could not be read, filed under their delivery's) does not hide it (a trial's

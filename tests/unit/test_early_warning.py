@@ -232,3 +232,11 @@ def test_the_report_shows_the_newest_tested_date_past_an_untested_one(tmp_path: 
     inputs.early_warnings = {newer: {"tested": 0, "status": "not tested: "}}
     with pytest.raises(_NotAvailable, match=f"^{newer}: not tested: no negative response was"):
         _early_warning(inputs)
+    # Found by an operator's trial: a newer partition that kept no row (scored before the
+    # champion existed) is not the one that says why nothing was tested.
+    inputs.early_warnings = {
+        DAY: {"tested": 0, "status": "not tested: too little history", "kept": 17},
+        newer: {"tested": 0, "status": "not tested: no champion model yet", "kept": 0},
+    }
+    with pytest.raises(_NotAvailable, match=f"^{DAY}: not tested: too little history$"):
+        _early_warning(inputs)

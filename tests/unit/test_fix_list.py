@@ -154,6 +154,15 @@ def test_the_report_says_how_a_source_without_scores_is_ranked() -> None:
     complaints = page(_responses().with_columns(pl.lit(None, pl.Int8).alias("csat")))
     assert "Ranked by csat points" not in complaints
     assert "no csat, so its points are not known: ranked by the number of" in complaints
+    # Found by an operator's trial: whole CFPB narratives (thousands of characters) filled
+    # the examples; each is cut at a word before EXAMPLE_CHARACTERS, marked so.
+    from servicelens.reporting.report import EXAMPLE_CHARACTERS
+
+    narrative = "XX/XX/XXXX the fee was charged again " * 200
+    long = page(_responses().with_columns(pl.lit(narrative).alias("comment")))
+    shown = long.split("“", 1)[1].split("”", 1)[0]
+    assert shown.endswith(" …") and narrative.startswith(shown.removesuffix(" …"))
+    assert len(shown) <= EXAMPLE_CHARACTERS + 2 and narrative[len(shown) - 2] == " "
 
 
 # --- the vectorised estimates against scipy, group by group ---------------------------------
