@@ -1414,7 +1414,10 @@ def validate_landed_rows(
             valid.with_columns(is_negative(definition.negative)), CLEAN_RESPONSE_SCHEMA
         ).sort("source_file", "source_line")
         copy_reason = (
-            "exact duplicate of line {}{}: the same answers, so the same derived id"
+            # The line after the kind's name, as "duplicate delivery: ..." has it: the report
+            # counts reasons by the words before the colon (a trial's report had a row per
+            # "exact duplicate of line 13").
+            "exact duplicate: the same answers as line {}{}, so the same derived id"
             if definition.columns["response_id"].derive
             else "duplicate delivery: superseded by line {}{}"
         )

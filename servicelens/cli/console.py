@@ -232,8 +232,13 @@ def partition_notes(result: dict[str, Any]) -> list[str]:
     ]
     # Where to read the rows' reasons is said once, after the last note (a trial's line
     # said it twice).
+    # Joined with "; ", a note the hint no longer ends ends without its full stop (a trial
+    # read "until then.; none of its 2 rows").
     hint = f" {QUARANTINE_HINT}"
-    return [n.removesuffix(hint) if i < len(notes) - 1 else n for i, n in enumerate(notes)]
+    return [
+        n.removesuffix(hint).removesuffix(".") if i < len(notes) - 1 else n
+        for i, n in enumerate(notes)
+    ]
 
 
 def day_first_note(result: dict[str, Any]) -> str | None:

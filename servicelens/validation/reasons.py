@@ -7,6 +7,8 @@ Every quarantined row carries one or more reasons, in one of these forms:
 * ``duplicate delivery: superseded by line 2873``: a re-delivery of a response, replaced by
   the later copy on that line (``servicelens/stages.py``), with ``, which failed its checks
   ...`` after it when that copy was quarantined too;
+* ``exact duplicate: the same answers as line 11, ...``: a row whose derived id (made from
+  its answers) another line of the same file has (``servicelens/stages.py``);
 * ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``: a failed row
   expectation (``servicelens/validation/expectations.py``), e.g.
   ``csat: '9' is not a score from 1 to 5``.
@@ -21,7 +23,12 @@ from __future__ import annotations
 import polars as pl
 
 #: Reasons about a whole record, not one of its values: the text before the first colon.
-RECORD_KINDS: tuple[str, ...] = ("malformed line", "malformed JSON", "duplicate delivery")
+RECORD_KINDS: tuple[str, ...] = (
+    "malformed line",
+    "malformed JSON",
+    "duplicate delivery",
+    "exact duplicate",
+)
 #: ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``. The raw value
 #: may hold anything, quotes and newlines included; problems never hold a quote, so the last
 #: quote closes the value.

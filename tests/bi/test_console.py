@@ -78,6 +78,14 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     # Found by a trial: a truncated download was asked whether the export still fits its
     # date format; records that could not be split say the file may be damaged.
     assert "is the file damaged or cut short" in malformed and "date format" not in malformed
+    # Found by an operator's trial: two notes joined read "until then.; none of its 2 rows".
+    from servicelens.cli.console import counts_detail
+
+    both = counts_detail(
+        {"surveys_read": 2, "kept": 0, "quarantined": 2, "scored": 0, "day_first": 1}
+        | {"failed_expectations": {"submitted_at": 2}}
+    )
+    assert "misdated, until then; none of its 2 rows was kept" in both and ".;" not in both
     assert "date format" in note
     assert note.endswith("Each row's file, line and reasons: `servicelens query quarantined_rows`")
 

@@ -358,7 +358,7 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     # The exact duplicate (same timestamp, same answers) is flagged, not kept twice.
     ((line, reasons),) = _reasons(got).items()
     assert line == 10 and reasons == [
-        "exact duplicate of line 11: the same answers, so the same derived id"
+        "exact duplicate: the same answers as line 11, so the same derived id"
     ]
     # The run's table does not call it a copy a later delivery replaced (a trial's did).
     from dataclasses import asdict
