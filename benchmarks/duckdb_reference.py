@@ -108,9 +108,17 @@ def _comment(column: str) -> str:
         "'(?is)<(script|style)\\b.*?(?:</(?:script|style)\\s*>|$)', ' ', 'g'), "
         "'</?[A-Za-z][A-Za-z0-9]*(?:\\s[^<>]*)?/?>', ' ', 'g'), '<!--.*?-->', ' ', 'g')"
     )
-    stripped = (
-        f"trim(regexp_replace(regexp_replace({text}, '{CONTROL}', '', 'g'), '\\s+', ' ', 'g'))"
+    # Line breaks kept (LF), as the pipeline keeps them; other whitespace collapsed.
+    lf = "chr(10)"
+    spaced = (
+        f"regexp_replace(regexp_replace(regexp_replace({text}, '{CONTROL}', '', 'g'), "
+        f"'\\r\\n?', {lf}, 'g'), '[^\\S\\n]+', ' ', 'g')"
     )
+    broken = (
+        f"regexp_replace(regexp_replace({spaced}, ' ?\\n ?', {lf}, 'g'), '\\n{{3,}}', "
+        f"{lf} || {lf}, 'g')"
+    )
+    stripped = f"trim({broken}, ' ' || {lf})"
     return (
         f"CASE WHEN {stripped} = '' THEN NULL WHEN regexp_matches({stripped}, '^[=+\\-@]') "
         f"THEN '''' || {stripped} ELSE {stripped} END"

@@ -147,7 +147,16 @@ def safe_comment(text: pd.Series) -> pd.Series:
         .str.replace(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>", " ", regex=True)
         .str.replace(r"<!--.*?-->", " ", regex=True)
     )
-    cleaned = normalised_text(text)
+    # Line breaks kept (LF), as the pipeline keeps them; other whitespace collapsed.
+    cleaned = (
+        text.str.replace(CONTROL, "", regex=True)
+        .str.replace(r"\r\n?", "\n", regex=True)
+        .str.replace(r"[^\S\n]+", " ", regex=True)
+        .str.replace(r" ?\n ?", "\n", regex=True)
+        .str.replace(r"\n{3,}", "\n\n", regex=True)
+        .str.strip()
+    )
+    cleaned = cleaned.where(cleaned != "", None)
     return cleaned.where(~cleaned.str.match(r"[=+\-@]", na=False), "'" + cleaned)
 
 

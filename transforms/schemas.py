@@ -331,7 +331,11 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         ),
         "transfers": "How many times the contact was transferred; 3 or more is a transfer loop.",
         "prior_contacts": "Earlier contacts by the same customer about the same issue.",
-        "comment": "What the customer wrote, control characters removed.",
+        "comment": (
+            "What the customer wrote (personal data redacted), control characters removed; "
+            "line breaks kept as LF (at most one blank line in a row), other whitespace "
+            "collapsed to one space (before 2026-12-04, line breaks too)."
+        ),
         "is_negative": "True when csat <= 2: only negative responses get a root cause.",
         "root_cause": (
             "Model's verdict for negative responses: 'policy_failure' (something broke: fix the "

@@ -65,9 +65,10 @@ def test_01_qualtrics_three_header_rows(tmp_path: Path) -> None:
     assert _row(got, "R_MWyFQ483xzzlt2T")["comment"] == (
         "Freundlicher Mitarbeiter, aber die Gebühr wurde trotzdem berechnet."
     )
-    # The quoted comment with a comma and a line break is one response on lines 11-12.
+    # The quoted comment with a comma and a line break is one response on lines 11-12, its
+    # line break kept.
     assert _row(got, "R_jgUFe0W6hJWxMdm")["comment"] == (
-        "Transferred three times, nobody could find my order."
+        "Transferred three times,\nnobody could find my order."
     )
     reasons = _reasons(got)
     assert list(reasons) == [7, 16]
@@ -264,8 +265,8 @@ def test_04_typeform_resaved_8bit_repaired_when_declared(tmp_path: Path) -> None
     first = _row(got, "0e154b93a4b4725061bf15062cc1edf8")
     # "2017-02-27 8:16": minutes only, one-digit hour, UTC.
     assert first["submitted_at"] == _utc("2017-02-27 08:16:00")
-    # A line break inside the quoted answer (bare LF in a CRLF file) is kept as one answer.
-    assert first["comment"] == "Frozen ground all winter, and cars block each other in"
+    # A line break inside the quoted answer (bare LF in a CRLF file) is kept, in one answer.
+    assert first["comment"] == "Frozen ground all winter,\nand cars block each other in"
     attributes = _row(got, "4ec81f4a6b1362dbd9a2d7d4f2166967")["attributes"]
     assert "Fraîche, et à deux pas de chez moi" in str(attributes)
     assert "Un lieu clé pour le village" in str(attributes)
@@ -355,6 +356,13 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     # 1/15/2025 21:53:05, month first, in America/New_York (EST, UTC-5).
     assert first["submitted_at"] == _utc("2025-01-16 02:53:05")
     assert first["comment"] == "You can see right into it, nothing’s sealed"
+    # Multi-line answers keep their line breaks (found by an operator's trial: "no strong
+    # feelings\nbread around things tho" reached BI on one line); spaces beside a break and
+    # a trailing break go.
+    comments = got.clean.get_column("comment").drop_nulls()
+    assert "no strong feelings\nbread around things tho" in comments.to_list()
+    assert comments.str.contains("\n").sum() >= 2
+    assert not comments.str.contains(r" \n|\n |\r|^\s|\s$").any()
     # The exact duplicate (same timestamp, same answers) is flagged, not kept twice.
     ((line, reasons),) = _reasons(got).items()
     assert line == 10 and reasons == [
