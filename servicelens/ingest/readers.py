@@ -23,6 +23,7 @@ import itertools
 import json
 import re
 import sys
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -795,8 +796,14 @@ _HTML_TAG = re.compile(r"<[^<>]*>")
 
 def column_key(name: str) -> str:
     """How export column names are matched: case, spaces and punctuation do not matter
-    (``Date received``, ``date_received`` and ``Date Received?`` are one column)."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    (``Date received``, ``date_received`` and ``Date Received?`` are one column), nor how
+    Unicode composes a letter (NFKC: ``ü`` as one code point or as ``u`` and a combining
+    diaeresis, as macOS writes file names). Letters and digits of every script count: keyed
+    by ASCII ones alone, every Cyrillic, Greek or Japanese header was the same empty key, so
+    a definition's ``comment = "Комментарий"`` read the export's first such column, and
+    ``Gebühr`` was ``GebŸhr`` (a trial's Mac Roman export)."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return re.sub(r"[\W_]+", "_", folded).strip("_")
 
 
 def clean_name(name: str) -> str:

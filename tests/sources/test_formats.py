@@ -1000,6 +1000,25 @@ def test_a_score_whose_map_recodes_numbers_reads_rewritten_codes_and_refuses_unk
     assert reasons["A6"][0].startswith("csat: (empty) missing")
 
 
+def test_headers_in_other_scripts_are_each_their_own_column(tmp_path: Path) -> None:
+    """Column names were matched by their ASCII letters alone, so every Cyrillic header was
+    the same empty key: comment and csat both read the export's first such column, and the
+    export's real csat went unread. Letters of every script count; the composed and the
+    decomposed ü (as macOS writes it) are one letter, and case does not matter."""
+    got = _ingested(
+        tmp_path,
+        'name = "acme-ru"\ntimezone = "Europe/Moscow"\n'
+        '[columns]\nresponse_id = "Номер"\nsubmitted_at = "Дата"\nchannel = "Канал"\n'
+        'comment = "Комментарий"\ncsat = "оценка"\n'
+        '[attributes]\ngebuehr = "Gebu\u0308hr"\n',
+        "Номер,Дата,Канал,Комментарий,Оценка,Gebühr\n"
+        "R1,2026-11-23 09:00:00,web,Долго ждал ответа,2,ja\n",
+    )
+    row = got.clean.row(0, named=True)
+    assert (row["response_id"], row["comment"], row["csat"]) == ("R1", "Долго ждал ответа", 2)
+    assert '"gebuehr":"ja"' in row["attributes"].replace(" ", "")
+
+
 def test_a_word_a_scores_map_of_words_does_not_name_is_told_to_be_added(tmp_path: Path) -> None:
     """Found by an operator's trial: csat "Extremely happy", read with a definition that maps
     SurveyMonkey's five words, was shown an example map like its own, not what to do."""
