@@ -529,9 +529,29 @@ def _model(inputs: _Inputs) -> str:
     return (
         intro
         + _last_training(inputs.settings.models_dir, inputs.champion)
+        + _audit_tally(metrics)
         + (_html_table(pl.DataFrame(rows)) if rows else "")
         + _design_and_review(metrics)
         + sources
+    )
+
+
+def _audit_tally(metrics: dict[str, Any]) -> str:
+    """Where every QA audit row went when the champion was trained (the tally ``train``
+    prints, kept in its metrics as ``audits``), for QA to read beside the model: found by a
+    QA lead's trial, the report named the labels trained on but not the audits set aside.
+    Empty when the champion's training read no audit file."""
+    from servicelens.ingest.audits import accounting_text
+
+    audits = metrics.get("audits")
+    if not audits:
+        return ""
+    lines = accounting_text(audits).splitlines()
+    return (
+        "<p>QA's audits when the champion was trained (<code>servicelens review-queue</code> "
+        "names the rows set aside that leave an item open):</p><pre>"
+        + escape("\n".join(lines))
+        + "</pre>"
     )
 
 

@@ -252,9 +252,14 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     first = register_and_promote(trained, registry, labelled, {**trained.metrics}, SURVEY_FEATURES)
     score_and_publish_task.fn(settings, START)
     score_and_publish_task.fn(settings, START + timedelta(days=1))
-    # A retrain after an audit was withdrawn (an unchanged one is not promoted).
+    # A retrain after an audit was withdrawn (an unchanged one is not promoted), with the
+    # tally of the audits it read, as train keeps it.
+    from servicelens.stages import audit_report
+
+    audits = audit_report(settings)
+    assert audits is not None
     second = register_and_promote(
-        trained, registry, labelled.slice(1), {**trained.metrics}, SURVEY_FEATURES
+        trained, registry, labelled.slice(1), {**trained.metrics, "audits": audits}, SURVEY_FEATURES
     )
     assert champion_version(settings.models_dir) == second["version"]
 
@@ -273,6 +278,10 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     kolkata = Settings(data_dir=str(data), timezone="Asia/Kolkata")
     html_kolkata, _ = render_report(kolkata, None, datetime(2026, 12, 2, 3, 14, 5, tzinfo=UTC))
     assert "03:14:05 UTC (2026-12-02 08:44 Asia/Kolkata)" in html_kolkata
+    # Found by a QA lead's trial: the report named the labels trained on, not where QA's
+    # audit rows went; the tally train prints is beside the model.
+    tally = f"audits: {audits['rows_read']:,} rows in {audits['files']} file(s), "
+    assert f"<pre>{tally}{audits['used']:,} used" in html
     # Found by a trial: with the version that scored the marts deleted from the registry,
     # the report (and so train, which writes it) failed on its missing metadata.
     shutil.rmtree(registry / first["version"])
