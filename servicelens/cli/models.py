@@ -150,14 +150,28 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     definition = load_definition(chosen or args.source)
     if not definition.label_column and definition.name in names:
         # Found by a QA lead's trial: told to configure a source that was configured.
-        audits = configured_source(settings, definition.name).audits_dir
+        folder = configured_source(settings, definition.name).audits_dir
         raise ValueError(
             f"{definition.path}: has no [label], so it cannot train on --input; source "
-            f"{definition.name} is configured here and learns from QA's audits in {audits}: "
+            f"{definition.name} is configured here and learns from QA's audits in {folder}: "
             f"run `servicelens train --source {definition.name}` without --input"
         )
     definition.refuse_an_empty_model()
     labelled, facts_only, files = _labelled_inputs(definition, args.input, settings)
+    audits: dict[str, Any] | None = None
+    relabelled = 0
+    if configured:
+        # A configured source's QA audits are its labels over the export's own, whichever
+        # rows it trains on (found by a data scientist's trial: --input trained on CFPB's
+        # labels alone and was promoted over the champion that had learnt QA's verdicts).
+        from servicelens.stages import audit_report, with_audit_verdicts
+
+        source = configured_source(settings, definition.name)
+        labelled, relabelled = with_audit_verdicts(labelled, source)
+        if facts_only is not None:
+            facts_only, more = with_audit_verdicts(facts_only, source)
+            relabelled += more
+        audits = audit_report(source)
     registry = registry_of(settings, definition.name)
     build = build_fingerprint(
         labelled,
@@ -192,7 +206,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         "unmapped_labels": dict(
             sum((Counter(f["unmapped_labels"]) for f in files), Counter()).most_common()
         ),
+        "relabelled_by_an_audit": relabelled,
     }
+    if audits is not None:
+        metrics["audits"] = audits
     # The plain TF-IDF baseline reads the comment: a model of facts alone has none to read.
     metrics["tfidf_baseline"] = (
         tfidf_baseline_report(labelled, settings.seed, args.folds)
@@ -214,6 +231,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"{definition.name} model {registered['version']}: {registered['decision']}")
         print(source_report(metrics))
+        if audits is not None:
+            from servicelens.ingest.audits import accounting_text
+
+            print(
+                f"{relabelled:,} labelled row(s) of the --input files took a QA audit's "
+                "verdict over the export's label; " + accounting_text(audits)
+            )
     return 0
 
 

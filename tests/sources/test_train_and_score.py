@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -546,12 +546,20 @@ def test_an_audit_overrides_the_label_a_sources_export_carries(
     assert main([*data, "run", "--date", "2026-01-13", "--json"]) == 0
     first = export.row(0, named=True)
     flipped = "perceived" if first["verdict"] == "Our fault" else "policy_failure"
+    # Found by a data scientist's trial: an audit whose date is before its response (a
+    # mistyped year) took away the export's own label, so the response left training, and
+    # the tally counted it as overriding that label.
+    fourth = export.row(3, named=True)
+    own = "policy_failure" if fourth["verdict"] == "Our fault" else "perceived"
+    other = "perceived" if own == "policy_failure" else "policy failure"
     (source.audits_dir / "qa.csv").write_text(
         _audit_file(export, 3, override={first["ticket"]: flipped})
+        + f"{fourth['ticket']};{other};2020-01-20 09:30;qa-anna\n"
     )
     labels = dict(labelled_negatives(source).select("response_id", "root_cause").iter_rows())
     assert len(labels) == 240
     assert labels[first["ticket"]] == flipped
+    assert labels[fourth["ticket"]] == own
     report = audit_report(source)
     assert report is not None and report["overrode_the_export_label"] == 1
     assert "1 of those used gave another verdict than the export's own label" in (
@@ -561,6 +569,34 @@ def test_an_audit_overrides_the_label_a_sources_export_carries(
     assert labels[second["ticket"]] == (
         "policy_failure" if second["verdict"] == "Our fault" else "perceived"
     )
+
+    # Found by a data scientist's trial: `train --input` of a configured source trained on
+    # the export's labels alone, dropping QA's verdicts, and was promoted. The audits in
+    # force are its labels too, and the tally says so.
+    again = tmp_path / "again.csv"
+    export.write_csv(again)
+    capsys.readouterr()
+    assert main([*data, "--json", "train", "--source", "acme-vendor", "--input", str(again)]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    metrics = trained["metrics"]
+    assert metrics["input"]["relabelled_by_an_audit"] == 1
+    assert metrics["audits"]["overrode_the_export_label"] == 1
+    from servicelens.stages import with_audit_verdicts
+
+    rows = (
+        _vendor_export()
+        .rename({"ticket": "response_id"})
+        .with_columns(
+            pl.col("verdict")
+            .replace_strict({"Our fault": "policy_failure", "As designed": "perceived"})
+            .alias("root_cause"),
+            pl.lit(datetime(2026, 1, 12, tzinfo=UTC)).alias("submitted_at"),
+        )
+    )
+    relabelled, changed = with_audit_verdicts(rows, source)
+    verdicts = dict(relabelled.select("response_id", "root_cause").iter_rows())
+    assert changed == 1 and verdicts[first["ticket"]] == flipped
+    assert verdicts[fourth["ticket"]] == own
 
 
 def test_personal_data_typed_outside_the_comment_is_redacted_when_landed(tmp_path: Path) -> None:
