@@ -703,8 +703,34 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str]:
     )
 
 
+def _out_of_fold_rows(inputs: _Inputs) -> tuple[pl.DataFrame, str] | None:
+    """The champion's out-of-fold probabilities of the labels it was trained on, as
+    ``audit_root_cause`` and ``p_policy_failure``: held-out numbers for every label, where
+    the marts' probabilities of those rows are in sample. None when not recorded."""
+    from models.registry import read_out_of_fold
+
+    if inputs.champion is None:
+        return None
+    oof = read_out_of_fold(inputs.settings.models_dir, inputs.champion)
+    if oof is None or oof.height < MIN_AUDITED or "p_out_of_fold" not in oof.columns:
+        return None
+    rows = oof.select(
+        pl.col("root_cause").alias("audit_root_cause"),
+        pl.col("p_out_of_fold").alias("p_policy_failure"),
+    )
+    return rows, (
+        f"{rows.height} labelled negatives the champion was trained on, each with its "
+        "out-of-fold probability (cross-validation: predicted by a model that did not see it)."
+    )
+
+
 def _calibration(inputs: _Inputs) -> str:
     rows, note = _audited_for_curves(inputs)
+    if "in sample" in note and (held_out := _out_of_fold_rows(inputs)) is not None:
+        # Found by a data scientist's trial: the chart and ECE of the rows the champion was
+        # trained on (ECE 0.141, ROC-AUC 0.967 in sample against 0.776 out of fold) said
+        # nothing of how calibrated it is; its out-of-fold probabilities do.
+        rows, note = held_out
     y = (rows.get_column("audit_root_cause") == POSITIVE_CLASS).to_numpy().astype(float)
     p = rows.get_column("p_policy_failure").to_numpy()
     bins = np.clip((p * 10).astype(int), 0, 9)

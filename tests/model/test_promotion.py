@@ -282,6 +282,11 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     # audit rows went; the tally train prints is beside the model.
     tally = f"audits: {audits['rows_read']:,} rows in {audits['files']} file(s), "
     assert f"<pre>{tally}{audits['used']:,} used" in html
+    # Found by a data scientist's trial: calibration was charted on the rows the champion
+    # trained on (in sample); its out-of-fold probabilities are the held-out numbers.
+    calibration = html.split('id="calibration"', 1)[1].split("</section>", 1)[0]
+    assert "each with its out-of-fold probability (cross-validation" in calibration
+    assert "in sample" not in calibration
     # Found by a trial: with the version that scored the marts deleted from the registry,
     # the report (and so train, which writes it) failed on its missing metadata.
     shutil.rmtree(registry / first["version"])
