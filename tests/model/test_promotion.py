@@ -284,6 +284,10 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert f"<pre>{tally}{audits['used']:,} used" in html
     # Found by a data scientist's trial: calibration was charted on the rows the champion
     # trained on (in sample); its out-of-fold probabilities are the held-out numbers.
+    # Found by the same trial: the text-only and facts-only baselines were in metrics.json
+    # only (the facts alone ranked CFPB's holdout better than the model), and no macro-F1.
+    assert "<td>text only baseline</td>" in html and "<td>facts only baseline</td>" in html
+    assert "<th>macro_f1</th>" in html
     calibration = html.split('id="calibration"', 1)[1].split("</section>", 1)[0]
     assert "each with its out-of-fold probability (cross-validation" in calibration
     assert "in sample" not in calibration
