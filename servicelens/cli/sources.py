@@ -281,12 +281,18 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     for name in sorted(nothing_negative):
         lines.append(f"{name}: {NOTHING_NEGATIVE}")
     for name in sorted(unscored - nothing_negative):
+        # The source's landed range, not placeholders (two trials copied "--start ...").
+        from servicelens.ingest.configured import configured_source
+        from servicelens.ingest.landing import landed_periods
+
+        periods = landed_periods(configured_source(settings, name))
+        span = f"--start {periods[0]} --end {periods[-1]}" if periods else "--start ... --end ..."
         lines.append(
             f"{name}: no model for this source yet, so its negative responses are not "
             f"scored: train one on the labels it has landed and the QA audits in "
             f"audits/{name}/ with `servicelens train --source {name}` (or on a labelled "
             "export: add --input FILE), then score its dates again "
-            f"with `servicelens backfill --source {name} --start ... --end ... --rerun all`"
+            f"with `servicelens backfill --source {name} {span} --rerun all`"
         )
     return "\n".join(lines)
 

@@ -431,6 +431,12 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     assert said[-1].startswith("cfpb: no model for this source yet, so its negative")
     assert "QA audits in audits/cfpb/ with `servicelens train --source cfpb`" in said[-1]
     assert sum("no model for this source" in line for line in said) == 1
+    # The range to score again is the source's landed partitions, not placeholders (two
+    # trials' operators were left to find it).
+    from servicelens.ingest.landing import landed_periods
+
+    landed = landed_periods(cfpb)
+    assert f"backfill --source cfpb --start {landed[0]} --end {landed[-1]} --rerun all`" in said[-1]
 
     # A partition that failed for a cause outside its inputs (a QA file, a full disk) is
     # not retried by the next nightly run while its inputs are unchanged, but named, with
