@@ -622,6 +622,21 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                     ]
                 )
             )
+        if not args.source:
+            # Found by a data scientist's trial: the sample's list said nothing of the
+            # configured sources' registries beside it.
+            from servicelens.ingest.configured import configured_names
+
+            others = [
+                name
+                for name in configured_names(settings)
+                if list_versions(source_models_dir(settings, name))
+            ]
+            if others:
+                print(
+                    "models of configured sources too: "
+                    + ", ".join(f"`servicelens models --source {n} list`" for n in others)
+                )
     return 0
 
 

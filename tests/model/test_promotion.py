@@ -505,3 +505,18 @@ def test_models_list_shows_its_columns_under_a_header(
     ]  # fmt: skip
     assert set(rule) == {"-", " "}
     assert row.split()[:3] == ["*", first["version"], "sample"]
+    # Found by a data scientist's trial: the sample's list said nothing of a configured
+    # source's registry beside it.
+    from servicelens.cli.models import source_models_dir
+    from servicelens.ingest.configured import register_source
+
+    (tmp_path / "raw" / "2026-11-01").mkdir(parents=True)  # the sample's layout beside it
+    (tmp_path / "raw" / "2026-11-01" / "surveys.csv").write_text("response_id\n")
+    register_source(Settings(data_dir=str(tmp_path)), "cfpb")
+    cfpb = source_models_dir(Settings(data_dir=str(tmp_path)), "cfpb")
+    register_and_promote(trained, cfpb, labelled, dict(trained.metrics), SURVEY_FEATURES)
+    assert main(["--data-dir", str(tmp_path), "models", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"models of configured sources too: `servicelens --data-dir {tmp_path} models "
+        "--source cfpb list`"
+    )
