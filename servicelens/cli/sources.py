@@ -280,11 +280,11 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     ]
     for name in sorted(nothing_negative):
         lines.append(f"{name}: {NOTHING_NEGATIVE}")
+    from servicelens.ingest.configured import configured_source
+    from servicelens.ingest.landing import landed_periods
+
     for name in sorted(unscored - nothing_negative):
         # The source's landed range, not placeholders (two trials copied "--start ...").
-        from servicelens.ingest.configured import configured_source
-        from servicelens.ingest.landing import landed_periods
-
         periods = landed_periods(configured_source(settings, name))
         span = f"--start {periods[0]} --end {periods[-1]}" if periods else "--start ... --end ..."
         lines.append(

@@ -566,11 +566,10 @@ def _audit_tally(metrics: dict[str, Any]) -> str:
     audits = metrics.get("audits")
     if not audits:
         return ""
-    lines = accounting_text(audits).splitlines()
     return (
         "<p>QA's audits when the champion was trained (<code>servicelens review-queue</code> "
         "names the rows set aside that leave an item open):</p><pre>"
-        + escape("\n".join(lines))
+        + escape(accounting_text(audits))
         + "</pre>"
     )
 
@@ -701,8 +700,9 @@ def _source_models(settings: Settings) -> str:
 _SCORES = ("roc_auc", "pr_auc", "accuracy", "brier", "ece")
 
 
-def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str]:
-    """Audited, scored negatives, preferring those the champion did not train on."""
+def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
+    """Audited, scored negatives, preferring those the champion did not train on; with a
+    note saying which, and whether they are the ones it trained on (in sample)."""
     audited = inputs.audited
     if audited is None or audited.height < MIN_AUDITED:
         raise _NotAvailable(
@@ -713,13 +713,17 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str]:
     if trained_to:
         unseen = audited.filter(pl.col("survey_date") > date.fromisoformat(trained_to))
         if unseen.height >= MIN_AUDITED:
-            return unseen, (
+            return (
+                unseen,
                 f"{unseen.height} audited negatives from after the champion's training data "
-                "(out of sample)."
+                "(out of sample).",
+                False,
             )
-    return audited, (
+    return (
+        audited,
         f"{audited.height} audited negatives the champion was trained on (in sample: "
-        "optimistic; the holdout metrics above are the honest numbers)."
+        "optimistic; the holdout metrics above are the honest numbers).",
+        True,
     )
 
 
@@ -745,8 +749,8 @@ def _out_of_fold_rows(inputs: _Inputs) -> tuple[pl.DataFrame, str] | None:
 
 
 def _calibration(inputs: _Inputs) -> str:
-    rows, note = _audited_for_curves(inputs)
-    if "in sample" in note and (held_out := _out_of_fold_rows(inputs)) is not None:
+    rows, note, in_sample = _audited_for_curves(inputs)
+    if in_sample and (held_out := _out_of_fold_rows(inputs)) is not None:
         # Found by a data scientist's trial: the chart and ECE of the rows the champion was
         # trained on (ECE 0.141, ROC-AUC 0.967 in sample against 0.776 out of fold) said
         # nothing of how calibrated it is; its out-of-fold probabilities do.
@@ -788,7 +792,7 @@ def confusion_counts(rows: pl.DataFrame) -> list[list[int]]:
 
 
 def _confusion_and_pr(inputs: _Inputs) -> str:
-    rows, note = _audited_for_curves(inputs)
+    rows, note, _ = _audited_for_curves(inputs)
     y = (rows.get_column("audit_root_cause") == POSITIVE_CLASS).to_numpy()
     p = rows.get_column("p_policy_failure").to_numpy()
     labels = ["perceived", "policy_failure"]
