@@ -214,8 +214,16 @@ def _baselines(
     spec: FeatureSpec,
     seed: int,
 ) -> dict[str, Any]:
-    """Majority class, best single rule, text only and operational facts only."""
-    majority = float(y_train.mean() >= 0.5)
+    """Majority class, best single rule, text only and operational facts only, each scored
+    on the test rows with :func:`classification_metrics`.
+
+    The majority baseline's P(policy_failure) is the training slice's policy_failure rate
+    (its class the majority's), the rule's the training rate of the rows it fires on or of
+    the rows it does not (its classes whether it fires): probabilities a baseline would
+    give, so their Brier and ECE compare with the model's. With 0/1 probabilities both only
+    restated the error rate.
+    """
+    prior = float(y_train.mean())
     rule, negated = best_single_rule(
         train,
         y_train,
@@ -224,14 +232,22 @@ def _baselines(
         numeric=spec.numeric,
         flags=spec.flags,
     )
-    fired = rule.predict(test)
+    fired_train, fired = rule.predict(train), rule.predict(test)
     if negated:
-        fired = 1 - fired
+        fired_train, fired = 1 - fired_train, 1 - fired
+    # Each group's training rate; a group with no training row (the rule never or always
+    # fired there) gets the prior.
+    rates = [
+        float(y_train[fired_train == group].mean()) if (fired_train == group).any() else prior
+        for group in (0, 1)
+    ]
     baselines: dict[str, Any] = {
-        "majority_baseline": classification_metrics(y_test, np.full(len(y_test), majority)),
+        "majority_baseline": classification_metrics(y_test, np.full(len(y_test), prior)),
         "best_rule_baseline": {
             "rule": ("not " if negated else "") + rule.name,
-            **classification_metrics(y_test, fired.astype(float)),
+            **classification_metrics(
+                y_test, np.where(fired == 1, rates[1], rates[0]), decisions=fired
+            ),
         },
     }
     if spec.text and spec.facts:
