@@ -59,7 +59,7 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from servicelens.validation.expectations import CLOCK_SKEW, DECLARE_SWAPPED_ORDER, REPEATED_ID
+from servicelens.validation.expectations import CLOCK_SKEW, REPEATED_ID
 from transforms.clean import dating_timestamp, normalised_text, survey_day
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
@@ -107,14 +107,10 @@ class Landing:
     #: no row of the delivery is labelled. Found by a trial: a misspelt label column was
     #: said by ``sources check`` only, and ``sources run`` landed unlabelled rows silently.
     label_column_missing: list[str] | None = None
-    #: When every time of the delivery reads both ways round (day and month) and only the
-    #: swapped reading keeps them within a month: the declared format, its span, the swapped
-    #: format and its span (:func:`_day_first_span`).
-    reads_day_first: dict[str, str] | None = None
 
     def notes(self) -> list[str]:
         """What a run says of this delivery beyond its counts: the definition's label column
-        missing from it, its times reading as day-first (both found by trials)."""
+        missing from it (found by a trial)."""
         notes = []
         if self.label_column_missing:
             names = " or ".join(map(repr, self.label_column_missing))
@@ -122,12 +118,6 @@ class Landing:
                 f"the label column {names} of the definition's [label] is not in this export, "
                 "so none of its rows is labelled (`servicelens sources check DEFINITION FILE` "
                 "lists the export's columns)"
-            )
-        if day_first := self.reads_day_first:
-            notes.append(
-                f"its times, read as {day_first['declared']}, spread over {day_first['span']}; "
-                f"read as {day_first['swapped']} they fall within {day_first['swapped_span']}: "
-                f"{DECLARE_SWAPPED_ORDER}"
             )
         if self.older_copies_kept:
             lines = sorted(line for kept in self.older_copies_kept.values() for line in kept)
@@ -444,7 +434,6 @@ def land_delivery(
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     if definition.label_column and not mapped.has_label:
         result.label_column_missing = list(definition.label_column)
-    result.reads_day_first = _day_first_span(mapped.frame, definition)
     periods = rows.get_column("_period").unique().sort().to_list()
     rules = definition.fingerprint
     if not seen:  # a new delivery reads only the manifests of the partitions it lands in
@@ -618,14 +607,14 @@ def refuse_the_other_day_order(
         readings[1].is_not_null().alias("swapped"),
     )
     only_swapped = read.filter(pl.col("swapped") & ~pl.col("declared"))
-    if (
-        only_swapped.height < OTHER_DAY_ORDER_MIN_ROWS
-        or read.filter(pl.col("declared") & ~pl.col("swapped")).height
-    ):
+    if read.filter(pl.col("declared") & ~pl.col("swapped")).height:
+        return
+    order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
+    if only_swapped.height < OTHER_DAY_ORDER_MIN_ROWS:
+        _refuse_the_same_day_of_each_month(frame, definition, where, read, order)
         return
     line, text = only_swapped.select("source_line", "text").row(0)
     both = read.filter(pl.col("declared") & pl.col("swapped")).height
-    order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
     # (Every time reading only swapped, none is left to be misdated: a trial read "Its
     # other 0 times read either way and would be kept misdated".)
     misdated = (
@@ -644,12 +633,45 @@ def refuse_the_other_day_order(
     )
 
 
+def _refuse_the_same_day_of_each_month(
+    frame: pl.DataFrame, definition: SourceDefinition, where: str, read: pl.DataFrame, order: str
+) -> None:
+    """Raise :class:`DefinitionError` when every time of an export (``read``: its
+    ``source_line``, ``text`` and whether it reads ``declared`` and ``swapped``) that reads
+    at all reads both ways round, and :func:`_day_first_span` finds them spread over months
+    as declared but within a month swapped: the export writes the ``order`` ("day" or
+    "month") first, against the definition's one format. ``where`` names the file.
+
+    Found by trials: a week of a day-first export read month-first was kept as the 3rd of
+    January to August; a March call log saved again by a US-locale Excel (``3/11/2021``)
+    was landed in twelve partitions from 2021-01-03 to 2021-12-03, all of them completed.
+    A note under the run's table was all the user got; refused, the file stays in the
+    inbox, the run fails, and nothing misdated reaches a partition."""
+    from servicelens.ingest.definitions import DefinitionError
+
+    span = _day_first_span(frame, definition)
+    if span is None:
+        return
+    line, text = read.filter(pl.col("declared")).select("source_line", "text").row(0)
+    raise DefinitionError(
+        f"{where}: line {line}: submitted_at {text!r} reads either way round, as does every "
+        f"time of this export: as the definition's {span['declared']} they spread over "
+        f"{span['span']}, the same days of different months, and as {span['swapped']} they "
+        f"fall within {span['swapped_span']}: this export writes the {order} first. Nothing "
+        "of it is landed, as every row would be kept misdated: save the export again as the "
+        f"definition declares it, or, if the source now writes the {order} first, declare "
+        f'format = "{span["swapped"]}" for submitted_at in the definition (sources add '
+        "DEFINITION --replace)"
+    )
+
+
 def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[str, str] | None:
     """When a delivery's times (``frame``'s ``submitted_at`` text) that read both with the
     definition's one format holding ``%d`` and ``%m`` and with the two swapped (at least
     :data:`DAY_FIRST_MIN_ROWS` of them, and half the rows) spread over 56 days or more as
     declared but over 31 days or fewer swapped (an export covers a stretch of days, not the
-    same day of each month): the formats and spans, for :meth:`Landing.notes`; else None.
+    same day of each month): the formats and spans, for
+    :func:`_refuse_the_same_day_of_each_month`; else None.
 
     Found by a trial: a week of a day-first export (01.03 to 08.03) read month-first was
     kept as the 3rd of January to August, every row, with no hint, since no time read only

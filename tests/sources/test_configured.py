@@ -968,14 +968,27 @@ def test_the_nightly_run_says_what_sources_run_says_of_a_delivery(
         "week.csv",
         "ID;Eingang;Note\n" + "".join(f"W{d};0{d}.03.2026 09:00;4\n" for d in range(1, 9)),
     )
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        "week (inbox) failed " + str(Path(data) / "inbox" / "week" / "week.csv") + ": line 2: "
+        "submitted_at '01.03.2026 09:00' reads either way round"
+    ) in said
+    assert "2026-03-01 completed" not in said
+
+    _drop(
+        week,
+        definition,
+        "week.csv",
+        "ID;Eingang;Note\n" + "".join(f"W{d};03.0{d}.2026 09:00;4\n" for d in range(1, 9)),
+    )
     assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert (
-        "week: week.csv: its times, read as %m.%d.%Y %H:%M, spread over 2026-01-03 to "
-        "2026-08-03; read as %d.%m.%Y %H:%M they fall within 2026-03-01 to 2026-03-08: if the "
-        "export writes its dates that way round, declare that format in the definition"
+        "week: week.csv: the label column 'Outcom' of the definition's [label] is not in this "
+        "export, so none of its rows is labelled"
     ) in said
-    assert said.count("week.csv: its times") == 1
+    assert said.count("week.csv: the label column") == 1
 
 
 def test_run_of_a_date_only_a_source_delivered_skips_the_sample_and_runs_the_source(

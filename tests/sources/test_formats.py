@@ -1140,10 +1140,12 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
     ]
 
 
-def test_a_week_of_day_first_times_read_month_first_is_said_at_landing(tmp_path: Path) -> None:
+def test_a_week_of_day_first_times_read_month_first_is_refused_at_landing(tmp_path: Path) -> None:
     """Found by a trial: a week of a day-first export (01.03 to 08.03) read month-first was
     kept as the 3rd of January to August, every row, without a hint: no time read only the
-    other way round. Landing says it, and `sources run` prints it."""
+    other way round. A note under the run's table was the next answer, and not enough: a
+    later trial's March call log, saved again month-first by a US-locale Excel, was landed
+    in twelve partitions, each marked completed. The delivery is refused; nothing lands."""
     from servicelens.ingest.configured import register_source
     from servicelens.ingest.landing import land_delivery
 
@@ -1161,13 +1163,18 @@ def test_a_week_of_day_first_times_read_month_first_is_said_at_landing(tmp_path:
     settings = register_source(
         Settings(data_dir=str(tmp_path / "data")), str(tmp_path / "week.toml")
     )
-    landing = land_delivery(settings, load_definition(str(tmp_path / "week.toml")), week, NOW)
-    assert landing.notes() == [
-        "its times, read as %m.%d.%Y %H:%M, spread over 2026-01-03 to 2026-08-03; read as "
-        "%d.%m.%Y %H:%M they fall within 2026-03-01 to 2026-03-08: if the export writes its "
-        "dates that way round, declare that format in the definition (sources add DEFINITION "
-        "--replace) and drop the export again"
-    ]
+    with pytest.raises(DefinitionError) as refused:
+        land_delivery(settings, load_definition(str(tmp_path / "week.toml")), week, NOW)
+    assert str(refused.value) == (
+        f"{week}: line 2: submitted_at '01.03.2026 09:00' reads either way round, as does every "
+        "time of this export: as the definition's %m.%d.%Y %H:%M they spread over 2026-01-03 "
+        "to 2026-08-03, the same days of different months, and as %d.%m.%Y %H:%M they fall "
+        "within 2026-03-01 to 2026-03-08: this export writes the day first. Nothing of it is "
+        "landed, as every row would be kept misdated: save the export again as the definition "
+        "declares it, or, if the source now writes the day first, declare format = "
+        '"%d.%m.%Y %H:%M" for submitted_at in the definition (sources add DEFINITION --replace)'
+    )
+    assert not list(Path(str(settings.landed_dir)).rglob("*.parquet"))
     # A month-first export of a week (03.01 to 03.08) reads as a week: nothing to say.
     week.write_text(
         "ID;Eingang;Note\n" + "".join(f"M{d};03.0{d}.2026 09:00;4\n" for d in range(1, 9)),
