@@ -600,7 +600,9 @@ def audit_accounting(
     if "submitted_at" not in clean.columns:
         clean = clean.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("submitted_at"))
     in_clean = read.audits.join(
-        clean.select("response_id", "is_negative", "submitted_at"), "response_id", "left"
+        clean.select("response_id", "is_negative", "submitted_at", pl.lit(True).alias("_in_clean")),
+        "response_id",
+        "left",
     )
     too_early = audited_before_submitted("audited_at").fill_null(False)
     # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
@@ -610,6 +612,10 @@ def audit_accounting(
         .with_columns(
             pl.when(pl.col("is_negative").is_not_null() & ~pl.col("is_negative"))
             .then(pl.lit(NOT_NEGATIVE))
+            # In the clean layer without a rating (a call log's unanswered call): a trial
+            # saw it called a misspelt id, with the identical id "suggested".
+            .when(pl.col("_in_clean") & pl.col("is_negative").is_null())
+            .then(pl.lit(NOT_RATED))
             .when(pl.col("is_negative"))
             .then(
                 pl.format(
@@ -642,7 +648,7 @@ def audit_accounting(
         "overturned_by_a_later_audit": read.overturned,
         "repeated": read.repeated,
         "not_filled_in": read.unfilled,
-        "of_a_response_not_negative": why.get(NOT_NEGATIVE, 0),
+        "of_a_response_not_negative": why.get(NOT_NEGATIVE, 0) + why.get(NOT_RATED, 0),
         "of_a_quarantined_response": why.get(QUARANTINED, 0),
         "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
         "dated_before_the_response": early,
@@ -720,6 +726,9 @@ BEFORE_SUBMITTED = (
     "audited_at (a day-first date read month-first, or a wrong year?)"
 )
 NOT_NEGATIVE = "is not a negative response: the model learns from negatives only"
+NOT_RATED = (
+    "has no rating, so it is not a negative response: the model learns from rated negatives only"
+)
 QUARANTINED = "is quarantined (its survey row failed a check: `servicelens query quarantined_rows`)"
 NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not delivered yet"
 

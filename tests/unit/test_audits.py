@@ -17,6 +17,7 @@ import pytest
 from servicelens.ingest.audits import (
     NOT_IN_CLEAN,
     NOT_NEGATIVE,
+    NOT_RATED,
     QUARANTINED,
     accounting_text,
     audit_accounting,
@@ -1175,6 +1176,27 @@ def test_an_unknown_audit_id_names_the_id_it_matches_but_for_case(tmp_path: Path
         f"response_id: 'R_nowhere' {NOT_IN_CLEAN}",
     ]
     assert accounting["of_an_unknown_response"] == 2
+
+
+def test_an_audit_of_a_response_without_a_rating_says_so(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: an audit of an unanswered call (its rating 0, mapped to
+    missing) was called a misspelt id, "the clean layer has 'ID0002', in other case"."""
+    _write(
+        tmp_path,
+        "2026-11-24",
+        "response_id,root_cause,audited_at,auditor\nID0002,perceived,2026-11-24,a\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame(
+        {"response_id": ["ID0002"], "is_negative": [None]},
+        schema_overrides={"is_negative": pl.Boolean},
+    )
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert [r["reason"] for r in accounting["unused_rows"]] == [
+        f"response_id: 'ID0002' {NOT_RATED}"
+    ]
+    assert accounting["of_a_response_not_negative"] == 1
+    assert accounting["of_an_unknown_response"] == 0
 
 
 def test_an_audit_file_saved_for_excel_with_a_sep_line_is_read(tmp_path: Path) -> None:
