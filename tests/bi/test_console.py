@@ -23,6 +23,22 @@ def test_table_aligns_numbers_right_and_text_left() -> None:
     assert len(rule) == len(first)
 
 
+def test_a_long_last_cell_draws_no_long_rule_and_pads_nothing() -> None:
+    """Found by a trial: a failed delivery's message of about 900 characters in the run
+    table's detail column drew a rule of 900 dashes under the header."""
+    message = "x" * 900
+    header, rule, failed, done = table(
+        [
+            {"partition": "(inbox)", "outcome": "failed", "detail": message},
+            {"partition": "2026-03-01", "outcome": "completed", "detail": "read 8"},
+        ]
+    ).splitlines()
+    assert header == "partition   outcome    detail"
+    assert rule == "-" * 10 + "  " + "-" * 9 + "  " + "-" * 60
+    assert failed == "(inbox)     failed     " + message
+    assert done == "2026-03-01  completed  read 8"
+
+
 def test_a_columns_floats_show_the_places_they_need() -> None:
     """Found by a new user's trial: fix_list_by_owner's points, rounded to one place in SQL,
     printed as 12952.000."""
