@@ -231,18 +231,28 @@ class Settings:
         return as_path(self.data_dir)
 
     def for_source(
-        self, name: str, definition: str, partition: str = "day", reveal_agent_ids: bool = False
+        self,
+        name: str,
+        definition: str,
+        partition: str = "day",
+        reveal_agent_ids: bool = False,
+        audit_date_order: str | None = None,
     ) -> Settings:
         """The same data directory, addressing one source's layers (``sources/<name>/``).
 
         ``reveal_agent_ids`` comes from the source's definition (``pseudonymise_agents =
-        false`` allows its agent ids to be shown as recorded)."""
+        false`` allows its agent ids to be shown as recorded), and so does
+        ``audit_date_order`` when it declares one (it then wins over
+        ``SERVICELENS_AUDIT_DATE_ORDER``: every command reads the source's audits alike; a
+        QA lead's trial had ``train`` read them with the variable set and ``review-queue``
+        and ``report`` without it)."""
         return replace(
             self,
             source=name,
             definition=definition,
             partition=partition,
             reveal_agent_ids=reveal_agent_ids,
+            audit_date_order=audit_date_order or self.audit_date_order,
         )
 
     @property

@@ -131,6 +131,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         from servicelens.ingest.configured import register_source, replacement_refusal
 
         replacing = bool(args.replace and replacement_refusal(settings, args.definition))
+        rules_before = _rules_of(settings, args.definition) if replacing else None
         source = register_source(settings, args.definition, args.replace)
         added = _configured_rows(settings, [source.source])[0]
         if args.json:
@@ -148,16 +149,25 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
             f"(response_id, root_cause, audited_at, auditor) as CSV files in "
             f"{source.audits_dir}: training reads them as labels"
         )
-        if replacing:
+        if replacing and rules_before == _rules_of(settings, str(source.definition)):
+            # A trial declared audit_date_order and was told to run every partition again.
+            print(
+                "its rules for rows are unchanged (what changed, such as audit_date_order or "
+                "the description, changes no landed row): nothing needs to run again"
+            )
+        elif replacing:
             # Found by a trial: an added attribute stayed empty in the landed partitions
             # after --replace and a backfill; landing maps an export, a run does not.
+            from servicelens.ingest.landing import landed_periods
+
+            periods = landed_periods(source)
             print(
                 f"its exports landed before keep the columns they were mapped to when they "
                 f"landed; the new definition's checks apply to them when their partitions run "
-                f"again (`servicelens backfill --source {source.source} --start ... --end ... "
-                f"--rerun all`). To map them with it too (a new or renamed column, attribute or "
-                f"label), drop them again into {source.inbox_dir}: the next `servicelens run` "
-                "lands them again"
+                f"again (`servicelens backfill --source {source.source} --start {periods[0]} "
+                f"--end {periods[-1]} --rerun all`). To map them with it too (a new or renamed "
+                f"column, attribute or label), drop them again into {source.inbox_dir}: the "
+                "next `servicelens run` lands them again"
             )
         return 0
     from servicelens.ingest.configured import definition_named
@@ -295,6 +305,17 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             f"with `servicelens backfill --source {name} {span} --rerun all`"
         )
     return "\n".join(lines)
+
+
+def _rules_of(settings: Settings, definition: str) -> str:
+    """The fingerprint (``SourceDefinition.fingerprint``) of the definition configured in
+    ``settings``' data directory under the name ``definition`` (a file or built-in name)
+    gives."""
+    from servicelens.ingest.configured import configured_source
+    from servicelens.ingest.definitions import load_definition
+
+    name = load_definition(definition).name
+    return load_definition(str(configured_source(settings, name).definition)).fingerprint
 
 
 #: Why a source whose definition says ``negative = "none"`` gets no root causes.

@@ -61,6 +61,7 @@ def _settings_for(settings: Settings, definition: SourceDefinition, path: str) -
         path,
         definition.partition,
         reveal_agent_ids=not definition.pseudonymise_agents,
+        audit_date_order=definition.audit_date_order or None,
     )
 
 

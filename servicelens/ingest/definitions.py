@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from servicelens.ingest.readers import CsvDialect, column_key
+from servicelens.settings import AUDIT_DATE_ORDERS
 from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ _TOP_KEYS = {
     "partition",
     "pseudonymise_agents",
     "ambiguous_times",
+    "audit_date_order",
     "never_store",
     "never_features",
     "negative",
@@ -207,6 +209,11 @@ class SourceDefinition:
     #: ``quarantine``: a naive time the clocks went through twice is quarantined with its
     #: own reason; ``earliest``: the earlier instant is taken (the generated sample's rule).
     ambiguous_times: str = "quarantine"
+    #: How this source's QA audit files write slashed dates (``03/12/2026``) when no date
+    #: of a file says: ``day-first``, ``month-first`` or empty (``SERVICELENS_AUDIT_DATE_ORDER``
+    #: then, else such dates are set aside). Out of the fingerprint (``repr=False``): it
+    #: changes no landed row.
+    audit_date_order: str = field(default="", repr=False)
     #: The presets it extends, nearest first.
     extends: tuple[str, ...] = ()
 
@@ -665,6 +672,13 @@ def load_definition(source: str | Path) -> SourceDefinition:
         raise DefinitionError(
             f'{where}: ambiguous_times = {ambiguous!r}; "quarantine" or "earliest"'
         )
+    audit_date_order = str(data.get("audit_date_order", "")).strip().lower()
+    if audit_date_order not in ("", *AUDIT_DATE_ORDERS):
+        raise DefinitionError(
+            f"{where}: audit_date_order = {data.get('audit_date_order')!r}; use "
+            f"{' or '.join(map(repr, AUDIT_DATE_ORDERS))} (how QA's slashed dates such as "
+            "03/12/2026 read in this source's audit files)"
+        )
     name = str(data.get("name", path.stem))
     if not SOURCE_NAME.fullmatch(name):
         raise DefinitionError(
@@ -698,5 +712,6 @@ def load_definition(source: str | Path) -> SourceDefinition:
         partition=partition,
         pseudonymise_agents=bool(data.get("pseudonymise_agents", True)),
         ambiguous_times=ambiguous,
+        audit_date_order=audit_date_order,
         extends=chain,
     )

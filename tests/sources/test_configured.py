@@ -61,6 +61,40 @@ def _drop(settings: Settings, source: Path, name: str, text: str | None = None) 
     return target
 
 
+def test_a_sources_audit_date_order_is_declared_once_in_its_definition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a QA lead's trial: how QA's slashed audit dates read was an environment
+    variable, so `train` (run with it) and `review-queue` and `report` (without it) read
+    the same audits two ways. A source's definition declares it; every command that
+    addresses the source gets it, over the variable; the fingerprint is unchanged (no
+    landed row changes)."""
+    from servicelens.ingest.definitions import load_definition
+
+    base = Settings(data_dir=str(tmp_path / "data"))
+    plain = tmp_path / "plain.toml"
+    plain.write_text(DEFINITION.read_text(encoding="utf-8"), encoding="utf-8")
+    declared = tmp_path / "calls.toml"
+    declared.write_text(
+        'audit_date_order = "Day-First"\n' + DEFINITION.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    assert load_definition(str(declared)).fingerprint == load_definition(str(plain)).fingerprint
+    register_source(base, str(declared))
+    register_source(base, "cfpb")
+    monkeypatch.setenv("SERVICELENS_AUDIT_DATE_ORDER", "month-first")
+    from_env = Settings.from_env(data_dir=str(tmp_path / "data"))
+    assert from_env.audit_date_order == "month-first"
+    assert configured_source(from_env, "pwc-call-centre").audit_date_order == "day-first"
+    # A source that declares none keeps the variable's.
+    assert configured_source(from_env, "cfpb").audit_date_order == "month-first"
+    declared.write_text(
+        'audit_date_order = "dd/mm"\n' + DEFINITION.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    with pytest.raises(DefinitionError, match="audit_date_order = 'dd/mm'; use 'day-first' or"):
+        load_definition(str(declared))
+
+
 def test_registering_copies_the_definition_and_makes_an_inbox(tmp_path: Path) -> None:
     base = Settings(data_dir=str(tmp_path / "data"))
     calls = register_source(base, str(DEFINITION))
@@ -950,7 +984,9 @@ def test_the_nightly_run_says_what_sources_run_says_of_a_delivery(
 ) -> None:
     """Found by a trial: a week of a day-first export read month-first was named at landing
     by `sources run` only; the nightly run (`servicelens run`), which lands the same inbox,
-    printed its counts and nothing else. It prints the delivery's notes under its table."""
+    printed its counts and nothing else. It prints the delivery's notes under its table (a
+    misspelt label column), and fails on one it refuses (that week, refused since a later
+    trial's misdated call log)."""
     from servicelens.cli.main import main
 
     definition = tmp_path / "week.toml"
@@ -959,6 +995,7 @@ def test_the_nightly_run_says_what_sources_run_says_of_a_delivery(
         '[columns]\nresponse_id = "ID"\n'
         'submitted_at = { column = "Eingang", format = "%m.%d.%Y %H:%M" }\n'
         'channel = { value = "phone" }\ncsat = "Note"\n'
+        '[label]\ncolumn = "Outcom"\n[label.values]\n"Refund" = "policy_failure"\n'
     )
     data = str(tmp_path / "data")
     week = register_source(Settings(data_dir=data), str(definition))

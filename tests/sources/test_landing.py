@@ -351,6 +351,16 @@ def test_the_commands_that_configure_a_source_refuse_and_replace_alike(
     said = " ".join(capsys.readouterr().out.split())
     assert "its exports landed before keep the columns they were mapped to" in said
     assert f"drop them again into {source.inbox_dir}" in said
+    # The landed range, not placeholders; and a change no landed row sees (a QA lead's
+    # trial declared audit_date_order) is not told to run every partition again.
+    assert f"backfill --source {name} --start 2021-01-01 --end 2021-01-" in said
+    edited.write_text(
+        f'extends = "{DEFINITION}"\nname = "{name}"\ntimezone = "Europe/Paris"\n'
+        'audit_date_order = "day-first"\ndescription = "QA writes dates day first"\n'
+    )
+    assert main(["--data-dir", str(data), "sources", "add", str(edited), "--replace"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "its rules for rows are unchanged" in said and "backfill" not in said
 
 
 def test_an_id_two_rows_of_one_delivery_use_on_two_dates_is_quarantined_on_both(
