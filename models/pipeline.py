@@ -10,8 +10,8 @@ split cannot leak.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any, TypeAlias
+from dataclasses import replace
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,17 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from models.features import NaiveBayesWeights, TextVectors
+
+# The spec lives apart from scikit-learn (models/spec.py); callers may import it from here.
+from models.spec import DESIGNS as DESIGNS
+from models.spec import SURVEY_FEATURES as SURVEY_FEATURES
+from models.spec import TEXT as TEXT
+from models.spec import FeatureSpec as FeatureSpec
+from models.spec import spec_from_dict as spec_from_dict
+from models.spec import spec_to_dict as spec_to_dict
 from models.stacked import TextFactsBlend, TextThenFacts
 from transforms.schemas import POSITIVE_CLASS
 
-TEXT = "comment"
 #: What :func:`build_pipeline` returns: one linear Pipeline, text log-odds + boosted facts, or
 #: a text model and a facts model blended.
 RootCauseModel: TypeAlias = Pipeline | TextThenFacts | TextFactsBlend
@@ -34,118 +41,6 @@ RootCauseModel: TypeAlias = Pipeline | TextThenFacts | TextFactsBlend
 MISSING = "missing"
 
 
-#: The fixed family of model designs a source chooses from (``models/select.py``):
-#: - ``linear``: word and character TF-IDF, one-hot facts and crosses into one logistic
-#:   regression;
-#: - ``nbsvm``: the same with each n-gram scaled by its naive-Bayes log-count ratio (NB-SVM);
-#: - ``boosted``: the text model's out-of-fold log-odds and the raw facts into gradient
-#:   boosting, non-decreasing in the text (:class:`models.stacked.TextThenFacts`);
-#: - ``blend``: a text model and a facts model (trained on every labelled row, with text or
-#:   without), blended by a logistic regression with non-negative weights fitted out-of-fold
-#:   (:class:`models.stacked.TextFactsBlend`).
-DESIGNS: tuple[str, ...] = ("linear", "nbsvm", "boosted", "blend")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """The model's inputs: one free-text column and typed structured columns, and optional
-    overrides of what training otherwise chooses by itself.
-
-    ``crosses`` are pairs (or singles) of columns turned into one categorical value each,
-    e.g. ``("channel", "wait_seconds")`` -> ``"store|11"``: a twenty-minute wait is a breach
-    in a store and fast for an email, and a linear model only sees that through the cross.
-    Numeric members of a cross are bucketed on a fixed log scale (no statistics, no leakage).
-
-    ``design``, ``c``, ``char_ngrams`` and ``boosted_facts`` are overrides: left as None,
-    training compares every design of :data:`DESIGNS` by cross-validation on the training
-    slice and keeps the best (``models/select.py``), each with its own defaults.
-    """
-
-    categorical: tuple[str, ...] = ()
-    numeric: tuple[str, ...] = ()
-    #: Yes/no facts that are often unrecorded: missing is information, so it gets an indicator.
-    flags: tuple[str, ...] = ()
-    crosses: tuple[tuple[str, ...], ...] = ()
-    text: str = TEXT
-    #: Character n-grams make the text part robust to typos and word forms (default: in the
-    #: ``linear`` design only).
-    char_ngrams: bool | None = None
-    #: Inverse regularisation strength of the logistic regressions (default: per design).
-    c: float | None = None
-    #: True: only the ``boosted`` design; False: every design but it; None: all compared.
-    boosted_facts: bool | None = None
-    #: One design of :data:`DESIGNS`, fixed: set by training once it has chosen.
-    design: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.design is not None and self.design not in DESIGNS:
-            raise ValueError(f"design {self.design!r} is not one of {DESIGNS}")
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (self.text, *self.categorical, *self.numeric, *self.flags)
-
-    @property
-    def facts(self) -> tuple[str, ...]:
-        """Every structured (non-text) column."""
-        return (*self.categorical, *self.numeric, *self.flags)
-
-    def without_text(self) -> FeatureSpec:
-        return replace(self, text="", char_ngrams=False, design="linear")
-
-    def text_only(self) -> FeatureSpec:
-        return FeatureSpec(text=self.text, char_ngrams=self.char_ngrams, c=self.c, design="linear")
-
-    def candidates(self) -> tuple[str, ...]:
-        """The designs training compares for this spec, honouring its overrides."""
-        if self.design is not None:
-            return (self.design,)
-        if not self.text:
-            return ("linear",)
-        if self.boosted_facts:
-            return ("boosted",)
-        designs = [d for d in DESIGNS if not (self.boosted_facts is False and d == "boosted")]
-        # A blend needs a facts model to blend with.
-        return tuple(d for d in designs if self.facts or d != "blend")
-
-    def chosen(self) -> str:
-        """The design this spec builds: the fixed one, else the only candidate, else (older
-        specs without a design) what their ``boosted_facts`` said."""
-        if self.design is not None:
-            return self.design
-        return "boosted" if self.boosted_facts and self.text and self.facts else "linear"
-
-
-#: The generated survey data joined to contact-centre facts.
-SURVEY_FEATURES = FeatureSpec(
-    categorical=("channel", "queue", "policy_code", "language", "resolution"),
-    numeric=(
-        "wait_seconds",
-        "handle_seconds",
-        "transfers",
-        "prior_contacts",
-        "fees_charged",
-        "fee_excess",
-        "csat",
-        "nps",
-        "effort",
-        "repeat_contacts_30d",
-    ),
-    flags=("sla_met", "policy_disclosed"),
-    # Measured on the generated data (28 days x 1,500, holdout = last 7 days, against truth):
-    # eleven one-hot crosses (policy x fee, queue x handle time, ...) cost 1.5 points of
-    # accuracy (0.864 vs 0.879) and 0.01 ROC-AUC, and on 8 days they fell below text alone;
-    # the linear terms already carry what the crosses add, so none are used here. Source
-    # mappings can still declare crosses.
-    crosses=(),
-    # Text log-odds + boosted facts, fixed. Compared on the demo's volume (28 days x 5,000,
-    # seeds 7, 8 and 9) selection chose it every time (README "## The model"); on a few
-    # hundred audits log loss prefers the blend, whose linear facts model reads handle time
-    # as a straight line and flags long calls that solved the problem as failures (the
-    # product brief's own counter-example; tests/bi checks it). C and character n-grams are
-    # the design's defaults.
-    boosted_facts=True,
-)
 # Kept for callers that only need the generated data's columns.
 CATEGORICAL = SURVEY_FEATURES.categorical
 NUMERIC = SURVEY_FEATURES.numeric
@@ -291,31 +186,3 @@ def build_linear(seed: int, c: float | None, spec: FeatureSpec, nb: bool = False
 def labels_to_target(root_causes: pl.Series) -> np.ndarray:
     """1 for policy_failure, 0 for perceived."""
     return (root_causes == POSITIVE_CLASS).to_numpy().astype(np.int8)
-
-
-def spec_to_dict(spec: FeatureSpec) -> dict[str, Any]:
-    """The spec as JSON-friendly data, stored in a model's metadata."""
-    return asdict(spec)
-
-
-def spec_from_dict(data: dict[str, Any] | None) -> FeatureSpec:
-    """Rebuild a spec from model metadata (models saved before specs existed: the survey one;
-    specs saved before designs existed build what their ``boosted_facts`` said)."""
-    if not data:
-        return SURVEY_FEATURES
-
-    def optional(key: str, kind: type) -> Any:
-        value = data.get(key)
-        return None if value is None else kind(value)
-
-    return FeatureSpec(
-        categorical=tuple(data.get("categorical", ())),
-        numeric=tuple(data.get("numeric", ())),
-        flags=tuple(data.get("flags", ())),
-        crosses=tuple(tuple(x) for x in data.get("crosses", ())),
-        text=str(data.get("text", TEXT)),
-        char_ngrams=optional("char_ngrams", bool),
-        c=optional("c", float),
-        boosted_facts=optional("boosted_facts", bool),
-        design=optional("design", str),
-    )

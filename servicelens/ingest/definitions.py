@@ -15,18 +15,14 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
+from models.spec import TEXT, FeatureSpec, spec_from_dict
 from servicelens.ingest.readers import CsvDialect, column_key
 from servicelens.settings import AUDIT_DATE_ORDERS
 from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
-
-if TYPE_CHECKING:
-    # models.pipeline imports scikit-learn: loaded when a definition's features are built,
-    # not by every command that reads a source's layout (the report, dry runs).
-    from models.pipeline import FeatureSpec
 
 BUILT_IN_DIR = Path(__file__).parent / "presets"
 #: Canonical columns a definition may map export columns onto (the survey contract, the
@@ -542,9 +538,8 @@ def _features(data: dict[str, Any], where: str, has_comment: bool) -> FeatureSpe
         raise DefinitionError(
             f"{where} [features]: unknown key(s) {unknown}{_close_keys(unknown, _FEATURE_KEYS)}"
         )
-    # The model's own reader of a spec, so a definition's features mean what a saved one does.
-    from models.pipeline import TEXT, spec_from_dict
-
+    # The model's own reader of a spec, so a definition's features mean what a saved one does
+    # (models/spec.py: without scikit-learn, which quick commands must not import).
     return spec_from_dict({"text": TEXT if has_comment else "", **data})
 
 

@@ -61,6 +61,24 @@ def test_quick_commands_import_no_heavy_library(demo_data: Settings, command: li
     assert not modules & HEAVY, sorted(modules & HEAVY)
 
 
+def test_quick_commands_of_a_source_with_features_import_no_heavy_library(tmp_path: Path) -> None:
+    """Found by a trial: once a source whose definition declares [features] was configured,
+    `models list` imported scikit-learn (reading the features went through the model's
+    module) and took 2.4 s."""
+    from servicelens.ingest.configured import register_source
+
+    data = tmp_path / "data"
+    register_source(Settings(data_dir=str(data)), "cfpb")  # its preset declares [features]
+    for command in (
+        ["models", "--source", "cfpb", "list"],
+        ["query", "--list"],
+    ):
+        modules, done = _imported(["--data-dir", str(data), *command])
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "servicelens" in modules
+        assert not modules & HEAVY, (command, sorted(modules & HEAVY))
+
+
 def test_the_report_command_draws_the_model_sections_without_them(demo_data: Settings) -> None:
     modules, done = _imported(["--data-dir", str(demo_data.root), "--json", "report"])
     assert done.returncode == 0, done.stderr[-2000:]
