@@ -1144,14 +1144,22 @@ def _agents(inputs: _Inputs) -> str:
     )
 
 
-def _untested(warning: dict[str, Any]) -> str:
-    """Why a date's early warning tested nothing, as its manifest records it (before
-    4b9e386 a date without a scored negative recorded "not tested: " and no reason)."""
+def _untested(warning: dict[str, Any], day: date, inputs: _Inputs) -> str:
+    """Why ``day``'s early warning tested nothing, as its manifest records it (before
+    4b9e386 a date without a scored negative recorded "not tested: " and no reason). A date
+    scored before the champion existed says so and how to score it, not "no champion model
+    yet" beside a report that names one (found by a QA lead's trial)."""
     from servicelens.outcomes import NOTHING_TO_TEST
 
     status = str(warning.get("status") or "").strip()
     if status.rstrip(":") == "not tested" or not status:
         return f"not tested: {NOTHING_TO_TEST}"
+    if inputs.champion is not None and "no champion model yet" in status:
+        backfill = _backfill_hint(inputs.settings, f" --start {day} --end {day} --rerun all")
+        return (
+            f"not tested: scored before a champion existed; to score it with champion "
+            f"{inputs.champion}, run {backfill}"
+        )
     return status
 
 
@@ -1166,14 +1174,15 @@ def _early_warning(inputs: _Inputs) -> str:
         # of one unreadable row, scored before the champion, as "no champion model yet".
         holding = [d for d, w in inputs.early_warnings.items() if w.get("kept") != 0]
         newest = max(holding or inputs.early_warnings)
-        raise _NotAvailable(f"{newest}: {_untested(inputs.early_warnings[newest])}")
+        raise _NotAvailable(f"{newest}: {_untested(inputs.early_warnings[newest], newest, inputs)}")
     # The newest date tested: a newer partition with nothing to test (a source's rows whose
     # date could not be read, filed under their delivery's) does not hide it (a trial's
     # report said "not tested: " of an empty month and showed nothing else).
     day = max(tested_days)
     latest = inputs.early_warnings[day]
     parts = [
-        f"<p>{d}: {escape(_untested(inputs.early_warnings[d]))}; the newest date tested "
+        f"<p>{d}: {escape(_untested(inputs.early_warnings[d], d, inputs))}; the newest date "
+        "tested "
         "follows.</p>"
         for d in sorted(inputs.early_warnings)
         if d > day

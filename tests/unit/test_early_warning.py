@@ -240,3 +240,15 @@ def test_the_report_shows_the_newest_tested_date_past_an_untested_one(tmp_path: 
     }
     with pytest.raises(_NotAvailable, match=f"^{DAY}: not tested: too little history$"):
         _early_warning(inputs)
+    # Found by a QA lead's trial: a date scored before the champion was trained said "no
+    # champion model yet" in a report naming the champion. It says when, and what scores it.
+    inputs.champion = "v20261204T101500Z"
+    inputs.early_warnings = {
+        DAY: {"tested": 0, "status": "not tested: no champion model yet, so...", "kept": 9}
+    }
+    with pytest.raises(_NotAvailable) as said:
+        _early_warning(inputs)
+    assert str(said.value) == (
+        f"{DAY}: not tested: scored before a champion existed; to score it with champion "
+        f"v20261204T101500Z, run `servicelens backfill --start {DAY} --end {DAY} --rerun all`"
+    )
