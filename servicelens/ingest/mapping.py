@@ -624,7 +624,7 @@ def map_export(
             return " or ".join(repr(name) for name in group) + hint
 
         raise DefinitionError(
-            f"{read.path}: line {max(read.header_lines, 1)} (header): definition "
+            f"{read.path}: {read.header_span} (header): definition "
             f"{definition.path} reads column(s) {', '.join(named(g) for g in missing)} that "
             f"the export does not have; it has {header}. {delimiter_hint(read)}Fix "
             "[columns], [attributes] or [[exclude]] in the definition"
@@ -642,7 +642,7 @@ def map_export(
         )
     if require_label and label_at is None:
         raise DefinitionError(
-            f"{read.path}: line {max(read.header_lines, 1)} (header): training needs the label "
+            f"{read.path}: {read.header_span} (header): training needs the label "
             f"column {list(definition.label_column)} of {definition.path}; the export has {header}"
         )
     frame = read.frame

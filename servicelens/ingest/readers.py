@@ -134,6 +134,12 @@ class RawRead:
     unpacked_from: str | None = None
 
     @property
+    def header_span(self) -> str:
+        """The header's lines as a message names them: ``line 1``, or ``lines 1-3`` for a
+        Qualtrics export (a trial read "line 3 (header)" of a column named on line 1)."""
+        return "line 1" if self.header_lines <= 1 else f"lines 1-{self.header_lines}"
+
+    @property
     def records_read(self) -> int:
         return self.frame.height + len(self.rejects) + self.skipped
 
@@ -1121,9 +1127,8 @@ def _set_aside_repeated_headers(read: RawRead, header_records: list[list[str]]) 
         return read
     lines = pl.concat(repeated).get_column("source_line").unique().sort()
     taken = read.frame.filter(pl.col("source_line").is_in(lines.implode()))
-    span = "line 1" if read.header_lines == 1 else f"lines 1-{read.header_lines}"
     reason = (
-        f"repeats the header ({span}): two exports joined into one file? Deliver each "
+        f"repeats the header ({read.header_span}): two exports joined into one file? Deliver each "
         "export as its own file, or remove the repeated header"
     )
     found = [

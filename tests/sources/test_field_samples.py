@@ -649,7 +649,7 @@ def test_an_export_cut_inside_its_last_quoted_comment_quarantines_that_record(
 
 
 def test_a_definition_that_does_not_fit_names_file_line_and_column(tmp_path: Path) -> None:
-    with pytest.raises(DefinitionError, match=r"sample\.csv: line 3 \(header\): definition .*"
+    with pytest.raises(DefinitionError, match=r"sample\.csv: lines 1-3 \(header\): definition .*"
                        r"qualtrics-acme\.toml reads column\(s\) 'Q1'[ ,]"):  # fmt: skip
         export = tmp_path / "renamed.csv"
         text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text()
