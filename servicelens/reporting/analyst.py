@@ -461,6 +461,16 @@ QUEUE_COMMENT_CHARS = 60
 SET_ASIDE_QUOTED = 5
 
 
+def _has_comments(settings: Settings) -> bool:
+    """Whether ``settings``' source has a free-text comment (the sample has; a configured
+    source when its definition maps ``comment``)."""
+    if settings.is_sample or settings.definition is None:
+        return True
+    from servicelens.ingest.definitions import load_definition
+
+    return "comment" in load_definition(settings.definition).columns
+
+
 def _audits_in_other_case(audits: pl.DataFrame, items: pl.DataFrame) -> list[str]:
     """Warnings for audits in force whose id is an open item's response id but for case
     (``r2026...`` for ``R2026...``): they close nothing, ids being case-sensitive (vendors'
@@ -653,12 +663,15 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if first:
         train = train_command(chosen)
+        # A source that maps no comment (a call log) is audited on its facts: a trial's
+        # call-centre source was asked for audits "with comments" it cannot have.
+        with_comments = "with comments, " if _has_comments(chosen) else ""
         print(
             f"review queue of {chosen.source}: no model yet, so {items.height:,} negative "
             f"responses that no audit labels, over {summary['dates']} "
             f"{periods_word(chosen.partition)} ({summary['first_date']}.."
             f"{summary['last_date']}), spread over the queues for the first audits: audit "
-            "at least five of each root cause (perceived, policy_failure), with comments, over "
+            f"at least five of each root cause (perceived, policy_failure), {with_comments}over "
             "several survey dates (training learns from the earlier dates and tests on the "
             f"latest), then `{train}`"
         )

@@ -95,6 +95,18 @@ def test_a_sources_audit_date_order_is_declared_once_in_its_definition(
         load_definition(str(declared))
 
 
+def test_first_audits_are_asked_with_comments_only_of_a_source_that_has_them(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: the review queue of a call log (no comment column) asked
+    for first audits "with comments"."""
+    from servicelens.reporting.analyst import _has_comments
+
+    base = Settings(data_dir=str(tmp_path / "data"))
+    assert not _has_comments(register_source(base, str(DEFINITION)))
+    assert _has_comments(register_source(base, "cfpb")) and _has_comments(base)
+
+
 def test_registering_copies_the_definition_and_makes_an_inbox(tmp_path: Path) -> None:
     base = Settings(data_dir=str(tmp_path / "data"))
     calls = register_source(base, str(DEFINITION))
