@@ -812,15 +812,32 @@ def validate_survey_batch(
         if kind == "expect_table_columns_to_match_set":
             missing = outcome.result.get("details", {}).get("mismatched", {}).get("missing", [])
             failures.append(
-                f"line {line} (header): required column(s) {missing} missing; the header has "
-                f"{header}. Fix the export, or map its columns with a source definition "
-                "(docs/sources.md)"
+                f"line {line} (header): required column(s) {missing} missing"
+                f"{_close_header_names(missing, header)}; the header has {header}. Fix the "
+                "export, or map its columns with a source definition (docs/sources.md)"
             )
         elif kind == "expect_table_row_count_to_be_between":
             failures.append("the file has no survey rows")
         else:
             failures.append(f"{kind} failed: {outcome.result}")
     return failures
+
+
+def _close_header_names(missing: list[str], header: list[str]) -> str:
+    """`` (did you mean 'CSAT score' for 'csat'?)`` when columns of ``header`` look like the
+    ``missing`` ones (difflib's close matches, ignoring case, or a name holding the missing
+    one as a word), else empty. Found by a trial: a renamed ``CSAT score`` got no hint here
+    while a source definition's check gave one."""
+    import difflib
+
+    by_lower = {name.lower(): name for name in reversed(header)}
+    guesses = []
+    for name in missing:
+        close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+        holding = [h for h in header if name.lower() in re.split(r"[\W_]+", h.lower())]
+        if guess := (close and by_lower[close[0]]) or (holding and holding[0]):
+            guesses.append(f"{guess!r} for {name!r}")
+    return f" (did you mean {', '.join(guesses)}?)" if guesses else ""
 
 
 @_serialised

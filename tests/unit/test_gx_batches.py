@@ -80,3 +80,18 @@ def test_failing_rows_values_put_back_are_what_gx_reports_itself() -> None:
         assert expected["unexpected_count"] > 0
         for key in keys:
             assert outcome.result[key] == expected[key], key
+
+
+def test_a_required_column_missing_names_the_header_columns_like_it() -> None:
+    """Found by a trial: the sample's export with `csat` renamed `CSAT score` was told the
+    column was missing, with no hint, while a source definition's check offers one."""
+    from transforms.schemas import RAW_SURVEY_COLUMNS
+
+    header = [c if c != "csat" else "CSAT score" for c in RAW_SURVEY_COLUMNS]
+    (failure,) = expectations.validate_survey_batch(header, 3, line=1)
+    assert failure.startswith(
+        "line 1 (header): required column(s) ['csat'] missing (did you mean 'CSAT score' for "
+        "'csat'?); the header has ["
+    )
+    unlike = [c for c in RAW_SURVEY_COLUMNS if c != "csat"]
+    assert "did you mean" not in expectations.validate_survey_batch(unlike, 3, line=1)[0]
