@@ -574,13 +574,44 @@ DAY_FIRST_MIN_ROWS = 3
 OTHER_DAY_ORDER_MIN_ROWS = 2
 
 
+def _day_month_format(
+    frame: pl.DataFrame, definition: SourceDefinition
+) -> tuple[str, pl.DataFrame] | None:
+    """The definition's one ``submitted_at`` format holding ``%d`` and ``%m`` the checks of
+    day and month order read ``frame`` with, and the rows of ``frame`` it reads (those no
+    other format of the definition reads); None when there is no such one format.
+
+    A list of formats takes part when exactly one of them holds the pair and the rest start
+    with the year (``["%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M"]``, an export and its Excel
+    re-save): the checks had skipped every definition of several formats."""
+    from servicelens.validation.expectations import day_month_swapped
+    from transforms.clean import parsed_timestamp
+
+    formats = (
+        definition.columns["submitted_at"].formats if "submitted_at" in definition.columns else ()
+    )
+    if "submitted_at" not in frame.columns:
+        return None
+    paired = [
+        f for f in formats if day_month_swapped(f) is not None and not f.lstrip().startswith("%Y")
+    ]
+    if len(paired) != 1:
+        return None
+    others = [f for f in formats if f != paired[0]]
+    if others:
+        frame = frame.filter(parsed_timestamp("submitted_at", "UTC", tuple(others)).is_null())
+    return paired[0], frame
+
+
 def refuse_the_other_day_order(
     frame: pl.DataFrame, definition: SourceDefinition, where: str
 ) -> None:
     """Raise :class:`DefinitionError` when an export writes its times with day and month the
-    other way round from the definition's one format (``frame``'s ``submitted_at`` text, and
-    ``source_line``): at least :data:`OTHER_DAY_ORDER_MIN_ROWS` times read only swapped and
-    none reads only as declared. ``where`` names the file.
+    other way round from the definition's format holding both (``frame``'s ``submitted_at``
+    text, and ``source_line``; :func:`_day_month_format`): at least
+    :data:`OTHER_DAY_ORDER_MIN_ROWS` times read only swapped and none reads only as
+    declared, or every time reads both ways and :func:`_day_first_span` finds them spread
+    over months as declared but within a month swapped. ``where`` names the file.
 
     Found by a trial: a day-first call-centre export saved again with US settings (month
     first) landed its 13th and 31st days as quarantined and every other row as kept,
@@ -590,12 +621,10 @@ def refuse_the_other_day_order(
     from servicelens.ingest.definitions import DefinitionError
     from servicelens.validation.expectations import both_readings, day_month_swapped
 
-    formats = (
-        definition.columns["submitted_at"].formats if "submitted_at" in definition.columns else ()
-    )
-    if len(formats) != 1 or "submitted_at" not in frame.columns:
+    chosen = _day_month_format(frame, definition)
+    if chosen is None:
         return
-    declared = formats[0]
+    declared, frame = chosen
     readings = both_readings("submitted_at", declared)
     swapped = day_month_swapped(declared)
     if readings is None or swapped is None:
@@ -611,7 +640,7 @@ def refuse_the_other_day_order(
         return
     order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
     if only_swapped.height < OTHER_DAY_ORDER_MIN_ROWS:
-        _refuse_the_same_day_of_each_month(frame, definition, where, read, order)
+        _refuse_the_same_day_of_each_month(frame, declared, where, read, order)
         return
     line, text = only_swapped.select("source_line", "text").row(0)
     both = read.filter(pl.col("declared") & pl.col("swapped")).height
@@ -634,13 +663,14 @@ def refuse_the_other_day_order(
 
 
 def _refuse_the_same_day_of_each_month(
-    frame: pl.DataFrame, definition: SourceDefinition, where: str, read: pl.DataFrame, order: str
+    frame: pl.DataFrame, declared: str, where: str, read: pl.DataFrame, order: str
 ) -> None:
     """Raise :class:`DefinitionError` when every time of an export (``read``: its
     ``source_line``, ``text`` and whether it reads ``declared`` and ``swapped``) that reads
     at all reads both ways round, and :func:`_day_first_span` finds them spread over months
     as declared but within a month swapped: the export writes the ``order`` ("day" or
-    "month") first, against the definition's one format. ``where`` names the file.
+    "month") first, against the definition's format (:func:`_day_month_format`). ``where``
+    names the file.
 
     Found by trials: a week of a day-first export read month-first was kept as the 3rd of
     January to August; a March call log saved again by a US-locale Excel (``3/11/2021``)
@@ -649,7 +679,7 @@ def _refuse_the_same_day_of_each_month(
     inbox, the run fails, and nothing misdated reaches a partition."""
     from servicelens.ingest.definitions import DefinitionError
 
-    span = _day_first_span(frame, definition)
+    span = _day_first_span(frame, declared)
     if span is None:
         return
     line, text = read.filter(pl.col("declared")).select("source_line", "text").row(0)
@@ -665,9 +695,9 @@ def _refuse_the_same_day_of_each_month(
     )
 
 
-def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[str, str] | None:
+def _day_first_span(frame: pl.DataFrame, declared: str) -> dict[str, str] | None:
     """When a delivery's times (``frame``'s ``submitted_at`` text) that read both with the
-    definition's one format holding ``%d`` and ``%m`` and with the two swapped (at least
+    format ``declared`` holding ``%d`` and ``%m`` and with the two swapped (at least
     :data:`DAY_FIRST_MIN_ROWS` of them, and half the rows) spread over 56 days or more as
     declared but over 31 days or fewer swapped (an export covers a stretch of days, not the
     same day of each month): the formats and spans, for
@@ -678,7 +708,6 @@ def _day_first_span(frame: pl.DataFrame, definition: SourceDefinition) -> dict[s
     the other way round."""
     from servicelens.validation.expectations import both_readings, day_month_swapped
 
-    declared = " or ".join(definition.columns["submitted_at"].formats)
     readings = both_readings("submitted_at", declared)
     swapped = day_month_swapped(declared)
     if readings is None or swapped is None or "submitted_at" not in frame.columns:

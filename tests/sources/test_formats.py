@@ -1184,6 +1184,38 @@ def test_a_week_of_day_first_times_read_month_first_is_refused_at_landing(tmp_pa
     assert again.notes() == []
 
 
+@pytest.mark.parametrize("first", ["%Y-%m-%d %H:%M:%S", "iso"])
+def test_a_list_of_formats_with_one_day_month_format_is_checked_too(
+    tmp_path: Path, first: str
+) -> None:
+    """The day and month order checks skipped every definition of several formats, so an
+    export and its Excel re-save (ISO, then the dotted local form) had none. The one format
+    holding the pair is checked on the rows the year-first formats do not read."""
+    from servicelens.ingest.configured import register_source
+    from servicelens.ingest.landing import land_delivery
+
+    definition = tmp_path / "week.toml"
+    definition.write_text(
+        'name = "week"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        f'submitted_at = {{ column = "Eingang", format = ["{first}", "%m.%d.%Y %H:%M"] }}\n'
+        'channel = { value = "phone" }\ncsat = "Note"\n'
+    )
+    week = tmp_path / "week.csv"
+    iso = "".join(f"I{m};2026-{m:02d}-03 09:00:00;4\n" for m in range(1, 9))
+    week.write_text(
+        "ID;Eingang;Note\n" + iso + "".join(f"W{d};0{d}.03.2026 09:00;4\n" for d in range(1, 9)),
+        encoding="utf-8",
+    )
+    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(definition))
+    with pytest.raises(DefinitionError, match="this export writes the day first"):
+        land_delivery(settings, load_definition(str(definition)), week, NOW)
+    # The ISO rows alone (the 3rd of eight months, read by the year-first format) are fine.
+    week.write_text("ID;Eingang;Note\n" + iso, encoding="utf-8")
+    landed = land_delivery(settings, load_definition(str(definition)), week, NOW)
+    assert sum(landed.periods.values()) == 8
+
+
 def test_a_time_another_common_format_reads_says_which(tmp_path: Path) -> None:
     """Found by a trial: a Typeform export saved again by a spreadsheet wrote 2017-02-27 8:16
     against the preset format %Y-%m-%d %H:%M:%S: every row was quarantined as not a
