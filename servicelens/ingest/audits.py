@@ -695,25 +695,47 @@ def audited_before_submitted(audited_at: str) -> pl.Expr:
     return pl.col(audited_at) < pl.col("submitted_at").dt.truncate("1d") - AUDIT_DATE_SLACK
 
 
+#: Letters typed for the digits they look like, in an id folded to lower case.
+_LOOK_ALIKE = {"o": "0", "i": "1", "l": "1"}
+
+
+def _folded_id(column: str) -> pl.Expr:
+    """An id in lower case with look-alike letters as their digits (``A-2O064`` and
+    ``a-20064`` fold alike)."""
+    return (
+        pl.col(column)
+        .str.to_lowercase()
+        .str.replace_many(list(_LOOK_ALIKE), list(_LOOK_ALIKE.values()))
+    )
+
+
 def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
     """``unused`` (audit rows with ``why``) with the id of the clean layer that an unknown
-    id matches but for case named in its ``why`` (a QA lead's trial typed
-    ``r_cfcaabeqnlxabnt`` for ``R_CfcAaBeqNLxABNt``). Ids differing in case alone are not
-    merged: vendors' ids are case-sensitive (Qualtrics' are)."""
+    id matches but for case, or for a letter typed for a digit it looks like (O for 0, I or
+    l for 1), named in its ``why``: a QA lead's trial typed ``r_cfcaabeqnlxabnt`` for
+    ``R_CfcAaBeqNLxABNt``, another ``A-2O064`` for ``A-20064``. Such ids are not merged:
+    vendors' ids are case-sensitive (Qualtrics' are)."""
     unknown = pl.col("why") == NOT_IN_CLEAN
     if not unused.filter(unknown).height:
         return unused
     folded = (
         clean.select(pl.col("response_id").alias("_known"))
-        .with_columns(pl.col("_known").str.to_lowercase().alias("_folded"))
+        .with_columns(_folded_id("_known").alias("_folded"))
         .unique("_folded", keep="first")
     )
+    same_case = pl.col("_known").str.to_lowercase() == pl.col("response_id").str.to_lowercase()
     return (
-        unused.with_columns(pl.col("response_id").str.to_lowercase().alias("_folded"))
+        unused.with_columns(_folded_id("response_id").alias("_folded"))
         .join(folded, "_folded", "left", maintain_order="left")
         .with_columns(
-            pl.when(unknown & pl.col("_known").is_not_null())
+            pl.when(unknown & pl.col("_known").is_not_null() & same_case)
             .then(pl.format("{} (the clean layer has '{}', in other case)", "why", "_known"))
+            .when(unknown & pl.col("_known").is_not_null())
+            .then(
+                pl.format(
+                    "{} (the clean layer has '{}': a letter typed for a digit?)", "why", "_known"
+                )
+            )
             .otherwise(pl.col("why"))
             .alias("why")
         )

@@ -1166,17 +1166,23 @@ def test_an_unknown_audit_id_names_the_id_it_matches_but_for_case(tmp_path: Path
         tmp_path,
         "2026-11-24",
         "response_id,root_cause,audited_at,auditor\n"
-        "r_cfcaabeqnlxabnt,perceived,2026-11-24,a\nR_nowhere,perceived,2026-11-24,a\n",
+        "r_cfcaabeqnlxabnt,perceived,2026-11-24,a\nR_nowhere,perceived,2026-11-24,a\n"
+        "A-2O064,perceived,2026-11-24,a\n",
     )
     read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
-    clean = pl.DataFrame({"response_id": ["R_CfcAaBeqNLxABNt"], "is_negative": [True]})
+    clean = pl.DataFrame(
+        {"response_id": ["R_CfcAaBeqNLxABNt", "A-20064"], "is_negative": [True, True]}
+    )
     accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
     assert [r["reason"] for r in accounting["unused_rows"]] == [
         f"response_id: 'r_cfcaabeqnlxabnt' {NOT_IN_CLEAN} (the clean layer has "
         "'R_CfcAaBeqNLxABNt', in other case)",
         f"response_id: 'R_nowhere' {NOT_IN_CLEAN}",
+        # Found by a QA lead's trial: the letter O typed for a zero got no hint.
+        f"response_id: 'A-2O064' {NOT_IN_CLEAN} (the clean layer has 'A-20064': a letter "
+        "typed for a digit?)",
     ]
-    assert accounting["of_an_unknown_response"] == 2
+    assert accounting["of_an_unknown_response"] == 3
 
 
 def test_an_audit_of_a_response_without_a_rating_says_so(tmp_path: Path) -> None:
