@@ -1285,13 +1285,20 @@ def _sources(inputs: _Inputs) -> str:
         # quarantined under the day it was delivered, and an analyst's trial read that day
         # as the end of the source's data ("2026-03-01 -> 2026-12-04" for March's export).
         holding = manifests.filter(pl.col("kept").fill_null(0) > 0)
-        aside = manifests.height - holding.height
+        # A partition whose rows all moved to their own dates when a fixed definition landed
+        # its delivery again holds none (a QA lead's trial read it as "only quarantined").
+        empty = manifests.filter(pl.col("surveys_read").fill_null(0) == 0).height
+        aside = manifests.height - holding.height - empty
         days = (holding if holding.height else manifests).get_column("survey_date").sort()
+        notes = [
+            *([f"{aside} holding only rows quarantined"] if aside and holding.height else []),
+            *([f"{empty} holding no row"] if empty and holding.height else []),
+        ]
         rows.append(
             {
                 "source": name,
                 "partitions": f"{manifests.height} ({granularity})"
-                + (f", {aside} holding only rows quarantined" if aside and holding.height else ""),
+                + "".join(f", {note}" for note in notes),
                 "from": str(days.min()),
                 "to": str(days.max()),
                 "read": int(manifests.get_column("surveys_read").sum() or 0),
