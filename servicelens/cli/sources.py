@@ -308,9 +308,9 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
 
 
 def _rules_of(settings: Settings, definition: str) -> str:
-    """The fingerprint (``SourceDefinition.fingerprint``) of the definition configured in
-    ``settings``' data directory under the name ``definition`` (a file or built-in name)
-    gives."""
+    """The fingerprint (``SourceDefinition.fingerprint``) of the registered definition of
+    the source ``definition`` (a file or built-in name) names, in ``settings``' data
+    directory. Raises DefinitionError when that source is not configured there."""
     from servicelens.ingest.configured import configured_source
     from servicelens.ingest.definitions import load_definition
 

@@ -581,9 +581,10 @@ def _day_month_format(
     day and month order read ``frame`` with, and the rows of ``frame`` it reads (those no
     other format of the definition reads); None when there is no such one format.
 
-    A list of formats takes part when exactly one of them holds the pair and the rest start
-    with the year (``["%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M"]``, an export and its Excel
-    re-save): the checks had skipped every definition of several formats."""
+    A list of formats takes part when exactly one of them holds the pair without the year
+    first (``["iso", "%d.%m.%Y %H:%M"]``, an export and its Excel re-save); the others are
+    read first, as the mapping reads them. The checks had skipped every definition of
+    several formats."""
     from servicelens.validation.expectations import day_month_swapped
     from transforms.clean import parsed_timestamp
 
