@@ -320,6 +320,13 @@ def register_and_promote(
         cross_validated=cross_validated,
         cross_validated_same_rows=same_rows,
         same_build=same_build,
+        training_rows=(
+            labelled.height + (0 if facts_only is None else facts_only.height),
+            int(champion_meta.get("training_rows") or 0)
+            + int(champion_meta.get("facts_only_rows") or 0),
+        )
+        if champion
+        else None,
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

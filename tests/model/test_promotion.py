@@ -44,6 +44,23 @@ def test_the_decision_rule_and_its_reasons() -> None:
         "new", 0.5, "old", None, compared_rows=0, same_data=True, same_build=True
     )
     assert not kept and why.startswith("kept champion old: challenger new was built from")
+    # Found by a trial: a retrain on a 220-row --input replaced a champion trained on 2,091
+    # CFPB complaints, judged on the challenger's own rows. With nothing newer to compare
+    # on, a challenger trained on under half the champion's rows keeps it.
+    kept, why = promotion_decision(
+        "new", 0.74, "old", None, compared_rows=0, training_rows=(220, 2091),
+        cross_validated=((0.74, 220), (0.72, 220)), cross_validated_same_rows=True,
+    )  # fmt: skip
+    assert not kept and why == (
+        "kept champion old: challenger new was trained on 220 labelled rows against the "
+        "champion's 2,091, and no holdout row is newer than the champion's training data to "
+        "compare them on; an estimate on the challenger's own few rows is no test of the "
+        "champion. To use it all the same: `servicelens models promote new`"
+    )
+    promoted, _ = promotion_decision(
+        "new", 0.74, "old", None, compared_rows=0, training_rows=(1100, 2091)
+    )
+    assert promoted
 
 
 def test_a_champion_is_never_scored_on_rows_it_trained_on(
@@ -357,7 +374,8 @@ def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_r
     )
     (tmp_path / champion["version"] / OUT_OF_FOLD_FILE).unlink()
     theirs = float(trained.metrics["cross_validation"]["macro_f1"])
-    fewer = labelled.head(300)
+    # Fewer rows than the champion's, but not so few that the challenger is refused for it.
+    fewer = labelled.head(labelled.height * 3 // 4)
     cv = trained.metrics["cross_validation"]
     worse = {**trained.metrics, "cross_validation": {**cv, "macro_f1": theirs - 0.2}}
     refused = register_and_promote(trained, tmp_path, fewer, worse, SURVEY_FEATURES)
@@ -365,9 +383,9 @@ def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_r
     assert refused["decision"] == (
         f"kept champion {champion['version']}: no holdout row is newer than its training "
         f"data, too few to compare on, and challenger {refused['version']}'s cross-validated "
-        f"macro_f1 {theirs - 0.2:.3f} on its 300 labelled rows is worse than the champion's "
-        f"{theirs:.3f} on {labelled.height:,} beyond tolerance 0.01 (fewer or other audits "
-        "than the champion had?)"
+        f"macro_f1 {theirs - 0.2:.3f} on its {fewer.height:,} labelled rows is worse than the "
+        f"champion's {theirs:.3f} on {labelled.height:,} beyond tolerance 0.01 (fewer or other "
+        "audits than the champion had?)"
     )
     # About as good on its own audits: the retrain on the labels as they are now wins.
     close = {**trained.metrics, "cross_validation": {**cv, "macro_f1": theirs - 0.005}}
@@ -395,7 +413,8 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     # labels they are equal, and the retrain on the labels as they are now wins.
     cv = trained.metrics["cross_validation"]
     looks_worse = {**trained.metrics, "cross_validation": {**cv, "macro_f1": cv["macro_f1"] - 0.2}}
-    fewer = labelled.head(300)
+    # Fewer rows than the champion's, but not so few that the challenger is refused for it.
+    fewer = labelled.head(labelled.height * 3 // 4)
     promoted = register_and_promote(trained, tmp_path, fewer, looks_worse, SURVEY_FEATURES)
     rows = trained.out_of_fold.height
     assert promoted["promoted"], promoted["decision"]
@@ -436,7 +455,7 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
         (pl.col("p_out_of_fold") * 0.5 + (pl.int_range(pl.len()) % 2) * 0.5).alias("p_out_of_fold")
     )
     worse = replace(trained, out_of_fold=blurred)
-    refused = register_and_promote(worse, other, labelled.head(200), looks_worse, SURVEY_FEATURES)
+    refused = register_and_promote(worse, other, fewer, looks_worse, SURVEY_FEATURES)
     assert not refused["promoted"], refused["decision"]
     assert f"challenger {refused['version']}'s out-of-fold macro_f1 " in refused["decision"]
     # The report says so (a trial's report, written by such a retrain, named neither).
