@@ -274,6 +274,9 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
             from servicelens.ingest.audits import accounting_text
 
             print(accounting_text(metrics["audits"]))
+        from servicelens.cli.main import metrics_lines
+
+        print(metrics_lines(metrics))
     return 0
 
 

@@ -79,3 +79,36 @@ def test_a_rule_that_fires_on_every_row_or_none_is_not_the_best() -> None:
     )
     assert rule.name not in {"fee_excess > 0", "sla_met == false"}
     assert rule.predict(frame).min() != rule.predict(frame).max()
+
+
+def test_train_prints_every_baseline_and_says_when_one_ranks_better() -> None:
+    """Found by a trial: `train --source cfpb` printed only the model's cross-validated and
+    time-split ROC-AUC while the facts-only baseline ranked the time split better (0.752
+    against 0.739); metrics.json and the HTML report said so, the terminal did not."""
+    from servicelens.cli.main import metrics_lines
+
+    def row(auc: float) -> dict[str, float]:
+        return {"accuracy": 0.7, "roc_auc": auc, "macro_f1": 0.68, "brier": 0.2, "ece": 0.03}
+
+    metrics = {
+        "model": row(0.739),
+        "majority_baseline": row(0.5),
+        "best_rule_baseline": {**row(0.61), "rule": "timely_response == false"},
+        "text_only_baseline": row(0.70),
+        "facts_only_baseline": row(0.752),
+        "split": {"train_rows": 1600, "test_rows": 400, "test_from": "a", "test_to": "b"},
+    }
+    lines = metrics_lines(metrics).splitlines()
+    assert [line.split("  ")[0] for line in lines[1:6]] == [
+        "model (audit labels)",
+        "majority baseline",
+        "best single rule",
+        "text only baseline",
+        "facts only baseline",
+    ]
+    assert lines[6] == (
+        "on the time split, the facts only baseline (0.752 against 0.739) ranks the rows "
+        "better than the model"
+    )
+    del metrics["facts_only_baseline"]
+    assert "ranks the rows better" not in metrics_lines(metrics)
