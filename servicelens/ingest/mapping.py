@@ -623,11 +623,21 @@ def map_export(
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             return " or ".join(repr(name) for name in group) + hint
 
+        from servicelens.ingest.definitions import BUILT_IN_DIR
+
+        # A trial's CFPB file without its id column was told to fix the built-in definition.
+        where = (
+            f'a definition of your own with extends = "{definition.path.stem}" (docs/sources.md)'
+            if definition.path.parent == BUILT_IN_DIR
+            else "the definition"
+        )
         raise DefinitionError(
             f"{read.path}: {read.header_span} (header): definition "
             f"{definition.path} reads column(s) {', '.join(named(g) for g in missing)} that "
-            f"the export does not have; it has {header}. {delimiter_hint(read)}Fix "
-            "[columns], [attributes] or [[exclude]] in the definition"
+            f"the export does not have; it has {header}. {delimiter_hint(read)}If the export "
+            "lost them (a column deleted or renamed on the way), deliver it again with them; "
+            f"if this is how the export is now, map it in [columns], [attributes] or "
+            f"[[exclude]] of {where}"
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
     if require_label and not definition.label_column:
