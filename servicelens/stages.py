@@ -76,6 +76,7 @@ from servicelens.storage.partitions import (
 from servicelens.validation.docs import data_docs_in_background
 from servicelens.validation.expectations import (
     CHECKED_FOR_MOJIBAKE,
+    MAX_COMMENT_CHARS,
     READS_SWAPPED,
     ROW_ID,
     RowRules,
@@ -1227,6 +1228,7 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         require_interaction_id="interaction_id" in definition.columns,
         # A mapped export carries its contact facts in the row: there is no feed to match.
         require_interaction_match=False,
+        max_comment_chars=definition.max_comment_chars or MAX_COMMENT_CHARS,
         require_csat=definition.negative == "csat" and definition.columns["csat"].required,
         check_rating="rating" in definition.columns,
         number_facts=tuple(

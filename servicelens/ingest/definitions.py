@@ -55,6 +55,7 @@ _TOP_KEYS = {
     "pseudonymise_agents",
     "ambiguous_times",
     "audit_date_order",
+    "max_comment_chars",
     "never_store",
     "never_features",
     "negative",
@@ -210,6 +211,11 @@ class SourceDefinition:
     #: then, else such dates are set aside). Out of the fingerprint (``repr=False``): it
     #: changes no landed row.
     audit_date_order: str = field(default="", repr=False)
+    #: The longest comment this source's rows keep, in characters (None: the row suite's
+    #: default, ``validation.expectations.MAX_COMMENT_CHARS``): a complaints database's
+    #: narratives run longer than survey comments (a trial's CFPB download had two valid
+    #: complaints over 10,000). A row check, not landing: out of the fingerprint.
+    max_comment_chars: int | None = field(default=None, repr=False)
     #: The presets it extends, nearest first.
     extends: tuple[str, ...] = ()
 
@@ -662,6 +668,16 @@ def load_definition(source: str | Path) -> SourceDefinition:
     partition = data.get("partition", "day")
     if partition not in ("day", "month"):
         raise DefinitionError(f'{where}: partition = {partition!r}; use "day" or "month"')
+    max_comment_chars = data.get("max_comment_chars")
+    if max_comment_chars is not None and (
+        not isinstance(max_comment_chars, int)
+        or isinstance(max_comment_chars, bool)
+        or max_comment_chars < 1
+    ):
+        raise DefinitionError(
+            f"{where}: max_comment_chars = {max_comment_chars!r}; give a whole number of "
+            "characters, such as 50000"
+        )
     ambiguous = data.get("ambiguous_times", "quarantine")
     if ambiguous not in ("quarantine", "earliest"):
         raise DefinitionError(
@@ -707,6 +723,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
         partition=partition,
         pseudonymise_agents=bool(data.get("pseudonymise_agents", True)),
         ambiguous_times=ambiguous,
+        max_comment_chars=max_comment_chars,
         audit_date_order=audit_date_order,
         extends=chain,
     )

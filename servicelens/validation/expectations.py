@@ -128,6 +128,8 @@ class RowRules:
 
     require_interaction_id: bool = True
     require_interaction_match: bool = True
+    #: The longest comment kept, in characters (a definition's ``max_comment_chars``).
+    max_comment_chars: int = MAX_COMMENT_CHARS
     require_csat: bool = True
     #: Only a source that maps a two-level rating has one to check.
     check_rating: bool = False
@@ -550,9 +552,11 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
             score_problem(1, 7),
         ),
         RowCheck(
-            e.ExpectColumnValuesToBeBetween(column="comment_chars", max_value=MAX_COMMENT_CHARS),
+            e.ExpectColumnValuesToBeBetween(
+                column="comment_chars", max_value=rules.max_comment_chars
+            ),
             "comment",
-            f"is longer than the {MAX_COMMENT_CHARS}-character limit",
+            f"is longer than the {rules.max_comment_chars}{_CHARACTER_LIMIT}",
         ),
         *(
             RowCheck(
@@ -630,6 +634,13 @@ def survey_batch_suite(
     return suite
 
 
+#: How the comment check's problem ends (after its limit), and what a source's rows add.
+_CHARACTER_LIMIT = "-character limit"
+COMMENT_LIMIT_IN_DEFINITION = (
+    " (max_comment_chars in the source definition sets it, if such text is feedback)"
+)
+
+
 @functools.cache
 def _row_suite(
     require_interaction_id: bool,
@@ -640,6 +651,7 @@ def _row_suite(
     flag_facts: tuple[str, ...] = (),
     double_encoded_columns: tuple[str, ...] = ("comment",),
     repairs_mojibake: bool = False,
+    max_comment_chars: int = MAX_COMMENT_CHARS,
 ) -> tuple[tuple[RowCheck, ...], gx.ExpectationSuite]:
     """The row checks and their suite for one combination of the rules that choose checks
     (a source's timezone and timestamp format only word the reasons), built once."""
@@ -656,6 +668,7 @@ def _row_suite(
             flag_facts=flag_facts,
             double_encoded_columns=double_encoded_columns,
             repairs_mojibake=repairs_mojibake,
+            max_comment_chars=max_comment_chars,
         )
     )
     suite = gx.ExpectationSuite(name="surveys_rows")
@@ -869,6 +882,7 @@ def validate_survey_rows(
         rules.flag_facts,
         rules.double_encoded_columns,
         rules.repairs_mojibake,
+        rules.max_comment_chars,
     )
     if "submitted_at_dst" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("submitted_at_dst"))
@@ -1081,6 +1095,9 @@ def validate_survey_rows(
         .then(pl.lit(CURRENCY_PROBLEM))
         .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)
         .then(pl.lit(number_problem(rules.number_style)))
+        # A trial's CFPB complaints over the limit were told no remedy.
+        .when(pl.col("problem").str.ends_with(_CHARACTER_LIMIT) & rules.from_definition)
+        .then(pl.col("problem") + pl.lit(COMMENT_LIMIT_IN_DEFINITION))
         .when(pl.col("problem") != _TIMESTAMP_CHECK)
         .then(pl.col("problem"))
         .when(pl.col("submitted_at_dst") == NONEXISTENT)

@@ -1625,3 +1625,29 @@ def test_a_misspelt_definition_key_is_named_with_the_key_it_is_close_to(tmp_path
     assert "unknown key(s) ['colum'] (did you mean 'column' or 'columns' for 'colum'?)" in str(
         refused.value
     )
+
+
+def test_a_definition_sets_the_longest_comment_its_rows_keep(tmp_path: Path) -> None:
+    """Found by a trial: two valid CFPB complaints of over 10,000 characters were quarantined
+    with no remedy. A definition's max_comment_chars sets the limit (the cfpb preset's is
+    40,000), and the reason names it."""
+    definition = (
+        'name = "long"\nmax_comment_chars = 20\n[columns]\nresponse_id = "ID"\n'
+        'submitted_at = "When"\nchannel = { value = "web" }\ncsat = "CSAT"\n'
+        'comment = "Comment"\n'
+    )
+    got = _ingested(
+        tmp_path,
+        definition,
+        "ID,When,CSAT,Comment\nS1,2026-11-20T10:00:00,1,short enough\n"
+        f"L1,2026-11-20T10:00:00,1,{'x' * 21}\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["S1"]
+    assert reasons_of(got)["L1"] == [
+        f"comment: '{'x' * 21}' is longer than the 20-character limit (max_comment_chars in the "
+        "source definition sets it, if such text is feedback)"
+    ]
+    assert load_definition("cfpb").max_comment_chars == 40000
+    (tmp_path / "bad.toml").write_text(definition.replace("= 20", '= "long"'))
+    with pytest.raises(DefinitionError, match=r"max_comment_chars = 'long'; give a whole"):
+        load_definition(str(tmp_path / "bad.toml"))

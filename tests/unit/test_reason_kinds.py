@@ -13,6 +13,7 @@ import pytest
 
 from servicelens.validation.expectations import (
     CLOCK_DURATION_PROBLEM,
+    COMMENT_LIMIT_IN_DEFINITION,
     CSAT_MISSING_IN_DEFINITION,
     CURRENCY_PROBLEM,
     NO_SUCH_DAY,
@@ -37,6 +38,7 @@ WORDED = [
     CURRENCY_PROBLEM,
     NO_SUCH_DAY,
     "missing" + CSAT_MISSING_IN_DEFINITION,
+    "is longer than the 40000-character limit" + COMMENT_LIMIT_IN_DEFINITION,
     "is not a score from 1 to 5" + SCORE_IN_DEFINITION,
     "is not a score from 1 to 5" + SCORE_ON_ANOTHER_SCALE,
     "is not a score from 1 to 5" + SCORE_NOT_A_CODE,
