@@ -432,8 +432,8 @@ def read_audit_files(
         .then(
             pl.format(
                 "audited_at: '{}' reads as day/month or as month/day: {}; write it as "
-                "2026-11-28, or declare the order: audit_date_order = day-first (or "
-                "month-first) in the source definition, SERVICELENS_AUDIT_DATE_ORDER=day-first "
+                '2026-11-28, or declare the order: audit_date_order = "day-first" (or '
+                '"month-first") in the source definition, SERVICELENS_AUDIT_DATE_ORDER=day-first '
                 "for the generated sample",
                 pl.col("audited_at").str.strip_chars(),
                 pl.when(pl.col("_order") == "conflicting")

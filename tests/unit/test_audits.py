@@ -942,7 +942,7 @@ def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_pat
     assert reasons["R3"] == (
         "audited_at: '03/11/2026 10:00' reads as day/month or as month/day: no date of its "
         "file has a number above 12 to tell which; write it as 2026-11-28, or declare the "
-        "order: audit_date_order = day-first (or month-first) in the source definition, "
+        'order: audit_date_order = "day-first" (or "month-first") in the source definition, '
         "SERVICELENS_AUDIT_DATE_ORDER=day-first for the generated sample"
     )
     assert "its file has dates of both orders" in reasons["R4"]
