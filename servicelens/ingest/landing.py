@@ -630,21 +630,23 @@ def refuse_the_other_day_order(
     swapped = day_month_swapped(declared)
     if readings is None or swapped is None:
         return
+    # Each time as declared and swapped (null where that reading fails), parsed once.
     read = frame.select(
         "source_line",
         pl.col("submitted_at").str.strip_chars().alias("text"),
-        readings[0].is_not_null().alias("declared"),
-        readings[1].is_not_null().alias("swapped"),
+        readings[0].alias("declared"),
+        readings[1].alias("swapped"),
     )
-    only_swapped = read.filter(pl.col("swapped") & ~pl.col("declared"))
-    if read.filter(pl.col("declared") & ~pl.col("swapped")).height:
+    as_declared, as_swapped = pl.col("declared").is_not_null(), pl.col("swapped").is_not_null()
+    only_swapped = read.filter(as_swapped & ~as_declared)
+    if read.filter(as_declared & ~as_swapped).height:
         return
     order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
     if only_swapped.height < OTHER_DAY_ORDER_MIN_ROWS:
-        _refuse_the_same_day_of_each_month(frame, declared, where, read, order)
+        _refuse_the_same_day_of_each_month(read, declared, swapped, where, order)
         return
     line, text = only_swapped.select("source_line", "text").row(0)
-    both = read.filter(pl.col("declared") & pl.col("swapped")).height
+    both = read.filter(as_declared & as_swapped).height
     # (Every time reading only swapped, none is left to be misdated: a trial read "Its
     # other 0 times read either way and would be kept misdated".)
     misdated = (
@@ -664,14 +666,14 @@ def refuse_the_other_day_order(
 
 
 def _refuse_the_same_day_of_each_month(
-    frame: pl.DataFrame, declared: str, where: str, read: pl.DataFrame, order: str
+    read: pl.DataFrame, declared: str, swapped: str, where: str, order: str
 ) -> None:
-    """Raise :class:`DefinitionError` when every time of an export (``read``: its
-    ``source_line``, ``text`` and whether it reads ``declared`` and ``swapped``) that reads
-    at all reads both ways round, and :func:`_day_first_span` finds them spread over months
-    as declared but within a month swapped: the export writes the ``order`` ("day" or
-    "month") first, against the definition's format (:func:`_day_month_format`). ``where``
-    names the file.
+    """Raise :class:`DefinitionError` when every time of an export that reads at all reads
+    both ways round (``read``: its ``source_line``, ``text``, and the time as the format
+    ``declared`` and as ``swapped`` read it, null where they fail) and :func:`_day_first_span`
+    finds them spread over months as declared but within a month swapped: the export
+    writes the ``order`` ("day" or "month") first, against the definition's format
+    (:func:`_day_month_format`). ``where`` names the file.
 
     Found by trials: a week of a day-first export read month-first was kept as the 3rd of
     January to August; a March call log saved again by a US-locale Excel (``3/11/2021``)
@@ -680,43 +682,37 @@ def _refuse_the_same_day_of_each_month(
     inbox, the run fails, and nothing misdated reaches a partition."""
     from servicelens.ingest.definitions import DefinitionError
 
-    span = _day_first_span(frame, declared)
+    span = _day_first_span(read)
     if span is None:
         return
-    line, text = read.filter(pl.col("declared")).select("source_line", "text").row(0)
+    line, text = read.drop_nulls("declared").select("source_line", "text").row(0)
     raise DefinitionError(
         f"{where}: line {line}: submitted_at {text!r} reads either way round, as does every "
-        f"time of this export: as the definition's {span['declared']} they spread over "
-        f"{span['span']}, the same days of different months, and as {span['swapped']} they "
+        f"time of this export: as the definition's {declared} they spread over "
+        f"{span['span']}, the same days of different months, and as {swapped} they "
         f"fall within {span['swapped_span']}: this export writes the {order} first. Nothing "
         "of it is landed, as every row would be kept misdated: save the export again as the "
         f"definition declares it, or, if the source now writes the {order} first, declare "
-        f'format = "{span["swapped"]}" for submitted_at in the definition (sources add '
+        f'format = "{swapped}" for submitted_at in the definition (sources add '
         "DEFINITION --replace)"
     )
 
 
-def _day_first_span(frame: pl.DataFrame, declared: str) -> dict[str, str] | None:
-    """When a delivery's times (``frame``'s ``submitted_at`` text) that read both with the
-    format ``declared`` holding ``%d`` and ``%m`` and with the two swapped (at least
+def _day_first_span(read: pl.DataFrame) -> dict[str, str] | None:
+    """When a delivery's times that read both as declared and with day and month swapped
+    (``read``'s ``declared`` and ``swapped`` Datetimes, null where a reading fails; at least
     :data:`DAY_FIRST_MIN_ROWS` of them, and half the rows) spread over 56 days or more as
     declared but over 31 days or fewer swapped (an export covers a stretch of days, not the
-    same day of each month): the formats and spans, for
+    same day of each month): the two spans (``span``, ``swapped_span``), for
     :func:`_refuse_the_same_day_of_each_month`; else None.
 
     Found by a trial: a week of a day-first export (01.03 to 08.03) read month-first was
     kept as the 3rd of January to August, every row, with no hint, since no time read only
     the other way round."""
-    from servicelens.validation.expectations import both_readings, day_month_swapped
-
-    readings = both_readings("submitted_at", declared)
-    swapped = day_month_swapped(declared)
-    if readings is None or swapped is None or "submitted_at" not in frame.columns:
+    both = read.select("declared", "swapped").drop_nulls()
+    if both.height < DAY_FIRST_MIN_ROWS or both.height < read.height // 2:
         return None
-    read = frame.select(readings[0].alias("declared"), readings[1].alias("swapped")).drop_nulls()
-    if read.height < DAY_FIRST_MIN_ROWS or read.height < frame.height // 2:
-        return None
-    spans = read.select(
+    spans = both.select(
         pl.all().min().name.suffix("_first"), pl.all().max().name.suffix("_last")
     ).row(0, named=True)
     declared_days = (spans["declared_last"] - spans["declared_first"]).days
@@ -724,9 +720,7 @@ def _day_first_span(frame: pl.DataFrame, declared: str) -> dict[str, str] | None
     if declared_days < 56 or swapped_days > 31:
         return None
     return {
-        "declared": declared,
         "span": f"{spans['declared_first']:%Y-%m-%d} to {spans['declared_last']:%Y-%m-%d}",
-        "swapped": swapped,
         "swapped_span": f"{spans['swapped_first']:%Y-%m-%d} to {spans['swapped_last']:%Y-%m-%d}",
     }
 
