@@ -21,6 +21,8 @@ Slots never decay: a long live date keeps its slot for as long as it beats.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -290,6 +292,7 @@ def take_slot(
     free_dead_holders: Callable[[], int],
     limit: str = BACKFILL_LIMIT,
     client: SyncPrefectClient | None = None,
+    on_granted: Callable[[UUID], None] | None = None,
 ) -> UUID:
     """Take one slot of ``limit`` for the date's flow run, waiting as long as it takes.
 
@@ -298,14 +301,20 @@ def take_slot(
     :data:`SAY_AGAIN_EVERY_SECONDS` who holds the slots (logger ``servicelens.backfill``,
     which the CLI prints). Returns the lease id; raises RuntimeError if the limit does not
     exist (:func:`ensure_backfill_limit` creates it). ``client``: as for
-    :func:`release_lease`.
+    :func:`release_lease`. ``on_granted``: called with the lease id as soon as the API grants
+    it (the date's record names the lease there), with SIGTERM and SIGINT held back from
+    the request to its return (:func:`signals_held`), so a stop never lands between a lease
+    the API has granted and the record that names it.
     """
     seconds = lease_seconds(settings)
     holder = ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id)
     began = time.monotonic()
     said_at: float | None = None
     while True:
-        with nullcontext(client) if client else busy_retrying_client() as api:
+        with (
+            nullcontext(client) if client else busy_retrying_client() as api,
+            signals_held(),
+        ):
             try:
                 response = api.increment_concurrency_slots_with_lease(
                     names=[limit],
@@ -318,15 +327,21 @@ def take_slot(
                 if error.response.status_code != httpx.codes.LOCKED:
                     raise
             else:
-                granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
-                if not granted.limits:
+                grant = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+                if not grant.limits:
                     raise RuntimeError(
                         f"the concurrency limit {limit} does not exist; it is created when a "
                         "backfill starts"
                     )
+                # A process killed here holds a lease its record does not name yet: the
+                # lease names the flow run as its holder, which is how recovery finds it on
+                # the embedded API (leases_held_by); a signal waits for the record.
+                checkpoint("slot-granted")
+                if on_granted is not None:
+                    on_granted(grant.lease_id)
                 if said_at is not None:
                     log.warning("%s: got a slot of %s after %.0f s", day, limit, _since(began))
-                return granted.lease_id
+                return grant.lease_id
         if free_dead_holders() + len(release_expired_leases(limit)):
             continue
         waited = _since(began)
@@ -427,6 +442,34 @@ def lost_lease_message(day: str, limit: str, since_renewal: float, seconds: floa
     )
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT back until the block ends, then deliver the first one caught
+    to the handler they had (Prefect's, which raises ``TerminationSignal``; Python's, which
+    raises ``KeyboardInterrupt``). For the few calls that must not be cut in two, a lease
+    and the record naming it. Only the main thread handles signals: elsewhere it does
+    nothing (the signal reaches the main thread, which stops the run its own way). SIGKILL
+    cannot be held: the record is written so that one leaves nothing unreleased.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[signal.Signals, Any] = {}
+    for held in (signal.SIGTERM, signal.SIGINT):
+        handler = signal.getsignal(held)
+        if handler is not None:  # None: a handler not set from Python, left alone
+            previous[held] = handler
+            signal.signal(held, lambda number, _frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
 def _since(began: float) -> float:
     return time.monotonic() - began
 
@@ -443,7 +486,10 @@ def backfill_slot(
 
     The lease is written into the date's in-flight record (so a later run can release it if
     this process dies), renewed by the record's heartbeat every third of the lease time, and
-    released when the block ends, however it ends.
+    released when the block ends, however it ends. The record names the lease until the API
+    has taken it back: a stop or a second signal during the release (found by CI: serve
+    stopped with a date in flight, its slot stayed taken for the lease time, a minute) leaves
+    it named, and whoever finds the process gone releases it.
     """
     if limit is None:
         yield
@@ -453,16 +499,20 @@ def backfill_slot(
     # before its first write.
     with busy_retrying_client() as client:
         day = held.claim.day or ""
-        lease_id = take_slot(settings, flow_run_id, day, free_dead_holders, limit, client)
-        # A process killed here holds a lease its record does not name yet: the lease names
-        # the flow run as its holder, which is how recovery finds it (leases_held_by).
-        checkpoint("slot-granted")
-        keeper = LeaseKeeper(lease_id, day, limit, lease_seconds(settings))
-        held.hold_lease(
-            str(lease_id), limit, keeper.renew, lambda _reason: release_lease(str(lease_id))
+
+        def record(lease_id: UUID) -> None:
+            keeper = LeaseKeeper(lease_id, day, limit, lease_seconds(settings))
+            held.hold_lease(
+                str(lease_id), limit, keeper.renew, lambda _reason: release_lease(str(lease_id))
+            )
+
+        lease_id = take_slot(
+            settings, flow_run_id, day, free_dead_holders, limit, client, on_granted=record
         )
         try:
             yield
         finally:
-            held.drop_lease()
-            release_lease(str(lease_id), client)
+            with signals_held():
+                held.stop_renewing()
+                release_lease(str(lease_id), client)
+                held.drop_lease()

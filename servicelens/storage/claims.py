@@ -239,7 +239,12 @@ class Held:
         self.on_abandon.append(release)
         self.write(lease_id=lease_id, limit=limit, note="running")
 
+    def stop_renewing(self) -> None:
+        """Stop renewing the lease (it is being given back); the record still names it."""
+        self.on_beat.clear()
+
     def drop_lease(self) -> None:
+        """The lease is given back: no renewal, nothing to release, the record names none."""
         self.on_beat.clear()
         self.on_abandon.clear()
         self.write(lease_id=None, limit=None)

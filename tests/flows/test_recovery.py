@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import threading
 import time
 import uuid
@@ -409,3 +411,79 @@ def test_a_date_whose_records_were_removed_runs_again(prefect_api: None, tmp_pat
     assert "without a completed or failed outcome in this data directory" in again.recovered
     manifest = settings.marts_dir / "feedback_scored" / f"survey_date={day}" / "_manifest.json"
     assert manifest.exists()
+
+
+class _Stopped(BaseException):
+    """What the test's SIGTERM handler raises, as Prefect's raises ``TerminationSignal``."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("moment", ["slot-granted", "releasing"])
+def test_a_stop_while_a_slot_is_taken_or_given_back_leaves_no_slot_unaccounted(
+    limit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    """Found by CI: serve stopped with a date in flight (SIGTERM to the flow run, a second
+    one from the runner) and the date's slot stayed taken for its lease time, named by no
+    record: the signal had landed between the API granting the lease and the record naming
+    it, or after the record stopped naming it and before the API took it back. Now a signal
+    there waits for the call to finish: granted, the record names the lease (whoever finds
+    the process gone releases it); being given back, the release goes through first."""
+    import flows.slots as slots
+
+    settings = Settings(data_dir=str(tmp_path), heartbeat_seconds=0.05)
+    day, flow_run_id = DAYS[2], uuid.uuid4()
+
+    def sigterm_now() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if moment == "slot-granted":
+        monkeypatch.setattr(
+            slots, "checkpoint", lambda name: sigterm_now() if name == moment else None
+        )
+    else:
+        release_lease = slots.release_lease
+
+        def release(lease_id: str, client: Any = None) -> None:
+            sigterm_now()
+            release_lease(lease_id, client)
+
+        monkeypatch.setattr(slots, "release_lease", release)
+    try:
+        with (
+            _sigterm_raises(),
+            pytest.raises(_Stopped),
+            hold_date(settings, day, str(flow_run_id), f"nightly-{day}", 0.0) as held,
+            slots.backfill_slot(settings, held, flow_run_id, lambda: 0, limit),
+        ):
+            pass
+        # Stopped: the record stays, saying so, for the next run to release what it names.
+        [record] = list_claims(settings)
+        assert record.note.startswith("interrupted"), record
+        if moment == "slot-granted":
+            assert record.lease_id and _active_slots() == 1
+            slots.release_lease(record.lease_id)
+        else:
+            assert record.lease_id is None
+        assert _active_slots() == 0
+    finally:  # a failure here must not leave the module's tests waiting for the slot
+        _give_back_every_slot(limit)
+
+
+def _give_back_every_slot(limit: str) -> None:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        taken = client.read_global_concurrency_limit_by_name(limit).active_slots
+        if taken:
+            client.release_concurrency_slots([limit], taken, occupancy_seconds=1.0)
