@@ -473,4 +473,4 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
         cwd=ROOT,
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "0 of 2 taken" in shown.stdout, shown.stdout
+    assert "0 of 2 taken" in shown.stdout, shown.stdout + said
