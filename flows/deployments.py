@@ -133,13 +133,27 @@ def serve_deployments(
     try:
         with served:
             serve(*deployments, pause_on_shutdown=False)
-    except SystemExit as stopped:  # the runner's SIGTERM handler ends with sys.exit(0)
-        if stopped.code not in (0, None):
+    except* SystemExit as stopped:
+        # The runner's SIGTERM handler ends with sys.exit(0); a signal that lands while the
+        # runner starts its loops comes wrapped in anyio's task-group exception groups
+        # (found by a test: Ctrl-C then ended serve with a traceback and exit 1).
+        if any(exit.code not in (0, None) for exit in _exits(stopped)):
             raise
     finally:
         signal.signal(signal.SIGINT, before)
         end = _end_serving(settings, deployments, served, on_server)
     return end
+
+
+def _exits(group: BaseExceptionGroup[SystemExit]) -> list[SystemExit]:
+    """The SystemExits in ``group``, however deep."""
+    found: list[SystemExit] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            found += _exits(error)
+        else:
+            found.append(error)
+    return found
 
 
 def _end_serving(

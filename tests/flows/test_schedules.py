@@ -474,3 +474,30 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "0 of 2 taken" in shown.stdout, shown.stdout + said
+
+
+def test_a_stop_that_lands_as_the_runner_starts_ends_serving_quietly(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a test run: Ctrl-C while Prefect's runner was starting its loops came out of
+    anyio's task groups as exception groups around the runner's sys.exit(0), and serve
+    ended with a traceback and exit 1 instead of "stopped serving"."""
+    import flows.deployments as deployments
+
+    def stopped_while_starting(*_: object, **__: object) -> None:
+        raise BaseExceptionGroup(
+            "unhandled errors in a TaskGroup",
+            [BaseExceptionGroup("unhandled errors in a TaskGroup", [SystemExit(0)])],
+        )
+
+    monkeypatch.setattr(deployments, "serve", stopped_while_starting)
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone=TIMEZONE)
+    end = deployments.serve_deployments(settings)
+    assert end.stopped.runs == [] and end.stopped.error is None
+
+    def failed_while_starting(*_: object, **__: object) -> None:
+        raise BaseExceptionGroup("unhandled errors in a TaskGroup", [SystemExit(3)])
+
+    monkeypatch.setattr(deployments, "serve", failed_while_starting)
+    with pytest.raises(BaseExceptionGroup):
+        deployments.serve_deployments(settings)
