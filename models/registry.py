@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from servicelens.storage import strict_json
+
 if TYPE_CHECKING:
     from models.pipeline import RootCauseModel
 
     # For type checking only: a models folder may be a local Path or an object-store
     # RemotePath with the same methods; at run time this module imports neither fsspec nor
-    # servicelens, so models/ stays pure scikit-learn.
+    # servicelens's storage (only its standard-library strict JSON writer), so models/ stays
+    # pure scikit-learn.
     from servicelens.storage.fs import DataPath
 else:
     DataPath = Path
@@ -147,7 +150,8 @@ def save_model(
         "libraries": library_versions(),
     }
     (target / METADATA_FILE).write_text(json.dumps(full_meta, indent=2, default=str))
-    (target / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=str))
+    # Strict JSON: an undefined metric (NaN) is null; read_metrics reads it back as NaN.
+    (target / METRICS_FILE).write_text(strict_json.dumps(metrics))
     return target
 
 
@@ -341,11 +345,12 @@ def read_metadata(models_dir: DataPath, version: str) -> dict[str, Any]:
 
 def read_metrics(models_dir: DataPath, version: str) -> dict[str, Any]:
     """The ``metrics.json`` of a version (holdout, cross-validated, baselines; empty if the
-    version has none)."""
+    version has none), an undefined number (``null``, or a bare ``NaN`` as versions before
+    strict JSON wrote it) as NaN (metrics hold no null of their own)."""
     path = models_dir / version / METRICS_FILE
     if not path.exists():
         return {}
-    result: dict[str, Any] = json.loads(path.read_text())
+    result: dict[str, Any] = strict_json.undefined_as_nan(json.loads(path.read_text()))
     return result
 
 

@@ -19,7 +19,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from servicelens.storage import strict_json
 from servicelens.storage.fs import DataPath, modified_at
+
+
+def print_json(value: Any) -> None:
+    """Print a command's ``--json`` output as strict JSON (an undefined number as ``null``:
+    :mod:`servicelens.storage.strict_json`), for scripts, jq and JavaScript to read."""
+    print(strict_json.dumps(value))
 
 
 def files_since(pattern_root: DataPath, pattern: str, since: float) -> int:

@@ -181,7 +181,9 @@ def _count(text: str) -> int:
 
 def _print(result: Any, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result, indent=2, default=str))
+        from servicelens.cli.console import print_json
+
+        print_json(result)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

@@ -10,7 +10,6 @@ reconciliation. Models of a source live in their own registry, ``models/sources/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from servicelens.cli.console import print_json
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
@@ -182,7 +182,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     )
     if (unchanged := champion_built_from(registry, build)) is not None:
         if args.json:
-            print(json.dumps(unchanged, indent=2, default=str))
+            print_json(unchanged)
         else:
             print(f"{definition.name} model {unchanged['version']}: {unchanged['decision']}")
             print(source_report(unchanged["metrics"]))  # the champion's, as training showed it
@@ -227,7 +227,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         build=build,
     )
     if args.json:
-        print(json.dumps(registered, indent=2, default=str))
+        print_json(registered)
     else:
         print(f"{definition.name} model {registered['version']}: {registered['decision']}")
         print(source_report(metrics))
@@ -255,7 +255,7 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
     with prompt_flow_heartbeats():
         result = train(source)
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print_json(result)
     else:
         metrics = result["metrics"]
         print(f"{source.source} model {result['version']}: {result['decision']}")
@@ -493,7 +493,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         "drift": drift,
     }
     if args.json:
-        print(json.dumps(summary, indent=2, default=str))
+        print_json(summary)
     else:
         print(
             f"scored {summary['scored']} of {summary['rows']} rows with {definition.name} model "
@@ -598,11 +598,11 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         if args.version is None and champion_version(models_dir) is None:
             raise ModelFileError(_no_champion(models_dir, flag))
         shown = version_summary(models_dir, args.version)
-        print(json.dumps(shown, indent=2, default=str) if args.json else _summary_text(shown))
+        print_json(shown) if args.json else print(_summary_text(shown))
         return 0
     rows = list_versions(models_dir)
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print_json(rows)
     elif args.action == "list":
         if not rows:
             print(f"no models in {models_dir}: `servicelens train{flag}` trains one")

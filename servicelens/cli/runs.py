@@ -10,12 +10,11 @@ imported inside the handlers only.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from servicelens.cli.console import table
+from servicelens.cli.console import print_json, table
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 
@@ -89,7 +88,7 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
         s for s in stuck if s["status"] == "dead"
     ]
     if args.json:
-        print(json.dumps({"in_flight": records, "slots": slots, "stuck": stuck}, indent=2))
+        print_json({"in_flight": records, "slots": slots, "stuck": stuck})
         return 1 if dead or slots.get("orphans") else 0
     print(f"runs in flight ({settings.runs_dir / 'in-flight'}):")
     columns = ["run", "process", "started", "last_beat", "holds", "status", "why"]
@@ -126,7 +125,7 @@ def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         logger.propagate = propagate
     if args.json:
-        print(json.dumps({"released": released}, indent=2))
+        print_json({"released": released})
     else:
         print("\n".join(f"released: {line}" for line in released) or "nothing to release")
     return 0

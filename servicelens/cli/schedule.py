@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import json
 import sys
 import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from servicelens.cli.console import counts_detail, said_on_terminal, table
+from servicelens.cli.console import counts_detail, print_json, said_on_terminal, table
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.cli.interrupts import stops_itself
 from servicelens.settings import Settings
@@ -87,7 +86,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         for p in plan
     ]
     if args.json:
-        print(json.dumps(planned, indent=2))
+        print_json(planned)
         return 0
     print(table(planned, ["date", "state", "action", "what_happens", "reason"]))
     actions = [r["action"] for r in planned]
@@ -197,7 +196,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     rows = finished_rows(state, "backfill")
     code = exit_status(rows)
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print_json(rows)
         return code
     from flows.dates import DateOutcome
 

@@ -9,10 +9,9 @@ nothing. Heavy libraries are imported inside the handlers, so ``--help`` stays q
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from servicelens.cli.console import counts_detail, partition_notes, table
+from servicelens.cli.console import counts_detail, partition_notes, print_json, table
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 
@@ -121,7 +120,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
             )
         configured = _configured_rows(settings)
         if args.json:
-            print(json.dumps({"built_in": rows, "configured": configured}, indent=2))
+            print_json({"built_in": rows, "configured": configured})
             return 0
         print("built-in definitions:\n" + table(rows))
         print(f"\nconfigured in {settings.root}:")
@@ -135,7 +134,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         source = register_source(settings, args.definition, args.replace)
         added = _configured_rows(settings, [source.source])[0]
         if args.json:
-            print(json.dumps(added, indent=2))
+            print_json(added)
             return 0
         from servicelens.ingest.configured import DEFINITION_FILE
 
@@ -179,7 +178,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         return _run(args, settings)
     preview = check_definition(args.definition, args.file, settings, args.rows)
     if args.json:
-        print(json.dumps(preview, indent=2, default=str))
+        print_json(preview)
         return 0
     print(_preview_text(preview))
     return 0
@@ -583,7 +582,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if demo:
         result["queries"] = _demo_queries(settings)
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print_json(result)
         return 0
     print(_run_summary(result, settings))
     return 0

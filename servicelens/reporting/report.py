@@ -28,7 +28,7 @@ import polars as pl
 
 from models.drift import MIN_DRIFT_ROWS, PSI_ALERT, PSI_WATCH, psi
 from models.evaluate import expected_calibration_error, precision_recall_points
-from models.registry import METADATA_FILE, METRICS_FILE, champion_version
+from models.registry import METADATA_FILE, champion_version, read_metrics
 from servicelens.dates import periods_word
 from servicelens.reporting.charts import (
     COLOURS,
@@ -222,7 +222,7 @@ def _read_inputs(settings: Settings) -> _Inputs:
         summary=_table(settings.marts_dir / "daily_summary"),
         quarantine=_every_quarantine(settings),
         champion=champion,
-        metrics=_json(model_dir / METRICS_FILE) if model_dir else None,
+        metrics=(read_metrics(settings.models_dir, champion) or None) if champion else None,
         metadata=_json(model_dir / METADATA_FILE) if model_dir else None,
         audited=_audited_negatives(settings, scored),
         fix_list=_table(settings.marts_dir / "fix_list"),
@@ -668,7 +668,7 @@ def _source_models(settings: Settings) -> str:
     registries: list[DataPath] = sorted(root.iterdir(), key=str)
     for registry in registries:
         champion = champion_version(registry)
-        metrics = _json(registry / champion / METRICS_FILE) if champion else None
+        metrics = (read_metrics(registry, champion) or None) if champion else None
         if metrics is None or champion is None:
             continue
         cv, holdout = metrics.get("cross_validation") or {}, metrics.get("model") or {}

@@ -157,3 +157,37 @@ def test_a_tampered_champion_fails_where_it_is_scored_not_in_the_background(
     assert "Traceback" not in capfd.readouterr().err  # the thread says nothing itself
     with pytest.raises(ModelFileError, match="does not match its metadata"):
         cached_model(saved, VERSION)
+
+
+def test_metrics_with_an_undefined_number_are_strict_json_and_read_back_as_nan(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a CFPB model's metrics.json held 42 bare `NaN` (the ROC-AUC of a
+    group holding one class), which strict JSON parsers refuse. They are null on disk and NaN
+    to every reader, a file written before as it was."""
+    import math
+
+    from models.evaluate import classification_metrics
+    from models.registry import METRICS_FILE, read_metrics
+
+    one_class = classification_metrics(np.array([1, 1, 1]), np.array([0.9, 0.6, 0.4]), 0.5)
+    assert math.isnan(one_class["roc_auc"])
+    metrics = {"by_group": {"queue": {"billing": one_class}}, "drift": [float("inf"), 1.5]}
+    model = _fitted([("scale", StandardScaler()), ("clf", LogisticRegression())])
+    save_model(model, tmp_path, VERSION, {}, metrics)
+    text = (tmp_path / VERSION / METRICS_FILE).read_text()
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    on_disk = json.loads(text, parse_constant=refuse)
+    billing = on_disk["by_group"]["queue"]["billing"]
+    assert billing["roc_auc"] is None and billing["pr_auc"] is None
+    assert billing["accuracy"] == one_class["accuracy"] and on_disk["drift"] == [None, 1.5]
+    read = read_metrics(tmp_path, VERSION)
+    assert math.isnan(read["by_group"]["queue"]["billing"]["roc_auc"])
+    assert read["by_group"]["queue"]["billing"]["brier"] == one_class["brier"]
+    # A version written before holds NaN itself: read as ever.
+    (tmp_path / VERSION / METRICS_FILE).write_text('{"model": {"roc_auc": NaN, "n": 3.0}}')
+    old = read_metrics(tmp_path, VERSION)
+    assert math.isnan(old["model"]["roc_auc"]) and old["model"]["n"] == 3.0

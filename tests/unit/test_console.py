@@ -31,3 +31,21 @@ def test_a_bar_without_a_total_counts_what_is_done(monkeypatch: pytest.MonkeyPat
     with progress("backfill", 4, lambda: done[0], unit="date", poll_seconds=0.01):
         pass
     assert "backfill:  75%|" in terminal.getvalue()
+
+
+def test_json_output_is_strict_json_with_an_undefined_number_as_null(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--json` outputs carried a model's undefined metrics as bare `NaN` (found by a trial in
+    metrics.json, which `models show --json` prints): jq and JavaScript refuse them."""
+    import json
+
+    from servicelens.cli.console import print_json
+
+    print_json({"roc_auc": float("nan"), "by_group": [{"n": 3.0, "pr_auc": float("inf")}]})
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    printed = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert printed == {"roc_auc": None, "by_group": [{"n": 3.0, "pr_auc": None}]}
