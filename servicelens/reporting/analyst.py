@@ -9,7 +9,6 @@ These are the handlers of ``servicelens report``, ``servicelens dictionary``,
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Collection
@@ -19,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from servicelens.cli.console import table
+from servicelens.cli.console import print_json, table
 from servicelens.dates import periods_word
 from servicelens.settings import DEFAULT_TIMEZONE, Settings
 from servicelens.storage.fs import DataPath, RemotePath
@@ -187,9 +186,11 @@ def _query_summary(path: Path) -> str:
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     if args.list or not args.name:
         rows = [{"query": n, "answers": _query_summary(p)} for n, p in example_queries().items()]
-        print(json.dumps(rows, indent=2) if args.json else table(rows))
+        print_json(rows) if args.json else print(table(rows))
         if not args.json:
-            print(f"\nrun one: servicelens query {rows[0]['query']}   (SQL in {QUERIES_DIR})")
+            # With the --source given, the command shown is one to copy (found by a trial).
+            of = f" --source {args.source}" if getattr(args, "source", None) else ""
+            print(f"\nrun one: servicelens query{of} {rows[0]['query']}   (SQL in {QUERIES_DIR})")
         return 0
     sql = _query_sql(args.name)
     connection = connect_views(settings.root, settings.timezone)
@@ -198,7 +199,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     narrow_views(connection, args.start, args.end, monthly_source_names(settings))
     sql = filtered_query(connection, sql, args.name, source, getattr(args, "limit", None))
     rows = _rows(connection, sql)
-    print(json.dumps(rows, indent=2, default=str) if args.json else table(rows))
+    print_json(rows) if args.json else print(table(rows))
     if (shown := truncation_note(connection, sql, len(rows))) is not None:
         print(shown, file=sys.stderr)
     if not rows and (empty := no_rows_note(connection, sql)) is not None:
@@ -410,7 +411,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         **report.headline,
     }
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print_json(result)
         return 0
     print(f"report written: {report.path}")
     print(f"newest always:  {report.latest}   (open it in a browser)")
@@ -644,7 +645,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         summary["worksheet"] = str(output)
     if args.json:
         rows = shown.with_columns(pl.col("survey_date").cast(pl.String)).to_dicts()
-        print(json.dumps({**summary, "items": rows}, indent=2, default=str))
+        print_json({**summary, "items": rows})
         return 0
     if not items.height:
         # Found by a QA lead's trial: queues written empty (every negative audited when its
@@ -741,7 +742,7 @@ def cmd_dictionary(args: argparse.Namespace, settings: Settings) -> int:
         )
     problems += contract_mismatches(settings.root)
     if args.json:
-        print(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+        print_json({"ok": not problems, "problems": problems})
     elif problems:
         print("\n".join(problems))
     else:

@@ -311,6 +311,11 @@ def test_cli_report_query_and_dictionary(
 
     assert main([*data, "query", "--list", "--json"]) == 0
     assert [q["query"] for q in json.loads(capsys.readouterr().out)] == list(example_queries())
+    # The command the list suggests keeps the source asked for (a trial's `query --source
+    # cfpb` was shown one without it).
+    assert main([*data, "query", "--source", "cfpb"]) == 0
+    first = next(iter(example_queries()))
+    assert f"query --source cfpb {first}   (SQL in" in capsys.readouterr().out
 
     assert main([*data, "dictionary", "--check"]) == 0
     assert "matches" in capsys.readouterr().out
