@@ -243,13 +243,19 @@ def _source_of(flow_run: FlowRun) -> str | None:
 
 
 def _data_dir_of(flow_run: FlowRun) -> str | None:
-    parameters = flow_run.parameters or {}
+    return data_dir_of_parameters(flow_run.parameters or {})
+
+
+def data_dir_of_parameters(parameters: dict[str, Any]) -> str | None:
+    """The data directory a servicelens flow run's parameters name: its ``data_dir``, or
+    its ``settings``' (a date's run); None when they name none (the default)."""
     settings = parameters.get("settings")
     chosen = parameters.get("data_dir") or (settings or {}).get("data_dir")
     return str(chosen) if chosen else None
 
 
-def _same_data_dir(a: str, b: str) -> bool:
+def same_data_dir(a: str, b: str) -> bool:
+    """Whether two data directories are one (local paths resolved; URLs as written)."""
     from pathlib import Path
 
     from servicelens.storage.fs import is_url
@@ -300,7 +306,7 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     grace = settings.heartbeat_seconds * STALE_BEATS
     for run in runs:
         where = _data_dir_of(run)
-        if str(run.id) in live or where is None or not _same_data_dir(where, settings.data_dir):
+        if str(run.id) in live or where is None or not same_data_dir(where, settings.data_dir):
             continue
         day = (run.parameters or {}).get("day")
         if str(run.id) in recorded:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from uuid import UUID
 
 import psutil
@@ -47,20 +49,30 @@ FLOW_RUN_ID_VARIABLE = "PREFECT__FLOW_RUN_ID"
 log = logging.getLogger("servicelens.serve")
 
 
+#: Where a stopped run's dates are: (the data directory, None for serve's own; the layer's
+#: source, None for the sample).
+Layer = tuple[str | None, str | None]
+
+
 @dataclass(frozen=True)
 class StoppedBackfill:
     """A backfill flow run serve stopped: its name and parameters (ISO dates, the rerun
-    policy, the source or None for the sample)."""
+    policy, the source or None for the sample, the data directory or None for serve's own)."""
 
     name: str
     start: str
     end: str
     rerun: str
     source: str | None
+    data_dir: str | None = None
 
     @classmethod
-    def of(cls, name: str, parameters: dict[str, object]) -> StoppedBackfill | None:
-        """The backfill a flow run's ``parameters`` describe, or None for another flow."""
+    def of(
+        cls, name: str, parameters: dict[str, object], own_data_dir: str | None = None
+    ) -> StoppedBackfill | None:
+        """The backfill a flow run's ``parameters`` describe, or None for another flow.
+        ``own_data_dir``: serve's data directory (a ``data_dir`` parameter naming it is
+        serve's own)."""
         if "start" not in parameters or "end" not in parameters:
             return None
         source = parameters.get("source")
@@ -70,7 +82,24 @@ class StoppedBackfill:
             str(parameters["end"]),
             str(parameters.get("rerun") or "missing"),
             str(source) if source else None,
+            _other_data_dir(parameters, own_data_dir),
         )
+
+    @property
+    def layer(self) -> Layer:
+        return (self.data_dir, self.source)
+
+
+def _other_data_dir(parameters: dict[str, object], own_data_dir: str | None) -> str | None:
+    """The data directory a flow run's parameters name (its ``data_dir``, or its settings'),
+    as an absolute path or URL, when it is not ``own_data_dir``; else None."""
+    from flows.recovery import data_dir_of_parameters, same_data_dir
+    from servicelens.storage.fs import is_url
+
+    named = data_dir_of_parameters(parameters)
+    if named is None or (own_data_dir is not None and same_data_dir(named, own_data_dir)):
+        return None
+    return named if is_url(named) else str(Path(named).expanduser().resolve())
 
 
 @dataclass
@@ -80,13 +109,14 @@ class Stopped:
     ``runs``: the names of the flow runs serve started that were unfinished as it stopped
     (their processes executing, or just ended with them); ``days``:
     the dates (ISO) their runs left without an outcome of their own (stopped, not completed
-    or failed), by layer source (None for the sample); ``killed``: flow run ids whose
+    or failed), by :data:`Layer` (data directory, None for serve's own; source, None for the
+    sample); ``killed``: flow run ids whose
     process had to be killed; ``released``: one line per thing released (as ``servicelens
     runs release`` prints them); ``error``: why releasing could not finish, if it could not
     (the next run, or ``runs release``, releases it instead)."""
 
     runs: list[str] = field(default_factory=list)
-    days: dict[str | None, list[str]] = field(default_factory=dict)
+    days: dict[Layer, list[str]] = field(default_factory=dict)
     #: The backfills among ``runs``: the rest of their range may never have been reached.
     backfills: list[StoppedBackfill] = field(default_factory=list)
     killed: list[str] = field(default_factory=list)
@@ -103,8 +133,14 @@ class ServedRuns:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.seen: dict[int, str] = {}  # process id -> flow run id
-        #: (layer source or None, ISO date, date flow run id) of the dates they held.
-        self.held: set[tuple[str | None, str, str]] = set()
+        #: The settings of the data directory each flow run works on (its ``data_dir``
+        #: parameter), for those not on serve's own (found by a trial: a backfill run through
+        #: the server on another data directory kept its date's slot, lock and flow run when
+        #: serve stopped, and serve named none of it).
+        self.elsewhere: dict[str, Settings] = {}
+        self._asked: set[str] = set()
+        #: (layer, ISO date, date flow run id) of the dates they held.
+        self.held: set[tuple[Layer, str, str]] = set()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="servicelens-served", daemon=True)
 
@@ -123,9 +159,10 @@ class ServedRuns:
             except Exception as error:  # a folder gone, a record half written: next time
                 log.debug("looking for served flow runs: %s", error)
 
-    def look(self) -> dict[int, str]:
-        """Note the child processes that execute a flow run, and the dates their records
-        hold; returns the flow-run processes alive now (process id -> flow run id)."""
+    def look(self, ask: bool = True) -> dict[int, str]:
+        """Note the child processes that execute a flow run, the data directory each works
+        on (``ask``: from the API, once per run) and the dates their records hold; returns
+        the flow-run processes alive now (process id -> flow run id)."""
         alive: dict[int, str] = {}
         try:
             children = psutil.Process().children()
@@ -142,21 +179,48 @@ class ServedRuns:
                     continue  # the embedded API server, a Dask worker: not a flow run
                 self.seen[child.pid] = run_id
                 log.info("executing flow run %s (process %d)", run_id, child.pid)
+            if ask and run_id not in self._asked:
+                try:
+                    self._note_data_dir(run_id)
+                except Exception as error:  # the API busy: asked again on the next look
+                    log.debug("reading flow run %s's parameters: %s", run_id, error)
             alive[child.pid] = run_id
         if alive:
             self._note_days(set(alive))
         return alive
 
-    def _note_days(self, pids: set[int]) -> None:
+    def _note_data_dir(self, run_id: str) -> None:
+        """Note the data directory of flow run ``run_id`` (its parameters, from the API)
+        when it is not serve's; asked again on the next look if the API does not answer."""
+        with get_client(sync_client=True) as client:
+            parameters = dict(client.read_flow_run(UUID(run_id)).parameters or {})
+        self._asked.add(run_id)
+        other = _other_data_dir(parameters, self.settings.data_dir)
+        if other is not None:
+            self.elsewhere[run_id] = Settings.from_env(other)
+
+    def _layers(self) -> dict[Layer, Settings]:
+        """Every layer the served runs work on: serve's data directory's, and those of each
+        other data directory a run names."""
         from flows.recovery import data_directory_layers
+
+        roots: dict[str | None, Settings] = {None: self.settings}
+        for settings in self.elsewhere.values():
+            roots.setdefault(settings.data_dir, settings)
+        return {
+            (root, _source_of(layer)): layer
+            for root, settings in roots.items()
+            for layer in data_directory_layers(settings)
+        }
+
+    def _note_days(self, pids: set[int]) -> None:
         from servicelens.storage.claims import list_claims
 
         here = socket.gethostname()
-        for layer in data_directory_layers(self.settings):
-            source = _source_of(layer)
+        for key, layer in self._layers().items():
             for claim in list_claims(layer):
                 if claim.day and claim.pid in pids and claim.host == here:
-                    self.held.add((source, claim.day, claim.flow_run_id))
+                    self.held.add((key, claim.day, claim.flow_run_id))
 
     def finish(self, api_reachable: Callable[[], bool]) -> Stopped:
         """Stop the flow runs still running, release what every one of them held, and say
@@ -172,14 +236,19 @@ class ServedRuns:
             # The records of runs Prefect's runner ended before this (SIGTERM), which the
             # last look, up to a second before the record was made, may have missed.
             self._note_days(set(self.seen))
-            stopped.killed = _stop_processes(self.look(), STOP_SECONDS)
+            # Not asking the API, which may be going away: each run was asked as it started.
+            stopped.killed = _stop_processes(self.look(ask=False), STOP_SECONDS)
         except Exception as error:  # keep going: releasing is what matters
             log.warning("stopping the flow runs serve started: %s", error)
         if api_reachable():
             outcome: dict[str, tuple[list[str], list[str], list[StoppedBackfill]]] = {}
 
             def release() -> None:
-                outcome["done"] = _release(self.settings, sorted(set(self.seen.values())))
+                roots = {self.settings.data_dir: self.settings}
+                roots.update({s.data_dir: s for s in self.elsewhere.values()})
+                outcome["done"] = _release(
+                    list(roots.values()), sorted(set(self.seen.values())), self.settings
+                )
 
             worker = threading.Thread(target=release, name="servicelens-release", daemon=True)
             worker.start()
@@ -196,22 +265,25 @@ class ServedRuns:
             log.warning("reading the outcomes of the dates serve's runs held: %s", error)
         return stopped
 
-    def _unfinished_days(self) -> dict[str | None, list[str]]:
+    def _unfinished_days(self) -> dict[Layer, list[str]]:
         """The held dates whose run recorded no outcome of its own (completed or failed)."""
-        from flows.recovery import data_directory_layers
         from servicelens.storage.runs import decided_by
 
-        layers = {_source_of(layer): layer for layer in data_directory_layers(self.settings)}
-        days: dict[str | None, list[str]] = {}
-        for source, day, run_id in sorted(self.held, key=lambda h: (h[0] or "", h[1])):
-            layer = layers.get(source, self.settings)
+        layers = self._layers()
+        days: dict[Layer, list[str]] = {}
+        for key, day, run_id in sorted(self.held, key=lambda h: (_order(h[0]), h[1])):
+            layer = layers.get(key, self.settings)
             try:
                 finished = decided_by(layer, date.fromisoformat(day), run_id)
             except (OSError, ValueError):
                 finished = False
-            if not finished and day not in days.get(source, []):
-                days.setdefault(source, []).append(day)
+            if not finished and day not in days.get(key, []):
+                days.setdefault(key, []).append(day)
         return days
+
+
+def _order(layer: Layer) -> tuple[str, str]:
+    return (layer[0] or "", layer[1] or "")
 
 
 def _source_of(layer: Settings) -> str | None:
@@ -252,13 +324,14 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 def _release(
-    settings: Settings, flow_run_ids: list[str]
+    data_dirs: list[Settings], flow_run_ids: list[str], own: Settings
 ) -> tuple[list[str], list[str], list[StoppedBackfill]]:
-    """Release what dead runs of the data directory hold (``servicelens runs release``'s
+    """Release what dead runs of each of ``data_dirs`` hold (``servicelens runs release``'s
     :func:`~flows.recovery.release_dead_runs`), then mark crashed those of ``flow_run_ids``
-    still unfinished (a run stopped before it
-    made a record: ``Pending``, loading its flow). Returns the names of the served flow runs
-    found unfinished, one line per release, and the backfills among them."""
+    still unfinished (a run stopped before it made a record: ``Pending``, loading its flow).
+    Returns the names of the served flow runs found unfinished, one line per release, and
+    the backfills among them (``own``: serve's settings, whose data directory they need not
+    name)."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.states import Crashed
 
@@ -269,19 +342,23 @@ def _release(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids]))
         )
     unfinished = [r for r in runs if r.state is not None and r.state.type in UNFINISHED_STATES]
-    released = release_dead_runs(settings)
+    released = [line for settings in data_dirs for line in release_dead_runs(settings)]
     reason = "serve stopped while the flow run was executing"
     for run in unfinished:
         if set_final_state(run.id, Crashed(message=crash_message(reason, of_a_date=False))):
             released.append(f"{run.name}: {reason}; marked crashed")
-    backfills = [StoppedBackfill.of(r.name, dict(r.parameters)) for r in unfinished]
+    backfills = [StoppedBackfill.of(r.name, dict(r.parameters), own.data_dir) for r in unfinished]
     return [r.name for r in unfinished], released, [b for b in backfills if b is not None]
 
 
-def _backfill_command(source: str | None, start: str, end: str, rerun: str) -> str:
-    """``servicelens backfill [--source S] --start ... --end ... --rerun ...``."""
+def _backfill_command(layer: Layer, start: str, end: str, rerun: str) -> str:
+    """``servicelens [--data-dir D] backfill [--source S] --start ... --end ... --rerun ...``:
+    the data directory named when it is not serve's own (serve's is added to every command
+    it suggests: :mod:`servicelens.reporting.suggested`)."""
+    data_dir, source = layer
+    where = f" --data-dir {shlex.quote(data_dir)}" if data_dir else ""
     flag = f" --source {source}" if source else ""
-    return f"servicelens backfill{flag} --start {start} --end {end} --rerun {rerun}"
+    return f"servicelens{where} backfill{flag} --start {start} --end {end} --rerun {rerun}"
 
 
 def stopped_message(stopped: Stopped) -> str | None:
@@ -297,28 +374,29 @@ def stopped_message(stopped: Stopped) -> str | None:
     # (an operator's trial was told to run one date of ten again): its command runs the rest
     # of its range, from its first unfinished date, with its own rerun policy. Under
     # --rerun all that command runs its unfinished dates too, so they are not named again.
-    covered: set[tuple[str | None, str]] = set()
+    covered: set[tuple[Layer, str]] = set()
     for backfill in stopped.backfills:
-        source = backfill.source
-        held = [d for d in stopped.days.get(source, []) if backfill.start <= d <= backfill.end]
+        layer = backfill.layer
+        held = [d for d in stopped.days.get(layer, []) if backfill.start <= d <= backfill.end]
         begin = held[0] if held else backfill.start
         if backfill.rerun == "all":
-            covered.update((source, day) for day in held)
+            covered.update((layer, day) for day in held)
         lines.append(
             f"the backfill {backfill.name} stopped before its end ({backfill.start} to "
             f"{backfill.end}, --rerun {backfill.rerun}): the dates from {begin} on may not have "
             "run; run them again with: "
-            + _backfill_command(source, begin, backfill.end, backfill.rerun)
+            + _backfill_command(layer, begin, backfill.end, backfill.rerun)
         )
-    for source, all_days in sorted(stopped.days.items(), key=lambda item: item[0] or ""):
-        days = [day for day in all_days if (source, day) not in covered]
+    for layer, all_days in sorted(stopped.days.items(), key=lambda item: _order(item[0])):
+        days = [day for day in all_days if (layer, day) not in covered]
         if not days:
             continue
-        of = f" of source {source}" if source else ""
+        data_dir, source = layer
+        of = (f" of source {source}" if source else "") + (f" in {data_dir}" if data_dir else "")
         lines.append(
             f"dates{of} left unfinished by the runs serve stopped: {', '.join(days)} (every "
             "partition on disk is the old one or the new one); run them again with: "
-            + _backfill_command(source, days[0], days[-1], "all")
+            + _backfill_command(layer, days[0], days[-1], "all")
         )
     if stopped.killed:
         lines.append(f"{len(stopped.killed)} flow run(s) killed after {STOP_SECONDS:g} s")

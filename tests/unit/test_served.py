@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flows.served import Stopped, StoppedBackfill, stopped_message
 
 
@@ -15,7 +17,7 @@ def test_a_stopped_backfill_names_the_rest_of_its_range_with_its_own_policy() ->
     )
     assert backfill is not None
     said = stopped_message(
-        Stopped(runs=[backfill.name], days={None: ["2026-11-29"]}, backfills=[backfill])
+        Stopped(runs=[backfill.name], days={(None, None): ["2026-11-29"]}, backfills=[backfill])
     )
     assert said is not None
     assert (
@@ -33,7 +35,7 @@ def test_a_stopped_backfill_names_the_rest_of_its_range_with_its_own_policy() ->
     )
     assert of_source is not None and of_source.rerun == "missing"
     said = stopped_message(
-        Stopped(runs=["b"], days={"cfpb": ["2026-11-29"]}, backfills=[of_source])
+        Stopped(runs=["b"], days={(None, "cfpb"): ["2026-11-29"]}, backfills=[of_source])
     )
     assert said is not None
     assert (
@@ -58,7 +60,7 @@ def test_a_date_outside_the_stopped_backfills_range_is_still_named() -> None:
     said = stopped_message(
         Stopped(
             runs=[backfill.name, "nightly-2026-12-02"],
-            days={None: ["2026-11-29", "2026-12-02"]},
+            days={(None, None): ["2026-11-29", "2026-12-02"]},
             backfills=[backfill],
         )
     )
@@ -69,3 +71,36 @@ def test_a_date_outside_the_stopped_backfills_range_is_still_named() -> None:
         "is the old one or the new one); run them again with: servicelens backfill --start "
         "2026-12-02 --end 2026-12-02 --rerun all"
     ) in said
+
+
+def test_a_stopped_run_of_another_data_directory_is_named_with_it(tmp_path: Path) -> None:
+    """Found by a trial: a backfill run through the server with a `data_dir` parameter that
+    is not serve's own was named with a command for serve's data directory (and what it held
+    was not released: flows/served.py's ServedRuns asks each run for its data directory)."""
+    other = tmp_path / "big"
+    backfill = StoppedBackfill.of(
+        "backfill-2026-11-28-to-2026-12-03-missing-dates",
+        {"start": "2026-11-28", "end": "2026-12-03", "data_dir": str(other)},
+        own_data_dir="data",
+    )
+    assert backfill is not None and backfill.data_dir == str(other.resolve())
+    said = stopped_message(
+        Stopped(
+            runs=[backfill.name],
+            days={(str(other.resolve()), None): ["2026-11-29"]},
+            backfills=[backfill],
+        )
+    )
+    assert said is not None
+    command = f"servicelens --data-dir {other.resolve()} backfill"
+    assert f"{command} --start 2026-11-29 --end 2026-12-03 --rerun missing" in said
+    assert "dates left unfinished" not in said  # it is in the other data directory
+    assert f"in {other.resolve()} left unfinished" in said
+    assert f"{command} --start 2026-11-29 --end 2026-11-29 --rerun all" in said
+    # A data_dir parameter naming serve's own directory is serve's: no --data-dir.
+    own = StoppedBackfill.of(
+        "b",
+        {"start": "2026-11-28", "end": "2026-11-28", "data_dir": str(other)},
+        own_data_dir=str(other),
+    )
+    assert own is not None and own.data_dir is None
