@@ -562,6 +562,39 @@ SUPERSEDED_BY_A_FAILED_COPY = (
     ", which failed its checks (its own reasons say why): this response is in no clean "
     "partition or mart until a delivery of it passes them; fix that delivery and land it again"
 )
+#: After the superseding line, for a copy superseded by a later one the definition sets aside.
+SUPERSEDED_BY_A_SET_ASIDE_COPY = (
+    ", which the definition of the source sets aside (its own reasons say why): this response is "
+    "in no clean partition or mart while the latest delivery of it is set aside"
+)
+
+
+def split_set_aside_later(
+    latest: pl.DataFrame, set_aside: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split the kept copies of a source's responses (``latest``: typed, carrying
+    ``response_id``, ``delivered_at``, ``source_file`` and ``source_line``) into those no
+    later delivery sets aside, and those one does (``set_aside``: the typed rows the
+    definition's exclusions set aside, same columns). The latest delivery wins whatever it
+    says: found by a trial, a Qualtrics re-export flagging a response as spam (``Status`` 8)
+    left its earlier copy in the marts. The second frame carries ``superseded_by_line`` and
+    ``superseded_by_file``, the newest copy that set it aside."""
+    newest = (
+        set_aside.filter(pl.col("response_id").is_not_null())
+        .sort("delivered_at", "source_line", nulls_last=False)
+        .group_by("response_id")
+        .agg(
+            pl.col("delivered_at").last().alias("_set_aside_at"),
+            pl.col("source_line").last().alias("superseded_by_line"),
+            pl.col("source_file").last().alias("superseded_by_file"),
+        )
+    )
+    marked = latest.join(newest, "response_id", "left", maintain_order="left")
+    later = pl.col("_set_aside_at").is_not_null() & (
+        pl.col("delivered_at").is_null() | (pl.col("_set_aside_at") > pl.col("delivered_at"))
+    )
+    kept = marked.filter(~later).drop("_set_aside_at", "superseded_by_line", "superseded_by_file")
+    return kept, marked.filter(later).drop("_set_aside_at")
 
 
 def withdrawn_count(
@@ -1420,6 +1453,7 @@ def validate_landed_rows(
     found = pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
     clean = conform_filling(pl.DataFrame(schema={"source": pl.String}), CLEAN_RESPONSE_SCHEMA)
     superseded_rows = withdrawn = day_first = maybe_misdated = 0
+    later_set_aside = pl.DataFrame()
     if typed is not None:
         if definition.pseudonymise_agents and typed.get_column("agent_id").null_count() < len(
             typed
@@ -1427,7 +1461,11 @@ def validate_landed_rows(
             typed = _pseudonymised(typed, "agent_id", settings.agent_key())
         latest, superseded = split_superseded_deliveries(typed)
         latest, moved = _split_superseded_elsewhere(latest, settings, period)
-        superseded_rows = superseded.height + moved.height
+        if excluded.height:
+            latest, later_set_aside = split_set_aside_later(
+                latest, _typed(excluded.drop("survey_date"), settings, definition)
+            )
+        superseded_rows = superseded.height + moved.height + later_set_aside.height
         if period is not None:
             latest = with_accepted_elsewhere(latest, settings, period)
         joined = latest.with_row_index(ROW_ID)
@@ -1441,6 +1479,8 @@ def validate_landed_rows(
         failed = joined.join(reasons, ROW_ID, "inner")
         valid = joined.join(reasons, ROW_ID, "anti")
         withdrawn = withdrawn_count(superseded, failed, settings, period)
+        if later_set_aside.height:
+            withdrawn += withdrawn_count(later_set_aside, later_set_aside, settings, period)
         day_first = (
             found.filter(pl.col("reason").str.contains(READS_SWAPPED, literal=True))
             .get_column(ROW_ID)
@@ -1503,6 +1543,23 @@ def validate_landed_rows(
             ),
             _landed_quarantine(failed, period, source),
         ]
+        if later_set_aside.height:
+            pieces.append(
+                _landed_quarantine(
+                    later_set_aside.with_columns(
+                        pl.concat_list(
+                            pl.format(
+                                "duplicate delivery: superseded by line {}{}",
+                                "superseded_by_line",
+                                other_file,
+                            )
+                            + pl.lit(SUPERSEDED_BY_A_SET_ASIDE_COPY)
+                        ).alias("reasons")
+                    ),
+                    period,
+                    source,
+                )
+            )
     quarantine = pl.concat(pieces).sort("source_file", "source_line")
     counts = DayCounts(
         surveys_read=landed.height,

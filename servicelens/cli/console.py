@@ -285,16 +285,18 @@ def day_first_note(result: dict[str, Any]) -> str | None:
 
 
 def withdrawn_note(result: dict[str, Any]) -> str | None:
-    """For a date or partition where a newer delivery of a response failed its checks and
-    so took the response out of the clean layer and the marts (``withdrawn`` in its counts,
-    servicelens.stages.DayCounts): how many, and where the reasons are."""
+    """For a date or partition where a newer delivery of a response failed its checks, or
+    was set aside by the source's definition, and so took the response out of the clean
+    layer and the marts (``withdrawn`` in its counts, servicelens.stages.DayCounts): how
+    many, and where the reasons are."""
     withdrawn = result.get("withdrawn") or 0
     if not withdrawn:
         return None
     what = "response is" if withdrawn == 1 else "responses are"
     return (
-        f"{withdrawn} {what} in no mart now: a newer delivery failed its checks and "
-        f"superseded the older copies (fix it and deliver it again). {QUARANTINE_HINT}"
+        f"{withdrawn} {what} in no mart now: a newer delivery failed its checks (fix it and "
+        "deliver it again) or is set aside by the definition, and superseded the older "
+        f"copies. {QUARANTINE_HINT}"
     )
 
 

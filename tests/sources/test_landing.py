@@ -210,9 +210,9 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
     assert validated.counts.withdrawn == 1
     assert counts_detail({**asdict(validated.counts), "scored": 0}) == (
         "read 4 kept 1 quarantined 3 (2 of them copies replaced by a later line or delivery) "
-        "scored 0; 1 response is in no mart now: a newer delivery "
-        "failed its checks and superseded the older copies (fix it and deliver it again). Each "
-        "row's file, line and reasons: `servicelens query quarantined_rows`"
+        "scored 0; 1 response is in no mart now: a newer delivery failed its checks (fix it "
+        "and deliver it again) or is set aside by the definition, and superseded the older "
+        "copies. Each row's file, line and reasons: `servicelens query quarantined_rows`"
     )
 
     # Found by a trial: a third delivery failing again took out nothing the marts still
@@ -408,3 +408,64 @@ def test_an_id_two_rows_of_one_delivery_use_on_two_dates_is_quarantined_on_both(
     assert delivered.counts.malformed_lines == 1
     assert delivered.counts.failed_expectations == {"submitted_at": 1}
     assert delivered.counts.quarantined == 2
+
+
+def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a Qualtrics re-export flagging a published response as spam
+    (``Status`` 8, which the preset sets aside) quarantined the new copy and left the older
+    one in the marts. The latest delivery wins whatever it says: the older copy is
+    superseded, its reason says by what, and the response is counted as withdrawn."""
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from servicelens.cli.console import counts_detail
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import (
+        SUPERSEDED_BY_A_SET_ASIDE_COPY,
+        publish_clean,
+        validate_landed_day,
+    )
+
+    defined = tmp_path / "call-centre.toml"
+    defined.write_text(
+        DEFINITION.read_text()
+        + '\n[[exclude]]\ncolumn = "Answered (Y/N)"\nin = ["N"]\n'
+        + 'reason = "the call was not answered: set aside by this definition"\n'
+    )
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition = load_definition(str(defined))
+    source = base.for_source(definition.name, str(defined))
+    first, second = tmp_path / "calls-1.csv", tmp_path / "calls-2.csv"
+    first.write_bytes(FIRST.encode())
+    # ID0001 re-delivered as not answered (set aside); ID0002 as it was.
+    second.write_bytes(
+        (
+            HEADER
+            + "ID0001,Eli,01/01/2021,17:23:40,Technical Support,N,Y,12,0:05:03,5\r\n"
+            + FIRST.splitlines(keepends=True)[2]
+        ).encode()
+    )
+    land_delivery(source, definition, first, datetime(2021, 1, 3, 9, tzinfo=UTC))
+    published = validate_landed_day(source, JAN1, "p", datetime(2021, 1, 3, 10, tzinfo=UTC))
+    assert sorted(published.clean().get_column("response_id")) == ["ID0001", "ID0002"]
+    publish_clean(source, published, {"run_id": "p"})
+    land_delivery(source, definition, second, datetime(2021, 1, 4, 9, tzinfo=UTC))
+    validated = validate_landed_day(source, JAN1, "t", datetime(2021, 1, 5, tzinfo=UTC))
+    assert validated.clean().get_column("response_id").to_list() == ["ID0002"]
+    reasons = {
+        (r["record_id"], Path(r["source_file"]).name.split("-", 1)[1], r["source_line"]): r[
+            "reasons"
+        ]
+        for r in validated.quarantine().iter_rows(named=True)
+    }
+    assert reasons[("ID0001", "calls-1.csv", 2)] == [
+        "duplicate delivery: superseded by line 2 of calls-2.csv" + SUPERSEDED_BY_A_SET_ASIDE_COPY
+    ]
+    assert "set aside by this definition" in reasons[("ID0001", "calls-2.csv", 2)][0]
+    counts = validated.counts
+    assert counts.surveys_read == counts.kept + counts.quarantined == 4
+    assert counts.withdrawn == 1
+    assert "1 response is in no mart now" in counts_detail({**asdict(counts), "scored": 0})
