@@ -36,13 +36,15 @@ def unscored_dates_note(rows: list[dict[str, Any]], source: str | None) -> str |
     """When dates completed without a champion model (their negatives published with no
     root cause): how many, and the commands that train one and score them; else None.
     ``rows``: a backfill's outcome rows. Found by a trial: a backfill before any model
-    listed every date "completed ... scored 0" and exited 0 without a word of it."""
+    listed every date "completed ... scored 0" and exited 0 without a word of it. A date
+    with no negative response is not counted (a trial's note said 6 dates of 2 that had
+    any); a result without the count is counted by its kept rows."""
     days = sorted(
         r["day"]
         for r in rows
         if r["outcome"] == "completed"
-        and (r.get("result") or {}).get("model_version", "") is None
-        and (r.get("result") or {}).get("kept")
+        and (result := r.get("result") or {}).get("model_version", "") is None
+        and result.get("negatives", result.get("kept"))
     )
     if not days:
         return None

@@ -193,3 +193,21 @@ def test_the_report_names_a_date_whose_last_run_failed(
     finally:
         outcome_path(unscored, day).unlink()
     assert build_report(unscored, run_id="fixed").headline["failed_dates"] == []
+
+
+def test_the_unscored_note_counts_only_dates_with_negatives() -> None:
+    """Found by a trial: a backfill of six dates of which two had negative responses said
+    "the negative responses of 6 date(s) were published without root causes"."""
+    from servicelens.cli.schedule import unscored_dates_note
+
+    def row(day: str, negatives: int) -> dict[str, object]:
+        result = {"model_version": None, "kept": 5, "negatives": negatives}
+        return {"day": day, "outcome": "completed", "result": result}
+
+    note = unscored_dates_note(
+        [row("2026-03-01", 0), row("2026-03-02", 3), row("2026-03-03", 0), row("2026-03-04", 1)],
+        "stadtwerke",
+    )
+    assert note is not None and "the negative responses of 2 date(s)" in note
+    assert "--start 2026-03-02 --end 2026-03-04 --rerun all" in note
+    assert unscored_dates_note([row("2026-03-01", 0)], None) is None
