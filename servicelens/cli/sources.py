@@ -633,9 +633,13 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         f"{result['source']}: {len(result['landed'])} "
         f"deliver{'y' if len(result['landed']) == 1 else 'ies'} read "
         f"({sum(1 for d in result['landed'] if d['already_landed'])} already landed before), "
-        f"{len(ingested)} partitions of a {result['granularity']} each",
-        f"rows read {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined: "
-        f"{read == kept + quarantined}); negatives scored {scored}{why}",
+        f"{len(ingested)} partition{'' if len(ingested) == 1 else 's'} of a "
+        f"{result['granularity']} processed",
+        # The partitions' rows, every delivery's landed in them: a trial read the counts of
+        # a 12-row delivery's partitions (24 rows) as the delivery's own.
+        f"rows of those partitions (every delivery landed in them) read {read}, kept {kept}, "
+        f"quarantined {quarantined} (read = kept + quarantined: {read == kept + quarantined}); "
+        f"negatives scored {scored}{why}",
     ]
     lines += [f"{d['file']}: {note}" for d in result["landed"] for note in d.get("notes", [])]
     # What the partitions' table would say beyond counts (found by a trial: a day-first
