@@ -112,6 +112,8 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     print(line + (f" ({extra})" if extra else ""))
     if note := unlanded_note(args, settings):
         print(note)
+    if note := waiting_note(args, settings):
+        print(note)
     return 0
 
 
@@ -131,6 +133,25 @@ def unlanded_note(args: argparse.Namespace, source: Settings) -> str | None:
         f"{len(gaps)} {unit}(s) of the range have no landed partition of source "
         f"{args.source!r}, so nothing to run: {periods_text(gaps, source.partition)} (no "
         "delivery held surveys of them)"
+    )
+
+
+def waiting_note(args: argparse.Namespace, source: Settings) -> str | None:
+    """With ``--source``, the files waiting in the source's inbox: a backfill runs landed
+    partitions only, and a trial's analyst, a corrected export in the inbox, saw every date
+    "skip  nothing to do" and exit 0. None without ``--source`` or waiting files."""
+    from servicelens.ingest.configured import pending_deliveries
+
+    if not args.source:
+        return None
+    waiting = pending_deliveries(source)
+    if not waiting:
+        return None
+    files = ", ".join(path.name for path in waiting[:3]) + (", ..." if len(waiting) > 3 else "")
+    return (
+        f"{len(waiting)} file(s) wait in the inbox of source {args.source!r}, not landed yet "
+        f"({files}; {source.inbox_dir}): a backfill runs what is landed; `servicelens run` "
+        "lands them and runs the dates they hold"
     )
 
 
@@ -208,6 +229,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if note := unscored_dates_note(rows, args.source):
         print(note)
     if note := unlanded_note(args, settings):
+        print(note)
+    if note := waiting_note(args, settings):
         print(note)
     print(f"report: {settings.reports_dir / 'latest.html'}")
     if code == EXIT_INCOMPLETE:

@@ -399,10 +399,18 @@ def test_the_command_line_adds_lists_and_plans_a_configured_source(
     # The months of the range with nothing landed are named, not silently left out (found
     # by a trial: a gap in the deliveries looked like a month the backfill forgot).
     assert main(["--data-dir", data, *argv, "--dry-run"]) == 0
+    said = capsys.readouterr().out
     assert (
         "4 month(s) of the range have no landed partition of source 'cfpb', so nothing to "
         "run: 2023-09..2023-12 (no delivery held surveys of them)"
-    ) in capsys.readouterr().out
+    ) in said
+    # A delivery waiting in the inbox is named, not left out of a plan that runs only what
+    # is landed (found by a trial: a corrected export waited while every date said
+    # "nothing to do").
+    assert (
+        f"1 file(s) wait in the inbox of source 'cfpb', not landed yet (complaints-again.csv; "
+        f"{cfpb.inbox_dir}): a backfill runs what is landed; `servicelens --data-dir "
+    ) in said
     # Months, as a monthly source's partitions are named: from the first day of the first
     # to the last day of the last (found by a trial: `--start 2023-07` was refused).
     months = ["backfill", "--source", "cfpb", "--start", "2023-07", "--end", "2023-08"]
