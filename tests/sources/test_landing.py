@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from servicelens.ingest.definitions import SourceDefinition
 from servicelens.reporting.analyst import connect_views
 from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest, read_partition
@@ -151,6 +152,22 @@ def test_a_time_the_clocks_skip_lands_on_its_own_day_so_a_redelivery_supersedes_
     assert read_partition(source.landed_dir, date(2026, 3, 29)).height == 2
 
 
+def _two_deliveries(
+    tmp_path: Path, defined: Path, second_rows: str
+) -> tuple[Settings, SourceDefinition, Path, Path]:
+    """A call-centre source of definition ``defined`` in ``tmp_path``, its first delivery
+    (:data:`FIRST`) and a second one holding ``second_rows`` under the header."""
+    from servicelens.ingest.definitions import load_definition
+
+    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition = load_definition(str(defined))
+    source = base.for_source(definition.name, str(defined))
+    first, second = tmp_path / "calls-1.csv", tmp_path / "calls-2.csv"
+    first.write_bytes(FIRST.encode())
+    second.write_bytes((HEADER + second_rows).encode())
+    return source, definition, first, second
+
+
 def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
     tmp_path: Path,
 ) -> None:
@@ -160,7 +177,6 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
     copies are quarantined); the superseded copy's reason says the response left and why."""
     from datetime import UTC, datetime
 
-    from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import land_delivery
     from servicelens.stages import (
         SUPERSEDED_BY_A_FAILED_COPY,
@@ -168,18 +184,12 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
         validate_landed_day,
     )
 
-    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
-    definition = load_definition(str(DEFINITION))
-    source = base.for_source(definition.name, str(DEFINITION))
-    first, second = tmp_path / "calls-1.csv", tmp_path / "calls-2.csv"
-    first.write_bytes(FIRST.encode())
     # ID0001 re-delivered with a wait time that is no number; ID0002 with a valid change.
-    second.write_bytes(
-        (
-            HEADER
-            + "ID0001,Eli,01/01/2021,17:23:40,Technical Support,Y,Y,abc,0:05:03,5\r\n"
-            + "ID0002,Hal,01/01/2021,09:27:13,Payment related,Y,Y,30,0:01:00,4\r\n"
-        ).encode()
+    source, definition, first, second = _two_deliveries(
+        tmp_path,
+        DEFINITION,
+        "ID0001,Eli,01/01/2021,17:23:40,Technical Support,Y,Y,abc,0:05:03,5\r\n"
+        "ID0002,Hal,01/01/2021,09:27:13,Payment related,Y,Y,30,0:01:00,4\r\n",
     )
     land_delivery(source, definition, first, datetime(2021, 1, 3, 9, tzinfo=UTC))
     published = validate_landed_day(source, JAN1, "p", datetime(2021, 1, 3, 10, tzinfo=UTC))
@@ -421,7 +431,6 @@ def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
     from datetime import UTC, datetime
 
     from servicelens.cli.console import counts_detail
-    from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import land_delivery
     from servicelens.stages import (
         SUPERSEDED_BY_A_SET_ASIDE_COPY,
@@ -435,18 +444,12 @@ def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
         + '\n[[exclude]]\ncolumn = "Answered (Y/N)"\nin = ["N"]\n'
         + 'reason = "the call was not answered: set aside by this definition"\n'
     )
-    base = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
-    definition = load_definition(str(defined))
-    source = base.for_source(definition.name, str(defined))
-    first, second = tmp_path / "calls-1.csv", tmp_path / "calls-2.csv"
-    first.write_bytes(FIRST.encode())
     # ID0001 re-delivered as not answered (set aside); ID0002 as it was.
-    second.write_bytes(
-        (
-            HEADER
-            + "ID0001,Eli,01/01/2021,17:23:40,Technical Support,N,Y,12,0:05:03,5\r\n"
-            + FIRST.splitlines(keepends=True)[2]
-        ).encode()
+    source, definition, first, second = _two_deliveries(
+        tmp_path,
+        defined,
+        "ID0001,Eli,01/01/2021,17:23:40,Technical Support,N,Y,12,0:05:03,5\r\n"
+        + FIRST.splitlines(keepends=True)[2],
     )
     land_delivery(source, definition, first, datetime(2021, 1, 3, 9, tzinfo=UTC))
     published = validate_landed_day(source, JAN1, "p", datetime(2021, 1, 3, 10, tzinfo=UTC))
