@@ -199,17 +199,21 @@ class ServedRuns:
         if other is not None:
             self.elsewhere[run_id] = Settings.from_env(other)
 
-    def _layers(self) -> dict[Layer, Settings]:
-        """Every layer the served runs work on: serve's data directory's, and those of each
-        other data directory a run names."""
-        from flows.recovery import data_directory_layers
-
+    def _data_dirs(self) -> dict[str | None, Settings]:
+        """The data directories the served runs work on: serve's own (None), then each
+        other one a run names."""
         roots: dict[str | None, Settings] = {None: self.settings}
         for settings in self.elsewhere.values():
             roots.setdefault(settings.data_dir, settings)
+        return roots
+
+    def _layers(self) -> dict[Layer, Settings]:
+        """Every layer of every data directory the served runs work on."""
+        from flows.recovery import data_directory_layers
+
         return {
             (root, _source_of(layer)): layer
-            for root, settings in roots.items()
+            for root, settings in self._data_dirs().items()
             for layer in data_directory_layers(settings)
         }
 
@@ -244,10 +248,8 @@ class ServedRuns:
             outcome: dict[str, tuple[list[str], list[str], list[StoppedBackfill]]] = {}
 
             def release() -> None:
-                roots = {self.settings.data_dir: self.settings}
-                roots.update({s.data_dir: s for s in self.elsewhere.values()})
                 outcome["done"] = _release(
-                    list(roots.values()), sorted(set(self.seen.values())), self.settings
+                    list(self._data_dirs().values()), sorted(set(self.seen.values())), self.settings
                 )
 
             worker = threading.Thread(target=release, name="servicelens-release", daemon=True)

@@ -1453,7 +1453,7 @@ def validate_landed_rows(
     found = pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
     clean = conform_filling(pl.DataFrame(schema={"source": pl.String}), CLEAN_RESPONSE_SCHEMA)
     superseded_rows = withdrawn = day_first = maybe_misdated = 0
-    later_set_aside = pl.DataFrame()
+    later_set_aside = pl.DataFrame(schema={"response_id": pl.String})
     if typed is not None:
         if definition.pseudonymise_agents and typed.get_column("agent_id").null_count() < len(
             typed
@@ -1478,9 +1478,15 @@ def validate_landed_rows(
         reasons = found.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
         failed = joined.join(reasons, ROW_ID, "inner")
         valid = joined.join(reasons, ROW_ID, "anti")
-        withdrawn = withdrawn_count(superseded, failed, settings, period)
-        if later_set_aside.height:
-            withdrawn += withdrawn_count(later_set_aside, later_set_aside, settings, period)
+        # A later copy that failed its checks, or that the definition sets aside, takes
+        # the response out of the marts.
+        set_aside_ids = later_set_aside.select(pl.col("response_id").cast(pl.String))
+        withdrawn = withdrawn_count(
+            pl.concat([superseded.select(pl.col("response_id").cast(pl.String)), set_aside_ids]),
+            pl.concat([failed.select(pl.col("response_id").cast(pl.String)), set_aside_ids]),
+            settings,
+            period,
+        )
         day_first = (
             found.filter(pl.col("reason").str.contains(READS_SWAPPED, literal=True))
             .get_column(ROW_ID)
