@@ -43,3 +43,25 @@ def receiver() -> Iterator[AlertReceiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def flow_runs_named(name: str, data_dir: str, *, partial: bool = False) -> list[Any]:
+    """The flow runs called ``name`` (or whose name contains it, ``partial``) that ran on
+    ``data_dir``, as the API returns them.
+
+    Each pytest worker shares one Prefect API across its test modules, and several modules
+    backfill the same dates (``nightly-2026-10-01``): a module counting its runs by name
+    alone counted another module's too (CI saw two runs where one was made here)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from flows.recovery import data_dir_of_parameters, same_data_dir
+
+    wanted = FlowRunFilterName(like_=name) if partial else FlowRunFilterName(any_=[name])
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=wanted))
+    return [
+        run
+        for run in runs
+        if (ran_on := data_dir_of_parameters(run.parameters)) and same_data_dir(ran_on, data_dir)
+    ]

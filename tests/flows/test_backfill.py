@@ -12,7 +12,7 @@ import pytest
 from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest
 from servicelens.storage.runs import date_status, outcome_path
-from tests.flows.conftest import AlertReceiver
+from tests.flows.conftest import AlertReceiver, flow_runs_named
 
 START = date(2026, 10, 1)
 DAYS = [START + timedelta(days=i) for i in range(5)]
@@ -55,14 +55,10 @@ def _artifact(flow_run_id: Any, key: str) -> Any:
     return found
 
 
-def _date_runs(name: str) -> list[Any]:
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    with get_client(sync_client=True) as client:
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
-        )
+def _date_runs(settings: Settings, name: str) -> list[Any]:
+    """The flow runs called ``name`` on this module's data directory (other modules share
+    the worker's API and run the same dates)."""
+    return flow_runs_named(name, settings.data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +84,7 @@ def test_a_backfill_writes_every_date_with_its_manifest(
             assert manifest["code_version"] and manifest["written_at"]
             assert str(settings.raw_day(day) / "surveys.csv") in manifest["inputs"]
             assert all(len(sha) == 64 for sha in manifest["inputs"].values())
-        runs = _date_runs(f"nightly-{day}")
+        runs = _date_runs(settings, f"nightly-{day}")
         assert [r.state.type.value for r in runs] == ["COMPLETED"]
         assert str(runs[0].id) == read_manifest(settings.clean_dir, day)["run_id"]  # type: ignore[index]
         assert "backfill" in runs[0].tags
@@ -96,14 +92,14 @@ def test_a_backfill_writes_every_date_with_its_manifest(
 
 
 def test_the_backfill_summary_has_every_dates_row_and_its_date_runs_attach_none(
-    first_backfill: list[dict[str, Any]],
+    settings: Settings, first_backfill: list[dict[str, Any]]
 ) -> None:
     # One summary for the whole backfill: the date runs inside it attach no artifact of
     # their own (two a date were a third of what a backfill asked of the API per date).
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    runs = _date_runs(f"backfill-{START}-to-{END}-missing-dates")
+    runs = _date_runs(settings, f"backfill-{START}-to-{END}-missing-dates")
     backfill_run = min(runs, key=lambda r: r.created)
     table = _artifact(backfill_run.id, "backfill-summary-table").data
     rows = json.loads(table) if isinstance(table, str) else table
@@ -116,7 +112,7 @@ def test_the_backfill_summary_has_every_dates_row_and_its_date_runs_attach_none(
     markdown = _artifact(backfill_run.id, "backfill-summary").data
     assert all(f"| {d} | completed |" in markdown for d in DAYS)
 
-    date_run = _date_runs(f"nightly-{DAYS[0]}")[0]
+    date_run = _date_runs(settings, f"nightly-{DAYS[0]}")[0]
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[date_run.id]))
@@ -125,14 +121,13 @@ def test_the_backfill_summary_has_every_dates_row_and_its_date_runs_attach_none(
 
 
 def test_only_the_backfill_run_sends_heartbeats_not_its_date_runs(
-    first_backfill: list[dict[str, Any]],
+    settings: Settings, first_backfill: list[dict[str, Any]]
 ) -> None:
     # The date runs live in the backfill run's process, whose heartbeat covers them; theirs
     # made every date wait up to a second for Prefect's heartbeat thread (flows/dates.py).
     import time
 
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     from flows.dates import TRIGGER_FIELD
@@ -140,17 +135,15 @@ def test_only_the_backfill_run_sends_heartbeats_not_its_date_runs(
     date_runs = {
         str(run.id)
         for row in first_backfill
-        for run in _date_runs(str(row["flow_run"]))
+        for run in _date_runs(settings, str(row["flow_run"]))
         if run.context.get(TRIGGER_FIELD)
     }
     assert len(date_runs) == len(DAYS)
     with get_client(sync_client=True) as client:
         backfills = {
             str(run.id)
-            for run in client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    name=FlowRunFilterName(like_=f"backfill-{START}-to-{END}")
-                )
+            for run in flow_runs_named(
+                f"backfill-{START}-to-{END}", settings.data_dir, partial=True
             )
         }
         # Events reach the API's store a moment after they are sent: wait for the backfill
@@ -180,7 +173,7 @@ def test_rerunning_missing_runs_nothing(
     ok, rows = _backfill(settings)
     assert ok
     assert {r["outcome"] for r in rows} == {"skipped"}
-    assert all(len(_date_runs(f"nightly-{d}")) == 1 for d in DAYS)
+    assert all(len(_date_runs(settings, f"nightly-{d}")) == 1 for d in DAYS)
 
 
 def test_a_double_trigger_runs_each_date_once(
@@ -206,7 +199,7 @@ def test_a_double_trigger_runs_each_date_once(
         assert sorted([first[i].outcome, second[i].outcome]) == ["completed", "duplicate"]
     for day in DAYS:
         # One run from the first backfill, exactly one more from the two triggers.
-        assert len(_date_runs(f"nightly-{day}")) == 2
+        assert len(_date_runs(settings, f"nightly-{day}")) == 2
     # A deliberate re-run made afterwards sees the newer runs and gets new keys.
     again = plan_backfill([date_status(settings, d) for d in DAYS], "all")
     assert all(a.idempotency_key != p.idempotency_key for a, p in zip(again, plans[0], strict=True))
@@ -242,7 +235,7 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
         plan = capsys.readouterr().out
         assert code == 0
         assert "1 of 5 dates would run" in plan
-        assert len(_date_runs(f"nightly-{broken}")) == 3  # the dry run created none
+        assert len(_date_runs(settings, f"nightly-{broken}")) == 3  # the dry run created none
 
         # The default policy skips the failed date, and says so, how to include it, and in
         # its exit status (3: nothing failed now, but the range is not complete).
@@ -265,7 +258,7 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
     assert date_status(settings, broken).state == "completed"
     # The run's name and its summary's title say which dates the policy picks, and apart
     # from it what happened: "failed" is not an outcome here.
-    [run] = _date_runs(f"backfill-{START}-to-{END}-missing-and-failed-dates")
+    [run] = _date_runs(settings, f"backfill-{START}-to-{END}-missing-and-failed-dates")
     assert run.state.type.value == "COMPLETED"
     title = _artifact(run.id, "backfill-summary").description
     assert title == f"backfill {START}..{END} of missing and failed dates: 1 completed, 4 skipped"

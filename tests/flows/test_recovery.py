@@ -26,6 +26,7 @@ import pytest
 from servicelens.settings import Settings
 from servicelens.storage.claims import hold_date, list_claims
 from servicelens.storage.runs import PlannedDate, date_status, plan_backfill, read_outcome
+from tests.flows.conftest import flow_runs_named
 from tests.flows.stuck import dead_record, stuck_run
 
 START = date(2026, 9, 1)
@@ -54,14 +55,8 @@ def _read_run(flow_run_id: Any) -> Any:
         return client.read_flow_run(flow_run_id)
 
 
-def _runs_of(day: date) -> list[Any]:
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    with get_client(sync_client=True) as client:
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"nightly-{day}"]))
-        )
+def _runs_of(settings: Settings, day: date) -> list[Any]:
+    return flow_runs_named(f"nightly-{day}", settings.data_dir)
 
 
 def _lease_for(flow_run: Any, limit: str) -> str:
@@ -140,7 +135,7 @@ def test_a_stuck_run_of_a_dead_process_is_marked_crashed_and_the_date_runs_again
     assert crashed.state.type.value == "CRASHED"
     assert "lock is free" in crashed.state.message or "lock) is free" in crashed.state.message
     assert "the date's next run takes over" in crashed.state.message
-    ran = [r for r in _runs_of(day) if r.id != stuck.id]
+    ran = [r for r in _runs_of(settings, day) if r.id != stuck.id]
     assert [r.state.type.value for r in ran] == ["COMPLETED"]
     assert ran[0].idempotency_key == recovery_key(planned.idempotency_key, stuck.id)
     assert date_status(settings, day).state == "completed"
@@ -163,7 +158,7 @@ def test_a_live_run_keeps_the_date_and_a_second_trigger_reports_duplicate(
         [outcome] = run_planned_dates(nightly, [planned], settings, limit=limit)
     assert outcome.outcome == "duplicate" and outcome.todo == ""
     assert str(live.id) in outcome.error and "holds its lock" in outcome.error
-    assert [r.id for r in _runs_of(day)] == [live.id]  # not run a second time
+    assert [r.id for r in _runs_of(settings, day)] == [live.id]  # not run a second time
     assert _read_run(live.id).state.type.value == "RUNNING"  # left to its owner
 
 

@@ -17,6 +17,7 @@ from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest
 from servicelens.storage.runs import date_status, outcome_path, plan_backfill
 from servicelens.synthetic.generator import generate
+from tests.flows.conftest import flow_runs_named
 
 START = date(2026, 10, 1)
 END = START + timedelta(days=3)
@@ -100,25 +101,13 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
 
     # Each date ran as its own nightly-<date> flow run, on Dask as locally; two triggers at
     # the same moment (two threads, each fanning out to the cluster) run each date once.
-    assert all(_flow_runs(f"nightly-{d}") for d in days)
+    assert all(flow_runs_named(f"nightly-{d}", settings.data_dir) for d in days)
     triggered_at = datetime.now(UTC)
     plan = plan_backfill([date_status(settings, d, triggered_at) for d in days], "all")
     with ThreadPoolExecutor(2) as pool:
         both = list(pool.map(lambda _: run_planned_dates_on(address, plan, settings), range(2)))
     for i in range(len(days)):
         assert sorted(outcomes[i].outcome for outcomes in both) == ["completed", "duplicate"]
-
-
-def _flow_runs(name: str) -> list[object]:
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    with get_client(sync_client=True) as client:
-        return list(
-            client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
-            )
-        )
 
 
 def test_the_address_comes_from_the_option_or_the_environment(
