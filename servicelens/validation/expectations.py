@@ -98,6 +98,9 @@ _FORMULA_ID_PROBLEM = "starts like a spreadsheet formula; an id never does"
 #: The response_id check of both (one regex pass over the ids, not two): which of them a
 #: failing id is, is told from its text (:func:`validate_survey_rows`).
 _ID_AS_SPREADSHEET_TEXT = "id as a spreadsheet wrote it"
+#: The check of a response already kept under another survey date; each failing row's
+#: reason names that date (:func:`validate_survey_rows`).
+_ACCEPTED_ELSEWHERE = "accepted under another survey date"
 
 
 @dataclass(frozen=True)
@@ -501,7 +504,7 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
         RowCheck(
             e.ExpectColumnValuesToBeNull(column="accepted_on"),
             "response_id",
-            "is already in the clean layer under another survey date; a response counts once",
+            _ACCEPTED_ELSEWHERE,
         ),
         RowCheck(
             e.ExpectColumnValuesToNotMatchRegex(
@@ -1063,9 +1066,23 @@ def validate_survey_rows(
             )
         )
     )
+    # Found by a trial: a correction delivered in a later date's export was quarantined
+    # with no word of which date holds the response, nor where a correction goes.
+    accepted_elsewhere = pl.format(
+        "is already in the clean layer under survey date {}; a response counts once"
+        + (
+            ""
+            if rules.from_definition
+            else ". A correction to it goes in that date's export, which runs again when it "
+            "changes (the nightly look-back, or backfill --rerun changed)"
+        ),
+        pl.col("accepted_on"),
+    )
     problem = (
         pl.when(pl.col("problem") == _TIMESTAMP_RANGE_CHECK)
         .then(out_of_range)
+        .when(pl.col("problem") == _ACCEPTED_ELSEWHERE)
+        .then(accepted_elsewhere)
         .when(pl.col("problem") == _ID_AS_SPREADSHEET_TEXT)
         .then(
             pl.when(raw_value.str.contains(SCIENTIFIC_ID))
@@ -1125,7 +1142,7 @@ def validate_survey_rows(
         )
         .otherwise(not_a_timestamp)
     )
-    raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst"} | (
+    raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst", "accepted_on"} | (
         {"timezone"} & set(frame.columns)
     )
     return (

@@ -308,5 +308,7 @@ def test_a_response_delivered_again_in_another_days_file_is_counted_once(
     quarantine = validated.quarantine()
     reasons = quarantine.filter(pl.col("record_id") == again["response_id"]).get_column("reasons")
     assert reasons.len() == 1
-    assert "already in the clean layer under another survey date" in reasons.item()[0]
+    # It names the date that holds the response, and where a correction goes.
+    assert f"already in the clean layer under survey date {earlier}; " in reasons.item()[0]
+    assert "goes in that date's export" in reasons.item()[0]
     assert again["response_id"] not in validated.clean()["response_id"]
