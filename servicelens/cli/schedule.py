@@ -75,7 +75,11 @@ def exit_status(rows: list[dict[str, Any]]) -> int:
 def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> int:
     """The plan, with what would happen to each date (runs in flight included); no Prefect.
     (A sources-only directory without ``--source`` was refused by :func:`cmd_backfill`, as
-    the real run is, not planned as dates that would all fail.)"""
+    the real run is, not planned as dates that would all fail.)
+
+    Exits as the run would if every date it runs completed (a trial's script checked the
+    dry run, got 0, and the run exited 3): 1 when a date would fail at once (no export), 3
+    when dates whose last run failed would be skipped, else 0."""
     from servicelens.storage.claims import in_flight_action
     from servicelens.storage.runs import backfill_plan, date_status
 
@@ -87,11 +91,19 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         {"date": str(p.day), "state": p.state, **in_flight_action(settings, p), "reason": p.reason}
         for p in plan
     ]
+    actions = [r["action"] for r in planned]
+    skipped_failed = sum(p.todo == TODO_FAILED for p in plan)
+    code = (
+        EXIT_INCOMPLETE
+        if "fail" in actions
+        else EXIT_SKIPPED_FAILED
+        if skipped_failed
+        else EXIT_DONE
+    )
     if args.json:
         print_json(planned)
-        return 0
+        return code
     print(table(planned, ["date", "state", "action", "what_happens", "reason"]))
-    actions = [r["action"] for r in planned]
     would = sum(a in ("run", "recover") for a in actions)
     line = f"dry run: {would} of {len(plan)} dates would run"
     extras = [
@@ -99,7 +111,6 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         f"{actions.count('held')} held by a live run" if "held" in actions else "",
         f"{actions.count('fail')} would fail at once: no export" if "fail" in actions else "",
     ]
-    skipped_failed = sum(p.todo == TODO_FAILED for p in plan)
     if skipped_failed:
         extras.append(f"{skipped_failed} skipped though their last run failed (add --rerun failed)")
     skipped_changed = sum(p.todo == TODO_CHANGED for p in plan)
@@ -114,7 +125,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         print(note)
     if note := waiting_note(args, settings):
         print(note)
-    return 0
+    return code
 
 
 def unlanded_note(args: argparse.Namespace, source: Settings) -> str | None:
@@ -158,7 +169,8 @@ def waiting_note(args: argparse.Namespace, source: Settings) -> str | None:
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Plan (``--dry-run``) or run a backfill; print a table of dates, outcomes and what is
     left to do; exit 0 when every date is done (or held by a live run), 1 when a date did not
-    complete, 3 when only dates skipped because their last run failed are left.
+    complete, 3 when only dates skipped because their last run failed are left (a dry run:
+    what the run would exit if the dates it runs completed).
 
     With ``--source`` the dates are that configured source's landed partitions in the range
     (months for a monthly source)."""

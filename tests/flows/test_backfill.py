@@ -236,6 +236,10 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
         assert code == 0
         assert "1 of 5 dates would run" in plan
         assert len(_date_runs(settings, f"nightly-{broken}")) == 3  # the dry run created none
+        # The dry run of the default policy exits as that run will (a trial's script took
+        # its 0 for "nothing left", and the run exited 3).
+        assert main([*argv, "--end", str(END), "--dry-run", "--json"]) == 3
+        capsys.readouterr()
 
         # The default policy skips the failed date, and says so, how to include it, and in
         # its exit status (3: nothing failed now, but the range is not complete).
