@@ -37,6 +37,7 @@ from servicelens.ingest.landing import (
     landed_periods,
     period_start,
 )
+from servicelens.ingest.mapping import MissingColumns
 from servicelens.settings import SURVEYS_FILE, Settings
 from servicelens.storage.fs import DataPath, machine_folder_for, modified_at, read_bytes
 from servicelens.storage.runs import (
@@ -293,6 +294,26 @@ class PickedUp:
     note: str = ""
 
 
+def sources_fitting(source: Settings, path: DataPath) -> list[Settings]:
+    """The other sources configured beside ``source`` whose definitions read ``path`` and
+    find every column they map in it (:func:`~servicelens.ingest.mapping.missing_columns`),
+    in name order. A source whose definition cannot read the file (another format, a broken
+    definition) does not fit."""
+    from servicelens.ingest.mapping import missing_columns, read_export
+
+    fitting = []
+    for other in configured_sources(source):
+        if other.source == source.source:
+            continue
+        try:
+            definition = load_definition(other.definition or other.source)
+            if not missing_columns(definition, read_export(definition, path).header):
+                fitting.append(other)
+        except (DefinitionError, ValueError, OSError):
+            continue
+    return fitting
+
+
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
@@ -314,7 +335,18 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             continue
         except (DefinitionError, ValueError, OSError) as error:
             message = str(error)
-            if "definition" in message:
+            fits = sources_fitting(source, path) if isinstance(error, MissingColumns) else []
+            if fits and isinstance(error, MissingColumns):
+                # Found by a trial: a call log dropped in another source's inbox was told
+                # to change that source's definition.
+                lacks = ", ".join(repr(group[0]) for group in error.missing)
+                message = (
+                    f"{path}: not an export of source {source.source}: it lacks {lacks}, "
+                    f"which its definition reads, and has every column source "
+                    f"{fits[0].source} reads: if it is that source's export, move it to "
+                    f"{fits[0].inbox_dir} (the next run lands it there)"
+                )
+            elif "definition" in message:
                 # The advice is to change the definition: the run reads the registered copy.
                 message += (
                     f" (this source reads its registered copy, {source.root / 'sources'}/"

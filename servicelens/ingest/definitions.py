@@ -248,7 +248,9 @@ class SourceDefinition:
 
     @property
     def export_columns(self) -> list[tuple[str, ...]]:
-        """Every export column the definition reads (alternatives grouped)."""
+        """Every export column the definition reads (alternatives grouped), each once (a
+        trial's ``[[exclude]]`` rule on the mapped ``Kanal`` column listed it twice in the
+        missing-columns error)."""
         wanted: list[tuple[str, ...]] = []
         for rule in self.columns.values():
             wanted.extend(rule.sources)
@@ -256,7 +258,7 @@ class SourceDefinition:
         if self.label_column:
             wanted.append(self.label_column)
         wanted.extend((e.column,) for e in self.exclude)
-        return wanted
+        return list(dict.fromkeys(wanted))
 
 
 def built_in_definitions() -> list[str]:

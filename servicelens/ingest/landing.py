@@ -420,7 +420,9 @@ def land_delivery(
         if str(target) == str(file) or str(target) not in said:
             raise
         named = said.replace(f"{target}: {file}: ", f"{file}: ").replace(str(target), str(file))
-        raise type(error)(named) from error
+        renamed = type(error)(named)
+        renamed.__dict__.update(error.__dict__)  # what it carries besides (missing columns)
+        raise renamed from error
     # The partitions holding this delivery already: only bytes delivered before can be in
     # any. Landed again, they keep the time they were first landed: their rows stay as late
     # or as early as they were against other deliveries (copies of a re-delivered row are

@@ -594,6 +594,29 @@ def _sheet_hint(read: RawRead) -> str:
     )
 
 
+class MissingColumns(DefinitionError):
+    """An export without columns its definition reads (:func:`map_export`); ``missing``
+    holds their groups (alternatives of one column together)."""
+
+    def __init__(self, message: str, missing: list[tuple[str, ...]] | None = None) -> None:
+        super().__init__(message)  # args stay (message,): a copy or pickle rebuilds it
+        self.missing = missing or []
+
+
+def missing_columns(definition: SourceDefinition, header: list[str]) -> list[tuple[str, ...]]:
+    """The groups of export columns the definition reads (its label column aside) that
+    ``header`` has none of, matched as :func:`map_export` matches them (exact name, else
+    the same name ignoring case, spaces and punctuation); empty when the export fits."""
+    index: dict[str, str] = {}
+    for name in header:
+        index.setdefault(column_key(name), name)
+    return [
+        group
+        for group in definition.export_columns
+        if group != definition.label_column and _resolve(group, index, header) is None
+    ]
+
+
 def map_export(
     definition: SourceDefinition,
     read: RawRead,
@@ -602,22 +625,17 @@ def map_export(
 ) -> MappedExport:
     """Map a read export onto the canonical columns (still text).
 
-    Raises :class:`DefinitionError` naming the file, the header line, the columns the
-    definition reads that the export lacks, and what to change.
+    Raises :class:`MissingColumns` (a :class:`DefinitionError`) naming the file, the header
+    line, the columns the definition reads that the export lacks, and what to change.
     """
     header = read.header
     index: dict[str, str] = {}
     for name in header:
         index.setdefault(column_key(name), name)
-    missing = [
-        list(group)
-        for group in definition.export_columns
-        if group != definition.label_column and _resolve(group, index, header) is None
-    ]
-    if missing:
+    if missing := missing_columns(definition, header):
         import difflib
 
-        def named(group: list[str]) -> str:
+        def named(group: tuple[str, ...]) -> str:
             # One name of the group the export might mean (a trial's `Kommentr`).
             close = difflib.get_close_matches(group[0], header, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -631,13 +649,14 @@ def map_export(
             if definition.path.parent == BUILT_IN_DIR
             else "the definition"
         )
-        raise DefinitionError(
+        raise MissingColumns(
             f"{read.path}: {read.header_span} (header): definition "
             f"{definition.path} reads column(s) {', '.join(named(g) for g in missing)} that "
             f"the export does not have; it has {header}. {delimiter_hint(read)}If the export "
             "lost them (a column deleted or renamed on the way), deliver it again with them; "
             f"if this is how the export is now, map it in [columns], [attributes] or "
-            f"[[exclude]] of {where}"
+            f"[[exclude]] of {where}",
+            missing,
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
     if require_label and not definition.label_column:

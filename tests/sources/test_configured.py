@@ -172,6 +172,43 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     assert raw == ["calls.csv.zip", "empty-day.csv"]
 
 
+def test_an_export_dropped_in_another_sources_inbox_is_told_where_it_belongs(
+    tmp_path: Path,
+) -> None:
+    """Found by an analytics engineer's trial: a call log dropped in the inbox of a German
+    feedback source was told to change that source's definition, with 'Kanal' listed twice
+    (its [[exclude]] rule reads the column its channel maps). The error now says which
+    configured source reads every column of the file and where its inbox is; the file stays
+    where it was dropped, and nothing lands."""
+    base = Settings(data_dir=str(tmp_path / "data"))
+    calls = register_source(base, str(DEFINITION))
+    german = tmp_path / "stadtwerke.toml"
+    german.write_text(
+        (DEFINITION.parent / "european-feedback.toml").read_text(encoding="utf-8")
+        + '\n[[exclude]]\ncolumn = "Kanal"\nin = ["Filiale"]\nreason = "surveyed apart"\n',
+        encoding="utf-8",
+    )
+    feedback = register_source(base, str(german))
+    dropped = _drop(feedback, CALLS, "calls.csv")
+    [picked] = pick_up_deliveries(feedback)
+    assert picked.landing is None
+    assert picked.error.startswith(
+        f"{dropped}: not an export of source stadtwerke-feedback: it lacks 'Antwort-ID', "
+    )
+    assert picked.error.count("'Kanal'") == 1
+    assert (
+        f"has every column source {calls.source} reads: if it is that source's export, move "
+        f"it to {calls.inbox_dir}"
+    ) in picked.error
+    assert [p.name for p in pending_deliveries(feedback)] == ["calls.csv"]
+    assert not calls.landed_dir.exists() and not feedback.landed_dir.exists()
+    # Where no configured source fits, the error is the definition's, as before.
+    shutil.rmtree(base.root / "sources" / calls.source)
+    [again] = pick_up_deliveries(feedback)
+    assert "that the export does not have" in again.error and "move it" not in again.error
+    assert again.error.count("'Kanal'") == 1
+
+
 def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path) -> None:
     """Deliveries land in the order they were written, not by name: a correction saved as
     "calls (1).csv" (a second download's name) sorted before "calls.csv" and landed
