@@ -1157,25 +1157,37 @@ def marts_for_day(
     )
 
 
+def refuse_training_without_clean_data(settings: Settings) -> None:
+    """Raise :class:`BatchError` saying how to ingest, when ``settings`` has no clean
+    partition yet (nothing to train on; an empty ``clean/responses`` folder ended in polars'
+    ComputeError). Cheap, and free of Prefect: ``servicelens train`` asks it before the API
+    starts (a trial waited 9 s to be told)."""
+    if settings.clean_dir.exists() and any(settings.clean_dir.glob("survey_date=*/*.parquet")):
+        return
+    # A configured source's data comes through its inbox (found by a trial: the advice was
+    # the sample's backfill).
+    first = (
+        "`servicelens backfill --start YYYY-MM-DD --end YYYY-MM-DD` (or `servicelens demo` "
+        "for sample data)"
+        if settings.is_sample
+        else f"drop its exports in {settings.inbox_dir} and run `servicelens run`, or "
+        f"`servicelens sources run {settings.source} FILE...`"
+    )
+    raise BatchError(
+        f"{settings.clean_dir}: no clean data yet, so nothing to train on; ingest some "
+        f"dates first: {first}"
+    )
+
+
 def labelled_negatives(settings: Settings) -> pl.DataFrame:
     """Every clean negative response that QA audited, with its audit label as ``root_cause``
     (a source's own label for a source that carries one) and that label's
     ``label_audited_at`` (UTC; null for a source's own label), and the source attributes
-    its model's features name as columns."""
-    if not settings.clean_dir.exists():
-        # A configured source's data comes through its inbox (found by a trial: the advice
-        # was the sample's backfill).
-        first = (
-            "`servicelens backfill --start YYYY-MM-DD --end YYYY-MM-DD` (or `servicelens demo` "
-            "for sample data)"
-            if settings.is_sample
-            else f"drop its exports in {settings.inbox_dir} and run `servicelens run`, or "
-            f"`servicelens sources run {settings.source} FILE...`"
-        )
-        raise BatchError(
-            f"{settings.clean_dir}: no clean data yet, so nothing to train on; ingest some "
-            f"dates first: {first}"
-        )
+    its model's features name as columns.
+
+    Raises :class:`BatchError` (:func:`refuse_training_without_clean_data`) when the clean
+    layer does not exist yet."""
+    refuse_training_without_clean_data(settings)
     negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()
     days = negatives.get_column("survey_date").unique().sort().to_list()
     audits = read_audits(settings, days)

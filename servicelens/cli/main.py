@@ -303,6 +303,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from servicelens.stages import refuse_training_without_clean_data
+
+    # Refused before Prefect's API starts, as the flow would refuse it 9 s later.
+    refuse_training_without_clean_data(settings)
     start_in_background()
     from flows.pipeline import train
     from flows.prefect_client import prompt_flow_heartbeats
