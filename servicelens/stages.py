@@ -1019,9 +1019,47 @@ def open_review_queue(
     if not days:
         return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA), 0
     queue = conform(scan_table(table, days).collect(), REVIEW_QUEUE_SCHEMA)
-    audits = read_audits(settings, days)
+    # An audit training does not use closes nothing: found by a QA lead's trial, an audit
+    # dated before its response closed the item, and the response never got a label.
+    early = audits_dated_before_their_response(settings, days)
+    audits = read_audits(settings, days).join(early.select("response_id"), "response_id", "anti")
     items = open_review_items(_with_doubted_label_times(settings, queue), audits)
     return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height
+
+
+def audits_dated_before_their_response(settings: Settings, days: list[date]) -> pl.DataFrame:
+    """The audits in force (:func:`audits_read`) of responses in the clean partitions
+    ``days`` that are dated before the response was submitted
+    (:func:`~servicelens.ingest.audits.audited_before_submitted`): a mistyped date, which
+    training does not use, so the review queue must not close their items either.
+
+    Returns ``source_file``, ``source_line``, ``response_id`` and ``reason`` (the words of
+    training's tally, ``BEFORE_SUBMITTED``), as ``AuditRead.set_aside`` holds its rows."""
+    from servicelens.ingest.audits import BEFORE_SUBMITTED
+
+    audits = audits_read(settings).audits
+    columns = {"source_file": pl.String, "source_line": pl.Int64}
+    schema = {**columns, "response_id": pl.String, "reason": pl.String}
+    clean = scan_table(settings.clean_dir, days) if audits.height and days else pl.LazyFrame()
+    if "submitted_at" not in clean.collect_schema():  # no audits, or no clean partition
+        return pl.DataFrame(schema=schema)
+    submitted = (
+        clean.select("response_id", "submitted_at")
+        .join(audits.lazy().select("response_id"), "response_id", "semi")
+        .collect()
+    )
+    return (
+        audits.join(submitted, "response_id", "inner")
+        .filter(audited_before_submitted("audited_at").fill_null(False))
+        .select(
+            *(pl.col(name).cast(dtype) for name, dtype in columns.items()),
+            "response_id",
+            pl.format(
+                BEFORE_SUBMITTED, pl.col("audited_at").dt.date(), pl.col("submitted_at").dt.date()
+            ).alias("reason"),
+        )
+        .sort("source_file", "source_line")
+    )
 
 
 def review_queue_days(

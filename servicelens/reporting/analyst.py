@@ -537,6 +537,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.ingest.audits import misplaced_advice
     from servicelens.reporting.report import label_heading
     from servicelens.stages import (
+        audits_dated_before_their_response,
         audits_read,
         first_audits,
         misplaced_audits,
@@ -576,6 +577,10 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     # here sent QA to mend rows a later audit had already superseded (a QA lead's trial).
     settled = read.settled()
     covered, leaving_open = read.set_aside.filter(settled), read.set_aside.filter(~settled)
+    # An audit dated before its response is not used either (a QA lead's trial saw it
+    # close its item here while `train` set it aside).
+    early = audits_dated_before_their_response(chosen, review_queue_days(chosen, start, args.end))
+    leaving_open = pl.concat([leaving_open, early], how="vertical_relaxed")
     where = (
         f"`{train_command(chosen)}` names the first of each kind, and its version's "
         "metrics.json, audits.set_aside_rows, every one"

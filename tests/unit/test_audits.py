@@ -545,6 +545,66 @@ def test_the_open_review_queue_closes_what_qa_audited_since(tmp_path: Path) -> N
     assert sheet.get_column("top_reasons").to_list() == ["word:late", "queue=billing", ""]
 
 
+def test_an_audit_dated_before_its_response_closes_no_item_and_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: an audit dated 2025-12-04 of a response submitted on
+    2026-11-20 closed its review-queue item without a word, while `train` set it aside as
+    dated before its response: the response left the queue and never got a label. It
+    closes nothing now, and the queue names its file and line as a row set aside."""
+    import json
+    from datetime import UTC, date, datetime
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+    from servicelens.stages import open_review_queue
+    from servicelens.storage.partitions import write_partition
+
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 11, 20)
+    clean = pl.DataFrame(
+        {
+            "survey_date": [day] * 2,
+            "response_id": ["R1", "R2"],
+            "submitted_at": [datetime(2026, 11, 20, 9, tzinfo=UTC)] * 2,
+        }
+    )
+    write_partition(clean, settings.clean_dir, day, dict(clean.schema), {}, settings.staging_dir)
+    _write_review_queue(
+        settings,
+        day,
+        {
+            "response_id": ["R1", "R2"],
+            "reason": ["uncertain"] * 2,
+            "priority": [0.99, 0.98],
+            "p_policy_failure": [0.5, 0.51],
+            "audit_label": [None, None],
+            "comment": ["a", "b"],
+            "top_reasons": [[], []],
+        },
+    )
+    _write(
+        tmp_path,
+        "2026-12-04",
+        "response_id,root_cause,audited_at,auditor\nR1,perceived,2025-12-04 10:00,qa\n"
+        "R2,perceived,2026-12-04 10:00,qa\n",
+    )
+    items, closed = open_review_queue(settings)
+    assert items.get_column("response_id").to_list() == ["R1"] and closed == 1
+    assert main(["--data-dir", str(tmp_path), "review-queue", "--json"]) == 0
+    said = capsys.readouterr()
+    [early] = json.loads(said.out)["audit_rows_set_aside"]
+    assert early == {
+        "file": str(tmp_path / "raw" / "2026-12-04" / "audits.csv"),
+        "line": 2,
+        "response_id": "R1",
+        "reason": "was audited before the response was submitted (audited 2025-12-04, "
+        "submitted 2026-11-20): check audited_at (a day-first date read month-first, or a "
+        "wrong year?)",
+    }
+    assert "1 audit row(s) set aside close no item below" in said.err
+
+
 def test_a_re_audit_that_confirms_a_doubted_label_closes_the_doubt(tmp_path: Path) -> None:
     """Found by a trial: QA audited a CFPB response the model doubted, agreeing with the
     export's label, and the item stayed at the top of every worksheet. The model records
