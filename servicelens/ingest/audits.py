@@ -220,19 +220,34 @@ def misplaced_source_audit_files(folder: DataPath) -> list[str]:
 
 
 def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
-    """Files in date folders named like audits but not read (``audits.xlsx``,
-    ``Audits.CSV``, ``audit.csv``: not :data:`AUDIT_FILE_NAME`), and audit files outside a
-    date folder: a QA team saving a workbook is told so."""
+    """Audit files under ``raw_dir`` that are not read: in a date folder, files named like
+    audits but not :data:`AUDIT_FILE_NAME` (``audits.xlsx``, ``Audits.CSV``,
+    ``audit.csv``); text files of another name whose header names the audit columns
+    (:func:`looks_like_audits`: ``qa-november.csv``); and such files outside a date folder
+    or in a folder under one (``2026-12-04/qa/audits.csv``). A QA lead's trial saw the last
+    two ignored without a word. The exports (``surveys.csv``, interactions) are not read."""
     if not raw_dir.exists():
         return []
-    found = [*raw_dir.glob("????-??-??/*"), *raw_dir.glob("*")]
-    return sorted(
-        str(p)
-        for p in found
-        if p.name.lower().startswith("audit")
-        and not (AUDIT_FILE_NAME.fullmatch(p.name) and p.parent != raw_dir)
-        and not p.is_dir()
-    )
+    top = str(raw_dir).rstrip("/")
+    found = [
+        *raw_dir.glob("*"),
+        *raw_dir.glob("????-??-??/*"),
+        *raw_dir.glob("????-??-??/*/*"),
+    ]
+
+    def read_as_audits(path: DataPath) -> bool:
+        in_date_folder = str(path.parent.parent).rstrip("/") == top
+        return in_date_folder and AUDIT_FILE_NAME.fullmatch(path.name) is not None
+
+    def misplaced(path: DataPath) -> bool:
+        if path.is_dir() or read_as_audits(path):
+            return False
+        if path.name.lower().startswith("audit"):
+            return True
+        text = path.suffix.lower() in (".csv", ".tsv", ".txt")
+        return text and path.name != "surveys.csv" and looks_like_audits(path)
+
+    return sorted(str(p) for p in found if misplaced(p))
 
 
 def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
@@ -783,6 +798,12 @@ def misplaced_advice(path: str) -> str:
         )
     if where.parent.name == "raw" or not where.parent.name[:4].isdigit():
         return "audits are read from raw/<date>/audits.csv, a date's folder (any date)"
+    if where.suffix.lower() == ".csv" and not where.name.lower().startswith("audit"):
+        # Found by a QA lead's trial: qa-november.csv, ignored without a word.
+        return (
+            "its header names the audit columns, and audits are read from files named "
+            f"audits.csv or audits-<name>.csv: rename it audits-{where.stem}.csv"
+        )
     if where.suffix.lower() == ".csv":
         return (
             "audits are read from files named audits.csv, or audits-<name>.csv beside it, in "

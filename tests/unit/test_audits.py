@@ -23,6 +23,7 @@ from servicelens.ingest.audits import (
     audit_accounting,
     audit_files,
     looks_like_audits,
+    misplaced_advice,
     misplaced_audit_files,
     read_audit_files,
 )
@@ -290,6 +291,25 @@ def test_each_qa_persons_audit_file_beside_audits_csv_is_read(tmp_path: Path) ->
     assert misplaced_audit_files(tmp_path / "raw") == [
         str(tmp_path / "raw/2026-11-28/audits.csv.bak")
     ]
+    # Found by a QA lead's trial: audits saved under another name, or in a folder under a
+    # date's, were ignored without a word. Told so now, with what to do; the exports of a
+    # date (surveys.csv, interactions) and other files are not taken for audits.
+    _write(tmp_path, "2026-11-28", header + "R4,perceived,2026-11-28 11:00,qa\n", "qa-nov.csv")
+    (tmp_path / "raw" / "2026-11-28" / "qa").mkdir()
+    _write(tmp_path, "2026-11-28/qa", header + "R5,perceived,2026-11-28 11:00,qa\n")
+    _write(tmp_path, "2026-11-28", "response_id,csat\nR1,2\n", "surveys.csv")
+    _write(tmp_path, "2026-11-28", "notes\n", "notes.txt")
+    misplaced = misplaced_audit_files(tmp_path / "raw")
+    assert misplaced == [
+        str(tmp_path / "raw/2026-11-28/audits.csv.bak"),
+        str(tmp_path / "raw/2026-11-28/qa-nov.csv"),
+        str(tmp_path / "raw/2026-11-28/qa/audits.csv"),
+    ]
+    assert misplaced_advice(misplaced[1]).endswith("rename it audits-qa-nov.csv")
+    assert misplaced_advice(misplaced[2]) == (
+        "audits are read from raw/<date>/audits.csv, a date's folder (any date)"
+    )
+    assert len(audit_files(tmp_path / "raw")) == 3  # still the three read
 
 
 def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
@@ -1101,7 +1121,6 @@ def test_a_sources_audits_saved_where_the_samples_go_are_named_with_where_they_b
     """Found by a QA lead's trial: audits saved as raw/<date>/audits.csv (the README's "QA's
     audits", the sample feed's place) in a data directory of configured sources alone were
     passed over by train and run without a word."""
-    from servicelens.ingest.audits import misplaced_advice
     from servicelens.settings import Settings
     from servicelens.stages import misplaced_audits
 
