@@ -535,7 +535,11 @@ def source_name(meta: dict[str, Any]) -> str:
 
 
 def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
-    """Every saved version with its headline metric, oldest first."""
+    """Every saved version, oldest first: ``version``, ``champion`` (bool), ``saved_at``,
+    ``source``, the holdout's ``accuracy``, ``macro_f1``, ``roc_auc`` and ``ece`` (None
+    where not measured), and ``decision``: training's promotion decision, ``promoted`` or
+    ``kept out``, None for a version saved before decisions were kept
+    (:func:`record_decision`)."""
     rows: list[dict[str, Any]] = []
     if not models_dir.exists():
         return rows
@@ -553,6 +557,14 @@ def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
                 "accuracy": metrics.get("model", {}).get("accuracy"),
                 "macro_f1": metrics.get("model", {}).get("macro_f1"),
                 "roc_auc": metrics.get("model", {}).get("roc_auc"),
+                "ece": metrics.get("model", {}).get("ece"),
+                "decision": (
+                    None
+                    if (decision := read_decision(models_dir, path.name)) is None
+                    else "promoted"
+                    if decision.get("promoted")
+                    else "kept out"
+                ),
             }
         )
     return rows

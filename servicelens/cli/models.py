@@ -619,6 +619,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                             "source": row["source"],
                             "macro_f1 (holdout)": row["macro_f1"],
                             "roc_auc (holdout)": row["roc_auc"],
+                            # A QA lead's trial could not tell a refused challenger from
+                            # the others, nor compare calibration, without opening each.
+                            "ece (holdout)": row["ece"],
+                            "training's decision": row["decision"] or "",
                             "saved at": row["saved_at"],
                         }
                         for row in rows
@@ -752,6 +756,14 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
             for k in ("folds", "roc_auc", "macro_f1", "ece")
         },
         "skill": metrics.get("skill"),
+        # The holdout by queue, policy and language (a trial found them in metrics.json only).
+        "by_group": {
+            kind: {
+                value: {k: scores.get(k) for k in ("n", "roc_auc", "macro_f1", "ece")}
+                for value, scores in groups.items()
+            }
+            for kind, groups in (metrics.get("by_group") or {}).items()
+        },
         "audits": {k: v for k, v in audits.items() if k not in AUDIT_ROW_LISTS} or None,
     }
 
@@ -780,6 +792,14 @@ def _summary_text(shown: dict[str, Any]) -> str:
             f"{_fmt(skill['roc_auc'])}, Mann-Whitney {p_value_text(skill['p_value'])}, macro_f1 "
             f"{_fmt(skill['macro_f1'])} vs {_fmt(skill['majority_macro_f1'])} majority)"
         )
+    for kind, groups in shown["by_group"].items():
+        lines.append(f"holdout by {kind}:")
+        width = max((len(str(value)) for value in groups), default=0)
+        lines += [
+            f"  {value:<{width}}  n {int(scores['n'] or 0):>6,}  roc_auc {_fmt(scores['roc_auc'])}"
+            f"  macro_f1 {_fmt(scores['macro_f1'])}  ece {_fmt(scores['ece'])}"
+            for value, scores in groups.items()
+        ]
     if shown["audits"]:
         from servicelens.ingest.audits import accounting_text
 

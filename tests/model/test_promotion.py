@@ -324,6 +324,12 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert shown[0].startswith(f"{second['version']} (champion), source sample, design ")
     assert shown[2] == f"training's decision: {second['decision']}"
     assert shown[5].startswith("skill over chance: yes (out-of-fold roc_auc ")
+    # The holdout by queue, policy and language, each group's size and scores (a QA lead's
+    # trial found them in metrics.json only).
+    queues = trained.metrics["by_group"]["queue"]
+    queue, scores = next(iter(queues.items()))
+    by_queue = shown.index("holdout by queue:")
+    assert shown[by_queue + 1].split()[:3] == [queue, "n", f"{int(scores['n']):,}"]
 
 
 def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) -> None:
@@ -508,7 +514,10 @@ def test_models_list_shows_its_columns_under_a_header(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Found by a QA lead's trial: `models list` printed bare columns without a header."""
+    """Found by a QA lead's trial: `models list` printed bare columns without a header.
+    Found by another: a challenger training kept out looked like any other version, and
+    calibration could not be compared without opening each version: ECE and training's
+    decision are columns."""
     from servicelens.cli.main import main
     from servicelens.settings import Settings
 
@@ -519,11 +528,13 @@ def test_models_list_shows_its_columns_under_a_header(
     assert main(["--data-dir", str(tmp_path), "models", "list"]) == 0
     header, rule, row = capsys.readouterr().out.splitlines()
     assert header.split() == [
-        "champion", "version", "source", "macro_f1", "(holdout)", "roc_auc", "(holdout)", "saved",
-        "at",
+        "champion", "version", "source", "macro_f1", "(holdout)", "roc_auc", "(holdout)", "ece",
+        "(holdout)", "training's", "decision", "saved", "at",
     ]  # fmt: skip
     assert set(rule) == {"-", " "}
     assert row.split()[:3] == ["*", first["version"], "sample"]
+    ece = trained.metrics["model"]["ece"]
+    assert row.split()[5:7] == [f"{ece:.3f}", "promoted"]
     # Found by a data scientist's trial: the sample's list said nothing of a configured
     # source's registry beside it.
     from servicelens.cli.models import source_models_dir
