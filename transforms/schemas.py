@@ -355,8 +355,10 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "model_version": "Version of the model that scored the row (models/<version>/).",
         "schema_version": _SCHEMA_VERSION_TEXT,
         "top_reasons": (
-            "For scored negatives, the three features or words that pushed the model hardest "
-            "towards its root_cause, with their contribution, e.g. 'word: never came (+1.20)'."
+            "For scored negatives, up to three features that pushed the model hardest "
+            "towards its root_cause, each with its effect on the log-odds of policy_failure, "
+            "e.g. comment 'never came', 'waited' (+1.20): the comment as a whole, named by "
+            "its strongest phrases; or sla_met=0 (+0.74)."
         ),
         "repeat_contacts_30d": (
             "How many times the same customer contacted the same queue in the 30 days before "

@@ -42,21 +42,26 @@ def test_fact_reasons_are_the_log_odds_each_fact_moved(
     with one_thread():
         raw = model.booster_.decision_function(inputs)
     columns = (*model.categorical, *model.numeric)
-    checked = 0
+    checked = comments = 0
     for row, row_reasons in enumerate(reasons):
         for reason in row_reasons:
             label, value = re.fullmatch(r"(.*) \(([+-][0-9.]+)\)", reason).groups()  # type: ignore[union-attr]
             name = re.split(r"=| not recorded", label)[0]
-            if name not in columns:
-                continue  # a word: its share of the text's effect
-            j = columns.index(name)
             typical = inputs[row : row + 1].copy()
-            typical[0, j] = model.reference_[j]
+            if label.startswith("comment"):
+                # The comment is one reason: what the text moved against an empty comment
+                # (found by a QA lead's trial: shared among its words, it never showed).
+                typical[0, -1] = model.empty_text_logit()
+                comments += 1
+            else:
+                j = columns.index(name)
+                typical[0, j] = model.reference_[j]
+                checked += 1
             with one_thread():
                 moved = raw[row] - model.booster_.decision_function(typical)[0]
             assert abs(float(value) - moved) <= 0.005 + 1e-9  # printed to two decimals
-            checked += 1
     assert checked > 50  # facts do appear among the reasons
+    assert comments > 150  # and the comment, of most of the 300 rows
 
 
 def test_a_comment_reading_more_like_a_failure_never_lowers_p(boosted: TextThenFacts) -> None:
@@ -147,19 +152,18 @@ def _reasons_by_definition(
     threshold: float,
     shrink: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """Reasons the plain way: booster passes per column, sparse products for the words, and
-    per row a Python sort of every contribution that pushes towards the predicted class
-    (with ``shrink``, P pulled toward the base and every contribution scaled by the row's
-    weight)."""
+    """Reasons the plain way: booster passes per column, the comment's effect one reason
+    named by its two phrases whose ``coefficient * value`` pushed hardest its way (a sparse
+    product, a Python sort per row), and per row a Python sort of every contribution that
+    pushes towards the predicted class (with ``shrink``, P pulled toward the base and every
+    contribution scaled by the row's weight)."""
     text = model.text_model_
-    x, coef, intercept, text_logit, inputs, references = boosted_inputs(model, frame)
+    x, coef, _, _, inputs, references = boosted_inputs(model, frame)
     n_facts = inputs.shape[1] - 1
     with one_thread():
         raw, effects = _effects_by_booster_passes(model.booster_, inputs, references)
     p = 1.0 / (1.0 + np.exp(-raw))
-    spread = text_logit - intercept
-    share = np.divide(effects[:, -1], spread, out=np.zeros_like(spread), where=spread != 0)
-    words = sparse.csr_matrix(sparse.csr_matrix(x.multiply(coef)).multiply(share[:, None]))
+    words = sparse.csr_matrix(x.multiply(coef))
     weights = np.ones(len(frame))
     if shrink is not None:
         weights, base = shrink
@@ -174,9 +178,17 @@ def _reasons_by_definition(
             (-abs(value), j, _fact_label(fact_columns[j], frame[fact_columns[j]].iloc[row]), value)
             for j, value in enumerate((effects[row, :n_facts] * w).tolist())
         ]
-        start, end = words.indptr[row], words.indptr[row + 1]
-        for j, value in zip(words.indices[start:end], words.data[start:end] * w, strict=True):
-            candidates.append((-abs(value), n_facts + int(j), word_names[j], float(value)))
+        comment = float(effects[row, -1] * w)
+        if comment != 0:
+            start, end = words.indptr[row], words.indptr[row + 1]
+            pushed = sorted(
+                (-abs(value), int(j))
+                for j, value in zip(words.indices[start:end], words.data[start:end], strict=True)
+                if value * comment > 0
+            )
+            phrases = [word_names[j].removeprefix("phrase ") for _, j in pushed[:2]]
+            label = " ".join(["comment", ", ".join(phrases)]) if phrases else "comment"
+            candidates.append((-abs(comment), n_facts, label, comment))
         toward = sorted(c for c in candidates if c[3] * sign > 0)
         reasons.append([f"{label} ({value:+.2f})" for _, _, label, value in toward[:k]])
     return p, reasons
