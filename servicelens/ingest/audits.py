@@ -219,6 +219,20 @@ def misplaced_source_audit_files(folder: DataPath) -> list[str]:
     return [str(p) for p in _files_in(folder) if not p.name.lower().endswith(".csv")]
 
 
+def _no_such_day(column: str) -> pl.Expr:
+    """Whether the text in ``column`` starts with a year-first (2026-11-31) or dotted
+    day-first (31.11.2026) date whose month is real and whose day it does not have."""
+    text = pl.col(column).str.strip_chars()
+    iso = text.str.extract_groups(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+    dotted = text.str.extract_groups(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})")
+    year = pl.coalesce(iso.struct[0], dotted.struct[2]).cast(pl.Int32, strict=False)
+    month = pl.coalesce(iso.struct[1], dotted.struct[1]).cast(pl.Int32, strict=False)
+    day = pl.coalesce(iso.struct[2], dotted.struct[0]).cast(pl.Int32, strict=False)
+    real = month.is_between(1, 12)
+    last = pl.date(year, pl.when(real).then(month).otherwise(1), 1).dt.month_end().dt.day()
+    return (real & (day > last) & (day <= 31)).fill_null(False)
+
+
 def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
     """Audit files under ``raw_dir`` that are not read: in a date folder, files named like
     audits but not :data:`AUDIT_FILE_NAME` (``audits.xlsx``, ``Audits.CSV``,
@@ -416,6 +430,16 @@ def read_audit_files(
         .alias("_audited_at"),
         pl.col("audited_at").str.contains(_DATE_ONLY).fill_null(False).alias("_date_only"),
     )
+    # A verdict close to one (a trial's 'percieved', 'Policy Fehler') is told which it is
+    # near; difflib on the distinct unknown spellings only.
+    import difflib
+
+    unknown = typed.filter(~pl.col("_verdict").is_in(ROOT_CAUSES)).get_column("_verdict")
+    near = {
+        spelt: f" (did you mean {found[0]}?)"
+        for spelt in unknown.drop_nulls().unique().to_list()
+        if (found := difflib.get_close_matches(spelt, ROOT_CAUSES, n=1, cutoff=0.6))
+    }
     problem = (
         pl.when(pl.col("response_id").is_null())
         .then(pl.lit("response_id: (empty) missing"))
@@ -426,9 +450,10 @@ def read_audit_files(
         .when(~pl.col("_verdict").is_in(ROOT_CAUSES) | pl.col("_verdict").is_null())
         .then(
             pl.format(
-                "root_cause: '{}' is not one of {}",
+                "root_cause: '{}' is not one of {}{}",
                 pl.col("root_cause").fill_null("").replace(_escaped_invisible(typed)),
                 pl.lit(" or ".join(ROOT_CAUSES)),
+                pl.col("_verdict").replace_strict(near, default="", return_dtype=pl.String),
             )
         )
         .when(pl.col("_audited_at") > pl.lit((now or datetime.now(UTC)) + FUTURE_TOLERANCE))
@@ -478,6 +503,15 @@ def read_audit_files(
             pl.lit(
                 "audited_at: (empty): fill in when the audit was made (2026-11-28 14:05): a "
                 "re-audit replaces an earlier one by this time"
+            )
+        )
+        .when(pl.col("_audited_at").is_null() & _no_such_day("audited_at"))
+        .then(
+            # Found by a QA lead's trial: 31.11.2026 was called "not a date QA writes", in
+            # the format QA writes.
+            pl.format(
+                "audited_at: '{}' names a day its month does not have: check the day",
+                pl.col("audited_at").str.strip_chars(),
             )
         )
         .when(pl.col("_audited_at").is_null())

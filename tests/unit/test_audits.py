@@ -191,6 +191,33 @@ def test_unreadable_rows_are_set_aside_with_file_line_and_value(tmp_path: Path) 
     assert read.rows_read == 6 == read.audits.height + read.set_aside.height
 
 
+def test_a_misspelt_verdict_is_told_the_one_it_is_near_and_a_day_that_is_not_says_so(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: 'percieved' and 'Policy Fehler' were told only the two
+    verdicts, and 31.11.2026, written as QA writes dates, "not a date QA writes"."""
+    path = _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor\nR1,percieved,2026-11-28,a\n"
+        "R2,Policy Fehler,2026-11-28,a\nR3,perceived,31.11.2026,a\n"
+        "R4,perceived,2026-02-30 10:00,a\nR5,perceived,2026-13-01,a\n",
+    )
+    read = read_audit_files([path], "UTC", NOW)
+    reasons = dict(read.set_aside.select("source_line", "reason").iter_rows())
+    assert reasons[2] == (
+        "root_cause: 'percieved' is not one of perceived or policy_failure (did you mean "
+        "perceived?)"
+    )
+    assert reasons[3].endswith("(did you mean policy_failure?)")
+    assert reasons[4] == (
+        "audited_at: '31.11.2026' names a day its month does not have: check the day"
+    )
+    assert reasons[5].startswith("audited_at: '2026-02-30 10:00' names a day its month does not")
+    assert "is missing or not a date QA writes" in reasons[6]  # no month 13
+    assert read.rows_read == 5 == read.set_aside.height
+
+
 def test_an_audit_without_its_last_optional_fields_is_read(tmp_path: Path) -> None:
     # QA types a comment on some audits only, and a hand-kept file (or a tool that trims
     # empty trailing cells) then ends those lines early: they are audits, not malformed
@@ -1206,7 +1233,8 @@ def test_a_verdict_with_an_invisible_character_shows_it(tmp_path: Path) -> None:
     _write(tmp_path, "2026-11-24", "response_id,root_cause,audited_at,auditor\n" + body)
     read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
     assert read.set_aside.get_column("reason").to_list() == [
-        "root_cause: 'Perceived\\u200b' is not one of perceived or policy_failure"
+        "root_cause: 'Perceived\\u200b' is not one of perceived or policy_failure (did you "
+        "mean perceived?)"
     ]
     assert read.audits.get_column("response_id").to_list() == ["R2"]  # a trailing NBSP: fine
 
