@@ -116,22 +116,51 @@ def _linear_terms(model: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, spa
     return logit, sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
 
 
-def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contributions:
-    """P, each feature's ``coefficient * value`` and a namer, for a linear Pipeline."""
-    logit, contributions = _linear_terms(model, frame)
-    p = expit(logit)
-    names = np.asarray(feature_names(model), dtype=object)
+def _with_one_comment(p: np.ndarray, parts: list[_Part], names: np.ndarray) -> _Contributions:
+    """The contributions of a linear model (or blend): every feature's own, but the
+    comment's phrases (``phrase '...'``, ``text fragment '...'``) summed into one reason per
+    row, the comment's exact share of the log-odds, in a column after every other
+    (``names.size``), named by :func:`comment_labels`. Other text features (``no comment``)
+    stay reasons of their own. ``parts`` are row-major, their columns following one another.
+    """
+    is_phrase = np.asarray([str(n).startswith(PHRASE_PREFIXES) for n in names], dtype=bool)
+    kept: list[_Part] = []
+    words: list[_Part] = []
+    for part in parts:
+        phrase = is_phrase[part.columns]
+        kept.append(_Part(part.rows[~phrase], part.columns[~phrase], part.values[~phrase]))
+        words.append(_Part(part.rows[phrase], part.columns[phrase], part.values[phrase]))
+    word = _Part(*(np.concatenate(arrays) for arrays in zip(*words, strict=True)))
+    if len(words) > 1:  # the parts' rows interleave: back to row-major order
+        order = np.lexsort((word.columns, word.rows))
+        word = _Part(word.rows[order], word.columns[order], word.values[order])
+    sums = np.bincount(word.rows, weights=word.values, minlength=p.size)
+    (comment_rows,) = np.nonzero(sums)
+    comment = np.full(comment_rows.size, names.size, dtype=np.intp)
 
     def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        return np.asarray(names[columns], dtype=object)
+        labels = np.empty(rows.size, dtype=object)
+        said = columns == names.size
+        labels[~said] = names[columns[~said]]
+        labels[said] = comment_labels(word, names, sums[rows[said]], rows[said])
+        return labels
 
+    return _Contributions(p, [*kept, _Part(comment_rows, comment, sums[comment_rows])], name)
+
+
+def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contributions:
+    """P, each feature's ``coefficient * value`` (the comment's phrases summed into one,
+    :func:`_with_one_comment`) and a namer, for a linear Pipeline."""
+    logit, contributions = _linear_terms(model, frame)
+    names = np.asarray(feature_names(model), dtype=object)
     part = _Part(contributions.row, contributions.col, contributions.data)
-    return _Contributions(p, [part], name)
+    return _with_one_comment(expit(logit), [part], names)
 
 
 def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contributions:
     """P and each feature's exact share of the blend's log-odds: its ``coefficient * value``
-    in its own model times the weight that model enters the blend with, for that row."""
+    in its own model times the weight that model enters the blend with, for that row (the
+    comment's phrases summed into one, :func:`_with_one_comment`)."""
     text_logit, text = _linear_terms(model.text_model_, frame)
     facts_logit, facts = _linear_terms(model.facts_model_, frame)
     logit, text_factor, facts_factor = model.combine(frame, text_logit, facts_logit)
@@ -143,11 +172,7 @@ def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contrib
     names = np.asarray(
         feature_names(model.text_model_) + feature_names(model.facts_model_), dtype=object
     )
-
-    def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        return np.asarray(names[columns], dtype=object)
-
-    return _Contributions(expit(logit), parts, name)
+    return _with_one_comment(expit(logit), parts, names)
 
 
 def _fact_label(column: str, value: object) -> str:
@@ -193,11 +218,16 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
     ]
     word_names = np.asarray(feature_names(text), dtype=object)
     fact_columns = (*model.categorical, *model.numeric)
+    # Each phrase's ``coefficient * value`` in the text model, row-major: what names the
+    # comment (not its effect, which is the booster's).
+    phrases = _Part(
+        np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)), x.indices, x.data * coef[x.indices]
+    )
 
     def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         labels = np.empty(rows.size, dtype=object)
         words = columns >= n_facts
-        labels[words] = comment_labels(x, coef, word_names, effects[rows[words], -1], rows[words])
+        labels[words] = comment_labels(phrases, word_names, effects[rows[words], -1], rows[words])
         # Facts: one column at a time, each distinct value formatted once.
         for c in np.unique(columns[~words]).tolist():
             at = np.flatnonzero(columns == c)
@@ -209,32 +239,32 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
 
 #: How many of a comment's phrases its reason names.
 COMMENT_PHRASES = 2
+#: The names of the features that are a comment's phrases (:func:`_readable`).
+PHRASE_PREFIXES = ("phrase '", "text fragment '")
 
 
 def comment_labels(
-    x: sparse.csr_matrix,
-    coef: np.ndarray,
-    word_names: np.ndarray,
-    effects: np.ndarray,
-    rows: np.ndarray,
+    phrases: _Part, names: np.ndarray, effects: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
-    """The reason label of each comment of ``rows``: ``comment 'never came', 'waited'``,
-    the :data:`COMMENT_PHRASES` phrases whose ``coefficient * value`` in the text model (the
-    row of ``x`` times ``coef``) pushed hardest the way the comment's ``effects`` (one per
-    row, non-zero) went; ties by column. ``word_names`` are the text model's feature names
-    (``phrase 'never came'``). Plain ``comment`` where no phrase pushed that way."""
+    """The reason label of each comment of ``rows`` (distinct, ascending), whose effects on
+    the log-odds are ``effects``: ``comment 'never came', 'waited'``, the
+    :data:`COMMENT_PHRASES` of its ``phrases`` (``coefficient * value`` of each phrase
+    feature, row-major) that pushed hardest the comment's way; ties by column. ``names``
+    are the features' names (``phrase 'never came'``). Plain ``comment`` where no phrase
+    pushed that way."""
     labels = np.full(rows.size, "comment", dtype=object)
-    # The CSR entries of each of ``rows``, in order, without a Python loop over the rows.
-    counts = np.diff(x.indptr)[rows]
-    ends = np.cumsum(counts)
-    entries = np.arange(int(ends[-1]) if ends.size else 0) + np.repeat(
-        x.indptr[rows] - (ends - counts), counts
+    if not rows.size or not phrases.rows.size:
+        return labels
+    position = np.full(int(max(phrases.rows.max(), rows.max())) + 1, -1, dtype=np.int64)
+    position[rows] = np.arange(rows.size)
+    owner = position[phrases.rows]
+    toward = (owner >= 0) & (phrases.values * np.sign(effects)[owner] > 0)
+    owner, columns = owner[toward], phrases.columns[toward]
+    strength = np.abs(phrases.values[toward])
+    terms = np.asarray(
+        [str(n).removeprefix("phrase ").removeprefix("text fragment ") for n in names],
+        dtype=object,
     )
-    owner = np.repeat(np.arange(rows.size), counts)
-    values = x.data[entries] * coef[x.indices[entries]]
-    toward = values * np.sign(effects)[owner] > 0
-    owner, columns, strength = owner[toward], x.indices[entries][toward], np.abs(values[toward])
-    terms = np.asarray([str(n).removeprefix("phrase ") for n in word_names], dtype=object)
     # The strongest phrase of each comment, then the next: entries are grouped by comment
     # (``owner`` ascending), so a segment maximum each time, not a sort of every entry.
     for place in range(COMMENT_PHRASES):

@@ -247,9 +247,11 @@ def _linear_reasons_by_definition(
 ) -> tuple[np.ndarray, list[list[str]], int]:
     """Reasons the plain way for a linear design or the blend: each feature's
     ``coefficient * value`` in its model (times the factor that model enters the blend with
-    for the row, times the row's shrink weight), and per row a Python sort of every
-    contribution that pushes towards the predicted class, ties by feature. Also how many
-    rows have two of their reasons moving the log-odds by exactly the same amount."""
+    for the row, times the row's shrink weight), the comment's phrases summed into one
+    reason named by the two that pushed hardest its way, and per row a Python sort of every
+    contribution that pushes towards the predicted class, ties by feature (the comment after
+    every feature). Also how many rows have two of their reasons moving the log-odds by
+    exactly the same amount."""
     n = len(frame)
     if isinstance(model, TextFactsBlend):
         parts = [model.text_model_, model.facts_model_]
@@ -270,6 +272,7 @@ def _linear_reasons_by_definition(
         weights, base = shrink
         p = shrink_probability(p, weights, base)
     candidates: list[list[tuple[float, int, str, float]]] = [[] for _ in range(n)]
+    phrases: list[list[tuple[float, int, str]]] = [[] for _ in range(n)]
     offset = 0
     for part, factor in zip(parts, factors, strict=True):
         x = sparse.csr_matrix(part[:-1].transform(frame))
@@ -284,11 +287,25 @@ def _linear_reasons_by_definition(
                 effect = value * coef[j]
                 if factor is not None:
                     effect = effect * factor[row]
+                if names[j].startswith(("phrase '", "text fragment '")):
+                    phrases[row].append((float(effect), offset + int(j), names[j]))
+                    continue
                 if weights is not None:
                     effect = effect * weights[row]
                 if effect != 0:
                     candidates[row].append((-abs(effect), offset + int(j), names[j], float(effect)))
         offset += x.shape[1]
+    for row in range(n):
+        comment = sum((effect for effect, _, _ in phrases[row]), 0.0)  # in order, as summed
+        if weights is not None:
+            comment = comment * weights[row]
+        if comment == 0:
+            continue
+        pushed = sorted((-abs(e), j, name) for e, j, name in phrases[row] if e * comment > 0)
+        terms = [name.split(" ", 1)[1] if name.startswith("phrase") else name.split(" ", 2)[2]
+                 for _, _, name in pushed[:2]]  # fmt: skip
+        label = "comment " + ", ".join(terms) if terms else "comment"
+        candidates[row].append((-abs(comment), offset, label, comment))
     reasons = []
     tied = 0
     for row in range(n):
