@@ -991,7 +991,9 @@ def test_an_overruled_audit_is_named_with_the_audit_in_force(tmp_path: Path) -> 
     """Found by a QA lead's trial: "27 with another verdict" replaced by later audits, and
     no way to find which of the lead's own corrections had lost, or to what."""
     header = "response_id,root_cause,audited_at,auditor\n"
-    _write(tmp_path, "2026-11-23", header + "R1,perceived,2026-11-24 09:00,qa.maria\n")
+    # Saved in a German locale: its time is written as the one in force is (a QA lead's
+    # trial read 04.12.2026 09:10 beside 2026-12-04 11:30 in one sentence).
+    _write(tmp_path, "2026-11-23", header + "R1,perceived,24.11.2026 09:00,qa.maria\n")
     _write(
         tmp_path,
         "2026-11-25",
