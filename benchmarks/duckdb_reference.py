@@ -381,8 +381,14 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
             COPY (
                 SELECT queue, policy_code, channel, count(*) AS responses,
                        count(*) FILTER (is_negative) AS negatives,
-                       count(*) FILTER (root_cause = 'policy_failure') AS policy_failures,
-                       count(*) FILTER (root_cause = 'perceived') AS perceived,
+                       CASE WHEN count(*) FILTER (is_negative) > 0 AND count(root_cause) = 0
+                            THEN NULL
+                            ELSE count(*) FILTER (root_cause = 'policy_failure')
+                       END AS policy_failures,
+                       CASE WHEN count(*) FILTER (is_negative) > 0 AND count(root_cause) = 0
+                            THEN NULL
+                            ELSE count(*) FILTER (root_cause = 'perceived')
+                       END AS perceived,
                        count(*) FILTER (is_negative) / nullif(count(is_negative), 0)
                            AS negative_share,
                        count(*) FILTER (root_cause = 'policy_failure')

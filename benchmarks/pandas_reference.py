@@ -348,6 +348,10 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
         )
         scored = summary["policy_failures"] + summary["perceived"]
         summary["policy_failure_share"] = summary["policy_failures"] / scored.where(scored > 0)
+        # Negatives and none scored: no count, not 0 (the contract's version 5).
+        unscored = (summary["negatives"] > 0) & (scored == 0)
+        for counted in ("policy_failures", "perceived"):
+            summary[counted] = summary[counted].astype("UInt32").mask(unscored)
         summary["schema_version"] = DAILY_SUMMARY_VERSION
         summary["source"] = "sample"
         quarantine = pd.concat(

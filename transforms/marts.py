@@ -68,7 +68,9 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
     null when none was rated: an analyst's trial read a call-centre queue's share low by
     the unanswered calls it counted as not negative (946 of 5,000 calls). ``policy_failure_share``
     is policy_failures over the scored negatives (policy_failures + perceived), null when
-    none was scored."""
+    none was scored. ``policy_failures`` and ``perceived`` are null where the group has
+    negatives and no model scored any of them: a BI developer's trial read "0 policy
+    failures" for a source with no model yet, which a dashboard cannot tell from none."""
     keys = list(SUMMARY_KEYS)
     return (
         with_source(scored)
@@ -79,6 +81,7 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
             pl.col("is_negative").is_not_null().sum().cast(pl.UInt32).alias("rated"),
             (pl.col("root_cause") == POSITIVE_CLASS).sum().cast(pl.UInt32).alias("policy_failures"),
             (pl.col("root_cause") == "perceived").sum().cast(pl.UInt32).alias("perceived"),
+            pl.col("root_cause").is_not_null().sum().alias("scored"),
             pl.col("csat").cast(pl.Float64).mean().alias("mean_csat"),
         )
         .with_columns(
@@ -86,6 +89,13 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
             .then(pl.col("negatives") / pl.col("rated"))
             .otherwise(None)
             .alias("negative_share"),
+            *(
+                pl.when((pl.col("negatives") > 0) & (pl.col("scored") == 0))
+                .then(None)
+                .otherwise(pl.col(name))
+                .alias(name)
+                for name in ("policy_failures", "perceived")
+            ),
             # Over the negatives a model scored: with no model yet (or a negative it did not
             # score) 0 of 0 is no share, not a share of 0 (an operator's trial read "0 %
             # policy failures" for every source before its first model).

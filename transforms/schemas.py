@@ -266,7 +266,7 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
 FEEDBACK_SCORED_VERSION = 6
-DAILY_SUMMARY_VERSION = 4
+DAILY_SUMMARY_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -336,7 +336,11 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "line breaks kept as LF (at most one blank line in a row), other whitespace "
             "collapsed to one space (before 2026-12-04, line breaks too)."
         ),
-        "is_negative": "True when csat <= 2: only negative responses get a root cause.",
+        "is_negative": (
+            "True when the source's negative rule calls the response negative (csat <= 2 by "
+            "default): only negative responses get a root cause. Null where the rule cannot "
+            "judge it (no rating given, such as an unanswered call)."
+        ),
         "root_cause": (
             "Model's verdict for negative responses: 'policy_failure' (something broke: fix the "
             "operation) or 'perceived' (the policy worked as designed: fix how expectations are "
@@ -426,8 +430,15 @@ DAILY_SUMMARY_CONTRACT = TableContract(
             "Responses the source's negative rule calls negative (csat <= 2 by default; an "
             "nps detractor, a bad rating, or every complaint, as the source declares)."
         ),
-        "policy_failures": "Negatives the model called 'policy_failure' (fix the operation).",
-        "perceived": "Negatives the model called 'perceived' (fix how expectations are set).",
+        "policy_failures": (
+            "Negatives the model called 'policy_failure' (fix the operation); null where the "
+            "group has negatives and no model scored any (no model yet): not zero failures. "
+            "Rows of version 4 and before: 0 there."
+        ),
+        "perceived": (
+            "Negatives the model called 'perceived' (fix how expectations are set); null as "
+            "policy_failures is."
+        ),
         "negative_share": (
             "negatives / rated: null when no response was rated. Rows of version 3 and "
             "before: negatives / responses, the unrated counted as not negative. Do not "
@@ -454,6 +465,8 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "3: added source (a group key).",
         "4: added rated; negative_share is negatives / rated (it was negatives / responses, "
         "so unrated responses, such as unanswered calls, lowered it).",
+        "5: policy_failures and perceived are null where the group has negatives and no "
+        "model scored any of them (they were 0, as if none were failures).",
     ),
 )
 

@@ -130,6 +130,12 @@ def test_the_policy_failure_share_is_of_the_scored_negatives_and_null_without_a_
     summary = daily_summary(unscored)
     assert summary.get_column("negatives").to_list() == [1, 1]
     assert summary.get_column("policy_failure_share").to_list() == [None, None]
+    # Nor are its counts 0 (a BI developer's trial read "0 policy failures" for a source
+    # with no model yet); a group without negatives has none, scored or not.
+    assert summary.get_column("policy_failures").to_list() == [None, None]
+    assert summary.get_column("perceived").to_list() == [None, None]
+    calm = daily_summary(unscored.filter(pl.col("response_id") == "r3"))
+    assert calm.select("negatives", "policy_failures", "perceived").row(0) == (0, 0, 0)
 
 
 def test_the_negative_share_is_of_the_rated_responses_and_null_without_one() -> None:
