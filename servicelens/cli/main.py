@@ -806,10 +806,18 @@ def _warn_of_another_timezone(args: argparse.Namespace, settings: Settings) -> N
         return
     from servicelens.storage.runs import timezones_on_record
 
+    # Where this command's timezone came from (a BI developer's trial was told
+    # SERVICELENS_TIMEZONE in a shell without it: the directory's partitions disagreed).
+    chosen = (
+        "SERVICELENS_TIMEZONE"
+        if "SERVICELENS_TIMEZONE" in os.environ
+        else "the default: SERVICELENS_TIMEZONE is not set, and the newest partitions of "
+        "the directory record more than one timezone"
+    )
     for manifest, zone in timezones_on_record(settings).items():
         print(
             f"servicelens: warning: {manifest} was processed in business timezone {zone}, "
-            f"and this command runs in {settings.timezone} (SERVICELENS_TIMEZONE): the "
+            f"and this command runs in {settings.timezone} ({chosen}): the "
             "dates it runs would be read in another timezone's days and local times than "
             f"the others. Set SERVICELENS_TIMEZONE={zone}; or, to move the directory to "
             f"{settings.timezone}, run every date again (backfill --rerun all, and each "

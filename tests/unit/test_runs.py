@@ -154,6 +154,16 @@ def test_without_servicelens_timezone_a_directory_keeps_the_timezone_it_records(
     monkeypatch.delenv("SERVICELENS_TIMEZONE")
     record("sources/calls/clean/responses", "America/New_York")
     assert Settings.from_env(str(tmp_path)).timezone == "Europe/London"
+    # The warning says where that timezone came from (a BI developer's trial was told
+    # SERVICELENS_TIMEZONE in a shell without it).
+    assert main(argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 2
+    assert all(
+        "this command runs in Europe/London (the default: SERVICELENS_TIMEZONE is not set, "
+        "and the newest partitions of the directory record more than one timezone)" in line
+        for line in warnings
+    )
 
 
 def test_a_look_back_date_left_failed_is_named_with_its_error_and_the_command(
