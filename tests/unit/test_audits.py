@@ -59,6 +59,19 @@ def _write_review_queue(settings: Any, day: Any, columns: dict[str, list[Any]]) 
     )
 
 
+def _two_uncertain_items(first: str, second: str) -> dict[str, list[Any]]:
+    """The columns of a review queue of R1 and R2, both uncertain, commented as given."""
+    return {
+        "response_id": ["R1", "R2"],
+        "reason": ["uncertain"] * 2,
+        "priority": [0.99, 0.98],
+        "p_policy_failure": [0.5, 0.51],
+        "audit_label": [None, None],
+        "comment": [first, second],
+        "top_reasons": [[], []],
+    }
+
+
 def test_a_re_audit_replaces_the_earlier_one_by_its_time_not_its_row(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -617,19 +630,7 @@ def test_an_audit_dated_before_its_response_closes_no_item_and_is_named(
         }
     )
     write_partition(clean, settings.clean_dir, day, dict(clean.schema), {}, settings.staging_dir)
-    _write_review_queue(
-        settings,
-        day,
-        {
-            "response_id": ["R1", "R2"],
-            "reason": ["uncertain"] * 2,
-            "priority": [0.99, 0.98],
-            "p_policy_failure": [0.5, 0.51],
-            "audit_label": [None, None],
-            "comment": ["a", "b"],
-            "top_reasons": [[], []],
-        },
-    )
+    _write_review_queue(settings, day, _two_uncertain_items("a", "b"))
     _write(
         tmp_path,
         "2026-12-04",
@@ -745,19 +746,7 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
 
     settings = Settings(data_dir=str(tmp_path))
     day = date(2026, 11, 23)
-    _write_review_queue(
-        settings,
-        day,
-        {
-            "response_id": ["R1", "R2"],
-            "reason": ["uncertain"] * 2,
-            "priority": [0.99, 0.98],
-            "p_policy_failure": [0.5, 0.51],
-            "audit_label": [None, None],
-            "comment": ["late", "fee"],
-            "top_reasons": [[], []],
-        },
-    )
+    _write_review_queue(settings, day, _two_uncertain_items("late", "fee"))
     filled = "response_id,root_cause,audited_at,auditor\nR1,percieved,2026-11-30,a\n"
     saved = _write(tmp_path, "2026-11-30", filled)
     data = ["--data-dir", str(tmp_path)]
