@@ -13,6 +13,7 @@ that pushed hardest towards the class that was predicted, in words an analyst ca
 from __future__ import annotations
 
 import itertools
+import re
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -239,6 +240,9 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
 
 #: How many of a comment's phrases its reason names.
 COMMENT_PHRASES = 2
+#: A phrase (quoted) that is redaction marks (CFPB's ``XX/XX/XXXX``, ``xxxx``), numbers and
+#: punctuation only: it does not name a comment (:func:`comment_labels`).
+UNNAMEABLE = re.compile(r"'[\sxX\d/.,:;$%-]*'")
 #: The names of the features that are a comment's phrases (:func:`_readable`).
 PHRASE_PREFIXES = ("phrase '", "text fragment '")
 
@@ -258,13 +262,18 @@ def comment_labels(
     position = np.full(int(max(phrases.rows.max(), rows.max())) + 1, -1, dtype=np.int64)
     position[rows] = np.arange(rows.size)
     owner = position[phrases.rows]
-    toward = (owner >= 0) & (phrases.values * np.sign(effects)[owner] > 0)
-    owner, columns = owner[toward], phrases.columns[toward]
-    strength = np.abs(phrases.values[toward])
     terms = np.asarray(
         [str(n).removeprefix("phrase ").removeprefix("text fragment ") for n in names],
         dtype=object,
     )
+    # A phrase of redaction marks and numbers alone names nothing a person can read (a data
+    # scientist's trial saw CFPB complaints named 'xxxxxxxx xxxx' and '2018'): it counts in
+    # the comment's effect, and the next phrase names it.
+    nameable = np.asarray([not UNNAMEABLE.fullmatch(str(t)) for t in terms], dtype=bool)
+    toward = (owner >= 0) & (phrases.values * np.sign(effects)[owner] > 0)
+    toward &= nameable[phrases.columns]
+    owner, columns = owner[toward], phrases.columns[toward]
+    strength = np.abs(phrases.values[toward])
     # The strongest phrase of each comment, then the next: entries are grouped by comment
     # (``owner`` ascending), so a segment maximum each time, not a sort of every entry.
     for place in range(COMMENT_PHRASES):

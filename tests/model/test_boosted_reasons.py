@@ -15,6 +15,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from models.explain import (
     _MAX_TABLE_SPLITS,
+    UNNAMEABLE,
     _counterfactual_effects,
     _fact_label,
     boosted_inputs,
@@ -185,6 +186,7 @@ def _reasons_by_definition(
                 (-abs(value), int(j))
                 for j, value in zip(words.indices[start:end], words.data[start:end], strict=True)
                 if value * comment > 0
+                and not UNNAMEABLE.fullmatch(word_names[j].removeprefix("phrase "))
             )
             phrases = [word_names[j].removeprefix("phrase ") for _, j in pushed[:2]]
             label = " ".join(["comment", ", ".join(phrases)]) if phrases else "comment"

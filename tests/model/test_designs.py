@@ -16,6 +16,7 @@ from scipy import sparse
 from scipy.special import expit, logit
 
 from models.explain import (
+    UNNAMEABLE,
     _blend_contributions,
     _linear_contributions,
     _linear_terms,
@@ -301,9 +302,13 @@ def _linear_reasons_by_definition(
             comment = comment * weights[row]
         if comment == 0:
             continue
-        pushed = sorted((-abs(e), j, name) for e, j, name in phrases[row] if e * comment > 0)
-        terms = [name.split(" ", 1)[1] if name.startswith("phrase") else name.split(" ", 2)[2]
-                 for _, _, name in pushed[:2]]  # fmt: skip
+        named = [
+            (-abs(e), j, name.removeprefix("phrase ").removeprefix("text fragment "))
+            for e, j, name in phrases[row]
+            if e * comment > 0
+        ]
+        pushed = sorted(n for n in named if not UNNAMEABLE.fullmatch(n[2]))
+        terms = [term for _, _, term in pushed[:2]]
         label = "comment " + ", ".join(terms) if terms else "comment"
         candidates[row].append((-abs(comment), offset, label, comment))
     reasons = []
@@ -375,3 +380,23 @@ def test_contributions_sort_by_row_then_strength_then_feature(
     assert list(zip(*(a.tolist() for a in got), strict=True)) == [
         (row, column, value) for row, _, column, value in expected
     ]
+
+
+def test_a_comment_is_named_by_phrases_a_person_can_read() -> None:
+    """Found by a data scientist's trial: CFPB complaints' reasons were named by redaction
+    marks and years ('xxxxxxxx xxxx', '2018'). Those still count in the comment's effect;
+    the next phrases name it, and a comment of nothing else is plain "comment"."""
+    from models.explain import comment_labels
+
+    names = np.asarray(
+        ["phrase 'xxxx xxxx'", "phrase '2018'", "phrase 'late fee'", "phrase 'never came'",
+         "text fragment 'XX/XX/'"],
+        dtype=object,
+    )  # fmt: skip
+    phrases = _Part(
+        np.asarray([0, 0, 0, 0, 1, 1]),
+        np.asarray([0, 1, 2, 3, 0, 4]),
+        np.asarray([3.0, 2.0, 1.0, 0.5, 2.0, 1.0]),
+    )
+    labels = comment_labels(phrases, names, np.asarray([6.5, 3.0]), np.asarray([0, 1]))
+    assert labels.tolist() == ["comment 'late fee', 'never came'", "comment"]
