@@ -393,6 +393,12 @@ def source_report(metrics: dict[str, Any]) -> str:
             f"{name:<30}{c['roc_auc']:>11.3f}{c['pr_auc']:>10.3f}{t['roc_auc']:>13.3f}"
             f"{t['pr_auc']:>12.3f}"
         )
+    # Found by a data scientist's trial: the facts-only baseline ranked CFPB's time split
+    # better than the model, and only the HTML report said so.
+    from servicelens.cli.main import baselines_ahead
+
+    if ahead := baselines_ahead(metrics):
+        lines.append(ahead)
     decision = metrics["decision"]
     lines.append(
         f"calibration: ECE {holdout['ece']:.3f} on the time split, {cv['ece']:.3f} "

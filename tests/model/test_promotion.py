@@ -550,3 +550,22 @@ def test_models_list_shows_its_columns_under_a_header(
         f"models of configured sources too: `servicelens --data-dir {tmp_path} models "
         "--source cfpb list`"
     )
+
+
+def test_a_baseline_that_ranks_the_time_split_better_is_said_by_every_training_summary() -> None:
+    """Found by a data scientist's trial: on CFPB's complaints the facts-only baseline ranked
+    the time split better than the model (0.751 against 0.723), and only the HTML report
+    said so; `train --source cfpb --input ...` prints it now, as `train` does."""
+    from servicelens.cli.main import baselines_ahead
+
+    metrics = {
+        "model": {"roc_auc": 0.723},
+        "text_only_baseline": {"roc_auc": 0.70},
+        "facts_only_baseline": {"roc_auc": 0.751},
+    }
+    assert baselines_ahead(metrics) == (
+        "on the time split, the facts only baseline (0.751 against 0.723) ranks the rows "
+        "better than the model"
+    )
+    assert baselines_ahead({**metrics, "facts_only_baseline": {"roc_auc": 0.70}}) is None
+    assert baselines_ahead({"model": {"roc_auc": 0.7}}) is None  # a model of facts alone
