@@ -132,7 +132,7 @@ def _with_one_comment(p: np.ndarray, parts: list[_Part], names: np.ndarray) -> _
         kept.append(_Part(part.rows[~phrase], part.columns[~phrase], part.values[~phrase]))
         words.append(_Part(part.rows[phrase], part.columns[phrase], part.values[phrase]))
     word = _Part(*(np.concatenate(arrays) for arrays in zip(*words, strict=True)))
-    if len(words) > 1:  # the parts' rows interleave: back to row-major order
+    if sum(w.rows.size > 0 for w in words) > 1:  # rows of two parts: back to row-major
         order = np.lexsort((word.columns, word.rows))
         word = _Part(word.rows[order], word.columns[order], word.values[order])
     sums = np.bincount(word.rows, weights=word.values, minlength=p.size)

@@ -1003,7 +1003,10 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
 
 
 def open_review_queue(
-    settings: Settings, start: date | None = None, end: date | None = None
+    settings: Settings,
+    start: date | None = None,
+    end: date | None = None,
+    early: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """The review queue's open items over the dates ``start``..``end`` (every date by
     default), most urgent first (:func:`transforms.marts.open_review_items`), and how many
@@ -1012,7 +1015,9 @@ def open_review_queue(
     Audits are read as now (the audits in force in every audit file of the source; a
     configured source's export labels too), not as when each date was scored: a queue is
     written once, when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. An audit
-    file that cannot be read is left out (``audits_read(settings).unreadable`` names it).
+    file that cannot be read is left out (``audits_read(settings).unreadable`` names it), and
+    so is an audit dated before its response (``early``: those of the dates' responses, as
+    :func:`audits_dated_before_their_response` gives them; read here when not given).
     """
     table = settings.marts_dir / "review_queue"
     days = review_queue_days(settings, start, end)
@@ -1021,7 +1026,8 @@ def open_review_queue(
     queue = conform(scan_table(table, days).collect(), REVIEW_QUEUE_SCHEMA)
     # An audit training does not use closes nothing: found by a QA lead's trial, an audit
     # dated before its response closed the item, and the response never got a label.
-    early = audits_dated_before_their_response(settings, days)
+    if early is None:
+        early = audits_dated_before_their_response(settings, days)
     audits = read_audits(settings, days).join(early.select("response_id"), "response_id", "anti")
     items = open_review_items(_with_doubted_label_times(settings, queue), audits)
     return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height

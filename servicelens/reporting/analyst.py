@@ -552,7 +552,10 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     start = args.start
     if start is not None and chosen.partition == "month":
         start = start.replace(day=1)  # a month's partition is named by its first day
-    items, closed = open_review_queue(chosen, start, args.end)
+    # An audit dated before its response is not used (a QA lead's trial saw it close its
+    # item here while `train` set it aside): left out of the queue, and named below.
+    early = audits_dated_before_their_response(chosen, review_queue_days(chosen, start, args.end))
+    items, closed = open_review_queue(chosen, start, args.end, early)
     # No model yet, so no queue: the negatives nobody has labelled, for the first audits.
     first = not items.height and not closed and champion_version(chosen.models_dir) is None
     if first:
@@ -577,9 +580,6 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     # here sent QA to mend rows a later audit had already superseded (a QA lead's trial).
     settled = read.settled()
     covered, leaving_open = read.set_aside.filter(settled), read.set_aside.filter(~settled)
-    # An audit dated before its response is not used either (a QA lead's trial saw it
-    # close its item here while `train` set it aside).
-    early = audits_dated_before_their_response(chosen, review_queue_days(chosen, start, args.end))
     leaving_open = pl.concat([leaving_open, early], how="vertical_relaxed")
     where = (
         f"`{train_command(chosen)}` names the first of each kind, and its version's "
