@@ -45,8 +45,9 @@ from servicelens.ingest.readers import (
     column_key,
     read_csv_with_lines,
 )
+from servicelens.settings import SURVEYS_FILE
 from servicelens.storage.fs import DataPath
-from transforms.clean import parsed_timestamp
+from transforms.clean import no_such_day, parsed_timestamp
 from transforms.schemas import ROOT_CAUSES
 
 #: The columns an audit file must have (``../shared/docs/product.md``, "audits").
@@ -79,6 +80,9 @@ AUDITED_AT_FORMATS = (
     "%Y-%m-%d %I:%M %p",
     "%Y-%m-%d %I:%M:%S %p",
 )
+#: The formats of :data:`AUDITED_AT_FORMATS` written out, for a date they read but whose
+#: day its month does not have (``31.11.2026``): ISO 8601 to the second besides.
+_WRITTEN = " or ".join([*(f for f in AUDITED_AT_FORMATS if f != "iso"), "%Y-%m-%dT%H:%M:%S"])
 #: A slashed ``audited_at`` (``03/12/2026``, ``3/12/2026 09:15``): its two first numbers
 #: are the day and the month in an order :func:`slashed_date_order` decides.
 SLASHED = r"^\s*(\d{1,2})/(\d{1,2})/\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?)?\s*$"
@@ -219,20 +223,6 @@ def misplaced_source_audit_files(folder: DataPath) -> list[str]:
     return [str(p) for p in _files_in(folder) if not p.name.lower().endswith(".csv")]
 
 
-def _no_such_day(column: str) -> pl.Expr:
-    """Whether the text in ``column`` starts with a year-first (2026-11-31) or dotted
-    day-first (31.11.2026) date whose month is real and whose day it does not have."""
-    text = pl.col(column).str.strip_chars()
-    iso = text.str.extract_groups(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
-    dotted = text.str.extract_groups(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})")
-    year = pl.coalesce(iso.struct[0], dotted.struct[2]).cast(pl.Int32, strict=False)
-    month = pl.coalesce(iso.struct[1], dotted.struct[1]).cast(pl.Int32, strict=False)
-    day = pl.coalesce(iso.struct[2], dotted.struct[0]).cast(pl.Int32, strict=False)
-    real = month.is_between(1, 12)
-    last = pl.date(year, pl.when(real).then(month).otherwise(1), 1).dt.month_end().dt.day()
-    return (real & (day > last) & (day <= 31)).fill_null(False)
-
-
 def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
     """Audit files under ``raw_dir`` that are not read: in a date folder, files named like
     audits but not :data:`AUDIT_FILE_NAME` (``audits.xlsx``, ``Audits.CSV``,
@@ -259,7 +249,7 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
         if path.name.lower().startswith("audit"):
             return True
         text = path.suffix.lower() in (".csv", ".tsv", ".txt")
-        return text and path.name != "surveys.csv" and looks_like_audits(path)
+        return text and path.name != SURVEYS_FILE and looks_like_audits(path)
 
     return sorted(str(p) for p in found if misplaced(p))
 
@@ -505,7 +495,7 @@ def read_audit_files(
                 "re-audit replaces an earlier one by this time"
             )
         )
-        .when(pl.col("_audited_at").is_null() & _no_such_day("audited_at"))
+        .when(pl.col("_audited_at").is_null() & no_such_day(pl.col("audited_at"), _WRITTEN))
         .then(
             # Found by a QA lead's trial: 31.11.2026 was called "not a date QA writes", in
             # the format QA writes.

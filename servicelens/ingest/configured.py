@@ -335,8 +335,7 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             continue
         except (DefinitionError, ValueError, OSError) as error:
             message = str(error)
-            fits = sources_fitting(source, path) if isinstance(error, MissingColumns) else []
-            if fits and isinstance(error, MissingColumns):
+            if isinstance(error, MissingColumns) and (fits := sources_fitting(source, path)):
                 # Found by a trial: a call log dropped in another source's inbox was told
                 # to change that source's definition.
                 lacks = ", ".join(repr(group[0]) for group in error.missing)

@@ -49,6 +49,7 @@ from transforms.clean import (
     ROW_FLAG_COLUMNS,
     ROW_NUMBER_COLUMNS,
     four_digit_years,
+    no_such_day,
 )
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
 
@@ -403,46 +404,10 @@ def _formats_reading(raw: pl.Expr, declared: str) -> pl.Expr:
     return pl.when(found.list.len() > 0).then(found.list.head(2).list.join(" or "))
 
 
-#: How each strftime field of a declared format is written, for :func:`_no_such_day`.
-_FORMAT_FIELDS = {
-    "%d": r"(?P<day>\d{1,2})",
-    "%m": r"(?P<month>\d{1,2})",
-    "%Y": r"(?P<year>\d{4})",
-    "%H": r"\d{1,2}",
-    "%I": r"\d{1,2}",
-    "%M": r"\d{2}",
-    "%S": r"\d{2}",
-    "%p": r"[AaPp]\.?[Mm]\.?",
-}
 NO_SUCH_DAY = (
     "is a day the calendar does not have (its month has fewer days): check the day, or "
     "whether day and month are the right way round"
 )
-
-
-def _no_such_day(raw: pl.Expr, declared: str) -> pl.Expr:
-    """Whether the text ``raw`` is written as one of the ``declared`` formats (several
-    joined by " or ") but names a day its month does not have (29.02.2026, 31.04.2026):
-    such a value was told it is "not a timestamp", which sent an analyst's trial looking
-    for a format problem. Formats with fields other than :data:`_FORMAT_FIELDS` are not
-    looked at (False)."""
-    found = pl.lit(False)
-    for fmt in declared.split(" or "):
-        pieces = re.split(r"(%.)", fmt)
-        if any(p.startswith("%") and p not in _FORMAT_FIELDS for p in pieces) or not all(
-            f in fmt for f in ("%d", "%m", "%Y")
-        ):
-            continue
-        pattern = "^" + "".join(_FORMAT_FIELDS.get(p, re.escape(p)) for p in pieces) + "$"
-        parts = raw.str.strip_chars().str.extract_groups(pattern)
-        day, month, year = (
-            parts.struct.field(name).cast(pl.Int32, strict=False)
-            for name in ("day", "month", "year")
-        )
-        month_ok = month.is_between(1, 12)
-        last = pl.date(year, pl.when(month_ok).then(month).otherwise(1), 1).dt.month_end().dt.day()
-        found = found | (month_ok & day.is_between(1, 31) & (day > last)).fill_null(False)
-    return found
 
 
 def channel_problem(from_column: bool) -> str:
@@ -1027,7 +992,7 @@ def validate_survey_rows(
         )
     if rules.timestamp_format:
         not_a_timestamp = (
-            pl.when(_no_such_day(raw_value, rules.timestamp_format))
+            pl.when(no_such_day(raw_value, rules.timestamp_format))
             .then(pl.lit(NO_SUCH_DAY))
             .otherwise(not_a_timestamp)
         )
