@@ -20,7 +20,7 @@ from models.evaluate import (
     classification_metrics,
     metrics_by_group,
     no_skill_reason,
-    out_of_fold_on_current_labels,
+    scored_on_current_labels,
     skill_against_chance,
 )
 from models.pipeline import (
@@ -35,6 +35,7 @@ from models.registry import (
     champion_version,
     load_model,
     promotion_decision,
+    read_holdout,
     read_metadata,
     read_metrics,
     read_out_of_fold,
@@ -263,13 +264,20 @@ def register_and_promote(
         "declared_spec": spec_to_dict(spec),
     }
     save_model(
-        result.model, models_dir, version, meta, metrics, result.reference, result.out_of_fold
+        result.model,
+        models_dir,
+        version,
+        meta,
+        metrics,
+        result.reference,
+        result.out_of_fold,
+        result.holdout,
     )
     champion = champion_version(models_dir)
     challenger_score = float(metrics["model"]["macro_f1"])
     champion_score: float | None = None
     compared: int | None = None
-    same_data = same_build = False
+    same_data = same_build = before_refit = False
     if champion:
         champion_meta = read_metadata(models_dir, champion)
         same_data = champion_meta.get("data_sha256") == fingerprint
@@ -284,6 +292,30 @@ def register_and_promote(
             challenger_score = float(
                 classification_metrics(y, p, result.decision.threshold)["macro_f1"]
             )
+        else:
+            # Too few rows are new to the champion's final model, but its time split's model
+            # did not train on its test slice: where both slices share enough rows, compare
+            # both versions' predictions made before the refit (found by a trial: a worse
+            # challenger was promoted on an out-of-fold estimate that later rows flattered).
+            champion_holdout = read_holdout(models_dir, champion)
+            thresholds = (
+                result.decision.threshold,
+                float((champion_meta.get("decision") or {}).get("threshold", 0.5)),
+            )
+            shared = (
+                None
+                if champion_holdout is None
+                else scored_on_current_labels(
+                    result.holdout,
+                    champion_holdout,
+                    thresholds,
+                    MIN_COMPARISON_ROWS,
+                    probability="p_policy_failure",
+                )
+            )
+            if shared is not None:
+                challenger_score, champion_score, compared = shared
+                before_refit = True
     cross_validated = None
     same_rows = False
     if champion and champion_score is None:
@@ -293,7 +325,7 @@ def register_and_promote(
         champion_oof = read_out_of_fold(models_dir, champion)
         threshold = float((champion_meta.get("decision") or {}).get("threshold", 0.5))
         fair = (
-            out_of_fold_on_current_labels(
+            scored_on_current_labels(
                 oof, champion_oof, (result.decision.threshold, threshold), MIN_OUT_OF_FOLD_ROWS
             )
             if champion_oof is not None and "response_id" in champion_oof.columns
@@ -327,6 +359,7 @@ def register_and_promote(
         )
         if champion
         else None,
+        before_refit=before_refit,
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

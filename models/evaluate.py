@@ -129,35 +129,37 @@ def skill_against_chance(y_true: np.ndarray, p: np.ndarray, threshold: float) ->
     }
 
 
-def out_of_fold_on_current_labels(
+def scored_on_current_labels(
     challenger: pl.DataFrame,
     champion: pl.DataFrame,
     thresholds: tuple[float, float],
     min_rows: int,
+    probability: str = "p_out_of_fold",
 ) -> tuple[float, float, int] | None:
-    """The challenger's and the champion's out-of-fold macro F1 on the same responses,
-    both scored against the challenger's labels (the audits as they are now).
+    """The challenger's and the champion's macro F1 on the same responses, both scored
+    against the challenger's labels (the audits as they are now).
 
-    ``challenger``: its out-of-fold frame (``response_id``, ``root_cause``,
-    ``p_out_of_fold``); ``champion``: the champion's, saved when it was trained (its
-    ``root_cause`` is the labels of then, and is not used); ``thresholds``: (challenger's,
-    champion's) decision threshold on P(policy_failure). Each probability was predicted by
-    a model that did not train on its row, so both are honest estimates; scored on the same
-    rows against the same labels they compare the models, not the label sets (found by a
-    QA lead's trial: each scored on its own audits, a challenger trained on 87 corrected
-    labels lost because the champion was measured against the labels QA had corrected).
-    Returns ``(challenger_f1, champion_f1, rows)``, or None when fewer than ``min_rows``
-    responses are in both."""
+    ``challenger``: its frame of predictions on rows it did not train on (``response_id``,
+    ``root_cause`` and the ``probability`` column: ``p_out_of_fold`` for out-of-fold ones,
+    ``p_policy_failure`` for the time split's test slice); ``champion``: the champion's
+    frame of the same kind, saved when it was trained (its ``root_cause`` is the labels of
+    then, and is not used); ``thresholds``: (challenger's, champion's) decision threshold on
+    P(policy_failure). Each probability was predicted by a model that did not train on its
+    row, so both are honest estimates; scored on the same rows against the same labels they
+    compare the models, not the label sets (found by a QA lead's trial: each scored on its
+    own audits, a challenger trained on 87 corrected labels lost because the champion was
+    measured against the labels QA had corrected). Returns ``(challenger_f1, champion_f1,
+    rows)``, or None when fewer than ``min_rows`` responses are in both."""
     from models.pipeline import labels_to_target
 
-    both = challenger.select("response_id", "root_cause", "p_out_of_fold").join(
-        champion.select("response_id", pl.col("p_out_of_fold").alias("_champion")),
+    both = challenger.select("response_id", "root_cause", probability).join(
+        champion.select("response_id", pl.col(probability).alias("_champion")),
         "response_id",
     )
     if both.height < min_rows:
         return None
     y = labels_to_target(both.get_column("root_cause"))
-    ours = classification_metrics(y, both.get_column("p_out_of_fold").to_numpy(), thresholds[0])
+    ours = classification_metrics(y, both.get_column(probability).to_numpy(), thresholds[0])
     theirs = classification_metrics(y, both.get_column("_champion").to_numpy(), thresholds[1])
     return float(ours["macro_f1"]), float(theirs["macro_f1"]), both.height
 

@@ -11,8 +11,11 @@ import polars as pl
 import pytest
 
 from flows.training import MIN_COMPARISON_ROWS, register_and_promote
-from models.pipeline import SURVEY_FEATURES
+from models.evaluate import classification_metrics
+from models.pipeline import SURVEY_FEATURES, labels_to_target
 from models.registry import (
+    HOLDOUT_FILE,
+    OUT_OF_FOLD_FILE,
     ModelFileError,
     champion_history,
     champion_version,
@@ -100,8 +103,20 @@ def test_a_champion_is_never_scored_on_rows_it_trained_on(
     rebuilt = register_and_promote(
         trained, tmp_path, mended, dict(trained.metrics), SURVEY_FEATURES
     )
+    # Both time splits tested the same rows before their refit: those predictions decide.
     assert rebuilt["promoted"]
-    assert "trained on the same labelled rows as champion" in rebuilt["decision"]
+    rows = trained.holdout.height
+    assert (
+        f"on the same {rows:,} rows of both time splits' test slices, each scored before "
+        in (rebuilt["decision"])
+    )
+    # A champion saved without its time split's predictions: the same labelled rows say so.
+    (tmp_path / rebuilt["version"] / HOLDOUT_FILE).unlink()
+    unmended = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert unmended["promoted"], unmended["decision"]
+    assert "trained on the same labelled rows as champion" in unmended["decision"]
 
 
 def test_each_rollback_steps_one_champion_further_back(
@@ -373,12 +388,12 @@ def test_with_nothing_to_compare_on_a_much_worse_cross_validated_challenger_is_r
     holdout covered the champion's dates, so there was nothing fair to compare on, and it
     showed some skill. Each one's cross-validated estimate, on its own audits, decides, for
     a champion saved without its out-of-fold predictions (those saved with them: below)."""
-    from models.registry import OUT_OF_FOLD_FILE
 
     champion = register_and_promote(
         trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
     )
     (tmp_path / champion["version"] / OUT_OF_FOLD_FILE).unlink()
+    (tmp_path / champion["version"] / HOLDOUT_FILE).unlink()
     theirs = float(trained.metrics["cross_validation"]["macro_f1"])
     # Fewer rows than the champion's, but not so few that the challenger is refused for it.
     fewer = labelled.head(labelled.height * 3 // 4)
@@ -409,8 +424,6 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     had corrected lost to a champion measured against the labels before the corrections
     (0.672 against 0.706). Both out-of-fold estimates are now scored on the responses both
     have, against the labels as they are now."""
-    from dataclasses import replace
-
     champion = register_and_promote(
         trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
     )
@@ -421,7 +434,10 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     looks_worse = {**trained.metrics, "cross_validation": {**cv, "macro_f1": cv["macro_f1"] - 0.2}}
     # Fewer rows than the champion's, but not so few that the challenger is refused for it.
     fewer = labelled.head(labelled.height * 3 // 4)
-    promoted = register_and_promote(trained, tmp_path, fewer, looks_worse, SURVEY_FEATURES)
+    # Both time splits' test slices share too few rows to compare on (a small source, or
+    # audits withdrawn from the latest dates): the out-of-fold estimates decide.
+    few = replace(trained, holdout=trained.holdout.head(MIN_COMPARISON_ROWS - 1))
+    promoted = register_and_promote(few, tmp_path, fewer, looks_worse, SURVEY_FEATURES)
     rows = trained.out_of_fold.height
     assert promoted["promoted"], promoted["decision"]
     assert promoted["decision"].startswith(
@@ -443,7 +459,7 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
         SURVEY_FEATURES,
     )
     compared = register_and_promote(
-        replace(trained, out_of_fold=trained.out_of_fold.head(30)),
+        replace(few, out_of_fold=trained.out_of_fold.head(30)),
         small,
         fewer,
         looks_worse,
@@ -460,7 +476,7 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     blurred = oof.with_columns(
         (pl.col("p_out_of_fold") * 0.5 + (pl.int_range(pl.len()) % 2) * 0.5).alias("p_out_of_fold")
     )
-    worse = replace(trained, out_of_fold=blurred)
+    worse = replace(few, out_of_fold=blurred)
     refused = register_and_promote(worse, other, fewer, looks_worse, SURVEY_FEATURES)
     assert not refused["promoted"], refused["decision"]
     assert f"challenger {refused['version']}'s out-of-fold macro_f1 " in refused["decision"]
@@ -473,6 +489,58 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     assert "promoted it. Training's reason: promoted: " in _last_training(
         tmp_path, promoted["version"]
     )
+
+
+def test_with_no_newer_rows_both_time_splits_decide_on_the_rows_they_both_tested(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a data scientist's trial on the CFPB complaints: complaints without a
+    narrative added to training gave a challenger time-split macro-F1 0.637 (ROC-AUC 0.723,
+    ECE 0.103) against the champion's 0.667 (0.742, 0.048) on the same 426 test rows, and it
+    was promoted on an out-of-fold estimate (0.712 against 0.703) that the later complaints
+    flattered. The predictions both time splits made before their refit now decide."""
+    champion = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert (tmp_path / champion["version"] / HOLDOUT_FILE).exists()
+    # The champion's test slice, as its time split scored it, against the labels of now.
+    threshold = trained.decision.threshold
+    y = labels_to_target(trained.holdout.get_column("root_cause"))
+    p = trained.holdout.get_column("p_policy_failure").to_numpy()
+    theirs = classification_metrics(y, p, threshold)
+    # A challenger with better out-of-fold predictions, worse ones on the same test slice:
+    # every other response's probability pulled halfway to the wrong side.
+    wrong = 1.0 - pl.col("root_cause").eq("policy_failure").cast(pl.Float64)
+    blurred = trained.holdout.with_columns(
+        pl.when(pl.int_range(pl.len()) % 2 == 0)
+        .then((pl.col("p_policy_failure") + wrong) / 2)
+        .otherwise(pl.col("p_policy_failure"))
+        .alias("p_policy_failure")
+    )
+    sharper = trained.out_of_fold.with_columns(
+        pl.when(pl.col("root_cause") == "policy_failure")
+        .then(0.99)
+        .otherwise(0.01)
+        .alias("p_out_of_fold")
+    )
+    worse = replace(trained, holdout=blurred, out_of_fold=sharper)
+    ours = classification_metrics(y, blurred.get_column("p_policy_failure").to_numpy(), threshold)[
+        "macro_f1"
+    ]
+    assert ours + 0.01 < theirs["macro_f1"]
+    fewer = labelled.slice(1)  # one audit withdrawn: other labelled rows, no newer date
+    refused = register_and_promote(worse, tmp_path, fewer, dict(trained.metrics), SURVEY_FEATURES)
+    assert not refused["promoted"] and champion_version(tmp_path) == champion["version"]
+    rows = trained.holdout.height
+    assert refused["decision"] == (
+        f"kept champion {champion['version']}: challenger {refused['version']} holdout macro_f1 "
+        f"{ours:.3f} is worse than {theirs['macro_f1']:.3f} on the same {rows:,} rows of both "
+        "time splits' test slices, each scored before its refit and against the labels as they "
+        "are now, beyond tolerance 0.01"
+    )
+    # As good on them: the retrain on the labels as they are now is promoted.
+    same = register_and_promote(trained, tmp_path, fewer, dict(trained.metrics), SURVEY_FEATURES)
+    assert same["promoted"] and same["decision"].startswith("promoted: holdout macro_f1 ")
 
 
 def test_a_p_value_below_what_a_double_tells_from_zero_is_not_printed_as_zero() -> None:
