@@ -1,7 +1,9 @@
 """Why the model said what it said: each row's largest feature contributions.
 
 For the linear designs ``coefficient * value`` is exactly how much each feature moved the
-log-odds of policy_failure for that row; for the blend of a text and a facts model
+log-odds of policy_failure for that row (numbers scaled and flags centred on their training
+mean, so against a typical row; a number's or a flag's value and "not recorded" indicator
+are one reason, named by the row's value); for the blend of a text and a facts model
 (:class:`models.stacked.TextFactsBlend`) the same, times the weight its model enters the blend
 with. For text log-odds + boosted facts
 (:class:`models.stacked.TextThenFacts`) each fact's effect is the change in the final log-odds
@@ -42,17 +44,35 @@ def _block_names(name: str, transformer: object, columns: list[str]) -> list[str
     return [str(n) for n in names]
 
 
-def feature_names(model: Pipeline) -> list[str]:
-    """Readable names of every column the classifier sees, in order."""
+def _raw_names(model: Pipeline) -> list[tuple[str, str]]:
+    """``(block, raw name)`` of every column the classifier sees, in order."""
     columns: ColumnTransformer = model.named_steps["features"]
-    names: list[str] = []
+    found: list[tuple[str, str]] = []
     for name, transformer, selected in columns.transformers_:
         if name == "remainder" or transformer == "drop":
             continue
         selected_list = [selected] if isinstance(selected, str) else list(selected)
-        for raw in _block_names(name, transformer, selected_list):
-            names.append(_readable(name, raw))
-    return names
+        found.extend((name, raw) for raw in _block_names(name, transformer, selected_list))
+    return found
+
+
+def feature_names(model: Pipeline) -> list[str]:
+    """Readable names of every column the classifier sees, in order."""
+    return [_readable(block, raw) for block, raw in _raw_names(model)]
+
+
+#: The blocks whose columns are one input each, a number or a flag, with its "not recorded"
+#: indicator (``models.pipeline.build_linear``).
+_VALUE_BLOCKS = ("numeric", "flags")
+
+
+def fact_inputs(model: Pipeline) -> list[str | None]:
+    """For every column the classifier sees, in order: the input column it measures, for a
+    number's or a flag's value and its "not recorded" indicator; None for any other."""
+    return [
+        raw.removeprefix("missingindicator_") if block in _VALUE_BLOCKS else None
+        for block, raw in _raw_names(model)
+    ]
 
 
 def _readable(block: str, raw: str) -> str:
@@ -117,20 +137,36 @@ def _linear_terms(model: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, spa
     return logit, sparse.coo_matrix(x.multiply(classifier.coef_.ravel()))
 
 
-def _with_one_comment(p: np.ndarray, parts: list[_Part], names: np.ndarray) -> _Contributions:
+def _with_one_comment(
+    p: np.ndarray,
+    parts: list[_Part],
+    names: np.ndarray,
+    inputs: list[str | None],
+    frame: pd.DataFrame,
+) -> _Contributions:
     """The contributions of a linear model (or blend): every feature's own, but the
     comment's phrases (``phrase '...'``, ``text fragment '...'``) summed into one reason per
     row, the comment's exact share of the log-odds, in a column after every other
     (``names.size``), named by :func:`comment_labels`. Other text features (``no comment``)
-    stay reasons of their own. ``parts`` are row-major, their columns following one another.
+    stay reasons of their own. A number's or a flag's columns (``inputs``, from
+    :func:`fact_inputs`: its value and its "not recorded" indicator) are summed into one
+    reason per input too, in columns after the comment's, named by the row's value in
+    ``frame`` as the boosted design names facts (``sla_met=0``, ``effort not recorded``).
+    ``parts`` are row-major, their columns following one another.
     """
     is_phrase = np.asarray([str(n).startswith(PHRASE_PREFIXES) for n in names], dtype=bool)
+    sources = sorted({s for s in inputs if s is not None})
+    group = np.asarray([-1 if s is None else sources.index(s) for s in inputs], dtype=np.intp)
     kept: list[_Part] = []
     words: list[_Part] = []
+    facts: list[_Part] = []
     for part in parts:
         phrase = is_phrase[part.columns]
-        kept.append(_Part(part.rows[~phrase], part.columns[~phrase], part.values[~phrase]))
+        fact = group[part.columns] >= 0
+        other = ~(phrase | fact)
+        kept.append(_Part(part.rows[other], part.columns[other], part.values[other]))
         words.append(_Part(part.rows[phrase], part.columns[phrase], part.values[phrase]))
+        facts.append(_Part(part.rows[fact], group[part.columns[fact]], part.values[fact]))
     word = _Part(*(np.concatenate(arrays) for arrays in zip(*words, strict=True)))
     if sum(w.rows.size > 0 for w in words) > 1:  # rows of two parts: back to row-major
         order = np.lexsort((word.columns, word.rows))
@@ -138,15 +174,31 @@ def _with_one_comment(p: np.ndarray, parts: list[_Part], names: np.ndarray) -> _
     sums = np.bincount(word.rows, weights=word.values, minlength=p.size)
     (comment_rows,) = np.nonzero(sums)
     comment = np.full(comment_rows.size, names.size, dtype=np.intp)
+    # Each input's columns summed per row (a CSR matrix sums duplicates, row-major).
+    fact = _Part(*(np.concatenate(arrays) for arrays in zip(*facts, strict=True)))
+    by_input = sparse.csr_matrix(
+        (fact.values, (fact.rows, fact.columns)), shape=(p.size, max(len(sources), 1))
+    )
+    by_input.sum_duplicates()
+    by_input.eliminate_zeros()
+    fact_rows = np.repeat(np.arange(p.size), np.diff(by_input.indptr))
+    fact_part = _Part(fact_rows, by_input.indices + names.size + 1, by_input.data)
 
     def name(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         labels = np.empty(rows.size, dtype=object)
+        plain = columns < names.size
+        labels[plain] = names[columns[plain]]
         said = columns == names.size
-        labels[~said] = names[columns[~said]]
         labels[said] = comment_labels(word, names, sums[rows[said]], rows[said])
+        # Numbers and flags: one input at a time, each distinct value formatted once.
+        for c in np.unique(columns[columns > names.size]).tolist():
+            at = np.flatnonzero(columns == c)
+            source = sources[c - names.size - 1]
+            labels[at] = _fact_labels(source, frame[source].to_numpy()[rows[at]])
         return labels
 
-    return _Contributions(p, [*kept, _Part(comment_rows, comment, sums[comment_rows])], name)
+    comment_part = _Part(comment_rows, comment, sums[comment_rows])
+    return _Contributions(p, [*kept, comment_part, fact_part], name)
 
 
 def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contributions:
@@ -155,7 +207,7 @@ def _linear_contributions(model: Pipeline, frame: pd.DataFrame) -> _Contribution
     logit, contributions = _linear_terms(model, frame)
     names = np.asarray(feature_names(model), dtype=object)
     part = _Part(contributions.row, contributions.col, contributions.data)
-    return _with_one_comment(expit(logit), [part], names)
+    return _with_one_comment(expit(logit), [part], names, fact_inputs(model), frame)
 
 
 def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contributions:
@@ -173,7 +225,8 @@ def _blend_contributions(model: TextFactsBlend, frame: pd.DataFrame) -> _Contrib
     names = np.asarray(
         feature_names(model.text_model_) + feature_names(model.facts_model_), dtype=object
     )
-    return _with_one_comment(expit(logit), parts, names)
+    inputs = fact_inputs(model.text_model_) + fact_inputs(model.facts_model_)
+    return _with_one_comment(expit(logit), parts, names, inputs, frame)
 
 
 def _fact_label(column: str, value: object) -> str:

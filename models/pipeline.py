@@ -167,7 +167,14 @@ def build_linear(seed: int, c: float | None, spec: FeatureSpec, nb: bool = False
         )
         parts.append(("numeric", numeric, list(spec.numeric)))
     if spec.flags:
-        flags = SimpleImputer(strategy="constant", fill_value=0.5, add_indicator=True)
+        # Centred on the training mean, like the scaled numbers: a flag's coefficient x value
+        # is then its effect against a typical row, so a missed deadline (sla_met 0 where most
+        # are met) is a reason too, not 0 x coefficient (found by a data scientist's trial on
+        # the CFPB complaints). The intercept is not penalised, so P is the same.
+        flags = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=0.5, add_indicator=True),
+            StandardScaler(with_std=False),
+        )
         parts.append(("flags", flags, list(spec.flags)))
     if spec.crosses:
         crosses = make_pipeline(
