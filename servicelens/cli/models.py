@@ -749,6 +749,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         "decision": read_decision(models_dir, version),
         "source": source_name(meta),
         "training_rows": meta.get("training_rows"),
+        "facts_only_rows": meta.get("facts_only_rows") or 0,
         "survey_dates": meta.get("survey_dates"),
         "data_sha256": meta.get("data_sha256"),
         "design": meta.get("design"),
@@ -776,10 +777,13 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
 
 def _summary_text(shown: dict[str, Any]) -> str:
     decision = shown["decision"] or {}
+    # Rows of files without text count too (a trial read "trained on 2094" for 13,568).
+    facts_only = int(shown.get("facts_only_rows") or 0)
+    also = f" and {facts_only:,} without text (facts only, not scored)" if facts_only else ""
     lines = [
         f"{shown['version']}{' (champion)' if shown['champion'] else ''}, source "
         f"{shown['source']}, design {shown['design']}, threshold {_fmt(shown['threshold'])}",
-        f"trained on {shown['training_rows']} labelled rows, survey dates "
+        f"trained on {shown['training_rows']} labelled rows{also}, survey dates "
         f"{'..'.join(shown['survey_dates'] or [])}",
         f"training's decision: {decision.get('reason', 'not recorded')}",
         f"holdout ({shown['holdout']['rows']} rows): roc_auc {_fmt(shown['holdout']['roc_auc'])} "

@@ -345,6 +345,17 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     queue, scores = next(iter(queues.items()))
     by_queue = shown.index("holdout by queue:")
     assert shown[by_queue + 1].split()[:3] == [queue, "n", f"{int(scores['n']):,}"]
+    # Rows of files without text are counted beside them (a data scientist's trial read
+    # "trained on 2094" for a model trained on 13,568 CFPB complaints).
+    assert shown[1].startswith(f"trained on {labelled.height} labelled rows, survey dates ")
+    meta_file = registry / second["version"] / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "facts_only_rows": 11474}))
+    assert main(["--data-dir", str(data), "models", "show"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(
+        f"trained on {labelled.height} labelled rows and 11,474 without text (facts only, not "
+        "scored), survey dates "
+    )
 
 
 def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) -> None:
