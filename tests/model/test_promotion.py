@@ -347,14 +347,16 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert shown[by_queue + 1].split()[:3] == [queue, "n", f"{int(scores['n']):,}"]
     # Rows of files without text are counted beside them (a data scientist's trial read
     # "trained on 2094" for a model trained on 13,568 CFPB complaints).
-    assert shown[1].startswith(f"trained on {labelled.height} labelled rows, survey dates ")
     meta_file = registry / second["version"] / "metadata.json"
     meta = json.loads(meta_file.read_text())
+    rows = meta["training_rows"]
+    assert shown[1].startswith(f"trained on {rows} labelled rows, survey dates ")
     meta_file.write_text(json.dumps({**meta, "facts_only_rows": 11474}))
     assert main(["--data-dir", str(data), "models", "show"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].startswith(
-        f"trained on {labelled.height} labelled rows and 11,474 without text (facts only, not "
-        "scored), survey dates "
+    with_facts_only = capsys.readouterr().out.splitlines()[1]
+    assert with_facts_only.startswith(
+        f"trained on {rows} labelled rows and 11,474 without text (facts only, not scored), "
+        "survey dates "
     )
 
 
