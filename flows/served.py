@@ -247,16 +247,29 @@ class ServedRuns:
         if api_reachable():
             outcome: dict[str, tuple[list[str], list[str], list[StoppedBackfill]]] = {}
 
+            failed: list[Exception] = []
+
             def release() -> None:
-                outcome["done"] = _release(
-                    list(self._data_dirs().values()), sorted(set(self.seen.values())), self.settings
-                )
+                # The embedded API's server can stop between the look and the release (a
+                # SIGTERM reaches it too): the records stay for the next run's recovery, and
+                # no thread's traceback is what serve's last words are.
+                try:
+                    outcome["done"] = _release(
+                        list(self._data_dirs().values()),
+                        sorted(set(self.seen.values())),
+                        self.settings,
+                    )
+                except Exception as error:
+                    failed.append(error)
 
             worker = threading.Thread(target=release, name="servicelens-release", daemon=True)
             worker.start()
             worker.join(RELEASE_SECONDS)
             if "done" in outcome:
                 stopped.runs, stopped.released, stopped.backfills = outcome["done"]
+            elif failed:
+                log.warning("releasing what serve's flow runs held: %s", failed[0])
+                stopped.error = f"the Prefect API stopped answering ({failed[0]})"
             else:
                 stopped.error = f"the Prefect API did not answer within {RELEASE_SECONDS:g} s"
         else:
