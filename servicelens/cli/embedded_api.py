@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ import psutil
 SERVER_APP = "prefect.server.api.server:create_app"
 #: Prefect marks the embedded server's environment so (``SubprocessASGIServer``).
 EPHEMERAL_MARK = "PREFECT__SERVER_EPHEMERAL"
+#: The mark of the embedded server ``servicelens serve`` starts with Prefect's services (its
+#: scheduler among them), which Prefect's own mark would turn off (:func:`start_in_background`).
+SERVING_MARK = "SERVICELENS_SERVING_API"
 #: Seconds a stopped server gets to shut down before it is killed.
 STOP_SECONDS = 5.0
 
@@ -117,7 +121,7 @@ def orphaned_servers(prefect_home: Path) -> list[LeftBehind]:
             continue
         try:
             environment = process.environ()
-            if environment.get(EPHEMERAL_MARK) != "1":
+            if environment.get(EPHEMERAL_MARK) != "1" and environment.get(SERVING_MARK) != "1":
                 continue
             server_home = environment.get("PREFECT_HOME")
             if not server_home or Path(server_home).expanduser().resolve() != home:
@@ -182,9 +186,15 @@ def stopped_message(stopped: list[LeftBehind]) -> str:
     )
 
 
-def start_in_background() -> None:
+def start_in_background(services: bool = False) -> None:
     """Start the embedded API server now, on a thread, so that it boots while the command
     imports its flows and reads its inputs; the first Prefect call waits until it answers.
+
+    ``services``: with Prefect's server services, its scheduler among them, which create the
+    deployments' scheduled runs (``servicelens serve``). Prefect's embedded server runs none
+    (a trial's `serve` said it was polling for scheduled runs, and its nightly never fired:
+    nothing created the runs). Without the services the server starts sooner and runs
+    nothing in the background, which every other command wants.
 
     Prefect starts the server at a command's first API call and waits for it there: about
     5 s of the server's own process on a quiet 2-core machine, after about 3 s of the
@@ -204,6 +214,7 @@ def start_in_background() -> None:
         return
     server = _early_server_class()()
     if isinstance(server, _early_server_class()) and not server.running:
+        server.services = services
         server.begin()
 
 
@@ -226,6 +237,48 @@ def _early_server_class() -> type[Any]:
                 self._answered = threading.Event()
                 self._starter: threading.Thread | None = None
                 self._failure: BaseException | None = None
+
+        #: Whether to run Prefect's server services (:func:`start_in_background`).
+        services = False
+
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            """Prefect's own command (``SubprocessASGIServer._run_uvicorn_command``, Prefect
+            3.8), with ``services`` the server without Prefect's ephemeral mark, which turns
+            them off, and with :data:`SERVING_MARK` instead, which tells it from a server
+            that ``prefect server start`` runs."""
+            if not self.services:
+                return super()._run_uvicorn_command()
+            import prefect
+            from prefect.settings import get_current_settings
+
+            environment = {
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_FINAL": "1",
+                SERVING_MARK: "1",
+                **get_current_settings().to_environment_variables(exclude_unset=True),
+            }
+            environment.pop(EPHEMERAL_MARK, None)
+            return subprocess.Popen(
+                args=[
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--app-dir",
+                    str(prefect.__module_path__.parent),
+                    "--factory",
+                    SERVER_APP,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "error",
+                    "--lifespan",
+                    "on",
+                ],
+                env=environment,
+            )
 
         def begin(self) -> None:
             if self._starter is not None:

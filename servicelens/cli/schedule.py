@@ -263,10 +263,11 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 @stops_itself
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the nightly, backfill and retrain deployments on the configured Prefect API
-    (without ``PREFECT_API_URL``, the embedded one, which creates no scheduled runs)."""
+    (without ``PREFECT_API_URL``, the embedded one, started with Prefect's scheduler service,
+    which creates the scheduled runs)."""
     from prefect.settings import PREFECT_API_URL
 
-    start_in_background()
+    start_in_background(services=True)
     from flows.deployments import serve_deployments
     from flows.served import stopped_message
 
@@ -422,15 +423,15 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     serve = sub.add_parser(
         "serve",
         help="serve the nightly, backfill and retrain deployments until Ctrl-C (their "
-        "schedules fire on a Prefect server: PREFECT_API_URL)",
+        "schedules fire; on a Prefect server with PREFECT_API_URL)",
         # Shown as written (the examples' formatter keeps line breaks).
         description="Register the nightly, backfill and retrain deployments and run their flow "
         "runs until Ctrl-C.\n\n"
         "The Prefect server creates the scheduled runs (its scheduler service) and serve runs "
-        "them:\nin production, point PREFECT_API_URL at a server (`prefect server start`; "
-        "README,\n'Schedules and backfills'). Without PREFECT_API_URL, serve runs on a "
-        "temporary embedded\nAPI that lives as long as this command and runs no scheduler: "
-        "the deployments are\nregistered, but their schedules create no nightly or retrain "
-        "run.",
+        "them.\nWithout PREFECT_API_URL, serve starts a temporary embedded API with Prefect's "
+        "scheduler,\nwhich lives as long as this command: the nightly and retrain schedules "
+        "fire while it runs.\nIn production, point PREFECT_API_URL at a server (`prefect server "
+        "start`; README,\n'Schedules and backfills'): its UI shows the runs, and stopping "
+        "serve pauses the schedules.",
     )
     serve.set_defaults(handler=cmd_serve)

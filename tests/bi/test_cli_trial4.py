@@ -131,15 +131,16 @@ def test_help_gives_examples(command: str, capsys: pytest.CaptureFixture[str]) -
 def test_serve_help_says_what_it_does_without_a_prefect_server(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Without PREFECT_API_URL serve runs, on the temporary embedded API, whose server runs
-    no scheduler (Prefect starts its scheduler service only in a real server): the
-    deployments are registered, and their schedules create no run."""
+    """Without PREFECT_API_URL serve runs on a temporary embedded API started with Prefect's
+    scheduler, so the schedules fire (tests/flows/test_schedules.py runs one); the help
+    says so, and points production at a server."""
     listed = _help(capsys)
     shown = _help(capsys, "serve")
     assert "needs PREFECT_API_URL" not in listed + shown
     assert "PREFECT_API_URL" in listed
-    assert "temporary embedded" in shown and "as long as this command" in shown
-    assert "no scheduler" in shown and "prefect server start" in shown
+    assert "temporary embedded API with Prefect's scheduler" in shown
+    assert "as long as this command" in shown and "schedules fire while it runs" in shown
+    assert "no scheduler" not in shown and "prefect server start" in shown
 
 
 def test_train_in_a_sources_only_directory_names_the_source_to_train(

@@ -525,3 +525,50 @@ def test_a_stop_that_lands_as_the_runner_starts_ends_serving_quietly(
     monkeypatch.setattr(deployments, "serve", failed_while_starting)
     with pytest.raises(BaseExceptionGroup):
         deployments.serve_deployments(settings)
+
+
+def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) -> None:
+    """Found by an operations engineer's trial: `servicelens serve` without PREFECT_API_URL
+    said "polling for scheduled runs", and its nightly never fired: Prefect's embedded
+    server runs none of its services, so nothing created the scheduled runs. serve now
+    starts it with them: its scheduler creates the nightly run from the cron, and serve
+    completes it, with no Prefect server started by hand."""
+    data_dir = tmp_path / "data"
+    now_local = datetime.now(ZoneInfo(TIMEZONE))
+    days = [now_local.date() - timedelta(days=1), now_local.date()]
+    _generate(data_dir, days)
+    env = _prefect_env(
+        tmp_path / "home",
+        SERVICELENS_TIMEZONE=TIMEZONE,
+        SERVICELENS_LOOKBACK_DAYS="0",
+        # Every minute, and the scheduler looks every 2 s, serve every 2 s.
+        SERVICELENS_NIGHTLY_CRON="* * * * *",
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+    )
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    serving = _start_serve(data_dir, env, tmp_path, out, err)
+    settings = Settings(data_dir=str(data_dir), timezone=TIMEZONE)
+
+    def completed() -> str | None:
+        for day in days:  # yesterday of the run's scheduled time: either, near midnight
+            record = settings.runs_dir / f"survey_date={day.isoformat()}.json"
+            if record.exists() and json.loads(record.read_text())["outcome"] == "completed":
+                return day.isoformat()
+        return None
+
+    try:
+        done = _wait_for("a nightly run the schedule created", completed, RUN_DONE_SECONDS, err)
+        os.killpg(serving.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
+        serving.wait(timeout=STOP_SECONDS)
+    finally:
+        _stop(serving)
+    partition = f"survey_date={done}"
+    clean = json.loads((settings.clean_dir / partition / "_manifest.json").read_text())
+    scored = json.loads(
+        (settings.marts_dir / "feedback_scored" / partition / "_manifest.json").read_text()
+    )
+    assert clean["counts"]["kept"] > 0
+    assert scored["counts"]["responses"] == clean["counts"]["kept"]
+    assert serving.returncode == 0, err.read_text()
+    assert "Traceback" not in err.read_text()
