@@ -300,9 +300,9 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
 
 
 def _audit_key(name: str) -> str:
-    """An audit column's name as it is matched: :func:`column_key` with its word breaks
-    dropped, so ``Response ID``, ``response_id`` and ``ResponseId`` are one column."""
-    return column_key(name).replace("_", "")
+    """An audit column's name as it is matched: :func:`column_key`, so ``Response ID``,
+    ``response_id`` and ``ResponseId`` are one column."""
+    return column_key(name)
 
 
 def _escaped_invisible(typed: pl.DataFrame) -> dict[str, str]:

@@ -696,7 +696,15 @@ def map_export(
         if len(parts) > 1 and read.encoding == "xlsx":
             # A date cell joined to a time cell: the date alone (not "... 00:00:00 00:59:00").
             parts = [part.str.replace(_EXCEL_DATE, "$1") for part in parts]
-        value = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=" ")
+        if len(parts) == 1:
+            value = parts[0]
+        else:
+            # The non-empty cells joined: a date and its time, or the one ticked column of a
+            # question exported as a column per option (a trial's SurveyMonkey channel: an
+            # empty cell made the whole value empty, and every row was kept without it).
+            joined = pl.concat_str(parts, separator=" ", ignore_nulls=True)
+            any_cell = pl.any_horizontal([part.is_not_null() for part in parts])
+            value = pl.when(any_cell).then(joined).otherwise(None)
         if rule.values:
             value = _mapped_values(value, name, rule.values)
         if name in _IDS:

@@ -802,14 +802,17 @@ _HTML_TAG = re.compile(r"<[^<>]*>")
 
 def column_key(name: str) -> str:
     """How export column names are matched: case, spaces and punctuation do not matter
-    (``Date received``, ``date_received`` and ``Date Received?`` are one column), nor how
+    (``Date received``, ``date_received``, ``DateReceived`` and ``Date Received?`` are one
+    column; an operations engineer's trial saw SurveyMonkey's current ``Respondent ID``
+    refused by the preset's ``RespondentID``, though the docs said spaces do not count),
+    nor how
     Unicode composes a letter (NFKC: ``ü`` as one code point or as ``u`` and a combining
     diaeresis, as macOS writes file names). Letters and digits of every script count: keyed
     by ASCII ones alone, every Cyrillic, Greek or Japanese header was the same empty key, so
     a definition's ``comment = "Комментарий"`` read the export's first such column, and
     ``Gebühr`` was ``GebŸhr`` (a trial's Mac Roman export)."""
     folded = unicodedata.normalize("NFKC", name).casefold()
-    return re.sub(r"[\W_]+", "_", folded).strip("_")
+    return re.sub(r"[\W_]+", "", folded)
 
 
 def clean_name(name: str) -> str:

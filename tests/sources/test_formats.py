@@ -1651,3 +1651,65 @@ def test_a_definition_sets_the_longest_comment_its_rows_keep(tmp_path: Path) -> 
     (tmp_path / "bad.toml").write_text(definition.replace("= 20", '= "long"'))
     with pytest.raises(DefinitionError, match=r"max_comment_chars = 'long'; give a whole"):
         load_definition(str(tmp_path / "bad.toml"))
+
+
+def test_a_question_exported_as_a_column_per_option_gives_the_ticked_one(
+    tmp_path: Path,
+) -> None:
+    """Found by an operations engineer's trial: SurveyMonkey's one column per option of
+    "How did you contact us?", mapped with ``columns`` and ``values``, gave every row an
+    empty channel, kept without a reason: one empty cell emptied the joined value. The
+    non-empty cells are joined; a row with none stays empty."""
+    definition = tmp_path / "sm.toml"
+    definition.write_text(
+        'name = "sm"\ntimezone = "Europe/London"\n[columns]\nresponse_id = "Respondent ID"\n'
+        'submitted_at = { column = "End Date", format = "%Y-%m-%d %H:%M" }\ncsat = "CSAT"\n'
+        'channel = { columns = ["Contact - Phone", "Contact - Chat", "Contact - Email"], '
+        'values = { Phone = "phone", Chat = "chat", Email = "email" } }\n'
+    )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Respondent ID,End Date,CSAT,Contact - Phone,Contact - Chat,Contact - Email\n"
+        "R1,2026-11-23 09:14,5,Phone,,\n"
+        "R2,2026-11-23 10:01,1,,Chat,\n"
+        "R3,2026-11-23 11:00,2,,,Email\n"
+        "R4,2026-11-23 12:00,4,,,\n",
+        encoding="utf-8",
+    )
+    got = ingest_export(
+        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.counts.surveys_read == 4
+    channels = dict(got.clean.select("response_id", "channel").rows())
+    assert channels == {"R1": "phone", "R2": "chat", "R3": "email", "R4": None}
+
+
+def test_surveymonkeys_current_export_reads_with_the_preset(tmp_path: Path) -> None:
+    """Found by an operations engineer's trial: SurveyMonkey's current export names its
+    columns ``Respondent ID`` and ``End Date`` and writes ``12/01/2026 10:15:03 AM``; the
+    preset, written for ``RespondentID``, ``EndDate`` and ``08-23-2016``, refused the header,
+    and once it was mapped by hand quarantined every row for its date."""
+    definition = tmp_path / "sm.toml"
+    definition.write_text(
+        'extends = "surveymonkey"\nname = "sm-now"\ntimezone = "America/New_York"\n'
+        '[columns]\ncsat = "How satisfied were you with our support?"\n'
+    )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Respondent ID,Collector ID,Start Date,End Date,IP Address,"
+        "How satisfied were you with our support?\n"
+        ",,,,,Response\n"
+        "118052219061,446111201,11/20/2026 10:12:40 AM,11/20/2026 10:15:03 AM,203.0.113.9,4\n"
+        "118052219062,446111201,11/20/2026 11:58:00 PM,11/21/2026 12:01:30 AM,203.0.113.7,2\n",
+        encoding="utf-8",
+    )
+    got = ingest_export(
+        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
+    )
+    assert got.counts.surveys_read == 2 and got.counts.kept == 2, got.quarantine
+    rows = got.clean.sort("response_id").select("response_id", "submitted_at", "csat").rows()
+    assert rows == [
+        ("118052219061", datetime(2026, 11, 20, 15, 15, 3, tzinfo=UTC), 4),
+        ("118052219062", datetime(2026, 11, 21, 5, 1, 30, tzinfo=UTC), 2),
+    ]
+    assert "203.0.113" not in got.clean.write_csv()
