@@ -274,24 +274,40 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     sample_skipped = _sample_skipped(settings, day) if sources else None
     if sample_skipped and not args.json:
         print(f"{day}: sample skipped: {sample_skipped}")
+    sample_failed: str | None = None
     if (has_sample_exports(settings) or not sources) and not sample_skipped:
         start_in_background()
         from flows.pipeline import nightly
         from flows.prefect_client import prompt_flow_heartbeats
 
-        with prompt_flow_heartbeats(), _warnings_said(args):
-            result = nightly(day, settings)
-        result = {**result, "left_failed": _left_failed(settings, day)}
-        if not args.json:
-            print(_counts_line(result, day))
-            for left in result["left_failed"]:
-                print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
+        try:
+            with prompt_flow_heartbeats(), _warnings_said(args):
+                result = nightly(day, settings)
+        except _user_errors() as error:
+            # The date failed, recorded so; the configured sources still run (an operations
+            # engineer's trial: one bad sample export left every source's inbox unlanded).
+            if not sources or isinstance(error, UnicodeError):
+                raise
+            sample_failed = str(error)
+            print(f"servicelens: error: {day}: sample failed: {error}", file=sys.stderr)
+        else:
+            result = {**result, "left_failed": _left_failed(settings, day)}
+            if not args.json:
+                print(_counts_line(result, day))
+                for left in result["left_failed"]:
+                    print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
     rows: list[dict[str, Any]] = []
     if sources:
         with _warnings_said(args):
             rows = run_nightly(args.date, settings, show=not args.json)
     if args.json:
-        sample = {"skipped": sample_skipped} if sample_skipped else result
+        sample = (
+            {"skipped": sample_skipped}
+            if sample_skipped
+            else {"failed": sample_failed}
+            if sample_failed
+            else result
+        )
         _print(result if not sources else {"sample": sample, "sources": rows}, True)
     elif result is None:
         written = sorted(set(settings.reports_dir.glob("report-*.html")) - reports_before)
@@ -299,7 +315,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"report: {path}")
     else:
         print(f"report: {settings.reports_dir / 'latest.html'}")
-    return 1 if any(r["outcome"] == "failed" for r in rows) else 0
+    return 1 if sample_failed or any(r["outcome"] == "failed" for r in rows) else 0
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:

@@ -1124,3 +1124,39 @@ def test_run_of_a_date_only_a_source_delivered_skips_the_sample_and_runs_the_sou
     assert [(r["source"], r["day"], r["outcome"]) for r in printed["sources"]] == [
         ("week", "2026-03-02", "completed")
     ]
+
+
+def test_run_of_a_date_whose_sample_export_fails_still_runs_the_sources(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an operations engineer's trial: one bad export in the sample's raw/<date>/
+    failed `servicelens run` (exit 2) before any configured source's inbox was landed. The
+    sample's date fails, said on stderr, the sources run, and the run exits 1."""
+    import json
+
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "week.toml"
+    definition.write_text(
+        'name = "week"\n[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "Score"\n'
+    )
+    data = str(tmp_path / "data")
+    week = register_source(Settings(data_dir=data), str(definition))
+    bad = Path(data) / "raw" / "2026-03-02" / "surveys.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("respondent,score\nA1,4\n")
+    _drop(week, definition, "week.csv", "ID,At,Score\nW1,2026-03-02 09:00,4\n")
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 1
+    shown = capsys.readouterr()
+    said = " ".join(shown.out.split())
+    assert "week 2026-03-02 completed" in said, said
+    assert shown.err.startswith("servicelens: error: 2026-03-02: sample failed: "), shown.err
+    assert str(bad) in shown.err and "Traceback" not in shown.err
+
+    _drop(week, definition, "late.csv", "ID,At,Score\nW2,2026-03-02 11:00,5\n")
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02", "--json"]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert str(bad) in printed["sample"]["failed"]
+    assert [(r["source"], r["outcome"]) for r in printed["sources"]] == [("week", "completed")]
