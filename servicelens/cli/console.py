@@ -170,6 +170,24 @@ QUARANTINE_HINT = "Each row's file, line and reasons: `servicelens query quarant
 #: export no longer fits its definition (:func:`nothing_kept_note`): a typo'd date or a time
 #: in a DST gap makes a partition of one row. A judgement, not a statistic.
 NOTHING_KEPT_MIN_ROWS = 10
+#: The exit status of ``run`` and ``backfill`` when nothing failed but a date or partition
+#: read rows and kept none of them (:func:`kept_none_of_many`), so that a scheduler can act
+#: on it: an operations engineer's trial saw 24 of 24 rows quarantined exit 0.
+EXIT_KEPT_NOTHING = 4
+
+
+def kept_none_of_many(row: dict[str, Any]) -> bool:
+    """Whether a completed date or partition read at least :data:`NOTHING_KEPT_MIN_ROWS`
+    rows and kept none, not all of them older copies a later delivery replaced: an export
+    or a definition gone wrong, far more often than a day of bad responses.
+
+    ``row``: a run's outcome row (``outcome``, ``result``: the date's counts, the fields of
+    :class:`servicelens.stages.DayCounts`)."""
+    result = row.get("result") or {}
+    read = int(result.get("surveys_read") or 0)
+    if row.get("outcome") != "completed" or read < NOTHING_KEPT_MIN_ROWS or result.get("kept"):
+        return False
+    return int(result.get("superseded_duplicates") or 0) < read
 
 
 def nothing_kept_note(result: dict[str, Any]) -> str | None:

@@ -315,7 +315,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"report: {path}")
     else:
         print(f"report: {settings.reports_dir / 'latest.html'}")
-    return 1 if sample_failed or any(r["outcome"] == "failed" for r in rows) else 0
+    if sample_failed or any(r["outcome"] == "failed" for r in rows):
+        return 1
+    from servicelens.cli.console import EXIT_KEPT_NOTHING, kept_none_of_many
+
+    sample_row = [] if result is None else [{"outcome": "completed", "result": result}]
+    return EXIT_KEPT_NOTHING if any(kept_none_of_many(r) for r in [*sample_row, *rows]) else 0
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:

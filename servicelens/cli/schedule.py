@@ -10,7 +10,14 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from servicelens.cli.console import counts_detail, print_json, said_on_terminal, table
+from servicelens.cli.console import (
+    EXIT_KEPT_NOTHING,
+    counts_detail,
+    kept_none_of_many,
+    print_json,
+    said_on_terminal,
+    table,
+)
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.cli.interrupts import stops_itself
 from servicelens.settings import Settings
@@ -63,13 +70,16 @@ EXIT_DONE, EXIT_INCOMPLETE, EXIT_SKIPPED_FAILED = 0, 1, 3
 
 
 def exit_status(rows: list[dict[str, Any]]) -> int:
-    """0, 1 or 3 (see :data:`EXIT_DONE`) from a backfill's outcome rows."""
+    """0, 1, 3 (see :data:`EXIT_DONE`) or 4 (``console.EXIT_KEPT_NOTHING``: nothing else
+    to say, but a date read rows and kept none) from a backfill's outcome rows."""
     left = [r for r in rows if r.get("todo")]
     if any(r["outcome"] != "skipped" for r in left):
         return EXIT_INCOMPLETE
     # A date skipped though its inputs changed says so in its row; the policy asked for is
     # done (as --rerun missing asks, it runs what was never published).
-    return EXIT_SKIPPED_FAILED if any(r["todo"] == TODO_FAILED for r in left) else EXIT_DONE
+    if any(r["todo"] == TODO_FAILED for r in left):
+        return EXIT_SKIPPED_FAILED
+    return EXIT_KEPT_NOTHING if any(kept_none_of_many(r) for r in rows) else EXIT_DONE
 
 
 def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> int:

@@ -158,3 +158,22 @@ def test_a_cell_written_over_lines_stays_on_its_row() -> None:
         "2026-10-01  CommClosedError: in <TCP>: ↵ Stream is closed",
         "2026-10-02  completed",
     ]
+
+
+def test_a_backfill_whose_date_kept_none_of_many_rows_exits_4() -> None:
+    """Found by an operations engineer's trial: 24 of 24 rows quarantined was exit 0. A
+    completed date that read 10 or more rows and kept none gives 4, unless a failure (1)
+    or a skipped failed date (3) says more; older copies a re-delivery replaced are no
+    reason, nor is a stray row or two."""
+    from servicelens.cli.console import EXIT_KEPT_NOTHING
+    from servicelens.cli.schedule import exit_status
+
+    def completed(read: int, kept: int, superseded: int = 0) -> dict[str, object]:
+        counts = {"surveys_read": read, "kept": kept, "superseded_duplicates": superseded}
+        return {"outcome": "completed", "result": counts, "todo": None}
+
+    assert exit_status([completed(24, 20), completed(24, 0)]) == EXIT_KEPT_NOTHING == 4
+    assert exit_status([completed(24, 20), completed(9, 0)]) == 0
+    assert exit_status([completed(24, 0, superseded=24)]) == 0
+    failed = {"outcome": "failed", "result": {}, "todo": "run it again"}
+    assert exit_status([completed(24, 0), failed]) == 1

@@ -61,6 +61,19 @@ def _drop(settings: Settings, source: Path, name: str, text: str | None = None) 
     return target
 
 
+def _week_source(tmp_path: Path) -> tuple[str, Settings, Path]:
+    """A data directory (``tmp_path/data``) with the source ``week`` configured: its
+    definition reads ``ID,At,Score`` (``At`` as ``%Y-%m-%d %H:%M``)."""
+    definition = tmp_path / "week.toml"
+    definition.write_text(
+        'name = "week"\n[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "Score"\n'
+    )
+    data = str(tmp_path / "data")
+    return data, register_source(Settings(data_dir=data), str(definition)), definition
+
+
 def test_a_sources_audit_date_order_is_declared_once_in_its_definition(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1096,14 +1109,7 @@ def test_run_of_a_date_only_a_source_delivered_skips_the_sample_and_runs_the_sou
 
     from servicelens.cli.main import main
 
-    definition = tmp_path / "week.toml"
-    definition.write_text(
-        'name = "week"\n[columns]\nresponse_id = "ID"\n'
-        'submitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
-        'channel = { value = "phone" }\ncsat = "Score"\n'
-    )
-    data = str(tmp_path / "data")
-    week = register_source(Settings(data_dir=data), str(definition))
+    data, week, definition = _week_source(tmp_path)
     # The sample's layout holds another day (any file named surveys.csv marks it).
     other = Path(data) / "raw" / "2026-03-01" / "surveys.csv"
     other.parent.mkdir(parents=True)
@@ -1136,14 +1142,7 @@ def test_run_of_a_date_whose_sample_export_fails_still_runs_the_sources(
 
     from servicelens.cli.main import main
 
-    definition = tmp_path / "week.toml"
-    definition.write_text(
-        'name = "week"\n[columns]\nresponse_id = "ID"\n'
-        'submitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
-        'channel = { value = "phone" }\ncsat = "Score"\n'
-    )
-    data = str(tmp_path / "data")
-    week = register_source(Settings(data_dir=data), str(definition))
+    data, week, definition = _week_source(tmp_path)
     bad = Path(data) / "raw" / "2026-03-02" / "surveys.csv"
     bad.parent.mkdir(parents=True)
     bad.write_text("respondent,score\nA1,4\n")
@@ -1160,3 +1159,28 @@ def test_run_of_a_date_whose_sample_export_fails_still_runs_the_sources(
     printed = json.loads(capsys.readouterr().out)
     assert str(bad) in printed["sample"]["failed"]
     assert [(r["source"], r["outcome"]) for r in printed["sources"]] == [("week", "completed")]
+
+
+def test_a_run_that_kept_none_of_a_deliverys_rows_exits_4(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an operations engineer's trial: a delivery whose 24 rows were all
+    quarantined (its dates in a format the definition did not read) was a `completed`
+    partition and exit 0, so cron or systemd had nothing to act on. Such a run exits 4;
+    one that kept a row exits 0."""
+    from servicelens.cli.main import main
+
+    data, week, definition = _week_source(tmp_path)
+
+    def rows(first_score: int) -> str:
+        return "".join(f"W{i},2026-03-02 09:{i:02d},{i % 5 + first_score}\n" for i in range(12))
+
+    # Scores of 11 and more: every row out of the 1-5 range, and quarantined for it.
+    _drop(week, definition, "bad.csv", "ID,At,Score\n" + rows(11))
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 4
+    said = " ".join(capsys.readouterr().out.split())
+    assert "week 2026-03-02 completed read 12 kept 0 quarantined 12" in said, said
+    assert "none of its 12 rows was kept" in said
+    # The corrected delivery replaces them: kept, exit 0.
+    _drop(week, definition, "good.csv", "ID,At,Score\n" + rows(1))
+    assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 0
