@@ -282,6 +282,11 @@ def register_and_promote(
         champion_meta = read_metadata(models_dir, champion)
         same_data = champion_meta.get("data_sha256") == fingerprint
         same_build = champion_meta.get("build_sha256") == meta["build_sha256"]
+        # Each version's predictions are read at its own threshold.
+        thresholds = (
+            result.decision.threshold,
+            float((champion_meta.get("decision") or {}).get("threshold", 0.5)),
+        )
         # Only rows neither model trained on: the champion's own training rows flatter it.
         rows = unseen_by(champion_meta, result.holdout)
         compared = rows.height
@@ -298,10 +303,6 @@ def register_and_promote(
             # both versions' predictions made before the refit (found by a trial: a worse
             # challenger was promoted on an out-of-fold estimate that later rows flattered).
             champion_holdout = read_holdout(models_dir, champion)
-            thresholds = (
-                result.decision.threshold,
-                float((champion_meta.get("decision") or {}).get("threshold", 0.5)),
-            )
             shared = (
                 None
                 if champion_holdout is None
@@ -323,11 +324,8 @@ def register_and_promote(
         # scored against the labels as they are now; for a champion saved without its
         # out-of-fold predictions, each one's own estimate on its own audits.
         champion_oof = read_out_of_fold(models_dir, champion)
-        threshold = float((champion_meta.get("decision") or {}).get("threshold", 0.5))
         fair = (
-            scored_on_current_labels(
-                oof, champion_oof, (result.decision.threshold, threshold), MIN_OUT_OF_FOLD_ROWS
-            )
+            scored_on_current_labels(oof, champion_oof, thresholds, MIN_OUT_OF_FOLD_ROWS)
             if champion_oof is not None and "response_id" in champion_oof.columns
             else None
         )
