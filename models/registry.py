@@ -146,13 +146,9 @@ def save_model(
     if reference is not None:
         (target / REFERENCE_FILE).write_text(json.dumps(reference, default=str))
     if out_of_fold is not None:
-        buffer = io.BytesIO()
-        out_of_fold.write_parquet(buffer)
-        (target / OUT_OF_FOLD_FILE).write_bytes(buffer.getvalue())
+        _write_parquet(target / OUT_OF_FOLD_FILE, out_of_fold)
     if holdout is not None:
-        buffer = io.BytesIO()
-        holdout.select(HOLDOUT_COLUMNS).write_parquet(buffer)
-        (target / HOLDOUT_FILE).write_bytes(buffer.getvalue())
+        _write_parquet(target / HOLDOUT_FILE, holdout.select(HOLDOUT_COLUMNS))
     full_meta = {
         **meta,
         "version": version,
@@ -377,14 +373,24 @@ def read_reference(models_dir: DataPath, version: str) -> dict[str, Any] | None:
 
 def read_out_of_fold(models_dir: DataPath, version: str) -> pl.DataFrame | None:
     """Out-of-fold probabilities of every label the version was trained on, if recorded."""
-    path = models_dir / version / OUT_OF_FOLD_FILE
-    return pl.read_parquet(io.BytesIO(path.read_bytes())) if path.exists() else None
+    return _read_parquet(models_dir / version / OUT_OF_FOLD_FILE)
 
 
 def read_holdout(models_dir: DataPath, version: str) -> pl.DataFrame | None:
     """The version's time-split test slice (:data:`HOLDOUT_COLUMNS`), scored by the model
     fitted before the cut-off; None for a version saved without it (before 2026-12)."""
-    path = models_dir / version / HOLDOUT_FILE
+    return _read_parquet(models_dir / version / HOLDOUT_FILE)
+
+
+def _write_parquet(path: DataPath, frame: pl.DataFrame) -> None:
+    """``frame`` as Parquet, serialised in memory and written in one go (one PUT)."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    path.write_bytes(buffer.getvalue())
+
+
+def _read_parquet(path: DataPath) -> pl.DataFrame | None:
+    """The Parquet file at ``path``, or None when there is none."""
     return pl.read_parquet(io.BytesIO(path.read_bytes())) if path.exists() else None
 
 

@@ -206,6 +206,16 @@ def _generate(data_dir: Path, days: list[date], per_day: int = 150) -> None:
     )
 
 
+def _published_manifests(settings: Settings, partition: str) -> tuple[Any, Any]:
+    """The manifests of ``partition`` (``survey_date=...``) in the clean layer and in the
+    ``feedback_scored`` mart."""
+    clean = json.loads((settings.clean_dir / partition / "_manifest.json").read_text())
+    scored = json.loads(
+        (settings.marts_dir / "feedback_scored" / partition / "_manifest.json").read_text()
+    )
+    return clean, scored
+
+
 #: Serves the real deployments, the nightly one on an interval whose first run is due a few
 #: seconds after the deployment is registered (the rest as configured).
 SERVE_WITH_INTERVAL = textwrap.dedent(
@@ -345,10 +355,7 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
     scheduled = datetime.fromisoformat(run["expected_start_time"]).astimezone(ZoneInfo(TIMEZONE))
     target = scheduled.date() - timedelta(days=1)
     partition = f"survey_date={target.isoformat()}"
-    clean = json.loads((settings.clean_dir / partition / "_manifest.json").read_text())
-    scored = json.loads(
-        (settings.marts_dir / "feedback_scored" / partition / "_manifest.json").read_text()
-    )
+    clean, scored = _published_manifests(settings, partition)
     assert clean["counts"]["kept"] > 0
     assert scored["counts"]["responses"] == clean["counts"]["kept"]
     outcome = json.loads((settings.runs_dir / f"{partition}.json").read_text())
@@ -564,10 +571,7 @@ def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) ->
     finally:
         _stop(serving)
     partition = f"survey_date={done}"
-    clean = json.loads((settings.clean_dir / partition / "_manifest.json").read_text())
-    scored = json.loads(
-        (settings.marts_dir / "feedback_scored" / partition / "_manifest.json").read_text()
-    )
+    clean, scored = _published_manifests(settings, partition)
     assert clean["counts"]["kept"] > 0
     assert scored["counts"]["responses"] == clean["counts"]["kept"]
     assert serving.returncode == 0, err.read_text()
