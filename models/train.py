@@ -529,7 +529,10 @@ def score_negatives(
     # OpenMP is held to one thread for the whole pool, not per chunk: threadpoolctl's limit
     # is process-wide, and one chunk restoring it while the other still ran would
     # oversubscribe the cores.
-    chunks = [rows[s : s + SCORING_CHUNK_ROWS] for s in range(0, rows.size, SCORING_CHUNK_ROWS)]
+    # A date with fewer negatives than the threads' chunks would fill is split evenly, so
+    # both cores score it (a 100k date's 37,000 negatives were one chunk on one thread).
+    size = min(SCORING_CHUNK_ROWS, max(1, -(-rows.size // SCORING_THREADS)))
+    chunks = [rows[s : s + size] for s in range(0, rows.size, size)]
     with one_thread(), ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
         for chunk, (scored, listed) in zip(chunks, pool.map(score, chunks), strict=True):
             p[chunk] = scored

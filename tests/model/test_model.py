@@ -184,7 +184,8 @@ def test_chunks_scored_on_threads_equal_one_chunk_at_a_time(
     reasons: int,
 ) -> None:
     """Scoring chunks on two threads gives the same probabilities, root causes, review marks
-    and reasons, in the same rows, as scoring them one after another."""
+    and reasons, in the same rows, as scoring them one after another; so does a date smaller
+    than a chunk, split in two for the two threads, against one chunk on one thread."""
     import models.train
 
     band, threshold = trained.decision.review_band, trained.decision.threshold
@@ -195,3 +196,9 @@ def test_chunks_scored_on_threads_equal_one_chunk_at_a_time(
     two = score_negatives(trained.model, labelled, band, threshold, reasons=reasons)
     assert labelled.height > 10 * 37
     assert two.equals(one)
+    monkeypatch.setattr(models.train, "SCORING_CHUNK_ROWS", 10 * labelled.height)
+    halves = score_negatives(trained.model, labelled, band, threshold, reasons=reasons)
+    monkeypatch.setattr(models.train, "SCORING_THREADS", 1)
+    whole = score_negatives(trained.model, labelled, band, threshold, reasons=reasons)
+    assert halves.equals(whole)
+    assert whole.equals(one)
