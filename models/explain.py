@@ -291,6 +291,10 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
     return _Contributions(p, parts, name, dense=n_facts)
 
 
+#: The smallest effect (log-odds) a reason is listed with: anything weaker is printed as
+#: ``(+0.00)`` at the reasons' two decimals and says nothing (a trial on the CFPB complaints
+#: found 18 rows giving ``sla_met=1 (-0.00)`` as a reason).
+REASON_EFFECT_MIN = 0.005
 #: How many of a comment's phrases its reason names.
 COMMENT_PHRASES = 2
 #: A phrase (quoted) that is redaction marks (CFPB's ``XX/XX/XXXX``, ``xxxx``), numbers and
@@ -643,6 +647,7 @@ def predict_with_flat_reasons(
 ) -> FlatReasons:
     """P(policy_failure) for each row and up to ``k`` features that pushed it hardest towards
     its predicted class, from one pass through the features, as one flat array of texts.
+    An effect under :data:`REASON_EFFECT_MIN` (0.005, printed ``0.00``) is no reason.
 
     Each reason reads like ``"phrase 'outside the window' (+1.24)"``: the sign is the
     direction on the log-odds of policy_failure. The per-row top ``k`` is found with array
@@ -671,8 +676,8 @@ def predict_with_flat_reasons(
     for rows, columns, values in found.parts:
         if weights is not None:
             values = values * weights[rows]
-        # Keep what pushes towards the row's own predicted class.
-        keep = values * direction[rows] > 0
+        # Keep what pushes towards the row's own predicted class, by enough to print.
+        keep = values * direction[rows] >= REASON_EFFECT_MIN
         if floor is not None:
             keep &= np.abs(values) >= floor[rows]
         rows, columns, values = rows[keep], columns[keep], values[keep]

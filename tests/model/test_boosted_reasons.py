@@ -15,6 +15,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from models.explain import (
     _MAX_TABLE_SPLITS,
+    REASON_EFFECT_MIN,
     UNNAMEABLE,
     _counterfactual_effects,
     _fact_label,
@@ -191,7 +192,7 @@ def _reasons_by_definition(
             phrases = [word_names[j].removeprefix("phrase ") for _, j in pushed[:2]]
             label = " ".join(["comment", ", ".join(phrases)]) if phrases else "comment"
             candidates.append((-abs(comment), n_facts, label, comment))
-        toward = sorted(c for c in candidates if c[3] * sign > 0)
+        toward = sorted(c for c in candidates if c[3] * sign >= REASON_EFFECT_MIN)
         reasons.append([f"{label} ({value:+.2f})" for _, _, label, value in toward[:k]])
     return p, reasons
 
