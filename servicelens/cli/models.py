@@ -10,6 +10,7 @@ reconciliation. Models of a source live in their own registry, ``models/sources/
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -22,6 +23,10 @@ from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 
+#: A holdout group smaller than this shows its size but not its scores in ``models show``:
+#: under 30 rows the 95 % interval of an accuracy near 0.5 is wider than +/-0.18
+#: (1.96 * sqrt(0.25 / 30)); metrics.json keeps every group's scores.
+GROUP_ROWS_TO_SCORE = 30
 #: The per-row lists of a training's audit accounting: in metrics.json, not in `models show`.
 AUDIT_ROW_LISTS = (
     "set_aside_rows",
@@ -806,8 +811,13 @@ def _summary_text(shown: dict[str, Any]) -> str:
         lines.append(f"holdout by {kind}:")
         width = max((len(str(value)) for value in groups), default=0)
         lines += [
-            f"  {value:<{width}}  n {int(scores['n'] or 0):>6,}  roc_auc {_fmt(scores['roc_auc'])}"
-            f"  macro_f1 {_fmt(scores['macro_f1'])}  ece {_fmt(scores['ece'])}"
+            f"  {value:<{width}}  n {int(scores['n'] or 0):>6,}  "
+            + (
+                f"roc_auc {_fmt(scores['roc_auc'])}  macro_f1 {_fmt(scores['macro_f1'])}  "
+                f"ece {_fmt(scores['ece'])}"
+                if (scores["n"] or 0) >= GROUP_ROWS_TO_SCORE
+                else f"too few rows to score (under {GROUP_ROWS_TO_SCORE})"
+            )
             for value, scores in groups.items()
         ]
     if shown["audits"]:
@@ -819,4 +829,4 @@ def _summary_text(shown: dict[str, Any]) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    return "  n/a" if value is None else f"{value:.3f}"
+    return "  n/a" if value is None or math.isnan(value) else f"{value:.3f}"

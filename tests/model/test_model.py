@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.evaluate import choose_review_band, choose_threshold
+from models.evaluate import choose_review_band, choose_threshold, metrics_by_group
 from models.pipeline import build_pipeline, feature_frame, labels_to_target
 from models.registry import load_model, save_model
 from models.train import TrainingResult, score_negatives
@@ -202,3 +202,39 @@ def test_chunks_scored_on_threads_equal_one_chunk_at_a_time(
     whole = score_negatives(trained.model, labelled, band, threshold, reasons=reasons)
     assert halves.equals(whole)
     assert whole.equals(one)
+
+
+def test_small_and_one_class_groups_show_no_scores_they_cannot_have() -> None:
+    """A group of one class has no macro-F1 (scikit-learn's average of the one class present
+    read 1.000 for three rows all right); ``models show`` gives a group under 30 rows its
+    size only (a data scientist's trial on the CFPB complaints)."""
+    from servicelens.cli.models import GROUP_ROWS_TO_SCORE, _summary_text
+
+    rng = np.random.default_rng(3)
+    queue = ["tiny"] * 3 + ["one class"] * 40 + ["both"] * 60
+    y = np.array([1] * 3 + [0] * 40 + [0, 1] * 30)
+    p = np.clip(y * 0.6 + rng.uniform(0, 0.4, y.size), 0, 1)
+    groups = metrics_by_group(pl.DataFrame({"queue": queue}), y, p, "queue")
+    assert np.isnan(groups["tiny"]["macro_f1"]) and np.isnan(groups["one class"]["macro_f1"])
+    assert groups["both"]["macro_f1"] == 1.0  # both classes, all predicted right
+    assert groups["one class"]["accuracy"] == 1.0
+
+    shown = {
+        "version": "v1",
+        "champion": True,
+        "decision": None,
+        "source": "sample",
+        "training_rows": 103,
+        "survey_dates": [],
+        "design": "boosted",
+        "threshold": 0.5,
+        "holdout": {"rows": 103, "roc_auc": 1.0, "macro_f1": 1.0, "ece": 0.1},
+        "cross_validation": {"folds": 5, "roc_auc": 1.0, "macro_f1": 1.0, "ece": 0.1},
+        "skill": None,
+        "by_group": {"queue": groups},
+        "audits": None,
+    }
+    lines = {line.split()[0]: line for line in _summary_text(shown).splitlines()[6:]}
+    assert lines["tiny"].endswith(f"n      3  too few rows to score (under {GROUP_ROWS_TO_SCORE})")
+    assert "roc_auc   n/a  macro_f1   n/a  ece " in lines["one"]
+    assert "roc_auc 1.000  macro_f1 1.000" in lines["both"]
