@@ -551,7 +551,9 @@ def run_source_demo(
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    """``sources run`` / ``sources demo``: the land-and-run flow, then a summary."""
+    """``sources run`` / ``sources demo``: the land-and-run flow, then a summary. Returns 0,
+    or 4 (``console.EXIT_KEPT_NOTHING``) when a partition it ran read 10 or more rows and
+    kept none (:func:`servicelens.cli.console.kept_none_of_many`), as ``run`` does."""
     import time
 
     from flows.prefect_client import prompt_flow_heartbeats
@@ -583,9 +585,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         result["queries"] = _demo_queries(settings)
     if args.json:
         print_json(result)
-        return 0
-    print(_run_summary(result, settings))
-    return 0
+    else:
+        print(_run_summary(result, settings))
+    # As `run` and `backfill` do: a partition that read many rows and kept none is an export
+    # or a definition gone wrong (trial 68 saw a delivery that kept nothing exit 0 here).
+    from servicelens.cli.console import EXIT_KEPT_NOTHING, kept_none_of_many
+
+    partitions = [{"outcome": "completed", "result": r} for r in result["ingested"]]
+    return EXIT_KEPT_NOTHING if any(kept_none_of_many(r) for r in partitions) else 0
 
 
 def _demo_queries(settings: Settings) -> dict[str, list[dict[str, Any]]]:

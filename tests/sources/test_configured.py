@@ -8,6 +8,7 @@ CFPB), and the weekly marts are built per source."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from datetime import date, datetime, timedelta
@@ -421,7 +422,6 @@ def test_the_command_line_adds_lists_and_plans_a_configured_source(
 ) -> None:
     """``sources add``, ``sources list`` and ``backfill --source --dry-run`` (no Prefect):
     the plan holds the source's landed partitions in the range, months for CFPB."""
-    import json
 
     from servicelens.cli.main import main
     from servicelens.ingest.landing import land_delivery
@@ -511,7 +511,6 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
 ) -> None:
     """``servicelens run`` in a data directory holding only a configured source: no sample
     date is attempted, the inbox is landed and its months run; one JSON document."""
-    import json
 
     from servicelens.cli.main import main
 
@@ -585,7 +584,6 @@ def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
     """``servicelens run`` with a file its source's definition cannot read: the failed row
     names the source and the file, shows no partition (none ran), and the command exits 1;
     the other file of the inbox lands and runs."""
-    import json
 
     from servicelens.cli.main import main
     from servicelens.cli.sources import outcomes_text
@@ -859,7 +857,6 @@ def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
     dropped again days later under the same definition, changes nothing; landed by a
     version that recorded no definition fingerprint, it is landed again (the definition
     may have been fixed since), in the same partitions."""
-    import json
     from datetime import UTC
 
     from servicelens.ingest.definitions import load_definition
@@ -1105,7 +1102,6 @@ def test_run_of_a_date_only_a_source_delivered_skips_the_sample_and_runs_the_sou
     source, `servicelens run --date D` of a day the sample has no export for failed on it
     ("no survey export", exit 2) and never landed the source's inbox. The sample's date is
     skipped, saying why, and the source's partitions run."""
-    import json
 
     from servicelens.cli.main import main
 
@@ -1138,7 +1134,6 @@ def test_run_of_a_date_whose_sample_export_fails_still_runs_the_sources(
     """Found by an operations engineer's trial: one bad export in the sample's raw/<date>/
     failed `servicelens run` (exit 2) before any configured source's inbox was landed. The
     sample's date fails, said on stderr, the sources run, and the run exits 1."""
-    import json
 
     from servicelens.cli.main import main
 
@@ -1167,7 +1162,7 @@ def test_a_run_that_kept_none_of_a_deliverys_rows_exits_4(
     """Found by an operations engineer's trial: a delivery whose 24 rows were all
     quarantined (its dates in a format the definition did not read) was a `completed`
     partition and exit 0, so cron or systemd had nothing to act on. Such a run exits 4;
-    one that kept a row exits 0."""
+    one that kept a row exits 0. `sources run`, landing a delivery by hand, does the same."""
     from servicelens.cli.main import main
 
     data, week, definition = _week_source(tmp_path)
@@ -1184,3 +1179,20 @@ def test_a_run_that_kept_none_of_a_deliverys_rows_exits_4(
     # The corrected delivery replaces them: kept, exit 0.
     _drop(week, definition, "good.csv", "ID,At,Score\n" + rows(1))
     assert main(["--data-dir", data, "run", "--date", "2026-03-02"]) == 0
+
+    # By hand, a week later: a delivery that keeps none of its rows exits 4, with --json too.
+    def later(first_score: int) -> str:
+        return "ID,At,Score\n" + rows(first_score).replace("2026-03-02", "2026-03-09").replace(
+            "W", "L"
+        )
+
+    late = tmp_path / "late.csv"
+    late.write_text(later(11))
+    capsys.readouterr()
+    assert main(["--data-dir", data, "--json", "sources", "run", "week", str(late)]) == 4
+    printed = json.loads(capsys.readouterr().out)
+    assert [(r["surveys_read"], r["kept"]) for r in printed["ingested"]] == [(12, 0)]
+    late.write_text(later(1))
+    assert main(["--data-dir", data, "sources", "run", "week", str(late)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "read 24, kept 12, quarantined 12" in said, said
