@@ -378,13 +378,16 @@ def nightly_sources(day: date, settings: Settings) -> State:
 
 
 @beating_flow(name="train")
-def train(settings: Settings | None = None, data_dir: str | None = None) -> dict[str, Any]:
+def train(
+    settings: Settings | None = None, data_dir: str | None = None, folds: int = 5
+) -> dict[str, Any]:
     """Train a challenger on every audited response; promote it if it is not worse.
 
-    ``data_dir`` is for the served retrain deployment, whose parameters are plain values.
+    ``data_dir`` is for the served retrain deployment, whose parameters are plain values;
+    ``folds`` are the cross-validation folds of the out-of-fold estimates (2 or more).
     """
     settings = settings or Settings.from_env(data_dir)
-    trained = train_and_register_task(settings)
+    trained = train_and_register_task(settings, folds)
     write_report_task(settings)
     return trained
 

@@ -366,8 +366,9 @@ def register_and_promote(
 
 
 @task(name="train-and-register", cache_policy=NO_CACHE, persist_result=False)
-def train_and_register_task(settings: Settings) -> dict[str, Any]:
-    """Train on every audited response, save the version, and promote it if not worse."""
+def train_and_register_task(settings: Settings, folds: int = 5) -> dict[str, Any]:
+    """Train on every audited response, save the version, and promote it if not worse.
+    ``folds``: cross-validation folds of the out-of-fold estimates (2 or more)."""
     logger = get_run_logger()
     labelled = labelled_negatives(settings)
     audits = audit_report(settings)
@@ -377,14 +378,14 @@ def train_and_register_task(settings: Settings) -> dict[str, Any]:
     spec = SURVEY_FEATURES if definition is None else definition.features
     if definition is not None:
         definition.refuse_an_empty_model()
-    build = build_fingerprint(labelled, None, spec_to_dict(spec), seed=settings.seed)
+    build = build_fingerprint(labelled, None, spec_to_dict(spec), seed=settings.seed, folds=folds)
     if (unchanged := champion_built_from(settings.models_dir, build)) is not None:
         if audits is not None:
             unchanged["metrics"] = {**unchanged["metrics"], "audits": audits}
         logger.info("model %s: %s", unchanged["version"], unchanged["decision"])
         return unchanged
     try:
-        result = train_root_cause_model(labelled, seed=settings.seed, spec=spec)
+        result = train_root_cause_model(labelled, seed=settings.seed, spec=spec, cv_folds=folds)
     except ValueError as error:
         # Too few usable audits: say where the others went, and where a source's belong.
         more = [] if audits is None else [accounting_text(audits)]

@@ -333,7 +333,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from flows.prefect_client import prompt_flow_heartbeats
 
     with prompt_flow_heartbeats():
-        result = train(settings)
+        result = train(settings, folds=args.folds)
     _print(result, args.json)
     if not args.json:
         print(f"model {result['version']}: {result['decision']}")

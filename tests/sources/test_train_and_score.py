@@ -319,6 +319,17 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     assert main([*data, "train", "--source", str(mapping)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "so it was not trained again" in out[0]  # the same rows, the same model
+    # --folds reaches the training (a QA lead's trial: it was ignored without --input, and
+    # 0, 1 or -2 went through): other folds are another build, and their count is recorded.
+    assert main([*data, "--json", "train", "--source", "acme-vendor", "--folds", "3"]) == 0
+    refolded = json.loads(capsys.readouterr().out)
+    assert "not trained again" not in refolded["decision"]
+    assert refolded["metrics"]["cross_validation"]["folds"] == 3
+    for bad in ("1", "0", "-2", "three"):
+        with pytest.raises(SystemExit) as refused:
+            main([*data, "train", "--source", "acme-vendor", "--folds", bad])
+        assert refused.value.code == 2
+        assert "--folds" in capsys.readouterr().err
     assert main([*data, "train", "--source", "acme-other"]) == 2
     said = capsys.readouterr().err
     assert "--source acme-other: not a source configured in " in said
