@@ -1048,9 +1048,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace, settings: Settings) -> int:
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
-        from servicelens.storage.fs import refuse_a_half_url
+        from servicelens.storage.fs import refuse_a_file_as_folder, refuse_a_half_url
 
         refuse_a_half_url(settings.data_dir)
+        refuse_a_file_as_folder(settings.data_dir)
         _refuse_unrunnable_dates(args, settings)
         _warn_of_another_timezone(args, settings)
         if args.command in PSEUDONYMISES_AGENTS or getattr(args, "action", None) == "run":

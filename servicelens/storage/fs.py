@@ -61,6 +61,17 @@ def refuse_a_half_url(location: str) -> None:
         )
 
 
+def refuse_a_file_as_folder(location: str) -> None:
+    """Raise ValueError for a local data directory that is an existing file: every command
+    would read it as an empty folder (found by a QA lead's trial: `models list` said "no
+    models in /tmp/f/models" and exited 0, `run` that the log could not be written)."""
+    if not is_url(location) and Path(location).is_file():
+        raise ValueError(
+            f"--data-dir {location}: is a file, not a folder; name the folder that holds "
+            "raw/, clean/ and models/ (or a new one, which commands create)"
+        )
+
+
 #: Where botocore reads an S3 endpoint other than AWS's from, service-specific first.
 S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 

@@ -544,6 +544,21 @@ def test_an_object_store_url_missing_a_slash_is_refused_not_made_a_local_folder(
     assert not (tmp_path / "s3:").exists()
 
 
+def test_a_data_directory_that_is_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: `--data-dir FILE models list` said there were no models
+    in FILE/models and exited 0."""
+    afile = tmp_path / "f"
+    afile.write_text("")
+    for command in (["models", "list"], ["run"], ["query", "fix_list"]):
+        assert main(["--data-dir", str(afile), *command]) == 2
+        said = capsys.readouterr().err
+        assert f"--data-dir {afile}: is a file, not a folder" in said, said
+        assert "Traceback" not in said
+    assert afile.read_text() == ""
+
+
 def test_a_decoding_error_no_reader_worded_is_reported_as_a_bug(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
