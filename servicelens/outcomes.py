@@ -39,6 +39,7 @@ from transforms.early_warning import (
     false_alarm_statement,
 )
 from transforms.fix_list import fix_list
+from transforms.marts import model_versions_text
 from transforms.repeat_contacts import with_returns
 from transforms.schemas import (
     AGENT_OUTCOMES_SCHEMA,
@@ -168,10 +169,9 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
         responses = clean.join(followed.select("interaction_id"), on="interaction_id", how="semi")
         if scored.height:
             responses = responses.join(scored, on="response_id", how="left")
-            # The model most of the week's responses were scored by (a week can straddle a
-            # promotion until its dates are re-run).
-            versions = scored.get_column("model_version").drop_nulls()
-            model_version = versions.mode().sort().tail(1).item() if versions.len() else None
+            # Every model that scored the week's responses (a week can straddle a promotion
+            # until its dates are re-run).
+            model_version = model_versions_text(scored.get_column("model_version"))
         if "root_cause" not in responses.columns or model_version is None:
             responses = responses.with_columns(pl.lit(None, pl.String).alias("root_cause"))
     return agent_outcomes(

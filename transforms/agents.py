@@ -63,7 +63,8 @@ def agent_outcomes(
     ``handle_seconds`` (seconds), ``transfers`` and their look-forward ``came_back`` and
     ``settled`` (:func:`transforms.repeat_contacts.with_returns`). ``responses``: the survey
     responses about those contacts, with ``agent_id``, ``csat``, ``is_negative`` and
-    ``root_cause`` (null before any model scored them, when ``model_version`` is None).
+    ``root_cause`` (null before any model scored them, when ``model_version`` is None;
+    otherwise every version that scored them, :func:`transforms.marts.model_versions_text`).
     ``key`` pseudonymises the agent ids (:func:`pseudonymise`); None shows them as recorded.
     An agent with fewer than ``min_contacts`` settled contacts is 'too few contacts'; contacts
     without an agent (a source that records none) make one 'no agent recorded' row.

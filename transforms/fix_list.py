@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from transforms.marts import model_versions_text
 from transforms.schemas import (
     FIX_LIST_SCHEMA,
     FIX_LIST_VERSION,
@@ -175,7 +176,7 @@ def fix_list(
     scored = responses.filter(pl.col("root_cause").is_not_null())
     if scored.height == 0:
         return pl.DataFrame(schema=FIX_LIST_SCHEMA)
-    model_version = scored.get_column("model_version").drop_nulls().sort().tail(1).to_list()
+    model_version = model_versions_text(scored.get_column("model_version"))
     by = [*keys, "policy_code", "queue"]
     # Responses with an nps, per source: the denominator of the period's NPS.
     respondents = pl.col("_nps").count()
@@ -253,9 +254,7 @@ def fix_list(
                 pl.lit(period).alias("period"),
                 pl.lit(period_start).alias("period_start"),
                 pl.lit(period_end).alias("period_end"),
-                pl.lit(model_version[0] if model_version else None, pl.String).alias(
-                    "model_version"
-                ),
+                pl.lit(model_version, pl.String).alias("model_version"),
                 pl.lit(FIX_LIST_VERSION, pl.Int32).alias("schema_version"),
             )
         ),

@@ -24,6 +24,22 @@ OPERATION_FACTS: tuple[str, ...] = (
 )
 
 
+#: Between the versions of :func:`model_versions_text`.
+MODEL_VERSION_SEPARATOR = ", "
+
+
+def model_versions_text(versions: pl.Series) -> str | None:
+    """Every distinct model version of ``versions`` (feedback_scored's ``model_version``
+    of the rows a weekly mart row counts), oldest first (versions are named by when they
+    were trained), joined by :data:`MODEL_VERSION_SEPARATOR`; None when no row was scored.
+
+    A period that straddles a promotion, its earlier dates not re-run, counts root causes
+    of two models: a QA lead's trial found the fix list and agent outcomes naming only the
+    newer, for a 28-day window the older one had scored 25 days of."""
+    distinct = versions.drop_nulls().cast(pl.String).unique().sort().to_list()
+    return MODEL_VERSION_SEPARATOR.join(distinct) if distinct else None
+
+
 def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataFrame:
     """One row per valid response, with its predicted root cause if negative.
 

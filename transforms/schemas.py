@@ -567,8 +567,8 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
     "transfers": pl.Int16(),
 }
 
-FIX_LIST_VERSION = 2
-AGENT_OUTCOMES_VERSION = 3
+FIX_LIST_VERSION = 3
+AGENT_OUTCOMES_VERSION = 4
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -701,7 +701,11 @@ FIX_LIST_CONTRACT = TableContract(
             "Three comments of problem responses (personal data redacted), those the model "
             "was surest about first."
         ),
-        "model_version": "Model whose root causes the row counts.",
+        "model_version": (
+            "Model whose root causes the row counts; every model that scored the counted "
+            "responses, oldest first, separated by ', ', when the period straddles a promotion "
+            "whose earlier dates were not re-scored (`backfill --rerun all` re-scores them)."
+        ),
         "schema_version": _SCHEMA_VERSION_TEXT,
         "source": _SOURCE_TEXT,
     },
@@ -709,6 +713,7 @@ FIX_LIST_CONTRACT = TableContract(
     history=(
         "1: first published layout.",
         "2: `source` column; a source partitioned by month has monthly periods.",
+        "3: model_version names every model whose root causes the row counts, not the newest only.",
     ),
 )
 
@@ -780,7 +785,11 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "the agent's doing. Null before any model scored them."
         ),
         "negatives_other": ("The other negatives (perceived). Null before any model scored them."),
-        "model_version": "Model whose root causes split the negatives (null before one exists).",
+        "model_version": (
+            "Model whose root causes split the negatives (null before one exists); every model "
+            "that scored the week's responses, oldest first, separated by ', ', when the week "
+            "straddles a promotion whose earlier dates were not re-scored."
+        ),
         "schema_version": _SCHEMA_VERSION_TEXT,
         "source": _SOURCE_TEXT,
     },
@@ -790,6 +799,8 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "2: `source` column; a source partitioned by month has monthly periods.",
         "3: a contact is settled once its return window has passed, whether or not the "
         "customer came back; came_back counts settled contacts only.",
+        "4: model_version names every model whose root causes the row counts, not the "
+        "commonest only.",
     ),
 )
 

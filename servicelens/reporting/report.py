@@ -1007,6 +1007,23 @@ def _estimate(column: str, decimals: int) -> pl.Expr:
     )
 
 
+def _models_named(rows: pl.DataFrame) -> str:
+    """ "model <code>V</code>", or "models <code>A</code>, <code>B</code>" for the versions
+    whose root causes ``rows`` (fix list rows, ``model_version``) count: a window that
+    straddles a promotion not re-scored counts two (a QA lead's trial read one)."""
+    from transforms.marts import MODEL_VERSION_SEPARATOR
+
+    versions = sorted(
+        {
+            version
+            for text in rows.get_column("model_version").drop_nulls().to_list()
+            for version in text.split(MODEL_VERSION_SEPARATOR)
+        }
+    )
+    named = ", ".join(f"<code>{escape(v)}</code>" for v in versions)
+    return f"model {named}" if len(versions) == 1 else f"models {named or 'not recorded'}"
+
+
 def _fix_list(inputs: _Inputs) -> str:
     fixes = inputs.fix_list
     if fixes is None or fixes.height == 0:
@@ -1031,10 +1048,10 @@ def _fix_list(inputs: _Inputs) -> str:
         "responses with the problem"
     )
     parts = [
-        f"<p>Survey dates {first} to {last}, root causes by model "
-        f"<code>{escape(str(newest['model_version'][0]))}</code>. What fixing each problem would "
-        "recover: the csat points its responses lost against comparable responses without it "
-        "(the same policy and queue, every other response), and the points of the period's NPS, "
+        f"<p>Survey dates {first} to {last}, root causes by {_models_named(newest)}. What "
+        "fixing each problem would recover: the csat points its responses lost against "
+        "comparable responses without it (the same policy and queue, every other response), "
+        "and the points of the period's NPS, "
         f"each with a 95% interval (Welch's t). {ranking}; all rows are in "
         "<code>marts/fix_list</code> (<code>servicelens query fix_list_by_owner</code>).</p>"
     ]

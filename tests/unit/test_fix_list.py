@@ -282,3 +282,22 @@ def test_a_categorical_root_cause_and_comments_that_are_all_missing() -> None:
     assert rows.height == 3
     assert rows.get_column("example_comments").to_list() == [[], [], []]
     assert _row(rows, "operations", "P")["csat_comparable"] == pytest.approx(3.8)
+
+
+def test_a_period_two_models_scored_names_both_oldest_first() -> None:
+    """Found by a QA lead's trial: a 28-day window the older champion scored 25 days of
+    named only the newer one; so did agent_outcomes (the commonest). Both marts name every
+    version, oldest first (versions are named by when they were trained)."""
+    from transforms.marts import model_versions_text
+
+    mixed = _responses().with_columns(
+        pl.when(pl.int_range(pl.len()) < 5)
+        .then(pl.lit("20261204T2231Z-new"))
+        .otherwise(pl.lit("20261101T0900Z-old"))
+        .alias("model_version")
+    )
+    rows = fix_list(mixed, "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+    assert set(rows.get_column("model_version")) == {"20261101T0900Z-old, 20261204T2231Z-new"}
+    one = fix_list(_responses(), "week", WEEK, date(2026, 10, 11), WEEK)
+    assert set(one.get_column("model_version")) == {"m1"}
+    assert model_versions_text(pl.Series([None, None], dtype=pl.String)) is None
