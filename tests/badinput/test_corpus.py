@@ -215,7 +215,7 @@ CASES: list[Case] = [
     Case("empty file", lambda rows: b"", "fails", ("surveys.csv", "empty", "0 bytes")),
     Case("header only", lambda rows: _csv([]), "fails", ("surveys.csv", "no survey rows")),
     Case("not a CSV at all", lambda rows: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64),
-         "fails", ("surveys.csv", "line 3", "NUL byte", "not a CSV")),
+         "fails", ("surveys.csv", "line 2", "0x1A, a control character", "not a CSV")),
 ]  # fmt: skip
 
 

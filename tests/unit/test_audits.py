@@ -940,6 +940,24 @@ def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path
     assert "save it as CSV" in unread["reason"] and "definition" not in unread["reason"]
 
 
+def test_an_audit_file_of_random_bytes_is_called_no_text_not_mojibake(tmp_path: Path) -> None:
+    """A QA lead's trial: 300 random bytes saved as an audit file were said to look
+    double-encoded, with advice to set `encoding` and `repair_mojibake` in a definition
+    the sample's audits do not have. The bytes are named as what they are."""
+    import random
+
+    path = tmp_path / "raw" / "2026-11-23" / "audits-corrupt.csv"
+    path.parent.mkdir(parents=True)
+    noise = random.Random(5).randbytes(300)
+    path.write_bytes(noise.replace(b"\x00", b"\x01"))  # no NUL: the control bytes tell
+    read = read_audit_files([path], "Europe/London", NOW)
+    (unread,) = read.unreadable
+    assert unread["reason"].startswith(f"{path}: line "), unread["reason"]
+    assert "a control character" in unread["reason"]
+    assert "not a CSV text file" in unread["reason"] and "(UTF-8)" in unread["reason"]
+    assert "mojibake" not in unread["reason"] and "definition" not in unread["reason"]
+
+
 def test_a_monthly_sources_review_queue_takes_the_month_a_range_starts_in(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
