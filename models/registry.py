@@ -533,6 +533,37 @@ def record_decision(models_dir: DataPath, version: str, promoted: bool, reason: 
     )
 
 
+def record_champion_change(
+    models_dir: DataPath, version: str, event: str, **details: str | None
+) -> None:
+    """Add ``event`` ("rolled back", "promoted by hand"), with its time and ``details``, to
+    the ``events`` of ``version``'s decision file (created when training kept none): a
+    QA lead's trial saw three versions that were no longer champions all read "promoted"
+    in ``models list``, and nothing said which had been rolled back, or when."""
+    decision = read_decision(models_dir, version) or {}
+    events = [*decision.get("events", []), {"event": event, "at": _now(), **details}]
+    (models_dir / version / DECISION_FILE).write_text(
+        json.dumps({**decision, "events": events}, indent=2)
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def decision_word(decision: dict[str, Any] | None) -> str | None:
+    """What ``models list`` says of a version's decision: training's (``promoted`` or
+    ``kept out``), then the latest change made by hand since (``promoted, rolled back``);
+    None for a version saved before decisions were kept."""
+    if decision is None:
+        return None
+    events = decision.get("events") or []
+    trained = (
+        ("promoted" if decision.get("promoted") else "kept out") if "promoted" in decision else ""
+    )
+    return ", ".join(w for w in (trained, events[-1]["event"] if events else "") if w) or None
+
+
 def read_decision(models_dir: DataPath, version: str) -> dict[str, Any] | None:
     """The decision :func:`record_decision` kept for ``version`` (None for versions saved
     before decisions were kept, or never decided on)."""
@@ -562,6 +593,8 @@ def rollback_champion(models_dir: DataPath, command: str = "servicelens models")
         )
     current = champion_version(models_dir)
     set_champion(models_dir, history[-1], f"rollback from {current}", history[:-1])
+    if current is not None:
+        record_champion_change(models_dir, current, "rolled back", to=history[-1])
     return history[-1]
 
 
@@ -577,8 +610,8 @@ def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     """Every saved version, oldest first: ``version``, ``champion`` (bool), ``saved_at``,
     ``source``, the holdout's ``accuracy``, ``macro_f1``, ``roc_auc`` and ``ece`` (None
     where not measured), and ``decision``: training's promotion decision, ``promoted`` or
-    ``kept out``, None for a version saved before decisions were kept
-    (:func:`record_decision`)."""
+    ``kept out``, and the latest change by hand since (:func:`decision_word`); None for a
+    version saved before decisions were kept (:func:`record_decision`)."""
     rows: list[dict[str, Any]] = []
     if not models_dir.exists():
         return rows
@@ -597,13 +630,7 @@ def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
                 "macro_f1": metrics.get("model", {}).get("macro_f1"),
                 "roc_auc": metrics.get("model", {}).get("roc_auc"),
                 "ece": metrics.get("model", {}).get("ece"),
-                "decision": (
-                    None
-                    if (decision := read_decision(models_dir, path.name)) is None
-                    else "promoted"
-                    if decision.get("promoted")
-                    else "kept out"
-                ),
+                "decision": decision_word(read_decision(models_dir, path.name)),
             }
         )
     return rows

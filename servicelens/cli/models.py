@@ -591,6 +591,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         champion_version,
         list_versions,
         read_decision,
+        record_champion_change,
         rollback_champion,
         set_champion,
     )
@@ -605,14 +606,16 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{args.version} is already the champion; nothing changed")
     elif args.action == "promote":
         try:
+            replaced = champion_version(models_dir)
             set_champion(models_dir, args.version, "promoted by hand")
         except ModelFileError as error:
             raise ModelFileError(
                 f"{error}; `servicelens models{flag} list` names the versions there"
             ) from error
-        print(f"champion is now {args.version}")
         decided = read_decision(models_dir, args.version)
-        if decided and not decided["promoted"]:
+        record_champion_change(models_dir, args.version, "promoted by hand", over=replaced)
+        print(f"champion is now {args.version}")
+        if decided and decided.get("promoted") is False:
             print(
                 f"note: training did not promote it: {decided['reason']}. Promoted as asked; "
                 f"`servicelens models{flag} rollback` goes back to the champion it replaced",
@@ -811,6 +814,14 @@ def _summary_text(shown: dict[str, Any]) -> str:
         f"trained on {shown['training_rows']} labelled rows{also}, survey dates "
         f"{'..'.join(shown['survey_dates'] or [])}",
         f"training's decision: {decision.get('reason', 'not recorded')}",
+        # Changes made by hand since (a QA lead's trial could not tell a rolled-back
+        # version from the others).
+        *(
+            f"then {e['event']} at {e['at'][:19].replace('T', ' ')} UTC"
+            + (f" (champion back to {e['to']})" if e.get("to") else "")
+            + (f" (over {e['over']})" if e.get("over") else "")
+            for e in decision.get("events", [])
+        ),
         f"holdout ({shown['holdout']['rows']} rows): roc_auc {_fmt(shown['holdout']['roc_auc'])} "
         f"macro_f1 {_fmt(shown['holdout']['macro_f1'])} ece {_fmt(shown['holdout']['ece'])}",
         f"cross-validated ({shown['cross_validation']['folds']} folds): roc_auc "

@@ -297,6 +297,10 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
 
     assert main(["--data-dir", str(data), "models", "rollback"]) == 0
     assert capsys.readouterr().err == ""  # the marts are the champion's again
+    assert main(["--data-dir", str(data), "--json", "models", "list"]) == 0
+    listed = {r["version"]: r["decision"] for r in json.loads(capsys.readouterr().out)}
+    assert listed[second["version"]] == "promoted, rolled back"
+    assert listed[first["version"]] == "promoted"
     assert main(["--data-dir", str(data), "models", "promote", second["version"]]) == 0
     assert capsys.readouterr().err == (
         f"note: the marts of 2 date(s) ({START}..{START + timedelta(days=1)}) were scored by "
@@ -338,6 +342,15 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     shown = capsys.readouterr().out.splitlines()
     assert shown[0].startswith(f"{second['version']} (champion), source sample, design ")
     assert shown[2] == f"training's decision: {second['decision']}"
+    # Then what was done by hand (a QA lead's trial: a rolled-back version read "promoted"
+    # with nothing to say it was rolled back, or when).
+    assert shown[3].startswith("then rolled back at 20") and shown[3].endswith(
+        f" UTC (champion back to {first['version']})"
+    )
+    assert shown[4].startswith("then promoted by hand at 20") and shown[4].endswith(
+        f" UTC (over {first['version']})"
+    )
+    shown = shown[:3] + shown[5:]
     assert shown[5].startswith("skill over chance: yes (out-of-fold roc_auc ")
     # The holdout by queue, policy and language, each group's size and scores (a QA lead's
     # trial found them in metrics.json only).
