@@ -549,7 +549,9 @@ def read_audit_files(
                 "response {}; {}",
                 pl.col("_verdict"),
                 pl.col("auditor").fill_null("(no auditor)"),
-                pl.col("audited_at").str.strip_chars(),
+                # Written as the overruled audits' times are (a QA lead's trial read
+                # "04.12.2026 10:00" here, "2026-12-04 10:10" in the next message).
+                _audit_time(timezone),
                 wording.otherwise(pl.lit("at the same time")),
                 # A later audit the same day cannot settle a date-only one (a QA lead's
                 # trial added two, and all three were set aside).
@@ -601,7 +603,7 @@ def read_audit_files(
                 pl.col("auditor").fill_null("(no auditor)"),
                 # Both times written alike (a QA lead's trial read 04.12.2026 09:10 beside
                 # 2026-12-04 11:30 in one sentence).
-                pl.col("_audited_at").dt.convert_time_zone(timezone).dt.strftime("%Y-%m-%d %H:%M"),
+                _audit_time(timezone),
                 "_in_force",
                 "_by",
                 "_at",
@@ -838,6 +840,18 @@ def misplaced_advice(path: str) -> str:
     return (
         "audits are read from CSV files named audits.csv or audits-<name>.csv (save the "
         "workbook as CSV under such a name)"
+    )
+
+
+def _audit_time(timezone: str) -> pl.Expr:
+    """An audit's time (``_audited_at``, UTC) as messages write it: ``YYYY-MM-DD HH:MM`` in
+    the business ``timezone``, or the date alone for an audit that gave one
+    (``_date_only``)."""
+    local = pl.col("_audited_at").dt.convert_time_zone(timezone)
+    return (
+        pl.when(pl.col("_date_only"))
+        .then(local.dt.strftime("%Y-%m-%d"))
+        .otherwise(local.dt.strftime("%Y-%m-%d %H:%M"))
     )
 
 

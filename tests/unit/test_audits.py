@@ -1022,6 +1022,21 @@ def test_an_overruled_audit_is_named_with_the_audit_in_force(tmp_path: Path) -> 
     assert lines[1].startswith("  2026-11-25/audits.csv line 2 (R2): overruled by a later audit")
     assert "by qa.jonas at 2026-11-26 08:30" in lines[1]
     assert lines[2].startswith("  2026-11-23/audits.csv line 2 (R1): overruled")
+    # Two auditors at one time, in that locale: the conflict's time is written alike too (a
+    # QA lead's trial read "at 04.12.2026 10:00" beside "2026-12-04 10:10").
+    _write(
+        tmp_path,
+        "2026-11-27",
+        header
+        + "R3,perceived,27.11.2026 10:00,qa.maria\nR3,policy_failure,27.11.2026 10:00,qa.kim\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "Europe/London", NOW)
+    conflicts = read.set_aside.filter(pl.col("response_id") == "R3").get_column("reason")
+    assert conflicts.to_list() == [
+        f"conflicting audits: '{verdict}' by {who} at 2026-11-27 10:00 disagrees with another "
+        "audit of this response at the same time; settle it with a later audit"
+        for verdict, who in (("perceived", "qa.maria"), ("policy_failure", "qa.kim"))
+    ]
 
 
 def test_an_audit_dated_more_than_a_day_ahead_is_set_aside(tmp_path: Path) -> None:
