@@ -97,6 +97,34 @@ SELECT * FROM servicelens_partitions('marts/agent_outcomes');
 CREATE OR REPLACE VIEW review_queue AS
 SELECT * FROM servicelens_partitions('marts/review_queue');
 
+-- One row per source and survey date (or month) a run published: what it read, kept and
+-- quarantined, which run and model, and when; from the _manifest.json beside each
+-- feedback_scored partition. A date processed that kept nothing has a row here (rows_kept
+-- 0) and none in feedback_scored; a date never delivered or not run yet has none in either
+-- (found by a BI analyst's trial: the two looked alike without reading the manifests).
+CREATE OR REPLACE VIEW processed_dates AS
+SELECT
+    CAST(json ->> 'survey_date' AS DATE) AS survey_date,
+    coalesce(json ->> 'source', 'sample') AS source,
+    coalesce(json -> 'partition' ->> 'granularity', 'day') AS granularity,
+    CAST(json -> 'counts' ->> 'surveys_read' AS BIGINT) AS rows_read,
+    CAST(json ->> 'rows' AS BIGINT) AS rows_kept,
+    CAST(json -> 'counts' ->> 'quarantined' AS BIGINT) AS rows_quarantined,
+    CAST(json -> 'counts' ->> 'scored' AS BIGINT) AS negatives_scored,
+    json ->> 'model_version' AS model_version,
+    json ->> 'flow' AS flow,
+    json ->> 'run_id' AS run_id,
+    CAST(json ->> 'written_at' AS TIMESTAMPTZ) AS written_at
+FROM read_json_objects(
+    list_transform(
+        coalesce(
+            getvariable('servicelens_layers')['marts/feedback_scored'],
+            [servicelens_root() || '/marts/feedback_scored/survey_date=*/*.parquet']
+        ),
+        lambda pattern: regexp_replace(pattern, '/[*][.]parquet$', '/_manifest.json')
+    )
+);
+
 -- Negative responses the model has scored: the rows root-cause questions are about.
 CREATE OR REPLACE VIEW scored_negatives AS
 SELECT

@@ -93,19 +93,40 @@ def connect_views(data_dir: DataPath, timezone: str = DEFAULT_TIMEZONE) -> Any:
     return connection
 
 
+#: The columns of ``processed_dates`` (sql/views.sql), a view of the feedback_scored
+#: partitions' manifests rather than of a table with a contract.
+PROCESSED_DATES_COLUMNS = {
+    "survey_date": "DATE",
+    "source": "VARCHAR",
+    "granularity": "VARCHAR",
+    "rows_read": "BIGINT",
+    "rows_kept": "BIGINT",
+    "rows_quarantined": "BIGINT",
+    "negatives_scored": "BIGINT",
+    "model_version": "VARCHAR",
+    "flow": "VARCHAR",
+    "run_id": "VARCHAR",
+    "written_at": "TIMESTAMPTZ",
+}
+
+
 def _empty_view(create_view: str) -> str:
-    """``CREATE VIEW`` of a published table with its contract's columns and no rows."""
+    """``CREATE VIEW`` of a published table with its contract's columns and no rows (or of
+    ``processed_dates``, :data:`PROCESSED_DATES_COLUMNS`, when no partition has a manifest)."""
     from servicelens.reporting.dictionary import sql_type
     from transforms.schemas import PUBLISHED_TABLES
 
     found = re.search(r"CREATE OR REPLACE VIEW (\w+)", create_view)
-    contract = {t.name: t for t in PUBLISHED_TABLES}.get(found.group(1) if found else "")
-    if contract is None:
+    name = found.group(1) if found else ""
+    contract = {t.name: t for t in PUBLISHED_TABLES}.get(name)
+    if contract is not None:
+        types = {column: sql_type(dtype) for column, dtype in contract.schema.items()}
+    elif name == "processed_dates":
+        types = PROCESSED_DATES_COLUMNS
+    else:
         raise FileNotFoundError(f"no partitions for the view in: {create_view.strip()[:80]}")
-    columns = ", ".join(
-        f"NULL::{sql_type(dtype)} AS {name}" for name, dtype in contract.schema.items()
-    )
-    return f"CREATE OR REPLACE VIEW {contract.name} AS SELECT {columns} WHERE false"
+    columns = ", ".join(f"NULL::{sql} AS {column}" for column, sql in types.items())
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT {columns} WHERE false"
 
 
 def unscored_note(connection: Any, with_champion: Collection[str] = ()) -> str | None:

@@ -4,6 +4,7 @@ layer at the top of the data directory and every configured source's under
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -27,6 +28,18 @@ VIEW_TABLES = {
 def _partition(root: Path, table: str, day: date, source: str, rows: int) -> None:
     folder = root / table / f"survey_date={day.isoformat()}"
     folder.mkdir(parents=True)
+    if table == "marts/feedback_scored":  # its manifest, as write_partition leaves it
+        manifest = {
+            "run_id": f"run-{source}-{day}",
+            "flow": "nightly",
+            "source": source,
+            "counts": {"surveys_read": rows + 1, "kept": rows, "quarantined": 1, "scored": rows},
+            "model_version": "v1",
+            "survey_date": day.isoformat(),
+            "rows": rows,
+            "written_at": "2026-10-03T02:00:00+00:00",
+        }
+        (folder / "_manifest.json").write_text(json.dumps(manifest))
     pl.DataFrame(
         {
             "response_id": [f"{source}-{day}-{i}" for i in range(rows)],
@@ -102,6 +115,30 @@ def test_every_view_reads_the_sample_and_every_source_and_nothing_else(mixed: Pa
     assert clean == [(3,)]
 
 
+def test_processed_dates_tell_a_date_that_kept_nothing_from_one_never_run(mixed: Path) -> None:
+    """Found by a BI analyst's trial: a date processed that kept no row and a date never
+    delivered both had no rows anywhere but the manifests. processed_dates reads them."""
+    _partition(mixed, "marts/feedback_scored", date(2026, 10, 4), "sample", 0)
+    connection = _views(str(mixed))
+    assert connection.execute(
+        "SELECT source, survey_date, rows_read, rows_kept, rows_quarantined, run_id "
+        "FROM processed_dates WHERE source = 'sample' ORDER BY survey_date"
+    ).fetchall() == [
+        ("sample", date(2026, 10, 1), 4, 3, 1, "run-sample-2026-10-01"),
+        ("sample", date(2026, 10, 2), 4, 3, 1, "run-sample-2026-10-02"),
+        ("sample", date(2026, 10, 4), 1, 0, 1, "run-sample-2026-10-04"),
+    ]
+    assert _by_source(connection, "processed_dates") == [
+        ("cfpb", 2),
+        ("sample", 3),
+        ("zendesk-eu", 2),
+    ]
+    # What kept nothing, against what never ran: 10-03 is in neither.
+    assert connection.execute(
+        "SELECT survey_date FROM processed_dates WHERE source = 'sample' AND rows_kept = 0"
+    ).fetchall() == [(date(2026, 10, 4),)]
+
+
 def test_a_data_directory_with_sources_only_is_read(tmp_path: Path) -> None:
     """Before, every view read only the top layer: here DuckDB said "No files found"."""
     _layer(tmp_path / "sources" / "cfpb", "cfpb", 2)
@@ -147,6 +184,13 @@ def test_a_table_no_run_has_written_has_no_view_in_duckdb_and_an_empty_one_in_qu
     analyst = connect_views(tmp_path)
     assert _by_source(analyst, "feedback_scored") == [("cfpb", 2)]
     assert analyst.execute("SELECT count(*) FROM fix_list").fetchall() == [(0,)]
+    # Partitions without manifests (never written so by a run): an empty processed_dates.
+    for manifest in tmp_path.glob("**/_manifest.json"):
+        manifest.unlink()
+    analyst = connect_views(tmp_path)
+    assert analyst.execute(
+        "SELECT count(*), any_value(rows_kept) FROM processed_dates"
+    ).fetchall() == [(0, None)]
 
 
 def _fix_list(root: Path, day: date, source: str) -> None:
