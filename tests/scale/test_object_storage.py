@@ -92,6 +92,9 @@ def test_the_whole_pipeline_runs_on_s3_and_duckdb_reads_the_marts(
     assert views.execute("SELECT source, count(*) FROM feedback_scored GROUP BY 1").fetchall() == [
         ("sample", sum(kept.values()))
     ]
+    # The partitions' manifests are read through the store too.
+    processed = views.execute("SELECT survey_date, rows_kept FROM processed_dates").fetchall()
+    assert {str(day): n for day, n in processed} == kept
     # Every negative got a root cause from the model trained and registered on S3.
     assert all(scored == negatives > 0 for _, _, scored, negatives in rows)
     assert (settings.models_dir / "champion.json").exists()
