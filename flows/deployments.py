@@ -7,10 +7,12 @@ right schedule); ``serve_deployments`` registers them with the Prefect API and r
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -124,14 +126,14 @@ def serve_deployments(
     served = ServedRuns(settings)
     if threading.current_thread() is not threading.main_thread():
         try:
-            with served:
+            with served, _runs_reach_this_api(on_server):
                 serve(*deployments, pause_on_shutdown=False)
         finally:
             end = _end_serving(settings, deployments, served, on_server)
         return end
     before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
-        with served:
+        with served, _runs_reach_this_api(on_server):
             serve(*deployments, pause_on_shutdown=False)
     except* SystemExit as stopped:
         # The runner's SIGTERM handler ends with sys.exit(0); a signal that lands while the
@@ -143,6 +145,32 @@ def serve_deployments(
         signal.signal(signal.SIGINT, before)
         end = _end_serving(settings, deployments, served, on_server)
     return end
+
+
+@contextmanager
+def _runs_reach_this_api(on_server: bool) -> Iterator[None]:
+    """On the embedded API, name it in ``PREFECT_API_URL`` for the flow-run processes the
+    runner starts (they inherit this process's environment) while serving, and restore the
+    variable after.
+
+    Without it each served run found no API and started a temporary server of its own, left
+    running when serve stopped during the run (a platform engineer's trial found one still
+    up 41 s later, its parent gone); it wrote to the same database, so the runs completed.
+    The embedded server answers by now (:func:`ensure_backfill_limit` asked it)."""
+    if on_server:
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    before = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = SubprocessASGIServer().api_url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before
 
 
 def _exits(group: BaseExceptionGroup[SystemExit]) -> list[SystemExit]:

@@ -539,7 +539,11 @@ def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) ->
     said "polling for scheduled runs", and its nightly never fired: Prefect's embedded
     server runs none of its services, so nothing created the scheduled runs. serve now
     starts it with them: its scheduler creates the nightly run from the cron, and serve
-    completes it, with no Prefect server started by hand."""
+    completes it, with no Prefect server started by hand. The run reaches serve's API: a
+    platform engineer's trial found each served run starting an API server of its own, left
+    running when serve stopped mid-run."""
+    import psutil
+
     data_dir = tmp_path / "data"
     now_local = datetime.now(ZoneInfo(TIMEZONE))
     days = [now_local.date() - timedelta(days=1), now_local.date()]
@@ -557,7 +561,20 @@ def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) ->
     serving = _start_serve(data_dir, env, tmp_path, out, err)
     settings = Settings(data_dir=str(data_dir), timezone=TIMEZONE)
 
+    run_servers: list[str] = []  # API servers started by a served run's own process
+
     def completed() -> str | None:
+        for process in psutil.Process(serving.pid).children(recursive=True):
+            try:
+                parent = process.parent()
+                if (
+                    "uvicorn" in process.cmdline()
+                    and parent
+                    and "prefect.engine" in " ".join(parent.cmdline())
+                ):
+                    run_servers.append(" ".join(process.cmdline()))
+            except psutil.Error:
+                continue  # ended meanwhile
         for day in days:  # yesterday of the run's scheduled time: either, near midnight
             record = settings.runs_dir / f"survey_date={day.isoformat()}.json"
             if record.exists() and json.loads(record.read_text())["outcome"] == "completed":
@@ -576,3 +593,4 @@ def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) ->
     assert scored["counts"]["responses"] == clean["counts"]["kept"]
     assert serving.returncode == 0, err.read_text()
     assert "Traceback" not in err.read_text()
+    assert run_servers == []
