@@ -326,6 +326,7 @@ def _claim_date_run(
             )
             return _Claimed(None, outcome, recovered)
         set_final_state(flow_run.id, Crashed(message=crash_message(verdict.reason)))
+        discard_run_staging(settings.staging_dir, str(flow_run.id))  # what it left staged
         record_outcome(settings, planned.day, str(flow_run.id), "crashed", error=verdict.reason)
         recovered.append(f"{flow_run.name} ({flow_run.id}) was stuck: {verdict.reason}")
         log.warning("%s: %s; marked crashed, the date runs again", day, recovered[-1])

@@ -44,7 +44,7 @@ from servicelens.storage.claims import (
     settled_liveness,
 )
 from servicelens.storage.locks import date_lock_path, exclusive_lock, is_locked, lock_holder
-from servicelens.storage.partitions import locks_dir
+from servicelens.storage.partitions import discard_run_staging, locks_dir
 from servicelens.storage.runs import record_outcome
 
 #: The flows whose runs keep in-flight records (flows/pipeline.py).
@@ -118,9 +118,15 @@ def _recover(settings: Settings) -> list[Recovery]:
     return recovered
 
 
-def release_dead_run(settings: Settings, claim: Claim, verdict: Liveness) -> Recovery:
-    """Give back a dead run's slot, mark its flow run crashed (saying why) and record its
-    date's outcome as ``crashed``; its record is the caller's to delete or replace.
+def release_dead_run(
+    settings: Settings, claim: Claim, verdict: Liveness, discard_staging: bool = True
+) -> Recovery:
+    """Give back a dead run's slot, mark its flow run crashed (saying why), record its
+    date's outcome as ``crashed`` and, with ``discard_staging``, delete the frames it staged
+    (:func:`~servicelens.storage.partitions.discard_run_staging`: only a run that finishes
+    deletes its own, and a platform engineer's trial found seven killed runs' folders left
+    in ``.staging/runs/``, hundreds of megabytes each at a million rows); its record is the
+    caller's to delete or replace.
 
     The slot is the lease the record names, or, for a date killed after its slot was granted
     and before its record named it, the leases that name its flow run as their holder
@@ -139,6 +145,8 @@ def release_dead_run(settings: Settings, claim: Claim, verdict: Liveness) -> Rec
         day = date.fromisoformat(claim.day)
         record_outcome(settings, day, claim.flow_run_id, "crashed", error=verdict.reason)
     released = ["marked crashed" if crashed else "already finished in Prefect"]
+    if discard_staging:
+        discard_run_staging(settings.staging_dir, claim.flow_run_id)
     if leases:
         released.append(f"its slot of {claim.limit or BACKFILL_LIMIT} released")
     message = f"{claim.name}: {verdict.reason}; {', '.join(released)}"
@@ -163,7 +171,9 @@ def hold_date_releasing(
                 else liveness(previous)
             )
             if not verdict.alive:
-                release_dead_run(settings, previous, verdict)
+                # The same flow run holding again (a retry) keeps what it staged.
+                again = previous.flow_run_id == flow_run_id
+                release_dead_run(settings, previous, verdict, discard_staging=not again)
         yield held
 
 
@@ -357,6 +367,7 @@ def recover_stuck_runs(settings: Settings) -> list[Recovery]:
         day = (run.parameters or {}).get("day")
         message = crash_message(stuck.verdict.reason, of_a_date=bool(day))
         if set_final_state(run.id, Crashed(message=message)):
+            discard_run_staging(settings.staging_dir, str(run.id))
             message = f"{run.name}: {stuck.verdict.reason}; marked crashed"
             recovered.append(Recovery(str(day) if day else None, run.name, str(run.id), message))
     return recovered

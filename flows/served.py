@@ -362,6 +362,11 @@ def _release(
     for run in unfinished:
         if set_final_state(run.id, Crashed(message=crash_message(reason, of_a_date=False))):
             released.append(f"{run.name}: {reason}; marked crashed")
+    from servicelens.storage.partitions import discard_run_staging
+
+    for run_id in flow_run_ids:  # what the stopped runs left staged, in whichever layer
+        for settings in data_dirs:
+            discard_run_staging(settings.staging_dir, run_id)
     backfills = [StoppedBackfill.of(r.name, dict(r.parameters), own.data_dir) for r in unfinished]
     return [r.name for r in unfinished], released, [b for b in backfills if b is not None]
 

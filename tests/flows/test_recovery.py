@@ -125,9 +125,16 @@ def test_a_stuck_run_of_a_dead_process_is_marked_crashed_and_the_date_runs_again
     stuck = stuck_run(settings, planned)
     if record == "dead record":
         dead_record(settings, stuck)
+    # What the killed run had staged (a platform engineer's trial found such folders left).
+    from servicelens.storage.partitions import run_staging_dir
+
+    staged = run_staging_dir(settings.staging_dir, str(stuck.id))
+    staged.mkdir(parents=True)
+    (staged / "valid-2026-10-01.parquet").write_bytes(b"PAR1")
     time.sleep(4 * settings.heartbeat_seconds)  # older than a stale period
 
     [outcome] = run_planned_dates(nightly, [planned], settings, limit=limit)
+    assert not staged.exists()
 
     assert outcome.outcome == "completed", outcome
     assert str(stuck.id) in outcome.recovered
