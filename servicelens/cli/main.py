@@ -296,6 +296,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 print(_counts_line(result, day))
                 for left in result["left_failed"]:
                     print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
+                # As backfill says it (a platform engineer's trial: `run` with no model said
+                # "(model None)" only, and the completed date is not run again by default).
+                from servicelens.cli.schedule import unscored_dates_note
+
+                completed = {"outcome": "completed", "day": day.isoformat(), "result": result}
+                if unscored := unscored_dates_note([completed], None):
+                    print(unscored)
     rows: list[dict[str, Any]] = []
     if sources:
         with _warnings_said(args):
@@ -461,7 +468,7 @@ def _counts_line(row: dict[str, Any], day: date) -> str:
     return (
         f"{day}: read {row.get('surveys_read')} kept {row.get('kept')} quarantined "
         f"{row.get('quarantined')} negatives scored {row.get('scored')} "
-        f"(model {row.get('model_version')})"
+        + (f"(model {version})" if (version := row.get("model_version")) else "(no model yet)")
     )
 
 

@@ -128,8 +128,9 @@ def test_a_backfill_before_any_model_says_its_dates_are_unscored(
 ) -> None:
     """Found by a trial: a backfill before the first training listed every date "completed
     ... scored 0" and exited 0 without a word; a data engineer following `--rerun missing`
-    would leave those dates unscored for good."""
-    generate(tmp_path, DAYS[0], DAYS[1], 120, seed=3)
+    would leave those dates unscored for good. `run` says the same (a platform engineer's
+    trial read "negatives scored 0 (model None)" and nothing else)."""
+    generate(tmp_path, DAYS[0], DAYS[2], 120, seed=3)
     argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(DAYS[0])]
     assert main([*argv, "--end", str(DAYS[1])]) == 0
     assert (
@@ -137,6 +138,14 @@ def test_a_backfill_before_any_model_says_its_dates_are_unscored(
         f"root causes. Train one (`servicelens --data-dir {tmp_path} train`), then score them: "
         f"servicelens --data-dir {tmp_path} backfill --start {DAYS[0]} --end {DAYS[1]} --rerun all"
     ) in capsys.readouterr().out
+    assert main(["--data-dir", str(tmp_path), "run", "--date", str(DAYS[2])]) == 0
+    said = capsys.readouterr().out
+    assert f"{DAYS[2]}: read " in said and " (no model yet)" in said
+    assert (
+        "no champion model yet: the negative responses of 1 date(s) were published without "
+        f"root causes. Train one (`servicelens --data-dir {tmp_path} train`), then score them: "
+        f"servicelens --data-dir {tmp_path} backfill --start {DAYS[2]} --end {DAYS[2]} --rerun all"
+    ) in said
 
 
 def test_weekly_marts_of_an_older_contract_are_named_and_rebuilt(unscored: Settings) -> None:
