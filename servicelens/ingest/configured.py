@@ -506,10 +506,19 @@ NO_EXPORTS_AT_ALL = (
 def holds_nothing(settings: Settings) -> bool:
     """Whether ``settings``' data directory holds nothing of the pipeline's: no sample
     exports' folder (``raw/``), no layer a run wrote (``clean/``, ``marts/``), no configured
-    source. Most often a mistyped ``--data-dir`` or prefix."""
-    return not any(
+    source. Most often a mistyped ``--data-dir`` or prefix.
+
+    On an object store whose bucket does not exist, raises FileNotFoundError saying so (a
+    platform engineer's trial was told the bucket "holds no exports at all", where
+    ``generate`` named the missing bucket)."""
+    nothing = not any(
         (settings.root / folder).exists() for folder in ("raw", "clean", "marts")
     ) and not configured_names(settings)
+    if nothing:
+        from servicelens.storage.fs import refuse_a_missing_bucket
+
+        refuse_a_missing_bucket(settings.data_dir)
+    return nothing
 
 
 def sources_only_refusal(settings: Settings) -> str | None:

@@ -72,6 +72,19 @@ def refuse_a_file_as_folder(location: str) -> None:
         )
 
 
+def refuse_a_missing_bucket(location: str) -> None:
+    """Raise FileNotFoundError ("... bucket does not exist", as s3fs words it, which
+    ``servicelens.cli.main.object_store_failure_message`` turns into the message naming the
+    endpoint) when ``location`` is an object store URL whose bucket does not exist; a local
+    folder or an existing bucket passes. One request to the store."""
+    if not is_url(location):
+        return
+    root = RemotePath(location)
+    bucket = root.key.split("/", 1)[0]
+    if not root.fs.exists(bucket):
+        raise FileNotFoundError(f"{location}: The specified bucket does not exist")
+
+
 #: Where botocore reads an S3 endpoint other than AWS's from, service-specific first.
 S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 

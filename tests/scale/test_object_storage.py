@@ -222,3 +222,26 @@ def test_a_source_added_on_s3_is_named_where_it_is_registered(
     said = capsys.readouterr().out
     assert said.startswith(f"source cfpb configured ({data}/sources/cfpb/definition.toml); "), said
     assert RemotePath(f"{data}/sources/cfpb/definition.toml").exists()
+
+
+def test_run_and_backfill_on_a_missing_bucket_name_the_bucket(
+    s3: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a platform engineer's trial: `run` and `backfill` on s3://nosuchbucket/...
+    said the data directory "holds no exports at all" and to fill it with `demo`, where
+    `generate` named the missing bucket. An existing bucket's empty prefix still gets the
+    no-exports message."""
+    from servicelens.cli.main import main
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    missing = "s3://no-such-bucket/sl"
+    for command in (
+        ["run", "--date", str(START)],
+        ["backfill", "--start", str(START), "--end", str(START)],
+    ):
+        assert main(["--data-dir", missing, *command]) == 2
+        said = capsys.readouterr().err
+        assert f"{missing}: its bucket does not exist on {endpoint}: create it" in said, said
+        assert "holds no exports" not in said
+    assert main(["--data-dir", f"{s3}/empty-prefix", "run", "--date", str(START)]) == 2
+    assert "holds no exports at all" in capsys.readouterr().err
