@@ -47,6 +47,7 @@ from flows.tasks import (
     validate_and_publish_clean_task,
 )
 from servicelens.settings import Settings
+from servicelens.storage.claims import refuse_if_stopping
 from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import PlannedDate, decided_by, read_outcome, record_outcome
@@ -365,6 +366,7 @@ def run_date(
     day = planned.day.isoformat()
     if not planned.run:
         return DateOutcome.skipped(planned)
+    refuse_if_stopping()  # no flow run is created once a signal is stopping the process
     flow_id = flow_id or register_flow(nightly)
     claimed = _claim_date_run(nightly, flow_id, planned, settings, trigger, tags)
     if claimed.flow_run is None:

@@ -107,8 +107,9 @@ def _api_gone(status: int) -> None:
     """The embedded API this process started has ended under the command (``status`` as
     :func:`own_server_exit` gives it): record the runs it holds as interrupted, say so, and
     exit 2 at once, instead of letting Prefect's client retry a dead server for minutes."""
-    from servicelens.storage.claims import abandon_held, completed_anyway
+    from servicelens.storage.claims import abandon_held, completed_anyway, refuse_new_holds
 
+    refuse_new_holds()
     how = f"exit status {status}"
     if -status in signal.valid_signals():
         how = f"killed by {signal.Signals(-status).name}"
@@ -138,7 +139,10 @@ def _stop_now(signum: int) -> None:
     name = signal.Signals(signum).name
     print(f"\nservicelens: {name}: stopping", file=sys.stderr, flush=True)
     reason = f"interrupted by {name} (process {os.getpid()})"
-    from servicelens.storage.claims import abandon_held
+    from servicelens.storage.claims import abandon_held, refuse_new_holds
+
+    # The command's thread runs on while this one releases: it must not hold a new date.
+    refuse_new_holds()
 
     release: Callable[[str, float], list[Held]] | None = None
     if "flows.recovery" in sys.modules:  # Prefect work started: release through the API

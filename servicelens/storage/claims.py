@@ -266,6 +266,29 @@ class Held:
 
 _held: dict[str, Held] = {}
 _registry = threading.Lock()
+#: Set once the process is being stopped (:func:`abandon_held`): no run is held after it.
+_stopping = threading.Event()
+
+
+class ProcessStopping(BaseException):
+    """Raised in a command's thread that would start holding a run (a date, a backfill)
+    after a signal began stopping the process: a platform engineer's trial saw the thread,
+    still running while the main thread released what the process held, claim the next
+    date, which then stayed held by a dead process (2 of 5 SIGTERMs)."""
+
+
+def refuse_new_holds() -> None:
+    """From now on, no run is held by this process (:class:`ProcessStopping`): for a
+    process a signal is stopping, before it abandons what it holds (:func:`abandon_held`).
+    A hold registered before this is among what :func:`held_here` returns after it."""
+    with _registry:
+        _stopping.set()
+
+
+def refuse_if_stopping() -> None:
+    """Raise :class:`ProcessStopping` when this process is being stopped by a signal."""
+    if _stopping.is_set():
+        raise ProcessStopping("the process is stopping: no new run is started")
 
 
 def held_here() -> list[Held]:
@@ -276,13 +299,20 @@ def held_here() -> list[Held]:
 
 @contextmanager
 def _holding(settings: Settings, claim: Claim) -> Iterator[Held]:
+    refuse_if_stopping()
     held = Held(settings, claim, threading.get_ident())
     previous = read_claim(settings, claim.record_name)
     if previous is not None and previous.flow_run_id != claim.flow_run_id:
         held.replaced = previous
     held.write()
     with _registry:
-        _held[claim.record_name] = held
+        # Registered, a hold is released with the others; refused, it leaves no record.
+        stopping = _stopping.is_set()
+        if not stopping:
+            _held[claim.record_name] = held
+    if stopping:
+        held.remove()
+        refuse_if_stopping()
     beat = threading.Thread(
         target=held._beat, name=f"servicelens-heartbeat-{claim.name}", daemon=True
     )
@@ -403,7 +433,8 @@ def abandon_held(reason: str) -> list[Held]:
     """When the process is being stopped (a signal): record every run it holds as
     ``interrupted``, stop their heartbeats, and return them, so the caller can release
     their leases (``Held.on_abandon``) and then remove their records. A record whose
-    release fails stays for the next run, which sees its process gone."""
+    release fails stays for the next run, which sees its process gone. Called after
+    :func:`refuse_new_holds`, it returns every run the process will ever have held."""
     abandoned = held_here()
     for held in abandoned:
         try:

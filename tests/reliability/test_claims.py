@@ -232,6 +232,31 @@ def test_a_date_that_completes_after_its_interruption_is_not_named_interrupted(
         assert completed_anyway(held)
 
 
+def test_once_the_process_is_stopping_no_new_date_is_held(tmp_path: Path) -> None:
+    """Found by a platform engineer's trial: after SIGTERM the command's thread, still
+    running while the main thread released what the process held, held the next date; the
+    process then exited and left it held by a dead run (`runs show` exit 1), 2 of 5 times.
+    A hold made before the stop is released with the others; none is made after it."""
+    from servicelens.storage import claims
+
+    settings = _settings(tmp_path)
+    settings.runs_dir.mkdir(parents=True)
+    try:
+        with hold_date(settings, DAY, "run-1", "n", 0.0):
+            claims.refuse_new_holds()
+            assert [h.claim.flow_run_id for h in claims.abandon_held("SIGTERM")] == ["run-1"]
+            with (
+                pytest.raises(claims.ProcessStopping),
+                hold_date(settings, DAY + timedelta(days=1), "run-2", "n", 0.0),
+            ):
+                pass
+            # The refused hold left no record and no held run; the earlier one stays.
+            assert [c.flow_run_id for c in list_claims(settings)] == ["run-1"]
+            assert [h.claim.flow_run_id for h in claims.held_here()] == ["run-1"]
+    finally:
+        claims._stopping.clear()  # this test's process goes on
+
+
 def test_a_signal_while_prefect_is_half_imported_still_stops_as_interrupted(
     tmp_path: Path,
 ) -> None:
