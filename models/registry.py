@@ -541,14 +541,11 @@ def record_champion_change(
     QA lead's trial saw three versions that were no longer champions all read "promoted"
     in ``models list``, and nothing said which had been rolled back, or when."""
     decision = read_decision(models_dir, version) or {}
-    events = [*decision.get("events", []), {"event": event, "at": _now(), **details}]
+    at = datetime.now(UTC).isoformat()
+    events = [*decision.get("events", []), {"event": event, "at": at, **details}]
     (models_dir / version / DECISION_FILE).write_text(
         json.dumps({**decision, "events": events}, indent=2)
     )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def decision_word(decision: dict[str, Any] | None) -> str | None:

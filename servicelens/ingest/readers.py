@@ -775,14 +775,14 @@ def _refuse_binary(path: str, data: bytes, kind: str) -> None:
         if data.startswith(signature):
             raise SourceError(f"{path}: line 1: this is not a {kind} text file but {what}")
     text_with_nuls = data.startswith(_UNICODE_BOMS) or _unmarked_utf16(data) is not None
-    head = np.frombuffer(data[:65536], dtype=np.uint8)
-    controls = int(np.count_nonzero(_NOT_TEXT_BYTE[head])) if head.size else 0
-    if not text_with_nuls and controls > max(3, head.size * NOT_TEXT_SHARE):
-        offset = int(np.flatnonzero(_NOT_TEXT_BYTE[head])[0])
+    control = _NOT_TEXT_BYTE[np.frombuffer(data[:65536], dtype=np.uint8)]
+    controls = int(np.count_nonzero(control))
+    if not text_with_nuls and controls > max(3, control.size * NOT_TEXT_SHARE):
+        offset = int(np.flatnonzero(control)[0])
         line = data.count(b"\n", 0, offset) + 1
         raise SourceError(
             f"{path}: line {line}: byte offset {offset} holds 0x{data[offset]:02X}, a control "
-            f"character, as do {controls:,} of its first {head.size:,} bytes: this is not a "
+            f"character, as do {controls:,} of its first {control.size:,} bytes: this is not a "
             f"{kind} text file (an image, archive or other binary file?). Export or save it "
             f"again as {kind} (UTF-8)"
         )

@@ -266,15 +266,16 @@ class Held:
 
 _held: dict[str, Held] = {}
 _registry = threading.Lock()
-#: Set once the process is being stopped (:func:`abandon_held`): no run is held after it.
+#: Set once a signal is stopping the process (:func:`refuse_new_holds`): no run is held
+#: after it.
 _stopping = threading.Event()
 
 
 class ProcessStopping(BaseException):
     """Raised in a command's thread that would start holding a run (a date, a backfill)
-    after a signal began stopping the process: a platform engineer's trial saw the thread,
-    still running while the main thread released what the process held, claim the next
-    date, which then stayed held by a dead process (2 of 5 SIGTERMs)."""
+    after a signal began stopping the process: the thread runs on while the main thread
+    releases what the process held, and a date it held then would stay held by a dead
+    process (the race a platform engineer's trial named for a SIGTERM that left one)."""
 
 
 def refuse_new_holds() -> None:
