@@ -243,22 +243,27 @@ def _early_server_class() -> type[Any]:
 
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             """Prefect's own command (``SubprocessASGIServer._run_uvicorn_command``, Prefect
-            3.8), with ``services`` the server without Prefect's ephemeral mark, which turns
-            them off, and with :data:`SERVING_MARK` instead, which tells it from a server
-            that ``prefect server start`` runs."""
-            if not self.services:
-                return super()._run_uvicorn_command()
+            3.8), in a session of its own, so a signal sent to the command's process group
+            (``timeout``, ``kill -- -PGID``, a terminal's Ctrl-C) does not stop it before
+            the command has released what it holds through it (found by a platform
+            engineer's trial: a group SIGTERM left a date and a slot held, the release
+            refused); the command stops it itself (:func:`stop_own_server`, and Prefect's
+            exit handler). With ``services``, the server runs without Prefect's ephemeral
+            mark, which turns them off, and with :data:`SERVING_MARK` instead, which tells
+            it from a server that ``prefect server start`` runs."""
             import prefect
             from prefect.settings import get_current_settings
 
+            marks = {SERVING_MARK: "1"} if self.services else {EPHEMERAL_MARK: "1"}
             environment = {
                 **os.environ,
                 "PREFECT_UI_ENABLED": "0",
                 "PREFECT__SERVER_FINAL": "1",
-                SERVING_MARK: "1",
+                **marks,
                 **get_current_settings().to_environment_variables(exclude_unset=True),
             }
-            environment.pop(EPHEMERAL_MARK, None)
+            if self.services:
+                environment.pop(EPHEMERAL_MARK, None)
             return subprocess.Popen(
                 args=[
                     sys.executable,
@@ -278,6 +283,7 @@ def _early_server_class() -> type[Any]:
                     "on",
                 ],
                 env=environment,
+                start_new_session=True,
             )
 
         def begin(self) -> None:

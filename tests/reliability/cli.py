@@ -114,7 +114,8 @@ def run(home: Home, args: list[str], log: Path, **env: str) -> tuple[int, str]:
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the command and everything it started (its embedded API too)."""
+    """SIGKILL the command and its process group: as a crash leaves it, its embedded API
+    (in a session of its own) outlives it, for the next command to stop."""
     os.killpg(process.pid, signal.SIGKILL)
     assert process.wait(60) == -signal.SIGKILL
 
