@@ -193,7 +193,8 @@ def _end_serving(
     """Pause the deployments on a server, then stop and release the flow runs still
     executing (a second signal meanwhile still stops the process at once)."""
     paused = on_server and _pause(deployments)
-    # On the embedded API, a terminal's Ctrl-C stopped its server too.
+    # On the embedded API: unless something stopped its server too (it runs in a session of
+    # its own, so a terminal's Ctrl-C no longer does; systemd's cgroup kill still would).
     stopped = served.finish(lambda: on_server or own_server_exit() is None)
     return ServeEnd(paused, stopped)
 
