@@ -670,19 +670,14 @@ def test_numbers_the_rows_carry_are_read_the_definitions_way_or_quarantined(
     """Found by a new user's trial: with a decimal comma and a thousands dot, `4.5` minutes
     was kept as 2,700 s and a fee of `12.50` as 1,250; text that was not a number (`abc`,
     `0,00` read without a decimal comma) became an empty value, kept, with no reason."""
-    definition = tmp_path / "cc.toml"
-    definition.write_text(CONTACT_CENTRE_EU)
-    export = tmp_path / "export.csv"
-    export.write_text(
+    got = _ingested(
+        tmp_path,
+        CONTACT_CENTRE_EU,
         "Response ID;Submitted;CSAT;Handle time (min);Fee;Transfers\n"
         "R1;23.11.2026 09:14;5;4,5;1.299,99;0\n"  # kept: 270 s, 1299.99
         "R2;23.11.2026 10:01;1;62.25;12.50;1\n"  # point decimals: not this export's way
         "R3;23.11.2026 11:00;2;abc;-3,00;2,5\n"  # not a number; negative; half a transfer
         "R4;23.11.2026 12:00;4;;n/a;\n",  # empty and a missing word: kept, no value
-        encoding="utf-8",
-    )
-    got = ingest_export(
-        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
     )
     assert got.counts.surveys_read == 4 and got.counts.kept == 2 and got.counts.quarantined == 2
     assert got.clean.select(
@@ -727,23 +722,16 @@ def test_a_duration_read_as_h_mm_ss_that_is_not_one_is_quarantined_saying_so(
     point, telling the user to set decimal_comma and thousands, which changes nothing."""
     from servicelens.validation.expectations import CLOCK_DURATION_PROBLEM
 
-    definition = tmp_path / "cc.toml"
-    definition.write_text(
+    got = _ingested(
+        tmp_path,
         CONTACT_CENTRE_EU.replace(
             '{ column = "Handle time (min)", unit = "minutes" }',
             '{ column = "Talk time", unit = "h:mm:ss" }',
-        )
-    )
-    export = tmp_path / "export.csv"
-    export.write_text(
+        ),
         "Response ID;Submitted;CSAT;Talk time;Fee;Transfers\n"
         "R1;23.11.2026 09:14;5;0:04:30;1,00;0\n"
         "R2;23.11.2026 10:01;1;-0:01:42;1,00;1\n"
         "R3;23.11.2026 11:00;2;five minutes;-3,00;2\n",
-        encoding="utf-8",
-    )
-    got = ingest_export(
-        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
     )
     assert got.clean.select("response_id", "handle_seconds").rows() == [("R1", 270.0)]
     reasons = dict(
@@ -1660,24 +1648,17 @@ def test_a_question_exported_as_a_column_per_option_gives_the_ticked_one(
     "How did you contact us?", mapped with ``columns`` and ``values``, gave every row an
     empty channel, kept without a reason: one empty cell emptied the joined value. The
     non-empty cells are joined; a row with none stays empty."""
-    definition = tmp_path / "sm.toml"
-    definition.write_text(
+    got = _ingested(
+        tmp_path,
         'name = "sm"\ntimezone = "Europe/London"\n[columns]\nresponse_id = "Respondent ID"\n'
         'submitted_at = { column = "End Date", format = "%Y-%m-%d %H:%M" }\ncsat = "CSAT"\n'
         'channel = { columns = ["Contact - Phone", "Contact - Chat", "Contact - Email"], '
-        'values = { Phone = "phone", Chat = "chat", Email = "email" } }\n'
-    )
-    export = tmp_path / "export.csv"
-    export.write_text(
+        'values = { Phone = "phone", Chat = "chat", Email = "email" } }\n',
         "Respondent ID,End Date,CSAT,Contact - Phone,Contact - Chat,Contact - Email\n"
         "R1,2026-11-23 09:14,5,Phone,,\n"
         "R2,2026-11-23 10:01,1,,Chat,\n"
         "R3,2026-11-23 11:00,2,,,Email\n"
         "R4,2026-11-23 12:00,4,,,\n",
-        encoding="utf-8",
-    )
-    got = ingest_export(
-        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
     )
     assert got.counts.surveys_read == 4
     channels = dict(got.clean.select("response_id", "channel").rows())
@@ -1689,22 +1670,15 @@ def test_surveymonkeys_current_export_reads_with_the_preset(tmp_path: Path) -> N
     columns ``Respondent ID`` and ``End Date`` and writes ``12/01/2026 10:15:03 AM``; the
     preset, written for ``RespondentID``, ``EndDate`` and ``08-23-2016``, refused the header,
     and once it was mapped by hand quarantined every row for its date."""
-    definition = tmp_path / "sm.toml"
-    definition.write_text(
+    got = _ingested(
+        tmp_path,
         'extends = "surveymonkey"\nname = "sm-now"\ntimezone = "America/New_York"\n'
-        '[columns]\ncsat = "How satisfied were you with our support?"\n'
-    )
-    export = tmp_path / "export.csv"
-    export.write_text(
+        '[columns]\ncsat = "How satisfied were you with our support?"\n',
         "Respondent ID,Collector ID,Start Date,End Date,IP Address,"
         "How satisfied were you with our support?\n"
         ",,,,,Response\n"
         "118052219061,446111201,11/20/2026 10:12:40 AM,11/20/2026 10:15:03 AM,203.0.113.9,4\n"
         "118052219062,446111201,11/20/2026 11:58:00 PM,11/21/2026 12:01:30 AM,203.0.113.7,2\n",
-        encoding="utf-8",
-    )
-    got = ingest_export(
-        load_definition(str(definition)), export, Settings(data_dir=str(tmp_path)), now=NOW
     )
     assert got.counts.surveys_read == 2 and got.counts.kept == 2, got.quarantine
     rows = got.clean.sort("response_id").select("response_id", "submitted_at", "csat").rows()
