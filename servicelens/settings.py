@@ -95,6 +95,9 @@ class Settings:
     #: How many command log files (``<data-dir>/logs/servicelens-*.log``) are kept: when a
     #: command starts writing its log, the oldest beyond this many are deleted.
     log_keep: int = 200
+    #: How many run reports (``<data-dir>/reports/report-*.html``, 0.1-0.2 MB each) are kept:
+    #: each new report deletes the oldest beyond this many. ``latest.html`` is always kept.
+    report_keep: int = 200
     #: How long a run waits for another run of the same date to finish before refusing.
     lock_wait_seconds: float = 600.0
     #: A customer contacting the same queue again within this many days after a contact means
@@ -152,6 +155,7 @@ class Settings:
             late_data_lookback_days=int(os.environ.get("SERVICELENS_LOOKBACK_DAYS", "3")),
             backfill_slots=int(os.environ.get("SERVICELENS_BACKFILL_SLOTS", "2")),
             log_keep=int(os.environ.get("SERVICELENS_LOG_KEEP", "200")),
+            report_keep=int(os.environ.get("SERVICELENS_REPORT_KEEP", "200")),
             notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,
             return_window_days=int(os.environ.get("SERVICELENS_RETURN_WINDOW_DAYS", "7")),
             min_agent_contacts=int(os.environ.get("SERVICELENS_MIN_AGENT_CONTACTS", "20")),

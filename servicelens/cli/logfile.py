@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from servicelens.storage.fs import prune_to_newest
+
 #: Above CRITICAL: a handler at this level lets nothing through.
 _SILENT = logging.CRITICAL + 10
 #: Loggers that Prefect's configuration keeps from propagating to the root logger, each with a
@@ -125,15 +127,10 @@ def prune_logs(logs_dir: Path, keep: int, spare: Path | None = None) -> list[Pat
     """Delete all but the newest ``keep`` command log files in ``logs_dir``.
 
     Only files named like :func:`log_file_path`'s (``servicelens-<UTC time>-<command>.log``)
-    are considered; their names sort by time, so the newest are the last by name. ``spare``
-    (the file about to be written) is never deleted. Returns the deleted paths; a file
-    another process removed first is skipped. ``keep`` below 0 counts as 0.
+    are considered (:func:`~servicelens.storage.fs.prune_to_newest`). ``spare`` (the file
+    about to be written) is never deleted. Returns the deleted paths.
     """
-    logs = sorted(p for p in logs_dir.glob("servicelens-*.log") if p != spare)
-    old = logs[: max(len(logs) - max(keep, 0), 0)]
-    for path in old:
-        path.unlink(missing_ok=True)
-    return old
+    return prune_to_newest(logs_dir, "servicelens-*.log", keep, spare)
 
 
 def _is_console(handler: logging.Handler) -> bool:

@@ -42,7 +42,7 @@ from servicelens.reporting.charts import (
 )
 from servicelens.reporting.suggested import data_dir_argument, naming_data_dir
 from servicelens.settings import Settings
-from servicelens.storage.fs import DataPath
+from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import reasons_by_kind
 from transforms.schemas import PARTITION_COLUMN, POSITIVE_CLASS
@@ -1456,7 +1456,13 @@ def _write_atomically(path: Path, text: str) -> None:
 def build_report(
     settings: Settings, run_id: str | None = None, now: datetime | None = None
 ) -> ReportResult:
-    """Write this run's report and make it ``reports/latest.html``."""
+    """Write this run's report and make it ``reports/latest.html``.
+
+    The folder keeps the newest ``settings.report_keep`` reports (``report-*.html``, names
+    sorting by their UTC time): older ones are deleted before this one is written, so that
+    the plotly.js only they referenced goes too (a nightly schedule wrote one a night,
+    forever, 0.1-0.2 MB each: a platform engineer's trial).
+    """
     from servicelens.validation.docs import write_data_docs_index
 
     now = now or datetime.now(UTC)
@@ -1464,12 +1470,13 @@ def build_report(
     write_data_docs_index(settings.gx_docs_dir)
     html, result = render_report(settings, run_id, now)
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    write_library_script(settings.reports_dir)
     suffix = f"-{run_id[:8]}" if run_id else ""
     if not settings.is_sample:
         # One run writes every configured source's report, often within the same second.
         suffix += f"-{settings.source}"
     path = settings.reports_dir / f"report-{now:%Y%m%dT%H%M%SZ}{suffix}.html"
+    prune_to_newest(settings.reports_dir, "report-*.html", settings.report_keep - 1, path)
+    write_library_script(settings.reports_dir)
     _write_atomically(path, html)
     latest = settings.reports_dir / LATEST_NAME
     _write_atomically(latest, html)

@@ -348,6 +348,22 @@ def write_text_whole(target: DataPath, text: str) -> None:
     scratch.replace(target)
 
 
+def prune_to_newest(folder: Path, pattern: str, keep: int, spare: Path | None = None) -> list[Path]:
+    """Delete all but the newest ``keep`` files of ``folder`` whose names match ``pattern``.
+
+    For files named with a fixed-width UTC time after a fixed prefix (the command logs'
+    ``servicelens-<time>-...``, the reports' ``report-<time>...``): their names sort by
+    time, so the newest are the last by name. ``spare`` (the file about to be written) is
+    never deleted nor counted. Returns the deleted paths, oldest first; a file another
+    process removed first is skipped. ``keep`` below 0 counts as 0.
+    """
+    files = sorted(p for p in folder.glob(pattern) if p != spare)
+    old = files[: max(len(files) - max(keep, 0), 0)]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
 def remove_tree(location: DataPath) -> None:
     """Delete a folder and everything in it, if it exists."""
     if isinstance(location, Path):

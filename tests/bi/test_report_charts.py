@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -151,6 +152,28 @@ def test_the_library_script_is_written_once_and_old_versions_go_when_unused(
     write_library_script(tmp_path)
     assert not old.exists()
     assert sorted(p.name for p in tmp_path.glob("plotly-*")) == [script.name]
+
+
+def test_a_new_report_prunes_the_folder_to_report_keep_and_their_old_script(
+    tmp_path: Path,
+) -> None:
+    settings = replace(Settings(data_dir=str(tmp_path / "data")), report_keep=2)
+    reports = settings.reports_dir
+    reports.mkdir(parents=True)
+    old = [reports / f"report-2026110{day}T020000Z.html" for day in (1, 2, 3)]
+    for path in old:
+        path.write_text('<script src="plotly-0.0.1.min.js"></script>')
+    (reports / "plotly-0.0.1.min.js").write_text("old")
+    (reports / "notes.html").write_text("not a report")
+    result = build_report(settings)
+    assert sorted(p.name for p in reports.glob("*.html")) == sorted(
+        [old[2].name, result.path.name, "latest.html", "notes.html"]
+    )
+    # The script only the deleted reports used goes; the one still referenced stays.
+    assert (reports / "plotly-0.0.1.min.js").exists()
+    old[2].unlink()
+    build_report(settings)
+    assert sorted(p.name for p in reports.glob("plotly-*")) == [library_script_name()]
 
 
 @pytest.fixture(scope="module")
