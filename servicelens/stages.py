@@ -43,6 +43,7 @@ from servicelens.ingest.landing import (
 from servicelens.ingest.mapping import (
     MappedExport,
     delimiter_hint,
+    header_as_written,
     map_export,
     parse_options,
     read_export,
@@ -254,9 +255,14 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
         read.header, read.frame.height, settings.gx_docs_dir / str(day) / "surveys_batch.html"
     )
     if failures:
-        # A semicolon- or tab-separated export read as commas fails here by its columns.
-        hint = delimiter_hint(read, SAMPLE_DELIMITER_FIX) if read.delimiter else ""
-        raise BatchError(f"{path}: " + "; ".join(failures) + (f". {hint}" if hint else ""))
+        # A semicolon- or tab-separated export read as commas fails here by its columns: the
+        # delimiter is what to change, said alone (a trial read its whole header quoted as
+        # the close match of every column before the hint).
+        if hint := delimiter_hint(read, SAMPLE_DELIMITER_FIX) if read.delimiter else "":
+            raise BatchError(f"{path}: {read.header_span} (header): {hint[0].lower()}{hint[1:]}")
+        if (written := header_as_written(read)) != read.header:
+            failures = validate_survey_batch(read.header, read.frame.height, shown=written)
+        raise BatchError(f"{path}: " + "; ".join(failures))
     missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
     read.frame = read.frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     return read

@@ -11,7 +11,9 @@ value is quarantined there with the text the export really held.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -566,11 +568,7 @@ def delimiter_hint(read: RawRead, fix: str = SET_DELIMITER) -> str:
     if read.delimiter is None:
         return ""  # JSON
     try:
-        delivered = read_bytes(read.path)
-        if read.unpacked_from is not None:
-            delivered = unpack_delivery(read.path, delivered)[0]
-        head, _ = decode_to_utf8(delivered[:65536])
-        found = sniff_delimiter(read.path, head)
+        found = sniff_delimiter(read.path, _head_again(read))
     except (SourceError, OSError):
         return ""
     if found == read.delimiter or found not in _DELIMITER_NAMES:
@@ -580,6 +578,33 @@ def delimiter_hint(read: RawRead, fix: str = SET_DELIMITER) -> str:
     return f"The file looks {name}-separated, and was read as {used}-separated: " + fix.format(
         shown=shown
     )
+
+
+def _head_again(read: RawRead) -> bytes:
+    """The first 64 KiB of the delivered CSV as UTF-8, read again (out of its archive, if
+    packed), for a message on an error's path. Raises OSError or SourceError as reading
+    does."""
+    delivered = read_bytes(read.path)
+    if read.unpacked_from is not None:
+        delivered = unpack_delivery(read.path, delivered)[0]
+    return decode_to_utf8(delivered[:65536])[0]
+
+
+def header_as_written(read: RawRead) -> list[str]:
+    """The header's names as the file writes them (case kept, whitespace collapsed), for a
+    message that quotes them: ``read.header`` holds them as compared (the sample layout's
+    lower-cased), and a trial looked in its file for ``'csat score'`` where it said
+    ``CSAT Score``. ``read.header`` itself for a workbook, a JSON file, a file that cannot
+    be read again or a first record of another width. Read only on an error's path."""
+    if read.delimiter is None or read.encoding == "xlsx":
+        return read.header
+    try:
+        head = _head_again(read).decode("utf-8", errors="replace")
+    except (SourceError, OSError):
+        return read.header
+    first = next(csv.reader(io.StringIO(head), delimiter=read.delimiter), [])
+    written = [" ".join(cell.split()) for cell in first]
+    return written if len(written) == len(read.header) else read.header
 
 
 def _sheet_hint(read: RawRead) -> str:

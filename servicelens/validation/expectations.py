@@ -767,13 +767,15 @@ def validate_survey_batch(
     docs_page: Path | None = None,
     required: tuple[str, ...] = REQUIRED_SURVEY_COLUMNS,
     line: int = 1,
+    shown: list[str] | None = None,
 ) -> list[str]:
     """Run the batch suite on a file's header and row count; return failure messages.
 
     ``required`` are the columns the source cannot do without (the sample's contract by
     default; the export columns a source definition reads, for a mapped export), ``line``
     the last physical line of the header. With ``docs_page``, the validation result is
-    also written there as a Data Docs page.
+    also written there as a Data Docs page. ``shown`` (as long as ``header``) is the
+    header as the file writes it, for the messages; ``header`` by default.
     """
     import numpy as np
     import pandas as pd
@@ -792,9 +794,10 @@ def validate_survey_batch(
         kind = outcome.expectation_config.type
         if kind == "expect_table_columns_to_match_set":
             missing = outcome.result.get("details", {}).get("mismatched", {}).get("missing", [])
+            written = shown or header
             failures.append(
                 f"line {line} (header): required column(s) {missing} missing"
-                f"{_close_header_names(missing, header)}; the header has {header}. Fix the "
+                f"{_close_header_names(missing, written)}; the header has {written}. Fix the "
                 "export, or map its columns with a source definition (docs/sources.md)"
             )
         elif kind == "expect_table_row_count_to_be_between":

@@ -173,7 +173,7 @@ CASES: list[Case] = [
     Case("missing optional column", _dropped("nps"), "kept"),
     Case("extra column", _extra_column, "kept"),
     Case("renamed column", _renamed("csat", "CSAT Score"), "fails",
-         ("surveys.csv", "line 1 (header)", "'csat'", "csat score")),
+         ("surveys.csv", "line 1 (header)", "'csat'", "'CSAT Score'")),
     Case("duplicate id within the file", _duplicate_id_different_content, "quarantined",
          ("response_id:", "more than one different response")),
     Case("csat out of range", _with(2, csat="9"), "quarantined",

@@ -702,7 +702,8 @@ def test_an_export_resaved_with_another_delimiter_is_told_so(
 
 def test_a_semicolon_export_in_the_sample_layout_is_told_so_too(tmp_path: Path) -> None:
     """raw/<date>/surveys.csv saved semicolon-separated said only which columns were missing;
-    the definition path said the delimiter was the thing to change."""
+    the definition path said the delimiter was the thing to change. It is said alone: a
+    trial read the whole header quoted as the close match of every column before it."""
     from datetime import date
 
     from servicelens.stages import BatchError, read_surveys
@@ -713,10 +714,31 @@ def test_a_semicolon_export_in_the_sample_layout_is_told_so_too(tmp_path: Path) 
     settings = Settings(data_dir=str(tmp_path))
     export = settings.raw_day(day) / "surveys.csv"
     export.write_text(export.read_text().replace(",", ";"))
-    with pytest.raises(BatchError, match=r"surveys\.csv: .*required column") as raised:
+    with pytest.raises(BatchError, match=r"surveys\.csv: line 1 \(header\): the file") as raised:
         read_surveys(settings, day)
     assert "looks semicolon-separated, and was read as comma-separated" in str(raised.value)
     assert 'through a source definition with delimiter = ";"' in str(raised.value)
+    assert "did you mean" not in str(raised.value)
+
+
+def test_a_renamed_sample_column_is_quoted_as_the_file_writes_it(tmp_path: Path) -> None:
+    """The sample layout compares names in lower case; a trial looked in its file for the
+    message's ``'csat score'`` where the file says ``CSAT  Score``."""
+    from datetime import date
+
+    from servicelens.stages import BatchError, read_surveys
+    from servicelens.synthetic.generator import generate
+
+    day = date(2026, 10, 1)
+    generate(tmp_path, day, day, 20, seed=3)
+    settings = Settings(data_dir=str(tmp_path))
+    export = settings.raw_day(day) / "surveys.csv"
+    export.write_text(export.read_text().replace(",csat,", ",CSAT  Score,", 1))
+    with pytest.raises(BatchError, match=r"required column\(s\) \['csat'\]") as raised:
+        read_surveys(settings, day)
+    assert "did you mean 'CSAT Score' for 'csat'?" in str(raised.value)
+    assert "'channel', 'CSAT Score', 'nps'" in str(raised.value)
+    assert "csat score" not in str(raised.value)
 
 
 def test_a_renamed_column_is_not_blamed_on_the_delimiter(tmp_path: Path) -> None:
