@@ -236,7 +236,8 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
             "response_id IS NOT NULL AND count(*) OVER (PARTITION BY response_id) > 1",
             "response_id",
             "response_id_raw",
-            "is used by more than one different response delivered at the same time",
+            "is used by more than one different response, and their delivery times (delivered_at: "
+            "the same, or none) do not tell which is the later: keep one of them in the export",
         ),
         _reason(
             "regexp_matches(response_id, '^[=+@\\t\\r]')",

@@ -194,7 +194,8 @@ def row_reasons(joined: pd.DataFrame, now: pd.Timestamp) -> pd.Series:
         (
             j["response_id"].notna() & j["response_id"].duplicated(keep=False),
             "response_id",
-            "is used by more than one different response delivered at the same time",
+            "is used by more than one different response, and their delivery times (delivered_at: "
+            "the same, or none) do not tell which is the later: keep one of them in the export",
         ),
         (
             j["response_id"].str.match(r"[=+@\t\r]", na=False),

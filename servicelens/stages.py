@@ -264,6 +264,12 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
             failures = validate_survey_batch(read.header, read.frame.height, shown=written)
         raise BatchError(f"{path}: " + "; ".join(failures))
     missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
+    if "delivered_at" in missing_optional:
+        logging.getLogger(__name__).warning(
+            "%s has no delivered_at column: a response delivered again with other answers "
+            "cannot replace its earlier copy, and both are quarantined",
+            path,
+        )
     read.frame = read.frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     return read
 

@@ -117,8 +117,13 @@ class RowCheck:
 
 #: The problem of a response id two different rows of one delivery carry. Landing gives it
 #: to such rows a delivery dates to different partitions (servicelens.ingest.landing), where
-#: the row suite, run a partition at a time, cannot see both.
-REPEATED_ID = "is used by more than one different response delivered at the same time"
+#: the row suite, run a partition at a time, cannot see both. A later ``delivered_at``
+#: supersedes (``transforms.clean.split_superseded_deliveries``); an export without the
+#: column has none, and a trial's was told "delivered at the same time".
+REPEATED_ID = (
+    "is used by more than one different response, and their delivery times (delivered_at: "
+    "the same, or none) do not tell which is the later: keep one of them in the export"
+)
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,14 @@ def _duplicate_id_different_content(rows: Rows) -> bytes:
     return _csv(rows)
 
 
+def _redelivered_without_delivery_times(rows: Rows) -> bytes:
+    # A re-delivery with other answers in an export without delivered_at: nothing says
+    # which copy is the later (a trial's was told "delivered at the same time").
+    rows = [dict(r) for r in rows]
+    rows[2] = {**rows[1], "csat": "1" if rows[1]["csat"] != "1" else "5"}
+    return _csv(rows, [h for h in HEADER if h != "delivered_at"])
+
+
 def _huge_comment(rows: Rows) -> bytes:
     return _with(2, comment="x" * (1 << 20))(rows)
 
@@ -176,6 +184,8 @@ CASES: list[Case] = [
          ("surveys.csv", "line 1 (header)", "'csat'", "'CSAT Score'")),
     Case("duplicate id within the file", _duplicate_id_different_content, "quarantined",
          ("response_id:", "more than one different response")),
+    Case("re-delivered without delivered_at", _redelivered_without_delivery_times,
+         "quarantined", ("response_id:", "delivery times (delivered_at: the same, or none)")),
     Case("csat out of range", _with(2, csat="9"), "quarantined",
          ("csat: '9' is not a score from 1 to 5",)),
     Case("csat not a number", _with(2, csat="very good"), "quarantined",
