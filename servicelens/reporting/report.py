@@ -293,10 +293,20 @@ def _html_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _holding_rows(manifests: pl.DataFrame) -> pl.DataFrame:
+    """The clean partitions' manifests (``survey_date``, ``surveys_read`` ...) of dates that
+    read any row. A partition whose rows all moved to their own dates when a fixed
+    definition landed its delivery again holds none: an analyst's trial read the report's
+    dates as running to it, its quarantine share as ``nan``, and it counted as a date."""
+    return manifests.filter(pl.col("surveys_read").fill_null(0) > 0)
+
+
 def _volumes(inputs: _Inputs) -> str:
     if inputs.manifests.height == 0:
         raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
-    days = inputs.manifests.sort("survey_date")
+    holding = _holding_rows(inputs.manifests)
+    empty = inputs.manifests.height - holding.height
+    days = (holding if holding.height else inputs.manifests).sort("survey_date")
     xs = days.get_column("survey_date").to_list()
     series = [
         Series("read", xs, days.get_column("surveys_read").to_list(), COLOURS["neutral"]),
@@ -321,7 +331,13 @@ def _volumes(inputs: _Inputs) -> str:
         pl.col("quarantined").sum(),
         pl.col("negatives").sum(),
     )
-    return chart + _html_table(totals)
+    note = (
+        f"<p>{empty} more partition(s) hold no row: their rows moved to their own dates when "
+        "the delivery was landed again.</p>"
+        if empty
+        else ""
+    )
+    return chart + _html_table(totals) + note
 
 
 def _trend(inputs: _Inputs) -> str:
@@ -395,7 +411,10 @@ def _data_quality(inputs: _Inputs) -> str:
         raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
     days = inputs.manifests.sort("survey_date").with_columns(
         (pl.col("surveys_read") == pl.col("kept") + pl.col("quarantined")).alias("reconciled"),
-        (pl.col("quarantined") / pl.col("surveys_read")).alias("quarantine_share"),
+        # None (shown "-") where nothing was read: 0/0 printed "nan".
+        pl.when(pl.col("surveys_read") > 0)
+        .then(pl.col("quarantined") / pl.col("surveys_read"))
+        .alias("quarantine_share"),
     )
     parts = []
     broken = days.filter(~pl.col("reconciled"))
@@ -1374,7 +1393,9 @@ def render_report(
     if (data_dir := data_dir_argument(settings.data_dir)) is not None:
         # The commands it suggests act on this report's data directory when pasted.
         body = [naming_data_dir(section, escape(data_dir)) for section in body]
-    dates = inputs.manifests.get_column("survey_date").cast(pl.String).sort().to_list()
+    holding = _holding_rows(inputs.manifests)
+    shown = holding if holding.height else inputs.manifests
+    dates = shown.get_column("survey_date").cast(pl.String).sort().to_list()
     headline = {
         "dates": f"{dates[0]}..{dates[-1]}" if dates else None,
         "responses": inputs.scored.height if inputs.scored is not None else 0,

@@ -232,3 +232,23 @@ def test_a_long_line_without_markers_is_thinned_and_keeps_its_ends() -> None:
 def test_a_series_mixing_dates_and_numbers_is_refused() -> None:
     with pytest.raises(TypeError, match="series 'read' mixes dates and numbers"):
         line_chart("v", "t", [Series("read", [FIRST[0], 2.0], [1, 2], "#000")], "d", "n")
+
+
+def test_a_partition_holding_no_row_is_not_a_date_of_the_report(tmp_path: Path) -> None:
+    """A partition whose rows all moved to their own dates when a fixed definition landed
+    its delivery again: an analyst's trial read the report's dates as running to it, its
+    quarantine share as ``nan``, and Volumes counted it as a date."""
+    day, moved = date(2026, 10, 1), date(2026, 10, 9)
+    generate(tmp_path, day, day, per_day=60, seed=5, mess=False)
+    settings = Settings(data_dir=str(tmp_path))
+    publish_clean(settings, validate_day(settings, day, "one"), {"run_id": "one"})
+    empty = settings.clean_dir / f"survey_date={moved}"
+    empty.mkdir()
+    counts = dict.fromkeys(("surveys_read", "kept", "quarantined", "negatives"), 0)
+    (empty / "_manifest.json").write_text(
+        json.dumps({"survey_date": str(moved), "run_id": "two", "counts": counts})
+    )
+    html = build_report(settings).latest.read_text()
+    assert f"{day}..{day}" in html and str(moved) not in html.split("<h2>")[0]
+    assert "nan" not in re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    assert "1 more partition(s) hold no row" in html
