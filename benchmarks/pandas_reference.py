@@ -49,6 +49,7 @@ FEEDBACK_COLUMNS = [
 SUMMARY_COLUMNS = [
     "queue", "policy_code", "channel", "responses", "negatives", "policy_failures", "perceived",
     "negative_share", "policy_failure_share", "mean_csat", "schema_version", "source", "rated",
+    "expected_policy_failures", "expected_policy_failure_share",
 ]  # fmt: skip
 
 
@@ -332,14 +333,17 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
             rating=None,
             attributes=None,
         )[FEEDBACK_COLUMNS]
+        p_scored = feedback["p_policy_failure"].where(feedback["root_cause"].notna())
         summary = (
-            feedback.groupby(["queue", "policy_code", "channel"], dropna=False)
+            feedback.assign(p_scored=p_scored)
+            .groupby(["queue", "policy_code", "channel"], dropna=False)
             .agg(
                 responses=("response_id", "size"),
                 negatives=("is_negative", "sum"),
                 rated=("is_negative", "count"),
                 policy_failures=("root_cause", lambda r: (r == "policy_failure").sum()),
                 perceived=("root_cause", lambda r: (r == "perceived").sum()),
+                expected_policy_failures=("p_scored", "sum"),
                 mean_csat=("csat", "mean"),
             )
             .reset_index()
@@ -353,6 +357,10 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
         unscored = (summary["negatives"] > 0) & (scored == 0)
         for counted in ("policy_failures", "perceived"):
             summary[counted] = summary[counted].astype("UInt32").mask(unscored)
+        summary["expected_policy_failures"] = summary["expected_policy_failures"].mask(unscored)
+        summary["expected_policy_failure_share"] = summary[
+            "expected_policy_failures"
+        ] / scored.where(scored > 0)
         summary["schema_version"] = DAILY_SUMMARY_VERSION
         summary["source"] = "sample"
         quarantine = pd.concat(

@@ -240,6 +240,8 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "schema_version": pl.Int32(),
     "source": pl.String(),
     "rated": pl.UInt32(),
+    "expected_policy_failures": pl.Float64(),
+    "expected_policy_failure_share": pl.Float64(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -266,7 +268,7 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
 FEEDBACK_SCORED_VERSION = 6
-DAILY_SUMMARY_VERSION = 5
+DAILY_SUMMARY_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -446,8 +448,11 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         ),
         "policy_failure_share": (
             "policy_failures / (policy_failures + perceived): the share of the negatives a "
-            "model scored; null when it scored none (no negatives, or no model yet). Do not "
-            "average shares across groups: sum the counts and divide."
+            "model scored that it called policy failures; null when it scored none (no "
+            "negatives, or no model yet). Decisions at the model's threshold, tuned to tell "
+            "each response's cause, not to count them: for how common failures are, use "
+            "expected_policy_failure_share. Do not average shares across groups: sum the "
+            "counts and divide."
         ),
         "mean_csat": "Mean csat of the group's responses.",
         "schema_version": _SCHEMA_VERSION_TEXT,
@@ -456,6 +461,18 @@ DAILY_SUMMARY_CONTRACT = TableContract(
             "Responses the negative rule could judge (a rating given); the rest, such as an "
             "unanswered call, are neither negative nor not. Null in rows of version 3 and "
             "before."
+        ),
+        "expected_policy_failures": (
+            "Sum of p_policy_failure over the negatives a model scored: how many of them are "
+            "policy failures, as its calibrated probabilities estimate (policy_failures counts "
+            "decisions at its threshold instead, which over- or under-count a group). Null as "
+            "policy_failures is, and in rows of version 5 and before."
+        ),
+        "expected_policy_failure_share": (
+            "expected_policy_failures / (policy_failures + perceived): the estimated share of "
+            "the scored negatives that are policy failures; null when none was scored, and "
+            "in rows of version 5 and before. Across groups: sum expected_policy_failures and "
+            "policy_failures + perceived, then divide."
         ),
     },
     version=DAILY_SUMMARY_VERSION,
@@ -467,6 +484,8 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "so unrated responses, such as unanswered calls, lowered it).",
         "5: policy_failures and perceived are null where the group has negatives and no "
         "model scored any of them (they were 0, as if none were failures).",
+        "6: added expected_policy_failures and expected_policy_failure_share (the calibrated "
+        "probabilities' estimate of how many negatives are policy failures).",
     ),
 )
 

@@ -605,10 +605,15 @@ def _demo_queries(settings: Settings) -> dict[str, list[dict[str, Any]]]:
         "FROM feedback_scored GROUP BY ALL ORDER BY ALL",
         # The five queues with the most negatives of each source: a trial's CFPB demo
         # beside the sample's 28 days showed the sample's five only.
-        "failures_by_product": "SELECT source, queue, negatives, policy_failure_share FROM ("
+        # The share the probabilities estimate beside the share of decisions: a data
+        # scientist's trial read CFPB's mortgage at 0.015 counted, 0.053 true, 0.067 expected
+        # (transforms.marts.daily_summary).
+        "failures_by_product": "SELECT source, queue, negatives, policy_failure_share, "
+        "expected_policy_failure_share FROM ("
         "SELECT source, queue, count(*) AS negatives, "
         "round(avg(CASE WHEN root_cause = 'policy_failure' THEN 1.0 ELSE 0 END), 3) "
-        "AS policy_failure_share, row_number() OVER (PARTITION BY source ORDER BY count(*) "
+        "AS policy_failure_share, round(avg(p_policy_failure), 3) AS "
+        "expected_policy_failure_share, row_number() OVER (PARTITION BY source ORDER BY count(*) "
         "DESC, queue) AS rank FROM scored_negatives GROUP BY source, queue) "
         "WHERE rank <= 5 ORDER BY source, negatives DESC, queue",
     }

@@ -138,6 +138,29 @@ def test_the_policy_failure_share_is_of_the_scored_negatives_and_null_without_a_
     assert calm.select("negatives", "policy_failures", "perceived").row(0) == (0, 0, 0)
 
 
+def test_the_expected_share_sums_the_probabilities_of_the_scored_negatives() -> None:
+    """Counting decisions at a threshold tuned for macro-F1 over- or under-counts a group
+    (a data scientist's trial: CFPB's "mortgage" 0.015 counted, 0.053 true, 0.067 from the
+    probabilities). Summing them estimates how many; a group with no scored negative, or
+    with negatives and no model, has no estimate."""
+    rows = _scored_rows().with_columns(
+        pl.Series("channel", ["phone"] * 3),
+        pl.Series("root_cause", ["policy_failure", "perceived", None]),
+        pl.Series("p_policy_failure", [0.6, 0.3, None]),
+    )
+    summary = daily_summary(rows).row(0, named=True)
+    assert summary["policy_failure_share"] == 0.5
+    assert summary["expected_policy_failures"] == pytest.approx(0.9)
+    assert summary["expected_policy_failure_share"] == pytest.approx(0.45)
+    unscored = daily_summary(rows.with_columns(pl.lit(None, pl.String).alias("root_cause")))
+    assert unscored.select("expected_policy_failures", "expected_policy_failure_share").row(0) == (
+        None,
+        None,
+    )
+    calm = daily_summary(rows.filter(pl.col("response_id") == "r3")).row(0, named=True)
+    assert (calm["expected_policy_failures"], calm["expected_policy_failure_share"]) == (0.0, None)
+
+
 def test_the_negative_share_is_of_the_rated_responses_and_null_without_one() -> None:
     """An analyst's trial read a call-centre queue's negative share low by its unanswered
     calls (no rating: neither negative nor not), and 0.0 for a group of unrated responses."""

@@ -25,6 +25,7 @@ def _scored(settings: Settings, source: str, queues: dict[str, int]) -> None:
         pl.lit(source).alias("source"),
         pl.lit(date(2026, 11, 1)).alias("survey_date"),
         pl.lit("policy_failure").alias("root_cause"),
+        pl.lit(0.75).alias("p_policy_failure"),
     )
     write_partition(
         conform_filling(frame, FEEDBACK_SCORED_SCHEMA),
@@ -49,3 +50,6 @@ def test_failures_by_product_shows_each_sources_top_queues(tmp_path: Path) -> No
         ("cfpb", "debt collection", 2),
         *[("sample", f"q{i}", 100 + i) for i in (5, 4, 3, 2, 1)],
     ]
+    assert {(r["policy_failure_share"], r["expected_policy_failure_share"]) for r in answers} == {
+        (1.0, 0.75)
+    }

@@ -156,6 +156,8 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "schema_version": [DAILY_SUMMARY_VERSION],
             "source": ["sample"],
             "rated": [responses],
+            "expected_policy_failures": [0.8],
+            "expected_policy_failure_share": [0.8],
         }
     )
 
