@@ -760,10 +760,8 @@ def _held_out_rows(inputs: _Inputs) -> tuple[pl.DataFrame, str] | None:
         return None
     holdout = read_holdout(inputs.settings.models_dir, inputs.champion)
     if holdout is not None and holdout.height >= MIN_AUDITED:
-        first = holdout.get_column("survey_date").min()
-        return holdout.select(
-            pl.col("root_cause").alias("audit_root_cause"), "p_policy_failure"
-        ), (
+        first = str(holdout.get_column("survey_date").min())
+        return holdout.select(pl.col("root_cause").alias("audit_root_cause"), "p_policy_failure"), (
             f"{holdout.height} labelled negatives of the champion's time-split test slice "
             f"(survey dates from {first}), each scored by the model fitted on the dates "
             "before them (held out in time, as new dates are)."
