@@ -42,13 +42,13 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.prefect_client import busy_retrying_client
 from servicelens.checkpoints import checkpoint
-from servicelens.settings import PREFECT_FILE_LEASES, Settings
+from servicelens.settings import PREFECT_FILE_LEASES, SLOT_LEASE_BOUNDS, Settings
 from servicelens.storage.claims import Held, Liveness, list_claims, liveness
 
 #: The global concurrency limit backfill dates take a slot from (the nightly run does not).
 BACKFILL_LIMIT = "servicelens-backfill"
-#: Prefect's bounds on a lease's duration, in seconds.
-LEASE_BOUNDS = (60.0, 86_400.0)
+#: Prefect's bounds on a lease's duration, in seconds (Settings.from_env refuses others).
+LEASE_BOUNDS = SLOT_LEASE_BOUNDS
 #: How often a date waiting for a slot asks again, and how often it says it is still waiting.
 POLL_SECONDS = 1.0
 SAY_FIRST_AFTER_SECONDS = 2.0

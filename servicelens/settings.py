@@ -6,6 +6,8 @@ is called by the CLI (or a test) and the result is handed to flows as a paramete
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import secrets
 from dataclasses import dataclass, replace
@@ -68,6 +70,85 @@ AUDITS_FILE = "audits.csv"
 #: would stay taken for good (flows/slots.py).
 PREFECT_LEASE_STORAGE_VARIABLE = "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"
 PREFECT_FILE_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
+#: Prefect's bounds on a backfill slot's lease, in seconds (``SERVICELENS_SLOT_LEASE_SECONDS``).
+SLOT_LEASE_BOUNDS = (60.0, 86_400.0)
+
+
+class SettingError(ValueError):
+    """A ``SERVICELENS_*`` variable holds a value no command can use; nothing was done."""
+
+
+def _refusal(name: str, value: str, wanted: str, default: object) -> SettingError:
+    return SettingError(f"{name}={value!r}: use {wanted}, or unset it for the default ({default})")
+
+
+def _whole_number(name: str, default: int, minimum: int) -> int:
+    """The whole number in variable ``name`` (``default`` when unset or empty); raises
+    :class:`SettingError` for anything else or a number below ``minimum``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise _refusal(name, text, f"a whole number of {minimum} or more", default)
+    return value
+
+
+def _number(
+    name: str,
+    default: float,
+    wanted: str,
+    low: float,
+    high: float = math.inf,
+    inclusive: bool = False,
+) -> float:
+    """The number in variable ``name`` (``default`` when unset or empty), which must lie
+    above ``low`` and below ``high`` (or between them, ends included, with ``inclusive``);
+    raises :class:`SettingError` saying ``wanted`` otherwise."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    within = low <= value <= high if inclusive else low < value < high
+    if not within:  # NaN too: every comparison with it is false
+        raise _refusal(name, text, wanted, f"{default:g}")
+    return value
+
+
+def checked_timezone(value: str, name: str = "SERVICELENS_TIMEZONE") -> str:
+    """``value`` if it is an IANA timezone this machine knows (``Europe/London``); raises
+    :class:`SettingError` naming the variable ``name``, the value and the closest name
+    (``Europe/Berlin`` for ``Europe/Berln``, ``Europe/London`` for ``europe/london``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+    try:
+        ZoneInfo(value)
+    # ValueError: a key ZoneInfo refuses outright (empty, absolute, with "..").
+    except (ZoneInfoNotFoundError, ValueError):
+        # Only on the refusal: listing the zones reads the whole tz database (~50 ms).
+        zones = available_timezones()
+        by_case = {zone.lower(): zone for zone in zones}
+        close = [by_case[value.lower()]] if value.lower() in by_case else []
+        close = close or difflib.get_close_matches(value, sorted(zones), n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise SettingError(
+            f"{name}={value!r}: not a timezone name{hint}; use an IANA name such as "
+            f"{DEFAULT_TIMEZONE} or America/New_York, or unset it for the default "
+            f"({DEFAULT_TIMEZONE})"
+        ) from None
+    return value
+
+
+def environment_timezone() -> str:
+    """The business timezone ``SERVICELENS_TIMEZONE`` names, checked (:func:`checked_timezone`);
+    :data:`DEFAULT_TIMEZONE` when it is unset."""
+    return checked_timezone(os.environ.get("SERVICELENS_TIMEZONE", DEFAULT_TIMEZONE))
 
 
 @dataclass(frozen=True)
@@ -145,39 +226,64 @@ class Settings:
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
-        """Build settings from CLI values, falling back to ``SERVICELENS_*`` variables."""
+        """Build settings from CLI values, falling back to ``SERVICELENS_*`` variables; in
+        the timezone the data directory records unless ``SERVICELENS_TIMEZONE`` or
+        ``overrides`` name one (:meth:`in_recorded_timezone`).
+
+        Raises :class:`SettingError` (one line naming the variable, its value and what it
+        must be) when a variable holds a value no command can use."""
+        chosen_settings = replace(cls.from_variables(data_dir), **overrides)  # type: ignore[arg-type]
+        if "SERVICELENS_TIMEZONE" in os.environ or "timezone" in overrides:
+            return chosen_settings
+        return chosen_settings.in_recorded_timezone()
+
+    @classmethod
+    def from_variables(cls, data_dir: str | None = None) -> Settings:
+        """Settings from ``data_dir`` and the ``SERVICELENS_*`` variables alone, reading no
+        file: the command line checks the variables with it before it parses its arguments
+        (``--help`` dates its examples in ``SERVICELENS_TIMEZONE``).
+
+        Raises :class:`SettingError` when a variable holds a value no command can use."""
         chosen = data_dir or os.environ.get("SERVICELENS_DATA_DIR") or DEFAULT_DATA_DIR
-        base = cls(
+        return cls(
             data_dir=str(chosen),
-            timezone=os.environ.get("SERVICELENS_TIMEZONE", DEFAULT_TIMEZONE),
+            timezone=environment_timezone(),
             nightly_cron=os.environ.get("SERVICELENS_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
             retrain_cron=os.environ.get("SERVICELENS_RETRAIN_CRON", DEFAULT_RETRAIN_CRON),
-            late_data_lookback_days=int(os.environ.get("SERVICELENS_LOOKBACK_DAYS", "3")),
-            backfill_slots=int(os.environ.get("SERVICELENS_BACKFILL_SLOTS", "2")),
-            log_keep=int(os.environ.get("SERVICELENS_LOG_KEEP", "200")),
-            report_keep=int(os.environ.get("SERVICELENS_REPORT_KEEP", "200")),
+            late_data_lookback_days=_whole_number("SERVICELENS_LOOKBACK_DAYS", 3, minimum=0),
+            backfill_slots=_whole_number("SERVICELENS_BACKFILL_SLOTS", 2, minimum=0),
+            log_keep=_whole_number("SERVICELENS_LOG_KEEP", 200, minimum=1),
+            report_keep=_whole_number("SERVICELENS_REPORT_KEEP", 200, minimum=1),
             notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,
-            return_window_days=int(os.environ.get("SERVICELENS_RETURN_WINDOW_DAYS", "7")),
-            min_agent_contacts=int(os.environ.get("SERVICELENS_MIN_AGENT_CONTACTS", "20")),
+            return_window_days=_whole_number("SERVICELENS_RETURN_WINDOW_DAYS", 7, minimum=1),
+            min_agent_contacts=_whole_number("SERVICELENS_MIN_AGENT_CONTACTS", 20, minimum=1),
             # Unset: the project's (agent_key); a relative path is the working directory's.
             agent_key_file=(
                 str(Path(configured_key).expanduser().resolve())
                 if (configured_key := os.environ.get("SERVICELENS_AGENT_KEY_FILE"))
                 else ""
             ),
-            fix_list_window_days=int(os.environ.get("SERVICELENS_FIX_LIST_WINDOW_DAYS", "28")),
-            early_warning_history_days=int(
-                os.environ.get("SERVICELENS_EARLY_WARNING_HISTORY_DAYS", "28")
+            fix_list_window_days=_whole_number("SERVICELENS_FIX_LIST_WINDOW_DAYS", 28, minimum=1),
+            early_warning_history_days=_whole_number(
+                "SERVICELENS_EARLY_WARNING_HISTORY_DAYS", 28, minimum=1
             ),
-            early_warning_fdr=float(os.environ.get("SERVICELENS_EARLY_WARNING_FDR", "0.01")),
-            heartbeat_seconds=float(os.environ.get("SERVICELENS_HEARTBEAT_SECONDS", "5")),
-            slot_lease_seconds=float(os.environ.get("SERVICELENS_SLOT_LEASE_SECONDS", "60")),
+            early_warning_fdr=_number(
+                "SERVICELENS_EARLY_WARNING_FDR", 0.01, "a share above 0 and below 1", 0.0, 1.0
+            ),
+            heartbeat_seconds=_number(
+                "SERVICELENS_HEARTBEAT_SECONDS", 5.0, "a number of seconds above 0", 0.0
+            ),
+            slot_lease_seconds=_number(
+                "SERVICELENS_SLOT_LEASE_SECONDS",
+                60.0,
+                f"a number of seconds from {SLOT_LEASE_BOUNDS[0]:g} to "
+                f"{SLOT_LEASE_BOUNDS[1]:g} (Prefect's bounds on a lease)",
+                SLOT_LEASE_BOUNDS[0],
+                SLOT_LEASE_BOUNDS[1],
+                inclusive=True,
+            ),
             audit_date_order=checked_date_order(os.environ.get("SERVICELENS_AUDIT_DATE_ORDER", "")),
         )
-        chosen_settings = replace(base, **overrides)  # type: ignore[arg-type]
-        if "SERVICELENS_TIMEZONE" in os.environ or "timezone" in overrides:
-            return chosen_settings
-        return chosen_settings.in_recorded_timezone()
 
     def in_recorded_timezone(self) -> Settings:
         """These settings in the business timezone the data directory's partitions record
@@ -387,10 +493,10 @@ AUDIT_DATE_ORDERS = ("day-first", "month-first")
 
 def checked_date_order(value: str) -> str:
     """``value`` (``SERVICELENS_AUDIT_DATE_ORDER``) as declared, lower-cased; raises
-    ValueError naming the variable and the values it takes for anything else."""
+    :class:`SettingError` naming the variable and the values it takes for anything else."""
     order = value.strip().lower()
     if order and order not in AUDIT_DATE_ORDERS:
-        raise ValueError(
+        raise SettingError(
             f"SERVICELENS_AUDIT_DATE_ORDER={value!r}: use {' or '.join(AUDIT_DATE_ORDERS)} "
             "(how QA's slashed dates such as 03/12/2026 read), or leave it unset"
         )

@@ -40,11 +40,12 @@ from servicelens.reporting.analyst import (
 )
 from servicelens.reporting.suggested import suggestions_name
 from servicelens.settings import (
-    DEFAULT_TIMEZONE,
     PREFECT_FILE_LEASES,
     PREFECT_LEASE_STORAGE_VARIABLE,
     SAMPLE_PER_DAY,
+    SettingError,
     Settings,
+    environment_timezone,
 )
 
 #: Commands that process survey dates: a date after today (business timezone) is refused.
@@ -664,7 +665,7 @@ def _subcommands(
 
 def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     """The whole command line; ``today_end`` dates the examples (default: yesterday)."""
-    timezone = os.environ.get("SERVICELENS_TIMEZONE", DEFAULT_TIMEZONE)
+    timezone = environment_timezone()
     examples, command_examples = _examples(today_end or yesterday(timezone))
     parser = _Parser(
         prog="servicelens",
@@ -1044,6 +1045,15 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` (default: ``sys.argv[1:]``); returns its exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Before the arguments are parsed: --help dates its examples in SERVICELENS_TIMEZONE,
+        # and a bad variable crashed every command, --help too, with a traceback (a new
+        # analyst's trial, SERVICELENS_TIMEZONE=Europe/Berln).
+        Settings.from_variables()
+    except SettingError as error:
+        return _fail(str(error), None, "--json" in words)
     args = parse_arguments(argv)
     _configure_prefect(args.verbose)
     _stop_servers_left_behind()
