@@ -251,7 +251,9 @@ class Settings:
             nightly_cron=os.environ.get("SERVICELENS_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
             retrain_cron=os.environ.get("SERVICELENS_RETRAIN_CRON", DEFAULT_RETRAIN_CRON),
             late_data_lookback_days=_whole_number("SERVICELENS_LOOKBACK_DAYS", 3, minimum=0),
-            backfill_slots=_whole_number("SERVICELENS_BACKFILL_SLOTS", 2, minimum=0),
+            # 0 slots: no backfill date could ever take one; Prefect's API refused each with a
+            # raw 422 and the date's failure could not be recorded (a new analyst's trial).
+            backfill_slots=_whole_number("SERVICELENS_BACKFILL_SLOTS", 2, minimum=1),
             log_keep=_whole_number("SERVICELENS_LOG_KEEP", 200, minimum=1),
             report_keep=_whole_number("SERVICELENS_REPORT_KEEP", 200, minimum=1),
             notify_url=os.environ.get("SERVICELENS_NOTIFY_URL") or None,

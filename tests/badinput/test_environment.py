@@ -55,7 +55,11 @@ def test_a_mistyped_timezone_stops_help_with_one_line_and_a_close_match() -> Non
         ("SERVICELENS_TIMEZONE", "", "not a timezone name"),
         ("SERVICELENS_LOOKBACK_DAYS", "three", "a whole number of 0 or more"),
         ("SERVICELENS_LOOKBACK_DAYS", "-1", "a whole number of 0 or more"),
-        ("SERVICELENS_BACKFILL_SLOTS", "two", "a whole number of"),
+        ("SERVICELENS_BACKFILL_SLOTS", "two", "a whole number of 1 or more"),
+        # 0 or fewer slots: Prefect refused every date with a raw 422, "Slots requested is
+        # greater than the limit", and the date's failure could not be recorded.
+        ("SERVICELENS_BACKFILL_SLOTS", "0", "a whole number of 1 or more"),
+        ("SERVICELENS_BACKFILL_SLOTS", "-2", "a whole number of 1 or more"),
         ("SERVICELENS_LOG_KEEP", "lots", "a whole number of 1 or more"),
         ("SERVICELENS_REPORT_KEEP", "x", "a whole number of 1 or more"),
         ("SERVICELENS_RETURN_WINDOW_DAYS", "0", "a whole number of 1 or more"),
@@ -66,7 +70,15 @@ def test_a_mistyped_timezone_stops_help_with_one_line_and_a_close_match() -> Non
         ("SERVICELENS_AUDIT_DATE_ORDER", "dayfirst", "day-first or month-first"),
     ],
 )
-@pytest.mark.parametrize("command", [["query", "--list"], ["report"], ["run"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["query", "--list"],
+        ["report"],
+        ["run"],
+        ["backfill", "--start", "2026-05-01", "--end", "2026-05-01"],
+    ],
+)
 def test_a_bad_variable_is_one_line_naming_it_before_any_command_runs(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
