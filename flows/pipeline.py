@@ -38,7 +38,13 @@ from flows.tasks import (
     write_report_task,
 )
 from flows.training import generate_task, train_and_register_task
-from servicelens.dates import refuse_future, refuse_reversed, survey_date_range, yesterday
+from servicelens.dates import (
+    refuse_after_current_period,
+    refuse_future,
+    refuse_reversed,
+    survey_date_range,
+    yesterday,
+)
 from servicelens.ingest.configured import (
     backfill_dates,
     configured_names,
@@ -260,6 +266,9 @@ def backfill(
         # and the real run refused 2026-12-31 "in the future" after Prefect had started).
         refuse_reversed(start, end)
         settings, days = backfill_dates(settings, start, end, source)
+        # After the source's current period (a month's last day for a monthly source),
+        # as the command line refuses it, for a deployment's run.
+        refuse_after_current_period(end, settings.timezone, settings.partition)
         title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}, source {source}"
     else:
         days = survey_date_range(start, end, settings.timezone)

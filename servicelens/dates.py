@@ -83,6 +83,41 @@ def refuse_future(
         )
 
 
+def last_day_of_period(day: date, granularity: str) -> date:
+    """The last date of the partition holding ``day``: ``day`` itself, or for ``"month"``
+    the last day of its month."""
+    return add_months(day, 1) - timedelta(days=1) if granularity == "month" else day
+
+
+def refuse_after_current_period(
+    day: date,
+    timezone: str,
+    granularity: str,
+    name: str = "end",
+    now: datetime | None = None,
+) -> None:
+    """Raise :class:`SurveyDateError` when ``day`` (a configured source's range end) is after
+    the partition period holding today in ``timezone``: today for a daily source, the current
+    month's last day for a monthly one (``granularity``).
+
+    A monthly source's ``--end 2026-12-31`` bounds partition 2026-12-01, which a delivery may
+    have landed by 2026-12-02: that stays accepted. Anything later holds no partition yet; a
+    trial's daily source took ``--end 2027-01-31`` and counted the days to come too.
+    """
+    if granularity != "month":
+        refuse_future(day, timezone, name, now)
+        return
+    current = today(timezone, now)
+    last = last_day_of_period(current, granularity)
+    if day > last:
+        raise SurveyDateError(
+            f"{name} {day} is in the future (today is {current} in {timezone}, and this "
+            f"source's partitions are months); nothing was run and nothing recorded. Use a "
+            f"date up to {last} (the last day of {current:%Y-%m}, the newest partition that "
+            "may hold deliveries)"
+        )
+
+
 def survey_date_range(
     start: date,
     end: date,

@@ -31,7 +31,13 @@ from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_date_range, add_schedule_commands
 from servicelens.cli.sources import REPLACE_HELP, add_sources_commands
-from servicelens.dates import SurveyDateError, refuse_future, refuse_reversed, yesterday
+from servicelens.dates import (
+    SurveyDateError,
+    refuse_after_current_period,
+    refuse_future,
+    refuse_reversed,
+    yesterday,
+)
 from servicelens.reporting.analyst import (
     cmd_dictionary,
     cmd_query,
@@ -833,13 +839,29 @@ def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> No
         return
     for option in ("date", "end"):
         value = getattr(args, option, None)
-        if option == "end" and getattr(args, "source", None):
-            # A source's backfill runs the partitions it has landed, none of them ahead:
-            # --end only bounds them (a trial's monthly --end 2026-12-31 was refused on the
-            # 2nd, with partition 2026-12-01 landed).
+        if not isinstance(value, date):
             continue
-        if isinstance(value, date):
-            refuse_future(value, settings.timezone, f"--{option}")
+        if option == "end" and (source := getattr(args, "source", None)):
+            if args.command == "backfill":
+                _refuse_after_current_period(value, settings, source)
+            # `demo --source` runs the export it is given, whatever --end says.
+            continue
+        refuse_future(value, settings.timezone, f"--{option}")
+
+
+def _refuse_after_current_period(end: date, settings: Settings, source: str) -> None:
+    """A source's backfill ``--end`` after its current partition period, refused.
+
+    A monthly source's --end may be the current month's last day (a trial's --end
+    2026-12-31 was refused on the 2nd, with partition 2026-12-01 landed), so the sample's
+    refusal (after today) does not fit it; but an --end after that period was taken in
+    silence (a trial's daily source: --end 2027-01-31, 2160 days counted)."""
+    from servicelens.ingest.configured import configured_names, configured_source
+
+    if source not in configured_names(settings):
+        return  # the backfill refuses the name itself, and names the closest source
+    partition = configured_source(settings, source).partition
+    refuse_after_current_period(end, settings.timezone, partition, "--end")
 
 
 def _warn_of_another_timezone(args: argparse.Namespace, settings: Settings) -> None:

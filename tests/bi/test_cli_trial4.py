@@ -298,21 +298,27 @@ def test_a_source_that_marks_nothing_negative_is_not_told_to_train(
     )
 
 
-def test_a_sources_backfill_may_end_after_today(
+def test_a_sources_backfill_may_end_with_its_current_period(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Found by a new user's trial: `backfill --source cfpb --start 2026-12-01 --end
     2026-12-31` (a monthly source, the month's partition landed) was refused as ending in
-    the future; a source's backfill runs what it has landed, and --end only bounds that."""
+    the future; a source's backfill runs what it has landed, and --end only bounds that.
+    A later trial's daily source took an --end months ahead in silence: an --end after the
+    source's current period (today, for the daily zendesk) is refused as the sample's is
+    (tests/badinput/test_source_dates.py covers the monthly case)."""
     from datetime import timedelta
 
     data = _sources_only(tmp_path, capsys)
+    today = date.today().isoformat()
     later = (date.today() + timedelta(days=40)).isoformat()
     args = ["--data-dir", data, "backfill", "--source", "zendesk", "--dry-run"]
-    assert main([*args, "--start", "2026-11-01", "--end", later]) == 2
+    assert main([*args, "--start", "2026-11-01", "--end", today]) == 2
     said = capsys.readouterr().err
     assert "is in the future" not in said
     assert "source 'zendesk' has no landed partition between 2026-11-01 and " in said
+    assert main([*args, "--start", "2026-11-01", "--end", later]) == 2
+    assert f"--end {later} is in the future" in capsys.readouterr().err
     # Without --source, a date after today is still refused.
     assert main(["--data-dir", data, "backfill", "--dry-run", "--start", "2026-11-01",
                  "--end", later]) == 2  # fmt: skip
