@@ -36,11 +36,19 @@ _FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s | %(threadName)s
 class RunLogHandler(logging.FileHandler):
     """Appends the command's log records to its log file, created (with its folder) only
     when the first record arrives: a command that logs nothing leaves no file. Creating it
-    prunes the folder to the newest ``keep`` log files (:func:`prune_logs`)."""
+    prunes the folder to the newest ``keep`` log files (:func:`prune_logs`).
 
-    def __init__(self, path: Path, keep: int = 200) -> None:
+    With ``only_within``, the file is created only if that folder (the data directory)
+    exists when the first record arrives; otherwise the records are dropped and
+    ``written`` stays False: a command that changes nothing must not make the folder of a
+    mistyped ``--data-dir`` to keep its log in."""
+
+    def __init__(self, path: Path, keep: int = 200, only_within: Path | None = None) -> None:
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
         self.keep = keep
+        self.only_within = only_within
+        #: The folder ``only_within`` names does not exist: records are dropped, unsaid.
+        self.dropped = False
         #: The file could not be created: records are dropped (said once on stderr).
         self.unwritable = False
         self.setLevel(logging.INFO)
@@ -56,9 +64,12 @@ class RunLogHandler(logging.FileHandler):
         """Write ``record``; a log file that cannot be created is said once on stderr and
         the command goes on without it (found by an operator's trial: a read-only logs
         folder raised from the first log call, three chained tracebacks and no message)."""
-        if self.unwritable:
+        if self.unwritable or self.dropped:
             return
         if self.stream is None:
+            if self.only_within is not None and not self.only_within.is_dir():
+                self.dropped = True
+                return
             try:
                 self.stream = self._open()
             except OSError as error:
@@ -146,14 +157,17 @@ def _is_console(handler: logging.Handler) -> bool:
 
 
 @contextmanager
-def logs_to_file(path: Path, keep: int = 200) -> Iterator[RunLogHandler]:
-    """Send every log record of the block to ``path`` instead of the terminal.
+def logs_to_file(
+    path: Path, keep: int = 200, only_within: Path | None = None
+) -> Iterator[RunLogHandler]:
+    """Send every log record of the block to ``path`` instead of the terminal (nowhere, if
+    ``only_within`` is given and does not exist: :class:`RunLogHandler`).
 
     Yields the handler: ``handler.written`` tells whether the file holds anything worth
     pointing the user at. Console handlers present when the block starts are silenced until
     it ends, and the file handler is removed again.
     """
-    handler = RunLogHandler(path, keep)
+    handler = RunLogHandler(path, keep, only_within)
     root = logging.getLogger()
     silenced: list[tuple[logging.Handler, int]] = []
     for logger in (root, *(logging.getLogger(name) for name in _NON_PROPAGATING)):

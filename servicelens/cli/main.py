@@ -818,6 +818,24 @@ def _finish_parsers(parser: argparse.ArgumentParser, examples: dict[str, str]) -
             command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+#: Commands, and command verbs, that change nothing in the data directory: reads_only.
+_READ_ONLY_COMMANDS = frozenset({"query", "dictionary", "review-queue"})
+_READ_ONLY_VERBS = {"models": ("list", "show"), "sources": ("list", "check"), "runs": ("show",)}
+
+
+def reads_only(args: argparse.Namespace) -> bool:
+    """Whether the command ``args`` parsed changes nothing in the data directory: a dry run,
+    a query, a listing (``models list|show``, ``sources list|check``, ``runs show``), the
+    dictionary, the review queue (its worksheet goes where --output says). ``report`` is not:
+    it writes a report."""
+    if args.command in _READ_ONLY_COMMANDS:
+        return True
+    if args.command == "backfill":
+        return bool(getattr(args, "dry_run", False))
+    verb = getattr(args, "action", None) or getattr(args, "runs_command", None)
+    return verb in _READ_ONLY_VERBS.get(args.command, ())
+
+
 #: Commands that publish agents' pseudonyms (``sources run`` too): a second agent key left in
 #: the working directory is refused before they start (Settings.refuse_a_second_agent_key).
 PSEUDONYMISES_AGENTS = frozenset({"run", "backfill", "demo", "train", "score", "serve"})
@@ -1104,7 +1122,11 @@ def _main(args: argparse.Namespace, settings: Settings) -> int:
     if args.verbose:
         return _run(handler, args, settings, None)
     log = log_file_path(settings.local_root / "logs", args.command)
-    with logs_to_file(log, settings.log_keep) as file_log:
+    # A command that changes nothing keeps no log in a data directory that does not exist:
+    # its log made <data-dir>/logs/ of a mistyped --data-dir (a new analyst's trial, a dry
+    # run). An object store's logs go to a machine folder, which may be made.
+    within = settings.root if isinstance(settings.root, Path) and reads_only(args) else None
+    with logs_to_file(log, settings.log_keep, within) as file_log:
         try:
             return _run(handler, args, settings, file_log)
         finally:

@@ -73,3 +73,20 @@ def test_a_disk_that_fills_under_the_log_file_is_said_once(
         "servicelens: cannot write the log file /dev/full (No space left on device): the "
         "rest of this command's log is not kept. Free space on /dev"
     ]
+
+
+def test_a_log_kept_only_within_a_missing_folder_is_not_made(tmp_path: Path) -> None:
+    """A read-only command's log is not kept in a data directory that does not exist:
+    nothing is created, and the handler says nothing was written (no log to point at)."""
+    data = tmp_path / "mistyped"
+    with logs_to_file(log_file_path(data / "logs", "query"), only_within=data) as handler:
+        logging.getLogger("servicelens.test").error("refused")
+        handler.flush()
+    assert not handler.written
+    assert not data.exists()
+    data.mkdir()
+    with logs_to_file(log_file_path(data / "logs", "query"), only_within=data) as handler:
+        logging.getLogger("servicelens.test").error("refused")
+        handler.flush()
+        assert handler.written
+    assert len(list((data / "logs").iterdir())) == 1

@@ -1,0 +1,56 @@
+"""Commands that change nothing make nothing, not even a log folder, in a data directory
+that does not exist.
+
+Found by a new analyst's trial: ``backfill --dry-run --data-dir nodata`` (a mistyped
+directory) and ``query`` made ``nodata/logs/`` to keep the log of their refusal, though the
+README says a dry run changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servicelens.cli.main import main, parse_arguments, reads_only
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backfill", "--start", "2026-11-01", "--end", "2026-11-02", "--dry-run"],
+        ["query", "policies_by_root_cause"],
+        ["models", "show"],
+        ["review-queue", "--source", "nowhere"],
+    ],
+)
+def test_a_read_only_command_on_a_missing_data_directory_makes_no_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    missing = tmp_path / "nodata"
+    assert main([*argv, "--data-dir", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("servicelens: error: ") and len(err.splitlines()) == 1, err
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["backfill", "--start", "2026-11-01", "--end", "2026-11-02", "--dry-run"], True),
+        (["backfill", "--start", "2026-11-01", "--end", "2026-11-02"], False),
+        (["query", "--list"], True),
+        (["dictionary", "--check"], True),
+        (["models", "list"], True),
+        (["models", "promote", "v1"], False),
+        (["sources", "list"], True),
+        (["sources", "add", "cfpb"], False),
+        (["runs", "show"], True),
+        (["runs", "release"], False),
+        (["report"], False),
+        (["run"], False),
+        (["generate", "--start", "2026-11-01", "--end", "2026-11-02"], False),
+    ],
+)
+def test_which_commands_read_only(argv: list[str], expected: bool) -> None:
+    assert reads_only(parse_arguments(argv)) is expected
