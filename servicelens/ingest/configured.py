@@ -236,10 +236,20 @@ def configured_source(settings: Settings, name: str) -> Settings:
     """
     folder = settings.root / "sources" / name
     if not (folder / DEFINITION_FILE).exists():
+        import difflib
+
         names = configured_names(settings)
+        close = difflib.get_close_matches(name, names, n=1)
+        # A typo of a configured source is said as one, as `train` and `query` say it; a
+        # new analyst's trial was told to add "acme-qualtric" with `sources add`.
+        todo = (
+            f"did you mean {close[0]}?"
+            if close
+            else "add it with `servicelens sources add DEFINITION`"
+        )
         raise DefinitionError(
             f"source {name!r} is not configured in {settings.root} (configured: "
-            f"{', '.join(names) or 'none'}); add it with `servicelens sources add DEFINITION`"
+            f"{', '.join(names) or 'none'}); {todo}"
         )
     path = _local_definition(folder, settings, name)
     definition = load_definition(path)

@@ -370,11 +370,32 @@ def _load_raw(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     parent = data.pop("extends", None)
     if parent is None:
         return data, ()
-    base_path = resolve_definition_path(str(parent), relative_to=path)
+    try:
+        base_path = resolve_definition_path(str(parent), relative_to=path)
+    except DefinitionError as error:
+        # Found by a trial: `extends = "qualtric"` was refused naming neither the file nor
+        # its extends line.
+        raise DefinitionError(_extends_refusal(path, str(parent))) from error
     base, chain_names = _load_raw(base_path, (*chain, path))
     # The preset's own name and description do not pass on to a definition extending it.
     base = {k: v for k, v in base.items() if k not in ("name", "description")}
     return _merge(base, data), (str(parent), *chain_names)
+
+
+def _extends_refusal(path: Path, parent: str) -> str:
+    """Why definition ``path``'s ``extends = parent`` names nothing it can extend, with the
+    built-in definition closest to it (a typo) or the definition files beside it."""
+    import difflib
+
+    presets = built_in_definitions()
+    beside = sorted(p.name for p in path.parent.glob("*.toml") if p != path)
+    close = difflib.get_close_matches(parent, [*presets, *beside], n=1)
+    todo = f"did you mean {close[0]!r}?" if close else "correct the extends line"
+    return (
+        f"{path}: extends = {parent!r} names neither a built-in definition "
+        f"({', '.join(presets)}) nor a definition file (a path is read from {path.parent}, "
+        f"then the working directory); {todo}"
+    )
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

@@ -357,7 +357,7 @@ def test_a_refusal_made_before_anything_ran_is_one_line(tmp_path: Path) -> None:
     lines = _one_message(done)
     assert lines == [
         f"servicelens: error: source 'cfpbb' is not configured in {data} (configured: cfpb); "
-        f"add it with `servicelens --data-dir {data} sources add DEFINITION`"
+        "did you mean cfpb?"
     ]
     [log] = (tmp_path / "data" / "logs").glob("*-backfill.log")
     assert "DefinitionError" in log.read_text()  # kept for whoever looks

@@ -1,0 +1,73 @@
+"""A misspelt source name is answered alike by every command: "did you mean ...?", not
+advice to add a source that exists under the right name; a misspelt ``extends`` names the
+definition file, the key and the closest preset.
+
+Found by a new analyst's trial: ``train`` and ``query`` suggested the configured source, but
+``backfill``, ``review-queue`` and ``report`` said "add it with `servicelens sources add`",
+and ``extends = "qualtric"`` was refused naming neither the file nor the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servicelens.cli.main import main
+from servicelens.ingest.configured import register_source
+from servicelens.ingest.definitions import DefinitionError, load_definition
+from servicelens.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ACME = ROOT / "tests" / "sources" / "definitions" / "qualtrics-acme.toml"
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> str:
+    register_source(Settings(data_dir=str(tmp_path / "data")), str(ACME))
+    return str(tmp_path / "data")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backfill", "--start", "2026-05-01", "--end", "2026-05-02", "--dry-run"],
+        ["backfill", "--start", "2026-05-01", "--end", "2026-05-02"],
+        ["review-queue"],
+        ["report"],
+        ["train"],
+    ],
+)
+def test_every_command_suggests_the_configured_source_for_a_typo(
+    data: str, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main([*argv, "--source", "acme-qualtric", "--data-dir", data]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].endswith("did you mean acme-qualtrics?"), err
+    assert "sources add" not in err
+
+
+def test_a_name_close_to_no_source_is_told_how_to_add_one(
+    data: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["review-queue", "--source", "zendesk-support", "--data-dir", data]) == 2
+    err = capsys.readouterr().err
+    assert "not configured" in err and "sources add DEFINITION" in err
+    assert "did you mean" not in err
+
+
+def test_a_misspelt_extends_names_the_file_the_key_and_the_preset(tmp_path: Path) -> None:
+    definition = tmp_path / "definition.toml"
+    definition.write_text('extends = "qualtric"\nname = "acme"\n')
+    with pytest.raises(DefinitionError) as raised:
+        load_definition(str(definition))
+    message = str(raised.value)
+    assert message.startswith(f"{definition}: extends = 'qualtric' names neither"), message
+    assert message.endswith("did you mean 'qualtrics'?")
+
+
+def test_an_extends_close_to_nothing_says_to_correct_the_line(tmp_path: Path) -> None:
+    definition = tmp_path / "definition.toml"
+    definition.write_text('extends = "zzzz"\nname = "acme"\n')
+    with pytest.raises(DefinitionError, match=r"extends = 'zzzz' .*; correct the extends line$"):
+        load_definition(str(definition))
