@@ -86,6 +86,9 @@ examples:
 The newest run report is always at <data-dir>/reports/latest.html; column meanings are in
 docs/data_dictionary.md. Add --json to any command for machine-readable output, -v to see
 Prefect's log lines; without -v they go to <data-dir>/logs/.
+
+Exit status: 0 done; 1 a date failed, or a bug; 2 a one-line refusal; 3 and 4 `run` and
+`backfill` outcomes; 130, 143 interrupted. Each command's --help lists its own.
 """
     commands = {
         "generate": f"servicelens generate --start {week} --end {last} --per-day 2000 --seed 7",
@@ -799,9 +802,59 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit statuses every command may end with (the README's "Exit status" table).
+_EVERY_EXIT = {
+    "0": "done",
+    "1": "a bug in servicelens (the message says so and names the log)",
+    "2": "refused or failed with a one-line message saying what to change (bad arguments, "
+    "a bad variable, a file that cannot be read), before or instead of running dates",
+    "130, 143": "interrupted (Ctrl-C, SIGTERM); what it held is released",
+}
+#: What ``console.EXIT_KEPT_NOTHING`` (4) means, for each command that exits with it.
+_KEPT_NOTHING = (
+    "nothing failed, but a date or partition read 10 or more rows and kept none (its row "
+    "says which checks failed most): an export or a definition gone wrong"
+)
+#: The statuses of the commands that end with more than :data:`_EVERY_EXIT` (the code: cmd_run,
+#: schedule.exit_status and _dry_run, sources._run, runs.cmd_runs_show, cmd_dictionary).
+EXIT_STATUSES: dict[str, dict[str, str]] = {
+    "run": {
+        "1": "a date or a source's partition failed (each in the table with its reason), or a bug",
+        "4": _KEPT_NOTHING,
+    },
+    "backfill": {
+        "1": "a date failed or could not run (--dry-run: a date would fail at once), or a bug",
+        "3": "the only dates left are ones skipped because their last run failed (--rerun "
+        "failed includes them)",
+        "4": _KEPT_NOTHING,
+    },
+    "sources run": {"4": _KEPT_NOTHING},
+    "sources demo": {"4": _KEPT_NOTHING},
+    "demo": {"4": f"with --source: {_KEPT_NOTHING}"},
+    "runs show": {"1": "a dead run still holds something (`runs release` releases it), or a bug"},
+    "dictionary": {
+        "1": "--check: the docs or a partition on disk disagree with the contracts, or a bug"
+    },
+}
+
+
+def exit_statuses_text(command: str) -> str:
+    """The ``exit status:`` block of ``command``'s --help (its whole name: ``sources run``):
+    the statuses every command ends with and :data:`EXIT_STATUSES`' own, in order."""
+    statuses = {**_EVERY_EXIT, **EXIT_STATUSES.get(command, {})}
+    lines = ["exit status:"]
+    for code in sorted(statuses, key=lambda c: int(c.split(",")[0])):
+        text = textwrap.fill(
+            statuses[code], 78, initial_indent=f"  {code:<9} ", subsequent_indent=" " * 12
+        )
+        lines.append(text)
+    return "\n".join(lines)
+
+
 def _finish_parsers(parser: argparse.ArgumentParser, examples: dict[str, str]) -> None:
-    """Give the parser and every subcommand (whoever registered it) the global options, and
-    each command its --help examples."""
+    """Give the parser and every subcommand (whoever registered it) the global options, each
+    command its --help examples, and each command that runs (not a group such as ``sources``)
+    its exit statuses."""
     _add_global_options(parser)
     for each in (parser, *(command for _, command in _subcommands(parser))):
         for action in each._actions:
@@ -816,6 +869,16 @@ def _finish_parsers(parser: argparse.ArgumentParser, examples: dict[str, str]) -
         if name in examples and not command.epilog:
             command.epilog = "example:\n  " + examples[name]
             command.formatter_class = argparse.RawDescriptionHelpFormatter
+        if any(isinstance(a, argparse._SubParsersAction) for a in command._actions):
+            continue
+        # The trial's backfill exited 4, which its --help did not list: each command lists
+        # every status it ends with.
+        if command.formatter_class is not argparse.RawDescriptionHelpFormatter:
+            if command.description:
+                command.description = textwrap.fill(command.description, 80)
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+        said = f"{command.epilog}\n\n" if command.epilog else ""
+        command.epilog = said + exit_statuses_text(name)
 
 
 #: Commands, and command verbs, that change nothing in the data directory: reads_only.

@@ -385,7 +385,8 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
     back = sub.add_parser(
         "backfill",
         help="run a date range, each date its own flow run; ends with a table of outcomes "
-        "(exit 0: all done; 1: a date did not complete; 3: failed dates were skipped)",
+        "(exit 0: all done; 1: a date did not complete; 3: failed dates were skipped; 4: a "
+        "date kept none of many rows)",
     )
     add_date_range(
         back,
