@@ -1187,8 +1187,10 @@ def _main(args: argparse.Namespace, settings: Settings) -> int:
     log = log_file_path(settings.local_root / "logs", args.command)
     # A command that changes nothing keeps no log in a data directory that does not exist:
     # its log made <data-dir>/logs/ of a mistyped --data-dir (a new analyst's trial, a dry
-    # run). An object store's logs go to a machine folder, which may be made.
-    within = settings.root if isinstance(settings.root, Path) and reads_only(args) else None
+    # run). An object store's logs go to a machine folder, which may be made. `report`
+    # writes, but refuses such a directory first (reporting.analyst.cmd_report).
+    keeps_out = reads_only(args) or args.command == "report"
+    within = settings.root if isinstance(settings.root, Path) and keeps_out else None
     with logs_to_file(log, settings.log_keep, within) as file_log:
         try:
             return _run(handler, args, settings, file_log)

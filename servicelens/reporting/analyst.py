@@ -206,6 +206,18 @@ def _query_summary(path: Path) -> str:
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     if args.list or not args.name:
+        from servicelens.ingest.configured import configured_names, configured_source
+        from transforms.schemas import SAMPLE_SOURCE
+
+        source = getattr(args, "source", None)
+        if source and source not in (SAMPLE_SOURCE, *configured_names(settings)):
+            # The list shows a command to copy with it: not with a misspelt one (a trial's).
+            try:
+                connection = connect_views(settings.root, settings.timezone)
+            except FileNotFoundError:  # no marts yet: the configured sources are all there are
+                configured_source(settings, source)  # raises, naming the closest
+            else:
+                refuse_unknown_feed(settings, connection, source)
         rows = [{"query": n, "answers": _query_summary(p)} for n, p in example_queries().items()]
         print_json(rows) if args.json else print(table(rows))
         if not args.json:
@@ -423,6 +435,12 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     configured sources, the sample's report would be empty: it says which to ask for."""
     from servicelens.reporting.report import build_report
 
+    if isinstance(settings.root, Path) and not settings.root.exists():
+        # A report of nothing, in a folder a misspelt --data-dir made (a new analyst's trial).
+        raise ValueError(
+            f"{settings.root} does not exist: check --data-dir or SERVICELENS_DATA_DIR; "
+            "`servicelens demo` fills a new one with sample data"
+        )
     settings = chosen_source(settings, getattr(args, "source", None), "report")
     report = build_report(settings)
     result = {

@@ -22,6 +22,8 @@ from servicelens.cli.main import main, parse_arguments, reads_only
         ["query", "policies_by_root_cause"],
         ["models", "show"],
         ["review-queue", "--source", "nowhere"],
+        # It writes, but nothing there to report on: refused, and no folder made for it.
+        ["report"],
     ],
 )
 def test_a_read_only_command_on_a_missing_data_directory_makes_no_folder(
@@ -54,3 +56,16 @@ def test_a_read_only_command_on_a_missing_data_directory_makes_no_folder(
 )
 def test_which_commands_read_only(argv: list[str], expected: bool) -> None:
     assert reads_only(parse_arguments(argv)) is expected
+
+
+def test_the_query_list_refuses_a_misspelt_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The list ends with a command to copy, with the --source given: not a misspelt one."""
+    data = tmp_path / "data"
+    assert main(["sources", "add", "cfpb", "--data-dir", str(data)]) == 0
+    capsys.readouterr()
+    assert main(["query", "--list", "--source", "cfpb", "--data-dir", str(data)]) == 0
+    assert " query --source cfpb " in capsys.readouterr().out
+    assert main(["query", "--list", "--source", "cfbp", "--data-dir", str(data)]) == 2
+    assert "did you mean cfpb?" in capsys.readouterr().err
