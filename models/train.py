@@ -135,11 +135,32 @@ class TrainingResult:
     spec: FeatureSpec = SURVEY_FEATURES
 
 
-def _folds(y: np.ndarray, wanted: int, seed: int) -> StratifiedKFold:
-    smallest = int(min(np.bincount(y, minlength=2)))
+def fold_count(y: np.ndarray, wanted: int) -> tuple[int, str | None]:
+    """The stratified folds cross-validation of the labels ``y`` (0/1, 1 = policy_failure)
+    runs, and why it is fewer than ``wanted`` (None when it is not).
+
+    Each stratified fold holds out at least one row of each root cause, so a root cause with
+    fewer labelled rows than ``wanted`` lowers the folds to its count (a data scientist's
+    trial: 3 policy_failure rows ran 3 folds while every report said 5). Raises ValueError
+    when a root cause has fewer than two rows (two folds are the fewest that cross-validate).
+    """
+    counts = np.bincount(y, minlength=2)
+    smallest = int(counts.min())
     if smallest < 2:
         raise ValueError("cross-validation needs at least two labelled rows of each root cause")
-    return StratifiedKFold(n_splits=min(wanted, smallest), shuffle=True, random_state=seed)
+    if smallest >= wanted:
+        return wanted, None
+    # Target 0 is perceived, 1 policy_failure (labels_to_target).
+    cause = ("perceived", POSITIVE_CLASS)[int(np.argmin(counts))]
+    return smallest, (
+        f"lowered from the {wanted} asked for: {cause} has only {smallest} labelled rows, and "
+        "each stratified fold holds out at least one of each root cause"
+    )
+
+
+def _folds(y: np.ndarray, wanted: int, seed: int) -> StratifiedKFold:
+    """:func:`fold_count`'s stratified folds, shuffled with ``seed``."""
+    return StratifiedKFold(n_splits=fold_count(y, wanted)[0], shuffle=True, random_state=seed)
 
 
 def _rows(frame: pl.DataFrame, spec: FeatureSpec) -> Rows:
@@ -334,6 +355,8 @@ def train_root_cause_model(
     Baselines (majority class, best single rule, text only, facts only) are fitted on the
     training slice and scored on the same test slice. ``metrics["selection"]`` holds every
     candidate's validation scores; ``metrics["timing"]`` CPU seconds per step.
+    ``metrics["cross_validation"]["folds"]`` is the folds that ran: fewer than ``cv_folds``
+    when a root cause has fewer rows (:func:`fold_count`; ``folds_lowered`` says why).
     """
     _usable(labelled, "labelled")
     _two_of_each(labelled, "the labelled rows")
@@ -386,6 +409,7 @@ def train_root_cause_model(
     p_test = _fit_predict(spec, seed, train, y_train, test, extra_train)
     clock.lap("time_split")
     y_all = labels_to_target(labelled.get_column("root_cause"))
+    cv_folds_used, cv_folds_lowered = fold_count(y_all, cv_folds)
     p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds, extra)
     clock.lap("cross_validation")
 
@@ -405,6 +429,8 @@ def train_root_cause_model(
         "selection": selection.as_dict(),
         "decision": {
             **decision.as_dict(),
+            # The folds of the training slice whose out-of-fold probabilities chose both.
+            "validation_folds": fold_count(y_train, cv_folds)[0],
             "holdout_review_share": float(1 - decided.mean()),
             "holdout_accuracy_when_decided": float(
                 ((p_test[decided] >= threshold) == y_test[decided]).mean()
@@ -417,7 +443,10 @@ def train_root_cause_model(
         "model": model_metrics,
         "reliability": reliability_curve(y_test, p_test),
         "cross_validation": {
-            "folds": cv_folds,
+            # The folds that ran, which a root cause with few rows lowers (fold_count).
+            "folds": cv_folds_used,
+            "folds_requested": cv_folds,
+            "folds_lowered": cv_folds_lowered,
             **classification_metrics(y_all, p_oof, threshold),
             "reliability": reliability_curve(y_all, p_oof),
         },
@@ -597,7 +626,9 @@ def tfidf_baseline_report(
     labelled: pl.DataFrame, seed: int = 7, cv_folds: int = 5, text: str = "comment"
 ) -> dict[str, Any]:
     """ROC-AUC and PR-AUC of :func:`plain_tfidf_pipeline` with the same folds and the same
-    time split that :func:`train_root_cause_model` uses, so the numbers sit side by side."""
+    time split that :func:`train_root_cause_model` uses, so the numbers sit side by side;
+    ``folds`` is the count that ran (:func:`fold_count`), ``folds_lowered`` why it is not
+    ``cv_folds`` (None when it is)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     x = labelled.select(pl.col(text).fill_null("")).to_pandas()
@@ -612,9 +643,12 @@ def tfidf_baseline_report(
         train.select(pl.col(text).fill_null("")).to_pandas(), y_train
     )
     p_test = model.predict_proba(test.select(pl.col(text).fill_null("")).to_pandas())[:, 1]
+    used, lowered = fold_count(y, cv_folds)
     return {
         "cross_validation": {
-            "folds": cv_folds,
+            "folds": used,
+            "folds_requested": cv_folds,
+            "folds_lowered": lowered,
             "roc_auc": float(roc_auc_score(y, p)),
             "pr_auc": float(average_precision_score(y, p)),
         },

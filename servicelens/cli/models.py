@@ -375,6 +375,14 @@ def unmapped_labels_text(unmapped: dict[str, int]) -> str:
     )
 
 
+def folds_text(cross_validation: dict[str, Any]) -> str:
+    """``5-fold CV``, or with the folds lowered, ``3-fold CV (lowered from the 5 asked for:
+    ...)``: the folds that ran, from a version's ``metrics["cross_validation"]`` (versions
+    saved before 2026-12 recorded the folds asked for, and no ``folds_lowered``)."""
+    lowered = cross_validation.get("folds_lowered")
+    return f"{cross_validation['folds']}-fold CV" + (f" ({lowered})" if lowered else "")
+
+
 def source_report(metrics: dict[str, Any]) -> str:
     """The chosen design and every candidate's validation scores, then the model beside the
     plain TF-IDF baseline, cross-validated and on the time split, and the review band."""
@@ -386,7 +394,7 @@ def source_report(metrics: dict[str, Any]) -> str:
     lines = [
         f"rows {inputs['rows']} (kept {inputs['kept']}, quarantined {inputs['quarantined']}), "
         f"labelled {inputs['labelled_rows']} scored + "
-        f"{inputs.get('facts_only_rows', 0)} facts only; {cv['folds']}-fold CV; time split: "
+        f"{inputs.get('facts_only_rows', 0)} facts only; {folds_text(cv)}; time split: "
         f"train {split['train_rows']} (+{split.get('facts_only_train_rows', 0)} facts only), "
         f"test {split['test_rows']} ({split['test_from']}..{split['test_to']})",
     ]
@@ -788,7 +796,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         },
         "cross_validation": {
             k: (metrics.get("cross_validation") or {}).get(k)
-            for k in ("folds", "roc_auc", "macro_f1", "ece")
+            for k in ("folds", "folds_lowered", "roc_auc", "macro_f1", "ece")
         },
         "skill": metrics.get("skill"),
         # The holdout by queue, policy and language (a trial found them in metrics.json only).
@@ -824,7 +832,7 @@ def _summary_text(shown: dict[str, Any]) -> str:
         ),
         f"holdout ({shown['holdout']['rows']} rows): roc_auc {_fmt(shown['holdout']['roc_auc'])} "
         f"macro_f1 {_fmt(shown['holdout']['macro_f1'])} ece {_fmt(shown['holdout']['ece'])}",
-        f"cross-validated ({shown['cross_validation']['folds']} folds): roc_auc "
+        f"cross-validated ({_folds_shown(shown['cross_validation'])}): roc_auc "
         f"{_fmt(shown['cross_validation']['roc_auc'])} macro_f1 "
         f"{_fmt(shown['cross_validation']['macro_f1'])} ece "
         f"{_fmt(shown['cross_validation']['ece'])}",
@@ -857,6 +865,13 @@ def _summary_text(shown: dict[str, Any]) -> str:
         empty: dict[str, list[Any]] = {key: [] for key in AUDIT_ROW_LISTS}
         lines.append(accounting_text({**shown["audits"], **empty}))
     return "\n".join(lines)
+
+
+def _folds_shown(cross_validation: dict[str, Any]) -> str:
+    """``5 folds``, and why, when fewer ran than were asked for
+    (:func:`models.train.fold_count`)."""
+    lowered = cross_validation.get("folds_lowered")
+    return f"{cross_validation['folds']} folds" + (f", {lowered}" if lowered else "")
 
 
 def _fmt(value: float | None) -> str:

@@ -664,8 +664,10 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     if trained:
         metrics = trained["metrics"]
         cv = metrics["cross_validation"]
+        from servicelens.cli.models import folds_text
+
         lines.append(
-            f"model {trained['version']}: {trained['decision']}; {cv['folds']}-fold CV ROC-AUC "
+            f"model {trained['version']}: {trained['decision']}; {folds_text(cv)} ROC-AUC "
             f"{cv['roc_auc']:.3f}, time-split ROC-AUC {metrics['model']['roc_auc']:.3f} "
             f"({metrics['split']['test_rows']} test rows)"
         )

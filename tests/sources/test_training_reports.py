@@ -1,0 +1,85 @@
+"""What ``train --source X --input F`` and ``models`` report of a small, lopsided export:
+the folds that ran, a holdout of one root cause, the rows it quarantined."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models.registry import read_metrics
+from models.train import fold_count
+from servicelens.cli.main import main
+from tests.sources.test_train_and_score import VENDOR_MAPPING, _vendor_export
+
+START = date(2026, 1, 1)
+
+
+def _lopsided_export(rows: int = 43, failures: int = 3) -> pl.DataFrame:
+    """``failures`` "Our fault" rows on the first dates, the rest "As designed" over twelve
+    dates: the latest dates (the time split's test slice) hold perceived rows only."""
+    late = [(START + timedelta(days=i % 12)) for i in range(rows)]
+    dates = [START + timedelta(days=i) if i < failures else late[i] for i in range(rows)]
+    return _vendor_export(rows, seed=3).with_columns(
+        pl.Series("verdict", ["Our fault" if i < failures else "As designed" for i in range(rows)]),
+        pl.Series(
+            "what_happened",
+            [
+                ("the engineer never came" if i < failures else "the fee was in the contract")
+                + f" {i}"
+                for i in range(rows)
+            ],
+        ),
+        pl.Series("opened", [d.strftime("%d/%m/%Y") for d in dates]),
+    )
+
+
+@pytest.fixture(scope="module")
+def lopsided(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, Any], str]:
+    """Trained once: the ``models --source`` arguments, the version's metrics.json and
+    training's terminal text."""
+    root = tmp_path_factory.mktemp("lopsided")
+    mapping = root / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    _lopsided_export().write_csv(root / "imbal.csv")
+    data = ["--data-dir", str(root / "data")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert (
+            main([*data, "train", "--source", str(mapping), "--input", str(root / "imbal.csv")])
+            == 0
+        )
+    registry = root / "data" / "models" / "sources" / "acme-vendor"
+    (version,) = [p.name for p in registry.iterdir() if p.is_dir()]
+    return (
+        [*data, "models", "--source", str(mapping)],
+        read_metrics(registry, version),
+        out.getvalue(),
+    )
+
+
+def test_the_folds_a_small_root_cause_lowers_are_counted_and_said() -> None:
+    assert fold_count(np.array([0] * 40 + [1] * 3), 5) == (
+        3,
+        "lowered from the 5 asked for: policy_failure has only 3 labelled rows, and each "
+        "stratified fold holds out at least one of each root cause",
+    )
+    assert fold_count(np.array([0] * 6 + [1] * 6), 5) == (5, None)
+
+
+def test_training_records_and_prints_the_folds_that_ran(
+    lopsided: tuple[list[str], dict[str, Any], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3 policy_failure rows ran 3 folds; terminal, metrics.json and `models show` said 5."""
+    models, metrics, said = lopsided
+    cv = metrics["cross_validation"]
+    assert (cv["folds"], cv["folds_requested"]) == (3, 5)
+    assert metrics["tfidf_baseline"]["cross_validation"]["folds"] == 3
+    assert "; 3-fold CV (lowered from the 5 asked for: policy_failure has only 3" in said
+    assert main([*models, "show"]) == 0
+    assert "cross-validated (3 folds, lowered from the 5 asked for" in capsys.readouterr().out
