@@ -624,9 +624,17 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         record_champion_change(models_dir, args.version, "promoted by hand", over=replaced)
         print(f"champion is now {args.version}")
         if decided and decided.get("promoted") is False:
+            # Rollback only where there is a champion to go back to (a trial was told to roll
+            # back a first champion, and rollback then refused: no previous version).
+            back = (
+                f"`servicelens models{flag} rollback` goes back to {replaced}, the champion it "
+                "replaced"
+                if replaced
+                else "there was no champion before it, so there is none to roll back to"
+            )
             print(
                 f"note: training did not promote it: {decided['reason']}. Promoted as asked; "
-                f"`servicelens models{flag} rollback` goes back to the champion it replaced",
+                + back,
                 file=sys.stderr,
             )
     elif args.action == "rollback":

@@ -209,10 +209,34 @@ def test_a_refused_challenger_promoted_by_hand_is_promoted_with_a_note(
     said = capsys.readouterr()
     assert f"champion is now {second['version']}" in said.out
     assert f"note: training did not promote it: {second['decision']}" in said.err
+    assert f"rollback` goes back to {first['version']}, the champion it replaced" in said.err
     assert champion_version(models) == second["version"]
     # Promoting one that training promoted says nothing more.
     assert main(["--data-dir", str(tmp_path), "models", "promote", first["version"]]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+def test_a_first_champion_promoted_by_hand_is_not_told_to_roll_back(
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a data scientist's trial: promoting a kept-out version with no champion
+    before it advised `rollback` "goes back to the champion it replaced"; rollback then
+    failed (exit 2, "the champion has no previous version")."""
+    from servicelens.cli.main import main
+
+    models = Settings(data_dir=str(tmp_path)).models_dir
+    oof = trained.out_of_fold
+    constant = replace(trained, out_of_fold=oof.with_columns(pl.lit(0.4667).alias("p_out_of_fold")))
+    kept = register_and_promote(constant, models, labelled, dict(trained.metrics), SURVEY_FEATURES)
+    assert not kept["promoted"] and champion_version(models) is None
+    assert main(["--data-dir", str(tmp_path), "models", "promote", kept["version"]]) == 0
+    said = capsys.readouterr().err
+    assert "there was no champion before it, so there is none to roll back to" in said
+    assert "rollback" not in said
+    assert main(["--data-dir", str(tmp_path), "models", "rollback"]) == 2
 
 
 def test_skill_against_chance_is_a_rank_test_and_a_majority_baseline() -> None:
