@@ -654,8 +654,17 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(rows)
     elif args.action == "list":
+        # Found by data scientists' trials: the sample's list said nothing of the sources'
+        # registries beside it, configured or trained with --input (cfpb's alone: "no
+        # models ... `train` trains one").
+        others = [] if args.source else sources_with_models(settings)
+        where = ", ".join(f"`servicelens models --source {n} list`" for n in others)
         if not rows:
-            print(f"no models in {models_dir}: `servicelens train{flag}` trains one")
+            print(
+                f"no models in {models_dir}"
+                + (f"; sources with models: {where}" if others else "")
+                + f": `servicelens train{flag}` trains one"
+            )
         else:
             # Under a header, the champion marked (a QA lead's trial read bare columns).
             from servicelens.cli.console import table
@@ -679,22 +688,25 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                     ]
                 )
             )
-        if not args.source:
-            # Found by a data scientist's trial: the sample's list said nothing of the
-            # configured sources' registries beside it.
-            from servicelens.ingest.configured import configured_names
-
-            others = [
-                name
-                for name in configured_names(settings)
-                if list_versions(source_models_dir(settings, name))
-            ]
             if others:
-                print(
-                    "models of configured sources too: "
-                    + ", ".join(f"`servicelens models --source {n} list`" for n in others)
-                )
+                print(f"models of sources too: {where}")
     return 0
+
+
+def sources_with_models(settings: Settings) -> list[str]:
+    """The sources whose registries (``models/sources/<name>/``) hold a model version,
+    sorted: configured sources and those trained with ``train --source X --input F``
+    alike, the latter having no configuration to find them by."""
+    from models.registry import list_versions
+    from servicelens.ingest.configured import configured_names
+
+    folder = settings.models_dir / "sources"
+    found = {p.name for p in folder.iterdir() if p.is_dir()} if folder.exists() else set()
+    return sorted(
+        name
+        for name in found | set(configured_names(settings))
+        if list_versions(registry_of(settings, name))
+    )
 
 
 def _no_champion(models_dir: DataPath, flag: str) -> str:

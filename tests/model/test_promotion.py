@@ -669,9 +669,28 @@ def test_models_list_shows_its_columns_under_a_header(
     register_and_promote(trained, cfpb, labelled, dict(trained.metrics), SURVEY_FEATURES)
     assert main(["--data-dir", str(tmp_path), "models", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"models of configured sources too: `servicelens --data-dir {tmp_path} models "
-        "--source cfpb list`"
+        f"models of sources too: `servicelens --data-dir {tmp_path} models --source cfpb list`"
     )
+
+
+def test_models_list_of_a_data_dir_with_a_sources_models_only_names_that_source(
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a data scientist's trial: after `train --source cfpb --input F` (cfpb not
+    configured), `models list` said "no models ... `train` trains one" and not
+    `--source cfpb`."""
+    from servicelens.cli.main import main
+    from servicelens.cli.models import registry_of
+
+    cfpb = registry_of(Settings(data_dir=str(tmp_path)), "cfpb")
+    register_and_promote(trained, cfpb, labelled, dict(trained.metrics), SURVEY_FEATURES)
+    assert main(["--data-dir", str(tmp_path), "models", "list"]) == 0
+    said = capsys.readouterr().out
+    assert "; sources with models: `servicelens" in said
+    assert "models --source cfpb list`" in said
 
 
 def test_a_baseline_that_ranks_the_time_split_better_is_said_by_every_training_summary() -> None:
