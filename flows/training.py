@@ -223,6 +223,7 @@ def register_and_promote(
     source: str = SAMPLE_SOURCE,
     facts_only: pl.DataFrame | None = None,
     build: str | None = None,
+    quarantine: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Save a trained challenger as a new version and promote it unless it is worse than the
     champion on the same holdout beyond the tolerance, or shows no skill over chance on its
@@ -234,7 +235,9 @@ def register_and_promote(
     ``facts_only``: the labelled rows without text it also trained on, if any
     (``train_root_cause_model``'s): they are part of its data fingerprint, and counted in
     its metadata (``facts_only_rows``) beside ``training_rows``. ``build``: its
-    :func:`build_fingerprint`, with the options it was trained with (default: without)."""
+    :func:`build_fingerprint`, with the options it was trained with (default: without).
+    ``quarantine``: the input rows the ingest layer quarantined, kept in the version's
+    ``models.registry.QUARANTINE_FILE`` (``train --source X --input F``)."""
     # Skill over chance on every audit, each scored out of fold: a model no better than a
     # constant is never promoted (it would win whenever there is nothing to compare on).
     oof = result.out_of_fold
@@ -272,6 +275,7 @@ def register_and_promote(
         result.reference,
         result.out_of_fold,
         result.holdout,
+        quarantine,
     )
     champion = champion_version(models_dir)
     challenger_score = float(metrics["model"]["macro_f1"])

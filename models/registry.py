@@ -44,6 +44,10 @@ OUT_OF_FOLD_FILE = "out_of_fold.parquet"
 HOLDOUT_FILE = "holdout.parquet"
 #: Columns of :data:`HOLDOUT_FILE`.
 HOLDOUT_COLUMNS = ("response_id", "survey_date", "root_cause", "p_policy_failure")
+#: The rows of the training inputs the ingest layer quarantined (``QUARANTINE_SCHEMA`` of
+#: ``transforms/schemas.py``: file, line, id, every reason, the redacted raw record), where
+#: there were any: ``train --source X --input F`` keeps them with the version they left out.
+QUARANTINE_FILE = "quarantine.parquet"
 #: The promotion decision training took for a version (:func:`record_decision`).
 DECISION_FILE = "decision.json"
 CHAMPION_FILE = "champion.json"
@@ -130,11 +134,13 @@ def save_model(
     reference: dict[str, Any] | None = None,
     out_of_fold: pl.DataFrame | None = None,
     holdout: pl.DataFrame | None = None,
+    quarantine: pl.DataFrame | None = None,
 ) -> DataPath:
     """Write ``models/<version>/``: the model, metadata with the model's checksum, metrics,
-    and optionally the drift reference, the out-of-fold probabilities of the labels and the
+    and optionally the drift reference, the out-of-fold probabilities of the labels, the
     time split's test slice with the probabilities it was scored with before the refit
-    (``holdout``: at least :data:`HOLDOUT_COLUMNS`, of which only those are kept).
+    (``holdout``: at least :data:`HOLDOUT_COLUMNS`, of which only those are kept) and the
+    input rows quarantined instead of trained on (:data:`QUARANTINE_FILE`, when any).
 
     Each file is serialised in memory and written in one go (one PUT on an object store)."""
     import skops.io as sio
@@ -149,6 +155,8 @@ def save_model(
         _write_parquet(target / OUT_OF_FOLD_FILE, out_of_fold)
     if holdout is not None:
         _write_parquet(target / HOLDOUT_FILE, holdout.select(HOLDOUT_COLUMNS))
+    if quarantine is not None and quarantine.height:
+        _write_parquet(target / QUARANTINE_FILE, quarantine)
     full_meta = {
         **meta,
         "version": version,

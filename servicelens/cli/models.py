@@ -167,6 +167,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         )
     from flows.training import build_fingerprint, champion_built_from, register_and_promote
     from models.pipeline import spec_to_dict
+    from models.registry import QUARANTINE_FILE
     from models.train import tfidf_baseline_report, train_root_cause_model
     from servicelens.ingest.definitions import load_definition
 
@@ -182,7 +183,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             f"run `servicelens train --source {definition.name}` without --input"
         )
     definition.refuse_an_empty_model()
-    labelled, facts_only, files = _labelled_inputs(definition, args.input, settings)
+    labelled, facts_only, files, quarantine = _labelled_inputs(definition, args.input, settings)
     audits: dict[str, Any] | None = None
     relabelled = 0
     if configured:
@@ -211,6 +212,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(f"{definition.name} model {unchanged['version']}: {unchanged['decision']}")
             print(source_report(unchanged["metrics"]))  # the champion's, as training showed it
+            if quarantine.height:
+                kept_in = registry / unchanged["version"] / QUARANTINE_FILE
+                print(quarantine_text(quarantine, kept_in, "not trained on", with_file=True))
         return 0
     result = train_root_cause_model(
         labelled,
@@ -225,6 +229,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         "rows": sum(f["rows"] for f in files),
         "kept": sum(f["kept"] for f in files),
         "quarantined": sum(f["quarantined"] for f in files),
+        # Why, and where the rows are (in the version's folder): a trial's 40 rows of
+        # repeated ids were dropped with nothing but a count.
+        "quarantined_by_reason": quarantine_by_reason(quarantine),
+        "quarantine_file": QUARANTINE_FILE if quarantine.height else None,
         "labelled_rows": labelled.height,
         "facts_only_rows": 0 if facts_only is None else facts_only.height,
         "skipped_unlabelled": sum(f["kept"] - f["labelled_rows"] for f in files),
@@ -250,12 +258,16 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         source=definition.name,
         facts_only=facts_only,
         build=build,
+        quarantine=quarantine,
     )
     if args.json:
         print_json(registered)
     else:
         print(f"{definition.name} model {registered['version']}: {registered['decision']}")
         print(source_report(metrics))
+        if quarantine.height:
+            kept_in = registry / registered["version"] / QUARANTINE_FILE
+            print(quarantine_text(quarantine, kept_in, "not trained on", with_file=True))
         if audits is not None:
             from servicelens.ingest.audits import accounting_text
 
@@ -307,19 +319,22 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
 
 def _labelled_inputs(
     definition: Any, paths: list[Path], settings: Settings
-) -> tuple[pl.DataFrame, pl.DataFrame | None, list[dict[str, Any]]]:
+) -> tuple[pl.DataFrame, pl.DataFrame | None, list[dict[str, Any]], pl.DataFrame]:
     """The labelled rows of every input, each read through the ingest layer: those of files
     with text (scored and trained on), those of files without any text (facts only: trained
-    on, never scored), and per file what was read, kept and quarantined."""
+    on, never scored), per file what was read, kept and quarantined, and the quarantined
+    rows of every file (``QUARANTINE_SCHEMA``, as ``score`` writes them; none: no rows)."""
     from servicelens.stages import ingest_export
 
     scored: list[pl.DataFrame] = []
     facts: list[pl.DataFrame] = []
     files: list[dict[str, Any]] = []
     written = pl.col("comment").fill_null("").str.strip_chars() != ""
+    quarantined: list[pl.DataFrame] = []
     with_text = 0  # rows with text, labelled or not: to say why none can be scored on
     for path in paths:
         ingested = ingest_export(definition, path, settings, require_label=True)
+        quarantined.append(ingested.quarantine)
         everything = model_rows(ingested.clean, definition.features)
         rows = labelled_rows(everything)
         with_text += everything.filter(written).height
@@ -354,6 +369,7 @@ def _labelled_inputs(
         pl.concat(scored, how="diagonal_relaxed"),
         pl.concat(facts, how="diagonal_relaxed") if facts else None,
         files,
+        pl.concat(quarantined, how="vertical_relaxed"),
     )
 
 
@@ -509,13 +525,6 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         if reference and negatives.height
         else None
     )
-    reasons = (
-        ingested.quarantine.select(pl.col("reasons").list.first().str.extract(r"^([^:]+):"))
-        .to_series()
-        .fill_null("malformed line")
-        .value_counts(sort=True)
-        .rows()
-    )
     summary = {
         "input": str(args.input),
         "output": str(args.output),
@@ -524,7 +533,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         # Kept rows a root cause is not given to (a trial's sentence left them out).
         "not_negative": int((~ingested.clean.get_column("is_negative").fill_null(False)).sum()),
         "quarantined": ingested.counts.quarantined,
-        "quarantined_by_column": dict(reasons),
+        "quarantined_by_column": quarantine_by_column(ingested.quarantine),
         "quarantine_output": str(quarantine_file) if ingested.quarantine.height else None,
         "model_version": version,
         "policy_failure": int((out.get_column("root_cause") == "policy_failure").sum()),
@@ -572,15 +581,53 @@ def quarantine_output(output: Path) -> Path:
 QUARANTINE_SHOWN = 5
 
 
-def quarantine_text(quarantine: pl.DataFrame, written_to: Path) -> str:
+def quarantine_by_column(quarantine: pl.DataFrame) -> dict[str, int]:
+    """Rows of a ``QUARANTINE_SCHEMA`` frame by the column its first reason names (``line
+    malformed`` where it names none), commonest first."""
+    counted = (
+        quarantine.select(pl.col("reasons").list.first().str.extract(r"^([^:]+):"))
+        .to_series()
+        .fill_null("malformed line")
+        .value_counts(sort=True)
+        .rows()
+    )
+    return dict(counted)
+
+
+def quarantine_by_reason(quarantine: pl.DataFrame) -> dict[str, int]:
+    """Every reason of a ``QUARANTINE_SCHEMA`` frame with its quoted values masked
+    (``response_id: '…' is used by more than one ...``), and how many rows give it,
+    commonest first: a row with two reasons counts under each."""
+    counted = (
+        quarantine.select(
+            pl.col("reasons").list.unique().explode().str.replace_all(r"'[^']*'", "'…'")
+        )
+        .to_series()
+        .drop_nulls()
+        .value_counts(sort=True)
+        .rows()
+    )
+    return dict(counted)
+
+
+def quarantine_text(
+    quarantine: pl.DataFrame, written_to: Path, what: str = "not scored", with_file: bool = False
+) -> str:
     """The first :data:`QUARANTINE_SHOWN` quarantined rows of a ``QUARANTINE_SCHEMA`` frame,
-    one line each (line, id, every reason), and where all of them were written."""
-    lines = [f"quarantined (not scored), all {quarantine.height} in {written_to}:"]
-    shown = quarantine.sort("source_line").head(QUARANTINE_SHOWN)
-    for line, record, reasons in shown.select("source_line", "record_id", "reasons").rows():
+    one line each (line, id, every reason; ``with_file``: the file's name first), where all
+    of them were written, and with ``with_file`` how many give each reason
+    (:func:`quarantine_by_reason`). ``what``: what became of them (``not scored``)."""
+    lines = [f"quarantined ({what}), all {quarantine.height} in {written_to}:"]
+    if with_file:
+        lines += [f"  {n:,} x {why}" for why, n in quarantine_by_reason(quarantine).items()]
+    shown = quarantine.sort("source_file", "source_line").head(QUARANTINE_SHOWN)
+    for file, line, record, reasons in shown.select(
+        "source_file", "source_line", "record_id", "reasons"
+    ).rows():
         # A record that could not be split into fields has no id to show (not "no id").
         label = f" ({record})" if record else ""
-        lines.append(f"  line {line}{label}: " + "; ".join(reasons or []))
+        where = f"{Path(file).name} line {line}" if with_file else f"line {line}"
+        lines.append(f"  {where}{label}: " + "; ".join(reasons or []))
     if quarantine.height > QUARANTINE_SHOWN:
         lines.append(f"  ... and {quarantine.height - QUARANTINE_SHOWN} more")
     return "\n".join(lines)
