@@ -84,6 +84,25 @@ def classification_metrics(
     }
 
 
+#: The time split's metrics a baseline is named for beating the model on (higher is better
+#: for each): the ranking, and the decisions at each one's own threshold.
+HEADLINE_METRICS: tuple[str, ...] = ("roc_auc", "macro_f1", "accuracy")
+
+
+def metrics_beaten(
+    model: dict[str, Any], baseline: dict[str, Any], names: tuple[str, ...] = HEADLINE_METRICS
+) -> list[tuple[str, float, float]]:
+    """``(metric, baseline's, model's)`` for each of ``names`` on which ``baseline`` (its
+    :func:`classification_metrics`) scores higher than ``model``; an undefined (NaN or
+    missing) score beats nothing and is beaten by nothing."""
+    beaten = []
+    for name in names:
+        theirs, ours = float(baseline.get(name, np.nan)), float(model.get(name, np.nan))
+        if theirs > ours:  # False whenever either is NaN
+            beaten.append((name, theirs, ours))
+    return beaten
+
+
 #: A model is promoted only if its out-of-fold probabilities rank policy failures above
 #: perceived responses at this significance (one-sided; see :func:`skill_against_chance`).
 SKILL_SIGNIFICANCE = 0.05

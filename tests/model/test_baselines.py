@@ -112,3 +112,55 @@ def test_train_prints_every_baseline_and_says_when_one_ranks_better() -> None:
     )
     del metrics["facts_only_baseline"]
     assert "ranks the rows better" not in metrics_lines(metrics)
+
+
+def test_learned_baselines_are_read_at_a_threshold_chosen_on_the_training_slice() -> None:
+    """Found by a data scientist's trial: the text-only and facts-only baselines were read at
+    0.5 while the model used its tuned threshold (0.35 on CFPB), which made their macro-F1
+    and accuracy look worse than they are."""
+    from dataclasses import replace
+
+    from models.evaluate import choose_threshold, classification_metrics
+    from models.pipeline import design_settings
+    from models.train import _fit_predict, out_of_fold
+
+    frame, y = _imbalanced(seed=1)
+    test, y_test = _imbalanced(seed=2)
+    spec = FeatureSpec(text="comment", categorical=(), numeric=("transfers",), flags=())
+    baselines = _baselines(frame, y, test, y_test, spec, seed=0, folds=3)
+    c, chars = design_settings(spec.chosen(), spec)
+    learned = {
+        "text_only_baseline": replace(spec.text_only(), c=c, char_ngrams=chars),
+        "facts_only_baseline": replace(spec.without_text(), c=c),
+    }
+    for key, own in learned.items():
+        # Chosen on the training slice's out-of-fold probabilities, never on the test rows.
+        threshold = choose_threshold(y, out_of_fold(frame, y, own, 0, 3))
+        assert baselines[key]["threshold"] == threshold
+        p_test = _fit_predict(own, 0, frame, y, test)
+        assert {k: v for k, v in baselines[key].items() if k != "threshold"} == (
+            classification_metrics(y_test, p_test, threshold)
+        )
+    assert any(baselines[key]["threshold"] != 0.5 for key in learned)
+
+
+def test_the_warning_names_every_headline_metric_a_baseline_beats_the_model_on() -> None:
+    """Found by a data scientist's trial: on CFPB the facts-only baseline beat the model on
+    macro-F1 (0.685 against 0.665) and accuracy as well as ROC-AUC; the line named ROC-AUC
+    only."""
+    from servicelens.cli.models import baselines_ahead_text
+
+    model = {"roc_auc": 0.723, "macro_f1": 0.665, "accuracy": 0.690}
+    metrics = {
+        "model": model,
+        "text_only_baseline": {"roc_auc": 0.70, "macro_f1": 0.60, "accuracy": 0.70},
+        "facts_only_baseline": {"roc_auc": 0.751, "macro_f1": 0.685, "accuracy": 0.701},
+    }
+    assert baselines_ahead_text(metrics) == (
+        "on the time split, the text only baseline beats the model on accuracy 0.700 against "
+        "0.690; the facts only baseline beats the model on roc_auc 0.751 against 0.723, "
+        "macro_f1 0.685 against 0.665, accuracy 0.701 against 0.690"
+    )
+    assert baselines_ahead_text({"model": model, "facts_only_baseline": model}) is None
+    nan = {"roc_auc": float("nan"), "macro_f1": float("nan"), "accuracy": 0.5}
+    assert baselines_ahead_text({"model": nan, "facts_only_baseline": nan}) is None
