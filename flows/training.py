@@ -20,6 +20,7 @@ from models.evaluate import (
     classification_metrics,
     metrics_by_group,
     no_skill_reason,
+    one_label,
     scored_on_current_labels,
     skill_against_chance,
 )
@@ -281,6 +282,8 @@ def register_and_promote(
     challenger_score = float(metrics["model"]["macro_f1"])
     champion_score: float | None = None
     compared: int | None = None
+    # Holdout rows of one root cause have no macro-F1 and judge neither model.
+    one_class: str | None = (metrics.get("split") or {}).get("test_one_class")
     same_data = same_build = before_refit = False
     if champion:
         champion_meta = read_metadata(models_dir, champion)
@@ -294,9 +297,9 @@ def register_and_promote(
         # Only rows neither model trained on: the champion's own training rows flatter it.
         rows = unseen_by(champion_meta, result.holdout)
         compared = rows.height
-        if compared >= MIN_COMPARISON_ROWS:
+        y = labels_to_target(rows.get_column("root_cause"))
+        if compared >= MIN_COMPARISON_ROWS and (one_class := one_label(y)) is None:
             champion_score = champion_on_holdout(models_dir, champion, rows)
-            y = labels_to_target(rows.get_column("root_cause"))
             p = rows.get_column("p_policy_failure").to_numpy()
             challenger_score = float(
                 classification_metrics(y, p, result.decision.threshold)["macro_f1"]
@@ -362,6 +365,7 @@ def register_and_promote(
         if champion
         else None,
         before_refit=before_refit,
+        one_class_holdout=one_class if champion_score is None else None,
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

@@ -59,6 +59,11 @@ def classification_metrics(
 
     The classes are ``p >= threshold`` unless ``decisions`` (0/1, one per row) gives them:
     a rule's firing, whose probability is the training rate of the group it puts a row in.
+
+    Rows of one label have no ROC-AUC, PR-AUC or macro-F1 (NaN): each needs both labels
+    (macro-F1 is the mean of the two labels' F1, and scikit-learn averaged the one present,
+    so 10 perceived rows read 0.444 as if judged; a data scientist's trial). Accuracy,
+    Brier and ECE stay: they are defined, but judge no ranking.
     """
     # Imported here: the report uses this module's numpy-only functions and must start fast.
     from sklearn.metrics import (
@@ -78,7 +83,9 @@ def classification_metrics(
         "accuracy": float(accuracy_score(y_true, predicted)),
         "roc_auc": float(roc_auc_score(y_true, p)) if two_classes else float("nan"),
         "pr_auc": float(average_precision_score(y_true, p)) if two_classes else float("nan"),
-        "macro_f1": float(f1_score(y_true, predicted, average="macro")),
+        "macro_f1": float(f1_score(y_true, predicted, average="macro"))
+        if two_classes
+        else float("nan"),
         "brier": float(brier_score_loss(y_true, p)),
         "ece": expected_calibration_error(y_true, p),
     }
@@ -168,7 +175,8 @@ def scored_on_current_labels(
     compare the models, not the label sets (found by a QA lead's trial: each scored on its
     own audits, a challenger trained on 87 corrected labels lost because the champion was
     measured against the labels QA had corrected). Returns ``(challenger_f1, champion_f1,
-    rows)``, or None when fewer than ``min_rows`` responses are in both."""
+    rows)``, or None when fewer than ``min_rows`` responses are in both, or they hold one
+    label (no macro-F1 to compare: :func:`classification_metrics`)."""
     from models.pipeline import labels_to_target
 
     both = challenger.select("response_id", "root_cause", probability).join(
@@ -178,9 +186,20 @@ def scored_on_current_labels(
     if both.height < min_rows:
         return None
     y = labels_to_target(both.get_column("root_cause"))
+    if one_label(y) is not None:
+        return None
     ours = classification_metrics(y, both.get_column(probability).to_numpy(), thresholds[0])
     theirs = classification_metrics(y, both.get_column("_champion").to_numpy(), thresholds[1])
     return float(ours["macro_f1"]), float(theirs["macro_f1"]), both.height
+
+
+def one_label(y_true: np.ndarray) -> str | None:
+    """The root cause every row of the 0/1 targets ``y_true`` has (1 = policy_failure), or
+    None when they hold both (or none): rows that judge no ranking or macro-F1."""
+    present = np.unique(np.asarray(y_true))
+    if present.size != 1:
+        return None
+    return "policy_failure" if int(present[0]) == 1 else "perceived"
 
 
 def p_value_text(p: float) -> str:
@@ -381,18 +400,14 @@ def metrics_by_group(
 ) -> dict[str, dict[str, Any]]:
     """:func:`classification_metrics` for every value of ``column`` (e.g. queue, policy).
 
-    A group holding one class has no ROC-AUC, and no macro-F1 either (NaN): the mean of the
-    two classes' F1 is undefined without one of them, where scikit-learn averages the one
-    present and a group of three rows all predicted right read 1.000 (a data scientist's
-    trial, on the CFPB complaints)."""
+    A group holding one class has no ROC-AUC, and no macro-F1 either (NaN, as
+    :func:`classification_metrics` gives them): a group of three rows all predicted right
+    read 1.000 (a data scientist's trial, on the CFPB complaints)."""
     values = frame.get_column(column).cast(pl.String).fill_null("missing").to_numpy()
-    groups: dict[str, dict[str, Any]] = {}
-    for v in sorted(set(values)):
-        scores = classification_metrics(y_true[values == v], p[values == v], threshold)
-        if len(np.unique(y_true[values == v])) < 2:
-            scores["macro_f1"] = float("nan")
-        groups[str(v)] = scores
-    return groups
+    return {
+        str(v): classification_metrics(y_true[values == v], p[values == v], threshold)
+        for v in sorted(set(values))
+    }
 
 
 def reliability_curve(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:

@@ -417,6 +417,7 @@ def promotion_decision(
     same_build: bool = False,
     training_rows: tuple[int, int] | None = None,
     before_refit: bool = False,
+    one_class_holdout: str | None = None,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
@@ -448,7 +449,13 @@ def promotion_decision(
     registry's champion history no longer said when anything changed). ``training_rows``:
     the challenger's and the champion's labelled training rows; with no holdout to compare
     on, a challenger trained on fewer than :data:`FEWER_ROWS_SHARE` of the champion's keeps
-    the champion (a hand promotion remains).
+    the champion (a hand promotion remains). ``one_class_holdout``: the root cause every
+    holdout row to compare on has, when they hold one (``models.evaluate.one_label``):
+    they have no macro-F1, so they judge neither model and ``champion_score`` is None; the
+    challenger is then judged as with no holdout (out of fold, on the same rows and current
+    labels where the champion kept its out-of-fold predictions), never on the undefined
+    holdout scores, and the reason says the holdout held one root cause. Without a champion
+    the skill over chance (``no_skill``) alone decides, as always.
     """
     if no_skill is not None:
         if champion is None:
@@ -457,6 +464,11 @@ def promotion_decision(
             )
         return False, f"kept champion {champion}: challenger {challenger}: {no_skill}"
     if champion is None:
+        if one_class_holdout is not None:
+            return True, (
+                f"promoted: no champion yet. Its holdout holds only {one_class_holdout} rows, "
+                "so its holdout scores judge nothing; it shows skill over chance out of fold"
+            )
         return True, "promoted: no champion yet"
     if same_data and same_build:
         return False, (
@@ -472,12 +484,23 @@ def promotion_decision(
                 "challenger is the current code's build of them"
             )
         newer = f"only {compared_rows} holdout rows are" if compared_rows else "no holdout row is"
+        # What leaves no holdout to compare on: too few new rows, or rows of one label.
+        few_new = f"{newer} newer than the champion's training data to compare them on"
+        too_few = f"{newer} newer than its training data, too few to compare on"
+        too_few_champion = (
+            f"{newer} newer than champion {champion}'s training data, too few to compare on"
+        )
+        if one_class_holdout is not None:
+            few_new = too_few = too_few_champion = (
+                f"the holdout rows to compare on hold only {one_class_holdout}, so they judge "
+                "no model"
+            )
         if training_rows is not None and training_rows[0] < FEWER_ROWS_SHARE * training_rows[1]:
             ours_rows, their_rows = training_rows
             return False, (
                 f"kept champion {champion}: challenger {challenger} was trained on "
                 f"{ours_rows:,} labelled rows against the champion's {their_rows:,}, and "
-                f"{newer} newer than the champion's training data to compare them on; an "
+                f"{few_new}; an "
                 "estimate on the challenger's own few rows is no test of the champion. To use "
                 f"it all the same: `servicelens models promote {challenger}`"
             )
@@ -491,24 +514,21 @@ def promotion_decision(
                 )
                 if ours + tolerance < theirs:
                     return False, (
-                        f"kept champion {champion}: {newer} newer than its training data, too "
-                        f"few to compare on, and challenger {challenger}'s {compared}"
+                        f"kept champion {champion}: {too_few}, and challenger "
+                        f"{challenger}'s {compared}"
                     )
-                return True, (
-                    f"promoted: {newer} newer than champion {champion}'s training data, too "
-                    f"few to compare on; {compared}"
-                )
+                return True, (f"promoted: {too_few_champion}; {compared}")
             if ours + tolerance < theirs:
                 return False, (
-                    f"kept champion {champion}: {newer} newer than its training data, too "
-                    f"few to compare on, and challenger {challenger}'s cross-validated "
+                    f"kept champion {champion}: {too_few}, and challenger {challenger}'s "
+                    "cross-validated "
                     f"{metric} {ours:.3f} on its {our_rows:,} labelled rows is worse than the "
                     f"champion's {theirs:.3f} on {their_rows:,} beyond tolerance {tolerance} "
                     "(fewer or other audits than the champion had?)"
                 )
         return True, (
-            f"promoted: {newer} newer than champion {champion}'s training data, too few to "
-            "compare on; the challenger was trained on the labels as they are now"
+            f"promoted: {too_few_champion}; the challenger was trained on the labels as they "
+            "are now"
         )
     on = (
         f" on the same {compared_rows:,} rows of both time splits' test slices, each scored "
@@ -611,12 +631,39 @@ def source_name(meta: dict[str, Any]) -> str:
     return "sample" if source == "surveys" else source
 
 
+#: The holdout scores that judge nothing when every holdout row has one root cause.
+HOLDOUT_JUDGEMENTS = ("macro_f1", "roc_auc", "ece")
+
+
+def holdout_one_class(metrics: dict[str, Any]) -> str | None:
+    """The root cause every row of a version's holdout (time split's test slice) has, when
+    they hold one, from its ``metrics.json``: ``split.test_one_class``, or for versions
+    saved before it was recorded, the holdout's confusion matrix (``[[tn, fp], [fn,
+    tp]]``, policy_failure positive). None when both are there, or it is not known."""
+    split = metrics.get("split") or {}
+    if "test_one_class" in split:
+        # read_metrics gives a null as NaN (metrics hold no null of their own).
+        cause = split["test_one_class"]
+        return cause if isinstance(cause, str) else None
+    confusion = (metrics.get("model") or {}).get("confusion")
+    if not confusion:
+        return None
+    (tn, fp), (fn, tp) = confusion
+    if tn + fp and not fn + tp:
+        return "perceived"
+    if fn + tp and not tn + fp:
+        return "policy_failure"
+    return None
+
+
 def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     """Every saved version, oldest first: ``version``, ``champion`` (bool), ``saved_at``,
     ``source``, the holdout's ``accuracy``, ``macro_f1``, ``roc_auc`` and ``ece`` (None
-    where not measured), and ``decision``: training's promotion decision, ``promoted`` or
-    ``kept out``, and the latest change by hand since (:func:`decision_word`); None for a
-    version saved before decisions were kept (:func:`record_decision`)."""
+    where not measured, and where every holdout row has one root cause, which
+    ``holdout_one_class`` names: those rows judge nothing), and ``decision``: training's
+    promotion decision, ``promoted`` or ``kept out``, and the latest change by hand since
+    (:func:`decision_word`); None for a version saved before decisions were kept
+    (:func:`record_decision`)."""
     rows: list[dict[str, Any]] = []
     if not models_dir.exists():
         return rows
@@ -625,16 +672,19 @@ def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     for path in sorted(versions, key=str):
         meta = json.loads((path / METADATA_FILE).read_text())
         metrics = read_metrics(models_dir, path.name)
+        one_class = holdout_one_class(metrics)
+        holdout = {
+            k: None if one_class and k in HOLDOUT_JUDGEMENTS else metrics.get("model", {}).get(k)
+            for k in ("accuracy", *HOLDOUT_JUDGEMENTS)
+        }
         rows.append(
             {
                 "version": path.name,
                 "champion": path.name == champion,
                 "saved_at": meta.get("saved_at"),
                 "source": source_name(meta),
-                "accuracy": metrics.get("model", {}).get("accuracy"),
-                "macro_f1": metrics.get("model", {}).get("macro_f1"),
-                "roc_auc": metrics.get("model", {}).get("roc_auc"),
-                "ece": metrics.get("model", {}).get("ece"),
+                **holdout,
+                "holdout_one_class": one_class,
                 "decision": decision_word(read_decision(models_dir, path.name)),
             }
         )

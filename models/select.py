@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
-from models.evaluate import classification_metrics
+from models.evaluate import classification_metrics, one_label
 from models.features import shared_text_features
 from models.pipeline import FeatureSpec, build_pipeline
 
@@ -61,11 +61,13 @@ class Selection:
     chosen: str
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     folds: str = ""
+    #: False when the validation rows held one root cause and judged no design.
+    judged: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "chosen": self.chosen,
-            "criterion": "log_loss",
+            "criterion": "log_loss" if self.judged else "none: validation rows of one root cause",
             "folds": self.folds,
             "candidates": self.scores,
         }
@@ -135,7 +137,10 @@ def choose_design(
     ROC-AUC, Brier score, accuracy and CPU seconds.
 
     A spec with one candidate (a fixed design, or an override that leaves one) is returned
-    as chosen without fitting anything.
+    as chosen without fitting anything. Validation rows that all hold one root cause judge
+    no design (log loss then rewards leaning to that cause, ROC-AUC is undefined): the first
+    candidate, the simplest of :data:`models.spec.DESIGNS`, is kept, and the description
+    says why (a data scientist's trial saw every candidate at ROC-AUC nan and one "chosen").
     """
     candidates = spec.candidates()
     if len(candidates) == 1:
@@ -163,5 +168,14 @@ def choose_design(
         }
         for design in candidates
     }
+    described = f"{description}, {scored.size} validation rows"
+    if (cause := one_label(rows.y[scored])) is not None:
+        return Selection(
+            candidates[0],
+            scores,
+            f"{described}, all {cause}: they judge no design, so the simplest, "
+            f"{candidates[0]}, is kept",
+            judged=False,
+        )
     chosen = min(candidates, key=lambda d: (scores[d]["log_loss"], candidates.index(d)))
-    return Selection(chosen, scores, f"{description}, {scored.size} validation rows")
+    return Selection(chosen, scores, described)

@@ -29,6 +29,7 @@ from models.evaluate import (
     choose_threshold,
     classification_metrics,
     metrics_by_group,
+    one_label,
     reliability_curve,
     time_split,
 )
@@ -436,6 +437,9 @@ def train_root_cause_model(
             "test_to": str(test.get_column("survey_date").max()),
             "positive_share_train": float(y_train.mean()),
             "facts_only_train_rows": 0 if extra_train is None else extra_train.height,
+            # The root cause every test row has, when they hold one: the holdout then has
+            # no ROC-AUC, PR-AUC or macro-F1, and judges nothing (None: both are there).
+            "test_one_class": one_label(y_test),
         },
         "facts_only_rows": 0 if extra is None else extra.height,
         "selection": selection.as_dict(),
@@ -656,6 +660,9 @@ def tfidf_baseline_report(
     )
     p_test = model.predict_proba(test.select(pl.col(text).fill_null("")).to_pandas())[:, 1]
     used, lowered = fold_count(y, cv_folds)
+    # A test slice of one root cause ranks nothing (it read "pr_auc 0.000" beside the
+    # model's nan): both undefined, as classification_metrics has them.
+    judged = one_label(y_test) is None
     return {
         "cross_validation": {
             "folds": used,
@@ -665,7 +672,7 @@ def tfidf_baseline_report(
             "pr_auc": float(average_precision_score(y, p)),
         },
         "time_split": {
-            "roc_auc": float(roc_auc_score(y_test, p_test)),
-            "pr_auc": float(average_precision_score(y_test, p_test)),
+            "roc_auc": float(roc_auc_score(y_test, p_test)) if judged else float("nan"),
+            "pr_auc": float(average_precision_score(y_test, p_test)) if judged else float("nan"),
         },
     }

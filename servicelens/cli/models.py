@@ -307,6 +307,10 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
             f"{metrics['split']['test_rows']} rows ({metrics['split']['test_from']}.."
             f"{metrics['split']['test_to']})"
         )
+        from models.registry import holdout_one_class
+
+        if cause := holdout_one_class(metrics):
+            print(f"time split's test slice: {one_class_text(cause)}")
         if "audits" in metrics:
             from servicelens.ingest.audits import accounting_text
 
@@ -431,13 +435,18 @@ def source_report(metrics: dict[str, Any]) -> str:
         f"train {split['train_rows']} (+{split.get('facts_only_train_rows', 0)} facts only), "
         f"test {split['test_rows']} ({split['test_from']}..{split['test_to']})",
     ]
+    from models.registry import holdout_one_class
+
+    if cause := holdout_one_class(metrics):
+        lines.append(f"time split's test slice: {one_class_text(cause)}")
     if inputs.get("unmapped_labels"):
         lines.append(unmapped_labels_text(inputs["unmapped_labels"]))
     candidates = selection.get("candidates") or {}
     if candidates:
         lines.append(
             f"design chosen on the training slice ({selection['folds']}): "
-            f"{selection['chosen']} (lowest validation log loss)"
+            f"{selection['chosen']}"
+            + (" (lowest validation log loss)" if selection.get("criterion") == "log_loss" else "")
         )
         lines.append(f"{'  candidate':<30}{'log_loss':>9}{'roc_auc':>9}{'brier':>8}{'cpu s':>8}")
         for name, score in candidates.items():
@@ -739,7 +748,11 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                             "champion": "*" if row["champion"] else "",
                             "version": row["version"],
                             "source": row["source"],
-                            "macro_f1 (holdout)": row["macro_f1"],
+                            # A holdout of one root cause judges nothing (a trial read
+                            # "macro_f1 0.444" of 10 perceived rows).
+                            "macro_f1 (holdout)": row["macro_f1"]
+                            if not row.get("holdout_one_class")
+                            else f"all {row['holdout_one_class']}",
                             "roc_auc (holdout)": row["roc_auc"],
                             # A QA lead's trial could not tell a refused challenger from
                             # the others, nor compare calibration, without opening each.
@@ -847,8 +860,10 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
     metrics, skill over chance and, for the sample feed, where every audit went. Raises
     ModelFileError for an unknown version (or none, with no champion)."""
     from models.registry import (
+        HOLDOUT_JUDGEMENTS,
         ModelFileError,
         champion_version,
+        holdout_one_class,
         read_decision,
         read_metadata,
         read_metrics,
@@ -875,7 +890,12 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         "threshold": (meta.get("decision") or {}).get("threshold"),
         "holdout": {
             "rows": (metrics.get("split") or {}).get("test_rows"),
-            **{k: (metrics.get("model") or {}).get(k) for k in ("roc_auc", "macro_f1", "ece")},
+            # Every row of one root cause: the scores judge nothing, and are not shown.
+            "one_class": (one_class := holdout_one_class(metrics)),
+            **{
+                k: None if one_class else (metrics.get("model") or {}).get(k)
+                for k in HOLDOUT_JUDGEMENTS
+            },
         },
         "cross_validation": {
             k: (metrics.get("cross_validation") or {}).get(k)
@@ -913,8 +933,7 @@ def _summary_text(shown: dict[str, Any]) -> str:
             + (f" (over {e['over']})" if e.get("over") else "")
             for e in decision.get("events", [])
         ),
-        f"holdout ({shown['holdout']['rows']} rows): roc_auc {_fmt(shown['holdout']['roc_auc'])} "
-        f"macro_f1 {_fmt(shown['holdout']['macro_f1'])} ece {_fmt(shown['holdout']['ece'])}",
+        _holdout_line(shown["holdout"]),
         f"cross-validated ({_folds_shown(shown['cross_validation'])}): roc_auc "
         f"{_fmt(shown['cross_validation']['roc_auc'])} macro_f1 "
         f"{_fmt(shown['cross_validation']['macro_f1'])} ece "
@@ -948,6 +967,24 @@ def _summary_text(shown: dict[str, Any]) -> str:
         empty: dict[str, list[Any]] = {key: [] for key in AUDIT_ROW_LISTS}
         lines.append(accounting_text({**shown["audits"], **empty}))
     return "\n".join(lines)
+
+
+def _holdout_line(holdout: dict[str, Any]) -> str:
+    """``models show``'s holdout line: its scores, or that its rows hold one root cause."""
+    if holdout.get("one_class"):
+        return f"holdout ({holdout['rows']} rows): {one_class_text(holdout['one_class'])}"
+    return (
+        f"holdout ({holdout['rows']} rows): roc_auc {_fmt(holdout['roc_auc'])} "
+        f"macro_f1 {_fmt(holdout['macro_f1'])} ece {_fmt(holdout['ece'])}"
+    )
+
+
+def one_class_text(cause: str) -> str:
+    """Why a holdout whose rows are all of root cause ``cause`` is no judgement."""
+    return (
+        f"every row is {cause}, so it has no roc_auc or macro_f1 and its scores judge "
+        "nothing; audit responses of the latest survey dates of both root causes"
+    )
 
 
 def _folds_shown(cross_validation: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -710,3 +711,41 @@ def test_a_baseline_that_ranks_the_time_split_better_is_said_by_every_training_s
     )
     assert baselines_ahead({**metrics, "facts_only_baseline": {"roc_auc": 0.70}}) is None
     assert baselines_ahead({"model": {"roc_auc": 0.7}}) is None  # a model of facts alone
+
+
+def test_a_challenger_whose_holdout_holds_one_root_cause_is_judged_out_of_fold() -> None:
+    """Found by a data scientist's trial: a holdout of 10 perceived rows has no macro-F1,
+    so a challenger must not be promoted, or refused, on its holdout score: it is judged on
+    both versions' out-of-fold predictions of the same rows, and the reason says why."""
+    nan = float("nan")
+    fair = ((0.70, 400), (0.75, 400))
+    kept, why = promotion_decision(
+        "new", nan, "old", None, compared_rows=10, cross_validated=fair,
+        cross_validated_same_rows=True, one_class_holdout="perceived",
+    )  # fmt: skip
+    assert not kept
+    assert why.startswith(
+        "kept champion old: the holdout rows to compare on hold only perceived, so they judge "
+        "no model, and challenger new's out-of-fold macro_f1 0.700 vs champion old 0.750"
+    )
+    promoted, why = promotion_decision(
+        "new", nan, "old", None, compared_rows=10, cross_validated=((0.75, 400), (0.75, 400)),
+        cross_validated_same_rows=True, one_class_holdout="perceived",
+    )  # fmt: skip
+    assert promoted and "hold only perceived, so they judge no model; out-of-fold" in why
+    first, why = promotion_decision("new", nan, None, None, one_class_holdout="perceived")
+    assert first and "Its holdout holds only perceived rows, so its holdout scores" in why
+
+
+def test_a_version_saved_before_the_one_class_note_is_read_from_its_confusion() -> None:
+    from models.registry import holdout_one_class
+
+    assert holdout_one_class({"model": {"confusion": [[7, 3], [0, 0]]}}) == "perceived"
+    assert holdout_one_class({"model": {"confusion": [[0, 0], [2, 5]]}}) == "policy_failure"
+    assert holdout_one_class({"model": {"confusion": [[7, 3], [1, 4]]}}) is None
+    assert holdout_one_class({"split": {"test_one_class": None}}) is None
+    # A null as read_metrics reads it back.
+    assert holdout_one_class({"split": {"test_one_class": float("nan")}}) is None
+    perceived = classification_metrics(labels_to_target(pl.Series(["perceived"] * 4)),
+                                       np.array([0.1, 0.6, 0.2, 0.3]))  # fmt: skip
+    assert np.isnan(perceived["macro_f1"]) and np.isnan(perceived["roc_auc"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def lopsided(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[
     (version,) = [p.name for p in registry.iterdir() if p.is_dir()]
     return (
         [*data, "models", "--source", str(mapping)],
-        read_metrics(registry, version),
+        {**read_metrics(registry, version), "version": version},
         out.getvalue(),
     )
 
@@ -82,8 +83,37 @@ def test_training_records_and_prints_the_folds_that_ran(
     assert (cv["folds"], cv["folds_requested"]) == (3, 5)
     assert metrics["tfidf_baseline"]["cross_validation"]["folds"] == 3
     assert "; 3-fold CV (lowered from the 5 asked for: policy_failure has only 3" in said
-    assert main([*models, "show"]) == 0
+    assert main([*models, "show", metrics["version"]]) == 0
     assert "cross-validated (3 folds, lowered from the 5 asked for" in capsys.readouterr().out
+
+
+def test_a_holdout_of_one_root_cause_is_said_to_judge_nothing(
+    lopsided: tuple[list[str], dict[str, Any], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a data scientist's trial: all 10 test rows perceived, and `models list/show`
+    still gave "macro_f1 0.444, ece 0.261" as holdout scores, the TF-IDF baseline's time
+    pr_auc read 0.000 beside the model's nan, and every design candidate had roc_auc nan
+    while one was "chosen" on its log loss."""
+    models, metrics, said = lopsided
+    assert metrics["split"]["test_one_class"] == "perceived"
+    assert all(np.isnan(metrics["model"][k]) for k in ("roc_auc", "pr_auc", "macro_f1"))
+    assert np.isnan(metrics["tfidf_baseline"]["time_split"]["pr_auc"])
+    for baseline in ("majority_baseline", "text_only_baseline", "facts_only_baseline"):
+        assert np.isnan(metrics[baseline]["macro_f1"])
+    selection = metrics["selection"]
+    assert selection["criterion"] == "none: validation rows of one root cause"
+    assert selection["chosen"] == "linear"
+    assert "all perceived: they judge no design, so the simplest, linear, is kept" in said
+    told = "time split's test slice: every row is perceived, so it has no roc_auc or macro_f1"
+    assert told in said
+    assert main([*models, "show", metrics["version"]]) == 0
+    assert "holdout (9 rows): every row is perceived, so it has no roc_auc" in (
+        capsys.readouterr().out
+    )
+    assert main(["--json", *models, "list"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["holdout_one_class"] == "perceived"
+    assert (row["macro_f1"], row["roc_auc"], row["ece"]) == (None, None, None)
 
 
 def test_training_says_why_it_quarantined_rows_and_keeps_them(
