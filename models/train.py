@@ -44,7 +44,7 @@ from models.pipeline import (
     feature_frame,
     labels_to_target,
 )
-from models.select import Rows, choose_design
+from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, one_thread
 from transforms.language import with_detected_language
 from transforms.marts import LABEL_AUDITED_AT
@@ -52,6 +52,25 @@ from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
 #: Columns whose per-value metrics are reported, when the data has them.
 GROUP_COLUMNS: tuple[str, ...] = ("queue", "policy_code", "language")
+
+
+#: The audits of each root cause a first model needs in the earlier survey dates (the time
+#: split's training slice), hence in all the labelled rows too: the design is compared in
+#: :data:`models.select.SELECTION_FOLDS` folds of that slice (3), each holding out one of
+#: each cause, and cross-validation needs two. The latest dates need some of each as well,
+#: or the test slice judges nothing (it is flagged, not refused). The one number every
+#: message and the README give (review-queue, train and the README gave five, two and three).
+MIN_AUDITS_PER_ROOT_CAUSE = SELECTION_FOLDS
+
+
+def audits_needed_text() -> str:
+    """What a first model needs of the audits, in words, from
+    :data:`MIN_AUDITS_PER_ROOT_CAUSE`: for every message that says how many to audit."""
+    return (
+        f"at least {MIN_AUDITS_PER_ROOT_CAUSE} audits of each root cause (perceived, "
+        "policy_failure) in the earlier survey dates, which training learns from, and more of "
+        "each in the latest dates, which it tests on"
+    )
 
 
 #: A language with fewer labelled training rows with text than this counts as unseen.
@@ -329,13 +348,13 @@ def _counts_of(frame: pl.DataFrame) -> dict[str, int]:
     return {cause: int((labels == cause).sum()) for cause in ROOT_CAUSES}
 
 
-def _two_of_each(frame: pl.DataFrame, what: str, whole: pl.DataFrame | None = None) -> None:
-    """Raise ValueError, with the counts, unless ``frame`` holds at least two labelled rows
-    of each root cause: stratified cross-validation needs two of each to split. ``whole``
-    (the labelled rows ``frame`` is a slice of) has its counts named too, so a slice's few
-    are not read as all there are."""
+def _enough_of_each(frame: pl.DataFrame, what: str, whole: pl.DataFrame | None = None) -> None:
+    """Raise ValueError, with the counts, unless ``frame`` holds at least
+    :data:`MIN_AUDITS_PER_ROOT_CAUSE` labelled rows of each root cause. ``whole`` (the
+    labelled rows ``frame`` is a slice of) has its counts named too, so a slice's few are
+    not read as all there are."""
     counts = _counts_of(frame)
-    if min(counts.values()) >= 2:
+    if min(counts.values()) >= MIN_AUDITS_PER_ROOT_CAUSE:
         return
     held = " and ".join(f"{n:,} {cause}" for cause, n in counts.items())
     missing = [cause for cause, n in counts.items() if n == 0]
@@ -344,8 +363,8 @@ def _two_of_each(frame: pl.DataFrame, what: str, whole: pl.DataFrame | None = No
         every = " and ".join(f"{n:,} {cause}" for cause, n in _counts_of(whole).items())
         none += f"; the labelled rows in all hold {every}"
     raise ValueError(
-        f"training needs at least two audits of each root cause in {what}; it holds {held}"
-        f"{none}. Audit more negative responses, of both kinds"
+        f"training needs {audits_needed_text()}; {what} holds {held}{none}. Audit more "
+        "negative responses, of both kinds"
     )
 
 
@@ -372,7 +391,7 @@ def train_root_cause_model(
     when a root cause has fewer rows (:func:`fold_count`; ``folds_lowered`` says why).
     """
     _usable(labelled, "labelled")
-    _two_of_each(labelled, "the labelled rows")
+    _enough_of_each(labelled, "all the labelled rows")
     extra = facts_only if facts_only is not None and facts_only.height else None
     if extra is not None:
         _usable(extra, "facts-only")
@@ -380,9 +399,7 @@ def train_root_cause_model(
     dated = labelled
     train, test = time_split(dated)
     cutoff = test.get_column("survey_date").min()
-    _two_of_each(
-        train, f"the training slice (survey dates before {cutoff!s}; the later test)", labelled
-    )
+    _enough_of_each(train, f"the training slice (survey dates before {cutoff!s})", labelled)
     extra_train = None if extra is None else extra.filter(pl.col("survey_date") < cutoff)
     y_train = labels_to_target(train.get_column("root_cause"))
     y_test = labels_to_target(test.get_column("root_cause"))
