@@ -110,6 +110,24 @@ def metrics_beaten(
     return beaten
 
 
+def baselines_ahead_text(metrics: dict[str, Any]) -> str | None:
+    """A line naming each learned baseline (text only, facts only) of ``metrics`` (a
+    version's ``metrics.json``: ``model`` and the baselines, each
+    :func:`classification_metrics`) that beats the model on the time split, with every
+    headline metric it beats it on (:data:`HEADLINE_METRICS`), or None. Train, a source's
+    training and the report all say it so (a data scientist's trial: CFPB's facts-only
+    baseline won macro-F1 and accuracy too, and only its ROC-AUC was said)."""
+    ahead = []
+    for name, key in (
+        ("text only baseline", "text_only_baseline"),
+        ("facts only baseline", "facts_only_baseline"),
+    ):
+        if beaten := metrics_beaten(metrics.get("model") or {}, metrics.get(key) or {}):
+            on = ", ".join(f"{m} {theirs:.3f} against {ours:.3f}" for m, theirs, ours in beaten)
+            ahead.append(f"the {name} beats the model on {on}")
+    return f"on the time split, {'; '.join(ahead)}" if ahead else None
+
+
 #: A model is promoted only if its out-of-fold probabilities rank policy failures above
 #: perceived responses at this significance (one-sided; see :func:`skill_against_chance`).
 SKILL_SIGNIFICANCE = 0.05

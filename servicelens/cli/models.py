@@ -403,23 +403,6 @@ def folds_text(cross_validation: dict[str, Any]) -> str:
     return f"{cross_validation['folds']}-fold CV" + (f" ({lowered})" if lowered else "")
 
 
-def baselines_ahead_text(metrics: dict[str, Any]) -> str | None:
-    """A line naming each learned baseline (text only, facts only) of ``metrics`` (a
-    version's ``metrics.json``) that beats the model on the time split, with every headline
-    metric it beats it on (:data:`models.evaluate.HEADLINE_METRICS`), or None."""
-    from models.evaluate import metrics_beaten
-
-    ahead = []
-    for name, key in (
-        ("text only baseline", "text_only_baseline"),
-        ("facts only baseline", "facts_only_baseline"),
-    ):
-        if beaten := metrics_beaten(metrics["model"], metrics.get(key) or {}):
-            on = ", ".join(f"{m} {theirs:.3f} against {ours:.3f}" for m, theirs, ours in beaten)
-            ahead.append(f"the {name} beats the model on {on}")
-    return f"on the time split, {'; '.join(ahead)}" if ahead else None
-
-
 def source_report(metrics: dict[str, Any]) -> str:
     """The chosen design and every candidate's validation scores, then the model beside the
     plain TF-IDF baseline, cross-validated and on the time split, and the review band."""
@@ -435,6 +418,7 @@ def source_report(metrics: dict[str, Any]) -> str:
         f"train {split['train_rows']} (+{split.get('facts_only_train_rows', 0)} facts only), "
         f"test {split['test_rows']} ({split['test_from']}..{split['test_to']})",
     ]
+    from models.evaluate import baselines_ahead_text
     from models.registry import holdout_one_class
 
     if cause := holdout_one_class(metrics):

@@ -27,7 +27,11 @@ import numpy as np
 import polars as pl
 
 from models.drift import MIN_DRIFT_ROWS, PSI_ALERT, PSI_WATCH, psi
-from models.evaluate import expected_calibration_error, precision_recall_points
+from models.evaluate import (
+    baselines_ahead_text,
+    expected_calibration_error,
+    precision_recall_points,
+)
 from models.registry import METADATA_FILE, champion_version, read_metrics
 from servicelens.dates import periods_word
 from servicelens.reporting.charts import (
@@ -516,12 +520,7 @@ def _model(inputs: _Inputs) -> str:
         ("text only baseline", metrics.get("text_only_baseline")),
         ("facts only baseline", metrics.get("facts_only_baseline")),
     ]
-    model = metrics.get("model") or {}
-    ahead = [
-        f"the {name} (ROC-AUC {values['roc_auc']:.3f} against {model['roc_auc']:.3f})"
-        for name, values in named[1:]
-        if values and model and float(values["roc_auc"]) > float(model["roc_auc"])
-    ]
+    ahead = baselines_ahead_text(metrics)
     truth = metrics.get("against_truth") or {}
     named += [
         ("model vs generator truth", truth.get("model_vs_truth")),
@@ -563,13 +562,7 @@ def _model(inputs: _Inputs) -> str:
         + _last_training(inputs.settings.models_dir, inputs.champion)
         + _audit_tally(metrics)
         + (_html_table(pl.DataFrame(rows)) if rows else "")
-        + (
-            '<p class="flag">On the holdout, '
-            + escape("; ".join(ahead))
-            + " ranks the rows better than the model.</p>"
-            if ahead
-            else ""
-        )
+        + (f'<p class="flag">{escape(ahead[0].upper() + ahead[1:])}.</p>' if ahead else "")
         + _design_and_review(metrics)
         + sources
     )

@@ -706,20 +706,22 @@ def test_models_list_of_a_data_dir_with_a_sources_models_only_names_that_source(
 def test_a_baseline_that_ranks_the_time_split_better_is_said_by_every_training_summary() -> None:
     """Found by a data scientist's trial: on CFPB's complaints the facts-only baseline ranked
     the time split better than the model (0.751 against 0.723), and only the HTML report
-    said so; `train --source cfpb --input ...` prints it now, as `train` does."""
-    from servicelens.cli.main import baselines_ahead
+    said so; `train --source cfpb --input ...` prints it now, as `train` does, with every
+    headline metric it wins (one function says it for both)."""
+    from models.evaluate import baselines_ahead_text
 
     metrics = {
-        "model": {"roc_auc": 0.723},
-        "text_only_baseline": {"roc_auc": 0.70},
-        "facts_only_baseline": {"roc_auc": 0.751},
+        "model": {"roc_auc": 0.723, "macro_f1": 0.665, "accuracy": 0.667},
+        "text_only_baseline": {"roc_auc": 0.70, "macro_f1": 0.5, "accuracy": 0.6},
+        "facts_only_baseline": {"roc_auc": 0.751, "macro_f1": 0.685, "accuracy": 0.6},
     }
-    assert baselines_ahead(metrics) == (
-        "on the time split, the facts only baseline (0.751 against 0.723) ranks the rows "
-        "better than the model"
+    assert baselines_ahead_text(metrics) == (
+        "on the time split, the facts only baseline beats the model on roc_auc 0.751 against "
+        "0.723, macro_f1 0.685 against 0.665"
     )
-    assert baselines_ahead({**metrics, "facts_only_baseline": {"roc_auc": 0.70}}) is None
-    assert baselines_ahead({"model": {"roc_auc": 0.7}}) is None  # a model of facts alone
+    weaker = {"roc_auc": 0.70, "macro_f1": 0.5, "accuracy": 0.6}
+    assert baselines_ahead_text({**metrics, "facts_only_baseline": weaker}) is None
+    assert baselines_ahead_text({"model": {"roc_auc": 0.7}}) is None  # a model of facts alone
 
 
 def test_a_challenger_whose_holdout_holds_one_root_cause_is_judged_out_of_fold() -> None:
