@@ -710,15 +710,17 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         train = train_command(chosen)
         # A source that maps no comment (a call log) is audited on its facts: a trial's
         # call-centre source was asked for audits "with comments" it cannot have.
-        with_comments = "with comments, " if _has_comments(chosen) else ""
+        with_comments = " (with comments)" if _has_comments(chosen) else ""
+        # The one minimum train refuses below (a new analyst's trial was asked for five
+        # here, two by train, three by the README).
+        from models.train import audits_needed_text
+
         print(
             f"review queue of {chosen.source}: no model yet, so {items.height:,} negative "
             f"responses that no audit labels, over {summary['dates']} "
             f"{periods_word(chosen.partition)} ({summary['first_date']}.."
             f"{summary['last_date']}), spread over the queues for the first audits: audit "
-            f"at least five of each root cause (perceived, policy_failure), {with_comments}over "
-            "several survey dates (training learns from the earlier dates and tests on the "
-            f"latest), then `{train}`"
+            f"{audits_needed_text()}{with_comments}, then `{train}`"
         )
     else:
         print(

@@ -388,12 +388,18 @@ def test_a_sources_backfill_ending_after_today_runs_as_its_dry_run_plans(
     """Found by a trial: for a monthly source, `backfill --source cfpb --start 2026-12 --end
     2026-12 --dry-run` planned its landed month, and the same without --dry-run refused
     2026-12-31 as "in the future" once Prefect had started (a failed flow run left behind).
-    The flow now bounds a source's landed partitions by --end as the command line does."""
+    The flow now bounds a source's landed partitions by --end as the command line does. A
+    daily source's --end after today is refused by both, dry run or not (a new analyst's
+    trial counted the days to come); up to today, the run does what the dry run planned."""
     _, _, data = _vendor_source_run(tmp_path)
+    start = [*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-12"]
     later = (date.today() + timedelta(days=40)).isoformat()
-    backfill = [*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-12"]
-    backfill += ["--end", later, "--rerun", "all"]
     capsys.readouterr()
+    for dry in (["--dry-run"], []):
+        assert main([*start, "--end", later, "--rerun", "all", *dry]) == 2
+        assert "is in the future" in capsys.readouterr().err
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    backfill = [*start, "--end", yesterday, "--rerun", "all"]
     assert main([*backfill, "--dry-run"]) == 0
     assert "dry run: 1 of 1 dates would run" in capsys.readouterr().out
     assert main(backfill) == 0
@@ -462,7 +468,9 @@ def test_a_configured_sources_qa_audits_are_its_labels(
                  str(first_sheet), "--limit", "0"]) == 0  # fmt: skip
     said = capsys.readouterr().out
     assert "review queue of acme-vendor: no model yet, so " in said
-    assert "audit at least five of each root cause (perceived, policy_failure), with " in said
+    from models.train import audits_needed_text
+
+    assert f"audit {audits_needed_text()} (with comments), then " in said
     assert f"`servicelens {' '.join(data)} train --source acme-vendor`" in said
     offered = pl.read_csv(first_sheet)
     negatives = pl.read_parquet(source.clean_dir / "**" / "*.parquet").filter("is_negative")
