@@ -647,7 +647,9 @@ def predict_with_flat_reasons(
 ) -> FlatReasons:
     """P(policy_failure) for each row and up to ``k`` features that pushed it hardest towards
     its predicted class, from one pass through the features, as one flat array of texts.
-    An effect under :data:`REASON_EFFECT_MIN` (0.005, printed ``0.00``) is no reason.
+    An effect under :data:`REASON_EFFECT_MIN` (0.005, printed ``0.00``) is no reason. A row
+    left without any (between 0.5 and a threshold away from it, where every feature pushes
+    the other way) gets one text saying the threshold decided it (:func:`_threshold_reason`).
 
     Each reason reads like ``"phrase 'outside the window' (+1.24)"``: the sign is the
     direction on the log-odds of policy_failure. The per-row top ``k`` is found with array
@@ -702,9 +704,28 @@ def predict_with_flat_reasons(
     # was (a few hundred nanoseconds per reason; the labels above are not formatted per row).
     pairs = zip(labels.tolist(), values.tolist(), strict=True)
     texts = np.asarray([f"{label} ({value:+.2f})" for label, value in pairs], dtype=object)
+    counts = np.bincount(rows, minlength=len(frame))
+    if k > 0 and (alone := np.flatnonzero(counts == 0)).size:
+        # The threshold decides these rows, not a feature (a data scientist's trial: 22 of
+        # 51,958 negatives, e.g. P 0.51 called perceived at threshold 0.53, had no reason).
+        at = np.cumsum(counts)[alone] - counts[alone]
+        texts = np.insert(texts, at, [_threshold_reason(p[i], threshold) for i in alone])
+        counts[alone] = 1
     offsets = np.zeros(len(frame) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(frame)), out=offsets[1:])
+    np.cumsum(counts, out=offsets[1:])
     return FlatReasons(p, offsets, texts)
+
+
+def _threshold_reason(p: float, threshold: float) -> str:
+    """The reason of a row no feature pushed towards its predicted class by
+    :data:`REASON_EFFECT_MIN`: it lies between 0.5 and the threshold, on the side the
+    threshold gives it (P 0.51 is perceived at a threshold of 0.53)."""
+    cause = "policy_failure" if p >= threshold else "perceived"
+    side = "at or over" if p >= threshold else "under"
+    return (
+        f"no single factor points to {cause}: P(policy_failure) {p:.2f} is {side} the "
+        f"threshold {threshold:.2f}"
+    )
 
 
 def predict_with_reasons(

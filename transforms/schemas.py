@@ -364,7 +364,10 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "For scored negatives, up to three features that pushed the model hardest "
             "towards its root_cause, each with its effect on the log-odds of policy_failure, "
             "e.g. comment 'never came', 'waited' (+1.20): the comment as a whole, named by "
-            "its strongest phrases; or sla_met=0 (+0.74)."
+            "its strongest phrases; or sla_met=0 (+0.74). A row between 0.5 and the "
+            "threshold that no feature pushed towards its root_cause says so instead: no "
+            "single factor points to perceived: P(policy_failure) 0.51 is under the "
+            "threshold 0.53."
         ),
         "repeat_contacts_30d": (
             "How many times the same customer contacted the same queue in the 30 days before "

@@ -88,6 +88,42 @@ def test_every_scored_response_has_reasons_pointing_its_way(
     assert any("fee" in " ".join(r) for r in fee_rows.get_column("top_reasons").to_list())
 
 
+def test_a_row_the_threshold_alone_decides_says_so(
+    trained: TrainingResult, labelled: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a data scientist's trial: 22 of 51,958 negatives (P 0.51 called perceived
+    at a threshold of 0.53) had no reason at all, every feature pushing towards
+    policy_failure. Such a row says the threshold decided it. Here no effect is large
+    enough to be a reason, so every row is one, each in its own place among the others."""
+    import models.explain
+
+    rows = labelled.head(40)
+    reasoned = score_negatives(trained.model, rows, threshold=0.6)
+    monkeypatch.setattr(models.explain, "REASON_EFFECT_MIN", float("inf"))
+    alone = score_negatives(trained.model, rows, threshold=0.6)
+    assert alone.get_column("p_policy_failure").equals(reasoned.get_column("p_policy_failure"))
+    for row in alone.iter_rows(named=True):
+        p = row["p_policy_failure"]
+        cause, side = ("policy_failure", "at or over") if p >= 0.6 else ("perceived", "under")
+        assert row["root_cause"] == cause
+        assert row["top_reasons"] == [
+            f"no single factor points to {cause}: P(policy_failure) {p:.2f} is {side} the "
+            "threshold 0.60"
+        ]
+    # Rows with reasons and rows without, interleaved: each keeps its own.
+    monkeypatch.setattr(models.explain, "REASON_EFFECT_MIN", 0.8)
+    mixed = score_negatives(trained.model, rows, threshold=0.6)
+    strong = 0
+    pairs = zip(mixed.iter_rows(named=True), reasoned.iter_rows(named=True), strict=True)
+    for row, full in pairs:
+        if row["top_reasons"][0].startswith("no single factor"):
+            assert len(row["top_reasons"]) == 1
+        else:
+            strong += 1
+            assert row["top_reasons"] == full["top_reasons"][: len(row["top_reasons"])]
+    assert 0 < strong < rows.height
+
+
 def test_out_of_fold_probabilities_cover_every_label(
     trained: TrainingResult, labelled: pl.DataFrame
 ) -> None:
