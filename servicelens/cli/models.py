@@ -23,10 +23,6 @@ from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 
-#: A holdout group smaller than this shows its size but not its scores in ``models show``:
-#: under 30 rows the 95 % interval of an accuracy near 0.5 is wider than +/-0.18
-#: (1.96 * sqrt(0.25 / 30)); metrics.json keeps every group's scores.
-GROUP_ROWS_TO_SCORE = 30
 #: The per-row lists of a training's audit accounting: in metrics.json, not in `models show`.
 AUDIT_ROW_LISTS = (
     "set_aside_rows",
@@ -899,6 +895,8 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
 
 
 def _summary_text(shown: dict[str, Any]) -> str:
+    from models.evaluate import GROUP_ROWS_TO_SCORE
+
     decision = shown["decision"] or {}
     # Rows of files without text count too (a trial read "trained on 2094" for 13,568).
     facts_only = int(shown.get("facts_only_rows") or 0)

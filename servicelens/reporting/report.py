@@ -28,6 +28,7 @@ import polars as pl
 
 from models.drift import MIN_DRIFT_ROWS, PSI_ALERT, PSI_WATCH, psi
 from models.evaluate import (
+    GROUP_ROWS_TO_SCORE,
     baselines_ahead_text,
     expected_calibration_error,
     precision_recall_points,
@@ -653,14 +654,26 @@ def _design_and_review(metrics: dict[str, Any]) -> str:
             parts.append(_html_table(pl.DataFrame(curve)))
     by_language = (metrics.get("by_group") or {}).get("language") or {}
     if by_language:
-        parts.append("<p>Holdout by comment language:</p>")
+        # A group too small to judge shows its size alone, as `models show` does (a data
+        # scientist's trial read "missing 2 1.000" here).
+        parts.append(
+            "<p>Holdout by comment language (accuracy of groups of at least "
+            f"{GROUP_ROWS_TO_SCORE} rows):</p>"
+        )
         parts.append(
             _html_table(
                 pl.DataFrame(
                     [
-                        {"language": k, "rows": int(v["n"]), "accuracy": float(v["accuracy"])}
+                        {
+                            "language": k,
+                            "rows": int(v["n"]),
+                            "accuracy": float(v["accuracy"])
+                            if v["n"] >= GROUP_ROWS_TO_SCORE
+                            else None,
+                        }
                         for k, v in by_language.items()
-                    ]
+                    ],
+                    schema={"language": pl.String, "rows": pl.Int64, "accuracy": pl.Float64},
                 )
             )
         )

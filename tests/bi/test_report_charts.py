@@ -252,3 +252,22 @@ def test_a_partition_holding_no_row_is_not_a_date_of_the_report(tmp_path: Path) 
     assert f"{day}..{day}" in html and str(moved) not in html.split("<h2>")[0]
     assert "nan" not in re.sub(r"<script.*?</script>", "", html, flags=re.S)
     assert "1 more partition(s) hold no row" in html
+
+
+def test_a_language_group_too_small_to_judge_shows_its_size_alone() -> None:
+    """Found by a data scientist's trial: the report's "Holdout by comment language" read
+    ``missing 2 1.000`` for a two-row group, which `models show` already left unscored."""
+    from servicelens.reporting.report import _design_and_review
+
+    html = _design_and_review(
+        {
+            "by_group": {
+                "language": {
+                    "en": {"n": 400, "accuracy": 0.8},
+                    "missing": {"n": 2, "accuracy": 1.0},
+                }
+            }
+        }
+    )
+    assert '<td>en</td><td class="num">400</td><td class="num">0.800</td>' in html
+    assert '<td>missing</td><td class="num">2</td><td class="null">-</td>' in html

@@ -244,7 +244,8 @@ def test_small_and_one_class_groups_show_no_scores_they_cannot_have() -> None:
     """A group of one class has no macro-F1 (scikit-learn's average of the one class present
     read 1.000 for three rows all right); ``models show`` gives a group under 30 rows its
     size only (a data scientist's trial on the CFPB complaints)."""
-    from servicelens.cli.models import GROUP_ROWS_TO_SCORE, _summary_text
+    from models.evaluate import GROUP_ROWS_TO_SCORE
+    from servicelens.cli.models import _summary_text
 
     rng = np.random.default_rng(3)
     queue = ["tiny"] * 3 + ["one class"] * 40 + ["both"] * 60
