@@ -18,7 +18,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from models.drift import reference_profile
@@ -178,9 +178,70 @@ def fold_count(y: np.ndarray, wanted: int) -> tuple[int, str | None]:
     )
 
 
-def _folds(y: np.ndarray, wanted: int, seed: int) -> StratifiedKFold:
-    """:func:`fold_count`'s stratified folds, shuffled with ``seed``."""
-    return StratifiedKFold(n_splits=fold_count(y, wanted)[0], shuffle=True, random_state=seed)
+#: Labelled rows whose comments are one text of at least this many characters (case and
+#: whitespace aside) are one complaint filed twice, or one form letter: cross-validation
+#: keeps them in one fold. A data scientist's trial on the CFPB complaints: 97 of 2,094
+#: rows share a narrative in 32 groups (15 with conflicting labels), and out of fold they
+#: scored ROC-AUC 0.798 against 0.762 for the rest, the copy in another fold answering
+#: for them. Shorter texts ("good service overall.", 7,139 times in a generated 100k) are
+#: phrasings many customers write, and stay free.
+DUPLICATE_TEXT_MIN_CHARS = 40
+
+
+def duplicate_text_groups(frame: pl.DataFrame, text: str | None) -> np.ndarray | None:
+    """One group id per row of ``frame``: rows whose ``text`` column holds the same text of
+    :data:`DUPLICATE_TEXT_MIN_CHARS` or more (lower-cased, whitespace collapsed) share one,
+    every other row has its own. None when no two rows share a text (or there is no text
+    column), so cross-validation stays plain stratified."""
+    if not text or text not in frame.columns:
+        return None
+    key = (
+        frame.get_column(text)
+        .cast(pl.String)
+        .str.to_lowercase()
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+    long = key.str.len_chars().fill_null(0) >= DUPLICATE_TEXT_MIN_CHARS
+    shared = long & key.is_duplicated()
+    if not shared.any():
+        return None
+    own = pl.Series(np.arange(frame.height)).cast(pl.String)
+    keyed = pl.select(pl.when(shared).then(key).otherwise(own)).to_series()
+    return keyed.rank("dense").cast(pl.Int64).to_numpy()
+
+
+def shared_text_rows(groups: np.ndarray | None) -> int:
+    """How many rows share their group (:func:`duplicate_text_groups`) with another."""
+    return 0 if groups is None else int((np.bincount(groups)[groups] > 1).sum())
+
+
+def _texts_seen_before(train: pl.DataFrame, test: pl.DataFrame, text: str | None) -> int:
+    """How many ``test`` rows carry a text (as :func:`duplicate_text_groups` compares them)
+    that a ``train`` row carries too: the time split cannot keep a filed-twice complaint on
+    one side (its copies have their own dates), so it is said instead."""
+    both = pl.concat([train.select(text), test.select(text)]) if text else None
+    if both is None or text not in train.columns:
+        return 0
+    groups = duplicate_text_groups(both, text)
+    if groups is None:
+        return 0
+    return int(np.isin(groups[train.height :], groups[: train.height]).sum())
+
+
+def _folds(
+    y: np.ndarray, wanted: int, seed: int, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`fold_count`'s stratified folds, shuffled with ``seed``, as (train, held-out)
+    row positions. With ``groups`` (:func:`duplicate_text_groups`), rows of one group fall
+    in one fold (scikit-learn's ``StratifiedGroupKFold``), provided each root cause spans
+    at least as many groups as there are folds; else every training fold could lack one."""
+    folds = fold_count(y, wanted)[0]
+    at = np.zeros(len(y))
+    if groups is not None and all(np.unique(groups[y == label]).size >= folds for label in (0, 1)):
+        grouped = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(grouped.split(at, y, groups))
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(at, y))
 
 
 def _rows(frame: pl.DataFrame, spec: FeatureSpec) -> Rows:
@@ -212,22 +273,24 @@ def out_of_fold(
     folds: int,
     extra: pl.DataFrame | None = None,
 ) -> np.ndarray:
-    """P(policy_failure) of each row of ``frame`` from a model that never saw that row
-    (stratified folds); every fold also trains on all of ``extra`` (labelled rows that are
-    never scored, e.g. rows without text)."""
+    """P(policy_failure) of each row of ``frame`` from a model that never saw that row, nor
+    a copy of its comment (stratified folds, :func:`_folds`, grouped by
+    :func:`duplicate_text_groups`); every fold also trains on all of ``extra`` (labelled
+    rows that are never scored, e.g. rows without text)."""
     x = feature_frame(frame, spec)
+    splits = _folds(y, folds, seed, duplicate_text_groups(frame, spec.text))
     if extra is None or extra.height == 0:
         return np.asarray(
             cross_val_predict(
                 build_pipeline(seed=seed, spec=spec),
                 x,
                 y,
-                cv=_folds(y, folds, seed),
+                cv=splits,
                 method="predict_proba",
             )[:, 1]
         )
     p = np.zeros(len(y))
-    for train_at, held_at in _folds(y, folds, seed).split(np.zeros(len(y)), y):
+    for train_at, held_at in splits:
         x_train, y_train = _joined(x.iloc[train_at], y[train_at], extra, spec)
         model = build_pipeline(seed=seed, spec=spec).fit(x_train, y_train)
         p[held_at] = model.predict_proba(x.iloc[held_at])[:, 1]
@@ -457,6 +520,8 @@ def train_root_cause_model(
             # The root cause every test row has, when they hold one: the holdout then has
             # no ROC-AUC, PR-AUC or macro-F1, and judges nothing (None: both are there).
             "test_one_class": one_label(y_test),
+            # Test rows whose comment a training row repeats (DUPLICATE_TEXT_MIN_CHARS).
+            "test_rows_with_training_text": _texts_seen_before(train, test, spec.text),
         },
         "facts_only_rows": 0 if extra is None else extra.height,
         "selection": selection.as_dict(),
@@ -480,6 +545,8 @@ def train_root_cause_model(
             "folds": cv_folds_used,
             "folds_requested": cv_folds,
             "folds_lowered": cv_folds_lowered,
+            # Rows sharing their comment with another, kept in one fold (out_of_fold).
+            "shared_text_rows": shared_text_rows(duplicate_text_groups(dated, spec.text)),
             **classification_metrics(y_all, p_oof, threshold),
             "reliability": reliability_curve(y_all, p_oof),
         },
@@ -666,8 +733,9 @@ def tfidf_baseline_report(
 
     x = labelled.select(pl.col(text).fill_null("")).to_pandas()
     y = labels_to_target(labelled.get_column("root_cause"))
+    splits = _folds(y, cv_folds, seed, duplicate_text_groups(labelled, text))
     p = cross_val_predict(
-        plain_tfidf_pipeline(seed, text), x, y, cv=_folds(y, cv_folds, seed), method="predict_proba"
+        plain_tfidf_pipeline(seed, text), x, y, cv=splits, method="predict_proba"
     )[:, 1]
     train, test = time_split(labelled)
     y_train = labels_to_target(train.get_column("root_cause"))

@@ -395,8 +395,24 @@ def folds_text(cross_validation: dict[str, Any]) -> str:
     """``5-fold CV``, or with the folds lowered, ``3-fold CV (lowered from the 5 asked for:
     ...)``: the folds that ran, from a version's ``metrics["cross_validation"]`` (versions
     saved before 2026-12 recorded the folds asked for, and no ``folds_lowered``)."""
+    notes = _folds_notes(cross_validation)
+    return f"{cross_validation['folds']}-fold CV" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _folds_notes(cross_validation: dict[str, Any]) -> list[str]:
+    """Why fewer folds ran than were asked for, and how many rows sharing a comment were
+    kept in one fold (:func:`models.train.duplicate_text_groups`), as recorded; read back
+    from ``metrics.json``, a null is NaN (``read_metrics``), which says nothing."""
     lowered = cross_validation.get("folds_lowered")
-    return f"{cross_validation['folds']}-fold CV" + (f" ({lowered})" if lowered else "")
+    shared = cross_validation.get("shared_text_rows")
+    return [
+        *([lowered] if isinstance(lowered, str) else []),
+        *(
+            [f"{int(shared):,} rows whose comment another repeats, each in its copies' fold"]
+            if isinstance(shared, int | float) and shared > 0
+            else []
+        ),
+    ]
 
 
 def source_report(metrics: dict[str, Any]) -> str:
@@ -412,7 +428,12 @@ def source_report(metrics: dict[str, Any]) -> str:
         f"labelled {inputs['labelled_rows']} scored + "
         f"{inputs.get('facts_only_rows', 0)} facts only; {folds_text(cv)}; time split: "
         f"train {split['train_rows']} (+{split.get('facts_only_train_rows', 0)} facts only), "
-        f"test {split['test_rows']} ({split['test_from']}..{split['test_to']})",
+        f"test {split['test_rows']} ({split['test_from']}..{split['test_to']})"
+        + (
+            f", {seen:,} of them repeating a training row's comment"
+            if (seen := split.get("test_rows_with_training_text"))
+            else ""
+        ),
     ]
     from models.evaluate import baselines_ahead_text
     from models.registry import holdout_one_class
@@ -879,7 +900,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         },
         "cross_validation": {
             k: (metrics.get("cross_validation") or {}).get(k)
-            for k in ("folds", "folds_lowered", "roc_auc", "macro_f1", "ece")
+            for k in ("folds", "folds_lowered", "shared_text_rows", "roc_auc", "macro_f1", "ece")
         },
         "skill": metrics.get("skill"),
         # The holdout by queue, policy and language (a trial found them in metrics.json only).
@@ -972,8 +993,9 @@ def one_class_text(cause: str) -> str:
 def _folds_shown(cross_validation: dict[str, Any]) -> str:
     """``5 folds``, and why, when fewer ran than were asked for
     (:func:`models.train.fold_count`)."""
-    lowered = cross_validation.get("folds_lowered")
-    return f"{cross_validation['folds']} folds" + (f", {lowered}" if lowered else "")
+    return f"{cross_validation['folds']} folds" + "".join(
+        f", {note}" for note in _folds_notes(cross_validation)
+    )
 
 
 def _fmt(value: float | None) -> str:
