@@ -36,7 +36,8 @@ Where the rules come from:
   numbers of fewer than six digits (extensions, "call 0137"): an order number or an amount
   looks exactly like them.
 * **IBANs**: ``python-stdnum``'s ``iban`` validator (each country's length and format, and
-  the ISO 7064 mod-97 check digits), on candidates of two letters, two digits and groups.
+  the ISO 7064 mod-97 check digits), on candidates of two letters, two digits and groups
+  separated by spaces, dashes or dots.
 * **Card numbers**: 13 to 19 digits that pass ``python-stdnum``'s Luhn check, which every
   payment card passes, so most order numbers of that length (nine in ten) are left alone;
   the decimals of a number (``0.00347222222222222``) are not a card.
@@ -105,9 +106,11 @@ BANK_ACCOUNT = PiiKind(
     r"(?i:\bsort[ \-]?code[:#\s]*\d{2}[ \-]?\d{2}[ \-]?\d{2}\b)"
     r"|(?i:\b(?:account|acct|a/c)(?:[ \-]?(?:number|no\.?|num|#))?[:#\s]*\d{6,12}\b)",
 )
-#: Country code, check digits and 11 to 30 letters or digits in groups (case as typed); each
-#: candidate is then checked by stdnum's IBAN validator.
-IBAN_CANDIDATE = r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"
+#: Country code, check digits and 11 to 30 letters or digits in groups (case as typed),
+#: separated by a space, a dash or a dot (``DE89-3704-0044-0532-0130-00``, as a customer
+#: copies it from a form that groups it so); each candidate is then checked by stdnum's IBAN
+#: validator, whose ``compact`` strips those same three separators.
+IBAN_CANDIDATE = r"(?i)\b[A-Z]{2}\d{2}(?:[ .\-]?[A-Z0-9]{4}){2,7}(?:[ .\-]?[A-Z0-9]{1,3})?\b"
 #: Where something may be a number worth a closer look: six or more digits on one line,
 #: possibly split by spaces, dashes, dots, slashes or brackets (at most three in a row).
 NUMBER_RUN = r"\d(?:[ \-.()/]{0,3}\d){5,}"

@@ -92,7 +92,10 @@ LOOK_ALIKES: dict[str, list[str]] = {
         "on hold from 09:15:30 to 10:45:10",
         "waited 120 minutes, then 45, then 30",
     ],
-    "IBAN look-alike": ["GB00 WEST 1234 5698 7654 32 is not my account"],  # bad check digits
+    "IBAN look-alike": [
+        "GB00 WEST 1234 5698 7654 32 is not my account",  # bad check digits
+        "GB00-WEST-1234-5698-7654-32 is not mine either",
+    ],
     "IP look-alike": ["app version 1.2.3.4.5 crashed", "server 300.1.2.3 is not an address"],
     "IPv6 look-alike": [
         "router MAC 00:1A:2B:3C:4D:5E",  # six groups, no "::": not an address
@@ -467,3 +470,19 @@ def test_the_decimals_of_a_number_are_not_a_card() -> None:
     assert pii.redact_numbers("0.0004050925925925926")[0] == "0.0004050925925925926"
     assert pii.redact_numbers("0,0004050925925925926")[0] == "0,0004050925925925926"
     assert pii.redact_numbers("card 0004050925925925926")[0] == "card [CARD]"
+
+
+# --- found by a European team's trial --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "iban",
+    ["DE89-3704-0044-0532-0130-00", "DE89.3704.0044.0532.0130.00", "de89 3704 0044 0532 0130 00"],
+)
+def test_an_iban_grouped_by_dashes_or_dots_is_redacted_whole(iban: str) -> None:
+    """Found by a trial: an IBAN copied with dashes between its groups leaked whole (the
+    candidate allowed spaces only, and the phone check skips digits glued by a dash)."""
+    text = f"Bitte auf IBAN {iban} zurücküberweisen"
+    frame, counts = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region="DE")
+    assert frame.item() == "Bitte auf IBAN [BANK_ACCOUNT] zurücküberweisen"
+    assert counts["bank_account"] == 1 and sum(counts.values()) == 1
