@@ -70,7 +70,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -183,6 +183,16 @@ _PHONE_WORD = re.compile(PHONE_WORDS)
 #: What may stand between two numbers that one phone word introduces.
 _ALTERNATIVE = re.compile(r"(?i)\W*(?:or|and|/)?\W*")
 _DATE = re.compile(r"(\d{1,4})[./\-](\d{1,2})[./\-](\d{2,4})")
+#: A date (as :data:`_DATE`) followed by a time of day: ``02.12.2026 10:00``, ``2026-12-02
+#: 10:00``, ``03-12-2026 10h30``, ``05-12-2026 14u30``, ``02.12.2026, 10 Uhr``. The digit run
+#: a phone check sees stops at the colon (``02.12.2026 10``), so it is not a date alone and
+#: read whole it can be a valid number; these spans are cut out of the runs instead. A date
+#: needs the time after it to be cut from a run: a number grouped in pairs (``06-12-34 56
+#: 78``) starts with something shaped like a date.
+_DATE_TIME = re.compile(
+    r"(?<!\d)(\d{1,4})[./\-](\d{1,2})[./\-](\d{2,4}),?(?:[ T]|\s+(?:um|à|a las|om|alle)\s+)"
+    r"\d{1,2}(?:[:.hHu]\d{2}(?!\d)|\s?(?:Uhr|h)\b)"
+)
 #: Letters or digits joined to the number by a dash, slash, underscore or #: an identifier.
 _GLUED = re.compile(r"[A-Za-z0-9][\-/_#]$")
 
@@ -212,9 +222,13 @@ def _looks_like_date(candidate: str) -> bool:
     with dots or dashes (05.10.2026) can be a valid German or American number.
     """
     found = _DATE.fullmatch(candidate.strip())
-    if found is None:
-        return False
-    first, second, third = (int(part) for part in found.groups())
+    return found is not None and _is_plausible_date(*found.groups())
+
+
+def _is_plausible_date(*parts: str) -> bool:
+    """True for the three numbers of day.month.year, month/day/year or year-month-day when
+    their values make a date of 1900 to 2100 (or a two-digit year)."""
+    first, second, third = (int(part) for part in parts)
     if first > 31:  # year first
         first, third = third, first
     day_month = first <= 31 and 1 <= second <= 12
@@ -229,29 +243,59 @@ def _is_phone(match: PhoneNumberMatch, text: str, offset: int) -> bool:
     return not _looks_like_date(match.raw_string) and not glued
 
 
+def _digit_runs(text: str) -> Iterator[tuple[int, int, int, int]]:
+    """The digit runs of ``text`` (:data:`NUMBER_RUN`) with every date followed by a time
+    (:data:`_DATE_TIME`) cut out, each as (start, end) and the window the phone matcher may
+    read around it, (start, end): :data:`_CONTEXT` characters either side, but never into a
+    date and time that was cut out."""
+    cuts = [
+        found.span() for found in _DATE_TIME.finditer(text) if _is_plausible_date(*found.groups())
+    ]
+    for run in _NUMBER_RUN.finditer(text):
+        if not cuts:
+            start, end = run.span()
+            yield start, end, max(0, start - _CONTEXT), end + _CONTEXT
+            continue
+        # The pieces of the run between the cuts, each searched for runs again.
+        pieces, low = [], run.start()
+        for cut_start, cut_end in cuts:
+            if cut_end > low and cut_start < run.end():
+                pieces.append((low, cut_start))
+                low = cut_end
+        pieces.append((low, run.end()))
+        for piece_start, piece_end in pieces:
+            for part in _NUMBER_RUN.finditer(text, piece_start, max(piece_start, piece_end)):
+                start, end = part.span()
+                before = max([0, *(e for _, e in cuts if e <= start)])
+                after = min([len(text), *(s for s, _ in cuts if s >= end)])
+                yield start, end, max(before, start - _CONTEXT), min(after, end + _CONTEXT)
+
+
 def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
     """Where ``text`` holds a phone number (see the module's notes on leniency).
 
     libphonenumber's matcher looks only at a short window around each digit run (a long
     comment scanned whole costs ten times as much): the run, the few characters before it
     where a ``+``, ``00`` or ``(`` may start the number, and a few after it. A run right
-    after a phone word is matched at ``POSSIBLE`` leniency, any other at ``VALID``.
+    after a phone word is matched at ``POSSIBLE`` leniency, any other at ``VALID``. A date
+    followed by a time (``02.12.2026 10:00``) is cut out of the runs first: read with the
+    hour, its digits are no date and can be a valid number.
     """
     import phonenumbers
 
     spans: list[tuple[int, int]] = []
     has_phone_word = _PHONE_WORD.search(text) is not None
-    for run in _NUMBER_RUN.finditer(text):
-        if _MONEY_ONLY.fullmatch(run.group()) or _looks_like_date(run.group()):
+    for run_start, run_end, offset, window_end in _digit_runs(text):
+        run = text[run_start:run_end]
+        if _MONEY_ONLY.fullmatch(run) or _looks_like_date(run):
             continue
         cued = has_phone_word and (
-            PHONE_CUE.search(text, max(0, run.start() - 40), run.start()) is not None
+            PHONE_CUE.search(text, max(0, run_start - 40), run_start) is not None
             # "call 555 0137 or 555 0138": the word introduces both
-            or bool(spans and _ALTERNATIVE.fullmatch(text, spans[-1][1], run.start()))
+            or bool(spans and _ALTERNATIVE.fullmatch(text, spans[-1][1], run_start))
         )
         leniency = phonenumbers.Leniency.POSSIBLE if cued else phonenumbers.Leniency.VALID
-        offset = max(0, run.start() - _CONTEXT)
-        window = text[offset : run.end() + _CONTEXT]
+        window = text[offset:window_end]
         for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
             start, end = offset + match.start, offset + match.end
             if spans and start < spans[-1][1]:

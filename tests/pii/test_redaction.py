@@ -486,3 +486,30 @@ def test_an_iban_grouped_by_dashes_or_dots_is_redacted_whole(iban: str) -> None:
     frame, counts = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region="DE")
     assert frame.item() == "Bitte auf IBAN [BANK_ACCOUNT] zurücküberweisen"
     assert counts["bank_account"] == 1 and sum(counts.values()) == 1
+
+
+DATES_WITH_TIMES = [
+    "Techniker-Termin 02.12.2026 10:00 verpasst, dann 04.12.2026 08:00 auch",
+    "Rendez-vous du 03-12-2026 10:00, puis du 04-12-2026 10h30",
+    "afspraak 05-12-2026 14:30 en 06-12-2026 14u30",
+    "Termin am 02.12.2026, 10 Uhr",
+    "visit 2026-12-02 10:00 then 2026-12-03T11:15",
+    "came 02/12/2026 10:00, left 02/12/2026 18:45",
+]
+
+
+@pytest.mark.parametrize("region", ["DE", "FR", "NL", "GB", "US"])
+@pytest.mark.parametrize("text", DATES_WITH_TIMES)
+def test_a_date_followed_by_a_time_is_not_a_phone_number(text: str, region: str) -> None:
+    """Found by a trial: 'Termin 02.12.2026 10:00' came out as 'Termin [PHONE]:00'. The digit
+    run stops at the colon, so it held the hour and was no date; read whole it is a valid
+    number in some regions."""
+    assert _redact(text, region) == text
+
+
+def test_a_phone_number_beside_a_date_and_time_is_still_redacted() -> None:
+    assert _redact("Termin 02.12.2026 10:00, Rückruf 030 1234 5678", "DE") == (
+        "Termin 02.12.2026 10:00, Rückruf [PHONE]"
+    )
+    assert _redact("call 020 7946 0321 02.12.2026 10:00", "GB") == ("call [PHONE] 02.12.2026 10:00")
+    assert _redact("ring 06-12-34-56-78", "FR") == "ring [PHONE]"  # pairs, not a date
