@@ -32,9 +32,12 @@ Where the rules come from:
   (``06 12 34 56 78`` in a British comment) are not valid numbers, so a digit run that is
   merely *possible* for the region (its length fits the numbering plan, local-only lengths
   included) is redacted only when a phone word stands just before it (:data:`PHONE_CUE`:
-  "call 555 0137", "my mobile: 0612 345678"). Without one, such numbers pass, and so do
-  numbers of fewer than six digits (extensions, "call 0137"): an order number or an amount
-  looks exactly like them.
+  "call 555 0137", "my mobile: 0612 345678", "Rückruf bitte unter 1234567": the words of
+  seven languages). A number so introduced that the region's plan does not match is looked
+  for among the valid numbers of a few European countries (:data:`CUED_FALLBACK_REGIONS`:
+  a Belgian number in a French source's comment). Without a phone word, such numbers pass,
+  and so do numbers of fewer than six digits (extensions, "call 0137"): an order number or
+  an amount looks exactly like them.
 * **IBANs**: ``python-stdnum``'s ``iban`` validator (each country's length and format, and
   the ISO 7064 mod-97 check digits), on candidates of two letters, two digits and groups
   separated by spaces, dashes or dots.
@@ -118,11 +121,35 @@ NUMBER_RUN = r"\d(?:[ \-.()/]{0,3}\d){5,}"
 #: the commonest digit run in complaints, and never a phone, card or account number.
 MONEY = r"\d[\d,]*\.\d{2}(?:$|[^\d.\-/])"
 PHONE = PiiKind("phone", "[PHONE]", NUMBER_RUN)
-#: Words that introduce a phone number. Up to three words before a number, they make a
-#: number that is only possible (a local number without its area code) count as one.
+#: Words that introduce a phone number, in English, German, French, Dutch, Spanish, Italian
+#: and Portuguese (case as typed, accents or none: "Llamenme", "telemovel", "Rueckruf").
+#: Up to three words before a number, they make a number that is only possible (a local
+#: number without its area code) count as one. The word for "number" alone introduces order
+#: and customer numbers as often, so it counts only as "my number", "under the number"
+#: (English keeps "number is"); "bel" only as "bel me" (French and Italian "bel" is "nice").
 PHONE_WORDS = (
-    r"(?i)\b(?:call|calling|ring|phone|telephone|tel|mobile|mob|cell|landline|text|sms|"
-    r"whats ?app|fax|number is|reach me|contact me)\b"
+    r"(?i)\b(?:"
+    # English
+    r"call|calling|ring|phone|telephone|tel|mobile|mob|cell|landline|text|sms|"
+    r"whats ?app|fax|number is|reach me|contact me|"
+    # German
+    r"telefon\w*|handy\w*|mobil\w*|festnetz\w*|durchwahl|r(?:ü|ue|u)ckruf\w*|anruf\w*|"
+    r"rufen sie|ruf mich|zur(?:ü|ue|u)ckrufen|erreichbar|"
+    r"(?:meine|unter der|die) nummer|"
+    # French
+    r"t[ée]l[ée]phone|t[ée]l|portable|appel\w*|rappel\w*|joignable|joindre|"
+    r"(?:mon|au|ce) num[ée]ro|"
+    # Dutch
+    r"telefoon\w*|mobiel\w*|bel (?:me|mij|ons)|bellen|terugbellen|gebeld|"
+    r"(?:mijn|op het|op) nummer|"
+    # Spanish
+    r"tel[ée]fono|m[óo]vil|celular|ll[áa]m(?:enme|eme|ame|ar|en)|llamada|"
+    r"(?:mi|al) n[úu]mero|"
+    # Italian
+    r"telefono|cellulare|chiam\w*|richiam\w*|(?:il mio|al) numero|"
+    # Portuguese
+    r"telem[óo]vel|telefone|ligar|liguem(?:-me)?|(?:o meu|meu|pelo) n[úu]mero"
+    r")\b"
 )
 #: A phone word at most three words before the end of the text it is searched in.
 PHONE_CUE = re.compile(PHONE_WORDS + r"\W*(?:\w+\W+){0,3}$")
@@ -176,6 +203,12 @@ _NUMBER_RUN = re.compile(NUMBER_RUN)
 #: '0.[CARD]' where it should have quoted the value).
 _DECIMALS = re.compile(r"\d[.,]$")
 _MONEY_ONLY = re.compile(r"\d[\d,]*\.\d{2}")
+#: Where a number a phone word introduces is also looked for when it is not one of the
+#: source's country (a comment in a German source may give a Spanish mobile in its national
+#: form): the countries whose languages :data:`PHONE_WORDS` covers and the neighbours that
+#: share them. Such a number must be a *valid* number of one of them, as an uncued one must
+#: be of the source's country: nearly any digit run is *possible* somewhere.
+CUED_FALLBACK_REGIONS = ("GB", "IE", "FR", "BE", "LU", "NL", "DE", "AT", "CH", "ES", "PT", "IT")
 #: Characters either side of a digit run that the matcher sees with it: a "+", "00 " or "("
 #: that starts the number, and what tells a time stamp (14:03) or an extension from it.
 _CONTEXT = 8
@@ -296,13 +329,43 @@ def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
         )
         leniency = phonenumbers.Leniency.POSSIBLE if cued else phonenumbers.Leniency.VALID
         window = text[offset:window_end]
-        for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
-            start, end = offset + match.start, offset + match.end
-            if spans and start < spans[-1][1]:
-                continue  # windows can overlap: each number once
-            if _NUMBER_RUN.search(match.raw_string) and _is_phone(match, text, offset):
-                spans.append((start, end))
+        found = _matched_spans(text, offset, window, region, leniency, spans)
+        if cued and not found:
+            # Introduced as a phone number but none of the source's country: a valid
+            # number of a neighbouring country, in its national form.
+            for other in CUED_FALLBACK_REGIONS:
+                if other != region:
+                    found = _matched_spans(
+                        text, offset, window, other, phonenumbers.Leniency.VALID, spans
+                    )
+                    if found:
+                        break
+        spans.extend(found)
     return spans
+
+
+def _matched_spans(
+    text: str,
+    offset: int,
+    window: str,
+    region: str,
+    leniency: int,
+    spans: Sequence[tuple[int, int]],
+) -> list[tuple[int, int]]:
+    """The phone numbers libphonenumber finds in ``window`` (``text`` from ``offset``) read in
+    ``region`` at ``leniency`` (a ``phonenumbers.Leniency``), as spans of ``text``: those
+    that are not dates nor tails of identifiers (:func:`_is_phone`) and start after the last
+    of ``spans``."""
+    import phonenumbers
+
+    found: list[tuple[int, int]] = []
+    for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
+        start, end = offset + match.start, offset + match.end
+        if (found or spans) and start < (found or spans)[-1][1]:
+            continue  # windows can overlap: each number once
+        if _NUMBER_RUN.search(match.raw_string) and _is_phone(match, text, offset):
+            found.append((start, end))
+    return found
 
 
 def ipv6_spans(text: str) -> list[tuple[int, int]]:

@@ -513,3 +513,55 @@ def test_a_phone_number_beside_a_date_and_time_is_still_redacted() -> None:
     )
     assert _redact("call 020 7946 0321 02.12.2026 10:00", "GB") == ("call [PHONE] 02.12.2026 10:00")
     assert _redact("ring 06-12-34-56-78", "FR") == "ring [PHONE]"  # pairs, not a date
+
+
+#: (source's country, text, the number): a phone word in the customer's language before a
+#: number that is only possible in that country, or a valid one of a neighbouring country.
+CUED_IN_EUROPE = [
+    ("DE", "Rückruf bitte unter 1234567", "1234567"),
+    ("DE", "rueckruf unter 1234567", "1234567"),
+    ("DE", "Telefon: 1234567", "1234567"),
+    ("DE", "Handy 612 345 678", "612 345 678"),
+    ("DE", "Bitte anrufen: 1234567", "1234567"),
+    ("DE", "meine Nummer 1234567", "1234567"),
+    ("DE", "Llámenme al 612 345 678", "612 345 678"),
+    ("FR", "appelez le 45 67 89 12", "45 67 89 12"),
+    ("FR", "Tél : 45 67 89 12", "45 67 89 12"),
+    ("FR", "rappelez-moi au 45 67 89 12", "45 67 89 12"),
+    ("FR", "mon numéro 45 67 89 12", "45 67 89 12"),
+    ("NL", "bel me op 1234567", "1234567"),
+    ("NL", "telefoon 1234567", "1234567"),
+    ("NL", "mijn nummer 1234567", "1234567"),
+    ("ES", "Llámenme al 45 67 89 12", "45 67 89 12"),
+    ("ES", "LLAMENME al 45 67 89 12", "45 67 89 12"),
+    ("ES", "móvil 45 67 89 12", "45 67 89 12"),
+    ("IT", "chiamatemi al 45 67 89 12", "45 67 89 12"),
+    ("IT", "cellulare 45 67 89 12", "45 67 89 12"),
+    ("PT", "telemóvel 45 67 89 12", "45 67 89 12"),
+    ("PT", "liguem-me 45 67 89 12", "45 67 89 12"),
+]
+
+
+@pytest.mark.parametrize(("region", "text", "number"), CUED_IN_EUROPE)
+def test_phone_words_of_european_languages_introduce_a_number(
+    region: str, text: str, number: str
+) -> None:
+    """Found by a trial: 'call me on 1234567' was redacted, 'Rückruf bitte unter 1234567' in
+    a German source was not (the phone words were English only), nor a number of another
+    European country written nationally after one."""
+    assert _redact(text, region) == text.replace(number, "[PHONE]")
+
+
+@pytest.mark.parametrize(
+    ("region", "text"),
+    [
+        ("DE", "Bestellnummer 1234567 kam nicht"),  # "Nummer" alone is no phone word
+        ("DE", "Kundennummer 12345678 falsch"),
+        ("DE", "5 Tage gewartet, Vorgang 1234567"),
+        ("FR", "commande 45 67 89 12 jamais reçue"),
+        ("NL", "een bel van de fiets, bestelling 1234567"),  # "bel" alone is no phone word
+        ("GB", "my appeal 1234567 was rejected"),
+    ],
+)
+def test_european_order_numbers_without_a_phone_word_are_left_alone(region: str, text: str) -> None:
+    assert _redact(text, region) == text
