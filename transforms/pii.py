@@ -9,8 +9,9 @@ Each kind of value is replaced by a typed placeholder (``[EMAIL]``, ``[CARD]``, 
 analyst still sees that the customer left contact details, and the counts go into the
 partition manifest. Kinds run in a fixed order: e-mail first (addresses contain digits),
 IP addresses next (dotted digits a phone check would read), then the numbers (IBAN and
-account numbers, cards, phones: an IBAN's digits can pass a card's check) and postal
-addresses last (a house number is not a phone number).
+account numbers, national identity numbers, cards, phones: an IBAN's digits can pass a
+card's check, a French NIR's too) and postal addresses last (a house number is not a phone
+number).
 
 Where the rules come from:
 
@@ -41,6 +42,17 @@ Where the rules come from:
 * **IBANs**: ``python-stdnum``'s ``iban`` validator (each country's length and format, and
   the ISO 7064 mod-97 check digits), on candidates of two letters, two digits and groups
   separated by spaces, dashes or dots.
+* **National identity numbers** (``[NATIONAL_ID]``): ``python-stdnum``'s validators. A
+  Spanish DNI (``12345678Z``) or NIE (``X1234567L``), whose check letter is right for one
+  number in 23, and a French NIR (``1 85 05 78 006 084 91``, mod-97 key) are redacted
+  wherever they stand once ``stdnum.es.dni``, ``stdnum.es.nie`` or ``stdnum.fr.nir`` accepts
+  them. A Dutch BSN (9 digits, 11-check: one 9-digit order number in 11 passes), a German
+  Steuer-ID (11 digits, mod 11,10) and a Portuguese NIF (9 digits, mod 11) check too weakly
+  to tell them from order numbers, so these, and any identity number, are redacted when a
+  word naming one stands just before (:data:`NATIONAL_ID_WORDS`: "BSN", "Steuer-ID",
+  "numéro de sécurité sociale", "DNI", "NIF", ...); then the shape suffices (8 to 15 digits,
+  or a DNI's or NIE's), so one mistyped still goes. An Italian codice fiscale holds no run of
+  six digits, so the pre-filter below never picks its rows; it is not looked for.
 * **Card numbers**: 13 to 19 digits that pass ``python-stdnum``'s Luhn check, which every
   payment card passes, so most order numbers of that length (nine in ten) are left alone;
   the decimals of a number (``0.00347222222222222``) are not a card.
@@ -151,6 +163,35 @@ PHONE_WORDS = (
     r"telem[óo]vel|telefone|ligar|liguem(?:-me)?|(?:o meu|meu|pelo) n[úu]mero"
     r")\b"
 )
+#: A Spanish NIE or DNI (check letter joined or after a dash), or a French NIR (15 digits,
+#: sex digit first, grouped as written or not; Corsican departments 2A/2B): each candidate
+#: is then checked by python-stdnum (:func:`is_national_id`).
+NATIONAL_ID = PiiKind(
+    "national_id",
+    "[NATIONAL_ID]",
+    r"(?i)(?<![\w/#\-])(?:[XYZ]-?\d{7}-?[A-Z]|\d{8}-?[A-Z]|"
+    r"[1278](?:[ .\-]?\d{2}){2}[ .\-]?(?:\d{2}|2[AB])(?:[ .\-]?\d{3}){2}[ .\-]?\d{2})"
+    r"(?!\w|[.\-]\d)",
+)
+#: Words that name a national identity number: the acronyms as written (case kept: German
+#: "nie" is "never"), and the names in full. A number of the right shape just after one is
+#: redacted without its check (see the module's notes).
+NATIONAL_ID_WORDS = (
+    r"(?-i:DNI|D\.N\.I\.|NIE|NIF|NIR|BSN|IdNr|TIN)|steuer[\- ]?id\w*|"
+    r"(?:steuerliche )?identifikationsnummer|s[ée]curit[ée] sociale|s[ée]cu|insee|"
+    r"burgerservicenummer|sofi[\- ]?nummer|documento de identidad|contribuinte"
+)
+#: A number of an identity number's shape after a word of :data:`NATIONAL_ID_WORDS` and
+#: at most three short words ("mijn BSN is ...", "Steuer-ID lautet ...", "NIR : le ...").
+_NATIONAL_ID_CUED = re.compile(
+    r"(?i)(?<!\w)(?:" + NATIONAL_ID_WORDS + r")(?!\w)[\s:.#°º\-]*"
+    r"(?:(?:is|ist|lautet|est|es|é|nummer|nr|no|n°|number|n[úu]mero|num[ée]ro|le|la|el|o)"
+    r"[\s:.#°º\-]+){0,3}"
+    r"(?P<id>[XYZ]?-?\d(?:[ .\-]?\d){6,14}(?:-?[A-Z])?)(?!\w|[.\-]\d)"
+)
+#: What a named identity number may look like once compacted: a NIE, a DNI, or 8 to 15
+#: digits (BSN 8-9, Steuer-ID 11, NIF 9, NIR 15).
+_NATIONAL_ID_SHAPE = re.compile(r"(?i)[XYZ]\d{7}[A-Z]|\d{8}[A-Z]|\d{8,15}")
 #: A phone word at most three words before the end of the text it is searched in.
 PHONE_CUE = re.compile(PHONE_WORDS + r"\W*(?:\w+\W+){0,3}$")
 ADDRESS = PiiKind(
@@ -190,11 +231,20 @@ _IPV6_CANDIDATE = re.compile(
 )
 
 #: In the order they run.
-PII_KINDS: tuple[PiiKind, ...] = (EMAIL, IP_ADDRESS, BANK_ACCOUNT, CARD, PHONE, ADDRESS)
+PII_KINDS: tuple[PiiKind, ...] = (
+    EMAIL,
+    IP_ADDRESS,
+    BANK_ACCOUNT,
+    NATIONAL_ID,
+    CARD,
+    PHONE,
+    ADDRESS,
+)
 DEFAULT_REGION = "GB"
 
 _IBAN = re.compile(IBAN_CANDIDATE)
 _CARD = re.compile(CARD.pattern)
+_NATIONAL_ID = re.compile(NATIONAL_ID.pattern)
 _ACCOUNT = re.compile(BANK_ACCOUNT.pattern)
 _NUMBER_RUN = re.compile(NUMBER_RUN)
 #: Just before a digit run: a number's whole part and decimal mark, so the run is its
@@ -246,6 +296,39 @@ def is_card_number(candidate: str) -> bool:
     from stdnum import luhn
 
     return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
+
+
+def is_national_id(candidate: str) -> bool:
+    """True for a Spanish DNI or NIE or a French NIR (spaces, dots and dashes ignored) that
+    python-stdnum's ``es.dni``, ``es.nie`` or ``fr.nir`` validator accepts: the identity
+    numbers whose check tells them from order numbers without a word naming them."""
+    from stdnum.es import dni, nie
+    from stdnum.fr import nir
+
+    compact = re.sub(r"[ .\-]", "", candidate).upper()
+    if compact[:1] in "XYZ":
+        return bool(nie.is_valid(compact))
+    if compact[-1:].isalpha() and len(compact) == 9:
+        return bool(dni.is_valid(compact))
+    return bool(nir.is_valid(compact))
+
+
+def national_id_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a national identity number (start, end), in order: a number of
+    an identity number's shape after a word naming one (:data:`_NATIONAL_ID_CUED`), and any
+    candidate of :data:`NATIONAL_ID` that :func:`is_national_id` accepts."""
+    spans = [
+        found.span("id")
+        for found in _NATIONAL_ID_CUED.finditer(text)
+        if _NATIONAL_ID_SHAPE.fullmatch(re.sub(r"[ .\-]", "", found.group("id")))
+    ]
+    spans += [
+        found.span()
+        for found in _NATIONAL_ID.finditer(text)
+        if is_national_id(found.group())
+        and not any(start < found.end() and found.start() < end for start, end in spans)
+    ]
+    return sorted(spans)
 
 
 def _looks_like_date(candidate: str) -> bool:
@@ -394,7 +477,8 @@ def _replace_spans(text: str, spans: Sequence[tuple[int, int]], placeholder: str
 
 
 def redact_numbers(text: str, region: str = DEFAULT_REGION) -> tuple[str, Counter[str]]:
-    """IBANs, card numbers, account numbers and phone numbers in one text, redacted.
+    """IBANs, account numbers, national identity numbers, card numbers and phone numbers in
+    one text, redacted.
 
     Returns the text and how many of each kind (by :class:`PiiKind` name) were replaced.
     ``region`` is the ISO 3166 alpha-2 country national phone numbers are read in.
@@ -407,6 +491,11 @@ def redact_numbers(text: str, region: str = DEFAULT_REGION) -> tuple[str, Counte
     text = _replace_spans(text, ibans, BANK_ACCOUNT.placeholder)
     text, accounts = _ACCOUNT.subn(BANK_ACCOUNT.placeholder, text)
     found[BANK_ACCOUNT.name] += len(ibans) + accounts
+    # Identity numbers before cards and phones: a NIR can pass the Luhn check, and a BSN or
+    # a DNI's digits can be a valid phone number.
+    ids = national_id_spans(text)
+    text = _replace_spans(text, ids, NATIONAL_ID.placeholder)
+    found[NATIONAL_ID.name] += len(ids)
     cards = [
         m.span()
         for m in _CARD.finditer(text)

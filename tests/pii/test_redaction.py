@@ -121,6 +121,13 @@ PLANTED: dict[str, list[str]] = {
         "sort code 12-34-56",
         "account number 31926819",
     ],
+    "national_id": [
+        "12345678Z",  # a Spanish DNI
+        "X1234567L",  # a Spanish NIE
+        "1 85 05 78 006 084 91",  # a French NIR
+        "BSN 111222333",  # a Dutch BSN, named
+        "Steuer-ID 36 574 261 809",  # a German Steuer-ID, named
+    ],
     "postal_address": ["221B Baker Street", "10 Downing Street", "SW1A 2AA"],
     "ip_address": [
         "81.2.69.160",
@@ -132,7 +139,11 @@ PLANTED: dict[str, list[str]] = {
     ],
 }
 #: The part of a planted value that is personal (the phone word stays).
-PERSONAL = {"call 555 0137": "555 0137"}
+PERSONAL = {
+    "call 555 0137": "555 0137",
+    "BSN 111222333": "111222333",
+    "Steuer-ID 36 574 261 809": "36 574 261 809",
+}
 
 
 def _redact(text: str, region: str = "GB") -> str:
@@ -564,4 +575,44 @@ def test_phone_words_of_european_languages_introduce_a_number(
     ],
 )
 def test_european_order_numbers_without_a_phone_word_are_left_alone(region: str, text: str) -> None:
+    assert _redact(text, region) == text
+
+
+@pytest.mark.parametrize(
+    ("region", "text", "number"),
+    [
+        ("ES", "Mi DNI es 12345678Z, por favor", "12345678Z"),
+        ("ES", "NIE X-1234567-L", "X-1234567-L"),
+        ("FR", "n° sécu 1 85 05 78 006 084 91 svp", "1 85 05 78 006 084 91"),
+        ("FR", "185057800608491 est mon numéro", "185057800608491"),
+        ("NL", "mijn BSN is 111222333.", "111222333"),
+        ("NL", "burgerservicenummer: 1112.22.333", "1112.22.333"),
+        ("DE", "Steuer-ID lautet 36 574 261 809", "36 574 261 809"),
+        ("PT", "NIF 123456789 no recibo", "123456789"),
+        # Named, the shape suffices: a mistyped number is still the person's (these two
+        # fail their check digits).
+        ("FR", "NIR 1 85 05 78 006 084 36", "1 85 05 78 006 084 36"),
+        ("DE", "Steuer-ID 12 345 678 901", "12 345 678 901"),
+    ],
+)
+def test_national_identity_numbers_are_redacted(region: str, text: str, number: str) -> None:
+    """Found by a trial: Spanish DNIs, French NIRs, Dutch BSNs and German Steuer-IDs reached
+    the clean layer; they had no kind."""
+    frame, counts = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region=region)
+    assert frame.item() == text.replace(number, "[NATIONAL_ID]")
+    assert counts["national_id"] == 1 and sum(counts.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("region", "text"),
+    [
+        ("NL", "bestelling 111222333 kwam niet"),  # passes the 11-check, but not named
+        ("DE", "Vorgang 36574261809 offen"),  # a valid Steuer-ID's digits, not named
+        ("DE", "ich habe nie 12345678 bekommen"),  # German "nie" is no NIE
+        ("ES", "pedido 12345678 y nada"),  # no letter joined to it
+        ("ES", "referencia 12345678A"),  # A is not 12345678's check letter
+        ("FR", "commande 1 85 05 78 006 084 36"),  # a NIR's shape, bad key, not named
+    ],
+)
+def test_identity_number_look_alikes_are_left_alone(region: str, text: str) -> None:
     assert _redact(text, region) == text
