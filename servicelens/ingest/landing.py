@@ -33,7 +33,9 @@ delivery among its inputs, so it is reprocessed too, and quarantines the older c
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,7 +50,7 @@ from servicelens.ingest.mapping import (
     map_export,
     read_export,
 )
-from servicelens.ingest.readers import SourceError
+from servicelens.ingest.readers import SourceError, column_key
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.storage.partitions import (
@@ -305,16 +307,7 @@ def landed_rows(
         pl.lit(mapped.timezone).alias("timezone"),
     )
     frame = _with_repeated_ids_rejected(frame)
-    rejects = pl.DataFrame(
-        {
-            "source_line": [r.line for r in read.rejects],
-            "raw_record": [r.text for r in read.rejects],
-            "reject": [r.reason for r in read.rejects],
-        },
-        schema={"source_line": pl.Int64, "raw_record": pl.String, "reject": pl.String},
-    )
-    rejects, _ = redact_pii(rejects, ["raw_record"], definition.country)
-    rejects = rejects.with_columns(
+    rejects = rejected_records(mapped).with_columns(
         pl.lit(delivered_on).alias(PARTITION_COLUMN),
         pl.lit(definition.name).alias("source"),
         pl.lit(read.path).alias("source_file"),
@@ -331,6 +324,141 @@ def landed_rows(
     return rows.with_columns(absent).select(
         pl.col(name).cast(dtype) for name, dtype in LANDED_SCHEMA.items()
     )
+
+
+#: What stands in a rejected record's raw text for a field of a ``never_store`` column, and
+#: for one of the agent column when the source's agents are pseudonymised.
+NEVER_STORE_FIELD = "[NEVER_STORE]"
+AGENT_FIELD = "[AGENT]"
+#: What stands for a whole rejected record whose fields cannot be aligned with the header.
+WITHHELD_RECORD = (
+    "[WITHHELD: the fields of this record could not be aligned with the header, so the "
+    "columns that never leave raw/ ({columns}) could not be left out; the raw zone keeps it: "
+    "{file}, line {line}]"
+)
+
+
+def withheld_fields(mapped: MappedExport) -> dict[int, str]:
+    """Header positions of ``mapped``'s export whose fields never leave ``raw/``, each with
+    the placeholder that stands for it: the definition's ``never_store`` columns
+    (:data:`NEVER_STORE_FIELD`) and, when its agents are pseudonymised, the columns read into
+    ``agent_id`` (:data:`AGENT_FIELD`). Columns are matched as the mapping matches them
+    (:func:`~servicelens.ingest.readers.column_key`); docs/sources.md, ``never_store`` and
+    ``pseudonymise_agents``."""
+    definition = mapped.definition
+    private = {column_key(c) for c in definition.never_store}
+    agents = (
+        {column_key(c) for c in mapped.exported_as.get("agent_id", ())}
+        if definition.pseudonymise_agents
+        else set()
+    )
+    withheld: dict[int, str] = {}
+    for position, name in enumerate(mapped.read.header):
+        if column_key(name) in private:
+            withheld[position] = NEVER_STORE_FIELD
+        elif column_key(name) in agents:
+            withheld[position] = AGENT_FIELD
+    return withheld
+
+
+def masked_fields(
+    text: str, width: int, withheld: dict[int, str], delimiter: str, quote: str
+) -> list[str] | None:
+    """The fields of one rejected CSV record (``text``, one physical line) with every field
+    that may hold a withheld column's value replaced by its placeholder, or None when that
+    cannot be told (a record over several lines: an open quote swallowed the lines of other
+    rows, whose fields it holds anywhere).
+
+    ``width`` is the header's field count and ``withheld`` maps header positions to
+    placeholders (:func:`withheld_fields`). A record with ``k`` fields too many was split
+    somewhere by a delimiter inside a value (or got fields appended): the value of header
+    position ``p`` lies within its fields ``p`` to ``p + k``, wherever the split was, so all
+    of them are masked; with ``k`` too few (fields left out, a line cut short), within
+    ``p - k`` to ``p``. A record as wide as the header is masked field for field."""
+    body = text.rstrip("\r\n")
+    if "\n" in body or "\r" in body:
+        return None
+    try:
+        fields = next(csv.reader([body], delimiter=delimiter, quotechar=quote), [])
+    except csv.Error:
+        return None
+    extra = len(fields) - width
+    masked = list(fields)
+    # never_store first: where two windows overlap, the stricter placeholder stands.
+    for position, placeholder in sorted(
+        withheld.items(), key=lambda item: item[1] != NEVER_STORE_FIELD
+    ):
+        low, high = sorted((position, position + extra))
+        for index in range(max(low, 0), min(high, len(fields) - 1) + 1):
+            if masked[index] not in (NEVER_STORE_FIELD, AGENT_FIELD):
+                masked[index] = placeholder
+    return masked
+
+
+def rejected_records(mapped: MappedExport) -> pl.DataFrame:
+    """The records ``mapped``'s reader rejected (a field too many or too few, an open quote,
+    a broken JSON line) as (``source_line``, ``raw_record``, ``reject``), their text
+    redacted (the source's country for phone numbers).
+
+    A rejected record cannot be mapped onto columns, so its text is all there is to quote,
+    and it held the never_store columns and the agent's name as delivered (a German trial's
+    ragged line put the customer's name and the agent's in the quarantine and the landed
+    layer). When the definition withholds columns (:func:`withheld_fields`), a one-line CSV
+    record keeps its fields with those that may hold a withheld value masked
+    (:func:`masked_fields`), the rest redacted field by field; any other record (over
+    several lines, JSON) is replaced by :data:`WITHHELD_RECORD`, naming its raw copy's line.
+    The reason, saying what was wrong, is kept as it is."""
+    read = mapped.read
+    definition = mapped.definition
+    rejects = pl.DataFrame(
+        {
+            "source_line": [r.line for r in read.rejects],
+            "raw_record": [r.text for r in read.rejects],
+            "reject": [r.reason for r in read.rejects],
+        },
+        schema={"source_line": pl.Int64, "raw_record": pl.String, "reject": pl.String},
+    )
+    withheld = withheld_fields(mapped)
+    if not withheld or not read.rejects:
+        return redact_pii(rejects, ["raw_record"], definition.country)[0]
+    quote = definition.read.dialect.quote
+    records = [
+        masked_fields(r.text, len(read.header), withheld, read.delimiter, quote)
+        if read.delimiter
+        else None
+        for r in read.rejects
+    ]
+    # Each field redacted on its own, as a well-formed row's raw record is; a placeholder
+    # is left as it is.
+    pieces = pl.DataFrame(
+        {
+            "record": [i for i, fields in enumerate(records) for _ in fields or ()],
+            "field": [f for fields in records for f in fields or ()],
+        },
+        schema={"record": pl.Int64, "field": pl.String},
+    )
+    pieces = pieces.with_columns(
+        pl.when(~pl.col("field").is_in([NEVER_STORE_FIELD, AGENT_FIELD]))
+        .then(pl.col("field"))
+        .alias("redacted")
+    )
+    pieces, _ = redact_pii(pieces, ["redacted"], definition.country)
+    redacted: dict[int, list[str]] = {}
+    for record, as_read, as_redacted in pieces.iter_rows():
+        redacted.setdefault(record, []).append(as_read if as_redacted is None else as_redacted)
+    columns = ", ".join(repr(read.header[p]) for p in sorted(withheld))
+    texts = []
+    for index, reject in enumerate(read.rejects):
+        if records[index] is None:
+            texts.append(
+                WITHHELD_RECORD.format(columns=columns, file=Path(read.path).name, line=reject.line)
+            )
+            continue
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=str(read.delimiter), quotechar=quote, lineterminator="")
+        writer.writerow(redacted.get(index, []))
+        texts.append(out.getvalue())
+    return rejects.with_columns(pl.Series("raw_record", texts, dtype=pl.String))
 
 
 #: The start of every reject landing itself gives a row (a value that fails a check of the
