@@ -233,7 +233,9 @@ def landed_rows(
     landed_at: datetime,
 ) -> pl.DataFrame:
     """A mapped delivery as landed rows (``LANDED_SCHEMA``): redacted, each with its raw
-    record and its survey date; the delivery's rejects as rows with their reason."""
+    record (never_store columns left out, the agent's field pseudonymised as the clean
+    layer's ``agent_id`` is: :func:`pseudonymised_fields`) and its survey date; the
+    delivery's rejects as rows with their reason (:func:`rejected_records`)."""
     read = mapped.read
     # Personal data goes from every text column that reaches a mart, a reason or Data Docs,
     # not only from the comment: a privacy review found e-mail addresses, phone numbers and
@@ -257,10 +259,22 @@ def landed_rows(
     # libphonenumber, 0.2-0.33 ms a row (84 % of landing a 100k-row export). The fields read
     # into ids and times are left as they are: no personal data, stored as they are in the
     # clean layer, and quoted as they are by any reason about them.
+    # The agent's field holds the keyed pseudonym the clean layer and the agent marts show
+    # (a German trial found "Mitarbeiter":"Petra Weber" in every landed and quarantined row
+    # while clean.agent_id read agent-d5cab065c1c4), unless the definition shows its agents.
     as_read = {h for c in UNREDACTED_FIELDS for h in mapped.exported_as.get(c, ())}
+    agents = [
+        c
+        for c in mapped.exported_as.get("agent_id", ())
+        if definition.pseudonymise_agents and c in mapped.raw_columns
+    ]
     fields = read.frame.select("source_line", *mapped.raw_columns)
-    if redacted := [c for c in mapped.raw_columns if c not in as_read]:
+    if redacted := [c for c in mapped.raw_columns if c not in as_read and c not in agents]:
         fields, _ = redact_pii(fields, redacted, definition.country)
+    if agents:
+        fields = pseudonymised_fields(
+            fields, agents, definition.read.null_values, settings.agent_key()
+        )
     records = fields.select(
         "source_line",
         pl.struct(mapped.raw_columns).struct.json_encode().alias("raw_record")
@@ -324,6 +338,29 @@ def landed_rows(
     return rows.with_columns(absent).select(
         pl.col(name).cast(dtype) for name, dtype in LANDED_SCHEMA.items()
     )
+
+
+def pseudonymised_fields(
+    fields: pl.DataFrame, columns: list[str], null_values: tuple[str, ...], key: bytes
+) -> pl.DataFrame:
+    """``fields`` (export columns as text) with each of ``columns`` (the agent's) holding the
+    keyed pseudonym of its value (:func:`transforms.agents.pseudonymise` under the settings'
+    agent key), read as the clean layer reads an agent id (trimmed, whitespace collapsed:
+    :func:`transforms.clean.normalised_text`), so a raw record names the agent as
+    ``clean.agent_id`` and the agent marts do. A field that holds no id (empty, or one of
+    the definition's ``null_values``) is left as it is."""
+    from transforms.agents import pseudonymise
+
+    for column in columns:
+        text = normalised_text(column)
+        ids = fields.select(
+            pl.when(text.is_in(list(null_values))).then(None).otherwise(text).alias(column)
+        ).to_series()
+        pseudonyms = pseudonymise(ids, key)
+        fields = fields.with_columns(
+            pl.when(pseudonyms.is_null()).then(pl.col(column)).otherwise(pseudonyms).alias(column)
+        )
+    return fields
 
 
 #: What stands in a rejected record's raw text for a field of a ``never_store`` column, and

@@ -161,3 +161,42 @@ def test_every_field_a_withheld_value_may_be_in_is_masked() -> None:
     assert masked_fields("a;b", 3, {2: "[X]"}, ";", '"') == ["a", "[X]"]
     assert masked_fields('a;"b;c";d', 3, {1: "[X]"}, ";", '"') == ["a", "[X]", "d"]
     assert masked_fields('a;"b\nc";d', 3, {1: "[X]"}, ";", '"') is None
+
+
+def test_a_well_formed_rows_raw_record_names_the_agent_by_the_clean_layers_pseudonym(
+    tmp_path: Path,
+) -> None:
+    """Every landed and quarantined row's raw record held ``"Mitarbeiter":"Petra Weber"``
+    while ``clean.agent_id`` read the pseudonym."""
+    import json
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.stages import ingest_export
+
+    padded = QUARANTINED.replace(";Petra Weber;", ";  Petra  Weber ;")
+    landed, quarantine = _landed(tmp_path, KEPT + padded)
+    for frame in (landed, quarantine):
+        text = " ".join(_raw_records(frame).values())
+        assert not [p for p in PERSONAL if p in text], text
+    clean = ingest_export(
+        load_definition(str(tmp_path / "stadtwerke-de.toml")),
+        tmp_path / "export.csv",
+        Settings(data_dir=str(tmp_path / "check"), timezone="Europe/Berlin"),
+        NOW,
+    ).clean
+    (pseudonym,) = clean.get_column("agent_id").to_list()
+    assert pseudonym.startswith("agent-")
+    records = {line: json.loads(r) for line, r in _raw_records(landed).items() if r[0] == "{"}
+    # Kept and quarantined rows alike, however the name was spaced; the other fields as read.
+    assert records[2]["Mitarbeiter"] == records[3]["Mitarbeiter"] == pseudonym
+    assert records[3]["Kundennummer"] == "K-1020" and "Kunde" not in records[3]
+    assert json.loads(_raw_records(quarantine)[3])["Mitarbeiter"] == pseudonym
+
+
+def test_a_source_that_shows_its_agents_keeps_their_ids_in_the_raw_record(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    landed, _ = _landed(tmp_path, KEPT, extra="pseudonymise_agents = false")
+    assert json.loads(_raw_records(landed)[2])["Mitarbeiter"] == "Petra Weber"
