@@ -27,7 +27,7 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -923,9 +923,11 @@ def sniff_delimiter(path: str, buf: bytes) -> str:
     try:
         return sniffer.sniff(head, delimiters=",;\t|").delimiter
     except csv.Error as error:
-        # Decimal commas in the rows confuse the count; the header line has none.
+        # Decimal commas in the rows confuse the count; the header line has none. It is the
+        # first line that is not blank (a blanked ``sep=`` line can come before it).
+        first = next((line for line in head.split("\n") if line.strip()), "")
         try:
-            return sniffer.sniff(head.split("\n", 1)[0], delimiters=",;\t|").delimiter
+            return sniffer.sniff(first, delimiters=",;\t|").delimiter
         except csv.Error:
             pass
         raise SourceError(
@@ -1050,7 +1052,10 @@ def read_csv_with_lines(
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
     buf = _with_classic_mac_line_ends_as_newlines(buf)
     check_is_text(path, buf)
+    declared = excel_declared_delimiter(buf)
     buf = _without_excel_separator_line(buf)
+    if declared is not None:
+        dialect = _with_excel_declared_delimiter(path, dialect, declared)
     try:
         read, header_records, odd_quotes = _read_decoded_csv(path, buf, encoding, dialect)
         read.unpacked_from = unpacked_from
@@ -1078,13 +1083,44 @@ def read_csv_with_lines(
 #: Excel's first line naming the file's delimiter (``sep=;``), which a CSV saved for Excel
 #: may start with: not a record (a QA lead's trial had an audit file starting so read as
 #: the columns "sep=" and "column_2").
-EXCEL_SEPARATOR_LINE = re.compile(rb"^(?:\xef\xbb\xbf)?sep=[^\r\n]?[ \t]*\r?\n", re.IGNORECASE)
+EXCEL_SEPARATOR_LINE = re.compile(rb"^(?:\xef\xbb\xbf)?sep=([^\r\n]?)[ \t]*\r?\n", re.IGNORECASE)
+
+
+def excel_declared_delimiter(buf: bytes) -> str | None:
+    """The delimiter Excel's ``sep=`` first line (:data:`EXCEL_SEPARATOR_LINE`) declares, or
+    None when the text has no such line (or it names no character)."""
+    found = EXCEL_SEPARATOR_LINE.match(buf)
+    if found is None or not found.group(1).strip(b" "):
+        return None
+    return found.group(1).decode("utf-8", "replace")
+
+
+def _with_excel_declared_delimiter(path: str, dialect: CsvDialect, declared: str) -> CsvDialect:
+    """``dialect`` reading with the delimiter the file's ``sep=`` line declares.
+
+    With ``delimiter = "auto"`` the declaration is the delimiter: the line says how the file
+    was written, which no sniffing of its rows can say better (a trial's French export
+    starting ``sep=;`` was refused as "cannot tell the delimiter", its decimal commas
+    confusing the sniffer). A definition that declares another delimiter is not overruled:
+    the file is refused, saying which to change, since one of the two is wrong and reading
+    the file either way would split its rows where the other says they are not split.
+    Raises :class:`SourceError`."""
+    if dialect.delimiter == "auto":
+        return replace(dialect, delimiter=declared)
+    if dialect.delimiter != declared:
+        raise SourceError(
+            f"{path}: line 1: the file declares its delimiter as {declared!r} (Excel's "
+            f"'sep={declared}' line), and the definition reads it as {dialect.delimiter!r}: "
+            f"if the file is written with {declared!r}, set delimiter = {declared!r} (or "
+            '"auto") in the definition\'s [read]; otherwise save the file again without that line'
+        )
+    return dialect
 
 
 def _without_excel_separator_line(buf: bytes) -> bytes:
     """``buf`` with Excel's ``sep=`` line (:data:`EXCEL_SEPARATOR_LINE`) left blank, so the
-    header below it is line 2 as an editor shows it and the delimiter is sniffed (or
-    declared) as for any file."""
+    header below it is line 2 as an editor shows it; the delimiter it names is read first
+    (:func:`excel_declared_delimiter`)."""
     found = EXCEL_SEPARATOR_LINE.match(buf)
     return buf if found is None else b"\n" + buf[found.end() :]
 

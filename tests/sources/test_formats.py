@@ -481,6 +481,51 @@ def test_a_sniffed_semicolon_file_and_an_unfit_definition(tmp_path: Path) -> Non
         load_definition(str(definition))
 
 
+# A French Excel export whose rows no sniffer can settle (decimal commas, a comment with a
+# quoted `;`, a thousands space): its header alone says `;`, and so does its first line.
+FRENCH_ROWS = (
+    "ID;Date;Note;Frais;Commentaire\r\n"
+    "F-1;03/12/2026 10:00;2;1,50;Trop cher\r\n"
+    "F-2;04/12/2026 11:00;4;1 299,99;Bien, merci\r\n"
+    'F-3;05/12/2026 11:00;1;12,50;"Non; non, non"\r\n'
+)
+
+
+@pytest.mark.parametrize("first_line", ["sep=;\r\n", "\ufeffsep=;\r\n", ""])
+def test_excels_sep_line_is_the_delimiter_of_an_auto_definition(
+    tmp_path: Path, first_line: str
+) -> None:
+    """Found by a French trial: with ``sep=;`` first, the header sniffed was the blank line
+    left of it ("cannot tell the delimiter"), while the same file without it read."""
+    export = tmp_path / "export.csv"
+    export.write_text(first_line + FRENCH_ROWS, encoding="utf-8")
+    read = read_csv_with_lines(export, dialect=CsvDialect(delimiter="auto"))
+    assert read.delimiter == ";"
+    assert read.frame.get_column("commentaire").to_list() == [
+        "Trop cher",
+        "Bien, merci",
+        "Non; non, non",
+    ]
+    lines = read.frame.get_column("source_line").to_list()
+    assert lines == ([3, 4, 5] if first_line else [2, 3, 4])
+
+
+def test_a_sep_line_naming_another_delimiter_than_the_definition_is_refused(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text("sep=;\r\n" + FRENCH_ROWS, encoding="utf-8")
+    with pytest.raises(
+        SourceError,
+        match=r"export\.csv: line 1: the file declares its delimiter as ';' \(Excel's 'sep=;' "
+        r"line\), and the definition reads it as ',': if the file is written with ';', set "
+        r"delimiter = ';' \(or \"auto\"\)",
+    ):
+        read_csv_with_lines(export, dialect=CsvDialect(delimiter=","))
+    read = read_csv_with_lines(export, dialect=CsvDialect(delimiter=";"))
+    assert read.frame.height == 3
+
+
 def test_daylight_saving_gaps_and_overlaps_are_flagged_not_shifted() -> None:
     from transforms.clean import ParseOptions, normalise_surveys
 
