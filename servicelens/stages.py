@@ -89,6 +89,7 @@ from transforms.clean import (
     ROW_COUNT_COLUMNS,
     ROW_FLAG_COLUMNS,
     ROW_NUMBER_COLUMNS,
+    THOUSANDS_SPACES,
     contacts_from_responses,
     is_negative,
     join_interactions,
@@ -1368,7 +1369,11 @@ def _number_style(definition: SourceDefinition) -> str:
     thousands = definition.read.thousands
     if not thousands:
         return f"{mark} and no thousands separator"
-    between = {"'": "an apostrophe", " ": "a space", "\u00a0": "a space"}.get(thousands, thousands)
+    between = (
+        "a space (plain, no-break U+00A0, narrow U+202F or thin U+2009)"
+        if len(thousands) == 1 and thousands in THOUSANDS_SPACES
+        else {"'": "an apostrophe"}.get(thousands, thousands)
+    )
     return f"{mark} and {between} between thousands"
 
 

@@ -342,14 +342,31 @@ def local_time_problem(
 UNREADABLE_NUMBER = float("-inf")
 
 
+#: The characters a space between thousands is written with: a plain space, a no-break
+#: space (U+00A0), a narrow no-break space (U+202F, what current fr-FR Excel and CLDR's
+#: French locale write: a French trial's ``1\u202f299,99`` was refused as not a number
+#: written with a space between thousands) and a thin space (U+2009). A definition
+#: declaring any of them as ``thousands`` reads all four.
+THOUSANDS_SPACES = " \u00a0\u202f\u2009"
+
+
+def thousands_separator(thousands: str) -> str:
+    """A regular expression for one thousands separator as declared (``"."``, ``"'"``), or
+    any of :data:`THOUSANDS_SPACES` for a space of any of their kinds."""
+    if len(thousands) == 1 and thousands in THOUSANDS_SPACES:
+        return f"[{THOUSANDS_SPACES}]"
+    return re.escape(thousands)
+
+
 def _number_pattern(decimal_comma: bool, thousands: str) -> str:
     """A regular expression for a number as the export writes it: optional sign, digits
-    (with ``thousands`` only between groups of three, ``1.299``, never ``4.5``), optional
-    decimals after the decimal mark (``,`` with ``decimal_comma``, else ``.``)."""
+    (with ``thousands`` only between groups of three, ``1.299``, never ``4.5``; a space
+    of any kind, :func:`thousands_separator`), optional decimals after the decimal mark
+    (``,`` with ``decimal_comma``, else ``.``)."""
     point = "," if decimal_comma else r"\."
     whole = r"\d+"
     if thousands:
-        whole = rf"(?:\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+)"
+        whole = rf"(?:\d{{1,3}}(?:{thousands_separator(thousands)}\d{{3}})+|\d+)"
     return rf"^[+-]?(?:{whole}(?:{point}\d*)?|{point}\d+)$"
 
 
@@ -362,7 +379,8 @@ def parsed_number(
     column: str, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
 ) -> pl.Expr:
     """A number written the export's way (``1.299,99`` with a decimal comma and a thousands
-    dot); null when empty, :data:`UNREADABLE_NUMBER` when the text is not such a number.
+    dot; ``1 299,99`` with any space of :data:`THOUSANDS_SPACES` where the definition says
+    a space); null when empty, :data:`UNREADABLE_NUMBER` when the text is not such a number.
 
     With a thousands separator the digit groups must be of three: ``4.5`` or ``12.50`` with
     ``thousands = "."`` is a number written another way (a point decimal), not 45 or 1250.
@@ -376,7 +394,7 @@ def parsed_number(
     readable = text.str.contains(_number_pattern(decimal_comma, thousands))
     digits = text
     if thousands:
-        digits = digits.str.replace_all(thousands, "", literal=True)
+        digits = digits.str.replace_all(thousands_separator(thousands), "")
     if decimal_comma:
         digits = digits.str.replace(",", ".", literal=True)
     if workbook and (decimal_comma or thousands):

@@ -1127,12 +1127,33 @@ def validate_survey_rows(
                 "column",
                 pl.when(raw_value.is_null() | (raw_value == ""))
                 .then(pl.lit("(empty)"))
-                .otherwise(pl.lit("'") + raw_value + pl.lit("'")),
+                .otherwise(pl.lit("'") + visible_text(raw_value) + pl.lit("'")),
                 "problem",
             ).alias("reason")
         )
         .select(ROW_ID, "reason")
     )
+
+
+#: Characters a value can hold that look like a space or like nothing, each as a reason
+#: quoting the value names it: a French trial's fee ``1\u202f299,99`` was quoted as
+#: '1 299,99' is not a number written with a space between thousands, which it seemed to be.
+INVISIBLE_CHARACTERS: dict[str, str] = {
+    "\u00a0": "<U+00A0 no-break space>",
+    "\u2007": "<U+2007 figure space>",
+    "\u2009": "<U+2009 thin space>",
+    "\u200a": "<U+200A hair space>",
+    "\u200b": "<U+200B zero-width space>",
+    "\u202f": "<U+202F narrow no-break space>",
+    "\u2060": "<U+2060 word joiner>",
+    "\ufeff": "<U+FEFF byte order mark>",
+}
+
+
+def visible_text(text: pl.Expr) -> pl.Expr:
+    """``text`` with each of :data:`INVISIBLE_CHARACTERS` written as its code point and name,
+    for a reason that quotes it."""
+    return text.str.replace_many(list(INVISIBLE_CHARACTERS), list(INVISIBLE_CHARACTERS.values()))
 
 
 #: The raw copies of the numbers rows can carry (transforms.clean.normalise_surveys).

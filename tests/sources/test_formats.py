@@ -709,6 +709,45 @@ CONTACT_CENTRE_EU = (
 )
 
 
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f", "\u2009"])
+def test_a_space_between_thousands_is_any_space_a_locale_writes(tmp_path: Path, space: str) -> None:
+    """Found by a French trial: modern fr-FR Excel writes ``1\u202f299,99`` (a narrow
+    no-break space), refused with ``thousands = " "`` as not a number "written with a space
+    between thousands", which it looked like. Each space of any kind reads, in a definition
+    declaring a space of any kind; the reason shows a space no one can see by its name."""
+    from transforms.clean import parsed_number
+
+    fees = pl.DataFrame({"fee": [f"1{space}299,99", f"12{space}345{space}678,5", "4,5"]})
+    for declared in (" ", "\u202f"):
+        assert fees.select(parsed_number("fee", True, declared)).to_series().to_list() == [
+            1299.99,
+            12345678.5,
+            4.5,
+        ]
+    got = _ingested(
+        tmp_path,
+        CONTACT_CENTRE_EU.replace('thousands = "."', f'thousands = "{space}"'),
+        "Response ID;Submitted;CSAT;Handle time (min);Fee;Transfers\n"
+        "R1;23.11.2026 09:14;5;4,5;1\u202f299,99;0\n"
+        "R2;23.11.2026 09:15;5;4,5;1\u2009299,99;0\n",
+    )
+    assert got.clean.get_column("fees_charged").to_list() == [1299.99, 1299.99]
+    # Declared another way, the value is refused, showing the space it holds.
+    refused = _ingested(
+        tmp_path,
+        CONTACT_CENTRE_EU,
+        "Response ID;Submitted;CSAT;Handle time (min);Fee;Transfers\n"
+        "R1;23.11.2026 09:14;5;4,5;1\u202f299,99;0\n",
+    )
+    (reasons,) = refused.quarantine.get_column("reasons").to_list()
+    assert reasons == [
+        "fees_charged: '1<U+202F narrow no-break space>299,99' is not a number of 0 or more, "
+        "written with a decimal comma and . between thousands; set decimal_comma and "
+        "thousands in the definition to how the export writes numbers, or add a word "
+        "meaning no value to the missing list of the column"
+    ]
+
+
 def test_numbers_the_rows_carry_are_read_the_definitions_way_or_quarantined(
     tmp_path: Path,
 ) -> None:
