@@ -1350,6 +1350,7 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         ),
         timezone=timezone,
         timestamp_format=fmt,
+        month_names=definition.read.month_names,
         from_definition=True,
         channel_from_column=bool(channel and channel.sources),
         double_encoded_columns=tuple(

@@ -167,6 +167,85 @@ def _parsed_local(text: pl.Expr, fmt: str) -> tuple[pl.Expr, pl.Expr]:
     return pl.lit(None, pl.Datetime("us", "UTC")), four_digit_years(naive, fmt)
 
 
+#: Month names and abbreviations of the languages a definition can declare its dates are
+#: written in (``month_names`` in ``[read]``), by English month: CLDR's wide and abbreviated
+#: forms (an abbreviation's own full stop is part of it: ``déc.``, ``Dez.``), with the
+#: spellings without accents that exports also carry. Polars reads only English ones for
+#: ``%b`` and ``%B``: a French trial's ``5 déc. 2026`` could never be read.
+MONTH_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "fr": {
+        "January": ("janvier", "janv"),
+        "February": ("février", "fevrier", "févr", "fevr", "fév", "fev"),
+        "March": ("mars",),
+        "April": ("avril", "avr"),
+        "May": ("mai",),
+        "June": ("juin",),
+        "July": ("juillet", "juil"),
+        "August": ("août", "aout", "aoû"),
+        "September": ("septembre", "sept"),
+        "October": ("octobre", "oct"),
+        "November": ("novembre", "nov"),
+        "December": ("décembre", "decembre", "déc", "dec"),
+    },
+    "de": {
+        "January": ("januar", "jänner", "jan"),
+        "February": ("februar", "feb"),
+        "March": ("märz", "maerz", "mär", "mrz"),
+        "April": ("april", "apr"),
+        "May": ("mai",),
+        "June": ("juni", "jun"),
+        "July": ("juli", "jul"),
+        "August": ("august", "aug"),
+        "September": ("september", "sept", "sep"),
+        "October": ("oktober", "okt"),
+        "November": ("november", "nov"),
+        "December": ("dezember", "dez"),
+    },
+    "nl": {
+        "January": ("januari", "jan"),
+        "February": ("februari", "feb"),
+        "March": ("maart", "mrt", "mar"),
+        "April": ("april", "apr"),
+        "May": ("mei",),
+        "June": ("juni", "jun"),
+        "July": ("juli", "jul"),
+        "August": ("augustus", "aug"),
+        "September": ("september", "sept", "sep"),
+        "October": ("oktober", "okt"),
+        "November": ("november", "nov"),
+        "December": ("december", "dec"),
+    },
+    "es": {
+        "January": ("enero", "ene"),
+        "February": ("febrero", "feb"),
+        "March": ("marzo", "mar"),
+        "April": ("abril", "abr"),
+        "May": ("mayo", "may"),
+        "June": ("junio", "jun"),
+        "July": ("julio", "jul"),
+        "August": ("agosto", "ago"),
+        "September": ("septiembre", "setiembre", "sept", "sep", "set"),
+        "October": ("octubre", "oct"),
+        "November": ("noviembre", "nov"),
+        "December": ("diciembre", "dic"),
+    },
+}
+#: strftime codes that read a month's name.
+MONTH_NAME_CODES: tuple[str, ...] = ("%b", "%B", "%h")
+
+
+def english_month_names(text: pl.Expr, language: str) -> pl.Expr:
+    """``text`` with each month name or abbreviation of ``language`` (a key of
+    :data:`MONTH_NAMES`), in any case and with the full stop an abbreviation takes, written
+    as the English month's abbreviation, which both ``%b`` and ``%B`` read (``5 déc. 2026``
+    -> ``5 Dec 2026``, ``5. Dezember 2026`` -> ``5. Dec 2026``). Only whole words are
+    replaced. Raises KeyError for a language it has no names of."""
+    for english, names in MONTH_NAMES[language].items():
+        words = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        text = text.str.replace_all(rf"(?i)\b(?:{words})\b\.?", english[:3])
+    return text
+
+
 #: strftime codes of a time of day: a format without any of them writes a date alone.
 TIME_CODES: tuple[str, ...] = ("%H", "%I", "%M", "%S", "%T", "%R", "%z", "%Z", "%s", "%c")
 

@@ -22,6 +22,7 @@ import polars as pl
 from models.spec import TEXT, FeatureSpec, spec_from_dict
 from servicelens.ingest.readers import CsvDialect, column_key
 from servicelens.settings import AUDIT_DATE_ORDERS
+from transforms.clean import MONTH_NAMES
 from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
 
 BUILT_IN_DIR = Path(__file__).parent / "presets"
@@ -85,6 +86,7 @@ _READ_KEYS = {
     "null_values",
     "decimal_comma",
     "thousands",
+    "month_names",
 }
 _RULE_KEYS = {
     "column",
@@ -171,6 +173,10 @@ class ReadOptions:
     null_values: tuple[str, ...] = ("",)
     decimal_comma: bool = False
     thousands: str = ""
+    #: The language of month names in dates read with ``%b`` / ``%B`` (a key of
+    #: :data:`transforms.clean.MONTH_NAMES`: ``"fr"``, ``"de"``, ``"nl"``, ``"es"``); None:
+    #: English, the only names those codes read otherwise.
+    month_names: str | None = None
     #: A JSON key in the header cells that gives the export's timezone (Qualtrics).
     timezone_from_header: str | None = None
 
@@ -531,6 +537,13 @@ def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
     names = data.get("names", "first")
     if names not in ("first", "joined"):
         raise DefinitionError(f'{where} [read]: names = {names!r}; use "first" or "joined"')
+    month_names = data.get("month_names")
+    if month_names is not None and month_names not in MONTH_NAMES and month_names != "en":
+        raise DefinitionError(
+            f"{where} [read]: month_names = {month_names!r} is not a language whose month "
+            f"names are known; use one of {['en', *MONTH_NAMES]} (the language the export "
+            "writes month names in, for %b and %B), or leave it out for English"
+        )
     dialect = CsvDialect(
         delimiter=str(data.get("delimiter", ",")),
         quote=str(data.get("quote", '"')),
@@ -553,6 +566,7 @@ def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
         null_values=tuple(str(v) for v in data.get("null_values", ("",))),
         decimal_comma=bool(data.get("decimal_comma", False)),
         thousands=str(data.get("thousands", "")),
+        month_names=None if month_names in (None, "en") else str(month_names),
         timezone_from_header=data.get("timezone_from_header"),
     )
 

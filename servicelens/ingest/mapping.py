@@ -40,7 +40,7 @@ from servicelens.ingest.readers import (
     unpack_delivery,
 )
 from servicelens.storage.fs import DataPath, read_bytes
-from transforms.clean import ParseOptions
+from transforms.clean import MONTH_NAME_CODES, ParseOptions, english_month_names
 from transforms.pii import redact_pii_by_value
 from transforms.schemas import RAW_SURVEY_COLUMNS
 
@@ -732,6 +732,14 @@ def map_export(
             value = pl.when(any_cell).then(joined).otherwise(None)
         if rule.values:
             value = _mapped_values(value, name, rule.values)
+        if (
+            (language := definition.read.month_names)
+            and name in TIMESTAMP_COLUMNS
+            and any(code in fmt for fmt in rule.formats for code in MONTH_NAME_CODES)
+        ):
+            # %b and %B read English names only: the export's (5 déc. 2026) are written as
+            # English's before the time is read (docs/sources.md, month_names).
+            value = english_month_names(value, language)
         if name in _IDS:
             # A whole-number id that went through a float (pandas, a spreadsheet): 7264292.0
             # is 7264292, or each re-delivery of it would be another response (a trial's).

@@ -43,6 +43,8 @@ from transforms.clean import (
     FLAG_NO,
     FLAG_READ,
     FLAG_YES,
+    MONTH_NAME_CODES,
+    MONTH_NAMES,
     NONEXISTENT,
     RATINGS,
     ROW_COUNT_COLUMNS,
@@ -158,6 +160,9 @@ class RowRules:
     clock_durations: tuple[str, ...] = ()
     timezone: str | None = None
     timestamp_format: str | None = None
+    #: The language the definition declares month names in (``month_names``), None for
+    #: English: a time that a declared ``%b`` / ``%B`` cannot read is told so.
+    month_names: str | None = None
     #: The channel comes from a column of the export, read through the definition: an
     #: unknown channel's reason says how to map the export's own words.
     channel_from_column: bool = False
@@ -975,6 +980,18 @@ def validate_survey_rows(
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
     not_a_timestamp = pl.lit(f"is missing or not a timestamp ({expected})")
+    if (
+        rules.timestamp_format
+        and rules.month_names is None
+        and any(code in rules.timestamp_format for code in MONTH_NAME_CODES)
+    ):
+        # Found by a French trial: 5 déc. 2026 against %d %b %Y was told only the formats
+        # expected, which it seemed to be written in.
+        not_a_timestamp = (
+            pl.when(raw_value.str.contains(r"\p{L}{3}").fill_null(False))
+            .then(pl.lit(f"is missing or not a timestamp ({expected}); {ENGLISH_MONTH_NAMES}"))
+            .otherwise(not_a_timestamp)
+        )
     if rules.timestamp_format:
         reads_as = _formats_reading(raw_value, rules.timestamp_format)
         not_a_timestamp = (
@@ -1154,6 +1171,16 @@ def visible_text(text: pl.Expr) -> pl.Expr:
     """``text`` with each of :data:`INVISIBLE_CHARACTERS` written as its code point and name,
     for a reason that quotes it."""
     return text.str.replace_many(list(INVISIBLE_CHARACTERS), list(INVISIBLE_CHARACTERS.values()))
+
+
+#: What a time with a month name a declared %b or %B does not read is told (no quote or
+#: apostrophe in it, as for :func:`number_problem`).
+ENGLISH_MONTH_NAMES = (
+    "%b and %B read English month names only (Dec, December): if the export writes them in "
+    "another language, declare it as month_names in the [read] of the definition ("
+    + ", ".join(MONTH_NAMES)
+    + ")"
+)
 
 
 #: The raw copies of the numbers rows can carry (transforms.clean.normalise_surveys).

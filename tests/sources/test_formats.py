@@ -748,6 +748,65 @@ def test_a_space_between_thousands_is_any_space_a_locale_writes(tmp_path: Path, 
     ]
 
 
+MONTHS_DEFINITION = (
+    'name = "acme-eu"\ntimezone = "Europe/Paris"\n[read]\ndelimiter = ";"\n{read}'
+    '[columns]\nresponse_id = "ID"\nchannel = {{ value = "phone" }}\ncsat = "Note"\n'
+    'submitted_at = {{ column = "Date", format = ["%d/%m/%Y %H:%M", "{fmt}"] }}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "fmt", "dates"),
+    [
+        ("fr", "%d %b %Y", ["5 déc. 2025", "1 mars 2025", "3 AOÛT 2025", "12 janvier 2025"]),
+        ("de", "%d. %b %Y", ["5. Dez. 2025", "1. März 2025", "3. August 2025", "12. Jan. 2025"]),
+        ("nl", "%d %B %Y", ["5 dec. 2025", "1 mrt. 2025", "3 aug 2025", "12 januari 2025"]),
+        ("es", "%d %b %Y", ["5 dic. 2025", "1 marzo 2025", "3 ago 2025", "12 ene. 2025"]),
+    ],
+)
+def test_month_names_of_the_language_a_definition_declares_are_read(
+    tmp_path: Path, language: str, fmt: str, dates: list[str]
+) -> None:
+    """Found by a French trial: ``5 déc. 2025`` against ``%d %b %Y`` could never be read
+    (polars reads English month names only), and was told the format it seemed to be in."""
+    export = "ID;Date;Note\n" + "".join(f"R{i};{d};4\n" for i, d in enumerate(dates))
+    export += "R9;03/12/2025 10:00;4\n"
+    got = _ingested(
+        tmp_path, MONTHS_DEFINITION.format(read=f'month_names = "{language}"\n', fmt=fmt), export
+    )
+    assert got.counts.quarantined == 0
+    assert got.clean.get_column("survey_date").to_list() == [
+        date(2025, 12, 5),
+        date(2025, 3, 1),
+        date(2025, 8, 3),
+        date(2025, 1, 12),
+        date(2025, 12, 3),
+    ]
+    # Undeclared, %b reads English alone, and the reason says so.
+    english = _ingested(tmp_path, MONTHS_DEFINITION.format(read="", fmt=fmt), export)
+    assert english.counts.quarantined >= 2
+    reasons = [r for rs in english.quarantine.get_column("reasons").to_list() for r in rs]
+    assert reasons[0] == (
+        f"submitted_at: '{dates[0]}' is missing or not a timestamp (expected %d/%m/%Y %H:%M or "
+        f"{fmt}, as the source definition declares); %b and %B read English month names only "
+        "(Dec, December): if the export writes them in another language, declare it as "
+        "month_names in the [read] of the definition (fr, de, nl, es)"
+    )
+
+
+def test_month_names_of_an_unknown_language_are_refused_naming_the_known(
+    tmp_path: Path,
+) -> None:
+    definition = tmp_path / "d.toml"
+    definition.write_text(MONTHS_DEFINITION.format(read='month_names = "fi"\n', fmt="%d %b %Y"))
+    with pytest.raises(
+        DefinitionError,
+        match=r"d\.toml\b.*\[read\]: month_names = 'fi' is not a language whose month names are "
+        r"known; use one of \['en', 'fr', 'de', 'nl', 'es'\]",
+    ):
+        load_definition(str(definition))
+
+
 def test_numbers_the_rows_carry_are_read_the_definitions_way_or_quarantined(
     tmp_path: Path,
 ) -> None:
