@@ -39,6 +39,7 @@ from servicelens.dates import (
     yesterday,
 )
 from servicelens.reporting.analyst import (
+    WORKSHEET_DELIMITERS,
     cmd_dictionary,
     cmd_query,
     cmd_report,
@@ -741,6 +742,14 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     )
     queue.add_argument(
         "--output", default=None, help="write them as a CSV worksheet for QA to fill in"
+    )
+    queue.add_argument(
+        "--delimiter",
+        choices=WORKSHEET_DELIMITERS,
+        default=",",
+        help="the --output worksheet's delimiter: ',' (default), or ';' for Excel where the "
+        "decimal mark is a comma (German, French, ...: numbers are then written with a "
+        "decimal comma, so Excel opens it in columns)",
     )
     queue.add_argument(
         "--replace",

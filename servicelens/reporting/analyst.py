@@ -545,6 +545,31 @@ def _audits_in_other_case(audits: pl.DataFrame, items: pl.DataFrame) -> list[str
     return lines
 
 
+#: The delimiters a review-queue worksheet can be written with (``--delimiter``).
+WORKSHEET_DELIMITERS = (",", ";")
+
+
+def write_worksheet(worksheet: pl.DataFrame, output: Path, delimiter: str = ",") -> None:
+    """Write a review-queue worksheet (:func:`transforms.marts.audit_worksheet`) to
+    ``output`` as CSV that Excel opens in columns: UTF-8 with a byte-order mark (so Excel
+    reads it as UTF-8), separated by ``delimiter``.
+
+    ``";"`` is for Excel where the decimal mark is a comma (German, French, ...): it splits
+    a CSV it opens at its list separator, ``;`` there, so a comma-separated worksheet opened
+    as one column (a German team's trial); its numbers are written with a decimal comma
+    too. No ``sep=;`` line: Excel ignores the byte-order mark of a file starting with one,
+    and shows the comments' umlauts as mojibake. The audits reader reads either form back
+    (delimiter sniffed, the header's names matched), when QA saves it as an audit file.
+    Raises ValueError for another delimiter."""
+    if delimiter not in WORKSHEET_DELIMITERS:
+        raise ValueError(
+            f"a worksheet's delimiter is one of {WORKSHEET_DELIMITERS}, not {delimiter!r}"
+        )
+    worksheet.write_csv(
+        output, separator=delimiter, decimal_comma=delimiter == ";", include_bom=True
+    )
+
+
 def _check_worksheet_target(output: Path, replace: bool) -> None:
     """Refuse a worksheet path that is a folder, or a file that exists without ``replace``:
     the file may be a worksheet QA has filled in (the command itself advises saving one in
@@ -566,9 +591,10 @@ def _check_worksheet_target(output: Path, replace: bool) -> None:
 
 def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens review-queue [--source NAME] [--start D] [--end D] [--limit N]
-    [--output FILE.csv]``: the responses most worth a QA audit next, across dates, with the
-    ones audited since their date was scored left out (``stages.open_review_queue``);
-    ``--output`` writes them as a worksheet QA fills in and saves as an audit file."""
+    [--output FILE.csv [--delimiter ';']]``: the responses most worth a QA audit next,
+    across dates, with the ones audited since their date was scored left out
+    (``stages.open_review_queue``); ``--output`` writes them as a worksheet QA fills in and
+    saves as an audit file (:func:`write_worksheet`)."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -684,8 +710,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         save_to = f"in {chosen.audits_dir} (any name ending .csv)"
     if args.output:
         output = Path(args.output)
-        # A byte-order mark, so a spreadsheet opens the UTF-8 text as UTF-8.
-        audit_worksheet(shown).write_csv(output, include_bom=True)
+        write_worksheet(audit_worksheet(shown), output, args.delimiter)
         summary["worksheet"] = str(output)
     if args.json:
         rows = shown.with_columns(pl.col("survey_date").cast(pl.String)).to_dicts()

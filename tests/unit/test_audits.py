@@ -782,6 +782,51 @@ def test_review_queue_keeps_a_worksheet_qa_filled_in_and_names_rows_set_aside(
     assert sheet.read_text(encoding="utf-8-sig").startswith("response_id,root_cause")
 
 
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_worksheet_for_excel_of_either_locale_closes_its_items_when_saved_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], delimiter: str
+) -> None:
+    """Found by a German team's trial: the worksheet was comma-separated only, and German
+    Excel (whose list separator is ``;``) opened it as one column. ``--delimiter ';'``
+    writes it with semicolons and decimal commas (a BOM, no ``sep=`` line, which would make
+    Excel ignore the BOM); QA's verdicts in either form, saved as an audit file, close
+    their items."""
+    import json
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+
+    settings = Settings(data_dir=str(tmp_path))
+    _write_review_queue(
+        settings, date(2026, 11, 23), _two_uncertain_items("Gebühr doppelt; falsch, leider", "ok")
+    )
+    data = ["--data-dir", str(tmp_path)]
+    sheet = tmp_path / "worksheet.csv"
+    written = ["review-queue", "--output", str(sheet), "--delimiter", delimiter]
+    assert main([*data, *written]) == 0
+    raw = sheet.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfresponse_id" + delimiter.encode() + b"root_cause")
+    text = raw.decode("utf-8-sig")
+    blank = delimiter * 3
+    rows = text.splitlines()
+    assert rows[1].startswith(f"R1{blank}{delimiter}2026-11-23{delimiter}uncertain{delimiter}")
+    assert ("0,99" if delimiter == ";" else "0.99") in rows[1]
+    # QA fills in R1's verdict and saves the worksheet as an audit file.
+    filled = text.replace(
+        f"R1{blank}", f"R1{delimiter}policy_failure{delimiter}2026-11-30{delimiter}qa.anna", 1
+    )
+    _write(tmp_path, "2026-11-30", filled)
+    capsys.readouterr()
+    assert main([*data, "review-queue", "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert [i["response_id"] for i in said["items"]] == ["R2"]
+    assert said["closed_by_audits_since"] == 1 and said["audit_rows_set_aside"] == []
+    with pytest.raises(SystemExit):
+        main([*data, "review-queue", "--output", str(sheet), "--delimiter", "|"])
+    assert "invalid choice: '|'" in capsys.readouterr().err
+
+
 def test_review_queue_lists_only_rows_set_aside_that_leave_an_item_open(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
