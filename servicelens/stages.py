@@ -1381,10 +1381,14 @@ def _number_style(definition: SourceDefinition) -> str:
 def _pseudonymised(frame: pl.DataFrame, column: str, key: bytes) -> pl.DataFrame:
     """Agent ids replaced by their keyed pseudonym (``agent-<12 hex>``, HMAC-SHA256 under the
     settings' agent key, as in the agent outcomes): one agent keeps one pseudonym across
-    deliveries, and the name or staff number is never stored."""
-    from transforms.agents import pseudonymise
+    deliveries, and the name or staff number is never stored. A value that is a pseudonym
+    already is kept: landing writes them since 2026-12-05 (servicelens.ingest.landing), and
+    rows landed before hold the names, which get the same pseudonym here."""
+    from transforms.agents import PSEUDONYM_HEX, PSEUDONYM_PREFIX, pseudonymise
 
-    return frame.with_columns(pseudonymise(frame.get_column(column), key).alias(column))
+    ids = frame.get_column(column)
+    already = ids.str.contains(f"^{PSEUDONYM_PREFIX}[0-9a-f]{{{PSEUDONYM_HEX}}}$").fill_null(False)
+    return frame.with_columns(ids.zip_with(already, pseudonymise(ids, key)).alias(column))
 
 
 def ingest_export(

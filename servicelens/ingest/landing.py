@@ -251,6 +251,13 @@ def landed_rows(
     frame, _ = redact_pii_by_value(frame, text, definition.country)
     if definition.attributes:
         frame = _with_redacted_attributes(frame, tuple(definition.attributes), definition.country)
+    if definition.pseudonymise_agents and "agent_id" in frame.columns:
+        # The landed layer holds the pseudonym too, not only the raw record and clean (a
+        # helper's review of the German trial found "Petra Weber" in landed.agent_id);
+        # clean keeps a value that is one already (stages._pseudonymised).
+        frame = pseudonymised_fields(
+            frame, ["agent_id"], definition.read.null_values, settings.agent_key()
+        )
     # The raw record is the export's text: personal data goes from it as from the comment
     # (it held the comment unredacted, and so did every landed and quarantined row made from
     # it). The raw zone keeps the delivery as it was, for re-processing. Each field is

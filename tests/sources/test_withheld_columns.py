@@ -191,6 +191,8 @@ def test_a_well_formed_rows_raw_record_names_the_agent_by_the_clean_layers_pseud
     assert records[2]["Mitarbeiter"] == records[3]["Mitarbeiter"] == pseudonym
     assert records[3]["Kundennummer"] == "K-1020" and "Kunde" not in records[3]
     assert json.loads(_raw_records(quarantine)[3])["Mitarbeiter"] == pseudonym
+    # The landed layer's own agent_id column too, which clean then keeps as it is.
+    assert set(landed.get_column("agent_id").drop_nulls().to_list()) == {pseudonym}
 
 
 def test_a_source_that_shows_its_agents_keeps_their_ids_in_the_raw_record(
