@@ -184,7 +184,8 @@ def fold_count(y: np.ndarray, wanted: int) -> tuple[int, str | None]:
 #: rows share a narrative in 32 groups (15 with conflicting labels), and out of fold they
 #: scored ROC-AUC 0.798 against 0.762 for the rest, the copy in another fold answering
 #: for them. Shorter texts ("good service overall.", 7,139 times in a generated 100k) are
-#: phrasings many customers write, and stay free.
+#: phrasings many customers write, and stay free. Only the reported cross-validation is
+#: grouped (:func:`out_of_fold`).
 DUPLICATE_TEXT_MIN_CHARS = 40
 
 
@@ -272,13 +273,20 @@ def out_of_fold(
     seed: int,
     folds: int,
     extra: pl.DataFrame | None = None,
+    grouped: bool = False,
 ) -> np.ndarray:
-    """P(policy_failure) of each row of ``frame`` from a model that never saw that row, nor
-    a copy of its comment (stratified folds, :func:`_folds`, grouped by
-    :func:`duplicate_text_groups`); every fold also trains on all of ``extra`` (labelled
-    rows that are never scored, e.g. rows without text)."""
+    """P(policy_failure) of each row of ``frame`` from a model that never saw that row
+    (stratified folds, :func:`_folds`), nor, ``grouped``, a copy of its comment
+    (:func:`duplicate_text_groups`); every fold also trains on all of ``extra`` (labelled
+    rows that are never scored, e.g. rows without text).
+
+    Grouped for the numbers reported as cross-validated, not for the probabilities the
+    threshold and review band are chosen on: grouping the generator's templates moved the
+    threshold until the early-warning test's real rise went unflagged, and a template new
+    dates bring again is what the model will score."""
     x = feature_frame(frame, spec)
-    splits = _folds(y, folds, seed, duplicate_text_groups(frame, spec.text))
+    groups = duplicate_text_groups(frame, spec.text) if grouped else None
+    splits = _folds(y, folds, seed, groups)
     if extra is None or extra.height == 0:
         return np.asarray(
             cross_val_predict(
@@ -503,7 +511,7 @@ def train_root_cause_model(
     clock.lap("time_split")
     y_all = labels_to_target(labelled.get_column("root_cause"))
     cv_folds_used, cv_folds_lowered = fold_count(y_all, cv_folds)
-    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds, extra)
+    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds, extra, grouped=True)
     clock.lap("cross_validation")
 
     model_metrics = classification_metrics(y_test, p_test, threshold)
