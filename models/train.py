@@ -221,10 +221,9 @@ def _texts_seen_before(train: pl.DataFrame, test: pl.DataFrame, text: str | None
     """How many ``test`` rows carry a text (as :func:`duplicate_text_groups` compares them)
     that a ``train`` row carries too: the time split cannot keep a filed-twice complaint on
     one side (its copies have their own dates), so it is said instead."""
-    both = pl.concat([train.select(text), test.select(text)]) if text else None
-    if both is None or text not in train.columns:
+    if not text or text not in train.columns:
         return 0
-    groups = duplicate_text_groups(both, text)
+    groups = duplicate_text_groups(pl.concat([train.select(text), test.select(text)]), text)
     if groups is None:
         return 0
     return int(np.isin(groups[train.height :], groups[: train.height]).sum())
@@ -273,19 +272,18 @@ def out_of_fold(
     seed: int,
     folds: int,
     extra: pl.DataFrame | None = None,
-    grouped: bool = False,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """P(policy_failure) of each row of ``frame`` from a model that never saw that row
-    (stratified folds, :func:`_folds`), nor, ``grouped``, a copy of its comment
-    (:func:`duplicate_text_groups`); every fold also trains on all of ``extra`` (labelled
-    rows that are never scored, e.g. rows without text).
+    (stratified folds, :func:`_folds`), nor, given ``groups``
+    (:func:`duplicate_text_groups` of ``frame``), a copy of its comment; every fold also
+    trains on all of ``extra`` (labelled rows that are never scored, e.g. rows without text).
 
     Grouped for the numbers reported as cross-validated, not for the probabilities the
     threshold and review band are chosen on: grouping the generator's templates moved the
     threshold until the early-warning test's real rise went unflagged, and a template new
     dates bring again is what the model will score."""
     x = feature_frame(frame, spec)
-    groups = duplicate_text_groups(frame, spec.text) if grouped else None
     splits = _folds(y, folds, seed, groups)
     if extra is None or extra.height == 0:
         return np.asarray(
@@ -511,7 +509,8 @@ def train_root_cause_model(
     clock.lap("time_split")
     y_all = labels_to_target(labelled.get_column("root_cause"))
     cv_folds_used, cv_folds_lowered = fold_count(y_all, cv_folds)
-    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds, extra, grouped=True)
+    shared = duplicate_text_groups(dated, spec.text)
+    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds, extra, groups=shared)
     clock.lap("cross_validation")
 
     model_metrics = classification_metrics(y_test, p_test, threshold)
@@ -554,7 +553,7 @@ def train_root_cause_model(
             "folds_requested": cv_folds,
             "folds_lowered": cv_folds_lowered,
             # Rows sharing their comment with another, kept in one fold (out_of_fold).
-            "shared_text_rows": shared_text_rows(duplicate_text_groups(dated, spec.text)),
+            "shared_text_rows": shared_text_rows(shared),
             **classification_metrics(y_all, p_oof, threshold),
             "reliability": reliability_curve(y_all, p_oof),
         },

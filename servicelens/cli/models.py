@@ -608,8 +608,8 @@ QUARANTINE_SHOWN = 5
 
 
 def quarantine_by_column(quarantine: pl.DataFrame) -> dict[str, int]:
-    """Rows of a ``QUARANTINE_SCHEMA`` frame by the column its first reason names (``line
-    malformed`` where it names none), commonest first."""
+    """Rows of a ``QUARANTINE_SCHEMA`` frame by the column its first reason names (``malformed
+    line`` where it names none), commonest first."""
     counted = (
         quarantine.select(pl.col("reasons").list.first().str.extract(r"^([^:]+):"))
         .to_series()
