@@ -51,7 +51,7 @@ browser:
 	apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends chromium
 
 pytest: env browser
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck pytest
 
