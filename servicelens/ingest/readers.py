@@ -1324,12 +1324,15 @@ def _read_decoded_csv(
     assert isinstance(quick, pl.DataFrame)
     frame = quick.with_columns(pl.Series("source_line", lines, dtype=pl.Int64))
     if windows:
-        exact_rows = [w.records for w in windows]
-        frame = pl.concat([frame, *(_records_frame(header, r) for r in exact_rows)])
-        frame = frame.sort("source_line")
-        rejects = sorted(
-            [*rejects, *(x for r in exact_rows for x in r.rejects)], key=lambda r: r.line
-        )
+        # Every window's rows as one frame: a frame per window (176 of a 100k-survey export)
+        # cost more than the csv module's reading of them.
+        windowed = _Records()
+        for window in windows:
+            windowed.rows += window.records.rows
+            windowed.lines += window.records.lines
+            windowed.rejects += window.records.rejects
+        frame = pl.concat([frame, _records_frame(header, windowed)]).sort("source_line")
+        rejects = sorted([*rejects, *windowed.rejects], key=lambda r: r.line)
     result.frame = frame.with_columns(pl.lit(path).alias("source_file")).select(
         *header, "source_file", "source_line"
     )
