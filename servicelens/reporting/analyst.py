@@ -90,7 +90,28 @@ def connect_views(data_dir: DataPath, timezone: str = DEFAULT_TIMEZONE) -> Any:
             # A table no run has written yet (e.g. the weekly marts of a data directory that
             # predates them): an empty view of its contract, so every query still runs.
             connection.execute(_empty_view(statement.query))
+    _add_missing_contract_columns(connection)
     return connection
+
+
+def _add_missing_contract_columns(connection: Any) -> None:
+    """Give each table's view the columns of its contract that none of its partitions has
+    yet, as nulls (``union_by_name`` adds a column only where some partition holds it).
+    Found with daily_summary's expected_policy_failures (contract 6): on a data directory
+    whose daily marts were all written before it, `query policies_by_root_cause` stopped with
+    DuckDB's binder error, where the contract says such rows read as null."""
+    from servicelens.reporting.dictionary import sql_type
+    from transforms.schemas import PUBLISHED_TABLES
+
+    for contract in PUBLISHED_TABLES:
+        view = contract.name
+        written = {d[0] for d in connection.execute(f"SELECT * FROM {view} LIMIT 0").description}
+        missing = [column for column in contract.schema if column not in written]
+        if not missing:
+            continue
+        nulls = ", ".join(f"NULL::{sql_type(contract.schema[c])} AS {c}" for c in missing)
+        connection.execute(f"ALTER VIEW {view} RENAME TO {view}__as_written")
+        connection.execute(f"CREATE VIEW {view} AS SELECT *, {nulls} FROM {view}__as_written")
 
 
 #: The columns of ``processed_dates`` (sql/views.sql), a view of the feedback_scored

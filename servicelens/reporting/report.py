@@ -378,8 +378,18 @@ def _top_policies(inputs: _Inputs) -> str:
         raise _NotAvailable(
             f"no daily_summary mart yet: run {_backfill_hint(inputs.settings)} first"
         )
-    by_policy = inputs.summary.group_by("policy_code").agg(
-        pl.col("perceived").sum(), pl.col("policy_failures").sum()
+    # How many of each kind a policy has, as the calibrated probabilities estimate (the sum of
+    # p_policy_failure, as `servicelens query policies_by_root_cause` counts them): the
+    # decisions at the model's threshold under-counted every sample policy's failures (a BI
+    # developer's trial). A day written before daily_summary version 6 counts its decisions.
+    summary = inputs.summary
+    if "expected_policy_failures" not in summary.columns:
+        summary = summary.with_columns(pl.lit(None, pl.Float64).alias("expected_policy_failures"))
+    scored = pl.col("perceived") + pl.col("policy_failures")
+    failures = pl.coalesce("expected_policy_failures", pl.col("policy_failures").cast(pl.Float64))
+    by_policy = summary.group_by("policy_code").agg(
+        (scored - failures).sum().alias("perceived"),
+        failures.sum().alias("policy_failures"),
     )
     if by_policy.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
         raise _NotAvailable("no negative response has a root cause yet: train a model first")
@@ -388,13 +398,13 @@ def _top_policies(inputs: _Inputs) -> str:
         (
             "perceived",
             "top-perceived",
-            "Most perceived complaints: fix how expectations are set",
+            "Most perceived complaints (estimated): fix how expectations are set",
             COLOURS["perceived"],
         ),
         (
             "policy_failures",
             "top-failures",
-            "Most real failures: fix the operation",
+            "Most real failures (estimated): fix the operation",
             COLOURS[POSITIVE_CLASS],
         ),
     ):
@@ -404,7 +414,7 @@ def _top_policies(inputs: _Inputs) -> str:
                 chart_id,
                 title,
                 top.get_column("policy_code").to_list(),
-                [float(v) for v in top.get_column(column).to_list()],
+                [float(round(v)) for v in top.get_column(column).to_list()],
                 colour,
             )
         )

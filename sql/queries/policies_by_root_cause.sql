@@ -1,30 +1,62 @@
 -- Which policies generate the most perceived complaints (a communication fix) and which the
 -- most real failures (an operational fix)? Counts are summed from daily_summary, then shares
 -- are computed once (averaging per-day shares would weight a quiet day like a busy one).
+-- How common failures are, the owner (main_fix) and both ranks come from the calibrated
+-- estimate, expected_policy_failures (the sum of p_policy_failure), over the scored negatives:
+-- perceived and policy_failures are the model's decisions at its threshold, tuned to tell each
+-- response's cause, not to count them (a BI developer's trial read GREET-10MIN at 0.457 by
+-- decisions against 0.515 expected and 0.517 true, and was told "communication"). The
+-- decision counts stay as counts. A day written before daily_summary version 6 has no
+-- expected_policy_failures: its decision count stands in (`servicelens dictionary --check`
+-- names those partitions and the command that rewrites them).
 -- Before any model has scored the negatives (their counts are null then), a policy's fix says
 -- so instead of recommending;
 -- a policy without negatives (a source whose export gives no rating) says that instead.
 -- One block per source: a source's policy codes are its own.
+WITH days AS (
+    SELECT
+        source,
+        policy_code,
+        negatives,
+        perceived,
+        policy_failures,
+        perceived + policy_failures AS scored,
+        coalesce(expected_policy_failures, policy_failures)::DOUBLE AS expected_failures
+    FROM daily_summary
+),
+policies AS (
+    SELECT
+        source,
+        policy_code,
+        sum(negatives) AS negatives,
+        sum(perceived) AS perceived,
+        sum(policy_failures) AS policy_failures,
+        coalesce(sum(scored), 0) AS scored,
+        sum(expected_failures) AS expected_failures
+    FROM days
+    GROUP BY source, policy_code
+)
 SELECT
     source,
     policy_code,
-    sum(negatives)::BIGINT AS negatives,
-    sum(perceived)::BIGINT AS perceived,
-    sum(policy_failures)::BIGINT AS policy_failures,
-    round(sum(policy_failures) / nullif(sum(perceived) + sum(policy_failures), 0), 3)
-        AS policy_failure_share,
+    negatives::BIGINT AS negatives,
+    perceived::BIGINT AS perceived,
+    policy_failures::BIGINT AS policy_failures,
+    round(expected_failures, 1) AS expected_policy_failures,
+    round(expected_failures / nullif(scored, 0), 3) AS expected_policy_failure_share,
     CASE
-        WHEN sum(negatives) = 0
+        WHEN negatives = 0
             THEN 'no negative responses: nothing to classify'
-        WHEN coalesce(sum(policy_failures), 0) + coalesce(sum(perceived), 0) = 0
+        WHEN scored = 0
             THEN 'not scored yet: no model has scored these negatives, nothing to recommend'
-        WHEN sum(policy_failures) > sum(perceived) THEN 'operation: fix what breaks'
+        WHEN expected_failures > scored / 2 THEN 'operation: fix what breaks'
         ELSE 'communication: set expectations'
     END AS main_fix,
-    CASE WHEN coalesce(sum(policy_failures), 0) + coalesce(sum(perceived), 0) > 0
-        THEN rank() OVER (PARTITION BY source ORDER BY sum(perceived) DESC) END AS rank_perceived,
-    CASE WHEN coalesce(sum(policy_failures), 0) + coalesce(sum(perceived), 0) > 0
-        THEN rank() OVER (PARTITION BY source ORDER BY sum(policy_failures) DESC) END AS rank_policy_failure
-FROM daily_summary
-GROUP BY source, policy_code
+    CASE WHEN scored > 0
+        THEN rank() OVER (PARTITION BY source, scored > 0 ORDER BY scored - expected_failures DESC)
+    END AS rank_perceived,
+    CASE WHEN scored > 0
+        THEN rank() OVER (PARTITION BY source, scored > 0 ORDER BY expected_failures DESC)
+    END AS rank_policy_failure
+FROM policies
 ORDER BY source, negatives DESC, policy_code;

@@ -114,6 +114,11 @@ def test_views_read_every_row_of_every_mart(run: tuple[Settings, dict]) -> None:
 def test_policies_query_separates_communication_from_operational_fixes(
     run: tuple[Settings, dict],
 ) -> None:
+    """The owner and the share come from the calibrated estimate, the counts are decisions.
+
+    Found by a BI developer's trial: the share and the owner came from the decisions at the
+    model's threshold, which under-counted every policy's failures (GREET-10MIN 0.457 against
+    0.515 expected and 0.517 true) and called GREET-10MIN a communication fix."""
     settings, _ = run
     rows = run_query(settings.root, "policies_by_root_cause")
     negatives = _negatives_with_truth(settings)
@@ -127,12 +132,24 @@ def test_policies_query_separates_communication_from_operational_fixes(
             (pl.col("root_cause") == "policy_failure").sum().alias("policy_failures"),
         )
     )
+    summary = (
+        scan_table(settings.marts_dir / "daily_summary")
+        .group_by("policy_code")
+        .agg(
+            pl.col("expected_policy_failures").sum(),
+            (pl.col("policy_failures") + pl.col("perceived")).sum().alias("scored"),
+        )
+        .collect()
+    )
     by_policy = {r["policy_code"]: r for r in rows}
     for policy, perceived, failures in expected.iter_rows():
         assert by_policy[policy]["perceived"] == perceived
         assert by_policy[policy]["policy_failures"] == failures
+    for policy, expected_failures, scored in summary.iter_rows():
+        share = expected_failures / scored
+        assert by_policy[policy]["expected_policy_failure_share"] == pytest.approx(share, abs=5e-4)
         assert by_policy[policy]["main_fix"].startswith(
-            "operation" if failures > perceived else "communication"
+            "operation" if share > 0.5 else "communication"
         )
     # And the answer is right: the policy the query ranks first for each kind is among the two
     # worst by the generator's answer key.
@@ -153,6 +170,14 @@ def test_weekly_trend_adds_up_to_the_scored_negatives(run: tuple[Settings, dict]
     assert sum(r["negatives"] for r in rows) == scored_negatives.height
     assert {r["week"].weekday() for r in rows} == {0}  # weeks start on Monday
     assert all(r["perceived"] + r["policy_failures"] == r["negatives"] for r in rows)
+    # How common failures are is the calibrated estimate, as in policies_by_root_cause.
+    estimate = scored_negatives.filter(pl.col("is_negative"))["p_policy_failure"].sum()
+    assert sum(r["expected_policy_failures"] for r in rows) == pytest.approx(estimate, abs=3)
+    assert all(
+        r["expected_policy_failure_share"]
+        == pytest.approx(r["expected_policy_failures"] / r["negatives"], abs=2e-3)
+        for r in rows
+    )
     mondays = {START - timedelta(days=START.weekday()), END - timedelta(days=END.weekday())}
     assert {r["week"] for r in rows} == mondays
 

@@ -88,8 +88,8 @@ def test_the_weekly_trend_puts_a_monthly_sources_rows_in_their_own_weeks() -> No
     sql = example_queries()["policy_trend_weekly"].read_text()
     rows = connection.execute(sql).fetchall()
     assert rows == [
-        ("cfpb", date(2015, 3, 23), "FEE", 2, 1, 1, 0.5, 2),
-        ("sample", date(2015, 7, 6), "FEE", 1, 1, 0, 0.2, 2),
+        ("cfpb", date(2015, 3, 23), "FEE", 2, 1, 1, 1.0, 0.5, 2),
+        ("sample", date(2015, 7, 6), "FEE", 1, 1, 0, 0.2, 0.2, 2),
     ]
 
 

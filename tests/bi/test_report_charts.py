@@ -271,3 +271,34 @@ def test_a_language_group_too_small_to_judge_shows_its_size_alone() -> None:
     )
     assert '<td>en</td><td class="num">400</td><td class="num">0.800</td>' in html
     assert '<td>missing</td><td class="num">2</td><td class="null">-</td>' in html
+
+
+def test_the_top_policies_rank_the_calibrated_estimate_not_the_decisions(tmp_path: Path) -> None:
+    """Found by a BI developer's trial: the charts of most failures and most perceived
+    complaints summed the model's decisions, which under-counted every sample policy's
+    failures; they sum the calibrated estimate (expected_policy_failures), as
+    `servicelens query policies_by_root_cause` does. A day written before daily_summary
+    version 6 (no estimate) counts its decisions."""
+    import polars as pl
+
+    from servicelens.reporting.report import _Inputs, _top_policies
+
+    summary = pl.DataFrame(
+        {
+            "policy_code": ["GREET", "CONDUCT", "CONDUCT"],
+            "perceived": [60, 50, 5],
+            "policy_failures": [40, 50, 5],
+            "expected_policy_failures": [70.4, 20.0, None],
+        }
+    )
+    settings = Settings(data_dir=str(tmp_path))
+    inputs = _Inputs(settings, pl.DataFrame(), None, summary, None, None, None, None, None)
+    bars = {
+        bar["name"]: bar
+        for spec in SPEC.findall(_top_policies(inputs))
+        for bar in json.loads(spec)["data"]
+    }
+    failures = bars["Most real failures (estimated): fix the operation"]
+    assert (failures["y"], failures["x"]) == (["GREET", "CONDUCT"], [70.0, 25.0])
+    perceived = bars["Most perceived complaints (estimated): fix how expectations are set"]
+    assert (perceived["y"], perceived["x"]) == (["CONDUCT", "GREET"], [85.0, 30.0])

@@ -99,28 +99,52 @@ def test_weekly_marts_left_behind_by_a_stopped_run_are_rebuilt_by_the_next(
     assert days_behind_weekly_marts(unscored) == []
 
 
+def _policies_by_root_cause(rows: str) -> dict[str, tuple[str, float | None]]:
+    """policies_by_root_cause over a daily_summary of ``rows`` (SQL VALUES of source,
+    policy_code, negatives, perceived, policy_failures, expected_policy_failures): each
+    policy's main_fix and expected_policy_failure_share."""
+    connection = duckdb.connect()
+    connection.execute(
+        f"CREATE TABLE daily_summary AS SELECT * FROM (VALUES {rows}) AS t(source, policy_code, "
+        "negatives, perceived, policy_failures, expected_policy_failures)"
+    )
+    sql = example_queries()["policies_by_root_cause"].read_text().strip().rstrip(";")
+    return {
+        r[0]: (r[1], r[2])
+        for r in connection.execute(
+            f"SELECT policy_code, main_fix, expected_policy_failure_share FROM ({sql})"
+        ).fetchall()
+    }
+
+
 def test_a_policy_without_negatives_is_not_called_unscored() -> None:
     """Found by a new user's trial: a source whose export gives no rating (so no negatives)
     was told "not scored yet: no model has scored these negatives", which it never can be."""
-    connection = duckdb.connect()
-    connection.execute(
-        "CREATE TABLE daily_summary AS SELECT * FROM (VALUES "
-        "('hotdog', 'NONE', 0, 0, 0), ('acme', 'FEE', 4, NULL, NULL), ('acme', 'OLD', 2, 0, 0), "
-        "('acme', 'WINDOW', 5, 1, 4)) "
-        "AS t(source, policy_code, negatives, perceived, policy_failures)"
+    fixes = _policies_by_root_cause(
+        "('hotdog', 'NONE', 0, 0, 0, 0.0), ('acme', 'FEE', 4, NULL, NULL, NULL), "
+        "('acme', 'OLD', 2, 0, 0, NULL), ('acme', 'WINDOW', 5, 1, 4, 3.5)"
     )
-    sql = example_queries()["policies_by_root_cause"].read_text().strip().rstrip(";")
-    fixes = {
-        r[0]: r[1]
-        for r in connection.execute(f"SELECT policy_code, main_fix FROM ({sql})").fetchall()
-    }
-    assert fixes == {
+    assert {policy: fix for policy, (fix, _) in fixes.items()} == {
         "NONE": "no negative responses: nothing to classify",
         "FEE": "not scored yet: no model has scored these negatives, nothing to recommend",
         # Written before version 5 of the contract: 0 where no model scored.
         "OLD": "not scored yet: no model has scored these negatives, nothing to recommend",
         "WINDOW": "operation: fix what breaks",
     }
+
+
+def test_the_owner_follows_the_calibrated_estimate_not_the_decisions() -> None:
+    """Found by a BI developer's trial: GREET-10MIN, 0.457 failures by the model's decisions
+    but 0.515 by its calibrated probabilities (0.517 true), was given to communications. The
+    share and the owner are the expected figures'; a day written before daily_summary
+    version 6 (no expected_policy_failures) counts its decisions."""
+    fixes = _policies_by_root_cause(
+        "('sample', 'GREET', 100, 55, 45, 51.5), ('sample', 'CONDUCT', 100, 70, 30, 29.0), "
+        "('sample', 'MIXED', 10, 6, 4, 2.0), ('sample', 'MIXED', 10, 3, 7, NULL)"
+    )
+    assert fixes["GREET"] == ("operation: fix what breaks", 0.515)
+    assert fixes["CONDUCT"] == ("communication: set expectations", 0.29)
+    assert fixes["MIXED"] == ("communication: set expectations", 0.45)  # (2 + 7) / 20
 
 
 def test_a_backfill_before_any_model_says_its_dates_are_unscored(

@@ -266,3 +266,34 @@ def test_the_owner_and_agent_queries_keep_each_source_apart(tmp_path: Path) -> N
     ]
     bands = run_query(tmp_path, "handle_time_vs_resolution")
     assert [(r["source"], r["agents"]) for r in bands] == [("cfpb", 1), ("sample", 1)]
+
+
+def test_a_query_reads_a_column_no_partition_holds_yet_as_null(tmp_path: Path) -> None:
+    """Found in review of policies_by_root_cause reading expected_policy_failures (daily_summary
+    contract 6): a data directory whose daily marts were all written before it stopped the
+    query with DuckDB's binder error. A contract's column no partition holds reads as null,
+    as the contract says, and the query counts those days' decisions."""
+    from servicelens.reporting.analyst import run_query
+
+    _partition(tmp_path, "marts/feedback_scored", date(2026, 10, 1), "sample", 3)
+    folder = tmp_path / "marts/daily_summary/survey_date=2026-10-01"
+    folder.mkdir(parents=True)
+    pl.DataFrame(  # version 5: no expected_policy_failures, no expected_policy_failure_share
+        {
+            "source": ["sample"],
+            "policy_code": ["FEE"],
+            "negatives": [10],
+            "perceived": [4],
+            "policy_failures": [6],
+            "schema_version": [5],
+        }
+    ).write_parquet(folder / "part-0.parquet")
+    connection = connect_views(tmp_path)
+    assert connection.execute(
+        "SELECT expected_policy_failures, expected_policy_failure_share FROM daily_summary"
+    ).fetchall() == [(None, None)]
+    [policy] = run_query(tmp_path, "policies_by_root_cause")
+    assert (policy["expected_policy_failure_share"], policy["main_fix"]) == (
+        0.6,
+        "operation: fix what breaks",
+    )
