@@ -13,8 +13,12 @@ response except those of that root cause. If the problem responses had scored li
   replaced by the comparable ones').
 
 Both come with a 95% confidence interval from Welch's t-test (``scipy.stats.ttest_ind`` with
-unequal variances: the groups differ in size and spread), never a bare point. It is an
-estimate of association, not a controlled experiment: fixed customers may still differ.
+unequal variances: the groups differ in size and spread). Neither is published from fewer
+than :data:`MIN_RESPONSES_PER_SIDE` responses with the score on either side: the point is
+null like its interval then, and ``csat_not_estimated`` / ``nps_not_estimated`` say why. A
+point stands without an interval only where both sides are large enough and each gave one
+score alone (no spread to build an interval from). It is an estimate of association, not a
+controlled experiment: fixed customers may still differ.
 """
 
 from __future__ import annotations
@@ -39,6 +43,16 @@ from transforms.schemas import (
 OWNERS: dict[str, str] = {POSITIVE_CLASS: "operations", "perceived": "communications"}
 EXAMPLES = 3
 CONFIDENCE = 0.95
+#: The fewest responses with a score (csat, or nps) each side of a comparison needs, the
+#: problem responses and the comparable ones, before the fix list publishes an estimate.
+#: Welch's interval is too narrow when a side has fewer than about 5 values (simulated on
+#: Cross Validated, "Behaviour of Welch's t-test with unequal group sizes", question 431009:
+#: against a group of 100, false positives at 7.9, 3.1, 1.9 and 1.6 times the nominal rate
+#: for a second group of 2 to 5), and on scores as coarse as csat (1-5) or a response's NPS
+#: part (-100, 0, 100) a side of fewer is often a single value, with no interval at all: a
+#: BI developer's trial read 1.0 csat points and 50 NPS points from one problem response,
+#: and 100 NPS points from a week of 4 responses, each without an interval.
+MIN_RESPONSES_PER_SIDE = 5
 
 
 def nps_score(column: str = "nps") -> pl.Expr:
@@ -157,8 +171,34 @@ def _examples(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     )
 
 
+def _not_estimated(score: str, article: str, min_responses: int) -> pl.Expr:
+    """Why the ``score`` (``csat`` or ``nps``) estimate of a row is null, or null where it
+    stands: no response of the group has the score, or a side has fewer than
+    ``min_responses`` with it (each side's count from :func:`_moments`)."""
+    problem, comparable = pl.col(f"{score}_p_n"), pl.col(f"{score}_c_n")
+    return (
+        pl.when((problem == 0) & (comparable == 0))
+        .then(pl.lit(f"no response has {article} {score}"))
+        .when((problem < min_responses) | (comparable < min_responses))
+        .then(
+            pl.format(
+                f"too few responses: {{}} with the problem and {{}} without have {article} "
+                f"{score} ({min_responses} of each are needed)",
+                problem,
+                comparable,
+            )
+        )
+        .otherwise(None)
+    )
+
+
 def fix_list(
-    responses: pl.DataFrame, period: str, period_start: date, period_end: date, week: date
+    responses: pl.DataFrame,
+    period: str,
+    period_start: date,
+    period_end: date,
+    week: date,
+    min_responses: int = MIN_RESPONSES_PER_SIDE,
 ) -> pl.DataFrame:
     """The fix list of one period, in :data:`transforms.schemas.FIX_LIST_SCHEMA`.
 
@@ -168,6 +208,11 @@ def fix_list(
     any :data:`transforms.schemas.MART_GROUP_KEYS`. ``period`` is 'week' or 'window';
     ``week`` the Monday of the partition it is written to. Empty when no response has a root
     cause (no model yet): there is nothing to recommend.
+
+    A row's csat estimates (per response, points lost, their intervals) are null where fewer
+    than ``min_responses`` (:data:`MIN_RESPONSES_PER_SIDE`) problem or comparable responses
+    have a csat, and ``csat_not_estimated`` says so with both counts; the nps estimates and
+    ``nps_not_estimated`` likewise. Such rows rank after every estimated one.
 
     Every group (policy and queue, per source) is estimated at once: one aggregation gives
     each side's count, mean and variance, and :func:`welch_intervals` the intervals.
@@ -224,6 +269,26 @@ def fix_list(
             *(
                 pl.Series(f"_nps{suffix}", nps[part]).fill_nan(None)
                 for part, suffix in (("estimate", ""), ("low", "_low"), ("high", "_high"))
+            ),
+        )
+        .with_columns(
+            _not_estimated("csat", "a", min_responses).alias("csat_not_estimated"),
+            _not_estimated("nps", "an", min_responses).alias("nps_not_estimated"),
+        )
+        .with_columns(
+            # Below the minimum the point is null like its interval: never a bare number
+            # from a handful of responses.
+            *(
+                pl.when(pl.col("csat_not_estimated").is_null())
+                .then(pl.col(f"csat_lost_per_response{suffix}"))
+                .alias(f"csat_lost_per_response{suffix}")
+                for suffix in ("", "_low", "_high")
+            ),
+            *(
+                pl.when(pl.col("nps_not_estimated").is_null())
+                .then(pl.col(f"_nps{suffix}"))
+                .alias(f"_nps{suffix}")
+                for suffix in ("", "_low", "_high")
             ),
         )
         .with_columns(

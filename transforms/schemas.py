@@ -589,7 +589,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
     "transfers": pl.Int16(),
 }
 
-FIX_LIST_VERSION = 3
+FIX_LIST_VERSION = 4
 AGENT_OUTCOMES_VERSION = 4
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
@@ -622,6 +622,8 @@ FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "model_version": pl.String(),
     "schema_version": pl.Int32(),
     "source": pl.String(),
+    "csat_not_estimated": pl.String(),
+    "nps_not_estimated": pl.String(),
 }
 
 AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
@@ -656,6 +658,19 @@ _WEEK_PARTITION_TEXT = (
     "processed."
 )
 _INTERVAL_TEXT = "95% confidence interval (Welch's t, scipy.stats.ttest_ind)"
+
+
+def _too_few_text(score: str) -> str:
+    """The fix list's minimum, for the description of a ``score`` (csat, nps) estimate: the
+    number is MIN_RESPONSES_PER_SIDE in transforms/fix_list.py (which imports this module;
+    tests/unit/test_fix_list.py holds the two equal)."""
+    article = "an" if score == "nps" else "a"
+    return (
+        "Null, like its interval, when fewer than 5 of the problem responses or 5 of the "
+        f"comparable ones have {article} {score} (transforms/fix_list.py, "
+        f"MIN_RESPONSES_PER_SIDE); {score}_not_estimated then says so."
+    )
+
 
 FIX_LIST_CONTRACT = TableContract(
     name="fix_list",
@@ -703,19 +718,22 @@ FIX_LIST_CONTRACT = TableContract(
             "Mean csat of comparable responses without the problem: the same policy and queue "
             "in the same period, every response but those of this root cause."
         ),
-        "csat_lost_per_response": "csat_comparable - csat_problem: points each problem cost.",
+        "csat_lost_per_response": (
+            "csat_comparable - csat_problem: points each problem cost. " + _too_few_text("csat")
+        ),
         "csat_lost_per_response_low": "Lower end of the " + _INTERVAL_TEXT + ".",
         "csat_lost_per_response_high": "Upper end of the " + _INTERVAL_TEXT + ".",
         "csat_points_lost": (
             "problem_responses x csat_lost_per_response: csat points fixing it would recover "
-            "if the problem responses had scored like the comparable ones. The ranking key."
+            "if the problem responses had scored like the comparable ones. The ranking key "
+            "(rows without it come last). " + _too_few_text("csat")
         ),
         "csat_points_lost_low": "Lower end of the interval (problem_responses x the low end).",
         "csat_points_lost_high": "Upper end of the interval.",
         "nps_points_lost": (
             "Points of the period's NPS (all responses with an nps, -100..100) that fixing it "
             "would recover: the problem responses' promoter-minus-detractor score replaced by "
-            "the comparable responses'. Null when too few responses have an nps."
+            "the comparable responses'. " + _too_few_text("nps")
         ),
         "nps_points_lost_low": "Lower end of the " + _INTERVAL_TEXT + ", in NPS points.",
         "nps_points_lost_high": "Upper end of the interval, in NPS points.",
@@ -730,12 +748,26 @@ FIX_LIST_CONTRACT = TableContract(
         ),
         "schema_version": _SCHEMA_VERSION_TEXT,
         "source": _SOURCE_TEXT,
+        "csat_not_estimated": (
+            "Why the csat estimates (csat_lost_per_response, csat_points_lost and their "
+            "intervals) are null: 'no response has a csat', or 'too few responses: P with the "
+            "problem and C without have a csat (5 of each are needed)'. Null where they are "
+            "estimated. Null in rows of version 3 and before."
+        ),
+        "nps_not_estimated": (
+            "Why nps_points_lost and its interval are null, as csat_not_estimated says it for "
+            "the csat ones ('... have an nps'). Null in rows of version 3 and before."
+        ),
     },
     version=FIX_LIST_VERSION,
     history=(
         "1: first published layout.",
         "2: `source` column; a source partitioned by month has monthly periods.",
         "3: model_version names every model whose root causes the row counts, not the newest only.",
+        "4: no estimate from fewer than 5 problem or 5 comparable responses with the score: "
+        "the points are null like their intervals (a window of one problem response showed "
+        "1.0 csat points and 50 NPS points); added csat_not_estimated and nps_not_estimated, "
+        "saying why an estimate is null.",
     ),
 )
 

@@ -1035,19 +1035,22 @@ def _not_scored(settings: Settings) -> str:
     )
 
 
-def _estimate(column: str, decimals: int) -> pl.Expr:
+def _estimate(column: str, decimals: int, why: str | None = None) -> pl.Expr:
     """A fix-list estimate and its interval as text: "12 (4 to 20)"; "12 (no interval)"
-    when too few responses gave one; "not known" when no response had the score (a complaint
-    database has no csat). Partitions written before nulls were kept hold NaN: read alike."""
+    when the responses gave no spread to build one; where there is no estimate, the text of
+    the column ``why`` (``csat_not_estimated``: "too few responses: 1 with the problem and 7
+    without have a csat ...") or, without one, "not known" (a complaint database has no
+    csat). Partitions written before nulls were kept hold NaN: read alike."""
 
     def rounded(name: str) -> pl.Expr:
         value = pl.col(name).fill_nan(None).round(decimals)
         return value.cast(pl.Int64) if decimals == 0 else value
 
     point, low, high = (rounded(n) for n in (column, f"{column}_low", f"{column}_high"))
+    missing = pl.lit("not known") if why is None else pl.col(why).fill_null("not known")
     return (
         pl.when(point.is_null())
-        .then(pl.lit("not known"))
+        .then(missing)
         .when(low.is_null() | high.is_null())
         .then(pl.format("{} (no interval)", point))
         .otherwise(pl.format("{} ({} to {})", point, low, high))
@@ -1085,15 +1088,33 @@ def _fix_list(inputs: _Inputs) -> str:
     if newest.height == 0:
         raise _NotAvailable(_not_scored(inputs.settings))
     first, last = newest.row(0, named=True)["period_start"], newest.row(0, named=True)["period_end"]
+    from transforms.fix_list import MIN_RESPONSES_PER_SIDE  # scipy: only when it is drawn
+
     # A source without scores (a complaint database) has no csat to rank by: the fix list
-    # ranks by responses then (transforms/fix_list.py), and the page says so.
+    # ranks by responses then (transforms/fix_list.py), and the page says so. So it does when
+    # every row has too few responses with a csat to estimate from.
     scored = newest.get_column("csat_points_lost").fill_nan(None).is_not_null().any()
-    ranking = (
-        "Ranked by csat points"
-        if scored
-        else "This source gives no csat, so its points are not known: ranked by the number of "
-        "responses with the problem"
-    )
+    if "csat_not_estimated" not in newest.columns:  # written before fix_list version 4
+        newest = newest.with_columns(pl.lit(None, pl.String).alias("csat_not_estimated"))
+    few = newest.get_column("csat_not_estimated").str.starts_with("too few").any()
+    if scored:
+        ranking = "Ranked by csat points"
+    elif few:
+        ranking = (
+            f"Too few responses have a csat to estimate any row's points (each needs "
+            f"{MIN_RESPONSES_PER_SIDE} with the problem and {MIN_RESPONSES_PER_SIDE} without): "
+            "ranked by the number of responses with the problem"
+        )
+    else:
+        ranking = (
+            "This source gives no csat, so its points are not known: ranked by the number of "
+            "responses with the problem"
+        )
+    if scored and few:
+        ranking += (
+            f" (a row with fewer than {MIN_RESPONSES_PER_SIDE} problem or comparable responses "
+            "with a csat has no estimate and comes last)"
+        )
     parts = [
         f"<p>Survey dates {first} to {last}, root causes by {_models_named(newest)}. What "
         "fixing each problem would recover: the csat points its responses lost against "
@@ -1112,8 +1133,8 @@ def _fix_list(inputs: _Inputs) -> str:
             "policy_code",
             "queue",
             pl.col("problem_responses").alias("problem responses"),
-            _estimate("csat_points_lost", 0).alias("csat points lost (95%)"),
-            _estimate("nps_points_lost", 2).alias("NPS points (95%)"),
+            _estimate("csat_points_lost", 0, "csat_not_estimated").alias("csat points lost (95%)"),
+            _estimate("nps_points_lost", 2, "nps_not_estimated").alias("NPS points (95%)"),
             pl.col("example_comments")
             .list.eval(pl.format("“{}”", _shortened(pl.element(), EXAMPLE_CHARACTERS)))
             .list.join(" / ")

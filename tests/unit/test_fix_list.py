@@ -1,4 +1,5 @@
-"""The fix list on a few responses: counts, points lost and their intervals by hand."""
+"""The fix list on a few responses: counts, points lost and their intervals by hand (with
+the minimum count lowered to 1, so a few rows show the arithmetic), and the minimum itself."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from transforms.fix_list import fix_list, mean_difference, nps_score
-from transforms.schemas import FIX_LIST_SCHEMA
+from transforms.fix_list import MIN_RESPONSES_PER_SIDE, fix_list, mean_difference, nps_score
+from transforms.schemas import FIX_LIST_CONTRACT, FIX_LIST_SCHEMA
 
 WEEK = date(2026, 10, 5)
 
@@ -49,7 +50,7 @@ def _row(rows: pl.DataFrame, owner: str, policy: str) -> dict:  # type: ignore[t
 
 
 def test_points_lost_against_comparable_responses_by_hand() -> None:
-    rows = fix_list(_responses(), "week", WEEK, date(2026, 10, 11), WEEK)
+    rows = fix_list(_responses(), "week", WEEK, date(2026, 10, 11), WEEK, min_responses=1)
     assert rows.schema == pl.Schema(FIX_LIST_SCHEMA)
     failures = _row(rows, "operations", "P")
     assert (failures["responses"], failures["negatives"]) == (8, 4)
@@ -71,7 +72,9 @@ def test_points_lost_against_comparable_responses_by_hand() -> None:
 
 
 def test_ranked_per_owner_with_owners_of_each_kind() -> None:
-    rows = fix_list(_responses(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+    rows = fix_list(
+        _responses(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK, min_responses=1
+    )
     communications = rows.filter(pl.col("owner") == "communications").sort("rank")
     # R: 2 x (5 - 1) = 8 points; P: 1 x (mean of the other seven, 3, minus 2) = 1 point.
     assert communications.get_column("policy_code").to_list() == ["R", "P"]
@@ -96,12 +99,103 @@ def test_a_source_without_csat_gets_null_points_not_nan() -> None:
         WEEK,
         date(2026, 10, 11),
         WEEK,
+        min_responses=1,
     )
-    points = rows.select(pl.col("^csat_.*$"))
+    points = rows.select(pl.col("^csat_.*$").exclude("csat_not_estimated"))
     assert points.null_count().row(0) == (rows.height,) * points.width
+    assert set(rows.get_column("csat_not_estimated")) == {"no response has a csat"}
     assert not any(points.select(pl.all().is_nan().any()).row(0))
     # The nps estimate still stands where nps was given.
     assert _row(rows, "operations", "P")["nps_points_lost"] is not None
+
+
+def _tiny_window() -> pl.DataFrame:
+    """A window of a small source: P/q has one failure among 12 responses (csat and nps
+    everywhere), R/r four failures among 5 (one comparable response)."""
+    return pl.DataFrame(
+        {
+            "response_id": [f"t{i}" for i in range(17)],
+            "policy_code": ["P"] * 12 + ["R"] * 5,
+            "queue": ["q"] * 12 + ["r"] * 5,
+            "csat": [1, 4, 5, 3, 4, 5, 4, 3, 5, 4, 5, 4, 1, 2, 1, 1, 5],
+            "nps": [0, 9, 10, 8, 9, 10, 7, 8, 9, 10, 9, 7, 0, 2, 1, 0, 10],
+            "is_negative": [True] + [False] * 11 + [True] * 4 + [False],
+            "root_cause": ["policy_failure"] + [None] * 11 + ["policy_failure"] * 4 + [None],
+            "p_policy_failure": [0.9] + [None] * 11 + [0.8] * 4 + [None],
+            "needs_review": [False] + [None] * 11 + [False] * 4 + [None],
+            "comment": ["late"] + ["fine"] * 11 + ["fee"] * 4 + ["ok"],
+            "model_version": ["m1"] * 17,
+        }
+    )
+
+
+def test_a_handful_of_responses_gives_no_estimate_and_says_so() -> None:
+    """Found by a BI developer's trial: a source's newest window, built on one problem
+    response, published csat_points_lost 1.0 and nps_points_lost 50.0 without intervals; a
+    week of 4 responses gave 100.0 NPS points. Below MIN_RESPONSES_PER_SIDE responses with
+    the score on either side, every estimate is null like its interval, the row says why,
+    and it ranks after the estimated ones."""
+    rows = fix_list(_tiny_window(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+    estimates = pl.col("^(csat_lost|csat_points|nps_points).*$")
+    lone = _row(rows, "operations", "P")
+    assert lone["problem_responses"] == 1
+    assert rows.filter(pl.col("policy_code") == "P").select(estimates).null_count().row(0) == (
+        (1,) * 9
+    )
+    assert lone["csat_not_estimated"] == (
+        f"too few responses: 1 with the problem and 11 without have a csat "
+        f"({MIN_RESPONSES_PER_SIDE} of each are needed)"
+    )
+    assert lone["nps_not_estimated"] == (
+        f"too few responses: 1 with the problem and 11 without have an nps "
+        f"({MIN_RESPONSES_PER_SIDE} of each are needed)"
+    )
+    # Four problem responses against one comparable: the comparable side is too small.
+    few = _row(rows, "operations", "R")
+    assert few["csat_points_lost"] is None and few["nps_points_lost"] is None
+    assert few["csat_not_estimated"].startswith("too few responses: 4 with the problem and 1 ")
+    assert [r["policy_code"] for r in rows.sort("rank").iter_rows(named=True)] == ["R", "P"]
+    # The counts and the plain means stay: they are descriptions, not estimates.
+    assert (lone["csat_problem"], lone["responses"]) == (1.0, 12)
+    # With enough on both sides, the estimate stands and nothing is said.
+    enough = pl.concat(
+        [_tiny_window()]
+        + [
+            _tiny_window()
+            .filter(pl.col("policy_code") == "P")
+            .with_columns(pl.format("{}-{}", "response_id", pl.lit(copy)).alias("response_id"))
+            for copy in range(MIN_RESPONSES_PER_SIDE - 1)
+        ]
+    )
+    row = _row(fix_list(enough, "window", WEEK, WEEK, WEEK), "operations", "P")
+    assert row["problem_responses"] == MIN_RESPONSES_PER_SIDE
+    assert row["csat_points_lost"] is not None and row["nps_points_lost"] is not None
+    assert (row["csat_not_estimated"], row["nps_not_estimated"]) == (None, None)
+
+
+def test_the_data_dictionary_states_the_minimum_the_code_applies() -> None:
+    for column in ("csat_lost_per_response", "csat_points_lost", "nps_points_lost"):
+        text = FIX_LIST_CONTRACT.descriptions[column]
+        assert f"fewer than {MIN_RESPONSES_PER_SIDE} of the problem responses" in text
+    assert (
+        f"{MIN_RESPONSES_PER_SIDE} of each are needed"
+        in (FIX_LIST_CONTRACT.descriptions["csat_not_estimated"])
+    )
+
+
+def test_the_report_says_a_window_has_too_few_responses_instead_of_a_number() -> None:
+    from types import SimpleNamespace
+
+    from servicelens.reporting.report import _fix_list
+
+    rows = fix_list(_tiny_window(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+    page = _fix_list(SimpleNamespace(fix_list=rows, champion="m1"))  # type: ignore[arg-type]
+    assert (
+        "Too few responses have a csat to estimate any row's points (each needs "
+        f"{MIN_RESPONSES_PER_SIDE} with the problem and {MIN_RESPONSES_PER_SIDE} without)"
+    ) in page
+    assert "too few responses: 1 with the problem and 11 without have a csat" in page
+    assert "not known" not in page and "(no interval)" not in page
 
 
 def test_nothing_is_recommended_before_a_model_scored_anything() -> None:
@@ -147,7 +241,9 @@ def test_the_report_says_how_a_source_without_scores_is_ranked() -> None:
     from servicelens.reporting.report import _fix_list
 
     def page(responses: pl.DataFrame) -> str:
-        rows = fix_list(responses, "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+        rows = fix_list(
+            responses, "window", date(2026, 9, 14), date(2026, 10, 11), WEEK, min_responses=1
+        )
         return _fix_list(SimpleNamespace(fix_list=rows, champion="m1"))  # type: ignore[arg-type]
 
     assert "Ranked by csat points;" in page(_responses())
@@ -187,7 +283,7 @@ def _reference(responses: pl.DataFrame) -> dict[tuple[object, ...], dict[str, ob
             ) -> tuple[float | None, float | None, float | None]:
                 a = comparable.get_column(column).drop_nulls().cast(pl.Float64).to_numpy()
                 b = problem.get_column(column).drop_nulls().cast(pl.Float64).to_numpy()
-                if len(a) == 0 or len(b) == 0:
+                if min(len(a), len(b)) < MIN_RESPONSES_PER_SIDE:
                     return None, None, None
                 difference = float(np.mean(a) - np.mean(b))
                 if min(len(a), len(b)) < 2 or np.var(a, ddof=1) + np.var(b, ddof=1) == 0:
@@ -301,3 +397,29 @@ def test_a_period_two_models_scored_names_both_oldest_first() -> None:
     one = fix_list(_responses(), "week", WEEK, date(2026, 10, 11), WEEK)
     assert set(one.get_column("model_version")) == {"m1"}
     assert model_versions_text(pl.Series([None, None], dtype=pl.String)) is None
+
+
+def test_the_fix_list_query_says_a_window_has_too_few_responses_instead_of_a_number() -> None:
+    """`servicelens query fix_list_by_owner` over a tiny window: no points, a note instead."""
+    import duckdb
+
+    from servicelens.reporting.analyst import example_queries
+
+    window = fix_list(_tiny_window(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
+    connection = duckdb.connect()
+    connection.register("fix_list", window.to_arrow())
+    sql = example_queries()["fix_list_by_owner"].read_text()
+    cursor = connection.execute(sql)
+    names = [d[0] for d in cursor.description]
+    rows = {
+        r["policy_code"]: r for r in (dict(zip(names, v, strict=True)) for v in cursor.fetchall())
+    }
+    lone = rows["P"]
+    assert [lone[c] for c in ("csat_points_lost", "csat_points_low", "nps_points_lost")] == [
+        None
+    ] * 3
+    assert lone["note"] == (
+        "csat: too few responses: 1 with the problem and 11 without have a csat "
+        f"({MIN_RESPONSES_PER_SIDE} of each are needed); nps: too few responses: 1 with the "
+        f"problem and 11 without have an nps ({MIN_RESPONSES_PER_SIDE} of each are needed)"
+    )
