@@ -290,15 +290,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         start_in_background()
         from flows.pipeline import nightly
         from flows.prefect_client import prompt_flow_heartbeats
+        from servicelens.storage.runs import read_outcome
 
+        recorded_before = read_outcome(settings, day)
         try:
             with prompt_flow_heartbeats(), _warnings_said(args):
                 result = nightly(day, settings)
         except _user_errors() as error:
+            if isinstance(error, UnicodeError):
+                raise
+            if not sources:
+                if _failed_while_running(settings, day, recorded_before):
+                    raise DateFailedError(str(error)) from error
+                raise  # refused before the date ran (its lock held, a future date): 2
             # The date failed, recorded so; the configured sources still run (an operations
             # engineer's trial: one bad sample export left every source's inbox unlanded).
-            if not sources or isinstance(error, UnicodeError):
-                raise
             sample_failed = str(error)
             print(f"servicelens: error: {day}: sample failed: {error}", file=sys.stderr)
         else:
@@ -339,6 +345,30 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     sample_row = [] if result is None else [{"outcome": "completed", "result": result}]
     return EXIT_KEPT_NOTHING if any(kept_none_of_many(r) for r in [*sample_row, *rows]) else 0
+
+
+class DateFailedError(Exception):
+    """A date ``run`` processed failed, and its outcome is recorded ``failed`` (``--rerun
+    failed`` runs it again). The message is the date's error (file, line, column, what to
+    change); the command exits 1, as the README's "Exit status" table says of a date that
+    failed, not 2, which is for a command refused before or instead of running dates."""
+
+
+def _failed_while_running(
+    settings: Settings, day: date, recorded_before: dict[str, Any] | None
+) -> bool:
+    """Whether this command's run of ``day`` recorded it failed: its outcome record
+    (``runs/survey_date=<day>.json``) is a failure written since ``recorded_before`` was read.
+    A refusal before the date ran (its lock held by another run, a date in the future)
+    records nothing."""
+    from servicelens.storage.runs import read_outcome
+
+    recorded = read_outcome(settings, day)
+    return (
+        recorded is not None
+        and recorded.get("outcome") == "failed"
+        and recorded.get("finished_at") != (recorded_before or {}).get("finished_at")
+    )
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -806,7 +836,8 @@ _KEPT_NOTHING = (
 #: schedule.exit_status and _dry_run, sources._run, runs.cmd_runs_show, cmd_dictionary).
 EXIT_STATUSES: dict[str, dict[str, str]] = {
     "run": {
-        "1": "a date or a source's partition failed (each in the table with its reason), or a bug",
+        "1": "the date or a source's partition failed while running, recorded failed (its "
+        "one-line reason printed; a source's in the table), or a bug",
         "4": _KEPT_NOTHING,
     },
     "backfill": {
@@ -1100,16 +1131,24 @@ def prefect_failure_message(error: BaseException) -> str | None:
     )
 
 
-def _fail(message: str, log: Path | None, as_json: bool = False) -> int:
-    """Say why a command failed, on stderr (and where its log is); exit status 2. With
-    ``as_json`` (the command's --json), stdout gets the same as one JSON document,
-    ``{"error": ..., "log": ...}``: a trial's script parsing --json output met plain text."""
+#: A command refused or failed with a message before or instead of running dates.
+EXIT_REFUSED = 2
+#: `run`: the date it ran failed, recorded so (:class:`DateFailedError`).
+EXIT_DATE_FAILED = 1
+
+
+def _fail(message: str, log: Path | None, as_json: bool = False, status: int = EXIT_REFUSED) -> int:
+    """Say why a command failed, on stderr (and where its log is); returns ``status``
+    (:data:`EXIT_REFUSED`, or :data:`EXIT_DATE_FAILED` for a date that failed while
+    running). With ``as_json`` (the command's --json), stdout gets the same as one JSON
+    document, ``{"error": ..., "log": ...}``: a trial's script parsing --json output met
+    plain text."""
     print(f"servicelens: error: {message}", file=sys.stderr)
     if log is not None:
         print(f"  Prefect's log and the traceback: {log}  (-v shows them here)", file=sys.stderr)
     if as_json:
         _print_json_error(message, log)
-    return 2
+    return status
 
 
 def _print_json_error(message: str, log: Path | None) -> None:
@@ -1244,6 +1283,8 @@ def _run(
     except Exception as error:
         if (store_failed := object_store_failure_message(error, settings.data_dir)) is not None:
             return _fail(store_failed, log_path(), _json(args))
+        if isinstance(error, DateFailedError):
+            return _fail(str(error), log_path(), _json(args), EXIT_DATE_FAILED)
         # A decoding error is a ValueError that names no file or line: one that reaches here
         # escaped the readers' own messages, a bug to report (an analyst's trial read
         # "'utf-8' codec can't decode byte 0xe9 in position 136" as its whole error).

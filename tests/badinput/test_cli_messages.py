@@ -35,10 +35,12 @@ def _servicelens(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _one_message(done: subprocess.CompletedProcess[str]) -> list[str]:
-    """stderr's lines, checked to hold one message and no traceback."""
+def _one_message(done: subprocess.CompletedProcess[str], status: int = 2) -> list[str]:
+    """stderr's lines, checked to hold one message and no traceback, and the exit status:
+    2 for a command refused before or instead of running dates, 1 for a date that ran and
+    failed (the README's "Exit status" table)."""
     lines = done.stderr.splitlines()
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == status, done.stderr
     assert lines and lines[0].startswith("servicelens: error: "), done.stderr
     assert "Traceback" not in done.stderr and 'File "' not in done.stderr
     return lines
@@ -69,6 +71,8 @@ def test_train_without_clean_data_says_what_to_run_first(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: Path) -> None:
+    """The date ran and failed, recorded so: exit 1, as the README's table says of a date
+    that failed in `run` and as `backfill` exits for it (a BI developer's trial saw 2)."""
     generate(tmp_path, DAY, DAY + timedelta(days=1), 60, seed=3)
     export = tmp_path / "raw" / str(DAY) / "surveys.csv"
     with export.open(newline="", encoding="utf-8") as handle:
@@ -80,7 +84,9 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
     # Asked for as JSON, stdout holds the message and the log's path (found by a trial: a
     # script reading --json met plain text on a failure); stderr says it as ever.
     done = _servicelens("--data-dir", str(tmp_path), "run", "--date", str(DAY), "--json")
-    lines = _one_message(done)
+    lines = _one_message(done, status=1)
+    recorded = json.loads((tmp_path / "runs" / f"survey_date={DAY}.json").read_text())
+    assert recorded["outcome"] == "failed"
     said = json.loads(done.stdout)
     assert lines[0] == f"servicelens: error: {said['error']}"
     assert said["log"] is not None and Path(said["log"]).exists()
@@ -113,6 +119,33 @@ def test_a_survey_export_without_csat_names_the_file_line_and_column(tmp_path: P
         f"it): `servicelens --data-dir {tmp_path} backfill --start {DAY} --end {DAY} "
         "--rerun failed`"
     ) in fixed.stderr
+
+
+def test_a_renamed_required_column_fails_the_date_with_the_status_backfill_gives_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a BI developer's trial: `run --date D` of an export whose `csat` header was
+    renamed `csat_score` printed a good message and exited 2, which the README's table keeps
+    for commands refused before running dates; the date ran and failed, recorded so, and
+    `backfill` exits 1 for the same date. `run` exits 1 too; a refusal stays 2."""
+    generate(tmp_path, DAY, DAY, 40, seed=5)
+    export = tmp_path / "raw" / str(DAY) / "surveys.csv"
+    header, rest = export.read_text(encoding="utf-8").split("\n", 1)
+    export.write_text(header.replace(",csat,", ",csat_score,") + "\n" + rest, encoding="utf-8")
+    data = ["--data-dir", str(tmp_path)]
+    assert main([*data, "run", "--date", str(DAY)]) == 1
+    said = capsys.readouterr().err.splitlines()
+    assert said[0].startswith(f"servicelens: error: {export}: line 1 (header): required column")
+    assert "did you mean 'csat_score' for 'csat'?" in said[0]
+    assert (
+        json.loads((tmp_path / "runs" / f"survey_date={DAY}.json").read_text())["outcome"]
+        == "failed"
+    )
+    backfill = [*data, "backfill", "--start", str(DAY), "--end", str(DAY), "--rerun", "failed"]
+    assert main(backfill) == 1
+    capsys.readouterr()
+    future = today("Europe/London") + timedelta(days=3)
+    assert main([*data, "run", "--date", str(future)]) == 2  # refused before running
 
 
 def test_a_failure_asked_for_as_json_is_one_json_document_on_stdout(tmp_path: Path) -> None:
@@ -403,7 +436,8 @@ def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
     assert not (typo / "runs").exists() and not (typo / "reports").exists()
     data = tmp_path / "data"
     (data / "raw" / str(DAY - timedelta(days=1))).mkdir(parents=True)
-    assert main(["--data-dir", str(data), "run", "--date", str(DAY)]) == 2
+    # A directory that holds exports: the date runs, fails and is recorded so (exit 1).
+    assert main(["--data-dir", str(data), "run", "--date", str(DAY)]) == 1
     said = capsys.readouterr().err.splitlines()[0]
     assert said.endswith(f"no survey export for {DAY}; nothing to process")
 

@@ -71,3 +71,21 @@ def test_the_readme_says_a_never_published_date_without_export_is_skipped() -> N
     text = " ".join(README.read_text().split())
     assert "the sample's layout with no export for it" not in text
     assert "a date never published that has no export is `skip`" in text
+
+
+def test_a_date_that_failed_in_run_is_status_1_in_the_readme_and_in_run_help() -> None:
+    """Found by a BI developer's trial: the README's example of a failing `run` (a renamed
+    csat header) said "exits 2" beside a table giving 1 to a date that failed in `run`; the
+    code exited 2. A date that ran and failed is 1 everywhere; 2 is a refusal before any ran
+    (tests/badinput/test_cli_messages.py runs both)."""
+    assert _readme_rows()["1"].startswith(
+        "`run` or `backfill`: a date or partition failed while running (recorded failed)"
+    )
+    assert "before or instead of running dates" in _readme_rows()["2"]
+    run_help = " ".join(_helps()["run"].split())
+    assert "1 the date or a source's partition failed while running, recorded failed" in run_help
+    text = " ".join(README.read_text().split())
+    assert "That date ran and failed, recorded so (`backfill --rerun failed` runs it again): " in (
+        text
+    )
+    assert "`run` exits 1, as `backfill` does for the same date." in text
