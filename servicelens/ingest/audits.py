@@ -114,6 +114,8 @@ _EMPTY_AUDITS: dict[str, pl.DataType] = {
     "source_file": pl.String(),
     "source_line": pl.Int64(),
 }
+#: Where an audit row is: its file and its line.
+_POSITION: dict[str, pl.DataType] = {"source_file": pl.String(), "source_line": pl.Int64()}
 _EMPTY_SET_ASIDE: dict[str, pl.DataType] = {
     "source_file": pl.String(),
     "source_line": pl.Int64(),
@@ -152,15 +154,25 @@ class AuditRead:
     files: list[str] = field(default_factory=list)
     #: Files that could not be read at all: ``file`` and ``reason`` (naming the file).
     unreadable: list[dict[str, str]] = field(default_factory=list)
+    #: The rows of ``set_aside`` (``source_file``, ``source_line``) that their response's
+    #: audit in force is dated after: mended, they would be replaced all the same.
+    superseded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_POSITION))
 
     def settled(self) -> pl.Series:
-        """For each row of ``set_aside``, whether another audit of its response is in force:
-        nothing waits on mending it (a QA lead's trial was asked to mend a misspelt verdict
-        its own later re-audit had settled). A Boolean Series named ``settled``."""
-        in_force = self.audits.get_column("response_id").implode()
-        return self.set_aside.select(
-            pl.col("response_id").is_in(in_force).fill_null(False).alias("settled")
-        ).to_series()
+        """For each row of ``set_aside``, whether a later audit of its response is in force
+        (``superseded``): nothing waits on mending it (a QA lead's trial was asked to mend a
+        misspelt verdict its own later re-audit had settled). A row whose own time cannot be
+        read, or is ahead, is never settled, nor one dated after the audit in force: a
+        mistyped re-audit is what QA meant to be in force (a QA lead's trial saw a re-audit
+        of a label doubt, 'policy_falure', counted as closed by the very audit it doubted,
+        and a future-dated one recorded ``settled`` in metrics.json). A Boolean Series named
+        ``settled``, one value per row of ``set_aside``, in its order."""
+        marked = self.superseded.with_columns(pl.lit(True).alias("settled"))
+        return (
+            self.set_aside.join(marked, list(_POSITION), "left", maintain_order="left")
+            .get_column("settled")
+            .fill_null(False)
+        )
 
 
 #: The audit files of a date's folder: ``audits.csv``, and one per QA person or batch beside
@@ -430,6 +442,7 @@ def read_audit_files(
         for spelt in unknown.drop_nulls().unique().to_list()
         if (found := difflib.get_close_matches(spelt, ROOT_CAUSES, n=1, cutoff=0.6))
     }
+    latest_allowed = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     problem = (
         pl.when(pl.col("response_id").is_null())
         .then(pl.lit("response_id: (empty) missing"))
@@ -446,7 +459,7 @@ def read_audit_files(
                 pl.col("_verdict").replace_strict(near, default="", return_dtype=pl.String),
             )
         )
-        .when(pl.col("_audited_at") > pl.lit((now or datetime.now(UTC)) + FUTURE_TOLERANCE))
+        .when(pl.col("_audited_at") > pl.lit(latest_allowed))
         .then(
             pl.format(
                 "audited_at: '{}' is in the future: a mistyped date would win every later "
@@ -575,6 +588,9 @@ def read_audit_files(
         "source_file",
         "source_line",
     )
+    superseded = _superseded(
+        typed.filter(pl.col("_problem").is_not_null()), in_force, timezone, latest_allowed
+    )
     # Earlier audits a later one replaced; those whose verdict the later one overturned.
     position = ["source_file", "source_line"]
     earlier = valid.join(latest.select(position), position, "anti")
@@ -629,6 +645,37 @@ def read_audit_files(
         unfilled=unfilled,
         files=[str(f) for f in files],
         unreadable=unreadable,
+        superseded=superseded,
+    )
+
+
+def _superseded(
+    problems: pl.DataFrame, in_force: pl.DataFrame, timezone: str, latest_allowed: datetime
+) -> pl.DataFrame:
+    """The rows of ``problems`` (typed audit rows set aside for what they hold) that their
+    response's audit in force (``in_force``, typed likewise) is dated after, as
+    ``source_file``, ``source_line``: mended, they would be replaced all the same.
+
+    A row's own time must be readable and not after ``latest_allowed``; where either audit
+    gives the date alone, the one in force must be of a later day in ``timezone`` (their
+    order within a day is not known, as with a conflict)."""
+    force = in_force.select(
+        "response_id",
+        pl.col("_audited_at").alias("_force_at"),
+        pl.col("_audited_at").dt.convert_time_zone(timezone).dt.date().alias("_force_day"),
+        pl.col("_date_only").alias("_force_date_only"),
+    )
+    day = pl.col("_audited_at").dt.convert_time_zone(timezone).dt.date()
+    later = (
+        pl.when(pl.col("_date_only") | pl.col("_force_date_only"))
+        .then(pl.col("_force_day") > day)
+        .otherwise(pl.col("_force_at") > pl.col("_audited_at"))
+    )
+    return (
+        problems.filter(pl.col("_audited_at") <= pl.lit(latest_allowed))
+        .join(force, "response_id")
+        .filter(later)
+        .select(*(pl.col(name).cast(dtype) for name, dtype in _POSITION.items()))
     )
 
 
@@ -705,7 +752,7 @@ def audit_accounting(
         .select("source_file", "source_line", "response_id")
         .to_dicts(),
         "set_aside": dict(kinds.iter_rows()),
-        # Each row set aside, ``settled`` where another audit of its response is in force.
+        # Each row set aside, ``settled`` where a later audit of its response is in force.
         "set_aside_rows": read.set_aside.with_columns(read.settled()).to_dicts(),
         # The rows counted in overturned_by_a_later_audit, each naming the audit in force
         # (a QA lead's trial saw "27 with another verdict" and could not find its own).
@@ -947,7 +994,7 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     settled = sum(bool(r.get("settled")) for r in accounting["set_aside_rows"])
     if settled:
         text += (
-            f"; {settled:,} of those set aside are of responses another audit in force "
+            f"; {settled:,} of those set aside are of responses a later audit in force "
             "settles (not quoted below)"
         )
     lines = [text.rstrip("; ")]

@@ -662,9 +662,12 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
             f"servicelens: warning: {unread['reason']}; its audits close no item below",
             file=sys.stderr,
         )
-    # A row set aside whose response another audit closes leaves nothing open: listing it
-    # here sent QA to mend rows a later audit had already superseded (a QA lead's trial).
-    settled = read.settled()
+    # A row set aside that a later audit of its response settles leaves nothing open:
+    # listing it here sent QA to mend rows a later audit had already superseded (a QA
+    # lead's trial). One whose item is open is named whatever audit is in force: a
+    # mistyped re-audit of a label doubt was counted as closed by the audit it doubted.
+    open_ids = items.get_column("response_id").implode()
+    settled = read.settled() & ~read.set_aside.get_column("response_id").is_in(open_ids)
     covered, leaving_open = read.set_aside.filter(settled), read.set_aside.filter(~settled)
     leaving_open = pl.concat([leaving_open, early], how="vertical_relaxed")
     where = (
@@ -674,7 +677,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     if covered.height:
         print(
             f"servicelens: note: {covered.height:,} audit row(s) set aside are of responses "
-            f"another audit in force closes ({where})",
+            f"a later audit in force closes ({where})",
             file=sys.stderr,
         )
     if leaving_open.height:

@@ -827,6 +827,57 @@ def test_a_worksheet_for_excel_of_either_locale_closes_its_items_when_saved_back
     assert "invalid choice: '|'" in capsys.readouterr().err
 
 
+def test_review_queue_names_a_mistyped_re_audit_of_a_label_doubt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A QA lead's trial: a re-audit of a label doubt typed 'policy_falure' vanished, said
+    only as "1 audit row(s) set aside are of responses another audit in force closes": the
+    audit in force was the doubted one, so the item stayed open and nothing named the row.
+    A row of a response the queue holds open is named, whenever it is dated."""
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+
+    settings = Settings(data_dir=str(tmp_path))
+    _write_review_queue(
+        settings,
+        date(2026, 11, 23),
+        {
+            "response_id": ["R4", "R5"],
+            "reason": ["label_doubt"] * 2,
+            "priority": [0.95, 0.9],
+            "p_policy_failure": [0.95, 0.9],
+            "audit_label": ["perceived"] * 2,
+            "comment": ["a", "b"],
+            "top_reasons": [[], []],
+        },
+    )
+    header = "response_id,root_cause,audited_at,auditor\n"
+    _write(tmp_path, "2026-11-23", header + "R4,perceived,2026-11-23 10:00,a\n"
+           "R5,perceived,2026-11-23 10:00,a\n")  # fmt: skip
+    # R4's re-audit after the doubted audit; R5's typed with an earlier day by mistake.
+    _write(tmp_path, "2026-11-30", header + "R4,policy_falure,2026-11-30 09:00,carl\n"
+           "R5,policy_falure,2026-11-22 09:00,carl\n", "audits-carl.csv")  # fmt: skip
+    argv = ["--data-dir", str(tmp_path), "--json", "review-queue", "--limit", "0"]
+    assert main(argv) == 0
+    shown = capsys.readouterr()
+    said = json.loads(shown.out)
+    assert [i["response_id"] for i in said["items"]] == ["R4", "R5"]
+    assert said["audit_rows_set_aside_closed_otherwise"] == 0
+    file = str(tmp_path / "raw" / "2026-11-30" / "audits-carl.csv")
+    reason = (
+        "root_cause: 'policy_falure' is not one of perceived or policy_failure (did you mean "
+        "policy_failure?)"
+    )
+    assert said["audit_rows_set_aside"] == [
+        {"file": file, "line": line, "response_id": rid, "reason": reason}
+        for line, rid in ((2, "R4"), (3, "R5"))
+    ]
+    assert "in force closes" not in shown.err
+    assert f"{file} line 2 (R4): {reason}" in shown.err
+
+
 def test_review_queue_lists_only_rows_set_aside_that_leave_an_item_open(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -865,7 +916,7 @@ def test_review_queue_lists_only_rows_set_aside_that_leave_an_item_open(
     assert "1 audit row(s) set aside close no item below until they are mended" in shown.err
     assert "audits.csv line 2 (R1): root_cause: 'percieved'" in shown.err
     assert "line 3 (R2)" not in shown.err
-    assert "1 audit row(s) set aside are of responses another audit in force closes" in shown.err
+    assert "1 audit row(s) set aside are of responses a later audit in force closes" in shown.err
     # More than are quoted: the rest are counted, and --json lists every one.
     typos = "".join(f"X{i},percieved,2026-11-30 09:00,a\n" for i in range(6))
     _write(tmp_path, "2026-12-01", "response_id,root_cause,audited_at,auditor\n" + typos)
@@ -962,8 +1013,50 @@ def test_the_tally_does_not_ask_to_mend_a_row_a_later_audit_settled(tmp_path: Pa
     accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
     assert [r["settled"] for r in accounting["set_aside_rows"]] == [True, False]
     text = accounting_text(accounting)
-    assert "1 of those set aside are of responses another audit in force settles" in text
+    assert "1 of those set aside are of responses a later audit in force settles" in text
     assert "line 2 (R1)" not in text and "line 4 (R2): root_cause: 'percieved'" in text
+
+
+def test_the_tally_quotes_a_row_set_aside_that_no_later_audit_settles(tmp_path: Path) -> None:
+    """A QA lead's trial: an audit dated ahead (06.12.2026 10:00) of a response with an
+    earlier audit in force was counted "(not quoted below)" and recorded ``settled: true``
+    in metrics.json; so was a misspelt re-audit dated after the audit it meant to replace.
+    Only a later audit in force settles a row; one whose time cannot be read never is."""
+    header = "response_id,root_cause,audited_at,auditor\n"
+    rows = (
+        "R1,perceived,2026-11-28 10:00,a\n"
+        "R1,policy_failure,06.12.2026 10:00,lead\n"  # ahead of NOW (2026-12-02)
+        "R2,perceived,2026-11-28 10:00,a\n"
+        "R2,policy_falure,2026-11-29 09:00,lead\n"  # a re-audit, misspelt
+        "R3,perceived,2026-11-28 10:00,a\n"
+        "R3,policy failre,2026-11-28,lead\n"  # the same day, the date alone: order unknown
+        "R4,perceived,2026-11-28 10:00,a\n"
+        "R4,percieved,someday,lead\n"  # no time to tell
+        "R5,percieved,2026-11-27,a\n"  # a day before R5's audit in force: settled
+        "R5,perceived,2026-11-28 10:00,lead\n"
+    )
+    _write(tmp_path, "2026-11-28", header + rows)
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame(
+        {"response_id": [f"R{i}" for i in range(1, 6)], "is_negative": [True] * 5},
+        schema={"response_id": pl.String, "is_negative": pl.Boolean},
+    )
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    settled = {r["source_line"]: r["settled"] for r in accounting["set_aside_rows"]}
+    assert settled == {3: False, 5: False, 7: False, 9: False, 10: True}
+    text = accounting_text(accounting)
+    assert "1 of those set aside are of responses a later audit in force settles" in text
+    assert "line 3 (R1): audited_at: '06.12.2026 10:00' is in the future" in text
+    assert (
+        "line 5 (R2): root_cause: 'policy_falure' is not one of perceived or policy_failure "
+        "(did you mean policy_failure?)" in text
+    )
+    # R3's and R4's verdicts are quoted with R2's, R5's is not.
+    assert (
+        "(and 2 more like it in this file; as written: 'policy_falure' 1, 'policy failre' 1, "
+        "'percieved' 1)" in text
+    )
+    assert "line 10 (R5)" not in text
 
 
 def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path) -> None:
