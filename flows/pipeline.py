@@ -52,7 +52,7 @@ from servicelens.ingest.configured import (
     has_sample_exports,
     sources_only_refusal,
 )
-from servicelens.settings import SAMPLE_PER_DAY, Settings
+from servicelens.settings import SAMPLE_PER_DAY, Settings, timezone_origin
 from servicelens.storage.claims import hold_run, in_flight_action
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import (
@@ -64,8 +64,16 @@ from servicelens.storage.runs import (
     drift_flags,
     plan_nightly,
     recent_counts,
+    refuse_another_timezone,
     summary_row,
 )
+
+
+def _refuse_another_timezone(settings: Settings) -> None:
+    """Refuse (TimezoneMismatchError) a run in another business timezone than the data
+    directory records, before anything is read or recorded: as the command line does, for
+    a deployment's run (``storage.runs.refuse_another_timezone``)."""
+    refuse_another_timezone(settings, timezone_origin(settings.timezone))
 
 
 @beating_flow(name="nightly", flow_run_name=nightly_run_name)
@@ -82,6 +90,7 @@ def nightly(
     artifact (their summary table has the date's row, with the same columns).
     """
     settings = settings or Settings.from_env()
+    _refuse_another_timezone(settings)
     day = day or yesterday(settings.timezone)
     # A date that is not over yet has no exports: refused before anything is read or recorded.
     refuse_future(day, settings.timezone, "day")
@@ -259,6 +268,7 @@ def backfill(
     (flows/fanout.py), and the workers, not the concurrency limit, bound how many run at once.
     """
     settings = settings or Settings.from_env(data_dir)
+    _refuse_another_timezone(settings)
     title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}"
     if source:
         # A source's landed partitions, none of them ahead: --end only bounds them, as the
@@ -346,9 +356,13 @@ def nightly_window(
     from the ones their partitions were built from are processed again.
 
     Raises :class:`servicelens.dates.SurveyDateError` for a ``day`` after today in the
-    business timezone (nothing is run; the failure hook sends no alert).
+    business timezone (nothing is run; the failure hook sends no alert), and
+    :class:`servicelens.storage.runs.TimezoneMismatchError` when the data directory records
+    another business timezone than ``SERVICELENS_TIMEZONE`` (nothing is run; the hook
+    alerts, since the night's dates wait).
     """
     settings = Settings.from_env(data_dir)
+    _refuse_another_timezone(settings)
     target = day or _scheduled_date(settings.timezone)
     # A run with a date not over yet (a deployment run by hand with `day`) is refused before
     # anything is read, recorded or reported, as `servicelens run` refuses it; no alert.
@@ -380,6 +394,7 @@ def nightly_sources(day: date, settings: Settings) -> State:
     """The configured sources' part of a nightly run, on its own (``servicelens run``): land
     every inbox, run the partitions whose inputs changed, rebuild their weekly marts, then
     write the run report(s) of :func:`nightly_report_settings`."""
+    _refuse_another_timezone(settings)
     outcomes = configured_source_outcomes(settings, day, nightly, _triggered_at())
     for reported in nightly_report_settings(settings):
         write_report_task(reported)

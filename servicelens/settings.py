@@ -151,6 +151,18 @@ def environment_timezone() -> str:
     return checked_timezone(os.environ.get("SERVICELENS_TIMEZONE", DEFAULT_TIMEZONE))
 
 
+def timezone_origin(timezone: str) -> str:
+    """Where a command's business timezone ``timezone`` came from, in words for a message:
+    ``SERVICELENS_TIMEZONE`` when the variable names it, the default when the variable is
+    unset and it is :data:`DEFAULT_TIMEZONE`, else the settings the run was given (a flow
+    called with them)."""
+    if os.environ.get("SERVICELENS_TIMEZONE") == timezone:
+        return "SERVICELENS_TIMEZONE"
+    if "SERVICELENS_TIMEZONE" not in os.environ and timezone == DEFAULT_TIMEZONE:
+        return "the default: SERVICELENS_TIMEZONE is not set"
+    return "the settings this run was given"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where data lives and how the pipeline behaves; passed to every flow."""

@@ -53,6 +53,7 @@ from servicelens.settings import (
     SettingError,
     Settings,
     environment_timezone,
+    timezone_origin,
 )
 
 #: Commands that process survey dates: a date after today (business timezone) is refused.
@@ -963,37 +964,20 @@ def _refuse_after_current_period(end: date, settings: Settings, source: str) -> 
     refuse_after_current_period(end, settings.timezone, partition, "--end")
 
 
-def _warn_of_another_timezone(args: argparse.Namespace, settings: Settings) -> None:
-    """Before a command that processes dates: warn (stderr) when the data directory's
-    newest partitions were processed in another business timezone than this command's
-    (``SERVICELENS_TIMEZONE`` changed, or a shell without it): its dates would mix two
-    timezones' days and local times. A warning, not a refusal: moving a directory to
-    another timezone is rerunning every date in it."""
+def _refuse_another_timezone(args: argparse.Namespace, settings: Settings) -> None:
+    """Before a command that processes dates (``run``, ``backfill``, its dry run too,
+    ``demo``, ``sources run`` and ``sources demo``): refuse, with TimezoneMismatchError (a
+    ValueError: exit status 2), a business timezone other than the one the data directory's
+    newest partitions record (``storage.runs.refuse_another_timezone``). It was a warning,
+    and a trial's run rewrote a date in New York's day in a London directory, exit 0."""
     processes = args.command in PROCESSES_SURVEY_DATES or (
         args.command == "sources" and getattr(args, "action", None) in ("run", "demo")
     )
     if not processes:
         return
-    from servicelens.storage.runs import timezones_on_record
+    from servicelens.storage.runs import refuse_another_timezone
 
-    # Where this command's timezone came from (a BI developer's trial was told
-    # SERVICELENS_TIMEZONE in a shell without it: the directory's partitions disagreed).
-    chosen = (
-        "SERVICELENS_TIMEZONE"
-        if "SERVICELENS_TIMEZONE" in os.environ
-        else "the default: SERVICELENS_TIMEZONE is not set, and the newest partitions of "
-        "the directory record more than one timezone"
-    )
-    for manifest, zone in timezones_on_record(settings).items():
-        print(
-            f"servicelens: warning: {manifest} was processed in business timezone {zone}, "
-            f"and this command runs in {settings.timezone} ({chosen}): the "
-            "dates it runs would be read in another timezone's days and local times than "
-            f"the others. Set SERVICELENS_TIMEZONE={zone}; or, to move the directory to "
-            f"{settings.timezone}, run every date again (backfill --rerun all, and each "
-            "source's with --source)",
-            file=sys.stderr,
-        )
+    refuse_another_timezone(settings, timezone_origin(settings.timezone))
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -1199,7 +1183,7 @@ def _main(args: argparse.Namespace, settings: Settings) -> int:
         refuse_a_half_url(settings.data_dir)
         refuse_a_file_as_folder(settings.data_dir)
         _refuse_unrunnable_dates(args, settings)
-        _warn_of_another_timezone(args, settings)
+        _refuse_another_timezone(args, settings)
         if args.command in PSEUDONYMISES_AGENTS or getattr(args, "action", None) == "run":
             settings.refuse_a_second_agent_key()
     except (SurveyDateError, ValueError) as error:

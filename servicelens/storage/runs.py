@@ -620,19 +620,50 @@ def flag_sentence(flag: dict[str, Any]) -> str:
     )
 
 
-def timezones_on_record(settings: Settings) -> dict[str, str]:
-    """Where the data directory's dates were processed in another business timezone than
-    ``settings.timezone`` (``SERVICELENS_TIMEZONE``): for the sample and each configured
-    source, the newest clean partition's manifest path -> the timezone it records.
+class TimezoneMismatchError(ValueError):
+    """A command or flow was asked to process dates of a data directory in another business
+    timezone than its partitions record; nothing was run."""
 
-    A date's "yesterday", its rows' survey dates and its naive times all follow the
-    timezone; a directory processed partly in one and partly in another mixes them without
-    a word. Empty when every newest manifest agrees (or none records one)."""
-    return {
-        path: zone
-        for path, zone in _newest_timezones(settings).items()
-        if zone != settings.timezone
-    }
+
+def refuse_another_timezone(settings: Settings, origin: str) -> None:
+    """Raise :class:`TimezoneMismatchError` when a newest clean partition of the data
+    directory (the sample's, or a configured source's) records another business timezone
+    than ``settings.timezone``; ``origin`` says where that one came from
+    (:func:`servicelens.settings.timezone_origin`). Nothing when every newest manifest
+    records it, or none records one (a new directory).
+
+    A data directory keeps one business timezone: its dates are days of that timezone and
+    its naive times are read in it. Found by a BI developer's trial: a run of 2026-10-25
+    with SERVICELENS_TIMEZONE=America/New_York in a Europe/London directory only warned,
+    exited 0 and rewrote the date's partitions with New York's day (rows of London's
+    10-26 among them) and a manifest saying America/New_York. The command line, the
+    nightly, nightly-window, backfill and sources flows call this before any work."""
+    recorded = _newest_timezones(settings)
+    others = {path: zone for path, zone in recorded.items() if zone != settings.timezone}
+    if not others:
+        return
+    asked = f"this command would run in {settings.timezone} ({origin})"
+    harm = (
+        "its dates would be cut at another timezone's midnight and its naive times read in "
+        "another clock, moving rows between dates. Nothing was run"
+    )
+    zones = sorted(set(recorded.values()))
+    if len(zones) == 1:
+        zone = zones[0]
+        path = next(iter(others))
+        raise TimezoneMismatchError(
+            f'{settings.data_dir} keeps business timezone {zone} (recorded as "timezone" '
+            f"in {path}), and {asked}: {harm}. Unset SERVICELENS_TIMEZONE (a command then "
+            f"uses the directory's own) or set it to {zone}; to work in {settings.timezone}, "
+            "process the exports in another data directory (--data-dir)"
+        )
+    where = "; ".join(f"{zone} in {path}" for path, zone in recorded.items())
+    raise TimezoneMismatchError(
+        f'{settings.data_dir} records more than one business timezone (as "timezone" in '
+        f"its newest partitions' manifests: {where}), and {asked}: {harm}. A data directory "
+        "keeps one: process its exports in one timezone in another data directory "
+        "(--data-dir)"
+    )
 
 
 def recorded_timezone(settings: Settings) -> str | None:

@@ -90,36 +90,85 @@ def test_inputs_are_the_same_files_with_the_same_bytes_however_the_root_is_spell
     assert not same_inputs(recorded, {"data/raw/2026-10-01/a.jsonl": "1"})
 
 
-def test_a_command_warns_when_the_directory_was_processed_in_another_timezone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def _record_timezone(root: Path, table: str, zone: str, day: str = "2026-11-01") -> Path:
+    """A clean partition's manifest under ``root``/``table`` recording ``zone``."""
+    import json
+
+    folder = root / table / f"survey_date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "_manifest.json").write_text(json.dumps({"timezone": zone}))
+    return folder / "_manifest.json"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["backfill", "--start", "2026-11-01", "--end", "2026-11-01", "--dry-run"],
+        ["backfill", "--start", "2026-11-01", "--end", "2026-11-01"],
+        ["run", "--date", "2026-11-01"],
+        ["--json", "run", "--date", "2026-11-01"],
+    ],
+)
+def test_a_command_refuses_a_directory_processed_in_another_timezone(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
 ) -> None:
-    """Found by a trial: running a directory built in Europe/London with
-    SERVICELENS_TIMEZONE=Asia/Kolkata re-read its naive times 5 h 30 min off and dated
-    rows by Kolkata's days beside London's, without a word."""
+    """Found by trials: running a directory built in Europe/London with
+    SERVICELENS_TIMEZONE=Asia/Kolkata re-read its naive times 5 h 30 min off without a
+    word; then, with a warning, a run of 2026-10-25 in America/New_York rewrote the date
+    with New York's day and manifest, exit 0. Refused before anything runs, exit 2, naming
+    the directory's timezone, where it is recorded, the one asked for and what to do."""
     import json
 
     from servicelens.cli.main import main
 
-    for table in ("clean/responses", "sources/calls/clean/responses"):
-        folder = tmp_path / table / "survey_date=2026-11-01"
-        folder.mkdir(parents=True)
-        (folder / "_manifest.json").write_text(json.dumps({"timezone": "Europe/London"}))
-    argv = ["--data-dir", str(tmp_path), "backfill", "--start", "2026-11-01", "--end",
-            "2026-11-01", "--dry-run"]  # fmt: skip
-    monkeypatch.setenv("SERVICELENS_TIMEZONE", "Europe/London")
-    assert main(argv) == 0
-    assert "warning" not in capsys.readouterr().err
+    manifest = _record_timezone(tmp_path, "clean/responses", "Europe/London")
+    _record_timezone(tmp_path, "sources/calls/clean/responses", "Europe/London")
+    argv = ["--data-dir", str(tmp_path), *command]
     monkeypatch.setenv("SERVICELENS_TIMEZONE", "Asia/Kolkata")
-    assert main(argv) == 0
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert len(warnings) == 2
-    assert warnings[0].startswith(
-        f"servicelens: warning: {tmp_path}/clean/responses/survey_date=2026-11-01/_manifest.json "
-        "was processed in business timezone Europe/London, and this command runs in "
-        "Asia/Kolkata (SERVICELENS_TIMEZONE)"
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(argv) == 2
+    said = capsys.readouterr()
+    message = (
+        f'{tmp_path} keeps business timezone Europe/London (recorded as "timezone" in '
+        f"{manifest}), and this command would run in Asia/Kolkata (SERVICELENS_TIMEZONE): "
+        "its dates would be cut at another timezone's midnight and its naive times read in "
+        "another clock, moving rows between dates. Nothing was run. Unset "
+        "SERVICELENS_TIMEZONE (a command then uses the directory's own) or set it to "
+        "Europe/London; to work in Asia/Kolkata, process the exports in another data "
+        "directory (--data-dir)"
     )
-    assert "Set SERVICELENS_TIMEZONE=Europe/London" in warnings[0]
-    assert "sources/calls/clean/responses" in warnings[1]
+    if "--json" in command:
+        assert json.loads(said.out)["error"] == message
+    else:
+        assert said.err == f"servicelens: error: {message}\n"
+    # Nothing written: no log, no run record, no partition.
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_the_flows_refuse_a_directory_processed_in_another_timezone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment's run (the served nightly window, a backfill, a date's nightly flow)
+    is refused as the command line refuses it, before anything is read or recorded."""
+    from flows.pipeline import backfill, nightly, nightly_window
+    from servicelens.storage.runs import TimezoneMismatchError, refuse_another_timezone
+
+    _record_timezone(tmp_path, "clean/responses", "Europe/London")
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "America/New_York")
+    before = sorted(tmp_path.rglob("*"))
+    refused = "keeps business timezone Europe/London"
+    with pytest.raises(TimezoneMismatchError, match=refused):
+        nightly_window.fn(day=DAY, data_dir=str(tmp_path))
+    with pytest.raises(TimezoneMismatchError, match=refused):
+        backfill.fn(DAY, DAY, data_dir=str(tmp_path), dry_run=True)
+    with pytest.raises(TimezoneMismatchError, match=refused):
+        nightly.fn(DAY, Settings.from_env(str(tmp_path)))
+    assert sorted(tmp_path.rglob("*")) == before
+    # In the directory's own timezone the refusal has nothing to say.
+    refuse_another_timezone(Settings(data_dir=str(tmp_path), timezone="Europe/London"), "")
 
 
 def test_without_servicelens_timezone_a_directory_keeps_the_timezone_it_records(
@@ -147,22 +196,26 @@ def test_without_servicelens_timezone_a_directory_keeps_the_timezone_it_records(
     argv = ["--data-dir", str(tmp_path), "backfill", "--start", "2026-11-01", "--end",
             "2026-11-01", "--dry-run"]  # fmt: skip
     assert main(argv) == 0
-    assert "warning" not in capsys.readouterr().err
-    # Set, the variable wins (and is warned of); a directory of two timezones keeps none.
+    assert "error" not in capsys.readouterr().err
+    # Set, the variable wins (and is refused); a directory of two timezones keeps none.
     monkeypatch.setenv("SERVICELENS_TIMEZONE", "Asia/Kolkata")
     assert Settings.from_env(str(tmp_path)).timezone == "Asia/Kolkata"
     monkeypatch.delenv("SERVICELENS_TIMEZONE")
     record("sources/calls/clean/responses", "America/New_York")
     assert Settings.from_env(str(tmp_path)).timezone == "Europe/London"
-    # The warning says where that timezone came from (a BI developer's trial was told
-    # SERVICELENS_TIMEZONE in a shell without it).
-    assert main(argv) == 0
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert len(warnings) == 2
-    assert all(
-        "this command runs in Europe/London (the default: SERVICELENS_TIMEZONE is not set, "
-        "and the newest partitions of the directory record more than one timezone)" in line
-        for line in warnings
+    # A directory of two timezones (an earlier version only warned) is refused whatever
+    # the command runs in, naming both; the default's origin is said as such (a BI
+    # developer's trial was told SERVICELENS_TIMEZONE in a shell without it).
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(
+        f"servicelens: error: {tmp_path} records more than one business timezone (as "
+        f'"timezone" in its newest partitions\' manifests: Europe/Berlin in {tmp_path}/'
+        "clean/responses/survey_date=2026-11-01/_manifest.json; America/New_York in "
+    )
+    assert (
+        "this command would run in Europe/London (the default: SERVICELENS_TIMEZONE is not "
+        "set)" in error
     )
 
 
