@@ -456,12 +456,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     configured sources, the sample's report would be empty: it says which to ask for."""
     from servicelens.reporting.report import build_report
 
-    if isinstance(settings.root, Path) and not settings.root.exists():
-        # A report of nothing, in a folder a misspelt --data-dir made (a new analyst's trial).
-        raise ValueError(
-            f"{settings.root} does not exist: check --data-dir or SERVICELENS_DATA_DIR; "
-            "`servicelens demo` fills a new one with sample data"
-        )
+    # A report of nothing, in a folder a misspelt --data-dir made (a new analyst's trial).
+    refuse_a_missing_data_dir(settings)
     settings = chosen_source(settings, getattr(args, "source", None), "report")
     report = build_report(settings)
     result = {
@@ -483,6 +479,19 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             "quality section)"
         )
     return 0
+
+
+def refuse_a_missing_data_dir(settings: Settings) -> None:
+    """Raise ValueError when the data directory is a local folder that does not exist,
+    naming it as given (``--data-dir`` or ``SERVICELENS_DATA_DIR``): a command that reads or
+    reports on it would otherwise answer about nothing (``report`` wrote an empty report,
+    ``dictionary --check`` passed a mistyped path). An object store's prefix is not
+    checked: its commands say when its bucket is missing."""
+    if isinstance(settings.root, Path) and not settings.root.exists():
+        raise ValueError(
+            f"{settings.data_dir} does not exist: check --data-dir or SERVICELENS_DATA_DIR; "
+            "`servicelens demo` fills a new one with sample data"
+        )
 
 
 def chosen_source(settings: Settings, source: str | None, command: str, then: str = "") -> Settings:
@@ -815,12 +824,22 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dictionary(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens dictionary [--write | --check]``: print the data dictionary rendered
+    from the contracts (``transforms/schemas.py``), write it to ``docs/data_dictionary.md``,
+    or check that file and every partition of the data directory against the contracts.
+
+    Returns 0, or 1 when ``--check`` finds a difference (each printed with what to run).
+    Raises ValueError (exit status 2) for ``--check`` of a local data directory that does
+    not exist: a CI check with a mistyped path passed, "matches ... every partition under
+    /tmp/nonexist" (a BI developer's trial)."""
     from servicelens.reporting.dictionary import (
         DICTIONARY_PATH,
         contract_mismatches,
         render_data_dictionary,
     )
 
+    if args.check:
+        refuse_a_missing_data_dir(settings)
     text = render_data_dictionary()
     if args.write:
         DICTIONARY_PATH.write_text(text)

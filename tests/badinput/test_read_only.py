@@ -24,6 +24,9 @@ from servicelens.cli.main import main, parse_arguments, reads_only
         ["review-queue", "--source", "nowhere"],
         # It writes, but nothing there to report on: refused, and no folder made for it.
         ["report"],
+        # A CI check of a mistyped path passed: "matches ... every partition under" it.
+        ["dictionary", "--check"],
+        ["--json", "dictionary", "--check"],
     ],
 )
 def test_a_read_only_command_on_a_missing_data_directory_makes_no_folder(
@@ -56,6 +59,27 @@ def test_a_read_only_command_on_a_missing_data_directory_makes_no_folder(
 )
 def test_which_commands_read_only(argv: list[str], expected: bool) -> None:
     assert reads_only(parse_arguments(argv)) is expected
+
+
+def test_dictionary_check_names_the_missing_data_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a BI developer's trial: ``dictionary --check --data-dir /tmp/nonexist`` said
+    the dictionary matched every partition under it, exit 0. Refused as ``report`` refuses
+    it, naming the directory and what to check; printing or writing the dictionary, which
+    reads no data, still works."""
+    import json
+
+    missing = tmp_path / "nonexist"
+    assert main(["--json", "dictionary", "--check", "--data-dir", str(missing)]) == 2
+    said = json.loads(capsys.readouterr().out)
+    assert said["error"] == (
+        f"{missing} does not exist: check --data-dir or SERVICELENS_DATA_DIR; "
+        f"`servicelens --data-dir {missing} demo` fills a new one with sample data"
+    )
+    assert main(["dictionary", "--data-dir", str(missing)]) == 0
+    assert capsys.readouterr().out.startswith("# ")
+    assert not missing.exists()
 
 
 def test_the_query_list_refuses_a_misspelt_source(
