@@ -248,7 +248,7 @@ def configured_source(settings: Settings, name: str) -> Settings:
             else "add it with `servicelens sources add DEFINITION`"
         )
         raise DefinitionError(
-            f"source {name!r} is not configured in {settings.root} (configured: "
+            f"source {name!r} is not configured in {settings.data_dir} (configured: "
             f"{', '.join(names) or 'none'}); {todo}"
         )
     path = _local_definition(folder, settings, name)

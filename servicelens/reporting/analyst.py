@@ -511,7 +511,8 @@ def chosen_source(settings: Settings, source: str | None, command: str, then: st
     if not has_sample_exports(settings) and (names := configured_names(settings)):
         asked = " ".join(["servicelens", command, "--source", names[0], then]).strip()
         raise ValueError(
-            f"{settings.root} holds no sample dates, only configured sources ({', '.join(names)}): "
+            f"{settings.data_dir} holds no sample dates, only configured sources "
+            f"({', '.join(names)}): "
             f"ask for one with `{asked}`"
         )
     return settings
@@ -617,6 +618,22 @@ def _check_worksheet_target(output: Path, replace: bool) -> None:
         )
     if not output.parent.is_dir():
         raise ValueError(f"--output {output}: there is no folder {output.parent}; create it first")
+
+
+def first_audits_advice(train: str, with_comments: bool) -> str:
+    """What the review queue of a source without a model asks of QA: the audits the first
+    model needs, in the words of ``models.train.audits_needed_text`` (the one minimum
+    ``train`` refuses below: a new analyst's trial was asked for five here, two by train,
+    three by the README), then ``train``, the command to run (``servicelens train ...``).
+
+    ``with_comments``: the source maps a comment, so the audits must be of responses with
+    one; a call log is audited on its facts (a trial's call-centre source was asked for
+    audits "with comments" it cannot have). The sentence read "audit at least 3 audits of
+    each root cause" (a QA lead's trial)."""
+    from models.train import audits_needed_text
+
+    which = ", of responses with a comment," if with_comments else ""
+    return f"training needs{which} {audits_needed_text()}; audit them, then `{train}`"
 
 
 def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
@@ -766,19 +783,12 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if first:
         train = train_command(chosen)
-        # A source that maps no comment (a call log) is audited on its facts: a trial's
-        # call-centre source was asked for audits "with comments" it cannot have.
-        with_comments = " (with comments)" if _has_comments(chosen) else ""
-        # The one minimum train refuses below (a new analyst's trial was asked for five
-        # here, two by train, three by the README).
-        from models.train import audits_needed_text
-
         print(
             f"review queue of {chosen.source}: no model yet, so {items.height:,} negative "
             f"responses that no audit labels, over {summary['dates']} "
             f"{periods_word(chosen.partition)} ({summary['first_date']}.."
-            f"{summary['last_date']}), spread over the queues for the first audits: audit "
-            f"{audits_needed_text()}{with_comments}, then `{train}`"
+            f"{summary['last_date']}), spread over the queues for the first audits: "
+            f"{first_audits_advice(train, _has_comments(chosen))}"
         )
     else:
         print(

@@ -396,6 +396,28 @@ def test_a_refusal_made_before_anything_ran_is_one_line(tmp_path: Path) -> None:
     assert "DefinitionError" in log.read_text()  # kept for whoever looks
 
 
+def test_refusals_of_an_unknown_source_name_the_default_data_directory_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a BI developer's trial: for the same default data directory, `backfill` said
+    "not configured in data" and `train` "not a source configured in ./data". Both name it
+    as it was given (here the default, ./data), as every other message does."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SERVICELENS_DATA_DIR", raising=False)
+    (tmp_path / "data").mkdir()
+    assert main(["train", "--source", "nope"]) == 2
+    trained = capsys.readouterr().err
+    assert main(["backfill", "--source", "nope", "--start", "2026-11-01", "--end",
+                 "2026-11-01"]) == 2  # fmt: skip
+    backfilled = capsys.readouterr().err
+    assert trained.startswith(
+        "servicelens: error: --source nope: not a source configured in ./data (none)"
+    )
+    assert backfilled.startswith(
+        "servicelens: error: source 'nope' is not configured in ./data (configured: none)"
+    )
+
+
 def test_a_failed_dates_message_is_the_errors_own_words() -> None:
     """Found by a trial: a backfill's table read "BatchError: data/raw/...: no survey
     export": errors that name the file and what to change are shown as their message; any

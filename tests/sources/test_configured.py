@@ -121,6 +121,23 @@ def test_first_audits_are_asked_with_comments_only_of_a_source_that_has_them(
     assert _has_comments(register_source(base, "cfpb")) and _has_comments(base)
 
 
+def test_the_first_audits_advice_reads_as_a_sentence() -> None:
+    """Found by a QA lead's trial: the review queue of a source without a model asked QA to
+    "audit at least 3 audits of each root cause"; the minimum is train's own words."""
+    from models.train import MIN_AUDITS_PER_ROOT_CAUSE, audits_needed_text
+    from servicelens.reporting.analyst import first_audits_advice
+
+    train = "servicelens train --source calls"
+    assert first_audits_advice(train, with_comments=False) == (
+        f"training needs {audits_needed_text()}; audit them, then `{train}`"
+    )
+    assert first_audits_advice(train, with_comments=True).startswith(
+        f"training needs, of responses with a comment, at least {MIN_AUDITS_PER_ROOT_CAUSE} "
+        "audits of each root cause (perceived, policy_failure)"
+    )
+    assert "audit at least" not in first_audits_advice(train, with_comments=True)
+
+
 def test_registering_copies_the_definition_and_makes_an_inbox(tmp_path: Path) -> None:
     base = Settings(data_dir=str(tmp_path / "data"))
     calls = register_source(base, str(DEFINITION))

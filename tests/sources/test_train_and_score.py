@@ -470,7 +470,11 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     assert "review queue of acme-vendor: no model yet, so " in said
     from models.train import audits_needed_text
 
-    assert f"audit {audits_needed_text()} (with comments), then " in said
+    assert (
+        f"for the first audits: training needs, of responses with a comment, "
+        f"{audits_needed_text()}; audit them, then `servicelens {' '.join(data)} train "
+        "--source acme-vendor`" in said
+    )
     assert f"`servicelens {' '.join(data)} train --source acme-vendor`" in said
     offered = pl.read_csv(first_sheet)
     negatives = pl.read_parquet(source.clean_dir / "**" / "*.parquet").filter("is_negative")
