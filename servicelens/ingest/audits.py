@@ -106,19 +106,17 @@ SERIAL = r"^\s*(3[6-9]|[4-6]\d|7[0-2])\d{3}(?:\.\d+)?\s*$"
 #: An ``audited_at`` that gives the day and no time of day.
 _DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\s*$"
 
+#: Where an audit row is: its file and its line.
+_POSITION: dict[str, pl.DataType] = {"source_file": pl.String(), "source_line": pl.Int64()}
 _EMPTY_AUDITS: dict[str, pl.DataType] = {
     "response_id": pl.String(),
     "root_cause": pl.String(),
     "audited_at": pl.Datetime("us", "UTC"),
     "auditor": pl.String(),
-    "source_file": pl.String(),
-    "source_line": pl.Int64(),
+    **_POSITION,
 }
-#: Where an audit row is: its file and its line.
-_POSITION: dict[str, pl.DataType] = {"source_file": pl.String(), "source_line": pl.Int64()}
 _EMPTY_SET_ASIDE: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "source_line": pl.Int64(),
+    **_POSITION,
     "response_id": pl.String(),
     "reason": pl.String(),
 }
@@ -592,7 +590,7 @@ def read_audit_files(
         typed.filter(pl.col("_problem").is_not_null()), in_force, timezone, latest_allowed
     )
     # Earlier audits a later one replaced; those whose verdict the later one overturned.
-    position = ["source_file", "source_line"]
+    position = list(_POSITION)
     earlier = valid.join(latest.select(position), position, "anti")
     winner = audits.select(
         "response_id",
