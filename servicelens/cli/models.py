@@ -666,7 +666,11 @@ def _action_words(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    """``servicelens models list | promote VERSION | rollback``."""
+    """``servicelens models list | show | promote VERSION | rollback``.
+
+    Raises ValueError (exit status 2) for ``list`` or ``show`` of a local data directory
+    that does not exist: a mistyped --data-dir listed "no models", exit 0
+    (:func:`~servicelens.reporting.analyst.refuse_a_missing_data_dir`)."""
     from models.registry import (
         ModelFileError,
         champion_version,
@@ -676,10 +680,11 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         rollback_champion,
         set_champion,
     )
+    from servicelens.reporting.analyst import chosen_source, refuse_a_missing_data_dir
 
+    if args.action in ("list", "show"):
+        refuse_a_missing_data_dir(settings)
     if not args.source:  # the sample's registry: refused where there is no sample
-        from servicelens.reporting.analyst import chosen_source
-
         chosen_source(settings, None, "models", " ".join(_action_words(args)))
     models_dir = source_models_dir(settings, args.source)
     flag = f" --source {args.source}" if args.source else ""

@@ -58,7 +58,14 @@ def _records(settings: Settings) -> list[dict[str, Any]]:
 def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     """List the runs in flight (alive or dead), the backfill slots and their holders, and
     unfinished flow runs no live record accounts for. Exit 0 when nothing dead holds
-    anything, 1 otherwise (``servicelens runs release`` frees it)."""
+    anything, 1 otherwise (``servicelens runs release`` frees it).
+
+    Raises ValueError (exit status 2) for a local data directory that does not exist: a
+    mistyped --data-dir said "nothing dead holds anything", exit 0
+    (:func:`~servicelens.reporting.analyst.refuse_a_missing_data_dir`)."""
+    from servicelens.reporting.analyst import refuse_a_missing_data_dir
+
+    refuse_a_missing_data_dir(settings)
     start_in_background()
     from flows.recovery import stuck_flow_runs
     from flows.slots import slot_usage

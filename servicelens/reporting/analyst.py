@@ -226,6 +226,12 @@ def _query_summary(path: Path) -> str:
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens query [--list | NAME]``: list the example queries of ``sql/queries``,
+    or run one over the views of ``sql/views.sql`` and print its rows (a table, or JSON).
+
+    Returns 0. Raises ValueError (exit status 2) for a query of a local data directory that
+    does not exist (:func:`refuse_a_missing_data_dir`); the list reads no data and is shown
+    whatever the directory."""
     if args.list or not args.name:
         from servicelens.ingest.configured import configured_names, configured_source
         from transforms.schemas import SAMPLE_SOURCE
@@ -247,6 +253,8 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\nrun one: servicelens query{of} {rows[0]['query']}   (SQL in {QUERIES_DIR})")
         return 0
     sql = _query_sql(args.name)
+    # It said "no mart partitions to query" of a mistyped --data-dir: as if it were empty.
+    refuse_a_missing_data_dir(settings)
     connection = connect_views(settings.root, settings.timezone)
     if (source := getattr(args, "source", None)) is not None:
         refuse_unknown_feed(settings, connection, source)
@@ -485,8 +493,9 @@ def refuse_a_missing_data_dir(settings: Settings) -> None:
     """Raise ValueError when the data directory is a local folder that does not exist,
     naming it as given (``--data-dir`` or ``SERVICELENS_DATA_DIR``): a command that reads or
     reports on it would otherwise answer about nothing (``report`` wrote an empty report,
-    ``dictionary --check`` passed a mistyped path). An object store's prefix is not
-    checked: its commands say when its bucket is missing."""
+    ``dictionary --check`` passed a mistyped path; ``review-queue``, ``models list`` and
+    ``runs show`` answered "nothing", exit 0). An object store's prefix is not checked: its
+    commands say when its bucket is missing."""
     if isinstance(settings.root, Path) and not settings.root.exists():
         raise ValueError(
             f"{settings.data_dir} does not exist: check --data-dir or SERVICELENS_DATA_DIR; "
@@ -641,7 +650,11 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     [--output FILE.csv [--delimiter ';']]``: the responses most worth a QA audit next,
     across dates, with the ones audited since their date was scored left out
     (``stages.open_review_queue``); ``--output`` writes them as a worksheet QA fills in and
-    saves as an audit file (:func:`write_worksheet`)."""
+    saves as an audit file (:func:`write_worksheet`).
+
+    Raises ValueError (exit status 2) for a local data directory that does not exist: a
+    mistyped --data-dir answered "nothing open", exit 0 (:func:`refuse_a_missing_data_dir`)."""
+    refuse_a_missing_data_dir(settings)
     from datetime import datetime
     from zoneinfo import ZoneInfo
 

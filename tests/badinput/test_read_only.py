@@ -82,6 +82,40 @@ def test_dictionary_check_names_the_missing_data_directory(
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["review-queue"],
+        ["models", "list"],
+        ["models", "show"],
+        ["runs", "show"],
+        ["--json", "runs", "show"],
+        ["query", "policies_by_root_cause"],
+    ],
+)
+def test_a_listing_of_a_missing_data_directory_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """Found by a trial: ``review-queue``, ``models list`` and ``runs show`` of a mistyped
+    --data-dir answered "nothing open", "no models", "nothing dead holds anything", exit 0,
+    as of an empty, healthy directory; ``query`` said it had no partitions. Refused as
+    ``report`` refuses it, in one line naming the directory, and nothing is made there."""
+    import json
+
+    missing = tmp_path / "nonexist"
+    assert main([*argv, "--data-dir", str(missing)]) == 2
+    said = capsys.readouterr()
+    message = (
+        f"{missing} does not exist: check --data-dir or SERVICELENS_DATA_DIR; "
+        f"`servicelens --data-dir {missing} demo` fills a new one with sample data"
+    )
+    if "--json" in argv:
+        assert json.loads(said.out)["error"] == message
+    else:
+        assert said.err == f"servicelens: error: {message}\n"
+    assert not missing.exists()
+
+
 def test_the_query_list_refuses_a_misspelt_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
