@@ -97,33 +97,82 @@ SELECT * FROM servicelens_partitions('marts/agent_outcomes');
 CREATE OR REPLACE VIEW review_queue AS
 SELECT * FROM servicelens_partitions('marts/review_queue');
 
+-- The folders of per-date run outcome records (runs/survey_date=<date>.json, the sample's at
+-- the top, each configured source's under sources/<name>/runs), found once, when this file
+-- runs, as servicelens_layers is: one glob per folder holding a record, since a glob that
+-- matches nothing fails. Null when no run has recorded an outcome.
+SET VARIABLE servicelens_run_records = (
+    SELECT list(DISTINCT pattern)
+    FROM (
+        SELECT servicelens_root() || '/runs/survey_date=*.json' AS pattern
+        FROM glob(servicelens_root() || '/runs/survey_date=*.json')
+        UNION ALL
+        SELECT servicelens_root() || '/sources/*/runs/survey_date=*.json' AS pattern
+        FROM glob(servicelens_root() || '/sources/*/runs/survey_date=*.json')
+    )
+);
+
 -- One row per source and survey date (or month) a run published: what it read, kept and
 -- quarantined, which run and model, and when; from the _manifest.json beside each
 -- feedback_scored partition. A date processed that kept nothing has a row here (rows_kept
 -- 0) and none in feedback_scored; a date never delivered or not run yet has none in either
 -- (found by a BI analyst's trial: the two looked alike without reading the manifests).
+-- last_run_outcome, last_run_finished_at and last_run_error come from the date's run outcome
+-- record (runs/survey_date=<date>.json): a date whose newest run failed still lists the
+-- partition an earlier run published, and these say it failed, when, and why (found by a BI
+-- developer's trial: a failed re-run looked like the published one). Null where no outcome
+-- was recorded. The manifests and the records are read in one call because
+-- read_json_objects refuses an empty list of files, and a data directory may have no records.
 CREATE OR REPLACE VIEW processed_dates AS
-SELECT
-    CAST(json ->> 'survey_date' AS DATE) AS survey_date,
-    coalesce(json ->> 'source', 'sample') AS source,
-    coalesce(json -> 'partition' ->> 'granularity', 'day') AS granularity,
-    CAST(json -> 'counts' ->> 'surveys_read' AS BIGINT) AS rows_read,
-    CAST(json ->> 'rows' AS BIGINT) AS rows_kept,
-    CAST(json -> 'counts' ->> 'quarantined' AS BIGINT) AS rows_quarantined,
-    CAST(json -> 'counts' ->> 'scored' AS BIGINT) AS negatives_scored,
-    json ->> 'model_version' AS model_version,
-    json ->> 'flow' AS flow,
-    json ->> 'run_id' AS run_id,
-    CAST(json ->> 'written_at' AS TIMESTAMPTZ) AS written_at
-FROM read_json_objects(
-    list_transform(
-        coalesce(
-            getvariable('servicelens_layers')['marts/feedback_scored'],
-            [servicelens_root() || '/marts/feedback_scored/survey_date=*/*.parquet']
+WITH objects AS (
+    SELECT json, filename
+    FROM read_json_objects(
+        list_concat(
+            list_transform(
+                coalesce(
+                    getvariable('servicelens_layers')['marts/feedback_scored'],
+                    [servicelens_root() || '/marts/feedback_scored/survey_date=*/*.parquet']
+                ),
+                lambda pattern: regexp_replace(pattern, '/[*][.]parquet$', '/_manifest.json')
+            ),
+            coalesce(getvariable('servicelens_run_records'), [])
         ),
-        lambda pattern: regexp_replace(pattern, '/[*][.]parquet$', '/_manifest.json')
+        filename = true
     )
-);
+),
+manifests AS (
+    SELECT json FROM objects WHERE ends_with(filename, '/_manifest.json')
+),
+run_records AS (
+    SELECT
+        coalesce(regexp_extract(filename, '/sources/([^/]+)/runs/[^/]+$', 1), '') AS layer,
+        CAST(json ->> 'survey_date' AS DATE) AS survey_date,
+        json ->> 'outcome' AS outcome,
+        CAST(json ->> 'finished_at' AS TIMESTAMPTZ) AS finished_at,
+        json ->> 'error' AS error
+    FROM objects
+    WHERE NOT ends_with(filename, '/_manifest.json')
+)
+SELECT
+    CAST(m.json ->> 'survey_date' AS DATE) AS survey_date,
+    coalesce(m.json ->> 'source', 'sample') AS source,
+    coalesce(m.json -> 'partition' ->> 'granularity', 'day') AS granularity,
+    CAST(m.json -> 'counts' ->> 'surveys_read' AS BIGINT) AS rows_read,
+    CAST(m.json ->> 'rows' AS BIGINT) AS rows_kept,
+    CAST(m.json -> 'counts' ->> 'quarantined' AS BIGINT) AS rows_quarantined,
+    CAST(m.json -> 'counts' ->> 'scored' AS BIGINT) AS negatives_scored,
+    m.json ->> 'model_version' AS model_version,
+    m.json ->> 'flow' AS flow,
+    m.json ->> 'run_id' AS run_id,
+    CAST(m.json ->> 'written_at' AS TIMESTAMPTZ) AS written_at,
+    r.outcome AS last_run_outcome,
+    r.finished_at AS last_run_finished_at,
+    CASE WHEN r.outcome = 'failed' THEN r.error END AS last_run_error
+FROM manifests AS m
+LEFT JOIN run_records AS r
+    ON r.survey_date = CAST(m.json ->> 'survey_date' AS DATE)
+    AND r.layer = CASE WHEN coalesce(m.json ->> 'source', 'sample') = 'sample' THEN ''
+        ELSE m.json ->> 'source' END;
 
 -- Negative responses the model has scored: the rows root-cause questions are about.
 CREATE OR REPLACE VIEW scored_negatives AS

@@ -128,6 +128,9 @@ PROCESSED_DATES_COLUMNS = {
     "flow": "VARCHAR",
     "run_id": "VARCHAR",
     "written_at": "TIMESTAMPTZ",
+    "last_run_outcome": "VARCHAR",
+    "last_run_finished_at": "TIMESTAMPTZ",
+    "last_run_error": "VARCHAR",
 }
 
 

@@ -115,6 +115,51 @@ def test_every_view_reads_the_sample_and_every_source_and_nothing_else(mixed: Pa
     assert clean == [(3,)]
 
 
+def test_processed_dates_say_a_date_whose_last_run_failed(mixed: Path) -> None:
+    """Found by a BI developer's trial: a date published, then re-run and failed (a renamed
+    csat header), still listed exactly as before in processed_dates, nothing saying its
+    newest run failed and that the partition comes from an earlier run. Its outcome record
+    (runs/survey_date=<date>.json) now says so; a date without one reads null."""
+    from servicelens.settings import Settings
+    from servicelens.storage.runs import record_outcome
+
+    settings = Settings.from_env(str(mixed))
+    record_outcome(settings, date(2026, 10, 1), "run-1", "completed", inputs={})
+    error = "raw/2026-10-02/surveys.csv: required column csat is missing"
+    record_outcome(settings, date(2026, 10, 2), "run-2", "failed", error=error, inputs={})
+    failed_at = json.loads((mixed / "runs" / "survey_date=2026-10-02.json").read_text())
+    # A configured source's record, beside its layer: only its own date is told.
+    cfpb_runs = mixed / "sources" / "cfpb" / "runs"
+    cfpb_runs.mkdir(parents=True)
+    (cfpb_runs / "survey_date=2026-10-01.json").write_text(
+        json.dumps(
+            {
+                "survey_date": "2026-10-01",
+                "outcome": "failed",
+                "error": "cfpb broke",
+                "finished_at": "2026-10-05T01:00:00+00:00",
+            }
+        )
+    )
+    # In plain DuckDB, as the README runs it, and as `servicelens query` builds the views.
+    for connection in (_views(str(mixed)), connect_views(mixed)):
+        rows = connection.execute(
+            "SELECT source, survey_date, rows_kept, run_id, last_run_outcome, "
+            "last_run_finished_at, last_run_error FROM processed_dates "
+            "WHERE source IN ('sample', 'cfpb') ORDER BY ALL"
+        ).fetchall()
+        assert [row[:6] for row in rows] == [
+            ("cfpb", date(2026, 10, 1), 2, "run-cfpb-2026-10-01", "failed", rows[0][5]),
+            ("cfpb", date(2026, 10, 2), 2, "run-cfpb-2026-10-02", None, None),
+            ("sample", date(2026, 10, 1), 3, "run-sample-2026-10-01", "completed", rows[2][5]),
+            # The earlier run's partition and counts, and the failure after it.
+            ("sample", date(2026, 10, 2), 3, "run-sample-2026-10-02", "failed", rows[3][5]),
+        ]
+        assert [row[6] for row in rows] == ["cfpb broke", None, None, error]
+        assert rows[3][5].isoformat() == failed_at["finished_at"]
+        assert rows[1][5] is None and rows[2][5] is not None
+
+
 def test_processed_dates_tell_a_date_that_kept_nothing_from_one_never_run(mixed: Path) -> None:
     """Found by a BI analyst's trial: a date processed that kept no row and a date never
     delivered both had no rows anywhere but the manifests. processed_dates reads them."""
