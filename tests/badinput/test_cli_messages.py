@@ -363,6 +363,8 @@ def test_a_prefect_server_that_does_not_answer_is_named_with_what_to_do(tmp_path
     not running, every command that uses Prefect said "unexpected RuntimeError: Failed to
     reach API at ... this is a bug in servicelens"."""
     dead = "http://127.0.0.1:9/api"
+    # A data directory that exists: `runs show` refuses a missing one before asking Prefect.
+    (tmp_path / "data").mkdir()
     done = subprocess.run(
         [str(SERVICELENS), "--data-dir", str(tmp_path / "data"), "runs", "show"],
         capture_output=True,
