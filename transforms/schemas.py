@@ -259,6 +259,18 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
     return frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in schema.items())
 
 
+def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``frame`` with each column of ``schema`` it lacks added as nulls of the contract's type;
+    its own columns unchanged. Contracts only grow: partitions all written before a column
+    existed read as the contract says such rows read (null), as ``connect_views`` gives
+    DuckDB's views (daily_summary 6's ``expected_policy_failures``, fix_list 4's
+    ``csat_not_estimated``)."""
+    missing = [
+        pl.lit(None, dtype).alias(n) for n, dtype in schema.items() if n not in frame.columns
+    ]
+    return frame.with_columns(missing) if missing else frame
+
+
 # --- published contracts: what each table BI reads means, column by column ------------------
 #
 # The column names and types above are the contract; this section adds what a reader needs to

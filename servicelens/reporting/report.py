@@ -50,7 +50,12 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import reasons_by_kind
-from transforms.schemas import PARTITION_COLUMN, POSITIVE_CLASS
+from transforms.schemas import (
+    PARTITION_COLUMN,
+    POSITIVE_CLASS,
+    PUBLISHED_TABLES,
+    with_contract_columns,
+)
 
 LATEST_NAME = "latest.html"
 #: How many policies each "top policies" chart shows.
@@ -131,9 +136,14 @@ def _train_hint(settings: Settings) -> str:
 
 
 def _table(table_dir: DataPath) -> pl.DataFrame | None:
+    """Every partition of a table, None when it has none. A published table (named by its
+    folder, :data:`transforms.schemas.PUBLISHED_TABLES`) has every column of its contract:
+    those no partition holds yet read as null."""
     if not any(table_dir.glob(f"{PARTITION_COLUMN}=*/*.parquet")):
         return None
-    return scan_table(table_dir).collect()
+    frame = scan_table(table_dir).collect()
+    contract = next((c for c in PUBLISHED_TABLES if c.name == table_dir.name), None)
+    return frame if contract is None else with_contract_columns(frame, contract.schema)
 
 
 def _every_quarantine(settings: Settings) -> pl.DataFrame | None:
@@ -382,12 +392,9 @@ def _top_policies(inputs: _Inputs) -> str:
     # p_policy_failure, as `servicelens query policies_by_root_cause` counts them): the
     # decisions at the model's threshold under-counted every sample policy's failures (a BI
     # developer's trial). A day written before daily_summary version 6 counts its decisions.
-    summary = inputs.summary
-    if "expected_policy_failures" not in summary.columns:
-        summary = summary.with_columns(pl.lit(None, pl.Float64).alias("expected_policy_failures"))
     scored = pl.col("perceived") + pl.col("policy_failures")
     failures = pl.coalesce("expected_policy_failures", pl.col("policy_failures").cast(pl.Float64))
-    by_policy = summary.group_by("policy_code").agg(
+    by_policy = inputs.summary.group_by("policy_code").agg(
         (scored - failures).sum().alias("perceived"),
         failures.sum().alias("policy_failures"),
     )
@@ -1094,8 +1101,7 @@ def _fix_list(inputs: _Inputs) -> str:
     # ranks by responses then (transforms/fix_list.py), and the page says so. So it does when
     # every row has too few responses with a csat to estimate from.
     scored = newest.get_column("csat_points_lost").fill_nan(None).is_not_null().any()
-    if "csat_not_estimated" not in newest.columns:  # written before fix_list version 4
-        newest = newest.with_columns(pl.lit(None, pl.String).alias("csat_not_estimated"))
+    # Null in a list written before fix_list version 4 (_table).
     few = newest.get_column("csat_not_estimated").str.starts_with("too few").any()
     if scored:
         ranking = "Ranked by csat points"
