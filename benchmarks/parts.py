@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from benchmarks.run import START
+from transforms.formatting import formatted_text
 
 
 def with_planted_numbers(frame: pl.DataFrame, share: float) -> pl.DataFrame:
@@ -38,10 +39,10 @@ def with_planted_numbers(frame: pl.DataFrame, share: float) -> pl.DataFrame:
     n = (i // every).cast(pl.String)
     six = (i // every % 1_000_000).cast(pl.String).str.zfill(6)
     planted = [
-        pl.format("call me on 07400 {}", six),
-        pl.format("my mobile is +33 6 12 {}", six),
-        pl.format("order ref 10000{}", n.str.zfill(8)),
-        pl.format("refund of 1,{}.50 due on 2026-10-01", six.str.slice(3)),
+        formatted_text("call me on 07400 {}", six),
+        formatted_text("my mobile is +33 6 12 {}", six),
+        formatted_text("order ref 10000{}", n.str.zfill(8)),
+        formatted_text("refund of 1,{}.50 due on 2026-10-01", six.str.slice(3)),
         pl.lit("card 4111 1111 1111 1111 ref ").add(n),
         pl.lit("IBAN GB82 WEST 1234 5698 7654 32 case ").add(n),
     ]

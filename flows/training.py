@@ -57,6 +57,7 @@ from servicelens.stages import (
 from servicelens.storage.fs import DataPath, local_folder_for
 from servicelens.storage.partitions import code_version
 from servicelens.synthetic.generator import generate
+from transforms.formatting import formatted_text
 from transforms.schemas import SAMPLE_SOURCE
 
 
@@ -84,7 +85,9 @@ def _data_fingerprint(labelled: pl.DataFrame, facts_only: pl.DataFrame | None = 
     without a comparison, though it was worse."""
     frames = [labelled.select("response_id", "root_cause")]
     if facts_only is not None and facts_only.height:
-        frames.append(facts_only.select(pl.format("facts-only:{}", "response_id"), "root_cause"))
+        frames.append(
+            facts_only.select(formatted_text("facts-only:{}", "response_id"), "root_cause")
+        )
     labels = pl.concat(frames).sort("response_id", "root_cause")
     return hashlib.sha256(labels.write_csv().encode()).hexdigest()
 

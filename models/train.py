@@ -46,6 +46,7 @@ from models.pipeline import (
 )
 from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, one_thread
+from transforms.formatting import formatted_text
 from transforms.language import with_detected_language
 from transforms.marts import LABEL_AUDITED_AT
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
@@ -683,7 +684,7 @@ def score_negatives(
     top_reasons = reasons_scored.gather(pl.Series(position).replace(-1, None))
     flagged = pl.Series("_unseen", unseen)
     if unseen.any():
-        note = pl.format(
+        note = formatted_text(
             "language '{}' not seen in training: pulled toward the base rate", language
         )
         top_reasons = pl.select(

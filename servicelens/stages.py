@@ -102,6 +102,7 @@ from transforms.clean import (
     with_attributes,
     with_policy_facts,
 )
+from transforms.formatting import formatted_text
 from transforms.language import load_detector_in_background, with_detected_language
 from transforms.marts import (
     LABEL_AUDITED_AT,
@@ -533,7 +534,9 @@ def _validate_sample_day(
                 _superseded_reasons(
                     superseded,
                     failed,
-                    pl.format("duplicate delivery: superseded by line {}", "superseded_by_line"),
+                    formatted_text(
+                        "duplicate delivery: superseded by line {}", "superseded_by_line"
+                    ),
                 ),
                 surveys.frame,
                 raw_columns,
@@ -1073,7 +1076,7 @@ def audits_dated_before_their_response(settings: Settings, days: list[date]) -> 
         .select(
             *(pl.col(name).cast(dtype) for name, dtype in columns.items()),
             "response_id",
-            pl.format(
+            formatted_text(
                 BEFORE_SUBMITTED, pl.col("audited_at").dt.date(), pl.col("submitted_at").dt.date()
             ).alias("reason"),
         )
@@ -1468,7 +1471,7 @@ def _dated_elsewhere(rows: pl.DataFrame, period: date, granularity: str) -> pl.D
     start = period_start_of(dated, granularity)
     return rows.filter(dated.is_not_null() & (start != period)).select(
         ROW_ID,
-        pl.format(
+        formatted_text(
             "submitted_at: now reads as survey date {}, so the row belongs to partition {}, "
             "not {} where it was landed (the definition then read its time differently): "
             "drop the delivery into the inbox again to land it under the current definition "
@@ -1592,20 +1595,20 @@ def validate_landed_rows(
             .then(pl.lit(""))
             .when(by_name == pl.col("source_file").str.extract(DELIVERED_NAME))
             .then(
-                pl.format(
+                formatted_text(
                     " of a later delivery of {} (raw copy {})",
                     by_name,
                     pl.col("superseded_by_file").str.extract(r"([^/\\]+)$"),
                 )
             )
-            .otherwise(pl.format(" of {}", by_name))
+            .otherwise(formatted_text(" of {}", by_name))
         )
         pieces += [
             _landed_quarantine(
                 _superseded_reasons(
                     superseded,
                     failed,
-                    pl.format(copy_reason, "superseded_by_line", other_file),
+                    formatted_text(copy_reason, "superseded_by_line", other_file),
                 ),
                 period,
                 source,
@@ -1613,7 +1616,7 @@ def validate_landed_rows(
             _landed_quarantine(
                 moved.with_columns(
                     pl.concat_list(
-                        pl.format(
+                        formatted_text(
                             "duplicate delivery: superseded by line {} of {}, a later delivery "
                             "that dates it {}",
                             "by_line",
@@ -1632,7 +1635,7 @@ def validate_landed_rows(
                 _landed_quarantine(
                     later_set_aside.with_columns(
                         pl.concat_list(
-                            pl.format(
+                            formatted_text(
                                 "duplicate delivery: superseded by line {}{}",
                                 "superseded_by_line",
                                 other_file,

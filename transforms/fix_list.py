@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from transforms.formatting import formatted_text
 from transforms.marts import model_versions_text
 from transforms.schemas import (
     FIX_LIST_SCHEMA,
@@ -181,7 +182,7 @@ def _not_estimated(score: str, article: str, min_responses: int) -> pl.Expr:
         .then(pl.lit(f"no response has {article} {score}"))
         .when((problem < min_responses) | (comparable < min_responses))
         .then(
-            pl.format(
+            formatted_text(
                 f"too few responses: {{}} with the problem and {{}} without have {article} "
                 f"{score} ({min_responses} of each are needed)",
                 problem,

@@ -48,6 +48,7 @@ from servicelens.ingest.readers import (
 from servicelens.settings import SURVEYS_FILE
 from servicelens.storage.fs import DataPath
 from transforms.clean import no_such_day, parsed_timestamp
+from transforms.formatting import formatted_text
 from transforms.schemas import ROOT_CAUSES
 
 #: The columns an audit file must have (``../shared/docs/product.md``, "audits").
@@ -450,7 +451,7 @@ def read_audit_files(
         .then(pl.lit(f"root_cause: (empty): fill in {' or '.join(ROOT_CAUSES)}"))
         .when(~pl.col("_verdict").is_in(ROOT_CAUSES) | pl.col("_verdict").is_null())
         .then(
-            pl.format(
+            formatted_text(
                 "root_cause: '{}' is not one of {}{}",
                 pl.col("root_cause").fill_null("").replace(_escaped_invisible(typed)),
                 pl.lit(" or ".join(ROOT_CAUSES)),
@@ -459,7 +460,7 @@ def read_audit_files(
         )
         .when(pl.col("_audited_at") > pl.lit(latest_allowed))
         .then(
-            pl.format(
+            formatted_text(
                 "audited_at: '{}' is in the future: a mistyped date would win every later "
                 "re-audit of this response",
                 pl.col("audited_at").str.strip_chars(),
@@ -471,7 +472,7 @@ def read_audit_files(
             & ~pl.col("_order").is_in(["day-first", "month-first"])
         )
         .then(
-            pl.format(
+            formatted_text(
                 "audited_at: '{}' reads as day/month or as month/day: {}; write it as "
                 '2026-11-28, or declare the order: audit_date_order = "day-first" (or '
                 '"month-first") in the source definition, SERVICELENS_AUDIT_DATE_ORDER=day-first '
@@ -487,7 +488,7 @@ def read_audit_files(
             & pl.col("audited_at").str.contains(SERIAL).fill_null(False)
         )
         .then(
-            pl.format(
+            formatted_text(
                 "audited_at: '{}' is a spreadsheet's date serial number ({}), not a date: "
                 "format the column as a date (2026-11-28) before saving the file as CSV",
                 pl.col("audited_at").str.strip_chars(),
@@ -510,14 +511,14 @@ def read_audit_files(
         .then(
             # Found by a QA lead's trial: 31.11.2026 was called "not a date QA writes", in
             # the format QA writes.
-            pl.format(
+            formatted_text(
                 "audited_at: '{}' names a day its month does not have: check the day",
                 pl.col("audited_at").str.strip_chars(),
             )
         )
         .when(pl.col("_audited_at").is_null())
         .then(
-            pl.format(
+            formatted_text(
                 "audited_at: '{}' is missing or not a date QA writes (2026-11-28, "
                 "2026-11-28 14:05 or 2:05 PM, 28.11.2026, 28.11.2026 14:05, 28/11/2026 or "
                 "11/28/2026 in the order the file's other dates show, or ISO 8601 with an "
@@ -555,7 +556,7 @@ def read_audit_files(
             "source_file",
             "source_line",
             "response_id",
-            pl.format(
+            formatted_text(
                 "conflicting audits: '{}' by {} at {} disagrees with another audit of this "
                 "response {}; {}",
                 pl.col("_verdict"),
@@ -610,7 +611,7 @@ def read_audit_files(
             "source_file",
             "source_line",
             "response_id",
-            pl.format(
+            formatted_text(
                 "overruled by a later audit: '{}' by {} at {} gave way to '{}' by {} at {} "
                 "({} line {}), the latest; file a new audit to change it",
                 "_verdict",
@@ -707,7 +708,7 @@ def audit_accounting(
             .then(pl.lit(NOT_RATED))
             .when(pl.col("is_negative"))
             .then(
-                pl.format(
+                formatted_text(
                     BEFORE_SUBMITTED,
                     pl.col("audited_at").dt.date(),
                     pl.col("submitted_at").dt.date(),
@@ -762,7 +763,7 @@ def audit_accounting(
             "source_file",
             "source_line",
             "response_id",
-            pl.format("response_id: '{}' {}", "response_id", "why").alias("reason"),
+            formatted_text("response_id: '{}' {}", "response_id", "why").alias("reason"),
         )
         .to_dicts(),
         "files_not_read": read.unreadable,
@@ -817,10 +818,10 @@ def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
         .join(folded, "_folded", "left", maintain_order="left")
         .with_columns(
             pl.when(unknown & pl.col("_known").is_not_null() & same_case)
-            .then(pl.format("{} (the clean layer has '{}', in other case)", "why", "_known"))
+            .then(formatted_text("{} (the clean layer has '{}', in other case)", "why", "_known"))
             .when(unknown & pl.col("_known").is_not_null())
             .then(
-                pl.format(
+                formatted_text(
                     "{} (the clean layer has '{}': a letter typed for a digit?)", "why", "_known"
                 )
             )

@@ -63,6 +63,7 @@ from servicelens.storage.partitions import (
 )
 from servicelens.validation.expectations import CLOCK_SKEW, REPEATED_ID
 from transforms.clean import dating_timestamp, normalised_text, survey_day
+from transforms.formatting import formatted_text
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
 
@@ -315,7 +316,7 @@ def landed_rows(
         pl.col(EXCLUDED).alias("excluded"),
         pl.when(future)
         .then(
-            pl.format(
+            formatted_text(
                 "submitted_at: '{}' is after the delivery was landed ({}), in the future: "
                 "check that the definition's format for it ({}) reads this export's dates",
                 pl.col("submitted_at"),
@@ -540,7 +541,7 @@ def _with_repeated_ids_rejected(frame: pl.DataFrame) -> pl.DataFrame:
         return frame
     return frame.with_columns(
         pl.when(taking_part & key.is_in(repeated.implode()))
-        .then(pl.format("response_id: '{}' {}", pl.col("response_id"), pl.lit(REPEATED_ID)))
+        .then(formatted_text("response_id: '{}' {}", pl.col("response_id"), pl.lit(REPEATED_ID)))
         .otherwise(pl.col("reject"))
         .alias("reject")
     )

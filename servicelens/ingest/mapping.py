@@ -41,6 +41,7 @@ from servicelens.ingest.readers import (
 )
 from servicelens.storage.fs import DataPath, read_bytes
 from transforms.clean import MONTH_NAME_CODES, ParseOptions, english_month_names
+from transforms.formatting import formatted_text
 from transforms.pii import redact_pii_by_value
 from transforms.schemas import RAW_SURVEY_COLUMNS
 
@@ -796,7 +797,7 @@ def map_export(
         hit = ~hit | value.is_null() if exclusion.unless else hit
         reasons.append(
             pl.when(hit).then(
-                pl.format(
+                formatted_text(
                     "{}: '{}' {}", pl.lit(column), value.fill_null(""), pl.lit(exclusion.reason)
                 )
             )

@@ -653,6 +653,55 @@ def test_an_audit_dated_before_its_response_closes_no_item_and_is_named(
     assert "1 audit row(s) set aside close no item below" in said.err
 
 
+def test_two_audits_dated_before_their_responses_among_many_are_named_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a user trial: two audits dated a week before their responses, among a few
+    hundred others over two dates, crashed `train`, `report`, `review-queue` and `backfill`
+    with a Rust panic: the join of the audits with the responses gave ``submitted_at`` more
+    chunks than the other columns, the filter to the early audits left its first chunk
+    empty, and polars' ``pl.format`` panics on that (pola-rs/polars#25339). Both are named
+    by training's tally and by the review queue, which exits 0."""
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+    from servicelens.stages import audit_report
+    from servicelens.storage.partitions import write_partition
+
+    settings = Settings(data_dir=str(tmp_path))
+    days = [date(2026, 11, 19), date(2026, 11, 20)]
+    ids: list[str] = []
+    for day in days:  # enough rows that the joins split their work, as on a demo's data
+        day_ids = [f"R{day:%m%d}-{i:03d}" for i in range(300)]
+        submitted = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+        clean = pl.DataFrame(
+            {
+                "survey_date": [day] * len(day_ids),
+                "response_id": day_ids,
+                "is_negative": [True] * len(day_ids),
+                "submitted_at": [submitted] * len(day_ids),
+            }
+        )
+        write_partition(
+            clean, settings.clean_dir, day, dict(clean.schema), {}, settings.staging_dir
+        )
+        _write_review_queue(settings, day, _two_uncertain_items("a", "b"))
+        ids += day_ids
+    header = "response_id,root_cause,audited_at,auditor\n"
+    on_time = "".join(f"{r},perceived,2026-11-21,qa\n" for r in ids[:-2])
+    _write(tmp_path, "2026-11-21", header + on_time)
+    # Two responses of 2026-11-20, audited a week before it, in a QA person's own file.
+    a_week_early = "".join(f"{r},perceived,2026-11-13,x\n" for r in ids[-2:])
+    _write(tmp_path, "2026-11-20", header + a_week_early, name="audits-x.csv")
+
+    report = audit_report(settings)
+    assert report is not None and report["dated_before_the_response"] == 2
+    assert "2 dated before their response" in accounting_text(report)
+    assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
+    said = capsys.readouterr().err
+    assert "2 audit row(s) set aside close no item below" in said
+    assert said.count("was audited before the response was submitted") == 2
+
+
 def test_a_re_audit_that_confirms_a_doubted_label_closes_the_doubt(tmp_path: Path) -> None:
     """Found by a trial: QA audited a CFPB response the model doubted, agreeing with the
     export's label, and the item stayed at the top of every worksheet. The model records

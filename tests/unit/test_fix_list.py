@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from transforms.fix_list import MIN_RESPONSES_PER_SIDE, fix_list, mean_difference, nps_score
+from transforms.formatting import formatted_text
 from transforms.schemas import FIX_LIST_CONTRACT, FIX_LIST_SCHEMA
 
 WEEK = date(2026, 10, 5)
@@ -163,7 +164,7 @@ def test_a_handful_of_responses_gives_no_estimate_and_says_so() -> None:
         + [
             _tiny_window()
             .filter(pl.col("policy_code") == "P")
-            .with_columns(pl.format("{}-{}", "response_id", pl.lit(copy)).alias("response_id"))
+            .with_columns(formatted_text("{}-{}", "response_id", pl.lit(copy)).alias("response_id"))
             for copy in range(MIN_RESPONSES_PER_SIDE - 1)
         ]
     )

@@ -1,0 +1,31 @@
+"""Text built from a template and column values, as pure polars expressions."""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: Where a value goes in a template of :func:`formatted_text`, as in ``pl.format``.
+PLACEHOLDER = "{}"
+
+
+def formatted_text(template: str, *values: str | pl.Expr | pl.Series) -> pl.Expr:
+    """``template`` with each ``{}`` replaced by the next of ``values`` (a column name, an
+    expression or a series, cast to text): what ``pl.format`` gives, null where any value is
+    null.
+
+    Built with ``pl.concat_str``: polars 2.1's ``pl.format`` panics (``assertion failed: i <
+    self.len()``, pola-rs/polars#25339 and #25525, open) on a column whose first chunk is
+    empty, which a filter leaves after a join gave one column more chunks than another; a
+    user trial crashed ``train``, ``report``, ``review-queue`` and ``backfill`` so.
+
+    Raises ValueError when the template's ``{}`` and ``values`` differ in number."""
+    pieces = template.split(PLACEHOLDER)
+    if len(pieces) != len(values) + 1:
+        raise ValueError(
+            f"formatted_text: the template {template!r} has {len(pieces) - 1} "
+            f"placeholder(s) for {len(values)} value(s)"
+        )
+    parts: list[pl.Expr | pl.Series] = [pl.lit(pieces[0])]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        parts += [pl.col(value) if isinstance(value, str) else value, pl.lit(piece)]
+    return pl.concat_str(parts, ignore_nulls=False)
