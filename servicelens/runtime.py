@@ -40,3 +40,14 @@ def freeze_long_lived(moment: str) -> bool:
         _FROZEN.add(moment)
         gc.freeze()
         return True
+
+
+def is_rust_panic(error: BaseException) -> bool:
+    """Whether ``error`` is a panic of a Rust extension (polars, pydantic-core): pyo3 raises
+    ``pyo3_runtime.PanicException``, one class per extension, all named so.
+
+    It derives from ``BaseException`` (not ``Exception``), so that ``except Exception`` does
+    not swallow it; code that sorts a bug from a stop (KeyboardInterrupt, SystemExit, a
+    signal) must ask for it by name."""
+    kind = type(error)
+    return kind.__module__ == "pyo3_runtime" and kind.__name__ == "PanicException"

@@ -46,6 +46,7 @@ from servicelens.reporting.analyst import (
     cmd_review_queue,
 )
 from servicelens.reporting.suggested import suggestions_name
+from servicelens.runtime import is_rust_panic
 from servicelens.settings import (
     PREFECT_FILE_LEASES,
     PREFECT_LEASE_STORAGE_VARIABLE,
@@ -1286,18 +1287,26 @@ def _run(
         if file_log is None:
             raise
         # A failure nobody wrote a message for: say so plainly; the traceback is in the file.
-        where = log_path()
-        kind = type(error).__name__
-        print(
-            f"servicelens: error: unexpected {kind}: {error}",
-            file=sys.stderr,
-        )
-        print(
-            f"  this is a bug in servicelens, not in your data: please report it with the "
-            f"log {where or '(nothing was logged)'}; -v shows the traceback here",
-            file=sys.stderr,
-        )
-        return 1
+        return _bug(error, log_path())
+    except BaseException as error:
+        # A Rust panic (polars' "assertion failed: i < self.len()" in a user trial) is a
+        # BaseException: a bug like any other, not a stop. KeyboardInterrupt is handled
+        # above; SystemExit and GeneratorExit go on as they came.
+        if file_log is None or not is_rust_panic(error):
+            raise
+        return _bug(error, log_path())
+
+
+def _bug(error: BaseException, log: Path | None) -> int:
+    """Say that ``error`` is a bug of servicelens, naming its log (``log``; None when nothing
+    was logged); returns 1."""
+    print(f"servicelens: error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
+    print(
+        f"  this is a bug in servicelens, not in your data: please report it with the "
+        f"log {log or '(nothing was logged)'}; -v shows the traceback here",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":
