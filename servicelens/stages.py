@@ -30,6 +30,7 @@ from servicelens.ingest.audits import (
     misplaced_source_audit_files,
     read_audit_files,
     source_audit_files,
+    unused_audits,
 )
 from servicelens.ingest.configured import NO_EXPORTS_AT_ALL
 from servicelens.ingest.definitions import SourceDefinition
@@ -1051,36 +1052,36 @@ def open_review_queue(
 
 def audits_dated_before_their_response(settings: Settings, days: list[date]) -> pl.DataFrame:
     """The audits in force (:func:`audits_read`) of responses in the clean partitions
-    ``days`` that are dated before the response was submitted
-    (:func:`~servicelens.ingest.audits.audited_before_submitted`): a mistyped date, which
-    training does not use, so the review queue must not close their items either.
+    ``days`` that training does not use for their date: dated before the negative response
+    was submitted (:func:`~servicelens.ingest.audits.audited_before_submitted`), a mistyped
+    date, so the review queue must not close their items either. An audit that training
+    sets aside for another reason first (of a response not negative, or without a rating:
+    one no queue holds) is not among them: the reasons are training's, in its order
+    (:func:`~servicelens.ingest.audits.unused_audits`).
 
     Returns ``source_file``, ``source_line``, ``response_id`` and ``reason`` (the words of
     training's tally, ``BEFORE_SUBMITTED``), as ``AuditRead.set_aside`` holds its rows."""
-    from servicelens.ingest.audits import BEFORE_SUBMITTED
-
     audits = audits_read(settings).audits
     columns = {"source_file": pl.String, "source_line": pl.Int64}
     schema = {**columns, "response_id": pl.String, "reason": pl.String}
     clean = scan_table(settings.clean_dir, days) if audits.height and days else pl.LazyFrame()
-    if "submitted_at" not in clean.collect_schema():  # no audits, or no clean partition
-        return pl.DataFrame(schema=schema)
-    submitted = (
-        clean.select("response_id", "submitted_at")
+    if not {"is_negative", "submitted_at"} <= set(clean.collect_schema()):
+        return pl.DataFrame(schema=schema)  # no audits, or no clean partition
+    audited = (
+        clean.select("response_id", "is_negative", "submitted_at")
         .join(audits.lazy().select("response_id"), "response_id", "semi")
         .collect()
     )
+    # Quarantined responses are in no clean partition: none of these audits is of one.
+    none_quarantined = pl.Series("response_id", [], pl.String)
     return (
-        audits.join(submitted, "response_id", "inner")
-        .filter(audited_before_submitted("audited_at").fill_null(False))
+        unused_audits(audits.join(audited, "response_id", "semi"), audited, none_quarantined)
+        .filter("dated_before_the_response")
         .select(
             *(pl.col(name).cast(dtype) for name, dtype in columns.items()),
             "response_id",
-            formatted_text(
-                BEFORE_SUBMITTED, pl.col("audited_at").dt.date(), pl.col("submitted_at").dt.date()
-            ).alias("reason"),
+            pl.col("why").alias("reason"),
         )
-        .sort("source_file", "source_line")
     )
 
 

@@ -678,27 +678,35 @@ def _superseded(
     )
 
 
-def audit_accounting(
-    read: AuditRead, clean: pl.DataFrame, quarantined_ids: pl.Series
-) -> dict[str, Any]:
-    """Where each audit row went, for training's report: used, replaced by a re-audit, set
-    aside (by reason kind), or naming a response training cannot use.
+def unused_audits(
+    audits: pl.DataFrame, clean: pl.DataFrame, quarantined_ids: pl.Series
+) -> pl.DataFrame:
+    """The rows of ``audits`` (audits in force, as ``AuditRead.audits``) that training does
+    not use, by file and line, each with one reason, ``why`` (the words after ``response_id:
+    '<id>' ``), and ``dated_before_the_response`` (true where that reason is the audit's
+    date, :data:`BEFORE_SUBMITTED`).
 
-    ``clean`` has ``response_id`` and ``is_negative`` (every clean response);
-    ``quarantined_ids`` the quarantined responses' ids. Counts add up to ``rows_read``.
-    """
+    The reason is the first that holds of: the response is not negative (:data:`NOT_NEGATIVE`)
+    or has no rating (:data:`NOT_RATED`), the audit is dated before the response was
+    submitted (:func:`audited_before_submitted`), the response is quarantined
+    (``quarantined_ids``, :data:`QUARANTINED`) or in no clean partition (:data:`NOT_IN_CLEAN`).
+    Training's tally and the review queue both give these, so a row has one reason in both
+    (a user trial saw an early audit of a csat-5 response called "not a negative response"
+    by one and "audited before the response was submitted" by the other).
+
+    ``clean`` has ``response_id``, ``is_negative`` and, where known, ``submitted_at`` (UTC)
+    of the clean responses, each once."""
     if "submitted_at" not in clean.columns:
         clean = clean.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("submitted_at"))
-    in_clean = read.audits.join(
+    in_clean = audits.join(
         clean.select("response_id", "is_negative", "submitted_at", pl.lit(True).alias("_in_clean")),
         "response_id",
         "left",
     )
-    too_early = audited_before_submitted("audited_at").fill_null(False)
-    # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
-    # in "12 of responses not in the clean layer" and no way to find which row it was).
-    unused = (
-        in_clean.filter(~pl.col("is_negative").fill_null(False) | too_early)
+    negative = pl.col("is_negative").fill_null(False)
+    too_early = negative & audited_before_submitted("audited_at").fill_null(False)
+    return (
+        in_clean.filter(~negative | too_early)
         .with_columns(
             pl.when(pl.col("is_negative").is_not_null() & ~pl.col("is_negative"))
             .then(pl.lit(NOT_NEGATIVE))
@@ -706,7 +714,7 @@ def audit_accounting(
             # saw it called a misspelt id, with the identical id "suggested".
             .when(pl.col("_in_clean") & pl.col("is_negative").is_null())
             .then(pl.lit(NOT_RATED))
-            .when(pl.col("is_negative"))
+            .when(too_early)
             .then(
                 formatted_text(
                     BEFORE_SUBMITTED,
@@ -717,11 +725,29 @@ def audit_accounting(
             .when(pl.col("response_id").is_in(quarantined_ids.implode()))
             .then(pl.lit(QUARANTINED))
             .otherwise(pl.lit(NOT_IN_CLEAN))
-            .alias("why")
+            .alias("why"),
+            too_early.alias("dated_before_the_response"),
         )
+        .drop("is_negative", "submitted_at", "_in_clean")
         .sort("source_file", "source_line")
     )
-    early = unused.filter(pl.col("is_negative").fill_null(False)).height
+
+
+def audit_accounting(
+    read: AuditRead, clean: pl.DataFrame, quarantined_ids: pl.Series
+) -> dict[str, Any]:
+    """Where each audit row went, for training's report: used, replaced by a re-audit, set
+    aside (by reason kind), or naming a response training cannot use (the reasons of
+    :func:`unused_audits`).
+
+    ``clean`` has ``response_id``, ``is_negative`` and, where known, ``submitted_at``
+    (every clean response); ``quarantined_ids`` the quarantined responses' ids. Counts add
+    up to ``rows_read``.
+    """
+    # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
+    # in "12 of responses not in the clean layer" and no way to find which row it was).
+    unused = unused_audits(read.audits, clean, quarantined_ids)
+    early = unused.filter("dated_before_the_response").height
     why = dict(unused.group_by("why").len().iter_rows())
     kinds = (
         read.set_aside.select(pl.col("reason").str.split(":").list.first().alias("kind"))
@@ -732,7 +758,7 @@ def audit_accounting(
     return {
         "files": len(read.files),
         "rows_read": read.rows_read,
-        "used": in_clean.height - unused.height,
+        "used": read.audits.height - unused.height,
         "replaced_by_a_later_audit": read.replaced,
         # Of those replaced, the ones whose verdict the later audit changed (not added).
         "overturned_by_a_later_audit": read.overturned,
@@ -744,7 +770,7 @@ def audit_accounting(
         "dated_before_the_response": early,
         # Used, but without the auditor the worksheet asks for (a QA lead's trial: used
         # without a word); named in the tally so the lead can fill them in.
-        "used_without_an_auditor": in_clean.join(
+        "used_without_an_auditor": read.audits.join(
             unused.select("response_id"), "response_id", "anti"
         )
         .filter(pl.col("auditor").is_null() | (pl.col("auditor").str.strip_chars() == ""))

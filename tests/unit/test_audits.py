@@ -626,6 +626,7 @@ def test_an_audit_dated_before_its_response_closes_no_item_and_is_named(
         {
             "survey_date": [day] * 2,
             "response_id": ["R1", "R2"],
+            "is_negative": [True] * 2,
             "submitted_at": [datetime(2026, 11, 20, 9, tzinfo=UTC)] * 2,
         }
     )
@@ -651,6 +652,51 @@ def test_an_audit_dated_before_its_response_closes_no_item_and_is_named(
         "wrong year?)",
     }
     assert "1 audit row(s) set aside close no item below" in said.err
+
+
+def test_train_and_the_review_queue_give_an_early_audit_one_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a user trial: an audit of a csat-5 response dated before the response was
+    `train`'s "is not a negative response" and the review queue's "audited before the
+    response was submitted", listed among rows that "close no item until they are mended"
+    though the response could never be in a queue. Both take the reason in one order (not
+    negative, not rated, then dated before its response), so the queue names only the
+    negative response's audit, in training's words."""
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+    from servicelens.stages import audit_report
+    from servicelens.storage.partitions import write_partition
+
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 11, 20)
+    clean = pl.DataFrame(
+        {
+            "survey_date": [day] * 3,
+            "response_id": ["R1", "R2", "R3"],
+            "is_negative": [True, False, None],  # csat 1, csat 5, no rating
+            "submitted_at": [datetime(2026, 11, 20, 9, tzinfo=UTC)] * 3,
+        }
+    )
+    write_partition(clean, settings.clean_dir, day, dict(clean.schema), {}, settings.staging_dir)
+    _write_review_queue(settings, day, _two_uncertain_items("a", "b"))
+    _write(
+        tmp_path,
+        "2026-11-20",
+        "response_id,root_cause,audited_at,auditor\n"
+        + "".join(f"{r},perceived,2026-11-13,qa\n" for r in ("R1", "R2", "R3")),
+    )
+    report = audit_report(settings)
+    assert report is not None
+    trained = {row["response_id"]: row["reason"] for row in report["unused_rows"]}
+    assert trained["R2"] == f"response_id: 'R2' {NOT_NEGATIVE}"
+    assert trained["R3"] == f"response_id: 'R3' {NOT_RATED}"
+    assert report["dated_before_the_response"] == 1
+
+    assert main(["--data-dir", str(tmp_path), "review-queue", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["audit_rows_set_aside"]
+    assert [(row["response_id"], row["line"]) for row in listed] == [("R1", 2)]
+    assert f"response_id: 'R1' {listed[0]['reason']}" == trained["R1"]
 
 
 def test_two_audits_dated_before_their_responses_among_many_are_named_not_a_crash(
