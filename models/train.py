@@ -418,11 +418,12 @@ def _counts_of(frame: pl.DataFrame) -> dict[str, int]:
     return {cause: int((labels == cause).sum()) for cause in ROOT_CAUSES}
 
 
-def _enough_of_each(frame: pl.DataFrame, what: str, whole: pl.DataFrame | None = None) -> None:
+def _enough_of_each(frame: pl.DataFrame, holding: str, whole: pl.DataFrame | None = None) -> None:
     """Raise ValueError, with the counts, unless ``frame`` holds at least
-    :data:`MIN_AUDITS_PER_ROOT_CAUSE` labelled rows of each root cause. ``whole`` (the
-    labelled rows ``frame`` is a slice of) has its counts named too, so a slice's few are
-    not read as all there are."""
+    :data:`MIN_AUDITS_PER_ROOT_CAUSE` labelled rows of each root cause. ``holding`` names
+    ``frame`` with the verb that agrees with it ("all the labelled rows hold", "the training
+    slice ... holds"), before the counts. ``whole`` (the labelled rows ``frame`` is a slice
+    of) has its counts named too, so a slice's few are not read as all there are."""
     counts = _counts_of(frame)
     if min(counts.values()) >= MIN_AUDITS_PER_ROOT_CAUSE:
         return
@@ -433,7 +434,7 @@ def _enough_of_each(frame: pl.DataFrame, what: str, whole: pl.DataFrame | None =
         every = " and ".join(f"{n:,} {cause}" for cause, n in _counts_of(whole).items())
         none += f"; the labelled rows in all hold {every}"
     raise ValueError(
-        f"training needs {audits_needed_text()}; {what} holds {held}{none}. Audit more "
+        f"training needs {audits_needed_text()}; {holding} {held}{none}. Audit more "
         "negative responses, of both kinds"
     )
 
@@ -461,7 +462,7 @@ def train_root_cause_model(
     when a root cause has fewer rows (:func:`fold_count`; ``folds_lowered`` says why).
     """
     _usable(labelled, "labelled")
-    _enough_of_each(labelled, "all the labelled rows")
+    _enough_of_each(labelled, "all the labelled rows hold")
     extra = facts_only if facts_only is not None and facts_only.height else None
     if extra is not None:
         _usable(extra, "facts-only")
@@ -469,7 +470,7 @@ def train_root_cause_model(
     dated = labelled
     train, test = time_split(dated)
     cutoff = test.get_column("survey_date").min()
-    _enough_of_each(train, f"the training slice (survey dates before {cutoff!s})", labelled)
+    _enough_of_each(train, f"the training slice (survey dates before {cutoff!s}) holds", labelled)
     extra_train = None if extra is None else extra.filter(pl.col("survey_date") < cutoff)
     y_train = labels_to_target(train.get_column("root_cause"))
     y_test = labels_to_target(test.get_column("root_cause"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -417,7 +418,7 @@ def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) ->
         "dates, which it tests on; "
     )
     assert str(one_class.value) == (
-        f"{needed}all the labelled rows holds {perceived.height:,} perceived and 0 "
+        f"{needed}all the labelled rows hold {perceived.height:,} perceived and 0 "
         "policy_failure (no audit says policy_failure). Audit more negative responses, of "
         "both kinds"
     )
@@ -430,6 +431,8 @@ def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) ->
     with pytest.raises(ValueError) as sliced:
         train_root_cause_model(few, seed=3, cv_folds=3)
     assert str(sliced.value).startswith(f"{needed}the training slice (survey dates before ")
+    slice_holds = r"the training slice \(survey dates before [-0-9]+\) holds \d"
+    assert re.search(slice_holds, str(sliced.value))
     assert " and 0 policy_failure (no audit says " in str(sliced.value)
     # The slice's few are not read as all there are (found by a trial).
     assert "; the labelled rows in all hold 40 perceived and 3 policy_failure. Audit" in str(
