@@ -19,7 +19,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -245,6 +245,16 @@ def data_directory_layers(settings: Settings) -> list[Settings]:
     from servicelens.ingest.configured import configured_sources
 
     return [settings, *configured_sources(settings)] if settings.is_sample else [settings]
+
+
+def every_layer_of(settings: Settings) -> list[Settings]:
+    """Every layer of the data directory ``settings`` addresses, whichever source that is:
+    the sample's and each configured source's (:func:`data_directory_layers` of the
+    sample). For what the directory's sources share, the backfill slots: a source's own
+    layer alone took a slot held by another source of the same directory for "a run of
+    another data directory or machine" (found by a user trial)."""
+    sample = settings if settings.is_sample else replace(settings, source="sample", definition=None)
+    return data_directory_layers(sample)
 
 
 def _source_of(flow_run: FlowRun) -> str | None:

@@ -149,17 +149,19 @@ def slot_usage(settings: Settings, limit: str = BACKFILL_LIMIT) -> SlotUsage | N
     """The limit's slots and their holders; None if the limit does not exist yet.
 
     Holders come from the embedded API's lease files when they can be read, else from the
-    in-flight records of this data directory, its configured sources' too (a remote server
-    does not list its leases).
+    in-flight records of this data directory (a remote server does not list its leases).
+    Either way the records of every layer of the directory name them, whichever source
+    ``settings`` addresses (:func:`~flows.recovery.every_layer_of`): the sources share the
+    slots.
     """
     with get_client(sync_client=True) as client:
         try:
             gcl = client.read_global_concurrency_limit_by_name(limit)
         except ObjectNotFound:
             return None
-        from flows.recovery import data_directory_layers  # recovery imports this module
+        from flows.recovery import every_layer_of  # recovery imports this module
 
-        layers = data_directory_layers(settings)
+        layers = every_layer_of(settings)
         claims = {c.flow_run_id: c for layer in layers for c in list_claims(layer)}
         holders: list[SlotHolder] = []
         if _leases_are_local():

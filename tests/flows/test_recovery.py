@@ -85,13 +85,21 @@ def _active_slots() -> int:
 
 
 @contextmanager
-def _held_by_a_thread(settings: Settings, day: date, flow_run: Any) -> Iterator[None]:
+def _held_by_a_thread(
+    settings: Settings, day: date, flow_run: Any, slot_of: str | None = None
+) -> Iterator[None]:
     """A live run: a thread of this process holds ``day`` for ``flow_run`` while the block
-    runs (its lock, its in-flight record and heartbeat)."""
+    runs (its lock, its in-flight record and heartbeat), and a slot of the limit
+    ``slot_of`` if one is named."""
+    from flows.slots import backfill_slot
+
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with hold_date(settings, day, str(flow_run.id), flow_run.name, 0.0):
+        with (
+            hold_date(settings, day, str(flow_run.id), flow_run.name, 0.0) as held,
+            backfill_slot(settings, held, flow_run.id, lambda: 0, slot_of),
+        ):
             holding.set()
             release.wait(WAIT_SECONDS)
 
@@ -352,6 +360,34 @@ def test_runs_show_and_release_see_a_configured_sources_runs(
         assert _read_run(dead.id).state.type.value == "CRASHED"
         assert _read_run(live.id).state.type.value == "RUNNING"  # left to its owner
         assert [c.name for c in list_claims(source)] == [f"nightly-{live_day}"]
+
+
+@pytest.mark.parametrize("holder_layer", ["another source", "the sample"])
+def test_a_source_waiting_for_a_slot_names_a_holder_of_another_layer_of_its_directory(
+    holder_layer: str, limit: str, tmp_path: Path
+) -> None:
+    """Found by a user trial: with one slot, two configured sources of one data directory
+    backfilled at once, and the waiting one said the slot was held by "a run of another
+    data directory or machine": it looked the holder up in its own layer's records only."""
+    from flows.slots import _wait_message, slot_usage
+    from servicelens.ingest.configured import register_source
+
+    definitions = Path(__file__).parents[1] / "sources" / "definitions"
+    base = Settings(data_dir=str(tmp_path / "data"), heartbeat_seconds=0.05)
+    waiting = register_source(base, str(definitions / "call-centre.toml"))
+    other = register_source(base, str(definitions / "european-feedback.toml"))
+    holding = other if holder_layer == "another source" else base
+    day = date(2021, 3, 31)
+    live = stuck_run(holding, _plan(holding, day), key=f"live-{uuid.uuid4()}")
+    with _held_by_a_thread(holding, day, live, slot_of=limit):
+        usage = slot_usage(waiting)
+        assert usage is not None
+        assert [(h.name, h.alive.alive if h.alive else None) for h in usage.holders] == [
+            (live.name, True)
+        ]
+        said = _wait_message(str(day), limit, usage, 2.0)
+        assert "another data directory" not in said and "holds its lock" in said, said
+    assert _active_slots() == 0
 
 
 def test_servicelens_run_says_on_the_terminal_that_it_recovered_a_dead_run(
