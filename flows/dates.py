@@ -32,6 +32,7 @@ from prefect.states import Cancelled, Crashed, Pending, to_state_create
 
 from flows.prefect_client import without_flow_heartbeats
 from flows.recovery import (
+    PARENT_FIELD,
     Recovery,
     crash_message,
     earlier_run_liveness,
@@ -46,6 +47,7 @@ from flows.tasks import (
     score_and_publish_task,
     validate_and_publish_clean_task,
 )
+from servicelens.checkpoints import checkpoint
 from servicelens.settings import Settings
 from servicelens.storage.claims import refuse_if_stopping
 from servicelens.storage.locks import LockBusyError
@@ -268,6 +270,7 @@ def _claim_date_run(
     settings: Settings,
     trigger: str,
     tags: list[str],
+    parent: str | None,
 ) -> _Claimed:
     """Create the date's flow run under its idempotency key, or learn who has it.
 
@@ -282,6 +285,8 @@ def _claim_date_run(
     recovered: list[str] = []
     for _ in range(MAX_RECOVERIES):
         context = {TRIGGER_FIELD: trigger, OWNER_FIELD: owner}
+        if parent:
+            context[PARENT_FIELD] = parent
         flow_run = _create_date_run(nightly, flow_id, planned, settings, key, context, tags)
         if flow_run.context.get(OWNER_FIELD) == owner:
             return _Claimed(flow_run, None, recovered)
@@ -347,6 +352,7 @@ def run_date(
     limit: str | None,
     heartbeat: bool = True,
     flow_id: UUID | None = None,
+    parent: str | None = None,
 ) -> DateOutcome:
     """Create the date's flow run (idempotently) and, if this call owns it, run it here.
 
@@ -362,17 +368,22 @@ def run_date(
     second per date (measured, README "## Scale").
 
     ``flow_id`` is ``nightly``'s flow on the API (:func:`register_flow`), if the caller has it.
+    ``parent``: the id of the flow run in whose process the date runs, if any; the date's
+    flow run names it (:data:`~flows.recovery.PARENT_FIELD`), so that once that process is
+    found gone the date's run reads dead too, even before it held the date.
     """
     day = planned.day.isoformat()
     if not planned.run:
         return DateOutcome.skipped(planned)
     refuse_if_stopping()  # no flow run is created once a signal is stopping the process
     flow_id = flow_id or register_flow(nightly)
-    claimed = _claim_date_run(nightly, flow_id, planned, settings, trigger, tags)
+    claimed = _claim_date_run(nightly, flow_id, planned, settings, trigger, tags, parent)
     if claimed.flow_run is None:
         assert claimed.outcome is not None
         return claimed.outcome
     flow_run = claimed.flow_run
+    # A process killed here leaves the date's flow run with no record of its own.
+    checkpoint("date-run-created")
     recovered = "; ".join(claimed.recovered)
     quiet: AbstractContextManager[Any] = nullcontext() if heartbeat else without_flow_heartbeats()
 
@@ -454,11 +465,20 @@ def run_planned_dates(
     trigger = uuid.uuid4().hex
     run_tags = ["servicelens", *(tags or [])]
     flow_id = register_flow(nightly) if any(p.run for p in plan) else None
+    parent = this_flow_run.get_id()
 
     def one(p: PlannedDate) -> DateOutcome:
         # In this process, under the caller's flow run and its heartbeat.
         return run_date(
-            nightly, p, settings, trigger, run_tags, limit, heartbeat=False, flow_id=flow_id
+            nightly,
+            p,
+            settings,
+            trigger,
+            run_tags,
+            limit,
+            heartbeat=False,
+            flow_id=flow_id,
+            parent=parent,
         )
 
     try:

@@ -39,7 +39,9 @@ from servicelens.storage.claims import (
     hold_date,
     list_claims,
     liveness,
+    read_claim,
     read_date_claim,
+    record_name,
     remove_claim,
     settled_liveness,
 )
@@ -49,6 +51,9 @@ from servicelens.storage.runs import record_outcome
 
 #: The flows whose runs keep in-flight records (flows/pipeline.py).
 FLOWS_WITH_RECORDS = ("nightly", "backfill", "nightly-window")
+#: The context field of a date's flow run that names the flow run in whose process it runs
+#: (a backfill's or nightly window's own, :func:`flows.dates.run_planned_dates`).
+PARENT_FIELD = "servicelens_parent"
 #: States of a flow run whose process may still be working on it.
 UNFINISHED_STATES = (StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
 
@@ -183,12 +188,16 @@ def earlier_run_liveness(settings: Settings, day: date, flow_run: FlowRun) -> Li
 
     From the date's in-flight record when it names this run (its lock on its own machine,
     else its beat, watched until it beats again or goes stale). A run with no record never
-    got to hold the date, or ran before records were kept: alive while someone holds the
-    date's lock or while it is younger than a stale period, dead after.
+    got to hold the date, or ran before records were kept: dead when it was to run in the
+    process of a parent flow run whose record shows that process gone, else alive while
+    someone holds the date's lock or while it is younger than a stale period, dead after.
     """
     claim = read_date_claim(settings, day)
     if claim is not None and claim.flow_run_id == str(flow_run.id):
         return settled_liveness(settings, claim)
+    parent = _dead_parent(settings, flow_run)
+    if parent is not None:
+        return parent
     lock = date_lock_path(locks_dir(settings.staging_dir), day)
     if is_locked(lock):
         return Liveness(True, f"the date's lock is held by {lock_holder(lock)}")
@@ -202,6 +211,27 @@ def earlier_run_liveness(settings: Settings, day: date, flow_run: FlowRun) -> Li
         f"no process holds the date (its lock is free) and the run, created {age:.0f} s ago, "
         "left no in-flight record",
     )
+
+
+def _dead_parent(settings: Settings, flow_run: FlowRun) -> Liveness | None:
+    """Dead, saying why, when ``flow_run`` was to run in the process of a parent flow run
+    (:data:`PARENT_FIELD`) whose record, in any layer of the data directory, shows that
+    process gone; else None. Found by a user trial: after ``kill -9`` of a backfill, ``runs
+    show`` listed the backfill dead and its date's run, created moments before, alive
+    ("not yet holding the date"), though both were the killed process's."""
+    parent_id = (flow_run.context or {}).get(PARENT_FIELD)
+    if not parent_id:
+        return None
+    for layer in every_layer_of(settings):
+        parent = read_claim(layer, record_name("run", "", str(parent_id)))
+        if parent is not None:
+            verdict = liveness(parent)
+            if verdict.alive:
+                return None
+            return Liveness(
+                False, f"it was to run in the process of {parent.name}: {verdict.reason}"
+            )
+    return None
 
 
 def stop_held_runs(reason: str, seconds: float) -> list[Held]:

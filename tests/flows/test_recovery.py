@@ -390,6 +390,53 @@ def test_a_source_waiting_for_a_slot_names_a_holder_of_another_layer_of_its_dire
     assert _active_slots() == 0
 
 
+def test_runs_show_reads_a_killed_backfills_date_run_dead_before_it_held_the_date(
+    prefect_api: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a user trial: right after `kill -9` of a backfill, `runs show` listed the
+    backfill dead and its date's flow run, created moments before and not yet holding the
+    date, "alive ... not yet holding the date", though it was to run in the killed process.
+    The real `servicelens backfill` runs on this test's Prefect API (no embedded API to
+    start), is paused just after creating its date's flow run and killed with its group."""
+    from prefect.settings import get_current_settings
+
+    from servicelens.cli.main import main
+    from tests.reliability.cli import (
+        START,
+        backfill_of,
+        generated_home,
+        kill_group,
+        records,
+        start_paused,
+        wait_until,
+    )
+
+    [day], args = backfill_of(1)
+    home = generated_home(tmp_path, START, 1, seed=17)
+    pause = tmp_path / "pause"
+    api = str(get_current_settings().api.url)
+    backfill = start_paused(
+        home, args, tmp_path / "backfill.log", "date-run-created", pause, PREFECT_API_URL=api
+    )
+    wait_until(pause.exists, backfill, "its date's flow run created")
+    [parent] = records(home)  # the backfill's own; its date holds nothing yet
+    kill_group(backfill)
+
+    # A stale period of hours: by its age alone the date's young run would read alive.
+    monkeypatch.setenv("SERVICELENS_HEARTBEAT_SECONDS", "3600")
+    assert main(["--data-dir", str(home.data), "--json", "runs", "show"]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["run"], r["status"]) for r in shown["in_flight"]] == [(parent["name"], "dead")]
+    verdicts = {s["run"]: (s["status"], s["why"]) for s in shown["stuck"]}
+    assert set(verdicts) == {parent["name"], f"nightly-{day}"}, shown["stuck"]
+    status, why = verdicts[f"nightly-{day}"]
+    assert status == "dead" and parent["name"] in why and "its lock is free" in why, why
+    assert verdicts[parent["name"]][0] == "dead"
+
+
 def test_servicelens_run_says_on_the_terminal_that_it_recovered_a_dead_run(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
