@@ -14,6 +14,10 @@ A second signal exits at once.
 The main thread also watches the embedded API this process started: if it ends under the
 command (killed, most often by the out-of-memory killer), the command's runs are recorded
 as interrupted and it exits 2 at once, saying so (:func:`_api_gone`).
+
+Either way the command says how to finish what it left: "run the same command again", or
+what a command registered with :func:`said_when_stopped` (a backfill: the dates it
+completed and the backfill of only those left).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +47,11 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
+#: What the command says, when it is stopped, about finishing what it left
+#: (:func:`said_when_stopped`), the innermost last.
+_how_to_finish: list[Callable[[], str | None]] = []
+SAME_COMMAND_AGAIN = "run the same command again to finish the rest"
+
 
 class _Stop(BaseException):
     def __init__(self, signum: int) -> None:
@@ -54,6 +64,33 @@ def stops_itself(handler: Handler) -> Handler:
     stops the flow runs it started), so :func:`run_stoppable` runs it as is."""
     handler.stops_itself = True  # type: ignore[attr-defined]
     return handler
+
+
+@contextmanager
+def said_when_stopped(how_to_finish: Callable[[], str | None]) -> Iterator[None]:
+    """While inside, a signal (or the embedded API's end) that stops the command says
+    ``how_to_finish()`` instead of "run the same command again to finish the rest". It is
+    asked as the process stops, after the runs it held are recorded interrupted; None, or
+    an error, leaves the default. A backfill of ``--rerun all`` run again ran every date it
+    had completed again (found by a user trial)."""
+    _how_to_finish.append(how_to_finish)
+    try:
+        yield
+    finally:
+        _how_to_finish.remove(how_to_finish)
+
+
+def _finishing() -> str:
+    """How to finish what the stopped command left (see :func:`said_when_stopped`). Never
+    raises: it is asked while the process stops."""
+    for how in reversed(list(_how_to_finish)):
+        try:
+            said = how()
+        except Exception:
+            continue
+        if said:
+            return said
+    return SAME_COMMAND_AGAIN
 
 
 def run_stoppable(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
@@ -119,7 +156,7 @@ def _api_gone(status: int) -> None:
     print(
         f"servicelens: error: Prefect's temporary embedded API stopped during the command "
         f"({how}; SIGKILL is most often the out-of-memory killer).{recorded} Dates that "
-        "finished are recorded; run the same command again to finish the rest",
+        f"finished are recorded; {_finishing()}",
         file=sys.stderr,
         flush=True,
     )
@@ -170,8 +207,8 @@ def _stop_now(signum: int) -> None:
         )
     print(
         "servicelens: interrupted. Each partition is swapped in whole, so every partition on "
-        "disk is the old one or the new one; run the same command again to finish "
-        "(`servicelens runs show` lists anything still held)",
+        f"disk is the old one or the new one; {_finishing()} (`servicelens runs show` lists "
+        "anything still held)",
         file=sys.stderr,
         flush=True,
     )

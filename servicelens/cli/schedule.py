@@ -7,7 +7,7 @@ import calendar
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from servicelens.cli.console import (
@@ -19,9 +19,18 @@ from servicelens.cli.console import (
     table,
 )
 from servicelens.cli.embedded_api import start_in_background
-from servicelens.cli.interrupts import stops_itself
+from servicelens.cli.interrupts import said_when_stopped, stops_itself
 from servicelens.settings import Settings
-from servicelens.storage.runs import RERUN_POLICIES, TODO_CHANGED, TODO_FAILED
+from servicelens.storage.runs import (
+    RERUN_POLICIES,
+    TODO_CHANGED,
+    TODO_FAILED,
+    PlannedDate,
+    completed_since,
+)
+
+#: A stopped backfill names the dates it completed up to this many, else counts them.
+NAMED_AT_MOST = 5
 
 
 def _detail(row: dict[str, Any]) -> str:
@@ -176,6 +185,40 @@ def waiting_note(args: argparse.Namespace, source: Settings) -> str | None:
     )
 
 
+def left_when_stopped(
+    args: argparse.Namespace, settings: Settings, plan: list[PlannedDate], since: datetime
+) -> str:
+    """What a backfill stopped part way says about finishing: the dates of its ``plan`` it
+    completed (recorded completed at ``since`` or later), and the backfill that runs only
+    the dates left, those from the first one not completed, in the order the plan runs
+    them, to the end of the range. Found by a user trial: "run the same command again"
+    after a stopped ``--rerun all`` would have run every completed date again."""
+    planned = [p.day for p in plan if p.run]
+    done = [day for day in planned if completed_since(settings, day, since)]
+    left = [day for day in planned if day not in done]
+    if len(done) <= NAMED_AT_MOST:
+        completed = ", ".join(str(day) for day in sorted(done)) or "none"
+    else:
+        completed = f"{len(done)} dates between {min(done)} and {max(done)}"
+    said = f"completed before the stop: {completed} ({len(done)} of {len(planned)} to run)"
+    if not left:
+        return f"{said}; nothing is left to run"
+    start, end = (args.start, max(left)) if args.newest_first else (min(left), args.end)
+    command = (
+        "servicelens backfill"
+        + (f" --source {args.source}" if args.source else "")
+        + f" --start {start} --end {end} --rerun {args.rerun}"
+        + (" --newest-first" if args.newest_first else "")
+        + (f" --concurrency {args.concurrency}" if args.concurrency > 1 else "")
+    )
+    said = f"{said}; to run the {len(left)} left: `{command}`"
+    again = [day for day in done if start <= day <= end]
+    if again and args.rerun == "all":
+        # Dates run side by side finish out of order: some after the first one left.
+        said += f" (it runs again {len(again)} completed date(s) of that range)"
+    return said
+
+
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Plan (``--dry-run``) or run a backfill; print a table of dates, outcomes and what is
     left to do; exit 0 when every date is done (or held by a live run), 1 when a date did not
@@ -213,8 +256,11 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
     started = time.time()
     statuses = [date_status(settings, d) for d in days]
-    to_run = sum(p.run for p in backfill_plan(settings, statuses, args.rerun))
+    plan = backfill_plan(settings, statuses, args.rerun, args.newest_first)
+    to_run = sum(p.run for p in plan)
+    since = datetime.now(UTC)
     with (
+        said_when_stopped(lambda: left_when_stopped(args, settings, plan, since)),
         said_on_terminal(),
         progress(
             "backfill",

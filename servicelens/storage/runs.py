@@ -131,6 +131,16 @@ def decided_by(settings: Settings, day: date, run_id: str) -> bool:
     )
 
 
+def completed_since(settings: Settings, day: date, since: datetime) -> bool:
+    """Whether a run of ``day`` recorded it completed at ``since`` or later (its last
+    outcome, or one kept in its history): what a backfill stopped part way had finished."""
+    outcome = read_outcome(settings, day) or {}
+    return any(
+        e.get("outcome") == "completed" and _when(e.get("finished_at")) >= since
+        for e in [outcome, *outcome.get("history", [])]
+    )
+
+
 @dataclass(frozen=True)
 class DateStatus:
     """Where one date stands, decided from its mart manifests and its last outcome record."""

@@ -80,9 +80,10 @@ def test_a_backfill_whose_embedded_api_was_killed_says_so_at_once(tmp_path: Path
     assert (
         "Prefect's temporary embedded API stopped during the command (killed by SIGKILL; "
         "SIGKILL is most often the out-of-memory killer). Recorded as interrupted: "
-        f"{START.isoformat()}. Dates that finished are recorded; run the same command again "
-        "to finish the rest"
+        f"{START.isoformat()}. Dates that finished are recorded; completed before the stop: "
+        "none (0 of 1 to run); to run the 1 left: `servicelens "
     ) in output, output
+    assert f"backfill --start {START} --end {START} --rerun all`" in output, output
     assert "this is a bug" not in output and "Traceback" not in output, output
     assert (tmp_path / "pause").exists()  # it never got past the paused date
     print(f"ended {took:.1f} s after the kill")
