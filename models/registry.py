@@ -576,17 +576,29 @@ def record_champion_change(
     )
 
 
+#: ``models list`` names a version's changes by hand up to this many, else the latest ones.
+EVENTS_LISTED = 3
+
+
 def decision_word(decision: dict[str, Any] | None) -> str | None:
     """What ``models list`` says of a version's decision: training's (``promoted`` or
-    ``kept out``), then the latest change made by hand since (``promoted, rolled back``);
-    None for a version saved before decisions were kept."""
+    ``kept out``), then each change made by hand since, in order (``kept out -> promoted by
+    hand -> rolled back``); past :data:`EVENTS_LISTED` changes, how many came before the
+    latest ones. None for a version saved before decisions were kept.
+
+    The latest change alone read "kept out, rolled back" for a version refused, promoted by
+    hand, then rolled back, and "promoted, promoted by hand" for one rolled back and then
+    promoted again (found by a user trial)."""
     if decision is None:
         return None
-    events = decision.get("events") or []
+    changes = [str(e["event"]) for e in decision.get("events") or []]
+    if len(changes) > EVENTS_LISTED:
+        latest = changes[-(EVENTS_LISTED - 1) :]
+        changes = [f"({len(changes) - len(latest)} earlier changes)", *latest]
     trained = (
         ("promoted" if decision.get("promoted") else "kept out") if "promoted" in decision else ""
     )
-    return ", ".join(w for w in (trained, events[-1]["event"] if events else "") if w) or None
+    return " -> ".join(w for w in (trained, *changes) if w) or None
 
 
 def read_decision(models_dir: DataPath, version: str) -> dict[str, Any] | None:
@@ -658,12 +670,13 @@ def holdout_one_class(metrics: dict[str, Any]) -> str | None:
 
 def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
     """Every saved version, oldest first: ``version``, ``champion`` (bool), ``saved_at``,
-    ``source``, the holdout's ``accuracy``, ``macro_f1``, ``roc_auc`` and ``ece`` (None
-    where not measured, and where every holdout row has one root cause, which
-    ``holdout_one_class`` names: those rows judge nothing), and ``decision``: training's
-    promotion decision, ``promoted`` or ``kept out``, and the latest change by hand since
-    (:func:`decision_word`); None for a version saved before decisions were kept
-    (:func:`record_decision`)."""
+    ``source``, ``holdout_rows`` (the rows of its holdout, the time split's test slice:
+    each version's own, so versions are scored on different rows), the holdout's
+    ``accuracy``, ``macro_f1``, ``roc_auc`` and ``ece`` (None where not measured, and where
+    every holdout row has one root cause, which ``holdout_one_class`` names: those rows
+    judge nothing), and ``decision``: training's promotion decision, ``promoted`` or ``kept
+    out``, and each change by hand since (:func:`decision_word`); None for a version saved
+    before decisions were kept (:func:`record_decision`)."""
     rows: list[dict[str, Any]] = []
     if not models_dir.exists():
         return rows
@@ -683,6 +696,7 @@ def list_versions(models_dir: DataPath) -> list[dict[str, Any]]:
                 "champion": path.name == champion,
                 "saved_at": meta.get("saved_at"),
                 "source": source_name(meta),
+                "holdout_rows": (metrics.get("split") or {}).get("test_rows"),
                 **holdout,
                 "holdout_one_class": one_class,
                 "decision": decision_word(read_decision(models_dir, path.name)),

@@ -754,6 +754,9 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                             "champion": "*" if row["champion"] else "",
                             "version": row["version"],
                             "source": row["source"],
+                            # Each version's holdout is its own test slice (a user trial
+                            # compared macro-F1 on 667 rows with one on 4,494).
+                            "holdout rows": _row_count(row["holdout_rows"]),
                             # A holdout of one root cause judges nothing (a trial read
                             # "macro_f1 0.444" of 10 perceived rows).
                             "macro_f1 (holdout)": row["macro_f1"]
@@ -770,9 +773,29 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                     ]
                 )
             )
+            if note := holdouts_note(rows):
+                print(note)
             if others:
                 print(f"models of sources too: {where}")
     return 0
+
+
+def _row_count(rows: object) -> int | None:
+    """A recorded row count; None where there is none (read_metrics gives a null as NaN)."""
+    return int(rows) if isinstance(rows, int | float) and rows == rows else None
+
+
+def holdouts_note(rows: list[dict[str, Any]]) -> str | None:
+    """When the versions ``models list`` lists were tested on holdouts of different sizes:
+    that their holdout scores are not of the same rows; else None."""
+    sizes = {n for r in rows if (n := _row_count(r["holdout_rows"])) is not None}
+    if len(sizes) < 2:
+        return None
+    return (
+        "each version's holdout is the latest survey dates of its own training data "
+        f"({min(sizes):,} to {max(sizes):,} rows): the holdout scores of two versions are "
+        "not on the same rows"
+    )
 
 
 def sources_with_models(settings: Settings) -> list[str]:

@@ -326,7 +326,7 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert capsys.readouterr().err == ""  # the marts are the champion's again
     assert main(["--data-dir", str(data), "--json", "models", "list"]) == 0
     listed = {r["version"]: r["decision"] for r in json.loads(capsys.readouterr().out)}
-    assert listed[second["version"]] == "promoted, rolled back"
+    assert listed[second["version"]] == "promoted -> rolled back"
     assert listed[first["version"]] == "promoted"
     assert main(["--data-dir", str(data), "models", "promote", second["version"]]) == 0
     assert capsys.readouterr().err == (
@@ -663,13 +663,14 @@ def test_models_list_shows_its_columns_under_a_header(
     assert main(["--data-dir", str(tmp_path), "models", "list"]) == 0
     header, rule, row = capsys.readouterr().out.splitlines()
     assert header.split() == [
-        "champion", "version", "source", "macro_f1", "(holdout)", "roc_auc", "(holdout)", "ece",
-        "(holdout)", "training's", "decision", "saved", "at",
+        "champion", "version", "source", "holdout", "rows", "macro_f1", "(holdout)", "roc_auc",
+        "(holdout)", "ece", "(holdout)", "training's", "decision", "saved", "at",
     ]  # fmt: skip
     assert set(rule) == {"-", " "}
-    assert row.split()[:3] == ["*", first["version"], "sample"]
+    test_rows = trained.metrics["split"]["test_rows"]
+    assert row.split()[:4] == ["*", first["version"], "sample", f"{test_rows:,}"]
     ece = trained.metrics["model"]["ece"]
-    assert row.split()[5:7] == [f"{ece:.3f}", "promoted"]
+    assert row.split()[6:8] == [f"{ece:.3f}", "promoted"]
     # Found by a data scientist's trial: the sample's list said nothing of a configured
     # source's registry beside it.
     from servicelens.cli.models import source_models_dir
@@ -684,6 +685,73 @@ def test_models_list_shows_its_columns_under_a_header(
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"models of sources too: `servicelens --data-dir {tmp_path} models --source cfpb list`"
     )
+
+
+def test_models_list_reads_every_change_by_hand_in_order_and_each_holdouts_rows(
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a user trial: the decision column showed the latest change by hand only (a
+    version refused, promoted by hand, then rolled back read "kept out, rolled back"; one
+    rolled back, then promoted again, "promoted, promoted by hand"), and the holdout
+    macro-F1 of versions tested on 667 and 4,494 rows stood side by side with no count."""
+    from servicelens.cli.main import main
+
+    registry = Settings(data_dir=str(tmp_path)).models_dir
+    argv = ["--data-dir", str(tmp_path)]
+
+    def register(rows: pl.DataFrame, holdout_rows: int) -> str:
+        version = register_and_promote(
+            trained, registry, rows, dict(trained.metrics), SURVEY_FEATURES
+        )["version"]
+        path = registry / version / "metrics.json"
+        metrics = json.loads(path.read_text())
+        path.write_text(
+            json.dumps({**metrics, "split": {**metrics["split"], "test_rows": holdout_rows}})
+        )
+        return str(version)
+
+    first = register(labelled, 667)
+    refused = register(labelled, 4494)  # the same rows again: training keeps it out
+    for action in (["promote", refused], ["rollback"]):
+        assert main([*argv, "models", *action]) == 0
+    again = register(labelled.slice(1), 1200)  # an audit withdrawn: promoted
+    for action in (["rollback"], ["promote", again]):
+        assert main([*argv, "models", *action]) == 0
+    capsys.readouterr()
+
+    assert main([*argv, "--json", "models", "list"]) == 0
+    listed = {r["version"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {v: r["decision"] for v, r in listed.items()} == {
+        first: "promoted",
+        refused: "kept out -> promoted by hand -> rolled back",
+        again: "promoted -> rolled back -> promoted by hand",
+    }
+    assert [listed[v]["holdout_rows"] for v in (first, refused, again)] == [667, 4494, 1200]
+    assert main([*argv, "models", "list"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    for version, rows in ((first, "667"), (refused, "4,494"), (again, "1,200")):
+        [words] = [line.split() for line in said if version in line]
+        at = words.index(version)
+        assert words[at + 1 : at + 3] == ["sample", rows], words
+    assert said[5] == (
+        "each version's holdout is the latest survey dates of its own training data (667 to "
+        "4,494 rows): the holdout scores of two versions are not on the same rows"
+    )
+
+
+def test_a_long_history_by_hand_is_listed_by_its_latest_changes() -> None:
+    from models.registry import decision_word
+
+    events = ["promoted by hand", "rolled back", "promoted by hand", "rolled back"]
+    decision = {"promoted": False, "events": [{"event": e, "at": "2026"} for e in events]}
+    assert decision_word(decision) == (
+        "kept out -> (2 earlier changes) -> promoted by hand -> rolled back"
+    )
+    assert decision_word({"events": [{"event": "promoted by hand"}]}) == "promoted by hand"
+    assert decision_word(None) is None
 
 
 def test_models_list_of_a_data_dir_with_a_sources_models_only_names_that_source(
