@@ -365,7 +365,8 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
                    CASE WHEN s.p IS NULL THEN NULL WHEN s.p >= 0.5 THEN 'policy_failure'
                         ELSE 'perceived' END AS root_cause,
                    s.p AS p_policy_failure, s.p > 0.35 AND s.p < 0.65 AS needs_review,
-                   ? AS model_version, {FEEDBACK_SCORED_VERSION} AS schema_version,
+                   CASE WHEN s.p IS NOT NULL THEN ? END AS model_version,
+                   {FEEDBACK_SCORED_VERSION} AS schema_version,
                    s.top_reasons, c.repeat_contacts_30d::SMALLINT AS repeat_contacts_30d,
                    'sample' AS source, NULL::VARCHAR AS rating, NULL::VARCHAR AS attributes,
                    c.sla_met, c.policy_disclosed, c.resolution, c.fees_charged, c.fee_excess

@@ -327,7 +327,10 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
         valid["needs_review"] = (p.gt(0.35) & p.lt(0.65)).astype("boolean").mask(p.isna())
     with clock.stage("write"):
         feedback = valid.assign(
-            model_version=getattr(model, "_bench_version", "bench"),
+            # On the rows the model scored only (the contract's version 7).
+            model_version=np.where(
+                valid["root_cause"].isna(), None, getattr(model, "_bench_version", "bench")
+            ),
             schema_version=FEEDBACK_SCORED_VERSION,
             source="sample",
             rating=None,

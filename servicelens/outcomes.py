@@ -28,6 +28,7 @@ from servicelens.storage.partitions import (
     MANIFEST_FILE,
     older_contract_partitions,
     partition_dir,
+    read_manifest,
     scan_table,
     write_partition,
 )
@@ -95,6 +96,18 @@ def _rows(table_dir: Any, days: list[date], columns: list[str] | None = None) ->
         return pl.DataFrame()
     scan = scan_table(table_dir, found)
     return scan.select(columns).collect() if columns else scan.collect()
+
+
+def _models_that_ran(table_dir: Any, days: list[date]) -> str | None:
+    """The model versions the manifests of ``days``' published partitions of ``table_dir``
+    record as the champion that ran them (:func:`transforms.marts.model_versions_text`);
+    None when none had one. feedback_scored's rows name a model only where it gave a root
+    cause (contract 7)."""
+    ran = [
+        (read_manifest(table_dir, d) or {}).get("model_version")
+        for d in _published(table_dir, days)
+    ]
+    return model_versions_text(pl.Series(ran, dtype=pl.String))
 
 
 def weeks_touched(settings: Settings, days: list[date]) -> list[date]:
@@ -170,8 +183,11 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
         if scored.height:
             responses = responses.join(scored, on="response_id", how="left")
             # Every model that scored the week's responses (a week can straddle a promotion
-            # until its dates are re-run).
-            model_version = model_versions_text(scored.get_column("model_version"))
+            # until its dates are re-run); a week it gave no root cause (no negative) by the
+            # model that ran its dates: 0 failures of 0 negatives, not "no model yet".
+            model_version = model_versions_text(
+                scored.get_column("model_version")
+            ) or _models_that_ran(settings.marts_dir / "feedback_scored", survey_days)
         if "root_cause" not in responses.columns or model_version is None:
             responses = responses.with_columns(pl.lit(None, pl.String).alias("root_cause"))
     return agent_outcomes(

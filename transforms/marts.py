@@ -46,8 +46,11 @@ def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataF
     ``scored`` carries the clean layer's columns (``CLEAN_RESPONSE_SCHEMA``) with the
     model's ``root_cause``, ``p_policy_failure``, ``needs_review`` and ``top_reasons``; a
     source's own columns (``rating``, ``attributes``) and the operation's facts (``sla_met``
-    ... ``fee_excess``) it lacks are null. Raises ``ValueError`` when another contract column
-    is missing."""
+    ... ``fee_excess``) it lacks are null. ``model_version`` (the champion that scored the
+    date, None without one) goes on the rows it gave a root cause only: the rest (not
+    negative, not rated) are null, since no model scored them (contract 7; a user's trial
+    found 85,114 never-scored rows of a demo naming the champion). Raises ``ValueError``
+    when another contract column is missing."""
     absent = [
         pl.lit(None, FEEDBACK_SCORED_SCHEMA[name]).alias(name)
         for name in ("rating", "attributes", *OPERATION_FACTS)
@@ -57,7 +60,9 @@ def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataF
         scored = scored.with_columns(absent)
     return conform(
         with_source(scored).with_columns(
-            pl.lit(model_version, pl.String).alias("model_version"),
+            pl.when(pl.col("root_cause").is_not_null())
+            .then(pl.lit(model_version, pl.String))
+            .alias("model_version"),
             pl.lit(FEEDBACK_SCORED_VERSION, pl.Int32).alias("schema_version"),
         ),
         FEEDBACK_SCORED_SCHEMA,

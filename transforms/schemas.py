@@ -279,7 +279,7 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 6
+FEEDBACK_SCORED_VERSION = 7
 DAILY_SUMMARY_VERSION = 6
 
 
@@ -370,7 +370,12 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "True when the model is unsure (probability inside the review band): send to QA "
             "rather than act on root_cause alone."
         ),
-        "model_version": "Version of the model that scored the row (models/<version>/).",
+        "model_version": (
+            "Version of the model that scored the row (models/<version>/); null where no "
+            "model scored it (root_cause is null: not negative, not rated, or no model yet). "
+            "Rows of version 6 and before: the version that ran the date, on every row; "
+            "which model ran a date is processed_dates.model_version (its manifest)."
+        ),
         "schema_version": _SCHEMA_VERSION_TEXT,
         "top_reasons": (
             "For scored negatives, up to three features that pushed the model hardest "
@@ -425,6 +430,8 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "4: added repeat_contacts_30d.",
         "5: added source, rating and attributes (several sources side by side).",
         "6: added sla_met, policy_disclosed, resolution, fees_charged and fee_excess.",
+        "7: model_version is null on rows no model scored (it named the date's model on "
+        "every row, the ones never scored too).",
     ),
 )
 

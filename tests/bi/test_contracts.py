@@ -119,6 +119,19 @@ def test_mart_builders_stamp_the_contract_version() -> None:
     ]
 
 
+def test_model_version_is_on_the_rows_a_model_scored_only() -> None:
+    """Found by a user's trial: after `make demo`, 85,114 rows never scored (csat >= 3,
+    root_cause null) named the champion's version, which the dictionary calls the "Version
+    of the model that scored the row"."""
+    scored = feedback_scored(_scored_rows(), "m1")
+    assert scored.select("root_cause", "model_version").rows() == [
+        ("policy_failure", "m1"),
+        ("perceived", "m1"),
+        (None, None),
+    ]
+    assert feedback_scored(_scored_rows(), None).get_column("model_version").null_count() == 3
+
+
 def test_the_policy_failure_share_is_of_the_scored_negatives_and_null_without_a_model() -> None:
     """An operator's trial read a share of 0.0 ("0 % policy failures") for every source
     published before its first model: 0 failures of 2 unscored negatives is no share."""
