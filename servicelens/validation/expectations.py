@@ -398,16 +398,43 @@ _READS_OTHERWISE = (
 )
 
 
-def _formats_reading(raw: pl.Expr, declared: str) -> pl.Expr:
+#: The problem of a time a definition that declares no format for submitted_at (so reads
+#: ISO 8601) cannot read but a common format can; the formats that read it. No quote or
+#: apostrophe, as for :func:`number_problem`.
+_READS_UNDECLARED = (
+    "is not a timestamp as ISO 8601 reads it (the definition declares no format for "
+    "submitted_at); it reads as {}: add the format the export writes to submitted_at in the "
+    "definition (format takes a list)"
+)
+
+
+def _with_order(timestamp_format: str) -> str:
+    """``timestamp_format`` with the order of its day and month in words when a date written
+    so can be read the other way round (``%d/%m/%Y`` -> ``%d/%m/%Y (day first)``); else as
+    it is."""
+    if day_month_swapped(timestamp_format) is None or timestamp_format.startswith("%Y"):
+        return timestamp_format
+    first = "day" if timestamp_format.index("%d") < timestamp_format.index("%m") else "month"
+    return f"{timestamp_format} ({first} first)"
+
+
+def _formats_reading(raw: pl.Expr, declared: str | None) -> pl.Expr:
     """The common formats (:data:`COMMON_TIMESTAMP_FORMATS`, not ``declared``: one format,
-    or several joined by " or ") that read the text ``raw``, the first two joined by " or ";
-    null when none does. Found by a trial: a Typeform export saved again by a spreadsheet
-    wrote 2017-02-27 8:16 against the preset format %Y-%m-%d %H:%M:%S, and all its rows
-    were quarantined as not a timestamp with no word of the format that reads them."""
-    skip = set(declared.split(" or "))
+    several joined by " or ", or None for ISO 8601 alone) that read the text ``raw``, the
+    first two joined by " or ", each naming its order of day and month where a date can be
+    read either way round (:func:`_with_order`); null when none does.
+
+    Found by a trial: a Typeform export saved again by a spreadsheet wrote 2017-02-27 8:16
+    against the preset format %Y-%m-%d %H:%M:%S, and all its rows were quarantined as not a
+    timestamp with no word of the format that reads them; and by a user's trial: a call
+    log's 13/01/2021 13:43:49, read with no format declared, was told it "is missing or
+    not a timestamp" and nothing of what it is."""
+    skip = set((declared or "").split(" or "))
     text = raw.str.strip_chars()
     found = pl.concat_list(
-        pl.when(text.str.strptime(pl.Datetime("us"), f, strict=False).is_not_null()).then(pl.lit(f))
+        pl.when(text.str.strptime(pl.Datetime("us"), f, strict=False).is_not_null()).then(
+            pl.lit(_with_order(f))
+        )
         for f in COMMON_TIMESTAMP_FORMATS
         if f not in skip
     ).list.drop_nulls()
@@ -979,7 +1006,13 @@ def validate_survey_rows(
         if rules.timestamp_format
         else "expected ISO 8601, e.g. 2026-11-01T14:03:00+01:00"
     )
-    not_a_timestamp = pl.lit(f"is missing or not a timestamp ({expected})")
+    # A value that is there is not called missing (a user's trial read "'13/01/2021
+    # 13:43:49' is missing or not a timestamp").
+    not_a_timestamp = (
+        pl.when(raw_value.str.strip_chars().fill_null("") == "")
+        .then(pl.lit(f"is missing ({expected})"))
+        .otherwise(pl.lit(f"is not a timestamp ({expected})"))
+    )
     if (
         rules.timestamp_format
         and rules.month_names is None
@@ -989,14 +1022,20 @@ def validate_survey_rows(
         # expected, which it seemed to be written in.
         not_a_timestamp = (
             pl.when(raw_value.str.contains(r"\p{L}{3}").fill_null(False))
-            .then(pl.lit(f"is missing or not a timestamp ({expected}); {ENGLISH_MONTH_NAMES}"))
+            .then(pl.lit(f"is not a timestamp ({expected}); {ENGLISH_MONTH_NAMES}"))
             .otherwise(not_a_timestamp)
         )
-    if rules.timestamp_format:
+    if rules.timestamp_format or rules.from_definition:
+        # A definition that declares no format reads ISO 8601; what its times read as
+        # instead is told as when one is declared.
         reads_as = _formats_reading(raw_value, rules.timestamp_format)
         not_a_timestamp = (
             pl.when(reads_as.is_not_null())
-            .then(pl.format(_READS_OTHERWISE, pl.lit(rules.timestamp_format), reads_as))
+            .then(
+                pl.format(_READS_OTHERWISE, pl.lit(rules.timestamp_format), reads_as)
+                if rules.timestamp_format
+                else pl.format(_READS_UNDECLARED, reads_as)
+            )
             .otherwise(not_a_timestamp)
         )
     if swapped := day_month_swapped(rules.timestamp_format):

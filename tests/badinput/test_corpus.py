@@ -198,7 +198,7 @@ CASES: list[Case] = [
     Case("ancient date", _with(2, submitted_at="1899-12-30T00:00:00"), "quarantined",
          ("submitted_at: '1899-12-30T00:00:00' is before 2000-01-01, earlier than any",)),
     Case("date that is not a date", _with(2, submitted_at="yesterday"), "quarantined",
-         ("submitted_at: 'yesterday' is missing or not a timestamp",)),
+         ("submitted_at: 'yesterday' is not a timestamp",)),
     Case("null response_id", _with(2, response_id=""), "quarantined",
          ("response_id: (empty) missing",)),
     Case("null interaction_id", _with(2, interaction_id=""), "quarantined",

@@ -555,6 +555,43 @@ def test_10_call_centre_dayfirst_excel(tmp_path: Path) -> None:
     assert "Eli" not in got.clean.write_csv()
 
 
+def test_10_call_centre_read_without_a_format_is_told_it_reads_day_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a user's trial: the call log's definition without a format for Date and Time
+    (so ISO 8601) quarantined all 24 rows as "'13/01/2021 13:43:49' is missing or not a
+    timestamp", which it is not missing, with no word of the format it reads as; a declared
+    format that misses is told which one reads the times, and so is no format."""
+    from servicelens.cli.main import main
+
+    declared = (DEFINITIONS / "call-centre.toml").read_text()
+    undeclared = tmp_path / "call-centre.toml"
+    undeclared.write_text(declared.replace(', format = "%d/%m/%Y %H:%M:%S"', ""))
+    assert 'submitted_at = { columns = ["Date", "Time"] }' in undeclared.read_text()
+    export = FIELD / "10-call-centre-dayfirst-excel" / "sample.csv"
+    assert (
+        main(
+            ["--data-dir", str(tmp_path / "data"), "sources", "check", str(undeclared), str(export)]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "read 24: kept 0, quarantined 24" in out and "missing" not in out
+    undeclared_iso = (
+        "is not a timestamp as ISO 8601 reads it (the definition declares no format for "
+        "submitted_at); it reads as %d/%m/%Y %H:%M:%S (day first){}: add the format the export "
+        "writes to submitted_at in the definition (format takes a list)"
+    )
+    # 13/01/2021 reads day first only; 01/02/2021 either way round, both named.
+    assert (
+        "line 8 (ID0007): submitted_at: '13/01/2021 13:43:49' " + undeclared_iso.format("")
+    ) in out
+    assert (
+        "line 11 (ID0010): submitted_at: '01/02/2021 17:09:18' "
+        + undeclared_iso.format(" or %m/%d/%Y %H:%M:%S (month first)")
+    ) in out
+
+
 def test_12_european_semicolon_decimal_comma(tmp_path: Path) -> None:
     got = _ingest(
         "european-feedback.toml", "12-european-semicolon-decimal-comma/sample.csv", tmp_path

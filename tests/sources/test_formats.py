@@ -181,7 +181,7 @@ def test_microsoft_forms_workbook_is_read_with_its_row_numbers(tmp_path: Path) -
     ]
     assert got.clean.get_column("survey_date").to_list() == [date(2026, 10, 1)] * 2
     (reason,) = got.quarantine.get_column("reasons").to_list()
-    assert reason[0].startswith("submitted_at: 'not yet' is missing or not a timestamp")
+    assert reason[0].startswith("submitted_at: 'not yet' is not a timestamp")
     assert "kim@example.com" not in got.quarantine.get_column("raw_record").item()
 
 
@@ -787,7 +787,7 @@ def test_month_names_of_the_language_a_definition_declares_are_read(
     assert english.counts.quarantined >= 2
     reasons = [r for rs in english.quarantine.get_column("reasons").to_list() for r in rs]
     assert reasons[0] == (
-        f"submitted_at: '{dates[0]}' is missing or not a timestamp (expected %d/%m/%Y %H:%M or "
+        f"submitted_at: '{dates[0]}' is not a timestamp (expected %d/%m/%Y %H:%M or "
         f"{fmt}, as the source definition declares); %b and %B read English month names only "
         "(Dec, December): if the export writes them in another language, declare it as "
         "month_names in the [read] of the definition (fr, de, nl, es)"
@@ -1266,7 +1266,7 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
         "format in the definition (rows that read either way are misdated until then)"
     ]
     assert reasons["C3"] == [
-        "submitted_at: 'soon' is missing or not a timestamp (expected %m/%d/%Y %H:%M, as the "
+        "submitted_at: 'soon' is not a timestamp (expected %m/%d/%Y %H:%M, as the "
         "source definition declares)"
     ]
 
@@ -1367,7 +1367,10 @@ def test_a_time_another_common_format_reads_says_which(tmp_path: Path) -> None:
         "changes them), add that format to submitted_at in the definition (format takes a list)"
     ]
     # Read either way round, both formats are named: which one the export uses is not known.
-    assert "it reads as %d/%m/%Y %H:%M or %m/%d/%Y %H:%M:" in reasons["T3"][0]
+    assert (
+        "it reads as %d/%m/%Y %H:%M (day first) or %m/%d/%Y %H:%M (month first):"
+        in reasons["T3"][0]
+    )
 
 
 def test_sources_run_says_when_times_read_only_day_first(
