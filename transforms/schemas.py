@@ -310,6 +310,15 @@ _SCHEMA_VERSION_TEXT = (
     "rows written before the column existed."
 )
 
+#: What a row's queue is: lower-cased, so that the one queue is one group (and one model
+#: category) whichever delivery, export or re-save wrote it in which case; and every mart
+#: and model since the first release holds it so, the contact history's keys too.
+_QUEUE_TEXT = (
+    "Contact-centre queue that handled the interaction, lower-cased as read (the export's "
+    "'Technical Support' is 'technical support'), so one queue groups as one whatever case "
+    "an export or delivery wrote it in; compare with lower(...) of the export's text."
+)
+
 FEEDBACK_SCORED_CONTRACT = TableContract(
     name="feedback_scored",
     path="marts/feedback_scored",
@@ -331,7 +340,7 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         ),
         "submitted_at": "When the customer submitted the survey, in UTC.",
         "channel": "Where the survey came from: phone, chat, email, store or web.",
-        "queue": "Contact-centre queue that handled the interaction.",
+        "queue": _QUEUE_TEXT,
         "policy_code": "Policy the interaction was about (see raw/reference/policies.csv).",
         "language": "Language of the survey as the vendor reported it; where it did not, the "
         "comment's language as detected (transforms/language.py), or null if too short to tell.",
@@ -446,7 +455,7 @@ DAILY_SUMMARY_CONTRACT = TableContract(
     schema=DAILY_SUMMARY_SCHEMA,
     descriptions={
         "survey_date": "Business-local survey date; the partition key.",
-        "queue": "Contact-centre queue.",
+        "queue": "Contact-centre queue, lower-cased as in feedback_scored.",
         "policy_code": "Policy the interactions were about.",
         "channel": "Survey channel.",
         "responses": "Valid responses in the group.",
@@ -561,7 +570,7 @@ REVIEW_QUEUE_CONTRACT = TableContract(
             "The model's probability of a policy failure (out-of-fold for label_doubt rows)."
         ),
         "audit_label": "The current QA label, for label_doubt rows; null otherwise.",
-        "queue": "Contact-centre queue that handled the interaction.",
+        "queue": _QUEUE_TEXT,
         "policy_code": "Policy the interaction was about.",
         "comment": "What the customer wrote (personal data redacted).",
         "top_reasons": "The features or words that pushed the model hardest.",
@@ -726,7 +735,7 @@ FIX_LIST_CONTRACT = TableContract(
             "(ties: more problem responses first)."
         ),
         "policy_code": "Policy the interactions were about.",
-        "queue": "Contact-centre queue.",
+        "queue": "Contact-centre queue, lower-cased as in feedback_scored.",
         "responses": "Valid responses of the policy and queue in the period.",
         "negatives": "Of those, csat <= 2.",
         "policy_failures": "Negatives the model called 'policy_failure'.",

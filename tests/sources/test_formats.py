@@ -1477,6 +1477,33 @@ def test_a_double_encoded_queue_or_attribute_is_quarantined_too(tmp_path: Path) 
     ]
 
 
+def test_the_queue_is_lower_cased_and_the_dictionary_and_the_docs_say_so(tmp_path: Path) -> None:
+    """Found by a user's trial: the call log's "Technical Support" was "technical support" in
+    the clean layer and the marts, which neither docs/sources.md nor the data dictionary
+    said. It stays lower-cased (one queue is one group and one model category whatever case
+    a delivery writes it in, and every published mart and model holds it so), and both say
+    it where a reader looks up the column."""
+    from transforms.schemas import PUBLISHED_TABLES
+
+    got = _ingested(
+        tmp_path,
+        'name = "calls"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\nsubmitted_at = { column = "Date", format = "%Y-%m-%d" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\nqueue = "Topic"\n',
+        "ID,Date,Topic,CSAT\n"
+        "C1,2026-11-02,Technical Support,2\n"
+        "C2,2026-11-02,TECHNICAL SUPPORT,4\n",
+    )
+    assert got.clean.get_column("queue").to_list() == ["technical support"] * 2
+    described = {t.name: t.descriptions["queue"] for t in PUBLISHED_TABLES if "queue" in t.schema}
+    assert set(described) == {"feedback_scored", "daily_summary", "review_queue", "fix_list"}
+    assert all("lower-cased" in text for text in described.values()), described
+    docs = " ".join(
+        (Path(__file__).resolve().parents[2] / "docs" / "sources.md").read_text().split()
+    )
+    assert "`queue`, `resolution`, `rating` and `language` are lower-cased" in docs
+
+
 def test_repair_mojibake_repairs_the_damaged_lines_of_a_utf8_export(tmp_path: Path) -> None:
     got = _ingested(tmp_path, _GERMAN.replace("READ", "repair_mojibake = true\n"), _GERMAN_EXPORT)
     assert got.quarantine.is_empty()
