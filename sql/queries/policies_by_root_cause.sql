@@ -10,7 +10,9 @@
 -- expected_policy_failures: its decision count stands in (`servicelens dictionary --check`
 -- names those partitions and the command that rewrites them).
 -- Before any model has scored the negatives (their counts are null then), a policy's fix says
--- so instead of recommending;
+-- so instead of recommending, and its counts and estimate are null, not 0: its groups without
+-- negatives hold 0 of each, which summed with the nulls read as a count of none (a user's
+-- trial read "expected_policy_failures 0.0" beside "not scored yet");
 -- a policy without negatives (a source whose export gives no rating) says that instead.
 -- One block per source: a source's policy codes are its own.
 WITH days AS (
@@ -40,9 +42,10 @@ SELECT
     source,
     policy_code,
     negatives::BIGINT AS negatives,
-    perceived::BIGINT AS perceived,
-    policy_failures::BIGINT AS policy_failures,
-    round(expected_failures, 1) AS expected_policy_failures,
+    CASE WHEN scored > 0 OR negatives = 0 THEN perceived::BIGINT END AS perceived,
+    CASE WHEN scored > 0 OR negatives = 0 THEN policy_failures::BIGINT END AS policy_failures,
+    CASE WHEN scored > 0 OR negatives = 0 THEN round(expected_failures, 1) END
+        AS expected_policy_failures,
     round(expected_failures / nullif(scored, 0), 3) AS expected_policy_failure_share,
     CASE
         WHEN negatives = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -49,6 +50,9 @@ def test_queries_say_nothing_is_scored_instead_of_recommending(
     for row in policies:
         assert row["main_fix"].startswith("not scored yet")
         assert row["rank_perceived"] is None and row["rank_policy_failure"] is None
+        # Nor a count of none beside "not scored yet" (a user's trial read 0.0 expected).
+        unknown = ("perceived", "policy_failures", "expected_policy_failures")
+        assert [row[c] for c in unknown] == [None, None, None], row
     assert run_query(unscored.root, "fix_list_by_owner") == []
     assert main(["--data-dir", str(unscored.root), "query", "fix_list_by_owner", "--json"]) == 0
     captured = capsys.readouterr()
@@ -99,10 +103,13 @@ def test_weekly_marts_left_behind_by_a_stopped_run_are_rebuilt_by_the_next(
     assert days_behind_weekly_marts(unscored) == []
 
 
-def _policies_by_root_cause(rows: str) -> dict[str, tuple[str, float | None]]:
+def _policies_by_root_cause(
+    rows: str, columns: str = "main_fix, expected_policy_failure_share"
+) -> dict[str, tuple[Any, ...]]:
     """policies_by_root_cause over a daily_summary of ``rows`` (SQL VALUES of source,
     policy_code, negatives, perceived, policy_failures, expected_policy_failures): each
-    policy's main_fix and expected_policy_failure_share."""
+    policy's ``columns`` of the query (by default main_fix and
+    expected_policy_failure_share)."""
     connection = duckdb.connect()
     connection.execute(
         f"CREATE TABLE daily_summary AS SELECT * FROM (VALUES {rows}) AS t(source, policy_code, "
@@ -110,10 +117,8 @@ def _policies_by_root_cause(rows: str) -> dict[str, tuple[str, float | None]]:
     )
     sql = example_queries()["policies_by_root_cause"].read_text().strip().rstrip(";")
     return {
-        r[0]: (r[1], r[2])
-        for r in connection.execute(
-            f"SELECT policy_code, main_fix, expected_policy_failure_share FROM ({sql})"
-        ).fetchall()
+        r[0]: tuple(r[1:])
+        for r in connection.execute(f"SELECT policy_code, {columns} FROM ({sql})").fetchall()
     }
 
 
@@ -130,6 +135,28 @@ def test_a_policy_without_negatives_is_not_called_unscored() -> None:
         # Written before version 5 of the contract: 0 where no model scored.
         "OLD": "not scored yet: no model has scored these negatives, nothing to recommend",
         "WINDOW": "operation: fix what breaks",
+    }
+
+
+def test_a_policy_no_model_scored_counts_nothing_rather_than_0() -> None:
+    """Found by a user's trial: on unscored sources the query printed expected_policy_failures
+    0.0 (and 0 perceived, 0 failures) beside a null share and "not scored yet": the policy's
+    groups without negatives hold 0 of each, and summed with its unscored groups' nulls they
+    read as a count of none. A policy without negatives has none, scored or not."""
+    counts = _policies_by_root_cause(
+        "('acme', 'FEE', 4, NULL, NULL, NULL), ('acme', 'FEE', 0, 0, 0, 0.0), "
+        # Written before version 5 of the contract: 0 where no model scored.
+        "('acme', 'OLD', 2, 0, 0, NULL), ('acme', 'OLD', 0, 0, 0, NULL), "
+        "('hotdog', 'NONE', 0, 0, 0, 0.0), "
+        "('acme', 'HALF', 3, NULL, NULL, NULL), ('acme', 'HALF', 2, 1, 1, 1.2)",
+        "perceived, policy_failures, expected_policy_failures, expected_policy_failure_share",
+    )
+    assert counts == {
+        "FEE": (None, None, None, None),
+        "OLD": (None, None, None, None),
+        "NONE": (0, 0, 0.0, None),
+        # Partly scored: the scored negatives' counts, and their share.
+        "HALF": (1, 1, 1.2, 0.6),
     }
 
 
