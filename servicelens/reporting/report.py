@@ -360,9 +360,24 @@ def _trend(inputs: _Inputs) -> str:
         raise _NotAvailable(
             f"no daily_summary mart yet: run {_backfill_hint(inputs.settings)} first"
         )
+    # A date whose negatives no model scored has no count (a gap in the lines), not 0: its
+    # groups without negatives hold 0s, which summed with its unscored groups' nulls read as
+    # a date of no failures (as policies_by_root_cause did, found by a user's trial).
+    counted = ("perceived", "policy_failures")
     per_day = (
         inputs.summary.group_by("survey_date")
-        .agg(pl.col("perceived").sum(), pl.col("policy_failures").sum(), pl.col("negatives").sum())
+        .agg(
+            *(pl.col(c).sum() for c in counted),
+            pl.col("negatives").sum(),
+            (pl.col("perceived") + pl.col("policy_failures")).sum().alias("scored"),
+        )
+        .with_columns(
+            pl.when((pl.col("negatives") > 0) & (pl.col("scored") == 0))
+            .then(None)
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in counted
+        )
         .sort("survey_date")
     )
     if per_day.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
@@ -392,11 +407,18 @@ def _top_policies(inputs: _Inputs) -> str:
     # p_policy_failure, as `servicelens query policies_by_root_cause` counts them): the
     # decisions at the model's threshold under-counted every sample policy's failures (a BI
     # developer's trial). A day written before daily_summary version 6 counts its decisions.
+    # A policy no model scored a negative of is left out, not drawn as 0 of each kind (its
+    # groups without negatives hold 0s, which summed read as a count of none).
     scored = pl.col("perceived") + pl.col("policy_failures")
     failures = pl.coalesce("expected_policy_failures", pl.col("policy_failures").cast(pl.Float64))
-    by_policy = inputs.summary.group_by("policy_code").agg(
-        (scored - failures).sum().alias("perceived"),
-        failures.sum().alias("policy_failures"),
+    by_policy = (
+        inputs.summary.group_by("policy_code")
+        .agg(
+            (scored - failures).sum().alias("perceived"),
+            failures.sum().alias("policy_failures"),
+            scored.sum().alias("scored"),
+        )
+        .filter(pl.col("scored") > 0)
     )
     if by_policy.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
         raise _NotAvailable("no negative response has a root cause yet: train a model first")

@@ -302,3 +302,40 @@ def test_the_top_policies_rank_the_calibrated_estimate_not_the_decisions(tmp_pat
     assert (failures["y"], failures["x"]) == (["GREET", "CONDUCT"], [70.0, 25.0])
     perceived = bars["Most perceived complaints (estimated): fix how expectations are set"]
     assert (perceived["y"], perceived["x"]) == (["CONDUCT", "GREET"], [85.0, 30.0])
+
+
+def test_charts_leave_out_what_no_model_scored_rather_than_draw_0(tmp_path: Path) -> None:
+    """Found with a user's trial of policies_by_root_cause (0.0 expected failures beside
+    "not scored yet"): a date or policy whose negatives no model scored was drawn as 0 of
+    each kind, its groups without negatives holding 0s that summed with the unscored
+    groups' nulls. The trend has a gap there; the top policies leave such a policy out."""
+    import polars as pl
+
+    from servicelens.reporting.report import _Inputs, _top_policies, _trend
+
+    before, after = date(2026, 9, 1), date(2026, 9, 2)
+    summary = pl.DataFrame(
+        {
+            "survey_date": [before, before, before, after, after],
+            "policy_code": ["FEE", "REFUND", "WINDOW", "FEE", "GREET"],
+            "negatives": [3, 2, 0, 2, 4],
+            "perceived": [None, None, 0, 1, 1],
+            "policy_failures": [None, None, 0, 1, 3],
+            "expected_policy_failures": [None, None, 0.0, 1.2, 2.5],
+        },
+        schema_overrides={"perceived": pl.UInt32, "policy_failures": pl.UInt32},
+    )
+    settings = Settings(data_dir=str(tmp_path))
+    inputs = _Inputs(settings, pl.DataFrame(), None, summary, None, None, None, None, None)
+    lines = {
+        line["name"]: line["y"]
+        for spec in SPEC.findall(_trend(inputs))
+        for line in json.loads(spec)["data"]
+    }
+    assert lines == {"policy failure": [None, 4], "perceived": [None, 2]}
+    bars = {
+        bar["name"]: dict(zip(bar["y"], bar["x"], strict=True))
+        for spec in SPEC.findall(_top_policies(inputs))
+        for bar in json.loads(spec)["data"]
+    }
+    assert bars["Most real failures (estimated): fix the operation"] == {"GREET": 2.0, "FEE": 1.0}
