@@ -2,8 +2,10 @@
 -- first-contact resolution first, with their handle time (weekly medians, weighted by
 -- contacts) and transfers beside it: a quick agent whose customers return is the problem, not a
 -- slow one whose customers do not. The share of their negatives a policy failure caused is
--- what coaching the agent would not fix. Agent ids are pseudonymous; agent-weeks with too few
--- contacts to judge are left out. An agent is one source's (pseudonyms are per source).
+-- what coaching the agent would not fix, of the negatives a model scored (a week no model
+-- scored has no count: counted as none, its negatives lowered the share). Agent ids are
+-- pseudonymous; agent-weeks with too few contacts to judge are left out. An agent is one
+-- source's (pseudonyms are per source).
 SELECT
     source,
     agent,
@@ -13,8 +15,11 @@ SELECT
     round(sum(median_handle_seconds * contacts) / sum(contacts) / 60, 1) AS handle_minutes,
     round(sum(transfers_per_contact * contacts) / sum(contacts), 2) AS transfers_per_contact,
     round(sum(mean_csat * responses) / nullif(sum(responses), 0), 2) AS mean_csat,
-    round(sum(negatives_policy_failure) / nullif(sum(negatives), 0), 3)
-        AS negatives_from_policy_failures
+    round(
+        sum(negatives_policy_failure)
+            / nullif(sum(negatives) FILTER (WHERE negatives_policy_failure IS NOT NULL), 0),
+        3
+    ) AS negatives_from_policy_failures
 FROM agent_outcomes
 WHERE status = 'judged'
 GROUP BY source, agent

@@ -160,6 +160,24 @@ def test_a_policy_no_model_scored_counts_nothing_rather_than_0() -> None:
     }
 
 
+def test_an_agents_policy_failure_share_is_of_the_negatives_a_model_scored() -> None:
+    """Checked with the policies' 0.0 for unscored negatives (a user's trial): an agent's
+    week published before the first champion (negatives_policy_failure null) added its
+    negatives to the share's denominator, as if none were a policy failure."""
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE agent_outcomes AS SELECT * FROM (VALUES "
+        "('acme', 'agent-1', 'judged', 10, 8, 2, 300.0, 0.5, 6, 3.0, 4, NULL), "
+        "('acme', 'agent-1', 'judged', 10, 8, 2, 300.0, 0.5, 6, 2.5, 4, 3)) "
+        "AS t(source, agent, status, contacts, settled_contacts, came_back, "
+        "median_handle_seconds, transfers_per_contact, responses, mean_csat, negatives, "
+        "negatives_policy_failure)"
+    )
+    sql = example_queries()["agents_whose_customers_come_back"].read_text().strip().rstrip(";")
+    share = connection.execute(f"SELECT negatives_from_policy_failures FROM ({sql})").fetchall()
+    assert share == [(0.75,)]  # 3 of the 4 scored negatives, not 3 of 8
+
+
 def test_the_owner_follows_the_calibrated_estimate_not_the_decisions() -> None:
     """Found by a BI developer's trial: GREET-10MIN, 0.457 failures by the model's decisions
     but 0.515 by its calibrated probabilities (0.517 true), was given to communications. The
