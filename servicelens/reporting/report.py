@@ -50,6 +50,7 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import reasons_by_kind
+from transforms.formatting import formatted_text
 from transforms.schemas import (
     PARTITION_COLUMN,
     POSITIVE_CLASS,
@@ -1081,8 +1082,8 @@ def _estimate(column: str, decimals: int, why: str | None = None) -> pl.Expr:
         pl.when(point.is_null())
         .then(missing)
         .when(low.is_null() | high.is_null())
-        .then(pl.format("{} (no interval)", point))
-        .otherwise(pl.format("{} ({} to {})", point, low, high))
+        .then(formatted_text("{} (no interval)", point))
+        .otherwise(formatted_text("{} ({} to {})", point, low, high))
     )
 
 
@@ -1164,7 +1165,7 @@ def _fix_list(inputs: _Inputs) -> str:
             _estimate("csat_points_lost", 0, "csat_not_estimated").alias("csat points lost (95%)"),
             _estimate("nps_points_lost", 2, "nps_not_estimated").alias("NPS points (95%)"),
             pl.col("example_comments")
-            .list.eval(pl.format("“{}”", _shortened(pl.element(), EXAMPLE_CHARACTERS)))
+            .list.eval(formatted_text("“{}”", _shortened(pl.element(), EXAMPLE_CHARACTERS)))
             .list.join(" / ")
             .alias("examples (redacted)"),
         )

@@ -53,6 +53,7 @@ from transforms.clean import (
     four_digit_years,
     no_such_day,
 )
+from transforms.formatting import formatted_text
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
 
 if TYPE_CHECKING:
@@ -897,8 +898,10 @@ def validate_survey_rows(
     if frame.select(INDEX_COLUMNS).is_duplicated().any():
         raise ValueError(f"validate_survey_rows: {INDEX_COLUMNS} must name each row once")
     # One piece per column: polars 2.1 panics ("assertion failed: i < self.len()") in
-    # pl.format below over a String column whose first chunk is empty (seen on two exports
-    # joined into one file, after the mapping set rows aside). A no-op when contiguous.
+    # pl.format over a String column whose first chunk is empty (seen on two exports joined
+    # into one file, after the mapping set rows aside); the reasons below are built with
+    # formatted_text, which reads that layout, and the many string expressions of the rules
+    # are kept off it all the same. A no-op when contiguous.
     frame = frame.rechunk()
     frame = frame.with_columns(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
@@ -916,7 +919,7 @@ def validate_survey_rows(
         pl.when(pl.col("comment").str.len_chars() <= COMMENT_QUOTED_WHOLE)
         .then(pl.col("comment"))
         .otherwise(
-            pl.format(
+            formatted_text(
                 "{}... ({} characters)",
                 pl.col("comment").str.slice(0, 40),
                 pl.col("comment").str.len_chars(),
@@ -1032,9 +1035,9 @@ def validate_survey_rows(
         not_a_timestamp = (
             pl.when(reads_as.is_not_null())
             .then(
-                pl.format(_READS_OTHERWISE, pl.lit(rules.timestamp_format), reads_as)
+                formatted_text(_READS_OTHERWISE, pl.lit(rules.timestamp_format), reads_as)
                 if rules.timestamp_format
-                else pl.format(_READS_UNDECLARED, reads_as)
+                else formatted_text(_READS_UNDECLARED, reads_as)
             )
             .otherwise(not_a_timestamp)
         )
@@ -1097,7 +1100,7 @@ def validate_survey_rows(
     )
     # Found by a trial: a correction delivered in a later date's export was quarantined
     # with no word of which date holds the response, nor where a correction goes.
-    accepted_elsewhere = pl.format(
+    accepted_elsewhere = formatted_text(
         "is already in the clean layer under survey date {}; a response counts once"
         + (
             ""
@@ -1148,7 +1151,7 @@ def validate_survey_rows(
         .then(pl.col("problem"))
         .when(pl.col("submitted_at_dst") == NONEXISTENT)
         .then(
-            pl.format(
+            formatted_text(
                 "does not exist in {}: the clocks went forward over it (daylight saving); it "
                 "was not shifted. Ask for times with a UTC offset",
                 where,
@@ -1156,7 +1159,7 @@ def validate_survey_rows(
         )
         .when(pl.col("submitted_at_dst") == AMBIGUOUS)
         .then(
-            pl.format(
+            formatted_text(
                 "happened twice in {}: the clocks went back over it (daylight saving), so "
                 "which instant is meant cannot be told. Ask for times with a UTC offset"
                 # A source's definition can take the earlier instant (a trial's Microsoft
@@ -1178,7 +1181,7 @@ def validate_survey_rows(
         failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")
         .with_columns(problem.alias("problem"))
         .with_columns(
-            pl.format(
+            formatted_text(
                 "{}: {} {}",
                 "column",
                 pl.when(raw_value.is_null() | (raw_value == ""))
