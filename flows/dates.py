@@ -48,6 +48,7 @@ from flows.tasks import (
     validate_and_publish_clean_task,
 )
 from servicelens.checkpoints import checkpoint
+from servicelens.runtime import is_rust_panic, panics_as_errors
 from servicelens.settings import Settings
 from servicelens.storage.claims import refuse_if_stopping
 from servicelens.storage.locks import LockBusyError
@@ -165,11 +166,16 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
     """One date end to end (validate, publish clean, score and publish the marts), its outcome
     recorded either way (``servicelens.storage.runs``) so ``--rerun failed|missing`` and the nightly
     look-back can find it. A failure is recorded, then raised. The caller holds the date's lock.
+
+    A Rust panic in a stage is raised as :class:`~servicelens.runtime.RustPanicError`: a bug
+    of this date, recorded failed like any other, not a stop of the process (which would
+    leave the date recorded interrupted and stop the other dates of a backfill).
     """
     try:
-        validated = validate_and_publish_clean_task(settings, day)
-        ingested = counts_dict(validated)
-        published = score_and_publish_task(settings, day)
+        with panics_as_errors():
+            validated = validate_and_publish_clean_task(settings, day)
+            ingested = counts_dict(validated)
+            published = score_and_publish_task(settings, day)
     except Exception as error:
         record_outcome(settings, day, run_id, "failed", error=failure_message(error))
         raise
@@ -408,7 +414,11 @@ def run_date(
     except LockBusyError as busy:
         set_final_state(flow_run.id, Cancelled(message=f"servicelens: not run: {busy}"))
         return DateOutcome(day, "held", flow_run.name, {}, str(busy), "", recovered)
-    except Exception as error:  # the slot or the record failed, before the date ran
+    except BaseException as error:
+        # The slot or the record failed, before the date ran; or a Rust panic outside the
+        # date's stages, a bug like those. A stop (a signal) goes on to stop the process.
+        if not isinstance(error, Exception) and not is_rust_panic(error):
+            raise
         set_final_state(flow_run.id, Crashed(message=f"servicelens: {failure_message(error)}"))
         return DateOutcome.failed(settings, day, flow_run.name, failure_message(error), recovered)
     if not isinstance(final, State):
@@ -489,7 +499,10 @@ def run_planned_dates(
     except Exception:
         raise
     except BaseException as stop:
-        stop_held_runs(f"interrupted ({type(stop).__name__})", RELEASE_SECONDS)
+        # A Rust panic is a bug, not a stop: the runs it passed through released what they
+        # held, and the dates of other threads finish as they would after any error.
+        if not is_rust_panic(stop):
+            stop_held_runs(f"interrupted ({type(stop).__name__})", RELEASE_SECONDS)
         raise
 
 

@@ -127,6 +127,9 @@ def _outcome(
         future.result()
         error: BaseException | None = None
     except BaseException as raised:
+        # What the task came back with, raised again from its state: the worker's, not a
+        # stop of this process. A Rust panic, a stop of the worker, a cancelled future:
+        # each loses this date alone (a date's own panic comes back as its failed outcome).
         error = raised
     message = failure_message(error) if error else future.state.message or "failed"
     return lost_date(settings, day, str(future.task_run_id), message, dispatched)

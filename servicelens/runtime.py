@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _FROZEN: set[str] = set()
 _LOCK = threading.Lock()
@@ -51,3 +53,30 @@ def is_rust_panic(error: BaseException) -> bool:
     signal) must ask for it by name."""
     kind = type(error)
     return kind.__module__ == "pyo3_runtime" and kind.__name__ == "PanicException"
+
+
+class RustPanicError(RuntimeError):
+    """A Rust extension's panic (:func:`is_rust_panic`) raised again as an ordinary error,
+    where it is the failure of one piece of work (a date) rather than a stop of the process.
+    ``panic`` is the original (also the ``__cause__``); the message is the panic's."""
+
+    def __init__(self, panic: BaseException) -> None:
+        super().__init__(str(panic))
+        self.panic = panic
+
+
+@contextmanager
+def panics_as_errors() -> Iterator[None]:
+    """Raise a Rust panic in the block as :class:`RustPanicError`; anything else as it came.
+
+    For the boundary of one piece of work that fails alone (a date's stages): there, code
+    that sorts a stop from a bug by ``except Exception`` (Prefect's engine, which marks a
+    flow run crashed on a ``BaseException``; the date's outcome record) sees a panic as the
+    bug it is. A user trial's panic in one date left that date recorded "interrupted" and
+    stopped every other date of its backfill, as a Ctrl-C would have."""
+    try:
+        yield
+    except BaseException as error:
+        if not is_rust_panic(error):
+            raise
+        raise RustPanicError(error) from error

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
+from servicelens.runtime import is_rust_panic
 from servicelens.settings import Settings, day_input_files
 from servicelens.storage.fs import DataPath, write_text_whole
 from servicelens.storage.locks import date_lock, date_lock_path, exclusive_lock, is_locked
@@ -324,6 +325,9 @@ def _holding(settings: Settings, claim: Claim) -> Iterator[Held]:
         held.remove()
         raise
     except BaseException as stop:
+        if is_rust_panic(stop):  # a bug (BaseException all the same): the run failed
+            held.remove()
+            raise
         # Stopped by a signal (KeyboardInterrupt, SystemExit, Prefect's TerminationSignal):
         # the record stays, saying so, for the next run to release what is left.
         _record_interrupted(held, f"interrupted ({type(stop).__name__})")
@@ -364,8 +368,8 @@ def hold_date(
 
     The thread that holds a date may hold it again (the ``nightly`` flow inside a backfill's
     date run): the inner hold shares the outer one's record. A run that fails removes its
-    record; one stopped by a signal leaves it, saying so, with its outcome recorded as
-    ``interrupted``.
+    record (a Rust panic too: a bug, not a stop); one stopped by a signal leaves it, saying
+    so, with its outcome recorded as ``interrupted``.
     """
     name_key = record_name("date", day.isoformat(), "")
     with _registry:

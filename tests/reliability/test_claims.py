@@ -171,6 +171,21 @@ def test_holding_a_date_keeps_a_beating_record_and_removes_it_at_the_end(
     assert list_claims(settings) == []  # a failed run's outcome record says why, not this
 
 
+def test_a_rust_panic_through_a_held_date_is_a_failure_not_an_interruption(
+    tmp_path: Path,
+) -> None:
+    """pyo3's PanicException is a BaseException, as a stop is: a panic that reaches the
+    hold (past the date's stages, which raise it as an ordinary error) ends the run like
+    any bug, its record removed, not left "interrupted" for ``runs show`` to call dead."""
+    from polars.exceptions import PanicException
+
+    settings = _settings(tmp_path)
+    with pytest.raises(PanicException), hold_date(settings, DAY, "run-1", "n", 0.0):
+        raise PanicException("assertion failed: i < self.len()")
+    assert list_claims(settings) == []
+    assert read_outcome(settings, DAY) is None  # nothing recorded interrupted
+
+
 def test_a_run_stopped_by_a_signal_leaves_its_record_and_is_recorded_interrupted(
     tmp_path: Path,
 ) -> None:
