@@ -37,7 +37,11 @@ from flows.tasks import (
     validate_and_publish_clean_task,
     write_report_task,
 )
-from flows.training import generate_task, train_and_register_task
+from flows.training import (
+    failure_names_the_promotion,
+    generate_task,
+    train_and_register_task,
+)
 from servicelens.dates import (
     refuse_after_current_period,
     refuse_future,
@@ -412,7 +416,9 @@ def train(
     """
     settings = settings or Settings.from_env(data_dir)
     trained = train_and_register_task(settings, folds)
-    write_report_task(settings)
+    # The report describes the champion: written after the promotion, its failure says so.
+    with failure_names_the_promotion(settings, trained, "writing the run report"):
+        write_report_task(settings)
     return trained
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from importlib.metadata import version as package_version
@@ -33,6 +35,7 @@ from models.pipeline import (
     spec_to_dict,
 )
 from models.registry import (
+    champion_history,
     champion_version,
     load_model,
     promotion_decision,
@@ -46,6 +49,7 @@ from models.registry import (
 )
 from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
 from servicelens.ingest.audits import accounting_text
+from servicelens.runtime import is_rust_panic
 from servicelens.settings import Settings
 from servicelens.stages import (
     audit_report,
@@ -439,3 +443,57 @@ def train_and_register_task(settings: Settings, folds: int = 5) -> dict[str, Any
     )
     logger.info("model %s: %s", registered["version"], registered["decision"])
     return registered
+
+
+class PromotedThenFailedError(RuntimeError):
+    """A step after training (the run report) failed once training had promoted its
+    version: the message says so, and how to go back to the champion it replaced."""
+
+
+@contextmanager
+def failure_names_the_promotion(
+    settings: Settings, trained: dict[str, Any], step: str
+) -> Iterator[None]:
+    """Run a step that must follow the promotion of ``trained`` (:func:`train_and_register_task`'s
+    result; ``step`` says what the step does, "writing the run report"). An error of it (a
+    Rust panic too) after a promotion is raised as :class:`PromotedThenFailedError`, whose
+    message names the new champion and the rollback command; one after a version that was
+    not promoted is raised as it came.
+
+    Why: the run report describes the champion, so it is written after the alias is swapped,
+    the one step left after promotion (the version's metrics, audit tally and decision are
+    written before). A user trial's ``train`` crashed there, and the champion it had just
+    promoted was mentioned nowhere."""
+    try:
+        yield
+    except BaseException as error:
+        if not trained.get("promoted") or not (
+            isinstance(error, Exception) or is_rust_panic(error)
+        ):
+            raise
+        raise PromotedThenFailedError(
+            _promoted_then_failed(settings, str(trained["version"]), step, error)
+        ) from error
+
+
+def _promoted_then_failed(settings: Settings, version: str, step: str, error: BaseException) -> str:
+    """The message of :class:`PromotedThenFailedError`: what was promoted, what failed, and
+    the rollback to the champion ``version`` replaced (from the alias's history, where it can
+    be read now)."""
+    flag = "" if settings.is_sample else f" --source {settings.source}"
+    rollback = f"`servicelens models{flag} rollback`"
+    try:
+        history = champion_history(settings.models_dir)
+    except Exception:
+        history = None
+    if history is None:
+        back = f"{rollback} goes back to the champion it replaced"
+    elif history:
+        back = f"{rollback} goes back to {history[-1]}, the champion it replaced"
+    else:
+        back = "there was no champion before it, so there is none to roll back to"
+    return (
+        f"model {version} was trained, saved and promoted to champion; {step} then failed: "
+        f"{type(error).__name__}: {error}. The new champion scores the dates run from now "
+        f"on; {back}"
+    )
