@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.clock import StageClock
-from transforms.clean import CHANNEL_ALIASES
+from transforms.clean import CHANNEL_ALIASES, HTML_TAG
 from transforms.schemas import (
     CHANNELS,
     DAILY_SUMMARY_VERSION,
@@ -106,7 +106,7 @@ def _comment(column: str) -> str:
     text = (
         f"regexp_replace(regexp_replace(regexp_replace({column}, "
         "'(?is)<(script|style)\\b.*?(?:</(?:script|style)\\s*>|$)', ' ', 'g'), "
-        "'</?[A-Za-z][A-Za-z0-9]*(?:\\s[^<>]*)?/?>', ' ', 'g'), '<!--.*?-->', ' ', 'g')"
+        f"'{HTML_TAG}', ' ', 'g'), '<!--.*?-->', ' ', 'g')"
     )
     # Line breaks kept (LF), as the pipeline keeps them; other whitespace collapsed.
     lf = "chr(10)"
@@ -119,10 +119,7 @@ def _comment(column: str) -> str:
         f"{lf} || {lf}, 'g')"
     )
     stripped = f"trim({broken}, ' ' || {lf})"
-    return (
-        f"CASE WHEN {stripped} = '' THEN NULL WHEN regexp_matches({stripped}, '^[=+\\-@]') "
-        f"THEN '''' || {stripped} ELSE {stripped} END"
-    )
+    return f"CASE WHEN {stripped} = '' THEN NULL ELSE {stripped} END"
 
 
 def _quoted(value: str) -> str:

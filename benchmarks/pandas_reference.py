@@ -27,7 +27,7 @@ import pandas as pd
 from benchmarks.clock import StageClock
 from models.explain import predict_with_reasons
 from models.pipeline import CATEGORICAL, FLAGS, MISSING, NUMERIC, TEXT
-from transforms.clean import CHANNEL_ALIASES
+from transforms.clean import CHANNEL_ALIASES, HTML_TAG
 from transforms.schemas import (
     CHANNELS,
     DAILY_SUMMARY_VERSION,
@@ -145,7 +145,7 @@ def normalised_text(text: pd.Series) -> pd.Series:
 def safe_comment(text: pd.Series) -> pd.Series:
     text = (
         text.str.replace(r"(?is)<(script|style)\b.*?(?:</(?:script|style)\s*>|$)", " ", regex=True)
-        .str.replace(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>", " ", regex=True)
+        .str.replace(HTML_TAG, " ", regex=True)
         .str.replace(r"<!--.*?-->", " ", regex=True)
     )
     # Line breaks kept (LF), as the pipeline keeps them; other whitespace collapsed.
@@ -157,8 +157,7 @@ def safe_comment(text: pd.Series) -> pd.Series:
         .str.replace(r"\n{3,}", "\n\n", regex=True)
         .str.strip()
     )
-    cleaned = cleaned.where(cleaned != "", None)
-    return cleaned.where(~cleaned.str.match(r"[=+\-@]", na=False), "'" + cleaned)
+    return cleaned.where(cleaned != "", None)
 
 
 def normalise(surveys: pd.DataFrame) -> pd.DataFrame:

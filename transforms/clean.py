@@ -597,22 +597,46 @@ def normalised_text_of(frame: pl.DataFrame, column: str) -> pl.Expr:
     return pl.col(column)
 
 
-def safe_comment(column: str = "comment") -> pl.Expr:
-    """A comment as plain text that no BI tool or spreadsheet will run.
+#: The element names of the HTML Living Standard (section 4, "The elements of HTML"), and the
+#: obsolete ones browsers still render that pasted mail and web forms still carry (``font``,
+#: ``center``, ``big``, ...): a comment's ``<b>`` is markup, CFPB's redaction placeholder
+#: ``<XXXX>`` and a customer's ``<name>`` are text.
+# A list literal would take 130 lines; the names read as the standard's index lists them.
+HTML_ELEMENTS = (  # noqa: SIM905
+    "a abbr address area article aside audio b base bdi bdo blockquote body br button canvas "
+    "caption cite code col colgroup data datalist dd del details dfn dialog div dl dt em embed "
+    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hgroup hr html i "
+    "iframe img input ins kbd label legend li link main map mark menu meta meter nav noscript "
+    "object ol optgroup option output p picture pre progress q rp rt ruby s samp script search "
+    "section select slot small source span strong style sub summary sup table tbody td template "
+    "textarea tfoot th thead time title tr track u ul var video wbr "
+    "acronym big center font frame frameset marquee nobr strike tt"
+).split()
+#: An HTML tag: ``<``, an optional ``/``, an element name of :data:`HTML_ELEMENTS` (any
+#: case), then attributes after whitespace or nothing, an optional ``/`` and ``>``.
+HTML_TAG = r"(?i)</?(?:" + "|".join(HTML_ELEMENTS) + r")(?:\s[^<>]*)?/?>"
 
-    Script and style blocks go entirely, other HTML tags are dropped (their text stays), and
-    text that starts like a spreadsheet formula (``=HYPERLINK(...)``, ``+``, ``-``, ``@``) gets
-    a leading apostrophe, the usual defence against CSV injection. Then as
-    :func:`normalised_text`, except that the comment keeps its line breaks (LF; at most one
-    blank line in a row, no space beside a break): a multi-line answer reaches BI as it was
-    written (found by an operator's trial on a Google Forms export; the field notes of that
-    export ask for it). The model's tokenisers read a break as any whitespace.
+
+def safe_comment(column: str = "comment") -> pl.Expr:
+    """A comment as plain text, with no HTML a BI tool would render.
+
+    Script and style blocks go entirely, and tags of HTML elements (:data:`HTML_TAG`) are
+    dropped, their text kept; other text in angle brackets is the customer's (CFPB's redaction
+    placeholder ``<XXXX>``, ``a < b > c``, ``<3``) and stays (a user's trial saw "Executive
+    Resolutions <XXXX> Date" lose its placeholder). Text that starts like a spreadsheet
+    formula is kept as written: a comment starting ``- `` is a sentence, Parquet is not a
+    spreadsheet, and the CSV writers for people neutralise formulas where they write
+    (:func:`transforms.marts.audit_worksheet`). Then as :func:`normalised_text`, except that
+    the comment keeps its line breaks (LF; at most one blank line in a row, no space beside a
+    break): a multi-line answer reaches BI as it was written (found by an operator's trial on
+    a Google Forms export; the field notes of that export ask for it). The model's
+    tokenisers read a break as any whitespace.
     """
     # One chain, so each step reads the text once (see normalised_text).
     return (
         pl.col(column)
         .str.replace_all(r"(?is)<(script|style)\b.*?(?:</(?:script|style)\s*>|$)", " ")
-        .str.replace_all(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>", " ")
+        .str.replace_all(HTML_TAG, " ")
         .str.replace_all(r"<!--.*?-->", " ")
         .str.replace_all(CONTROL_CHARACTERS, "")
         .str.replace_all(LINE_BREAK, "\n")
@@ -620,7 +644,6 @@ def safe_comment(column: str = "comment") -> pl.Expr:
         .str.replace_all(BESIDE_BREAK, "\n")
         .str.replace_all(BLANK_LINES, "\n\n")
         .str.strip_chars()
-        .str.replace(r"^([=+\-@])", "'$1")
         .replace("", None)
         .alias(column)
     )

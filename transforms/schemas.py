@@ -355,9 +355,12 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "transfers": "How many times the contact was transferred; 3 or more is a transfer loop.",
         "prior_contacts": "Earlier contacts by the same customer about the same issue.",
         "comment": (
-            "What the customer wrote (personal data redacted), control characters removed; "
-            "line breaks kept as LF (at most one blank line in a row), other whitespace "
-            "collapsed to one space (before 2026-12-04, line breaks too)."
+            "What the customer wrote (personal data redacted), control characters and HTML "
+            "markup (script and style blocks, tags of HTML elements) removed; line breaks "
+            "kept as LF (at most one blank line in a row), other whitespace collapsed to one "
+            "space (before 2026-12-04, line breaks too). Otherwise as written: text starting "
+            "=, +, - or @ and angle brackets around other words (<XXXX>) are kept (before "
+            "2026-12-05 such text had an apostrophe put before it, and any <word> was removed)."
         ),
         "is_negative": (
             "True when the source's negative rule calls the response negative (csat <= 2 by "

@@ -18,6 +18,7 @@ from transforms.clean import (
     normalised_text_of,
     parsed_score,
     parsed_timestamp,
+    safe_comment,
     split_superseded_deliveries,
     survey_day,
     with_policy_facts,
@@ -131,6 +132,36 @@ def test_a_survey_is_dated_by_its_written_day_or_its_instant_in_the_business_tim
 def test_text_loses_control_characters_and_empty_becomes_null() -> None:
     out = pl.DataFrame({"c": ["  late\x07  again\n", "   ", None]}).select(normalised_text("c"))
     assert out.to_series().to_list() == ["late again", None, None]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<b>late</b> again", "late again"),
+        ("late<br/>again", "late again"),
+        ("<BR>late<Br />again", "late again"),
+        ('<p class="a">late</p>', "late"),
+        ('<a href="https://x.example">link</a>', "link"),
+        ("<script>fetch('//x')</script>ok", "ok"),
+        ("ok <!-- note --> then", "ok then"),
+        # Not markup: CFPB's redaction placeholder, a customer's words (a user's trial saw
+        # "Executive Resolutions <XXXX> Date" lose its placeholder).
+        ("Executive Resolutions <XXXX> Date", "Executive Resolutions <XXXX> Date"),
+        ("Dear <name>, thanks", "Dear <name>, thanks"),
+        ("a < b > c", "a < b > c"),
+        ("<3 the agent", "<3 the agent"),
+        ("<bold> or <b", "<bold> or <b"),
+        # A comment that starts like a formula is a sentence: Parquet is not a spreadsheet
+        # (CFPB complaint 6007403 was stored as "'- Kia agreed ...").
+        ("- Kia agreed to pay", "- Kia agreed to pay"),
+        ("+1 for the agent", "+1 for the agent"),
+        ("=HYPERLINK(1)", "=HYPERLINK(1)"),
+        ("@support never replied", "@support never replied"),
+    ],
+)
+def test_a_comment_loses_html_markup_and_keeps_its_text_as_written(raw: str, expected: str) -> None:
+    out = pl.DataFrame({"comment": [raw]}).select(safe_comment()).item()
+    assert out == expected
 
 
 @pytest.mark.parametrize(
