@@ -261,7 +261,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     connection = connect_views(settings.root, settings.timezone)
     if (source := getattr(args, "source", None)) is not None:
         refuse_unknown_feed(settings, connection, source)
-    narrow_views(connection, args.start, args.end, monthly_source_names(settings))
+    narrow_views(connection, args.start, args.end, monthly_source_names(settings), source)
     sql = filtered_query(connection, sql, args.name, source, getattr(args, "limit", None))
     rows = _rows(connection, sql)
     print_json(rows) if args.json else print(table(rows))
@@ -342,21 +342,29 @@ def narrow_views(
     start: date | None,
     end: date | None,
     monthly_sources: Collection[str] = (),
+    source: str | None = None,
 ) -> None:
     """Narrow every table's view on ``connection`` (:func:`connect_views`'s) to the survey
-    dates ``start``..``end`` (inclusive; None: open), so that every example query, and
-    every view built on them (``scored_negatives``), answers for those dates only.
+    dates ``start``..``end`` (inclusive; None: open) and to ``source``'s rows (None: every
+    source's), so that every example query, every view built on them
+    (``scored_negatives``), and the notes counted over them (:func:`no_rows_note`,
+    :func:`unscored_note`), answer for those dates and that source only. A user's trial:
+    ``query quarantined_rows --source calls`` said the query read 34 quarantined rows, all
+    of other sources, and ``queues_that_bounce --source calls`` counted every source's
+    negatives and advised training the others.
 
     A weekly mart's row is kept when its week (or month) overlaps the range. A source in
     ``monthly_sources`` names each partition by its month's first day, so a range starting
     within a month keeps that month (as ``backfill --source`` takes it). Found by a trial:
     seven of the eight queries refused --start and --end, their answers carrying no
     survey_date to filter on afterwards."""
-    if start is None and end is None:
+    if start is None and end is None and source is None:
         return
     months = ", ".join("'" + name.replace("'", "''") + "'" for name in monthly_sources)
     for view, period_end in _DATED_VIEWS.items():
         where = []
+        if source is not None:
+            where.append(f"source = '{source.replace(chr(39), chr(39) * 2)}'")
         if end is not None:
             where.append(f"survey_date <= DATE '{end.isoformat()}'")
         if start is not None:
@@ -386,8 +394,8 @@ def filtered_query(
     """An example query's SQL narrowed to one ``source``'s rows, with ``limit`` rows at
     most (0: all; None: the query's own closing ``LIMIT``): the query, without its limit,
     becomes a subquery filtered on its ``source`` column, its order kept. With no filter
-    and no limit the SQL is returned as it is. (Dates are narrowed in the views:
-    :func:`narrow_views`.)
+    and no limit the SQL is returned as it is. (Dates, and the source for the notes counted
+    over the views, are narrowed in the views: :func:`narrow_views`.)
 
     Found by a trial: ``quarantined_rows`` showed the newest 500 rows of every source, and
     the sample's pushed a configured source's out of sight. Raises ValueError when the

@@ -4,10 +4,20 @@ query answers for the dates asked (a trial found seven of the eight refusing the
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import duckdb
+import polars as pl
+import pytest
 
 from servicelens.reporting.analyst import narrow_views
+from transforms.schemas import (
+    FEEDBACK_SCORED_CONTRACT,
+    PARTITION_COLUMN,
+    QUARANTINE_CONTRACT,
+    TableContract,
+)
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -111,3 +121,61 @@ def test_a_query_without_rows_says_whether_its_tables_are_empty() -> None:
         "note: no rows: the query reads fix_list (2 rows); its conditions kept none of them"
     )
     assert no_rows_note(connection, "SELECT 1 WHERE false") is None
+
+
+def test_a_source_asked_narrows_every_view_and_the_empty_note_counts_its_rows() -> None:
+    from servicelens.reporting.analyst import no_rows_note
+
+    connection = _connection()
+    narrow_views(connection, None, None, source="cfpb")
+    for view in ("feedback_scored", "daily_summary", "quarantine", "scored_negatives"):
+        assert _ids(connection, view) == ["M", "N"], view
+    assert _ids(connection, "fix_list") == []
+    assert no_rows_note(connection, "SELECT * FROM fix_list") == (
+        "note: no rows: the query reads fix_list (0 rows), for the dates and source asked. A "
+        "table is empty before a run writes it, or when its sources lack what it is built "
+        "from (docs/data_dictionary.md says what each table needs)"
+    )
+
+
+def _partition(root: Path, contract: TableContract, rows: list[dict[str, Any]]) -> None:
+    """One partition of ``contract``'s table under ``root``: ``rows``, other columns null."""
+    folder = root / contract.path / f"{PARTITION_COLUMN}=2026-02-01"
+    folder.mkdir(parents=True)
+    schema = {c: t for c, t in contract.schema.items() if c != PARTITION_COLUMN}
+    frame = pl.DataFrame([{c: row.get(c) for c in schema} for row in rows], schema=schema)
+    frame.write_parquet(folder / "part.parquet")
+
+
+def test_a_query_of_one_source_notes_that_sources_rows_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a user's trial: `query quarantined_rows --source calls` said "the query
+    reads quarantine (34 rows); its conditions kept none of them", all 34 of other sources,
+    and `queues_that_bounce --source calls` counted every source's negatives and advised
+    training the other sources."""
+    from servicelens.cli.main import main
+
+    negative = {"is_negative": True, "queue": "billing"}
+    _partition(
+        tmp_path,
+        FEEDBACK_SCORED_CONTRACT,
+        [
+            {"source": "calls", "response_id": "C1", **negative},
+            {"source": "forms", "response_id": "F1", **negative},
+            {"source": "forms", "response_id": "F2", **negative},
+        ],
+    )
+    _partition(
+        tmp_path,
+        QUARANTINE_CONTRACT,
+        [{"source": "forms", "source_file": "f.csv", "source_line": 2, "reasons": ["x"]}],
+    )
+    data = ["--data-dir", str(tmp_path), "query"]
+    assert main([*data, "quarantined_rows", "--source", "calls"]) == 0
+    err = capsys.readouterr().err
+    assert "the query reads quarantine (0 rows), for the dates and source asked" in err
+    assert main([*data, "queues_that_bounce", "--source", "calls"]) == 0
+    err = capsys.readouterr().err
+    assert "none of the 1 negative responses has a root cause" in err
+    assert "train --source calls" in err and "forms" not in err
