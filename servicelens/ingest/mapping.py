@@ -555,7 +555,7 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 #: What :func:`delimiter_hint` tells a definition's user to change.
-SET_DELIMITER = 'if so, set delimiter = "{shown}" (or "auto") in [read]. Otherwise: '
+SET_DELIMITER = 'if so, set delimiter = "{shown}" (or "auto") in [read]. Otherwise, '
 
 
 def delimiter_hint(read: RawRead, fix: str = SET_DELIMITER) -> str:
@@ -616,7 +616,7 @@ def _sheet_hint(read: RawRead) -> str:
         return ""
     return (
         f"The workbook has sheets {sheets}: if the responses are on another, set sheet to "
-        "its name (or number, from 0) in [read]. Otherwise: "
+        "its name (or number, from 0) in [read]. Otherwise, "
     )
 
 
@@ -675,13 +675,19 @@ def map_export(
             if definition.path.parent == BUILT_IN_DIR
             else "the definition"
         )
+        # After a hint's "Otherwise, " the advice goes on in lower case (a user's trial read
+        # "... Otherwise: If the export lost them").
+        advice = (
+            "if the export lost them (a column deleted or renamed on the way), deliver it "
+            "again with them; if this is how the export is now, map it in [columns], "
+            f"[attributes] or [[exclude]] of {where}"
+        )
+        hint = delimiter_hint(read)
         raise MissingColumns(
             f"{read.path}: {read.header_span} (header): definition "
             f"{definition.path} reads column(s) {', '.join(named(g) for g in missing)} that "
-            f"the export does not have; it has {header}. {delimiter_hint(read)}If the export "
-            "lost them (a column deleted or renamed on the way), deliver it again with them; "
-            f"if this is how the export is now, map it in [columns], [attributes] or "
-            f"[[exclude]] of {where}",
+            f"the export does not have; it has {header}. "
+            + (hint + advice if hint else advice[0].upper() + advice[1:]),
             missing,
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
