@@ -283,9 +283,16 @@ SCORE_IN_DEFINITION = (
 #: missing list).
 SCORE_ON_ANOTHER_SCALE = (
     "; a survey on another scale is mapped onto this one with values for every answer in "
-    "the rule of the column in the definition, e.g. for 1 to 7: values = { 1 = 1, 2 = 1, 3 = 2, "
-    "4 = 3, 5 = 4, 6 = 5, 7 = 5 }"
+    "the rule of the column in the definition"
 )
+#: The example after :data:`SCORE_ON_ANOTHER_SCALE`, by the score's column and scale: a
+#: user's trial was shown a 1-to-7 csat map for an nps of '11' (nps is 0 to 10; an export
+#: that numbers its eleven choices from 1, as some survey tools do, writes 11).
+SCORE_SCALE_EXAMPLES = {
+    "csat": ", e.g. for 1 to 7: values = { 1 = 1, 2 = 1, 3 = 2, 4 = 3, 5 = 4, 6 = 5, 7 = 5 }",
+    "nps": ", e.g. for choices numbered 1 to 11: values = { 1 = 0, 2 = 1, 3 = 2, ..., 11 = 10 }",
+    "effort": ", e.g. for 1 to 5: values = { 1 = 1, 2 = 2, 3 = 4, 4 = 6, 5 = 7 }",
+}
 #: How the mapping marks a value its ``values`` has no code for.
 NOT_A_CODE = NOT_A_MAPPED_CODE.split(":")[0].strip()
 #: After "is not a score from a to b" for such a value.
@@ -1128,7 +1135,13 @@ def validate_survey_rows(
         .when(pl.col("problem").str.starts_with(_NOT_A_SCORE) & rules.from_definition)
         .then(
             pl.when(raw_value.str.contains(WHOLE_NUMBER).fill_null(False))
-            .then(pl.col("problem") + pl.lit(SCORE_ON_ANOTHER_SCALE))
+            .then(
+                pl.col("problem")
+                + pl.lit(SCORE_ON_ANOTHER_SCALE)
+                + pl.col("column").replace_strict(
+                    SCORE_SCALE_EXAMPLES, default="", return_dtype=pl.String
+                )
+            )
             .when(raw_value.str.contains(NOT_A_CODE, literal=True).fill_null(False))
             .then(pl.col("problem") + pl.lit(SCORE_NOT_A_CODE))
             .when(pl.col("column").is_in(list(rules.mapped_scores)))

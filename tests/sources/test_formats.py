@@ -1204,6 +1204,26 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
     ]
 
 
+def test_an_nps_on_another_scale_is_shown_a_map_onto_0_to_10(tmp_path: Path) -> None:
+    """Found by a user's trial: an nps of '11' was shown a csat's 1-to-7 map as the way to
+    map another scale; nps is 0 to 10 (a tool numbering its eleven choices from 1 writes 11)."""
+    got = _ingested(
+        tmp_path,
+        'name = "acme"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%Y-%m-%d %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\nnps = "NPS"\n',
+        "ID,When,CSAT,NPS\nA1,2026-11-23 09:14,5,10\nA2,2026-11-23 10:01,4,11\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["A1"]
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert reasons["A2"] == [
+        "nps: '11' is not a score from 0 to 10; a survey on another scale is mapped onto this "
+        "one with values for every answer in the rule of the column in the definition, e.g. for "
+        "choices numbered 1 to 11: values = { 1 = 0, 2 = 1, 3 = 2, ..., 11 = 10 }"
+    ]
+
+
 def test_a_two_digit_year_says_so_instead_of_the_other_day_order(tmp_path: Path) -> None:
     """Found by a trial: `01/01/21 17:23:40` (Excel's d/m/yy) against %d/%m/%Y was said to
     read as %m/%d/%Y (polars' %Y took 21 as the year 21), and declaring that was refused

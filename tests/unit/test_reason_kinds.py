@@ -21,6 +21,7 @@ from servicelens.validation.expectations import (
     SCORE_NOT_A_CODE,
     SCORE_NOT_IN_VALUES,
     SCORE_ON_ANOTHER_SCALE,
+    SCORE_SCALE_EXAMPLES,
     RowRules,
     channel_problem,
     number_problem,
@@ -41,6 +42,10 @@ WORDED = [
     "is longer than the 40000-character limit" + COMMENT_LIMIT_IN_DEFINITION,
     "is not a score from 1 to 5" + SCORE_IN_DEFINITION,
     "is not a score from 1 to 5" + SCORE_ON_ANOTHER_SCALE,
+    *(
+        "is not a score from 0 to 10" + SCORE_ON_ANOTHER_SCALE + e
+        for e in SCORE_SCALE_EXAMPLES.values()
+    ),
     "is not a score from 1 to 5" + SCORE_NOT_A_CODE,
     "is not a score from 1 to 5" + SCORE_NOT_IN_VALUES,
     # The day-first hint (validate_survey_rows), as a source with one format words it.
