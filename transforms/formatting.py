@@ -11,7 +11,7 @@ PLACEHOLDER = "{}"
 def formatted_text(template: str, *values: str | pl.Expr | pl.Series) -> pl.Expr:
     """``template`` with each ``{}`` replaced by the next of ``values`` (a column name, an
     expression or a series, cast to text): what ``pl.format`` gives, null where any value is
-    null.
+    null, named as ``pl.format`` names it: after the first value (``literal`` without one).
 
     Built with ``pl.concat_str``: polars 2.1's ``pl.format`` panics (``assertion failed: i <
     self.len()``, pola-rs/polars#25339 and #25525, open) on a column whose first chunk is
@@ -28,4 +28,13 @@ def formatted_text(template: str, *values: str | pl.Expr | pl.Series) -> pl.Expr
     parts: list[pl.Expr | pl.Series] = [pl.lit(pieces[0])]
     for value, piece in zip(values, pieces[1:], strict=True):
         parts += [pl.col(value) if isinstance(value, str) else value, pl.lit(piece)]
-    return pl.concat_str(parts, ignore_nulls=False)
+    text = pl.concat_str(parts, ignore_nulls=False)
+    if not values:
+        return text
+    first = values[0]
+    if isinstance(first, str):
+        return text.alias(first)
+    if isinstance(first, pl.Series):
+        return text.alias(first.name)
+    name = first.meta.output_name(raise_if_undetermined=False)
+    return text if name is None else text.alias(name)

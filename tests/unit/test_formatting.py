@@ -58,3 +58,27 @@ def test_the_text_is_pl_formats_with_null_where_a_value_is_null(
 def test_a_template_and_its_values_that_differ_in_number_are_refused() -> None:
     with pytest.raises(ValueError, match=r"'\{\} and \{\}' has 2 placeholder\(s\) for 1 value"):
         formatted_text("{} and {}", "s")
+
+
+@pytest.mark.parametrize(
+    ("template", "values"),
+    [
+        ("{}", ["a"]),
+        ("x {}", [pl.col("t") * 2]),
+        ("<{}>{}", ["a", pl.lit("!")]),
+        ("{}{}", [pl.lit("q"), "a"]),
+        ("{}", [pl.Series("s", ["v"])]),
+        ("no value", []),
+    ],
+)
+def test_the_text_is_named_as_pl_format_names_it(
+    template: str, values: list[str | pl.Expr | pl.Series]
+) -> None:
+    """Found by the whole suite: the training data's fingerprint stacked its facts-only ids
+    (``formatted_text("facts-only:{}", "response_id")``, unnamed) under the labelled ids, and
+    train stopped with "unable to vstack, column names don't match: response_id and literal";
+    pl.format named its text after the first value."""
+    frame = pl.DataFrame({"a": ["x"], "t": [1]})
+    expected = frame.select(pl.format(template, *values)).columns  # noqa: TID251
+    assert frame.select(formatted_text(template, *values)).columns == expected
+
