@@ -77,6 +77,17 @@ def _wait_for(what: str, check: Callable[[], T | None], seconds: float, log: Pat
     pytest.fail(f"{what}: not seen within {seconds:.0f} s; {log} ends:\n{tail}")
 
 
+def _with_its_log(said: str) -> str:
+    """``said`` (a command's error output), and the end of the log file it names: a served
+    run stopped under load once ended in "unexpected ExceptionGroup" whose log (in the test's
+    temporary folder) was gone before anyone could read it."""
+    if "with the log " not in said:
+        return said
+    log = Path(said.split("with the log ", 1)[1].split(";", 1)[0].strip())
+    tail = log.read_text(errors="replace")[-6000:] if log.exists() else "(log missing)"
+    return f"{said}\n--- {log} (end) ---\n{tail}"
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """Ctrl-C first (serve and the server shut down cleanly on it), then kill."""
     if process.poll() is None:
@@ -410,7 +421,7 @@ def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
         serving.wait(timeout=STOP_SECONDS)
     finally:
         _stop(serving)
-    assert serving.returncode == 0, err.read_text()
+    assert serving.returncode == 0, _with_its_log(err.read_text())
     assert err.read_text().strip() == "stopped serving (the embedded API stopped with it)"
     [log] = (data_dir / "logs").glob("*-serve.log")
     assert "Pausing all deployments" not in log.read_text()
@@ -468,7 +479,7 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
     finally:
         _stop(serving)
     said = err.read_text()
-    assert serving.returncode == 0, said
+    assert serving.returncode == 0, _with_its_log(said)
     # The run was in flight: no outcome of its own, the date left unfinished and named.
     outcome = json.loads((data_dir / "runs" / f"survey_date={day}.json").read_text())
     assert outcome["outcome"] in ("interrupted", "crashed"), outcome
@@ -591,6 +602,6 @@ def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) ->
     clean, scored = _published_manifests(settings, partition)
     assert clean["counts"]["kept"] > 0
     assert scored["counts"]["responses"] == clean["counts"]["kept"]
-    assert serving.returncode == 0, err.read_text()
+    assert serving.returncode == 0, _with_its_log(err.read_text())
     assert "Traceback" not in err.read_text()
     assert run_servers == []
