@@ -81,4 +81,3 @@ def test_the_text_is_named_as_pl_format_names_it(
     frame = pl.DataFrame({"a": ["x"], "t": [1]})
     expected = frame.select(pl.format(template, *values)).columns  # noqa: TID251
     assert frame.select(formatted_text(template, *values)).columns == expected
-
