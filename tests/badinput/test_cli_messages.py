@@ -539,6 +539,9 @@ def test_an_object_store_that_does_not_answer_or_has_no_credentials_is_one_messa
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
         AWS_CONFIG_FILE=str(tmp_path / "none"),
         PREFECT_HOME=str(tmp_path / "prefect"),
+        # One attempt: botocore's default five, with its back-off, made each case wait 15 s
+        # for the same message.
+        AWS_MAX_ATTEMPTS="1",
     )
     if trouble == "store down":
         env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
