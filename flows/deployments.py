@@ -26,11 +26,21 @@ from flows.pipeline import backfill, nightly_window, train
 from flows.served import ServedRuns, Stopped
 from flows.slots import ensure_backfill_limit
 from servicelens.cli.embedded_api import own_server_exit
-from servicelens.settings import Settings
+from servicelens.settings import (
+    DEFAULT_NIGHTLY_CRON,
+    DEFAULT_RETRAIN_CRON,
+    SettingError,
+    Settings,
+)
 
 NIGHTLY = "servicelens-nightly"
 BACKFILL = "servicelens-backfill"
 RETRAIN = "servicelens-retrain"
+#: The variable each cron comes from, and its default.
+DEFAULT_CRONS = {
+    "SERVICELENS_NIGHTLY_CRON": DEFAULT_NIGHTLY_CRON,
+    "SERVICELENS_RETRAIN_CRON": DEFAULT_RETRAIN_CRON,
+}
 
 
 def default_schedules(settings: Settings) -> dict[str, list[Schedule]]:
@@ -38,12 +48,29 @@ def default_schedules(settings: Settings) -> dict[str, list[Schedule]]:
 
     Cron in a named timezone keeps the wall-clock time across daylight-saving changes; the
     nightly run then processes yesterday relative to its scheduled time in that timezone.
+
+    Raises :class:`SettingError` naming the variable when a cron is not one Prefect reads.
     """
     return {
-        NIGHTLY: [Cron(settings.nightly_cron, timezone=settings.timezone)],
+        NIGHTLY: [_cron("SERVICELENS_NIGHTLY_CRON", settings.nightly_cron, settings.timezone)],
         BACKFILL: [],
-        RETRAIN: [Cron(settings.retrain_cron, timezone=settings.timezone)],
+        RETRAIN: [_cron("SERVICELENS_RETRAIN_CRON", settings.retrain_cron, settings.timezone)],
     }
+
+
+def _cron(variable: str, expression: str, timezone: str) -> Schedule:
+    """Prefect's cron schedule of ``expression``; a :class:`SettingError` that names
+    ``variable`` (where the command line's settings take it from) when Prefect refuses it
+    (found by a trial: `serve` said only 'Invalid cron string: "30 2 * *"')."""
+    try:
+        return Cron(expression, timezone=timezone)
+    except ValueError:
+        default = DEFAULT_CRONS[variable]
+        raise SettingError(
+            f"{variable}={expression!r}: not a cron expression Prefect reads; use five fields, "
+            f"minute hour day-of-month month day-of-week, each in its range (minute 0-59, hour "
+            f"0-23, day-of-week 0-6 from Sunday), or unset it for the default ({default!r})"
+        ) from None
 
 
 def build_deployments(

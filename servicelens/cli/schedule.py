@@ -323,9 +323,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     which creates the scheduled runs)."""
     from prefect.settings import PREFECT_API_URL
 
-    start_in_background(services=True)
-    from flows.deployments import serve_deployments
+    from flows.deployments import default_schedules, serve_deployments
     from flows.served import stopped_message
+
+    default_schedules(settings)  # a cron Prefect refuses stops here, before any server starts
+    start_in_background(services=True)
 
     end = serve_deployments(settings)
     if end.paused:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -69,3 +70,25 @@ def test_the_nightly_date_is_yesterday_in_the_business_timezone() -> None:
     assert yesterday("Europe/London", datetime(2026, 10, 26, 1, 30, tzinfo=UTC)) == date(
         2026, 10, 25
     )
+
+
+@pytest.mark.parametrize("variable", ["SERVICELENS_NIGHTLY_CRON", "SERVICELENS_RETRAIN_CRON"])
+def test_a_cron_prefect_refuses_names_its_variable_before_serve_starts_anything(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+) -> None:
+    """Found by a review of the start-up checks: `serve` with SERVICELENS_NIGHTLY_CRON='30 2
+    * *' said only 'Invalid cron string: "30 2 * *"', after starting the embedded API."""
+    import servicelens.cli.schedule as schedule
+    from servicelens.cli.main import main
+
+    started: list[bool] = []
+    monkeypatch.setattr(schedule, "start_in_background", lambda **_: started.append(True))
+    monkeypatch.setenv(variable, "30 2 * *")
+    assert main(["--data-dir", str(tmp_path), "serve"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"servicelens: error: {variable}='30 2 * *': not a cron expression")
+    assert "minute hour day-of-month month day-of-week" in said
+    assert started == []
