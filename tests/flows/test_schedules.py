@@ -563,8 +563,11 @@ def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) ->
         tmp_path / "home",
         SERVICELENS_TIMEZONE=TIMEZONE,
         SERVICELENS_LOOKBACK_DAYS="0",
-        # Every minute, and the scheduler looks every 2 s, serve every 2 s.
-        SERVICELENS_NIGHTLY_CRON="* * * * *",
+        # Twice a minute (croniter's sixth field is the second: a whole-minute cron waited
+        # 30 s on average for its first run, now 15 s), and the scheduler looks every 2 s,
+        # serve every 2 s. A run still going when the next starts is stopped with serve,
+        # as a run in flight is.
+        SERVICELENS_NIGHTLY_CRON="* * * * * */30",
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_RUNNER_POLL_FREQUENCY="2",
     )
