@@ -51,6 +51,8 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 #: (:func:`said_when_stopped`), the innermost last.
 _how_to_finish: list[Callable[[], str | None]] = []
 SAME_COMMAND_AGAIN = "run the same command again to finish the rest"
+#: The ways to finish of the :func:`said_when_stopped` blocks an error left, innermost first.
+_after_error: list[Callable[[], str | None]] = []
 
 
 class _Stop(BaseException):
@@ -76,8 +78,30 @@ def said_when_stopped(how_to_finish: Callable[[], str | None]) -> Iterator[None]
     _how_to_finish.append(how_to_finish)
     try:
         yield
+    except Exception:
+        # An error that ends the command (Prefect's API losing its runs) is told after
+        # this block has ended: keep the way to finish for it (:func:`finishing_after_error`).
+        _after_error.append(how_to_finish)
+        raise
     finally:
         _how_to_finish.remove(how_to_finish)
+
+
+def finishing_after_error() -> str:
+    """How to finish what a command that ended in an error left: what the innermost
+    :func:`said_when_stopped` block the error left would have said of a stop (a backfill:
+    the dates it completed and the backfill of those left), else "run the same command
+    again to finish the rest". Found by a user trial: after Prefect's API lost a backfill's
+    runs, "run the same command again" of a ``--rerun all`` ran its completed dates again.
+    Never raises."""
+    for how in list(_after_error):
+        try:
+            said = how()
+        except Exception:
+            continue
+        if said:
+            return said
+    return SAME_COMMAND_AGAIN
 
 
 def _finishing() -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from servicelens.cli.embedded_api import start_in_background
-from servicelens.cli.interrupts import run_stoppable
+from servicelens.cli.interrupts import finishing_after_error, run_stoppable
 from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_date_range, add_schedule_commands
@@ -1117,7 +1117,7 @@ def prefect_failure_message(error: BaseException) -> str | None:
             f"Prefect's API no longer has a flow run or limit this command was using{asked}: "
             "it was deleted, or the API's database was removed or replaced while the command "
             f"ran (on the embedded API, the one under PREFECT_HOME={home}). Dates that "
-            "finished are recorded; run the same command again to finish the rest"
+            f"finished are recorded; {finishing_after_error()}"
         )
     url = os.environ.get("PREFECT_API_URL", "")
     if isinstance(error, RuntimeError) and str(error).startswith(PREFECT_UNREACHABLE_WORDS):
@@ -1127,7 +1127,7 @@ def prefect_failure_message(error: BaseException) -> str | None:
     if not url:
         return (
             "Prefect's temporary embedded API stopped answering during the command (was it "
-            "killed?). Run the same command again: what finished is recorded"
+            f"killed?). What finished is recorded; {finishing_after_error()}"
         )
     return (
         f"Prefect's API at {url} does not answer (PREFECT_API_URL): start that server "
