@@ -1027,11 +1027,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 _CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
-def write_failure_message(error: BaseException) -> str | None:
+def write_failure_message(
+    error: BaseException | None, then: str = "run the command again"
+) -> str | None:
     """The message for a file the command could not write (permissions, a read-only or
-    full disk), or None if ``error`` is not one. Found by an operator's trial: a run-record
-    folder made read-only ended in "unexpected PermissionError ... this is a bug in
-    servicelens" (a partition's own write says so itself: StorageError)."""
+    full disk), ending in ``then`` (what to do once it can be written), or None if
+    ``error`` is not one. Found by an operator's trial: a run-record folder made read-only
+    ended in "unexpected PermissionError ... this is a bug in servicelens" (a partition's
+    own write says so itself: StorageError)."""
     if not isinstance(error, OSError) or error.errno not in _CANNOT_WRITE:
         return None
     where = error.filename or "a file of the data directory"
@@ -1040,8 +1043,25 @@ def write_failure_message(error: BaseException) -> str | None:
     folder = f"{Path(error.filename).parent}" if error.filename else "the data directory"
     return (
         f"{where}: cannot write it: {error.strerror or error}. Make {folder} writable (or "
-        "free disk space), then run the command again"
+        f"free disk space), then {then}"
     )
+
+
+def promoted_then_unwritable_message(error: BaseException, settings: Settings) -> str | None:
+    """The message for a ``train`` that promoted its version and then could not write its
+    run report to disk (``flows.training.PromotedThenFailedError`` caused by an error
+    :func:`write_failure_message` knows), or None for anything else: the promotion, the
+    rollback, the file and the ``report`` command that writes the report once the folder
+    can be written, not "a bug in servicelens" (found by a review of a trial's fix: a full
+    disk is no bug), nor "run the command again", which would train once more."""
+    training = sys.modules.get("flows.training")
+    if training is None or not isinstance(error, training.PromotedThenFailedError):
+        return None
+    source = "" if settings.is_sample else f" --source {settings.source}"
+    unwritable = write_failure_message(
+        error.__cause__, then=f"`servicelens{source} report` writes the run report"
+    )
+    return None if unwritable is None else f"{error}. {unwritable}"
 
 
 def object_store_failure_message(error: BaseException, data_dir: str) -> str | None:
@@ -1304,6 +1324,8 @@ def _run(
             return _fail(prefect_failed, log_path(), _json(args))
         if (cannot_write := write_failure_message(error)) is not None:
             return _fail(cannot_write, log_path(), _json(args))
+        if (promoted := promoted_then_unwritable_message(error, settings)) is not None:
+            return _fail(promoted, log_path(), _json(args))
         if file_log is None:
             raise
         # A failure nobody wrote a message for: say so plainly; the traceback is in the file.

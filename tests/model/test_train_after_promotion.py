@@ -88,3 +88,39 @@ def test_a_report_failing_after_the_promotion_names_the_new_champion_and_the_rol
     said = capsys.readouterr().err.splitlines()
     assert said[0] == f"servicelens: error: unexpected PanicException: {PANIC}"
     assert champion_version(settings.models_dir) == first
+
+
+def test_a_report_the_disk_refuses_after_the_promotion_is_no_bug_and_names_the_report_command(
+    prefect_api: None,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A full disk or a read-only reports folder is not a bug of servicelens, and "run the
+    command again" would train once more: the message says what was promoted, what cannot
+    be written, and the command that writes the report once it can."""
+    import errno
+
+    import flows.tasks
+    from models.registry import champion_version
+    from servicelens.cli.main import main
+
+    report = Path(settings.data_dir) / "reports" / "report-x.html"
+
+    def refused(*_: Any, **__: Any) -> Any:
+        raise PermissionError(errno.EACCES, "Permission denied", str(report))
+
+    monkeypatch.setattr(flows.tasks, "build_report", refused)
+    assert main(["--data-dir", settings.data_dir, "train", "--folds", "2"]) == 2
+    said = capsys.readouterr().err
+    version = champion_version(settings.models_dir)
+    data_dir = str(Path(settings.data_dir).resolve())
+    assert said.startswith(
+        f"servicelens: error: model {version} was trained, saved and promoted to champion; "
+        "writing the run report then failed: PermissionError: "
+    ), said
+    assert (
+        f"{report}: cannot write it: Permission denied. Make {report.parent} writable (or free "
+        f"disk space), then `servicelens --data-dir {data_dir} report` writes the run report"
+    ) in said, said
+    assert "bug" not in said and "unexpected" not in said
