@@ -124,6 +124,7 @@ def run_stoppable(handler: Handler, args: argparse.Namespace, settings: Settings
     thread (where signals cannot be handled), and for a handler that stops itself, the
     handler simply runs.
     """
+    _after_error.clear()  # an earlier command's, in this process (tests, a served run)
     if threading.current_thread() is not threading.main_thread() or getattr(
         handler, "stops_itself", False
     ):
