@@ -161,5 +161,14 @@ def test_the_warning_names_every_headline_metric_a_baseline_beats_the_model_on()
         "macro_f1 0.685 against 0.665, accuracy 0.701 against 0.690"
     )
     assert baselines_ahead_text({"model": model, "facts_only_baseline": model}) is None
+    # A lead that three places hide is shown with the places that tell them apart (a
+    # platform engineer's trial read "roc_auc 0.841 against 0.841").
+    close = {**model, "roc_auc": 0.84104}
+    assert baselines_ahead_text(
+        {"model": close, "facts_only_baseline": {**close, "roc_auc": 0.84131}}
+    ) == (
+        "on the time split, the facts only baseline beats the model on roc_auc 0.8413 against "
+        "0.8410"
+    )
     nan = {"roc_auc": float("nan"), "macro_f1": float("nan"), "accuracy": 0.5}
     assert baselines_ahead_text({"model": nan, "facts_only_baseline": nan}) is None
