@@ -33,7 +33,8 @@ AUDIT_ROW_LISTS = (
 
 
 def source_models_dir(settings: Settings, source: str | None) -> DataPath:
-    """The registry of the survey pipeline, or of one source definition."""
+    """The registry of the survey pipeline (no ``source``, or ``sample``), or of one source
+    definition (:func:`registry_of`)."""
     if not source:
         return settings.models_dir
     from servicelens.ingest.configured import definition_named
@@ -43,8 +44,17 @@ def source_models_dir(settings: Settings, source: str | None) -> DataPath:
 
 
 def registry_of(settings: Settings, source_name: str) -> DataPath:
-    """Where the models of one source live."""
-    return settings.models_dir / "sources" / source_name
+    """Where the models of one source live: ``models/sources/<name>/``, and the sample's
+    (:data:`~transforms.schemas.SAMPLE_SOURCE`, its preset's name too) at ``models/``, where
+    training writes them and `models list` labels them "source sample". A user's trial:
+    `score --source sample --version V` looked for models/sources/sample/V/metadata.json and
+    `models --source sample list` said "no models", as `query` and `backfill --source
+    sample` read the sample's own."""
+    from transforms.schemas import SAMPLE_SOURCE
+
+    if source_name == SAMPLE_SOURCE:
+        return settings.root / "models"
+    return settings.root / "models" / "sources" / source_name
 
 
 def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
@@ -681,7 +691,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         set_champion,
     )
     from servicelens.reporting.analyst import chosen_source, refuse_a_missing_data_dir
+    from transforms.schemas import SAMPLE_SOURCE
 
+    if args.source == SAMPLE_SOURCE:
+        args.source = None  # the sample's registry, and its commands, as `backfill` reads it
     if args.action in ("list", "show"):
         refuse_a_missing_data_dir(settings)
     if not args.source:  # the sample's registry: refused where there is no sample

@@ -831,3 +831,35 @@ def test_a_version_saved_before_the_one_class_note_is_read_from_its_confusion() 
     perceived = classification_metrics(labels_to_target(pl.Series(["perceived"] * 4)),
                                        np.array([0.1, 0.6, 0.2, 0.3]))  # fmt: skip
     assert np.isnan(perceived["macro_f1"]) and np.isnan(perceived["roc_auc"])
+
+
+def test_source_sample_names_the_sample_registry_in_models_and_score(
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a user's trial: `models list` labelled both sample versions "source sample",
+    yet `models --source sample list` said "no models" and `score --source sample --version
+    V` said models/sources/sample/V/metadata.json did not exist. `--source sample` is the
+    sample's registry (models/), as `query` and `backfill --source sample` read it."""
+    from servicelens.cli.main import main
+    from servicelens.cli.models import registry_of, source_models_dir
+
+    settings = Settings(data_dir=str(tmp_path))
+    first = register_and_promote(
+        trained, settings.models_dir, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert source_models_dir(settings, "sample") == settings.models_dir
+    assert registry_of(settings, "sample") == settings.models_dir
+    assert main(["--data-dir", str(tmp_path), "models", "--source", "sample", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert first["version"] in listed and "no models" not in listed
+    assert main(["--data-dir", str(tmp_path), "models", "--source", "sample", "show"]) == 0
+    assert first["version"] in capsys.readouterr().out
+    missing = tmp_path / "missing.csv"
+    status = main(["--data-dir", str(tmp_path), "score", "--source", "sample", "--version",
+                   first["version"], "--input", str(missing), "--output",
+                   str(tmp_path / "out.parquet")])  # fmt: skip
+    said = capsys.readouterr().err
+    assert status != 0 and "no such model version" not in said and str(missing) in said
