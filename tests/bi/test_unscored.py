@@ -107,13 +107,18 @@ def _policies_by_root_cause(
     rows: str, columns: str = "main_fix, expected_policy_failure_share"
 ) -> dict[str, tuple[Any, ...]]:
     """policies_by_root_cause over a daily_summary of ``rows`` (SQL VALUES of source,
-    policy_code, negatives, perceived, policy_failures, expected_policy_failures): each
-    policy's ``columns`` of the query (by default main_fix and
-    expected_policy_failure_share)."""
+    policy_code, negatives, perceived, policy_failures, expected_policy_failures), each row
+    a day of its own, with no feedback_scored rows: each policy's ``columns`` of the query
+    (by default main_fix and expected_policy_failure_share)."""
     connection = duckdb.connect()
     connection.execute(
-        f"CREATE TABLE daily_summary AS SELECT * FROM (VALUES {rows}) AS t(source, policy_code, "
+        "CREATE TABLE daily_summary AS SELECT *, DATE '2026-10-01' + (row_number() OVER ())::INT "
+        f"AS survey_date FROM (VALUES {rows}) AS t(source, policy_code, "
         "negatives, perceived, policy_failures, expected_policy_failures)"
+    )
+    connection.execute(
+        "CREATE TABLE feedback_scored (source VARCHAR, survey_date DATE, policy_code VARCHAR, "
+        "is_negative BOOLEAN, root_cause VARCHAR, p_policy_failure DOUBLE)"
     )
     sql = example_queries()["policies_by_root_cause"].read_text().strip().rstrip(";")
     return {
@@ -181,15 +186,20 @@ def test_an_agents_policy_failure_share_is_of_the_negatives_a_model_scored() -> 
 def test_the_owner_follows_the_calibrated_estimate_not_the_decisions() -> None:
     """Found by a BI developer's trial: GREET-10MIN, 0.457 failures by the model's decisions
     but 0.515 by its calibrated probabilities (0.517 true), was given to communications. The
-    share and the owner are the expected figures'; a day written before daily_summary
-    version 6 (no expected_policy_failures) counts its decisions."""
+    share and the owner are the expected figures'. A day written before daily_summary
+    version 6 (no expected_policy_failures) whose responses give no estimate either leaves
+    the policy without one: its decisions do not stand in (a platform engineer's upgrade)."""
     fixes = _policies_by_root_cause(
         "('sample', 'GREET', 100, 55, 45, 51.5), ('sample', 'CONDUCT', 100, 70, 30, 29.0), "
         "('sample', 'MIXED', 10, 6, 4, 2.0), ('sample', 'MIXED', 10, 3, 7, NULL)"
     )
     assert fixes["GREET"] == ("operation: fix what breaks", 0.515)
     assert fixes["CONDUCT"] == ("communication: set expectations", 0.29)
-    assert fixes["MIXED"] == ("communication: set expectations", 0.45)  # (2 + 7) / 20
+    assert fixes["MIXED"] == (
+        "no estimate for 1 scored date(s) written before it: "
+        "`servicelens backfill --source sample --rerun all` rewrites them",
+        None,
+    )
 
 
 def test_a_backfill_before_any_model_says_its_dates_are_unscored(

@@ -317,7 +317,8 @@ def test_a_query_reads_a_column_no_partition_holds_yet_as_null(tmp_path: Path) -
     """Found in review of policies_by_root_cause reading expected_policy_failures (daily_summary
     contract 6): a data directory whose daily marts were all written before it stopped the
     query with DuckDB's binder error. A contract's column no partition holds reads as null,
-    as the contract says, and the query counts those days' decisions."""
+    as the contract says; those days' decisions do not stand in for the estimate (their
+    feedback_scored rows here carry no p_policy_failure either)."""
     from servicelens.reporting.analyst import run_query
 
     _partition(tmp_path, "marts/feedback_scored", date(2026, 10, 1), "sample", 3)
@@ -339,6 +340,73 @@ def test_a_query_reads_a_column_no_partition_holds_yet_as_null(tmp_path: Path) -
     ).fetchall() == [(None, None)]
     [policy] = run_query(tmp_path, "policies_by_root_cause")
     assert (policy["expected_policy_failure_share"], policy["main_fix"]) == (
-        0.6,
-        "operation: fix what breaks",
+        None,
+        "no estimate for 1 scored date(s) written before it: "
+        "`servicelens backfill --source sample --rerun all` rewrites them",
+    )
+
+
+def _scored_responses(root: Path, day: date, p_policy_failure: list[float]) -> None:
+    """feedback_scored of one day of CONDUCT's negatives: a decision of policy_failure
+    where p_policy_failure is 0.5 or more."""
+    folder = root / "marts/feedback_scored" / f"survey_date={day.isoformat()}"
+    folder.mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "response_id": [f"{day}-{i}" for i in range(len(p_policy_failure))],
+            "source": "sample",
+            "policy_code": "CONDUCT",
+            "is_negative": True,
+            "root_cause": ["policy_failure" if p >= 0.5 else "perceived" for p in p_policy_failure],
+            "p_policy_failure": p_policy_failure,
+            "transfers": 0,
+        }
+    ).write_parquet(folder / "part-0.parquet")
+
+
+def _summary_day(root: Path, day: date, failures: int, perceived: int, **extra: object) -> None:
+    folder = root / "marts/daily_summary" / f"survey_date={day.isoformat()}"
+    folder.mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "source": ["sample"],
+            "policy_code": ["CONDUCT"],
+            "negatives": [failures + perceived],
+            "perceived": [perceived],
+            "policy_failures": [failures],
+            **{name: [value] for name, value in extra.items()},
+        }
+    ).write_parquet(folder / "part-0.parquet")
+
+
+def test_a_day_without_the_estimate_is_not_counted_by_its_decisions(tmp_path: Path) -> None:
+    """Found by a platform engineer's upgrade of a data directory built by an older release:
+    policies_by_root_cause showed CONDUCT's expected_policy_failures as 92.0, the old days'
+    decision count, while policy_trend_weekly summed the same rows' p_policy_failure to
+    108.3. A day whose daily_summary predates the estimate (version 5) takes it from its
+    scored responses, as the weekly view does; without them the estimate is null and
+    main_fix names the command that rewrites those days."""
+    from servicelens.reporting.analyst import run_query
+
+    old, new = date(2026, 10, 5), date(2026, 10, 6)  # one week
+    _scored_responses(tmp_path, old, [0.5, 0.6, 0.3])  # 2 decisions, 1.4 expected
+    _summary_day(tmp_path, old, 2, 1, schema_version=5)
+    _scored_responses(tmp_path, new, [0.4, 0.2])
+    _summary_day(tmp_path, new, 0, 2, schema_version=6, expected_policy_failures=0.6)
+    [policy] = run_query(tmp_path, "policies_by_root_cause")
+    [week] = run_query(tmp_path, "policy_trend_weekly")
+    assert policy["expected_policy_failures"] == week["expected_policy_failures"] == 2.0
+    assert policy["expected_policy_failure_share"] == 0.4
+    assert policy["main_fix"] == "communication: set expectations"
+
+    # An old day whose scored responses carry no probability: no estimate, said so.
+    folder = tmp_path / "marts/feedback_scored" / f"survey_date={old.isoformat()}"
+    pl.read_parquet(folder / "part-0.parquet").drop("p_policy_failure").write_parquet(
+        folder / "part-0.parquet"
+    )
+    [policy] = run_query(tmp_path, "policies_by_root_cause")
+    assert (policy["expected_policy_failures"], policy["rank_policy_failure"]) == (None, None)
+    assert policy["main_fix"] == (
+        "no estimate for 1 scored date(s) written before it: "
+        "`servicelens backfill --source sample --rerun all` rewrites them"
     )
