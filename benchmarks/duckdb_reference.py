@@ -395,11 +395,8 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
                            AS policy_failure_share,
                        avg(csat) AS mean_csat, {DAILY_SUMMARY_VERSION} AS schema_version,
                        'sample' AS source, count(is_negative) AS rated,
-                       CASE WHEN count(*) FILTER (is_negative) > 0 AND count(root_cause) = 0
-                            THEN NULL
-                            ELSE coalesce(sum(p_policy_failure)
-                                              FILTER (root_cause IS NOT NULL), 0)
-                       END AS expected_policy_failures,
+                       sum(p_policy_failure) FILTER (root_cause IS NOT NULL)
+                           AS expected_policy_failures,
                        sum(p_policy_failure) FILTER (root_cause IS NOT NULL)
                            / nullif(count(root_cause), 0) AS expected_policy_failure_share
                 FROM feedback GROUP BY ALL

@@ -359,7 +359,8 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
         unscored = (summary["negatives"] > 0) & (scored == 0)
         for counted in ("policy_failures", "perceived"):
             summary[counted] = summary[counted].astype("UInt32").mask(unscored)
-        summary["expected_policy_failures"] = summary["expected_policy_failures"].mask(unscored)
+        # No scored negative, no estimate (the contract's version 7).
+        summary["expected_policy_failures"] = summary["expected_policy_failures"].mask(scored == 0)
         summary["expected_policy_failure_share"] = summary[
             "expected_policy_failures"
         ] / scored.where(scored > 0)

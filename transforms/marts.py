@@ -100,8 +100,9 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
     which is tuned for macro-F1, not to count: a data scientist's trial found CFPB's
     "credit reporting" at 0.613 counted against 0.450 true and 0.476 expected, and
     "mortgage" at 0.015 against 0.053 and 0.067 ("probabilistic classify and count": Bella
-    et al., "Quantification via probability estimators", ICDM 2010). Null as
-    ``policy_failures`` is."""
+    et al., "Quantification via probability estimators", ICDM 2010). Null where the group
+    has no negative a model scored (no negatives too): 0 only when rows were scored and
+    none is a likely failure."""
     keys = list(SUMMARY_KEYS)
     return (
         with_source(scored)
@@ -129,8 +130,15 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
                 .then(None)
                 .otherwise(pl.col(name))
                 .alias(name)
-                for name in ("policy_failures", "perceived", "expected_policy_failures")
+                for name in ("policy_failures", "perceived")
             ),
+            # An estimate only of what a model scored: a group without negatives has none
+            # (null, not 0.0), which summed with a source's unscored groups read as "0
+            # expected failures" for a source no model scored (a platform engineer's trial).
+            pl.when(pl.col("scored") > 0)
+            .then(pl.col("expected_policy_failures"))
+            .otherwise(None)
+            .alias("expected_policy_failures"),
             # Over the negatives a model scored: with no model yet (or a negative it did not
             # score) 0 of 0 is no share, not a share of 0 (an operator's trial read "0 %
             # policy failures" for every source before its first model).

@@ -280,7 +280,7 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
 FEEDBACK_SCORED_VERSION = 7
-DAILY_SUMMARY_VERSION = 6
+DAILY_SUMMARY_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -499,8 +499,10 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "expected_policy_failures": (
             "Sum of p_policy_failure over the negatives a model scored: how many of them are "
             "policy failures, as its calibrated probabilities estimate (policy_failures counts "
-            "decisions at its threshold instead, which over- or under-count a group). Null as "
-            "policy_failures is, and in rows of version 5 and before."
+            "decisions at its threshold instead, which over- or under-count a group). Null "
+            "where the group has no scored negative (none scored, or no negatives): unknown, "
+            "not 0. Rows of version 6: 0.0 in groups without negatives. Null in rows of "
+            "version 5 and before."
         ),
         "expected_policy_failure_share": (
             "expected_policy_failures / (policy_failures + perceived): the estimated share of "
@@ -520,6 +522,8 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "model scored any of them (they were 0, as if none were failures).",
         "6: added expected_policy_failures and expected_policy_failure_share (the calibrated "
         "probabilities' estimate of how many negatives are policy failures).",
+        "7: expected_policy_failures is null in groups without a scored negative (it was 0.0 "
+        "in groups without negatives, so a source's sum read 0 where no model scored).",
     ),
 )
 

@@ -17,7 +17,8 @@
 -- so instead of recommending, and its counts and estimate are null, not 0: its groups without
 -- negatives hold 0 of each, which summed with the nulls read as a count of none (a user's
 -- trial read "expected_policy_failures 0.0" beside "not scored yet");
--- a policy without negatives (a source whose export gives no rating) says that instead.
+-- a policy without negatives (a source whose export gives no rating) says that instead, and
+-- has no estimate (null: nothing was scored), as daily_summary version 7 writes it.
 -- One block per source: a source's policy codes are its own.
 WITH estimated AS (
     SELECT source, survey_date, policy_code, sum(p_policy_failure)::DOUBLE AS expected_failures
@@ -67,8 +68,7 @@ SELECT
     negatives::BIGINT AS negatives,
     CASE WHEN scored > 0 OR negatives = 0 THEN perceived::BIGINT END AS perceived,
     CASE WHEN scored > 0 OR negatives = 0 THEN policy_failures::BIGINT END AS policy_failures,
-    CASE WHEN scored > 0 OR negatives = 0 THEN round(expected_failures, 1) END
-        AS expected_policy_failures,
+    CASE WHEN scored > 0 THEN round(expected_failures, 1) END AS expected_policy_failures,
     round(expected_failures / nullif(scored, 0), 3) AS expected_policy_failure_share,
     CASE
         WHEN negatives = 0

@@ -170,8 +170,19 @@ def test_the_expected_share_sums_the_probabilities_of_the_scored_negatives() -> 
         None,
         None,
     )
+    # A group no model scored a row of has no estimate either, negatives or not: a platform
+    # engineer read sum(expected_policy_failures) 0.0 for a source with no model, its groups
+    # without negatives holding 0 beside the unscored groups' nulls.
     calm = daily_summary(rows.filter(pl.col("response_id") == "r3")).row(0, named=True)
-    assert (calm["expected_policy_failures"], calm["expected_policy_failure_share"]) == (0.0, None)
+    assert (calm["expected_policy_failures"], calm["expected_policy_failure_share"]) == (None, None)
+    whole_source = pl.concat(
+        [
+            daily_summary(rows.with_columns(pl.lit(None, pl.String).alias("root_cause"))),
+            daily_summary(rows.filter(pl.col("response_id") == "r3")),
+        ]
+    )
+    assert whole_source.get_column("expected_policy_failures").sum() == 0  # polars: nulls skip
+    assert whole_source.get_column("expected_policy_failures").null_count() == whole_source.height
 
 
 def test_the_negative_share_is_of_the_rated_responses_and_null_without_one() -> None:

@@ -159,7 +159,7 @@ def test_a_policy_no_model_scored_counts_nothing_rather_than_0() -> None:
     assert counts == {
         "FEE": (None, None, None, None),
         "OLD": (None, None, None, None),
-        "NONE": (0, 0, 0.0, None),
+        "NONE": (0, 0, None, None),  # nothing scored: no estimate, as in daily_summary
         # Partly scored: the scored negatives' counts, and their share.
         "HALF": (1, 1, 1.2, 0.6),
     }
