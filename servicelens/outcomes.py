@@ -287,10 +287,13 @@ def publish_weekly_marts(
     of the weeks an earlier run left behind (:func:`days_behind_weekly_marts`).
 
     Weeks published under an older contract (:func:`weeks_of_older_contracts`) are rebuilt
-    too. Returns the weeks written and their row counts (``weeks``) and which of them were
-    rebuilt for their contract (``older_contract_rebuilt``). A week with nothing to show is
-    skipped (its old partition, if any, stays); a week's fix list is empty until a model has
-    scored its negatives.
+    too, even with nothing to show (then empty, under the current contract): a platform
+    engineer's upgrade found CFPB's fix list of a month whose delivery was all quarantined
+    left at version 2 by every nightly run. Returns the weeks written and their row counts
+    (``weeks``) and which of them were rebuilt for their contract
+    (``older_contract_rebuilt``). Any other week with nothing to show is skipped (its old
+    partition, if any, stays); a week's fix list is empty until a model has scored its
+    negatives.
     """
     weeks = set(weeks_touched(settings, days))
     for behind in days_behind_weekly_marts(settings):
@@ -301,8 +304,12 @@ def publish_weekly_marts(
     for week in sorted(weeks):
         agents = agent_week(settings, week)
         fixes = fix_list_week(settings, week)
-        if agents.height == 0 and not _published(
-            settings.marts_dir / "feedback_scored", _days(week, period_end(settings, week))
+        if (
+            agents.height == 0
+            and week not in older
+            and not _published(
+                settings.marts_dir / "feedback_scored", _days(week, period_end(settings, week))
+            )
         ):
             continue
         counts = {"agent_outcomes": agents.height, "fix_list": fixes.height}

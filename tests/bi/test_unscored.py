@@ -302,3 +302,30 @@ def test_the_unscored_note_counts_only_dates_with_negatives() -> None:
     assert note is not None and "the negative responses of 2 date(s)" in note
     assert "--start 2026-03-02 --end 2026-03-04 --rerun all" in note
     assert unscored_dates_note([row("2026-03-01", 0)], None) is None
+
+
+def test_a_week_of_an_older_contract_with_nothing_to_show_is_rebuilt(tmp_path: Path) -> None:
+    """Found by a platform engineer's upgrade: CFPB's fix list of 2026-12-01 (a month whose
+    delivery was quarantined, so no scored row and no contact) stayed contract version 2
+    through nightly runs, though the README says every run rebuilds weekly marts of an older
+    version: the rebuild skipped a period with nothing to show, leaving its old partition.
+    Such a period is rewritten, empty, under the current contract."""
+    from servicelens.outcomes import weeks_of_older_contracts
+    from servicelens.storage.partitions import DATA_FILE, partition_dir
+
+    settings = Settings(data_dir=str(tmp_path))
+    week = date(2026, 11, 30)
+    for table in ("fix_list", "agent_outcomes"):
+        folder = partition_dir(settings.marts_dir / table, week)
+        folder.mkdir(parents=True)
+        pl.DataFrame({"schema_version": [2]}, schema={"schema_version": pl.Int32}).write_parquet(
+            folder / DATA_FILE
+        )
+    assert weeks_of_older_contracts(settings) == [week]
+    rebuilt = publish_weekly_marts(settings, [], {"run_id": "nightly"})
+    assert rebuilt["older_contract_rebuilt"] == [week.isoformat()]
+    assert weeks_of_older_contracts(settings) == []
+    for table in ("fix_list", "agent_outcomes"):
+        assert (
+            pl.read_parquet(partition_dir(settings.marts_dir / table, week) / DATA_FILE).height == 0
+        )
