@@ -31,6 +31,7 @@ from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_date_range, add_schedule_commands
 from servicelens.cli.sources import REPLACE_HELP, add_sources_commands
+from servicelens.cli.upgrades import cmd_dictionary
 from servicelens.dates import (
     SurveyDateError,
     refuse_after_current_period,
@@ -40,7 +41,6 @@ from servicelens.dates import (
 )
 from servicelens.reporting.analyst import (
     WORKSHEET_DELIMITERS,
-    cmd_dictionary,
     cmd_query,
     cmd_report,
     cmd_review_queue,

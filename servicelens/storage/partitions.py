@@ -508,24 +508,51 @@ def _check_types(table_dir: DataPath, schemas: dict[str, Any]) -> None:
 
 def older_contract_partitions(table_dir: DataPath, version: int) -> dict[date, int]:
     """The partitions of ``table_dir`` holding rows written under a contract version below
-    ``version``, by partition date, with the oldest version found (from each row's
-    ``schema_version``, the only column read). A contract's columns can stay the same while
-    their meaning changes (agent_outcomes version 3 counts a contact's first-contact
-    resolution only once its window is over), so the types alone do not show such a
-    partition. Partitions without the column are not listed (their types differ, which
-    :func:`scan_table` reports)."""
+    ``version``, by partition date, with the oldest version found (each row's
+    ``schema_version``). A contract's columns can stay the same while their meaning changes
+    (agent_outcomes version 3 counts a contact's first-contact resolution only once its
+    window is over), so the types alone do not show such a partition. Partitions without the
+    column are not listed (their types differ, which :func:`scan_table` reports).
+
+    Cheap enough for every ``run`` and ``backfill``: a local file's version is the minimum
+    its Parquet footer's statistics record (metadata only, no data page is read); a file
+    whose footer keeps no statistics, or one on object storage, reads that one column."""
     older: dict[date, int] = {}
     for file in table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}"):
         key = file.parent.name.removeprefix(f"{PARTITION_COLUMN}=")
         try:
             day = date.fromisoformat(key)
-            versions = read_parquet(file, columns=["schema_version"]).get_column("schema_version")
+            oldest: object = _footer_minimum(file, "schema_version")
+            if oldest is None:
+                versions = read_parquet(file, columns=["schema_version"])
+                oldest = versions.get_column("schema_version").min()
         except (ValueError, OSError, pl.exceptions.ColumnNotFoundError):
             continue  # not a partition, swapped away meanwhile, or another shape
-        oldest = versions.min()
         if isinstance(oldest, int) and oldest < version:
             older[day] = oldest
     return older
+
+
+def _footer_minimum(file: DataPath, column: str) -> int | None:
+    """The smallest value of integer ``column`` that a local Parquet file's footer statistics
+    record, or None when they record none (or the file is remote: its footer is a read of
+    its own). Raises ColumnNotFoundError when the file has no such column."""
+    if not isinstance(file, Path):
+        return None
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(file).metadata
+    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+    if column not in names:
+        raise pl.exceptions.ColumnNotFoundError(f"{file}: no column {column!r}")
+    index = names.index(column)
+    minima = []
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        minima.append(stats.min)
+    return min(minima) if minima else None
 
 
 def read_partition(table_dir: DataPath, day: date) -> pl.DataFrame:

@@ -1,0 +1,255 @@
+"""After an upgrade: the partitions an earlier servicelens wrote under an older contract
+version, and the few backfills that rewrite them (``dictionary --check``, ``run``, ``backfill``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import groupby
+
+from servicelens.settings import Settings
+from servicelens.storage.fs import DataPath
+from servicelens.storage.partitions import older_contract_partitions, partition_dir
+from transforms.schemas import (
+    AGENT_OUTCOMES_CONTRACT,
+    FIX_LIST_CONTRACT,
+    PARTITION_COLUMN,
+    PUBLISHED_TABLES,
+    TableContract,
+)
+
+#: Tables rebuilt whole, week by week (a monthly source: month by month), by every run that
+#: runs a date of their source (``outcomes.publish_weekly_marts`` takes every older week).
+_WEEKLY = (FIX_LIST_CONTRACT.name, AGENT_OUTCOMES_CONTRACT.name)
+_VERSIONED = tuple(t for t in PUBLISHED_TABLES if t.version is not None)
+
+
+@dataclass(frozen=True)
+class OlderPartitions:
+    """The partitions of one table of one source (``None``: the generated sample) that hold
+    rows of contract version ``version`` (below the table's current one)."""
+
+    source: str | None
+    table: TableContract
+    version: int
+    days: tuple[date, ...]
+
+    @property
+    def current(self) -> int:
+        assert self.table.version is not None
+        return self.table.version
+
+    @property
+    def changes(self) -> str:
+        """The contract's own change notes (``TableContract.history``) since ``version``."""
+        return " ".join(self.table.history[self.version : self.current])
+
+
+def _roots(settings: Settings) -> list[tuple[str | None, DataPath]]:
+    root = settings.root
+    sources: list[DataPath] = sorted(root.glob("sources/*"), key=str)
+    return [(None, root), *((s.name, s) for s in sources)]
+
+
+def older_partitions(settings: Settings) -> list[OlderPartitions]:
+    """Every partition of a versioned mart (feedback_scored, daily_summary, fix_list,
+    agent_outcomes; the sample's and each configured source's) holding rows of an older
+    contract version than ``transforms.schemas`` says, grouped by source, table and version.
+    From footers, not data (:func:`older_contract_partitions`)."""
+    found: list[OlderPartitions] = []
+    for source, root in _roots(settings):
+        for table in _VERSIONED:
+            assert table.version is not None
+            older = older_contract_partitions(root / table.path, table.version)
+            by_version = sorted(older.items(), key=lambda item: (item[1], item[0]))
+            for version, items in groupby(by_version, key=lambda item: item[1]):
+                days = tuple(day for day, _ in items)
+                found.append(OlderPartitions(source, table, version, days))
+    return found
+
+
+def _published_days(root: DataPath) -> list[date]:
+    """The days (a monthly source: months' first days) holding a daily mart partition: the
+    dates that hold data, so a backfill of them runs rather than skips."""
+    days: set[date] = set()
+    for table in ("feedback_scored", "daily_summary"):
+        for part in (root / "marts" / table).glob(f"{PARTITION_COLUMN}=*"):
+            try:
+                days.add(date.fromisoformat(part.name.removeprefix(f"{PARTITION_COLUMN}=")))
+            except ValueError:
+                continue
+    return sorted(days)
+
+
+def _ranges(old: list[date], published: list[date]) -> list[tuple[date, date]]:
+    """``old`` days as ranges that take in no published day of a current version (so
+    ``--rerun all`` of a range rewrites no more than it must); one range when they are
+    contiguous among the published days."""
+    wanted = set(old)
+    ranges: list[tuple[date, date]] = []
+    start: date | None = None
+    last: date | None = None
+    for day in sorted(set(published) | wanted):
+        if day in wanted:
+            start = start or day
+            last = day
+        elif start is not None and last is not None:
+            ranges.append((start, last))
+            start = last = None
+    if start is not None and last is not None:
+        ranges.append((start, last))
+    return ranges
+
+
+def rewrite_commands(
+    settings: Settings, found: list[OlderPartitions]
+) -> dict[str | None, list[str]]:
+    """For each source in ``found``, the backfills that rewrite its older partitions, with
+    ``--data-dir`` and (a configured source's) ``--source``: ``--rerun all`` over the
+    ranges of its daily partitions' dates; a source whose weekly marts alone are older gets
+    one date of data in the first such week (or month), since any run of the source rebuilds
+    every week of an older contract."""
+    roots = dict(_roots(settings))
+    commands: dict[str | None, list[str]] = {}
+    for source in dict.fromkeys(group.source for group in found):
+        groups = [g for g in found if g.source == source]
+        published = _published_days(roots[source])
+        daily = sorted({d for g in groups if g.table.name not in _WEEKLY for d in g.days})
+        if not daily:
+            first = min(d for g in groups for d in g.days)
+            within = [d for d in published if first <= d < first + timedelta(days=7)]
+            if within or published:
+                day = (within or published)[0]
+                daily = [day]
+        ranges = _ranges(daily, published) if daily else []
+        flag = f" --source {source}" if source else ""
+        commands[source] = [
+            f"servicelens --data-dir {settings.data_dir} backfill{flag} --start {start} "
+            f"--end {end} --rerun all"
+            for start, end in ranges
+        ]
+    return commands
+
+
+def _spans(days: tuple[date, ...]) -> str:
+    """``2026-11-01..2026-11-28, 2026-12-03``: consecutive days as one span."""
+    spans: list[str] = []
+    ordered = sorted(days)
+    start = prev = ordered[0]
+    for day in [*ordered[1:], None]:
+        if day is not None and day - prev == timedelta(days=1):
+            prev = day
+            continue
+        spans.append(str(start) if start == prev else f"{start}..{prev}")
+        if day is not None:
+            start = prev = day
+    return ", ".join(spans)
+
+
+def older_partitions_report(
+    settings: Settings,
+) -> tuple[list[str], list[str], list[OlderPartitions]]:
+    """``dictionary --check``'s lines on older contract versions: one per source, table and
+    version (the table, its partitions' dates, the version they hold and the current one,
+    what changed in between, the command that rewrites them), then the commands alone, once
+    each. Empty when every partition is of its current contract."""
+    found = older_partitions(settings)
+    if not found:
+        return [], [], []
+    commands = rewrite_commands(settings, found)
+    lines = []
+    for group in found:
+        where = f"source {group.source}" if group.source else "sample"
+        path = (
+            group.table.path if not group.source else f"sources/{group.source}/{group.table.path}"
+        )
+        again = "; ".join(f"`{c}`" for c in commands[group.source]) or (
+            "no date of data to run: publish one, then run `dictionary --check` again"
+        )
+        lines.append(
+            f"{where} {group.table.name}: {len(group.days)} partition(s) of "
+            f"{settings.data_dir}/{path}/{PARTITION_COLUMN}={_spans(group.days)} hold contract "
+            f"version {group.version}, the current is {group.current} (since: "
+            f"{group.changes}); rewrite: {again}"
+        )
+    unique = list(dict.fromkeys(c for cs in commands.values() for c in cs))
+    return lines, unique, found
+
+
+def partition_dirs(settings: Settings, found: list[OlderPartitions]) -> list[str]:
+    """The directory of every partition in ``found``, as text (to leave out other checks'
+    lines on the same partitions: the rewrite fixes those too)."""
+    roots = dict(_roots(settings))
+    return [
+        str(partition_dir(roots[g.source] / g.table.path, day)) for g in found for day in g.days
+    ]
+
+
+def older_contracts_note(settings: Settings) -> str | None:
+    """One line for ``run`` and ``backfill`` (and its dry run): how many partitions an earlier
+    servicelens wrote under an older contract version, and the command that lists and
+    rewrites them. None when there are none. Reads footers only."""
+    found = older_partitions(settings)
+    if not found:
+        return None
+    count = sum(len(g.days) for g in found)
+    tables = ", ".join(dict.fromkeys(g.table.name for g in found))
+    return (
+        f"{count} partition(s) ({tables}) hold rows of an older contract version, written by an "
+        "earlier servicelens; `--rerun changed` does not rewrite them. List them with the "
+        f"backfills that rewrite them: servicelens --data-dir {settings.data_dir} dictionary "
+        "--check"
+    )
+
+
+def cmd_dictionary(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens dictionary [--write | --check]``, as
+    :func:`servicelens.reporting.analyst.cmd_dictionary`, except that ``--check`` names the
+    partitions of older contract versions grouped by source, table and version, with the
+    backfills that rewrite them (:func:`older_partitions_report`), instead of one line per
+    file with a placeholder date. Exit status 0, or 1 when anything differs; ValueError
+    (exit 2) for a local data directory that does not exist."""
+    from servicelens.cli.console import print_json
+    from servicelens.reporting.analyst import cmd_dictionary as render_or_check
+    from servicelens.reporting.analyst import refuse_a_missing_data_dir
+    from servicelens.reporting.dictionary import (
+        DICTIONARY_PATH,
+        contract_mismatches,
+        render_data_dictionary,
+    )
+
+    if not args.check:
+        return render_or_check(args, settings)
+    refuse_a_missing_data_dir(settings)
+    lines, commands, found = older_partitions_report(settings)
+    covered = tuple(f"{d}/" for d in partition_dirs(settings, found))
+    problems = []
+    if not DICTIONARY_PATH.exists() or DICTIONARY_PATH.read_text() != render_data_dictionary():
+        problems.append(
+            f"{DICTIONARY_PATH} differs from transforms/schemas.py: run "
+            "`servicelens dictionary --write` and commit it"
+        )
+    problems += [
+        p
+        for p in contract_mismatches(settings.root)
+        if not p.startswith(covered) and not any(p.startswith(f"{d[:-1]}:") for d in covered)
+    ]
+    if args.json:
+        print_json(
+            {
+                "ok": not (problems or lines),
+                "problems": problems,
+                "older_contract": lines,
+                "commands": commands,
+            }
+        )
+    elif problems or lines:
+        print("\n".join(problems + lines))
+        if commands:
+            print("to rewrite every partition of an older contract version, run:")
+            print("\n".join(f"  {c}" for c in commands))
+    else:
+        print(f"data dictionary matches the contracts and every partition under {settings.root}")
+    return 1 if problems or lines else 0
