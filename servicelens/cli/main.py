@@ -31,7 +31,7 @@ from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_date_range, add_schedule_commands
 from servicelens.cli.sources import REPLACE_HELP, add_sources_commands
-from servicelens.cli.upgrades import cmd_dictionary
+from servicelens.cli.upgrades import cmd_dictionary, older_contracts_note
 from servicelens.dates import (
     SurveyDateError,
     refuse_after_current_period,
@@ -326,6 +326,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if sources:
         with _warnings_said(args):
             rows = run_nightly(args.date, settings, show=not args.json)
+    if not args.json and (older := older_contracts_note(settings)):
+        # After an upgrade the nightly run reads the partitions an earlier release wrote as
+        # done (a platform engineer's first nightly said nothing of 60 of them).
+        print(older)
     if args.json:
         sample = (
             {"skipped": sample_skipped}

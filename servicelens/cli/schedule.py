@@ -20,6 +20,7 @@ from servicelens.cli.console import (
 )
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.cli.interrupts import said_when_stopped, stops_itself
+from servicelens.cli.upgrades import older_contracts_note
 from servicelens.settings import Settings
 from servicelens.storage.runs import (
     RERUN_POLICIES,
@@ -140,6 +141,8 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         )
     extra = "; ".join(e for e in extras if e)
     print(line + (f" ({extra})" if extra else ""))
+    if note := older_contracts_note(settings):
+        print(note)
     if note := unlanded_note(args, settings):
         print(note)
     if note := waiting_note(args, settings):
@@ -295,6 +298,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     print(table(shown, ["date", "outcome", "flow_run", "detail"]))
     print(outcome_counts([DateOutcome(**r) for r in rows]))
     if note := unscored_dates_note(rows, args.source):
+        print(note)
+    if note := older_contracts_note(settings):
         print(note)
     if note := unlanded_note(args, settings):
         print(note)

@@ -3,6 +3,7 @@ named, with commands that rewrite them, by `dictionary --check`, `run` and `back
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 from datetime import date, timedelta
@@ -13,7 +14,7 @@ import pytest
 
 from servicelens.cli.main import main
 from servicelens.outcomes import week_of
-from servicelens.storage.partitions import DATA_FILE, partition_dir
+from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, partition_dir
 from servicelens.synthetic.generator import generate
 
 START = date(2026, 10, 5)
@@ -44,6 +45,12 @@ def _as_older_release(marts: Path, days: list[date]) -> None:
             frame.with_columns(pl.lit(version, pl.Int32).alias("schema_version")).write_parquet(
                 data
             )
+            # Its manifest described its own file (and its own columns).
+            manifest = data.parent / MANIFEST_FILE
+            described = json.loads(manifest.read_text())
+            columns = {c: t for c, t in described["columns"].items() if c not in dropped}
+            described |= {"data_bytes": data.stat().st_size, "columns": columns}
+            manifest.write_text(json.dumps(described))
 
 
 def _commands(out: str) -> list[list[str]]:
@@ -98,3 +105,33 @@ def test_dictionary_check_names_older_partitions_with_commands_that_rewrite_them
     assert main(commands[0]) == 0
     capsys.readouterr()
     assert main([*data, "dictionary", "--check"]) == 0, capsys.readouterr().out
+
+
+def test_run_and_backfill_say_partitions_hold_older_contract_versions(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first nightly after an upgrade, a default backfill and its dry run read dates an
+    older release wrote as done ("0 of 3 dates would run") without a word on their version."""
+    generate(tmp_path, DAYS[0], DAYS[-1], 120, seed=3)
+    data = ["--data-dir", str(tmp_path)]
+    days = ["--start", str(DAYS[0]), "--end", str(DAYS[-1])]
+    assert main([*data, "backfill", *days]) == 0
+    _as_older_release(tmp_path / "marts", DAYS)
+    capsys.readouterr()
+
+    check = f"servicelens --data-dir {tmp_path} dictionary --check"
+    assert main([*data, "backfill", *days, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: 0 of 3 dates would run" in out
+    assert "7 partition(s) (feedback_scored, daily_summary, agent_outcomes) hold rows" in out
+    assert "older contract version" in out and check in out
+    # Nothing changed in the inputs: no date runs (the backfill's end rebuilds older weeks).
+    assert main([*data, "backfill", *days, "--rerun", "changed"]) == 0
+    out = capsys.readouterr().out
+    assert "6 partition(s) (feedback_scored, daily_summary) hold rows" in out and check in out
+    # The nightly run rewrites its own date (and every older week); the rest it names.
+    assert main([*data, "run", "--date", str(DAYS[-1])]) == 0
+    out = capsys.readouterr().out
+    assert "4 partition(s) (feedback_scored, daily_summary) hold rows" in out and check in out
+    assert main([*data, "backfill", *days, "--rerun", "all"]) == 0
+    assert "older contract version" not in capsys.readouterr().out
