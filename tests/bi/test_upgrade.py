@@ -34,10 +34,16 @@ _ADDED_SINCE = {
 }
 
 
-def _as_older_release(marts: Path, days: list[date]) -> None:
+def _as_older_release(
+    marts: Path,
+    days: list[date],
+    tables: tuple[str, ...] = ("feedback_scored", "daily_summary", "agent_outcomes"),
+) -> None:
     """Rewrite the partitions as an older release wrote them: feedback_scored version 5,
     daily_summary 3 (without the columns added since), agent_outcomes 2 (same columns)."""
     for (table, version), dropped in _ADDED_SINCE.items():
+        if table not in tables:
+            continue
         parts = [week_of(days[0])] if table == "agent_outcomes" else days
         for day in parts:
             data = partition_dir(marts / table, day) / DATA_FILE
@@ -135,3 +141,52 @@ def test_run_and_backfill_say_partitions_hold_older_contract_versions(
     assert "4 partition(s) (feedback_scored, daily_summary) hold rows" in out and check in out
     assert main([*data, "backfill", *days, "--rerun", "all"]) == 0
     assert "older contract version" not in capsys.readouterr().out
+
+
+def test_the_readmes_duckdb_reads_see_new_columns_across_contract_versions(
+    tmp_path: Path,
+) -> None:
+    """The README's first DuckDB example read without `union_by_name`: on a directory whose
+    partitions hold two contract versions, DuckDB took the first file's columns, so a column
+    added since was invisible (or `Binder Error: "sla_met" not found`)."""
+    import re
+
+    import duckdb
+
+    from servicelens.storage.partitions import write_partition
+    from transforms.marts import feedback_scored
+    from transforms.schemas import FEEDBACK_SCORED_CONTRACT
+
+    from .test_contracts import _scored_rows
+
+    for root in (tmp_path, tmp_path / "sources" / "acme"):
+        for day in DAYS[:2]:
+            write_partition(
+                feedback_scored(_scored_rows(), "m1"),
+                root / "marts" / "feedback_scored",
+                day,
+                FEEDBACK_SCORED_CONTRACT.schema,
+                {},
+                tmp_path / ".staging",
+            )
+        # The first (oldest) partition as contract version 5 wrote it: no sla_met.
+        _as_older_release(root / "marts", DAYS[:1], tables=("feedback_scored",))
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", readme, re.S)
+    reads = [
+        re.search(r"read_parquet\((.*?)\)\n", block, re.S)
+        for block in blocks
+        if "read_parquet(" in block and "marts/feedback_scored" in block
+    ]
+    assert len(reads) >= 2
+    for read in reads:
+        assert read is not None
+        call = read.group(1).replace("'data/", f"'{tmp_path}/")
+        sql = f"SELECT count(*), count(sla_met) FROM read_parquet({call})"
+        with duckdb.connect() as con:
+            [(total, _)] = con.sql(sql).fetchall()  # not a Binder Error
+            columns = [
+                c[0] for c in con.sql(f"DESCRIBE SELECT * FROM read_parquet({call})").fetchall()
+            ]
+        assert total == 6 * call.count("marts/feedback_scored"), read.group(0)
+        assert "sla_met" in columns and "source" in columns, read.group(0)
