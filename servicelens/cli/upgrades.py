@@ -29,12 +29,15 @@ _VERSIONED = tuple(t for t in PUBLISHED_TABLES if t.version is not None)
 @dataclass(frozen=True)
 class OlderPartitions:
     """The partitions of one table of one source (``None``: the generated sample) that hold
-    rows of contract version ``version`` (below the table's current one)."""
+    rows of contract version ``version`` (below the table's current one); ``None`` for
+    partitions with no rows to say it whose manifests name fewer columns than the contract
+    (``missing``: an empty week of a fix list written before its columns were added)."""
 
     source: str | None
     table: TableContract
-    version: int
+    version: int | None
     days: tuple[date, ...]
+    missing: tuple[str, ...] = ()
 
     @property
     def current(self) -> int:
@@ -42,8 +45,17 @@ class OlderPartitions:
         return self.table.version
 
     @property
+    def held(self) -> str:
+        """The version the partitions hold, as a phrase."""
+        if self.version is None:
+            return f"an older layout (no rows say which version; without {', '.join(self.missing)})"
+        return f"contract version {self.version}"
+
+    @property
     def changes(self) -> str:
         """The contract's own change notes (``TableContract.history``) since ``version``."""
+        if self.version is None:
+            return " ".join(e for e in self.table.history if any(c in e for c in self.missing))
         return " ".join(self.table.history[self.version : self.current])
 
 
@@ -67,7 +79,36 @@ def older_partitions(settings: Settings) -> list[OlderPartitions]:
             for version, items in groupby(by_version, key=lambda item: item[1]):
                 days = tuple(day for day, _ in items)
                 found.append(OlderPartitions(source, table, version, days))
+            found += _older_layouts(root / table.path, table, source, set(older))
     return found
+
+
+def _older_layouts(
+    table_dir: DataPath, table: TableContract, source: str | None, listed: set[date]
+) -> list[OlderPartitions]:
+    """The partitions not in ``listed`` whose manifests name fewer columns than ``table``'s
+    contract (contracts only grow): empty ones, whose rows cannot say their version. Reads
+    manifests only."""
+    from servicelens.storage.partitions import read_manifest
+
+    days: list[date] = []
+    missing: set[str] = set()
+    for part in table_dir.glob(f"{PARTITION_COLUMN}=*"):
+        try:
+            day = date.fromisoformat(part.name.removeprefix(f"{PARTITION_COLUMN}="))
+        except ValueError:
+            continue
+        manifest = read_manifest(table_dir, day) if day not in listed else None
+        columns = (manifest or {}).get("columns")
+        if isinstance(columns, dict):
+            lacking = [c for c in table.schema if c not in columns]
+            if lacking:
+                days.append(day)
+                missing.update(lacking)
+    if not days:
+        return []
+    ordered = tuple(c for c in table.schema if c in missing)
+    return [OlderPartitions(source, table, None, tuple(sorted(days)), ordered)]
 
 
 def _published_days(root: DataPath) -> list[date]:
@@ -170,8 +211,8 @@ def older_partitions_report(
         )
         lines.append(
             f"{where} {group.table.name}: {len(group.days)} partition(s) of "
-            f"{settings.data_dir}/{path}/{PARTITION_COLUMN}={_spans(group.days)} hold contract "
-            f"version {group.version}, the current is {group.current} (since: "
+            f"{settings.data_dir}/{path}/{PARTITION_COLUMN}={_spans(group.days)} hold "
+            f"{group.held}, the current is {group.current} (since: "
             f"{group.changes}); rewrite: {again}"
         )
     unique = list(dict.fromkeys(c for cs in commands.values() for c in cs))

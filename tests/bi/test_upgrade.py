@@ -31,6 +31,8 @@ _ADDED_SINCE = {
     ],
     ("daily_summary", 3): ["rated", "expected_policy_failures", "expected_policy_failure_share"],
     ("agent_outcomes", 2): [],
+    # Empty before a model scores anything: no row says its version, the manifest's columns do.
+    ("fix_list", 3): ["csat_not_estimated", "nps_not_estimated"],
 }
 
 
@@ -44,7 +46,7 @@ def _as_older_release(
     for (table, version), dropped in _ADDED_SINCE.items():
         if table not in tables:
             continue
-        parts = [week_of(days[0])] if table == "agent_outcomes" else days
+        parts = [week_of(days[0])] if table in ("agent_outcomes", "fix_list") else days
         for day in parts:
             data = partition_dir(marts / table, day) / DATA_FILE
             frame = pl.read_parquet(data).drop(dropped)
@@ -75,8 +77,9 @@ def test_dictionary_check_names_older_partitions_with_commands_that_rewrite_them
     assert main([*data, "backfill", "--start", str(DAYS[0]), "--end", str(DAYS[-1])]) == 0
     # A configured source's copy of the same marts (the command must carry --source).
     shutil.copytree(tmp_path / "marts", tmp_path / "sources" / "acme" / "marts")
+    tables = ("feedback_scored", "daily_summary", "agent_outcomes", "fix_list")
     for root in (tmp_path, tmp_path / "sources" / "acme"):
-        _as_older_release(root / "marts", DAYS)
+        _as_older_release(root / "marts", DAYS, tables)
     capsys.readouterr()
 
     assert main([*data, "dictionary", "--check"]) == 1
@@ -96,8 +99,14 @@ def test_dictionary_check_names_older_partitions_with_commands_that_rewrite_them
     assert f"sample agent_outcomes: 1 partition(s) of {tmp_path}/marts/agent_outcomes/" in out
     assert "hold contract version 2, the current is 4" in out
     assert "source acme feedback_scored: 3 partition(s)" in out
-    # 2 sources x 3 tables: 6 lines, each with its command, then the 2 commands alone.
-    assert out.count("; rewrite: `servicelens") == 6
+    assert (
+        f"sample fix_list: 1 partition(s) of {tmp_path}/marts/fix_list/survey_date="
+        f"{week_of(DAYS[0])} hold an older layout (no rows say which version; without "
+        "csat_not_estimated, nps_not_estimated), the current is 4"
+    ) in out
+    assert "missing [" not in out
+    # 2 sources x 4 tables: 8 lines, each with its command, then the 2 commands alone.
+    assert out.count("; rewrite: `servicelens") == 8
     commands = _commands(out)
     assert [" ".join(c) for c in commands] == [
         f"--data-dir {tmp_path} backfill --start {DAYS[0]} --end {DAYS[-1]} --rerun all",
