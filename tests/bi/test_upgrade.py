@@ -94,7 +94,7 @@ def test_dictionary_check_names_older_partitions_with_commands_that_rewrite_them
         "contract version 5, the current is 7 (since: 6: added sla_met"
     ) in out
     assert "7: model_version is null on rows no model scored" in out
-    assert "sample daily_summary: 3 partition(s)" in out and "version 3, the current is 6" in out
+    assert "sample daily_summary: 3 partition(s)" in out and "version 3, the current is 7" in out
     assert "5: policy_failures and perceived are null" in out
     assert f"sample agent_outcomes: 1 partition(s) of {tmp_path}/marts/agent_outcomes/" in out
     assert "hold contract version 2, the current is 4" in out
