@@ -222,6 +222,14 @@ def champion_on_holdout(models_dir: DataPath, champion: str, holdout: pl.DataFra
     return float(classification_metrics(y, p, threshold)["macro_f1"])
 
 
+def promote_command(source: str, version: str) -> str:
+    """The command that makes ``version`` of ``source``'s registry the champion by hand:
+    ``servicelens models promote VERSION``, with ``--source NAME`` for a configured
+    source's registry."""
+    flag = "" if source == SAMPLE_SOURCE else f" --source {source}"
+    return f"servicelens models{flag} promote {version}"
+
+
 def register_and_promote(
     result: TrainingResult,
     models_dir: DataPath,
@@ -360,7 +368,9 @@ def register_and_promote(
         champion_score,
         compared_rows=compared,
         same_data=same_data,
-        no_skill=no_skill_reason(skill),
+        no_skill=no_skill_reason(
+            skill, metrics.get("cross_validation"), promote_command(source, version)
+        ),
         cross_validated=cross_validated,
         cross_validated_same_rows=same_rows,
         same_build=same_build,

@@ -233,17 +233,62 @@ def p_value_text(p: float) -> str:
     return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"
 
 
-def no_skill_reason(skill: dict[str, Any]) -> str | None:
+#: The share of the audits sharing their comment with another (grouped in cross-validation)
+#: from which a refusal for no skill is put down to the grouping: then most audits were each
+#: scored by a model that never saw their comment, and on repeated comments that measures
+#: nothing of the model (a QA lead's trial: 552 of 552 audits, 12 distinct comments,
+#: ROC-AUC 0.449 out of fold against 1.000 on the time split).
+MOSTLY_SHARED_TEXT = 0.5
+
+
+def no_skill_reason(
+    skill: dict[str, Any],
+    cross_validation: dict[str, Any] | None = None,
+    promote: str | None = None,
+) -> str | None:
     """Why a model with :func:`skill_against_chance`'s result ``skill`` must not be
-    promoted, in words; None when it shows skill."""
+    promoted, in words; None when it shows skill.
+
+    ``cross_validation``: the version's ``metrics["cross_validation"]``
+    (``models.train.train_root_cause_model``). Where the folds were grouped by comment
+    (``grouped_by_text``) and at least :data:`MOSTLY_SHARED_TEXT` of the audits share their
+    comment with another (``shared_text_rows``, carrying ``shared_texts`` distinct ones),
+    the reason says that this cross-validation cannot judge a model on repeated comments
+    and what would help (audits of responses with other comments; ``promote``, the command
+    that promotes the version by hand, when given), instead of asking for more audits of
+    both root causes, which would repeat the same comments. Short comments are never
+    grouped (``models.train.DUPLICATE_TEXT_MIN_CHARS``), so a survey of "Rude agent"s is
+    judged and refused as any other."""
     if skill["skilled"]:
         return None
+    said = (
+        f"it shows no skill over chance on its {skill['rows']:,} audits, each scored by a "
+        f"model that did not train on it: ROC-AUC {skill['roc_auc']:.3f} (one-sided "
+        f"Mann-Whitney {p_value_text(skill['p_value'])}, needs < {SKILL_SIGNIFICANCE}), "
+        f"macro-F1 {skill['macro_f1']:.3f} against {skill['majority_macro_f1']:.3f} for "
+        "always answering the commoner label"
+    )
+    cv = cross_validation or {}
+    shared = int(cv.get("shared_text_rows") or 0)
+    rows = int(skill["rows"])
+    if cv.get("grouped_by_text") is not True or not rows or shared < MOSTLY_SHARED_TEXT * rows:
+        return f"{said}. More audits of both root causes are needed"
+    which = f"all {rows:,}" if shared == rows else f"{shared:,} of its {rows:,}"
     return (
-        f"it shows no skill over chance on its {skill['rows']} audits, each scored by a model "
-        f"that did not train on it: ROC-AUC {skill['roc_auc']:.3f} (one-sided Mann-Whitney "
-        f"{p_value_text(skill['p_value'])}, needs < {SKILL_SIGNIFICANCE}), macro-F1 "
-        f"{skill['macro_f1']:.3f} against {skill['majority_macro_f1']:.3f} for always "
-        "answering the commoner label. More audits of both root causes are needed"
+        f"{said}. But {which} audits share their comment with another audit "
+        f"({int(cv.get('shared_texts') or 0):,} distinct comments between them), and "
+        "cross-validation keeps a comment's copies in one fold (so that one complaint filed "
+        "twice does not answer for itself): each of them was scored by a model that never "
+        "saw its comment, and such a cross-validation cannot judge a model on repeated "
+        "comments. More audits of the same comments would not help; audits of responses "
+        "with other comments would"
+        + (
+            f". If new responses repeat these comments, read the time split's figures "
+            f"(later responses, scored by a model trained on the earlier ones), and "
+            f"`{promote}` promotes it by hand"
+            if promote
+            else ""
+        )
     )
 
 

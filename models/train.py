@@ -218,6 +218,22 @@ def shared_text_rows(groups: np.ndarray | None) -> int:
     return 0 if groups is None else int((np.bincount(groups)[groups] > 1).sum())
 
 
+def shared_texts(groups: np.ndarray | None) -> int:
+    """How many distinct texts the rows that share one (:func:`shared_text_rows`) carry
+    between them: 12 when 552 audits repeat 12 comments."""
+    return 0 if groups is None else int((np.bincount(groups) > 1).sum())
+
+
+def grouped_by_text(y: np.ndarray, folds: int, groups: np.ndarray | None) -> bool:
+    """Whether :func:`_folds` keeps each group of ``groups`` (:func:`duplicate_text_groups`)
+    in one of ``folds`` folds of the labels ``y``: it does when each root cause spans at
+    least ``folds`` groups (else every training fold could lack one, and the folds are
+    plain stratified)."""
+    return groups is not None and all(
+        np.unique(groups[y == label]).size >= folds for label in (0, 1)
+    )
+
+
 def _texts_seen_before(train: pl.DataFrame, test: pl.DataFrame, text: str | None) -> int:
     """How many ``test`` rows carry a text (as :func:`duplicate_text_groups` compares them)
     that a ``train`` row carries too: the time split cannot keep a filed-twice complaint on
@@ -239,7 +255,7 @@ def _folds(
     at least as many groups as there are folds; else every training fold could lack one."""
     folds = fold_count(y, wanted)[0]
     at = np.zeros(len(y))
-    if groups is not None and all(np.unique(groups[y == label]).size >= folds for label in (0, 1)):
+    if groups is not None and grouped_by_text(y, folds, groups):
         grouped = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         return list(grouped.split(at, y, groups))
     return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(at, y))
@@ -554,8 +570,13 @@ def train_root_cause_model(
             "folds": cv_folds_used,
             "folds_requested": cv_folds,
             "folds_lowered": cv_folds_lowered,
-            # Rows sharing their comment with another, kept in one fold (out_of_fold).
+            # Rows sharing their comment with another, the distinct comments they carry,
+            # and whether the folds kept each comment's copies in one fold (out_of_fold):
+            # when most rows share one, the grouped folds score every row with a model that
+            # never saw its comment (models.evaluate.no_skill_reason says so).
             "shared_text_rows": shared_text_rows(shared),
+            "shared_texts": shared_texts(shared),
+            "grouped_by_text": grouped_by_text(y_all, cv_folds_used, shared),
             **classification_metrics(y_all, p_oof, threshold),
             "reliability": reliability_curve(y_all, p_oof),
         },

@@ -415,10 +415,16 @@ def _folds_notes(cross_validation: dict[str, Any]) -> list[str]:
     from ``metrics.json``, a null is NaN (``read_metrics``), which says nothing."""
     lowered = cross_validation.get("folds_lowered")
     shared = cross_validation.get("shared_text_rows")
+    # Versions saved before 2026-12-05 did not record whether the folds were grouped.
+    kept = (
+        "each in its copies' fold"
+        if cross_validation.get("grouped_by_text") is not False
+        else "not kept in one fold: a root cause has fewer distinct comments than folds"
+    )
     return [
         *([lowered] if isinstance(lowered, str) else []),
         *(
-            [f"{int(shared):,} rows whose comment another repeats, each in its copies' fold"]
+            [f"{int(shared):,} rows whose comment another repeats, {kept}"]
             if isinstance(shared, int | float) and shared > 0
             else []
         ),

@@ -100,7 +100,7 @@ def test_train_prints_every_baseline_and_says_when_one_ranks_better() -> None:
     }
     lines = metrics_lines(metrics).splitlines()
     assert [line.split("  ")[0] for line in lines[1:6]] == [
-        "model (audit labels)",
+        "model, time split",
         "majority baseline",
         "best single rule",
         "text only baseline",

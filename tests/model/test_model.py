@@ -166,6 +166,11 @@ def test_the_folds_are_said_as_metrics_json_reads_back() -> None:
     assert folds_text({"folds": 3, "folds_lowered": "lowered from the 5 asked for"}) == (
         "3-fold CV (lowered from the 5 asked for)"
     )
+    # Too few distinct comments of a root cause to group them: the folds were plain.
+    assert folds_text({"folds": 5, "shared_text_rows": 40, "grouped_by_text": False}) == (
+        "5-fold CV (40 rows whose comment another repeats, not kept in one fold: a root cause "
+        "has fewer distinct comments than folds)"
+    )
 
 
 def test_out_of_fold_probabilities_cover_every_label(

@@ -258,6 +258,34 @@ def test_skill_against_chance_is_a_rank_test_and_a_majority_baseline() -> None:
     assert not skill_against_chance(np.zeros(30, int), np.zeros(30), 0.5)["skilled"]
 
 
+def test_a_refusal_puts_no_skill_down_to_repeated_comments_only_where_they_were_grouped() -> None:
+    """Found by a QA lead's trial: 552 audits of 12 comments, each scored out of fold by a
+    model that never saw its comment, were refused "More audits of both root causes are
+    needed", which would repeat the same comments. Where few audits share a comment, or the
+    folds were not grouped (short comments never are), the refusal is the usual one."""
+    from models.evaluate import no_skill_reason
+
+    skill = {"skilled": False, "rows": 552, "roc_auc": 0.449, "p_value": 0.9}
+    skill |= {"macro_f1": 0.3, "majority_macro_f1": 0.38}
+    grouped = {"shared_text_rows": 552, "shared_texts": 12, "grouped_by_text": True}
+    said = no_skill_reason(skill, grouped, "servicelens models --source acme promote V")
+    assert said is not None and "More audits of both root causes" not in said
+    assert "all 552 audits share their comment with another audit (12 distinct" in said
+    assert "`servicelens models --source acme promote V` promotes it by hand" in said
+    some = no_skill_reason(skill, {**grouped, "shared_text_rows": 300, "shared_texts": 40})
+    assert some is not None and "300 of its 552 audits share their comment" in some
+    assert "promotes it by hand" not in some  # no command given, none named
+    for usual in (
+        {**grouped, "shared_text_rows": 200},  # most audits have a comment of their own
+        {**grouped, "grouped_by_text": False},  # folds not grouped: they judged the comments
+        {"shared_text_rows": 0, "shared_texts": 0, "grouped_by_text": False},  # "Rude agent"s
+        None,  # a version saved before these were recorded
+    ):
+        reason = no_skill_reason(skill, usual)
+        assert reason is not None and reason.endswith("More audits of both root causes are needed")
+    assert no_skill_reason({**skill, "skilled": True}, grouped) is None
+
+
 def test_a_challenger_without_skill_is_never_promoted(
     labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
 ) -> None:

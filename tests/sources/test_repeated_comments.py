@@ -1,0 +1,183 @@
+"""A survey whose negative comments repeat: what training says of it, and what the review
+queue calls its items.
+
+Found by a QA lead's trial on a Qualtrics-shaped source whose 630 negatives carried 12
+distinct comments: `train` refused the model "no skill over chance ... More audits of both
+root causes are needed" while the table printed below it read 1.000 everywhere. Every audit
+shared its comment with another, so the cross-validation (which keeps a comment's copies in
+one fold) scored each audit with a model that had never seen its comment; more audits of the
+same comments could not help. Short comments that many customers write alike ("Rude agent")
+are not grouped, and a model of them is judged as any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import random
+import string
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.registry import read_metrics
+from servicelens.cli.main import main
+
+FIELD = Path(__file__).resolve().parents[2].parent / "shared" / "field"
+QUALTRICS = FIELD / "01-qualtrics-three-header-rows" / "sample.csv"
+DEFINITION = Path(__file__).parent / "definitions" / "qualtrics-acme.toml"
+SOURCE = "acme-qualtrics"
+DAYS = 20
+PER_DAY = 30
+
+pytestmark = pytest.mark.skipif(not QUALTRICS.exists(), reason=f"no field sample at {QUALTRICS}")
+
+
+def _long_comments(seed: int) -> tuple[list[str], list[str]]:
+    """Six comments of each root cause, each of nine made-up words (no word shared between
+    comments, so a model that has not seen a comment has nothing in it to go by)."""
+    rng = random.Random(seed)
+
+    def comment() -> str:
+        return " ".join(
+            "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(5, 8)))
+            for _ in range(9)
+        )
+
+    return [comment() for _ in range(6)], [comment() for _ in range(6)]
+
+
+SHORT = (
+    ["Rude agent", "Too slow", "Unhelpful", "Not happy", "Bad service", "Meh"],
+    ["Never arrived", "Charged twice", "Wrong fee", "Lost my order", "Cut off", "No refund"],
+)
+
+
+def _export_and_audits(
+    folder: Path, comments: tuple[list[str], list[str]], audited: int
+) -> tuple[Path, Path, int]:
+    """A Qualtrics export (the field sample's three header rows) of ``DAYS`` days, its
+    negatives' comments drawn from ``comments`` (perceived, policy_failure), and QA's audits
+    of ``audited`` of them, each with its comment's root cause. Returns both files and the
+    number of negatives."""
+    rng = random.Random(5)
+    header = QUALTRICS.read_text(encoding="utf-8").splitlines()[:3]
+    rows, negatives = [], []
+    start = datetime(2018, 7, 2, 8)
+    for day in range(DAYS):
+        for i in range(PER_DAY):
+            at = start + timedelta(days=day, minutes=17 * i)
+            rid = f"R_{day:02d}{i:02d}{rng.randrange(10**9):09d}"
+            if i % 5 < 2:  # two in five negative (Q1 codes 1, 2 are csat 1, 2)
+                failure = rng.random() < 0.4
+                text = rng.choice(comments[failure])
+                q1 = rng.choice(["1", "2"])
+                negatives.append((rid, "policy_failure" if failure else "perceived"))
+            else:
+                text, q1 = rng.choice(["Quick answer, thanks", "ok", "All fine"]), "4"
+            done = f"{at + timedelta(minutes=2):%Y-%m-%d %H:%M:%S}"
+            started = f"{at:%Y-%m-%d %H:%M:%S}"
+            meta = [started, done, "0", "192.0.2.1", "100", "120", "1", done, rid]
+            recipient = ["", "", "", "", "46.1", "7.1", "anonymous", "EN"]
+            rows.append([*meta, *recipient, q1, text, ""])
+    export = folder / "export.csv"
+    with export.open("w", newline="", encoding="utf-8") as out:
+        out.write("\n".join(header) + "\n")
+        csv.writer(out, lineterminator="\n").writerows(rows)
+    audits = folder / "qa.csv"
+    with audits.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["response_id", "root_cause", "audited_at", "auditor"])
+        for rid, label in rng.sample(negatives, audited):
+            writer.writerow([rid, label, "2018-08-15 10:00", "qa-lea"])
+    return export, audits, len(negatives)
+
+
+def _trained(folder: Path, comments: tuple[list[str], list[str]]) -> dict[str, Any]:
+    """The source configured and run, its audits filed, then `train --source`: the data
+    arguments, what train printed and the version's metrics."""
+    export, audits, negatives = _export_and_audits(folder, comments, audited=200)
+    data = ["--data-dir", str(folder / "data")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*data, "sources", "run", str(DEFINITION), str(export)]) == 0
+    audits.rename(folder / "data" / "audits" / SOURCE / "qa.csv")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main([*data, "train", "--source", SOURCE]) == 0
+    registry = folder / "data" / "models" / "sources" / SOURCE
+    (version,) = [p.name for p in registry.iterdir() if p.is_dir()]
+    return {
+        "data": data,
+        "said": printed.getvalue(),
+        "metrics": read_metrics(registry, version),
+        "version": version,
+        "negatives": negatives,
+    }
+
+
+@pytest.fixture(scope="module")
+def repeated_long(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _trained(tmp_path_factory.mktemp("long"), _long_comments(seed=11))
+
+
+@pytest.fixture(scope="module")
+def repeated_short(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _trained(tmp_path_factory.mktemp("short"), SHORT)
+
+
+def test_a_refusal_on_repeated_comments_says_why_and_what_would_help(
+    repeated_long: dict[str, Any],
+) -> None:
+    cv = repeated_long["metrics"]["cross_validation"]
+    assert cv["shared_text_rows"] == 200 and cv["shared_texts"] == 12
+    assert cv["grouped_by_text"] is True
+    decision = repeated_long["said"].splitlines()[0]
+    assert "not promoted: it shows no skill over chance on its 200 audits" in decision
+    # What was wrong, in numbers; not a request for more of the same audits.
+    assert "More audits of both root causes are needed" not in decision
+    assert (
+        "all 200 audits share their comment with another audit (12 distinct comments "
+        "between them)" in decision
+    )
+    assert "cross-validation cannot judge a model on repeated comments" in decision
+    assert "audits of responses with other comments would" in decision
+    promote = f"servicelens {' '.join(repeated_long['data'])} models --source {SOURCE} promote"
+    assert f"`{promote} {repeated_long['version']}`" in decision
+
+
+def test_the_table_says_which_rows_each_figure_is_on(repeated_long: dict[str, Any]) -> None:
+    """The time split's 1.000 sat under the refusal without a word: its test rows repeat
+    comments training had seen, and the verdict is on the cross-validated figures."""
+    said = repeated_long["said"]
+    split = repeated_long["metrics"]["split"]
+    cv = repeated_long["metrics"]["cross_validation"]
+    lines = said.splitlines()
+    (time_row,) = [line for line in lines if line.startswith("model, time split ")]
+    (cv_row,) = [line for line in lines if line.startswith("model, cross-validated ")]
+    assert f"{cv['roc_auc']:.3f}" in cv_row.split()
+    assert (
+        f"time split: trained on {split['train_rows']:,} audited rows, tested on "
+        f"{split['test_rows']:,} ({split['test_from']}..{split['test_to']}), "
+        f"{split['test_rows_with_training_text']:,} of them repeating a training row's "
+        "comment: the model's time split row and the baselines are scored on these"
+    ) in lines
+    assert (
+        "cross-validated: all 200 audited rows, each scored by a model that did not train on "
+        "it nor on a copy of its comment (200 share theirs with another); skill over chance "
+        "is judged on these"
+    ) in said
+    assert time_row
+
+
+def test_short_repeated_comments_are_judged_as_any_others(repeated_short: dict[str, Any]) -> None:
+    """Short comments many customers write alike are not copies of one complaint: the
+    cross-validation is not grouped by them, and the model of them is promoted on its skill."""
+    cv = repeated_short["metrics"]["cross_validation"]
+    assert (cv["shared_text_rows"], cv["shared_texts"], cv["grouped_by_text"]) == (0, 0, False)
+    assert repeated_short["metrics"]["skill"]["skilled"]
+    decision = repeated_short["said"].splitlines()[0]
+    assert decision.endswith("promoted: no champion yet")
+    assert "share their comment" not in repeated_short["said"]
