@@ -107,10 +107,12 @@ from transforms.formatting import formatted_text
 from transforms.language import load_detector_in_background, with_detected_language
 from transforms.marts import (
     LABEL_AUDITED_AT,
+    UNCERTAIN,
     daily_summary,
     feedback_scored,
     first_audit_items,
     open_review_items,
+    with_spot_checks,
 )
 from transforms.pii import add_counts, placeholder_counts, redact_pii, redact_pii_by_value
 from transforms.repeat_contacts import (
@@ -1034,13 +1036,17 @@ def open_review_queue(
     written once, when its date is scored. Returns REVIEW_QUEUE_SCHEMA's columns. An audit
     file that cannot be read is left out (``audits_read(settings).unreadable`` names it), and
     so is an audit dated before its response (``early``: those of the dates' responses, as
-    :func:`audits_dated_before_their_response` gives them; read here when not given).
+    :func:`audits_dated_before_their_response` gives them; read here when not given). An
+    ``uncertain`` item of a queue written before spot checks existed whose response the
+    date's feedback_scored does not flag ``needs_review`` is read as a spot check
+    (:func:`transforms.marts.with_spot_checks`).
     """
     table = settings.marts_dir / "review_queue"
     days = review_queue_days(settings, start, end)
     if not days:
         return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA), 0
     queue = conform(scan_table(table, days).collect(), REVIEW_QUEUE_SCHEMA)
+    queue = with_spot_checks(queue, _review_flags(settings, queue))
     # An audit training does not use closes nothing: found by a QA lead's trial, an audit
     # dated before its response closed the item, and the response never got a label.
     if early is None:
@@ -1048,6 +1054,27 @@ def open_review_queue(
     audits = read_audits(settings, days).join(early.select("response_id"), "response_id", "anti")
     items = open_review_items(_with_doubted_label_times(settings, queue), audits)
     return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height
+
+
+def _review_flags(settings: Settings, queue: pl.DataFrame) -> pl.DataFrame:
+    """feedback_scored's ``response_id`` and ``needs_review`` of the ``queue``'s
+    ``uncertain`` items, from their dates' partitions (empty where none is published)."""
+    asked = queue.filter(pl.col("reason") == UNCERTAIN).select("response_id", PARTITION_COLUMN)
+    schema = {"response_id": pl.String, "needs_review": pl.Boolean}
+    table = settings.marts_dir / "feedback_scored"
+    days = sorted(
+        d
+        for d in asked.get_column(PARTITION_COLUMN).unique().to_list()
+        if (partition_dir(table, d) / DATA_FILE).exists()
+    )
+    if not days:
+        return pl.DataFrame(schema=schema)
+    return (
+        scan_table(table, days)
+        .select("response_id", pl.col("needs_review").cast(pl.Boolean))
+        .join(asked.lazy().select("response_id"), "response_id", "semi")
+        .collect()
+    )
 
 
 def audits_dated_before_their_response(settings: Settings, days: list[date]) -> pl.DataFrame:

@@ -156,6 +156,18 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: The review queue's reason for an unaudited negative the model abstains on: inside the
+#: champion's review band (or in a language it did not learn), ``needs_review`` in
+#: feedback_scored.
+UNCERTAIN = "uncertain"
+#: The review queue's reason for an unaudited negative the model decided (outside the
+#: review band, ``needs_review`` false) that is among its date's closest to the threshold:
+#: audited to check the decisions nearest to flipping, not because the model is unsure. A
+#: QA lead's trial read "459 uncertain" of negatives at 0.14-0.25 and 0.82-0.96, none of them
+#: flagged ``needs_review``, beside a holdout accuracy of 1.000.
+SPOT_CHECK = "spot_check"
+
+
 def review_queue(
     scored: pl.DataFrame,
     audited_ids: pl.Series,
@@ -168,8 +180,12 @@ def review_queue(
 ) -> pl.DataFrame:
     """The responses of one date most worth auditing next.
 
-    * ``uncertain``: unaudited negatives closest to the decision threshold (priority 1 at the
-      threshold, 0 at certainty), at most ``uncertain_limit`` of them;
+    * the ``uncertain_limit`` unaudited negatives closest to the decision threshold
+      (priority 1 at the threshold, 0 at certainty): :data:`UNCERTAIN` where ``scored``'s
+      ``needs_review`` is true (the model abstains: inside the review band, or a language it
+      did not learn), :data:`SPOT_CHECK` where it is false (the model decided; the date's
+      closest calls, audited to check them). ``scored`` without ``needs_review`` calls them
+      all uncertain;
     * ``label_doubt``: audited responses whose out-of-fold probability gives their QA label
       less than ``1 - doubt_at`` (likely label errors), priority = how strongly it disagrees;
       not those in ``reconfirmed_ids``, whose label a later audit repeated (found by a QA
@@ -178,13 +194,18 @@ def review_queue(
     scored = with_source(scored)
     columns = ["queue", "policy_code", "comment", "top_reasons", "source"]
     negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
+    abstains = (
+        pl.col("needs_review").fill_null(True)
+        if "needs_review" in negatives.columns
+        else pl.lit(True)
+    )
     uncertain = (
         negatives.filter(~pl.col("response_id").is_in(audited_ids.implode()))
         .with_columns(
             (
                 1 - (pl.col("p_policy_failure") - threshold).abs() / max(threshold, 1 - threshold)
             ).alias("priority"),
-            pl.lit("uncertain").alias("reason"),
+            pl.when(abstains).then(pl.lit(UNCERTAIN)).otherwise(pl.lit(SPOT_CHECK)).alias("reason"),
             pl.lit(None, pl.String).alias("audit_label"),
         )
         .sort(["priority", "response_id"], descending=[True, False])
@@ -242,6 +263,20 @@ WORKSHEET_AUDIT_COLUMNS: tuple[str, ...] = ("response_id", "root_cause", "audite
 LABEL_AUDITED_AT = "label_audited_at"
 
 
+def with_spot_checks(queue: pl.DataFrame, flags: pl.DataFrame) -> pl.DataFrame:
+    """``queue`` (review_queue rows) with each :data:`UNCERTAIN` item whose response
+    ``flags`` (feedback_scored's ``response_id`` and ``needs_review`` of the queue's dates)
+    does not flag for review called :data:`SPOT_CHECK`: queues written before 2026-12-05
+    called every unaudited item uncertain. An item ``flags`` lacks keeps its reason."""
+    decided = flags.filter(pl.col("needs_review") == False).get_column("response_id")  # noqa: E712
+    return queue.with_columns(
+        pl.when((pl.col("reason") == UNCERTAIN) & pl.col("response_id").is_in(decided.implode()))
+        .then(pl.lit(SPOT_CHECK))
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )
+
+
 def open_review_items(queue: pl.DataFrame, audits: pl.DataFrame) -> pl.DataFrame:
     """The review queue's items still open, most urgent first.
 
@@ -249,16 +284,16 @@ def open_review_items(queue: pl.DataFrame, audits: pl.DataFrame) -> pl.DataFrame
     and may carry :data:`LABEL_AUDITED_AT`: when the label a ``label_doubt`` item doubts was
     audited (UTC; null for a source's own label such as CFPB's company response).
     ``audits`` are the audits in force (``response_id``, ``root_cause``, ``audited_at``):
-    the training labels. An ``uncertain`` item closes once its response has one. A
-    ``label_doubt`` item closes once the verdict in force is no longer the one doubted (a
-    re-audit changed it) or, with :data:`LABEL_AUDITED_AT`, once the audit in force is
-    another audit than the one doubted (a re-audit confirmed it, or QA audited a response
-    whose label came with the export): a person has looked at it since the doubt. Without
-    that column only a changed verdict closes a doubt (a confirming re-audit cannot be told
-    from the audit doubted). An audit row set aside (a mistyped verdict, a conflict, a date
-    ahead) closes nothing: it labels nothing, so the item stays on the worksheet until it
-    is fixed. A queue is written when its date is scored, so this is how audits filed
-    since reach it without scoring again.
+    the training labels. An ``uncertain`` or ``spot_check`` item closes once its response
+    has one. A ``label_doubt`` item closes once the verdict in force is no longer the one
+    doubted (a re-audit changed it) or, with :data:`LABEL_AUDITED_AT`, once the audit in
+    force is another audit than the one doubted (a re-audit confirmed it, or QA audited a
+    response whose label came with the export): a person has looked at it since the doubt.
+    Without that column only a changed verdict closes a doubt (a confirming re-audit cannot
+    be told from the audit doubted). An audit row set aside (a mistyped verdict, a conflict,
+    a date ahead) closes nothing: it labels nothing, so the item stays on the worksheet
+    until it is fixed. A queue is written when its date is scored, so this is how audits
+    filed since reach it without scoring again.
     """
     latest = audits.select(
         "response_id",

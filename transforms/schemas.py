@@ -208,12 +208,13 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "fee_excess": pl.Float64(),
 }
 
-#: The responses most worth auditing next: unaudited ones the model is least sure of, and
-#: audited ones whose label the model strongly doubts (out-of-fold), most urgent first.
+#: The responses most worth auditing next: unaudited ones closest to the threshold (those
+#: the model abstains on, and its closest calls), and audited ones whose label the model
+#: strongly doubts (out-of-fold), most urgent first.
 REVIEW_QUEUE_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
     "response_id": pl.String(),
-    "reason": pl.String(),  # uncertain | label_doubt
+    "reason": pl.String(),  # uncertain | spot_check | label_doubt (| first_audit, not stored)
     "priority": pl.Float64(),  # higher = audit sooner
     "p_policy_failure": pl.Float64(),  # the model's (out-of-fold for label_doubt) probability
     "audit_label": pl.String(),  # the current QA label (label_doubt only)
@@ -559,9 +560,10 @@ REVIEW_QUEUE_CONTRACT = TableContract(
     name="review_queue",
     path="marts/review_queue",
     description=(
-        "The responses most worth a QA audit next: unaudited negatives the model is least sure "
-        "of, and audited ones whose label the model strongly doubts (likely label errors, "
-        "judged with out-of-fold probabilities). Sort by priority."
+        "The responses most worth a QA audit next: the unaudited negatives closest to the "
+        "decision threshold (50 a date: those the model abstains on, and its closest calls), "
+        "and audited ones whose label the model strongly doubts (likely label errors, judged "
+        "with out-of-fold probabilities). Sort by priority."
     ),
     grain="one row per response proposed for audit on that survey date",
     schema=REVIEW_QUEUE_SCHEMA,
@@ -569,8 +571,14 @@ REVIEW_QUEUE_CONTRACT = TableContract(
         "survey_date": "Business-local survey date; the partition key.",
         "response_id": "Survey vendor's id of the response.",
         "reason": (
-            "'uncertain' (unaudited, probability near the threshold) or 'label_doubt' (audited, "
-            "and the model's out-of-fold probability strongly disagrees with the QA label)."
+            "'uncertain' (unaudited, inside the model's review band or in a language it did not "
+            "learn: the model abstains, needs_review in feedback_scored); 'spot_check' "
+            "(unaudited, outside the review band: the model decided it, and it is among the "
+            "date's closest to the threshold, audited to check the model's closest calls); or "
+            "'label_doubt' (audited, and the model's out-of-fold probability strongly disagrees "
+            "with the QA label). Rows written before version 2 say 'uncertain' for both "
+            "unaudited kinds; `servicelens review-queue` reads them by feedback_scored's "
+            "needs_review."
         ),
         "priority": "Higher means audit sooner; comparable across reasons within a date.",
         "p_policy_failure": (
@@ -585,7 +593,11 @@ REVIEW_QUEUE_CONTRACT = TableContract(
         "source": _SOURCE_TEXT,
     },
     version=None,
-    history=("1: first published layout.",),
+    history=(
+        "1: first published layout.",
+        "2: reason 'spot_check' for unaudited negatives outside the review band, which were "
+        "called 'uncertain' though the model had decided them (needs_review false).",
+    ),
 )
 
 

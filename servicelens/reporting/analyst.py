@@ -656,6 +656,28 @@ def first_audits_advice(train: str, with_comments: bool) -> str:
     return f"training needs{which} {audits_needed_text()}; audit them, then `{train}`"
 
 
+def review_reasons_text(reasons: pl.Series) -> str:
+    """The open review items' ``reasons`` counted, each said for what it is: the
+    ``review-queue`` command's and the run report's words (README, "Three counts of
+    review"). Uncertain items are the model's abstentions (feedback_scored's
+    ``needs_review``), spot checks the date's closest calls it decided (found by a QA lead's
+    trial: "459 uncertain" of negatives none of which needed review)."""
+    from transforms.marts import SPOT_CHECK, UNCERTAIN
+
+    def count(reason: str, one: str, many: str) -> str:
+        n = int((reasons == reason).sum())
+        return f"{n:,} {one if n == 1 else many}"
+
+    return (
+        f"{count(UNCERTAIN, 'uncertain', 'uncertain')} (inside the review band, where the "
+        "model abstains: needs_review), "
+        f"{count(SPOT_CHECK, 'spot check', 'spot checks')} (outside the review band: decided "
+        "by the model, the unaudited negatives of their date closest to the threshold), "
+        f"{count('label_doubt', 'label doubt', 'label doubts')} (audits the model's "
+        "out-of-fold probability disagrees with)"
+    )
+
+
 def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens review-queue [--source NAME] [--start D] [--end D] [--limit N]
     [--output FILE.csv [--delimiter ';']]``: the responses most worth a QA audit next,
@@ -680,7 +702,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         open_review_queue,
         review_queue_days,
     )
-    from transforms.marts import FIRST_AUDIT, audit_worksheet
+    from transforms.marts import FIRST_AUDIT, SPOT_CHECK, UNCERTAIN, audit_worksheet
 
     chosen = chosen_source(settings, args.source, "review-queue")
     if args.output:
@@ -756,7 +778,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     summary = {
         "source": chosen.source,
         "open_items": items.height,
-        "uncertain": int((reasons == "uncertain").sum()),
+        "uncertain": int((reasons == UNCERTAIN).sum()),
+        "spot_check": int((reasons == SPOT_CHECK).sum()),
         "label_doubt": int((reasons == "label_doubt").sum()),
         "first_audit": int((reasons == FIRST_AUDIT).sum()),
         "dates": days.n_unique(),
@@ -798,7 +821,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         if queued:
             why = (
                 f"; the queues of its {queued:,} scored {periods_word(chosen.partition)} hold "
-                "no item (their negatives were audited, or scored with confidence)"
+                "no item (every negative was audited, or none was scored)"
             )
         print(
             f"review queue of {chosen.source}: nothing open"
@@ -818,8 +841,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"review queue of {chosen.source}: {items.height:,} open items over "
             f"{summary['dates']} {periods_word(chosen.partition)} ({summary['first_date']}.."
-            f"{summary['last_date']}): "
-            f"{summary['uncertain']:,} uncertain, {summary['label_doubt']:,} label doubts; "
+            f"{summary['last_date']}): {review_reasons_text(reasons)}; "
             f"{closed:,} closed by audits filed since their dates were scored"
         )
     if args.output:

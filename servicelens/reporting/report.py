@@ -1004,6 +1004,7 @@ TOP_REVIEW_ITEMS = 10
 def _review_queue(inputs: _Inputs) -> str:
     """What QA audits next: the review queues as they stand, less what was audited since
     (``stages.open_review_queue``), the most urgent first."""
+    from servicelens.reporting.analyst import review_reasons_text
     from servicelens.stages import open_review_queue, review_queue_days
 
     items, closed = open_review_queue(inputs.settings)
@@ -1018,8 +1019,8 @@ def _review_queue(inputs: _Inputs) -> str:
         if queued := len(review_queue_days(inputs.settings)):
             # Queues written empty: not the same as no date scored (a QA lead's trial).
             raise _NotAvailable(
-                f"nothing open: the queues of {queued:,} scored date(s) hold no item (their "
-                "negatives were audited, or scored with confidence)"
+                f"nothing open: the queues of {queued:,} scored date(s) hold no item (every "
+                "negative was audited, or none was scored)"
             )
         raise _NotAvailable(
             "no date has a review queue yet: dates get one when a champion scores them"
@@ -1037,11 +1038,8 @@ def _review_queue(inputs: _Inputs) -> str:
         pl.col("comment").str.slice(0, 120),
     )
     return (
-        f"<p>{items.height:,} open items over {items.get_column('survey_date').n_unique()} "
-        f"{periods_word(inputs.settings.partition)}: "
-        f"{int((reasons == 'uncertain').sum()):,} uncertain (closest to the "
-        f"threshold, not audited), {int((reasons == 'label_doubt').sum()):,} label doubts "
-        "(audits the model's out-of-fold probability disagrees with); "
+        f"<p>{items.height:,} open items over {items.get_column('survey_date').n_unique():,} "
+        f"{periods_word(inputs.settings.partition)}: {escape(review_reasons_text(reasons))}; "
         f"{closed:,} closed by audits filed since their dates were scored. The "
         f"{top.height} most urgent below; <code>servicelens review-queue{source} --output "
         "worksheet.csv</code> writes them as a worksheet for QA to fill in.</p>" + _html_table(top)

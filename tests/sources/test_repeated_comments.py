@@ -181,3 +181,49 @@ def test_short_repeated_comments_are_judged_as_any_others(repeated_short: dict[s
     decision = repeated_short["said"].splitlines()[0]
     assert decision.endswith("promoted: no champion yet")
     assert "share their comment" not in repeated_short["said"]
+
+
+def test_the_review_queue_calls_confident_predictions_spot_checks_not_uncertain(
+    repeated_short: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: after `train` and `backfill --rerun all`, `review-queue`
+    said "459 open items ... 459 uncertain", every unaudited negative, while
+    feedback_scored.needs_review was false for all of them and the holdout accuracy was
+    1.000; the run report said "uncertain (closest to the threshold)" too."""
+    import json
+
+    import polars as pl
+
+    data = repeated_short["data"]
+    last = f"2018-07-{1 + DAYS:02d}"
+    backfill = ["backfill", "--source", SOURCE, "--start", "2018-07-02", "--end", last]
+    assert main([*data, *backfill, "--rerun", "all"]) == 0
+    root = Path(data[1]) / "sources" / SOURCE
+    scored = pl.read_parquet(root / "marts" / "feedback_scored" / "**" / "*.parquet")
+    flags = scored.filter(pl.col("p_policy_failure").is_not_null()).select(
+        "response_id", "needs_review"
+    )
+    capsys.readouterr()
+    assert main([*data, "--json", "review-queue", "--source", SOURCE, "--limit", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["open_items"] > 0
+    items = pl.DataFrame(summary["items"]).join(flags, "response_id")
+    assert items.height == summary["open_items"]
+    # An item is uncertain exactly where the marts flag needs_review.
+    assert items.filter(pl.col("reason") == "uncertain").height == summary["uncertain"]
+    assert (
+        items.filter(pl.col("reason") == "uncertain").get_column("needs_review").all()
+        and not items.filter(pl.col("reason") == "spot_check").get_column("needs_review").any()
+    )
+    assert (
+        summary["uncertain"] + summary["spot_check"] + summary["label_doubt"]
+        == (summary["open_items"])
+    )
+    assert summary["spot_check"] == int((~items.get_column("needs_review")).sum()) > 0
+    assert main([*data, "review-queue", "--source", SOURCE]) == 0
+    said = capsys.readouterr().out
+    assert f"{summary['uncertain']:,} uncertain (inside the review band" in said
+    assert f"{summary['spot_check']:,} spot checks (outside the review band" in said
+    report = (Path(data[1]) / "reports" / "latest.html").read_text(encoding="utf-8")
+    assert f"{summary['spot_check']:,} spot checks (outside the review band" in report
+    assert "uncertain (closest to the threshold" not in report

@@ -504,7 +504,9 @@ def test_a_configured_sources_qa_audits_are_its_labels(
                  "--end", "2026-01-12", "--rerun", "all"]) == 0  # fmt: skip
     queue = pl.read_parquet(source.marts_dir / "review_queue" / "**" / "*.parquet")
     audited = set(export.head(200).get_column("ticket").to_list())
-    uncertain = queue.filter(pl.col("reason") == "uncertain").get_column("response_id")
+    # Unaudited items: uncertain where the model abstains, spot checks where it decided.
+    unaudited = pl.col("reason").is_in(["uncertain", "spot_check"])
+    uncertain = queue.filter(unaudited).get_column("response_id")
     assert uncertain.len() > 0 and not set(uncertain.to_list()) & audited
 
     # QA's loop: the queue as a worksheet, two rows filled in and saved (by a spreadsheet in
@@ -521,7 +523,7 @@ def test_a_configured_sources_qa_audits_are_its_labels(
         "response_id,root_cause,audited_at,auditor,survey_date,reason"
     )
     worksheet = pl.read_csv(sheet)
-    ids = worksheet.filter(pl.col("reason") == "uncertain").get_column("response_id").to_list()
+    ids = worksheet.filter(unaudited).get_column("response_id").to_list()
     first, second = ids[:2]
     filled = [f"{first};Policy failure;2026-01-21;qa-ben", f"{second};perceived;2026-01-21;qa-ben"]
     filled += [f"{i};;;" for i in worksheet.get_column("response_id") if i not in (first, second)]
@@ -534,7 +536,7 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     assert "New Worksheet.csv" in printed.err and "its audits close no item" in printed.err
     shown = json.loads(printed.out)
     assert shown["closed_by_audits_since"] == 2
-    assert shown["uncertain"] == uncertain.len() - 2
+    assert shown["uncertain"] + shown["spot_check"] == uncertain.len() - 2
     assert {first, second}.isdisjoint(i["response_id"] for i in shown["items"])
 
     # Trained again on the two new audits, a new champion scores the next run; the early

@@ -549,7 +549,7 @@ def test_a_queue_written_empty_is_not_called_unscored(
     assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
     assert capsys.readouterr().out == (
         "review queue of sample: nothing open; the queues of its 2 scored date(s) hold no item "
-        "(their negatives were audited, or scored with confidence)\n"
+        "(every negative was audited, or none was scored)\n"
     )
 
 
@@ -1583,3 +1583,103 @@ def test_an_audit_file_saved_for_excel_with_a_sep_line_is_read(tmp_path: Path) -
     assert read.unreadable == []
     assert read.audits.get_column("response_id").to_list() == ["R1"]
     assert read.set_aside.get_column("source_line").to_list() == [4]
+
+
+def _scored_negatives(p: list[float], needs_review: list[bool]) -> pl.DataFrame:
+    """A date's scored negatives R1, R2, ... with these probabilities and review flags."""
+    from datetime import date
+
+    n = len(p)
+    return pl.DataFrame(
+        {
+            "response_id": [f"R{i + 1}" for i in range(n)],
+            "survey_date": [date(2026, 11, 23)] * n,
+            "queue": ["billing"] * n,
+            "policy_code": ["FEE-01"] * n,
+            "comment": ["Rude agent"] * n,
+            "top_reasons": [[]] * n,
+            "p_policy_failure": p,
+            "needs_review": needs_review,
+        }
+    )
+
+
+def test_a_queue_calls_uncertain_only_what_the_model_abstains_on() -> None:
+    """Found by a QA lead's trial: every unaudited negative of a date was queued as
+    "uncertain", at probabilities 0.14-0.25 and 0.82-0.96 outside the review band, while
+    feedback_scored.needs_review was false for all of them. The date's unaudited negatives
+    nearest the threshold are still queued, the confident ones as spot checks."""
+    from transforms.marts import SPOT_CHECK, UNCERTAIN, review_queue
+
+    scored = _scored_negatives([0.48, 0.86, 0.14, 0.958], [True, False, False, False])
+    queue = review_queue(scored, pl.Series([], dtype=pl.String), None, 0.5, "v1")
+    reasons = dict(zip(queue["response_id"], queue["reason"], strict=True))
+    assert reasons == {"R1": UNCERTAIN, "R2": SPOT_CHECK, "R3": SPOT_CHECK, "R4": SPOT_CHECK}
+    assert queue.get_column("response_id").to_list() == ["R1", "R2", "R3", "R4"]  # as before
+    # A response in a language the model did not learn is sent to review whatever its
+    # probability: the model abstains there too.
+    unseen = review_queue(
+        _scored_negatives([0.9], [True]), pl.Series([], dtype=pl.String), None, 0.5, "v1"
+    )
+    assert unseen.get_column("reason").to_list() == [UNCERTAIN]
+
+
+def test_a_queue_written_before_spot_checks_is_read_by_the_review_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A queue partition written before the spot checks calls every unaudited item
+    uncertain: read with its date's feedback_scored, an item the model decided (needs_review
+    false) is a spot check, in the command's counts and words and in the report's."""
+    import json
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+    from servicelens.stages import open_review_queue
+    from servicelens.storage.partitions import write_partition
+
+    settings = Settings(data_dir=str(tmp_path))
+    day = date(2026, 11, 23)
+    scored = _scored_negatives([0.52, 0.86, 0.14], [True, False, False])
+    write_partition(
+        scored.with_columns(pl.lit("sample").alias("source")),
+        settings.marts_dir / "feedback_scored",
+        day,
+        {**dict(scored.schema), "source": pl.String},
+        {},
+        settings.staging_dir,
+    )
+    _write_review_queue(
+        settings,
+        day,
+        {
+            "response_id": ["R1", "R2", "R3", "R4"],
+            "reason": ["uncertain"] * 3 + ["label_doubt"],
+            "priority": [0.96, 0.72, 0.28, 0.9],
+            "p_policy_failure": [0.52, 0.86, 0.14, 0.05],
+            "audit_label": [None, None, None, "policy_failure"],
+            "comment": ["a", "b", "c", "d"],
+            "top_reasons": [[], [], [], []],
+        },
+    )
+    items, _ = open_review_queue(settings)
+    reasons = dict(zip(items["response_id"], items["reason"], strict=True))
+    assert reasons == {
+        "R1": "uncertain",
+        "R2": "spot_check",
+        "R3": "spot_check",
+        "R4": "label_doubt",
+    }
+
+    assert main(["--data-dir", str(tmp_path), "--json", "review-queue"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["uncertain"], summary["spot_check"], summary["label_doubt"]) == (1, 2, 1)
+    assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
+    said = capsys.readouterr().out.splitlines()[0]
+    assert said.startswith(
+        "review queue of sample: 4 open items over 1 date(s) (2026-11-23..2026-11-23): "
+        "1 uncertain (inside the review band, where the model abstains: needs_review), "
+        "2 spot checks (outside the review band: decided by the model, the unaudited "
+        "negatives of their date closest to the threshold), 1 label doubt"
+    )
+    assert "2 uncertain" not in said and "3 uncertain" not in said
