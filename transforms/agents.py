@@ -25,6 +25,17 @@ from transforms.schemas import (
     with_group_keys,
 )
 
+#: An agent-week's status when none of its contacts carries a customer id (a call log whose
+#: definition maps no ``customer_id``): a customer coming back cannot be recognised, so no
+#: contact settles and first-contact resolution cannot be measured, however many contacts
+#: there are. A QA lead's trial read "too few contacts" at 45-71 contacts a week, and the
+#: report's "later dates settle them", of a source where none ever would.
+NO_CUSTOMER_ID = "no customer id"
+#: An agent-week with fewer settled contacts than the minimum: not judged on this week.
+TOO_FEW_CONTACTS = "too few contacts"
+#: The one row of a week whose contacts name no agent (a complaints database).
+NO_AGENT_RECORDED = "no agent recorded"
+
 PSEUDONYM_PREFIX = "agent-"
 #: Hex characters of the keyed hash kept in a pseudonym (48 bits: no collisions among the
 #: thousands of agents a contact centre has, and short enough to read).
@@ -60,14 +71,17 @@ def agent_outcomes(
     :data:`transforms.schemas.AGENT_OUTCOMES_SCHEMA`, best first-contact resolution first.
 
     ``contacts``: the contacts that started in the week, with ``agent_id``,
-    ``handle_seconds`` (seconds), ``transfers`` and their look-forward ``came_back`` and
-    ``settled`` (:func:`transforms.repeat_contacts.with_returns`). ``responses``: the survey
+    ``handle_seconds`` (seconds), ``transfers``, their look-forward ``came_back`` and
+    ``settled`` (:func:`transforms.repeat_contacts.with_returns`) and, where known,
+    ``customer_id`` (a frame without it is read as having customers). ``responses``: the survey
     responses about those contacts, with ``agent_id``, ``csat``, ``is_negative`` and
     ``root_cause`` (null before any model scored them, when ``model_version`` is None;
     otherwise every version that scored them, :func:`transforms.marts.model_versions_text`).
     ``key`` pseudonymises the agent ids (:func:`pseudonymise`); None shows them as recorded.
-    An agent with fewer than ``min_contacts`` settled contacts is 'too few contacts'; contacts
-    without an agent (a source that records none) make one 'no agent recorded' row.
+    An agent none of whose contacts of the week carries a customer id is
+    :data:`NO_CUSTOMER_ID` (no contact of it can ever settle); one with fewer than
+    ``min_contacts`` settled contacts is :data:`TOO_FEW_CONTACTS`; contacts without an agent
+    (a source that records none) make one :data:`NO_AGENT_RECORDED` row.
     Both frames may carry the :data:`transforms.schemas.MART_GROUP_KEYS`. ``week_end``: the
     period's last day (default the Sunday; a monthly source's period is its month).
     """
@@ -84,6 +98,11 @@ def agent_outcomes(
         .cast(pl.UInt32)
         .alias("came_back"),
         (pl.col("settled") == False).any().alias("fcr_provisional"),  # noqa: E712 (nulls: not)
+        (
+            pl.col("customer_id").is_not_null().any()
+            if "customer_id" in contacts.columns
+            else pl.lit(True)
+        ).alias("_customers_known"),
     )
     scored = model_version is not None
     failures = (pl.col("is_negative") & (pl.col("root_cause") == POSITIVE_CLASS)).sum()
@@ -107,10 +126,13 @@ def agent_outcomes(
             .then(1 - pl.col("came_back") / pl.col("settled_contacts"))
             .alias("first_contact_resolution"),
             pl.when(no_agent)
-            .then(pl.lit("no agent recorded"))
-            .when(pl.col("settled_contacts") < min_contacts)
-            .then(pl.lit("too few contacts"))
-            .otherwise(pl.lit("judged"))
+            .then(pl.lit(NO_AGENT_RECORDED))
+            .when(pl.col("settled_contacts") >= min_contacts)
+            .then(pl.lit("judged"))
+            # Null for an agent only the responses name (no contact): too few, as before.
+            .when(pl.col("_customers_known").not_())
+            .then(pl.lit(NO_CUSTOMER_ID))
+            .otherwise(pl.lit(TOO_FEW_CONTACTS))
             .alias("status"),
             pl.when(no_agent)
             .then(pl.lit("none recorded"))

@@ -637,7 +637,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FIX_LIST_VERSION = 4
-AGENT_OUTCOMES_VERSION = 4
+AGENT_OUTCOMES_VERSION = 5
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -679,7 +679,7 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     "week_end": pl.Date(),
     "agent": pl.String(),
     "agent_ids": pl.String(),  # pseudonymous | as recorded
-    "status": pl.String(),  # judged | too few contacts | no agent recorded
+    "status": pl.String(),  # judged | too few contacts | no customer id | no agent recorded
     "contacts": pl.UInt32(),
     "median_handle_seconds": pl.Float64(),
     "transfers_per_contact": pl.Float64(),
@@ -850,7 +850,11 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "status": (
             "'judged'; 'too few contacts' (fewer settled contacts than "
             "`SERVICELENS_MIN_AGENT_CONTACTS`, 20 by default: do not judge the agent on this "
-            "week); 'no agent recorded'."
+            "week); 'no customer id' (none of the week's contacts carries a customer id, so a "
+            "customer coming back cannot be recognised: no contact ever settles and "
+            "first-contact resolution cannot be measured, however many contacts there are; "
+            "map the export's customer id column as customer_id in the source definition's "
+            "[columns]); 'no agent recorded'."
         ),
         "contacts": "Contacts the agent handled that started in the week (surveyed or not).",
         "median_handle_seconds": (
@@ -902,6 +906,8 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "customer came back; came_back counts settled contacts only.",
         "4: model_version names every model whose root causes the row counts, not the "
         "commonest only.",
+        "5: status 'no customer id' for an agent-week whose contacts carry no customer id "
+        "(they read 'too few contacts', as if later dates would settle them).",
     ),
 )
 

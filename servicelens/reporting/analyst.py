@@ -427,7 +427,10 @@ def no_rows_note(connection: Any, sql: str) -> str | None:
     empty table is told from conditions that kept nothing. None when it reads no view.
 
     Found by a trial: ``query handle_time_vs_resolution`` printed "(no rows)" for a source
-    whose exports carry no agent or handle time, with no word of why."""
+    whose exports carry no agent or handle time, with no word of why. A view with a
+    ``status`` column (agent_outcomes) has its rows counted by status too: a QA lead's
+    ``agents_whose_customers_come_back`` kept none of a call log's agent-weeks, every one
+    ``no customer id``, and the note said only that its conditions kept none."""
     names = [
         str(row[0])
         for row in connection.execute(
@@ -446,7 +449,18 @@ def no_rows_note(connection: Any, sql: str) -> str | None:
             "empty before a run writes it, or when its sources lack what it is built from "
             "(docs/data_dictionary.md says what each table needs)"
         )
-    return f"note: no rows: the query reads {held}; its conditions kept none of them"
+    statuses = []
+    for name in read:
+        columns = {str(row[0]) for row in connection.execute(f"DESCRIBE {name}").fetchall()}
+        if counts[name] and "status" in columns:
+            tally = connection.execute(
+                f"SELECT status, count(*) FROM {name} GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall()
+            statuses.append(f"{name}' status: " + ", ".join(f"'{s}' {n:,}" for s, n in tally))
+    said = f"note: no rows: the query reads {held}; its conditions kept none of them"
+    if statuses:
+        said += f" ({'; '.join(statuses)}: docs/data_dictionary.md says what each means)"
+    return said
 
 
 def truncation_note(connection: Any, sql: str, shown: int) -> str | None:

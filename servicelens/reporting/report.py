@@ -50,6 +50,7 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import reasons_by_kind
+from transforms.agents import NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
 from transforms.formatting import formatted_text
 from transforms.schemas import (
     PARTITION_COLUMN,
@@ -1207,7 +1208,7 @@ def _agents(inputs: _Inputs) -> str:
         raise _NotAvailable(
             f"no agent outcomes yet: run {_backfill_hint(inputs.settings)} (rebuilt every run)"
         )
-    if (agents.get_column("status") == "no agent recorded").all():
+    if (agents.get_column("status") == NO_AGENT_RECORDED).all():
         return (
             "<p>This source records no agents (a complaints database or a web form), so there "
             "is no agent view: the contacts and their first-contact resolution are in "
@@ -1215,6 +1216,9 @@ def _agents(inputs: _Inputs) -> str:
         )
     week = _judged_week(agents)
     judged = week.filter(pl.col("status") == "judged")
+    statuses = agents.filter(pl.col("status") != NO_AGENT_RECORDED).get_column("status")
+    if judged.height == 0 and statuses.len() and (statuses == NO_CUSTOMER_ID).all():
+        return _no_customer_id(inputs.settings)
     if judged.height == 0:
         minimum = inputs.settings.min_agent_contacts
         raise _NotAvailable(
@@ -1236,7 +1240,8 @@ def _agents(inputs: _Inputs) -> str:
         "first-contact resolution",
         y_range=(0.0, 1.0),
     )
-    too_few = week.filter(pl.col("status") == "too few contacts").height
+    too_few = week.filter(pl.col("status") == TOO_FEW_CONTACTS).height
+    unmeasured = week.filter(pl.col("status") == NO_CUSTOMER_ID).height
     provisional = judged.get_column("fcr_provisional").sum()
     window = int(week.get_column("return_window_days")[0])
     bands = pl.DataFrame(
@@ -1246,13 +1251,36 @@ def _agents(inputs: _Inputs) -> str:
         f"<p>First-contact resolution: the share of an agent's contacts whose customer did not "
         f"contact the same queue again within {window} days. A long call that resolves is good "
         f"service; a quick transfer that brings the customer back is not. Each dot is one of "
-        f"{judged.height} agents judged that week ({too_few} with too few settled contacts to "
-        f"judge are left out; {provisional} still have contacts inside their window, so their "
-        f"resolution is provisional). Agent ids are pseudonymous keyed hashes.</p>{chart}"
+        f"{judged.height:,} agents judged that week ({too_few:,} with too few settled "
+        "contacts to judge are left out"
+        + (
+            f", and {unmeasured:,} whose contacts carry no customer id, so none of them can settle"
+            if unmeasured
+            else ""
+        )
+        + f"; {provisional:,} still have contacts inside their window, so their resolution "
+        f"is provisional). Agent ids are pseudonymous keyed hashes.</p>{chart}"
         "<h3>Every judged week, by median handle time</h3>"
         "<p><code>servicelens query handle_time_vs_resolution</code>; negatives split into "
         "those a policy failure caused (not the agent's doing) and the rest.</p>"
         + _html_table(bands)
+    )
+
+
+def _no_customer_id(settings: Settings) -> str:
+    """The agents section of a source whose contacts carry no customer id (agent_outcomes'
+    status ``no customer id``): why first-contact resolution cannot be measured, and what
+    to map. Found by a QA lead's trial: a call log without customer ids was said to have
+    "no agent with 20 settled contacts in a week yet: later dates settle them"."""
+    return (
+        f"<p>The contacts of {escape(settings.source)} carry no customer id, so a customer "
+        "coming back cannot be recognised: first-contact resolution cannot be measured, and "
+        "no agent is judged on it (every agent-week's status in "
+        f"<code>marts/agent_outcomes</code> is <code>{NO_CUSTOMER_ID}</code>: later dates "
+        "will not settle any contact, and handle time is not shown alone). If the export has "
+        "a customer id, map its column as <code>customer_id</code> in the source "
+        "definition's <code>[columns]</code> (docs/sources.md), then land the exports again "
+        "with it: <code>servicelens sources run --replace DEFINITION EXPORT</code>.</p>"
     )
 
 

@@ -4,8 +4,9 @@
 -- slow one whose customers do not. The share of their negatives a policy failure caused is
 -- what coaching the agent would not fix, of the negatives a model scored (a week no model
 -- scored has no count: counted as none, its negatives lowered the share). Agent ids are
--- pseudonymous; agent-weeks with too few contacts to judge are left out. An agent is one
--- source's (pseudonyms are per source).
+-- pseudonymous; agent-weeks not judged are left out (too few settled contacts, or contacts
+-- with no customer id, which never settle). An agent is one source's (pseudonyms are per
+-- source).
 SELECT
     source,
     agent,

@@ -1213,3 +1213,44 @@ def test_a_run_that_kept_none_of_a_deliverys_rows_exits_4(
     assert main(["--data-dir", data, "sources", "run", "week", str(late)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "read 24, kept 12, quarantined 12" in said, said
+
+
+def test_a_call_log_without_customer_ids_says_returns_cannot_be_measured(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: the call-centre definition maps no customer id, and its
+    1,500 calls gave agent_outcomes 'too few contacts' at 45-71 contacts per agent-week with
+    no settled one; the report said "later dates settle them", and
+    `query agents_whose_customers_come_back` printed "(no rows)". A contact settles only
+    once the customer could be recognised coming back: without a customer id none ever
+    does, and the mart, the report and the query say so, and what to map."""
+    from servicelens.cli.main import main
+
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "run", str(DEFINITION), str(CALLS)]) == 0
+    calls = Settings(data_dir=str(tmp_path / "data"), source="pwc-call-centre")
+    agents = scan_table(calls.marts_dir / "agent_outcomes").collect()
+    with_agent = agents.filter(pl.col("agent").is_not_null())
+    assert with_agent.height and with_agent.get_column("status").unique().to_list() == [
+        "no customer id"
+    ]
+    assert with_agent.get_column("settled_contacts").sum() == 0
+    html = (tmp_path / "data" / "reports" / "latest.html").read_text(encoding="utf-8")
+    section = re.search(r'<section id="agents">(.*?)</section>', html, re.S)
+    assert section is not None
+    said = re.sub(r"\s+", " ", section.group(1))
+    assert "later dates settle them" not in said
+    assert (
+        "The contacts of pwc-call-centre carry no customer id, so a customer coming back "
+        "cannot be recognised: first-contact resolution cannot be measured, and no agent "
+        "is judged on it" in said
+    )
+    assert (
+        "map its column as <code>customer_id</code> in the source definition's "
+        "<code>[columns]</code>" in said
+    )
+    capsys.readouterr()
+    query = [*data, "query", "agents_whose_customers_come_back", "--source", "pwc-call-centre"]
+    assert main(query) == 0
+    note = capsys.readouterr().err
+    assert f"agent_outcomes' status: 'no customer id' {with_agent.height:,}" in note

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from servicelens.settings import Settings
-from transforms.agents import agent_outcomes, pseudonymise
+from transforms.agents import NO_CUSTOMER_ID, agent_outcomes, pseudonymise
 from transforms.schemas import AGENT_OUTCOMES_SCHEMA
 
 WEEK = date(2026, 10, 5)
@@ -202,3 +202,33 @@ def test_returns_inside_open_windows_are_not_counted_as_settled() -> None:
     ).iter_rows(named=True)  # fmt: skip
     assert (row["settled_contacts"], row["came_back"]) == (15, 13)
     assert row["first_contact_resolution"] == pytest.approx(2 / 15)
+
+
+def test_contacts_without_a_customer_id_are_said_to_be_unmeasurable_not_too_few() -> None:
+    """Found by a QA lead's trial: a call log whose definition maps no customer id had every
+    agent-week 'too few contacts' at 45-71 contacts and no settled one, and the report said
+    later dates would settle them. Without the customer no return can be recognised, so no
+    contact ever settles: first-contact resolution cannot be measured."""
+    contacts = pl.DataFrame(
+        {
+            "interaction_id": [f"i{n}" for n in range(50)],
+            "customer_id": [None] * 45 + ["C1"] * 5,
+            "agent_id": ["A1"] * 45 + ["A2"] * 5,
+            "handle_seconds": [300.0] * 50,
+            "transfers": [0] * 50,
+            # Contacts that cannot be followed (no customer) have no look-forward at all.
+            "came_back": [None] * 45 + [False] * 5,
+            "settled": [None] * 45 + [True] * 5,
+        },
+        schema_overrides={"customer_id": pl.String, "came_back": pl.Boolean, "settled": pl.Boolean},
+    )
+    rows = agent_outcomes(
+        contacts, _responses().head(0), WEEK, key=None, min_contacts=20, window_days=7,
+        model_version=None,
+    )  # fmt: skip
+    by_agent = {row["agent"]: row for row in rows.iter_rows(named=True)}
+    assert by_agent["A1"]["status"] == NO_CUSTOMER_ID == "no customer id"
+    assert (by_agent["A1"]["contacts"], by_agent["A1"]["settled_contacts"]) == (45, 0)
+    assert by_agent["A1"]["first_contact_resolution"] is None
+    # Some contacts with a customer: they settle, so too few of them is too few.
+    assert by_agent["A2"]["status"] == "too few contacts"
