@@ -349,7 +349,7 @@ def _volumes(inputs: _Inputs) -> str:
         pl.col("negatives").sum(),
     )
     note = (
-        f"<p>{empty} more partition(s) hold no row: their rows moved to their own dates when "
+        f"<p>{empty:,} more partition(s) hold no row: their rows moved to their own dates when "
         "the delivery was landed again.</p>"
         if empty
         else ""
@@ -467,7 +467,7 @@ def _data_quality(inputs: _Inputs) -> str:
     verdict = (
         '<p class="ok">Every date reconciles: rows read = rows kept + rows quarantined.</p>'
         if broken.height == 0
-        else f'<p class="flag">{broken.height} date(s) do not reconcile: '
+        else f'<p class="flag">{broken.height:,} date(s) do not reconcile: '
         f"{escape(', '.join(str(d) for d in broken['survey_date'].to_list()))}</p>"
     )
     parts.append(verdict)
@@ -531,14 +531,23 @@ def _failed_flag(inputs: _Inputs) -> str:
         + f"): {escape(f.error)}</li>"
         for f in failed[:FAILED_SHOWN]
     )
-    more = f"<li>and {len(failed) - FAILED_SHOWN} more</li>" if len(failed) > FAILED_SHOWN else ""
+    more = f"<li>and {len(failed) - FAILED_SHOWN:,} more</li>" if len(failed) > FAILED_SHOWN else ""
     first, last = failed[0].day, failed[-1].day
     hint = _backfill_hint(inputs.settings, f" --start {first} --end {last} --rerun failed")
     return (
-        f'<p class="flag">{len(failed)} date(s) failed on their last run'
-        + (f", {stale} of them still showing an earlier run's marts" if stale else "")
+        f'<p class="flag">{len(failed):,} date(s) failed on their last run'
+        + (f", {stale:,} of them still showing an earlier run's marts" if stale else "")
         + f": fix the cause, then run {escape(hint)}.</p><ul>{items}{more}</ul>"
     )
+
+
+def _count(value: Any) -> str:
+    """A count as the report writes every count, with thousands separators (``18,219``, as
+    its tables and the audit tally have them; a QA lead's trial read "trained on 18219
+    audited negatives" beside "18,219 used"); ``?`` where it is not recorded."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return "?"
+    return f"{int(value):,}"
 
 
 def _rel(target: Path, inputs: _Inputs) -> str:
@@ -590,10 +599,10 @@ def _model(inputs: _Inputs) -> str:
     )
     intro = (
         f"<p>Champion <code>{escape(inputs.champion)}</code>, trained on "
-        f"{meta.get('training_rows', '?')} {labelled} "
+        f"{_count(meta.get('training_rows'))} {labelled} "
         f"({escape(' to '.join(meta.get('survey_dates', [])))}); holdout "
         f"{split.get('test_from', '?')} to {split.get('test_to', '?')} "
-        f"({split.get('test_rows', '?')} rows). Negatives are classified policy_failure at "
+        f"({_count(split.get('test_rows'))} rows). Negatives are classified policy_failure at "
         f"P(policy_failure) >= {_threshold_text(threshold)}"
         " (chosen on validation data, kept in the version's metadata). "
         f"Best single rule: <code>{escape(str(metrics.get('best_rule_baseline', {}).get('rule')))}"
@@ -781,13 +790,13 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
         if unseen.height >= MIN_AUDITED:
             return (
                 unseen,
-                f"{unseen.height} audited negatives from after the champion's training data "
+                f"{unseen.height:,} audited negatives from after the champion's training data "
                 "(out of sample).",
                 False,
             )
     return (
         audited,
-        f"{audited.height} audited negatives the champion was trained on (in sample: "
+        f"{audited.height:,} audited negatives the champion was trained on (in sample: "
         "optimistic; the holdout metrics above are the honest numbers).",
         True,
     )
@@ -809,7 +818,7 @@ def _held_out_rows(inputs: _Inputs) -> tuple[pl.DataFrame, str] | None:
     if holdout is not None and holdout.height >= MIN_AUDITED:
         first = str(holdout.get_column("survey_date").min())
         return holdout.select(pl.col("root_cause").alias("audit_root_cause"), "p_policy_failure"), (
-            f"{holdout.height} labelled negatives of the champion's time-split test slice "
+            f"{holdout.height:,} labelled negatives of the champion's time-split test slice "
             f"(survey dates from {first}), each scored by the model fitted on the dates "
             "before them (held out in time, as new dates are)."
         )
@@ -821,7 +830,7 @@ def _held_out_rows(inputs: _Inputs) -> tuple[pl.DataFrame, str] | None:
         pl.col("p_out_of_fold").alias("p_policy_failure"),
     )
     return rows, (
-        f"{rows.height} labelled negatives the champion was trained on, each with its "
+        f"{rows.height:,} labelled negatives the champion was trained on, each with its "
         "out-of-fold probability (cross-validation: predicted by a model that did not see it)."
     )
 
@@ -976,13 +985,13 @@ def _drift(inputs: _Inputs) -> str:
         counted = min(before.drop_nulls().len(), after.drop_nulls().len())
         flag = "DRIFT" if value > PSI_ALERT else "ok"
         if counted < MIN_DRIFT_ROWS:
-            flag = f"not judged ({counted} rows)"
+            flag = f"not judged ({counted:,} rows)"
         rows.append({"what": name, "psi": value, "flag": flag})
     table = pl.DataFrame(rows)
     flagged = table.filter(pl.col("flag") == "DRIFT").height
     head = (
-        f"<p>The last {n_recent} survey dates (from {cutoff}) against the "
-        f"{dates.len() - n_recent} before them; a population stability index above "
+        f"<p>The last {n_recent:,} survey dates (from {cutoff}) against the "
+        f"{dates.len() - n_recent:,} before them; a population stability index above "
         f"{PSI_ALERT} is flagged (below {PSI_WATCH} is stable, {PSI_WATCH}-{PSI_ALERT} worth "
         f"watching), the line every scoring run's drift check uses; a side with fewer than "
         f"{MIN_DRIFT_ROWS} rows is measured, not judged. {flagged} flag(s).</p>"
@@ -1222,7 +1231,7 @@ def _agents(inputs: _Inputs) -> str:
     if judged.height == 0:
         minimum = inputs.settings.min_agent_contacts
         raise _NotAvailable(
-            f"no agent has {minimum} settled contacts in a week yet: later dates settle them"
+            f"no agent has {minimum:,} settled contacts in a week yet: later dates settle them"
         )
     start = judged.get_column("week_start")[0]
     points = Series(
@@ -1357,7 +1366,7 @@ def _early_warning(inputs: _Inputs) -> str:
     ]
     tested = sum(1 for w in inputs.early_warnings.values() if w.get("tested"))
     parts.append(
-        f"<h3>Flags over the {tested} dates tested</h3>"
+        f"<h3>Flags over the {tested:,} dates tested</h3>"
         + (_html_table(pl.DataFrame(flagged)) if flagged else "<p>None.</p>")
     )
     return "".join(parts)
@@ -1431,13 +1440,13 @@ def _sources(inputs: _Inputs) -> str:
         aside = manifests.height - holding.height - empty
         days = (holding if holding.height else manifests).get_column("survey_date").sort()
         notes = [
-            *([f"{aside} holding only rows quarantined"] if aside and holding.height else []),
-            *([f"{empty} holding no row"] if empty and holding.height else []),
+            *([f"{aside:,} holding only rows quarantined"] if aside and holding.height else []),
+            *([f"{empty:,} holding no row"] if empty and holding.height else []),
         ]
         rows.append(
             {
                 "source": name,
-                "partitions": f"{manifests.height} ({granularity})"
+                "partitions": f"{manifests.height:,} ({granularity})"
                 + "".join(f", {note}" for note in notes),
                 "from": str(days.min()),
                 "to": str(days.max()),
@@ -1538,7 +1547,7 @@ def _failed_headline(inputs: _Inputs) -> str:
         return ""
     failed = inputs.failed
     days = ", ".join(str(f.day) for f in failed[:FAILED_SHOWN])
-    more = f" and {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
+    more = f" and {len(failed) - FAILED_SHOWN:,} more" if len(failed) > FAILED_SHOWN else ""
     return (
         f'<p class="flag">Last run failed for {escape(days)}{more}: see '
         '<a href="#quality">Data quality</a>.</p>'

@@ -624,7 +624,7 @@ def flag_sentence(flag: dict[str, Any]) -> str:
     """One early-warning flag as a sentence: the policy, its share, normal range and history."""
     low, high = flag["normal_range"]
     return (
-        f"{flag['policy_code']}: {flag['share']:.0%} of {flag['negatives']} scored negatives "
+        f"{flag['policy_code']}: {flag['share']:.0%} of {flag['negatives']:,} scored negatives "
         f"were policy failures; normal range {low:.0%}-{high:.0%} "
         f"(history {flag['baseline_share']:.0%})."
     )

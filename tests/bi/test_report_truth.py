@@ -299,3 +299,35 @@ def test_drift_of_a_few_dozen_rows_is_measured_not_flagged(tmp_path: Path) -> No
     (table,) = [t for t in _tables(section) if t[0] == ["what", "psi", "flag"]]
     assert [flag for _, _, flag in table[1:]] == ["not judged (30 rows)"] * 6
     assert f"fewer than {MIN_DRIFT_ROWS} rows is measured, not judged. 0 flag(s)" in section
+
+
+def test_the_reports_counts_have_thousands_separators(settings: Settings, tmp_path: Path) -> None:
+    """Found by a QA lead's trial: the model section read "trained on 18219 audited
+    negatives" beside the audit tally's "18,219 used". Every count in the report's prose is
+    written 18,219, as its tables and the tally write them (the demo's champion is given the
+    trial's counts in a copy of its data directory)."""
+    import shutil
+    from datetime import UTC, datetime
+
+    from servicelens.reporting.report import render_report
+
+    root = tmp_path / "data"
+    shutil.copytree(settings.root, root)
+    copy = Settings(data_dir=str(root))
+    version = champion_version(copy.models_dir) or ""
+    meta_file = copy.models_dir / version / "metadata.json"
+    meta = {**json.loads(meta_file.read_text()), "training_rows": 18_219}
+    meta_file.write_text(json.dumps(meta))
+    metrics_file = copy.models_dir / version / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["split"] = {**metrics["split"], "train_rows": 13_725, "test_rows": 4_494}
+    metrics_file.write_text(json.dumps(metrics))
+    html, _ = render_report(copy, None, datetime.now(UTC))
+    assert "trained on 18,219 audited negatives" in html and "(4,494 rows)" in html
+    # Prose only: no tables, preformatted text, code, scripts or styles; no dates or times.
+    prose = re.sub(r"<(table|pre|code|script|style|svg)\b.*?</\1>", " ", html, flags=re.S)
+    prose = re.sub(r"<[^>]+>", " ", prose)
+    prose = re.sub(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?", " ", prose)
+    prose = re.sub(r"\b\d{8}T\d+Z-[0-9a-f]+\b", " ", prose)  # model versions
+    bare = sorted(set(re.findall(r"(?<![\d.,])\d{4,}(?![\d.,]*\d)", prose)))
+    assert bare == [], [re.search(rf".{{60}}\b{n}\b.{{30}}", prose) for n in bare]

@@ -227,3 +227,23 @@ def test_the_review_queue_calls_confident_predictions_spot_checks_not_uncertain(
     report = (Path(data[1]) / "reports" / "latest.html").read_text(encoding="utf-8")
     assert f"{summary['spot_check']:,} spot checks (outside the review band" in report
     assert "uncertain (closest to the threshold" not in report
+
+
+def test_a_review_queue_without_a_champion_names_the_version_not_promoted(
+    repeated_long: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: with a model trained and refused, `review-queue` said
+    "no model yet", and asked for the audits a first model needs, 200 audits later."""
+    data, version = repeated_long["data"], repeated_long["version"]
+    capsys.readouterr()
+    assert main([*data, "review-queue", "--source", SOURCE]) == 0
+    said = capsys.readouterr().out.splitlines()[0]
+    named = f"servicelens {' '.join(data)} models --source {SOURCE}"
+    assert said.startswith(
+        f"review queue of {SOURCE}: no champion yet (model {version} was trained but not "
+        f"promoted: `{named} show {version}` says why, and `{named} promote {version}` "
+        "promotes it by hand), so no date was scored and there is no queue: "
+    )
+    assert "no model yet" not in said and "training needs" not in said
+    unlabelled = repeated_long["negatives"] - 200
+    assert f"{unlabelled:,} negative responses that no audit labels" in said
