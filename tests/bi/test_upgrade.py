@@ -16,6 +16,7 @@ from servicelens.cli.main import main
 from servicelens.outcomes import week_of
 from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, partition_dir
 from servicelens.synthetic.generator import generate
+from transforms.schemas import AGENT_OUTCOMES_VERSION, DAILY_SUMMARY_VERSION
 
 START = date(2026, 10, 5)
 DAYS = [START + timedelta(days=i) for i in range(3)]
@@ -94,10 +95,13 @@ def test_dictionary_check_names_older_partitions_with_commands_that_rewrite_them
         "contract version 5, the current is 7 (since: 6: added sla_met"
     ) in out
     assert "7: model_version is null on rows no model scored" in out
-    assert "sample daily_summary: 3 partition(s)" in out and "version 3, the current is 7" in out
+    assert (
+        "sample daily_summary: 3 partition(s)" in out
+        and f"version 3, the current is {DAILY_SUMMARY_VERSION}" in out
+    )
     assert "5: policy_failures and perceived are null" in out
     assert f"sample agent_outcomes: 1 partition(s) of {tmp_path}/marts/agent_outcomes/" in out
-    assert "hold contract version 2, the current is 4" in out
+    assert f"hold contract version 2, the current is {AGENT_OUTCOMES_VERSION}" in out
     assert "source acme feedback_scored: 3 partition(s)" in out
     assert (
         f"sample fix_list: 1 partition(s) of {tmp_path}/marts/fix_list/survey_date="
