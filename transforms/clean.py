@@ -773,15 +773,31 @@ def normalise_surveys(
     return parsed.with_columns(day.alias("survey_date"))
 
 
+#: Columns that say where and when a copy of a response came (its file and line, and a
+#: configured source's delivery checksum and landing time), not what it says: two copies
+#: that differ only in these are the same response.
+DELIVERY_BOOKKEEPING = ("source_file", "source_line", "delivery", "landed_at")
+
+
 def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the latest delivery of each response; return (kept, superseded).
 
+    ``surveys`` is a typed survey batch (``response_id``, ``delivered_at`` as a UTC
+    Datetime, ``source_file``, ``source_line``); a configured source's landed rows carry
+    ``landed_at`` (the time their delivery was landed) too. Superseded rows gain
+    ``superseded_by_line`` and ``superseded_by_file``, the latest copy's.
+
     A vendor re-delivers a response with a later ``delivered_at`` when it changes; the latest
-    wins. Exact copies (same id and delivery time, same content) collapse to the last line.
-    Two *different* responses with the same id and delivery time are a real conflict and are
-    both kept here, for validation to reject.
+    wins. Copies with the same ``delivered_at`` in deliveries landed at different times (a
+    second Zendesk download repeating ratings with their ``updated_at``) are decided by the
+    landing: the later landed wins, as a re-delivered CSV's copies are (landing dates those
+    by the delivery; docs/sources.md, the zendesk preset: "the latest update wins, whichever
+    download lands last"). Exact copies of one delivery time and landing (their content the
+    same, :data:`DELIVERY_BOOKKEEPING` aside) collapse to the last line. Two *different*
+    responses with the same id, delivery time and landing (one export's own rows) are a real
+    conflict and are both kept here, for validation to reject.
     """
-    content = [c for c in surveys.columns if c not in ("source_file", "source_line")]
+    content = [c for c in surveys.columns if c not in DELIVERY_BOOKKEEPING]
     # Only an id that occurs more than once can supersede anything (a few in a million rows):
     # the ranking, hashing and grouping below run on those rows alone. Rows without an id
     # cannot be matched to each other; validation rejects them instead. Repeats are found by
@@ -789,6 +805,18 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
     # collision only adds a row whose own id ranks it first and last, which supersedes none.
     positioned = surveys.with_row_index("_position")
     repeated = pl.col("response_id").is_not_null() & pl.col("response_id").hash().is_duplicated()
+    # The landing ranks copies of one delivery time (a landed row's bookkeeping, compared
+    # only here: found by a QA lead's trial, whose byte-identical ratings of two downloads
+    # differed by their delivery checksum and landing time, so both were kept, and both
+    # quarantined as used by more than one different response).
+    landing = (
+        pl.col("landed_at")
+        .rank("dense", descending=True)
+        .over("response_id", "_delivery_rank")
+        .fill_null(1)
+        if "landed_at" in surveys.columns
+        else pl.lit(1, pl.UInt32)
+    )
     ranked = (
         positioned.filter(repeated)
         .with_columns(
@@ -799,17 +827,22 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
             .alias("_delivery_rank"),
             pl.struct(content).hash().alias("_content"),
         )
+        .with_columns(landing.alias("_landing_rank"))
         .with_columns(
             (
                 pl.col("source_line")
-                == pl.col("source_line").max().over("response_id", "delivered_at", "_content")
+                == pl.col("source_line")
+                .max()
+                .over("response_id", "_delivery_rank", "_landing_rank", "_content")
             ).alias("_last_copy"),
         )
     )
-    superseded = (pl.col("_delivery_rank") > 1) | ~pl.col("_last_copy")
-    helpers = ["_position", "_delivery_rank", "_content", "_last_copy"]
+    superseded = (
+        (pl.col("_delivery_rank") > 1) | (pl.col("_landing_rank") > 1) | ~pl.col("_last_copy")
+    )
+    helpers = ["_position", "_delivery_rank", "_landing_rank", "_content", "_last_copy"]
     latest_line = (
-        ranked.filter(pl.col("_delivery_rank") == 1)
+        ranked.filter((pl.col("_delivery_rank") == 1) & (pl.col("_landing_rank") == 1))
         .group_by("response_id")
         .agg(
             pl.col("source_line").max().alias("superseded_by_line"),

@@ -1254,3 +1254,83 @@ def test_a_call_log_without_customer_ids_says_returns_cannot_be_measured(
     assert main(query) == 0
     note = capsys.readouterr().err
     assert f"agent_outcomes' status: 'no customer id' {with_agent.height:,}" in note
+
+
+def _zendesk_download(edits: dict[int, dict[str, object]] | None = None) -> dict[str, object]:
+    """200 satisfaction ratings of 2026-11-20 as Zendesk's API export gives them (GET
+    /api/v2/satisfaction_ratings): every 8th only offered (25 set aside by the preset), the
+    rest good or bad; ``edits`` changes the fields of the ratings at those positions."""
+    ratings = []
+    for i in range(200):
+        at = datetime(2026, 11, 20, 6, 0) + timedelta(minutes=5 * i)
+        score = "offered" if i % 8 == 7 else ("bad" if i % 3 == 0 else "good")
+        rating: dict[str, object] = {
+            "url": f"https://acme.zendesk.com/api/v2/satisfaction_ratings/{35000001000 + i}.json",
+            "id": 35000001000 + i,
+            "assignee_id": 360000100 + i % 7,
+            "group_id": 3600042,
+            "requester_id": 380000000 + i,
+            "ticket_id": 91000 + i,
+            "score": score,
+            "created_at": f"{at:%Y-%m-%dT%H:%M:%SZ}",
+            "updated_at": f"{at + timedelta(minutes=3):%Y-%m-%dT%H:%M:%SZ}",
+            "comment": None if score == "offered" else f"Ticket {91000 + i}: handled",
+            "reason": None,
+        }
+        ratings.append({**rating, **(edits or {}).get(i, {})})
+    return {"satisfaction_ratings": ratings, "next_page": None, "previous_page": None,
+            "count": 200}  # fmt: skip
+
+
+def test_a_zendesk_download_repeating_ratings_keeps_one_copy_of_each(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: a second download repeating the 200 ratings already
+    landed (the same ratings as one-line JSON, one comment edited) quarantined every
+    repeated rating in both files as "used by more than one different response", though
+    their records were byte-identical, and the run exited 4. Their updated_at (the
+    preset's delivered_at) is the same, so the later download wins, as the preset says of
+    repeated deliveries; a changed rating with a later updated_at wins whichever lands last."""
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    definition = tmp_path / "z.toml"
+    definition.write_text('extends="zendesk"\nname="acme-zendesk"\n')
+    assert main(["--data-dir", data, "sources", "add", str(definition)]) == 0
+    zendesk = configured_source(Settings(data_dir=data), "acme-zendesk")
+    day = date(2026, 11, 20)
+
+    def run(name: str, document: dict[str, object], indent: int | None) -> dict[str, object]:
+        _drop(zendesk, definition, name, json.dumps(document, indent=indent))
+        capsys.readouterr()
+        code = main(["--data-dir", data, "--json", "run", "--date", "2026-11-30"])
+        (row,) = [r for r in json.loads(capsys.readouterr().out)["sources"] if r["day"] == str(day)]
+        assert code == 0 and row["outcome"] == "completed", row
+        result: dict[str, object] = row["result"]
+        return result
+
+    first = run("ratings.json", _zendesk_download(), 2)
+    assert (first["surveys_read"], first["kept"], first["quarantined"]) == (200, 175, 25)
+
+    edited = {4: {"comment": "Ticket 91004: handled, and called back"}}
+    again = run("ratings (1).json", _zendesk_download(edited), None)
+    # Each repeated rating keeps one copy, the later download's: the edited comment.
+    assert (again["surveys_read"], again["kept"], again["quarantined"]) == (400, 175, 225)
+    clean = read_partition(zendesk.clean_dir, day)
+    assert clean.get_column("response_id").n_unique() == 175
+    comments = dict(clean.select("response_id", "comment").iter_rows())
+    assert comments["35000001004"] == "Ticket 91004: handled, and called back"
+    assert clean.get_column("source_file").str.ends_with("ratings (1).json").all()
+    quarantine = read_partition(zendesk.quarantine_dir, day)
+    reasons = quarantine.get_column("reasons").list.first()
+    assert not reasons.str.contains("more than one different response").any()
+    assert reasons.str.starts_with("duplicate delivery: superseded by line").sum() == 175
+
+    # A third download: the same ratings again, one changed since (bad -> good) with a
+    # later updated_at, which wins; the rest keep their latest copy.
+    changed = {3: {"score": "good", "comment": "Sorted", "updated_at": "2026-11-22T10:00:00Z"}}
+    third = run("ratings-page.json", {**_zendesk_download(changed), "count": 201}, 2)
+    assert (third["surveys_read"], third["kept"], third["quarantined"]) == (600, 175, 425)
+    clean = read_partition(zendesk.clean_dir, day)
+    rating = clean.filter(pl.col("response_id") == "35000001003").row(0, named=True)
+    assert (rating["rating"], rating["comment"]) == ("good", "Sorted")

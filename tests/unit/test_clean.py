@@ -224,6 +224,39 @@ def test_conflicting_responses_with_one_id_are_both_kept_for_validation() -> Non
     assert superseded.height == 0
 
 
+def test_copies_of_one_delivery_time_in_two_deliveries_keep_the_later_landed() -> None:
+    """Landed rows of two downloads with the same delivered_at (Zendesk's updated_at): the
+    later landed copy wins, identical or edited, whatever the other bookkeeping columns
+    (delivery, landed_at, file, line) say; two different copies of one delivery stay a
+    conflict for validation. Found by a QA lead's trial: every repeated rating was kept
+    twice, then quarantined as used by more than one different response."""
+    first, second = datetime(2026, 11, 2, 9, tzinfo=UTC), datetime(2026, 11, 3, 9, tzinfo=UTC)
+    raw = _surveys(
+        [
+            {"landed_at": first, "delivery": "aa", "source_file": "ratings.json"},
+            {"response_id": "R2", "landed_at": first, "delivery": "aa"},
+            {"response_id": "R3", "landed_at": first, "delivery": "aa", "comment": "one"},
+            {"response_id": "R3", "landed_at": first, "delivery": "aa", "comment": "two"},
+            {"landed_at": second, "delivery": "bb", "source_file": "ratings (1).json"},
+            {"response_id": "R2", "landed_at": second, "delivery": "bb", "comment": "edited"},
+        ]
+    ).with_columns(pl.Series("source_line", [3, 15, 27, 39, 1, 1]))
+    typed = normalise_surveys(raw, "Europe/London", date(2026, 11, 1))
+    kept, superseded = split_superseded_deliveries(typed)
+    assert kept.sort("source_line", "response_id").select(
+        "response_id", "delivery", "comment"
+    ).rows() == [
+        ("R1", "bb", "late"),
+        ("R2", "bb", "edited"),
+        ("R3", "aa", "one"),
+        ("R3", "aa", "two"),
+    ]
+    assert superseded.select("response_id", "delivery", "superseded_by_file").rows() == [
+        ("R1", "aa", "ratings (1).json"),
+        ("R2", "aa", "s.csv"),
+    ]
+
+
 def test_join_marks_surveys_without_interaction() -> None:
     surveys = pl.DataFrame({"interaction_id": ["I1", "I9"]})
     interactions = pl.DataFrame(
