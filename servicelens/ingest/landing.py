@@ -9,9 +9,10 @@ again. Landing one:
    delivery;
 2. reads and maps it with the source's definition (the same reader as every file: decoding,
    physical lines, rejects), redacts personal data, and dates each row by its submitted time
-   in the business timezone (a row whose time cannot be read is dated by its delivery, so its
-   reason is reported with that date; a row submitted after the delivery was landed is a
-   reject there, saying so);
+   in the business timezone (a record the reader rejected by the time its fields hold,
+   :func:`rejected_record_dates`; a row whose time cannot be read is dated by its delivery,
+   so its reason is reported with that date, and a rejected record so is named in a note; a
+   row submitted after the delivery was landed is a reject there, saying so);
 3. rewrites each touched partition whole: the rows it held from other deliveries, plus this
    delivery's. Its manifest names every delivery file in it, with its sha256, and the
    fingerprint of the definition each was landed with.
@@ -48,6 +49,7 @@ from servicelens.ingest.mapping import (
     EXCLUDED,
     MappedExport,
     map_export,
+    mapped_column,
     read_export,
 )
 from servicelens.ingest.readers import SourceError, column_key
@@ -62,7 +64,7 @@ from servicelens.storage.partitions import (
     write_partition,
 )
 from servicelens.validation.expectations import CLOCK_SKEW, REPEATED_ID
-from transforms.clean import dating_timestamp, normalised_text, survey_day
+from transforms.clean import ParseOptions, dating_timestamp, normalised_text, survey_day
 from transforms.formatting import formatted_text
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
@@ -110,6 +112,10 @@ class Landing:
     #: no row of the delivery is labelled. Found by a trial: a misspelt label column was
     #: said by ``sources check`` only, and ``sources run`` landed unlabelled rows silently.
     label_column_missing: list[str] | None = None
+    #: Lines of this delivery the reader rejected (malformed) that give no survey date of
+    #: their own (:func:`rejected_record_dates`), by the date they are quarantined under:
+    #: the delivery's, as any undatable row.
+    undated_rejects: dict[date, list[int]] = field(default_factory=dict)
 
     def notes(self) -> list[str]:
         """What a run says of this delivery beyond its counts: the definition's label column
@@ -143,6 +149,19 @@ class Landing:
                 f"the older {'copy stays' if one else 'copies stay'} in the marts. Fix "
                 "submitted_at in the export (or the definition's format for it) and deliver "
                 f"it again to replace the older {'copy' if one else 'copies'}"
+            )
+        for day, lines in sorted(self.undated_rejects.items()):
+            named = ", ".join(map(str, lines[:MAX_LINES_NAMED]))
+            more = (
+                f" and {len(lines) - MAX_LINES_NAMED} more" if len(lines) > MAX_LINES_NAMED else ""
+            )
+            one = len(lines) == 1
+            notes.append(
+                f"{'line' if one else 'lines'} {named}{more} could not be read as "
+                f"{'a record' if one else 'records'} (malformed) and "
+                f"{'gives' if one else 'give'} no submitted_at that reads: quarantined under "
+                f"the date the delivery was landed, {day.isoformat()}, not a survey date of "
+                f"{'its' if one else 'their'} own"
             )
         return notes
 
@@ -291,25 +310,13 @@ def landed_rows(
     )
     options = mapped.parse_options(settings.timezone)
     delivered_on = landed_at.astimezone(_zone(settings.timezone)).date()
-    submitted = dating_timestamp(
-        "submitted_at", options.timezone, options.formats.get("submitted_at", ())
-    )
     # A row submitted after its delivery was landed (a month-first date read day-first, a
     # clock set wrong) is rejected, dated by its delivery: in the partition of a date still
     # to come it could not run, so it was neither kept nor quarantined.
     formats = " or ".join(options.formats.get("submitted_at", ())) or "ISO 8601"
-    future = submitted > pl.lit(landed_at + CLOCK_SKEW).cast(pl.Datetime("us", "UTC"))
+    future = _submitted_after(options, landed_at)
     frame = frame.join(records, "source_line", "left").with_columns(
-        pl.when(future)
-        .then(None)
-        .otherwise(
-            survey_day(
-                submitted,
-                "submitted_at",
-                settings.timezone,
-                options.formats.get("submitted_at", ()),
-            )
-        )
+        _own_survey_date(options, settings.timezone, landed_at)
         .fill_null(delivered_on)
         .alias(PARTITION_COLUMN),
         pl.col("delivered_at").fill_null(pl.lit(landed_at.isoformat())),
@@ -330,7 +337,9 @@ def landed_rows(
     )
     frame = _with_repeated_ids_rejected(frame)
     rejects = rejected_records(mapped).with_columns(
-        pl.lit(delivered_on).alias(PARTITION_COLUMN),
+        rejected_record_dates(mapped, settings.timezone, landed_at)
+        .fill_null(delivered_on)
+        .alias(PARTITION_COLUMN),
         pl.lit(definition.name).alias("source"),
         pl.lit(read.path).alias("source_file"),
     )
@@ -346,6 +355,105 @@ def landed_rows(
     return rows.with_columns(absent).select(
         pl.col(name).cast(dtype) for name, dtype in LANDED_SCHEMA.items()
     )
+
+
+def _submitted_after(options: ParseOptions, landed_at: datetime) -> pl.Expr:
+    """Whether a row's ``submitted_at`` text (read with ``options``) is after its delivery
+    was landed, allowing :data:`CLOCK_SKEW`."""
+    submitted = dating_timestamp(
+        "submitted_at", options.timezone, options.formats.get("submitted_at", ())
+    )
+    return submitted > pl.lit(landed_at + CLOCK_SKEW).cast(pl.Datetime("us", "UTC"))
+
+
+def _own_survey_date(options: ParseOptions, business_timezone: str, landed_at: datetime) -> pl.Expr:
+    """The survey date (pl.Date, in ``business_timezone``) a row's ``submitted_at`` text
+    gives, read with ``options`` (:func:`transforms.clean.survey_day`); null where it cannot
+    be read or is after the delivery was landed (``landed_at``): such a row is dated by its
+    delivery instead."""
+    submitted = dating_timestamp(
+        "submitted_at", options.timezone, options.formats.get("submitted_at", ())
+    )
+    return (
+        pl.when(_submitted_after(options, landed_at))
+        .then(None)
+        .otherwise(
+            survey_day(
+                submitted,
+                "submitted_at",
+                business_timezone,
+                options.formats.get("submitted_at", ()),
+            )
+        )
+    )
+
+
+def _record_fields(text: str, delimiter: str, quote: str) -> list[str] | None:
+    """The fields of one rejected CSV record (``text``, over one or more physical lines),
+    or None when it does not split into exactly one record."""
+    try:
+        records = list(
+            csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote)
+        )
+    except csv.Error:
+        return None
+    return records[0] if len(records) == 1 else None
+
+
+def rejected_record_dates(
+    mapped: MappedExport, business_timezone: str, landed_at: datetime
+) -> pl.Series:
+    """The survey date (pl.Date, in ``business_timezone``) each record the reader rejected
+    (``mapped.read.rejects``, in order) gives by its own ``submitted_at``, null where none
+    can be told; ``landed_at`` is when the delivery was landed (a later time is none).
+
+    A ragged CSV record (``k`` fields too many or too few) holds the value of header
+    position ``p`` in one of its fields ``p`` to ``p + k`` (or ``p - k`` to ``p``), as
+    :func:`masked_fields` reasons: each alignment is read as the definition maps and dates
+    ``submitted_at`` (:func:`~servicelens.ingest.mapping.mapped_column`,
+    :func:`_own_survey_date`), and the record is dated when the alignments that read give
+    one date. A JSON record that could not be parsed, a record over lines that does not
+    split, or alignments that give different dates: null, and the record is dated by its
+    delivery as any undatable row is. Found by a QA lead's trial: a Qualtrics line with 2
+    fields too many made a partition of the day it was landed, a survey date that got no
+    surveys, though its RecordedDate read."""
+    read = mapped.read
+    read_from = mapped.exported_as.get("submitted_at", ())
+    dates = [None] * len(read.rejects)
+    if not read.rejects or not read_from or read.delimiter is None:
+        return pl.Series(PARTITION_COLUMN, dates, dtype=pl.Date)
+    positions = [read.header.index(column) for column in read_from]
+    quote = mapped.definition.read.dialect.quote
+    alignments: dict[str, list[Any]] = {"_record": [], **{column: [] for column in read_from}}
+    for number, reject in enumerate(read.rejects):
+        fields = _record_fields(reject.text, read.delimiter, quote)
+        if fields is None:
+            continue
+        extra = len(fields) - len(read.header)
+        for shift in range(min(0, extra), max(0, extra) + 1):
+            at = [p + shift for p in positions]
+            if all(0 <= i < len(fields) for i in at):
+                alignments["_record"].append(number)
+                for column, i in zip(read_from, at, strict=True):
+                    alignments[column].append(fields[i])
+    frame = pl.DataFrame(
+        alignments, schema={"_record": pl.Int64, **{column: pl.String for column in read_from}}
+    )
+    options = mapped.parse_options(business_timezone)
+    dated = (
+        frame.select(
+            "_record",
+            mapped_column("submitted_at", read_from, mapped.definition, read.encoding),
+        )
+        .select("_record", _own_survey_date(options, business_timezone, landed_at).alias("day"))
+        .drop_nulls("day")
+        .group_by("_record")
+        .agg(pl.col("day").unique())
+        .filter(pl.col("day").list.len() == 1)
+    )
+    for number, (day,) in dated.iter_rows():
+        dates[number] = day
+    return pl.Series(PARTITION_COLUMN, dates, dtype=pl.Date)
 
 
 def pseudonymised_fields(
@@ -607,6 +715,11 @@ def land_delivery(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
+    if read.rejects:
+        undated = rejected_record_dates(mapped, settings.timezone, first_landed or written_at)
+        delivered_on = (first_landed or written_at).astimezone(_zone(settings.timezone)).date()
+        if lines := [r.line for r, day in zip(read.rejects, undated, strict=True) if day is None]:
+            result.undated_rejects = {delivered_on: lines}
     if definition.label_column and not mapped.has_label:
         result.label_column_missing = list(definition.label_column)
     periods = rows.get_column("_period").unique().sort().to_list()

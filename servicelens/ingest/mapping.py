@@ -643,6 +643,45 @@ def missing_columns(definition: SourceDefinition, header: list[str]) -> list[tup
     ]
 
 
+def mapped_column(
+    name: str, read_from: tuple[str, ...], definition: SourceDefinition, encoding: str
+) -> pl.Expr:
+    """The text of canonical column ``name`` (a rule of ``definition``'s ``[columns]`` that
+    reads the export) from the export columns ``read_from`` (as the header spells them, one
+    per source group of the rule), as :func:`map_export` maps it: trimmed, the null tokens
+    made null, several cells joined, values mapped, month names made English. ``encoding``
+    is the read's (``"xlsx"`` for a workbook)."""
+    rule = definition.columns[name]
+    parts = [_text(column, definition, rule.missing) for column in read_from]
+    if len(parts) > 1 and encoding == "xlsx":
+        # A date cell joined to a time cell: the date alone (not "... 00:00:00 00:59:00").
+        parts = [part.str.replace(_EXCEL_DATE, "$1") for part in parts]
+    if len(parts) == 1:
+        value = parts[0]
+    else:
+        # The non-empty cells joined: a date and its time, or the one ticked column of a
+        # question exported as a column per option (a trial's SurveyMonkey channel: an
+        # empty cell made the whole value empty, and every row was kept without it).
+        joined = pl.concat_str(parts, separator=" ", ignore_nulls=True)
+        any_cell = pl.any_horizontal([part.is_not_null() for part in parts])
+        value = pl.when(any_cell).then(joined).otherwise(None)
+    if rule.values:
+        value = _mapped_values(value, name, rule.values)
+    if (
+        (language := definition.read.month_names)
+        and name in TIMESTAMP_COLUMNS
+        and any(code in fmt for fmt in rule.formats for code in MONTH_NAME_CODES)
+    ):
+        # %b and %B read English names only: the export's (5 déc. 2026) are written as
+        # English's before the time is read (docs/sources.md, month_names).
+        value = english_month_names(value, language)
+    if name in _IDS:
+        # A whole-number id that went through a float (pandas, a spreadsheet): 7264292.0
+        # is 7264292, or each re-delivery of it would be another response (a trial's).
+        value = value.str.replace(_FLOAT_WHOLE, "$1")
+    return value.alias(name)
+
+
 def map_export(
     definition: SourceDefinition,
     read: RawRead,
@@ -716,42 +755,14 @@ def map_export(
         if rule.value is not None and not rule.sources:
             expressions.append(pl.lit(rule.value, pl.String).alias(name))
             continue
-        parts = []
         read_from = []
         for group in rule.sources:
             column = _resolve(group, index, header)
             assert column is not None
             used.append(column)
             read_from.append(column)
-            parts.append(_text(column, definition, rule.missing))
         exported_as[name] = tuple(read_from)
-        if len(parts) > 1 and read.encoding == "xlsx":
-            # A date cell joined to a time cell: the date alone (not "... 00:00:00 00:59:00").
-            parts = [part.str.replace(_EXCEL_DATE, "$1") for part in parts]
-        if len(parts) == 1:
-            value = parts[0]
-        else:
-            # The non-empty cells joined: a date and its time, or the one ticked column of a
-            # question exported as a column per option (a trial's SurveyMonkey channel: an
-            # empty cell made the whole value empty, and every row was kept without it).
-            joined = pl.concat_str(parts, separator=" ", ignore_nulls=True)
-            any_cell = pl.any_horizontal([part.is_not_null() for part in parts])
-            value = pl.when(any_cell).then(joined).otherwise(None)
-        if rule.values:
-            value = _mapped_values(value, name, rule.values)
-        if (
-            (language := definition.read.month_names)
-            and name in TIMESTAMP_COLUMNS
-            and any(code in fmt for fmt in rule.formats for code in MONTH_NAME_CODES)
-        ):
-            # %b and %B read English names only: the export's (5 déc. 2026) are written as
-            # English's before the time is read (docs/sources.md, month_names).
-            value = english_month_names(value, language)
-        if name in _IDS:
-            # A whole-number id that went through a float (pandas, a spreadsheet): 7264292.0
-            # is 7264292, or each re-delivery of it would be another response (a trial's).
-            value = value.str.replace(_FLOAT_WHOLE, "$1")
-        expressions.append(value.alias(name))
+        expressions.append(mapped_column(name, tuple(read_from), definition, read.encoding))
     if definition.attributes:
         fields = []
         for name, group in definition.attributes.items():

@@ -13,7 +13,6 @@ import re
 import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -315,14 +314,15 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
     state = nightly_window(day=NIGHT, data_dir=str(data), return_state=True)
     rows = state.result()
     ran = sorted((r["result"]["source"], r["day"]) for r in rows if r["outcome"] == "completed")
-    # The CFPB sample's truncated last record has no date: it is quarantined in the
-    # partition of its delivery (this month).
-    delivered = datetime.now(ZoneInfo(base.timezone)).date().replace(day=1)
+    # The CFPB sample's truncated last record still has its Date received (2023-07-17): it
+    # is quarantined in July's partition, not in one of its delivery's month.
     assert ran == sorted(
-        [("cfpb", d.isoformat()) for d in [*CFPB_MONTHS, delivered]]
+        [("cfpb", d.isoformat()) for d in CFPB_MONTHS]
         + [("pwc-call-centre", d.isoformat()) for d in CALL_DATES]
     )
-    truncated = read_partition(cfpb.quarantine_dir, delivered)
+    truncated = read_partition(cfpb.quarantine_dir, date(2023, 7, 1)).filter(
+        pl.col("source_line") == 18
+    )
     assert "the delivery looks truncated" in truncated.get_column("reasons").item()[0]
     # The inbox is emptied; the raw zone holds the delivery as delivered, named by checksum.
     assert pending_deliveries(calls) == [] and pending_deliveries(cfpb) == []
@@ -870,10 +870,10 @@ def test_a_copy_superseded_by_a_delivery_of_the_same_name_names_its_raw_copy(
 def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
     tmp_path: Path,
 ) -> None:
-    """A delivery with a line that cannot be read (quarantined under its delivery's date),
-    dropped again days later under the same definition, changes nothing; landed by a
-    version that recorded no definition fingerprint, it is landed again (the definition
-    may have been fixed since), in the same partitions."""
+    """A delivery with a line that cannot be read nor dated (quarantined under its
+    delivery's date), dropped again days later under the same definition, changes nothing;
+    landed by a version that recorded no definition fingerprint, it is landed again (the
+    definition may have been fixed since), in the same partitions."""
     from datetime import UTC
 
     from servicelens.ingest.definitions import load_definition
@@ -882,7 +882,7 @@ def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
 
     broken = tmp_path / "calls.csv"
     text = CALLS.read_text(encoding="utf-8-sig")
-    broken.write_text(text + 'ID9999,"unclosed,01/01/2021,17:23:40\n', encoding="utf-8")
+    broken.write_text(text + 'ID9999,"unclosed,no date\n', encoding="utf-8")
     settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
     definition = load_definition(str(DEFINITION))
     first = land_delivery(settings, definition, broken, datetime(2026, 12, 1, 9, tzinfo=UTC))

@@ -248,6 +248,59 @@ def test_01_qualtrics_with_one_line_saved_in_cp1252_names_that_line(tmp_path: Pa
     assert "Save that line's text as UTF-8" in message
 
 
+@pytest.mark.parametrize(
+    ("ragged", "day"),
+    [
+        # The comment typed with two commas and no quotes: the fields after RecordedDate.
+        (
+            lambda line: line.replace('"Waited 40 min on hold, then the line dropped."',
+                                      "Waited 40 min, on hold, then dropped"),
+            date(2018, 7, 19),
+        ),
+        # Two fields too many before RecordedDate (an IP address split): it is one of three
+        # fields, and the only one that reads as the definition's time.
+        (lambda line: line.replace(",192.0.2.21,", ",192,0,2.21,"), date(2018, 7, 19)),
+        # No field in reach reads as a time: the delivery's date, as for any undatable row.
+        (lambda line: line.replace(",2018-07-19 16:12:43,", ",soon,x,y,"), date(2026, 11, 30)),
+    ],
+)  # fmt: skip
+def test_01_qualtrics_ragged_line_is_quarantined_under_the_date_it_gives(
+    tmp_path: Path, ragged: Callable[[str], str], day: date
+) -> None:
+    """Found by a QA lead's trial: a Qualtrics delivery with one line of 2 fields too many
+    landed that line in a partition of the day it was landed ("read 1 kept 0 quarantined
+    1"), a survey date that received no surveys, though its RecordedDate was readable. It
+    goes with the date its RecordedDate gives; undatable, with the delivery's date."""
+    from servicelens.ingest.landing import land_delivery
+
+    lines = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text().split("\n")
+    (at,) = [i for i, line in enumerate(lines) if "R_syEuxZenoJQNmd8" in line]
+    lines[at] = ragged(lines[at])
+    export = tmp_path / "ragged" / "sample.csv"
+    export.parent.mkdir()
+    export.write_text("\n".join(lines))
+    got = _ingest("qualtrics-acme.toml", str(export), tmp_path)
+    (reject,) = got.quarantine.filter(pl.col("source_line") == at + 1).rows(named=True)
+    assert reject["reasons"][0].startswith("malformed line: ")
+    assert reject["survey_date"] == day
+    # Landed, it lands in that date's partition; the rest of the export in 2018-07-19.
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition = load_definition(str(DEFINITIONS / "qualtrics-acme.toml"))
+    source = settings.for_source(definition.name, str(DEFINITIONS / "qualtrics-acme.toml"))
+    landed = land_delivery(source, definition, export, NOW)
+    assert sorted(landed.periods) == sorted({date(2018, 7, 19), day})
+    # An undatable line is said to be where it is, and why.
+    assert landed.notes() == (
+        []
+        if day == date(2018, 7, 19)
+        else [
+            f"line {at + 1} could not be read as a record (malformed) and gives no "
+            "submitted_at that reads: quarantined under the date the delivery was landed, "
+            "2026-11-30, not a survey date of its own"
+        ]
+    )
+
+
 def test_04_typeform_resaved_8bit_is_refused_as_mojibake(tmp_path: Path) -> None:
     with pytest.raises(
         SourceError, match=r"sample\.csv: line 1: .*double-encoded \(mojibake\).*0x8D on line 13"

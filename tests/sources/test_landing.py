@@ -405,7 +405,9 @@ def test_an_id_two_rows_of_one_delivery_use_on_two_dates_is_quarantined_on_both(
     )
     land_delivery(source, definition, export, datetime(2021, 1, 3, 9, tzinfo=UTC))
     now = datetime(2021, 1, 3, 10, tzinfo=UTC)
-    for day, kept, line in ((JAN2, ["ID0003"], 4), (JAN1, ["ID0002"], 2)):
+    # The line the reader could not split (a field too few) is quarantined under the date
+    # its own time gives, 2 January (rejected_record_dates), not the delivery's.
+    for day, kept, line, malformed in ((JAN2, ["ID0003"], 4, 1), (JAN1, ["ID0002"], 2, 0)):
         validated = validate_landed_day(source, day, str(day), now)
         assert validated.clean().get_column("response_id").to_list() == kept
         quarantined = {
@@ -413,11 +415,12 @@ def test_an_id_two_rows_of_one_delivery_use_on_two_dates_is_quarantined_on_both(
         }
         assert quarantined[line] == [f"response_id: 'ID0001' {REPEATED_ID}"]
         assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
-    # The delivery day's partition: one line the reader could not split, one date ahead.
+        assert validated.counts.malformed_lines == malformed
+    # The delivery day's partition: one date ahead, a failed check, not a malformed line.
     delivered = validate_landed_day(source, date(2021, 1, 3), "d", now)
-    assert delivered.counts.malformed_lines == 1
+    assert delivered.counts.malformed_lines == 0
     assert delivered.counts.failed_expectations == {"submitted_at": 1}
-    assert delivered.counts.quarantined == 2
+    assert delivered.counts.quarantined == 1
 
 
 def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
