@@ -47,6 +47,7 @@ from servicelens.ingest.readers import (
 )
 from servicelens.settings import SURVEYS_FILE
 from servicelens.storage.fs import DataPath
+from servicelens.validation.expectations import SCIENTIFIC_ID
 from transforms.clean import no_such_day, parsed_timestamp
 from transforms.formatting import formatted_text
 from transforms.schemas import ROOT_CAUSES
@@ -339,6 +340,36 @@ def _unfilled(frame: pl.DataFrame) -> pl.Expr:
     return pl.all_horizontal(blank) if len(blank) == len(AUDIT_COLUMNS) - 1 else pl.lit(False)
 
 
+#: A slashed date's parts: the two first numbers, the year, and what follows (a time).
+_SLASHED_PARTS = r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})(.*?)\s*$"
+
+
+def slashed_readings(column: str) -> pl.Expr:
+    """The ISO 8601 rewrites of a slashed date in ``column`` (``04/12/2026 09:07``, as
+    :data:`SLASHED` matches) that name a real day, each with the order it is read in:
+    ``2026-12-04 09:07 (day first) or 2026-04-12 09:07 (month first)``; one alone when the
+    other order names no day (``11/14/2026``) or both give the same day. The time is kept
+    as written. Found by a QA lead's trial: an ambiguous date was told to be written "as
+    2026-11-28", an unrelated example date."""
+    parts = pl.col(column).str.extract_groups(_SLASHED_PARTS)
+    first, second, year, rest = (parts.struct.field(str(i)) for i in (1, 2, 3, 4))
+
+    def iso(day: pl.Expr, month: pl.Expr) -> pl.Expr:
+        return pl.concat_str(year, pl.lit("-"), month.str.zfill(2), pl.lit("-"), day.str.zfill(2))
+
+    def reading(day: pl.Expr, month: pl.Expr, order: str) -> pl.Expr:
+        named = iso(day, month).str.to_date("%Y-%m-%d", strict=False).is_not_null()
+        return pl.when(named).then(pl.concat_str(iso(day, month), rest, pl.lit(f" ({order})")))
+
+    day_first = reading(first, second, "day first")
+    month_first = reading(second, first, "month first")
+    return (
+        pl.when(first.cast(pl.Int32) == second.cast(pl.Int32))
+        .then(pl.concat_str(iso(first, second), rest))
+        .otherwise(pl.concat_list(day_first, month_first).list.drop_nulls().list.join(" or "))
+    )
+
+
 def slashed_date_order(audited_at: pl.Series) -> str:
     """The order one file's slashed dates are written in, from the dates that show it:
     ``day-first`` when one has a first number above 12 (``13/11/2026``), ``month-first``
@@ -474,13 +505,14 @@ def read_audit_files(
         .then(
             formatted_text(
                 "audited_at: '{}' reads as day/month or as month/day: {}; write it as "
-                '2026-11-28, or declare the order: audit_date_order = "day-first" (or '
+                '{}, or declare the order: audit_date_order = "day-first" (or '
                 '"month-first") in the source definition, SERVICELENS_AUDIT_DATE_ORDER=day-first '
                 "for the generated sample",
                 pl.col("audited_at").str.strip_chars(),
                 pl.when(pl.col("_order") == "conflicting")
                 .then(pl.lit("its file has dates of both orders"))
                 .otherwise(pl.lit("no date of its file has a number above 12 to tell which")),
+                slashed_readings("audited_at"),
             )
         )
         .when(
@@ -829,7 +861,10 @@ def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
     id matches but for case, or for a letter typed for a digit it looks like (O for 0, I or
     l for 1), named in its ``why``: a QA lead's trial typed ``r_cfcaabeqnlxabnt`` for
     ``R_CfcAaBeqNLxABNt``, another ``A-2O064`` for ``A-20064``. Such ids are not merged:
-    vendors' ids are case-sensitive (Qualtrics' are)."""
+    vendors' ids are case-sensitive (Qualtrics' are). An unknown id a spreadsheet wrote in
+    scientific notation (``3,5E+10``,
+    :data:`~servicelens.validation.expectations.SCIENTIFIC_ID`) is told so instead
+    (:data:`NOT_IN_CLEAN_SCIENTIFIC`): its digits are lost, so no id can be suggested."""
     unknown = pl.col("why") == NOT_IN_CLEAN
     if not unused.filter(unknown).height:
         return unused
@@ -843,7 +878,9 @@ def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
         unused.with_columns(_folded_id("response_id").alias("_folded"))
         .join(folded, "_folded", "left", maintain_order="left")
         .with_columns(
-            pl.when(unknown & pl.col("_known").is_not_null() & same_case)
+            pl.when(unknown & pl.col("response_id").str.contains(SCIENTIFIC_ID))
+            .then(pl.lit(NOT_IN_CLEAN_SCIENTIFIC))
+            .when(unknown & pl.col("_known").is_not_null() & same_case)
             .then(formatted_text("{} (the clean layer has '{}', in other case)", "why", "_known"))
             .when(unknown & pl.col("_known").is_not_null())
             .then(
@@ -869,6 +906,13 @@ NOT_RATED = (
 )
 QUARANTINED = "is quarantined (its survey row failed a check: `servicelens query quarantined_rows`)"
 NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not delivered yet"
+#: :data:`NOT_IN_CLEAN` for an id a spreadsheet wrote in scientific notation (a QA lead's
+#: trial's Zendesk id 35000001148 saved as 3,5E+10 was called a misspelt id).
+NOT_IN_CLEAN_SCIENTIFIC = (
+    "is no response of the clean layer: a spreadsheet turned the id into a number in "
+    "scientific notation, and its digits are lost. Format the response_id column as Text (or "
+    "as a Number with 0 decimals) and save the file as CSV again"
+)
 
 #: Set-aside rows quoted on the terminal: the first of each kind of reason in each file.
 SET_ASIDE_SHOWN = 8

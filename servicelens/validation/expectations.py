@@ -293,12 +293,17 @@ SCORE_SCALE_EXAMPLES = {
     "nps": ", e.g. for choices numbered 1 to 11: values = { 1 = 0, 2 = 1, 3 = 2, ..., 11 = 10 }",
     "effort": ", e.g. for 1 to 5: values = { 1 = 1, 2 = 2, 3 = 4, 4 = 6, 5 = 7 }",
 }
-#: How the mapping marks a value its ``values`` has no code for.
-NOT_A_CODE = NOT_A_MAPPED_CODE.split(":")[0].strip()
-#: After "is not a score from a to b" for such a value.
+#: The mark the mapping puts at the end of a score its ``values`` has no code for
+#: (:data:`NOT_A_MAPPED_CODE`); its one group is the codes the map names. The reason quotes
+#: the value without it and says it after the problem: a QA lead's trial read "csat: '7
+#: (not a code of the definition's values: 1, 2, 3, 4)' is not a score from 1 to 5".
+NOT_A_CODE_MARK = re.escape(NOT_A_MAPPED_CODE.split("{codes}")[0]) + r"(.*)\)$"
+#: After "is not a score from a to b" for such a value, its ``{codes}`` the codes the map
+#: names (no quote or apostrophe: the report reads a reason's kind after the quoted value).
 SCORE_NOT_A_CODE = (
-    "; the values of the column in the definition need a code for every answer the export writes "
-    "(a word for no answer goes in its missing list)"
+    ", nor one of the codes the values of the column in the definition map ({codes}): they "
+    "need a code for every answer the export writes (a word for no answer goes in its "
+    "missing list)"
 )
 #: After "is not a score from a to b" for a word the values of the column's rule already
 #: in the definition do not name (a trial was shown an example map like its own).
@@ -1142,8 +1147,14 @@ def validate_survey_rows(
                     SCORE_SCALE_EXAMPLES, default="", return_dtype=pl.String
                 )
             )
-            .when(raw_value.str.contains(NOT_A_CODE, literal=True).fill_null(False))
-            .then(pl.col("problem") + pl.lit(SCORE_NOT_A_CODE))
+            .when(raw_value.str.contains(NOT_A_CODE_MARK).fill_null(False))
+            .then(
+                pl.col("problem")
+                + formatted_text(
+                    SCORE_NOT_A_CODE.replace("{codes}", "{}"),
+                    raw_value.str.extract(NOT_A_CODE_MARK, 1),
+                )
+            )
             .when(pl.col("column").is_in(list(rules.mapped_scores)))
             .then(pl.col("problem") + pl.lit(SCORE_NOT_IN_VALUES))
             .otherwise(pl.col("problem") + pl.lit(SCORE_IN_DEFINITION))
@@ -1199,7 +1210,11 @@ def validate_survey_rows(
                 "column",
                 pl.when(raw_value.is_null() | (raw_value == ""))
                 .then(pl.lit("(empty)"))
-                .otherwise(pl.lit("'") + visible_text(raw_value) + pl.lit("'")),
+                .otherwise(
+                    pl.lit("'")
+                    + visible_text(raw_value.str.replace(NOT_A_CODE_MARK, ""))
+                    + pl.lit("'")
+                ),
                 "problem",
             ).alias("reason")
         )

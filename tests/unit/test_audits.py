@@ -1295,7 +1295,11 @@ def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_pat
         "2026-11-20",
         header + "R1,perceived,13/11/2026 09:15,a\nR2,perceived,3/11/2026,a\n",
     )
-    unsure = _write(tmp_path, "2026-11-21", header + "R3,perceived,03/11/2026 10:00,a\n")
+    unsure = _write(
+        tmp_path,
+        "2026-11-21",
+        header + "R3,perceived,03/11/2026 10:00,a\nR6,perceived,04/12/2026 09:07,a\n",
+    )
     mixed = _write(
         tmp_path, "2026-11-22", header + "R4,perceived,13/11/2026,a\nR5,perceived,11/14/2026,a\n"
     )
@@ -1303,14 +1307,26 @@ def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_pat
     at = {r: str(t)[:16] for r, t in read.audits.select("response_id", "audited_at").iter_rows()}
     assert at == {"R1": "2026-11-13 09:15", "R2": "2026-11-03 00:00"}
     reasons = dict(read.set_aside.select("response_id", "reason").iter_rows())
+    # The advice offers the two readings of the date itself (a QA lead's trial was told to
+    # "write it as 2026-11-28", an unrelated date).
     assert reasons["R3"] == (
         "audited_at: '03/11/2026 10:00' reads as day/month or as month/day: no date of its "
-        "file has a number above 12 to tell which; write it as 2026-11-28, or declare the "
+        "file has a number above 12 to tell which; write it as 2026-11-03 10:00 (day first) "
+        "or 2026-03-11 10:00 (month first), or declare the "
         'order: audit_date_order = "day-first" (or "month-first") in the source definition, '
         "SERVICELENS_AUDIT_DATE_ORDER=day-first for the generated sample"
     )
-    assert "its file has dates of both orders" in reasons["R4"]
-    assert "its file has dates of both orders" in reasons["R5"]
+    assert (
+        "write it as 2026-12-04 09:07 (day first) or 2026-04-12 09:07 (month first),"
+        in (reasons["R6"])
+    )
+    assert (
+        "its file has dates of both orders; write it as 2026-11-13 (day first)," in (reasons["R4"])
+    )
+    assert (
+        "its file has dates of both orders; write it as 2026-11-14 (month first),"
+        in (reasons["R5"])
+    )
     # Declared: the file that cannot tell reads so; the files that can keep their own order.
     read = read_audit_files([unsure], "Europe/London", NOW, date_order="month-first")
     assert str(read.audits.get_column("audited_at")[0])[:16] == "2026-03-11 10:00"
@@ -1547,6 +1563,30 @@ def test_an_unknown_audit_id_names_the_id_it_matches_but_for_case(tmp_path: Path
         "typed for a digit?)",
     ]
     assert accounting["of_an_unknown_response"] == 3
+
+
+@pytest.mark.parametrize("typed", ["3,5E+10", "3.5E+10", "3.50E+10"])
+def test_an_audit_id_a_spreadsheet_wrote_in_scientific_notation_says_so(
+    tmp_path: Path, typed: str
+) -> None:
+    """Found by a QA lead's trial: a Zendesk id (35000001148) saved by a spreadsheet as
+    3,5E+10 was told only "a misspelt id, or not delivered yet"; its digits are lost, and
+    the reason says so and how to save the file again."""
+    _write(
+        tmp_path,
+        "2026-11-24",
+        f'response_id,root_cause,audited_at,auditor\n"{typed}",perceived,2026-11-24,a\n',
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame({"response_id": ["35000001148"], "is_negative": [True]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert [r["reason"] for r in accounting["unused_rows"]] == [
+        f"response_id: '{typed}' is no response of the clean layer: a spreadsheet turned the "
+        "id into a number in scientific notation, and its digits are lost. Format the "
+        "response_id column as Text (or as a Number with 0 decimals) and save the file as "
+        "CSV again"
+    ]
+    assert accounting["of_an_unknown_response"] == 1
 
 
 def test_an_audit_of_a_response_without_a_rating_says_so(tmp_path: Path) -> None:

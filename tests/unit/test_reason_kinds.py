@@ -46,7 +46,7 @@ WORDED = [
         "is not a score from 0 to 10" + SCORE_ON_ANOTHER_SCALE + e
         for e in SCORE_SCALE_EXAMPLES.values()
     ),
-    "is not a score from 1 to 5" + SCORE_NOT_A_CODE,
+    "is not a score from 1 to 5" + SCORE_NOT_A_CODE.format(codes="1, 2, 3, 4"),
     "is not a score from 1 to 5" + SCORE_NOT_IN_VALUES,
     # The day-first hint (validate_survey_rows), as a source with one format words it.
     "is not a timestamp as %m/%d/%Y reads it, but reads as %d/%m/%Y: if the export writes "
