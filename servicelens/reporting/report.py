@@ -400,6 +400,22 @@ def _trend(inputs: _Inputs) -> str:
     )
 
 
+def _estimated_failures(scored: pl.DataFrame | None) -> pl.DataFrame:
+    """``survey_date``, ``policy_code``, ``estimated``: the sum of ``p_policy_failure`` over
+    each date's and policy's scored negatives of ``scored`` (feedback_scored); empty when
+    there is none. The estimate of a day whose daily_summary predates
+    ``expected_policy_failures`` (version 6)."""
+    columns = {"survey_date": pl.Date, "policy_code": pl.String, "estimated": pl.Float64}
+    if scored is None or scored.is_empty():
+        return pl.DataFrame(schema=columns)
+    return (
+        scored.filter(pl.col("is_negative") & pl.col("p_policy_failure").is_not_null())
+        .group_by("survey_date", "policy_code")
+        .agg(pl.col("p_policy_failure").sum().cast(pl.Float64).alias("estimated"))
+        .cast(columns)  # type: ignore[arg-type]
+    )
+
+
 def _top_policies(inputs: _Inputs) -> str:
     if inputs.summary is None:
         raise _NotAvailable(
@@ -408,13 +424,19 @@ def _top_policies(inputs: _Inputs) -> str:
     # How many of each kind a policy has, as the calibrated probabilities estimate (the sum of
     # p_policy_failure, as `servicelens query policies_by_root_cause` counts them): the
     # decisions at the model's threshold under-counted every sample policy's failures (a BI
-    # developer's trial). A day written before daily_summary version 6 counts its decisions.
+    # developer's trial). A day written before daily_summary version 6 has no estimate: it
+    # takes the sum of its scored responses' p_policy_failure from feedback_scored, as the
+    # query does; its decisions never stand in (a platform engineer's upgrade saw the chart
+    # draw CONDUCT's old decision count, 92, where the same rows summed to 108.3).
     # A policy no model scored a negative of is left out, not drawn as 0 of each kind (its
     # groups without negatives hold 0s, which summed read as a count of none).
     scored = pl.col("perceived") + pl.col("policy_failures")
-    failures = pl.coalesce("expected_policy_failures", pl.col("policy_failures").cast(pl.Float64))
+    failures = pl.coalesce("expected_policy_failures", "estimated")
     by_policy = (
-        inputs.summary.group_by("policy_code")
+        inputs.summary.join(
+            _estimated_failures(inputs.scored), on=["survey_date", "policy_code"], how="left"
+        )
+        .group_by("policy_code")
         .agg(
             (scored - failures).sum().alias("perceived"),
             failures.sum().alias("policy_failures"),

@@ -278,30 +278,44 @@ def test_the_top_policies_rank_the_calibrated_estimate_not_the_decisions(tmp_pat
     complaints summed the model's decisions, which under-counted every sample policy's
     failures; they sum the calibrated estimate (expected_policy_failures), as
     `servicelens query policies_by_root_cause` does. A day written before daily_summary
-    version 6 (no estimate) counts its decisions."""
+    version 6 (no estimate) takes its scored responses' probabilities, as the query does:
+    its decisions stood in until a platform engineer's upgrade saw the chart draw an old
+    decision count where the same rows summed to more."""
     import polars as pl
 
     from servicelens.reporting.report import _Inputs, _top_policies
 
+    new, old = date(2026, 9, 2), date(2026, 9, 1)
     summary = pl.DataFrame(
         {
+            "survey_date": [new, new, old],
             "policy_code": ["GREET", "CONDUCT", "CONDUCT"],
             "perceived": [60, 50, 5],
             "policy_failures": [40, 50, 5],
             "expected_policy_failures": [70.4, 20.0, None],
         }
     )
+    scored = pl.DataFrame(
+        {
+            "survey_date": [old] * 11,
+            "policy_code": ["CONDUCT"] * 11,
+            "is_negative": [True] * 10 + [False],
+            "p_policy_failure": [0.62] * 10 + [0.99],
+        }
+    )
     settings = Settings(data_dir=str(tmp_path))
-    inputs = _Inputs(settings, pl.DataFrame(), None, summary, None, None, None, None, None)
+    inputs = _Inputs(settings, pl.DataFrame(), scored, summary, None, None, None, None, None)
     bars = {
         bar["name"]: bar
         for spec in SPEC.findall(_top_policies(inputs))
         for bar in json.loads(spec)["data"]
     }
     failures = bars["Most real failures (estimated): fix the operation"]
-    assert (failures["y"], failures["x"]) == (["GREET", "CONDUCT"], [70.0, 25.0])
+    # CONDUCT: 20.0 estimated on the new day, 6.2 from the old day's ten negatives (not its
+    # 5 decisions; the response that is not negative counts for nothing).
+    assert (failures["y"], failures["x"]) == (["GREET", "CONDUCT"], [70.0, 26.0])
     perceived = bars["Most perceived complaints (estimated): fix how expectations are set"]
-    assert (perceived["y"], perceived["x"]) == (["CONDUCT", "GREET"], [85.0, 30.0])
+    assert (perceived["y"], perceived["x"]) == (["CONDUCT", "GREET"], [84.0, 30.0])
 
 
 def test_charts_leave_out_what_no_model_scored_rather_than_draw_0(tmp_path: Path) -> None:
