@@ -1477,7 +1477,9 @@ def _sources(inputs: _Inputs) -> str:
                 "quarantined": int(manifests.get_column("quarantined").sum() or 0),
                 "negatives": negatives,
                 "negatives scored": negatives_scored,
-                "policy failures": failures,
+                # None (drawn "-") where no negative was scored: "0" read as scored and
+                # none a failure (a platform engineer's upgrade trial, two unscored sources).
+                "policy failures": failures if negatives_scored else None,
                 # The counts are the marts': after a promotion or rollback they stay the
                 # earlier model's until the dates are scored again (--rerun all).
                 "scored by": ", ".join(scored_by) or "-",

@@ -87,6 +87,8 @@ def test_the_sources_table_counts_negatives_that_no_model_scored(
         # Neither source has a model: none of its negatives is scored, yet it has some.
         assert negatives > 0 and row["champion"] == "none yet"
         assert (row["negatives"], row["negatives scored"]) == (f"{negatives:,}", "0")
+        # Not "0" failures of none scored (a platform engineer's upgrade trial).
+        assert row["policy failures"] == "-"
     columns = list(table[0])
     assert columns.index("negatives") + 1 == columns.index("negatives scored")
 
