@@ -115,11 +115,27 @@ class _NotAvailable(Exception):
     """A section's inputs do not exist yet; the message says which and how to get them."""
 
 
+#: A backfill's dates where none are known yet.
+PLACEHOLDER_RANGE = " --start ... --end ..."
+
+
 def _backfill_hint(settings: Settings, options: str = "") -> str:
     """The backfill a hint tells to run: a configured source's report names its source (a
-    backfill without ``--source`` would act on the sample), and its dates."""
+    backfill without ``--source`` would act on the sample), and its landed range where
+    ``options`` name no dates (a platform engineer's trial met "--start ... --end ..." in a
+    report whose backfill would have printed the range; placeholders remain only when
+    nothing is landed)."""
     if not settings.is_sample:
-        options = f" --source {settings.source}{options or ' --start ... --end ...'}"
+        if not options or options.startswith(PLACEHOLDER_RANGE):
+            from servicelens.ingest.landing import landed_periods
+
+            periods = landed_periods(settings)
+            if periods:
+                rest = options.removeprefix(PLACEHOLDER_RANGE)
+                options = f" --start {periods[0]} --end {periods[-1]}{rest}"
+            elif not options:
+                options = PLACEHOLDER_RANGE
+        options = f" --source {settings.source}{options}"
     return f"`servicelens backfill{options}`"
 
 
@@ -1091,7 +1107,7 @@ def _not_scored(settings: Settings) -> str:
     return (
         "no model has scored the negatives yet, so there is nothing to recommend: run "
         f"{_train_hint(settings)}, then re-run the dates "
-        f"({_backfill_hint(settings, ' --start ... --end ... --rerun all')})"
+        f"({_backfill_hint(settings, PLACEHOLDER_RANGE + ' --rerun all')})"
     )
 
 

@@ -109,6 +109,21 @@ def test_the_samples_report_hints_are_unchanged(tmp_path: Path) -> None:
     source = configured_source(sample, "zendesk")
     assert "--source zendesk --start ... --end ... --rerun all" in _not_scored(source)
 
+    # Once the source has landed partitions, the hints name their range, not placeholders
+    # (a platform engineer's upgrade trial copied "--start ... --end ..." from a report).
+    from servicelens.storage.partitions import MANIFEST_FILE
+
+    for day in ("2026-11-02", "2026-11-05"):
+        landed = source.landed_dir / f"survey_date={day}"
+        landed.mkdir(parents=True)
+        (landed / MANIFEST_FILE).write_text("{}")
+    span = "--start 2026-11-02 --end 2026-11-05"
+    assert _backfill_hint(source) == f"`servicelens backfill --source zendesk {span}`"
+    assert f"`servicelens backfill --source zendesk {span} --rerun all`" in _not_scored(source)
+    assert _backfill_hint(source, " --start 2026-11-03 --end 2026-11-03 --rerun failed") == (
+        "`servicelens backfill --source zendesk --start 2026-11-03 --end 2026-11-03 --rerun failed`"
+    )
+
 
 def _help(capsys: pytest.CaptureFixture[str], *command: str) -> str:
     with pytest.raises(SystemExit) as exit_:
