@@ -1053,9 +1053,15 @@ def _review_queue(inputs: _Inputs) -> str:
     """What QA audits next: the review queues as they stand, less what was audited since
     (``stages.open_review_queue``), the most urgent first."""
     from servicelens.reporting.analyst import review_reasons_text
-    from servicelens.stages import open_review_queue, review_queue_days
+    from servicelens.stages import first_audits, open_review_queue, review_queue_days
 
     items, closed = open_review_queue(inputs.settings)
+    first = items.height == 0 and not closed and inputs.champion is None
+    if first:
+        # No model yet: the negatives nobody has labelled, for the first audits, as
+        # `review-queue` lists them (a platform engineer's trial read "nothing to recommend"
+        # here while the command listed 6 first_audit items of the same source).
+        items = first_audits(inputs.settings)
     if items.height == 0:
         if inputs.champion is None:
             raise _NotAvailable(_not_scored(inputs.settings))
@@ -1085,12 +1091,23 @@ def _review_queue(inputs: _Inputs) -> str:
         "queue",
         pl.col("comment").str.slice(0, 120),
     )
+    over = (
+        f"{items.get_column('survey_date').n_unique():,} {periods_word(inputs.settings.partition)}"
+    )
+    worksheet = (
+        f"<code>servicelens review-queue{source} --output worksheet.csv</code> writes them as "
+        "a worksheet for QA to fill in.</p>"
+    )
+    if first:
+        return (
+            f"<p>No model yet, so nothing is scored: {items.height:,} negative responses over "
+            f"{over} have no label, for QA's first audits (spread over the queues). The "
+            f"{top.height} first below; {worksheet}" + _html_table(top)
+        )
     return (
-        f"<p>{items.height:,} open items over {items.get_column('survey_date').n_unique():,} "
-        f"{periods_word(inputs.settings.partition)}: {escape(review_reasons_text(reasons))}; "
+        f"<p>{items.height:,} open items over {over}: {escape(review_reasons_text(reasons))}; "
         f"{closed:,} closed by audits filed since their dates were scored. The "
-        f"{top.height} most urgent below; <code>servicelens review-queue{source} --output "
-        "worksheet.csv</code> writes them as a worksheet for QA to fill in.</p>" + _html_table(top)
+        f"{top.height} most urgent below; {worksheet}" + _html_table(top)
     )
 
 

@@ -164,3 +164,35 @@ def test_the_sample_report_is_written_unless_only_sources_are_configured(
     day.mkdir(parents=True)
     (day / SURVEYS_FILE).write_text("response_id\n")
     assert nightly_report_settings(base) == [base]  # sample dates: as before, the sample's
+
+
+def test_what_qa_audits_next_lists_a_new_sources_first_audits_as_the_command_does(
+    sources_only: tuple[Settings, list[Settings], list[str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a platform engineer's trial: for the call-centre source (no model yet) the
+    report said "nothing to recommend" while `review-queue` listed its 6 first_audit items."""
+    import json
+
+    from servicelens.cli.main import main
+
+    base, sources, _ = sources_only
+    reports = {_about(p): p.read_text() for p in base.reports_dir.glob("report-*.html")}
+    listed = 0
+    for source in sources:
+        capsys.readouterr()
+        assert main(["--data-dir", base.data_dir, "--json", "review-queue", "--source",
+                     source.source]) == 0  # fmt: skip
+        items = json.loads(capsys.readouterr().out)["items"]
+        section = re.search(
+            r'<section id="review-queue">(.*?)</section>', reports[source.source], re.S
+        )
+        assert section is not None
+        said = re.sub(r"\s+", " ", unescape(section.group(1)))
+        if items:
+            assert {i["reason"] for i in items} == {"first_audit"}
+            assert f"No model yet, so nothing is scored: {len(items):,} negative responses" in said
+            listed += 1
+        else:
+            assert "nothing to recommend" in said, said
+    assert listed  # the call-centre export's negatives carry no label
