@@ -121,6 +121,17 @@ def render_data_dictionary() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _rewrite(data_dir: DataPath, file: DataPath) -> str:
+    """The backfill that rewrites the partition of ``file`` (under ``data_dir``, or its
+    ``sources/<name>/``): its source and its partition's date, not ``run --date ...`` (a
+    platform engineer's upgrade trial met that placeholder, and the sample's command for a
+    configured source's partition)."""
+    day = file.parent.name.removeprefix(f"{PARTITION_COLUMN}=")
+    inside = str(file).removeprefix(str(data_dir)).strip("/").split("/")
+    source = f" --source {inside[1]}" if len(inside) > 1 and inside[0] == "sources" else ""
+    return f"servicelens backfill{source} --start {day} --end {day} --rerun all"
+
+
 def contract_mismatches(data_dir: DataPath) -> list[str]:
     """Every partition file under ``data_dir`` whose columns or types differ from its contract,
     and every partition holding rows of an older contract version (the same columns, another
@@ -154,9 +165,14 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
             ]
             if missing or extra or wrong:
                 drifted.add(str(file.parent))
+                found = [
+                    *([f"missing {missing}"] if missing else []),
+                    *([f"not in contract {extra}"] if extra else []),
+                    *([f"types: {'; '.join(wrong)}"] if wrong else []),
+                ]
                 problems.append(
-                    f"{file}: missing {missing}, not in contract {extra}, types {wrong}. "
-                    f"Re-publish the date (`servicelens run --date ...`) or update the contract"
+                    f"{file}: {', '.join(found)}. Rewrite it (`{_rewrite(data_dir, file)}`) "
+                    "or update the contract"
                 )
                 continue  # a file rewritten by hand is named once, for its columns
             manifest = file.parent / MANIFEST_FILE

@@ -14,6 +14,7 @@ import pytest
 
 from servicelens.cli.main import main
 from servicelens.outcomes import week_of
+from servicelens.settings import Settings
 from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, partition_dir
 from servicelens.synthetic.generator import generate
 from transforms.schemas import AGENT_OUTCOMES_VERSION, DAILY_SUMMARY_VERSION
@@ -203,3 +204,34 @@ def test_the_readmes_duckdb_reads_see_new_columns_across_contract_versions(
             ]
         assert total == 6 * call.count("marts/feedback_scored"), read.group(0)
         assert "sla_met" in columns and "source" in columns, read.group(0)
+
+
+def test_a_partition_rewritten_by_hand_names_its_own_backfill_not_a_placeholder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a platform engineer's upgrade trial: a file whose columns differ from its
+    contract said "missing [...], not in contract [], types []. Re-publish the date
+    (`servicelens run --date ...`)": empty lists, a placeholder, and the sample's command
+    for a configured source's partition."""
+    from servicelens.reporting.dictionary import _rewrite
+    from servicelens.stages import publish_clean, validate_day
+    from servicelens.synthetic.generator import generate
+
+    day = date(2026, 10, 5)
+    generate(tmp_path, day, day, per_day=80, seed=3)
+    settings = Settings(data_dir=str(tmp_path))
+    publish_clean(settings, validate_day(settings, day, "t"), {})
+    [file] = (settings.quarantine_dir / f"survey_date={day}").glob("*.parquet")
+    pl.read_parquet(file).drop("raw_record").write_parquet(file)
+
+    assert main(["--data-dir", str(tmp_path), "dictionary", "--check"]) == 1
+    said = capsys.readouterr().out
+    assert (
+        f"{file}: missing ['raw_record']. Rewrite it (`servicelens --data-dir {tmp_path} " in said
+    )
+    assert f"backfill --start {day} --end {day} --rerun all`) or update the contract" in said
+    assert "[]" not in said and "..." not in said
+    configured = tmp_path / "sources" / "acme" / "clean" / "responses" / f"survey_date={day}"
+    assert _rewrite(tmp_path, configured / "part-0.parquet") == (
+        f"servicelens backfill --source acme --start {day} --end {day} --rerun all"
+    )
