@@ -123,7 +123,9 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     if args.json:
         print_json(planned)
         return code
-    print(table(planned, ["date", "state", "action", "what_happens", "reason"]))
+    unit = table_unit(settings)
+    shown = [{unit: r["date"], **r} for r in planned]
+    print(table(shown, [unit, "state", "action", "what_happens", "reason"]))
     would = sum(a in ("run", "recover") for a in actions)
     line = f"dry run: {would} of {len(plan)} dates would run"
     extras = [
@@ -186,6 +188,13 @@ def waiting_note(args: argparse.Namespace, source: Settings) -> str | None:
         f"({files}; {source.inbox_dir}): a backfill runs what is landed; `servicelens run` "
         "lands them and runs the dates they hold"
     )
+
+
+def table_unit(settings: Settings) -> str:
+    """The heading of a backfill table's first column: ``partition`` for a monthly source,
+    whose rows are month partitions as `run` calls them (a platform engineer's trial read
+    CFPB's months under "date"), else ``date``. JSON output keeps its ``date`` key."""
+    return "partition" if settings.partition == "month" else "date"
 
 
 def left_when_stopped(
@@ -294,8 +303,9 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         return code
     from flows.dates import DateOutcome
 
-    shown = [{**r, "date": r["day"], "detail": _detail(r)} for r in rows]
-    print(table(shown, ["date", "outcome", "flow_run", "detail"]))
+    unit = table_unit(settings)
+    shown = [{**r, unit: r["day"], "detail": _detail(r)} for r in rows]
+    print(table(shown, [unit, "outcome", "flow_run", "detail"]))
     print(outcome_counts([DateOutcome(**r) for r in rows]))
     if note := unscored_dates_note(rows, args.source):
         print(note)

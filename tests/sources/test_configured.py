@@ -467,6 +467,8 @@ def test_the_command_line_adds_lists_and_plans_a_configured_source(
     # by a trial: a gap in the deliveries looked like a month the backfill forgot).
     assert main(["--data-dir", data, *argv, "--dry-run"]) == 0
     said = capsys.readouterr().out
+    # Its rows are month partitions, headed so as `run` calls them (a trial read "date").
+    assert said.splitlines()[0].split()[:2] == ["partition", "state"], said
     assert (
         "4 month(s) of the range have no landed partition of source 'cfpb', so nothing to "
         "run: 2023-09..2023-12 (no delivery held surveys of them)"
