@@ -261,7 +261,7 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     def flag(row: dict[str, Any]) -> str:
         if not _without_model(row):
             return ""
-        return " (no negatives)" if row["source"] in nothing_negative else " (no model yet)"
+        return " (no negatives)" if row["source"] in nothing_negative else " (no champion model yet)"
 
     lines = [
         table(
@@ -640,7 +640,7 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     why = ""
     if not scored and negatives and result["published"]:
         unscored = all(r.get("model_version") is None for r in result["published"])
-        why = " (no model yet)" if unscored else ""
+        why = " (no champion model yet)" if unscored else ""
     lines = [
         f"{result['source']}: {len(result['landed'])} "
         f"deliver{'y' if len(result['landed']) == 1 else 'ies'} read "

@@ -219,7 +219,7 @@ def test_a_backfill_before_any_model_says_its_dates_are_unscored(
     ) in capsys.readouterr().out
     assert main(["--data-dir", str(tmp_path), "run", "--date", str(DAYS[2])]) == 0
     said = capsys.readouterr().out
-    assert f"{DAYS[2]}: read " in said and " (no model yet)" in said
+    assert f"{DAYS[2]}: read " in said and " (no champion model yet)" in said
     assert (
         "no champion model yet: the negative responses of 1 date(s) were published without "
         f"root causes. Train one (`servicelens --data-dir {tmp_path} train`), then score them: "

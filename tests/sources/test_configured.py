@@ -549,7 +549,7 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     from servicelens.cli.sources import outcomes_text
 
     said = outcomes_text(printed["sources"], Settings(data_dir=data)).splitlines()
-    assert all(line.endswith("scored 0 (no model yet)") for line in said[2:5]), said
+    assert all(line.endswith("scored 0 (no champion model yet)") for line in said[2:5]), said
     assert said[-1].startswith("cfpb: no model for this source yet, so its negative")
     assert "QA audits in audits/cfpb/ with `servicelens train --source cfpb`" in said[-1]
     assert sum("no model for this source" in line for line in said) == 1

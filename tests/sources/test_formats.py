@@ -1421,7 +1421,7 @@ def test_sources_run_says_when_times_read_only_day_first(
     )
     out = capsys.readouterr().out
     # Why its negative is not scored, as `servicelens run` says it (a QA lead's trial).
-    assert "negatives scored 0 (no model yet)" in out, out
+    assert "negatives scored 0 (no champion model yet)" in out, out
     assert (
         ": 1 row was quarantined because its time reads only with day and month swapped: if the "
         "export writes its dates that way round, declare that format in the definition (sources "
