@@ -515,7 +515,11 @@ def _counts_line(row: dict[str, Any], day: date) -> str:
     return (
         f"{day}: read {row.get('surveys_read')} kept {row.get('kept')} quarantined "
         f"{row.get('quarantined')} negatives scored {row.get('scored')} "
-        + (f"(model {version})" if (version := row.get("model_version")) else "(no champion model yet)")
+        + (
+            f"(model {version})"
+            if (version := row.get("model_version"))
+            else "(no champion model yet)"
+        )
     )
 
 

@@ -261,7 +261,9 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     def flag(row: dict[str, Any]) -> str:
         if not _without_model(row):
             return ""
-        return " (no negatives)" if row["source"] in nothing_negative else " (no champion model yet)"
+        return (
+            " (no negatives)" if row["source"] in nothing_negative else " (no champion model yet)"
+        )
 
     lines = [
         table(
