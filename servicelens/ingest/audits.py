@@ -370,6 +370,14 @@ def slashed_readings(column: str) -> pl.Expr:
     )
 
 
+def _same_either_way(column: str) -> pl.Expr:
+    """True where ``column`` holds a slashed date whose two first numbers are equal
+    (``04/04/2026``): day first and month first read the same day."""
+    parts = pl.col(column).str.extract_groups(_SLASHED_PARTS)
+    first = parts.struct.field("1").cast(pl.Int32, strict=False)
+    return (first == parts.struct.field("2").cast(pl.Int32, strict=False)).fill_null(False)
+
+
 def slashed_date_order(audited_at: pl.Series) -> str:
     """The order one file's slashed dates are written in, from the dates that show it:
     ``day-first`` when one has a first number above 12 (``13/11/2026``), ``month-first``
@@ -458,6 +466,10 @@ def read_audit_files(
         .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
         .when(pl.col("_order") == "month-first")
         .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + MONTH_FIRST_SLASHED))
+        # The same day either way (04/04/2026): no order to decide (found by a helper's
+        # review: it was set aside as reading "as day/month or as month/day").
+        .when(_same_either_way("audited_at"))
+        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
         .otherwise(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS))
         .alias("_audited_at"),
         pl.col("audited_at").str.contains(_DATE_ONLY).fill_null(False).alias("_date_only"),

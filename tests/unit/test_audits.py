@@ -1298,14 +1298,21 @@ def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_pat
     unsure = _write(
         tmp_path,
         "2026-11-21",
-        header + "R3,perceived,03/11/2026 10:00,a\nR6,perceived,04/12/2026 09:07,a\n",
+        header + "R3,perceived,03/11/2026 10:00,a\nR6,perceived,04/12/2026 09:07,a\n"
+        # The same day either way: read, whatever the file's order (it was set aside).
+        "R7,perceived,04/04/2026 08:30,a\nR8,perceived,11/11/2026,a\n",
     )
     mixed = _write(
         tmp_path, "2026-11-22", header + "R4,perceived,13/11/2026,a\nR5,perceived,11/14/2026,a\n"
     )
     read = read_audit_files([shown, unsure, mixed], "Europe/London", NOW)
     at = {r: str(t)[:16] for r, t in read.audits.select("response_id", "audited_at").iter_rows()}
-    assert at == {"R1": "2026-11-13 09:15", "R2": "2026-11-03 00:00"}
+    assert at == {
+        "R1": "2026-11-13 09:15",
+        "R2": "2026-11-03 00:00",
+        "R7": "2026-04-04 07:30",  # 08:30 in London, summer time
+        "R8": "2026-11-11 00:00",
+    }
     reasons = dict(read.set_aside.select("response_id", "reason").iter_rows())
     # The advice offers the two readings of the date itself (a QA lead's trial was told to
     # "write it as 2026-11-28", an unrelated date).
