@@ -383,6 +383,7 @@ def register_and_promote(
         else None,
         before_refit=before_refit,
         one_class_holdout=one_class if champion_score is None else None,
+        promote=promote_command(source, version),
     )
     record_decision(models_dir, version, promote, decision)
     if promote:

@@ -418,8 +418,13 @@ def promotion_decision(
     training_rows: tuple[int, int] | None = None,
     before_refit: bool = False,
     one_class_holdout: str | None = None,
+    promote: str | None = None,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
+
+    ``promote``: the command that promotes the challenger by hand, named where a reason
+    keeps the champion (default: the sample's ``servicelens models promote CHALLENGER``; a
+    configured source's needs its ``--source``).
 
     Both scores must come from the same holdout rows, ones neither model trained on
     (``compared_rows`` of them). ``before_refit``: the scores are both versions' time-split
@@ -502,7 +507,7 @@ def promotion_decision(
                 f"{ours_rows:,} labelled rows against the champion's {their_rows:,}, and "
                 f"{few_new}; an "
                 "estimate on the challenger's own few rows is no test of the champion. To use "
-                f"it all the same: `servicelens models promote {challenger}`"
+                f"it all the same: `{promote or f'servicelens models promote {challenger}'}`"
             )
         if cross_validated is not None:
             (ours, our_rows), (theirs, their_rows) = cross_validated

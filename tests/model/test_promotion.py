@@ -63,6 +63,13 @@ def test_the_decision_rule_and_its_reasons() -> None:
         "compare them on; an estimate on the challenger's own few rows is no test of the "
         "champion. To use it all the same: `servicelens models promote new`"
     )
+    # A configured source's challenger is promoted with its --source (a helper found the
+    # sample's command named for every registry).
+    _, why = promotion_decision(
+        "new", 0.74, "old", None, compared_rows=0, training_rows=(220, 2091),
+        promote="servicelens models --source cfpb promote new",
+    )  # fmt: skip
+    assert why.endswith("To use it all the same: `servicelens models --source cfpb promote new`")
     promoted, _ = promotion_decision(
         "new", 0.74, "old", None, compared_rows=0, training_rows=(1100, 2091)
     )
