@@ -911,6 +911,10 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
     ),
 )
 
+#: The marts rebuilt whole, week by week (a monthly source: month by month), by every run
+#: that runs a date of their source (``servicelens.outcomes.publish_weekly_marts``).
+WEEKLY_TABLES = (FIX_LIST_CONTRACT.name, AGENT_OUTCOMES_CONTRACT.name)
+
 #: Every table BI is invited to read, in the order the data dictionary lists them.
 PUBLISHED_TABLES: tuple[TableContract, ...] = (
     FEEDBACK_SCORED_CONTRACT,

@@ -94,20 +94,19 @@ def finishing_after_error() -> str:
     again to finish the rest". Found by a user trial: after Prefect's API lost a backfill's
     runs, "run the same command again" of a ``--rerun all`` ran its completed dates again.
     Never raises."""
-    for how in list(_after_error):
-        try:
-            said = how()
-        except Exception:
-            continue
-        if said:
-            return said
-    return SAME_COMMAND_AGAIN
+    return _first_said(list(_after_error))
 
 
 def _finishing() -> str:
     """How to finish what the stopped command left (see :func:`said_when_stopped`). Never
     raises: it is asked while the process stops."""
-    for how in reversed(list(_how_to_finish)):
+    return _first_said(list(reversed(_how_to_finish)))
+
+
+def _first_said(hows: list[Callable[[], str | None]]) -> str:
+    """What the first of ``hows`` that says something says (one that raises says nothing),
+    else "run the same command again to finish the rest"."""
+    for how in hows:
         try:
             said = how()
         except Exception:

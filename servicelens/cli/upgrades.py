@@ -13,16 +13,12 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 from servicelens.storage.partitions import older_contract_partitions, partition_dir
 from transforms.schemas import (
-    AGENT_OUTCOMES_CONTRACT,
-    FIX_LIST_CONTRACT,
     PARTITION_COLUMN,
     PUBLISHED_TABLES,
+    WEEKLY_TABLES,
     TableContract,
 )
 
-#: Tables rebuilt whole, week by week (a monthly source: month by month), by every run that
-#: runs a date of their source (``outcomes.publish_weekly_marts`` takes every older week).
-_WEEKLY = (FIX_LIST_CONTRACT.name, AGENT_OUTCOMES_CONTRACT.name)
 _VERSIONED = tuple(t for t in PUBLISHED_TABLES if t.version is not None)
 
 
@@ -157,7 +153,7 @@ def rewrite_commands(
     for source in dict.fromkeys(group.source for group in found):
         groups = [g for g in found if g.source == source]
         published = _published_days(roots[source])
-        daily = sorted({d for g in groups if g.table.name not in _WEEKLY for d in g.days})
+        daily = sorted({d for g in groups if g.table.name not in WEEKLY_TABLES for d in g.days})
         if not daily:
             first = min(d for g in groups for d in g.days)
             within = [d for d in published if first <= d < first + timedelta(days=7)]

@@ -22,15 +22,11 @@ from servicelens.storage.partitions import (
     torn_partition,
 )
 from transforms.schemas import (
-    AGENT_OUTCOMES_CONTRACT,
-    FIX_LIST_CONTRACT,
     PARTITION_COLUMN,
     PUBLISHED_TABLES,
+    WEEKLY_TABLES,
     TableContract,
 )
-
-#: Tables rebuilt whole, week by week (or month by month), by every run.
-_WEEKLY = (FIX_LIST_CONTRACT.name, AGENT_OUTCOMES_CONTRACT.name)
 
 #: Where the generated dictionary lives in the repository.
 DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "docs" / "data_dictionary.md"
@@ -207,7 +203,7 @@ def _older_version(data_dir: DataPath, table: TableContract, partition: DataPath
     assert table.version is not None
     changes = " ".join(table.history[old : table.version])
     again = _backfill_again(data_dir, partition)
-    if table.name in _WEEKLY:
+    if table.name in WEEKLY_TABLES:
         fix = (
             "the next run rebuilds it (every run rebuilds the weeks of an older contract), "
             f"or now: {again}"
