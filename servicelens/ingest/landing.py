@@ -136,13 +136,9 @@ class Landing:
                 if len(periods) == 1
                 else f"the partitions of {', '.join(periods[:-1])} and {periods[-1]}"
             )
-            named = ", ".join(map(str, lines[:MAX_LINES_NAMED]))
-            more = (
-                f" and {len(lines) - MAX_LINES_NAMED} more" if len(lines) > MAX_LINES_NAMED else ""
-            )
             one = len(lines) == 1
             notes.append(
-                f"{'line' if one else 'lines'} {named}{more} "
+                f"{_lines_named(lines)} "
                 f"{'re-delivers a response' if one else 're-deliver responses'} landed before "
                 f"(in {where}) with a submitted_at that cannot be read: "
                 f"{'it is' if one else 'they are'} quarantined under the delivery's date and "
@@ -151,13 +147,9 @@ class Landing:
                 f"it again to replace the older {'copy' if one else 'copies'}"
             )
         for day, lines in sorted(self.undated_rejects.items()):
-            named = ", ".join(map(str, lines[:MAX_LINES_NAMED]))
-            more = (
-                f" and {len(lines) - MAX_LINES_NAMED} more" if len(lines) > MAX_LINES_NAMED else ""
-            )
             one = len(lines) == 1
             notes.append(
-                f"{'line' if one else 'lines'} {named}{more} could not be read as "
+                f"{_lines_named(lines)} could not be read as "
                 f"{'a record' if one else 'records'} (malformed) and "
                 f"{'gives' if one else 'give'} no submitted_at that reads: quarantined under "
                 f"the date the delivery was landed, {day.isoformat()}, not a survey date of "
@@ -168,6 +160,15 @@ class Landing:
 
 #: Lines a landing note names before "and N more".
 MAX_LINES_NAMED = 5
+
+
+def _lines_named(lines: list[int]) -> str:
+    """The lines a note names, "line 4" or "lines 4, 9, 12 and 3 more": the first
+    :data:`MAX_LINES_NAMED` of a delivery's ``lines`` (physical line numbers), and how many
+    more."""
+    named = ", ".join(map(str, lines[:MAX_LINES_NAMED]))
+    more = f" and {len(lines) - MAX_LINES_NAMED} more" if len(lines) > MAX_LINES_NAMED else ""
+    return f"{'line' if len(lines) == 1 else 'lines'} {named}{more}"
 
 
 #: A raw copy is named ``<the first 12 hex digits of its sha256>-<its name as delivered>``.
