@@ -252,11 +252,14 @@ def landed_rows(
     definition: SourceDefinition,
     sha256: str,
     landed_at: datetime,
+    reject_dates: pl.Series | None = None,
 ) -> pl.DataFrame:
     """A mapped delivery as landed rows (``LANDED_SCHEMA``): redacted, each with its raw
     record (never_store columns left out, the agent's field pseudonymised as the clean
     layer's ``agent_id`` is: :func:`pseudonymised_fields`) and its survey date; the
-    delivery's rejects as rows with their reason (:func:`rejected_records`)."""
+    delivery's rejects as rows with their reason (:func:`rejected_records`), each dated by
+    ``reject_dates`` (:func:`rejected_record_dates`, in the rejects' order; read here when
+    not given) or, where that is null, by the delivery."""
     read = mapped.read
     # Personal data goes from every text column that reaches a mart, a reason or Data Docs,
     # not only from the comment: a privacy review found e-mail addresses, phone numbers and
@@ -337,10 +340,10 @@ def landed_rows(
         pl.lit(mapped.timezone).alias("timezone"),
     )
     frame = _with_repeated_ids_rejected(frame)
+    if reject_dates is None:
+        reject_dates = rejected_record_dates(mapped, settings.timezone, landed_at)
     rejects = rejected_records(mapped).with_columns(
-        rejected_record_dates(mapped, settings.timezone, landed_at)
-        .fill_null(delivered_on)
-        .alias(PARTITION_COLUMN),
+        reject_dates.fill_null(delivered_on).alias(PARTITION_COLUMN),
         pl.lit(definition.name).alias("source"),
         pl.lit(read.path).alias("source_file"),
     )
@@ -711,16 +714,16 @@ def land_delivery(
     # ranked by it), and a row still undated stays in its delivery date's partition.
     holding = _partitions_holding(settings, sha, landed_periods(settings)) if seen else {}
     first_landed = _first_landed_at(settings, sha, holding)
-    rows = landed_rows(mapped, settings, definition, sha, first_landed or written_at)
+    dated_at = first_landed or written_at
+    reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at)
+    rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates)
     rows = rows.with_columns(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
-    if read.rejects:
-        undated = rejected_record_dates(mapped, settings.timezone, first_landed or written_at)
-        delivered_on = (first_landed or written_at).astimezone(_zone(settings.timezone)).date()
-        if lines := [r.line for r, day in zip(read.rejects, undated, strict=True) if day is None]:
-            result.undated_rejects = {delivered_on: lines}
+    if lines := [r.line for r, day in zip(read.rejects, reject_dates, strict=True) if day is None]:
+        delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
+        result.undated_rejects = {delivered_on: lines}
     if definition.label_column and not mapped.has_label:
         result.label_column_missing = list(definition.label_column)
     periods = rows.get_column("_period").unique().sort().to_list()
