@@ -115,12 +115,73 @@ def recover_dead_claims(settings: Settings) -> list[Recovery]:
 
 def _recover(settings: Settings) -> list[Recovery]:
     recovered = []
-    for claim in list_claims(settings):
+    claims = list_claims(settings)
+    for claim in claims:
         verdict = liveness(claim)
         if not verdict.alive:
             recovered.append(release_dead_run(settings, claim, verdict))
+            if claim.kind == "run":
+                recorded = {c.flow_run_id for c in claims}
+                recovered += _release_unrecorded_children(settings, claim, verdict, recorded)
             remove_claim(settings, claim)
     return recovered
+
+
+def _release_unrecorded_children(
+    settings: Settings, parent: Claim, verdict: Liveness, recorded: set[str]
+) -> list[Recovery]:
+    """Mark crashed the unfinished date runs that were to run in the process of ``parent``
+    (a dead backfill's or nightly window's record; the runs name it in
+    :data:`PARENT_FIELD`) and wrote no record of their own (``recorded``: the flow runs
+    that did, released by their records), and record their dates' outcomes ``crashed``.
+
+    A process killed between creating a date's flow run and holding the date (the
+    ``date-run-created`` checkpoint) leaves that run Pending with nothing on disk naming it.
+    Once the parent's record was deleted, nothing tied the young run to a dead process: the
+    next trigger met it under the date's key, read it "created 2 s ago, not yet holding the
+    date" and reported the date a duplicate without running it (found by a flaky whole-suite
+    run of the double-kill test)."""
+    reason = f"it was to run in the process of {parent.name}: {verdict.reason}"
+    released = []
+    for run in _unfinished_flow_runs(["nightly"]):
+        if (run.context or {}).get(PARENT_FIELD) != parent.flow_run_id:
+            continue
+        if str(run.id) in recorded or (_source_of(run) or "sample") != settings.source:
+            continue
+        if not set_final_state(run.id, Crashed(message=crash_message(reason))):
+            continue
+        day = (run.parameters or {}).get("day")
+        if day:
+            when = date.fromisoformat(str(day))
+            record_outcome(settings, when, str(run.id), "crashed", error=reason)
+        discard_run_staging(settings.staging_dir, str(run.id))
+        message = f"{run.name}: {reason}; marked crashed"
+        log.warning("recovered %s", message)
+        released.append(Recovery(str(day) if day else None, run.name, str(run.id), message))
+    return released
+
+
+def _unfinished_flow_runs(flows: list[str], limit: int = 200) -> list[FlowRun]:
+    """The unfinished (:data:`UNFINISHED_STATES`) flow runs of the flows named ``flows`` on
+    the API, newest first, at most ``limit``."""
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=flows)),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(UNFINISHED_STATES)))
+            ),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=limit,
+        )
 
 
 def release_dead_run(
@@ -323,15 +384,6 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     a run with no record at all: a date's run as for a re-triggered date (in the layer the
     run is for), a backfill or nightly-window run alive while younger than a stale period
     (they keep a record from their first moments). At most 200, newest first."""
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.sorting import FlowRunSort
-
     layers = {layer.source: layer for layer in data_directory_layers(settings)}
     claims = [c for layer in layers.values() for c in list_claims(layer)]
     # One verdict per flow run, from its records: alive if any of them is, else the first
@@ -343,15 +395,7 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
         if claim.flow_run_id not in recorded or verdict.alive:
             recorded[claim.flow_run_id] = verdict
     live = {run_id for run_id, verdict in recorded.items() if verdict.alive}
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=list(FLOWS_WITH_RECORDS))),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(UNFINISHED_STATES)))
-            ),
-            sort=FlowRunSort.START_TIME_DESC,
-            limit=200,
-        )
+    runs = _unfinished_flow_runs(list(FLOWS_WITH_RECORDS))
     found: list[StuckRun] = []
     grace = settings.heartbeat_seconds * STALE_BEATS
     for run in runs:

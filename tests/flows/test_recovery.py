@@ -437,6 +437,53 @@ def test_runs_show_reads_a_killed_backfills_date_run_dead_before_it_held_the_dat
     assert verdicts[parent["name"]][0] == "dead"
 
 
+def test_a_backfill_run_again_right_after_a_kill_before_its_date_held_anything_runs_the_date(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """Found by a flaky whole-suite run: a backfill killed just after creating its date's
+    flow run (before that run wrote a record) left the run Pending for good. The next
+    backfill released the killed backfill's record first, and then nothing tied the young,
+    record-less date run to a dead process: it was either met again under the date's key and
+    read "alive, not yet holding the date" (the date reported a duplicate and not run), or
+    never met at all. It must be marked crashed, saying why, and the date run."""
+    from prefect.settings import get_current_settings
+
+    from tests.reliability.cli import (
+        START,
+        assert_published_and_reconciled,
+        backfill_of,
+        generated_home,
+        json_rows,
+        kill_group,
+        records,
+        run,
+        start_paused,
+        wait_until,
+    )
+
+    [day], args = backfill_of(1)
+    home = generated_home(tmp_path, START, 1, seed=19)
+    pause = tmp_path / "pause"
+    api = str(get_current_settings().api.url)
+    backfill = start_paused(
+        home, args, tmp_path / "killed.log", "date-run-created", pause, PREFECT_API_URL=api
+    )
+    wait_until(pause.exists, backfill, "its date's flow run created")
+    [killed] = _runs_of(Settings(data_dir=str(home.data)), date.fromisoformat(day))
+    kill_group(backfill)
+
+    code, output = run(home, ["--json", *args], tmp_path / "again.log", PREFECT_API_URL=api)
+    assert code == 0, output
+    assert [(r["day"], r["outcome"]) for r in json_rows(output)] == [(day, "completed")]
+    said = f"servicelens: recovered nightly-{day}: it was to run in the process of backfill-"
+    assert said in output, output
+    assert_published_and_reconciled(home, [day])
+    assert records(home) == []
+    left = _read_run(killed.id).state
+    assert left.type.value == "CRASHED", left
+    assert "is gone: its lock is free" in left.message, left.message
+
+
 def test_servicelens_run_says_on_the_terminal_that_it_recovered_a_dead_run(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
