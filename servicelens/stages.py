@@ -148,6 +148,11 @@ class DayCounts:
     kept: int = 0
     quarantined: int = 0
     superseded_duplicates: int = 0
+    #: Of those, the rows of a source whose ids are derived from the answers: exact
+    #: duplicates of a later line or delivery (a form submitted twice), which the run's table
+    #: calls so, as their reasons do (a trial read "copies replaced by a later line or
+    #: delivery" of a Google Form's double submission).
+    exact_duplicates: int = 0
     #: Responses whose newest delivery failed its checks and superseded older copies: in no
     #: clean partition or mart until a delivery passes (:data:`SUPERSEDED_BY_A_FAILED_COPY`).
     #: A published response goes missing from the marts this way, so the run's table says
@@ -1681,6 +1686,7 @@ def validate_landed_rows(
         kept=clean.height,
         quarantined=quarantine.height,
         superseded_duplicates=superseded_rows,
+        exact_duplicates=superseded_rows if definition.columns["response_id"].derive else 0,
         withdrawn=withdrawn,
         day_first=day_first,
         maybe_misdated=maybe_misdated,

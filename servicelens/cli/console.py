@@ -247,8 +247,15 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     # are not rejects: a trial read "quarantined 24" of a re-delivered export as 24 failures.
     copies = result.get("superseded_duplicates") or 0
     # Not "later deliveries" alone: a trial's exact duplicate within one file (a form
-    # submitted twice) is one too, its reason naming the later line of the same file.
-    replaced = f" ({copies} of them copies replaced by a later line or delivery)" if copies else ""
+    # submitted twice) is one too, its reason naming the later line of the same file; and
+    # called an exact duplicate where the source's ids are derived from the answers.
+    exact = result.get("exact_duplicates") or 0
+    kinds = []
+    if exact:
+        kinds.append(f"{exact} of them exact duplicates of a later line or delivery")
+    if copies > exact:
+        kinds.append(f"{copies - exact} of them copies replaced by a later line or delivery")
+    replaced = f" ({'; '.join(kinds)})" if kinds else ""
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')}{replaced} scored {result.get('scored')}{flag}"

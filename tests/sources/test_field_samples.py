@@ -421,12 +421,13 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     assert line == 10 and reasons == [
         "exact duplicate: the same answers as line 11, so the same derived id"
     ]
-    # The run's table does not call it a copy a later delivery replaced (a trial's did).
+    # The run's table does not call it a copy a later delivery replaced (a trial's did),
+    # nor a copy at all: an exact duplicate, as its reason says (trial 82).
     from dataclasses import asdict
 
     from servicelens.cli.console import counts_detail
 
-    assert "(1 of them copies replaced by a later line or delivery)" in counts_detail(
+    assert "(1 of them exact duplicates of a later line or delivery)" in counts_detail(
         asdict(got.counts)
     )
     # The same row always derives the same id (a re-delivery supersedes, not duplicates).
