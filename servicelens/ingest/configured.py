@@ -437,12 +437,20 @@ def backfill_dates(
         periods = source_periods(chosen, start, end)
         if not periods:
             landed = landed_periods(chosen)
-            held = (
-                f"its {len(landed)} landed partition(s) span {landed[0]}..{landed[-1]}"
-                if landed
-                else f"nothing is landed for it yet: drop its exports into {chosen.inbox_dir} "
-                "and run `servicelens run`"
-            )
+            # Files waiting in the inbox are named: a trial with 29 of them there was told to
+            # drop its exports into the inbox.
+            waiting = len(pending_deliveries(chosen))
+            inbox = f"{waiting} file(s) wait in {chosen.inbox_dir}: `servicelens run` lands them"
+            if landed:
+                held = f"its {len(landed)} landed partition(s) span {landed[0]}..{landed[-1]}"
+                held += f"; {inbox}" if waiting else ""
+            elif waiting:
+                held = f"nothing is landed for it yet, and {inbox}"
+            else:
+                held = (
+                    f"nothing is landed for it yet: drop its exports into {chosen.inbox_dir} "
+                    "and run `servicelens run`"
+                )
             raise ValueError(
                 f"source {source!r} has no landed partition between {start} and {end}; {held}"
             )

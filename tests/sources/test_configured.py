@@ -1051,6 +1051,16 @@ def test_a_source_backfill_of_a_range_without_partitions_says_which_it_has(
     calls = register_source(base, str(DEFINITION))
     with pytest.raises(ValueError, match=r"nothing is landed for it yet: drop its exports into"):
         backfill_dates(base, date(2020, 1, 1), date(2020, 1, 31), calls.source)
+    # Exports waiting in the inbox are named, not asked for (trial 82 had 29 there).
+    waiting = calls.inbox_dir / "calls.csv"
+    waiting.write_bytes(CALLS.read_bytes())
+    with pytest.raises(ValueError) as refused:
+        backfill_dates(base, date(2021, 1, 1), date(2021, 1, 31), calls.source)
+    assert str(refused.value).endswith(
+        f"nothing is landed for it yet, and 1 file(s) wait in {calls.inbox_dir}: "
+        "`servicelens run` lands them"
+    ), refused.value
+    waiting.unlink()
     land_delivery(calls, load_definition(str(DEFINITION)), CALLS, datetime(2021, 4, 1, tzinfo=UTC))
     with pytest.raises(ValueError) as refused:
         backfill_dates(base, date(2020, 1, 1), date(2020, 1, 31), calls.source)
