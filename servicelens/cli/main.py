@@ -37,6 +37,7 @@ from servicelens.dates import (
     refuse_after_current_period,
     refuse_future,
     refuse_reversed,
+    today,
     yesterday,
 )
 from servicelens.reporting.analyst import (
@@ -986,6 +987,8 @@ def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> No
     start, end = getattr(args, "start", None), getattr(args, "end", None)
     if start is not None and end is not None:
         refuse_reversed(start, end, ("--start", "--end"), (as_typed(start), as_typed(end)))
+    if args.command == "backfill" and isinstance(end, date):
+        _to_today_in_this_month(args, end, settings.timezone)
     # A month typed as YYYY-MM is a plain date from here on (schedule.MonthDay).
     for option in ("start", "end"):
         if isinstance(value := getattr(args, option, None), date):
@@ -1002,6 +1005,20 @@ def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> No
             # `demo --source` runs the export it is given, whatever --end says.
             continue
         refuse_future(value, settings.timezone, f"--{option}")
+
+
+def _to_today_in_this_month(args: argparse.Namespace, end: date, timezone: str) -> None:
+    """A backfill's ``--end`` typed as the current month (``2026-12``, its last day) runs to
+    today in ``timezone``, saying so on stderr: the help promises "a month to its last day",
+    and a trial's ``--end 2026-12`` on the 5th was refused as in the future. A day typed
+    after today, or a later month, is still refused."""
+    from servicelens.cli.schedule import as_typed
+
+    now = today(timezone)
+    typed = as_typed(end)
+    if typed != end.isoformat() and end > now and (end.year, end.month) == (now.year, now.month):
+        args.end = now
+        print(f"servicelens: --end {typed} runs to today, {now} ({timezone})", file=sys.stderr)
 
 
 def _refuse_after_current_period(end: date, settings: Settings, source: str) -> None:

@@ -456,7 +456,8 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         day,
         "first survey date, YYYY-MM-DD, or a month YYYY-MM from its first day (with "
         "--source: of its partitions; a month's partition is named by its first day)",
-        "last survey date, YYYY-MM-DD (included), or a month YYYY-MM to its last day",
+        "last survey date, YYYY-MM-DD (included), or a month YYYY-MM to its last day (the "
+        "current month: to today)",
         required=True,
     )
     back.add_argument(

@@ -87,3 +87,24 @@ def test_a_monthly_sources_end_in_the_current_month_is_not_refused_as_future(
     assert main([*argv, "--dry-run", "--data-dir", data]) == 2
     err = capsys.readouterr().err
     assert "in the future" not in err and "no landed partition" in err, err
+
+
+@pytest.mark.parametrize("definition", [str(DAILY), "cfpb"])
+def test_a_backfill_to_the_current_month_runs_to_today(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], definition: str
+) -> None:
+    """Found by trial 82: ``--end 2026-12`` on the 5th was refused as in the future
+    (2026-12-31), though the help promises "a month YYYY-MM to its last day". It runs to
+    today, and says so; the sample's backfill too."""
+    from servicelens.dates import today
+
+    data = _configured(tmp_path, definition)
+    source = "acme-qualtrics" if definition == str(DAILY) else "cfpb"
+    now = today(Settings(data_dir=data).timezone)
+    month = f"{now:%Y-%m}"
+    argv = ["backfill", "--source", source, "--start", "2021-03", "--end", month, "--dry-run"]
+    assert main([*argv, "--data-dir", data]) == 2  # nothing landed: what it says
+    err = capsys.readouterr().err
+    assert f"servicelens: --end {month} runs to today, {now} (" in err, err
+    assert f"no landed partition between 2021-03-01 and {now};" in err, err
+    assert "in the future" not in err, err
