@@ -1035,9 +1035,11 @@ def read_csv_with_lines(
 ) -> RawRead:
     """Read a CSV file as text columns, keeping each row's physical line number.
 
-    Ragged records (a field too many or too few, or an unbalanced quote that swallowed the
-    lines after it) become rejects naming their line, and saying so when the extra fields
-    are empty at the end (a delimiter ending the line that the header does not end with);
+    Ragged records (a field too many or too few) become rejects naming their line, and
+    saying so when the extra fields are empty at the end (a delimiter ending the line that
+    the header does not end with); a quote left open on a line, which made it and the lines
+    after it one record of the wrong width, rejects that line alone, and the lines after it
+    are read as their own records;
     a record repeating the header (two exports joined into one file) becomes a reject
     saying so. Blank lines, and records whose every field is empty (a spreadsheet's
     ``,,,,`` rows), are not records. A byte order mark (U+FEFF) starting a record is not
@@ -1504,6 +1506,17 @@ class _Window:
     records: _Records
 
 
+@dataclass(frozen=True)
+class _OverLines:
+    """A record of the wrong width the csv module read over lines ``line``..``end_line``:
+    a quoted value over several lines, or a quote opened on ``line`` and closed lines later,
+    or never (a stray quote), which only the quoting of those lines tells apart."""
+
+    line: int
+    end_line: int
+    record: list[str]
+
+
 def _read_records(
     reader: Any,
     n_fields: int,
@@ -1511,12 +1524,17 @@ def _read_records(
     records: _Records,
     delimiter: str = ",",
     fit: bool = False,
-) -> int:
+) -> int | _OverLines:
     """Read one record from ``reader`` into ``records``; return the line after it, or -1 at
     the end of the input. ``first_line`` is the physical line ``reader`` started on.
     ``fit``: a record of fewer fields than ``n_fields`` is read with the missing last ones
     empty, one with more whose extra fields are all empty without them
-    (:attr:`CsvDialect.fit_ragged_records`)."""
+    (:attr:`CsvDialect.fit_ragged_records`).
+
+    A record over several lines with the wrong number of fields (and not only empty ones
+    too many) is not recorded but returned (:class:`_OverLines`), for the caller to tell
+    a stray quote, whose line alone is rejected, from a value over lines
+    (:meth:`_ExactReader._read`)."""
     start_line = first_line + reader.line_num
     record = next(reader, None)
     if record is None:
@@ -1531,16 +1549,21 @@ def _read_records(
         records.lines.append(start_line)
     elif record:
         # Empty fields at the end say why, even after a value running over lines.
-        note = _trailing_delimiter_note(record, n_fields) or (
-            f" (lines {start_line}-{end_line} were read as one record: check the "
-            f"quotes on line {start_line})"
-            if end_line > start_line
-            else ""
-        )
+        note = _trailing_delimiter_note(record, n_fields)
+        if not note and end_line > start_line:
+            return _OverLines(start_line, end_line, record)
         records.rejects.append(
             Reject(start_line, delimiter.join(record), _ragged_reason(len(record), n_fields, note))
         )
     return end_line + 1
+
+
+@dataclass
+class _Cursor:
+    """The csv module reading a file from physical line ``first_line`` on."""
+
+    reader: Any
+    first_line: int
 
 
 class _Restoring:
@@ -1586,7 +1609,7 @@ class _ExactReader:
     #: Whether the text holds a CR that does not end a CRLF (:func:`_has_lone_cr`).
     lone_cr: bool
 
-    def _reader(self, start: int) -> Any:
+    def _reader(self, start: int, strict: bool = False) -> Any:
         """The csv module over the text from byte ``start``, its lines ending at LF only, as
         the quick split's do (a CRLF's CR is the csv module's line end).
 
@@ -1598,18 +1621,89 @@ class _ExactReader:
         if stand_in is not None:
             lone = re.compile(r"\r(?!\n|$)")
             text = (lone.sub(stand_in, line) for line in text)
-        reader = csv.reader(text, delimiter=self.delimiter, quotechar=self.dialect.quote)
+        reader = csv.reader(
+            text, delimiter=self.delimiter, quotechar=self.dialect.quote, strict=strict
+        )
         return reader if stand_in is None else _Restoring(reader, stand_in)
 
-    def _read(self, reader: Any, first_line: int, records: _Records) -> int:
-        """:func:`_read_records` for this file's header and dialect."""
-        return _read_records(
-            reader,
+    def _line_start(self, line: int) -> int:
+        """The byte where physical line ``line`` starts (the text's end past its last)."""
+        if line <= 1:
+            return 0
+        newlines = self._newlines
+        return int(newlines[line - 2]) + 1 if line - 2 < newlines.size else len(self.buf)
+
+    @functools.cached_property
+    def _newlines(self) -> np.ndarray:
+        """Where the text's LFs are (found only when a stray quote needs a line's start)."""
+        return np.flatnonzero(np.frombuffer(self.buf, dtype=np.uint8) == NEWLINE)
+
+    def _read(self, cursor: _Cursor, records: _Records) -> int:
+        """:func:`_read_records` for this file's header and dialect, from ``cursor``: the
+        line after the record read, or -1 at the end of the text.
+
+        A record of the wrong width over several lines (:class:`_OverLines`) whose quoting
+        is broken (a quote closed and followed by more text, or never closed) is a stray
+        quote on its first line: that line alone is rejected, and ``cursor`` reads again
+        from the line after it. Found by a call-centre trial: one unbalanced quote made
+        lines 6-25 one record of 5 fields, rejected whole, and the 19 good calls on lines
+        7-25 were in neither the output nor the quarantine. One rightly quoted (a value
+        over lines, and a field too many or too few) is rejected whole, as it was read."""
+        read = _read_records(
+            cursor.reader,
             len(self.header),
-            first_line,
+            cursor.first_line,
             records,
             self.delimiter,
             self.dialect.fit_ragged_records,
+        )
+        if not isinstance(read, _OverLines):
+            return read
+        if self._quoted_rightly(read.line):
+            note = (
+                f" (lines {read.line}-{read.end_line} were read as one record: check the "
+                f"quotes on line {read.line})"
+            )
+            reason = _ragged_reason(len(read.record), len(self.header), note)
+            records.rejects.append(Reject(read.line, self.delimiter.join(read.record), reason))
+            return read.end_line + 1
+        records.rejects.append(self._stray_quote_reject(read))
+        cursor.first_line = read.line + 1
+        cursor.reader = self._reader(self._line_start(cursor.first_line))
+        return cursor.first_line
+
+    def _quoted_rightly(self, line: int) -> bool:
+        """Whether the record starting on ``line`` is quoted as a CSV writer quotes: each
+        quoted value closed, and followed by a delimiter or the line's end."""
+        try:
+            next(self._reader(self._line_start(line), strict=True), None)
+        except csv.Error:
+            return False
+        return True
+
+    def _stray_quote_reject(self, runaway: _OverLines) -> Reject:
+        """The reject of a runaway record's first line, as it is in the file, naming the
+        field whose quote that line does not close and what to change."""
+        line = runaway.line
+        begin, end = self._line_start(line), self._line_start(line + 1)
+        text = self.buf[begin:end].decode("utf-8", "replace").rstrip("\n").rstrip("\r")
+        try:  # alone, the line's last field is the one its open quote started
+            opened = len(_parse_record(text, self.dialect, self.delimiter))
+        except csv.Error:  # a CR alone in an unquoted field: the field cannot be told
+            opened = 0
+        field = (
+            f"field {opened} ({self.header[opened - 1]!r})"
+            if 0 < opened <= len(self.header)
+            else "a field"
+        )
+        return Reject(
+            line,
+            text,
+            f"malformed line: the quote opening {field} is not closed on line {line}, so "
+            f"lines {line}-{runaway.end_line} read as one record of {len(runaway.record)} fields "
+            f"where the header has {len(self.header)}: a stray quote? Only line {line} is "
+            "set aside; the lines after it are read on their own. Close the quote on line "
+            f'{line}, or double it ("") if it belongs to the value, and deliver the line again',
         )
 
     @functools.cached_property
@@ -1635,11 +1729,10 @@ class _ExactReader:
         for suspect in suspects.tolist():
             if suspect < stop:
                 continue  # inside the previous window
-            first_line = int(split.lines[suspect])
-            reader = self._reader(int(split.starts[suspect]))
+            cursor = _Cursor(self._reader(int(split.starts[suspect])), int(split.lines[suspect]))
             records = _Records()
             stop = split.starts.size
-            while (line := self._read(reader, first_line, records)) != -1:
+            while (line := self._read(cursor, records)) != -1:
                 at = int(np.searchsorted(split.lines, line))
                 if at < split.lines.size and split.lines[at] == line:
                     stop = at
@@ -1651,9 +1744,9 @@ class _ExactReader:
         """Slow, exact fallback: the csv module reads every body record from byte ``start``
         (physical line ``first_line``) and reports each record's line itself."""
         _allow_large_fields(self.buf)
-        reader = self._reader(start)
+        cursor = _Cursor(self._reader(start), first_line)
         records = _Records()
-        while self._read(reader, first_line, records) != -1:
+        while self._read(cursor, records) != -1:
             pass
         frame = _records_frame(self.header, records).with_columns(
             pl.lit(self.path).alias("source_file")

@@ -1791,6 +1791,81 @@ def test_a_file_ending_inside_a_quoted_value_quarantines_that_record(
     assert reject.reason.startswith("malformed line: ") and reason in reject.reason
 
 
+#: A call-centre export's line 3 opens a quote it never closes (found by a trial: one stray
+#: quote read 20 lines as one record, and the 19 good calls after it were lost).
+STRAY_QUOTE_LINE = '2,1,"opened here'
+
+
+@pytest.mark.parametrize(
+    ("body", "kept", "rejected"),
+    [
+        # The quote closes on line 6 (`"3"`): lines 3-6 are one record of 4 fields.
+        (
+            ["1,5,fine", STRAY_QUOTE_LINE, "3,4,ok", "4,5,x,y", '5,"3",ok'],
+            [("1", 2), ("3", 4), ("5", 6)],
+            [(3, STRAY_QUOTE_LINE), (5, "4,5,x,y")],
+        ),
+        # The quote runs to the end of the file: lines 3-5 are one record of 2 fields.
+        (
+            ["1,5,fine", '2,"opened here,1', "3,4,ok", "4,5,x"],
+            [("1", 2), ("3", 4), ("4", 5)],
+            [(3, '2,"opened here,1')],
+        ),
+        # A comment legitimately over two lines (2-3), then the stray quote on line 4.
+        (
+            ['1,5,"fine,', 'thanks"', STRAY_QUOTE_LINE, "3,4,ok", "4,5,x", '5,"3",ok'],
+            [("1", 2), ("3", 5), ("4", 6), ("5", 7)],
+            [(4, STRAY_QUOTE_LINE)],
+        ),
+    ],
+    ids=["closed-later", "to-the-end", "after-a-multi-line-comment"],
+)
+def test_a_stray_quote_rejects_its_own_line_and_the_lines_after_it_are_read(
+    tmp_path: Path,
+    body: list[str],
+    kept: list[tuple[str, int]],
+    rejected: list[tuple[int, str]],
+) -> None:
+    """Found by a call-centre trial: a quote opened on a line and closed lines later (or
+    never) made those lines one record of the wrong width, rejected whole, so the good
+    lines it swallowed were in neither the output nor the quarantine. Only the line with
+    the stray quote is rejected; reading starts again on the line after it."""
+    export = tmp_path / "calls.csv"
+    export.write_text("id,score,comment\n" + "\n".join(body) + "\n", encoding="utf-8")
+    read = read_csv_with_lines(export)
+    assert read.frame.select("id", "source_line").rows() == kept
+    assert [(r.line, r.text) for r in read.rejects] == rejected
+    stray = read.rejects[0]
+    assert stray.reason.startswith("malformed line: ")
+    assert f"is not closed on line {stray.line}" in stray.reason
+    assert "Close the quote" in stray.reason, stray.reason
+    if len(rejected) > 1:
+        assert read.rejects[1].reason == "malformed line: 4 fields where the header has 3"
+    if body[1] == 'thanks"':  # the comment over two lines is read as it was
+        assert read.frame.get_column("comment")[0] == "fine,\nthanks"
+
+
+def test_a_value_over_lines_rightly_quoted_in_a_ragged_record_is_rejected_whole(
+    tmp_path: Path,
+) -> None:
+    """A quoted value over lines, closed and followed by a delimiter, is a value, not a
+    stray quote: its record, a field too many, is one reject, and nothing after it moves."""
+    export = tmp_path / "calls.csv"
+    export.write_text(
+        'id,score,comment\n1,5,fine\n2,1,"two\nlines",extra\n3,4,ok\n', encoding="utf-8"
+    )
+    read = read_csv_with_lines(export)
+    assert read.frame.select("id", "source_line").rows() == [("1", 2), ("3", 5)]
+    assert [(r.line, r.text, r.reason) for r in read.rejects] == [
+        (
+            3,
+            "2,1,two\nlines,extra",
+            "malformed line: 4 fields where the header has 3 (lines 3-4 were read as one "
+            "record: check the quotes on line 3)",
+        )
+    ]
+
+
 def test_a_misspelt_definition_key_is_named_with_the_key_it_is_close_to(tmp_path: Path) -> None:
     """Found by an analyst's trial: `decimal_coma` was refused with the list of every key
     allowed, leaving the reader to spot the missing letter."""

@@ -6,7 +6,7 @@ export (``;``, decimal comma, names and e-mail addresses in their own columns) h
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -202,3 +202,33 @@ def test_a_source_that_shows_its_agents_keeps_their_ids_in_the_raw_record(
 
     landed, _ = _landed(tmp_path, KEPT, extra="pseudonymise_agents = false")
     assert json.loads(_raw_records(landed)[2])["Mitarbeiter"] == "Petra Weber"
+
+
+def test_a_stray_quote_line_is_masked_dated_by_its_own_fields_and_the_lines_after_kept(
+    tmp_path: Path,
+) -> None:
+    """Found by a call-centre trial: a quote opened in the queue field of a line and never
+    closed read the lines after it as one record, which was withheld whole (a pseudonymised
+    column was in it) and quarantined under the day it was landed, and the good lines after
+    it were lost. Only the line with the stray quote is a reject: one line, so its fields
+    are masked, and its own time dates it."""
+    stray = "D-24;V-24;02.12.2026 19:00;Telefon;1;0;3;0,00;Eva Ost;eva@example.de;K-1024;"
+    stray += 'Jonas Berg;"Gas;Abgebrochen\n'
+    after = KEPT.replace("D-18;V-18", "D-25;V-25") + KEPT.replace("D-18;V-18", "D-26;V-26")
+    landed, quarantine = _landed(tmp_path, KEPT + stray + after)
+    for frame in (landed, quarantine):
+        text = " ".join(_raw_records(frame).values())
+        assert not [p for p in PERSONAL if p in text], text
+    assert quarantine.select("source_line", "survey_date").rows() == [(3, date(2026, 12, 2))]
+    assert _raw_records(quarantine)[3] == (
+        "D-24;V-24;02.12.2026 19:00;Telefon;1;0;3;[NEVER_STORE];[NEVER_STORE];[NEVER_STORE];"
+        '[AGENT];[AGENT];"Gas;Abgebrochen"'
+    )
+    (reasons,) = quarantine.get_column("reasons").to_list()
+    assert "quote opening field 13 ('Warteschlange') is not closed on line 3" in reasons[0]
+    kept = landed.filter(pl.col("reject").is_null()).sort("source_line")
+    assert kept.select("response_id", "source_line").rows() == [
+        ("D-18", 2),
+        ("D-25", 4),
+        ("D-26", 5),
+    ]
