@@ -85,6 +85,8 @@ def pick_up_task(source: Settings) -> list[dict[str, Any]]:
         )
         if item.error:
             get_run_logger().error("%s: not landed: %s", item.file, item.error)
+        elif item.note:
+            get_run_logger().info("%s", item.note)
         for note in landing["notes"] if landing else []:
             get_run_logger().warning("%s: %s", item.file, note)
     return picked
@@ -147,8 +149,8 @@ def configured_source_outcomes(
     """:func:`run_configured_sources`, with an inbox file that could not be landed as a
     failed outcome of ``target`` whose result names the source and the file (``source``,
     ``inbox_file``): the nightly run fails and alerts; the file stays in the inbox until its
-    definition fits it. A file without rows (nothing to land, nothing to fix) is a skipped
-    outcome saying so."""
+    definition fits it. A file that changed nothing and left the inbox (no rows, or the same
+    bytes landed before) is a skipped outcome saying so."""
     outcomes, picked = run_configured_sources(settings, target, nightly, as_of)
     skipped, failed = [], []
     for p in picked:

@@ -30,7 +30,6 @@ from servicelens.ingest.definitions import (
     resolve_definition_path,
 )
 from servicelens.ingest.landing import (
-    DELIVERED_NAME,
     EmptyDelivery,
     Landing,
     land_delivery,
@@ -300,7 +299,8 @@ class PickedUp:
     landing: Landing | None
     error: str = ""
     #: Why a file that changed nothing left the inbox all the same: it has no rows, or the
-    #: same bytes were landed before (under this name or another).
+    #: same bytes were landed before (under this name or another), under the same rules or
+    #: under changed ones that read its rows the same.
     note: str = ""
 
 
@@ -376,10 +376,17 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
         note = ""
         if landing.already_landed and removed:
             # Nothing changed, and the file leaves the inbox: the run says why.
-            found = re.search(DELIVERED_NAME, landing.delivered_as)
-            first = found.group(1) if found else landing.delivered_as
+            first = landing.first_delivered_name
             named = "" if first == path.name else f" as {first}"
             note = f"{path.name}: already landed{named} (the same bytes); nothing changed"
+        elif landing.landed_again and removed and not landing.changed_periods():
+            # Landed again under a changed definition, its rows read the same: no partition
+            # runs for it, so the run names it here (found by a trial: it left the inbox, and
+            # no run said so). One that changed partitions is named by its landing's notes.
+            note = (
+                f"{path.name}: {landing.landed_again_text()}; its rows are the same under "
+                "it: no partition changed"
+            )
         picked.append(PickedUp(str(path), landing, note=note))
     return picked
 

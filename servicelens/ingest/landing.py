@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.storage.partitions import (
     MANIFEST_FILE,
+    checksums,
     partition_dir,
     read_manifest,
     read_partition,
@@ -95,6 +97,13 @@ class Landing:
     periods: dict[date, int] = field(default_factory=dict)
     #: The same bytes had been landed before, under the same definition: nothing changed.
     already_landed: bool = False
+    #: The same bytes had been landed before under other rules (a changed definition): their
+    #: rows were landed again, replacing the ones landed before.
+    landed_again: bool = False
+    #: Partitions (of ``periods``) rewritten by a delivery landed again whose file and inputs
+    #: are the same as before: its rows read the same under the changed rules, so nothing
+    #: there is for a run to process.
+    same_as_before: list[date] = field(default_factory=list)
     #: Partitions this delivery's rows had been landed in and no longer are (landed again
     #: under a changed definition), with how many of its rows each lost. Each is also in
     #: ``periods`` (rewritten, with 0 of its rows).
@@ -117,10 +126,36 @@ class Landing:
     #: the delivery's, as any undatable row.
     undated_rejects: dict[date, list[int]] = field(default_factory=dict)
 
+    @property
+    def first_delivered_name(self) -> str:
+        """The name the delivery's bytes were first delivered under (its raw copy's)."""
+        found = re.search(DELIVERED_NAME, self.delivered_as)
+        return found.group(1) if found else self.delivered_as
+
+    def landed_again_text(self) -> str:
+        """``landed again under the changed definition (the same bytes as calls.csv, landed
+        before)``: what a delivery :attr:`landed_again` is, naming the earlier delivery when
+        it came under another name."""
+        first = self.first_delivered_name
+        named = "" if first == Path(self.file).name else f" as {first}"
+        return f"landed again under the changed definition (the same bytes{named}, landed before)"
+
+    def changed_periods(self) -> list[date]:
+        """The partitions this landing changed: rewritten, and not the same as before."""
+        return sorted(p for p in self.periods if p not in self.same_as_before)
+
     def notes(self) -> list[str]:
         """What a run says of this delivery beyond its counts: the definition's label column
-        missing from it (found by a trial)."""
+        missing from it (found by a trial); the same bytes landed again under a changed
+        definition, and the partitions that changed (found by a trial: the file left the
+        inbox, and no run named it)."""
         notes = []
+        if self.landed_again and (changed := self.changed_periods()):
+            named = ", ".join(p.isoformat() for p in changed[:MAX_PERIODS_NAMED])
+            more = changed[MAX_PERIODS_NAMED:]
+            named += f" and {len(more)} more" if more else ""
+            which = "the partition" if len(changed) == 1 else "the partitions"
+            notes.append(f"{self.landed_again_text()}; it changed {which} of {named}")
         if self.label_column_missing:
             names = " or ".join(map(repr, self.label_column_missing))
             notes.append(
@@ -160,6 +195,8 @@ class Landing:
 
 #: Lines a landing note names before "and N more".
 MAX_LINES_NAMED = 5
+#: Partitions a landing note names before "and N more".
+MAX_PERIODS_NAMED = 12
 
 
 def _lines_named(lines: list[int]) -> str:
@@ -737,6 +774,7 @@ def land_delivery(
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
         result.already_landed = True
         return result
+    result.landed_again = bool(holding)
     # Only a row dated by its own time supersedes a copy elsewhere: a row whose time could
     # not be read sits in its delivery date's partition, and took the copies it replaced out
     # of the marts while being quarantined itself (found by a trial's re-saved export).
@@ -759,6 +797,7 @@ def land_delivery(
     for period in touched:
         new = rows.filter(pl.col("_period") == period).drop("_period")
         result.periods[period] = new.height
+        before = _landed_inputs(settings, period) if holding else None
         old_manifest = holding.get(period) or read_manifest(settings.landed_dir, period) or {}
         frames = [new]
         if (partition_dir(settings.landed_dir, period) / PARTITION_FILE).exists():
@@ -800,7 +839,18 @@ def land_delivery(
             manifest,
             settings.staging_dir,
         )
+        if before is not None and _landed_inputs(settings, period) == before:
+            result.same_as_before.append(period)
     return result
+
+
+def _landed_inputs(settings: Settings, period: date) -> dict[str, str]:
+    """What a run of the landed ``period`` reads, path -> sha256: its partition file and the
+    deliveries its manifest counts as inputs (as ``storage.runs.input_checksums`` takes
+    them). The same before and after a landing, the landing gave a run nothing new."""
+    file = partition_dir(settings.landed_dir, period) / PARTITION_FILE
+    current = checksums([file]) if file.exists() else {}
+    return {**current, **(read_manifest(settings.landed_dir, period) or {}).get("inputs", {})}
 
 
 def _superseded_elsewhere(

@@ -1346,3 +1346,60 @@ def test_a_zendesk_download_repeating_ratings_keeps_one_copy_of_each(
     clean = read_partition(zendesk.clean_dir, day)
     rating = clean.filter(pl.col("response_id") == "35000001003").row(0, named=True)
     assert (rating["rating"], rating["comment"]) == ("good", "Sorted")
+
+
+def test_a_file_landed_again_under_a_changed_definition_is_named_by_the_run(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a user trial: after `sources add --replace` with a changed definition, the
+    same bytes dropped again ("calls (1).csv") were landed again and left the inbox, and
+    `servicelens run` named them nowhere (no row, no note, no JSON entry). The run says
+    each was landed again, as which earlier delivery, and which partitions that changed;
+    when its rows are the same under the new rules, that it changed none."""
+    from servicelens.cli.main import main
+    from servicelens.cli.sources import outcomes_text
+
+    data = str(tmp_path / "data")
+    calls = register_source(Settings(data_dir=data), str(DEFINITION))
+    _drop(calls, CALLS, "calls.csv")
+    night = ["--data-dir", data, "run", "--date", NIGHT.isoformat(), "--json"]
+    assert main(night) == 0
+    capsys.readouterr()
+
+    def replaced_by(old: str, new: str) -> None:
+        changed = tmp_path / "changed.toml"
+        changed.write_text(DEFINITION.read_text().replace(old, new))
+        assert main(["--data-dir", data, "sources", "add", str(changed), "--replace"]) == 0
+        capsys.readouterr()
+
+    # A value no row holds: other rules, the same rows.
+    replaced_by('N = "unresolved" }', 'N = "unresolved", X = "unresolved" }')
+    _drop(calls, CALLS, "calls (1).csv")
+    assert main(night) == 0
+    rows = json.loads(capsys.readouterr().out)["sources"]
+    [named] = [r for r in rows if r["result"].get("inbox_file", "").endswith("calls (1).csv")]
+    assert named["outcome"] == "skipped"
+    assert named["error"] == (
+        "calls (1).csv: landed again under the changed definition (the same bytes as "
+        "calls.csv, landed before); its rows are the same under it: no partition changed"
+    )
+    assert [r["outcome"] for r in rows if not r["result"].get("inbox_file")] == ["skipped"]
+    text = outcomes_text(rows, Settings(data_dir=data)).splitlines()
+    line = next(x for x in text if "calls (1).csv" in x)
+    assert line.split()[:3] == [calls.source, "(inbox)", "skipped"]
+    assert pending_deliveries(calls) == []
+
+    # Rules that change every row: the partitions change and run again, and the run says why.
+    replaced_by('channel = { value = "phone" }', 'channel = { value = "voice" }')
+    _drop(calls, CALLS, "export (1).csv")
+    assert main(night) == 0
+    rows = json.loads(capsys.readouterr().out)["sources"]
+    ran = sorted(r["day"] for r in rows if r["outcome"] == "completed")
+    assert ran == [d.isoformat() for d in CALL_DATES]
+    notes = [note for r in rows for note in r["result"].get("landing_notes", [])]
+    assert notes == [
+        "export (1).csv: landed again under the changed definition (the same bytes as "
+        f"calls.csv, landed before); it changed the partitions of {', '.join(ran)}"
+    ]
+    said = outcomes_text(rows, Settings(data_dir=data))
+    assert f"{calls.source}: {notes[0]}" in said.splitlines()
