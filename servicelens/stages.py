@@ -129,6 +129,7 @@ from transforms.schemas import (
     QUARANTINE_SCHEMA,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
+    REQUIRED_SURVEY_COLUMNS,
     REVIEW_QUEUE_SCHEMA,
     SAMPLE_SOURCE,
     conform,
@@ -261,18 +262,7 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
             + (f" ({NO_EXPORTS_AT_ALL.format(data_dir=settings.data_dir)})" if empty else "")
         )
     read = read_csv_with_lines(path, data)
-    failures = validate_survey_batch(
-        read.header, read.frame.height, settings.gx_docs_dir / str(day) / "surveys_batch.html"
-    )
-    if failures:
-        # A semicolon- or tab-separated export read as commas fails here by its columns: the
-        # delimiter is what to change, said alone (a trial read its whole header quoted as
-        # the close match of every column before the hint).
-        if hint := delimiter_hint(read, SAMPLE_DELIMITER_FIX) if read.delimiter else "":
-            raise BatchError(f"{path}: {read.header_span} (header): {hint[0].lower()}{hint[1:]}")
-        if (written := header_as_written(read)) != read.header:
-            failures = validate_survey_batch(read.header, read.frame.height, shown=written)
-        raise BatchError(f"{path}: " + "; ".join(failures))
+    refuse_a_survey_batch(path, read, settings.gx_docs_dir / str(day) / "surveys_batch.html")
     missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
     if "delivered_at" in missing_optional:
         logging.getLogger(__name__).warning(
@@ -282,6 +272,55 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
         )
     read.frame = read.frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     return read
+
+
+def refuse_a_survey_batch(path: DataPath, read: RawRead, docs_page: Path | None = None) -> None:
+    """Raise BatchError saying what is wrong when the survey export ``path`` (as ``read``)
+    fails the batch suite: a required column missing from its header, or no rows. With
+    ``docs_page``, the validation result is written there as a Data Docs page."""
+    failures = validate_survey_batch(read.header, read.frame.height, docs_page)
+    if not failures:
+        return
+    # A semicolon- or tab-separated export read as commas fails here by its columns: the
+    # delimiter is what to change, said alone (a trial read its whole header quoted as
+    # the close match of every column before the hint).
+    if hint := delimiter_hint(read, SAMPLE_DELIMITER_FIX) if read.delimiter else "":
+        raise BatchError(f"{path}: {read.header_span} (header): {hint[0].lower()}{hint[1:]}")
+    if (written := header_as_written(read)) != read.header:
+        failures = validate_survey_batch(read.header, read.frame.height, shown=written)
+    raise BatchError(f"{path}: " + "; ".join(failures))
+
+
+#: How much of a survey export :func:`survey_header_refusal` reads at most for its first line.
+HEADER_BYTES = 1 << 20
+
+
+def survey_header_refusal(settings: Settings, day: date) -> str:
+    """Why a run of ``day`` would fail at once on its survey export, in the run's words
+    (:func:`read_surveys`), or ``""`` (no export, or a header holding every required
+    column): for a dry run, which reads the first line only. A first line that does not
+    read alone (a header quoted over lines, an archive, UTF-16) or lacks a required column
+    is confirmed by reading the export as the run does, so a dry run never predicts a
+    failure the run would not have, and says it as the run would. Writes nothing (no Data
+    Docs page)."""
+    path = settings.raw_day(day) / SURVEYS_FILE
+    if not path.exists():
+        return ""  # the plan says so already (storage.claims.in_flight_action)
+    with path.open("rb") as handle:
+        first = handle.readline(HEADER_BYTES)
+    try:
+        header = read_csv_with_lines(path, first).header
+    except ValueError:
+        header = []
+    if set(REQUIRED_SURVEY_COLUMNS) <= set(header):
+        # The batch suite's column check passes (ExpectTableColumnsToMatchSet, not exact):
+        # no need to read the whole file, nor to start Great Expectations.
+        return ""
+    try:
+        refuse_a_survey_batch(path, read_csv_with_lines(path))
+    except (BatchError, ValueError) as error:
+        return str(error)
+    return ""
 
 
 #: Parses one interaction export given its sha256 (computed once per date, for the manifest),

@@ -98,8 +98,9 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     the real run is, not planned as dates that would all fail.)
 
     Exits as the run would if every date it runs completed (a trial's script checked the
-    dry run, got 0, and the run exited 3): 1 when a date would fail at once (no export), 3
-    when dates whose last run failed would be skipped, else 0."""
+    dry run, got 0, and the run exited 3): 1 when a date would fail at once (no export, or
+    a survey export whose header the run refuses), 3 when dates whose last run failed would
+    be skipped, else 0."""
     from servicelens.storage.claims import in_flight_action
     from servicelens.storage.runs import backfill_plan, date_status
 
@@ -111,11 +112,13 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         {"date": str(p.day), "state": p.state, **in_flight_action(settings, p), "reason": p.reason}
         for p in plan
     ]
+    if settings.is_sample:
+        _with_header_refusals(settings, planned)
     actions = [r["action"] for r in planned]
     skipped_failed = sum(p.todo == TODO_FAILED for p in plan)
     code = (
         EXIT_INCOMPLETE
-        if "fail" in actions
+        if any(FAILS_AT_ONCE in r["what_happens"] for r in planned)
         else EXIT_SKIPPED_FAILED
         if skipped_failed
         else EXIT_DONE
@@ -131,7 +134,9 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     extras = [
         f"{actions.count('recover')} after recovering a dead run" if "recover" in actions else "",
         f"{actions.count('held')} held by a live run" if "held" in actions else "",
-        f"{actions.count('fail')} would fail at once: no export" if "fail" in actions else "",
+        f"{actions.count('fail')} would fail at once: {_why_they_fail(planned)}"
+        if "fail" in actions
+        else "",
     ]
     if skipped_failed:
         extras.append(f"{skipped_failed} skipped though their last run failed (add --rerun failed)")
@@ -150,6 +155,38 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     if note := waiting_note(args, settings):
         print(note)
     return code
+
+
+#: How a dry run's ``what_happens`` begins for a date whose run would fail at once.
+FAILS_AT_ONCE = "fails at once: "
+
+
+def _with_header_refusals(settings: Settings, planned: list[dict[str, str]]) -> None:
+    """Mark each date of a sample dry run's ``planned`` rows that would run but whose survey
+    export's header the run refuses (:func:`~servicelens.stages.survey_header_refusal`) as
+    failing at once, in the run's words. Found by a user trial: a failed date whose export
+    still had a renamed column was planned to run, exit 0, and the run failed it at once.
+    A configured source's partitions are landed already mapped: no header is read again."""
+    from servicelens.stages import survey_header_refusal
+
+    for row in planned:
+        if row["action"] not in ("run", "recover") or FAILS_AT_ONCE in row["what_happens"]:
+            continue
+        if not (refusal := survey_header_refusal(settings, date.fromisoformat(row["date"]))):
+            continue
+        if row["action"] == "run":
+            row.update(action="fail", what_happens=FAILS_AT_ONCE + refusal)
+        else:
+            row["what_happens"] += f", and {FAILS_AT_ONCE}{refusal}"
+
+
+def _why_they_fail(planned: list[dict[str, str]]) -> str:
+    """``no export``, ``an export the run refuses`` or both: why the dry run's ``fail``
+    dates would fail at once (the table says each one's reason)."""
+    failing = [r["what_happens"] for r in planned if r["action"] == "fail"]
+    missing = [w.startswith(f"{FAILS_AT_ONCE}no ") for w in failing]
+    whys = ["no export"] if any(missing) else []
+    return ", ".join(whys + ([] if all(missing) else ["an export the run refuses"]))
 
 
 def unlanded_note(args: argparse.Namespace, source: Settings) -> str | None:

@@ -358,6 +358,39 @@ def test_a_backfill_skips_the_dates_that_have_no_export(
     assert (skipped.run, skipped.todo) == (False, "")
 
 
+def test_the_dry_run_says_a_date_whose_header_the_run_refuses_fails_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a user trial: a failed date whose survey export still had a renamed column
+    (``csat_score``) was planned by ``--rerun failed --dry-run`` as "runs as a new nightly
+    flow run", exit 0, and the real run failed it at once on the header. The dry run reads
+    each planned date's header as the run does, and says it fails at once, in the run's
+    words, exiting 1 as for a date without its export."""
+    from servicelens.settings import Settings
+    from servicelens.stages import BatchError, read_surveys
+    from servicelens.storage.runs import record_outcome
+
+    last = DAY + timedelta(days=3)
+    generate(tmp_path, DAY, last, 50, 3)
+    settings = Settings(data_dir=str(tmp_path))
+    surveys = settings.raw_day(last) / "surveys.csv"
+    surveys.write_bytes(surveys.read_bytes().replace(b",csat,", b",csat_score,", 1))
+    with pytest.raises(BatchError) as refused:  # the real run's reader, and its words
+        read_surveys(settings, last)
+    record_outcome(settings, last, "run-x", "failed", error=f"BatchError: {refused.value}")
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(DAY), "--end", str(last)]
+    argv += ["--rerun", "failed", "--dry-run"]
+    assert main([*argv, "--json"]) == 1
+    plan = {row["date"]: row for row in json.loads(capsys.readouterr().out)}
+    assert plan[str(last)]["action"] == "fail"
+    assert plan[str(last)]["what_happens"] == f"fails at once: {refused.value}"
+    assert "'csat'" in plan[str(last)]["what_happens"]
+    assert [plan[str(DAY + timedelta(days=n))]["action"] for n in range(3)] == ["run"] * 3
+    assert main(argv) == 1
+    said = capsys.readouterr().out
+    assert "dry run: 3 of 4 dates would run (1 would fail at once: " in said
+
+
 def test_a_prefect_server_that_does_not_answer_is_named_with_what_to_do(tmp_path: Path) -> None:
     """Found while checking the refusal above: with PREFECT_API_URL naming a server that is
     not running, every command that uses Prefect said "unexpected RuntimeError: Failed to

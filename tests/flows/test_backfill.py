@@ -233,8 +233,11 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
 
         code = main([*argv, "--end", str(END), "--rerun", "failed", "--dry-run"])
         plan = capsys.readouterr().out
-        assert code == 0
-        assert "1 of 5 dates would run" in plan
+        # Its header still refused, the dry run says the date fails at once, as the run
+        # would (a user trial's dry run said it runs, exit 0).
+        assert code == 1
+        assert "0 of 5 dates would run (1 would fail at once: an export the run refuses)" in plan
+        assert "'csat'" in plan
         assert len(_date_runs(settings, f"nightly-{broken}")) == 3  # the dry run created none
         # The dry run of the default policy exits as that run will (a trial's script took
         # its 0 for "nothing left", and the run exited 3).
