@@ -17,6 +17,61 @@ from pathlib import Path
 from servicelens.storage.fs import DataPath, as_path, machine_folder_for
 
 DEFAULT_DATA_DIR = "./data"
+
+#: Every ``SERVICELENS_*`` variable servicelens reads (README "Configuration"), with those
+#: the tests and the embedded API set for a process they start. Any other is a typo
+#: :func:`unread_variables` names: a trial's data directory variable spelt without its
+#: second underscore quietly ran on ``./data``, and its timezone variable missing its last
+#: letter on the default timezone. A test checks that every name the code reads is here.
+VARIABLES = frozenset(
+    {
+        "SERVICELENS_AGENT_KEY",
+        "SERVICELENS_AGENT_KEY_FILE",
+        "SERVICELENS_AUDIT_DATE_ORDER",
+        "SERVICELENS_BACKFILL_SLOTS",
+        "SERVICELENS_CACHE_DIR",
+        "SERVICELENS_DASK_ADDRESS",
+        "SERVICELENS_DATA_DIR",
+        "SERVICELENS_EARLY_WARNING_FDR",
+        "SERVICELENS_EARLY_WARNING_HISTORY_DAYS",
+        "SERVICELENS_FIX_LIST_WINDOW_DAYS",
+        "SERVICELENS_HEARTBEAT_SECONDS",
+        "SERVICELENS_LOG_KEEP",
+        "SERVICELENS_LOOKBACK_DAYS",
+        "SERVICELENS_MIN_AGENT_CONTACTS",
+        "SERVICELENS_NIGHTLY_CRON",
+        "SERVICELENS_NOTIFY_URL",
+        "SERVICELENS_PAUSE_AT",
+        "SERVICELENS_PAUSE_FILE",
+        "SERVICELENS_PAUSE_SECONDS",
+        "SERVICELENS_REPORT_KEEP",
+        "SERVICELENS_RETRAIN_CRON",
+        "SERVICELENS_RETURN_WINDOW_DAYS",
+        "SERVICELENS_SERVING_API",
+        "SERVICELENS_SLOT_LEASE_SECONDS",
+        "SERVICELENS_TIMEZONE",
+    }
+)
+
+
+def unread_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """One warning per ``SERVICELENS_*`` variable of ``environ`` (default: the process's)
+    that servicelens does not read (:data:`VARIABLES`), naming the closest one it reads,
+    in name order: a misspelt variable is otherwise ignored in silence, and the command
+    runs on the default it was meant to change."""
+    names = sorted(
+        n
+        for n in (os.environ if environ is None else environ)
+        if n.startswith("SERVICELENS_") and n not in VARIABLES
+    )
+    warnings = []
+    for name in names:
+        close = difflib.get_close_matches(name, VARIABLES, n=1, cutoff=0.8)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"{name} is not a variable servicelens reads{meant}: it is ignored")
+    return warnings
+
+
 DEFAULT_TIMEZONE = "Europe/London"
 #: 02:30 business time: after the vendors' midnight exports, and outside the 01:00-02:00
 #: hour that a spring-forward change skips.

@@ -56,6 +56,7 @@ from servicelens.settings import (
     Settings,
     environment_timezone,
     timezone_origin,
+    unread_variables,
 )
 
 #: Commands that process survey dates: a date after today (business timezone) is refused.
@@ -1259,6 +1260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Settings.from_variables()
     except SettingError as error:
         return _fail(str(error), None, "--json" in words)
+    for warning in unread_variables():
+        print(f"servicelens: warning: {warning}", file=sys.stderr)
     args = parse_arguments(argv)
     _configure_prefect(args.verbose)
     _stop_servers_left_behind()

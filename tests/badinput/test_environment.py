@@ -124,3 +124,39 @@ def test_flows_building_settings_themselves_get_the_same_refusal(
     monkeypatch.setenv("SERVICELENS_TIMEZONE", "Europe/Berln")
     with pytest.raises(SettingError, match="did you mean Europe/Berlin"):
         Settings.from_env("/nonexistent")
+
+
+def test_a_misspelt_variable_is_named_with_the_one_meant(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Found by trial 81: ``SERVICELENS_DATADIR=/tmp/x servicelens query --list`` and
+    ``SERVICELENS_TIMEZON=UTC ... backfill --dry-run`` exited 0 on ./data and the default
+    timezone, saying nothing. The command still runs (a variable may belong to a wrapper),
+    but says which variable it ignores and which it reads."""
+    monkeypatch.setenv("SERVICELENS_DATADIR", str(tmp_path))
+    monkeypatch.setenv("SERVICELENS_TIMEZON", "UTC")
+    monkeypatch.setenv("SERVICELENS_SOMETHING_ELSE", "1")
+    assert main(["query", "--list"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        "servicelens: warning: SERVICELENS_DATADIR is not a variable servicelens reads (did "
+        "you mean SERVICELENS_DATA_DIR?): it is ignored",
+        "servicelens: warning: SERVICELENS_SOMETHING_ELSE is not a variable servicelens "
+        "reads: it is ignored",
+        "servicelens: warning: SERVICELENS_TIMEZON is not a variable servicelens reads (did "
+        "you mean SERVICELENS_TIMEZONE?): it is ignored",
+    ]
+
+
+def test_every_variable_the_code_reads_is_known() -> None:
+    """The list misspellings are checked against is the code's own: every
+    ``SERVICELENS_*`` name written in the package, flows and benchmarks."""
+    import re
+
+    from servicelens.settings import VARIABLES
+
+    written: set[str] = set()
+    for folder in ("servicelens", "flows", "transforms", "models", "benchmarks"):
+        for path in (ROOT / folder).rglob("*.py"):
+            written |= set(re.findall(r"SERVICELENS_[A-Z0-9_]*[A-Z0-9]", path.read_text()))
+    assert written == VARIABLES
