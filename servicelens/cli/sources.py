@@ -164,8 +164,9 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
                 f"its exports landed before keep the columns they were mapped to when they "
                 f"landed; the new definition's checks apply to them when their partitions run "
                 f"again (`servicelens backfill --source {source.source} --start {periods[0]} "
-                f"--end {periods[-1]} --rerun all`). To map them with it too (a new or renamed "
-                f"column, attribute or label), drop them again into {source.inbox_dir}: the "
+                f"--end {periods[-1]} --rerun all`). To read and map them with it too (a new or "
+                f"renamed column, attribute or label, another encoding or date format), drop "
+                f"them again into {source.inbox_dir}: the "
                 "next `servicelens run` lands them again"
             )
         return 0
