@@ -520,6 +520,12 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     definition = load_definition(definition_named(settings, args.source))
     models_dir = registry_of(settings, definition.name)
     version = args.version or champion_version(models_dir)
+    if version is None and definition.negative == "none":
+        # Not "train one first": a trial's `run` had just said none is needed (and none
+        # can be trained).
+        from servicelens.cli.sources import NOTHING_NEGATIVE
+
+        raise ValueError(f"source {definition.name}: {NOTHING_NEGATIVE}")
     if version is None:
         raise ValueError(
             f"{models_dir}: no {definition.name} model yet; run `servicelens train --source "

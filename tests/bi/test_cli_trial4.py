@@ -311,6 +311,14 @@ def test_a_source_that_marks_nothing_negative_is_not_told_to_train(
     assert capsys.readouterr().err.startswith(
         "servicelens: error: source hot-dog-survey: its definition marks no response negative"
     )
+    # Nor by `score`, which asked for `train --input FILE` first (trial 81).
+    export = Path(__file__).parents[3] / "shared" / "field" / "05-google-forms-crlf-multiline"
+    export = export / "sample.csv"
+    argv = ["--data-dir", data, "score", "--source", "hot-dog-survey", "--input", str(export)]
+    assert main([*argv, "--output", str(tmp_path / "scored.parquet")]) == 2
+    assert capsys.readouterr().err.startswith(
+        "servicelens: error: source hot-dog-survey: its definition marks no response negative"
+    )
 
 
 def test_a_sources_backfill_may_end_with_its_current_period(
