@@ -8,7 +8,8 @@ share: the page needs no network.
 
 Each build writes ``reports/report-<UTC time>.html`` (a configured source's:
 ``report-<UTC time>[-<run>]-<source>.html``) and replaces ``reports/latest.html``
-atomically, so the newest report is always at the same path; ``reports/plotly-<version>.min.js``
+(a source's also ``reports/latest-<source>.html``) atomically, so the newest report is
+always at the same path; ``reports/plotly-<version>.min.js``
 is written beside them once.
 """
 
@@ -60,6 +61,13 @@ from transforms.schemas import (
 )
 
 LATEST_NAME = "latest.html"
+
+
+def latest_name(source: str) -> str:
+    """The file name of a configured source's newest report: ``latest-<source>.html``."""
+    return f"latest-{source}.html"
+
+
 #: How many policies each "top policies" chart shows.
 TOP_POLICIES = 6
 #: Drift compares the most recent dates with the ones before them, flagged at
@@ -1671,5 +1679,10 @@ def build_report(
     _write_atomically(path, html)
     latest = settings.reports_dir / LATEST_NAME
     _write_atomically(latest, html)
+    if not settings.is_sample:
+        # Each source's newest at a path of its own: latest.html is whichever source's report
+        # a run wrote last (trial 81 found the 10-row source's there, not the CFPB one's).
+        latest = settings.reports_dir / latest_name(settings.source)
+        _write_atomically(latest, html)
     result.path, result.latest = path, latest
     return result

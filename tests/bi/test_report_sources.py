@@ -141,6 +141,11 @@ def test_a_nightly_run_of_sources_only_writes_each_sources_report(
     latest = base.reports_dir / "latest.html"
     assert EMPTY_SAMPLE not in latest.read_text()
     assert latest.read_text() in [p.read_text() for p in named]
+    # Each source's newest at its own path too: latest.html is the last one written
+    # (trial 81 looked there for the CFPB source's and found another's).
+    for report in named:
+        own = base.reports_dir / f"latest-{_about(report)}.html"
+        assert own.read_text() == report.read_text(), own
 
     # The scheduled run, nothing new in the inboxes: the sources' reports again.
     shutil.rmtree(base.reports_dir)
