@@ -1436,6 +1436,7 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
             or (name in definition.columns and bool(definition.columns[name].sources))
         ),
         repairs_mojibake=definition.read.dialect.repair_mojibake,
+        read_encoding=definition.read.dialect.encoding,
     )
 
 

@@ -303,9 +303,10 @@ def decode_export(
             # Which code page made the mojibake is unknown, and repairing latin-1's
             # reading of it gives other wrong letters, passed as repaired.
             _refuse_unknown_code_page(path, data, repair_mojibake)
-        import ftfy
-
-        return ftfy.fix_encoding(text).encode("utf-8"), f"{found}+repaired"
+        # Line by line, each repair verified (:func:`_verified_repair`): a line whose
+        # repair is not is left as read, and the row check quarantines its values.
+        repaired = _repaired_lines(text)
+        return (text if repaired is None else repaired).encode("utf-8"), f"{found}+repaired"
     _refuse_mojibake(path, text, data, found)  # the more telling refusal first
     if unknown_code_page:
         _refuse_unknown_code_page(path, data, repair_mojibake)
@@ -448,17 +449,106 @@ def _mojibake_line(text: str) -> tuple[int, str] | None:
 
 def _repaired_lines(text: str) -> str | None:
     """``text`` with each line that shows mojibake (:func:`_shows_mojibake`) repaired by
-    ``ftfy.fix_encoding``, the other lines as they are; None when no line shows any. For
-    Unicode text, where only some lines were damaged (pasted from a mis-decoded source),
-    repairing the whole text would also touch the lines that were not."""
-    import ftfy
-
+    ftfy where the repair is verified (:func:`_verified_repair`), the other lines as they
+    are (a line whose repair is not verified is left as read: the row check quarantines
+    its values); None when no line is repaired. Line by line: in Unicode text only some
+    lines were damaged (pasted from a mis-decoded source), and repairing the whole text
+    would also touch the lines that were not."""
     lines: list[str] | None = None
     for number, line in _lines_maybe_mojibake(text):
-        if _shows_mojibake(line):
+        if _shows_mojibake(line) and (repaired := _verified_repair(line)) is not None:
             lines = lines if lines is not None else text.split("\n")
-            lines[number - 1] = ftfy.fix_encoding(line)
+            lines[number - 1] = repaired
     return None if lines is None else "\n".join(lines)
+
+
+def _legacy_repertoire() -> frozenset[str]:
+    """Every character the Windows and ISO 8859 code pages of living languages encode."""
+    pages = [f"cp{n}" for n in range(1250, 1259)] + [f"iso8859_{n}" for n in range(1, 17)]
+    chars: set[str] = set()
+    for page in pages:
+        if page != "iso8859_12":  # never published
+            chars.update(bytes(range(256)).decode(page, "ignore"))
+    return frozenset(chars)
+
+
+#: Letters of the Latin Extended-B and IPA blocks that no Windows or ISO 8859 code page
+#: encodes (Ǹ, Ǧ, ǩ, ...): hardly ever in survey text, and what a repair through the wrong
+#: code page makes of mojibake (a trial's "clé", saved as cp850 and read as latin-1,
+#: repaired to "clǸ").
+_UNLIKELY_LATIN = frozenset(
+    char
+    for char in map(chr, range(0x180, 0x2B0))
+    if char.isalpha() and char not in _legacy_repertoire()
+)
+
+
+def _unlikely_character(char: str) -> bool:
+    """A character repaired text should not hold: a control character (but tab and line
+    ends), a private-use, unassigned or surrogate code point, or a Latin letter no code
+    page encodes (:data:`_UNLIKELY_LATIN`)."""
+    if char in _UNLIKELY_LATIN:
+        return True
+    return unicodedata.category(char) in ("Cc", "Cn", "Co", "Cs") and char not in "\t\r\n"
+
+
+def _verified_repair(text: str) -> str | None:
+    """``text`` repaired by ftfy (``fix_encoding_and_explain``) when the repair is verified,
+    else None (no repair, or one not to trust). Verified: each step of ftfy's plan is an
+    encode or decode that, undone in reverse, gives ``text`` back exactly (the repair lost
+    nothing), and the characters the repair brought in are all likely in text
+    (:func:`_unlikely_character`). Found by a trial: a cp850 file declared latin-1 had
+    "clé" repaired to "clǸ" and kept as repaired, while its neighbour "FraÇ©che" was
+    quarantined: the wrong code page yields valid but other letters."""
+    import ftfy
+
+    fixed, plan = ftfy.fix_encoding_and_explain(text)
+    if not plan or fixed == text:
+        return None
+    back: str | bytes = fixed
+    try:
+        for step, codec in reversed(plan):
+            if step == "decode" and isinstance(back, str):
+                back = back.encode(codec)
+            elif step == "encode" and isinstance(back, bytes):
+                back = back.decode(codec)
+            else:  # a transcoding or a fix of its own: nothing to undo it by
+                return None
+    except (UnicodeError, LookupError):
+        return None
+    if back != text:
+        return None
+    if any(_unlikely_character(char) for char in set(fixed) - set(text)):
+        return None
+    return fixed
+
+
+#: The code pages a value whose repair failed is tried in, to tell which one its file is in.
+REPAIR_CODE_PAGES = ("cp1252", "cp850", "cp437", "mac_roman", "latin-1")
+
+
+def code_page_that_repairs(value: str, encoding: str) -> str | None:
+    """The code page of :data:`REPAIR_CODE_PAGES` (other than ``encoding``) in which the
+    bytes of ``value``, as ``encoding`` read them, are mojibake whose repair is verified
+    (:func:`_verified_repair`) and leaves none: the file's code page, for a reason to name,
+    when ``value`` was left as read because its repair was not verified. None when no page
+    does (or ``value`` has characters ``encoding`` cannot encode)."""
+    try:
+        data = value.encode(encoding)
+        declared = codecs.lookup(encoding).name
+    except (UnicodeError, LookupError):
+        return None
+    for page in REPAIR_CODE_PAGES:
+        if codecs.lookup(page).name == declared:
+            continue
+        try:
+            text = data.decode(page)
+        except UnicodeDecodeError:
+            continue
+        repaired = _verified_repair(text) if _shows_mojibake(text) else None
+        if repaired is not None and not _shows_mojibake(repaired):
+            return page
+    return None
 
 
 def looks_double_encoded(texts: pl.Series) -> pl.Series:

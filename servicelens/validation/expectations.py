@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import polars as pl
 
 from servicelens.ingest.mapping import NOT_A_MAPPED_CODE
-from servicelens.ingest.readers import looks_double_encoded
+from servicelens.ingest.readers import code_page_that_repairs, looks_double_encoded
 from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
 from transforms.clean import (
@@ -179,6 +179,9 @@ class RowRules:
     #: still double-encoded is one ftfy could not repair, and the reason says so instead of
     #: asking for the setting (found by a trial: it asked for what was already set).
     repairs_mojibake: bool = False
+    #: The definition's ``encoding`` (``"auto"`` when detected): a value whose repair was
+    #: not verified is tried in other code pages, for its reason to name the file's.
+    read_encoding: str = "auto"
 
 
 #: The problem of a text (CHECKED_FOR_MOJIBAKE) encoded twice (looks_double_encoded); no quote
@@ -195,6 +198,15 @@ DOUBLE_ENCODED_UNREPAIRED = (
     "looks double-encoded (mojibake, such as Ã© for é) even after repair_mojibake: ftfy found "
     "no reading of it that is text. Fix it where the export comes from (or save the file "
     "again as UTF-8) and deliver the file again"
+)
+#: :data:`DOUBLE_ENCODED_UNREPAIRED` for a value whose bytes, read in another code page
+#: ({page}), repair to text where the declared one ({declared}) does not: the value was
+#: left as read, not repaired into other letters.
+DOUBLE_ENCODED_OTHER_CODE_PAGE = (
+    "looks double-encoded (mojibake) and was left as read: repaired as read in {declared} it "
+    "gives other letters or none, and its bytes read as {page} repair to text, so the file "
+    "is in {page}. Set encoding = {page} in the [read] table of the definition and deliver "
+    "the file again"
 )
 
 #: The free-text columns whose values are checked for double-encoded text: the comment, and
@@ -1090,6 +1102,16 @@ def validate_survey_rows(
             )
             .otherwise(not_a_timestamp)
         )
+    # A value left as read because its repair was not verified: which code page repairs it
+    # (few such values, one Python call each).
+    repairs_in = (
+        raw_value.map_elements(
+            functools.partial(code_page_that_repairs, encoding=rules.read_encoding),
+            return_dtype=pl.String,
+        )
+        if rules.repairs_mojibake and rules.read_encoding != "auto"
+        else pl.lit(None, pl.String)
+    )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
     # Problems hold no quote or apostrophe and nothing that changes from run to run (the
     # run's own time): the report counts reasons by their problem (validation/reasons.py).
@@ -1171,6 +1193,15 @@ def validate_survey_rows(
         # A trial's CFPB complaints over the limit were told no remedy.
         .when(pl.col("problem").str.ends_with(_CHARACTER_LIMIT) & rules.from_definition)
         .then(pl.col("problem") + pl.lit(COMMENT_LIMIT_IN_DEFINITION))
+        .when((pl.col("problem") == DOUBLE_ENCODED_UNREPAIRED) & repairs_in.is_not_null())
+        .then(
+            formatted_text(
+                DOUBLE_ENCODED_OTHER_CODE_PAGE.replace("{declared}", rules.read_encoding).replace(
+                    "{page}", "{}"
+                ),
+                *[repairs_in] * DOUBLE_ENCODED_OTHER_CODE_PAGE.count("{page}"),
+            )
+        )
         .when(pl.col("problem") != _TIMESTAMP_CHECK)
         .then(pl.col("problem"))
         .when(pl.col("submitted_at_dst") == NONEXISTENT)

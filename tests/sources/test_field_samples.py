@@ -344,6 +344,41 @@ def test_04_typeform_repair_without_its_code_page_is_refused(tmp_path: Path) -> 
     assert "set `encoding` in the definition's [read]" in str(e.value)
 
 
+def test_04_typeform_repair_in_the_wrong_code_page_keeps_no_other_letters(
+    tmp_path: Path,
+) -> None:
+    """Found by a user trial: the cp850 file declared latin-1 with repair_mojibake kept
+    "Un lieu clǸ pour le village" (ftfy read latin-1's "clÇ¸" as UTF-8) with no reason,
+    while "FraÇ©che" in the same row was quarantined. A repair is kept only when verified:
+    else the value stays as read, and its reason names the column, the value and the code
+    page that reads the file (cp850)."""
+    definition = tmp_path / "spring-latin1.toml"
+    definition.write_text(
+        (DEFINITIONS / "typeform-spring.toml")
+        .read_text(encoding="utf-8")
+        .replace('encoding = "cp850"', 'encoding = "latin-1"')
+        .replace(
+            'comment = "In your use of the spring, what are the negative aspects that you '
+            'would change if you could?"',
+            'comment = "As a community member, what does the spring mean to you as a water '
+            'source?"',
+        ),
+        encoding="utf-8",
+    )
+    got = ingest_export(
+        load_definition(str(definition)),
+        FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    assert got.counts.surveys_read == got.counts.kept + got.counts.quarantined
+    assert not got.clean.write_csv().count("Ǹ")
+    reasons = " ".join(_reasons(got)[10])
+    assert "comment: 'Un lieu clÇ¸ pour le village' looks double-encoded" in reasons
+    assert "attributes: " in reasons
+    assert "Ǹ" not in reasons and reasons.count("Set encoding = cp850 in the [read] table") == 2
+
+
 def test_a_file_in_an_undetectable_code_page_is_refused_showing_its_readings(
     tmp_path: Path,
 ) -> None:
