@@ -273,13 +273,20 @@ def decode_export(
     else:
         try:
             text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as error:
-            offset = getattr(error, "start", 0)
-            line = data.count(b"\n", 0, offset) + 1
+        except LookupError as error:
             raise SourceError(
-                f"{path}: line {line}: byte offset {offset} cannot be read as {encoding} "
-                f'({error}); fix `encoding` in the definition\'s [read], or use "auto"'
+                f"{path}: {encoding!r} is not an encoding Python knows ({error}); fix "
+                '`encoding` in the definition\'s [read] (e.g. "cp1252", "cp850"), or use "auto"'
             ) from error
+        except UnicodeDecodeError as error:
+            # Found by a user trial: "'charmap' codec can't decode byte 0x8d in position
+            # 4570 ... or use auto", and auto then steered to latin-1.
+            line, column = _line_and_column(data, error.start)
+            raise SourceError(
+                f"{path}: line {line}, column {column}: byte 0x{data[error.start]:02X} is not "
+                f"a {encoding} character (the encoding the definition's [read] declares). "
+                f"{_code_page_advice(data, exclude=encoding, repair_mojibake=repair_mojibake)}"
+            ) from None
         buf, found = text.lstrip("\ufeff").encode("utf-8"), encoding
     if found.replace("_", "-").lower() in (
         "utf-8",
@@ -331,6 +338,7 @@ def _refuse_unknown_code_page(path: str, data: bytes, repair_mojibake: bool) -> 
     "Gebühr" in the clean layer and the marts, without a word; and repairing latin-1's
     reading gave other wrong letters ("FraÇ©che" for a cp850 "Fraîche")."""
     offset, line = _undefined_in_cp1252(data) or (0, 1)
+    column = _line_and_column(data, offset)[1]
     begin = data.rfind(NEWLINE_BYTE, 0, offset) + 1
     end = data.find(NEWLINE_BYTE, offset)
     raw = data[begin : end if end != -1 else len(data)].rstrip(b"\r")
@@ -339,14 +347,93 @@ def _refuse_unknown_code_page(path: str, data: bytes, repair_mojibake: bool) -> 
     readings = "; ".join(
         f"as {page}: {window.decode(page, 'replace').strip()!r}" for page in OTHER_CODE_PAGES
     )
-    beside = " beside `repair_mojibake = true`" if repair_mojibake else ""
     raise SourceError(
-        f"{path}: line {line}: byte 0x{data[offset]:02X} is not a cp1252 character and the "
-        "file is not UTF-8; read as latin-1 it would be a control character in the text, so "
-        f"the file was saved in another code page. That line reads {readings}: set "
-        f"`encoding` in the definition's [read] to the code page that reads it right{beside} "
-        '(e.g. "cp850" for a DOS-era export, "mac_roman" for a classic Mac one; "latin-1" '
-        "keeps such bytes as they are), or export the file again as UTF-8"
+        f"{path}: line {line}, column {column}: byte 0x{data[offset]:02X} is not a cp1252 "
+        "character and the file is not UTF-8; read as latin-1 it would be a control "
+        "character in the text, so the file was saved in another code page. That line "
+        f"reads {readings}. "
+        f"{_code_page_advice(data, exclude='latin-1', repair_mojibake=repair_mojibake)}"
+    )
+
+
+def _line_and_column(data: bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and column (bytes into the line) of byte ``offset`` of ``data``."""
+    line = data.count(NEWLINE_BYTE, 0, offset) + 1
+    return line, offset - (data.rfind(NEWLINE_BYTE, 0, offset) + 1) + 1
+
+
+#: The code pages a file that is not in the one declared or detected is tried in, in the
+#: order advice names them (the Western ones survey exports come in).
+CANDIDATE_CODE_PAGES = ("cp1252", "cp850", "cp437", "mac_roman", "cp1250", "latin-1")
+
+
+@functools.cache
+def _unlikely_in_text() -> re.Pattern[str]:
+    """Characters no survey text holds: control characters (but tab and line ends), private
+    use, and the Latin letters no code page encodes (:data:`_UNLIKELY_LATIN`)."""
+    return re.compile(
+        "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff" + "".join(sorted(_UNLIKELY_LATIN)) + "]"
+    )
+
+
+#: A character beyond ASCII between two ASCII letters: inside a word, where text has letters.
+_INSIDE_WORD = re.compile("(?<=[A-Za-z])[^\x00-\x7f](?=[A-Za-z])")
+
+
+def _reads_as_text(text: str) -> bool:
+    """Whether ``text`` (a file read in some code page) reads as text: no character text
+    never holds (:func:`_unlikely_in_text`), each line that shows mojibake repairs with a
+    verified repair (:func:`_verified_repair`) and none is left, and what sits inside words
+    beyond ASCII is Latin letters, spaces (a no-break one) or word punctuation."""
+    if _unlikely_in_text().search(text):
+        return False
+    repaired = _repaired_lines(text) or text
+    if _mojibake_line(repaired) is not None:
+        return False
+    # Between two ASCII letters a Latin word goes on: a Latin letter, not ⁿ or τ (cp437's
+    # reading of a latin-1 "ü" and "ç").
+    return all(
+        char.isspace()
+        or char in _WORD_PUNCTUATION
+        or unicodedata.name(char, "").startswith("LATIN ")
+        for char in set(_INSIDE_WORD.findall(repaired))
+    )
+
+
+def _code_page_advice(data: bytes, exclude: str, repair_mojibake: bool) -> str:
+    """What to set for a file that ``exclude`` (the code page declared or detected) does not
+    read: the first of :data:`CANDIDATE_CODE_PAGES` the file reads as text in
+    (:func:`_reads_as_text`), with ``repair_mojibake`` when its text needs repairing; else
+    the code pages that decode it, to be checked. Found by a user trial: a cp850 file was
+    steered to latin-1, whose "repair" kept other letters."""
+    skip = codecs.lookup(exclude).name
+    decoding: list[str] = []
+    for page in CANDIDATE_CODE_PAGES:
+        if codecs.lookup(page).name == skip:
+            continue
+        try:
+            text = data.decode(page)
+        except UnicodeDecodeError:
+            continue
+        if _reads_as_text(text):
+            beside = ""
+            if _mojibake_line(text) is not None:
+                beside = (
+                    " (beside `repair_mojibake = true`, as set: its double-encoded text repairs)"
+                    if repair_mojibake
+                    else " with `repair_mojibake = true` (its double-encoded text then repairs)"
+                )
+            return (
+                f'The file reads as text in {page}: set `encoding = "{page}"` in the '
+                f"definition's [read]{beside}, or export the file again as UTF-8"
+            )
+        decoding.append(page)
+    pages = ", ".join(page for page in decoding if page != "latin-1")
+    return (
+        "No code page tried reads the file as text"
+        + (f" (it decodes, with characters text does not hold, in {pages})" if pages else "")
+        + ": export the file again as UTF-8, or set `encoding` in the definition's [read] "
+        "to the code page it was saved in"
     )
 
 

@@ -4,6 +4,7 @@ either kept or quarantined with its reason (read = kept + quarantined)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -335,13 +336,15 @@ def test_04_typeform_repair_without_its_code_page_is_refused(tmp_path: Path) -> 
     repaired; now the code page is asked for, naming the byte no cp1252 file has."""
     definition = tmp_path / "spring-auto.toml"
     definition.write_text('extends = "typeform"\nname = "spring"\n[read]\nrepair_mojibake = true\n')
-    with pytest.raises(SourceError, match=r"line 13: byte 0x8D is not a cp1252 character") as e:
+    with pytest.raises(
+        SourceError, match=r"line 13, column \d+: byte 0x8D is not a cp1252 character"
+    ) as e:
         ingest_export(
             load_definition(str(definition)),
             FIELD / "04-typeform-resaved-8bit" / "sample.csv",
             Settings(data_dir=str(tmp_path)),
         )
-    assert "set `encoding` in the definition's [read]" in str(e.value)
+    assert 'set `encoding = "cp850"` in the definition\'s [read]' in str(e.value)
 
 
 def test_04_typeform_repair_in_the_wrong_code_page_keeps_no_other_letters(
@@ -379,6 +382,34 @@ def test_04_typeform_repair_in_the_wrong_code_page_keeps_no_other_letters(
     assert "Ǹ" not in reasons and reasons.count("Set encoding = cp850 in the [read] table") == 2
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "auto"])
+def test_04_typeform_wrong_code_page_is_told_the_one_that_reads_it(
+    tmp_path: Path, encoding: str
+) -> None:
+    """Found by a user trial: declared cp1252, the file was refused with Python's "'charmap'
+    codec can't decode byte 0x8d in position 4570" and "or use auto"; with auto, shown line
+    13 in cp850 as garbage and told "latin-1" keeps such bytes. The byte is named by its
+    line and column, and the advice names the code page the file reads right in: cp850."""
+    definition = tmp_path / "spring.toml"
+    definition.write_text(
+        (DEFINITIONS / "typeform-spring.toml")
+        .read_text(encoding="utf-8")
+        .replace('encoding = "cp850"', f'encoding = "{encoding}"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError) as error:
+        ingest_export(
+            load_definition(str(definition)),
+            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+            Settings(data_dir=str(tmp_path)),
+        )
+    message = str(error.value)
+    assert re.search(r"sample\.csv: line 13, column \d+: byte 0x8D", message), message
+    assert 'set `encoding = "cp850"` in the definition\'s [read]' in message
+    assert "position" not in message and "byte offset" not in message
+    assert "latin-1" not in message.split(" set ")[-1]
+
+
 def test_a_file_in_an_undetectable_code_page_is_refused_showing_its_readings(
     tmp_path: Path,
 ) -> None:
@@ -393,11 +424,12 @@ def test_a_file_in_an_undetectable_code_page_is_refused_showing_its_readings(
         with pytest.raises(SourceError) as error:
             decode_export("x.csv", data, "auto", repair)
         assert str(error.value).startswith(
-            "x.csv: line 2: byte 0x81 is not a cp1252 character and the file is not UTF-8; "
-            "read as latin-1 it would be a control character in the text, so the file was "
-            "saved in another code page. That line reads as cp850: '1,Gebühr wurde doppelt "
-            "abgebucht'; as cp437: '1,Gebühr wurde doppelt abgebucht'; as mac_roman: "
-            "'1,GebÅhr wurde doppelt abgebucht': set `encoding` in the definition's [read]"
+            "x.csv: line 2, column 6: byte 0x81 is not a cp1252 character and the file is not "
+            "UTF-8; read as latin-1 it would be a control character in the text, so the file "
+            "was saved in another code page. That line reads as cp850: '1,Gebühr wurde "
+            "doppelt abgebucht'; as cp437: '1,Gebühr wurde doppelt abgebucht'; as mac_roman: "
+            "'1,GebÅhr wurde doppelt abgebucht'. The file reads as text in cp850: set "
+            '`encoding = "cp850"` in the definition\'s [read]'
         )
     assert decode_export("x.csv", data, "cp850") == (
         "id,comment\n1,Gebühr wurde doppelt abgebucht\n".encode(),
