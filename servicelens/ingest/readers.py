@@ -342,18 +342,47 @@ def _refuse_unknown_code_page(path: str, data: bytes, repair_mojibake: bool) -> 
     begin = data.rfind(NEWLINE_BYTE, 0, offset) + 1
     end = data.find(NEWLINE_BYTE, offset)
     raw = data[begin : end if end != -1 else len(data)].rstrip(b"\r")
-    at = offset - begin
-    window = raw[max(at - 30, 0) : at + 30]
     readings = "; ".join(
-        f"as {page}: {window.decode(page, 'replace').strip()!r}" for page in OTHER_CODE_PAGES
+        f"as {page}: {_quoted_field(raw.decode(page, 'replace'), offset - begin)!r}"
+        for page in OTHER_CODE_PAGES
     )
     raise SourceError(
         f"{path}: line {line}, column {column}: byte 0x{data[offset]:02X} is not a cp1252 "
         "character and the file is not UTF-8; read as latin-1 it would be a control "
-        "character in the text, so the file was saved in another code page. That line "
-        f"reads {readings}. "
+        "character in the text, so the file was saved in another code page. The field that "
+        f"holds it reads {readings}. "
         f"{_code_page_advice(data, exclude='latin-1', repair_mojibake=repair_mojibake)}"
     )
+
+
+#: A field quoted in a message is cut to this many characters either side of the damage.
+QUOTED_AROUND = 30
+
+
+def _quoted_field(line: str, at: int) -> str:
+    """The field of the delimited ``line`` that holds character ``at``, for a message to
+    quote: at most :data:`QUOTED_AROUND` characters either side of ``at``, personal data
+    redacted as the quarantine's raw records are (``transforms.pii.redact_pii``). Found by
+    a user trial: a refusal quoted the line around the byte, "Jordan,,jordan@example.com,
+    ...", and names and e-mails never leave raw/: the fields beside the damaged one are
+    left out (the delimiter is not known yet: any of , ; TAB | outside quotes ends one)."""
+    from transforms.pii import redact_pii
+
+    quoted = False
+    start, end = 0, len(line)
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char in ",;\t|" and not quoted:
+            if index < at:
+                start = index + 1
+            else:
+                end = index
+                break
+    field = line[max(start, at - QUOTED_AROUND) : min(end, at + QUOTED_AROUND)]
+    field = field.strip().strip('"').strip()
+    redacted, _ = redact_pii(pl.DataFrame({"field": [field]}), ["field"])
+    return str(redacted.item())
 
 
 def _line_and_column(data: bytes, offset: int) -> tuple[int, int]:
@@ -505,11 +534,12 @@ def _refuse_mac_roman_read_as_cp1252(path: str, data: bytes) -> None:
     begin = data.rfind(NEWLINE_BYTE, 0, at) + 1
     end = data.find(NEWLINE_BYTE, at)
     raw = data[begin : end if end != -1 else len(data)].rstrip(b"\r")
-    window = raw[max(at - begin - 30, 0) : at - begin + 30]
-    line = data.count(NEWLINE_BYTE, 0, at) + 1
+    as_cp1252 = _quoted_field(raw.decode("cp1252", "replace"), at - begin)
+    as_mac_roman = _quoted_field(raw.decode("mac_roman"), at - begin)
+    line, column = _line_and_column(data, at)
     raise SourceError(
-        f"{path}: line {line}: the text reads {window.decode('cp1252', 'replace').strip()!r} "
-        f"as cp1252 (the encoding detected) and {window.decode('mac_roman').strip()!r} as "
+        f"{path}: line {line}, column {column}: the text reads {as_cp1252!r} "
+        f"as cp1252 (the encoding detected) and {as_mac_roman!r} as "
         f"mac_roman ({told} letters inside words read so): the file looks saved on a "
         'classic Mac. Set `encoding = "mac_roman"` in the definition\'s [read] if that '
         "reading is right, or export the file again as UTF-8"
@@ -705,7 +735,7 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
         why = f"; byte 0x{data[offset]:02X} on line {at} is not a cp1252 character"
     found = BADNESS_RE.search(_C1_CONTROLS.sub("", line))
     at_char = found.start() if found else 0
-    sample = line[max(at_char - 20, 0) : at_char + 20].strip()
+    sample = _quoted_field(line, at_char)
     if (utf8 := _utf8_line(data, number)) is not None:
         # A line written as UTF-8 into an 8-bit file (appended or pasted by another tool):
         # a trial's cp1252 export was told to set cp850, which read its own letters wrong
@@ -717,7 +747,7 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
         )
         # The same place in the line read as UTF-8 (its letters there are fewer).
         at_utf8 = len(_as_written_utf8(line[:at_char], encoding))
-        shown = utf8[max(at_utf8 - 20, 0) : at_utf8 + 20].strip()
+        shown = _quoted_field(utf8, at_utf8)
         if undefined is None:
             raise SourceError(
                 f"{mixed}{shown!r} as UTF-8). Set `repair_mojibake = true` in the "

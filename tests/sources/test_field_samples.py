@@ -426,9 +426,9 @@ def test_a_file_in_an_undetectable_code_page_is_refused_showing_its_readings(
         assert str(error.value).startswith(
             "x.csv: line 2, column 6: byte 0x81 is not a cp1252 character and the file is not "
             "UTF-8; read as latin-1 it would be a control character in the text, so the file "
-            "was saved in another code page. That line reads as cp850: '1,Gebühr wurde "
-            "doppelt abgebucht'; as cp437: '1,Gebühr wurde doppelt abgebucht'; as mac_roman: "
-            "'1,GebÅhr wurde doppelt abgebucht'. The file reads as text in cp850: set "
+            "was saved in another code page. The field that holds it reads as cp850: "
+            "'Gebühr wurde doppelt abgebucht'; as cp437: 'Gebühr wurde doppelt abgebucht'; as "
+            "mac_roman: 'GebÅhr wurde doppelt abgebucht'. The file reads as text in cp850: set "
             '`encoding = "cp850"` in the definition\'s [read]'
         )
     assert decode_export("x.csv", data, "cp850") == (
@@ -455,7 +455,7 @@ def test_a_mac_roman_export_is_refused_not_read_as_cp1252(tmp_path: Path) -> Non
     with pytest.raises(SourceError) as error:
         _ingest("european-feedback.toml", str(mac), tmp_path)
     said = str(error.value)
-    assert said.startswith(f"{mac}: line 1: the text reads '")
+    assert said.startswith(f"{mac}: line 1, column ")
     assert "GebŸhr (EUR)" in said and "Gebühr (EUR)" in said and "as mac_roman (" in said
     assert 'Set `encoding = "mac_roman"`' in said
     assert decode_export(str(mac), mac.read_bytes(), "mac_roman")[0] == text.encode()
@@ -1047,3 +1047,18 @@ def test_sources_check_counts_many_quarantined_rows_by_reason_and_lists_the_firs
     out = capsys.readouterr().out
     assert "read 144: kept 120, quarantined 24 " in out
     assert "rows as mapped" not in out and "(none kept)" not in out
+
+
+def test_04_typeform_refusal_quotes_no_respondent(tmp_path: Path) -> None:
+    """Found by a user trial: with repair_mojibake alone, the refusal printed line 13 as
+    "Jordan,,jordan@example.com,...": a respondent's name and e-mail, which never leave
+    raw/. Only the field that holds the byte is quoted."""
+    definition = tmp_path / "spring-auto.toml"
+    definition.write_text('extends = "typeform"\nname = "spring"\n[read]\nrepair_mojibake = true\n')
+    with pytest.raises(SourceError, match=r"line 13, column \d+: byte 0x8D") as error:
+        ingest_export(
+            load_definition(str(definition)),
+            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+            Settings(data_dir=str(tmp_path)),
+        )
+    assert "jordan" not in str(error.value).lower()

@@ -1957,3 +1957,36 @@ def test_surveymonkeys_current_export_reads_with_the_preset(tmp_path: Path) -> N
         ("118052219062", datetime(2026, 11, 21, 5, 1, 30, tzinfo=UTC), 2),
     ]
     assert "203.0.113" not in got.clean.write_csv()
+
+
+@pytest.mark.parametrize(
+    ("lines", "shown"),
+    [
+        # A line written as UTF-8 into a cp1252 file: refused quoting the damaged text.
+        (
+            [
+                "1,Kim,kim@example.com,schön\n".encode("cp1252"),
+                "2,Jordan,jordan@example.com,Gebühr falsch\n".encode(),
+            ],
+            "Gebühr",
+        ),
+        # Mac Roman read as cp1252: refused quoting the text both ways.
+        (["1,Jordan,jordan@example.com,wären schön\n".encode("mac_roman")], "schšn"),
+        # Text that reads as double-encoded: refused quoting it.
+        (["1,Jordan,jordan@example.com,Grüße\n".encode("mac_roman")], "GrŸ§e"),
+        # cp850 (a byte cp1252 leaves undefined): refused quoting the line in code pages.
+        (["1,Jordan,jordan@example.com,Gebühr doppelt\n".encode("cp850")], "Gebühr"),
+    ],
+)
+def test_a_decoding_refusal_quotes_no_e_mail_nor_name(lines: list[bytes], shown: str) -> None:
+    """Found by a user trial: a refusal quoted the line around the damaged byte, "Jordan,,
+    jordan@example.com,...": e-mails and names never leave raw/. A refusal quotes the field
+    that holds the damage, redacted as the quarantine's raw records are."""
+    from servicelens.ingest.readers import decode_export
+
+    data = b"id,first_name,email,comment\n" + b"".join(lines)
+    with pytest.raises(SourceError) as error:
+        decode_export("x.csv", data)
+    message = str(error.value)
+    assert shown in message
+    assert "example.com" not in message and "Jordan" not in message
