@@ -59,7 +59,51 @@ def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
         return read_xlsx_with_lines(path, definition)
     if fmt == "json":
         return read_json_records(path, definition.read.records)
-    return read_csv_with_lines(path, dialect=definition.read.dialect)
+    try:
+        return read_csv_with_lines(path, dialect=definition.read.dialect)
+    except SourceError as error:
+        # Found by a user trial: a Typeform export dropped into the cfpb source's inbox was
+        # told about mojibake and code pages for the cfpb definition. Whose export the file
+        # is comes first: a header that does not fit is said so, as for a UTF-8 file.
+        headers = _header_in_each_code_page(str(path))
+        if headers:
+            everywhere = missing_columns(definition, [n for names in headers for n in names])
+            # Told only when no reading of the header fits, by the first that decodes.
+            if everywhere and everywhere == missing_columns(definition, headers[0]):
+                map_export(
+                    definition, RawRead(str(path), "unknown", headers[0], pl.DataFrame()), "UTC"
+                )
+        raise error
+
+
+#: The encodings a header is read in when the file could not be (utf-8 first; latin-1 reads
+#: any byte): a column it names in any of them is not missing.
+HEADER_ENCODINGS = ("utf-8", "cp1252", "cp850", "mac_roman", "latin-1")
+
+
+def _header_in_each_code_page(path: str) -> list[list[str]]:
+    """The names of the first record of a delimited file that could not be decoded, read
+    in each of :data:`HEADER_ENCODINGS` that decodes the file's head (latin-1 always does),
+    in that order; empty when the file cannot be opened or split."""
+    try:
+        raw, _ = unpack_delivery(path, read_bytes(path))
+        delimiter = sniff_delimiter(path, raw)
+    except (SourceError, OSError):
+        return []
+    headers: list[list[str]] = []
+    for encoding in HEADER_ENCODINGS:
+        try:
+            head = raw[:65536].decode(encoding)
+        except UnicodeDecodeError as error:
+            if error.start < 65536 - 4:  # not a character the 64 KiB cut in two
+                continue
+            head = raw[: error.start].decode(encoding)
+        first = next(
+            csv.reader(io.StringIO(head.lstrip("\ufeff"), newline=""), delimiter=delimiter), None
+        )
+        if first:
+            headers.append([name.strip() for name in first])
+    return headers
 
 
 def _check_is_workbook(path: str, data: bytes) -> None:

@@ -1062,3 +1062,20 @@ def test_04_typeform_refusal_quotes_no_respondent(tmp_path: Path) -> None:
             Settings(data_dir=str(tmp_path)),
         )
     assert "jordan" not in str(error.value).lower()
+
+
+def test_04_typeform_in_the_cfpb_inbox_is_told_it_is_not_a_cfpb_export(tmp_path: Path) -> None:
+    """Found by a user trial: the Typeform file dropped into the cfpb source's inbox was
+    told about mojibake and code pages for the cfpb definition; a UTF-8 file of another
+    export is told its header is not the definition's. The header comes first: encoding
+    advice is for a file whose header fits."""
+    with pytest.raises(DefinitionError) as error:
+        ingest_export(
+            load_definition("cfpb"),
+            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+            Settings(data_dir=str(tmp_path)),
+        )
+    message = str(error.value)
+    assert "line 1 (header): definition" in message and "'Complaint ID'" in message
+    assert "that the export does not have" in message and "Submit Date (UTC)" in message
+    assert "mojibake" not in message and "encoding" not in message
