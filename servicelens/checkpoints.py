@@ -30,7 +30,11 @@ def checkpoint(name: str) -> None:
         return
     default = Path(tempfile.gettempdir()) / f"servicelens-paused-{os.getpid()}"
     marker = Path(os.environ.get(PAUSE_FILE_ENV) or default)
-    marker.write_text(name)
+    # Written whole, then renamed: a test that saw the file appear read it empty once, on a
+    # busy machine, between its creation and its write (a whole-suite run, test_kill.py).
+    partial = marker.with_name(f".{marker.name}.partial")
+    partial.write_text(name)
+    os.replace(partial, marker)
     deadline = time.monotonic() + float(os.environ.get(PAUSE_SECONDS_ENV) or PAUSE_SECONDS)
     while marker.exists() and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
