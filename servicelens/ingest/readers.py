@@ -429,21 +429,27 @@ def _reads_as_text(text: str) -> bool:
     )
 
 
+def _readings(data: bytes, pages: Iterable[str], exclude: str) -> Iterator[tuple[str, str]]:
+    """``data`` decoded in each of ``pages`` that decodes it, but ``exclude`` (one name of
+    a code page, whichever alias), as (page, text)."""
+    skip = codecs.lookup(exclude).name
+    for page in pages:
+        if codecs.lookup(page).name == skip:
+            continue
+        try:
+            yield page, data.decode(page)
+        except UnicodeDecodeError:
+            continue
+
+
 def _code_page_advice(data: bytes, exclude: str, repair_mojibake: bool) -> str:
     """What to set for a file that ``exclude`` (the code page declared or detected) does not
     read: the first of :data:`CANDIDATE_CODE_PAGES` the file reads as text in
     (:func:`_reads_as_text`), with ``repair_mojibake`` when its text needs repairing; else
     the code pages that decode it, to be checked. Found by a user trial: a cp850 file was
     steered to latin-1, whose "repair" kept other letters."""
-    skip = codecs.lookup(exclude).name
     decoding: list[str] = []
-    for page in CANDIDATE_CODE_PAGES:
-        if codecs.lookup(page).name == skip:
-            continue
-        try:
-            text = data.decode(page)
-        except UnicodeDecodeError:
-            continue
+    for page, text in _readings(data, CANDIDATE_CODE_PAGES, exclude):
         if _reads_as_text(text):
             beside = ""
             if _mojibake_line(text) is not None:
@@ -652,16 +658,9 @@ def code_page_that_repairs(value: str, encoding: str) -> str | None:
     does (or ``value`` has characters ``encoding`` cannot encode)."""
     try:
         data = value.encode(encoding)
-        declared = codecs.lookup(encoding).name
     except (UnicodeError, LookupError):
         return None
-    for page in REPAIR_CODE_PAGES:
-        if codecs.lookup(page).name == declared:
-            continue
-        try:
-            text = data.decode(page)
-        except UnicodeDecodeError:
-            continue
+    for page, text in _readings(data, REPAIR_CODE_PAGES, encoding):
         repaired = _verified_repair(text) if _shows_mojibake(text) else None
         if repaired is not None and not _shows_mojibake(repaired):
             return page
