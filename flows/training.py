@@ -46,6 +46,7 @@ from models.registry import (
     record_decision,
     save_model,
     set_champion,
+    trained_through,
 )
 from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
 from servicelens.ingest.audits import accounting_text
@@ -200,16 +201,25 @@ MIN_COMPARISON_ROWS = 100
 MIN_OUT_OF_FOLD_ROWS = 20
 
 
+def _date_range(labelled: pl.DataFrame, facts_only: pl.DataFrame | None) -> tuple[date, date]:
+    """The first and last survey date of the labelled and facts-only rows together."""
+    dates = labelled.get_column("survey_date")
+    if facts_only is not None and facts_only.height:
+        dates = pl.concat([dates, facts_only.get_column("survey_date")])
+    return dates.min(), dates.max()  # type: ignore[return-value]
+
+
 def unseen_by(meta: dict[str, Any], holdout: pl.DataFrame) -> pl.DataFrame:
     """The holdout rows a registered model never trained on.
 
-    A version's final model is refitted on every audited response up to the last survey
-    date in its metadata, so rows up to that date would flatter it against a challenger.
+    A version's final model is refitted on every labelled row up to the last survey date
+    it trained on, facts-only rows included (``models.registry.trained_through``), so rows
+    up to that date would flatter it against a challenger.
     """
-    dates = meta.get("survey_dates") or []
-    if len(dates) != 2 or "survey_date" not in holdout.columns:
+    last = trained_through(meta)
+    if last is None or "survey_date" not in holdout.columns:
         return holdout
-    return holdout.filter(pl.col("survey_date") > date.fromisoformat(str(dates[1])))
+    return holdout.filter(pl.col("survey_date") > last)
 
 
 def champion_on_holdout(models_dir: DataPath, champion: str, holdout: pl.DataFrame) -> float:
@@ -272,10 +282,13 @@ def register_and_promote(
         "data_sha256": fingerprint,
         "training_rows": labelled.height,
         "facts_only_rows": 0 if facts_only is None else facts_only.height,
+        # The dates of the rows it is scored on (with text) ...
         "survey_dates": [
             str(labelled.get_column("survey_date").min()),
             str(labelled.get_column("survey_date").max()),
         ],
+        # ... and of every row it trained on, facts-only rows included: what is new to it.
+        "trained_dates": [str(d) for d in _date_range(labelled, facts_only)],
         "parameters": result.parameters,
         "decision": result.decision.as_dict(),
         "design": result.spec.design,

@@ -14,7 +14,7 @@ import platform
 import threading
 import zipfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -357,6 +357,24 @@ def read_metadata(models_dir: DataPath, version: str) -> dict[str, Any]:
         raise ModelFileError(f"{path}: no such model version; see `servicelens models list`")
     result: dict[str, Any] = json.loads(path.read_text())
     return result
+
+
+def trained_through(meta: dict[str, Any]) -> date | None:
+    """The last survey date of every row a version trained on, facts-only rows included
+    (``trained_dates`` in its metadata): rows dated after it are new to the version.
+
+    A user trial with the CFPB complaints found a champion dated by its rows with text
+    alone (``survey_dates``, to 2026-03-11) judged on 132 text-less complaints of later
+    dates it had trained on as facts-only rows. A version saved before ``trained_dates``
+    was recorded that trained on facts-only rows has no record of their dates: ``date.max``,
+    since any row may be one it trained on. None: no dates recorded at all."""
+    dates = meta.get("trained_dates") or []
+    if len(dates) == 2:
+        return date.fromisoformat(str(dates[1]))
+    if int(meta.get("facts_only_rows") or 0) > 0:
+        return date.max
+    dates = meta.get("survey_dates") or []
+    return date.fromisoformat(str(dates[1])) if len(dates) == 2 else None
 
 
 def read_metrics(models_dir: DataPath, version: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.training import MIN_COMPARISON_ROWS, register_and_promote
+from flows.training import MIN_COMPARISON_ROWS, register_and_promote, unseen_by
 from models.evaluate import classification_metrics
 from models.pipeline import SURVEY_FEATURES, labels_to_target
 from models.registry import (
@@ -29,7 +29,7 @@ from models.registry import (
 )
 from models.train import TrainingResult, train_root_cause_model
 from servicelens.settings import Settings
-from tests.model.conftest import START
+from tests.model.conftest import DAYS, START
 
 
 def test_the_decision_rule_and_its_reasons() -> None:
@@ -590,6 +590,41 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     assert "Training's reason: kept champion " in said
     assert "promoted it. Training's reason: promoted: " in _last_training(
         tmp_path, promoted["version"]
+    )
+
+
+def test_rows_a_champion_trained_on_without_text_are_not_new_to_it(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a user trial with the CFPB complaints: a retrain was promoted "on 132 rows
+    neither trained on", every one a text-less complaint the champion had trained on as a
+    facts-only row, since its metadata dated its training by the rows with text alone."""
+    cutoff = START + timedelta(days=4)
+    early = labelled.filter(pl.col("survey_date") <= cutoff)
+    # The later days reach the champion as another export without any text: facts only.
+    textless = labelled.filter(pl.col("survey_date") > cutoff).with_columns(
+        pl.lit("").alias("comment")
+    )
+    champion = train_root_cause_model(early, seed=3, cv_folds=3, facts_only=textless)
+    first = register_and_promote(
+        champion, tmp_path, early, dict(champion.metrics), SURVEY_FEATURES, facts_only=textless
+    )
+    # Every holdout row of the challenger is dated after the champion's rows with text,
+    # and the champion trained on each of them: none is new to it.
+    assert trained.holdout.filter(pl.col("survey_date") <= cutoff).height == 0
+    second = register_and_promote(
+        trained, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert "neither trained on" not in second["decision"], second["decision"]
+    meta = json.loads((tmp_path / first["version"] / "metadata.json").read_text())
+    assert meta["trained_dates"] == [str(START), str(START + timedelta(days=DAYS - 1))]
+    assert meta["survey_dates"] == [str(START), str(cutoff)]  # the rows with text
+
+    # A version saved before its facts-only rows were dated: none of its rows is known new.
+    legacy = {k: v for k, v in meta.items() if k != "trained_dates"}
+    assert unseen_by(legacy, trained.holdout).height == 0
+    assert unseen_by({**legacy, "facts_only_rows": 0}, trained.holdout).height == (
+        trained.holdout.height
     )
 
 
