@@ -830,9 +830,14 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
             f"fewer than {MIN_AUDITED} scored negatives have a QA audit: audit more, or train "
             "a model and publish the audited dates"
         )
-    trained_to = (inputs.metadata or {}).get("survey_dates", [None, None])[-1]
-    if trained_to:
-        unseen = audited.filter(pl.col("survey_date") > date.fromisoformat(trained_to))
+    from models.registry import trained_through
+
+    # Every row the champion trained on, facts-only rows without text included: a user
+    # trial's report calibrated a CFPB champion "out of sample" on text-less complaints it
+    # had trained on, dated after its rows with text (survey_dates).
+    trained_to = trained_through(inputs.metadata or {})
+    if trained_to is not None:
+        unseen = audited.filter(pl.col("survey_date") > trained_to)
         if unseen.height >= MIN_AUDITED:
             return (
                 unseen,

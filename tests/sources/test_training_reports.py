@@ -4,6 +4,7 @@ the folds that ran, a holdout of one root cause, the rows it quarantined."""
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 from datetime import date, timedelta
@@ -149,3 +150,65 @@ def test_training_says_why_it_quarantined_rows_and_keeps_them(
     inputs = read_metrics(registry, version)["input"]
     assert inputs["quarantine_file"] == "quarantine.parquet"
     assert list(inputs["quarantined_by_reason"].values()) == [20]
+
+
+def _textless_later_export(rows: int = 240) -> pl.DataFrame:
+    """Another export of the vendor: other tickets, the twelve dates after
+    :func:`_vendor_export`'s, and no text at all (a download without the narratives)."""
+    later = _vendor_export(rows, seed=4)
+    return later.with_columns(
+        pl.col("ticket").str.replace("T-", "U-"),
+        pl.Series(
+            "opened",
+            [(START + timedelta(days=12 + i % 12)).strftime("%d/%m/%Y") for i in range(rows)],
+        ),
+        pl.lit(None, pl.String).alias("what_happened"),
+    )
+
+
+@pytest.fixture(scope="module")
+def textless_later(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The CFPB trial's steps on the vendor's two exports: ``train --input`` with text and
+    the later text-less one (facts only), both dropped in the inbox and run (the marts score
+    the text-less rows too), the run report, then ``train`` again from the landed rows."""
+    root = tmp_path_factory.mktemp("textless")
+    mapping = root / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    with_text, textless = root / "export.csv", root / "export-without-text.csv"
+    _vendor_export().write_csv(with_text)
+    _textless_later_export().write_csv(textless)
+    data = ["--data-dir", str(root / "data")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([*data, "sources", "add", str(mapping)]) == 0
+        assert main([*data, "--json", "train", "--source", "acme-vendor", "--folds", "3",
+                     "--input", str(with_text), "--input", str(textless)]) == 0  # fmt: skip
+        first = json.loads(_last_json(out))
+        inbox = root / "data" / "inbox" / "acme-vendor"
+        for export in (with_text, textless):
+            (inbox / export.name).write_bytes(export.read_bytes())
+        assert main([*data, "run", "--date", "2026-01-25"]) == 0
+        assert main([*data, "report", "--source", "acme-vendor"]) == 0
+    report = html.unescape((root / "data" / "reports" / "latest.html").read_text())
+    return {"data": data, "root": root, "first": first, "report": report}
+
+
+def _last_json(out: io.StringIO) -> str:
+    """The JSON document ``--json`` printed last in ``out``."""
+    text = out.getvalue()
+    return text[text.rindex("\n{") + 1 :] if "\n{" in text else text
+
+
+def test_the_reports_out_of_sample_rows_leave_out_those_trained_on_without_text(
+    textless_later: dict[str, Any],
+) -> None:
+    """Found by a user trial with the CFPB complaints: the report calibrated the champion on
+    "30 audited negatives from after the champion's training data (out of sample)", April
+    complaints without a narrative that it had trained on as facts-only rows, instead of its
+    time split's test slice."""
+    first = textless_later["first"]
+    assert first["promoted"] and first["metrics"]["facts_only_rows"] == 240
+    report = textless_later["report"]
+    assert "(out of sample)" not in report
+    assert "240 audited negatives from after the champion's training data" not in report
+    assert "of the champion's time-split test slice" in report
