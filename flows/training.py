@@ -48,7 +48,12 @@ from models.registry import (
     set_champion,
     trained_through,
 )
-from models.train import GROUP_COLUMNS, TrainingResult, train_root_cause_model
+from models.train import (
+    GROUP_COLUMNS,
+    TrainingResult,
+    set_apart_facts_only,
+    train_root_cause_model,
+)
 from servicelens.ingest.audits import accounting_text
 from servicelens.runtime import is_rust_panic
 from servicelens.settings import Settings
@@ -415,16 +420,30 @@ def train_and_register_task(settings: Settings, folds: int = 5) -> dict[str, Any
         logger.info("%s", accounting_text(audits))
     definition = None if settings.is_sample else source_definition(settings)
     spec = SURVEY_FEATURES if definition is None else definition.features
+    facts_only = None
     if definition is not None:
         definition.refuse_an_empty_model()
-    build = build_fingerprint(labelled, None, spec_to_dict(spec), seed=settings.seed, folds=folds)
+        # The rule `train --input` splits its files by: a delivery without any text is facts
+        # only (the sample's one survey export a day has no other export to set apart).
+        labelled, facts_only = set_apart_facts_only(labelled, spec.text)
+        if labelled.is_empty() and facts_only is not None:
+            raise ValueError(
+                f"source {settings.source} cannot train a model: none of its deliveries' "
+                f"{facts_only.height:,} labelled rows has comment text. The model needs "
+                "labelled rows with text; deliveries without text can only be added to them"
+            )
+    build = build_fingerprint(
+        labelled, facts_only, spec_to_dict(spec), seed=settings.seed, folds=folds
+    )
     if (unchanged := champion_built_from(settings.models_dir, build)) is not None:
         if audits is not None:
             unchanged["metrics"] = {**unchanged["metrics"], "audits": audits}
         logger.info("model %s: %s", unchanged["version"], unchanged["decision"])
         return unchanged
     try:
-        result = train_root_cause_model(labelled, seed=settings.seed, spec=spec, cv_folds=folds)
+        result = train_root_cause_model(
+            labelled, seed=settings.seed, spec=spec, cv_folds=folds, facts_only=facts_only
+        )
     except ValueError as error:
         # Too few usable audits: say where the others went, and where a source's belong.
         more = [] if audits is None else [accounting_text(audits)]
@@ -463,6 +482,7 @@ def train_and_register_task(settings: Settings, folds: int = 5) -> dict[str, Any
         metrics,
         spec,
         source=settings.source,
+        facts_only=facts_only,
         build=build,
     )
     logger.info("model %s: %s", registered["version"], registered["decision"])

@@ -305,10 +305,18 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
         if result["promoted"] and (hint := rescore_hint(source, source.models_dir, source.source)):
             print(hint, file=sys.stderr)
         cv, holdout = metrics["cross_validation"], metrics["model"]
+        facts = int(metrics.get("facts_only_rows") or 0)
+        # The same rule as --input's (models.train.set_apart_facts_only), said, since every
+        # figure after it is measured on the rows with text alone.
+        also = (
+            f" and {facts:,} facts-only rows (deliveries without text: trained on, never scored)"
+            if facts
+            else ""
+        )
         print(
             f"trained on {metrics['split']['train_rows'] + metrics['split']['test_rows']} "
-            f"labelled rows of the source's clean layer (its own labels and QA's audits); "
-            f"cross-validated roc_auc "
+            f"labelled rows of the source's clean layer (its own labels and QA's audits)"
+            f"{also}; cross-validated roc_auc "
             f"{cv['roc_auc']:.3f}, time split roc_auc {holdout['roc_auc']:.3f} on "
             f"{metrics['split']['test_rows']} rows ({metrics['split']['test_from']}.."
             f"{metrics['split']['test_to']})"
@@ -334,6 +342,7 @@ def _labelled_inputs(
     with text (scored and trained on), those of files without any text (facts only: trained
     on, never scored), per file what was read, kept and quarantined, and the quarantined
     rows of every file (``QUARANTINE_SCHEMA``, as ``score`` writes them; none: no rows)."""
+    from models.train import set_apart_facts_only
     from servicelens.stages import ingest_export
 
     scored: list[pl.DataFrame] = []
@@ -348,9 +357,14 @@ def _labelled_inputs(
         everything = model_rows(ingested.clean, definition.features)
         rows = labelled_rows(everything)
         with_text += everything.filter(written).height
-        # A model of facts alone (no comment mapped) trains and scores on every file.
-        has_text = not definition.features.text or bool(rows.select(written.any()).item())
-        (scored if has_text else facts).append(rows)
+        # One rule for --input and the landed rows (models.train.set_apart_facts_only): a
+        # file none of whose labelled rows has text is facts only; a model of facts alone
+        # (no comment mapped) trains and scores on every file.
+        with_text_rows, facts_rows = set_apart_facts_only(rows, definition.features.text)
+        has_text = facts_rows is None
+        scored.append(with_text_rows)
+        if facts_rows is not None:
+            facts.append(facts_rows)
         files.append(
             {
                 "file": str(path),
@@ -362,6 +376,7 @@ def _labelled_inputs(
                 "role": "scored" if has_text else "facts only (no text)",
             }
         )
+    scored = [frame for frame in scored if frame.height]
     if not scored:
         labelled = sum(f["labelled_rows"] for f in files)
         # No labelled row has text here, so every row with text is unlabelled.
