@@ -609,7 +609,7 @@ def _model(inputs: _Inputs) -> str:
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
     named = [
-        ("model (holdout, audit labels)", metrics.get("model")),
+        (f"model (holdout, {_label_words(inputs.settings, metrics)})", metrics.get("model")),
         ("majority baseline", metrics.get("majority_baseline")),
         ("best single rule", metrics.get("best_rule_baseline")),
         # Found by a data scientist's trial: these two were in metrics.json only, and on the
@@ -635,18 +635,9 @@ def _model(inputs: _Inputs) -> str:
     split = metrics.get("split") or {}
     meta = inputs.metadata or {}
     threshold = model_thresholds(inputs.settings, [inputs.champion])[inputs.champion]
-    # A configured source's labels are QA's audits and its export's own label (CFPB's
-    # company response): calling them all audits overstated what QA had checked.
-    labelled = (
-        "audited negatives"
-        if inputs.settings.is_sample
-        else "labelled negatives (QA's audits, and the export's own label where no audit "
-        "overrides it)"
-    )
     intro = (
         f"<p>Champion <code>{escape(inputs.champion)}</code>, trained on "
-        f"{_count(meta.get('training_rows'))} {labelled} "
-        f"({escape(' to '.join(meta.get('survey_dates', [])))}); holdout "
+        f"{_trained_on(inputs.settings, meta, metrics)}; holdout "
         f"{split.get('test_from', '?')} to {split.get('test_to', '?')} "
         f"({_count(split.get('test_rows'))} rows). Negatives are classified policy_failure at "
         f"P(policy_failure) >= {_threshold_text(threshold)}"
@@ -663,6 +654,44 @@ def _model(inputs: _Inputs) -> str:
         + _design_and_review(metrics)
         + sources
     )
+
+
+def _label_words(settings: Settings, metrics: dict[str, Any]) -> str:
+    """What the champion's labels are: QA's audits (the sample), or a configured source's
+    export's own label (CFPB's company response), with QA's audits over it where any was
+    used. A user trial's CFPB report called the company responses "audit labels"."""
+    if settings.is_sample:
+        return "audit labels"
+    used = int((metrics.get("audits") or {}).get("used") or 0)
+    return "the export's labels and QA's audits" if used else "the export's labels"
+
+
+def _trained_on(settings: Settings, meta: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """The rows the champion trained on, as its metadata and metrics record them: the
+    labelled rows it is scored on, by whom they were labelled, and the facts-only rows
+    without text it also trained on (a user trial's CFPB report left out 11,474)."""
+    dates = escape(" to ".join(meta.get("survey_dates", [])))
+    rows = _count(meta.get("training_rows"))
+    if settings.is_sample:
+        return f"{rows} audited negatives ({dates})"
+    used = int((metrics.get("audits") or {}).get("used") or 0)
+    labels = (
+        f"the export's own label, or QA's audit where one is in force ({used:,} audit rows used)"
+        if used
+        else "the export's own label (no QA audit was used)"
+    )
+    facts = int(meta.get("facts_only_rows") or 0)
+    text = "labelled negatives with text" if facts else "labelled negatives"
+    said = f"{rows} {text} ({dates}), labelled by {labels}"
+    if facts:
+        every = meta.get("trained_dates") or []
+        when = (
+            f"; every row it trained on is dated {escape(' to '.join(every))}"
+            if len(every) == 2
+            else ""
+        )
+        said += f", and {facts:,} facts-only rows without text (trained on, never scored{when})"
+    return said
 
 
 def _audit_tally(metrics: dict[str, Any]) -> str:
@@ -835,19 +864,21 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
     # Every row the champion trained on, facts-only rows without text included: a user
     # trial's report calibrated a CFPB champion "out of sample" on text-less complaints it
     # had trained on, dated after its rows with text (survey_dates).
+    # A configured source's labels are mostly its export's own (CFPB's company response).
+    noun = "audited negatives" if inputs.settings.is_sample else "labelled negatives"
     trained_to = trained_through(inputs.metadata or {})
     if trained_to is not None:
         unseen = audited.filter(pl.col("survey_date") > trained_to)
         if unseen.height >= MIN_AUDITED:
             return (
                 unseen,
-                f"{unseen.height:,} audited negatives from after the champion's training data "
+                f"{unseen.height:,} {noun} from after the champion's training data "
                 "(out of sample).",
                 False,
             )
     return (
         audited,
-        f"{audited.height:,} audited negatives the champion was trained on (in sample: "
+        f"{audited.height:,} {noun} the champion was trained on (in sample: "
         "optimistic; the holdout metrics above are the honest numbers).",
         True,
     )
