@@ -56,13 +56,13 @@ SLOWEST_FILES = (
     "tests/reliability/test_backfill_concurrent.py",  # 64 s
     "tests/model/test_designs.py",  # 59 s
     "tests/bi/test_analyst_outputs.py",  # 49 s
+    "tests/sources/test_training_reports.py",  # 43 s
     "tests/bi/test_startup.py",  # 42 s
     "tests/model/test_model.py",  # 37 s
     "tests/reliability/test_lost_flow_run.py",  # 36 s
     "tests/reliability/test_orphaned_api.py",  # 35 s
     "tests/scale/test_dask_backfill.py",  # 34 s
     "tests/reliability/test_runs_show.py",  # 34 s
-    "tests/sources/test_training_reports.py",  # 33 s
     "tests/sources/test_field_samples.py",  # 30 s
     "tests/flows/test_backfill.py",  # 30 s
     "tests/flows/test_caching.py",  # 27 s
