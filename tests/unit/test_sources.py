@@ -402,8 +402,10 @@ def test_a_utf8_line_in_a_cp1252_file_is_told_to_repair_not_to_change_the_code_p
     with pytest.raises(SourceError) as refused:
         decode_export("x.csv", data)
     assert str(refused.value) == (
-        "x.csv: line 3: the text 'A2;GebÃ¼hr doppelt, RÃ¼ckr' is UTF-8 in a file read "
-        "as cp1252: the file mixes encodings (that line reads 'A2;Gebühr doppelt, Rückruf' "
+        # Only the field around the damage is quoted, redacted (a trial's refusal quoted a
+        # respondent's name and e-mail from the rest of the line).
+        "x.csv: line 3: the text 'GebÃ¼hr doppelt' is UTF-8 in a file read "
+        "as cp1252: the file mixes encodings (that line reads 'Gebühr doppelt' "
         "as UTF-8). Set `repair_mojibake = true` in the definition's [read] to read "
         "such lines as UTF-8, keeping `encoding` as it is, or save the file again as UTF-8 "
         "and deliver it again"
