@@ -376,8 +376,7 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
         note = ""
         if landing.already_landed and removed:
             # Nothing changed, and the file leaves the inbox: the run says why.
-            first = landing.first_delivered_name
-            named = "" if first == path.name else f" as {first}"
+            named = landing.first_named_otherwise
             note = f"{path.name}: already landed{named} (the same bytes); nothing changed"
         elif landing.landed_again and removed and not landing.changed_periods():
             # Landed again under a changed definition, its rows read the same: no partition

@@ -127,17 +127,18 @@ class Landing:
     undated_rejects: dict[date, list[int]] = field(default_factory=dict)
 
     @property
-    def first_delivered_name(self) -> str:
-        """The name the delivery's bytes were first delivered under (its raw copy's)."""
+    def first_named_otherwise(self) -> str:
+        """`` as calls.csv`` when the delivery's bytes were first delivered (its raw copy)
+        under another name than this file's, else ``""``."""
         found = re.search(DELIVERED_NAME, self.delivered_as)
-        return found.group(1) if found else self.delivered_as
+        first = found.group(1) if found else self.delivered_as
+        return "" if first == Path(self.file).name else f" as {first}"
 
     def landed_again_text(self) -> str:
         """``landed again under the changed definition (the same bytes as calls.csv, landed
         before)``: what a delivery :attr:`landed_again` is, naming the earlier delivery when
         it came under another name."""
-        first = self.first_delivered_name
-        named = "" if first == Path(self.file).name else f" as {first}"
+        named = self.first_named_otherwise
         return f"landed again under the changed definition (the same bytes{named}, landed before)"
 
     def changed_periods(self) -> list[date]:
