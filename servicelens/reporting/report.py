@@ -656,13 +656,18 @@ def _model(inputs: _Inputs) -> str:
     )
 
 
+def _audits_used(metrics: dict[str, Any]) -> int:
+    """How many QA audit rows the champion's training used (its metrics' ``audits`` tally)."""
+    return int((metrics.get("audits") or {}).get("used") or 0)
+
+
 def _label_words(settings: Settings, metrics: dict[str, Any]) -> str:
     """What the champion's labels are: QA's audits (the sample), or a configured source's
     export's own label (CFPB's company response), with QA's audits over it where any was
     used. A user trial's CFPB report called the company responses "audit labels"."""
     if settings.is_sample:
         return "audit labels"
-    used = int((metrics.get("audits") or {}).get("used") or 0)
+    used = _audits_used(metrics)
     return "the export's labels and QA's audits" if used else "the export's labels"
 
 
@@ -674,7 +679,7 @@ def _trained_on(settings: Settings, meta: dict[str, Any], metrics: dict[str, Any
     rows = _count(meta.get("training_rows"))
     if settings.is_sample:
         return f"{rows} audited negatives ({dates})"
-    used = int((metrics.get("audits") or {}).get("used") or 0)
+    used = _audits_used(metrics)
     labels = (
         f"the export's own label, or QA's audit where one is in force ({used:,} audit rows used)"
         if used
