@@ -12,6 +12,7 @@ from transforms.clean import (
     UNPARSEABLE,
     join_interactions,
     latest_interactions,
+    local_time_problem,
     normalise_surveys,
     normalised_channel,
     normalised_text,
@@ -21,6 +22,7 @@ from transforms.clean import (
     safe_comment,
     split_superseded_deliveries,
     survey_day,
+    with_parsed_timestamps,
     with_policy_facts,
     written_date,
 )
@@ -85,6 +87,53 @@ def test_scores_parse_or_are_marked_unparseable(raw: str | None, expected: int |
 def test_timestamps_become_utc(raw: str, expected: datetime | None) -> None:
     out = pl.DataFrame({"ts": [raw]}).select(parsed_timestamp("ts", "Europe/London"))
     assert out.item() == expected
+
+
+#: Texts of every kind the timestamp readers meet: offsets, Z, naive, bare dates, the
+#: London clocks' skipped (29 March 2026 01:30) and repeated (25 October 01:30) hours,
+#: declared formats, unreadable text and null.
+TIMESTAMP_TEXTS = [
+    "2026-11-01T12:03:00+01:00",
+    "2026-11-01 12:03:00Z",
+    " 2026-07-01 13:03:00 ",
+    "2026-07-01",
+    "2026-03-29T01:30:00",
+    "2026-10-25T01:30:00",
+    "2026-10-25T01:30:00+01:00",
+    "25.10.2026 01:30",
+    "29.03.2026 01:30",
+    "18/08/2016",
+    "yesterday",
+    "",
+    None,
+]
+
+
+@pytest.mark.parametrize("ambiguous", ["earliest", "null"])
+@pytest.mark.parametrize("formats", [(), ("%d.%m.%Y %H:%M", "iso", "%d/%m/%Y")])
+def test_staged_timestamps_equal_the_single_expressions(
+    ambiguous: str, formats: tuple[str, ...]
+) -> None:
+    """with_parsed_timestamps computes each reading of a text once (polars does not share
+    sub-expressions); the values must be parsed_timestamp's and local_time_problem's."""
+    frame = pl.LazyFrame(
+        {"a": TIMESTAMP_TEXTS, "b": list(reversed(TIMESTAMP_TEXTS)), "keep": range(13)},
+        schema={"a": pl.String, "b": pl.String, "keep": pl.Int64},
+    )
+    expected = frame.with_columns(
+        parsed_timestamp("a", "Europe/London", formats, ambiguous),
+        parsed_timestamp("b", "Europe/London", (), ambiguous),
+        local_time_problem("a", "Europe/London", formats, ambiguous),
+    ).collect()
+    staged = with_parsed_timestamps(
+        frame, ["a", "b"], "Europe/London", {"a": formats}, ambiguous, flag_dst=["a"]
+    ).collect()
+    assert staged.columns == expected.columns
+    assert staged.equals(expected)
+    # The cases the texts are there for are met.
+    assert expected.get_column("a_dst").drop_nulls().unique().sort().to_list() == (
+        ["ambiguous", "nonexistent"] if ambiguous == "null" else ["nonexistent"]
+    )
 
 
 @pytest.mark.parametrize(
