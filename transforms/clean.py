@@ -369,6 +369,15 @@ def parsed_timestamp(
     return _utc_instant(with_offset, earliest, latest, ambiguous).alias(column)
 
 
+def offset_instant(column: str, formats: tuple[str, ...] = ()) -> pl.Expr:
+    """The instant (UTC) of a text of ``column`` read with its own offset (or ``Z``) by the
+    first of ``formats`` that reads it so (ISO 8601 where none); null for a text with no
+    offset or none that reads. Where not null, it is :func:`parsed_timestamp` of the text
+    with ``formats`` followed by any others: an offset reading wins over a naive one, and
+    the timezone is not needed."""
+    return _naive_and_offset(column, formats)[0].alias(column)
+
+
 def _zoned(naive: pl.Expr, timezone: str) -> tuple[pl.Expr, pl.Expr]:
     """The naive local times ``naive`` in ``timezone`` read as their earliest and their
     latest instant: the same where the time is unambiguous, both null where the clocks skip

@@ -48,7 +48,7 @@ from servicelens.ingest.readers import (
 from servicelens.settings import SURVEYS_FILE
 from servicelens.storage.fs import DataPath
 from servicelens.validation.expectations import SCIENTIFIC_ID
-from transforms.clean import no_such_day, parsed_timestamp
+from transforms.clean import no_such_day, offset_instant, parsed_timestamp
 from transforms.formatting import formatted_text
 from transforms.schemas import ROOT_CAUSES
 
@@ -370,6 +370,38 @@ def slashed_readings(column: str) -> pl.Expr:
     )
 
 
+def _audited_at(timezone: str) -> pl.Expr:
+    """``audited_at`` (text) as an instant (UTC): read by :data:`AUDITED_AT_FORMATS`, and
+    slashed dates in the order of the row's file (``_order``), or either order where both
+    read the same day; null where no format reads it. Naive times are in ``timezone``."""
+    return (
+        pl.when(pl.col("_order") == "day-first")
+        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
+        .when(pl.col("_order") == "month-first")
+        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + MONTH_FIRST_SLASHED))
+        # The same day either way (04/04/2026): no order to decide (found by a helper's
+        # review: it was set aside as reading "as day/month or as month/day").
+        .when(_same_either_way("audited_at"))
+        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
+        .otherwise(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS))
+        .alias("_audited_at")
+    )
+
+
+def _with_each_row(frame: pl.DataFrame, rows: pl.Expr, columns: list[pl.Expr]) -> pl.DataFrame:
+    """``frame`` with ``columns`` (which it carries already) worked out again for the
+    ``rows`` a predicate selects only, in the frame's order: polars evaluates every branch
+    of a ``when`` for every row, so an expensive column needed by a few rows is computed
+    on those alone."""
+    marked = frame.with_row_index("_each_row").with_columns(rows.alias("_selected"))
+    redone = marked.filter(pl.col("_selected")).with_columns(columns)
+    return (
+        pl.concat([marked.filter(~pl.col("_selected")), redone])
+        .sort("_each_row")
+        .drop("_each_row", "_selected")
+    )
+
+
 def _same_either_way(column: str) -> pl.Expr:
     """True where ``column`` holds a slashed date whose two first numbers are equal
     (``04/04/2026``): day first and month first read the same day."""
@@ -462,18 +494,13 @@ def read_audit_files(
         .str.to_lowercase()
         .str.replace_all(r"[\s-]+", "_")
         .alias("_verdict"),
-        pl.when(pl.col("_order") == "day-first")
-        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
-        .when(pl.col("_order") == "month-first")
-        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + MONTH_FIRST_SLASHED))
-        # The same day either way (04/04/2026): no order to decide (found by a helper's
-        # review: it was set aside as reading "as day/month or as month/day").
-        .when(_same_either_way("audited_at"))
-        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
-        .otherwise(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS))
-        .alias("_audited_at"),
         pl.col("audited_at").str.contains(_DATE_ONLY).fill_null(False).alias("_date_only"),
+        # A time written with its offset (ISO 8601, the first format) is that instant
+        # whichever formats follow; the rest are read below, the many formats and orders
+        # only for them (evaluated for every row, they were 0.03 s of a 13,000-row file).
+        offset_instant("audited_at", AUDITED_AT_FORMATS[:1]).alias("_audited_at"),
     )
+    typed = _with_each_row(typed, pl.col("_audited_at").is_null(), [_audited_at(timezone)])
     # A verdict close to one (a trial's 'percieved', 'Policy Fehler') is told which it is
     # near; difflib on the distinct unknown spellings only.
     import difflib
@@ -571,7 +598,20 @@ def read_audit_files(
             )
         )
     )
-    typed = typed.with_columns(problem.alias("_problem"))
+    # Only a row with a missing id, a verdict not one of ROOT_CAUSES, or an unreadable or
+    # future time can have a problem (each branch needs one): the reasons are worked out
+    # for those rows alone (0.05 s of a 13,000-row file, worked out for every row).
+    suspect = (
+        pl.col("response_id").is_null()
+        | ~pl.col("_verdict").is_in(ROOT_CAUSES).fill_null(False)
+        | pl.col("_audited_at").is_null()
+        | (pl.col("_audited_at") > pl.lit(latest_allowed))
+    )
+    typed = _with_each_row(
+        typed.with_columns(pl.lit(None, pl.String).alias("_problem")),
+        suspect,
+        [problem.alias("_problem")],
+    )
     aside.append(
         typed.filter(pl.col("_problem").is_not_null()).select(
             "source_file", "source_line", "response_id", pl.col("_problem").alias("reason")

@@ -17,6 +17,7 @@ from transforms.clean import (
     normalised_channel,
     normalised_text,
     normalised_text_of,
+    offset_instant,
     parsed_score,
     parsed_timestamp,
     safe_comment,
@@ -134,6 +135,19 @@ def test_staged_timestamps_equal_the_single_expressions(
     assert expected.get_column("a_dst").drop_nulls().unique().sort().to_list() == (
         ["ambiguous", "nonexistent"] if ambiguous == "null" else ["nonexistent"]
     )
+
+
+@pytest.mark.parametrize("more", [(), ("%Y-%m-%dT%H:%M%z", "%d.%m.%Y %H:%M", "%d/%m/%Y")])
+def test_a_time_read_with_its_offset_is_that_instant_whatever_formats_follow(
+    more: tuple[str, ...],
+) -> None:
+    """The audits read a time written with its offset by ISO 8601 alone, and only the
+    other rows by every format (servicelens.ingest.audits)."""
+    frame = pl.DataFrame({"t": TIMESTAMP_TEXTS}, schema={"t": pl.String})
+    alone = frame.select(offset_instant("t", ("iso",))).to_series()
+    full = frame.select(parsed_timestamp("t", "Asia/Tokyo", ("iso", *more))).to_series()
+    assert alone.is_not_null().sum() == 3  # the three texts with an offset or Z
+    assert alone.filter(alone.is_not_null()).equals(full.filter(alone.is_not_null()))
 
 
 @pytest.mark.parametrize(
