@@ -100,11 +100,16 @@ from transforms.clean import (
     prepare_interactions,
     split_superseded_deliveries,
     typed_interactions,
+    unstated_comments,
     with_attributes,
     with_policy_facts,
 )
 from transforms.formatting import formatted_text
-from transforms.language import load_detector_in_background, with_detected_language
+from transforms.language import (
+    detect_language,
+    load_detector_in_background,
+    with_detected_language,
+)
 from transforms.marts import (
     LABEL_AUDITED_AT,
     UNCERTAIN,
@@ -490,6 +495,13 @@ def _validate_sample_day(
     # does not touch.
     with ThreadPoolExecutor(1, thread_name_prefix="redact") as pool:
         redacting = pool.submit(_redacted_surveys, surveys.frame)
+        # The malformed lines' quarantine rows (their text redacted whole) after it. Then
+        # the languages of the redacted comments that state none are classified (Python,
+        # 0.09 s of a 100k date), for with_detected_language below to find them classified.
+        survey_rejecting = pool.submit(
+            _rejects_frame, surveys.rejects, surveys.path, "surveys", day
+        )
+        pool.submit(lambda: detect_language(unstated_comments(redacting.result()[0])))
         # Look-back exports no date has indexed yet (the first dates of a range) are read
         # whole and indexed from that one parse: the same parse gives their contacts and the
         # rows the join needs.
@@ -509,13 +521,19 @@ def _validate_sample_day(
             whole=unindexed,
         )
         surveys.frame, redacted_comments = redacting.result()
-    # The earlier days' contacts are published and let go (two look-back days' contacts are
-    # 200 MB at 1M surveys); the date keeps only its own.
-    for earlier in [d for d in exported if d != day]:
-        _index_contacts(settings, exported.pop(earlier), earlier, inputs)
+        survey_rejects, redacted_survey_rejects = survey_rejecting.result()
     policies = read_plain_csv(settings.policies_file) if settings.policies_file.exists() else None
     if policies is None:
         raise BatchError(f"{settings.policies_file}: the policy catalogue is missing")
+    # The earlier days' contacts are published and let go (two look-back days' contacts are
+    # 200 MB at 1M surveys); the date keeps only its own. They are written on the thread
+    # that counts repeat contacts below (which reads them: its one worker takes them in
+    # order) while the surveys are typed: 0.07 s of a 100k date.
+    counter = ThreadPoolExecutor(1, thread_name_prefix="repeat-contacts")
+    indexing = [
+        counter.submit(_index_contacts, settings, exported.pop(earlier), earlier, inputs)
+        for earlier in [d for d in exported if d != day]
+    ]
 
     # Each intermediate frame below is a full copy of the day (a million rows at scale):
     # they are dropped as soon as the next one exists, so at most two are held at a time.
@@ -535,8 +553,13 @@ def _validate_sample_day(
     # The row suite reads none of the repeat-contact counts, and GX runs mostly in Python on
     # one core: the counts (polars, off the GIL) are taken on a thread meanwhile, in the
     # caller's context (a flow's cached reader needs its run context): 1.1 s of a 1M date
-    # that ran after the history was read.
-    with ThreadPoolExecutor(1, thread_name_prefix="repeat-contacts") as pool:
+    # that ran after the history was read. The day's own interaction export's malformed
+    # lines become quarantine rows there after it.
+    own_interactions = settings.raw_day(day) / INTERACTIONS_FILE
+    own_reads = [r for r in interaction_reads if r.path == str(own_interactions)]
+    with counter as pool:
+        for indexed in indexing:
+            indexed.result()
         counting = pool.submit(
             contextvars.copy_context().run,
             _with_repeat_contacts,
@@ -546,10 +569,14 @@ def _validate_sample_day(
             contacts,
             read_interaction_file,
         )
+        interaction_rejecting = [
+            pool.submit(_rejects_frame, r.rejects, r.path, "interactions", day) for r in own_reads
+        ]
         failures = validate_survey_rows(
             joined, now, settings.gx_docs_dir / str(day) / "surveys_rows.html"
         )
         joined = counting.result()
+        interaction_rejects = [future.result() for future in interaction_rejecting]
     reasons = failures.group_by(ROW_ID).agg(pl.col("reason").sort().alias("reasons"))
 
     failed = joined.join(reasons, ROW_ID, "inner")
@@ -564,15 +591,6 @@ def _validate_sample_day(
     del valid
 
     raw_columns = [c for c in RAW_SURVEY_COLUMNS if c in surveys.frame.columns]
-    own_interactions = settings.raw_day(day) / INTERACTIONS_FILE
-    survey_rejects, redacted_survey_rejects = _rejects_frame(
-        surveys.rejects, surveys.path, "surveys", day
-    )
-    interaction_rejects = [
-        _rejects_frame(r.rejects, r.path, "interactions", day)
-        for r in interaction_reads
-        if r.path == str(own_interactions)
-    ]
     quarantine = pl.concat(
         [
             survey_rejects,
@@ -605,9 +623,7 @@ def _validate_sample_day(
             .len()
             .iter_rows()
         ),
-        interactions_read=sum(
-            r.records_read for r in interaction_reads if r.path == str(own_interactions)
-        ),
+        interactions_read=sum(r.records_read for r in own_reads),
         interactions_quarantined=int((quarantine.get_column("feed") == "interactions").sum()),
         negatives=int(clean.get_column("is_negative").sum()),
         rated=int(clean.get_column("is_negative").is_not_null().sum()),

@@ -869,6 +869,21 @@ def normalise_surveys(
     return parsed.with_columns(day.alias("survey_date"))
 
 
+def unstated_comments(raw: pl.DataFrame) -> pl.Series:
+    """The comments (String) of the rows of ``raw`` (a raw survey batch, as
+    :func:`normalise_surveys` takes it) that state no language, as :func:`normalise_surveys`
+    gives them: the texts whose language a caller will detect once the batch is typed, for
+    classifying them ahead (:func:`transforms.language.detect_language`)."""
+    if "comment" not in raw.columns:
+        return pl.Series("comment", [], pl.String)
+    stated = (
+        normalised_text("language").str.to_lowercase()
+        if "language" in raw.columns
+        else pl.lit(None, pl.String)
+    )
+    return raw.filter(stated.is_null()).select(safe_comment("comment")).to_series().drop_nulls()
+
+
 #: Columns that say where and when a copy of a response came (its file and line, and a
 #: configured source's delivery checksum and landing time), not what it says: two copies
 #: that differ only in these are the same response.

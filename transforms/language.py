@@ -163,20 +163,36 @@ def _restrict(shipped: bytes) -> dict[str, Any]:
             }
 
 
+#: Each text this process has classified, and what :func:`detect_language` gave it: a
+#: caller can classify texts ahead on a thread while other work runs (the classifier is
+#: Python, about 30,000 texts a second), and the next call finds them. Emptied when it
+#: holds :data:`_CLASSIFIED_MAX` texts.
+_CLASSIFIED: dict[str, str | None] = {}
+_CLASSIFIED_MAX = 200_000
+
+
+def _classified(text: str) -> str | None:
+    """:func:`detect_language` of one non-null text, from :data:`_CLASSIFIED` once made."""
+    if text in _CLASSIFIED:
+        return _CLASSIFIED[text]
+    language: str | None = None
+    if text.strip():  # Python's idea of blank, as the detector's own input
+        code, confidence = _identifier().classify(text)
+        language = str(code) if confidence >= MIN_CONFIDENCE else None
+    if len(_CLASSIFIED) >= _CLASSIFIED_MAX:
+        _CLASSIFIED.clear()
+    _CLASSIFIED[text] = language
+    return language
+
+
 def detect_language(texts: pl.Series) -> pl.Series:
     """ISO 639-1 code of each text (String), null where the text is empty, blank or null or
     the detector is less than :data:`MIN_CONFIDENCE` sure. Each distinct text is classified
-    once (a day's comments repeat a great deal), about 30,000 a second; the detector is
-    loaded only when there is a non-blank text to classify."""
+    once (a day's comments repeat a great deal) and kept (:data:`_CLASSIFIED`), about
+    30,000 a second; the detector is loaded only when there is a non-blank text to
+    classify."""
     distinct = texts.cast(pl.String).drop_nulls().unique()
-
-    def one(text: str) -> str | None:
-        if not text.strip():  # Python's idea of blank, as the detector's own input
-            return None
-        language, confidence = _identifier().classify(text)
-        return str(language) if confidence >= MIN_CONFIDENCE else None
-
-    found = pl.Series([one(t) for t in distinct.to_list()], dtype=pl.String)
+    found = pl.Series([_classified(t) for t in distinct.to_list()], dtype=pl.String)
     detected = texts.cast(pl.String).replace_strict(distinct, found, default=None)
     return detected.alias(texts.name)
 

@@ -23,6 +23,7 @@ from transforms.clean import (
     safe_comment,
     split_superseded_deliveries,
     survey_day,
+    unstated_comments,
     with_parsed_timestamps,
     with_policy_facts,
     written_date,
@@ -277,6 +278,31 @@ def test_redelivery_keeps_the_latest_and_reports_the_superseded() -> None:
     assert kept.sort("response_id").select("response_id", "csat").rows() == [("R1", 4), ("R2", 2)]
     assert sorted(superseded.get_column("source_line").to_list()) == [2, 4]
     assert kept.height + superseded.height == raw.height
+
+
+def test_the_comments_classified_ahead_are_those_whose_language_is_detected() -> None:
+    """The date classifies unstated_comments of the raw batch on a thread; they must be the
+    texts with_detected_language looks up once normalise_surveys has typed it."""
+    raw = _surveys(
+        [
+            {"language": ""},
+            {"language": "  ", "comment": "<b>Le  colis</b>\r\nest arrivé en retard"},
+            {"language": None, "comment": "   "},
+            {"language": None, "comment": None},
+            {"language": "EN ", "comment": "stated"},
+            {"language": "\x07", "comment": "only a control character stated"},
+        ]
+    )
+    typed = normalise_surveys(raw, "Europe/London", date(2026, 11, 1))
+    detected = typed.filter(
+        pl.col("language").is_null() & pl.col("comment").is_not_null()
+    ).get_column("comment")
+    assert unstated_comments(raw).to_list() == detected.to_list()
+    assert detected.to_list() == [
+        "late",
+        "Le colis\nest arrivé en retard",
+        "only a control character stated",
+    ]
 
 
 def test_conflicting_responses_with_one_id_are_both_kept_for_validation() -> None:

@@ -211,3 +211,21 @@ def test_unreadable_cache_is_rebuilt_and_unwritable_cache_is_done_without(
         assert language.CACHE_DIR_VARIABLE in warning.getMessage()
     finally:
         language._load_identifier.cache_clear()
+
+
+def test_texts_classified_ahead_are_not_classified_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A date classifies its comments on a thread while its files are read; the call after
+    typing finds them classified, with the same answers."""
+    from transforms import language
+
+    texts = pl.Series(
+        "comment",
+        ["Le technicien n'est jamais venu et personne n'a appelé.", "Ok", "  ", None],
+    )
+    ahead = detect_language(texts)
+
+    def refuse() -> Any:
+        raise AssertionError("classified again")
+
+    monkeypatch.setattr(language, "_identifier", refuse)
+    assert detect_language(texts).to_list() == ahead.to_list() == ["fr", None, None, None]
