@@ -954,6 +954,8 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         "training_rows": meta.get("training_rows"),
         "facts_only_rows": meta.get("facts_only_rows") or 0,
         "survey_dates": meta.get("survey_dates"),
+        # Every row's, facts-only rows included (trial 81: survey_dates are the text rows').
+        "trained_dates": meta.get("trained_dates"),
         "data_sha256": meta.get("data_sha256"),
         "design": meta.get("design"),
         "threshold": (meta.get("decision") or {}).get("threshold"),
@@ -990,6 +992,11 @@ def _summary_text(shown: dict[str, Any]) -> str:
     # Rows of files without text count too (a trial read "trained on 2094" for 13,568).
     facts_only = int(shown.get("facts_only_rows") or 0)
     also = f" and {facts_only:,} without text (facts only, not scored)" if facts_only else ""
+    every = shown.get("trained_dates") or []
+    if facts_only and len(every) == 2 and every != shown.get("survey_dates"):
+        # The facts-only rows' dates reach beyond the survey dates (the text rows'): a
+        # promotion counts rows after every row's last date as new (trial 81).
+        also = also[:-1] + f"; every row dated {'..'.join(every)})"
     lines = [
         f"{shown['version']}{' (champion)' if shown['champion'] else ''}, source "
         f"{shown['source']}, design {shown['design']}, threshold {_fmt(shown['threshold'])}",

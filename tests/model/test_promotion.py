@@ -436,6 +436,23 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
         f"trained on {rows} labelled rows and 11,474 without text (facts only, not scored), "
         "survey dates "
     )
+    # Where the facts-only rows are dated beyond the text rows, every row's dates are named.
+    meta_file.write_text(
+        json.dumps(
+            {**meta, "facts_only_rows": 11474, "trained_dates": ["2026-09-01", "2026-12-01"]}
+        )
+    )
+    assert main(["--data-dir", str(data), "models", "show", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trained_dates"] == ["2026-09-01", "2026-12-01"]
+    assert main(["--data-dir", str(data), "models", "show"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[1]
+        .startswith(
+            f"trained on {rows} labelled rows and 11,474 without text (facts only, not scored; "
+            "every row dated 2026-09-01..2026-12-01), survey dates "
+        )
+    )
 
 
 def test_too_few_audits_are_refused_with_their_counts(labelled: pl.DataFrame) -> None:
