@@ -497,7 +497,8 @@ def _validate_sample_day(
         redacting = pool.submit(_redacted_surveys, surveys.frame)
         # The malformed lines' quarantine rows (their text redacted whole) after it. Then
         # the languages of the redacted comments that state none are classified (Python,
-        # 0.09 s of a 100k date), for with_detected_language below to find them classified.
+        # 0.09 s of a 100k date), for with_detected_language below to find them classified
+        # (its failure is dropped here: with_detected_language meets it again and raises).
         survey_rejecting = pool.submit(
             _rejects_frame, surveys.rejects, surveys.path, "surveys", day
         )
