@@ -1051,6 +1051,42 @@ def _refuse_another_timezone(args: argparse.Namespace, settings: Settings) -> No
     from servicelens.storage.runs import refuse_another_timezone
 
     refuse_another_timezone(settings, timezone_origin(settings.timezone))
+    _say_source_timezones(args, settings)
+
+
+def _say_source_timezones(args: argparse.Namespace, settings: Settings) -> None:
+    """Before the first command that publishes partitions (so fixes the data directory's
+    business timezone; a dry run too), warn on stderr of each source, configured or being
+    run, whose definition declares another timezone (``configured.timezone_note``). Found by
+    a trial: a Berlin source's first night in a London directory dated 00:30 Berlin's
+    responses the day before, silently, and for good."""
+    from servicelens.ingest.configured import configured_names, configured_source, timezone_note
+    from servicelens.ingest.definitions import DefinitionError
+    from servicelens.storage.runs import recorded_timezone
+
+    if recorded_timezone(settings) is not None:
+        return
+    # The sources the command runs: the one --source names (a name that is not configured
+    # is refused by the command itself, saying only that), or every configured one.
+    names = configured_names(settings)
+    named = getattr(args, "source", None)
+    if named is not None:
+        names = [named] if named in names else []
+    definitions = [str(configured_source(settings, n).definition) for n in names]
+    if args.command == "sources":
+        definitions.append(args.definition)
+    elif args.command == "demo" and named is not None and not names:
+        definitions.append(named)  # demo --source takes a definition, as sources demo does
+    notes: list[str] = []
+    for definition in definitions:
+        try:
+            note = timezone_note(settings, definition)
+        except DefinitionError:
+            continue  # a configured source's name, or a bad file: the command says so
+        if note and note not in notes:
+            notes.append(note)
+    for note in notes:
+        print(f"servicelens: warning: {note}", file=sys.stderr)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

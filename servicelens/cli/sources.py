@@ -133,6 +133,11 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         rules_before = _rules_of(settings, args.definition) if replacing else None
         source = register_source(settings, args.definition, args.replace)
         added = _configured_rows(settings, [source.source])[0]
+        from servicelens.ingest.configured import timezone_note
+
+        # A source in another timezone than the business one (not an error; said before
+        # the first run fixes the data directory's timezone: README, "The command line").
+        added["timezone_note"] = timezone_note(settings, str(source.definition))
         if args.json:
             print_json(added)
             return 0
@@ -169,6 +174,8 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
                 f"them again into {source.inbox_dir}: the "
                 "next `servicelens run` lands them again"
             )
+        if added["timezone_note"]:
+            print(f"note: {added['timezone_note']}")
         return 0
     from servicelens.ingest.configured import definition_named
 

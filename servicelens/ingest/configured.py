@@ -190,6 +190,52 @@ def _local_definition(folder: DataPath, settings: Settings, name: str) -> Path:
     return local / DEFINITION_FILE
 
 
+def timezone_note(settings: Settings, definition: str) -> str | None:
+    """What to know when the definition ``definition`` (a file or built-in name) declares
+    another ``timezone`` than ``settings``' business timezone, or None when it declares none
+    or the same one.
+
+    Not an error (a London business may buy from a Berlin vendor), but a row's survey date is
+    its time's date in the business timezone, and the first partition published fixes that
+    timezone for the data directory. Found by a trial: a Berlin source added to a directory
+    without SERVICELENS_TIMEZONE had 00:30 Berlin's responses dated the day before, silently,
+    and setting Berlin afterwards was refused."""
+    from servicelens.settings import timezone_origin
+    from servicelens.storage.runs import recorded_timezone
+
+    loaded = load_definition(definition)
+    declared, business = loaded.timezone, settings.timezone
+    if declared is None or declared == business:
+        return None
+    # A built-in preset's own timezone is its export's clock (Typeform's UTC, CFPB's dates
+    # that name a day), not a vendor's business day: no note for it.
+    # (A configured preset's registered copy is named as the preset.)
+    named = (loaded.name, *loaded.extends)
+    presets = [loaded.path, *(BUILT_IN_DIR / f"{p}.toml" for p in named)]
+    if any(
+        p.parent == BUILT_IN_DIR and p.exists() and load_definition(str(p)).timezone == declared
+        for p in presets
+    ):
+        return None
+    said = (
+        f"{loaded.name}'s definition reads its naive times in {declared}, but the business "
+        f"timezone is {business} ({timezone_origin(business)}): its rows' survey dates are "
+        f"days of {business}, cut at {business}'s midnight, so a response submitted near "
+        f"midnight in {declared} can be dated the day before or after its {declared} day"
+    )
+    if recorded_timezone(settings) == business:
+        return (
+            f"{said}. This data directory keeps {business} (its partitions record it): to have "
+            f"{declared}'s days, process the exports in another data directory (--data-dir) "
+            f"with SERVICELENS_TIMEZONE={declared}"
+        )
+    return (
+        f"{said}. If the days should be {declared}'s, set SERVICELENS_TIMEZONE={declared} "
+        "before the first run: the first partition published fixes the data directory's "
+        "business timezone"
+    )
+
+
 def configured_names(settings: Settings) -> list[str]:
     """Names of the sources configured in the data directory, sorted."""
     found = (settings.root / "sources").glob(f"*/{DEFINITION_FILE}")

@@ -1,0 +1,62 @@
+"""A BI analyst's trial at a German retailer: a semicolon, decimal-comma export and a
+Qualtrics export as configured sources, in a fresh data directory.
+
+A definition declaring another timezone than the business timezone was cut into the
+business timezone's days without a word, and the first run fixed that timezone for the data
+directory for good: ``sources add`` and the first run now say so before anything is
+published. Everything runs in-process through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from servicelens.cli.main import main
+
+DEFINITIONS = Path(__file__).parent / "definitions"
+#: Declares timezone = "Europe/Berlin".
+BERLIN = DEFINITIONS / "european-feedback.toml"
+
+
+def test_adding_a_source_in_another_timezone_than_the_business_one_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERVICELENS_TIMEZONE", raising=False)
+    data = str(tmp_path / "data")
+    assert main(["--data-dir", data, "sources", "add", str(BERLIN)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "stadtwerke-feedback's definition reads its naive times in Europe/Berlin, but the "
+        "business timezone is Europe/London (the default: SERVICELENS_TIMEZONE is not set)"
+    ) in out
+    assert "set SERVICELENS_TIMEZONE=Europe/Berlin" in out
+    # --json carries it too.
+    assert main(["--data-dir", data, "--json", "sources", "add", str(BERLIN)]) == 0
+    added = json.loads(capsys.readouterr().out)
+    assert "Europe/Berlin" in added["timezone_note"]
+    # The first command that would fix the directory's timezone says it again, on stderr,
+    # before it runs anything (here a dry run, refused as nothing is landed yet).
+    main(
+        [
+            "--data-dir",
+            data,
+            "backfill",
+            "--source",
+            "stadtwerke-feedback",
+            "--start",
+            "2026-03-01",
+            "--end",
+            "2026-03-02",
+            "--dry-run",
+        ]
+    )
+    assert (
+        "servicelens: warning: stadtwerke-feedback's definition reads its naive times in "
+        "Europe/Berlin" in capsys.readouterr().err
+    )
+    # In the business timezone the definition declares, nothing is said.
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "Europe/Berlin")
+    assert main(["--data-dir", data, "sources", "add", str(BERLIN)]) == 0
+    assert "timezone" not in capsys.readouterr().out
