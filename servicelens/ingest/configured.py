@@ -387,7 +387,8 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             # Nothing to land, and nothing to fix: some feeds send a header on a day without
             # responses. Its raw copy is kept; it leaves the inbox, and the run says so.
             path.unlink()
-            picked.append(PickedUp(str(path), None, note=str(empty)))
+            said = f"{empty} (it left the inbox; its bytes are kept in the raw zone)"
+            picked.append(PickedUp(str(path), None, note=said))
             continue
         except (DefinitionError, ValueError, OSError) as error:
             message = str(error)

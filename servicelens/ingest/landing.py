@@ -53,7 +53,7 @@ from servicelens.ingest.mapping import (
     mapped_column,
     read_export,
 )
-from servicelens.ingest.readers import SourceError, column_key
+from servicelens.ingest.readers import EmptyFile, SourceError, column_key
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.storage.partitions import (
@@ -725,7 +725,15 @@ def land_delivery(
     written_at = landed_at or datetime.now(UTC)
     target, sha, _, seen = _copy_as_delivered(settings, file)
     try:
-        read = read_export(definition, target)
+        try:
+            read = read_export(definition, target)
+        except EmptyFile as empty:
+            # As a header-only file: failing every night would not fill it (a trial's 0-byte
+            # file failed each nightly run and stayed in the inbox).
+            raise EmptyDelivery(
+                f"{file}: the file is empty ({empty.size} bytes), not an export; nothing "
+                "landed. Ask the vendor to send the export again"
+            ) from empty
         if read.records_read == 0:
             # Landing it would change nothing, and say nothing.
             raise EmptyDelivery(

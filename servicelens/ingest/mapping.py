@@ -29,6 +29,7 @@ from servicelens.ingest.definitions import (
 from servicelens.ingest.readers import (
     XLS_SIGNATURE,
     XLSX_SIGNATURE,
+    EmptyFile,
     RawRead,
     Reject,
     SourceError,
@@ -110,7 +111,7 @@ def _check_is_workbook(path: str, data: bytes) -> None:
     """Refuse a file that is not an Excel workbook by what it is, before the workbook
     library says only that it cannot detect the format."""
     if not data:
-        raise SourceError(f"{path}: the file is empty (0 bytes); expected an Excel workbook")
+        raise EmptyFile(f"{path}: the file is empty (0 bytes); expected an Excel workbook", 0)
     if data.startswith((XLSX_SIGNATURE, XLS_SIGNATURE)):
         return
     if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):

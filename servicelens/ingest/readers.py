@@ -54,6 +54,14 @@ class SourceError(ValueError):
     """A raw file cannot be processed at all; the message names file, line, column and value."""
 
 
+class EmptyFile(SourceError):
+    """A file of no bytes (or only blanks): no export at all, however it is read."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 @dataclass(frozen=True)
 class Reject:
     """A record that could not be read as a row; it goes to quarantine as it was."""
@@ -1014,7 +1022,9 @@ def check_is_text(path: str, buf: bytes) -> None:
     the batch checks as a header of garbage.
     """
     if not buf or buf.isspace():  # (strip() would copy the whole file to learn this)
-        raise SourceError(f"{path}: the file is empty ({len(buf)} bytes); expected a CSV export")
+        raise EmptyFile(
+            f"{path}: the file is empty ({len(buf)} bytes); expected a CSV export", len(buf)
+        )
     head = buf[:65536]
     first_line = head.split(b"\n", 1)[0]
     # A stray NUL inside a comment is a control character (cleaned later); NULs in the header

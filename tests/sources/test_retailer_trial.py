@@ -60,3 +60,28 @@ def test_adding_a_source_in_another_timezone_than_the_business_one_says_so(
     monkeypatch.setenv("SERVICELENS_TIMEZONE", "Europe/Berlin")
     assert main(["--data-dir", data, "sources", "add", str(BERLIN)]) == 0
     assert "timezone" not in capsys.readouterr().out
+
+
+def test_an_empty_inbox_file_leaves_the_inbox_saying_so_and_fails_no_night(
+    tmp_path: Path,
+) -> None:
+    """A 0-byte file (an export that failed on the vendor's side) failed every nightly run
+    and stayed in the inbox, while a header-only file was skipped and removed: it is now
+    skipped as that one is, saying what to ask the vendor for."""
+    from servicelens.ingest.configured import (
+        pending_deliveries,
+        pick_up_deliveries,
+        register_source,
+    )
+    from servicelens.settings import Settings
+
+    source = register_source(Settings(data_dir=str(tmp_path / "data")), str(BERLIN))
+    (source.inbox_dir / "umfrage-2026-04-01.csv").write_bytes(b"")
+    (picked,) = pick_up_deliveries(source)
+    assert picked.error == "" and picked.landing is None
+    inbox_file = source.inbox_dir / "umfrage-2026-04-01.csv"
+    assert picked.note == (
+        f"{inbox_file}: the file is empty (0 bytes), not an export; nothing landed. Ask the "
+        "vendor to send the export again (it left the inbox; its bytes are kept in the raw zone)"
+    )
+    assert pending_deliveries(source) == []
