@@ -72,7 +72,9 @@ def _wait_for(what: str, check: Callable[[], T | None], seconds: float, log: Pat
         found = check()
         if found is not None:
             return found
-        time.sleep(1.0)
+        # A short poll: every wait here is on a real condition, and each second of a longer
+        # poll was a second the test stood still after it held.
+        time.sleep(0.2)
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
     pytest.fail(f"{what}: not seen within {seconds:.0f} s; {log} ends:\n{tail}")
 
@@ -240,7 +242,10 @@ SERVE_WITH_INTERVAL = textwrap.dedent(
     from servicelens.settings import Settings
 
     settings = Settings.from_env(sys.argv[1])
-    first = datetime.now(UTC) + timedelta(seconds=20)
+    # Set after the imports above (the slow part of starting): what is left before the
+    # deployment is registered is a few API calls. Were it registered later, the next
+    # interval's run is the one created, and the test waits for that one instead.
+    first = datetime.now(UTC) + timedelta(seconds=10)
     every = timedelta(seconds=float(sys.argv[2]))
     serve_deployments(settings, {NIGHTLY: [Interval(every, anchor_date=first)]})
     """
