@@ -905,6 +905,10 @@ EXIT_STATUSES: dict[str, dict[str, str]] = {
         "4": _KEPT_NOTHING,
     },
     "sources run": {"4": _KEPT_NOTHING},
+    "sources check": {
+        "4": "the file reads, but one or more of its rows would be quarantined (0: every row "
+        "would be kept): a pre-check script can stop it before it reaches an inbox"
+    },
     "sources demo": {"4": _KEPT_NOTHING},
     "demo": {"4": f"with --source: {_KEPT_NOTHING}"},
     "runs show": {"1": "a dead run still holds something (`runs release` releases it), or a bug"},

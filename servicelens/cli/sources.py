@@ -80,7 +80,12 @@ def add_sources_commands(sub: Any) -> None:
     )
     add.add_argument("definition", help="built-in definition name or a definition file")
     add.add_argument("--replace", action="store_true", help=REPLACE_HELP)
-    check = action.add_parser("check", help="preview a definition on a file; writes nothing")
+    check = action.add_parser(
+        "check",
+        help="preview a definition on a file; writes nothing",
+        description="Preview a definition on a file: the rows as mapped, and every row that "
+        "would be quarantined with its reasons. Writes nothing.",
+    )
     check.add_argument("definition", help="built-in definition name or a definition file")
     check.add_argument("file", help="the export to read")
     check.add_argument("--rows", type=int, default=10, help="mapped rows to show (default 10)")
@@ -187,9 +192,14 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     preview = check_definition(args.definition, args.file, settings, args.rows)
     if args.json:
         print_json(preview)
-        return 0
-    print(_preview_text(preview))
-    return 0
+    else:
+        print(_preview_text(preview))
+    # A pre-check script stops a file that would quarantine rows, with the status `run`
+    # gives a night that kept none (a retailer's trial: every row would be quarantined,
+    # exit 0, and `run` then exited 4).
+    from servicelens.cli.console import EXIT_KEPT_NOTHING
+
+    return EXIT_KEPT_NOTHING if preview["quarantined"] else 0
 
 
 def _configured_rows(settings: Settings, names: list[str] | None = None) -> list[dict[str, Any]]:

@@ -85,3 +85,40 @@ def test_an_empty_inbox_file_leaves_the_inbox_saying_so_and_fails_no_night(
         "vendor to send the export again (it left the inbox; its bytes are kept in the raw zone)"
     )
     assert pending_deliveries(source) == []
+
+
+#: The trial's export's shape: semicolons, decimal commas, day-first dotted dates.
+HEADER = (
+    "Antwort-ID;Vorgangsnummer;Eingangsdatum;Kanal;Zufriedenheit;Weiterempfehlung (0-10);"
+    "Bearbeitungszeit (Min);Gebühr (EUR);Kommentar\n"
+)
+
+
+def _export(path: Path, rows: list[str]) -> Path:
+    path.write_text(HEADER + "".join(f"{row}\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_sources_check_exits_as_run_does_when_rows_would_be_quarantined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pre-check script passed a file whose every row ``run`` then quarantined (exit 4):
+    ``sources check`` now exits 4 when any row would be quarantined, 0 for a clean file."""
+    data = str(tmp_path / "data")
+    clean = _export(
+        tmp_path / "clean.csv",
+        [
+            f"A-{n};V-{n};01.04.2026 10:{n:02d};Telefon;4 - Zufrieden;8;4,5;0,00;gut"
+            for n in range(3)
+        ],
+    )
+    check = ["--data-dir", data, "sources", "check", str(BERLIN)]
+    assert main([*check, str(clean)]) == 0
+    assert "would be quarantined" not in capsys.readouterr().out
+    unrated = _export(
+        tmp_path / "unrated.csv",
+        [f"A-{n};V-{n};01.04.2026 10:{n:02d};Telefon;sehr gut;8;4,5;0,00;gut" for n in range(12)],
+    )
+    for json_flag in ([], ["--json"]):
+        assert main([*check, str(unrated), *json_flag]) == 4
+        capsys.readouterr()
