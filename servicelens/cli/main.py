@@ -282,9 +282,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
     # The sample's raw/<date>/ layout, and every source configured in the data directory.
     sources = configured_names(settings)
-    # The reports before the run: with only configured sources, it writes one per source
-    # (flows.pipeline.nightly_report_settings) and the flows' results do not name them.
-    reports_before = set(settings.reports_dir.glob("report-*.html"))
     result: dict[str, Any] | None = None
     sample_skipped = _sample_skipped(settings, day) if sources else None
     if sample_skipped and not args.json:
@@ -325,9 +322,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 if unscored := unscored_dates_note([completed], None):
                     print(unscored)
     rows: list[dict[str, Any]] = []
+    # With only configured sources, the run writes one report per source
+    # (flows.pipeline.nightly_report_settings).
+    reports: list[Any] = []
     if sources:
         with _warnings_said(args):
-            rows = run_nightly(args.date, settings, show=not args.json)
+            rows, reports = run_nightly(args.date, settings, show=not args.json)
     if not args.json and (older := older_contracts_note(settings)):
         # After an upgrade the nightly run reads the partitions an earlier release wrote as
         # done (a platform engineer's first nightly said nothing of 60 of them).
@@ -342,8 +342,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
         _print(result if not sources else {"sample": sample, "sources": rows}, True)
     elif result is None:
-        written = sorted(set(settings.reports_dir.glob("report-*.html")) - reports_before)
-        for path in written or [settings.reports_dir / "latest.html"]:
+        for path in reports or [settings.reports_dir / "latest.html"]:
             print(f"report: {path}")
     else:
         print(f"report: {settings.reports_dir / 'latest.html'}")

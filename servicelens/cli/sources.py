@@ -228,10 +228,14 @@ def _configured_rows(settings: Settings, names: list[str] | None = None) -> list
     return rows
 
 
-def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[str, Any]]:
+def run_nightly(
+    day: Any, settings: Settings, show: bool = True
+) -> tuple[list[dict[str, Any]], list[Any]]:
     """``servicelens run``'s part for the configured sources: land their inboxes and run the
     partitions that changed. Returns one row per partition (``source``, ``day``,
-    ``outcome``, ``result``, ``error``); with ``show``, prints them as a table."""
+    ``outcome``, ``result``, ``error``), and the run reports this run wrote (named by its
+    flow run's id: ``reporting.report.build_report``); with ``show``, prints the rows as a
+    table."""
     import time
 
     start_in_background()
@@ -262,7 +266,10 @@ def run_nightly(day: Any, settings: Settings, show: bool = True) -> list[dict[st
         row["source"] = row["result"].get("source")
     if show:
         print(outcomes_text(rows, settings))
-    return rows
+    # Its own reports only: the folder's new files held a concurrent run's too (a
+    # retailer's trial listed the report of the run its lock turned away).
+    run_id = str(state.state_details.flow_run_id)[:8]
+    return rows, sorted(settings.reports_dir.glob(f"report-*-{run_id}*.html"))
 
 
 def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:

@@ -122,3 +122,46 @@ def test_sources_check_exits_as_run_does_when_rows_would_be_quarantined(
     for json_flag in ([], ["--json"]):
         assert main([*check, str(unrated), *json_flag]) == 4
         capsys.readouterr()
+
+
+SAMPLE = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "field"
+    / "12-european-semicolon-decimal-comma"
+    / "sample.csv"
+)
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason=f"field sample not at {SAMPLE}")
+def test_a_run_lists_only_the_reports_it_wrote(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs started a second apart: the first listed the second's report as its own.
+    Here another run writes its report while this one is landing the inbox."""
+    import shutil
+    import threading
+
+    from servicelens.ingest.configured import register_source
+    from servicelens.settings import Settings
+
+    data = str(tmp_path / "data")
+    source = register_source(Settings(data_dir=data), str(BERLIN))
+    shutil.copyfile(SAMPLE, source.inbox_dir / "umfrage.csv")
+    reports = Path(data) / "reports"
+    other = reports / "report-20261205T000000Z-0badc0de-stadtwerke-feedback.html"
+
+    def another_run() -> None:
+        # Once this run has landed the inbox (its reports come after), the other writes.
+        while (source.inbox_dir / "umfrage.csv").exists():
+            threading.Event().wait(0.05)
+        reports.mkdir(parents=True, exist_ok=True)
+        other.write_text("<html>another run's report</html>")
+
+    writer = threading.Thread(target=another_run, daemon=True)
+    writer.start()
+    main(["--data-dir", data, "run", "--date", "2026-03-04"])
+    writer.join(timeout=5)
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("report:")]
+    assert other.exists() and listed, listed
+    assert all(other.name not in line for line in listed), listed
