@@ -1503,6 +1503,10 @@ def _read_decoded_csv(
                 n_fields,
                 _truncation_note(int(i), split, arr, dialect)
                 or _empty_fields_note(buf, split, int(i), n_fields, dialect, delimiter),
+                buf[split.starts[i] : split.ends[i]]
+                .decode("utf-8", "replace")
+                .split(delimiter, 1)[0]
+                .strip('"'),
             ),
         )
         for i in np.flatnonzero(ragged)
@@ -1606,9 +1610,33 @@ def _holds_lone_cr(arr: np.ndarray, split: _Split) -> np.ndarray:
     return held
 
 
-def _ragged_reason(fields: int, n_fields: int, note: str = "") -> str:
-    """The reject reason of a record of ``fields`` fields under a header of ``n_fields``."""
-    return f"malformed line: {fields} fields where the header has {n_fields}{note}"
+def _ragged_reason(fields: int, n_fields: int, note: str = "", first: str = "") -> str:
+    """The reject reason of a record of ``fields`` fields under a header of ``n_fields``,
+    whose first field is ``first`` (a totals row's label is said: :data:`TOTALS_ROW`)."""
+    totals = f"; the line {TOTALS_ROW_NOTE}" if TOTALS_ROW.match(first) else ""
+    return f"malformed line: {fields} fields where the header has {n_fields}{note}{totals}"
+
+
+#: The labels a spreadsheet writes in the first cell of a totals or summary row, in the
+#: languages of the exports met so far (English, German, Dutch, French, Spanish, Italian).
+#: Found by a trial: an export's last lines, ``Durchschnitt: 3,1`` and ``Summe;...``, were
+#: told to map their words onto the score's scale.
+TOTALS_LABELS = (
+    *("Total", "Totals", "Sum", "Average", "Mean", "Grand total"),
+    *("Summe", "Gesamt", "Durchschnitt", "Mittelwert"),
+    *("Totaal", "Gemiddelde", "Somme", "Moyenne", "Suma", "Promedio", "Totale", "Media"),
+)
+#: A first field that is one of :data:`TOTALS_LABELS` alone or before a colon (any case):
+#: ``Summe``, ``Durchschnitt: 3,1``; not an id that starts with one (``Total-123``).
+TOTALS_ROW = re.compile(
+    r"^\s*(?:" + "|".join(TOTALS_LABELS) + r")\s*(?::.*)?$", re.IGNORECASE | re.DOTALL
+)
+#: What is said of such a row (no quote or apostrophe: the report reads a reason's kind).
+TOTALS_ROW_NOTE = (
+    "looks like the totals or summary row of a spreadsheet, not a response: it should not be "
+    "in the export (take it out, or export the responses without totals); the row stays "
+    "quarantined, so nothing is lost"
+)
 
 
 def _empty_fields_note(
@@ -1769,7 +1797,11 @@ def _read_records(
         if not note and end_line > start_line:
             return _OverLines(start_line, end_line, record)
         records.rejects.append(
-            Reject(start_line, delimiter.join(record), _ragged_reason(len(record), n_fields, note))
+            Reject(
+                start_line,
+                delimiter.join(record),
+                _ragged_reason(len(record), n_fields, note, record[0]),
+            )
         )
     return end_line + 1
 
@@ -1880,7 +1912,7 @@ class _ExactReader:
                 f" (lines {read.line}-{read.end_line} were read as one record: check the "
                 f"quotes on line {read.line})"
             )
-            reason = _ragged_reason(len(read.record), len(self.header), note)
+            reason = _ragged_reason(len(read.record), len(self.header), note, read.record[0])
             records.rejects.append(Reject(read.line, self.delimiter.join(read.record), reason))
             return read.end_line + 1
         records.rejects.append(self._stray_quote_reject(read))

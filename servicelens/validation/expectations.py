@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import polars as pl
 
 from servicelens.ingest.mapping import NOT_A_MAPPED_CODE
-from servicelens.ingest.readers import code_page_that_repairs, looks_double_encoded
+from servicelens.ingest.readers import (
+    TOTALS_ROW,
+    TOTALS_ROW_NOTE,
+    code_page_that_repairs,
+    looks_double_encoded,
+)
 from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
 from transforms.clean import (
@@ -1144,8 +1149,17 @@ def validate_survey_rows(
         ),
         pl.col("accepted_on"),
     )
+    # A spreadsheet's totals row (its id a label such as Summe) is said to be one, not told
+    # to map its sums onto the score's scale (a retailer's trial).
+    totals_row = (
+        pl.col("response_id").str.contains("(?is)" + TOTALS_ROW.pattern)
+        if "response_id" in frame.columns
+        else pl.lit(False)
+    ).fill_null(False)
     problem = (
-        pl.when(pl.col("problem") == _TIMESTAMP_RANGE_CHECK)
+        pl.when(totals_row & pl.col("problem").str.starts_with(_NOT_A_SCORE))
+        .then(pl.col("problem") + pl.lit(f"; the row {TOTALS_ROW_NOTE}"))
+        .when(pl.col("problem") == _TIMESTAMP_RANGE_CHECK)
         .then(out_of_range)
         .when(pl.col("problem") == _ACCEPTED_ELSEWHERE)
         .then(accepted_elsewhere)
@@ -1230,7 +1244,7 @@ def validate_survey_rows(
         .otherwise(not_a_timestamp)
     )
     raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst", "accepted_on"} | (
-        {"timezone"} & set(frame.columns)
+        {"timezone", "response_id"} & set(frame.columns)
     )
     return (
         failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")

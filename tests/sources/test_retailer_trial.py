@@ -165,3 +165,35 @@ def test_a_run_lists_only_the_reports_it_wrote(
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("report:")]
     assert other.exists() and listed, listed
     assert all(other.name not in line for line in listed), listed
+
+
+def test_a_spreadsheet_totals_row_is_told_as_one_not_as_a_score_to_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export's last lines were a spreadsheet's summary (``Durchschnitt: 3,1``, then
+    ``Summe;...``), and their rows were told to map words onto the scale: now each is told it
+    looks like a totals row that should not be in the export; it stays quarantined."""
+    export = _export(
+        tmp_path / "summary.csv",
+        [
+            "A-1;V-1;01.04.2026 10:00;Telefon;4 - Zufrieden;8;4,5;0,00;gut",
+            "A-2;V-2;01.04.2026 11:00;Telefon;sehr gut;8;4,5;0,00;gut",
+            "Durchschnitt: 3,1",
+            "Summe;;;;Durchschnitt;16;9;0,00;",
+        ],
+    )
+    argv = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(BERLIN), str(export)]
+    assert main([*argv, "--json"]) == 4
+    reasons = {
+        row["source_line"]: "; ".join(row["reasons"])
+        for row in json.loads(capsys.readouterr().out)["quarantined"]
+    }
+    totals = (
+        "looks like the totals or summary row of a spreadsheet, not a response: it should not "
+        "be in the export (take it out, or export the responses without totals); the row "
+        "stays quarantined, so nothing is lost"
+    )
+    assert totals in reasons[4] and totals in reasons[5], reasons
+    assert "values = {" not in reasons[5]
+    # A response's word that is not a score is still told how to map it.
+    assert totals not in reasons[3] and "values = {" in reasons[3]
