@@ -905,8 +905,8 @@ EXIT_STATUSES: dict[str, dict[str, str]] = {
     },
     "sources run": {"4": _KEPT_NOTHING},
     "sources check": {
-        "4": "the file reads, but one or more of its rows would be quarantined (0: every row "
-        "would be kept): a pre-check script can stop it before it reaches an inbox"
+        "4": "the file reads, but it has 10 or more rows and would keep none, as `run` exits 4 "
+        "on such a date: a pre-check script can stop it before it reaches an inbox"
     },
     "sources demo": {"4": _KEPT_NOTHING},
     "demo": {"4": f"with --source: {_KEPT_NOTHING}"},

@@ -194,12 +194,14 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         print_json(preview)
     else:
         print(_preview_text(preview))
-    # A pre-check script stops a file that would quarantine rows, with the status `run`
-    # gives a night that kept none (a retailer's trial: every row would be quarantined,
-    # exit 0, and `run` then exited 4).
-    from servicelens.cli.console import EXIT_KEPT_NOTHING
+    # A pre-check script stops a file that `run` would exit 4 on, by the same rule (a
+    # retailer's trial: every row would be quarantined, exit 0, and `run` then exited 4).
+    # A few quarantined rows are an ordinary export's (a preview, a test response): 0.
+    from servicelens.cli.console import EXIT_KEPT_NOTHING, kept_none_of_many
 
-    return EXIT_KEPT_NOTHING if preview["quarantined"] else 0
+    counts = preview["counts"]
+    outcome = {"outcome": "completed", "result": {"surveys_read": counts["read"], **counts}}
+    return EXIT_KEPT_NOTHING if kept_none_of_many(outcome) else 0
 
 
 def _configured_rows(settings: Settings, names: list[str] | None = None) -> list[dict[str, Any]]:

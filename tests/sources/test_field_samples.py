@@ -694,7 +694,7 @@ def test_10_call_centre_read_without_a_format_is_told_it_reads_day_first(
         main(
             ["--data-dir", str(tmp_path / "data"), "sources", "check", str(undeclared), str(export)]
         )
-        == 4  # rows would be quarantined
+        == 4  # every row would be quarantined: `run` would exit 4 on it too
     )
     out = capsys.readouterr().out
     assert "read 24: kept 0, quarantined 24" in out and "missing" not in out
@@ -955,7 +955,7 @@ def test_sources_check_names_the_export_columns_its_reasons_name(
         str(DEFINITIONS / "european-feedback.toml"),
         str(FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"),
     ]
-    assert main(args) == 4  # a row would be quarantined
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert out.split("would be quarantined: 1 row\n")[1].split("\n\nnothing was written")[0] == (
         "  line 9 (A-10007): submitted_at: '29.03.2026 02:30' does not exist in "
@@ -964,7 +964,7 @@ def test_sources_check_names_the_export_columns_its_reasons_name(
         "the columns these reasons name, as the export names them:\n"
         "  submitted_at: 'Eingangsdatum'"
     )
-    assert main([*args, "--json"]) == 4
+    assert main([*args, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["export_columns"] == {
         "submitted_at": "Eingangsdatum"
     }
@@ -987,12 +987,12 @@ def test_sources_check_names_never_store_entries_the_export_does_not_have(
     )
     sample = FIELD / "12-european-semicolon-decimal-comma" / "sample.csv"
     args = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(definition)]
-    assert main([*args, str(sample)]) == 4  # a row would be quarantined
+    assert main([*args, str(sample)]) == 0
     assert (
         "never_store names 1 column(s) this export does not have: 'Telefonnumer'. Check the "
         "spelling against the export's header"
     ) in capsys.readouterr().out
-    assert main([*args, str(sample), "--json"]) == 4
+    assert main([*args, str(sample), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["never_store_unmatched"] == ["Telefonnumer"]
 
 
@@ -1031,7 +1031,7 @@ def test_sources_check_counts_many_quarantined_rows_by_reason_and_lists_the_firs
     export.write_text("\n".join([*header, *many]) + "\n", encoding="utf-8")
     definition = str(DEFINITIONS / "qualtrics-acme.toml")
     assert (
-        main(["--data-dir", str(tmp_path / "d"), "sources", "check", definition, str(export)]) == 4
+        main(["--data-dir", str(tmp_path / "d"), "sources", "check", definition, str(export)]) == 0
     )
     out = capsys.readouterr().out.split("would be quarantined: ")[1]
     listed = [line for line in out.splitlines() if line.startswith("  line ")]
@@ -1039,11 +1039,11 @@ def test_sources_check_counts_many_quarantined_rows_by_reason_and_lists_the_firs
     assert out.startswith("24 rows\nby kind of reason (a row may have several):\n")
     assert f"the first {sources.QUARANTINE_PREVIEW} (--json lists every row):" in out
     argv = ["--data-dir", str(tmp_path / "d"), "sources", "check", definition, str(export)]
-    assert main([*argv, "--json"]) == 4
+    assert main([*argv, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["quarantined"]) == 24
     # --rows 0 shows no kept row, and does not call the kept rows none (found by a trial:
     # "first 0 rows as mapped: (none kept)" under "kept 20").
-    assert main([*argv, "--rows", "0"]) == 4
+    assert main([*argv, "--rows", "0"]) == 0
     out = capsys.readouterr().out
     assert "read 144: kept 120, quarantined 24 " in out
     assert "rows as mapped" not in out and "(none kept)" not in out
