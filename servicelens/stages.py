@@ -240,6 +240,7 @@ def _rejects_frame(
             "reasons": [[r.reason] for r in rejects],
             "raw_record": [r.text for r in rejects],
             "source": [source] * len(rejects),
+            "superseded": [False] * len(rejects),
         },
         schema=QUARANTINE_SCHEMA,
     )
@@ -607,6 +608,7 @@ def _validate_sample_day(
                 surveys.frame,
                 raw_columns,
                 day,
+                superseded=True,
             ),
             *(frame for frame, _ in interaction_rejects),
         ]
@@ -675,6 +677,45 @@ def split_set_aside_later(
     )
     kept = marked.filter(~later).drop("_set_aside_at", "superseded_by_line", "superseded_by_file")
     return kept, marked.filter(later).drop("_set_aside_at")
+
+
+#: What :func:`superseded_set_aside_copies` returns, one row per earlier copy.
+SET_ASIDE_COPY_COLUMNS: dict[str, pl.DataType] = {
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+    "superseded_by_line": pl.Int64(),
+    "superseded_by_file": pl.String(),
+    "by_set_aside": pl.Boolean(),
+}
+
+
+def superseded_set_aside_copies(
+    set_aside: pl.DataFrame, others: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The rows of ``set_aside`` (typed rows the definition's exclusions set aside) that a
+    later copy of the same response replaced, whether that copy is set aside too or among
+    ``others`` (the source's other typed rows; None when it has none): the latest delivery
+    wins as :func:`transforms.clean.split_superseded_deliveries` decides. Both frames carry
+    ``response_id``, ``delivered_at``, ``source_file`` and ``source_line``. Returns
+    :data:`SET_ASIDE_COPY_COLUMNS`: ``source_file``, ``source_line``, ``superseded_by_line``,
+    ``superseded_by_file`` and ``by_set_aside`` (whether the newer copy is set aside too),
+    one row per earlier copy."""
+    marked = [set_aside.with_columns(pl.lit(True).alias("by_set_aside"))]
+    if others is not None:
+        marked.append(others.with_columns(pl.lit(False).alias("by_set_aside")))
+    rows = pl.concat(marked, how="diagonal_relaxed")
+    _, superseded = split_superseded_deliveries(rows)
+    newer = rows.select(
+        pl.col("source_file").alias("superseded_by_file"),
+        pl.col("source_line").alias("superseded_by_line"),
+        "by_set_aside",
+    )
+    copies = (
+        superseded.filter(pl.col("by_set_aside"))
+        .select("source_file", "source_line", "superseded_by_line", "superseded_by_file")
+        .join(newer, ["superseded_by_file", "superseded_by_line"], "left")
+    )
+    return copies.select(pl.col(n).cast(t) for n, t in SET_ASIDE_COPY_COLUMNS.items())
 
 
 def withdrawn_count(
@@ -817,8 +858,12 @@ def _survey_quarantine(
     raw_columns: list[str],
     day: date | None,
     source: str = SAMPLE_SOURCE,
+    superseded: bool = False,
 ) -> pl.DataFrame:
-    """Quarantine rows with the raw values exactly as exported (looked up by line).
+    """Quarantine rows (``QUARANTINE_SCHEMA``) from typed survey ``rows`` (``source_file``,
+    ``source_line``, ``response_id``, ``reasons``) with the raw values exactly as exported in
+    ``raw`` (looked up by line). ``superseded``: the rows are earlier copies a later delivery
+    replaced, not rejects.
 
     ``day`` None keeps each row's own ``survey_date`` (an export of any date range)."""
     # Only the quarantined lines are encoded: a few percent of the day, not all of it.
@@ -835,7 +880,11 @@ def _survey_quarantine(
             dated.cast(pl.Date).alias("survey_date"),
         )
         .join(as_exported, "source_line", "left")
-        .with_columns(pl.lit("surveys").alias("feed"), pl.lit(source).alias("source")),
+        .with_columns(
+            pl.lit("surveys").alias("feed"),
+            pl.lit(source).alias("source"),
+            pl.lit(superseded).alias("superseded"),
+        ),
         QUARANTINE_SCHEMA,
     )
 
@@ -1573,8 +1622,12 @@ def _dated_elsewhere(rows: pl.DataFrame, period: date, granularity: str) -> pl.D
     )
 
 
-def _landed_quarantine(rows: pl.DataFrame, period: date | None, source: str) -> pl.DataFrame:
-    """Quarantine rows from landed rows (``reasons`` and ``raw_record`` already on them)."""
+def _landed_quarantine(
+    rows: pl.DataFrame, period: date | None, source: str, superseded: bool = False
+) -> pl.DataFrame:
+    """Quarantine rows (``QUARANTINE_SCHEMA``) from landed rows (``reasons`` and
+    ``raw_record`` already on them); ``superseded``: the rows are earlier copies a later
+    delivery replaced, not rejects."""
     dated = pl.col("survey_date") if period is None else pl.col("survey_date").fill_null(period)
     return conform(
         rows.select(
@@ -1586,6 +1639,7 @@ def _landed_quarantine(rows: pl.DataFrame, period: date | None, source: str) -> 
             "reasons",
             "raw_record",
             pl.lit(source).alias("source"),
+            pl.lit(superseded).alias("superseded"),
         ),
         QUARANTINE_SCHEMA,
     )
@@ -1613,12 +1667,65 @@ def validate_landed_rows(
     excluded = landed.filter(pl.col("reject").is_null() & pl.col("excluded").is_not_null())
     rows = landed.filter(pl.col("reject").is_null() & pl.col("excluded").is_null())
     typed = _typed(rows.drop("survey_date"), settings, definition) if rows.height else None
+    typed_excluded = (
+        _typed(excluded.drop("survey_date"), settings, definition) if excluded.height else None
+    )
+    copy_reason = (
+        # The line after the kind's name, as "duplicate delivery: ..." has it: the report
+        # counts reasons by the words before the colon (a trial's report had a row per
+        # "exact duplicate of line 13").
+        "exact duplicate: the same answers as line {}{}, so the same derived id"
+        if definition.columns["response_id"].derive
+        else "duplicate delivery: superseded by line {}{}"
+    )
+    # The line is in another delivery: named as it was delivered, and by its raw copy
+    # when both deliveries had the same name (a trial read "superseded by line 7 of
+    # calls-q1.csv" in calls-q1.csv and could not tell which of the two was meant).
+    by_name = pl.col("superseded_by_file").str.extract(DELIVERED_NAME)
+    other_file = (
+        pl.when(pl.col("superseded_by_file") == pl.col("source_file"))
+        .then(pl.lit(""))
+        .when(by_name == pl.col("source_file").str.extract(DELIVERED_NAME))
+        .then(
+            formatted_text(
+                " of a later delivery of {} (raw copy {})",
+                by_name,
+                pl.col("superseded_by_file").str.extract(r"([^/\\]+)$"),
+            )
+        )
+        .otherwise(formatted_text(" of {}", by_name))
+    )
+    set_aside_copies = pl.DataFrame(schema=SET_ASIDE_COPY_COLUMNS)
+    if typed_excluded is not None:
+        set_aside_copies = superseded_set_aside_copies(typed_excluded, typed)
+    # A set-aside row whose response a later line or delivery replaced is an earlier copy,
+    # its own reason after the newer copy's line: found by a trial, whose survey preview
+    # delivered three times counted as three rejects.
+    copies = excluded.join(set_aside_copies, ["source_file", "source_line"], "inner")
     pieces = [
         _landed_quarantine(
             rejects.with_columns(pl.concat_list("reject").alias("reasons")), period, source
         ),
         _landed_quarantine(
-            excluded.with_columns(pl.concat_list("excluded").alias("reasons")), period, source
+            excluded.join(set_aside_copies, ["source_file", "source_line"], "anti").with_columns(
+                pl.concat_list("excluded").alias("reasons")
+            ),
+            period,
+            source,
+        ),
+        _landed_quarantine(
+            copies.with_columns(
+                pl.concat_list(
+                    formatted_text(copy_reason, "superseded_by_line", other_file)
+                    + pl.when(pl.col("by_set_aside"))
+                    .then(pl.lit(SUPERSEDED_BY_A_SET_ASIDE_COPY))
+                    .otherwise(pl.lit("")),
+                    "excluded",
+                ).alias("reasons")
+            ),
+            period,
+            source,
+            superseded=True,
         ),
     ]
     found = pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
@@ -1632,10 +1739,8 @@ def validate_landed_rows(
             typed = _pseudonymised(typed, "agent_id", settings.agent_key())
         latest, superseded = split_superseded_deliveries(typed)
         latest, moved = _split_superseded_elsewhere(latest, settings, period)
-        if excluded.height:
-            latest, later_set_aside = split_set_aside_later(
-                latest, _typed(excluded.drop("survey_date"), settings, definition)
-            )
+        if typed_excluded is not None:
+            latest, later_set_aside = split_set_aside_later(latest, typed_excluded)
         superseded_rows = superseded.height + moved.height + later_set_aside.height
         if period is not None:
             latest = with_accepted_elsewhere(latest, settings, period)
@@ -1668,31 +1773,6 @@ def validate_landed_rows(
         clean = conform_filling(
             valid.with_columns(is_negative(definition.negative)), CLEAN_RESPONSE_SCHEMA
         ).sort("source_file", "source_line")
-        copy_reason = (
-            # The line after the kind's name, as "duplicate delivery: ..." has it: the report
-            # counts reasons by the words before the colon (a trial's report had a row per
-            # "exact duplicate of line 13").
-            "exact duplicate: the same answers as line {}{}, so the same derived id"
-            if definition.columns["response_id"].derive
-            else "duplicate delivery: superseded by line {}{}"
-        )
-        # The line is in another delivery: named as it was delivered, and by its raw copy
-        # when both deliveries had the same name (a trial read "superseded by line 7 of
-        # calls-q1.csv" in calls-q1.csv and could not tell which of the two was meant).
-        by_name = pl.col("superseded_by_file").str.extract(DELIVERED_NAME)
-        other_file = (
-            pl.when(pl.col("superseded_by_file") == pl.col("source_file"))
-            .then(pl.lit(""))
-            .when(by_name == pl.col("source_file").str.extract(DELIVERED_NAME))
-            .then(
-                formatted_text(
-                    " of a later delivery of {} (raw copy {})",
-                    by_name,
-                    pl.col("superseded_by_file").str.extract(r"([^/\\]+)$"),
-                )
-            )
-            .otherwise(formatted_text(" of {}", by_name))
-        )
         pieces += [
             _landed_quarantine(
                 _superseded_reasons(
@@ -1702,6 +1782,7 @@ def validate_landed_rows(
                 ),
                 period,
                 source,
+                superseded=True,
             ),
             _landed_quarantine(
                 moved.with_columns(
@@ -1717,6 +1798,7 @@ def validate_landed_rows(
                 ),
                 period,
                 source,
+                superseded=True,
             ),
             _landed_quarantine(failed, period, source),
         ]
@@ -1735,9 +1817,11 @@ def validate_landed_rows(
                     ),
                     period,
                     source,
+                    superseded=True,
                 )
             )
     quarantine = pl.concat(pieces).sort("source_file", "source_line")
+    superseded_rows += copies.height
     counts = DayCounts(
         surveys_read=landed.height,
         kept=clean.height,

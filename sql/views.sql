@@ -167,7 +167,12 @@ SELECT
     CAST(m.json ->> 'written_at' AS TIMESTAMPTZ) AS written_at,
     r.outcome AS last_run_outcome,
     r.finished_at AS last_run_finished_at,
-    CASE WHEN r.outcome = 'failed' THEN r.error END AS last_run_error
+    CASE WHEN r.outcome = 'failed' THEN r.error END AS last_run_error,
+    -- Of rows_quarantined: earlier copies a later delivery replaced (nothing wrong with
+    -- them), and the rest, rejected in their own right (the quarantine's superseded column).
+    CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT) AS rows_superseded,
+    CAST(m.json -> 'counts' ->> 'quarantined' AS BIGINT)
+        - CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT) AS rows_rejected
 FROM manifests AS m
 LEFT JOIN run_records AS r
     ON r.survey_date = CAST(m.json ->> 'survey_date' AS DATE)

@@ -167,6 +167,9 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "reasons": pl.List(pl.String()),
     "raw_record": pl.String(),  # the row's raw values as JSON, for re-processing
     "source": pl.String(),  # the source definition's name
+    # Layout 2: an earlier copy a later delivery replaced, told from a row rejected in its own
+    # right (a trial's three deliveries read "quarantined 26" of two rejected responses).
+    "superseded": pl.Boolean(),
 }
 
 # --- marts: what BI reads ---------------------------------------------------------------------
@@ -552,8 +555,24 @@ QUARANTINE_CONTRACT = TableContract(
             "definition lists in never_store (names, e-mails, IPs, locations) are never in it."
         ),
         "source": _SOURCE_TEXT,
+        "superseded": (
+            "True for an earlier copy of a response that a later line or delivery replaced "
+            "(whether that later copy was kept or itself rejected): nothing wrong with the "
+            "row, it is only out of date; its first reason names the newer copy ('duplicate "
+            "delivery: ...', or 'exact duplicate: ...' where the source derives its ids). "
+            "False for a row rejected in its own right: a malformed line, a failed check, a "
+            "row the definition sets aside (the newest copy of a rejected response). Count "
+            "rejects with WHERE NOT superseded: each rejected response once. Null in rows "
+            "written before the column existed (before 2026-12-05); there, a first reason "
+            "starting 'duplicate delivery' or 'exact duplicate' marks such a copy, and the "
+            "earlier copies of a response the definition sets aside are not told apart."
+        ),
     },
     version=None,
+    history=(
+        "1: first published layout.",
+        "2: added superseded (earlier copies a later delivery replaced, apart from rejects).",
+    ),
 )
 
 REVIEW_QUEUE_CONTRACT = TableContract(

@@ -663,6 +663,9 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     read = sum(r["surveys_read"] for r in ingested)
     kept = sum(r["kept"] for r in ingested)
     quarantined = sum(r["quarantined"] for r in ingested)
+    # Earlier copies a later delivery replaced are quarantined too, but are not rejects: a
+    # BI analyst's trial read "quarantined 26" of three deliveries with 2 rejected responses.
+    copies = sum(r.get("superseded_duplicates") or 0 for r in ingested)
     scored = sum(r.get("scored", 0) for r in result["published"])
     negatives = sum(r.get("negatives", 0) for r in ingested)
     # Said as `servicelens run` says it (a QA lead's trial read "negatives scored 0" alone).
@@ -679,7 +682,9 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         # The partitions' rows, every delivery's landed in them: a trial read the counts of
         # a 12-row delivery's partitions (24 rows) as the delivery's own.
         f"rows of those partitions (every delivery landed in them) read {read}, kept {kept}, "
-        f"quarantined {quarantined} (read = kept + quarantined: {read == kept + quarantined}); "
+        f"quarantined {quarantined} ({copies} earlier copies a later delivery replaced, "
+        f"{quarantined - copies} rejected; read = kept + quarantined: "
+        f"{read == kept + quarantined}); "
         f"negatives scored {scored}{why}",
     ]
     lines += [f"{d['file']}: {note}" for d in result["landed"] for note in d.get("notes", [])]

@@ -131,6 +131,8 @@ PROCESSED_DATES_COLUMNS = {
     "last_run_outcome": "VARCHAR",
     "last_run_finished_at": "TIMESTAMPTZ",
     "last_run_error": "VARCHAR",
+    "rows_superseded": "BIGINT",
+    "rows_rejected": "BIGINT",
 }
 
 

@@ -527,7 +527,11 @@ def drift_flags(counts: dict[str, Any], history: list[dict[str, Any]]) -> list[s
     read = counts.get("surveys_read") or 0
     if read == 0:
         return ["no surveys read"]
-    quarantine_share = counts.get("quarantined", 0) / read
+    # Earlier copies a later delivery replaced are not rejects: three deliveries of one
+    # export flagged a share of 80% of a day where nothing was wrong (a BI analyst's trial).
+    rejected_share = (
+        (counts.get("quarantined") or 0) - (counts.get("superseded_duplicates") or 0)
+    ) / read
     usable = [h for h in history if h.get("surveys_read")]
     # One denominator for every date compared: rated where all have it.
     of = "rated" if all("rated" in c for c in (counts, *usable)) else "kept"
@@ -536,8 +540,11 @@ def drift_flags(counts: dict[str, Any], history: list[dict[str, Any]]) -> list[s
         return float(c.get("negatives", 0)) / max(c.get(of, 0), 1)
 
     negative_share = share(counts)
-    if quarantine_share > 0.10:
-        flags.append(f"quarantine share {quarantine_share:.1%} > 10%")
+    if rejected_share > 0.10:
+        flags.append(
+            f"rejected share {rejected_share:.1%} > 10% (quarantined rows other than earlier "
+            "copies a later delivery replaced)"
+        )
     if len(usable) >= 3:
         past_negative = sum(share(h) for h in usable) / len(usable)
         past_volume = sum(h["surveys_read"] for h in usable) / len(usable)

@@ -320,6 +320,7 @@ def _quarantine_frame(rows: int, text: str) -> pl.DataFrame:
                 f"{text}{i * 7919 % 104729}" + os.urandom(64).hex() for i in range(rows)
             ],
             "source": ["sample"] * rows,
+            "superseded": [False] * rows,
         },
         schema=QUARANTINE_SCHEMA,
     )

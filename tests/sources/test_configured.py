@@ -1336,7 +1336,11 @@ def test_a_zendesk_download_repeating_ratings_keeps_one_copy_of_each(
     quarantine = read_partition(zendesk.quarantine_dir, day)
     reasons = quarantine.get_column("reasons").list.first()
     assert not reasons.str.contains("more than one different response").any()
-    assert reasons.str.starts_with("duplicate delivery: superseded by line").sum() == 175
+    # The 175 kept ratings' earlier copies, and the first download's 25 offered (unrated)
+    # ratings the second sets aside again: earlier copies, each rejected rating counted once.
+    assert reasons.str.starts_with("duplicate delivery: superseded by line").sum() == 200
+    assert quarantine.get_column("superseded").sum() == 200
+    assert quarantine.filter(~pl.col("superseded")).get_column("record_id").n_unique() == 25
 
     # A third download: the same ratings again, one changed since (bad -> good) with a
     # later updated_at, which wins; the rest keep their latest copy.

@@ -19,7 +19,7 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from transforms.schemas import CLEAN_RESPONSE_SCHEMA, PARTITION_COLUMN
+from transforms.schemas import CLEAN_RESPONSE_SCHEMA, PARTITION_COLUMN, conform
 
 OLD, NEW = date(2026, 10, 1), date(2026, 10, 2)
 #: Columns the clean contract gained with source definitions.
@@ -138,3 +138,47 @@ def test_scanning_some_dates_reads_only_their_partitions(tmp_path: Path) -> None
     ]
     one = scan_table(table, [date(2026, 1, 1)]).collect()
     assert one.select("x", "survey_date").rows() == [(1, date(2026, 1, 1))]
+
+
+def test_quarantine_partitions_before_superseded_read_it_as_null(tmp_path: Path) -> None:
+    """The quarantine's layout 2 added ``superseded``: a partition written before reads with
+    it null (its reasons still name a superseded copy), in polars and in DuckDB's views, and
+    one written after carries it for every row."""
+    import duckdb
+
+    from transforms.schemas import QUARANTINE_SCHEMA
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    rows = conform(
+        pl.DataFrame(
+            {
+                "survey_date": [NEW, NEW],
+                "feed": ["surveys", "surveys"],
+                "source_file": ["s.csv", "s.csv"],
+                "source_line": [2, 3],
+                "record_id": ["r1", "r1"],
+                "reasons": [["duplicate delivery: superseded by line 3"], ["csat: 'x' bad"]],
+                "raw_record": ["{}", "{}"],
+                "source": ["sample", "sample"],
+                "superseded": [True, False],
+            }
+        ),
+        QUARANTINE_SCHEMA,
+    )
+    old = rows.head(1).with_columns(pl.lit(OLD).alias("survey_date")).drop("superseded")
+    folder = partition_dir(settings.quarantine_dir, OLD)
+    folder.mkdir(parents=True)
+    old.drop(PARTITION_COLUMN).write_parquet(folder / "part-0.parquet")
+    write_partition(rows, settings.quarantine_dir, NEW, QUARANTINE_SCHEMA, {}, settings.staging_dir)
+    table = scan_table(settings.quarantine_dir).collect().sort("survey_date", "source_line")
+    assert table.select("survey_date", "source_line", "superseded").rows() == [
+        (OLD, 2, None),
+        (NEW, 2, True),
+        (NEW, 3, False),
+    ]
+    # As the README reads the quarantine in DuckDB.
+    assert duckdb.sql(
+        "SELECT survey_date, superseded, count(*) FROM read_parquet(?, hive_partitioning = "
+        "true, union_by_name = true) GROUP BY ALL ORDER BY ALL",
+        params=[f"{settings.quarantine_dir}/*/*.parquet"],
+    ).fetchall() == [(OLD, None, 1), (NEW, False, 1), (NEW, True, 1)]
