@@ -102,7 +102,11 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
     "mortgage" at 0.015 against 0.053 and 0.067 ("probabilistic classify and count": Bella
     et al., "Quantification via probability estimators", ICDM 2010). Null where the group
     has no negative a model scored (no negatives too): 0 only when rows were scored and
-    none is a likely failure."""
+    none is a likely failure.
+
+    ``mean_csat`` is over the rows with a csat, ``csat_responses`` of them: the weight that
+    rolls the mean up across groups and dates (a BI analyst's trial weighted it by ``rated``,
+    which is another count where the negative rule reads nps, a rating or nothing)."""
     keys = list(SUMMARY_KEYS)
     return (
         with_source(scored)
@@ -119,6 +123,7 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
             .sum()
             .alias("expected_policy_failures"),
             pl.col("csat").cast(pl.Float64).mean().alias("mean_csat"),
+            pl.col("csat").is_not_null().sum().cast(pl.UInt32).alias("csat_responses"),
         )
         .with_columns(
             pl.when(pl.col("rated") > 0)

@@ -246,6 +246,8 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "rated": pl.UInt32(),
     "expected_policy_failures": pl.Float64(),
     "expected_policy_failure_share": pl.Float64(),
+    # Version 8: the rows mean_csat is over, its weight across groups and dates.
+    "csat_responses": pl.UInt32(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -284,7 +286,7 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
 FEEDBACK_SCORED_VERSION = 7
-DAILY_SUMMARY_VERSION = 7
+DAILY_SUMMARY_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -492,7 +494,14 @@ DAILY_SUMMARY_CONTRACT = TableContract(
             "expected_policy_failure_share. Do not average shares across groups: sum the "
             "counts and divide."
         ),
-        "mean_csat": "Mean csat of the group's responses.",
+        "mean_csat": (
+            "Mean csat of the group's responses that have one (csat_responses of them); null "
+            "when none has. Across groups and dates: sum(mean_csat * csat_responses) / "
+            "sum(csat_responses), which is avg(csat) over feedback_scored. Not weighted by "
+            "responses (rows without a csat count) nor by rated (the rows the negative rule "
+            "judged, which are the rows with a csat only where that rule is csat), and not a "
+            "plain average of the means."
+        ),
         "schema_version": _SCHEMA_VERSION_TEXT,
         "source": _SOURCE_TEXT + " Part of the group key.",
         "rated": (
@@ -514,6 +523,12 @@ DAILY_SUMMARY_CONTRACT = TableContract(
             "in rows of version 5 and before. Across groups: sum expected_policy_failures and "
             "policy_failures + perceived, then divide."
         ),
+        "csat_responses": (
+            "Responses in the group with a csat: the rows mean_csat is over, and its weight "
+            "when rolling it up (sum(mean_csat * csat_responses) / sum(csat_responses)). Null "
+            "in rows of version 7 and before; there, for a source whose negative rule is csat "
+            "(the sample's), rated is the same count."
+        ),
     },
     version=DAILY_SUMMARY_VERSION,
     history=(
@@ -528,6 +543,7 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "probabilities' estimate of how many negatives are policy failures).",
         "7: expected_policy_failures is null in groups without a scored negative (it was 0.0 "
         "in groups without negatives, so a source's sum read 0 where no model scored).",
+        "8: added csat_responses (the rows mean_csat is over: its weight across groups).",
     ),
 )
 

@@ -158,6 +158,7 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "rated": [responses],
             "expected_policy_failures": [0.8],
             "expected_policy_failure_share": [0.8],
+            "csat_responses": [responses],
         }
     )
 

@@ -19,7 +19,12 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from transforms.schemas import CLEAN_RESPONSE_SCHEMA, PARTITION_COLUMN, conform
+from transforms.schemas import (
+    CLEAN_RESPONSE_SCHEMA,
+    DAILY_SUMMARY_SCHEMA,
+    PARTITION_COLUMN,
+    conform,
+)
 
 OLD, NEW = date(2026, 10, 1), date(2026, 10, 2)
 #: Columns the clean contract gained with source definitions.
@@ -182,3 +187,44 @@ def test_quarantine_partitions_before_superseded_read_it_as_null(tmp_path: Path)
         "true, union_by_name = true) GROUP BY ALL ORDER BY ALL",
         params=[f"{settings.quarantine_dir}/*/*.parquet"],
     ).fetchall() == [(OLD, None, 1), (NEW, False, 1), (NEW, True, 1)]
+
+
+def test_daily_summary_partitions_before_csat_responses_read_it_as_null(tmp_path: Path) -> None:
+    """daily_summary 8 added ``csat_responses``: a partition of version 7 reads with it null
+    beside one of version 8, in polars and in DuckDB."""
+    import duckdb
+
+    from transforms.marts import daily_summary
+
+    scored = pl.DataFrame(
+        {
+            "response_id": ["r1", "r2", "r3"],
+            "survey_date": [NEW] * 3,
+            "queue": ["billing"] * 3,
+            "policy_code": ["FEE-01"] * 3,
+            "channel": ["phone"] * 3,
+            "csat": [1, 4, None],
+            "is_negative": [True, False, None],
+            "root_cause": [None, None, None],
+            "p_policy_failure": [None, None, None],
+        },
+        schema_overrides={"csat": pl.Int8, "root_cause": pl.String, "p_policy_failure": pl.Float64},
+    )
+    summary = conform(daily_summary(scored), DAILY_SUMMARY_SCHEMA)
+    table = tmp_path / "daily_summary"
+    write_partition(summary, table, NEW, DAILY_SUMMARY_SCHEMA, {}, tmp_path / ".staging")
+    folder = partition_dir(table, OLD)
+    folder.mkdir(parents=True)
+    summary.drop(PARTITION_COLUMN, "csat_responses").with_columns(
+        pl.lit(7, pl.Int32).alias("schema_version")
+    ).write_parquet(folder / "part-0.parquet")
+    read = scan_table(table).collect().sort("survey_date")
+    assert read.select("survey_date", "mean_csat", "csat_responses").rows() == [
+        (OLD, 2.5, None),
+        (NEW, 2.5, 2),
+    ]
+    assert duckdb.sql(
+        "SELECT schema_version, csat_responses FROM read_parquet(?, hive_partitioning = true, "
+        "union_by_name = true) ORDER BY survey_date",
+        params=[f"{table}/*/*.parquet"],
+    ).fetchall() == [(7, None), (8, 2)]
