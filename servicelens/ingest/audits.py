@@ -622,10 +622,30 @@ def read_audit_files(
     )
     # Each response's competing audits: those at its latest time; or, when an audit of its
     # latest day gives the date alone, every audit of that day (their order is not known).
-    last_day = pl.col("_day") == pl.col("_day").max().over("response_id")
-    undated_that_day = (last_day & pl.col("_date_only")).any().over("response_id")
-    at_latest = pl.col("_audited_at") == pl.col("_audited_at").max().over("response_id")
-    latest = valid.filter(pl.when(undated_that_day).then(last_day).otherwise(at_latest))
+    # The windows are columns first: polars 2.1 evaluated them nested in the filter's
+    # `when` in time growing with the square of the rows (665,000 audit rows of five 1M
+    # dates: 42 s, against 0.2 s as columns).
+    windows = ["_last_day", "_at_latest", "_undated_that_day"]
+    latest = (
+        valid.with_columns(
+            (pl.col("_day") == pl.col("_day").max().over("response_id")).alias("_last_day"),
+            (pl.col("_audited_at") == pl.col("_audited_at").max().over("response_id")).alias(
+                "_at_latest"
+            ),
+        )
+        .with_columns(
+            (pl.col("_last_day") & pl.col("_date_only"))
+            .any()
+            .over("response_id")
+            .alias("_undated_that_day")
+        )
+        .filter(
+            pl.when(pl.col("_undated_that_day"))
+            .then(pl.col("_last_day"))
+            .otherwise(pl.col("_at_latest"))
+        )
+        .drop(windows)
+    )
     verdicts = latest.group_by("response_id").agg(
         pl.col("_verdict").n_unique().alias("_n"), pl.col("_date_only").any().alias("_undated")
     )
