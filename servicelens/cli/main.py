@@ -604,9 +604,18 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
     read = sum(r["surveys_read"] for r in ingested)
     kept = sum(r["kept"] for r in ingested)
     quarantined = sum(r["quarantined"] for r in ingested)
+    superseded = sum(r.get("superseded_duplicates", 0) for r in ingested)
     lines = [
         f"rows in {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined:"
         f" {read == kept + quarantined})"
+        # As the quarantine's superseded column splits them (a BI analyst's trial read a
+        # quarantined count of re-delivered copies as rejects).
+        + (
+            f"; of the quarantined, {superseded} are earlier copies a later delivery replaced "
+            f"(superseded) and {quarantined - superseded} were rejected"
+            if superseded
+            else ""
+        )
     ]
     interactions = sum(r.get("interactions_quarantined", 0) for r in ingested)
     if interactions:

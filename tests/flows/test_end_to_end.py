@@ -63,13 +63,20 @@ def test_the_demo_summary_adds_up_to_the_quarantine_mart_bi_reads(
     from servicelens.cli.main import rows_in_lines
 
     settings, result = demo_run
-    [(surveys, interactions)] = duckdb.sql(
-        "SELECT count(*) FILTER (feed = 'surveys'), count(*) FILTER (feed = 'interactions') "
+    [(surveys, interactions, superseded)] = duckdb.sql(
+        "SELECT count(*) FILTER (feed = 'surveys'), count(*) FILTER (feed = 'interactions'), "
+        "count(*) FILTER (feed = 'surveys' AND superseded) "
         f"FROM read_parquet('{settings.quarantine_dir}/*/*.parquet')"
     ).fetchall()
     assert interactions > 0  # the generated sample's interaction exports carry broken records
+    assert superseded > 0  # and re-deliveries of some responses
     lines = rows_in_lines(result["ingested"])
     assert f"quarantined {surveys} (read = kept + quarantined: True)" in lines[0]
+    # The split BI reads in the quarantine's superseded column (trial 83).
+    assert lines[0].endswith(
+        f"; of the quarantined, {superseded} are earlier copies a later delivery replaced "
+        f"(superseded) and {surveys - superseded} were rejected"
+    )
     assert lines[1].startswith(f"interaction records: {interactions} of ")
     assert lines[1].endswith(f"(feed = 'interactions'), {surveys + interactions} rows in all")
     no_interactions = [{**r, "interactions_quarantined": 0} for r in result["ingested"]]
