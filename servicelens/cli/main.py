@@ -603,6 +603,8 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
     held 5,799 rows against the 5,690 quarantined the summary printed)."""
     read = sum(r["surveys_read"] for r in ingested)
     kept = sum(r["kept"] for r in ingested)
+    from servicelens.cli.console import quarantined_split
+
     quarantined = sum(r["quarantined"] for r in ingested)
     superseded = sum(r.get("superseded_duplicates", 0) for r in ingested)
     lines = [
@@ -611,8 +613,7 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
         # As the quarantine's superseded column splits them (a BI analyst's trial read a
         # quarantined count of re-delivered copies as rejects).
         + (
-            f"; of the quarantined, {superseded} are earlier copies a later delivery replaced "
-            f"(superseded) and {quarantined - superseded} were rejected"
+            f"; of the quarantined, {quarantined_split(quarantined, superseded)}"
             if superseded
             else ""
         )

@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from servicelens.cli.console import counts_detail, partition_notes, print_json, table
+from servicelens.cli.console import (
+    counts_detail,
+    partition_notes,
+    print_json,
+    quarantined_split,
+    table,
+)
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
 
@@ -682,8 +688,8 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         # The partitions' rows, every delivery's landed in them: a trial read the counts of
         # a 12-row delivery's partitions (24 rows) as the delivery's own.
         f"rows of those partitions (every delivery landed in them) read {read}, kept {kept}, "
-        f"quarantined {quarantined} ({copies} earlier copies a later delivery replaced, "
-        f"{quarantined - copies} rejected; read = kept + quarantined: "
+        f"quarantined {quarantined} ({quarantined_split(quarantined, copies)}; "
+        "read = kept + quarantined: "
         f"{read == kept + quarantined}); "
         f"negatives scored {scored}{why}",
     ]
