@@ -109,6 +109,9 @@ def agent_outcomes(
     surveyed = responses.group_by(keys).agg(
         pl.len().cast(pl.UInt32).alias("responses"),
         pl.col("csat").cast(pl.Float64).mean().alias("mean_csat"),
+        # The rows mean_csat is over: its weight when rolling it up (responses count the
+        # rows without a csat too).
+        pl.col("csat").is_not_null().sum().cast(pl.UInt32).alias("csat_responses"),
         pl.col("is_negative").sum().cast(pl.UInt32).alias("negatives"),
         (failures if scored else pl.lit(None)).cast(pl.UInt32).alias("negatives_policy_failure"),
     )
@@ -117,7 +120,7 @@ def agent_outcomes(
         handled.join(surveyed, on=keys, how="full", coalesce=True, nulls_equal=True)
         .with_columns(
             pl.col("contacts", "settled_contacts", "came_back").fill_null(0),
-            pl.col("responses", "negatives").fill_null(0),
+            pl.col("responses", "csat_responses", "negatives").fill_null(0),
             pl.col("fcr_provisional").fill_null(False),
         )
         .with_columns(

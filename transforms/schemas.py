@@ -672,7 +672,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FIX_LIST_VERSION = 4
-AGENT_OUTCOMES_VERSION = 5
+AGENT_OUTCOMES_VERSION = 6
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -731,6 +731,8 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     "model_version": pl.String(),
     "schema_version": pl.Int32(),
     "source": pl.String(),
+    # Version 6: the rows mean_csat is over, its weight across agents and weeks.
+    "csat_responses": pl.UInt32(),
 }
 
 _WEEK_PARTITION_TEXT = (
@@ -918,7 +920,13 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "as coming back (`SERVICELENS_RETURN_WINDOW_DAYS`, 7 by default)."
         ),
         "responses": "Survey responses about the agent's contacts of the week.",
-        "mean_csat": "Mean csat of those responses.",
+        "mean_csat": (
+            "Mean csat of those responses that have one (csat_responses of them); null when "
+            "none has. Across agents and weeks: sum(mean_csat * csat_responses) / "
+            "sum(csat_responses), which is avg(csat) over their responses in feedback_scored. "
+            "Not weighted by responses (rows without a csat count), and not a plain average "
+            "of the means."
+        ),
         "negatives": "Responses with csat <= 2.",
         "negatives_policy_failure": (
             "Negatives the model called 'policy_failure': a policy failed the customer, not "
@@ -932,6 +940,12 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         ),
         "schema_version": _SCHEMA_VERSION_TEXT,
         "source": _SOURCE_TEXT,
+        "csat_responses": (
+            "Responses about the agent's contacts of the week with a csat: the rows mean_csat "
+            "is over, and its weight when rolling it up (sum(mean_csat * csat_responses) / "
+            "sum(csat_responses)). Null in rows of version 5 and before (rebuilt with their "
+            "week by the next run of the source)."
+        ),
     },
     version=AGENT_OUTCOMES_VERSION,
     history=(
@@ -943,6 +957,7 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "commonest only.",
         "5: status 'no customer id' for an agent-week whose contacts carry no customer id "
         "(they read 'too few contacts', as if later dates would settle them).",
+        "6: added csat_responses (the rows mean_csat is over: its weight across agents and weeks).",
     ),
 )
 

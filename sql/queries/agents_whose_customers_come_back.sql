@@ -1,12 +1,12 @@
 -- Whose customers come back? Agents over the weeks they could be judged on, lowest
--- first-contact resolution first, with their handle time (weekly medians, weighted by
--- contacts) and transfers beside it: a quick agent whose customers return is the problem, not a
--- slow one whose customers do not. The share of their negatives a policy failure caused is
--- what coaching the agent would not fix, of the negatives a model scored (a week no model
--- scored has no count: counted as none, its negatives lowered the share). Agent ids are
--- pseudonymous; agent-weeks not judged are left out (too few settled contacts, or contacts
--- with no customer id, which never settle). An agent is one source's (pseudonyms are per
--- source).
+-- first-contact resolution first, with their handle time (weekly medians, weighted by contacts)
+-- and transfers beside it: a quick agent whose customers return is the problem, not a slow one
+-- whose customers do not. Csat is weighted by csat_responses, the rows each week's mean_csat is
+-- over (responses count rows without a csat too). The share of their negatives a policy failure
+-- caused is what coaching the agent would not fix, of the negatives a model scored (a week no
+-- model scored has no count: counted as none, its negatives lowered the share). Agent ids are
+-- pseudonymous; agent-weeks not judged are left out (too few settled contacts, or contacts with
+-- no customer id, which never settle). An agent is one source's (pseudonyms are per source).
 SELECT
     source,
     agent,
@@ -15,7 +15,7 @@ SELECT
     round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
     round(sum(median_handle_seconds * contacts) / sum(contacts) / 60, 1) AS handle_minutes,
     round(sum(transfers_per_contact * contacts) / sum(contacts), 2) AS transfers_per_contact,
-    round(sum(mean_csat * responses) / nullif(sum(responses), 0), 2) AS mean_csat,
+    round(sum(mean_csat * csat_responses) / nullif(sum(csat_responses), 0), 2) AS mean_csat,
     round(
         sum(negatives_policy_failure)
             / nullif(sum(negatives) FILTER (WHERE negatives_policy_failure IS NOT NULL), 0),

@@ -1,10 +1,11 @@
 -- Is a long call a failure? Agents' weeks grouped by their median handle time, with the
 -- first-contact resolution of their contacts (did the customer come back to the same queue
--- within the return window?): a long call that resolves is good service, a quick transfer
--- that brings the customer back is not. Counts are summed, then divided; only agent-weeks with
--- enough settled contacts to judge are counted, and the negatives a policy failure caused
--- (not the agent's doing) are kept apart from the rest. Each source on its own: their agents
--- and calls are not comparable.
+-- within the return window?): a long call that resolves is good service, a quick transfer that
+-- brings the customer back is not. Counts are summed, then divided (mean_csat weighted by
+-- csat_responses, the rows it is over: responses count rows without a csat too); only
+-- agent-weeks with enough settled contacts to judge are counted, and the negatives a policy
+-- failure caused (not the agent's doing) are kept apart from the rest. Each source on its own:
+-- their agents and calls are not comparable.
 WITH judged AS (
     SELECT
         *,
@@ -25,7 +26,7 @@ SELECT
     round(sum(transfers_per_contact * contacts) / sum(contacts), 2) AS transfers_per_contact,
     sum(settled_contacts)::BIGINT AS settled_contacts,
     round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
-    round(sum(mean_csat * responses) / nullif(sum(responses), 0), 2) AS mean_csat,
+    round(sum(mean_csat * csat_responses) / nullif(sum(csat_responses), 0), 2) AS mean_csat,
     sum(negatives_policy_failure)::BIGINT AS negatives_policy_failure,
     sum(negatives_other)::BIGINT AS negatives_other
 FROM judged

@@ -66,3 +66,72 @@ def test_mean_csat_rolls_up_by_csat_responses(prefect_api: None, tmp_path: Path)
         f"SELECT sum(csat_responses), count(*) FILTER (WHERE (mean_csat IS NULL) != "
         f"(csat_responses = 0)) FROM {read('daily_summary')}"
     ).fetchall() == [(with_csat, 0)]
+
+
+#: A pulse survey naming its agents and customers: csat optional, NPS the negative rule.
+AGENT_DEFINITION = (
+    'name = "agent-pulse"\nnegative = "nps"\npseudonymise_agents = false\n[columns]\n'
+    'response_id = "ID"\nsubmitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
+    'channel = { value = "phone" }\nagent_id = "Agent"\ncustomer_id = "Customer"\n'
+    'queue = "Queue"\ncsat = { column = "CSAT", required = false }\nnps = "NPS"\n'
+)
+#: Two weeks (a Monday and a Tuesday each): an agent-week's share of rows without a csat
+#: differs from its other week's, so weighting by responses moves the roll-up (A1 2.67
+#: against 2.5, A2 2.0 against 3.0, both 2.33 against 2.71).
+AGENT_EXPORT = """ID,At,Agent,Customer,Queue,CSAT,NPS
+Q1,2026-03-02 09:00,A1,C1,billing,5,9
+Q2,2026-03-02 09:10,A1,C2,billing,1,2
+Q3,2026-03-03 09:20,A1,C3,billing,,8
+Q4,2026-03-03 09:30,A1,C4,billing,,7
+Q5,2026-03-02 09:40,A2,C5,billing,4,9
+Q6,2026-03-03 09:50,A2,C6,billing,4,9
+Q7,2026-03-09 09:00,A1,C7,billing,2,3
+Q8,2026-03-10 09:10,A1,C8,billing,2,3
+Q9,2026-03-09 09:20,A2,C9,billing,1,1
+Q10,2026-03-10 09:30,A2,C10,billing,,9
+Q11,2026-03-10 09:40,A2,C11,billing,,9
+Q12,2026-03-10 09:50,A2,C12,billing,,9
+"""
+
+
+def test_agent_outcomes_mean_csat_rolls_up_by_csat_responses_in_the_agent_queries(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent_outcomes 6: handle_time_vs_resolution and agents_whose_customers_come_back
+    weighted each agent-week's mean_csat by its responses, rows without a csat included;
+    by csat_responses the roll-up is avg(csat) over the agents' scored responses."""
+    from servicelens.cli.main import main
+    from servicelens.reporting.analyst import run_query
+
+    # Every agent judged on the contacts a one-day window settles by the next day's delivery.
+    monkeypatch.setenv("SERVICELENS_RETURN_WINDOW_DAYS", "1")
+    monkeypatch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "1")
+    data = tmp_path / "data"
+    definition = tmp_path / "agent-pulse.toml"
+    definition.write_text(AGENT_DEFINITION)
+    register_source(Settings(data_dir=str(data)), str(definition))
+    export = tmp_path / "agent-pulse.csv"
+    export.write_text(AGENT_EXPORT)
+    assert main(["--data-dir", str(data), "sources", "run", "agent-pulse", str(export)]) == 0
+    root = data / "sources" / "agent-pulse"
+
+    def read(layer: str) -> str:
+        return f"read_parquet('{root}/{layer}/*/*.parquet', hive_partitioning = true)"
+
+    agents = read("marts/agent_outcomes")
+    assert duckdb.sql(
+        f"SELECT status, count(*), sum(responses), sum(csat_responses) FROM {agents} GROUP BY ALL"
+    ).fetchall() == [("judged", 4, 12, 7)]
+    direct = dict(
+        duckdb.sql(
+            f"SELECT c.agent_id, avg(s.csat) FROM {read('marts/feedback_scored')} AS s "
+            f"JOIN {read('clean/responses')} AS c USING (response_id) GROUP BY ALL"
+        ).fetchall()
+    )
+    assert direct == pytest.approx({"A1": 2.5, "A2": 3.0})
+    worst = run_query(data, "agents_whose_customers_come_back")
+    assert {row["agent"]: row["mean_csat"] for row in worst} == pytest.approx(direct, abs=0.005)
+    [(everyone,)] = duckdb.sql(f"SELECT avg(csat) FROM {read('marts/feedback_scored')}").fetchall()
+    [band] = run_query(data, "handle_time_vs_resolution")
+    assert band["mean_csat"] == pytest.approx(everyone, abs=0.005)
+    assert everyone == pytest.approx(19 / 7)

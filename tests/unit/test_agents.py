@@ -62,7 +62,12 @@ def test_outcomes_per_agent_by_hand() -> None:
     assert a1["transfers_per_contact"] == 1.0
     assert (a1["settled_contacts"], a1["came_back"]) == (2, 1)
     assert a1["first_contact_resolution"] == 0.5 and a1["fcr_provisional"]
-    assert (a1["responses"], a1["mean_csat"], a1["negatives"]) == (2, 3.0, 1)
+    assert (a1["responses"], a1["mean_csat"], a1["csat_responses"], a1["negatives"]) == (
+        2,
+        3.0,
+        2,
+        1,
+    )
     assert (a1["negatives_policy_failure"], a1["negatives_other"]) == (1, 0)
     # The slow agent resolves; the quick one is the failure.
     assert a2["median_handle_seconds"] == 1800.0 and a2["first_contact_resolution"] == 1.0
