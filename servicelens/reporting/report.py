@@ -50,7 +50,7 @@ from servicelens.reporting.suggested import data_dir_argument, naming_data_dir
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
-from servicelens.validation.reasons import reasons_by_kind
+from servicelens.validation.reasons import reasons_of_rejects_and_superseded
 from transforms.agents import NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
 from transforms.formatting import formatted_text
 from transforms.schemas import (
@@ -558,14 +558,7 @@ def _data_quality(inputs: _Inputs) -> str:
         )
     )
     if inputs.quarantine is not None and inputs.quarantine.height:
-        parts.append(
-            "<h3>Why rows were quarantined</h3><p>Every source's, each kind of reason as the "
-            "quarantine states it: a whole record that could not be read (malformed line or "
-            "JSON), a re-delivery superseded by a later copy (duplicate delivery), or a value "
-            "that failed a check "
-            "(the column and the problem). A row with several reasons counts under each."
-            "</p>" + _html_table(reasons_by_kind(inputs.quarantine))
-        )
+        parts.append(_quarantine_reasons(inputs.quarantine))
     docs = inputs.settings.gx_docs_dir / "index.html"
     if docs.exists():
         parts.append(
@@ -575,6 +568,23 @@ def _data_quality(inputs: _Inputs) -> str:
     else:
         parts.append('<p class="na">Great Expectations Data Docs: not available yet.</p>')
     return "".join(parts)
+
+
+def _quarantine_reasons(quarantine: pl.DataFrame) -> str:
+    """Why rows were quarantined: the rejects' reasons apart from those of the earlier copies
+    a later delivery replaced, which are nothing wrong (counted together, a re-delivered
+    export's copies read as rejects beside the failed checks), in the words of the dates
+    table above and of every run summary (``servicelens.cli.console.quarantined_split``)."""
+    return (
+        "<h3>Why rows were quarantined</h3><p>Every source's, each kind of reason as the "
+        "quarantine states it, the <code>rejected</code> rows first: a whole record that "
+        "could not be read (malformed line or JSON), or a value that failed a check (the "
+        "column and the problem). Then, apart, the <code>superseded</code> rows: earlier "
+        "copies a later delivery replaced, nothing wrong with them (duplicate delivery, "
+        "exact duplicate; the quarantine's superseded column, or in rows written before it "
+        "their first reason). A row with several reasons counts under each.</p>"
+        + _html_table(reasons_of_rejects_and_superseded(quarantine))
+    )
 
 
 #: Failed dates the report names one by one; the rest are counted.

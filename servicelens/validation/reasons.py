@@ -59,6 +59,37 @@ def reason_kind(reason: pl.Expr) -> pl.Expr:
     )
 
 
+#: Record kinds whose reason, first on a row written before the quarantine's ``superseded``
+#: column, marks an earlier copy a later line or delivery replaced (the contract says so).
+SUPERSEDED_KINDS: tuple[str, ...] = ("duplicate delivery", "exact duplicate")
+
+
+def is_superseded_copy() -> pl.Expr:
+    """Whether a quarantined row is an earlier copy a later line or delivery replaced (nothing
+    wrong with it) rather than a reject: the quarantine's ``superseded`` column, and where it
+    is null (rows written before it existed) a first reason of :data:`SUPERSEDED_KINDS`, as
+    the quarantine contract tells readers to."""
+    first = pl.col("reasons").list.first()
+    named = pl.any_horizontal(first.str.starts_with(f"{kind}:") for kind in SUPERSEDED_KINDS)
+    return pl.coalesce(pl.col("superseded"), named.fill_null(False))
+
+
+def _count_kinds(quarantine: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Quarantined rows per ``keys`` (columns of ``quarantine``) and kind of reason,
+    unsorted; a row counts once under each of its kinds."""
+    return (
+        quarantine.select(*keys, "reasons")
+        .with_row_index("_quarantined_row")
+        .explode("reasons")
+        .drop_nulls("reasons")
+        .with_columns(reason_kind(pl.col("reasons")).alias("_kind"))
+        .unnest("_kind")
+        .group_by(*keys, "kind", "column")
+        .agg(pl.col("_quarantined_row").n_unique().alias("rows"))
+        .select(*keys, "kind", "column", "rows")
+    )
+
+
 def reasons_by_kind(quarantine: pl.DataFrame) -> pl.DataFrame:
     """How many quarantined rows carry each kind of reason, by source and feed.
 
@@ -67,17 +98,27 @@ def reasons_by_kind(quarantine: pl.DataFrame) -> pl.DataFrame:
     ``source, feed, kind, column, rows``, most rows first; a row with several reasons is
     counted under each of its kinds.
     """
-    return (
-        quarantine.select("source", "feed", "reasons")
-        .with_row_index("_quarantined_row")
-        .explode("reasons")
-        .drop_nulls("reasons")
-        .with_columns(reason_kind(pl.col("reasons")).alias("_kind"))
-        .unnest("_kind")
-        .group_by("source", "feed", "kind", "column")
-        .agg(pl.col("_quarantined_row").n_unique().alias("rows"))
-        .sort(
-            ["rows", "source", "feed", "kind", "column"],
-            descending=[True, False, False, False, False],
-        )
+    return _count_kinds(quarantine, ["source", "feed"]).sort(
+        ["rows", "source", "feed", "kind", "column"],
+        descending=[True, False, False, False, False],
+    )
+
+
+def reasons_of_rejects_and_superseded(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """:func:`reasons_by_kind` with the rejects apart from the earlier copies a later
+    delivery replaced (:func:`is_superseded_copy`): ``quarantined_as`` ('rejected' or
+    'superseded'), then ``source, feed, kind, column, rows``; the rejects first, each part
+    most rows first. ``quarantine`` also has the contract's ``superseded`` column (null in
+    rows written before it). Counted together, a re-delivered export's copies read as rows
+    rejected beside the failed checks."""
+    split = quarantine.with_columns(
+        pl.when(is_superseded_copy())
+        .then(pl.lit("superseded"))
+        .otherwise(pl.lit("rejected"))
+        .alias("quarantined_as")
+    )
+    # 'rejected' sorts before 'superseded'.
+    return _count_kinds(split, ["quarantined_as", "source", "feed"]).sort(
+        ["quarantined_as", "rows", "source", "feed", "kind", "column"],
+        descending=[False, True, False, False, False, False],
     )

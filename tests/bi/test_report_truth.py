@@ -108,21 +108,27 @@ def test_quarantine_reasons_are_counted_by_their_own_kind(settings: Settings) ->
     assert superseded > 0 and malformed > 0
 
     section = _section(settings, "quality")
-    (table,) = [t for t in _tables(section) if t[0] == ["source", "feed", "kind", "column", "rows"]]
+    head = ["quarantined_as", "source", "feed", "kind", "column", "rows"]
+    (table,) = [t for t in _tables(section) if t[0] == head]
     # Every row of the generated data is the sample source's; the feed tells surveys from
     # interactions.
-    assert {s for s, *_ in table[1:]} == {"sample"}
-    shown = {(f, k, c): int(n.replace(",", "")) for _, f, k, c, n in table[1:]}
-    assert shown[("surveys", "duplicate delivery", "-")] == superseded
-    assert shown[("surveys", "malformed line", "-")] == malformed
+    assert {s for _, s, *_ in table[1:]} == {"sample"}
+    shown = {(a, f, k, c): int(n.replace(",", "")) for a, _, f, k, c, n in table[1:]}
+    # The earlier copies a later delivery replaced are counted apart from the rejects, and
+    # after them: nothing wrong with them.
+    assert shown[("superseded", "surveys", "duplicate delivery", "-")] == superseded
+    assert not [key for key in shown if key[0] == "rejected" and key[2] == "duplicate delivery"]
+    assert [a for a, *_ in table[1:]] == sorted(a for a, *_ in table[1:])
+    assert shown[("rejected", "surveys", "malformed line", "-")] == malformed
     interactions = sum(m["counts"]["interactions_quarantined"] for m in manifests)
-    assert shown.get(("interactions", "malformed JSON", "-"), 0) == interactions
-    expected: Counter[tuple[str, str, str]] = Counter()
-    for feed, reasons in quarantine.select("feed", "reasons").iter_rows():
+    assert shown.get(("rejected", "interactions", "malformed JSON", "-"), 0) == interactions
+    expected: Counter[tuple[str, str, str, str]] = Counter()
+    for feed, reasons, copy in quarantine.select("feed", "reasons", "superseded").iter_rows():
+        quarantined_as = "superseded" if copy else "rejected"
         for kind, column in {_kinds_by_hand(r) for r in reasons}:
-            expected[(feed, kind, column)] += 1
+            expected[(quarantined_as, feed, kind, column)] += 1
     assert shown == dict(expected)
-    assert shown[("surveys", "is not a score from 1 to 5", "csat")] > 0
+    assert shown[("rejected", "surveys", "is not a score from 1 to 5", "csat")] > 0
     assert "unreadable line" not in section
 
 

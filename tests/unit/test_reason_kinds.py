@@ -27,7 +27,7 @@ from servicelens.validation.expectations import (
     number_problem,
     survey_row_checks,
 )
-from servicelens.validation.reasons import reason_kind
+from servicelens.validation.reasons import reason_kind, reasons_of_rejects_and_superseded
 
 #: The problems worded per row or per source rather than fixed in a check.
 WORDED = [
@@ -71,3 +71,32 @@ def test_a_problem_is_its_own_kind_after_a_quoted_value(problem: str) -> None:
     kinds = pl.select(reason_kind(pl.lit(reasons)).alias("k")).unnest("k")
     assert kinds.get_column("kind").to_list() == [problem, problem]
     assert kinds.get_column("column").to_list() == ["channel", "channel"]
+
+
+def test_superseded_copies_are_counted_apart_from_rejects() -> None:
+    """The report's reasons table counted earlier copies a later delivery replaced with the
+    rejects. The quarantine's superseded column splits them; in rows written before it
+    (null), a first reason naming the newer copy does, as the quarantine contract says."""
+    late = "submitted_at: (empty) missing"
+    quarantine = pl.DataFrame(
+        {
+            "source": ["acme"] * 5,
+            "feed": ["surveys"] * 5,
+            "reasons": [
+                ["duplicate delivery: superseded by line 9"],
+                # A copy replaced by a later one that failed its checks: still a copy.
+                ["duplicate delivery: superseded by line 12, which failed its checks", late],
+                [late],
+                ["duplicate delivery: superseded by line 4"],  # written before the column
+                ["malformed line: 7 fields where the header has 9"],  # likewise
+            ],
+            "superseded": [True, True, False, None, None],
+        }
+    )
+    rows = reasons_of_rejects_and_superseded(quarantine).rows()
+    assert rows == [
+        ("rejected", "acme", "surveys", "malformed line", None, 1),
+        ("rejected", "acme", "surveys", "missing", "submitted_at", 1),
+        ("superseded", "acme", "surveys", "duplicate delivery", None, 3),
+        ("superseded", "acme", "surveys", "missing", "submitted_at", 1),
+    ]
