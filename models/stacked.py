@@ -21,6 +21,8 @@ by a logistic regression with non-negative weights on their out-of-fold log-odds
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from threadpoolctl import ThreadpoolController, threadpool_limits
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: A text log-odds input is clipped to this magnitude: beyond it nothing changes a decision.
 _LOGIT_CLIP = 12.0
@@ -46,10 +51,26 @@ def _threadpools() -> ThreadpoolController:
 
 
 def one_thread() -> threadpool_limits:
-    """Run the booster on one OpenMP thread: on a few thousand rows more threads gain nothing,
-    and on a shared machine (2 cores, other jobs running) OpenMP threads waiting on each other
-    made fitting and prediction 10-15x slower (measured: 13.5 s vs 0.8 s for one fit)."""
-    return _threadpools().limit(limits=1, user_api="openmp")
+    """Run native numeric code on one thread: OpenMP (scikit-learn's booster and its
+    logistic loss) and BLAS (the OpenBLAS of numpy and of scipy, which L-BFGS calls on every
+    step). The pipeline runs its own threads over both cores; native threads beside them wait
+    on each other. On a shared machine (2 cores, other jobs running) that made the booster's
+    fitting and prediction 10-15x slower (13.5 s against 0.8 s for one fit), and a logistic
+    regression on a 3,000 x 20,000 TF-IDF matrix 2.3 s against 0.026 s (OpenMP alone held to
+    one: 2.6 s; BLAS alone: 0.097 s); training fits hundreds of them."""
+    return _threadpools().limit(limits=1)
+
+
+def on_one_thread(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` under :func:`one_thread` (the limit is process-wide; nested limits
+    restore what they found)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with one_thread():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def has_text(x: pd.DataFrame, column: str) -> np.ndarray:

@@ -45,7 +45,7 @@ from models.pipeline import (
     labels_to_target,
 )
 from models.select import SELECTION_FOLDS, Rows, choose_design
-from models.stacked import TextFactsBlend, TextThenFacts, one_thread
+from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
 from transforms.formatting import formatted_text
 from transforms.language import with_detected_language
 from transforms.marts import LABEL_AUDITED_AT
@@ -484,6 +484,7 @@ def set_apart_facts_only(
     return scored, facts if facts.height else None
 
 
+@on_one_thread
 def train_root_cause_model(
     labelled: pl.DataFrame,
     seed: int = 7,
@@ -505,6 +506,8 @@ def train_root_cause_model(
     candidate's validation scores; ``metrics["timing"]`` CPU seconds per step.
     ``metrics["cross_validation"]["folds"]`` is the folds that ran: fewer than ``cv_folds``
     when a root cause has fewer rows (:func:`fold_count`; ``folds_lowered`` says why).
+    Native code runs on one thread (:func:`models.stacked.one_thread`): training fits hundreds
+    of small logistic regressions, and BLAS threads made each 10-100x slower beside other work.
     """
     _usable(labelled, "labelled")
     _enough_of_each(labelled, "all the labelled rows hold")
@@ -781,6 +784,7 @@ def plain_tfidf_pipeline(seed: int = 7, text: str = "comment") -> Pipeline:
     )
 
 
+@on_one_thread
 def tfidf_baseline_report(
     labelled: pl.DataFrame, seed: int = 7, cv_folds: int = 5, text: str = "comment"
 ) -> dict[str, Any]:

@@ -324,3 +324,32 @@ def test_small_and_one_class_groups_show_no_scores_they_cannot_have() -> None:
     assert lines["tiny"].endswith(f"n      3  too few rows to score (under {GROUP_ROWS_TO_SCORE})")
     assert "roc_auc   n/a  macro_f1   n/a  ece " in lines["one"]
     assert "roc_auc 1.000  macro_f1 1.000" in lines["both"]
+
+
+def test_training_fits_on_one_native_thread(
+    labelled: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fit of training runs with OpenMP and both OpenBLAS libraries (numpy's, scipy's)
+    held to one thread, and the limit is lifted afterwards: BLAS threads beside the
+    pipeline's own made each of training's small logistic regressions 10-100x slower on a
+    busy 2-core machine (models.stacked.one_thread)."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    import models.train
+
+    seen: list[dict[str, int]] = []
+    fit = LogisticRegression.fit
+
+    def recording_fit(self: LogisticRegression, *args: object, **kwargs: object) -> object:
+        seen.append({pool["filepath"]: pool["num_threads"] for pool in threadpool_info()})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", recording_fit)
+    before = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+    models.train.train_root_cause_model(labelled, cv_folds=3)
+    assert seen and all(set(threads.values()) == {1} for threads in seen)
+    apis = {pool["internal_api"] for pool in threadpool_info()}
+    assert {"openblas", "openmp"} <= apis
+    after = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+    assert after == before
