@@ -112,6 +112,7 @@ Exit status: 0 done; 1 a date failed, or a bug; 2 a one-line refusal; 3 and 4 `r
         "query": "servicelens query --list\n"
         "  servicelens query queues_that_bounce\n"
         "  servicelens query long_calls_are_not_failures --json\n"
+        "  servicelens query agents_by_policy_failure_share --source telco-surveys\n"
         f"  servicelens query quarantined_rows --source acme-qualtrics --start {week} --limit 0",
         "dictionary": "servicelens dictionary > dictionary.md   # print it\n"
         "  servicelens dictionary --check          # docs and Parquet on disk match the contracts\n"
