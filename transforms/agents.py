@@ -90,6 +90,14 @@ def agent_outcomes(
         pl.len().cast(pl.UInt32).alias("contacts"),
         pl.col("handle_seconds").median().alias("median_handle_seconds"),
         pl.col("transfers").cast(pl.Float64).mean().alias("transfers_per_contact"),
+        # The contacts each is over (an export can leave either empty): transfers_per_contact's
+        # weight when rolling it up, and the median's (contacts count the empty ones too).
+        pl.col("handle_seconds")
+        .is_not_null()
+        .sum()
+        .cast(pl.UInt32)
+        .alias("contacts_with_handle_time"),
+        pl.col("transfers").is_not_null().sum().cast(pl.UInt32).alias("contacts_with_transfers"),
         pl.col("settled").fill_null(False).sum().cast(pl.UInt32).alias("settled_contacts"),
         # Among the settled only: first_contact_resolution is 1 - came_back / settled.
         (pl.col("came_back") & pl.col("settled"))
@@ -119,7 +127,13 @@ def agent_outcomes(
     joined = (
         handled.join(surveyed, on=keys, how="full", coalesce=True, nulls_equal=True)
         .with_columns(
-            pl.col("contacts", "settled_contacts", "came_back").fill_null(0),
+            pl.col(
+                "contacts",
+                "contacts_with_handle_time",
+                "contacts_with_transfers",
+                "settled_contacts",
+                "came_back",
+            ).fill_null(0),
             pl.col("responses", "csat_responses", "negatives").fill_null(0),
             pl.col("fcr_provisional").fill_null(False),
         )

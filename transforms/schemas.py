@@ -672,7 +672,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FIX_LIST_VERSION = 4
-AGENT_OUTCOMES_VERSION = 6
+AGENT_OUTCOMES_VERSION = 7
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -733,6 +733,10 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     # Version 6: the rows mean_csat is over, its weight across agents and weeks.
     "csat_responses": pl.UInt32(),
+    # Version 7: the contacts median_handle_seconds and transfers_per_contact are over (an
+    # export can leave either empty), their weights across agents and weeks.
+    "contacts_with_handle_time": pl.UInt32(),
+    "contacts_with_transfers": pl.UInt32(),
 }
 
 _WEEK_PARTITION_TEXT = (
@@ -895,9 +899,21 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         ),
         "contacts": "Contacts the agent handled that started in the week (surveyed or not).",
         "median_handle_seconds": (
-            "Median seconds on a contact. Long is not bad: read it with first_contact_resolution."
+            "Median seconds on a contact, of the contacts with a handle time "
+            "(contacts_with_handle_time of them); null when none has. Long is not bad: read it "
+            "with first_contact_resolution. A median cannot be rolled up exactly: across agents "
+            "or weeks, sum(median_handle_seconds * contacts_with_handle_time) / "
+            "sum(contacts_with_handle_time) is a weighted mean of medians, an approximation (the "
+            "median of all their contacts needs handle_seconds from feedback_scored); not "
+            "weighted by contacts, which count contacts without a handle time."
         ),
-        "transfers_per_contact": "Transfers per contact (mean).",
+        "transfers_per_contact": (
+            "Mean transfers of the contacts with a transfer count (contacts_with_transfers of "
+            "them); null when none has. Across agents and weeks: sum(transfers_per_contact * "
+            "contacts_with_transfers) / sum(contacts_with_transfers), the mean over those "
+            "contacts. Not weighted by contacts (they count contacts without a transfer count), "
+            "and not a plain average of the means."
+        ),
         "settled_contacts": (
             "Contacts whose return window has passed and is covered by the contact history: "
             "the ones first_contact_resolution counts (a return inside a window still open "
@@ -946,6 +962,18 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "sum(csat_responses)). Null in rows of version 5 and before (rebuilt with their "
             "week by the next run of the source)."
         ),
+        "contacts_with_handle_time": (
+            "Contacts of the week with a handle time: the ones median_handle_seconds is over, "
+            "and its weight when rolling it up (an approximation: see median_handle_seconds). "
+            "Null in rows of version 6 and before (rebuilt with their week by the next run of "
+            "the source)."
+        ),
+        "contacts_with_transfers": (
+            "Contacts of the week with a transfer count: the ones transfers_per_contact is "
+            "over, and its weight when rolling it up (sum(transfers_per_contact * "
+            "contacts_with_transfers) / sum(contacts_with_transfers)). Null in rows of version 6 "
+            "and before (rebuilt with their week by the next run of the source)."
+        ),
     },
     version=AGENT_OUTCOMES_VERSION,
     history=(
@@ -958,6 +986,9 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "5: status 'no customer id' for an agent-week whose contacts carry no customer id "
         "(they read 'too few contacts', as if later dates would settle them).",
         "6: added csat_responses (the rows mean_csat is over: its weight across agents and weeks).",
+        "7: added contacts_with_handle_time and contacts_with_transfers (the contacts "
+        "median_handle_seconds and transfers_per_contact are over: their weights across agents "
+        "and weeks; contacts count those an export left without either).",
     ),
 )
 

@@ -1,8 +1,11 @@
 -- Whose customers come back? Agents over the weeks they could be judged on, lowest
--- first-contact resolution first, with their handle time (weekly medians, weighted by contacts)
--- and transfers beside it: a quick agent whose customers return is the problem, not a slow one
--- whose customers do not. Csat is weighted by csat_responses, the rows each week's mean_csat is
--- over (responses count rows without a csat too). The share of their negatives a policy failure
+-- first-contact resolution first, with their handle time and transfers beside it: a quick
+-- agent whose customers return is the problem, not a slow one whose customers do not. Each
+-- weekly figure is weighted by the rows it is over (contacts, responses count rows without
+-- one too): transfers by contacts_with_transfers (exactly the mean over those contacts), csat
+-- by csat_responses, and handle time by contacts_with_handle_time: a weighted mean of weekly
+-- medians, an approximation (a median cannot be rolled up exactly). Weeks written before
+-- agent_outcomes 7 have no contacts_with_* counts and drop out of those two. The share of their negatives a policy failure
 -- caused is what coaching the agent would not fix, of the negatives a model scored (a week no
 -- model scored has no count: counted as none, its negatives lowered the share). Agent ids are
 -- pseudonymous; agent-weeks not judged are left out (too few settled contacts, or contacts with
@@ -13,8 +16,16 @@ SELECT
     count(*) AS weeks,
     sum(contacts)::BIGINT AS contacts,
     round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
-    round(sum(median_handle_seconds * contacts) / sum(contacts) / 60, 1) AS handle_minutes,
-    round(sum(transfers_per_contact * contacts) / sum(contacts), 2) AS transfers_per_contact,
+    round(
+        sum(median_handle_seconds * contacts_with_handle_time)
+            / nullif(sum(contacts_with_handle_time), 0) / 60,
+        1
+    ) AS handle_minutes,
+    round(
+        sum(transfers_per_contact * contacts_with_transfers)
+            / nullif(sum(contacts_with_transfers), 0),
+        2
+    ) AS transfers_per_contact,
     round(sum(mean_csat * csat_responses) / nullif(sum(csat_responses), 0), 2) AS mean_csat,
     round(
         sum(negatives_policy_failure)

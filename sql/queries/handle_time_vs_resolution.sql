@@ -2,7 +2,10 @@
 -- first-contact resolution of their contacts (did the customer come back to the same queue
 -- within the return window?): a long call that resolves is good service, a quick transfer that
 -- brings the customer back is not. Counts are summed, then divided (mean_csat weighted by
--- csat_responses, the rows it is over: responses count rows without a csat too); only
+-- csat_responses and transfers_per_contact by contacts_with_transfers, the rows each is over:
+-- responses and contacts count rows without one too; weeks written before agent_outcomes 7
+-- have no contacts_with_transfers and drop out of it). The band is each agent-week's median
+-- handle time, as written: medians are not rolled up (not exactly possible); only
 -- agent-weeks with enough settled contacts to judge are counted, and the negatives a policy
 -- failure caused (not the agent's doing) are kept apart from the rest. Each source on its own:
 -- their agents and calls are not comparable.
@@ -23,7 +26,11 @@ SELECT
     substr(band, 3) AS median_handle_time,
     count(DISTINCT agent) AS agents,
     sum(contacts)::BIGINT AS contacts,
-    round(sum(transfers_per_contact * contacts) / sum(contacts), 2) AS transfers_per_contact,
+    round(
+        sum(transfers_per_contact * contacts_with_transfers)
+            / nullif(sum(contacts_with_transfers), 0),
+        2
+    ) AS transfers_per_contact,
     sum(settled_contacts)::BIGINT AS settled_contacts,
     round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
     round(sum(mean_csat * csat_responses) / nullif(sum(csat_responses), 0), 2) AS mean_csat,

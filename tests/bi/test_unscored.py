@@ -172,11 +172,12 @@ def test_an_agents_policy_failure_share_is_of_the_negatives_a_model_scored() -> 
     connection = duckdb.connect()
     connection.execute(
         "CREATE TABLE agent_outcomes AS SELECT * FROM (VALUES "
-        "('acme', 'agent-1', 'judged', 10, 8, 2, 300.0, 0.5, 6, 3.0, 6, 4, NULL), "
-        "('acme', 'agent-1', 'judged', 10, 8, 2, 300.0, 0.5, 6, 2.5, 6, 4, 3)) "
-        "AS t(source, agent, status, contacts, settled_contacts, came_back, "
-        "median_handle_seconds, transfers_per_contact, responses, mean_csat, csat_responses, "
-        "negatives, negatives_policy_failure)"
+        "('acme', 'agent-1', 'judged', 10, 10, 10, 8, 2, 300.0, 0.5, 6, 3.0, 6, 4, NULL), "
+        "('acme', 'agent-1', 'judged', 10, 10, 10, 8, 2, 300.0, 0.5, 6, 2.5, 6, 4, 3)) "
+        "AS t(source, agent, status, contacts, contacts_with_handle_time, "
+        "contacts_with_transfers, settled_contacts, came_back, median_handle_seconds, "
+        "transfers_per_contact, responses, mean_csat, csat_responses, negatives, "
+        "negatives_policy_failure)"
     )
     sql = example_queries()["agents_whose_customers_come_back"].read_text().strip().rstrip(";")
     share = connection.execute(f"SELECT negatives_from_policy_failures FROM ({sql})").fetchall()

@@ -135,3 +135,83 @@ def test_agent_outcomes_mean_csat_rolls_up_by_csat_responses_in_the_agent_querie
     [band] = run_query(data, "handle_time_vs_resolution")
     assert band["mean_csat"] == pytest.approx(everyone, abs=0.005)
     assert everyone == pytest.approx(19 / 7)
+
+
+#: The same pulse survey with each call's handle time and transfers, either left empty by the
+#: export on some rows.
+TIMED_DEFINITION = AGENT_DEFINITION.replace('name = "agent-pulse"', 'name = "timed-pulse"') + (
+    'handle_seconds = { column = "Handle", required = false }\n'
+    'transfers = { column = "Transfers", required = false }\n'
+)
+#: Two weeks of A1 and A2 (a Monday and a Tuesday each). A1's first week has two of its four
+#: calls without handle time or transfers, so weighting its weeks by contacts moves its roll-up
+#: (transfers 0.67 against 0.5, handle time 7.0 against 5.5 minutes).
+TIMED_EXPORT = """ID,At,Agent,Customer,Queue,CSAT,NPS,Handle,Transfers
+T1,2026-03-02 09:00,A1,C1,billing,4,9,600,2
+T2,2026-03-02 09:10,A1,C2,billing,2,3,600,0
+T3,2026-03-03 09:20,A1,C3,billing,3,8,,
+T4,2026-03-03 09:30,A1,C4,billing,5,9,,
+T5,2026-03-02 09:40,A2,C5,billing,4,9,300,1
+T6,2026-03-03 09:50,A2,C6,billing,4,9,300,1
+T7,2026-03-09 09:00,A1,C7,billing,2,3,60,0
+T8,2026-03-10 09:10,A1,C8,billing,4,9,60,0
+T9,2026-03-09 09:20,A2,C9,billing,1,1,300,1
+T10,2026-03-10 09:30,A2,C10,billing,3,7,300,1
+"""
+
+
+def test_agent_transfers_and_handle_time_roll_up_by_the_contacts_they_are_over(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent_outcomes 7: transfers_per_contact and median_handle_seconds are over the contacts
+    with a value, and handle_time_vs_resolution and agents_whose_customers_come_back weighted
+    them by contacts, those without one included: an agent's transfers per contact over two
+    weeks was 0.67 where its calls averaged 0.5."""
+    from servicelens.cli.main import main
+    from servicelens.reporting.analyst import run_query
+
+    monkeypatch.setenv("SERVICELENS_RETURN_WINDOW_DAYS", "1")
+    monkeypatch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "1")
+    data = tmp_path / "data"
+    definition = tmp_path / "timed-pulse.toml"
+    definition.write_text(TIMED_DEFINITION)
+    register_source(Settings(data_dir=str(data)), str(definition))
+    export = tmp_path / "timed-pulse.csv"
+    export.write_text(TIMED_EXPORT)
+    assert main(["--data-dir", str(data), "sources", "run", "timed-pulse", str(export)]) == 0
+    root = data / "sources" / "timed-pulse"
+
+    def read(layer: str) -> str:
+        return f"read_parquet('{root}/{layer}/*/*.parquet', hive_partitioning = true)"
+
+    agents = read("marts/agent_outcomes")
+    assert duckdb.sql(
+        f"SELECT status, sum(contacts), sum(contacts_with_handle_time), "
+        f"sum(contacts_with_transfers) FROM {agents} GROUP BY ALL"
+    ).fetchall() == [("judged", 10, 8, 8)]
+    direct = {
+        agent: (transfers, handle)
+        for agent, transfers, handle in duckdb.sql(
+            f"SELECT c.agent_id, avg(s.transfers), avg(s.handle_seconds) / 60 "
+            f"FROM {read('marts/feedback_scored')} AS s "
+            f"JOIN {read('clean/responses')} AS c USING (response_id) GROUP BY ALL"
+        ).fetchall()
+    }
+    assert direct == {"A1": (0.5, 5.5), "A2": (1.0, 5.0)}
+    worst = run_query(data, "agents_whose_customers_come_back")
+    # Each week's median is its calls' mean here, so the weighted medians are exact too.
+    assert {r["agent"]: (r["transfers_per_contact"], r["handle_minutes"]) for r in worst} == (
+        direct
+    )
+    [(everyone,)] = duckdb.sql(
+        f"SELECT avg(transfers) FROM {read('marts/feedback_scored')}"
+    ).fetchall()
+    bands = run_query(data, "handle_time_vs_resolution")
+    assert sum(r["contacts"] for r in bands) == 10
+    one_band = [r for r in bands if r["median_handle_time"] == "under 5 min"]
+    # A1's second week (60 s) and A2's weeks (300 s: 5-10 min) are in other bands than A1's
+    # first week (600 s): the band holding A1's first week counts its two timed calls only.
+    assert one_band and one_band[0]["transfers_per_contact"] == 0.0
+    [first_week] = [r for r in bands if r["median_handle_time"] == "10-20 min"]
+    assert first_week["transfers_per_contact"] == 1.0  # 2 and 0 over 2 calls, not 2 over 4
+    assert everyone == pytest.approx(6 / 8)

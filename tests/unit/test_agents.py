@@ -60,6 +60,7 @@ def test_outcomes_per_agent_by_hand() -> None:
     a1, a2, nobody = by_agent["A1"], by_agent["A2"], by_agent[None]
     assert a1["contacts"] == 3 and a1["median_handle_seconds"] == 400.0
     assert a1["transfers_per_contact"] == 1.0
+    assert (a1["contacts_with_handle_time"], a1["contacts_with_transfers"]) == (3, 3)
     assert (a1["settled_contacts"], a1["came_back"]) == (2, 1)
     assert a1["first_contact_resolution"] == 0.5 and a1["fcr_provisional"]
     assert (a1["responses"], a1["mean_csat"], a1["csat_responses"], a1["negatives"]) == (
