@@ -72,7 +72,8 @@ FROM read_parquet(
     union_by_name = true
 );
 
--- One row per valid survey response; root_cause for negatives (csat <= 2).
+-- One row per valid survey response; root_cause for negatives (is_negative: the source's
+-- negative rule, csat <= 2 by default).
 CREATE OR REPLACE VIEW feedback_scored AS
 SELECT * FROM servicelens_partitions('marts/feedback_scored');
 

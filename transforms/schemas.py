@@ -325,12 +325,19 @@ _QUEUE_TEXT = (
     "an export or delivery wrote it in; compare with lower(...) of the export's text."
 )
 
+#: What "negative" means in every mart: the source's own rule (``negative`` in its definition,
+#: servicelens/ingest/definitions.py NEGATIVE_RULES; transforms/clean.py ``is_negative``).
+_NEGATIVE_RULE_TEXT = (
+    "the source's negative rule calls negative (csat <= 2 by default; an nps detractor, a bad "
+    "rating, or every complaint, as the source declares)"
+)
+
 FEEDBACK_SCORED_CONTRACT = TableContract(
     name="feedback_scored",
     path="marts/feedback_scored",
     description=(
         "Every valid survey response joined to its contact-centre interaction, with the model's "
-        "root cause for the negative ones (csat <= 2)."
+        "root cause for the negative ones: those " + _NEGATIVE_RULE_TEXT + "."
     ),
     grain=(
         "one row per valid response (response_id is unique within its source across all "
@@ -468,10 +475,7 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "policy_code": "Policy the interactions were about.",
         "channel": "Survey channel.",
         "responses": "Valid responses in the group.",
-        "negatives": (
-            "Responses the source's negative rule calls negative (csat <= 2 by default; an "
-            "nps detractor, a bad rating, or every complaint, as the source declares)."
-        ),
+        "negatives": "Responses " + _NEGATIVE_RULE_TEXT + ".",
         "policy_failures": (
             "Negatives the model called 'policy_failure' (fix the operation); null where the "
             "group has negatives and no model scored any (no model yet): not zero failures. "
@@ -797,7 +801,7 @@ FIX_LIST_CONTRACT = TableContract(
         "policy_code": "Policy the interactions were about.",
         "queue": "Contact-centre queue, lower-cased as in feedback_scored.",
         "responses": "Valid responses of the policy and queue in the period.",
-        "negatives": "Of those, csat <= 2.",
+        "negatives": "Of those, the ones " + _NEGATIVE_RULE_TEXT + ".",
         "policy_failures": "Negatives the model called 'policy_failure'.",
         "perceived": "Negatives the model called 'perceived'.",
         "problem_responses": "The responses of this row's root cause (its owner's problem).",
@@ -943,7 +947,7 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "Not weighted by responses (rows without a csat count), and not a plain average "
             "of the means."
         ),
-        "negatives": "Responses with csat <= 2.",
+        "negatives": "Of those responses, the ones " + _NEGATIVE_RULE_TEXT + ".",
         "negatives_policy_failure": (
             "Negatives the model called 'policy_failure': a policy failed the customer, not "
             "the agent's doing. Null before any model scored them."
