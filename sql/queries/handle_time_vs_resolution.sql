@@ -7,8 +7,9 @@
 -- have no contacts_with_transfers and drop out of it). The band is each agent-week's median
 -- handle time, as written: medians are not rolled up (not exactly possible); only
 -- agent-weeks with enough settled contacts to judge are counted, and the negatives a policy
--- failure caused (not the agent's doing) are kept apart from the rest. Each source on its own:
--- their agents and calls are not comparable.
+-- failure caused (not the agent's doing) are kept apart from the rest; agent-weeks whose
+-- export recorded no handle time are a band of their own, last. Each source on its own: their
+-- agents and calls are not comparable.
 WITH judged AS (
     SELECT
         *,
@@ -16,7 +17,8 @@ WITH judged AS (
             WHEN median_handle_seconds < 300 THEN '1 under 5 min'
             WHEN median_handle_seconds < 600 THEN '2 5-10 min'
             WHEN median_handle_seconds < 1200 THEN '3 10-20 min'
-            ELSE '4 20 min or more'
+            WHEN median_handle_seconds >= 1200 THEN '4 20 min or more'
+            ELSE '5 no handle time recorded'
         END AS band
     FROM agent_outcomes
     WHERE status = 'judged'

@@ -184,6 +184,25 @@ def test_an_agents_policy_failure_share_is_of_the_negatives_a_model_scored() -> 
     assert share == [(0.75,)]  # 3 of the 4 scored negatives, not 3 of 8
 
 
+def test_an_agent_week_without_handle_time_is_a_band_of_its_own() -> None:
+    """Found by a fix helper reading the query: an agent-week whose export recorded no
+    handle time (median_handle_seconds null) fell through the bands' CASE into '20 min or
+    more', as if its calls were the longest."""
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE agent_outcomes AS SELECT * FROM (VALUES "
+        "('acme', 'agent-1', 'judged', 10, 0, 10, 8, 2, NULL, 0.5, 6, 3.0, 6, 4, 1, 3), "
+        "('acme', 'agent-2', 'judged', 10, 10, 10, 8, 2, 1500.0, 0.5, 6, 3.0, 6, 4, 1, 3)) "
+        "AS t(source, agent, status, contacts, contacts_with_handle_time, "
+        "contacts_with_transfers, settled_contacts, came_back, median_handle_seconds, "
+        "transfers_per_contact, responses, mean_csat, csat_responses, negatives, "
+        "negatives_policy_failure, negatives_other)"
+    )
+    sql = example_queries()["handle_time_vs_resolution"].read_text().strip().rstrip(";")
+    bands = connection.execute(f"SELECT median_handle_time, agents FROM ({sql})").fetchall()
+    assert bands == [("20 min or more", 1), ("no handle time recorded", 1)]
+
+
 def test_the_owner_follows_the_calibrated_estimate_not_the_decisions() -> None:
     """Found by a BI developer's trial: GREET-10MIN, 0.457 failures by the model's decisions
     but 0.515 by its calibrated probabilities (0.517 true), was given to communications. The
