@@ -517,6 +517,11 @@ def read_audit_files(
         .then(pl.lit("response_id: (empty) missing"))
         # An empty verdict or time is a row not finished, not a misspelling (a QA lead's
         # trial was told '' is not one of the verdicts, and shown every date format).
+        # A destroyed id is set aside before anything is read of the row: two different
+        # ids saved alike (12-digit ids both written 1.142E+11, a QA lead's trial) would
+        # otherwise be taken for one response audited twice, one overruling the other.
+        .when(pl.col("response_id").str.contains(SCIENTIFIC_ID))
+        .then(formatted_text("response_id: '{}' {}", "response_id", pl.lit(SCIENTIFIC_AUDIT_ID)))
         .when(pl.col("_verdict").fill_null("") == "")
         .then(pl.lit(f"root_cause: (empty): fill in {' or '.join(ROOT_CAUSES)}"))
         .when(~pl.col("_verdict").is_in(ROOT_CAUSES) | pl.col("_verdict").is_null())
@@ -598,11 +603,12 @@ def read_audit_files(
             )
         )
     )
-    # Only a row with a missing id, a verdict not one of ROOT_CAUSES, or an unreadable or
-    # future time can have a problem (each branch needs one): the reasons are worked out
-    # for those rows alone (0.05 s of a 13,000-row file, worked out for every row).
+    # Only a row with a missing or destroyed id, a verdict not one of ROOT_CAUSES, or an
+    # unreadable or future time can have a problem (each branch needs one): the reasons are
+    # worked out for those rows alone (0.05 s of a 13,000-row file, worked out for every row).
     suspect = (
         pl.col("response_id").is_null()
+        | pl.col("response_id").str.contains(SCIENTIFIC_ID)
         | ~pl.col("_verdict").is_in(ROOT_CAUSES).fill_null(False)
         | pl.col("_audited_at").is_null()
         | (pl.col("_audited_at") > pl.lit(latest_allowed))
@@ -933,10 +939,8 @@ def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
     id matches but for case, or for a letter typed for a digit it looks like (O for 0, I or
     l for 1), named in its ``why``: a QA lead's trial typed ``r_cfcaabeqnlxabnt`` for
     ``R_CfcAaBeqNLxABNt``, another ``A-2O064`` for ``A-20064``. Such ids are not merged:
-    vendors' ids are case-sensitive (Qualtrics' are). An unknown id a spreadsheet wrote in
-    scientific notation (``3,5E+10``,
-    :data:`~servicelens.validation.expectations.SCIENTIFIC_ID`) is told so instead
-    (:data:`NOT_IN_CLEAN_SCIENTIFIC`): its digits are lost, so no id can be suggested."""
+    vendors' ids are case-sensitive (Qualtrics' are). (An id a spreadsheet wrote in
+    scientific notation is set aside when it is read: :data:`SCIENTIFIC_AUDIT_ID`.)"""
     unknown = pl.col("why") == NOT_IN_CLEAN
     if not unused.filter(unknown).height:
         return unused
@@ -950,9 +954,7 @@ def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
         unused.with_columns(_folded_id("response_id").alias("_folded"))
         .join(folded, "_folded", "left", maintain_order="left")
         .with_columns(
-            pl.when(unknown & pl.col("response_id").str.contains(SCIENTIFIC_ID))
-            .then(pl.lit(NOT_IN_CLEAN_SCIENTIFIC))
-            .when(unknown & pl.col("_known").is_not_null() & same_case)
+            pl.when(unknown & pl.col("_known").is_not_null() & same_case)
             .then(formatted_text("{} (the clean layer has '{}', in other case)", "why", "_known"))
             .when(unknown & pl.col("_known").is_not_null())
             .then(
@@ -978,12 +980,14 @@ NOT_RATED = (
 )
 QUARANTINED = "is quarantined (its survey row failed a check: `servicelens query quarantined_rows`)"
 NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not delivered yet"
-#: :data:`NOT_IN_CLEAN` for an id a spreadsheet wrote in scientific notation (a QA lead's
-#: trial's Zendesk id 35000001148 saved as 3,5E+10 was called a misspelt id).
-NOT_IN_CLEAN_SCIENTIFIC = (
-    "is no response of the clean layer: a spreadsheet turned the id into a number in "
-    "scientific notation, and its digits are lost. Format the response_id column as Text (or "
-    "as a Number with 0 decimals) and save the file as CSV again"
+#: Why an audit row whose id a spreadsheet wrote in scientific notation is set aside
+#: (after ``response_id: '<id>' ``): a QA lead's trial's Zendesk id 35000001148 saved as
+#: 3,5E+10 was called a misspelt id; another's two 12-digit ids, both saved as 1.142E+11,
+#: were taken for one response audited twice.
+SCIENTIFIC_AUDIT_ID = (
+    "is a number a spreadsheet wrote in scientific notation: its digits are lost, so it "
+    "names no response. Format the response_id column as Text (or as a Number with 0 "
+    "decimals) in the workbook and save the file as CSV again"
 )
 
 #: Set-aside rows quoted on the terminal: the first of each kind of reason in each file.

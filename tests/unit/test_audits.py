@@ -1585,15 +1585,42 @@ def test_an_audit_id_a_spreadsheet_wrote_in_scientific_notation_says_so(
         f'response_id,root_cause,audited_at,auditor\n"{typed}",perceived,2026-11-24,a\n',
     )
     read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
-    clean = pl.DataFrame({"response_id": ["35000001148"], "is_negative": [True]})
-    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
-    assert [r["reason"] for r in accounting["unused_rows"]] == [
-        f"response_id: '{typed}' is no response of the clean layer: a spreadsheet turned the "
-        "id into a number in scientific notation, and its digits are lost. Format the "
-        "response_id column as Text (or as a Number with 0 decimals) and save the file as "
-        "CSV again"
+    assert read.audits.is_empty()
+    assert read.set_aside.get_column("reason").to_list() == [
+        f"response_id: '{typed}' is a number a spreadsheet wrote in scientific notation: its "
+        "digits are lost, so it names no response. Format the response_id column as Text "
+        "(or as a Number with 0 decimals) in the workbook and save the file as CSV again"
     ]
-    assert accounting["of_an_unknown_response"] == 1
+
+
+def test_ids_a_spreadsheet_wrote_alike_in_scientific_notation_are_no_re_audit(
+    tmp_path: Path,
+) -> None:
+    """Found by a QA lead's trial: two 12-digit ids, both saved as 1.142E+11, were taken
+    for one response audited twice: the first "overruled by a later audit", counted as
+    replaced, and only the second told its id was lost. Each is set aside with that
+    advice and takes no part in re-audits, overrules or conflicts."""
+    _write(
+        tmp_path,
+        "2026-11-24",
+        "response_id,root_cause,audited_at,auditor\n"
+        "1.142E+11,policy_failure,2026-11-11,a\n"
+        "1.142E+11,perceived,2026-11-12,b\n"
+        "1.142E+11,policy_failure,2026-11-12,c\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    assert read.audits.is_empty() and read.overturned_rows.is_empty()
+    assert (read.replaced, read.overturned, read.repeated) == (0, 0, 0)
+    assert read.set_aside.get_column("source_line").to_list() == [2, 3, 4]
+    assert all("scientific notation" in r for r in read.set_aside.get_column("reason"))
+    text = accounting_text(
+        audit_accounting(
+            read,
+            pl.DataFrame({"response_id": ["R1"], "is_negative": [True]}),
+            pl.Series([], dtype=pl.String),
+        )
+    )
+    assert "3 set aside (response_id)" in text and "replaced" not in text
 
 
 def test_an_audit_of_a_response_without_a_rating_says_so(tmp_path: Path) -> None:
