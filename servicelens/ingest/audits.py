@@ -8,7 +8,9 @@ is either used or set aside with its file, line and reason, never dropped unseen
   header is matched as export columns are (case, spaces and punctuation aside: ``Root
   Cause``), and a file without the four columns is an error naming them;
 * ``root_cause`` is matched trimmed, ignoring case, with a space or hyphen read as ``_``
-  ("Policy failure" is ``policy_failure``); any other verdict is set aside;
+  ("Policy failure" is ``policy_failure``); an undecided one ("Not sure",
+  :data:`UNDECIDED_VERDICTS`) is counted, as a row not filled in is, and any other is set
+  aside;
 * ``audited_at`` is ISO 8601 (a date, or a date and time with or without an offset; naive
   ones are in the business timezone). A re-audit replaces an earlier audit by that time,
   never by the order of the rows or the text of the date ("28.11.2026" would sort after
@@ -151,6 +153,9 @@ class AuditRead:
     #: Rows with an id and no verdict, time or auditor: a worksheet's rows QA has not
     #: filled in yet (``servicelens review-queue --output``); not audits, not errors.
     unfilled: int = 0
+    #: Rows with an id whose verdict says QA has not decided (:data:`UNDECIDED_VERDICTS`):
+    #: left open on purpose, so, like rows not filled in, neither audits nor errors.
+    undecided: int = 0
     files: list[str] = field(default_factory=list)
     #: Files that could not be read at all: ``file`` and ``reason`` (naming the file).
     unreadable: list[dict[str, str]] = field(default_factory=list)
@@ -330,6 +335,33 @@ def _escaped_invisible(typed: pl.DataFrame) -> dict[str, str]:
     }
 
 
+#: Verdicts QA writes on purpose for an audit it has not decided (a telecom QA lead's
+#: trial's "Not sure"), as :func:`_verdict_key` writes them: the row labels nothing and
+#: replaces no audit, and it is counted as undecided, not set aside as a misspelt verdict
+#: to mend (its response stays open in the review queue).
+UNDECIDED_VERDICTS = (
+    "not_sure",
+    "unsure",
+    "undecided",
+    "not_decided",
+    "don't_know",
+    "dont_know",
+    "tbc",
+    "tbd",
+    "?",
+    "??",
+    "???",
+    "n/a",
+    "na",
+)
+
+
+def _verdict_key(column: str) -> pl.Expr:
+    """A verdict as it is matched: trimmed, in lower case, a run of spaces or hyphens read
+    as ``_`` ("Policy failure" is ``policy_failure``, "Not sure" ``not_sure``)."""
+    return pl.col(column).str.strip_chars().str.to_lowercase().str.replace_all(r"[\s-]+", "_")
+
+
 def _unfilled(frame: pl.DataFrame) -> pl.Expr:
     """Rows whose verdict, time and auditor are all blank (a worksheet row not filled in)."""
     blank = [
@@ -487,13 +519,16 @@ def read_audit_files(
     every = pl.concat(rows)
     blank = _unfilled(every) & pl.col("response_id").is_not_null()
     unfilled = every.filter(blank).height
-    typed = every.filter(~blank).with_columns(
+    # An undecided verdict is handled as a verdict not filled in: counted, not an error.
+    undecided = (
+        ~blank
+        & pl.col("response_id").str.strip_chars().replace("", None).is_not_null()
+        & _verdict_key("root_cause").is_in(UNDECIDED_VERDICTS).fill_null(False)
+    )
+    undecided_rows = every.filter(undecided).height
+    typed = every.filter(~blank & ~undecided).with_columns(
         pl.col("response_id").str.strip_chars().replace("", None),
-        pl.col("root_cause")
-        .str.strip_chars()
-        .str.to_lowercase()
-        .str.replace_all(r"[\s-]+", "_")
-        .alias("_verdict"),
+        _verdict_key("root_cause").alias("_verdict"),
         pl.col("audited_at").str.contains(_DATE_ONLY).fill_null(False).alias("_date_only"),
         # A time written with its offset (ISO 8601, the first format) is that instant
         # whichever formats follow; the rest are read below, the many formats and orders
@@ -752,6 +787,7 @@ def read_audit_files(
         .sort(),
         repeated=latest.height - conflicted.height - audits.height,
         unfilled=unfilled,
+        undecided=undecided_rows,
         files=[str(f) for f in files],
         unreadable=unreadable,
         superseded=superseded,
@@ -874,6 +910,7 @@ def audit_accounting(
         "overturned_by_a_later_audit": read.overturned,
         "repeated": read.repeated,
         "not_filled_in": read.unfilled,
+        "undecided": read.undecided,
         "of_a_response_not_negative": why.get(NOT_NEGATIVE, 0) + why.get(NOT_RATED, 0),
         "of_a_quarantined_response": why.get(QUARANTINED, 0),
         "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
@@ -1112,6 +1149,8 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         replaced,
         f"{accounting['repeated']:,} repeated (the same verdict at the same time)",
         f"{accounting.get('not_filled_in', 0):,} not filled in (no verdict yet)",
+        f"{accounting.get('undecided', 0):,} undecided (a verdict such as 'Not sure': not "
+        "trained on, its response left in the review queue)",
         f"{accounting['of_a_quarantined_response']:,} of quarantined responses",
         f"{accounting['of_an_unknown_response']:,} of responses not in the clean layer",
         f"{accounting['of_a_response_not_negative']:,} of responses that are not negative",

@@ -399,6 +399,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "overturned_by_a_later_audit": 0,
         "repeated": 0,
         "not_filled_in": 1,
+        "undecided": 0,
         "of_a_response_not_negative": 1,
         "of_a_quarantined_response": 1,
         "of_an_unknown_response": 1,
@@ -1037,6 +1038,42 @@ def test_review_queue_lists_only_rows_set_aside_that_leave_an_item_open(
     assert "2026-12-02/audits.csv line 2: 'r3' for 'R3'" in shown.err
 
 
+@pytest.mark.parametrize("verdict", ["Not sure", "unsure", " Undecided ", "?", "N/A"])
+def test_an_undecided_verdict_is_counted_once_not_set_aside_to_mend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verdict: str
+) -> None:
+    """Found by a telecom QA lead's trial: "Not sure", which QA writes on purpose for an
+    audit it has not decided, was a misspelt verdict ("is not one of perceived or
+    policy_failure") and every review-queue warned it "set aside close no item below until
+    they are mended". It is counted as undecided, as a row not filled in is: no label, no
+    error, and its response's item stays open."""
+    from datetime import date
+
+    from servicelens.cli.main import main
+    from servicelens.settings import Settings
+
+    settings = Settings(data_dir=str(tmp_path))
+    _write_review_queue(settings, date(2026, 11, 23), _two_uncertain_items("late", "fee"))
+    _write(
+        tmp_path,
+        "2026-11-30",
+        "response_id,root_cause,audited_at,auditor\n"
+        f"R1,{verdict},2026-11-30 09:00,a\nR2,perceived,2026-11-30 09:00,a\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    assert (read.undecided, read.set_aside.height, read.audits.height) == (1, 0, 1)
+    clean = pl.DataFrame({"response_id": ["R1", "R2"], "is_negative": [True, True]})
+    text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
+    assert text.splitlines() == [
+        "audits: 2 rows in 1 file(s), 1 used; 1 undecided (a verdict such as 'Not sure': "
+        "not trained on, its response left in the review queue)"
+    ]
+    assert main(["--data-dir", str(tmp_path), "review-queue"]) == 0
+    shown = capsys.readouterr()
+    assert "1 open item" in shown.out  # R1, undecided; R2's audit closed it
+    assert "set aside" not in shown.err and "warning" not in shown.err
+
+
 def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None:
     """Found by a QA lead's trial: a Zurich team's whole file was set aside for its dates
     (saved as 05/11/2026), but the five rows the tally quoted were another file's conflicts.
@@ -1495,14 +1532,15 @@ def test_misspelt_verdicts_are_counted_by_spelling(tmp_path: Path) -> None:
     """Found by a QA lead's trial: the tally quoted the first misspelling of a file and "37
     more like it", hiding the other spellings a find-and-replace needs."""
     rows = ["R{},Percieved,2026-11-24,a"] * 3 + ["R{},Policy fail,2026-11-24,a"] * 5
-    rows += ["R{},n/a,2026-11-24,a"]
+    rows += ["R{},perceived?,2026-11-24,a"]  # ("n/a" is undecided, not misspelt)
     body = "".join(row.format(i) + "\n" for i, row in enumerate(rows))
     _write(tmp_path, "2026-11-24", "response_id,root_cause,audited_at,auditor\n" + body)
     read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
     clean = pl.DataFrame(schema={"response_id": pl.String, "is_negative": pl.Boolean})
     text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
     assert text.splitlines()[1].endswith(
-        "(and 8 more like it in this file; as written: 'Policy fail' 5, 'Percieved' 3, 'n/a' 1)"
+        "(and 8 more like it in this file; as written: 'Policy fail' 5, 'Percieved' 3, "
+        "'perceived?' 1)"
     )
 
 
