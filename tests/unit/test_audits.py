@@ -1127,6 +1127,37 @@ def test_the_tally_quotes_each_files_own_kind_of_problem(tmp_path: Path) -> None
     assert first.startswith("  2026-11-23/audits.csv line 2 (R0): conflicting audits"), text
 
 
+def test_the_tally_tells_lost_ids_from_misspelt_ones_and_lists_the_misspelt(
+    tmp_path: Path,
+) -> None:
+    """Found by a telecom QA lead's trial: "line 8 (1.142E+11): ... scientific notation ...
+    (and 2 more like it in this file)", where the two more were misspelt ids whose own
+    reason was only in metrics.json. Each kind is quoted with its own advice and count, and
+    the rows past the first of a kind about ids are named by line and id, to be found."""
+    _write(
+        tmp_path,
+        "2026-11-24",
+        "response_id,root_cause,audited_at,auditor\n"
+        "1.142E+11,perceived,2026-11-24,a\n"
+        "1.142E+11,perceived,2026-11-24,a\n"
+        "R1,perceived,2026-11-24,a\n"
+        "R99,perceived,2026-11-24,a\n"
+        "R98,perceived,2026-11-24,a\n"
+        "R97,perceived,2026-11-24,a\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame({"response_id": ["R1"], "is_negative": [True]})
+    text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
+    quoted = text.splitlines()[1:]
+    assert len(quoted) == 2, text
+    assert quoted[0].startswith("  2026-11-24/audits.csv line 2 (1.142E+11): response_id: ")
+    assert "scientific notation" in quoted[0]
+    assert quoted[0].endswith("(and 1 more like it in this file: line 3 '1.142E+11')")
+    assert quoted[1].startswith("  2026-11-24/audits.csv line 5 (R99): response_id: 'R99' ")
+    assert "a misspelt id" in quoted[1] and "scientific" not in quoted[1]
+    assert quoted[1].endswith("(and 2 more like it in this file: line 6 'R98', line 7 'R97')")
+
+
 def test_the_tally_does_not_ask_to_mend_a_row_a_later_audit_settled(tmp_path: Path) -> None:
     """A QA lead's trial: train quoted a misspelt verdict to mend though the lead's own
     re-audit of the response, an hour later, was in force."""
@@ -1524,8 +1555,8 @@ def test_an_audit_dated_before_its_response_is_counted_and_not_trained_on(
     )
     text = accounting_text(accounting)
     assert "2 used; 2 dated before their response" in text
-    # One kind of reason, whatever the dates: "and 1 more like it".
-    assert "(and 1 more like it in this file)" in text
+    # One kind of reason, whatever the dates: "and 1 more like it", named to be found.
+    assert "(and 1 more like it in this file: line 5 'R4')" in text
 
 
 def test_misspelt_verdicts_are_counted_by_spelling(tmp_path: Path) -> None:
