@@ -465,7 +465,14 @@ def train_and_register_task(settings: Settings, folds: int = 5) -> dict[str, Any
                 )
         if not more:
             raise
-        raise ValueError("\n".join([str(error), *more])) from error
+        # No audit row read, and an audit file not read (a workbook, a file without the
+        # columns): that file is the cause, so it comes first (a QA lead's trial with its
+        # audits saved as .xlsx read "training needs at least 3 audits" first).
+        lines = [str(error), *more]
+        unread = audits is not None and (audits["misplaced_files"] or audits["files_not_read"])
+        if audits is not None and not audits["rows_read"] and unread:
+            lines = [more[0], str(error), *more[1:]]
+        raise ValueError("\n".join(lines)) from error
     metrics = dict(result.metrics)
     if audits is not None:
         metrics["audits"] = audits

@@ -1174,9 +1174,12 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         f"{accounting.get('dated_before_the_response', 0):,} dated before their response",
         *(f"{n:,} set aside ({kind})" for kind, n in accounting["set_aside"].items()),
     ]
+    # Only the counts that are not 0 (none at all: no "; ;" before a file not read, as a
+    # QA lead's trial with a workbook alone in the audits folder read).
+    counted = ", ".join(p for p in parts if not p.startswith("0 "))
     text = (
         f"audits: {accounting['rows_read']:,} rows in {accounting['files']} file(s), "
-        f"{accounting['used']:,} used; " + ", ".join(p for p in parts if not p.startswith("0 "))
+        f"{accounting['used']:,} used" + (f"; {counted}" if counted else "")
     )
     if accounting.get("overrode_the_export_label"):
         text += (

@@ -1158,6 +1158,24 @@ def test_the_tally_tells_lost_ids_from_misspelt_ones_and_lists_the_misspelt(
     assert quoted[1].endswith("(and 2 more like it in this file: line 6 'R98', line 7 'R97')")
 
 
+def test_a_tally_of_no_audit_names_the_file_not_read_without_an_empty_part(
+    tmp_path: Path,
+) -> None:
+    """Found by a telecom QA lead's trial, its audits saved as .xlsx alone: "0 used; ;
+    ...xlsx is not read"."""
+    workbook = tmp_path / "audits" / "telwave" / "qa.xlsx"
+    workbook.parent.mkdir(parents=True)
+    workbook.write_bytes(b"PK\x03\x04")
+    read = read_audit_files([], "UTC", NOW)
+    clean = pl.DataFrame(schema={"response_id": pl.String, "is_negative": pl.Boolean})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    text = accounting_text({**accounting, "misplaced_files": [str(workbook)]})
+    assert text == (
+        f"audits: 0 rows in 0 file(s), 0 used; {workbook} is not read: audits are read from "
+        "CSV files (save the workbook as CSV in this folder)"
+    )
+
+
 def test_the_tally_does_not_ask_to_mend_a_row_a_later_audit_settled(tmp_path: Path) -> None:
     """A QA lead's trial: train quoted a misspelt verdict to mend though the lead's own
     re-audit of the response, an hour later, was in force."""
