@@ -44,6 +44,7 @@ from servicelens.ingest.readers import (
     CsvDialect,
     RawRead,
     SourceError,
+    closest_column,
     column_key,
     read_csv_with_lines,
 )
@@ -301,19 +302,79 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
     missing = [c for c in needed if c not in read.frame.columns]
     if missing:
         verdicts = {column_key(cause) for cause in ROOT_CAUSES}
-        if any(column_key(cell) in verdicts for cell in read.header):
+        below = _header_further_down(read)
+        if below is not None:
+            line, cells = below
+            renames = _renames(cells, [c for c in needed if not _names(c, cells)])
+            fix = (
+                f"Line {line} looks like the header ({', '.join(cells)}): delete the lines "
+                "above it (a title a spreadsheet saved above the columns)"
+                + (
+                    f" and rename {', '.join(f'{a!r} to {b}' for a, b in renames)}"
+                    if renames
+                    else ""
+                )
+                + ", then save the file again"
+            )
+        elif any(column_key(cell) in verdicts for cell in read.header):
             fix = (
                 "Its first line holds an audit, not column names: add a header line "
                 f"({','.join(AUDIT_COLUMNS)}) above it"
             )
         else:
-            fix = "Rename the columns, or export the audits with these names"
+            renames = _renames(read.header, missing)
+            meant = ", ".join(f"{a!r} for {b}" for a, b in renames)
+            hint = f" (did you mean {meant}?)" if renames else ""
+            fix = f"Rename the columns{hint}, or export the audits with these names"
         raise SourceError(
             f"{path}: line 1 (header): an audit file needs the columns "
             f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
             f"{', '.join(read.header)}). {fix}"
         )
     return read
+
+
+#: Names QA's sheets give the audit columns that no spelling of them is near, for a "did
+#: you mean" (:func:`~servicelens.ingest.readers.closest_column`, as an export's missing
+#: column gets): a telecom QA lead's trial's ``Verdict`` and ``Audit Date``.
+AUDIT_COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "response_id": ("id", "response", "respondent id", "ticket", "ticket id"),
+    "root_cause": ("verdict", "outcome", "result", "cause", "classification", "category"),
+    "audited_at": ("audit date", "date", "audited on", "date audited", "reviewed at"),
+    "auditor": ("qa", "reviewer", "audited by", "checked by", "reviewed by"),
+}
+#: How many of a file's first records may be a title's before its header.
+_HEADER_SEARCHED = 10
+
+
+def _names(column: str, cells: list[str]) -> bool:
+    """Whether ``cells`` (a header) name audit column ``column``, as it is matched."""
+    return _audit_key(column) in {_audit_key(cell) for cell in cells}
+
+
+def _renames(header: list[str], missing: list[str]) -> list[tuple[str, str]]:
+    """``('Verdict', 'root_cause')``: each column of ``missing`` with the column of
+    ``header`` it most likely is (:data:`AUDIT_COLUMN_ALIASES`, else the closest spelling)."""
+    return [
+        (close, column)
+        for column in missing
+        if (close := closest_column(column, header, AUDIT_COLUMN_ALIASES[column]))
+    ]
+
+
+def _header_further_down(read: RawRead) -> tuple[int, list[str]] | None:
+    """The line and the cells of the first of a file's first records (:data:`_HEADER_SEARCHED`)
+    that names two audit columns or more, by name or as :func:`_renames` finds them: the
+    header, under a title a spreadsheet saved above it (a telecom QA lead's trial:
+    "Telwave Contact Centre – QA audit log – November 2026" on line 1, the header on line
+    3). None when no record does."""
+    columns = [c for c in read.frame.columns if c not in ("source_file", "source_line")]
+    for row in read.frame.head(_HEADER_SEARCHED).iter_rows(named=True):
+        cells = [str(row[c]).strip() for c in columns if row[c] and str(row[c]).strip()]
+        found = [c for c in AUDIT_COLUMNS if _names(c, cells)]
+        if len(found) + len(_renames(cells, [c for c in AUDIT_COLUMNS if c not in found])) >= 2:
+            return int(row["source_line"]), cells
+    return None
 
 
 def _audit_key(name: str) -> str:

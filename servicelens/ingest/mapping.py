@@ -33,6 +33,7 @@ from servicelens.ingest.readers import (
     RawRead,
     Reject,
     SourceError,
+    closest_column,
     column_key,
     decode_export,
     decode_to_utf8,
@@ -743,12 +744,11 @@ def map_export(
     for name in header:
         index.setdefault(column_key(name), name)
     if missing := missing_columns(definition, header):
-        import difflib
 
         def named(group: tuple[str, ...]) -> str:
             # One name of the group the export might mean (a trial's `Kommentr`).
-            close = difflib.get_close_matches(group[0], header, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = closest_column(group[0], header)
+            hint = f" (did you mean {close!r}?)" if close else ""
             return " or ".join(repr(name) for name in group) + hint
 
         from servicelens.ingest.definitions import BUILT_IN_DIR

@@ -1056,6 +1056,21 @@ def column_key(name: str) -> str:
     return re.sub(r"[\W_]+", "", folded)
 
 
+def closest_column(wanted: str, header: list[str], also: tuple[str, ...] = ()) -> str | None:
+    """The column of ``header`` that a missing column ``wanted`` most likely is, for a "did
+    you mean" (a trial's ``Kommentr`` for ``Kommentar``): the first whose
+    :func:`column_key` is that of a name in ``also`` (the names a column is known to go by,
+    which no spelling is near: QA's ``Verdict`` for ``root_cause``), else the closest
+    spelling (``difflib``); None when no column is near."""
+    import difflib
+
+    keyed = {column_key(name) for name in also}
+    if named := [name for name in header if column_key(name) in keyed]:
+        return named[0]
+    close = difflib.get_close_matches(wanted, header, n=1)
+    return close[0] if close else None
+
+
 def clean_name(name: str) -> str:
     """A header cell as a column name: NULs and HTML tags removed, entities and NBSP made
     plain, whitespace collapsed."""

@@ -307,6 +307,32 @@ def test_audit_columns_written_together_are_read_and_a_missing_header_is_named(
     )
 
 
+def test_an_audit_header_under_a_title_or_named_otherwise_is_pointed_to(tmp_path: Path) -> None:
+    """Found by a telecom QA lead's trial: Excel saved the sheet's title row ("Telwave
+    Contact Centre - QA audit log - November 2026", line 1) above the header (line 3), and
+    the reason named the title as the header; with the title gone, ``Verdict`` and ``Audit
+    Date`` got no "did you mean", as an export's missing column gets."""
+    header = "Audit Date,Response ID,Auditor,Verdict,Notes\n"
+    rows = "10/11/2026,114200000806,Priya Shah,Policy failure,listened to call\n"
+    titled = _write(
+        tmp_path,
+        "2026-11-23",
+        "Telwave Contact Centre - QA audit log - November 2026,,,,\n,,,,\n" + header + rows,
+    )
+    plain = _write(tmp_path, "2026-11-24", header + rows)
+    first, second = read_audit_files([titled, plain], "UTC").unreadable
+    assert first["reason"].endswith(
+        "Line 3 looks like the header (Audit Date, Response ID, Auditor, Verdict, Notes): "
+        "delete the lines above it (a title a spreadsheet saved above the columns) and rename "
+        "'Verdict' to root_cause, 'Audit Date' to audited_at, then save the file again"
+    )
+    assert second["reason"].endswith(
+        "it has no root_cause, audited_at (its header: Audit Date, Response ID, Auditor, "
+        "Verdict, Notes). Rename the columns (did you mean 'Verdict' for root_cause, 'Audit "
+        "Date' for audited_at?), or export the audits with these names"
+    )
+
+
 def test_each_qa_persons_audit_file_beside_audits_csv_is_read(tmp_path: Path) -> None:
     """Found by a QA lead's trial: a second QA person's audits-ben.csv was refused (only
     audits.csv was read), and appending its rows to audits.csv set every one aside."""
