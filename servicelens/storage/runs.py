@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from servicelens.settings import SURVEYS_FILE, Settings, day_input_files
@@ -176,12 +177,16 @@ def _last_run_before(outcome: dict[str, Any] | None, as_of: datetime | None) -> 
 def dataset_id(settings: Settings) -> str:
     """A short, stable name for the data directory, for keys shared on one Prefect server:
     two data directories (two tenants, a test and production) must never take each other's
-    runs for duplicates."""
+    runs for duplicates, and one directory however it is spelt (``./data``, ``data/``, its
+    absolute path, a symbolic link to it) is one dataset. A platform engineer's trial found
+    a deployment (absolute path) and a command-line backfill (``./data``) running the same
+    dates twice, each its own "completed", and another folder's ``./data`` recovering the
+    first folder's flow runs as its own."""
     # Sources sharing a data directory have their own dates (the sample keeps its old id);
     # an object store's prefix is told apart from the same one on another endpoint.
-    name = store_address(str(settings.data_dir).rstrip("/")) + (
-        "" if settings.is_sample else f"#{settings.source}"
-    )
+    root = settings.root
+    where = str(root.resolve()) if isinstance(root, Path) else str(settings.data_dir).rstrip("/")
+    name = store_address(where) + ("" if settings.is_sample else f"#{settings.source}")
     return hashlib.sha256(name.encode()).hexdigest()[:10]
 
 

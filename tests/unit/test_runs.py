@@ -300,6 +300,25 @@ def test_one_bucket_on_two_endpoints_has_two_keys_and_two_lock_folders(
     assert dataset_id(local) == hashlib.sha256(b"/srv/feedback").hexdigest()[:10]
 
 
+def test_one_data_directory_however_spelt_is_one_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform engineer's trial: a deployment given the absolute path and a backfill
+    given ``./data`` ran the same dates twice (two keys, no duplicate), and another folder's
+    ``./data`` recovered the first folder's flow runs as its own."""
+    from servicelens.storage.runs import dataset_id
+
+    (tmp_path / "ops" / "data").mkdir(parents=True)
+    (tmp_path / "tenant2" / "data").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "ops" / "data")
+    monkeypatch.chdir(tmp_path / "ops")
+    spellings = ["./data", "data", "data/", str(tmp_path / "ops" / "data"), "../link"]
+    assert len({dataset_id(Settings(data_dir=s)) for s in spellings}) == 1
+    ops = dataset_id(Settings(data_dir="./data"))
+    monkeypatch.chdir(tmp_path / "tenant2")
+    assert dataset_id(Settings(data_dir="./data")) != ops
+
+
 def test_the_negative_share_drift_is_of_rated_rows() -> None:
     """An analyst's trial: a call centre's unanswered calls (no rating) counted as not
     negative. A night with twice the unanswered calls is not a night with half the
