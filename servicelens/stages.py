@@ -171,6 +171,12 @@ class DayCounts:
     #: read_either_way). Found by a trial, whose misdated rows were kept without a word.
     day_first: int = 0
     maybe_misdated: int = 0
+    #: Rows filed under the date their delivery was landed because their own submitted_at
+    #: gives none (landed ``dated_by_delivery``): all quarantined, and not responses of that
+    #: day, so the run's table and processed_dates say how many (a trial's SurveyMonkey row
+    #: with an empty End Date made "2026-12-05 read 1 kept 0 quarantined 1" of a day with no
+    #: responses). None where the partition was landed before landing marked them.
+    undated: int | None = 0
     malformed_lines: int = 0
     failed_expectations: dict[str, int] = field(default_factory=dict)
     interactions_read: int = 0
@@ -1645,6 +1651,18 @@ def _landed_quarantine(
     )
 
 
+def undated_rows(landed: pl.DataFrame) -> int | None:
+    """How many of a partition's landed rows (``LANDED_SCHEMA``) are filed under their
+    delivery's date because their own gives none (``dated_by_delivery``); None where every
+    row was landed before landing marked them (rows landed before count as dated)."""
+    if "dated_by_delivery" not in landed.columns:
+        return None
+    marked = landed.get_column("dated_by_delivery")
+    if landed.height and marked.null_count() == landed.height:
+        return None
+    return int(marked.sum())
+
+
 def validate_landed_rows(
     settings: Settings,
     definition: SourceDefinition,
@@ -1831,6 +1849,7 @@ def validate_landed_rows(
         withdrawn=withdrawn,
         day_first=day_first,
         maybe_misdated=maybe_misdated,
+        undated=undated_rows(landed),
         # A reject landing gave a row for a failed check (a time after the delivery, an id
         # two of its rows use) counts with the checks, not as a line the reader could not
         # split: a trial's summary said "malformed lines, 2" of one ragged line and one

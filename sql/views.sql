@@ -173,7 +173,12 @@ SELECT
     -- them), and the rest, rejected in their own right (the quarantine's superseded column).
     CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT) AS rows_superseded,
     CAST(m.json -> 'counts' ->> 'quarantined' AS BIGINT)
-        - CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT) AS rows_rejected
+        - CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT) AS rows_rejected,
+    -- Of rows_read: rows filed under this date only because their delivery was landed that
+    -- day, their own submitted_at unreadable (empty, a summary row, a malformed record): not
+    -- responses of this date. A date where rows_read = rows_undated had no responses (filter
+    -- it off a date axis). Null for partitions run or landed before it was counted.
+    CAST(m.json -> 'counts' ->> 'undated' AS BIGINT) AS rows_undated
 FROM manifests AS m
 LEFT JOIN run_records AS r
     ON r.survey_date = CAST(m.json ->> 'survey_date' AS DATE)

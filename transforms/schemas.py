@@ -154,6 +154,11 @@ LANDED_SCHEMA: dict[str, pl.DataType] = {
     #: sha256 of the delivery file the row came from.
     "delivery": pl.String(),
     "landed_at": pl.Datetime("us", "UTC"),
+    #: Whether the row is filed under the date its delivery was landed because its own
+    #: submitted_at gives none (empty, unreadable, after the delivery, a malformed record):
+    #: such a partition's count of them says its date is not all responses of that day.
+    #: Null in rows landed before the column existed.
+    "dated_by_delivery": pl.Boolean(),
 }
 
 # --- quarantine: every rejected row, with where it came from and every reason ------------------

@@ -277,10 +277,17 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
 def partition_notes(result: dict[str, Any]) -> list[str]:
     """What a run's table says of a completed date or partition beyond its counts
     (``result``: its outcome result, the fields of servicelens.stages.DayCounts):
-    :func:`withdrawn_note`, :func:`day_first_note` and :func:`nothing_kept_note`, where
-    they apply."""
+    :func:`withdrawn_note`, :func:`day_first_note`, :func:`undated_note` and
+    :func:`nothing_kept_note`, where they apply."""
     notes = [
-        n for n in (withdrawn_note(result), day_first_note(result), nothing_kept_note(result)) if n
+        n
+        for n in (
+            withdrawn_note(result),
+            day_first_note(result),
+            undated_note(result),
+            nothing_kept_note(result),
+        )
+        if n
     ]
     # Where to read the rows' reasons is said once, after the last note (a trial's line
     # said it twice).
@@ -291,6 +298,31 @@ def partition_notes(result: dict[str, Any]) -> list[str]:
         n.removesuffix(hint).removesuffix(".") if i < len(notes) - 1 else n
         for i, n in enumerate(notes)
     ]
+
+
+def undated_note(result: dict[str, Any]) -> str | None:
+    """For a date or partition holding rows filed under it only because their delivery was
+    landed that day, their own date unreadable (``undated`` in its counts,
+    servicelens.stages.DayCounts): how many, and that the date is not theirs. Found by a
+    trial: a SurveyMonkey row with an empty End Date read "2026-12-05 read 1 kept 0
+    quarantined 1", a day of responses on a BI date axis where none was."""
+    undated = result.get("undated") or 0
+    if not undated:
+        return None
+    read = result.get("surveys_read") or 0
+    rows = (
+        f"all of its {read} rows are"
+        if undated == read and read > 1
+        else f"its {read} row is"
+        if undated == read
+        else f"{undated} of its {read} rows {'is' if undated == 1 else 'are'}"
+    )
+    own, what = ("its", "a response") if undated == 1 else ("their", "responses")
+    return (
+        f"{rows} filed under the date the delivery was landed because {own} own date "
+        f"(submitted_at) could not be read: not {what} of this date "
+        "(processed_dates.rows_undated)"
+    )
 
 
 def day_first_note(result: dict[str, Any]) -> str | None:

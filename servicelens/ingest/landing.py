@@ -361,6 +361,12 @@ def landed_rows(
         _own_survey_date(options, settings.timezone, landed_at)
         .fill_null(delivered_on)
         .alias(PARTITION_COLUMN),
+        # Said per partition (processed_dates.rows_undated): filed under the delivery's date,
+        # such rows made a day with no responses look like one (a trial's SurveyMonkey row
+        # with an empty End Date read "2026-12-05 read 1 kept 0 quarantined 1").
+        _own_survey_date(options, settings.timezone, landed_at)
+        .is_null()
+        .alias("dated_by_delivery"),
         pl.col("delivered_at").fill_null(pl.lit(landed_at.isoformat())),
         pl.col(EXCLUDED).alias("excluded"),
         pl.when(future)
@@ -382,6 +388,7 @@ def landed_rows(
         reject_dates = rejected_record_dates(mapped, settings.timezone, landed_at)
     rejects = rejected_records(mapped).with_columns(
         reject_dates.fill_null(delivered_on).alias(PARTITION_COLUMN),
+        reject_dates.is_null().alias("dated_by_delivery"),
         pl.lit(definition.name).alias("source"),
         pl.lit(read.path).alias("source_file"),
     )

@@ -133,6 +133,7 @@ PROCESSED_DATES_COLUMNS = {
     "last_run_error": "VARCHAR",
     "rows_superseded": "BIGINT",
     "rows_rejected": "BIGINT",
+    "rows_undated": "BIGINT",
 }
 
 

@@ -1278,7 +1278,9 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
             "1 row was quarantined because its time reads only with day and month swapped: if "
             "the export writes its dates that way round, declare that format in the definition "
             "(sources add DEFINITION --replace) and drop the export again; 1 kept row read "
-            "either way and may be misdated until then."
+            "either way and may be misdated until then; 2 of its 4 rows are filed under the "
+            "date the delivery was landed because their own date (submitted_at) could not be "
+            "read"
         )
     )
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
@@ -1426,7 +1428,12 @@ def test_sources_run_says_when_times_read_only_day_first(
         ": 1 row was quarantined because its time reads only with day and month swapped: if the "
         "export writes its dates that way round, declare that format in the definition (sources "
         "add DEFINITION --replace) and drop the export again; rows of the export that read "
-        "either way are kept, misdated, until then."
+        "either way are kept, misdated, until then"
+    ) in out, out
+    # C2, its date unread, is filed under the day the delivery was landed, and said to be.
+    assert (
+        ": its 1 row is filed under the date the delivery was landed because its own date "
+        "(submitted_at) could not be read: not a response of this date"
     ) in out, out
     # A misspelt [label] column is said here too, not only by `sources check`.
     assert (
