@@ -1294,7 +1294,8 @@ def read_csv_with_lines(
         read.unpacked_from = unpacked_from
         if odd_quotes:  # a quote is left open somewhere: at the end of the file?
             read = _set_aside_a_record_cut_off(read, buf, dialect)
-        return _set_aside_repeated_headers(_without_empty_records(read), header_records)
+        read = _set_aside_repeated_headers(_without_empty_records(read), header_records)
+        return _with_unquoted_delimiter_notes(read)
     except csv.Error as error:
         # The csv module reads the header, and the records the quick split cannot settle; a
         # carriage return alone inside an unquoted field is the one thing it refuses there.
@@ -1652,6 +1653,61 @@ TOTALS_ROW_NOTE = (
     "in the export (take it out, or export the responses without totals); the row stays "
     "quarantined, so nothing is lost"
 )
+
+
+#: A ragged record's reason with nothing said of why (:func:`_ragged_reason`, no note): the
+#: fields it has, the header's, and what follows (nothing, or the totals row's note).
+_BARE_RAGGED = re.compile(r"^malformed line: (\d+) fields where the header has (\d+)((?:; .*)?)$")
+#: Columns an unquoted-delimiter note names before "and N more".
+MAX_COLUMNS_NAMED = 3
+
+
+def _with_unquoted_delimiter_notes(read: RawRead) -> RawRead:
+    """``read`` with each reject of ``k`` fields more than the header, not yet explained
+    (:func:`_trailing_delimiter_note`, a record over lines), saying that a field probably
+    holds ``k`` unquoted delimiters, where a column could: one whose values in the rows
+    read hold the delimiter (quoted there). Found by a trial: a SurveyMonkey comment
+    "..., second time now" written unquoted was "malformed line: 22 fields where the header
+    has 21", with no hint of the comma."""
+    delimiter = read.delimiter
+    if delimiter is None or not read.rejects or read.frame.height == 0:
+        return read
+    bare = [(r, _BARE_RAGGED.match(r.reason)) for r in read.rejects]
+    if not any(m and int(m[1]) > int(m[2]) and not _explained(m[3]) for _, m in bare):
+        return read
+    holding = read.frame.select(
+        pl.col(c).str.contains(delimiter, literal=True).any() for c in read.header
+    ).row(0)
+    columns = [c for c, held in zip(read.header, holding, strict=True) if held]
+    if not columns:
+        return read
+    named = ", ".join(repr(c) for c in columns[:MAX_COLUMNS_NAMED])
+    more = len(columns) - MAX_COLUMNS_NAMED
+    named += f" and {more} more" if more > 0 else ""
+    which = f"the column {named} holds" if len(columns) == 1 else f"the columns {named} hold"
+    rejects = []
+    for reject, m in bare:
+        if m and int(m[1]) > int(m[2]) and not _explained(m[3]):
+            extra = int(m[1]) - int(m[2])
+            held = (
+                f"a field probably holds an unquoted {delimiter!r}"
+                if extra == 1
+                else f"fields probably hold {extra} unquoted {delimiter!r}"
+            )
+            note = (
+                f"; {held} ({which} {delimiter!r} in other rows, quoted there): quote it, or "
+                "re-export with quoting"
+            )
+            reject = replace(reject, reason=m[0].removesuffix(m[3]) + note + m[3])
+        rejects.append(reject)
+    read.rejects = rejects
+    return read
+
+
+def _explained(rest: str) -> bool:
+    """Whether a ragged reason's ``rest`` (after its counts) already says why, beyond the
+    totals row's note."""
+    return bool(rest) and rest != f"; the line {TOTALS_ROW_NOTE}"
 
 
 def _empty_fields_note(

@@ -259,8 +259,13 @@ def test_an_audit_without_its_last_optional_fields_is_read(tmp_path: Path) -> No
     reasons = dict(read.set_aside.select("source_line", "reason").iter_rows())
     # What a short line lacks is still checked: a verdict without its time is no audit.
     assert reasons[5].startswith("audited_at: (empty): fill in when the audit was made")
-    # A line with a field too many is still malformed: which column moved is not known.
-    assert reasons[7] == "malformed line: 6 fields where the header has 5"
+    # A line with a field too many is still malformed: which column moved is not known,
+    # but the comment holds commas on other lines, so one unquoted there is said likely.
+    assert reasons[7] == (
+        "malformed line: 6 fields where the header has 5; a field probably holds an unquoted "
+        "',' (the column 'comment' holds ',' in other rows, quoted there): quote it, or "
+        "re-export with quoting"
+    )
     # A row not finished is told to be filled in (a QA lead's trial was shown every format).
     assert reasons[9] == "root_cause: (empty): fill in perceived or policy_failure"
     assert read.unfilled == 1  # R5: an id alone, a worksheet row not filled in yet
