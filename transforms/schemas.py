@@ -570,7 +570,12 @@ QUARANTINE_CONTRACT = TableContract(
         "feed": "Which feed of the source the row came from: 'surveys' or 'interactions'.",
         "source_file": "Path of the raw file, as read.",
         "source_line": "Physical line of the record in that file (1 is the header of a CSV).",
-        "record_id": "response_id or interaction_id as read; null when it could not be read.",
+        "record_id": (
+            "response_id or interaction_id as read; null when it could not be read. A "
+            "malformed line (fields too many) has its id where the id is the export's first "
+            "column and its first field has the shape of the other rows' ids (since "
+            "2026-12-05; null before)."
+        ),
         "reasons": (
             "Every reason the row was rejected, each '<column>: <raw value> <problem>' or a "
             "parse error naming the line."

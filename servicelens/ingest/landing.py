@@ -387,6 +387,7 @@ def landed_rows(
     if reject_dates is None:
         reject_dates = rejected_record_dates(mapped, settings.timezone, landed_at)
     rejects = rejected_records(mapped).with_columns(
+        rejected_record_ids(mapped),
         reject_dates.fill_null(delivered_on).alias(PARTITION_COLUMN),
         reject_dates.is_null().alias("dated_by_delivery"),
         pl.lit(definition.name).alias("source"),
@@ -447,6 +448,62 @@ def _record_fields(text: str, delimiter: str, quote: str) -> list[str] | None:
     except csv.Error:
         return None
     return records[0] if len(records) == 1 else None
+
+
+def rejected_record_ids(mapped: MappedExport) -> pl.Series:
+    """The response id each record the reader rejected (``mapped.read.rejects``, in order)
+    gives, where it can be told for certain; else null.
+
+    A record with fields too many holds them because a value holds the delimiter unquoted,
+    wherever that is; only the first field is the same in every alignment (as
+    :func:`rejected_record_dates` reasons), so an id is told where the definition reads it
+    from the export's first column, the record has more fields than the header (a field
+    lost, two values may have run together), and its first field has the shape of the ids
+    the well-formed rows hold (digits and letters in the same places: an id cut at an
+    unquoted delimiter of its own has not). A derived id (made from the answers) is never
+    told. Found by a trial: a SurveyMonkey line with an unquoted comma in its comment was
+    quarantined with no record_id, though its Respondent ID read."""
+    read = mapped.read
+    ids: list[str | None] = [None] * len(read.rejects)
+    read_from = mapped.exported_as.get("response_id", ())
+    rule = mapped.definition.columns.get("response_id")
+    if (
+        not read.rejects
+        or read.delimiter is None
+        or rule is None
+        or rule.derive
+        or len(read_from) != 1
+        or read.header.index(read_from[0]) != 0
+        or "response_id" not in mapped.frame.columns
+    ):
+        return pl.Series("response_id", ids, dtype=pl.String)
+    shapes = set(mapped.frame.select(_id_shape(pl.col("response_id"))).to_series().drop_nulls())
+    quote = mapped.definition.read.dialect.quote
+    firsts: list[str | None] = []
+    for reject in read.rejects:
+        fields = _record_fields(reject.text, read.delimiter, quote)
+        long = fields is not None and len(fields) > len(read.header)
+        firsts.append(fields[0] if fields and long else None)
+    told = (
+        pl.DataFrame({read_from[0]: firsts}, schema={read_from[0]: pl.String})
+        .select(mapped_column("response_id", read_from, mapped.definition, read.encoding))
+        .to_series()
+    )
+    shaped = pl.DataFrame({"id": told}).select(_id_shape(pl.col("id"))).to_series()
+    return pl.Series(
+        "response_id",
+        [
+            i if i is not None and shape in shapes else None
+            for i, shape in zip(told, shaped, strict=True)
+        ],
+        dtype=pl.String,
+    )
+
+
+def _id_shape(ids: pl.Expr) -> pl.Expr:
+    """An id's shape: each digit ``9``, each letter ``a``, the rest as it is
+    (``R_3kXz9`` -> ``a_9aaa9``)."""
+    return ids.str.replace_all(r"[0-9]", "9").str.replace_all(r"[^\W\d_]", "a")
 
 
 def rejected_record_dates(

@@ -211,5 +211,7 @@ def test_sources_check_does_not_call_a_record_it_could_not_split_one_without_an_
     data = tmp_path / "data"
     assert main(["--data-dir", str(data), "sources", "check", str(definition), str(export)]) == 0
     out = capsys.readouterr().out
-    assert "  line 2: malformed line: 4 fields where the header has 3;" in out
+    # Its id is its first field, the same wherever the extra field stands, and has the
+    # shape of the export's other ids: it is shown.
+    assert "  line 2 (R1): malformed line: 4 fields where the header has 3;" in out
     assert "no id" not in out
