@@ -1156,9 +1156,18 @@ def validate_survey_rows(
         if "response_id" in frame.columns
         else pl.lit(False)
     ).fill_null(False)
+    not_a_score = pl.col("problem").str.starts_with(_NOT_A_SCORE)
+    # Said once per row, on its first such column (the first of its sorted reasons): a
+    # trial's "Summe" row with a word in csat and a sum in nps said it once per column.
+    first_of_row = pl.col("column") == pl.col("column").filter(not_a_score).min().over(ROW_ID)
     problem = (
-        pl.when(totals_row & pl.col("problem").str.starts_with(_NOT_A_SCORE))
-        .then(pl.col("problem") + pl.lit(f"; the row {TOTALS_ROW_NOTE}"))
+        pl.when(totals_row & not_a_score)
+        .then(
+            pl.col("problem")
+            + pl.when(first_of_row)
+            .then(pl.lit(f"; the row {TOTALS_ROW_NOTE}"))
+            .otherwise(pl.lit(""))
+        )
         .when(pl.col("problem") == _TIMESTAMP_RANGE_CHECK)
         .then(out_of_range)
         .when(pl.col("problem") == _ACCEPTED_ELSEWHERE)

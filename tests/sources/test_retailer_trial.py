@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from servicelens.cli.main import main
+from servicelens.ingest.readers import TOTALS_ROW_NOTE
 
 DEFINITIONS = Path(__file__).parent / "definitions"
 #: Declares timezone = "Europe/Berlin".
@@ -199,3 +200,27 @@ def test_a_spreadsheet_totals_row_is_told_as_one_not_as_a_score_to_map(
     assert "values = {" not in reasons[5]
     # A response's word that is not a score is still told how to map it.
     assert totals not in reasons[3] and "values = {" in reasons[3]
+
+
+def test_a_totals_row_failing_two_scores_is_told_so_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A totals row whose satisfaction and recommendation both fail (a word, and a sum over
+    10) said it looked like a totals row once per column, twice in its reasons and in what
+    ``sources check`` printed: it is said once, on its first reason."""
+    export = _export(
+        tmp_path / "summary.csv",
+        [
+            "A-1;V-1;01.04.2026 10:00;Telefon;4 - Zufrieden;8;4,5;0,00;gut",
+            "Summe;;;;Durchschnitt;16;9;0,00;",
+        ],
+    )
+    argv = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(BERLIN), str(export)]
+    assert main([*argv, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["quarantined"]
+    failed = [r for r in row["reasons"] if r.startswith(("csat:", "nps:"))]
+    assert len(failed) == 2, row["reasons"]
+    assert sum(TOTALS_ROW_NOTE in r for r in row["reasons"]) == 1, row["reasons"]
+    assert TOTALS_ROW_NOTE in failed[0] and "values = {" not in "; ".join(row["reasons"])
+    assert main(argv) == 0
+    assert " ".join(capsys.readouterr().out.split()).count(TOTALS_ROW_NOTE) == 1
