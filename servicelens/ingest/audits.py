@@ -6,7 +6,9 @@ is either used or set aside with its file, line and reason, never dropped unseen
 
 * the delimiter is sniffed (a spreadsheet saved in a European locale writes ``;``), the
   header is matched as export columns are (case, spaces and punctuation aside: ``Root
-  Cause``), and a file without the four columns is an error naming them;
+  Cause``), and a file without the four columns is an error naming them; a title a
+  spreadsheet saved above the header is skipped when the header names each column once
+  (:func:`_read_audit_file`);
 * ``root_cause`` is matched trimmed, ignoring case, with a space or hyphen read as ``_``
   ("Policy failure" is ``policy_failure``); an undecided one ("Not sure",
   :data:`UNDECIDED_VERDICTS`) is counted, as a row not filled in is, and any other is set
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,10 +48,12 @@ from servicelens.ingest.readers import (
     SourceError,
     closest_column,
     column_key,
+    decode_export,
     read_csv_with_lines,
+    unpack_delivery,
 )
 from servicelens.settings import SURVEYS_FILE
-from servicelens.storage.fs import DataPath
+from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.validation.expectations import SCIENTIFIC_ID
 from transforms.clean import no_such_day, offset_instant, parsed_timestamp
 from transforms.formatting import formatted_text
@@ -163,6 +167,9 @@ class AuditRead:
     #: The rows of ``set_aside`` (``source_file``, ``source_line``) that their response's
     #: audit in force is dated after: mended, they would be replaced all the same.
     superseded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_POSITION))
+    #: Files read from a header below a spreadsheet's title (:func:`_read_audit_file`):
+    #: ``file`` and ``header_line``, the lines above it skipped.
+    titled: list[dict[str, Any]] = field(default_factory=list)
 
     def settled(self) -> pl.Series:
         """For each row of ``set_aside``, whether a later audit of its response is in force
@@ -272,9 +279,16 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
     return sorted(str(p) for p in found if misplaced(p))
 
 
-def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
-    """One audit file as text rows; SourceError naming the file and the columns when it
-    lacks one of ``needed``."""
+def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, int | None]:
+    """One audit file as text rows, and the line of its header when a title sits above it
+    (None when the header is line 1); SourceError naming the file and the columns when it
+    lacks one of ``needed``.
+
+    A header further down (:func:`_header_further_down`: a title a spreadsheet saved above
+    the columns, as a telecom QA lead's trial's Excel did) is read from, the lines above it
+    skipped and every row keeping its physical line, when it names each audit column once,
+    by its name or one of :data:`AUDIT_COLUMN_ALIASES` (:func:`_audit_names`); otherwise
+    which cell is which is a guess, and the file is refused pointing to that line."""
     try:
         read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
     except SourceError as error:
@@ -303,6 +317,12 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
     if missing:
         verdicts = {column_key(cause) for cause in ROOT_CAUSES}
         below = _header_further_down(read)
+        if below is not None and (named_below := _audit_names(below[1])) is not None:
+            line = below[0]
+            read = _read_below_title(path, read, line)
+            read.frame = read.frame.rename({c: n for c, n in named_below.items() if c != n})
+            if all(c in read.frame.columns for c in needed):
+                return read, line
         if below is not None:
             line, cells = below
             renames = _renames(cells, [c for c in needed if not _names(c, cells)])
@@ -331,7 +351,36 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> RawRead:
             f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
             f"{', '.join(read.header)}). {fix}"
         )
-    return read
+    return read, None
+
+
+def _read_below_title(path: DataPath, read: RawRead, line: int) -> RawRead:
+    """``path`` read again (as ``read`` was, its delimiter kept) with its lines above
+    ``line`` left blank, so the header is ``line`` and every row keeps its physical line, as
+    the readers blank Excel's ``sep=`` line."""
+    raw, _ = unpack_delivery(str(path), read_bytes(path))
+    text, _ = decode_export(str(path), raw, AUDIT_DIALECT.encoding, AUDIT_DIALECT.repair_mojibake)
+    ends = [found.end() for found in re.finditer(rb"\r\n|\r|\n", text)]
+    below = b"\n" * (line - 1) + text[ends[line - 2] :]
+    dialect = replace(AUDIT_DIALECT, delimiter=read.delimiter or "auto", encoding="utf-8")
+    return read_csv_with_lines(path, data=below, dialect=dialect)
+
+
+def _audit_names(header: list[str]) -> dict[str, str] | None:
+    """``{cell: audit column}`` when ``header`` names each of :data:`AUDIT_COLUMNS` by one
+    cell, by its name (as it is matched) or else by one of its
+    :data:`AUDIT_COLUMN_ALIASES`, no cell naming two; None when one is missing or two cells
+    could be it (``Date`` beside ``Audit Date``)."""
+    names: dict[str, str] = {}
+    for column in AUDIT_COLUMNS:
+        cells = [cell for cell in header if _names(column, [cell])]
+        if not cells:
+            aliases = {_audit_key(alias) for alias in AUDIT_COLUMN_ALIASES[column]}
+            cells = [cell for cell in header if _audit_key(cell) in aliases]
+        if len(cells) != 1 or cells[0] in names:
+            return None
+        names[cells[0]] = column
+    return names
 
 
 #: Names QA's sheets give the audit columns that no spelling of them is near, for a "did
@@ -546,13 +595,16 @@ def read_audit_files(
     rows: list[pl.DataFrame] = []
     aside: list[pl.DataFrame] = []
     unreadable: list[dict[str, str]] = []
+    titled: list[dict[str, Any]] = []
     read_total = 0
     for path in files:
         try:
-            read = _read_audit_file(path, AUDIT_COLUMNS)
+            read, header_line = _read_audit_file(path, AUDIT_COLUMNS)
         except SourceError as error:
             unreadable.append({"file": str(path), "reason": str(error)})
             continue
+        if header_line is not None:
+            titled.append({"file": str(path), "header_line": header_line})
         read_total += read.records_read
         order = slashed_date_order(read.frame.get_column("audited_at")) or date_order
         rows.append(
@@ -576,7 +628,7 @@ def read_audit_files(
                 )
             )
     if not rows:
-        return AuditRead(files=[str(f) for f in files], unreadable=unreadable)
+        return AuditRead(files=[str(f) for f in files], unreadable=unreadable, titled=titled)
     every = pl.concat(rows)
     blank = _unfilled(every) & pl.col("response_id").is_not_null()
     unfilled = every.filter(blank).height
@@ -852,6 +904,7 @@ def read_audit_files(
         files=[str(f) for f in files],
         unreadable=unreadable,
         superseded=superseded,
+        titled=titled,
     )
 
 
@@ -1001,6 +1054,8 @@ def audit_accounting(
         )
         .to_dicts(),
         "files_not_read": read.unreadable,
+        # Files read from a header under a spreadsheet's title: ``file``, ``header_line``.
+        "read_below_a_title": read.titled,
     }
 
 
@@ -1253,6 +1308,13 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         text += (
             f"; {len(nameless):,} used without an auditor (fill it in: the first is "
             f"{_short_path(first['source_file'])} line {first['source_line']})"
+        )
+    for titled in accounting.get("read_below_a_title", []):
+        above = titled["header_line"] - 1
+        lines_above = f"lines 1-{above}" if above > 1 else "line 1"
+        text += (
+            f"; {_short_path(titled['file'])}: {lines_above} skipped as a title above its "
+            f"header (line {titled['header_line']})"
         )
     for misplaced in accounting.get("misplaced_files", []):
         text += f"; {misplaced} is not read: {misplaced_advice(misplaced)}"

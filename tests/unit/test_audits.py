@@ -316,26 +316,60 @@ def test_an_audit_header_under_a_title_or_named_otherwise_is_pointed_to(tmp_path
     """Found by a telecom QA lead's trial: Excel saved the sheet's title row ("Telwave
     Contact Centre - QA audit log - November 2026", line 1) above the header (line 3), and
     the reason named the title as the header; with the title gone, ``Verdict`` and ``Audit
-    Date`` got no "did you mean", as an export's missing column gets."""
-    header = "Audit Date,Response ID,Auditor,Verdict,Notes\n"
-    rows = "10/11/2026,114200000806,Priya Shah,Policy failure,listened to call\n"
+    Date`` got no "did you mean", as an export's missing column gets. A header under a title
+    that does not name every audit column (no auditor here) is still pointed to, not read."""
+    header = "Audit Date,Response ID,Verdict,Notes\n"
+    rows = "10/11/2026,114200000806,Policy failure,listened to call\n"
     titled = _write(
         tmp_path,
         "2026-11-23",
-        "Telwave Contact Centre - QA audit log - November 2026,,,,\n,,,,\n" + header + rows,
+        "Telwave Contact Centre - QA audit log - November 2026,,,\n,,,\n" + header + rows,
     )
     plain = _write(tmp_path, "2026-11-24", header + rows)
     first, second = read_audit_files([titled, plain], "UTC").unreadable
     assert first["reason"].endswith(
-        "Line 3 looks like the header (Audit Date, Response ID, Auditor, Verdict, Notes): "
+        "Line 3 looks like the header (Audit Date, Response ID, Verdict, Notes): "
         "delete the lines above it (a title a spreadsheet saved above the columns) and rename "
         "'Verdict' to root_cause, 'Audit Date' to audited_at, then save the file again"
     )
     assert second["reason"].endswith(
-        "it has no root_cause, audited_at (its header: Audit Date, Response ID, Auditor, "
+        "it has no root_cause, audited_at, auditor (its header: Audit Date, Response ID, "
         "Verdict, Notes). Rename the columns (did you mean 'Verdict' for root_cause, 'Audit "
         "Date' for audited_at?), or export the audits with these names"
     )
+
+
+def test_an_audit_header_under_a_title_is_read_from_its_line(tmp_path: Path) -> None:
+    """Found by a telecom QA lead's trial: Excel saved "Telwave Contact Centre - QA audit
+    log - November 2026" on line 1 and an empty line 2 above the header (line 3), and the
+    file was refused though the reader had found the header. A header naming every audit
+    column, by its name or an alias QA gives it (``Verdict``, ``Audit Date``), is read from
+    its line; rows keep their physical lines, and the tally says once what was skipped."""
+    header = "Audit Date;Response ID;Auditor;Verdict;Notes\r\n"
+    titled = _write(
+        tmp_path,
+        "2026-11-23",
+        "Telwave Contact Centre \u2013 QA audit log \u2013 November 2026;;;;\r\n;;;;\r\n"
+        + header
+        + "2026-11-10;R1;Priya Shah;Policy failure;listened to call\r\n"
+        + "2026-11-10;R2;Dan Molloy;Percieved;\r\n",
+    )
+    read = read_audit_files([titled], "UTC", NOW)
+    assert read.unreadable == []
+    assert read.rows_read == 2
+    assert read.audits.select("response_id", "root_cause", "auditor", "source_line").rows() == [
+        ("R1", "policy_failure", "Priya Shah", 4)
+    ]
+    assert read.set_aside.select("source_line", "response_id").rows() == [(5, "R2")]
+    clean = pl.DataFrame({"response_id": ["R1", "R2"], "is_negative": [True, True]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert accounting["read_below_a_title"] == [{"file": str(titled), "header_line": 3}]
+    text = accounting_text(accounting)
+    assert text.count("skipped as a title") == 1
+    assert "; 2026-11-23/audits.csv: lines 1-2 skipped as a title above its header (line 3)" in (
+        text
+    )
+    assert "  2026-11-23/audits.csv line 5 (R2): root_cause: 'Percieved'" in text
 
 
 def test_each_qa_persons_audit_file_beside_audits_csv_is_read(tmp_path: Path) -> None:
@@ -438,6 +472,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "used_without_an_auditor": [],
         "set_aside": {"root_cause": 1},
         "files_not_read": [],
+        "read_below_a_title": [],
     }
     text = accounting_text({**accounting, "misplaced_files": misplaced})
     assert (
