@@ -28,6 +28,7 @@ from servicelens.ingest.audits import (
     audited_before_submitted,
     misplaced_audit_files,
     misplaced_source_audit_files,
+    other_response_ids,
     read_audit_files,
     source_audit_files,
     unused_audits,
@@ -1087,7 +1088,15 @@ def audits_read(settings: Settings) -> AuditRead:
     for its labels and again for its tally of where each went)."""
     files, _ = _audit_files_of(settings)
     key = tuple((str(f), modified_at(f)) for f in files)
-    return _audits_of(key, settings.timezone, settings.audit_date_order)
+    # A configured source's audits may name a response by its ticket (other_response_ids);
+    # the sample's name their responses, and scanning its clean layer would cost each read.
+    clean: tuple[tuple[str, float], ...] = ()
+    if files and not settings.is_sample:
+        parts: list[DataPath] = list(settings.clean_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}"))
+        clean = tuple((str(p), modified_at(p)) for p in sorted(parts, key=str))
+    return _audits_of(
+        key, settings.timezone, settings.audit_date_order, str(settings.clean_dir), clean
+    )
 
 
 def audit_report(settings: Settings) -> dict[str, Any] | None:
@@ -1299,8 +1308,23 @@ def _with_doubted_label_times(settings: Settings, queue: pl.DataFrame) -> pl.Dat
 
 
 @functools.lru_cache(maxsize=4)
-def _audits_of(key: tuple[tuple[Any, ...], ...], timezone: str, date_order: str) -> AuditRead:
-    return read_audit_files([as_path(k[0]) for k in key], timezone, date_order=date_order)
+def _audits_of(
+    key: tuple[tuple[Any, ...], ...],
+    timezone: str,
+    date_order: str,
+    clean_dir: str = "",
+    clean: tuple[tuple[str, float], ...] = (),
+) -> AuditRead:
+    """The audit files ``key`` names, read (cached while none changes, nor ``clean``: the
+    clean partitions whose responses' other ids an audit may name them by)."""
+    other = None
+    if clean:
+        columns = ["response_id", "interaction_id", "attributes"]
+        layer = scan_table(as_path(clean_dir))
+        wanted = [c for c in columns if c in layer.collect_schema()]
+        other = other_response_ids(layer.select(wanted).collect())
+    files = [as_path(k[0]) for k in key]
+    return read_audit_files(files, timezone, date_order=date_order, other_ids=other)
 
 
 def read_truth(settings: Settings) -> pl.DataFrame | None:

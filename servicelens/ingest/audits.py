@@ -170,6 +170,9 @@ class AuditRead:
     #: Files read from a header below a spreadsheet's title (:func:`_read_audit_file`):
     #: ``file`` and ``header_line``, the lines above it skipped.
     titled: list[dict[str, Any]] = field(default_factory=list)
+    #: Audit rows whose id was another id of one response (:func:`other_response_ids`),
+    #: read as that response's, counted by the id's name (``{"ticket_id": 3}``).
+    named_by_other_id: dict[str, int] = field(default_factory=dict)
 
     def settled(self) -> pl.Series:
         """For each row of ``set_aside``, whether a later audit of its response is in force
@@ -566,8 +569,99 @@ def slashed_date_order(audited_at: pl.Series) -> str:
     return "day-first" if day_first else "month-first" if month_first else ""
 
 
+#: A source attribute that names a response's contact, as a contact centre audits by it:
+#: ``ticket_id``, ``case_number``, ``CallRef``, ``ticket``.
+_OTHER_ID_NAME = re.compile(r"(?i)(?:^|[_\s-])(?:id|number|no|ref)$|[a-z]Id$|[a-z]Ref$|ticket")
+
+
+def other_response_ids(clean: pl.DataFrame) -> pl.DataFrame:
+    """The other ids ``clean`` (``response_id`` and, where present, ``interaction_id`` and
+    ``attributes``, the JSON of a source's attributes) gives its responses: the interaction
+    id, and each attribute whose name is an id's (:data:`_OTHER_ID_NAME`: ``ticket_id``), as
+    ``other_id``, ``named`` (the column or attribute) and ``response_id``; an id that is a
+    response's own id is left out (it names that response)."""
+    found = []
+    if "interaction_id" in clean.columns:
+        found.append(
+            clean.select(
+                pl.col("interaction_id").cast(pl.String).alias("other_id"),
+                pl.lit("interaction_id").alias("named"),
+                "response_id",
+            )
+        )
+    attributes = clean.get_column("attributes").drop_nulls() if "attributes" in clean else None
+    if attributes is not None and attributes.len():
+        # Every key of every row: a source's attributes are one JSON object of text each.
+        fields = attributes.str.json_decode(infer_schema_length=None).dtype
+        decoded = clean.select("response_id", pl.col("attributes").str.json_decode(fields)).unnest(
+            "attributes"
+        )
+        for name in decoded.columns[1:]:
+            if _OTHER_ID_NAME.search(name) and decoded.schema[name] == pl.String:
+                found.append(
+                    decoded.select(
+                        pl.col(name).alias("other_id"), pl.lit(name).alias("named"), "response_id"
+                    )
+                )
+    schema = {"other_id": pl.String, "named": pl.String, "response_id": pl.String}
+    if not found:
+        return pl.DataFrame(schema=schema)
+    return (
+        pl.concat(found)
+        .with_columns(pl.col("other_id").str.strip_chars().replace("", None))
+        .drop_nulls()
+        .join(clean.select(pl.col("response_id").alias("other_id")), "other_id", "anti")
+        .unique(maintain_order=True)
+    )
+
+
+def _named_by_other_id(
+    typed: pl.DataFrame, other_ids: pl.DataFrame | None
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """``typed`` with each id that is another id of exactly one response
+    (:func:`other_response_ids`) read as that response's, and ``_shared``, the reason to set
+    aside a row whose id is another id of several responses; and how many rows were read so,
+    by the id's name."""
+    if other_ids is None or other_ids.is_empty():
+        return typed.with_columns(pl.lit(None, pl.String).alias("_shared")), {}
+    matches = other_ids.group_by("other_id").agg(
+        pl.col("named").first().alias("_named"),
+        pl.col("response_id").unique().sort().alias("_ids"),
+    )
+    joined = typed.join(
+        matches, left_on="response_id", right_on="other_id", how="left", maintain_order="left"
+    )
+    one = pl.col("_ids").list.len() == 1
+    named_by = dict(joined.filter(one).group_by("_named").len().sort("_named").iter_rows())
+    return (
+        joined.with_columns(
+            pl.when(one)
+            .then(pl.col("_ids").list.first())
+            .otherwise("response_id")
+            .alias("response_id"),
+            pl.when(pl.col("_ids").list.len() > 1)
+            .then(
+                formatted_text(
+                    "response_id: '{}' is the {} of {} responses ({}): name the response_id "
+                    "of the one audited in its place",
+                    "response_id",
+                    "_named",
+                    pl.col("_ids").list.len(),
+                    pl.col("_ids").list.join(", "),
+                )
+            )
+            .alias("_shared"),
+        ).drop("_named", "_ids"),
+        named_by,
+    )
+
+
 def read_audit_files(
-    files: list[DataPath], timezone: str, now: datetime | None = None, date_order: str = ""
+    files: list[DataPath],
+    timezone: str,
+    now: datetime | None = None,
+    date_order: str = "",
+    other_ids: pl.DataFrame | None = None,
 ) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
 
@@ -591,6 +685,16 @@ def read_audit_files(
     A file that cannot be read (empty, without one of :data:`AUDIT_COLUMNS`, not text) is
     not read, and listed in ``unreadable`` with the reason naming it: one bad file must not
     stop a source's scoring or training. Nothing is raised for a file.
+
+    ``other_ids`` (:func:`other_response_ids` of the source's clean layer): a contact centre
+    audits by ticket number, not by the survey's response id (a telecom QA lead's trial's
+    ``INC7797436``). An id that is no response's own but another id of exactly one response
+    is read as that response's, as if QA had written its response_id: the ticket names the
+    contact the response rated, so the audit is of it, and counted (``named_by_other_id``).
+    One shared by several responses (a ticket surveyed twice) is set aside naming them:
+    which one QA audited would be a guess, and a label on the wrong one trains the model
+    wrong. A ticket that names one response today may name two once another survey of it is
+    delivered; its audit is then set aside so, not applied to both.
     """
     rows: list[pl.DataFrame] = []
     aside: list[pl.DataFrame] = []
@@ -649,6 +753,7 @@ def read_audit_files(
         offset_instant("audited_at", AUDITED_AT_FORMATS[:1]).alias("_audited_at"),
     )
     typed = _with_each_row(typed, pl.col("_audited_at").is_null(), [_audited_at(timezone)])
+    typed, named_by_other_id = _named_by_other_id(typed, other_ids)
     # A verdict close to one (a trial's 'percieved', 'Policy Fehler') is told which it is
     # near; difflib on the distinct unknown spellings only.
     import difflib
@@ -670,6 +775,8 @@ def read_audit_files(
         # otherwise be taken for one response audited twice, one overruling the other.
         .when(pl.col("response_id").str.contains(SCIENTIFIC_ID))
         .then(formatted_text("response_id: '{}' {}", "response_id", pl.lit(SCIENTIFIC_AUDIT_ID)))
+        .when(pl.col("_shared").is_not_null())
+        .then(pl.col("_shared"))
         .when(pl.col("_verdict").fill_null("") == "")
         .then(pl.lit(f"root_cause: (empty): fill in {' or '.join(ROOT_CAUSES)}"))
         .when(~pl.col("_verdict").is_in(ROOT_CAUSES) | pl.col("_verdict").is_null())
@@ -757,6 +864,7 @@ def read_audit_files(
     suspect = (
         pl.col("response_id").is_null()
         | pl.col("response_id").str.contains(SCIENTIFIC_ID)
+        | pl.col("_shared").is_not_null()
         | ~pl.col("_verdict").is_in(ROOT_CAUSES).fill_null(False)
         | pl.col("_audited_at").is_null()
         | (pl.col("_audited_at") > pl.lit(latest_allowed))
@@ -905,6 +1013,7 @@ def read_audit_files(
         unreadable=unreadable,
         superseded=superseded,
         titled=titled,
+        named_by_other_id=named_by_other_id,
     )
 
 
@@ -1056,6 +1165,8 @@ def audit_accounting(
         "files_not_read": read.unreadable,
         # Files read from a header under a spreadsheet's title: ``file``, ``header_line``.
         "read_below_a_title": read.titled,
+        # Rows whose id was another id of one response (a ticket's), by the id's name.
+        "named_by_another_id": read.named_by_other_id,
     }
 
 
@@ -1284,6 +1395,10 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         f"{accounting.get('not_filled_in', 0):,} not filled in (no verdict yet)",
         f"{accounting.get('undecided', 0):,} undecided (a verdict such as 'Not sure': not "
         "trained on, its response left in the review queue)",
+        *(
+            f"{n:,} named their response by its {name}"
+            for name, n in accounting.get("named_by_another_id", {}).items()
+        ),
         f"{accounting['of_a_quarantined_response']:,} of quarantined responses",
         f"{accounting['of_an_unknown_response']:,} of responses not in the clean layer",
         f"{accounting['of_a_response_not_negative']:,} of responses that are not negative",

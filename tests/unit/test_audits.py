@@ -473,6 +473,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "set_aside": {"root_cause": 1},
         "files_not_read": [],
         "read_below_a_title": [],
+        "named_by_another_id": {},
     }
     text = accounting_text({**accounting, "misplaced_files": misplaced})
     assert (
@@ -1910,3 +1911,60 @@ def test_a_queue_written_before_spot_checks_is_read_by_the_review_flags(
         "negatives of their date closest to the threshold), 1 label doubt"
     )
     assert "2 uncertain" not in said and "3 uncertain" not in said
+
+
+def test_an_audit_naming_its_response_by_its_ticket_is_read_as_that_responses(
+    tmp_path: Path,
+) -> None:
+    """Found by a telecom QA lead's trial: its contact centre audits by ticket number, and
+    ``INC7797436``, the ticket_id attribute of a kept response, was called "no response of
+    the clean layer: a misspelt id". A ticket of one response names it, said once in the
+    tally; a ticket of several is set aside naming them, as which one was audited would be a
+    guess."""
+    from servicelens.ingest.audits import other_response_ids
+
+    _write(
+        tmp_path,
+        "2026-11-24",
+        "response_id,root_cause,audited_at,auditor\n"
+        "INC7797436,perceived,2026-11-24,a\n"
+        "INC5555555,perceived,2026-11-24,a\n"
+        "R3,policy_failure,2026-11-24,a\n"
+        "INC0000404,perceived,2026-11-24,a\n",
+    )
+    clean = pl.DataFrame(
+        {
+            "response_id": ["R1", "R2", "R3", "R4"],
+            "is_negative": [True, True, True, True],
+            "interaction_id": [None, None, None, None],
+            "attributes": [
+                '{"ticket_id":"INC7797436","resolved":"No"}',
+                '{"ticket_id":"INC5555555","resolved":"No"}',
+                '{"ticket_id":"INC9999999","resolved":"Yes"}',
+                '{"ticket_id":"INC5555555","resolved":"No"}',
+            ],
+        }
+    )
+    read = read_audit_files(
+        audit_files(tmp_path / "raw"), "UTC", NOW, other_ids=other_response_ids(clean)
+    )
+    assert read.audits.select("response_id", "source_line").rows() == [
+        ("R1", 2),
+        ("R3", 4),
+        ("INC0000404", 5),
+    ]
+    assert read.set_aside.select("source_line", "response_id", "reason").rows() == [
+        (
+            3,
+            "INC5555555",
+            "response_id: 'INC5555555' is the ticket_id of 2 responses (R2, R4): name the "
+            "response_id of the one audited in its place",
+        )
+    ]
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert accounting["named_by_another_id"] == {"ticket_id": 1}
+    assert accounting["used"] == 2
+    text = accounting_text(accounting)
+    assert text.count("named their response by its ticket_id") == 1
+    assert "1 named their response by its ticket_id" in text
+    assert f"(INC0000404): response_id: 'INC0000404' {NOT_IN_CLEAN}" in text
