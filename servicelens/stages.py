@@ -1316,14 +1316,45 @@ def _audits_of(
     clean: tuple[tuple[str, float], ...] = (),
 ) -> AuditRead:
     """The audit files ``key`` names, read (cached while none changes, nor ``clean``: the
-    clean partitions whose responses' other ids an audit may name them by)."""
-    other = None
-    if clean:
-        columns = ["response_id", "interaction_id", "attributes"]
-        layer = scan_table(as_path(clean_dir))
-        wanted = [c for c in columns if c in layer.collect_schema()]
-        other = other_response_ids(layer.select(wanted).collect())
+    clean partitions whose responses' other ids an audit may name them by).
+
+    The files are read as they are first. Only when an audit names an id that is no
+    response's (a ticket number) is the clean layer searched for it, and only the rows
+    whose interaction id or attributes hold such an id are decoded: this runs for every
+    date's scoring while the clean layer grows (each date published changes ``clean``),
+    and decoding every response's attributes each time would grow with it."""
     files = [as_path(k[0]) for k in key]
+    read = read_audit_files(files, timezone, date_order=date_order)
+    if not clean:
+        return read
+    named = pl.concat(
+        [
+            read.audits.select("response_id"),
+            read.set_aside.select("response_id"),
+            read.overturned_rows.select("response_id"),
+        ]
+    ).drop_nulls()
+    layer = scan_table(as_path(clean_dir))
+    present = layer.collect_schema()
+    if named.is_empty() or "response_id" not in present:
+        return read
+    unknown = (
+        named.unique()
+        .join(layer.select("response_id").collect(), "response_id", "anti")
+        .get_column("response_id")
+    )
+    if unknown.is_empty():
+        return read
+    holds = []
+    if "interaction_id" in present:
+        holds.append(pl.col("interaction_id").cast(pl.String).is_in(unknown.implode()))
+    if "attributes" in present:
+        holds.append(pl.col("attributes").str.contains_any(unknown.to_list()).fill_null(False))
+    if not holds:
+        return read
+    wanted = [c for c in ("response_id", "interaction_id", "attributes") if c in present]
+    candidates = layer.select(wanted).filter(pl.any_horizontal(holds)).collect()
+    other = other_response_ids(candidates).filter(pl.col("other_id").is_in(unknown.implode()))
     return read_audit_files(files, timezone, date_order=date_order, other_ids=other)
 
 

@@ -1968,3 +1968,61 @@ def test_an_audit_naming_its_response_by_its_ticket_is_read_as_that_responses(
     assert text.count("named their response by its ticket_id") == 1
     assert "1 named their response by its ticket_id" in text
     assert f"(INC0000404): response_id: 'INC0000404' {NOT_IN_CLEAN}" in text
+
+
+def test_a_ticket_is_looked_up_in_the_clean_layer_only_when_an_audit_names_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audits of a configured source are read for every date's scoring, and the clean
+    layer grows by a date each night: its responses' attributes are decoded only when an
+    audit names an id that is no response's, and then only the rows holding it."""
+    import servicelens.stages as stages
+    from servicelens.storage.partitions import DATA_FILE, partition_dir
+
+    clean_dir = tmp_path / "clean"
+    layer = {
+        date(2026, 11, 23): pl.DataFrame(
+            {
+                "response_id": ["R1", "R2"],
+                "interaction_id": ["C1", "C2"],
+                "attributes": ['{"ticket_id":"INC7797436"}', '{"ticket_id":"INC1111111"}'],
+            }
+        ),
+        date(2026, 11, 24): pl.DataFrame(
+            {
+                "response_id": ["R3"],
+                "interaction_id": ["C3"],
+                "attributes": ['{"ticket_id":"INC2222222"}'],
+            }
+        ),
+    }
+    for day, frame in layer.items():
+        partition_dir(clean_dir, day).mkdir(parents=True)
+        frame.write_parquet(partition_dir(clean_dir, day) / DATA_FILE)
+    parts = tuple((str(p), 0.0) for p in sorted(clean_dir.glob(f"*/{DATA_FILE}")))
+    decoded: list[list[str]] = []
+    original = stages.other_response_ids
+
+    def recording(clean: pl.DataFrame) -> pl.DataFrame:
+        decoded.append(clean.get_column("response_id").to_list())
+        return original(clean)
+
+    monkeypatch.setattr(stages, "other_response_ids", recording)
+    by_id = _write(tmp_path, "2026-11-24", "response_id,root_cause,audited_at,auditor\n")
+    by_id.write_text(
+        "response_id,root_cause,audited_at,auditor\nR1,perceived,2026-11-24,a\n"
+        "R3,policy_failure,2026-11-24,a\n"
+    )
+    key = ((str(by_id), 1.0),)
+    read = stages._audits_of(key, "UTC", "", str(clean_dir), parts)
+    assert sorted(read.audits.get_column("response_id")) == ["R1", "R3"]
+    assert decoded == []  # every audit names a response: nothing decoded
+    by_id.write_text(
+        "response_id,root_cause,audited_at,auditor\nINC7797436,perceived,2026-11-24,a\n"
+        "C3,policy_failure,2026-11-24,a\n"
+    )
+    key = ((str(by_id), 2.0),)
+    read = stages._audits_of(key, "UTC", "", str(clean_dir), parts)
+    assert sorted(read.audits.get_column("response_id")) == ["R1", "R3"]
+    assert read.named_by_other_id == {"interaction_id": 1, "ticket_id": 1}
+    assert decoded == [["R1", "R3"]]  # the two rows holding the ids, not R2
