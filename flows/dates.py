@@ -12,6 +12,7 @@ not a process start.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import uuid
@@ -157,9 +158,26 @@ def failure_message(error: BaseException) -> str:
     from servicelens.stages import BatchError
     from servicelens.storage.partitions import StorageError
 
+    if full := disk_full_at(error):
+        return f"disk full at {full}: free space, then run again"
     if isinstance(error, BatchError | SourceError | DefinitionError | StorageError):
         return str(error)
     return f"{type(error).__name__}: {error}"
+
+
+def disk_full_at(error: BaseException) -> str | None:
+    """The file a full disk (or quota) refused, if that is what ``error`` (or an error it
+    was raised from) is, else None. A trial's table and outcome record told only another
+    run's lock; the full disk was in the log file."""
+    seen: BaseException | None = error
+    chain: set[int] = set()
+    while seen is not None and id(seen) not in chain:
+        chain.add(id(seen))
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            found = getattr(seen, "path", None) or seen.filename
+            return str(found) if found else "a file of the data directory"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, Any]:
@@ -177,7 +195,14 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
             ingested = counts_dict(validated)
             published = score_and_publish_task(settings, day)
     except Exception as error:
-        record_outcome(settings, day, run_id, "failed", error=failure_message(error))
+        # Staged files first: on a full disk they are what keeps the failure from being
+        # recorded (a trial's date hit a full disk and had no failed outcome).
+        discard_run_staging(settings.staging_dir, run_id)
+        try:
+            record_outcome(settings, day, run_id, "failed", error=failure_message(error))
+        except Exception as unrecorded:
+            # The date's own error is the story; the table's to-do says the record is missing.
+            log.warning("%s: could not record its failure: %s", day, unrecorded)
         raise
     finally:
         discard_run_staging(settings.staging_dir, run_id)
@@ -436,7 +461,22 @@ def run_date(
     # Prefect words a failed flow run's state "Flow run encountered an exception: <Type>:
     # <message>"; the table shows what a date's own failure record says, "<Type>: <message>".
     message = (final.message or final.name or "failed").removeprefix(PREFECT_FAILURE_WORDS)
-    return DateOutcome.failed(settings, day, flow_run.name, message, recovered)
+    # The date's own record says it in failure_message's words: Prefect's state names the
+    # last error raised, which on a full disk is whichever write failed last, not the file.
+    recorded = _recorded_error(settings, planned.day, str(flow_run.id))
+    return DateOutcome.failed(settings, day, flow_run.name, recorded or message, recovered)
+
+
+def _recorded_error(settings: Settings, day: date, run_id: str) -> str | None:
+    """The error the date's outcome record holds for the failed run ``run_id``, if any."""
+    try:
+        record = read_outcome(settings, day) or {}
+    except Exception:  # the store that failed the date may not answer now either
+        return None
+    if record.get("run_id") != run_id or record.get("outcome") != "failed":
+        return None
+    error = record.get("error")
+    return str(error) if error else None
 
 
 def completed_result(final: State, settings: Settings, day: date, run_id: str) -> dict[str, Any]:

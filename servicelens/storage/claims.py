@@ -251,13 +251,26 @@ class Held:
         self.write(lease_id=None, limit=None)
 
     def _beat(self) -> None:
+        failing = False
         while not self._stop.wait(self.claim.beat_seconds):
             try:
                 self.write()
             except Exception as error:  # a full disk or a store hiccup: try again next beat
-                log.warning(
-                    "%s: could not rewrite its in-flight record: %s", self.claim.name, error
-                )
+                # Said once while it lasts: a trial's full disk printed it 55 times, burying
+                # the date's own failure.
+                if not failing:
+                    log.warning(
+                        "%s: could not rewrite its in-flight record: %s (tried again every "
+                        "%g s, said again only once it works)",
+                        self.claim.name,
+                        error,
+                        self.claim.beat_seconds,
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.warning("%s: its in-flight record is rewritten again", self.claim.name)
+                failing = False
             for renew in list(self.on_beat):
                 try:
                     renew()

@@ -333,6 +333,19 @@ def write_parquet(frame: pl.DataFrame, location: DataPath) -> None:
     location.write_bytes(buffer.getvalue())
 
 
+def os_error_of(error: BaseException, path: Path) -> OSError:
+    """``error`` as an OSError about ``path``: polars reports a failed write (a full disk) as
+    its own error, "... underlying IO error: No space left on device (os error 28)"; the
+    OS's number is kept, so callers can tell a full disk from other failures."""
+    if isinstance(error, OSError):
+        return error
+    found = re.search(r"\(os error (\d+)\)", str(error))
+    if found:
+        number = int(found.group(1))
+        return OSError(number, os.strerror(number), str(path))
+    return OSError(f"writing {path} failed: {error}")
+
+
 def write_text_whole(target: DataPath, text: str) -> None:
     """Write a small text file so that a reader sees the old content or the new, never part.
 
@@ -344,8 +357,12 @@ def write_text_whole(target: DataPath, text: str) -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-    scratch.write_text(text)
-    scratch.replace(target)
+    try:
+        scratch.write_text(text)
+        scratch.replace(target)
+    except BaseException:
+        scratch.unlink(missing_ok=True)  # a full disk's part-written scratch file
+        raise
 
 
 def prune_to_newest(folder: Path, pattern: str, keep: int, spare: Path | None = None) -> list[Path]:

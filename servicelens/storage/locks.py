@@ -81,6 +81,11 @@ def _holder(path: Path) -> str:
         who = json.loads(path.read_text() or "{}")
     except (OSError, ValueError):
         return "another process"
+    if not isinstance(who, dict) or who.get("pid") is None:
+        # A holder records itself right after taking the lock, and lets go of the lock if
+        # it cannot (a full disk): a held lock whose file names nobody is a holder caught
+        # between the two, or one of a servicelens that kept such a lock.
+        return "a process that has not recorded itself in the lock file (is its disk full?)"
     return f"process {who.get('pid')} on {who.get('host')} (since {who.get('since')})"
 
 
@@ -144,15 +149,26 @@ def _acquire_file(path: Path, deadline: float, wait_seconds: float, what: str) -
             time.sleep(POLL_SECONDS)
     # Who holds it, for the message of whoever has to wait. Written after locking, so it
     # only ever describes the current holder.
-    os.ftruncate(fd, 0)
-    os.pwrite(
-        fd,
-        json.dumps(
-            {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC)},
-            default=str,
-        ).encode(),
-        0,
-    )
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC)},
+                default=str,
+            ).encode(),
+            0,
+        )
+    except OSError as error:
+        # Let go of the lock: a descriptor left open here held it for as long as the process
+        # lived, and the next writer of the same partition waited for a holder the file did
+        # not name ("locked by process None", a platform engineer's trial on a full disk).
+        os.close(fd)
+        raise OSError(
+            error.errno,
+            f"cannot record the holder of the lock for {what}: {error.strerror or error}",
+            str(path),
+        ) from error
     return fd
 
 

@@ -35,6 +35,7 @@ from servicelens.storage.fs import (
     RemotePath,
     encode_parquet,
     machine_folder_for,
+    os_error_of,
     read_parquet,
     remove_tree,
     size_of,
@@ -72,6 +73,9 @@ def _write_file_durably(path: Path, payload: bytes) -> None:
 class StorageError(OSError):
     """A partition could not be written (disk full, read-only folder, ...); the previous
     version of the partition is untouched. The message names the path and what to do."""
+
+    #: The file that could not be written (a staged file, a lock file), or the partition.
+    path: str | None = None
 
 
 #: How long a writer waits for another writer of the same partition to finish its swap.
@@ -128,13 +132,15 @@ def write_partition(
     except OSError as error:
         if isinstance(error, StorageError):
             raise
-        raise StorageError(
+        failure = StorageError(
             error.errno,
             f"{target}: cannot write the partition: {error.strerror or error} "
             f"({getattr(error, 'filename', None) or staging_dir}). The previous version of the "
             "partition is unchanged; free disk space or make the data directory writable, "
             "then run the date again",
-        ) from error
+        )
+        failure.path = getattr(error, "filename", None) or str(target)
+        raise failure from error
 
 
 def stage_partition(
@@ -158,8 +164,12 @@ def stage_partition(
     # A new file renamed over the name, never written in place: a published partition may
     # be a hard link to the file staged before under this name (a task run again).
     scratch = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    write_parquet(data, scratch)
-    scratch.replace(target)
+    try:
+        write_parquet(data, scratch)
+        scratch.replace(target)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        scratch.unlink(missing_ok=True)  # a full disk's part-written file, not left to fill it
+        raise os_error_of(error, target) from error
     return target
 
 
@@ -206,8 +216,8 @@ class _PartitionData:
                 encode_parquet(self.frame, path)
             except pl.exceptions.PolarsError as error:
                 # polars reports I/O failures (a full disk) as its own errors; keep the OS's
-                # words.
-                raise OSError(f"writing {path} failed: {error}") from error
+                # words and number.
+                raise os_error_of(error, path) from error
 
     def payload(self) -> bytes:
         """The data file's bytes."""
@@ -256,16 +266,21 @@ def _write_partition_locked(
     staging_dir.mkdir(parents=True, exist_ok=True)
     new = staging_dir / f"new-{table_dir.name}-{day.isoformat()}-{token}"
     new.mkdir(parents=True)
-    data.write(new / DATA_FILE)
-    with (new / DATA_FILE).open("rb") as handle:
-        os.fsync(handle.fileno())
-    full_manifest = _partition_manifest(
-        manifest, table_dir.name, day, data.rows, schema, (new / DATA_FILE).stat().st_size
-    )
-    _write_file_durably(
-        new / MANIFEST_FILE, json.dumps(full_manifest, indent=2, default=str).encode()
-    )
-    _fsync_dir(new)
+    try:
+        data.write(new / DATA_FILE)
+        with (new / DATA_FILE).open("rb") as handle:
+            os.fsync(handle.fileno())
+        full_manifest = _partition_manifest(
+            manifest, table_dir.name, day, data.rows, schema, (new / DATA_FILE).stat().st_size
+        )
+        _write_file_durably(
+            new / MANIFEST_FILE, json.dumps(full_manifest, indent=2, default=str).encode()
+        )
+        _fsync_dir(new)
+    except BaseException:
+        # Not yet swapped in: a part-written copy would only keep the disk full.
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     checkpoint(f"partition-staged:{table_dir.name}")
 
     target = partition_dir(table_dir, day)
@@ -281,8 +296,13 @@ def _write_partition_locked(
     # Where no atomic exchange exists: two renames, and a durable record of which table a
     # parked partition belongs to, so recovery can put it back after a crash in between.
     marker = staging_dir / f"{old.name}.target"
-    _write_file_durably(marker.with_suffix(".tmp"), str(target).encode())
-    marker.with_suffix(".tmp").rename(marker)
+    try:
+        _write_file_durably(marker.with_suffix(".tmp"), str(target).encode())
+        marker.with_suffix(".tmp").rename(marker)
+    except BaseException:
+        marker.with_suffix(".tmp").unlink(missing_ok=True)
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     _fsync_dir(staging_dir)
     if target.exists():
         target.rename(old)

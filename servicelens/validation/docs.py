@@ -75,8 +75,12 @@ _GX_IMAGES = ("logo-long.png", "favicon.ico")
 
 def _write_text_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk's part-written page
+        raise
 
 
 def _copy_atomically(source: Path, target: Path) -> None:
@@ -84,8 +88,12 @@ def _copy_atomically(source: Path, target: Path) -> None:
     # written under a scratch name and renamed, so a page never sees half a file.
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(source.read_bytes())
-    tmp.replace(target)
+    try:
+        tmp.write_bytes(source.read_bytes())
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _gx_images_dir() -> Path | None:
