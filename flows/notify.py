@@ -8,45 +8,109 @@ this hook works without one.
 from __future__ import annotations
 
 import logging
+import shlex
+from datetime import date
 from typing import Any
 
 import apprise
 
 from servicelens.dates import SurveyDateError
 from servicelens.settings import Settings
-from servicelens.storage.runs import flag_sentence
+from servicelens.storage.runs import flag_sentence, read_outcome
 
 LOGGER = logging.getLogger(__name__)
 
 
-def send_alert(url: str, title: str, body: str) -> bool:
-    """Send one notification; False if the receiver did not accept it."""
+def send_alert(
+    url: str, title: str, body: str, notify_type: apprise.NotifyType = apprise.NotifyType.INFO
+) -> bool:
+    """Send one notification; False if the receiver did not accept it (or cannot be
+    reached: Apprise logs why and returns False)."""
     sender = apprise.Apprise()
     if not sender.add(url):
         raise ValueError(
             f"notification URL {url!r} is not an Apprise URL; set SERVICELENS_NOTIFY_URL to "
             "something like json://alerts.example.com/servicelens"
         )
-    return bool(sender.notify(title=title, body=body))
+    return bool(sender.notify(title=title, body=body, notify_type=notify_type))
+
+
+def failure_alert(
+    flow_name: str, run_name: str, run_id: Any, message: str, failure: Any, settings: Settings
+) -> tuple[str, str]:
+    """The title and body of a failed run's alert: the flow, the failed dates and the data
+    directory in the title; each failed date's reason (its outcome record's error) and the
+    command that runs them again in the body. A trial's alert read "servicelens:
+    adventurous-hound failed" with "1 of 4 dates did not complete: ['2026-12-04']"."""
+    where = settings.data_dir
+    rows = getattr(failure, "rows", None) or []
+    failed = [r for r in rows if r.get("todo") and r.get("outcome") != "skipped"]
+    lines: list[str] = []
+    if failed:
+        days = [str(r["day"]) for r in failed]
+        title = f"servicelens {flow_name} failed for {', '.join(days)} in {where}"
+        for row in failed:
+            lines.append(f"{row['day']}: {row['outcome']}: {_reason(settings, row)}")
+        rerun = "all" if any("--rerun all" in str(r.get("todo")) for r in failed) else "failed"
+        lines += [
+            "",
+            "Once the cause is fixed, run them again:",
+            f"  servicelens --data-dir {shlex.quote(where)} backfill --start {min(days)} "
+            f"--end {max(days)} --rerun {rerun}",
+        ]
+    else:
+        title = f"servicelens {flow_name} failed in {where}"
+        lines.append(message or "failed")
+    lines += [
+        "",
+        f"flow run {run_name} ({run_id}); `servicelens --data-dir {shlex.quote(where)} runs "
+        "show` lists what is still held",
+    ]
+    return title, "\n".join(lines)
+
+
+def _reason(settings: Settings, row: dict[str, Any]) -> str:
+    """Why a date failed: the run's error, else what the date's outcome record says (as
+    ``servicelens runs show`` reads it)."""
+    if row.get("error"):
+        return str(row["error"])
+    try:
+        recorded = read_outcome(settings, date.fromisoformat(str(row["day"]))) or {}
+    except (OSError, ValueError):
+        recorded = {}
+    return str(recorded.get("error") or "no error recorded: see the flow run's log")
 
 
 def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """Prefect ``on_failure`` hook: alert the configured URL (parameter, else environment).
+    """Prefect ``on_failure`` hook: alert the configured URL (parameter, else environment),
+    as a failure. An alert that is not sent (a refused or unreachable URL) is logged as a
+    warning: Prefect reports the hook as run either way.
 
     A run refused before it did anything (:class:`SurveyDateError`: a ``day`` not over yet,
     given by whoever started it by hand, who sees the refusal) is nobody's night to page.
     """
-    url = flow_run.parameters.get("notify_url") or Settings.from_env().notify_url
+    settings = Settings.from_env(flow_run.parameters.get("data_dir"))
+    url = flow_run.parameters.get("notify_url") or settings.notify_url
     if not url:
         return
-    if isinstance(state.result(raise_on_failure=False), SurveyDateError):
+    failure = state.result(raise_on_failure=False)
+    if isinstance(failure, SurveyDateError):
         LOGGER.info("no alert: %s was refused before anything ran: %s", flow_run.name, state)
         return
-    send_alert(
-        url,
-        f"servicelens: {flow_run.name} failed",
-        f"{state.message}\nflow run {flow_run.id} ({flow.name})",
+    title, body = failure_alert(
+        flow.name, flow_run.name, flow_run.id, state.message, failure, settings
     )
+    try:
+        sent = send_alert(url, title, body, apprise.NotifyType.FAILURE)
+    except ValueError as error:
+        LOGGER.warning("failure alert not sent: %s", error)
+        return
+    if not sent:
+        LOGGER.warning(
+            "failure alert not sent: %s did not accept it (refused or unreachable): %s",
+            url,
+            title,
+        )
 
 
 def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> bool:

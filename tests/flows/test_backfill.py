@@ -316,6 +316,9 @@ def test_nightly_reprocesses_only_late_dates_and_alerts_on_failure(
     assert len(receiver.received) == 1
     assert "failed" in receiver.received[0]["title"]
     assert str(target) in receiver.received[0]["message"]
+    assert receiver.received[0]["type"] == "failure"
+    assert settings.data_dir in receiver.received[0]["title"]
+    assert "--rerun failed" in receiver.received[0]["message"]
 
 
 def test_the_nightly_window_refuses_a_day_not_over_yet_without_an_alert(

@@ -1,0 +1,86 @@
+"""The alert of a failed nightly run says what failed, where, why and what to run; an alert
+that is not sent is a warning.
+
+Found by a platform engineer's trial: the alert read ``{"title": "servicelens:
+adventurous-hound failed", "message": "1 of 4 dates did not complete: ['2026-12-04']\\nflow
+run ...", "type": "info"}``: no reason (the date's record said ``required column(s) ['csat']
+missing``), no data directory, no command, a random run name, type info. With an unreachable
+URL Prefect said the hook "finished running successfully" and nothing said the alert was
+lost. Here the hook runs on a real failed state and a real outcome record, and sends
+through Apprise to a real HTTP receiver, then to a port nobody listens on.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from servicelens.settings import Settings
+from tests.flows.conftest import AlertReceiver
+
+DAY = date(2026, 12, 4)
+REASON = "data/raw/2026-12-04/surveys.csv: required column(s) ['csat'] missing"
+
+
+def _failed_nightly(settings: Settings, notify_url: str) -> tuple[Any, Any, Any]:
+    """A nightly window's flow, flow run and failed state, as Prefect hands them to the hook,
+    with the failed date's outcome recorded."""
+    from prefect.states import Failed
+
+    from flows.dates import DateOutcome
+    from flows.pipeline import DatesNotCompleted
+    from servicelens.storage.runs import record_outcome
+
+    record_outcome(settings, DAY, "run-1", "failed", error=REASON, inputs={})
+    row = asdict(DateOutcome.failed(settings, str(DAY), f"nightly-{DAY}", "", ""))
+    ok = {**row, "day": "2026-12-03", "outcome": "completed", "todo": "", "error": ""}
+    message = f"1 of 2 dates did not complete: ['{DAY}']"
+    state = Failed(message=message, data=DatesNotCompleted(message, [ok, row]))
+    flow_run = SimpleNamespace(
+        name="adventurous-hound",
+        id="bfc61a6e-c593-4534-b732-277386227279",
+        parameters={"data_dir": settings.data_dir, "notify_url": notify_url},
+    )
+    return SimpleNamespace(name="nightly-window"), flow_run, state
+
+
+def test_a_failed_nightlys_alert_names_the_flow_dates_folder_reason_and_rerun(
+    tmp_path: Path, receiver: AlertReceiver
+) -> None:
+    from flows.notify import alert_on_failure
+
+    settings = Settings(data_dir=str(tmp_path))
+    alert_on_failure(*_failed_nightly(settings, receiver.url))
+    [alert] = receiver.received
+    assert alert["type"] == "failure"
+    assert alert["title"] == f"servicelens nightly-window failed for {DAY} in {tmp_path}"
+    assert f"{DAY}: failed: {REASON}" in alert["message"]
+    assert (
+        f"servicelens --data-dir {tmp_path} backfill --start {DAY} --end {DAY} --rerun failed"
+        in alert["message"]
+    )
+    assert "2026-12-03" not in alert["message"]
+
+
+def test_an_alert_nobody_receives_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flows.notify import alert_on_failure
+
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(data_dir=str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="flows.notify"):
+        alert_on_failure(*_failed_nightly(settings, f"json://127.0.0.1:{port}/alerts"))
+    [warned] = [r for r in caplog.records if r.name == "flows.notify"]
+    assert warned.levelno == logging.WARNING
+    assert f"127.0.0.1:{port}" in warned.getMessage()
+    assert str(DAY) in warned.getMessage()
