@@ -23,7 +23,7 @@ from prefect.schedules import Cron, Schedule
 from prefect.settings import PREFECT_API_URL
 
 from flows.pipeline import backfill, nightly_window, train
-from flows.served import ServedRuns, Stopped
+from flows.served import ServedRuns, Stopped, serve_log
 from flows.slots import ensure_backfill_limit
 from servicelens.cli.embedded_api import own_server_exit
 from servicelens.settings import (
@@ -153,14 +153,14 @@ def serve_deployments(
     served = ServedRuns(settings)
     if threading.current_thread() is not threading.main_thread():
         try:
-            with served, _runs_reach_this_api(on_server):
+            with serve_log(), served, _runs_reach_this_api(on_server):
                 serve(*deployments, pause_on_shutdown=False)
         finally:
             end = _end_serving(settings, deployments, served, on_server)
         return end
     before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
-        with served, _runs_reach_this_api(on_server):
+        with serve_log(), served, _runs_reach_this_api(on_server):
             serve(*deployments, pause_on_shutdown=False)
     except* SystemExit as stopped:
         # The runner's SIGTERM handler ends with sys.exit(0); a signal that lands while the

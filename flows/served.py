@@ -19,13 +19,15 @@ their dates' outcomes recorded, their slots given back) and says which dates the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shlex
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -139,6 +141,9 @@ class ServedRuns:
         #: serve stopped, and serve named none of it).
         self.elsewhere: dict[str, Settings] = {}
         self._asked: set[str] = set()
+        #: ``flow/run-name`` of each run whose start was said; the runs whose end was said.
+        self.names: dict[str, str] = {}
+        self._ended: set[str] = set()
         #: (layer, ISO date, date flow run id) of the dates they held.
         self.held: set[tuple[Layer, str, str]] = set()
         self._done = threading.Event()
@@ -187,14 +192,42 @@ class ServedRuns:
             alive[child.pid] = run_id
         if alive:
             self._note_days(set(alive))
+        if ask:
+            self._say_ended(set(alive.values()))
         return alive
+
+    def _say_ended(self, running: set[str]) -> None:
+        """Say the end of each run said started whose process is gone: its final state and
+        message (a nightly's names the dates that did not complete). Asked again on the next
+        look if the API does not answer."""
+        for run_id in sorted(set(self.names) - running - self._ended):
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(UUID(run_id)).state
+            self._ended.add(run_id)
+            if state is None or not state.is_final():
+                outcome = (
+                    f"its process exited with the run {state.name if state else 'unset'} "
+                    "(`servicelens runs show` says whether it holds anything)"
+                )
+            else:
+                name = state.name or state.type.value
+                outcome = name + (f": {state.message}" if state.message else "")
+            say_served(
+                f"ended {self.names[run_id]} ({run_id}): {outcome}",
+                failed=not (state is not None and state.is_completed()),
+            )
 
     def _note_data_dir(self, run_id: str) -> None:
         """Note the data directory of flow run ``run_id`` (its parameters, from the API)
         when it is not serve's; asked again on the next look if the API does not answer."""
         with get_client(sync_client=True) as client:
-            parameters = dict(client.read_flow_run(UUID(run_id)).parameters or {})
+            run = client.read_flow_run(UUID(run_id))
+            flow = client.read_flow(run.flow_id)
+        parameters = dict(run.parameters or {})
         self._asked.add(run_id)
+        self.names[run_id] = f"{flow.name}/{run.name}"
+        how = "scheduled" if getattr(run, "auto_scheduled", False) else "triggered"
+        say_served(f"started {self.names[run_id]} ({run_id}, {how})")
         other = _other_data_dir(parameters, self.settings.data_dir)
         if other is not None:
             self.elsewhere[run_id] = Settings.from_env(other)
@@ -295,6 +328,74 @@ class ServedRuns:
             if not finished and day not in days.get(key, []):
                 days.setdefault(key, []).append(day)
         return days
+
+
+def say_served(line: str, failed: bool = False) -> None:
+    """One line of what serve did, on stdout (journald, a terminal) and in serve's log file:
+    a trial's serve showed only Prefect's banner, and its log nothing of any scheduled run."""
+    print(f"servicelens serve: {line}", flush=True)
+    log.log(logging.WARNING if failed else logging.INFO, "%s", line)
+
+
+#: Exceptions a server restart or serve's own stop raises in Prefect's and asyncio's
+#: background tasks: said in one line, without their traceback (a trial's serve log held
+#: nothing but these).
+_SHUTDOWN = (SystemExit, KeyboardInterrupt, asyncio.CancelledError)
+_CONNECTION = (ConnectionError, TimeoutError)
+
+
+def _known_noise(error: BaseException | None) -> BaseException | None:
+    """The shutdown or connection error in ``error``'s chain, if any."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, _SHUTDOWN + _CONNECTION) or type(error).__name__ in (
+            "ConnectError",
+            "ConnectTimeout",
+            "ConnectionClosedError",
+            "InvalidStatus",
+        ):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+class KnownNoise(logging.Filter):
+    """While serving: asyncio's "Exception in callback" records of a stop (SystemExit,
+    CancelledError) are dropped; any other record whose exception is a shutdown or a lost
+    connection keeps its line, with the exception named in it, not its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[1] is None:
+            return True
+        noise = _known_noise(record.exc_info[1])
+        if noise is None:
+            return True
+        if record.name == "asyncio" and isinstance(noise, _SHUTDOWN):
+            return False
+        record.msg = f"{record.getMessage()} ({type(noise).__name__}: {noise})"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+@contextmanager
+def serve_log() -> Iterator[None]:
+    """Serve's own lines (:func:`say_served`) reach its log file, and the known noise of
+    Prefect's background tasks (:class:`KnownNoise`) does not as tracebacks."""
+    noise = KnownNoise()
+    handlers = list(logging.getLogger().handlers)
+    level = log.level
+    log.setLevel(logging.INFO)  # Prefect's root level is WARNING
+    for handler in handlers:
+        handler.addFilter(noise)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(noise)
+        log.setLevel(level)
 
 
 def _order(layer: Layer) -> tuple[str, str]:

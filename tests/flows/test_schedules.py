@@ -338,6 +338,20 @@ def test_the_server_creates_the_nightly_run_and_serve_completes_it(
             RUN_DONE_SECONDS,
             log,
         )
+        # serve says each run it executed, as it starts and as it ends, with its outcome
+        # (a trial's serve showed only Prefect's banner: journald had nothing of a nightly).
+        ended = f"ended nightly-window/{completed[0]['name']} ({completed[0]['id']}): Completed"
+        _wait_for(
+            "serve's line on the end of the nightly run",
+            lambda: True if ended in log.read_text(errors="replace") else None,
+            30.0,
+            log,
+        )
+        said = log.read_text(errors="replace")
+        assert (
+            f"servicelens serve: started nightly-window/{completed[0]['name']} "
+            f"({completed[0]['id']}, scheduled)" in said
+        ), said
         # One Ctrl-C stops serving (Prefect's runner alone could outlive it by minutes).
         serving.send_signal(signal.SIGINT)
         try:
