@@ -277,6 +277,10 @@ class ServedRuns:
             stopped.killed = _stop_processes(self.look(ask=False), STOP_SECONDS)
         except Exception as error:  # keep going: releasing is what matters
             log.warning("stopping the flow runs serve started: %s", error)
+        try:
+            stopped.days = self._unfinished_days()
+        except Exception as error:
+            log.warning("reading the outcomes of the dates serve's runs held: %s", error)
         if api_reachable():
             outcome: dict[str, tuple[list[str], list[str], list[StoppedBackfill]]] = {}
 
@@ -291,6 +295,7 @@ class ServedRuns:
                         list(self._data_dirs().values()),
                         sorted(set(self.seen.values())),
                         self.settings,
+                        stopped.days,
                     )
                 except Exception as error:
                     failed.append(error)
@@ -307,10 +312,6 @@ class ServedRuns:
                 stopped.error = f"the Prefect API did not answer within {RELEASE_SECONDS:g} s"
         else:
             stopped.error = "the Prefect API had stopped"
-        try:
-            stopped.days = self._unfinished_days()
-        except Exception as error:
-            log.warning("reading the outcomes of the dates serve's runs held: %s", error)
         return stopped
 
     def _unfinished_days(self) -> dict[Layer, list[str]]:
@@ -440,15 +441,23 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 def _release(
-    data_dirs: list[Settings], flow_run_ids: list[str], own: Settings
+    data_dirs: list[Settings],
+    flow_run_ids: list[str],
+    own: Settings,
+    left: dict[Layer, list[str]],
 ) -> tuple[list[str], list[str], list[StoppedBackfill]]:
     """Release what dead runs of each of ``data_dirs`` hold (``servicelens runs release``'s
     :func:`~flows.recovery.release_dead_runs`), then mark crashed those of ``flow_run_ids``
     still unfinished (a run stopped before it made a record: ``Pending``, loading its flow).
     Returns the names of the served flow runs found unfinished, one line per release, and
-    the backfills among them (``own``: serve's settings, whose data directory they need not
-    name)."""
+    the backfills among them, and among the others that did not complete those whose range
+    holds a date of ``left`` (the dates the stop left without an outcome, by layer), with
+    ``own`` (serve's settings, whose data directory they need not name). A backfill's own
+    process can end itself first (a terminal's Ctrl-C reaches its process group too): found
+    unfinished or not, the rest of its range was not run (a loaded test run's serve named
+    the date and not the backfill)."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
     from flows.recovery import UNFINISHED_STATES, crash_message, release_dead_runs, set_final_state
@@ -468,8 +477,16 @@ def _release(
     for run_id in flow_run_ids:  # what the stopped runs left staged, in whichever layer
         for settings in data_dirs:
             discard_run_staging(settings.staging_dir, run_id)
-    backfills = [StoppedBackfill.of(r.name, dict(r.parameters), own.data_dir) for r in unfinished]
-    return [r.name for r in unfinished], released, [b for b in backfills if b is not None]
+    backfills = []
+    for run in runs:
+        backfill = StoppedBackfill.of(run.name, dict(run.parameters), own.data_dir)
+        if backfill is None:
+            continue
+        ended = run.state is None or run.state.type != StateType.COMPLETED
+        holds = any(backfill.start <= day <= backfill.end for day in left.get(backfill.layer, []))
+        if run in unfinished or (ended and holds):
+            backfills.append(backfill)
+    return [r.name for r in unfinished], released, backfills
 
 
 def _backfill_command(layer: Layer, start: str, end: str, rerun: str) -> str:
