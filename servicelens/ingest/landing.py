@@ -357,16 +357,17 @@ def landed_rows(
     # to come it could not run, so it was neither kept nor quarantined.
     formats = " or ".join(options.formats.get("submitted_at", ())) or "ISO 8601"
     future = _submitted_after(options, landed_at)
+    # The row's own date, parsed once (polars 2.1 does not share an expression used twice).
+    own_date = "__own_survey_date"
     frame = frame.join(records, "source_line", "left").with_columns(
-        _own_survey_date(options, settings.timezone, landed_at)
-        .fill_null(delivered_on)
-        .alias(PARTITION_COLUMN),
+        _own_survey_date(options, settings.timezone, landed_at).alias(own_date)
+    )
+    frame = frame.with_columns(
+        pl.col(own_date).fill_null(delivered_on).alias(PARTITION_COLUMN),
         # Said per partition (processed_dates.rows_undated): filed under the delivery's date,
         # such rows made a day with no responses look like one (a trial's SurveyMonkey row
         # with an empty End Date read "2026-12-05 read 1 kept 0 quarantined 1").
-        _own_survey_date(options, settings.timezone, landed_at)
-        .is_null()
-        .alias("dated_by_delivery"),
+        pl.col(own_date).is_null().alias("dated_by_delivery"),
         pl.col("delivered_at").fill_null(pl.lit(landed_at.isoformat())),
         pl.col(EXCLUDED).alias("excluded"),
         pl.when(future)
@@ -382,7 +383,7 @@ def landed_rows(
         .otherwise(None)
         .alias("reject"),
         pl.lit(mapped.timezone).alias("timezone"),
-    )
+    ).drop(own_date)
     frame = _with_repeated_ids_rejected(frame)
     if reject_dates is None:
         reject_dates = rejected_record_dates(mapped, settings.timezone, landed_at)
