@@ -12,6 +12,7 @@ import pytest
 
 from servicelens.ingest.configured import register_source
 from servicelens.settings import Settings
+from tests.sources.configured_run import run_configured_source
 
 #: A pulse survey: csat optional, NPS the negative rule (detractors, 0-6).
 DEFINITION = (
@@ -100,23 +101,12 @@ def test_agent_outcomes_mean_csat_rolls_up_by_csat_responses_in_the_agent_querie
     """agent_outcomes 6: handle_time_vs_resolution and agents_whose_customers_come_back
     weighted each agent-week's mean_csat by its responses, rows without a csat included;
     by csat_responses the roll-up is avg(csat) over the agents' scored responses."""
-    from servicelens.cli.main import main
     from servicelens.reporting.analyst import run_query
 
     # Every agent judged on the contacts a one-day window settles by the next day's delivery.
     monkeypatch.setenv("SERVICELENS_RETURN_WINDOW_DAYS", "1")
     monkeypatch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "1")
-    data = tmp_path / "data"
-    definition = tmp_path / "agent-pulse.toml"
-    definition.write_text(AGENT_DEFINITION)
-    register_source(Settings(data_dir=str(data)), str(definition))
-    export = tmp_path / "agent-pulse.csv"
-    export.write_text(AGENT_EXPORT)
-    assert main(["--data-dir", str(data), "sources", "run", "agent-pulse", str(export)]) == 0
-    root = data / "sources" / "agent-pulse"
-
-    def read(layer: str) -> str:
-        return f"read_parquet('{root}/{layer}/*/*.parquet', hive_partitioning = true)"
+    data, read = run_configured_source(tmp_path, "agent-pulse", AGENT_DEFINITION, AGENT_EXPORT)
 
     agents = read("marts/agent_outcomes")
     assert duckdb.sql(
@@ -167,22 +157,11 @@ def test_agent_transfers_and_handle_time_roll_up_by_the_contacts_they_are_over(
     with a value, and handle_time_vs_resolution and agents_whose_customers_come_back weighted
     them by contacts, those without one included: an agent's transfers per contact over two
     weeks was 0.67 where its calls averaged 0.5."""
-    from servicelens.cli.main import main
     from servicelens.reporting.analyst import run_query
 
     monkeypatch.setenv("SERVICELENS_RETURN_WINDOW_DAYS", "1")
     monkeypatch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "1")
-    data = tmp_path / "data"
-    definition = tmp_path / "timed-pulse.toml"
-    definition.write_text(TIMED_DEFINITION)
-    register_source(Settings(data_dir=str(data)), str(definition))
-    export = tmp_path / "timed-pulse.csv"
-    export.write_text(TIMED_EXPORT)
-    assert main(["--data-dir", str(data), "sources", "run", "timed-pulse", str(export)]) == 0
-    root = data / "sources" / "timed-pulse"
-
-    def read(layer: str) -> str:
-        return f"read_parquet('{root}/{layer}/*/*.parquet', hive_partitioning = true)"
+    data, read = run_configured_source(tmp_path, "timed-pulse", TIMED_DEFINITION, TIMED_EXPORT)
 
     agents = read("marts/agent_outcomes")
     assert duckdb.sql(

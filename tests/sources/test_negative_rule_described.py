@@ -10,8 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from servicelens.ingest.configured import register_source
-from servicelens.settings import Settings
+from tests.sources.configured_run import run_configured_source
 from transforms.schemas import PUBLISHED_TABLES
 
 #: A pulse survey naming agents and customers: NPS the negative rule (detractors, 0-6).
@@ -34,19 +33,7 @@ N6,2026-03-03 09:50,A2,C6,billing,2,8
 
 
 def test_negatives_are_the_sources_rule_and_described_so(prefect_api: None, tmp_path: Path) -> None:
-    from servicelens.cli.main import main
-
-    data = tmp_path / "data"
-    definition = tmp_path / "nps-pulse.toml"
-    definition.write_text(DEFINITION)
-    register_source(Settings(data_dir=str(data)), str(definition))
-    export = tmp_path / "nps-pulse.csv"
-    export.write_text(EXPORT)
-    assert main(["--data-dir", str(data), "sources", "run", "nps-pulse", str(export)]) == 0
-    root = data / "sources" / "nps-pulse"
-
-    def read(layer: str) -> str:
-        return f"read_parquet('{root}/{layer}/*/*.parquet', hive_partitioning = true)"
+    _, read = run_configured_source(tmp_path, "nps-pulse", DEFINITION, EXPORT)
 
     counted = dict(
         duckdb.sql(

@@ -14,8 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from servicelens.ingest.configured import register_source
-from servicelens.settings import Settings
+from tests.sources.configured_run import run_configured_source
 
 #: NPS the negative rule, agents and queues named, no customer id, QA's verdict per row.
 DEFINITION = (
@@ -67,20 +66,11 @@ def test_agents_and_queues_rank_by_policy_failure_share_without_customer_ids(
     from servicelens.cli.main import main
     from servicelens.reporting.analyst import run_query
 
-    data = tmp_path / "data"
-    definition = tmp_path / "telco-pulse.toml"
-    definition.write_text(DEFINITION)
-    register_source(Settings(data_dir=str(data)), str(definition))
-    export = tmp_path / "telco-pulse.csv"
-    _export().write_csv(export)
-    args = ["--data-dir", str(data)]
-    assert main([*args, "sources", "run", "telco-pulse", str(export), "--train"]) == 0
-    backfill = [*args, "backfill", "--source", "telco-pulse", "--rerun", "all"]
+    data, read = run_configured_source(
+        tmp_path, "telco-pulse", DEFINITION, _export().write_csv(), "--train"
+    )
+    backfill = ["--data-dir", str(data), "backfill", "--source", "telco-pulse", "--rerun", "all"]
     assert main([*backfill, "--start", "2026-03-02", "--end", "2026-03-07"]) == 0
-    root = data / "sources" / "telco-pulse"
-
-    def read(layer: str) -> str:
-        return f"read_parquet('{root}/{layer}/*/*.parquet', hive_partitioning = true)"
 
     # The setting: no agent-week can be judged on first-contact resolution.
     assert duckdb.sql(f"SELECT DISTINCT status FROM {read('marts/agent_outcomes')}").fetchall() == [
