@@ -123,6 +123,22 @@ def test_jsonl_read_in_pieces_on_threads_equals_one_piece(
     assert pieces[1].records_read == 2997 + 2
 
 
+def test_jsonl_line_offsets_do_not_wrap_past_four_gibibytes() -> None:
+    """Where each line starts is summed from the lines' lengths, which polars gives as
+    UInt32: summed in 32 bits, the offsets of an export past 4 GiB wrapped, and the reader
+    blanked a rejected line's bytes somewhere else in the file."""
+    import polars as pl
+
+    from servicelens.ingest.readers import _line_starts
+
+    lengths = pl.DataFrame(
+        {"length": pl.Series([3_000_000_000, 3_000_000_000, 7], dtype=pl.UInt32)}
+    )
+    starts = lengths.select(_line_starts(pl.col("length"))).to_series()
+    assert starts.dtype == pl.Int64
+    assert starts.to_list() == [0, 3_000_000_000, 6_000_000_000]
+
+
 def test_jsonl_type_error_in_any_piece_takes_the_exact_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
