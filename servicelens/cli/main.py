@@ -1143,8 +1143,11 @@ def write_failure_message(
     # The file's own folder: for an object store's data directory it is a local one (locks,
     # logs), which "the data directory" misnamed (a platform engineer's trial).
     folder = f"{Path(error.filename).parent}" if error.filename else "the data directory"
+    # The system's own words for the error number: a lock's error carries its own advice
+    # in strerror, which read "writable" twice beside this one's (a platform engineer's trial).
+    said = os.strerror(error.errno) if error.errno else str(error)
     return (
-        f"{where}: cannot write it: {error.strerror or error}. Make {folder} writable (or "
+        f"{where}: cannot write it: {said}. Make {folder} writable (or "
         f"free disk space), then {then}"
     )
 

@@ -549,6 +549,31 @@ def test_a_file_the_command_cannot_write_is_not_called_a_bug() -> None:
     assert "Make /tmp/servicelens-locks/ab writable" in str(write_failure_message(locks))
     assert write_failure_message(OSError(errno.ENOSPC, "No space left on device")) is not None
     assert write_failure_message(FileNotFoundError(errno.ENOENT, "gone", "x")) is None
+
+
+def test_a_lock_file_the_command_cannot_create_is_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a platform engineer's trial: a read-only data directory's refusal said
+    "check that ... exists and is writable. Make ... writable": the lock's own advice, then
+    the command's."""
+    import errno
+
+    from servicelens.cli.main import write_failure_message
+    from servicelens.storage import locks
+
+    def denied(*args: object, **kwargs: object) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(locks.os, "open", denied)
+    with pytest.raises(OSError) as refused, locks.date_lock(tmp_path / "locks", DAY, 0.0):
+        pass
+    said = write_failure_message(refused.value)
+    lock = locks.date_lock_path(tmp_path / "locks", DAY)
+    assert said == (
+        f"{lock}: cannot write it: Permission denied. Make {lock.parent} writable (or free "
+        "disk space), then run the command again"
+    )
     assert write_failure_message(ValueError("no")) is None
 
 
