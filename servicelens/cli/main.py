@@ -1346,8 +1346,11 @@ def _main(args: argparse.Namespace, settings: Settings) -> int:
     # A command that changes nothing keeps no log in a data directory that does not exist:
     # its log made <data-dir>/logs/ of a mistyped --data-dir (a new analyst's trial, a dry
     # run). An object store's logs go to a machine folder, which may be made. `report`
-    # writes, but refuses such a directory first (reporting.analyst.cmd_report).
-    keeps_out = reads_only(args) or args.command == "report"
+    # writes, but refuses such a directory first (reporting.analyst.cmd_report), as `run`,
+    # `backfill` and `train` do: a directory that does not exist holds no export,
+    # no model and no source definition (a platform engineer's trial found ./data/logs made
+    # by a `run` started from the wrong folder, beside its refusal).
+    keeps_out = reads_only(args) or args.command in _REFUSE_A_MISSING_DATA_DIRECTORY
     within = settings.root if isinstance(settings.root, Path) and keeps_out else None
     with logs_to_file(log, settings.log_keep, within) as file_log:
         try:
@@ -1355,6 +1358,11 @@ def _main(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             _drain_prefect_services()
             file_log.flush()
+
+
+#: Commands that write to the data directory but refuse one that does not exist: their log
+#: is kept only in a data directory that exists (:func:`_main`).
+_REFUSE_A_MISSING_DATA_DIRECTORY = frozenset({"report", "run", "backfill", "train"})
 
 
 #: How long a finished command waits for Prefect to send its queued logs and events.

@@ -481,8 +481,9 @@ def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
         f"SERVICELENS_DATA_DIR; `servicelens --data-dir {typo} demo` fills a new one with "
         "sample data)"
     )
-    # Refused before anything ran: no failed run recorded there, no folders made for it.
-    assert not (typo / "runs").exists() and not (typo / ".staging").exists()
+    # Refused before anything ran: no failed run recorded there, no folders made for it,
+    # not even for its log (a platform engineer's trial found ./data/logs so made).
+    assert not typo.exists()
     assert main(["--data-dir", str(typo), "backfill", "--start", str(DAY), "--end", str(DAY)]) == 2
     said = capsys.readouterr().err.splitlines()[0]
     assert said == (
@@ -490,7 +491,10 @@ def test_a_data_directory_without_any_export_asks_whether_it_is_the_right_one(
         f"SERVICELENS_DATA_DIR; `servicelens --data-dir {typo} demo` fills a new one with "
         "sample data"
     )
-    assert not (typo / "runs").exists() and not (typo / "reports").exists()
+    assert not typo.exists()
+    assert main(["--data-dir", str(typo), "train"]) == 2
+    assert "no clean data yet, so nothing to train on" in capsys.readouterr().err
+    assert not typo.exists()
     data = tmp_path / "data"
     (data / "raw" / str(DAY - timedelta(days=1))).mkdir(parents=True)
     # A directory that holds exports: the date runs, fails and is recorded so (exit 1).
