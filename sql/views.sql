@@ -118,6 +118,9 @@ SET VARIABLE servicelens_run_records = (
 -- feedback_scored partition. A date processed that kept nothing has a row here (rows_kept
 -- 0) and none in feedback_scored; a date never delivered or not run yet has none in either
 -- (found by a BI analyst's trial: the two looked alike without reading the manifests).
+-- A date run but never published (every run of it failed, crashed or was interrupted) has
+-- a row too, from its outcome record alone: counts, run, model and granularity null, and
+-- last_run_outcome saying what happened (before, it looked like a date never run).
 -- last_run_outcome, last_run_finished_at and last_run_error come from the date's run outcome
 -- record (runs/survey_date=<date>.json): a date whose newest run failed still lists the
 -- partition an earlier run published, and these say it failed, when, and why (found by a BI
@@ -155,9 +158,11 @@ run_records AS (
     WHERE NOT ends_with(filename, '/_manifest.json')
 )
 SELECT
-    CAST(m.json ->> 'survey_date' AS DATE) AS survey_date,
-    coalesce(m.json ->> 'source', 'sample') AS source,
-    coalesce(m.json -> 'partition' ->> 'granularity', 'day') AS granularity,
+    coalesce(CAST(m.json ->> 'survey_date' AS DATE), r.survey_date) AS survey_date,
+    CASE WHEN m.json IS NOT NULL THEN coalesce(m.json ->> 'source', 'sample')
+        WHEN r.layer = '' THEN 'sample' ELSE r.layer END AS source,
+    CASE WHEN m.json IS NOT NULL
+        THEN coalesce(m.json -> 'partition' ->> 'granularity', 'day') END AS granularity,
     CAST(m.json -> 'counts' ->> 'surveys_read' AS BIGINT) AS rows_read,
     CAST(m.json ->> 'rows' AS BIGINT) AS rows_kept,
     CAST(m.json -> 'counts' ->> 'quarantined' AS BIGINT) AS rows_quarantined,
@@ -180,7 +185,7 @@ SELECT
     -- it off a date axis). Null for partitions run or landed before it was counted.
     CAST(m.json -> 'counts' ->> 'undated' AS BIGINT) AS rows_undated
 FROM manifests AS m
-LEFT JOIN run_records AS r
+FULL OUTER JOIN run_records AS r
     ON r.survey_date = CAST(m.json ->> 'survey_date' AS DATE)
     AND r.layer = CASE WHEN coalesce(m.json ->> 'source', 'sample') = 'sample' THEN ''
         ELSE m.json ->> 'source' END;

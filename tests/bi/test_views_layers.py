@@ -141,12 +141,21 @@ def test_processed_dates_say_a_date_whose_last_run_failed(mixed: Path) -> None:
             }
         )
     )
+    # A date run and failed that no run ever published: a row of its own, from the record
+    # alone (found by a BI analyst's trial: it looked like a date never run).
+    never = "raw/2026-10-03/surveys.csv: not UTF-8"
+    record_outcome(settings, date(2026, 10, 3), "run-3", "failed", error=never, inputs={})
     # In plain DuckDB, as the README runs it, and as `servicelens query` builds the views.
     for connection in (_views(str(mixed)), connect_views(mixed)):
+        assert connection.execute(
+            "SELECT source, granularity, rows_read, rows_kept, run_id, model_version, "
+            "last_run_outcome, last_run_error FROM processed_dates "
+            "WHERE survey_date = DATE '2026-10-03'"
+        ).fetchall() == [("sample", None, None, None, None, None, "failed", never)]
         rows = connection.execute(
             "SELECT source, survey_date, rows_kept, run_id, last_run_outcome, "
             "last_run_finished_at, last_run_error FROM processed_dates "
-            "WHERE source IN ('sample', 'cfpb') ORDER BY ALL"
+            "WHERE source IN ('sample', 'cfpb') AND run_id IS NOT NULL ORDER BY ALL"
         ).fetchall()
         assert [row[:6] for row in rows] == [
             ("cfpb", date(2026, 10, 1), 2, "run-cfpb-2026-10-01", "failed", rows[0][5]),
