@@ -2551,8 +2551,17 @@ def _first_type_error(value: dict[str, object], schema: dict[str, pl.DataType]) 
         else:
             ok = isinstance(item, str)
         if not ok:
-            return f"field {name!r}: {item!r} is not a {dtype}"
+            takes = _TAKES.get(dtype, "a string (text in double quotes)")
+            return f"field {name!r}: {json.dumps(item, ensure_ascii=False)} is not {takes}"
     return None
+
+
+#: What a field of each type takes, as a reject's reason says it.
+_TAKES = {
+    pl.Boolean(): "true or false",
+    pl.Int64(): "a whole number",
+    pl.Float64(): "a number",
+}
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

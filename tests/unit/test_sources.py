@@ -346,8 +346,29 @@ def test_jsonl_number_for_a_text_field_is_a_reject_naming_the_field(tmp_path: Pa
     path.write_text("\n".join([*_interaction_lines(5), '{"interaction_id": 123}']) + "\n")
     read = read_jsonl_with_lines(path)
     assert [r.line for r in read.rejects] == [6]
-    assert "'interaction_id': 123 is not a String" in read.rejects[0].reason
+    assert "'interaction_id': 123 is not a string (text in double quotes)" in read.rejects[0].reason
     assert read.frame.height == 5
+
+
+def test_jsonl_value_of_the_wrong_type_is_quoted_as_json_with_what_the_field_takes(
+    tmp_path: Path,
+) -> None:
+    """A reason shows the value as the export wrote it (true, "12"), not as Python does."""
+    path = tmp_path / "i.jsonl"
+    lines = [
+        '{"interaction_id": "I1", "sla_met": 1}',
+        '{"interaction_id": "I2", "wait_seconds": "12"}',
+        '{"interaction_id": "I3", "transfers": true}',
+        '{"interaction_id": "I4", "queue": ["a"]}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    read = read_jsonl_with_lines(path)
+    assert [r.reason.removeprefix("malformed JSON: field ") for r in read.rejects] == [
+        "'sla_met': 1 is not true or false",
+        "'wait_seconds': \"12\" is not a number",
+        "'transfers': true is not a whole number",
+        "'queue': [\"a\"] is not a string (text in double quotes)",
+    ]
 
 
 _JSON_VALUES = st.one_of(
