@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import decimal
 import functools
 import gzip
 import html
@@ -2255,7 +2256,7 @@ def _not_plainly_text(schema: dict[str, pl.DataType]) -> str:
 
     polars' NDJSON reader reads such a value into a String column as JSON text (``123``
     becomes ``"123"``, ``{"a":  1}`` is re-serialised as ``{"a": 1}``), where the exact
-    decoder (:func:`_first_type_error`) rejects it; a key with an escape (``"\\u0069d"``)
+    decoder (:func:`_contract_row`) rejects it; a key with an escape (``"\\u0069d"``)
     may name a field the pattern does not see. A line this finds sends its file to the
     exact path (:func:`_holds_text_that_was_not` runs it on the lines that may hold one).
     """
@@ -2446,23 +2447,53 @@ def _decode_json_fast(
     """Decode the well-shaped lines (``lines``, one per JSON row of the ``chunks``) with
     polars' NDJSON reader, keeping the rows ``keep`` selects; None when any line does not
     fit the schema, for the exact path to find it. Pieces are decoded on threads (polars
-    lets go of the GIL) while the next is cut, at most :data:`JSON_PIECES_IN_FLIGHT` at once."""
+    lets go of the GIL) while the next is cut, at most :data:`JSON_PIECES_IN_FLIGHT` at once.
+
+    A whole number in an Int64 field is read however it is written (``2``, ``2.0``,
+    ``2e0``), as the exact path reads it (:func:`_contract_row`)."""
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
     empty = pl.DataFrame(schema={**schema, "source_line": pl.Int64})
     if lines.len() == 0:
         return empty
+    # A piece polars cannot read into the schema is read again with its Int64 fields as
+    # Float64, so a whole number written as a float (pandas writes 1.0 in an integer column
+    # holding a missing value) is read here, not by the exact path, and cast back: only
+    # while every value is whole and below 2**53, which a float holds exactly
+    # (_contract_row's rule); else the exact path decides. A piece of plain integers (the
+    # usual case) is read once, as Int64: reading every piece as Float64 cost 7% more CPU.
+    whole = [name for name, dtype in schema.items() if dtype == pl.Int64()]
+    as_floats = {name: pl.Float64() if name in whole else dtype for name, dtype in schema.items()}
+    fits = pl.all_horizontal(
+        True,
+        *(
+            pl.col(name).is_null()
+            | ((pl.col(name).floor() == pl.col(name)) & (pl.col(name).abs() < _EXACT_IN_A_FLOAT))
+            for name in whole
+        ),
+    )
 
     def decode(chunk: _Chunk) -> pl.DataFrame | None:
         if chunk.rows == 0:
             return None if chunk.data.strip() else empty.clear()
+        rows = read(chunk, schema, pl.lit(True))
+        if rows is None and whole:
+            rows = read(chunk, as_floats, fits)
+        return rows
+
+    def read(chunk: _Chunk, read_as: dict[str, pl.DataType], fits: pl.Expr) -> pl.DataFrame | None:
         last = chunk.rows - 1
-        query = pl.scan_ndjson(io.BytesIO(chunk.data), schema=schema).with_row_index("_row")
+        query = (
+            pl.scan_ndjson(io.BytesIO(chunk.data), schema=read_as)
+            .with_row_index("_row")
+            .with_columns(fits.alias("_fits"), pl.col(whole).cast(pl.Int64, strict=False))
+        )
         # The last row is kept whatever ``keep`` says: it proves the reader found exactly
-        # one row per line (no more, no fewer), so rows map to lines by position.
+        # one row per line (no more, no fewer), so rows map to lines by position. A row
+        # whose number does not fit is kept to be seen.
         query = query.with_columns((pl.lit(True) if keep is None else keep).alias("_keep")).filter(
-            pl.col("_keep") | (pl.col("_row") >= last)
+            pl.col("_keep") | (pl.col("_row") >= last) | ~pl.col("_fits")
         )
         try:
             rows = query.collect(engine="streaming")
@@ -2470,9 +2501,11 @@ def _decode_json_fast(
             return None
         if rows.height == 0 or rows.get_column("_row").max() != last:
             return None
+        if not rows.get_column("_fits").all():
+            return None
         return (
             rows.filter(pl.col("_keep"))
-            .drop("_keep")
+            .drop("_keep", "_fits")
             .with_columns((pl.col("_row").cast(pl.Int64) + chunk.first_row).alias("_row"))
         )
 
@@ -2499,23 +2532,27 @@ def _decode_json_fast(
 def _decode_json_exact(
     candidates: pl.DataFrame, schema: dict[str, pl.DataType]
 ) -> tuple[pl.DataFrame, list[Reject]]:
+    """Decode each line of ``candidates`` (``text``, ``source_line``) with Python's JSON
+    decoder into a ``row`` struct of ``schema``, line by line: a line that is not a JSON
+    object, or whose field does not fit the contract (:func:`_contract_row`), is a reject
+    naming the field, the value as written and what the field takes."""
     good_rows: list[dict[str, object]] = []
     good_lines: list[int] = []
     rejects: list[Reject] = []
     for text, line in candidates.select("text", "source_line").iter_rows():
         try:
-            value = json.loads(text, object_pairs_hook=_first_of_each_key)
+            value = json.loads(text, object_pairs_hook=_first_of_each_key, parse_float=_JsonNumber)
         except json.JSONDecodeError as error:
             rejects.append(Reject(int(line), text, f"malformed JSON: {error.msg}"))
             continue
         if not isinstance(value, dict):
             rejects.append(Reject(int(line), text, "malformed JSON: not an object"))
             continue
-        problem = _first_type_error(value, schema)
-        if problem:
-            rejects.append(Reject(int(line), text, f"malformed JSON: {problem}"))
+        row = _contract_row(value, schema)
+        if isinstance(row, str):
+            rejects.append(Reject(int(line), text, f"malformed JSON: {row}"))
             continue
-        good_rows.append({name: value.get(name) for name in schema})
+        good_rows.append(row)
         good_lines.append(int(line))
     frame = pl.DataFrame(good_rows, schema=schema, strict=False)
     decoded = pl.DataFrame(
@@ -2530,32 +2567,24 @@ def _first_of_each_key(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return dict(reversed(pairs))
 
 
-def _first_type_error(value: dict[str, object], schema: dict[str, pl.DataType]) -> str | None:
-    """Name the first field whose JSON value does not fit the contract's type, if any: a
-    value of another JSON type, or a whole number outside Int64 (-2**63 to 2**63 - 1) or
-    beyond Float64's range (about 1.8e308)."""
-    for name, dtype in schema.items():
-        item = value.get(name)
-        if item is None:
-            continue
-        if dtype == pl.Boolean():
-            ok = isinstance(item, bool)
-        elif dtype == pl.Int64():
-            ok = isinstance(item, int) and not isinstance(item, bool)
-            if ok and not _INT64_MIN <= item <= _INT64_MAX:  # type: ignore[operator]
-                return f"field {name!r}: {item!r} is out of range for {dtype}"
-        elif dtype == pl.Float64():
-            ok = isinstance(item, int | float) and not isinstance(item, bool)
-            if ok and isinstance(item, int) and abs(item) > _FLOAT64_MAX:
-                return f"field {name!r}: {item!r} is out of range for {dtype}"
-        else:
-            ok = isinstance(item, str)
-        if not ok:
-            takes = _TAKES.get(dtype, "a string (text in double quotes)")
-            return f"field {name!r}: {json.dumps(item, ensure_ascii=False)} is not {takes}"
-    return None
+class _JsonNumber(float):
+    """A JSON number written with a fraction or an exponent (``2.0``, ``2e0``): its value
+    as a float, and its ``literal``, from which a whole number a float cannot hold exactly
+    (beyond 2**53) is read."""
+
+    __slots__ = ("literal",)
+    literal: str
+
+    def __new__(cls, literal: str) -> _JsonNumber:
+        number = super().__new__(cls, literal)
+        number.literal = literal
+        return number
 
 
+#: Below this magnitude a float holds every whole number exactly (2**53).
+_EXACT_IN_A_FLOAT = 2**53
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_FLOAT64_MAX = int(sys.float_info.max)
 #: What a field of each type takes, as a reject's reason says it.
 _TAKES = {
     pl.Boolean(): "true or false",
@@ -2564,8 +2593,71 @@ _TAKES = {
 }
 
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_FLOAT64_MAX = int(sys.float_info.max)
+def _contract_row(
+    value: dict[str, object], schema: dict[str, pl.DataType]
+) -> dict[str, object] | str:
+    """The values of ``schema``'s fields in the JSON object ``value`` (a missing field or
+    null is None), or the reason the first field that does not fit its type is refused: a
+    value of another JSON type, a number with a fraction for an Int64 field, a whole number
+    outside Int64 (-2**63 to 2**63 - 1) or beyond Float64's range (about 1.8e308).
+
+    An Int64 field takes a whole number however it is written: ``2``, ``2.0``, ``2e0`` (as
+    pandas writes an integer column that holds a missing value); ``-0.0`` is 0. A number
+    written with a fraction or exponent is the float nearest its literal while that is
+    below 2**53 (so ``1.0000000000000001``, which a float cannot tell from 1, is 1, as
+    polars' reader reads it on the fast path); beyond, where floats skip whole numbers, it
+    is read exactly from its literal (``9007199254740993.0`` is 9007199254740993)."""
+    row: dict[str, object] = {}
+    for name, dtype in schema.items():
+        item = value.get(name)
+        if item is None:
+            row[name] = None
+            continue
+        typed: object = None
+        problem = None
+        if dtype == pl.Boolean():
+            typed = item if isinstance(item, bool) else None
+        elif dtype == pl.Int64():
+            typed, problem = _whole_number(item)
+        elif dtype == pl.Float64():
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                if isinstance(item, int) and abs(item) > _FLOAT64_MAX:
+                    problem = f"is out of range for {dtype}"
+                else:
+                    typed = float(item)
+        else:
+            typed = item if isinstance(item, str) else None
+        if problem is None and typed is None:
+            problem = f"is not {_TAKES.get(dtype, 'a string (text in double quotes)')}"
+        if problem is not None:
+            return f"field {name!r}: {_as_written(item)} {problem}"
+        row[name] = typed
+    return row
+
+
+def _whole_number(item: object) -> tuple[int | None, str | None]:
+    """The whole number a JSON value is, for an Int64 field (see :func:`_contract_row`),
+    or None and why not when it is out of Int64's range (None alone: not a whole number)."""
+    if isinstance(item, bool) or not isinstance(item, int | float):
+        return None, None
+    if isinstance(item, _JsonNumber):
+        if abs(item) < _EXACT_IN_A_FLOAT:
+            return (int(item), None) if item.is_integer() else (None, None)
+        exact = decimal.Decimal(item.literal)
+        if not _INT64_MIN <= exact <= _INT64_MAX:
+            return None, f"is out of range for {pl.Int64()}"
+        return (int(exact), None) if exact == exact.to_integral_value() else (None, None)
+    assert isinstance(item, int)
+    if not _INT64_MIN <= item <= _INT64_MAX:
+        return None, f"is out of range for {pl.Int64()}"
+    return item, None
+
+
+def _as_written(item: object, limit: int = 60) -> str:
+    """A JSON value as the export wrote it (``true``, ``"12"``, ``2.50``), for a reason;
+    one longer than ``limit`` characters is cut short."""
+    text = item.literal if isinstance(item, _JsonNumber) else json.dumps(item, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_plain_csv(path: str | DataPath) -> pl.DataFrame:

@@ -278,6 +278,19 @@ _AWKWARD_LINES = [
     '{"interaction_id": "I9", "transfers": 9223372036854775808}',
     '{"interaction_id": "I10", "transfers": -9223372036854775808}',
     '{"interaction_id": "I11", "wait_seconds": 1' + "0" * 400 + "}",
+    # As pandas writes an integer column with a missing value: floats, whole or not.
+    '{"interaction_id": "I12", "transfers": 1.0, "prior_contacts": null}',
+    '{"interaction_id": "I13", "transfers": 2e0, "prior_contacts": -0.0}',
+    '{"interaction_id": "I14", "transfers": 2.5}',
+    '{"interaction_id": "I15", "prior_contacts": 1.0000000000000001}',
+    '{"interaction_id": "I16", "transfers": 9007199254740993}',
+    '{"interaction_id": "I17", "transfers": 9007199254740993.0}',
+    '{"interaction_id": "I18", "transfers": 1.0e19}',
+    '{"interaction_id": "I19", "transfers": 9.0e18}',
+    '{"interaction_id": "I20", "transfers": -9223372036854775808.0}',
+    '{"interaction_id": "I21", "transfers": true}',
+    '{"interaction_id": "I22", "wait_seconds": false}',
+    '{"interaction_id": "I23", "transfers": 1e400}',
 ]
 
 
@@ -371,11 +384,69 @@ def test_jsonl_value_of_the_wrong_type_is_quoted_as_json_with_what_the_field_tak
     ]
 
 
+def test_jsonl_whole_number_written_as_a_float_is_an_integer_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas writes an integer column holding a missing value as floats (``1.0``): each
+    row is read, its count an integer and the missing one null, without the exact path
+    (minutes for a 500 MB export)."""
+    import numpy as np
+    import pandas as pd
+
+    from servicelens.ingest import readers
+
+    path = tmp_path / "i.jsonl"
+    pd.DataFrame(
+        {"interaction_id": ["I1", "I2", "I3"], "transfers": [1, np.nan, 2], "sla_met": [True] * 3}
+    ).to_json(path, orient="records", lines=True)
+    assert '"transfers":1.0' in path.read_text()
+
+    def not_called(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pandas export went down the exact path")
+
+    monkeypatch.setattr(readers, "_decode_json_exact", not_called)
+    read = read_jsonl_with_lines(path)
+    assert read.rejects == []
+    assert read.frame.get_column("transfers").dtype == pl.Int64
+    assert read.frame.get_column("transfers").to_list() == [1, None, 2]
+    assert read.frame.get_column("source_line").to_list() == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("value", "kept", "reason"),
+    [
+        ("2.0", 2, None),
+        ("2e0", 2, None),
+        ("-0.0", 0, None),
+        ("9007199254740993.0", 9007199254740993, None),
+        ("2.5", None, "field 'transfers': 2.5 is not a whole number"),
+        ("1.0e19", None, "field 'transfers': 1.0e19 is out of range for Int64"),
+        ("true", None, "field 'transfers': true is not a whole number"),
+    ],
+)
+def test_jsonl_integer_field_takes_a_whole_number_however_it_is_written(
+    tmp_path: Path, value: str, kept: int | None, reason: str | None
+) -> None:
+    """A whole number beyond 2**53 (which a float cannot hold) is read from its literal."""
+    path = tmp_path / "i.jsonl"
+    lines = [*_interaction_lines(3), f'{{"interaction_id": "X", "transfers": {value}}}']
+    path.write_text("\n".join(lines) + "\n")
+    read = read_jsonl_with_lines(path)
+    if reason is None:
+        assert read.rejects == []
+        assert read.frame.get_column("transfers").to_list()[-1] == kept
+    else:
+        assert [(r.line, r.reason) for r in read.rejects] == [(4, f"malformed JSON: {reason}")]
+        assert read.frame.height == 3
+
+
 _JSON_VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
+    # Whole numbers written as floats (2.0, 1e+16), as pandas writes a count, past 2**53 too.
+    st.integers(min_value=-(2**64), max_value=2**64).map(float),
     st.text(alphabet=st.sampled_from([*'aZ0 ,:{}"\\', "é", "😀", "\t"]), max_size=6),
     st.lists(st.integers(0, 3), max_size=2),
     st.dictionaries(st.sampled_from(["queue", "x"]), st.integers(0, 3), max_size=2),
