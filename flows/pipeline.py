@@ -204,16 +204,29 @@ def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
     rows = [asdict(o) for o in outcomes]
     # A date with something left to do: failed here or in the trigger that ran it (the run
     # fails), or skipped by the rerun policy although its last run failed (it says so).
-    failed = [o.day for o in outcomes if o.todo and o.outcome != "skipped"]
+    failed = [o.day for o in outcomes if o.todo and o.outcome != "skipped" and not _inbox_file(o)]
+    # An inbox file that could not be landed is named with its source and why, not as the
+    # night's date (found by a trial: serve's last word was "1 of 3 dates did not complete:
+    # ['2026-12-04']", and the file and its reason were nowhere in the data directory).
+    inbox = [f"{o.result['source']}: {o.error}" for o in outcomes if _inbox_file(o)]
     left = [o.day for o in outcomes if o.todo == TODO_FAILED and o.outcome == "skipped"]
     note = f"; skipped because their last run failed (add rerun=failed): {left}" if left else ""
     changed = [o.day for o in outcomes if o.todo == TODO_CHANGED and o.outcome == "skipped"]
     if changed:
         note += f"; skipped though their inputs changed (add rerun=changed): {changed}"
-    if failed:
-        message = f"{len(failed)} of {len(rows)} dates did not complete: {failed}{note}"
+    if failed or inbox:
+        dated = sum(not o.result.get("inbox_file") for o in outcomes)
+        said = [f"{len(failed)} of {dated} dates did not complete: {failed}"] if failed else []
+        said += [f"{len(inbox)} inbox file(s) not landed: {'; '.join(inbox)}"] if inbox else []
+        message = "; ".join(said) + note
         return Failed(message=message, data=DatesNotCompleted(message, rows))
     return Completed(message=f"{outcome_counts(outcomes)}{note}", data=rows)
+
+
+def _inbox_file(outcome: DateOutcome) -> bool:
+    """Whether ``outcome`` is an inbox file that failed to land (``flows.sources``), which
+    names a source and a file, not a date that did not complete."""
+    return outcome.outcome == "failed" and bool(outcome.result.get("inbox_file"))
 
 
 #: How each rerun policy reads in run names and titles: the policy, never an outcome.

@@ -45,7 +45,7 @@ from servicelens.ingest.landing import Landing, land_delivery
 from servicelens.settings import Settings
 from servicelens.storage.locks import date_lock
 from servicelens.storage.partitions import discard_run_staging, locks_dir
-from servicelens.storage.runs import record_outcome
+from servicelens.storage.runs import record_inbox_failures, record_outcome
 
 
 @task(name="land-delivery", cache_policy=NO_CACHE, persist_result=False)
@@ -83,9 +83,7 @@ def pick_up_task(source: Settings) -> list[dict[str, Any]]:
         picked.append(
             {"file": item.file, "landing": landing, "error": item.error, "note": item.note}
         )
-        if item.error:
-            get_run_logger().error("%s: not landed: %s", item.file, item.error)
-        elif item.note:
+        if item.note:
             get_run_logger().info("%s", item.note)
         for note in landing["notes"] if landing else []:
             get_run_logger().warning("%s: %s", item.file, note)
@@ -104,6 +102,8 @@ def run_configured_sources(
     for source in configured_sources(settings):
         landed = [{**p, "source": source.source} for p in pick_up_task(source)]
         picked += landed
+        not_landed = {p["file"]: p["error"] for p in landed if p["error"]}
+        record_inbox_failures(source, current_run_id(), not_landed)
         plan = plan_source_nightly(source, target, as_of)
         ran = run_planned_dates(nightly, plan, source, tags=["nightly", f"source:{source.source}"])
         done = [date.fromisoformat(o.day) for o in ran if o.outcome == "completed"]
@@ -184,6 +184,10 @@ def configured_source_outcomes(
                 "move the files, or configure the source: they land on the next run",
             )
         )
+    for row in failed:
+        # The line `servicelens run` prints for it (source, "(inbox)", outcome, detail): a
+        # scheduled run's log said only that the night's date did not complete.
+        get_run_logger().error("%s (inbox) failed: %s", row.result["source"], row.error)
     return outcomes + skipped + failed
 
 

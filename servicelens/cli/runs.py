@@ -55,6 +55,34 @@ def _records(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+def _inbox_failures(settings: Settings) -> list[dict[str, Any]]:
+    """The inbox files each configured source's last nightly run could not land, one row
+    each (``storage.runs.record_inbox_failures``): they wait in the inbox, and a scheduled
+    run's failure said so only in Prefect."""
+    from flows.recovery import data_directory_layers
+    from servicelens.ingest.configured import pending_deliveries
+    from servicelens.storage.runs import read_inbox_failures
+
+    rows = []
+    for layer in data_directory_layers(settings):
+        record = None if layer.is_sample else read_inbox_failures(layer)
+        # Those still waiting: one moved away or landed by hand since is not said.
+        waiting = {str(p) for p in pending_deliveries(layer)} if record else set()
+        for failure in (record or {}).get("files", []):
+            if failure["file"] not in waiting:
+                continue
+            rows.append(
+                {
+                    "source": layer.source,
+                    "file": failure["file"],
+                    "error": failure["error"],
+                    "run_id": record["run_id"] if record else "",
+                    "recorded_at": record["recorded_at"][:19] if record else "",
+                }
+            )
+    return rows
+
+
 def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     """List the runs in flight (alive or dead), the backfill slots and their holders, and
     unfinished flow runs no live record accounts for. Exit 0 when nothing dead holds
@@ -94,8 +122,9 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     dead = [r for r in records if r["status"] == "dead"] + [
         s for s in stuck if s["status"] == "dead"
     ]
+    inbox = _inbox_failures(settings)
     if args.json:
-        print_json({"in_flight": records, "slots": slots, "stuck": stuck})
+        print_json({"in_flight": records, "slots": slots, "stuck": stuck, "inbox": inbox})
         return 1 if dead or slots.get("orphans") else 0
     print(f"runs in flight ({settings.runs_dir / 'in-flight'}):")
     columns = ["run", "process", "started", "last_beat", "holds", "status", "why"]
@@ -110,6 +139,11 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     if stuck:
         print("\nunfinished flow runs with no live record:")
         print(table([{k: v for k, v in s.items() if k != "flow_run_id"} for s in stuck]))
+    if inbox:
+        # Not a dead run's: said here because nothing else in the data directory names them.
+        print("\ninbox files the last nightly run could not land (they wait in the inbox):")
+        for row in inbox:
+            print(f"  {row['source']} (inbox) failed: {row['error']} (at {row['recorded_at']})")
     if dead or slots.get("orphans"):
         print("\nrun `servicelens runs release` to release what dead runs hold")
         return 1

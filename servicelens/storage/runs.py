@@ -113,6 +113,36 @@ def record_outcome(
     return target
 
 
+#: The inbox files a source's last nightly run could not land, beside its date records.
+INBOX_RECORD = "inbox-not-landed.json"
+
+
+def record_inbox_failures(settings: Settings, run_id: str, failures: dict[str, str]) -> DataPath:
+    """Record the files of a source's inbox that run ``run_id`` could not land (path -> its
+    one-line error), replacing what the source's previous run recorded (an empty record when
+    all landed). An inbox file belongs to no date, so it is not a date's outcome; without
+    this record a scheduled run's failure was said only in Prefect's API, and nothing in the
+    data directory named the file or why (found by a trial: ``runs show``, the run records
+    and the logs had none of it)."""
+    record = {
+        "run_id": run_id,
+        "recorded_at": datetime.now(UTC).isoformat(),
+        "files": [{"file": file, "error": error} for file, error in failures.items()],
+    }
+    target = settings.runs_dir / INBOX_RECORD
+    write_text_whole(target, json.dumps(record, indent=2))
+    return target
+
+
+def read_inbox_failures(settings: Settings) -> dict[str, Any] | None:
+    """The record :func:`record_inbox_failures` last wrote for the source, or None."""
+    path = settings.runs_dir / INBOX_RECORD
+    if not path.exists():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
 def read_outcome(settings: Settings, day: date) -> dict[str, Any] | None:
     path = outcome_path(settings, day)
     if not path.exists():

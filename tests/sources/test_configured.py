@@ -597,6 +597,39 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     assert Path(report["latest"]).read_text().count("cfpb") > 0
 
 
+def test_a_scheduled_runs_failure_names_the_inbox_file_and_keeps_why_in_the_data_dir(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: a scheduled nightly run with an inbox file its definition cannot
+    read ended "1 of 3 dates did not complete: ['<night>']" (serve's end line is the run's
+    state message), and the file and its reason were nowhere in the data directory. The
+    state names the source, the file and the reason, not the date; ``runs show`` lists it
+    while it waits in the inbox."""
+    from flows.pipeline import DatesNotCompleted, nightly_window
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    calls = register_source(Settings(data_dir=data), str(DEFINITION))
+    renamed = calls.inbox_dir / "renamed.csv"
+    renamed.write_text(CALLS.read_text(encoding="utf-8-sig").replace("Call Id", "Call No", 1))
+    state = nightly_window(day=NIGHT, data_dir=data, return_state=True)
+    assert state.is_failed()
+    message = state.message or ""
+    assert NIGHT.isoformat() not in message and "dates did not complete" not in message
+    assert message.startswith(f"1 inbox file(s) not landed: {calls.source}: {renamed}: line 1")
+    assert "Call Id" in message, message
+    assert isinstance(state.result(raise_on_failure=False), DatesNotCompleted)
+    assert main(["--data-dir", data, "runs", "show", "--json"]) == 0
+    (kept,) = json.loads(capsys.readouterr().out)["inbox"]
+    assert kept["source"] == calls.source and kept["file"] == str(renamed)
+    assert kept["error"].startswith(f"{renamed}: line 1 (header): ")
+    # Fixed and landed: the next run's record is empty, and runs show lists nothing.
+    renamed.unlink()
+    assert nightly_window(day=NIGHT, data_dir=data, return_state=True).is_completed()
+    assert main(["--data-dir", data, "runs", "show", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inbox"] == []
+
+
 def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
