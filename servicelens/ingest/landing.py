@@ -117,6 +117,15 @@ class Landing:
     #: Such a copy is dated by its delivery and quarantined, and supersedes nothing
     #: elsewhere: the older copy stays in the marts (found by a trial's re-saved export).
     older_copies_kept: dict[date, list[int]] = field(default_factory=dict)
+    #: Rows of a delivery of a source without response ids that re-save responses landed
+    #: before (:func:`resaved_copies`): every one of its rows did, so they took the earlier
+    #: copies' ids and replace them, as a re-delivery does.
+    resaved: int = 0
+    #: Rows that match earlier responses so, in a delivery whose other rows do not: landed
+    #: as new responses, and said (how many, the first line and the earlier copy's file and
+    #: line it matches).
+    resave_suspects: int = 0
+    resave_example: tuple[int, str, int] | None = None
     #: The definition's ``[label]`` column (its names), when the export has none of them:
     #: no row of the delivery is labelled. Found by a trial: a misspelt label column was
     #: said by ``sources check`` only, and ``sources run`` landed unlabelled rows silently.
@@ -163,6 +172,27 @@ class Landing:
                 f"the label column {names} of the definition's [label] is not in this export, "
                 "so none of its rows is labelled (`servicelens sources check DEFINITION FILE` "
                 "lists the export's columns)"
+            )
+        if self.resaved:
+            notes.append(
+                f"its {self.resaved} responses re-save ones landed before (every answer the "
+                "same, and submitted_at the same to the precision this file gives, as a "
+                "spreadsheet's re-save writes it): they replace the earlier copies, as a "
+                "re-delivery does, and are not counted again"
+            )
+        if self.resave_suspects and self.resave_example:
+            line, file, earlier = self.resave_example
+            one = self.resave_suspects == 1
+            notes.append(
+                f"{self.resave_suspects} {'row' if one else 'rows'} (e.g. line {line}) "
+                f"{'has' if one else 'have'} every answer of a response landed before (e.g. "
+                f"line {earlier} of {Path(file).name}) and its submitted_at to the precision "
+                "this file gives (its seconds dropped, as a spreadsheet's re-save writes "
+                f"it), while the file's other rows are new: {'it is' if one else 'they are'} "
+                "landed as new responses, so if they are re-saved copies they are counted "
+                "twice. If this file re-saves an earlier export, deliver the original export "
+                "instead (or the re-save holding only the earlier responses, which then "
+                "replaces them); if they are different people's answers, nothing is to do"
             )
         if self.older_copies_kept:
             lines = sorted(line for kept in self.older_copies_kept.values() for line in kept)
@@ -849,6 +879,8 @@ def land_delivery(
         result.already_landed = True
         return result
     result.landed_again = bool(holding)
+    if definition.columns["response_id"].derive:
+        rows = _with_resaved_ids(settings, mapped, rows, sha, result)
     # Only a row dated by its own time supersedes a copy elsewhere: a row whose time could
     # not be read sits in its delivery date's partition, and took the copies it replaced out
     # of the marts while being quarantined itself (found by a trial's re-saved export).
@@ -916,6 +948,132 @@ def land_delivery(
         if before is not None and _landed_inputs(settings, period) == before:
             result.same_as_before.append(period)
     return result
+
+
+#: A delivery re-saves earlier responses only with at least this many rows, every one
+#: matching: one row with a short answer in the same minute as an earlier response is as
+#: likely another person's.
+RESAVE_MIN_ROWS = 2
+#: A delivered time that shows its seconds (``21:53:05``): compared to the second, else to
+#: the minute.
+_SHOWS_SECONDS = r"\d:\d\d:\d\d"
+
+
+def resaved_copies(
+    settings: Settings, mapped: MappedExport, rows: pl.DataFrame, sha: str
+) -> tuple[int, pl.DataFrame]:
+    """Rows of a delivery (``rows``, :func:`landed_rows`' with ``_period``) of a source
+    without response ids that match a response landed before by another delivery: every
+    answer the landed row keeps (its raw record, submitted_at aside) the same, and the same
+    submitted_at to the precision the delivery gives (the minute when its times show no
+    seconds, else the second). Returns how many of the delivery's rows could match (kept
+    rows with a time that reads, whose derived id was not landed before), and the matches
+    (``source_line``, the earlier copy's ``response_id``, ``file``, ``line``).
+
+    Matching is one to one: an earlier response is matched by one row at most, so two
+    responses with the same answers in the same minute, re-saved, stay two. Found by a
+    trial: a Google Forms export re-saved in Excel (UK settings, times without seconds)
+    got new derived ids (:func:`~servicelens.ingest.mapping.derived_ids`), and every
+    response was counted twice."""
+    options = mapped.parse_options(settings.timezone)
+    time = dating_timestamp(
+        "submitted_at", options.timezone, options.formats.get("submitted_at", ())
+    )
+    timed = {c for c in mapped.exported_as.get("submitted_at", ())}
+    answers = [c for c in mapped.raw_columns if c not in timed]
+    fields = pl.col("raw_record").str.json_decode(pl.Struct({c: pl.String for c in answers}))
+    # Every answer, each trimmed (a re-save keeps the text, not always its line endings).
+    key = pl.concat_str(
+        [
+            fields.struct.field(c).fill_null("").str.replace_all("\r\n", "\n").str.strip_chars()
+            for c in answers
+        ],
+        separator="\x1f",
+    ).alias("_answers")
+    usable = (
+        pl.col("reject").is_null()
+        & pl.col("excluded").is_null()
+        & pl.col("response_id").is_not_null()
+    )
+    new = (
+        rows.filter(usable)
+        .with_columns(time.alias("_time"), key)
+        .filter(pl.col("_time").is_not_null())
+    )
+    periods = new.get_column("_period").unique().to_list() if answers else []
+    if not periods:
+        return 0, pl.DataFrame()
+    files = [partition_dir(settings.landed_dir, p) / PARTITION_FILE for p in periods]
+    earlier = [
+        read_partition(settings.landed_dir, p)
+        for p, f in zip(periods, files, strict=True)
+        if f.exists()
+    ]
+    old = (
+        pl.concat(earlier, how="diagonal_relaxed").filter(usable & (pl.col("delivery") != sha))
+        if earlier
+        else pl.DataFrame(schema=LANDED_SCHEMA)
+    )
+    # A row whose derived id was landed before is a copy as it is: a re-delivery already.
+    # Exact copies within the delivery (one id) are one response, as the clean layer has it.
+    new = new.filter(~pl.col("response_id").is_in(old.get_column("response_id").implode())).unique(
+        "response_id", keep="first", maintain_order=True
+    )
+    if new.is_empty() or old.is_empty():
+        return new.height, pl.DataFrame()
+    precision = "1s" if new.get_column("submitted_at").str.contains(_SHOWS_SECONDS).any() else "1m"
+    old = (
+        old.sort("landed_at")
+        .unique("response_id", keep="last", maintain_order=True)
+        .with_columns(time.alias("_time"), key)
+        .filter(pl.col("_time").is_not_null())
+    )
+    by = ["_answers", "_at"]
+    ranked_new = (
+        new.with_columns(pl.col("_time").dt.truncate(precision).alias("_at"))
+        .sort("source_line")
+        .with_columns(pl.int_range(pl.len()).over(by).alias("_rank"))
+    )
+    ranked_old = (
+        old.with_columns(pl.col("_time").dt.truncate(precision).alias("_at"))
+        .sort("_time", "response_id")
+        .with_columns(pl.int_range(pl.len()).over(by).alias("_rank"))
+    )
+    matched = ranked_new.select("response_id", "source_line", *by, "_rank").join(
+        ranked_old.select(
+            *by,
+            "_rank",
+            pl.col("response_id").alias("earlier_id"),
+            pl.col("source_file").alias("file"),
+            pl.col("source_line").alias("line"),
+        ),
+        on=[*by, "_rank"],
+        how="inner",
+    )
+    return new.height, matched.select(
+        "response_id", "source_line", "earlier_id", "file", "line"
+    ).sort("source_line")
+
+
+def _with_resaved_ids(
+    settings: Settings, mapped: MappedExport, rows: pl.DataFrame, sha: str, result: Landing
+) -> pl.DataFrame:
+    """``rows`` with the earlier copies' ids when the whole delivery re-saves responses
+    landed before (:func:`resaved_copies`: every row that could match does, at least
+    :data:`RESAVE_MIN_ROWS`), so they replace them as a re-delivery does; otherwise as they
+    are, the rows that match said in ``result`` (a delivery mixing new responses with
+    matching ones may be different people's identical answers in the same minute)."""
+    could, matched = resaved_copies(settings, mapped, rows, sha)
+    if matched.is_empty():
+        return rows
+    if matched.height == could and could >= RESAVE_MIN_ROWS:
+        result.resaved = matched.height
+        ids = dict(zip(matched["response_id"], matched["earlier_id"], strict=True))
+        return rows.with_columns(pl.col("response_id").replace(ids))
+    result.resave_suspects = matched.height
+    first = matched.row(0, named=True)
+    result.resave_example = (first["source_line"], first["file"], first["line"])
+    return rows
 
 
 def _landed_inputs(settings: Settings, period: date) -> dict[str, str]:
