@@ -36,6 +36,7 @@ VARIABLES = frozenset(
         "SERVICELENS_EARLY_WARNING_HISTORY_DAYS",
         "SERVICELENS_FIX_LIST_WINDOW_DAYS",
         "SERVICELENS_HEARTBEAT_SECONDS",
+        "SERVICELENS_INBOX_SETTLE_SECONDS",
         "SERVICELENS_LOG_KEEP",
         "SERVICELENS_LOOKBACK_DAYS",
         "SERVICELENS_MIN_AGENT_CONTACTS",
@@ -290,6 +291,11 @@ class Settings:
     #: How long a backfill slot stays taken after its holder stops renewing it (a process
     #: that died): the live holder renews its lease well before then. Prefect's minimum is 60.
     slot_lease_seconds: float = 60.0
+    #: An inbox file modified within this many seconds may still be being copied: it waits
+    #: for a later run (``servicelens.ingest.configured.inbox_wait``). A copy, a download or
+    #: a sync client writes without pauses of a minute; a trial's writer paused 35 s half way
+    #: and its file was landed cut off. A night's file that waits is taken the next night.
+    inbox_settle_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, **overrides: object) -> Settings:
@@ -349,6 +355,13 @@ class Settings:
                 f"{SLOT_LEASE_BOUNDS[1]:g} (Prefect's bounds on a lease)",
                 SLOT_LEASE_BOUNDS[0],
                 SLOT_LEASE_BOUNDS[1],
+                inclusive=True,
+            ),
+            inbox_settle_seconds=_number(
+                "SERVICELENS_INBOX_SETTLE_SECONDS",
+                60.0,
+                "a number of seconds of 0 or more",
+                0.0,
                 inclusive=True,
             ),
             audit_date_order=checked_date_order(os.environ.get("SERVICELENS_AUDIT_DATE_ORDER", "")),

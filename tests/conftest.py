@@ -22,6 +22,9 @@ os.environ.setdefault(
 )
 # The agents' pseudonym key of test runs (the key file of real runs is never touched).
 os.environ.setdefault("SERVICELENS_AGENT_KEY", "servicelens-tests-only")
+# Files the tests drop into an inbox are complete when dropped: commands take them at once.
+# Tests of a file still being written lower or raise it (Settings.inbox_settle_seconds).
+os.environ.setdefault("SERVICELENS_INBOX_SETTLE_SECONDS", "0")
 # The embedded server needs more than Prefect's default 20 s on a busy 2-core CI machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 

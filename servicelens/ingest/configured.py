@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from servicelens.ingest.definitions import (
     resolve_definition_path,
 )
 from servicelens.ingest.landing import (
+    DeliveryChanging,
     EmptyDelivery,
     Landing,
     land_delivery,
@@ -38,7 +40,13 @@ from servicelens.ingest.landing import (
 )
 from servicelens.ingest.mapping import MissingColumns
 from servicelens.settings import SURVEYS_FILE, Settings
-from servicelens.storage.fs import DataPath, machine_folder_for, modified_at, read_bytes
+from servicelens.storage.fs import (
+    DataPath,
+    file_state,
+    machine_folder_for,
+    modified_at,
+    read_bytes,
+)
 from servicelens.storage.runs import (
     PlannedDate,
     date_status,
@@ -318,8 +326,9 @@ def has_sample_exports(settings: Settings) -> bool:
 
 def pending_deliveries(source: Settings) -> list[DataPath]:
     """Files waiting in a source's inbox, in the order they were written (last modified
-    first to last, then by name); files still being written (hidden, ``.partial``,
-    ``.tmp``, ...) are left for the next run.
+    first to last, then by name); files whose name says they are still being written
+    (hidden, ``.partial``, ``.tmp``, an Excel ``~$`` lock file, ...) are not listed, and
+    those modified too recently to be complete wait too (:func:`inbox_wait`).
 
     The order is the order of delivery: a row delivered again supersedes the copy landed
     before it. By name alone, a correction saved as ``export (1).csv`` (a browser's or
@@ -335,6 +344,27 @@ def pending_deliveries(source: Settings) -> list[DataPath]:
         and not p.is_dir()
     ]
     return sorted(waiting, key=lambda p: (modified_at(p), p.name))
+
+
+def inbox_wait(
+    path: DataPath, written: tuple[int, float], settle_seconds: float, now: float
+) -> str:
+    """Why the inbox file ``path``, of size and modification time ``written``
+    (``storage.fs.file_state``), is left for a later run, in one line; "" when this run
+    takes it. A file whose name does not say it is in progress (:func:`pending_deliveries`)
+    may still be being copied: one modified less than ``settle_seconds`` before ``now``
+    (seconds since the epoch) waits.
+
+    Found by a trial: ``august.csv``, written in two halves 35 s apart, was landed cut off
+    after its header, removed from the inbox, and the writer's second half went into the
+    removed file: its rows were lost, exit 0."""
+    age = now - written[1]
+    if age >= settle_seconds:
+        return ""
+    taken = f"taken once unchanged for {settle_seconds:g} s (SERVICELENS_INBOX_SETTLE_SECONDS)"
+    if age < 0:
+        return f"{path.name}: waits: modified {-age:.0f} s ahead of this machine's clock; {taken}"
+    return f"{path.name}: waits: modified {age:.0f} s ago; {taken}"
 
 
 @dataclass
@@ -373,16 +403,27 @@ def sources_fitting(source: Settings, path: DataPath) -> list[Settings]:
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
-    A file is removed only when its bytes are still the ones landed (a file the vendor was
-    still writing is landed again, whole, next time). A file that cannot be landed (the
-    definition does not fit it) stays in the inbox with its one-line error in the result;
-    the other files are landed all the same.
+    A file modified too recently to be complete (:func:`inbox_wait`), or one that changed
+    while it was read, is left for a later run, its note saying so. A file is removed only
+    when its size, modification time and bytes are still the ones landed (one the vendor
+    was still writing is landed again, whole, next time, and its note says so). A file that
+    cannot be landed (the definition does not fit it) stays in the inbox with its one-line
+    error in the result; the other files are landed all the same.
     """
     definition = load_definition(source.definition or source.source)
     picked: list[PickedUp] = []
+    settle = source.inbox_settle_seconds
     for path in pending_deliveries(source):
+        written = file_state(path)
+        if waits := inbox_wait(path, written, settle, time.time()):
+            picked.append(PickedUp(str(path), None, note=waits))
+            continue
         try:
             landing = land_delivery(source, definition, path, landed_at)
+        except DeliveryChanging:
+            said = f"{path.name}: waits: it changed while it was read; taken once unchanged "
+            picked.append(PickedUp(str(path), None, note=f"{said}for {settle:g} s"))
+            continue
         except EmptyDelivery as empty:
             # Nothing to land, and nothing to fix: some feeds send a header on a day without
             # responses. Its raw copy is kept; it leaves the inbox, and the run says so.
@@ -417,15 +458,27 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
                 )
             picked.append(PickedUp(str(path), None, message))
             continue
-        removed = hashlib.sha256(read_bytes(path)).hexdigest() == landing.sha256
+        # Removed only as landed: a writer paused past the settling time (or one that wrote
+        # the same size within the mtime's resolution) is caught by its bytes.
+        removed = (
+            file_state(path) == written
+            and hashlib.sha256(read_bytes(path)).hexdigest() == landing.sha256
+        )
         if removed:
             path.unlink()
         note = ""
-        if landing.already_landed and removed:
+        if not removed:
+            # Its rows as read are landed; landed again whole, its copies supersede them.
+            note = (
+                f"{path.name}: it changed while it was landed, so it stays in the inbox; its "
+                f"rows as read are landed, and it is landed again, whole, once unchanged for "
+                f"{settle:g} s"
+            )
+        elif landing.already_landed:
             # Nothing changed, and the file leaves the inbox: the run says why.
             named = landing.first_named_otherwise
             note = f"{path.name}: already landed{named} (the same bytes); nothing changed"
-        elif landing.landed_again and removed and not landing.changed_periods():
+        elif landing.landed_again and not landing.changed_periods():
             # Landed again under a changed definition, its rows read the same: no partition
             # runs for it, so the run names it here (found by a trial: it left the inbox, and
             # no run said so). One that changed partitions is named by its landing's notes.

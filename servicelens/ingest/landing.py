@@ -55,7 +55,7 @@ from servicelens.ingest.mapping import (
 )
 from servicelens.ingest.readers import EmptyFile, SourceError, column_key
 from servicelens.settings import Settings
-from servicelens.storage.fs import DataPath, read_bytes
+from servicelens.storage.fs import DataPath, as_path, file_state, read_bytes
 from servicelens.storage.partitions import (
     MANIFEST_FILE,
     checksums,
@@ -253,8 +253,18 @@ def _copy_as_delivered(
 
     The same bytes delivered again under another name (``export (1).csv``) are not copied a
     second time: the copy made of them first is returned, so the raw zone holds each
-    delivery's bytes once and its name is the one they were first delivered under."""
+    delivery's bytes once and its name is the one they were first delivered under.
+
+    Raises :class:`DeliveryChanging`, before anything is copied, when the file's size or
+    modification time changed while it was read: it is still being written."""
+    source = as_path(str(file))
+    before = file_state(source) if isinstance(source, Path) else None
     data = read_bytes(str(file))
+    if before is not None and (after := file_state(source)) != before:
+        raise DeliveryChanging(
+            f"{file}: it changed while it was read ({before[0]} bytes, then {after[0]}): it "
+            "is still being written; nothing landed. Land it once it is complete"
+        )
     sha = hashlib.sha256(data).hexdigest()
     prefix = sha[:RAW_PREFIX_DIGITS]
     target = settings.deliveries_dir / f"{prefix}-{Path(str(file)).name}"
@@ -796,6 +806,10 @@ def _zone(name: str) -> Any:
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)
+
+
+class DeliveryChanging(SourceError):
+    """A delivery written to while it was read (a copy still in progress): nothing landed."""
 
 
 class EmptyDelivery(SourceError):

@@ -288,6 +288,16 @@ def size_of(location: DataPath) -> int:
     return int(location.fs.size(location.key))
 
 
+def file_state(location: DataPath) -> tuple[int, float]:
+    """A file's size and when it was last written (:func:`size_of`, :func:`modified_at`; one
+    ``stat`` for a local file): two looks that differ mean it was written in between. Raises
+    OSError (FileNotFoundError) for a file that is not there."""
+    if isinstance(location, Path):
+        stat = location.stat()
+        return stat.st_size, stat.st_mtime
+    return size_of(location), modified_at(location)
+
+
 def read_bytes(location: str | Path | RemotePath) -> bytes:
     return as_path(location).read_bytes()
 

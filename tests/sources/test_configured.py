@@ -168,7 +168,9 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
 
     import xlsxwriter
 
-    calls = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    calls = register_source(
+        Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0), str(DEFINITION)
+    )
     book = xlsxwriter.Workbook(str(calls.inbox_dir / "calls.xlsx"))
     book.add_worksheet("Sheet1").write_row(0, 0, ["ID", "Agent"])
     book.close()
@@ -210,7 +212,7 @@ def test_an_export_dropped_in_another_sources_inbox_is_told_where_it_belongs(
     (its [[exclude]] rule reads the column its channel maps). The error now says which
     configured source reads every column of the file and where its inbox is; the file stays
     where it was dropped, and nothing lands."""
-    base = Settings(data_dir=str(tmp_path / "data"))
+    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
     calls = register_source(base, str(DEFINITION))
     german = tmp_path / "stadtwerke.toml"
     german.write_text(
@@ -245,7 +247,9 @@ def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path)
     first, so the original, landed after it, superseded the correction."""
     import os
 
-    calls = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    calls = register_source(
+        Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0), str(DEFINITION)
+    )
     original = _drop(calls, CALLS, "calls.csv")
     corrected = CALLS.read_text(encoding="utf-8-sig").replace(
         "ID0008,Fay,13/01/2021,13:09:38,Payment related,Y,Y,82,0:02:07,5,",
@@ -275,7 +279,9 @@ def test_the_same_bytes_dropped_again_are_named_once_in_raw_and_the_run_says_so(
     changes nothing: the raw zone keeps its bytes once, under the name they came first, and
     the inbox file leaves with a note saying it was already landed. Before, the second name
     made a second raw copy and the nightly run said nothing about the file."""
-    calls = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    calls = register_source(
+        Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0), str(DEFINITION)
+    )
     _drop(calls, CALLS, "calls.csv")
     [first] = pick_up_deliveries(calls)
     assert first.landing is not None and first.note == ""

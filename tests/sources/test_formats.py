@@ -1588,7 +1588,8 @@ def test_an_export_writing_dates_the_other_way_round_is_not_landed(tmp_path: Pat
         'submitted_at = { column = "When", format = "%d/%m/%Y %H:%M" }\n'
         'channel = { value = "phone" }\ncsat = "CSAT"\n'
     )
-    settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(definition))
+    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
+    settings = register_source(base, str(definition))
     us = settings.inbox_dir / "calls-us.csv"
     us.write_text(
         "ID,When,CSAT\nU1,01/02/2021 10:00,5\nU2,01/13/2021 13:43,4\nU3,03/12/2021 09:00,4\n"

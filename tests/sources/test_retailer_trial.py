@@ -76,7 +76,9 @@ def test_an_empty_inbox_file_leaves_the_inbox_saying_so_and_fails_no_night(
     )
     from servicelens.settings import Settings
 
-    source = register_source(Settings(data_dir=str(tmp_path / "data")), str(BERLIN))
+    source = register_source(
+        Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0), str(BERLIN)
+    )
     (source.inbox_dir / "umfrage-2026-04-01.csv").write_bytes(b"")
     (picked,) = pick_up_deliveries(source)
     assert picked.error == "" and picked.landing is None
