@@ -425,10 +425,19 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             picked.append(PickedUp(str(path), None, note=f"{said}for {settle:g} s"))
             continue
         except EmptyDelivery as empty:
-            # Nothing to land, and nothing to fix: some feeds send a header on a day without
-            # responses. Its raw copy is kept; it leaves the inbox, and the run says so.
-            path.unlink()
-            said = f"{empty} (it left the inbox; its bytes are kept in the raw zone)"
+            # Nothing to land. A whole document without records (a paged export's last
+            # page) leaves, its raw copy kept. Else it may be a copy not begun (most start
+            # at 0 bytes) or paused after its header, or a feed's header on a day without
+            # responses: found by a trial, taken for the last and removed, a copy's rest
+            # went into the removed file. It stays, skipped each night, until it holds rows.
+            if empty.complete:
+                path.unlink()
+                said = f"{empty} (it left the inbox; its bytes are kept in the raw zone)"
+            else:
+                said = (
+                    f"{empty}; it stays in the inbox and is landed once it holds rows (delete "
+                    "it if none are to come)"
+                )
             picked.append(PickedUp(str(path), None, note=said))
             continue
         except (DefinitionError, ValueError, OSError) as error:

@@ -813,7 +813,14 @@ class DeliveryChanging(SourceError):
 
 
 class EmptyDelivery(SourceError):
-    """A delivery with no rows: a header only (a day without responses, for some feeds)."""
+    """A delivery with no rows: a header only (a day without responses, for some feeds).
+
+    ``complete``: its format shows it whole (a JSON document's empty list, a workbook that
+    opens), where 0 bytes or a CSV header alone may be a copy cut off."""
+
+    def __init__(self, message: str, complete: bool = False) -> None:
+        super().__init__(message)
+        self.complete = complete
 
 
 def land_delivery(
@@ -828,8 +835,10 @@ def land_delivery(
     ``file`` (not its raw copy, which is what was read), before anything is written: a file
     that cannot be read lands nothing, and the raw copy made of it is removed again (the
     file stays where it was delivered; a trial found refused files' copies piling up in the
-    raw zone, and each error naming both paths). A file without rows (EmptyDelivery) keeps
-    its raw copy: it was delivered, and is not to be delivered again.
+    raw zone, and each error naming both paths). So does a file without rows
+    (EmptyDelivery) that may be a copy cut off (0 bytes, a CSV header): an inbox keeps it
+    until it holds rows. One shown whole (``EmptyDelivery.complete``) keeps its raw copy: it
+    was delivered, and is not to be delivered again.
     """
     written_at = landed_at or datetime.now(UTC)
     target, sha, _, seen = _copy_as_delivered(settings, file)
@@ -847,11 +856,14 @@ def land_delivery(
             # Landing it would change nothing, and say nothing.
             raise EmptyDelivery(
                 f"{file}: the file has no survey rows (a header only, or only empty rows); "
-                "nothing landed. If responses were expected, ask for the complete export"
+                "nothing landed. If responses were expected, ask for the complete export",
+                complete=definition.read.format != "csv",
             )
         mapped = map_export(definition, read, settings.timezone)
         refuse_the_other_day_order(mapped.frame, definition, str(file))
-    except EmptyDelivery:
+    except EmptyDelivery as empty:
+        if not empty.complete and not seen:
+            target.unlink(missing_ok=True)
         raise
     except (SourceError, DefinitionError) as error:
         if not seen:

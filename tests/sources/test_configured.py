@@ -162,8 +162,9 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
 ) -> None:
     """A workbook dropped into a CSV source's inbox: the error says it is a workbook and that
     the run reads the registered copy of the definition, so editing one's own file is not
-    enough; a header without rows lands nothing and leaves the inbox, saying so (some feeds
-    send one on a day without responses); a zipped CSV lands as the CSV inside."""
+    enough; a header without rows lands nothing and stays in the inbox, saying so (a copy
+    paused after its header, or a feed's day without responses); a zipped CSV lands as the
+    CSV inside."""
     import zipfile
 
     import xlsxwriter
@@ -176,7 +177,8 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     book.close()
     with zipfile.ZipFile(calls.inbox_dir / "calls.csv.zip", "w", zipfile.ZIP_DEFLATED) as z:
         z.write(CALLS, "calls.csv")
-    # A header without rows left the inbox and changed nothing, with nothing said.
+    # A header without rows left the inbox and changed nothing, with nothing said; then it
+    # left saying so, and a trial's copy paused after its header lost its rest: it stays.
     header = CALLS.read_bytes().splitlines(keepends=True)[0]
     (calls.inbox_dir / "empty-day.csv").write_bytes(header)
     picked = {Path(item.file).name: item for item in pick_up_deliveries(calls)}
@@ -190,18 +192,21 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     registered = tmp_path / "data" / "sources" / calls.source / "definition.toml"
     assert f"this source reads its registered copy, {registered}" in error
     assert "`servicelens sources add FILE --replace`" in error
-    # The workbook stays to be fixed; the header-only file has nothing to fix, and leaves.
-    assert [p.name for p in pending_deliveries(calls)] == ["calls.xlsx"]
+    assert empty.note.endswith(
+        "; it stays in the inbox and is landed once it holds rows (delete it if none are to come)"
+    )
+    # The workbook stays to be fixed, and the header-only file until it holds rows.
+    assert sorted(p.name for p in pending_deliveries(calls)) == ["calls.xlsx", "empty-day.csv"]
     zipped = picked["calls.csv.zip"]
     assert zipped.error == "" and zipped.landing is not None and zipped.landing.rows > 0
     # Found by a trial: the error named the inbox file and then the raw copy it read
     # ("inbox/x: raw/...-x: line 1"), and each refused file's copy stayed in the raw zone.
-    # It names the file as delivered, once; the raw zone keeps the landed and the empty.
+    # It names the file as delivered, once; the raw zone keeps the landed only.
     inbox_file = calls.inbox_dir / "calls.xlsx"
     assert error.startswith(f"{inbox_file}: line 1: this is not a CSV text file"), error
     assert str(calls.deliveries_dir) not in error
     raw = sorted(p.name.split("-", 1)[1] for p in calls.deliveries_dir.iterdir())
-    assert raw == ["calls.csv.zip", "empty-day.csv"]
+    assert raw == ["calls.csv.zip"]
 
 
 def test_an_export_dropped_in_another_sources_inbox_is_told_where_it_belongs(

@@ -138,8 +138,9 @@ def test_an_empty_page_of_ratings_is_a_delivery_of_no_responses(
     tmp_path: Path, document: object
 ) -> None:
     """Found by a trial: the empty last page of a paged Zendesk export failed every nightly
-    run ("holds no records") and stayed in the inbox. It lands nothing and leaves the inbox,
-    as a CSV of a header alone does; `sources check` says it holds no records."""
+    run ("holds no records") and stayed in the inbox. It lands nothing and leaves the inbox
+    (a whole document, not a copy cut off as a CSV of a header alone may be); `sources
+    check` says it holds no records."""
     from servicelens.ingest.landing import EmptyDelivery, land_delivery
 
     export = tmp_path / "page-3.json"
@@ -148,8 +149,9 @@ def test_an_empty_page_of_ratings_is_a_delivery_of_no_responses(
         _zendesk(export, tmp_path)
     settings = Settings(data_dir=str(tmp_path / "data"))
     source = settings.for_source("zendesk", "zendesk")
-    with pytest.raises(EmptyDelivery, match=r"page-3\.json: the file has no survey rows"):
+    with pytest.raises(EmptyDelivery, match=r"page-3\.json: the file has no survey rows") as raised:
         land_delivery(source, load_definition("zendesk"), export, NOW)
+    assert raised.value.complete  # it leaves an inbox, its raw copy kept
 
 
 def _ingest_forms(workbook: Path, columns: str) -> Ingested:

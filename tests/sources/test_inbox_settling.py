@@ -142,3 +142,33 @@ def test_a_file_written_to_while_it_is_landed_stays_and_lands_again_whole(
     assert picked.note == "" and picked.landing is not None
     assert picked.landing.rows + picked.landing.rejects == whole.count(b"\n") - 1
     assert not august.exists()
+
+
+@pytest.mark.parametrize(
+    ("lines", "said"),
+    [(0, "the file is empty (0 bytes), not an export; nothing landed"), (1, "no survey rows")],
+    ids=["0 bytes", "header only"],
+)
+def test_an_empty_or_header_only_file_stays_in_the_inbox_saying_so(
+    tmp_path: Path, lines: int, said: str
+) -> None:
+    """How many copies start (0 bytes), or one paused after its header: the trial's were
+    landed as files without rows and removed, the copy's rest going nowhere. Settled, such
+    a file stays, its row saying why, until it holds rows or is deleted; no raw copy."""
+    calls = _source(tmp_path)
+    august = calls.inbox_dir / "august.csv"
+    written = b"".join(CALLS.read_bytes().splitlines(keepends=True)[:lines])
+    august.write_bytes(written)
+    _written_ago(august, 120)
+    [picked] = pick_up_deliveries(calls)
+    assert (picked.landing, picked.error) == (None, "")
+    assert said in picked.note
+    assert picked.note.endswith(
+        "; it stays in the inbox and is landed once it holds rows (delete it if none are to come)"
+    )
+    assert august.read_bytes() == written and _raw_copies(calls) == []
+    # Once the copy completes, it lands whole and leaves.
+    august.write_bytes(CALLS.read_bytes())
+    _written_ago(august, 61)
+    [picked] = pick_up_deliveries(calls)
+    assert picked.note == "" and picked.landing is not None and not august.exists()

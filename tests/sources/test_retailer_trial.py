@@ -63,12 +63,14 @@ def test_adding_a_source_in_another_timezone_than_the_business_one_says_so(
     assert "timezone" not in capsys.readouterr().out
 
 
-def test_an_empty_inbox_file_leaves_the_inbox_saying_so_and_fails_no_night(
+def test_an_empty_inbox_file_stays_in_the_inbox_saying_so_and_fails_no_night(
     tmp_path: Path,
 ) -> None:
     """A 0-byte file (an export that failed on the vendor's side) failed every nightly run
     and stayed in the inbox, while a header-only file was skipped and removed: it is now
-    skipped as that one is, saying what to ask the vendor for."""
+    skipped as that one is, saying what to ask the vendor for. Both then stay in the inbox
+    (an operations analyst's trial: how most copies start, a 0-byte file was removed, and
+    the copy's rest went into the removed file)."""
     from servicelens.ingest.configured import (
         pending_deliveries,
         pick_up_deliveries,
@@ -85,9 +87,10 @@ def test_an_empty_inbox_file_leaves_the_inbox_saying_so_and_fails_no_night(
     inbox_file = source.inbox_dir / "umfrage-2026-04-01.csv"
     assert picked.note == (
         f"{inbox_file}: the file is empty (0 bytes), not an export; nothing landed. Ask the "
-        "vendor to send the export again (it left the inbox; its bytes are kept in the raw zone)"
+        "vendor to send the export again; it stays in the inbox and is landed once it holds "
+        "rows (delete it if none are to come)"
     )
-    assert pending_deliveries(source) == []
+    assert pending_deliveries(source) == [inbox_file]
 
 
 #: The trial's export's shape: semicolons, decimal commas, day-first dotted dates.
