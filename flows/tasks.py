@@ -44,7 +44,7 @@ from servicelens.stages import (
 )
 from servicelens.storage.partitions import code_version, read_manifest, write_partition
 from servicelens.storage.runs import describe_flags
-from transforms.marts import review_queue
+from transforms.marts import review_queue, with_out_of_fold_scores
 from transforms.schemas import REVIEW_QUEUE_SCHEMA
 
 IO_RETRIES = 2
@@ -137,6 +137,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     version = champion_version(settings.models_dir)
     drift: dict[str, Any] | None = None
     threshold = 0.5
+    review_band = settings.review_band
     rescore: Rescorer | None = None
     if version is None:
         get_run_logger().warning("%s: no champion model yet; root causes left empty", day)
@@ -145,7 +146,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         meta = read_metadata(settings.models_dir, version)
         spec = spec_from_dict(meta.get("feature_spec"))
         decision = Decision.from_dict(meta.get("decision"), settings.review_band)
-        threshold = decision.threshold
+        threshold, review_band = decision.threshold, decision.review_band
         model = cached_model(settings.models_dir, version)
 
         def readable(frame: pl.DataFrame) -> pl.DataFrame:
@@ -168,6 +169,11 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         get_run_logger().warning("%s: early warning: %s", day, describe_flags(warning))
     audited, reconfirmed = auditing.result()
     doubts = read_out_of_fold(settings.models_dir, version) if version else None
+    # The rows whose label the champion learned are published with their out-of-fold
+    # scores (drift and the early warning above compare in-sample scores with in-sample
+    # history and reference alike): a trial's CFPB marts scored them at ROC-AUC 0.966.
+    if version is not None:
+        scored = with_out_of_fold_scores(scored, doubts, threshold, review_band)
     to_review = review_queue(
         scored, audited, doubts, threshold, version, reconfirmed_ids=reconfirmed
     )

@@ -1391,6 +1391,8 @@ def publish_marts(
         "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
         "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(feedback.get_column("needs_review").sum()),
+        # Scored rows whose label the champion learned, published with out-of-fold scores.
+        "in_training_set": int(feedback.get_column("in_training_set").sum()),
     }
     # Counts the caller passes (e.g. the clean partition's reconciliation) are kept; the
     # marts' own counts are added to them.

@@ -214,6 +214,9 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "resolution": pl.String(),
     "fees_charged": pl.Float64(),
     "fee_excess": pl.Float64(),
+    # Version 8: whether the champion was trained on the row's label, whose scores are then
+    # out-of-fold (a data scientist's trial read in-sample scores of CFPB's labels as honest).
+    "in_training_set": pl.Boolean(),
 }
 
 #: The responses most worth auditing next: unaudited ones closest to the threshold (those
@@ -290,7 +293,7 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 7
+FEEDBACK_SCORED_VERSION = 8
 DAILY_SUMMARY_VERSION = 8
 
 
@@ -394,7 +397,8 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "Calibrated probability that the negative response is a real policy failure; "
             "root_cause is 'policy_failure' at or above the model's decision threshold (chosen "
             "on validation data, in models/<version>/metadata.json). Null where root_cause is "
-            "null."
+            "null. Where in_training_set is true, the out-of-fold probability (the model "
+            "learned that row's label; see in_training_set), as root_cause and needs_review."
         ),
         "needs_review": (
             "True when the model is unsure (probability inside the review band): send to QA "
@@ -414,7 +418,9 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "its strongest phrases; or sla_met=0 (+0.74). A row between 0.5 and the "
             "threshold that no feature pushed towards its root_cause says so instead: no "
             "single factor points to perceived: P(policy_failure) 0.51 is under the "
-            "threshold 0.53."
+            "threshold 0.53. Where in_training_set is true, a first entry gives the "
+            "out-of-fold and in-sample probabilities, and the reasons after it are the "
+            "in-sample model's."
         ),
         "repeat_contacts_30d": (
             "How many times the same customer contacted the same queue in the 30 days before "
@@ -451,6 +457,22 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "when within it; above 0 is a wrong fee, a real policy failure. Null for a source "
             "without a policy table."
         ),
+        "in_training_set": (
+            "True when the model that scored the row (model_version) was trained on this "
+            "response's label (a QA audit, or the source's own label such as CFPB's company "
+            "response). Such a row's p_policy_failure is the model's out-of-fold probability "
+            "for it (from the cross-validation fold that did not see the label, "
+            "models/<version>/out_of_fold.parquet, which the training's cross-validated metrics "
+            "are computed on), and its root_cause and needs_review follow from that "
+            "probability; its top_reasons lead with a note giving both that probability and "
+            "the final model's in-sample one, then the final model's reasons (it learned the "
+            "label, so they may argue for the other root cause). False for other scored rows "
+            "(honest predictions); null where no model scored the row, or where its model "
+            "recorded no out-of-fold file (versions trained before it was kept), and in rows "
+            "of version 7 and before, which scored every row in-sample. Rows trained on as facts "
+            "only (a delivery with no comment) have no out-of-fold probability and read false. "
+            "Filter on NOT in_training_set to measure the model on its labels."
+        ),
     },
     version=FEEDBACK_SCORED_VERSION,
     history=(
@@ -462,6 +484,8 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "6: added sla_met, policy_disclosed, resolution, fees_charged and fee_excess.",
         "7: model_version is null on rows no model scored (it named the date's model on "
         "every row, the ones never scored too).",
+        "8: added in_training_set; rows the model trained on carry its out-of-fold "
+        "probability and the root cause from it (they carried in-sample scores).",
     ),
 )
 

@@ -30,6 +30,7 @@ _ADDED_SINCE = {
         "resolution",
         "fees_charged",
         "fee_excess",
+        "in_training_set",
     ],
     ("daily_summary", 3): ["rated", "expected_policy_failures", "expected_policy_failure_share"],
     ("agent_outcomes", 2): [],
@@ -93,7 +94,7 @@ def test_dictionary_check_names_older_partitions_with_commands_that_rewrite_them
     acme = f"servicelens --data-dir {tmp_path} backfill --source acme --start {DAYS[0]}"
     assert (
         f"sample feedback_scored: 3 partition(s) of {tmp_path}/marts/feedback_scored/{span} hold "
-        "contract version 5, the current is 7 (since: 6: added sla_met"
+        "contract version 5, the current is 8 (since: 6: added sla_met"
     ) in out
     assert "7: model_version is null on rows no model scored" in out
     assert (
