@@ -187,6 +187,21 @@ def quarantined_split(quarantined: int, superseded: int) -> str:
     )
 
 
+def trained_rows_line(published: Sequence[dict[str, Any]]) -> str | None:
+    """The summary's line on the scored rows whose label the champion trained on (the
+    published dates' ``in_training_set`` counts), None when there are none: a data
+    scientist's trial read a CFPB demo's counts as predictions, built on those rows'
+    in-sample scores."""
+    trained = sum(r.get("in_training_set") or 0 for r in published)
+    if not trained:
+        return None
+    scored = sum(r.get("scored") or 0 for r in published)
+    return (
+        f"{trained:,} of the {scored:,} scored rows are labels the model trained on "
+        "(in_training_set): they carry its out-of-fold scores, not fresh predictions"
+    )
+
+
 def kept_none_of_many(row: dict[str, Any]) -> bool:
     """Whether a completed date or partition read at least :data:`NOTHING_KEPT_MIN_ROWS`
     rows and kept none, not all of them older copies a later delivery replaced: an export

@@ -631,7 +631,7 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
 
 
 def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
-    from servicelens.cli.console import table
+    from servicelens.cli.console import table, trained_rows_line
 
     ingested = result["ingested"]
     published = result["published"]
@@ -649,6 +649,7 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
                 else []
             ),
             f"negatives scored {scored} with model {trained['version']} ({trained['decision']})",
+            *([line] if (line := trained_rows_line(published)) else []),
             metrics_lines(trained["metrics"]),
             "",
             table(

@@ -17,6 +17,7 @@ from servicelens.cli.console import (
     print_json,
     quarantined_split,
     table,
+    trained_rows_line,
 )
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
@@ -693,6 +694,8 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         f"{read == kept + quarantined}); "
         f"negatives scored {scored}{why}",
     ]
+    if line := trained_rows_line(result["published"]):
+        lines.append(line)
     lines += [f"{d['file']}: {note}" for d in result["landed"] for note in d.get("notes", [])]
     # What the partitions' table would say beyond counts (found by a trial: a day-first
     # export read month-first was summed up as kept 4, quarantined 4, and nothing else).

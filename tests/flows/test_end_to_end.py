@@ -183,3 +183,39 @@ def test_a_broken_batch_fails_its_date_and_keeps_the_previous_output(
     finally:
         surveys.write_bytes(original)
     assert read_manifest(settings.clean_dir, day) == before
+
+
+def test_the_demo_marks_the_audited_rows_its_champion_trained_on(
+    demo_run: tuple[Settings, dict],
+) -> None:
+    """Found by a data scientist's trial: the marts scored the audited responses the
+    champion had learned in-sample (CFPB's: ROC-AUC 0.966 in the mart, 0.743 on the time
+    split), and the demo's counts and shares were built on them with nothing to say so."""
+    from servicelens.cli.main import _demo_summary
+
+    settings, result = demo_run
+    versions = {r["model_version"] for r in result["published"]}
+    assert len(versions) == 1
+    [version] = versions
+    oof = f"read_parquet('{settings.models_dir / version / 'out_of_fold.parquet'}')"
+    mart = (
+        f"read_parquet('{settings.marts_dir}/feedback_scored/*/*.parquet', "
+        "hive_partitioning = true, union_by_name = true)"
+    )
+    [(trained, held_out, unseen, unseen_in_oof, unscored)] = duckdb.sql(
+        "SELECT count(*) FILTER (WHERE s.in_training_set), "
+        "count(*) FILTER (WHERE s.in_training_set AND s.p_policy_failure = o.p_out_of_fold), "
+        "count(*) FILTER (WHERE NOT s.in_training_set), "
+        "count(o.response_id) FILTER (WHERE NOT s.in_training_set), "
+        "count(*) FILTER (WHERE s.in_training_set IS NULL AND s.root_cause IS NOT NULL) "
+        f"FROM {mart} s LEFT JOIN {oof} o USING (response_id)"
+    ).fetchall()
+    # The audits of the demo's dates trained the champion that scored them again.
+    assert trained > 0 and held_out == trained
+    assert unseen > 0 and unseen_in_oof == 0 and unscored == 0
+    assert sum(r["in_training_set"] for r in result["published"]) == trained
+    scored = sum(r["scored"] for r in result["published"])
+    assert (
+        f"{trained:,} of the {scored:,} scored rows are labels the model trained on "
+        "(in_training_set): they carry its out-of-fold scores, not fresh predictions"
+    ) in _demo_summary(result, settings).splitlines()

@@ -126,6 +126,11 @@ def test_a_sources_marts_mark_the_rows_the_champion_trained_on(
     )
     labelled = export.filter(pl.col("Verdict") != "")
     negatives = export.filter(pl.col("NPS") <= 6)
+    # The run's summary says how many of its scores are of labels the model learned.
+    assert (
+        f"{labelled.height:,} of the {negatives.height:,} scored rows are labels the model "
+        "trained on (in_training_set): they carry its out-of-fold scores, not fresh predictions"
+    ) in capsys.readouterr().out.splitlines()
     backfill = ["--data-dir", str(data), "backfill", "--source", "pulse-verdicts"]
     assert main([*backfill, "--rerun", "all", "--start", "2026-03-02", "--end", "2026-03-07"]) == 0
     capsys.readouterr()
