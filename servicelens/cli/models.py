@@ -526,11 +526,18 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     redacted) and are counted, by column, in the summary."""
     from models.drift import compare_with_reference
     from models.pipeline import feature_frame, spec_from_dict
-    from models.registry import champion_version, load_model, read_metadata, read_reference
+    from models.registry import (
+        champion_version,
+        load_model,
+        read_metadata,
+        read_out_of_fold,
+        read_reference,
+    )
     from models.train import Decision, score_negatives
     from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
     from servicelens.stages import ingest_export
+    from transforms.marts import IN_TRAINING_SET, with_out_of_fold_scores
 
     definition = load_definition(definition_named(settings, args.source))
     models_dir = registry_of(settings, definition.name)
@@ -551,13 +558,18 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     decision = Decision.from_dict(meta.get("decision"), settings.review_band)
     ingested = ingest_export(definition, args.input, settings)
     rows = model_rows(ingested.clean, spec)
-    scored = score_negatives(
+    in_sample = score_negatives(
         load_model(models_dir, version),
         rows,
         decision.review_band,
         decision.threshold,
         spec,
         decision=decision,
+    )
+    # A row whose label the model learned gets its out-of-fold score, as the marts give it
+    # (feedback_scored's in_training_set): a trial scored the export it had trained on.
+    scored = with_out_of_fold_scores(
+        in_sample, read_out_of_fold(models_dir, version), decision.threshold, decision.review_band
     )
     out = scored.select(
         "response_id",
@@ -567,6 +579,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         "needs_review",
         "top_reasons",
         pl.lit(version).alias("model_version"),
+        IN_TRAINING_SET,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     out.write_parquet(args.output)
@@ -578,7 +591,8 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     else:
         quarantine_file.unlink(missing_ok=True)  # an earlier score's, now stale
     reference = read_reference(models_dir, version)
-    negatives = scored.filter(pl.col("p_policy_failure").is_not_null())
+    # Drift compares in-sample scores with the reference's, which are in-sample too.
+    negatives = in_sample.filter(pl.col("p_policy_failure").is_not_null())
     drift = (
         compare_with_reference(
             feature_frame(negatives, spec),
@@ -601,6 +615,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         "model_version": version,
         "policy_failure": int((out.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(out.get_column("needs_review").sum()),
+        "in_training_set": int(out.get_column(IN_TRAINING_SET).sum()),
         "drift": drift,
     }
     if args.json:
@@ -612,6 +627,11 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
             f"need review; {summary['not_negative']} kept that are not negative (no root "
             f"cause to give), {summary['quarantined']} quarantined -> {args.output}"
         )
+        if summary["in_training_set"]:
+            print(
+                f"{summary['in_training_set']:,} of them are labels the model trained on "
+                "(in_training_set): they carry its out-of-fold scores, not fresh predictions"
+            )
         if ingested.quarantine.height:
             print(quarantine_text(ingested.quarantine, quarantine_file))
         if drift:

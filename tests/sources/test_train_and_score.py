@@ -196,8 +196,21 @@ def test_cfpb_model_beats_tfidf_baseline_and_scores_without_the_label(
     same = tmp_path / "same.parquet"
     assert main([*data, "score", "--source", "cfpb", "--input", str(sample),
                  "--output", str(same)]) == 0  # fmt: skip
-    drift = json.loads(capsys.readouterr().out)["drift"]
+    said = json.loads(capsys.readouterr().out)
+    drift = said["drift"]
     assert drift["alerts"] == [] and drift["max_psi"] < 0.01, drift
+    # The rows it trained on are marked, and carry their out-of-fold probabilities (a
+    # trial's marts scored them in-sample); of the first export's 300, those it learned.
+    models = tmp_path / "models" / "sources" / "cfpb"
+    [version] = [d.name for d in models.iterdir() if d.is_dir()]
+    oof = pl.read_parquet(models / version / "out_of_fold.parquet")
+    rescored = pl.read_parquet(same).join(oof, "response_id", "left")
+    assert said["in_training_set"] == rescored.height == 800
+    assert rescored.get_column("in_training_set").all()
+    assert (rescored["p_policy_failure"] == rescored["p_out_of_fold"]).all()
+    first = scored.join(oof.select("response_id", "p_out_of_fold"), "response_id", "left")
+    seen = first.get_column("p_out_of_fold").is_not_null()
+    assert (first.get_column("in_training_set") == seen).all()
 
 
 def test_a_batch_too_small_for_drift_is_not_called_free_of_it() -> None:
