@@ -28,6 +28,7 @@ from models.registry import (
     read_metadata,
     read_out_of_fold,
     read_reference,
+    read_trained_facts_only,
 )
 from models.train import Decision, score_negatives, without_scores
 from servicelens.outcomes import Rescorer, early_warning, publish_weekly_marts
@@ -173,7 +174,13 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     # scores (drift and the early warning above compare in-sample scores with in-sample
     # history and reference alike): a trial's CFPB marts scored them at ROC-AUC 0.966.
     if version is not None:
-        scored = with_out_of_fold_scores(scored, doubts, threshold, review_band)
+        scored = with_out_of_fold_scores(
+            scored,
+            doubts,
+            threshold,
+            review_band,
+            read_trained_facts_only(settings.models_dir, version),
+        )
     to_review = review_queue(
         scored, audited, doubts, threshold, version, reconfirmed_ids=reconfirmed
     )

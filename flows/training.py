@@ -310,6 +310,7 @@ def register_and_promote(
         result.out_of_fold,
         result.holdout,
         quarantine,
+        result.trained_facts_only,
     )
     champion = champion_version(models_dir)
     challenger_score = float(metrics["model"]["macro_f1"])

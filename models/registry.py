@@ -39,6 +39,9 @@ METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 REFERENCE_FILE = "reference.json"
 OUT_OF_FOLD_FILE = "out_of_fold.parquet"
+#: The labels trained on without text (``response_id``): no out-of-fold probability is
+#: made for them (models.train.TrainingResult.trained_facts_only).
+FACTS_ONLY_FILE = "trained_facts_only.parquet"
 #: The time split's test slice as the model fitted before the split's cut-off scored it
 #: (``response_id``, ``survey_date``, ``root_cause``, ``p_policy_failure``).
 HOLDOUT_FILE = "holdout.parquet"
@@ -135,12 +138,14 @@ def save_model(
     out_of_fold: pl.DataFrame | None = None,
     holdout: pl.DataFrame | None = None,
     quarantine: pl.DataFrame | None = None,
+    trained_facts_only: pl.DataFrame | None = None,
 ) -> DataPath:
     """Write ``models/<version>/``: the model, metadata with the model's checksum, metrics,
     and optionally the drift reference, the out-of-fold probabilities of the labels, the
     time split's test slice with the probabilities it was scored with before the refit
     (``holdout``: at least :data:`HOLDOUT_COLUMNS`, of which only those are kept) and the
-    input rows quarantined instead of trained on (:data:`QUARANTINE_FILE`, when any).
+    input rows quarantined instead of trained on (:data:`QUARANTINE_FILE`, when any) and the
+    labels trained on without text (:data:`FACTS_ONLY_FILE`, when any).
 
     Each file is serialised in memory and written in one go (one PUT on an object store)."""
     import skops.io as sio
@@ -157,6 +162,8 @@ def save_model(
         _write_parquet(target / HOLDOUT_FILE, holdout.select(HOLDOUT_COLUMNS))
     if quarantine is not None and quarantine.height:
         _write_parquet(target / QUARANTINE_FILE, quarantine)
+    if trained_facts_only is not None and trained_facts_only.height:
+        _write_parquet(target / FACTS_ONLY_FILE, trained_facts_only.select("response_id"))
     full_meta = {
         **meta,
         "version": version,
@@ -400,6 +407,13 @@ def read_reference(models_dir: DataPath, version: str) -> dict[str, Any] | None:
 def read_out_of_fold(models_dir: DataPath, version: str) -> pl.DataFrame | None:
     """Out-of-fold probabilities of every label the version was trained on, if recorded."""
     return _read_parquet(models_dir / version / OUT_OF_FOLD_FILE)
+
+
+def read_trained_facts_only(models_dir: DataPath, version: str) -> pl.Series | None:
+    """The ``response_id`` of each label the version was trained on without text (no
+    out-of-fold probability exists for them); None when it had none or predates the file."""
+    frame = _read_parquet(models_dir / version / FACTS_ONLY_FILE)
+    return None if frame is None else frame.get_column("response_id")
 
 
 def read_holdout(models_dir: DataPath, version: str) -> pl.DataFrame | None:

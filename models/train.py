@@ -154,6 +154,9 @@ class TrainingResult:
     reference: dict[str, Any] = field(default_factory=dict, repr=False)
     #: The spec the model was built from: the source's, with the design training chose.
     spec: FeatureSpec = SURVEY_FEATURES
+    #: The labelled rows trained on without text (``response_id``), which cross-validation
+    #: never scores, so they have no out-of-fold probability (``facts_only`` of training).
+    trained_facts_only: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
 
 def fold_count(y: np.ndarray, wanted: int) -> tuple[int, str | None]:
@@ -635,7 +638,22 @@ def train_root_cause_model(
     oof = dated.select("response_id", "survey_date", "root_cause", *label_time).with_columns(
         pl.Series("p_out_of_fold", p_oof)
     )
-    return TrainingResult(final, metrics, parameters, holdout, decision, oof, reference, spec)
+    facts_only_ids = (
+        pl.DataFrame(schema={"response_id": pl.String})
+        if extra is None
+        else extra.select(pl.col("response_id").cast(pl.String))
+    )
+    return TrainingResult(
+        final,
+        metrics,
+        parameters,
+        holdout,
+        decision,
+        oof,
+        reference,
+        spec,
+        trained_facts_only=facts_only_ids,
+    )
 
 
 class _Clock:

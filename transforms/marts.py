@@ -80,6 +80,7 @@ def with_out_of_fold_scores(
     out_of_fold: pl.DataFrame | None,
     threshold: float,
     review_band: tuple[float, float],
+    facts_only: pl.Series | None = None,
 ) -> pl.DataFrame:
     """``scored`` (a date's responses with the champion's ``p_policy_failure``,
     ``root_cause``, ``needs_review`` and ``top_reasons``) with :data:`IN_TRAINING_SET`, and
@@ -91,7 +92,11 @@ def with_out_of_fold_scores(
     probability, its ``root_cause`` and ``needs_review`` follow from it at ``threshold`` and
     ``review_band`` (a flag the band did not raise, such as an unseen language, is kept),
     and its ``top_reasons`` (the final model's, which learned the label) lead with a note
-    saying so and giving both probabilities. Other scored rows are false and unchanged; rows
+    saying so and giving both probabilities. ``facts_only`` (``response_id``) are the labels
+    the champion was trained on without text, for which cross-validation made no
+    out-of-fold probability: such a scored row is ``in_training_set`` too, its scores the
+    final model's as they are, its ``top_reasons`` leading with a note saying they are
+    in-sample. Other scored rows are false and unchanged; rows
     no model scored, and every row when ``out_of_fold`` is None (a model that recorded
     none), are null. The final model scores its own training rows in-sample: a data
     scientist's trial with CFPB measured ROC-AUC 0.966 on those rows of feedback_scored
@@ -108,6 +113,20 @@ def with_out_of_fold_scores(
         scored = scored.drop("_p_out_of_fold")
     joined = scored.join(held_out, "response_id", "left", maintain_order="left")
     trained = ~unscored & pl.col("_p_out_of_fold").is_not_null()
+    # Trained on without text: no out-of-fold probability, and no less trained on (a
+    # review found them read false, and NOT in_training_set then held in-sample scores).
+    without_text = (
+        ~unscored
+        & ~trained
+        & pl.col("response_id").is_in(
+            (facts_only if facts_only is not None else pl.Series([], dtype=pl.String)).implode()
+        )
+    )
+    in_sample_note = formatted_text(
+        "trained on this label without a comment, so no out-of-fold probability: "
+        "P(policy_failure) {} and these reasons are from the model that learned it",
+        _two_places(pl.col("p_policy_failure")),
+    )
     p_held_out = pl.col("_p_out_of_fold")
     in_band = pl.col("p_policy_failure").is_between(*review_band, closed="none")
     note = formatted_text(
@@ -117,7 +136,7 @@ def with_out_of_fold_scores(
         _two_places(pl.col("p_policy_failure")),
     )
     return joined.with_columns(
-        pl.when(unscored).then(None).otherwise(trained).alias(IN_TRAINING_SET),
+        pl.when(unscored).then(None).otherwise(trained | without_text).alias(IN_TRAINING_SET),
         pl.when(trained)
         .then(p_held_out)
         .otherwise(pl.col("p_policy_failure"))
@@ -139,6 +158,8 @@ def with_out_of_fold_scores(
         .alias("needs_review"),
         pl.when(trained & pl.col("top_reasons").is_not_null())
         .then(pl.concat_list(note, pl.col("top_reasons")))
+        .when(without_text & pl.col("top_reasons").is_not_null())
+        .then(pl.concat_list(in_sample_note, pl.col("top_reasons")))
         .otherwise(pl.col("top_reasons"))
         .alias("top_reasons"),
     ).drop("_p_out_of_fold")

@@ -532,6 +532,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         read_metadata,
         read_out_of_fold,
         read_reference,
+        read_trained_facts_only,
     )
     from models.train import Decision, score_negatives
     from servicelens.ingest.configured import definition_named
@@ -569,7 +570,11 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     # A row whose label the model learned gets its out-of-fold score, as the marts give it
     # (feedback_scored's in_training_set): a trial scored the export it had trained on.
     scored = with_out_of_fold_scores(
-        in_sample, read_out_of_fold(models_dir, version), decision.threshold, decision.review_band
+        in_sample,
+        read_out_of_fold(models_dir, version),
+        decision.threshold,
+        decision.review_band,
+        read_trained_facts_only(models_dir, version),
     )
     out = scored.select(
         "response_id",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -228,6 +229,25 @@ def test_facts_only_rows_are_cut_at_the_time_split_date_and_never_scored() -> No
     assert result.metrics["facts_only_rows"] == facts_only.height
     assert split["train_rows"] + split["test_rows"] == with_text.height
     assert result.out_of_fold.height == with_text.height
+    # Trained on and in no out-of-fold file: their ids are kept with the model, so the marts
+    # mark them in_training_set (transforms.marts.with_out_of_fold_scores).
+    assert result.trained_facts_only.get_column("response_id").to_list() == (
+        facts_only.get_column("response_id").to_list()
+    )
+
+
+def test_the_labels_trained_on_without_text_are_saved_with_the_model(tmp_path: Path) -> None:
+    from models.registry import read_trained_facts_only, save_model
+
+    with_text = _tiny_source(300, 4, with_text=True, queue_decides=True)
+    facts_only = _tiny_source(200, 5, with_text=False, queue_decides=True)
+    result = train_root_cause_model(with_text, seed=1, spec=TINY, cv_folds=3, facts_only=facts_only)
+    save_model(result.model, tmp_path, "v1", {}, {}, trained_facts_only=result.trained_facts_only)
+    saved = read_trained_facts_only(tmp_path, "v1")
+    assert saved is not None
+    assert saved.to_list() == facts_only.get_column("response_id").to_list()
+    save_model(result.model, tmp_path, "v2", {}, {})
+    assert read_trained_facts_only(tmp_path, "v2") is None
 
 
 #: Any threshold will do: the reasons point towards the class it decides.

@@ -21,6 +21,7 @@ from transforms.marts import IN_TRAINING_SET, feedback_scored, with_out_of_fold_
 from transforms.schemas import FEEDBACK_SCORED_SCHEMA
 
 NOTE = "trained on this label: P(policy_failure) "
+IN_SAMPLE_NOTE = "trained on this label without a comment, so no out-of-fold probability: "
 
 
 def _scored() -> pl.DataFrame:
@@ -78,6 +79,29 @@ def test_trained_rows_take_the_out_of_fold_probability_and_the_rest_are_unchange
     )
     assert mart.get_column(IN_TRAINING_SET).to_list() == [None] * 4
     assert mart.get_column("p_policy_failure").to_list() == [0.95, 0.10, 0.80, None]
+
+
+def test_a_label_trained_on_without_a_comment_is_in_the_training_set_with_its_own_score() -> None:
+    """Labels without text train every model but cross-validation scores none of them: they
+    have no out-of-fold probability and read false, so NOT in_training_set still held
+    in-sample scores (found reviewing the fix)."""
+    out_of_fold = pl.DataFrame(
+        {"response_id": ["r1"], "root_cause": ["perceived"], "p_out_of_fold": [0.40]}
+    )
+    scored = _scored()
+    published = with_out_of_fold_scores(
+        scored, out_of_fold, 0.5, (0.35, 0.65), facts_only=pl.Series(["r2", "r4"])
+    )
+    # r2, trained on without text, is in the training set with its scores as they were;
+    # r4, not scored, stays null whatever the file says.
+    assert published.get_column(IN_TRAINING_SET).to_list() == [True, True, False, None]
+    assert published.get_column("p_policy_failure").to_list() == [0.40, 0.10, 0.80, None]
+    assert published.get_column("root_cause").to_list()[1] == "perceived"
+    assert published.get_column("top_reasons").to_list()[1] == [
+        IN_SAMPLE_NOTE + "P(policy_failure) 0.10 and these reasons are from the model that "
+        "learned it",
+        "fee_excess (-0.50)",
+    ]
 
 
 #: An NPS survey export whose QA verdicts cover part of the negatives: the rest the
