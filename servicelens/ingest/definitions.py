@@ -697,10 +697,15 @@ def load_definition(source: str | Path) -> SourceDefinition:
                 f"{where}: feature {name!r} has no source in [columns] or [attributes]"
             )
         reads = columns[name].sources if name in columns else (attributes[name],)
-        if any(column_key(alt) in forbidden for group in reads for alt in group):
+        # The columns by name: the rule's tuple of alternatives read "reads
+        # (('company-public-response',),)" in a data scientist's trial.
+        leaking = dict.fromkeys(a for g in reads for a in g if column_key(a) in forbidden)
+        if leaking:
+            said = ", ".join(repr(alt) for alt in leaking)
             raise DefinitionError(
-                f"{where}: feature {name!r} reads {reads}, which is the label or listed in "
-                "never_features / never_store; remove it from [features]"
+                f"{where}: feature {name!r} reads column{'s' if len(leaking) > 1 else ''} "
+                f"{said}, which is the label or listed in never_features / never_store; "
+                "remove it from [features]"
             )
     partition = data.get("partition", "day")
     if partition not in ("day", "month"):

@@ -135,8 +135,11 @@ def test_a_new_export_trains_and_scores_through_a_mapping_file(
 def test_a_mapping_that_feeds_the_label_or_a_leaking_column_is_refused(tmp_path: Path) -> None:
     leaking = tmp_path / "leak.toml"
     leaking.write_text(VENDOR_MAPPING.replace('queue = "team"', 'queue = "resolution_note"'))
+    # The column by name, not a Python tuple of tuples (a data scientist's trial read
+    # "feature 'pr' reads (('company-public-response',),)").
     with pytest.raises(
-        DefinitionError, match=r"leak\.toml: feature 'queue' reads .*resolution_note"
+        DefinitionError,
+        match=r"leak\.toml: feature 'queue' reads column 'resolution_note', which is the label",
     ):
         load_definition(str(leaking))
     labelled = tmp_path / "label.toml"
