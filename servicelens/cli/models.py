@@ -703,10 +703,12 @@ def quarantine_text(
 ) -> str:
     """The first :data:`QUARANTINE_SHOWN` quarantined rows of a ``QUARANTINE_SCHEMA`` frame,
     one line each (line, id, every reason; ``with_file``: the file's name first), where all
-    of them were written, and with ``with_file`` how many give each reason
-    (:func:`quarantine_by_reason`). ``what``: what became of them (``not scored``)."""
+    of them were written, and with ``with_file``, when the lines leave rows out, how many
+    give each reason (:func:`quarantine_by_reason`). ``what``: what became of them (``not
+    scored``). A tally beside every row said each row twice (a data scientist's trial: "1 x
+    malformed line: ..." over the one truncated record it counted)."""
     lines = [f"quarantined ({what}), all {quarantine.height} in {written_to}:"]
-    if with_file:
+    if with_file and quarantine.height > QUARANTINE_SHOWN:
         lines += [f"  {n:,} x {why}" for why, n in quarantine_by_reason(quarantine).items()]
     shown = quarantine.sort("source_file", "source_line").head(QUARANTINE_SHOWN)
     for file, line, record, reasons in shown.select(

@@ -265,3 +265,32 @@ def test_the_reports_model_section_names_the_labels_and_the_facts_only_rows(
     assert "model (holdout, audit labels)" not in report
     assert "QA's audits, and the export's own label" not in report
     assert "model (holdout, the export's labels)" in report
+
+
+def test_a_quarantined_row_listed_whole_is_not_said_twice_by_its_tally() -> None:
+    """Found by a data scientist's trial: `train` on a CFPB download whose last record was
+    cut off printed its one quarantined row twice, as the tally "1 x malformed line: ..."
+    and as the row itself. The tally of reasons is for rows the list leaves out."""
+    from servicelens.cli.models import QUARANTINE_SHOWN, quarantine_text
+
+    cut = "malformed line: 2 fields where the header has 18 (the delivery looks truncated)"
+
+    def rows(n: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "source_file": ["sample.csv"] * n,
+                "source_line": list(range(2, n + 2)),
+                "record_id": [None] * n,
+                "reasons": [[cut]] * n,
+            }
+        )
+
+    said = quarantine_text(rows(1), Path("q.parquet"), "not trained on", with_file=True)
+    assert said.count(cut) == 1
+    assert said.splitlines() == [
+        "quarantined (not trained on), all 1 in q.parquet:",
+        f"  sample.csv line 2: {cut}",
+    ]
+    more = QUARANTINE_SHOWN + 1
+    said = quarantine_text(rows(more), Path("q.parquet"), "not trained on", with_file=True)
+    assert f"  {more} x {cut}" in said
