@@ -1641,6 +1641,7 @@ def _check_batch(definition: SourceDefinition, mapped: MappedExport, docs_dir: P
         docs_dir / "batch.html" if docs_dir else None,
         required=required,
         line=max(mapped.read.header_lines, 1),
+        rows_called="rows",  # a definition names no kind of record: complaints, tickets, ...
     )
     if failures:
         raise BatchError(f"{mapped.read.path}: " + "; ".join(failures))

@@ -1126,6 +1126,21 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _is_refusal(error: BaseException) -> bool:
+    """Whether ``error`` is one of servicelens's own refusals of its input (a file, a
+    definition, a model file, a partition), whose message names what and what to do: logged
+    as one line, not a traceback. A built-in error (ValueError, FileNotFoundError) keeps
+    its traceback in the log: it may come from anywhere."""
+    from models.registry import ModelFileError
+    from servicelens.ingest.definitions import DefinitionError
+    from servicelens.ingest.readers import SourceError
+    from servicelens.stages import BatchError
+    from servicelens.storage.partitions import StorageError
+
+    refusals = (BatchError, SourceError, DefinitionError, ModelFileError, StorageError)
+    return isinstance(error, refusals)
+
+
 #: OSError numbers that mean the data directory cannot be written (not a servicelens bug).
 _CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
@@ -1268,15 +1283,24 @@ EXIT_REFUSED = 2
 EXIT_DATE_FAILED = 1
 
 
-def _fail(message: str, log: Path | None, as_json: bool = False, status: int = EXIT_REFUSED) -> int:
+def _fail(
+    message: str,
+    log: Path | None,
+    as_json: bool = False,
+    status: int = EXIT_REFUSED,
+    traceback: bool = True,
+) -> int:
     """Say why a command failed, on stderr (and where its log is); returns ``status``
     (:data:`EXIT_REFUSED`, or :data:`EXIT_DATE_FAILED` for a date that failed while
     running). With ``as_json`` (the command's --json), stdout gets the same as one JSON
     document, ``{"error": ..., "log": ...}``: a trial's script parsing --json output met
-    plain text."""
+    plain text. ``traceback``: the log holds the error's traceback (a refusal's is not
+    logged, and the line names Prefect's log alone)."""
     print(f"servicelens: error: {message}", file=sys.stderr)
-    if log is not None:
+    if log is not None and traceback:
         print(f"  Prefect's log and the traceback: {log}  (-v shows them here)", file=sys.stderr)
+    elif log is not None:
+        print(f"  Prefect's log: {log}", file=sys.stderr)
     if as_json:
         _print_json_error(message, log)
     return status
@@ -1395,15 +1419,22 @@ def _run(
     """Run the command; a failure becomes one line (and the log file's path), never a
     traceback, unless ``-v`` asked for everything (``file_log`` is None then)."""
 
-    def log_path() -> Path | None:
+    def log_path(refusal: BaseException | None = None) -> Path | None:
         if file_log is None:
             return None
-        # The traceback goes to the file, beside Prefect's log of the same failure.
         import logging
 
-        logging.getLogger("servicelens").error(
-            "command failed: %s", " ".join(sys.argv[1:]), exc_info=True
-        )
+        logger = logging.getLogger("servicelens")
+        command = " ".join(sys.argv[1:])
+        if refusal is not None:
+            # An expected refusal (a file, a definition, a partition: its message names it
+            # and says what to do) is one line, as a date's failure is recorded
+            # (flows.dates.failure_message): a trial's header-only export left a BatchError
+            # traceback in the log beside a message that said it all.
+            logger.error("command refused: %s: %s: %s", command, type(refusal).__name__, refusal)
+        else:
+            # The traceback goes to the file, beside Prefect's log of the same failure.
+            logger.error("command failed: %s", command, exc_info=True)
         file_log.flush()
         return Path(file_log.path) if file_log.written else None
 
@@ -1434,8 +1465,11 @@ def _run(
             # source's name, a date out of range) is logged, but not pointed at: the
             # message is all there is to read. Found by a trial.
             logged_before = file_log is not None and file_log.written
-            where = log_path()
-            return _fail(str(error), where if logged_before else None, _json(args))
+            refusal = _is_refusal(error)
+            where = log_path(error if refusal else None)
+            return _fail(
+                str(error), where if logged_before else None, _json(args), traceback=not refusal
+            )
         if (prefect_failed := prefect_failure_message(error)) is not None:
             return _fail(prefect_failed, log_path(), _json(args))
         if (cannot_write := write_failure_message(error)) is not None:

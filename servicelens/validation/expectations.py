@@ -835,6 +835,7 @@ def validate_survey_batch(
     required: tuple[str, ...] = REQUIRED_SURVEY_COLUMNS,
     line: int = 1,
     shown: list[str] | None = None,
+    rows_called: str = "survey rows",
 ) -> list[str]:
     """Run the batch suite on a file's header and row count; return failure messages.
 
@@ -843,6 +844,8 @@ def validate_survey_batch(
     the last physical line of the header. With ``docs_page``, the validation result is
     also written there as a Data Docs page. ``shown`` (as long as ``header``) is the
     header as the file writes it, for the messages; ``header`` by default.
+    ``rows_called``: what the file's rows are, for the message of a file without any (a
+    mapped export's are not surveys: a trial's header-only CFPB file "has no survey rows").
     """
     import numpy as np
     import pandas as pd
@@ -868,7 +871,11 @@ def validate_survey_batch(
                 "export, or map its columns with a source definition (docs/sources.md)"
             )
         elif kind == "expect_table_row_count_to_be_between":
-            failures.append("the file has no survey rows")
+            failures.append(
+                f"the file has no {rows_called} (a header only, or only empty rows), so "
+                f"there is nothing to read; if {rows_called} were expected, ask for the "
+                "complete export"
+            )
         else:
             failures.append(f"{kind} failed: {outcome.result}")
     return failures

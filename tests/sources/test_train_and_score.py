@@ -725,3 +725,29 @@ def test_a_source_without_free_text_trains_on_its_facts(
     said = capsys.readouterr().err
     assert "has nothing for a model to read" in said and "declares no [features]" in said
     assert "inconsistent numbers of samples" not in said
+
+
+def test_a_header_only_export_is_refused_as_rows_of_the_source_with_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a data scientist's trial: `score --source cfpb` of a CSV with its header
+    alone said "the file has no survey rows" of complaints, and nothing to do; the log held
+    the BatchError's traceback for this expected refusal. It says "rows" (a definition names
+    no kind of record) and what to do, and its log entry is one line."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    header_only = tmp_path / "header_only.csv"
+    _vendor_export(5).head(0).write_csv(header_only)
+    data = tmp_path / "data"
+    data.mkdir()
+    train = ["train", "--source", str(mapping), "--input", str(header_only)]
+    assert main(["--data-dir", str(data), *train]) == 2
+    said = capsys.readouterr().err
+    assert f"{header_only}: the file has no rows (a header only, or only empty rows), so " in said
+    assert "if rows were expected, ask for the complete export" in said
+    assert "survey" not in said
+    assert "traceback" not in said  # the log holds none to point at
+    [log] = (data / "logs").glob("*-train.log")
+    logged = log.read_text()
+    assert "command refused: " in logged and "BatchError: " in logged
+    assert "Traceback" not in logged
