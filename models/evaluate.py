@@ -110,6 +110,32 @@ def metrics_beaten(
     return beaten
 
 
+#: The learned baselines a model is measured against: (name in words, key in metrics).
+LEARNED_BASELINES: tuple[tuple[str, str], ...] = (
+    ("text only baseline", "text_only_baseline"),
+    ("facts only baseline", "facts_only_baseline"),
+)
+
+
+def baseline_ahead_on_decisions(
+    metrics: dict[str, Any], tolerance: float, metric: str = "macro_f1"
+) -> tuple[str, float, float] | None:
+    """``(baseline's name, its score, the model's)`` for the learned baseline of ``metrics``
+    (a version's ``metrics.json``) whose time-split ``metric`` beats the model's by more
+    than ``tolerance``, the furthest ahead where both do; None when none does (an undefined
+    score beats nothing). The promotion rule's comparison, made against the simpler models
+    fitted on the same training slice and scored on the same test rows (a data
+    scientist's trial: CFPB's facts-only baseline won macro-F1 by 0.032 and the model was
+    made the first champion, unsaid)."""
+    ours = float((metrics.get("model") or {}).get(metric, np.nan))
+    ahead = [
+        (name, theirs, ours)
+        for name, key in LEARNED_BASELINES
+        if (theirs := float((metrics.get(key) or {}).get(metric, np.nan))) > ours + tolerance
+    ]
+    return max(ahead, key=lambda found: found[1], default=None)
+
+
 def baselines_ahead_text(metrics: dict[str, Any]) -> str | None:
     """A line naming each learned baseline (text only, facts only) of ``metrics`` (a
     version's ``metrics.json``: ``model`` and the baselines, each
@@ -118,10 +144,7 @@ def baselines_ahead_text(metrics: dict[str, Any]) -> str | None:
     training and the report all say it so (a data scientist's trial: CFPB's facts-only
     baseline won macro-F1 and accuracy too, and only its ROC-AUC was said)."""
     ahead = []
-    for name, key in (
-        ("text only baseline", "text_only_baseline"),
-        ("facts only baseline", "facts_only_baseline"),
-    ):
+    for name, key in LEARNED_BASELINES:
         if beaten := metrics_beaten(metrics.get("model") or {}, metrics.get(key) or {}):
             on = ", ".join(f"{m} {_apart(theirs, ours)}" for m, theirs, ours in beaten)
             ahead.append(f"the {name} beats the model on {on}")

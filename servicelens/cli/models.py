@@ -953,8 +953,10 @@ def rescore_hint(settings: Settings, models_dir: DataPath, source: str | None) -
 def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]:
     """One version's record: whether it is the champion, training's decision, its data
     (rows, survey dates, fingerprint), design and threshold, holdout and cross-validated
-    metrics, skill over chance and, for the sample feed, where every audit went. Raises
-    ModelFileError for an unknown version (or none, with no champion)."""
+    metrics, skill over chance, the baselines that beat it on the time split and, for the
+    sample feed, where every audit went. Raises ModelFileError for an unknown version (or
+    none, with no champion)."""
+    from models.evaluate import baselines_ahead_text
     from models.registry import (
         HOLDOUT_JUDGEMENTS,
         ModelFileError,
@@ -1000,6 +1002,9 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
             for k in ("folds", "folds_lowered", "shared_text_rows", "roc_auc", "macro_f1", "ece")
         },
         "skill": metrics.get("skill"),
+        # Each learned baseline that beats the model on the time split, and on what (a
+        # data scientist's trial found it in the HTML report alone); None: none does.
+        "baselines_ahead": baselines_ahead_text(metrics),
         # The holdout by queue, policy and language (a trial found them in metrics.json only).
         "by_group": {
             kind: {
@@ -1039,6 +1044,13 @@ def _summary_text(shown: dict[str, Any]) -> str:
             for e in decision.get("events", [])
         ),
         _holdout_line(shown["holdout"]),
+        # Said once: training's decision gives it for versions trained since it was kept.
+        *(
+            [ahead]
+            if (ahead := shown.get("baselines_ahead"))
+            and ahead not in str(decision.get("reason", ""))
+            else []
+        ),
         f"cross-validated ({_folds_shown(shown['cross_validation'])}): roc_auc "
         f"{_fmt(shown['cross_validation']['roc_auc'])} macro_f1 "
         f"{_fmt(shown['cross_validation']['macro_f1'])} ece "
