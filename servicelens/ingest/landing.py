@@ -53,7 +53,12 @@ from servicelens.ingest.mapping import (
     mapped_column,
     read_export,
 )
-from servicelens.ingest.readers import EmptyFile, SourceError, column_key
+from servicelens.ingest.readers import (
+    EmptyFile,
+    SourceError,
+    column_key,
+    declared_encoding_not_used,
+)
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, as_path, file_state, read_bytes
 from servicelens.storage.partitions import (
@@ -134,6 +139,9 @@ class Landing:
     #: their own (:func:`rejected_record_dates`), by the date they are quarantined under:
     #: the delivery's, as any undatable row.
     undated_rejects: dict[date, list[int]] = field(default_factory=dict)
+    #: The 8-bit code page the definition declares, when the delivery was UTF-8 and read
+    #: as UTF-8 instead (``readers.declared_encoding_not_used``).
+    declared_encoding_not_used: str | None = None
 
     @property
     def first_named_otherwise(self) -> str:
@@ -160,6 +168,15 @@ class Landing:
         definition, and the partitions that changed (found by a trial: the file left the
         inbox, and no run named it)."""
         notes = []
+        if self.declared_encoding_not_used:
+            # Found by a trial: a corrected UTF-8 copy read as the declared cp850 had its
+            # good responses quarantined as mojibake, and replaced the rows kept before.
+            notes.append(
+                f"the file is UTF-8 and was read as UTF-8, not as "
+                f"{self.declared_encoding_not_used} as the definition's [read] declares (read "
+                "so, its text would be mojibake). If this source now delivers UTF-8 only, set "
+                '`encoding = "auto"` there'
+            )
         if self.landed_again and (changed := self.changed_periods()):
             named = ", ".join(p.isoformat() for p in changed[:MAX_PERIODS_NAMED])
             more = changed[MAX_PERIODS_NAMED:]
@@ -888,6 +905,7 @@ def land_delivery(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
+    result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
     if lines := [r.line for r, day in zip(read.rejects, reject_dates, strict=True) if day is None]:
         delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
         result.undated_rejects = {delivered_on: lines}

@@ -272,13 +272,18 @@ def decode_export(
     ``repair_mojibake`` asks ftfy to repair it. A file that is neither UTF-8 nor cp1252
     (detected as latin-1) is refused, with or without ``repair_mojibake``, unless
     ``encoding`` names its code page (:func:`_refuse_unknown_code_page`: its bytes do not
-    tell which, and repairing latin-1's reading of it would guess). Raises
-    :class:`SourceError`.
+    tell which, and repairing latin-1's reading of it would guess). A file that is UTF-8
+    though ``encoding`` names an 8-bit code page is read as UTF-8
+    (:func:`_utf8_despite_declared`), and the encoding returned says which was declared
+    (:func:`declared_encoding_not_used`). Raises :class:`SourceError`.
     """
+    note = ""
     if encoding == "auto":
         buf, found = decode_to_utf8(data)
         if found == "utf-8-sig":
             refuse_broken_utf8(path, buf)
+    elif (utf8 := _utf8_despite_declared(data, encoding)) is not None:
+        buf, found, note = utf8, "utf-8", f"{UTF8_DESPITE_DECLARED}{encoding}"
     else:
         try:
             text = data.decode(encoding)
@@ -310,8 +315,8 @@ def decode_export(
         if repair_mojibake:
             repaired = _repaired_lines(buf.decode("utf-8"))
             if repaired is not None:
-                return repaired.encode("utf-8"), f"{found}+repaired"
-        return buf, found
+                return repaired.encode("utf-8"), f"{found}+repaired{note}"
+        return buf, found + note
     unknown_code_page = encoding == "auto" and found == "latin-1"
     text = buf.decode("utf-8")
     if repair_mojibake:
@@ -329,6 +334,44 @@ def decode_export(
     if encoding == "auto" and found == "cp1252":
         _refuse_mac_roman_read_as_cp1252(path, data)
     return buf, found
+
+
+#: What :func:`decode_export` appends to ``"utf-8"`` (and the name of the code page declared)
+#: for a file read as UTF-8 though its definition declares an 8-bit code page
+#: (:func:`_utf8_despite_declared`); :func:`declared_encoding_not_used` reads it back.
+UTF8_DESPITE_DECLARED = ", not the declared "
+
+
+def declared_encoding_not_used(encoding: str) -> str | None:
+    """The code page a definition declared for a file read as UTF-8 instead (the
+    ``encoding`` :func:`decode_export` returned says so), else None."""
+    _, said, declared = encoding.partition(UTF8_DESPITE_DECLARED)
+    return declared if said else None
+
+
+def _utf8_despite_declared(data: bytes, encoding: str) -> bytes | None:
+    """``data`` (without its byte-order mark) when it is UTF-8 though ``encoding``, the 8-bit
+    code page a definition declares, is to read it: strict UTF-8 throughout and starting
+    with UTF-8's byte-order mark, or else not ASCII alone and its UTF-8 reading text
+    (:func:`_reads_as_text`: no letter no code page has, such as the "Ǹ" a cp850 file's
+    double-encoded "é", bytes C7 B8, reads as in UTF-8). None otherwise, and for a Unicode
+    or unknown ``encoding``.
+
+    Found by a user trial: a corrected UTF-8 copy of an 8-bit Typeform export, read as the
+    cp850 declared for the 8-bit one (with ``repair_mojibake``), had its good responses
+    quarantined as mojibake, each line told another code page; a copy read in the wrong
+    code page replaced rows that had been kept. An 8-bit export is hardly ever valid UTF-8
+    beyond ASCII, and one that is and reads as text in UTF-8 was written as UTF-8."""
+    try:
+        if codecs.lookup(encoding).name.startswith("utf"):
+            return None
+    except LookupError:
+        return None
+    marked = data.startswith(codecs.BOM_UTF8)
+    body = data[len(codecs.BOM_UTF8) :] if marked else data
+    if (body.isascii() and not marked) or not _is_utf8(body):
+        return None
+    return body if marked or _reads_as_text(body.decode("utf-8")) else None
 
 
 #: Code pages a Western export that is neither UTF-8 nor cp1252 was most likely saved in

@@ -330,6 +330,33 @@ def test_04_typeform_resaved_8bit_repaired_when_declared(tmp_path: Path) -> None
     assert "alex.sample@example.com" not in stored and "35ea50e570" not in stored
 
 
+def test_04_typeform_corrected_utf8_copy_is_read_as_utf8_despite_the_declared_cp850(
+    tmp_path: Path,
+) -> None:
+    """Found by a user trial: a corrected UTF-8 copy of the 8-bit export, read as the cp850
+    its definition declares (with repair_mojibake), lost its good responses to quarantine
+    ("1 response is in no mart now"), each line told another code page (cp437, cp1252).
+    Valid UTF-8 that reads as text is read as UTF-8, every row kept, and the read says
+    which encoding was declared and not used."""
+    from servicelens.ingest.readers import declared_encoding_not_used, decode_export
+
+    sample = FIELD / "04-typeform-resaved-8bit" / "sample.csv"
+    corrected, _ = decode_export(str(sample), sample.read_bytes(), "cp850", True)
+    copy = tmp_path / "inbox" / "corrected.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(corrected)
+    got = ingest_export(
+        load_definition(str(DEFINITIONS / "typeform-spring.toml")),
+        copy,
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    assert got.counts.surveys_read == 10 and got.counts.kept == 10, _reasons(got)
+    assert declared_encoding_not_used(got.mapped.read.encoding) == "cp850"
+    attributes = _row(got, "4ec81f4a6b1362dbd9a2d7d4f2166967")["attributes"]
+    assert "Fraîche, et à deux pas de chez moi" in str(attributes)
+
+
 def test_04_typeform_repair_without_its_code_page_is_refused(tmp_path: Path) -> None:
     """``repair_mojibake`` without ``encoding`` on a file that is neither UTF-8 nor cp1252:
     repairing latin-1's reading gave other wrong letters ("FraÇ©che") and called them

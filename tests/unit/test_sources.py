@@ -530,17 +530,43 @@ def test_a_utf8_line_in_a_cp1252_file_is_told_to_repair_not_to_change_the_code_p
         decode_export("x.csv", dos)
 
 
+def test_a_utf8_file_is_read_as_utf8_only_where_its_utf8_reading_is_text() -> None:
+    """Found by a trial: a UTF-8 copy read as the declared cp850 (with repair_mojibake) was
+    quarantined as mojibake. A cp850 file whose double-encoded letters happen to be valid
+    UTF-8 (C7 A6 and C7 B8 are "Ǧ" and "Ǹ" there, letters no code page has) is still read
+    as the cp850 declared, and repaired."""
+    from servicelens.ingest.landing import Landing
+    from servicelens.ingest.readers import declared_encoding_not_used, decode_export
+
+    utf8 = "id,comment\r\nA1,La Pêche, café à deux pas\r\n".encode()
+    for repair in (False, True):
+        text, found = decode_export("x.csv", utf8, "cp850", repair)
+        assert text == utf8 and declared_encoding_not_used(found) == "cp850"
+    marked, found = decode_export("x.csv", codecs.BOM_UTF8 + utf8, "cp1252", True)
+    assert marked == utf8 and declared_encoding_not_used(found) == "cp1252"
+    damaged = b"id,comment\r\nA1,La P\xc7\xa6che, clair \xc7\xb8t\xc7\xb8\r\n"
+    text, found = decode_export("x.csv", damaged, "cp850", True)
+    assert text.decode() == "id,comment\r\nA1,La Pêche, clair été\r\n"
+    assert found == "cp850+repaired" and declared_encoding_not_used(found) is None
+    assert decode_export("x.csv", b"id\nA1\n", "cp850")[1] == "cp850"  # ASCII: as declared
+    landing = Landing("x.csv", "raw/x.csv", "0" * 64, 1, 0, declared_encoding_not_used="cp850")
+    assert landing.notes() == [
+        "the file is UTF-8 and was read as UTF-8, not as cp850 as the definition's [read] "
+        "declares (read so, its text would be mojibake). If this source now delivers UTF-8 "
+        'only, set `encoding = "auto"` there'
+    ]
+
+
 def test_a_utf8_file_with_its_mark_read_as_a_code_page_is_called_utf8() -> None:
     """An operator's trial dropped the call-centre export (UTF-8 with a BOM) into a cp1252
-    source's inbox and was told the file mixed encodings and to set repair_mojibake."""
-    from servicelens.ingest.readers import decode_export
+    source's inbox and was told the file mixed encodings and to set repair_mojibake. It was
+    then refused as UTF-8; read as cp850 with repair_mojibake, a UTF-8 file lost its rows
+    (a later trial), so UTF-8 marked as such is read as UTF-8, the read saying what the
+    definition declared (for the run's note on the delivery)."""
+    from servicelens.ingest.readers import declared_encoding_not_used, decode_export
 
     export = next((FIELD / "10-call-centre-dayfirst-excel").glob("*.csv"))
-    with pytest.raises(SourceError) as refused:
-        decode_export(str(export), export.read_bytes(), encoding="cp1252")
-    assert str(refused.value) == (
-        f"{export}: line 1: the file starts with UTF-8's byte-order mark and is UTF-8 "
-        "throughout, but its definition reads it as cp1252. If this source now delivers "
-        'UTF-8, set `encoding = "auto"` in the definition\'s [read]; if the file is another '
-        "export's, move it to that source's inbox"
-    )
+    for repair in (False, True):
+        text, found = decode_export(str(export), export.read_bytes(), "cp1252", repair)
+        assert text == export.read_bytes()[len(codecs.BOM_UTF8) :]
+        assert declared_encoding_not_used(found) == "cp1252"
