@@ -703,15 +703,22 @@ REPAIR_CODE_PAGES = ("cp1252", "cp850", "cp437", "mac_roman", "latin-1")
 
 
 def code_page_that_repairs(value: str, encoding: str) -> str | None:
-    """The code page of :data:`REPAIR_CODE_PAGES` (other than ``encoding``) in which the
-    bytes of ``value``, as ``encoding`` read them, are mojibake whose repair is verified
-    (:func:`_verified_repair`) and leaves none: the file's code page, for a reason to name,
-    when ``value`` was left as read because its repair was not verified. None when no page
-    does (or ``value`` has characters ``encoding`` cannot encode)."""
+    """The encoding the bytes of ``value``, as ``encoding`` read them, are text in, for a
+    reason to name when ``value`` was left as read because its repair was not verified:
+    ``"utf-8"`` when they are UTF-8 beyond ASCII that reads as text (:func:`_reads_as_text`),
+    else the code page of :data:`REPAIR_CODE_PAGES` (other than ``encoding``) in which they
+    are mojibake whose repair is verified (:func:`_verified_repair`) and leaves none. None
+    when none is (or ``value`` has characters ``encoding`` cannot encode).
+
+    UTF-8 first: found by a user trial, UTF-8 text read as cp850 was told "the file is in
+    cp437" on one line and "in cp1252" on another, each a code page that turns UTF-8 into
+    mojibake ftfy repairs as UTF-8 (cp1252 where the bytes hold none it leaves undefined)."""
     try:
         data = value.encode(encoding)
     except (UnicodeError, LookupError):
         return None
+    if not data.isascii() and _is_utf8(data) and _reads_as_text(data.decode("utf-8")):
+        return "utf-8"
     for page, text in _readings(data, REPAIR_CODE_PAGES, encoding):
         repaired = _verified_repair(text) if _shows_mojibake(text) else None
         if repaired is not None and not _shows_mojibake(repaired):

@@ -213,6 +213,23 @@ DOUBLE_ENCODED_OTHER_CODE_PAGE = (
     "is in {page}. Set encoding = {page} in the [read] table of the definition and deliver "
     "the file again"
 )
+#: :data:`DOUBLE_ENCODED_OTHER_CODE_PAGE` for a value whose bytes, as the declared code page
+#: ({declared}) read them, are UTF-8 text: a file read as UTF-8 throughout would have
+#: been, so lines of it are UTF-8 and others not (found by a trial: UTF-8 lines read as
+#: cp850 were told cp437 on one line and cp1252 on another).
+DOUBLE_ENCODED_UTF8_LINE = (
+    "looks double-encoded (mojibake) and was left as read: its bytes are UTF-8 text, read "
+    "as {declared}, and the file is not UTF-8 throughout, so it mixes encodings. Save the "
+    "whole file again as UTF-8 (it is then read as UTF-8) and deliver it again"
+)
+#: :data:`DOUBLE_ENCODED_OTHER_CODE_PAGE` where the values of one check do not agree on the
+#: code page that repairs them: no one code page is named (each line naming its own, as a
+#: trial's did, contradicts the others).
+DOUBLE_ENCODED_NO_ONE_CODE_PAGE = (
+    "looks double-encoded (mojibake) and was left as read: repaired as read in {declared} "
+    "it gives other letters or none, and no one code page repairs every such value of the "
+    "delivery. Save the file again as UTF-8 where the export comes from and deliver it again"
+)
 
 #: The free-text columns whose values are checked for double-encoded text: the comment, and
 #: the names a source maps into the queue and its attributes (a trial's company name
@@ -1124,6 +1141,14 @@ def validate_survey_rows(
         if rules.repairs_mojibake and rules.read_encoding != "auto"
         else pl.lit(None, pl.String)
     )
+    unrepaired = pl.col("problem") == DOUBLE_ENCODED_UNREPAIRED
+    # One encoding named for the values of one check, or none: each line naming its own
+    # would contradict the others (found by a trial: cp437 on line 4, cp1252 on line 10).
+    one_encoding = (
+        repairs_in.filter(unrepaired).drop_nulls().n_unique() <= 1
+        if rules.repairs_mojibake and rules.read_encoding != "auto"
+        else pl.lit(True)
+    )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
     # Problems hold no quote or apostrophe and nothing that changes from run to run (the
     # run's own time): the report counts reasons by their problem (validation/reasons.py).
@@ -1223,7 +1248,11 @@ def validate_survey_rows(
         # A trial's CFPB complaints over the limit were told no remedy.
         .when(pl.col("problem").str.ends_with(_CHARACTER_LIMIT) & rules.from_definition)
         .then(pl.col("problem") + pl.lit(COMMENT_LIMIT_IN_DEFINITION))
-        .when((pl.col("problem") == DOUBLE_ENCODED_UNREPAIRED) & repairs_in.is_not_null())
+        .when(unrepaired & repairs_in.is_not_null() & ~one_encoding)
+        .then(pl.lit(DOUBLE_ENCODED_NO_ONE_CODE_PAGE.replace("{declared}", rules.read_encoding)))
+        .when(unrepaired & (repairs_in == "utf-8"))
+        .then(pl.lit(DOUBLE_ENCODED_UTF8_LINE.replace("{declared}", rules.read_encoding)))
+        .when(unrepaired & repairs_in.is_not_null())
         .then(
             formatted_text(
                 DOUBLE_ENCODED_OTHER_CODE_PAGE.replace("{declared}", rules.read_encoding).replace(

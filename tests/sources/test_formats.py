@@ -1697,6 +1697,60 @@ def test_a_value_repair_mojibake_cannot_repair_says_so_instead_of_asking_for_it(
     ]
 
 
+def _cp850_export_with_utf8_lines(folder: Path) -> Ingested:
+    """A cp850 export (declared so, with repair_mojibake) with two lines pasted as UTF-8,
+    each line's repair unverified (ftfy has no cp850: "cl├®" stays as read)."""
+    (folder / "definition.toml").write_text(
+        _GERMAN.replace("READ", 'encoding = "cp850"\nrepair_mojibake = true\n')
+    )
+    export = folder / "export.csv"
+    export.write_bytes(
+        "ID;Eingang;Note;Kommentar\nA1;23.11.2026 09:14;1;Die Gebühr war falsch\n".encode("cp850")
+        + "A2;23.11.2026 10:01;2;Un lieu clé pour le village\n".encode()
+        + "A3;23.11.2026 11:00;2;Ángel a perdu la clé\n".encode()
+    )
+    definition = load_definition(str(folder / "definition.toml"))
+    return ingest_export(definition, export, Settings(data_dir=str(folder)), now=NOW)
+
+
+def test_utf8_lines_in_a_code_page_file_are_told_one_encoding_not_one_each(
+    tmp_path: Path,
+) -> None:
+    """Found by a user trial: UTF-8 lines read as the declared cp850 were quarantined with
+    "so the file is in cp437. Set encoding = cp437" on one line and "... cp1252" on another:
+    contradictory, and both wrong (each of those code pages turns UTF-8 into mojibake ftfy
+    repairs). Their bytes are UTF-8, and each line says so."""
+    from servicelens.validation.expectations import DOUBLE_ENCODED_UTF8_LINE
+
+    got = _cp850_export_with_utf8_lines(tmp_path)
+    assert got.clean.get_column("comment").to_list() == ["Die Gebühr war falsch"]
+    problem = DOUBLE_ENCODED_UTF8_LINE.replace("{declared}", "cp850")
+    assert reasons_of(got) == {
+        "A2": [f"comment: 'Un lieu cl├® pour le village' {problem}"],
+        "A3": [f"comment: '├üngel a perdu la cl├®' {problem}"],
+    }
+
+
+def test_values_repaired_by_different_code_pages_name_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lines of one delivery never name different code pages for the file (a trial's
+    named cp437 on one line and cp1252 on another): where the values disagree, none is
+    named."""
+    from servicelens.validation import expectations
+
+    def disagreeing(value: str, encoding: str) -> str:
+        return "cp437" if "village" in value else "cp1252"
+
+    monkeypatch.setattr(expectations, "code_page_that_repairs", disagreeing)
+    got = _cp850_export_with_utf8_lines(tmp_path)
+    problem = expectations.DOUBLE_ENCODED_NO_ONE_CODE_PAGE.replace("{declared}", "cp850")
+    assert reasons_of(got) == {
+        "A2": [f"comment: 'Un lieu cl├® pour le village' {problem}"],
+        "A3": [f"comment: '├üngel a perdu la cl├®' {problem}"],
+    }
+
+
 def test_a_workbooks_number_cells_read_as_numbers_under_a_decimal_comma(tmp_path: Path) -> None:
     """Found by a trial: a German Forms workbook with `decimal_comma = true` had its number
     cells 4.95 and 12.5 quarantined as "not a number ... written with a decimal comma"; a
