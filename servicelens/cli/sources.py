@@ -498,6 +498,7 @@ def _preview_text(preview: dict[str, Any]) -> str:
     elif not counts["kept"]:
         lines += ["", "rows as mapped: (none kept)"]
     from servicelens.cli.models import unmapped_labels_text
+    from servicelens.ingest.readers import header_excerpt
 
     labels = preview["labels"]
     if labels is not None:
@@ -505,7 +506,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
         if missing := labels["column_missing"]:
             lines.append(
                 f"  the label column {missing['column']} of the definition's [label] is not in "
-                f"this export, so no row is labelled; the export has {missing['export_has']}"
+                "this export, so no row is labelled; the export's header has "
+                f"{header_excerpt(missing['export_has'])}"
             )
         if labels["unmapped"]:
             lines.append(unmapped_labels_text(labels["unmapped"]))

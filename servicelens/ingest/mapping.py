@@ -37,6 +37,7 @@ from servicelens.ingest.readers import (
     column_key,
     decode_export,
     decode_to_utf8,
+    header_excerpt,
     read_csv_with_lines,
     sniff_delimiter,
     unpack_delivery,
@@ -744,10 +745,12 @@ def map_export(
     for name in header:
         index.setdefault(column_key(name), name)
     if missing := missing_columns(definition, header):
+        closes: list[str] = []
 
         def named(group: tuple[str, ...]) -> str:
             # One name of the group the export might mean (a trial's `Kommentr`).
             close = closest_column(group[0], header)
+            closes.extend([close] if close else [])
             hint = f" (did you mean {close!r}?)" if close else ""
             return " or ".join(repr(name) for name in group) + hint
 
@@ -767,11 +770,14 @@ def map_export(
             f"[attributes] or [[exclude]] of {where}"
         )
         hint = delimiter_hint(read)
+        columns = ", ".join(named(g) for g in missing)
+        # The advice before the header, and the header cut short (header_excerpt): a
+        # trial's refusal quoted 1,000 characters of Typeform questions first.
         raise MissingColumns(
             f"{read.path}: {read.header_span} (header): definition "
-            f"{definition.path} reads column(s) {', '.join(named(g) for g in missing)} that "
-            f"the export does not have; it has {header}. "
-            + (hint + advice if hint else advice[0].upper() + advice[1:]),
+            f"{definition.path} reads column(s) {columns} that the export does not have. "
+            + (hint + advice if hint else advice[0].upper() + advice[1:])
+            + f". The export's header has {header_excerpt(header, closes)}",
             missing,
         )
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
@@ -788,7 +794,8 @@ def map_export(
     if require_label and label_at is None:
         raise DefinitionError(
             f"{read.path}: {read.header_span} (header): training needs the label "
-            f"column {list(definition.label_column)} of {definition.path}; the export has {header}"
+            f"column {list(definition.label_column)} of {definition.path}; the export's "
+            f"header has {header_excerpt(header)}"
         )
     frame = read.frame
     used: list[str] = []

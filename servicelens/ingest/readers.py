@@ -27,7 +27,7 @@ import sys
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1120,6 +1120,35 @@ def closest_column(wanted: str, header: list[str], also: tuple[str, ...] = ()) -
         return named[0]
     close = difflib.get_close_matches(wanted, header, n=1)
     return close[0] if close else None
+
+
+#: A header a message quotes is cut beyond this many characters, the rest counted...
+HEADER_QUOTED_UP_TO = 200
+#: ...and each of its names beyond this many.
+HEADER_NAME_QUOTED_UP_TO = 60
+
+
+def header_excerpt(header: Sequence[str], first: Iterable[str] = ()) -> str:
+    """``header`` as a message quotes it, after its advice: ``3 columns: 'ID', 'Score',
+    'Kommentar'``; the names of ``first`` in it (those a message suggests) before the
+    others, each name cut beyond :data:`HEADER_NAME_QUOTED_UP_TO` characters, and the list
+    beyond :data:`HEADER_QUOTED_UP_TO` (``... and 25 more``). Found by a user trial: a
+    refusal quoted a Typeform header whole (1,000 characters of question text, which can
+    hold respondents' hidden-field values) before the one sentence that said what to do."""
+    named = list(dict.fromkeys([name for name in first if name in header] + list(header)))
+    shown: list[str] = []
+    length = 0
+    for name in named:
+        cut = (
+            name if len(name) <= HEADER_NAME_QUOTED_UP_TO else name[:HEADER_NAME_QUOTED_UP_TO] + "…"
+        )
+        if shown and length + len(repr(cut)) > HEADER_QUOTED_UP_TO:
+            break
+        shown.append(repr(cut))
+        length += len(shown[-1]) + 2
+    rest = len(named) - len(shown)
+    count = f"{len(header)} column{'s' if len(header) != 1 else ''}"
+    return f"{count}: {', '.join(shown)}" + (f" ... and {rest} more" if rest else "")
 
 
 def clean_name(name: str) -> str:

@@ -39,6 +39,7 @@ from servicelens.ingest.readers import (
     TOTALS_ROW,
     TOTALS_ROW_NOTE,
     code_page_that_repairs,
+    header_excerpt,
     looks_double_encoded,
 )
 from servicelens.runtime import freeze_long_lived
@@ -882,10 +883,15 @@ def validate_survey_batch(
         if kind == "expect_table_columns_to_match_set":
             missing = outcome.result.get("details", {}).get("mismatched", {}).get("missing", [])
             written = shown or header
+            guesses = _close_header_names(missing, written)
+            said = ", ".join(f"{guess!r} for {name!r}" for name, guess in guesses.items())
+            # The advice before the header, and the header cut short (header_excerpt): a
+            # trial's refusal quoted 1,000 characters of Typeform questions first.
             failures.append(
                 f"line {line} (header): required column(s) {missing} missing"
-                f"{_close_header_names(missing, written)}; the header has {written}. Fix the "
-                "export, or map its columns with a source definition (docs/sources.md)"
+                + (f" (did you mean {said}?)" if said else "")
+                + ". Fix the export, or map its columns with a source definition "
+                f"(docs/sources.md); the header has {header_excerpt(written, guesses.values())}"
             )
         elif kind == "expect_table_row_count_to_be_between":
             failures.append(
@@ -898,21 +904,21 @@ def validate_survey_batch(
     return failures
 
 
-def _close_header_names(missing: list[str], header: list[str]) -> str:
-    """`` (did you mean 'CSAT score' for 'csat'?)`` when columns of ``header`` look like the
-    ``missing`` ones (difflib's close matches, ignoring case, or a name holding the missing
-    one as a word), else empty. Found by a trial: a renamed ``CSAT score`` got no hint here
-    while a source definition's check gave one."""
+def _close_header_names(missing: list[str], header: list[str]) -> dict[str, str]:
+    """The column of ``header`` each of the ``missing`` ones most likely is, for a "did you
+    mean 'CSAT score' for 'csat'?" (difflib's close matches, ignoring case, or a name
+    holding the missing one as a word); those with none are left out. Found by a trial: a
+    renamed ``CSAT score`` got no hint here while a source definition's check gave one."""
     import difflib
 
     by_lower = {name.lower(): name for name in reversed(header)}
-    guesses = []
+    guesses = {}
     for name in missing:
         close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
         holding = [h for h in header if name.lower() in re.split(r"[\W_]+", h.lower())]
         if guess := (close and by_lower[close[0]]) or (holding and holding[0]):
-            guesses.append(f"{guess!r} for {name!r}")
-    return f" (did you mean {', '.join(guesses)}?)" if guesses else ""
+            guesses[name] = guess
+    return guesses
 
 
 @_serialised

@@ -357,6 +357,35 @@ def test_04_typeform_corrected_utf8_copy_is_read_as_utf8_despite_the_declared_cp
     assert "Fraîche, et à deux pas de chez moi" in str(attributes)
 
 
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_missing_column_refusal_says_what_to_do_before_a_shortened_header(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """Found by a user trial: the missing-column and semicolon-file refusals quoted a
+    Typeform header whole (1,500 characters of question text, which can hold respondents'
+    hidden-field values) before the one sentence that said what to do. The advice comes
+    first; the header after it, cut beyond 200 characters with a count of the rest, the
+    column suggested first."""
+    sample = (FIELD / "04-typeform-resaved-8bit" / "sample.csv").read_bytes()
+    renamed = sample.replace(b"Submit Date (UTC)", b"Submit Date")
+    export = tmp_path / "export.csv"
+    # Semicolons for commas: a semicolon-separated export read as commas.
+    export.write_bytes(renamed.replace(b",", delimiter.encode()))
+    definition = load_definition(str(DEFINITIONS / "typeform-spring.toml"))  # delimiter ","
+    with pytest.raises(DefinitionError) as error:
+        ingest_export(definition, export, Settings(data_dir=str(tmp_path)))
+    message = str(error.value)
+    advice, _, shown = message.partition(". The export's header has ")
+    assert "reads column(s) " in advice and "'Submit Date (UTC)'" in advice
+    assert advice.endswith("[attributes] or [[exclude]] of the definition"), message
+    assert "question" not in advice.lower() and len(shown) < 300, shown
+    if delimiter == ",":
+        assert shown.startswith("29 columns: ") and shown.endswith(" and 23 more"), shown
+    else:
+        assert "looks semicolon-separated, and was read as comma-separated" in advice
+        assert shown.startswith("1 column: '#;When do you use") and "…" in shown
+
+
 def test_04_typeform_repair_without_its_code_page_is_refused(tmp_path: Path) -> None:
     """``repair_mojibake`` without ``encoding`` on a file that is neither UTF-8 nor cp1252:
     repairing latin-1's reading gave other wrong letters ("FraÇ©che") and called them
@@ -924,7 +953,8 @@ def test_a_renamed_sample_column_is_quoted_as_the_file_writes_it(tmp_path: Path)
     with pytest.raises(BatchError, match=r"required column\(s\) \['csat'\]") as raised:
         read_surveys(settings, day)
     assert "did you mean 'CSAT Score' for 'csat'?" in str(raised.value)
-    assert "'channel', 'CSAT Score', 'nps'" in str(raised.value)
+    # The column suggested first in the header quoted (as written), the others after it.
+    assert "the header has 10 columns: 'CSAT Score', 'response_id', " in str(raised.value)
     assert "csat score" not in str(raised.value)
 
 

@@ -696,7 +696,7 @@ def test_sources_check_says_when_the_label_column_is_not_in_the_export(
     assert "labelled (kept rows with a label, for training): 0\n" in out
     assert (
         "  the label column ['verdikt'] of the definition's [label] is not in this export, so "
-        "no row is labelled; the export has ['" in out
+        "no row is labelled; the export's header has 8 columns: '" in out
     )
 
 

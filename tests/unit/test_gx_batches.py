@@ -91,7 +91,8 @@ def test_a_required_column_missing_names_the_header_columns_like_it() -> None:
     (failure,) = expectations.validate_survey_batch(header, 3, line=1)
     assert failure.startswith(
         "line 1 (header): required column(s) ['csat'] missing (did you mean 'CSAT score' for "
-        "'csat'?); the header has ["
+        "'csat'?). Fix the export, or map its columns with a source definition "
+        f"(docs/sources.md); the header has {len(header)} columns: 'CSAT score', "
     )
     unlike = [c for c in RAW_SURVEY_COLUMNS if c != "csat"]
     assert "did you mean" not in expectations.validate_survey_batch(unlike, 3, line=1)[0]
