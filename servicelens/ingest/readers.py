@@ -1118,8 +1118,52 @@ def closest_column(wanted: str, header: list[str], also: tuple[str, ...] = ()) -
     keyed = {column_key(name) for name in also}
     if named := [name for name in header if column_key(name) in keyed]:
         return named[0]
-    close = difflib.get_close_matches(wanted, header, n=1)
-    return close[0] if close else None
+    close = difflib.get_close_matches(wanted, header, n=len(header))
+    return next((name for name in close if could_be_misspelt(wanted, name)), None)
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Edits from ``a`` to ``b``: a letter inserted, deleted or replaced, or two adjacent
+    letters swapped, one each (optimal string alignment)."""
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, previous = previous, current
+    return previous[-1]
+
+
+def _typo_distance(word: str) -> int:
+    """Edits a misspelt ``word`` may be from the word meant: one up to four letters, two in
+    a longer word."""
+    return 1 if len(word) <= 4 else 2
+
+
+def could_be_misspelt(wanted: str, name: str) -> bool:
+    """Whether column ``name`` could be ``wanted`` misspelt: their words (letters and
+    digits, case and punctuation aside) the same, but for words added or left out and words
+    within a typo (:func:`_typo_distance` edits) of the word they stand for; words split or
+    joined are compared joined. A "did you mean" offers no other column. Found by a user
+    trial: ``'Start Date (UTC)'`` was offered for a missing ``Submit Date (UTC)``, whose
+    acceptance would have read the wrong timestamps."""
+    import difflib
+
+    def words(text: str) -> list[str]:
+        return re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).casefold())
+
+    ours, theirs = words(wanted), words(name)
+    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "replace":
+            meant, written = "".join(ours[i1:i2]), "".join(theirs[j1:j2])
+            if _edit_distance(meant, written) > _typo_distance(meant):
+                return False
+    return True
 
 
 #: A header a message quotes is cut beyond this many characters, the rest counted...

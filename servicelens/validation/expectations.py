@@ -39,6 +39,7 @@ from servicelens.ingest.readers import (
     TOTALS_ROW,
     TOTALS_ROW_NOTE,
     code_page_that_repairs,
+    could_be_misspelt,
     header_excerpt,
     looks_double_encoded,
 )
@@ -914,7 +915,11 @@ def _close_header_names(missing: list[str], header: list[str]) -> dict[str, str]
     by_lower = {name.lower(): name for name in reversed(header)}
     guesses = {}
     for name in missing:
-        close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+        close = [
+            c
+            for c in difflib.get_close_matches(name.lower(), list(by_lower), n=len(by_lower))
+            if could_be_misspelt(name, c)
+        ]
         holding = [h for h in header if name.lower() in re.split(r"[\W_]+", h.lower())]
         if guess := (close and by_lower[close[0]]) or (holding and holding[0]):
             guesses[name] = guess

@@ -21,7 +21,7 @@ from servicelens.ingest.readers import (
     read_csv_with_lines,
     read_jsonl_with_lines,
 )
-from transforms.schemas import RAW_INTERACTION_SCHEMA
+from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS
 
 #: The real export shapes beside the project (../shared/field).
 FIELD = Path(__file__).resolve().parents[2].parent / "shared" / "field"
@@ -570,3 +570,30 @@ def test_a_utf8_file_with_its_mark_read_as_a_code_page_is_called_utf8() -> None:
         text, found = decode_export(str(export), export.read_bytes(), "cp1252", repair)
         assert text == export.read_bytes()[len(codecs.BOM_UTF8) :]
         assert declared_encoding_not_used(found) == "cp1252"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "suggested"),
+    [
+        ("Kommentr", "Kommentar"),  # a letter left out
+        ("Komentar", "Kommentar"),
+        ("Date recieved", "Date Received"),  # two letters swapped, and case
+        ("nsp score", "nps_score"),  # punctuation
+        ("Submit Date (UTC)", None),  # another word, not a typo of it (trial 87)
+        ("Datum", None),
+    ],
+)
+def test_did_you_mean_offers_a_misspelling_never_another_word(
+    wanted: str, suggested: str | None
+) -> None:
+    """Found by a user trial: "did you mean 'Start Date (UTC)'" for a missing `Submit Date
+    (UTC)`: accepting it would read the wrong timestamps. Each word that differs must be
+    within a typo of its counterpart."""
+    from servicelens.ingest.readers import closest_column
+    from servicelens.validation.expectations import validate_survey_batch
+
+    header = ["#", "Start Date (UTC)", "Network ID", "Kommentar", "Date Received", "nps_score"]
+    assert closest_column(wanted, header) == suggested
+    if suggested is None:  # the sample layout's required columns are offered alike
+        renamed = [c if c != "submitted_at" else "started_at" for c in RAW_SURVEY_COLUMNS]
+        assert "did you mean" not in validate_survey_batch(renamed, 3, line=1)[0]
