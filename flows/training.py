@@ -19,7 +19,6 @@ from prefect.cache_policies import NO_CACHE
 import models
 import transforms
 from models.evaluate import (
-    baseline_ahead_on_decisions,
     baselines_ahead_text,
     classification_metrics,
     metrics_by_group,
@@ -37,7 +36,6 @@ from models.pipeline import (
     spec_to_dict,
 )
 from models.registry import (
-    PROMOTION_TOLERANCE,
     champion_history,
     champion_version,
     load_model,
@@ -383,14 +381,6 @@ def register_and_promote(
                 (float(metrics["cross_validation"]["macro_f1"]), labelled.height),
                 (float(theirs), int(champion_meta.get("training_rows") or 0)),
             )
-    # A first champion is judged against the simpler models of the same training slice, on
-    # the same test rows (the challenger's own holdout scores, whatever it was compared on).
-    # As a champion is, only on enough rows: fewer than MIN_COMPARISON_ROWS judge no model.
-    ahead = (
-        baseline_ahead_on_decisions(metrics, PROMOTION_TOLERANCE)
-        if int(metrics["split"]["test_rows"]) >= MIN_COMPARISON_ROWS
-        else None
-    )
     no_skill = no_skill_reason(
         skill, metrics.get("cross_validation"), promote_command(source, version)
     )
@@ -415,13 +405,14 @@ def register_and_promote(
         before_refit=before_refit,
         one_class_holdout=one_class if champion_score is None else None,
         promote=promote_command(source, version),
-        baseline_ahead=None if ahead is None else (*ahead, int(metrics["split"]["test_rows"])),
     )
     # Whatever was decided, a baseline that beats the model is said with the decision: the
-    # terminal, the log and `models show` all give it (a trial found it in the HTML report
-    # alone, beside a first promotion).
-    refused_for_it = champion is None and no_skill is None and ahead is not None
-    if (beaten := baselines_ahead_text(metrics)) and not refused_for_it:
+    # terminal, the log and `models show` all give it (a data scientist's trial found it in
+    # the HTML report alone, beside a first promotion). It is said, not judged on: a rule
+    # refusing a first model a baseline beat by the promotion tolerance (0.01 macro-F1, a
+    # few rows of a few hundred) left the project's own sample without a champion on five
+    # days of audits, where the text-only baseline led by 0.02 on 191 rows, within noise.
+    if beaten := baselines_ahead_text(metrics):
         decision = f"{decision}; {beaten}"
     record_decision(models_dir, version, promote, decision)
     if promote:

@@ -117,25 +117,6 @@ LEARNED_BASELINES: tuple[tuple[str, str], ...] = (
 )
 
 
-def baseline_ahead_on_decisions(
-    metrics: dict[str, Any], tolerance: float, metric: str = "macro_f1"
-) -> tuple[str, float, float] | None:
-    """``(baseline's name, its score, the model's)`` for the learned baseline of ``metrics``
-    (a version's ``metrics.json``) whose time-split ``metric`` beats the model's by more
-    than ``tolerance``, the furthest ahead where both do; None when none does (an undefined
-    score beats nothing). The promotion rule's comparison, made against the simpler models
-    fitted on the same training slice and scored on the same test rows (a data
-    scientist's trial: CFPB's facts-only baseline won macro-F1 by 0.032 and the model was
-    made the first champion, unsaid)."""
-    ours = float((metrics.get("model") or {}).get(metric, np.nan))
-    ahead = [
-        (name, theirs, ours)
-        for name, key in LEARNED_BASELINES
-        if (theirs := float((metrics.get(key) or {}).get(metric, np.nan))) > ours + tolerance
-    ]
-    return max(ahead, key=lambda found: found[1], default=None)
-
-
 def baselines_ahead_text(metrics: dict[str, Any]) -> str | None:
     """A line naming each learned baseline (text only, facts only) of ``metrics`` (a
     version's ``metrics.json``: ``model`` and the baselines, each

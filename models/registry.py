@@ -451,7 +451,6 @@ def promotion_decision(
     before_refit: bool = False,
     one_class_holdout: str | None = None,
     promote: str | None = None,
-    baseline_ahead: tuple[str, float, float, int] | None = None,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
 
@@ -494,14 +493,9 @@ def promotion_decision(
     labels where the champion kept its out-of-fold predictions), never on the undefined
     holdout scores, and the reason says the holdout held one root cause.
 
-    Without a champion, a challenger with skill over chance (``no_skill`` None) is judged
-    against its own learned baselines: ``baseline_ahead`` (the name and holdout ``metric``
-    of the baseline ahead of it beyond ``tolerance``, the challenger's, and the holdout
-    rows both were scored on; ``models.evaluate.baseline_ahead_on_decisions``) keeps it
-    out, by the rule that keeps a champion against a worse challenger (a data scientist's
-    trial: CFPB's facts-only baseline beat the model's macro-F1 by 0.032 on the same 426
-    rows, and the model was made the first champion without a word). With a champion,
-    replacing it is judged against it alone: it is what scores now, and no baseline does.
+    Without a champion the skill over chance (``no_skill``) alone decides, as always; a
+    learned baseline that beats the challenger is said with the decision by its caller
+    (``flows.training.register_and_promote``), not judged on.
     """
     if no_skill is not None:
         if champion is None:
@@ -509,16 +503,6 @@ def promotion_decision(
                 f"not promoted: {no_skill}. There is no champion, so negatives stay unscored"
             )
         return False, f"kept champion {champion}: challenger {challenger}: {no_skill}"
-    if champion is None and baseline_ahead is not None:
-        name, theirs, ours, rows = baseline_ahead
-        by_hand = promote or f"servicelens models promote {challenger}"
-        return False, (
-            f"not promoted: the {name} beats it on the same {rows:,} time-split test rows, "
-            f"{metric} {theirs:.3f} against {ours:.3f}, beyond tolerance {tolerance}, and a "
-            "first champion must not lose to a simpler model. There is no champion, so "
-            "negatives stay unscored. Audit more responses and train again, or use it all "
-            f"the same: `{by_hand}`"
-        )
     if champion is None:
         if one_class_holdout is not None:
             return True, (

@@ -7,7 +7,6 @@ import re
 from dataclasses import replace
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -37,15 +36,6 @@ def _decided(decision: str) -> str:
     """Training's decision without its note of the baselines that beat the model on the time
     split (here the text-only baseline ranks it a little better: said, not judged on)."""
     return decision.split("; on the time split, ")[0]
-
-
-def _without_baselines(metrics: dict[str, Any]) -> dict[str, Any]:
-    """``metrics`` without the learned baselines: a first champion the tests below compare
-    challengers with, whatever its baselines say (on the first five days the text-only
-    baseline's macro-F1 is 0.832 against the model's 0.811, and it would not be promoted)."""
-    return {
-        k: v for k, v in metrics.items() if k not in ("text_only_baseline", "facts_only_baseline")
-    }
 
 
 def test_the_decision_rule_and_its_reasons() -> None:
@@ -100,9 +90,7 @@ def test_a_champion_is_never_scored_on_rows_it_trained_on(
     cutoff = START + timedelta(days=4)
     early = labelled.filter(pl.col("survey_date") <= cutoff)
     champion = train_root_cause_model(early, seed=3, cv_folds=3)
-    first = register_and_promote(
-        champion, tmp_path, early, _without_baselines(champion.metrics), SURVEY_FEATURES
-    )
+    first = register_and_promote(champion, tmp_path, early, dict(champion.metrics), SURVEY_FEATURES)
     assert first["promoted"] and champion_version(tmp_path) == first["version"]
 
     unseen = trained.holdout.filter(pl.col("survey_date") > cutoff).height
@@ -214,9 +202,7 @@ def test_a_refused_challenger_promoted_by_hand_is_promoted_with_a_note(
     cutoff = START + timedelta(days=4)
     early = labelled.filter(pl.col("survey_date") <= cutoff)
     champion = train_root_cause_model(early, seed=3, cv_folds=3)
-    first = register_and_promote(
-        champion, models, early, _without_baselines(champion.metrics), SURVEY_FEATURES
-    )
+    first = register_and_promote(champion, models, early, dict(champion.metrics), SURVEY_FEATURES)
     # A challenger whose holdout predictions are the opposite of its real ones: refused.
     wrong = replace(
         trained,
@@ -972,18 +958,18 @@ def test_source_sample_names_the_sample_registry_in_models_and_score(
     assert status != 0 and "no such model version" not in said and str(missing) in said
 
 
-def test_a_first_model_a_baseline_beats_is_not_made_champion_and_every_summary_says_so(
+def test_a_first_model_a_baseline_beats_is_promoted_and_every_summary_says_so(
     labelled: pl.DataFrame,
     trained: TrainingResult,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Found by a data scientist's trial on the CFPB complaints: the facts-only baseline beat
-    the model on the same 426 time-split rows (macro-F1 0.697 against 0.665, beyond the 0.01
-    tolerance), the model was promoted as the first champion, and only the HTML report said
-    a baseline beat it. A first champion is judged against its baselines by the promotion
-    rule; a baseline ahead within the tolerance, or with a champion to judge against, is
-    said with the decision, in `models show` and its --json."""
+    the model on the same 426 time-split rows (macro-F1 0.697 against 0.665), the model was
+    promoted as the first champion, and only the HTML report said a baseline beat it. The
+    decision says so (terminal, log), as do `models show` and its --json; it is not judged
+    on (the project's own five-day sample has its text-only baseline 0.02 ahead on 191 rows,
+    within noise, and a rule refusing such a first model left it without a champion)."""
     from servicelens.cli.main import main
 
     metrics = dict(trained.metrics)
@@ -992,53 +978,20 @@ def test_a_first_model_a_baseline_beats_is_not_made_champion_and_every_summary_s
     ahead["roc_auc"] = model["roc_auc"] + 0.008
     beaten = {**metrics, "facts_only_baseline": ahead}
     models = Settings(data_dir=str(tmp_path)).models_dir
-    refused = register_and_promote(trained, models, labelled, beaten, SURVEY_FEATURES)
-    rows = metrics["split"]["test_rows"]
-    assert not refused["promoted"] and champion_version(models) is None
-    assert refused["decision"].startswith(
-        f"not promoted: the facts only baseline beats it on the same {rows:,} time-split test "
-        f"rows, macro_f1 {ahead['macro_f1']:.3f} against {model['macro_f1']:.3f}, beyond "
-        "tolerance 0.01, and a first champion must not lose to a simpler model. There is no "
-        "champion, so negatives stay unscored. Audit more responses and train again, or use "
-        f"it all the same: `servicelens models promote {refused['version']}`"
-    )
+    first = register_and_promote(trained, models, labelled, beaten, SURVEY_FEATURES)
+    assert first["promoted"] and champion_version(models) == first["version"]
+    assert first["decision"].startswith("promoted: no champion yet; on the time split, ")
+    assert "the facts only baseline beats the model on roc_auc" in first["decision"]
     data = ["--data-dir", str(tmp_path), "models"]
-    assert main([*data, "show", refused["version"]]) == 0
+    assert main([*data, "show", first["version"]]) == 0
     shown = capsys.readouterr().out
-    assert "training's decision: not promoted: the facts only baseline beats it" in shown
     assert "the facts only baseline beats the model on roc_auc" in shown
-    assert main([*data, "--json", "show", refused["version"]]) == 0
+    assert main([*data, "--json", "show", first["version"]]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["baselines_ahead"].startswith("on the time split, the ")
     assert "the facts only baseline beats the model on roc_auc" in record["baselines_ahead"]
-
-    # Within the tolerance the model is promoted, and the decision says the baseline won.
-    close = {**metrics, "facts_only_baseline": {**ahead, "macro_f1": model["macro_f1"] + 0.005}}
-    promoted = register_and_promote(trained, models, labelled, close, SURVEY_FEATURES)
-    assert promoted["promoted"]
-    assert promoted["decision"].startswith("promoted: no champion yet; on the time split, ")
-    assert "the facts only baseline beats the model on roc_auc" in promoted["decision"]
     # With a champion the challenger is judged against it; the baseline is still said.
     later = register_and_promote(trained, models, labelled, beaten, SURVEY_FEATURES)
-    assert later["decision"].startswith(f"kept champion {promoted['version']}: ")
+    assert later["decision"].startswith(f"kept champion {first['version']}: ")
     assert "; on the time split, the " in later["decision"]
     assert "the facts only baseline beats the model on roc_auc" in later["decision"]
-
-
-def test_the_baseline_ahead_on_decisions_is_the_furthest_beyond_the_tolerance() -> None:
-    from models.evaluate import baseline_ahead_on_decisions
-
-    metrics = {
-        "model": {"macro_f1": 0.665},
-        "text_only_baseline": {"macro_f1": 0.68},
-        "facts_only_baseline": {"macro_f1": 0.697},
-    }
-    assert baseline_ahead_on_decisions(metrics, 0.01) == ("facts only baseline", 0.697, 0.665)
-    assert baseline_ahead_on_decisions(metrics, 0.04) is None
-    nan = {"macro_f1": float("nan")}
-    assert baseline_ahead_on_decisions({**metrics, "model": nan}, 0.01) is None
-    assert baseline_ahead_on_decisions({"model": {"macro_f1": 0.6}}, 0.01) is None
-    kept, why = promotion_decision(
-        "new", 0.665, "old", 0.6, baseline_ahead=("facts only baseline", 0.697, 0.665, 426)
-    )
-    assert kept and why.startswith("promoted: holdout macro_f1 0.665 vs champion old 0.600")

@@ -22,16 +22,6 @@ DAYS = 4
 PANIC = "assertion failed: i < self.len()"
 
 
-@pytest.fixture(autouse=True)
-def first_models_promoted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about what follows a promotion: on these four small dates a learned
-    baseline beats the model's macro-F1 beyond the tolerance, and a first model is then not
-    promoted (``flows.training.register_and_promote``), so that rule is set aside here."""
-    import flows.training
-
-    monkeypatch.setattr(flows.training, "baseline_ahead_on_decisions", lambda *_, **__: None)
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     from servicelens.stages import publish_clean, validate_day

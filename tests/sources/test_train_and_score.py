@@ -189,8 +189,7 @@ def test_cfpb_model_beats_tfidf_baseline_and_scores_without_the_label(
     )
     unlabelled.write_csv(tmp_path / "new.csv")
     out = tmp_path / "scored.parquet"
-    # Named, not the champion: on these 800 complaints the facts-only baseline's macro-F1
-    # beats the model's, and a first model that loses to its baseline is not promoted.
+    # Named: the version just trained (the champion, as the first with skill).
     version = ["--version", trained["version"]]
     assert main([*data, "score", "--source", "cfpb", "--input", str(tmp_path / "new.csv"),
                  "--output", str(out), *version]) == 0  # fmt: skip
