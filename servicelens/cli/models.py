@@ -646,16 +646,22 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
 
 def drift_text(drift: dict[str, Any]) -> str:
     """What :func:`models.drift.compare_with_reference`'s result says, in a few words: a
-    batch too small to judge says so, and is not called free of drift."""
+    batch too small to judge says so, and is not called free of drift; nor are the features
+    it has too few rows for (``not_judged``: 200 rows over 51 companies are noise)."""
     from models.drift import MIN_DRIFT_ROWS
 
+    not_judged = drift.get("not_judged") or []
+    unjudged = f"; not judged: {'; '.join(not_judged)}" if not_judged else ""
     if drift["flagged"]:
-        return "DRIFT: " + "; ".join(drift["alerts"])
+        return "DRIFT: " + "; ".join(drift["alerts"]) + unjudged
     if drift["rows"] < MIN_DRIFT_ROWS:
         seen = f"; measured: {'; '.join(drift['alerts'])}" if drift["alerts"] else ""
         return (
             f"not judged: {drift['rows']} scored rows, under the {MIN_DRIFT_ROWS} drift needs{seen}"
         )
+    if not_judged:
+        judged = len(drift.get("psi", {})) - len(not_judged)
+        return f"no drift in the {judged} feature(s) judged{unjudged}"
     return "no drift"
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models.drift import MIN_DRIFT_ROWS, PSI_ALERT, PSI_WATCH, psi
+from models.drift import NOISE_QUANTILE, PSI_ALERT, PSI_WATCH, ROWS_PER_BIN, PsiJudgement, judge_psi
 from models.evaluate import (
     GROUP_ROWS_TO_SCORE,
     baselines_ahead_text,
@@ -1056,13 +1056,19 @@ def _threshold_text(threshold: float | None) -> str:
     return "not recorded" if threshold is None else f"{threshold:.2f}"
 
 
-def _psi(reference: pl.Series, recent: pl.Series) -> float:
+def _psi(reference: pl.Series, recent: pl.Series) -> PsiJudgement:
     """Population stability index between two categorical samples (``models.drift.psi`` over
-    the share of each value in either sample)."""
+    the share of each value in either sample), judged against sampling noise as a scoring
+    run's drift check judges it (``models.drift.judge_psi``)."""
     ref = reference.drop_nulls().value_counts(normalize=True, name="ref")
     new = recent.drop_nulls().value_counts(normalize=True, name="new")
     joined = ref.join(new, on=reference.name, how="full", coalesce=True).fill_null(0.0)
-    return psi(joined.get_column("ref").to_numpy(), joined.get_column("new").to_numpy())
+    return judge_psi(
+        joined.get_column("ref").to_numpy(),
+        joined.get_column("new").to_numpy(),
+        recent.drop_nulls().len(),
+        reference.drop_nulls().len(),
+    )
 
 
 def _drift(inputs: _Inputs) -> str:
@@ -1091,22 +1097,23 @@ def _drift(inputs: _Inputs) -> str:
     for name, expr in checks:
         before = reference.select(expr.alias("value")).to_series()
         after = recent.select(expr.alias("value")).to_series()
-        value = _psi(before, after)
-        # Fewer rows than a scoring run's drift check judges pass PSI's line by chance (a
-        # QA lead's trial saw 28 negatives against 32 flagged): measured, not flagged.
-        counted = min(before.drop_nulls().len(), after.drop_nulls().len())
-        flag = "DRIFT" if value > PSI_ALERT else "ok"
-        if counted < MIN_DRIFT_ROWS:
-            flag = f"not judged ({counted:,} rows)"
-        rows.append({"what": name, "psi": value, "flag": flag})
+        judged = _psi(before, after)
+        # Too few rows for the values compared pass PSI's line by chance (a QA lead's trial
+        # saw 28 negatives against 32 flagged): measured, not flagged.
+        flag = "DRIFT" if judged.drifted else "ok"
+        if not judged.judged:
+            flag = f"not judged: {judged.too_few('values')}"
+        rows.append({"what": name, "psi": judged.psi, "flag": flag})
     table = pl.DataFrame(rows)
     flagged = table.filter(pl.col("flag") == "DRIFT").height
     head = (
         f"<p>The last {n_recent:,} survey dates (from {cutoff}) against the "
         f"{dates.len() - n_recent:,} before them; a population stability index above "
         f"{PSI_ALERT} is flagged (below {PSI_WATCH} is stable, {PSI_WATCH}-{PSI_ALERT} worth "
-        f"watching), the line every scoring run's drift check uses; a side with fewer than "
-        f"{MIN_DRIFT_ROWS} rows is measured, not judged. {flagged} flag(s).</p>"
+        f"watching) when it is also above what sampling noise alone reaches "
+        f"({NOISE_QUANTILE:.0%} of the time), as every scoring run's drift check judges it; "
+        f"a side with fewer than {ROWS_PER_BIN} rows per value compared is measured, not "
+        f"judged. {flagged} flag(s).</p>"
     )
     extra = ""
     model_drift = (inputs.metrics or {}).get("drift")

@@ -230,6 +230,13 @@ def test_a_batch_too_small_for_drift_is_not_called_free_of_it() -> None:
     assert drift_text({**small, "rows": 80, "alerts": []}) == "no drift"
     flagged = {"rows": 80, "alerts": ["queue PSI 4.19 > 0.25"], "flagged": True}
     assert drift_text(flagged) == "DRIFT: queue PSI 4.19 > 0.25"
+    # Nor are the features a batch has too few rows for (a trial's 200 rows over 51 companies).
+    unjudged = ["company: too few rows (80) for 51 categories (judged from 510)"]
+    assert drift_text(
+        {**small, "rows": 80, "alerts": [], "psi": {"queue": 0.1, "company": 0.4},
+         "not_judged": unjudged}
+    ) == ("no drift in the 1 feature(s) judged; not judged: company: too few rows (80) for 51 "
+          "categories (judged from 510)")  # fmt: skip
 
 
 def test_training_refusals_say_what_is_missing(
