@@ -27,6 +27,7 @@ from scipy.special import expit
 from scipy.special import logit as log_odds
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.pipeline import Pipeline
 
 from models.native_text import prepare_vocabularies
@@ -300,6 +301,21 @@ COMMENT_PHRASES = 2
 #: A phrase (quoted) that is redaction marks (CFPB's ``XX/XX/XXXX``, ``xxxx``), numbers and
 #: punctuation only: it does not name a comment (:func:`comment_labels`).
 UNNAMEABLE = re.compile(r"'[\sxX\d/.,:;$%-]*'")
+#: One word of a phrase that is a redaction mark, a number or punctuation.
+_MARK = re.compile(r"[xX\d/.,:;$%'-]*")
+
+
+def names_nothing(term: str) -> bool:
+    """Whether a quoted phrase (``'by xxxx'``) names nothing a person can read: it is
+    :data:`UNNAMEABLE`, or each of its words is a redaction mark, a number or an English stop
+    word (scikit-learn's ``ENGLISH_STOP_WORDS``, a kept list, not one of ours). A data
+    scientist's trial saw CFPB reasons named 'it and', 'or all' and 'by xxxx'."""
+    if UNNAMEABLE.fullmatch(term):
+        return True
+    words = term.strip("'").split()
+    return all(_MARK.fullmatch(w) or w.lower() in ENGLISH_STOP_WORDS for w in words)
+
+
 #: The names of the features that are a comment's phrases (:func:`_readable`).
 PHRASE_PREFIXES = ("phrase '", "text fragment '")
 
@@ -323,10 +339,10 @@ def comment_labels(
         [str(n).removeprefix("phrase ").removeprefix("text fragment ") for n in names],
         dtype=object,
     )
-    # A phrase of redaction marks and numbers alone names nothing a person can read (a data
-    # scientist's trial saw CFPB complaints named 'xxxxxxxx xxxx' and '2018'): it counts in
-    # the comment's effect, and the next phrase names it.
-    nameable = np.asarray([not UNNAMEABLE.fullmatch(str(t)) for t in terms], dtype=bool)
+    # A phrase of redaction marks, numbers and stop words alone names nothing a person can
+    # read (a data scientist's trial saw CFPB complaints named 'xxxxxxxx xxxx', '2018' and
+    # 'it and'): it counts in the comment's effect, and the next phrase names it.
+    nameable = np.asarray([not names_nothing(str(t)) for t in terms], dtype=bool)
     toward = (owner >= 0) & (phrases.values * np.sign(effects)[owner] > 0)
     toward &= nameable[phrases.columns]
     owner, columns = owner[toward], phrases.columns[toward]

@@ -16,11 +16,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from models.explain import (
     _MAX_TABLE_SPLITS,
     REASON_EFFECT_MIN,
-    UNNAMEABLE,
     _counterfactual_effects,
     _fact_label,
     boosted_inputs,
     feature_names,
+    names_nothing,
     predict_with_flat_reasons,
     predict_with_reasons,
     shrink_probability,
@@ -186,8 +186,7 @@ def _reasons_by_definition(
             pushed = sorted(
                 (-abs(value), int(j))
                 for j, value in zip(words.indices[start:end], words.data[start:end], strict=True)
-                if value * comment > 0
-                and not UNNAMEABLE.fullmatch(word_names[j].removeprefix("phrase "))
+                if value * comment > 0 and not names_nothing(word_names[j].removeprefix("phrase "))
             )
             phrases = [word_names[j].removeprefix("phrase ") for _, j in pushed[:2]]
             label = " ".join(["comment", ", ".join(phrases)]) if phrases else "comment"

@@ -18,7 +18,6 @@ from scipy.special import expit, logit
 
 from models.explain import (
     REASON_EFFECT_MIN,
-    UNNAMEABLE,
     _blend_contributions,
     _linear_contributions,
     _linear_terms,
@@ -26,6 +25,7 @@ from models.explain import (
     _strongest_first,
     fact_inputs,
     feature_names,
+    names_nothing,
     predict_with_flat_reasons,
     shrink_probability,
 )
@@ -346,7 +346,7 @@ def _linear_reasons_by_definition(
             for e, j, name in phrases[row]
             if e * comment > 0
         ]
-        pushed = sorted(n for n in named if not UNNAMEABLE.fullmatch(n[2]))
+        pushed = sorted(n for n in named if not names_nothing(n[2]))
         terms = [term for _, _, term in pushed[:2]]
         label = "comment " + ", ".join(terms) if terms else "comment"
         candidates[row].append((-abs(comment), offset, label, comment))
@@ -447,3 +447,30 @@ def test_a_comment_is_named_by_phrases_a_person_can_read() -> None:
     )
     labels = comment_labels(phrases, names, np.asarray([6.5, 3.0]), np.asarray([0, 1]))
     assert labels.tolist() == ["comment 'late fee', 'never came'", "comment"]
+
+
+def test_a_comment_is_not_named_by_stop_words_and_redaction_marks() -> None:
+    """Found by a data scientist's trial: CFPB reasons named "comment 'it and', 'these
+    accounts'", "'loan', 'by xxxx'" and "'physically', 'or all'" (81 of 1,494 text reasons
+    named an XXXX phrase). A phrase of scikit-learn's English stop words and redaction marks
+    alone names nothing; it still counts in the effect, and the next phrase names it."""
+    from models.explain import comment_labels
+
+    names = np.asarray(
+        ["phrase 'it and'", "phrase 'these accounts'", "phrase 'loan'", "phrase 'by xxxx'",
+         "phrase 'physically'", "phrase 'or all'", "phrase 'on xx/xx/xxxx'",
+         "phrase 'late fee'", "phrase 'the'"],
+        dtype=object,
+    )  # fmt: skip
+    phrases = _Part(
+        np.asarray([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3]),
+        np.asarray([0, 1, 7, 3, 2, 6, 5, 4, 7, 0, 8]),
+        np.asarray([0.95, 0.5, 0.1, 0.9, 0.6, 0.3, 0.8, 0.7, 0.2, 1.0, 0.5]),
+    )
+    labels = comment_labels(phrases, names, np.asarray([1.6, 1.8, 1.7, 1.5]), np.arange(4))
+    assert labels.tolist() == [
+        "comment 'these accounts', 'late fee'",
+        "comment 'loan'",
+        "comment 'physically', 'late fee'",
+        "comment",
+    ]
