@@ -224,6 +224,11 @@ class SourceDefinition:
     max_comment_chars: int | None = field(default=None, repr=False)
     #: The presets it extends, nearest first.
     extends: tuple[str, ...] = ()
+    #: Export column names a definition of the user's own writes (not a built-in preset's,
+    #: whose names stand for every spelling): such a name picks the column spelt exactly so
+    #: where two columns match it (:func:`servicelens.ingest.mapping.ambiguous_columns`).
+    #: Out of the fingerprint: it changes no landed row.
+    exact_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
@@ -345,7 +350,38 @@ def _merge_column_rules(base: dict[str, Any], over: dict[str, Any]) -> dict[str,
     return merged
 
 
-def _load_raw(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], tuple[str, ...]]:
+def _names_written(data: dict[str, Any]) -> frozenset[str]:
+    """The export column names one definition file's own tables write (before merging)."""
+
+    def names(value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list):
+            return [n for v in value for n in names(v)]
+        return []
+
+    found: list[str] = []
+    for rule in (data.get("columns") or {}).values():
+        if isinstance(rule, dict):
+            found += names(rule.get("column")) + names(rule.get("columns"))
+        else:
+            found += names(rule)
+    for group in (data.get("attributes") or {}).values():
+        found += names(group)
+    if isinstance(label := data.get("label"), dict):
+        found += names(label.get("column"))
+    for rule in data.get("exclude") or []:
+        if isinstance(rule, dict):
+            found += names(rule.get("column"))
+    return frozenset(found)
+
+
+def _load_raw(
+    path: Path, chain: tuple[Path, ...] = ()
+) -> tuple[dict[str, Any], tuple[str, ...], frozenset[str]]:
+    """A definition file's tables with those of the presets it extends merged under them,
+    the names of those presets (nearest first), and the export column names written by the
+    files of the chain that are not built-in presets (``SourceDefinition.exact_names``)."""
     if path in chain:
         raise DefinitionError(f"{path}: `extends` loops back to itself ({chain})")
     try:
@@ -373,19 +409,20 @@ def _load_raw(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
             f"{path}: unknown key(s) {unknown}{_close_keys(unknown, _TOP_KEYS)}; the keys are "
             f"{sorted(_TOP_KEYS)} (see docs/sources.md)"
         )
+    own = _names_written(data) if path.parent != BUILT_IN_DIR else frozenset()
     parent = data.pop("extends", None)
     if parent is None:
-        return data, ()
+        return data, (), own
     try:
         base_path = resolve_definition_path(str(parent), relative_to=path)
     except DefinitionError as error:
         # Found by a trial: `extends = "qualtric"` was refused naming neither the file nor
         # its extends line.
         raise DefinitionError(_extends_refusal(path, str(parent))) from error
-    base, chain_names = _load_raw(base_path, (*chain, path))
+    base, chain_names, inherited = _load_raw(base_path, (*chain, path))
     # The preset's own name and description do not pass on to a definition extending it.
     base = {k: v for k, v in base.items() if k not in ("name", "description")}
-    return _merge(base, data), (str(parent), *chain_names)
+    return _merge(base, data), (str(parent), *chain_names), own | inherited
 
 
 def _extends_refusal(path: Path, parent: str) -> str:
@@ -594,7 +631,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
     column in ``never_features``/``never_store``, a label value other than a root cause.
     """
     path = resolve_definition_path(source)
-    data, chain = _load_raw(path)
+    data, chain, exact_names = _load_raw(path)
     where = str(path)
     columns_spec = data.get("columns", {})
     if not isinstance(columns_spec, dict):
@@ -768,4 +805,5 @@ def load_definition(source: str | Path) -> SourceDefinition:
         max_comment_chars=max_comment_chars,
         audit_date_order=audit_date_order,
         extends=chain,
+        exact_names=exact_names,
     )

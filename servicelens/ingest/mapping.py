@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from servicelens.ingest.definitions import (
+    BUILT_IN_DIR,
     TIMESTAMP_COLUMNS,
     DefinitionError,
     SourceDefinition,
@@ -690,6 +691,70 @@ def missing_columns(definition: SourceDefinition, header: list[str]) -> list[tup
     ]
 
 
+def ambiguous_columns(
+    definition: SourceDefinition, header: list[str]
+) -> list[tuple[str, str, list[int]]]:
+    """Where two or more columns of ``header`` match the name a definition reads a column
+    by (the same name ignoring case, spaces and punctuation: ``complaint_id`` and
+    ``Complaint ID``): for each, what reads it (``[columns] response_id``), the name, and
+    the columns' positions in ``header`` (from 0). None where the definition's own file
+    writes one of them by its exact name (``SourceDefinition.exact_names``): a built-in
+    preset's names stand for every spelling, so they choose nothing."""
+    readers: list[tuple[str, tuple[str, ...]]] = [
+        (f"[columns] {name}", group)
+        for name, rule in definition.columns.items()
+        if not rule.derive
+        for group in rule.sources
+    ]
+    readers += [(f"[attributes] {name}", group) for name, group in definition.attributes.items()]
+    if definition.label_column:
+        readers.append(("[label] column", definition.label_column))
+    readers += [(f"[[exclude]] {e.column!r}", (e.column,)) for e in definition.exclude]
+    keys = [column_key(name) for name in header]
+    found = []
+    for what, group in dict.fromkeys(readers):
+        for alternative in group:
+            at = [i for i, key in enumerate(keys) if key == column_key(alternative)]
+            if len(at) > 1 and not (
+                alternative in header and alternative in definition.exact_names
+            ):
+                found.append((what, alternative, at))
+            if at:
+                break
+    return found
+
+
+def _refuse_ambiguous_columns(definition: SourceDefinition, read: RawRead) -> None:
+    """Raise DefinitionError when :func:`ambiguous_columns` finds any: a file with both
+    ``complaint_id`` and ``Complaint ID`` read ``Complaint ID`` without a word (a trial)."""
+    found = ambiguous_columns(definition, read.header)
+    if not found:
+        return
+    header = read.header
+    where = (
+        f'a definition of your own with extends = "{definition.path.stem}" (docs/sources.md)'
+        if definition.path.parent == BUILT_IN_DIR
+        else str(definition.path)
+    )
+    each = "; ".join(
+        " and ".join(f"{header[i]!r} (column {i + 1})" for i in at)
+        + f" both match {name!r}, which {what} reads"
+        for what, name, at in found
+    )
+    what, _, at = found[0]
+    table, _, key = what.partition(" ")
+    example = (
+        f"{key} = {header[at[0]]!r} under {table}"
+        if table in ("[columns]", "[attributes]")
+        else f"{what} = {header[at[0]]!r}"
+    )
+    raise DefinitionError(
+        f"{read.path}: {read.header_span} (header): {each}. Which one is meant cannot be "
+        f"told; map one by its exact name in {where} (e.g. {example}), or deliver the export "
+        "without the other"
+    )
+
+
 def mapped_column(
     name: str, read_from: tuple[str, ...], definition: SourceDefinition, encoding: str
 ) -> pl.Expr:
@@ -780,6 +845,7 @@ def map_export(
             + f". The export's header has {header_excerpt(header, closes)}",
             missing,
         )
+    _refuse_ambiguous_columns(definition, read)
     label_at = _resolve(definition.label_column, index, header) if definition.label_column else None
     if require_label and not definition.label_column:
         raise DefinitionError(

@@ -160,6 +160,46 @@ def test_an_export_missing_a_mapped_column_names_file_and_column(tmp_path: Path)
         )
 
 
+def test_two_columns_matching_one_mapped_name_are_refused_unless_one_is_mapped_exactly(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a CFPB file with both ``complaint_id`` and ``Complaint ID`` was
+    read by ``Complaint ID`` without a note. The refusal names both columns and their places
+    on the header line, and how to choose; a definition of one's own that maps one of them
+    by its exact name has chosen it."""
+    export = pl.DataFrame(
+        {
+            "complaint_id": ["1", "2"],
+            "Date received": ["2024-01-02", "2024-01-03"],
+            "Product": ["Mortgage", "Debt collection"],
+            "Issue": ["Fees", "Threats"],
+            "Complaint ID": ["91", "92"],
+            "Consumer complaint narrative": ["they charged a fee twice", "calls at night"],
+            **{c: ["x", "y"] for c in ("Sub-product", "Sub-issue", "Company", "State", "Tags")},
+            "Submitted via": ["Web", "Web"],
+            "Timely response?": ["Yes", "No"],
+        }
+    )
+    export.write_csv(tmp_path / "both.csv")
+    settings = Settings(data_dir=str(tmp_path))
+    with pytest.raises(DefinitionError) as refused:
+        ingest_export(load_definition("cfpb"), tmp_path / "both.csv", settings)
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'both.csv'}: line 1 (header): ")
+    assert (
+        "'complaint_id' (column 1) and 'Complaint ID' (column 5) both match 'Complaint ID', "
+        "which [columns] response_id reads" in message
+    )
+    assert 'extends = "cfpb"' in message and "response_id = 'complaint_id' under [columns]" in (
+        message
+    )
+    for chosen, ids in (("complaint_id", ["1", "2"]), ("Complaint ID", ["91", "92"])):
+        own = tmp_path / "own.toml"
+        own.write_text(f'extends = "cfpb"\nname = "mine"\n[columns]\nresponse_id = "{chosen}"\n')
+        read = ingest_export(load_definition(str(own)), tmp_path / "both.csv", settings)
+        assert read.clean.get_column("response_id").to_list() == ids, chosen
+
+
 def test_unknown_source_lists_the_built_in_definitions() -> None:
     with pytest.raises(DefinitionError, match=r"\['cfpb', 'google_forms', .*'zendesk'\]"):
         load_definition("no-such-vendor")
