@@ -1122,22 +1122,6 @@ def closest_column(wanted: str, header: list[str], also: tuple[str, ...] = ()) -
     return next((name for name in close if could_be_misspelt(wanted, name)), None)
 
 
-def _edit_distance(a: str, b: str) -> int:
-    """Edits from ``a`` to ``b``: a letter inserted, deleted or replaced, or two adjacent
-    letters swapped, one each (optimal string alignment)."""
-    before: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
-            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
-                cost = min(cost, before[j - 2] + 1)
-            current.append(cost)
-        before, previous = previous, current
-    return previous[-1]
-
-
 def _typo_distance(word: str) -> int:
     """Edits a misspelt ``word`` may be from the word meant: one up to four letters, two in
     a longer word."""
@@ -1153,6 +1137,8 @@ def could_be_misspelt(wanted: str, name: str) -> bool:
     acceptance would have read the wrong timestamps."""
     import difflib
 
+    from rapidfuzz.distance import OSA
+
     def words(text: str) -> list[str]:
         return re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).casefold())
 
@@ -1161,7 +1147,9 @@ def could_be_misspelt(wanted: str, name: str) -> bool:
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace":
             meant, written = "".join(ours[i1:i2]), "".join(theirs[j1:j2])
-            if _edit_distance(meant, written) > _typo_distance(meant):
+            # Optimal string alignment: a letter inserted, deleted or replaced, or two
+            # adjacent letters swapped, one edit each (rapidfuzz).
+            if OSA.distance(meant, written) > _typo_distance(meant):
                 return False
     return True
 
