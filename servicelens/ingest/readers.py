@@ -367,11 +367,17 @@ def _utf8_despite_declared(data: bytes, encoding: str) -> bytes | None:
             return None
     except LookupError:
         return None
-    marked = data.startswith(codecs.BOM_UTF8)
-    body = data[len(codecs.BOM_UTF8) :] if marked else data
-    if (body.isascii() and not marked) or not _is_utf8(body):
-        return None
-    return body if marked or _reads_as_text(body.decode("utf-8")) else None
+    if data.startswith(codecs.BOM_UTF8):
+        body = data[len(codecs.BOM_UTF8) :]
+        return body if _is_utf8(body) else None
+    return data if _utf8_text(data) else None
+
+
+def _utf8_text(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 beyond ASCII whose UTF-8 reading is text
+    (:func:`_reads_as_text`): written as UTF-8, whatever code page it was read in (a file,
+    :func:`_utf8_despite_declared`; a value, :func:`code_page_that_repairs`)."""
+    return not data.isascii() and _is_utf8(data) and _reads_as_text(data.decode("utf-8"))
 
 
 #: Code pages a Western export that is neither UTF-8 nor cp1252 was most likely saved in
@@ -717,7 +723,7 @@ def code_page_that_repairs(value: str, encoding: str) -> str | None:
         data = value.encode(encoding)
     except (UnicodeError, LookupError):
         return None
-    if not data.isascii() and _is_utf8(data) and _reads_as_text(data.decode("utf-8")):
+    if _utf8_text(data):
         return "utf-8"
     for page, text in _readings(data, REPAIR_CODE_PAGES, encoding):
         repaired = _verified_repair(text) if _shows_mojibake(text) else None
