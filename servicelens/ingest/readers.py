@@ -20,7 +20,6 @@ import functools
 import gzip
 import html
 import io
-import itertools
 import json
 import re
 import sys
@@ -2229,14 +2228,22 @@ def read_jsonl_with_lines(
     ``keep``, a predicate on the decoded columns, drops the rows the caller does not need
     while they are decoded, so they are never held all at once (a date needs a few of the
     look-back days' interactions, not all of them); they are counted in ``RawRead.skipped``.
-    Every line is still decoded and checked: rejects, and whether the fast or the exact
-    decoder's rules apply, do not depend on ``keep``.
+    Every line is still decoded and checked: rejects do not depend on ``keep``.
+
+    One streaming pass decodes the lines that are plainly an object with polars
+    (:func:`_decode_json_fast`); every other line, and each line polars could read otherwise
+    than Python's decoder, is decoded alone by :func:`_decode_json_exact`, which is the
+    reference: a line's fate never depends on the other lines of its file. A file polars'
+    decoder refuses outright (a line it cannot parse, a value of a type it cannot convert)
+    is decoded line by line by the exact decoder; the answer is the same, only slower.
+
+    Raises :class:`SourceError` when a local file changes while it is read.
     """
     path = str(path)
     schema = schema or RAW_INTERACTION_SCHEMA
-    # A local export in plain UTF-8 (the usual case) is read from the file a piece at a
-    # time; anything else (an object store, a BOM, a legacy encoding, CR line ends) is
-    # decoded to UTF-8 in memory first.
+    # A local export in plain UTF-8 (the usual case) is streamed from the file; anything
+    # else (an object store, a BOM, a legacy encoding, CR line ends) is decoded to UTF-8 in
+    # memory first.
     source: _JsonSource | None = _PlainUtf8File.open(path)
     encoding = "utf-8"
     split_here = False
@@ -2250,70 +2257,26 @@ def read_jsonl_with_lines(
         split_here = b"\r" in decoded_bytes
         source = _InMemory(decoded_bytes)
         del decoded_bytes
-    stripped = pl.col("text").str.strip_chars()
-    present = stripped != ""
-    # A cheap shape check first, so one truncated line does not force the slow path.
-    looks_like_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
-    # One streaming pass keeps a few numbers per line and the text of the lines that are not
-    # plainly an object ("{...}" with no space around it) only; the file's text is never held
-    # a second time as a column. Those few are then stripped and checked: stripping every
-    # line in the pass doubled its time (0.32 s against 0.17 s for 1.6 million lines).
-    plainly = pl.col("text").str.starts_with("{") & pl.col("text").str.ends_with("}")
-    shapes = (
-        _numbered_lines(source.lines_input(), split_here)
-        .select(
-            "source_line",
-            (pl.col("text").str.len_bytes() + 1).alias("length"),  # with its newline
-            plainly.alias("plainly"),
-            pl.when(~plainly).then(pl.col("text")).alias("text"),
-        )
-        .collect(engine="streaming")
-        .with_columns(
-            (pl.col("plainly") | present).alias("present"),
-            (pl.col("plainly") | looks_like_object).alias("candidate"),
-        )
-        .with_columns(
-            pl.col("length").cast(pl.Int64),
-            _line_starts(pl.col("length")).alias("start"),
-            pl.when(pl.col("present") & ~pl.col("candidate")).then(pl.col("text")).alias("text"),
-        )
-        .filter(pl.col("present"))
-    )
-    bad = shapes.filter(~pl.col("candidate"))
-    rejects = [
-        Reject(int(line), text, "malformed JSON: not a complete object")
-        for line, text in bad.select("source_line", "text").iter_rows()
-    ]
-    candidates = shapes.filter(pl.col("candidate"))
-    candidate_lines = candidates.get_column("source_line")
-    # The rejected lines blanked out (the text is the same otherwise, line for line), in
-    # pieces that end at line ends, each decoded as soon as it is cut: the date never holds
-    # a second copy of the file, only the pieces being decoded.
-    chunks = _chunks_without_lines(
-        source,
-        bad.get_column("start").to_numpy(),
-        bad.get_column("length").to_numpy(),
-        candidates.get_column("start").to_numpy(),
-    )
-    del shapes, bad, candidates
-    decoded = _decode_json_fast(chunks, candidate_lines, schema, keep)
-    if decoded is not None and _holds_text_that_was_not(decoded, schema, source, split_here):
-        decoded = None  # the exact path rejects what polars' reader wrote as text
-    rows_decoded = candidate_lines.len()
-    if decoded is None:
+    text = source
+    fast = _decode_json_fast(lambda: _numbered_lines(text.lines_input(), split_here), schema, keep)
+    if fast is None:
         payload = source.whole() or bytes(source.read(0, source.size))
-        candidates = (
-            _numbered_lines(payload, split_here).filter(present & looks_like_object).collect()
-        )
+        rows, rejects = _decode_lines_exact(_numbered_lines(payload, split_here).collect(), schema)
         del payload
-        exact, more = _decode_json_exact(candidates, schema)
-        rejects.extend(more)
-        decoded = exact.select(pl.col("row").struct.unnest(), "source_line")
-        rows_decoded = decoded.height
+        rows_decoded = rows.height
         if keep is not None:
-            decoded = decoded.filter(keep)
+            rows = rows.filter(keep)
+    else:
+        exact, rejects = _decode_lines_exact(fast.others, schema)
+        rows_decoded = fast.decoded + exact.height
+        if keep is not None:
+            exact = exact.filter(keep)
+        rows = fast.rows
+        if not exact.is_empty():
+            rows = pl.concat([rows, exact], how="vertical_relaxed").sort("source_line")
+    source.check_unchanged()
     source.close()
-    frame = decoded.select(*schema, pl.lit(path).alias("source_file"), "source_line")
+    frame = rows.select(*schema, pl.lit(path).alias("source_file"), "source_line")
     rejects.sort(key=lambda r: r.line)
     skipped = rows_decoded - frame.height
     return RawRead(
@@ -2321,49 +2284,56 @@ def read_jsonl_with_lines(
     )
 
 
-def _line_starts(lengths: pl.Expr) -> pl.Expr:
-    """The byte offset where each line starts, from the lines' ``lengths`` in bytes (each
-    with its newline), as Int64.
+def _decode_lines_exact(
+    lines: pl.DataFrame, schema: dict[str, pl.DataType]
+) -> tuple[pl.DataFrame, list[Reject]]:
+    """The rows (``schema``'s columns and ``source_line``) and rejects of ``lines``
+    (``source_line``, ``text``), each decoded by :func:`_decode_json_exact`: a blank line is
+    no record; a line that is not an object from "{" to "}" (blanks around it allowed) is a
+    reject, "not a complete object" (a cut-off line, usually)."""
+    empty = pl.DataFrame(schema={**schema, "source_line": pl.Int64})
+    if lines.is_empty():
+        return empty, []
+    stripped = pl.col("text").str.strip_chars()
+    shaped = lines.filter(stripped != "").with_columns(
+        (stripped.str.starts_with("{") & stripped.str.ends_with("}")).alias("candidate")
+    )
+    rejects = [
+        Reject(int(line), text, "malformed JSON: not a complete object")
+        for line, text in shaped.filter(~pl.col("candidate"))
+        .select("source_line", "text")
+        .iter_rows()
+    ]
+    candidates = shaped.filter(pl.col("candidate"))
+    if candidates.is_empty():
+        return empty, rejects
+    decoded, more = _decode_json_exact(candidates, schema)
+    return decoded.select(pl.col("row").struct.unnest(), "source_line"), rejects + more
 
-    polars gives a line's length as UInt32 and sums UInt32 as UInt32: the offsets wrapped
-    past 4 GiB, blanking the wrong bytes of a larger export, and numpy cast the 32-bit
-    offsets to 64 bits again on every search of them (0.2 s of a 520 MB export's read)."""
-    wide = lengths.cast(pl.Int64)
-    return wide.cum_sum() - wide
 
-
-#: The text polars' NDJSON reader writes into a String column for a JSON value that is not
-#: a string: a number (``1.5``, ``100`` for ``1e2``), ``true``/``false``, an object or array.
+#: The text polars' JSON decoder writes into a String column for a JSON value that is not
+#: a string: a number (``1.5``, ``100`` for ``1e2``), ``true``/``false``.
 _TEXT_OF_A_NON_STRING = (
     r"^(?:-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|(?s:\{.*\})|(?s:\[.*\]))$"
 )
 
 
-def _holds_text_that_was_not(
-    decoded: pl.DataFrame, schema: dict[str, pl.DataType], source: _JsonSource, split_here: bool
-) -> bool:
-    """Whether a row polars' reader decoded holds, in a text field, a value that was not a
-    JSON string in the file (or came through a key written with an escape), which the exact
-    decoder rejects: so a line's fate never depends on the other lines of its file.
+def _lines_holding_text_that_was_not(
+    lines: pl.LazyFrame, maybe: pl.Series, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """Of the lines numbered ``maybe``, those (``source_line``, ``text``) that give a text
+    field of ``schema`` a value that was not a JSON string, or write a key with an escape
+    (:func:`_not_plainly_text`): polars' decoder reads such a value as its JSON text
+    (``123`` becomes ``"123"``) where the exact decoder rejects it.
 
-    Rows whose text values could be such a value's text (a number, true, an object) are
-    few; only their lines are read again and matched against :func:`_not_plainly_text`.
-    A file with none (the usual case) costs one pass over its short text columns: 0.003 s
-    for a 100k-date export's 162,000 rows, where matching every line cost 0.02-0.04 s."""
-    text = [name for name, dtype in schema.items() if dtype == pl.String()]
-    if not text or decoded.is_empty():
-        return False
-    maybe = decoded.filter(
-        pl.any_horizontal(pl.col(name).str.contains(_TEXT_OF_A_NON_STRING) for name in text)
-    ).get_column("source_line")
-    if maybe.is_empty():
-        return False
-    return bool(
-        _numbered_lines(source.lines_input(), split_here)
-        .filter(pl.col("source_line").is_in(maybe.implode()))
-        .select(pl.col("text").str.contains(_not_plainly_text(schema)).any())
+    ``maybe`` are the rows whose text values could be such a value's text (a number,
+    true): few in the usual export, and only their lines are matched, in a second streaming
+    pass: matching every line in the first cost 0.6 s of CPU for a 520 MB export."""
+    return (
+        lines.filter(pl.col("source_line").is_in(maybe.implode()))
+        .filter(pl.col("text").str.contains(_not_plainly_text(schema)))
+        .select("source_line", "text")
         .collect(engine="streaming")
-        .item()
     )
 
 
@@ -2375,7 +2345,7 @@ def _not_plainly_text(schema: dict[str, pl.DataType]) -> str:
     becomes ``"123"``, ``{"a":  1}`` is re-serialised as ``{"a": 1}``), where the exact
     decoder (:func:`_contract_row`) rejects it; a key with an escape (``"\\u0069d"``)
     may name a field the pattern does not see. A line this finds sends its file to the
-    exact path (:func:`_holds_text_that_was_not` runs it on the lines that may hold one).
+    exact decoder (:func:`_lines_holding_text_that_was_not` runs it on the lines that may hold one).
     """
     return _not_plainly_text_of(
         tuple(name for name, dtype in schema.items() if dtype == pl.String())
@@ -2413,16 +2383,6 @@ def _numbered_lines(buf: bytes | str, split_here: bool) -> pl.LazyFrame:
     )
 
 
-#: An NDJSON export is cut into pieces of about this many bytes, each decoded on a thread
-#: of its own while the next is cut. Pieces this small reuse the memory of the pieces before
-#: them: glibc hands out blocks above 32 MB as fresh pages, and first touching a fresh page
-#: costs more than copying into it. Cutting a 545 MB export took 0.8 s of CPU in 64 MB
-#: pieces and 0.07 s in 8 MB pieces; a 1M date used 1.2 s less CPU in all.
-JSON_PIECE_BYTES = 1 << 23
-#: Pieces being decoded at once (and so held in memory at once, with the one being cut).
-JSON_PIECES_IN_FLIGHT = 2
-
-
 class _JsonSource:
     """The UTF-8 text of an NDJSON export, read by byte range."""
 
@@ -2438,6 +2398,9 @@ class _JsonSource:
     def whole(self) -> bytes | None:
         """The text as one ``bytes`` object without copying it, if it is held as one."""
         return None
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`SourceError` if the text changed since it was opened."""
 
     def close(self) -> None:
         """Let go of the text (or the file)."""
@@ -2498,151 +2461,128 @@ class _PlainUtf8File(_JsonSource):
         return str(self.path)
 
     def read(self, begin: int, end: int) -> bytes:
+        self.check_unchanged()
+        self.handle.seek(begin)
+        return self.handle.read(end - begin)
+
+    def check_unchanged(self) -> None:
         info = self.path.stat()
         if (info.st_size, info.st_mtime_ns) != self.stamp:
             raise SourceError(
                 f"{self.path}: the file changed while it was being read; run the date again "
                 "once the export is complete"
             )
-        self.handle.seek(begin)
-        return self.handle.read(end - begin)
 
     def close(self) -> None:
         self.handle.close()
 
 
 @dataclass(frozen=True)
-class _Chunk:
-    """A piece of an NDJSON text that ends at a line end, and the rows it holds."""
+class _FastRead:
+    """What polars' decoder made of an NDJSON text (:func:`_decode_json_fast`)."""
 
-    data: bytes
-    #: Index (among all well-shaped lines) of the piece's first row, and its row count.
-    first_row: int
-    rows: int
-
-
-def _chunks_without_lines(
-    source: _JsonSource, starts: np.ndarray, lengths: np.ndarray, row_starts: np.ndarray
-) -> Iterator[_Chunk]:
-    """The text of ``source`` with the lines at ``starts`` (byte offsets, ``lengths`` with
-    the newline) blanked out (spaces, which the NDJSON reader skips), cut at line ends into
-    pieces of about :data:`JSON_PIECE_BYTES`, made one at a time as they are asked for.
-    ``row_starts`` are the byte offsets of the lines that remain rows, in order: each
-    piece's rows are exactly its lines. Text held whole with nothing to blank and no need
-    to cut is given as it is, not copied."""
-    pieces = max(1, -(-source.size // JSON_PIECE_BYTES))
-    whole = source.whole()
-    if pieces == 1 and starts.size == 0 and whole is not None:
-        yield _Chunk(whole, 0, len(row_starts))
-        return
-    # Cut where a row starts (a line end before it), near each multiple of the piece size.
-    cuts = [0]
-    for i in range(1, pieces):
-        at = int(np.searchsorted(row_starts, source.size * i // pieces))
-        if at < len(row_starts) and int(row_starts[at]) > cuts[-1]:
-            cuts.append(int(row_starts[at]))
-    cuts.append(source.size)
-    for begin, end in itertools.pairwise(cuts):
-        first, last = np.searchsorted(row_starts, [begin, end])
-        inside = (starts >= begin) & (starts < end)
-        parts: list[bytes | memoryview] = []
-        done = begin
-        for start, size in zip(starts[inside].tolist(), lengths[inside].tolist(), strict=True):
-            text = min(size - 1, end - start)  # the last line may have no newline
-            parts += [source.read(done, start), b" " * text]
-            done = start + text
-        parts.append(source.read(done, end))
-        yield _Chunk(b"".join(parts), int(first), int(last - first))
+    #: The rows it decoded as the exact decoder would (``schema``'s columns and
+    #: ``source_line``), those ``keep`` selects, in line order.
+    rows: pl.DataFrame
+    #: Every other line (``source_line``, ``text``): blank, not plainly an object, or one
+    #: whose values polars could have read otherwise than the exact decoder.
+    others: pl.DataFrame
+    #: How many rows it decoded before ``keep``.
+    decoded: int
 
 
 def _decode_json_fast(
-    chunks: Iterable[_Chunk],
-    lines: pl.Series,
+    lines: Callable[[], pl.LazyFrame],
     schema: dict[str, pl.DataType],
     keep: pl.Expr | None,
-) -> pl.DataFrame | None:
-    """Decode the well-shaped lines (``lines``, one per JSON row of the ``chunks``) with
-    polars' NDJSON reader, keeping the rows ``keep`` selects; None when any line does not
-    fit the schema, for the exact path to find it. Pieces are decoded on threads (polars
-    lets go of the GIL) while the next is cut, at most :data:`JSON_PIECES_IN_FLIGHT` at once.
+) -> _FastRead | None:
+    """Decode the lines (``lines()``: ``source_line`` and ``text``, :func:`_numbered_lines`)
+    that are plainly an object ("{...}") with polars' JSON decoder in one streaming pass,
+    keeping the rows ``keep`` selects; None when the decoder refuses a line (one it cannot
+    parse, or a value of a type it cannot convert), for the exact decoder to read them all.
 
-    A whole number in an Int64 field is read however it is written (``2``, ``2.0``,
-    ``2e0``), as the exact path reads it (:func:`_contract_row`)."""
-    from collections import deque
-    from concurrent.futures import Future, ThreadPoolExecutor
+    polars' decoder reads some values silently where the exact decoder
+    (:func:`_contract_row`) rejects or reads them otherwise, and those lines go to
+    :attr:`_FastRead.others` for the exact decoder, whatever ``keep`` says:
 
-    empty = pl.DataFrame(schema={**schema, "source_line": pl.Int64})
-    if lines.len() == 0:
-        return empty
-    # A piece polars cannot read into the schema is read again with its Int64 fields as
-    # Float64, so a whole number written as a float (pandas writes 1.0 in an integer column
-    # holding a missing value) is read here, not by the exact path, and cast back: only
-    # while every value is whole and below 2**53, which a float holds exactly
-    # (_contract_row's rule); else the exact path decides. A piece of plain integers (the
-    # usual case) is read once, as Int64: reading every piece as Float64 cost 7% more CPU.
+    * a number with a fraction in an Int64 field (polars truncates ``2.5`` to 2), or a whole
+      number beyond 2**53 or Int64's range (polars gives null): Int64 fields are decoded as
+      Float64 and a line is kept only while every value is whole and below 2**53, which a
+      float holds exactly; a whole number written as a float (``1.0``, as pandas writes an
+      integer column holding a missing value) is read here, and cast back;
+    * ``true`` or ``false`` in a number field (polars reads 1 or 0): a line writing more
+      ``true``/``false`` than its Boolean fields hold;
+    * a number or boolean in a text field (polars writes its JSON text), or a key written
+      with an escape: :func:`_lines_holding_text_that_was_not`.
+
+    The property test ``test_jsonl_fast_and_exact_paths_agree_on_any_values`` holds the two
+    decoders to the same answer on random objects. Against the two passes this replaced
+    (the lines' shapes first, then polars' NDJSON reader on the file's pieces with the bad
+    lines blanked out), a 520 MB export took 2.9 s of CPU instead of 3.4.
+    """
     whole = [name for name, dtype in schema.items() if dtype == pl.Int64()]
+    numbers = [name for name, dtype in schema.items() if dtype in (pl.Int64(), pl.Float64())]
+    flags = [name for name, dtype in schema.items() if dtype == pl.Boolean()]
+    texts = [name for name, dtype in schema.items() if dtype == pl.String()]
     as_floats = {name: pl.Float64() if name in whole else dtype for name, dtype in schema.items()}
-    fits = pl.all_horizontal(
-        True,
-        *(
-            pl.col(name).is_null()
-            | ((pl.col(name).floor() == pl.col(name)) & (pl.col(name).abs() < _EXACT_IN_A_FLOAT))
-            for name in whole
-        ),
+    plainly = pl.col("text").str.starts_with("{") & pl.col("text").str.ends_with("}")
+    read_apart = [
+        pl.col(name).is_not_null()
+        & ((pl.col(name).floor() != pl.col(name)) | (pl.col(name).abs() >= _EXACT_IN_A_FLOAT))
+        for name in whole
+    ]
+    if numbers:
+        written = pl.col("text").str.count_matches("true|false")
+        read_apart.append(written > pl.sum_horizontal(0, *(pl.col(f).is_not_null() for f in flags)))
+    maybe_not_text = [pl.col(name).str.contains(_TEXT_OF_A_NON_STRING) for name in texts]
+    wanted = pl.lit(True) if keep is None else keep
+    read = (
+        lines()
+        .with_columns(plainly.alias("_plainly"))
+        # Decoded once into a struct, then unnested: unnesting the expression itself
+        # decoded every line once per field (24 s of CPU instead of 2.9 for 520 MB).
+        .with_columns(
+            pl.when("_plainly")
+            .then(pl.col("text"))
+            .str.json_decode(pl.Struct(as_floats))
+            .alias("_row")
+        )
+        .with_columns(pl.col("_row").struct.unnest())
+        .with_columns(
+            (pl.col("_plainly") & pl.any_horizontal(False, *read_apart)).alias("_apart"),
+            (pl.col("_plainly") & pl.any_horizontal(False, *maybe_not_text)).alias("_maybe"),
+        )
+        .with_columns(pl.col(whole).cast(pl.Int64, strict=False), wanted.alias("_wanted"))
     )
-
-    def decode(chunk: _Chunk) -> pl.DataFrame | None:
-        if chunk.rows == 0:
-            return None if chunk.data.strip() else empty.clear()
-        rows = read(chunk, schema, pl.lit(True))
-        if rows is None and whole:
-            rows = read(chunk, as_floats, fits)
-        return rows
-
-    def read(chunk: _Chunk, read_as: dict[str, pl.DataType], fits: pl.Expr) -> pl.DataFrame | None:
-        last = chunk.rows - 1
-        query = (
-            pl.scan_ndjson(io.BytesIO(chunk.data), schema=read_as)
-            .with_row_index("_row")
-            .with_columns(fits.alias("_fits"), pl.col(whole).cast(pl.Int64, strict=False))
-        )
-        # The last row is kept whatever ``keep`` says: it proves the reader found exactly
-        # one row per line (no more, no fewer), so rows map to lines by position. A row
-        # whose number does not fit is kept to be seen.
-        query = query.with_columns((pl.lit(True) if keep is None else keep).alias("_keep")).filter(
-            pl.col("_keep") | (pl.col("_row") >= last) | ~pl.col("_fits")
-        )
-        try:
-            rows = query.collect(engine="streaming")
-        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
-            return None
-        if rows.height == 0 or rows.get_column("_row").max() != last:
-            return None
-        if not rows.get_column("_fits").all():
-            return None
-        return (
-            rows.filter(pl.col("_keep"))
-            .drop("_keep", "_fits")
-            .with_columns((pl.col("_row").cast(pl.Int64) + chunk.first_row).alias("_row"))
-        )
-
-    found: list[pl.DataFrame | None] = []
-    with ThreadPoolExecutor(JSON_PIECES_IN_FLIGHT) as pool:
-        running: deque[Future[pl.DataFrame | None]] = deque()
-        for chunk in chunks:
-            if len(running) >= JSON_PIECES_IN_FLIGHT:
-                found.append(running.popleft().result())
-            running.append(pool.submit(decode, chunk))
-            del chunk
-        found += [future.result() for future in running]
-    if any(f is None for f in found):
+    # Three outputs of one pass (polars shares the decoding between them): the rows, the
+    # other lines, and the count of all lines. Filtering one output into rows and other
+    # lines afterwards copied a whole export's rows: 0.4 s of CPU for 520 MB.
+    plain = pl.col("_plainly") & ~pl.col("_apart")
+    queries = [
+        read.filter(plain & (pl.col("_maybe") | pl.col("_wanted"))).select(
+            *schema, "source_line", "_maybe", "_wanted"
+        ),
+        read.filter(~plain).select("source_line", "text"),
+        read.select(pl.len()),
+    ]
+    try:
+        rows, others, counted = pl.collect_all(queries, engine="streaming")
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
         return None
-    parts = [f for f in found if f is not None and "_row" in f.columns and f.height]
-    if not parts:
-        return empty
-    rows = pl.concat(parts, how="vertical_relaxed")
-    return rows.with_columns(lines.gather(rows.get_column("_row")).alias("source_line")).drop(
-        "_row"
+    taken = pl.col("_wanted")
+    maybe = rows.filter(pl.col("_maybe")).get_column("source_line")
+    moved = pl.DataFrame()
+    if not maybe.is_empty():
+        moved = _lines_holding_text_that_was_not(lines(), maybe, schema)
+        if not moved.is_empty():
+            taken &= ~pl.col("source_line").is_in(moved.get_column("source_line").implode())
+            others = pl.concat([others, moved]).sort("source_line")
+    if keep is not None or not moved.is_empty():
+        rows = rows.filter(taken)
+    return _FastRead(
+        rows=rows.drop("_maybe", "_wanted"),
+        others=others,
+        decoded=int(counted.item()) - others.height,
     )
 
 

@@ -92,77 +92,50 @@ def _interaction_lines(count: int) -> list[str]:
     ]
 
 
-def test_jsonl_read_in_pieces_on_threads_equals_one_piece(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A large export is decoded in line-aligned pieces, one per core: rows, lines, rejects
-    and skipped counts must not depend on where the pieces were cut."""
+def test_jsonl_keep_drops_rows_but_never_a_reject_or_a_line_number(tmp_path: Path) -> None:
+    """``keep`` drops the rows a date does not need while the export is decoded: the rows it
+    keeps are the same rows on the same lines, the rejects are the same, and the rows it
+    drops are counted as skipped. A truncated line whose text holds the id ``keep`` wants,
+    and one it does not, are rejects either way."""
     import polars as pl
-
-    from servicelens.ingest import readers
 
     lines = _interaction_lines(3000)
     lines[10] = '{"interaction_id": "I10", "trans'  # truncated: a reject
+    lines[17] = '{"interaction_id": "I17", "transfers": 2.5}'  # read apart: the exact decoder
     lines[1500] = "   "  # blank: not a record
     lines[2999] = '{"interaction_id": "I2999"'  # truncated last line, without a newline
     path = tmp_path / "i.jsonl"
     path.write_text("\n".join(lines))
     keep = pl.col("interaction_id").str.ends_with("7")
-    whole = [read_jsonl_with_lines(path), read_jsonl_with_lines(path, keep=keep)]
-    monkeypatch.setattr(readers, "JSON_PIECE_BYTES", 1024)  # dozens of pieces
-    pieces = [read_jsonl_with_lines(path), read_jsonl_with_lines(path, keep=keep)]
-    for one, many in zip(whole, pieces, strict=True):
-        assert many.frame.equals(one.frame)
-        assert [(r.line, r.reason) for r in many.rejects] == [
-            (r.line, r.reason) for r in one.rejects
-        ]
-        assert many.skipped == one.skipped
-    assert [r.line for r in pieces[0].rejects] == [11, 3000]
-    assert pieces[0].frame.height == 2997
-    assert pieces[1].frame.get_column("source_line").to_list()[:2] == [8, 18]
-    assert pieces[1].records_read == 2997 + 2
+    every, kept = read_jsonl_with_lines(path), read_jsonl_with_lines(path, keep=keep)
+    assert [(r.line, r.reason) for r in kept.rejects] == [(r.line, r.reason) for r in every.rejects]
+    assert [r.line for r in every.rejects] == [11, 18, 3000]
+    assert "'transfers': 2.5 is not a whole number" in every.rejects[1].reason
+    assert every.frame.height == 2996 and every.skipped == 0
+    assert kept.frame.equals(every.frame.filter(keep))
+    assert kept.frame.get_column("source_line").to_list()[:2] == [8, 28]
+    assert kept.skipped == every.frame.height - kept.frame.height
+    assert kept.records_read == every.records_read == 2996 + 3
 
 
-def test_jsonl_line_offsets_do_not_wrap_past_four_gibibytes() -> None:
-    """Where each line starts is summed from the lines' lengths, which polars gives as
-    UInt32: summed in 32 bits, the offsets of an export past 4 GiB wrapped, and the reader
-    blanked a rejected line's bytes somewhere else in the file."""
-    import polars as pl
-
-    from servicelens.ingest.readers import _line_starts
-
-    lengths = pl.DataFrame(
-        {"length": pl.Series([3_000_000_000, 3_000_000_000, 7], dtype=pl.UInt32)}
-    )
-    starts = lengths.select(_line_starts(pl.col("length"))).to_series()
-    assert starts.dtype == pl.Int64
-    assert starts.to_list() == [0, 3_000_000_000, 6_000_000_000]
-
-
-def test_jsonl_type_error_in_any_piece_takes_the_exact_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_jsonl_value_polars_cannot_convert_sends_the_file_to_the_exact_decoder(
+    tmp_path: Path,
 ) -> None:
-    from servicelens.ingest import readers
-
     lines = _interaction_lines(2000)
     lines[1700] = '{"interaction_id": "I1700", "transfers": "three"}'
     path = tmp_path / "i.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(readers, "JSON_PIECE_BYTES", 1024)
     read = read_jsonl_with_lines(path)
     assert [r.line for r in read.rejects] == [1701]
     assert "transfers" in read.rejects[0].reason
     assert read.frame.height == 1999
 
 
-def test_jsonl_read_from_the_file_or_from_memory_gives_the_same_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Plain UTF-8 is read from the file piece by piece; a BOM, CR line ends or a legacy
-    encoding are decoded in memory first. Rows, lines and rejects are the same."""
+def test_jsonl_read_from_the_file_or_from_memory_gives_the_same_rows(tmp_path: Path) -> None:
+    """Plain UTF-8 is streamed from the file; a BOM, CR line ends or a legacy encoding are
+    decoded in memory first. Rows, lines and rejects are the same."""
     from servicelens.ingest import readers
 
-    monkeypatch.setattr(readers, "JSON_PIECE_BYTES", 512)
     lines = _interaction_lines(400)
     lines[7] = '{"interaction_id": "I7", "que'
     lines[8] = '{"interaction_id": "Ié8", "queue": "délivery"}'
@@ -597,3 +570,70 @@ def test_did_you_mean_offers_a_misspelling_never_another_word(
     if suggested is None:  # the sample layout's required columns are offered alike
         renamed = [c if c != "submitted_at" else "started_at" for c in RAW_SURVEY_COLUMNS]
         assert "did you mean" not in validate_survey_batch(renamed, 3, line=1)[0]
+
+
+#: Values polars' decoder converts into each type of field without refusing the file, some
+#: of them otherwise than the exact decoder (2.5 into an Int64 field, true into a number,
+#: a number into text): the lines it must hand to the exact decoder, one by one.
+_CONVERTIBLE = {
+    pl.Int64(): st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**64), max_value=2**64),
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e20, max_value=1e20),
+    ),
+    pl.Float64(): st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**60), 2**60),
+        st.floats(allow_nan=False, allow_infinity=False),
+    ),
+    pl.Boolean(): st.one_of(st.none(), st.booleans()),
+    pl.String(): st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-1000, 1000),
+        st.sampled_from(["true", "12", "1.5", "{}", "[]"]),
+        st.text(alphabet=st.sampled_from([*'aZ0 ,:{}"\\', "é", "1"]), max_size=6),
+    ),
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from([*RAW_INTERACTION_SCHEMA, "interaction\\u005fid"]).flatmap(
+                lambda key: st.tuples(
+                    st.just(key),
+                    _CONVERTIBLE[RAW_INTERACTION_SCHEMA.get(key, pl.String())],
+                )
+            ),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_jsonl_lines_polars_reads_apart_go_to_the_exact_decoder_one_by_one(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[tuple[str, object]]]
+) -> None:
+    """Files polars' decoder reads through (no value it refuses), some of whose lines it
+    reads otherwise than the exact decoder: the read as it runs (polars, those lines alone
+    sent on) and the exact read give the same rows, values and rejects."""
+    import json
+
+    from servicelens.ingest import readers
+
+    lines = [
+        "{" + ", ".join(f'"{key}": {json.dumps(value)}' for key, value in row) + "}" for row in rows
+    ]
+    path = tmp_path_factory.mktemp("jsonl") / "i.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast = readers._decode_json_fast(
+            lambda: readers._numbered_lines(str(path), False), RAW_INTERACTION_SCHEMA, None
+        )
+        assert fast is not None, "polars' decoder refused a value it converts"
+        as_it_runs, exact = _read_both_ways(path, monkeypatch)
+    _same_read(as_it_runs, exact)
