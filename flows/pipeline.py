@@ -28,7 +28,7 @@ from flows.prefect_client import beating_flow
 from flows.recovery import hold_date_releasing, recover_dead_claims
 from flows.reporting import publish_run_summary
 from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
-from flows.sources import configured_source_outcomes
+from flows.sources import configured_source_outcomes, for_each_source
 from flows.tasks import (
     counts_dict,
     current_run_id,
@@ -51,10 +51,12 @@ from servicelens.dates import (
 )
 from servicelens.ingest.configured import (
     backfill_dates,
+    backfill_refusal,
     configured_names,
     configured_sources,
     has_sample_exports,
-    sources_only_refusal,
+    only_sources,
+    sources_to_backfill,
 )
 from servicelens.settings import SAMPLE_PER_DAY, Settings, timezone_origin
 from servicelens.storage.claims import hold_run, in_flight_action
@@ -287,6 +289,9 @@ def backfill(
     settings = settings or Settings.from_env(data_dir)
     _refuse_another_timezone(settings)
     title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}"
+    # Only configured sources here: each one's landed partitions in the range, one source
+    # after another, as the nightly run takes them (a trial re-ran a month source by source).
+    every_source = not source and only_sources(settings)
     if source:
         # A source's landed partitions, none of them ahead: --end only bounds them, as the
         # command line has it (a trial's monthly source: `--end 2026-12` passed the dry run
@@ -299,37 +304,59 @@ def backfill(
         title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}, source {source}"
     else:
         days = survey_date_range(start, end, settings.timezone)
-    if not source and (refusal := sources_only_refusal(settings)):
-        # Only configured sources here: their partitions are what a backfill runs. Without
-        # this, every date failed with "no survey export" and was recorded as failed.
+    if not source and (refusal := backfill_refusal(settings)):
+        # Without this, a mistyped directory's every date was skipped, exit 0.
         raise ValueError(refusal)
+    # What runs: each source and its partitions in the range, or the one settings' dates.
+    ranges = sources_to_backfill(settings, start, end) if every_source else [(settings, days)]
+    if every_source:
+        title = f"backfill {start}..{end} of {POLICY_WORDS[rerun]}, every configured source"
     if dry_run:
-        statuses = [date_status(settings, d) for d in days]
-        plan = backfill_plan(settings, statuses, rerun, newest_first, preview=True)
-        rows = [{**asdict(p), "day": str(p.day), **in_flight_action(settings, p)} for p in plan]
+        rows = []
+        for chosen, chosen_days in ranges:
+            statuses = [date_status(chosen, d) for d in chosen_days]
+            plan = backfill_plan(chosen, statuses, rerun, newest_first, preview=True)
+            rows += [
+                {**asdict(p), "day": str(p.day), **in_flight_action(chosen, p)}
+                | ({"source": chosen.source} if every_source else {})
+                for p in plan
+            ]
         publish_run_summary("backfill-plan", f"{title}: plan", rows)
-        return Completed(message=f"dry run: {sum(p.run for p in plan)} dates to run", data=rows)
+        to_run = sum(r["run"] for r in rows)
+        return Completed(message=f"dry run: {to_run} dates to run", data=rows)
     with _held_for_this_run(settings):
         recovered = recover_dead_claims(settings)
         triggered_at = _triggered_at()
-        statuses = [date_status(settings, day, triggered_at) for day in days]
-        plan = backfill_plan(settings, statuses, rerun, newest_first)
-        address = fanout.dask_address(dask_address)
-        if address:
-            outcomes = fanout.run_planned_dates_on(address, plan, settings, tags=["backfill"])
-        else:
-            ensure_backfill_limit(settings.backfill_slots)
-            outcomes = run_planned_dates(
-                nightly,
-                plan,
-                settings,
-                concurrency=concurrency,
-                tags=["backfill"],
-                limit=BACKFILL_LIMIT,
+
+        def run_range(chosen: Settings, chosen_days: list[date]) -> list[DateOutcome]:
+            statuses = [date_status(chosen, day, triggered_at) for day in chosen_days]
+            plan = backfill_plan(chosen, statuses, rerun, newest_first)
+            address = fanout.dask_address(dask_address)
+            if address:
+                ran = fanout.run_planned_dates_on(address, plan, chosen, tags=["backfill"])
+            else:
+                ensure_backfill_limit(chosen.backfill_slots)
+                ran = run_planned_dates(
+                    nightly,
+                    plan,
+                    chosen,
+                    concurrency=concurrency,
+                    tags=["backfill"],
+                    limit=BACKFILL_LIMIT,
+                )
+            publish_weekly_task(chosen, _completed(ran))
+            write_report_task(chosen)
+            return ran
+
+        if every_source:
+            periods = {chosen.source: chosen_days for chosen, chosen_days in ranges}
+            outcomes = for_each_source(
+                [chosen for chosen, _ in ranges],
+                lambda chosen: run_range(chosen, periods[chosen.source]),
             )
+        else:
+            outcomes = run_range(settings, days)
         outcomes = with_recoveries(outcomes, recovered)
-        publish_weekly_task(settings, _completed(outcomes))
-        write_report_task(settings)
         prune_cache()
         return _finish(title, "backfill-summary", outcomes)
 

@@ -14,6 +14,7 @@ trained on its labels between the clean layer and the marts (its first run, or a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -90,6 +91,21 @@ def pick_up_task(source: Settings) -> list[dict[str, Any]]:
     return picked
 
 
+def for_each_source(
+    sources: list[Settings], run_one: Callable[[Settings], list[DateOutcome]]
+) -> list[DateOutcome]:
+    """Run each of ``sources`` in turn with ``run_one`` (its partitions as ``nightly`` flow
+    runs, then its weekly marts), each outcome's result naming its source (``source``): the
+    one loop over configured sources of the nightly run (:func:`run_configured_sources`)
+    and of a backfill without ``--source`` (``flows.pipeline.backfill``)."""
+    outcomes: list[DateOutcome] = []
+    for source in sources:
+        outcomes += [
+            replace(o, result={**o.result, "source": source.source}) for o in run_one(source)
+        ]
+    return outcomes
+
+
 def run_configured_sources(
     settings: Settings, target: date, nightly: Any, as_of: datetime | None = None
 ) -> tuple[list[DateOutcome], list[dict[str, Any]]]:
@@ -97,11 +113,11 @@ def run_configured_sources(
     partition :func:`plan_source_nightly` selects as a ``nightly`` flow run, then rebuild
     its weekly marts. Returns the outcomes (in source order) and the inbox files, each
     landed or left with its error."""
-    outcomes: list[DateOutcome] = []
     picked: list[dict[str, Any]] = []
-    for source in configured_sources(settings):
+
+    def land_and_run_nightly(source: Settings) -> list[DateOutcome]:
         landed = [{**p, "source": source.source} for p in pick_up_task(source)]
-        picked += landed
+        picked.extend(landed)
         not_landed = {p["file"]: p["error"] for p in landed if p["error"]}
         record_inbox_failures(source, current_run_id(), not_landed)
         plan = plan_source_nightly(source, target, as_of)
@@ -110,10 +126,9 @@ def run_configured_sources(
         # With none done too: the weeks a stopped run left behind are rebuilt (outcomes.py).
         publish_weekly_task(source, done)
         notes = _landing_notes_by_partition(landed, [o.day for o in ran])
-        outcomes += [
-            replace(o, result={**o.result, "source": source.source, **_notes_of(o.day, notes)})
-            for o in ran
-        ]
+        return [replace(o, result={**o.result, **_notes_of(o.day, notes)}) for o in ran]
+
+    outcomes = for_each_source(configured_sources(settings), land_and_run_nightly)
     return outcomes, picked
 
 

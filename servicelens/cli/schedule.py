@@ -94,18 +94,31 @@ def exit_status(rows: list[dict[str, Any]]) -> int:
 
 def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> int:
     """The plan, with what would happen to each date (runs in flight included); no Prefect.
-    (A sources-only directory without ``--source`` was refused by :func:`cmd_backfill`, as
-    the real run is, not planned as dates that would all fail.)
+    (A sources-only directory without ``--source`` plans each source's partitions:
+    :func:`_dry_run_every_source`.)
 
     Exits as the run would if every date it runs completed (a trial's script checked the
     dry run, got 0, and the run exited 3): 1 when a date would fail at once (no export, or
     a survey export whose header the run refuses), 3 when dates whose last run failed would
     be skipped, else 0."""
+    if not days and not args.source:
+        raise ValueError(f"--end {args.end} is before --start {args.start}")
+    planned, plan, code = _dry_plan(args, settings, days)
+    if args.json:
+        print_json(planned)
+        return code
+    _print_dry_run(args, settings, planned, plan)
+    return code
+
+
+def _dry_plan(
+    args: argparse.Namespace, settings: Settings, days: list[date]
+) -> tuple[list[dict[str, str]], list[PlannedDate], int]:
+    """A dry run's rows (date, state, action, what happens, reason), its plan, and the exit
+    status the run would have (:func:`_dry_run`)."""
     from servicelens.storage.claims import in_flight_action
     from servicelens.storage.runs import backfill_plan, date_status
 
-    if not days and not args.source:
-        raise ValueError(f"--end {args.end} is before --start {args.start}")
     statuses = [date_status(settings, d) for d in days]
     plan = backfill_plan(settings, statuses, args.rerun, args.newest_first, preview=True)
     planned = [
@@ -114,7 +127,6 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
     ]
     if settings.is_sample:
         _with_header_refusals(settings, planned)
-    actions = [r["action"] for r in planned]
     skipped_failed = sum(p.todo == TODO_FAILED for p in plan)
     code = (
         EXIT_INCOMPLETE
@@ -123,9 +135,18 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         if skipped_failed
         else EXIT_DONE
     )
-    if args.json:
-        print_json(planned)
-        return code
+    return planned, plan, code
+
+
+def _print_dry_run(
+    args: argparse.Namespace,
+    settings: Settings,
+    planned: list[dict[str, str]],
+    plan: list[PlannedDate],
+) -> None:
+    """A dry run's table, its one-line summary and its notes, on stdout."""
+    actions = [r["action"] for r in planned]
+    skipped_failed = sum(p.todo == TODO_FAILED for p in plan)
     unit = table_unit(settings)
     shown = [{unit: r["date"], **r} for r in planned]
     print(table(shown, [unit, "state", "action", "what_happens", "reason"]))
@@ -154,7 +175,6 @@ def _dry_run(args: argparse.Namespace, settings: Settings, days: list[date]) -> 
         print(note)
     if note := waiting_note(args, settings):
         print(note)
-    return code
 
 
 #: How a dry run's ``what_happens`` begins for a date whose run would fail at once.
@@ -276,7 +296,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     With ``--source`` the dates are that configured source's landed partitions in the range
     (months for a monthly source)."""
-    from servicelens.ingest.configured import backfill_dates, sources_only_refusal
+    from servicelens.ingest.configured import backfill_dates, backfill_refusal, only_sources
     from transforms.schemas import SAMPLE_SOURCE
 
     if args.source == SAMPLE_SOURCE:
@@ -285,8 +305,12 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     settings, days = backfill_dates(settings, args.start, args.end, args.source)
     # Refused here, before Prefect's API starts (14 s on a quiet machine to say the same);
     # the flow refuses too, for a deployment's run.
-    if not args.source and (refusal := sources_only_refusal(settings)):
+    if not args.source and (refusal := backfill_refusal(settings)):
         raise ValueError(refusal)
+    if not args.source and only_sources(settings):
+        # Every configured source, as the nightly run takes them (a new user's trial ran
+        # last month again one command per source).
+        return _backfill_every_source(args, base)
     if args.dry_run:
         return _dry_run(args, settings, days)
 
@@ -366,6 +390,153 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             "--rerun changed to include them"
         )
     return code
+
+
+def _as_source(args: argparse.Namespace, name: str) -> argparse.Namespace:
+    """``args`` as ``backfill --source NAME`` would have them: what that source's notes and
+    stop message are said with."""
+    return argparse.Namespace(**{**vars(args), "source": name})
+
+
+def _worst(codes: list[int]) -> int:
+    """One exit status for several sources' backfills: 1 if any did not complete, else 3
+    if any skipped failed dates, else 4 if any kept none of many rows, else 0."""
+    for code in (EXIT_INCOMPLETE, EXIT_SKIPPED_FAILED, EXIT_KEPT_NOTHING):
+        if code in codes:
+            return code
+    return EXIT_DONE
+
+
+def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
+    """``backfill`` without ``--source`` in a data directory holding only configured
+    sources: each source's landed partitions in the range, one flow run for them all (the
+    ``backfill`` flow takes every source there), then a table with a line per partition,
+    a summary line per source and each source's notes. Exits as :func:`exit_status` of every
+    source's rows: 1 when a partition of any source did not complete. A dry run plans each
+    source as ``--source NAME --dry-run`` does, one table each."""
+    from servicelens.ingest.configured import sources_to_backfill
+
+    ranges = sources_to_backfill(base, args.start, args.end)
+    if args.dry_run:
+        return _dry_run_every_source(args, ranges)
+
+    from flows.fanout import check_dask_address, dask_address
+
+    cluster = dask_address(args.dask_address)
+    if cluster:
+        check_dask_address(cluster)
+    start_in_background()
+    from flows.dates import DateOutcome
+    from flows.pipeline import backfill, finished_rows, outcome_counts
+    from flows.prefect_client import prompt_flow_heartbeats
+    from servicelens.cli.console import files_since, progress
+    from servicelens.storage.runs import backfill_plan, date_status
+
+    started = time.time()
+    plans = [
+        (
+            chosen,
+            backfill_plan(
+                chosen, [date_status(chosen, d) for d in days], args.rerun, args.newest_first
+            ),
+        )
+        for chosen, days in ranges
+    ]
+    since = datetime.now(UTC)
+
+    def left() -> str:
+        return "; ".join(
+            f"source {chosen.source}: "
+            + left_when_stopped(_as_source(args, chosen.source), chosen, plan, since)
+            for chosen, plan in plans
+            if any(p.run for p in plan)
+        )
+
+    with (
+        said_when_stopped(left),
+        said_on_terminal(),
+        progress(
+            "backfill",
+            sum(p.run for _, plan in plans for p in plan),
+            lambda: files_since(
+                base.root / "sources", "*/marts/feedback_scored/*/_manifest.json", started
+            ),
+            enabled=not args.json,
+            unit="partition",
+        ),
+        prompt_flow_heartbeats(),
+    ):
+        state = backfill(
+            args.start,
+            args.end,
+            rerun=args.rerun,
+            newest_first=args.newest_first,
+            concurrency=args.concurrency,
+            settings=base,
+            dask_address=cluster,
+            return_state=True,
+        )
+    rows = finished_rows(state, "backfill")
+    code = exit_status(rows)
+    if args.json:
+        print_json(rows)
+        return code
+    shown = [
+        {**r, "source": r["result"].get("source"), "partition": r["day"], "detail": _detail(r)}
+        for r in rows
+    ]
+    print(table(shown, ["source", "partition", "outcome", "flow_run", "detail"]))
+    for chosen, _ in ranges:
+        name = chosen.source
+        mine = [r for r in rows if r["result"].get("source") == name]
+        counts = (
+            outcome_counts([DateOutcome(**r) for r in mine])
+            if mine
+            else "nothing landed in the range"
+        )
+        print(f"{name}: {counts}")
+        for note in (
+            unscored_dates_note(mine, name),
+            unlanded_note(_as_source(args, name), chosen),
+            waiting_note(_as_source(args, name), chosen),
+        ):
+            if note:
+                print(f"{name}: {note}")
+    # Each source's report of this run (as `run` lists them: reporting.report.build_report).
+    run_id = str(state.state_details.flow_run_id)[:8]
+    for path in sorted(base.reports_dir.glob(f"report-*-{run_id}*.html")):
+        print(f"report: {path}")
+    failed = sorted({r["result"].get("source") for r in rows if r["outcome"] == "failed"})
+    if code == EXIT_INCOMPLETE:
+        print(
+            f"not every partition completed (source(s): {', '.join(map(str, failed)) or '-'}): "
+            "see 'to do' above (exit status 1)"
+        )
+    elif code == EXIT_SKIPPED_FAILED:
+        print(
+            "partitions whose last run failed were skipped: run again with --rerun failed to "
+            "include them (exit status 3)"
+        )
+    return code
+
+
+def _dry_run_every_source(
+    args: argparse.Namespace, ranges: list[tuple[Settings, list[date]]]
+) -> int:
+    """The dry run of :func:`_backfill_every_source`: each source's plan, as ``backfill
+    --source NAME --dry-run`` prints it under a ``source NAME:`` heading (JSON: one list,
+    each row naming its ``source``); the exit status the run would have."""
+    codes, rows = [], []
+    for chosen, days in ranges:
+        planned, plan, code = _dry_plan(args, chosen, days)
+        codes.append(code)
+        rows += [{"source": chosen.source, **r} for r in planned]
+        if not args.json:
+            print(f"source {chosen.source}:")
+            _print_dry_run(_as_source(args, chosen.source), chosen, planned, plan)
+    if args.json:
+        print_json(rows)
+    return _worst(codes)
 
 
 @stops_itself
@@ -515,7 +686,8 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         "--source",
         default=None,
         help="a source configured in the data directory (`servicelens sources list`): its "
-        "landed partitions in the range (months for a monthly source) instead of the sample's",
+        "landed partitions in the range (months for a monthly source) instead of the sample's; "
+        "without it, a data directory holding only configured sources backfills every one",
     )
     back.add_argument("--newest-first", action="store_true", help="run the latest dates first")
     back.add_argument(

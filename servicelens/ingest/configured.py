@@ -654,20 +654,31 @@ def holds_nothing(settings: Settings) -> bool:
     return nothing
 
 
-def sources_only_refusal(settings: Settings) -> str | None:
+def only_sources(settings: Settings) -> bool:
+    """Whether ``settings``' data directory holds configured sources and no sample exports
+    (``raw/<date>/``): its runs and backfills take every configured source, not the
+    sample's dates (which would all fail with "no survey export")."""
+    return not has_sample_exports(settings) and bool(configured_names(settings))
+
+
+def backfill_refusal(settings: Settings) -> str | None:
     """Why a backfill without ``--source`` cannot run in ``settings``'s data directory, or
-    None when it can: a directory holding configured sources and no sample exports has no
-    sample dates to run, and each date would fail with "no survey export" (and be recorded
-    as failed); a directory holding no export at all is most often a mistyped one (a
+    None when it can: a directory holding no export at all is most often a mistyped one (a
     platform engineer's trial: a backfill on a mistyped S3 prefix skipped every date and
     exited 0, creating the prefix's folders). The ``backfill`` flow (flows/pipeline.py) and
-    the command line refuse with it."""
+    the command line refuse with it. (A directory holding only configured sources backfills
+    every one of them: :func:`sources_to_backfill`.)"""
     if holds_nothing(settings):
         return NO_EXPORTS_AT_ALL.format(data_dir=settings.data_dir)
-    if has_sample_exports(settings) or not (sources := configured_names(settings)):
-        return None
-    return (
-        f"{settings.data_dir} holds configured sources ({', '.join(sources)}) and no "
-        f"sample exports (raw/<date>/): backfill one source at a time, with --source "
-        f"NAME (e.g. --source {sources[0]}; a deployment's run: its source parameter)"
-    )
+    return None
+
+
+def sources_to_backfill(
+    settings: Settings, start: date, end: date
+) -> list[tuple[Settings, list[date]]]:
+    """What a backfill of ``start``..``end`` without ``--source`` runs in a data directory
+    holding only configured sources (:func:`only_sources`): every configured source, in
+    name order as the nightly run takes them, with its landed partitions in the range
+    (none: nothing to run for it). A new user's trial re-ran last month one command per
+    source, refused without ``--source``."""
+    return [(source, source_periods(source, start, end)) for source in configured_sources(settings)]

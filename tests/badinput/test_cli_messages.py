@@ -303,29 +303,30 @@ def test_an_agent_key_left_in_the_working_directory_is_one_clear_message(tmp_pat
 BACKFILL_2021 = ["--start", "2021-01-01", "--end", "2021-01-03"]
 
 
-def test_a_backfill_without_source_where_there_are_only_sources_says_to_name_one(
+def test_a_backfill_without_source_where_there_are_only_sources_plans_each_source(
     tmp_path: Path,
 ) -> None:
     """Found by a new user's trial: every date failed with "no survey export" and was
-    recorded as failed; the directory holds configured sources, whose backfill needs
-    ``--source``. Refused before Prefect starts (it took 14 s to say so): the command is
-    pointed at a Prefect API that is not there, and still gives the refusal."""
+    recorded as failed. Then it was refused, asking for ``--source``, one command per
+    source; a later trial expected every configured source, as the nightly run takes them.
+    The dry run plans the source's partitions, never the sample's dates, and needs no
+    Prefect: the command is pointed at a Prefect API that is not there."""
     from tests.sources.test_configured import DEFINITION
 
     data = tmp_path / "data"
     assert _servicelens("--data-dir", str(data), "sources", "add", str(DEFINITION)).returncode == 0
     done = subprocess.run(
-        [str(SERVICELENS), "--data-dir", str(data), "backfill", *BACKFILL_2021],
+        [str(SERVICELENS), "--data-dir", str(data), "backfill", *BACKFILL_2021, "--dry-run"],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=900,
         env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"},
     )
-    lines = _one_message(done)
-    assert "holds configured sources (pwc-call-centre)" in lines[0], lines
-    assert "--source pwc-call-centre" in lines[0]
-    assert "unexpected" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("source pwc-call-centre:\n"), done.stdout
+    assert "no landed partition of source 'pwc-call-centre'" in done.stdout
+    assert "unexpected" not in done.stderr and "would fail at once" not in done.stdout
     assert not (data / "runs").exists() or not any((data / "runs").rglob("*2021-01-0*"))
 
 

@@ -1,8 +1,8 @@
 """A user trial of the command line on a data directory holding only configured sources.
 
 ``backfill --dry-run`` there planned 30 dates that "would fail at once: no export" and exited
-0, while the real run refused, exit 2, saying to backfill one source at a time: the dry run
-now gives the same refusal. ``report --source NAME`` of a source without a model told to run
+0, while the real run refused, exit 2, saying to backfill one source at a time: both now
+take every configured source. ``report --source NAME`` of a source without a model told to run
 ``servicelens train`` and ``servicelens backfill ... --rerun all``, which act on the sample:
 its hints name the source. ``serve --help`` said it needs PREFECT_API_URL (it serves on the
 temporary embedded API without it, where no schedule creates a run: the help says so), and
@@ -12,6 +12,7 @@ starting Prefect.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -35,40 +36,49 @@ def _sources_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     return data
 
 
-def _refusal(data: str) -> str:
-    return (
-        f"{data} holds configured sources (zendesk) and no sample exports (raw/<date>/): "
-        "backfill one source at a time, with --source NAME (e.g. --source zendesk; a "
-        "deployment's run: its source parameter)"
-    )
-
-
-def test_a_dry_run_backfill_of_a_sources_only_directory_is_refused_as_the_run_is(
+def test_a_dry_run_backfill_of_a_sources_only_directory_plans_every_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A later trial: the run refused without --source ("backfill one source at a time"),
+    one command per source to re-run a month. Both now take every configured source; the
+    dry run plans each as ``--source NAME --dry-run`` does (nothing landed here: it says
+    so), never the sample's dates, which would all fail at once."""
     data = _sources_only(tmp_path, capsys)
-    for json_flag in ([], ["--json"]):
-        code = main(["--data-dir", data, *DRY_RUN, *json_flag])
-        shown = capsys.readouterr()
-        assert code == 2, shown
-        assert shown.err.splitlines()[0] == f"servicelens: error: {_refusal(data)}"
-        assert "would fail at once" not in shown.out and "Traceback" not in shown.err
+    assert main(["--data-dir", data, "sources", "add", "cfpb"]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, *DRY_RUN]) == 0
+    shown = capsys.readouterr().out
+    assert "source cfpb:" in shown and "source zendesk:" in shown
+    assert "no landed partition of source 'zendesk'" in shown
+    assert "would fail at once" not in shown
+    assert main(["--data-dir", data, *DRY_RUN, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
     # With --source, the source's own partitions are planned (none landed yet: it says so).
     code = main(["--data-dir", data, *DRY_RUN, "--source", "zendesk"])
     assert code == 2
     assert "source 'zendesk' has no landed partition" in capsys.readouterr().err
 
 
-def test_the_dry_runs_refusal_is_the_backfill_flows_word_for_word(
+def test_the_backfill_flows_dry_run_plans_every_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The flow's own check (flows/pipeline.py), called as a plain function: no Prefect run."""
+    """The flow's own plan (flows/pipeline.py), for a deployment's run: each source's landed
+    partitions, each row naming its source; none of the sample's dates."""
+    from unittest import mock
+
     from flows.pipeline import backfill
+    from servicelens.storage.partitions import MANIFEST_FILE
 
     data = _sources_only(tmp_path, capsys)
-    with pytest.raises(ValueError) as refused:
-        backfill.fn(date.fromisoformat(START), date.fromisoformat(END), data_dir=data)
-    assert str(refused.value) == _refusal(data)
+    landed = configured_source(Settings(data_dir=data), "zendesk").landed_dir
+    (landed / f"survey_date={START}").mkdir(parents=True)
+    (landed / f"survey_date={START}" / MANIFEST_FILE).write_text("{}")
+    with mock.patch("flows.pipeline.publish_run_summary"):
+        state = backfill.fn(
+            date.fromisoformat(START), date.fromisoformat(END), data_dir=data, dry_run=True
+        )
+    rows = state.result()
+    assert [(r["source"], r["day"], r["run"]) for r in rows] == [("zendesk", START, True)]
 
 
 def test_a_sources_report_names_the_source_in_its_hints(

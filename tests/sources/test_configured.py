@@ -608,6 +608,65 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     assert Path(report["latest"]).read_text().count("cfpb") > 0
 
 
+@pytest.mark.slow
+def test_a_backfill_without_source_runs_every_configured_source_over_the_range(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: re-running last month in a data directory holding only
+    configured sources was refused ("backfill one source at a time"), one command per
+    source. As the nightly run does, it takes every configured source: a line per
+    partition naming its source, a summary per source, exit 1 if any source failed."""
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    base = Settings(data_dir=data, inbox_settle_seconds=0)
+    calls, cfpb = register_source(base, str(DEFINITION)), register_source(base, "cfpb")
+    _drop(calls, CALLS, "calls.csv")
+    _drop(cfpb, CFPB, "complaints.csv")
+    assert all(not p.error for p in [*pick_up_deliveries(calls), *pick_up_deliveries(cfpb)])
+    # One of CFPB's months cannot be read: that source fails, the other still runs.
+    broken = cfpb.landed_dir / "survey_date=2023-07-01" / "part-0.parquet"
+    broken.write_bytes(b"not parquet")
+    assert (
+        main(["--data-dir", data, "backfill", "--start", "2021-01-01", "--end", "2023-08-31"]) == 1
+    )
+    said = capsys.readouterr().out
+    lines = said.splitlines()
+    assert lines[0].split() == ["source", "partition", "outcome", "flow_run", "detail"]
+    ran = [line.split()[:3] for line in lines[2:] if line.split()[0] in ("cfpb", calls.source)]
+    assert ran == [
+        ["cfpb", d.isoformat(), "failed" if d == date(2023, 7, 1) else "completed"]
+        for d in CFPB_MONTHS
+    ] + [[calls.source, d.isoformat(), "completed"] for d in CALL_DATES]
+    assert "cfpb: 2 completed, 1 failed" in lines
+    assert f"{calls.source}: 7 completed" in lines
+    assert "not every partition completed (source(s): cfpb)" in said
+    assert read_partition(calls.clean_dir, CALL_DATES[0]).height > 0
+
+    # With --source it stays one source.
+    assert (
+        main(
+            [
+                "--data-dir",
+                data,
+                "backfill",
+                "--source",
+                calls.source,
+                "--start",
+                "2021-01-01",
+                "--end",
+                "2021-01-31",
+                "--rerun",
+                "all",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["day"] for r in rows] == [d.isoformat() for d in CALL_DATES[:3]]
+
+
 def test_a_scheduled_runs_failure_names_the_inbox_file_and_keeps_why_in_the_data_dir(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
