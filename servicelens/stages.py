@@ -1618,7 +1618,7 @@ def ingest_export(
     if read.records_read == 0 and not read.header:
         # A JSON delivery of an empty list has no field names to map (a CSV of a header
         # alone has them, and its batch check says it has no rows).
-        raise BatchError(f"{path}: the file has no survey records (an empty list); nothing to read")
+        raise BatchError(f"{path}: the file has no records (an empty list); nothing to read")
     mapped = map_export(definition, read, settings.timezone, require_label)
     refuse_the_other_day_order(mapped.frame, definition, str(path))
     _check_batch(definition, mapped, docs_dir)

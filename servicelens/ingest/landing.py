@@ -870,10 +870,12 @@ def land_delivery(
                 "landed. Ask the vendor to send the export again"
             ) from empty
         if read.records_read == 0:
-            # Landing it would change nothing, and say nothing.
+            # Landing it would change nothing, and say nothing. "Data rows": a source's rows
+            # are complaints, tickets, calls (a trial's header-only CFPB file "has no survey
+            # rows"); a definition names no kind of record.
             raise EmptyDelivery(
-                f"{file}: the file has no survey rows (a header only, or only empty rows); "
-                "nothing landed. If responses were expected, ask for the complete export",
+                f"{file}: the file has no data rows (a header only, or only empty rows); "
+                "nothing landed. If rows were expected, ask the sender for the complete export",
                 complete=definition.read.format != "csv",
             )
         mapped = map_export(definition, read, settings.timezone)

@@ -184,9 +184,11 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     picked = {Path(item.file).name: item for item in pick_up_deliveries(calls)}
     empty = picked["empty-day.csv"]
     assert empty.error == "" and empty.landing is None
-    assert "empty-day.csv: the file has no survey rows (a header only, or only empty rows)" in (
-        empty.note
-    )
+    assert (
+        "empty-day.csv: the file has no data rows (a header only, or only empty rows); nothing "
+        "landed. If rows were expected, ask the sender for the complete export"
+    ) in empty.note
+    assert "survey" not in empty.note  # the source's rows are calls
     error = picked["calls.xlsx"].error
     assert "this is not a CSV text file but an Excel .xlsx workbook" in error
     registered = tmp_path / "data" / "sources" / calls.source / "definition.toml"
@@ -737,7 +739,7 @@ def test_an_inbox_file_that_fails_is_named_with_its_source_not_a_partition(
     )
     assert any(r["outcome"] == "completed" for r in rows)
     (empty,) = [r for r in rows if r["result"].get("inbox_file", "").endswith("empty-day.csv")]
-    assert empty["outcome"] == "skipped" and "has no survey rows" in empty["error"]
+    assert empty["outcome"] == "skipped" and "has no data rows" in empty["error"]
     text = outcomes_text(rows, Settings(data_dir=data)).splitlines()
     line = next(x for x in text if "failed" in x)
     assert line.split()[:3] == [calls.source, "(inbox)", "failed"]

@@ -146,7 +146,7 @@ def test_a_file_written_to_while_it_is_landed_stays_and_lands_again_whole(
 
 @pytest.mark.parametrize(
     ("lines", "said"),
-    [(0, "the file is empty (0 bytes), not an export; nothing landed"), (1, "no survey rows")],
+    [(0, "the file is empty (0 bytes), not an export; nothing landed"), (1, "no data rows")],
     ids=["0 bytes", "header only"],
 )
 def test_an_empty_or_header_only_file_stays_in_the_inbox_saying_so(
