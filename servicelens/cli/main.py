@@ -392,7 +392,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         result = train(settings, folds=args.folds)
     _print(result, args.json)
     if not args.json:
-        print(f"model {result['version']}: {result['decision']}")
+        from servicelens.cli.models import decision_above_table
+
+        decided = decision_above_table(result["decision"], result["metrics"])
+        print(f"model {result['version']}: {decided}")
         if result["promoted"]:
             from servicelens.cli.models import rescore_hint
 
@@ -632,6 +635,7 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
 
 def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
     from servicelens.cli.console import table, trained_rows_line
+    from servicelens.cli.models import decision_above_table
 
     ingested = result["ingested"]
     published = result["published"]
@@ -648,7 +652,8 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
                 if (kept_audits := result["generated"].get("kept_audit_files"))
                 else []
             ),
-            f"negatives scored {scored} with model {trained['version']} ({trained['decision']})",
+            f"negatives scored {scored} with model {trained['version']} "
+            f"({decision_above_table(trained['decision'], trained['metrics'])})",
             *([line] if (line := trained_rows_line(published)) else []),
             metrics_lines(trained["metrics"]),
             "",

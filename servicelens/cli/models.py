@@ -216,7 +216,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print_json(unchanged)
         else:
-            print(f"{definition.name} model {unchanged['version']}: {unchanged['decision']}")
+            decided = decision_above_table(unchanged["decision"], unchanged["metrics"])
+            print(f"{definition.name} model {unchanged['version']}: {decided}")
             print(source_report(unchanged["metrics"]))  # the champion's, as training showed it
             if quarantine.height:
                 kept_in = registry / unchanged["version"] / QUARANTINE_FILE
@@ -269,7 +270,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(registered)
     else:
-        print(f"{definition.name} model {registered['version']}: {registered['decision']}")
+        decided = decision_above_table(registered["decision"], metrics)
+        print(f"{definition.name} model {registered['version']}: {decided}")
         print(source_report(metrics))
         if quarantine.height:
             kept_in = registry / registered["version"] / QUARANTINE_FILE
@@ -301,7 +303,8 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
         print_json(result)
     else:
         metrics = result["metrics"]
-        print(f"{source.source} model {result['version']}: {result['decision']}")
+        decided = decision_above_table(result["decision"], metrics)
+        print(f"{source.source} model {result['version']}: {decided}")
         if result["promoted"] and (hint := rescore_hint(source, source.models_dir, source.source)):
             print(hint, file=sys.stderr)
         cv, holdout = metrics["cross_validation"], metrics["model"]
@@ -444,6 +447,18 @@ def _folds_notes(cross_validation: dict[str, Any]) -> list[str]:
             else []
         ),
     ]
+
+
+def decision_above_table(decision: str, metrics: dict[str, Any]) -> str:
+    """A training's ``decision`` as the terminal prints it above the metrics table
+    (:func:`source_report`, ``main.metrics_lines``): without its closing sentence naming a
+    baseline that beats the model (``models.evaluate.baselines_ahead_text``), which the
+    table's own line says. The decision keeps it for the log, ``models show`` and
+    ``--json``; a new user's trial read it twice in `train`'s output."""
+    from models.evaluate import baselines_ahead_text
+
+    ahead = baselines_ahead_text(metrics)
+    return decision.removesuffix(f"; {ahead}") if ahead else decision
 
 
 def source_report(metrics: dict[str, Any]) -> str:

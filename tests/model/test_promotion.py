@@ -995,3 +995,34 @@ def test_a_first_model_a_baseline_beats_is_promoted_and_every_summary_says_so(
     assert later["decision"].startswith(f"kept champion {first['version']}: ")
     assert "; on the time split, the " in later["decision"]
     assert "the facts only baseline beats the model on roc_auc" in later["decision"]
+
+
+def test_train_says_which_baseline_beats_the_model_once(
+    labelled: pl.DataFrame,
+    trained: TrainingResult,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a new user's trial: `train` printed the sentence naming the baseline that
+    beats the model twice, on the decision's line and under the metrics table. The
+    terminal says it once, under the table; the decision keeps it (log, `models show`)."""
+    import flows.pipeline
+    import servicelens.cli.main as cli
+    import servicelens.stages
+
+    metrics = dict(trained.metrics)
+    model = metrics["model"]
+    ahead = {**metrics["facts_only_baseline"], "macro_f1": model["macro_f1"] + 0.032}
+    beaten = {**metrics, "facts_only_baseline": ahead}
+    models = Settings(data_dir=str(tmp_path)).models_dir
+    result = register_and_promote(trained, models, labelled, beaten, SURVEY_FEATURES)
+    assert "the facts only baseline beats the model on" in result["decision"]
+    # The flow itself is not what is tested: its result, as `train` prints it.
+    monkeypatch.setattr(flows.pipeline, "train", lambda settings, folds: result)
+    monkeypatch.setattr(cli, "start_in_background", lambda **_: None)
+    monkeypatch.setattr(servicelens.stages, "refuse_training_without_clean_data", lambda s: None)
+    assert cli.main(["--data-dir", str(tmp_path), "train"]) == 0
+    said = capsys.readouterr().out
+    assert said.count("the facts only baseline beats the model on") == 1, said
+    assert said.startswith(f"model {result['version']}: promoted: no champion yet\n")
