@@ -192,9 +192,12 @@ def reference_profile(
     return {
         "numeric": numeric,
         "categorical": categorical,
-        "text": spec.text,
+        # A model that reads no text (the facts design) has no words to see unseen.
+        "text": spec.text if spec.reads_text else "",
         "vocabulary": sorted(vocabulary),
-        "unseen_word_share": unseen_word_share(frame[spec.text], vocabulary) if spec.text else 0.0,
+        "unseen_word_share": (
+            unseen_word_share(frame[spec.text], vocabulary) if spec.reads_text else 0.0
+        ),
         "policy_failure_share": float((p >= threshold).mean()) if p.size else 0.0,
         "threshold": threshold,
         "rows": len(frame),

@@ -92,22 +92,25 @@ def feature_frame(responses: pl.DataFrame, spec: FeatureSpec = SURVEY_FEATURES) 
     return responses.select(selected).to_pandas(use_pyarrow_extension_array=False)
 
 
+#: C of the blend's facts model and of the ``facts`` design (one-hot facts and crosses; many
+#: rows, few columns).
+FACTS_C = 1.0
+
+
 #: Defaults of each design where the spec does not override them: (C, character n-grams).
 #: Measured (README "## The model"): on the short survey comments character n-grams left
 #: accuracy unchanged within noise, made probabilities overconfident (holdout ECE 0.12 vs
 #: 0.05 on 8 days) and tripled training time, and the text model of the boosted design did
 #: best at C=2; on long CFPB narratives C=0.5 with character n-grams did best in the linear
-#: model. Selection picks between the designs per source.
+#: model. Selection picks between the designs per source. The ``facts`` design reads no
+#: text (its n-gram setting is unused) and is the blend's facts model alone.
 DESIGN_DEFAULTS: dict[str, tuple[float, bool]] = {
     "linear": (0.5, True),
     "nbsvm": (0.5, False),
     "boosted": (2.0, False),
     "blend": (2.0, False),
+    "facts": (FACTS_C, False),
 }
-
-
-#: C of the blend's facts model (one-hot facts and crosses; many rows, few columns).
-FACTS_C = 1.0
 
 
 def design_settings(design: str, spec: FeatureSpec, c: float | None = None) -> tuple[float, bool]:
@@ -128,10 +131,14 @@ def build_pipeline(
     Every design reads the frame :func:`feature_frame` makes and gives P(policy_failure)
     that never falls when the text reads more like a failure: linear ones add the text's
     log-odds to the facts', the booster is constrained to be non-decreasing in them, and the
-    blend weighs them by a non-negative weight.
+    blend weighs them by a non-negative weight. The ``facts`` design is the linear model of
+    the facts alone (:meth:`FeatureSpec.without_text`): the text column may be in the frame,
+    and nothing of it is read.
     """
     design = spec.chosen()
     chosen_c, chars = design_settings(design, spec, c)
+    if design == "facts":
+        return build_linear(seed, chosen_c, spec.without_text())
     if design in ("boosted", "blend") and spec.text and (spec.facts or design == "boosted"):
         text_spec = replace(spec.text_only(), char_ngrams=chars)
         text_model = build_linear(seed, chosen_c, text_spec)

@@ -88,7 +88,8 @@ class Decision:
     ``languages`` counts the labelled training rows with text per comment language and
     ``base_rate`` is their policy_failure share: a scored response whose language was not
     seen (fewer than :data:`MIN_LANGUAGE_ROWS` rows) has its log-odds pulled halfway to the
-    base rate's and is sent to review (:func:`score_negatives`).
+    base rate's and is sent to review (:func:`score_negatives`). A model that reads no text
+    (:attr:`FeatureSpec.reads_text`) has no languages: its facts read the same in any.
     """
 
     threshold: float = 0.5
@@ -544,11 +545,11 @@ def train_root_cause_model(
     # Validation: out-of-fold probabilities of the training slice choose how to act.
     p_val = out_of_fold(train, y_train, spec, seed, cv_folds, extra_train)
     threshold = choose_threshold(y_train, p_val)
-    if spec.text:
+    if spec.reads_text:
         written = labelled.filter(pl.col(spec.text).fill_null("").str.len_chars() > 0)
         counted = comment_languages(written, spec.text).drop_nulls().value_counts(sort=True)
         languages = dict(zip(*counted.to_dict(as_series=False).values(), strict=True))
-    else:  # a model of facts alone (a source with no comment) reads no language
+    else:  # a model of facts alone (no comment, or the facts design) reads no language
         written, languages = labelled, {}
     decision = Decision(
         threshold,

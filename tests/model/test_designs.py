@@ -48,7 +48,7 @@ def fitted(labelled: pl.DataFrame, boosted: TextThenFacts) -> dict[str, RootCaus
     x = feature_frame(labelled)
     y = labels_to_target(labelled.get_column("root_cause"))
     models: dict[str, RootCauseModel] = {"boosted": boosted}
-    for design in ("linear", "nbsvm", "blend"):
+    for design in ("linear", "nbsvm", "blend", "facts"):
         spec = replace(SURVEY_FEATURES, design=design)
         models[design] = build_pipeline(seed=3, spec=spec).fit(x, y)
     return models
@@ -64,7 +64,11 @@ def _text_logit(model: RootCauseModel, x: pd.DataFrame) -> np.ndarray:
     return np.asarray(values.sum(axis=1)).ravel()
 
 
-@pytest.mark.parametrize("design", DESIGNS)
+#: The designs that read the comment (``facts`` reads the structured fields alone).
+TEXT_DESIGNS = tuple(d for d in DESIGNS if d != "facts")
+
+
+@pytest.mark.parametrize("design", TEXT_DESIGNS)
 def test_text_reading_more_like_a_failure_never_lowers_p(
     fitted: dict[str, RootCauseModel], labelled: pl.DataFrame, design: str
 ) -> None:
@@ -81,7 +85,23 @@ def test_text_reading_more_like_a_failure_never_lowers_p(
     assert p[-1] - p[0] > 0.2  # the text does move it
 
 
-@pytest.mark.parametrize("design", ["linear", "nbsvm", "blend"])
+def test_the_facts_design_reads_no_text(
+    fitted: dict[str, RootCauseModel], labelled: pl.DataFrame
+) -> None:
+    """One response's facts with 50 other responses' comments (and none): one probability,
+    and reasons that name facts only, never a phrase of the comment."""
+    comments = labelled.filter(pl.col("comment").str.len_chars() > 0).head(50)
+    one = labelled.head(1).select(pl.exclude("comment"))
+    rows = pl.concat([one] * comments.height).with_columns(comments.get_column("comment"))
+    x = feature_frame(_with_empty_comments(rows))
+    found = predict_with_flat_reasons(fitted["facts"], x, 20, THRESHOLD)
+    np.testing.assert_array_equal(found.p, np.full(len(x), found.p[0]))
+    said = found.texts.tolist()
+    assert said and not [r for r in said if r.startswith(("comment", "phrase", "text fragment"))]
+    assert not [r for r in said if r.startswith("no comment")]
+
+
+@pytest.mark.parametrize("design", ["linear", "nbsvm", "blend", "facts"])
 def test_reasons_of_linear_designs_add_up_to_the_log_odds(
     fitted: dict[str, RootCauseModel], labelled: pl.DataFrame, design: str
 ) -> None:
@@ -183,7 +203,15 @@ def test_a_spec_with_a_fixed_design_is_not_compared() -> None:
     assert chosen.chosen == "nbsvm" and chosen.scores == {}
     assert replace(TINY, boosted_facts=True).candidates() == ("boosted",)
     assert "boosted" not in replace(TINY, boosted_facts=False).candidates()
-    assert FeatureSpec().candidates() == ("linear", "nbsvm", "boosted")  # no facts: no blend
+    # No facts: no blend, and no facts design.
+    assert FeatureSpec().candidates() == ("linear", "nbsvm", "boosted")
+    assert TINY.candidates() == DESIGNS and "facts" in DESIGNS
+    assert "facts" in replace(TINY, boosted_facts=False).candidates()
+    assert replace(TINY, text="").candidates() == ("linear",)  # linear then reads facts alone
+    chosen = choose_design(rows, replace(TINY, design="facts"), seed=0)
+    assert chosen.chosen == "facts" and chosen.scores == {}
+    with pytest.raises(ValueError, match="structured fields alone"):
+        FeatureSpec(design="facts")
 
 
 def test_the_design_is_chosen_without_the_test_slice() -> None:
@@ -206,7 +234,7 @@ def test_the_design_is_chosen_without_the_test_slice() -> None:
     ]
     first, second = (r.metrics["selection"] for r in results)
     assert results[0].metrics["split"]["test_from"] == str(cutoff)
-    assert len(first["candidates"]) == 4
+    assert set(first["candidates"]) == set(DESIGNS)
     for scores in (*first["candidates"].values(), *second["candidates"].values()):
         del scores["cpu_seconds"]  # measured, not computed
     assert first == second
@@ -360,7 +388,7 @@ def _linear_reasons_by_definition(
     return p, reasons, tied
 
 
-@pytest.mark.parametrize("design", ["linear", "nbsvm", "blend", "linear with ties"])
+@pytest.mark.parametrize("design", ["linear", "nbsvm", "blend", "facts", "linear with ties"])
 def test_reasons_of_linear_designs_equal_the_plain_computation(
     fitted: dict[str, RootCauseModel], labelled: pl.DataFrame, design: str
 ) -> None:
@@ -474,3 +502,80 @@ def test_a_comment_is_not_named_by_stop_words_and_redaction_marks() -> None:
         "comment 'physically', 'late fee'",
         "comment",
     ]
+
+
+def _noise_text_source(rows: int, seed: int) -> pl.DataFrame:
+    """A labelled export whose comments are random words (pure noise) while the queue
+    carries the signal: "field" fails three times in four, every other queue once in four."""
+    rng = np.random.default_rng(seed)
+    queue = rng.choice(["field", "phones", "billing", "shop"], rows)
+    failure = rng.random(rows) < np.where(queue == "field", 0.75, 0.25)
+    words = [f"w{i}" for i in range(400)]
+    start = date(2026, 1, 1)
+    return pl.DataFrame(
+        {
+            "response_id": [f"{seed}-{i}" for i in range(rows)],
+            "survey_date": [start + timedelta(days=int(d)) for d in rng.integers(0, 30, rows)],
+            "comment": [" ".join(rng.choice(words, int(rng.integers(3, 8)))) for _ in range(rows)],
+            "queue": queue.tolist(),
+            "wait_seconds": rng.exponential(300, rows),
+            "root_cause": np.where(failure, "policy_failure", "perceived").tolist(),
+        }
+    )
+
+
+NOISE = FeatureSpec(categorical=("queue",), numeric=("wait_seconds",))
+
+
+def test_the_facts_design_is_chosen_when_the_text_is_noise() -> None:
+    """Every design is compared, and the facts alone validate best: the text models can only
+    fit noise (found on the CFPB complaints, whose facts-only baseline beat the chosen blend
+    on the time split; the product only said so)."""
+    source = _noise_text_source(600, 0)
+    rows = Rows(
+        feature_frame(source, NOISE),
+        labels_to_target(source.get_column("root_cause")),
+        source.get_column("survey_date").cast(pl.Date).to_numpy().astype("datetime64[D]"),
+    )
+    selection = choose_design(rows, NOISE, seed=0)
+    assert set(selection.scores) == set(DESIGNS)
+    assert selection.chosen == "facts", {d: s["log_loss"] for d, s in selection.scores.items()}
+
+
+def test_a_facts_champion_scores_explains_and_round_trips(tmp_path: Path) -> None:
+    """Trained as training builds it, the facts design chosen on the training slice: it
+    scores with reasons that name facts (never the comment), keeps no language or
+    vocabulary, and saved and loaded (skops, its spec from the metadata) it scores the same."""
+    from models.drift import compare_with_reference
+    from models.registry import load_model, read_metadata, save_model
+    from models.spec import spec_from_dict, spec_to_dict
+    from models.train import score_negatives
+
+    source = _noise_text_source(600, 0)
+    result = train_root_cause_model(source, seed=0, spec=NOISE, cv_folds=3)
+    assert result.metrics["selection"]["chosen"] == result.spec.design == "facts"
+    assert result.decision.languages == {}
+    assert result.reference["text"] == "" and result.reference["vocabulary"] == []
+    # The facts-only baseline is the same model on the same slice: it is not ahead of it.
+    facts = result.metrics["facts_only_baseline"]
+    assert facts["roc_auc"] == pytest.approx(result.metrics["model"]["roc_auc"])
+
+    fresh = source.head(40).with_columns(pl.lit("the engineer never came").alias("comment"))
+    scored = score_negatives(result.model, fresh, spec=result.spec, decision=result.decision)
+    reasons = [r for row in scored.get_column("top_reasons").to_list() for r in row]
+    assert reasons and all(r.startswith(("queue=", "wait_seconds")) for r in reasons), reasons
+    drift = compare_with_reference(
+        feature_frame(fresh, result.spec), np.zeros(fresh.height), result.reference
+    )
+    assert drift["unseen_word_share"] == 0.0
+
+    meta = {"feature_spec": spec_to_dict(result.spec)}  # as flows/training.py saves it
+    save_model(result.model, tmp_path, "v1", meta, {})
+    loaded = load_model(tmp_path, "v1")
+    spec = spec_from_dict(read_metadata(tmp_path, "v1")["feature_spec"])
+    assert spec == result.spec
+    again = score_negatives(loaded, fresh, spec=spec, decision=result.decision)
+    assert again.get_column("p_policy_failure").to_list() == pytest.approx(
+        scored.get_column("p_policy_failure").to_list()
+    )
+    assert again.get_column("top_reasons").to_list() == scored.get_column("top_reasons").to_list()
