@@ -99,7 +99,16 @@ _RULE_KEYS = {
     "derive",
     "required",
 }
-_FEATURE_KEYS = {"categorical", "numeric", "flags", "crosses", "char_ngrams", "c", "boosted_facts"}
+_FEATURE_KEYS = {
+    "categorical",
+    "numeric",
+    "flags",
+    "crosses",
+    "char_ngrams",
+    "c",
+    "boosted_facts",
+    "design",
+}
 
 
 #: What a source's name may be: it names its inbox, raw and partition folders.
@@ -620,7 +629,10 @@ def _features(data: dict[str, Any], where: str, has_comment: bool) -> FeatureSpe
         )
     # The model's own reader of a spec, so a definition's features mean what a saved one does
     # (models/spec.py: without scikit-learn, which quick commands must not import).
-    return spec_from_dict({"text": TEXT if has_comment else "", **data})
+    try:
+        return spec_from_dict({"text": TEXT if has_comment else "", **data})
+    except ValueError as error:  # a design not of the family, or "facts" without facts
+        raise DefinitionError(f"{where} [features]: {error}") from None
 
 
 def load_definition(source: str | Path) -> SourceDefinition:

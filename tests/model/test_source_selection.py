@@ -84,3 +84,40 @@ def test_a_plain_mapping_gets_a_chosen_model_that_learns_from_text_less_rows(
         "Source acme-vendor" in model_section and "Reliability on the time split" in model_section
     )
     assert "chosen on the training slice" in model_section
+
+
+def test_a_mapping_naming_the_facts_design_trains_scores_shows_and_reports_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``design = "facts"`` in [features]: nothing is compared, the model reads the facts
+    alone, its scores' reasons never name the comment, and models show and the report name
+    the design. A design not of the family is refused naming the file."""
+    mapping = tmp_path / "facts.toml"
+    mapping.write_text(PLAIN_MAPPING + '\ndesign = "facts"\n')
+    _vendor_export(240, seed=1).write_csv(tmp_path / "train.csv")
+    data = ["--data-dir", str(tmp_path / "data"), "--json"]
+    source = ["--source", str(mapping)]
+    train = [*data, "train", *source, "--input", str(tmp_path / "train.csv"), "--folds", "3"]
+    assert main(train) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["metrics"]["selection"]["chosen"] == "facts"
+    assert trained["metrics"]["selection"]["candidates"] == {}
+
+    new = _vendor_export(30, seed=2).drop("verdict", "resolution_note")
+    new.write_csv(tmp_path / "new.csv")
+    out = tmp_path / "scored.parquet"
+    assert main([*data, "score", *source, "--input", str(tmp_path / "new.csv"), "--output",
+                 str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    reasons = [r for row in pl.read_parquet(out).get_column("top_reasons").to_list() for r in row]
+    assert reasons and not [r for r in reasons if "comment" in r or "phrase" in r], reasons
+
+    assert main([*data, "models", *source, "show"]) == 0
+    assert json.loads(capsys.readouterr().out)["design"] == "facts"
+    html, _ = render_report(Settings(data_dir=str(tmp_path / "data")), None, datetime.now(UTC))
+    assert "Design <b>facts</b>" in html
+
+    mapping.write_text(PLAIN_MAPPING + '\ndesign = "forest"\n')
+    assert main(train) == 2
+    said = capsys.readouterr()
+    assert f"{mapping} [features]: design 'forest' is not one of" in said.out + said.err
