@@ -2257,8 +2257,8 @@ def read_jsonl_with_lines(
         split_here = b"\r" in decoded_bytes
         source = _InMemory(decoded_bytes)
         del decoded_bytes
-    text = source
-    fast = _decode_json_fast(lambda: _numbered_lines(text.lines_input(), split_here), schema, keep)
+    lines_input = source.lines_input()
+    fast = _decode_json_fast(lambda: _numbered_lines(lines_input, split_here), schema, keep)
     if fast is None:
         payload = source.whole() or bytes(source.read(0, source.size))
         rows, rejects = _decode_lines_exact(_numbered_lines(payload, split_here).collect(), schema)
