@@ -84,6 +84,7 @@ from servicelens.validation.expectations import (
     ROW_ID,
     RowRules,
     read_either_way,
+    swapped_nearer_delivery,
     validate_survey_batch,
     validate_survey_rows,
 )
@@ -172,6 +173,13 @@ class DayCounts:
     #: read_either_way). Found by a trial, whose misdated rows were kept without a word.
     day_first: int = 0
     maybe_misdated: int = 0
+    #: Where the kept rows that may be misdated are a delivery every time of which reads
+    #: either way and whose swapped reading is much nearer the day it was landed: the date
+    #: as read (``as_read``), swapped (``swapped``) and the landing day (``landed``), for the
+    #: run's table (validation.expectations.swapped_nearer_delivery). Found by a trial: a
+    #: day of calls written month first (11/05/2026 for 5 Nov) was published as 11 May,
+    #: exit 0, without a word.
+    swapped_nearer: dict[str, str] = field(default_factory=dict)
     #: Rows filed under the date their delivery was landed because their own submitted_at
     #: gives none (landed ``dated_by_delivery``): all quarantined, and not responses of that
     #: day, so the run's table and processed_dates say how many (a trial's SurveyMonkey row
@@ -1807,6 +1815,7 @@ def validate_landed_rows(
     found = pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
     clean = conform_filling(pl.DataFrame(schema={"source": pl.String}), CLEAN_RESPONSE_SCHEMA)
     superseded_rows = withdrawn = day_first = maybe_misdated = 0
+    swapped_nearer: dict[str, str] = {}
     later_set_aside = pl.DataFrame(schema={"response_id": pl.String})
     if typed is not None:
         if definition.pseudonymise_agents and typed.get_column("agent_id").null_count() < len(
@@ -1846,6 +1855,8 @@ def validate_landed_rows(
         )
         if day_first:
             maybe_misdated = read_either_way(valid, rules.timestamp_format)
+        else:
+            maybe_misdated, swapped_nearer = swapped_nearer_delivery(valid, rules.timestamp_format)
         clean = conform_filling(
             valid.with_columns(is_negative(definition.negative)), CLEAN_RESPONSE_SCHEMA
         ).sort("source_file", "source_line")
@@ -1907,6 +1918,7 @@ def validate_landed_rows(
         withdrawn=withdrawn,
         day_first=day_first,
         maybe_misdated=maybe_misdated,
+        swapped_nearer=swapped_nearer,
         undated=undated_rows(landed),
         # A reject landing gave a row for a failed check (a time after the delivery, an id
         # two of its rows use) counts with the checks, not as a line the reader could not

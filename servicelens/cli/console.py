@@ -299,6 +299,7 @@ def partition_notes(result: dict[str, Any]) -> list[str]:
         for n in (
             withdrawn_note(result),
             day_first_note(result),
+            swapped_nearer_note(result),
             undated_note(result),
             nothing_kept_note(result),
         )
@@ -364,6 +365,36 @@ def day_first_note(result: dict[str, Any]) -> str | None:
     return (
         f"{day_first} {rows} only with day and month swapped: {DECLARE_SWAPPED_ORDER}{kept}. "
         f"{QUARANTINE_HINT}"
+    )
+
+
+def swapped_nearer_note(result: dict[str, Any]) -> str | None:
+    """For a partition whose kept rows are a delivery every time of which reads either way
+    round, and whose times read with day and month swapped fall much nearer the day it was
+    landed (``swapped_nearer`` and ``maybe_misdated`` in its counts,
+    servicelens.stages.DayCounts): both dates, and what to do. Found by a trial: 12 calls
+    of 5 Nov written 11/05/2026 were published as 11 May, exit 0, without a word."""
+    dates = result.get("swapped_nearer") or {}
+    maybe = result.get("maybe_misdated") or 0
+    if not dates or not maybe or result.get("day_first"):
+        return None
+    from datetime import date
+
+    from servicelens.validation.expectations import DECLARE_SWAPPED_ORDER
+
+    landed = date.fromisoformat(dates["landed"])
+
+    def before(day: str) -> str:
+        days = (landed - date.fromisoformat(day)).days
+        return f"{days} day{'' if days == 1 else 's'} before"
+
+    rows = "kept row reads" if maybe == 1 else "kept rows read"
+    return (
+        f"{maybe} {rows} either way round and may be misdated: as the definition's format "
+        f"reads them they are of {dates['as_read']}, {before(dates['as_read'])} their delivery "
+        f"was landed ({dates['landed']}), and with day and month swapped of "
+        f"{dates['swapped']}, {before(dates['swapped'])}: {DECLARE_SWAPPED_ORDER}, or have "
+        "it saved again as the definition declares"
     )
 
 

@@ -419,6 +419,82 @@ def read_either_way(frame: pl.DataFrame, timestamp_format: str | None) -> int:
     return int(frame.select(both).item())
 
 
+#: A delivery's times read swapped are taken to be its own when, read as declared, they
+#: are at least this many days older than the delivery ...
+SWAPPED_NEARER_MIN_DAYS = 56
+#: ... and at least this many times as old as read swapped (a delivery comes days after its
+#: responses, not months).
+SWAPPED_NEARER_RATIO = 4
+
+
+def swapped_nearer_delivery(
+    frame: pl.DataFrame, timestamp_format: str | None
+) -> tuple[int, dict[str, str]]:
+    """The rows of ``frame`` in deliveries every time of which reads both as
+    ``timestamp_format`` and, differently, with day and month swapped
+    (:func:`both_readings`), and whose swapped reading is much nearer the day the delivery
+    was landed than the declared one: not after it, the declared reading at least
+    :data:`SWAPPED_NEARER_MIN_DAYS` days and :data:`SWAPPED_NEARER_RATIO` times as far
+    before it. Their count, and for the first such delivery the dates as read (``as_read``),
+    swapped (``swapped``) and its landing day (``landed``); ``(0, {})`` where none is.
+    ``frame`` carries ``submitted_at_raw``, ``delivery`` and ``landed_at``.
+
+    Found by a trial: 12 calls of 5 Nov written month first (11/05/2026) and landed in
+    December through a day-first definition were published as 11 May, exit 0, without a
+    word: every time read either way, and all on one date, none spread over months for
+    landing's check (:func:`servicelens.ingest.landing.refuse_the_other_day_order`) to see.
+    A day-first export of early-month days landed promptly reads nearer as declared, so
+    stays quiet."""
+    readings = both_readings("submitted_at_raw", timestamp_format)
+    needed = {"submitted_at_raw", "delivery", "landed_at"}
+    if readings is None or frame.is_empty() or not needed <= set(frame.columns):
+        return 0, {}
+    landed = pl.col("landed_at").dt.replace_time_zone(None)
+    days = (
+        frame.select(
+            "delivery",
+            readings[0].alias("as_read"),
+            readings[1].alias("swapped"),
+            landed.alias("landed"),
+        )
+        .with_columns(
+            (pl.col("landed") - pl.col("as_read")).dt.total_days().alias("read_age"),
+            (pl.col("landed") - pl.col("swapped")).dt.total_days().alias("swapped_age"),
+        )
+        .group_by("delivery", maintain_order=True)
+        .agg(
+            pl.len().alias("rows"),
+            (
+                pl.col("as_read").is_not_null()
+                & pl.col("swapped").is_not_null()
+                & (pl.col("as_read") != pl.col("swapped"))
+            )
+            .all()
+            .alias("either_way"),
+            pl.col("read_age").min(),
+            pl.col("swapped_age").min().alias("swapped_nearest"),
+            pl.col("swapped_age").max().alias("swapped_farthest"),
+            pl.col("as_read").min(),
+            pl.col("swapped").min(),
+            pl.col("landed").max(),
+        )
+    )
+    nearer = days.filter(
+        pl.col("either_way")
+        & (pl.col("swapped_nearest") >= 0)
+        & (pl.col("read_age") >= SWAPPED_NEARER_MIN_DAYS)
+        & (pl.col("read_age") >= SWAPPED_NEARER_RATIO * pl.col("swapped_farthest"))
+    )
+    if nearer.is_empty():
+        return 0, {}
+    first = nearer.row(0, named=True)
+    return int(nearer.get_column("rows").sum()), {
+        "as_read": f"{first['as_read']:%Y-%m-%d}",
+        "swapped": f"{first['swapped']:%Y-%m-%d}",
+        "landed": f"{first['landed']:%Y-%m-%d}",
+    }
+
+
 #: Timestamp formats exports are commonly written in (ISO, and day-first and month-first
 #: dates as spreadsheets save them, with and without seconds), tried on a time the declared
 #: format cannot read, to say which one can (:func:`_formats_reading`).

@@ -2054,3 +2054,43 @@ def test_a_decoding_refusal_quotes_no_e_mail_nor_name(lines: list[bytes], shown:
     message = str(error.value)
     assert shown in message
     assert "example.com" not in message and "Jordan" not in message
+
+
+def test_a_day_written_month_first_says_its_swapped_date_is_nearer_the_delivery(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: 12 calls of 5 Nov written month first (11/05/2026), delivered to a
+    day-first source in December, were published as 11 May, exit 0, maybe_misdated 0: every
+    time reads either way and all fall on one date, so landing's check of a spread over
+    months could not see it. Kept, the rows are counted and the run's table names both
+    dates; a day-first day of early November delivered days later stays quiet."""
+    from servicelens.cli.console import counts_detail
+
+    definition = (
+        'name = "calls"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%d/%m/%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\n'
+    )
+    rows = "".join(f"C{h},11/05/2026 {h}:00,4\n" for h in range(10, 13))
+    got = _ingested(tmp_path, definition, "ID,When,CSAT\n" + rows)
+    assert got.clean.height == 3
+    assert (got.counts.day_first, got.counts.maybe_misdated) == (0, 3)
+    assert got.counts.swapped_nearer == {
+        "as_read": "2026-05-11",
+        "swapped": "2026-11-05",
+        "landed": "2026-11-30",
+    }
+    assert counts_detail({**asdict(got.counts), "scored": 0}).split("; ", 1)[1] == (
+        "3 kept rows read either way round and may be misdated: as the definition's format "
+        "reads them they are of 2026-05-11, 203 days before their delivery was landed "
+        "(2026-11-30), and with day and month swapped of 2026-11-05, 25 days before: if the "
+        "export writes its dates that way round, declare that format in the definition "
+        "(sources add DEFINITION --replace) and drop the export again, or have it saved again "
+        "as the definition declares"
+    )
+    # The same day written day first (05/11/2026), delivered within the month: nothing said.
+    rows = "".join(f"C{h},05/11/2026 {h}:00,4\n" for h in range(10, 13))
+    quiet = _ingested(tmp_path, definition, "ID,When,CSAT\n" + rows)
+    assert (quiet.counts.maybe_misdated, quiet.counts.swapped_nearer) == (0, {})
+    assert "; " not in counts_detail({**asdict(quiet.counts), "scored": 0})
