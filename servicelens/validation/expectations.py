@@ -349,6 +349,16 @@ SCORE_NOT_IN_VALUES = (
 )
 #: A score's text that is a whole number (``7``, `` 7 ``, ``7,0``).
 WHOLE_NUMBER = r"^\s*-?\d+(?:[.,]0+)?\s*$"
+#: A score's text that is a number with a fraction (``4,5``, ``4.5``; a whole one is
+#: :data:`WHOLE_NUMBER`).
+FRACTIONAL_NUMBER = r"^\s*-?\d*[.,]\d+\s*$"
+#: After "is not a score from a to b" for such a score. Found by a trial: a French export's
+#: csat '4,5' was told how to map answers written in words.
+SCORE_NOT_WHOLE = (
+    "; it is not a whole number, and the scale takes whole scores only: ask for the export "
+    "with whole scores, or map every answer it writes onto the scale with values in the rule "
+    'of the column in the definition (e.g. "4,5" = 4, beside a code for each whole score)'
+)
 
 #: How the problem of a score out of its range starts (:func:`score_problem`).
 _NOT_A_SCORE = "is not a score from"
@@ -1311,6 +1321,8 @@ def validate_survey_rows(
                     SCORE_SCALE_EXAMPLES, default="", return_dtype=pl.String
                 )
             )
+            .when(raw_value.str.contains(FRACTIONAL_NUMBER).fill_null(False))
+            .then(pl.col("problem") + pl.lit(SCORE_NOT_WHOLE))
             .when(raw_value.str.contains(NOT_A_CODE_MARK).fill_null(False))
             .then(
                 pl.col("problem")

@@ -1208,6 +1208,29 @@ def test_a_csat_that_is_missing_or_no_score_says_what_in_the_definition_reads_it
     ]
 
 
+@pytest.mark.parametrize("half", ["4,5", "4.5"])
+def test_a_half_point_score_is_told_it_is_not_a_whole_number(tmp_path: Path, half: str) -> None:
+    """Found by a trial: a French export's csat '4,5' (and '4.5') was told that an answer
+    written in words is mapped with values: it is a number, not a word, and not a whole
+    one. The reason says so and how to keep it; a word is still told of values."""
+    got = _ingested(
+        tmp_path,
+        'name = "avis"\ntimezone = "Europe/Paris"\n[read]\ndelimiter = ";"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "Date", format = "%d/%m/%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "Note"\n',
+        f"ID;Date;Note\nF1;23/11/2026 09:14;{half}\nF2;23/11/2026 10:01;bien\n",
+    )
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert reasons["F1"] == [
+        f"csat: '{half}' is not a score from 1 to 5; it is not a whole number, and the scale "
+        "takes whole scores only: ask for the export with whole scores, or map every answer it "
+        "writes onto the scale with values in the rule of the column in the definition (e.g. "
+        '"4,5" = 4, beside a code for each whole score)'
+    ]
+    assert "an answer the export writes in words" in reasons["F2"][0]
+
+
 def test_an_nps_on_another_scale_is_shown_a_map_onto_0_to_10(tmp_path: Path) -> None:
     """Found by a user's trial: an nps of '11' was shown a csat's 1-to-7 map as the way to
     map another scale; nps is 0 to 10 (a tool numbering its eleven choices from 1 writes 11)."""

@@ -20,6 +20,7 @@ from servicelens.validation.expectations import (
     SCORE_IN_DEFINITION,
     SCORE_NOT_A_CODE,
     SCORE_NOT_IN_VALUES,
+    SCORE_NOT_WHOLE,
     SCORE_ON_ANOTHER_SCALE,
     SCORE_SCALE_EXAMPLES,
     RowRules,
@@ -48,6 +49,7 @@ WORDED = [
     ),
     "is not a score from 1 to 5" + SCORE_NOT_A_CODE.format(codes="1, 2, 3, 4"),
     "is not a score from 1 to 5" + SCORE_NOT_IN_VALUES,
+    "is not a score from 1 to 5" + SCORE_NOT_WHOLE,
     # The day-first hint (validate_survey_rows), as a source with one format words it.
     "is not a timestamp as %m/%d/%Y reads it, but reads as %d/%m/%Y: if the export writes "
     "the day first, declare that format in the definition (rows that read either way are "
