@@ -291,6 +291,23 @@ def survey_day(
     )
 
 
+#: A spreadsheet's date serial number (days since 1899-12-30) of the years 2000-2099, and
+#: any time of day after it: a date column saved as CSV after its cells lost their date
+#: format (a trial's audit "46346"; a call log's "46322 10:00:00", date and time columns
+#: joined).
+SPREADSHEET_SERIAL = (
+    r"^\s*((?:3[6-9]|[4-6]\d|7[0-2])\d{3}(?:\.\d+)?)(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?\s*$"
+)
+
+
+def spreadsheet_serial_date(text: pl.Expr) -> pl.Expr:
+    """The date a spreadsheet's date serial number in ``text`` stands for (``46322`` ->
+    2026-10-27), null where ``text`` is not one (:data:`SPREADSHEET_SERIAL`). Said by the
+    audits' reasons and the surveys' alike."""
+    days = text.str.extract(SPREADSHEET_SERIAL, 1).cast(pl.Float64, strict=False)
+    return (pl.lit(date(1899, 12, 30)) + pl.duration(days=days)).dt.date()
+
+
 def four_digit_years(parsed: pl.Expr, fmt: str) -> pl.Expr:
     """``parsed`` (text read with ``fmt``), null where ``%Y`` read a year under 1000: polars'
     ``%Y`` takes ``26`` as the year 26, so ``11/23/26`` matched ``%m/%d/%Y`` before a

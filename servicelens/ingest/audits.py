@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,12 @@ from servicelens.ingest.readers import (
 from servicelens.settings import SURVEYS_FILE
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.validation.expectations import SCIENTIFIC_ID
-from transforms.clean import no_such_day, offset_instant, parsed_timestamp
+from transforms.clean import (
+    no_such_day,
+    offset_instant,
+    parsed_timestamp,
+    spreadsheet_serial_date,
+)
 from transforms.formatting import formatted_text
 from transforms.schemas import ROOT_CAUSES
 
@@ -109,9 +114,6 @@ MONTH_FIRST_SLASHED = (
     "%m/%d/%Y %I:%M %p",
     "%m/%d/%Y %I:%M:%S %p",
 )
-#: A spreadsheet's date serial number (days since 1899-12-30) of the years 2000-2099: a
-#: date column saved as CSV after its cells lost their date format (a trial's "46346").
-SERIAL = r"^\s*(3[6-9]|[4-6]\d|7[0-2])\d{3}(?:\.\d+)?\s*$"
 #: An ``audited_at`` that gives the day and no time of day.
 _DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\s*$"
 
@@ -816,19 +818,14 @@ def read_audit_files(
         )
         .when(
             pl.col("_audited_at").is_null()
-            & pl.col("audited_at").str.contains(SERIAL).fill_null(False)
+            & spreadsheet_serial_date(pl.col("audited_at")).is_not_null()
         )
         .then(
             formatted_text(
                 "audited_at: '{}' is a spreadsheet's date serial number ({}), not a date: "
                 "format the column as a date (2026-11-28) before saving the file as CSV",
                 pl.col("audited_at").str.strip_chars(),
-                (
-                    pl.lit(date(1899, 12, 30))
-                    + pl.duration(
-                        days=pl.col("audited_at").str.strip_chars().cast(pl.Float64, strict=False)
-                    )
-                ).dt.date(),
+                spreadsheet_serial_date(pl.col("audited_at")),
             )
         )
         .when(pl.col("audited_at").str.strip_chars().fill_null("") == "")

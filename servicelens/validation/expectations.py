@@ -59,6 +59,7 @@ from transforms.clean import (
     ROW_NUMBER_COLUMNS,
     four_digit_years,
     no_such_day,
+    spreadsheet_serial_date,
 )
 from transforms.formatting import formatted_text
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
@@ -403,6 +404,15 @@ def both_readings(column: str, timestamp_format: str | None) -> tuple[pl.Expr, p
         _strict_year(text, timestamp_format),
         _strict_year(text, swapped),
     )
+
+
+def _date_part(timestamp_format: str | None) -> str:
+    """The part of ``timestamp_format`` that writes the date (``%d/%m/%Y %H:%M`` ->
+    ``%d/%m/%Y``), to show a date as the export writes it; ISO where it has none alone."""
+    for part in (timestamp_format or "").split():
+        if all(code in part for code in ("%d", "%m", "%Y")):
+            return part
+    return "%Y-%m-%d"
 
 
 def _strict_year(text: pl.Expr, timestamp_format: str) -> pl.Expr:
@@ -1228,6 +1238,20 @@ def validate_survey_rows(
             )
             .otherwise(not_a_timestamp)
         )
+    # Found by a trial: an Excel re-save wrote a day as its serial number ('46322
+    # 10:00:00'), told only the format expected; the audits' reader names such dates.
+    serial = spreadsheet_serial_date(raw_value)
+    not_a_timestamp = (
+        pl.when(serial.is_not_null())
+        .then(
+            formatted_text(
+                "is not a timestamp but a spreadsheet date number ({}): format the column as "
+                f"a date in the spreadsheet before saving ({expected})",
+                serial.dt.to_string(_date_part(rules.timestamp_format)),
+            )
+        )
+        .otherwise(not_a_timestamp)
+    )
     # A value left as read because its repair was not verified: which code page repairs it
     # (few such values, one Python call each).
     repairs_in = (

@@ -2117,3 +2117,27 @@ def test_a_day_written_month_first_says_its_swapped_date_is_nearer_the_delivery(
     quiet = _ingested(tmp_path, definition, "ID,When,CSAT\n" + rows)
     assert (quiet.counts.maybe_misdated, quiet.counts.swapped_nearer) == (0, {})
     assert "; " not in counts_detail({**asdict(quiet.counts), "scored": 0})
+
+
+def test_a_spreadsheet_date_number_in_a_timestamp_names_its_date(tmp_path: Path) -> None:
+    """Found by a trial: an Excel re-save wrote a call's date as its serial number
+    ('46322 10:00:00', Date and Time joined) and was told only the format expected, while
+    the audits' reader already names a serial's date. The same function names it here."""
+    got = _ingested(
+        tmp_path,
+        'name = "calls"\ntimezone = "Europe/Dublin"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { columns = ["Date", "Time"], format = "%d/%m/%Y %H:%M:%S" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\n',
+        "ID,Date,Time,CSAT\nC1,27/10/2026,09:00:00,4\nC2,46322,10:00:00,3\nC3,46322.5,,3\n",
+    )
+    assert got.clean.get_column("response_id").to_list() == ["C1"]
+    expected = (
+        "submitted_at: '{}' is not a timestamp but a spreadsheet date number (27/10/2026): "
+        "format the column as a date in the spreadsheet before saving (expected "
+        "%d/%m/%Y %H:%M:%S, as the source definition declares)"
+    )
+    assert reasons_of(got) == {
+        "C2": [expected.format("46322 10:00:00")],
+        "C3": [expected.format("46322.5")],
+    }

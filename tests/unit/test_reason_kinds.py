@@ -54,6 +54,10 @@ WORDED = [
     "is not a timestamp as %m/%d/%Y reads it, but reads as %d/%m/%Y: if the export writes "
     "the day first, declare that format in the definition (rows that read either way are "
     "misdated until then)",
+    # A spreadsheet's date serial number (validate_survey_rows, spreadsheet_serial_date).
+    "is not a timestamp but a spreadsheet date number (27/10/2026): format the column as a "
+    "date in the spreadsheet before saving (expected %d/%m/%Y %H:%M:%S, as the source "
+    "definition declares)",
     # A time another common format reads (validate_survey_rows, _formats_reading).
     "is not a timestamp as %Y-%m-%d %H:%M:%S reads it; it reads as %Y-%m-%d %H:%M: if the "
     "export writes its times so (a spreadsheet saved again changes them), add that format to "
