@@ -140,6 +140,10 @@ class RawRead:
     #: How the delivery was packed, when it was: "gzip", or "zip: <member>" (the file read
     #: from inside the archive; line numbers are that file's).
     unpacked_from: str | None = None
+    #: The line of the last row of ``frame`` when the file ends in it with no line end while
+    #: its other lines have one: a copy cut off there, maybe (a trial's re-delivery ended
+    #: ``...;Le si``); landing sets it aside when it stops short of a copy landed before.
+    unterminated_line: int | None = None
 
     @property
     def header_span(self) -> str:
@@ -1411,6 +1415,7 @@ def read_csv_with_lines(
         read.unpacked_from = unpacked_from
         if odd_quotes:  # a quote is left open somewhere: at the end of the file?
             read = _set_aside_a_record_cut_off(read, buf, dialect)
+        read.unterminated_line = _unterminated_last_row(read, buf)
         read = _set_aside_repeated_headers(_without_empty_records(read), header_records)
         return _with_unquoted_delimiter_notes(read)
     except csv.Error as error:
@@ -1634,7 +1639,7 @@ def _read_decoded_csv(
             reason=_ragged_reason(
                 int(split.fields[i]),
                 n_fields,
-                _truncation_note(int(i), split, arr, dialect)
+                _truncation_note(int(i), split, arr, dialect, n_fields)
                 or _empty_fields_note(buf, split, int(i), n_fields, dialect, delimiter),
                 buf[split.starts[i] : split.ends[i]]
                 .decode("utf-8", "replace")
@@ -1858,18 +1863,43 @@ def _trailing_delimiter_note(record: list[str], n_fields: int) -> str:
     )
 
 
-def _truncation_note(i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect) -> str:
-    """For the file's last record, when a quote it opened never closes and no newline ends
-    it: the delivery was cut off, which is what the person needs to know."""
+def _truncation_note(
+    i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect, n_fields: int = 0
+) -> str:
+    """For the file's last record, when no newline ends it while the file's other lines
+    end in one, and a quote it opened never closes or it has fewer fields than the header
+    (``n_fields``): the delivery was cut off (or is still being copied), which is what the
+    person needs to know. Found by a trial: a call log copied in part said only "malformed
+    line: 3 fields where the header has 13"."""
     if i != split.starts.size - 1 or arr.size == 0 or arr[-1] == NEWLINE:
         return ""
+    if not np.any(arr[: split.starts[i]] == NEWLINE):
+        return ""  # the file's only line: nothing tells how its lines end
     quotes = int(np.count_nonzero(arr[split.starts[i] : split.ends[i]] == ord(dialect.quote)))
-    if quotes % 2 == 0:
+    if quotes % 2:
+        return (
+            " (the file ends inside a quoted value with no final newline: the delivery looks "
+            "truncated; ask for the complete file)"
+        )
+    if split.fields[i] >= n_fields:
         return ""
+    line = int(split.lines[i])
     return (
-        " (the file ends inside a quoted value with no final newline: the delivery looks "
-        "truncated; ask for the complete file)"
+        f" (the file looks cut off at line {line}: its last line has no line end, as its "
+        "other lines have, and fewer fields than the header; ask for the complete file, or "
+        "wait for it to be copied whole and deliver it again)"
     )
+
+
+def _unterminated_last_row(read: RawRead, buf: bytes) -> int | None:
+    """The line of ``read``'s last row when it is the file's last record and no line end
+    follows it while the file's other lines end in one (:attr:`RawRead.unterminated_line`)."""
+    if read.frame.is_empty() or not buf or buf.endswith(b"\n") or b"\n" not in buf:
+        return None
+    line = int(read.frame.get_column("source_line")[-1])
+    if read.rejects and max(r.line for r in read.rejects) > line:
+        return None  # the file's last record is a reject
+    return line
 
 
 def _set_aside_a_record_cut_off(read: RawRead, buf: bytes, dialect: CsvDialect) -> RawRead:

@@ -1,0 +1,91 @@
+"""Deliveries cut off at their end (a copy in progress, a download interrupted) through a
+real inbox and ``servicelens run``: the cut record is said to be cut off, never replaces a
+complete copy landed before, and the complete file delivered again wins.
+
+Found by an operations lead's trial: a French client's re-delivery cut off mid-comment
+(``...;0,00;Le si``, no final line end) replaced FR-0012's complete copy in the marts, and
+the complete original, sent again, was "already landed (the same bytes); nothing changed"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from servicelens.ingest.configured import register_source
+from servicelens.settings import Settings
+
+CALLS_DEFINITION = """\
+name = "dublin-calls"
+timezone = "Europe/Dublin"
+pseudonymise_agents = true
+
+[columns]
+response_id = "Call Id"
+submitted_at = { columns = ["Date", "Time"], format = "%d/%m/%Y %H:%M:%S" }
+channel = { value = "phone" }
+agent_id = "Agent"
+queue = "Topic"
+csat = "Satisfaction rating"
+"""
+CALLS_HEADER = "Call Id,Agent,Date,Time,Topic,Satisfaction rating\r\n"
+
+
+def _calls(n: int) -> str:
+    """A day-first call log of ``n`` calls, PC0001..., CRLF line ends (Excel's)."""
+    return CALLS_HEADER + "".join(
+        f"PC{i:04d},Eimear,{i + 1:02d}/11/2026,13:{i:02d}:00,Admin Support,{1 + i % 5}\r\n"
+        for i in range(1, n + 1)
+    )
+
+
+@pytest.fixture
+def inbox_run(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, object]:
+    """The data directory, and ``deliver(source, name, data)``: put ``data`` in the source's
+    inbox as ``name`` and run ``servicelens run`` (exit 0 asserted)."""
+    from servicelens.cli.main import main
+
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "Europe/Dublin")
+    monkeypatch.setenv("SERVICELENS_INBOX_SETTLE_SECONDS", "0")
+    data = tmp_path / "data"
+
+    def deliver(source: str, name: str, content: bytes) -> None:
+        (data / "inbox" / source / name).write_bytes(content)
+        assert main(["--data-dir", str(data), "run"]) == 0
+
+    return data, deliver
+
+
+def _register(data: Path, tmp_path: Path, name: str, text: str) -> None:
+    definition = tmp_path / f"{name}.toml"
+    definition.write_text(text, encoding="utf-8")
+    register_source(Settings(data_dir=str(data)), str(definition))
+
+
+def _quarantine(data: Path, source: str) -> list[tuple[object, ...]]:
+    files = str(data / "sources" / source / "quarantine" / "*" / "*.parquet")
+    return duckdb.sql(
+        "SELECT source_line, record_id, superseded, reasons, raw_record FROM read_parquet(?, "
+        "hive_partitioning = true, union_by_name = true) WHERE NOT superseded ORDER BY ALL",
+        params=[files],
+    ).fetchall()
+
+
+def test_a_call_log_copied_in_part_says_it_looks_cut_off(
+    inbox_run: tuple[Path, object], tmp_path: Path
+) -> None:
+    data, deliver = inbox_run
+    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
+    whole = _calls(12).encode()
+    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    [(line, _, _, reasons, _)] = _quarantine(data, "dublin-calls")
+    assert line == 13
+    assert reasons == [
+        "malformed line: 3 fields where the header has 6 (the file looks cut off at line 13: "
+        "its last line has no line end, as its other lines have, and fewer fields than the "
+        "header; ask for the complete file, or wait for it to be copied whole and deliver it "
+        "again)"
+    ]
