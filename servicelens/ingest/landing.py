@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -903,6 +904,7 @@ def land_delivery(
     dated_at = first_landed or written_at
     reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at)
     rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates)
+    rows = _with_a_cut_off_copy_set_aside(settings, read.unterminated_line, rows, sha)
     rows = rows.with_columns(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
@@ -1120,6 +1122,76 @@ def _with_resaved_ids(
     first = matched.row(0, named=True)
     result.resave_example = (first["source_line"], first["file"], first["line"])
     return rows
+
+
+def _stops_short_of(cut: str | None, whole: str | None) -> bool:
+    """Whether raw record ``cut`` (JSON of the export's fields) is ``whole`` cut off: each
+    field the same, or the start of the one in ``whole`` (the cut one, and any after it
+    empty), and not all the same."""
+    if cut is None or whole is None:
+        return False
+    try:
+        short, full = json.loads(cut), json.loads(whole)
+    except ValueError:
+        return False
+    if not isinstance(short, dict) or not isinstance(full, dict) or short.keys() != full.keys():
+        return False
+    differ = [k for k in short if short[k] != full[k]]
+    return bool(differ) and all(
+        isinstance(full[k], str) and full[k].startswith(short[k] or "") for k in differ
+    )
+
+
+def _with_a_cut_off_copy_set_aside(
+    settings: Settings, line: int | None, rows: pl.DataFrame, sha: str
+) -> pl.DataFrame:
+    """``rows`` (:func:`landed_rows`) with the row of ``line`` rejected when it is a copy
+    cut off: the file ends in it with no line end while its other lines have one
+    (:attr:`~servicelens.ingest.readers.RawRead.unterminated_line`), and its fields stop
+    short of the copy of its response landed before by another delivery
+    (:func:`_stops_short_of`). Found by a trial: a re-delivery cut off mid-comment
+    (``...;0,00;Le si``) replaced the complete copy in clean and the marts, silently; set
+    aside, it supersedes nothing and the complete copy stays in force."""
+    if line is None or not any(settings.landed_dir.glob(f"{PARTITION_COLUMN}=*/{PARTITION_FILE}")):
+        return rows
+    last = rows.filter(
+        (pl.col("source_line") == line)
+        & pl.col("reject").is_null()
+        & pl.col("excluded").is_null()
+        & pl.col("response_id").is_not_null()
+    )
+    if last.height != 1:
+        return rows
+    response_id, cut = last.get_column("response_id")[0], last.get_column("raw_record")[0]
+    earlier = (
+        scan_table(settings.landed_dir)
+        .filter(
+            (pl.col("response_id") == response_id)
+            & pl.col("reject").is_null()
+            & pl.col("excluded").is_null()
+            & (pl.col("delivery") != sha)
+        )
+        .select("raw_record", "source_file", "source_line", "landed_at")
+        .sort("landed_at")
+        .collect()
+    )
+    if earlier.is_empty():
+        return rows
+    whole, file, at, _ = earlier.row(-1)
+    if not _stops_short_of(cut, whole):
+        return rows
+    reason = (
+        f"malformed line: the file looks cut off at line {line}: its last line has no line "
+        "end, as its other lines have, and its values stop short of the copy of "
+        f"{response_id} landed before (line {at} of {Path(file).name}), which stays in force; "
+        "ask for the complete export"
+    )
+    return rows.with_columns(
+        pl.when(pl.col("source_line") == line)
+        .then(pl.lit(reason))
+        .otherwise(pl.col("reject"))
+        .alias("reject")
+    )
 
 
 def _landed_inputs(settings: Settings, period: date) -> dict[str, str]:

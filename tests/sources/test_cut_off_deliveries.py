@@ -8,6 +8,7 @@ the complete original, sent again, was "already landed (the same bytes); nothing
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -89,3 +90,58 @@ def test_a_call_log_copied_in_part_says_it_looks_cut_off(
         "header; ask for the complete file, or wait for it to be copied whole and deliver it "
         "again)"
     ]
+
+
+PARIS_DEFINITION = """\
+name = "paris-client"
+timezone = "Europe/Paris"
+
+[read]
+delimiter = "auto"
+decimal_comma = true
+
+[columns]
+response_id = "N° réponse"
+submitted_at = { column = "Date de réception", format = "%d/%m/%Y %H:%M" }
+channel = { value = "web" }
+csat = "Satisfaction"
+comment = "Commentaire"
+"""
+#: A French client's export as Excel fr-FR saves it: cp1252, semicolons, CRLF.
+AVIS = (
+    "N° réponse;Date de réception;Satisfaction;Commentaire\r\n"
+    "FR-0010;29/10/2026 11:11;4;Bien aussi\r\n"
+    "FR-0011;30/10/2026 08:00;1;Frais de résiliation non prévus au contrat\r\n"
+    "FR-0012;31/10/2026 18:20;2;Le site ne marche pas\r\n"
+).encode("cp1252")
+
+
+def _comments(data: Path, source: str) -> dict[str, str]:
+    files = str(data / "sources" / source / "clean" / "responses" / "*" / "*.parquet")
+    return dict(
+        duckdb.sql(
+            "SELECT response_id, comment FROM read_parquet(?, hive_partitioning = true)",
+            params=[files],
+        ).fetchall()
+    )
+
+
+def test_a_redelivery_cut_off_mid_comment_does_not_replace_the_complete_copy(
+    inbox_run: tuple[Path, object], tmp_path: Path
+) -> None:
+    data, deliver = inbox_run
+    _register(data, tmp_path, "paris-client", PARIS_DEFINITION)
+    deliver("paris-client", "avis-octobre.csv", AVIS)  # type: ignore[operator]
+    cut = AVIS[: AVIS.index(b"Le si") + 5]
+    deliver("paris-client", "avis-octobre.csv", cut)  # type: ignore[operator]
+    assert _comments(data, "paris-client")["FR-0012"] == "Le site ne marche pas"
+    [(line, record_id, _, reasons, _)] = _quarantine(data, "paris-client")
+    assert (line, record_id) == (4, "FR-0012")
+    [reason] = reasons
+    assert re.fullmatch(
+        r"malformed line: the file looks cut off at line 4: its last line has no line end, as "
+        r"its other lines have, and its values stop short of the copy of FR-0012 landed before "
+        r"\(line 4 of [0-9a-f]{12}-avis-octobre\.csv\), which stays in force; ask for the "
+        r"complete export",
+        reason,
+    )
