@@ -924,8 +924,20 @@ def land_delivery(
     # again is idempotent, and a definition fixed since must reach the landed rows.
     same_rules = all(holding[p].get("definitions", {}).get(sha) == rules for p in holding)
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
-        result.already_landed = True
-        return result
+        if not _replaced_since(settings, rows, sha):
+            result.already_landed = True
+            return result
+        # Sent again after a later delivery replaced some of its responses: the sender
+        # means these copies, so they land as delivered now and win again (found by a
+        # trial: the complete original, sent again after a cut-off copy, changed nothing).
+        dated_at = written_at
+        reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at)
+        rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates)
+        rows = rows.with_columns(
+            period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
+        )
+        periods = rows.get_column("_period").unique().sort().to_list()
+        moved_out = [p for p in holding if p not in periods]
     result.landed_again = bool(holding)
     if definition.columns["response_id"].derive:
         rows = _with_resaved_ids(settings, mapped, rows, sha, result)
@@ -1122,6 +1134,32 @@ def _with_resaved_ids(
     first = matched.row(0, named=True)
     result.resave_example = (first["source_line"], first["file"], first["line"])
     return rows
+
+
+def _replaced_since(settings: Settings, rows: pl.DataFrame, sha: str) -> bool:
+    """Whether a later delivery than ``sha`` (landed after it) holds kept copies of
+    responses among ``rows`` (:func:`landed_rows`' kept rows of delivery ``sha``): the
+    delivery is no longer the one in force for them."""
+    ids = rows.filter(
+        pl.col("reject").is_null()
+        & pl.col("excluded").is_null()
+        & pl.col("response_id").is_not_null()
+    ).get_column("response_id")
+    if ids.is_empty():
+        return False
+    landed = scan_table(settings.landed_dir).filter(
+        pl.col("reject").is_null() & pl.col("excluded").is_null()
+    )
+    first = landed.filter(pl.col("delivery") == sha).select(pl.col("landed_at").min())
+    later = (
+        landed.filter((pl.col("delivery") != sha) & pl.col("response_id").is_in(ids.implode()))
+        .join(first.rename({"landed_at": "_first"}), how="cross")
+        .filter(pl.col("landed_at") > pl.col("_first"))
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    return bool(later)
 
 
 def _stops_short_of(cut: str | None, whole: str | None) -> bool:

@@ -145,3 +145,18 @@ def test_a_redelivery_cut_off_mid_comment_does_not_replace_the_complete_copy(
         r"complete export",
         reason,
     )
+
+
+def test_the_original_sent_again_after_a_later_delivery_wins_again(
+    inbox_run: tuple[Path, object], tmp_path: Path
+) -> None:
+    """Bytes landed before, no longer in force for some responses (a later delivery
+    replaced them), sent again: the sender means them, so they land again and win."""
+    data, deliver = inbox_run
+    _register(data, tmp_path, "paris-client", PARIS_DEFINITION)
+    deliver("paris-client", "avis-octobre.csv", AVIS)  # type: ignore[operator]
+    edited = AVIS.replace(b"Le site ne marche pas", b"Le site marche")
+    deliver("paris-client", "avis-octobre.csv", edited)  # type: ignore[operator]
+    assert _comments(data, "paris-client")["FR-0012"] == "Le site marche"
+    deliver("paris-client", "avis-octobre.csv", AVIS)  # type: ignore[operator]
+    assert _comments(data, "paris-client")["FR-0012"] == "Le site ne marche pas"
