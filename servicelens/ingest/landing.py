@@ -106,6 +106,10 @@ class Landing:
     #: The same bytes had been landed before under other rules (a changed definition): their
     #: rows were landed again, replacing the ones landed before.
     landed_again: bool = False
+    #: The same bytes, under the same definition, sent again after a later delivery had
+    #: replaced some of their responses: landed again as delivered now, their copies in
+    #: force again (``landed_again`` is set too).
+    sent_again: bool = False
     #: Partitions (of ``periods``) rewritten by a delivery landed again whose file and inputs
     #: are the same as before: its rows read the same under the changed rules, so nothing
     #: there is for a run to process.
@@ -157,6 +161,12 @@ class Landing:
         before)``: what a delivery :attr:`landed_again` is, naming the earlier delivery when
         it came under another name."""
         named = self.first_named_otherwise
+        if self.sent_again:
+            return (
+                f"landed again: the same bytes{named}, landed before, sent again after a "
+                "later delivery replaced some of their responses, whose copies are in force "
+                "again"
+            )
         return f"landed again under the changed definition (the same bytes{named}, landed before)"
 
     def changed_periods(self) -> list[date]:
@@ -930,6 +940,7 @@ def land_delivery(
         # Sent again after a later delivery replaced some of its responses: the sender
         # means these copies, so they land as delivered now and win again (found by a
         # trial: the complete original, sent again after a cut-off copy, changed nothing).
+        result.sent_again = True
         dated_at = written_at
         reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at)
         rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates)

@@ -148,7 +148,7 @@ def test_a_redelivery_cut_off_mid_comment_does_not_replace_the_complete_copy(
 
 
 def test_the_original_sent_again_after_a_later_delivery_wins_again(
-    inbox_run: tuple[Path, object], tmp_path: Path
+    inbox_run: tuple[Path, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Bytes landed before, no longer in force for some responses (a later delivery
     replaced them), sent again: the sender means them, so they land again and win."""
@@ -158,5 +158,10 @@ def test_the_original_sent_again_after_a_later_delivery_wins_again(
     edited = AVIS.replace(b"Le site ne marche pas", b"Le site marche")
     deliver("paris-client", "avis-octobre.csv", edited)  # type: ignore[operator]
     assert _comments(data, "paris-client")["FR-0012"] == "Le site marche"
+    capsys.readouterr()
     deliver("paris-client", "avis-octobre.csv", AVIS)  # type: ignore[operator]
     assert _comments(data, "paris-client")["FR-0012"] == "Le site ne marche pas"
+    # Said as what happened: the definition did not change.
+    said = capsys.readouterr().out
+    assert "sent again after a later delivery replaced some of their responses" in said
+    assert "changed definition" not in said
