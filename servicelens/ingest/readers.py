@@ -1331,7 +1331,9 @@ def _parse_record(text: str, dialect: CsvDialect, delimiter: str) -> list[str]:
 def _header_records(
     buf: bytes, split: _Split, blank: np.ndarray, dialect: CsvDialect, delimiter: str
 ) -> tuple[list[list[str]], int]:
-    """The header records (parsed) and the index of the first body record."""
+    """The header records (parsed) and the index of the first body record. Where the
+    dialect has extra header rows, a record repeating one already taken among them is a
+    header line too (not kept twice), wherever it stands before the first response."""
     records: list[list[str]] = []
     index = 0
     size = split.starts.size
@@ -1354,11 +1356,19 @@ def _header_records(
         keys.index(column_key(id_rule[0])) if id_rule and column_key(id_rule[0]) in keys else None
     )
     extra = 0
-    while index < size and extra < dialect.extra_header_rows:
+    while index < size and dialect.extra_header_rows:
         if blank[index]:
             index += 1
             continue
         cells = parsed(index)
+        if cells in records:
+            # A header record repeated among the header lines (a trial's question-text row
+            # pasted twice) is still the header, and takes no place of an extra one: else
+            # the ImportId row after it was read as a response, dated the day it landed.
+            index += 1
+            continue
+        if extra >= dialect.extra_header_rows:
+            break
         starts = any(
             c.casefold().startswith(p.casefold())
             for c in cells

@@ -104,6 +104,29 @@ def test_01_qualtrics_header_rows_are_found_whatever_the_case_of_its_names(
     assert cased.clean.select(columns).equals(original.clean.select(columns))
 
 
+@pytest.mark.parametrize("repeated", [[1], [1, 2], [2, 1]])
+def test_01_qualtrics_header_row_repeated_among_the_header_lines_is_header(
+    tmp_path: Path, repeated: list[int]
+) -> None:
+    """Found by a new-user trial: the question-text row twice (lines 1, 2, 2, 3) took the
+    second extra header place, so the ImportId row on line 4 was read as a response, its
+    Status '{"ImportId":"status"}' quarantined and dated the day the delivery landed."""
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    lines = text.split("\n")
+    head = lines[:3] + [lines[i] for i in repeated]
+    export = tmp_path / "repeated.csv"
+    export.write_text("\n".join(head + lines[3:]), encoding="utf-8")
+    got = ingest_export(
+        load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+        export,
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    assert got.mapped.read.header_lines == 3 + len(repeated)
+    assert got.counts.surveys_read == 12 and got.counts.kept == 10
+    assert list(_reasons(got)) == [7 + len(repeated), 16 + len(repeated)]
+
+
 def _qualtrics_in_denver(tmp_path: Path, *changes: tuple[str, str]) -> Ingested:
     """The Qualtrics sample with America/Denver in its ImportId row (and ``changes``)."""
     text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
