@@ -401,6 +401,7 @@ def check_definition(
         "encoding": read.encoding,
         "delimiter": read.delimiter,
         "header_lines": read.header_lines,
+        "title": None if read.title is None else {"line": read.title[0], "text": read.title[1]},
         "timezone": ingested.mapped.timezone,
         "counts": {
             "read": ingested.counts.surveys_read,
@@ -487,6 +488,12 @@ def _preview_text(preview: dict[str, Any]) -> str:
         f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
         f"(read = kept + quarantined), negatives {counts['negatives']}",
     ]
+    if title := preview.get("title"):
+        # Said, not only done: the header is then one line further down than sent.
+        lines.insert(
+            2,
+            f"line {title['line']} skipped as a title above the header ({title['text'][:80]!r})",
+        )
     # --rows 0 shows none of the kept rows: no "(none kept)" beside a count of kept rows
     # (a trial read "first 0 rows as mapped: (none kept)" with 20 kept).
     if preview["rows"]:

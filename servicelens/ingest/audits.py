@@ -321,11 +321,16 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
     missing = [c for c in needed if c not in read.frame.columns]
     if missing:
         verdicts = {column_key(cause) for cause in ROOT_CAUSES}
-        below = _header_further_down(read)
+        # A one-cell title the reader skipped itself (readers.title_above_header), else
+        # a header further down that the audit columns' names point to.
+        titled = read.title is not None
+        below = (read.header_lines, read.header) if titled else _header_further_down(read)
         if below is not None and (named_below := _audit_names(below[1])) is not None:
             line = below[0]
-            read = _read_below_title(path, read, line)
-            read.frame = read.frame.rename({c: n for c, n in named_below.items() if c != n})
+            read = read if titled else _read_below_title(path, read, line)
+            read.frame = read.frame.rename(
+                {c: n for c, n in named_below.items() if c != n and c in read.frame.columns}
+            )
             if all(c in read.frame.columns for c in needed):
                 return read, line
         if below is not None:
@@ -356,7 +361,9 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
             f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
             f"{', '.join(read.header)}). {fix}"
         )
-    return read, None
+    # A one-cell title above the header was skipped by the reader, as an export's is
+    # (readers.title_above_header): the header is the last of its header lines.
+    return read, (read.header_lines if read.title is not None else None)
 
 
 def _read_below_title(path: DataPath, read: RawRead, line: int) -> RawRead:

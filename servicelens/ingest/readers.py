@@ -144,6 +144,8 @@ class RawRead:
     #: its other lines have one: a copy cut off there, maybe (a trial's re-delivery ended
     #: ``...;Le si``); landing sets it aside when it stops short of a copy landed before.
     unterminated_line: int | None = None
+    #: A title skipped above the header (:func:`title_above_header`): its line and its text.
+    title: tuple[int, str] | None = None
 
     @property
     def header_span(self) -> str:
@@ -1328,12 +1330,65 @@ def _parse_record(text: str, dialect: CsvDialect, delimiter: str) -> list[str]:
     return next(csv.reader([text], delimiter=delimiter, quotechar=dialect.quote), [])
 
 
+def title_above_header(first: Sequence[str], second: Sequence[str]) -> bool:
+    """Whether record ``first`` is a title saved above the header ``second`` (a report
+    tool's or a spreadsheet's ``Post-call survey export 2018-07-19``, alone on its line or
+    followed by empty cells): it has one cell that is not empty, holding no delimiter, where
+    ``second`` names two columns or more, each once. Found by a new user's trial: the title
+    was read as an export's one column, and every column the definition reads was said to
+    be missing. The readers skip such a line, and audit files are read below it so too."""
+    filled = [cell for cell in first if cell.strip()]
+    names = [column_key(cell) for cell in second if cell.strip()]
+    # A header read with the wrong delimiter is one cell too (``id;score;comment`` read as
+    # comma-separated): a title holds no delimiter of any kind.
+    return (
+        len(filled) == 1
+        and not re.search(r"[,;\t|]", filled[0])
+        and len(names) >= 2
+        and len(set(names)) == len(names)
+    )
+
+
+#: How many of a file's first records (blank lines included) may stand above its header.
+_TITLE_SEARCHED = 10
+
+
+def _title_line(
+    split: _Split, blank: np.ndarray, parsed: Callable[[int], list[str]]
+) -> tuple[int, int, str] | None:
+    """The index of the header's record, and the line and text of the title above it
+    (:func:`title_above_header`), or None. The first two records holding text are compared
+    (a spreadsheet's ``;;;;`` rows between them hold none); the second is parsed only when
+    the first has one cell, and a record the csv module cannot read there (a stray quote:
+    the body's readers settle it) is no header."""
+    first: tuple[int, list[str]] | None = None
+    for i in np.flatnonzero(~blank[: min(split.starts.size, _TITLE_SEARCHED)]):
+        try:
+            cells = parsed(int(i))
+        except csv.Error:
+            return None
+        if not any(cell.strip() for cell in cells):
+            continue
+        if first is None:
+            if sum(1 for cell in cells if cell.strip()) != 1:
+                return None
+            first = (int(i), cells)
+            continue
+        if not title_above_header(first[1], cells):
+            return None
+        text = next(cell for cell in first[1] if cell.strip()).strip()
+        return int(i), int(split.lines[first[0]]), text
+    return None
+
+
 def _header_records(
     buf: bytes, split: _Split, blank: np.ndarray, dialect: CsvDialect, delimiter: str
-) -> tuple[list[list[str]], int]:
-    """The header records (parsed) and the index of the first body record. Where the
-    dialect has extra header rows, a record repeating one already taken among them is a
-    header line too (not kept twice), wherever it stands before the first response."""
+) -> tuple[list[list[str]], int, tuple[int, str] | None]:
+    """The header records (parsed), the index of the first body record, and the title
+    skipped above the header (:func:`title_above_header`: its line and text), if any.
+    Where the dialect has extra header rows, a record repeating one already taken among
+    them is a header line too (not kept twice), wherever it stands before the first
+    response."""
     records: list[list[str]] = []
     index = 0
     size = split.starts.size
@@ -1342,12 +1397,15 @@ def _header_records(
         text = buf[split.starts[i] : split.ends[i]].decode("utf-8").rstrip("\r")
         return _parse_record(text, dialect, delimiter)
 
+    title = None
+    if (below := _title_line(split, blank, parsed)) is not None:
+        index, title = below[0], below[1:]
     while index < size and len(records) < dialect.header_rows:
         if not blank[index]:
             records.append(parsed(index))
         index += 1
     if not records:
-        return [[]], index
+        return [[]], index, title
     names = column_names(records[:1], replace_dialect(dialect))
     id_rule = dialect.extra_header_if_id_not
     # The id column is found as the mapping finds columns: whatever its case and punctuation.
@@ -1384,7 +1442,7 @@ def _header_records(
         records.append(cells)
         extra += 1
         index += 1
-    return records, index
+    return records, index, title
 
 
 def replace_dialect(dialect: CsvDialect) -> CsvDialect:
@@ -1607,7 +1665,7 @@ def _read_decoded_csv(
     blank = (lengths == 0) | ((lengths == 1) & (arr[last] == CARRIAGE_RETURN))
     spaces = _whitespace_lines(buf, arr, split, lengths)
     blank |= spaces
-    records, first_body = _header_records(buf, split, blank, dialect, delimiter)
+    records, first_body, title = _header_records(buf, split, blank, dialect, delimiter)
     header = column_names(records, dialect)
     header_lines = int(split.lines[first_body] - 1) if first_body < split.starts.size else 0
     header_lines = header_lines or int(split.lines[-1])
@@ -1635,6 +1693,7 @@ def _read_decoded_csv(
     result = RawRead(
         path, encoding, header, pl.DataFrame(), [], 0, header_lines, delimiter, timezone
     )
+    result.title = title
     exact = _ExactReader(path, buf, header, dialect, delimiter, lone_cr)
     windows = exact.windows(split, np.flatnonzero(suspects))
     in_window = np.zeros(split.starts.size, dtype=bool)

@@ -127,6 +127,34 @@ def test_01_qualtrics_header_row_repeated_among_the_header_lines_is_header(
     assert list(_reasons(got)) == [7 + len(repeated), 16 + len(repeated)]
 
 
+def test_01_qualtrics_title_above_the_header_is_skipped_and_said(tmp_path: Path) -> None:
+    """Found by a new-user trial: a title line above the header ("Post-call survey export
+    2018-07-19") was read as the export's one column, every column the definition reads
+    said missing. It is skipped, said so by `sources check`, and every row keeps its line."""
+    from servicelens.cli.sources import _preview_text, check_definition
+
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    export = tmp_path / "titled.csv"
+    export.write_text("Post-call survey export 2018-07-19\n" + text, encoding="utf-8")
+    got = ingest_export(
+        load_definition(str(DEFINITIONS / "qualtrics-acme.toml")),
+        export,
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    read = got.mapped.read
+    assert read.title == (1, "Post-call survey export 2018-07-19") and read.header_lines == 4
+    assert got.counts.surveys_read == 12 and got.counts.kept == 10
+    assert _row(got, "R_V4WTFuq1vq3ozrK")["source_line"] == 5
+    settings = Settings(data_dir=str(tmp_path), timezone="Europe/London")
+    preview = check_definition(str(DEFINITIONS / "qualtrics-acme.toml"), str(export), settings)
+    assert preview["title"] == {"line": 1, "text": "Post-call survey export 2018-07-19"}
+    assert (
+        "line 1 skipped as a title above the header ('Post-call survey export 2018-07-19')"
+        in _preview_text(preview)
+    )
+
+
 def _qualtrics_in_denver(tmp_path: Path, *changes: tuple[str, str]) -> Ingested:
     """The Qualtrics sample with America/Denver in its ImportId row (and ``changes``)."""
     text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")

@@ -2141,3 +2141,22 @@ def test_a_spreadsheet_date_number_in_a_timestamp_names_its_date(tmp_path: Path)
         "C2": [expected.format("46322 10:00:00")],
         "C3": [expected.format("46322.5")],
     }
+
+
+@pytest.mark.parametrize("title", ["Survey export November\n", "Survey export;;;\n;;;\n"])
+def test_a_title_line_above_the_header_is_skipped(tmp_path: Path, title: str) -> None:
+    """A title alone on line 1 (or followed by a spreadsheet's empty cells and rows) is not
+    the header: the header is the next line naming its columns, rows keep their lines."""
+    export = tmp_path / "titled.csv"
+    export.write_text(title + "id;score;comment\nR1;5;ok\n", encoding="utf-8")
+    read = read_csv_with_lines(export, dialect=CsvDialect(delimiter=";"))
+    assert read.header == ["id", "score", "comment"] and read.title is not None
+    assert read.title[0] == 1 and read.title[1].startswith("Survey export")
+    assert read.frame.select("id", "source_line").rows() == [("R1", title.count("\n") + 2)]
+
+
+def test_a_one_column_file_has_no_title(tmp_path: Path) -> None:
+    export = tmp_path / "ids.csv"
+    export.write_text("id\nR1\nR2\n", encoding="utf-8")
+    read = read_csv_with_lines(export)
+    assert read.header == ["id"] and read.title is None and read.frame.height == 2
