@@ -505,7 +505,7 @@ def _preview_text(preview: dict[str, Any]) -> str:
     elif not counts["kept"]:
         lines += ["", "rows as mapped: (none kept)"]
     from servicelens.cli.models import unmapped_labels_text
-    from servicelens.ingest.readers import header_excerpt
+    from servicelens.ingest.readers import columns_coded_alike, header_excerpt
 
     labels = preview["labels"]
     if labels is not None:
@@ -514,7 +514,14 @@ def _preview_text(preview: dict[str, Any]) -> str:
             lines.append(
                 f"  the label column {missing['column']} of the definition's [label] is not in "
                 "this export, so no row is labelled; the export's header has "
-                f"{header_excerpt(missing['export_has'])}"
+                + header_excerpt(
+                    missing["export_has"],
+                    [
+                        alike
+                        for name in missing["column"]
+                        for alike in columns_coded_alike(name, missing["export_has"])
+                    ],
+                )
             )
         if labels["unmapped"]:
             lines.append(unmapped_labels_text(labels["unmapped"]))

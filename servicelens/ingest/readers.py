@@ -1158,11 +1158,45 @@ def could_be_misspelt(wanted: str, name: str) -> bool:
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace":
             meant, written = "".join(ours[i1:i2]), "".join(theirs[j1:j2])
+            # Another number of the same code is another question, not a typo: a trial's
+            # missing Q3 beside the export's Q1 and Q2 (see columns_coded_alike).
+            code, other = _code(meant), _code(written)
+            if code and other and code[0] == other[0] and code != other:
+                return False
             # Optimal string alignment: a letter inserted, deleted or replaced, or two
             # adjacent letters swapped, one edit each (rapidfuzz).
             if OSA.distance(meant, written) > _typo_distance(meant):
                 return False
     return True
+
+
+#: A coded column name: letters, then a number (Qualtrics' ``Q3``, ``QID12``; ``Q3_1`` is
+#: ``Q3`` and ``1``, as :func:`could_be_misspelt` splits words).
+_CODED_NAME = re.compile(r"([^\W\d_]+)(\d+)")
+
+
+def _code(word: str) -> tuple[str, int] | None:
+    """``("q", 3)`` for the coded name ``Q3`` (:data:`_CODED_NAME`, case aside), else None."""
+    found = _CODED_NAME.fullmatch(unicodedata.normalize("NFKC", word).casefold())
+    return (found[1], int(found[2])) if found else None
+
+
+def columns_coded_alike(wanted: str, header: Sequence[str], up_to: int = 5) -> list[str]:
+    """The columns of ``header`` coded as ``wanted`` is, with another number, the nearest
+    numbers first (at most ``up_to``): ``['Q2', 'Q1']`` for a missing ``Q3``. Not a "did
+    you mean" (:func:`could_be_misspelt`: another number is another question), but what a
+    message names as "the export has", and what :func:`header_excerpt` shows first. Found
+    by a new user's trial: a definition's ``Q3`` beside the export's Q1 and Q2 got no
+    suggestion, and the header was cut before them."""
+    code = _code(column_key(wanted))
+    if code is None:
+        return []
+    alike = [
+        (abs(other[1] - code[1]), i, name)
+        for i, name in enumerate(header)
+        if (other := _code(column_key(name))) and other[0] == code[0] and other != code
+    ]
+    return [name for _, _, name in sorted(alike)[:up_to]]
 
 
 #: A header a message quotes is cut beyond this many characters, the rest counted...

@@ -572,6 +572,29 @@ def test_did_you_mean_offers_a_misspelling_never_another_word(
         assert "did you mean" not in validate_survey_batch(renamed, 3, line=1)[0]
 
 
+def test_another_number_of_a_coded_column_is_named_alike_not_a_misspelling() -> None:
+    """Found by a new-user trial: a definition's ``Q3`` where the Qualtrics export has Q1
+    and Q2 got no suggestion, and the shortened header hid them. Another number is another
+    question (no "did you mean 'Q12'" for ``Q13``: it would read the wrong answers); the
+    columns coded alike are named, nearest number first, and shown first in the header."""
+    from servicelens.ingest.readers import (
+        closest_column,
+        columns_coded_alike,
+        could_be_misspelt,
+        header_excerpt,
+    )
+
+    header = ["StartDate", "EndDate", "Status", "IPAddress", "Progress", "Duration (in seconds)"]
+    header += ["Finished", "RecordedDate", "ResponseId", "RecipientLastName", "RecipientEmail"]
+    header += ["LocationLatitude", "LocationLongitude", "Q1", "Q2", "Q2 - Topics", "Q12"]
+    assert not could_be_misspelt("Q13", "Q12") and not could_be_misspelt("QID3", "qid_2")
+    assert could_be_misspelt("Q3", "q_3") and could_be_misspelt("Kommentr", "Kommentar")
+    assert closest_column("Q13", header) is None
+    alike = columns_coded_alike("Q3", header)
+    assert alike == ["Q2", "Q1", "Q12"] and columns_coded_alike("comment", header) == []
+    assert header_excerpt(header, alike).startswith("17 columns: 'Q2', 'Q1', 'Q12', 'StartDate'")
+
+
 #: Values polars' decoder converts into each type of field without refusing the file, some
 #: of them otherwise than the exact decoder (2.5 into an Int64 field, true into a number,
 #: a number into text): the lines it must hand to the exact decoder, one by one.
