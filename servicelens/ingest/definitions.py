@@ -651,8 +651,9 @@ def load_definition(source: str | Path) -> SourceDefinition:
     unknown_columns = sorted(set(columns_spec) - set(CANONICAL_COLUMNS))
     if unknown_columns:
         raise DefinitionError(
-            f"{where}: [columns] {unknown_columns} are not canonical columns "
-            f"{list(CANONICAL_COLUMNS)}; keep other facts under [attributes]"
+            f"{where}: [columns] {unknown_columns} are not canonical columns"
+            f"{_close_keys(unknown_columns, CANONICAL_COLUMNS)}; keep other facts under "
+            f"[attributes]. The canonical columns: {list(CANONICAL_COLUMNS)}"
         )
     columns = {
         name: _rule(name, spec, f"{where} [columns.{name}]") for name, spec in columns_spec.items()

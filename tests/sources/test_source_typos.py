@@ -71,3 +71,15 @@ def test_an_extends_close_to_nothing_says_to_correct_the_line(tmp_path: Path) ->
     definition.write_text('extends = "zzzz"\nname = "acme"\n')
     with pytest.raises(DefinitionError, match=r"extends = 'zzzz' .*; correct the extends line$"):
         load_definition(str(definition))
+
+
+def test_a_misspelt_canonical_column_is_offered_the_one_meant(tmp_path: Path) -> None:
+    """Found by a new-user trial: ``coment = "Q2"`` in [columns] was refused with the 24
+    canonical names to search by eye, and no "did you mean 'comment'?" before them."""
+    definition = tmp_path / "typo.toml"
+    definition.write_text('extends = "qualtrics"\nname = "bank"\n[columns]\ncoment = "Q2"\n')
+    with pytest.raises(DefinitionError) as error:
+        load_definition(str(definition))
+    message = str(error.value)
+    assert "['coment'] are not canonical columns (did you mean 'comment' for 'coment'?)" in message
+    assert message.index("did you mean") < message.index("'response_id'")
