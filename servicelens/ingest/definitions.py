@@ -402,7 +402,8 @@ def _load_raw(
             if path.suffix.lower() != ".toml"
             else ""
         )
-        raise DefinitionError(f"{path}: not valid TOML: {error}{swapped}") from error
+        hint = "" if swapped else _bare_word_hint(path.read_text(encoding="utf-8"), str(error))
+        raise DefinitionError(f"{path}: not valid TOML: {error}{hint}{swapped}") from error
     except UnicodeDecodeError as error:
         # Found by a trial: an export given where the definition goes (arguments swapped)
         # was answered with the codec's words alone, naming no file.
@@ -549,6 +550,26 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
         derive=bool(derive),
         required=bool(spec.get("required", True)),
     )
+
+
+def _bare_word_hint(text: str, error: str) -> str:
+    """``; text values need double quotes: comment = "Q2"`` when the TOML parse ``error``
+    stands at a bare word (``comment = Q2``), else nothing. Found by a new user's trial:
+    "Invalid value (at line 4, column 11)" said neither what was wrong nor how to write it."""
+    at = re.search(r"\(at line (\d+), column (\d+)\)", error)
+    lines = text.splitlines()
+    if at is None or not 0 < int(at[1]) <= len(lines):
+        return ""
+    line = lines[int(at[1]) - 1]
+    key, equals, value = line.partition("=")
+    before, after = line[: int(at[2]) - 1].rstrip(), line[int(at[2]) - 1 :]
+    word = re.match(r"[^\W\d][^\s,}\]#]*", after)
+    # Where a value starts (after ``=``, ``[`` or ``,``), not inside one (``2x``).
+    if not word or not before.endswith(("=", "[", ",")) or word[0] in ("true", "false"):
+        return ""
+    whole = equals and value.strip() == word[0]  # ``comment = Q2``, not ``{ column = Q1 }``
+    written = f'{key.strip()} = "{word[0]}"' if whole else f'"{word[0]}"'
+    return f"; text values need double quotes: {written}"
 
 
 def _close_keys(unknown: list[str], allowed: Iterable[str]) -> str:

@@ -83,3 +83,25 @@ def test_a_misspelt_canonical_column_is_offered_the_one_meant(tmp_path: Path) ->
     message = str(error.value)
     assert "['coment'] are not canonical columns (did you mean 'comment' for 'coment'?)" in message
     assert message.index("did you mean") < message.index("'response_id'")
+
+
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("comment = Q2", '; text values need double quotes: comment = "Q2"'),
+        ("csat = { column = Q1 }", '; text values need double quotes: "Q1"'),
+        ("comment = 2x", ""),  # not a bare word: the parser's words alone
+    ],
+)
+def test_a_text_value_without_quotes_is_told_to_quote_it(
+    tmp_path: Path, line: str, hint: str
+) -> None:
+    """Found by a new-user trial: ``comment = Q2`` got "Invalid value (at line 4, column
+    11)", which said neither what was wrong nor how to write it."""
+    definition = tmp_path / "bare.toml"
+    definition.write_text(f'extends = "qualtrics"\nname = "bank"\n[columns]\n{line}\n')
+    with pytest.raises(DefinitionError) as error:
+        load_definition(str(definition))
+    message = str(error.value)
+    assert "not valid TOML: " in message and "(at line 4, column " in message
+    assert message.endswith(")" + hint), message
