@@ -57,6 +57,9 @@ from servicelens.storage.runs import (
 
 #: A configured source's definition, in its folder under ``sources/<name>/``.
 DEFINITION_FILE = "definition.toml"
+#: Beside the registered copy: the absolute path of the file it was registered from, so a
+#: refusal can tell whether that file changed since (:func:`_registered_copy_note`).
+REGISTERED_FROM_FILE = "registered-from.txt"
 #: Inbox files whose name starts or ends like this are still being written: left alone.
 IN_PROGRESS = (".", "~")
 IN_PROGRESS_SUFFIXES = (".partial", ".tmp", ".part", ".crdownload")
@@ -180,6 +183,11 @@ def register_source(settings: Settings, definition: str, replace: bool = False) 
             if isinstance(target, Path):
                 target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
+    origin = folder / REGISTERED_FROM_FILE
+    if loaded.path.parent != BUILT_IN_DIR:
+        origin.write_text(str(loaded.path.resolve()))
+    elif origin.exists():
+        origin.unlink()
     for folder in (source.inbox_dir, source.audits_dir):
         if isinstance(folder, Path):
             folder.mkdir(parents=True, exist_ok=True)
@@ -400,6 +408,37 @@ def sources_fitting(source: Settings, path: DataPath) -> list[Settings]:
     return fitting
 
 
+def _registered_copy_note(source: Settings) -> str:
+    """What to know after a refusal that advises changing the definition: the run reads the
+    registered copy, so a definition file changed since it was registered must be registered
+    again (``--replace``). Said only when the file it was registered from changed, or cannot
+    be told (registered by an earlier version, or the file gone): found by a new user's
+    trial, told to register again with --replace though nothing had changed."""
+    folder = source.source_root
+    note = f" (this source reads its registered copy, {source.root / 'sources'}/"
+    note += f"{source.source}/{DEFINITION_FILE}"
+    recorded = folder / REGISTERED_FROM_FILE
+    origin = Path(recorded.read_text().strip()) if recorded.exists() else None
+    try:
+        chain = _chain_texts(origin) if origin is not None and origin.is_file() else None
+    except (DefinitionError, OSError, UnicodeDecodeError):
+        chain = None  # its extends line names a file gone: cannot be told
+    if origin is not None and chain is not None:
+        registered = [
+            (folder / name).read_text() if (folder / name).exists() else None for name, _ in chain
+        ]
+        if registered == [text for _, text in chain]:
+            return f"{note}, the same as {origin})"
+        return (
+            f"{note}; {origin} has changed since it was registered: register it again with "
+            f"`servicelens sources add {origin} --replace`)"
+        )
+    return (
+        f"{note}: after changing your definition file, register it again with "
+        "`servicelens sources add FILE --replace`)"
+    )
+
+
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
@@ -453,12 +492,7 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
                     f"{fits[0].inbox_dir} (the next run lands it there)"
                 )
             elif "definition" in message:
-                # The advice is to change the definition: the run reads the registered copy.
-                message += (
-                    f" (this source reads its registered copy, {source.root / 'sources'}/"
-                    f"{source.source}/{DEFINITION_FILE}: after changing your definition "
-                    "file, register it again with `servicelens sources add FILE --replace`)"
-                )
+                message += _registered_copy_note(source)
             if looks_like_audits(path):
                 message = (
                     f"this is a file of QA audits ({', '.join(AUDIT_COLUMNS)}), not "

@@ -193,7 +193,10 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     assert "this is not a CSV text file but an Excel .xlsx workbook" in error
     registered = tmp_path / "data" / "sources" / calls.source / "definition.toml"
     assert f"this source reads its registered copy, {registered}" in error
-    assert "`servicelens sources add FILE --replace`" in error
+    # Found by a new-user trial: told to register again with --replace though the
+    # definition file had not changed since it was registered.
+    assert f"{registered}, the same as {DEFINITION.resolve()})" in error
+    assert "--replace" not in error
     assert empty.note.endswith(
         "; it stays in the inbox and is landed once it holds rows (delete it if none are to come)"
     )
@@ -209,6 +212,32 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     assert str(calls.deliveries_dir) not in error
     raw = sorted(p.name.split("-", 1)[1] for p in calls.deliveries_dir.iterdir())
     assert raw == ["calls.csv.zip"]
+
+
+def test_a_definition_changed_since_it_was_registered_is_told_to_register_again(
+    tmp_path: Path,
+) -> None:
+    """The run reads the registered copy: a refusal that advises changing the definition
+    says to register the file again only once it changed since it was registered, naming
+    it (a trial was told to, with nothing changed)."""
+    import xlsxwriter
+
+    own = tmp_path / "calls.toml"
+    own.write_text(DEFINITION.read_text(encoding="utf-8"), encoding="utf-8")
+    calls = register_source(
+        Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0), str(own)
+    )
+    book = xlsxwriter.Workbook(str(calls.inbox_dir / "calls.xlsx"))
+    book.add_worksheet("Sheet1").write_row(0, 0, ["ID", "Agent"])
+    book.close()
+    [unchanged] = pick_up_deliveries(calls)
+    assert "--replace" not in unchanged.error and f"the same as {own.resolve()})" in unchanged.error
+    own.write_text(own.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    [changed] = pick_up_deliveries(calls)
+    assert changed.error.endswith(
+        f"; {own.resolve()} has changed since it was registered: register it again with "
+        f"`servicelens sources add {own.resolve()} --replace`)"
+    ), changed.error
 
 
 def test_an_export_dropped_in_another_sources_inbox_is_told_where_it_belongs(
