@@ -36,6 +36,7 @@ from servicelens.ingest.readers import (
     SourceError,
     closest_column,
     column_key,
+    columns_coded_alike,
     decode_export,
     decode_to_utf8,
     header_excerpt,
@@ -813,10 +814,15 @@ def map_export(
         closes: list[str] = []
 
         def named(group: tuple[str, ...]) -> str:
-            # One name of the group the export might mean (a trial's `Kommentr`).
+            # One name of the group the export might mean (a trial's `Kommentr`); else the
+            # export's columns coded alike (a trial's `Q3` beside the export's Q1 and Q2,
+            # which the shortened header had hidden).
             close = closest_column(group[0], header)
-            closes.extend([close] if close else [])
+            alike = [] if close else columns_coded_alike(group[0], header)
+            closes.extend([close] if close else alike)
             hint = f" (did you mean {close!r}?)" if close else ""
+            if alike:
+                hint = f" (the export has {', '.join(map(repr, alike))})"
             return " or ".join(repr(name) for name in group) + hint
 
         from servicelens.ingest.definitions import BUILT_IN_DIR

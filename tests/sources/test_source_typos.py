@@ -105,3 +105,20 @@ def test_a_text_value_without_quotes_is_told_to_quote_it(
     message = str(error.value)
     assert "not valid TOML: " in message and "(at line 4, column " in message
     assert message.endswith(")" + hint), message
+
+
+def test_a_coded_column_that_is_not_in_the_export_names_the_ones_coded_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new-user trial: a definition reading ``Q3`` where the Qualtrics export
+    has Q1 and Q2 got no suggestion, and the header it quoted was cut before them."""
+    definition = tmp_path / "bank.toml"
+    definition.write_text(
+        'extends = "qualtrics"\nname = "bank"\n[columns]\ncsat = "Q1"\ncomment = "Q3"\n'
+    )
+    export = ROOT.parent / "shared" / "field" / "01-qualtrics-three-header-rows" / "sample.csv"
+    assert main(["sources", "check", str(definition), str(export)]) == 2
+    err = capsys.readouterr().err
+    assert "reads column(s) 'Q3' (the export has 'Q2', 'Q1') that the export does not" in err
+    header = err[err.index("The export's header has") :]
+    assert header.index("'Q2'") < header.index("'StartDate'"), err
