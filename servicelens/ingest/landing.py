@@ -690,7 +690,12 @@ def withheld_fields(mapped: MappedExport) -> dict[int, str]:
 
 
 def masked_fields(
-    text: str, width: int, withheld: dict[int, str], delimiter: str, quote: str
+    text: str,
+    width: int,
+    withheld: dict[int, str],
+    delimiter: str,
+    quote: str,
+    cut_off: bool = False,
 ) -> list[str] | None:
     """The fields of one rejected CSV record (``text``, one physical line) with every field
     that may hold a withheld column's value replaced by its placeholder, or None when that
@@ -702,7 +707,10 @@ def masked_fields(
     somewhere by a delimiter inside a value (or got fields appended): the value of header
     position ``p`` lies within its fields ``p`` to ``p + k``, wherever the split was, so all
     of them are masked; with ``k`` too few (fields left out, a line cut short), within
-    ``p - k`` to ``p``. A record as wide as the header is masked field for field."""
+    ``p - k`` to ``p``. A record as wide as the header is masked field for field, and so is
+    one ``cut_off`` at its end (:attr:`~servicelens.ingest.readers.Reject.cut_off`): its
+    fields are the header's first ones, one for one. Found by a trial: a call log copied in
+    part quarantined ``[AGENT],[AGENT],01/1``, its Call Id masked as an agent's name."""
     body = text.rstrip("\r\n")
     if "\n" in body or "\r" in body:
         return None
@@ -710,7 +718,7 @@ def masked_fields(
         fields = next(csv.reader([body], delimiter=delimiter, quotechar=quote), [])
     except csv.Error:
         return None
-    extra = len(fields) - width
+    extra = 0 if cut_off else len(fields) - width
     masked = list(fields)
     # never_store first: where two windows overlap, the stricter placeholder stands.
     for position, placeholder in sorted(
@@ -751,7 +759,7 @@ def rejected_records(mapped: MappedExport) -> pl.DataFrame:
         return redact_pii(rejects, ["raw_record"], definition.country)[0]
     quote = definition.read.dialect.quote
     records = [
-        masked_fields(r.text, len(read.header), withheld, read.delimiter, quote)
+        masked_fields(r.text, len(read.header), withheld, read.delimiter, quote, r.cut_off)
         if read.delimiter
         else None
         for r in read.rejects

@@ -69,6 +69,10 @@ class Reject:
     line: int
     text: str
     reason: str
+    #: The file ends in this record with no line end while its other lines have one, and it
+    #: has fewer fields than the header: a copy cut off in it, whose fields are the header's
+    #: first ones, one for one (the last maybe cut short).
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -1749,6 +1753,7 @@ def _read_decoded_csv(
                 .split(delimiter, 1)[0]
                 .strip('"'),
             ),
+            cut_off=_cut_off_short(int(i), split, arr, dialect, n_fields),
         )
         for i in np.flatnonzero(ragged)
     ]
@@ -1964,6 +1969,14 @@ def _trailing_delimiter_note(record: list[str], n_fields: int) -> str:
         f"{len(extra)} delimiters the header does not have. Re-export without them, or add "
         f"{len(extra)} empty column names at the end of the header"
     )
+
+
+def _cut_off_short(
+    i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect, n_fields: int
+) -> bool:
+    """Whether record ``i`` is the one :func:`_truncation_note` says looks cut off with
+    fewer fields than the header (:attr:`Reject.cut_off`)."""
+    return _truncation_note(i, split, arr, dialect, n_fields).startswith(" (the file looks cut off")
 
 
 def _truncation_note(

@@ -92,6 +92,19 @@ def test_a_call_log_copied_in_part_says_it_looks_cut_off(
     ]
 
 
+def test_a_call_log_copied_in_part_masks_only_the_agent_of_its_last_line(
+    inbox_run: tuple[Path, object], tmp_path: Path
+) -> None:
+    """The cut line's fields are the header's first ones: the Call Id before the agent's
+    column is left as it is (a trial's read ``[AGENT],[AGENT],01/1``)."""
+    data, deliver = inbox_run
+    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
+    whole = _calls(12).encode()
+    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    [(_, _, _, _, raw_record)] = _quarantine(data, "dublin-calls")
+    assert raw_record == "PC0012,[AGENT],13/1"
+
+
 PARIS_DEFINITION = """\
 name = "paris-client"
 timezone = "Europe/Paris"
