@@ -529,9 +529,13 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     from the export's first column, the record has more fields than the header (a field
     lost, two values may have run together), and its first field has the shape of the ids
     the well-formed rows hold (digits and letters in the same places: an id cut at an
-    unquoted delimiter of its own has not). A derived id (made from the answers) is never
-    told. Found by a trial: a SurveyMonkey line with an unquoted comma in its comment was
-    quarantined with no record_id, though its Respondent ID read."""
+    unquoted delimiter of its own has not). A record cut off at the file's end
+    (:attr:`~servicelens.ingest.readers.Reject.cut_off`) holds the header's first fields one
+    for one: its id is told from the id column's position when a delimiter follows that
+    field (the last field may be cut short), wherever the column is. A derived id (made from
+    the answers) is never told. Found by trials: a SurveyMonkey line with an unquoted comma
+    in its comment, and a call log copied in part, were quarantined with no record_id,
+    though their ids read."""
     read = mapped.read
     ids: list[str | None] = [None] * len(read.rejects)
     read_from = mapped.exported_as.get("response_id", ())
@@ -542,17 +546,19 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
         or rule is None
         or rule.derive
         or len(read_from) != 1
-        or read.header.index(read_from[0]) != 0
+        or read_from[0] not in read.header
         or "response_id" not in mapped.frame.columns
     ):
         return pl.Series("response_id", ids, dtype=pl.String)
+    position = read.header.index(read_from[0])
     shapes = set(mapped.frame.select(_id_shape(pl.col("response_id"))).to_series().drop_nulls())
     quote = mapped.definition.read.dialect.quote
     firsts: list[str | None] = []
     for reject in read.rejects:
-        fields = _record_fields(reject.text, read.delimiter, quote)
-        long = fields is not None and len(fields) > len(read.header)
-        firsts.append(fields[0] if fields and long else None)
+        fields = _record_fields(reject.text, read.delimiter, quote) or []
+        long = position == 0 and len(fields) > len(read.header)
+        whole = reject.cut_off and position < len(fields) - 1
+        firsts.append(fields[position] if long or whole else None)
     told = (
         pl.DataFrame({read_from[0]: firsts}, schema={read_from[0]: pl.String})
         .select(mapped_column("response_id", read_from, mapped.definition, read.encoding))

@@ -105,6 +105,25 @@ def test_a_call_log_copied_in_part_masks_only_the_agent_of_its_last_line(
     assert raw_record == "PC0012,[AGENT],13/1"
 
 
+def test_a_call_log_copied_in_part_names_the_call_of_its_last_line(
+    inbox_run: tuple[Path, object], tmp_path: Path
+) -> None:
+    """The cut line's leading fields are whole: its Call Id, followed by a delimiter, is
+    the record's id; one cut inside the id is none."""
+    data, deliver = inbox_run
+    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
+    whole = _calls(12).encode()
+    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    [(line, record_id, _, _, _)] = _quarantine(data, "dublin-calls")
+    assert (line, record_id) == (13, "PC0012")
+    deliver("dublin-calls", "calls-b.csv", whole[: whole.index(b"PC0012") + 4])  # type: ignore[operator]
+    assert [
+        (line, record_id)
+        for line, record_id, _, _, raw in _quarantine(data, "dublin-calls")
+        if raw == "PC00"
+    ] == [(13, None)]
+
+
 PARIS_DEFINITION = """\
 name = "paris-client"
 timezone = "Europe/Paris"
