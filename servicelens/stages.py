@@ -784,6 +784,63 @@ def _split_superseded_elsewhere(
     return latest.join(newer, keys, "anti"), latest.join(newer, keys, "inner")
 
 
+def split_replaced_rejects(
+    rejects: pl.DataFrame, rows: pl.DataFrame, settings: Settings, period: date | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a partition's landed rejects (``LANDED_SCHEMA``) into those still in force and
+    those a later delivery of the same response replaced: a row of ``rows`` (the
+    partition's landed rows neither rejected nor set aside) with the reject's
+    ``response_id`` landed after it, or a later copy in another partition that landing
+    recorded (``superseded_elsewhere``, :func:`_split_superseded_elsewhere`). The second
+    frame carries ``superseded_by_file`` and ``superseded_by_line`` (the latest copy's) and
+    ``by_partition`` (null for a copy in this partition).
+
+    Kept rows are superseded so (:func:`transforms.clean.split_superseded_deliveries`);
+    found by a trial: a call log copied in part, then whole, kept the cut call and still
+    counted its fragment as rejected."""
+    told = rejects.filter(pl.col("response_id").is_not_null())
+    later = (
+        told.select("source_file", "source_line", "response_id", "landed_at")
+        .join(
+            rows.select(
+                "response_id",
+                pl.col("landed_at").alias("_later_at"),
+                pl.col("source_file").alias("superseded_by_file"),
+                pl.col("source_line").alias("superseded_by_line"),
+            ),
+            "response_id",
+            "inner",
+        )
+        .filter(pl.col("_later_at") > pl.col("landed_at"))
+        .sort("_later_at", "superseded_by_file", "superseded_by_line")
+        .group_by("source_file", "source_line", maintain_order=True)
+        .last()
+        .select(
+            "source_file",
+            "source_line",
+            "superseded_by_file",
+            "superseded_by_line",
+            pl.lit(None, pl.String).alias("by_partition"),
+        )
+    )
+    _, moved = _split_superseded_elsewhere(
+        told.select("source_file", "source_line"), settings, period
+    )
+    keys = ["source_file", "source_line"]
+    newer = pl.concat(
+        [
+            later,
+            moved.select(
+                *keys,
+                pl.col("by_file").alias("superseded_by_file"),
+                pl.col("by_line").alias("superseded_by_line"),
+                "by_partition",
+            ).join(later, keys, "anti"),
+        ]
+    )
+    return rejects.join(newer, keys, "anti"), rejects.join(newer, keys, "inner")
+
+
 def _superseded_reasons(
     superseded: pl.DataFrame, failed: pl.DataFrame, reason: pl.Expr
 ) -> pl.DataFrame:
@@ -1786,9 +1843,31 @@ def validate_landed_rows(
     # its own reason after the newer copy's line: found by a trial, whose survey preview
     # delivered three times counted as three rejects.
     copies = excluded.join(set_aside_copies, ["source_file", "source_line"], "inner")
+    rejects, replaced_rejects = split_replaced_rejects(rejects, rows, settings, period)
     pieces = [
         _landed_quarantine(
             rejects.with_columns(pl.concat_list("reject").alias("reasons")), period, source
+        ),
+        _landed_quarantine(
+            replaced_rejects.with_columns(
+                pl.concat_list(
+                    pl.when(pl.col("by_partition").is_null())
+                    .then(formatted_text(copy_reason, "superseded_by_line", other_file))
+                    .otherwise(
+                        formatted_text(
+                            "duplicate delivery: superseded by line {} of {}, a later delivery "
+                            "that dates it {}",
+                            "superseded_by_line",
+                            by_name,
+                            "by_partition",
+                        )
+                    ),
+                    "reject",
+                ).alias("reasons")
+            ),
+            period,
+            source,
+            superseded=True,
         ),
         _landed_quarantine(
             excluded.join(set_aside_copies, ["source_file", "source_line"], "anti").with_columns(
@@ -1908,7 +1987,7 @@ def validate_landed_rows(
                 )
             )
     quarantine = pl.concat(pieces).sort("source_file", "source_line")
-    superseded_rows += copies.height
+    superseded_rows += copies.height + replaced_rejects.height
     counts = DayCounts(
         surveys_read=landed.height,
         kept=clean.height,
@@ -1945,6 +2024,7 @@ def validate_landed_rows(
             placeholder_counts(rows, "comment"),
             placeholder_counts(excluded, "comment"),
             placeholder_counts(rejects, "raw_record"),
+            placeholder_counts(replaced_rejects, "raw_record"),
         ),
     )
     return clean, quarantine, counts

@@ -1294,9 +1294,9 @@ def _superseded_elsewhere(
     wanted = wanted.unique("response_id", keep="last", maintain_order=True)
     older = (
         scan_table(settings.landed_dir)
-        .filter(
-            pl.col("reject").is_null() & pl.col("excluded").is_null() & (pl.col("delivery") != sha)
-        )
+        # A reject whose id could be told (a line cut off at the end of a copy in
+        # progress) is an older copy too: the complete copy delivered after replaces it.
+        .filter(pl.col("excluded").is_null() & (pl.col("delivery") != sha))
         .select("response_id", PARTITION_COLUMN, "source_file", "source_line", "landed_at")
         .join(wanted.lazy(), "response_id", "inner", suffix="_new")
         .filter(

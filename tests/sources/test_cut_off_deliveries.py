@@ -124,6 +124,37 @@ def test_a_call_log_copied_in_part_names_the_call_of_its_last_line(
     ] == [(13, None)]
 
 
+def test_the_complete_call_log_delivered_after_supersedes_the_cut_line(
+    inbox_run: tuple[Path, object], tmp_path: Path
+) -> None:
+    """The call the cut line held is kept from the complete copy: the fragment is an
+    earlier copy a later delivery replaced, not a reject (a trial's counted it once kept
+    and once rejected)."""
+    from servicelens.reporting.analyst import connect_views
+
+    data, deliver = inbox_run
+    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
+    whole = _calls(12).encode()
+    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    deliver("dublin-calls", "calls-full.csv", whole)  # type: ignore[operator]
+    assert "PC0012" in _comments(data, "dublin-calls")
+    assert _quarantine(data, "dublin-calls") == []
+    files = str(data / "sources" / "dublin-calls" / "quarantine" / "*" / "*.parquet")
+    [(record_id, reasons)] = duckdb.sql(
+        "SELECT record_id, reasons FROM read_parquet(?, hive_partitioning = true, "
+        "union_by_name = true) WHERE superseded AND source_line = 13 AND source_file LIKE "
+        "'%-calls.csv'",
+        params=[files],
+    ).fetchall()
+    assert record_id == "PC0012"
+    assert reasons[0].startswith("duplicate delivery: superseded by line 13 of calls-full.csv")
+    assert reasons[1].startswith("malformed line: 3 fields where the header has 6")
+    rejected = connect_views(data).execute(
+        "SELECT sum(rows_rejected) FROM processed_dates WHERE source = 'dublin-calls'"
+    )
+    assert rejected.fetchone() == (0,)
+
+
 PARIS_DEFINITION = """\
 name = "paris-client"
 timezone = "Europe/Paris"
