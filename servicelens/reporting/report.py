@@ -204,6 +204,7 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "negatives": counts.get("negatives"),
                 "superseded_duplicates": counts.get("superseded_duplicates"),
                 "malformed_lines": counts.get("malformed_lines"),
+                "undated": counts.get("undated"),
             }
         )
     schema = {
@@ -219,6 +220,7 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "negatives",
                 "superseded_duplicates",
                 "malformed_lines",
+                "undated",
             )
         },
     }
@@ -532,7 +534,10 @@ def _data_quality(inputs: _Inputs) -> str:
         "<p>Of the quarantined rows, <code>superseded</code> are earlier copies a later "
         "delivery replaced (nothing wrong with them; the quarantine's superseded column) and "
         "<code>rejected</code> the rest, rejected in their own right; "
-        "<code>rejected_share</code> = rejected / read.</p>"
+        "<code>rejected_share</code> = rejected / read. <code>undated</code> are rows filed "
+        "under the date their delivery was landed because their own date could not be read: "
+        "not responses of that date (processed_dates.rows_undated; <code>-</code> for dates "
+        "run before it was counted).</p>"
     )
     parts.append(
         _html_table(
@@ -550,6 +555,9 @@ def _data_quality(inputs: _Inputs) -> str:
                 pl.col("superseded_duplicates").alias("superseded"),
                 "rejected",
                 "rejected_share",
+                # Not in the report before: a trial found processed_dates' rows_undated the
+                # one place a day holding only undatable rows was told from a day of responses.
+                "undated",
                 pl.col("malformed_lines").alias("malformed"),
                 "reconciled",
                 "last_run",

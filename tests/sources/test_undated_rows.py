@@ -6,6 +6,7 @@ date's partition says so, in the run's summary and in processed_dates' ``rows_un
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,19 @@ def test_a_row_without_its_own_date_is_counted_as_undated_under_the_delivery_dat
         "(processed_dates.rows_undated)" in said
     ), said
     assert "2026-11-09: " not in said, said
+    # The run's report says it where the other quarantine counts are (data quality).
+    [report] = sorted((data / "reports").glob("report-*-telwave-csat.html"))[-1:]
+    head, table = report.read_text(encoding="utf-8").split("<th>rejected_share</th>", 1)
+    columns = re.findall(
+        r"<th>([^<]*)</th>",
+        head.rsplit("<table>", 1)[1] + "<th>rejected_share</th>" + table.split("</thead>", 1)[0],
+    )
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", table.split("</table>", 1)[0])
+    by_date = [
+        dict(zip(columns, cells[i : i + len(columns)], strict=True))
+        for i in range(0, len(cells), len(columns))
+    ]
+    assert [(r["survey_date"], r["read"], r["quarantined"], r["undated"]) for r in by_date] == [
+        ("2026-11-09", "2", "0", "0"),
+        (delivered_on.isoformat(), "1", "1", "1"),
+    ], by_date
