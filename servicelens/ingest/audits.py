@@ -1118,7 +1118,7 @@ def audit_accounting(
     up to ``rows_read``.
     """
     # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
-    # in "12 of responses not in the clean layer" and no way to find which row it was).
+    # in "12 for responses not in the clean layer" and no way to find which row it was).
     unused = unused_audits(read.audits, clean, quarantined_ids)
     early = unused.filter("dated_before_the_response").height
     why = dict(unused.group_by("why").len().iter_rows())
@@ -1384,6 +1384,12 @@ def _other_ids(group: list[dict[str, Any]]) -> str:
     return ": " + ", ".join(shown) + (", ..." if len(rest) > SPELLINGS_SHOWN else "")
 
 
+def _for_responses(count: int, one: str, many: str) -> str:
+    """``count`` audits of responses of one kind, singular or plural: "1 for a response
+    that is not negative", "3 for responses that are not negative"."""
+    return f"1 for {one}" if count == 1 else f"{count:,} for {many}"
+
+
 def accounting_text(accounting: dict[str, Any]) -> str:
     """The tally for the terminal: one line of counts (audits read, used, and why the
     others were not), then each file not read and its reason, then the first set-aside row
@@ -1403,9 +1409,22 @@ def accounting_text(accounting: dict[str, Any]) -> str:
             f"{n:,} named their response by its {name}"
             for name, n in accounting.get("named_by_another_id", {}).items()
         ),
-        f"{accounting['of_a_quarantined_response']:,} of quarantined responses",
-        f"{accounting['of_an_unknown_response']:,} of responses not in the clean layer",
-        f"{accounting['of_a_response_not_negative']:,} of responses that are not negative",
+        # Singular or plural ("1 of responses not in the clean layer" read garbled in a trial).
+        _for_responses(
+            accounting["of_a_quarantined_response"],
+            "a quarantined response",
+            "quarantined responses",
+        ),
+        _for_responses(
+            accounting["of_an_unknown_response"],
+            "a response not in the clean layer",
+            "responses not in the clean layer",
+        ),
+        _for_responses(
+            accounting["of_a_response_not_negative"],
+            "a response that is not negative",
+            "responses that are not negative",
+        ),
         f"{accounting.get('dated_before_the_response', 0):,} dated before their response",
         *(f"{n:,} set aside ({kind})" for kind, n in accounting["set_aside"].items()),
     ]

@@ -570,7 +570,7 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     # Every audit row accounted for: 200 used, one of a ticket never delivered; the
     # workbook beside them is named, not ignored.
     assert out[2].startswith("audits: 201 rows in 1 file(s), 200 used; ")
-    assert "1 of responses not in the clean layer" in out[2]
+    assert "1 for a response not in the clean layer" in out[2]
     assert "qa-january.xlsx is not read: audits are read from CSV files" in out[2]
 
     # The review queue of a rescored date proposes no audited response.

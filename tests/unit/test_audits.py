@@ -486,11 +486,14 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     ) in text
     assert "raw/audits.csv is not read: audits are read from raw/<date>/audits.csv" in text
     assert text.splitlines()[0].startswith(
-        "audits: 7 rows in 2 file(s), 2 used; 1 not filled in (no verdict yet), 1 of "
-        "quarantined responses, 1 of responses not in the clean layer, 1 of responses that "
-        "are not negative, 1 set aside (root_cause); "
+        "audits: 7 rows in 2 file(s), 2 used; 1 not filled in (no verdict yet), 1 for a "
+        "quarantined response, 1 for a response not in the clean layer, 1 for a response that "
+        "is not negative, 1 set aside (root_cause); "
     )
     assert "2026-11-23/audits.csv line 6 (R5): root_cause: 'maybe' is not one of" in text
+    # Several of a kind, plural.
+    several = accounting_text({**accounting, "of_an_unknown_response": 2})
+    assert ", 2 for responses not in the clean layer, " in several.splitlines()[0]
 
 
 def test_a_dates_review_queue_leaves_out_the_audits_in_force_in_its_own_file(
