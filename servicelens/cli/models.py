@@ -148,14 +148,25 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         configured_source,
         definition_named,
     )
+    from servicelens.ingest.definitions import DefinitionError
+    from servicelens.reporting.analyst import refuse_a_missing_data_dir
 
     names = configured_names(settings)
     configured = args.source in names
+    if not configured and not args.input:
+        # Only a configured source trains without --input, and a data directory that does
+        # not exist configures none: said alone (a trial run from a folder with no ./data
+        # was asked "did you mean qualtrics?" of its source bank-qualtrics).
+        refuse_a_missing_data_dir(settings)
     if not configured:
-        definition_named(settings, args.source)  # a typo is named as one, not as no --input
+        try:
+            definition_named(settings, args.source)  # a typo is named as one, not as no --input
+        except DefinitionError:
+            refuse_a_missing_data_dir(settings)  # the likelier mistake, said first
+            raise
     if not args.input and not configured:
         # A definition file (or preset) whose source is configured here trains that source.
-        from servicelens.ingest.definitions import DefinitionError, load_definition
+        from servicelens.ingest.definitions import load_definition
 
         try:
             named = load_definition(args.source).name

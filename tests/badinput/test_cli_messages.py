@@ -454,6 +454,22 @@ def test_refusals_of_an_unknown_source_name_the_default_data_directory_alike(
     )
 
 
+def test_train_of_a_source_in_a_missing_data_directory_says_only_that(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: `train --source bank-qualtrics` from a folder with no ./data was
+    asked "did you mean qualtrics?" (a preset's name); the missing data directory, the
+    likelier mistake, is said first and alone, with or without --input."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SERVICELENS_DATA_DIR", raising=False)
+    for extra in ([], ["--input", "export.csv"]):
+        assert main(["train", "--source", "bank-qualtrics", *extra]) == 2
+        said = capsys.readouterr().err
+        assert said.startswith("servicelens: error: ./data does not exist: check --data-dir"), said
+        assert "did you mean" not in said
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_failed_dates_message_is_the_errors_own_words() -> None:
     """Found by a trial: a backfill's table read "BatchError: data/raw/...: no survey
     export": errors that name the file and what to change are shown as their message; any
