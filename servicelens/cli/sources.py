@@ -9,7 +9,7 @@ nothing. Heavy libraries are imported inside the handlers, so ``--help`` stays q
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicelens.cli.console import (
     counts_detail,
@@ -21,6 +21,9 @@ from servicelens.cli.console import (
 )
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.settings import Settings
+
+if TYPE_CHECKING:
+    from servicelens.ingest.mapping import MissingColumns
 
 #: Canonical columns shown in the preview, when the definition fills them.
 PREVIEW_COLUMNS: tuple[str, ...] = (
@@ -196,7 +199,16 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     args.definition = definition_named(settings, args.definition, "definition")
     if args.action in ("run", "demo"):
         return _run(args, settings)
-    preview = check_definition(args.definition, args.file, settings, args.rows)
+    from servicelens.ingest.mapping import MissingColumns
+
+    try:
+        preview = check_definition(args.definition, args.file, settings, args.rows)
+    except MissingColumns as error:
+        # The run's advice when another configured source reads the file (found by a trial:
+        # a Paris export checked against Dublin's definition was told to change Dublin's).
+        if elsewhere := _another_sources_export(settings, args.definition, args.file, error):
+            raise MissingColumns(elsewhere, error.missing) from error
+        raise
     if args.json:
         print_json(preview)
     else:
@@ -373,6 +385,29 @@ def _without_model(row: dict[str, Any]) -> bool:
     """Whether a run's row completed without a model to score with (a new source's)."""
     result = row.get("result") or {}
     return not row.get("error") and "model_version" in result and result["model_version"] is None
+
+
+def _another_sources_export(
+    settings: Settings, definition_name: str, file: str, error: MissingColumns
+) -> str | None:
+    """What ``servicelens run`` says of ``file`` refused by ``definition_name`` for its
+    missing columns when another configured source reads it
+    (:func:`~servicelens.ingest.configured.another_sources_export`); None otherwise."""
+    from servicelens.ingest.configured import (
+        another_sources_export,
+        configured_names,
+        configured_source,
+    )
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.storage.fs import as_path
+
+    definition = load_definition(definition_name)
+    source = (
+        configured_source(settings, definition.name)
+        if definition.name in configured_names(settings)
+        else settings.for_source(definition.name, definition_name, definition.partition)
+    )
+    return another_sources_export(source, as_path(file), error)
 
 
 def check_definition(

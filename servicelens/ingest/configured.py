@@ -439,6 +439,23 @@ def _registered_copy_note(source: Settings) -> str:
     )
 
 
+def another_sources_export(source: Settings, path: DataPath, error: MissingColumns) -> str | None:
+    """For ``path``, refused by ``source``'s definition for the columns it lacks
+    (``error``), what to do when another configured source's definition reads it whole
+    (:func:`sources_fitting`): move it to that source's inbox. None when none does. Found by
+    a trial: a call log dropped in another source's inbox was told to change that source's
+    definition (by the nightly run, then by ``sources check``, which says the same)."""
+    if not (fits := sources_fitting(source, path)):
+        return None
+    lacks = ", ".join(repr(group[0]) for group in error.missing)
+    return (
+        f"{path}: not an export of source {source.source}: it lacks {lacks}, "
+        f"which its definition reads, and has every column source "
+        f"{fits[0].source} reads: if it is that source's export, move it to "
+        f"{fits[0].inbox_dir} (the next run lands it there)"
+    )
+
+
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
@@ -481,16 +498,10 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             continue
         except (DefinitionError, ValueError, OSError) as error:
             message = str(error)
-            if isinstance(error, MissingColumns) and (fits := sources_fitting(source, path)):
-                # Found by a trial: a call log dropped in another source's inbox was told
-                # to change that source's definition.
-                lacks = ", ".join(repr(group[0]) for group in error.missing)
-                message = (
-                    f"{path}: not an export of source {source.source}: it lacks {lacks}, "
-                    f"which its definition reads, and has every column source "
-                    f"{fits[0].source} reads: if it is that source's export, move it to "
-                    f"{fits[0].inbox_dir} (the next run lands it there)"
-                )
+            if isinstance(error, MissingColumns) and (
+                elsewhere := another_sources_export(source, path, error)
+            ):
+                message = elsewhere
             elif "definition" in message:
                 message += _registered_copy_note(source)
             if looks_like_audits(path):

@@ -241,7 +241,7 @@ def test_a_definition_changed_since_it_was_registered_is_told_to_register_again(
 
 
 def test_an_export_dropped_in_another_sources_inbox_is_told_where_it_belongs(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Found by an analytics engineer's trial: a call log dropped in the inbox of a German
     feedback source was told to change that source's definition, with 'Kanal' listed twice
@@ -270,6 +270,18 @@ def test_an_export_dropped_in_another_sources_inbox_is_told_where_it_belongs(
     ) in picked.error
     assert [p.name for p in pending_deliveries(feedback)] == ["calls.csv"]
     assert not calls.landed_dir.exists() and not feedback.landed_dir.exists()
+    # `sources check` gives the run's advice, named by the source or by its file (a trial's
+    # check told to set delimiter = ";" in the definition of the source it did not belong to).
+    from servicelens.cli.main import main
+
+    for named in ("stadtwerke-feedback", str(german)):
+        capsys.readouterr()
+        assert main(["--data-dir", str(base.root), "sources", "check", named, str(dropped)]) == 2
+        said = " ".join(capsys.readouterr().err.split())
+        assert said.startswith(
+            f"servicelens: error: {dropped}: not an export of source stadtwerke-feedback: "
+        ), said
+        assert f"move it to {calls.inbox_dir}" in said and "[columns]" not in said
     # Where no configured source fits, the error is the definition's, as before.
     shutil.rmtree(base.root / "sources" / calls.source)
     [again] = pick_up_deliveries(feedback)
