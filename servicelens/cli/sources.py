@@ -456,7 +456,10 @@ def check_definition(
             # A misspelt [label] column labels nothing, silently (found by a trial).
             "column_missing": None
             if ingested.mapped.has_label
-            else {"column": list(definition.label_column), "export_has": read.header},
+            else {
+                "column": list(definition.label_column),
+                "export_has": header_names(read.header, definition.label_column),
+            },
         }
         if definition.label_column
         else None,
@@ -468,6 +471,34 @@ def check_definition(
             ingested.mapped.exported_as,
         ),
     }
+
+
+def header_names(header: list[str], close_to: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An export's header as ``sources check --json`` gives it: how many ``columns``, the
+    ``names`` a message would quote (``readers.header_quoted``: the columns nearest
+    ``close_to`` first, a misspelling or another number of a coded name, each name cut, the
+    list cut) and how many ``more``.
+
+    Found by a trial: ``export_has`` held a Typeform header whole, 1,500 characters of
+    question text, and a header cell can carry values (question text piping a hidden
+    field's, or a data row read as the header under a wrong ``header_lines``): the JSON
+    says no more of it than the terminal does."""
+    from servicelens.ingest.readers import closest_column, columns_coded_alike, header_quoted
+
+    near: list[str] = []
+    for name in close_to:
+        close = closest_column(name, header)
+        near += [close] if close else columns_coded_alike(name, header)
+    names = header_quoted(header, near)
+    return {"columns": len(header), "names": names, "more": len(set(header)) - len(names)}
+
+
+def header_names_text(names: dict[str, Any]) -> str:
+    """:func:`header_names` as a message quotes it: ``3 columns: 'ID', 'Score', ...``."""
+    columns = names["columns"]
+    more = f" ... and {names['more']} more" if names["more"] else ""
+    quoted = ", ".join(repr(name) for name in names["names"])
+    return f"{columns} column{'s' if columns != 1 else ''}: {quoted}{more}"
 
 
 def unmatched_columns(names: tuple[str, ...], header: list[str]) -> list[str]:
@@ -540,7 +571,6 @@ def _preview_text(preview: dict[str, Any]) -> str:
     elif not counts["kept"]:
         lines += ["", "rows as mapped: (none kept)"]
     from servicelens.cli.models import unmapped_labels_text
-    from servicelens.ingest.readers import columns_coded_alike, header_excerpt
 
     labels = preview["labels"]
     if labels is not None:
@@ -549,14 +579,7 @@ def _preview_text(preview: dict[str, Any]) -> str:
             lines.append(
                 f"  the label column {missing['column']} of the definition's [label] is not in "
                 "this export, so no row is labelled; the export's header has "
-                + header_excerpt(
-                    missing["export_has"],
-                    [
-                        alike
-                        for name in missing["column"]
-                        for alike in columns_coded_alike(name, missing["export_has"])
-                    ],
-                )
+                f"{header_names_text(missing['export_has'])}"
             )
         if labels["unmapped"]:
             lines.append(unmapped_labels_text(labels["unmapped"]))

@@ -1211,11 +1211,21 @@ HEADER_NAME_QUOTED_UP_TO = 60
 
 def header_excerpt(header: Sequence[str], first: Iterable[str] = ()) -> str:
     """``header`` as a message quotes it, after its advice: ``3 columns: 'ID', 'Score',
-    'Kommentar'``; the names of ``first`` in it (those a message suggests) before the
-    others, each name cut beyond :data:`HEADER_NAME_QUOTED_UP_TO` characters, and the list
-    beyond :data:`HEADER_QUOTED_UP_TO` (``... and 25 more``). Found by a user trial: a
-    refusal quoted a Typeform header whole (1,000 characters of question text, which can
-    hold respondents' hidden-field values) before the one sentence that said what to do."""
+    'Kommentar'``; the names :func:`header_quoted` gives, and how many more (``... and 25
+    more``). Found by a user trial: a refusal quoted a Typeform header whole (1,000
+    characters of question text, which can hold respondents' hidden-field values) before
+    the one sentence that said what to do."""
+    shown = header_quoted(header, first)
+    rest = len(set(header)) - len(shown)
+    count = f"{len(header)} column{'s' if len(header) != 1 else ''}"
+    return f"{count}: {', '.join(map(repr, shown))}" + (f" ... and {rest} more" if rest else "")
+
+
+def header_quoted(header: Sequence[str], first: Iterable[str] = ()) -> list[str]:
+    """The names of ``header`` a message (or ``sources check --json``) quotes: those of
+    ``first`` in it (the ones a message suggests) before the others, each cut beyond
+    :data:`HEADER_NAME_QUOTED_UP_TO` characters ("…"), the list cut once its quoted text
+    passes :data:`HEADER_QUOTED_UP_TO` characters."""
     named = list(dict.fromkeys([name for name in first if name in header] + list(header)))
     shown: list[str] = []
     length = 0
@@ -1225,11 +1235,9 @@ def header_excerpt(header: Sequence[str], first: Iterable[str] = ()) -> str:
         )
         if shown and length + len(repr(cut)) > HEADER_QUOTED_UP_TO:
             break
-        shown.append(repr(cut))
-        length += len(shown[-1]) + 2
-    rest = len(named) - len(shown)
-    count = f"{len(header)} column{'s' if len(header) != 1 else ''}"
-    return f"{count}: {', '.join(shown)}" + (f" ... and {rest} more" if rest else "")
+        shown.append(cut)
+        length += len(repr(cut)) + 2
+    return shown
 
 
 def clean_name(name: str) -> str:

@@ -742,8 +742,20 @@ def test_sources_check_says_when_the_label_column_is_not_in_the_export(
     assert "labelled (kept rows with a label, for training): 0\n" in out
     assert (
         "  the label column ['verdikt'] of the definition's [label] is not in this export, so "
-        "no row is labelled; the export's header has 8 columns: '" in out
+        "no row is labelled; the export's header has 8 columns: 'verdict', 'ticket', " in out
     )
+    # --json: the header's names as the terminal quotes them, not the header whole (a
+    # trial's export_has held 1,500 characters of question text): a long question is cut.
+    question = "How satisfied were you with Jane Doe's handling of your call? " * 20
+    _vendor_export().with_columns(pl.lit(5).alias(question)).write_csv(tmp_path / "long.csv")
+    assert (
+        main([*data, "--json", "sources", "check", str(mapping), str(tmp_path / "long.csv")]) == 0
+    )
+    missing = json.loads(capsys.readouterr().out)["labels"]["column_missing"]
+    assert missing["column"] == ["verdikt"]
+    has = missing["export_has"]
+    assert (has["columns"], has["names"][:2], has["more"]) == (9, ["verdict", "ticket"], 0)
+    assert has["names"][-1] == question[:60] + "…" and question not in has["names"]
 
 
 def test_a_source_without_free_text_trains_on_its_facts(
