@@ -193,7 +193,7 @@ def test_the_readmes_duckdb_reads_see_new_columns_across_contract_versions(
         for block in blocks
         if "read_parquet(" in block and "marts/feedback_scored" in block
     ]
-    assert len(reads) >= 2
+    assert reads  # the views' queries aside (tests/bi/test_views_layers.py)
     for read in reads:
         assert read is not None
         call = read.group(1).replace("'data/", f"'{tmp_path}/")

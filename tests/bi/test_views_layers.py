@@ -201,6 +201,47 @@ def test_a_data_directory_with_sources_only_is_read(tmp_path: Path) -> None:
         assert _by_source(connection, view) == [("cfpb", 4)], view
 
 
+@pytest.mark.parametrize("layers", [("sources",), ("sample",), ("sample", "sources")])
+def test_the_readmes_duckdb_queries_read_a_data_directory_of_either_layer_or_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layers: tuple[str, ...]
+) -> None:
+    """Found by a trial: the README's DuckDB examples read `data/marts/...` and a list of
+    both layers' patterns, and a data directory with configured sources only stopped them
+    with `IO Error: No files found that match the pattern "data/marts/feedback_scored/..."`.
+    Its queries go through sql/views.sql, run here as written, from a project folder."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("Query the marts with DuckDB", 1)[1].split("\n## ", 1)[0]
+    [shell] = [b for b in re.findall(r"```sql\n(.*?)```", section, re.S) if ".read" in b]
+    [python] = re.findall(r"```python\n(.*?)```", section, re.S)[:1]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "sql").symlink_to(VIEWS_FILE.parent)
+    expected = []
+    if "sample" in layers:
+        _layer(project / "data", "sample", 3)
+        expected.append(("sample", "perceived", 6))
+    if "sources" in layers:
+        _layer(project / "data" / "sources" / "cfpb", "cfpb", 2)
+        expected.insert(0, ("cfpb", "perceived", 4))
+    monkeypatch.chdir(project)
+    # The duckdb shell's block: `.read sql/views.sql` (data_dir defaults to data), then SQL.
+    read, _, query = shell.partition("\n")
+    assert read == ".read sql/views.sql"
+    with duckdb.connect() as connection:
+        connection.execute((project / "sql" / "views.sql").read_text())
+        assert connection.execute(query).fetchall() == expected
+    # The Python block, as written.
+    namespace: dict[str, object] = {}
+    exec(python, namespace)  # the README's own example
+    connection = namespace["con"]
+    assert isinstance(connection, duckdb.DuckDBPyConnection)
+    select = re.search(r'con\.sql\("(.*?)"\)', python)
+    assert select is not None
+    assert connection.execute(select.group(1)).fetchall() == expected
+
+
 @pytest.mark.parametrize("spelling", ["{dir}/", "./{name}", "./{name}/", "{name}"])
 def test_the_data_directory_may_be_spelled_relative_or_with_a_slash(
     mixed: Path, spelling: str, monkeypatch: pytest.MonkeyPatch
