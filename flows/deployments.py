@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,12 +126,16 @@ class ServeEnd:
 
 
 def serve_deployments(
-    settings: Settings, schedules: Mapping[str, Sequence[Schedule]] | None = None
+    settings: Settings,
+    schedules: Mapping[str, Sequence[Schedule]] | None = None,
+    on_serving: Callable[[list[str]], None] | None = None,
 ) -> ServeEnd:
     """Register the deployments and execute their runs until interrupted (Ctrl-C).
 
     The Prefect server creates the scheduled runs (its scheduler service); this process
     polls for those that are due and runs them. ``schedules`` as in :func:`build_deployments`.
+    ``on_serving`` is called with the deployments' names (``flow/deployment``) once they are
+    registered, in place of Prefect's banner (:func:`_serving_banner`).
 
     Once serving has stopped, the flow runs it started that were still executing are
     stopped, and what they held released, by :class:`flows.served.ServedRuns` (their dates
@@ -153,14 +157,14 @@ def serve_deployments(
     served = ServedRuns(settings)
     if threading.current_thread() is not threading.main_thread():
         try:
-            with serve_log(), served, _runs_reach_this_api(on_server):
+            with serve_log(), served, _runs_reach_this_api(on_server), _serving_banner(on_serving):
                 serve(*deployments, pause_on_shutdown=False)
         finally:
             end = _end_serving(settings, deployments, served, on_server)
         return end
     before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
-        with serve_log(), served, _runs_reach_this_api(on_server):
+        with serve_log(), served, _runs_reach_this_api(on_server), _serving_banner(on_serving):
             serve(*deployments, pause_on_shutdown=False)
     except* SystemExit as stopped:
         # The runner's SIGTERM handler ends with sys.exit(0); a signal that lands while the
@@ -172,6 +176,31 @@ def serve_deployments(
         signal.signal(signal.SIGINT, before)
         end = _end_serving(settings, deployments, served, on_server)
     return end
+
+
+@contextmanager
+def _serving_banner(on_serving: Callable[[list[str]], None] | None) -> Iterator[None]:
+    """While serving, ``on_serving`` in place of the banner Prefect's ``serve`` prints once
+    the deployments are registered (``prefect.flows._display_serve_start_message``, Prefect
+    3.8), whose "$ prefect deployment run [DEPLOYMENT_NAME]" failed from the project folder
+    (found by a trial: "Deployment ... not found!": Prefect's own CLI, without the project's
+    Prefect home and serve's embedded API, asked a temporary server of its own)."""
+    import prefect.flows
+
+    if on_serving is None:
+        yield
+        return
+    callback = on_serving
+
+    def banner(*deployments: RunnerDeployment) -> None:
+        callback([f"{d.flow_name}/{d.name}" for d in deployments])
+
+    before = prefect.flows._display_serve_start_message
+    prefect.flows._display_serve_start_message = banner
+    try:
+        yield
+    finally:
+        prefect.flows._display_serve_start_message = before
 
 
 @contextmanager

@@ -134,6 +134,35 @@ def orphaned_servers(prefect_home: Path) -> list[LeftBehind]:
     return sorted(found, key=lambda server: server.created)
 
 
+def serving_api_url(prefect_home: Path) -> str | None:
+    """The API URL of the embedded server a running ``servicelens serve`` of
+    ``prefect_home`` started (marked :data:`SERVING_MARK`, its command alive), or None.
+
+    That server listens on a port of its own choosing on 127.0.0.1, named nowhere but in
+    its command line; Prefect's CLI run beside it without this URL started a temporary
+    server of its own (found by a trial: ``prefect deployment run`` said "Deployment ...
+    not found!" while serve ran, under another Prefect home)."""
+    home = prefect_home.expanduser().resolve()
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if SERVER_APP not in cmdline or "--port" not in cmdline[:-1]:
+            continue
+        try:
+            environment = process.environ()
+            server_home = environment.get("PREFECT_HOME")
+            if environment.get(SERVING_MARK) != "1" or not server_home:
+                continue
+            if Path(server_home).expanduser().resolve() != home:
+                continue
+            if not _parent_is_python(process, cmdline):
+                continue  # left behind by a killed serve: stopped by the next command
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        host = cmdline[cmdline.index("--host") + 1] if "--host" in cmdline[:-1] else "127.0.0.1"
+        return f"http://{host}:{cmdline[cmdline.index('--port') + 1]}/api"
+    return None
+
+
 def _parent_is_python(process: psutil.Process, cmdline: list[str]) -> bool:
     """Whether the server's parent runs the Python that started it (the server's own
     executable, ``cmdline[0]``): true while its command is alive."""

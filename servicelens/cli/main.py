@@ -1345,6 +1345,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), None, "--json" in words)
     for warning in unread_variables():
         print(f"servicelens: warning: {warning}", file=sys.stderr)
+    if words[:1] == ["prefect"]:
+        # Prefect's CLI, its arguments its own (`--help` too): nothing of the data directory.
+        from servicelens.cli.schedule import run_prefect_cli
+
+        _configure_prefect(verbose=True)
+        return run_prefect_cli(words[1:])
     args = parse_arguments(argv)
     _configure_prefect(args.verbose)
     _stop_servers_left_behind()

@@ -552,7 +552,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     default_schedules(settings)  # a cron Prefect refuses stops here, before any server starts
     start_in_background(services=True)
 
-    end = serve_deployments(settings)
+    end = serve_deployments(settings, on_serving=_print_serving)
     if end.paused:
         print(
             f"stopped serving; the deployments are paused on {PREFECT_API_URL.value()}: their "
@@ -572,6 +572,67 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if about_runs:
         print(about_runs, file=sys.stderr)
     return 0
+
+
+def _print_serving(names: list[str]) -> None:
+    """What ``serve`` says once its deployments are registered: which, and the commands that
+    run one now and list the runs from the project folder, through ``servicelens prefect``
+    (Prefect's own banner said ``prefect deployment run [DEPLOYMENT_NAME]``, which a trial's
+    terminal ran without the project's Prefect home and API: "Deployment ... not found!")."""
+    command = _own_command()
+    print(
+        "Your deployments are being served and polling for scheduled runs: "
+        + ", ".join(names)
+        + "\nTo run one now, or list the runs, from the project folder (Prefect's CLI with "
+        "this project's Prefect home and serve's API):\n"
+        f"  {command} prefect deployment run '{names[1] if len(names) > 1 else names[0]}' "
+        "-p start=YYYY-MM-DD -p end=YYYY-MM-DD\n"
+        f"  {command} prefect flow-run ls --flow-name {names[0].split('/')[0]}",
+        flush=True,
+    )
+
+
+def _own_command() -> str:
+    """This command as it was typed (``.venv/bin/servicelens``), or ``servicelens``."""
+    import shlex
+    from pathlib import Path
+
+    typed = sys.argv[0] if sys.argv else ""
+    return shlex.quote(typed) if Path(typed).name == "servicelens" else "servicelens"
+
+
+def prefect_environment(environment: dict[str, str]) -> dict[str, str]:
+    """``environment`` for Prefect's own CLI run beside this project's commands: the
+    project's Prefect home and settings (``servicelens.cli.main._configure_prefect``, set in
+    it already), and, unless ``PREFECT_API_URL`` names a server, the API of a running
+    ``servicelens serve`` of that home (:func:`~servicelens.cli.embedded_api.serving_api_url`).
+    Without one, Prefect's CLI starts a temporary API of its own over the same database."""
+    from pathlib import Path
+
+    from servicelens.cli.embedded_api import serving_api_url
+
+    found = dict(environment)
+    if not found.get("PREFECT_API_URL") and (url := serving_api_url(Path(found["PREFECT_HOME"]))):
+        found["PREFECT_API_URL"] = url
+    return found
+
+
+def run_prefect_cli(words: list[str]) -> int:
+    """``servicelens prefect ARGS``: Prefect's CLI (``prefect ARGS``) with
+    :func:`prefect_environment`; its exit status."""
+    import os
+    import subprocess
+
+    environment = prefect_environment(dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *words], env=environment, check=False
+    ).returncode
+
+
+def cmd_prefect(args: argparse.Namespace, settings: Settings) -> int:
+    """``servicelens [--data-dir DIR] prefect ARGS`` (``servicelens prefect ...`` is run
+    before the arguments are parsed: :func:`servicelens.cli.main.main`)."""
+    return run_prefect_cli(list(args.prefect_args))
 
 
 class MonthDay(date):
@@ -719,3 +780,13 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         "serve pauses the schedules.",
     )
     serve.set_defaults(handler=cmd_serve)
+
+    prefect = sub.add_parser(
+        "prefect",
+        help="Prefect's CLI with this project's Prefect home and the API of a running serve "
+        "(e.g. `prefect deployment run 'backfill/servicelens-backfill' -p start=... -p "
+        "end=...`, `prefect flow-run ls`)",
+        add_help=False,
+    )
+    prefect.add_argument("prefect_args", nargs=argparse.REMAINDER)
+    prefect.set_defaults(handler=cmd_prefect)

@@ -431,11 +431,30 @@ def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
     whole process group), and Prefect's runner then paused the deployments on it as it
     stopped, racing the server's own shutdown: three Ctrl-Cs of four left the command
     retrying for 70-80 s, silent. On the embedded API nothing is paused (that server stops
-    with the command), and the command says it stopped."""
+    with the command), and the command says it stopped.
+
+    While it serves, the command it prints to run a deployment finds it: a trial's serve
+    printed Prefect's "$ prefect deployment run [DEPLOYMENT_NAME]", which from the project
+    folder said "Deployment ... not found!" (another Prefect home, a temporary API of its
+    own); `servicelens prefect` runs Prefect's CLI with the project's home and serve's API."""
     data_dir = tmp_path / "data"
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
-    serving = _start_serve(data_dir, _prefect_env(tmp_path / "home"), tmp_path, out, err)
+    env = _prefect_env(tmp_path / "home")
+    serving = _start_serve(data_dir, env, tmp_path, out, err)
     try:
+        said = out.read_text()
+        assert "[DEPLOYMENT_NAME]" not in said, said
+        assert (
+            f"{BIN / 'servicelens'} prefect deployment run 'backfill/servicelens-backfill' "
+            "-p start=YYYY-MM-DD -p end=YYYY-MM-DD"
+        ) in said, said
+        inspected = subprocess.run(
+            [str(BIN / "servicelens"), "prefect", "deployment", "inspect",
+             "backfill/servicelens-backfill"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+        assert "'name': 'servicelens-backfill'" in inspected.stdout, inspected.stdout
         os.killpg(serving.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
         serving.wait(timeout=STOP_SECONDS)
     finally:
