@@ -187,7 +187,10 @@ def _serving_banner(on_serving: Callable[[list[str]], None] | None) -> Iterator[
     Prefect home and serve's embedded API, asked a temporary server of its own)."""
     import prefect.flows
 
-    if on_serving is None:
+    before = getattr(prefect.flows, "_display_serve_start_message", None)
+    if on_serving is None or before is None:
+        # A Prefect without it (renamed upgrade) prints its own banner; the serve test,
+        # which reads ours, fails and says so.
         yield
         return
     callback = on_serving
@@ -195,7 +198,6 @@ def _serving_banner(on_serving: Callable[[list[str]], None] | None) -> Iterator[
     def banner(*deployments: RunnerDeployment) -> None:
         callback([f"{d.flow_name}/{d.name}" for d in deployments])
 
-    before = prefect.flows._display_serve_start_message
     prefect.flows._display_serve_start_message = banner
     try:
         yield
