@@ -314,16 +314,10 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         return _dry_run(args, settings, days)
 
-    from flows.fanout import check_dask_address, dask_address
-
-    cluster = dask_address(args.dask_address)
-    if cluster:
-        check_dask_address(cluster)
     # After the refusals: a Dask scheduler that does not answer starts no API.
-    start_in_background()
-    from flows.pipeline import backfill, finished_rows, outcome_counts
-    from flows.prefect_client import prompt_flow_heartbeats
-    from servicelens.cli.console import files_since, progress
+    cluster = _start_backfill_api(args)
+    from flows.pipeline import finished_rows, outcome_counts
+    from servicelens.cli.console import files_since
     from servicelens.storage.runs import backfill_plan, date_status
 
     # The bar counts mart partitions this backfill writes, out of the dates its plan will run.
@@ -332,31 +326,17 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     plan = backfill_plan(settings, statuses, args.rerun, args.newest_first)
     to_run = sum(p.run for p in plan)
     since = datetime.now(UTC)
-    with (
-        said_when_stopped(lambda: left_when_stopped(args, settings, plan, since)),
-        said_on_terminal(),
-        progress(
-            "backfill",
-            to_run,
-            lambda: files_since(
-                settings.marts_dir / "feedback_scored", "survey_date=*/_manifest.json", started
-            ),
-            enabled=not args.json,
-            unit="date",
+    state = _watched_backfill(
+        args,
+        base,
+        cluster,
+        left=lambda: left_when_stopped(args, settings, plan, since),
+        to_run=to_run,
+        written=lambda: files_since(
+            settings.marts_dir / "feedback_scored", "survey_date=*/_manifest.json", started
         ),
-        prompt_flow_heartbeats(),
-    ):
-        state = backfill(
-            args.start,
-            args.end,
-            rerun=args.rerun,
-            newest_first=args.newest_first,
-            concurrency=args.concurrency,
-            settings=base,
-            dask_address=cluster,
-            source=args.source,
-            return_state=True,
-        )
+        unit="date",
+    )
     rows = finished_rows(state, "backfill")
     code = exit_status(rows)
     if args.json:
@@ -392,6 +372,56 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def _start_backfill_api(args: argparse.Namespace) -> str | None:
+    """The Dask scheduler's address a backfill runs on (checked: one that does not answer
+    is refused before any API starts), or None; Prefect's API started in the background
+    meanwhile, while the backfill's plan is made."""
+    from flows.fanout import check_dask_address, dask_address
+
+    cluster = dask_address(args.dask_address)
+    if cluster:
+        check_dask_address(cluster)
+    start_in_background()
+    return cluster
+
+
+def _watched_backfill(
+    args: argparse.Namespace,
+    base: Settings,
+    cluster: str | None,
+    *,
+    left: Callable[[], str],
+    to_run: int,
+    written: Callable[[], int],
+    unit: str,
+) -> Any:
+    """Run the ``backfill`` flow of ``args`` on ``base``'s data directory (one source with
+    ``--source``, else the sample's dates or every configured source) and return its final
+    state; meanwhile a bar counts ``written()`` partitions out of ``to_run`` (each a
+    ``unit``), a stop says ``left()`` (what is left to do), and flow heartbeats are kept."""
+    from flows.pipeline import backfill
+    from flows.prefect_client import prompt_flow_heartbeats
+    from servicelens.cli.console import progress
+
+    with (
+        said_when_stopped(left),
+        said_on_terminal(),
+        progress("backfill", to_run, written, enabled=not args.json, unit=unit),
+        prompt_flow_heartbeats(),
+    ):
+        return backfill(
+            args.start,
+            args.end,
+            rerun=args.rerun,
+            newest_first=args.newest_first,
+            concurrency=args.concurrency,
+            settings=base,
+            dask_address=cluster,
+            source=args.source,
+            return_state=True,
+        )
+
+
 def _as_source(args: argparse.Namespace, name: str) -> argparse.Namespace:
     """``args`` as ``backfill --source NAME`` would have them: what that source's notes and
     stop message are said with."""
@@ -420,16 +450,10 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
     if args.dry_run:
         return _dry_run_every_source(args, ranges)
 
-    from flows.fanout import check_dask_address, dask_address
-
-    cluster = dask_address(args.dask_address)
-    if cluster:
-        check_dask_address(cluster)
-    start_in_background()
+    cluster = _start_backfill_api(args)
     from flows.dates import DateOutcome
-    from flows.pipeline import backfill, finished_rows, outcome_counts
-    from flows.prefect_client import prompt_flow_heartbeats
-    from servicelens.cli.console import files_since, progress
+    from flows.pipeline import finished_rows, outcome_counts
+    from servicelens.cli.console import files_since
     from servicelens.storage.runs import backfill_plan, date_status
 
     started = time.time()
@@ -452,30 +476,17 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
             if any(p.run for p in plan)
         )
 
-    with (
-        said_when_stopped(left),
-        said_on_terminal(),
-        progress(
-            "backfill",
-            sum(p.run for _, plan in plans for p in plan),
-            lambda: files_since(
-                base.root / "sources", "*/marts/feedback_scored/*/_manifest.json", started
-            ),
-            enabled=not args.json,
-            unit="partition",
+    state = _watched_backfill(
+        args,
+        base,
+        cluster,
+        left=left,
+        to_run=sum(p.run for _, plan in plans for p in plan),
+        written=lambda: files_since(
+            base.root / "sources", "*/marts/feedback_scored/*/_manifest.json", started
         ),
-        prompt_flow_heartbeats(),
-    ):
-        state = backfill(
-            args.start,
-            args.end,
-            rerun=args.rerun,
-            newest_first=args.newest_first,
-            concurrency=args.concurrency,
-            settings=base,
-            dask_address=cluster,
-            return_state=True,
-        )
+        unit="partition",
+    )
     rows = finished_rows(state, "backfill")
     code = exit_status(rows)
     if args.json:
