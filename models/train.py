@@ -757,8 +757,27 @@ def score_negatives(
     top_reasons = reasons_scored.gather(pl.Series(position).replace(-1, None))
     flagged = pl.Series("_unseen", unseen)
     if unseen.any():
-        note = formatted_text(
-            "language '{}' not seen in training: pulled toward the base rate", language
+        # A language seen a few times is said so, not "not seen" (a QA lead's trial read
+        # "language 'en' not seen in training" of a model trained on 2 English rows).
+        assert decision is not None
+        seen = pl.Series(
+            "seen", [decision.languages.get(code, 0) if code else 0 for code in language]
+        )
+        note = (
+            pl.when(seen > 0)
+            .then(
+                formatted_text(
+                    f"language '{{}}' in only {{}} labelled training row(s), fewer than "
+                    f"{MIN_LANGUAGE_ROWS}: pulled toward the base rate",
+                    language,
+                    seen,
+                )
+            )
+            .otherwise(
+                formatted_text(
+                    "language '{}' not seen in training: pulled toward the base rate", language
+                )
+            )
         )
         top_reasons = pl.select(
             pl.when(flagged)

@@ -353,3 +353,24 @@ def test_training_fits_on_one_native_thread(
     assert {"openblas", "openmp"} <= apis
     after = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
     assert after == before
+
+
+def test_a_language_seen_a_few_times_is_said_so_not_unseen(
+    trained: TrainingResult, labelled: pl.DataFrame
+) -> None:
+    """Found by a QA lead's trial: a model trained on 2 English rows read "language 'en'
+    not seen in training" on every English response. Pulled all the same, it says how many."""
+    from dataclasses import replace
+
+    few = replace(trained.decision, languages={**trained.decision.languages, "en": 2})
+    english = labelled.filter(pl.col("language") == "en").head(5)
+    scored = score_negatives(trained.model, english, decision=few)
+    first = [reasons[0] for reasons in scored.get_column("top_reasons").to_list()]
+    assert (
+        first
+        == [
+            "language 'en' in only 2 labelled training row(s), fewer than 30: pulled toward the "
+            "base rate"
+        ]
+        * 5
+    )
