@@ -413,6 +413,21 @@ def test_jsonl_integer_field_takes_a_whole_number_however_it_is_written(
         assert read.frame.height == 3
 
 
+def _export_of(
+    rows: list[list[tuple[str, object]]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """An NDJSON export of ``rows``, one object per row, its (key, value) pairs in order
+    (a key may come twice), each value as ``json.dumps`` writes it."""
+    import json
+
+    lines = [
+        "{" + ", ".join(f'"{key}": {json.dumps(value)}' for key, value in row) + "}" for row in rows
+    ]
+    path = tmp_path_factory.mktemp("jsonl") / "i.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 _JSON_VALUES = st.one_of(
     st.none(),
     st.booleans(),
@@ -445,13 +460,7 @@ def test_jsonl_fast_and_exact_paths_agree_on_any_values(
 ) -> None:
     """Random objects (any JSON type in any field, keys twice, escaped keys) read as they
     run and forced down the exact path give the same rows, values and rejects."""
-    import json
-
-    lines = [
-        "{" + ", ".join(f'"{key}": {json.dumps(value)}' for key, value in row) + "}" for row in rows
-    ]
-    path = tmp_path_factory.mktemp("jsonl") / "i.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = _export_of(rows, tmp_path_factory)
     with pytest.MonkeyPatch.context() as monkeypatch:
         as_it_runs, exact = _read_both_ways(path, monkeypatch)
     _same_read(as_it_runs, exact)
@@ -644,15 +653,9 @@ def test_jsonl_lines_polars_reads_apart_go_to_the_exact_decoder_one_by_one(
     """Files polars' decoder reads through (no value it refuses), some of whose lines it
     reads otherwise than the exact decoder: the read as it runs (polars, those lines alone
     sent on) and the exact read give the same rows, values and rejects."""
-    import json
-
     from servicelens.ingest import readers
 
-    lines = [
-        "{" + ", ".join(f'"{key}": {json.dumps(value)}' for key, value in row) + "}" for row in rows
-    ]
-    path = tmp_path_factory.mktemp("jsonl") / "i.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = _export_of(rows, tmp_path_factory)
     with pytest.MonkeyPatch.context() as monkeypatch:
         fast = readers._decode_json_fast(
             lambda: readers._numbered_lines(str(path), False), RAW_INTERACTION_SCHEMA, None
