@@ -67,7 +67,13 @@ class Selection:
     def as_dict(self) -> dict[str, Any]:
         return {
             "chosen": self.chosen,
-            "criterion": "log_loss" if self.judged else "none: validation rows of one root cause",
+            "criterion": (
+                "none: validation rows of one root cause"
+                if not self.judged
+                else "log_loss"
+                if self.scores
+                else "none: the only candidate"
+            ),
             "folds": self.folds,
             "candidates": self.scores,
         }

@@ -529,16 +529,21 @@ def _counts_line(row: dict[str, Any], day: date) -> str:
 
 
 def metrics_lines(metrics: dict[str, Any]) -> str:
-    """``train``'s table: the model and every baseline ``metrics`` (a version's
-    ``metrics.json``) holds on the time split's test slice, then the model cross-validated
-    on every labelled row, with a line naming a baseline that ranks the holdout better than
-    the model (a trial read only cross-validated and time-split ROC-AUC on the terminal
-    while the facts-only baseline ranked better), the best rule, and which rows each figure
-    is on: the time split's, with how many repeat a training row's comment, and the
-    cross-validation's, on which skill over chance is judged (a QA lead's trial read a
-    refusal for no skill, ROC-AUC 0.449, above a table of 1.000s with no word of why)."""
+    """``train``'s table: the design training chose and the candidates it compared
+    (:func:`~servicelens.cli.models.selection_lines`), then the model and every baseline
+    ``metrics`` (a version's ``metrics.json``) holds on the time split's test slice, then the
+    model cross-validated on every labelled row, with a line naming a baseline that ranks the
+    holdout better than the model (a trial read only cross-validated and time-split ROC-AUC
+    on the terminal while the facts-only baseline ranked better), the best rule, and which
+    rows each figure is on: the time split's, with how many repeat a training row's comment,
+    and the cross-validation's, on which skill over chance is judged (a QA lead's trial read
+    a refusal for no skill, ROC-AUC 0.449, above a table of 1.000s with no word of why)."""
+    from servicelens.cli.models import selection_lines
+
     width = 25
-    lines = [f"{'':<{width}}{'accuracy':>9}{'roc_auc':>9}{'macro_f1':>9}{'brier':>8}{'ece':>7}"]
+    # Every training records its selection; metrics without one print no design line.
+    lines = selection_lines(selection) if (selection := metrics.get("selection")) else []
+    lines += [f"{'':<{width}}{'accuracy':>9}{'roc_auc':>9}{'macro_f1':>9}{'brier':>8}{'ece':>7}"]
     baselines = [
         ("majority baseline", metrics["majority_baseline"]),
         ("best single rule", metrics["best_rule_baseline"]),

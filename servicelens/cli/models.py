@@ -472,6 +472,40 @@ def decision_above_table(decision: str, metrics: dict[str, Any]) -> str:
     return decision.removesuffix(f"; {ahead}") if ahead else decision
 
 
+def selection_lines(selection: dict[str, Any] | None, design: str | None = None) -> list[str]:
+    """How training chose a model's design, as ``train`` (every path) and ``models show``
+    print it: ``selection`` is ``metrics.json``'s (:meth:`models.select.Selection.as_dict`:
+    ``chosen``, ``criterion``, ``folds``, ``candidates`` mapping each design compared to its
+    pooled validation ``log_loss``, ``roc_auc``, ``brier`` and ``cpu_seconds``).
+
+    Candidates compared: a line naming the chosen design, the folds and why it won, then one
+    row per candidate, the chosen one starred. One candidate: the design and that the
+    source's spec left nothing to compare. No ``selection`` (a version saved before it was
+    recorded): ``design`` (the metadata's) and that how it was chosen was not recorded.
+    A QA lead's trial read "design blend" in ``models show`` and no design in ``train
+    --source X``, though training had compared five on the validation numbers kept here."""
+    if not selection:
+        return [f"design: {design or '?'} (how it was chosen was not recorded for this version)"]
+    candidates = selection.get("candidates") or {}
+    if not candidates:
+        return [
+            f"design: {selection.get('chosen', design or '?')} ({selection.get('folds', '')}; "
+            "no other design was compared)"
+        ]
+    lines = [
+        f"design chosen on the training slice ({selection['folds']}): {selection['chosen']}"
+        + (" (lowest validation log loss)" if selection.get("criterion") == "log_loss" else "")
+    ]
+    lines.append(f"{'  candidate':<30}{'log_loss':>9}{'roc_auc':>9}{'brier':>8}{'cpu s':>8}")
+    for name, score in candidates.items():
+        mark = "*" if name == selection["chosen"] else " "
+        lines.append(
+            f"{mark} {name:<28}{score['log_loss']:>9.3f}{score['roc_auc']:>9.3f}"
+            f"{score['brier']:>8.3f}{score['cpu_seconds']:>8.1f}"
+        )
+    return lines
+
+
 def source_report(metrics: dict[str, Any]) -> str:
     """The chosen design and every candidate's validation scores, then the model beside the
     plain TF-IDF baseline, cross-validated and on the time split, and the review band."""
@@ -499,22 +533,7 @@ def source_report(metrics: dict[str, Any]) -> str:
         lines.append(f"time split's test slice: {one_class_text(cause)}")
     if inputs.get("unmapped_labels"):
         lines.append(unmapped_labels_text(inputs["unmapped_labels"]))
-    candidates = selection.get("candidates") or {}
-    if candidates:
-        lines.append(
-            f"design chosen on the training slice ({selection['folds']}): "
-            f"{selection['chosen']}"
-            + (" (lowest validation log loss)" if selection.get("criterion") == "log_loss" else "")
-        )
-        lines.append(f"{'  candidate':<30}{'log_loss':>9}{'roc_auc':>9}{'brier':>8}{'cpu s':>8}")
-        for name, score in candidates.items():
-            mark = "*" if name == selection["chosen"] else " "
-            lines.append(
-                f"{mark} {name:<28}{score['log_loss']:>9.3f}{score['roc_auc']:>9.3f}"
-                f"{score['brier']:>8.3f}{score['cpu_seconds']:>8.1f}"
-            )
-    else:
-        lines.append(f"design: {selection.get('chosen', '?')} ({selection.get('folds', '')})")
+    lines += selection_lines(selection)
     lines.append(
         f"{'':<30}{'cv roc_auc':>11}{'cv pr_auc':>10}{'time roc_auc':>13}{'time pr_auc':>12}"
     )
@@ -984,7 +1003,8 @@ def rescore_hint(settings: Settings, models_dir: DataPath, source: str | None) -
 
 def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]:
     """One version's record: whether it is the champion, training's decision, its data
-    (rows, survey dates, fingerprint), design and threshold, holdout and cross-validated
+    (rows, survey dates, fingerprint), design, how training chose it (``selection``, see
+    :func:`selection_lines`) and threshold, holdout and cross-validated
     metrics, skill over chance, the baselines that beat it on the time split and, for the
     sample feed, where every audit went. Raises ModelFileError for an unknown version (or
     none, with no champion)."""
@@ -1019,6 +1039,9 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         "trained_dates": meta.get("trained_dates"),
         "data_sha256": meta.get("data_sha256"),
         "design": meta.get("design"),
+        # How training chose it: every candidate's validation scores (metrics.json's; None
+        # for a version saved before they were recorded).
+        "selection": metrics.get("selection"),
         "threshold": (meta.get("decision") or {}).get("threshold"),
         "holdout": {
             "rows": (metrics.get("split") or {}).get("test_rows"),
@@ -1064,6 +1087,7 @@ def _summary_text(shown: dict[str, Any]) -> str:
     lines = [
         f"{shown['version']}{' (champion)' if shown['champion'] else ''}, source "
         f"{shown['source']}, design {shown['design']}, threshold {_fmt(shown['threshold'])}",
+        *selection_lines(shown.get("selection"), shown["design"]),
         f"trained on {shown['training_rows']} labelled rows{also}, survey dates "
         f"{'..'.join(shown['survey_dates'] or [])}",
         f"training's decision: {decision.get('reason', 'not recorded')}",

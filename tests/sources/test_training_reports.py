@@ -7,6 +7,7 @@ import contextlib
 import html
 import io
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from models.pipeline import DESIGNS
 from models.registry import read_metrics
 from models.train import fold_count
 from servicelens.cli.main import main
@@ -294,3 +296,54 @@ def test_a_quarantined_row_listed_whole_is_not_said_twice_by_its_tally() -> None
     more = QUARANTINE_SHOWN + 1
     said = quarantine_text(rows(more), Path("q.parquet"), "not trained on", with_file=True)
     assert f"  {more} x {cut}" in said
+
+
+def test_a_retrain_and_models_show_say_which_design_was_chosen_and_why(
+    textless_later: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: ``train --source X`` of a configured source and ``models
+    show`` named no design, or only its name, though training had compared five on
+    validation numbers kept in metrics.json (the README showed the table)."""
+    selection = textless_later["retrained_metrics"]["selection"]
+    assert set(selection["candidates"]) == set(DESIGNS)
+    chosen = selection["chosen"]
+    said = textless_later["retrained"]
+    assert f"design chosen on the training slice ({selection['folds']}): {chosen}" in said
+    starred = [line for line in said.splitlines() if line.startswith("* ")]
+    assert [line.split()[1] for line in starred] == [chosen]
+    for design, scores in selection["candidates"].items():
+        assert f" {design:<28}{scores['log_loss']:>9.3f}{scores['roc_auc']:>9.3f}" in said
+
+    registry = textless_later["root"] / "data" / "models" / "sources" / "acme-vendor"
+    newest = max(p.name for p in registry.iterdir() if p.is_dir())
+    models = [*textless_later["data"], "models", "--source", "acme-vendor"]
+    assert main([*models, "show", newest]) == 0
+    shown = capsys.readouterr().out
+    assert f"design chosen on the training slice ({selection['folds']}): {chosen}" in shown
+    assert all(design in shown for design in DESIGNS)
+    assert main(["--json", *models, "show", newest]) == 0
+    assert (
+        json.loads(capsys.readouterr().out)["selection"]
+        == json.loads((registry / newest / "metrics.json").read_text())["selection"]
+    )
+
+
+def test_models_show_reads_a_version_saved_before_the_selection_was_recorded(
+    lopsided: tuple[list[str], dict[str, Any], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    models, metrics, _ = lopsided
+    """A version whose metrics.json has no ``selection`` (saved before it was recorded) is
+    shown with its metadata's design and that how it was chosen is not known."""
+    data = Path(models[1])
+    old = tmp_path / "data"
+    shutil.copytree(data, old)
+    saved = old / "models" / "sources" / "acme-vendor" / metrics["version"] / "metrics.json"
+    saved.write_text(json.dumps({k: v for k, v in json.loads(saved.read_text()).items()
+                                 if k != "selection"}))  # fmt: skip
+    older = ["--data-dir", str(old), *models[2:]]
+    assert main([*older, "show", metrics["version"]]) == 0
+    assert "design: linear (how it was chosen was not recorded for this version)" in (
+        capsys.readouterr().out
+    )
