@@ -408,7 +408,9 @@ def balanced_accuracy(y_true: np.ndarray, predicted: np.ndarray) -> float:
     return (recalls[0] + recalls[1]) / 2
 
 
-def best_single_rule(train: pl.DataFrame, y_train: np.ndarray, **columns: Any) -> tuple[Rule, bool]:
+def best_single_rule(
+    train: pl.DataFrame, y_train: np.ndarray, **columns: Any
+) -> tuple[Rule, bool] | None:
     """The rule (or its negation) with the best balanced accuracy on the training rows
     (:func:`balanced_accuracy`; ``y_train`` 0/1, 1 = policy_failure, one per row of
     ``train``); returns (rule, negated). The first of equals wins.
@@ -416,21 +418,41 @@ def best_single_rule(train: pl.DataFrame, y_train: np.ndarray, **columns: Any) -
     Balanced, not plain accuracy: on imbalanced labels plain accuracy prefers a rule that
     almost never fires, i.e. the majority label (a data scientist's trial on CFPB's
     complaints got ``comment contains 'c'``, ROC-AUC 0.498). A rule that fires on every
-    training row or on none is skipped unless every rule does. ``columns`` go to
-    :func:`candidate_rules` (which text, categorical, numeric, flag columns).
+    training row or on none is no rule: None when every candidate is one (or there is no
+    candidate), so there is no single-rule baseline (:data:`NO_RULE_TEXT` says why).
+    ``columns`` go to :func:`candidate_rules` (which text, categorical, numeric, flag
+    columns).
     """
     fired_by = [(rule, rule.predict(train)) for rule in candidate_rules(train, **columns)]
     # A rule that fires on every training row or on none (``fee_excess > 0`` of a source
-    # with no fee column) is a constant named as if it read a field.
+    # with no fee column) is a constant named as if it read a field: a QA lead's trial on a
+    # source of comments alone read "best single rule: fee_excess > 0".
     varied = [(rule, fired) for rule, fired in fired_by if fired.min() != fired.max()]
     best: tuple[float, Rule, bool] | None = None
-    for rule, fired in varied or fired_by:
+    for rule, fired in varied:
         for negated in (False, True):
             score = balanced_accuracy(y_train, 1 - fired if negated else fired)
             if best is None or score > best[0]:
                 best = (score, rule, negated)
-    assert best is not None
-    return best[1], best[2]
+    return None if best is None else (best[1], best[2])
+
+
+#: Why a training slice has no single-rule baseline (:func:`best_single_rule` gave None),
+#: with its row count: kept as the baseline's ``no_rule`` in metrics.json.
+NO_RULE_TEXT = (
+    "every rule one field gives (a flag, a fact over a cut, a category, a word of the comment "
+    "in 10 rows or more) fires on all {rows:,} training rows or on none, so no single rule "
+    "tells the root causes apart; the majority baseline is the one to beat"
+)
+
+
+def rule_baseline_text(baseline: dict[str, Any]) -> str:
+    """The best single rule of ``baseline`` (metrics' ``best_rule_baseline``) as the terminal
+    and the report name it: the rule, e.g. ``sla_met == false``, or ``none (why)`` when the
+    training slice had none (its ``no_rule``)."""
+    if "rule" in baseline:
+        return str(baseline["rule"])
+    return f"none ({baseline.get('no_rule', 'not recorded')})"
 
 
 def choose_threshold(y_val: np.ndarray, p_val: np.ndarray) -> float:

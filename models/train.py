@@ -23,6 +23,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from models.drift import reference_profile
 from models.evaluate import (
+    NO_RULE_TEXT,
     abstention_curve,
     best_single_rule,
     choose_review_band,
@@ -357,36 +358,15 @@ def _baselines(
 
     The majority baseline's P(policy_failure) is the training slice's policy_failure rate
     (its class the majority's), the rule's the training rate of the rows it fires on or of
-    the rows it does not (its classes whether it fires): probabilities a baseline would
+    the rows it does not (its classes whether it fires; no scores, only why, when every
+    candidate rule is constant on the training rows): probabilities a baseline would
     give, so their Brier and ECE compare with the model's. With 0/1 probabilities both only
     restated the error rate.
     """
     prior = float(y_train.mean())
-    rule, negated = best_single_rule(
-        train,
-        y_train,
-        text=spec.text,
-        categorical=spec.categorical,
-        numeric=spec.numeric,
-        flags=spec.flags,
-    )
-    fired_train, fired = rule.predict(train), rule.predict(test)
-    if negated:
-        fired_train, fired = 1 - fired_train, 1 - fired
-    # Each group's training rate; a group with no training row (the rule never or always
-    # fired there) gets the prior.
-    rates = [
-        float(y_train[fired_train == group].mean()) if (fired_train == group).any() else prior
-        for group in (0, 1)
-    ]
     baselines: dict[str, Any] = {
         "majority_baseline": classification_metrics(y_test, np.full(len(y_test), prior)),
-        "best_rule_baseline": {
-            "rule": ("not " if negated else "") + rule.name,
-            **classification_metrics(
-                y_test, np.where(fired == 1, rates[1], rates[0]), decisions=fired
-            ),
-        },
+        "best_rule_baseline": _rule_baseline(train, y_train, test, y_test, spec, prior),
     }
     if spec.text and spec.facts:
         # The chosen design's own text representation and C, alone, and the facts alone.
@@ -405,6 +385,43 @@ def _baselines(
                 ),
             }
     return baselines
+
+
+def _rule_baseline(
+    train: pl.DataFrame,
+    y_train: np.ndarray,
+    test: pl.DataFrame,
+    y_test: np.ndarray,
+    spec: FeatureSpec,
+    prior: float,
+) -> dict[str, Any]:
+    """The best single rule of the training slice (:func:`best_single_rule`) scored on the
+    test slice; without one (every candidate rule constant on the training rows), only
+    ``no_rule``, why (:data:`NO_RULE_TEXT`), and no scores."""
+    found = best_single_rule(
+        train,
+        y_train,
+        text=spec.text,
+        categorical=spec.categorical,
+        numeric=spec.numeric,
+        flags=spec.flags,
+    )
+    if found is None:
+        return {"no_rule": NO_RULE_TEXT.format(rows=train.height)}
+    rule, negated = found
+    fired_train, fired = rule.predict(train), rule.predict(test)
+    if negated:
+        fired_train, fired = 1 - fired_train, 1 - fired
+    # Each group's training rate; a group with no training row (the rule never or always
+    # fired there) gets the prior.
+    rates = [
+        float(y_train[fired_train == group].mean()) if (fired_train == group).any() else prior
+        for group in (0, 1)
+    ]
+    return {
+        "rule": ("not " if negated else "") + rule.name,
+        **classification_metrics(y_test, np.where(fired == 1, rates[1], rates[0]), decisions=fired),
+    }
 
 
 def word_vocabulary(model: RootCauseModel) -> set[str]:

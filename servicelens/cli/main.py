@@ -546,7 +546,12 @@ def metrics_lines(metrics: dict[str, Any]) -> str:
     lines += [f"{'':<{width}}{'accuracy':>9}{'roc_auc':>9}{'macro_f1':>9}{'brier':>8}{'ece':>7}"]
     baselines = [
         ("majority baseline", metrics["majority_baseline"]),
-        ("best single rule", metrics["best_rule_baseline"]),
+        # A training slice on which every rule is constant has none to score.
+        *(
+            [("best single rule", rule)]
+            if "rule" in (rule := metrics["best_rule_baseline"])
+            else []
+        ),
         *[
             (name, metrics[key])
             for name, key in (
@@ -574,11 +579,11 @@ def metrics_lines(metrics: dict[str, Any]) -> str:
         )
     # Every headline metric a learned baseline wins, as a source's training says it (a data
     # scientist's trial: CFPB's facts-only baseline won macro-F1 and accuracy too, unsaid).
-    from models.evaluate import baselines_ahead_text
+    from models.evaluate import baselines_ahead_text, rule_baseline_text
 
     if ahead := baselines_ahead_text(metrics):
         lines.append(ahead)
-    lines.append(f"best single rule: {metrics['best_rule_baseline']['rule']}")
+    lines.append(f"best single rule: {rule_baseline_text(metrics['best_rule_baseline'])}")
     split = metrics["split"]
     seen = split.get("test_rows_with_training_text")
     lines.append(

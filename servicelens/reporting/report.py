@@ -33,6 +33,7 @@ from models.evaluate import (
     baselines_ahead_text,
     expected_calibration_error,
     precision_recall_points,
+    rule_baseline_text,
 )
 from models.registry import METADATA_FILE, champion_version, read_metrics
 from servicelens.dates import periods_word
@@ -641,10 +642,12 @@ def _model(inputs: _Inputs) -> str:
         raise _NotAvailable(f"no champion model yet: run {_train_hint(inputs.settings)}")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
+    best_rule = metrics.get("best_rule_baseline") or {}
     named = [
         (f"model (holdout, {_label_words(inputs.settings, metrics)})", metrics.get("model")),
         ("majority baseline", metrics.get("majority_baseline")),
-        ("best single rule", metrics.get("best_rule_baseline")),
+        # None to score when every rule was constant on the training rows.
+        ("best single rule", rule if "rule" in (rule := best_rule) else None),
         # Found by a data scientist's trial: these two were in metrics.json only, and on the
         # CFPB time split the facts alone ranked better than the model.
         ("text only baseline", metrics.get("text_only_baseline")),
@@ -675,8 +678,11 @@ def _model(inputs: _Inputs) -> str:
         f"({_count(split.get('test_rows'))} rows). Negatives are classified policy_failure at "
         f"P(policy_failure) >= {_threshold_text(threshold)}"
         " (chosen on validation data, kept in the version's metadata). "
-        f"Best single rule: <code>{escape(str(metrics.get('best_rule_baseline', {}).get('rule')))}"
-        "</code>.</p>"
+        + (
+            f"Best single rule: <code>{escape(str(best_rule['rule']))}</code>.</p>"
+            if "rule" in best_rule
+            else f"Best single rule: {escape(rule_baseline_text(best_rule))}.</p>"
+        )
     )
     return (
         intro

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from models.evaluate import balanced_accuracy, best_single_rule, candidate_rules
+from models.evaluate import NO_RULE_TEXT, balanced_accuracy, best_single_rule, candidate_rules
 from models.pipeline import FeatureSpec
 from models.train import _baselines
 
@@ -79,6 +79,47 @@ def test_a_rule_that_fires_on_every_row_or_none_is_not_the_best() -> None:
     )
     assert rule.name not in {"fee_excess > 0", "sla_met == false"}
     assert rule.predict(frame).min() != rule.predict(frame).max()
+
+
+def test_a_slice_on_which_every_rule_is_constant_has_no_rule_baseline_and_says_why() -> None:
+    """Found by a QA lead's trial: a source of comments alone (the clean layer's fee and SLA
+    columns constant) printed "best single rule: fee_excess > 0", a constant named as the
+    best baseline. There is none, and train's table and the report say why."""
+    from servicelens.cli.main import metrics_lines
+
+    def comments(n: int, offset: int) -> pl.DataFrame:
+        # Every comment its own words: none is in 10 rows, so none is a rule.
+        return pl.DataFrame(
+            {
+                "comment": [f"w{offset + i}a w{offset + i}b" for i in range(n)],
+                "fee_excess": [0.0] * n,
+                "sla_met": [True] * n,
+            }
+        )
+
+    train, test = comments(8, 0), comments(4, 100)
+    y, y_test = np.array([0, 1] * 4), np.array([0, 1, 1, 0])
+    assert best_single_rule(train, y, text="comment", flags=("sla_met",)) is None
+    spec = FeatureSpec(text="comment")
+    baselines = _baselines(train, y, test, y_test, spec, seed=0, folds=2)
+    assert baselines["best_rule_baseline"] == {"no_rule": NO_RULE_TEXT.format(rows=8)}
+
+    def row(auc: float) -> dict[str, float]:
+        return {"accuracy": 0.7, "roc_auc": auc, "macro_f1": 0.68, "brier": 0.2, "ece": 0.03}
+
+    split = {"train_rows": 8, "test_rows": 4, "test_from": "a", "test_to": "b"}
+    printed = metrics_lines({"model": row(0.7), **baselines, "split": split}).splitlines()
+    assert not [line for line in printed if "fee_excess" in line or "sla_met" in line]
+    assert [line.split("  ")[0] for line in printed[1:3]] == [
+        "model, time split",
+        "majority baseline",
+    ]
+    assert (
+        "best single rule: none (every rule one field gives (a flag, a fact over a cut, a "
+        "category, a word of the comment in 10 rows or more) fires on all 8 training rows or "
+        "on none, so no single rule tells the root causes apart; the majority baseline is the "
+        "one to beat)"
+    ) in printed
 
 
 def test_train_prints_every_baseline_and_says_when_one_ranks_better() -> None:
