@@ -49,6 +49,7 @@ from models.registry import (
     set_champion,
     trained_through,
 )
+from models.stacked import TooFewToFit
 from models.train import (
     GROUP_COLUMNS,
     TrainingResult,
@@ -483,7 +484,9 @@ def train_and_register_task(settings: Settings, folds: int = 5) -> dict[str, Any
         unread = audits is not None and (audits["misplaced_files"] or audits["files_not_read"])
         if audits is not None and not audits["rows_read"] and unread:
             lines = [more[0], str(error), *more[1:]]
-        raise ValueError("\n".join(lines)) from error
+        # A refusal of too few rows stays one (no traceback pointed at: servicelens.cli).
+        refusal = TooFewToFit if isinstance(error, TooFewToFit) else ValueError
+        raise refusal("\n".join(lines)) from error
     metrics = dict(result.metrics)
     if audits is not None:
         metrics["audits"] = audits

@@ -24,6 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from models.evaluate import classification_metrics, one_label
 from models.features import shared_text_features
 from models.pipeline import FeatureSpec, build_pipeline
+from models.stacked import MIN_TEXT_ROWS_PER_CAUSE, TooFewToFit
 
 #: Folds of the training slice each design is validated on.
 SELECTION_FOLDS = 3
@@ -120,6 +121,29 @@ def time_ordered_folds(
     ], f"{folds} stratified folds (too few dates to order them)"
 
 
+def _too_few_text(
+    counts: tuple[int, int], y: np.ndarray, design: str, fold: int, folds: str, where: str
+) -> str:
+    """Why ``design`` could not be fitted in fold ``fold`` of ``folds`` (the description
+    :func:`time_ordered_folds` gives), whose training rows (``where``) held ``counts``
+    (perceived, policy_failure) rows with a comment; ``y`` the training slice's targets.
+    A QA lead's trial read "one holds 3 perceived and 1 policy_failure" with no word of
+    which rows, how many the folds need, or what to do, and was pointed at a traceback."""
+    failures = int(np.count_nonzero(y))
+    return (
+        f"choosing the model compares designs on {folds} of the training slice (the earlier "
+        f"survey dates), which holds {len(y) - failures} perceived and {failures} "
+        f"policy_failure labelled rows; fold {fold} learns from {where} alone, and those hold "
+        f"{counts[0]} perceived and {counts[1]} policy_failure with a comment, while the "
+        f"{design} design needs at least {MIN_TEXT_ROWS_PER_CAUSE} of each wherever it learns "
+        "(it validates its text model within them). Audit more negative responses with "
+        "comments, of both root causes and of the earliest survey dates most of all, or "
+        "fix a design that needs fewer in the "
+        'source\'s [features] (design = "linear"). --folds does not change these folds: it '
+        "sets cross-validation's"
+    )
+
+
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """Validation log loss beside :func:`classification_metrics`' ROC-AUC, Brier, accuracy."""
     measured = classification_metrics(y, p)
@@ -154,7 +178,7 @@ def choose_design(
     splits, description = time_ordered_folds(rows.dates, rows.y, folds, seed)
     predicted = {design: np.full(len(rows.y), np.nan) for design in candidates}
     seconds = dict.fromkeys(candidates, 0.0)
-    for train_at, held_at, start in splits:
+    for number, (train_at, held_at, start) in enumerate(splits, 1):
         train = rows.take(train_at)
         if extra is not None:
             train = train.plus(extra if start is None else extra.before(start))
@@ -163,7 +187,14 @@ def choose_design(
             for design in candidates:
                 began = time.process_time()
                 model = build_pipeline(seed=seed, spec=replace(spec, design=design))
-                model.fit(train.x, train.y)
+                try:
+                    model.fit(train.x, train.y)
+                except TooFewToFit as error:
+                    where = f"survey dates before {start}" if start is not None else "its rows"
+                    raise TooFewToFit(
+                        _too_few_text(error.counts, rows.y, design, number, description, where),
+                        error.counts,
+                    ) from error
                 predicted[design][held_at] = model.predict_proba(held.x)[:, 1]
                 seconds[design] += time.process_time() - began
     scored = np.flatnonzero(~np.isnan(predicted[candidates[0]]))

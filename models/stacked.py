@@ -78,18 +78,36 @@ def has_text(x: pd.DataFrame, column: str) -> np.ndarray:
     return np.asarray(x[column].fillna("").astype(str).str.len().to_numpy() > 0)
 
 
+#: Labelled rows with a comment of each root cause a design with an inner text model
+#: (``boosted``, ``blend``) needs wherever it is fitted: its text model is validated within
+#: them in stratified folds, each holding out at least one of each.
+MIN_TEXT_ROWS_PER_CAUSE = 2
+
+
+class TooFewToFit(ValueError):
+    """A design with an inner text model was fitted on rows holding fewer than
+    :data:`MIN_TEXT_ROWS_PER_CAUSE` labelled rows with a comment of a root cause;
+    ``counts`` is (perceived, policy_failure) of those rows. A refusal of the data, not a
+    bug: training says where the rows were cut and what to do (``models/select.py``)."""
+
+    def __init__(self, message: str, counts: tuple[int, int] = (0, 0)) -> None:
+        super().__init__(message)
+        self.counts = counts
+
+
 def _text_folds(y: np.ndarray, cv: int, seed: int) -> StratifiedKFold:
     counts = np.bincount(y, minlength=2)
     smallest = int(min(counts))
-    if smallest < 2:
+    if smallest < MIN_TEXT_ROWS_PER_CAUSE:
         # Raised in one of the folds a design is compared in, which holds fewer rows than
         # training's tally counts: say so, with the counts (a QA lead's trial read "at least
         # two" under a tally of 16 audits and had nothing left to audit).
-        raise ValueError(
+        raise TooFewToFit(
             "the model needs at least two labelled rows with a comment of each root cause in "
             f"every fold it is fitted on; one holds {counts[0]} perceived and {counts[1]} "
             "policy_failure with a comment. Audit more negative responses that have comments, "
-            "of both kinds"
+            "of both kinds",
+            (int(counts[0]), int(counts[1])),
         )
     return StratifiedKFold(min(cv, smallest), shuffle=True, random_state=seed)
 

@@ -1147,12 +1147,20 @@ def _is_refusal(error: BaseException) -> bool:
     as one line, not a traceback. A built-in error (ValueError, FileNotFoundError) keeps
     its traceback in the log: it may come from anywhere."""
     from models.registry import ModelFileError
+    from models.stacked import TooFewToFit
     from servicelens.ingest.definitions import DefinitionError
     from servicelens.ingest.readers import SourceError
     from servicelens.stages import BatchError
     from servicelens.storage.partitions import StorageError
 
-    refusals = (BatchError, SourceError, DefinitionError, ModelFileError, StorageError)
+    refusals = (
+        BatchError,
+        SourceError,
+        DefinitionError,
+        ModelFileError,
+        StorageError,
+        TooFewToFit,
+    )
     return isinstance(error, refusals)
 
 

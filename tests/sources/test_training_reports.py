@@ -347,3 +347,33 @@ def test_models_show_reads_a_version_saved_before_the_selection_was_recorded(
     assert "design: linear (how it was chosen was not recorded for this version)" in (
         capsys.readouterr().out
     )
+
+
+def test_too_few_rows_for_a_designs_fold_is_refused_with_the_counts_and_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: 14 labelled rows were refused with "one holds 3
+    perceived and 1 policy_failure with a comment", no word of which rows or what the folds
+    need, and pointed at a traceback in the log."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    _vendor_export(14, seed=1).write_csv(tmp_path / "few.csv")
+    data = ["--data-dir", str(tmp_path / "data")]
+    args = ["train", "--source", str(mapping), "--input", str(tmp_path / "few.csv")]
+    assert main([*data, *args]) == 2
+    said = capsys.readouterr().err
+    assert (
+        "choosing the model compares designs on 3 time-ordered folds (forward chaining) of the "
+        "training slice (the earlier survey dates), which holds 6 perceived and 5 "
+        "policy_failure labelled rows; fold 1 learns from survey dates before 2026-01-03 "
+        "alone, and those hold 3 perceived and 1 policy_failure with a comment, while the "
+        "boosted design needs at least 2 of each"
+    ) in said
+    assert "Audit more negative responses with comments" in said
+    assert 'design = "linear"' in said and "--folds does not change these folds" in said
+    assert "traceback" not in said.lower()
+    assert not (tmp_path / "data" / "models" / "sources" / "acme-vendor").exists() or not [
+        p
+        for p in (tmp_path / "data" / "models" / "sources" / "acme-vendor").iterdir()
+        if p.is_dir()
+    ]
