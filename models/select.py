@@ -140,7 +140,7 @@ def _too_few_text(
         "comments, of both root causes and of the earliest survey dates most of all, or "
         "fix a design that needs fewer in the "
         'source\'s [features] (design = "linear"). --folds does not change these folds: it '
-        "sets cross-validation's"
+        "sets cross-validation's folds only"
     )
 
 
