@@ -33,8 +33,12 @@ from servicelens.ingest.audits import (
     source_audit_files,
     unused_audits,
 )
-from servicelens.ingest.configured import NO_EXPORTS_AT_ALL
-from servicelens.ingest.definitions import SourceDefinition
+from servicelens.ingest.configured import (
+    NO_EXPORTS_AT_ALL,
+    configured_names,
+    configured_source,
+)
+from servicelens.ingest.definitions import DefinitionError, SourceDefinition
 from servicelens.ingest.landing import (
     DELIVERED_NAME,
     LANDING_CHECK_REJECT,
@@ -1190,7 +1194,11 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
         if settings.quarantine_dir.exists()
         else pl.Series("record_id", [], pl.String)
     )
-    report = {**audit_accounting(read, clean, quarantined), "misplaced_files": misplaced}
+    elsewhere = _responses_of_other_sources(settings, read, clean)
+    report = {
+        **audit_accounting(read, clean, quarantined, elsewhere),
+        "misplaced_files": misplaced,
+    }
     if not settings.is_sample and settings.clean_dir.exists():
         # A source's export may carry its own label: say how often QA's audit overrode it.
         labels = (
@@ -1209,6 +1217,47 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
             .height
         )
     return report
+
+
+def _responses_of_other_sources(
+    settings: Settings, read: AuditRead, clean: pl.DataFrame
+) -> pl.DataFrame:
+    """The responses that ``read``'s audits name and ``settings``' clean layer (``clean``)
+    does not hold, found in another configured source's clean layer: ``response_id``,
+    ``source`` and ``audits_dir`` (that source's audits folder), for the tally to say an
+    audit file was filed under the wrong source (``audits.filed_under_another_source``).
+    A source whose definition cannot be loaded is passed over (its own commands say why)."""
+    schema = {"response_id": pl.String, "source": pl.String, "audits_dir": pl.String}
+    unknown = (
+        pl.concat([read.audits.select("response_id"), read.set_aside.select("response_id")])
+        .drop_nulls()
+        .unique()
+        .join(clean.select("response_id"), "response_id", "anti")
+        .get_column("response_id")
+    )
+    found = [pl.DataFrame(schema=schema)]
+    if unknown.is_empty():
+        return found[0]
+    for name in configured_names(settings):
+        if name == settings.source:
+            continue
+        try:
+            other = configured_source(settings, name)
+        except (DefinitionError, OSError):
+            continue
+        if not other.clean_dir.exists():
+            continue
+        found.append(
+            scan_table(other.clean_dir)
+            .select("response_id")
+            .filter(pl.col("response_id").is_in(unknown.implode()))
+            .unique()
+            .collect()
+            .with_columns(
+                pl.lit(name).alias("source"), pl.lit(str(other.audits_dir)).alias("audits_dir")
+            )
+        )
+    return pl.concat(found)
 
 
 def open_review_queue(

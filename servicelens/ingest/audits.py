@@ -1107,7 +1107,10 @@ def unused_audits(
 
 
 def audit_accounting(
-    read: AuditRead, clean: pl.DataFrame, quarantined_ids: pl.Series
+    read: AuditRead,
+    clean: pl.DataFrame,
+    quarantined_ids: pl.Series,
+    elsewhere: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Where each audit row went, for training's report: used, replaced by a re-audit, set
     aside (by reason kind), or naming a response training cannot use (the reasons of
@@ -1115,11 +1118,14 @@ def audit_accounting(
 
     ``clean`` has ``response_id``, ``is_negative`` and, where known, ``submitted_at``
     (every clean response); ``quarantined_ids`` the quarantined responses' ids. Counts add
-    up to ``rows_read``.
+    up to ``rows_read``. ``elsewhere`` (``response_id``, ``source``, ``audits_dir``): the
+    responses of other configured sources' clean layers that these audits name, for
+    :func:`filed_under_another_source` and the reason of each such row.
     """
     # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
     # in "12 for responses not in the clean layer" and no way to find which row it was).
     unused = unused_audits(read.audits, clean, quarantined_ids)
+    elsewhere = _ELSEWHERE_EMPTY if elsewhere is None else elsewhere
     early = unused.filter("dated_before_the_response").height
     why = dict(unused.group_by("why").len().iter_rows())
     kinds = (
@@ -1158,7 +1164,7 @@ def audit_accounting(
         "overturned_rows": read.overturned_rows.to_dicts(),
         # The rows counted in of_a_response_not_negative, of_a_quarantined_response and
         # of_an_unknown_response, each with its file, line and reason.
-        "unused_rows": _with_case_hint(unused, clean)
+        "unused_rows": _with_source_hint(_with_case_hint(unused, clean), elsewhere)
         .select(
             "source_file",
             "source_line",
@@ -1171,7 +1177,95 @@ def audit_accounting(
         "read_below_a_title": read.titled,
         # Rows whose id was another id of one response (a ticket's), by the id's name.
         "named_by_another_id": read.named_by_other_id,
+        # Files most of whose ids are another configured source's responses.
+        "filed_under_another_source": filed_under_another_source(read, elsewhere),
     }
+
+
+#: ``elsewhere`` of :func:`audit_accounting` when no other source holds an audit's id.
+_ELSEWHERE_EMPTY = pl.DataFrame(
+    schema={"response_id": pl.String, "source": pl.String, "audits_dir": pl.String}
+)
+
+
+def filed_under_another_source(read: AuditRead, elsewhere: pl.DataFrame) -> list[dict[str, Any]]:
+    """The audit files of ``read`` filed under the wrong source: more than half of the
+    distinct response ids a file names (in force or set aside) are responses of one other
+    configured source (``elsewhere``: ``response_id``, ``source``, ``audits_dir``, the
+    responses of other sources' clean layers these audits name). Each as ``file``,
+    ``source`` (the source they are of), ``matched`` (ids of it), ``ids`` (the file's
+    distinct ids) and ``audits_dir`` (that source's audits folder, to move the file to).
+
+    Found by a QA lead's trial with a Google Forms and a SurveyMonkey source: a file of
+    SurveyMonkey audits saved in the Google Forms source's folder was tallied as "6 for
+    responses not in the clean layer", each "a misspelt id, or not delivered yet", with no
+    word of the source whose responses they were. A file with a few such ids among its own
+    source's is not named (those rows say which source has them)."""
+    named = (
+        pl.concat(
+            [
+                read.audits.select("source_file", "response_id"),
+                read.set_aside.select("source_file", "response_id"),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+    )
+    if named.is_empty() or elsewhere.is_empty():
+        return []
+    ids = named.group_by("source_file").len("ids")
+    matched = (
+        named.join(elsewhere.unique("response_id", keep="first"), "response_id")
+        .group_by("source_file", "source", "audits_dir")
+        .len("matched")
+        .join(ids, "source_file")
+        .filter(pl.col("matched") * 2 > pl.col("ids"))
+        .sort("source_file")
+    )
+    return [
+        {
+            "file": row["source_file"],
+            "source": row["source"],
+            "matched": row["matched"],
+            "ids": row["ids"],
+            "audits_dir": row["audits_dir"],
+        }
+        for row in matched.iter_rows(named=True)
+    ]
+
+
+def _with_source_hint(unused: pl.DataFrame, elsewhere: pl.DataFrame) -> pl.DataFrame:
+    """``unused`` (audit rows with ``why``) with the other configured source whose clean
+    layer holds an unknown id (``elsewhere``) named in its ``why``: the row is not a
+    misspelt id but another source's response."""
+    unknown = pl.col("why") == NOT_IN_CLEAN
+    if elsewhere.is_empty() or not unused.filter(unknown).height:
+        return unused
+    sources = elsewhere.group_by("response_id").agg(
+        pl.col("source").unique().sort().str.join(", ").alias("_source")
+    )
+    return (
+        unused.join(sources, "response_id", "left", maintain_order="left")
+        .with_columns(
+            pl.when(unknown & pl.col("_source").is_not_null())
+            .then(formatted_text(ANOTHER_SOURCES, "_source"))
+            .otherwise(pl.col("why"))
+            .alias("why")
+        )
+        .drop("_source")
+    )
+
+
+def move_command(file: str, audits_dir: str) -> str:
+    """How to file audit ``file`` under the source whose audits folder is ``audits_dir``:
+    ``mv -n 'FILE' 'DIR/'`` for a local folder (``-n``: a file of the same name there is
+    kept, not overwritten), else the words "move it to DIR" (an object store's folder is
+    moved with its own tools)."""
+    import shlex
+
+    if "://" in file or "://" in audits_dir:
+        return f"move it to {audits_dir}/"
+    return f"mv -n {shlex.quote(file)} {shlex.quote(audits_dir.rstrip('/') + '/')}"
 
 
 #: An audit dated more than this before its response was submitted is a mistyped date (a
@@ -1248,6 +1342,12 @@ NOT_RATED = (
 )
 QUARANTINED = "is quarantined (its survey row failed a check: `servicelens query quarantined_rows`)"
 NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not delivered yet"
+#: Why an audit of another configured source's response is not trained on (after
+#: ``response_id: '<id>' ``; ``{}`` the source).
+ANOTHER_SOURCES = (
+    "is no response of this source's clean layer but one of source {}'s: filed under the "
+    "wrong source?"
+)
 #: Why an audit row whose id a spreadsheet wrote in scientific notation is set aside
 #: (after ``response_id: '<id>' ``): a QA lead's trial's Zendesk id 35000001148 saved as
 #: 3,5E+10 was called a misspelt id; another's two 12-digit ids, both saved as 1.142E+11,
@@ -1456,6 +1556,15 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         )
     for misplaced in accounting.get("misplaced_files", []):
         text += f"; {misplaced} is not read: {misplaced_advice(misplaced)}"
+    for filed in accounting.get("filed_under_another_source", []):
+        # Found by a QA lead's trial: told "not in the clean layer" of another source's ids.
+        move = move_command(filed["file"], filed["audits_dir"])
+        text += (
+            f"; {_short_path(filed['file'])}: {filed['matched']:,} of its {filed['ids']:,} "
+            f"response ids are responses of source {filed['source']}, not of this one: if it "
+            f"is that source's audits, file it there (`{move}`) and train that source with "
+            f"`servicelens train --source {filed['source']}`"
+        )
     settled = sum(bool(r.get("settled")) for r in accounting["set_aside_rows"])
     if settled:
         text += (

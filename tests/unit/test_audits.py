@@ -474,6 +474,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "files_not_read": [],
         "read_below_a_title": [],
         "named_by_another_id": {},
+        "filed_under_another_source": [],
     }
     text = accounting_text({**accounting, "misplaced_files": misplaced})
     assert (
@@ -2029,3 +2030,100 @@ def test_a_ticket_is_looked_up_in_the_clean_layer_only_when_an_audit_names_one(
     assert sorted(read.audits.get_column("response_id")) == ["R1", "R3"]
     assert read.named_by_other_id == {"interaction_id": 1, "ticket_id": 1}
     assert decoded == [["R1", "R3"]]  # the two rows holding the ids, not R2
+
+
+def _two_configured_sources(root: Path) -> tuple[Any, Any]:
+    """A Google Forms and a SurveyMonkey source configured in ``root``, each with a clean
+    partition of three negative responses (ids ``gf-1``.. and ``sm-1``..)."""
+    from servicelens.ingest.configured import register_source
+    from servicelens.settings import Settings
+    from servicelens.storage.partitions import write_partition
+
+    settings = Settings(data_dir=str(root / "data"))
+    sources = []
+    presets = [("google_forms", "shop-forms", "gf"), ("surveymonkey", "shop-monkey", "sm")]
+    for preset, name, prefix in presets:
+        definition = root / f"{name}.toml"
+        definition.write_text(
+            f'extends = "{preset}"\nname = "{name}"\n[columns]\n'
+            'csat = "How satisfied were you?"\ncomment = "Why?"\n'
+        )
+        source = register_source(settings, str(definition))
+        day = date(2026, 11, 20)
+        clean = pl.DataFrame(
+            {
+                "survey_date": [day] * 3,
+                "response_id": [f"{prefix}-{i}" for i in (1, 2, 3)],
+                "is_negative": [True] * 3,
+                "comment": ["late"] * 3,
+                "label": pl.Series([None] * 3, dtype=pl.String),
+                "submitted_at": [datetime(2026, 11, 20, 9, tzinfo=UTC)] * 3,
+            }
+        )
+        write_partition(clean, source.clean_dir, day, dict(clean.schema), {}, source.staging_dir)
+        sources.append(source)
+    return sources[0], sources[1]
+
+
+def test_an_audit_file_filed_under_another_source_names_that_source_and_the_move(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial with a Google Forms and a SurveyMonkey source: the
+    SurveyMonkey audits, saved in the Google Forms source's folder, were tallied by `train`
+    as "for responses not in the clean layer", each "a misspelt id, or not delivered yet",
+    with no word of the source whose responses they are. The tally names it and the
+    command to file it there; the command, run, files it so that source's tally uses them."""
+    import shlex
+    import subprocess
+
+    from servicelens.cli.main import main
+
+    forms, monkey = _two_configured_sources(tmp_path)
+    misfiled = forms.audits_dir / "qa-november.csv"
+    misfiled.write_text(
+        "response_id,root_cause,audited_at,auditor\n"
+        "sm-1,perceived,2026-11-21,ann\nsm-2,policy_failure,2026-11-21,ann\n"
+        "sm-3,perceived,2026-11-21,ann\nnope,perceived,2026-11-21,ann\n"
+    )
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "train", "--source", "shop-forms"]) == 2
+    said = capsys.readouterr().err
+    move = f"mv -n {misfiled} {monkey.audits_dir}/"
+    assert (
+        f"shop-forms/qa-november.csv: 3 of its 4 response ids are responses of source "
+        f"shop-monkey, not of this one: if it is that source's audits, file it there "
+        f"(`{move}`) and train that source with `servicelens --data-dir "
+        f"{tmp_path / 'data'} train --source shop-monkey`"
+    ) in said
+    assert (
+        "response_id: 'sm-1' is no response of this source's clean layer but one of source "
+        "shop-monkey's: filed under the wrong source? (and 2 more like it in this file"
+    ) in said
+    # The id no source has is still called a misspelt one.
+    assert f"response_id: 'nope' {NOT_IN_CLEAN}" in said
+
+    subprocess.run(shlex.split(move), check=True)
+    from servicelens.stages import audit_report
+
+    report = audit_report(monkey)
+    assert report is not None and report["used"] == 3
+    assert report["filed_under_another_source"] == []
+
+
+def test_a_few_other_sources_ids_among_a_files_own_do_not_name_the_file(tmp_path: Path) -> None:
+    """A file whose ids are mostly its own source's is not called misfiled: the one row of
+    another source's response says so in its own reason."""
+    from servicelens.stages import audit_report
+
+    forms, _ = _two_configured_sources(tmp_path)
+    (forms.audits_dir / "qa.csv").write_text(
+        "response_id,root_cause,audited_at,auditor\n"
+        "gf-1,perceived,2026-11-21,ann\ngf-2,perceived,2026-11-21,ann\nsm-1,perceived,2026-11-21,ann\n"
+    )
+    report = audit_report(forms)
+    assert report is not None and report["filed_under_another_source"] == []
+    assert [r["reason"] for r in report["unused_rows"]] == [
+        "response_id: 'sm-1' is no response of this source's clean layer but one of source "
+        "shop-monkey's: filed under the wrong source?"
+    ]
+    assert "not of this one" not in accounting_text(report)
