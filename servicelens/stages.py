@@ -37,6 +37,7 @@ from servicelens.ingest.configured import (
     NO_EXPORTS_AT_ALL,
     configured_names,
     configured_source,
+    date_order_advice,
 )
 from servicelens.ingest.definitions import DefinitionError, SourceDefinition
 from servicelens.ingest.landing import (
@@ -1104,7 +1105,12 @@ def audited_ids(settings: Settings, day: date) -> tuple[pl.Series, pl.Series]:
             none = pl.Series("response_id", [], pl.String)
             return none, none
         key = tuple((str(f), modified_at(f)) for f in files)
-        read = _audits_of(key, settings.timezone, settings.audit_date_order)
+        read = _audits_of(
+            key,
+            settings.timezone,
+            settings.audit_date_order,
+            order_advice=date_order_advice(settings),
+        )
         ids = read.audits.get_column("response_id")
     for unread in read.unreadable:
         # Once a process for each state of the file: a backfill scores many dates, and a
@@ -1164,7 +1170,12 @@ def audits_read(settings: Settings) -> AuditRead:
         parts: list[DataPath] = list(settings.clean_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}"))
         clean = tuple((str(p), modified_at(p)) for p in sorted(parts, key=str))
     return _audits_of(
-        key, settings.timezone, settings.audit_date_order, str(settings.clean_dir), clean
+        key,
+        settings.timezone,
+        settings.audit_date_order,
+        str(settings.clean_dir),
+        clean,
+        date_order_advice(settings),
     )
 
 
@@ -1428,6 +1439,7 @@ def _audits_of(
     date_order: str,
     clean_dir: str = "",
     clean: tuple[tuple[str, float], ...] = (),
+    order_advice: str = "",
 ) -> AuditRead:
     """The audit files ``key`` names, read (cached while none changes, nor ``clean``: the
     clean partitions whose responses' other ids an audit may name them by).
@@ -1438,7 +1450,7 @@ def _audits_of(
     date's scoring while the clean layer grows (each date published changes ``clean``),
     and decoding every response's attributes each time would grow with it."""
     files = [as_path(k[0]) for k in key]
-    read = read_audit_files(files, timezone, date_order=date_order)
+    read = read_audit_files(files, timezone, date_order=date_order, order_advice=order_advice)
     if not clean:
         return read
     named = pl.concat(
@@ -1469,7 +1481,9 @@ def _audits_of(
     wanted = [c for c in ("response_id", "interaction_id", "attributes") if c in present]
     candidates = layer.select(wanted).filter(pl.any_horizontal(holds)).collect()
     other = other_response_ids(candidates).filter(pl.col("other_id").is_in(unknown.implode()))
-    return read_audit_files(files, timezone, date_order=date_order, other_ids=other)
+    return read_audit_files(
+        files, timezone, date_order=date_order, other_ids=other, order_advice=order_advice
+    )
 
 
 def read_truth(settings: Settings) -> pl.DataFrame | None:

@@ -114,6 +114,12 @@ MONTH_FIRST_SLASHED = (
     "%m/%d/%Y %I:%M %p",
     "%m/%d/%Y %I:%M:%S %p",
 )
+#: How the order of slashed dates is declared, when the caller does not say for its source
+#: (``read_audit_files``' ``order_advice``; ``configured.date_order_advice`` does).
+DATE_ORDER_ADVICE = (
+    'audit_date_order = "day-first" (or "month-first") in the source definition, '
+    "SERVICELENS_AUDIT_DATE_ORDER=day-first for the generated sample"
+)
 #: An ``audited_at`` that gives the day and no time of day.
 _DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\s*$"
 
@@ -671,6 +677,7 @@ def read_audit_files(
     now: datetime | None = None,
     date_order: str = "",
     other_ids: pl.DataFrame | None = None,
+    order_advice: str = "",
 ) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
 
@@ -683,7 +690,9 @@ def read_audit_files(
     its own file shows (:func:`slashed_date_order`: a date of the file with a day above 12),
     else in ``date_order`` (``day-first`` or ``month-first``, ``SERVICELENS_AUDIT_DATE_ORDER``),
     else it is set aside saying so (found by a trial: a UK team's Excel re-save had every
-    audit refused, with no way to declare the order).
+    audit refused, with no way to declare the order), and how to declare it:
+    ``order_advice`` (``configured.date_order_advice`` of the source: the command that
+    declares it), by default :data:`DATE_ORDER_ADVICE`.
 
     Each response's audit in force is its latest. When the latest day's audits include one
     that gives the date alone, their order that day is not known: if their verdicts
@@ -813,14 +822,13 @@ def read_audit_files(
         .then(
             formatted_text(
                 "audited_at: '{}' reads as day/month or as month/day: {}; write it as "
-                '{}, or declare the order: audit_date_order = "day-first" (or '
-                '"month-first") in the source definition, SERVICELENS_AUDIT_DATE_ORDER=day-first '
-                "for the generated sample",
+                "{}, or declare the order: {}",
                 pl.col("audited_at").str.strip_chars(),
                 pl.when(pl.col("_order") == "conflicting")
                 .then(pl.lit("its file has dates of both orders"))
                 .otherwise(pl.lit("no date of its file has a number above 12 to tell which")),
                 slashed_readings("audited_at"),
+                pl.lit(order_advice or DATE_ORDER_ADVICE),
             )
         )
         .when(

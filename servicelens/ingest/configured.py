@@ -439,6 +439,44 @@ def _registered_copy_note(source: Settings) -> str:
     )
 
 
+def date_order_advice(source: Settings) -> str:
+    """How QA declares the order of ``source``'s slashed audit dates (the words after
+    "declare the order: " of :func:`~servicelens.ingest.audits.read_audit_files`' reason),
+    as a command that does it.
+
+    For a configured source: add ``audit_date_order`` to the top of the definition file it
+    was registered from and register that file again with ``--replace`` (the audits are read
+    with the registered copy, which the edit alone does not change: a QA lead's trial was
+    told to declare it "in the source definition", a word of neither the registered copy
+    nor ``--replace``). The line goes above the first ``[section]``: below one, TOML
+    reads it as that section's. When the file it was registered from is not known (a
+    built-in preset, or registered by an earlier version), FILE stands for it. For the
+    generated sample, ``SERVICELENS_AUDIT_DATE_ORDER``."""
+    import shlex
+
+    if source.is_sample:
+        return (
+            "`SERVICELENS_AUDIT_DATE_ORDER=day-first servicelens train` (or month-first; set "
+            "it for every command that reads audits: run, train, review-queue, report)"
+        )
+    recorded = source.source_root / REGISTERED_FROM_FILE
+    origin = recorded.read_text().strip() if recorded.exists() else ""
+    known = bool(origin) and Path(origin).is_file()
+    file = origin if known else "FILE"
+    registered = source.source_root / DEFINITION_FILE
+    # Registered from a built-in preset (or by an earlier version): FILE is a file of one's
+    # own that extends the preset with the same name.
+    built_in = (
+        "" if known else f" (a file of yours: extends = the preset, name = {source.source!r})"
+    )
+    return (
+        f'add the line audit_date_order = "day-first" (or "month-first") at the top of '
+        f"{file}{built_in}, above its first [section], and register it again: "
+        f"`servicelens sources add {shlex.quote(file) if known else file} --replace` (this "
+        f"source reads its registered copy, {registered}, not the file)"
+    )
+
+
 def another_sources_export(source: Settings, path: DataPath, error: MissingColumns) -> str | None:
     """For ``path``, refused by ``source``'s definition for the columns it lacks
     (``error``), what to do when another configured source's definition reads it whole

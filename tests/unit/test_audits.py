@@ -2127,3 +2127,63 @@ def test_a_few_other_sources_ids_among_a_files_own_do_not_name_the_file(tmp_path
         "shop-monkey's: filed under the wrong source?"
     ]
     assert "not of this one" not in accounting_text(report)
+
+
+def test_the_date_order_advice_names_the_registered_copy_and_a_command_that_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: a slashed date no date of its file could order was set
+    aside with "declare the order: audit_date_order = ... in the source definition", and
+    no word that the source reads its registered copy, so editing one's file changes
+    nothing until it is registered again with --replace. The advice names the file, where
+    the line goes, the registered copy and the command; followed as written, the audit is
+    used."""
+    import re
+    import shlex
+
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import configured_source
+    from servicelens.stages import audit_report
+
+    forms, _ = _two_configured_sources(tmp_path)
+    definition = tmp_path / "shop-forms.toml"
+    (forms.audits_dir / "qa.csv").write_text(
+        "response_id,root_cause,audited_at,auditor\ngf-1,perceived,01/12/2026 10:00,ann\n"
+    )
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "train", "--source", "shop-forms"]) == 2
+    said = capsys.readouterr().err
+    registered = tmp_path / "data" / "sources" / "shop-forms" / "definition.toml"
+    advice = (
+        'or declare the order: add the line audit_date_order = "day-first" (or '
+        f'"month-first") at the top of {definition}, above its first [section], and register '
+        f"it again: `servicelens --data-dir {tmp_path / 'data'} sources add {definition} "
+        f"--replace` (this source reads its registered copy, {registered}, not the file)"
+    )
+    assert advice in said
+
+    # Followed as written: the line at the top, the command run.
+    definition.write_text('audit_date_order = "day-first"\n' + definition.read_text())
+    command = re.search(r"`(servicelens [^`]*sources add [^`]*)`", said)
+    assert command is not None
+    assert main(shlex.split(command.group(1))[1:]) == 0
+    report = audit_report(configured_source(forms, "shop-forms"))
+    assert report is not None and report["used"] == 1 and report["set_aside"] == {}
+
+
+def test_the_date_order_advice_of_a_source_registered_from_a_preset_says_what_file(
+    tmp_path: Path,
+) -> None:
+    """A source registered from a built-in preset has no file of its own to edit: the advice
+    says what FILE holds."""
+    from servicelens.ingest.configured import date_order_advice, register_source
+    from servicelens.settings import Settings
+
+    source = register_source(Settings(data_dir=str(tmp_path)), "surveymonkey")
+    assert "FILE (a file of yours: extends = the preset, name = 'surveymonkey')" in (
+        date_order_advice(source)
+    )
+    assert "`servicelens sources add FILE --replace`" in date_order_advice(source)
+    # The generated sample has no definition: the variable, as a command.
+    sample = date_order_advice(Settings(data_dir=str(tmp_path)))
+    assert sample.startswith("`SERVICELENS_AUDIT_DATE_ORDER=day-first servicelens train`")
