@@ -358,10 +358,7 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
                 f"({','.join(AUDIT_COLUMNS)}) above it"
             )
         else:
-            renames = _renames(read.header, missing)
-            meant = ", ".join(f"{a!r} for {b}" for a, b in renames)
-            hint = f" (did you mean {meant}?)" if renames else ""
-            fix = f"Rename the columns{hint}, or export the audits with these names"
+            fix = _rename_advice(read.header, missing)
         raise SourceError(
             f"{path}: line 1 (header): an audit file needs the columns "
             f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
@@ -407,8 +404,33 @@ def _audit_names(header: list[str]) -> dict[str, str] | None:
 AUDIT_COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "response_id": ("id", "response", "respondent id", "ticket", "ticket id"),
     "root_cause": ("verdict", "outcome", "result", "cause", "classification", "category"),
-    "audited_at": ("audit date", "date", "audited on", "date audited", "reviewed at"),
-    "auditor": ("qa", "reviewer", "audited by", "checked by", "reviewed by"),
+    # A form QA fills in to audit (Google Forms, SurveyMonkey, Microsoft Forms) stamps
+    # each audit with the time it was submitted: a retailer QA lead's trial's Google Form
+    # export said "Time submitted", and got no "did you mean".
+    "audited_at": (
+        "audit date",
+        "date",
+        "audited on",
+        "date audited",
+        "reviewed at",
+        "time submitted",
+        "submitted at",
+        "submitted",
+        "timestamp",
+        "submission time",
+        "completion time",
+    ),
+    # A Google Form collecting its respondents' addresses heads them "Email Address": on a
+    # form QA audits with, the auditor's.
+    "auditor": (
+        "qa",
+        "reviewer",
+        "audited by",
+        "checked by",
+        "reviewed by",
+        "submitted by",
+        "email address",
+    ),
 }
 #: How many of a file's first records may be a title's before its header.
 _HEADER_SEARCHED = 10
@@ -427,6 +449,69 @@ def _renames(header: list[str], missing: list[str]) -> list[tuple[str, str]]:
         for column in missing
         if (close := closest_column(column, header, AUDIT_COLUMN_ALIASES[column]))
     ]
+
+
+#: What each audit column holds, for a refusal that finds no column named near it.
+_AUDIT_COLUMN_HOLDS = {
+    "response_id": "the id of the response audited",
+    "root_cause": "the verdict, perceived or policy_failure",
+    "audited_at": "when the audit was made",
+    "auditor": "who audited",
+}
+#: The columns a refusal names as the nearest to an audit column none is named near.
+_NEAREST_SHOWN = 4
+
+
+def _rename_advice(header: list[str], missing: list[str]) -> str:
+    """What a file whose line-1 ``header`` lacks the audit columns ``missing`` is told to
+    do: rename the column each most likely is (:func:`_renames`: ``'Time submitted' for
+    audited_at``); for one that no column is named near, which of the columns that are no
+    audit column's are nearest it by spelling (at most :data:`_NEAREST_SHOWN`), to rename
+    the one that holds it. Found by a retailer QA lead's trial: a Google Form's
+    ``Time submitted`` and a verdict column headed ``Rationale`` got "Rename the columns"
+    and no word of which."""
+    import difflib
+
+    renames = _renames(header, missing)
+    said = []
+    if renames:
+        meant = ", ".join(f"{a!r} for {b}" for a, b in renames)
+        said.append(f"Rename the columns in line 1 (did you mean {meant}?)")
+    named = {a for a, _ in renames} | {
+        c for c in header if any(_names(a, [c]) for a in AUDIT_COLUMNS)
+    }
+    left = [c for c in header if c not in named and c.strip()]
+    unmatched = [c for c in missing if c not in {b for _, b in renames}]
+    if len(unmatched) == 1:
+        column = unmatched[0]
+        names = [column, *AUDIT_COLUMN_ALIASES[column]]
+
+        def nearness(cell: str) -> float:
+            key = _audit_key(cell)
+            return max(difflib.SequenceMatcher(None, _audit_key(n), key).ratio() for n in names)
+
+        nearest = sorted(left, key=nearness, reverse=True)[:_NEAREST_SHOWN]
+        holds = f"No column is named near {column} ({_AUDIT_COLUMN_HOLDS[column]})"
+        said.append(
+            f"{holds}: of the file's other columns the nearest "
+            f"{'is' if len(nearest) == 1 else 'are'} {', '.join(map(repr, nearest))}; rename "
+            f"the one that holds it to {column} in line 1"
+            if nearest
+            else f"{holds}, and the file has no other column: add a {column} column"
+        )
+    elif unmatched:
+        # Several: which cell is which is for QA to say; the columns left are listed once.
+        each = ", ".join(f"{c} ({_AUDIT_COLUMN_HOLDS[c]})" for c in unmatched)
+        shown = ", ".join(map(repr, left[:_NEAREST_SHOWN])) + (
+            ", ..." if len(left) > _NEAREST_SHOWN else ""
+        )
+        said.append(
+            f"No column is named near {each}: rename the columns that hold them in line 1 "
+            f"(the file's other columns: {shown})"
+            if left
+            else f"No column is named near {each}, and the file has no other column"
+        )
+    return ". ".join(said) + ". Then save the file again, or export the audits with these names"
 
 
 def _header_further_down(read: RawRead) -> tuple[int, list[str]] | None:

@@ -283,8 +283,12 @@ def test_a_file_without_the_audit_columns_names_them(tmp_path: Path) -> None:
         "file": str(path),
         "reason": f"{path}: line 1 (header): an audit file needs the columns response_id, "
         "root_cause, audited_at, auditor; it has no response_id, root_cause, audited_at, "
-        "auditor (its header: Antwort-ID, QA-Urteil, Eingang). Rename the columns, or export "
-        "the audits with these names",
+        "auditor (its header: Antwort-ID, QA-Urteil, Eingang). No column is named near "
+        "response_id (the id of the response audited), root_cause (the verdict, perceived or "
+        "policy_failure), audited_at (when the audit was made), auditor (who audited): rename "
+        "the columns that hold them in line 1 (the file's other columns: 'Antwort-ID', "
+        "'QA-Urteil', 'Eingang'). Then save the file again, or export the audits with these "
+        "names",
     }
     assert read.unreadable[1]["file"] == str(empty)
     assert "empty" in read.unreadable[1]["reason"]
@@ -334,8 +338,11 @@ def test_an_audit_header_under_a_title_or_named_otherwise_is_pointed_to(tmp_path
     )
     assert second["reason"].endswith(
         "it has no root_cause, audited_at, auditor (its header: Audit Date, Response ID, "
-        "Verdict, Notes). Rename the columns (did you mean 'Verdict' for root_cause, 'Audit "
-        "Date' for audited_at?), or export the audits with these names"
+        "Verdict, Notes). Rename the columns in line 1 (did you mean 'Verdict' for "
+        "root_cause, 'Audit Date' for audited_at?). No column is named near auditor (who "
+        "audited): of the file's other columns the nearest is 'Notes'; rename the one that "
+        "holds it to auditor in line 1. Then save the file again, or export the audits with "
+        "these names"
     )
 
 
@@ -2187,3 +2194,43 @@ def test_the_date_order_advice_of_a_source_registered_from_a_preset_says_what_fi
     # The generated sample has no definition: the variable, as a command.
     sample = date_order_advice(Settings(data_dir=str(tmp_path)))
     assert sample.startswith("`SERVICELENS_AUDIT_DATE_ORDER=day-first servicelens train`")
+
+
+def test_a_renamed_audit_header_is_named_with_the_columns_nearest_it(tmp_path: Path) -> None:
+    """Found by a retailer QA lead's trial (audits kept in a Google Form): the export's
+    ``Time submitted`` for audited_at, and a sheet whose verdict column was headed
+    ``Rationale``, were refused with "Rename the columns" and no word of which. The time a
+    form stamps on a submitted audit is named as audited_at; ``Rationale`` is not taken for
+    the verdict (on a QA form it is the reviewer's free text beside it), but named as the
+    nearest column the file has."""
+    header_rows = {
+        "timed": "Response ID,Root cause,Rationale,Time submitted,Auditor\n"
+        "R1,perceived,explained twice,2026-11-28 10:00,ann\n",
+        "form": "Timestamp,Response ID,Verdict,Rationale,Email Address\n"
+        "11/28/2026 10:00:00,R1,perceived,explained twice,ann@shop.example\n",
+        "reasoned": "response_id,Rationale,audited_at,auditor\nR1,perceived,2026-11-28,ann\n",
+    }
+    files = [
+        _write(tmp_path, "2026-11-28", text, name=f"audits-{name}.csv")
+        for name, text in header_rows.items()
+    ]
+    timed, form, reasoned = (u["reason"] for u in read_audit_files(files, "UTC", NOW).unreadable)
+    assert timed.endswith(
+        "it has no audited_at (its header: Response ID, Root cause, Rationale, Time "
+        "submitted, Auditor). Rename the columns in line 1 (did you mean 'Time submitted' "
+        "for audited_at?). Then save the file again, or export the audits with these names"
+    )
+    assert (
+        "(did you mean 'Verdict' for root_cause, 'Timestamp' for audited_at, 'Email "
+        "Address' for auditor?)" in form
+    )
+    assert reasoned.endswith(
+        "it has no root_cause (its header: response_id, Rationale, audited_at, auditor). No "
+        "column is named near root_cause (the verdict, perceived or policy_failure): of the "
+        "file's other columns the nearest is 'Rationale'; rename the one that holds it to "
+        "root_cause in line 1. Then save the file again, or export the audits with these names"
+    )
+    # Renamed as told, the file is read.
+    files[0].write_text(header_rows["timed"].replace("Time submitted", "audited_at"))
+    read = read_audit_files(files[:1], "UTC", NOW)
+    assert read.unreadable == [] and read.audits.height == 1
