@@ -587,7 +587,7 @@ def metrics_lines(metrics: dict[str, Any]) -> str:
     split = metrics["split"]
     seen = split.get("test_rows_with_training_text")
     lines.append(
-        f"time split: trained on {split['train_rows']:,} audited rows, tested on "
+        f"time split: trained on {split['train_rows']:,} labelled rows, tested on "
         f"{split['test_rows']:,} ({split['test_from']}..{split['test_to']})"
         + (f", {seen:,} of them repeating a training row's comment" if seen else "")
         + ": the model's time split row"
@@ -603,7 +603,7 @@ def metrics_lines(metrics: dict[str, Any]) -> str:
             else ""
         )
         lines.append(
-            f"cross-validated: all {labelled:,} audited rows, each scored by a model that did "
+            f"cross-validated: all {labelled:,} labelled rows, each scored by a model that did "
             f"not train on it{apart}; skill over chance is judged on these"
         )
     return "\n".join(lines)

@@ -159,13 +159,13 @@ def test_the_table_says_which_rows_each_figure_is_on(repeated_long: dict[str, An
     (cv_row,) = [line for line in lines if line.startswith("model, cross-validated ")]
     assert f"{cv['roc_auc']:.3f}" in cv_row.split()
     assert (
-        f"time split: trained on {split['train_rows']:,} audited rows, tested on "
+        f"time split: trained on {split['train_rows']:,} labelled rows, tested on "
         f"{split['test_rows']:,} ({split['test_from']}..{split['test_to']}), "
         f"{split['test_rows_with_training_text']:,} of them repeating a training row's "
         "comment: the model's time split row and the baselines are scored on these"
     ) in lines
     assert (
-        "cross-validated: all 200 audited rows, each scored by a model that did not train on "
+        "cross-validated: all 200 labelled rows, each scored by a model that did not train on "
         "it nor on a copy of its comment (200 share theirs with another); skill over chance "
         "is judged on these"
     ) in said
