@@ -19,6 +19,7 @@ from transforms.schemas import (
     CONTACT_SCHEMA,
     NEGATIVE_CSAT_MAX,
     RAW_INTERACTION_SCHEMA,
+    RESOLVED_FLAG,
     conform,
 )
 
@@ -58,7 +59,7 @@ PARSED_SURVEY_COLUMNS: tuple[str, ...] = (
 #: Interaction facts a survey row may carry itself (a call log, a complaints export), by type.
 ROW_NUMBER_COLUMNS: tuple[str, ...] = ("wait_seconds", "handle_seconds", "fees_charged")
 ROW_COUNT_COLUMNS: tuple[str, ...] = ("transfers", "prior_contacts")
-ROW_FLAG_COLUMNS: tuple[str, ...] = ("sla_met", "policy_disclosed")
+ROW_FLAG_COLUMNS: tuple[str, ...] = ("sla_met", "policy_disclosed", RESOLVED_FLAG)
 ROW_TEXT_COLUMNS: tuple[str, ...] = ("customer_id", "agent_id")
 ROW_TIMESTAMP_COLUMNS: tuple[str, ...] = ("started_at",)
 #: Two-level satisfaction (Zendesk's good/bad): carried as it is, never turned into csat.

@@ -72,6 +72,11 @@ RAW_POLICY_COLUMNS: tuple[str, ...] = (
 CHANNELS: tuple[str, ...] = ("phone", "chat", "email", "store", "web")
 ROOT_CAUSES: tuple[str, ...] = ("perceived", "policy_failure")
 POSITIVE_CLASS = "policy_failure"
+#: The canonical column of a source's own yes/no that a contact resolved the customer's
+#: problem (a call log's ``Resolved`` Y/N), as the agent or the system recorded it: the
+#: claim first-contact resolution reads where no customer id lets a return be observed
+#: (:func:`transforms.agents.agent_outcomes`). Only a source definition maps it.
+RESOLVED_FLAG = "resolved_first_contact"
 #: A response is negative (and so gets a root cause) at or below this CSAT.
 NEGATIVE_CSAT_MAX = 2
 
@@ -121,6 +126,9 @@ CLEAN_RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     "rating": pl.String(),
     "attributes": pl.String(),
     "label": pl.String(),
+    # The source's own flag that the contact resolved the problem (a call log's Resolved
+    # Y/N): first-contact resolution where no customer id lets a return be seen.
+    RESOLVED_FLAG: pl.Boolean(),
 }
 
 #: The generated sample's source name; every row of a layer names its source definition.
@@ -133,6 +141,7 @@ LANDED_TEXT_COLUMNS: tuple[str, ...] = (
     *RAW_SURVEY_COLUMNS,
     *(c for c in RAW_INTERACTION_SCHEMA if c not in RAW_SURVEY_COLUMNS),
     "rating",
+    RESOLVED_FLAG,
 )
 LANDED_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),

@@ -45,6 +45,7 @@ PREVIEW_COLUMNS: tuple[str, ...] = (
     "transfers",
     "sla_met",
     "resolution",
+    "resolved_first_contact",
     "fees_charged",
     "attributes",
     "is_negative",

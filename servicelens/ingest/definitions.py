@@ -23,15 +23,22 @@ from models.spec import TEXT, FeatureSpec, spec_from_dict
 from servicelens.ingest.readers import CsvDialect, column_key
 from servicelens.settings import AUDIT_DATE_ORDERS
 from transforms.clean import MONTH_NAMES
-from transforms.schemas import RAW_INTERACTION_SCHEMA, RAW_SURVEY_COLUMNS, ROOT_CAUSES
+from transforms.schemas import (
+    RAW_INTERACTION_SCHEMA,
+    RAW_SURVEY_COLUMNS,
+    RESOLVED_FLAG,
+    ROOT_CAUSES,
+)
 
 BUILT_IN_DIR = Path(__file__).parent / "presets"
 #: Canonical columns a definition may map export columns onto (the survey contract, the
-#: interaction facts a row may carry itself, and a two-level rating such as good/bad).
+#: interaction facts a row may carry itself, a two-level rating such as good/bad, and the
+#: source's own resolved-on-first-contact flag).
 CANONICAL_COLUMNS: tuple[str, ...] = (
     *RAW_SURVEY_COLUMNS,
     *(c for c in RAW_INTERACTION_SCHEMA if c not in RAW_SURVEY_COLUMNS),
     "rating",
+    RESOLVED_FLAG,
 )
 #: Timestamp columns: parsed with the column's ``format`` (ISO 8601 when none is declared).
 TIMESTAMP_COLUMNS: tuple[str, ...] = ("submitted_at", "delivered_at", "started_at")
