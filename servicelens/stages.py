@@ -2165,6 +2165,13 @@ def contact_history(
     found = scan_table(settings.contacts_dir, days)
     if customers is not None:
         found = found.join(customers.lazy(), on=["customer_id", "queue"], how="semi")
+    # Contracts only grow: partitions written before a column existed read it as null.
+    have = found.collect_schema().names()
+    found = found.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in CONTACT_SCHEMA.items()
+        if name not in have
+    )
     return pl.concat([empty, found.select(list(CONTACT_SCHEMA)).collect()], how="vertical_relaxed")
 
 

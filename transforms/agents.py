@@ -2,10 +2,27 @@
 
 A representative who stays 28 minutes and solves the problem gave good service; one who
 transfers the caller quickly and sends them back into the queue did not. So handle time is
-never shown alone: each agent's week carries first-contact resolution (did the customer come
-back to the same queue within the return window, :mod:`transforms.repeat_contacts`) beside
-it, and the agent's negative responses are split into those a policy failure caused (not the
-agent's doing) and the rest.
+never shown alone: each agent's week carries first-contact resolution beside it, and the
+agent's negative responses are split into those a policy failure caused (not the agent's
+doing) and the rest.
+
+First-contact resolution, as the field defines it (COPC, SQM; ISO 18295-1 speaks of
+"resolution at first contact"), is a contact that resolved the problem with no repeat
+contact within a window. Two measures of it reach here:
+
+* observed (:data:`FCR_OBSERVED`): did the customer come back to the same queue within the
+  return window (:mod:`transforms.repeat_contacts`)? Needs customer ids, and waits for the
+  window to pass.
+* claimed (:data:`FCR_CLAIMED`): the source's own flag that the contact resolved the problem
+  (:data:`transforms.schemas.RESOLVED_FLAG`, a call log's ``Resolved`` Y/N), recorded by
+  the agent or the system at the contact; final at once.
+
+Where the contacts carry customer ids the observed measure wins: a customer who does not
+come back is what resolution means to the customer, while the flag is the claim of the person
+being measured (agents close calls as resolved that bring the customer back, the very
+quick-transfer pattern this view exists to expose). The flag is the measure only where no
+return can be seen; where both exist the flag's counts stay beside the observed share
+(``flagged_contacts``, ``flagged_resolved``), so the claim can be read against the outcome.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from transforms.schemas import (
     AGENT_OUTCOMES_SCHEMA,
     AGENT_OUTCOMES_VERSION,
     POSITIVE_CLASS,
+    RESOLVED_FLAG,
     conform,
     group_keys,
     with_group_keys,
@@ -31,6 +49,12 @@ from transforms.schemas import (
 #: there are. A QA lead's trial read "too few contacts" at 45-71 contacts a week, and the
 #: report's "later dates settle them", of a source where none ever would.
 NO_CUSTOMER_ID = "no customer id"
+#: ``fcr_measure`` of a row whose first-contact resolution is the share of its settled
+#: contacts whose customer did not come back (observed; needs customer ids).
+FCR_OBSERVED = "no repeat contact"
+#: ``fcr_measure`` of a row whose first-contact resolution is the share of its contacts the
+#: source's own flag records as resolved (claimed; where no contact carries a customer id).
+FCR_CLAIMED = "resolved flag"
 #: An agent-week with fewer settled contacts than the minimum: not judged on this week.
 TOO_FEW_CONTACTS = "too few contacts"
 #: The one row of a week whose contacts name no agent (a complaints database).
@@ -73,19 +97,27 @@ def agent_outcomes(
     ``contacts``: the contacts that started in the week, with ``agent_id``,
     ``handle_seconds`` (seconds), ``transfers``, their look-forward ``came_back`` and
     ``settled`` (:func:`transforms.repeat_contacts.with_returns`) and, where known,
-    ``customer_id`` (a frame without it is read as having customers). ``responses``: the survey
+    ``customer_id`` (a frame without it is read as having customers) and the source's own
+    ``resolved_first_contact`` flag (:data:`transforms.schemas.RESOLVED_FLAG`, Boolean; a
+    frame without it has none). ``responses``: the survey
     responses about those contacts, with ``agent_id``, ``csat``, ``is_negative`` and
     ``root_cause`` (null before any model scored them, when ``model_version`` is None;
     otherwise every version that scored them, :func:`transforms.marts.model_versions_text`).
     ``key`` pseudonymises the agent ids (:func:`pseudonymise`); None shows them as recorded.
-    An agent none of whose contacts of the week carries a customer id is
-    :data:`NO_CUSTOMER_ID` (no contact of it can ever settle); one with fewer than
-    ``min_contacts`` settled contacts is :data:`TOO_FEW_CONTACTS`; contacts without an agent
-    (a source that records none) make one :data:`NO_AGENT_RECORDED` row.
+    ``first_contact_resolution`` is ``1 - came_back / settled_contacts`` (``fcr_measure``
+    :data:`FCR_OBSERVED`) where some contact of the agent-week carries a customer id, else
+    ``flagged_resolved / flagged_contacts`` (:data:`FCR_CLAIMED`) where some carries the flag,
+    else null (the module's docstring says why the observed measure wins); a share from 0 to
+    1, null while none of the contacts it is over is counted. An agent-week without customer
+    ids or flags is :data:`NO_CUSTOMER_ID` (no contact of it can ever settle); one with fewer
+    than ``min_contacts`` contacts its measure counts (settled, or flagged) is
+    :data:`TOO_FEW_CONTACTS`; contacts without an agent (a source that records none) make one
+    :data:`NO_AGENT_RECORDED` row.
     Both frames may carry the :data:`transforms.schemas.MART_GROUP_KEYS`. ``week_end``: the
     period's last day (default the Sunday; a monthly source's period is its month).
     """
     keys = [*group_keys(contacts.columns), "agent_id"]
+    flag, flagged = pl.col(RESOLVED_FLAG), RESOLVED_FLAG in contacts.columns
     handled = contacts.group_by(keys).agg(
         pl.len().cast(pl.UInt32).alias("contacts"),
         pl.col("handle_seconds").median().alias("median_handle_seconds"),
@@ -111,6 +143,9 @@ def agent_outcomes(
             if "customer_id" in contacts.columns
             else pl.lit(True)
         ).alias("_customers_known"),
+        # The source's own claim, counted whichever measure first_contact_resolution is.
+        (flag.is_not_null().sum() if flagged else pl.lit(0)).alias("flagged_contacts"),
+        (flag.fill_null(False).sum() if flagged else pl.lit(0)).alias("flagged_resolved"),
     )
     scored = model_version is not None
     failures = (pl.col("is_negative") & (pl.col("root_cause") == POSITIVE_CLASS)).sum()
@@ -124,6 +159,7 @@ def agent_outcomes(
         (failures if scored else pl.lit(None)).cast(pl.UInt32).alias("negatives_policy_failure"),
     )
     no_agent = pl.col("agent_id").is_null()
+    claimed = pl.when(pl.col("fcr_measure") == FCR_CLAIMED)
     joined = (
         handled.join(surveyed, on=keys, how="full", coalesce=True, nulls_equal=True)
         .with_columns(
@@ -133,21 +169,38 @@ def agent_outcomes(
                 "contacts_with_transfers",
                 "settled_contacts",
                 "came_back",
+                "flagged_contacts",
+                "flagged_resolved",
             ).fill_null(0),
             pl.col("responses", "csat_responses", "negatives").fill_null(0),
             pl.col("fcr_provisional").fill_null(False),
         )
         .with_columns(
+            # Null for an agent only the responses name (no contact): no measure.
+            pl.when(pl.col("_customers_known"))
+            .then(pl.lit(FCR_OBSERVED))
+            .when(pl.col("flagged_contacts") > 0)
+            .then(pl.lit(FCR_CLAIMED))
+            .alias("fcr_measure"),
+        )
+        .with_columns(
+            claimed.then(pl.col("flagged_contacts"))
+            .otherwise(pl.col("settled_contacts"))
+            .alias("_counted"),
+            claimed.then(pl.col("flagged_resolved"))
+            .otherwise(pl.col("settled_contacts") - pl.col("came_back"))
+            .alias("_resolved"),
+        )
+        .with_columns(
             (pl.col("negatives") - pl.col("negatives_policy_failure")).alias("negatives_other"),
-            pl.when(pl.col("settled_contacts") > 0)
-            .then(1 - pl.col("came_back") / pl.col("settled_contacts"))
+            pl.when(pl.col("_counted") > 0)
+            .then(pl.col("_resolved") / pl.col("_counted"))
             .alias("first_contact_resolution"),
             pl.when(no_agent)
             .then(pl.lit(NO_AGENT_RECORDED))
-            .when(pl.col("settled_contacts") >= min_contacts)
+            .when(pl.col("_counted") >= min_contacts)
             .then(pl.lit("judged"))
-            # Null for an agent only the responses name (no contact): too few, as before.
-            .when(pl.col("_customers_known").not_())
+            .when(pl.col("fcr_measure").is_null() & pl.col("_customers_known").not_())
             .then(pl.lit(NO_CUSTOMER_ID))
             .otherwise(pl.lit(TOO_FEW_CONTACTS))
             .alias("status"),

@@ -716,10 +716,13 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
     "started_at": pl.Datetime("us", "UTC"),
     "handle_seconds": pl.Float64(),
     "transfers": pl.Int16(),
+    # Appended: the source's own resolved flag (RESOLVED_FLAG); null for the sample's
+    # interaction exports, which carry none, and in partitions written before it existed.
+    RESOLVED_FLAG: pl.Boolean(),
 }
 
 FIX_LIST_VERSION = 4
-AGENT_OUTCOMES_VERSION = 7
+AGENT_OUTCOMES_VERSION = 8
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -784,6 +787,11 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     # export can leave either empty), their weights across agents and weeks.
     "contacts_with_handle_time": pl.UInt32(),
     "contacts_with_transfers": pl.UInt32(),
+    # Version 8: which measure first_contact_resolution is, and the source's own resolved
+    # flag counted beside it (a call log without customer ids had no resolution at all).
+    "fcr_measure": pl.String(),
+    "flagged_contacts": pl.UInt32(),
+    "flagged_resolved": pl.UInt32(),
 }
 
 _WEEK_PARTITION_TEXT = (
@@ -911,7 +919,8 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
     path="marts/agent_outcomes",
     description=(
         "A fair view of each agent, week by week: handle time beside first-contact resolution "
-        "(did the customer contact the same queue again within the return window?), so a long "
+        "(did the customer contact the same queue again within the return window? Without "
+        "customer ids: did the source's own flag record the contact resolved?), so a long "
         "call that resolved reads as good service and a quick transfer that bounced reads as "
         "the failure it is. Negatives are split into those a policy failure caused (not the "
         "agent's doing) and the rest. Agent ids are pseudonymous (a keyed hash) unless the "
@@ -936,13 +945,15 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "shown) or 'none recorded' (the source has no agents, e.g. a complaints database)."
         ),
         "status": (
-            "'judged'; 'too few contacts' (fewer settled contacts than "
+            "'judged'; 'too few contacts' (fewer contacts counted by first_contact_resolution, "
+            "settled ones or flagged ones as fcr_measure says, than "
             "`SERVICELENS_MIN_AGENT_CONTACTS`, 20 by default: do not judge the agent on this "
-            "week); 'no customer id' (none of the week's contacts carries a customer id, so a "
-            "customer coming back cannot be recognised: no contact ever settles and "
-            "first-contact resolution cannot be measured, however many contacts there are; "
-            "map the export's customer id column as customer_id in the source definition's "
-            "[columns]); 'no agent recorded'."
+            "week); 'no customer id' (none of the week's contacts carries a customer id or a "
+            "resolved flag, so a customer coming back cannot be recognised: no contact ever "
+            "settles and first-contact resolution cannot be measured, however many contacts "
+            "there are; map the export's customer id column as customer_id in the source "
+            "definition's [columns], or its resolved-on-first-contact column as "
+            "resolved_first_contact); 'no agent recorded'."
         ),
         "contacts": "Contacts the agent handled that started in the week (surveyed or not).",
         "median_handle_seconds": (
@@ -971,12 +982,24 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "window."
         ),
         "first_contact_resolution": (
-            "Share of settled contacts whose customer did not come back within the return "
-            "window. Null when no contact is settled."
+            "Share (0-1) of the agent's contacts resolved at first contact, by the measure "
+            "fcr_measure names. 'no repeat contact' (observed, wherever the contacts carry "
+            "customer ids): 1 - came_back / settled_contacts, the settled contacts whose "
+            "customer did not come back within the return window. 'resolved flag' (claimed, "
+            "only where no contact carries a customer id): flagged_resolved / "
+            "flagged_contacts, the contacts the source's own flag (resolved_first_contact, "
+            "e.g. a call log's Resolved Y/N) records as resolved. Where both exist the "
+            "observed measure is shown: the field's definition is a contact that resolved the "
+            "problem with no repeat contact within a window, and the flag is the claim of the "
+            "agent or system being measured, not the customer's outcome; the flag's share "
+            "stays readable beside it (flagged_resolved / flagged_contacts). Null when no "
+            "contact is counted. Across agents and weeks: sum of the resolved over sum of the "
+            "counted, per measure (servicelens query handle_time_vs_resolution)."
         ),
         "fcr_provisional": (
             "True while some of the week's contacts are not settled: first_contact_resolution "
-            "can still change as later interactions arrive (the partition is re-derived then)."
+            "can still change as later interactions arrive (the partition is re-derived then). "
+            "False for the 'resolved flag' measure: a flag is final when recorded."
         ),
         "return_window_days": (
             "Days after a contact within which a contact of the same customer and queue counts "
@@ -1021,6 +1044,26 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "contacts_with_transfers) / sum(contacts_with_transfers)). Null in rows of version 6 "
             "and before (rebuilt with their week by the next run of the source)."
         ),
+        "fcr_measure": (
+            "Which measure first_contact_resolution is: 'no repeat contact' (observed: some "
+            "contact of the agent-week carries a customer id, so returns are followed), "
+            "'resolved flag' (claimed: no customer id, and the source maps its own "
+            "resolved_first_contact flag), or null (neither: status 'no customer id', or "
+            "an agent only responses name). Null in rows of version 7 and before, whose "
+            "measure is 'no repeat contact'."
+        ),
+        "flagged_contacts": (
+            "Contacts of the week whose source's own resolved flag (resolved_first_contact) "
+            "says yes or no; 0 for a source that maps none. The weight of the flag's share "
+            "when rolling it up. Null in rows of version 7 and before."
+        ),
+        "flagged_resolved": (
+            "Of flagged_contacts, those the flag records as resolved: flagged_resolved / "
+            "flagged_contacts is the source's claimed first-contact resolution, the measure "
+            "where fcr_measure is 'resolved flag', and beside the observed one otherwise "
+            "(a claim far above it: contacts closed as resolved whose customers came back). "
+            "Null in rows of version 7 and before."
+        ),
     },
     version=AGENT_OUTCOMES_VERSION,
     history=(
@@ -1036,6 +1079,9 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "7: added contacts_with_handle_time and contacts_with_transfers (the contacts "
         "median_handle_seconds and transfers_per_contact are over: their weights across agents "
         "and weeks; contacts count those an export left without either).",
+        "8: added fcr_measure, flagged_contacts and flagged_resolved: where no contact carries "
+        "a customer id, first_contact_resolution is the share the source's own resolved flag "
+        "(resolved_first_contact) records as resolved (it was null, status 'no customer id').",
     ),
 )
 

@@ -52,7 +52,7 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import reasons_of_rejects_and_superseded
-from transforms.agents import NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
+from transforms.agents import FCR_CLAIMED, NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
 from transforms.formatting import formatted_text
 from transforms.schemas import (
     PARTITION_COLUMN,
@@ -1378,8 +1378,16 @@ def _agents(inputs: _Inputs) -> str:
     statuses = agents.filter(pl.col("status") != NO_AGENT_RECORDED).get_column("status")
     if judged.height == 0 and statuses.len() and (statuses == NO_CUSTOMER_ID).all():
         return _no_customer_id(inputs.settings)
+    # Rows of agent_outcomes 7 and before have no fcr_measure: returns, as then.
+    claimed = "fcr_measure" in agents.columns and bool(
+        (agents.get_column("fcr_measure") == FCR_CLAIMED).any()
+    )
     if judged.height == 0:
         minimum = inputs.settings.min_agent_contacts
+        if claimed:
+            raise _NotAvailable(
+                f"no agent has {minimum:,} contacts with the source's resolved flag in a week"
+            )
         raise _NotAvailable(
             f"no agent has {minimum:,} settled contacts in a week yet: later dates settle them"
         )
@@ -1406,19 +1414,33 @@ def _agents(inputs: _Inputs) -> str:
     bands = pl.DataFrame(
         run_query(inputs.settings.root, "handle_time_vs_resolution", inputs.settings.timezone)
     )
+    by_flag = claimed and bool((judged.get_column("fcr_measure") == FCR_CLAIMED).all())
+    measured = (
+        "the share of an agent's contacts the source's own flag "
+        "(<code>resolved_first_contact</code>) records as resolved: its contacts carry no "
+        "customer id, so a customer coming back cannot be seen, and the flag is the agent's or "
+        "the system's claim, not the customer's outcome"
+        if by_flag
+        else "the share of an agent's contacts whose customer did not contact the same queue "
+        f"again within {window} days"
+    )
     return (
-        f"<p>First-contact resolution: the share of an agent's contacts whose customer did not "
-        f"contact the same queue again within {window} days. A long call that resolves is good "
+        f"<p>First-contact resolution: {measured}. A long call that resolves is good "
         f"service; a quick transfer that brings the customer back is not. Each dot is one of "
-        f"{judged.height:,} agents judged that week ({too_few:,} with too few settled "
-        "contacts to judge are left out"
+        f"{judged.height:,} agents judged that week ({too_few:,} with too few "
+        f"{'flagged' if by_flag else 'settled'} contacts to judge are left out"
         + (
             f", and {unmeasured:,} whose contacts carry no customer id, so none of them can settle"
             if unmeasured
             else ""
         )
-        + f"; {provisional:,} still have contacts inside their window, so their resolution "
-        f"is provisional). Agent ids are pseudonymous keyed hashes.</p>{chart}"
+        + (
+            ""
+            if by_flag
+            else f"; {provisional:,} still have contacts inside their window, so their "
+            "resolution is provisional"
+        )
+        + f"). Agent ids are pseudonymous keyed hashes.</p>{chart}"
         "<h3>Every judged week, by median handle time</h3>"
         "<p><code>servicelens query handle_time_vs_resolution</code>; negatives split into "
         "those a policy failure caused (not the agent's doing) and the rest.</p>"
@@ -1438,7 +1460,10 @@ def _no_customer_id(settings: Settings) -> str:
         f"<code>marts/agent_outcomes</code> is <code>{NO_CUSTOMER_ID}</code>: later dates "
         "will not settle any contact, and handle time is not shown alone). If the export has "
         "a customer id, map its column as <code>customer_id</code> in the source "
-        "definition's <code>[columns]</code> (docs/sources.md), then land the exports again "
+        "definition's <code>[columns]</code> (docs/sources.md); if it records whether each "
+        "contact resolved the problem (a call log's <code>Resolved</code> Y/N), map that as "
+        "<code>resolved_first_contact</code>, and first-contact resolution is the share it "
+        "records resolved (the agent's or system's claim); then land the exports again "
         "with it: <code>servicelens sources run --replace DEFINITION EXPORT</code>.</p>"
     )
 

@@ -1,7 +1,9 @@
 -- Is a long call a failure? Agents' weeks grouped by their median handle time, with the
 -- first-contact resolution of their contacts (did the customer come back to the same queue
--- within the return window?): a long call that resolves is good service, a quick transfer that
--- brings the customer back is not. Counts are summed, then divided (mean_csat weighted by
+-- within the return window? for a source without customer ids, the share its own resolved
+-- flag records resolved: each agent-week's fcr_measure says which, and each is rolled up over
+-- its own contacts, settled or flagged): a long call that resolves is good service, a quick
+-- transfer that brings the customer back is not. Counts are summed, then divided (mean_csat weighted by
 -- csat_responses and transfers_per_contact by contacts_with_transfers, the rows each is over:
 -- responses and contacts count rows without one too; weeks written before agent_outcomes 7
 -- have no contacts_with_transfers and drop out of it). The band is each agent-week's median
@@ -19,7 +21,8 @@ WITH judged AS (
             WHEN median_handle_seconds < 1200 THEN '3 10-20 min'
             WHEN median_handle_seconds >= 1200 THEN '4 20 min or more'
             ELSE '5 no handle time recorded'
-        END AS band
+        END AS band,
+        coalesce(fcr_measure = 'resolved flag', false) AS claimed
     FROM agent_outcomes
     WHERE status = 'judged'
 )
@@ -34,7 +37,11 @@ SELECT
         2
     ) AS transfers_per_contact,
     sum(settled_contacts)::BIGINT AS settled_contacts,
-    round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
+    round(
+        sum(CASE WHEN claimed THEN flagged_resolved ELSE settled_contacts - came_back END)
+            / nullif(sum(CASE WHEN claimed THEN flagged_contacts ELSE settled_contacts END), 0),
+        3
+    ) AS first_contact_resolution,
     round(sum(mean_csat * csat_responses) / nullif(sum(csat_responses), 0), 2) AS mean_csat,
     sum(negatives_policy_failure)::BIGINT AS negatives_policy_failure,
     sum(negatives_other)::BIGINT AS negatives_other

@@ -191,12 +191,15 @@ def test_an_agent_week_without_handle_time_is_a_band_of_its_own() -> None:
     connection = duckdb.connect()
     connection.execute(
         "CREATE TABLE agent_outcomes AS SELECT * FROM (VALUES "
-        "('acme', 'agent-1', 'judged', 10, 0, 10, 8, 2, NULL, 0.5, 6, 3.0, 6, 4, 1, 3), "
-        "('acme', 'agent-2', 'judged', 10, 10, 10, 8, 2, 1500.0, 0.5, 6, 3.0, 6, 4, 1, 3)) "
+        "('acme', 'agent-1', 'judged', 10, 0, 10, 8, 2, NULL, 0.5, 6, 3.0, 6, 4, 1, 3, "
+        "'no repeat contact', 0, 0), "
+        "('acme', 'agent-2', 'judged', 10, 10, 10, 8, 2, 1500.0, 0.5, 6, 3.0, 6, 4, 1, 3, "
+        "'no repeat contact', 0, 0)) "
         "AS t(source, agent, status, contacts, contacts_with_handle_time, "
         "contacts_with_transfers, settled_contacts, came_back, median_handle_seconds, "
         "transfers_per_contact, responses, mean_csat, csat_responses, negatives, "
-        "negatives_policy_failure, negatives_other)"
+        "negatives_policy_failure, negatives_other, fcr_measure, flagged_contacts, "
+        "flagged_resolved)"
     )
     sql = example_queries()["handle_time_vs_resolution"].read_text().strip().rstrip(";")
     bands = connection.execute(f"SELECT median_handle_time, agents FROM ({sql})").fetchall()

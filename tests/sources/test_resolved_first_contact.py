@@ -71,3 +71,51 @@ def test_the_resolved_flag_is_read_as_yes_or_no_and_an_unknown_word_is_quarantin
     ).fetchall()
     assert file.endswith("pwc-call-centre.csv") and line == 9  # ID0008, after the header
     assert reasons == [f"resolved_first_contact: 'Maybe' {FLAG_PROBLEM}"]
+
+
+def test_a_call_log_without_customer_ids_gets_first_contact_resolution_from_its_flag(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Field sample 10 as delivered (18 calls Resolved Y, 6 N; no customer id): every
+    agent-week's first-contact resolution is the share its Resolved flag records resolved,
+    said to be the flag's ('resolved flag'), final at once; the query rolls it up over the
+    flagged contacts and the report says it is the agent's or system's claim."""
+    from servicelens.reporting.analyst import run_query
+
+    monkeypatch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "2")
+    data, read = run_configured_source(
+        tmp_path, "pwc-call-centre", _definition(), CALLS.read_text(encoding="utf-8")
+    )
+    agents = f"{read('marts/agent_outcomes')} WHERE agent IS NOT NULL"
+    rows = duckdb.sql(
+        "SELECT DISTINCT fcr_measure, status <> 'no customer id', NOT fcr_provisional, "
+        "first_contact_resolution = flagged_resolved / flagged_contacts, settled_contacts "
+        f"FROM {agents}"
+    ).fetchall()
+    assert rows == [("resolved flag", True, True, True, 0)]
+    assert duckdb.sql(
+        f"SELECT sum(flagged_contacts)::INT, sum(flagged_resolved)::INT FROM {agents}"
+    ).fetchall() == [(24, 18)]
+    # Week of 1 February 2021: Dee Y, Fay Y, Gus N (unanswered) and Y, Cy Y and Y.
+    assert duckdb.sql(
+        "SELECT flagged_contacts, flagged_resolved, first_contact_resolution, status "
+        f"FROM {agents} AND week_start = DATE '2021-02-01' ORDER BY ALL"
+    ).fetchall() == [
+        (1, 1, 1.0, "too few contacts"),
+        (1, 1, 1.0, "too few contacts"),
+        (2, 1, 0.5, "judged"),
+        (2, 2, 1.0, "judged"),
+    ]
+    bands = run_query(data, "handle_time_vs_resolution")
+    judged = duckdb.sql(
+        f"SELECT sum(flagged_resolved) / sum(flagged_contacts) FROM {agents} AND status = 'judged'"
+    ).fetchall()[0][0]
+    flagged = sum(b["settled_contacts"] or 0 for b in bands)
+    assert bands and flagged == 0  # no contact settles: the shares are the flag's
+    assert sum(b["first_contact_resolution"] * b["contacts"] for b in bands) / sum(
+        b["contacts"] for b in bands
+    ) == pytest.approx(judged, abs=0.01)
+    html = (data / "reports" / "latest.html").read_text(encoding="utf-8")
+    said = " ".join(html.split())
+    assert "the share of an agent's contacts the source's own flag" in said
+    assert "carry no customer id, so a customer coming back cannot be recognised" not in said

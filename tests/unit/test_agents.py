@@ -12,7 +12,13 @@ import polars as pl
 import pytest
 
 from servicelens.settings import Settings
-from transforms.agents import NO_CUSTOMER_ID, agent_outcomes, pseudonymise
+from transforms.agents import (
+    FCR_CLAIMED,
+    FCR_OBSERVED,
+    NO_CUSTOMER_ID,
+    agent_outcomes,
+    pseudonymise,
+)
 from transforms.schemas import AGENT_OUTCOMES_SCHEMA
 
 WEEK = date(2026, 10, 5)
@@ -238,3 +244,66 @@ def test_contacts_without_a_customer_id_are_said_to_be_unmeasurable_not_too_few(
     assert by_agent["A1"]["first_contact_resolution"] is None
     # Some contacts with a customer: they settle, so too few of them is too few.
     assert by_agent["A2"]["status"] == "too few contacts"
+
+
+def _flagged_contacts(customers: list[str | None], came_back: list[bool | None]) -> pl.DataFrame:
+    """Five contacts of agent A1, the source's own resolved flag on four (yes, yes, no, yes;
+    one empty), with ``customers`` and their look-forward ``came_back`` (settled where the
+    customer is known)."""
+    return pl.DataFrame(
+        {
+            "interaction_id": [f"i{n}" for n in range(5)],
+            "customer_id": customers,
+            "agent_id": ["A1"] * 5,
+            "handle_seconds": [120.0] * 5,
+            "transfers": [0] * 5,
+            "came_back": came_back,
+            "settled": [None if c is None else True for c in customers],
+            "resolved_first_contact": [True, True, False, None, True],
+        },
+        schema_overrides={"customer_id": pl.String, "came_back": pl.Boolean, "settled": pl.Boolean},
+    )
+
+
+def test_without_customer_ids_first_contact_resolution_is_the_resolved_flags_share() -> None:
+    """Found by a new-user trial (an outsourced call centre): the call log has no customer
+    id, so no return can be seen, and first-contact resolution was null however the log's
+    own Resolved Y/N read. Where no contact carries a customer id, it is the share of the
+    flagged contacts the flag records resolved: final at once, judged on flagged contacts."""
+    contacts = _flagged_contacts([None] * 5, [None] * 5)
+    [row] = agent_outcomes(
+        contacts, _responses().head(0), WEEK, key=None, min_contacts=4, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert row["fcr_measure"] == FCR_CLAIMED == "resolved flag"
+    assert (row["flagged_contacts"], row["flagged_resolved"]) == (4, 3)
+    assert row["first_contact_resolution"] == pytest.approx(3 / 4)
+    assert (row["settled_contacts"], row["came_back"]) == (0, 0)
+    assert row["status"] == "judged" and not row["fcr_provisional"]
+    [row] = agent_outcomes(
+        contacts, _responses().head(0), WEEK, key=None, min_contacts=5, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert row["status"] == "too few contacts"  # 4 flagged: not 'no customer id'
+    # No flag and no customer: nothing to measure, as before.
+    [row] = agent_outcomes(
+        contacts.drop("resolved_first_contact"), _responses().head(0), WEEK, key=None,
+        min_contacts=4, window_days=7, model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert row["status"] == NO_CUSTOMER_ID and row["first_contact_resolution"] is None
+    assert row["fcr_measure"] is None and row["flagged_contacts"] == 0
+
+
+def test_with_customer_ids_and_the_flag_the_observed_returns_win_the_flag_beside_them() -> None:
+    """Both measures: the field's FCR is a resolved contact with no repeat contact within a
+    window; a customer coming back is observed, the flag is the measured agent's claim. The
+    mart's share is the observed one; the claim stays countable beside it."""
+    contacts = _flagged_contacts(["C1", "C2", "C3", "C4", "C5"], [True, True, False, False, False])
+    [row] = agent_outcomes(
+        contacts, _responses().head(0), WEEK, key=None, min_contacts=5, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert row["fcr_measure"] == FCR_OBSERVED == "no repeat contact"
+    assert row["first_contact_resolution"] == pytest.approx(1 - 2 / 5)
+    assert (row["flagged_contacts"], row["flagged_resolved"]) == (4, 3)  # claimed: 0.75
+    assert row["status"] == "judged"

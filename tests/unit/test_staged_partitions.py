@@ -34,6 +34,7 @@ def _contacts(rows: int) -> pl.DataFrame:
             "started_at": [datetime(2026, 10, 1, i % 24, tzinfo=UTC) for i in range(rows)],
             "handle_seconds": [60.0 * i for i in range(rows)],
             "transfers": pl.Series([i % 3 for i in range(rows)], dtype=pl.Int16),
+            "resolved_first_contact": [None if i % 4 == 0 else i % 2 == 0 for i in range(rows)],
         }
     )
 
