@@ -1385,7 +1385,14 @@ def test_a_call_log_without_customer_ids_says_returns_cannot_be_measured(
     from servicelens.cli.main import main
 
     data = ["--data-dir", str(tmp_path / "data")]
-    assert main([*data, "sources", "run", str(DEFINITION), str(CALLS)]) == 0
+    # Without its Resolved flag too (the definition maps it: first-contact resolution then
+    # comes from it, tests/sources/test_resolved_first_contact.py).
+    unflagged = tmp_path / "call-centre.toml"
+    unflagged.write_text(
+        DEFINITION.read_text(encoding="utf-8").replace('resolved_first_contact = "Resolved"', "")
+    )
+    assert "resolved_first_contact" not in unflagged.read_text().split("[columns]")[1]
+    assert main([*data, "sources", "run", str(unflagged), str(CALLS)]) == 0
     calls = Settings(data_dir=str(tmp_path / "data"), source="pwc-call-centre")
     agents = scan_table(calls.marts_dir / "agent_outcomes").collect()
     with_agent = agents.filter(pl.col("agent").is_not_null())

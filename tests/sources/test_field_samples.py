@@ -772,7 +772,11 @@ def test_10_call_centre_dayfirst_excel(tmp_path: Path) -> None:
     answered = _row(got, "ID0001")
     assert answered["handle_seconds"] == 303.0 and answered["wait_seconds"] == 12.0  # 0:05:03
     assert answered["csat"] == 5 and answered["channel"] == "phone"
-    assert answered["resolution"] == "resolved"
+    assert answered["resolution"] == "resolved" and answered["resolved_first_contact"] is True
+    # Y/N read as yes and no: the log's own first-contact resolution (no customer id).
+    assert got.clean.get_column("resolved_first_contact").value_counts().sort(
+        "resolved_first_contact"
+    ).rows() == [(False, 6), (True, 18)]
     # Satisfaction 0 on an unanswered call means not answered: missing, not a score.
     unanswered = _row(got, "ID0002")
     assert unanswered["csat"] is None and unanswered["handle_seconds"] is None
