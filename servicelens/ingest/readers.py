@@ -361,16 +361,17 @@ def declared_encoding_not_used(encoding: str) -> str | None:
 def _utf8_despite_declared(data: bytes, encoding: str) -> bytes | None:
     """``data`` (without its byte-order mark) when it is UTF-8 though ``encoding``, the 8-bit
     code page a definition declares, is to read it: strict UTF-8 throughout and starting
-    with UTF-8's byte-order mark, or else not ASCII alone and its UTF-8 reading text
-    (:func:`_reads_as_text`: no letter no code page has, such as the "Ǹ" a cp850 file's
-    double-encoded "é", bytes C7 B8, reads as in UTF-8). None otherwise, and for a Unicode
-    or unknown ``encoding``.
+    with UTF-8's byte-order mark, or else not ASCII alone and not text in the declared code
+    page where its UTF-8 reading is not text either (:func:`_declared_page_reads_it`). None
+    otherwise, and for a Unicode or unknown ``encoding``.
 
     Found by a user trial: a corrected UTF-8 copy of an 8-bit Typeform export, read as the
     cp850 declared for the 8-bit one (with ``repair_mojibake``), had its good responses
     quarantined as mojibake, each line told another code page; a copy read in the wrong
     code page replaced rows that had been kept. An 8-bit export is hardly ever valid UTF-8
-    beyond ASCII, and one that is and reads as text in UTF-8 was written as UTF-8."""
+    beyond ASCII, and one that is was written as UTF-8, even when the text it was written
+    from was already double-encoded: its mojibake is then the UTF-8 text's, repaired or
+    quarantined as in any UTF-8 file."""
     try:
         if codecs.lookup(encoding).name.startswith("utf"):
             return None
@@ -379,7 +380,26 @@ def _utf8_despite_declared(data: bytes, encoding: str) -> bytes | None:
     if data.startswith(codecs.BOM_UTF8):
         body = data[len(codecs.BOM_UTF8) :]
         return body if _is_utf8(body) else None
-    return data if _utf8_text(data) else None
+    if data.isascii() or not _is_utf8(data) or _declared_page_reads_it(data, encoding):
+        return None
+    return data
+
+
+def _declared_page_reads_it(data: bytes, encoding: str) -> bool:
+    """Whether ``data``, valid UTF-8 beyond ASCII, is rather a file in ``encoding`` (the
+    code page a definition declares) whose bytes happen to be valid UTF-8: its UTF-8 reading
+    is not text (:func:`_reads_as_text`: letters no code page has, such as the "Ǹ" a cp850
+    file's double-encoded "é", bytes C7 B8, reads as in UTF-8) and its reading in
+    ``encoding`` is. Where neither reading is text, the file is UTF-8: found by a user
+    trial, a Typeform export saved again as UTF-8 from its mojibake (each "Ç©" a cp850
+    byte pair read as latin-1) was read as the cp850 declared, which made "├ç┬®" of it,
+    and was then told to save it as UTF-8, as it was."""
+    if _reads_as_text(data.decode("utf-8")):
+        return False
+    try:
+        return _reads_as_text(data.decode(encoding))
+    except UnicodeDecodeError:
+        return False
 
 
 def _utf8_text(data: bytes) -> bool:

@@ -408,6 +408,44 @@ def test_04_typeform_corrected_utf8_copy_is_read_as_utf8_despite_the_declared_cp
     assert "Fraîche, et à deux pas de chez moi" in str(attributes)
 
 
+@pytest.mark.parametrize("mark", [b"", b"\xef\xbb\xbf"], ids=["no-bom", "bom"])
+@pytest.mark.parametrize("read_in", ["latin-1", "cp850"])
+def test_04_typeform_utf8_copy_of_its_mojibake_is_read_as_utf8_despite_the_declared_cp850(
+    tmp_path: Path, read_in: str, mark: bytes
+) -> None:
+    """Found by a user trial: the 8-bit export, read as latin-1 and saved again as UTF-8
+    (valid UTF-8, its text double-encoded: "FraÇ©che"), was read as the cp850 its
+    definition declares, which made "Fra├ç┬®che" of it. A file that is UTF-8 beyond ASCII
+    is read as UTF-8 unless only the declared code page reads it as text, the read says
+    which encoding was declared, and the mojibake is the UTF-8 text's: repaired where ftfy
+    repairs it (read as cp850 before saving), else quarantined as read."""
+    from servicelens.ingest.readers import declared_encoding_not_used, decode_export
+
+    raw = (FIELD / "04-typeform-resaved-8bit" / "sample.csv").read_bytes()
+    assert not raw.isascii() and b"\xc7\xa9" in raw  # "î" double-encoded, then cp850
+    copy = tmp_path / "inbox" / "typeform-utf8-mojibake.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(mark + raw.decode(read_in).encode("utf-8"))
+    text, found = decode_export(str(copy), copy.read_bytes(), "cp850", True)
+    assert declared_encoding_not_used(found) == "cp850", found
+    assert "├" not in text.decode("utf-8")
+    got = ingest_export(
+        load_definition(str(DEFINITIONS / "typeform-spring.toml")),
+        copy,
+        Settings(data_dir=str(tmp_path), timezone="Europe/London"),
+        now=NOW,
+    )
+    counts = got.counts
+    assert counts.surveys_read == 10 and counts.kept + counts.quarantined == 10
+    if read_in == "cp850":  # "FraÃ®che" in UTF-8: ftfy repairs it
+        assert counts.kept == 10, _reasons(got)
+        attributes = _row(got, "4ec81f4a6b1362dbd9a2d7d4f2166967")["attributes"]
+        assert "Fraîche, et à deux pas de chez moi" in str(attributes)
+    else:  # "FraÇ©che": no repair of it is text, so it is quarantined as read
+        assert counts.kept == 9 and list(_reasons(got)) == [10]
+        assert "FraÇ©che, et Çÿ deux pas" in " ".join(_reasons(got)[10])
+
+
 @pytest.mark.parametrize("delimiter", [",", ";"])
 def test_a_missing_column_refusal_says_what_to_do_before_a_shortened_header(
     tmp_path: Path, delimiter: str

@@ -512,11 +512,12 @@ def test_a_utf8_line_in_a_cp1252_file_is_told_to_repair_not_to_change_the_code_p
         decode_export("x.csv", dos)
 
 
-def test_a_utf8_file_is_read_as_utf8_only_where_its_utf8_reading_is_text() -> None:
+def test_a_utf8_file_is_read_as_utf8_unless_only_the_declared_code_page_reads_it() -> None:
     """Found by a trial: a UTF-8 copy read as the declared cp850 (with repair_mojibake) was
     quarantined as mojibake. A cp850 file whose double-encoded letters happen to be valid
     UTF-8 (C7 A6 and C7 B8 are "Ǧ" and "Ǹ" there, letters no code page has) is still read
-    as the cp850 declared, and repaired."""
+    as the cp850 declared, and repaired: its cp850 reading is text, its UTF-8 one is not.
+    A UTF-8 file that reads as text in neither is UTF-8 (a later trial's re-saved copy)."""
     from servicelens.ingest.landing import Landing
     from servicelens.ingest.readers import declared_encoding_not_used, decode_export
 
@@ -531,6 +532,10 @@ def test_a_utf8_file_is_read_as_utf8_only_where_its_utf8_reading_is_text() -> No
     assert text.decode() == "id,comment\r\nA1,La Pêche, clair été\r\n"
     assert found == "cp850+repaired" and declared_encoding_not_used(found) is None
     assert decode_export("x.csv", b"id\nA1\n", "cp850")[1] == "cp850"  # ASCII: as declared
+    # Text in neither (a cp850 file read as latin-1, saved as UTF-8): UTF-8, left as read.
+    twice = "id,comment\r\nA1,FraÇ©che, et Çÿ deux pas\r\n".encode()
+    text, found = decode_export("x.csv", twice, "cp850", True)
+    assert text == twice and declared_encoding_not_used(found) == "cp850"
     landing = Landing("x.csv", "raw/x.csv", "0" * 64, 1, 0, declared_encoding_not_used="cp850")
     assert landing.notes() == [
         "the file is UTF-8 and was read as UTF-8, not as cp850 as the definition's [read] "
