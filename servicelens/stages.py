@@ -58,6 +58,7 @@ from servicelens.ingest.mapping import (
 from servicelens.ingest.readers import (
     RawRead,
     Reject,
+    read_as_unicode,
     read_csv_with_lines,
     read_jsonl_with_lines,
     read_plain_csv,
@@ -1654,8 +1655,12 @@ class Ingested:
     counts: DayCounts
 
 
-def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
-    """The row checks a source needs, from what its definition maps."""
+def row_rules(
+    definition: SourceDefinition, timezone: str, file_read_as_unicode: bool = False
+) -> RowRules:
+    """The row checks a source needs, from what its definition maps; ``file_read_as_unicode``
+    when the rows' one file was read as Unicode (:func:`read_as_unicode`), for the reasons
+    of text still double-encoded to say so."""
     fmt = " or ".join(definition.columns["submitted_at"].formats) or None
     channel = definition.columns.get("channel")
     return RowRules(
@@ -1694,6 +1699,7 @@ def row_rules(definition: SourceDefinition, timezone: str) -> RowRules:
         ),
         repairs_mojibake=definition.read.dialect.repair_mojibake,
         read_encoding=definition.read.dialect.encoding,
+        read_as_unicode=file_read_as_unicode,
     )
 
 
@@ -1752,7 +1758,13 @@ def ingest_export(
     _check_batch(definition, mapped, docs_dir)
     rows = landed_rows(mapped, settings, definition, "(not landed)", now)
     clean, quarantine, counts = validate_landed_rows(
-        settings, definition, rows, now, docs_dir, period=None
+        settings,
+        definition,
+        rows,
+        now,
+        docs_dir,
+        period=None,
+        file_read_as_unicode=read_as_unicode(read.encoding),
     )
     counts.check(read.path)
     return Ingested(mapped, clean, quarantine, counts)
@@ -1856,14 +1868,16 @@ def validate_landed_rows(
     now: datetime,
     docs_dir: Path | None = None,
     period: date | None = None,
+    file_read_as_unicode: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame, DayCounts]:
     """Landed rows (``LANDED_SCHEMA``) of one source into clean rows and quarantine rows.
 
     Rejected records, rows the definition sets aside, superseded copies (the latest
     delivery wins; exact copies of a derived id are duplicates) and rows failing the row
     suite go to quarantine, each with every reason. With ``period``, a response already in
-    the clean layer under another partition is quarantined too. Returns (clean, quarantine,
-    counts); counts reconcile (read = kept + quarantined).
+    the clean layer under another partition is quarantined too. ``file_read_as_unicode``:
+    the rows come from one file, read as Unicode (:func:`row_rules`). Returns (clean,
+    quarantine, counts); counts reconcile (read = kept + quarantined).
     """
     source = definition.name
     rejects = landed.filter(pl.col("reject").is_not_null())
@@ -1972,7 +1986,9 @@ def validate_landed_rows(
         if period is not None:
             latest = with_accepted_elsewhere(latest, settings, period)
         joined = latest.with_row_index(ROW_ID)
-        rules = row_rules(definition, definition.timezone or settings.timezone)
+        rules = row_rules(
+            definition, definition.timezone or settings.timezone, file_read_as_unicode
+        )
         found = validate_survey_rows(
             joined, now, docs_dir / "rows.html" if docs_dir else None, rules
         )

@@ -311,13 +311,7 @@ def decode_export(
                 f"{_code_page_advice(data, exclude=encoding, repair_mojibake=repair_mojibake)}"
             ) from None
         buf, found = text.lstrip("\ufeff").encode("utf-8"), encoding
-    if found.replace("_", "-").lower() in (
-        "utf-8",
-        "utf-8-sig",
-        "utf-16",
-        "utf-16-le",
-        "utf-16-be",
-    ):
+    if read_as_unicode(found):
         # Unicode text is not refused for mojibake here: a damaged value in it was damaged
         # before the file was saved, one row at a time, and the row check quarantines that
         # row (looks_double_encoded). Asked to repair, the damaged lines are repaired.
@@ -349,6 +343,19 @@ def decode_export(
 #: for a file read as UTF-8 though its definition declares an 8-bit code page
 #: (:func:`_utf8_despite_declared`); :func:`declared_encoding_not_used` reads it back.
 UTF8_DESPITE_DECLARED = ", not the declared "
+
+
+#: The encodings :func:`decode_export` reads Unicode text in (the start of what it returns).
+UNICODE_ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be")
+
+
+def read_as_unicode(encoding: str) -> bool:
+    """Whether ``encoding``, as :func:`decode_export` returned it for a file (``"utf-8"``,
+    ``"utf-16-le+repaired"``, ``"utf-8, not the declared cp850"``, ``"cp850+repaired"``),
+    says the file was read as Unicode (UTF-8 or UTF-16), not in an 8-bit code page: a value
+    still double-encoded in it was double-encoded before the file was saved."""
+    name = encoding.partition(UTF8_DESPITE_DECLARED)[0].partition("+")[0]
+    return name.replace("_", "-").lower() in UNICODE_ENCODINGS
 
 
 def declared_encoding_not_used(encoding: str) -> str | None:

@@ -190,6 +190,11 @@ class RowRules:
     #: The definition's ``encoding`` (``"auto"`` when detected): a value whose repair was
     #: not verified is tried in other code pages, for its reason to name the file's.
     read_encoding: str = "auto"
+    #: The rows' file was read as Unicode (``readers.read_as_unicode``), whatever ``encoding``
+    #: the definition declares; known where one file is checked (``stages.ingest_export``).
+    #: A value still double-encoded was so before the file was saved as UTF-8: its reason
+    #: says so, and names no other code page (its bytes are the UTF-8 ones, not the file's).
+    read_as_unicode: bool = False
 
 
 #: The problem of a text (CHECKED_FOR_MOJIBAKE) encoded twice (looks_double_encoded); no quote
@@ -206,6 +211,16 @@ DOUBLE_ENCODED_UNREPAIRED = (
     "looks double-encoded (mojibake, such as Ã© for é) even after repair_mojibake: ftfy found "
     "no reading of it that is text. Fix it where the export comes from (or save the file "
     "again as UTF-8) and deliver the file again"
+)
+#: :data:`DOUBLE_ENCODED_UNREPAIRED` for a file read as UTF-8 (:attr:`RowRules.read_as_unicode`),
+#: whatever its definition declares. Found by a user trial: a Typeform export saved again as
+#: UTF-8 from its mojibake was told to save the file again as UTF-8, as it was.
+DOUBLE_ENCODED_READ_AS_UTF8 = (
+    "looks double-encoded (mojibake, such as Ã© for é) even after repair_mojibake: the file "
+    "was read as UTF-8; its text is double-encoded (decoded in the wrong code page before "
+    "it was saved as UTF-8), and ftfy found no reading of it that is text. Deliver the "
+    "export as the survey tool wrote it, or fix the text where the export comes from, and "
+    "deliver the file again"
 )
 #: :data:`DOUBLE_ENCODED_UNREPAIRED` for a value whose bytes, read in another code page
 #: ({page}), repair to text where the declared one ({declared}) does not: the value was
@@ -1254,12 +1269,16 @@ def validate_survey_rows(
     )
     # A value left as read because its repair was not verified: which code page repairs it
     # (few such values, one Python call each).
+    # A file read as UTF-8 though a code page is declared is not in it: none is tried.
+    tries_code_pages = (
+        rules.repairs_mojibake and rules.read_encoding != "auto" and not rules.read_as_unicode
+    )
     repairs_in = (
         raw_value.map_elements(
             functools.partial(code_page_that_repairs, encoding=rules.read_encoding),
             return_dtype=pl.String,
         )
-        if rules.repairs_mojibake and rules.read_encoding != "auto"
+        if tries_code_pages
         else pl.lit(None, pl.String)
     )
     unrepaired = pl.col("problem") == DOUBLE_ENCODED_UNREPAIRED
@@ -1267,7 +1286,7 @@ def validate_survey_rows(
     # would contradict the others (found by a trial: cp437 on line 4, cp1252 on line 10).
     one_encoding = (
         repairs_in.filter(unrepaired).drop_nulls().n_unique() <= 1
-        if rules.repairs_mojibake and rules.read_encoding != "auto"
+        if tries_code_pages
         else pl.lit(True)
     )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
@@ -1371,6 +1390,8 @@ def validate_survey_rows(
         # A trial's CFPB complaints over the limit were told no remedy.
         .when(pl.col("problem").str.ends_with(_CHARACTER_LIMIT) & rules.from_definition)
         .then(pl.col("problem") + pl.lit(COMMENT_LIMIT_IN_DEFINITION))
+        .when(unrepaired & pl.lit(rules.read_as_unicode))
+        .then(pl.lit(DOUBLE_ENCODED_READ_AS_UTF8))
         .when(unrepaired & repairs_in.is_not_null() & ~one_encoding)
         .then(pl.lit(DOUBLE_ENCODED_NO_ONE_CODE_PAGE.replace("{declared}", rules.read_encoding)))
         .when(unrepaired & (repairs_in == "utf-8"))

@@ -418,8 +418,10 @@ def test_04_typeform_utf8_copy_of_its_mojibake_is_read_as_utf8_despite_the_decla
     definition declares, which made "Fra├ç┬®che" of it. A file that is UTF-8 beyond ASCII
     is read as UTF-8 unless only the declared code page reads it as text, the read says
     which encoding was declared, and the mojibake is the UTF-8 text's: repaired where ftfy
-    repairs it (read as cp850 before saving), else quarantined as read."""
+    repairs it (read as cp850 before saving), else quarantined as read, the reason saying
+    the file was read as UTF-8 (the trial's told to save the file again as UTF-8)."""
     from servicelens.ingest.readers import declared_encoding_not_used, decode_export
+    from servicelens.validation.expectations import DOUBLE_ENCODED_READ_AS_UTF8
 
     raw = (FIELD / "04-typeform-resaved-8bit" / "sample.csv").read_bytes()
     assert not raw.isascii() and b"\xc7\xa9" in raw  # "î" double-encoded, then cp850
@@ -443,7 +445,12 @@ def test_04_typeform_utf8_copy_of_its_mojibake_is_read_as_utf8_despite_the_decla
         assert "Fraîche, et à deux pas de chez moi" in str(attributes)
     else:  # "FraÇ©che": no repair of it is text, so it is quarantined as read
         assert counts.kept == 9 and list(_reasons(got)) == [10]
-        assert "FraÇ©che, et Çÿ deux pas" in " ".join(_reasons(got)[10])
+        [reason] = _reasons(got)[10]
+        assert reason.startswith('attributes: \'{"positives":"FraÇ©che, et Çÿ deux pas')
+        # Said to be read as UTF-8 and double-encoded; not told to save it as UTF-8.
+        assert reason.endswith(f"' {DOUBLE_ENCODED_READ_AS_UTF8}"), reason
+        assert "read as UTF-8; its text is double-encoded" in reason
+        assert "save the file again" not in reason and "save it again" not in reason
 
 
 @pytest.mark.parametrize("delimiter", [",", ";"])

@@ -1704,8 +1704,9 @@ def test_a_value_repair_mojibake_cannot_repair_says_so_instead_of_asking_for_it(
     tmp_path: Path,
 ) -> None:
     """Found by a trial: with repair_mojibake = true already set, a value ftfy could not
-    repair was quarantined asking to set repair_mojibake = true."""
-    from servicelens.validation.expectations import DOUBLE_ENCODED_UNREPAIRED
+    repair was quarantined asking to set repair_mojibake = true. The file is UTF-8, and
+    the reason says it was read so (a later trial's was told to save it again as UTF-8)."""
+    from servicelens.validation.expectations import DOUBLE_ENCODED_READ_AS_UTF8
 
     got = _ingested(
         tmp_path,
@@ -1716,7 +1717,7 @@ def test_a_value_repair_mojibake_cannot_repair_says_so_instead_of_asking_for_it(
     )
     assert got.clean.get_column("comment").to_list() == ["Die Gebühr war falsch"]
     assert reasons_of(got)["A2"] == [
-        f"comment: 'Kein Rückruf ¸ª seit Tagen' {DOUBLE_ENCODED_UNREPAIRED}"
+        f"comment: 'Kein Rückruf ¸ª seit Tagen' {DOUBLE_ENCODED_READ_AS_UTF8}"
     ]
 
 

@@ -668,3 +668,20 @@ def test_jsonl_lines_polars_reads_apart_go_to_the_exact_decoder_one_by_one(
         assert fast is not None, "polars' decoder refused a value it converts"
         as_it_runs, exact = _read_both_ways(path, monkeypatch)
     _same_read(as_it_runs, exact)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "unicode"),
+    [
+        ("utf-8", True),
+        ("utf-8-sig+repaired", True),
+        ("utf-16-le", True),
+        ("utf-8+repaired, not the declared cp850", True),
+        ("cp850+repaired", False),
+        ("latin-1", False),
+    ],
+)
+def test_read_as_unicode_reads_what_decode_export_returned(encoding: str, unicode: bool) -> None:
+    from servicelens.ingest.readers import read_as_unicode
+
+    assert read_as_unicode(encoding) is unicode
