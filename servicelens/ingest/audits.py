@@ -46,6 +46,7 @@ from servicelens.ingest.readers import (
     CsvDialect,
     RawRead,
     SourceError,
+    UnknownDelimiter,
     closest_column,
     column_key,
     decode_export,
@@ -312,6 +313,18 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
                     ".csv name): open it and save it as CSV (CSV UTF-8, or CSV with "
                     "semicolons) in its place; audits are read from CSV files only"
                 ) from error
+        if isinstance(error, UnknownDelimiter):
+            # The reader's advice is an export's (declare the delimiter in a definition's
+            # [read]); an audit file has no definition: its delimiter is always sniffed.
+            with path.open("rb") as handle:
+                head = handle.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
+            first = next((text for text in head.splitlines() if text.strip()), "")
+            raise SourceError(
+                f"{path}: line 1: cannot tell the delimiter ({first[:80]!r}): an audit file's "
+                "delimiter is sniffed, a comma, semicolon, tab or pipe between its columns, "
+                "and none of them splits its first lines. Save it as CSV (CSV UTF-8, or CSV "
+                f"with semicolons) with the four audit columns, {', '.join(AUDIT_COLUMNS)}"
+            ) from error
         raise
     # Matched as export columns are: case, spaces and punctuation aside ("Root Cause"), and
     # written together too: "ResponseId" is Qualtrics' own name (found by a QA lead's trial).

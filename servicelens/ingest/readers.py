@@ -62,6 +62,11 @@ class EmptyFile(SourceError):
         self.size = size
 
 
+class UnknownDelimiter(SourceError):
+    """None of the four delimiters in use (comma, semicolon, tab, pipe) fits a file's first
+    lines: a file of one column, or one split by another character."""
+
+
 @dataclass(frozen=True)
 class Reject:
     """A record that could not be read as a row; it goes to quarantine as it was."""
@@ -1344,7 +1349,7 @@ def _header_timezone(records: list[list[str]], key: str | None) -> str | None:
 
 def sniff_delimiter(path: str, buf: bytes) -> str:
     """The delimiter of a CSV export, sniffed from its head with the stdlib ``csv.Sniffer``
-    among the four in use (comma, semicolon, tab, pipe). Raises SourceError if none fits."""
+    among the four in use (comma, semicolon, tab, pipe). Raises UnknownDelimiter if none fits."""
     head = buf[:65536].decode("utf-8", "ignore")
     sniffer = csv.Sniffer()
     try:
@@ -1357,7 +1362,7 @@ def sniff_delimiter(path: str, buf: bytes) -> str:
             return sniffer.sniff(first, delimiters=",;\t|").delimiter
         except csv.Error:
             pass
-        raise SourceError(
+        raise UnknownDelimiter(
             f"{path}: line 1: cannot tell the delimiter from the first lines ({error}); "
             'declare it as `delimiter = ";"` (or ",", "\\t", "|") in the definition\'s [read]'
         ) from error

@@ -1337,6 +1337,19 @@ def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path
     assert "save it as CSV" in unread["reason"] and "definition" not in unread["reason"]
 
 
+def test_an_audit_file_of_one_column_is_told_what_an_audit_file_takes(tmp_path: Path) -> None:
+    """An audit file holding only ``response_id`` was told to declare its delimiter "in the
+    definition's [read]": an audit file has no definition; its delimiter is sniffed."""
+    path = _write(tmp_path, "2026-11-23", "response_id\nR1\nR2\n")
+    (unread,) = read_audit_files([path], "UTC", NOW).unreadable
+    assert unread["reason"] == (
+        f"{path}: line 1: cannot tell the delimiter ('response_id'): an audit file's "
+        "delimiter is sniffed, a comma, semicolon, tab or pipe between its columns, and none "
+        "of them splits its first lines. Save it as CSV (CSV UTF-8, or CSV with semicolons) "
+        "with the four audit columns, response_id, root_cause, audited_at, auditor"
+    )
+
+
 def test_an_audit_file_of_random_bytes_is_called_no_text_not_mojibake(tmp_path: Path) -> None:
     """A QA lead's trial: 300 random bytes saved as an audit file were said to look
     double-encoded, with advice to set `encoding` and `repair_mojibake` in a definition
