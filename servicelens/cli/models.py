@@ -479,23 +479,17 @@ def selection_lines(selection: dict[str, Any] | None, design: str | None = None)
     pooled validation ``log_loss``, ``roc_auc``, ``brier`` and ``cpu_seconds``).
 
     Candidates compared: a line naming the chosen design, the folds and why it won, then one
-    row per candidate, the chosen one starred. One candidate: the design and that the
-    source's spec left nothing to compare. No ``selection`` (a version saved before it was
-    recorded): ``design`` (the metadata's) and that how it was chosen was not recorded.
+    row per candidate, the chosen one starred. One candidate, or no ``selection`` (a version
+    saved before it was recorded): the one line alone. The first line is
+    :func:`models.select.selection_summary`'s, which the report says too.
     A QA lead's trial read "design blend" in ``models show`` and no design in ``train
     --source X``, though training had compared five on the validation numbers kept here."""
-    if not selection:
-        return [f"design: {design or '?'} (how it was chosen was not recorded for this version)"]
-    candidates = selection.get("candidates") or {}
-    if not candidates:
-        return [
-            f"design: {selection.get('chosen', design or '?')} ({selection.get('folds', '')}; "
-            "no other design was compared)"
-        ]
-    lines = [
-        f"design chosen on the training slice ({selection['folds']}): {selection['chosen']}"
-        + (" (lowest validation log loss)" if selection.get("criterion") == "log_loss" else "")
-    ]
+    from models.select import selection_summary
+
+    lines = [selection_summary(selection, design)]
+    if not selection or not selection.get("candidates"):
+        return lines
+    candidates = selection["candidates"]
     lines.append(f"{'  candidate':<30}{'log_loss':>9}{'roc_auc':>9}{'brier':>8}{'cpu s':>8}")
     for name, score in candidates.items():
         mark = "*" if name == selection["chosen"] else " "

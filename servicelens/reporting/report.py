@@ -36,6 +36,7 @@ from models.evaluate import (
     rule_baseline_text,
 )
 from models.registry import METADATA_FILE, champion_version, read_metrics
+from models.select import selection_summary
 from servicelens.dates import periods_word
 from servicelens.reporting.charts import (
     COLOURS,
@@ -794,10 +795,10 @@ def _design_and_review(metrics: dict[str, Any]) -> str:
     selection = metrics.get("selection") or {}
     candidates = selection.get("candidates") or {}
     if selection:
-        parts.append(
-            f"<p>Design <b>{escape(str(selection.get('chosen')))}</b>, chosen on the training "
-            f"slice only ({escape(str(selection.get('folds', '')))}) by validation log loss.</p>"
-        )
+        # The terminal's line (train, models show): "by validation log loss" only when it
+        # judged, not of a design the definition fixed or validation rows of one root cause.
+        said = selection_summary(selection)
+        parts.append(f"<p>{escape(said[:1].upper() + said[1:])}.</p>")
     if candidates:
         parts.append(
             _html_table(

@@ -11,8 +11,10 @@ import polars as pl
 import pytest
 
 from models.pipeline import DESIGNS
+from models.select import Selection
 from servicelens.cli.main import main
-from servicelens.reporting.report import render_report
+from servicelens.cli.models import selection_lines
+from servicelens.reporting.report import _design_and_review, render_report
 from servicelens.settings import Settings
 from tests.sources.test_train_and_score import VENDOR_MAPPING, _vendor_export
 
@@ -115,9 +117,47 @@ def test_a_mapping_naming_the_facts_design_trains_scores_shows_and_reports_it(
     assert main([*data, "models", *source, "show"]) == 0
     assert json.loads(capsys.readouterr().out)["design"] == "facts"
     html, _ = render_report(Settings(data_dir=str(tmp_path / "data")), None, datetime.now(UTC))
-    assert "Design <b>facts</b>" in html
+    assert "Design: facts (fixed by the source&#x27;s spec; no other design was compared)." in html
 
     mapping.write_text(PLAIN_MAPPING + '\ndesign = "forest"\n')
     assert main(train) == 2
     said = capsys.readouterr()
     assert f"{mapping} [features]: design 'forest' is not one of" in said.out + said.err
+
+
+_SCORES = {"log_loss": 0.41, "roc_auc": 0.88, "brier": 0.13, "cpu_seconds": 1.0}
+_ONE_CAUSE = (
+    "3 time-ordered folds (forward chaining), 40 validation rows, all perceived: they judge "
+    "no design, so the simplest, tfidf, is kept"
+)
+
+
+@pytest.mark.parametrize(
+    ("selection", "paragraph"),
+    [
+        (
+            Selection("facts", {}, "fixed by the source's spec"),
+            "<p>Design: facts (fixed by the source&#x27;s spec; no other design was compared).</p>",
+        ),
+        (
+            Selection("tfidf", {"tfidf": _SCORES, "blend": _SCORES}, _ONE_CAUSE, judged=False),
+            f"<p>Design chosen on the training slice ({_ONE_CAUSE}): tfidf.</p>",
+        ),
+        (
+            Selection("blend", {"tfidf": _SCORES, "blend": _SCORES}, "3 folds, 40 rows"),
+            "<p>Design chosen on the training slice (3 folds, 40 rows): blend (lowest "
+            "validation log loss).</p>",
+        ),
+    ],
+)
+def test_the_report_says_how_the_design_was_chosen_as_the_terminal_does(
+    selection: Selection, paragraph: str
+) -> None:
+    """The report said "by validation log loss" of every design, also one the definition
+    fixed (``[features] design``) or one kept because validation rows of one root cause
+    judged none; ``train`` and ``models show`` said which. Both say the same line now."""
+    metrics = {"selection": selection.as_dict()}
+    said = _design_and_review(metrics)
+    assert said.startswith(paragraph)
+    terminal = selection_lines(metrics["selection"])[0]
+    assert paragraph.lower() == f"<p>{terminal}.</p>".replace("'", "&#x27;").lower()
