@@ -161,6 +161,9 @@ class DayCounts:
     surveys_read: int = 0
     kept: int = 0
     quarantined: int = 0
+    #: Of those, the earlier copies of a response superseded by a later line of the same file
+    #: or by a later delivery (the quarantine's ``superseded`` rows, ``processed_dates``'
+    #: ``rows_superseded``), not rejects: both kinds, however their reasons name them.
     superseded_duplicates: int = 0
     #: Of those, the rows of a source whose ids are derived from the answers: exact
     #: duplicates of a later line or delivery (a form submitted twice), which the run's table

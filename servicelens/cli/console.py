@@ -176,15 +176,19 @@ NOTHING_KEPT_MIN_ROWS = 10
 EXIT_KEPT_NOTHING = 4
 
 
+#: What every run summary calls a quarantined row that is an earlier copy of a response, not
+#: a reject: the quarantine's ``superseded`` rows, ``DayCounts.superseded_duplicates`` and
+#: ``processed_dates.rows_superseded``. A later line of the same file supersedes a copy as a
+#: later delivery does (a form submitted twice), so neither is left out of the words.
+SUPERSEDED_WORDS = "earlier copies superseded by a later line or delivery"
+
+
 def quarantined_split(quarantined: int, superseded: int) -> str:
-    """How many of ``quarantined`` rows are earlier copies a later delivery replaced
-    (``superseded``, the quarantine's ``superseded`` column) and how many rejects, in the
-    words every summary uses: a BI analyst's trial read "quarantined 26" of three deliveries
-    with 2 rejected responses."""
-    return (
-        f"{superseded} earlier copies a later delivery replaced, "
-        f"{quarantined - superseded} rejected"
-    )
+    """How many of ``quarantined`` rows are :data:`SUPERSEDED_WORDS` (``superseded``, the
+    quarantine's ``superseded`` column) and how many rejects, in the words every summary
+    uses: a BI analyst's trial read "quarantined 26" of three deliveries with 2 rejected
+    responses."""
+    return f"{superseded} {SUPERSEDED_WORDS}, {quarantined - superseded} rejected"
 
 
 def trained_rows_line(published: Sequence[dict[str, Any]]) -> str | None:
@@ -231,8 +235,8 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
         # another partition): nothing is wrong with the export. Found by a trial, where
         # the note asked whether the export still fit its definition.
         return (
-            f"all of its {read} rows are copies replaced by a later line or delivery (their "
-            f"reasons name the line and the partition of each newer copy). {QUARANTINE_HINT}"
+            f"all of its {read} rows are {SUPERSEDED_WORDS} (their reasons name the line "
+            f"and the partition of each newer copy). {QUARANTINE_HINT}"
         )
     if (result.get("day_first") or 0) + (result.get("superseded_duplicates") or 0) >= read:
         # Every row is explained by day_first_note (a time that reads only day and month
@@ -264,8 +268,9 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
 
 def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     """A completed date's or partition's counts for a run's table ("read 24 kept 20
-    quarantined 4 scored 9", "quarantined 4 (3 of them copies replaced by a later line or
-    delivery)" where a re-delivery, or a later line of the same file, superseded rows),
+    quarantined 4 scored 9", "quarantined 4 (3 of them earlier copies superseded by a later
+    line or delivery: 1 exact duplicate, 2 duplicate deliveries)" where a re-delivery, or a
+    later line of the same file, superseded rows, each kind as its rows' reasons name it),
     ``flag`` after them, then
     :func:`withdrawn_note` and :func:`nothing_kept_note` where they apply. ``result``: a
     date's outcome result."""
@@ -273,15 +278,20 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     # are not rejects: a trial read "quarantined 24" of a re-delivered export as 24 failures.
     copies = result.get("superseded_duplicates") or 0
     # Not "later deliveries" alone: a trial's exact duplicate within one file (a form
-    # submitted twice) is one too, its reason naming the later line of the same file; and
-    # called an exact duplicate where the source's ids are derived from the answers.
+    # submitted twice) is one too, its reason naming the later line of the same file. One
+    # word for them all, then each kind by its reasons' name ('exact duplicate' where the
+    # source's ids are derived from the answers, else 'duplicate delivery'), so the counts
+    # add up to the one the quarantine's superseded column and rows_superseded give.
     exact = result.get("exact_duplicates") or 0
-    kinds = []
-    if exact:
-        kinds.append(f"{exact} of them exact duplicates of a later line or delivery")
-    if copies > exact:
-        kinds.append(f"{copies - exact} of them copies replaced by a later line or delivery")
-    replaced = f" ({'; '.join(kinds)})" if kinds else ""
+    kinds = [
+        f"{count} {name if count == 1 else plural}"
+        for count, name, plural in (
+            (exact, "exact duplicate", "exact duplicates"),
+            (copies - exact, "duplicate delivery", "duplicate deliveries"),
+        )
+        if count
+    ]
+    replaced = f" ({copies} of them {SUPERSEDED_WORDS}: {', '.join(kinds)})" if copies else ""
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')}{replaced} scored {result.get('scored')}{flag}"

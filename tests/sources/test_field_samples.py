@@ -640,15 +640,15 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     assert line == 10 and reasons == [
         "exact duplicate: the same answers as line 11, so the same derived id"
     ]
-    # The run's table does not call it a copy a later delivery replaced (a trial's did),
-    # nor a copy at all: an exact duplicate, as its reason says (trial 82).
+    # The run's table does not call it a copy a later delivery replaced (a trial's did):
+    # superseded by a later line, an exact duplicate as its reason says (trial 82).
     from dataclasses import asdict
 
     from servicelens.cli.console import counts_detail
 
-    assert "(1 of them exact duplicates of a later line or delivery)" in counts_detail(
-        asdict(got.counts)
-    )
+    assert (
+        "(1 of them earlier copies superseded by a later line or delivery: 1 exact duplicate)"
+    ) in counts_detail(asdict(got.counts))
     # The same row always derives the same id (a re-delivery supersedes, not duplicates).
     again = _ingest(
         "google-forms-hotdog.toml", "05-google-forms-crlf-multiline/sample.csv", tmp_path
