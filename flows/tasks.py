@@ -104,7 +104,7 @@ def validate_and_publish_clean_task(settings: Settings, day: date) -> ValidatedD
     )
     counts = validated.counts
     get_run_logger().info(
-        "%s: read %d surveys, kept %d, quarantined %d (%d earlier copies superseded by a later "
+        "%s: read %d surveys, kept %d, quarantined %d (%d superseded by a later "
         "line or delivery, %d malformed lines), %d negatives",
         day,
         counts.surveys_read,

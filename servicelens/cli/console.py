@@ -178,9 +178,10 @@ EXIT_KEPT_NOTHING = 4
 
 #: What every run summary calls a quarantined row that is an earlier copy of a response, not
 #: a reject: the quarantine's ``superseded`` rows, ``DayCounts.superseded_duplicates`` and
-#: ``processed_dates.rows_superseded``. A later line of the same file supersedes a copy as a
-#: later delivery does (a form submitted twice), so neither is left out of the words.
-SUPERSEDED_WORDS = "earlier copies superseded by a later line or delivery"
+#: ``processed_dates.rows_superseded``. A later line of the same file supersedes a row as a
+#: later delivery does (a form submitted twice), so neither is left out of the words; and
+#: no "copies": a form submitted twice is no copy to the one who sent it (trial 82).
+SUPERSEDED_WORDS = "superseded by a later line or delivery"
 
 
 def quarantined_split(quarantined: int, superseded: int) -> str:
@@ -268,7 +269,7 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
 
 def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     """A completed date's or partition's counts for a run's table ("read 24 kept 20
-    quarantined 4 scored 9", "quarantined 4 (3 of them earlier copies superseded by a later
+    quarantined 4 scored 9", "quarantined 4 (3 of them superseded by a later
     line or delivery: 1 exact duplicate, 2 duplicate deliveries)" where a re-delivery, or a
     later line of the same file, superseded rows, each kind as its rows' reasons name it),
     ``flag`` after them, then

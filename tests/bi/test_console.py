@@ -93,7 +93,7 @@ def test_a_run_that_kept_nothing_says_so_and_what_failed_most() -> None:
     # the export still fits its definition.
     moved = nothing_kept_note({"surveys_read": 1, "kept": 0, "superseded_duplicates": 1})
     assert moved is not None and moved.startswith(
-        "all of its 1 rows are earlier copies superseded by a later line or delivery"
+        "all of its 1 rows are superseded by a later line or delivery"
     )
     malformed = nothing_kept_note({"surveys_read": 30, "kept": 0, "malformed_lines": 30})
     assert malformed is not None and "(most failed checks: malformed lines, 30)" in malformed
@@ -121,12 +121,10 @@ def test_the_run_table_and_summaries_say_superseded_copies_in_one_word_and_split
     both = {"surveys_read": 10, "kept": 5, "quarantined": 5, "scored": 2}
     both |= {"superseded_duplicates": 3, "exact_duplicates": 1}
     assert counts_detail(both) == (
-        "read 10 kept 5 quarantined 5 (3 of them earlier copies superseded by a later line or "
+        "read 10 kept 5 quarantined 5 (3 of them superseded by a later line or "
         "delivery: 1 exact duplicate, 2 duplicate deliveries) scored 2"
     )
-    assert quarantined_split(5, 3) == (
-        "3 earlier copies superseded by a later line or delivery, 2 rejected"
-    )
+    assert quarantined_split(5, 3) == ("3 superseded by a later line or delivery, 2 rejected")
 
 
 def test_a_partition_of_a_stray_row_is_not_taken_for_an_export_that_no_longer_fits() -> None:

@@ -74,7 +74,7 @@ def test_the_demo_summary_adds_up_to_the_quarantine_mart_bi_reads(
     assert f"quarantined {surveys} (read = kept + quarantined: True)" in lines[0]
     # The split BI reads in the quarantine's superseded column (trial 83).
     assert lines[0].endswith(
-        f"; of the quarantined, {superseded} earlier copies superseded by a later line or "
+        f"; of the quarantined, {superseded} superseded by a later line or "
         f"delivery, {surveys - superseded} rejected"
     )
     assert lines[1].startswith(f"interaction records: {interactions} of ")

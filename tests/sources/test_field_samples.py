@@ -647,7 +647,7 @@ def test_05_google_forms_crlf_multiline(tmp_path: Path) -> None:
     from servicelens.cli.console import counts_detail
 
     assert (
-        "(1 of them earlier copies superseded by a later line or delivery: 1 exact duplicate)"
+        "(1 of them superseded by a later line or delivery: 1 exact duplicate)"
     ) in counts_detail(asdict(got.counts))
     # The same row always derives the same id (a re-delivery supersedes, not duplicates).
     again = _ingest(

@@ -219,7 +219,7 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
 
     assert validated.counts.withdrawn == 1
     assert counts_detail({**asdict(validated.counts), "scored": 0}) == (
-        "read 4 kept 1 quarantined 3 (2 of them earlier copies superseded by a later line or "
+        "read 4 kept 1 quarantined 3 (2 of them superseded by a later line or "
         "delivery: 2 duplicate deliveries) scored 0; 1 response is in no mart now: a newer "
         "delivery failed its checks (fix it and deliver it again) or is set aside by the "
         "definition, and superseded the older "

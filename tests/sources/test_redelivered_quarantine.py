@@ -127,7 +127,7 @@ def test_the_quarantine_tells_superseded_copies_from_rejects(
     ).fetchone() == (2,)
     # The run and its report say so too.
     assert (
-        "read 12, kept 2, quarantined 10 (8 earlier copies superseded by a later line or delivery, "
+        "read 12, kept 2, quarantined 10 (8 superseded by a later line or delivery, "
         "2 rejected; read = kept + quarantined: True)" in said
     ), said
     [report] = sorted((redelivered / "reports").glob("report-*-acme-qualtrics.html"))[-1:]
