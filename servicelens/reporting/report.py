@@ -160,6 +160,21 @@ def _train_hint(settings: Settings) -> str:
     )
 
 
+def no_model_needed(settings: Settings) -> str | None:
+    """Why the source ``settings`` address needs no root-cause model, in the words
+    ``servicelens run`` and ``train`` use (:data:`servicelens.cli.sources.NOTHING_NEGATIVE`),
+    when its definition says ``negative = "none"``; None for the sample and every other
+    source. A trial's report of such a survey said "no champion model yet: run train" in
+    three sections, and `train` then refused."""
+    if settings.is_sample:
+        return None
+    from servicelens.cli.sources import NOTHING_NEGATIVE, marks_nothing_negative
+
+    if not marks_nothing_negative(settings, settings.source):
+        return None
+    return f"no model needed: {settings.source}: {NOTHING_NEGATIVE}"
+
+
 # --- reading what is on disk ----------------------------------------------------------------
 
 
@@ -411,7 +426,7 @@ def _trend(inputs: _Inputs) -> str:
         .sort("survey_date")
     )
     if per_day.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
-        raise _NotAvailable("no negative response has a root cause yet: train a model first")
+        raise _NotAvailable(_no_root_causes(inputs.settings))
     xs = per_day.get_column("survey_date").to_list()
     series = [
         Series("policy failure", xs, per_day["policy_failures"].to_list(), COLOURS[POSITIVE_CLASS]),
@@ -473,7 +488,7 @@ def _top_policies(inputs: _Inputs) -> str:
         .filter(pl.col("scored") > 0)
     )
     if by_policy.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
-        raise _NotAvailable("no negative response has a root cause yet: train a model first")
+        raise _NotAvailable(_no_root_causes(inputs.settings))
     charts = []
     for column, chart_id, title, colour in (
         (
@@ -640,6 +655,8 @@ def _model(inputs: _Inputs) -> str:
     if inputs.champion is None or inputs.metrics is None:
         if sources:
             return "<p>No survey model yet (`servicelens train`).</p>" + sources
+        if needless := no_model_needed(inputs.settings):
+            raise _NotAvailable(needless)
         raise _NotAvailable(f"no champion model yet: run {_train_hint(inputs.settings)}")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
@@ -899,6 +916,8 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
     """Audited, scored negatives, preferring those the champion did not train on; with a
     note saying which, and whether they are the ones it trained on (in sample)."""
     audited = inputs.audited
+    if audited is None and (needless := no_model_needed(inputs.settings)):
+        raise _NotAvailable(needless)
     if audited is None or audited.height < MIN_AUDITED:
         raise _NotAvailable(
             f"fewer than {MIN_AUDITED} scored negatives have a QA audit: audit more, or train "
@@ -1215,8 +1234,20 @@ def label_heading(settings: Settings) -> str:
     return "audited as" if settings.is_sample else "labelled as"
 
 
+def _no_root_causes(settings: Settings) -> str:
+    """Why a chart of root causes has none to draw, and what to do: nothing, for a source
+    that needs no model (:func:`no_model_needed`)."""
+    return (
+        no_model_needed(settings)
+        or "no negative response has a root cause yet: train a model first"
+    )
+
+
 def _not_scored(settings: Settings) -> str:
-    """Why there is no fix list when no model has scored the negatives, and what to run."""
+    """Why there is no fix list when no model has scored the negatives, and what to run:
+    nothing, for a source that needs no model (:func:`no_model_needed`)."""
+    if needless := no_model_needed(settings):
+        return needless
     return (
         "no model has scored the negatives yet, so there is nothing to recommend: run "
         f"{_train_hint(settings)}, then re-run the dates "
@@ -1473,12 +1504,15 @@ def _untested(warning: dict[str, Any], day: date, inputs: _Inputs) -> str:
     """Why ``day``'s early warning tested nothing, as its manifest records it (before
     4b9e386 a date without a scored negative recorded "not tested: " and no reason). A date
     scored before the champion existed says so and how to score it, not "no champion model
-    yet" beside a report that names one (found by a QA lead's trial)."""
+    yet" beside a report that names one (found by a QA lead's trial), nor of a source that
+    needs none (:func:`no_model_needed`)."""
     from servicelens.outcomes import NOTHING_TO_TEST
 
     status = str(warning.get("status") or "").strip()
     if status.rstrip(":") == "not tested" or not status:
         return f"not tested: {NOTHING_TO_TEST}"
+    if "no champion model yet" in status and (needless := no_model_needed(inputs.settings)):
+        return f"not tested: {needless}"
     if inputs.champion is not None and "no champion model yet" in status:
         backfill = _backfill_hint(inputs.settings, f" --start {day} --end {day} --rerun all")
         return (
@@ -1700,6 +1734,8 @@ def render_report(
     champion = (
         f"champion <code>{escape(str(inputs.champion))}</code>"
         if inputs.champion
+        else "no model needed"
+        if no_model_needed(settings)
         else "no champion model yet"
     )
     html = (

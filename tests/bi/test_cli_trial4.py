@@ -331,6 +331,30 @@ def test_a_source_that_marks_nothing_negative_is_not_told_to_train(
     )
 
 
+def test_the_report_of_a_source_that_marks_nothing_negative_says_no_model_is_needed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a consumer-finance lead's trial: `report --source` of a survey whose
+    definition says negative = "none" said "no champion model yet: run ... train --source"
+    under Model and baselines, Fix list and What QA audits next, and `train` then refused;
+    `run` had said no model is needed. The report says so, and why, in `run`'s words."""
+    from servicelens.cli.sources import NOTHING_NEGATIVE
+
+    data = str(tmp_path / "data")
+    definition = Path(__file__).parents[1] / "sources" / "definitions" / "google-forms-hotdog.toml"
+    assert main(["--data-dir", data, "sources", "add", str(definition)]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, "report", "--source", "hot-dog-survey"]) == 0
+    shown = capsys.readouterr().out
+    page = next(Path(data, "reports").glob("report-*.html")).read_text(encoding="utf-8")
+    why = f"no model needed: hot-dog-survey: {NOTHING_NEGATIVE}"
+    for section in ("Model and baselines", "Fix list: what to fix first, by owner",
+                    "What QA audits next"):  # fmt: skip
+        assert f"  not available: {section}: {why}\n" in shown
+    assert "train --source" not in shown and "train --source" not in page
+    assert "no champion model yet" not in page and "no model needed" in page
+
+
 def test_a_sources_backfill_may_end_with_its_current_period(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
