@@ -590,8 +590,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError(f"source {definition.name}: {NOTHING_NEGATIVE}")
     if version is None:
         raise ValueError(
-            f"{models_dir}: no {definition.name} model yet; run `servicelens train --source "
-            f"{args.source} --input FILE` first"
+            f"{models_dir}: no {definition.name} model yet; {_train_first(settings, args.source)}"
         )
     meta = read_metadata(models_dir, version)
     spec = spec_from_dict(meta.get("feature_spec"))
@@ -702,6 +701,24 @@ def drift_text(drift: dict[str, Any]) -> str:
         judged = len(drift.get("psi", {})) - len(not_judged)
         return f"no drift in the {judged} feature(s) judged{unjudged}"
     return "no drift"
+
+
+def _train_first(settings: Settings, source: str) -> str:
+    """What ``score --source SOURCE`` tells to run when there is no model to score with: a
+    source configured in ``settings``' data directory that has landed rows trains on them,
+    as ``run`` and the report say (:func:`~servicelens.reporting.suggested.train_hint`);
+    any other (a preset, a definition file, a configured source with nothing landed) on a
+    labelled export. A consumer-finance lead's trial, with CFPB landed, was told to give
+    ``--input FILE``."""
+    from servicelens.ingest.configured import configured_names, configured_source
+    from servicelens.ingest.landing import landed_periods
+    from servicelens.reporting.suggested import train_hint
+
+    if source in configured_names(settings):
+        configured = configured_source(settings, source)
+        if landed_periods(configured):
+            return f"run {train_hint(configured)}, then score again"
+    return f"run `servicelens train --source {source} --input FILE` first"
 
 
 def quarantine_output(output: Path) -> Path:

@@ -48,7 +48,7 @@ from servicelens.reporting.charts import (
     page_scripts,
     write_library_script,
 )
-from servicelens.reporting.suggested import data_dir_argument, naming_data_dir
+from servicelens.reporting.suggested import data_dir_argument, naming_data_dir, train_hint
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
@@ -147,17 +147,6 @@ def _backfill_hint(settings: Settings, options: str = "") -> str:
                 options = PLACEHOLDER_RANGE
         options = f" --source {settings.source}{options}"
     return f"`servicelens backfill{options}`"
-
-
-def _train_hint(settings: Settings) -> str:
-    """The training a hint tells to run: a configured source's model is trained on the
-    labels it has landed (or on a labelled export given with --input)."""
-    if settings.is_sample:
-        return "`servicelens train`"
-    return (
-        f"`servicelens train --source {settings.source}` (on the labels it has landed; "
-        "add --input FILE for a labelled export)"
-    )
 
 
 def no_model_needed(settings: Settings) -> str | None:
@@ -657,7 +646,7 @@ def _model(inputs: _Inputs) -> str:
             return "<p>No survey model yet (`servicelens train`).</p>" + sources
         if needless := no_model_needed(inputs.settings):
             raise _NotAvailable(needless)
-        raise _NotAvailable(f"no champion model yet: run {_train_hint(inputs.settings)}")
+        raise _NotAvailable(f"no champion model yet: run {train_hint(inputs.settings)}")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
     best_rule = metrics.get("best_rule_baseline") or {}
@@ -1250,7 +1239,7 @@ def _not_scored(settings: Settings) -> str:
         return needless
     return (
         "no model has scored the negatives yet, so there is nothing to recommend: run "
-        f"{_train_hint(settings)}, then re-run the dates "
+        f"{train_hint(settings)}, then re-run the dates "
         f"({_backfill_hint(settings, PLACEHOLDER_RANGE + ' --rerun all')})"
     )
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from servicelens.settings import DEFAULT_DATA_DIR
+from servicelens.settings import DEFAULT_DATA_DIR, Settings
 
 #: The command line's commands (``servicelens <command>``); ``tests/unit/test_suggested.py``
 #: holds it to the parser's.
@@ -27,6 +27,19 @@ COMMANDS = (
     "generate", "run", "backfill", "serve", "sources", "runs", "train", "score", "models",
     "demo", "report", "review-queue", "query", "dictionary", "prefect",
 )  # fmt: skip
+
+
+def train_hint(settings: Settings) -> str:
+    """The training a message tells to run, as a quoted command: the sample's plain
+    ``servicelens train``; a configured source's ``train --source NAME``, trained on the
+    labels it has landed (or on a labelled export given with --input). The report, and
+    ``score`` of a configured source with landed rows, say it alike."""
+    if settings.is_sample:
+        return "`servicelens train`"
+    return (
+        f"`servicelens train --source {settings.source}` (on the labels it has landed; "
+        "add --input FILE for a labelled export)"
+    )
 
 
 def data_dir_argument(data_dir: str) -> str | None:

@@ -103,10 +103,11 @@ def test_a_sources_report_names_the_source_in_its_hints(
 
 
 def test_the_samples_report_hints_are_unchanged(tmp_path: Path) -> None:
-    from servicelens.reporting.report import _backfill_hint, _not_scored, _train_hint
+    from servicelens.reporting.report import _backfill_hint, _not_scored
+    from servicelens.reporting.suggested import train_hint
 
     sample = Settings(data_dir=str(tmp_path / "data"))
-    assert _train_hint(sample) == "`servicelens train`"
+    assert train_hint(sample) == "`servicelens train`"
     assert _backfill_hint(sample) == "`servicelens backfill`"
     assert _not_scored(sample) == (
         "no model has scored the negatives yet, so there is nothing to recommend: run "
@@ -353,6 +354,46 @@ def test_the_report_of_a_source_that_marks_nothing_negative_says_no_model_is_nee
         assert f"  not available: {section}: {why}\n" in shown
     assert "train --source" not in shown and "train --source" not in page
     assert "no champion model yet" not in page and "no model needed" in page
+
+
+def test_score_without_a_model_tells_a_landed_source_to_train_on_what_it_landed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a consumer-finance lead's trial: `score --source cfpb` with CFPB's labelled
+    complaints landed and no model said "run `train --source cfpb --input FILE` first",
+    while run and report said `train --source cfpb`. It says what they say; a source with
+    nothing landed, and a definition that is no configured source, still need a labelled
+    export (--input)."""
+    from servicelens.ingest.configured import pick_up_deliveries, register_source
+    from servicelens.reporting.suggested import train_hint
+
+    data = str(tmp_path / "data")
+    export = Path(__file__).parents[3] / "shared" / "field" / "08-cfpb-official-download"
+    score = ["--data-dir", data, "score", "--input", str(export / "sample.csv"),
+             "--output", str(tmp_path / "scored.parquet")]  # fmt: skip
+
+    def refusal(source: str) -> str:
+        assert main([*score, "--source", source]) == 2
+        return capsys.readouterr().err
+
+    # Taken from the inbox at once: the file is whole when written (Settings' default waits).
+    source = register_source(Settings(data_dir=data, inbox_settle_seconds=0), "cfpb")
+    untrained = f"servicelens: error: {data}/models/sources/cfpb: no cfpb model yet; run "
+    with_input = f"`servicelens --data-dir {data} train --source cfpb --input FILE` first"
+    assert refusal("cfpb").startswith(untrained + with_input)  # nothing landed yet
+    (source.inbox_dir / "complaints.csv").write_bytes((export / "sample.csv").read_bytes())
+    assert not [p.error for p in pick_up_deliveries(source) if p.error]
+    said = refusal("cfpb")
+    hint = train_hint(source).replace("servicelens", f"servicelens --data-dir {data}", 1)
+    assert said == f"{untrained}{hint}, then score again\n"
+    assert "--input FILE`" not in said
+    # A definition file of a source not configured here has landed nothing to train on.
+    other = tmp_path / "card-complaints.toml"
+    other.write_text('extends = "cfpb"\nname = "card-complaints"\n')
+    assert refusal(str(other)).startswith(
+        f"servicelens: error: {data}/models/sources/card-complaints: no card-complaints model "
+        f"yet; run `servicelens --data-dir {data} train --source {other} --input FILE` first"
+    )
 
 
 def test_a_sources_backfill_may_end_with_its_current_period(
