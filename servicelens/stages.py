@@ -106,6 +106,7 @@ from transforms.clean import (
     normalise_surveys,
     normalised_text_of,
     prepare_interactions,
+    response_day,
     split_superseded_deliveries,
     typed_interactions,
     unstated_comments,
@@ -1608,9 +1609,8 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     definition = source_definition(settings)
     if definition.partition == "day":
         return with_model_attributes(labelled, definition.features)
-    exact = pl.col("submitted_at").dt.convert_time_zone(settings.timezone).dt.date()
     return with_model_attributes(
-        labelled.with_columns(exact.fill_null(pl.col("survey_date")).alias("survey_date")),
+        labelled.with_columns(response_day(settings.timezone).alias("survey_date")),
         definition.features,
     )
 

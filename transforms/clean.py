@@ -292,6 +292,19 @@ def survey_day(
     )
 
 
+def response_day(business_timezone: str) -> pl.Expr:
+    """Each clean row's own day (pl.Date): its ``submitted_at`` (UTC) on the calendar of
+    ``business_timezone`` (an IANA name), else its ``survey_date``. A monthly or weekly
+    partition's ``survey_date`` is the period's first day, not the row's: CFPB's March
+    complaints all read 2026-03-01."""
+    return (
+        pl.col("submitted_at")
+        .dt.convert_time_zone(business_timezone)
+        .dt.date()
+        .fill_null(pl.col("survey_date"))
+    )
+
+
 #: A spreadsheet's date serial number (days since 1899-12-30) of the years 2000-2099, and
 #: any time of day after it: a date column saved as CSV after its cells lost their date
 #: format (a trial's audit "46346"; a call log's "46322 10:00:00", date and time columns

@@ -342,6 +342,31 @@ def _html_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def rows_first_and_last(
+    clean_dir: DataPath, manifests: pl.DataFrame, granularity: str, timezone: str
+) -> tuple[date, date] | None:
+    """The first and last day of the rows kept in the clean table ``clean_dir`` (each row's
+    own day, :func:`transforms.clean.response_day` in the business ``timezone``), from its
+    ``manifests`` (:func:`_manifests`); None when no partition kept a row.
+
+    A daily partition's date is its rows' day, so nothing is read; a weekly or monthly one
+    is dated by its period's first day (an analyst's trial read CFPB's "2015-03-01 to
+    2026-03-01" beside rows from 2015-03-23 to 2026-03-11), so the ``submitted_at`` of its
+    first and last partitions that kept a row are read, those two columns alone."""
+    from transforms.clean import response_day
+
+    days = manifests.filter(pl.col("kept").fill_null(0) > 0).get_column("survey_date").sort()
+    if days.is_empty():
+        return None
+    if granularity == "day":
+        return days[0], days[-1]
+    ends = scan_table(clean_dir, [days[0], days[-1]]).select(
+        response_day(timezone).min().alias("first"), response_day(timezone).max().alias("last")
+    )
+    first, last = ends.collect().row(0)
+    return (first or days[0]), (last or days[-1])
+
+
 def _holding_rows(manifests: pl.DataFrame) -> pl.DataFrame:
     """The clean partitions' manifests (``survey_date``, ``surveys_read`` ...) of dates that
     read any row. A partition whose rows all moved to their own dates when a fixed
@@ -1637,7 +1662,10 @@ def _sources(inputs: _Inputs) -> str:
         # its delivery again holds none (a QA lead's trial read it as "only quarantined").
         empty = manifests.filter(pl.col("surveys_read").fill_null(0) == 0).height
         aside = manifests.height - holding.height - empty
-        days = (holding if holding.height else manifests).get_column("survey_date").sort()
+        days = manifests.get_column("survey_date").sort()
+        first_and_last = rows_first_and_last(
+            root / "clean" / "responses", manifests, granularity, inputs.settings.timezone
+        ) or (days.min(), days.max())
         notes = [
             *([f"{aside:,} holding only rows quarantined"] if aside and holding.height else []),
             *([f"{empty:,} holding no row"] if empty and holding.height else []),
@@ -1647,8 +1675,8 @@ def _sources(inputs: _Inputs) -> str:
                 "source": name,
                 "partitions": f"{manifests.height:,} ({granularity})"
                 + "".join(f", {note}" for note in notes),
-                "from": str(days.min()),
-                "to": str(days.max()),
+                "from": str(first_and_last[0]),
+                "to": str(first_and_last[1]),
                 "read": int(manifests.get_column("surveys_read").sum() or 0),
                 "kept": int(manifests.get_column("kept").sum() or 0),
                 "quarantined": int(manifests.get_column("quarantined").sum() or 0),
@@ -1710,6 +1738,12 @@ def render_report(
     holding = _holding_rows(inputs.manifests)
     shown = holding if holding.height else inputs.manifests
     dates = shown.get_column("survey_date").cast(pl.String).sort().to_list()
+    # The rows' own days, as the Sources table gives them, not a monthly source's months.
+    kept = rows_first_and_last(
+        settings.clean_dir, inputs.manifests, settings.partition, settings.timezone
+    )
+    if kept is not None:
+        dates = [str(kept[0]), str(kept[1])]
     headline = {
         "dates": f"{dates[0]}..{dates[-1]}" if dates else None,
         "responses": inputs.scored.height if inputs.scored is not None else 0,

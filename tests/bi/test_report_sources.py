@@ -121,8 +121,27 @@ def test_every_sources_quarantine_reasons_are_in_each_report(
         # (July), not the month of delivery, which is not where the source's data ends (a
         # trial read it so).
         (cfpb,) = [r for r in _sources_table(html) if r["source"] == "cfpb"]
-        assert (cfpb["from"], cfpb["to"]) == ("2023-06-01", "2023-08-01")
         assert cfpb["partitions"] == "3 (month)"
+
+
+@pytest.mark.slow
+def test_a_monthly_sources_dates_are_its_rows_days_not_its_months(
+    sources_only: tuple[Settings, list[Settings], list[str]],
+) -> None:
+    """Found by a consumer-finance lead's trial: the Sources table, whose From and to are
+    "the dates of the rows kept", and the header's "Survey dates" gave CFPB's monthly
+    partitions' first days (2015-03-01 to 2026-03-01) for complaints received from
+    2015-03-23 to 2026-03-11. They give the first and last Date received kept."""
+    base, _, _ = sources_only
+    received = pl.read_csv(CFPB, columns=["Date received"]).get_column("Date received")
+    days = received.str.to_date("%Y-%m-%d", strict=False).drop_nulls()
+    first, last = str(days.min()), str(days.max())
+    assert (first, last) == ("2023-06-27", "2023-08-25")  # in June and August's partitions
+    for report in sorted(base.reports_dir.glob("report-*.html")):
+        (cfpb,) = [r for r in _sources_table(report.read_text()) if r["source"] == "cfpb"]
+        assert (cfpb["from"], cfpb["to"]) == (first, last), report
+    (own,) = base.reports_dir.glob("report-*-cfpb.html")
+    assert f"Survey dates {first}..{last};" in own.read_text()
 
 
 def test_a_nightly_run_of_sources_only_writes_each_sources_report(
