@@ -228,6 +228,49 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     "in_training_set": pl.Boolean(),
 }
 
+#: ``servicelens score --output``: one row per kept row of the export, in file order. Each
+#: column has feedback_scored's name, type and meaning, so BI slices a scored export by
+#: source, date and queue as it does the mart, without joining back to the file
+#: (``survey_date`` is the partition the nightly run files the row under: a monthly
+#: source's month's first day; ``submitted_at`` the row's own time); ``source_line`` is the
+#: row's line in the export. Not a published table: written where ``--output`` says.
+SCORE_OUTPUT_SCHEMA: dict[str, pl.DataType] = {
+    name: {**FEEDBACK_SCORED_SCHEMA, **LINEAGE_SCHEMA}[name]
+    for name in (
+        "response_id",
+        "source",
+        "survey_date",
+        "submitted_at",
+        "source_line",
+        "interaction_id",
+        "channel",
+        "queue",
+        "policy_code",
+        "language",
+        "csat",
+        "nps",
+        "effort",
+        "rating",
+        "wait_seconds",
+        "handle_seconds",
+        "transfers",
+        "prior_contacts",
+        "sla_met",
+        "policy_disclosed",
+        "resolution",
+        "fees_charged",
+        "fee_excess",
+        "attributes",
+        "is_negative",
+        "root_cause",
+        "p_policy_failure",
+        "needs_review",
+        "top_reasons",
+        "model_version",
+        "in_training_set",
+    )
+}
+
 #: The responses most worth auditing next: unaudited ones closest to the threshold (those
 #: the model abstains on, and its closest calls), and audited ones whose label the model
 #: strongly doubts (out-of-fold), most urgent first.

@@ -560,7 +560,10 @@ def source_report(metrics: dict[str, Any]) -> str:
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     """Score the kept rows of an export with a source's champion; one output row per kept
-    row, in file order. Quarantined rows go beside the output (:func:`quarantine_output`,
+    row, in file order, with feedback_scored's columns BI slices by
+    (``transforms.schemas.SCORE_OUTPUT_SCHEMA``: source, survey_date as the nightly run
+    partitions it, submitted_at, queue and the other mapped columns, then the scores).
+    Quarantined rows go beside the output (:func:`quarantine_output`,
     ``QUARANTINE_SCHEMA``: line, id, every reason, the raw record with personal data
     redacted) and are counted, by column, in the summary."""
     from models.drift import compare_with_reference
@@ -576,8 +579,10 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from models.train import Decision, score_negatives
     from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import period_start_of
     from servicelens.stages import ingest_export
     from transforms.marts import IN_TRAINING_SET, with_out_of_fold_scores
+    from transforms.schemas import PARTITION_COLUMN, SCORE_OUTPUT_SCHEMA, conform
 
     definition = load_definition(definition_named(settings, args.source))
     models_dir = registry_of(settings, definition.name)
@@ -614,15 +619,14 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         decision.review_band,
         read_trained_facts_only(models_dir, version),
     )
-    out = scored.select(
-        "response_id",
-        "source_line",
-        "root_cause",
-        "p_policy_failure",
-        "needs_review",
-        "top_reasons",
-        pl.lit(version).alias("model_version"),
-        IN_TRAINING_SET,
+    # The mart's columns BI slices by, as feedback_scored has them (a consumer-finance
+    # lead's trial could not slice a scored CFPB export by product or month without the CSV).
+    out = conform(
+        scored.with_columns(
+            period_start_of(pl.col(PARTITION_COLUMN), definition.partition),
+            pl.lit(version).alias("model_version"),
+        ),
+        SCORE_OUTPUT_SCHEMA,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     out.write_parquet(args.output)

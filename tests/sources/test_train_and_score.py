@@ -132,6 +132,58 @@ def test_a_new_export_trains_and_scores_through_a_mapping_file(
     assert [v["champion"] for v in versions] == [True]
 
 
+def test_a_scored_export_carries_the_columns_bi_slices_the_mart_by(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a consumer-finance lead's trial: `score --output` held the ids, line and
+    scores only, so BI could not slice a scored CFPB export by product (queue) or month
+    without joining back to the CSV. It carries the source, the row's date as the nightly
+    run partitions it (a monthly source: the month's first day) and its own time, and the
+    columns the definition maps, with feedback_scored's names and types."""
+    import duckdb
+
+    from transforms.schemas import FEEDBACK_SCORED_SCHEMA, SCORE_OUTPUT_SCHEMA
+
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(
+        VENDOR_MAPPING.replace('negative = "all"', 'negative = "all"\npartition = "month"')
+    )
+    _vendor_export().write_csv(tmp_path / "train.csv")
+    data = ["--data-dir", str(tmp_path / "data"), "--json"]
+    assert main([*data, "train", "--source", str(mapping), "--input", str(tmp_path / "train.csv"),
+                 "--folds", "3"]) == 0  # fmt: skip
+    # Two months: the last days of January and the first of February.
+    export = _vendor_export(40, seed=2).drop("verdict", "resolution_note")
+    days = [date(2026, 1, 30) + timedelta(days=i % 4) for i in range(export.height)]
+    export = export.with_columns(opened=pl.Series([d.strftime("%d/%m/%Y") for d in days]))
+    export.write_csv(tmp_path / "new.csv")
+    out = tmp_path / "scored.parquet"
+    assert main([*data, "score", "--source", str(mapping), "--input", str(tmp_path / "new.csv"),
+                 "--output", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+
+    scored = pl.read_parquet(out)
+    assert scored.schema == SCORE_OUTPUT_SCHEMA
+    marts = {**FEEDBACK_SCORED_SCHEMA, "source_line": pl.Int64()}
+    assert all(marts[name] == dtype for name, dtype in scored.schema.items())
+    assert scored.get_column("response_id").to_list() == export.get_column("ticket").to_list()
+    assert scored.get_column("source").unique().to_list() == ["acme-vendor"]
+    assert scored.get_column("queue").to_list() == export.get_column("team").to_list()
+    assert scored.get_column("sla_met").to_list() == (export["within_target"] == "Y").to_list()
+    own = scored.get_column("submitted_at").dt.convert_time_zone("Europe/London").dt.date()
+    assert own.to_list() == days
+    # What BI asks of it: failures by month and queue, as of the mart.
+    by_month = duckdb.sql(
+        f"SELECT survey_date, count(*) AS n FROM read_parquet('{out}') GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert by_month == [(date(2026, 1, 1), 20), (date(2026, 2, 1), 20)]
+    by_queue = duckdb.sql(
+        f"SELECT queue, count(*) FILTER (root_cause = 'policy_failure') AS failures "
+        f"FROM read_parquet('{out}') GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert [queue for queue, _ in by_queue] == ["billing", "field", "phones"]
+
+
 def test_a_mapping_that_feeds_the_label_or_a_leaking_column_is_refused(tmp_path: Path) -> None:
     leaking = tmp_path / "leak.toml"
     leaking.write_text(VENDOR_MAPPING.replace('queue = "team"', 'queue = "resolution_note"'))
