@@ -446,6 +446,29 @@ NO_RULE_TEXT = (
 )
 
 
+def selection_summary(selection: dict[str, Any] | None, design: str | None = None) -> str:
+    """How training chose a model's design, in one line: ``selection`` is ``metrics.json``'s
+    (:meth:`models.select.Selection.as_dict`), ``design`` the metadata's for a version saved
+    before it was recorded. Candidates compared: the folds and the design chosen, "lowest
+    validation log loss" only when that judged it (validation rows of one root cause judge none). No
+    candidate: the design and why nothing was compared (a definition's ``[features]
+    design``). The terminal (``train``, ``models show``) and the report say this same line:
+    the report once said "by validation log loss" of a design the definition had fixed. Here,
+    not in :mod:`models.select`, so the report reads it without importing scikit-learn."""
+    if not selection:
+        return f"design: {design or '?'} (how it was chosen was not recorded for this version)"
+    if not selection.get("candidates"):
+        return (
+            f"design: {selection.get('chosen', design or '?')} ({selection.get('folds', '')}; "
+            "no other design was compared)"
+        )
+    return f"design chosen on the training slice ({selection['folds']}): " + (
+        f"{selection['chosen']} (lowest validation log loss)"
+        if selection.get("criterion") == "log_loss"
+        else str(selection["chosen"])
+    )
+
+
 def rule_baseline_text(baseline: dict[str, Any]) -> str:
     """The best single rule of ``baseline`` (metrics' ``best_rule_baseline``) as the terminal
     and the report name it: the rule, e.g. ``sla_met == false``, or ``none (why)`` when the

@@ -80,28 +80,6 @@ class Selection:
         }
 
 
-def selection_summary(selection: dict[str, Any] | None, design: str | None = None) -> str:
-    """How training chose a model's design, in one line: ``selection`` is ``metrics.json``'s
-    (:meth:`Selection.as_dict`), ``design`` the metadata's for a version saved before it was
-    recorded. Candidates compared: the folds and the design chosen, "lowest validation log
-    loss" only when that judged it (validation rows of one root cause judge none). No
-    candidate: the design and why nothing was compared (a definition's ``[features]
-    design``). The terminal (``train``, ``models show``) and the report say this same line:
-    the report once said "by validation log loss" of a design the definition had fixed."""
-    if not selection:
-        return f"design: {design or '?'} (how it was chosen was not recorded for this version)"
-    if not selection.get("candidates"):
-        return (
-            f"design: {selection.get('chosen', design or '?')} ({selection.get('folds', '')}; "
-            "no other design was compared)"
-        )
-    return f"design chosen on the training slice ({selection['folds']}): " + (
-        f"{selection['chosen']} (lowest validation log loss)"
-        if selection.get("criterion") == "log_loss"
-        else str(selection["chosen"])
-    )
-
-
 def time_ordered_folds(
     dates: np.ndarray, y: np.ndarray, folds: int, seed: int
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.datetime64 | None]], str]:

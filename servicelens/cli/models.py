@@ -481,10 +481,10 @@ def selection_lines(selection: dict[str, Any] | None, design: str | None = None)
     Candidates compared: a line naming the chosen design, the folds and why it won, then one
     row per candidate, the chosen one starred. One candidate, or no ``selection`` (a version
     saved before it was recorded): the one line alone. The first line is
-    :func:`models.select.selection_summary`'s, which the report says too.
+    :func:`models.evaluate.selection_summary`'s, which the report says too.
     A QA lead's trial read "design blend" in ``models show`` and no design in ``train
     --source X``, though training had compared five on the validation numbers kept here."""
-    from models.select import selection_summary
+    from models.evaluate import selection_summary
 
     lines = [selection_summary(selection, design)]
     if not selection or not selection.get("candidates"):

@@ -34,9 +34,9 @@ from models.evaluate import (
     expected_calibration_error,
     precision_recall_points,
     rule_baseline_text,
+    selection_summary,
 )
 from models.registry import METADATA_FILE, champion_version, read_metrics
-from models.select import selection_summary
 from servicelens.dates import periods_word
 from servicelens.reporting.charts import (
     COLOURS,
