@@ -326,6 +326,12 @@ def test_a_challenger_without_skill_is_never_promoted(
     assert again["decision"].startswith(f"kept champion {good['version']}: challenger ")
 
 
+def _trained_line(shown: str) -> str:
+    """The line of `models show`'s output ``shown`` that says what the version trained on
+    (below the design and how it was chosen)."""
+    return next(line for line in shown.splitlines() if line.startswith("trained on "))
+
+
 def test_promote_and_rollback_say_which_marts_another_version_scored(
     generated: Settings,
     labelled: pl.DataFrame,
@@ -412,6 +418,11 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert main(["--data-dir", str(data), "models", "show"]) == 0
     shown = capsys.readouterr().out.splitlines()
     assert shown[0].startswith(f"{second['version']} (champion), source sample, design ")
+    # Then how the design was chosen, as train prints it (its candidates, one line each),
+    # which tests/sources/test_training_reports.py reads; the lines below it here.
+    trained_at = next(i for i, line in enumerate(shown) if line.startswith("trained on "))
+    assert shown[1].startswith("design") and trained_at > 1
+    shown = shown[:1] + shown[trained_at:]
     assert shown[2] == f"training's decision: {second['decision']}"
     # Then what was done by hand (a QA lead's trial: a rolled-back version read "promoted"
     # with nothing to say it was rolled back, or when).
@@ -437,7 +448,7 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert shown[1].startswith(f"trained on {rows} labelled rows, survey dates ")
     meta_file.write_text(json.dumps({**meta, "facts_only_rows": 11474}))
     assert main(["--data-dir", str(data), "models", "show"]) == 0
-    with_facts_only = capsys.readouterr().out.splitlines()[1]
+    with_facts_only = _trained_line(capsys.readouterr().out)
     assert with_facts_only.startswith(
         f"trained on {rows} labelled rows and 11,474 without text (facts only, not scored), "
         "survey dates "
@@ -451,13 +462,9 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
     assert main(["--data-dir", str(data), "models", "show", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["trained_dates"] == ["2026-09-01", "2026-12-01"]
     assert main(["--data-dir", str(data), "models", "show"]) == 0
-    assert (
-        capsys.readouterr()
-        .out.splitlines()[1]
-        .startswith(
-            f"trained on {rows} labelled rows and 11,474 without text (facts only, not scored; "
-            "every row dated 2026-09-01..2026-12-01), survey dates "
-        )
+    assert _trained_line(capsys.readouterr().out).startswith(
+        f"trained on {rows} labelled rows and 11,474 without text (facts only, not scored; "
+        "every row dated 2026-09-01..2026-12-01), survey dates "
     )
 
 
