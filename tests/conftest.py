@@ -35,6 +35,17 @@ os.environ.setdefault("SERVICELENS_INBOX_SETTLE_SECONDS", "0")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _prefect_home_template_root(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The folder every worker of the run shares, where :mod:`tests.prefect_homes` makes its
+    migrated template home: pytest's base temporary folder (under xdist, the parent of each
+    worker's own), pruned by pytest as its other folders are."""
+    from tests import prefect_homes
+
+    base = tmp_path_factory.getbasetemp()
+    prefect_homes.TEMPLATE_ROOT = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
     """A real Prefect API on a temporary database, started once per test process."""

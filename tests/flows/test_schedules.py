@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from servicelens.settings import Settings
+from tests.prefect_homes import seeded
 
 pytestmark = pytest.mark.slow
 
@@ -102,6 +103,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _prefect_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a command on Prefect home ``home``, given a migrated, empty
+    database (:func:`tests.prefect_homes.seeded`), with ``extra``."""
+    seeded(home)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SERVICELENS_"))}
     env.update(
         PREFECT_HOME=str(home),

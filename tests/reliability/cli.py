@@ -21,6 +21,8 @@ from typing import Any
 
 import duckdb
 
+from tests.prefect_homes import seeded
+
 #: Deadline of one command (an embedded API starts in 10-60 s on a busy 2-core machine).
 COMMAND_SECONDS = 900.0
 #: Deadline for a command to reach a checkpoint, or to stop after a signal.
@@ -46,6 +48,10 @@ class Home:
     prefect: Path
 
     def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a command on this home: the test's own, less its servicelens
+        settings and API URL, with ``extra``. The Prefect home gets a migrated, empty
+        database the first time (:func:`tests.prefect_homes.seeded`)."""
+        seeded(self.prefect)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICELENS_")}
         env.pop("PREFECT_API_URL", None)  # the embedded API, as by default
         env.update(
@@ -59,8 +65,8 @@ class Home:
 
 
 def generated_home(folder: Path, first: date, days: int, seed: int) -> Home:
-    """A data directory with ``days`` dates of 300 generated surveys from ``first``, and an
-    empty Prefect home."""
+    """A data directory with ``days`` dates of 300 generated surveys from ``first``, and a
+    Prefect home of its own (its database migrated and empty once a command runs)."""
     from servicelens.synthetic.generator import generate
 
     home = Home(folder / "data", folder / "prefect")
