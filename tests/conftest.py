@@ -56,41 +56,43 @@ def prefect_api() -> Iterator[None]:
 
 
 #: The slowest test files, longest first: summed setup, call and teardown seconds of one
-#: whole run (`pytest --durations=0`, 2 workers, 2026-12-05, under load 6-9). `make test`
+#: whole run (`pytest --durations=0`, 3 workers on 2 cores, 2026-12-06, 673 s). `make test`
 #: hands files to its two workers in this order (pytest-xdist's ``--dist loadfile`` with
 #: ``--no-loadscope-reorder``), so the long ones start first and short ones fill the end.
 #: xdist's own order (most tests first) left a 26 s one-test file running alone at the end,
 #: 56 s after the other worker had finished. Order only: a stale list costs balance, never
 #: a result; files not listed follow in collection order.
 SLOWEST_FILES = (
-    "tests/sources/test_train_and_score.py",  # 231 s
-    "tests/flows/test_schedules.py",  # 222 s
-    "tests/badinput/test_cli_messages.py",  # 151 s
-    "tests/reliability/test_backfill_crash.py",  # 137 s
+    "tests/flows/test_schedules.py",  # 220 s
+    "tests/sources/test_train_and_score.py",  # 165 s
     "tests/sources/test_configured.py",  # 130 s
-    "tests/reliability/test_kill.py",  # 113 s
-    "tests/sources/test_formats.py",  # 84 s
-    "tests/scale/test_object_storage.py",  # 77 s
-    "tests/model/test_promotion.py",  # 72 s
-    "tests/unit/test_embedded_api_start.py",  # 70 s
-    "tests/reliability/test_backfill_concurrent.py",  # 64 s
-    "tests/model/test_designs.py",  # 59 s
-    "tests/bi/test_analyst_outputs.py",  # 49 s
-    "tests/sources/test_training_reports.py",  # 43 s
-    "tests/bi/test_startup.py",  # 42 s
-    "tests/model/test_model.py",  # 37 s
-    "tests/reliability/test_lost_flow_run.py",  # 36 s
-    "tests/reliability/test_orphaned_api.py",  # 35 s
-    "tests/scale/test_dask_backfill.py",  # 34 s
-    "tests/reliability/test_runs_show.py",  # 34 s
-    "tests/sources/test_field_samples.py",  # 30 s
-    "tests/flows/test_backfill.py",  # 30 s
-    "tests/flows/test_caching.py",  # 27 s
-    "tests/flows/test_recovery.py",  # 26 s
-    "tests/flows/test_early_warning.py",  # 25 s
-    "tests/flows/test_end_to_end.py",  # 25 s
-    "tests/model/test_source_selection.py",  # 25 s
-    "tests/bi/test_report_sources.py",  # 18 s
+    "tests/badinput/test_cli_messages.py",  # 86 s
+    "tests/reliability/test_kill.py",  # 86 s
+    "tests/reliability/test_backfill_crash.py",  # 86 s
+    "tests/sources/test_cut_off_deliveries.py",  # 83 s
+    "tests/reliability/test_backfill_concurrent.py",  # 61 s
+    "tests/scale/test_object_storage.py",  # 58 s
+    "tests/sources/test_training_reports.py",  # 49 s
+    "tests/unit/test_embedded_api_start.py",  # 45 s
+    "tests/flows/test_caching.py",  # 44 s
+    "tests/reliability/test_lost_flow_run.py",  # 44 s
+    "tests/sources/test_repeated_comments.py",  # 41 s
+    "tests/reliability/test_orphaned_api.py",  # 38 s
+    "tests/model/test_promotion.py",  # 38 s
+    "tests/scale/test_dask_backfill.py",  # 37 s
+    "tests/flows/test_recovery.py",  # 37 s
+    "tests/model/test_designs.py",  # 37 s
+    "tests/reliability/test_runs_show.py",  # 37 s
+    "tests/flows/test_backfill.py",  # 36 s
+    "tests/model/test_model.py",  # 33 s
+    "tests/bi/test_startup.py",  # 31 s
+    "tests/sources/test_formats.py",  # 27 s
+    "tests/flows/test_end_to_end.py",  # 22 s
+    "tests/bi/test_analyst_outputs.py",  # 22 s
+    "tests/bi/test_upgrade.py",  # 22 s
+    "tests/sources/test_field_samples.py",  # 22 s
+    "tests/flows/test_early_warning.py",  # 20 s
+    "tests/model/test_train_after_promotion.py",  # 18 s
 )
 
 
