@@ -72,16 +72,24 @@ def template() -> Path:
     return folder
 
 
-def _migrate(folder: Path) -> None:
-    home = folder / "home"
-    home.mkdir(exist_ok=True)
+def own_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a command on Prefect home ``home`` alone: the test's own without
+    its ``PREFECT_`` and ``SERVICELENS_`` settings (no API URL: the embedded API), Prefect's
+    analytics and UI off, then ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SERVICELENS_"))}
     env.update(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
+        **extra,
     )
+    return env
+
+
+def _migrate(folder: Path) -> None:
+    home = folder / "home"
+    home.mkdir(exist_ok=True)
+    env = own_env(home, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
     done = subprocess.run(
         [sys.executable, "-c", _START_THE_API],
         env=env,

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from servicelens.settings import Settings
-from tests.prefect_homes import seeded
+from tests.prefect_homes import own_env, seeded
 
 pytestmark = pytest.mark.slow
 
@@ -105,16 +105,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _prefect_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a command on Prefect home ``home``, given a migrated, empty
     database (:func:`tests.prefect_homes.seeded`), with ``extra``."""
-    seeded(home)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SERVICELENS_"))}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="INFO",
-        **extra,
-    )
-    return env
+    return own_env(seeded(home), **{"PREFECT_LOGGING_LEVEL": "INFO", **extra})
 
 
 @pytest.fixture(scope="module")
