@@ -174,7 +174,7 @@ def choose_design(
     """
     candidates = spec.candidates()
     if len(candidates) == 1:
-        return Selection(candidates[0], {}, "fixed by the source's spec")
+        return Selection(candidates[0], {}, spec.one_candidate_because())
     splits, description = time_ordered_folds(rows.dates, rows.y, folds, seed)
     predicted = {design: np.full(len(rows.y), np.nan) for design in candidates}
     seconds = dict.fromkeys(candidates, 0.0)

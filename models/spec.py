@@ -107,6 +107,18 @@ class FeatureSpec:
         # A blend needs a facts model to blend with, and a facts model needs facts.
         return tuple(d for d in designs if self.facts or d not in ("blend", "facts"))
 
+    def one_candidate_because(self) -> str:
+        """Why :meth:`candidates` is a single design, as ``train`` and the report say it after
+        the design: the source's ``[features] design`` or ``boosted_facts = true`` fixed it,
+        or the source has no text column (``linear`` then reads its facts alone). A call
+        centre's trial read "fixed by the source's spec" of a call log whose definition
+        fixed nothing."""
+        if self.design is not None:
+            return "fixed by the source's spec"
+        if not self.text:
+            return "the one design for a source without a text column: it reads the facts alone"
+        return "fixed by the source's spec (boosted_facts = true)"
+
     def chosen(self) -> str:
         """The design this spec builds: the fixed one, else the only candidate, else (older
         specs without a design) what their ``boosted_facts`` said."""

@@ -201,6 +201,14 @@ def test_a_spec_with_a_fixed_design_is_not_compared() -> None:
     rows = Rows(pd.DataFrame(), np.zeros(0, dtype=int), np.zeros(0, dtype="datetime64[D]"))
     chosen = choose_design(rows, replace(TINY, design="nbsvm"), seed=0)
     assert chosen.chosen == "nbsvm" and chosen.scores == {}
+    assert chosen.folds == "fixed by the source's spec"
+    # A source without text has one design, which its definition did not fix (a call
+    # centre's trial read "fixed by the source's spec" of a definition fixing nothing).
+    alone = choose_design(rows, replace(TINY, text=""), seed=0)
+    assert (alone.chosen, alone.folds) == (
+        "linear",
+        "the one design for a source without a text column: it reads the facts alone",
+    )
     assert replace(TINY, boosted_facts=True).candidates() == ("boosted",)
     assert "boosted" not in replace(TINY, boosted_facts=False).candidates()
     # No facts: no blend, and no facts design.
