@@ -10,12 +10,30 @@
 -- model scored has no count: counted as none, its negatives lowered the share). Agent ids are
 -- pseudonymous; agent-weeks not judged are left out (too few settled contacts, or contacts with
 -- no customer id, which never settle). An agent is one source's (pseudonyms are per source).
+-- A source without customer ids whose export flags each contact resolved or not has its
+-- first-contact resolution from that flag (fcr_measure 'resolved flag': the share of its
+-- flagged contacts the flag records resolved, the agent's or system's claim, not a customer
+-- seen not to come back), rolled up over its flagged contacts as handle_time_vs_resolution does.
+WITH judged AS (
+    SELECT *, coalesce(fcr_measure = 'resolved flag', false) AS claimed
+    FROM agent_outcomes
+    WHERE status = 'judged'
+)
 SELECT
     source,
     agent,
     count(*) AS weeks,
     sum(contacts)::BIGINT AS contacts,
-    round(1 - sum(came_back) / sum(settled_contacts), 3) AS first_contact_resolution,
+    round(
+        sum(CASE WHEN claimed THEN flagged_resolved ELSE settled_contacts - came_back END)
+            / nullif(sum(CASE WHEN claimed THEN flagged_contacts ELSE settled_contacts END), 0),
+        3
+    ) AS first_contact_resolution,
+    CASE
+        WHEN bool_and(claimed) THEN 'resolved flag'
+        WHEN bool_or(claimed) THEN 'no repeat contact and resolved flag'
+        ELSE 'no repeat contact'
+    END AS fcr_measure,
     round(
         sum(median_handle_seconds * contacts_with_handle_time)
             / nullif(sum(contacts_with_handle_time), 0) / 60,
@@ -32,8 +50,7 @@ SELECT
             / nullif(sum(negatives) FILTER (WHERE negatives_policy_failure IS NOT NULL), 0),
         3
     ) AS negatives_from_policy_failures
-FROM agent_outcomes
-WHERE status = 'judged'
+FROM judged
 GROUP BY source, agent
 ORDER BY first_contact_resolution, contacts DESC, source, agent
 LIMIT 20;

@@ -24,6 +24,13 @@ from servicelens.synthetic.generator import generate
 
 START = date(2026, 10, 5)
 DAYS = [START + timedelta(days=i) for i in range(3)]
+#: The agent_outcomes columns the agent queries read, in the order the tests' rows give them.
+AGENT_COLUMNS = (
+    "source, agent, status, contacts, contacts_with_handle_time, contacts_with_transfers, "
+    "settled_contacts, came_back, median_handle_seconds, transfers_per_contact, responses, "
+    "mean_csat, csat_responses, negatives, negatives_policy_failure, negatives_other, "
+    "fcr_measure, flagged_contacts, flagged_resolved"
+)
 
 
 @pytest.fixture(scope="module")
@@ -172,16 +179,40 @@ def test_an_agents_policy_failure_share_is_of_the_negatives_a_model_scored() -> 
     connection = duckdb.connect()
     connection.execute(
         "CREATE TABLE agent_outcomes AS SELECT * FROM (VALUES "
-        "('acme', 'agent-1', 'judged', 10, 10, 10, 8, 2, 300.0, 0.5, 6, 3.0, 6, 4, NULL), "
-        "('acme', 'agent-1', 'judged', 10, 10, 10, 8, 2, 300.0, 0.5, 6, 2.5, 6, 4, 3)) "
-        "AS t(source, agent, status, contacts, contacts_with_handle_time, "
-        "contacts_with_transfers, settled_contacts, came_back, median_handle_seconds, "
-        "transfers_per_contact, responses, mean_csat, csat_responses, negatives, "
-        "negatives_policy_failure)"
+        "('acme', 'agent-1', 'judged', 10, 10, 10, 8, 2, 300.0, 0.5, 6, 3.0, 6, 4, NULL, "
+        "NULL, NULL, NULL, NULL), "
+        "('acme', 'agent-1', 'judged', 10, 10, 10, 8, 2, 300.0, 0.5, 6, 2.5, 6, 4, 3, 1, "
+        "'no repeat contact', 0, 0)) "
+        f"AS t({AGENT_COLUMNS})"
     )
     sql = example_queries()["agents_whose_customers_come_back"].read_text().strip().rstrip(";")
     share = connection.execute(f"SELECT negatives_from_policy_failures FROM ({sql})").fetchall()
     assert share == [(0.75,)]  # 3 of the 4 scored negatives, not 3 of 8
+
+
+def test_an_agents_first_contact_resolution_from_a_flag_is_the_flags_share() -> None:
+    """Found by a contact centre's trial: for a call log without customer ids whose
+    ``Resolved`` flag gives first-contact resolution (fcr_measure 'resolved flag'),
+    agents_whose_customers_come_back showed ``nan`` for every agent (``1 - came_back /
+    settled_contacts`` over no settled contact) while handle_time_vs_resolution showed the
+    flag's share. Both roll it up over the flagged contacts now, and say which measure."""
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE agent_outcomes AS SELECT * FROM (VALUES "
+        "('calls', 'agent-1', 'judged', 10, 10, 10, 0, 0, 300.0, 0.5, 6, 3.0, 6, 4, 1, 3, "
+        "'resolved flag', 10, 6), "
+        "('calls', 'agent-1', 'judged', 5, 5, 5, 0, 0, 300.0, 0.5, 6, 3.0, 6, 4, 1, 3, "
+        "'resolved flag', 4, 4), "
+        "('shop', 'agent-2', 'judged', 10, 10, 10, 8, 2, 300.0, 0.5, 6, 3.0, 6, 4, 1, 3, "
+        "'no repeat contact', 3, 0)) "
+        f"AS t({AGENT_COLUMNS})"
+    )
+    sql = example_queries()["agents_whose_customers_come_back"].read_text().strip().rstrip(";")
+    rows = connection.execute(
+        f"SELECT source, first_contact_resolution, fcr_measure FROM ({sql})"
+    ).fetchall()
+    # 10 of the 14 flagged contacts resolved; 6 of the 8 settled ones did not come back.
+    assert rows == [("calls", 0.714, "resolved flag"), ("shop", 0.75, "no repeat contact")]
 
 
 def test_an_agent_week_without_handle_time_is_a_band_of_its_own() -> None:
@@ -195,11 +226,7 @@ def test_an_agent_week_without_handle_time_is_a_band_of_its_own() -> None:
         "'no repeat contact', 0, 0), "
         "('acme', 'agent-2', 'judged', 10, 10, 10, 8, 2, 1500.0, 0.5, 6, 3.0, 6, 4, 1, 3, "
         "'no repeat contact', 0, 0)) "
-        "AS t(source, agent, status, contacts, contacts_with_handle_time, "
-        "contacts_with_transfers, settled_contacts, came_back, median_handle_seconds, "
-        "transfers_per_contact, responses, mean_csat, csat_responses, negatives, "
-        "negatives_policy_failure, negatives_other, fcr_measure, flagged_contacts, "
-        "flagged_resolved)"
+        f"AS t({AGENT_COLUMNS})"
     )
     sql = example_queries()["handle_time_vs_resolution"].read_text().strip().rstrip(";")
     bands = connection.execute(f"SELECT median_handle_time, agents FROM ({sql})").fetchall()

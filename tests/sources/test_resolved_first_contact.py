@@ -115,6 +115,10 @@ def test_a_call_log_without_customer_ids_gets_first_contact_resolution_from_its_
     assert sum(b["first_contact_resolution"] * b["contacts"] for b in bands) / sum(
         b["contacts"] for b in bands
     ) == pytest.approx(judged, abs=0.01)
+    # Per agent too (a contact centre's trial read nan for every agent here).
+    worst = run_query(data, "agents_whose_customers_come_back")
+    assert worst and {r["fcr_measure"] for r in worst} == {"resolved flag"}
+    assert all(0 <= r["first_contact_resolution"] <= 1 for r in worst)
     html = (data / "reports" / "latest.html").read_text(encoding="utf-8")
     said = " ".join(html.split())
     assert "the share of an agent's contacts the source's own flag" in said
