@@ -1020,7 +1020,8 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
     """One version's record: whether it is the champion, training's decision, its data
     (rows, survey dates, fingerprint), design, how training chose it (``selection``, see
     :func:`selection_lines`) and threshold, holdout and cross-validated
-    metrics, skill over chance, the baselines that beat it on the time split and, for the
+    metrics, skill over chance, the baselines (rule or learned) that beat it on the time split
+    and, for the
     sample feed, where every audit went. Raises ModelFileError for an unknown version (or
     none, with no champion)."""
     from models.evaluate import baselines_ahead_text
@@ -1072,8 +1073,9 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
             for k in ("folds", "folds_lowered", "shared_text_rows", "roc_auc", "macro_f1", "ece")
         },
         "skill": metrics.get("skill"),
-        # Each learned baseline that beats the model on the time split, and on what (a
-        # data scientist's trial found it in the HTML report alone); None: none does.
+        # Each baseline (the best single rule, the learned ones) that beats the model on
+        # the time split, and on what (a data scientist's trial found it in the HTML report
+        # alone; a contact centre's, a rule ahead said nowhere); None: none does.
         "baselines_ahead": baselines_ahead_text(metrics),
         # The holdout by queue, policy and language (a trial found them in metrics.json only).
         "by_group": {
