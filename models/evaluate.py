@@ -544,6 +544,21 @@ def choose_review_band(
 GROUP_ROWS_TO_SCORE = 30
 
 
+#: The group of :func:`metrics_by_group` holding the rows with no value in its column.
+NO_VALUE_GROUP = "missing"
+
+
+def groupings_with_values(by_group: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``by_group`` (metrics' ``by_group``: column -> value -> scores, as
+    :func:`metrics_by_group` gives them) without a grouping whose one group is
+    :data:`NO_VALUE_GROUP`: a column the source carries no value of (a call log has no
+    policy code and no comment whose language to detect). Its table of one "missing" group
+    restated the holdout (a contact centre's trial read "missing n 156" under
+    ``holdout by policy_code`` and ``holdout by language``). Training keeps no such grouping,
+    and ``models show`` and the report show none of a version saved before."""
+    return {column: groups for column, groups in by_group.items() if set(groups) - {NO_VALUE_GROUP}}
+
+
 def metrics_by_group(
     frame: pl.DataFrame, y_true: np.ndarray, p: np.ndarray, column: str, threshold: float = 0.5
 ) -> dict[str, dict[str, Any]]:
@@ -552,7 +567,7 @@ def metrics_by_group(
     A group holding one class has no ROC-AUC, and no macro-F1 either (NaN, as
     :func:`classification_metrics` gives them): a group of three rows all predicted right
     read 1.000 (a data scientist's trial, on the CFPB complaints)."""
-    values = frame.get_column(column).cast(pl.String).fill_null("missing").to_numpy()
+    values = frame.get_column(column).cast(pl.String).fill_null(NO_VALUE_GROUP).to_numpy()
     return {
         str(v): classification_metrics(y_true[values == v], p[values == v], threshold)
         for v in sorted(set(values))

@@ -29,6 +29,7 @@ from models.evaluate import (
     choose_review_band,
     choose_threshold,
     classification_metrics,
+    groupings_with_values,
     metrics_by_group,
     one_label,
     reliability_curve,
@@ -52,7 +53,8 @@ from transforms.language import with_detected_language
 from transforms.marts import LABEL_AUDITED_AT
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
-#: Columns whose per-value metrics are reported, when the data has them.
+#: Columns whose per-value metrics are reported, when the data has values of them
+#: (:func:`models.evaluate.groupings_with_values`).
 GROUP_COLUMNS: tuple[str, ...] = ("queue", "policy_code", "language")
 
 
@@ -634,11 +636,13 @@ def train_root_cause_model(
             "reliability": reliability_curve(y_all, p_oof),
         },
         **_baselines(train, y_train, test, y_test, spec, seed, cv_folds),
-        "by_group": {
-            column: metrics_by_group(test, y_test, p_test, column, threshold)
-            for column in GROUP_COLUMNS
-            if column in test.columns
-        },
+        "by_group": groupings_with_values(
+            {
+                column: metrics_by_group(test, y_test, p_test, column, threshold)
+                for column in GROUP_COLUMNS
+                if column in test.columns
+            }
+        ),
     }
     clock.lap("baselines")
     final = build_pipeline(seed=seed, spec=spec)

@@ -1024,7 +1024,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
     and, for the
     sample feed, where every audit went. Raises ModelFileError for an unknown version (or
     none, with no champion)."""
-    from models.evaluate import baselines_ahead_text
+    from models.evaluate import baselines_ahead_text, groupings_with_values
     from models.registry import (
         HOLDOUT_JUDGEMENTS,
         ModelFileError,
@@ -1083,7 +1083,8 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
                 value: {k: scores.get(k) for k in ("n", "roc_auc", "macro_f1", "ece")}
                 for value, scores in groups.items()
             }
-            for kind, groups in (metrics.get("by_group") or {}).items()
+            # Not one of no value: a version saved before training left those out.
+            for kind, groups in groupings_with_values(metrics.get("by_group") or {}).items()
         },
         "audits": {k: v for k, v in audits.items() if k not in AUDIT_ROW_LISTS} or None,
     }

@@ -32,6 +32,7 @@ from models.evaluate import (
     GROUP_ROWS_TO_SCORE,
     baselines_ahead_text,
     expected_calibration_error,
+    groupings_with_values,
     precision_recall_points,
     rule_baseline_text,
     selection_summary,
@@ -853,7 +854,7 @@ def _design_and_review(metrics: dict[str, Any]) -> str:
         curve = decision.get("abstention") or []
         if curve:
             parts.append(_html_table(pl.DataFrame(curve)))
-    by_language = (metrics.get("by_group") or {}).get("language") or {}
+    by_language = groupings_with_values(metrics.get("by_group") or {}).get("language") or {}
     if by_language:
         # A group too small to judge shows its size alone, as `models show` does (a data
         # scientist's trial read "missing 2 1.000" here).

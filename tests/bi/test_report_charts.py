@@ -273,6 +273,15 @@ def test_a_language_group_too_small_to_judge_shows_its_size_alone() -> None:
     assert '<td>missing</td><td class="num">2</td><td class="null">-</td>' in html
 
 
+def test_a_source_without_comment_languages_has_no_holdout_by_language() -> None:
+    """Found by a contact centre's trial of a call log without text: every holdout row's
+    language was missing, and a table of that one group restated the holdout."""
+    from servicelens.reporting.report import _design_and_review
+
+    one_group = {"language": {"missing": {"n": 156, "accuracy": 0.66}}}
+    assert "Holdout by comment language" not in _design_and_review({"by_group": one_group})
+
+
 def test_the_top_policies_rank_the_calibrated_estimate_not_the_decisions(tmp_path: Path) -> None:
     """Found by a BI developer's trial: the charts of most failures and most perceived
     complaints summed the model's decisions, which under-counted every sample policy's

@@ -587,3 +587,16 @@ def test_a_facts_champion_scores_explains_and_round_trips(tmp_path: Path) -> Non
         scored.get_column("p_policy_failure").to_list()
     )
     assert again.get_column("top_reasons").to_list() == scored.get_column("top_reasons").to_list()
+
+
+def test_a_source_without_values_of_a_group_column_keeps_no_holdout_by_it() -> None:
+    """Found by a contact centre's trial of a call log: no policy code and no comment whose
+    language to detect, and `models show` printed "holdout by policy_code" and "holdout by
+    language", each one group "missing n 156". Training keeps the queue's groups only."""
+    source = _tiny_source(300, 7, with_text=False, queue_decides=True).with_columns(
+        pl.lit(None, pl.String).alias("policy_code")
+    )
+    result = train_root_cause_model(source, seed=1, spec=TINY.without_text(), cv_folds=3)
+    by_group = result.metrics["by_group"]
+    assert list(by_group) == ["queue"]
+    assert sum(g["n"] for g in by_group["queue"].values()) == result.metrics["split"]["test_rows"]

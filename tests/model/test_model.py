@@ -3,6 +3,7 @@ on validation data, explains itself, and a seed fixes the model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -324,6 +325,30 @@ def test_small_and_one_class_groups_show_no_scores_they_cannot_have() -> None:
     assert lines["tiny"].endswith(f"n      3  too few rows to score (under {GROUP_ROWS_TO_SCORE})")
     assert "roc_auc   n/a  macro_f1   n/a  ece " in lines["one"]
     assert "roc_auc 1.000  macro_f1 1.000" in lines["both"]
+
+
+def test_models_show_prints_no_holdout_by_a_column_the_source_has_no_value_of(
+    tmp_path: Path,
+) -> None:
+    """Found by a contact centre's trial of a call log (no policy code, no text): `models
+    show` printed "holdout by policy_code" and "holdout by language", each a table of one
+    group "missing n 156". A version saved so before shows the queue's groups alone."""
+    from servicelens.cli.models import _summary_text, version_summary
+
+    scores = {"n": 156.0, "roc_auc": 0.69, "macro_f1": 0.64, "ece": 0.04, "accuracy": 0.66}
+    by_group = {
+        "queue": {"billing": {**scores, "n": 80.0}, "field": {**scores, "n": 76.0}},
+        "policy_code": {"missing": scores},
+        "language": {"missing": scores},
+    }
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "metadata.json").write_text(json.dumps({"design": "linear"}))
+    (tmp_path / "v1" / "metrics.json").write_text(json.dumps({"by_group": by_group}))
+    shown = version_summary(tmp_path, "v1")
+    assert list(shown["by_group"]) == ["queue"]
+    said = _summary_text(shown)
+    assert "holdout by queue:" in said and "missing" not in said
+    assert "holdout by policy_code" not in said and "holdout by language" not in said
 
 
 def test_training_fits_on_one_native_thread(
