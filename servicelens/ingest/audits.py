@@ -215,19 +215,50 @@ def audit_files(raw_dir: DataPath) -> list[DataPath]:
     return sorted(found, key=lambda p: (p.parent.name, p.name != "audits.csv", p.name))
 
 
-def looks_like_audits(path: DataPath) -> bool:
-    """Whether ``path``'s first line names the four :data:`AUDIT_COLUMNS` (matched as export
-    columns are, any common delimiter): an audit file dropped where exports go. Reads the
-    first 64 KiB at most; False for anything that cannot be read so."""
+def first_line_cells(path: DataPath) -> list[str]:
+    """The cells of ``path``'s first line, split by whichever common delimiter (comma,
+    semicolon, tab, pipe) splits it most, quotes and spaces around them trimmed. Reads the
+    first 64 KiB at most; empty for a file that cannot be read so."""
     try:
         with path.open("rb") as handle:
             start = handle.read(65536)
     except OSError:
-        return False
+        return []
     first = start.decode("utf-8", "replace").lstrip("\ufeff").splitlines()[:1]
-    cells = re.split(r"[,;\t|]", first[0]) if first else []
-    named = {_audit_key(c.strip().strip('"')) for c in cells}
+    if not first:
+        return []
+    delimiter = max(",;\t|", key=first[0].count)
+    return [c.strip().strip('"').strip() for c in first[0].split(delimiter)]
+
+
+def looks_like_audits(path: DataPath) -> bool:
+    """Whether ``path``'s first line names the four :data:`AUDIT_COLUMNS` (matched as export
+    columns are, any common delimiter): an audit file dropped where exports go. Reads the
+    first 64 KiB at most; False for anything that cannot be read so."""
+    named = {_audit_key(c) for c in first_line_cells(path)}
     return {_audit_key(c) for c in AUDIT_COLUMNS} <= named
+
+
+def audit_columns_near(header: list[str]) -> dict[str, str] | None:
+    """``{audit column: cell of header}`` for each of :data:`AUDIT_COLUMNS` that ``header``
+    names, by its name or as a "did you mean" finds it (:func:`_renames`: an alias such as
+    a Google Form's ``Verdict`` or ``Timestamp``, or a close spelling), when they include
+    ``response_id`` and ``root_cause`` and number three or more: a header that is QA's
+    audits under other names (a QA Google Form's ``Timestamp, Email Address, Response ID,
+    Verdict, Rationale``). None otherwise: an export's ``Response ID`` and ``Date`` alone
+    are no audit file."""
+    named = {
+        c: next(cell for cell in header if _names(c, [cell]))
+        for c in AUDIT_COLUMNS
+        if _names(c, header)
+    }
+    named |= {
+        column: cell
+        for cell, column in _renames(header, [c for c in AUDIT_COLUMNS if c not in named])
+    }
+    if {"response_id", "root_cause"} <= set(named) and len(named) >= 3:
+        return {c: named[c] for c in AUDIT_COLUMNS if c in named}
+    return None
 
 
 def _files_in(folder: DataPath) -> list[DataPath]:
@@ -447,6 +478,12 @@ AUDIT_COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: How many of a file's first records may be a title's before its header.
 _HEADER_SEARCHED = 10
+
+
+def audit_column_named(column: str, cell: str) -> bool:
+    """Whether header ``cell`` is audit column ``column`` as the audit reader matches it
+    (``Response ID`` is ``response_id``; ``Verdict`` is not ``root_cause``)."""
+    return _names(column, [cell])
 
 
 def _names(column: str, cells: list[str]) -> bool:

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from servicelens.ingest.audits import AUDIT_COLUMNS, looks_like_audits
+from servicelens.ingest.audits import (
+    AUDIT_COLUMNS,
+    audit_column_named,
+    audit_columns_near,
+    first_line_cells,
+    looks_like_audits,
+    move_command,
+)
 from servicelens.ingest.definitions import (
     BUILT_IN_DIR,
     DefinitionError,
@@ -494,6 +501,55 @@ def another_sources_export(source: Settings, path: DataPath, error: MissingColum
     )
 
 
+#: The columns an audit file's refusal names of those the source's definition reads.
+_LACKS_SHOWN = 3
+
+
+def audit_file_refusal(source: Settings, path: DataPath, error: Exception) -> str | None:
+    """For ``path``, refused as an export of ``source`` (``error``), what to say when it is
+    a file of QA audits: its first line names the four :data:`AUDIT_COLUMNS`, or, refused
+    for the columns it lacks (:class:`MissingColumns`), names the audit columns under other
+    names (:func:`~servicelens.ingest.audits.audit_columns_near`: a QA Google Form's
+    ``Timestamp, Email Address, Response ID, Verdict, Rationale``). It names the source's
+    audits folder and the command that files it there
+    (:func:`~servicelens.ingest.audits.move_command`), and the columns to rename for
+    training to read it. None for a file that is no audit file. Found by a contact centre's
+    trial: a QA form's export in the call log's inbox was refused as a call log missing its
+    columns, with no word of audits."""
+    move = move_command(str(path), str(source.audits_dir))
+    command = f" (`{move}`)" if not move.startswith("move it") else ""
+    files_it = f"move it to {source.audits_dir}, where training reads the source's audits{command}"
+    if looks_like_audits(path):
+        return (
+            f"{path}: line 1 (header): this is a file of QA audits "
+            f"({', '.join(AUDIT_COLUMNS)}), not an export of source {source.source}: {files_it}"
+        )
+    header = first_line_cells(path)
+    if not isinstance(error, MissingColumns) or (near := audit_columns_near(header)) is None:
+        return None
+    renames = [
+        (cell, column) for column, cell in near.items() if not audit_column_named(column, cell)
+    ]
+    absent = [column for column in AUDIT_COLUMNS if column not in near]
+    to_do = []
+    if renames:
+        shown = ", ".join(f"{cell!r} to {column}" for cell, column in renames)
+        to_do.append(f"rename {shown} in its line 1")
+    if absent:
+        to_do.append(f"add the column{'s' if len(absent) > 1 else ''} {', '.join(absent)}")
+    lacks = ", ".join(repr(group[0]) for group in error.missing[:_LACKS_SHOWN]) + (
+        ", ..." if len(error.missing) > _LACKS_SHOWN else ""
+    )
+    return (
+        f"{path}: line 1 (header): this looks like a QA audit file, not an export of source "
+        f"{source.source}: its header ({', '.join(header)}) names the audit columns "
+        f"{', '.join(near)}{', some under other names' if renames else ''}, and it lacks "
+        f"{lacks}, which "
+        f"the source's definition reads. If it is QA's audits, {files_it}"
+        + (f", and {' and '.join(to_do)}, so that it is read as audits" if to_do else "")
+    )
+
+
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
@@ -542,12 +598,8 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
                 message = elsewhere
             elif "definition" in message:
                 message += _registered_copy_note(source)
-            if looks_like_audits(path):
-                message = (
-                    f"this is a file of QA audits ({', '.join(AUDIT_COLUMNS)}), not "
-                    f"an export of source {source.source}: move it to {source.audits_dir}, "
-                    "where training reads the source's audits"
-                )
+            if audits := audit_file_refusal(source, path, error):
+                message = audits
             picked.append(PickedUp(str(path), None, message))
             continue
         # Removed only as landed: a writer paused past the settling time (or one that wrote

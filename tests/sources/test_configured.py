@@ -289,6 +289,61 @@ def test_an_export_dropped_in_another_sources_inbox_is_told_where_it_belongs(
     assert again.error.count("'Kanal'") == 1
 
 
+def test_a_qa_audit_file_in_an_exports_inbox_is_told_where_audits_go(tmp_path: Path) -> None:
+    """Found by a contact centre's trial: a QA Google Form's export (``Timestamp, Email
+    Address, Response ID, Verdict, Rationale``), and the audit columns with ``verdict`` for
+    ``root_cause``, dropped in the call log's inbox were refused as call logs missing their
+    columns, with no word of audits. They are named as looking like QA audit files, with the
+    source's audits folder, the `mv -n` that files them there and the columns to rename; a
+    call log missing a column is refused as before."""
+    import shlex
+
+    calls = register_source(
+        Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0), str(DEFINITION)
+    )
+    form = _drop(
+        calls,
+        CALLS,
+        "qa-form.csv",
+        "Timestamp,Email Address,Response ID,Verdict,Rationale\n"
+        "2021/01/02 10:00:00,qa@example.com,ID0001,Perceived,slow answer\n",
+    )
+    named = _drop(
+        calls,
+        CALLS,
+        "qa.csv",
+        "response_id,verdict,audited_at,auditor\nID0001,perceived,2021-01-02,ann\n",
+    )
+    lines = CALLS.read_text(encoding="utf-8-sig").splitlines()
+    _drop(
+        calls, CALLS, "calls.csv", "\n".join([lines[0].replace("Call Id", "Call No"), *lines[1:]])
+    )
+    picked = {Path(item.file).name: item.error for item in pick_up_deliveries(calls)}
+    target = shlex.quote(f"{calls.audits_dir}/")
+    assert picked["qa-form.csv"].startswith(
+        f"{form}: line 1 (header): this looks like a QA audit file, not an export of source "
+        f"pwc-call-centre: its header (Timestamp, Email Address, Response ID, Verdict, "
+        "Rationale) names the audit columns response_id, root_cause, audited_at, auditor, some "
+        "under other names, and it lacks 'Call Id', "
+    ), picked["qa-form.csv"]
+    assert picked["qa-form.csv"].endswith(
+        f"If it is QA's audits, move it to {calls.audits_dir}, where training reads the "
+        f"source's audits (`mv -n {shlex.quote(str(form))} {target}`), and rename 'Verdict' to "
+        "root_cause, 'Timestamp' to audited_at, 'Email Address' to auditor in its line 1, so "
+        "that it is read as audits"
+    ), picked["qa-form.csv"]
+    assert picked["qa.csv"].endswith(
+        f"(`mv -n {shlex.quote(str(named))} {target}`), and rename 'verdict' to root_cause in "
+        "its line 1, so that it is read as audits"
+    ), picked["qa.csv"]
+    assert "looks like a QA audit" not in picked["calls.csv"] and "'Call Id'" in picked["calls.csv"]
+    assert sorted(p.name for p in pending_deliveries(calls)) == [
+        "calls.csv",
+        "qa-form.csv",
+        "qa.csv",
+    ]
+
+
 def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path) -> None:
     """Deliveries land in the order they were written, not by name: a correction saved as
     "calls (1).csv" (a second download's name) sorted before "calls.csv" and landed

@@ -21,6 +21,7 @@ from servicelens.ingest.audits import (
     QUARANTINED,
     accounting_text,
     audit_accounting,
+    audit_columns_near,
     audit_files,
     looks_like_audits,
     misplaced_advice,
@@ -314,6 +315,38 @@ def test_audit_columns_written_together_are_read_and_a_missing_header_is_named(
         "Its first line holds an audit, not column names: add a header line "
         "(response_id,root_cause,audited_at,auditor) above it"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "near"),
+    [
+        # A QA Google Form's export: every audit column under a form's name.
+        (
+            ["Timestamp", "Email Address", "Response ID", "Verdict", "Rationale"],
+            {
+                "response_id": "Response ID",
+                "root_cause": "Verdict",
+                "audited_at": "Timestamp",
+                "auditor": "Email Address",
+            },
+        ),
+        (
+            ["response_id", "verdict", "audited_at"],
+            {"response_id": "response_id", "root_cause": "verdict", "audited_at": "audited_at"},
+        ),
+        # Exports: an id and a date are no audit file, nor a call log's columns.
+        (["Response ID", "Date", "Comment", "Rating"], None),
+        (["Call Id", "Agent", "Date", "Time", "Topic", "Resolved"], None),
+        (["response_id", "verdict"], None),
+    ],
+)
+def test_a_header_near_the_audit_columns_is_told_from_an_exports(
+    header: list[str], near: dict[str, str] | None
+) -> None:
+    """A contact centre's trial: a QA form's export dropped in a source's inbox was refused
+    as an export missing its columns. A header naming the id, the verdict and one more audit
+    column, by name or by a name QA's forms give them, reads as an audit file's."""
+    assert audit_columns_near(header) == near
 
 
 def test_an_audit_header_under_a_title_or_named_otherwise_is_pointed_to(tmp_path: Path) -> None:
