@@ -350,11 +350,26 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
             with path.open("rb") as handle:
                 head = handle.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
             first = next((text for text in head.splitlines() if text.strip()), "")
+            delimiter = (
+                f"cannot tell the delimiter ({first[:80]!r}): an audit file's delimiter is "
+                "sniffed, a comma, semicolon, tab or pipe between its columns, and none of "
+                "them splits its first lines"
+            )
+            # A header of one audit column (a QA sheet saved with its id column alone) lacks
+            # the others before it lacks a delimiter: a contact centre's trial read "cannot
+            # tell the delimiter ('response_id')" first, and looked for a delimiter to fix.
+            cell = first.strip().strip('"').strip()
+            if only := [c for c in AUDIT_COLUMNS if audit_column_named(c, cell)]:
+                missing = [c for c in AUDIT_COLUMNS if c not in only]
+                raise SourceError(
+                    f"{path}: line 1 (header): an audit file needs the columns "
+                    f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
+                    f"{cell}, its only column). Add them, each after a comma (or a "
+                    f"semicolon), and save it as CSV; with one column, the reader {delimiter}"
+                ) from error
             raise SourceError(
-                f"{path}: line 1: cannot tell the delimiter ({first[:80]!r}): an audit file's "
-                "delimiter is sniffed, a comma, semicolon, tab or pipe between its columns, "
-                "and none of them splits its first lines. Save it as CSV (CSV UTF-8, or CSV "
-                f"with semicolons) with the four audit columns, {', '.join(AUDIT_COLUMNS)}"
+                f"{path}: line 1: {delimiter}. Save it as CSV (CSV UTF-8, or CSV with "
+                f"semicolons) with the four audit columns, {', '.join(AUDIT_COLUMNS)}"
             ) from error
         raise
     # Matched as export columns are: case, spaces and punctuation aside ("Root Cause"), and

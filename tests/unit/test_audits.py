@@ -1372,11 +1372,24 @@ def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path
 
 def test_an_audit_file_of_one_column_is_told_what_an_audit_file_takes(tmp_path: Path) -> None:
     """An audit file holding only ``response_id`` was told to declare its delimiter "in the
-    definition's [read]": an audit file has no definition; its delimiter is sniffed."""
+    definition's [read]": an audit file has no definition; its delimiter is sniffed. Then a
+    contact centre's trial read "cannot tell the delimiter ('response_id')" first: where the
+    one column is an audit column, the other audit columns missing come first, the
+    delimiter after; a column that is none keeps the delimiter's words."""
     path = _write(tmp_path, "2026-11-23", "response_id\nR1\nR2\n")
     (unread,) = read_audit_files([path], "UTC", NOW).unreadable
     assert unread["reason"] == (
-        f"{path}: line 1: cannot tell the delimiter ('response_id'): an audit file's "
+        f"{path}: line 1 (header): an audit file needs the columns response_id, root_cause, "
+        "audited_at, auditor; it has no root_cause, audited_at, auditor (its header: "
+        "response_id, its only column). Add them, each after a comma (or a semicolon), and "
+        "save it as CSV; with one column, the reader cannot tell the delimiter "
+        "('response_id'): an audit file's delimiter is sniffed, a comma, semicolon, tab or "
+        "pipe between its columns, and none of them splits its first lines"
+    )
+    other = _write(tmp_path, "2026-11-24", "notes\nslow\nrude\n")
+    (unread,) = read_audit_files([other], "UTC", NOW).unreadable
+    assert unread["reason"] == (
+        f"{other}: line 1: cannot tell the delimiter ('notes'): an audit file's "
         "delimiter is sniffed, a comma, semicolon, tab or pipe between its columns, and none "
         "of them splits its first lines. Save it as CSV (CSV UTF-8, or CSV with semicolons) "
         "with the four audit columns, response_id, root_cause, audited_at, auditor"
