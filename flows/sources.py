@@ -41,7 +41,7 @@ from servicelens.ingest.configured import (
     register_source,
     unclaimed_inboxes,
 )
-from servicelens.ingest.definitions import load_definition
+from servicelens.ingest.definitions import NOTHING_NEGATIVE, load_definition
 from servicelens.ingest.landing import Landing, land_delivery
 from servicelens.settings import Settings
 from servicelens.storage.locks import date_lock
@@ -237,12 +237,17 @@ def land_and_run(
             with date_lock(locks_dir(source.staging_dir), period, source.lock_wait_seconds):
                 validated = validate_and_publish_clean_task(source, period)
             ingested.append(counts_dict(validated))
-        try:
-            trained = train_and_register_task(source)
-        except ValueError as error:
-            # Too few usable audits (a new source has none; one with no csat has no
-            # negatives to audit): its data is no less worth publishing.
-            untrained = str(error)
+        if load_definition(source.definition or source.source).negative == "none":
+            # Nothing is negative, so no model is needed: training asked a contact centre's
+            # trial to "audit more negative responses" of a source that has none.
+            untrained = f"source {source.source}: {NOTHING_NEGATIVE}"
+        else:
+            try:
+                trained = train_and_register_task(source)
+            except ValueError as error:
+                # Too few usable audits (a new source has none): its data is no less worth
+                # publishing.
+                untrained = str(error)
     for period in periods:
         with date_lock(locks_dir(source.staging_dir), period, source.lock_wait_seconds):
             if train:

@@ -49,6 +49,13 @@ DURATION_UNITS: dict[str, float | None] = {
     "hours": 3600.0,
     "h:mm:ss": None,
 }
+#: Why a source whose definition says ``negative = "none"`` gets no root causes, and no
+#: model (said by ``run``, ``train``, ``score`` and the report).
+NOTHING_NEGATIVE = (
+    'its definition marks no response negative (negative = "none": it maps no csat, nps or '
+    "rating), so there is nothing for a root-cause model to score and none is needed; to "
+    'score root causes, map one of them or set negative = "all" (docs/sources.md)'
+)
 #: What makes a response negative (so it gets a root cause).
 NEGATIVE_RULES: tuple[str, ...] = ("csat", "nps", "rating", "all", "none")
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "json")

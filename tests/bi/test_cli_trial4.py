@@ -332,6 +332,42 @@ def test_a_source_that_marks_nothing_negative_is_not_told_to_train(
     )
 
 
+def test_audits_saved_under_a_source_that_needs_no_model_are_said_to_be_unused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a contact centre's trial: audits saved under a Google Forms source (negative
+    = "none") were never mentioned, as the tally of where audits went is training's. `run`
+    and `sources run` say, in one line, once, that its audits folder's files are not used,
+    and why; with none there, nothing is said."""
+    from servicelens.cli.sources import _run_summary, outcomes_text
+
+    data = str(tmp_path / "data")
+    definition = Path(__file__).parents[1] / "sources" / "definitions" / "google-forms-hotdog.toml"
+    assert main(["--data-dir", data, "sources", "add", str(definition)]) == 0
+    capsys.readouterr()
+    settings = Settings(data_dir=data)
+    counts = {"surveys_read": 3, "kept": 3, "quarantined": 0, "scored": 0}
+    rows = [
+        {"source": "hot-dog-survey", "day": day, "outcome": "completed", "error": "",
+         "result": {**counts, "model_version": None}}
+        for day in ("2025-01-16", "2025-01-17")
+    ]  # fmt: skip
+    summary = {"source": "hot-dog-survey", "granularity": "day", "landed": [], "ingested": [],
+               "published": [], "report": "r.html", "seconds": 1.0}  # fmt: skip
+    assert "audit" not in outcomes_text(rows, settings).replace("audits/", "")
+    assert "audit file" not in _run_summary(summary, settings)
+    folder = configured_source(settings, "hot-dog-survey").audits_dir
+    (folder / "qa-january.csv").write_text("response_id,root_cause,audited_at,auditor\n")
+    (folder / "qa-february.xlsx").write_bytes(b"PK")
+    said = (
+        f"hot-dog-survey: 2 audit files in {folder} (qa-february.xlsx, qa-january.csv) are "
+        'not used: the source needs no model (negative = "none" in its definition), so '
+        "nothing trains on audits"
+    )
+    for text in (outcomes_text(rows, settings), _run_summary(summary, settings)):
+        assert text.count("audit file") == 1 and said in text.splitlines(), text
+
+
 def test_the_report_of_a_source_that_marks_nothing_negative_says_no_model_is_needed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
