@@ -110,6 +110,9 @@ class _Inputs:
     early_warnings: dict[date, dict[str, Any]] = field(default_factory=dict)
     #: Dates whose last run failed after their marts were last published, or before any.
     failed: list[FailedDate] = field(default_factory=list)
+    #: Why the source needs no model (:func:`no_model_needed`), None when it may have one:
+    #: read once here, not by each section that asks (each read parses its definition).
+    no_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ def _read_inputs(settings: Settings) -> _Inputs:
         agents=_table(settings.marts_dir / "agent_outcomes"),
         early_warnings=_early_warnings(settings.marts_dir / "feedback_scored"),
         failed=failed_dates(settings),
+        no_model=no_model_needed(settings),
     )
 
 
@@ -441,7 +445,7 @@ def _trend(inputs: _Inputs) -> str:
         .sort("survey_date")
     )
     if per_day.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
-        raise _NotAvailable(_no_root_causes(inputs.settings))
+        raise _NotAvailable(_no_root_causes(inputs))
     xs = per_day.get_column("survey_date").to_list()
     series = [
         Series("policy failure", xs, per_day["policy_failures"].to_list(), COLOURS[POSITIVE_CLASS]),
@@ -503,7 +507,7 @@ def _top_policies(inputs: _Inputs) -> str:
         .filter(pl.col("scored") > 0)
     )
     if by_policy.select(pl.col("perceived").sum() + pl.col("policy_failures").sum()).item() == 0:
-        raise _NotAvailable(_no_root_causes(inputs.settings))
+        raise _NotAvailable(_no_root_causes(inputs))
     charts = []
     for column, chart_id, title, colour in (
         (
@@ -670,8 +674,8 @@ def _model(inputs: _Inputs) -> str:
     if inputs.champion is None or inputs.metrics is None:
         if sources:
             return "<p>No survey model yet (`servicelens train`).</p>" + sources
-        if needless := no_model_needed(inputs.settings):
-            raise _NotAvailable(needless)
+        if inputs.no_model:
+            raise _NotAvailable(inputs.no_model)
         raise _NotAvailable(f"no champion model yet: run {train_hint(inputs.settings)}")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
@@ -931,8 +935,8 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
     """Audited, scored negatives, preferring those the champion did not train on; with a
     note saying which, and whether they are the ones it trained on (in sample)."""
     audited = inputs.audited
-    if audited is None and (needless := no_model_needed(inputs.settings)):
-        raise _NotAvailable(needless)
+    if audited is None and inputs.no_model:
+        raise _NotAvailable(inputs.no_model)
     if audited is None or audited.height < MIN_AUDITED:
         raise _NotAvailable(
             f"fewer than {MIN_AUDITED} scored negatives have a QA audit: audit more, or train "
@@ -1194,7 +1198,7 @@ def _review_queue(inputs: _Inputs) -> str:
         items = first_audits(inputs.settings)
     if items.height == 0:
         if inputs.champion is None:
-            raise _NotAvailable(_not_scored(inputs.settings))
+            raise _NotAvailable(inputs.no_model or _not_scored(inputs.settings))
         if closed:
             raise _NotAvailable(
                 f"nothing open ({closed:,} items closed by audits filed since their dates "
@@ -1249,20 +1253,15 @@ def label_heading(settings: Settings) -> str:
     return "audited as" if settings.is_sample else "labelled as"
 
 
-def _no_root_causes(settings: Settings) -> str:
+def _no_root_causes(inputs: _Inputs) -> str:
     """Why a chart of root causes has none to draw, and what to do: nothing, for a source
     that needs no model (:func:`no_model_needed`)."""
-    return (
-        no_model_needed(settings)
-        or "no negative response has a root cause yet: train a model first"
-    )
+    return inputs.no_model or "no negative response has a root cause yet: train a model first"
 
 
 def _not_scored(settings: Settings) -> str:
-    """Why there is no fix list when no model has scored the negatives, and what to run:
-    nothing, for a source that needs no model (:func:`no_model_needed`)."""
-    if needless := no_model_needed(settings):
-        return needless
+    """Why there is no fix list when no model has scored the negatives, and what to run
+    (a source that needs no model says so instead: :attr:`_Inputs.no_model`)."""
     return (
         "no model has scored the negatives yet, so there is nothing to recommend: run "
         f"{train_hint(settings)}, then re-run the dates "
@@ -1313,7 +1312,7 @@ def _fix_list(inputs: _Inputs) -> str:
     fixes = inputs.fix_list
     if fixes is None or fixes.height == 0:
         if inputs.champion is None or fixes is not None:
-            raise _NotAvailable(_not_scored(inputs.settings))
+            raise _NotAvailable(inputs.no_model or _not_scored(inputs.settings))
         raise _NotAvailable(
             f"no fix list yet: run {_backfill_hint(inputs.settings)} (rebuilt every run)"
         )
@@ -1321,7 +1320,7 @@ def _fix_list(inputs: _Inputs) -> str:
         (pl.col("period") == "window") & (pl.col("survey_date") == pl.col("survey_date").max())
     )
     if newest.height == 0:
-        raise _NotAvailable(_not_scored(inputs.settings))
+        raise _NotAvailable(inputs.no_model or _not_scored(inputs.settings))
     first, last = newest.row(0, named=True)["period_start"], newest.row(0, named=True)["period_end"]
     from transforms.fix_list import MIN_RESPONSES_PER_SIDE  # scipy: only when it is drawn
 
@@ -1526,8 +1525,8 @@ def _untested(warning: dict[str, Any], day: date, inputs: _Inputs) -> str:
     status = str(warning.get("status") or "").strip()
     if status.rstrip(":") == "not tested" or not status:
         return f"not tested: {NOTHING_TO_TEST}"
-    if "no champion model yet" in status and (needless := no_model_needed(inputs.settings)):
-        return f"not tested: {needless}"
+    if "no champion model yet" in status and inputs.no_model:
+        return f"not tested: {inputs.no_model}"
     if inputs.champion is not None and "no champion model yet" in status:
         backfill = _backfill_hint(inputs.settings, f" --start {day} --end {day} --rerun all")
         return (
@@ -1759,7 +1758,7 @@ def render_report(
         f"champion <code>{escape(str(inputs.champion))}</code>"
         if inputs.champion
         else "no model needed"
-        if no_model_needed(settings)
+        if inputs.no_model
         else "no champion model yet"
     )
     html = (
