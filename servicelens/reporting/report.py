@@ -168,6 +168,23 @@ def no_model_needed(settings: Settings) -> str | None:
     return f"no model needed: {settings.source}: {NOTHING_NEGATIVE}"
 
 
+#: The section that says in full why a source needs no model (:func:`no_model_needed`).
+MODEL_TITLE = "Model and baselines"
+
+
+def _no_model_elsewhere(inputs: _Inputs) -> str | None:
+    """Why a section a model would fill is empty, for a source that needs no model: one
+    line pointing to :data:`MODEL_TITLE`, which says why in full (the report of such a
+    survey repeated the paragraph in eight sections). The whole reason where that section
+    shows a model after all (one trained before the definition said negative = "none");
+    None for a source that may have a model."""
+    if inputs.no_model is None:
+        return None
+    if inputs.champion is not None and inputs.metrics is not None:
+        return inputs.no_model
+    return f"no model needed, so nothing is scored: see {MODEL_TITLE}"
+
+
 # --- reading what is on disk ----------------------------------------------------------------
 
 
@@ -935,8 +952,8 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
     """Audited, scored negatives, preferring those the champion did not train on; with a
     note saying which, and whether they are the ones it trained on (in sample)."""
     audited = inputs.audited
-    if audited is None and inputs.no_model:
-        raise _NotAvailable(inputs.no_model)
+    if audited is None and (needless := _no_model_elsewhere(inputs)):
+        raise _NotAvailable(needless)
     if audited is None or audited.height < MIN_AUDITED:
         raise _NotAvailable(
             f"fewer than {MIN_AUDITED} scored negatives have a QA audit: audit more, or train "
@@ -1198,7 +1215,7 @@ def _review_queue(inputs: _Inputs) -> str:
         items = first_audits(inputs.settings)
     if items.height == 0:
         if inputs.champion is None:
-            raise _NotAvailable(inputs.no_model or _not_scored(inputs.settings))
+            raise _NotAvailable(_no_model_elsewhere(inputs) or _not_scored(inputs.settings))
         if closed:
             raise _NotAvailable(
                 f"nothing open ({closed:,} items closed by audits filed since their dates "
@@ -1256,12 +1273,15 @@ def label_heading(settings: Settings) -> str:
 def _no_root_causes(inputs: _Inputs) -> str:
     """Why a chart of root causes has none to draw, and what to do: nothing, for a source
     that needs no model (:func:`no_model_needed`)."""
-    return inputs.no_model or "no negative response has a root cause yet: train a model first"
+    return (
+        _no_model_elsewhere(inputs)
+        or "no negative response has a root cause yet: train a model first"
+    )
 
 
 def _not_scored(settings: Settings) -> str:
     """Why there is no fix list when no model has scored the negatives, and what to run
-    (a source that needs no model says so instead: :attr:`_Inputs.no_model`)."""
+    (a source that needs no model says so instead: :func:`_no_model_elsewhere`)."""
     return (
         "no model has scored the negatives yet, so there is nothing to recommend: run "
         f"{train_hint(settings)}, then re-run the dates "
@@ -1312,7 +1332,7 @@ def _fix_list(inputs: _Inputs) -> str:
     fixes = inputs.fix_list
     if fixes is None or fixes.height == 0:
         if inputs.champion is None or fixes is not None:
-            raise _NotAvailable(inputs.no_model or _not_scored(inputs.settings))
+            raise _NotAvailable(_no_model_elsewhere(inputs) or _not_scored(inputs.settings))
         raise _NotAvailable(
             f"no fix list yet: run {_backfill_hint(inputs.settings)} (rebuilt every run)"
         )
@@ -1320,7 +1340,7 @@ def _fix_list(inputs: _Inputs) -> str:
         (pl.col("period") == "window") & (pl.col("survey_date") == pl.col("survey_date").max())
     )
     if newest.height == 0:
-        raise _NotAvailable(inputs.no_model or _not_scored(inputs.settings))
+        raise _NotAvailable(_no_model_elsewhere(inputs) or _not_scored(inputs.settings))
     first, last = newest.row(0, named=True)["period_start"], newest.row(0, named=True)["period_end"]
     from transforms.fix_list import MIN_RESPONSES_PER_SIDE  # scipy: only when it is drawn
 
@@ -1525,8 +1545,8 @@ def _untested(warning: dict[str, Any], day: date, inputs: _Inputs) -> str:
     status = str(warning.get("status") or "").strip()
     if status.rstrip(":") == "not tested" or not status:
         return f"not tested: {NOTHING_TO_TEST}"
-    if "no champion model yet" in status and inputs.no_model:
-        return f"not tested: {inputs.no_model}"
+    if "no champion model yet" in status and (needless := _no_model_elsewhere(inputs)):
+        return f"not tested: {needless}"
     if inputs.champion is not None and "no champion model yet" in status:
         backfill = _backfill_hint(inputs.settings, f" --start {day} --end {day} --rerun all")
         return (
@@ -1711,7 +1731,7 @@ _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
     ("early-warning", "Early warning: failure shares against their history", _early_warning),
     ("review-queue", "What QA audits next", _review_queue),
     ("quality", "Data quality", _data_quality),
-    ("model", "Model and baselines", _model),
+    ("model", MODEL_TITLE, _model),
     ("calibration", "Calibration", _calibration),
     ("errors", "Confusion matrix and precision-recall", _confusion_and_pr),
     ("drift", "Drift flags", _drift),
@@ -1757,7 +1777,7 @@ def render_report(
     champion = (
         f"champion <code>{escape(str(inputs.champion))}</code>"
         if inputs.champion
-        else "no model needed"
+        else f'no model needed (see <a href="#model">{MODEL_TITLE}</a>)'
         if inputs.no_model
         else "no champion model yet"
     )

@@ -144,6 +144,46 @@ def test_a_monthly_sources_dates_are_its_rows_days_not_its_months(
     assert f"Survey dates {first}..{last};" in own.read_text()
 
 
+@pytest.mark.slow
+def test_a_source_that_needs_no_model_says_why_once_and_points_there_from_the_rest(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a review of the report of a survey whose definition says negative = "none":
+    the paragraph saying no model is needed, and why, stood in eight sections. Model and
+    baselines says it in full; every other section a model would fill says in one line why
+    it is empty and where to read the reason, and the header points there too."""
+    import json
+    from html import escape
+
+    from servicelens.cli.main import main
+    from servicelens.cli.sources import NOTHING_NEGATIVE
+
+    data = str(tmp_path / "data")
+    definition = ROOT / "tests" / "sources" / "definitions" / "google-forms-hotdog.toml"
+    export = FIELD / "05-google-forms-crlf-multiline" / "sample.csv"
+    assert main(["--data-dir", data, "sources", "run", str(definition), str(export)]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, "--json", "report", "--source", "hot-dog-survey"]) == 0
+    missing = json.loads(capsys.readouterr().out)["sections_not_available"]
+    page = Path(data, "reports", "latest-hot-dog-survey.html").read_text(encoding="utf-8")
+    why = f"no model needed: hot-dog-survey: {NOTHING_NEGATIVE}"
+    assert page.count(escape(why)) == 1 and missing["Model and baselines"] == why
+    brief = "no model needed, so nothing is scored: see Model and baselines"
+    pointing = {section: reason for section, reason in missing.items() if brief in reason}
+    assert sorted(pointing) == [
+        "Calibration",
+        "Confusion matrix and precision-recall",
+        "Early warning: failure shares against their history",
+        "Fix list: what to fix first, by owner",
+        "Perceived vs policy failure, over time",
+        "Top policies of each kind",
+        "What QA audits next",
+    ]
+    # One line each: the reason alone (the early warning's after the date it is about).
+    assert {reason.split(": not tested: ")[-1] for reason in pointing.values()} == {brief}
+    assert 'no model needed (see <a href="#model">Model and baselines</a>)' in page
+
+
 def test_a_nightly_run_of_sources_only_writes_each_sources_report(
     sources_only: tuple[Settings, list[Settings], list[str]],
 ) -> None:
