@@ -1342,6 +1342,14 @@ def _fix_list(inputs: _Inputs) -> str:
     if newest.height == 0:
         raise _NotAvailable(_no_model_elsewhere(inputs) or _not_scored(inputs.settings))
     first, last = newest.row(0, named=True)["period_start"], newest.row(0, named=True)["period_end"]
+    if inputs.settings.partition != "day":
+        # A monthly window runs from a month's first day to one's last: its rows' own first
+        # and last days instead, as the header gives them (a monthly source's fix list read
+        # "2023-06-01 to 2023-08-31" under "2023-06-27..2023-08-25" for the same rows).
+        window = inputs.manifests.filter(pl.col("survey_date").is_between(first, last))
+        first, last = rows_first_and_last(
+            inputs.settings.clean_dir, window, inputs.settings.partition, inputs.settings.timezone
+        ) or (first, last)
     from transforms.fix_list import MIN_RESPONSES_PER_SIDE  # scipy: only when it is drawn
 
     # A source without scores (a complaint database) has no csat to rank by: the fix list

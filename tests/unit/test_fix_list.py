@@ -3,18 +3,22 @@ the minimum count lowered to 1, so a few rows show the arithmetic), and the mini
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
 
+from servicelens.settings import Settings
 from transforms.fix_list import MIN_RESPONSES_PER_SIDE, fix_list, mean_difference, nps_score
 from transforms.formatting import formatted_text
 from transforms.schemas import FIX_LIST_CONTRACT, FIX_LIST_SCHEMA
 
 WEEK = date(2026, 10, 5)
+#: A daily source's settings: the report's fix list dates a daily window by its own dates.
+DAILY = Settings(data_dir="unused")
 
 
 def _responses() -> pl.DataFrame:
@@ -190,13 +194,39 @@ def test_the_report_says_a_window_has_too_few_responses_instead_of_a_number() ->
     from servicelens.reporting.report import _fix_list
 
     rows = fix_list(_tiny_window(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK)
-    page = _fix_list(SimpleNamespace(fix_list=rows, champion="m1"))  # type: ignore[arg-type]
+    page = _fix_list(SimpleNamespace(fix_list=rows, champion="m1", settings=DAILY))  # type: ignore[arg-type]
     assert (
         "Too few responses have a csat to estimate any row's points (each needs "
         f"{MIN_RESPONSES_PER_SIDE} with the problem and {MIN_RESPONSES_PER_SIDE} without)"
     ) in page
     assert "too few responses: 1 with the problem and 11 without have a csat" in page
     assert "not known" not in page and "(no interval)" not in page
+
+
+def test_the_report_dates_a_monthly_window_by_its_rows_days_not_its_months(
+    tmp_path: Path,
+) -> None:
+    """Found by a review of a monthly source's report: its fix list said "Survey dates
+    2023-06-01 to 2023-08-31" (the window's months) beside the header's 2023-06-27..2023-08-25
+    for the same complaints. It gives the first and last day of the window's rows, as the
+    header does (:func:`servicelens.reporting.report.rows_first_and_last`)."""
+    from types import SimpleNamespace
+
+    from servicelens.reporting.report import _fix_list
+    from servicelens.storage.partitions import DATA_FILE, partition_dir
+
+    settings = Settings(data_dir=str(tmp_path), partition="month", timezone="UTC")
+    june, july, august = date(2023, 6, 1), date(2023, 7, 1), date(2023, 8, 1)
+    for month, received in ((june, datetime(2023, 6, 27, 9)), (august, datetime(2023, 8, 25, 9))):
+        folder = partition_dir(settings.clean_dir, month)
+        folder.mkdir(parents=True)
+        submitted = pl.Series("submitted_at", [received], pl.Datetime("us", "UTC"))
+        submitted.to_frame().write_parquet(folder / DATA_FILE)
+    # July kept no row: its partition is not read.
+    manifests = pl.DataFrame({"survey_date": [june, july, august], "kept": [1, 0, 1]})
+    rows = fix_list(_responses(), "window", june, date(2023, 8, 31), august, min_responses=1)
+    inputs = SimpleNamespace(fix_list=rows, champion="m1", settings=settings, manifests=manifests)
+    assert "<p>Survey dates 2023-06-27 to 2023-08-25, " in _fix_list(inputs)  # type: ignore[arg-type]
 
 
 def test_nothing_is_recommended_before_a_model_scored_anything() -> None:
@@ -245,7 +275,7 @@ def test_the_report_says_how_a_source_without_scores_is_ranked() -> None:
         rows = fix_list(
             responses, "window", date(2026, 9, 14), date(2026, 10, 11), WEEK, min_responses=1
         )
-        return _fix_list(SimpleNamespace(fix_list=rows, champion="m1"))  # type: ignore[arg-type]
+        return _fix_list(SimpleNamespace(fix_list=rows, champion="m1", settings=DAILY))  # type: ignore[arg-type]
 
     assert "Ranked by csat points;" in page(_responses())
     complaints = page(_responses().with_columns(pl.lit(None, pl.Int8).alias("csat")))
