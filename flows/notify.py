@@ -17,6 +17,7 @@ import apprise
 from servicelens.dates import SurveyDateError
 from servicelens.settings import Settings
 from servicelens.storage.runs import flag_sentence, read_outcome
+from transforms.schemas import policy_name
 
 LOGGER = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> b
         lines.append(flag_sentence(flag))
         lines += [f"  - {comment}" for comment in flag["comments"]]
     lines += ["", warning.get("statement", "")]
-    policies = ", ".join(flag["policy_code"] for flag in warning["flags"])
+    policies = ", ".join(policy_name(flag["policy_code"]) for flag in warning["flags"])
     title = f"servicelens {warning['day']}: failure share rose for {policies}"
     try:
         sent = send_alert(url, title, "\n".join(lines))

@@ -38,6 +38,7 @@ from transforms.early_warning import (
     compare_with_history,
     failure_counts,
     false_alarm_statement,
+    untested_reasons,
 )
 from transforms.fix_list import fix_list
 from transforms.marts import model_versions_text
@@ -369,11 +370,14 @@ def _history_counts(
     return pl.concat([empty, *frames], how="diagonal_relaxed"), rescored
 
 
-def _comments(scored: pl.DataFrame, policy: str) -> list[str]:
-    """Today's comments behind a policy's flag: its failures the model was surest about."""
+def _comments(scored: pl.DataFrame, policy: str | None) -> list[str]:
+    """Today's comments behind a policy's flag (``None``: the responses without a policy
+    code): its failures the model was surest about."""
     return (
         scored.filter(
-            (pl.col("policy_code") == policy)
+            # eq_missing: `== None` matches nothing, and a flag on the responses without a
+            # policy code would show no comment behind it.
+            pl.col("policy_code").eq_missing(pl.lit(policy, pl.String))
             & (pl.col("root_cause") == POSITIVE_CLASS)
             & pl.col("comment").is_not_null()
             & (pl.col("comment") != "")
@@ -437,7 +441,10 @@ def early_warning(
     ]
     # A date without a scored negative has no policy to test (a partition holding only
     # quarantined rows: a trial's report read "not tested: " and nothing after it).
-    untested = ", ".join(sorted(set(tested.get_column("status")))) or NOTHING_TO_TEST
+    untested = (
+        untested_reasons(tested, min_history_days=settings.early_warning_min_history_days)
+        or NOTHING_TO_TEST
+    )
     return {
         "day": day.isoformat(),
         "model_version": version,

@@ -19,6 +19,11 @@ counts; the tests are scipy's):
 
 Counts must all come from one model: the caller re-scores history that an older champion
 scored, so a new champion's different threshold is never read as a rise.
+
+Responses without a policy code (a source that maps no ``policy_code``, a Qualtrics export
+say) are one group of their own, ``policy_code`` null: their failure share is the source's
+whole among the negatives without a code, tested against the same group's history like any
+policy, and named :data:`transforms.schemas.NO_POLICY` wherever a person reads it.
 """
 
 from __future__ import annotations
@@ -102,8 +107,12 @@ def compare_with_history(
 ) -> pl.DataFrame:
     """Test each policy of ``today`` against its ``history`` (both :func:`failure_counts`).
 
-    One row per policy of today (:data:`EARLY_WARNING_COLUMNS`, plus any group keys):
-    ``status`` is 'tested', 'too few negatives today' or 'too little history';
+    One row per policy of today (:data:`EARLY_WARNING_COLUMNS`, plus any group keys), the
+    responses without a policy code (``policy_code`` null) one group against the history's
+    null group: ``status`` is 'tested', or why not: 'too little history' (fewer than
+    ``min_history_days`` history days with a scored negative, default
+    :data:`MIN_HISTORY_DAYS`), 'too few negatives today' (fewer than ``min_negatives`` scored
+    today, default :data:`MIN_NEGATIVES`), or both joined by '; ' when both hold;
     ``normal_low``/``normal_high`` bound the share today's volume gives 95% of the time at
     the history rate (dispersion included); ``p_adjusted`` is Benjamini-Hochberg over the
     policies tested (per source); ``flagged`` needs ``p_adjusted <= fdr`` and a share at
@@ -116,8 +125,13 @@ def compare_with_history(
     )
     rows = []
     for row in today.iter_rows(named=True):
+        # eq_missing: a null key (no policy code, no source) matches the history's nulls;
+        # `==` never would (a null compares as null), and a source without policy codes was
+        # always "too little history" (a new user's Qualtrics trial, 35 days of it).
         mine = history.filter(
-            pl.all_horizontal([pl.col(k) == row[k] for k in [*keys, "policy_code"]])
+            pl.all_horizontal(
+                [pl.col(k).eq_missing(pl.lit(row[k], pl.String)) for k in [*keys, "policy_code"]]
+            )
         )
         n, k = int(row["negatives"]), int(row["failures"])
         past_n = mine.get_column("negatives").to_numpy()
@@ -131,8 +145,12 @@ def compare_with_history(
             "history_days": int((past_n > 0).sum()),
             "history_negatives": total,
         }
-        if found["history_days"] < min_history_days:
-            rows.append({**found, "status": "too little history"})
+        short = found["history_days"] < min_history_days
+        few = n < min_negatives
+        if short:
+            # Both reasons when both hold: one alone would promise a test that waits on more.
+            reasons = ["too little history", *(["too few negatives today"] if few else [])]
+            rows.append({**found, "status": "; ".join(reasons)})
             continue
         # Bounded away from 0 and 1 so a policy that never failed can still be tested.
         rate = min(max(float(past_k.sum()) / total, 0.5 / total), 1 - 0.5 / total)
@@ -145,7 +163,7 @@ def compare_with_history(
             "normal_low": float(low) / n_eff,
             "normal_high": float(high) / n_eff,
         }
-        if n < min_negatives:
+        if few:
             rows.append({**found, "status": "too few negatives today"})
             continue
         k_eff = min(n_eff, round(k / dispersion))
@@ -172,6 +190,39 @@ def compare_with_history(
         .fill_null(False)
         .alias("flagged")
     )
+
+
+def untested_reasons(
+    result: pl.DataFrame,
+    *,
+    min_history_days: int = MIN_HISTORY_DAYS,
+    min_negatives: int = MIN_NEGATIVES,
+) -> str:
+    """Why the policies of ``result`` (:func:`compare_with_history`) were not tested, each
+    reason once with the numbers behind it, e.g. 'too few negatives today (at most 12 scored
+    for a policy; 20 needed)'. The thresholds are the ones ``result`` was computed with
+    (defaults :data:`MIN_HISTORY_DAYS` days, :data:`MIN_NEGATIVES` negatives). Empty when
+    every policy was tested or there is none."""
+    status = pl.col("status")
+    short, few = status.str.contains("too little history"), status.str.contains("too few")
+    most = result.select(
+        short.any().alias("short"),
+        few.any().alias("few"),
+        pl.col("history_days").filter(short).max().alias("history_days"),
+        pl.col("negatives").filter(few).max().alias("negatives"),
+    ).row(0, named=True)
+    found = []
+    if most["short"]:
+        found.append(
+            f"too little history (at most {most['history_days']} days with scored negatives "
+            f"for a policy; {min_history_days} needed)"
+        )
+    if most["few"]:
+        found.append(
+            f"too few negatives today (at most {most['negatives']} scored for a policy; "
+            f"{min_negatives} needed)"
+        )
+    return "; ".join(found)
 
 
 def false_alarm_statement(fdr: float, tested: int, min_rise: float) -> str:

@@ -72,6 +72,17 @@ RAW_POLICY_COLUMNS: tuple[str, ...] = (
 CHANNELS: tuple[str, ...] = ("phone", "chat", "email", "store", "web")
 ROOT_CAUSES: tuple[str, ...] = ("perceived", "policy_failure")
 POSITIVE_CLASS = "policy_failure"
+#: How the responses without a policy code (``policy_code`` null: a source that maps none)
+#: are named where a person reads a policy, e.g. an early-warning flag.
+NO_POLICY = "responses without a policy code"
+
+
+def policy_name(policy_code: str | None) -> str:
+    """A policy as a person reads it: its code, or :data:`NO_POLICY` for null (kept null in
+    the data and manifests, so a query still finds the group with ``IS NULL``)."""
+    return NO_POLICY if policy_code is None else policy_code
+
+
 #: The canonical column of a source's own yes/no that a contact resolved the customer's
 #: problem (a call log's ``Resolved`` Y/N), as the agent or the system recorded it: the
 #: claim first-contact resolution reads where no customer id lets a return be observed

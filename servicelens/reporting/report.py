@@ -57,9 +57,11 @@ from servicelens.validation.reasons import reasons_of_rejects_and_superseded
 from transforms.agents import FCR_CLAIMED, NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
 from transforms.formatting import formatted_text
 from transforms.schemas import (
+    NO_POLICY,
     PARTITION_COLUMN,
     POSITIVE_CLASS,
     PUBLISHED_TABLES,
+    policy_name,
     with_contract_columns,
 )
 
@@ -1598,7 +1600,7 @@ def _early_warning(inputs: _Inputs) -> str:
     if not latest["flags"]:
         parts.append('<p class="ok">No policy\'s failure share rose beyond its normal range.</p>')
     policies = pl.DataFrame(latest["policies"]).select(
-        "policy_code",
+        pl.col("policy_code").fill_null(NO_POLICY),
         "negatives",
         "failures",
         "share",
@@ -1612,7 +1614,10 @@ def _early_warning(inputs: _Inputs) -> str:
     )
     parts.append(_html_table(policies))
     flagged = [
-        {"survey_date": str(d), "flags": ", ".join(f["policy_code"] for f in w["flags"])}
+        {
+            "survey_date": str(d),
+            "flags": ", ".join(policy_name(f["policy_code"]) for f in w["flags"]),
+        }
         for d, w in sorted(inputs.early_warnings.items())
         if w.get("flags")
     ]

@@ -35,7 +35,7 @@ from servicelens.storage.partitions import (
     read_manifest,
     torn_partition,
 )
-from transforms.schemas import PARTITION_COLUMN
+from transforms.schemas import PARTITION_COLUMN, policy_name
 
 DateState = Literal["missing", "failed", "completed"]
 Outcome = Literal["completed", "failed", "interrupted", "crashed"]
@@ -655,7 +655,7 @@ def describe_flags(warning: dict[str, Any] | None) -> str:
     if not warning or not warning.get("flags"):
         return "none" if warning and warning.get("tested") else (warning or {}).get("status", "")
     return "; ".join(
-        f"{flag['policy_code']} failure share {flag['share']:.0%} (normal "
+        f"{policy_name(flag['policy_code'])} failure share {flag['share']:.0%} (normal "
         f"{flag['normal_range'][0]:.0%}-{flag['normal_range'][1]:.0%}, "
         f"{flag['failures']}/{flag['negatives']})"
         for flag in warning["flags"]
@@ -666,7 +666,8 @@ def flag_sentence(flag: dict[str, Any]) -> str:
     """One early-warning flag as a sentence: the policy, its share, normal range and history."""
     low, high = flag["normal_range"]
     return (
-        f"{flag['policy_code']}: {flag['share']:.0%} of {flag['negatives']:,} scored negatives "
+        f"{policy_name(flag['policy_code'])}: {flag['share']:.0%} of {flag['negatives']:,} "
+        "scored negatives "
         f"were policy failures; normal range {low:.0%}-{high:.0%} "
         f"(history {flag['baseline_share']:.0%})."
     )

@@ -12,7 +12,8 @@ from scipy import stats
 
 from servicelens.outcomes import early_warning
 from servicelens.settings import Settings
-from transforms.early_warning import compare_with_history, failure_counts
+from servicelens.storage.runs import describe_flags, flag_sentence
+from transforms.early_warning import compare_with_history, failure_counts, untested_reasons
 
 DAY = date(2026, 10, 29)
 
@@ -120,6 +121,107 @@ def test_failure_counts_leave_unscored_rows_out() -> None:
     )
     counts = failure_counts(scored).rows()
     assert counts == [(DAY, "P", 2, 1), (DAY, "Q", 1, 0)]
+
+
+# --- a source without policy codes ----------------------------------------------------------
+
+
+def _no_policy(days: list[tuple[int, int]]) -> pl.DataFrame:
+    """History counts of a source that maps no policy_code (a Qualtrics export): one group,
+    policy_code null, as failure_counts gives it."""
+    return _history({"_": days}).with_columns(pl.lit(None, pl.String).alias("policy_code"))
+
+
+def _no_policy_today(negatives: int, failures: int) -> pl.DataFrame:
+    return _today({"_": (negatives, failures)}).with_columns(
+        pl.lit(None, pl.String).alias("policy_code")
+    )
+
+
+def test_responses_without_a_policy_code_are_tested_against_their_own_history() -> None:
+    """Found by a new user's trial: a Qualtrics source (no policy_code mapped) with 35 days
+    of history was "not tested: too little history", history_days 0, every night: history
+    was matched with `policy_code == None`, which in polars matches nothing."""
+    history = _no_policy([(100, 30)] * 35)
+    [row] = compare_with_history(
+        _no_policy_today(100, 55), history, fdr=0.01, min_rise=0.05
+    ).iter_rows(named=True)
+    assert row["policy_code"] is None
+    assert (row["history_days"], row["history_negatives"]) == (35, 3_500)
+    assert row["status"] == "tested" and row["baseline_share"] == pytest.approx(0.3)
+    assert row["flagged"]
+    # An ordinary night of the same source is tested too, and not flagged.
+    [quiet] = compare_with_history(
+        _no_policy_today(100, 31), history, fdr=0.01, min_rise=0.05
+    ).iter_rows(named=True)
+    assert quiet["status"] == "tested" and not quiet["flagged"]
+
+
+def test_a_night_of_few_negatives_says_so_not_too_little_history() -> None:
+    """The trial's source had under 20 negatives a day: that is why it cannot be tested, with
+    the numbers, and its history is still counted."""
+    result = compare_with_history(
+        _no_policy_today(12, 9), _no_policy([(15, 5)] * 35), fdr=0.01, min_rise=0.05
+    )
+    [row] = result.iter_rows(named=True)
+    assert row["status"] == "too few negatives today" and row["history_days"] == 35
+    assert not row["flagged"]
+    assert untested_reasons(result) == (
+        "too few negatives today (at most 12 scored for a policy; 20 needed)"
+    )
+    # Short history and few negatives: both reasons, so neither promises a test on its own.
+    [both] = compare_with_history(
+        _no_policy_today(12, 9), _no_policy([(15, 5)] * 3), fdr=0.01, min_rise=0.05
+    ).iter_rows(named=True)
+    assert both["status"] == "too little history; too few negatives today"
+
+
+def _scored_without_policy(day: date, n: int, failures: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "survey_date": [day] * n,
+            "response_id": [f"{day}-{i}" for i in range(n)],
+            "policy_code": pl.Series([None] * n, dtype=pl.String),
+            "is_negative": [True] * n,
+            "comment": [f"comment {i}" for i in range(n)],
+            "root_cause": ["policy_failure"] * failures + ["perceived"] * (n - failures),
+            "p_policy_failure": [0.9] * failures + [0.2] * (n - failures),
+            "model_version": ["v1"] * n,
+        }
+    )
+
+
+def test_a_source_without_policy_codes_is_flagged_with_comments_and_a_name(
+    tmp_path: Path,
+) -> None:
+    """End to end over the marts on disk: the trial's 35 days, a rise on the last one."""
+    settings = Settings(data_dir=str(tmp_path))
+    for back in range(1, 36):
+        day = DAY - timedelta(days=back)
+        _write(settings.marts_dir / "feedback_scored", day, _scored_without_policy(day, 40, 12))
+    warning = early_warning(settings, DAY, _scored_without_policy(DAY, 40, 32), "v1", lambda f: f)
+    [policy] = warning["policies"]
+    # The history window is early_warning_history_days (28) of the 35 on disk.
+    assert policy["history_days"] == settings.early_warning_history_days
+    assert warning["tested"] == 1 and warning["status"] == "1 flag(s)"
+    [flag] = warning["flags"]
+    assert flag["policy_code"] is None and len(flag["comments"]) == 3
+    assert flag_sentence(flag).startswith("responses without a policy code: 80% of 40 ")
+    assert describe_flags(warning).startswith("responses without a policy code failure share")
+    # The report names the group too (a None in its list of flags was a TypeError).
+    from servicelens.reporting.report import _early_warning, _Inputs
+
+    inputs = _Inputs(
+        settings, pl.DataFrame(), None, None, None, None, None, None, None,
+        early_warnings={DAY: warning},
+    )  # fmt: skip
+    assert "<td>responses without a policy code</td>" in _early_warning(inputs)
+    # A night under 20 negatives says so, with its numbers, in the manifest's status.
+    few = early_warning(settings, DAY, _scored_without_policy(DAY, 12, 9), "v1", lambda f: f)
+    assert few["status"] == (
+        "not tested: too few negatives today (at most 12 scored for a policy; 20 needed)"
+    )
+    assert few["policies"][0]["history_days"] == settings.early_warning_history_days
 
 
 # --- a champion change is not a rise ---------------------------------------------------------
