@@ -508,12 +508,38 @@ def choose_threshold(y_val: np.ndarray, p_val: np.ndarray) -> float:
     says otherwise. Call it with out-of-fold probabilities of the training slice only.
     """
     grid = np.round(np.arange(0.2, 0.801, 0.01), 2)
-    from sklearn.metrics import f1_score
-
-    scores = [f1_score(y_val, (p_val >= t).astype(np.int8), average="macro") for t in grid]
-    best = max(scores)
+    scores = macro_f1_at_thresholds(y_val, p_val, grid)
+    best = scores.max()
     candidates = [t for t, s in zip(grid, scores, strict=True) if s >= best - 1e-9]
     return float(min(candidates, key=lambda t: abs(t - 0.5)))
+
+
+def macro_f1_at_thresholds(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Macro-F1 of the decisions ``p >= t`` against ``y`` (0/1, ``POSITIVE_CLASS`` = 1) for
+    each ``t`` of ``thresholds``: one array, the thresholds' order, all at once.
+
+    Equal to scikit-learn's ``f1_score(y, p >= t, average="macro")`` for every ``t``
+    (``tests/model/test_model.py`` compares them): F1 of a class is ``2 tp / (2 tp + fp +
+    fn)``, averaged over the classes present in ``y`` or in the decisions (a class in
+    neither is no label of scikit-learn's). Counting the confusion matrix of every threshold
+    in one pass instead of one ``f1_score`` call each (its input validation, 61 times per
+    choice, three choices per training): one choice on 400 rows took 0.33 s with
+    ``f1_score`` and 0.09 ms this way on a busy 2-core machine (the best of three).
+    """
+    truth = np.asarray(y).astype(bool)
+    decided = np.asarray(p)[None, :] >= np.asarray(thresholds)[:, None]
+    tp = (decided & truth).sum(axis=1)
+    fp = (decided & ~truth).sum(axis=1)
+    fn = (~decided & truth).sum(axis=1)
+    tn = truth.size - tp - fp - fn
+    scores, present = np.zeros(len(thresholds)), np.zeros(len(thresholds))
+    for hits, wrong in ((tp, fp + fn), (tn, fn + fp)):
+        denominator = 2 * hits + wrong
+        scores += np.divide(
+            2 * hits, denominator, out=np.zeros(len(thresholds)), where=denominator > 0
+        )
+        present += denominator > 0
+    return scores / np.maximum(present, 1)
 
 
 def choose_review_band(

@@ -10,7 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.evaluate import choose_review_band, choose_threshold, metrics_by_group
+from models.evaluate import (
+    choose_review_band,
+    choose_threshold,
+    macro_f1_at_thresholds,
+    metrics_by_group,
+)
 from models.pipeline import build_pipeline, feature_frame, labels_to_target
 from models.registry import load_model, save_model
 from models.train import TrainingResult, score_negatives
@@ -62,6 +67,23 @@ def test_threshold_and_review_band_come_from_validation_not_the_test_slice() -> 
     decided = (p <= low) | (p >= high)
     assert low < threshold < high
     assert ((p[decided] >= threshold) == y[decided]).mean() >= 0.8
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_macro_f1_at_every_threshold_equals_scikit_learns(seed: int) -> None:
+    """The one-pass macro-F1 of the threshold choice against ``f1_score(average="macro")``,
+    threshold by threshold: random sizes (1 to 300 rows), base rates from none positive to
+    all, ties on the grid, and thresholds past every score (one class decided, or one
+    class in neither the labels nor the decisions)."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    y = (rng.uniform(0, 1, n) < [0.0, 0.05, 0.5, 0.95, 1.0][seed % 5]).astype(np.int8)
+    p = np.round(rng.uniform(0, 1, n), int(rng.integers(1, 4)))
+    grid = np.round(np.concatenate([np.arange(0.2, 0.801, 0.01), [0.0, 1.01]]), 2)
+    expected = [f1_score(y, (p >= t).astype(np.int8), average="macro") for t in grid]
+    assert macro_f1_at_thresholds(y, p, grid) == pytest.approx(expected, abs=1e-12)
 
 
 def test_unsure_responses_are_marked_for_review(
