@@ -489,12 +489,36 @@ def truncation_note(connection: Any, sql: str, shown: int) -> str | None:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """``servicelens report [--source NAME]``: the sample's run report, or a configured
     source's (as that source's backfill writes it). In a data directory that holds only
-    configured sources, the sample's report would be empty: it says which to ask for."""
-    from servicelens.reporting.report import build_report
+    configured sources (the sample's report would be empty) and no ``--source``, every
+    configured source's, in name order, as the nightly run writes them (an airline's trial
+    was refused there, while ``run`` and ``backfill`` took every source); ``--json`` then
+    prints one object per source, in a list."""
+    from servicelens.ingest.configured import (
+        configured_names,
+        configured_sources,
+        has_sample_exports,
+    )
 
     # A report of nothing, in a folder a misspelt --data-dir made (a new analyst's trial).
     refuse_a_missing_data_dir(settings)
-    settings = chosen_source(settings, getattr(args, "source", None), "report")
+    source = getattr(args, "source", None)
+    if source is None and not has_sample_exports(settings) and configured_names(settings):
+        results = [_write_report(args, chosen) for chosen in configured_sources(settings)]
+        if args.json:
+            print_json(results)
+        return 0
+    result = _write_report(args, chosen_source(settings, source, "report"))
+    if args.json:
+        print_json(result)
+    return 0
+
+
+def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Write ``settings``' source's run report; print where and what it lacks (unless
+    ``--json``) and return the same as a dict (``report``, ``latest``,
+    ``sections_not_available`` and the report's headline)."""
+    from servicelens.reporting.report import build_report
+
     report = build_report(settings)
     result = {
         "report": str(report.path),
@@ -503,8 +527,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         **report.headline,
     }
     if args.json:
-        print_json(result)
-        return 0
+        return result
     print(f"report written: {report.path}")
     print(f"newest always:  {report.latest}   (open it in a browser)")
     for section, reason in report.missing.items():
@@ -514,7 +537,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             f"  last run failed: {', '.join(failed)} (why, and what to run: the report's Data "
             "quality section)"
         )
-    return 0
+    return result
 
 
 def refuse_a_missing_data_dir(settings: Settings) -> None:

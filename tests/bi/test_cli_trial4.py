@@ -192,6 +192,30 @@ def test_train_in_a_sources_only_directory_names_the_source_to_train(
     ) in capsys.readouterr().err
 
 
+def test_report_in_a_sources_only_directory_writes_each_sources_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an airline's trial: ``report`` in a directory holding only configured
+    sources refused without ``--source``, while ``run`` and ``backfill`` take every source.
+    It writes each source's report, as the nightly run does; ``--source`` still picks one."""
+    import json
+
+    data = _sources_only(tmp_path, capsys)
+    assert main(["--data-dir", data, "sources", "add", "qualtrics"]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, "--json", "report"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert [Path(r["latest"]).name for r in written] == [
+        "latest-qualtrics.html",
+        "latest-zendesk.html",
+    ]
+    assert all(Path(r["report"]).exists() for r in written)
+    assert main(["--data-dir", data, "report", "--source", "zendesk"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0].startswith(f"report written: {data}/reports/report-")
+    assert shown[0].endswith("-zendesk.html") and len(shown) > 2
+
+
 def test_the_unscored_note_names_each_feeds_own_commands() -> None:
     """Found by the same trial: ``query`` over a directory of configured sources advised
     `servicelens train` and `servicelens backfill`, which act on the sample only."""
