@@ -16,14 +16,77 @@
 -- meanings: docs/data_dictionary.md.
 
 SET VARIABLE data_dir = coalesce(getvariable('data_dir'), 'data');
--- The business timezone (SERVICELENS_TIMEZONE), in which a response's own day is read from
--- its submitted_at: -cmd "SET VARIABLE business_timezone = 'America/New_York'".
-SET VARIABLE business_timezone = coalesce(getvariable('business_timezone'), 'Europe/London');
 
 -- The data directory as DuckDB spells the files it finds there: no trailing slash, no
 -- leading ./ (DuckDB drops it).
 CREATE OR REPLACE MACRO servicelens_root() AS
 regexp_replace(rtrim(getvariable('data_dir'), '/'), '^(\./)+', '');
+
+-- The business timezone the data directory records, as the command line reads it
+-- (servicelens/storage/runs.py, recorded_timezone): "timezone" in the _manifest.json of the
+-- newest clean/responses partition of the sample and of each configured source. A list of
+-- {timezone, manifest}; null when none records one (a directory no run has written yet).
+-- query() reads the manifests only when there are some: read_json_objects refuses none.
+SET VARIABLE servicelens_timezone_manifests = (
+    SELECT list(newest ORDER BY newest)
+    FROM (
+        SELECT max(file) AS newest
+        FROM (
+            SELECT file
+            FROM glob(servicelens_root() || '/clean/responses/survey_date=*/_manifest.json')
+            UNION ALL
+            SELECT file
+            FROM glob(
+                servicelens_root() || '/sources/*/clean/responses/survey_date=*/_manifest.json'
+            )
+        )
+        GROUP BY regexp_replace(file, '/survey_date=[^/]+/_manifest[.]json$', '')
+    )
+);
+SET VARIABLE servicelens_recorded_timezones = (
+    SELECT list({'timezone': timezone, 'manifest': filename} ORDER BY filename)
+    FROM query(
+        CASE WHEN getvariable('servicelens_timezone_manifests') IS NULL
+            THEN 'SELECT NULL::VARCHAR AS timezone, NULL::VARCHAR AS filename WHERE false'
+            ELSE 'SELECT json ->> ''timezone'' AS timezone, filename FROM read_json_objects('
+                || 'getvariable(''servicelens_timezone_manifests''), filename = true)'
+        END
+    )
+    WHERE timezone IS NOT NULL
+);
+
+-- The business timezone in which a response's own day is read from its submitted_at
+-- (policy_trend_weekly's weeks): the one the data directory records, as `servicelens query`
+-- reads it, so BI counts the command line's days without setting anything (found by an
+-- airline's trial: it was Europe/London whatever the directory recorded, and 242 of 1,080
+-- rows of an America/Toronto directory fell on another day). Set it before this file to
+-- read days in another timezone, as SERVICELENS_TIMEZONE does for the command line; Europe/
+-- London (the pipeline's default) where nothing is recorded. A directory recording more than
+-- one stops here, naming them: which one is meant cannot be guessed.
+SET VARIABLE business_timezone = coalesce(
+    getvariable('business_timezone'),
+    CASE
+        WHEN len(list_distinct(
+            list_transform(getvariable('servicelens_recorded_timezones'), lambda r: r.timezone)
+        )) = 1
+            THEN getvariable('servicelens_recorded_timezones')[1].timezone
+        WHEN len(getvariable('servicelens_recorded_timezones')) > 1
+            THEN error(
+                servicelens_root() || ' records more than one business timezone ('
+                || array_to_string(
+                    list_transform(
+                        getvariable('servicelens_recorded_timezones'),
+                        lambda r: r.timezone || ' in ' || r.manifest
+                    ),
+                    '; '
+                )
+                || '): set the one to read response days in before sql/views.sql, e.g. '
+                || 'SET VARIABLE business_timezone = '''
+                || getvariable('servicelens_recorded_timezones')[1].timezone || ''''
+            )
+    END,
+    'Europe/London'
+);
 
 -- Which layers hold each table, found once, when this file runs: the sample's tables sit at
 -- the top of the data directory (marts/feedback_scored), each configured source's under

@@ -20,7 +20,7 @@ import polars as pl
 
 from servicelens.cli.console import print_json, table
 from servicelens.dates import periods_word
-from servicelens.settings import DEFAULT_TIMEZONE, Settings
+from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, RemotePath
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -56,11 +56,13 @@ def _has_partitions(table_dir: DataPath) -> bool:
     return any(table_dir.glob("survey_date=*/*.parquet"))
 
 
-def connect_views(data_dir: DataPath, timezone: str = DEFAULT_TIMEZONE) -> Any:
+def connect_views(data_dir: DataPath, timezone: str | None = None) -> Any:
     """An in-memory DuckDB connection with ``sql/views.sql`` applied to ``data_dir``: each
     view reads every source's partitions side by side (rows carry ``source``), as in DuckDB
     itself. ``timezone`` is the business timezone (IANA name), the variable
-    ``business_timezone`` that queries read a response's own local day in.
+    ``business_timezone`` that queries read a response's own local day in; None: the one
+    the data directory records, as the views read it in plain DuckDB (it was Europe/London
+    whatever the directory recorded).
 
     A published table without partitions yet gets an empty view of its contract. Raises
     FileNotFoundError when no source has a partition of ``marts/feedback_scored``.
@@ -82,7 +84,8 @@ def connect_views(data_dir: DataPath, timezone: str = DEFAULT_TIMEZONE) -> Any:
     else:
         location = str(data_dir.resolve())
     connection.execute("SET VARIABLE data_dir = $dir", {"dir": location})
-    connection.execute("SET VARIABLE business_timezone = $tz", {"tz": timezone})
+    if timezone is not None:
+        connection.execute("SET VARIABLE business_timezone = $tz", {"tz": timezone})
     for statement in connection.extract_statements(VIEWS_FILE.read_text()):
         try:
             connection.execute(statement)
@@ -193,12 +196,10 @@ def unscored_note(connection: Any, with_champion: Collection[str] = ()) -> str |
     )
 
 
-def run_query(
-    data_dir: DataPath, name: str, timezone: str = DEFAULT_TIMEZONE
-) -> list[dict[str, Any]]:
+def run_query(data_dir: DataPath, name: str, timezone: str | None = None) -> list[dict[str, Any]]:
     """Run one example query over the marts in ``data_dir`` (``timezone``: the business
-    timezone); rows as dicts. Raises ValueError naming the queries there are when ``name``
-    is none of them."""
+    timezone, by default the one the directory records); rows as dicts. Raises ValueError
+    naming the queries there are when ``name`` is none of them."""
     return _rows(connect_views(data_dir, timezone), _query_sql(name))
 
 

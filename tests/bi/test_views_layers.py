@@ -460,3 +460,117 @@ def test_a_day_without_the_estimate_is_not_counted_by_its_decisions(tmp_path: Pa
         "no estimate for 1 scored date(s) written before it: "
         "`servicelens backfill --source sample --rerun all` rewrites them"
     )
+
+
+def _toronto_night(root: Path, zone: str = "America/Toronto") -> None:
+    """Two survey dates of a data directory recorded in ``zone``, as a run leaves them: each
+    clean and feedback_scored partition's manifest says "timezone" (the other tables hold a
+    row each). The first date's
+    response was written at 23:30 in Toronto on Sunday 4 October, 04:30 on Monday in London;
+    the second's at 10:00 on Monday 5 October."""
+    responses = {
+        date(2026, 10, 4): ("2026-10-05 03:30:00+00", 0.8),
+        date(2026, 10, 5): ("2026-10-05 14:00:00+00", 0.4),
+    }
+    for day, (submitted_at, p_policy_failure) in responses.items():
+        manifest = {"timezone": zone, "source": "sample", "survey_date": day.isoformat()}
+        clean = root / "clean/responses" / f"survey_date={day.isoformat()}"
+        clean.mkdir(parents=True)
+        (clean / "_manifest.json").write_text(json.dumps(manifest))
+        for table in VIEW_TABLES.values():  # plain DuckDB reads every table the views name
+            if table != "marts/feedback_scored":
+                _partition(root, table, day, "sample", 1)
+        scored = root / "marts/feedback_scored" / f"survey_date={day.isoformat()}"
+        scored.mkdir(parents=True)
+        (scored / "_manifest.json").write_text(json.dumps({**manifest, "rows": 1}))
+        pl.DataFrame(
+            {
+                "response_id": [f"r-{day}"],
+                "source": ["sample"],
+                "submitted_at": [submitted_at],
+                "policy_code": ["FEE"],
+                "is_negative": [True],
+                "root_cause": ["policy_failure" if p_policy_failure >= 0.5 else "perceived"],
+                "p_policy_failure": [p_policy_failure],
+                "transfers": [0],
+            }
+        ).with_columns(pl.col("submitted_at").str.to_datetime(time_zone="UTC")).write_parquet(
+            scored / "part-0.parquet"
+        )
+
+
+def test_the_readmes_recipe_reads_days_in_the_timezone_the_data_directory_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an airline's trial (America/Toronto recorded in its data directory): the
+    README's recipe set only data_dir, the views read days in Europe/London, 242 of 1,080
+    rows fell on another day, and policy_trend_weekly showed 5.2 expected failures over 2
+    days for a week where `servicelens query` showed 3.2 over 1. The views now read the
+    recorded timezone, so the recipe, as written, gives the command line's days."""
+    import re
+
+    from servicelens.reporting.analyst import run_query
+    from servicelens.settings import Settings
+
+    monkeypatch.delenv("SERVICELENS_TIMEZONE", raising=False)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("Query the marts with DuckDB", 1)[1].split("\n## ", 1)[0]
+    [python] = re.findall(r"```python\n(.*?)```", section, re.S)[:1]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "sql").symlink_to(VIEWS_FILE.parent)
+    _toronto_night(project / "data")
+    monkeypatch.chdir(project)
+    namespace: dict[str, object] = {}
+    exec(python, namespace)  # the README's own example, data_dir = 'data'
+    connection = namespace["con"]
+    assert isinstance(connection, duckdb.DuckDBPyConnection)
+    # Each response's own day is the survey date the pipeline filed it under.
+    assert connection.execute(
+        "SELECT survey_date, timezone(getvariable('business_timezone'), submitted_at)::DATE "
+        "FROM feedback_scored ORDER BY 1"
+    ).fetchall() == [(date(2026, 10, 4),) * 2, (date(2026, 10, 5),) * 2]
+    sql = (VIEWS_FILE.parent / "queries" / "policy_trend_weekly.sql").read_text()
+    weeks = [
+        (row["week"], row["expected_policy_failures"], row["days_covered"])
+        for row in (
+            dict(zip([d[0] for d in result.description], r, strict=True))
+            for result in [connection.execute(sql)]
+            for r in result.fetchall()
+        )
+    ]
+    # Sunday 4 October is in the week of 28 September, Monday the 5th in its own.
+    assert weeks == [(date(2026, 9, 28), 0.8, 1), (date(2026, 10, 5), 0.4, 1)]
+    # The command line's figures: `servicelens query` in the settings it builds.
+    cli = Settings.from_env(str(project / "data"))
+    assert cli.timezone == "America/Toronto"
+    for figures in (
+        run_query(cli.root, "policy_trend_weekly", cli.timezone),
+        run_query(cli.root, "policy_trend_weekly"),
+    ):
+        assert [
+            (r["week"], r["expected_policy_failures"], r["days_covered"]) for r in figures
+        ] == weeks
+
+
+def test_the_views_refuse_to_guess_between_two_recorded_timezones(tmp_path: Path) -> None:
+    """A data directory whose sample and a source record different business timezones: the
+    views stop, naming them and what to set, rather than read days in Europe/London."""
+    _toronto_night(tmp_path)
+    _toronto_night(tmp_path / "sources" / "eu", zone="Europe/Berlin")
+    with pytest.raises(duckdb.InvalidInputException) as refused:
+        _views(str(tmp_path))
+    assert str(refused.value).endswith(
+        f"{tmp_path} records more than one business timezone (America/Toronto in "
+        f"{tmp_path}/clean/responses/survey_date=2026-10-05/_manifest.json; Europe/Berlin in "
+        f"{tmp_path}/sources/eu/clean/responses/survey_date=2026-10-05/_manifest.json): set "
+        "the one to read response days in before sql/views.sql, e.g. SET VARIABLE "
+        "business_timezone = 'America/Toronto'"
+    )
+    connection = duckdb.connect()
+    connection.execute("SET VARIABLE data_dir = $dir", {"dir": str(tmp_path)})
+    connection.execute("SET VARIABLE business_timezone = 'Europe/Berlin'")
+    connection.execute(VIEWS_FILE.read_text())
+    assert connection.execute("SELECT getvariable('business_timezone')").fetchall() == [
+        ("Europe/Berlin",)
+    ]
