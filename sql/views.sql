@@ -1,7 +1,12 @@
--- DuckDB views over servicelens's hive-partitioned Parquet marts.
+-- DuckDB views over servicelens's hive-partitioned Parquet marts. From the project folder,
+-- with the Python package `make env` installs (it installs no `duckdb` shell), over ./data
+-- (SET VARIABLE data_dir = '/srv/servicelens' before the file for another directory):
 --
+--   .venv/bin/python -c "import duckdb; duckdb.execute(open('sql/views.sql').read());
+--   duckdb.sql('FROM daily_summary').show()"
+--
+-- or, in a DuckDB shell installed by hand (the version uv.lock pins for the package):
 --   duckdb -cmd "SET VARIABLE data_dir = '/srv/servicelens'" -init sql/views.sql
---   duckdb -init sql/views.sql            -- data_dir defaults to ./data (run from the repo)
 --
 -- Each view reads every survey_date=YYYY-MM-DD partition of its table, for every source in
 -- the data directory: the generated sample keeps its layers at the top (marts/, quarantine/),
