@@ -257,7 +257,7 @@ class Settings:
     #: Where the key of the agents' pseudonyms (HMAC-SHA256) is kept when
     #: ``SERVICELENS_AGENT_KEY`` is not set: a file created on first use, never in the data
     #: directory (pseudonyms next to their key would be no pseudonyms). Empty: ``.servicelens/
-    #: agent.key`` in the working directory.
+    #: agent.key`` in :func:`project_dir` (the checkout), whichever folder a command runs from.
     agent_key_file: str = ""
     #: Show the sources' agent ids in the marts as recorded, not pseudonymised (only where the
     #: source definition allows it).

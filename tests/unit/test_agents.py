@@ -164,6 +164,14 @@ def test_the_default_key_is_the_projects_whichever_folder_a_command_runs_in(
     assert named.agent_key_file == str(elsewhere / "mine.key")
 
 
+def test_the_readme_says_the_default_key_is_the_projects() -> None:
+    """A new user's trial: the README put the default key "in the working directory" where
+    it describes agent outcomes, and in the project's where it describes the cache."""
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "`.servicelens/agent.key` in the working directory" not in readme
+    assert "(default `.servicelens/agent.key` in the project folder, the checkout" in readme
+
+
 def test_a_key_left_in_the_working_directory_is_not_silently_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
