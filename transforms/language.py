@@ -51,7 +51,8 @@ def load_detector_in_background() -> None:
 
 
 #: Where the restricted model is kept once decompressed: ``SERVICELENS_CACHE_DIR``, else
-#: ``.servicelens/cache`` in the working directory (beside the agent key and ``.prefect/``).
+#: ``.servicelens/cache`` in the working directory. The command line sets the variable to the
+#: project folder's (servicelens/cli/main.py), beside the agent key and ``.prefect/``.
 CACHE_DIR_VARIABLE = "SERVICELENS_CACHE_DIR"
 DEFAULT_CACHE_DIR = ".servicelens/cache"
 
