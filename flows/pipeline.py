@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from prefect import State
+from prefect import State, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
@@ -26,7 +27,7 @@ from flows.dates import (
 from flows.notify import alert_on_early_warning, alert_on_failure
 from flows.prefect_client import beating_flow
 from flows.recovery import hold_date_releasing, recover_dead_claims
-from flows.reporting import publish_run_summary
+from flows.reporting import publish_retrain_summary, publish_run_summary
 from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
 from flows.sources import configured_source_outcomes, for_each_source
 from flows.tasks import (
@@ -57,6 +58,14 @@ from servicelens.ingest.configured import (
     has_sample_exports,
     only_sources,
     sources_to_backfill,
+)
+from servicelens.retrain import (
+    UNFINISHED,
+    ModelsNotTrained,
+    Retrained,
+    retrain_each,
+    retrain_message,
+    retrain_rows,
 )
 from servicelens.settings import SAMPLE_PER_DAY, Settings, timezone_origin
 from servicelens.storage.claims import hold_run, in_flight_action
@@ -448,18 +457,47 @@ def nightly_sources(day: date, settings: Settings) -> State:
 @beating_flow(name="train")
 def train(
     settings: Settings | None = None, data_dir: str | None = None, folds: int = 5
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Train a challenger on every audited response; promote it if it is not worse.
 
-    ``data_dir`` is for the served retrain deployment, whose parameters are plain values;
-    ``folds`` are the cross-validation folds of the out-of-fold estimates (2 or more).
+    With ``settings`` (``servicelens train``, ``train --source NAME``): that one model;
+    returns :func:`flows.training.train_and_register_task`'s dict, and raises its refusal.
+    Without (the served retrain deployment, ``data_dir`` a plain value): every model the
+    nightly run scores with (:func:`servicelens.retrain.retrain_each`: the sample's, each
+    configured source's, a source that needs none skipped), one after another whatever
+    became of the one before. Returns a Completed state, or a Failed one when a model was
+    not trained (its data a :class:`servicelens.retrain.ModelsNotTrained`); its message says
+    what became of each model. ``folds``: the cross-validation folds of the out-of-fold
+    estimates (2 or more).
     """
-    settings = settings or Settings.from_env(data_dir)
+    if settings is not None:
+        return _train_and_report(settings, folds)
+    outcomes = retrain_each(
+        Settings.from_env(data_dir), lambda model: _train_and_report(model, folds)
+    )
+    return _finish_retrain(outcomes)
+
+
+def _train_and_report(settings: Settings, folds: int) -> dict[str, Any]:
+    """Train ``settings``' model, then rewrite its run report (which describes the champion:
+    written after the promotion, its failure says so)."""
     trained = train_and_register_task(settings, folds)
-    # The report describes the champion: written after the promotion, its failure says so.
     with failure_names_the_promotion(settings, trained, "writing the run report"):
         write_report_task(settings)
     return trained
+
+
+def _finish_retrain(outcomes: list[Retrained]) -> State:
+    """Log and attach what a retrain did with each model; fail the run if one was not
+    trained (the others were trained all the same)."""
+    message = retrain_message(outcomes)
+    unfinished = any(o.outcome in UNFINISHED for o in outcomes)
+    get_run_logger().log(logging.ERROR if unfinished else logging.INFO, "retrain: %s", message)
+    publish_retrain_summary(f"retrain: {message.splitlines()[0]}", outcomes)
+    rows = retrain_rows(outcomes)
+    if unfinished:
+        return Failed(message=message, data=ModelsNotTrained(message, rows))
+    return Completed(message=message, data=rows)
 
 
 @beating_flow(name="demo")

@@ -1555,18 +1555,23 @@ def refuse_training_without_clean_data(settings: Settings) -> None:
     """Raise :class:`BatchError` saying how to ingest, when ``settings`` has no clean
     partition yet (nothing to train on; an empty ``clean/responses`` folder ended in polars'
     ComputeError). Cheap, and free of Prefect: ``servicelens train`` asks it before the API
-    starts (a trial waited 9 s to be told)."""
+    starts (a trial waited 9 s to be told). The sample's advice offers ``demo`` only in a
+    directory where no source is configured."""
     if settings.clean_dir.exists() and any(settings.clean_dir.glob("survey_date=*/*.parquet")):
         return
     # A configured source's data comes through its inbox (found by a trial: the advice was
     # the sample's backfill).
     first = (
-        "`servicelens backfill --start YYYY-MM-DD --end YYYY-MM-DD` (or `servicelens demo` "
-        "for sample data)"
+        "`servicelens backfill --start YYYY-MM-DD --end YYYY-MM-DD`"
         if settings.is_sample
         else f"drop its exports in {settings.inbox_dir} and run `servicelens run`, or "
         f"`servicelens sources run {settings.source} FILE...`"
     )
+    # `demo` writes synthetic sample data: never offered in a directory that holds
+    # configured sources, a production one (a new user's trial was offered it by every
+    # scheduled retrain there).
+    if settings.is_sample and not configured_names(settings):
+        first += " (or `servicelens demo` for sample data)"
     raise BatchError(
         f"{settings.clean_dir}: no clean data yet, so nothing to train on; ingest some "
         f"dates first: {first}"

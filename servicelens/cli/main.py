@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.cli.interrupts import finishing_after_error, run_stoppable
@@ -389,7 +389,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from flows.prefect_client import prompt_flow_heartbeats
 
     with prompt_flow_heartbeats():
-        result = train(settings, folds=args.folds)
+        # Given settings, the flow trains that one model and returns its dict.
+        result = cast(dict[str, Any], train(settings, folds=args.folds))
     _print(result, args.json)
     if not args.json:
         from servicelens.cli.models import decision_above_table

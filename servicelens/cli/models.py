@@ -14,7 +14,7 @@ import math
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -309,7 +309,8 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
         raise ValueError(f"source {source.source}: {NOTHING_NEGATIVE}")
     start_in_background()
     with prompt_flow_heartbeats():
-        result = train(source, folds=args.folds)
+        # Given settings, the flow trains that one model and returns its dict.
+        result = cast(dict[str, Any], train(source, folds=args.folds))
     if args.json:
         print_json(result)
     else:

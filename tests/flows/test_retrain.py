@@ -1,0 +1,75 @@
+"""The served retrain deployment's flow (``train`` with a data directory) trains every model
+the nightly run scores with, through the real Prefect engine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from models.registry import champion_version
+from servicelens.ingest.configured import configured_source, register_source
+from servicelens.retrain import ModelsNotTrained
+from servicelens.settings import Settings
+from tests.sources.configured_run import run_configured_source
+from tests.sources.test_train_and_score import VENDOR_MAPPING, _vendor_export
+
+#: Google Forms with no rating mapped (negative = "none"): it needs no model.
+FORMS = Path(__file__).resolve().parents[1] / "sources" / "definitions" / "google-forms-hotdog.toml"
+
+
+@pytest.mark.slow
+def test_the_scheduled_retrain_trains_each_configured_source(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """Found by a new user's trial: in a data directory holding configured sources only,
+    every run of the retrain deployment failed on the sample's empty clean layer (and
+    advised `servicelens demo`); no source's model was ever retrained."""
+    from flows.pipeline import train
+
+    # A source whose export carries its labels, and a Google Forms survey (no model needed).
+    data, _ = run_configured_source(
+        tmp_path, "acme-vendor", VENDOR_MAPPING, _vendor_export().write_csv()
+    )
+    base = Settings(data_dir=str(data))
+    register_source(base, str(FORMS))
+    vendor = configured_source(base, "acme-vendor")
+    assert champion_version(vendor.models_dir) is None  # `sources run` trained nothing
+    shutil.rmtree(base.reports_dir)
+
+    state = train(data_dir=str(data), folds=2, return_state=True)
+    assert state.is_completed(), state.message
+    rows = state.result()
+    assert [(r["model"], r["outcome"]) for r in rows] == [
+        ("acme-vendor", "promoted"),
+        ("hot-dog-survey", "skipped"),
+    ]
+    assert champion_version(vendor.models_dir) == rows[0]["version"]
+    assert champion_version(base.models_dir) is None  # no sample model was asked for
+    # The trained source's report is rewritten after its training, naming its champion.
+    report = base.reports_dir / "latest-acme-vendor.html"
+    assert rows[0]["version"] in report.read_text(encoding="utf-8")
+    assert not (base.reports_dir / "latest-hot-dog-survey.html").exists()
+
+    # A source added later with too few labels to train on: refused with training's own
+    # message, the run fails saying so, and the sources after it are still retrained.
+    run_configured_source(
+        tmp_path,
+        "acme-small",
+        VENDOR_MAPPING.replace('name = "acme-vendor"', 'name = "acme-small"'),
+        _vendor_export(6, seed=3).write_csv(),
+    )
+    state = train(data_dir=str(data), folds=2, return_state=True)
+    assert state.is_failed()
+    failed = state.result(raise_on_failure=False)
+    assert isinstance(failed, ModelsNotTrained)
+    assert [(r["model"], r["outcome"]) for r in failed.rows] == [
+        ("acme-small", "not trained"),
+        ("acme-vendor", "unchanged"),
+        ("hot-dog-survey", "skipped"),
+    ]
+    small = failed.rows[0]["detail"]
+    assert "QA audits of source acme-small are read from" in small, small
+    assert state.message is not None and "demo" not in state.message
+    assert state.message.splitlines()[0] == "1 not trained, 1 unchanged, 1 skipped"
