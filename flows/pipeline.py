@@ -465,8 +465,9 @@ def train(
     Without (the served retrain deployment, ``data_dir`` a plain value): every model the
     nightly run scores with (:func:`servicelens.retrain.retrain_each`: the sample's, each
     configured source's, a source that needs none skipped), one after another whatever
-    became of the one before. Returns a Completed state, or a Failed one when a model was
-    not trained (its data a :class:`servicelens.retrain.ModelsNotTrained`); its message says
+    became of the one before. Returns a Completed state, or a Failed one when a model's
+    training failed with an error (its data a :class:`servicelens.retrain.ModelsNotTrained`;
+    a refusal, such as too few audits, completes with its message); its message says
     what became of each model. ``folds``: the cross-validation folds of the out-of-fold
     estimates (2 or more).
     """
@@ -488,8 +489,9 @@ def _train_and_report(settings: Settings, folds: int) -> dict[str, Any]:
 
 
 def _finish_retrain(outcomes: list[Retrained]) -> State:
-    """Log and attach what a retrain did with each model; fail the run if one was not
-    trained (the others were trained all the same)."""
+    """Log and attach what a retrain did with each model; fail the run if one's training
+    failed with an error (:data:`servicelens.retrain.UNFINISHED`; the others were trained
+    all the same)."""
     message = retrain_message(outcomes)
     unfinished = any(o.outcome in UNFINISHED for o in outcomes)
     get_run_logger().log(logging.ERROR if unfinished else logging.INFO, "retrain: %s", message)

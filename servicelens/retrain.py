@@ -28,8 +28,11 @@ SKIPPED = "skipped"
 NOT_TRAINED = "not trained"
 #: Training, or the run report after it, failed with an error.
 FAILED = "failed"
-#: The outcomes in which a model that needs one was left as it was by a failure.
-UNFINISHED = (NOT_TRAINED, FAILED)
+#: The outcomes that fail a retrain run: an error. A refusal (:data:`NOT_TRAINED`: too few
+#: audits, say, a new source's state until QA has audited enough) completes the run with its
+#: message, as the nightly run completes with "no model trained: ..." (a red run every week
+#: would say nothing an operator can fix).
+UNFINISHED = (FAILED,)
 
 
 @dataclass(frozen=True)

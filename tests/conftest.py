@@ -87,6 +87,7 @@ SLOWEST_FILES = (
     "tests/model/test_model.py",  # 33 s
     "tests/bi/test_startup.py",  # 31 s
     "tests/sources/test_formats.py",  # 27 s
+    "tests/flows/test_retrain.py",  # 25 s (added later: one run, 2026-12-06)
     "tests/flows/test_end_to_end.py",  # 22 s
     "tests/bi/test_analyst_outputs.py",  # 22 s
     "tests/bi/test_upgrade.py",  # 22 s
