@@ -448,6 +448,7 @@ def check_definition(
     import polars as pl
 
     from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.mapping import read_columns
     from servicelens.stages import ingest_export
 
     definition = load_definition(definition_name)
@@ -487,7 +488,9 @@ def check_definition(
             if ingested.mapped.has_label
             else {
                 "column": list(definition.label_column),
-                "export_has": header_names(read.header, definition.label_column),
+                "export_has": header_names(
+                    read.header, definition.label_column, read_columns(definition, read.header)
+                ),
             },
         }
         if definition.label_column
@@ -502,22 +505,27 @@ def check_definition(
     }
 
 
-def header_names(header: list[str], close_to: tuple[str, ...] = ()) -> dict[str, Any]:
+def header_names(
+    header: list[str], close_to: tuple[str, ...] = (), taken: list[str] | None = None
+) -> dict[str, Any]:
     """An export's header as ``sources check --json`` gives it: how many ``columns``, the
     ``names`` a message would quote (``readers.header_quoted``: the columns nearest
-    ``close_to`` first, a misspelling or another number of a coded name, each name cut, the
-    list cut) and how many ``more``.
+    ``close_to`` first, a misspelling, a name holding it or another number of a coded name,
+    then the columns not in ``taken`` (those the definition reads, never offered), each
+    name cut, the list cut) and how many ``more``.
 
     Found by a trial: ``export_has`` held a Typeform header whole, 1,500 characters of
     question text, and a header cell can carry values (question text piping a hidden
     field's, or a data row read as the header under a wrong ``header_lines``): the JSON
     says no more of it than the terminal does."""
-    from servicelens.ingest.readers import closest_column, columns_coded_alike, header_quoted
+    from servicelens.ingest.readers import columns_a_missing_one_may_be, header_quoted
 
     near: list[str] = []
     for name in close_to:
-        close = closest_column(name, header)
-        near += [close] if close else columns_coded_alike(name, header)
+        close, alike = columns_a_missing_one_may_be(name, header, taken or ())
+        near += [close] if close else alike
+    if taken is not None:
+        near += [name for name in header if name not in taken]
     names = header_quoted(header, near)
     return {"columns": len(header), "names": names, "more": len(set(header)) - len(names)}
 

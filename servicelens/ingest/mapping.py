@@ -34,9 +34,8 @@ from servicelens.ingest.readers import (
     RawRead,
     Reject,
     SourceError,
-    closest_column,
     column_key,
-    columns_coded_alike,
+    columns_a_missing_one_may_be,
     decode_export,
     decode_to_utf8,
     header_excerpt,
@@ -692,6 +691,17 @@ def missing_columns(definition: SourceDefinition, header: list[str]) -> list[tup
     ]
 
 
+def read_columns(definition: SourceDefinition, header: list[str]) -> list[str]:
+    """The columns of ``header`` the definition reads (a ``[columns]`` rule, an attribute,
+    its ``[label]`` or an ``[[exclude]]`` rule), matched as :func:`map_export` matches
+    them, in the header's order: never what a column it lacks is offered as."""
+    index: dict[str, str] = {}
+    for name in header:
+        index.setdefault(column_key(name), name)
+    found = {_resolve(group, index, header) for group in definition.export_columns}
+    return [name for name in header if name in found]
+
+
 def ambiguous_columns(
     definition: SourceDefinition, header: list[str]
 ) -> list[tuple[str, str, list[int]]]:
@@ -812,13 +822,15 @@ def map_export(
         index.setdefault(column_key(name), name)
     if missing := missing_columns(definition, header):
         closes: list[str] = []
+        taken = read_columns(definition, header)
 
         def named(group: tuple[str, ...]) -> str:
             # One name of the group the export might mean (a trial's `Kommentr`); else the
-            # export's columns coded alike (a trial's `Q3` beside the export's Q1 and Q2,
-            # which the shortened header had hidden).
-            close = closest_column(group[0], header)
-            alike = [] if close else columns_coded_alike(group[0], header)
+            # export's columns holding its name or coded alike (a trial's `Q3` beside the
+            # export's Q1 and Q2, which the shortened header had hidden), never one the
+            # definition reads as something else (a trial's renamed Q1 was offered the
+            # comment column Q2).
+            close, alike = columns_a_missing_one_may_be(group[0], header, taken)
             closes.extend([close] if close else alike)
             hint = f" (did you mean {close!r}?)" if close else ""
             if alike:
@@ -843,7 +855,10 @@ def map_export(
         hint = delimiter_hint(read)
         columns = ", ".join(named(g) for g in missing)
         # The advice before the header, and the header cut short (header_excerpt): a
-        # trial's refusal quoted 1,000 characters of Typeform questions first.
+        # trial's refusal quoted 1,000 characters of Typeform questions first. The columns
+        # the definition does not read come before those it does: a renamed column is
+        # among them (a trial's Q1_NPS_GROUP was one of "11 more").
+        closes += [name for name in header if name not in taken]
         raise MissingColumns(
             f"{read.path}: {read.header_span} (header): definition "
             f"{definition.path} reads column(s) {columns} that the export does not have. "

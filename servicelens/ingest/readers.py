@@ -1169,6 +1169,52 @@ def closest_column(wanted: str, header: list[str], also: tuple[str, ...] = ()) -
     return next((name for name in close if could_be_misspelt(wanted, name)), None)
 
 
+def _words(text: str) -> list[str]:
+    """The words of a column name as names are compared: letters and digits, case and
+    punctuation aside (``Q1_NPS_GROUP`` is ``q1``, ``nps``, ``group``)."""
+    return re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).casefold())
+
+
+def columns_holding(wanted: str, header: Sequence[str], up_to: int = 5) -> list[str]:
+    """The columns of ``header`` whose words hold all of ``wanted``'s, in order, among
+    others (:func:`_words`): ``['Q1_NPS_GROUP']`` for a missing ``Q1``, those that start
+    with them first (at most ``up_to``). Not ``Q10`` for ``Q1``: words are whole. Where a
+    renamed column most likely is (a trial's ``Q1`` renamed ``Q1_NPS_GROUP``), but no "did
+    you mean": Qualtrics itself exports an NPS question's group beside it as
+    ``Q1_NPS_GROUP``, another column."""
+    ours = _words(wanted)
+    if not ours:
+        return []
+    span = len(ours)
+    found = []
+    for i, name in enumerate(header):
+        theirs = _words(name)
+        starts = (at for at in range(len(theirs) - span + 1) if theirs[at : at + span] == ours)
+        if len(theirs) > span and (at := next(starts, None)) is not None:
+            found.append((at > 0, i, name))
+    return [name for _, _, name in sorted(found)[:up_to]]
+
+
+def columns_a_missing_one_may_be(
+    wanted: str, header: Sequence[str], taken: Iterable[str] = ()
+) -> tuple[str | None, list[str]]:
+    """What a refusal offers for a missing column ``wanted``, among the columns of
+    ``header`` not in ``taken`` (those the definition reads as something else, never
+    offered): a "did you mean" (:func:`closest_column`, a misspelling) and None, or None
+    and the columns to name as "the export has": those holding ``wanted``'s name
+    (:func:`columns_holding`), then those coded alike (:func:`columns_coded_alike`).
+
+    Found by a new user's trial: a csat column ``Q1`` renamed ``Q1_NPS_GROUP`` was told
+    "the export has 'Q2'", the comment column the definition already read, and the renamed
+    column was hidden among "11 more"."""
+    taken = set(taken)
+    free = [name for name in header if name not in taken]
+    if close := closest_column(wanted, free):
+        return close, []
+    holding = columns_holding(wanted, free)
+    return None, list(dict.fromkeys(holding + columns_coded_alike(wanted, free)))
+
+
 def _typo_distance(word: str) -> int:
     """Edits a misspelt ``word`` may be from the word meant: one up to four letters, two in
     a longer word."""
@@ -1186,10 +1232,7 @@ def could_be_misspelt(wanted: str, name: str) -> bool:
 
     from rapidfuzz.distance import OSA
 
-    def words(text: str) -> list[str]:
-        return re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).casefold())
-
-    ours, theirs = words(wanted), words(name)
+    ours, theirs = _words(wanted), _words(name)
     matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace":

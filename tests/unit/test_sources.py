@@ -609,6 +609,43 @@ def test_another_number_of_a_coded_column_is_named_alike_not_a_misspelling() -> 
     assert header_excerpt(header, alike).startswith("17 columns: 'Q2', 'Q1', 'Q12', 'StartDate'")
 
 
+def test_a_renamed_column_is_offered_among_the_unmapped_never_a_mapped_one(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: the airline's csat column ``Q1`` renamed
+    ``Q1_NPS_GROUP`` was refused with "(the export has 'Q2')", the comment column the
+    definition already reads, and ``Q1_NPS_GROUP`` was one of "11 more". A column the
+    definition reads is never offered; those holding the missing name come first, then the
+    columns it does not read, before those it does."""
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.mapping import MissingColumns, map_export, read_export
+    from servicelens.ingest.readers import columns_holding
+
+    header = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text().split("\n")[0]
+    assert ",Q1,Q2," in header
+    lines = [header.replace(",Q1,", ",Q1_NPS_GROUP,")]
+    lines.append(
+        "2018-07-19 11:46:19,2018-07-19 11:47:55,0,203.0.113.249,100,96,1,"
+        "2018-07-19 11:47:55,R_V4WTFuq1vq3ozrK,,,,,46.6,6.0,anonymous,DE,2,Hallo Welt!,"
+    )
+    export = tmp_path / "airline.csv"
+    export.write_text("\n".join(lines) + "\n")
+    definition = tmp_path / "airline.toml"
+    definition.write_text(
+        'extends = "qualtrics"\nname = "airline"\n[columns]\ncsat = "Q1"\ncomment = "Q2"\n'
+    )
+    loaded = load_definition(str(definition))
+    with pytest.raises(MissingColumns) as error:
+        map_export(loaded, read_export(loaded, str(export)), "UTC")
+    message = str(error.value)
+    assert "reads column(s) 'Q1' (the export has 'Q1_NPS_GROUP') that the export" in message
+    quoted = message[message.index("The export's header has") :]
+    assert quoted.startswith("The export's header has 20 columns: 'Q1_NPS_GROUP', 'StartDate'")
+    assert "'Q2'" not in message.replace("'Q2 - Topics'", "")
+    header_of = ["Q10", "Comment on Q1", "Q1_NPS_GROUP", "Q1"]
+    assert columns_holding("Q1", header_of) == ["Q1_NPS_GROUP", "Comment on Q1"]
+
+
 #: Values polars' decoder converts into each type of field without refusing the file, some
 #: of them otherwise than the exact decoder (2.5 into an Int64 field, true into a number,
 #: a number into text): the lines it must hand to the exact decoder, one by one.
