@@ -139,6 +139,7 @@ from transforms.schemas import (
     CONTACT_SCHEMA,
     DAILY_SUMMARY_SCHEMA,
     FEEDBACK_SCORED_SCHEMA,
+    NEGATIVE_CSAT_MAX,
     PARTITION_COLUMN,
     QUARANTINE_SCHEMA,
     RAW_INTERACTION_SCHEMA,
@@ -1214,6 +1215,11 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
     report = {
         **audit_accounting(read, clean, quarantined, elsewhere),
         "misplaced_files": misplaced,
+        # What the tally names as deciding "not negative" (a trial's 82 audits of csat 3
+        # were set aside with no word of the rule or of how to change it).
+        "negative_rule": f"csat <= {NEGATIVE_CSAT_MAX}"
+        if settings.is_sample
+        else source_definition(settings).negative_rule,
     }
     if not settings.is_sample and settings.clean_dir.exists():
         # A source's export may carry its own label: say how often QA's audit overrode it.
@@ -2024,7 +2030,8 @@ def validate_landed_rows(
         else:
             maybe_misdated, swapped_nearer = swapped_nearer_delivery(valid, rules.timestamp_format)
         clean = conform_filling(
-            valid.with_columns(is_negative(definition.negative)), CLEAN_RESPONSE_SCHEMA
+            valid.with_columns(is_negative(definition.negative, definition.negative_at_most)),
+            CLEAN_RESPONSE_SCHEMA,
         ).sort("source_file", "source_line")
         pieces += [
             _landed_quarantine(

@@ -1080,14 +1080,18 @@ def with_policy_facts(responses: pl.DataFrame, policies: pl.DataFrame) -> pl.Dat
 NPS_DETRACTOR_MAX = 6
 
 
-def is_negative(rule: str = "csat") -> pl.Expr:
+def is_negative(rule: str = "csat", at_most: int | None = None) -> pl.Expr:
     """Whether a response gets a root cause, by the source's rule: ``csat`` at or below the
     negative threshold (the default), an ``nps`` detractor, a ``rating`` of bad, ``all``
-    (every row is a complaint, as in CFPB) or ``none``."""
+    (every row is a complaint, as in CFPB) or ``none``. ``at_most``: the source's own
+    threshold of a csat or nps rule (``negative = "csat <= 3"``), instead of
+    :data:`NEGATIVE_CSAT_MAX` or :data:`NPS_DETRACTOR_MAX`."""
+    if at_most is not None and rule not in ("csat", "nps"):
+        raise ValueError(f"negative rule {rule!r} takes no threshold (at_most={at_most})")
     if rule == "csat":
-        expr = pl.col("csat") <= NEGATIVE_CSAT_MAX
+        expr = pl.col("csat") <= (NEGATIVE_CSAT_MAX if at_most is None else at_most)
     elif rule == "nps":
-        expr = pl.col("nps") <= NPS_DETRACTOR_MAX
+        expr = pl.col("nps") <= (NPS_DETRACTOR_MAX if at_most is None else at_most)
     elif rule == "rating":
         expr = pl.col("rating") == "bad"
     elif rule in ("all", "none"):

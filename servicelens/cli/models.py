@@ -672,8 +672,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"scored {summary['scored']} of {summary['rows']} rows with {definition.name} model "
             f"{version}: {summary['policy_failure']} policy_failure, {summary['needs_review']} "
-            f"need review; {summary['not_negative']} kept that are not negative (no root "
-            f"cause to give), {summary['quarantined']} quarantined -> {args.output}"
+            f"need review; {summary['not_negative']} kept that are not negative (by the "
+            f'definition\'s negative = "{definition.negative_rule}": no root cause to give), '
+            f"{summary['quarantined']} quarantined -> {args.output}"
         )
         if summary["in_training_set"]:
             print(

@@ -1648,6 +1648,14 @@ def _for_responses(count: int, one: str, many: str) -> str:
     return f"1 for {one}" if count == 1 else f"{count:,} for {many}"
 
 
+def _by_the_rule(accounting: dict[str, Any]) -> str:
+    """The source's negative rule as the tally names it after "not negative" (`` (by the
+    definition's negative = "csat <= 2")``), or nothing where ``accounting`` has none (a
+    version's metrics written before it was recorded)."""
+    rule = accounting.get("negative_rule")
+    return f' (by the definition\'s negative = "{rule}")' if rule else ""
+
+
 def accounting_text(accounting: dict[str, Any]) -> str:
     """The tally for the terminal: one line of counts (audits read, used, and why the
     others were not), then each file not read and its reason, then the first set-aside row
@@ -1680,8 +1688,8 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         ),
         _for_responses(
             accounting["of_a_response_not_negative"],
-            "a response that is not negative",
-            "responses that are not negative",
+            "a response that is not negative" + _by_the_rule(accounting),
+            "responses that are not negative" + _by_the_rule(accounting),
         ),
         f"{accounting.get('dated_before_the_response', 0):,} dated before their response",
         *(f"{n:,} set aside ({kind})" for kind, n in accounting["set_aside"].items()),

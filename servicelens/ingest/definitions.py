@@ -22,8 +22,9 @@ import polars as pl
 from models.spec import TEXT, FeatureSpec, spec_from_dict
 from servicelens.ingest.readers import CsvDialect, column_key
 from servicelens.settings import AUDIT_DATE_ORDERS
-from transforms.clean import MONTH_NAMES
+from transforms.clean import MONTH_NAMES, NPS_DETRACTOR_MAX
 from transforms.schemas import (
+    NEGATIVE_CSAT_MAX,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
     RESOLVED_FLAG,
@@ -58,6 +59,13 @@ NOTHING_NEGATIVE = (
 )
 #: What makes a response negative (so it gets a root cause).
 NEGATIVE_RULES: tuple[str, ...] = ("csat", "nps", "rating", "all", "none")
+#: The rules that take a threshold of the source's own (``negative = "csat <= 3"``), each
+#: with its default and the lowest and highest threshold allowed: some score of the row
+#: checks' scale (csat 1-5, nps 0-10) on each side of it.
+NEGATIVE_THRESHOLDS: dict[str, tuple[int, int, int]] = {
+    "csat": (NEGATIVE_CSAT_MAX, 1, 4),
+    "nps": (NPS_DETRACTOR_MAX, 0, 9),
+}
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "json")
 
 _TOP_KEYS = {
@@ -223,6 +231,10 @@ class SourceDefinition:
     #: Label word (trimmed, lower case: matched ignoring case) -> root cause.
     label_values: dict[str, str] = field(default_factory=dict)
     negative: str = "csat"
+    #: The threshold of a csat or nps ``negative`` rule the definition sets
+    #: (``negative = "csat <= 3"``); None: the default (:data:`NEGATIVE_THRESHOLDS`). In the
+    #: fingerprint only when set (:attr:`fingerprint`).
+    negative_at_most: int | None = field(default=None, repr=False)
     #: The export's timezone for naive local times (None: the business timezone).
     timezone: str | None = None
     #: ISO 3166 alpha-2 country, for telling phone numbers in comments.
@@ -263,7 +275,22 @@ class SourceDefinition:
         import hashlib
 
         rules = repr(dataclasses.replace(self, path=Path(), description="", extends=()))
+        if self.negative_at_most is not None:
+            # It changes which landed rows are negative; unset, it is left out, so a
+            # definition that sets none keeps the fingerprint its deliveries were landed with.
+            rules += f" negative <= {self.negative_at_most}"
         return hashlib.sha256(rules.encode()).hexdigest()
+
+    @property
+    def negative_rule(self) -> str:
+        """The rule that calls a response negative, as ``negative`` may write it, a csat or
+        nps rule with its threshold (the definition's, else the default): ``csat <= 2``,
+        ``nps <= 6``, ``rating`` (a bad one), ``all`` or ``none``."""
+        if self.negative in NEGATIVE_THRESHOLDS:
+            default = NEGATIVE_THRESHOLDS[self.negative][0]
+            at_most = default if self.negative_at_most is None else self.negative_at_most
+            return f"{self.negative} <= {at_most}"
+        return self.negative
 
     def refuse_an_empty_model(self) -> None:
         """Raise DefinitionError when the definition gives a model nothing to read: no
@@ -652,6 +679,63 @@ def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
     )
 
 
+#: ``csat <= 3``: a rule, a comparison and a threshold, as ``negative`` may write them.
+_NEGATIVE_WITH_THRESHOLD = re.compile(r"\s*([A-Za-z_]+)\s*([<>=!]+)\s*(.*?)\s*")
+
+
+def _negative_rule(value: Any, where: str) -> tuple[str, int | None]:
+    """``negative`` as written (``"csat"``, ``"csat <= 3"``) as its rule and its threshold
+    (None: the rule's default, :data:`NEGATIVE_THRESHOLDS`; the default written out is
+    None too). Raises DefinitionError naming ``where`` and the value for an unknown rule,
+    a threshold on a rule that takes none, another comparison than ``<=``, a threshold
+    that is not a whole number, or one that leaves no score of the scale on one side.
+
+    Found by a new user's trial: an airline's QA audited responses of csat 3, and
+    ``negative = "csat <= 3"`` was refused with no way to say it; 82 of 410 audits were
+    not trained on."""
+    forms = (
+        f"use one of {', '.join(map(repr, NEGATIVE_RULES))}, or a csat or nps rule with its "
+        'threshold, such as "csat <= 3" (docs/sources.md, Format)'
+    )
+    if not isinstance(value, str):
+        raise DefinitionError(f"{where}: negative = {value!r} is not text; {forms}")
+    if value.strip() in NEGATIVE_RULES:
+        return value.strip(), None
+    found = _NEGATIVE_WITH_THRESHOLD.fullmatch(value)
+    if found is None or found[1] not in NEGATIVE_RULES:
+        raise DefinitionError(f"{where}: negative = {value!r} is no rule; {forms}")
+    rule, comparison, threshold = found[1], found[2], found[3]
+    if rule not in NEGATIVE_THRESHOLDS:
+        raise DefinitionError(
+            f'{where}: negative = {value!r}: "{rule}" takes no threshold; write negative = '
+            f'"{rule}", or a csat or nps rule with its threshold, such as "csat <= 3"'
+        )
+    default, lowest, highest = NEGATIVE_THRESHOLDS[rule]
+    example = f'"{rule} <= {default + 1}"'
+    if not re.fullmatch(r"[+-]?\d+", threshold):
+        raise DefinitionError(
+            f"{where}: negative = {value!r}: the threshold {threshold!r} is not a whole "
+            f"number; {rule} scores are whole numbers, write one from {lowest} to {highest}, "
+            f"such as {example}"
+        )
+    at_most = int(threshold)
+    if comparison != "<=":
+        said = f'"{rule} <= {at_most - 1}"' if comparison == "<" else example
+        raise DefinitionError(
+            f"{where}: negative = {value!r}: a negative {rule} is one at or below the "
+            f"threshold; write it with <=, such as {said}"
+        )
+    if not lowest <= at_most <= highest:
+        every = at_most > highest
+        raise DefinitionError(
+            f"{where}: negative = {value!r}: {rule} runs from {lowest} to {highest + 1}, so "
+            f"{at_most} would call {'every' if every else 'no'} {rule} negative; write a "
+            f"threshold from {lowest} to {highest}, such as {example} (or negative = "
+            + ('"all" for every row)' if every else '"none" for no row)')
+        )
+    return rule, None if at_most == default else at_most
+
+
 def _features(data: dict[str, Any], where: str, has_comment: bool) -> FeatureSpec:
     """The model's inputs a definition's ``[features]`` declare, beside the free-text
     ``comment`` when the definition maps one: a source without one (a call-centre log) is
@@ -707,11 +791,11 @@ def load_definition(source: str | Path) -> SourceDefinition:
     clash = sorted(set(attributes) & set(CANONICAL_COLUMNS))
     if clash:
         raise DefinitionError(f"{where}: [attributes] {clash} are canonical: map them in [columns]")
-    negative = data.get("negative") or next(
-        (rule for rule in ("csat", "rating") if rule in columns), "none"
+    negative, negative_at_most = _negative_rule(
+        data.get("negative")
+        or next((rule for rule in ("csat", "rating") if rule in columns), "none"),
+        where,
     )
-    if negative not in NEGATIVE_RULES:
-        raise DefinitionError(f"{where}: negative = {negative!r}; use one of {NEGATIVE_RULES}")
     if negative in ("csat", "nps", "rating") and negative not in columns:
         raise DefinitionError(
             f'{where}: negative = "{negative}" but [columns] maps no {negative}; map it, or say '
@@ -845,6 +929,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
         label_column=label_column,
         label_values=label_values,
         negative=negative,
+        negative_at_most=negative_at_most,
         timezone=timezone,
         country=str(data.get("country", "GB")),
         partition=partition,

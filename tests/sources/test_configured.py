@@ -1615,3 +1615,43 @@ def test_a_file_landed_again_under_a_changed_definition_is_named_by_the_run(
     ]
     said = outcomes_text(rows, Settings(data_dir=data))
     assert f"{calls.source}: {notes[0]}" in said.splitlines()
+
+
+def test_a_definitions_negative_threshold_decides_its_landed_negatives_and_is_named(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """Found by a new user's trial: an airline's QA audited csat-3 responses, `negative =
+    "csat <= 3"` was refused, and 82 of 410 audits were set aside as "not negative" with no
+    word of the rule. Through the real `sources run`: the definition's threshold decides
+    the clean layer's negatives, and the audit tally names the rule."""
+    import duckdb
+
+    from servicelens.ingest.audits import accounting_text
+    from servicelens.stages import audit_report
+    from tests.sources.configured_run import run_configured_source
+
+    definition = (
+        'name = "airline"\nnegative = "csat <= 3"\n[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "Score"\n'
+    )
+    export = "ID,At,Score\n" + "".join(
+        f"A{score},2026-01-12 09:0{score},{score}\n" for score in range(1, 6)
+    )
+    data, read = run_configured_source(tmp_path, "airline", definition, export)
+    negatives = duckdb.sql(
+        f"SELECT response_id, is_negative FROM {read('clean/responses')} ORDER BY 1"
+    ).fetchall()
+    assert negatives == [("A1", True), ("A2", True), ("A3", True), ("A4", False), ("A5", False)]
+    source = configured_source(Settings(data_dir=str(data)), "airline")
+    source.audits_dir.mkdir(parents=True, exist_ok=True)
+    (source.audits_dir / "qa.csv").write_text(
+        "response_id,root_cause,audited_at,auditor\n"
+        "A3,perceived,2026-01-13,qa-ann\nA4,perceived,2026-01-13,qa-ann\n"
+    )
+    report = audit_report(source)
+    assert report is not None and (report["used"], report["of_a_response_not_negative"]) == (1, 1)
+    assert (
+        '1 for a response that is not negative (by the definition\'s negative = "csat <= 3")'
+        in accounting_text(report)
+    )
