@@ -41,8 +41,9 @@ from servicelens.ingest.configured import (
     register_source,
     unclaimed_inboxes,
 )
-from servicelens.ingest.definitions import NOTHING_NEGATIVE, load_definition
+from servicelens.ingest.definitions import load_definition
 from servicelens.ingest.landing import Landing, land_delivery
+from servicelens.retrain import why_no_model
 from servicelens.settings import Settings
 from servicelens.storage.locks import date_lock
 from servicelens.storage.partitions import discard_run_staging, locks_dir
@@ -237,10 +238,10 @@ def land_and_run(
             with date_lock(locks_dir(source.staging_dir), period, source.lock_wait_seconds):
                 validated = validate_and_publish_clean_task(source, period)
             ingested.append(counts_dict(validated))
-        if load_definition(source.definition or source.source).negative == "none":
+        if (needless := why_no_model(source)) is not None:
             # Nothing is negative, so no model is needed: training asked a contact centre's
             # trial to "audit more negative responses" of a source that has none.
-            untrained = f"source {source.source}: {NOTHING_NEGATIVE}"
+            untrained = f"source {source.source}: {needless}"
         else:
             try:
                 trained = train_and_register_task(source)

@@ -161,13 +161,11 @@ def no_model_needed(settings: Settings) -> str | None:
     when its definition says ``negative = "none"``; None for the sample and every other
     source. A trial's report of such a survey said "no champion model yet: run train" in
     three sections, and `train` then refused."""
-    if settings.is_sample:
-        return None
-    from servicelens.cli.sources import NOTHING_NEGATIVE, marks_nothing_negative
+    from servicelens.retrain import why_no_model
 
-    if not marks_nothing_negative(settings, settings.source):
+    if (needless := why_no_model(settings)) is None:
         return None
-    return f"no model needed: {settings.source}: {NOTHING_NEGATIVE}"
+    return f"no model needed: {settings.source}: {needless}"
 
 
 #: The section that says in full why a source needs no model (:func:`no_model_needed`).
