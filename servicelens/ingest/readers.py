@@ -1718,7 +1718,9 @@ def _set_aside_repeated_headers(read: RawRead, header_records: list[list[str]]) 
     its rejects, saying so (two exports joined into one file, ``cat a.csv b.csv``): each was
     quarantined as a response whose every value was wrong. ``header_records`` are the header
     records as the reader parsed them. Rows are compared on their first column first, so a
-    file without such rows costs one comparison per header record."""
+    file without such rows costs one comparison per header record. A header's empty cells
+    (SurveyMonkey's continuation columns) match because the reader reads an empty field as
+    ``""``, never null (``null == ""`` is null, and would keep the header as a response)."""
     if read.delimiter is None or read.frame.is_empty() or not read.header:
         return read
     names = read.header

@@ -1096,6 +1096,38 @@ def test_two_exports_joined_into_one_file_say_so_at_the_repeated_header(tmp_path
     assert got.counts.surveys_read == 2 * 12 + 3
 
 
+@pytest.mark.parametrize(
+    "sample", ["sample.csv", "variant-pandas-resaved.csv"], ids=["export", "pandas-resaved"]
+)
+def test_two_surveymonkey_exports_joined_set_aside_the_header_with_its_empty_cells(
+    sample: str,
+) -> None:
+    """`cat a.csv a.csv` of a SurveyMonkey export: its first header row has 20 empty cells
+    (and the pandas round trip an empty first one), so the repeated header is matched on
+    empty cells too. The reader reads an empty cell as ``""``, never null, which is what the
+    comparison needs (``null == ""`` would be null, and the header read as a response)."""
+    text = (FIELD / "03-surveymonkey-response-subheader" / sample).read_bytes()
+    dialect = CsvDialect(
+        header_rows=2,
+        names="joined",
+        generic_sub_names=("Response", "Open-Ended Response"),
+        lower_case_names=False,
+    )
+    read = read_csv_with_lines("joined.csv", text + text, dialect=dialect)
+    header_at = text.count(b"\n") + 1  # the second export's first line
+    assert [(r.line, r.reason) for r in read.rejects] == [
+        (
+            line,
+            "repeats the header (lines 1-2): two exports joined into one file? Deliver each "
+            "export as its own file, or remove the repeated header",
+        )
+        for line in (header_at, header_at + 1)
+    ]
+    responses = read.frame.height // 2
+    lines = read.frame.get_column("source_line").to_list()
+    assert lines == [*range(3, 3 + responses), *range(header_at + 2, header_at + 2 + responses)]
+
+
 def test_sources_check_names_the_export_columns_its_reasons_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
