@@ -9,7 +9,7 @@ nothing. Heavy libraries are imported inside the handlers, so ``--help`` stays q
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from servicelens.cli.console import (
     counts_detail,
@@ -22,9 +22,6 @@ from servicelens.cli.console import (
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.ingest import definitions
 from servicelens.settings import Settings
-
-if TYPE_CHECKING:
-    from servicelens.ingest.mapping import MissingColumns
 
 #: Canonical columns shown in the preview, when the definition fills them.
 PREVIEW_COLUMNS: tuple[str, ...] = (
@@ -201,15 +198,19 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     args.definition = definition_named(settings, args.definition, "definition")
     if args.action in ("run", "demo"):
         return _run(args, settings)
+    from servicelens.ingest.definitions import DefinitionError
     from servicelens.ingest.mapping import MissingColumns
 
     try:
         preview = check_definition(args.definition, args.file, settings, args.rows)
-    except MissingColumns as error:
-        # The run's advice when another configured source reads the file (found by a trial:
-        # a Paris export checked against Dublin's definition was told to change Dublin's).
-        if elsewhere := _another_sources_export(settings, args.definition, args.file, error):
-            raise MissingColumns(elsewhere, error.missing) from error
+    except (ValueError, OSError) as error:
+        # The run's advice when the file is QA's audits or another configured source's
+        # export (found by trials: a Paris export checked against Dublin's definition was
+        # told to change Dublin's; a QA form's export, that it lacked the call log's columns).
+        if elsewhere := _belongs_elsewhere(settings, args.definition, args.file, error):
+            if isinstance(error, MissingColumns):
+                raise MissingColumns(elsewhere, error.missing) from error
+            raise DefinitionError(elsewhere) from error
         raise
     if args.json:
         print_json(preview)
@@ -416,27 +417,32 @@ def _without_model(row: dict[str, Any]) -> bool:
     return not row.get("error") and "model_version" in result and result["model_version"] is None
 
 
-def _another_sources_export(
-    settings: Settings, definition_name: str, file: str, error: MissingColumns
+def _belongs_elsewhere(
+    settings: Settings, definition_name: str, file: str, error: Exception
 ) -> str | None:
-    """What ``servicelens run`` says of ``file`` refused by ``definition_name`` for its
-    missing columns when another configured source reads it
-    (:func:`~servicelens.ingest.configured.another_sources_export`); None otherwise."""
+    """What ``servicelens run`` says of ``file`` refused by ``definition_name`` (``error``)
+    when it is QA's audits or another configured source's export
+    (:func:`~servicelens.ingest.configured.belongs_elsewhere`), for the source the
+    definition names: the configured one, else as the definition alone makes it. None
+    otherwise, and when the definition itself cannot be loaded (the error is its own)."""
     from servicelens.ingest.configured import (
-        another_sources_export,
+        belongs_elsewhere,
         configured_names,
         configured_source,
     )
-    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.definitions import DefinitionError, load_definition
     from servicelens.storage.fs import as_path
 
-    definition = load_definition(definition_name)
+    try:
+        definition = load_definition(definition_name)
+    except DefinitionError:
+        return None
     source = (
         configured_source(settings, definition.name)
         if definition.name in configured_names(settings)
         else settings.for_source(definition.name, definition_name, definition.partition)
     )
-    return another_sources_export(source, as_path(file), error)
+    return belongs_elsewhere(source, as_path(file), error)
 
 
 def check_definition(

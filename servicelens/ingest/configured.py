@@ -550,6 +550,20 @@ def audit_file_refusal(source: Settings, path: DataPath, error: Exception) -> st
     )
 
 
+def belongs_elsewhere(source: Settings, path: DataPath, error: Exception) -> str | None:
+    """For ``path``, refused as an export of ``source`` (``error``), what to say when it
+    belongs elsewhere: a file of QA audits (:func:`audit_file_refusal`: the audits folder),
+    else, refused for the columns it lacks, another configured source's export
+    (:func:`another_sources_export`: that source's inbox). None when it is neither: the
+    refusal is the definition's own. The inbox (:func:`pick_up_deliveries`) and ``sources
+    check`` both say it, so a file previewed is told what the nightly run would tell it."""
+    if audits := audit_file_refusal(source, path, error):
+        return audits
+    if isinstance(error, MissingColumns):
+        return another_sources_export(source, path, error)
+    return None
+
+
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
@@ -591,15 +605,11 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             picked.append(PickedUp(str(path), None, note=said))
             continue
         except (DefinitionError, ValueError, OSError) as error:
-            message = str(error)
-            if isinstance(error, MissingColumns) and (
-                elsewhere := another_sources_export(source, path, error)
-            ):
-                message = elsewhere
-            elif "definition" in message:
-                message += _registered_copy_note(source)
-            if audits := audit_file_refusal(source, path, error):
-                message = audits
+            message = belongs_elsewhere(source, path, error)
+            if message is None:
+                message = str(error)
+                if "definition" in message:
+                    message += _registered_copy_note(source)
             picked.append(PickedUp(str(path), None, message))
             continue
         # Removed only as landed: a writer paused past the settling time (or one that wrote

@@ -344,6 +344,44 @@ def test_a_qa_audit_file_in_an_exports_inbox_is_told_where_audits_go(tmp_path: P
     ]
 
 
+@pytest.mark.parametrize("configured", [True, False], ids=["configured", "definition-file"])
+def test_sources_check_of_a_qa_audit_file_says_where_audits_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], configured: bool
+) -> None:
+    """``sources check`` previews what the inbox would do with a file: a QA audit file
+    checked against an export's definition is told, as the inbox tells it, that it is audits
+    and where they go, not that it lacks the export's columns."""
+    from servicelens.cli.main import main
+
+    data = tmp_path / "data"
+    calls = Settings(data_dir=str(data)).for_source("pwc-call-centre", str(DEFINITION))
+    if configured:
+        calls = register_source(Settings(data_dir=str(data)), str(DEFINITION))
+    checked = tmp_path / "checked"
+    checked.mkdir()
+    form = checked / "qa-form.csv"
+    form.write_text(
+        "Timestamp,Email Address,Response ID,Verdict,Rationale\n"
+        "2021/01/02 10:00:00,qa@example.com,ID0001,Perceived,slow answer\n",
+        encoding="utf-8",
+    )
+    named = checked / "qa.csv"
+    named.write_text(
+        "response_id,root_cause,audited_at,auditor\nID0001,perceived,2021-01-02,ann\n",
+        encoding="utf-8",
+    )
+    definition = "pwc-call-centre" if configured else str(DEFINITION)
+    for audits, says in [
+        (form, "this looks like a QA audit file, not an export of source pwc-call-centre"),
+        (named, "this is a file of QA audits"),
+    ]:
+        capsys.readouterr()
+        assert main(["--data-dir", str(data), "sources", "check", definition, str(audits)]) == 2
+        said = " ".join(capsys.readouterr().err.split())
+        assert said.startswith(f"servicelens: error: {audits}: line 1 (header): {says}"), said
+        assert f"move it to {calls.audits_dir}, where training reads the source's audits" in said
+
+
 def test_a_correction_dropped_beside_its_original_lands_after_it(tmp_path: Path) -> None:
     """Deliveries land in the order they were written, not by name: a correction saved as
     "calls (1).csv" (a second download's name) sorted before "calls.csv" and landed
