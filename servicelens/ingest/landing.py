@@ -110,6 +110,11 @@ class Landing:
     #: replaced some of their responses: landed again as delivered now, their copies in
     #: force again (``landed_again`` is set too).
     sent_again: bool = False
+    #: For a delivery :attr:`sent_again`: the later deliveries whose copies of its responses
+    #: it superseded (their raw copies' paths, in the order they were landed), with how many
+    #: responses each. Said, so that an operator notices a correction overridden by an old
+    #: file sent again (supersession is by delivery order, not by content).
+    superseded_newer: dict[str, int] = field(default_factory=dict)
     #: Partitions (of ``periods``) rewritten by a delivery landed again whose file and inputs
     #: are the same as before: its rows read the same under the changed rules, so nothing
     #: there is for a run to process.
@@ -152,8 +157,7 @@ class Landing:
     def first_named_otherwise(self) -> str:
         """`` as calls.csv`` when the delivery's bytes were first delivered (its raw copy)
         under another name than this file's, else ``""``."""
-        found = re.search(DELIVERED_NAME, self.delivered_as)
-        first = found.group(1) if found else self.delivered_as
+        first = _delivered_name(self.delivered_as)
         return "" if first == Path(self.file).name else f" as {first}"
 
     def landed_again_text(self) -> str:
@@ -165,9 +169,29 @@ class Landing:
             return (
                 f"landed again: the same bytes{named}, landed before, sent again after a "
                 "later delivery replaced some of their responses, whose copies are in force "
-                "again"
+                f"again{self._superseded_newer_text()}"
             )
         return f"landed again under the changed definition (the same bytes{named}, landed before)"
+
+    def _superseded_newer_text(self) -> str:
+        """``: they supersede 3 responses of the newer delivery fix.csv (raw copy ...)...``
+        for :attr:`superseded_newer`, else ``""``."""
+        if not self.superseded_newer:
+            return ""
+        newer = list(self.superseded_newer.items())
+        named = [
+            f"{count} response{'s' if count != 1 else ''} of the newer delivery "
+            f"{_delivered_name(raw)} (raw copy {raw})"
+            for raw, count in newer[:MAX_DELIVERIES_NAMED]
+        ]
+        more = newer[MAX_DELIVERIES_NAMED:]
+        if more:
+            named.append(f"those of {len(more)} more newer deliveries")
+        which = "that delivery" if len(newer) == 1 else "one of those deliveries"
+        return (
+            f": they supersede {'; '.join(named)}. If {which} was a correction, its copies "
+            "are no longer in force: drop its raw copy into the inbox again to put them back"
+        )
 
     def changed_periods(self) -> list[date]:
         """The partitions this landing changed: rewritten, and not the same as before."""
@@ -256,6 +280,8 @@ class Landing:
 MAX_LINES_NAMED = 5
 #: Partitions a landing note names before "and N more".
 MAX_PERIODS_NAMED = 12
+#: Newer deliveries a note of a delivery sent again names before "N more".
+MAX_DELIVERIES_NAMED = 3
 
 
 def _lines_named(lines: list[int]) -> str:
@@ -271,6 +297,13 @@ def _lines_named(lines: list[int]) -> str:
 RAW_PREFIX_DIGITS = 12
 #: The name as delivered, taken from a raw copy's path (the regex's one group).
 DELIVERED_NAME = rf"(?:[0-9a-f]{{{RAW_PREFIX_DIGITS}}}-)?([^/\\]+)$"
+
+
+def _delivered_name(raw: str) -> str:
+    """The name a delivery came under, from its raw copy's path (``1a2b...-calls.csv`` ->
+    ``calls.csv``)."""
+    found = re.search(DELIVERED_NAME, raw)
+    return found.group(1) if found else raw
 
 
 def _copy_as_delivered(
@@ -948,13 +981,15 @@ def land_delivery(
     # again is idempotent, and a definition fixed since must reach the landed rows.
     same_rules = all(holding[p].get("definitions", {}).get(sha) == rules for p in holding)
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
-        if not _replaced_since(settings, rows, sha):
+        newer = _replaced_since(settings, rows, sha)
+        if not newer:
             result.already_landed = True
             return result
         # Sent again after a later delivery replaced some of its responses: the sender
         # means these copies, so they land as delivered now and win again (found by a
         # trial: the complete original, sent again after a cut-off copy, changed nothing).
         result.sent_again = True
+        result.superseded_newer = newer
         dated_at = written_at
         reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at)
         rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates)
@@ -1161,17 +1196,18 @@ def _with_resaved_ids(
     return rows
 
 
-def _replaced_since(settings: Settings, rows: pl.DataFrame, sha: str) -> bool:
-    """Whether a later delivery than ``sha`` (landed after it) holds kept copies of
-    responses among ``rows`` (:func:`landed_rows`' kept rows of delivery ``sha``): the
-    delivery is no longer the one in force for them."""
+def _replaced_since(settings: Settings, rows: pl.DataFrame, sha: str) -> dict[str, int]:
+    """The later deliveries than ``sha`` (landed after it) holding kept copies of responses
+    among ``rows`` (:func:`landed_rows`' kept rows of delivery ``sha``): their raw copies'
+    paths, in the order they were landed, each with how many of those responses it holds.
+    Empty when there is none; else the delivery is no longer the one in force for them."""
     ids = rows.filter(
         pl.col("reject").is_null()
         & pl.col("excluded").is_null()
         & pl.col("response_id").is_not_null()
     ).get_column("response_id")
     if ids.is_empty():
-        return False
+        return {}
     landed = scan_table(settings.landed_dir).filter(
         pl.col("reject").is_null() & pl.col("excluded").is_null()
     )
@@ -1180,11 +1216,12 @@ def _replaced_since(settings: Settings, rows: pl.DataFrame, sha: str) -> bool:
         landed.filter((pl.col("delivery") != sha) & pl.col("response_id").is_in(ids.implode()))
         .join(first.rename({"landed_at": "_first"}), how="cross")
         .filter(pl.col("landed_at") > pl.col("_first"))
-        .select(pl.len())
+        .group_by("source_file")
+        .agg(pl.col("response_id").n_unique().alias("responses"), pl.col("landed_at").min())
+        .sort("landed_at", "source_file")
         .collect()
-        .item()
     )
-    return bool(later)
+    return dict(later.select("source_file", "responses").iter_rows())
 
 
 def _stops_short_of(cut: str | None, whole: str | None) -> bool:

@@ -228,3 +228,53 @@ def test_the_original_sent_again_after_a_later_delivery_wins_again(
     said = capsys.readouterr().out
     assert "sent again after a later delivery replaced some of their responses" in said
     assert "changed definition" not in said
+    # The run names the newer delivery whose copies it superseded (the same name, sent
+    # later: its raw copy tells them apart).
+    assert re.search(
+        r"they supersede 3 responses of the newer delivery avis-octobre\.csv \(raw copy "
+        r"\S+/[0-9a-f]{12}-avis-octobre\.csv\)",
+        " ".join(said.split()),
+    ), said
+
+
+def test_an_old_file_sent_again_names_the_newer_delivery_it_overrides(tmp_path: Path) -> None:
+    """Supersession is by delivery order: the original sent again after its correction wins
+    again. The landing says which newer delivery's copies it superseded, and how many, so an
+    operator notices a correction overridden; the correction sent again wins back."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import Landing, land_delivery
+
+    definition_file = tmp_path / "paris-client.toml"
+    definition_file.write_text(PARIS_DEFINITION, encoding="utf-8")
+    definition = load_definition(str(definition_file))
+    source = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/Paris").for_source(
+        definition.name, str(definition_file)
+    )
+    sent = tmp_path / "sent"
+    sent.mkdir()
+    original, corrected = sent / "avis-octobre.csv", sent / "avis-octobre-corrige.csv"
+    original.write_bytes(AVIS)
+    corrected.write_bytes(AVIS.replace(b"Le site ne marche pas", b"Le site marche"))
+
+    def land(path: Path, day: int) -> Landing:
+        return land_delivery(source, definition, path, datetime(2026, 11, day, tzinfo=UTC))
+
+    land(original, 1)
+    fix = land(corrected, 2)
+    again = land(original, 3)
+    raw_fix = fix.delivered_as
+    assert again.sent_again
+    assert again.superseded_newer == {raw_fix: 3}
+    [note] = again.notes()
+    assert note.startswith(
+        "landed again: the same bytes, landed before, sent again after a later delivery "
+        "replaced some of their responses, whose copies are in force again: they supersede 3 "
+        f"responses of the newer delivery avis-octobre-corrige.csv (raw copy {raw_fix}). If "
+        "that delivery was a correction, its copies are no longer in force: drop its raw copy "
+        "into the inbox again to put them back; it changed the partition"
+    ), note
+    # The correction sent again (its raw copy, as the note says) wins back, naming the original.
+    back = land(Path(raw_fix), 4)
+    assert back.superseded_newer == {again.delivered_as: 3}
