@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from servicelens.storage import strict_json
 from servicelens.storage.fs import DataPath, modified_at
+from servicelens.validation.reasons import SUPERSEDED_WORDS
 
 
 def print_json(value: Any) -> None:
@@ -174,22 +175,6 @@ NOTHING_KEPT_MIN_ROWS = 10
 #: read rows and kept none of them (:func:`kept_none_of_many`), so that a scheduler can act
 #: on it: an operations engineer's trial saw 24 of 24 rows quarantined exit 0.
 EXIT_KEPT_NOTHING = 4
-
-
-#: What every run summary calls a quarantined row that is an earlier copy of a response, not
-#: a reject: the quarantine's ``superseded`` rows, ``DayCounts.superseded_duplicates`` and
-#: ``processed_dates.rows_superseded``. A later line of the same file supersedes a row as a
-#: later delivery does (a form submitted twice), so neither is left out of the words; and
-#: no "copies": a form submitted twice is no copy to the one who sent it (trial 82).
-SUPERSEDED_WORDS = "superseded by a later line or delivery"
-
-
-def quarantined_split(quarantined: int, superseded: int) -> str:
-    """How many of ``quarantined`` rows are :data:`SUPERSEDED_WORDS` (``superseded``, the
-    quarantine's ``superseded`` column) and how many rejects, in the words every summary
-    uses: a BI analyst's trial read "quarantined 26" of three deliveries with 2 rejected
-    responses."""
-    return f"{superseded} {SUPERSEDED_WORDS}, {quarantined - superseded} rejected"
 
 
 def trained_rows_line(published: Sequence[dict[str, Any]]) -> str | None:

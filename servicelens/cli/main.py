@@ -618,7 +618,7 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
     held 5,799 rows against the 5,690 quarantined the summary printed)."""
     read = sum(r["surveys_read"] for r in ingested)
     kept = sum(r["kept"] for r in ingested)
-    from servicelens.cli.console import quarantined_split
+    from servicelens.validation.reasons import quarantined_split
 
     quarantined = sum(r["quarantined"] for r in ingested)
     superseded = sum(r.get("superseded_duplicates", 0) for r in ingested)

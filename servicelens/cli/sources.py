@@ -15,13 +15,13 @@ from servicelens.cli.console import (
     counts_detail,
     partition_notes,
     print_json,
-    quarantined_split,
     table,
     trained_rows_line,
 )
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.ingest import definitions
 from servicelens.settings import Settings
+from servicelens.validation.reasons import quarantined_split
 
 #: Canonical columns shown in the preview, when the definition fills them.
 PREVIEW_COLUMNS: tuple[str, ...] = (

@@ -53,7 +53,7 @@ from servicelens.reporting.suggested import data_dir_argument, naming_data_dir, 
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
-from servicelens.validation.reasons import reasons_of_rejects_and_superseded
+from servicelens.validation.reasons import quarantined_split, reasons_of_rejects_and_superseded
 from transforms.agents import FCR_CLAIMED, NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
 from transforms.formatting import formatted_text
 from transforms.schemas import (
@@ -397,18 +397,44 @@ def _holding_rows(manifests: pl.DataFrame) -> pl.DataFrame:
     return manifests.filter(pl.col("surveys_read").fill_null(0) > 0)
 
 
+def _superseded_and_rejected() -> list[pl.Expr]:
+    """Over manifests' counts (``quarantined``, ``superseded_duplicates``): ``superseded``,
+    the quarantined rows that are earlier copies of a response replaced by a later line or
+    delivery, nothing wrong with them, and ``rejected``, the rest. A partition written
+    before its superseded copies were counted has them among ``rejected``, as then. The
+    run summaries count them apart so (``servicelens.validation.reasons.quarantined_split``); a
+    user trial's report counted a form submitted twice with the rejects."""
+    superseded = pl.col("superseded_duplicates").fill_null(0)
+    return [
+        superseded.alias("superseded"),
+        (pl.col("quarantined") - superseded).alias("rejected"),
+    ]
+
+
+def _quarantined_counts(manifests: pl.DataFrame) -> dict[str, int]:
+    """``quarantined``, ``superseded`` and ``rejected`` rows of every partition of
+    ``manifests`` (:func:`_superseded_and_rejected`), in that order."""
+    totals = manifests.select(pl.col("quarantined"), *_superseded_and_rejected()).sum()
+    return {name: int(totals[name][0] or 0) for name in totals.columns}
+
+
 def _volumes(inputs: _Inputs) -> str:
     if inputs.manifests.height == 0:
         raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
     holding = _holding_rows(inputs.manifests)
     empty = inputs.manifests.height - holding.height
-    days = (holding if holding.height else inputs.manifests).sort("survey_date")
+    days = (
+        (holding if holding.height else inputs.manifests)
+        .sort("survey_date")
+        .with_columns(_superseded_and_rejected())
+    )
     xs = days.get_column("survey_date").to_list()
     series = [
         Series("read", xs, days.get_column("surveys_read").to_list(), COLOURS["neutral"]),
         Series("kept", xs, days.get_column("kept").to_list(), COLOURS["green"]),
         Series("negatives", xs, days.get_column("negatives").to_list(), COLOURS["orange"]),
-        Series("quarantined", xs, days.get_column("quarantined").to_list(), COLOURS["purple"]),
+        Series("rejected", xs, days.get_column("rejected").to_list(), COLOURS["purple"]),
+        Series("superseded", xs, days.get_column("superseded").to_list(), COLOURS["sky"]),
     ]
     # A monthly source's partitions (CFPB) are named by the month's first day.
     monthly = inputs.settings.partition == "month"
@@ -425,7 +451,16 @@ def _volumes(inputs: _Inputs) -> str:
         pl.col("surveys_read").sum().alias("read"),
         pl.col("kept").sum(),
         pl.col("quarantined").sum(),
+        pl.col("superseded").sum(),
+        pl.col("rejected").sum(),
         pl.col("negatives").sum(),
+    )
+    total = totals.row(0, named=True)
+    split = (
+        f"<p>Of the {total['quarantined']:,} quarantined: "
+        f"{escape(quarantined_split(total['quarantined'], total['superseded']))}.</p>"
+        if total["quarantined"]
+        else ""
     )
     note = (
         f"<p>{empty:,} more partition(s) hold no row: their rows moved to their own dates when "
@@ -433,7 +468,7 @@ def _volumes(inputs: _Inputs) -> str:
         if empty
         else ""
     )
-    return chart + _html_table(totals) + note
+    return chart + _html_table(totals) + split + note
 
 
 def _trend(inputs: _Inputs) -> str:
@@ -635,7 +670,7 @@ def _quarantine_reasons(quarantine: pl.DataFrame) -> str:
     """Why rows were quarantined: the rejects' reasons apart from those of the earlier copies
     a later delivery replaced, which are nothing wrong (counted together, a re-delivered
     export's copies read as rejects beside the failed checks), in the words of the dates
-    table above and of every run summary (``servicelens.cli.console.quarantined_split``)."""
+    table above and of every run summary (``servicelens.validation.reasons.quarantined_split``)."""
     return (
         "<h3>Why rows were quarantined</h3><p>Every source's, each kind of reason as the "
         "quarantine states it, the <code>rejected</code> rows first: a whole record that "
@@ -1710,7 +1745,7 @@ def _sources(inputs: _Inputs) -> str:
                 "to": str(first_and_last[1]),
                 "read": int(manifests.get_column("surveys_read").sum() or 0),
                 "kept": int(manifests.get_column("kept").sum() or 0),
-                "quarantined": int(manifests.get_column("quarantined").sum() or 0),
+                **_quarantined_counts(manifests),
                 "negatives": negatives,
                 "negatives scored": negatives_scored,
                 # None (drawn "-") where no negative was scored: "0" read as scored and
@@ -1778,7 +1813,7 @@ def render_report(
     headline = {
         "dates": f"{dates[0]}..{dates[-1]}" if dates else None,
         "responses": inputs.scored.height if inputs.scored is not None else 0,
-        "quarantined": int(inputs.manifests.get_column("quarantined").sum() or 0),
+        **_quarantined_counts(inputs.manifests),
         "champion": inputs.champion,
         "early_warning_flags": sum(len(w.get("flags", [])) for w in inputs.early_warnings.values()),
         "failed_dates": [f.day.isoformat() for f in inputs.failed],

@@ -265,7 +265,7 @@ def test_the_run_report_renders_every_chart_in_chromium(
         assert drawn["marks"] > 0, name
     assert charts["confusion"]["marks"] == 4
     assert charts["top-failures"]["marks"] == 6
-    assert charts["volumes"]["marks"] >= 4 * 6  # four lines with a point per date
+    assert charts["volumes"]["marks"] >= 5 * 6  # five lines with a point per date
     # Six consecutive dates: one unbroken line each, points evenly spaced.
     assert charts["volumes"]["segments"] == 1
     steps = x_steps(charts["volumes"])

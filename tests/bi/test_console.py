@@ -10,9 +10,9 @@ from servicelens.cli.console import (
     counts_detail,
     files_since,
     nothing_kept_note,
-    quarantined_split,
     table,
 )
+from servicelens.validation.reasons import quarantined_split
 
 
 def test_table_aligns_numbers_right_and_text_left() -> None:

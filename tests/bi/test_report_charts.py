@@ -194,7 +194,9 @@ def test_a_gap_between_backfilled_ranges_is_visible_in_chromium(
     charts, _ = render_in_chromium(two_ranges.reports_dir / "latest.html", tmp_path / "profile")
     volumes = charts["volumes"]
     assert volumes["width"] > 300 and volumes["height"] > 150
-    assert volumes["marks"] == 4 * 4  # four series, a point for each of the four dates
+    # Five series (read, kept, negatives, rejected, superseded), a point for each of the
+    # four dates.
+    assert volumes["marks"] == 5 * 4
     assert volumes["segments"] == 2  # every line stops at the gap and starts again after it
     one_day, gap, after = x_steps(volumes)
     assert after == pytest.approx(one_day, rel=0.02)

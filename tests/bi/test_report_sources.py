@@ -144,9 +144,55 @@ def test_a_monthly_sources_dates_are_its_rows_days_not_its_months(
     assert f"Survey dates {first}..{last};" in own.read_text()
 
 
+HOT_DOGS = ROOT / "tests" / "sources" / "definitions" / "google-forms-hotdog.toml"
+#: The Google Forms export: one student submitted the form twice, so its earlier line is
+#: superseded by the later one (quarantined, nothing wrong with it); no row is rejected.
+HOT_DOG_EXPORT = FIELD / "05-google-forms-crlf-multiline" / "sample.csv"
+
+
+@pytest.fixture(scope="module")
+def hot_dogs(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A data directory whose one configured source's definition says negative = "none"
+    (the hot-dog Google Form), after ``sources run`` of its field export, with a QA audit
+    file of two of its responses saved in the source's audits folder afterwards: the
+    source's settings."""
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import configured_source
+
+    data = str(tmp_path_factory.mktemp("hot-dogs") / "data")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--data-dir", data, "sources", "run", str(HOT_DOGS), str(HOT_DOG_EXPORT)]) == 0
+    source = configured_source(Settings(data_dir=data), "hot-dog-survey")
+    kept = scan_table(source.clean_dir).select("response_id").sort("response_id").collect()
+    source.audits_dir.mkdir(parents=True, exist_ok=True)
+    (source.audits_dir / "qa-week3.csv").write_text(
+        "response_id,root_cause,audited_at,auditor\n"
+        + "".join(f"{r},perceived,2025-01-20,ben\n" for r in kept["response_id"][:2])
+    )
+    return source
+
+
+def _report(source: Settings, *options: str) -> str:
+    """What ``servicelens [OPTIONS] report --source NAME`` prints for ``source``."""
+    from servicelens.cli.main import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--data-dir", source.data_dir, *options, "report", "--source",
+                     source.source]) == 0  # fmt: skip
+    return printed.getvalue()
+
+
+def _section(page: str, anchor: str) -> str:
+    """The report section ``anchor``'s HTML."""
+    found = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
+    assert found, f"the report has no {anchor} section"
+    return found.group(1)
+
+
 @pytest.mark.slow
 def test_a_source_that_needs_no_model_says_why_once_and_points_there_from_the_rest(
-    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    hot_dogs: Settings,
 ) -> None:
     """Found by a review of the report of a survey whose definition says negative = "none":
     the paragraph saying no model is needed, and why, stood in eight sections. Model and
@@ -155,17 +201,10 @@ def test_a_source_that_needs_no_model_says_why_once_and_points_there_from_the_re
     import json
     from html import escape
 
-    from servicelens.cli.main import main
     from servicelens.cli.sources import NOTHING_NEGATIVE
 
-    data = str(tmp_path / "data")
-    definition = ROOT / "tests" / "sources" / "definitions" / "google-forms-hotdog.toml"
-    export = FIELD / "05-google-forms-crlf-multiline" / "sample.csv"
-    assert main(["--data-dir", data, "sources", "run", str(definition), str(export)]) == 0
-    capsys.readouterr()
-    assert main(["--data-dir", data, "--json", "report", "--source", "hot-dog-survey"]) == 0
-    missing = json.loads(capsys.readouterr().out)["sections_not_available"]
-    page = Path(data, "reports", "latest-hot-dog-survey.html").read_text(encoding="utf-8")
+    missing = json.loads(_report(hot_dogs, "--json"))["sections_not_available"]
+    page = (hot_dogs.reports_dir / "latest-hot-dog-survey.html").read_text(encoding="utf-8")
     why = f"no model needed: hot-dog-survey: {NOTHING_NEGATIVE}"
     assert page.count(escape(why)) == 1 and missing["Model and baselines"] == why
     brief = "no model needed, so nothing is scored: see Model and baselines"
@@ -260,3 +299,46 @@ def test_what_qa_audits_next_lists_a_new_sources_first_audits_as_the_command_doe
         else:
             assert "nothing to recommend" in said, said
     assert listed  # the call-centre export's negatives carry no label
+
+
+def _table_rows(fragment: str) -> list[dict[str, str]]:
+    """The first HTML table of ``fragment`` as one dict per row, header -> cell text."""
+    table = fragment.split("</table>")[0]
+    head = [unescape(h) for h in re.findall(r"<th>(.*?)</th>", table)]
+    return [
+        dict(zip(head, (unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)), strict=True))
+        for r in re.findall(r"<tr>((?:<td.*?</td>)+)</tr>", table)
+    ]
+
+
+@pytest.mark.slow
+def test_the_report_counts_superseded_copies_apart_from_rejects(hot_dogs: Settings) -> None:
+    """Found by a user trial: the report's volumes counted a form submitted twice (its
+    earlier line in the quarantine, superseded, nothing wrong with it) with the rejects,
+    as "quarantined 1", while the run summary said "1 superseded by a later line or
+    delivery, 0 rejected". Every quarantine count in the report says both, in those
+    words, and they add up to the quarantine's rows."""
+    import json
+
+    from servicelens.validation.reasons import quarantined_split
+
+    quarantine = scan_table(hot_dogs.quarantine_dir).collect()
+    superseded = int(quarantine.get_column("superseded").sum())
+    rejected = quarantine.height - superseded
+    assert (superseded, rejected) == (1, 0)  # the student who submitted the form twice
+    headline = json.loads(_report(hot_dogs, "--json"))
+    assert (headline["quarantined"], headline["superseded"], headline["rejected"]) == (1, 1, 0)
+
+    page = (hot_dogs.reports_dir / "latest-hot-dog-survey.html").read_text(encoding="utf-8")
+    volumes = _section(page, "volumes")
+    (totals,) = _table_rows(volumes)
+    counts = ("quarantined", "superseded", "rejected")
+    assert tuple(totals[c] for c in counts) == ("1", "1", "0")
+    said = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", "", volumes)))
+    assert f"Of the 1 quarantined: {quarantined_split(1, 1)}." in said
+    spec = re.search(r'<script type="application/json" class="chart-spec">(.*?)</script>', volumes)
+    assert spec is not None
+    lines = {line["name"] for line in json.loads(spec.group(1))["data"]}
+    assert {"superseded", "rejected"} <= lines and "quarantined" not in lines
+    (row,) = _sources_table(page)
+    assert tuple(row[c] for c in counts) == ("1", "1", "0")
