@@ -338,12 +338,14 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
         for r in rows
         if r["outcome"] == "skipped" and r.get("todo")
     ]
-    for name in sorted(nothing_negative):
-        lines.append(f"{name}: {NOTHING_NEGATIVE}")
-        if unused := unused_audits_line(settings, name):
-            lines.append(unused)
+    from servicelens.ingest.audits import unused_audits_line
     from servicelens.ingest.configured import configured_source
     from servicelens.ingest.landing import landed_periods
+
+    for name in sorted(nothing_negative):
+        lines.append(f"{name}: {NOTHING_NEGATIVE}")
+        if unused := unused_audits_line(configured_source(settings, name)):
+            lines.append(unused)
 
     for name in sorted(unscored - nothing_negative):
         # The source's landed range, not placeholders (two trials copied "--start ...").
@@ -373,34 +375,6 @@ def _rules_of(settings: Settings, definition: str) -> str:
 #: Why a source whose definition says ``negative = "none"`` gets no root causes (kept here
 #: by name: the commands import it from this module).
 NOTHING_NEGATIVE = definitions.NOTHING_NEGATIVE
-
-
-def unused_audits_line(settings: Settings, name: str) -> str | None:
-    """For a configured source ``name`` whose definition says ``negative = "none"``, the
-    one line saying that the files in its audits folder are not used, and why; None when
-    the folder holds none. Found by a contact centre's trial: audits saved under a Google
-    Forms source were never mentioned, as the tally of where audits went is training's, and
-    such a source trains nothing."""
-    from servicelens.ingest.audits import misplaced_source_audit_files, source_audit_files
-    from servicelens.ingest.configured import configured_source
-
-    folder = configured_source(settings, name).audits_dir
-    files = sorted(
-        [str(p) for p in source_audit_files(folder)] + misplaced_source_audit_files(folder)
-    )
-    if not files:
-        return None
-    names = ", ".join(f[len(str(folder)) :].lstrip("/") for f in files[:_FILES_SHOWN])
-    more = f", and {len(files) - _FILES_SHOWN} more" if len(files) > _FILES_SHOWN else ""
-    return (
-        f"{name}: {len(files)} audit file{'s' if len(files) > 1 else ''} in {folder} "
-        f"({names}{more}) {'are' if len(files) > 1 else 'is'} not used: the source needs no "
-        'model (negative = "none" in its definition), so nothing trains on audits'
-    )
-
-
-#: The audit files :func:`unused_audits_line` names; more are counted.
-_FILES_SHOWN = 3
 
 
 def marks_nothing_negative(settings: Settings, name: str) -> bool:
@@ -840,10 +814,12 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
                 lines.append(hint)
     if result.get("untrained"):
         lines.append(f"no model trained: {result['untrained']}")
-    if marks_nothing_negative(settings, result["source"]) and (
-        unused := unused_audits_line(settings, result["source"])
-    ):
-        lines.append(unused)
+    if marks_nothing_negative(settings, result["source"]):
+        from servicelens.ingest.audits import unused_audits_line
+        from servicelens.ingest.configured import configured_source
+
+        if unused := unused_audits_line(configured_source(settings, result["source"])):
+            lines.append(unused)
     for name, rows in (result.get("queries") or {}).items():
         lines += ["", f"DuckDB: {name}", table(rows)]
     lines += [

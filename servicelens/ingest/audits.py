@@ -53,7 +53,7 @@ from servicelens.ingest.readers import (
     read_csv_with_lines,
     unpack_delivery,
 )
-from servicelens.settings import SURVEYS_FILE
+from servicelens.settings import SURVEYS_FILE, Settings
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.validation.expectations import SCIENTIFIC_ID
 from transforms.clean import (
@@ -289,6 +289,33 @@ def misplaced_source_audit_files(folder: DataPath) -> list[str]:
     workbook, a text file), so QA is told to save them as CSV rather than see them
     ignored."""
     return [str(p) for p in _files_in(folder) if not p.name.lower().endswith(".csv")]
+
+
+def unused_audits_line(source: Settings) -> str | None:
+    """For a configured source (``source``, its settings) whose definition says
+    ``negative = "none"``, the one line saying that the files in its audits folder
+    (:func:`source_audit_files`, :func:`misplaced_source_audit_files`) are not used, and
+    why; None when the folder holds none. Said by ``run``, ``sources run`` and the run
+    report's Model and baselines. Found by a contact centre's trial: audits saved under a
+    Google Forms source were never mentioned, as the tally of where audits went is
+    training's, and such a source trains nothing."""
+    folder = source.audits_dir
+    files = sorted(
+        [str(p) for p in source_audit_files(folder)] + misplaced_source_audit_files(folder)
+    )
+    if not files:
+        return None
+    names = ", ".join(f[len(str(folder)) :].lstrip("/") for f in files[:_FILES_SHOWN])
+    more = f", and {len(files) - _FILES_SHOWN} more" if len(files) > _FILES_SHOWN else ""
+    return (
+        f"{source.source}: {len(files)} audit file{'s' if len(files) > 1 else ''} in {folder} "
+        f"({names}{more}) {'are' if len(files) > 1 else 'is'} not used: the source needs no "
+        'model (negative = "none" in its definition), so nothing trains on audits'
+    )
+
+
+#: The audit files :func:`unused_audits_line` names; more are counted.
+_FILES_SHOWN = 3
 
 
 def misplaced_audit_files(raw_dir: DataPath) -> list[str]:

@@ -517,7 +517,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Write ``settings``' source's run report; print where and what it lacks (unless
     ``--json``) and return the same as a dict (``report``, ``latest``,
-    ``sections_not_available`` and the report's headline)."""
+    ``sections_not_available``, ``section_notes`` and the report's headline)."""
     from servicelens.reporting.report import build_report
 
     report = build_report(settings)
@@ -525,6 +525,8 @@ def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         "report": str(report.path),
         "latest": str(report.latest),
         "sections_not_available": report.missing,
+        # What a section not available says besides why (audits a source does not use).
+        "section_notes": report.notes,
         **report.headline,
     }
     if args.json:
@@ -533,6 +535,8 @@ def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     print(f"newest always:  {report.latest}   (open it in a browser)")
     for section, reason in report.missing.items():
         print(f"  not available: {section}: {reason}")
+        for note in report.notes.get(section, []):
+            print(f"    {note}")
     if failed := report.headline["failed_dates"]:
         print(
             f"  last run failed: {', '.join(failed)} (why, and what to run: the report's Data "

@@ -93,6 +93,8 @@ class ReportResult:
     #: Section title -> None when shown, or the reason it is not available.
     missing: dict[str, str] = field(default_factory=dict)
     headline: dict[str, Any] = field(default_factory=dict)
+    #: Section title -> what a section not available says besides why (unused audits).
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +117,9 @@ class _Inputs:
     #: Why the source needs no model (:func:`no_model_needed`), None when it may have one:
     #: read once here, not by each section that asks (each read parses its definition).
     no_model: str | None = None
+    #: For such a source, the line saying the audit files saved under it are not used
+    #: (:func:`servicelens.ingest.audits.unused_audits_line`), None when it has none.
+    unused_audits: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,12 @@ class FailedDate:
 
 
 class _NotAvailable(Exception):
-    """A section's inputs do not exist yet; the message says which and how to get them."""
+    """A section's inputs do not exist yet; the message says which and how to get them,
+    ``notes`` what else the section says (each a line of plain text)."""
+
+    def __init__(self, reason: str, notes: list[str] | None = None) -> None:
+        super().__init__(reason)
+        self.notes = notes or []
 
 
 #: A backfill's dates where none are known yet.
@@ -282,6 +292,8 @@ def _audited_negatives(settings: Settings, scored: pl.DataFrame | None) -> pl.Da
 
 
 def _read_inputs(settings: Settings) -> _Inputs:
+    from servicelens.ingest.audits import unused_audits_line
+
     scored = _table(settings.marts_dir / "feedback_scored")
     champion = champion_version(settings.models_dir)
     model_dir = settings.models_dir / champion if champion else None
@@ -299,7 +311,8 @@ def _read_inputs(settings: Settings) -> _Inputs:
         agents=_table(settings.marts_dir / "agent_outcomes"),
         early_warnings=_early_warnings(settings.marts_dir / "feedback_scored"),
         failed=failed_dates(settings),
-        no_model=no_model_needed(settings),
+        no_model=(no_model := no_model_needed(settings)),
+        unused_audits=unused_audits_line(settings) if no_model else None,
     )
 
 
@@ -727,7 +740,10 @@ def _model(inputs: _Inputs) -> str:
         if sources:
             return "<p>No survey model yet (`servicelens train`).</p>" + sources
         if inputs.no_model:
-            raise _NotAvailable(inputs.no_model)
+            # Where QA looks for where its audits went (training's tally, below, for a
+            # source with a model): a user trial's audits were said unused by `sources
+            # run` alone.
+            raise _NotAvailable(inputs.no_model, [u] if (u := inputs.unused_audits) else [])
         raise _NotAvailable(f"no champion model yet: run {train_hint(inputs.settings)}")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []
@@ -780,6 +796,7 @@ def _model(inputs: _Inputs) -> str:
         + (_html_table(pl.DataFrame(rows)) if rows else "")
         + (f'<p class="flag">{escape(ahead[0].upper() + ahead[1:])}.</p>' if ahead else "")
         + _design_and_review(metrics)
+        + (f"<p>{escape(inputs.unused_audits)}.</p>" if inputs.unused_audits else "")
         + sources
     )
 
@@ -1790,13 +1807,18 @@ def render_report(
     """The report's HTML and what it could and could not show (nothing is written)."""
     inputs = _read_inputs(settings)
     missing: dict[str, str] = {}
+    notes: dict[str, list[str]] = {}
     body = []
     for anchor, title, build in _SECTIONS:
         try:
             content = build(inputs)
         except _NotAvailable as reason:
             missing[title] = str(reason)
-            content = f'<p class="na">Not available: {escape(str(reason))}</p>'
+            content = f'<p class="na">Not available: {escape(str(reason))}</p>' + "".join(
+                f"<p>{escape(note)}.</p>" for note in reason.notes
+            )
+            if reason.notes:
+                notes[title] = reason.notes
         body.append(f'<section id="{anchor}"><h2>{escape(title)}</h2>{content}</section>')
     if (data_dir := data_dir_argument(settings.data_dir)) is not None:
         # The commands it suggests act on this report's data directory when pasted.
@@ -1841,7 +1863,7 @@ def render_report(
         f"{champion}{_scored_by_others(inputs)}.</p>{_failed_headline(inputs)}"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
-    return html, ReportResult(Path(), Path(), missing, headline)
+    return html, ReportResult(Path(), Path(), missing, headline, notes)
 
 
 def _failed_headline(inputs: _Inputs) -> str:

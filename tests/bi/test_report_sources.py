@@ -342,3 +342,24 @@ def test_the_report_counts_superseded_copies_apart_from_rejects(hot_dogs: Settin
     assert {"superseded", "rejected"} <= lines and "quarantined" not in lines
     (row,) = _sources_table(page)
     assert tuple(row[c] for c in counts) == ("1", "1", "0")
+
+
+@pytest.mark.slow
+def test_audits_saved_under_a_source_that_needs_no_model_are_said_unused_in_its_report(
+    hot_dogs: Settings,
+) -> None:
+    """Found by a user trial: ``sources run`` and ``train`` say that the audit files saved
+    under a source whose definition says negative = "none" are not used, but its report,
+    where QA looks for where audits went, said nothing of them. Its Model and baselines
+    section says it, in the same words, and so does ``report`` in the terminal."""
+    from html import escape
+
+    from servicelens.ingest.audits import unused_audits_line
+
+    unused = unused_audits_line(hot_dogs)
+    assert unused is not None and "1 audit file in" in unused and "(qa-week3.csv)" in unused
+    printed = _report(hot_dogs)
+    page = (hot_dogs.reports_dir / "latest-hot-dog-survey.html").read_text(encoding="utf-8")
+    assert escape(unused) in _section(page, "model")
+    assert page.count(escape(unused)) == 1
+    assert unused in printed, printed
