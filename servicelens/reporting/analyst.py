@@ -518,7 +518,7 @@ def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     """Write ``settings``' source's run report; print where and what it lacks (unless
     ``--json``) and return the same as a dict (``report``, ``latest``,
     ``sections_not_available``, ``section_notes`` and the report's headline)."""
-    from servicelens.reporting.report import build_report
+    from servicelens.reporting.report import build_report, reasons_first
 
     report = build_report(settings)
     result = {
@@ -533,7 +533,7 @@ def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         return result
     print(f"report written: {report.path}")
     print(f"newest always:  {report.latest}   (open it in a browser)")
-    for section, reason in report.missing.items():
+    for section, reason in reasons_first(report.missing):
         print(f"  not available: {section}: {reason}")
         for note in report.notes.get(section, []):
             print(f"    {note}")

@@ -195,6 +195,17 @@ def _no_model_elsewhere(inputs: _Inputs) -> str | None:
     return f"no model needed, so nothing is scored: see {MODEL_TITLE}"
 
 
+def reasons_first(missing: dict[str, str]) -> list[tuple[str, str]]:
+    """``missing`` (section title -> why it is not available, in page order) as (title,
+    reason) pairs for reading top to bottom, as ``report`` prints them: the sections whose
+    reason others point to ("... see Model and baselines", :func:`_no_model_elsewhere`)
+    first, then the rest in page order. Printed in page order, a user trial read six
+    pointers to a reason before the reason itself."""
+    pointed_to = [t for t in missing if any(f"see {t}" in r for r in missing.values())]
+    rest = [t for t in missing if t not in pointed_to]
+    return [(title, missing[title]) for title in pointed_to + rest]
+
+
 # --- reading what is on disk ----------------------------------------------------------------
 
 

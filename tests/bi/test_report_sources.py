@@ -363,3 +363,28 @@ def test_audits_saved_under_a_source_that_needs_no_model_are_said_unused_in_its_
     assert escape(unused) in _section(page, "model")
     assert page.count(escape(unused)) == 1
     assert unused in printed, printed
+
+
+@pytest.mark.slow
+def test_reports_terminal_lines_give_the_full_reason_before_the_lines_pointing_to_it(
+    hot_dogs: Settings,
+) -> None:
+    """Found by a user trial: ``report`` printed its sections not available in page order,
+    so six "see Model and baselines" lines came before Model and baselines' own line with
+    the reason. That line (and its note) comes first; the rest keep the page's order."""
+    import json
+
+    missing = json.loads(_report(hot_dogs, "--json"))["sections_not_available"]
+    printed = _report(hot_dogs).splitlines()
+    said = [line for line in printed if line.startswith("  not available: ")]
+    sections = [
+        next(s for s in missing if line == f"  not available: {s}: {missing[s]}") for line in said
+    ]
+    assert sorted(sections) == sorted(missing)  # each once, with its reason
+    assert sections[0] == "Model and baselines", printed
+    pointing = [s for s in sections if "see Model and baselines" in missing[s]]
+    assert len(pointing) == 7
+    assert [s for s in missing if s != "Model and baselines"] == sections[1:]  # page order
+    # The unused audits line stays under the reason it follows.
+    first = printed.index(said[0])
+    assert printed[first + 1].startswith("    hot-dog-survey: 1 audit file in "), printed
