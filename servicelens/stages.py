@@ -1212,14 +1212,17 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
         else pl.Series("record_id", [], pl.String)
     )
     elsewhere = _responses_of_other_sources(settings, read, clean)
-    report = {
-        **audit_accounting(read, clean, quarantined, elsewhere),
-        "misplaced_files": misplaced,
-        # What the tally names as deciding "not negative" (a trial's 82 audits of csat 3
-        # were set aside with no word of the rule or of how to change it).
-        "negative_rule": f"csat <= {NEGATIVE_CSAT_MAX}"
+    # What the tally and each row name as deciding "not negative" (a trial's 82 audits of
+    # csat 3 were set aside with no word of the rule or of how to change it).
+    rule = (
+        f"csat <= {NEGATIVE_CSAT_MAX}"
         if settings.is_sample
-        else source_definition(settings).negative_rule,
+        else source_definition(settings).negative_rule
+    )
+    report = {
+        **audit_accounting(read, clean, quarantined, elsewhere, rule),
+        "misplaced_files": misplaced,
+        "negative_rule": rule,
     }
     if not settings.is_sample and settings.clean_dir.exists():
         # A source's export may carry its own label: say how often QA's audit overrode it.

@@ -1237,17 +1237,22 @@ def _superseded(
 
 
 def unused_audits(
-    audits: pl.DataFrame, clean: pl.DataFrame, quarantined_ids: pl.Series
+    audits: pl.DataFrame,
+    clean: pl.DataFrame,
+    quarantined_ids: pl.Series,
+    negative_rule: str | None = None,
 ) -> pl.DataFrame:
     """The rows of ``audits`` (audits in force, as ``AuditRead.audits``) that training does
     not use, by file and line, each with one reason, ``why`` (the words after ``response_id:
     '<id>' ``), and ``dated_before_the_response`` (true where that reason is the audit's
     date, :data:`BEFORE_SUBMITTED`).
 
-    The reason is the first that holds of: the response is not negative (:data:`NOT_NEGATIVE`)
-    or has no rating (:data:`NOT_RATED`), the audit is dated before the response was
-    submitted (:func:`audited_before_submitted`), the response is quarantined
-    (``quarantined_ids``, :data:`QUARANTINED`) or in no clean partition (:data:`NOT_IN_CLEAN`).
+    The reason is the first that holds of: the response is not negative
+    (:func:`not_negative`, naming ``negative_rule``, the source's rule as
+    ``SourceDefinition.negative_rule`` writes it, where given) or has no rating
+    (:data:`NOT_RATED`), the audit is dated before the response was submitted
+    (:func:`audited_before_submitted`), the response is quarantined (``quarantined_ids``,
+    :data:`QUARANTINED`) or in no clean partition (:data:`NOT_IN_CLEAN`).
     Training's tally and the review queue both give these, so a row has one reason in both
     (a user trial saw an early audit of a csat-5 response called "not a negative response"
     by one and "audited before the response was submitted" by the other).
@@ -1267,7 +1272,7 @@ def unused_audits(
         in_clean.filter(~negative | too_early)
         .with_columns(
             pl.when(pl.col("is_negative").is_not_null() & ~pl.col("is_negative"))
-            .then(pl.lit(NOT_NEGATIVE))
+            .then(pl.lit(not_negative(negative_rule)))
             # In the clean layer without a rating (a call log's unanswered call): a trial
             # saw it called a misspelt id, with the identical id "suggested".
             .when(pl.col("_in_clean") & pl.col("is_negative").is_null())
@@ -1296,6 +1301,7 @@ def audit_accounting(
     clean: pl.DataFrame,
     quarantined_ids: pl.Series,
     elsewhere: pl.DataFrame | None = None,
+    negative_rule: str | None = None,
 ) -> dict[str, Any]:
     """Where each audit row went, for training's report: used, replaced by a re-audit, set
     aside (by reason kind), or naming a response training cannot use (the reasons of
@@ -1305,11 +1311,13 @@ def audit_accounting(
     (every clean response); ``quarantined_ids`` the quarantined responses' ids. Counts add
     up to ``rows_read``. ``elsewhere`` (``response_id``, ``source``, ``audits_dir``): the
     responses of other configured sources' clean layers that these audits name, for
-    :func:`filed_under_another_source` and the reason of each such row.
+    :func:`filed_under_another_source` and the reason of each such row. ``negative_rule``:
+    the source's rule (``csat <= 2``), named in the reason of each audit of a response that
+    is not negative.
     """
     # Each row training cannot use, located (a QA lead's trial had a misspelt id counted
     # in "12 for responses not in the clean layer" and no way to find which row it was).
-    unused = unused_audits(read.audits, clean, quarantined_ids)
+    unused = unused_audits(read.audits, clean, quarantined_ids, negative_rule)
     elsewhere = _ELSEWHERE_EMPTY if elsewhere is None else elsewhere
     early = unused.filter("dated_before_the_response").height
     why = dict(unused.group_by("why").len().iter_rows())
@@ -1329,7 +1337,8 @@ def audit_accounting(
         "repeated": read.repeated,
         "not_filled_in": read.unfilled,
         "undecided": read.undecided,
-        "of_a_response_not_negative": why.get(NOT_NEGATIVE, 0) + why.get(NOT_RATED, 0),
+        "of_a_response_not_negative": why.get(not_negative(negative_rule), 0)
+        + why.get(NOT_RATED, 0),
         "of_a_quarantined_response": why.get(QUARANTINED, 0),
         "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
         "dated_before_the_response": early,
@@ -1525,6 +1534,24 @@ NOT_NEGATIVE = "is not a negative response: the model learns from negatives only
 NOT_RATED = (
     "has no rating, so it is not a negative response: the model learns from rated negatives only"
 )
+
+
+def not_negative(rule: str | None) -> str:
+    """Why an audit of a response that is not negative is not trained on (after
+    ``response_id: '<id>' ``), naming the source's negative ``rule`` (``csat <= 2``, as
+    ``SourceDefinition.negative_rule`` writes it) where given, else :data:`NOT_NEGATIVE`.
+
+    A trial's QA audited csat-3 responses under the default rule: each row said "is not a
+    negative response" and nothing of the threshold that made it so, or where to change it."""
+    if rule is None:
+        return NOT_NEGATIVE
+    return (
+        f'is not a negative response by the definition\'s negative = "{rule}": the model '
+        "learns from negatives only (if QA audits such responses, change the threshold: "
+        "docs/sources.md, QA audits)"
+    )
+
+
 QUARANTINED = "is quarantined (its survey row failed a check: `servicelens query quarantined_rows`)"
 NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not delivered yet"
 #: Why an audit of another configured source's response is not trained on (after

@@ -26,6 +26,7 @@ from servicelens.ingest.audits import (
     looks_like_audits,
     misplaced_advice,
     misplaced_audit_files,
+    not_negative,
     read_audit_files,
 )
 
@@ -457,6 +458,28 @@ def test_each_qa_persons_audit_file_beside_audits_csv_is_read(tmp_path: Path) ->
     assert len(audit_files(tmp_path / "raw")) == 3  # still the three read
 
 
+def test_an_audit_of_a_response_not_negative_names_the_rule_in_its_row(tmp_path: Path) -> None:
+    """A trial's QA audited csat-3 responses: each row said "is not a negative response"
+    and nothing of the threshold that made it so. The row's reason names the rule, and it is
+    still counted among the audits of responses that are not negative."""
+    _write(
+        tmp_path,
+        "2026-11-23",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,perceived,2026-11-24,a\nR3,perceived,2026-11-24,a\n",
+    )
+    read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+    clean = pl.DataFrame({"response_id": ["R1", "R3"], "is_negative": [True, False]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String), None, "csat <= 3")
+    [row] = accounting["unused_rows"]
+    assert row["reason"] == (
+        "response_id: 'R3' is not a negative response by the definition's negative = "
+        '"csat <= 3": the model learns from negatives only (if QA audits such responses, '
+        "change the threshold: docs/sources.md, QA audits)"
+    )
+    assert (accounting["used"], accounting["of_a_response_not_negative"]) == (1, 1)
+
+
 def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     _write(
         tmp_path,
@@ -801,7 +824,7 @@ def test_train_and_the_review_queue_give_an_early_audit_one_reason(
     report = audit_report(settings)
     assert report is not None
     trained = {row["response_id"]: row["reason"] for row in report["unused_rows"]}
-    assert trained["R2"] == f"response_id: 'R2' {NOT_NEGATIVE}"
+    assert trained["R2"] == f"response_id: 'R2' {not_negative('csat <= 2')}"
     assert trained["R3"] == f"response_id: 'R3' {NOT_RATED}"
     assert report["dated_before_the_response"] == 1
 
