@@ -278,6 +278,10 @@ class Settings:
     source: str = "sample"
     #: The source's definition: a built-in name or a file path (None for the sample).
     definition: str | None = None
+    #: The rule the source's definition calls a response negative by, as
+    #: ``SourceDefinition.negative_rule`` writes it (``csat <= 3``); empty for the sample, or
+    #: where no definition was loaded. A clean partition cleaned under another runs again.
+    negative_rule: str = ""
     #: How QA's slashed ``audited_at`` dates (``03/12/2026``) read when no date of their file
     #: says (none with a day above 12): ``day-first`` (the UK, most of Europe),
     #: ``month-first`` (the US), or empty: such a file's slashed dates are set aside, saying
@@ -429,6 +433,7 @@ class Settings:
         partition: str = "day",
         reveal_agent_ids: bool = False,
         audit_date_order: str | None = None,
+        negative_rule: str = "",
     ) -> Settings:
         """The same data directory, addressing one source's layers (``sources/<name>/``).
 
@@ -437,7 +442,9 @@ class Settings:
         ``audit_date_order`` when it declares one (it then wins over
         ``SERVICELENS_AUDIT_DATE_ORDER``: every command reads the source's audits alike; a
         QA lead's trial had ``train`` read them with the variable set and ``review-queue``
-        and ``report`` without it)."""
+        and ``report`` without it). ``negative_rule``: the definition's
+        (``SourceDefinition.negative_rule``), which the dates' clean partitions are compared
+        with (``servicelens.storage.runs.rule_change``)."""
         return replace(
             self,
             source=name,
@@ -445,6 +452,7 @@ class Settings:
             partition=partition,
             reveal_agent_ids=reveal_agent_ids,
             audit_date_order=audit_date_order or self.audit_date_order,
+            negative_rule=negative_rule,
         )
 
     @property

@@ -232,6 +232,10 @@ class ValidatedDay:
     inputs: dict[str, str]
     #: The contacts of the day's own interaction export (the contact history's partition).
     contacts_path: str | None = None
+    #: The rule the clean rows' ``is_negative`` was decided by (a configured source's
+    #: ``SourceDefinition.negative_rule``, ``csat <= 3``), recorded in the clean partition's
+    #: manifest; None for the sample, whose rule is fixed.
+    negative_rule: str | None = None
 
     def clean(self) -> pl.DataFrame:
         """The date's clean rows (``CLEAN_RESPONSE_SCHEMA``), as staged."""
@@ -875,9 +879,11 @@ def stage_validated(
     counts: DayCounts,
     inputs: dict[str, str],
     contacts: pl.DataFrame | None = None,
+    negative_rule: str | None = None,
 ) -> ValidatedDay:
     """Stage a validated date's clean and quarantine frames (and the contacts of its own
-    interaction export, when it has one) for the publishing task."""
+    interaction export, when it has one) for the publishing task. ``negative_rule``: the
+    rule ``clean``'s ``is_negative`` was decided by (:attr:`ValidatedDay.negative_rule`)."""
     staging = settings.staging_dir
     validated = ValidatedDay(
         day=day,
@@ -894,6 +900,7 @@ def stage_validated(
             if contacts is not None
             else None
         ),
+        negative_rule=negative_rule,
     )
     checkpoint("validated")
     return validated
@@ -989,6 +996,10 @@ def publish_clean(
     """Swap in the date's clean and quarantine partitions, each with its manifest."""
     counts = validated.counts.__dict__
     full = {**manifest, "inputs": validated.inputs, "counts": counts}
+    if validated.negative_rule is not None:
+        # Which rule decided the date's negatives: a definition whose rule changed since
+        # runs the date again (servicelens.storage.runs.rule_change).
+        full["negative_rule"] = validated.negative_rule
     # The staged files are the partitions' data files already (stage_partition).
     clean_dir = write_partition(
         as_path(validated.valid_path),
@@ -1194,14 +1205,26 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
     files, misplaced = _audit_files_of(settings)
     if not settings.is_sample and not files and not misplaced:
         return None
+    from servicelens.storage.runs import cleaned_under_other_rules, other_rules_text
+
     read = audits_read(settings)
     clean = (
         scan_table(settings.clean_dir)
-        .select("response_id", "is_negative", "submitted_at")
+        .select("response_id", "is_negative", "submitted_at", PARTITION_COLUMN)
         .collect()
         if settings.clean_dir.exists()
-        else pl.DataFrame(schema={"response_id": pl.String, "is_negative": pl.Boolean})
+        else pl.DataFrame(
+            schema={"response_id": pl.String, "is_negative": pl.Boolean, PARTITION_COLUMN: pl.Date}
+        )
     )
+    # Dates cleaned under the rule the definition said before: their rows say that rule.
+    other_rules = cleaned_under_other_rules(settings)
+    cleaned_under = pl.DataFrame(
+        [(day, rule) for rule, days in other_rules.items() for day in days],
+        schema={PARTITION_COLUMN: pl.Date, "negative_rule": pl.String},
+        orient="row",
+    )
+    clean = clean.join(cleaned_under, PARTITION_COLUMN, "left").drop(PARTITION_COLUMN)
     quarantined = (
         scan_table(settings.quarantine_dir)
         .filter(pl.col("feed") == "surveys")
@@ -1223,6 +1246,7 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
         **audit_accounting(read, clean, quarantined, elsewhere, rule),
         "misplaced_files": misplaced,
         "negative_rule": rule,
+        "cleaned_under_other_rules": other_rules_text(settings, other_rules),
     }
     if not settings.is_sample and settings.clean_dir.exists():
         # A source's export may carry its own label: say how often QA's audit overrode it.
@@ -2144,7 +2168,9 @@ def validate_landed_day(
     )
     counts.check(str(path))
     contacts = contacts_from_responses(clean, day)
-    return stage_validated(settings, day, run_id, clean, quarantine, counts, inputs, contacts)
+    return stage_validated(
+        settings, day, run_id, clean, quarantine, counts, inputs, contacts, definition.negative_rule
+    )
 
 
 def source_definition(settings: Settings) -> SourceDefinition:

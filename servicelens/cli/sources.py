@@ -188,6 +188,12 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
                 f"them again into {source.inbox_dir}: the "
                 "next `servicelens run` lands them again"
             )
+            from servicelens.storage.runs import cleaned_under_other_rules, other_rules_text
+
+            # Found by a trial: negative = "csat <= 3" set after dates had run, and the
+            # docs said to drop every export again; running the dates again is enough.
+            if other_rules := other_rules_text(source, cleaned_under_other_rules(source)):
+                print(other_rules)
         if added["timezone_note"]:
             print(f"note: {added['timezone_note']}")
         return 0

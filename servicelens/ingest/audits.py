@@ -1258,21 +1258,40 @@ def unused_audits(
     by one and "audited before the response was submitted" by the other).
 
     ``clean`` has ``response_id``, ``is_negative`` and, where known, ``submitted_at`` (UTC)
-    of the clean responses, each once."""
+    of the clean responses, each once, and may have ``negative_rule``: the rule a response's
+    date was cleaned under where it is not ``negative_rule`` (null where it is), which its
+    reason then names (:data:`NOT_NEGATIVE_UNDER`)."""
     if "submitted_at" not in clean.columns:
         clean = clean.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("submitted_at"))
+    if "negative_rule" not in clean.columns:
+        clean = clean.with_columns(pl.lit(None, pl.String).alias("negative_rule"))
     in_clean = audits.join(
-        clean.select("response_id", "is_negative", "submitted_at", pl.lit(True).alias("_in_clean")),
+        clean.select(
+            "response_id",
+            "is_negative",
+            "submitted_at",
+            pl.col("negative_rule").alias("_cleaned_under"),
+            pl.lit(True).alias("_in_clean"),
+        ),
         "response_id",
         "left",
     )
+    # A date cleaned under another rule than the definition's now: its row says which.
+    under = pl.col("_cleaned_under")
+    not_negative_now = pl.lit(not_negative(negative_rule))
+    if negative_rule is not None:
+        not_negative_now = (
+            pl.when(under.is_null() | (under == negative_rule))
+            .then(not_negative_now)
+            .otherwise(formatted_text(NOT_NEGATIVE_UNDER, under, pl.lit(negative_rule)))
+        )
     negative = pl.col("is_negative").fill_null(False)
     too_early = negative & audited_before_submitted("audited_at").fill_null(False)
     return (
         in_clean.filter(~negative | too_early)
         .with_columns(
             pl.when(pl.col("is_negative").is_not_null() & ~pl.col("is_negative"))
-            .then(pl.lit(not_negative(negative_rule)))
+            .then(not_negative_now)
             # In the clean layer without a rating (a call log's unanswered call): a trial
             # saw it called a misspelt id, with the identical id "suggested".
             .when(pl.col("_in_clean") & pl.col("is_negative").is_null())
@@ -1291,7 +1310,7 @@ def unused_audits(
             .alias("why"),
             too_early.alias("dated_before_the_response"),
         )
-        .drop("is_negative", "submitted_at", "_in_clean")
+        .drop("is_negative", "submitted_at", "_cleaned_under", "_in_clean")
         .sort("source_file", "source_line")
     )
 
@@ -1337,7 +1356,9 @@ def audit_accounting(
         "repeated": read.repeated,
         "not_filled_in": read.unfilled,
         "undecided": read.undecided,
-        "of_a_response_not_negative": why.get(not_negative(negative_rule), 0)
+        "of_a_response_not_negative": sum(
+            n for reason, n in why.items() if reason.startswith(NOT_NEGATIVE_START)
+        )
         + why.get(NOT_RATED, 0),
         "of_a_quarantined_response": why.get(QUARANTINED, 0),
         "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
@@ -1530,7 +1551,15 @@ BEFORE_SUBMITTED = (
     "was audited before the response was submitted (audited {}, submitted {}): check "
     "audited_at (a day-first date read month-first, or a wrong year?)"
 )
-NOT_NEGATIVE = "is not a negative response: the model learns from negatives only"
+#: How every reason of an audit of a response that is not negative starts.
+NOT_NEGATIVE_START = "is not a negative response"
+NOT_NEGATIVE = f"{NOT_NEGATIVE_START}: the model learns from negatives only"
+#: The reason of one whose date was cleaned under another rule (``{}``) than the
+#: definition's now (``{}``), until the date runs again.
+NOT_NEGATIVE_UNDER = (
+    NOT_NEGATIVE_START + ' by negative = "{}", the rule its date was cleaned under; the '
+    'definition now says "{}", which decides it when its date runs again (the tally says how)'
+)
 NOT_RATED = (
     "has no rating, so it is not a negative response: the model learns from rated negatives only"
 )
@@ -1705,8 +1734,14 @@ def _for_responses(count: int, one: str, many: str) -> str:
 def _by_the_rule(accounting: dict[str, Any]) -> str:
     """The source's negative rule as the tally names it after "not negative" (`` (by the
     definition's negative = "csat <= 2")``), or nothing where ``accounting`` has none (a
-    version's metrics written before it was recorded)."""
+    version's metrics written before it was recorded); with the rule their dates were
+    cleaned under where some were cleaned under another (``cleaned_under_other_rules``)."""
     rule = accounting.get("negative_rule")
+    if rule and accounting.get("cleaned_under_other_rules"):
+        # Some dates' negatives are still the rule's the definition said before.
+        return (
+            f' (by the definition\'s negative = "{rule}", or the rule their date was cleaned under)'
+        )
     return f' (by the definition\'s negative = "{rule}")' if rule else ""
 
 
@@ -1774,6 +1809,10 @@ def accounting_text(accounting: dict[str, Any]) -> str:
             f"; {_short_path(titled['file'])}: {lines_above} skipped as a title above its "
             f"header (line {titled['header_line']})"
         )
+    if accounting.get("cleaned_under_other_rules"):
+        # Found by a trial: negative = "csat <= 3" set after dates had run; the tally named
+        # the new rule of audits whose responses the old one had judged.
+        text += f"; {accounting['cleaned_under_other_rules']}"
     for misplaced in accounting.get("misplaced_files", []):
         text += f"; {misplaced} is not read: {misplaced_advice(misplaced)}"
     for filed in accounting.get("filed_under_another_source", []):

@@ -60,6 +60,7 @@ from servicelens.storage.runs import (
     idempotency_key,
     inputs_changed,
     left_failed,
+    rule_change,
 )
 
 #: A configured source's definition, in its folder under ``sources/<name>/``.
@@ -80,6 +81,7 @@ def _settings_for(settings: Settings, definition: SourceDefinition, path: str) -
         definition.partition,
         reveal_agent_ids=not definition.pseudonymise_agents,
         audit_date_order=definition.audit_date_order or None,
+        negative_rule=definition.negative_rule,
     )
 
 
@@ -769,7 +771,7 @@ def plan_source_nightly(
             if period == nightly
             else status.detail
             if status.torn
-            else "inputs changed since last run"
+            else rule_change(source, period) or "inputs changed since last run"
         )
         plan.append(PlannedDate(period, status.state, True, reason, idempotency_key(status)))
     return sorted(plan, key=lambda p: p.day)

@@ -35,7 +35,8 @@ from servicelens.storage.partitions import (
     read_manifest,
     torn_partition,
 )
-from transforms.schemas import PARTITION_COLUMN, policy_name
+from transforms.clean import NPS_DETRACTOR_MAX
+from transforms.schemas import NEGATIVE_CSAT_MAX, PARTITION_COLUMN, policy_name
 
 DateState = Literal["missing", "failed", "completed"]
 Outcome = Literal["completed", "failed", "interrupted", "crashed"]
@@ -428,7 +429,10 @@ def _todo(status: DateStatus, run: bool, differs: bool = False) -> str:
 
 def changed_since_run(settings: Settings, status: DateStatus) -> bool:
     """:func:`inputs_changed`, hashing only a date whose files are newer than its result
-    (:func:`modified_since_run`): cheap enough for every date a run passes over."""
+    (:func:`modified_since_run`), or one cleaned under another negative rule
+    (:func:`rule_change`, a manifest read): cheap enough for every date a run passes over."""
+    if status.state == "completed" and rule_change(settings, status.day):
+        return True
     return modified_since_run(settings, status) and inputs_changed(settings, status)
 
 
@@ -462,14 +466,99 @@ def inputs_changed(settings: Settings, status: DateStatus) -> bool:
 
     A completed date compares with its clean partition's manifest, a failed date with the
     checksums taken when it failed; a missing date has changed if its survey export exists.
+    A completed date cleaned under another negative rule than its source's definition says
+    now (:func:`rule_change`) has changed too: its negatives are the old rule's.
     """
     if status.state == "completed":
-        return clean_inputs_changed(settings, status.day)
+        return clean_inputs_changed(settings, status.day) or bool(rule_change(settings, status.day))
     current = input_checksums(settings, status.day)
     if status.state == "failed":
         outcome = read_outcome(settings, status.day)
         return outcome is None or not same_inputs(outcome.get("inputs"), current)
     return str(day_input_files(settings, status.day)[0]) in current
+
+
+def cleaned_under(settings: Settings, day: date) -> str | None:
+    """The negative rule ``day``'s clean partition decided ``is_negative`` by, as its
+    manifest records it (``csat <= 2``); None for the sample (its rule is fixed), without a
+    clean partition, or where ``settings`` carries no rule to compare with.
+
+    A manifest written before the rule was recorded was cleaned under the source's rule at
+    its default threshold, the only one a definition could say then: a definition that
+    sets another threshold since runs such a date again (found by a trial: the threshold
+    raised to csat <= 3, the dates landed before kept their csat-3 responses not negative,
+    and nothing said so)."""
+    if settings.is_sample or not settings.negative_rule:
+        return None
+    manifest = read_manifest(settings.clean_dir, day)
+    if manifest is None:
+        return None
+    recorded = manifest.get("negative_rule")
+    if isinstance(recorded, str):
+        return recorded
+    kind = settings.negative_rule.split("<=", 1)[0].strip()
+    default = {"csat": NEGATIVE_CSAT_MAX, "nps": NPS_DETRACTOR_MAX}.get(kind)
+    return settings.negative_rule if default is None else f"{kind} <= {default}"
+
+
+def rule_change(settings: Settings, day: date) -> str | None:
+    """What changed in the negative rule since ``day``'s clean partition was cleaned, said
+    for a plan (``cleaned under negative = "csat <= 2"; the definition now says "csat <=
+    3"``), or None when it was cleaned under the definition's rule (:func:`cleaned_under`).
+
+    A date so changed counts as changed (:func:`inputs_changed`): ``is_negative`` is decided
+    when a date's landed rows are cleaned, so running it again, not landing its exports
+    again, gives its responses the new rule."""
+    before = cleaned_under(settings, day)
+    if before is None or before == settings.negative_rule:
+        return None
+    return (
+        f'cleaned under negative = "{before}"; the definition now says "{settings.negative_rule}"'
+    )
+
+
+def cleaned_under_other_rules(settings: Settings) -> dict[str, list[date]]:
+    """The source's clean partitions cleaned under another negative rule than ``settings``'
+    (:func:`rule_change`): each such rule -> its dates (partition starts), in order. Empty
+    for the sample, or when every partition is the definition's rule's."""
+    if settings.is_sample or not settings.negative_rule:
+        return {}
+    found: dict[str, list[date]] = {}
+    manifests: list[DataPath] = list(
+        settings.clean_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}")
+    )
+    days = sorted(date.fromisoformat(m.parent.name.split("=", 1)[1]) for m in manifests)
+    for day in days:
+        before = cleaned_under(settings, day)
+        if before is not None and before != settings.negative_rule:
+            found.setdefault(before, []).append(day)
+    return found
+
+
+def other_rules_text(settings: Settings, found: dict[str, list[date]]) -> str:
+    """:func:`cleaned_under_other_rules`' ``found`` said for the terminal: which dates were
+    cleaned under which rule, that their responses are negative or not by it until they
+    run again, and the command that runs them now (the next ``servicelens run`` does too).
+    Empty when ``found`` is."""
+    if not found:
+        return ""
+    days = sorted(d for dates in found.values() for d in dates)
+    under = "; ".join(
+        f'{len(dates)} date(s) cleaned under "{rule}" ({_span(dates)})'
+        for rule, dates in found.items()
+    )
+    return (
+        f'the definition calls a response negative by negative = "{settings.negative_rule}", '
+        f"but {under}: their responses are negative or not by that rule until they run "
+        f"again. The next `servicelens run` runs them again (no export needs dropping "
+        f"again), or now: `servicelens backfill --source {settings.source} --start "
+        f"{days[0]} --end {days[-1]} --rerun changed`"
+    )
+
+
+def _span(days: list[date]) -> str:
+    """``days`` (in order) as ``2026-01-12`` or ``2026-01-12..2026-01-13``."""
+    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
 
 
 def clean_inputs_changed(settings: Settings, day: date) -> bool:

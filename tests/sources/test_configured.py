@@ -1694,3 +1694,66 @@ def test_a_definitions_negative_threshold_decides_its_landed_negatives_and_is_na
         '1 for a response that is not negative (by the definition\'s negative = "csat <= 3")'
         in accounting_text(report)
     )
+
+
+def test_dates_cleaned_under_an_older_negative_rule_run_again_under_the_new_one(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: `negative = "csat <= 3"` set (and registered with --replace) after
+    a date had run left its csat-3 responses not negative, the tally blamed the new rule
+    for it, and the docs said to drop every export again. Through the real commands: the
+    replacement and the tally name the date and the rule it was cleaned under, and the next
+    `servicelens run` cleans it again under the new rule, no export dropped again."""
+    import duckdb
+
+    from servicelens.cli.main import main
+    from servicelens.ingest.audits import accounting_text
+    from servicelens.stages import audit_report
+    from tests.sources.configured_run import run_configured_source
+
+    columns = (
+        '[columns]\nresponse_id = "ID"\nsubmitted_at = { column = "At", format = '
+        '"%Y-%m-%d %H:%M" }\nchannel = { value = "phone" }\ncsat = "Score"\n'
+    )
+    export = "ID,At,Score\n" + "".join(
+        f"A{score},2026-01-12 09:0{score},{score}\n" for score in range(1, 6)
+    )
+    data, read = run_configured_source(tmp_path, "airline", f'name = "airline"\n{columns}', export)
+    settings = Settings(data_dir=str(data))
+    source = configured_source(settings, "airline")
+    source.audits_dir.mkdir(parents=True, exist_ok=True)
+    (source.audits_dir / "qa.csv").write_text(
+        "response_id,root_cause,audited_at,auditor\n"
+        "A1,policy_failure,2026-01-13,qa-ann\nA3,perceived,2026-01-13,qa-ann\n"
+    )
+    changed = tmp_path / "airline-3.toml"
+    changed.write_text(f'name = "airline"\nnegative = "csat <= 3"\n{columns}')
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "sources", "add", str(changed), "--replace"]) == 0
+    said = capsys.readouterr().out
+    assert (
+        'the definition calls a response negative by negative = "csat <= 3", but 1 date(s) '
+        'cleaned under "csat <= 2" (2026-01-12)'
+    ) in said
+    assert "--start 2026-01-12 --end 2026-01-12 --rerun changed" in said
+
+    source = configured_source(settings, "airline")
+    report = audit_report(source)
+    assert report is not None and (report["used"], report["of_a_response_not_negative"]) == (1, 1)
+    [row] = report["unused_rows"]
+    assert row["reason"].startswith(
+        "response_id: 'A3' is not a negative response by negative = \"csat <= 2\", the rule "
+        'its date was cleaned under; the definition now says "csat <= 3"'
+    )
+    assert 'cleaned under "csat <= 2" (2026-01-12)' in accounting_text(report)
+
+    # The next nightly run cleans the date again: A3 is negative, the manifest says by what.
+    assert main(["--data-dir", str(data), "run"]) == 0
+    negatives = duckdb.sql(
+        f"SELECT response_id FROM {read('clean/responses')} WHERE is_negative ORDER BY 1"
+    ).fetchall()
+    assert negatives == [("A1",), ("A2",), ("A3",)]
+    manifest = read_manifest(source.clean_dir, date(2026, 1, 12))
+    assert manifest is not None and manifest["negative_rule"] == "csat <= 3"
+    report = audit_report(source)
+    assert report is not None and (report["used"], report["cleaned_under_other_rules"]) == (2, "")

@@ -331,3 +331,55 @@ def test_the_negative_share_drift_is_of_rated_rows() -> None:
     # Dates counted before `rated` existed: all compared on kept rows alike.
     older = {k: v for k, v in usual.items() if k != "rated"}
     assert drift_flags(quiet, [older] * 3) == ["negative share 10.0% vs 20.0% over 3 earlier dates"]
+
+
+@pytest.mark.parametrize(
+    ("recorded", "now", "changed"),
+    [
+        (None, "csat <= 2", None),  # cleaned before the rule was recorded: the default's
+        (None, "csat <= 3", 'cleaned under negative = "csat <= 2"; the definition now says'),
+        (None, "nps <= 8", 'cleaned under negative = "nps <= 6"; the definition now says'),
+        (None, "all", None),
+        ("csat <= 3", "csat <= 3", None),
+        ("csat <= 3", "csat <= 2", 'cleaned under negative = "csat <= 3"; the definition now'),
+    ],
+)
+def test_a_date_cleaned_under_another_negative_rule_has_changed(
+    tmp_path: Path, recorded: str | None, now: str, changed: str | None
+) -> None:
+    """Found by a trial: a definition's negative threshold raised to csat <= 3 after its
+    dates had run left them with csat-3 responses not negative, and nothing ran them again.
+    The clean partition's manifest says the rule it was cleaned under (none recorded: the
+    rule's default threshold, the only one there was); another rule is a change."""
+    import polars as pl
+
+    from servicelens.storage.partitions import write_partition
+    from servicelens.storage.runs import (
+        DateStatus,
+        changed_since_run,
+        cleaned_under_other_rules,
+        input_checksums,
+        inputs_changed,
+        rule_change,
+    )
+
+    settings = Settings(data_dir=str(tmp_path)).for_source(
+        "airline", "airline.toml", negative_rule=now
+    )
+    clean = pl.DataFrame({"survey_date": [DAY], "response_id": ["A1"]})
+    # Built from the inputs the date has: only the rule can differ.
+    manifest: dict[str, object] = {"inputs": input_checksums(settings, DAY)}
+    if recorded is not None:
+        manifest["negative_rule"] = recorded
+    write_partition(
+        clean, settings.clean_dir, DAY, dict(clean.schema), manifest, settings.staging_dir
+    )
+    said = rule_change(settings, DAY)
+    status = DateStatus(DAY, "completed", "run-1")
+    assert inputs_changed(settings, status) == changed_since_run(settings, status)
+    assert inputs_changed(settings, status) == (changed is not None)
+    if changed is None:
+        assert said is None and cleaned_under_other_rules(settings) == {}
+    else:
+        assert said is not None and said.startswith(changed)
+        assert list(cleaned_under_other_rules(settings).values()) == [[DAY]]
