@@ -466,7 +466,8 @@ def train(
     nightly run scores with (:func:`servicelens.retrain.retrain_each`: the sample's, each
     configured source's, a source that needs none skipped), one after another whatever
     became of the one before. Returns a Completed state, or a Failed one when a model's
-    training failed with an error (its data a :class:`servicelens.retrain.ModelsNotTrained`;
+    training failed with an error or a source's registered definition cannot be read (its
+    data a :class:`servicelens.retrain.ModelsNotTrained`;
     a refusal, such as too few audits, completes with its message); its message says
     what became of each model. ``folds``: the cross-validation folds of the out-of-fold
     estimates (2 or more).

@@ -11,7 +11,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from servicelens.ingest.configured import configured_names, configured_sources, has_sample_exports
+from servicelens.ingest.configured import (
+    UnreadableSource,
+    configured_names,
+    configured_sources_or_unreadable,
+    has_sample_exports,
+)
 from servicelens.ingest.definitions import NOTHING_NEGATIVE
 from servicelens.settings import Settings
 from servicelens.stages import BatchError, source_definition
@@ -26,7 +31,8 @@ UNCHANGED = "unchanged"
 SKIPPED = "skipped"
 #: Training refused: too few usable audits, no clean data yet, nothing for a model to read.
 NOT_TRAINED = "not trained"
-#: Training, or the run report after it, failed with an error.
+#: Training, or the run report after it, failed with an error, or the source's registered
+#: definition cannot be read.
 FAILED = "failed"
 #: The outcomes that fail a retrain run: an error. A refusal (:data:`NOT_TRAINED`: too few
 #: audits, say, a new source's state until QA has audited enough) completes the run with its
@@ -66,7 +72,7 @@ class ModelsNotTrained(RuntimeError):
         return str(self.args[0])
 
 
-def models_to_retrain(settings: Settings) -> list[Settings]:
+def models_to_retrain(settings: Settings) -> list[Settings | UnreadableSource]:
     """The models a scheduled retrain trains in ``settings``' data directory, as the nightly
     run scores with them: the sample's (``[settings]``) where the directory holds sample
     exports (``raw/<date>/``) or no configured source (its refusal then says how to
@@ -74,10 +80,13 @@ def models_to_retrain(settings: Settings) -> list[Settings]:
     directory of configured sources alone has no sample model to train: a new user's
     trial saw every scheduled retrain fail on its empty ``clean/responses``.
 
-    Raises DefinitionError when a configured source's registered definition cannot be read.
+    A configured source whose registered definition cannot be read is an
+    :class:`~servicelens.ingest.configured.UnreadableSource` in its place, saying why.
     """
-    sample = [settings] if has_sample_exports(settings) or not configured_names(settings) else []
-    return sample + configured_sources(settings)
+    sample: list[Settings | UnreadableSource] = (
+        [settings] if has_sample_exports(settings) or not configured_names(settings) else []
+    )
+    return sample + configured_sources_or_unreadable(settings)
 
 
 def why_no_model(model: Settings) -> str | None:
@@ -101,12 +110,15 @@ def retrain_each(
     A source that needs no model is skipped with :func:`why_no_model`'s reason and not
     trained. A model whose training refuses (a ValueError: too few usable audits, nothing
     for a model to read; a BatchError: no clean data yet) is :data:`NOT_TRAINED` with
-    training's own message, and one whose training fails otherwise is :data:`FAILED`: in
-    both cases the models after it are still trained. Raises what
-    :func:`models_to_retrain` raises."""
+    training's own message, and one whose training fails otherwise is :data:`FAILED`, as is
+    a source whose registered definition cannot be read (the file, what is wrong and what
+    to change): in each case the models after it are still trained."""
     done = []
     for model in models_to_retrain(settings):
         name = model.source
+        if isinstance(model, UnreadableSource):
+            done.append(Retrained(name, FAILED, model.reason))
+            continue
         try:
             if (reason := why_no_model(model)) is not None:
                 done.append(Retrained(name, SKIPPED, f"no model needed: {reason}"))

@@ -139,12 +139,17 @@ def replacement_refusal(settings: Settings, definition: str) -> str | None:
     exports landed: the next runs would read them with the new one. Found by a new user's
     trial: a copied definition that kept ``name = "cfpb"`` replaced the cfpb source's, and
     the next backfill quarantined every complaint of the month it ran. An unchanged
-    definition, or a source with nothing landed yet, is configured as asked.
+    definition, or a source with nothing landed yet, is configured as asked, and so is one
+    whose registered copy cannot be read: no run reads its exports with that copy, and
+    registering the definition again is how it is mended (the retrain advises it).
     """
     loaded = load_definition(definition)
     if loaded.name not in configured_names(settings):
         return None
-    existing = configured_source(settings, loaded.name)
+    try:
+        existing = configured_source(settings, loaded.name)
+    except (DefinitionError, OSError):
+        return None
     folder = existing.source_root
     unchanged = all(
         (folder / name).exists() and (folder / name).read_text() == text
@@ -334,6 +339,39 @@ def configured_source(settings: Settings, name: str) -> Settings:
 def configured_sources(settings: Settings) -> list[Settings]:
     """Settings of every source configured in the data directory."""
     return [configured_source(settings, name) for name in configured_names(settings)]
+
+
+@dataclass(frozen=True)
+class UnreadableSource:
+    """A configured source whose registered definition cannot be read: ``source`` its name,
+    ``reason`` on one line the file, what is wrong in it and what to change."""
+
+    source: str
+    reason: str
+
+
+def configured_sources_or_unreadable(settings: Settings) -> list[Settings | UnreadableSource]:
+    """:func:`configured_sources`, with each source whose registered definition cannot be
+    read (not TOML, a file it extends gone, a key it no longer may have) an
+    :class:`UnreadableSource` in its place, so one broken definition stops no other
+    source's run."""
+    found: list[Settings | UnreadableSource] = []
+    for name in configured_names(settings):
+        try:
+            found.append(configured_source(settings, name))
+        except (DefinitionError, OSError) as error:
+            recorded = settings.root / "sources" / name / REGISTERED_FROM_FILE
+            origin = recorded.read_text().strip() if recorded.exists() else "DEFINITION"
+            why = " ".join(str(error).split())
+            found.append(
+                UnreadableSource(
+                    name,
+                    f"its registered definition cannot be read: {why}; correct the "
+                    f"definition and register it again: `servicelens sources add {origin} "
+                    "--replace`",
+                )
+            )
+    return found
 
 
 def has_sample_exports(settings: Settings) -> bool:

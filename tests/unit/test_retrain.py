@@ -3,6 +3,7 @@ a data directory's retrain trains, which it skips, and that one refusal stops no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from models.stacked import TooFewToFit
+from servicelens.cli.main import main
 from servicelens.ingest.configured import register_source
 from servicelens.retrain import (
     FAILED,
@@ -18,6 +20,7 @@ from servicelens.retrain import (
     PROMOTED,
     SKIPPED,
     UNCHANGED,
+    UNFINISHED,
     models_to_retrain,
     retrain_each,
     retrain_message,
@@ -109,6 +112,63 @@ def test_each_way_a_models_training_ends_is_said(
     assert (trained.model, trained.outcome) == ("pwc-call-centre", outcome)
     if outcome == FAILED:
         assert trained.detail == "OSError: disk full"
+
+
+def _break_registered_toml(source: Settings) -> str:
+    """Edit the registered copy by hand into something that is not TOML; what its failure
+    names."""
+    copy = Path(source.definition or "")
+    copy.write_text(copy.read_text() + "negative = csat <= 3\n")  # unquoted: not TOML
+    return f"{copy}: not valid TOML: Invalid value (at line 3, column 12)"
+
+
+def _lose_an_extended_file(source: Settings) -> str:
+    """Delete the registered copy of the file its definition extends; what its failure
+    names."""
+    [extended] = Path(source.definition or "").parent.glob("extends-*.toml")
+    extended.unlink()
+    return f"{source.definition}: extends = '{extended.name}' names neither"
+
+
+@pytest.mark.parametrize("breaks", [_break_registered_toml, _lose_an_extended_file])
+def test_a_source_whose_definition_cannot_be_read_fails_alone(
+    tmp_path: Path, breaks: Callable[[Settings], str]
+) -> None:
+    """Found reading the retrain: one configured source whose registered definition could not
+    be read (broken TOML, a file it extends gone) stopped the whole retrain with an error,
+    and no other model was trained. It is that source's failure, naming the file and what
+    to change; the others are trained, and the run fails after all were tried."""
+    base = Settings(data_dir=str(tmp_path / "data"))
+    register_source(base, str(CALLS))
+    # A definition that extends a file of the user's (registered with a copy of it).
+    parent = tmp_path / "calls-base.toml"
+    parent.write_text(CALLS.read_text())
+    child = tmp_path / "calls-child.toml"
+    child.write_text('extends = "calls-base.toml"\nname = "calls-child"\n')
+    says = breaks(register_source(base, str(child)))
+    asked: list[str] = []
+
+    def train_one(model: Settings) -> dict[str, Any]:
+        asked.append(model.source)
+        return _trained("v2", promoted=True)
+
+    done = retrain_each(base, train_one)
+    assert asked == ["pwc-call-centre"]
+    assert [(d.model, d.outcome) for d in done] == [
+        ("calls-child", FAILED),
+        ("pwc-call-centre", PROMOTED),
+    ]
+    assert says in done[0].detail
+    mend = f"`servicelens sources add {child} --replace`"
+    assert mend in done[0].detail
+    assert "\n" not in done[0].detail
+    assert FAILED in UNFINISHED
+    # What it says to run mends it: the registered copy is replaced, the next retrain trains.
+    assert main(["--data-dir", base.data_dir, *mend.strip("`").split()[1:]]) == 0
+    assert [(d.model, d.outcome) for d in retrain_each(base, train_one)] == [
+        ("calls-child", PROMOTED),
+        ("pwc-call-centre", PROMOTED),
+    ]
 
 
 def test_training_advice_offers_demo_only_where_no_source_is_configured(tmp_path: Path) -> None:
