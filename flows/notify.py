@@ -1,4 +1,4 @@
-"""Alerts: a failed nightly run notifies whoever ``SERVICELENS_NOTIFY_URL`` points at.
+"""Alerts: a failed nightly run or retrain notifies whoever ``SERVICELENS_NOTIFY_URL`` points at.
 
 The URL is an Apprise URL (``json://host:port/path``, ``mailto://...``, ``slack://...``), so one
 setting reaches e-mail, chat or a webhook. Prefect automations can do the same on the server;
@@ -15,6 +15,7 @@ from typing import Any
 import apprise
 
 from servicelens.dates import SurveyDateError
+from servicelens.retrain import UNFINISHED, ModelsNotTrained, Retrained, retrain_message
 from servicelens.settings import Settings
 from servicelens.storage.runs import flag_sentence, read_outcome
 from transforms.schemas import policy_name
@@ -42,8 +43,13 @@ def failure_alert(
     """The title and body of a failed run's alert: the flow, the failed dates and the data
     directory in the title; each failed date's reason (its outcome record's error) and the
     command that runs them again in the body. A trial's alert read "servicelens:
-    adventurous-hound failed" with "1 of 4 dates did not complete: ['2026-12-04']"."""
+    adventurous-hound failed" with "1 of 4 dates did not complete: ['2026-12-04']".
+    A retrain's (``failure`` a :class:`ModelsNotTrained`) is :func:`models_failure_alert`'s.
+    """
     where = settings.data_dir
+    if isinstance(failure, ModelsNotTrained):
+        title, body = models_failure_alert(flow_name, where, failure.rows)
+        return title, f"{body}\n\nflow run {run_name} ({run_id})"
     rows = getattr(failure, "rows", None) or []
     failed = [r for r in rows if r.get("todo") and r.get("outcome") != "skipped"]
     lines: list[str] = []
@@ -70,6 +76,26 @@ def failure_alert(
     return title, "\n".join(lines)
 
 
+def models_failure_alert(flow_name: str, where: str, rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """The title and body of a failed retrain's alert (``rows``: each model's
+    :class:`Retrained`, as a dict): the models that failed and the data directory in the
+    title; in the body each failed model's line (why, on one line), the command that trains
+    each again, then what became of the others (:func:`retrain_message`: a refusal among
+    them completes, and is said as one)."""
+    outcomes = [Retrained(**row) for row in rows]
+    failed = [o for o in outcomes if o.outcome in UNFINISHED]
+    others = [o for o in outcomes if o.outcome not in UNFINISHED]
+    title = f"servicelens {flow_name} failed for {', '.join(o.model for o in failed)} in {where}"
+    lines = [o.line() for o in failed]
+    lines += ["", "Once the cause is fixed, train them again:"]
+    for o in failed:
+        source = "" if o.model == Settings.source else f" --source {shlex.quote(o.model)}"
+        lines.append(f"  servicelens --data-dir {shlex.quote(where)} train{source}")
+    if others:
+        lines += ["", f"The other models: {retrain_message(others)}"]
+    return title, "\n".join(lines)
+
+
 def _reason(settings: Settings, row: dict[str, Any]) -> str:
     """Why a date failed: the run's error, else what the date's outcome record says (as
     ``servicelens runs show`` reads it)."""
@@ -88,8 +114,13 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     warning: Prefect reports the hook as run either way.
 
     A run refused before it did anything (:class:`SurveyDateError`: a ``day`` not over yet,
-    given by whoever started it by hand, who sees the refusal) is nobody's night to page.
+    given by whoever started it by hand, who sees the refusal) is nobody's night to page,
+    nor is a run given its settings: the command line's (``servicelens train``, whose
+    refusal, such as too few audits, its user reads where they ran it).
     """
+    if flow_run.parameters.get("settings") is not None:
+        LOGGER.info("no alert: %s was run from the command line: %s", flow_run.name, state)
+        return
     settings = Settings.from_env(flow_run.parameters.get("data_dir"))
     url = flow_run.parameters.get("notify_url") or settings.notify_url
     if not url:

@@ -454,9 +454,12 @@ def nightly_sources(day: date, settings: Settings) -> State:
     return _finish(f"sources {day}", "sources-summary", outcomes)
 
 
-@beating_flow(name="train")
+@beating_flow(name="train", on_failure=[alert_on_failure])
 def train(
-    settings: Settings | None = None, data_dir: str | None = None, folds: int = 5
+    settings: Settings | None = None,
+    data_dir: str | None = None,
+    folds: int = 5,
+    notify_url: str | None = None,
 ) -> dict[str, Any] | State:
     """Train a challenger on every audited response; promote it if it is not worse.
 
@@ -467,10 +470,12 @@ def train(
     configured source's, a source that needs none skipped), one after another whatever
     became of the one before. Returns a Completed state, or a Failed one when a model's
     training failed with an error or a source's registered definition cannot be read (its
-    data a :class:`servicelens.retrain.ModelsNotTrained`;
-    a refusal, such as too few audits, completes with its message); its message says
-    what became of each model. ``folds``: the cross-validation folds of the out-of-fold
-    estimates (2 or more).
+    data a :class:`servicelens.retrain.ModelsNotTrained`; a refusal, such as too few
+    audits, completes with its message); its message says what became of each model. A
+    failed run alerts ``notify_url`` (else ``SERVICELENS_NOTIFY_URL``) with each failed
+    model's reason (``flows.notify``); one given ``settings`` alerts nobody (its user sees
+    its outcome). ``folds``: the cross-validation folds of the out-of-fold estimates (2 or
+    more).
     """
     if settings is not None:
         return _train_and_report(settings, folds)

@@ -84,3 +84,61 @@ def test_an_alert_nobody_receives_is_a_warning(
     assert warned.levelno == logging.WARNING
     assert f"127.0.0.1:{port}" in warned.getMessage()
     assert str(DAY) in warned.getMessage()
+
+
+def _failed_retrain(settings: Settings, notify_url: str) -> tuple[Any, Any, Any]:
+    """A retrain's flow, flow run and failed state, as Prefect hands them to the hook: one
+    source's registered definition unreadable, one source's training failed, the sample's
+    model refused (too few audits), one source skipped."""
+    from prefect.states import Failed
+
+    from servicelens.retrain import (
+        FAILED,
+        NOT_TRAINED,
+        SKIPPED,
+        ModelsNotTrained,
+        Retrained,
+        retrain_message,
+        retrain_rows,
+    )
+
+    outcomes = [
+        Retrained("sample", NOT_TRAINED, "training needs at least 3 audits; QA audits are ..."),
+        Retrained("acme", FAILED, "its registered definition cannot be read: x.toml: not TOML"),
+        Retrained("calls", FAILED, "OSError: [Errno 28] No space left on device"),
+        Retrained("forms", SKIPPED, "no model needed: its definition marks no response ..."),
+    ]
+    message = retrain_message(outcomes)
+    state = Failed(message=message, data=ModelsNotTrained(message, retrain_rows(outcomes)))
+    flow_run = SimpleNamespace(
+        name="weekly-owl",
+        id="0f3c1d52-5a0e-4b8c-9d3e-5b5f0a7e2c11",
+        parameters={"data_dir": settings.data_dir, "notify_url": notify_url},
+    )
+    return SimpleNamespace(name="train"), flow_run, state
+
+
+def test_a_failed_retrains_alert_names_each_failed_model_and_why_on_a_line(
+    tmp_path: Path, receiver: AlertReceiver
+) -> None:
+    """Found reading the retrain deployment: it had no failure hook, so a failed weekly
+    retrain notified nobody. Its alert names the failed models, each with why on one line,
+    the command that trains each again, and what became of the others (a refusal among
+    them: not a failure)."""
+    from flows.notify import alert_on_failure
+
+    settings = Settings(data_dir=str(tmp_path))
+    alert_on_failure(*_failed_retrain(settings, receiver.url))
+    [alert] = receiver.received
+    assert alert["type"] == "failure"
+    assert alert["title"] == f"servicelens train failed for acme, calls in {tmp_path}"
+    lines = alert["message"].splitlines()
+    assert lines[:2] == [
+        "acme: failed: its registered definition cannot be read: x.toml: not TOML",
+        "calls: failed: OSError: [Errno 28] No space left on device",
+    ]
+    assert f"  servicelens --data-dir {tmp_path} train --source acme" in lines
+    assert f"  servicelens --data-dir {tmp_path} train --source calls" in lines
+    assert "The other models: 1 not trained, 1 skipped" in lines
+    assert "sample: not trained: training needs at least 3 audits; QA audits are ..." in lines
+    assert "weekly-owl" in lines[-1]

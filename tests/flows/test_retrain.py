@@ -10,7 +10,9 @@ import pytest
 
 from models.registry import champion_version
 from servicelens.ingest.configured import configured_source, register_source
+from servicelens.retrain import ModelsNotTrained
 from servicelens.settings import Settings
+from tests.flows.conftest import AlertReceiver
 from tests.sources.configured_run import run_configured_source
 from tests.sources.test_train_and_score import VENDOR_MAPPING, _vendor_export
 
@@ -20,7 +22,7 @@ FORMS = Path(__file__).resolve().parents[1] / "sources" / "definitions" / "googl
 
 @pytest.mark.slow
 def test_the_scheduled_retrain_trains_each_configured_source(
-    prefect_api: None, tmp_path: Path
+    prefect_api: None, tmp_path: Path, receiver: AlertReceiver
 ) -> None:
     """Found by a new user's trial: in a data directory holding configured sources only,
     every run of the retrain deployment failed on the sample's empty clean layer (and
@@ -60,7 +62,7 @@ def test_the_scheduled_retrain_trains_each_configured_source(
         VENDOR_MAPPING.replace('name = "acme-vendor"', 'name = "acme-small"'),
         _vendor_export(6, seed=3).write_csv(),
     )
-    state = train(data_dir=str(data), folds=2, return_state=True)
+    state = train(data_dir=str(data), folds=2, notify_url=receiver.url, return_state=True)
     assert state.is_completed(), state.message
     rows = state.result()
     assert [(r["model"], r["outcome"]) for r in rows] == [
@@ -72,3 +74,43 @@ def test_the_scheduled_retrain_trains_each_configured_source(
     assert "QA audits of source acme-small are read from" in small, small
     assert state.message is not None and "demo" not in state.message
     assert state.message.splitlines()[0] == "1 not trained, 1 unchanged, 1 skipped"
+    assert receiver.received == []  # a refusal is not a failure: nobody is paged
+
+    # A registered definition edited by hand into something that is not TOML: that source
+    # fails on its own, the others are still retrained, and the run fails once all were
+    # tried, alerting the configured URL with the source and why (found reading the
+    # retrain: one such file stopped the whole retrain, and a failed retrain alerted nobody).
+    copy = data / "sources" / "acme-small" / "definition.toml"
+    copy.write_text(copy.read_text() + "negative = csat <= 3\n")
+    state = train(data_dir=str(data), folds=2, notify_url=receiver.url, return_state=True)
+    assert state.is_failed(), state.message
+    with pytest.raises(ModelsNotTrained) as failed:
+        state.result()
+    assert [(r["model"], r["outcome"]) for r in failed.value.rows] == [
+        ("acme-small", "failed"),
+        ("acme-vendor", "unchanged"),
+        ("hot-dog-survey", "skipped"),
+    ]
+    [alert] = receiver.received
+    assert alert["type"] == "failure"
+    assert alert["title"] == f"servicelens train failed for acme-small in {data}"
+    said = alert["message"].splitlines()[0]
+    assert said.startswith(f"acme-small: failed: its registered definition cannot be read: {copy}")
+    assert "servicelens sources add" in said
+
+
+@pytest.mark.slow
+def test_a_training_refused_by_hand_alerts_nobody(
+    prefect_api: None, tmp_path: Path, receiver: AlertReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`servicelens train` runs the retrain's flow given its settings: its refusal is the
+    user's to read where they ran it, not an alert to the URL the deployment pages."""
+    from flows.pipeline import train
+    from servicelens.stages import BatchError
+
+    monkeypatch.setenv("SERVICELENS_NOTIFY_URL", receiver.url)
+    state = train(Settings(data_dir=str(tmp_path)), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(BatchError, match="no clean data yet"):
+        state.result()
+    assert receiver.received == []
