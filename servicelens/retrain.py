@@ -117,7 +117,7 @@ def retrain_each(
     for model in models_to_retrain(settings):
         name = model.source
         if isinstance(model, UnreadableSource):
-            done.append(Retrained(name, FAILED, model.reason))
+            done.append(Retrained(name, FAILED, _one_line(model.reason)))
             continue
         try:
             if (reason := why_no_model(model)) is not None:

@@ -344,7 +344,7 @@ def configured_sources(settings: Settings) -> list[Settings]:
 @dataclass(frozen=True)
 class UnreadableSource:
     """A configured source whose registered definition cannot be read: ``source`` its name,
-    ``reason`` on one line the file, what is wrong in it and what to change."""
+    ``reason`` the file, what is wrong in it and what to change."""
 
     source: str
     reason: str
@@ -362,13 +362,12 @@ def configured_sources_or_unreadable(settings: Settings) -> list[Settings | Unre
         except (DefinitionError, OSError) as error:
             recorded = settings.root / "sources" / name / REGISTERED_FROM_FILE
             origin = recorded.read_text().strip() if recorded.exists() else "DEFINITION"
-            why = " ".join(str(error).split())
             found.append(
                 UnreadableSource(
                     name,
-                    f"its registered definition cannot be read: {why}; correct the "
-                    f"definition and register it again: `servicelens sources add {origin} "
-                    "--replace`",
+                    f"its registered definition cannot be read: {error}; register the "
+                    "definition again (corrected, if the error is in it): `servicelens "
+                    f"sources add {origin} --replace`",
                 )
             )
     return found
