@@ -33,7 +33,6 @@ from models.evaluate import (
     metrics_by_group,
     one_label,
     reliability_curve,
-    time_split,
 )
 from models.explain import FlatReasons, predict_with_flat_reasons, shrink_probability
 from models.features import TextVectors
@@ -49,6 +48,7 @@ from models.pipeline import (
 from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
 from transforms.formatting import formatted_text
+from transforms.labelled import time_split
 from transforms.language import with_detected_language
 from transforms.marts import LABEL_AUDITED_AT
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES

@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.evaluate import time_split
 from models.select import time_ordered_folds
+from transforms.labelled import time_split
 
 
 def test_too_few_audits_of_a_root_cause_for_the_folds_are_counted() -> None:
