@@ -30,7 +30,7 @@ from models.registry import (
     read_reference,
     read_trained_facts_only,
 )
-from models.train import Decision, score_negatives, without_scores
+from models.train import Decision, score_negatives
 from servicelens.outcomes import Rescorer, early_warning, publish_weekly_marts
 from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
@@ -45,7 +45,7 @@ from servicelens.stages import (
 )
 from servicelens.storage.partitions import code_version, read_manifest, write_partition
 from servicelens.storage.runs import describe_flags
-from transforms.marts import review_queue, with_out_of_fold_scores
+from transforms.marts import review_queue, with_out_of_fold_scores, without_scores
 from transforms.schemas import REVIEW_QUEUE_SCHEMA
 
 IO_RETRIES = 2

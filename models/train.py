@@ -691,17 +691,6 @@ class _Clock:
         self._last = now
 
 
-def without_scores(responses: pl.DataFrame) -> pl.DataFrame:
-    """The columns :func:`score_negatives` adds, all null: for dates scored before any model
-    exists, so their marts keep the same contract."""
-    return responses.with_columns(
-        pl.lit(None, pl.Float64).alias("p_policy_failure"),
-        pl.lit(None, pl.String).alias("root_cause"),
-        pl.lit(None, pl.Boolean).alias("needs_review"),
-        pl.lit(None, pl.List(pl.String)).alias("top_reasons"),
-    )
-
-
 #: Negatives scored per predict_proba call; bounds scoring memory whatever the date's size.
 SCORING_CHUNK_ROWS = 50_000
 #: Chunks scored at once: the machines this runs on have two cores.

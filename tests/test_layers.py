@@ -62,7 +62,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
             "set_apart_facts_only",
             "tfidf_baseline_report",
             "train_root_cause_model",
-            "without_scores",
         }
     ),
 }

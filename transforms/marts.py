@@ -25,6 +25,17 @@ OPERATION_FACTS: tuple[str, ...] = (
 )
 
 
+def without_scores(responses: pl.DataFrame) -> pl.DataFrame:
+    """The columns :func:`models.train.score_negatives` adds, all null: for dates scored
+    before any model exists, so their marts keep the same contract."""
+    return responses.with_columns(
+        pl.lit(None, pl.Float64).alias("p_policy_failure"),
+        pl.lit(None, pl.String).alias("root_cause"),
+        pl.lit(None, pl.Boolean).alias("needs_review"),
+        pl.lit(None, pl.List(pl.String)).alias("top_reasons"),
+    )
+
+
 #: Between the versions of :func:`model_versions_text`.
 MODEL_VERSION_SEPARATOR = ", "
 

@@ -9,13 +9,13 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from models.train import without_scores
 from servicelens import stages
 from servicelens.outcomes import publish_weekly_marts, week_of
 from servicelens.reporting.analyst import connect_views
 from servicelens.settings import Settings
 from servicelens.storage.partitions import scan_table, write_partition
 from servicelens.synthetic.generator import generate
+from transforms.marts import without_scores
 from transforms.schemas import CLEAN_RESPONSE_SCHEMA
 
 START = date(2026, 10, 5)  # a Monday: the dates are one week

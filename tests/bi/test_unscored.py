@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from models.train import without_scores
 from servicelens import stages
 from servicelens.cli.main import main
 from servicelens.outcomes import early_warning, publish_weekly_marts
@@ -21,6 +20,7 @@ from servicelens.reporting.analyst import example_queries, run_query
 from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
 from servicelens.synthetic.generator import generate
+from transforms.marts import without_scores
 
 START = date(2026, 10, 5)
 DAYS = [START + timedelta(days=i) for i in range(3)]

@@ -29,7 +29,6 @@ import polars as pl
 import pytest
 
 import transforms.pii as pii
-from models.train import without_scores
 from servicelens.settings import Settings
 from servicelens.stages import (
     load_clean,
@@ -39,6 +38,7 @@ from servicelens.stages import (
 )
 from servicelens.storage.partitions import read_manifest
 from servicelens.synthetic.generator import generate
+from transforms.marts import without_scores
 from transforms.pii import PII_KINDS, is_card_number, looks_like_number, redact_pii
 
 DAY = date(2026, 10, 5)

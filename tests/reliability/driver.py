@@ -13,12 +13,12 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from models.train import without_scores
 from servicelens.checkpoints import PAUSE_AT_ENV, PAUSE_FILE_ENV
 from servicelens.settings import Settings
 from servicelens.stages import load_clean, publish_clean, publish_marts, validate_day
 from servicelens.storage.locks import LockBusyError, date_lock
 from servicelens.storage.partitions import locks_dir
+from transforms.marts import without_scores
 
 #: Exit code of a run that refused because another run of the date holds the lock.
 REFUSED = 3
