@@ -284,7 +284,7 @@ def no_skill_reason(
     and what would help (audits of responses with other comments; ``promote``, the command
     that promotes the version by hand, when given), instead of asking for more audits of
     both root causes, which would repeat the same comments. Short comments are never
-    grouped (``models.train.DUPLICATE_TEXT_MIN_CHARS``), so a survey of "Rude agent"s is
+    grouped (``transforms.labelled.DUPLICATE_TEXT_MIN_CHARS``), so a survey of "Rude agent"s is
     judged and refused as any other."""
     if skill["skilled"]:
         return None

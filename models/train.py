@@ -48,7 +48,7 @@ from models.pipeline import (
 from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
 from transforms.formatting import formatted_text
-from transforms.labelled import time_split
+from transforms.labelled import duplicate_text_groups, time_split
 from transforms.language import with_detected_language
 from transforms.marts import LABEL_AUDITED_AT
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
@@ -184,40 +184,6 @@ def fold_count(y: np.ndarray, wanted: int) -> tuple[int, str | None]:
         f"lowered from the {wanted} asked for: {cause} has only {smallest} labelled rows, and "
         "each stratified fold holds out at least one of each root cause"
     )
-
-
-#: Labelled rows whose comments are one text of at least this many characters (case and
-#: whitespace aside) are one complaint filed twice, or one form letter: cross-validation
-#: keeps them in one fold. A data scientist's trial on the CFPB complaints: 97 of 2,094
-#: rows share a narrative in 32 groups (15 with conflicting labels), and out of fold they
-#: scored ROC-AUC 0.798 against 0.762 for the rest, the copy in another fold answering
-#: for them. Shorter texts ("good service overall.", 7,139 times in a generated 100k) are
-#: phrasings many customers write, and stay free. Only the reported cross-validation is
-#: grouped (:func:`out_of_fold`).
-DUPLICATE_TEXT_MIN_CHARS = 40
-
-
-def duplicate_text_groups(frame: pl.DataFrame, text: str | None) -> np.ndarray | None:
-    """One group id per row of ``frame``: rows whose ``text`` column holds the same text of
-    :data:`DUPLICATE_TEXT_MIN_CHARS` or more (lower-cased, whitespace collapsed) share one,
-    every other row has its own. None when no two rows share a text (or there is no text
-    column), so cross-validation stays plain stratified."""
-    if not text or text not in frame.columns:
-        return None
-    key = (
-        frame.get_column(text)
-        .cast(pl.String)
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
-    long = key.str.len_chars().fill_null(0) >= DUPLICATE_TEXT_MIN_CHARS
-    shared = long & key.is_duplicated()
-    if not shared.any():
-        return None
-    own = pl.Series(np.arange(frame.height)).cast(pl.String)
-    keyed = pl.select(pl.when(shared).then(key).otherwise(own)).to_series()
-    return keyed.rank("dense").cast(pl.Int64).to_numpy()
 
 
 def shared_text_rows(groups: np.ndarray | None) -> int:
@@ -600,7 +566,7 @@ def train_root_cause_model(
             # The root cause every test row has, when they hold one: the holdout then has
             # no ROC-AUC, PR-AUC or macro-F1, and judges nothing (None: both are there).
             "test_one_class": one_label(y_test),
-            # Test rows whose comment a training row repeats (DUPLICATE_TEXT_MIN_CHARS).
+            # Test rows whose comment a training row repeats (labelled.DUPLICATE_TEXT_MIN_CHARS).
             "test_rows_with_training_text": _texts_seen_before(train, test, spec.text),
         },
         "facts_only_rows": 0 if extra is None else extra.height,

@@ -56,7 +56,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
             "_texts_seen_before",
             "_usable",
             "comment_languages",
-            "duplicate_text_groups",
             "out_of_fold",
             "score_negatives",
             "set_apart_facts_only",

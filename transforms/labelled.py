@@ -3,6 +3,7 @@ numpy arrays out, so that ``models/`` is handed arrays rather than frames."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 
@@ -24,3 +25,37 @@ def time_split(frame: pl.DataFrame, test_share: float = 0.25) -> tuple[pl.DataFr
         frame.filter(pl.col("survey_date") < cutoff),
         frame.filter(pl.col("survey_date") >= cutoff),
     )
+
+
+#: Labelled rows whose comments are one text of at least this many characters (case and
+#: whitespace aside) are one complaint filed twice, or one form letter: cross-validation
+#: keeps them in one fold. A data scientist's trial on the CFPB complaints: 97 of 2,094
+#: rows share a narrative in 32 groups (15 with conflicting labels), and out of fold they
+#: scored ROC-AUC 0.798 against 0.762 for the rest, the copy in another fold answering
+#: for them. Shorter texts ("good service overall.", 7,139 times in a generated 100k) are
+#: phrasings many customers write, and stay free. Only the reported cross-validation is
+#: grouped (:func:`models.train.out_of_fold`).
+DUPLICATE_TEXT_MIN_CHARS = 40
+
+
+def duplicate_text_groups(frame: pl.DataFrame, text: str | None) -> np.ndarray | None:
+    """One group id per row of ``frame``: rows whose ``text`` column holds the same text of
+    :data:`DUPLICATE_TEXT_MIN_CHARS` or more (lower-cased, whitespace collapsed) share one,
+    every other row has its own. None when no two rows share a text (or there is no text
+    column), so cross-validation stays plain stratified."""
+    if not text or text not in frame.columns:
+        return None
+    key = (
+        frame.get_column(text)
+        .cast(pl.String)
+        .str.to_lowercase()
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+    long = key.str.len_chars().fill_null(0) >= DUPLICATE_TEXT_MIN_CHARS
+    shared = long & key.is_duplicated()
+    if not shared.any():
+        return None
+    own = pl.Series(np.arange(frame.height)).cast(pl.String)
+    keyed = pl.select(pl.when(shared).then(key).otherwise(own)).to_series()
+    return keyed.rank("dense").cast(pl.Int64).to_numpy()

@@ -441,7 +441,7 @@ def folds_text(cross_validation: dict[str, Any]) -> str:
 
 def _folds_notes(cross_validation: dict[str, Any]) -> list[str]:
     """Why fewer folds ran than were asked for, and how many rows sharing a comment were
-    kept in one fold (:func:`models.train.duplicate_text_groups`), as recorded; read back
+    kept in one fold (:func:`transforms.labelled.duplicate_text_groups`), as recorded; read back
     from ``metrics.json``, a null is NaN (``read_metrics``), which says nothing."""
     lowered = cross_validation.get("folds_lowered")
     shared = cross_validation.get("shared_text_rows")

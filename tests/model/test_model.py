@@ -151,7 +151,8 @@ def test_rows_sharing_a_long_comment_fall_in_one_fold() -> None:
     """Found by a data scientist's trial: 97 CFPB complaints share a narrative in 32 groups,
     and stratified folds put the copies apart, one answering for the other (out-of-fold
     ROC-AUC 0.798 on them against 0.762 on the rest). Short stock phrases stay free."""
-    from models.train import DUPLICATE_TEXT_MIN_CHARS, _folds, duplicate_text_groups
+    from models.train import _folds
+    from transforms.labelled import DUPLICATE_TEXT_MIN_CHARS, duplicate_text_groups
 
     letter = "I am writing to dispute the following items on my credit report. " * 2
     assert len(letter) >= DUPLICATE_TEXT_MIN_CHARS
