@@ -49,7 +49,7 @@ from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
 from transforms.formatting import formatted_text
 from transforms.labelled import duplicate_text_groups, time_split
-from transforms.language import with_detected_language
+from transforms.language import comment_languages
 from transforms.marts import LABEL_AUDITED_AT
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
@@ -127,18 +127,6 @@ class Decision:
             return np.zeros(languages.len(), dtype=bool)
         seen = [k for k, n in self.languages.items() if n >= MIN_LANGUAGE_ROWS]
         return (languages.is_not_null() & ~languages.is_in(seen)).to_numpy()
-
-
-def comment_languages(frame: pl.DataFrame, text: str) -> pl.Series:
-    """Each row's comment language: the ``language`` column where the frame has one and it
-    is set, else detected from the text (``transforms/language.py``); null when unknown."""
-    if "language" in frame.columns:
-        stated = frame.select(pl.col(text).cast(pl.String), pl.col("language").cast(pl.String))
-    else:
-        stated = frame.select(
-            pl.col(text).cast(pl.String), pl.lit(None, pl.String).alias("language")
-        )
-    return with_detected_language(stated, text).get_column("language")
 
 
 @dataclass

@@ -55,7 +55,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
             "_rule_baseline",
             "_texts_seen_before",
             "_usable",
-            "comment_languages",
             "out_of_fold",
             "score_negatives",
             "set_apart_facts_only",

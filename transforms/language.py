@@ -210,3 +210,15 @@ def with_detected_language(
     detected = detect_language(frame.get_column(text).gather(at))
     filled = frame.get_column(language).scatter(at, detected)
     return frame.with_columns(filled.alias(language))
+
+
+def comment_languages(frame: pl.DataFrame, text: str) -> pl.Series:
+    """Each row's comment language: the ``language`` column where the frame has one and it
+    is set, else detected from the text (:func:`with_detected_language`); null when unknown."""
+    if "language" in frame.columns:
+        stated = frame.select(pl.col(text).cast(pl.String), pl.col("language").cast(pl.String))
+    else:
+        stated = frame.select(
+            pl.col(text).cast(pl.String), pl.lit(None, pl.String).alias("language")
+        )
+    return with_detected_language(stated, text).get_column("language")
