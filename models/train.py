@@ -9,6 +9,7 @@ date as the rows it scores."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -120,13 +121,15 @@ class Decision:
             float(data.get("base_rate", 0.5)),
         )
 
-    def unseen_language(self, languages: pl.Series) -> np.ndarray:
-        """True where a row's language is known and had too few training rows. Models
-        trained before languages were recorded know none, and flag nothing."""
+    def unseen_language(self, languages: Sequence[str | None]) -> np.ndarray:
+        """True where a row's language (one code or None per row) is known and had too few
+        training rows, as a boolean array of ``len(languages)``. Models trained before
+        languages were recorded know none, and flag nothing."""
         if not self.languages:
-            return np.zeros(languages.len(), dtype=bool)
-        seen = [k for k, n in self.languages.items() if n >= MIN_LANGUAGE_ROWS]
-        return (languages.is_not_null() & ~languages.is_in(seen)).to_numpy()
+            return np.zeros(len(languages), dtype=bool)
+        seen = {k for k, n in self.languages.items() if n >= MIN_LANGUAGE_ROWS}
+        unseen = (language is not None and language not in seen for language in languages)
+        return np.fromiter(unseen, dtype=bool, count=len(languages))
 
 
 @dataclass
@@ -682,7 +685,7 @@ def score_negatives(
     language = pl.Series("language", [None] * responses.height, dtype=pl.String)
     if decision is not None and decision.languages and rows.size:
         language = language.scatter(rows, comment_languages(responses[rows], spec.text))
-        unseen = decision.unseen_language(language) & negatives
+        unseen = decision.unseen_language(language.to_list()) & negatives
     base = float(np.log(decision.base_rate / (1 - decision.base_rate))) if decision else 0.0
     weight = np.where(unseen, UNSEEN_LANGUAGE_WEIGHT, 1.0)
 

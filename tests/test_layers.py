@@ -43,7 +43,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
     ),
     "train": frozenset(
         {
-            "Decision",
             "TrainingResult",
             "_baselines",
             "_counts_of",

@@ -18,7 +18,7 @@ from models.evaluate import (
 )
 from models.pipeline import build_pipeline, feature_frame, labels_to_target
 from models.registry import load_model, save_model
-from models.train import TrainingResult, score_negatives
+from models.train import MIN_LANGUAGE_ROWS, Decision, TrainingResult, score_negatives
 
 
 def test_model_beats_every_baseline(trained: TrainingResult) -> None:
@@ -401,6 +401,16 @@ def test_training_fits_on_one_native_thread(
     assert {"openblas", "openmp"} <= apis
     after = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
     assert after == before
+
+
+def test_unseen_languages_are_read_from_plain_codes() -> None:
+    """The decision reads one language code (or None) per row, no frame: a language with
+    too few training rows is unseen, an unknown one is not, and an old model flags none."""
+    decision = Decision(languages={"en": MIN_LANGUAGE_ROWS, "es": MIN_LANGUAGE_ROWS - 1})
+    flagged = decision.unseen_language(["en", "es", None, "fr"])
+    assert flagged.dtype == bool
+    assert flagged.tolist() == [False, True, False, True]
+    assert Decision().unseen_language(["fr", None]).tolist() == [False, False]
 
 
 def test_a_language_seen_a_few_times_is_said_so_not_unseen(
