@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -319,86 +319,6 @@ def no_skill_reason(
     )
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A one-feature rule: predicts policy_failure when it fires."""
-
-    name: str
-    expr: pl.Expr
-
-    def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        return frame.select(self.expr.fill_null(False)).to_series().to_numpy().astype(np.int8)
-
-
-def candidate_rules(
-    train: pl.DataFrame,
-    max_keywords: int = 300,
-    text: str = "comment",
-    categorical: tuple[str, ...] = ("queue", "policy_code", "channel"),
-    numeric: tuple[str, ...] = (
-        "transfers",
-        "prior_contacts",
-        "wait_seconds",
-        "handle_seconds",
-        "fees_charged",
-    ),
-    flags: tuple[str, ...] = ("sla_met", "policy_disclosed"),
-) -> list[Rule]:
-    """Every single-field rule worth trying: flags, thresholds on facts, one categorical value,
-    single words of the text. Columns the frame lacks are skipped."""
-    rules: list[Rule] = [
-        Rule(f"{c} == false", pl.col(c).not_()) for c in flags if c in train.columns
-    ]
-    if "fee_excess" in train.columns:
-        rules.append(Rule("fee_excess > 0", pl.col("fee_excess") > 0))
-    if "resolution" in train.columns:
-        rules.append(Rule("resolution != resolved", pl.col("resolution") != "resolved"))
-    for column in numeric:
-        if column not in train.columns:
-            continue
-        values = train.get_column(column).drop_nulls()
-        if values.len() == 0:
-            continue
-        for q in (0.5, 0.6, 0.7, 0.8, 0.9):
-            cut = values.quantile(q)
-            if cut is not None:
-                rules.append(Rule(f"{column} >= {cut:g}", pl.col(column) >= cut))
-    for column in categorical:
-        if column not in train.columns:
-            continue
-        frequent = train.get_column(column).drop_nulls().value_counts().filter(pl.col("count") >= 5)
-        for value in frequent.get_column(column).sort().to_list():
-            rules.append(Rule(f"{column} == {value}", pl.col(column) == value))
-    if text not in train.columns:
-        return rules
-    # Words of two letters or more in any script (a one-letter "word" such as the "c" of
-    # "c/o" was chosen as CFPB's best rule), apostrophes inside only, so the rule's \b
-    # boundaries hold on both sides.
-    words = (
-        train.select(
-            pl.col(text).fill_null("").str.to_lowercase().str.extract_all(r"\p{L}+(?:'\p{L}+)*")
-        )
-        .explode(text)
-        .filter(pl.col(text).str.len_chars() >= 2)
-        .group_by(text)
-        .len()
-        .filter(pl.col("len") >= 10)
-        .sort(["len", text], descending=[True, False])
-        .head(max_keywords)
-        .get_column(text)
-        .to_list()
-    )
-    for word in words:
-        pattern = rf"\b{word}\b"
-        rules.append(
-            Rule(
-                f"comment contains '{word}'",
-                pl.col(text).str.to_lowercase().str.contains(pattern),
-            )
-        )
-    return rules
-
-
 def balanced_accuracy(y_true: np.ndarray, predicted: np.ndarray) -> float:
     """The mean of the recall of each label (scikit-learn's ``balanced_accuracy_score``;
     ``y_true`` and ``predicted`` 0/1 of one length). A label absent from ``y_true`` counts
@@ -411,32 +331,29 @@ def balanced_accuracy(y_true: np.ndarray, predicted: np.ndarray) -> float:
     return (recalls[0] + recalls[1]) / 2
 
 
-def best_single_rule(
-    train: pl.DataFrame, y_train: np.ndarray, **columns: Any
-) -> tuple[Rule, bool] | None:
+def best_single_rule(fired: Sequence[np.ndarray], y_train: np.ndarray) -> tuple[int, bool] | None:
     """The rule (or its negation) with the best balanced accuracy on the training rows
-    (:func:`balanced_accuracy`; ``y_train`` 0/1, 1 = policy_failure, one per row of
-    ``train``); returns (rule, negated). The first of equals wins.
+    (:func:`balanced_accuracy`): ``fired`` holds one 0/1 array per candidate rule, 1 where
+    it fires on a training row (:func:`transforms.labelled.candidate_rules`, each rule's
+    ``predict``), ``y_train`` 0/1 (1 = policy_failure) of the same length. Returns (the
+    rule's position in ``fired``, negated). The first of equals wins.
 
     Balanced, not plain accuracy: on imbalanced labels plain accuracy prefers a rule that
     almost never fires, i.e. the majority label (a data scientist's trial on CFPB's
     complaints got ``comment contains 'c'``, ROC-AUC 0.498). A rule that fires on every
     training row or on none is no rule: None when every candidate is one (or there is no
     candidate), so there is no single-rule baseline (:data:`NO_RULE_TEXT` says why).
-    ``columns`` go to :func:`candidate_rules` (which text, categorical, numeric, flag
-    columns).
     """
-    fired_by = [(rule, rule.predict(train)) for rule in candidate_rules(train, **columns)]
     # A rule that fires on every training row or on none (``fee_excess > 0`` of a source
     # with no fee column) is a constant named as if it read a field: a QA lead's trial on a
     # source of comments alone read "best single rule: fee_excess > 0".
-    varied = [(rule, fired) for rule, fired in fired_by if fired.min() != fired.max()]
-    best: tuple[float, Rule, bool] | None = None
-    for rule, fired in varied:
+    varied = [(at, rule) for at, rule in enumerate(fired) if rule.min() != rule.max()]
+    best: tuple[float, int, bool] | None = None
+    for at, rule in varied:
         for negated in (False, True):
-            score = balanced_accuracy(y_train, 1 - fired if negated else fired)
+            score = balanced_accuracy(y_train, 1 - rule if negated else rule)
             if best is None or score > best[0]:
-                best = (score, rule, negated)
+                best = (score, at, negated)
     return None if best is None else (best[1], best[2])
 
 

@@ -49,7 +49,7 @@ from models.pipeline import (
 from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
 from transforms.formatting import formatted_text
-from transforms.labelled import duplicate_text_groups, time_split
+from transforms.labelled import candidate_rules, duplicate_text_groups, time_split
 from transforms.language import comment_languages
 from transforms.marts import LABEL_AUDITED_AT
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
@@ -357,17 +357,17 @@ def _rule_baseline(
     """The best single rule of the training slice (:func:`best_single_rule`) scored on the
     test slice; without one (every candidate rule constant on the training rows), only
     ``no_rule``, why (:data:`NO_RULE_TEXT`), and no scores."""
-    found = best_single_rule(
+    rules = candidate_rules(
         train,
-        y_train,
         text=spec.text,
         categorical=spec.categorical,
         numeric=spec.numeric,
         flags=spec.flags,
     )
+    found = best_single_rule([rule.predict(train) for rule in rules], y_train)
     if found is None:
         return {"no_rule": NO_RULE_TEXT.format(rows=train.height)}
-    rule, negated = found
+    rule, negated = rules[found[0]], found[1]
     fired_train, fired = rule.predict(train), rule.predict(test)
     if negated:
         fired_train, fired = 1 - fired_train, 1 - fired

@@ -24,9 +24,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
     "evaluate": frozenset(
         {
             "scored_on_current_labels",
-            "Rule",
-            "candidate_rules",
-            "best_single_rule",
             "metrics_by_group",
         }
     ),

@@ -3,6 +3,8 @@ numpy arrays out, so that ``models/`` is handed arrays rather than frames."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -59,3 +61,85 @@ def duplicate_text_groups(frame: pl.DataFrame, text: str | None) -> np.ndarray |
     own = pl.Series(np.arange(frame.height)).cast(pl.String)
     keyed = pl.select(pl.when(shared).then(key).otherwise(own)).to_series()
     return keyed.rank("dense").cast(pl.Int64).to_numpy()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A one-field rule over labelled rows: predicts policy_failure when it fires
+    (:func:`models.evaluate.best_single_rule` picks one of :func:`candidate_rules`)."""
+
+    name: str
+    expr: pl.Expr
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """0/1 (int8) per row of ``frame``: 1 where the rule fires; a null fires not."""
+        return frame.select(self.expr.fill_null(False)).to_series().to_numpy().astype(np.int8)
+
+
+def candidate_rules(
+    train: pl.DataFrame,
+    max_keywords: int = 300,
+    text: str = "comment",
+    categorical: tuple[str, ...] = ("queue", "policy_code", "channel"),
+    numeric: tuple[str, ...] = (
+        "transfers",
+        "prior_contacts",
+        "wait_seconds",
+        "handle_seconds",
+        "fees_charged",
+    ),
+    flags: tuple[str, ...] = ("sla_met", "policy_disclosed"),
+) -> list[Rule]:
+    """Every single-field rule worth trying: flags, thresholds on facts, one categorical value,
+    single words of the text. Columns the frame lacks are skipped."""
+    rules: list[Rule] = [
+        Rule(f"{c} == false", pl.col(c).not_()) for c in flags if c in train.columns
+    ]
+    if "fee_excess" in train.columns:
+        rules.append(Rule("fee_excess > 0", pl.col("fee_excess") > 0))
+    if "resolution" in train.columns:
+        rules.append(Rule("resolution != resolved", pl.col("resolution") != "resolved"))
+    for column in numeric:
+        if column not in train.columns:
+            continue
+        values = train.get_column(column).drop_nulls()
+        if values.len() == 0:
+            continue
+        for q in (0.5, 0.6, 0.7, 0.8, 0.9):
+            cut = values.quantile(q)
+            if cut is not None:
+                rules.append(Rule(f"{column} >= {cut:g}", pl.col(column) >= cut))
+    for column in categorical:
+        if column not in train.columns:
+            continue
+        frequent = train.get_column(column).drop_nulls().value_counts().filter(pl.col("count") >= 5)
+        for value in frequent.get_column(column).sort().to_list():
+            rules.append(Rule(f"{column} == {value}", pl.col(column) == value))
+    if text not in train.columns:
+        return rules
+    # Words of two letters or more in any script (a one-letter "word" such as the "c" of
+    # "c/o" was chosen as CFPB's best rule), apostrophes inside only, so the rule's \b
+    # boundaries hold on both sides.
+    words = (
+        train.select(
+            pl.col(text).fill_null("").str.to_lowercase().str.extract_all(r"\p{L}+(?:'\p{L}+)*")
+        )
+        .explode(text)
+        .filter(pl.col(text).str.len_chars() >= 2)
+        .group_by(text)
+        .len()
+        .filter(pl.col("len") >= 10)
+        .sort(["len", text], descending=[True, False])
+        .head(max_keywords)
+        .get_column(text)
+        .to_list()
+    )
+    for word in words:
+        pattern = rf"\b{word}\b"
+        rules.append(
+            Rule(
+                f"comment contains '{word}'",
+                pl.col(text).str.to_lowercase().str.contains(pattern),
+            )
+        )
+    return rules

@@ -5,14 +5,16 @@ rates, so their Brier and ECE mean what the model's do."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from models.evaluate import NO_RULE_TEXT, balanced_accuracy, best_single_rule, candidate_rules
+from models.evaluate import NO_RULE_TEXT, balanced_accuracy, best_single_rule
 from models.pipeline import FeatureSpec
 from models.train import _baselines
 from servicelens.settings import Settings
+from transforms.labelled import Rule, candidate_rules
 
 
 def _imbalanced(n: int = 400, seed: int = 0) -> tuple[pl.DataFrame, np.ndarray]:
@@ -28,6 +30,13 @@ def _imbalanced(n: int = 400, seed: int = 0) -> tuple[pl.DataFrame, np.ndarray]:
     return pl.DataFrame({"transfers": transfers, "comment": comments}), y
 
 
+def _best_rule(frame: pl.DataFrame, y: np.ndarray, **columns: Any) -> tuple[Rule, bool] | None:
+    """The best of ``frame``'s candidate rules, as training picks it (``_rule_baseline``)."""
+    rules = candidate_rules(frame, **columns)
+    found = best_single_rule([rule.predict(frame) for rule in rules], y)
+    return None if found is None else (rules[found[0]], found[1])
+
+
 def test_balanced_accuracy_matches_scikit_learn() -> None:
     from sklearn.metrics import balanced_accuracy_score
 
@@ -39,13 +48,23 @@ def test_balanced_accuracy_matches_scikit_learn() -> None:
 
 def test_the_best_rule_on_imbalanced_labels_is_one_that_separates_them() -> None:
     frame, y = _imbalanced()
-    rule, negated = best_single_rule(
-        frame, y, text="comment", categorical=(), numeric=("transfers",), flags=()
-    )
+    found = _best_rule(frame, y, text="comment", categorical=(), numeric=("transfers",), flags=())
+    assert found is not None
+    rule, negated = found
     fired = rule.predict(frame)
     assert rule.name.startswith("transfers >= ") and not negated
     # Plain accuracy would have kept a rule that never fires (0.9 by answering "perceived").
     assert balanced_accuracy(y, fired) > 0.7
+
+
+def test_the_best_rule_is_chosen_from_plain_firings() -> None:
+    """No frame: one 0/1 array per candidate. A constant is skipped, the first of equals
+    wins (the third rule, negated, separates as well as the second)."""
+    y = np.array([0, 1, 0, 1])
+    fired = [np.ones(4, dtype=np.int8), np.array([0, 1, 0, 1]), np.array([1, 0, 1, 0])]
+    assert best_single_rule(fired, y) == (1, False)
+    assert best_single_rule([np.zeros(4, dtype=np.int8)], y) is None
+    assert best_single_rule([], y) is None
 
 
 def test_words_of_one_letter_are_not_rules_and_any_script_is() -> None:
@@ -77,9 +96,9 @@ def test_a_rule_that_fires_on_every_row_or_none_is_not_the_best() -> None:
     frame, y = _imbalanced(seed=4)
     # A source without fees: the column is there (the clean layer's schema), all zero.
     frame = frame.with_columns(fee_excess=pl.lit(0.0), sla_met=pl.lit(True))
-    rule, _ = best_single_rule(
-        frame, y, text="comment", categorical=(), numeric=(), flags=("sla_met",)
-    )
+    found = _best_rule(frame, y, text="comment", categorical=(), numeric=(), flags=("sla_met",))
+    assert found is not None
+    rule, _ = found
     assert rule.name not in {"fee_excess > 0", "sla_met == false"}
     assert rule.predict(frame).min() != rule.predict(frame).max()
 
@@ -102,7 +121,7 @@ def test_a_slice_on_which_every_rule_is_constant_has_no_rule_baseline_and_says_w
 
     train, test = comments(8, 0), comments(4, 100)
     y, y_test = np.array([0, 1] * 4), np.array([0, 1, 1, 0])
-    assert best_single_rule(train, y, text="comment", flags=("sla_met",)) is None
+    assert _best_rule(train, y, text="comment", flags=("sla_met",)) is None
     spec = FeatureSpec(text="comment")
     baselines = _baselines(train, y, test, y_test, spec, seed=0, folds=2)
     assert baselines["best_rule_baseline"] == {"no_rule": NO_RULE_TEXT.format(rows=8)}
