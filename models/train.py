@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
-import pyarrow as pa
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -35,7 +34,7 @@ from models.evaluate import (
     one_label,
     reliability_curve,
 )
-from models.explain import FlatReasons, predict_with_flat_reasons, shrink_probability
+from models.explain import predict_with_flat_reasons, shrink_probability
 from models.features import TextVectors
 from models.pipeline import (
     SURVEY_FEATURES,
@@ -51,7 +50,7 @@ from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thr
 from transforms.formatting import formatted_text
 from transforms.labelled import candidate_rules, duplicate_text_groups, time_split
 from transforms.language import comment_languages
-from transforms.marts import LABEL_AUDITED_AT
+from transforms.marts import LABEL_AUDITED_AT, reasons_column
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
 #: Columns whose per-value metrics are reported, when the data has values of them
@@ -696,7 +695,7 @@ def score_negatives(
         shrink = (weight[chunk], base) if unseen[chunk].any() else None
         if reasons:
             found = predict_with_flat_reasons(model, frame, reasons, threshold, shrink)
-            return found.p, _list_column(found)
+            return found.p, reasons_column(found.texts, found.offsets)
         scored = model.predict_proba(frame)[:, 1]
         return (scored if shrink is None else shrink_probability(scored, *shrink)), None
 
@@ -763,16 +762,6 @@ def score_negatives(
             "needs_review"
         ),
     )
-
-
-def _list_column(found: FlatReasons) -> pl.Series:
-    """A List(String) column straight from the flat reasons and their offsets: no Python
-    list per row (polars converts nested lists one inner list at a time, several times
-    slower, and building the lists cost more than the conversion)."""
-    flat = pa.array(found.texts, pa.large_string())
-    column = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(found.offsets), flat))
-    assert isinstance(column, pl.Series)
-    return column.cast(pl.List(pl.String))
 
 
 def plain_tfidf_pipeline(seed: int = 7, text: str = "comment") -> Pipeline:

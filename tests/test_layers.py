@@ -46,7 +46,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
             "_enough_of_each",
             "_fit_predict",
             "_joined",
-            "_list_column",
             "_rows",
             "_rule_baseline",
             "_texts_seen_before",

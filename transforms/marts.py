@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from transforms.formatting import formatted_text
 from transforms.schemas import (
@@ -34,6 +36,18 @@ def without_scores(responses: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, pl.Boolean).alias("needs_review"),
         pl.lit(None, pl.List(pl.String)).alias("top_reasons"),
     )
+
+
+def reasons_column(texts: np.ndarray, offsets: np.ndarray) -> pl.Series:
+    """``top_reasons`` as a List(String) column, row ``i`` being
+    ``texts[offsets[i]:offsets[i + 1]]`` (``models.explain.FlatReasons``; ``offsets`` has
+    one more entry than there are rows). Built straight from the flat reasons and their
+    offsets, no Python list per row: polars converts nested lists one inner list at a time,
+    several times slower, and building the lists cost more than the conversion."""
+    flat = pa.array(texts, pa.large_string())
+    column = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets), flat))
+    assert isinstance(column, pl.Series)
+    return column.cast(pl.List(pl.String))
 
 
 #: Between the versions of :func:`model_versions_text`.

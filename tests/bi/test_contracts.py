@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -16,7 +17,7 @@ from servicelens.reporting.dictionary import (
 from servicelens.reporting.report import build_report
 from servicelens.settings import Settings
 from servicelens.storage.partitions import write_partition
-from transforms.marts import daily_summary, feedback_scored
+from transforms.marts import daily_summary, feedback_scored, reasons_column
 from transforms.schemas import (
     DAILY_SUMMARY_CONTRACT,
     FEEDBACK_SCORED_CONTRACT,
@@ -117,6 +118,15 @@ def test_mart_builders_stamp_the_contract_version() -> None:
     assert summary.get_column("schema_version").unique().to_list() == [
         DAILY_SUMMARY_CONTRACT.version
     ]
+
+
+def test_top_reasons_are_each_rows_slice_of_the_flat_reasons() -> None:
+    """Row i's reasons are texts[offsets[i]:offsets[i + 1]], strongest first; a row with
+    none has an empty list, as feedback_scored's List(String) column holds them."""
+    texts = np.array(["transfers >= 3", "word 'refund'", "fee_excess > 0"], dtype=object)
+    column = reasons_column(texts, np.array([0, 2, 2, 3]))
+    assert column.dtype == pl.List(pl.String)
+    assert column.to_list() == [["transfers >= 3", "word 'refund'"], [], ["fee_excess > 0"]]
 
 
 def test_model_version_is_on_the_rows_a_model_scored_only() -> None:
