@@ -16,6 +16,7 @@ from typing import TypeAlias
 import numpy as np
 import pandas as pd
 import polars as pl
+from numpy.typing import ArrayLike
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -197,6 +198,7 @@ def build_linear(seed: int, c: float | None, spec: FeatureSpec, nb: bool = False
     return Pipeline([("features", columns), ("classifier", classifier)])
 
 
-def labels_to_target(root_causes: pl.Series) -> np.ndarray:
-    """1 for policy_failure, 0 for perceived."""
-    return (root_causes == POSITIVE_CLASS).to_numpy().astype(np.int8)
+def labels_to_target(root_causes: ArrayLike) -> np.ndarray:
+    """One root cause per row (a list, numpy array or a polars column's values) as int8:
+    1 for policy_failure, 0 for perceived."""
+    return (np.asarray(root_causes, dtype=object) == POSITIVE_CLASS).astype(np.int8)

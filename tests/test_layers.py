@@ -27,7 +27,7 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
             "metrics_by_group",
         }
     ),
-    "pipeline": frozenset({"feature_frame", "labels_to_target"}),
+    "pipeline": frozenset({"feature_frame"}),
     "registry": frozenset(
         {
             "save_model",

@@ -403,6 +403,15 @@ def test_training_fits_on_one_native_thread(
     assert after == before
 
 
+def test_labels_become_targets_from_plain_values_or_a_column() -> None:
+    """1 for policy_failure, 0 for perceived, as int8, whatever holds the labels."""
+    labels = ["policy_failure", "perceived", "policy_failure"]
+    for given in (labels, np.array(labels), pl.Series(labels)):
+        target = labels_to_target(given)
+        assert target.dtype == np.int8
+        assert target.tolist() == [1, 0, 1]
+
+
 def test_unseen_languages_are_read_from_plain_codes() -> None:
     """The decision reads one language code (or None) per row, no frame: a language with
     too few training rows is unseen, an unknown one is not, and an old model flags none."""
