@@ -35,6 +35,7 @@ from flows.tasks import (
 )
 from flows.training import train_and_register_task
 from servicelens.ingest.configured import (
+    NOT_LANDED_TODO,
     configured_sources,
     pick_up_deliveries,
     plan_source_nightly,
@@ -185,8 +186,7 @@ def configured_source_outcomes(
                     p["error"]
                     if p["error"].startswith(f"{p['file']}: ")
                     else f"{p['file']}: {p['error']}",
-                    "fix the definition or the file: it stays in the inbox and lands on the next "
-                    "run",
+                    NOT_LANDED_TODO,
                 )
             )
     for folder, message in unclaimed_inboxes(settings).items():

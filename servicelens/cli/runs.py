@@ -56,31 +56,25 @@ def _records(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _inbox_failures(settings: Settings) -> list[dict[str, Any]]:
-    """The inbox files each configured source's last nightly run could not land, one row
-    each (``storage.runs.record_inbox_failures``): they wait in the inbox, and a scheduled
-    run's failure said so only in Prefect."""
+    """The inbox files each configured source's last nightly run could not land and that
+    still wait there (``ingest.configured.not_landed``), one row each: a scheduled run's
+    failure said so only in Prefect."""
     from flows.recovery import data_directory_layers
-    from servicelens.ingest.configured import pending_deliveries
-    from servicelens.storage.runs import read_inbox_failures
+    from servicelens.ingest.configured import not_landed
 
-    rows = []
-    for layer in data_directory_layers(settings):
-        record = None if layer.is_sample else read_inbox_failures(layer)
-        # Those still waiting: one moved away or landed by hand since is not said.
-        waiting = {str(p) for p in pending_deliveries(layer)} if record else set()
-        for failure in (record or {}).get("files", []):
-            if failure["file"] not in waiting:
-                continue
-            rows.append(
-                {
-                    "source": layer.source,
-                    "file": failure["file"],
-                    "error": failure["error"],
-                    "run_id": record["run_id"] if record else "",
-                    "recorded_at": record["recorded_at"][:19] if record else "",
-                }
-            )
-    return rows
+    return [
+        {
+            "source": layer.source,
+            "file": waiting.file,
+            "error": waiting.error,
+            "run_id": waiting.run_id,
+            "recorded_at": waiting.recorded_at[:19],
+            "refused_since": waiting.refused_since[:19],
+            "waiting": waiting.waiting(),
+        }
+        for layer in data_directory_layers(settings)
+        for waiting in not_landed(layer)
+    ]
 
 
 def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -143,7 +137,10 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
         # Not a dead run's: said here because nothing else in the data directory names them.
         print("\ninbox files the last nightly run could not land (they wait in the inbox):")
         for row in inbox:
-            print(f"  {row['source']} (inbox) failed: {row['error']} (at {row['recorded_at']})")
+            print(
+                f"  {row['source']} (inbox) failed: {row['error']} (at {row['recorded_at']}; "
+                f"refused for {row['waiting']})"
+            )
     if dead or slots.get("orphans"):
         print("\nrun `servicelens runs release` to release what dead runs hold")
         return 1

@@ -19,7 +19,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from servicelens.ingest.audits import (
@@ -60,6 +60,7 @@ from servicelens.storage.runs import (
     idempotency_key,
     inputs_changed,
     left_failed,
+    read_inbox_failures,
     rule_change,
 )
 
@@ -71,6 +72,9 @@ REGISTERED_FROM_FILE = "registered-from.txt"
 #: Inbox files whose name starts or ends like this are still being written: left alone.
 IN_PROGRESS = (".", "~")
 IN_PROGRESS_SUFFIXES = (".partial", ".tmp", ".part", ".crdownload")
+#: What to do about an inbox file the source's definition does not fit (its refusal says
+#: what does not fit): said by the nightly run's outcome row and by the run report.
+NOT_LANDED_TODO = "fix the definition or the file: it stays in the inbox and lands on the next run"
 _EXTENDS = re.compile(r'^(\s*extends\s*=\s*)(["\'])(.+?)\2', re.MULTILINE)
 
 
@@ -682,6 +686,57 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             )
         picked.append(PickedUp(str(path), landing, note=note))
     return picked
+
+
+@dataclass(frozen=True)
+class NotLanded:
+    """An inbox file the source's last nightly run could not land, still waiting there."""
+
+    file: str
+    #: The refusal as the run said it (the file, line and column, and what to change).
+    error: str
+    #: When a run first refused it (ISO 8601, UTC).
+    refused_since: str
+    #: The run that last refused it, and when (ISO 8601, UTC).
+    run_id: str
+    recorded_at: str
+
+    @property
+    def reason(self) -> str:
+        """The refusal's first line."""
+        return (self.error.strip().splitlines() or ["(no reason recorded)"])[0]
+
+    def waiting(self, now: datetime | None = None) -> str:
+        """How long since a run first refused it, in words (``3 h``, ``2 days``)."""
+        start = datetime.fromisoformat(self.refused_since)
+        seconds = max(((now or datetime.now(UTC)) - start).total_seconds(), 0.0)
+        for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+            if seconds >= 2 * size:
+                return f"{seconds / size:.0f} {unit}"
+        return f"{seconds:.0f} s"
+
+
+def not_landed(source: Settings) -> list[NotLanded]:
+    """The files of ``source``'s inbox its last nightly run refused
+    (``storage.runs.record_inbox_failures``) and that still wait there, in the record's
+    order; [] for the sample (it has no inbox), for an empty inbox and when every file
+    landed. A file moved away or landed since is not listed. ``runs show`` and the run
+    report both read it: the report said nothing of a night whose delivery was refused."""
+    record = None if source.is_sample else read_inbox_failures(source)
+    if not record or not record.get("files"):
+        return []
+    waiting = {str(p) for p in pending_deliveries(source)}
+    return [
+        NotLanded(
+            f["file"],
+            f["error"],
+            f.get("refused_since") or record["recorded_at"],
+            record["run_id"],
+            record["recorded_at"],
+        )
+        for f in record["files"]
+        if f["file"] in waiting
+    ]
 
 
 def source_periods(source: Settings, start: date, end: date) -> list[date]:

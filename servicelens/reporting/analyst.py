@@ -537,6 +537,11 @@ def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         print(f"  not available: {section}: {reason}")
         for note in report.notes.get(section, []):
             print(f"    {note}")
+    for waiting in report.headline["inbox_not_landed"]:
+        print(
+            f"  inbox not landed (refused for {waiting['waiting']}): {waiting['reason']}; "
+            f"{waiting['todo']}"
+        )
     if failed := report.headline["failed_dates"]:
         print(
             f"  last run failed: {', '.join(failed)} (why, and what to run: the report's Data "

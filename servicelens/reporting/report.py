@@ -39,6 +39,7 @@ from models.evaluate import (
 )
 from models.registry import METADATA_FILE, champion_version, read_metrics
 from servicelens.dates import periods_word
+from servicelens.ingest.configured import NOT_LANDED_TODO, NotLanded, not_landed
 from servicelens.reporting.charts import (
     COLOURS,
     Series,
@@ -120,6 +121,9 @@ class _Inputs:
     #: For such a source, the line saying the audit files saved under it are not used
     #: (:func:`servicelens.ingest.audits.unused_audits_line`), None when it has none.
     unused_audits: str | None = None
+    #: The files of the source's inbox its last nightly run refused, still waiting there
+    #: (:func:`servicelens.ingest.configured.not_landed`).
+    not_landed: list[NotLanded] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -324,6 +328,7 @@ def _read_inputs(settings: Settings) -> _Inputs:
         failed=failed_dates(settings),
         no_model=(no_model := no_model_needed(settings)),
         unused_audits=unused_audits_line(settings) if no_model else None,
+        not_landed=not_landed(settings),
     )
 
 
@@ -1783,6 +1788,9 @@ def _sources(inputs: _Inputs) -> str:
                 # earlier model's until the dates are scored again (--rerun all).
                 "scored by": ", ".join(scored_by) or "-",
                 "champion": champion_version(registry) or "none yet",
+                # Said beside every source: latest.html is whichever source's report a run
+                # wrote last, and a refused delivery of another source read as a clean night.
+                "inbox not landed": _waiting_count(inputs.settings, name),
             }
         )
     if not rows:
@@ -1791,8 +1799,26 @@ def _sources(inputs: _Inputs) -> str:
         "<p>Each source's layers and model, side by side (the sections below are about "
         f"<code>{escape(inputs.settings.source)}</code>). From and to are the dates of the "
         "rows kept; rows whose date could not be read are quarantined under the day their "
-        "file was delivered.</p>" + _html_table(pl.DataFrame(rows))
+        "file was delivered. <code>inbox not landed</code>: files its last nightly run "
+        "refused, still waiting in its inbox (that source's report says which and why).</p>"
+        + _html_table(pl.DataFrame(rows))
     )
+
+
+def _waiting_count(settings: Settings, name: str) -> int | None:
+    """How many files the last nightly run of source ``name`` refused wait in its inbox
+    (:func:`servicelens.ingest.configured.not_landed`); None for the sample (it has no
+    inbox) and for a source whose registered definition cannot be read (its own commands
+    say why)."""
+    from servicelens.ingest.configured import configured_source
+    from servicelens.ingest.definitions import DefinitionError
+
+    if name == "sample":
+        return None
+    try:
+        return len(not_landed(configured_source(settings, name)))
+    except (DefinitionError, OSError, ValueError):
+        return None
 
 
 _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
@@ -1850,6 +1876,16 @@ def render_report(
         "champion": inputs.champion,
         "early_warning_flags": sum(len(w.get("flags", [])) for w in inputs.early_warnings.values()),
         "failed_dates": [f.day.isoformat() for f in inputs.failed],
+        "inbox_not_landed": [
+            {
+                "file": waiting.file,
+                "reason": waiting.reason,
+                "refused_since": waiting.refused_since,
+                "waiting": waiting.waiting(now),
+                "todo": NOT_LANDED_TODO,
+            }
+            for waiting in inputs.not_landed
+        ],
         "sections_missing": sorted(missing),
     }
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)
@@ -1871,7 +1907,8 @@ def render_report(
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
-        f"{champion}{_scored_by_others(inputs)}.</p>{_failed_headline(inputs)}"
+        f"{champion}{_scored_by_others(inputs)}.</p>{_not_landed_headline(inputs, now)}"
+        f"{_failed_headline(inputs)}"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline, notes)
@@ -1887,6 +1924,29 @@ def _failed_headline(inputs: _Inputs) -> str:
     return (
         f'<p class="flag">Last run failed for {escape(days)}{more}: see '
         '<a href="#quality">Data quality</a>.</p>'
+    )
+
+
+def _not_landed_headline(inputs: _Inputs, now: datetime) -> str:
+    """Under the header, the files waiting in the source's inbox that its last nightly run
+    refused: each file, since when and why (the refusal's first line), and what to do;
+    "" when none waits. Found by a trial: a night whose only delivery was refused (a cp850
+    file, a renamed column) wrote a report that read as clean, the refusal said only in the
+    terminal, the log and ``runs show``."""
+    if not inputs.not_landed:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(Path(waiting.file).name)}</code> (refused by every run since "
+        f"{escape(waiting.refused_since[:16].replace('T', ' '))} UTC, "
+        f"{escape(waiting.waiting(now))}): {escape(waiting.reason)}</li>"
+        for waiting in inputs.not_landed
+    )
+    count = len(inputs.not_landed)
+    return (
+        f'<p class="flag">{count:,} file(s) delivered to '
+        f"<code>{escape(str(_absolute(inputs.settings.inbox_dir)))}</code> were not landed: "
+        "their rows are in no date of this report. "
+        f"{escape(NOT_LANDED_TODO[0].upper() + NOT_LANDED_TODO[1:])}.</p><ul>{items}</ul>"
     )
 
 

@@ -124,11 +124,25 @@ def record_inbox_failures(settings: Settings, run_id: str, failures: dict[str, s
     all landed). An inbox file belongs to no date, so it is not a date's outcome; without
     this record a scheduled run's failure was said only in Prefect's API, and nothing in the
     data directory named the file or why (found by a trial: ``runs show``, the run records
-    and the logs had none of it)."""
+    and the logs had none of it).
+
+    Each file keeps ``refused_since``, when a run first refused it (carried over from the
+    previous record while runs go on refusing it), so its wait can be told (the run report,
+    ``runs show``); a record written before it was kept has none: its ``recorded_at`` is
+    the earliest known."""
+    now = datetime.now(UTC).isoformat()
+    before = read_inbox_failures(settings) or {}
+    since = {
+        f["file"]: f.get("refused_since") or before.get("recorded_at") or now
+        for f in before.get("files", [])
+    }
     record = {
         "run_id": run_id,
-        "recorded_at": datetime.now(UTC).isoformat(),
-        "files": [{"file": file, "error": error} for file, error in failures.items()],
+        "recorded_at": now,
+        "files": [
+            {"file": file, "error": error, "refused_since": since.get(file, now)}
+            for file, error in failures.items()
+        ],
     }
     target = settings.runs_dir / INBOX_RECORD
     write_text_whole(target, json.dumps(record, indent=2))
