@@ -40,22 +40,34 @@ def send_alert(
 def failure_alert(
     flow_name: str, run_name: str, run_id: Any, message: str, failure: Any, settings: Settings
 ) -> tuple[str, str]:
-    """The title and body of a failed run's alert: the flow, the failed dates and the data
-    directory in the title; each failed date's reason (its outcome record's error) and the
-    command that runs them again in the body. A trial's alert read "servicelens:
-    adventurous-hound failed" with "1 of 4 dates did not complete: ['2026-12-04']".
-    A retrain's (``failure`` a :class:`ModelsNotTrained`) is :func:`models_failure_alert`'s.
+    """The title and body of a failed run's alert: the flow, the failed dates, the inbox
+    files not landed (their sources) and the data directory in the title; each failed
+    date's reason (its outcome record's error) and the command that runs them again, and
+    each inbox file's refusal and what to do, in the body. A trial's alert read
+    "servicelens: adventurous-hound failed" with "1 of 4 dates did not complete:
+    ['2026-12-04']"; another's, for a cp850 file left in a source's inbox, named the night
+    as the failed date and told to backfill it, which lands no inbox. A retrain's
+    (``failure`` a :class:`ModelsNotTrained`) is :func:`models_failure_alert`'s.
     """
     where = settings.data_dir
     if isinstance(failure, ModelsNotTrained):
         title, body = models_failure_alert(flow_name, where, failure.rows)
         return title, f"{body}\n\nflow run {run_name} ({run_id})"
     rows = getattr(failure, "rows", None) or []
-    failed = [r for r in rows if r.get("todo") and r.get("outcome") != "skipped"]
+    inbox = [r for r in rows if _inbox_file(r)]
+    failed = [
+        r for r in rows if r.get("todo") and r.get("outcome") != "skipped" and not _inbox_file(r)
+    ]
     lines: list[str] = []
+    title = f"servicelens {flow_name} failed"
+    if failed:
+        title += f" for {', '.join(str(r['day']) for r in failed)}"
+    if inbox:
+        sources = ", ".join(dict.fromkeys(str(r["result"].get("source")) for r in inbox))
+        title += f"{';' if failed else ':'} {len(inbox)} inbox file(s) not landed ({sources})"
+    title += f" in {where}"
     if failed:
         days = [str(r["day"]) for r in failed]
-        title = f"servicelens {flow_name} failed for {', '.join(days)} in {where}"
         for row in failed:
             lines.append(f"{row['day']}: {row['outcome']}: {_reason(settings, row)}")
         rerun = "all" if any("--rerun all" in str(r.get("todo")) for r in failed) else "failed"
@@ -65,13 +77,19 @@ def failure_alert(
             f"  servicelens --data-dir {shlex.quote(where)} backfill --start {min(days)} "
             f"--end {max(days)} --rerun {rerun}",
         ]
-    else:
-        title = f"servicelens {flow_name} failed in {where}"
+    for row in inbox:
+        # The refusal names the file (flows.sources.configured_source_outcomes).
+        lines += [
+            *([""] if lines else []),
+            f"{row['result'].get('source')} (inbox): {row.get('error') or 'not landed'}",
+            f"  {row.get('todo') or 'it stays in the inbox'}",
+        ]
+    if not failed and not inbox:
         lines.append(message or "failed")
     lines += [
         "",
         f"flow run {run_name} ({run_id}); `servicelens --data-dir {shlex.quote(where)} runs "
-        "show` lists what is still held",
+        "show` lists what is still held and the inbox files not landed",
     ]
     return title, "\n".join(lines)
 
@@ -94,6 +112,12 @@ def models_failure_alert(flow_name: str, where: str, rows: list[dict[str, Any]])
     if others:
         lines += ["", f"The other models: {retrain_message(others)}"]
     return title, "\n".join(lines)
+
+
+def _inbox_file(row: dict[str, Any]) -> bool:
+    """Whether an outcome row is an inbox file (or folder) that failed to land, which names
+    a source and a file, not a date (as ``flows.pipeline`` tells them apart)."""
+    return row.get("outcome") == "failed" and bool((row.get("result") or {}).get("inbox_file"))
 
 
 def _reason(settings: Settings, row: dict[str, Any]) -> str:

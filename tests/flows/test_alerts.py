@@ -142,3 +142,37 @@ def test_a_failed_retrains_alert_names_each_failed_model_and_why_on_a_line(
     assert "The other models: 1 not trained, 1 skipped" in lines
     assert "sample: not trained: training needs at least 3 audits; QA audits are ..." in lines
     assert "weekly-owl" in lines[-1]
+
+
+def test_a_nightly_failed_by_an_inbox_file_alerts_with_the_file_why_and_what_to_do(
+    prefect_api: None, tmp_path: Path, receiver: AlertReceiver
+) -> None:
+    """Found by an on-call engineer's trial: a configured source's inbox file the nightly run
+    could not land (a cp850 export) failed the night. The alert is the real scheduled run's
+    (its ``on_failure`` hook, to a real receiver): it names the source and the file, why
+    and what to do, and not the night's date as a date to backfill (a backfill does not
+    land an inbox)."""
+    from flows.pipeline import nightly_window
+    from servicelens.ingest.configured import NOT_LANDED_TODO, register_source
+
+    export = Path(__file__).resolve().parents[3] / "shared" / "field"
+    export = export / "12-european-semicolon-decimal-comma" / "sample.csv"
+    if not export.exists():
+        pytest.skip(f"field sample not at {export}")
+    definition = Path(__file__).parents[1] / "sources" / "definitions" / "european-feedback.toml"
+    data = str(tmp_path / "data")
+    source = register_source(Settings(data_dir=data), str(definition))
+    refused = source.inbox_dir / "night-cp850.csv"
+    refused.write_bytes(export.read_bytes().decode("cp1252").encode("cp850"))
+    night = date(2026, 4, 1)
+    state = nightly_window(day=night, data_dir=data, notify_url=receiver.url, return_state=True)
+    assert state.is_failed() and refused.exists()
+    [alert] = receiver.received
+    assert alert["type"] == "failure"
+    assert alert["title"] == (
+        f"servicelens nightly-window failed: 1 inbox file(s) not landed ({source.source}) in {data}"
+    )
+    assert f"{source.source} (inbox): {refused}: line 1, column " in alert["message"]
+    assert "cp850" in alert["message"]
+    assert NOT_LANDED_TODO in alert["message"]
+    assert "backfill" not in alert["message"] and str(night) not in alert["message"]
