@@ -7,12 +7,56 @@ checked anything) refuse the same dates with the same words.
 
 from __future__ import annotations
 
+import calendar
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
 class SurveyDateError(ValueError):
     """A date or range that no run processes (reversed, or not over yet); nothing was done."""
+
+
+#: Text shaped as a date (``YYYY-MM-DD``) or a month (``YYYY-MM``), whatever its numbers.
+_DATE_SHAPED = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
+
+
+def _ordinal(number: int) -> str:
+    """``number`` as an ordinal in English: 1st, 2nd, 3rd, 11th, 30th, 31st."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10)
+    return f"{number}{suffix or 'th'}"
+
+
+def why_no_date(text: str) -> str | None:
+    """Why ``text``, shaped as a date ``YYYY-MM-DD`` or a month ``YYYY-MM``, names none: its
+    month is not 01 to 12 (with the date day-first, ``2026-13-01``, swapped as a guess), or
+    its day is not one of that month's (``February 2026 has no 30th: its last day is
+    2026-02-28``). None for text of another shape, and for text that is a date or a month.
+
+    Found by an on-call engineer's trial: ``run --date 2026-02-30`` was told it "is not a
+    date like 2026-11-01", which it is, in every way but the calendar."""
+    shaped = _DATE_SHAPED.fullmatch(text)
+    if shaped is None:
+        return None
+    year, month = int(shaped[1]), int(shaped[2])
+    if year < 1:
+        return "there is no year 0000"
+    if not 1 <= month <= 12:
+        said = f"there is no month {shaped[2]} (months are 01 to 12)"
+        day = int(shaped[3]) if shaped[3] else 0
+        if 1 <= day <= 12 and 1 <= month <= calendar.monthrange(year, day)[1]:
+            meant = f"{month} {calendar.month_name[day]} {year:04d}"
+            said += f"; if it means {meant}, write {year:04d}-{day:02d}-{month:02d}"
+        return said
+    if shaped[3] is None:
+        return None
+    day, last = int(shaped[3]), calendar.monthrange(year, month)[1]
+    if 1 <= day <= last:
+        return None
+    name = f"{calendar.month_name[month]} {year:04d}"
+    if day == 0:
+        return f"there is no day 00 (the days of {name} are 01 to {last})"
+    return f"{name} has no {_ordinal(day)}: its last day is {year:04d}-{month:02d}-{last}"
 
 
 def today(timezone: str, now: datetime | None = None) -> date:

@@ -38,6 +38,7 @@ from servicelens.dates import (
     refuse_future,
     refuse_reversed,
     today,
+    why_no_date,
     yesterday,
 )
 from servicelens.reporting.analyst import (
@@ -178,9 +179,14 @@ def _stop_servers_left_behind() -> None:
 
 
 def _day(text: str) -> date:
+    """A date typed ``YYYY-MM-DD``, for options like ``--date``. Raises
+    ``argparse.ArgumentTypeError`` saying why the text names no date: the calendar's
+    reason when it is shaped as one (:func:`servicelens.dates.why_no_date`)."""
     try:
         return date.fromisoformat(text)
     except ValueError as error:
+        if (reason := why_no_date(text)) is not None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a date: {reason}") from error
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-01") from error
 
 

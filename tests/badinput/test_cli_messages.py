@@ -167,12 +167,48 @@ def test_a_failure_asked_for_as_json_is_one_json_document_on_stdout(tmp_path: Pa
     done = _servicelens("run", "--date", "2026-13-01", "--data-dir", str(tmp_path), "--json")
     assert done.returncode == 2
     assert json.loads(done.stdout) == {
-        "error": "servicelens run: argument --date: '2026-13-01' is not a date like "
-        "2026-11-01 (see `servicelens run --help`)",
+        "error": "servicelens run: argument --date: '2026-13-01' is not a date: there is no "
+        "month 13 (months are 01 to 12); if it means 13 January 2026, write 2026-01-13 (see "
+        "`servicelens run --help`)",
         "log": None,
     }
     done = _servicelens("run", "--date", "2026-13-01", "--data-dir", str(tmp_path))
     assert done.returncode == 2 and done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("2026-02-30", "February 2026 has no 30th: its last day is 2026-02-28"),
+        ("2028-02-30", "February 2028 has no 30th: its last day is 2028-02-29"),
+        ("2026-04-31", "April 2026 has no 31st: its last day is 2026-04-30"),
+        ("2026-03-00", "there is no day 00 (the days of March 2026 are 01 to 31)"),
+        ("2026-00-10", "there is no month 00 (months are 01 to 12)"),
+        (
+            "2026-31-12",
+            "there is no month 31 (months are 01 to 12); if it means 31 December 2026, "
+            "write 2026-12-31",
+        ),
+    ],
+)
+def test_a_date_the_calendar_lacks_is_refused_with_the_calendars_reason(
+    typed: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an on-call engineer's trial: `run --date 2026-02-30` was told it "is not a
+    date like 2026-11-01", which reads as a complaint about its shape."""
+    with pytest.raises(SystemExit) as refused:
+        main(["run", "--date", typed, "--data-dir", str(tmp_path)])
+    assert refused.value.code == 2
+    assert f"argument --date: {typed!r} is not a date: {said} (see" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_of_another_shape_is_told_what_a_date_looks_like(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--date", "2026-2-3"])
+    assert "'2026-2-3' is not a date like 2026-11-01" in capsys.readouterr().err
 
 
 def test_a_future_date_is_refused_before_anything_runs(tmp_path: Path) -> None:
