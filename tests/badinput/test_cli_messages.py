@@ -465,7 +465,15 @@ def test_a_refusal_made_before_anything_ran_is_one_line(tmp_path: Path) -> None:
         "did you mean cfpb?"
     ]
     [log] = (tmp_path / "data" / "logs").glob("*-backfill.log")
-    assert "DefinitionError" in log.read_text()  # kept for whoever looks
+    # Kept for whoever looks, and as the README says: the refusal's one line, no traceback
+    # (an on-call engineer's trial read "its file holds nothing but the refusal's traceback").
+    [line] = log.read_text().splitlines()
+    assert "command refused: " in line and "DefinitionError: source 'cfpbb'" in line
+    # Refused on the command line, before the command starts: no log file at all.
+    future = str(today("Europe/London") + timedelta(days=3))
+    for refused in (["run", "--date", future], ["run", "--date", "2026-02-30"]):
+        assert _servicelens("--data-dir", data, *refused).returncode == 2
+    assert [log] == list((tmp_path / "data" / "logs").iterdir())
 
 
 def test_refusals_of_an_unknown_source_name_the_default_data_directory_alike(
