@@ -402,13 +402,16 @@ def _belongs_elsewhere(
 ) -> str | None:
     """What ``servicelens run`` says of ``file`` refused by ``definition_name`` (``error``)
     when it is QA's audits or another configured source's export
-    (:func:`~servicelens.ingest.configured.belongs_elsewhere`), for the source the
+    (:func:`~servicelens.ingest.configured.belongs_elsewhere`), or in another code page
+    than the source's deliveries
+    (:func:`~servicelens.ingest.configured.sent_in_another_code_page`), for the source the
     definition names: the configured one, else as the definition alone makes it. None
     otherwise, and when the definition itself cannot be loaded (the error is its own)."""
     from servicelens.ingest.configured import (
         belongs_elsewhere,
         configured_names,
         configured_source,
+        sent_in_another_code_page,
     )
     from servicelens.ingest.definitions import DefinitionError, load_definition
     from servicelens.storage.fs import as_path
@@ -422,7 +425,10 @@ def _belongs_elsewhere(
         if definition.name in configured_names(settings)
         else settings.for_source(definition.name, definition_name, definition.partition)
     )
-    return belongs_elsewhere(source, as_path(file), error)
+    path = as_path(file)
+    return belongs_elsewhere(source, path, error) or sent_in_another_code_page(
+        source, definition, path, error
+    )
 
 
 def check_definition(

@@ -607,6 +607,69 @@ def belongs_elsewhere(source: Settings, path: DataPath, error: Exception) -> str
     return None
 
 
+#: How many of a source's newest deliveries tell the encodings it usually sends, and how
+#: much of each is read to tell (up to a line end): a refusal should not read gigabytes.
+RECENT_DELIVERIES = 5
+ENCODING_SAMPLE_BYTES = 1 << 20
+
+
+def _recent_deliveries(source: Settings, path: DataPath) -> list[tuple[str, bytes]]:
+    """The encodings (``"cp1252"``, ``"UTF-8"``, ``"UTF-16"``) and the first lines (at most
+    :data:`ENCODING_SAMPLE_BYTES`) of ``source``'s newest :data:`RECENT_DELIVERIES` raw
+    copies other than ``path``'s, newest first. A copy that cannot be unpacked, or that the
+    detection reads as latin-1 (no code page known), is left out."""
+    from servicelens.ingest.landing import RAW_PREFIX_DIGITS
+    from servicelens.ingest.readers import SourceError, decode_to_utf8, unpack_delivery
+
+    refused = hashlib.sha256(read_bytes(path)).hexdigest()[:RAW_PREFIX_DIGITS]
+    copies = [
+        copy for copy in source.deliveries_dir.glob("*") if not copy.name.startswith((refused, "."))
+    ]
+    found: list[tuple[str, bytes]] = []
+    for copy in sorted(copies, key=modified_at, reverse=True)[:RECENT_DELIVERIES]:
+        try:
+            data, _ = unpack_delivery(str(copy), read_bytes(copy))
+        except SourceError:
+            continue
+        if len(data) > ENCODING_SAMPLE_BYTES:
+            data = data[: data.rfind(b"\n", 0, ENCODING_SAMPLE_BYTES) + 1] or data
+        encoding = decode_to_utf8(data)[1]
+        label = "UTF-16" if encoding.startswith("utf-16") else encoding
+        if label != "latin-1":
+            found.append(("UTF-8" if label.startswith("utf-8") else label, data))
+    return found
+
+
+def sent_in_another_code_page(
+    source: Settings, definition: SourceDefinition, path: DataPath, error: Exception
+) -> str | None:
+    """For ``path``, refused for its code page (:class:`~servicelens.ingest.readers.
+    CodePageRefused`), the refusal said for a source that delivers in another encoding:
+    the one its definition declares, else the ones its recent deliveries were read in
+    (:func:`_recent_deliveries`). Its first advice is to have the file sent again as usual
+    (:func:`~servicelens.ingest.readers.sent_once_advice`), not to change how every
+    delivery is read. None for another error, and for a source with no encoding to go by
+    (no delivery landed yet, its definition declaring none)."""
+    from collections import Counter
+
+    from servicelens.ingest.readers import CodePageRefused, read_as_unicode, sent_once_advice
+
+    if not isinstance(error, CodePageRefused):
+        return None
+    declared = definition.read.dialect.encoding
+    recent = _recent_deliveries(source, path)
+    if declared != "auto":
+        usual = [declared]
+        kept = [data for label, data in recent if not read_as_unicode(label.lower())]
+    else:
+        usual = [label for label, _ in Counter(label for label, _ in recent).most_common()]
+        page = next((label for label in usual if not read_as_unicode(label.lower())), None)
+        kept = [data for label, data in recent if label == page]
+    if not usual:
+        return None
+    return sent_once_advice(error, usual, declared != "auto", kept[0] if kept else None)
+
+
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
@@ -650,7 +713,8 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
         except (DefinitionError, ValueError, OSError) as error:
             message = belongs_elsewhere(source, path, error)
             if message is None:
-                message = str(error)
+                message = sent_in_another_code_page(source, definition, path, error)
+                message = str(error) if message is None else message
                 if "definition" in message:
                     message += _registered_copy_note(source)
             picked.append(PickedUp(str(path), None, message))

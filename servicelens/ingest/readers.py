@@ -62,6 +62,34 @@ class EmptyFile(SourceError):
         self.size = size
 
 
+class CodePageRefused(SourceError):
+    """A file refused for its code page: neither UTF-8 nor cp1252 (detected as latin-1), or
+    not in the code page its definition declares. Besides the message, what a caller that
+    knows the source's other deliveries needs to say it otherwise
+    (:func:`sent_once_advice`): ``advice``, the end of the message that says what to do;
+    ``page``, the code page the file reads as text in (None when none of
+    :data:`CANDIDATE_CODE_PAGES` does); ``repair``, what to set beside ``encoding`` for its
+    double-encoded text ("" when nothing). Made again from its message alone, with these
+    copied, when the message is reworded (the landing names the delivered file, not its
+    raw copy): :attr:`refused` is read from the message."""
+
+    def __init__(
+        self, message: str, advice: str = "", page: str | None = None, repair: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.advice = advice
+        self.page = page
+        self.repair = repair
+
+    @property
+    def refused(self) -> str:
+        """The message up to its advice: what is wrong, naming the file, line and byte."""
+        message = str(self)
+        if self.advice and message.endswith(f" {self.advice}"):
+            return message[: -len(self.advice) - 1]
+        return message
+
+
 class UnknownDelimiter(SourceError):
     """None of the four delimiters in use (comma, semicolon, tab, pipe) fits a file's first
     lines: a file of one column, or one split by another character."""
@@ -310,11 +338,11 @@ def decode_export(
             # Found by a user trial: "'charmap' codec can't decode byte 0x8d in position
             # 4570 ... or use auto", and auto then steered to latin-1.
             line, column = _line_and_column(data, error.start)
-            raise SourceError(
+            refused = (
                 f"{path}: line {line}, column {column}: byte 0x{data[error.start]:02X} is not "
-                f"a {encoding} character (the encoding the definition's [read] declares). "
-                f"{_code_page_advice(data, exclude=encoding, repair_mojibake=repair_mojibake)}"
-            ) from None
+                f"a {encoding} character (the encoding the definition's [read] declares)."
+            )
+            raise _code_page_refused(refused, data, encoding, repair_mojibake) from None
         buf, found = text.lstrip("\ufeff").encode("utf-8"), encoding
     if read_as_unicode(found):
         # Unicode text is not refused for mojibake here: a damaged value in it was damaged
@@ -445,13 +473,13 @@ def _refuse_unknown_code_page(path: str, data: bytes, repair_mojibake: bool) -> 
         f"as {page}: {_quoted_field(raw.decode(page, 'replace'), offset - begin)!r}"
         for page in OTHER_CODE_PAGES
     )
-    raise SourceError(
+    refused = (
         f"{path}: line {line}, column {column}: byte 0x{data[offset]:02X} is not a cp1252 "
         "character and the file is not UTF-8; read as latin-1 it would be a control "
         "character in the text, so the file was saved in another code page. The field that "
-        f"holds it reads {readings}. "
-        f"{_code_page_advice(data, exclude='latin-1', repair_mojibake=repair_mojibake)}"
+        f"holds it reads {readings}."
     )
+    raise _code_page_refused(refused, data, "latin-1", repair_mojibake)
 
 
 #: A field quoted in a message is cut to this many characters either side of the damage.
@@ -541,34 +569,134 @@ def _readings(data: bytes, pages: Iterable[str], exclude: str) -> Iterator[tuple
             continue
 
 
-def _code_page_advice(data: bytes, exclude: str, repair_mojibake: bool) -> str:
-    """What to set for a file that ``exclude`` (the code page declared or detected) does not
-    read: the first of :data:`CANDIDATE_CODE_PAGES` the file reads as text in
-    (:func:`_reads_as_text`), with ``repair_mojibake`` when its text needs repairing; else
-    the code pages that decode it, to be checked. Found by a user trial: a cp850 file was
-    steered to latin-1, whose "repair" kept other letters."""
+def _text_code_page(data: bytes, exclude: str) -> tuple[str | None, bool, list[str]]:
+    """The first of :data:`CANDIDATE_CODE_PAGES` but ``exclude`` that reads ``data`` as text
+    (:func:`_reads_as_text`), whether that text shows mojibake (to repair), and the code
+    pages tried before it that decode ``data`` (all that do, when none reads it as text)."""
     decoding: list[str] = []
     for page, text in _readings(data, CANDIDATE_CODE_PAGES, exclude):
         if _reads_as_text(text):
-            beside = ""
-            if _mojibake_line(text) is not None:
-                beside = (
-                    " (beside `repair_mojibake = true`, as set: its double-encoded text repairs)"
-                    if repair_mojibake
-                    else " with `repair_mojibake = true` (its double-encoded text then repairs)"
-                )
-            return (
-                f'The file reads as text in {page}: set `encoding = "{page}"` in the '
-                f"definition's [read]{beside}, or export the file again as UTF-8"
-            )
+            return page, _mojibake_line(text) is not None, decoding
         decoding.append(page)
-    pages = ", ".join(page for page in decoding if page != "latin-1")
-    return (
-        "No code page tried reads the file as text"
-        + (f" (it decodes, with characters text does not hold, in {pages})" if pages else "")
-        + ": export the file again as UTF-8, or set `encoding` in the definition's [read] "
-        "to the code page it was saved in"
+    return None, False, decoding
+
+
+def _repair_beside(needs_repair: bool, repair_mojibake: bool) -> str:
+    """What the advice sets beside ``encoding`` for a file whose text shows mojibake."""
+    if not needs_repair:
+        return ""
+    if repair_mojibake:
+        return " (beside `repair_mojibake = true`, as set: its double-encoded text repairs)"
+    return " with `repair_mojibake = true` (its double-encoded text then repairs)"
+
+
+def _code_page_refused(
+    refused: str, data: bytes, exclude: str, repair_mojibake: bool
+) -> CodePageRefused:
+    """The refusal of ``data`` for its code page: ``refused`` (what is wrong, naming the
+    file, line and byte), then what to set for a file that ``exclude`` (the code page
+    declared or detected) does not read: the first of :data:`CANDIDATE_CODE_PAGES` the file
+    reads as text in, with ``repair_mojibake`` when its text needs repairing; else the code
+    pages that decode it, to be checked. Found by a user trial: a cp850 file was steered to
+    latin-1, whose "repair" kept other letters."""
+    page, needs_repair, decoding = _text_code_page(data, exclude)
+    beside = _repair_beside(needs_repair, repair_mojibake)
+    if page is not None:
+        advice = (
+            f'The file reads as text in {page}: set `encoding = "{page}"` in the '
+            f"definition's [read]{beside}, or export the file again as UTF-8"
+        )
+    else:
+        pages = ", ".join(page for page in decoding if page != "latin-1")
+        advice = (
+            "No code page tried reads the file as text"
+            + (f" (it decodes, with characters text does not hold, in {pages})" if pages else "")
+            + ": export the file again as UTF-8, or set `encoding` in the definition's [read] "
+            "to the code page it was saved in"
+        )
+    return CodePageRefused(f"{refused} {advice}", advice, page, beside)
+
+
+def sent_once_advice(
+    error: CodePageRefused, usual: Sequence[str], declared: bool, sample: bytes | None
+) -> str:
+    """The refusal ``error`` said for a source whose deliveries come in another encoding:
+    ``usual``, the encodings its recent deliveries were read in, most frequent first
+    (``"cp1252"``, ``"UTF-8"``), or with ``declared`` the one its definition's [read]
+    declares. The first advice is to have the file sent again as usual or as UTF-8; then,
+    only if the source sends ``error.page`` from now on, to set ``encoding``, which applies
+    to every delivery: what it does to a usual file is shown on ``sample`` (one of the
+    source's recent deliveries, as delivered; a generic letter when it shows nothing).
+
+    Found by an on-call engineer's trial: a source whose nights are cp1252 sent one file in
+    cp850, and the refusal's first advice, ``encoding = "cp850"``, would have read every
+    usual night with "Geb³hr" for "Gebühr"."""
+    asked = f"as {' or '.join(usual)}, as usual" + (", or as UTF-8" * ("UTF-8" not in usual))
+    if declared:
+        said = f"This source's definition declares {usual[0]}"
+        asked = f"in {usual[0]}, as usual, or as UTF-8 (read as UTF-8 whatever is declared)"
+    else:
+        said = f"This source's recent deliveries were {' and '.join(usual)}"
+    first = f"{said}: ask the sender for this file again {asked}."
+    if error.page is None:
+        second = (
+            "Only if the source now saves every export in another code page, set `encoding` "
+            "in the definition's [read] to it: that applies to every delivery"
+        )
+        return f"{error.refused} {first} {second}"
+    second = (
+        f'Only if the source sends {error.page} from now on, set `encoding = "{error.page}"` '
+        f"in the definition's [read]{error.repair}: that applies to every delivery"
     )
+    eight_bit = next((name for name in usual if not _unicode_codec(name)), None)
+    if eight_bit is not None:
+        second += _misread_as(eight_bit, error.page, sample)
+    return f"{error.refused} {first} {second}; files in UTF-8 are still read as UTF-8"
+
+
+def _unicode_codec(name: str) -> bool:
+    """Whether the codec ``name`` (any alias: "UTF-8", "utf8", "utf-16-le") is Unicode's."""
+    try:
+        return codecs.lookup(name).name.startswith("utf")
+    except LookupError:
+        return False
+
+
+#: The letters a generic example of a misread code page is shown on, first found first.
+_EXAMPLE_LETTERS = "üäöéßàèçñ"
+
+
+def _misread_as(usual: str, page: str, sample: bytes | None) -> str:
+    """What reading a ``usual`` file as ``page`` does, for advice: ", and the source's usual
+    cp1252 files would be read with wrong letters ('Gebühr (EUR)' as 'Geb³hr (EUR)')" (or
+    refused, when ``page`` cannot decode them), shown on the first field of
+    ``sample`` (a file in ``usual``) that reads otherwise, else on the first Western letter
+    that does; "" when the two read every Western letter alike."""
+    try:
+        if sample is not None:
+            as_usual, as_page = sample.decode(usual), sample.decode(page)
+            # Two code pages of one byte a character: the same characters line up.
+            pairs = zip(as_usual, as_page, strict=False) if len(as_usual) == len(as_page) else ()
+            at = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
+            if at is not None:
+                begin = as_usual.rfind("\n", 0, at) + 1
+                end = as_usual.find("\n", at)
+                end = len(as_usual) if end == -1 else end
+                shown = (
+                    _quoted_field(as_usual[begin:end].rstrip("\r"), at - begin),
+                    _quoted_field(as_page[begin:end].rstrip("\r"), at - begin),
+                )
+                return (
+                    f", and the source's usual {usual} files would be read with wrong letters "
+                    f"({shown[0]!r} as {shown[1]!r})"
+                )
+    except UnicodeDecodeError:
+        return f", and the source's usual {usual} files would be refused"
+    for letter in _EXAMPLE_LETTERS + "".join(sorted(WESTERN_LETTERS)):
+        read = letter.encode(usual, "replace").decode(page, "replace")
+        if read != letter:
+            return f", and {usual} files would be read with wrong letters ({letter!r} as {read!r})"
+    return ""
 
 
 #: Letters Western European text has inside its words, as a code page reads them.
