@@ -14,8 +14,11 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
@@ -23,7 +26,7 @@ from prefect.schedules import Cron, Schedule
 from prefect.settings import PREFECT_API_URL
 
 from flows.pipeline import backfill, nightly_window, train
-from flows.served import ServedRuns, Stopped, serve_log
+from flows.served import ServedRuns, Stopped, say_served, serve_log
 from flows.slots import ensure_backfill_limit
 from servicelens.cli.embedded_api import own_server_exit
 from servicelens.settings import (
@@ -155,16 +158,27 @@ def serve_deployments(
     deployments = build_deployments(settings, schedules)
     on_server = bool(PREFECT_API_URL.value())
     served = ServedRuns(settings)
+    started = datetime.now(UTC)
     if threading.current_thread() is not threading.main_thread():
         try:
-            with serve_log(), served, _runs_reach_this_api(on_server), _serving_banner(on_serving):
+            with (
+                serve_log(),
+                served,
+                _runs_reach_this_api(on_server),
+                _serving_banner(on_serving, started),
+            ):
                 serve(*deployments, pause_on_shutdown=False)
         finally:
             end = _end_serving(settings, deployments, served, on_server)
         return end
     before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
-        with serve_log(), served, _runs_reach_this_api(on_server), _serving_banner(on_serving):
+        with (
+            serve_log(),
+            served,
+            _runs_reach_this_api(on_server),
+            _serving_banner(on_serving, started),
+        ):
             serve(*deployments, pause_on_shutdown=False)
     except* SystemExit as stopped:
         # The runner's SIGTERM handler ends with sys.exit(0); a signal that lands while the
@@ -179,24 +193,44 @@ def serve_deployments(
 
 
 @contextmanager
-def _serving_banner(on_serving: Callable[[list[str]], None] | None) -> Iterator[None]:
+def _serving_banner(
+    on_serving: Callable[[list[str]], None] | None, started: datetime
+) -> Iterator[None]:
     """While serving, ``on_serving`` in place of the banner Prefect's ``serve`` prints once
     the deployments are registered (``prefect.flows._display_serve_start_message``, Prefect
     3.8), whose "$ prefect deployment run [DEPLOYMENT_NAME]" failed from the project folder
     (found by a trial: "Deployment ... not found!": Prefect's own CLI, without the project's
-    Prefect home and serve's embedded API, asked a temporary server of its own)."""
+    Prefect home and serve's embedded API, asked a temporary server of its own).
+
+    Before the banner, the scheduled runs the schedules now in force would not start are
+    dropped (:func:`drop_stale_scheduled_runs`, the runs missed being those due before
+    ``started``): the deployments are registered by then, and the runner has not yet looked
+    for runs that are due."""
     import prefect.flows
 
     before = getattr(prefect.flows, "_display_serve_start_message", None)
-    if on_serving is None or before is None:
-        # A Prefect without it (renamed upgrade) prints its own banner; the serve test,
-        # which reads ours, fails and says so.
+    if before is None:
+        # A Prefect without it (renamed upgrade) prints its own banner and drops nothing;
+        # the serve tests, which read ours, fail and say so.
         yield
         return
-    callback = on_serving
+    original = before
 
     def banner(*deployments: RunnerDeployment) -> None:
-        callback([f"{d.flow_name}/{d.name}" for d in deployments])
+        try:
+            for dropped in drop_stale_scheduled_runs(deployments, since=started):
+                say_served(dropped.message())
+        except Exception as error:  # the API busy: serve all the same, and say what is left
+            say_served(
+                f"could not drop the scheduled runs the schedules in force would not start "
+                f"({error}): `servicelens prefect flow-run ls --state SCHEDULED` lists them, "
+                "`servicelens prefect flow-run delete ID` deletes one",
+                failed=True,
+            )
+        if on_serving is None:
+            original(*deployments)
+        else:
+            on_serving([f"{d.flow_name}/{d.name}" for d in deployments])
 
     prefect.flows._display_serve_start_message = banner
     try:
@@ -229,6 +263,169 @@ def _runs_reach_this_api(on_server: bool) -> Iterator[None]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = before
+
+
+#: How many flow runs are read from the API at a time (its default maximum is 200).
+PAGE = 200
+
+
+@dataclass(frozen=True)
+class DroppedRuns:
+    """The scheduled runs of one deployment :func:`drop_stale_scheduled_runs` deleted.
+
+    ``deployment``: ``flow/deployment``; ``other_schedule``: how many its schedules in force
+    would not have created (an earlier serve's cron); ``older_missed``: how many missed runs
+    of the schedules in force were older than the one kept; ``catch_up``: the one missed run
+    kept, as ``name (due TIME)``, or None."""
+
+    deployment: str
+    other_schedule: int
+    older_missed: int
+    catch_up: str | None
+
+    def message(self) -> str:
+        """The line serve says about it."""
+        parts = []
+        if self.other_schedule:
+            parts.append(f"{self.other_schedule} of a schedule no longer in force")
+        if self.older_missed:
+            parts.append(f"{self.older_missed} missed run(s) older than the one kept")
+        said = (
+            f"{self.deployment}: dropped {self.other_schedule + self.older_missed} scheduled "
+            f"run(s) left from before this serve ({', '.join(parts)})"
+            if parts
+            else f"{self.deployment}:"
+        )
+        if self.catch_up:
+            said += (
+                f"{'; ' if parts else ' '}the latest missed run, {self.catch_up}, runs now as "
+                "the one catch-up (the nightly's look-back covers the dates before it)"
+            )
+        return said
+
+
+def drop_stale_scheduled_runs(
+    deployments: Sequence[RunnerDeployment],
+    now: datetime | None = None,
+    since: datetime | None = None,
+) -> list[DroppedRuns]:
+    """Delete the scheduled runs of ``deployments`` (as registered on the Prefect API) that
+    their schedules in force would not start now, and return what was deleted, one
+    :class:`DroppedRuns` per deployment that had any (or a catch-up).
+
+    Only runs the server's scheduler created (``auto_scheduled``) and that never started
+    (``run_count`` 0, state type ``SCHEDULED``: ``Scheduled``, ``Late``,
+    ``AwaitingConcurrencySlot``) are considered; runs someone asked for are kept. Of those
+    due at ``now`` (UTC, default the current time) or before, the latest one a schedule in
+    force produces is kept as the one catch-up and every other is deleted; of those due
+    later, those no schedule in force produces are deleted. The catch-up is named only when
+    it was due before ``since`` (when serve started; default ``now``): one due while serve
+    was starting was not missed.
+
+    Why: registering a deployment again (Prefect 3.8's upsert) deletes only its future
+    auto-scheduled runs, and Prefect has no way to skip late ones (PrefectHQ/prefect#15886).
+    A trial served the nightly on ``*/2 * * * *``, stopped it, and the next plain ``serve``
+    (02:30 cron) ran the 31 overdue runs of the old schedule one after another; a serve down
+    for days would likewise run one nightly per night missed.
+
+    A deployment not registered yet is skipped. Raises what the Prefect client raises when
+    the API does not answer."""
+    from prefect.client.orchestration import get_client
+
+    now = now or datetime.now(UTC)
+    since = since or now
+    found = []
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            dropped = _drop_stale_runs_of(client, deployment.full_name, now, since)
+            if dropped is not None:
+                found.append(dropped)
+    return found
+
+
+def _drop_stale_runs_of(
+    client: Any, full_name: str, now: datetime, since: datetime
+) -> DroppedRuns | None:
+    """:func:`drop_stale_scheduled_runs` for the deployment ``full_name`` through the sync
+    ``client``; None when nothing was deleted or missed (or it is not registered)."""
+    import asyncio
+
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        registered = client.read_deployment_by_name(full_name)
+    except ObjectNotFound:
+        return None
+    waiting = FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[registered.id]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+    )
+    runs: list[Any] = []
+    while True:
+        page = client.read_flow_runs(
+            flow_run_filter=waiting,
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=PAGE,
+            offset=len(runs),
+        )
+        runs += page
+        if len(page) < PAGE:
+            break
+    runs = [r for r in runs if r.auto_scheduled and r.run_count == 0 and r.expected_start_time]
+    if not runs:
+        return None
+    in_force = [s.schedule for s in registered.schedules if s.active]
+    produced = asyncio.run(_produced_by(in_force, [r.expected_start_time for r in runs]))
+    pairs = list(zip(runs, produced, strict=True))
+    other = [run for run, ok in pairs if not ok]
+    # Sorted by due time: the last overdue run of the schedules in force is the catch-up.
+    missed = [run for run, ok in pairs if ok and run.expected_start_time <= now]
+    catch_up = missed[-1] if missed else None
+    older = missed[:-1]
+    for run in other + older:
+        try:
+            client.delete_flow_run(run.id)
+        except ObjectNotFound:  # started and gone meanwhile, or deleted by the upsert
+            continue
+    if catch_up is not None and catch_up.expected_start_time >= since:
+        catch_up = None  # due as serve started: not a missed run
+    if not (other or older or catch_up):
+        return None
+    kept = None
+    if catch_up is not None:
+        timezone = getattr(in_force[0], "timezone", None) or "UTC"
+        due = catch_up.expected_start_time.astimezone(ZoneInfo(timezone))
+        kept = f"{catch_up.name} (due {due:%Y-%m-%d %H:%M} {timezone})"
+    return DroppedRuns(full_name, len(other), len(older), kept)
+
+
+async def _produced_by(schedules: Sequence[Any], times: Sequence[datetime]) -> list[bool]:
+    """Whether each of ``times`` is a time one of ``schedules`` (Prefect's client schedule
+    objects) gives, as the server's scheduler computes them."""
+    from prefect.server.schemas import schedules as server_schedules
+
+    computed = [
+        getattr(server_schedules, type(s).__name__).model_validate(s.model_dump())
+        for s in schedules
+    ]
+    found = []
+    for when in times:
+        hits = False
+        for schedule in computed:
+            first = await schedule.get_dates(n=1, start=when)
+            if first and first[0] == when:
+                hits = True
+                break
+        found.append(hits)
+    return found
 
 
 def _exits(group: BaseExceptionGroup[SystemExit]) -> list[SystemExit]:

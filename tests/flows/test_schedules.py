@@ -641,3 +641,114 @@ def test_serve_on_the_embedded_api_fires_the_nightly_schedule(tmp_path: Path) ->
     assert serving.returncode == 0, _with_its_log(err.read_text())
     assert "Traceback" not in err.read_text()
     assert run_servers == []
+
+
+def _nightly_on(settings: Settings, cron: str, name: str) -> Any:
+    """The real nightly deployment with ``cron``, under its own ``name`` (the test API is
+    shared by this process's tests), registered on the API."""
+    from prefect.schedules import Cron
+
+    from flows.deployments import NIGHTLY, build_deployments
+
+    [nightly] = [
+        d
+        for d in build_deployments(settings, {NIGHTLY: [Cron(cron, timezone=TIMEZONE)]})
+        if d.name == NIGHTLY
+    ]
+    nightly.name = name
+    nightly.apply()
+    return nightly
+
+
+def _scheduled_by_the_server(name: str, start: datetime, end: datetime) -> list[datetime]:
+    """Have the API's scheduler create the runs of deployment ``nightly-window/name`` due
+    from ``start`` to ``end`` (as its scheduler service does ahead of time, here for times
+    already past too), and return the due times of its scheduled runs."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"nightly-window/{name}")
+        client._client.post(
+            f"/deployments/{deployment.id}/schedule",
+            json={"start_time": start.isoformat(), "end_time": end.isoformat(), "max_runs": 500},
+        ).raise_for_status()
+    return _due_times(name)
+
+
+def _due_times(name: str) -> list[datetime]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"nightly-window/{name}")
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+            ),
+            limit=200,
+        )
+    return sorted(r.expected_start_time for r in runs if r.expected_start_time)
+
+
+def test_serve_restarted_on_another_cron_drops_the_old_schedules_overdue_runs(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """Found by a trial: serve on `*/2 * * * *`, stopped, then a plain serve (02:30 cron) ran
+    the 31 overdue runs of the old schedule one after another: registering a deployment
+    again (Prefect 3.8) deletes only its future auto-scheduled runs. Serve now drops the
+    runs its schedule in force would not start; a run someone asked for is kept."""
+    from prefect import get_client
+
+    from flows.deployments import drop_stale_scheduled_runs
+
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone=TIMEZONE)
+    name = "nightly-restarted"
+    _nightly_on(settings, "*/2 * * * *", name)
+    # An hour of the old schedule, yesterday 10:00-11:00 London (no 02:30 in it), overdue.
+    london = ZoneInfo(TIMEZONE)
+    yesterday = datetime.now(london).date() - timedelta(days=1)
+    start = datetime(yesterday.year, yesterday.month, yesterday.day, 10, tzinfo=london)
+    assert len(_scheduled_by_the_server(name, start, start + timedelta(minutes=59))) == 30
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"nightly-window/{name}")
+        asked = client.create_flow_run_from_deployment(deployment.id)  # someone's own run
+    nightly = _nightly_on(settings, "30 2 * * *", name)  # the plain serve registers again
+    # Prefect's upsert kept the old schedule's overdue runs: the defect's cause.
+    assert len(_due_times(name)) == 31
+
+    [dropped] = drop_stale_scheduled_runs([nightly])
+
+    assert (dropped.other_schedule, dropped.older_missed, dropped.catch_up) == (30, 0, None)
+    assert "dropped 30 scheduled run(s)" in dropped.message()
+    assert _due_times(name) == [asked.expected_start_time]
+
+
+def test_a_serve_down_for_days_catches_up_with_one_nightly(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """A serve down for three nights finds the three missed nightly runs (created ahead of
+    time by the scheduler) overdue; it runs the latest one alone (its look-back covers the
+    dates before it), not one per night, and keeps the runs still to come."""
+    from flows.deployments import drop_stale_scheduled_runs
+
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone=TIMEZONE)
+    name = "nightly-down-for-days"
+    nightly = _nightly_on(settings, "30 2 * * *", name)
+    now = datetime.now(UTC)
+    due = _scheduled_by_the_server(name, now - timedelta(days=3), now + timedelta(days=2))
+    missed = [d for d in due if d <= now]
+    assert len(missed) == 3
+
+    [dropped] = drop_stale_scheduled_runs([nightly], now=now)
+
+    assert (dropped.other_schedule, dropped.older_missed) == (0, 2)
+    local = missed[-1].astimezone(ZoneInfo(TIMEZONE))
+    assert f"(due {local:%Y-%m-%d} 02:30 {TIMEZONE})" in str(dropped.catch_up)
+    assert _due_times(name) == [missed[-1]] + [d for d in due if d > now]
