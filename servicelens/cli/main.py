@@ -948,13 +948,24 @@ EXIT_STATUSES: dict[str, dict[str, str]] = {
     "dictionary": {
         "1": "--check: the docs or a partition on disk disagree with the contracts, or a bug"
     },
+    "serve": {
+        "0": "stopped by Ctrl-C or SIGTERM, its normal end (what its runs held is released and "
+        "named): a service manager such as systemd counts 0 as a clean stop, 143 as a failure"
+    },
 }
+#: The commands that never exit 130 or 143: ``serve`` runs until stopped, so a stop is its
+#: clean end (exit 0), as systemd expects of a service (``SuccessExitStatus``: 0 is clean;
+#: an exit 143 left the unit "failed" after every ``systemctl stop``).
+STOPPED_CLEANLY = {"serve"}
 
 
 def exit_statuses_text(command: str) -> str:
     """The ``exit status:`` block of ``command``'s --help (its whole name: ``sources run``):
-    the statuses every command ends with and :data:`EXIT_STATUSES`' own, in order."""
+    the statuses every command ends with (130 and 143 but for :data:`STOPPED_CLEANLY`) and
+    :data:`EXIT_STATUSES`' own, in order."""
     statuses = {**_EVERY_EXIT, **EXIT_STATUSES.get(command, {})}
+    if command in STOPPED_CLEANLY:
+        del statuses["130, 143"]
     lines = ["exit status:"]
     for code in sorted(statuses, key=lambda c: int(c.split(",")[0])):
         text = textwrap.fill(
