@@ -164,6 +164,7 @@ def serve_deployments(
             with (
                 serve_log(),
                 served,
+                _stop_noted(served),
                 _runs_reach_this_api(on_server),
                 _serving_banner(on_serving, started),
             ):
@@ -176,6 +177,7 @@ def serve_deployments(
         with (
             serve_log(),
             served,
+            _stop_noted(served),
             _runs_reach_this_api(on_server),
             _serving_banner(on_serving, started),
         ):
@@ -237,6 +239,26 @@ def _serving_banner(
         yield
     finally:
         prefect.flows._display_serve_start_message = before
+
+
+@contextmanager
+def _stop_noted(served: ServedRuns) -> Iterator[None]:
+    """While serving, Prefect's runner's SIGTERM handler (``Runner.handle_sigterm``, which
+    Ctrl-C reaches too: :func:`_stop_as_on_sigterm`) first sets ``served.stopping``, so a
+    run whose process ends unfinished after it is said stopped by serve's shutdown."""
+    from prefect.runner.runner import Runner
+
+    original = Runner.handle_sigterm
+
+    def handle_sigterm(self: Runner, *args: Any, **kwargs: Any) -> None:
+        served.stopping.set()
+        original(self, *args, **kwargs)
+
+    Runner.handle_sigterm = handle_sigterm  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Runner.handle_sigterm = original  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -144,6 +144,12 @@ class ServedRuns:
         #: ``flow/run-name`` of each run whose start was said; the runs whose end was said.
         self.names: dict[str, str] = {}
         self._ended: set[str] = set()
+        #: Each run's parameters and ``flow/deployment``, for the command that runs it again.
+        self.parameters: dict[str, dict[str, object]] = {}
+        self.deployments: dict[str, str] = {}
+        #: Set when serve's own shutdown begins (Ctrl-C, SIGTERM): a run whose process ends
+        #: unfinished after it was stopped by it, not lost (:meth:`_say_ended`).
+        self.stopping = threading.Event()
         #: (layer, ISO date, date flow run id) of the dates they held.
         self.held: set[tuple[Layer, str, str]] = set()
         self._done = threading.Event()
@@ -204,9 +210,17 @@ class ServedRuns:
             with get_client(sync_client=True) as client:
                 state = client.read_flow_run(UUID(run_id)).state
             self._ended.add(run_id)
-            if state is None or not state.is_final():
+            was = state.name if state else "unset"
+            if (state is None or not state.is_final()) and self.stopping.is_set():
+                # Found by a trial: a backfill serve's SIGTERM stopped was said to have
+                # "exited with the run Submitting", as if it had been lost.
                 outcome = (
-                    f"its process exited with the run {state.name if state else 'unset'} "
+                    f"stopped by serve's shutdown (it was {was}); rerun with: "
+                    + self.rerun_command(run_id)
+                )
+            elif state is None or not state.is_final():
+                outcome = (
+                    f"its process exited with the run {was} "
                     "(`servicelens runs show` says whether it holds anything)"
                 )
             else:
@@ -223,14 +237,34 @@ class ServedRuns:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(UUID(run_id))
             flow = client.read_flow(run.flow_id)
+            deployment = client.read_deployment(run.deployment_id) if run.deployment_id else None
         parameters = dict(run.parameters or {})
         self._asked.add(run_id)
         self.names[run_id] = f"{flow.name}/{run.name}"
+        self.parameters[run_id] = parameters
+        if deployment is not None:
+            self.deployments[run_id] = f"{flow.name}/{deployment.name}"
         how = "scheduled" if getattr(run, "auto_scheduled", False) else "triggered"
         say_served(f"started {self.names[run_id]} ({run_id}, {how})")
         other = _other_data_dir(parameters, self.settings.data_dir)
         if other is not None:
             self.elsewhere[run_id] = Settings.from_env(other)
+
+    def rerun_command(self, run_id: str) -> str:
+        """The command that runs again what flow run ``run_id`` (one :meth:`look` noted) was
+        to do: a backfill's ``servicelens backfill`` of its range and policy, else its
+        deployment run through ``servicelens prefect`` (with serve running again), else
+        ``servicelens runs show``."""
+        name = self.names.get(run_id, run_id).split("/", 1)[-1]
+        backfill = StoppedBackfill.of(name, self.parameters.get(run_id, {}), self.settings.data_dir)
+        if backfill is not None:
+            return _backfill_command(backfill.layer, backfill.start, backfill.end, backfill.rerun)
+        if run_id in self.deployments:
+            return (
+                f"servicelens prefect deployment run '{self.deployments[run_id]}' "
+                "(once serve runs again)"
+            )
+        return "servicelens runs show (it says what the run left)"
 
     def _data_dirs(self) -> dict[str | None, Settings]:
         """The data directories the served runs work on: serve's own (None), then each

@@ -513,6 +513,9 @@ def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
         _stop(serving)
     said = err.read_text()
     assert serving.returncode == 0, _with_its_log(said)
+    # A run whose process ended in the stop is said stopped by it, never "exited with the
+    # run Submitting" as if lost (a trial's SIGTERM; flows.served.ServedRuns.stopping).
+    assert "its process exited with the run" not in out.read_text(), out.read_text()
     # The run was in flight: no outcome of its own, the date left unfinished and named.
     outcome = json.loads((data_dir / "runs" / f"survey_date={day}.json").read_text())
     assert outcome["outcome"] in ("interrupted", "crashed"), outcome
