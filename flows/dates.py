@@ -52,6 +52,7 @@ from servicelens.checkpoints import checkpoint
 from servicelens.runtime import is_rust_panic, panics_as_errors
 from servicelens.settings import Settings
 from servicelens.storage.claims import refuse_if_stopping
+from servicelens.storage.fs import file_written_when
 from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import discard_run_staging
 from servicelens.storage.runs import PlannedDate, decided_by, read_outcome, record_outcome
@@ -174,7 +175,7 @@ def disk_full_at(error: BaseException) -> str | None:
     while seen is not None and id(seen) not in chain:
         chain.add(id(seen))
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
-            found = getattr(seen, "path", None) or seen.filename
+            found = getattr(seen, "path", None) or file_written_when(seen)
             return str(found) if found else "a file of the data directory"
         seen = seen.__cause__ or seen.__context__
     return None

@@ -133,7 +133,8 @@ def nightly(
         # Run on its own (not as one date of a backfill or window, whose run does this once).
         publish_weekly_task(settings, [day])
         alert_on_early_warning(settings.notify_url, result.get("early_warning"))
-        write_report_task(settings)
+        ran = DateOutcome(day.isoformat(), "completed", name, result)
+        write_reports_after([settings], [ran])
     return result
 
 
@@ -184,6 +185,31 @@ class DatesNotCompleted(RuntimeError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class RanThenReportFailedError(Exception):
+    """Dates ran (their outcomes recorded, as far as the disk let them be), then the run
+    report could not be written; raised from the write's ``OSError``. Its message says what
+    ran and how it ended. ``servicelens run`` and ``backfill`` exit 1 on it, as on a date that
+    failed while running, not 2 (refused before or instead of running dates): a trial's full
+    disk failed a date, then the report, and the command exited 2 naming no file."""
+
+
+def write_reports_after(reported: list[Settings], ran: list[DateOutcome]) -> None:
+    """Write the run report of each of ``reported`` (:func:`flows.tasks.write_report_task`)
+    once the dates of ``ran`` ran. An ``OSError`` of the writes (a full disk) is raised as
+    :class:`RanThenReportFailedError` when a date ran, as itself when none did."""
+    try:
+        for settings in reported:
+            write_report_task(settings)
+    except OSError as error:
+        if not ran:
+            raise
+        failed = [f"{o.day}: {o.error}" for o in ran if o.outcome == "failed"]
+        said = f"{outcome_counts(ran)}" + (f" ({'; '.join(failed)})" if failed else "")
+        raise RanThenReportFailedError(
+            f"the run's dates ran: {said}; then its run report could not be written"
+        ) from error
 
 
 def outcome_rows(state: State) -> list[dict[str, Any]] | None:
@@ -354,7 +380,7 @@ def backfill(
                     limit=BACKFILL_LIMIT,
                 )
             publish_weekly_task(chosen, _completed(ran))
-            write_report_task(chosen)
+            write_reports_after([chosen], ran)
             return ran
 
         if every_source:
@@ -436,8 +462,7 @@ def nightly_window(
                     notify_url or settings.notify_url, outcome.result.get("early_warning")
                 )
         outcomes += configured_source_outcomes(settings, target, nightly, _triggered_at())
-        for reported in nightly_report_settings(settings):
-            write_report_task(reported)
+        write_reports_after(nightly_report_settings(settings), outcomes)
         prune_cache()
         return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)
 
@@ -449,8 +474,7 @@ def nightly_sources(day: date, settings: Settings) -> State:
     write the run report(s) of :func:`nightly_report_settings`."""
     _refuse_another_timezone(settings)
     outcomes = configured_source_outcomes(settings, day, nightly, _triggered_at())
-    for reported in nightly_report_settings(settings):
-        write_report_task(reported)
+    write_reports_after(nightly_report_settings(settings), outcomes)
     return _finish(f"sources {day}", "sources-summary", outcomes)
 
 

@@ -1194,15 +1194,25 @@ def write_failure_message(
     ``error`` is not one. Found by an operator's trial: a run-record folder made read-only
     ended in "unexpected PermissionError ... this is a bug in servicelens" (a partition's
     own write says so itself: StorageError)."""
+    from servicelens.storage.fs import file_written_when
+
     if not isinstance(error, OSError) or error.errno not in _CANNOT_WRITE:
         return None
-    where = error.filename or "a file of the data directory"
+    # A full disk's error from write() names no file: the file being written is found
+    # from where it was raised (a trial read "a file of the data directory").
+    file = file_written_when(error)
+    where = file or "a file of the data directory"
     # The file's own folder: for an object store's data directory it is a local one (locks,
     # logs), which "the data directory" misnamed (a platform engineer's trial).
-    folder = f"{Path(error.filename).parent}" if error.filename else "the data directory"
+    folder = f"{Path(file).parent}" if file else "the data directory"
     # The system's own words for the error number: a lock's error carries its own advice
     # in strerror, which read "writable" twice beside this one's (a platform engineer's trial).
     said = os.strerror(error.errno) if error.errno else str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{where}: cannot write it: {said}. Free disk space on the filesystem of "
+            f"{folder} (`df -h {folder}` shows what is left), then {then}"
+        )
     return (
         f"{where}: cannot write it: {said}. Make {folder} writable (or "
         f"free disk space), then {then}"
@@ -1224,6 +1234,33 @@ def promoted_then_unwritable_message(error: BaseException, settings: Settings) -
         error.__cause__, then=f"`servicelens{source} report` writes the run report"
     )
     return None if unwritable is None else f"{error}. {unwritable}"
+
+
+def ran_then_unwritable_message(error: BaseException, args: argparse.Namespace) -> str | None:
+    """The message for a ``run`` or ``backfill`` whose dates ran and whose run report then
+    could not be written (``flows.pipeline.RanThenReportFailedError`` caused by an error
+    :func:`write_failure_message` knows: a full disk), or None for anything else: what ran,
+    the file refused, and the command to run once there is space (:func:`run_again`)."""
+    pipeline = sys.modules.get("flows.pipeline")
+    if pipeline is None or not isinstance(error, pipeline.RanThenReportFailedError):
+        return None
+    unwritable = write_failure_message(error.__cause__, then=f"run `{run_again(args)}`")
+    return None if unwritable is None else f"{error}. {unwritable}"
+
+
+def run_again(args: argparse.Namespace) -> str:
+    """The command that runs again what a ``run`` or ``backfill`` (``args``) left failed: the
+    same ``run``; the same backfill's range, with ``--rerun failed`` for one that ran missing
+    dates only (its failed dates are skipped by that policy). The data directory is added
+    where it is printed (``servicelens.reporting.suggested``)."""
+    if args.command != "backfill":
+        return "servicelens run" + (f" --date {args.date}" if args.date else "")
+    rerun = "failed" if args.rerun == "missing" else args.rerun
+    return (
+        "servicelens backfill"
+        + (f" --source {args.source}" if args.source else "")
+        + f" --start {args.start} --end {args.end} --rerun {rerun}"
+    )
 
 
 def object_store_failure_message(error: BaseException, data_dir: str) -> str | None:
@@ -1519,6 +1556,8 @@ def _run(
             )
         if (prefect_failed := prefect_failure_message(error)) is not None:
             return _fail(prefect_failed, log_path(), _json(args))
+        if (ran_then := ran_then_unwritable_message(error, args)) is not None:
+            return _fail(ran_then, log_path(), _json(args), EXIT_DATE_FAILED)
         if (cannot_write := write_failure_message(error)) is not None:
             return _fail(cannot_write, log_path(), _json(args))
         if (promoted := promoted_then_unwritable_message(error, settings)) is not None:

@@ -16,6 +16,7 @@ partition guarantee on that.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import io
@@ -353,7 +354,43 @@ def os_error_of(error: BaseException, path: Path) -> OSError:
     if found:
         number = int(found.group(1))
         return OSError(number, os.strerror(number), str(path))
+    # On a filesystem that fills during the write, polars can lose the OS's number and say
+    # only "parquet: File out of specification: Invalid thrift: transport error" (a trial's
+    # 64 KB tmpfs): a write that failed on a filesystem with no block left is a full disk.
+    if no_space_left(path):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     return OSError(f"writing {path} failed: {error}")
+
+
+def no_space_left(path: Path) -> bool:
+    """Whether the filesystem that holds ``path`` (or its nearest existing folder) has no
+    block left for a write; False when that cannot be told."""
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def file_written_when(error: OSError) -> str | None:
+    """The file ``error`` is about: its ``filename``, else the file being written where it
+    was raised (the innermost frame of its traceback holding an open file). Python's
+    ``write()`` of an open file reports a full disk with no file name (a trial read "a file
+    of the data directory: cannot write it: No space left on device"); the frame that wrote
+    still holds the file object, which knows its name. None if neither says."""
+    if error.filename:
+        return str(error.filename)
+    found: str | None = None
+    trace = error.__traceback__
+    while trace is not None:
+        for value in trace.tb_frame.f_locals.values():
+            name = getattr(value, "name", None)
+            if isinstance(value, io.IOBase) and isinstance(name, str):
+                found = name  # the innermost frame's file wins: it is the one written
+        trace = trace.tb_next
+    return found
 
 
 def write_text_whole(target: DataPath, text: str) -> None:

@@ -168,8 +168,10 @@ def stage_partition(
         write_parquet(data, scratch)
         scratch.replace(target)
     except (OSError, pl.exceptions.PolarsError) as error:
+        # Told before the part-written file is deleted: the full disk is still full then.
+        failed = os_error_of(error, target)
         scratch.unlink(missing_ok=True)  # a full disk's part-written file, not left to fill it
-        raise os_error_of(error, target) from error
+        raise failed from error
     return target
 
 

@@ -815,3 +815,19 @@ def test_a_reversed_range_of_months_is_swapped_as_months(
     )
     assert main([*argv, "--start", "2021-06-15", "--end", "2021-01"]) == 2
     assert "Swap them: --start 2021-01 --end 2021-06-15" in capsys.readouterr().err
+
+
+def test_a_full_disk_names_the_file_its_write_refused() -> None:
+    """Found by an on-call engineer's trial on a 64 KB tmpfs: "a file of the data directory:
+    cannot write it: No space left on device". Python's write() of an open file reports a
+    full disk without the file's name; /dev/full answers every write with ENOSPC, as a full
+    disk does."""
+    from servicelens.cli.main import write_failure_message
+
+    with pytest.raises(OSError) as full:
+        Path("/dev/full").write_bytes(b"x" * 10_000)
+    assert full.value.filename is None  # what the trial's message had to go on
+    assert write_failure_message(full.value, then="run `servicelens run`") == (
+        "/dev/full: cannot write it: No space left on device. Free disk space on the "
+        "filesystem of /dev (`df -h /dev` shows what is left), then run `servicelens run`"
+    )
