@@ -743,7 +743,7 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             # Landed again under a changed definition, its rows read the same: no partition
             # runs for it, so the run names it here (found by a trial: it left the inbox, and
             # no run said so). One that changed partitions is named by its landing's notes.
-            same = "as before" if landing.sent_again else "under it"
+            same = "as before" if landing.sent_again or landing.unfinished_before else "under it"
             note = (
                 f"{path.name}: {landing.landed_again_text()}; its rows are the same {same}: "
                 "no partition changed"

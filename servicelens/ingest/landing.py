@@ -21,7 +21,9 @@ The same bytes dropped again under the same definition change nothing ("already 
 Under a changed definition (a fixed column mapping or date format) they are landed again:
 their rows replace the ones landed before, and a partition they no longer land in (their
 rows were dated by the delivery while the date format did not fit) is rewritten without
-them, so no row is both kept in one partition and quarantined in another.
+them, so no row is both kept in one partition and quarantined in another. Under the same
+definition, bytes that had reached only some of their partitions (a landing stopped by a
+full disk or a kill) are landed again, whole, and said to be so.
 
 Re-delivered rows are not resolved here: every copy is landed, dated by its delivery, and
 the clean layer keeps the latest (the older go to quarantine as superseded). A late row
@@ -106,6 +108,11 @@ class Landing:
     #: The same bytes had been landed before under other rules (a changed definition): their
     #: rows were landed again, replacing the ones landed before.
     landed_again: bool = False
+    #: The same bytes, under the same definition, landed before into only some of the
+    #: partitions they land in: that landing stopped part way (a full disk, a kill), and this
+    #: one finished it (``landed_again`` is set too). Found by a trial: the run after a full
+    #: disk said it was landed again "under the changed definition", which never changed.
+    unfinished_before: bool = False
     #: The same bytes, under the same definition, sent again after a later delivery had
     #: replaced some of their responses: landed again as delivered now, their copies in
     #: force again (``landed_again`` is set too).
@@ -170,6 +177,11 @@ class Landing:
                 f"landed again: the same bytes{named}, landed before, sent again after a "
                 "later delivery replaced some of their responses, whose copies are in force "
                 f"again{self._superseded_newer_text()}"
+            )
+        if self.unfinished_before:
+            return (
+                f"landed again: its earlier landing did not finish (the same bytes{named}, "
+                "under the same definition)"
             )
         return f"landed again under the changed definition (the same bytes{named}, landed before)"
 
@@ -999,6 +1011,10 @@ def land_delivery(
         periods = rows.get_column("_period").unique().sort().to_list()
         moved_out = [p for p in holding if p not in periods]
     result.landed_again = bool(holding)
+    # The same rules, yet some of its partitions never got its rows: landed part way before.
+    result.unfinished_before = (
+        bool(holding) and same_rules and not result.sent_again and not set(periods) <= set(holding)
+    )
     if definition.columns["response_id"].derive:
         rows = _with_resaved_ids(settings, mapped, rows, sha, result)
     # Only a row dated by its own time supersedes a copy elsewhere: a row whose time could

@@ -476,3 +476,36 @@ def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
     assert counts.surveys_read == counts.kept + counts.quarantined == 4
     assert counts.withdrawn == 1
     assert "1 response is in no mart now" in counts_detail({**asdict(counts), "scored": 0})
+
+
+def test_a_landing_that_did_not_finish_is_landed_again_not_under_a_changed_definition(
+    tmp_path: Path,
+) -> None:
+    """Found by an on-call engineer's trial: a full disk stopped the landing of
+    eu-night1.csv after its first partition; once space was freed, the next run said
+    "landed again under the changed definition (the same bytes, landed before)", though the
+    definition never changed. The state such a landing leaves is made here: the delivery's
+    raw copy and its first date's partition, its second date's never written."""
+    import shutil
+
+    from servicelens.ingest.configured import register_source
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.storage.partitions import partition_dir
+
+    source = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
+    definition = load_definition(str(source.definition))
+    export = tmp_path / "calls-jan.csv"
+    export.write_bytes(FIRST.encode())
+    first = land_delivery(source, definition, str(export))
+    assert sorted(first.periods) == [JAN1, JAN2]
+    shutil.rmtree(partition_dir(source.landed_dir, JAN2))
+
+    again = land_delivery(source, definition, str(export))
+    assert again.landed_again and sorted(again.periods) == [JAN1, JAN2]
+    assert read_partition(source.landed_dir, JAN2).height == 1
+    [said] = [n for n in again.notes() if n.startswith("landed again")]
+    assert said == (
+        "landed again: its earlier landing did not finish (the same bytes, under the same "
+        "definition); it changed the partition of 2021-01-02"
+    )
