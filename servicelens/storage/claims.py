@@ -487,8 +487,10 @@ def in_flight_action(settings: Settings, planned: PlannedDate) -> dict[str, str]
         then += f", and {missing}"
     return {
         "action": "recover" if planned.run else "skip",
-        "what_happens": f"{claim.name} died ({verdict.reason}): it is marked crashed, its slot "
-        f"released, and {then}",
+        # A plan, not a report: the dry run changes nothing (a trial read "it is marked
+        # crashed, its slot released" and took it as done; the next real run did it).
+        "what_happens": f"{claim.name} died ({verdict.reason}): it would be marked crashed, "
+        f"its slot released, and {then}",
     }
 
 

@@ -302,3 +302,34 @@ def test_a_signal_while_prefect_is_half_imported_still_stops_as_interrupted(
     assert "servicelens: SIGINT: stopping" in done.stderr
     assert "servicelens: interrupted." in done.stderr
     assert "Error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_dry_run_says_what_would_be_done_with_a_dead_run_and_does_none_of_it(
+    tmp_path: Path,
+) -> None:
+    """Found by an on-call engineer's trial: after a backfill was killed with SIGKILL,
+    ``backfill --dry-run`` said "nightly-eu-csat-2026-03-29 died ...: it is marked crashed,
+    its slot released", though it changed nothing (the next real backfill did that)."""
+    from servicelens.settings import SURVEYS_FILE
+    from servicelens.storage.claims import in_flight_action
+    from servicelens.storage.runs import PlannedDate
+
+    settings = _settings(tmp_path)
+    claim = _claim(settings)  # its lock free: its process is gone
+    path = claim_path(settings, claim.record_name)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(claim.__dict__))
+    planned = PlannedDate(DAY, "missing", True, "never ran", f"key-{DAY}")
+    export = settings.raw_day(DAY) / SURVEYS_FILE  # the date's export is there to run
+    export.parent.mkdir(parents=True)
+    export.write_text("survey_id\n")
+    plan = in_flight_action(settings, planned)
+    assert plan["action"] == "recover"
+    assert plan["what_happens"].startswith(f"nightly-{DAY} died (the run in "), plan
+    assert "is gone: its lock is free)" in plan["what_happens"], plan
+    assert (
+        "it would be marked crashed, its slot released, and the date runs again"
+        in (plan["what_happens"])
+    )
+    assert "it is marked crashed" not in plan["what_happens"]
+    assert read_date_claim(settings, DAY) == claim  # nothing released
