@@ -21,6 +21,7 @@ from servicelens.cli.console import (
 from servicelens.cli.embedded_api import start_in_background
 from servicelens.cli.interrupts import said_when_stopped, stops_itself
 from servicelens.cli.upgrades import older_contracts_note
+from servicelens.dates import why_no_date
 from servicelens.settings import Settings
 from servicelens.storage.runs import (
     RERUN_POLICIES,
@@ -676,7 +677,9 @@ def day_or_month(day: Callable[[str], date], last: bool) -> Callable[[str], date
     """An argument type reading ``YYYY-MM-DD`` with ``day``, or a month ``YYYY-MM`` as its
     first day (``last`` False, for ``--start``) or its last day (``last`` True, for
     ``--end``): a monthly source's partitions are months. Raises
-    ``argparse.ArgumentTypeError`` naming both forms."""
+    ``argparse.ArgumentTypeError`` with the calendar's reason for text shaped as either
+    that names none (:func:`servicelens.dates.why_no_date`: ``2026-02-30``, ``2026-13``),
+    else naming both forms."""
 
     def parse(text: str) -> date:
         if len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit():
@@ -686,6 +689,12 @@ def day_or_month(day: Callable[[str], date], last: bool) -> Callable[[str], date
         try:
             return day(text)
         except argparse.ArgumentTypeError:
+            # The calendar's reason where the text is shaped as a date or a month (an
+            # on-call engineer's trial: 2026-02-30 was told it is not shaped like one).
+            if (reason := why_no_date(text)) is not None:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r} is not a date or a month: {reason}"
+                ) from None
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not a date like 2026-11-01 or a month like 2026-11"
             ) from None

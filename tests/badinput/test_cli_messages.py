@@ -203,6 +203,30 @@ def test_a_date_the_calendar_lacks_is_refused_with_the_calendars_reason(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("option", "typed", "said"),
+    [
+        ("--start", "2026-02-30", "February 2026 has no 30th: its last day is 2026-02-28"),
+        ("--end", "2026-13", "there is no month 13 (months are 01 to 12)"),
+        ("--end", "2026-04-31", "April 2026 has no 31st: its last day is 2026-04-30"),
+    ],
+)
+def test_a_range_end_the_calendar_lacks_is_refused_with_the_calendars_reason(
+    option: str, typed: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--start`/`--end` (a date or a month) give the calendar's reason as `--date` does:
+    they said "is not a date like 2026-11-01 or a month like 2026-11" of 2026-02-30."""
+    bounds = {"--start": "2026-02-01", "--end": "2026-02-03", option: typed}
+    with pytest.raises(SystemExit) as refused:
+        main(
+            ["backfill", *(a for pair in bounds.items() for a in pair), "--data-dir", str(tmp_path)]
+        )
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {typed!r} is not a date or a month: {said} (see" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_text_of_another_shape_is_told_what_a_date_looks_like(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
