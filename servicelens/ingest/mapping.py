@@ -30,6 +30,7 @@ from servicelens.ingest.definitions import (
 from servicelens.ingest.readers import (
     XLS_SIGNATURE,
     XLSX_SIGNATURE,
+    CsvDialect,
     EmptyFile,
     RawRead,
     Reject,
@@ -135,8 +136,8 @@ def _check_is_workbook(path: str, data: bytes) -> None:
     )
 
 
-def _sheet_names(data: bytes) -> list[str] | None:
-    """The workbook's sheet names, in order; None when it cannot be opened."""
+def workbook_sheet_names(data: bytes) -> list[str] | None:
+    """The sheet names of a workbook's bytes, in order; None when it cannot be opened."""
     import fastexcel
 
     try:
@@ -157,9 +158,25 @@ _EXCEL_DATE = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"
 
 
 def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> RawRead:
-    """Read one sheet of an .xlsx workbook (polars with the fastexcel/calamine engine) as
-    text; a row's ``source_line`` is its row number in the sheet."""
-    sheet = definition.read.sheet
+    """Read the sheet of an .xlsx workbook the definition's ``[read]`` names as text
+    (:func:`read_workbook_with_lines`)."""
+    return read_workbook_with_lines(path, definition.read.sheet, definition.read.dialect)
+
+
+def read_workbook_with_lines(
+    path: str | DataPath, sheet: str | int, dialect: CsvDialect, first_row: int = 1
+) -> RawRead:
+    """Read one sheet of a workbook (.xlsx, .xlsm, .xls or .ods: polars with the
+    fastexcel/calamine engine) as text: ``sheet`` a 0-based index or a name, ``dialect``'s
+    ``header_rows`` the rows the header takes (``names`` and case as for a CSV). A row's
+    ``source_line`` is its row number as the spreadsheet shows it (1 for the first row,
+    blank rows above the data counted: calamine starts its grid at the first used row).
+    Rows before ``first_row`` are left out, as if blank (a title above the header). Blank
+    rows are skipped. A date cell reads ``2026-11-28 00:00:00``, a date and time cell
+    ``2026-11-28 14:05:00``, a time-of-day cell ``14:05:00``; a number cell as its number.
+
+    Raises SourceError naming the file: not a workbook, damaged, no such sheet, or the
+    sheet empty."""
     data = read_bytes(str(path))
     _check_is_workbook(str(path), data)
     try:
@@ -173,9 +190,12 @@ def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> 
             drop_empty_rows=False,
             drop_empty_cols=False,
             raise_if_empty=False,
+            # From the sheet's first row, not its first used one: a row's number is the
+            # one Excel shows (a sheet starting on row 3 had its rows numbered from 1).
+            read_options={"skip_rows": 0},
         )
     except Exception as error:  # fastexcel raises its own types for a broken workbook
-        sheets = _sheet_names(data)
+        sheets = workbook_sheet_names(data)
         if sheets is None:
             raise SourceError(
                 f"{path}: the workbook cannot be read; it may be cut short or damaged "
@@ -197,8 +217,10 @@ def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> 
     # day: it is the time alone, as the definition's unit or a date + time pair reads it.
     grid = grid.select(pl.all().cast(pl.String).str.replace(_EXCEL_TIME_OF_DAY, "$1"))
     rows = grid.rows()
-    blank = [all(v is None or str(v).strip() == "" for v in row) for row in rows]
-    dialect = definition.read.dialect
+    blank = [
+        i + 1 < first_row or all(v is None or str(v).strip() == "" for v in row)
+        for i, row in enumerate(rows)
+    ]
     from servicelens.ingest.readers import column_names
 
     header_records: list[list[str]] = []
@@ -659,7 +681,7 @@ def header_as_written(read: RawRead) -> list[str]:
 def _sheet_hint(read: RawRead) -> str:
     """For a workbook whose sheet lacks the columns: its other sheets, where the responses
     may be (Microsoft Forms and hand-kept workbooks put a summary first, say)."""
-    sheets = _sheet_names(read_bytes(read.path))
+    sheets = workbook_sheet_names(read_bytes(read.path))
     if sheets is None or len(sheets) < 2:
         return ""
     return (

@@ -1063,6 +1063,33 @@ def test_a_workbook_with_date_and_time_cells_reads_them_as_the_sheet_shows_them(
     ]
 
 
+def test_a_workbook_row_is_numbered_as_the_sheet_shows_it_when_rows_above_are_empty(
+    tmp_path: Path,
+) -> None:
+    """A sheet whose header is on row 3 (rows 1-2 left empty, as a pasted export often is):
+    calamine starts its grid at the first used row, so a quarantined row was named by a
+    row number two less than the one Excel shows, and QA looked at the wrong row."""
+    import xlsxwriter
+
+    from servicelens.ingest.mapping import read_export
+
+    target = tmp_path / "calls.xlsx"
+    book = xlsxwriter.Workbook(str(target))
+    sheet = book.add_worksheet("Calls")
+    sheet.write_row(2, 0, ["Call Id", "Date", "Satisfaction"])
+    sheet.write_row(3, 0, ["ID1", "2026-03-28 10:00", 5])
+    sheet.write_row(5, 0, ["ID2", "2026-03-28 11:00", 1])  # row 5 left blank between them
+    book.close()
+    definition = tmp_path / "calls.toml"
+    definition.write_text(
+        'name = "calls"\n[read]\nformat = "xlsx"\n[columns]\nresponse_id = "Call Id"\n'
+        'submitted_at = "Date"\ncsat = "Satisfaction"\n'
+    )
+    read = read_export(load_definition(definition), target)
+    assert read.header == ["Call Id", "Date", "Satisfaction"]
+    assert read.frame.select("Call Id", "source_line").rows() == [("ID1", 4), ("ID2", 6)]
+
+
 def test_a_folder_named_like_a_preset_is_not_taken_for_its_definition(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
