@@ -164,7 +164,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
             f"source {source.source} configured ({registered}); drop its exports in "
             f"{source.inbox_dir}: the nightly run (`servicelens run`, the served schedule) "
             f"lands them and runs the {source.partition}s they touch. QA puts its audits "
-            f"(response_id, root_cause, audited_at, auditor) as CSV files in "
+            f"(response_id, root_cause, audited_at, auditor) as CSV files or Excel workbooks in "
             f"{source.audits_dir}: training reads them as labels"
         )
         if replacing and rules_before == _rules_of(settings, str(source.definition)):

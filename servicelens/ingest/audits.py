@@ -25,14 +25,20 @@ late audits under the day they audited, and a response id names its response on 
 
 A configured source (``servicelens sources add``) has no date folders: its QA team puts
 audit files, named as it likes (``qa-2026-11.csv``), in ``audits/<source>/``
-(``Settings.audits_dir``), and every ``*.csv`` there is read the same way. They label the
-source's responses beside (and over) a label its own export carries (``[label]``).
+(``Settings.audits_dir``), and every ``*.csv`` there is read the same way, and so is every
+workbook (:data:`AUDIT_WORKBOOK_SUFFIXES`: QA fills in the review-queue worksheet in Excel
+and saves it as one), read by the reader of a definition's ``format = "xlsx"``
+(:func:`~servicelens.ingest.mapping.read_workbook_with_lines`): the sheet holding the audit
+header, each row named by the row number the sheet shows, a date cell read as the date it
+holds (:func:`_read_audit_workbook`). They label the source's responses beside (and over) a
+label its own export carries (``[label]``).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +46,11 @@ from typing import Any
 
 import polars as pl
 
+from servicelens.ingest.mapping import (
+    EXCEL_DATE,
+    read_workbook_with_lines,
+    workbook_sheet_names,
+)
 from servicelens.ingest.readers import (
     XLS_SIGNATURE,
     XLSX_SIGNATURE,
@@ -50,6 +61,7 @@ from servicelens.ingest.readers import (
     closest_column,
     column_key,
     decode_export,
+    is_workbook,
     read_csv_with_lines,
     unpack_delivery,
 )
@@ -182,6 +194,9 @@ class AuditRead:
     #: Audit rows whose id was another id of one response (:func:`other_response_ids`),
     #: read as that response's, counted by the id's name (``{"ticket_id": 3}``).
     named_by_other_id: dict[str, int] = field(default_factory=dict)
+    #: The workbooks read (:func:`_read_audit_workbook`), each with the sheet read: their
+    #: rows' ``source_line`` is the sheet's row number.
+    sheets: dict[str, str] = field(default_factory=dict)
 
     def settled(self) -> pl.Series:
         """For each row of ``set_aside``, whether a later audit of its response is in force
@@ -278,17 +293,29 @@ def _files_in(folder: DataPath) -> list[DataPath]:
     return sorted(found, key=str)
 
 
+#: The workbooks a configured source's audits folder reads beside ``*.csv``: those calamine
+#: (the reader of a definition's ``format = "xlsx"``) opens. Apple Numbers' own ``.numbers``
+#: is not one of them.
+AUDIT_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+def _read_as_audits(path: DataPath) -> bool:
+    """Whether a file of a configured source's audits folder is read: a ``*.csv`` or a
+    workbook (:data:`AUDIT_WORKBOOK_SUFFIXES`), the suffix in any case."""
+    return path.name.lower().endswith((".csv", *AUDIT_WORKBOOK_SUFFIXES))
+
+
 def source_audit_files(folder: DataPath) -> list[DataPath]:
-    """Every ``*.csv`` in a configured source's audits folder, at any depth, by path
-    (:func:`_files_in`)."""
-    return [p for p in _files_in(folder) if p.name.lower().endswith(".csv")]
+    """Every ``*.csv`` and workbook (:data:`AUDIT_WORKBOOK_SUFFIXES`) in a configured
+    source's audits folder, at any depth, by path (:func:`_files_in`)."""
+    return [p for p in _files_in(folder) if _read_as_audits(p)]
 
 
 def misplaced_source_audit_files(folder: DataPath) -> list[str]:
     """Files in a configured source's audits folder, at any depth, that are not read (a
-    workbook, a text file), so QA is told to save them as CSV rather than see them
-    ignored."""
-    return [str(p) for p in _files_in(folder) if not p.name.lower().endswith(".csv")]
+    ``.numbers`` document, a text file), so QA is told what to save them as rather than see
+    them ignored."""
+    return [str(p) for p in _files_in(folder) if not _read_as_audits(p)]
 
 
 def unused_audits_line(source: Settings) -> str | None:
@@ -349,28 +376,116 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
     return sorted(str(p) for p in found if misplaced(p))
 
 
-def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, int | None]:
-    """One audit file as text rows, and the line of its header when a title sits above it
-    (None when the header is line 1); SourceError naming the file and the columns when it
-    lacks one of ``needed``.
+def _read_audit_file(
+    path: DataPath, needed: tuple[str, ...]
+) -> tuple[RawRead, int | None, str | None]:
+    """One audit file as text rows, the line of its header when a title sits above it
+    (None when the header is line 1), and for a workbook (:func:`is_workbook`, whatever its
+    name) the sheet read (:func:`_read_audit_workbook`; its rows' ``source_line`` is their
+    row number); SourceError naming the file and the columns when it lacks one of
+    ``needed``.
 
     A header further down (:func:`_header_further_down`: a title a spreadsheet saved above
     the columns, as a telecom QA lead's trial's Excel did) is read from, the lines above it
     skipped and every row keeping its physical line, when it names each audit column once,
     by its name or one of :data:`AUDIT_COLUMN_ALIASES` (:func:`_audit_names`); otherwise
     which cell is which is a guess, and the file is refused pointing to that line."""
+    sheet: str | None = None
+    if path.name.lower().endswith(AUDIT_WORKBOOK_SUFFIXES) or _holds_a_workbook(path):
+        # A workbook under a .csv name (a QA lead's trial renamed its .xlsx) is read as the
+        # workbook it is.
+        read, sheet = _read_audit_workbook(path)
+        workbook_sheet = sheet
+
+        def reread(line: int) -> RawRead:
+            return read_workbook_with_lines(path, workbook_sheet, AUDIT_DIALECT, first_row=line)
+
+    else:
+        read = _read_audit_csv(path)
+
+        def reread(line: int) -> RawRead:
+            return _read_below_title(path, read, line)
+
+    found, header_line = _audit_columns_of(path, read, needed, reread, sheet)
+    if sheet is not None and "audited_at" in found.frame.columns:
+        # A date cell (calamine writes it at midnight) is the date it holds, as QA typed it
+        # in the sheet, not a time: read as a date alone, in no day/month order.
+        found.frame = found.frame.with_columns(pl.col("audited_at").str.replace(EXCEL_DATE, "$1"))
+    return found, header_line, sheet
+
+
+def _holds_a_workbook(path: DataPath) -> bool:
+    """Whether ``path`` is a workbook (:func:`is_workbook`) whatever its name: only a file
+    that starts as an .xlsx or .xls does is read whole to tell (a large CSV is not)."""
     try:
-        read = read_csv_with_lines(path, dialect=AUDIT_DIALECT)
-    except SourceError as error:
-        # The reader's advice for a workbook is an export's (a definition can read one);
-        # an audit file is read as CSV only.
         with path.open("rb") as handle:
-            if handle.read(8).startswith((XLSX_SIGNATURE, XLS_SIGNATURE)):
-                raise SourceError(
-                    f"{path}: line 1: this is an Excel workbook, not CSV text (saved under a "
-                    ".csv name): open it and save it as CSV (CSV UTF-8, or CSV with "
-                    "semicolons) in its place; audits are read from CSV files only"
-                ) from error
+            start = handle.read(8)
+    except OSError:
+        return False
+    return start.startswith((XLSX_SIGNATURE, XLS_SIGNATURE)) and is_workbook(read_bytes(path))
+
+
+def _read_audit_workbook(path: DataPath) -> tuple[RawRead, str]:
+    """The sheet of workbook ``path`` that holds its audits, read as text from its first
+    non-blank row (:func:`~servicelens.ingest.mapping.read_workbook_with_lines`), and the
+    sheet's name: its only sheet, or the one sheet whose first rows name two audit columns
+    or more (:func:`_holds_audit_header`; a lookup sheet of verdicts beside it is left
+    alone). SourceError naming the file and its sheets when it cannot be opened, when no
+    sheet holds an audit header among several, or when several do: which holds the audits
+    in force would be a guess."""
+    sheets = workbook_sheet_names(read_bytes(path))
+    if not sheets:
+        raise SourceError(
+            f"{path}: the workbook cannot be read (damaged or cut short, or not a workbook "
+            "though its name ends so): open it and save it again as .xlsx, or as CSV"
+        )
+    reads: dict[str, RawRead] = {}
+    for sheet in sheets:
+        try:
+            reads[sheet] = read_workbook_with_lines(path, sheet, AUDIT_DIALECT)
+        except SourceError:
+            continue  # an empty sheet holds no audits
+    if len(sheets) == 1 and sheets[0] in reads:
+        return reads[sheets[0]], sheets[0]
+    holding = [sheet for sheet, read in reads.items() if _holds_audit_header(read)]
+    if len(holding) == 1:
+        return reads[holding[0]], holding[0]
+    columns = ", ".join(AUDIT_COLUMNS)
+    if holding:
+        raise SourceError(
+            f"{path}: sheets {_listed(holding)} each hold an audit header ({columns}): "
+            "which of them holds the audits is not known. Keep the audits on one sheet (copy "
+            "the other sheets' rows into it and delete them, or save each sheet as a "
+            "workbook of its own in this folder), then save the workbook again"
+        )
+    raise SourceError(
+        f"{path}: no sheet of the workbook ({_listed(sheets)}) has a header row naming the "
+        f"audit columns ({columns}) in its first rows: put that header above the audits "
+        "on the sheet that holds them, then save the workbook again"
+    )
+
+
+def _listed(names: list[str]) -> str:
+    """Sheet names as a message lists them: ``'Week 48', 'Week 49' and 'Notes'``."""
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _holds_audit_header(read: RawRead) -> bool:
+    """Whether a sheet read from its first non-blank row names two audit columns or more in
+    that row or in one of the next :data:`_HEADER_SEARCHED` (:func:`_header_further_down`),
+    by name or as :func:`_renames` finds them."""
+    found = [c for c in AUDIT_COLUMNS if _names(c, read.header)]
+    close = _renames(read.header, [c for c in AUDIT_COLUMNS if c not in found])
+    return len(found) + len(close) >= 2 or _header_further_down(read) is not None
+
+
+def _read_audit_csv(path: DataPath) -> RawRead:
+    """An audit CSV as text rows (:data:`AUDIT_DIALECT`, the delimiter sniffed);
+    SourceError naming the file saying what to change when it cannot be split."""
+    try:
+        return read_csv_with_lines(path, dialect=AUDIT_DIALECT)
+    except SourceError as error:
         if isinstance(error, UnknownDelimiter):
             # The reader's advice is an export's (declare the delimiter in a definition's
             # [read]); an audit file has no definition: its delimiter is always sniffed.
@@ -399,6 +514,22 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
                 f"semicolons) with the four audit columns, {', '.join(AUDIT_COLUMNS)}"
             ) from error
         raise
+
+
+def _audit_columns_of(
+    path: DataPath,
+    read: RawRead,
+    needed: tuple[str, ...],
+    reread: Callable[[int], RawRead],
+    sheet: str | None,
+) -> tuple[RawRead, int | None]:
+    """``read`` (an audit file's rows, or a workbook ``sheet``'s) with its columns named as
+    the audit columns they are, and the line (a sheet's row) of its header when a title sits
+    above it, read again from there by ``reread``; SourceError naming the file and the
+    columns when it lacks one of ``needed`` (:func:`_read_audit_file`)."""
+    # A workbook's rows are the sheet's (row 3), a CSV's its lines.
+    unit = "row" if sheet is not None else "line"
+    where = f"sheet {sheet!r} row {read.header_lines}" if sheet is not None else "line 1"
     # Matched as export columns are: case, spaces and punctuation aside ("Root Cause"), and
     # written together too: "ResponseId" is Qualtrics' own name (found by a QA lead's trial).
     keyed = {
@@ -419,7 +550,7 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
         below = (read.header_lines, read.header) if titled else _header_further_down(read)
         if below is not None and (named_below := _audit_names(below[1])) is not None:
             line = below[0]
-            read = read if titled else _read_below_title(path, read, line)
+            read = read if titled else reread(line)
             read.frame = read.frame.rename(
                 {c: n for c, n in named_below.items() if c != n and c in read.frame.columns}
             )
@@ -429,8 +560,8 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
             line, cells = below
             renames = _renames(cells, [c for c in needed if not _names(c, cells)])
             fix = (
-                f"Line {line} looks like the header ({', '.join(cells)}): delete the lines "
-                "above it (a title a spreadsheet saved above the columns)"
+                f"{unit.capitalize()} {line} looks like the header ({', '.join(cells)}): "
+                f"delete the {unit}s above it (a title a spreadsheet saved above the columns)"
                 + (
                     f" and rename {', '.join(f'{a!r} to {b}' for a, b in renames)}"
                     if renames
@@ -444,9 +575,9 @@ def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> tuple[RawRead, 
                 f"({','.join(AUDIT_COLUMNS)}) above it"
             )
         else:
-            fix = _rename_advice(read.header, missing)
+            fix = _rename_advice(read.header, missing, where)
         raise SourceError(
-            f"{path}: line 1 (header): an audit file needs the columns "
+            f"{path}: {where} (header): an audit file needs the columns "
             f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
             f"{', '.join(read.header)}). {fix}"
         )
@@ -554,21 +685,21 @@ _AUDIT_COLUMN_HOLDS = {
 _NEAREST_SHOWN = 4
 
 
-def _rename_advice(header: list[str], missing: list[str]) -> str:
-    """What a file whose line-1 ``header`` lacks the audit columns ``missing`` is told to
-    do: rename the column each most likely is (:func:`_renames`: ``'Time submitted' for
-    audited_at``); for one that no column is named near, which of the columns that are no
-    audit column's are nearest it by spelling (at most :data:`_NEAREST_SHOWN`), to rename
-    the one that holds it. Found by a retailer QA lead's trial: a Google Form's
-    ``Time submitted`` and a verdict column headed ``Rationale`` got "Rename the columns"
-    and no word of which."""
+def _rename_advice(header: list[str], missing: list[str], where: str = "line 1") -> str:
+    """What a file whose ``header`` (on ``where``: ``line 1``, or a sheet's row) lacks the
+    audit columns ``missing`` is told to do: rename the column each most likely is
+    (:func:`_renames`: ``'Time submitted' for audited_at``); for one that no column is named
+    near, which of the columns that are no audit column's are nearest it by spelling (at
+    most :data:`_NEAREST_SHOWN`), to rename the one that holds it. Found by a retailer QA
+    lead's trial: a Google Form's ``Time submitted`` and a verdict column headed
+    ``Rationale`` got "Rename the columns" and no word of which."""
     import difflib
 
     renames = _renames(header, missing)
     said = []
     if renames:
         meant = ", ".join(f"{a!r} for {b}" for a, b in renames)
-        said.append(f"Rename the columns in line 1 (did you mean {meant}?)")
+        said.append(f"Rename the columns in {where} (did you mean {meant}?)")
     named = {a for a, _ in renames} | {
         c for c in header if any(_names(a, [c]) for a in AUDIT_COLUMNS)
     }
@@ -587,7 +718,7 @@ def _rename_advice(header: list[str], missing: list[str]) -> str:
         said.append(
             f"{holds}: of the file's other columns the nearest "
             f"{'is' if len(nearest) == 1 else 'are'} {', '.join(map(repr, nearest))}; rename "
-            f"the one that holds it to {column} in line 1"
+            f"the one that holds it to {column} in {where}"
             if nearest
             else f"{holds}, and the file has no other column: add a {column} column"
         )
@@ -598,7 +729,7 @@ def _rename_advice(header: list[str], missing: list[str]) -> str:
             ", ..." if len(left) > _NEAREST_SHOWN else ""
         )
         said.append(
-            f"No column is named near {each}: rename the columns that hold them in line 1 "
+            f"No column is named near {each}: rename the columns that hold them in {where} "
             f"(the file's other columns: {shown})"
             if left
             else f"No column is named near {each}, and the file has no other column"
@@ -895,13 +1026,16 @@ def read_audit_files(
     aside: list[pl.DataFrame] = []
     unreadable: list[dict[str, str]] = []
     titled: list[dict[str, Any]] = []
+    sheets: dict[str, str] = {}
     read_total = 0
     for path in files:
         try:
-            read, header_line = _read_audit_file(path, AUDIT_COLUMNS)
+            read, header_line, sheet = _read_audit_file(path, AUDIT_COLUMNS)
         except SourceError as error:
             unreadable.append({"file": str(path), "reason": str(error)})
             continue
+        if sheet is not None:
+            sheets[str(path)] = sheet
         if header_line is not None:
             titled.append({"file": str(path), "header_line": header_line})
         read_total += read.records_read
@@ -927,7 +1061,9 @@ def read_audit_files(
                 )
             )
     if not rows:
-        return AuditRead(files=[str(f) for f in files], unreadable=unreadable, titled=titled)
+        return AuditRead(
+            files=[str(f) for f in files], unreadable=unreadable, titled=titled, sheets=sheets
+        )
     every = pl.concat(rows)
     blank = _unfilled(every) & pl.col("response_id").is_not_null()
     unfilled = every.filter(blank).height
@@ -1168,7 +1304,7 @@ def read_audit_files(
             "response_id",
             formatted_text(
                 "overruled by a later audit: '{}' by {} at {} gave way to '{}' by {} at {} "
-                "({} line {}), the latest; file a new audit to change it",
+                "({} {}), the latest; file a new audit to change it",
                 "_verdict",
                 pl.col("auditor").fill_null("(no auditor)"),
                 # Both times written alike (a QA lead's trial read 04.12.2026 09:10 beside
@@ -1177,7 +1313,9 @@ def read_audit_files(
                 "_in_force",
                 "_by",
                 "_at",
-                pl.col("_file").map_elements(_short_path, return_dtype=pl.String),
+                pl.col("_file").map_elements(
+                    lambda file: _position(file, sheets), return_dtype=pl.String
+                ),
                 "_line",
             ).alias("reason"),
         )
@@ -1202,6 +1340,7 @@ def read_audit_files(
         unreadable=unreadable,
         superseded=superseded,
         titled=titled,
+        sheets=sheets,
         named_by_other_id=named_by_other_id,
     )
 
@@ -1390,6 +1529,9 @@ def audit_accounting(
         "files_not_read": read.unreadable,
         # Files read from a header under a spreadsheet's title: ``file``, ``header_line``.
         "read_below_a_title": read.titled,
+        # Workbooks read, each with its sheet: their rows' source_line is the sheet's row
+        # (only where one was read: the accounting of CSV audits is as it was).
+        **({"workbook_sheets": read.sheets} if read.sheets else {}),
         # Rows whose id was another id of one response (a ticket's), by the id's name.
         "named_by_another_id": read.named_by_other_id,
         # Files most of whose ids are another configured source's responses.
@@ -1613,7 +1755,12 @@ def misplaced_advice(path: str) -> str:
     if any(folder.name == "audits" for folder in where.parents[1:]):
         # A configured source's audits folder (or a folder under it): any name, CSV only.
         if where.suffix.lower() in WORKBOOK_SUFFIXES:
-            return "audits are read from CSV files (save the workbook as CSV in this folder)"
+            # Read here: CSV and the workbooks calamine opens; a Numbers document is neither.
+            return (
+                "audits are read from CSV files and Excel or OpenDocument workbooks (.xlsx, "
+                ".xlsm, .xls, .ods): export it as CSV or as Excel (.xlsx) into this folder "
+                "(in Numbers: File > Export To)"
+            )
         return (
             "audits are read from files ending .csv (if it is CSV or tab-separated text, "
             "such as Excel's Unicode Text, rename it to end in .csv)"
@@ -1660,6 +1807,15 @@ def _short_path(path: str) -> str:
     """``2026-12-03/audits.csv``: a file as the tally names it (its folder and name)."""
     where = Path(path)
     return f"{where.parent.name}/{where.name}"
+
+
+def _position(path: str, sheets: dict[str, str]) -> str:
+    """How the tally names a place in audit file ``path``, before its number: ``acme/qa.csv
+    line``, or for a workbook of ``sheets`` (``AuditRead.sheets``) ``acme/qa.xlsx sheet 'QA'
+    row``, the row as the sheet shows it."""
+    if path in sheets:
+        return f"{_short_path(path)} sheet {sheets[path]!r} row"
+    return f"{_short_path(path)} line"
 
 
 def _file_recency(path: str) -> tuple[float, str]:
@@ -1709,7 +1865,7 @@ def _spellings(group: list[dict[str, Any]]) -> str:
     return "; as written: " + ", ".join(shown) + more
 
 
-def _other_ids(group: list[dict[str, Any]]) -> str:
+def _other_ids(group: list[dict[str, Any]], unit: str = "line") -> str:
     """``: line 134 '11420001741', line 151 '1142000O2'``: the lines and ids of a group of
     alike rows past its first, when their reason is the response's (``response_id:
     ...``), the first :data:`SPELLINGS_SHOWN` of them: such a row is mended by finding it (a
@@ -1719,7 +1875,7 @@ def _other_ids(group: list[dict[str, Any]]) -> str:
         return ""
     rest = group[1:]
     shown = [
-        f"line {r['source_line']}" + (f" {r['response_id']!r}" if r["response_id"] else "")
+        f"{unit} {r['source_line']}" + (f" {r['response_id']!r}" if r["response_id"] else "")
         for r in rest[:SPELLINGS_SHOWN]
     ]
     return ": " + ", ".join(shown) + (", ..." if len(rest) > SPELLINGS_SHOWN else "")
@@ -1795,19 +1951,22 @@ def accounting_text(accounting: dict[str, Any]) -> str:
             f"; {accounting['overrode_the_export_label']:,} of those used gave another verdict "
             "than the export's own label, and were trained on"
         )
+    sheets: dict[str, str] = accounting.get("workbook_sheets", {})
     nameless = accounting.get("used_without_an_auditor") or []
     if nameless:
         first = nameless[0]
         text += (
             f"; {len(nameless):,} used without an auditor (fill it in: the first is "
-            f"{_short_path(first['source_file'])} line {first['source_line']})"
+            f"{_position(first['source_file'], sheets)} {first['source_line']})"
         )
     for titled in accounting.get("read_below_a_title", []):
         above = titled["header_line"] - 1
-        lines_above = f"lines 1-{above}" if above > 1 else "line 1"
+        unit = "row" if titled["file"] in sheets else "line"
+        lines_above = f"{unit}s 1-{above}" if above > 1 else f"{unit} 1"
+        where = _position(titled["file"], sheets).rsplit(" ", 1)[0]
         text += (
-            f"; {_short_path(titled['file'])}: {lines_above} skipped as a title above its "
-            f"header (line {titled['header_line']})"
+            f"; {where}: {lines_above} skipped as a title above its header "
+            f"({unit} {titled['header_line']})"
         )
     if accounting.get("cleaned_under_other_rules"):
         # Found by a trial: negative = "csat <= 3" set after dates had run; the tally named
@@ -1847,14 +2006,15 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     for group in list(groups.values())[:SET_ASIDE_SHOWN]:
         first = group[0]
         label = f" ({first['response_id']})" if first["response_id"] else ""
+        unit = "row" if first["source_file"] in sheets else "line"
         alike = (
             f" (and {len(group) - 1:,} more like it in this file"
-            f"{_other_ids(group)}{_spellings(group)})"
+            f"{_other_ids(group, unit)}{_spellings(group)})"
         )
         if len(group) == 1:
             alike = ""
         lines.append(
-            f"  {_short_path(first['source_file'])} line {first['source_line']}{label}: "
+            f"  {_position(first['source_file'], sheets)} {first['source_line']}{label}: "
             f"{first['reason']}{alike}"
         )
     if len(groups) > SET_ASIDE_SHOWN:

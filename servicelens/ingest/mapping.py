@@ -154,7 +154,7 @@ def _first_line(error: BaseException) -> str:
 #: A time-of-day cell as calamine writes it: on Excel's epoch day (1899-12-30 or -31).
 _EXCEL_TIME_OF_DAY = r"^1899-12-3[01] (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$"
 #: A date cell as calamine writes it: the date at midnight.
-_EXCEL_DATE = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"
+EXCEL_DATE = r"^(\d{4}-\d{2}-\d{2}) 00:00:00$"
 
 
 def read_xlsx_with_lines(path: str | DataPath, definition: SourceDefinition) -> RawRead:
@@ -800,7 +800,7 @@ def mapped_column(
     parts = [_text(column, definition, rule.missing) for column in read_from]
     if len(parts) > 1 and encoding == "xlsx":
         # A date cell joined to a time cell: the date alone (not "... 00:00:00 00:59:00").
-        parts = [part.str.replace(_EXCEL_DATE, "$1") for part in parts]
+        parts = [part.str.replace(EXCEL_DATE, "$1") for part in parts]
     if len(parts) == 1:
         value = parts[0]
     else:

@@ -1098,6 +1098,25 @@ def _is_workbook_zip(archive: zipfile.ZipFile) -> bool:
     return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
 
 
+def is_workbook(data: bytes) -> bool:
+    """Whether ``data`` (a file's bytes) is a spreadsheet workbook calamine reads, whatever
+    the file is named: an .xlsx or .xlsm (an Office Open XML zip with ``xl/``), an old
+    .xls (an OLE2 compound file), or an OpenDocument spreadsheet (.ods)."""
+    if data.startswith(XLS_SIGNATURE):
+        return True
+    if not data.startswith(XLSX_SIGNATURE):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if _is_workbook_zip(archive):
+                return True
+            names = archive.namelist()
+            kind = archive.read("mimetype")[:100] if "mimetype" in names else b""
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+    return kind.startswith(b"application/vnd.oasis.opendocument.spreadsheet")
+
+
 #: Office documents that are zip archives, by a folder or file only they hold.
 _OFFICE_PARTS = (
     ("word/", "a Word document: export the responses as CSV"),

@@ -605,12 +605,14 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     assert f"read from the CSV files in {source.audits_dir}" in said
     assert "labels also come from the exports" not in said  # its definition has no [label]
 
-    # Only a workbook there: it is why nothing is labelled, so it is said first (a QA
-    # lead's trial read "training needs at least 3 audits" first, and "0 used; ; ...").
-    (source.audits_dir / "qa-january.xlsx").write_bytes(b"PK\x03\x04")
+    # Only a Numbers document there: it is why nothing is labelled, so it is said first (a
+    # QA lead's trial read "training needs at least 3 audits" first, and "0 used; ; ...").
+    (source.audits_dir / "qa-january.numbers").write_bytes(b"PK\x03\x04")
     assert main([*data, "train", "--source", "acme-vendor"]) == 2
     said = capsys.readouterr().err
-    workbook = "audits: 0 rows in 0 file(s), 0 used; " + str(source.audits_dir / "qa-january.xlsx")
+    workbook = "audits: 0 rows in 0 file(s), 0 used; " + str(
+        source.audits_dir / "qa-january.numbers"
+    )
     assert workbook in said and "; ;" not in said
     assert said.index(workbook) < said.index("training needs")
 
@@ -620,10 +622,10 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     assert out[0].endswith("promoted: no champion yet")
     assert out[1].startswith("trained on 200 labelled rows of the source's clean layer")
     # Every audit row accounted for: 200 used, one of a ticket never delivered; the
-    # workbook beside them is named, not ignored.
+    # Numbers document beside them is named, not ignored.
     assert out[2].startswith("audits: 201 rows in 1 file(s), 200 used; ")
     assert "1 for a response not in the clean layer" in out[2]
-    assert "qa-january.xlsx is not read: audits are read from CSV files" in out[2]
+    assert "qa-january.numbers is not read: audits are read from CSV files and" in out[2]
 
     # The review queue of a rescored date proposes no audited response.
     assert main([*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-01",
@@ -867,3 +869,76 @@ def test_a_header_only_export_is_refused_as_rows_of_the_source_with_what_to_do(
     logged = log.read_text()
     assert "command refused: " in logged and "BatchError: " in logged
     assert "Traceback" not in logged
+
+
+FIELD_QUALTRICS = ROOT.parent / "shared" / "field" / "01-qualtrics-three-header-rows"
+
+
+@pytest.mark.skipif(not FIELD_QUALTRICS.exists(), reason=f"field sample not at {FIELD_QUALTRICS}")
+def test_a_sources_qa_audits_kept_in_an_excel_workbook_are_its_labels(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA keeps its audits of a Qualtrics source's negatives (the field export) in Excel, a
+    title above the header and a lookup sheet of verdicts beside it: `train --source` read
+    none of it ("audits are read from CSV files"). It reads the audit sheet as a CSV audit
+    file is read, dates typed as Excel dates as the dates they are (04/09/2023 shown
+    day-first is 4 September), and names a row it sets aside by its workbook, sheet and
+    the row Excel shows."""
+    import xlsxwriter
+
+    from servicelens.ingest.configured import configured_source
+
+    data = ["--data-dir", str(tmp_path / "data")]
+    definition = Path(__file__).parent / "definitions" / "qualtrics-acme.toml"
+    assert (
+        main([*data, "sources", "run", str(definition), str(FIELD_QUALTRICS / "sample.csv")]) == 0
+    )
+    source = configured_source(Settings(data_dir=str(tmp_path / "data")), "acme-qualtrics")
+    ids = sorted(
+        pl.read_parquet(source.clean_dir / "**" / "*.parquet")
+        .filter(pl.col("is_negative") & pl.col("comment").is_not_null())
+        .get_column("response_id")
+        .to_list()
+    )
+    assert len(ids) >= 3
+    capsys.readouterr()
+
+    source.audits_dir.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(source.audits_dir / "qa-2018-07.xlsx"))
+    lookup = book.add_worksheet("Verdicts")
+    lookup.write_column(0, 0, ["Verdict", "perceived", "policy_failure"])
+    sheet = book.add_worksheet("Audits")
+    day = book.add_format({"num_format": "dd/mm/yyyy"})
+    sheet.write(0, 0, "Acme - QA audits - July 2018")
+    sheet.write_row(2, 0, ["Response ID", "Root Cause", "Audited At", "Auditor"])
+    sheet.write_row(3, 0, [ids[0], "Policy failure"])
+    sheet.write_datetime(3, 2, datetime(2018, 8, 4), day)  # shown 04/08/2018: 4 August
+    sheet.write_row(4, 0, [ids[1], "perceived", "2018-08-06 10:00"])  # a date typed as text
+    sheet.write_row(5, 0, [ids[2], "percieved"])
+    sheet.write_datetime(5, 2, datetime(2018, 8, 6), day)
+    for row in (3, 4, 5):
+        sheet.write(row, 3, "qa-anna")
+    book.close()
+
+    # Too few audits for a model: training says so, after where every audit row went.
+    assert main([*data, "train", "--source", "acme-qualtrics"]) == 2
+    said = capsys.readouterr().err
+    assert "audits: 3 rows in 1 file(s), 2 used; 1 set aside (root_cause)" in said
+    assert (
+        "acme-qualtrics/qa-2018-07.xlsx sheet 'Audits': rows 1-2 skipped as a title above its "
+        "header (row 3)" in said
+    )
+    assert (
+        f"  acme-qualtrics/qa-2018-07.xlsx sheet 'Audits' row 6 ({ids[2]}): root_cause: "
+        "'percieved' is not one of perceived or policy_failure (did you mean perceived?)" in said
+    )
+    assert "is not read" not in said
+
+    from servicelens.stages import audits_read
+
+    read = audits_read(source)
+    assert read.audits.select("response_id", "root_cause", "audited_at", "source_line").rows() == [
+        # Midnight and 10:00 in the business timezone (Europe/London, BST).
+        (ids[0], "policy_failure", datetime(2018, 8, 3, 23, tzinfo=UTC), 4),
+        (ids[1], "perceived", datetime(2018, 8, 6, 9, tzinfo=UTC), 5),
+    ]

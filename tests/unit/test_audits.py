@@ -1296,8 +1296,8 @@ def test_a_tally_of_no_audit_names_the_file_not_read_without_an_empty_part(
     tmp_path: Path,
 ) -> None:
     """Found by a telecom QA lead's trial, its audits saved as .xlsx alone: "0 used; ;
-    ...xlsx is not read"."""
-    workbook = tmp_path / "audits" / "telwave" / "qa.xlsx"
+    ...xlsx is not read". A workbook is read now; a Numbers document is not."""
+    workbook = tmp_path / "audits" / "telwave" / "qa.numbers"
     workbook.parent.mkdir(parents=True)
     workbook.write_bytes(b"PK\x03\x04")
     read = read_audit_files([], "UTC", NOW)
@@ -1306,7 +1306,8 @@ def test_a_tally_of_no_audit_names_the_file_not_read_without_an_empty_part(
     text = accounting_text({**accounting, "misplaced_files": [str(workbook)]})
     assert text == (
         f"audits: 0 rows in 0 file(s), 0 used; {workbook} is not read: audits are read from "
-        "CSV files (save the workbook as CSV in this folder)"
+        "CSV files and Excel or OpenDocument workbooks (.xlsx, .xlsm, .xls, .ods): export it "
+        "as CSV or as Excel (.xlsx) into this folder (in Numbers: File > Export To)"
     )
 
 
@@ -1374,9 +1375,13 @@ def test_the_tally_quotes_a_row_set_aside_that_no_later_audit_settles(tmp_path: 
     assert "line 10 (R5)" not in text
 
 
-def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path) -> None:
+def test_a_damaged_workbook_saved_under_a_csv_name_is_named_as_a_workbook(
+    tmp_path: Path,
+) -> None:
     """A QA lead's trial: an .xlsx renamed audits.csv got an export's advice (read it with a
-    definition's format = "xlsx"), which an audit file cannot take."""
+    definition's format = "xlsx"), which an audit file cannot take. A workbook under a .csv
+    name is read as the workbook it is; one that cannot be opened is told to be saved
+    again, not read as CSV text."""
     import io
     import zipfile
 
@@ -1389,8 +1394,10 @@ def test_a_workbook_saved_under_a_csv_name_is_told_to_save_as_csv(tmp_path: Path
     path.write_bytes(book.getvalue())
     read = read_audit_files([path], "Europe/London", NOW)
     (unread,) = read.unreadable
-    assert unread["reason"].startswith(f"{path}: line 1: this is an Excel workbook, not CSV")
-    assert "save it as CSV" in unread["reason"] and "definition" not in unread["reason"]
+    assert unread["reason"] == (
+        f"{path}: the workbook cannot be read (damaged or cut short, or not a workbook though "
+        "its name ends so): open it and save it again as .xlsx, or as CSV"
+    )
 
 
 def test_an_audit_file_of_one_column_is_told_what_an_audit_file_takes(tmp_path: Path) -> None:
@@ -1645,8 +1652,9 @@ def test_a_sources_audits_are_read_from_the_folders_under_its_audits_folder(
     tmp_path: Path,
 ) -> None:
     """Found by a QA lead's trial: audits filed by month (``2026-12/qa-week49.csv``) were
-    ignored without a word. Files at any depth are read; hidden ones and lock files are not,
-    and a workbook anywhere is named as not read."""
+    ignored without a word. Files at any depth are read, workbooks too (QA saves the
+    review-queue worksheet from Excel); hidden ones and lock files are not, and a Numbers
+    document anywhere is named as not read."""
     from servicelens.ingest.audits import misplaced_source_audit_files, source_audit_files
 
     folder = tmp_path / "audits" / "acme"
@@ -1657,15 +1665,19 @@ def test_a_sources_audits_are_read_from_the_folders_under_its_audits_folder(
         "2026-12/~$qa-week49.csv",
         ".drafts/qa.csv",
         "2026-12/qa-week51.xlsx",
+        "2026-12/qa-week52.XLSM",
+        "2026-12/qa-week52.numbers",
     ]:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text("response_id,root_cause,audited_at,auditor\n")
     assert [p.relative_to(folder).as_posix() for p in source_audit_files(folder)] == [
         "2026-12/qa-week49.csv",
+        "2026-12/qa-week51.xlsx",
+        "2026-12/qa-week52.XLSM",
         "2026-12/week50/QA.CSV",
         "qa-november.csv",
     ]
-    assert misplaced_source_audit_files(folder) == [str(folder / "2026-12/qa-week51.xlsx")]
+    assert misplaced_source_audit_files(folder) == [str(folder / "2026-12/qa-week52.numbers")]
 
 
 def test_a_sources_audits_saved_where_the_samples_go_are_named_with_where_they_belong(
@@ -1682,7 +1694,7 @@ def test_a_sources_audits_saved_where_the_samples_go_are_named_with_where_they_b
     saved = tmp_path / "raw" / "2026-11-30" / "audits.csv"
     saved.parent.mkdir(parents=True)
     saved.write_text("response_id,root_cause,audited_at,auditor\n")
-    workbook = source.audits_dir / "2026-12" / "qa.xlsx"
+    workbook = source.audits_dir / "2026-12" / "qa.numbers"
     workbook.parent.mkdir(parents=True)
     workbook.write_bytes(b"PK\x03\x04")
     text = source.audits_dir / "qa-unicode-text.txt"
@@ -1692,7 +1704,9 @@ def test_a_sources_audits_saved_where_the_samples_go_are_named_with_where_they_b
         "raw/<date>/audits.csv is where the generated sample's audits go; a configured "
         "source's are read from audits/<source>/"
     )
-    assert misplaced_advice(str(workbook)).startswith("audits are read from CSV files (save the")
+    assert misplaced_advice(str(workbook)).startswith(
+        "audits are read from CSV files and Excel or OpenDocument workbooks"
+    )
     assert misplaced_advice(str(text)).startswith("audits are read from files ending .csv (if")
     # Beside the sample's own exports they are the sample's audits, read as such.
     (saved.parent / "surveys.csv").write_text("response_id\n")
@@ -2316,3 +2330,193 @@ def test_a_renamed_audit_header_is_named_with_the_columns_nearest_it(tmp_path: P
     files[0].write_text(header_rows["timed"].replace("Time submitted", "audited_at"))
     read = read_audit_files(files[:1], "UTC", NOW)
     assert read.unreadable == [] and read.audits.height == 1
+
+
+def _workbook(path: Path, sheets: dict[str, list[tuple[int, list[Any]]]]) -> Path:
+    """An .xlsx workbook written by xlsxwriter, as Excel saves one: each sheet's rows are
+    ``(0-based row, cells)``; a ``datetime`` cell is a date cell (shown dd/mm/yyyy, or
+    dd/mm/yyyy hh:mm when it has a time), a number a number cell, text a text cell."""
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path))
+    day = book.add_format({"num_format": "dd/mm/yyyy"})
+    clock = book.add_format({"num_format": "dd/mm/yyyy hh:mm"})
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for row, cells in rows:
+            for column, cell in enumerate(cells):
+                if isinstance(cell, datetime):
+                    shown = day if (cell.hour, cell.minute) == (0, 0) else clock
+                    sheet.write_datetime(row, column, cell, shown)
+                elif cell is not None:
+                    sheet.write(row, column, cell)
+    book.close()
+    return path
+
+
+def _worksheet_as_qa_saves_it(items: int) -> pl.DataFrame:
+    """A review-queue worksheet (:func:`transforms.marts.audit_worksheet`) of ``items``
+    uncertain items R1, R2, ..., its audit columns blank, as ``review-queue --output``
+    writes it."""
+    from datetime import date
+
+    from transforms.marts import audit_worksheet
+
+    ids = [f"R{i}" for i in range(1, items + 1)]
+    return audit_worksheet(
+        pl.DataFrame(
+            {
+                "response_id": ids,
+                "survey_date": [date(2026, 11, 2)] * items,
+                "reason": ["uncertain"] * items,
+                "priority": [0.9] * items,
+                "p_policy_failure": [0.5] * items,
+                "audit_label": [None] * items,
+                "queue": ["billing"] * items,
+                "policy_code": ["P1"] * items,
+                "comment": ["=charged twice"] * items,
+                "top_reasons": [["word:charged"]] * items,
+                "model_version": ["v1"] * items,
+            },
+            schema_overrides={"audit_label": pl.String},
+        )
+    )
+
+
+def test_a_review_queue_worksheet_filled_in_and_saved_as_xlsx_is_read_as_its_csv_is(
+    tmp_path: Path,
+) -> None:
+    """QA opens the review-queue worksheet in Excel, fills it in and saves it as .xlsx in
+    the source's audits folder: it was refused ("save the workbook as CSV"). Its rows are
+    read as a CSV audit file's, each named by its sheet and the row Excel shows; a date
+    cell is the date it holds (03/11/2026 shown day-first is 3 November, no order guessed),
+    while a date typed as text is read as in a CSV (03/11/2026 alone cannot say its
+    order, so it is set aside saying so)."""
+    from servicelens.ingest.audits import source_audit_files
+
+    sheet = _worksheet_as_qa_saves_it(6)
+    verdicts: dict[str, list[Any]] = {
+        "R1": ["perceived", datetime(2026, 11, 3), "ann"],  # a date cell
+        "R2": ["Policy failure", datetime(2026, 11, 28, 14, 5), "ann"],  # date and time
+        "R3": [None, None, None],  # not filled in yet
+        "R4": ["percieved", datetime(2026, 11, 28), "ben"],
+        "R5": ["policy_failure", "04/11/2026", "ben"],  # text, either order
+        "R6": ["Not sure", None, "ben"],
+    }
+    rows = [(0, sheet.columns)] + [
+        (i, [r[0], *verdicts[r[0]], *r[4:]]) for i, r in enumerate(sheet.rows(), start=1)
+    ]
+    folder = tmp_path / "audits" / "acme"
+    saved = _workbook(folder / "worksheet.xlsx", {"Worksheet": rows})
+    assert source_audit_files(folder) == [saved]
+
+    read = read_audit_files([saved], "Europe/London", NOW)
+    assert read.unreadable == [] and read.sheets == {str(saved): "Worksheet"}
+    assert read.rows_read == 6 and read.unfilled == 1 and read.undecided == 1
+    assert read.audits.select("response_id", "root_cause", "audited_at", "source_line").rows() == [
+        ("R1", "perceived", datetime(2026, 11, 3, tzinfo=UTC), 2),
+        ("R2", "policy_failure", datetime(2026, 11, 28, 14, 5, tzinfo=UTC), 3),
+    ]
+    aside = read.set_aside.select("source_line", "response_id", "reason").rows()
+    assert [(line, rid) for line, rid, _ in aside] == [(5, "R4"), (6, "R5")]
+    assert aside[0][2].startswith("root_cause: 'percieved' is not one of")
+    assert aside[1][2].startswith("audited_at: '04/11/2026' reads as day/month or as month/day")
+
+    clean = pl.DataFrame(
+        {"response_id": [f"R{i}" for i in range(1, 7)], "is_negative": [True] * 6},
+        schema={"response_id": pl.String, "is_negative": pl.Boolean},
+    )
+    text = accounting_text(audit_accounting(read, clean, pl.Series([], dtype=pl.String)))
+    assert text.startswith("audits: 6 rows in 1 file(s), 2 used; ")
+    assert "  acme/worksheet.xlsx sheet 'Worksheet' row 5 (R4): root_cause: 'percieved'" in text
+    assert "  acme/worksheet.xlsx sheet 'Worksheet' row 6 (R5): audited_at: '04/11/2026'" in text
+
+
+def test_a_workbook_with_a_title_above_its_header_is_read_from_the_header_row(
+    tmp_path: Path,
+) -> None:
+    """A QA log kept in Excel: a title on row 1, a blank row, the header on row 3 in QA's
+    own words (Verdict, Audit Date), as a CSV with a title above its header is read; its
+    rows keep the numbers Excel shows. Saved under a .csv name, it is read as the workbook
+    it is."""
+    rows: list[tuple[int, list[Any]]] = [
+        (0, ["Telwave Contact Centre - QA audit log - November 2026"]),
+        (2, ["Response ID", "Verdict", "Audit Date", "QA"]),
+        (3, [11420001741, "perceived", datetime(2026, 11, 28, 9, 30), "ann"]),
+        (5, ["R9", "policy failre", datetime(2026, 11, 28), "ann"]),
+    ]
+    folder = tmp_path / "audits" / "telwave"
+    book = _workbook(folder / "qa-log.xlsx", {"Log": rows})
+    renamed = folder / "qa-log.csv"
+    renamed.write_bytes(book.read_bytes())
+    for path in (book, renamed):
+        read = read_audit_files([path], "UTC", NOW)
+        assert read.unreadable == [] and read.titled == [{"file": str(path), "header_line": 3}]
+        # A number cell of an id is the id's digits (not 11420001741.0).
+        assert read.audits.select("response_id", "source_line").rows() == [("11420001741", 4)]
+        assert read.set_aside.select("source_line", "response_id").rows() == [(6, "R9")]
+    accounting = audit_accounting(
+        read,
+        pl.DataFrame({"response_id": ["11420001741"], "is_negative": [True]}),
+        pl.Series([], dtype=pl.String),
+    )
+    text = accounting_text(accounting)
+    assert (
+        "telwave/qa-log.csv sheet 'Log': rows 1-2 skipped as a title above its header (row 3)"
+        in text
+    )
+    assert "  telwave/qa-log.csv sheet 'Log' row 6 (R9): root_cause: 'policy failre'" in text
+
+
+def test_a_workbook_of_several_sheets_reads_the_one_holding_the_audits(tmp_path: Path) -> None:
+    """A workbook whose other sheet is a list of verdicts, and one whose two sheets both
+    hold audits (which is in force is a guess): the first is read from its audit sheet,
+    the second refused naming its sheets and saying to keep the audits on one."""
+    header = ["response_id", "root_cause", "audited_at", "auditor"]
+    audits = [(0, header), (1, ["R1", "perceived", datetime(2026, 11, 28), "ann"])]
+    lookup = [(0, ["Verdicts"]), (1, ["perceived"]), (2, ["policy_failure"])]
+    one = _workbook(tmp_path / "audits" / "acme" / "one.xlsx", {"Lists": lookup, "QA": audits})
+    read = read_audit_files([one], "UTC", NOW)
+    assert read.sheets == {str(one): "QA"}
+    assert read.audits.select("response_id", "source_line").rows() == [("R1", 2)]
+
+    two = _workbook(
+        tmp_path / "audits" / "acme" / "two.xlsx", {"Week 48": audits, "Week 49": audits}
+    )
+    read = read_audit_files([two], "UTC", NOW)
+    assert read.audits.is_empty()
+    assert read.unreadable == [
+        {
+            "file": str(two),
+            "reason": f"{two}: sheets 'Week 48' and 'Week 49' each hold an audit header "
+            "(response_id, root_cause, audited_at, auditor): which of them holds the audits "
+            "is not known. Keep the audits on one sheet (copy the other sheets' rows into it "
+            "and delete them, or save each sheet as a workbook of its own in this folder), "
+            "then save the workbook again",
+        }
+    ]
+    none = _workbook(tmp_path / "audits" / "acme" / "none.xlsx", {"A": lookup, "B": lookup})
+    (unread,) = read_audit_files([none], "UTC", NOW).unreadable
+    assert unread["reason"].startswith(
+        f"{none}: no sheet of the workbook ('A' and 'B') has a header row naming the audit "
+        "columns (response_id, root_cause, audited_at, auditor)"
+    )
+
+
+def test_a_workbook_lacking_an_audit_column_is_told_which_row_and_sheet(tmp_path: Path) -> None:
+    """A workbook's header is refused as a CSV's is, naming the sheet and its row."""
+    rows: list[tuple[int, list[Any]]] = [
+        (1, ["response_id", "Verdict", "audited_at"]),
+        (2, ["R1", "perceived", datetime(2026, 11, 28)]),
+    ]
+    book = _workbook(tmp_path / "audits" / "acme" / "qa.xlsx", {"QA": rows})
+    (unread,) = read_audit_files([book], "UTC", NOW).unreadable
+    assert unread["reason"].startswith(
+        f"{book}: sheet 'QA' row 2 (header): an audit file needs the columns "
+        "response_id, root_cause, audited_at, auditor; it has no root_cause, auditor"
+    )
+    assert (
+        "Rename the columns in sheet 'QA' row 2 (did you mean 'Verdict' for root_cause?)"
+        in (unread["reason"])
+    )
