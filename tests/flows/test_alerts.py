@@ -21,8 +21,26 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from prefect.states import Failed
 
+# At collection, not in a test: the first import of Prefect's flow machinery (prefect.main,
+# here through flows.pipeline) configures logging, and that replaces the root logger's
+# handlers, caplog's among them. A test that made that import itself, first on its pytest
+# worker, captured no record (it passed only after another test of the worker had made it).
+from flows.dates import DateOutcome
+from flows.notify import alert_on_failure
+from flows.pipeline import DatesNotCompleted
+from servicelens.retrain import (
+    FAILED,
+    NOT_TRAINED,
+    SKIPPED,
+    ModelsNotTrained,
+    Retrained,
+    retrain_message,
+    retrain_rows,
+)
 from servicelens.settings import Settings
+from servicelens.storage.runs import record_outcome
 from tests.flows.conftest import AlertReceiver
 
 DAY = date(2026, 12, 4)
@@ -32,12 +50,6 @@ REASON = "data/raw/2026-12-04/surveys.csv: required column(s) ['csat'] missing"
 def _failed_nightly(settings: Settings, notify_url: str) -> tuple[Any, Any, Any]:
     """A nightly window's flow, flow run and failed state, as Prefect hands them to the hook,
     with the failed date's outcome recorded."""
-    from prefect.states import Failed
-
-    from flows.dates import DateOutcome
-    from flows.pipeline import DatesNotCompleted
-    from servicelens.storage.runs import record_outcome
-
     record_outcome(settings, DAY, "run-1", "failed", error=REASON, inputs={})
     row = asdict(DateOutcome.failed(settings, str(DAY), f"nightly-{DAY}", "", ""))
     ok = {**row, "day": "2026-12-03", "outcome": "completed", "todo": "", "error": ""}
@@ -54,8 +66,6 @@ def _failed_nightly(settings: Settings, notify_url: str) -> tuple[Any, Any, Any]
 def test_a_failed_nightlys_alert_names_the_flow_dates_folder_reason_and_rerun(
     tmp_path: Path, receiver: AlertReceiver
 ) -> None:
-    from flows.notify import alert_on_failure
-
     settings = Settings(data_dir=str(tmp_path))
     alert_on_failure(*_failed_nightly(settings, receiver.url))
     [alert] = receiver.received
@@ -72,8 +82,6 @@ def test_a_failed_nightlys_alert_names_the_flow_dates_folder_reason_and_rerun(
 def test_an_alert_nobody_receives_is_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from flows.notify import alert_on_failure
-
     with socket.socket() as probe:  # a port nobody listens on once it is closed
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -90,18 +98,6 @@ def _failed_retrain(settings: Settings, notify_url: str) -> tuple[Any, Any, Any]
     """A retrain's flow, flow run and failed state, as Prefect hands them to the hook: one
     source's registered definition unreadable, one source's training failed, the sample's
     model refused (too few audits), one source skipped."""
-    from prefect.states import Failed
-
-    from servicelens.retrain import (
-        FAILED,
-        NOT_TRAINED,
-        SKIPPED,
-        ModelsNotTrained,
-        Retrained,
-        retrain_message,
-        retrain_rows,
-    )
-
     outcomes = [
         Retrained("sample", NOT_TRAINED, "training needs at least 3 audits; QA audits are ..."),
         Retrained("acme", FAILED, "its registered definition cannot be read: x.toml: not TOML"),
@@ -125,8 +121,6 @@ def test_a_failed_retrains_alert_names_each_failed_model_and_why_on_a_line(
     retrain notified nobody. Its alert names the failed models, each with why on one line,
     the command that trains each again, and what became of the others (a refusal among
     them: not a failure)."""
-    from flows.notify import alert_on_failure
-
     settings = Settings(data_dir=str(tmp_path))
     alert_on_failure(*_failed_retrain(settings, receiver.url))
     [alert] = receiver.received
