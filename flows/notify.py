@@ -15,6 +15,7 @@ from typing import Any
 import apprise
 
 from servicelens.dates import SurveyDateError
+from servicelens.ingest.configured import UNREADABLE_DEFINITION
 from servicelens.retrain import UNFINISHED, ModelsNotTrained, Retrained, retrain_message
 from servicelens.settings import Settings
 from servicelens.storage.runs import flag_sentence, read_outcome
@@ -58,18 +59,24 @@ def failure_alert(
     failed = [
         r for r in rows if r.get("todo") and r.get("outcome") != "skipped" and not _inbox_file(r)
     ]
+    # A source not run because its registered definition cannot be read names no date, and
+    # a backfill does not mend it: its line is the source's, its error says what does.
+    unread = [r for r in failed if (r.get("result") or {}).get(UNREADABLE_DEFINITION)]
+    failed = [r for r in failed if r not in unread]
     lines: list[str] = []
+    named = [str(r["day"]) for r in failed] + [f"source {r['result']['source']}" for r in unread]
     title = f"servicelens {flow_name} failed"
-    if failed:
-        title += f" for {', '.join(str(r['day']) for r in failed)}"
+    if named:
+        title += f" for {', '.join(named)}"
     if inbox:
         sources = ", ".join(dict.fromkeys(str(r["result"].get("source")) for r in inbox))
-        title += f"{';' if failed else ':'} {len(inbox)} inbox file(s) not landed ({sources})"
+        title += f"{';' if named else ':'} {len(inbox)} inbox file(s) not landed ({sources})"
     title += f" in {where}"
+    for row in failed:
+        lines.append(f"{row['day']}: {row['outcome']}: {_reason(settings, row)}")
+    lines += [f"source {r['result']['source']}: {r['outcome']}: {r['error']}" for r in unread]
     if failed:
         days = [str(r["day"]) for r in failed]
-        for row in failed:
-            lines.append(f"{row['day']}: {row['outcome']}: {_reason(settings, row)}")
         rerun = "all" if any("--rerun all" in str(r.get("todo")) for r in failed) else "failed"
         lines += [
             "",
@@ -84,7 +91,7 @@ def failure_alert(
             f"{row['result'].get('source')} (inbox): {row.get('error') or 'not landed'}",
             f"  {row.get('todo') or 'it stays in the inbox'}",
         ]
-    if not failed and not inbox:
+    if not failed and not unread and not inbox:
         lines.append(message or "failed")
     lines += [
         "",

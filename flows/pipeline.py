@@ -51,10 +51,11 @@ from servicelens.dates import (
     yesterday,
 )
 from servicelens.ingest.configured import (
+    UNREADABLE_DEFINITION,
     backfill_dates,
     backfill_refusal,
     configured_names,
-    configured_sources,
+    configured_sources_or_unreadable,
     has_sample_exports,
     only_sources,
     sources_to_backfill,
@@ -241,23 +242,37 @@ def _finish(title: str, key: str, outcomes: list[DateOutcome]) -> State:
     rows = [asdict(o) for o in outcomes]
     # A date with something left to do: failed here or in the trigger that ran it (the run
     # fails), or skipped by the rerun policy although its last run failed (it says so).
-    failed = [o.day for o in outcomes if o.todo and o.outcome != "skipped" and not _inbox_file(o)]
+    failed = [
+        o.day
+        for o in outcomes
+        if o.todo and o.outcome != "skipped" and not _inbox_file(o) and not _unreadable(o)
+    ]
     # An inbox file that could not be landed is named with its source and why, not as the
     # night's date (found by a trial: serve's last word was "1 of 3 dates did not complete:
     # ['2026-12-04']", and the file and its reason were nowhere in the data directory).
     inbox = [f"{o.result['source']}: {o.error}" for o in outcomes if _inbox_file(o)]
+    # A source whose registered definition cannot be read ran no partition: it is named, and
+    # why, not as a date.
+    unread = [f"{o.result['source']}: {o.error}" for o in outcomes if _unreadable(o)]
     left = [o.day for o in outcomes if o.todo == TODO_FAILED and o.outcome == "skipped"]
     note = f"; skipped because their last run failed (add rerun=failed): {left}" if left else ""
     changed = [o.day for o in outcomes if o.todo == TODO_CHANGED and o.outcome == "skipped"]
     if changed:
         note += f"; skipped though their inputs changed (add rerun=changed): {changed}"
-    if failed or inbox:
-        dated = sum(not o.result.get("inbox_file") for o in outcomes)
+    if failed or inbox or unread:
+        dated = sum(not (o.result.get("inbox_file") or _unreadable(o)) for o in outcomes)
         said = [f"{len(failed)} of {dated} dates did not complete: {failed}"] if failed else []
         said += [f"{len(inbox)} inbox file(s) not landed: {'; '.join(inbox)}"] if inbox else []
+        said += [f"{len(unread)} source(s) not run: {'; '.join(unread)}"] if unread else []
         message = "; ".join(said) + note
         return Failed(message=message, data=DatesNotCompleted(message, rows))
     return Completed(message=f"{outcome_counts(outcomes)}{note}", data=rows)
+
+
+def _unreadable(outcome: DateOutcome) -> bool:
+    """Whether ``outcome`` is a configured source not run because its registered definition
+    cannot be read (``flows.sources.unreadable_outcome``), which names no date."""
+    return outcome.outcome == "failed" and bool(outcome.result.get(UNREADABLE_DEFINITION))
 
 
 def _inbox_file(outcome: DateOutcome) -> bool:
@@ -384,10 +399,12 @@ def backfill(
             return ran
 
         if every_source:
+            # Every configured source, one whose definition cannot be read failed on its own.
             periods = {chosen.source: chosen_days for chosen, chosen_days in ranges}
             outcomes = for_each_source(
-                [chosen for chosen, _ in ranges],
-                lambda chosen: run_range(chosen, periods[chosen.source]),
+                configured_sources_or_unreadable(settings),
+                lambda chosen: run_range(chosen, periods.get(chosen.source, [])),
+                start,
             )
         else:
             outcomes = run_range(settings, days)
@@ -416,10 +433,12 @@ def nightly_report_settings(settings: Settings) -> list[Settings]:
     """Whose run reports a nightly run writes: the sample's (``[settings]``), or, in a data
     directory holding configured sources and no sample dates, each configured source's (the
     report ``servicelens report --source NAME`` writes), in name order. The sample's report
-    there would be an empty page, and it would replace ``reports/latest.html``."""
+    there would be an empty page, and it would replace ``reports/latest.html``. A source
+    whose registered definition cannot be read has no report written (the run names it
+    failed)."""
     if has_sample_exports(settings) or not configured_names(settings):
         return [settings]
-    return configured_sources(settings)
+    return [s for s in configured_sources_or_unreadable(settings) if isinstance(s, Settings)]
 
 
 @beating_flow(name="nightly-window", on_failure=[alert_on_failure])

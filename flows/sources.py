@@ -36,7 +36,9 @@ from flows.tasks import (
 from flows.training import train_and_register_task
 from servicelens.ingest.configured import (
     NOT_LANDED_TODO,
-    configured_sources,
+    UNREADABLE_DEFINITION,
+    UnreadableSource,
+    configured_sources_or_unreadable,
     pick_up_deliveries,
     plan_source_nightly,
     register_source,
@@ -44,7 +46,7 @@ from servicelens.ingest.configured import (
 )
 from servicelens.ingest.definitions import load_definition
 from servicelens.ingest.landing import Landing, land_delivery
-from servicelens.retrain import why_no_model
+from servicelens.retrain import one_line, why_no_model
 from servicelens.settings import Settings
 from servicelens.storage.locks import date_lock
 from servicelens.storage.partitions import discard_run_staging, locks_dir
@@ -93,15 +95,38 @@ def pick_up_task(source: Settings) -> list[dict[str, Any]]:
     return picked
 
 
+def unreadable_outcome(source: UnreadableSource, day: date) -> DateOutcome:
+    """The failed outcome of a configured source whose registered definition cannot be
+    read, dated ``day`` (the night, or the backfill's first date: no partition of it ran):
+    its result names the source (``source``, and :data:`UNREADABLE_DEFINITION` true), its
+    error says on one line the file, what is wrong and the command that mends it."""
+    return DateOutcome(
+        day.isoformat(),
+        "failed",
+        None,
+        {"source": source.source, UNREADABLE_DEFINITION: True},
+        one_line(source.reason),
+        "register its definition again as its error says; its exports wait in its inbox, "
+        "and its partitions run on the next run",
+    )
+
+
 def for_each_source(
-    sources: list[Settings], run_one: Callable[[Settings], list[DateOutcome]]
+    sources: list[Settings | UnreadableSource],
+    run_one: Callable[[Settings], list[DateOutcome]],
+    day: date,
 ) -> list[DateOutcome]:
     """Run each of ``sources`` in turn with ``run_one`` (its partitions as ``nightly`` flow
     runs, then its weekly marts), each outcome's result naming its source (``source``): the
     one loop over configured sources of the nightly run (:func:`run_configured_sources`)
-    and of a backfill without ``--source`` (``flows.pipeline.backfill``)."""
+    and of a backfill without ``--source`` (``flows.pipeline.backfill``). A source whose
+    registered definition cannot be read is not run: it is one failed outcome of ``day``
+    (:func:`unreadable_outcome`), and the sources after it run all the same."""
     outcomes: list[DateOutcome] = []
     for source in sources:
+        if isinstance(source, UnreadableSource):
+            outcomes.append(unreadable_outcome(source, day))
+            continue
         outcomes += [
             replace(o, result={**o.result, "source": source.source}) for o in run_one(source)
         ]
@@ -114,7 +139,8 @@ def run_configured_sources(
     """The nightly run's part for every configured source: land its inbox, then run each
     partition :func:`plan_source_nightly` selects as a ``nightly`` flow run, then rebuild
     its weekly marts. Returns the outcomes (in source order) and the inbox files, each
-    landed or left with its error."""
+    landed or left with its error. A source whose registered definition cannot be read is
+    a failed outcome of ``target`` (:func:`unreadable_outcome`); its inbox waits."""
     picked: list[dict[str, Any]] = []
 
     def land_and_run_nightly(source: Settings) -> list[DateOutcome]:
@@ -130,7 +156,9 @@ def run_configured_sources(
         notes = _landing_notes_by_partition(landed, [o.day for o in ran])
         return [replace(o, result={**o.result, **_notes_of(o.day, notes)}) for o in ran]
 
-    outcomes = for_each_source(configured_sources(settings), land_and_run_nightly)
+    outcomes = for_each_source(
+        configured_sources_or_unreadable(settings), land_and_run_nightly, target
+    )
     return outcomes, picked
 
 
@@ -204,6 +232,9 @@ def configured_source_outcomes(
         # The line `servicelens run` prints for it (source, "(inbox)", outcome, detail): a
         # scheduled run's log said only that the night's date did not complete.
         get_run_logger().error("%s (inbox) failed: %s", row.result["source"], row.error)
+    for row in outcomes:
+        if row.result.get(UNREADABLE_DEFINITION):
+            get_run_logger().error("%s (definition) failed: %s", row.result["source"], row.error)
     return outcomes + skipped + failed
 
 

@@ -117,7 +117,7 @@ def retrain_each(
     for model in models_to_retrain(settings):
         name = model.source
         if isinstance(model, UnreadableSource):
-            done.append(Retrained(name, FAILED, _one_line(model.reason)))
+            done.append(Retrained(name, FAILED, one_line(model.reason)))
             continue
         try:
             if (reason := why_no_model(model)) is not None:
@@ -125,9 +125,9 @@ def retrain_each(
                 continue
             trained = train_one(model)
         except (ValueError, BatchError) as error:
-            done.append(Retrained(name, NOT_TRAINED, _one_line(str(error))))
+            done.append(Retrained(name, NOT_TRAINED, one_line(str(error))))
         except Exception as error:
-            done.append(Retrained(name, FAILED, _one_line(f"{type(error).__name__}: {error}")))
+            done.append(Retrained(name, FAILED, one_line(f"{type(error).__name__}: {error}")))
         else:
             done.append(_trained(name, trained))
     return done
@@ -143,7 +143,7 @@ def _trained(name: str, trained: dict[str, Any]) -> Retrained:
     return Retrained(name, outcome, f"model {version}: {trained['decision']}", version)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """A message of several lines (training's refusals) as one, its lines joined by "; "."""
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 

@@ -1108,7 +1108,12 @@ def _say_source_timezones(args: argparse.Namespace, settings: Settings) -> None:
     run, whose definition declares another timezone (``configured.timezone_note``). Found by
     a trial: a Berlin source's first night in a London directory dated 00:30 Berlin's
     responses the day before, silently, and for good."""
-    from servicelens.ingest.configured import configured_names, configured_source, timezone_note
+    from servicelens.ingest.configured import (
+        UnreadableSource,
+        configured_names,
+        configured_sources_or_unreadable,
+        timezone_note,
+    )
     from servicelens.ingest.definitions import DefinitionError
     from servicelens.storage.runs import recorded_timezone
 
@@ -1120,7 +1125,13 @@ def _say_source_timezones(args: argparse.Namespace, settings: Settings) -> None:
     named = getattr(args, "source", None)
     if named is not None:
         names = [named] if named in names else []
-    definitions = [str(configured_source(settings, n).definition) for n in names]
+    # A source whose registered definition cannot be read has no timezone to note: the
+    # command runs the others and names it failed.
+    definitions = [
+        str(s.definition)
+        for s in configured_sources_or_unreadable(settings)
+        if not isinstance(s, UnreadableSource) and s.source in names
+    ]
     if args.command == "sources":
         definitions.append(args.definition)
     elif args.command == "demo" and named is not None and not names:

@@ -306,6 +306,8 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     """The configured sources' part of ``servicelens run``: a table with one line per
     partition run (:func:`run_nightly`'s rows), then, for each source that has no model
     yet, why its rows were not scored and the commands that change that."""
+    from servicelens.ingest.configured import UNREADABLE_DEFINITION
+
     if not rows:
         return "configured sources: nothing landed or changed"
     unscored = {r["source"] for r in rows if _without_model(r)}
@@ -325,8 +327,13 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             [
                 {
                     "source": r["source"],
-                    # An inbox file that could not be landed belongs to no partition.
-                    "partition": "(inbox)" if r["result"].get("inbox_file") else r["day"],
+                    # An inbox file that could not be landed belongs to no partition, nor
+                    # does a source whose registered definition cannot be read.
+                    "partition": "(inbox)"
+                    if r["result"].get("inbox_file")
+                    else "(definition)"
+                    if r["result"].get(UNREADABLE_DEFINITION)
+                    else r["day"],
                     "outcome": r["outcome"],
                     "detail": r["error"] or counts_detail(r["result"], flag(r)),
                 }

@@ -354,6 +354,11 @@ class UnreadableSource:
     reason: str
 
 
+#: In a run's failed outcome (``flows.sources.unreadable_outcome``): true when the source
+#: was not run because its registered definition cannot be read.
+UNREADABLE_DEFINITION = "unreadable_definition"
+
+
 def configured_sources_or_unreadable(settings: Settings) -> list[Settings | UnreadableSource]:
     """:func:`configured_sources`, with each source whose registered definition cannot be
     read (not TOML, a file it extends gone, a key it no longer may have) an
@@ -446,8 +451,8 @@ def sources_fitting(source: Settings, path: DataPath) -> list[Settings]:
     from servicelens.ingest.mapping import missing_columns, read_export
 
     fitting = []
-    for other in configured_sources(source):
-        if other.source == source.source:
+    for other in configured_sources_or_unreadable(source):
+        if isinstance(other, UnreadableSource) or other.source == source.source:
             continue
         try:
             definition = load_definition(other.definition or other.source)
@@ -984,5 +989,11 @@ def sources_to_backfill(
     holding only configured sources (:func:`only_sources`): every configured source, in
     name order as the nightly run takes them, with its landed partitions in the range
     (none: nothing to run for it). A new user's trial re-ran last month one command per
-    source, refused without ``--source``."""
-    return [(source, source_periods(source, start, end)) for source in configured_sources(settings)]
+    source, refused without ``--source``. A source whose registered definition cannot be
+    read is not among them (its partitions cannot be planned): the ``backfill`` flow
+    fails it on its own (:func:`configured_sources_or_unreadable`), the others run."""
+    return [
+        (source, source_periods(source, start, end))
+        for source in configured_sources_or_unreadable(settings)
+        if not isinstance(source, UnreadableSource)
+    ]
