@@ -22,14 +22,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from servicelens.storage import strict_json
+from servicelens.storage.checksums import sha256_file
 
 if TYPE_CHECKING:
     from models.pipeline import RootCauseModel
 
     # For type checking only: a models folder may be a local Path or an object-store
     # RemotePath with the same methods; at run time this module imports neither fsspec nor
-    # servicelens's storage (only its standard-library strict JSON writer), so models/ stays
-    # pure scikit-learn.
+    # servicelens's storage (only its standard-library strict JSON writer and checksum), so
+    # models/ stays pure scikit-learn.
     from servicelens.storage.fs import DataPath
 else:
     DataPath = Path
@@ -118,14 +119,6 @@ def library_versions() -> dict[str, str]:
         except package_metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def sha256_file(path: DataPath) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_model(

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from models.registry import sha256_file
 from servicelens.checkpoints import checkpoint
+from servicelens.storage.checksums import sha256_file
 from servicelens.storage.fs import (
     DataPath,
     RemotePath,

@@ -29,8 +29,8 @@ from models.registry import (
     load_model,
     save_model,
     set_champion,
-    sha256_file,
 )
+from servicelens.storage.checksums import sha256_file
 
 VERSION = "v-test"
 
