@@ -70,6 +70,7 @@ from servicelens.storage.fs import DataPath, local_folder_for
 from servicelens.storage.partitions import code_version
 from servicelens.synthetic.generator import generate
 from transforms.formatting import formatted_text
+from transforms.labelled import group_values
 from transforms.schemas import SAMPLE_SOURCE
 
 
@@ -189,8 +190,8 @@ def truth_metrics(
         "audit_label_accuracy": float((y_audit == y_true).mean()),
         "by_group": {
             column: {
-                "model": metrics_by_group(joined, y_true, p_model, column, threshold),
-                "oracle": metrics_by_group(joined, y_true, p_oracle, column),
+                "model": metrics_by_group(group_values(joined, column), y_true, p_model, threshold),
+                "oracle": metrics_by_group(group_values(joined, column), y_true, p_oracle),
             }
             for column in GROUP_COLUMNS
         },

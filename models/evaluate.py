@@ -483,17 +483,23 @@ def groupings_with_values(by_group: dict[str, dict[str, Any]]) -> dict[str, dict
 
 
 def metrics_by_group(
-    frame: pl.DataFrame, y_true: np.ndarray, p: np.ndarray, column: str, threshold: float = 0.5
+    values: Sequence[str | None] | np.ndarray,
+    y_true: np.ndarray,
+    p: np.ndarray,
+    threshold: float = 0.5,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`classification_metrics` for every value of ``column`` (e.g. queue, policy).
+    """:func:`classification_metrics` for every value of a grouping column (e.g. queue,
+    policy), keyed by value: ``values`` holds one value per row of ``y_true`` and ``p`` (as
+    text; None, a row without one, falls in :data:`NO_VALUE_GROUP`), as
+    ``transforms.labelled.group_values`` takes them from a frame.
 
     A group holding one class has no ROC-AUC, and no macro-F1 either (NaN, as
     :func:`classification_metrics` gives them): a group of three rows all predicted right
     read 1.000 (a data scientist's trial, on the CFPB complaints)."""
-    values = frame.get_column(column).cast(pl.String).fill_null(NO_VALUE_GROUP).to_numpy()
+    grouped = np.array([NO_VALUE_GROUP if v is None else str(v) for v in values], dtype=object)
     return {
-        str(v): classification_metrics(y_true[values == v], p[values == v], threshold)
-        for v in sorted(set(values))
+        str(v): classification_metrics(y_true[grouped == v], p[grouped == v], threshold)
+        for v in sorted(set(grouped))
     }
 
 

@@ -48,7 +48,12 @@ from models.pipeline import (
 from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
 from transforms.formatting import formatted_text
-from transforms.labelled import candidate_rules, duplicate_text_groups, time_split
+from transforms.labelled import (
+    candidate_rules,
+    duplicate_text_groups,
+    group_values,
+    time_split,
+)
 from transforms.language import comment_languages
 from transforms.marts import LABEL_AUDITED_AT, reasons_column
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
@@ -594,7 +599,7 @@ def train_root_cause_model(
         **_baselines(train, y_train, test, y_test, spec, seed, cv_folds),
         "by_group": groupings_with_values(
             {
-                column: metrics_by_group(test, y_test, p_test, column, threshold)
+                column: metrics_by_group(group_values(test, column), y_test, p_test, threshold)
                 for column in GROUP_COLUMNS
                 if column in test.columns
             }

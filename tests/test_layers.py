@@ -24,7 +24,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
     "evaluate": frozenset(
         {
             "scored_on_current_labels",
-            "metrics_by_group",
         }
     ),
     "pipeline": frozenset({"feature_frame"}),

@@ -63,6 +63,13 @@ def duplicate_text_groups(frame: pl.DataFrame, text: str | None) -> np.ndarray |
     return keyed.rank("dense").cast(pl.Int64).to_numpy()
 
 
+def group_values(frame: pl.DataFrame, column: str) -> np.ndarray:
+    """The values of ``column`` of ``frame`` as text, one per row (None where a row has
+    none), as a numpy object array: what ``models.evaluate.metrics_by_group`` groups by.
+    Raises ColumnNotFoundError when ``frame`` has no ``column``."""
+    return frame.get_column(column).cast(pl.String).to_numpy()
+
+
 @dataclass(frozen=True)
 class Rule:
     """A one-field rule over labelled rows: predicts policy_failure when it fires

@@ -313,6 +313,21 @@ def test_chunks_scored_on_threads_equal_one_chunk_at_a_time(
     assert whole.equals(one)
 
 
+def test_rows_without_a_group_value_are_scored_as_the_missing_group() -> None:
+    """A null or non-text value of the grouping column still groups its rows: nulls under
+    NO_VALUE_GROUP, numbers by their text (transforms.labelled.group_values)."""
+    from models.evaluate import NO_VALUE_GROUP
+    from transforms.labelled import group_values
+
+    frame = pl.DataFrame({"policy": [7, None, 7, None, 8]})
+    values = group_values(frame, "policy")
+    assert values.tolist() == ["7", None, "7", None, "8"]
+    y = np.array([1, 0, 0, 1, 1])
+    groups = metrics_by_group(values, y, np.array([0.9, 0.2, 0.1, 0.8, 0.7]))
+    assert sorted(groups) == ["7", "8", NO_VALUE_GROUP]
+    assert groups[NO_VALUE_GROUP]["accuracy"] == 1.0 and groups["7"]["accuracy"] == 1.0
+
+
 def test_small_and_one_class_groups_show_no_scores_they_cannot_have() -> None:
     """A group of one class has no macro-F1 (scikit-learn's average of the one class present
     read 1.000 for three rows all right); ``models show`` gives a group under 30 rows its
@@ -324,7 +339,7 @@ def test_small_and_one_class_groups_show_no_scores_they_cannot_have() -> None:
     queue = ["tiny"] * 3 + ["one class"] * 40 + ["both"] * 60
     y = np.array([1] * 3 + [0] * 40 + [0, 1] * 30)
     p = np.clip(y * 0.6 + rng.uniform(0, 0.4, y.size), 0, 1)
-    groups = metrics_by_group(pl.DataFrame({"queue": queue}), y, p, "queue")
+    groups = metrics_by_group(queue, y, p)
     assert np.isnan(groups["tiny"]["macro_f1"]) and np.isnan(groups["one class"]["macro_f1"])
     assert groups["both"]["macro_f1"] == 1.0  # both classes, all predicted right
     assert groups["one class"]["accuracy"] == 1.0
