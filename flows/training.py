@@ -70,7 +70,7 @@ from servicelens.storage.fs import DataPath, local_folder_for
 from servicelens.storage.partitions import code_version
 from servicelens.synthetic.generator import generate
 from transforms.formatting import formatted_text
-from transforms.labelled import group_values
+from transforms.labelled import group_values, predictions_on_both
 from transforms.schemas import SAMPLE_SOURCE
 
 
@@ -240,6 +240,25 @@ def champion_on_holdout(models_dir: DataPath, champion: str, holdout: pl.DataFra
     return float(classification_metrics(y, p, threshold)["macro_f1"])
 
 
+def _scored_on_both(
+    challenger: pl.DataFrame,
+    champion: pl.DataFrame,
+    thresholds: tuple[float, float],
+    min_rows: int,
+    probability: str = "p_out_of_fold",
+) -> tuple[float, float, int] | None:
+    """:func:`models.evaluate.scored_on_current_labels` of the responses both versions'
+    prediction frames hold (:func:`transforms.labelled.predictions_on_both`)."""
+    both = predictions_on_both(challenger, champion, probability)
+    return scored_on_current_labels(
+        labels_to_target(both.get_column("root_cause")),
+        both.get_column("p_challenger").to_numpy(),
+        both.get_column("p_champion").to_numpy(),
+        thresholds,
+        min_rows,
+    )
+
+
 def promote_command(source: str, version: str) -> str:
     """The command that makes ``version`` of ``source``'s registry the champion by hand:
     ``servicelens models promote VERSION``, with ``--source NAME`` for a configured
@@ -350,7 +369,7 @@ def register_and_promote(
             shared = (
                 None
                 if champion_holdout is None
-                else scored_on_current_labels(
+                else _scored_on_both(
                     result.holdout,
                     champion_holdout,
                     thresholds,
@@ -369,7 +388,7 @@ def register_and_promote(
         # out-of-fold predictions, each one's own estimate on its own audits.
         champion_oof = read_out_of_fold(models_dir, champion)
         fair = (
-            scored_on_current_labels(oof, champion_oof, thresholds, MIN_OUT_OF_FOLD_ROWS)
+            _scored_on_both(oof, champion_oof, thresholds, MIN_OUT_OF_FOLD_ROWS)
             if champion_oof is not None and "response_id" in champion_oof.columns
             else None
         )

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 
 def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -209,41 +208,32 @@ def skill_against_chance(y_true: np.ndarray, p: np.ndarray, threshold: float) ->
 
 
 def scored_on_current_labels(
-    challenger: pl.DataFrame,
-    champion: pl.DataFrame,
+    y_true: np.ndarray,
+    p_challenger: np.ndarray,
+    p_champion: np.ndarray,
     thresholds: tuple[float, float],
     min_rows: int,
-    probability: str = "p_out_of_fold",
 ) -> tuple[float, float, int] | None:
     """The challenger's and the champion's macro F1 on the same responses, both scored
     against the challenger's labels (the audits as they are now).
 
-    ``challenger``: its frame of predictions on rows it did not train on (``response_id``,
-    ``root_cause`` and the ``probability`` column: ``p_out_of_fold`` for out-of-fold ones,
-    ``p_policy_failure`` for the time split's test slice); ``champion``: the champion's
-    frame of the same kind, saved when it was trained (its ``root_cause`` is the labels of
-    then, and is not used); ``thresholds``: (challenger's, champion's) decision threshold on
-    P(policy_failure). Each probability was predicted by a model that did not train on its
-    row, so both are honest estimates; scored on the same rows against the same labels they
+    One entry per response both predicted on rows they did not train on
+    (``transforms.labelled.predictions_on_both`` pairs them): ``y_true`` the challenger's
+    labels as 0/1 targets (1 = policy_failure; the champion's labels of then are not used),
+    ``p_challenger`` and ``p_champion`` each one's P(policy_failure): out-of-fold ones, or
+    the time split's test slice's; ``thresholds``: (challenger's, champion's) decision
+    threshold. Each probability was predicted by a model that did not train on its row, so
+    both are honest estimates; scored on the same rows against the same labels they
     compare the models, not the label sets (found by a QA lead's trial: each scored on its
     own audits, a challenger trained on 87 corrected labels lost because the champion was
     measured against the labels QA had corrected). Returns ``(challenger_f1, champion_f1,
     rows)``, or None when fewer than ``min_rows`` responses are in both, or they hold one
     label (no macro-F1 to compare: :func:`classification_metrics`)."""
-    from models.pipeline import labels_to_target
-
-    both = challenger.select("response_id", "root_cause", probability).join(
-        champion.select("response_id", pl.col(probability).alias("_champion")),
-        "response_id",
-    )
-    if both.height < min_rows:
+    if len(y_true) < min_rows or one_label(y_true) is not None:
         return None
-    y = labels_to_target(both.get_column("root_cause"))
-    if one_label(y) is not None:
-        return None
-    ours = classification_metrics(y, both.get_column(probability).to_numpy(), thresholds[0])
-    theirs = classification_metrics(y, both.get_column("_champion").to_numpy(), thresholds[1])
-    return float(ours["macro_f1"]), float(theirs["macro_f1"]), both.height
+    ours = classification_metrics(y_true, p_challenger, thresholds[0])
+    theirs = classification_metrics(y_true, p_champion, thresholds[1])
+    return float(ours["macro_f1"]), float(theirs["macro_f1"]), len(y_true)
 
 
 def one_label(y_true: np.ndarray) -> str | None:

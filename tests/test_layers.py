@@ -21,11 +21,6 @@ FRAME_LIBRARIES = ("polars", "pyarrow")
 #: Shrink this list as pieces move; the test fails on a name that no longer uses polars.
 POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
     "native_text": frozenset({"*"}),
-    "evaluate": frozenset(
-        {
-            "scored_on_current_labels",
-        }
-    ),
     "pipeline": frozenset({"feature_frame"}),
     "registry": frozenset(
         {

@@ -70,6 +70,22 @@ def group_values(frame: pl.DataFrame, column: str) -> np.ndarray:
     return frame.get_column(column).cast(pl.String).to_numpy()
 
 
+def predictions_on_both(
+    challenger: pl.DataFrame, champion: pl.DataFrame, probability: str = "p_out_of_fold"
+) -> pl.DataFrame:
+    """The responses two model versions both predicted, one row each: ``response_id``, the
+    challenger's ``root_cause`` (the audits as they are now), and each version's
+    ``probability`` column as ``p_challenger`` and ``p_champion``.
+
+    ``challenger`` and ``champion`` hold ``response_id`` and ``probability``
+    (``p_out_of_fold`` for out-of-fold predictions, ``p_policy_failure`` for the time
+    split's test slice), ``challenger`` ``root_cause`` too; the champion's labels of then
+    are not kept. Raises ColumnNotFoundError when a column is missing."""
+    return challenger.select(
+        "response_id", "root_cause", pl.col(probability).alias("p_challenger")
+    ).join(champion.select("response_id", pl.col(probability).alias("p_champion")), "response_id")
+
+
 @dataclass(frozen=True)
 class Rule:
     """A one-field rule over labelled rows: predicts policy_failure when it fires

@@ -313,6 +313,42 @@ def test_chunks_scored_on_threads_equal_one_chunk_at_a_time(
     assert whole.equals(one)
 
 
+def test_two_versions_are_compared_on_the_rows_both_have_against_current_labels() -> None:
+    """Only responses both versions predicted are compared, against the challenger's labels
+    (the champion's labels of then are dropped), and too few rows compare nothing."""
+    from models.evaluate import scored_on_current_labels
+    from transforms.labelled import predictions_on_both
+
+    challenger = pl.DataFrame(
+        {
+            "response_id": ["a", "b", "c", "d", "e"],
+            "root_cause": ["policy_failure", "perceived", "policy_failure", "perceived", "x"],
+            "p_out_of_fold": [0.9, 0.1, 0.8, 0.2, 0.5],
+        }
+    )
+    # The champion was trained when QA still called "a" perceived, and never saw "e".
+    champion = pl.DataFrame(
+        {
+            "response_id": ["d", "c", "b", "a", "z"],
+            "root_cause": ["perceived", "policy_failure", "perceived", "perceived", "perceived"],
+            "p_out_of_fold": [0.6, 0.7, 0.3, 0.4, 0.5],
+        }
+    )
+    both = predictions_on_both(challenger, champion).sort("response_id")
+    assert both.columns == ["response_id", "root_cause", "p_challenger", "p_champion"]
+    assert both.get_column("response_id").to_list() == ["a", "b", "c", "d"]
+    assert both.get_column("p_champion").to_list() == [0.4, 0.3, 0.7, 0.6]
+    y = labels_to_target(both.get_column("root_cause"))
+    p_ours, p_theirs = both.get_column("p_challenger"), both.get_column("p_champion")
+    scored = scored_on_current_labels(y, p_ours.to_numpy(), p_theirs.to_numpy(), (0.5, 0.5), 4)
+    assert scored is not None
+    ours, theirs, rows = scored
+    assert (ours, rows) == (1.0, 4) and theirs < ours  # it misses "a" and "d"
+    assert (
+        scored_on_current_labels(y, p_ours.to_numpy(), p_theirs.to_numpy(), (0.5, 0.5), 5) is None
+    )
+
+
 def test_rows_without_a_group_value_are_scored_as_the_missing_group() -> None:
     """A null or non-text value of the grouping column still groups its rows: nulls under
     NO_VALUE_GROUP, numbers by their text (transforms.labelled.group_values)."""
