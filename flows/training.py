@@ -53,7 +53,6 @@ from models.stacked import TooFewToFit
 from models.train import (
     GROUP_COLUMNS,
     TrainingResult,
-    set_apart_facts_only,
     train_root_cause_model,
 )
 from servicelens.ingest.audits import accounting_text
@@ -70,7 +69,7 @@ from servicelens.storage.fs import DataPath, local_folder_for
 from servicelens.storage.partitions import code_version
 from servicelens.synthetic.generator import generate
 from transforms.formatting import formatted_text
-from transforms.labelled import group_values, predictions_on_both
+from transforms.labelled import group_values, predictions_on_both, set_apart_facts_only
 from transforms.schemas import SAMPLE_SOURCE
 
 

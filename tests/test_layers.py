@@ -46,7 +46,6 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
             "_usable",
             "out_of_fold",
             "score_negatives",
-            "set_apart_facts_only",
             "tfidf_baseline_report",
             "train_root_cause_model",
         }

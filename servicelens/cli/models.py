@@ -321,7 +321,7 @@ def _train_configured(args: argparse.Namespace, source: Settings) -> int:
             print(hint, file=sys.stderr)
         cv, holdout = metrics["cross_validation"], metrics["model"]
         facts = int(metrics.get("facts_only_rows") or 0)
-        # The same rule as --input's (models.train.set_apart_facts_only), said, since every
+        # The same rule as --input's (transforms.labelled.set_apart_facts_only), said, since every
         # figure after it is measured on the rows with text alone.
         also = (
             f" and {facts:,} facts-only rows (deliveries without text: trained on, never scored)"
@@ -357,8 +357,8 @@ def _labelled_inputs(
     with text (scored and trained on), those of files without any text (facts only: trained
     on, never scored), per file what was read, kept and quarantined, and the quarantined
     rows of every file (``QUARANTINE_SCHEMA``, as ``score`` writes them; none: no rows)."""
-    from models.train import set_apart_facts_only
     from servicelens.stages import ingest_export
+    from transforms.labelled import set_apart_facts_only
 
     scored: list[pl.DataFrame] = []
     facts: list[pl.DataFrame] = []
@@ -372,7 +372,7 @@ def _labelled_inputs(
         everything = model_rows(ingested.clean, definition.features)
         rows = labelled_rows(everything)
         with_text += everything.filter(written).height
-        # One rule for --input and the landed rows (models.train.set_apart_facts_only): a
+        # One rule for --input and the landed rows (transforms.labelled.set_apart_facts_only): a
         # file none of whose labelled rows has text is facts only; a model of facts alone
         # (no comment mapped) trains and scores on every file.
         with_text_rows, facts_rows = set_apart_facts_only(rows, definition.features.text)

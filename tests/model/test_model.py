@@ -349,6 +349,26 @@ def test_two_versions_are_compared_on_the_rows_both_have_against_current_labels(
     )
 
 
+def test_a_delivery_without_any_text_is_set_apart_as_facts_only() -> None:
+    """A file none of whose labelled rows has text is facts only; a blank comment in a file
+    with text is an ordinary row; without facts-only rows, None."""
+    from transforms.labelled import set_apart_facts_only
+
+    labelled = pl.DataFrame(
+        {
+            "response_id": ["a", "b", "c", "d"],
+            "source_file": ["x.csv", "x.csv", "y.csv", "y.csv"],
+            "comment": ["refund never came", "  ", None, ""],
+        }
+    )
+    scored, facts = set_apart_facts_only(labelled, "comment")
+    assert scored.get_column("response_id").to_list() == ["a", "b"]
+    assert facts is not None and facts.get_column("response_id").to_list() == ["c", "d"]
+    assert facts.columns == labelled.columns
+    assert set_apart_facts_only(scored, "comment")[1] is None
+    assert set_apart_facts_only(labelled, None) == (labelled, None)
+
+
 def test_rows_without_a_group_value_are_scored_as_the_missing_group() -> None:
     """A null or non-text value of the grouping column still groups its rows: nulls under
     NO_VALUE_GROUP, numbers by their text (transforms.labelled.group_values)."""
