@@ -86,9 +86,12 @@ def test_the_nightly_run_carries_on_past_a_source_it_cannot_read_and_alerts_it(
     assert len(pending_deliveries(cycling)) == 1 and pending_deliveries(european) == [renamed]
 
     [alert] = receiver.received
+    # The renamed export is an inbox file not landed, named apart from the broken source.
     assert alert["title"] == (
-        f"servicelens nightly-window failed for {NIGHT}, source {cycling.source} in {data}"
+        f"servicelens nightly-window failed for source {cycling.source}; 1 inbox file(s) not "
+        f"landed ({european.source}) in {data}"
     )
+    assert f"{european.source} (inbox): {renamed}" in alert["message"]
     _names_the_file_and_the_fix(alert["message"], broken)
     assert f"source {cycling.source}: failed: its registered definition" in alert["message"]
     # Its line is the source's, not the night's (the backfill the alert advises for the
