@@ -55,7 +55,7 @@ from models.train import (
     TrainingResult,
     train_root_cause_model,
 )
-from servicelens.ingest.audits import accounting_text
+from servicelens.ingest.audits import SOURCE_AUDIT_FILES, accounting_text
 from servicelens.runtime import is_rust_panic
 from servicelens.settings import Settings
 from servicelens.stages import (
@@ -480,7 +480,8 @@ def train_and_register_task(settings: Settings, folds: int = 5) -> dict[str, Any
         more = [] if audits is None else [accounting_text(audits)]
         if definition is not None:
             more.append(
-                f"QA audits of source {settings.source} are read from the CSV files in "
+                f"QA audits of source {settings.source} are read from the "
+                f"{SOURCE_AUDIT_FILES} in "
                 f"{settings.audits_dir} (columns response_id, root_cause, audited_at, auditor); "
                 f"`servicelens review-queue --source {settings.source} --output "
                 "worksheet.csv` lists the negatives that no audit labels yet, as a worksheet "

@@ -297,6 +297,10 @@ def _files_in(folder: DataPath) -> list[DataPath]:
 #: (the reader of a definition's ``format = "xlsx"``) opens. Apple Numbers' own ``.numbers``
 #: is not one of them.
 AUDIT_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+#: The files a configured source's audits folder reads, as messages name them ("QA audits
+#: are read from the CSV files or workbooks (...) in audits/acme"): a QA lead's trial saved
+#: its audits as .xlsx, which training's advice and the review queue's said nothing of.
+SOURCE_AUDIT_FILES = f"CSV files or workbooks ({', '.join(AUDIT_WORKBOOK_SUFFIXES)})"
 
 
 def _read_as_audits(path: DataPath) -> bool:
@@ -1753,7 +1757,8 @@ def misplaced_advice(path: str) -> str:
     """What to do with a file :func:`misplaced_audit_files` found."""
     where = Path(path)
     if any(folder.name == "audits" for folder in where.parents[1:]):
-        # A configured source's audits folder (or a folder under it): any name, CSV only.
+        # A configured source's audits folder (or a folder under it): any name, CSV or a
+        # workbook calamine opens.
         if where.suffix.lower() in WORKBOOK_SUFFIXES:
             # Read here: CSV and the workbooks calamine opens; a Numbers document is neither.
             return (
@@ -1762,8 +1767,8 @@ def misplaced_advice(path: str) -> str:
                 "(in Numbers: File > Export To)"
             )
         return (
-            "audits are read from files ending .csv (if it is CSV or tab-separated text, "
-            "such as Excel's Unicode Text, rename it to end in .csv)"
+            f"audits are read from {SOURCE_AUDIT_FILES}: if it is CSV or tab-separated "
+            "text, such as Excel's Unicode Text, rename it to end in .csv"
         )
     if where.name == "audits.csv" and where.parent.parent.name == "raw":
         # The sample feed's place, in a data directory that has no sample: a source's audits

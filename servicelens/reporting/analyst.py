@@ -751,7 +751,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
     from models.registry import champion_version
-    from servicelens.ingest.audits import misplaced_advice
+    from servicelens.ingest.audits import SOURCE_AUDIT_FILES, misplaced_advice
     from servicelens.reporting.report import label_heading
     from servicelens.stages import (
         audits_dated_before_their_response,
@@ -863,7 +863,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
             "audits.csv, save yours beside it as audits-<your name>.csv)"
         )
     else:
-        save_to = f"in {chosen.audits_dir} (any name ending .csv)"
+        save_to = f"in {chosen.audits_dir} (any name; {SOURCE_AUDIT_FILES} are read there)"
     if args.output:
         output = Path(args.output)
         write_worksheet(audit_worksheet(shown), output, args.delimiter)

@@ -602,7 +602,11 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     # No audits yet: training says where they go.
     assert main([*data, "train", "--source", "acme-vendor"]) == 2
     said = capsys.readouterr().err
-    assert f"read from the CSV files in {source.audits_dir}" in said
+    # A workbook is read there too, so the advice says so (it said "the CSV files in").
+    assert (
+        f"read from the CSV files or workbooks (.xlsx, .xlsm, .xls, .ods) in {source.audits_dir}"
+        in said
+    )
     assert "labels also come from the exports" not in said  # its definition has no [label]
 
     # Only a Numbers document there: it is why nothing is labelled, so it is said first (a
@@ -646,7 +650,10 @@ def test_a_configured_sources_qa_audits_are_its_labels(
     sheet = tmp_path / "worksheet.csv"
     assert main([*data, "review-queue", "--source", "acme-vendor", "--limit", "5",
                  "--output", str(sheet)]) == 0  # fmt: skip
-    assert f"then save it in {source.audits_dir}" in capsys.readouterr().out
+    assert (
+        f"then save it in {source.audits_dir} (any name; CSV files or workbooks (.xlsx, "
+        ".xlsm, .xls, .ods) are read there)" in capsys.readouterr().out
+    )
     assert sheet.read_text(encoding="utf-8-sig").startswith(
         "response_id,root_cause,audited_at,auditor,survey_date,reason"
     )

@@ -1707,7 +1707,10 @@ def test_a_sources_audits_saved_where_the_samples_go_are_named_with_where_they_b
     assert misplaced_advice(str(workbook)).startswith(
         "audits are read from CSV files and Excel or OpenDocument workbooks"
     )
-    assert misplaced_advice(str(text)).startswith("audits are read from files ending .csv (if")
+    assert misplaced_advice(str(text)).startswith(
+        "audits are read from CSV files or workbooks (.xlsx, .xlsm, .xls, .ods): if it is CSV "
+        "or tab-separated text"
+    )
     # Beside the sample's own exports they are the sample's audits, read as such.
     (saved.parent / "surveys.csv").write_text("response_id\n")
     assert misplaced_audits(source) == [str(workbook), str(text)]
