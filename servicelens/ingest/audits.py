@@ -1814,13 +1814,21 @@ def _short_path(path: str) -> str:
     return f"{where.parent.name}/{where.name}"
 
 
-def _position(path: str, sheets: dict[str, str]) -> str:
-    """How the tally names a place in audit file ``path``, before its number: ``acme/qa.csv
-    line``, or for a workbook of ``sheets`` (``AuditRead.sheets``) ``acme/qa.xlsx sheet 'QA'
-    row``, the row as the sheet shows it."""
+def audit_position(path: str, sheets: dict[str, str], name: str | None = None) -> str:
+    """How a place in audit file ``path`` is named, before its number: ``audits/acme/qa.csv
+    line``, or for a workbook of ``sheets`` (``AuditRead.sheets``) ``audits/acme/qa.xlsx
+    sheet 'QA' row``, the row as the sheet shows it; the file called ``name`` when given (the
+    tally's shorter one). Said by the tally and the review queue's warnings alike."""
+    called = path if name is None else name
     if path in sheets:
-        return f"{_short_path(path)} sheet {sheets[path]!r} row"
-    return f"{_short_path(path)} line"
+        return f"{called} sheet {sheets[path]!r} row"
+    return f"{called} line"
+
+
+def _position(path: str, sheets: dict[str, str]) -> str:
+    """How the tally names a place in audit file ``path``, before its number
+    (:func:`audit_position`), the file by its folder and name: ``acme/qa.csv line``."""
+    return audit_position(path, sheets, _short_path(path))
 
 
 def _file_recency(path: str) -> tuple[float, str]:

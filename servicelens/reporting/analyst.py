@@ -612,12 +612,17 @@ def _has_comments(settings: Settings) -> bool:
     return "comment" in load_definition(settings.definition).columns
 
 
-def _audits_in_other_case(audits: pl.DataFrame, items: pl.DataFrame) -> list[str]:
+def _audits_in_other_case(
+    audits: pl.DataFrame, items: pl.DataFrame, sheets: dict[str, str]
+) -> list[str]:
     """Warnings for audits in force whose id is an open item's response id but for case
     (``r2026...`` for ``R2026...``): they close nothing, ids being case-sensitive (vendors'
     are), and a QA lead's trial saw the item stay open without a word here (only train's
     metrics.json named it). ``audits`` has ``response_id``, ``source_file`` and
-    ``source_line``; ``items`` ``response_id``."""
+    ``source_line``; ``items`` ``response_id``; ``sheets`` the workbooks read and their
+    sheet (``AuditRead.sheets``), whose rows are named by sheet and row."""
+    from servicelens.ingest.audits import audit_position
+
     if audits.is_empty() or items.is_empty():
         return []
     open_ids = items.select(
@@ -637,8 +642,8 @@ def _audits_in_other_case(audits: pl.DataFrame, items: pl.DataFrame) -> list[str
         "does:"
     ]
     lines += [
-        f"  {row['source_file']} line {row['source_line']}: '{row['response_id']}' for "
-        f"'{row['_item']}'"
+        f"  {audit_position(row['source_file'], sheets)} {row['source_line']}: "
+        f"'{row['response_id']}' for '{row['_item']}'"
         for row in found.head(SET_ASIDE_QUOTED).iter_rows(named=True)
     ]
     if found.height > SET_ASIDE_QUOTED:
@@ -751,7 +756,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
     from models.registry import champion_version
-    from servicelens.ingest.audits import SOURCE_AUDIT_FILES, misplaced_advice
+    from servicelens.ingest.audits import SOURCE_AUDIT_FILES, audit_position, misplaced_advice
     from servicelens.reporting.report import label_heading
     from servicelens.stages import (
         audits_dated_before_their_response,
@@ -819,7 +824,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         )
         for row in leaving_open.head(SET_ASIDE_QUOTED).iter_rows(named=True):
             print(
-                f"  {row['source_file']} line {row['source_line']} "
+                f"  {audit_position(row['source_file'], read.sheets)} {row['source_line']} "
                 f"({row['response_id'] or 'no id'}): {row['reason']}",
                 file=sys.stderr,
             )
@@ -829,7 +834,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
                 "every one)",
                 file=sys.stderr,
             )
-    for line in _audits_in_other_case(read.audits, items):
+    for line in _audits_in_other_case(read.audits, items, read.sheets):
         print(line, file=sys.stderr)
     shown = items if args.limit == 0 else items.head(args.limit)
     reasons = items.get_column("reason")

@@ -2523,3 +2523,46 @@ def test_a_workbook_lacking_an_audit_column_is_told_which_row_and_sheet(tmp_path
         "Rename the columns in sheet 'QA' row 2 (did you mean 'Verdict' for root_cause?)"
         in (unread["reason"])
     )
+
+
+def test_review_queue_names_a_workbooks_rows_by_sheet_and_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The review queue's warnings named a workbook's audit rows as a CSV's lines
+    (``qa.xlsx line 3``), while the tally names them by sheet and row as Excel shows them:
+    both the row set aside and the id in other case are named ``qa.xlsx sheet 'Audits'
+    row N``."""
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import register_source
+    from servicelens.settings import Settings
+
+    source = register_source(Settings(data_dir=str(tmp_path)), "cfpb")
+    _write_review_queue(
+        source,
+        date(2019, 2, 1),
+        {
+            "response_id": ["C1", "C2"],
+            "reason": ["uncertain"] * 2,
+            "priority": [0.9, 0.8],
+            "p_policy_failure": [0.5, 0.5],
+            "audit_label": [None, None],
+            "comment": ["late fee", "fee"],
+            "top_reasons": [[], []],
+        },
+    )
+    book = _workbook(
+        source.audits_dir / "qa.xlsx",
+        {
+            "Audits": [
+                (0, ["QA log, February 2019"]),
+                (2, ["response_id", "root_cause", "audited_at", "auditor"]),
+                (3, ["c1", "perceived", datetime(2026, 11, 28), "ann"]),
+                (4, ["C2", "percieved", datetime(2026, 11, 28), "ann"]),
+            ]
+        },
+    )
+    assert main(["--data-dir", str(tmp_path), "review-queue", "--source", "cfpb"]) == 0
+    err = capsys.readouterr().err
+    assert f"  {book} sheet 'Audits' row 5 (C2): root_cause: 'percieved'" in err
+    assert f"  {book} sheet 'Audits' row 4: 'c1' for 'C1'" in err
+    assert f"{book} line" not in err
