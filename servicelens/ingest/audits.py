@@ -1100,6 +1100,8 @@ def read_audit_files(
         if (found := difflib.get_close_matches(spelt, ROOT_CAUSES, n=1, cutoff=0.6))
     }
     latest_allowed = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    # A workbook's rows (``sheets``) are read as it is saved: its cells are what QA mends.
+    in_a_workbook = pl.col("source_file").is_in(pl.Series(list(sheets), dtype=pl.String).implode())
     problem = (
         pl.when(pl.col("response_id").is_null())
         .then(pl.lit("response_id: (empty) missing"))
@@ -1154,10 +1156,20 @@ def read_audit_files(
         )
         .then(
             formatted_text(
-                "audited_at: '{}' is a spreadsheet's date serial number ({}), not a date: "
-                "format the column as a date (2026-11-28) before saving the file as CSV",
+                "audited_at: '{}' is a spreadsheet's date serial number ({}), not a date: {}",
                 pl.col("audited_at").str.strip_chars(),
                 spreadsheet_serial_date(pl.col("audited_at")),
+                # A workbook's number cell (its date format lost, or an id typed in the
+                # wrong column) is mended in the workbook, not by saving it as CSV.
+                pl.when(in_a_workbook)
+                .then(
+                    pl.lit(
+                        "format the cells as dates (2026-11-28) in the workbook, then save it again"
+                    )
+                )
+                .otherwise(
+                    pl.lit("format the column as a date (2026-11-28) before saving the file as CSV")
+                ),
             )
         )
         .when(pl.col("audited_at").str.strip_chars().fill_null("") == "")

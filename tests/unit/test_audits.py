@@ -2566,3 +2566,28 @@ def test_review_queue_names_a_workbooks_rows_by_sheet_and_row(
     assert f"  {book} sheet 'Audits' row 5 (C2): root_cause: 'percieved'" in err
     assert f"  {book} sheet 'Audits' row 4: 'c1' for 'C1'" in err
     assert f"{book} line" not in err
+
+
+def test_a_number_in_a_workbooks_date_column_is_told_to_format_the_cells_as_dates(
+    tmp_path: Path,
+) -> None:
+    """A number cell in a workbook's audited_at (a date whose cells lost their date format,
+    46000, or an id typed in the wrong column) was told to "format the column as a date
+    before saving the file as CSV", advice for a CSV: a workbook is read as it is saved, so
+    it is told to format the cells as dates in the workbook. A CSV is told as before."""
+    header = ["response_id", "root_cause", "audited_at", "auditor"]
+    book = _workbook(
+        tmp_path / "audits" / "acme" / "qa.xlsx",
+        {"Audits": [(0, header), (1, ["R1", "perceived", 46000, "ann"])]},
+    )
+    text = tmp_path / "audits" / "acme" / "qa.csv"
+    text.write_text(",".join(header) + "\nR2,perceived,46000,ann\n")
+    read = read_audit_files([book, text], "UTC", NOW)
+    reasons = dict(read.set_aside.select("response_id", "reason").rows())
+    serial = "audited_at: '46000' is a spreadsheet's date serial number (2025-12-09), not a date: "
+    assert reasons["R1"] == serial + (
+        "format the cells as dates (2026-11-28) in the workbook, then save it again"
+    )
+    assert reasons["R2"] == serial + (
+        "format the column as a date (2026-11-28) before saving the file as CSV"
+    )
