@@ -465,7 +465,20 @@ def run_date(
     # The date's own record says it in failure_message's words: Prefect's state names the
     # last error raised, which on a full disk is whichever write failed last, not the file.
     recorded = _recorded_error(settings, planned.day, str(flow_run.id))
-    return DateOutcome.failed(settings, day, flow_run.name, recorded or message, recovered)
+    said = recorded or _state_error(final) or message
+    return DateOutcome.failed(settings, day, flow_run.name, said, recovered)
+
+
+def _state_error(final: State) -> str | None:
+    """The failed state ``final``'s exception in :func:`failure_message`'s words, or None
+    when the state holds none. For a date whose failure could not be recorded: a full disk
+    refused the record too, and the table showed Prefect's "OSError: [Errno 28] No space
+    left on device: '<file>'" where every other full disk says "disk full at <file>"."""
+    try:
+        error = final.result(raise_on_failure=False)
+    except Exception:  # its result lost, or not readable: Prefect's message says it
+        return None
+    return failure_message(error) if isinstance(error, BaseException) else None
 
 
 def _recorded_error(settings: Settings, day: date, run_id: str) -> str | None:

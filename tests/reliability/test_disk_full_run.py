@@ -9,6 +9,7 @@ a command stopped before or instead of running dates. A real tmpfs fills up here
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -51,12 +52,12 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_disk_that_fills_while_dates_run_names_the_file_and_exits_1(
-    prefect_api: None, tiny_disk: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _run_on_a_tiny_disk(disk: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, int, str]:
+    """``servicelens run`` over a data directory on ``disk`` whose source's inbox holds the
+    trial's export: the data directory, the exit status and the command's error line."""
     from servicelens.cli.main import main
 
-    data = tiny_disk / "data"
+    data = disk / "data"
     source = register_source(Settings(data_dir=str(data)), str(DEFINITION))
     export = source.inbox_dir / "eu-night1.csv"
     export.write_text(EXPORT, encoding="cp1252")
@@ -66,10 +67,29 @@ def test_a_disk_that_fills_while_dates_run_names_the_file_and_exits_1(
     code = main(["--data-dir", str(data), "run"])
     err = capsys.readouterr().err
     [said] = [line for line in err.splitlines() if line.startswith("servicelens: error: ")]
-    assert code == 1, err
+    return data, code, said
+
+
+def test_a_disk_that_fills_while_dates_run_names_the_file_and_exits_1(
+    prefect_api: None, tiny_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, code, said = _run_on_a_tiny_disk(tiny_disk, capsys)
+    assert code == 1, said
     assert "the run's dates ran: " in said, said
     assert "a file of the data directory" not in said, said
     # The file refused, what to do, and the command that runs what is left.
     assert f": cannot write it: {os.strerror(28)}. Free disk space on the filesystem of " in said
     assert f"{data}/" in said.split("cannot write it")[-2], said
     assert said.endswith(f"then run `servicelens --data-dir {data} run`"), said
+
+
+def test_a_date_whose_failure_could_not_be_recorded_says_disk_full(
+    prefect_api: None, tiny_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The date's failure record could not be written either (the disk was full): its row
+    said Prefect's "OSError: [Errno 28] No space left on device: '<file>'", not the words of
+    every other full disk (``flows.dates.failure_message``)."""
+    data, _, said = _run_on_a_tiny_disk(tiny_disk, capsys)
+    assert "OSError" not in said and "[Errno 28] No space left on device:" not in said, said
+    dates = said.split("(", 1)[1]
+    assert re.match(rf"\d{{4}}-\d\d-\d\d: disk full at {data}/\S+: free space, then", dates), said
