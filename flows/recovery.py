@@ -332,10 +332,28 @@ class StuckRun:
 def data_directory_layers(settings: Settings) -> list[Settings]:
     """The layers of the data directory ``settings`` addresses whose runs keep records: the
     sample's (``settings``, its ``runs/``) and every configured source's
-    (``sources/<name>/runs/``). A source's ``settings`` is its own layer only."""
-    from servicelens.ingest.configured import configured_sources
+    (``sources/<name>/runs/``). A source's ``settings`` is its own layer only.
 
-    return [settings, *configured_sources(settings)] if settings.is_sample else [settings]
+    A source whose registered definition cannot be read is a layer all the same
+    (``configured.records_layer``): its runs' records, in-flight records and backfill slots
+    need no definition, and ``runs show``, ``runs release``, serve and the slots must still
+    see them (``runs show`` raised on it, and a slot its live run held would look held by
+    no one)."""
+    from servicelens.ingest.configured import (
+        UnreadableSource,
+        configured_sources_or_unreadable,
+        records_layer,
+    )
+
+    if not settings.is_sample:
+        return [settings]
+    return [
+        settings,
+        *(
+            records_layer(settings, s.source) if isinstance(s, UnreadableSource) else s
+            for s in configured_sources_or_unreadable(settings)
+        ),
+    ]
 
 
 def every_layer_of(settings: Settings) -> list[Settings]:

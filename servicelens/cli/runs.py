@@ -77,6 +77,19 @@ def _inbox_failures(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def _unreadable_definitions(settings: Settings) -> list[dict[str, str]]:
+    """The configured sources whose registered definition cannot be read, one row each: the
+    source and the nightly run's words for it (the file, the error, the command that mends
+    it). Said by ``runs show``, which lists their records (``data_directory_layers``) and
+    raised on them; not for a source's own layer (``--source``)."""
+    from servicelens.ingest.configured import readable_configured_sources
+
+    if not settings.is_sample:
+        return []
+    _, unreadable = readable_configured_sources(settings)
+    return [{"source": u.source, "error": u.reason} for u in unreadable]
+
+
 def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     """List the runs in flight (alive or dead), the backfill slots and their holders, and
     unfinished flow runs no live record accounts for. Exit 0 when nothing dead holds
@@ -117,8 +130,17 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
         s for s in stuck if s["status"] == "dead"
     ]
     inbox = _inbox_failures(settings)
+    unreadable = _unreadable_definitions(settings)
     if args.json:
-        print_json({"in_flight": records, "slots": slots, "stuck": stuck, "inbox": inbox})
+        print_json(
+            {
+                "in_flight": records,
+                "slots": slots,
+                "stuck": stuck,
+                "inbox": inbox,
+                "unreadable_definitions": unreadable,
+            }
+        )
         return 1 if dead or slots.get("orphans") else 0
     print(f"runs in flight ({settings.runs_dir / 'in-flight'}):")
     columns = ["run", "process", "started", "last_beat", "holds", "status", "why"]
@@ -141,6 +163,11 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
                 f"  {row['source']} (inbox) failed: {row['error']} (at {row['recorded_at']}; "
                 f"refused for {row['waiting']})"
             )
+    if unreadable:
+        # Their runs' records are listed above; their nightly runs fail until this is mended.
+        print("\nsources whose registered definition cannot be read (the nightly run fails them):")
+        for row in unreadable:
+            print(f"  {row['source']}: {row['error']}")
     if dead or slots.get("orphans"):
         print("\nrun `servicelens runs release` to release what dead runs hold")
         return 1

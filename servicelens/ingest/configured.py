@@ -382,6 +382,39 @@ def configured_sources_or_unreadable(settings: Settings) -> list[Settings | Unre
     return found
 
 
+def readable_configured_sources(
+    settings: Settings,
+) -> tuple[list[Settings], list[UnreadableSource]]:
+    """:func:`configured_sources_or_unreadable` parted: the sources whose registered
+    definition reads, then those whose does not. For the commands that read every source
+    (``runs show``, ``runs release``, ``report``, ``review-queue``, ``query``): they answer
+    for the others and say each one left out once (:func:`left_out_note`), where
+    :func:`configured_sources` raised on the first one and they failed outright."""
+    readable: list[Settings] = []
+    unreadable: list[UnreadableSource] = []
+    for source in configured_sources_or_unreadable(settings):
+        if isinstance(source, UnreadableSource):
+            unreadable.append(source)
+        else:
+            readable.append(source)
+    return readable, unreadable
+
+
+def left_out_note(source: UnreadableSource) -> str:
+    """What a command over every configured source says of ``source``, which it leaves
+    out: its name, then the nightly run's own words for it (the file, what is wrong in it,
+    and the ``sources add ... --replace`` that mends it)."""
+    return f"source {source.source} left out: {source.reason}"
+
+
+def records_layer(settings: Settings, name: str) -> Settings:
+    """Settings addressing the layers of the configured source ``name`` without reading its
+    definition: for its runs' records (``sources/<name>/runs/``), its in-flight records and
+    its inbox, which a source whose registered definition cannot be read still has. Not
+    for reading its exports: its partitioning and rules are the definition's."""
+    return settings.for_source(name, "")
+
+
 def has_sample_exports(settings: Settings) -> bool:
     """Whether the data directory holds the generated sample's layout (``raw/<date>/``)."""
     return any((settings.root / "raw").glob(f"*/{SURVEYS_FILE}"))

@@ -46,10 +46,13 @@ def source_roots(data_dir: DataPath) -> dict[str, DataPath]:
 
 
 def monthly_source_names(settings: Settings) -> list[str]:
-    """The configured sources of ``settings``' data directory partitioned by month."""
-    from servicelens.ingest.configured import configured_sources
+    """The configured sources of ``settings``' data directory partitioned by month. A
+    source whose registered definition cannot be read is not among them: its partitioning
+    is the definition's (its rows are narrowed as days')."""
+    from servicelens.ingest.configured import readable_configured_sources
 
-    return [s.source for s in configured_sources(settings) if s.partition == "month"]
+    readable, _ = readable_configured_sources(settings)
+    return [s.source for s in readable if s.partition == "month"]
 
 
 def _has_partitions(table_dir: DataPath) -> bool:
@@ -312,13 +315,14 @@ def refuse_unknown_feed(settings: Settings, connection: Any, source: str) -> Non
 
 def feeds_with_champion(settings: Settings) -> set[str]:
     """The feeds of ``settings``' data directory whose registry has a champion: the sample
-    (:data:`~transforms.schemas.SAMPLE_SOURCE`) and configured sources, by name."""
+    (:data:`~transforms.schemas.SAMPLE_SOURCE`) and configured sources, by name (one whose
+    registered definition cannot be read too: its registry needs no definition)."""
     from models.registry import champion_version
-    from servicelens.ingest.configured import configured_sources
+    from servicelens.ingest.configured import configured_names, records_layer
     from transforms.schemas import SAMPLE_SOURCE
 
     feeds = {SAMPLE_SOURCE: settings.models_dir} if settings.is_sample else {}
-    feeds |= {s.source: s.models_dir for s in configured_sources(settings) if s.source}
+    feeds |= {name: records_layer(settings, name).models_dir for name in configured_names(settings)}
     return {feed for feed, models in feeds.items() if champion_version(models) is not None}
 
 
@@ -493,18 +497,24 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     configured sources (the sample's report would be empty) and no ``--source``, every
     configured source's, in name order, as the nightly run writes them (an airline's trial
     was refused there, while ``run`` and ``backfill`` took every source); ``--json`` then
-    prints one object per source, in a list."""
+    prints one object per source, in a list. A source whose registered definition cannot
+    be read has no report: the others are written, and it is named on stderr, once, with
+    the file, the error and the command that mends it (it failed the command outright)."""
     from servicelens.ingest.configured import (
         configured_names,
-        configured_sources,
         has_sample_exports,
+        left_out_note,
+        readable_configured_sources,
     )
 
     # A report of nothing, in a folder a misspelt --data-dir made (a new analyst's trial).
     refuse_a_missing_data_dir(settings)
     source = getattr(args, "source", None)
     if source is None and not has_sample_exports(settings) and configured_names(settings):
-        results = [_write_report(args, chosen) for chosen in configured_sources(settings)]
+        readable, unreadable = readable_configured_sources(settings)
+        for left_out in unreadable:
+            print(f"servicelens: warning: {left_out_note(left_out)}", file=sys.stderr)
+        results = [_write_report(args, chosen) for chosen in readable]
         if args.json:
             print_json(results)
         return 0
@@ -573,17 +583,24 @@ def chosen_source(settings: Settings, source: str | None, command: str, then: st
         configured_names,
         configured_source,
         has_sample_exports,
+        left_out_note,
+        readable_configured_sources,
     )
     from transforms.schemas import SAMPLE_SOURCE
 
     if source and source != SAMPLE_SOURCE:
         return configured_source(settings, source)
     if not has_sample_exports(settings) and (names := configured_names(settings)):
-        asked = " ".join(["servicelens", command, "--source", names[0], then]).strip()
+        # The command offered is one that works: not a source whose registered definition
+        # cannot be read (it is named, with what mends it).
+        readable, unreadable = readable_configured_sources(settings)
+        first = readable[0].source if readable else names[0]
+        asked = " ".join(["servicelens", command, "--source", first, then]).strip()
+        left = "".join(f"; {left_out_note(u)}" for u in unreadable)
         raise ValueError(
             f"{settings.data_dir} holds no sample dates, only configured sources "
             f"({', '.join(names)}): "
-            f"ask for one with `{asked}`"
+            f"ask for one with `{asked}`{left}"
         )
     return settings
 

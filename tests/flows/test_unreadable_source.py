@@ -133,3 +133,49 @@ def test_run_and_backfill_carry_on_past_a_source_they_cannot_read(
     rows = json.loads(capsys.readouterr().out)["sources"]
     assert cycling.source in {r["source"] for r in rows if r["outcome"] == "completed"}
     assert pending_deliveries(cycling) == []
+
+
+def test_commands_over_every_source_answer_for_the_others_and_name_the_one_left_out(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``runs show``, ``runs release``, ``report``, ``review-queue`` and ``query`` over a
+    data directory with one broken source: each raised on it (``configured_sources``) and
+    failed outright, the other source's answers with it. Each now answers for the other
+    source and says the broken one once, in the nightly run's words."""
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    cycling, european, broken = _two_sources_one_broken(data)
+    assert main(["--data-dir", data, "run", "--date", NIGHT.isoformat()]) == 1
+    capsys.readouterr()
+
+    def said(*command: str, status: int = 0) -> str:
+        assert main(["--data-dir", data, *command]) == status, capsys.readouterr()
+        out, err = capsys.readouterr()
+        return out + err
+
+    shown = said("runs", "show")
+    assert shown.count(str(broken)) == 1, shown
+    _names_the_file_and_the_fix(shown, broken)
+    assert main(["--data-dir", data, "--json", "runs", "show"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["unreadable_definitions"]
+    assert row["source"] == cycling.source
+    _names_the_file_and_the_fix(row["error"], broken)
+    assert "nothing to release" in said("runs", "release")
+
+    reported = said("report")
+    assert reported.count(f"source {cycling.source} left out: ") == 1, reported
+    _names_the_file_and_the_fix(reported, broken)
+    assert f"latest-{european.source}.html" in reported
+    assert not (Path(data) / "reports" / f"latest-{cycling.source}.html").exists()
+
+    # Without --source it asks for one: one that works, and says why not the other.
+    refused = said("review-queue", status=2)
+    assert f"review-queue --source {european.source}`" in refused, refused
+    assert refused.count(f"source {cycling.source} left out: ") == 1
+    _names_the_file_and_the_fix(refused, broken)
+    queue = said("review-queue", "--source", european.source)
+    assert queue.startswith(f"review queue of {european.source}: "), queue
+
+    assert main(["--data-dir", data, "--json", "query", "fix_list_by_owner"]) == 0
+    capsys.readouterr()
