@@ -132,13 +132,26 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
                     "describes": definition.description,
                 }
             )
-        configured = _configured_rows(settings)
+        from servicelens.ingest.configured import left_out_note, readable_configured_sources
+
+        # A source whose registered definition cannot be read is named with what mends it,
+        # not listed: it has no partitioning to show (it failed the whole list).
+        readable, unreadable = readable_configured_sources(settings)
+        configured = _configured_rows(settings, [s.source for s in readable]) if readable else []
         if args.json:
-            print_json({"built_in": rows, "configured": configured})
+            unread = [{"source": u.source, "error": u.reason} for u in unreadable]
+            print_json(
+                {"built_in": rows, "configured": configured, "unreadable_definitions": unread}
+            )
             return 0
         print("built-in definitions:\n" + table(rows))
         print(f"\nconfigured in {settings.root}:")
-        print(table(configured) if configured else "  none (servicelens sources add DEFINITION)")
+        if configured or not unreadable:
+            print(
+                table(configured) if configured else "  none (servicelens sources add DEFINITION)"
+            )
+        for left_out in unreadable:
+            print(f"  {left_out_note(left_out)}")
         return 0
     if args.action == "add":
         from servicelens.ingest.configured import register_source, replacement_refusal

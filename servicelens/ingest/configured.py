@@ -387,9 +387,10 @@ def readable_configured_sources(
 ) -> tuple[list[Settings], list[UnreadableSource]]:
     """:func:`configured_sources_or_unreadable` parted: the sources whose registered
     definition reads, then those whose does not. For the commands that read every source
-    (``runs show``, ``runs release``, ``report``, ``review-queue``, ``query``): they answer
-    for the others and say each one left out once (:func:`left_out_note`), where
-    :func:`configured_sources` raised on the first one and they failed outright."""
+    (``runs show``, ``runs release``, ``report``, ``review-queue``, ``query``, ``sources
+    list``): they answer for the others and say each one left out once
+    (:func:`left_out_note`), where :func:`configured_sources` raised on the first one and
+    they failed outright."""
     readable: list[Settings] = []
     unreadable: list[UnreadableSource] = []
     for source in configured_sources_or_unreadable(settings):

@@ -179,3 +179,24 @@ def test_commands_over_every_source_answer_for_the_others_and_name_the_one_left_
 
     assert main(["--data-dir", data, "--json", "query", "fix_list_by_owner"]) == 0
     capsys.readouterr()
+
+
+def test_sources_list_lists_the_others_and_names_the_one_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sources list`` raised on a source whose registered definition cannot be read: the
+    list of what is configured, where one looks first, failed for every source."""
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    cycling, european, broken = _two_sources_one_broken(data)
+    assert main(["--data-dir", data, "sources", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count(str(broken)) == 1, listed
+    _names_the_file_and_the_fix(listed, broken)
+    assert main(["--data-dir", data, "--json", "sources", "list"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in found["configured"]] == [european.source]
+    [row] = found["unreadable_definitions"]
+    assert row["source"] == cycling.source
+    _names_the_file_and_the_fix(row["error"], broken)
