@@ -159,21 +159,9 @@ def serve_deployments(
     on_server = bool(PREFECT_API_URL.value())
     served = ServedRuns(settings)
     started = datetime.now(UTC)
-    if threading.current_thread() is not threading.main_thread():
-        try:
-            with (
-                serve_log(),
-                served,
-                _stop_noted(served),
-                _runs_reach_this_api(on_server),
-                _serving_banner(on_serving, started),
-            ):
-                serve(*deployments, pause_on_shutdown=False)
-        finally:
-            end = _end_serving(settings, deployments, served, on_server)
-        return end
-    before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
-    try:
+
+    def serving() -> None:
+        """Serve until stopped, with the log, the runs' watch and the banner around it."""
         with (
             serve_log(),
             served,
@@ -182,6 +170,16 @@ def serve_deployments(
             _serving_banner(on_serving, started),
         ):
             serve(*deployments, pause_on_shutdown=False)
+
+    if threading.current_thread() is not threading.main_thread():
+        try:
+            serving()
+        finally:
+            end = _end_serving(settings, deployments, served, on_server)
+        return end
+    before = signal.signal(signal.SIGINT, _stop_as_on_sigterm)
+    try:
+        serving()
     except* SystemExit as stopped:
         # The runner's SIGTERM handler ends with sys.exit(0); a signal that lands while the
         # runner starts its loops comes wrapped in anyio's task-group exception groups
