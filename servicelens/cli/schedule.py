@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicelens.cli.console import (
     EXIT_KEPT_NOTHING,
@@ -30,6 +30,9 @@ from servicelens.storage.runs import (
     PlannedDate,
     completed_since,
 )
+
+if TYPE_CHECKING:
+    from servicelens.ingest.configured import UnreadableSource
 
 #: A stopped backfill names the dates it completed up to this many, else counts them.
 NAMED_AT_MOST = 5
@@ -445,11 +448,11 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
     a summary line per source and each source's notes. Exits as :func:`exit_status` of every
     source's rows: 1 when a partition of any source did not complete. A dry run plans each
     source as ``--source NAME --dry-run`` does, one table each."""
-    from servicelens.ingest.configured import sources_to_backfill
+    from servicelens.ingest.configured import readable_configured_sources, sources_to_backfill
 
     ranges = sources_to_backfill(base, args.start, args.end)
     if args.dry_run:
-        return _dry_run_every_source(args, ranges)
+        return _dry_run_every_source(args, ranges, readable_configured_sources(base)[1])
 
     cluster = _start_backfill_api(args)
     from flows.dates import DateOutcome
@@ -533,12 +536,32 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
 
 
 def _dry_run_every_source(
-    args: argparse.Namespace, ranges: list[tuple[Settings, list[date]]]
+    args: argparse.Namespace,
+    ranges: list[tuple[Settings, list[date]]],
+    unreadable: list[UnreadableSource],
 ) -> int:
     """The dry run of :func:`_backfill_every_source`: each source's plan, as ``backfill
     --source NAME --dry-run`` prints it under a ``source NAME:`` heading (JSON: one list,
-    each row naming its ``source``); the exit status the run would have."""
+    each row naming its ``source``); the exit status the run would have. Each source of
+    ``unreadable`` (its registered definition cannot be read, so its partitions cannot be
+    planned) is one line, and one row of action ``fail`` without a date, saying why and
+    what mends it, as the run fails it (an on-call engineer's dry run left such a source out
+    without a word and exited 0, where the run exits 1)."""
     codes, rows = [], []
+    for source in unreadable:
+        codes.append(EXIT_INCOMPLETE)
+        rows.append(
+            {
+                "source": source.source,
+                "date": "",
+                "state": "",
+                "action": "fail",
+                "what_happens": FAILS_AT_ONCE.rstrip(": "),
+                "reason": source.reason,
+            }
+        )
+        if not args.json:
+            print(f"source {source.source}: would fail at once: {source.reason}")
     for chosen, days in ranges:
         planned, plan, code = _dry_plan(args, chosen, days)
         codes.append(code)

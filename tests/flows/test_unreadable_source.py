@@ -118,6 +118,17 @@ def test_run_and_backfill_carry_on_past_a_source_they_cannot_read(
 
     start, end = "2016-08-01", NIGHT.isoformat()
     backfill = ["--data-dir", data, "backfill", "--start", start, "--end", end, "--rerun", "all"]
+    # The dry run says what the run does to the broken source, and exits as the run does
+    # (it left the source out of its plan without a word, and exited 0).
+    assert main([*backfill, "--dry-run", "--json"]) == 1
+    planned = json.loads(capsys.readouterr().out)
+    (unread,) = [r for r in planned if r["source"] == cycling.source]
+    assert unread["action"] == "fail"
+    _names_the_file_and_the_fix(unread["reason"], broken)
+    assert {r["action"] for r in planned if r["source"] == european.source} == {"run"}
+    assert main([*backfill, "--dry-run"]) == 1
+    said = capsys.readouterr().out
+    assert f"source {cycling.source}: would fail at once: its registered definition" in said
     assert main([*backfill, "--json"]) == 1
     rows = json.loads(capsys.readouterr().out)
     (failed,) = [r for r in rows if r["outcome"] == "failed"]
