@@ -445,8 +445,11 @@ def changed_since_run(settings: Settings, status: DateStatus) -> bool:
     """:func:`inputs_changed`, hashing only a date whose files are newer than its result
     (:func:`modified_since_run`), or one cleaned under another negative rule
     (:func:`rule_change`, a manifest read): cheap enough for every date a run passes over."""
-    if status.state == "completed" and rule_change(settings, status.day):
-        return True
+    if status.state == "completed":
+        # The rule is asked once: inputs_changed would read the manifest for it again.
+        if rule_change(settings, status.day):
+            return True
+        return modified_since_run(settings, status) and clean_inputs_changed(settings, status.day)
     return modified_since_run(settings, status) and inputs_changed(settings, status)
 
 
