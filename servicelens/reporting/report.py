@@ -1838,6 +1838,17 @@ _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
 ]
 
 
+def _linked(reason: str) -> str:
+    """``reason`` as HTML, each "see <section title>" in it a link to that section of the
+    page (the pointers of :func:`_no_model_elsewhere`: a review of the report found them
+    plain text, to be looked for by scrolling)."""
+    html = escape(reason)
+    for anchor, title, _ in _SECTIONS:
+        pointer = f"see {escape(title)}"
+        html = html.replace(pointer, f'see <a href="#{anchor}">{escape(title)}</a>')
+    return html
+
+
 def render_report(
     settings: Settings, run_id: str | None, now: datetime
 ) -> tuple[str, ReportResult]:
@@ -1851,7 +1862,7 @@ def render_report(
             content = build(inputs)
         except _NotAvailable as reason:
             missing[title] = str(reason)
-            content = f'<p class="na">Not available: {escape(str(reason))}</p>' + "".join(
+            content = f'<p class="na">Not available: {_linked(str(reason))}</p>' + "".join(
                 f"<p>{escape(note)}.</p>" for note in reason.notes
             )
             if reason.notes:

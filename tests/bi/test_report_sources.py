@@ -221,6 +221,10 @@ def test_a_source_that_needs_no_model_says_why_once_and_points_there_from_the_re
     # One line each: the reason alone (the early warning's after the date it is about).
     assert {reason.split(": not tested: ")[-1] for reason in pointing.values()} == {brief}
     assert 'no model needed (see <a href="#model">Model and baselines</a>)' in page
+    # Each pointer is a link to that section, not text to look for by scrolling.
+    linked = 'see <a href="#model">Model and baselines</a>'
+    assert all(linked in _section(page, anchor) for anchor in ("trend", "calibration"))
+    assert "see Model and baselines" not in page
 
 
 def test_a_nightly_run_of_sources_only_writes_each_sources_report(
