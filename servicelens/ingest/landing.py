@@ -1214,24 +1214,40 @@ def _with_resaved_ids(
 
 def _replaced_since(settings: Settings, rows: pl.DataFrame, sha: str) -> dict[str, int]:
     """The later deliveries than ``sha`` (landed after it) holding kept copies of responses
-    among ``rows`` (:func:`landed_rows`' kept rows of delivery ``sha``): their raw copies'
-    paths, in the order they were landed, each with how many of those responses it holds.
-    Empty when there is none; else the delivery is no longer the one in force for them."""
-    ids = rows.filter(
+    among ``rows`` (:func:`landed_rows`' kept rows of delivery ``sha``) that differ from its
+    own: their raw copies' paths, in the order they were landed, each with how many of those
+    responses it holds otherwise (``raw_record``, the row as exported, redacted, differs).
+    Empty when there is none; else the delivery is no longer the one in force for them.
+
+    A later copy the same as this delivery's is not counted: the last stop's review found a
+    correction of one response of three said to be overridden in three.
+    """
+    kept = rows.filter(
         pl.col("reject").is_null()
         & pl.col("excluded").is_null()
         & pl.col("response_id").is_not_null()
-    ).get_column("response_id")
-    if ids.is_empty():
+    )
+    if kept.is_empty():
         return {}
+    # A response twice in the delivery: its last line is the copy in force.
+    own = (
+        kept.sort("source_line")
+        .unique("response_id", keep="last", maintain_order=True)
+        .select("response_id", pl.col("raw_record").alias("_own"))
+    )
     landed = scan_table(settings.landed_dir).filter(
         pl.col("reject").is_null() & pl.col("excluded").is_null()
     )
     first = landed.filter(pl.col("delivery") == sha).select(pl.col("landed_at").min())
     later = (
-        landed.filter((pl.col("delivery") != sha) & pl.col("response_id").is_in(ids.implode()))
+        landed.filter(
+            (pl.col("delivery") != sha)
+            & pl.col("response_id").is_in(own.get_column("response_id").implode())
+        )
         .join(first.rename({"landed_at": "_first"}), how="cross")
         .filter(pl.col("landed_at") > pl.col("_first"))
+        .join(own.lazy(), on="response_id")
+        .filter(pl.col("raw_record").ne_missing(pl.col("_own")))
         .group_by("source_file")
         .agg(pl.col("response_id").n_unique().alias("responses"), pl.col("landed_at").min())
         .sort("landed_at", "source_file")

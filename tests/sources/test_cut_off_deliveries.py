@@ -231,7 +231,7 @@ def test_the_original_sent_again_after_a_later_delivery_wins_again(
     # The run names the newer delivery whose copies it superseded (the same name, sent
     # later: its raw copy tells them apart).
     assert re.search(
-        r"they supersede 3 responses of the newer delivery avis-octobre\.csv \(raw copy "
+        r"they supersede 1 response of the newer delivery avis-octobre\.csv \(raw copy "
         r"\S+/[0-9a-f]{12}-avis-octobre\.csv\)",
         " ".join(said.split()),
     ), said
@@ -266,15 +266,46 @@ def test_an_old_file_sent_again_names_the_newer_delivery_it_overrides(tmp_path: 
     again = land(original, 3)
     raw_fix = fix.delivered_as
     assert again.sent_again
-    assert again.superseded_newer == {raw_fix: 3}
+    # One response of three was corrected: the other two copies are the same in both.
+    assert again.superseded_newer == {raw_fix: 1}
     [note] = again.notes()
     assert note.startswith(
         "landed again: the same bytes, landed before, sent again after a later delivery "
-        "replaced some of their responses, whose copies are in force again: they supersede 3 "
-        f"responses of the newer delivery avis-octobre-corrige.csv (raw copy {raw_fix}). If "
+        "replaced some of their responses, whose copies are in force again: they supersede 1 "
+        f"response of the newer delivery avis-octobre-corrige.csv (raw copy {raw_fix}). If "
         "that delivery was a correction, its copies are no longer in force: drop its raw copy "
         "into the inbox again to put them back; it changed the partition"
     ), note
     # The correction sent again (its raw copy, as the note says) wins back, naming the original.
     back = land(Path(raw_fix), 4)
-    assert back.superseded_newer == {again.delivered_as: 3}
+    assert back.superseded_newer == {again.delivered_as: 1}
+
+
+def test_an_old_file_sent_again_after_a_newer_copy_of_the_same_rows_is_already_landed(
+    tmp_path: Path,
+) -> None:
+    """A later delivery whose rows are the same as the old file's (other bytes: saved again
+    with other line ends) replaced nothing a person could see: the old file sent again after
+    it is already landed, not said to supersede it."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    definition_file = tmp_path / "paris-client.toml"
+    definition_file.write_text(PARIS_DEFINITION, encoding="utf-8")
+    definition = load_definition(str(definition_file))
+    source = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/Paris").for_source(
+        definition.name, str(definition_file)
+    )
+    sent = tmp_path / "sent"
+    sent.mkdir()
+    original, resaved = sent / "avis-octobre.csv", sent / "avis-octobre-lf.csv"
+    original.write_bytes(AVIS)
+    resaved.write_bytes(AVIS.replace(b"\r\n", b"\n"))
+    land_delivery(source, definition, original, datetime(2026, 11, 1, tzinfo=UTC))
+    assert not land_delivery(
+        source, definition, resaved, datetime(2026, 11, 2, tzinfo=UTC)
+    ).sent_again
+    again = land_delivery(source, definition, original, datetime(2026, 11, 3, tzinfo=UTC))
+    assert again.already_landed and not again.sent_again and again.superseded_newer == {}
