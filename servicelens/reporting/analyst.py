@@ -552,6 +552,8 @@ def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any
             f"  inbox not landed (refused for {waiting['waiting']}): {waiting['reason']}; "
             f"{waiting['todo']}"
         )
+    for unclaimed in report.headline["inbox_unclaimed"]:
+        print(f"  inbox folder of no source: {unclaimed['reason']}")
     if failed := report.headline["failed_dates"]:
         print(
             f"  last run failed: {', '.join(failed)} (why, and what to run: the report's Data "

@@ -39,7 +39,12 @@ from models.evaluate import (
 )
 from models.registry import METADATA_FILE, champion_version, read_metrics
 from servicelens.dates import periods_word
-from servicelens.ingest.configured import NOT_LANDED_TODO, NotLanded, not_landed
+from servicelens.ingest.configured import (
+    NOT_LANDED_TODO,
+    NotLanded,
+    not_landed,
+    unclaimed_inboxes,
+)
 from servicelens.reporting.charts import (
     COLOURS,
     Series,
@@ -124,6 +129,9 @@ class _Inputs:
     #: The files of the source's inbox its last nightly run refused, still waiting there
     #: (:func:`servicelens.ingest.configured.not_landed`).
     not_landed: list[NotLanded] = field(default_factory=list)
+    #: The data directory's inbox folders that hold files but are no configured source's
+    #: (:func:`servicelens.ingest.configured.unclaimed_inboxes`): folder -> what to do.
+    unclaimed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -329,6 +337,7 @@ def _read_inputs(settings: Settings) -> _Inputs:
         no_model=(no_model := no_model_needed(settings)),
         unused_audits=unused_audits_line(settings) if no_model else None,
         not_landed=not_landed(settings),
+        unclaimed=unclaimed_inboxes(settings),
     )
 
 
@@ -1897,6 +1906,9 @@ def render_report(
             }
             for waiting in inputs.not_landed
         ],
+        "inbox_unclaimed": [
+            {"folder": folder, "reason": reason} for folder, reason in inputs.unclaimed.items()
+        ],
         "sections_missing": sorted(missing),
     }
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)
@@ -1919,6 +1931,7 @@ def render_report(
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
         f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
         f"{champion}{_scored_by_others(inputs)}.</p>{_not_landed_headline(inputs, now)}"
+        f"{_unclaimed_headline(inputs)}"
         f"{_failed_headline(inputs)}"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
@@ -1958,6 +1971,23 @@ def _not_landed_headline(inputs: _Inputs, now: datetime) -> str:
         f"<code>{escape(str(_absolute(inputs.settings.inbox_dir)))}</code> were not landed: "
         "their rows are in no date of this report. "
         f"{escape(NOT_LANDED_TODO[0].upper() + NOT_LANDED_TODO[1:])}.</p><ul>{items}</ul>"
+    )
+
+
+def _unclaimed_headline(inputs: _Inputs) -> str:
+    """Under the header, the inbox folders that hold files but are named after no configured
+    source (a misspelt folder), each with what to do; "" when there is none. The nightly run
+    fails on them, but its report read as clean: the files' rows are in no report (left by
+    the on-call engineer's trial, whose refused files the report now names too). Every
+    report of the data directory says it: which source the files were meant for is a guess."""
+    if not inputs.unclaimed:
+        return ""
+    items = "".join(f"<li>{escape(reason)}</li>" for reason in inputs.unclaimed.values())
+    return (
+        f'<p class="flag">{len(inputs.unclaimed):,} inbox folder(s) of '
+        f"<code>{escape(str(_absolute(inputs.settings.root / 'inbox')))}</code> hold files "
+        "that no run lands: no source is named after them.</p>"
+        f"<ul>{items}</ul>"
     )
 
 

@@ -103,3 +103,36 @@ def test_the_report_names_each_inbox_file_not_landed_with_why_and_since_when(
     assert "not landed" not in page.split("<nav>")[0]
     assert main(["--data-dir", data, "report", "--source", source.source, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["inbox_not_landed"] == []
+
+
+def test_every_report_names_an_inbox_folder_no_source_is_named_after(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files dropped into a misspelt drop folder fail the nightly run, but its report read
+    as clean: every report of the data directory names the folder and what to do."""
+    from servicelens.cli.main import main
+
+    data = str(tmp_path / "data")
+    source = register_source(Settings(data_dir=data), str(DEFINITION))
+    shutil.copyfile(EXPORT, source.inbox_dir / "night1.csv")
+    assert _run(data) == 0
+    capsys.readouterr()
+    misspelt = Path(data) / "inbox" / source.source[:-1]
+    misspelt.mkdir()
+    shutil.copyfile(EXPORT, misspelt / "night2.csv")
+
+    assert main(["--data-dir", data, "report", "--source", source.source, "--json"]) == 0
+    [unclaimed] = json.loads(capsys.readouterr().out)["inbox_unclaimed"]
+    assert unclaimed["folder"] == str(misspelt)
+    assert unclaimed["reason"].startswith(f"{misspelt} holds 1 file(s) but no source named ")
+    assert f"did you mean {source.source}?" in unclaimed["reason"]
+    page = (Path(data) / "reports" / latest_name(source.source)).read_text()
+    top = page.split("<nav>")[0]
+    assert "1 inbox folder(s) of" in top and "no source is named after them" in top
+    assert f"did you mean {source.source}?" in top
+    assert main(["--data-dir", data, "report", "--source", source.source]) == 0
+    assert f"  inbox folder of no source: {misspelt} holds 1 file(s)" in capsys.readouterr().out
+
+    shutil.move(misspelt / "night2.csv", source.inbox_dir / "night2.csv")
+    assert main(["--data-dir", data, "report", "--source", source.source, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inbox_unclaimed"] == []
