@@ -871,8 +871,12 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         "closed_by_audits_since": closed,
         "shown": shown.height,
         # Each row set aside that leaves an item open, located (a trial found none here).
+        # A workbook's rows by sheet and row as Excel shows them (``line``); null for a CSV.
         "audit_rows_set_aside": leaving_open.select(
             pl.col("source_file").alias("file"),
+            pl.col("source_file")
+            .replace_strict(read.sheets, default=None, return_dtype=pl.String)
+            .alias("sheet"),
             pl.col("source_line").alias("line"),
             "response_id",
             "reason",

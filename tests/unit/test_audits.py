@@ -780,6 +780,7 @@ def test_an_audit_dated_before_its_response_closes_no_item_and_is_named(
     [early] = json.loads(said.out)["audit_rows_set_aside"]
     assert early == {
         "file": str(tmp_path / "raw" / "2026-12-04" / "audits.csv"),
+        "sheet": None,
         "line": 2,
         "response_id": "R1",
         "reason": "was audited before the response was submitted (audited 2025-12-04, "
@@ -1101,7 +1102,7 @@ def test_review_queue_names_a_mistyped_re_audit_of_a_label_doubt(
         "policy_failure?)"
     )
     assert said["audit_rows_set_aside"] == [
-        {"file": file, "line": line, "response_id": rid, "reason": reason}
+        {"file": file, "sheet": None, "line": line, "response_id": rid, "reason": reason}
         for line, rid in ((2, "R4"), (3, "R5"))
     ]
     assert "in force closes" not in shown.err
@@ -2566,6 +2567,15 @@ def test_review_queue_names_a_workbooks_rows_by_sheet_and_row(
     assert f"  {book} sheet 'Audits' row 5 (C2): root_cause: 'percieved'" in err
     assert f"  {book} sheet 'Audits' row 4: 'c1' for 'C1'" in err
     assert f"{book} line" not in err
+    # And --json, for a script: the sheet beside the row (a CSV's rows have none).
+    assert main(["--data-dir", str(tmp_path), "review-queue", "--source", "cfpb", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["audit_rows_set_aside"]
+    assert (row["file"], row["sheet"], row["line"], row["response_id"]) == (
+        str(book),
+        "Audits",
+        5,
+        "C2",
+    )
 
 
 def test_a_number_in_a_workbooks_date_column_is_told_to_format_the_cells_as_dates(
