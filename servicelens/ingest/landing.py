@@ -73,7 +73,7 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from servicelens.validation.expectations import CLOCK_SKEW, REPEATED_ID
+from servicelens.validation.expectations import CLOCK_SKEW, REPEATED_ID, SCIENTIFIC_ID
 from transforms.clean import ParseOptions, dating_timestamp, normalised_text, survey_day
 from transforms.formatting import formatted_text
 from transforms.pii import redact_pii, redact_pii_by_value
@@ -867,11 +867,20 @@ def _with_repeated_ids_rejected(frame: pl.DataFrame) -> pl.DataFrame:
     partition, and which one the marts kept depended on the order the partitions ran in,
     while ``sources check``, reading the export whole, quarantined both. Ids compare as the
     clean layer compares them (``transforms.clean.normalised_text``); rows already set aside
-    and rows without an id (a derived id is made later, from the answers) take no part."""
+    and rows without an id (a derived id is made later, from the answers) take no part, nor
+    does an id a spreadsheet wrote in scientific notation
+    (:data:`~servicelens.validation.expectations.SCIENTIFIC_ID`): its copies are different
+    responses whose digits were lost, which the row suite says (a trial's German export,
+    told to keep one of them, which would have dropped the others)."""
     if "response_id" not in frame.columns or frame.height < 2:
         return frame
     key = normalised_text("response_id")
-    taking_part = pl.col("reject").is_null() & pl.col("excluded").is_null() & key.is_not_null()
+    taking_part = (
+        pl.col("reject").is_null()
+        & pl.col("excluded").is_null()
+        & key.is_not_null()
+        & ~key.str.contains(SCIENTIFIC_ID)
+    )
     repeated = (
         frame.filter(taking_part)
         .group_by(key.alias("id"))

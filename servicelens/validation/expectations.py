@@ -1435,8 +1435,14 @@ def validate_survey_rows(
     raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst", "accepted_on"} | (
         {"timezone", "response_id"} & set(frame.columns)
     )
+    # An id a spreadsheet wrote in scientific notation is told so, not also to keep one of
+    # its copies: they are different responses whose digits were lost (a trial's export).
+    scientific_repeat = (pl.col("problem") == REPEATED_ID) & raw_value.str.contains(
+        SCIENTIFIC_ID
+    ).fill_null(False)
     return (
         failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")
+        .filter(~scientific_repeat)
         .with_columns(problem.alias("problem"))
         .with_columns(
             formatted_text(

@@ -1,0 +1,107 @@
+"""A German/Spanish contact-centre analyst's trial, every export re-saved by Excel on Windows:
+ids Excel wrote in scientific notation (``1,23457E+11``, ``4,17001E+08``) and a totals row
+(``Summe;;;;;;2.578,75;...``) were quarantined with reasons that did not say so, or kept.
+Each test reads a file like the trial's through ``sources check`` or the landing a ``run``
+does, and checks every row read is kept or quarantined, and the exact reasons."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servicelens.cli.main import main
+from servicelens.ingest.definitions import load_definition
+from servicelens.ingest.landing import land_delivery
+from servicelens.settings import Settings
+from servicelens.stages import validate_landed_day
+
+#: Declares the trial's columns, semicolons, decimal commas and timezone = "Europe/Berlin".
+DEFINITION = Path(__file__).parent / "definitions" / "european-feedback.toml"
+HEADER = (
+    "Antwort-ID;Vorgangsnummer;Eingangsdatum;Kanal;Zufriedenheit;Weiterempfehlung (0-10);"
+    "Bearbeitungszeit (Min);Gebühr (EUR);Kommentar;"
+)
+SCIENTIFIC = (
+    "is a number a spreadsheet wrote in scientific notation: its digits are lost. Export the "
+    "ids again as text (format the id column as Text before saving)"
+)
+
+
+def _export(path: Path, rows: list[str]) -> Path:
+    """``rows`` under the trial's header, as Excel on Windows saves them (cp1252, CRLF, the
+    empty rows below the data, each row ending in a delimiter as the header does)."""
+    text = "\r\n".join([HEADER, *(f"{row};" for row in rows), ";;;;;;;;;", ";;;;;;;;;"])
+    text += "\r\n"
+    path.write_bytes(text.encode("cp1252"))
+    return path
+
+
+def _checked(tmp_path: Path, export: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    argv = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(DEFINITION)]
+    main([*argv, str(export), "--json"])
+    checked: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return checked
+
+
+#: The trial's ``v7-ids-sci.csv``: six of ten ids saved in scientific notation, with a
+#: decimal comma and with a point, each rounding shared by two responses of different days
+#: (lines 4 and 9 moved onto one day, so that one partition holds both copies).
+IDS_SCIENTIFIC = [
+    "00123456780;417001234;02.11.2026 08:14;Telefon;4;8;4,5;0,00;Schnell geholfen, danke",
+    "1,23457E+11;417001235;02.11.2026 09:02;E-Mail;1;0;62,25;1.299,99;Doppelt abgebucht",
+    "4,17E+08;417001236;03.11.2026 17:45;Chat;k.A.;;3;0,00;",
+    "1.23457E+11;417001237;04.11.2026 11:30;Filiale;5;10;12,75;0,00;Sehr nette Beratung",
+    "009994;417001238;05.11.2026 07:59;Telefon;2;3;41;15,00;Dreimal weiterverbunden",
+    "00123456785;417001239;06.11.2026 13:10;telefon;3;-;7,5;0,00;Regel verstanden",
+    "1,23457E+11;417001240;09.11.2026 14:30;Web;2;4;0,5;0,00;Preis stand nicht im System",
+    "4,17E+08;417001241;03.11.2026 18:20;E-Mail;N/A;7;1.234,5;0,00;Antwort kam spät",
+    "1.23457E+11;417001242;11.11.2026 10:05;Telefon;1;2;1.020,0;35,00;Kündigung dauerte",
+    "009999;417001243;12.11.2026 16:40;Chat;2;5;22;0,00;Lieferfenster verpasst",
+]
+#: The lines of the ids in scientific notation, and the ids.
+SCIENTIFIC_LINES = {
+    3: "1,23457E+11",
+    4: "4,17E+08",
+    5: "1.23457E+11",
+    8: "1,23457E+11",
+    9: "4,17E+08",
+    10: "1.23457E+11",
+}
+
+
+def test_ids_in_scientific_notation_used_twice_are_told_so_not_to_keep_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``1,23457E+11`` on two rows was told "is used by more than one different response
+    ... keep one of them in the export", which would drop real responses: each such row is
+    told its digits are lost, alone, by ``sources check`` (the whole export) and by the
+    landing and per-date validation of a ``run``."""
+    export = _export(tmp_path / "v7-ids-sci.csv", IDS_SCIENTIFIC)
+    checked = _checked(tmp_path, export, capsys)
+    reasons = {row["source_line"]: row["reasons"] for row in checked["quarantined"]}
+    assert reasons == {
+        line: [f"response_id: '{rid}' {SCIENTIFIC}"] for line, rid in SCIENTIFIC_LINES.items()
+    }
+    assert checked["counts"]["read"] == 10 and checked["counts"]["kept"] == 4
+    assert checked["counts"]["quarantined"] == 6
+
+    base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
+    definition = load_definition(str(DEFINITION))
+    source = base.for_source(definition.name, str(DEFINITION))
+    land_delivery(source, definition, export, datetime(2026, 11, 13, 9, tzinfo=UTC))
+    now = datetime(2026, 11, 13, 10, tzinfo=UTC)
+    kept: list[str] = []
+    quarantined: dict[int, list[str]] = {}
+    for day in (2, 3, 4, 5, 6, 9, 11, 12):
+        validated = validate_landed_day(source, date(2026, 11, day), f"2026-11-{day:02d}", now)
+        assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
+        kept += validated.clean().get_column("response_id").to_list()
+        quarantined |= {
+            r["source_line"]: r["reasons"] for r in validated.quarantine().iter_rows(named=True)
+        }
+    assert sorted(kept) == ["00123456780", "00123456785", "009994", "009999"]
+    assert quarantined == reasons
