@@ -104,11 +104,12 @@ FORMULA_START = r"^(?:[=+@\t\r]|-(?:\Z|\.|[0-9.]*[^0-9.]|[0-9]*\.[0-9]*\.|[0-9.]
 SCIENTIFIC_ID = r"^[0-9](?:[.,][0-9]+)?[eE]\+[0-9]{1,3}$"
 _SCIENTIFIC_ID_PROBLEM = (
     "is a number a spreadsheet wrote in scientific notation: its digits are lost. Export the "
-    "ids again as text (format the id column as Text before saving)"
+    "ids again as text (format that column as Text before saving, or import the CSV with it "
+    "as Text: a CSV opened in the spreadsheet has its long numbers turned into this)"
 )
 _FORMULA_ID_PROBLEM = "starts like a spreadsheet formula; an id never does"
-#: The response_id check of both (one regex pass over the ids, not two): which of them a
-#: failing id is, is told from its text (:func:`validate_survey_rows`).
+#: The check of both on each id column (one regex pass over its ids, not two): which of them
+#: a failing id is, is told from its text (:func:`validate_survey_rows`).
 _ID_AS_SPREADSHEET_TEXT = "id as a spreadsheet wrote it"
 #: The check of a response already kept under another survey date; each failing row's
 #: reason names that date (:func:`validate_survey_rows`).
@@ -668,17 +669,18 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
             "response_id",
             _ACCEPTED_ELSEWHERE,
         ),
-        RowCheck(
-            e.ExpectColumnValuesToNotMatchRegex(
-                column="response_id", regex=f"(?:{FORMULA_START})|(?:{SCIENTIFIC_ID})"
-            ),
-            "response_id",
-            _ID_AS_SPREADSHEET_TEXT,
-        ),
-        RowCheck(
-            e.ExpectColumnValuesToNotMatchRegex(column="interaction_id", regex=FORMULA_START),
-            "interaction_id",
-            _FORMULA_ID_PROBLEM,
+        # The ids rows are joined on (a response's copies, its contact facts and history)
+        # alike: a trial's Vorgangsnummer saved as 4,17001E+08 on three rows was kept, and
+        # joined them to one interaction.
+        *(
+            RowCheck(
+                e.ExpectColumnValuesToNotMatchRegex(
+                    column=name, regex=f"(?:{FORMULA_START})|(?:{SCIENTIFIC_ID})"
+                ),
+                name,
+                _ID_AS_SPREADSHEET_TEXT,
+            )
+            for name in ("response_id", "interaction_id")
         ),
         # One expectation; each failing row's reason says whether the text is not a
         # timestamp or names a local time the clocks skipped or repeated.

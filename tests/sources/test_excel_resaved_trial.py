@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from servicelens.cli.main import main
@@ -27,7 +28,8 @@ HEADER = (
 )
 SCIENTIFIC = (
     "is a number a spreadsheet wrote in scientific notation: its digits are lost. Export the "
-    "ids again as text (format the id column as Text before saving)"
+    "ids again as text (format that column as Text before saving, or import the CSV with it "
+    "as Text: a CSV opened in the spreadsheet has its long numbers turned into this)"
 )
 
 
@@ -89,19 +91,82 @@ def test_ids_in_scientific_notation_used_twice_are_told_so_not_to_keep_one(
     assert checked["counts"]["read"] == 10 and checked["counts"]["kept"] == 4
     assert checked["counts"]["quarantined"] == 6
 
+    kept, quarantined = _run(tmp_path, export, (2, 3, 4, 5, 6, 9, 11, 12))
+    assert sorted(kept.get_column("response_id")) == [
+        "00123456780",
+        "00123456785",
+        "009994",
+        "009999",
+    ]
+    assert quarantined == reasons
+
+
+def _run(
+    tmp_path: Path, export: Path, days: tuple[int, ...]
+) -> tuple[pl.DataFrame, dict[int, list[str]]]:
+    """Land ``export`` as a ``run`` does and validate its November ``days``: the clean rows
+    and each quarantined line's reasons, every row read one or the other."""
     base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
     definition = load_definition(str(DEFINITION))
     source = base.for_source(definition.name, str(DEFINITION))
     land_delivery(source, definition, export, datetime(2026, 11, 13, 9, tzinfo=UTC))
     now = datetime(2026, 11, 13, 10, tzinfo=UTC)
-    kept: list[str] = []
+    kept: list[pl.DataFrame] = []
     quarantined: dict[int, list[str]] = {}
-    for day in (2, 3, 4, 5, 6, 9, 11, 12):
+    for day in days:
         validated = validate_landed_day(source, date(2026, 11, day), f"2026-11-{day:02d}", now)
         assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
-        kept += validated.clean().get_column("response_id").to_list()
+        kept.append(validated.clean().select("response_id", "interaction_id"))
         quarantined |= {
             r["source_line"]: r["reasons"] for r in validated.quarantine().iter_rows(named=True)
         }
-    assert sorted(kept) == ["00123456780", "00123456785", "009994", "009999"]
+    return pl.concat(kept), quarantined
+
+
+#: The trial's ``v4-serials.csv``: Vorgangsnummer saved as ``4,17001E+08`` on three rows
+#: (lines 3, 6, 8), so that their responses joined one interaction; the dates are text.
+INTERACTIONS_SCIENTIFIC = [
+    "A-40001;417001234;02.11.2026 08:14;Telefon;4;8;4,5;0,00;Schnell geholfen, danke",
+    "A-40002;4,17001E+08;02.11.2026 09:02;E-Mail;1;0;62,25;1.299,99;Doppelt abgebucht",
+    "A-40003;417001236;03.11.2026 17:45;Chat;k.A.;;3;0,00;",
+    "A-40004;417001237;04.11.2026 11:30;Filiale;5;10;12,75;0,00;Sehr nette Beratung",
+    "A-40005;417001238;05.11.2026 07:59;Telefon;2;3;41;15,00;Dreimal weiterverbunden",
+    "A-40006;4,17001E+08;06.11.2026 13:10;telefon;3;-;7,5;0,00;Regel verstanden",
+    "A-40007;417001240;09.11.2026 14:30;Web;2;4;0,5;0,00;Preis stand nicht im System",
+    "A-40008;4.17001E+08;10.11.2026 18:20;E-Mail;N/A;7;1.234,5;0,00;Antwort kam spät",
+]
+
+
+def test_interaction_ids_in_scientific_notation_are_quarantined_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three responses whose Vorgangsnummer Excel wrote as ``4,17001E+08`` were kept, all
+    joined to one interaction (contact facts, repeat-contact history): each is quarantined
+    as a response id so written is, by ``sources check`` and by a ``run``."""
+    export = _export(tmp_path / "v4-serials.csv", INTERACTIONS_SCIENTIFIC)
+    checked = _checked(tmp_path, export, capsys)
+    reasons = {row["source_line"]: row["reasons"] for row in checked["quarantined"]}
+    assert reasons == {
+        3: [f"interaction_id: '4,17001E+08' {SCIENTIFIC}"],
+        7: [f"interaction_id: '4,17001E+08' {SCIENTIFIC}"],
+        9: [f"interaction_id: '4.17001E+08' {SCIENTIFIC}"],
+    }
+    assert checked["counts"] | {"redacted": None, "negatives": None} == {
+        "read": 8,
+        "kept": 5,
+        "quarantined": 3,
+        "redacted": None,
+        "negatives": None,
+    }
+    # The reason names the column as the export does, as every column reason is named.
+    assert checked["export_columns"] == {"interaction_id": "Vorgangsnummer"}
+
+    kept, quarantined = _run(tmp_path, export, (2, 3, 4, 5, 6, 9, 10))
+    assert kept.sort("response_id").rows() == [
+        ("A-40001", "417001234"),
+        ("A-40003", "417001236"),
+        ("A-40004", "417001237"),
+        ("A-40005", "417001238"),
+        ("A-40007", "417001240"),
+    ]
     assert quarantined == reasons

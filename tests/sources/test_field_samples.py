@@ -782,8 +782,9 @@ def test_ids_a_spreadsheet_turned_into_numbers_are_read_or_refused(tmp_path: Pat
     assert sorted(scientific) == [3, 4] and not original & set(got.clean["response_id"])
     assert reasons[3][-1] == (
         "response_id: '7.26E+6' is a number a spreadsheet wrote in scientific notation: its "
-        "digits are lost. Export the ids again as text (format the id column as Text before "
-        "saving)"
+        "digits are lost. Export the ids again as text (format that column as Text before "
+        "saving, or import the CSV with it as Text: a CSV opened in the spreadsheet has its "
+        "long numbers turned into this)"
     )
 
 
