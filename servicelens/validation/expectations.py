@@ -1323,25 +1323,27 @@ def validate_survey_rows(
         ),
         pl.col("accepted_on"),
     )
-    # A spreadsheet's totals row (its id a label such as Summe) is said to be one, not told
-    # to map its sums onto the score's scale (a retailer's trial).
+    # A spreadsheet's totals row (its id a label such as Summe) is said to be one, whatever
+    # its checks failed, and not told to map its sums onto the score's scale (a retailer's
+    # trial). A German trial's "Summe;;;;;;2.578,75;..." failed only on its empty cells and
+    # was told only that they were missing.
     totals_row = (
         pl.col("response_id").str.contains("(?is)" + TOTALS_ROW.pattern)
         if "response_id" in frame.columns
         else pl.lit(False)
     ).fill_null(False)
     not_a_score = pl.col("problem").str.starts_with(_NOT_A_SCORE)
-    # Said once per row, on its first such column (the first of its sorted reasons): a
-    # trial's "Summe" row with a word in csat and a sum in nps said it once per column.
-    first_of_row = pl.col("column") == pl.col("column").filter(not_a_score).min().over(ROW_ID)
+    # Said once per row, on its first column (the first of its sorted reasons): a trial's
+    # "Summe" row with a word in csat and a sum in nps said it once per column.
+    first_of_row = pl.col("column") == pl.col("column").min().over(ROW_ID)
+    totals_note = (
+        pl.when(totals_row & first_of_row)
+        .then(pl.lit(f"; the row {TOTALS_ROW_NOTE}"))
+        .otherwise(pl.lit(""))
+    )
     problem = (
         pl.when(totals_row & not_a_score)
-        .then(
-            pl.col("problem")
-            + pl.when(first_of_row)
-            .then(pl.lit(f"; the row {TOTALS_ROW_NOTE}"))
-            .otherwise(pl.lit(""))
-        )
+        .then(pl.col("problem"))
         .when(pl.col("problem") == _TIMESTAMP_RANGE_CHECK)
         .then(out_of_range)
         .when(pl.col("problem") == _ACCEPTED_ELSEWHERE)
@@ -1433,7 +1435,7 @@ def validate_survey_rows(
             )
         )
         .otherwise(not_a_timestamp)
-    )
+    ) + totals_note
     raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst", "accepted_on"} | (
         {"timezone", "response_id"} & set(frame.columns)
     )

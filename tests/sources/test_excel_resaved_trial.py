@@ -170,3 +170,42 @@ def test_interaction_ids_in_scientific_notation_are_quarantined_saying_so(
         ("A-40007", "417001240"),
     ]
     assert quarantined == reasons
+
+
+def test_a_totals_row_with_only_empty_cells_failing_is_told_it_is_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trial's ``v10-title-totals.csv``: a title above the header and a ``Summe`` row
+    below the data whose scores are empty and whose sums are numbers (``2.578,75``) was told
+    only that its interaction id and time were missing: the totals note rode on a score
+    that is no score. It is said on the row's first reason whatever failed; the row stays
+    quarantined and the responses are kept."""
+    export = tmp_path / "v10-title-totals.csv"
+    rows = [f"{row};" for row in TITLED_ROWS]
+    text = "\r\n".join(["Kundenumfrage November 2026;;;;;;;;;", HEADER, *rows, ";;;;;;;;;"])
+    export.write_bytes((text + "\r\n").encode("cp1252"))
+    checked = _checked(tmp_path, export, capsys)
+    totals = [
+        "interaction_id: (empty) missing; the row looks like the totals or summary row of a "
+        "spreadsheet, not a response: it should not be in the export (take it out, or export "
+        "the responses without totals); the row stays quarantined, so nothing is lost",
+        "submitted_at: (empty) is missing (expected %d.%m.%Y %H:%M, as the source definition "
+        "declares)",
+    ]
+    assert {row["source_line"]: row["reasons"] for row in checked["quarantined"]} == {8: totals}
+    assert checked["counts"]["read"] == 6 and checked["counts"]["kept"] == 5
+
+    kept, quarantined = _run(tmp_path, export, (2, 3, 4, 5, 13))
+    assert sorted(kept.get_column("response_id")) == [f"A-1000{n}" for n in range(1, 6)]
+    assert quarantined == {8: totals}
+
+
+#: The rows of the trial's ``v10-title-totals.csv`` below its title and header (lines 3-8).
+TITLED_ROWS = [
+    "A-10001;417001234;02.11.2026 08:14;Telefon;4;8;4,5;0,00;Schnell geholfen, danke",
+    "A-10002;417001235;02.11.2026 09:02;E-Mail;1;0;62,25;1.299,99;Doppelt abgebucht",
+    "A-10003;417001236;03.11.2026 17:45;Chat;k.A.;;3;0,00;",
+    "A-10004;417001237;04.11.2026 11:30;Filiale;5;10;12,75;0,00;Sehr nette Beratung",
+    "A-10005;417001238;05.11.2026 07:59;Telefon;2;3;2.498,25;15,00;Dreimal weiterverbunden",
+    "Summe;;;;;;2.578,75;1.350,99;",
+]
