@@ -9,7 +9,8 @@ Two suites guard a day of surveys:
   scores in range, timestamps that parse and are not in the future, a known channel, and a
   matching interaction. Its failures name rows, which go to quarantine with every reason.
 
-Only the columns a suite needs are handed to GX (through Arrow, as pandas). Failing rows
+Only the columns a suite needs are handed to GX (through Arrow, as pandas), and each column
+expectation is given its own column alone (:func:`_column_domain_engine`). Failing rows
 are reported by their ``source_line`` (the line of the survey file where the record starts),
 so the Data Docs pages and the quarantine name the same lines.
 
@@ -644,8 +645,41 @@ def _context() -> Any:
 
 
 @functools.cache
+def _column_domain_engine() -> type:
+    """GX's pandas engine, handing each column expectation a frame of its one column.
+
+    GX's pandas engine gives a column expectation the whole batch as its domain, and its
+    column map metrics filter that frame row by row (nulls out, then the failing rows) about
+    three times an expectation: with every checked column in the batch, each expectation
+    copied all of them. In a 1M date's profile these copies (``column_condition_partial`` ->
+    ``DataFrame.__getitem__`` with a mask) were 56% of the row suite. Here a column domain's
+    records are its column alone, with the batch's index (the failing rows' (file, line)),
+    so each expectation copies only what it reads; the expectations and their results are
+    GX's own (``tests/unit/test_narrow_validation.py`` compares them with GX's stock engine).
+
+    A column domain's ``unexpected_index_column_names`` must therefore be index levels, not
+    columns (:func:`validate_survey_rows` makes them the index). Other domains (the table,
+    column pairs, column lists) get the whole batch as before.
+    (great_expectations/execution_engine/pandas_execution_engine.py, ``get_domain_records``,
+    and expectations/metrics/map_metric_provider/column_condition_partial.py, 1.x.)
+    """
+    from great_expectations.execution_engine import PandasExecutionEngine
+
+    class ColumnDomainEngine(PandasExecutionEngine):
+        def get_domain_records(self, domain_kwargs: dict[str, Any]) -> pd.DataFrame:
+            data = super().get_domain_records(domain_kwargs)
+            column = domain_kwargs.get("column")
+            return data if column is None else data[[column]]
+
+    return ColumnDomainEngine
+
+
+@functools.cache
 def _batch_definition(name: str) -> BatchDefinition:
     source = _context().data_sources.add_pandas(f"{name}_source")
+    # The datasource's engine class is a ClassVar that pydantic will not set on an instance;
+    # set on this datasource alone, not on every pandas datasource of the process.
+    object.__setattr__(source, "execution_engine_override", _column_domain_engine())
     asset = source.add_dataframe_asset(f"{name}_frame")
     return asset.add_batch_definition_whole_dataframe(f"{name}_batch")
 
