@@ -1740,7 +1740,7 @@ def read_csv_with_lines(
     path = str(path)
     raw, unpacked_from = unpack_delivery(path, read_bytes(path) if data is None else data)
     buf, encoding = decode_export(path, raw, dialect.encoding, dialect.repair_mojibake)
-    buf = _with_classic_mac_line_ends_as_newlines(buf)
+    buf = _with_classic_mac_line_ends_as_newlines(buf, dialect.quote)
     check_is_text(path, buf)
     declared = excel_declared_delimiter(buf)
     buf = _without_excel_separator_line(buf)
@@ -1902,12 +1902,29 @@ def _set_aside_repeated_headers(read: RawRead, header_records: list[list[str]]) 
     return read
 
 
-def _with_classic_mac_line_ends_as_newlines(buf: bytes) -> bytes:
-    """A file whose lines end in CR alone (no LF anywhere: "Macintosh" CSV, as Excel for
-    Mac and old Mac tools save it) with each CR made an LF, so its lines are numbered as an
-    editor shows them; any other file as it is. The csv module and the quick split read
-    CR-only files apart (one record per CR, against one line for the whole file)."""
-    if b"\r" in buf and b"\n" not in buf:
+def _with_classic_mac_line_ends_as_newlines(buf: bytes, quote: str = '"') -> bytes:
+    """A file whose lines end in CR alone ("Macintosh" CSV, as Excel for Mac and old Mac
+    tools save it) with each CR made an LF, so its lines are numbered as an editor shows
+    them; any other file as it is. The csv module and the quick split read CR-only files
+    apart (one record per CR, against one line for the whole file).
+
+    A file is CR-ended when it has no CRLF and no LF outside quotes, with a CR outside
+    them: an LF a quoted comment holds (a line break typed in a cell) does not make it an
+    LF file. A trial's old-Mac export with one such comment was read as one line, its
+    header as one column, and refused whole. An LF file whose quoted fields hold a CR
+    alone stays as it is (its CRs are outside no quotes)."""
+    if b"\r" not in buf or b"\r\n" in buf:
+        return buf
+    if b"\n" not in buf:
+        return buf.replace(b"\r", b"\n")
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == ord(quote))
+
+    def outside_quotes(byte: int) -> bool:
+        at = np.flatnonzero(arr == byte)
+        return bool(((np.searchsorted(quotes, at) & 1) == 0).any())
+
+    if not outside_quotes(NEWLINE) and outside_quotes(CARRIAGE_RETURN):
         return buf.replace(b"\r", b"\n")
     return buf
 

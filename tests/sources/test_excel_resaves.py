@@ -1,0 +1,106 @@
+"""Exports re-saved by Excel (trial 96: a German contact-centre analyst's survey exports):
+an old-Mac CSV whose lines end in CR alone with a line break typed in a comment, and a
+workbook with a title row above its header. Each reads every row, kept or quarantined, at
+the line or row the file shows it on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.ingest.definitions import load_definition
+from servicelens.settings import Settings
+from servicelens.stages import Ingested, ingest_export
+
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+HEADER = [
+    "Antwort-ID", "Vorgangsnummer", "Eingangsdatum", "Kanal", "Zufriedenheit",
+    "Weiterempfehlung (0-10)", "Bearbeitungszeit (Min)", "Gebühr (EUR)", "Kommentar",
+]  # fmt: skip
+ROWS = [
+    ["A-70001", "000417001234", "02.11.2026 08:14", "Telefon", "4 - Zufrieden", "8", "4,5",
+     "0,00", "Schnell geholfen, danke"],
+    ["A-70002", "000417001235", "02.11.2026 09:02", "E-Mail", "1 - Sehr unzufrieden", "0",
+     "62,25", "1.299,99", "Gebühr wurde doppelt abgebucht; niemand ruft zurück"],
+    ["A-70003", "000417001236", "05.11.2026 07:59", "Telefon", "2 - Unzufrieden", "3", "41",
+     "15,00", "Dreimal weiterverbunden.\nAm Ende war die Leitung tot."],
+    ["A-70004", "000417001237", "06.11.2026 13:10", "Fax", "3 - Neutral", "-", "7,5", "0,00",
+     "Regel verstanden"],
+]  # fmt: skip
+
+
+def _definition(tmp_path: Path, read: str) -> Path:
+    definition = tmp_path / "kundenumfrage.toml"
+    definition.write_text(
+        'name = "kundenumfrage"\ntimezone = "Europe/Berlin"\ncountry = "DE"\n'
+        f'[read]\n{read}\nnull_values = ["", "k.A.", "N/A", "-"]\n'
+        'decimal_comma = true\nthousands = "."\n'
+        '[columns]\nresponse_id = "Antwort-ID"\ninteraction_id = "Vorgangsnummer"\n'
+        'submitted_at = { column = "Eingangsdatum", format = "%d.%m.%Y %H:%M" }\n'
+        'channel = { column = "Kanal", values = { Telefon = "phone", "E-Mail" = "email" } }\n'
+        'csat = { column = "Zufriedenheit", required = false }\n'
+        'nps = "Weiterempfehlung (0-10)"\n'
+        'handle_seconds = { column = "Bearbeitungszeit (Min)", unit = "minutes" }\n'
+        'fees_charged = "Gebühr (EUR)"\ncomment = "Kommentar"\n',
+        encoding="utf-8",
+    )
+    return definition
+
+
+def _ingest(definition: Path, export: Path, tmp_path: Path) -> Ingested:
+    got = ingest_export(
+        load_definition(str(definition)),
+        export,
+        Settings(data_dir=str(tmp_path / "data"), timezone="Europe/Berlin"),
+        now=NOW,
+    )
+    counts = got.counts
+    assert counts.surveys_read == counts.kept + counts.quarantined
+    assert got.clean.height == counts.kept and got.quarantine.height == counts.quarantined
+    return got
+
+
+def _csv(rows: list[list[str]], line_end: str) -> bytes:
+    def quoted(value: str) -> str:
+        return f'"{value}"' if any(c in value for c in ';"\n\r') else value
+
+    lines = [";".join(quoted(v) for v in row) for row in [HEADER, *rows]]
+    return (line_end.join(lines) + line_end).encode("cp1252")
+
+
+@pytest.mark.parametrize("delimiter", [";", "auto"])
+def test_an_old_mac_csv_with_a_line_break_in_a_comment_reads_every_row(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """Lines end in CR alone (Excel for Mac's "Macintosh" CSV, cp1252); one quoted comment
+    holds an LF. That LF made the whole file one line and its header one column."""
+    export = tmp_path / "umfrage-mac.csv"
+    export.write_bytes(_csv(ROWS, "\r"))
+    got = _ingest(_definition(tmp_path, f'delimiter = "{delimiter}"'), export, tmp_path)
+    assert got.mapped.read.header == HEADER
+    assert got.counts.surveys_read == 4 and got.counts.kept == 3
+    # The comment keeps its line break, and spans lines 4 and 5 as an editor shows them.
+    kept = got.clean.select("response_id", "source_line", "comment").sort("source_line")
+    assert kept.rows() == [
+        ("A-70001", 2, "Schnell geholfen, danke"),
+        ("A-70002", 3, "Gebühr wurde doppelt abgebucht; niemand ruft zurück"),
+        ("A-70003", 4, "Dreimal weiterverbunden.\nAm Ende war die Leitung tot."),
+    ]
+    ((line, reasons),) = got.quarantine.select("source_line", "reasons").rows()
+    assert line == 6 and "'Fax'" in reasons[0]
+
+
+def test_an_lf_csv_whose_comment_holds_a_lone_cr_stays_an_lf_file(tmp_path: Path) -> None:
+    """The other way round: lines end in LF, a quoted comment holds a CR alone. It is not
+    taken for a CR-ended file (which would number its lines apart)."""
+    rows = [list(row) for row in ROWS]
+    rows[2][8] = "Dreimal weiterverbunden.\rAm Ende war die Leitung tot."
+    export = tmp_path / "umfrage-lf.csv"
+    export.write_bytes(_csv(rows, "\n"))
+    got = _ingest(_definition(tmp_path, 'delimiter = ";"'), export, tmp_path)
+    assert got.counts.surveys_read == 4 and got.counts.kept == 3
+    lines = pl.concat([got.clean.select("source_line"), got.quarantine.select("source_line")])
+    assert sorted(lines.get_column("source_line").to_list()) == [2, 3, 4, 5]
