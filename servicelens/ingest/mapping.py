@@ -633,13 +633,25 @@ def delimiter_hint(read: RawRead, fix: str = SET_DELIMITER) -> str:
     as separated by another delimiter than the one it was read with (a semicolon- or
     tab-separated export read as commas, as a European Excel or "Unicode text" saves it),
     say so: that, not the columns, is what to change, and ``fix`` (with ``{shown}``, the
-    delimiter found) says how. Read only on this error's path; "" when the file fits."""
+    delimiter found) says how. A header read as one column that holds the delimiter it was
+    read with (quoted whole, or its line ends misread) is said to be so. Read only on this
+    error's path; "" when the file fits."""
     if read.encoding == "xlsx":
         return _sheet_hint(read)
     if read.delimiter is None:
         return ""  # JSON
+    if (held := delimiter_in_one_column_header(read)) == read.delimiter:
+        name = _DELIMITER_NAMES[held]
+        return (
+            f"The file looks {name}-separated, as it was read, yet its header was read as one "
+            "column: its header line is quoted whole (remove the quotes around it), or its "
+            "line ends were misread (save it again as CSV from the spreadsheet)"
+            + (". Otherwise, " if fix.endswith("Otherwise, ") else "")
+        )
     try:
-        found = sniff_delimiter(read.path, _head_again(read))
+        # A header of one column names the delimiter it holds: a sniff of the head can
+        # be misled by the rows (decimal commas in a semicolon export).
+        found = held or sniff_delimiter(read.path, _head_again(read))
     except (SourceError, OSError):
         return ""
     if found == read.delimiter or found not in _DELIMITER_NAMES:
@@ -649,6 +661,18 @@ def delimiter_hint(read: RawRead, fix: str = SET_DELIMITER) -> str:
     return f"The file looks {name}-separated, and was read as {used}-separated: " + fix.format(
         shown=shown
     )
+
+
+def delimiter_in_one_column_header(read: RawRead) -> str | None:
+    """The common delimiter (:data:`_DELIMITER_NAMES`) that the one column of ``read``'s
+    header holds most often, or None when the header has more columns or holds none: a
+    header line that was not split (another delimiter, a line quoted whole, misread line
+    ends), whose columns are all missing for one reason, said once."""
+    if len(read.header) != 1 or read.delimiter is None:
+        return None
+    held = {d: read.header[0].count(d) for d in _DELIMITER_NAMES}
+    most = max(held, key=lambda d: held[d])
+    return most if held[most] else None
 
 
 def _head_again(read: RawRead) -> bytes:
@@ -846,7 +870,13 @@ def map_export(
         closes: list[str] = []
         taken = read_columns(definition, header)
 
+        # A header not split into its columns is said once, by the hint: it holds every
+        # missing name, and a trial read it quoted whole after each of nine.
+        unsplit = delimiter_in_one_column_header(read) is not None
+
         def named(group: tuple[str, ...]) -> str:
+            if unsplit:
+                return " or ".join(repr(name) for name in group)
             # One name of the group the export might mean (a trial's `Kommentr`); else the
             # export's columns holding its name or coded alike (a trial's `Q3` beside the
             # export's Q1 and Q2, which the shortened header had hidden), never one the

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from servicelens.ingest.definitions import load_definition
+from servicelens.ingest.definitions import DefinitionError, load_definition
 from servicelens.settings import Settings
 from servicelens.stages import Ingested, ingest_export
 
@@ -104,3 +104,41 @@ def test_an_lf_csv_whose_comment_holds_a_lone_cr_stays_an_lf_file(tmp_path: Path
     assert got.counts.surveys_read == 4 and got.counts.kept == 3
     lines = pl.concat([got.clean.select("source_line"), got.quarantine.select("source_line")])
     assert sorted(lines.get_column("source_line").to_list()) == [2, 3, 4, 5]
+
+
+def _refusal(tmp_path: Path, read: str, export: Path) -> str:
+    with pytest.raises(DefinitionError) as refused:
+        _ingest(_definition(tmp_path, read), export, tmp_path)
+    return str(refused.value)
+
+
+def test_a_header_quoted_whole_is_said_once_with_why_not_per_column(tmp_path: Path) -> None:
+    """A header line quoted whole reads as one column holding the semicolons it was read
+    with: the columns are listed once and the hint says why, where each of nine used to
+    quote the whole header as what "the export has"."""
+    export = tmp_path / "umfrage.csv"
+    lines = _csv(ROWS[:1], "\r\n").decode("cp1252").split("\r\n")
+    export.write_bytes(f'"{lines[0]}"\r\n{lines[1]}\r\n'.encode("cp1252"))
+    message = _refusal(tmp_path, 'delimiter = ";"', export)
+    assert message.count(";".join(HEADER)) == 0  # quoted once, cut short, at the end
+    assert "reads column(s) 'Antwort-ID', 'Vorgangsnummer', 'Eingangsdatum'," in message
+    assert (
+        "The file looks semicolon-separated, as it was read, yet its header was read as one "
+        "column: its header line is quoted whole" in message
+    )
+    assert message.endswith(
+        "The export's header has 1 column: 'Antwort-ID;Vorgangsnummer;"
+        "Eingangsdatum;Kanal;Zufriedenheit;…'"
+    )
+
+
+def test_a_semicolon_export_read_as_commas_says_so_once(tmp_path: Path) -> None:
+    export = tmp_path / "umfrage.csv"
+    export.write_bytes(_csv(ROWS, "\r\n"))
+    message = _refusal(tmp_path, 'delimiter = ","', export)
+    assert "(the export has" not in message
+    assert message.count("Antwort-ID;Vorgangsnummer") == 1
+    assert (
+        "The file looks semicolon-separated, and was read as comma-separated: if so, set "
+        'delimiter = ";" (or "auto") in [read]' in message
+    )
