@@ -479,6 +479,8 @@ def check_definition(
         "delimiter": read.delimiter,
         "header_lines": read.header_lines,
         "title": None if read.title is None else {"line": read.title[0], "text": read.title[1]},
+        # A workbook's sheet: its rows' source_line is the row Excel shows on it.
+        "sheet": read.sheet,
         "timezone": ingested.mapped.timezone,
         "counts": {
             "read": ingested.counts.surveys_read,
@@ -603,12 +605,14 @@ def _preview_text(preview: dict[str, Any]) -> str:
         f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
         f"(read = kept + quarantined), negatives {counts['negatives']}",
     ]
+    # A workbook's rows are named as Excel shows them: on its sheet, by row.
+    unit = "line" if preview["sheet"] is None else "row"
     if title := preview.get("title"):
         # Said, not only done: the header is then one line further down than sent.
-        lines.insert(
-            2,
-            f"line {title['line']} skipped as a title above the header ({title['text'][:80]!r})",
-        )
+        where = f"{unit} {title['line']}"
+        if preview["sheet"] is not None:
+            where = f"sheet {preview['sheet']!r} {where}"
+        lines.insert(2, f"{where} skipped as a title above the header ({title['text'][:80]!r})")
     # --rows 0 shows none of the kept rows: no "(none kept)" beside a count of kept rows
     # (a trial read "first 0 rows as mapped: (none kept)" with 20 kept).
     if preview["rows"]:
@@ -650,7 +654,7 @@ def _preview_text(preview: dict[str, Any]) -> str:
         for row in quarantined[:QUARANTINE_PREVIEW]:
             # A record that could not be split into fields has no id to show (not "no id").
             label = f" ({row['record_id']})" if row["record_id"] else ""
-            lines.append(f"  line {row['source_line']}{label}: " + "; ".join(row["reasons"]))
+            lines.append(f"  {unit} {row['source_line']}{label}: " + "; ".join(row["reasons"]))
         if preview["export_columns"]:
             lines += ["", "the columns these reasons name, as the export names them:"]
             lines += [f"  {c}: {h!r}" for c, h in preview["export_columns"].items()]

@@ -28,6 +28,7 @@ from servicelens.ingest.definitions import (
     SourceDefinition,
 )
 from servicelens.ingest.readers import (
+    TITLE_SEARCHED,
     XLS_SIGNATURE,
     XLSX_SIGNATURE,
     CsvDialect,
@@ -42,6 +43,7 @@ from servicelens.ingest.readers import (
     header_excerpt,
     read_csv_with_lines,
     sniff_delimiter,
+    title_above_header,
     unpack_delivery,
 )
 from servicelens.storage.fs import DataPath, read_bytes
@@ -171,9 +173,11 @@ def read_workbook_with_lines(
     ``header_rows`` the rows the header takes (``names`` and case as for a CSV). A row's
     ``source_line`` is its row number as the spreadsheet shows it (1 for the first row,
     blank rows above the data counted: calamine starts its grid at the first used row).
-    Rows before ``first_row`` are left out, as if blank (a title above the header). Blank
-    rows are skipped. A date cell reads ``2026-11-28 00:00:00``, a date and time cell
-    ``2026-11-28 14:05:00``, a time-of-day cell ``14:05:00``; a number cell as its number.
+    Rows before ``first_row`` are left out, as if blank. A title above the header (one
+    cell, the next row naming columns: :func:`_title_row`) is skipped, as a CSV's is, and
+    kept in ``title``; ``sheet`` of the result is the sheet's name. Blank rows are skipped.
+    A date cell reads ``2026-11-28 00:00:00``, a date and time cell ``2026-11-28
+    14:05:00``, a time-of-day cell ``14:05:00``; a number cell as its number.
 
     Raises SourceError naming the file: not a workbook, damaged, no such sheet, or the
     sheet empty."""
@@ -223,6 +227,9 @@ def read_workbook_with_lines(
     ]
     from servicelens.ingest.readers import column_names
 
+    title = _title_row(rows, blank)
+    if title is not None:
+        blank[title[0] - 1] = True
     header_records: list[list[str]] = []
     index = 0
     while index < len(rows) and len(header_records) < dialect.header_rows:
@@ -240,7 +247,23 @@ def read_workbook_with_lines(
         pl.Series("source_file", [str(path)] * len(body), dtype=pl.String),
         pl.Series("source_line", [line for line, _ in body], dtype=pl.Int64),
     )
-    return RawRead(str(path), "xlsx", header, frame, [], 0, index, None)
+    if isinstance(sheet, int):
+        sheet = (workbook_sheet_names(data) or [str(sheet)])[sheet]
+    return RawRead(str(path), "xlsx", header, frame, [], 0, index, None, title=title, sheet=sheet)
+
+
+def _title_row(rows: list[tuple[object, ...]], blank: list[bool]) -> tuple[int, str] | None:
+    """The row (as the sheet numbers it) and text of a title above a sheet's header
+    (:func:`~servicelens.ingest.readers.title_above_header`, as a CSV's is found): the first
+    two rows holding text among the sheet's first ones, the first a title of one cell. A
+    trial's workbook with a title in A1 was read with the title as its header."""
+    filled = [i for i in range(min(len(rows), TITLE_SEARCHED)) if not blank[i]][:2]
+    if len(filled) < 2:
+        return None
+    first, second = ([("" if v is None else str(v)) for v in rows[i]] for i in filled)
+    if not title_above_header(first, second):
+        return None
+    return filled[0] + 1, next(cell for cell in first if cell.strip()).strip()
 
 
 def _flat(value: object) -> str | None:

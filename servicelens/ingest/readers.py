@@ -181,14 +181,25 @@ class RawRead:
     #: its other lines have one: a copy cut off there, maybe (a trial's re-delivery ended
     #: ``...;Le si``); landing sets it aside when it stops short of a copy landed before.
     unterminated_line: int | None = None
-    #: A title skipped above the header (:func:`title_above_header`): its line and its text.
+    #: A title skipped above the header (:func:`title_above_header`): its line (a sheet's
+    #: row) and its text.
     title: tuple[int, str] | None = None
+    #: The sheet read, for a workbook: its rows are named as Excel shows them, on it.
+    sheet: str | None = None
 
     @property
     def header_span(self) -> str:
         """The header's lines as a message names them: ``line 1``, or ``lines 1-3`` for a
-        Qualtrics export (a trial read "line 3 (header)" of a column named on line 1)."""
+        Qualtrics export (a trial read "line 3 (header)" of a column named on line 1); for a
+        workbook, its sheet and the header's (last) row: ``sheet 'Umfrage' row 2``."""
+        if self.sheet is not None:
+            return f"sheet {self.sheet!r} row {self.header_lines}"
         return "line 1" if self.header_lines <= 1 else f"lines 1-{self.header_lines}"
+
+    @property
+    def line_unit(self) -> str:
+        """What a message calls the place of a row: a workbook's ``row``, a file's ``line``."""
+        return "row" if self.sheet is not None else "line"
 
     @property
     def records_read(self) -> int:
@@ -1618,7 +1629,7 @@ def title_above_header(first: Sequence[str], second: Sequence[str]) -> bool:
 
 
 #: How many of a file's first records (blank lines included) may stand above its header.
-_TITLE_SEARCHED = 10
+TITLE_SEARCHED = 10
 
 
 def _title_line(
@@ -1630,7 +1641,7 @@ def _title_line(
     the first has one cell, and a record the csv module cannot read there (a stray quote:
     the body's readers settle it) is no header."""
     first: tuple[int, list[str]] | None = None
-    for i in np.flatnonzero(~blank[: min(split.starts.size, _TITLE_SEARCHED)]):
+    for i in np.flatnonzero(~blank[: min(split.starts.size, TITLE_SEARCHED)]):
         try:
             cells = parsed(int(i))
         except csv.Error:

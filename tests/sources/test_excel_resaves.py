@@ -142,3 +142,76 @@ def test_a_semicolon_export_read_as_commas_says_so_once(tmp_path: Path) -> None:
         "The file looks semicolon-separated, and was read as comma-separated: if so, set "
         'delimiter = ";" (or "auto") in [read]' in message
     )
+
+
+def _titled_workbook(target: Path, title: str) -> None:
+    """The trial's workbook: a title in A1 of sheet 'Umfrage', the header in row 2, the
+    responses with number and date cells from row 3, a totals row of formulas last."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(target))
+    sheet = book.add_worksheet("Umfrage")
+    when = book.add_format({"num_format": "dd.mm.yyyy hh:mm"})
+    sheet.write_row(0, 0, [title])
+    sheet.write_row(1, 0, HEADER)
+    for i, row in enumerate(ROWS, start=2):
+        sheet.write_string(i, 0, row[0])
+        sheet.write_number(i, 1, int(row[1]))
+        sheet.write_datetime(i, 2, datetime.strptime(row[2], "%d.%m.%Y %H:%M"), when)
+        for column in (3, 4, 5, 8):
+            sheet.write_string(i, column, row[column])
+        sheet.write_number(i, 6, float(row[6].replace(".", "").replace(",", ".")))
+        sheet.write_number(i, 7, float(row[7].replace(".", "").replace(",", ".")))
+    sheet.write_string(6, 0, "Summe")
+    sheet.write_formula(6, 6, "=SUM(G3:G6)", None, 115.25)
+    book.close()
+
+
+def test_a_workbook_with_a_title_above_its_header_reads_every_row_at_its_sheet_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The title in A1 was read as the header (one column, 'column_2' ...), and every
+    column the definition reads was said to be missing; a CSV's title line was skipped."""
+    from servicelens.cli.main import main
+
+    export = tmp_path / "umfrage.xlsx"
+    _titled_workbook(export, "Kundenumfrage November 2026 – Export")
+    definition = _definition(tmp_path, 'format = "xlsx"')
+    got = _ingest(definition, export, tmp_path)
+    read = got.mapped.read
+    assert read.header == HEADER and read.sheet == "Umfrage"
+    assert read.title == (1, "Kundenumfrage November 2026 – Export")
+    assert got.counts.surveys_read == 5 and got.counts.kept == 3
+    kept = got.clean.select("response_id", "source_line", "comment").sort("source_line")
+    assert kept.rows() == [
+        ("A-70001", 3, "Schnell geholfen, danke"),
+        ("A-70002", 4, "Gebühr wurde doppelt abgebucht; niemand ruft zurück"),
+        ("A-70003", 5, "Dreimal weiterverbunden.\nAm Ende war die Leitung tot."),
+    ]
+    # The row with the channel Fax, and the totals row, at the rows Excel shows.
+    assert sorted(got.quarantine.get_column("source_line").to_list()) == [6, 7]
+
+    args = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(definition)]
+    assert main([*args, str(export)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "sheet 'Umfrage' row 1 skipped as a title above the header "
+        "('Kundenumfrage November 2026 – Export')"
+    ) in out
+    assert "\n  row 7 (Summe): " in out and "\n  line " not in out
+
+
+def test_a_workbook_missing_columns_below_its_title_names_the_sheet_and_row(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "umfrage.xlsx"
+    _titled_workbook(export, "Kundenumfrage November 2026")
+    definition = _definition(tmp_path, 'format = "xlsx"')
+    text = definition.read_text(encoding="utf-8").replace('"Kommentar"', '"Freitext"')
+    definition.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError) as refused:
+        _ingest(definition, export, tmp_path)
+    assert str(refused.value).startswith(
+        f"{export}: sheet 'Umfrage' row 2 (header): definition {definition} reads column(s) "
+        "'Freitext' that the export does not have"
+    )
