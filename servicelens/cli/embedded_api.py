@@ -18,8 +18,12 @@ start`` (not marked ephemeral).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import os
+import random
+import socket
 import subprocess
 import sys
 import threading
@@ -60,8 +64,8 @@ def stop_own_server(wait_seconds: float) -> None:
     For a process about to exit without Prefect's exit hooks (``os._exit`` after a signal).
     The server gets ``wait_seconds`` to shut down after SIGTERM, then is killed.
     """
-    for server in _embedded_servers():
-        process = getattr(server, "server_process", None)
+    processes = [getattr(server, "server_process", None) for server in _embedded_servers()]
+    for process in [*processes, _spawned.pop()[1] if _spawned else None]:
         if process is None:
             continue
         process.terminate()
@@ -241,10 +245,105 @@ def start_in_background(services: bool = False) -> None:
 
     if PREFECT_API_URL.value():
         return
+    # The server's process is started before Prefect's server module is imported here (1.5-
+    # 3 s of the command's own start-up, needed only for the class that waits for it), so
+    # the two overlap; none exists yet in a process that has not imported that module.
+    loaded = sys.modules.get("prefect.server.api.server")
+    if loaded is None or None not in loaded.SubprocessASGIServer._instances:
+        port = _free_port()
+        _spawned.append((port, _uvicorn_process(port, services)))
+        atexit.register(_stop_unclaimed)
     server = _early_server_class()()
     if isinstance(server, _early_server_class()) and not server.running:
         server.services = services
+        if _spawned:
+            server.port = _spawned[-1][0]  # Prefect's start then waits for that process
         server.begin()
+    else:  # this process has a server already (Prefect's test harness registers its own)
+        _stop_unclaimed()
+
+
+#: The server process :func:`start_in_background` started before this process had its server
+#: object, with its port, until that object takes it (``EarlyServer._run_uvicorn_command``).
+_spawned: list[tuple[int, subprocess.Popen[Any]]] = []
+
+
+def _free_port() -> int:
+    """A port free on 127.0.0.1 now, drawn as Prefect's ``SubprocessASGIServer`` draws
+    one (8000-8999); should it be taken by the time the server binds it, the server exits
+    with :data:`PORT_TAKEN` and Prefect starts another on a new port."""
+    for _ in range(10):
+        port = random.randrange(8000, 9000)
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("Unable to find an available port after multiple attempts")
+
+
+def _uvicorn_process(port: int, services: bool) -> subprocess.Popen[Any]:
+    """Prefect's own command (``SubprocessASGIServer._run_uvicorn_command``, Prefect
+    3.8), in a session of its own, so a signal sent to the command's process group
+    (``timeout``, ``kill -- -PGID``, a terminal's Ctrl-C) does not stop it before
+    the command has released what it holds through it (found by a platform
+    engineer's trial: a group SIGTERM left a date and a slot held, the release
+    refused); the command stops it itself (:func:`stop_own_server`, and Prefect's
+    exit handler). With ``services``, the server runs without Prefect's ephemeral
+    mark, which turns them off, and with :data:`SERVING_MARK` instead, which tells
+    it from a server that ``prefect server start`` runs."""
+    import prefect
+    from prefect.settings import get_current_settings
+
+    marks = {SERVING_MARK: "1"} if services else {EPHEMERAL_MARK: "1"}
+    environment = {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_FINAL": "1",
+        **marks,
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+    }
+    if services:
+        environment.pop(EPHEMERAL_MARK, None)
+    return subprocess.Popen(
+        args=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(prefect.__module_path__.parent),
+            "--factory",
+            SERVER_APP,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ],
+        env=environment,
+        start_new_session=True,
+    )
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    """Stop a server process: SIGTERM, SIGKILL after :data:`STOP_SECONDS`."""
+    process.terminate()
+    try:
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _stop_unclaimed() -> None:
+    """At exit: stop the server process no server object took (the command ended, or
+    failed, before its first Prefect call could start the wait for it)."""
+    while _spawned:
+        _stop(_spawned.pop()[1])
 
 
 @functools.cache
@@ -271,49 +370,15 @@ def _early_server_class() -> type[Any]:
         services = False
 
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-            """Prefect's own command (``SubprocessASGIServer._run_uvicorn_command``, Prefect
-            3.8), in a session of its own, so a signal sent to the command's process group
-            (``timeout``, ``kill -- -PGID``, a terminal's Ctrl-C) does not stop it before
-            the command has released what it holds through it (found by a platform
-            engineer's trial: a group SIGTERM left a date and a slot held, the release
-            refused); the command stops it itself (:func:`stop_own_server`, and Prefect's
-            exit handler). With ``services``, the server runs without Prefect's ephemeral
-            mark, which turns them off, and with :data:`SERVING_MARK` instead, which tells
-            it from a server that ``prefect server start`` runs."""
-            import prefect
-            from prefect.settings import get_current_settings
-
-            marks = {SERVING_MARK: "1"} if self.services else {EPHEMERAL_MARK: "1"}
-            environment = {
-                **os.environ,
-                "PREFECT_UI_ENABLED": "0",
-                "PREFECT__SERVER_FINAL": "1",
-                **marks,
-                **get_current_settings().to_environment_variables(exclude_unset=True),
-            }
-            if self.services:
-                environment.pop(EPHEMERAL_MARK, None)
-            return subprocess.Popen(
-                args=[
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--app-dir",
-                    str(prefect.__module_path__.parent),
-                    "--factory",
-                    SERVER_APP,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "error",
-                    "--lifespan",
-                    "on",
-                ],
-                env=environment,
-                start_new_session=True,
-            )
+            """The server's process: the one :func:`start_in_background` started already
+            (once, at its port), else a new one (:func:`_uvicorn_process`)."""
+            if _spawned:
+                port, spawned = _spawned.pop()
+                if port == self.port:
+                    return spawned
+                _stop(spawned)
+            assert self.port is not None
+            return _uvicorn_process(self.port, self.services)
 
         def begin(self) -> None:
             if self._starter is not None:
