@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -344,6 +345,18 @@ def _stop_unclaimed() -> None:
     failed, before its first Prefect call could start the wait for it)."""
     while _spawned:
         _stop(_spawned.pop()[1])
+
+
+def while_starting(prepare: Callable[[], object]) -> None:
+    """Call ``prepare`` now if this process's embedded API server is still starting, else
+    not at all: work the command's first Prefect call would otherwise sit out, waiting for
+    the server (:func:`start_in_background`), such as importing Great Expectations and
+    making its context, 2-3 s that the nightly flow paid after that wait. ``prepare`` must
+    be work the command does later anyway (the flow then finds it done), so that calling
+    it or not changes nothing but when; its errors are raised here."""
+    servers = _embedded_servers()
+    if any(getattr(s, "_starter", None) and not s._answered.is_set() for s in servers):
+        prepare()
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
-from servicelens.cli.embedded_api import start_in_background
+from servicelens.cli.embedded_api import start_in_background, while_starting
 from servicelens.cli.interrupts import finishing_after_error, run_stoppable
 from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
@@ -299,10 +299,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from flows.pipeline import nightly
         from flows.prefect_client import prompt_flow_heartbeats
         from servicelens.storage.runs import read_outcome
+        from servicelens.validation.expectations import survey_batch_suite
 
         recorded_before = read_outcome(settings, day)
         try:
             with prompt_flow_heartbeats(), _warnings_said(args):
+                while_starting(survey_batch_suite)
                 result = nightly(day, settings)
         except _user_errors() as error:
             if isinstance(error, UnicodeError):

@@ -18,7 +18,7 @@ from servicelens.cli.console import (
     said_on_terminal,
     table,
 )
-from servicelens.cli.embedded_api import start_in_background
+from servicelens.cli.embedded_api import start_in_background, while_starting
 from servicelens.cli.interrupts import said_when_stopped, stops_itself
 from servicelens.cli.upgrades import older_contracts_note
 from servicelens.dates import why_no_date
@@ -406,6 +406,7 @@ def _watched_backfill(
     from flows.pipeline import backfill
     from flows.prefect_client import prompt_flow_heartbeats
     from servicelens.cli.console import progress
+    from servicelens.validation.expectations import survey_batch_suite
 
     with (
         said_when_stopped(left),
@@ -413,6 +414,8 @@ def _watched_backfill(
         progress("backfill", to_run, written, enabled=not args.json, unit=unit),
         prompt_flow_heartbeats(),
     ):
+        if cluster is None and to_run:  # the dates are validated here, not on Dask's workers
+            while_starting(survey_batch_suite)
         return backfill(
             args.start,
             args.end,

@@ -94,6 +94,60 @@ def test_prefects_calls_wait_for_the_server_started_in_the_background(tmp_path: 
     assert result["servers"] == 1
 
 
+def test_work_meanwhile_is_done_while_the_server_starts_and_not_once_it_answers(
+    tmp_path: Path,
+) -> None:
+    result = _run(
+        """
+        import json, sys
+        import psutil
+        from servicelens.cli.embedded_api import start_in_background, while_starting
+
+        calls = []
+        start_in_background()
+        # A server answers only after seconds of its own imports: it is still starting here.
+        while_starting(lambda: calls.append("starting"))
+        from prefect import flow
+
+        @flow
+        def answer() -> int:
+            return 42
+
+        value = answer()
+        while_starting(lambda: calls.append("answered"))
+        print(json.dumps({
+            "calls": calls,
+            "value": value,
+            "servers": sum(
+                "prefect.server.api.server:create_app" in " ".join(child.cmdline())
+                for child in psutil.Process().children()
+            ),
+        }))
+        """,
+        tmp_path / "prefect",
+    )
+    assert result["calls"] == ["starting"]
+    assert result["value"] == 42
+    assert result["servers"] == 1, "the server started first is the one Prefect's calls use"
+
+
+def test_nothing_is_done_meanwhile_when_a_configured_api_starts_no_server(tmp_path: Path) -> None:
+    result = _run(
+        """
+        import json
+        from servicelens.cli.embedded_api import start_in_background, while_starting
+
+        calls = []
+        start_in_background()
+        while_starting(lambda: calls.append("starting"))
+        print(json.dumps({"calls": calls}))
+        """,
+        tmp_path / "prefect",
+        PREFECT_API_URL="http://127.0.0.1:9/api",
+    )
+    assert result["calls"] == []
+
+
 def test_a_start_that_fails_is_raised_by_the_call_that_waits_and_the_next_call_starts_again(
     tmp_path: Path,
 ) -> None:
