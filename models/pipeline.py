@@ -93,6 +93,14 @@ def feature_frame(responses: pl.DataFrame, spec: FeatureSpec = SURVEY_FEATURES) 
     return responses.select(selected).to_pandas(use_pyarrow_extension_array=False)
 
 
+def inputs_of(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The columns of ``features`` (:func:`feature_frame` of a spec that reads every column
+    ``spec`` does) that :func:`feature_frame` gives for ``spec``, in its order: the inputs of
+    a baseline that reads a part of the model's (text only, facts only), without reading the
+    responses again. Raises KeyError when ``features`` lacks one."""
+    return features[[name for name in spec.columns if name]]
+
+
 #: C of the blend's facts model and of the ``facts`` design (one-hot facts and crosses; many
 #: rows, few columns).
 FACTS_C = 1.0

@@ -43,15 +43,20 @@ from models.pipeline import (
     build_pipeline,
     design_settings,
     feature_frame,
+    inputs_of,
     labels_to_target,
 )
 from models.select import SELECTION_FOLDS, Rows, choose_design
 from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
 from transforms.formatting import formatted_text
 from transforms.labelled import (
-    candidate_rules,
+    RuleFirings,
     duplicate_text_groups,
     group_values,
+    root_causes,
+    rule_firings,
+    survey_days,
+    texts_seen_before,
     time_split,
 )
 from transforms.language import comment_languages
@@ -202,18 +207,6 @@ def grouped_by_text(y: np.ndarray, folds: int, groups: np.ndarray | None) -> boo
     )
 
 
-def _texts_seen_before(train: pl.DataFrame, test: pl.DataFrame, text: str | None) -> int:
-    """How many ``test`` rows carry a text (as :func:`duplicate_text_groups` compares them)
-    that a ``train`` row carries too: the time split cannot keep a filed-twice complaint on
-    one side (its copies have their own dates), so it is said instead."""
-    if not text or text not in train.columns:
-        return 0
-    groups = duplicate_text_groups(pl.concat([train.select(text), test.select(text)]), text)
-    if groups is None:
-        return 0
-    return int(np.isin(groups[train.height :], groups[: train.height]).sum())
-
-
 def _folds(
     y: np.ndarray, wanted: int, seed: int, groups: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -231,46 +224,39 @@ def _folds(
 
 def _rows(frame: pl.DataFrame, spec: FeatureSpec) -> Rows:
     return Rows(
-        feature_frame(frame, spec),
-        labels_to_target(frame.get_column("root_cause")),
-        frame.get_column("survey_date").cast(pl.Date).to_numpy().astype("datetime64[D]"),
+        feature_frame(frame, spec), labels_to_target(root_causes(frame)), survey_days(frame)
     )
 
 
-def _joined(
-    x: pd.DataFrame, y: np.ndarray, extra: pl.DataFrame | None, spec: FeatureSpec
-) -> tuple[pd.DataFrame, np.ndarray]:
+def _joined(x: pd.DataFrame, y: np.ndarray, extra: Rows | None) -> tuple[pd.DataFrame, np.ndarray]:
     """Model inputs and targets with the ``extra`` labelled rows appended."""
-    if extra is None or extra.height == 0:
+    if extra is None or len(extra.y) == 0:
         return x, y
-    more = feature_frame(extra, spec)
-    return (
-        pd.concat([x, more], ignore_index=True),
-        np.concatenate([y, labels_to_target(extra.get_column("root_cause"))]),
-    )
+    return pd.concat([x, extra.x], ignore_index=True), np.concatenate([y, extra.y])
 
 
 def out_of_fold(
-    frame: pl.DataFrame,
+    x: pd.DataFrame,
     y: np.ndarray,
     spec: FeatureSpec,
     seed: int,
     folds: int,
-    extra: pl.DataFrame | None = None,
+    extra: Rows | None = None,
     groups: np.ndarray | None = None,
 ) -> np.ndarray:
-    """P(policy_failure) of each row of ``frame`` from a model that never saw that row
-    (stratified folds, :func:`_folds`), nor, given ``groups``
-    (:func:`duplicate_text_groups` of ``frame``), a copy of its comment; every fold also
+    """P(policy_failure) of each row of ``x`` (model inputs as
+    :func:`models.pipeline.feature_frame` makes them, ``y`` their 0/1 targets) from a model
+    that never saw that row (stratified folds, :func:`_folds`), nor, given ``groups``
+    (:func:`duplicate_text_groups` of the same rows), a copy of its comment; every fold also
     trains on all of ``extra`` (labelled rows that are never scored, e.g. rows without text).
+    One probability per row of ``x``, as a float array.
 
     Grouped for the numbers reported as cross-validated, not for the probabilities the
     threshold and review band are chosen on: grouping the generator's templates moved the
     threshold until the early-warning test's real rise went unflagged, and a template new
     dates bring again is what the model will score."""
-    x = feature_frame(frame, spec)
     splits = _folds(y, folds, seed, groups)
-    if extra is None or extra.height == 0:
+    if extra is None or len(extra.y) == 0:
         return np.asarray(
             cross_val_predict(
                 build_pipeline(seed=seed, spec=spec),
@@ -282,7 +268,7 @@ def out_of_fold(
         )
     p = np.zeros(len(y))
     for train_at, held_at in splits:
-        x_train, y_train = _joined(x.iloc[train_at], y[train_at], extra, spec)
+        x_train, y_train = _joined(x.iloc[train_at], y[train_at], extra)
         model = build_pipeline(seed=seed, spec=spec).fit(x_train, y_train)
         p[held_at] = model.predict_proba(x.iloc[held_at])[:, 1]
     return p
@@ -291,27 +277,27 @@ def out_of_fold(
 def _fit_predict(
     spec: FeatureSpec,
     seed: int,
-    train: pl.DataFrame,
+    x_train: pd.DataFrame,
     y: np.ndarray,
-    test: pl.DataFrame,
-    extra: pl.DataFrame | None = None,
+    x_test: pd.DataFrame,
+    extra: Rows | None = None,
 ) -> np.ndarray:
-    x_train, y_train = _joined(feature_frame(train, spec), y, extra, spec)
-    model = build_pipeline(seed=seed, spec=spec).fit(x_train, y_train)
-    return np.asarray(model.predict_proba(feature_frame(test, spec))[:, 1])
+    model = build_pipeline(seed=seed, spec=spec).fit(*_joined(x_train, y, extra))
+    return np.asarray(model.predict_proba(x_test)[:, 1])
 
 
 def _baselines(
-    train: pl.DataFrame,
-    y_train: np.ndarray,
-    test: pl.DataFrame,
-    y_test: np.ndarray,
+    train: Rows,
+    test: Rows,
+    rules: RuleFirings,
     spec: FeatureSpec,
     seed: int,
     folds: int = 5,
 ) -> dict[str, Any]:
-    """Majority class, best single rule, text only and operational facts only, each scored
-    on the test rows with :func:`classification_metrics`.
+    """Majority class, best single rule, text only and operational facts only, each fitted
+    on the ``train`` rows and scored on the ``test`` rows with
+    :func:`classification_metrics`. ``rules``: the candidate rules' firings on both slices
+    (:func:`transforms.labelled.rule_firings`).
 
     The learned baselines (text only, facts only) are read at a threshold of their own,
     chosen as the model's is: :func:`choose_threshold` on their out-of-fold probabilities
@@ -326,10 +312,11 @@ def _baselines(
     give, so their Brier and ECE compare with the model's. With 0/1 probabilities both only
     restated the error rate.
     """
+    y_train, y_test = train.y, test.y
     prior = float(y_train.mean())
     baselines: dict[str, Any] = {
         "majority_baseline": classification_metrics(y_test, np.full(len(y_test), prior)),
-        "best_rule_baseline": _rule_baseline(train, y_train, test, y_test, spec, prior),
+        "best_rule_baseline": _rule_baseline(rules, y_train, y_test, prior),
     }
     if spec.text and spec.facts:
         # The chosen design's own text representation and C, alone, and the facts alone.
@@ -340,39 +327,29 @@ def _baselines(
             ("text_only_baseline", text_spec),
             ("facts_only_baseline", facts_spec),
         ):
-            threshold = choose_threshold(y_train, out_of_fold(train, y_train, learned, seed, folds))
+            x_train, x_test = inputs_of(train.x, learned), inputs_of(test.x, learned)
+            p_val = out_of_fold(x_train, y_train, learned, seed, folds)
+            threshold = choose_threshold(y_train, p_val)
             baselines[key] = {
                 "threshold": threshold,
                 **classification_metrics(
-                    y_test, _fit_predict(learned, seed, train, y_train, test), threshold
+                    y_test, _fit_predict(learned, seed, x_train, y_train, x_test), threshold
                 ),
             }
     return baselines
 
 
 def _rule_baseline(
-    train: pl.DataFrame,
-    y_train: np.ndarray,
-    test: pl.DataFrame,
-    y_test: np.ndarray,
-    spec: FeatureSpec,
-    prior: float,
+    rules: RuleFirings, y_train: np.ndarray, y_test: np.ndarray, prior: float
 ) -> dict[str, Any]:
-    """The best single rule of the training slice (:func:`best_single_rule`) scored on the
-    test slice; without one (every candidate rule constant on the training rows), only
-    ``no_rule``, why (:data:`NO_RULE_TEXT`), and no scores."""
-    rules = candidate_rules(
-        train,
-        text=spec.text,
-        categorical=spec.categorical,
-        numeric=spec.numeric,
-        flags=spec.flags,
-    )
-    found = best_single_rule([rule.predict(train) for rule in rules], y_train)
+    """The best single rule of the training slice (:func:`best_single_rule` of ``rules``'
+    training firings) scored on the test slice; without one (every candidate rule constant
+    on the training rows), only ``no_rule``, why (:data:`NO_RULE_TEXT`), and no scores."""
+    found = best_single_rule(rules.train, y_train)
     if found is None:
-        return {"no_rule": NO_RULE_TEXT.format(rows=train.height)}
-    rule, negated = rules[found[0]], found[1]
-    fired_train, fired = rule.predict(train), rule.predict(test)
+        return {"no_rule": NO_RULE_TEXT.format(rows=len(y_train))}
+    at, negated = found
+    fired_train, fired = rules.train[at], rules.test[at]
     if negated:
         fired_train, fired = 1 - fired_train, 1 - fired
     # Each group's training rate; a group with no training row (the rule never or always
@@ -382,7 +359,7 @@ def _rule_baseline(
         for group in (0, 1)
     ]
     return {
-        "rule": ("not " if negated else "") + rule.name,
+        "rule": ("not " if negated else "") + rules.names[at],
         **classification_metrics(y_test, np.where(fired == 1, rates[1], rates[0]), decisions=fired),
     }
 
@@ -406,25 +383,26 @@ def word_vocabulary(model: RootCauseModel) -> set[str]:
     return {term for term in words.vocabulary_ if " " not in term}
 
 
-def _usable(frame: pl.DataFrame, what: str) -> None:
-    labels = frame.get_column("root_cause")
-    unknown = labels.filter(~labels.is_in(ROOT_CAUSES)).unique().to_list()
+def _usable(labels: np.ndarray, what: str) -> None:
+    """Raise ValueError naming the labels of ``labels`` (one root cause or None per row)
+    that are not one of :data:`ROOT_CAUSES`; a missing label (None) is not named."""
+    unknown = list(dict.fromkeys(v for v in labels if v is not None and v not in ROOT_CAUSES))
     if unknown:
         raise ValueError(f"{what} labels must be one of {ROOT_CAUSES}; found {unknown}")
 
 
-def _counts_of(frame: pl.DataFrame) -> dict[str, int]:
-    labels = frame.get_column("root_cause")
+def _counts_of(labels: np.ndarray) -> dict[str, int]:
     return {cause: int((labels == cause).sum()) for cause in ROOT_CAUSES}
 
 
-def _enough_of_each(frame: pl.DataFrame, holding: str, whole: pl.DataFrame | None = None) -> None:
-    """Raise ValueError, with the counts, unless ``frame`` holds at least
-    :data:`MIN_AUDITS_PER_ROOT_CAUSE` labelled rows of each root cause. ``holding`` names
-    ``frame`` with the verb that agrees with it ("all the labelled rows hold", "the training
-    slice ... holds"), before the counts. ``whole`` (the labelled rows ``frame`` is a slice
-    of) has its counts named too, so a slice's few are not read as all there are."""
-    counts = _counts_of(frame)
+def _enough_of_each(labels: np.ndarray, holding: str, whole: np.ndarray | None = None) -> None:
+    """Raise ValueError, with the counts, unless ``labels`` (one root cause per labelled row)
+    hold at least :data:`MIN_AUDITS_PER_ROOT_CAUSE` of each root cause. ``holding`` names
+    the rows with the verb that agrees with it ("all the labelled rows hold", "the training
+    slice ... holds"), before the counts. ``whole`` (the labels of all the labelled rows
+    ``labels`` is a slice of) has its counts named too, so a slice's few are not read as all
+    there are."""
+    counts = _counts_of(labels)
     if min(counts.values()) >= MIN_AUDITS_PER_ROOT_CAUSE:
         return
     held = " and ".join(f"{n:,} {cause}" for cause, n in counts.items())
@@ -464,26 +442,26 @@ def train_root_cause_model(
     Native code runs on one thread (:func:`models.stacked.one_thread`): training fits hundreds
     of small logistic regressions, and BLAS threads made each 10-100x slower beside other work.
     """
-    _usable(labelled, "labelled")
-    _enough_of_each(labelled, "all the labelled rows hold")
+    labels = root_causes(labelled)
+    _usable(labels, "labelled")
+    _enough_of_each(labels, "all the labelled rows hold")
     extra = facts_only if facts_only is not None and facts_only.height else None
     if extra is not None:
-        _usable(extra, "facts-only")
+        _usable(root_causes(extra), "facts-only")
     clock = _Clock()
     dated = labelled
     train, test = time_split(dated)
     cutoff = test.get_column("survey_date").min()
-    _enough_of_each(train, f"the training slice (survey dates before {cutoff!s}) holds", labelled)
-    extra_train = None if extra is None else extra.filter(pl.col("survey_date") < cutoff)
-    y_train = labels_to_target(train.get_column("root_cause"))
-    y_test = labels_to_target(test.get_column("root_cause"))
-
-    selection = choose_design(
-        _rows(train, spec),
-        spec,
-        seed,
-        None if extra_train is None else _rows(extra_train, spec),
+    _enough_of_each(
+        root_causes(train), f"the training slice (survey dates before {cutoff!s}) holds", labels
     )
+    extra_train = None if extra is None else extra.filter(pl.col("survey_date") < cutoff)
+    # The model's inputs, targets and dates of each slice: what follows is numpy and pandas.
+    train_rows, test_rows = _rows(train, spec), _rows(test, spec)
+    extra_train_rows = None if extra_train is None else _rows(extra_train, spec)
+    y_train, y_test = train_rows.y, test_rows.y
+
+    selection = choose_design(train_rows, spec, seed, extra_train_rows)
     spec = replace(spec, design=selection.chosen)
     clock.lap("selection")
     parameters: dict[str, Any] = {
@@ -494,7 +472,7 @@ def train_root_cause_model(
     }
 
     # Validation: out-of-fold probabilities of the training slice choose how to act.
-    p_val = out_of_fold(train, y_train, spec, seed, cv_folds, extra_train)
+    p_val = out_of_fold(train_rows.x, y_train, spec, seed, cv_folds, extra_train_rows)
     threshold = choose_threshold(y_train, p_val)
     if spec.reads_text:
         written = labelled.filter(pl.col(spec.text).fill_null("").str.len_chars() > 0)
@@ -506,16 +484,17 @@ def train_root_cause_model(
         threshold,
         choose_review_band(y_train, p_val, threshold),
         languages,
-        float(labels_to_target(written.get_column("root_cause")).mean()),
+        float(labels_to_target(root_causes(written)).mean()),
     )
     clock.lap("threshold_and_band")
 
-    p_test = _fit_predict(spec, seed, train, y_train, test, extra_train)
+    p_test = _fit_predict(spec, seed, train_rows.x, y_train, test_rows.x, extra_train_rows)
     clock.lap("time_split")
-    y_all = labels_to_target(labelled.get_column("root_cause"))
+    x_all, y_all = feature_frame(dated, spec), labels_to_target(labels)
+    extra_rows = None if extra is None else _rows(extra, spec)
     cv_folds_used, cv_folds_lowered = fold_count(y_all, cv_folds)
     shared = duplicate_text_groups(dated, spec.text)
-    p_oof = out_of_fold(dated, y_all, spec, seed, cv_folds, extra, groups=shared)
+    p_oof = out_of_fold(x_all, y_all, spec, seed, cv_folds, extra_rows, groups=shared)
     clock.lap("cross_validation")
 
     model_metrics = classification_metrics(y_test, p_test, threshold)
@@ -533,7 +512,7 @@ def train_root_cause_model(
             # no ROC-AUC, PR-AUC or macro-F1, and judges nothing (None: both are there).
             "test_one_class": one_label(y_test),
             # Test rows whose comment a training row repeats (labelled.DUPLICATE_TEXT_MIN_CHARS).
-            "test_rows_with_training_text": _texts_seen_before(train, test, spec.text),
+            "test_rows_with_training_text": texts_seen_before(train, test, spec.text),
         },
         "facts_only_rows": 0 if extra is None else extra.height,
         "selection": selection.as_dict(),
@@ -567,7 +546,14 @@ def train_root_cause_model(
             **classification_metrics(y_all, p_oof, threshold),
             "reliability": reliability_curve(y_all, p_oof),
         },
-        **_baselines(train, y_train, test, y_test, spec, seed, cv_folds),
+        **_baselines(
+            train_rows,
+            test_rows,
+            rule_firings(train, test, spec.text, spec.categorical, spec.numeric, spec.flags),
+            spec,
+            seed,
+            cv_folds,
+        ),
         "by_group": groupings_with_values(
             {
                 column: metrics_by_group(group_values(test, column), y_test, p_test, threshold)
@@ -578,8 +564,7 @@ def train_root_cause_model(
     }
     clock.lap("baselines")
     final = build_pipeline(seed=seed, spec=spec)
-    x_all = feature_frame(dated, spec)
-    final.fit(*_joined(x_all, y_all, extra, spec))
+    final.fit(*_joined(x_all, y_all, extra_rows))
     clock.lap("final_fit")
     metrics["timing"] = clock.laps
     reference = reference_profile(

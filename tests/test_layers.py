@@ -16,8 +16,11 @@ FRAME_LIBRARIES = ("polars", "pyarrow")
 
 #: Where models/ still uses polars, by module and top-level name ("*": the whole module).
 #: ``native_text`` is the tokeniser engine inside the fitted TF-IDF estimators, so it stays.
-#: The rest take or return frames at calls in ``flows/training.py``, or are the training
-#: run those calls start (``train_root_cause_model``); they leave models/ with that caller.
+#: The rest take or return frames at calls in ``flows/`` and ``servicelens/cli/models.py``
+#: (``train_root_cause_model`` with the ``TrainingResult`` it returns and ``_rows``, where it
+#: turns frames into feature frames and arrays; ``score_negatives``;
+#: ``tfidf_baseline_report``); the steps of training within take pandas feature frames and
+#: numpy arrays. They leave models/ when those callers do the frame work.
 #: ``pipeline.feature_frame`` builds the pandas frame the Pipeline reads from a
 #: ``models.spec.FeatureSpec``, which transforms/ may not import. The registry's Parquet
 #: readers are imported by ``servicelens/reporting/report.py`` too, so they move with it.
@@ -38,16 +41,7 @@ POLARS_STILL_IN_MODELS: dict[str, frozenset[str]] = {
     "train": frozenset(
         {
             "TrainingResult",
-            "_baselines",
-            "_counts_of",
-            "_enough_of_each",
-            "_fit_predict",
-            "_joined",
             "_rows",
-            "_rule_baseline",
-            "_texts_seen_before",
-            "_usable",
-            "out_of_fold",
             "score_negatives",
             "tfidf_baseline_report",
             "train_root_cause_model",

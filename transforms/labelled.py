@@ -29,6 +29,12 @@ def time_split(frame: pl.DataFrame, test_share: float = 0.25) -> tuple[pl.DataFr
     )
 
 
+def survey_days(frame: pl.DataFrame) -> np.ndarray:
+    """The ``survey_date`` of each row of ``frame`` as a numpy ``datetime64[D]`` array (what
+    ``models.select.Rows`` orders by). Raises ColumnNotFoundError without the column."""
+    return frame.get_column("survey_date").cast(pl.Date).to_numpy().astype("datetime64[D]")
+
+
 #: Labelled rows whose comments are one text of at least this many characters (case and
 #: whitespace aside) are one complaint filed twice, or one form letter: cross-validation
 #: keeps them in one fold. A data scientist's trial on the CFPB complaints: 97 of 2,094
@@ -166,6 +172,56 @@ def candidate_rules(
             )
         )
     return rules
+
+
+@dataclass(frozen=True)
+class RuleFirings:
+    """Where each of :func:`candidate_rules` fires (1) on the training slice and on the
+    test slice: ``names[i]`` is rule i's, ``train[i]`` and ``test[i]`` its 0/1 (int8)
+    arrays, one value per row of each slice."""
+
+    names: list[str]
+    train: list[np.ndarray]
+    test: list[np.ndarray]
+
+
+def rule_firings(
+    train: pl.DataFrame,
+    test: pl.DataFrame,
+    text: str,
+    categorical: tuple[str, ...],
+    numeric: tuple[str, ...],
+    flags: tuple[str, ...],
+) -> RuleFirings:
+    """Every rule :func:`candidate_rules` finds on ``train`` (with those columns), fired on
+    ``train`` and on ``test`` (:meth:`Rule.predict`): what the best-single-rule baseline
+    (``models.evaluate.best_single_rule``) chooses from and is scored on."""
+    rules = candidate_rules(train, text=text, categorical=categorical, numeric=numeric, flags=flags)
+    return RuleFirings(
+        [rule.name for rule in rules],
+        [rule.predict(train) for rule in rules],
+        [rule.predict(test) for rule in rules],
+    )
+
+
+def texts_seen_before(train: pl.DataFrame, test: pl.DataFrame, text: str | None) -> int:
+    """How many ``test`` rows carry a text (as :func:`duplicate_text_groups` compares them)
+    that a ``train`` row carries too: the time split cannot keep a filed-twice complaint on
+    one side (its copies have their own dates), so it is said instead. 0 without ``text``
+    (or when ``train`` lacks the column)."""
+    if not text or text not in train.columns:
+        return 0
+    groups = duplicate_text_groups(pl.concat([train.select(text), test.select(text)]), text)
+    if groups is None:
+        return 0
+    return int(np.isin(groups[train.height :], groups[: train.height]).sum())
+
+
+def root_causes(frame: pl.DataFrame) -> np.ndarray:
+    """The ``root_cause`` label of each row of ``frame`` as a numpy object array (None where
+    a row has none): what ``models.pipeline.labels_to_target`` and training's checks of the
+    labels read. Raises ColumnNotFoundError without the column."""
+    return frame.get_column("root_cause").cast(pl.String).to_numpy()
 
 
 #: The column that names the delivery (file) a labelled row came from.

@@ -11,10 +11,11 @@ import numpy as np
 import polars as pl
 
 from models.evaluate import NO_RULE_TEXT, balanced_accuracy, best_single_rule
-from models.pipeline import FeatureSpec
+from models.pipeline import FeatureSpec, feature_frame
+from models.select import Rows
 from models.train import _baselines
 from servicelens.settings import Settings
-from transforms.labelled import Rule, candidate_rules
+from transforms.labelled import Rule, candidate_rules, rule_firings
 
 
 def _imbalanced(n: int = 400, seed: int = 0) -> tuple[pl.DataFrame, np.ndarray]:
@@ -35,6 +36,24 @@ def _best_rule(frame: pl.DataFrame, y: np.ndarray, **columns: Any) -> tuple[Rule
     rules = candidate_rules(frame, **columns)
     found = best_single_rule([rule.predict(frame) for rule in rules], y)
     return None if found is None else (rules[found[0]], found[1])
+
+
+def _baselines_of(
+    train: pl.DataFrame,
+    y: np.ndarray,
+    test: pl.DataFrame,
+    y_test: np.ndarray,
+    spec: FeatureSpec,
+    folds: int = 5,
+) -> dict[str, Any]:
+    """:func:`_baselines` of two slices as training hands them over: feature frames and
+    targets, and every candidate rule's firings on both."""
+
+    def rows(frame: pl.DataFrame, labels: np.ndarray) -> Rows:
+        return Rows(feature_frame(frame, spec), labels, np.zeros(len(labels), "datetime64[D]"))
+
+    rules = rule_firings(train, test, spec.text, spec.categorical, spec.numeric, spec.flags)
+    return _baselines(rows(train, y), rows(test, y_test), rules, spec, seed=0, folds=folds)
 
 
 def test_balanced_accuracy_matches_scikit_learn() -> None:
@@ -79,7 +98,7 @@ def test_baseline_probabilities_are_training_rates() -> None:
     frame, y = _imbalanced(seed=1)
     test, y_test = _imbalanced(seed=2)
     spec = FeatureSpec(text="comment", categorical=(), numeric=("transfers",), flags=())
-    baselines = _baselines(frame, y, test, y_test, spec, seed=0)
+    baselines = _baselines_of(frame, y, test, y_test, spec)
     prior = float(y.mean())
     majority = baselines["majority_baseline"]
     # A constant prior: Brier is the prior's squared error, not the error rate.
@@ -123,7 +142,7 @@ def test_a_slice_on_which_every_rule_is_constant_has_no_rule_baseline_and_says_w
     y, y_test = np.array([0, 1] * 4), np.array([0, 1, 1, 0])
     assert _best_rule(train, y, text="comment", flags=("sla_met",)) is None
     spec = FeatureSpec(text="comment")
-    baselines = _baselines(train, y, test, y_test, spec, seed=0, folds=2)
+    baselines = _baselines_of(train, y, test, y_test, spec, folds=2)
     assert baselines["best_rule_baseline"] == {"no_rule": NO_RULE_TEXT.format(rows=8)}
 
     def row(auc: float) -> dict[str, float]:
@@ -189,7 +208,7 @@ def test_learned_baselines_are_read_at_a_threshold_chosen_on_the_training_slice(
     frame, y = _imbalanced(seed=1)
     test, y_test = _imbalanced(seed=2)
     spec = FeatureSpec(text="comment", categorical=(), numeric=("transfers",), flags=())
-    baselines = _baselines(frame, y, test, y_test, spec, seed=0, folds=3)
+    baselines = _baselines_of(frame, y, test, y_test, spec, folds=3)
     c, chars = design_settings(spec.chosen(), spec)
     learned = {
         "text_only_baseline": replace(spec.text_only(), c=c, char_ngrams=chars),
@@ -197,9 +216,10 @@ def test_learned_baselines_are_read_at_a_threshold_chosen_on_the_training_slice(
     }
     for key, own in learned.items():
         # Chosen on the training slice's out-of-fold probabilities, never on the test rows.
-        threshold = choose_threshold(y, out_of_fold(frame, y, own, 0, 3))
+        x, x_test = feature_frame(frame, own), feature_frame(test, own)
+        threshold = choose_threshold(y, out_of_fold(x, y, own, 0, 3))
         assert baselines[key]["threshold"] == threshold
-        p_test = _fit_predict(own, 0, frame, y, test)
+        p_test = _fit_predict(own, 0, x, y, x_test)
         assert {k: v for k, v in baselines[key].items() if k != "threshold"} == (
             classification_metrics(y_test, p_test, threshold)
         )
