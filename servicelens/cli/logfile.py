@@ -2,7 +2,7 @@
 
 Without ``-v`` every log record of the command (Prefect's flow and task lines, their
 tracebacks, warnings of the libraries) is written to one file per command,
-``<data-dir>/logs/servicelens-<UTC time>-<command>.log``; the terminal shows progress, the
+``<data-dir>/logs/servicelens-<UTC time>-<pid>-<command>.log``; the terminal shows progress, the
 result, and, when the command fails, one line saying what is wrong and what to do, followed
 by the log file's path. ``-v`` leaves Prefect's console logging as Prefect sets it up.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,15 +130,18 @@ class RunLogHandler(logging.FileHandler):
 
 
 def log_file_path(logs_dir: Path, command: str, now: datetime | None = None) -> Path:
-    """``<logs_dir>/servicelens-<UTC time>-<command>.log``."""
+    """``<logs_dir>/servicelens-<UTC time>-<pid>-<command>.log``: the time (to the second)
+    first, so the names sort by time; this process's id, so two commands started in the
+    same second keep a file each (a platform engineer's trial: two backfills started 2 s
+    apart wrote one mixed file, and each command's failure line named it)."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return logs_dir / f"servicelens-{stamp}-{command}.log"
+    return logs_dir / f"servicelens-{stamp}-{os.getpid()}-{command}.log"
 
 
 def prune_logs(logs_dir: Path, keep: int, spare: Path | None = None) -> list[Path]:
     """Delete all but the newest ``keep`` command log files in ``logs_dir``.
 
-    Only files named like :func:`log_file_path`'s (``servicelens-<UTC time>-<command>.log``)
+    Only files named like :func:`log_file_path`'s (``servicelens-<UTC time>-...log``)
     are considered (:func:`~servicelens.storage.fs.prune_to_newest`). ``spare`` (the file
     about to be written) is never deleted. Returns the deleted paths.
     """

@@ -90,3 +90,42 @@ def test_a_log_kept_only_within_a_missing_folder_is_not_made(tmp_path: Path) -> 
         handler.flush()
         assert handler.written
     assert len(list((data / "logs").iterdir())) == 1
+
+
+_LOG_ONE_RECORD = """
+import logging, os, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from servicelens.cli.logfile import log_file_path, logs_to_file
+path = log_file_path(Path(sys.argv[1]), "backfill", datetime(2026, 12, 6, 9, 26, 52, tzinfo=UTC))
+with logs_to_file(path) as handler:
+    logging.getLogger("servicelens.test").warning("record of process %d", os.getpid())
+    handler.flush()
+print(path)
+"""
+
+
+def test_two_commands_started_in_the_same_second_keep_a_log_each(tmp_path: Path) -> None:
+    """Found by a platform engineer's trial: two backfills started 2 s apart (one on Dask, one
+    local) wrote into one ``servicelens-<time>-backfill.log``, and each command's failure line
+    named that mixed file. Two real processes name their logs at the same UTC second here."""
+    import subprocess
+    import sys
+
+    logs = tmp_path / "logs"
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", _LOG_ONE_RECORD, str(logs)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    said = [process.communicate(timeout=120)[0].strip() for process in started]
+    assert [process.returncode for process in started] == [0, 0]
+    paths = [Path(line) for line in said]
+    assert paths[0] != paths[1]
+    assert sorted(logs.iterdir()) == sorted(paths)
+    for path, process in zip(paths, started, strict=True):
+        assert path.name.startswith("servicelens-20261206T092652Z-")
+        assert path.name.endswith("-backfill.log")
+        [line] = path.read_text().splitlines()
+        assert line.endswith(f"record of process {process.pid}")
