@@ -53,6 +53,8 @@ _how_to_finish: list[Callable[[], str | None]] = []
 SAME_COMMAND_AGAIN = "run the same command again to finish the rest"
 #: The ways to finish of the :func:`said_when_stopped` blocks an error left, innermost first.
 _after_error: list[Callable[[], str | None]] = []
+#: Set when the command enters a :func:`said_when_stopped` block (:func:`began_running`).
+_began_running = threading.Event()
 
 
 class _Stop(BaseException):
@@ -76,6 +78,7 @@ def said_when_stopped(how_to_finish: Callable[[], str | None]) -> Iterator[None]
     an error, leaves the default. A backfill of ``--rerun all`` run again ran every date it
     had completed again (found by a user trial)."""
     _how_to_finish.append(how_to_finish)
+    _began_running.set()
     try:
         yield
     except Exception:
@@ -95,6 +98,14 @@ def finishing_after_error() -> str:
     runs, "run the same command again" of a ``--rerun all`` ran its completed dates again.
     Never raises."""
     return _first_said(list(_after_error))
+
+
+def began_running() -> bool:
+    """Whether the command has entered a :func:`said_when_stopped` block: its runs (a
+    backfill's dates, ``run``'s date) had started, so an error that ends it now is not a
+    refusal made before any date ran. An object store that stopped answering mid-run exited
+    2, the status of such a refusal (a platform engineer's trial)."""
+    return _began_running.is_set()
 
 
 def _finishing() -> str:
@@ -124,6 +135,7 @@ def run_stoppable(handler: Handler, args: argparse.Namespace, settings: Settings
     handler simply runs.
     """
     _after_error.clear()  # an earlier command's, in this process (tests, a served run)
+    _began_running.clear()
     if threading.current_thread() is not threading.main_thread() or getattr(
         handler, "stops_itself", False
     ):

@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any, NoReturn, cast
 
 from servicelens.cli.embedded_api import start_in_background, while_starting
-from servicelens.cli.interrupts import finishing_after_error, run_stoppable
+from servicelens.cli.interrupts import (
+    began_running,
+    finishing_after_error,
+    run_stoppable,
+    said_when_stopped,
+)
 from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_date_range, add_schedule_commands
@@ -303,7 +308,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         recorded_before = read_outcome(settings, day)
         try:
-            with prompt_flow_heartbeats(), _warnings_said(args):
+            with said_when_stopped(_nothing_more), prompt_flow_heartbeats(), _warnings_said(args):
                 while_starting(survey_batch_suite)
                 result = nightly(day, settings)
         except _user_errors() as error:
@@ -335,7 +340,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # (flows.pipeline.nightly_report_settings).
     reports: list[Any] = []
     if sources:
-        with _warnings_said(args):
+        with said_when_stopped(_nothing_more), _warnings_said(args):
             rows, reports = run_nightly(args.date, settings, show=not args.json)
     if not args.json and (older := older_contracts_note(settings)):
         # After an upgrade the nightly run reads the partitions an earlier release wrote as
@@ -368,6 +373,12 @@ class DateFailedError(Exception):
     failed`` runs it again). The message is the date's error (file, line, column, what to
     change); the command exits 1, as the README's "Exit status" table says of a date that
     failed, not 2, which is for a command refused before or instead of running dates."""
+
+
+def _nothing_more() -> None:
+    """What a stopped ``run`` says of finishing: nothing more than "run the same command
+    again" (:func:`~servicelens.cli.interrupts.said_when_stopped` marks its dates running)."""
+    return None
 
 
 def _failed_while_running(
@@ -930,11 +941,13 @@ _KEPT_NOTHING = (
 EXIT_STATUSES: dict[str, dict[str, str]] = {
     "run": {
         "1": "the date or a source's partition failed while running, recorded failed (its "
-        "one-line reason printed; a source's in the table), or a bug",
+        "one-line reason printed; a source's in the table), or the data directory's object "
+        "store stopped answering while it ran, or a bug",
         "4": _KEPT_NOTHING,
     },
     "backfill": {
-        "1": "a date failed or could not run (--dry-run: a date would fail at once), or a bug",
+        "1": "a date failed or could not run (--dry-run: a date would fail at once), the data "
+        "directory's object store stopped answering while dates ran, or a bug",
         "3": "the only dates left are ones skipped because their last run failed (--rerun "
         "failed includes them)",
         "4": _KEPT_NOTHING,
@@ -1317,6 +1330,20 @@ def object_store_failure_message(error: BaseException, data_dir: str) -> str | N
     return None
 
 
+def store_stopped_while_running_message(store_failed: str, args: argparse.Namespace) -> str:
+    """``store_failed`` (:func:`object_store_failure_message`) of a store that failed while a
+    ``run`` or ``backfill`` (``args``) was running dates: the state the dates were left in and
+    the command that finishes them once the store answers again (:func:`run_again`)."""
+    said, _, _ = store_failed.partition(", then run the command again")
+    return (
+        f"{said}. It stopped answering while dates ran: the dates that completed before are "
+        "recorded; the date running then is not recorded as failed (its record is on that "
+        "store), each partition on the store is the old one or the new one, and what it "
+        "held is released by the next run (`servicelens runs show` lists it meanwhile). "
+        f"When the store answers again, run `{run_again(args)}`"
+    )
+
+
 #: The words Prefect's client raises RuntimeError with when its API does not answer
 #: (prefect/client/orchestration/__init__.py, ``raise_for_api_version_mismatch``, 3.x).
 PREFECT_UNREACHABLE_WORDS = "Failed to reach API at "
@@ -1551,6 +1578,9 @@ def _run(
         return 130
     except Exception as error:
         if (store_failed := object_store_failure_message(error, settings.data_dir)) is not None:
+            if began_running():
+                stopped = store_stopped_while_running_message(store_failed, args)
+                return _fail(stopped, log_path(), _json(args), EXIT_DATE_FAILED)
             return _fail(store_failed, log_path(), _json(args))
         if isinstance(error, DateFailedError):
             return _fail(str(error), log_path(), _json(args), EXIT_DATE_FAILED)
