@@ -67,6 +67,71 @@ def check_dask_address(address: str, seconds: float = 5.0) -> None:
         ) from None
 
 
+def prefect_api_url() -> str | None:
+    """The Prefect API this process is configured to use (``PREFECT_API_URL``, from the
+    environment or the Prefect profile), None for a temporary one of its own."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
+def _worker_facts(settings: Settings) -> dict[str, str | None]:
+    """What a Dask worker would run a date with (run on each worker by
+    :func:`check_dask_workers`): its agent key's fingerprint, never the key
+    (:meth:`Settings.agent_key_fingerprint`), and its Prefect API."""
+    return {"key": settings.agent_key_fingerprint(), "api": prefect_api_url()}
+
+
+def _key_digest(fingerprint: str) -> str:
+    """The comparable part of a fingerprint: the key's digest wherever the key is kept."""
+    _, found, digest = fingerprint.rpartition(": sha256 ")
+    return digest if found else fingerprint
+
+
+def check_dask_workers(address: str, settings: Settings, seconds: float = 30.0) -> list[str]:
+    """Ask every worker of the Dask scheduler at ``address`` what it would run a date with,
+    before any date runs. Raises ValueError, naming the workers and what to set, when one
+    would pseudonymise agents with another key than this process (on several machines each
+    worker made a key of its own: one agent got a pseudonym per machine, silently wrong agent
+    marts; a platform engineer's trial). Returns warnings, one per Prefect API the workers use
+    other than this process's (each worker started a temporary API of its own, so their
+    ``nightly-<date>`` flow runs were not on the API this backfill and ``runs show`` read)."""
+    from distributed import Client
+
+    mine = _worker_facts(settings)
+    with Client(address, timeout=seconds) as client:
+        facts: dict[str, dict[str, str | None]] = client.run(_worker_facts, settings)
+    other_keys = {
+        worker: fact["key"]
+        for worker, fact in sorted(facts.items())
+        if _key_digest(fact["key"] or "") != _key_digest(mine["key"] or "")
+    }
+    if other_keys:
+        listed = "; ".join(f"{worker}: {key}" for worker, key in other_keys.items())
+        raise ValueError(
+            f"--dask-address {address}: {len(other_keys)} of {len(facts)} Dask worker(s) would "
+            f"pseudonymise agents with another agent key than this process ({mine['key']}): "
+            f"{listed}. Set the same SERVICELENS_AGENT_KEY here and in every worker's "
+            "environment (or SERVICELENS_AGENT_KEY_FILE at a copy of this key file), then start "
+            "the workers again; nothing was run"
+        )
+    warnings = []
+    apis: dict[str | None, list[str]] = {}
+    for worker, fact in sorted(facts.items()):
+        if fact["api"] != mine["api"] or mine["api"] is None:
+            apis.setdefault(fact["api"], []).append(worker)
+    for api, workers in apis.items():
+        theirs = f"PREFECT_API_URL={api}" if api else "no PREFECT_API_URL (a temporary API each)"
+        here = f"PREFECT_API_URL={mine['api']}" if mine["api"] else "a temporary API of its own"
+        warnings.append(
+            f"Dask worker(s) {', '.join(workers)} use {theirs}, this backfill {here}: their "
+            "dates' flow runs are recorded there, not where `servicelens runs show` here looks. "
+            "Start a Prefect server and set the same PREFECT_API_URL here and on every worker"
+        )
+    return warnings
+
+
 def task_runner_for(address: str | None) -> TaskRunner[Any]:
     """A prefect-dask runner connected to ``address``, or a one-date-at-a-time local runner."""
     if address:

@@ -419,6 +419,28 @@ class Settings:
                 handle.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
+    def agent_key_fingerprint(self) -> str:
+        """Which agent key :meth:`agent_key` would give in this process, without creating
+        one and without the key itself: ``"<where>: sha256 <16 hex digits>"`` (where:
+        ``SERVICELENS_AGENT_KEY`` or the key file's path) of a key that exists, or
+        ``"no key yet: <host> would make <path>"``. Two processes with equal fingerprints
+        pseudonymise agents alike; a Dask worker with another one would give an agent a
+        second pseudonym (``flows.fanout.check_dask_workers``)."""
+        import hashlib
+        import socket
+
+        from_env = os.environ.get("SERVICELENS_AGENT_KEY")
+        configured = Path(self.agent_key_file).expanduser() if self.agent_key_file else None
+        path = (configured or project_dir() / DEFAULT_AGENT_KEY_FILE).resolve()
+        if from_env:
+            where, key = "SERVICELENS_AGENT_KEY", from_env.encode()
+        elif path.exists():
+            where, key = str(path), path.read_text().strip().encode()
+        else:
+            return f"no key yet: {socket.gethostname()} would make {path}"
+        digest = hashlib.sha256(b"servicelens agent key fingerprint\0" + key).hexdigest()
+        return f"{where}: sha256 {digest[:16]}"
+
     # --- the data layout: every path the pipeline reads or writes is named here ---------------
 
     @property

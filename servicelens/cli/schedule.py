@@ -319,7 +319,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         return _dry_run(args, settings, days)
 
     # After the refusals: a Dask scheduler that does not answer starts no API.
-    cluster = _start_backfill_api(args)
+    cluster = _start_backfill_api(args, settings)
     from flows.pipeline import finished_rows, outcome_counts
     from servicelens.cli.console import files_since
     from servicelens.storage.runs import backfill_plan, date_status
@@ -376,15 +376,18 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
-def _start_backfill_api(args: argparse.Namespace) -> str | None:
-    """The Dask scheduler's address a backfill runs on (checked: one that does not answer
-    is refused before any API starts), or None; Prefect's API started in the background
-    meanwhile, while the backfill's plan is made."""
-    from flows.fanout import check_dask_address, dask_address
+def _start_backfill_api(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The Dask scheduler's address a backfill runs on (checked: one that does not answer,
+    or whose workers would pseudonymise agents with another key, is refused before any API
+    starts; workers on another Prefect API are warned of), or None; Prefect's API started
+    in the background meanwhile, while the backfill's plan is made."""
+    from flows.fanout import check_dask_address, check_dask_workers, dask_address
 
     cluster = dask_address(args.dask_address)
     if cluster:
         check_dask_address(cluster)
+        for warning in check_dask_workers(cluster, settings):
+            print(f"servicelens: warning: {warning}", file=sys.stderr)
     start_in_background()
     return cluster
 
@@ -457,7 +460,7 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
     if args.dry_run:
         return _dry_run_every_source(args, ranges, readable_configured_sources(base)[1])
 
-    cluster = _start_backfill_api(args)
+    cluster = _start_backfill_api(args, base)
     from flows.dates import DateOutcome
     from flows.pipeline import finished_rows, outcome_counts
     from servicelens.cli.console import files_since

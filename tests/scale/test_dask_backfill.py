@@ -156,3 +156,63 @@ def test_a_date_left_stuck_by_a_dead_worker_on_another_machine_is_recovered_on_d
         crashed = client.read_flow_run(stuck.id)
     assert crashed.state is not None and crashed.state.type.value == "CRASHED"
     assert "a-worker-on-another-machine last beat" in (crashed.state.message or "")
+
+
+@pytest.fixture(scope="module")
+def cluster_of_another_machine() -> Iterator[object]:
+    """Two workers set up as on another machine: an agent key and a Prefect API of their own."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        memory_limit="1.5GiB",
+        env={"SERVICELENS_AGENT_KEY": "a-key-of-that-machine", "PREFECT_API_URL": OTHER_API},
+    ) as running:
+        yield running
+
+
+OTHER_API = "http://127.0.0.1:9/api"
+
+
+def test_workers_with_another_agent_key_are_refused_before_any_date_runs(
+    prefect_api: None,
+    cluster_of_another_machine: object,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a platform engineer's trial: workers on other machines each made an agent key
+    of their own, so one agent got a pseudonym per machine in the agent marts, silently. The
+    backfill compares the key's fingerprint (never the key) and refuses, exit 2, nothing run."""
+    from servicelens.cli.main import main
+
+    monkeypatch.setenv("SERVICELENS_AGENT_KEY", "the-key-of-this-machine")
+    generate(tmp_path, START, START, per_day=100, seed=13)
+    address = cluster_of_another_machine.scheduler_address  # type: ignore[attr-defined]
+    argv = ["--data-dir", str(tmp_path), "backfill", "--start", str(START), "--end", str(START)]
+    code = main([*argv, "--dask-address", address])
+    said = capsys.readouterr().err
+    assert code == 2, said
+    assert "2 of 2 Dask worker(s) would pseudonymise agents with another agent key" in said
+    assert "SERVICELENS_AGENT_KEY" in said and "nothing was run" in said
+    assert "the-key-of-this-machine" not in said and "a-key-of-that-machine" not in said
+    assert date_status(Settings(data_dir=str(tmp_path)), START).state == "missing"
+
+
+def test_workers_on_another_prefect_api_are_warned_of(
+    prefect_api: None, cluster_of_another_machine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker without this process's PREFECT_API_URL started a temporary API of its own
+    (a trial's worker log: "Starting temporary server"), and the backfill said nothing."""
+    from flows.fanout import check_dask_workers
+
+    monkeypatch.setenv("SERVICELENS_AGENT_KEY", "a-key-of-that-machine")  # the same key
+    address = cluster_of_another_machine.scheduler_address  # type: ignore[attr-defined]
+    [warning] = check_dask_workers(address, Settings(data_dir="unused"))
+    assert f"use PREFECT_API_URL={OTHER_API}" in warning, warning
+    assert "set the same PREFECT_API_URL here and on every worker" in warning
