@@ -96,7 +96,8 @@ examples:
 
 The newest run report is always at <data-dir>/reports/latest.html; column meanings are in
 docs/data_dictionary.md. Add --json to any command for machine-readable output, -v to see
-Prefect's log lines; without -v they go to <data-dir>/logs/.
+Prefect's log lines; without -v they go to <data-dir>/logs/ (for an s3:// data directory,
+logs and reports go to $TMPDIR/servicelens-local/<hash>/ on this machine).
 
 Exit status: 0 done; 1 a date failed, or a bug; 2 a one-line refusal; 3 and 4 `run` and
 `backfill` outcomes; 130, 143 interrupted. Each command's --help lists its own.
@@ -758,7 +759,8 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
             action="store_true",
             default=argparse.SUPPRESS,
             help="show Prefect's log lines and any traceback on the terminal "
-            "(otherwise they go to <data-dir>/logs/)",
+            "(otherwise they go to <data-dir>/logs/; for an s3:// data directory, to "
+            "$TMPDIR/servicelens-local/<hash>/logs/)",
         )
 
 
