@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
 
 from servicelens.ingest.configured import register_source
 from servicelens.settings import Settings
+
+if TYPE_CHECKING:
+    from servicelens.ingest.definitions import SourceDefinition
 
 CALLS_DEFINITION = """\
 name = "dublin-calls"
@@ -237,14 +241,10 @@ def test_the_original_sent_again_after_a_later_delivery_wins_again(
     ), said
 
 
-def test_an_old_file_sent_again_names_the_newer_delivery_it_overrides(tmp_path: Path) -> None:
-    """Supersession is by delivery order: the original sent again after its correction wins
-    again. The landing says which newer delivery's copies it superseded, and how many, so an
-    operator notices a correction overridden; the correction sent again wins back."""
-    from datetime import UTC, datetime
-
+def _paris_by_hand(tmp_path: Path) -> tuple[SourceDefinition, Settings, Path]:
+    """The paris-client definition, its source's settings (a data directory of its own) and
+    an empty folder for the files sent, for landing deliveries by hand (no inbox, no run)."""
     from servicelens.ingest.definitions import load_definition
-    from servicelens.ingest.landing import Landing, land_delivery
 
     definition_file = tmp_path / "paris-client.toml"
     definition_file.write_text(PARIS_DEFINITION, encoding="utf-8")
@@ -254,6 +254,18 @@ def test_an_old_file_sent_again_names_the_newer_delivery_it_overrides(tmp_path: 
     )
     sent = tmp_path / "sent"
     sent.mkdir()
+    return definition, source, sent
+
+
+def test_an_old_file_sent_again_names_the_newer_delivery_it_overrides(tmp_path: Path) -> None:
+    """Supersession is by delivery order: the original sent again after its correction wins
+    again. The landing says which newer delivery's copies it superseded, and how many, so an
+    operator notices a correction overridden; the correction sent again wins back."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.landing import Landing, land_delivery
+
+    definition, source, sent = _paris_by_hand(tmp_path)
     original, corrected = sent / "avis-octobre.csv", sent / "avis-octobre-corrige.csv"
     original.write_bytes(AVIS)
     corrected.write_bytes(AVIS.replace(b"Le site ne marche pas", b"Le site marche"))
@@ -289,17 +301,9 @@ def test_an_old_file_sent_again_after_a_newer_copy_of_the_same_rows_is_already_l
     it is already landed, not said to supersede it."""
     from datetime import UTC, datetime
 
-    from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import land_delivery
 
-    definition_file = tmp_path / "paris-client.toml"
-    definition_file.write_text(PARIS_DEFINITION, encoding="utf-8")
-    definition = load_definition(str(definition_file))
-    source = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/Paris").for_source(
-        definition.name, str(definition_file)
-    )
-    sent = tmp_path / "sent"
-    sent.mkdir()
+    definition, source, sent = _paris_by_hand(tmp_path)
     original, resaved = sent / "avis-octobre.csv", sent / "avis-octobre-lf.csv"
     original.write_bytes(AVIS)
     resaved.write_bytes(AVIS.replace(b"\r\n", b"\n"))
