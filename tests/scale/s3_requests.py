@@ -1,0 +1,62 @@
+"""A real moto S3 server on 127.0.0.1 that counts the requests it serves, by kind and key:
+request counts are what object-store latency and cost follow (no timed tests)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
+from werkzeug.serving import make_server
+
+
+class CountingMotoServer(ThreadedMotoServer):
+    """moto's threaded server, each request served also noted as ``(kind, key)``: kind is
+    LIST (a listing: a GET of a bucket with ``list-type``), HEAD, GET, PUT, DELETE, POST;
+    key is the object's key, or a listing's prefix."""
+
+    def __init__(self) -> None:
+        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def counting(
+            environ: dict[str, Any], start_response: Callable[..., Any]
+        ) -> Iterable[bytes]:
+            self._note(environ)
+            served: Iterable[bytes] = app(environ, start_response)
+            return served
+
+        self._server = make_server(
+            self._ip_address, self._port, counting, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    def _note(self, environ: dict[str, Any]) -> None:
+        method = str(environ["REQUEST_METHOD"])
+        query = parse_qs(str(environ.get("QUERY_STRING", "")))
+        bucket_and_key = unquote(str(environ.get("PATH_INFO", ""))).lstrip("/")
+        if method == "GET" and "list-type" in query:
+            kind, key = "LIST", f"{bucket_and_key}/{query.get('prefix', [''])[0]}"
+        else:
+            kind, key = method, bucket_and_key
+        with self._lock:
+            self.requests.append((kind, key))
+
+    def since(self, start: int) -> Counter[str]:
+        """The requests served since the ``start``-th, counted by kind."""
+        with self._lock:
+            return Counter(kind for kind, _ in self.requests[start:])
+
+    def mark(self) -> int:
+        """How many requests were served so far (a ``start`` for :meth:`since`)."""
+        with self._lock:
+            return len(self.requests)
