@@ -22,7 +22,7 @@ import polars as pl
 from servicelens.dates import add_months, next_period
 from servicelens.settings import Settings
 from servicelens.stages import contact_history, load_clean
-from servicelens.storage.fs import modified_at
+from servicelens.storage.fs import listings_reused, modified_at
 from servicelens.storage.partitions import (
     DATA_FILE,
     MANIFEST_FILE,
@@ -295,7 +295,18 @@ def publish_weekly_marts(
     (``older_contract_rebuilt``). Any other week with nothing to show is skipped (its old
     partition, if any, stays); a week's fix list is empty until a model has scored its
     negatives.
+
+    On an object store each table is listed once for the whole rebuild
+    (:func:`~servicelens.storage.fs.listings_reused`): a trial's 14 dates spent 4 minutes
+    here, every week's every date a request or three of its own.
     """
+    with listings_reused():
+        return _publish_weekly_marts(settings, days, manifest)
+
+
+def _publish_weekly_marts(
+    settings: Settings, days: list[date], manifest: dict[str, Any]
+) -> dict[str, Any]:
     weeks = set(weeks_touched(settings, days))
     for behind in days_behind_weekly_marts(settings):
         weeks.update(weeks_touched(settings, [behind]))

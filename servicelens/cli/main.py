@@ -1476,6 +1476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace, settings: Settings) -> int:
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    if reads_only(args) or args.command == "report":
+        handler = _listing_once(handler)
     try:
         from servicelens.storage.fs import refuse_a_file_as_folder, refuse_a_half_url
 
@@ -1509,6 +1511,22 @@ def _main(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             _drain_prefect_services()
             file_log.flush()
+
+
+def _listing_once(
+    handler: Callable[[argparse.Namespace, Settings], int],
+) -> Callable[[argparse.Namespace, Settings], int]:
+    """``handler`` reading an object store's listings and small files once
+    (:func:`servicelens.storage.fs.listings_reused`): for the commands that read the data
+    directory as it is when they start (the read-only ones and ``report``). On a trial's 14
+    dates on S3, ``report`` sent the same LIST 36 times and took 1m52, ``query`` 2m13."""
+    from servicelens.storage.fs import listings_reused
+
+    def listing_once(args: argparse.Namespace, settings: Settings) -> int:
+        with listings_reused():
+            return handler(args, settings)
+
+    return listing_once
 
 
 #: Commands that write to the data directory but refuse one that does not exist: their log

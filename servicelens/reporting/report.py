@@ -57,7 +57,7 @@ from servicelens.reporting.charts import (
 )
 from servicelens.reporting.suggested import data_dir_argument, naming_data_dir, train_hint
 from servicelens.settings import Settings
-from servicelens.storage.fs import DataPath, prune_to_newest
+from servicelens.storage.fs import DataPath, listings_reused, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import quarantined_split, reasons_of_rejects_and_superseded
 from transforms.agents import FCR_CLAIMED, NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
@@ -2039,7 +2039,8 @@ def build_report(
     now = now or datetime.now(UTC)
     # The validations of every date wrote their Data Docs pages; list them all in one index.
     write_data_docs_index(settings.gx_docs_dir)
-    html, result = render_report(settings, run_id, now)
+    with listings_reused():  # each table of an object store listed once, not per section
+        html, result = render_report(settings, run_id, now)
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     suffix = f"-{run_id[:8]}" if run_id else ""
     if not settings.is_sample:

@@ -16,6 +16,7 @@ partition guarantee on that.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import functools
 import hashlib
@@ -26,6 +27,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -118,9 +120,25 @@ def filesystem(protocol: str) -> AbstractFileSystem:
     """One fsspec filesystem per protocol per process, configured from the environment.
 
     An object store's filesystem globs with one listing (:func:`glob_listing_once`), for
-    the pipeline's paths and for DuckDB, which is handed this filesystem."""
+    the pipeline's paths and for DuckDB, which is handed this filesystem. Its listings are
+    not kept: another process (a Dask worker) may have written since. Within
+    :func:`listings_reused`, :attr:`RemotePath.fs` is another one, which keeps them."""
     if protocol not in _LISTING_CACHED:
         return fsspec.filesystem(protocol)
+    made: AbstractFileSystem = _store_class(protocol)(use_listings_cache=False)
+    return made
+
+
+#: An object store's small files (manifests, run records) read within
+#: :func:`listings_reused` are kept up to this size, in bytes.
+_KEPT_FILE_BYTES = 1 << 20
+
+
+@functools.cache
+def _store_class(protocol: str) -> type[AbstractFileSystem]:
+    """fsspec's filesystem class of an object store, with :func:`glob_listing_once` as its
+    glob and, when made with ``use_listings_cache=True``, the whole listings and the small
+    files it read kept until its own writes change them."""
     kind = fsspec.get_filesystem_class(protocol)
 
     def glob(self: AbstractFileSystem, path: str, **kwargs: Any) -> Any:
@@ -128,9 +146,101 @@ def filesystem(protocol: str) -> AbstractFileSystem:
             return kind.glob(self, path, **kwargs)
         return glob_listing_once(self, path)
 
-    flat = type(kind.__name__, (kind,), {"glob": glob, "__module__": kind.__module__})
-    made: AbstractFileSystem = flat(use_listings_cache=False)
-    return made
+    def cat_file(
+        self: AbstractFileSystem, path: str, start: Any = None, end: Any = None, **kwargs: Any
+    ) -> Any:
+        kept = _kept(self)
+        if kept is None or start is not None or end is not None or kwargs:
+            return kind.cat_file(self, path, start=start, end=end, **kwargs)
+        key = self._strip_protocol(path)
+        if key not in kept.files:
+            data = kind.cat_file(self, path)
+            if len(data) > _KEPT_FILE_BYTES:
+                return data
+            kept.files[key] = data
+        return kept.files[key]
+
+    def invalidate_cache(self: AbstractFileSystem, path: str | None = None) -> None:
+        kind.invalidate_cache(self, path)
+        kept = _kept(self)
+        if kept is not None:
+            kept.forget(None if path is None else self._strip_protocol(path))
+
+    methods = {"glob": glob, "cat_file": cat_file, "invalidate_cache": invalidate_cache}
+    return type(kind.__name__, (kind,), {**methods, "__module__": kind.__module__})
+
+
+class _Kept:
+    """What a filesystem made within :func:`listings_reused` keeps besides fsspec's own
+    folder listings: whole listings under a folder (by folder) and small files' bytes."""
+
+    def __init__(self) -> None:
+        self.trees: dict[str, list[str]] = {}
+        self.files: dict[str, bytes] = {}
+
+    def forget(self, path: str | None) -> None:
+        """Drop what ``path`` (None: anything) being written or deleted changes."""
+        for folder in list(self.trees):
+            if path is None or _related(folder, path):
+                self.trees.pop(folder, None)
+        for key in list(self.files):
+            if path is None or _related(key, path):
+                self.files.pop(key, None)
+
+
+def _related(one: str, other: str) -> bool:
+    """Whether one of the two keys is the other or under it."""
+    return one == other or one.startswith(other + "/") or other.startswith(one + "/")
+
+
+def _kept(fs: AbstractFileSystem) -> _Kept | None:
+    if not fs.dircache.use_listings_cache:
+        return None
+    kept: _Kept | None = getattr(fs, "_servicelens_kept", None)
+    if kept is None:
+        kept = _Kept()
+        fs._servicelens_kept = kept  # type: ignore[attr-defined]
+    return kept
+
+
+#: The object stores' filesystems of the innermost :func:`listings_reused` block, by
+#: protocol (None outside any).
+_REUSED: ContextVar[dict[str, AbstractFileSystem] | None] = ContextVar(
+    "servicelens_listings_reused", default=None
+)
+
+
+@contextmanager
+def listings_reused() -> Iterator[None]:
+    """Within the block, code of this context (and the threads and DuckDB connections it
+    hands its paths' filesystem) lists each folder of an object store once and reads each
+    small file (a manifest, a run record) once: a listing answers the globs, ``exists``,
+    sizes and modification times below it, until this block's own writes change them.
+    Another process's writes made meanwhile are not seen, so use it for a step that reads
+    the store as it is when the step starts (a report, a query, the weekly marts'
+    rebuild), not around a date's run. A report on a trial's 14 dates and two sources
+    sent the same LIST 36 times; a glob, an ``exists`` and a size were a request each.
+    Local paths are not affected. Nested blocks share the outer one's listings."""
+    if _REUSED.get() is not None:
+        yield
+        return
+    token = _REUSED.set({})
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+
+
+def _filesystem_of(protocol: str) -> AbstractFileSystem:
+    """The filesystem a :class:`RemotePath` of ``protocol`` uses here (:func:`filesystem`,
+    or within :func:`listings_reused` one that keeps its listings)."""
+    reused = _REUSED.get()
+    if reused is None or protocol not in _LISTING_CACHED:
+        return filesystem(protocol)
+    if protocol not in reused:
+        kind = _store_class(protocol)
+        reused[protocol] = kind(use_listings_cache=True, skip_instance_cache=True)
+    return reused[protocol]
 
 
 def _magic(part: str) -> bool:
@@ -163,7 +273,11 @@ def glob_listing_once(fs: AbstractFileSystem, path: str) -> list[str]:
         names = (str(c["name"]).rstrip("/") for c in children)
         return sorted(name for name in names if pattern.match(name))
     stem = re.split(r"[*?\[]", parts[first], maxsplit=1)[0]
-    listed = fs.find(root, prefix=stem) if stem else fs.find(root)
+    kept = _kept(fs)
+    if kept is None:
+        listed = fs.find(root, prefix=stem) if stem else fs.find(root)
+    else:
+        listed = _tree(fs, kept, root)
     found: dict[str, bool] = {}  # path -> whether it is a folder
     for key in listed:
         name = key.rstrip("/")
@@ -175,6 +289,48 @@ def glob_listing_once(fs: AbstractFileSystem, path: str) -> list[str]:
     pattern = re.compile(glob_translate(stripped))
     slash = stripped.endswith("/**")  # as fsspec: a folder matches ``.../**`` as ``folder/``
     return sorted(p for p, folder in found.items() if pattern.match(p + "/" * (folder and slash)))
+
+
+def _tree(fs: AbstractFileSystem, kept: _Kept, root: str) -> list[str]:
+    """Every key under ``root``, from the kept listing of it or of a folder above it, or
+    listed now (and kept: s3fs's ``find`` fills the listings of the folders under it)."""
+    for folder, keys in kept.trees.items():
+        if root.startswith(folder + "/"):
+            return [k for k in keys if k.startswith(root + "/")]
+    if root not in kept.trees:
+        kept.trees[root] = sorted(fs.find(root))
+    return kept.trees[root]
+
+
+def _kept_answer(fs: AbstractFileSystem, key: str) -> bool | None:
+    """Whether ``key`` is an object or a folder, from a kept listing of a folder above it
+    (within :func:`listings_reused`): a partition's file or folder has its table listed
+    for it, any other key its folder (whose listing fsspec then keeps, and answers from).
+    None when nothing kept says."""
+    kept = _kept(fs)
+    if kept is None:
+        return None
+    covering = next((f for f in kept.trees if key.startswith(f + "/")), None)
+    if covering is None:
+        parts = key.split("/")
+        # table/survey_date=D/file or table/survey_date=D: list the table
+        table = next((i for i in (len(parts) - 2, len(parts) - 1) if "=" in parts[i]), None)
+        if table is None or table < 2:
+            if len(parts) < 3:
+                return None  # a bucket, or an object at its top
+            try:
+                fs.ls("/".join(parts[:-1]))
+            except FileNotFoundError:
+                return False
+            return None
+        covering = "/".join(parts[:table])
+        _tree(fs, kept, covering)
+    keys = kept.trees[covering]
+    at = bisect.bisect_left(keys, key)
+    under = bisect.bisect_left(keys, key + "/")
+    return (at < len(keys) and keys[at] == key) or (
+        under < len(keys) and keys[under].startswith(key + "/")
+    )
 
 
 class RemotePath:
@@ -195,7 +351,7 @@ class RemotePath:
 
     @property
     def fs(self) -> AbstractFileSystem:
-        return filesystem(self.protocol)
+        return _filesystem_of(self.protocol)
 
     @property
     def key(self) -> str:
@@ -236,7 +392,9 @@ class RemotePath:
     # --- reading and writing --------------------------------------------------------------
 
     def exists(self) -> bool:
-        return bool(self.fs.exists(self.key))
+        fs = self.fs
+        known = _kept_answer(fs, self.key)
+        return bool(fs.exists(self.key)) if known is None else known
 
     def is_dir(self) -> bool:
         return bool(self.fs.isdir(self.key))
