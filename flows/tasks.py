@@ -6,6 +6,7 @@ each other paths to staged Parquet.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from models.registry import (
 from models.train import Decision, score_negatives
 from servicelens.outcomes import Rescorer, early_warning, publish_weekly_marts
 from servicelens.reporting.report import build_report
+from servicelens.runtime import STEPS_LOGGER
 from servicelens.settings import Settings
 from servicelens.stages import (
     ValidatedDay,
@@ -235,6 +237,7 @@ def publish_weekly_task(settings: Settings, days: list[date]) -> dict[str, Any]:
     """Rebuild the fix list and agent outcomes of the weeks the run's dates touch: once per
     run, after every date's marts are published (first-contact resolution of earlier weeks
     settles as later contacts arrive)."""
+    logging.getLogger(STEPS_LOGGER).info("rebuilding the weekly marts of the run's weeks")
     published = publish_weekly_marts(settings, days, _manifest(settings))
     logger = get_run_logger()
     if published["weeks"]:
@@ -278,6 +281,7 @@ def write_report_task(settings: Settings) -> str:
     """Write the run's HTML report (also reports/latest.html) and link it from the flow run."""
     from prefect.artifacts import create_link_artifact
 
+    logging.getLogger(STEPS_LOGGER).info(f"writing the run report of {settings.source}")
     report = build_report(settings, current_run_id())
     missing = ", ".join(report.missing) or "none"
     create_link_artifact(

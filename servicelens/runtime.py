@@ -12,6 +12,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+#: The logger whose INFO lines name a run's long steps after its dates (the weekly marts'
+#: rebuild, the run report): the CLI prints them above its progress bar
+#: (``servicelens.cli.console.said_on_terminal``).
+STEPS_LOGGER = "servicelens.steps"
+
 _FROZEN: set[str] = set()
 _LOCK = threading.Lock()
 

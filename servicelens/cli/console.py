@@ -19,6 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from servicelens.runtime import STEPS_LOGGER
 from servicelens.storage import strict_json
 from servicelens.storage.fs import DataPath, modified_at
 from servicelens.validation.reasons import SUPERSEDED_WORDS
@@ -98,6 +99,24 @@ def progress(
         bar.n = min(ceiling, count_done())
         bar.refresh()
         bar.close()
+
+
+@contextmanager
+def said_if_slow(what: str, enabled: bool = True, seconds: float = 3.0) -> Iterator[None]:
+    """Say ``servicelens: <what> ...`` on stderr once the block has taken ``seconds``: a
+    step with no bar of its own that can take a while (a report read from an object store:
+    a platform engineer's trial could not tell "building the report" from hung). Only
+    when ``enabled`` and stderr is a terminal, as the progress bars."""
+    if not enabled or not sys.stderr.isatty():
+        yield
+        return
+    timer = threading.Timer(seconds, lambda: tqdm.write(f"servicelens: {what} ...", sys.stderr))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _places(values: Sequence[Any]) -> int:
@@ -426,6 +445,34 @@ def said_on_terminal() -> Iterator[None]:
     handler = Terminal(logging.WARNING)
     logger.addHandler(handler)
     try:
-        yield
+        with steps_said():
+            yield
     finally:
         logger.removeHandler(handler)
+
+
+@contextmanager
+def steps_said() -> Iterator[None]:
+    """Print the INFO lines of :data:`~servicelens.runtime.STEPS_LOGGER` (a run's steps
+    after its dates: the weekly marts' rebuild, the run report) on stderr, above a progress
+    bar, when stderr is a terminal: the bar (at 100 %) does not show them, and a trial's
+    backfill on S3 said nothing for 4 minutes after its last date."""
+    if not sys.stderr.isatty():
+        yield
+        return
+
+    class Terminal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno < logging.WARNING:  # warnings: said_on_terminal says them
+                tqdm.write(f"servicelens: {record.getMessage()}", file=sys.stderr)
+
+    steps = logging.getLogger(STEPS_LOGGER)
+    handler = Terminal(logging.INFO)
+    steps.addHandler(handler)
+    level = steps.level
+    steps.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        steps.removeHandler(handler)
+        steps.setLevel(level)

@@ -407,8 +407,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     start_in_background()
     from flows.pipeline import train
     from flows.prefect_client import prompt_flow_heartbeats
+    from servicelens.cli.console import steps_said
 
-    with prompt_flow_heartbeats():
+    with prompt_flow_heartbeats(), nullcontext() if args.json else steps_said():
         # Given settings, the flow trains that one model and returns its dict.
         result = cast(dict[str, Any], train(settings, folds=args.folds))
     _print(result, args.json)

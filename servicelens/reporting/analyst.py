@@ -528,9 +528,13 @@ def _write_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     """Write ``settings``' source's run report; print where and what it lacks (unless
     ``--json``) and return the same as a dict (``report``, ``latest``,
     ``sections_not_available``, ``section_notes`` and the report's headline)."""
+    from servicelens.cli.console import said_if_slow
     from servicelens.reporting.report import build_report, reasons_first
 
-    report = build_report(settings)
+    with said_if_slow(
+        f"building the report of {settings.source} from {settings.root}", not args.json
+    ):
+        report = build_report(settings)
     result = {
         "report": str(report.path),
         "latest": str(report.latest),

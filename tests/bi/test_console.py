@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from servicelens.cli.console import (
     counts_detail,
     files_since,
@@ -198,3 +200,40 @@ def test_a_backfill_whose_date_kept_none_of_many_rows_exits_4() -> None:
     assert exit_status([completed(24, 0, superseded=24)]) == 0
     failed = {"outcome": "failed", "result": {}, "todo": "run it again"}
     assert exit_status([completed(24, 0), failed]) == 1
+
+
+def test_a_slow_step_without_a_bar_says_what_it_is_doing_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A platform engineer's trial on S3 could not tell `report` building its report from
+    a hang, nor a backfill rebuilding its weekly marts after its bar reached 100 %: each
+    now says what it does, on a terminal (a pseudo-terminal here), above any bar."""
+    import logging
+    import pty
+    import select
+
+    from servicelens.cli.console import said_if_slow, said_on_terminal
+    from servicelens.runtime import STEPS_LOGGER
+
+    leader, follower = pty.openpty()
+    with os.fdopen(follower, "w") as terminal:
+        monkeypatch.setattr("sys.stderr", terminal)
+        with said_if_slow("building the report", seconds=0.05):
+            time.sleep(0.5)
+        with said_if_slow("a quick step", seconds=30):
+            pass
+        with said_if_slow("not on a terminal", enabled=False, seconds=0.0):
+            time.sleep(0.2)
+        with said_on_terminal():
+            logging.getLogger(STEPS_LOGGER).info("rebuilding the weekly marts of the run's weeks")
+        logging.getLogger(STEPS_LOGGER).info("said in the log file only")
+        terminal.flush()
+        said = ""
+        while select.select([leader], [], [], 0.5)[0]:  # a pty gives its lines in chunks
+            said += os.read(leader, 4096).decode()
+    os.close(leader)
+    lines = said.replace("\r", "").splitlines()
+    assert lines == [
+        "servicelens: building the report ...",
+        "servicelens: rebuilding the weekly marts of the run's weeks",
+    ], said
