@@ -125,7 +125,12 @@ def filesystem(protocol: str) -> AbstractFileSystem:
     :func:`listings_reused`, :attr:`RemotePath.fs` is another one, which keeps them."""
     if protocol not in _LISTING_CACHED:
         return fsspec.filesystem(protocol)
-    made: AbstractFileSystem = _store_class(protocol)(use_listings_cache=False)
+    # Not from fsspec's instance cache (this function is the cache): after
+    # ``filesystem.cache_clear()`` the next one reads the environment again (a test's new
+    # endpoint), as ``fsspec.filesystem`` made after clearing s3fs's cache did.
+    made: AbstractFileSystem = _store_class(protocol)(
+        use_listings_cache=False, skip_instance_cache=True
+    )
     return made
 
 
