@@ -46,6 +46,7 @@ from servicelens.ingest.readers import (
 )
 from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
+from transforms.agents import AGENT_IN_SCIENTIFIC_NOTATION, SCIENTIFIC_NOTATION
 from transforms.clean import (
     AMBIGUOUS,
     FLAG_NO,
@@ -102,7 +103,7 @@ FORMULA_START = r"^(?:[=+@\t\r]|-(?:\Z|\.|[0-9.]*[^0-9.]|[0-9]*\.[0-9]*\.|[0-9.]
 #: ``7.26e+06``): an id saved so has lost its digits. Found by a trial: CFPB complaint ids
 #: saved as 7.26E+6 were quarantined as "used by more than one different response", which
 #: did not say why, and the one whose rounding was unique was kept under that id.
-SCIENTIFIC_ID = r"^[0-9](?:[.,][0-9]+)?[eE]\+[0-9]{1,3}$"
+SCIENTIFIC_ID = SCIENTIFIC_NOTATION
 _SCIENTIFIC_ID_PROBLEM = (
     "is a number a spreadsheet wrote in scientific notation: its digits are lost. Export the "
     "ids again as text (format that column as Text before saving, or import the CSV with it "
@@ -112,6 +113,16 @@ _FORMULA_ID_PROBLEM = "starts like a spreadsheet formula; an id never does"
 #: The check of both on each id column (one regex pass over its ids, not two): which of them
 #: a failing id is, is told from its text (:func:`validate_survey_rows`).
 _ID_AS_SPREADSHEET_TEXT = "id as a spreadsheet wrote it"
+#: The id columns rows are matched, joined or grouped on, each checked by
+#: :data:`_ID_AS_SPREADSHEET_TEXT`: a response's copies, its interaction, the customer
+#: repeat contacts are counted by, the agent the agent marts group by.
+SPREADSHEET_CHECKED_IDS = ("response_id", "interaction_id", "customer_id", "agent_id")
+#: How a reason shows a pseudonymised agent's id in scientific notation (stored as
+#: ``transforms.agents.AGENT_IN_SCIENTIFIC_NOTATION``): the rounded staff number is not
+#: printed where the source promises pseudonyms.
+_AGENT_NOT_SHOWN = "(not shown: the source pseudonymises its agents)"
+#: The stand-in as a regex (RE2's and Python's alike).
+_AGENT_STAND_IN = r"^\[AGENT: scientific notation\]"
 #: The check of a response already kept under another survey date; each failing row's
 #: reason names that date (:func:`validate_survey_rows`).
 _ACCEPTED_ELSEWHERE = "accepted under another survey date"
@@ -703,18 +714,21 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
             "response_id",
             _ACCEPTED_ELSEWHERE,
         ),
-        # The ids rows are joined on (a response's copies, its contact facts and history)
-        # alike: a trial's Vorgangsnummer saved as 4,17001E+08 on three rows was kept, and
-        # joined them to one interaction.
+        # The ids rows are joined on (a response's copies, its contact facts and history,
+        # its customer's repeat contacts, its agent's week) alike: a trial's Vorgangsnummer
+        # saved as 4,17001E+08 on three rows was kept, and joined them to one interaction.
+        # A pseudonymised agent's id so written is landing's stand-in by now.
         *(
             RowCheck(
                 e.ExpectColumnValuesToNotMatchRegex(
-                    column=name, regex=f"(?:{FORMULA_START})|(?:{SCIENTIFIC_ID})"
+                    column=name,
+                    regex=f"(?:{FORMULA_START})|(?:{SCIENTIFIC_ID})"
+                    + (f"|(?:{_AGENT_STAND_IN})" if name == "agent_id" else ""),
                 ),
                 name,
                 _ID_AS_SPREADSHEET_TEXT,
             )
-            for name in ("response_id", "interaction_id")
+            for name in SPREADSHEET_CHECKED_IDS
         ),
         # One expectation; each failing row's reason says whether the text is not a
         # timestamp or names a local time the clocks skipped or repeated.
@@ -1142,7 +1156,7 @@ def validate_survey_rows(
         ("accepted_on", pl.Date()),
         ("rating", pl.String()),
         ("has_interaction", pl.Boolean()),
-        ("interaction_id", pl.String()),
+        *((name, pl.String()) for name in SPREADSHEET_CHECKED_IDS),
     ):
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(name))
@@ -1384,7 +1398,9 @@ def validate_survey_rows(
         .then(accepted_elsewhere)
         .when(pl.col("problem") == _ID_AS_SPREADSHEET_TEXT)
         .then(
-            pl.when(raw_value.str.contains(SCIENTIFIC_ID))
+            pl.when(
+                raw_value.str.contains(SCIENTIFIC_ID) | (raw_value == AGENT_IN_SCIENTIFIC_NOTATION)
+            )
             .then(pl.lit(_SCIENTIFIC_ID_PROBLEM))
             .otherwise(pl.lit(_FORMULA_ID_PROBLEM))
         )
@@ -1488,6 +1504,8 @@ def validate_survey_rows(
                 "column",
                 pl.when(raw_value.is_null() | (raw_value == ""))
                 .then(pl.lit("(empty)"))
+                .when(raw_value == AGENT_IN_SCIENTIFIC_NOTATION)
+                .then(pl.lit(_AGENT_NOT_SHOWN))
                 .otherwise(
                     pl.lit("'")
                     + visible_text(raw_value.str.replace(NOT_A_CODE_MARK, ""))
@@ -1542,6 +1560,8 @@ def _raw_columns(frame: pl.DataFrame) -> dict[str, str]:
     free_text = ("comment", "language", "delivered_at")
     reported = (
         *(c for c in RAW_SURVEY_COLUMNS if c not in free_text),
+        "customer_id",
+        "agent_id",
         "rating",
         *(c.removesuffix("_raw") for c in frame.columns if c in _NUMBER_FACT_RAW),
     )

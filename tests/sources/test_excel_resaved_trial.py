@@ -209,3 +209,81 @@ TITLED_ROWS = [
     "A-10005;417001238;05.11.2026 07:59;Telefon;2;3;2.498,25;15,00;Dreimal weiterverbunden",
     "Summe;;;;;;2.578,75;1.350,99;",
 ]
+
+
+#: The trial's call log with its customer and agent numbers (``Kundennummer``,
+#: ``Personalnummer``), as ``european-feedback.toml`` reads the rest.
+CONTACT_HEADER = (
+    "Antwort-ID;Vorgangsnummer;Kundennummer;Personalnummer;Eingangsdatum;Kanal;Kommentar"
+)
+#: Two customers Excel rounded to one ``4,17E+08`` (lines 3 and 4), and two agents to one
+#: ``1,23457E+11`` (lines 5 and 6): repeat contacts and the agents mart would merge them.
+CONTACT_IDS_SCIENTIFIC = [
+    "A-50001;417001234;004170012345;000123456789;02.11.2026 08:14;Telefon;Schnell geholfen",
+    "A-50002;417001235;4,17E+08;000123456789;02.11.2026 09:02;E-Mail;Doppelt abgebucht",
+    "A-50003;417001236;4.17E+08;000123456790;03.11.2026 17:45;Chat;Nie wieder",
+    "A-50004;417001237;004170012348;1,23457E+11;04.11.2026 11:30;Filiale;Sehr nett",
+    "A-50005;417001238;004170012349;1.23457E+11;04.11.2026 07:59;Telefon;Weiterverbunden",
+]
+
+
+def _contact_definition(tmp_path: Path, pseudonymise_agents: bool) -> Path:
+    definition = tmp_path / "anrufe.toml"
+    definition.write_text(
+        'name = "anrufe"\ntimezone = "Europe/Berlin"\ncountry = "DE"\n'
+        f"pseudonymise_agents = {str(pseudonymise_agents).lower()}\n"
+        '[read]\ndelimiter = ";"\n[columns]\nresponse_id = "Antwort-ID"\n'
+        'interaction_id = "Vorgangsnummer"\ncustomer_id = "Kundennummer"\n'
+        'agent_id = "Personalnummer"\n'
+        'submitted_at = { column = "Eingangsdatum", format = "%d.%m.%Y %H:%M" }\n'
+        'channel = { column = "Kanal", values = { Telefon = "phone", "E-Mail" = "email", '
+        'Chat = "chat", Filiale = "store" } }\ncomment = "Kommentar"\n',
+        encoding="utf-8",
+    )
+    return definition
+
+
+@pytest.mark.parametrize("pseudonymise_agents", [True, False])
+def test_customer_and_agent_ids_in_scientific_notation_are_quarantined_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pseudonymise_agents: bool
+) -> None:
+    """Customer and agent numbers Excel wrote as ``4,17E+08`` were kept: two customers
+    counted as one in the repeat-contact history, two agents as one in the agents mart.
+    Each such row is quarantined as an interaction id so written is; a pseudonymised
+    agent's rounded number is not printed (nor stored: landing pseudonymises it first)."""
+    export = tmp_path / "anrufe.csv"
+    text = "\r\n".join([CONTACT_HEADER, *CONTACT_IDS_SCIENTIFIC]) + "\r\n"
+    export.write_bytes(text.encode("cp1252"))
+    definition = _contact_definition(tmp_path, pseudonymise_agents)
+    agents = "(not shown: the source pseudonymises its agents)"
+    expected = {
+        3: [f"customer_id: '4,17E+08' {SCIENTIFIC}"],
+        4: [f"customer_id: '4.17E+08' {SCIENTIFIC}"],
+        5: [f"agent_id: {agents if pseudonymise_agents else repr('1,23457E+11')} {SCIENTIFIC}"],
+        6: [f"agent_id: {agents if pseudonymise_agents else repr('1.23457E+11')} {SCIENTIFIC}"],
+    }
+    argv = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(definition)]
+    main([*argv, str(export), "--json"])
+    checked = json.loads(capsys.readouterr().out)
+    assert {row["source_line"]: row["reasons"] for row in checked["quarantined"]} == expected
+    assert checked["counts"]["read"] == 5 and checked["counts"]["kept"] == 1
+
+    base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
+    loaded = load_definition(str(definition))
+    source = base.for_source(loaded.name, str(definition))
+    land_delivery(source, loaded, export, datetime(2026, 11, 5, 9, tzinfo=UTC))
+    now = datetime(2026, 11, 5, 10, tzinfo=UTC)
+    kept: list[str] = []
+    quarantined: dict[int, list[str]] = {}
+    for day in (2, 3, 4):
+        validated = validate_landed_day(source, date(2026, 11, day), f"2026-11-0{day}", now)
+        assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
+        kept += validated.clean().get_column("response_id").to_list()
+        for row in validated.quarantine().iter_rows(named=True):
+            quarantined[row["source_line"]] = row["reasons"]
+            # Nothing stored of a pseudonymised agent's number, rounded or not.
+            assert ("1,23457E+11" in row["raw_record"]) is (
+                not pseudonymise_agents and row["source_line"] == 5
+            )
+    assert kept == ["A-50001"]
+    assert quarantined == expected

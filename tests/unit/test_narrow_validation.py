@@ -45,6 +45,11 @@ def _generated_rows(seed: int) -> pl.DataFrame:
     interaction = np.array([f"I{i:05d}" for i in range(ROWS)], dtype=object)
     interaction[some(0.03)] = None
     interaction[some(0.02)] = "@SUM(A1)"
+    customer = np.array([f"C{i:05d}" for i in range(ROWS)], dtype=object)
+    customer[some(0.02)] = "4,17E+08"
+    agent = np.array([f"A{i % 40:03d}" for i in range(ROWS)], dtype=object)
+    agent[some(0.02)] = "-1+1"
+    agent[some(0.02)] = "[AGENT: scientific notation]"  # a pseudonymised agent's, so written
     submitted = np.array(
         [NOW - timedelta(hours=int(h)) for h in rng.integers(1, 48, ROWS)], dtype=object
     )
@@ -76,6 +81,8 @@ def _generated_rows(seed: int) -> pl.DataFrame:
         {
             "response_id": pl.Series(ids.tolist(), dtype=pl.String),
             "interaction_id": pl.Series(interaction.tolist(), dtype=pl.String),
+            "customer_id": pl.Series(customer.tolist(), dtype=pl.String),
+            "agent_id": pl.Series(agent.tolist(), dtype=pl.String),
             "submitted_at": pl.Series(submitted.tolist(), dtype=pl.Datetime("us", "UTC")),
             "submitted_at_dst": pl.Series(dst.tolist(), dtype=pl.String),
             "channel": pl.Series(channel.tolist(), dtype=pl.String),
