@@ -256,12 +256,13 @@ def _title_row(rows: list[tuple[object, ...]], blank: list[bool]) -> tuple[int, 
     """The row (as the sheet numbers it) and text of a title above a sheet's header
     (:func:`~servicelens.ingest.readers.title_above_header`, as a CSV's is found): the first
     two rows holding text among the sheet's first ones, the first a title of one cell. A
-    trial's workbook with a title in A1 was read with the title as its header."""
+    trial's workbook with a title in A1 was read with the title as its header. The title is
+    judged by its cells, whatever characters it holds (``Export, November 2026``)."""
     filled = [i for i in range(min(len(rows), TITLE_SEARCHED)) if not blank[i]][:2]
     if len(filled) < 2:
         return None
     first, second = ([("" if v is None else str(v)) for v in rows[i]] for i in filled)
-    if not title_above_header(first, second):
+    if not title_above_header(first, second, workbook=True):
         return None
     return filled[0] + 1, next(cell for cell in first if cell.strip()).strip()
 

@@ -1609,20 +1609,24 @@ def _parse_record(text: str, dialect: CsvDialect, delimiter: str) -> list[str]:
     return next(csv.reader([text], delimiter=delimiter, quotechar=dialect.quote), [])
 
 
-def title_above_header(first: Sequence[str], second: Sequence[str]) -> bool:
+def title_above_header(first: Sequence[str], second: Sequence[str], workbook: bool = False) -> bool:
     """Whether record ``first`` is a title saved above the header ``second`` (a report
     tool's or a spreadsheet's ``Post-call survey export 2018-07-19``, alone on its line or
     followed by empty cells): it has one cell that is not empty, holding no delimiter, where
     ``second`` names two columns or more, each once. Found by a new user's trial: the title
     was read as an export's one column, and every column the definition reads was said to
-    be missing. The readers skip such a line, and audit files are read below it so too."""
+    be missing. The readers skip such a line, and audit files are read below it so too.
+
+    A ``workbook``'s rows are cells, not delimited text: its title may hold any character
+    (a trial's ``Export, November 2026`` in A1 was read as the header)."""
     filled = [cell for cell in first if cell.strip()]
     names = [column_key(cell) for cell in second if cell.strip()]
     # A header read with the wrong delimiter is one cell too (``id;score;comment`` read as
-    # comma-separated): a title holds no delimiter of any kind.
+    # comma-separated): a title holds no delimiter of any kind. A sheet's cells were never
+    # split by one.
     return (
         len(filled) == 1
-        and not re.search(r"[,;\t|]", filled[0])
+        and (workbook or not re.search(r"[,;\t|]", filled[0]))
         and len(names) >= 2
         and len(set(names)) == len(names)
     )

@@ -215,3 +215,32 @@ def test_a_workbook_missing_columns_below_its_title_names_the_sheet_and_row(
         f"{export}: sheet 'Umfrage' row 2 (header): definition {definition} reads column(s) "
         "'Freitext' that the export does not have"
     )
+
+
+@pytest.mark.parametrize("title", ["Export, November 2026", "Kundenumfrage; Stand 30.11.2026"])
+def test_a_workbook_title_holding_a_comma_or_semicolon_is_skipped(
+    tmp_path: Path, title: str
+) -> None:
+    """A title cell with a comma or semicolon was read as the header: the rule that a title
+    holds no delimiter is a CSV line's, and a sheet's cells were never split by one."""
+    export = tmp_path / "umfrage.xlsx"
+    _titled_workbook(export, title)
+    got = _ingest(_definition(tmp_path, 'format = "xlsx"'), export, tmp_path)
+    assert got.mapped.read.header == HEADER and got.mapped.read.title == (1, title)
+    assert got.counts.surveys_read == 5 and got.counts.kept == 3
+    assert sorted(got.clean.get_column("source_line").to_list()) == [3, 4, 5]
+    assert dict(got.quarantine.select("source_line", "reasons").rows()) == {
+        6: [
+            "channel: 'Fax' is not a known channel (phone, chat, email, store, web); map the "
+            "word the export uses to one of these with values on channel in [columns] of the "
+            "source definition (docs/sources.md, Format)"
+        ],
+        7: [
+            "interaction_id: (empty) missing; the row looks like the totals or summary row of "
+            "a spreadsheet, not a response: it should not be in the export (take it out, or "
+            "export the responses without totals); the row stays quarantined, so nothing is "
+            "lost",
+            "submitted_at: (empty) is missing (expected %d.%m.%Y %H:%M, as the source "
+            "definition declares)",
+        ],
+    }
