@@ -1758,6 +1758,17 @@ def _number_style(definition: SourceDefinition) -> str:
     return f"{mark} and {between} between thousands"
 
 
+def row_place(definition: SourceDefinition) -> str:
+    """What a reason calls the place of one of ``definition``'s rows, before its number:
+    ``line`` in a file, ``row`` in a workbook (``format = "xlsx"``: the number Excel shows,
+    which ``source_line`` holds), ``sheet 'Umfrage' row`` where the definition names its
+    sheet."""
+    read = definition.read
+    if read.format != "xlsx":
+        return "line"
+    return f"sheet {read.sheet!r} row" if isinstance(read.sheet, str) else "row"
+
+
 def _pseudonymised(frame: pl.DataFrame, column: str, key: bytes) -> pl.DataFrame:
     """Agent ids replaced by their keyed pseudonym (``agent-<12 hex>``, HMAC-SHA256 under the
     settings' agent key, as in the agent outcomes): one agent keeps one pseudonym across
@@ -1938,13 +1949,16 @@ def validate_landed_rows(
     typed_excluded = (
         _typed(excluded.drop("survey_date"), settings, definition) if excluded.height else None
     )
+    # A workbook's rows are named as Excel shows them (a trial's workbook was told "line 3"),
+    # on the definition's sheet when it names one; source_line holds the row.
+    place = row_place(definition)
     copy_reason = (
         # The line after the kind's name, as "duplicate delivery: ..." has it: the report
         # counts reasons by the words before the colon (a trial's report had a row per
         # "exact duplicate of line 13").
-        "exact duplicate: the same answers as line {}{}, so the same derived id"
+        f"exact duplicate: the same answers as {place} {{}}{{}}, so the same derived id"
         if definition.columns["response_id"].derive
-        else "duplicate delivery: superseded by line {}{}"
+        else f"duplicate delivery: superseded by {place} {{}}{{}}"
     )
     # The line is in another delivery: named as it was delivered, and by its raw copy
     # when both deliveries had the same name (a trial read "superseded by line 7 of
@@ -1982,8 +1996,8 @@ def validate_landed_rows(
                     .then(formatted_text(copy_reason, "superseded_by_line", other_file))
                     .otherwise(
                         formatted_text(
-                            "duplicate delivery: superseded by line {} of {}, a later delivery "
-                            "that dates it {}",
+                            f"duplicate delivery: superseded by {place} {{}} of {{}}, a later "
+                            "delivery that dates it {}",
                             "superseded_by_line",
                             by_name,
                             "by_partition",
@@ -2084,8 +2098,8 @@ def validate_landed_rows(
                 moved.with_columns(
                     pl.concat_list(
                         formatted_text(
-                            "duplicate delivery: superseded by line {} of {}, a later delivery "
-                            "that dates it {}",
+                            f"duplicate delivery: superseded by {place} {{}} of {{}}, a later "
+                            "delivery that dates it {}",
                             "by_line",
                             pl.col("by_file").str.extract(DELIVERED_NAME),
                             "by_partition",
@@ -2104,7 +2118,7 @@ def validate_landed_rows(
                     later_set_aside.with_columns(
                         pl.concat_list(
                             formatted_text(
-                                "duplicate delivery: superseded by line {}{}",
+                                f"duplicate delivery: superseded by {place} {{}}{{}}",
                                 "superseded_by_line",
                                 other_file,
                             )

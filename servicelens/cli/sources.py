@@ -598,7 +598,11 @@ def _preview_text(preview: dict[str, Any]) -> str:
                 f"encoding {preview['encoding']}",
                 # A workbook or JSON export has no delimiter to show.
                 *([f"delimiter {preview['delimiter']!r}"] if preview["delimiter"] else []),
-                f"{preview['header_lines']} header line(s)",
+                # A workbook's header is named by its row as Excel shows it, as its other
+                # rows are (a trial's read "2 header line(s)" of a title and a header row).
+                f"{preview['header_lines']} header line(s)"
+                if preview["sheet"] is None
+                else f"header in sheet {preview['sheet']!r} row {preview['header_lines']}",
                 f"naive times in {preview['timezone']}",
             ]
         ),

@@ -139,6 +139,9 @@ class Landing:
     #: Such a copy is dated by its delivery and quarantined, and supersedes nothing
     #: elsewhere: the older copy stays in the marts (found by a trial's re-saved export).
     older_copies_kept: dict[date, list[int]] = field(default_factory=dict)
+    #: The sheet read, for a workbook: its notes name rows as Excel shows them
+    #: (``sheet 'Umfrage' row 4``), not by line (:attr:`RawRead.sheet`).
+    sheet: str | None = None
     #: Rows of a delivery of a source without response ids that re-save responses landed
     #: before (:func:`resaved_copies`): every one of its rows did, so they took the earlier
     #: copies' ids and replace them, as a re-delivery does.
@@ -248,9 +251,10 @@ class Landing:
             line, file, earlier = self.resave_example
             one = self.resave_suspects == 1
             notes.append(
-                f"{self.resave_suspects} {'row' if one else 'rows'} (e.g. line {line}) "
-                f"{'has' if one else 'have'} every answer of a response landed before (e.g. "
-                f"line {earlier} of {Path(file).name}) and its submitted_at to the precision "
+                f"{self.resave_suspects} {'row' if one else 'rows'} (e.g. "
+                f"{_lines_named([line], self.sheet)}) {'has' if one else 'have'} every answer "
+                f"of a response landed before (e.g. {_lines_named([earlier], self.sheet)} of "
+                f"{Path(file).name}) and its submitted_at to the precision "
                 "this file gives (its seconds dropped, as a spreadsheet's re-save writes "
                 f"it), while the file's other rows are new: {'it is' if one else 'they are'} "
                 "landed as new responses, so if they are re-saved copies they are counted "
@@ -268,7 +272,7 @@ class Landing:
             )
             one = len(lines) == 1
             notes.append(
-                f"{_lines_named(lines)} "
+                f"{_lines_named(lines, self.sheet)} "
                 f"{'re-delivers a response' if one else 're-deliver responses'} landed before "
                 f"(in {where}) with a submitted_at that cannot be read: "
                 f"{'it is' if one else 'they are'} quarantined under the delivery's date and "
@@ -279,7 +283,7 @@ class Landing:
         for day, lines in sorted(self.undated_rejects.items()):
             one = len(lines) == 1
             notes.append(
-                f"{_lines_named(lines)} could not be read as "
+                f"{_lines_named(lines, self.sheet)} could not be read as "
                 f"{'a record' if one else 'records'} (malformed) and "
                 f"{'gives' if one else 'give'} no submitted_at that reads: quarantined under "
                 f"the date the delivery was landed, {day.isoformat()}, not a survey date of "
@@ -296,13 +300,18 @@ MAX_PERIODS_NAMED = 12
 MAX_DELIVERIES_NAMED = 3
 
 
-def _lines_named(lines: list[int]) -> str:
+def _lines_named(lines: list[int], sheet: str | None = None) -> str:
     """The lines a note names, "line 4" or "lines 4, 9, 12 and 3 more": the first
     :data:`MAX_LINES_NAMED` of a delivery's ``lines`` (physical line numbers), and how many
-    more."""
+    more; a workbook's on its ``sheet``, as Excel shows them: "sheet 'Umfrage' rows 4, 9"
+    (a trial's workbook was named by lines no one finds in Excel)."""
     named = ", ".join(map(str, lines[:MAX_LINES_NAMED]))
     more = f" and {len(lines) - MAX_LINES_NAMED} more" if len(lines) > MAX_LINES_NAMED else ""
-    return f"{'line' if len(lines) == 1 else 'lines'} {named}{more}"
+    unit = "line" if sheet is None else "row"
+    return (
+        f"{'' if sheet is None else f'sheet {sheet!r} '}"
+        f"{unit if len(lines) == 1 else unit + 's'} {named}{more}"
+    )
 
 
 #: A raw copy is named ``<the first 12 hex digits of its sha256>-<its name as delivered>``.
@@ -987,6 +996,7 @@ def land_delivery(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
+    result.sheet = read.sheet
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
     if lines := [r.line for r, day in zip(read.rejects, reject_dates, strict=True) if day is None]:
         delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()

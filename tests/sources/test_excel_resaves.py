@@ -5,7 +5,7 @@ the line or row the file shows it on."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -244,3 +244,85 @@ def test_a_workbook_title_holding_a_comma_or_semicolon_is_skipped(
             "definition declares)",
         ],
     }
+
+
+def test_a_workbook_run_names_its_rows_by_sheet_and_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A workbook delivered again, one response corrected and one with a date cell Excel
+    holds as text it cannot read: the run's notes and the quarantine's reasons named its
+    rows by "line", as no one finds them in Excel; they say sheet and row, as ``sources
+    check`` does (its summary's header too, where it said "2 header line(s)"). ``source_line``
+    holds the row."""
+    from servicelens.cli.main import main
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import validate_landed_day
+
+    definition = _definition(tmp_path, 'format = "xlsx"')
+    first = tmp_path / "umfrage-1.xlsx"
+    _titled_workbook(first, "Kundenumfrage November 2026")
+    rows = [list(row) for row in ROWS[:3]]
+    rows[0][8] = "Schnell geholfen, danke!"  # corrected
+    second = tmp_path / "umfrage-2.xlsx"
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(second))
+    sheet = book.add_worksheet("Umfrage")
+    sheet.write_row(0, 0, ["Kundenumfrage November 2026, Korrektur"])
+    sheet.write_row(1, 0, HEADER)
+    for i, row in enumerate(rows, start=2):
+        sheet.write_row(i, 0, row)
+    sheet.write_string(3, 2, "02.11.2026 9 Uhr")  # A-70002's time, unreadable
+    book.close()
+
+    base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
+    loaded = load_definition(str(definition))
+    source = base.for_source(loaded.name, str(definition))
+    land_delivery(source, loaded, first, datetime(2026, 11, 20, 9, tzinfo=UTC))
+    landing = land_delivery(source, loaded, second, datetime(2026, 11, 21, 9, tzinfo=UTC))
+    assert landing.notes() == [
+        "sheet 'Umfrage' row 4 re-delivers a response landed before (in 2026-11-02's "
+        "partition) with a submitted_at that cannot be read: it is quarantined under the "
+        "delivery's date and the older copy stays in the marts. Fix submitted_at in the "
+        "export (or the definition's format for it) and deliver it again to replace the "
+        "older copy"
+    ]
+    quarantined: dict[tuple[str, int], list[str]] = {}
+    kept: list[tuple[str, int]] = []
+    for day in (2, 5, 6, 20, 21):
+        validated = validate_landed_day(source, date(2026, 11, day), f"d{day}", NOW)
+        counts = validated.counts
+        assert counts.surveys_read == counts.kept + counts.quarantined
+        kept += validated.clean().select("response_id", "source_line").rows()
+        for row in validated.quarantine().iter_rows(named=True):
+            quarantined[(Path(row["source_file"]).name[13:], row["source_line"])] = row["reasons"]
+    # The corrected row and the third replace their first copies; the second's first copy
+    # stays, its re-delivery unreadable.
+    assert sorted(kept) == [("A-70001", 3), ("A-70002", 4), ("A-70003", 5)]
+    assert quarantined == {
+        ("umfrage-1.xlsx", 3): ["duplicate delivery: superseded by row 3 of umfrage-2.xlsx"],
+        ("umfrage-1.xlsx", 5): ["duplicate delivery: superseded by row 5 of umfrage-2.xlsx"],
+        ("umfrage-1.xlsx", 6): [
+            "channel: 'Fax' is not a known channel (phone, chat, email, store, web); map the "
+            "word the export uses to one of these with values on channel in [columns] of the "
+            "source definition (docs/sources.md, Format)"
+        ],
+        ("umfrage-1.xlsx", 7): [
+            "interaction_id: (empty) missing; the row looks like the totals or summary row of "
+            "a spreadsheet, not a response: it should not be in the export (take it out, or "
+            "export the responses without totals); the row stays quarantined, so nothing is "
+            "lost",
+            "submitted_at: (empty) is missing (expected %d.%m.%Y %H:%M, as the source "
+            "definition declares)",
+        ],
+        ("umfrage-2.xlsx", 4): [
+            "submitted_at: '02.11.2026 9 Uhr' is not a timestamp (expected %d.%m.%Y %H:%M, as "
+            "the source definition declares)"
+        ],
+    }
+
+    args = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(definition)]
+    assert main([*args, str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "header in sheet 'Umfrage' row 2," in out and "header line" not in out
+    assert "\n  row 4 (A-70002): submitted_at: '02.11.2026 9 Uhr'" in out and "\n  line " not in out
