@@ -258,8 +258,9 @@ def _rejects_frame(
     source: str = SAMPLE_SOURCE,
     region: str = "GB",
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Malformed records as quarantine rows. Their text cannot be split into fields, so all of
-    it is redacted; the raw zone keeps the original at the line named."""
+    """Malformed records (and interactions whose ids a spreadsheet rewrote) as quarantine
+    rows. Their text cannot be split into fields, so all of it is redacted; the raw zone
+    keeps the original at the line named."""
     frame = pl.DataFrame(
         {
             "survey_date": [day] * len(rejects),
@@ -267,7 +268,7 @@ def _rejects_frame(
             "source_file": [path] * len(rejects),
             "source_line": [r.line for r in rejects],
             "record_id": [None] * len(rejects),
-            "reasons": [[r.reason] for r in rejects],
+            "reasons": [[r.reason, *r.more_reasons] for r in rejects],
             "raw_record": [r.text for r in rejects],
             "source": [source] * len(rejects),
             "superseded": [False] * len(rejects),
@@ -365,6 +366,47 @@ def survey_header_refusal(settings: Settings, day: date) -> str:
 InteractionReader = Callable[[DataPath, str, pl.Expr | None], RawRead]
 
 
+def with_spreadsheet_ids_rejected(read: RawRead) -> RawRead:
+    """``read`` (an interaction export) with its rows whose ids a spreadsheet rewrote (the
+    row suite's id check, :func:`~servicelens.validation.expectations.id_as_spreadsheet_wrote_it`,
+    on its ``interaction_id``, ``customer_id`` and ``agent_id``) moved from its frame to its
+    rejects, each with the row suite's reasons and its fields as JSON: a call log's ids Excel
+    wrote as ``4,17E+08`` were joined to one response's interaction, and counted as one
+    customer's repeat contacts. Records read stay the same."""
+    from servicelens.validation.expectations import (
+        SPREADSHEET_CHECKED_IDS,
+        id_as_spreadsheet_wrote_it,
+    )
+
+    frame = read.frame
+    columns = [c for c in SPREADSHEET_CHECKED_IDS if c in frame.columns]
+    if not columns or frame.is_empty():
+        return read
+    reasons = frame.select(
+        pl.concat_list(id_as_spreadsheet_wrote_it(c) for c in columns)
+        .list.drop_nulls()
+        .alias("_reasons")
+    ).to_series()
+    failing = reasons.list.len() > 0
+    if not failing.any():
+        return read
+    fields = [c for c in frame.columns if c not in ("source_file", "source_line")]
+    failed = frame.filter(failing).select(
+        "source_line", pl.struct(fields).struct.json_encode().alias("_text")
+    )
+    rejects = [
+        Reject(line, text, found[0], more_reasons=tuple(found[1:]))
+        for (line, text), found in zip(
+            failed.iter_rows(), reasons.filter(failing).to_list(), strict=True
+        )
+    ]
+    return replace(
+        read,
+        frame=frame.filter(~failing),
+        rejects=sorted([*read.rejects, *rejects], key=lambda r: r.line),
+    )
+
+
 def parse_interaction_file(path: DataPath, sha256: str, keep: pl.Expr | None = None) -> RawRead:
     """Parse one interaction export (the reader used when no flow supplies a cached one).
 
@@ -432,14 +474,14 @@ def read_interactions(
         if str(path) not in inputs:
             continue
         if read_day not in whole and read_day != day:
-            read = read_file(path, inputs[str(path)], keep)
+            read = with_spreadsheet_ids_rejected(read_file(path, inputs[str(path)], keep))
             reads.append(read)
             parts.append(typed_interactions(read.frame, settings.timezone))
             continue
         # The contacts (a few narrow columns) of the whole file; the rows the join does not
         # need go as soon as they are taken, so whole exports are never held at once. They
         # are typed once: the rows the join needs are taken from the typed export.
-        read = read_file(path, inputs[str(path)], None)
+        read = with_spreadsheet_ids_rejected(read_file(path, inputs[str(path)], None))
         prepared = prepare_interactions(read.frame, settings.timezone)
         contacts[read_day] = contacts_from_interactions(prepared, read_day)
         if needed is not None:
@@ -2237,7 +2279,7 @@ def contact_history(
         if not path.exists():
             continue
         inputs = checksums([path])
-        read = read_file(path, inputs[str(path)], None)
+        read = with_spreadsheet_ids_rejected(read_file(path, inputs[str(path)], None))
         indexed = contacts_from_interactions(
             prepare_interactions(read.frame, settings.timezone), day
         )

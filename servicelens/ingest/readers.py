@@ -106,6 +106,13 @@ class Reject:
     #: has fewer fields than the header: a copy cut off in it, whose fields are the header's
     #: first ones, one for one (the last maybe cut short).
     cut_off: bool = False
+    #: Reasons after ``reason``, for a record failing more than one check (an interaction
+    #: whose interaction and customer ids a spreadsheet both rounded).
+    more_reasons: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A record read back from JSON (flows.caching) gives a list.
+        object.__setattr__(self, "more_reasons", tuple(self.more_reasons))
 
 
 @dataclass(frozen=True)

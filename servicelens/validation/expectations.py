@@ -61,6 +61,7 @@ from transforms.clean import (
     ROW_NUMBER_COLUMNS,
     four_digit_years,
     no_such_day,
+    normalised_text,
     spreadsheet_serial_date,
 )
 from transforms.formatting import formatted_text
@@ -693,6 +694,24 @@ def _batch_definition(name: str) -> BatchDefinition:
     object.__setattr__(source, "execution_engine_override", _column_domain_engine())
     asset = source.add_dataframe_asset(f"{name}_frame")
     return asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+
+
+def id_as_spreadsheet_wrote_it(column: str) -> pl.Expr:
+    """The row suite's id check (:data:`SPREADSHEET_CHECKED_IDS`) as an expression, for
+    rows no suite runs on: the reason a row's text ``column`` (read as the clean layer reads
+    an id, :func:`~transforms.clean.normalised_text`) fails it for, worded as the row
+    suite's (``interaction_id: '4.17E+08' is a number a spreadsheet wrote in scientific
+    notation: ...``), null where it passes. Found with a trial's ids Excel rounded: an
+    interaction export's rows with such ids were joined and counted as one contact."""
+    text = normalised_text(column)
+    quoted = f"{column}: '{{}}' "
+    return (
+        pl.when(text.str.contains(SCIENTIFIC_ID))
+        .then(formatted_text(quoted + _SCIENTIFIC_ID_PROBLEM, visible_text(text)))
+        # Python's and RE2's end of text, \Z, is \z in polars' (Rust's) regex.
+        .when(text.str.contains(FORMULA_START.replace(r"\Z", r"\z")))
+        .then(formatted_text(quoted + _FORMULA_ID_PROBLEM, visible_text(text)))
+    )
 
 
 def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
