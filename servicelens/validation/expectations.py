@@ -118,6 +118,11 @@ _ID_AS_SPREADSHEET_TEXT = "id as a spreadsheet wrote it"
 #: :data:`_ID_AS_SPREADSHEET_TEXT`: a response's copies, its interaction, the customer
 #: repeat contacts are counted by, the agent the agent marts group by.
 SPREADSHEET_CHECKED_IDS = ("response_id", "interaction_id", "customer_id", "agent_id")
+#: Of those, the ids also checked for a formula's start (:data:`FORMULA_START`): a response
+#: and an interaction always have an id of their own. A customer or an agent may have none,
+#: which exports write as ``-`` (a lone dash starts like a formula): such a row was kept
+#: before the customer and agent ids were checked, and is kept still.
+FORMULA_CHECKED_IDS = ("response_id", "interaction_id")
 #: How a reason shows a pseudonymised agent's id in scientific notation (stored as
 #: ``transforms.agents.AGENT_IN_SCIENTIFIC_NOTATION``): the rounded staff number is not
 #: printed where the source promises pseudonyms.
@@ -705,12 +710,14 @@ def id_as_spreadsheet_wrote_it(column: str) -> pl.Expr:
     interaction export's rows with such ids were joined and counted as one contact."""
     text = normalised_text(column)
     quoted = f"{column}: '{{}}' "
-    return (
-        pl.when(text.str.contains(SCIENTIFIC_ID))
-        .then(formatted_text(quoted + _SCIENTIFIC_ID_PROBLEM, visible_text(text)))
-        # Python's and RE2's end of text, \Z, is \z in polars' (Rust's) regex.
-        .when(text.str.contains(FORMULA_START.replace(r"\Z", r"\z")))
-        .then(formatted_text(quoted + _FORMULA_ID_PROBLEM, visible_text(text)))
+    scientific = pl.when(text.str.contains(SCIENTIFIC_ID)).then(
+        formatted_text(quoted + _SCIENTIFIC_ID_PROBLEM, visible_text(text))
+    )
+    if column not in FORMULA_CHECKED_IDS:  # a customer or agent written "-" has none
+        return scientific
+    # Python's and RE2's end of text, \Z, is \z in polars' (Rust's) regex.
+    return scientific.when(text.str.contains(FORMULA_START.replace(r"\Z", r"\z"))).then(
+        formatted_text(quoted + _FORMULA_ID_PROBLEM, visible_text(text))
     )
 
 
@@ -741,7 +748,11 @@ def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
             RowCheck(
                 e.ExpectColumnValuesToNotMatchRegex(
                     column=name,
-                    regex=f"(?:{FORMULA_START})|(?:{SCIENTIFIC_ID})"
+                    regex=(
+                        f"(?:{FORMULA_START})|(?:{SCIENTIFIC_ID})"
+                        if name in FORMULA_CHECKED_IDS
+                        else f"(?:{SCIENTIFIC_ID})"
+                    )
                     + (f"|(?:{_AGENT_STAND_IN})" if name == "agent_id" else ""),
                 ),
                 name,

@@ -36,6 +36,8 @@ def test_interaction_rows_with_ids_in_scientific_notation_are_quarantined(
     records[2]["customer_id"] = "4.17E+08"
     records[3]["interaction_id"] = "4.17001E+08"
     records[4]["customer_id"] = records[4]["interaction_id"] = "1,23457E+11"
+    # A customer and an agent an export writes as "-" (none) are no formula: kept.
+    records[5]["customer_id"] = records[5]["agent_id"] = "-"
     lost = [r["interaction_id"] for r in records[:3]]
     export.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
 
@@ -55,6 +57,7 @@ def test_interaction_rows_with_ids_in_scientific_notation_are_quarantined(
         ],
     }
     assert counts.interactions_quarantined == 4
+    assert 6 not in interactions.get_column("source_line").to_list()
     # No response joined to a quarantined interaction is kept with its facts.
     kept = validated.clean()
     assert kept.filter(pl.col("customer_id").str.contains("E\\+")).is_empty()
