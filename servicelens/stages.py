@@ -1665,12 +1665,37 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     layer does not exist yet."""
     refuse_training_without_clean_data(settings)
     negatives = scan_table(settings.clean_dir).filter(pl.col("is_negative")).collect()
+    labelled = with_training_labels(settings, negatives)
+    if settings.is_sample:
+        return labelled
+    # A monthly partition dates its rows by the month; the time split needs each row's day.
+    # A daily one already holds it (a date written alone is its own day: survey_day).
+    definition = source_definition(settings)
+    if definition.partition == "day":
+        return with_model_attributes(labelled, definition.features)
+    return with_model_attributes(
+        labelled.with_columns(response_day(settings.timezone).alias("survey_date")),
+        definition.features,
+    )
+
+
+def with_training_labels(settings: Settings, negatives: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``negatives`` that have a label training uses, each with that label as
+    ``root_cause`` and its ``label_audited_at`` (UTC; null for a source's own label), in
+    ``negatives``' order: the audits in force (:func:`read_audits`) less those dated before
+    their response (a mistyped date: counted in training's tally, not trained on), and for
+    a configured source the export's own label where no such audit is in force.
+
+    ``negatives``: negative responses with ``response_id``, ``survey_date`` and
+    ``submitted_at`` (UTC), without a ``root_cause`` column (the clean layer's, or the
+    scored mart's with its class renamed). Training (:func:`labelled_negatives`) and the
+    report's curves and confusion matrix both take their labels here, so they count the same
+    rows (a QA lead's trial read "trained on 18,238 audited negatives" above "18,253 audited
+    negatives the champion was trained on": the 15 misdated audits)."""
     days = negatives.get_column("survey_date").unique().sort().to_list()
-    audits = read_audits(settings, days)
-    labels = audits.select(
+    labels = read_audits(settings, days).select(
         "response_id", "root_cause", pl.col("audited_at").alias(LABEL_AUDITED_AT)
     )
-    # An audit dated before its response is a mistyped date: counted, not trained on.
     labelled = negatives.join(labels, "response_id", "inner").filter(
         ~audited_before_submitted(LABEL_AUDITED_AT).fill_null(False)
     )
@@ -1685,16 +1710,7 @@ def labelled_negatives(settings: Settings) -> pl.DataFrame:
     restored = negatives.join(labelled.select("response_id"), "response_id", "anti").join(
         own, "response_id", "inner"
     )
-    labelled = pl.concat([labelled, restored.select(labelled.columns)])
-    # A monthly partition dates its rows by the month; the time split needs each row's day.
-    # A daily one already holds it (a date written alone is its own day: survey_day).
-    definition = source_definition(settings)
-    if definition.partition == "day":
-        return with_model_attributes(labelled, definition.features)
-    return with_model_attributes(
-        labelled.with_columns(response_day(settings.timezone).alias("survey_date")),
-        definition.features,
-    )
+    return pl.concat([labelled, restored.select(labelled.columns)])
 
 
 def _source_labels(settings: Settings, days: list[date]) -> pl.DataFrame:

@@ -295,23 +295,22 @@ def _json(path: DataPath) -> dict[str, Any] | None:
 
 
 def _audited_negatives(settings: Settings, scored: pl.DataFrame | None) -> pl.DataFrame | None:
-    """Scored negatives that QA audited, with the audit label beside the model's probability."""
-    from servicelens.stages import read_audits
+    """Scored negatives with a label training uses (:func:`servicelens.stages.with_training_labels`:
+    an audit dated before its response is not one), that label as ``audit_root_cause``
+    beside the model's probability and class (``root_cause``). None when there is none."""
+    from servicelens.stages import with_training_labels
 
     if scored is None:
         return None
     negatives = scored.filter(pl.col("is_negative") & pl.col("p_policy_failure").is_not_null())
     if negatives.height == 0:
         return None
-    days = negatives.get_column("survey_date").unique().sort().to_list()
-    audits = read_audits(settings, days)
-    if audits.height == 0:
+    labelled = with_training_labels(
+        settings, negatives.rename({"root_cause": "scored_root_cause"})
+    ).rename({"root_cause": "audit_root_cause", "scored_root_cause": "root_cause"})
+    if labelled.height == 0:
         return None
-    return negatives.join(
-        audits.select("response_id", pl.col("root_cause").alias("audit_root_cause")),
-        "response_id",
-        "inner",
-    ).filter(pl.col("audit_root_cause").is_in(["perceived", POSITIVE_CLASS]))
+    return labelled.filter(pl.col("audit_root_cause").is_in(["perceived", POSITIVE_CLASS]))
 
 
 def _read_inputs(settings: Settings) -> _Inputs:
