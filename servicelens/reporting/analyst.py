@@ -20,6 +20,7 @@ import polars as pl
 
 from servicelens.cli.console import print_json, table
 from servicelens.dates import periods_word
+from servicelens.reporting.suggested import not_promoted_text
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, RemotePath
 
@@ -718,15 +719,6 @@ def _check_worksheet_target(output: Path, replace: bool) -> None:
         raise ValueError(f"--output {output}: there is no folder {output.parent}; create it first")
 
 
-def _newest_version(settings: Settings) -> str | None:
-    """The newest model version saved in ``settings``' registry (names start with the time
-    they were saved), or None when training saved none."""
-    from models.registry import list_versions
-
-    versions = [v["version"] for v in list_versions(settings.models_dir)]
-    return max(versions) if versions else None
-
-
 def first_audits_advice(train: str, with_comments: bool) -> str:
     """What the review queue of a source without a model asks of QA: the audits the first
     model needs, in the words of ``models.train.audits_needed_text`` (the one minimum
@@ -926,16 +918,12 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
             f"{summary['dates']} {periods_word(chosen.partition)} ({summary['first_date']}.."
             f"{summary['last_date']}), spread over the queues"
         )
-        if (refused := _newest_version(chosen)) is not None:
+        if (refused := not_promoted_text(chosen)) is not None:
             # Found by a QA lead's trial: "no model yet", and the audits a first model needs
             # asked for, of a source whose trained model was refused promotion.
-            flag = "" if chosen.is_sample else f" --source {chosen.source}"
-            models = f"servicelens models{flag}"
             print(
-                f"review queue of {chosen.source}: no champion yet (model {refused} was trained "
-                f"but not promoted: `{models} show {refused}` says why, and `{models} promote "
-                f"{refused}` promotes it by hand), so no date was scored and there is no "
-                f"queue: {offered}; audit more of them, then `{train}`"
+                f"review queue of {chosen.source}: no champion yet ({refused}), so no date was "
+                f"scored and there is no queue: {offered}; audit more of them, then `{train}`"
             )
         else:
             print(

@@ -55,7 +55,12 @@ from servicelens.reporting.charts import (
     page_scripts,
     write_library_script,
 )
-from servicelens.reporting.suggested import data_dir_argument, naming_data_dir, train_hint
+from servicelens.reporting.suggested import (
+    data_dir_argument,
+    naming_data_dir,
+    not_promoted_text,
+    train_hint,
+)
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, listings_reused, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
@@ -768,6 +773,9 @@ def _model(inputs: _Inputs) -> str:
             # source with a model): a user trial's audits were said unused by `sources
             # run` alone.
             raise _NotAvailable(inputs.no_model, [u] if (u := inputs.unused_audits) else [])
+        if (refused := not_promoted_text(inputs.settings)) is not None:
+            # Train ran: say what it saved and why it kept it back, as review-queue does.
+            raise _NotAvailable(f"no champion model yet: {refused}")
         raise _NotAvailable(f"no champion model yet: run {train_hint(inputs.settings)}")
     metrics = inputs.metrics
     rows: list[dict[str, Any]] = []

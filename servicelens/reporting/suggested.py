@@ -42,6 +42,33 @@ def train_hint(settings: Settings) -> str:
     )
 
 
+def not_promoted_text(settings: Settings) -> str | None:
+    """What to say of a registry without a champion where training saved a version all the
+    same: ``model <version> was trained but not promoted: <training's reason>`` and the
+    ``models show`` and ``models promote`` commands of ``settings``' registry (``--source
+    NAME`` for a configured source). None when there is a champion or no version. The
+    review queue and the report say it alike (found by a QA lead's trial: the report of a
+    source whose first model was refused for no skill said "no champion model yet: run
+    train", while ``review-queue`` named the version and how to promote it)."""
+    from models.registry import champion_version, list_versions, read_decision
+
+    if champion_version(settings.models_dir) is not None:
+        return None
+    versions = [v["version"] for v in list_versions(settings.models_dir)]
+    if not versions:
+        return None
+    version = max(versions)  # names start with the time they were saved
+    reason = (read_decision(settings.models_dir, version) or {}).get("reason")
+    flag = "" if settings.is_sample else f" --source {settings.source}"
+    models = f"servicelens models{flag}"
+    # Training's reason starts with its verdict ("not promoted: it shows no skill ...").
+    why = f": {reason.removeprefix('not promoted: ')}" if reason else ""
+    return (
+        f"model {version} was trained but not promoted{why}. `{models} show {version}` shows "
+        f"its metrics, and `{models} promote {version}` promotes it by hand"
+    )
+
+
 def data_dir_argument(data_dir: str) -> str | None:
     """``--data-dir <dir>`` for a suggested command, or None for the default data directory.
 

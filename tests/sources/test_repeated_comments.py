@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import random
 import string
 from datetime import datetime, timedelta
@@ -23,8 +24,10 @@ from typing import Any
 
 import pytest
 
-from models.registry import read_metrics
+from models.registry import read_decision, read_metrics
 from servicelens.cli.main import main
+from servicelens.reporting.report import MODEL_TITLE
+from servicelens.reporting.suggested import naming_data_dir
 
 FIELD = Path(__file__).resolve().parents[2].parent / "shared" / "field"
 QUALTRICS = FIELD / "01-qualtrics-three-header-rows" / "sample.csv"
@@ -234,16 +237,43 @@ def test_a_review_queue_without_a_champion_names_the_version_not_promoted(
 ) -> None:
     """Found by a QA lead's trial: with a model trained and refused, `review-queue` said
     "no model yet", and asked for the audits a first model needs, 200 audits later."""
-    data, version = repeated_long["data"], repeated_long["version"]
+    data = repeated_long["data"]
     capsys.readouterr()
     assert main([*data, "review-queue", "--source", SOURCE]) == 0
     said = capsys.readouterr().out.splitlines()[0]
-    named = f"servicelens {' '.join(data)} models --source {SOURCE}"
     assert said.startswith(
-        f"review queue of {SOURCE}: no champion yet (model {version} was trained but not "
-        f"promoted: `{named} show {version}` says why, and `{named} promote {version}` "
-        "promotes it by hand), so no date was scored and there is no queue: "
+        f"review queue of {SOURCE}: no champion yet ({_not_promoted(repeated_long)}), so no "
+        "date was scored and there is no queue: "
     )
     assert "no model yet" not in said and "training needs" not in said
     unlabelled = repeated_long["negatives"] - 200
     assert f"{unlabelled:,} negative responses that no audit labels" in said
+
+
+def _not_promoted(trained: dict[str, Any]) -> str:
+    """What ``review-queue`` and the report say of ``trained``'s version: trained, not
+    promoted, training's reason (its decision.json), and the commands that show and
+    promote it."""
+    data, version = trained["data"], trained["version"]
+    named = f"servicelens {' '.join(data)} models --source {SOURCE}"
+    registry = Path(data[1]) / "models" / "sources" / SOURCE
+    reason = naming_data_dir(read_decision(registry, version)["reason"], " ".join(data))
+    assert reason.startswith("not promoted: it shows no skill over chance on its 200 audits")
+    return (
+        f"model {version} was trained but not promoted: {reason[len('not promoted: ') :]}. "
+        f"`{named} show {version}` shows its metrics, and `{named} promote {version}` "
+        "promotes it by hand"
+    )
+
+
+def test_the_reports_model_section_names_the_version_not_promoted(
+    repeated_long: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial: after a `train` that saved a version and did not promote
+    it, `report --source` said "no champion model yet: run `servicelens train --source`",
+    while `review-queue` named the version and how to promote it. Both say it alike."""
+    capsys.readouterr()
+    assert main([*repeated_long["data"], "report", "--source", SOURCE, "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)["sections_not_available"][MODEL_TITLE]
+    assert said == f"no champion model yet: {_not_promoted(repeated_long)}"
+    assert "run `servicelens" not in said
