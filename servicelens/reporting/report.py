@@ -137,6 +137,9 @@ class _Inputs:
     #: The data directory's inbox folders that hold files but are no configured source's
     #: (:func:`servicelens.ingest.configured.unclaimed_inboxes`): folder -> what to do.
     unclaimed: dict[str, str] = field(default_factory=dict)
+    #: Where every QA audit row of the source goes now, as training's tally counts it
+    #: (:func:`servicelens.stages.audit_report`), None for a source without audit files.
+    audits: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,11 +154,13 @@ class FailedDate:
 
 class _NotAvailable(Exception):
     """A section's inputs do not exist yet; the message says which and how to get them,
-    ``notes`` what else the section says (each a line of plain text)."""
+    ``notes`` what else the section says (each a line of plain text), ``html`` what it shows
+    all the same (QA's audit tally below a review queue not available)."""
 
-    def __init__(self, reason: str, notes: list[str] | None = None) -> None:
+    def __init__(self, reason: str, notes: list[str] | None = None, html: str = "") -> None:
         super().__init__(reason)
         self.notes = notes or []
+        self.html = html
 
 
 #: A backfill's dates where none are known yet.
@@ -320,6 +325,7 @@ def _audited_negatives(settings: Settings, scored: pl.DataFrame | None) -> pl.Da
 
 def _read_inputs(settings: Settings) -> _Inputs:
     from servicelens.ingest.audits import unused_audits_line
+    from servicelens.stages import audit_report
 
     scored = _table(settings.marts_dir / "feedback_scored")
     champion = champion_version(settings.models_dir)
@@ -342,6 +348,7 @@ def _read_inputs(settings: Settings) -> _Inputs:
         unused_audits=unused_audits_line(settings) if no_model else None,
         not_landed=not_landed(settings),
         unclaimed=unclaimed_inboxes(settings),
+        audits=audit_report(settings),
     )
 
 
@@ -824,7 +831,7 @@ def _model(inputs: _Inputs) -> str:
     return (
         intro
         + _last_training(inputs.settings.models_dir, inputs.champion)
-        + _audit_tally(metrics)
+        + _audit_tally(metrics, inputs.audits)
         + (_html_table(pl.DataFrame(rows)) if rows else "")
         + (f'<p class="flag">{escape(ahead[0].upper() + ahead[1:])}.</p>' if ahead else "")
         + _design_and_review(metrics)
@@ -876,21 +883,54 @@ def _trained_on(settings: Settings, meta: dict[str, Any], metrics: dict[str, Any
     return said
 
 
-def _audit_tally(metrics: dict[str, Any]) -> str:
+def _audit_tally(metrics: dict[str, Any], now: dict[str, Any] | None = None) -> str:
     """Where every QA audit row went when the champion was trained (the tally ``train``
     prints, kept in its metrics as ``audits``), for QA to read beside the model: found by a
     QA lead's trial, the report named the labels trained on but not the audits set aside.
-    Empty when the champion's training read no audit file."""
+    Empty when the champion's training read no audit file; a pointer to the tally of
+    What QA audits next when it reads the same as ``now`` (the audits' tally as they are)."""
     from servicelens.ingest.audits import accounting_text
 
     audits = metrics.get("audits")
     if not audits:
         return ""
-    return (
-        "<p>QA's audits when the champion was trained (<code>servicelens review-queue</code> "
-        "names the rows set aside that leave an item open):</p><pre>"
-        + escape(accounting_text(audits))
-        + "</pre>"
+    if now and accounting_text(now) == accounting_text(audits):
+        return (
+            "<p>QA's audits when the champion was trained are as they are now: see "
+            '<a href="#review-queue">What QA audits next</a>.</p>'
+        )
+    return _tally_html(
+        "QA's audits when the champion was trained (<code>servicelens review-queue</code> "
+        "names the rows set aside that leave an item open)",
+        audits,
+    )
+
+
+def _tally_html(intro: str, accounting: dict[str, Any]) -> str:
+    """``intro`` (HTML) and the audit tally ``accounting`` (``stages.audit_report``'s, or a
+    version's metrics' ``audits``) as ``train`` prints it
+    (:func:`servicelens.ingest.audits.accounting_text`)."""
+    from servicelens.ingest.audits import accounting_text
+
+    return f"<p>{intro}:</p><pre>{escape(accounting_text(accounting))}</pre>"
+
+
+def _audits_now(inputs: _Inputs) -> str:
+    """Where every audit row in the source's audit files goes now, as the next ``train``
+    counts it: rows read and used, those set aside by reason with the first of each kind
+    (file and line, or a workbook's sheet and row), the files not read and why. Found by a
+    QA lead's trial: ``train`` and ``review-queue`` said them on the terminal, and the report
+    the lead reads showed none, as if every audit had been taken. Empty for a source with no
+    audit file."""
+    from servicelens.reporting.analyst import train_command
+
+    tally = inputs.audits
+    if not tally or not (tally["files"] or tally["misplaced_files"] or tally["files_not_read"]):
+        return ""
+    return _tally_html(
+        f"QA's audits as the next <code>{escape(train_command(inputs.settings))}</code> counts "
+        "them (a row set aside labels nothing and closes no item until it is mended)",
+        tally,
     )
 
 
@@ -1286,7 +1326,18 @@ TOP_REVIEW_ITEMS = 10
 
 def _review_queue(inputs: _Inputs) -> str:
     """What QA audits next: the review queues as they stand, less what was audited since
-    (``stages.open_review_queue``), the most urgent first."""
+    (``stages.open_review_queue``), the most urgent first; then where QA's audit rows go
+    (:func:`_audits_now`), shown when the queue is not available too."""
+    try:
+        return _open_review_items(inputs) + _audits_now(inputs)
+    except _NotAvailable as reason:
+        reason.html += _audits_now(inputs)
+        raise
+
+
+def _open_review_items(inputs: _Inputs) -> str:
+    """The review queue's open items, most urgent first, or the first audits a source
+    without a model needs; :class:`_NotAvailable` when there is none."""
     from servicelens.reporting.analyst import review_reasons_text
     from servicelens.stages import first_audits, open_review_queue, review_queue_days
 
@@ -1881,6 +1932,7 @@ def render_report(
             content = f'<p class="na">Not available: {_linked(str(reason))}</p>' + "".join(
                 f"<p>{escape(note)}.</p>" for note in reason.notes
             )
+            content += reason.html
             if reason.notes:
                 notes[title] = reason.notes
         body.append(f'<section id="{anchor}"><h2>{escape(title)}</h2>{content}</section>')
@@ -1917,6 +1969,8 @@ def render_report(
             {"folder": folder, "reason": reason} for folder, reason in inputs.unclaimed.items()
         ],
         "sections_missing": sorted(missing),
+        # Where every audit row goes now (training's tally, as metrics.json's "audits").
+        "audits": inputs.audits,
     }
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)
     champion = (

@@ -13,7 +13,7 @@ from servicelens.reporting.report import _audited_for_curves, _read_inputs
 from servicelens.settings import Settings
 from servicelens.stages import conform_filling, labelled_negatives
 from servicelens.storage.partitions import write_partition
-from transforms.schemas import FEEDBACK_SCORED_SCHEMA
+from transforms.schemas import CLEAN_RESPONSE_SCHEMA, FEEDBACK_SCORED_SCHEMA
 
 DAY = date(2026, 11, 20)
 #: Negatives of DAY, each audited; the last EARLY of them dated a week before it.
@@ -34,7 +34,16 @@ def _scored_and_audited(root: Path) -> Settings:
             "submitted_at": [submitted] * len(IDS),
         }
     )
-    write_partition(clean, settings.clean_dir, DAY, dict(clean.schema), {}, settings.staging_dir)
+    write_partition(
+        conform_filling(
+            clean.with_columns(pl.lit("billing").alias("queue")), CLEAN_RESPONSE_SCHEMA
+        ),
+        settings.clean_dir,
+        DAY,
+        CLEAN_RESPONSE_SCHEMA,
+        {},
+        settings.staging_dir,
+    )
     scored = clean.with_columns(
         pl.lit("sample").alias("source"),
         pl.lit("billing").alias("queue"),
@@ -75,3 +84,50 @@ def test_the_curves_count_the_audited_negatives_training_uses(tmp_path: Path) ->
         "37 audited negatives the champion was trained on (in sample: optimistic; the "
         "holdout metrics above are the honest numbers)."
     )
+
+
+def test_the_qa_section_and_json_say_where_every_audit_row_went(tmp_path: Path) -> None:
+    """Found by a QA lead's trial: `train` and `review-queue` named the files not read and
+    the rows set aside (a date typed as a serial number, a misspelt verdict, rows dated
+    before their response); the report showed none, as if every audit had been taken."""
+    from servicelens.reporting.report import render_report
+
+    settings = _scored_and_audited(tmp_path)
+    folder = tmp_path / "raw" / "2026-11-22"
+    folder.mkdir()
+    header = "response_id,root_cause,audited_at,auditor\n"
+    (folder / "audits-eve.csv").write_text(
+        header
+        + "R900,policy_falure,2026-11-22 10:00,eve\n"
+        + "R901,perceived,46348,eve\n"
+        + "R902,policy_falure,2026-11-22 10:05,eve\n"
+    )
+    (folder / "acme-ws - eve.tsv").write_text(header.replace(",", "\t"))
+    page, result = render_report(settings, None, datetime(2026, 12, 2, tzinfo=UTC))
+    section = page.split('<section id="review-queue">', 1)[1].split("</section>", 1)[0]
+    assert section.startswith('<h2>What QA audits next</h2><p class="na">Not available: ')
+    tally = result.headline["audits"]
+    assert (tally["rows_read"], tally["used"], tally["dated_before_the_response"]) == (43, 37, 3)
+    assert tally["set_aside"] == {"root_cause": 2, "audited_at": 1}
+    assert tally["misplaced_files"] == [str(folder / "acme-ws - eve.tsv")]
+    lines = (
+        "audits: 43 rows in 2 file(s), 37 used; 3 dated before their response, 2 set aside "
+        f"(root_cause), 1 set aside (audited_at); {folder / 'acme-ws - eve.tsv'} is not read: "
+        "audits are read from CSV files named audits.csv or audits-&lt;name&gt;.csv (save the "
+        "workbook as CSV under such a name)",
+        "  2026-11-22/audits-eve.csv line 2 (R900): root_cause: &#x27;policy_falure&#x27; is "
+        "not one of perceived or policy_failure (did you mean policy_failure?) (and 1 more "
+        "like it in this file)",
+        "  2026-11-22/audits-eve.csv line 3 (R901): audited_at: &#x27;46348&#x27; is a "
+        "spreadsheet&#x27;s date serial number (2026-11-22), not a date: format the column as "
+        "a date (2026-11-28) before saving the file as CSV",
+        "  2026-11-21/audits.csv line 39 (R037): response_id: &#x27;R037&#x27; was audited "
+        "before the response was submitted (audited 2026-11-13, submitted 2026-11-20): check "
+        "audited_at (a day-first date read month-first, or a wrong year?) (and 2 more like it "
+        "in this file: line 40 &#x27;R038&#x27;, line 41 &#x27;R039&#x27;)",
+    )
+    assert (
+        f"<p>QA's audits as the next <code>servicelens --data-dir {tmp_path} train</code> "
+        "counts them (a row set aside labels nothing and closes no item until it is mended):"
+        "</p><pre>" + "\n".join(lines) + "</pre>"
+    ) in section
