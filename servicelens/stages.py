@@ -1381,11 +1381,26 @@ def open_review_queue(
     queue = with_spot_checks(queue, _review_flags(settings, queue))
     # An audit training does not use closes nothing: found by a QA lead's trial, an audit
     # dated before its response closed the item, and the response never got a label.
+    items = open_review_items(
+        _with_doubted_label_times(settings, queue), audits_closing_items(settings, days, early)
+    )
+    return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height
+
+
+def audits_closing_items(
+    settings: Settings, days: list[date], early: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The labels that close a review item of the dates ``days`` (:func:`read_audits`'
+    columns): the audits in force and export labels, less the audits training does not use
+    for their date because they are dated before their response (``early``, as
+    :func:`audits_dated_before_their_response` gives them for ``days``; read here when not
+    given). A row set aside is not in force, so it closes nothing either. The ranked queue
+    (:func:`open_review_queue`) and a new source's first-audit list (:func:`first_audits`)
+    both close items by it: a QA lead's trial saw an audit set aside as dated before its
+    response close its item in the first-audit list alone."""
     if early is None:
         early = audits_dated_before_their_response(settings, days)
-    audits = read_audits(settings, days).join(early.select("response_id"), "response_id", "anti")
-    items = open_review_items(_with_doubted_label_times(settings, queue), audits)
-    return items.select(*REVIEW_QUEUE_SCHEMA), queue.height - items.height
+    return read_audits(settings, days).join(early.select("response_id"), "response_id", "anti")
 
 
 def _review_flags(settings: Settings, queue: pl.DataFrame) -> pl.DataFrame:
@@ -1450,7 +1465,19 @@ def review_queue_days(
     """The dates ``start``..``end`` (every date by default) that have a review queue
     partition, empty ones included (a date whose negatives were all audited or confident
     when it was scored), in order."""
-    table = settings.marts_dir / "review_queue"
+    return _partition_days(settings.marts_dir / "review_queue", start, end)
+
+
+def clean_days(
+    settings: Settings, start: date | None = None, end: date | None = None
+) -> list[date]:
+    """The dates ``start``..``end`` (every date by default) that have a clean partition, in
+    order: those :func:`first_audits` lists the negatives of."""
+    return _partition_days(settings.clean_dir, start, end)
+
+
+def _partition_days(table: DataPath, start: date | None, end: date | None) -> list[date]:
+    """The dates ``start``..``end`` (either None: unbounded) of ``table``'s partitions."""
     days = [
         date.fromisoformat(p.parent.name.split("=", 1)[1])
         for p in table.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")
@@ -1459,12 +1486,20 @@ def review_queue_days(
 
 
 def first_audits(
-    settings: Settings, start: date | None = None, end: date | None = None
+    settings: Settings,
+    start: date | None = None,
+    end: date | None = None,
+    early: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The negative responses of the clean layer over ``start``..``end`` (every date by
     default) that no audit or export label covers, for a source without a champion model
     to get its first audits (:func:`transforms.marts.first_audit_items`, which gives the
-    order and the columns). Empty when the clean layer holds nothing."""
+    order and the columns). Empty when the clean layer holds nothing.
+
+    Only the labels that close a ranked queue's items close these
+    (:func:`audits_closing_items`): an audit dated before its response (``early``, read
+    for the dates of the negatives when not given) leaves its response open, as training
+    does not use it."""
     if not any(settings.clean_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")):
         return pl.DataFrame(schema=REVIEW_QUEUE_SCHEMA)
     dated = pl.col(PARTITION_COLUMN)
@@ -1480,7 +1515,7 @@ def first_audits(
         .collect()
     )
     days = negatives.get_column(PARTITION_COLUMN).unique().to_list()
-    labelled = read_audits(settings, days).get_column("response_id")
+    labelled = audits_closing_items(settings, days, early).get_column("response_id")
     return first_audit_items(negatives, labelled)
 
 

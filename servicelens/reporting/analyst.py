@@ -776,6 +776,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.stages import (
         audits_dated_before_their_response,
         audits_read,
+        clean_days,
         first_audits,
         misplaced_audits,
         open_review_queue,
@@ -796,7 +797,10 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     # No model yet, so no queue: the negatives nobody has labelled, for the first audits.
     first = not items.height and not closed and champion_version(chosen.models_dir) is None
     if first:
-        items = first_audits(chosen, start, args.end)
+        # Its audits dated before their response are those of the clean layer's dates: they
+        # leave their items open, and are named below (a QA lead's trial saw one closed).
+        early = audits_dated_before_their_response(chosen, clean_days(chosen, start, args.end))
+        items = first_audits(chosen, start, args.end, early)
     # An audit file that cannot be read, or an audit row set aside, closes no item: say
     # which, on stderr, so QA mends the row rather than audit the response again.
     read = audits_read(chosen)
