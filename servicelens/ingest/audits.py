@@ -110,9 +110,17 @@ AUDITED_AT_FORMATS = (
 #: The formats of :data:`AUDITED_AT_FORMATS` written out, for a date they read but whose
 #: day its month does not have (``31.11.2026``): ISO 8601 to the second besides.
 _WRITTEN = " or ".join([*(f for f in AUDITED_AT_FORMATS if f != "iso"), "%Y-%m-%dT%H:%M:%S"])
-#: A slashed ``audited_at`` (``03/12/2026``, ``3/12/2026 09:15``): its two first numbers
+#: A slashed ``audited_at`` (``03/12/2026``, ``3/12/2026 09:15``, or with a two-digit year
+#: as LibreOffice Calc's en-GB default saves it, ``06/12/26 08:08``): its two first numbers
 #: are the day and the month in an order :func:`slashed_date_order` decides.
-SLASHED = r"^\s*(\d{1,2})/(\d{1,2})/\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?)?\s*$"
+SLASHED = (
+    r"^\s*(\d{1,2})/(\d{1,2})/(?:\d{4}|\d{2})"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?)?\s*$"
+)
+#: A day-first or slashed date with a two-digit year (``06/12/26``, ``28.11.26 14:05``): the
+#: year is read as 20yy (:func:`_four_digit_year`). A trial's LibreOffice Calc saved its
+#: en-GB default, ``06/12/26 08:08``, which was set aside as "not a date QA writes".
+_TWO_DIGIT_YEAR = r"^(\s*\d{1,2}[./]\d{1,2}[./])(\d{2})(\s|$)"
 DAY_FIRST_SLASHED = (
     "%d/%m/%Y",
     "%d/%m/%Y %H:%M",
@@ -134,7 +142,7 @@ DATE_ORDER_ADVICE = (
     "SERVICELENS_AUDIT_DATE_ORDER=day-first for the generated sample"
 )
 #: An ``audited_at`` that gives the day and no time of day.
-_DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\s*$"
+_DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./](?:\d{4}|\d{2}))\s*$"
 
 #: Where an audit row is: its file and its line.
 _POSITION: dict[str, pl.DataType] = {"source_file": pl.String(), "source_line": pl.Int64()}
@@ -813,7 +821,7 @@ def _unfilled(frame: pl.DataFrame) -> pl.Expr:
 
 
 #: A slashed date's parts: the two first numbers, the year, and what follows (a time).
-_SLASHED_PARTS = r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})(.*?)\s*$"
+_SLASHED_PARTS = r"^\s*(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(\D.*?)?\s*$"
 
 
 def slashed_readings(column: str) -> pl.Expr:
@@ -825,6 +833,9 @@ def slashed_readings(column: str) -> pl.Expr:
     2026-11-28", an unrelated example date."""
     parts = pl.col(column).str.extract_groups(_SLASHED_PARTS)
     first, second, year, rest = (parts.struct.field(str(i)) for i in (1, 2, 3, 4))
+    # A two-digit year is 20yy, as it is read (:func:`_four_digit_year`).
+    year = pl.when(year.str.len_chars() == 2).then(pl.lit("20") + year).otherwise(year)
+    rest = rest.fill_null("")
 
     def iso(day: pl.Expr, month: pl.Expr) -> pl.Expr:
         return pl.concat_str(year, pl.lit("-"), month.str.zfill(2), pl.lit("-"), day.str.zfill(2))
@@ -842,20 +853,34 @@ def slashed_readings(column: str) -> pl.Expr:
     )
 
 
+def _four_digit_year(column: str) -> pl.Expr:
+    """The text of ``column`` with the two-digit year of a slashed or dotted date
+    (:data:`_TWO_DIGIT_YEAR`: ``06/12/26 08:08``) written as 20yy (``06/12/2026 08:08``),
+    so the formats of four-digit years read it; any other text as it is. An audit is made
+    this century: ``%y`` would read ``69`` to ``99`` as 19yy."""
+    return pl.col(column).str.replace(_TWO_DIGIT_YEAR, "${1}20${2}${3}")
+
+
 def _audited_at(timezone: str) -> pl.Expr:
     """``audited_at`` (text) as an instant (UTC): read by :data:`AUDITED_AT_FORMATS`, and
     slashed dates in the order of the row's file (``_order``), or either order where both
-    read the same day; null where no format reads it. Naive times are in ``timezone``."""
+    read the same day; a two-digit year as 20yy (:func:`_four_digit_year`); null where no
+    format reads it. Naive times are in ``timezone``."""
+    text = "_audited_text"
+
+    def parsed(formats: tuple[str, ...]) -> pl.Expr:
+        return parsed_timestamp(text, timezone, formats)
+
     return (
         pl.when(pl.col("_order") == "day-first")
-        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
+        .then(parsed(AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
         .when(pl.col("_order") == "month-first")
-        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + MONTH_FIRST_SLASHED))
+        .then(parsed(AUDITED_AT_FORMATS + MONTH_FIRST_SLASHED))
         # The same day either way (04/04/2026): no order to decide (found by a helper's
         # review: it was set aside as reading "as day/month or as month/day").
         .when(_same_either_way("audited_at"))
-        .then(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
-        .otherwise(parsed_timestamp("audited_at", timezone, AUDITED_AT_FORMATS))
+        .then(parsed(AUDITED_AT_FORMATS + DAY_FIRST_SLASHED))
+        .otherwise(parsed(AUDITED_AT_FORMATS))
         .alias("_audited_at")
     )
 
@@ -1087,7 +1112,11 @@ def read_audit_files(
         # only for them (evaluated for every row, they were 0.03 s of a 13,000-row file).
         offset_instant("audited_at", AUDITED_AT_FORMATS[:1]).alias("_audited_at"),
     )
-    typed = _with_each_row(typed, pl.col("_audited_at").is_null(), [_audited_at(timezone)])
+    typed = _with_each_row(
+        typed.with_columns(_four_digit_year("audited_at").alias("_audited_text")),
+        pl.col("_audited_at").is_null(),
+        [_audited_at(timezone)],
+    )
     typed, named_by_other_id = _named_by_other_id(typed, other_ids)
     # A verdict close to one (a trial's 'percieved', 'Policy Fehler') is told which it is
     # near; difflib on the distinct unknown spellings only.
@@ -1179,7 +1208,7 @@ def read_audit_files(
                 "re-audit replaces an earlier one by this time"
             )
         )
-        .when(pl.col("_audited_at").is_null() & no_such_day(pl.col("audited_at"), _WRITTEN))
+        .when(pl.col("_audited_at").is_null() & no_such_day(pl.col("_audited_text"), _WRITTEN))
         .then(
             # Found by a QA lead's trial: 31.11.2026 was called "not a date QA writes", in
             # the format QA writes.
@@ -1193,8 +1222,9 @@ def read_audit_files(
             formatted_text(
                 "audited_at: '{}' is missing or not a date QA writes (2026-11-28, "
                 "2026-11-28 14:05 or 2:05 PM, 28.11.2026, 28.11.2026 14:05, 28/11/2026 or "
-                "11/28/2026 in the order the file's other dates show, or ISO 8601 with an "
-                "offset): a re-audit replaces an earlier one by this time",
+                "11/28/2026 in the order the file's other dates show, the year in two "
+                "digits or four, or ISO 8601 with an offset): a re-audit replaces an "
+                "earlier one by this time",
                 pl.col("audited_at").fill_null(""),
             )
         )

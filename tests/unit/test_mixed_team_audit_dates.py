@@ -1,0 +1,69 @@
+"""Audit dates as a QA team mixing LibreOffice Calc and Google Sheets saves them: each row
+used or set aside with every reason, naming its file and line (found by a QA lead's trial,
+97)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from servicelens.ingest.audits import read_audit_files
+
+#: The time the audits are read at: every audit in these files is before it.
+NOW = datetime(2026, 12, 7, tzinfo=UTC)
+HEADER = "response_id,root_cause,audited_at,auditor\n"
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder / name
+
+
+def _where(read: pl.DataFrame) -> dict[str, tuple[str, int]]:
+    """Each row's response id with its file's name and its line."""
+    return {
+        r: (Path(f).name, line)
+        for r, f, line in read.select("response_id", "source_file", "source_line").iter_rows()
+    }
+
+
+def test_a_two_digit_year_reads_as_this_century_in_the_order_the_file_shows(
+    tmp_path: Path,
+) -> None:
+    """LibreOffice Calc's en-GB default writes ``06/12/26 08:08``: it was set aside as "not a
+    date QA writes", and the reason never said the year had two digits."""
+    calc = _write(
+        tmp_path,
+        "audits-ann.csv",
+        HEADER + "R1,perceived,06/12/26 08:08,ann\n"
+        "R2,policy_failure,13/11/26,ann\n"  # the day above 12: the file is day-first
+        "R3,perceived,28.11.26 14:05,ann\n",  # LibreOffice's de-DE default
+    )
+    sheets = _write(
+        tmp_path,
+        "audits-bo.csv",
+        HEADER + "R4,perceived,11/30/26 9:05,bo\n"  # month-first, as a US locale writes it
+        "R5,perceived,12/1/26,bo\n",
+    )
+    unsure = _write(tmp_path, "audits-cy.csv", HEADER + "R6,perceived,06/12/26 08:08,cy\n")
+    read = read_audit_files([calc, sheets, unsure], "UTC", NOW)
+    at = {r: str(t)[:16] for r, t in read.audits.select("response_id", "audited_at").iter_rows()}
+    assert at == {
+        "R1": "2026-12-06 08:08",
+        "R2": "2026-11-13 00:00",
+        "R3": "2026-11-28 14:05",
+        "R4": "2026-11-30 09:05",
+        "R5": "2026-12-01 00:00",
+    }
+    assert _where(read.set_aside) == {"R6": ("audits-cy.csv", 2)}
+    # A file that cannot show its order is told both readings, with four-digit years.
+    (reason,) = read.set_aside.get_column("reason")
+    assert reason.startswith(
+        "audited_at: '06/12/26 08:08' reads as day/month or as month/day: no date of its file "
+        "has a number above 12 to tell which; write it as 2026-12-06 08:08 (day first) or "
+        "2026-06-12 08:08 (month first)"
+    )
+    assert read.rows_read == read.audits.height + read.set_aside.height
