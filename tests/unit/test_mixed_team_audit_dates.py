@@ -67,3 +67,43 @@ def test_a_two_digit_year_reads_as_this_century_in_the_order_the_file_shows(
         "2026-06-12 08:08 (month first)"
     )
     assert read.rows_read == read.audits.height + read.set_aside.height
+
+
+def test_a_row_with_two_problems_is_set_aside_with_both(tmp_path: Path) -> None:
+    """Line 4 had a misspelt verdict and a date no format reads: only the verdict was said,
+    so the auditor met the date on the next round. Every reason is given, joined as a
+    quarantined row's are."""
+    from servicelens.ingest.audits import accounting_text, audit_accounting
+
+    audits = _write(
+        tmp_path,
+        "audits-dee.csv",
+        HEADER + "R1,perceived,2026-12-01 10:00,dee\n"
+        "R2,policy_failure,2026-13-01,dee\n"
+        "R3,polcy_failure,2026-31-11 09:00,dee\n"
+        ",Percieved,2099-01-01,dee\n",
+    )
+    read = read_audit_files([audits], "UTC", NOW)
+    assert _where(read.audits) == {"R1": ("audits-dee.csv", 2)}
+    reasons = {
+        line: reason for line, reason in read.set_aside.select("source_line", "reason").iter_rows()
+    }
+    assert sorted(reasons) == [3, 4, 5]
+    assert reasons[3].startswith("audited_at: '2026-13-01' is missing or not a date QA writes")
+    verdict, date = reasons[4].split("; ", 1)
+    assert verdict == (
+        "root_cause: 'polcy_failure' is not one of perceived or policy_failure (did you mean "
+        "policy_failure?)"
+    )
+    assert date.startswith("audited_at: '2026-31-11 09:00' is missing or not a date QA writes")
+    missing, misspelt, ahead = reasons[5].split("; ")
+    assert missing == "response_id: (empty) missing"
+    assert misspelt.startswith("root_cause: 'Percieved' is not one of")
+    assert ahead.startswith("audited_at: '2099-01-01' is in the future")
+    # The tally quotes each row's reasons whole, with its file and line.
+    clean = pl.DataFrame(
+        {"response_id": ["R1", "R2", "R3"], "is_negative": [True] * 3},
+    )
+    accounting = audit_accounting(read, clean, pl.Series("record_id", [], pl.String))
+    assert accounting["rows_read"] == 4 and accounting["used"] == 1
+    assert f"audits-dee.csv line 4 (R3): {reasons[4]}" in accounting_text(accounting)
