@@ -1827,9 +1827,8 @@ def misplaced_advice(path: str) -> str:
                 ".xlsm, .xls, .ods): export it as CSV or as Excel (.xlsx) into this folder "
                 "(in Numbers: File > Export To)"
             )
-        return (
-            f"audits are read from {SOURCE_AUDIT_FILES}: if it is CSV or tab-separated "
-            "text, such as Excel's Unicode Text, rename it to end in .csv"
+        return f"audits are read from {SOURCE_AUDIT_FILES}: " + _renamed_text_advice(
+            f"{where.stem}.csv"
         )
     if where.name == "audits.csv" and where.parent.parent.name == "raw":
         # The sample feed's place, in a data directory that has no sample: a source's audits
@@ -1851,9 +1850,30 @@ def misplaced_advice(path: str) -> str:
             "audits are read from files named audits.csv, or audits-<name>.csv beside it, in "
             "lower case (rename it)"
         )
+    named = "audits are read from CSV files named audits.csv or audits-<name>.csv"
+    if where.suffix.lower() in WORKBOOK_SUFFIXES:
+        # A date's folder reads no workbook (a configured source's audits folder does).
+        return (
+            f"{named}; a date's folder reads no workbook (a configured source's "
+            "audits/<source>/ does): save the workbook as CSV under such a name"
+        )
+    # Text under another suffix (a trial's audits-fay.tsv was told to save "the workbook").
+    stem = where.stem
+    if stem.lower().startswith("audits"):
+        stem = "audits" + stem[len("audits") :]
+    csv_name = f"{stem}.csv"
+    if AUDIT_FILE_NAME.fullmatch(csv_name) is None:
+        csv_name = f"audits-{csv_name}"
+    return f"{named}: " + _renamed_text_advice(csv_name)
+
+
+def _renamed_text_advice(csv_name: str) -> str:
+    """What an audit file of text under another suffix than ``.csv`` (``audits-fay.tsv``,
+    Excel's Unicode Text ``.txt``) is told, in a date's folder and in a configured source's
+    audits folder alike: to rename it ``csv_name``, its delimiter being sniffed."""
     return (
-        "audits are read from CSV files named audits.csv or audits-<name>.csv (save the "
-        "workbook as CSV under such a name)"
+        "if it is CSV or tab-separated text, such as Excel's Unicode Text, rename it "
+        f"{csv_name} (its delimiter, a tab or a comma, is found by itself)"
     )
 
 

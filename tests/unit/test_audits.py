@@ -546,7 +546,8 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     ) in text
     assert (
         "audits.xlsx is not read: audits are read from CSV files named audits.csv or "
-        "audits-<name>.csv (save the workbook as CSV under such a name)"
+        "audits-<name>.csv; a date's folder reads no workbook (a configured source's "
+        "audits/<source>/ does): save the workbook as CSV under such a name"
     ) in text
     assert "raw/audits.csv is not read: audits are read from raw/<date>/audits.csv" in text
     assert text.splitlines()[0].startswith(

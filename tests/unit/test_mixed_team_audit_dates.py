@@ -107,3 +107,42 @@ def test_a_row_with_two_problems_is_set_aside_with_both(tmp_path: Path) -> None:
     accounting = audit_accounting(read, clean, pl.Series("record_id", [], pl.String))
     assert accounting["rows_read"] == 4 and accounting["used"] == 1
     assert f"audits-dee.csv line 4 (R3): {reasons[4]}" in accounting_text(accounting)
+
+
+def test_a_tab_separated_audit_file_in_a_date_folder_is_told_to_be_renamed(
+    tmp_path: Path,
+) -> None:
+    """A ``.tsv`` in the sample's ``raw/<date>/`` was told to "save the workbook as CSV": it
+    is no workbook, and renamed ``audits-fay.csv`` it is read (its tab sniffed). A source's
+    audits folder says the same of the same file, in the same words."""
+    from servicelens.ingest.audits import (
+        audit_files,
+        misplaced_advice,
+        misplaced_audit_files,
+        source_audit_files,
+    )
+
+    raw = tmp_path / "raw"
+    tsv = _write(
+        raw / "2026-12-03",
+        "audits-fay.tsv",
+        "response_id\troot_cause\taudited_at\tauditor\nR1\tperceived\t2026-12-01 10:00\tfay\n",
+    )
+    workbook = _write(raw / "2026-12-03", "audits-gus.xlsx", "")
+    assert misplaced_audit_files(raw) == [str(tsv), str(workbook)]
+    advice = misplaced_advice(str(tsv))
+    assert advice == (
+        "audits are read from CSV files named audits.csv or audits-<name>.csv: if it is CSV or "
+        "tab-separated text, such as Excel's Unicode Text, rename it audits-fay.csv (its "
+        "delimiter, a tab or a comma, is found by itself)"
+    )
+    assert "workbook" not in advice
+    assert "a date's folder reads no workbook" in misplaced_advice(str(workbook))
+    in_source = _write(tmp_path / "audits" / "acme", "audits-fay.tsv", tsv.read_text())
+    assert misplaced_advice(str(in_source)).endswith(advice.split(": ", 1)[1])
+    # Renamed as told, every row is read.
+    tsv.rename(tsv.with_suffix(".csv"))
+    workbook.unlink()
+    assert misplaced_audit_files(raw) == [] and source_audit_files(tmp_path / "audits") == []
+    read = read_audit_files(audit_files(raw), "UTC", NOW)
+    assert _where(read.audits) == {"R1": ("audits-fay.csv", 2)}
