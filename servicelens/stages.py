@@ -1170,6 +1170,7 @@ def audited_ids(settings: Settings, day: date) -> tuple[pl.Series, pl.Series]:
             key,
             settings.timezone,
             settings.audit_date_order,
+            str(settings.clean_dir),
             order_advice=date_order_advice(settings),
         )
         ids = read.audits.get_column("response_id")
@@ -1567,7 +1568,14 @@ def _audits_of(
     date's scoring while the clean layer grows (each date published changes ``clean``),
     and decoding every response's attributes each time would grow with it."""
     files = [as_path(k[0]) for k in key]
-    read = read_audit_files(files, timezone, date_order=date_order, order_advice=order_advice)
+    submitted_of = _submitted_of(clean_dir) if clean_dir else None
+    read = read_audit_files(
+        files,
+        timezone,
+        date_order=date_order,
+        order_advice=order_advice,
+        submitted_of=submitted_of,
+    )
     if not clean:
         return read
     named = pl.concat(
@@ -1599,8 +1607,39 @@ def _audits_of(
     candidates = layer.select(wanted).filter(pl.any_horizontal(holds)).collect()
     other = other_response_ids(candidates).filter(pl.col("other_id").is_in(unknown.implode()))
     return read_audit_files(
-        files, timezone, date_order=date_order, other_ids=other, order_advice=order_advice
+        files,
+        timezone,
+        date_order=date_order,
+        other_ids=other,
+        order_advice=order_advice,
+        submitted_of=submitted_of,
     )
+
+
+def _submitted_of(clean_dir: str) -> Callable[[pl.Series], pl.DataFrame]:
+    """``response_id`` and ``submitted_at`` (UTC) of the responses of the clean layer at
+    ``clean_dir`` whose ids it is given, for an audit file's slashed dates to show their
+    order (``audits.date_order_shown``): looked up only for a file whose dates do not show
+    it otherwise, and only for its ids."""
+
+    def submitted(ids: pl.Series) -> pl.DataFrame:
+        folder = as_path(clean_dir)
+        none = pl.DataFrame(
+            schema={"response_id": pl.String, "submitted_at": pl.Datetime("us", "UTC")}
+        )
+        if not any(folder.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")):
+            return none  # nothing cleaned yet
+        layer = scan_table(folder)
+        if not {"response_id", "submitted_at"} <= set(layer.collect_schema()):
+            return none
+        return (
+            layer.select("response_id", "submitted_at")
+            .filter(pl.col("response_id").is_in(ids.implode()))
+            .unique("response_id", keep="last")
+            .collect()
+        )
+
+    return submitted
 
 
 def read_truth(settings: Settings) -> pl.DataFrame | None:

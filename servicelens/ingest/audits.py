@@ -206,6 +206,11 @@ class AuditRead:
     #: The workbooks read (:func:`_read_audit_workbook`), each with the sheet read: their
     #: rows' ``source_line`` is the sheet's row number.
     sheets: dict[str, str] = field(default_factory=dict)
+    #: The files whose slashed dates were read in an order their own dates show
+    #: (:func:`date_order_shown`), each with ``order`` (day-first | month-first) and ``why``
+    #: (the line that shows it): a team mixes LibreOffice (day-first) and Google Sheets
+    #: (month-first), so each file's order is its own, and the tally says which.
+    date_orders: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def settled(self) -> pl.Series:
         """For each row of ``set_aside``, whether a later audit of its response is in force
@@ -933,6 +938,66 @@ def slashed_date_order(audited_at: pl.Series) -> str:
     return "day-first" if day_first else "month-first" if month_first else ""
 
 
+def date_order_shown(
+    audits: pl.DataFrame,
+    timezone: str,
+    latest_allowed: datetime,
+    submitted_of: Callable[[pl.Series], pl.DataFrame] | None = None,
+) -> tuple[str, str]:
+    """The order one file's slashed dates (``audits``: ``response_id``, ``audited_at`` as
+    text, ``source_line``) are written in, as its own rows show it, and the words saying
+    how: ``day-first`` or ``month-first`` when a date has a day above 12 in the first or
+    second place (:func:`slashed_date_order`), or else when the other order would put one
+    of its dates after ``latest_allowed`` or before its response was submitted
+    (:func:`audited_before_submitted`; ``submitted_of`` gives ``submitted_at`` of the ids it
+    is given, none looked up without it); ``conflicting`` when its rows show both orders
+    (the file's own problem: every ambiguous date of it is set aside saying so); ``""``
+    when nothing shows it, for the declared order to decide. Found by a QA lead's trial:
+    one auditor's LibreOffice saved 05/12/2026, another's Google Sheets 12/6/2026, and the
+    one declared order misread half the team."""
+    slashed = audits.filter(pl.col("audited_at").str.contains(SLASHED).fill_null(False))
+    if slashed.is_empty():
+        return "", ""
+    shown = slashed_date_order(slashed.get_column("audited_at"))
+    if shown:
+        parts = pl.col("audited_at").str.extract_groups(SLASHED)
+        above = parts.struct.field("1" if shown == "day-first" else "2").cast(pl.Int32) > 12
+        line, text = slashed.filter(above).select("source_line", "audited_at").row(0)
+        return shown, f"line {line}'s '{text.strip()}' has a day above 12"
+    readings = slashed.filter(~_same_either_way("audited_at")).with_columns(
+        pl.col("response_id").str.strip_chars(),
+        _four_digit_year("audited_at").alias("_audited_text"),
+    )
+    if readings.is_empty():
+        return "", ""
+    readings = readings.with_columns(
+        parsed_timestamp("_audited_text", timezone, DAY_FIRST_SLASHED).alias("day-first"),
+        parsed_timestamp("_audited_text", timezone, MONTH_FIRST_SLASHED).alias("month-first"),
+    )
+    submitted = pl.DataFrame(
+        schema={"response_id": pl.String, "submitted_at": pl.Datetime("us", "UTC")}
+    )
+    if submitted_of is not None:
+        submitted = submitted_of(readings.get_column("response_id").drop_nulls().unique())
+    readings = readings.join(submitted, "response_id", "left", maintain_order="left")
+    ruled_out: dict[str, str] = {}
+    for order in ("day-first", "month-first"):
+        ahead = pl.col(order) > pl.lit(latest_allowed)
+        early = audited_before_submitted(order)
+        found = readings.filter((ahead | early).fill_null(False))
+        if found.height:
+            line, text, is_ahead = found.select("source_line", "audited_at", ahead).row(0)
+            when = "in the future" if is_ahead else "before its response was submitted"
+            ruled_out[order] = f"line {line}'s '{text.strip()}' read {order} would be {when}"
+    if len(ruled_out) == 2:
+        return "conflicting", "; ".join(ruled_out.values())
+    if ruled_out:
+        ((order, why),) = ruled_out.items()
+        other = "month-first" if order == "day-first" else "day-first"
+        return other, why
+    return "", ""
+
+
 #: A source attribute that names a response's contact, as a contact centre audits by it:
 #: ``ticket_id``, ``case_number``, ``CallRef``, ``ticket``.
 _OTHER_ID_NAME = re.compile(r"(?i)(?:^|[_\s-])(?:id|number|no|ref)$|[a-z]Id$|[a-z]Ref$|ticket")
@@ -1027,6 +1092,7 @@ def read_audit_files(
     date_order: str = "",
     other_ids: pl.DataFrame | None = None,
     order_advice: str = "",
+    submitted_of: Callable[[pl.Series], pl.DataFrame] | None = None,
 ) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
 
@@ -1036,8 +1102,11 @@ def read_audit_files(
     response.
 
     A slashed ``audited_at`` (``03/12/2026``, as a spreadsheet saves it) reads in the order
-    its own file shows (:func:`slashed_date_order`: a date of the file with a day above 12),
-    else in ``date_order`` (``day-first`` or ``month-first``, ``SERVICELENS_AUDIT_DATE_ORDER``),
+    its own file shows (:func:`date_order_shown`: a date of the file with a day above 12, or
+    dates that one order would put in the future or before their response, the responses'
+    ``submitted_at`` given by ``submitted_of``: response ids in, ``response_id`` and
+    ``submitted_at`` (UTC) out), else in ``date_order`` (``day-first`` or ``month-first``,
+    ``SERVICELENS_AUDIT_DATE_ORDER``),
     else it is set aside saying so (found by a trial: a UK team's Excel re-save had every
     audit refused, with no way to declare the order), and how to declare it:
     ``order_advice`` (``configured.date_order_advice`` of the source: the command that
@@ -1065,6 +1134,8 @@ def read_audit_files(
     """
     rows: list[pl.DataFrame] = []
     aside: list[pl.DataFrame] = []
+    date_orders: dict[str, dict[str, str]] = {}
+    latest_allowed = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     unreadable: list[dict[str, str]] = []
     titled: list[dict[str, Any]] = []
     sheets: dict[str, str] = {}
@@ -1080,7 +1151,10 @@ def read_audit_files(
         if header_line is not None:
             titled.append({"file": str(path), "header_line": header_line})
         read_total += read.records_read
-        order = slashed_date_order(read.frame.get_column("audited_at")) or date_order
+        order, why = date_order_shown(read.frame, timezone, latest_allowed, submitted_of)
+        if order in ("day-first", "month-first"):
+            date_orders[str(path)] = {"order": order, "why": why}
+        order = order or date_order
         rows.append(
             read.frame.select(
                 *AUDIT_COLUMNS,
@@ -1103,7 +1177,11 @@ def read_audit_files(
             )
     if not rows:
         return AuditRead(
-            files=[str(f) for f in files], unreadable=unreadable, titled=titled, sheets=sheets
+            files=[str(f) for f in files],
+            unreadable=unreadable,
+            titled=titled,
+            sheets=sheets,
+            date_orders=date_orders,
         )
     every = pl.concat(rows)
     blank = _unfilled(every) & pl.col("response_id").is_not_null()
@@ -1140,7 +1218,6 @@ def read_audit_files(
         for spelt in unknown.drop_nulls().unique().to_list()
         if (found := difflib.get_close_matches(spelt, ROOT_CAUSES, n=1, cutoff=0.6))
     }
-    latest_allowed = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     # A workbook's rows (``sheets``) are read as it is saved: its cells are what QA mends.
     in_a_workbook = pl.col("source_file").is_in(pl.Series(list(sheets), dtype=pl.String).implode())
     # A row's problems with its id, its verdict and its time are each given (a QA lead's
@@ -1406,6 +1483,7 @@ def read_audit_files(
         superseded=superseded,
         titled=titled,
         sheets=sheets,
+        date_orders=date_orders,
         named_by_other_id=named_by_other_id,
     )
 
@@ -1597,6 +1675,8 @@ def audit_accounting(
         # Workbooks read, each with its sheet: their rows' source_line is the sheet's row
         # (only where one was read: the accounting of CSV audits is as it was).
         **({"workbook_sheets": read.sheets} if read.sheets else {}),
+        # Files whose slashed dates were read in the order their own rows show, with why.
+        **({"date_orders_shown": read.date_orders} if read.date_orders else {}),
         # Rows whose id was another id of one response (a ticket's), by the id's name.
         "named_by_another_id": read.named_by_other_id,
         # Files most of whose ids are another configured source's responses.
@@ -2053,6 +2133,8 @@ def accounting_text(accounting: dict[str, Any]) -> str:
             f"; {len(nameless):,} used without an auditor (fill it in: the first is "
             f"{_position(first['source_file'], sheets)} {first['source_line']})"
         )
+    for file, shown in accounting.get("date_orders_shown", {}).items():
+        text += f"; {_short_path(file)} read {shown['order']} ({shown['why']})"
     for titled in accounting.get("read_below_a_title", []):
         above = titled["header_line"] - 1
         unit = "row" if titled["file"] in sheets else "line"

@@ -58,3 +58,22 @@ def test_an_audit_set_aside_leaves_its_item_in_a_new_sources_first_audit_list(
         f"{source.audits_dir / 'qa-fay.csv'} line 3 (N2): was audited before the response was "
         "submitted (audited 2026-11-13, submitted 2026-11-20)" in captured.err
     )
+
+    # Finding 2, through the source's clean layer: a Google Sheets file's 12/1/2026 read
+    # day-first would be 12 January, before its response: the file is month-first, whatever
+    # the (unset) setting, and the tally says so.
+    (source.audits_dir / "qa-bo.csv").write_text(
+        "response_id,root_cause,audited_at,auditor\nN3,perceived,12/1/2026 7:02:00,bo\n"
+    )
+    from servicelens.ingest.audits import accounting_text
+    from servicelens.stages import audit_report, audits_read
+
+    read = audits_read(source)
+    at = {r: str(t)[:16] for r, t in read.audits.select("response_id", "audited_at").iter_rows()}
+    assert at["N3"] == "2026-12-01 07:02"
+    report = audit_report(source)
+    assert report is not None
+    assert (
+        "acme-qualtrics/qa-bo.csv read month-first (line 2's '12/1/2026 7:02:00' read "
+        "day-first would be before its response was submitted)"
+    ) in accounting_text(report)

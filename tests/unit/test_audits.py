@@ -1553,7 +1553,7 @@ def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_pat
     unsure = _write(
         tmp_path,
         "2026-11-21",
-        header + "R3,perceived,03/11/2026 10:00,a\nR6,perceived,04/12/2026 09:07,a\n"
+        header + "R3,perceived,03/11/2026 10:00,a\nR6,perceived,04/11/2026 09:07,a\n"
         # The same day either way: read, whatever the file's order (it was set aside).
         "R7,perceived,04/04/2026 08:30,a\nR8,perceived,11/11/2026,a\n",
     )
@@ -1579,7 +1579,7 @@ def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_pat
         "SERVICELENS_AUDIT_DATE_ORDER=day-first for the generated sample"
     )
     assert (
-        "write it as 2026-12-04 09:07 (day first) or 2026-04-12 09:07 (month first),"
+        "write it as 2026-11-04 09:07 (day first) or 2026-04-11 09:07 (month first),"
         in (reasons["R6"])
     )
     assert (
@@ -2252,8 +2252,18 @@ def test_the_date_order_advice_names_the_registered_copy_and_a_command_that_work
     from servicelens.cli.main import main
     from servicelens.ingest.configured import configured_source
     from servicelens.stages import audit_report
+    from servicelens.storage.partitions import read_partition, write_partition
 
     forms, _ = _two_configured_sources(tmp_path)
+    # A response of January: 1 December and 12 January are both after it and not ahead, so
+    # no date of the file shows its order (trial 97: a date one order puts before its
+    # response shows it, and is read in the other).
+    source = configured_source(forms, "shop-forms")
+    day = date(2026, 11, 20)
+    january = read_partition(source.clean_dir, day).with_columns(
+        pl.lit(datetime(2026, 1, 5, tzinfo=UTC)).alias("submitted_at")
+    )
+    write_partition(january, source.clean_dir, day, dict(january.schema), {}, source.staging_dir)
     definition = tmp_path / "shop-forms.toml"
     (forms.audits_dir / "qa.csv").write_text(
         "response_id,root_cause,audited_at,auditor\ngf-1,perceived,01/12/2026 10:00,ann\n"

@@ -146,3 +146,82 @@ def test_a_tab_separated_audit_file_in_a_date_folder_is_told_to_be_renamed(
     assert misplaced_audit_files(raw) == [] and source_audit_files(tmp_path / "audits") == []
     read = read_audit_files(audit_files(raw), "UTC", NOW)
     assert _where(read.audits) == {"R1": ("audits-fay.csv", 2)}
+
+
+def test_each_file_reads_its_slashed_dates_in_the_order_its_own_dates_show(
+    tmp_path: Path,
+) -> None:
+    """One auditor's LibreOffice saves 05/12/2026 10:15 (day-first), another's Google Sheets
+    12/6/2026 7:02:00 (month-first): the one declared order misread half the team (read
+    day-first, the Sheets rows became "audited 2026-06-12", before their responses). A
+    file's order is what its own dates allow; the setting decides only a file that shows
+    nothing, and a file whose rows contradict each other is set aside saying so."""
+    from servicelens.ingest.audits import accounting_text, audit_accounting
+
+    submitted_at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    calc = _write(
+        tmp_path,
+        "audits-ann.csv",
+        HEADER + "R1,perceived,05/12/2026 10:15,ann\nR2,policy_failure,06/12/2026 08:00,ann\n",
+    )
+    sheets = _write(
+        tmp_path,
+        "audits-bo.csv",
+        HEADER + "R3,perceived,12/6/2026 7:02:00,bo\nR4,perceived,12/1/2026 7:02:00,bo\n",
+    )
+    # Nothing to tell: 3 December and 12 March are both after its response (January's) and
+    # not ahead.
+    unsure = _write(tmp_path, "audits-cy.csv", HEADER + "R5,perceived,03/12/2026,cy\n")
+    both = _write(
+        tmp_path,
+        "audits-dee.csv",
+        HEADER + "R6,perceived,05/12/2026,dee\nR7,perceived,12/6/2026,dee\n",
+    )
+    ids = [f"R{i}" for i in range(1, 8)]
+    clean = pl.DataFrame(
+        {"response_id": ids, "is_negative": [True] * 7, "submitted_at": [submitted_at] * 7}
+    ).with_columns(
+        pl.when(pl.col("response_id") == "R5")
+        .then(pl.lit(datetime(2026, 1, 2, tzinfo=UTC)))
+        .otherwise("submitted_at")
+        .alias("submitted_at")
+    )
+
+    def submitted_of(wanted: pl.Series) -> pl.DataFrame:
+        return clean.filter(pl.col("response_id").is_in(wanted.implode())).select(
+            "response_id", "submitted_at"
+        )
+
+    read = read_audit_files(
+        [calc, sheets, unsure, both],
+        "UTC",
+        NOW,
+        date_order="day-first",
+        submitted_of=submitted_of,
+    )
+    at = {r: str(t)[:16] for r, t in read.audits.select("response_id", "audited_at").iter_rows()}
+    assert at == {
+        "R1": "2026-12-05 10:15",
+        "R2": "2026-12-06 08:00",
+        "R3": "2026-12-06 07:02",
+        "R4": "2026-12-01 07:02",
+        "R5": "2026-12-03 00:00",  # the setting's order
+    }
+    assert _where(read.set_aside) == {"R6": ("audits-dee.csv", 2), "R7": ("audits-dee.csv", 3)}
+    for reason in read.set_aside.get_column("reason"):
+        assert "reads as day/month or as month/day: its file has dates of both orders" in reason
+    assert {Path(f).name: o["order"] for f, o in read.date_orders.items()} == {
+        "audits-ann.csv": "day-first",
+        "audits-bo.csv": "month-first",
+    }
+    # The tally names the order each file was read in, and the line that shows it.
+    text = accounting_text(
+        audit_accounting(read, clean, pl.Series("record_id", [], pl.String))
+    ).splitlines()[0]
+    assert (
+        f"{tmp_path.name}/audits-bo.csv read month-first (line 2's '12/6/2026 7:02:00' read "
+        "day-first would be before its response was submitted)"
+    ) in text
+    assert f"{tmp_path.name}/audits-ann.csv read day-first (line 2's '05/12/2026 10:15'" in text
+    assert "audits-cy.csv read" not in text
+    assert read.rows_read == read.audits.height + read.set_aside.height
