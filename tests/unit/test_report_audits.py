@@ -105,7 +105,13 @@ def test_the_qa_section_and_json_say_where_every_audit_row_went(tmp_path: Path) 
     (folder / "acme-ws - eve.tsv").write_text(header.replace(",", "\t"))
     page, result = render_report(settings, None, datetime(2026, 12, 2, tzinfo=UTC))
     section = page.split('<section id="review-queue">', 1)[1].split("</section>", 1)[0]
-    assert section.startswith('<h2>What QA audits next</h2><p class="na">Not available: ')
+    # No model yet: the first-audit list holds the three responses whose only audits are
+    # dated before them (an audit training does not use closes no item).
+    assert section.startswith(
+        "<h2>What QA audits next</h2><p>No model yet, so nothing is scored: 3 negative "
+        "responses over 1 date(s) have no label"
+    )
+    assert all(f"<td>R0{n}</td>" in section for n in (37, 38, 39))
     tally = result.headline["audits"]
     assert (tally["rows_read"], tally["used"], tally["dated_before_the_response"]) == (43, 37, 3)
     assert tally["set_aside"] == {"root_cause": 2, "audited_at": 1}
@@ -113,8 +119,9 @@ def test_the_qa_section_and_json_say_where_every_audit_row_went(tmp_path: Path) 
     lines = (
         "audits: 43 rows in 2 file(s), 37 used; 3 dated before their response, 2 set aside "
         f"(root_cause), 1 set aside (audited_at); {folder / 'acme-ws - eve.tsv'} is not read: "
-        "audits are read from CSV files named audits.csv or audits-&lt;name&gt;.csv (save the "
-        "workbook as CSV under such a name)",
+        "audits are read from CSV files named audits.csv or audits-&lt;name&gt;.csv: if it is "
+        "CSV or tab-separated text, such as Excel&#x27;s Unicode Text, rename it "
+        "audits-acme-ws - eve.csv (its delimiter, a tab or a comma, is found by itself)",
         "  2026-11-22/audits-eve.csv line 2 (R900): root_cause: &#x27;policy_falure&#x27; is "
         "not one of perceived or policy_failure (did you mean policy_failure?) (and 1 more "
         "like it in this file)",
