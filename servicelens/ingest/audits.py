@@ -1626,7 +1626,9 @@ def audit_accounting(
         read.set_aside.select(pl.col("reason").str.split(":").list.first().alias("kind"))
         .group_by("kind")
         .len()
-        .sort("len", descending=True)
+        # Most first; kinds as many by name: group_by's order is not stable, so two kinds
+        # of equal counts printed in either order from run to run (found by a helper).
+        .sort(["len", "kind"], descending=[True, False])
     )
     return {
         "files": len(read.files),

@@ -2612,3 +2612,29 @@ def test_a_number_in_a_workbooks_date_column_is_told_to_format_the_cells_as_date
     assert reasons["R2"] == serial + (
         "format the column as a date (2026-11-28) before saving the file as CSV"
     )
+
+
+def test_kinds_set_aside_as_often_are_counted_in_the_order_of_their_names(
+    tmp_path: Path,
+) -> None:
+    """The tally lists the kinds of rows set aside most first; kinds set aside as often
+    came in either order from run to run (polars' group_by keeps no order): by name now."""
+    from servicelens.ingest.audits import audit_accounting, audit_files, read_audit_files
+
+    _write(
+        tmp_path,
+        "2026-11-30",
+        "response_id,root_cause,audited_at,auditor\n"
+        + "".join(
+            f"R{n},percieved,2026-11-30 09:00,a\nR{n + 50},perceived,soon,a\n" for n in (1, 2)
+        ),
+    )
+    clean = pl.DataFrame(
+        {"response_id": [f"R{n}" for n in range(1, 60)], "is_negative": [True] * 59}
+    )
+    orders = set()
+    for _ in range(20):
+        read = read_audit_files(audit_files(tmp_path / "raw"), "UTC", NOW)
+        accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+        orders.add(tuple(accounting["set_aside"]))
+    assert orders == {("audited_at", "root_cause")}, orders
