@@ -33,7 +33,7 @@ def cluster() -> Iterator[object]:
         processes=True,
         host="127.0.0.1",
         scheduler_port=0,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # None still binds 8787, warning when it is taken
         memory_limit="1.5GiB",
     ) as running:
         yield running
@@ -169,7 +169,7 @@ def cluster_of_another_machine() -> Iterator[object]:
         processes=True,
         host="127.0.0.1",
         scheduler_port=0,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # None still binds 8787, warning when it is taken
         memory_limit="1.5GiB",
         env={"SERVICELENS_AGENT_KEY": "a-key-of-that-machine", "PREFECT_API_URL": OTHER_API},
     ) as running:
