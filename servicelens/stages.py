@@ -1903,6 +1903,35 @@ def row_place(definition: SourceDefinition) -> str:
     return f"sheet {read.sheet!r} row" if isinstance(read.sheet, str) else "row"
 
 
+def row_place_of(
+    file: pl.Expr,
+    definition: SourceDefinition,
+    landed: pl.DataFrame,
+    settings: Settings,
+    period: date | None,
+) -> pl.Expr:
+    """What a reason calls the place of a row of the delivery ``file`` (a String expression
+    naming its raw copy, as ``source_file`` does) before its number: ``sheet 'Umfrage' row``
+    for a workbook, on the sheet its rows were read from (``source_sheet`` of ``landed``,
+    the partition's landed rows, or ``by_sheet`` of the partition's ``superseded_elsewhere``
+    entries for a delivery landed in another one); else :func:`row_place`'s word (rows
+    landed before the sheet was kept). Found by a trial: a workbook source whose definition
+    left ``sheet`` at 0 was told "superseded by row 3", and its sheet had to be guessed."""
+    sheets: dict[str, str] = {}
+    if "source_sheet" in landed.columns:
+        named = landed.select("source_file", "source_sheet").drop_nulls().unique()
+        sheets.update(named.iter_rows())
+    manifest = read_manifest(settings.landed_dir, period) if period is not None else None
+    for entry in (manifest or {}).get("superseded_elsewhere", []):
+        if entry.get("by_sheet"):
+            sheets[entry["by_file"]] = entry["by_sheet"]
+    return file.replace_strict(
+        {name: f"sheet {sheet!r} row" for name, sheet in sheets.items()},
+        default=pl.lit(row_place(definition)),
+        return_dtype=pl.String,
+    )
+
+
 def _pseudonymised(frame: pl.DataFrame, column: str, key: bytes) -> pl.DataFrame:
     """Agent ids replaced by their keyed pseudonym (``agent-<12 hex>``, HMAC-SHA256 under the
     settings' agent key, as in the agent outcomes): one agent keeps one pseudonym across
@@ -2084,16 +2113,19 @@ def validate_landed_rows(
         _typed(excluded.drop("survey_date"), settings, definition) if excluded.height else None
     )
     # A workbook's rows are named as Excel shows them (a trial's workbook was told "line 3"),
-    # on the definition's sheet when it names one; source_line holds the row.
-    place = row_place(definition)
+    # on the sheet each delivery's rows were read from; source_line holds the row.
+    place = functools.partial(
+        row_place_of, definition=definition, landed=landed, settings=settings, period=period
+    )
     copy_reason = (
         # The line after the kind's name, as "duplicate delivery: ..." has it: the report
         # counts reasons by the words before the colon (a trial's report had a row per
         # "exact duplicate of line 13").
-        f"exact duplicate: the same answers as {place} {{}}{{}}, so the same derived id"
+        "exact duplicate: the same answers as {} {}{}, so the same derived id"
         if definition.columns["response_id"].derive
-        else f"duplicate delivery: superseded by {place} {{}}{{}}"
+        else "duplicate delivery: superseded by {} {}{}"
     )
+    by_place = place(pl.col("superseded_by_file"))
     # The line is in another delivery: named as it was delivered, and by its raw copy
     # when both deliveries had the same name (a trial read "superseded by line 7 of
     # calls-q1.csv" in calls-q1.csv and could not tell which of the two was meant).
@@ -2127,11 +2159,12 @@ def validate_landed_rows(
             replaced_rejects.with_columns(
                 pl.concat_list(
                     pl.when(pl.col("by_partition").is_null())
-                    .then(formatted_text(copy_reason, "superseded_by_line", other_file))
+                    .then(formatted_text(copy_reason, by_place, "superseded_by_line", other_file))
                     .otherwise(
                         formatted_text(
-                            f"duplicate delivery: superseded by {place} {{}} of {{}}, a later "
+                            "duplicate delivery: superseded by {} {} of {}, a later "
                             "delivery that dates it {}",
+                            by_place,
                             "superseded_by_line",
                             by_name,
                             "by_partition",
@@ -2154,7 +2187,7 @@ def validate_landed_rows(
         _landed_quarantine(
             copies.with_columns(
                 pl.concat_list(
-                    formatted_text(copy_reason, "superseded_by_line", other_file)
+                    formatted_text(copy_reason, by_place, "superseded_by_line", other_file)
                     + pl.when(pl.col("by_set_aside"))
                     .then(pl.lit(SUPERSEDED_BY_A_SET_ASIDE_COPY))
                     .otherwise(pl.lit("")),
@@ -2222,7 +2255,7 @@ def validate_landed_rows(
                 _superseded_reasons(
                     superseded,
                     failed,
-                    formatted_text(copy_reason, "superseded_by_line", other_file),
+                    formatted_text(copy_reason, by_place, "superseded_by_line", other_file),
                 ),
                 period,
                 source,
@@ -2232,8 +2265,9 @@ def validate_landed_rows(
                 moved.with_columns(
                     pl.concat_list(
                         formatted_text(
-                            f"duplicate delivery: superseded by {place} {{}} of {{}}, a later "
+                            "duplicate delivery: superseded by {} {} of {}, a later "
                             "delivery that dates it {}",
+                            place(pl.col("by_file")),
                             "by_line",
                             pl.col("by_file").str.extract(DELIVERED_NAME),
                             "by_partition",
@@ -2252,7 +2286,8 @@ def validate_landed_rows(
                     later_set_aside.with_columns(
                         pl.concat_list(
                             formatted_text(
-                                f"duplicate delivery: superseded by {place} {{}}{{}}",
+                                "duplicate delivery: superseded by {} {}{}",
+                                by_place,
                                 "superseded_by_line",
                                 other_file,
                             )

@@ -169,6 +169,10 @@ LANDED_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "source_file": pl.String(),
     "source_line": pl.Int64(),
+    #: The sheet a workbook's row was read from (its ``source_line`` is the row Excel shows
+    #: there): reasons naming the row say "sheet 'Umfrage' row 4". Null for a CSV or JSON
+    #: delivery, and in rows landed before the column existed.
+    "source_sheet": pl.String(),
     #: The export's timezone for its naive local times (the definition's, or its header's).
     "timezone": pl.String(),
     #: sha256 of the delivery file the row came from.

@@ -517,6 +517,7 @@ def landed_rows(
         pl.lit(read.path).alias("source_file"),
     )
     rows = pl.concat([frame, rejects], how="diagonal_relaxed").with_columns(
+        pl.lit(read.sheet, pl.String).alias("source_sheet"),
         pl.lit(sha256).alias("delivery"),
         pl.lit(landed_at).cast(pl.Datetime("us", "UTC")).alias("landed_at"),
     )
@@ -1364,7 +1365,8 @@ def _superseded_elsewhere(
     response's date lands it in another partition than the copy it replaces, where the
     clean layer's superseding of copies (``transforms.clean.split_superseded_deliveries``)
     cannot see both. Each entry names the older copy (``file``, ``line``) and the newer one
-    (``by_file``, ``by_line``, ``by_partition``, ``delivery``). Only rows landed before this
+    (``by_file``, ``by_line``, ``by_sheet``: a workbook's sheet, ``by_partition``,
+    ``delivery``). Only rows landed before this
     delivery was first landed are older (a delivery landed again keeps its first time).
 
     Found by a trial: the corrected copy was quarantined as already accepted under the old
@@ -1374,7 +1376,13 @@ def _superseded_elsewhere(
         pl.col("reject").is_null()
         & pl.col("excluded").is_null()
         & pl.col("response_id").is_not_null()
-    ).select("response_id", "_period", "landed_at", pl.col("source_line").alias("by_line"))
+    ).select(
+        "response_id",
+        "_period",
+        "landed_at",
+        pl.col("source_line").alias("by_line"),
+        pl.col("source_sheet").alias("by_sheet"),
+    )
     if wanted.is_empty() or not any(
         settings.landed_dir.glob(f"{PARTITION_COLUMN}=*/{PARTITION_FILE}")
     ):
@@ -1402,6 +1410,9 @@ def _superseded_elsewhere(
                 "line": row["source_line"],
                 "by_file": target,
                 "by_line": row["by_line"],
+                # A workbook's sheet, so the older copy's reason names the row where Excel
+                # shows it (None for a CSV).
+                "by_sheet": row["by_sheet"],
                 "by_partition": row["_period"].isoformat(),
                 "delivery": sha,
             }

@@ -6,8 +6,8 @@ Every quarantined row carries one or more reasons, in one of these forms:
   could not be split into fields (``servicelens/ingest/readers.py``);
 * ``duplicate delivery: superseded by line 2873``: an earlier copy of a response, in an
   earlier delivery or on an earlier line of the same file, replaced by the later copy on
-  that line (``servicelens/stages.py``; a workbook's ``row 2873``, or ``sheet 'Umfrage'
-  row 2873``), with ``, which failed its checks
+  that line (``servicelens/stages.py``; a workbook's ``sheet 'Umfrage' row 2873``, on the
+  sheet that delivery was read from), with ``, which failed its checks
   ...`` after it when that copy was quarantined too;
 * ``exact duplicate: the same answers as line 11, ...``: a row whose derived id (made from
   its answers) another line of the same file has (``servicelens/stages.py``);

@@ -300,8 +300,12 @@ def test_a_workbook_run_names_its_rows_by_sheet_and_row(
     # stays, its re-delivery unreadable.
     assert sorted(kept) == [("A-70001", 3), ("A-70002", 4), ("A-70003", 5)]
     assert quarantined == {
-        ("umfrage-1.xlsx", 3): ["duplicate delivery: superseded by row 3 of umfrage-2.xlsx"],
-        ("umfrage-1.xlsx", 5): ["duplicate delivery: superseded by row 5 of umfrage-2.xlsx"],
+        ("umfrage-1.xlsx", 3): [
+            "duplicate delivery: superseded by sheet 'Umfrage' row 3 of umfrage-2.xlsx"
+        ],
+        ("umfrage-1.xlsx", 5): [
+            "duplicate delivery: superseded by sheet 'Umfrage' row 5 of umfrage-2.xlsx"
+        ],
         ("umfrage-1.xlsx", 6): [
             "channel: 'Fax' is not a known channel (phone, chat, email, store, web); map the "
             "word the export uses to one of these with values on channel in [columns] of the "
@@ -326,3 +330,59 @@ def test_a_workbook_run_names_its_rows_by_sheet_and_row(
     out = capsys.readouterr().out
     assert "header in sheet 'Umfrage' row 2," in out and "header line" not in out
     assert "\n  row 4 (A-70002): submitted_at: '02.11.2026 9 Uhr'" in out and "\n  line " not in out
+
+
+def test_a_workbook_whose_definition_names_no_sheet_names_the_sheet_in_every_reason(
+    tmp_path: Path,
+) -> None:
+    """A definition leaving ``sheet`` at 0 was told "superseded by row 6": the landed rows
+    kept no sheet, so only a definition naming its sheet got it in the reasons. The sheet
+    each delivery was read from is named, in one file, across deliveries and across
+    partitions (a correction that moves a response to another date)."""
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import validate_landed_day
+
+    definition = _definition(tmp_path, 'format = "xlsx"')
+    first, second = tmp_path / "umfrage-1.xlsx", tmp_path / "umfrage-2.xlsx"
+    import xlsxwriter
+
+    corrected = list(ROWS[1])
+    corrected[2] = "03.11.2026 09:02"  # A-70002 moves to the 3rd
+    for target, sheet_name, rows in (
+        (first, "Umfrage", [ROWS[0], ROWS[1], ROWS[0]]),
+        (second, "Export", [corrected]),
+    ):
+        book = xlsxwriter.Workbook(str(target))
+        sheet = book.add_worksheet(sheet_name)
+        sheet.write_row(0, 0, HEADER)
+        for i, row in enumerate(rows, start=1):
+            sheet.write_row(i, 0, row)
+        book.close()
+
+    got = _ingest(definition, first, tmp_path)
+    assert got.quarantine.select("source_line", "reasons").rows() == [
+        (2, ["duplicate delivery: superseded by sheet 'Umfrage' row 4"])
+    ]
+
+    base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
+    loaded = load_definition(str(definition))
+    source = base.for_source(loaded.name, str(definition))
+    land_delivery(source, loaded, first, datetime(2026, 11, 20, 9, tzinfo=UTC))
+    land_delivery(source, loaded, second, datetime(2026, 11, 21, 9, tzinfo=UTC))
+    quarantined: dict[tuple[str, int], list[str]] = {}
+    read = kept = 0
+    for day in (2, 3):
+        validated = validate_landed_day(source, date(2026, 11, day), f"d{day}", NOW)
+        counts = validated.counts
+        assert counts.surveys_read == counts.kept + counts.quarantined
+        read, kept = read + counts.surveys_read, kept + counts.kept
+        for row in validated.quarantine().iter_rows(named=True):
+            quarantined[(Path(row["source_file"]).name[13:], row["source_line"])] = row["reasons"]
+    assert (read, kept) == (4, 2)
+    assert quarantined == {
+        ("umfrage-1.xlsx", 2): ["duplicate delivery: superseded by sheet 'Umfrage' row 4"],
+        ("umfrage-1.xlsx", 3): [
+            "duplicate delivery: superseded by sheet 'Export' row 2 of umfrage-2.xlsx, a later "
+            "delivery that dates it 2026-11-03"
+        ],
+    }
