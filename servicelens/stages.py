@@ -1978,7 +1978,7 @@ def ingest_export(
         # alone has them, and its batch check says it has no rows).
         raise BatchError(f"{path}: the file has no records (an empty list); nothing to read")
     mapped = map_export(definition, read, settings.timezone, require_label)
-    refuse_the_other_day_order(mapped.frame, definition, str(path))
+    refuse_the_other_day_order(mapped.frame, definition, str(path), mapped.read.sheet)
     _check_batch(definition, mapped, docs_dir)
     rows = landed_rows(mapped, settings, definition, "(not landed)", now)
     clean, quarantine, counts = validate_landed_rows(

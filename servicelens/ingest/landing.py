@@ -968,7 +968,7 @@ def land_delivery(
                 complete=definition.read.format != "csv",
             )
         mapped = map_export(definition, read, settings.timezone)
-        refuse_the_other_day_order(mapped.frame, definition, str(file))
+        refuse_the_other_day_order(mapped.frame, definition, str(file), mapped.read.sheet)
     except EmptyDelivery as empty:
         if not empty.complete and not seen:
             target.unlink(missing_ok=True)
@@ -1459,14 +1459,16 @@ def _day_month_format(
 
 
 def refuse_the_other_day_order(
-    frame: pl.DataFrame, definition: SourceDefinition, where: str
+    frame: pl.DataFrame, definition: SourceDefinition, where: str, sheet: str | None = None
 ) -> None:
     """Raise :class:`DefinitionError` when an export writes its times with day and month the
     other way round from the definition's format holding both (``frame``'s ``submitted_at``
     text, and ``source_line``; :func:`_day_month_format`): at least
     :data:`OTHER_DAY_ORDER_MIN_ROWS` times read only swapped and none reads only as
     declared, or every time reads both ways and :func:`_day_first_span` finds them spread
-    over months as declared but within a month swapped. ``where`` names the file.
+    over months as declared but within a month swapped. ``where`` names the file, and
+    ``sheet`` a workbook's sheet read: its rows are named as Excel shows them ("sheet
+    'Umfrage' row 4"; a trial's workbook was told "line 4").
 
     Found by a trial: a day-first call-centre export saved again with US settings (month
     first) landed its 13th and 31st days as quarantined and every other row as kept,
@@ -1497,7 +1499,7 @@ def refuse_the_other_day_order(
         return
     order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
     if only_swapped.height < OTHER_DAY_ORDER_MIN_ROWS:
-        _refuse_the_same_day_of_each_month(read, declared, swapped, where, order)
+        _refuse_the_same_day_of_each_month(read, declared, swapped, where, order, sheet)
         return
     line, text = only_swapped.select("source_line", "text").row(0)
     both = read.filter(as_declared & as_swapped).height
@@ -1510,7 +1512,8 @@ def refuse_the_other_day_order(
         else "Nothing of it is landed"
     )
     raise DefinitionError(
-        f"{where}: line {line}: submitted_at {text!r} reads only as {swapped}, as do "
+        f"{where}: {_lines_named([line], sheet)}: submitted_at {text!r} reads only as "
+        f"{swapped}, as do "
         f"{only_swapped.height - 1} more of its times, and none reads only as the "
         f"definition's {declared}: this export writes the {order} first. {misdated}: "
         f'declare format = "{swapped}" for submitted_at in the definition '
@@ -1520,14 +1523,19 @@ def refuse_the_other_day_order(
 
 
 def _refuse_the_same_day_of_each_month(
-    read: pl.DataFrame, declared: str, swapped: str, where: str, order: str
+    read: pl.DataFrame,
+    declared: str,
+    swapped: str,
+    where: str,
+    order: str,
+    sheet: str | None = None,
 ) -> None:
     """Raise :class:`DefinitionError` when every time of an export that reads at all reads
     both ways round (``read``: its ``source_line``, ``text``, and the time as the format
     ``declared`` and as ``swapped`` read it, null where they fail) and :func:`_day_first_span`
     finds them spread over months as declared but within a month swapped: the export
     writes the ``order`` ("day" or "month") first, against the definition's format
-    (:func:`_day_month_format`). ``where`` names the file.
+    (:func:`_day_month_format`). ``where`` names the file, ``sheet`` a workbook's sheet.
 
     Found by trials: a week of a day-first export read month-first was kept as the 3rd of
     January to August; a March call log saved again by a US-locale Excel (``3/11/2021``)
@@ -1541,7 +1549,8 @@ def _refuse_the_same_day_of_each_month(
         return
     line, text = read.drop_nulls("declared").select("source_line", "text").row(0)
     raise DefinitionError(
-        f"{where}: line {line}: submitted_at {text!r} reads either way round, as does every "
+        f"{where}: {_lines_named([line], sheet)}: submitted_at {text!r} reads either way "
+        "round, as does every "
         f"time of this export: as the definition's {declared} they spread over "
         f"{span['span']}, the same days of different months, and as {swapped} they "
         f"fall within {span['swapped_span']}: this export writes the {order} first. Nothing "

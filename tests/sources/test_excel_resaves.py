@@ -386,3 +386,55 @@ def test_a_workbook_whose_definition_names_no_sheet_names_the_sheet_in_every_rea
             "delivery that dates it 2026-11-03"
         ],
     }
+
+
+@pytest.mark.parametrize(
+    ("declared", "times", "said"),
+    [
+        # Month first (13th to 22nd of November) against a day-first definition.
+        (
+            "%d/%m/%Y %H:%M",
+            [f"11/{day}/2026 08:14" for day in range(13, 23)],
+            "sheet 'Umfrage' row 2: submitted_at '11/13/2026 08:14' reads only as "
+            "%m/%d/%Y %H:%M, as do 9 more of its times",
+        ),
+        # A week written day first (1st to 8th of March) against a month-first definition.
+        (
+            "%m/%d/%Y %H:%M",
+            [f"0{day}/03/2026 08:14" for day in range(1, 9)],
+            "sheet 'Umfrage' row 2: submitted_at '01/03/2026 08:14' reads either way round, "
+            "as does every time of this export",
+        ),
+    ],
+)
+def test_a_workbook_whose_dates_are_the_other_way_round_is_refused_naming_sheet_and_row(
+    tmp_path: Path, declared: str, times: list[str], said: str
+) -> None:
+    """The refusal of a workbook whose slashed dates cannot be in the definition's order
+    said "line 2": no one finds a line in Excel. Landing and ``sources check`` (through
+    ``ingest_export``) both refuse it, nothing landed."""
+    import xlsxwriter
+
+    from servicelens.ingest.landing import land_delivery
+
+    definition = _definition(tmp_path, 'format = "xlsx"')
+    text = definition.read_text(encoding="utf-8").replace("%d.%m.%Y %H:%M", declared)
+    definition.write_text(text, encoding="utf-8")
+    export = tmp_path / "umfrage.xlsx"
+    book = xlsxwriter.Workbook(str(export))
+    sheet = book.add_worksheet("Umfrage")
+    sheet.write_row(0, 0, HEADER)
+    for i, time in enumerate(times, start=1):
+        sheet.write_row(i, 0, [f"A-{i}", ROWS[0][1], time, *ROWS[0][3:]])
+    book.close()
+
+    loaded = load_definition(str(definition))
+    settings = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
+    source = settings.for_source(loaded.name, str(definition))
+    with pytest.raises(DefinitionError) as refused:
+        land_delivery(source, loaded, export, datetime(2026, 11, 30, 9, tzinfo=UTC))
+    assert str(refused.value).startswith(f"{export}: {said}")
+    assert not any(source.landed_dir.glob("*/*.parquet"))
+    with pytest.raises(DefinitionError) as checked:
+        _ingest(definition, export, tmp_path)
+    assert str(checked.value).startswith(f"{export}: {said}")
