@@ -493,7 +493,11 @@ def check_definition(
         .select(shown)
         .with_columns(pl.col(pl.Datetime("us", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
         .to_dicts(),
-        "quarantined": ingested.quarantine.select("source_line", "record_id", "reasons").to_dicts(),
+        # Each row's sheet beside its row (null for a CSV or JSON export): a row number alone
+        # was read without the sheet it is on.
+        "quarantined": ingested.quarantine.select(
+            "source_line", pl.lit(read.sheet, pl.String).alias("sheet"), "record_id", "reasons"
+        ).to_dicts(),
         "labels": {
             "labelled": ingested.clean.get_column("label").is_not_null().sum(),
             "unmapped": ingested.mapped.unmapped_labels,
@@ -609,13 +613,12 @@ def _preview_text(preview: dict[str, Any]) -> str:
         f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
         f"(read = kept + quarantined), negatives {counts['negatives']}",
     ]
-    # A workbook's rows are named as Excel shows them: on its sheet, by row.
-    unit = "line" if preview["sheet"] is None else "row"
+    # A workbook's rows are named as Excel shows them: on its sheet, by row (a trial's
+    # quarantined rows read "row 7" with the sheet said only above them).
+    unit = "line" if preview["sheet"] is None else f"sheet {preview['sheet']!r} row"
     if title := preview.get("title"):
         # Said, not only done: the header is then one line further down than sent.
         where = f"{unit} {title['line']}"
-        if preview["sheet"] is not None:
-            where = f"sheet {preview['sheet']!r} {where}"
         lines.insert(2, f"{where} skipped as a title above the header ({title['text'][:80]!r})")
     # --rows 0 shows none of the kept rows: no "(none kept)" beside a count of kept rows
     # (a trial read "first 0 rows as mapped: (none kept)" with 20 kept).

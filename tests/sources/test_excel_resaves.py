@@ -5,6 +5,7 @@ the line or row the file shows it on."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -198,7 +199,18 @@ def test_a_workbook_with_a_title_above_its_header_reads_every_row_at_its_sheet_r
         "sheet 'Umfrage' row 1 skipped as a title above the header "
         "('Kundenumfrage November 2026 – Export')"
     ) in out
-    assert "\n  row 7 (Summe): " in out and "\n  line " not in out
+    # Every quarantined row on its sheet, as Excel shows it (it said "row 7" alone).
+    assert "\n  sheet 'Umfrage' row 6 (A-70004): channel: 'Fax'" in out
+    assert "\n  sheet 'Umfrage' row 7 (Summe): " in out
+    assert "\n  line " not in out and "\n  row " not in out
+
+    assert main([*args, "--json", str(export)]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["counts"]["read"] == checked["counts"]["kept"] + len(checked["quarantined"])
+    assert [(q["sheet"], q["source_line"], q["record_id"]) for q in checked["quarantined"]] == [
+        ("Umfrage", 6, "A-70004"),
+        ("Umfrage", 7, "Summe"),
+    ]
 
 
 def test_a_workbook_missing_columns_below_its_title_names_the_sheet_and_row(
@@ -329,7 +341,8 @@ def test_a_workbook_run_names_its_rows_by_sheet_and_row(
     assert main([*args, str(second)]) == 0
     out = capsys.readouterr().out
     assert "header in sheet 'Umfrage' row 2," in out and "header line" not in out
-    assert "\n  row 4 (A-70002): submitted_at: '02.11.2026 9 Uhr'" in out and "\n  line " not in out
+    assert "\n  sheet 'Umfrage' row 4 (A-70002): submitted_at: '02.11.2026 9 Uhr'" in out
+    assert "\n  line " not in out and "\n  row " not in out
 
 
 def test_a_workbook_whose_definition_names_no_sheet_names_the_sheet_in_every_reason(
