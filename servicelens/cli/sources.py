@@ -460,6 +460,7 @@ def check_definition(
     import polars as pl
 
     from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import short_ids_notes
     from servicelens.ingest.mapping import read_columns
     from servicelens.stages import ingest_export
 
@@ -516,6 +517,8 @@ def check_definition(
         # A never_store entry naming no column of the export is most likely misspelt: the
         # column it meant is stored if something maps it (found by a trial: accepted).
         "never_store_unmatched": unmatched_columns(definition.never_store, read.header),
+        # Ids that most likely lost their leading zeros in a spreadsheet: kept, and told.
+        "short_ids": short_ids_notes(file, ingested.mapped.frame, ingested.mapped.exported_as),
         "export_columns": named_in_reasons(
             ingested.quarantine.get_column("reasons").explode().drop_nulls().to_list(),
             ingested.mapped.exported_as,
@@ -651,6 +654,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
             "export's header: a personal column that is misspelt there is not kept out of "
             "the clean layer if the definition maps it",
         ]
+    for note in preview["short_ids"]:
+        lines += ["", note]
     if preview["quarantined"]:
         quarantined = preview["quarantined"]
         plural = "" if len(quarantined) == 1 else "s"

@@ -74,7 +74,14 @@ from servicelens.storage.partitions import (
     write_partition,
 )
 from servicelens.validation.expectations import CLOCK_SKEW, REPEATED_ID, SCIENTIFIC_ID
-from transforms.clean import ParseOptions, dating_timestamp, normalised_text, survey_day
+from transforms.clean import (
+    ParseOptions,
+    ShortIds,
+    dating_timestamp,
+    ids_short_of_their_width,
+    normalised_text,
+    survey_day,
+)
 from transforms.formatting import formatted_text
 from transforms.pii import redact_pii, redact_pii_by_value
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
@@ -142,6 +149,9 @@ class Landing:
     #: The sheet read, for a workbook: its notes name rows as Excel shows them
     #: (``sheet 'Umfrage' row 4``), not by line (:attr:`RawRead.sheet`).
     sheet: str | None = None
+    #: Id columns some of whose ids most likely lost their leading zeros in a spreadsheet
+    #: (:func:`short_ids_notes`), each with the export's name for it: kept, and said.
+    short_ids: list[str] = field(default_factory=list)
     #: Rows of a delivery of a source without response ids that re-save responses landed
     #: before (:func:`resaved_copies`): every one of its rows did, so they took the earlier
     #: copies' ids and replace them, as a re-delivery does.
@@ -289,7 +299,45 @@ class Landing:
                 f"the date the delivery was landed, {day.isoformat()}, not a survey date of "
                 f"{'its' if one else 'their'} own"
             )
+        notes += self.short_ids
         return notes
+
+
+#: The id columns whose leading zeros a spreadsheet may drop (a derived response id, made
+#: from the answers, is hex: never all digits, so never told).
+ZERO_PADDED_ID_COLUMNS = ("response_id", "interaction_id", "customer_id")
+
+
+def short_ids_notes(
+    file: str, frame: pl.DataFrame, exported_as: dict[str, tuple[str, ...]]
+) -> list[str]:
+    """What a run and ``sources check`` say of a delivery (``file``, its mapped ``frame``,
+    ``exported_as`` the export's column names of each canonical one) whose id columns
+    (:data:`ZERO_PADDED_ID_COLUMNS`) hold ids shorter than most, in a column whose ids are
+    padded with zeros (:func:`transforms.clean.ids_short_of_their_width`): one note a
+    column, naming the file, the column, how many rows, two examples and what to do. The
+    rows are kept: such an id may be genuinely short."""
+    found = ids_short_of_their_width(frame, ZERO_PADDED_ID_COLUMNS)
+    return [
+        _short_ids_note(Path(file).name, column, exported_as.get(column, ()), short)
+        for column, short in found.items()
+    ]
+
+
+def _short_ids_note(file: str, column: str, exported: tuple[str, ...], short: ShortIds) -> str:
+    named = " + ".join(map(repr, exported)) or repr(column)
+    one = short.count == 1
+    examples = ", ".join(f"{e!r} (likely {e.zfill(short.width)!r})" for e in short.examples)
+    return (
+        f"{file}: column {named} ({column}): {short.count:,} "
+        f"{'id has' if one else 'ids have'} fewer digits than the column's other ids, which "
+        f"have {short.width} with leading zeros (e.g. {examples}): a spreadsheet most likely "
+        f"dropped {'its' if one else 'their'} leading zeros when the file was saved, so "
+        f"{'it does' if one else 'they do'} not match the same id{'' if one else 's'} "
+        "elsewhere (an interaction, an earlier delivery). Kept as delivered; if the zeros "
+        "were lost, format the column as Text in Excel before saving (or export the file "
+        "again from the source) and deliver it again"
+    )
 
 
 #: Lines a landing note names before "and N more".
@@ -998,6 +1046,7 @@ def land_delivery(
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     result.sheet = read.sheet
+    result.short_ids = short_ids_notes(str(file), mapped.frame, mapped.exported_as)
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
     if lines := [r.line for r, day in zip(read.rejects, reject_dates, strict=True) if day is None]:
         delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()

@@ -451,3 +451,60 @@ def test_a_workbook_whose_dates_are_the_other_way_round_is_refused_naming_sheet_
     with pytest.raises(DefinitionError) as checked:
         _ingest(definition, export, tmp_path)
     assert str(checked.value).startswith(f"{export}: {said}")
+
+
+def test_ids_that_lost_their_leading_zeros_are_kept_and_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV re-saved by Excel held two interaction ids without their leading zeros
+    (``417001235`` for ``000417001235``) among ids of 12 digits: kept silently as other
+    ids, they join nothing. They stay kept (an id may be short), and the run's notes and
+    ``sources check`` say so, naming the file, the column, how many and two examples."""
+    from servicelens.cli.main import main
+    from servicelens.ingest.landing import land_delivery
+
+    rows = [list(row) for row in ROWS] + [
+        ["A-70005", "000417001238", *ROWS[0][2:]],
+        ["A-70006", "000417001239", *ROWS[0][2:]],
+    ]
+    rows[1][1], rows[2][1] = "417001235", "17001236"
+    export = tmp_path / "umfrage.csv"
+    export.write_bytes(_csv(rows, "\r\n"))
+    definition = _definition(tmp_path, 'delimiter = ";"')
+    said = (
+        "umfrage.csv: column 'Vorgangsnummer' (interaction_id): 2 ids have fewer digits "
+        "than the column's other ids, which have 12 with leading zeros (e.g. '417001235' "
+        "(likely '000417001235'), '17001236' (likely '000017001236')): a spreadsheet most "
+        "likely dropped their leading zeros when the file was saved, so they do not match "
+        "the same ids elsewhere (an interaction, an earlier delivery). Kept as delivered; if "
+        "the zeros were lost, format the column as Text in Excel before saving (or export "
+        "the file again from the source) and deliver it again"
+    )
+    got = _ingest(definition, export, tmp_path)
+    assert (got.counts.surveys_read, got.counts.kept) == (6, 5)
+    assert sorted(got.clean.get_column("interaction_id").to_list()) == [
+        "000417001234", "000417001238", "000417001239", "17001236", "417001235"
+    ]  # fmt: skip
+
+    args = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(definition)]
+    assert main([*args, str(export)]) == 0
+    assert f"\n\n{said}\n" in capsys.readouterr().out
+    assert main([*args, "--json", str(export)]) == 0
+    assert json.loads(capsys.readouterr().out)["short_ids"] == [said]
+
+    base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
+    loaded = load_definition(str(definition))
+    source = base.for_source(loaded.name, str(definition))
+    landing = land_delivery(source, loaded, export, datetime(2026, 11, 20, 9, tzinfo=UTC))
+    assert landing.notes() == [said]
+
+    # Ids of one width throughout, or with no zero to lose, are not told.
+    rows[1][1], rows[2][1] = "000417001235", "000417001236"
+    export.write_bytes(_csv(rows, "\r\n"))
+    assert main([*args, "--json", str(export)]) == 0
+    assert json.loads(capsys.readouterr().out)["short_ids"] == []
+    for row, number in zip(rows, ["35", "117", "1024", "99", "100", "101"], strict=True):
+        row[1] = number  # a counter's ids: naturally of several widths
+    export.write_bytes(_csv(rows, "\r\n"))
+    assert main([*args, "--json", str(export)]) == 0
+    assert json.loads(capsys.readouterr().out)["short_ids"] == []
