@@ -101,16 +101,28 @@ def progress(
         bar.close()
 
 
+#: The attribute of a log record already printed on the terminal (:func:`said_if_slow`).
+_SAID = "servicelens_said"
+
+
 @contextmanager
 def said_if_slow(what: str, enabled: bool = True, seconds: float = 3.0) -> Iterator[None]:
     """Say ``servicelens: <what> ...`` on stderr once the block has taken ``seconds``: a
     step with no bar of its own that can take a while (a report read from an object store:
-    a platform engineer's trial could not tell "building the report" from hung). Only
-    when ``enabled`` and stderr is a terminal, as the progress bars."""
-    if not enabled or not sys.stderr.isatty():
+    a platform engineer's trial could not tell "building the report" from hung). On stderr
+    only when ``enabled`` and stderr is a terminal, as the progress bars; in the command's
+    log file (an INFO line of :data:`~servicelens.runtime.STEPS_LOGGER`) either way."""
+    if not enabled:
         yield
         return
-    timer = threading.Timer(seconds, lambda: tqdm.write(f"servicelens: {what} ...", sys.stderr))
+    on_terminal = sys.stderr.isatty()
+
+    def say() -> None:
+        if on_terminal:
+            tqdm.write(f"servicelens: {what} ...", sys.stderr)
+        logging.getLogger(STEPS_LOGGER).info(f"{what} ...", extra={_SAID: True})
+
+    timer = threading.Timer(seconds, say)
     timer.daemon = True
     timer.start()
     try:
@@ -463,7 +475,8 @@ def steps_said() -> Iterator[None]:
 
     class Terminal(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno < logging.WARNING:  # warnings: said_on_terminal says them
+            # Warnings: said_on_terminal says them; said_if_slow says its own line.
+            if record.levelno < logging.WARNING and not getattr(record, _SAID, False):
                 tqdm.write(f"servicelens: {record.getMessage()}", file=sys.stderr)
 
     steps = logging.getLogger(STEPS_LOGGER)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from servicelens.runtime import STEPS_LOGGER
 from servicelens.storage.fs import prune_to_newest
 
 #: Above CRITICAL: a handler at this level lets nothing through.
@@ -165,7 +166,8 @@ def logs_to_file(
     path: Path, keep: int = 200, only_within: Path | None = None
 ) -> Iterator[RunLogHandler]:
     """Send every log record of the block to ``path`` instead of the terminal (nowhere, if
-    ``only_within`` is given and does not exist: :class:`RunLogHandler`).
+    ``only_within`` is given and does not exist: :class:`RunLogHandler`), the INFO lines of
+    a run's long steps (:data:`~servicelens.runtime.STEPS_LOGGER`) among them.
 
     Yields the handler: ``handler.written`` tells whether the file holds anything worth
     pointing the user at. Console handlers present when the block starts are silenced until
@@ -180,6 +182,12 @@ def logs_to_file(
                 silenced.append((existing, existing.level))
                 existing.setLevel(_SILENT)
     root.addHandler(handler)
+    # A run's long steps (:data:`STEPS_LOGGER`) are INFO records: under the root logger's
+    # WARNING they were dropped before reaching the file, and off a terminal, where nothing
+    # prints them, they were nowhere.
+    steps = logging.getLogger(STEPS_LOGGER)
+    steps_level = steps.level
+    steps.setLevel(logging.INFO)
     # Python's warnings (a library's deprecation notice) are log records too, in the file.
     logging.captureWarnings(True)
     try:
@@ -187,6 +195,7 @@ def logs_to_file(
     finally:
         logging.captureWarnings(False)
         root.removeHandler(handler)
+        steps.setLevel(steps_level)
         handler.close()
         for existing, level in silenced:
             existing.setLevel(level)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,3 +130,35 @@ def test_two_commands_started_in_the_same_second_keep_a_log_each(tmp_path: Path)
         assert path.name.endswith("-backfill.log")
         [line] = path.read_text().splitlines()
         assert line.endswith(f"record of process {process.pid}")
+
+
+_SAY_STEPS = """
+import logging, sys, threading
+from pathlib import Path
+from servicelens.cli.console import said_if_slow, steps_said
+from servicelens.cli.logfile import logs_to_file
+from servicelens.runtime import STEPS_LOGGER
+with logs_to_file(Path(sys.argv[1])) as handler, steps_said():
+    logging.getLogger(STEPS_LOGGER).info("rebuilding the weekly marts of the run's weeks")
+    with said_if_slow("building the report of sample", seconds=0.01):
+        threading.Event().wait(1.0)
+    handler.flush()
+"""
+
+
+def test_a_runs_long_steps_are_said_in_its_log_file_off_a_terminal(tmp_path: Path) -> None:
+    """A command whose output is not a terminal (cron, a CI job, `> run.out 2>&1`) showed
+    its long steps after the dates (the weekly marts' rebuild, the run report, a report
+    read slowly from an object store) nowhere: they were printed on a terminal only, and
+    their INFO records were dropped by the root logger's WARNING level before the log
+    file's handler saw them. They are in the command's log file now."""
+    import subprocess
+
+    log = tmp_path / "logs" / "servicelens-run.log"
+    said = subprocess.run(
+        [sys.executable, "-c", _SAY_STEPS, str(log)], capture_output=True, text=True, check=True
+    )
+    assert said.stderr == "", said.stderr  # not a terminal: nothing printed
+    text = log.read_text()
+    assert "rebuilding the weekly marts of the run's weeks" in text, text
+    assert "building the report of sample ..." in text, text
