@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from servicelens.storage.fs import DataPath, as_path, machine_folder_for
+from servicelens.storage.fs import DataPath, as_path, machine_folder_for, store_bounds
 
 DEFAULT_DATA_DIR = "./data"
 
@@ -50,6 +50,9 @@ VARIABLES = frozenset(
         "SERVICELENS_RETURN_WINDOW_DAYS",
         "SERVICELENS_SERVING_API",
         "SERVICELENS_SLOT_LEASE_SECONDS",
+        "SERVICELENS_STORE_ATTEMPTS",
+        "SERVICELENS_STORE_CONNECT_SECONDS",
+        "SERVICELENS_STORE_READ_SECONDS",
         "SERVICELENS_TIMEZONE",
     }
 )
@@ -322,6 +325,10 @@ class Settings:
 
         Raises :class:`SettingError` when a variable holds a value no command can use."""
         chosen = data_dir or os.environ.get("SERVICELENS_DATA_DIR") or DEFAULT_DATA_DIR
+        try:
+            store_bounds()  # read when an object store's filesystem is made: refused here
+        except ValueError as refused:
+            raise SettingError(str(refused)) from None
         return cls(
             data_dir=str(chosen),
             timezone=environment_timezone(),

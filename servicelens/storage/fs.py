@@ -128,10 +128,82 @@ def filesystem(protocol: str) -> AbstractFileSystem:
     # Not from fsspec's instance cache (this function is the cache): after
     # ``filesystem.cache_clear()`` the next one reads the environment again (a test's new
     # endpoint), as ``fsspec.filesystem`` made after clearing s3fs's cache did.
+    return _made_store(protocol, keeps_listings=False)
+
+
+def _made_store(protocol: str, keeps_listings: bool) -> AbstractFileSystem:
+    """A new filesystem of an object store (:func:`_store_class`), its requests bounded as
+    :func:`store_client_options` says."""
     made: AbstractFileSystem = _store_class(protocol)(
-        use_listings_cache=False, skip_instance_cache=True
+        use_listings_cache=keeps_listings,
+        skip_instance_cache=True,
+        **store_client_options(protocol),
     )
+    if protocol in ("s3", "s3a"):
+        made.retries = 1  # type: ignore[attr-defined]  # s3fs's own loop; botocore retries
     return made
+
+
+#: The bounds on an S3 request of :func:`store_client_options`: the variable that sets
+#: each, its default and its least value. Without them botocore waits 60 s for a store
+#: that accepts connections but does not answer, five attempts a request, and s3fs tries
+#: each request five times over: a trial's store stopped mid-command was reported after
+#: minutes unless AWS_MAX_ATTEMPTS was lowered.
+STORE_CONNECT_SECONDS = ("SERVICELENS_STORE_CONNECT_SECONDS", 5.0, 0.1)
+STORE_READ_SECONDS = ("SERVICELENS_STORE_READ_SECONDS", 20.0, 0.1)
+STORE_ATTEMPTS = ("SERVICELENS_STORE_ATTEMPTS", 3, 1)
+
+
+def _store_bound(variable: tuple[str, float, float]) -> float:
+    """The number in the environment variable ``variable`` names (its default when unset or
+    empty). Raises ValueError naming the variable, its value and what to write instead."""
+    name, default, least = variable
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = least - 1
+    if not least <= value < float("inf") or (isinstance(default, int) and value != int(value)):
+        kind = "a whole number" if isinstance(default, int) else "a number of seconds"
+        raise ValueError(
+            f"{name}={text!r}: use {kind} of {least:g} or more, or unset it for the "
+            f"default ({default:g})"
+        )
+    return value
+
+
+def store_bounds() -> tuple[float, float, int]:
+    """The connect and read timeouts (seconds) and the attempts per request an object
+    store's requests are bounded by (:data:`STORE_CONNECT_SECONDS`,
+    :data:`STORE_READ_SECONDS`, :data:`STORE_ATTEMPTS`). Raises ValueError naming a
+    variable that does not hold a usable number."""
+    return (
+        _store_bound(STORE_CONNECT_SECONDS),
+        _store_bound(STORE_READ_SECONDS),
+        int(_store_bound(STORE_ATTEMPTS)),
+    )
+
+
+def store_client_options(protocol: str = "s3") -> dict[str, Any]:
+    """The options an S3 filesystem (s3fs) of this process is made with: connect and read
+    timeouts in seconds (``SERVICELENS_STORE_CONNECT_SECONDS``, default 5;
+    ``SERVICELENS_STORE_READ_SECONDS``, default 20) and attempts per request
+    (``SERVICELENS_STORE_ATTEMPTS``, default 3, made by botocore alone: :func:`_made_store`
+    sets s3fs's own loop of five tries to one), so a store that is down is reported within
+    tens of seconds. The user's own ``AWS_MAX_ATTEMPTS`` (or ``max_attempts`` in
+    ~/.aws/config) wins over the attempts. Empty for any other protocol. Raises ValueError
+    for a variable that does not hold a usable number (:func:`_store_bound`)."""
+    if protocol not in ("s3", "s3a"):
+        return {}
+    connect, read, attempts = store_bounds()
+    config: dict[str, Any] = {"connect_timeout": connect, "read_timeout": read}
+    import botocore.session
+
+    if botocore.session.get_session().get_config_variable("max_attempts") is None:
+        config["retries"] = {"total_max_attempts": attempts}
+    return {"config_kwargs": config}
 
 
 #: An object store's small files (manifests, run records) read within
@@ -243,8 +315,7 @@ def _filesystem_of(protocol: str) -> AbstractFileSystem:
     if reused is None or protocol not in _LISTING_CACHED:
         return filesystem(protocol)
     if protocol not in reused:
-        kind = _store_class(protocol)
-        reused[protocol] = kind(use_listings_cache=True, skip_instance_cache=True)
+        reused[protocol] = _made_store(protocol, keeps_listings=True)
     return reused[protocol]
 
 

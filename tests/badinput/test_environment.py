@@ -68,6 +68,9 @@ def test_a_mistyped_timezone_stops_help_with_one_line_and_a_close_match() -> Non
         ("SERVICELENS_HEARTBEAT_SECONDS", "0", "above 0"),
         ("SERVICELENS_EARLY_WARNING_FDR", "nan", "above 0 and below 1"),
         ("SERVICELENS_AUDIT_DATE_ORDER", "dayfirst", "day-first or month-first"),
+        ("SERVICELENS_STORE_CONNECT_SECONDS", "5s", "a number of seconds of 0.1 or more"),
+        ("SERVICELENS_STORE_READ_SECONDS", "0", "a number of seconds of 0.1 or more"),
+        ("SERVICELENS_STORE_ATTEMPTS", "1.5", "a whole number of 1 or more"),
     ],
 )
 @pytest.mark.parametrize(
