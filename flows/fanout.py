@@ -16,6 +16,7 @@ import os
 import uuid
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import task, unmapped
@@ -27,6 +28,7 @@ from flows.dates import DateOutcome, failure_message, run_date
 from flows.prefect_client import beating_flow, heartbeat_seconds, prompt_flow_heartbeats
 from flows.tasks import worker_name
 from servicelens.settings import Settings
+from servicelens.storage.fs import as_path, is_url
 from servicelens.storage.runs import PlannedDate, read_outcome, record_outcome
 
 DASK_ADDRESS_VARIABLE = "SERVICELENS_DASK_ADDRESS"
@@ -76,11 +78,72 @@ def prefect_api_url() -> str | None:
     return str(url) if url else None
 
 
-def _worker_facts(settings: Settings) -> dict[str, str | None]:
+def _worker_facts(settings: Settings, marker: str | None = None) -> dict[str, str | None]:
     """What a Dask worker would run a date with (run on each worker by
     :func:`check_dask_workers`): its agent key's fingerprint, never the key
-    (:meth:`Settings.agent_key_fingerprint`), and its Prefect API."""
-    return {"key": settings.agent_key_fingerprint(), "api": prefect_api_url()}
+    (:meth:`Settings.agent_key_fingerprint`), its Prefect API, its object store's endpoint
+    and region (:func:`store_settings`, no credentials) and, given the ``marker`` file the
+    client wrote in the data directory, what it reads there (``store``: the marker's text,
+    or why it could not read it)."""
+    facts = {"key": settings.agent_key_fingerprint(), "api": prefect_api_url()}
+    if marker is None:
+        return facts
+    try:
+        seen: str | None = as_path(marker).read_text()
+    except FileNotFoundError:
+        seen = None
+    except Exception as error:  # any failure to read is the worker's answer
+        seen = f"cannot read it ({type(error).__name__}: {error})"
+    return {**facts, "store": seen, "where": store_settings()}
+
+
+#: The environment variables that say which object store a process reaches (never the
+#: credentials' values: only whether they are set).
+_STORE_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
+
+
+def store_settings() -> str:
+    """This process's object-store settings as one line that names no secret: the endpoint
+    and region variables set, and which of the credentials' variables are set (not their
+    values), e.g. ``AWS_ENDPOINT_URL=http://minio:9000, AWS_DEFAULT_REGION=eu-west-1,
+    AWS_ACCESS_KEY_ID set``."""
+    said = [f"{name}={os.environ[name]}" for name in _STORE_VARIABLES if os.environ.get(name)]
+    said += [
+        f"{name} set"
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE")
+        if os.environ.get(name)
+    ]
+    return ", ".join(said) or "no AWS_* variables"
+
+
+def _refuse_workers_on_another_store(
+    address: str, settings: Settings, facts: dict[str, dict[str, str | None]], token: str
+) -> None:
+    """Raise ValueError naming the workers that did not read ``token`` from the marker file
+    in the data directory (:func:`check_dask_workers`), what each sees, and what to set."""
+    others = {w: f for w, f in sorted(facts.items()) if f.get("store") != token}
+    if not others:
+        return
+    listed = "; ".join(
+        f"{worker}: "
+        + (fact["store"] or "sees no such file (another store or folder)")
+        + f", with {fact['where']}"
+        for worker, fact in others.items()
+    )
+    remote = is_url(settings.data_dir)
+    what = (
+        "the same AWS_ENDPOINT_URL, AWS_DEFAULT_REGION and credentials (AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) in every worker's environment as here"
+        if remote
+        else "the data directory on a file system every worker mounts at the same path "
+        "(or use an s3:// data directory)"
+    )
+    raise ValueError(
+        f"--dask-address {address}: {len(others)} of {len(facts)} Dask worker(s) do not see "
+        f"the data directory {settings.data_dir} this process sees ({store_settings()}), so "
+        f"they would read and write another one, or fail: {listed}. Set {what}, then start "
+        "the workers again; nothing was run"
+    )
 
 
 def _key_digest(fingerprint: str) -> str:
@@ -92,6 +155,8 @@ def _key_digest(fingerprint: str) -> str:
 def check_dask_workers(address: str, settings: Settings, seconds: float = 30.0) -> list[str]:
     """Ask every worker of the Dask scheduler at ``address`` what it would run a date with,
     before any date runs. Raises ValueError, naming the workers and what to set, when one
+    cannot read a file this process writes in the data directory (another object store's
+    endpoint, region or credentials, or a local folder that is not shared), or when one
     would pseudonymise agents with another key than this process (on several machines each
     worker made a key of its own: one agent got a pseudonym per machine, silently wrong agent
     marts; a platform engineer's trial). Returns warnings, one per Prefect API the workers use
@@ -100,8 +165,21 @@ def check_dask_workers(address: str, settings: Settings, seconds: float = 30.0) 
     from distributed import Client
 
     mine = _worker_facts(settings)
-    with Client(address, timeout=seconds) as client:
-        facts: dict[str, dict[str, str | None]] = client.run(_worker_facts, settings)
+    # Each worker reads a file written here: a worker with another endpoint, region or
+    # credentials would write another store's partitions, or fail each date (a trial).
+    token = uuid.uuid4().hex
+    marker = as_path(settings.data_dir) / f".servicelens-worker-check-{token}"
+    if isinstance(marker, Path):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(token)
+    try:
+        with Client(address, timeout=seconds) as client:
+            facts: dict[str, dict[str, str | None]] = client.run(
+                _worker_facts, settings, str(marker)
+            )
+    finally:
+        marker.unlink(missing_ok=True)
+    _refuse_workers_on_another_store(address, settings, facts, token)
     other_keys = {
         worker: fact["key"]
         for worker, fact in sorted(facts.items())

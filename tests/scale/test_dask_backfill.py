@@ -205,7 +205,10 @@ def test_workers_with_another_agent_key_are_refused_before_any_date_runs(
 
 
 def test_workers_on_another_prefect_api_are_warned_of(
-    prefect_api: None, cluster_of_another_machine: object, monkeypatch: pytest.MonkeyPatch
+    prefect_api: None,
+    cluster_of_another_machine: object,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """Each worker without this process's PREFECT_API_URL started a temporary API of its own
     (a trial's worker log: "Starting temporary server"), and the backfill said nothing."""
@@ -213,6 +216,63 @@ def test_workers_on_another_prefect_api_are_warned_of(
 
     monkeypatch.setenv("SERVICELENS_AGENT_KEY", "a-key-of-that-machine")  # the same key
     address = cluster_of_another_machine.scheduler_address  # type: ignore[attr-defined]
-    [warning] = check_dask_workers(address, Settings(data_dir="unused"))
+    [warning] = check_dask_workers(address, Settings(data_dir=str(tmp_path)))
     assert f"use PREFECT_API_URL={OTHER_API}" in warning, warning
     assert "set the same PREFECT_API_URL here and on every worker" in warning
+
+
+def test_workers_reaching_another_object_store_are_refused_before_any_date_runs(
+    prefect_api: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a platform engineer's trial: the backfill compared the workers' agent keys
+    and Prefect API, not their store: a worker with another AWS_ENDPOINT_URL (region,
+    credentials) writes another store's partitions, or fails every date it is given. Each
+    worker reads a file the backfill writes in the data directory first; those that cannot
+    are named, with what to set (never a credential's value), exit 2, nothing run."""
+    from distributed import LocalCluster
+    from prefect.settings import get_current_settings
+
+    from servicelens.cli.main import main
+    from tests.scale.test_object_store_commands import s3_server
+
+    monkeypatch.setenv("SERVICELENS_AGENT_KEY", "one-key-everywhere")
+    generate(tmp_path / "exports", START, START, per_day=100, seed=14)
+    with s3_server(monkeypatch) as store:
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-of-this-machine")
+        from servicelens.storage.fs import filesystem
+
+        for path in sorted((tmp_path / "exports").rglob("*")):
+            if path.is_file():
+                relative = path.relative_to(tmp_path / "exports")
+                filesystem("s3").put_file(str(path), f"{store.url}/{relative}")
+        elsewhere = {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing answers there
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "secret-of-that-machine",
+            "SERVICELENS_AGENT_KEY": "one-key-everywhere",
+            "PREFECT_API_URL": str(get_current_settings().api.url),
+        }
+        with LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+            memory_limit="1.5GiB",
+            env=elsewhere,
+        ) as other:
+            argv = ["--data-dir", store.url, "backfill", "--start", str(START), "--end", str(START)]
+            code = main([*argv, "--dask-address", other.scheduler_address])
+        said = capsys.readouterr().err
+        assert code == 2, said
+        assert "1 of 1 Dask worker(s) do not see the data directory" in said, said
+        assert f"AWS_ENDPOINT_URL={store.env['AWS_ENDPOINT_URL']}" in said, said
+        assert "AWS_ENDPOINT_URL=http://127.0.0.1:9" in said, said
+        assert "Set the same AWS_ENDPOINT_URL" in said and "nothing was run" in said, said
+        assert "secret-of-this-machine" not in said and "secret-of-that-machine" not in said
+        assert filesystem("s3").glob(f"{store.url}/.servicelens-worker-check-*") == []
+        assert date_status(Settings(data_dir=store.url), START).state == "missing"
