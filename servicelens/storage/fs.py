@@ -209,6 +209,10 @@ def store_client_options(protocol: str = "s3") -> dict[str, Any]:
 #: An object store's small files (manifests, run records) read within
 #: :func:`listings_reused` are kept up to this size, in bytes.
 _KEPT_FILE_BYTES = 1 << 20
+#: Larger files read within :func:`listings_reused` (the partitions a report's sections
+#: and its audit tally each read: a trial's report read every scored partition three
+#: times) are kept too, up to this many bytes in all; beyond it a file is read again.
+_KEPT_LARGE_BYTES = 512 << 20
 
 
 @functools.cache
@@ -233,7 +237,9 @@ def _store_class(protocol: str) -> type[AbstractFileSystem]:
         if key not in kept.files:
             data = kind.cat_file(self, path)
             if len(data) > _KEPT_FILE_BYTES:
-                return data
+                if kept.large_bytes + len(data) > _KEPT_LARGE_BYTES:
+                    return data
+                kept.large_bytes += len(data)
             kept.files[key] = data
         return kept.files[key]
 
@@ -254,6 +260,8 @@ class _Kept:
     def __init__(self) -> None:
         self.trees: dict[str, list[str]] = {}
         self.files: dict[str, bytes] = {}
+        #: The bytes of the files above :data:`_KEPT_FILE_BYTES` in ``files``.
+        self.large_bytes = 0
 
     def forget(self, path: str | None) -> None:
         """Drop what ``path`` (None: anything) being written or deleted changes."""
@@ -262,7 +270,9 @@ class _Kept:
                 self.trees.pop(folder, None)
         for key in list(self.files):
             if path is None or _related(key, path):
-                self.files.pop(key, None)
+                data = self.files.pop(key, b"")
+                if len(data) > _KEPT_FILE_BYTES:
+                    self.large_bytes -= len(data)
 
 
 def _related(one: str, other: str) -> bool:
@@ -598,14 +608,15 @@ def read_parquet(
     location: str | Path | RemotePath, columns: list[str] | None = None
 ) -> pl.DataFrame:
     """Read one Parquet file from a local path or an object store (only ``columns``, when
-    given: the others are not decoded)."""
+    given: the others are not decoded). From an object store the file is one GET (a file
+    handle cost a HEAD first), and within :func:`listings_reused` a file read before is
+    not read again (up to :data:`_KEPT_LARGE_BYTES` in all)."""
     import polars as pl
 
     path = as_path(location)
     if isinstance(path, Path):
         return pl.read_parquet(path, columns=columns)
-    with path.open("rb") as handle:
-        return pl.read_parquet(handle, columns=columns)
+    return pl.read_parquet(io.BytesIO(path.read_bytes()), columns=columns)
 
 
 #: zstd level of the Parquet files the storage layer writes (partitions, staged files, marts;

@@ -399,11 +399,14 @@ def recover_partitions(table_dir: Path, staging_dir: Path, day: date | None = No
 
 
 def read_manifest(table_dir: DataPath, day: date) -> dict[str, Any] | None:
-    """The manifest of a partition, or None if the partition does not exist."""
+    """The manifest of a partition, or None if the partition does not exist. One read (on
+    an object store one GET, not a HEAD and a GET)."""
     path = partition_dir(table_dir, day) / MANIFEST_FILE
-    if not path.exists():
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    result: dict[str, Any] = json.loads(path.read_text())
+    result: dict[str, Any] = json.loads(text)
     return result
 
 

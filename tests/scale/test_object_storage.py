@@ -317,3 +317,31 @@ def test_a_report_on_s3_lists_each_table_once(
     start = s3_server.mark()
     build_report(settings, now=now)  # `report`, and the report a run writes
     assert s3_server.since(start).total() <= 150
+
+
+def test_a_report_on_s3_reads_each_partition_once(
+    demo_on_s3: tuple[Settings, dict[str, Any]], s3_server: CountingMotoServer
+) -> None:
+    """A platform engineer's trial: `report` read every scored partition three times and
+    the clean and quarantine ones twice (the sections and the audit tally each read the
+    tables again), and a partition file read was a HEAD and a GET. Within one command
+    each partition file is one GET, the sections sharing it; the report is the same."""
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from servicelens.reporting.report import render_report
+    from servicelens.storage.fs import listings_reused
+
+    settings, _ = demo_on_s3
+    now = datetime(2026, 10, 6, 12, tzinfo=UTC)
+    plain, _ = render_report(settings, None, now)
+    start = s3_server.mark()
+    with listings_reused():
+        reused, _ = render_report(settings, None, now)
+    with s3_server._lock:
+        served = s3_server.requests[start:]
+    assert reused == plain
+    reads = Counter(key for kind, key in served if kind in ("GET", "HEAD"))
+    partition_files = {k: n for k, n in reads.items() if "/survey_date=" in k}
+    assert any("feedback_scored" in k for k in partition_files), partition_files
+    assert {k: n for k, n in partition_files.items() if n > 1} == {}, partition_files
