@@ -937,7 +937,11 @@ def _audits_now(inputs: _Inputs) -> str:
 def _last_training(models_dir: DataPath, champion: str) -> str:
     """A paragraph on the newest version training saved: that it is the champion, or that
     it was not promoted, with training's reason (found by a QA lead's trial: the report
-    written by a retrain that kept the champion named neither the challenger nor why)."""
+    written by a retrain that kept the champion named neither the challenger nor why).
+
+    The verdict is said once: training's reasons start with theirs (``promoted: ...``,
+    ``not promoted: ...``), which is dropped where the sentence says it (a review read
+    "was not promoted. Training's reason: not promoted: it shows no skill ...")."""
     from models.registry import list_versions, read_decision
 
     versions = [v["version"] for v in list_versions(models_dir)]
@@ -952,16 +956,29 @@ def _last_training(models_dir: DataPath, champion: str) -> str:
         f"Last training ({escape(str(decision.get('decided_at', ''))[:16].replace('T', ' '))} UTC)"
     )
     listed = "<code>servicelens models list</code> shows every version"
+    refused = reason.startswith("not promoted: ")
+    why = escape(reason.removeprefix("not promoted: ").removeprefix("promoted: "))
     if newest == champion:
-        return f"<p>{when} promoted it. Training's reason: {escape(reason)}.</p>"
+        if not decision.get("promoted"):
+            return (
+                f"<p><strong>{when} did not promote it:</strong> {why}; it was promoted by hand "
+                "since.</p>"
+            )
+        return f"<p>{when} promoted it: {why}.</p>"
     if decision.get("promoted"):
         return (
             f"<p>{when} promoted <code>{escape(newest)}</code>; the champion has been changed "
             f"since, by a rollback or by hand ({listed}).</p>"
         )
+    if refused:
+        # Trained while there was no champion (one was promoted by hand since).
+        return (
+            f"<p><strong>{when} did not promote challenger <code>{escape(newest)}</code>:"
+            f"</strong> {why} ({listed}).</p>"
+        )
     return (
         f"<p><strong>{when} kept the champion:</strong> challenger <code>{escape(newest)}"
-        f"</code> was not promoted. Training's reason: {escape(reason)} ({listed}).</p>"
+        f"</code> was not promoted. Training's reason: {why} ({listed}).</p>"
     )
 
 

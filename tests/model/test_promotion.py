@@ -326,6 +326,37 @@ def test_a_challenger_without_skill_is_never_promoted(
     assert again["decision"].startswith(f"kept champion {good['version']}: challenger ")
 
 
+def test_the_report_says_once_that_training_did_not_promote_a_model_without_skill(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a review of the report: a model without skill, trained while there was no
+    champion, read "was not promoted. Training's reason: not promoted: it shows no skill"
+    in the Model section once an older version was promoted by hand."""
+    from servicelens.reporting.report import _last_training
+
+    oof = trained.out_of_fold
+    constant = replace(trained, out_of_fold=oof.with_columns(pl.lit(0.4667).alias("p_out_of_fold")))
+    older = register_and_promote(
+        constant, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    newest = register_and_promote(
+        constant, tmp_path, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert newest["decision"].startswith("not promoted: it shows no skill over chance")
+    set_champion(tmp_path, older["version"], "promoted by hand")
+    said = _last_training(tmp_path, older["version"])
+    assert said.count("promote") == 1 and "not promoted" not in said, said
+    assert (
+        f"did not promote challenger <code>{newest['version']}</code>:</strong> it shows no "
+        in said
+    )
+    # A version training refused and promoted by hand since is not said to be promoted by it.
+    set_champion(tmp_path, newest["version"], "promoted by hand")
+    by_hand = _last_training(tmp_path, newest["version"])
+    assert "did not promote it:</strong> it shows no skill over chance" in by_hand, by_hand
+    assert by_hand.endswith("; it was promoted by hand since.</p>")
+
+
 def _trained_line(shown: str) -> str:
     """The line of `models show`'s output ``shown`` that says what the version trained on
     (below the design and how it was chosen)."""
@@ -618,9 +649,11 @@ def test_with_nothing_to_compare_on_both_are_scored_on_the_same_rows_and_current
     said = _last_training(other, str(champion_version(other)))
     assert "kept the champion:</strong> challenger <code>" + refused["version"] in said
     assert "Training's reason: kept champion " in said
-    assert "promoted it. Training's reason: promoted: " in _last_training(
-        tmp_path, promoted["version"]
-    )
+    # The verdict is said once: "promoted it: no holdout row ...", not "promoted it.
+    # Training's reason: promoted: no holdout row ..." (a QA lead's reading of the report).
+    first = _last_training(tmp_path, promoted["version"])
+    assert " promoted it: no holdout row is newer than champion " in first, first
+    assert "promoted: " not in first
 
 
 def test_rows_a_champion_trained_on_without_text_are_not_new_to_it(
