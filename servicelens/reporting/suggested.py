@@ -46,10 +46,12 @@ def not_promoted_text(settings: Settings) -> str | None:
     """What to say of a registry without a champion where training saved a version all the
     same: ``model <version> was trained but not promoted: <training's reason>`` and the
     ``models show`` and ``models promote`` commands of ``settings``' registry (``--source
-    NAME`` for a configured source). None when there is a champion or no version. The
-    review queue and the report say it alike (found by a QA lead's trial: the report of a
-    source whose first model was refused for no skill said "no champion model yet: run
-    train", while ``review-queue`` named the version and how to promote it)."""
+    NAME`` for a configured source); the promote command once, not again where training's
+    reason names it (a refusal for repeated comments does). None when there is a champion
+    or no version. The review queue and the report say it alike (found by a QA lead's
+    trial: the report of a source whose first model was refused for no skill said "no
+    champion model yet: run train", while ``review-queue`` named the version and how to
+    promote it)."""
     from models.registry import champion_version, list_versions, read_decision
 
     if champion_version(settings.models_dir) is not None:
@@ -63,9 +65,15 @@ def not_promoted_text(settings: Settings) -> str | None:
     models = f"servicelens models{flag}"
     # Training's reason starts with its verdict ("not promoted: it shows no skill ...").
     why = f": {reason.removeprefix('not promoted: ')}" if reason else ""
+    show = f"`{models} show {version}` shows its metrics"
+    promote = f"`{models} promote {version}`"
+    if promote in (reason or ""):
+        # A refusal for repeated comments names the hand promotion itself (a review saw the
+        # review queue's line give it twice).
+        return f"model {version} was trained but not promoted{why}. {show}"
     return (
-        f"model {version} was trained but not promoted{why}. `{models} show {version}` shows "
-        f"its metrics, and `{models} promote {version}` promotes it by hand"
+        f"model {version} was trained but not promoted{why}. {show}, and {promote} promotes it "
+        "by hand"
     )
 
 

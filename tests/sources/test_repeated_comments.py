@@ -246,6 +246,13 @@ def test_a_review_queue_without_a_champion_names_the_version_not_promoted(
         "date was scored and there is no queue: "
     )
     assert "no model yet" not in said and "training needs" not in said
+    # Training's reason names the command that promotes it by hand (its audits repeat their
+    # comments): the line says it once, not again after `models show` (found by a review).
+    version = repeated_long["version"]
+    assert said.count(f"promote {version}`") == 1, said
+    assert (
+        f"`servicelens --data-dir {repeated_long['data'][1]} models --source {SOURCE} show " in said
+    )
     unlabelled = repeated_long["negatives"] - 200
     assert f"{unlabelled:,} negative responses that no audit labels" in said
 
@@ -259,10 +266,11 @@ def _not_promoted(trained: dict[str, Any]) -> str:
     registry = Path(data[1]) / "models" / "sources" / SOURCE
     reason = naming_data_dir(read_decision(registry, version)["reason"], " ".join(data))
     assert reason.startswith("not promoted: it shows no skill over chance on its 200 audits")
+    # Its reason names the hand promotion (its audits repeat their comments): said once.
+    assert f"`{named} promote {version}` promotes it by hand" in reason
     return (
         f"model {version} was trained but not promoted: {reason[len('not promoted: ') :]}. "
-        f"`{named} show {version}` shows its metrics, and `{named} promote {version}` "
-        "promotes it by hand"
+        f"`{named} show {version}` shows its metrics"
     )
 
 
