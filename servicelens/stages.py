@@ -38,6 +38,7 @@ from servicelens.ingest.configured import (
     configured_names,
     configured_source,
     date_order_advice,
+    date_order_declared_by,
 )
 from servicelens.ingest.definitions import DefinitionError, SourceDefinition
 from servicelens.ingest.landing import (
@@ -1172,6 +1173,7 @@ def audited_ids(settings: Settings, day: date) -> tuple[pl.Series, pl.Series]:
             settings.audit_date_order,
             str(settings.clean_dir),
             order_advice=date_order_advice(settings),
+            declared_by=date_order_declared_by(settings),
         )
         ids = read.audits.get_column("response_id")
     for unread in read.unreadable:
@@ -1238,6 +1240,7 @@ def audits_read(settings: Settings) -> AuditRead:
         str(settings.clean_dir),
         clean,
         date_order_advice(settings),
+        date_order_declared_by(settings),
     )
 
 
@@ -1558,6 +1561,7 @@ def _audits_of(
     clean_dir: str = "",
     clean: tuple[tuple[str, float], ...] = (),
     order_advice: str = "",
+    declared_by: str = "SERVICELENS_AUDIT_DATE_ORDER",
 ) -> AuditRead:
     """The audit files ``key`` names, read (cached while none changes, nor ``clean``: the
     clean partitions whose responses' other ids an audit may name them by).
@@ -1575,6 +1579,7 @@ def _audits_of(
         date_order=date_order,
         order_advice=order_advice,
         submitted_of=submitted_of,
+        declared_by=declared_by,
     )
     if not clean:
         return read
@@ -1613,6 +1618,7 @@ def _audits_of(
         other_ids=other,
         order_advice=order_advice,
         submitted_of=submitted_of,
+        declared_by=declared_by,
     )
 
 

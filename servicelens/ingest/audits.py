@@ -207,9 +207,11 @@ class AuditRead:
     #: rows' ``source_line`` is the sheet's row number.
     sheets: dict[str, str] = field(default_factory=dict)
     #: The files whose slashed dates were read in an order their own dates show
-    #: (:func:`date_order_shown`), each with ``order`` (day-first | month-first) and ``why``
-    #: (the line that shows it): a team mixes LibreOffice (day-first) and Google Sheets
-    #: (month-first), so each file's order is its own, and the tally says which.
+    #: (:func:`date_order_shown`), each with ``order`` (day-first | month-first), ``why``
+    #: (the line that shows it) and ``from`` (``its dates``): a team mixes LibreOffice
+    #: (day-first) and Google Sheets (month-first), so each file's order is its own, and the
+    #: tally says which. A file whose dates read either way, read in the declared order, is
+    #: here too, ``from`` ``the setting``, ``why`` naming the setting and a line.
     date_orders: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def settled(self) -> pl.Series:
@@ -998,6 +1000,19 @@ def date_order_shown(
     return "", ""
 
 
+def _read_either_way(audits: pl.DataFrame) -> str:
+    """The first row of one file's ``audits`` (``audited_at`` as text, ``source_line``)
+    whose slashed date reads as day/month and as month/day, as ``line N's 'TEXT'`` (with
+    ``and N more`` where there are more); ``""`` when there is none."""
+    slashed = pl.col("audited_at").str.contains(SLASHED).fill_null(False)
+    either = audits.filter(slashed & ~_same_either_way("audited_at"))
+    if either.is_empty():
+        return ""
+    line, text = either.select("source_line", "audited_at").row(0)
+    more = f" (and {either.height - 1:,} more)" if either.height > 1 else ""
+    return f"line {line}'s '{text.strip()}'{more}"
+
+
 #: A source attribute that names a response's contact, as a contact centre audits by it:
 #: ``ticket_id``, ``case_number``, ``CallRef``, ``ticket``.
 _OTHER_ID_NAME = re.compile(r"(?i)(?:^|[_\s-])(?:id|number|no|ref)$|[a-z]Id$|[a-z]Ref$|ticket")
@@ -1093,6 +1108,7 @@ def read_audit_files(
     other_ids: pl.DataFrame | None = None,
     order_advice: str = "",
     submitted_of: Callable[[pl.Series], pl.DataFrame] | None = None,
+    declared_by: str = "SERVICELENS_AUDIT_DATE_ORDER",
 ) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
 
@@ -1110,7 +1126,12 @@ def read_audit_files(
     else it is set aside saying so (found by a trial: a UK team's Excel re-save had every
     audit refused, with no way to declare the order), and how to declare it:
     ``order_advice`` (``configured.date_order_advice`` of the source: the command that
-    declares it), by default :data:`DATE_ORDER_ADVICE`.
+    declares it), by default :data:`DATE_ORDER_ADVICE`. ``date_orders`` names each file's
+    order and the line that shows it; a file whose slashed dates read either way, read in
+    ``date_order``, is named too (``from``: ``the setting``, not ``its dates``), its ``why``
+    naming ``declared_by`` (what declares the order: the variable, or a source definition's
+    ``audit_date_order``): QA sees which files the setting decided (a review: the tally, the
+    report and ``--json`` named none).
 
     Each response's audit in force is its latest. When the latest day's audits include one
     that gives the date alone, their order that day is not known: if their verdicts
@@ -1153,7 +1174,14 @@ def read_audit_files(
         read_total += read.records_read
         order, why = date_order_shown(read.frame, timezone, latest_allowed, submitted_of)
         if order in ("day-first", "month-first"):
-            date_orders[str(path)] = {"order": order, "why": why}
+            date_orders[str(path)] = {"order": order, "why": why, "from": "its dates"}
+        elif not order and date_order and (either := _read_either_way(read.frame)):
+            date_orders[str(path)] = {
+                "order": date_order,
+                "why": f"as {declared_by} declares: no date of the file shows the order, and "
+                f"{either} reads either way",
+                "from": "the setting",
+            }
         order = order or date_order
         rows.append(
             read.frame.select(

@@ -528,6 +528,17 @@ def _registered_copy_note(source: Settings) -> str:
     )
 
 
+def date_order_declared_by(source: Settings) -> str:
+    """What declares the order ``source``'s ambiguous slashed audit dates are read in, in
+    the words the audit tally gives a file read so: a configured source's definition when
+    it declares ``audit_date_order`` (which wins), else ``SERVICELENS_AUDIT_DATE_ORDER``."""
+    if not source.is_sample:
+        definition = load_definition(source.definition or source.source)
+        if definition.audit_date_order:
+            return f"source {source.source}'s definition (audit_date_order)"
+    return "SERVICELENS_AUDIT_DATE_ORDER"
+
+
 def date_order_advice(source: Settings) -> str:
     """How QA declares the order of ``source``'s slashed audit dates (the words after
     "declare the order: " of :func:`~servicelens.ingest.audits.read_audit_files`' reason),

@@ -210,9 +210,11 @@ def test_each_file_reads_its_slashed_dates_in_the_order_its_own_dates_show(
     assert _where(read.set_aside) == {"R6": ("audits-dee.csv", 2), "R7": ("audits-dee.csv", 3)}
     for reason in read.set_aside.get_column("reason"):
         assert "reads as day/month or as month/day: its file has dates of both orders" in reason
-    assert {Path(f).name: o["order"] for f, o in read.date_orders.items()} == {
-        "audits-ann.csv": "day-first",
-        "audits-bo.csv": "month-first",
+    assert {Path(f).name: (o["order"], o["from"]) for f, o in read.date_orders.items()} == {
+        "audits-ann.csv": ("day-first", "its dates"),
+        "audits-bo.csv": ("month-first", "its dates"),
+        # Its order came from the setting, and the tally, report and --json say so.
+        "audits-cy.csv": ("day-first", "the setting"),
     }
     # The tally names the order each file was read in, and the line that shows it.
     text = accounting_text(
@@ -223,5 +225,11 @@ def test_each_file_reads_its_slashed_dates_in_the_order_its_own_dates_show(
         "day-first would be before its response was submitted)"
     ) in text
     assert f"{tmp_path.name}/audits-ann.csv read day-first (line 2's '05/12/2026 10:15'" in text
-    assert "audits-cy.csv read" not in text
+    assert (
+        f"{tmp_path.name}/audits-cy.csv read day-first (as SERVICELENS_AUDIT_DATE_ORDER declares: "
+        "no date of the file shows the order, and line 2's '03/12/2026' reads either way)"
+    ) in text
+    # Without the setting nothing decided it: its row is set aside, and no order is named.
+    unset = read_audit_files([unsure], "UTC", NOW, submitted_of=submitted_of)
+    assert unset.date_orders == {} and unset.set_aside.height == 1
     assert read.rows_read == read.audits.height + read.set_aside.height
