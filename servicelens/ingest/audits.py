@@ -952,8 +952,10 @@ def date_order_shown(
     second place (:func:`slashed_date_order`), or else when the other order would put one
     of its dates after ``latest_allowed`` or before its response was submitted
     (:func:`audited_before_submitted`; ``submitted_of`` gives ``submitted_at`` of the ids it
-    is given, none looked up without it); ``conflicting`` when its rows show both orders
-    (the file's own problem: every ambiguous date of it is set aside saying so); ``""``
+    is given, none looked up without it); ``conflicting`` when its rows rule out both orders
+    (the file's own problem: every slashed date of it is set aside saying so), the words
+    then naming the line that rules out each (``line 2's '13/11/2026' rules out month-first
+    (13 is no month) and ...``); ``""``
     when nothing shows it, for the declared order to decide. Found by a QA lead's trial:
     one auditor's LibreOffice saved 05/12/2026, another's Google Sheets 12/6/2026, and the
     one declared order misread half the team."""
@@ -961,8 +963,17 @@ def date_order_shown(
     if slashed.is_empty():
         return "", ""
     shown = slashed_date_order(slashed.get_column("audited_at"))
+    parts = pl.col("audited_at").str.extract_groups(SLASHED)
+    if shown == "conflicting":
+        said = []
+        for place, order in (("1", "month-first"), ("2", "day-first")):
+            number = parts.struct.field(place).cast(pl.Int32)
+            line, text, n = (
+                slashed.filter(number > 12).select("source_line", "audited_at", number).row(0)
+            )
+            said.append(f"line {line}'s '{text.strip()}' rules out {order} ({n} is no month)")
+        return shown, " and ".join(said)
     if shown:
-        parts = pl.col("audited_at").str.extract_groups(SLASHED)
         above = parts.struct.field("1" if shown == "day-first" else "2").cast(pl.Int32) > 12
         line, text = slashed.filter(above).select("source_line", "audited_at").row(0)
         return shown, f"line {line}'s '{text.strip()}' has a day above 12"
@@ -982,7 +993,7 @@ def date_order_shown(
     if submitted_of is not None:
         submitted = submitted_of(readings.get_column("response_id").drop_nulls().unique())
     readings = readings.join(submitted, "response_id", "left", maintain_order="left")
-    ruled_out: dict[str, str] = {}
+    ruled_out: dict[str, tuple[str, str]] = {}  # order: (line N's 'TEXT', when)
     for order in ("day-first", "month-first"):
         ahead = pl.col(order) > pl.lit(latest_allowed)
         early = audited_before_submitted(order)
@@ -990,13 +1001,16 @@ def date_order_shown(
         if found.height:
             line, text, is_ahead = found.select("source_line", "audited_at", ahead).row(0)
             when = "in the future" if is_ahead else "before its response was submitted"
-            ruled_out[order] = f"line {line}'s '{text.strip()}' read {order} would be {when}"
+            ruled_out[order] = (f"line {line}'s '{text.strip()}'", when)
     if len(ruled_out) == 2:
-        return "conflicting", "; ".join(ruled_out.values())
+        return "conflicting", " and ".join(
+            f"{where} rules out {order} (read so, it would be {when})"
+            for order, (where, when) in ruled_out.items()
+        )
     if ruled_out:
-        ((order, why),) = ruled_out.items()
+        ((order, (where, when)),) = ruled_out.items()
         other = "month-first" if order == "day-first" else "day-first"
-        return other, why
+        return other, f"{where} read {order} would be {when}"
     return "", ""
 
 
@@ -1189,6 +1203,7 @@ def read_audit_files(
                 pl.lit(str(path)).alias("source_file"),
                 "source_line",
                 pl.lit(order).alias("_order"),
+                pl.lit(why).alias("_order_why"),
             )
         )
         if read.rejects:
@@ -1288,16 +1303,30 @@ def read_audit_files(
         .when(
             pl.col("_audited_at").is_null()
             & pl.col("audited_at").str.contains(SLASHED).fill_null(False)
+            & (pl.col("_order") == "conflicting")
+        )
+        .then(
+            # Declaring an order does not help here: the file's own dates contradict it.
+            formatted_text(
+                "audited_at: '{}' is not read, nor any slashed date of its file: {}, so the "
+                "file mixes day-first and month-first dates; in the spreadsheet, retype this "
+                "date as {}, as its auditor meant, and the file's other slashed dates likewise "
+                "(or correct the line that is mistyped)",
+                pl.col("audited_at").str.strip_chars(),
+                "_order_why",
+                slashed_readings("audited_at"),
+            )
+        )
+        .when(
+            pl.col("_audited_at").is_null()
+            & pl.col("audited_at").str.contains(SLASHED).fill_null(False)
             & ~pl.col("_order").is_in(["day-first", "month-first"])
         )
         .then(
             formatted_text(
-                "audited_at: '{}' reads as day/month or as month/day: {}; write it as "
-                "{}, or declare the order: {}",
+                "audited_at: '{}' reads as day/month or as month/day: no date of its file has "
+                "a number above 12 to tell which; write it as {}, or declare the order: {}",
                 pl.col("audited_at").str.strip_chars(),
-                pl.when(pl.col("_order") == "conflicting")
-                .then(pl.lit("its file has dates of both orders"))
-                .otherwise(pl.lit("no date of its file has a number above 12 to tell which")),
                 slashed_readings("audited_at"),
                 pl.lit(order_advice or DATE_ORDER_ADVICE),
             )

@@ -1582,13 +1582,18 @@ def test_slashed_dates_read_in_the_order_their_file_or_the_setting_gives(tmp_pat
         "write it as 2026-11-04 09:07 (day first) or 2026-04-11 09:07 (month first),"
         in (reasons["R6"])
     )
-    assert (
-        "its file has dates of both orders; write it as 2026-11-13 (day first)," in (reasons["R4"])
+    # Which line rules out which order, and what to do in the spreadsheet: declaring an
+    # order cannot help a file that contradicts itself (the reason said "its file has dates
+    # of both orders", then offered to declare one).
+    both = (
+        "is not read, nor any slashed date of its file: line 2's '13/11/2026' rules out "
+        "month-first (13 is no month) and line 3's '11/14/2026' rules out day-first (14 is no "
+        "month), so the file mixes day-first and month-first dates; in the spreadsheet, "
+        "retype this date as {}, as its auditor meant, and the file's other slashed dates "
+        "likewise (or correct the line that is mistyped)"
     )
-    assert (
-        "its file has dates of both orders; write it as 2026-11-14 (month first),"
-        in (reasons["R5"])
-    )
+    assert reasons["R4"] == "audited_at: '13/11/2026' " + both.format("2026-11-13 (day first)")
+    assert reasons["R5"] == "audited_at: '11/14/2026' " + both.format("2026-11-14 (month first)")
     # Declared: the file that cannot tell reads so; the files that can keep their own order.
     read = read_audit_files([unsure], "Europe/London", NOW, date_order="month-first")
     assert str(read.audits.get_column("audited_at")[0])[:16] == "2026-03-11 10:00"

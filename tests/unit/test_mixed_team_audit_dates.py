@@ -208,8 +208,16 @@ def test_each_file_reads_its_slashed_dates_in_the_order_its_own_dates_show(
         "R5": "2026-12-03 00:00",  # the setting's order
     }
     assert _where(read.set_aside) == {"R6": ("audits-dee.csv", 2), "R7": ("audits-dee.csv", 3)}
-    for reason in read.set_aside.get_column("reason"):
-        assert "reads as day/month or as month/day: its file has dates of both orders" in reason
+    # Which row rules out which order (the file's other dates read either way).
+    assert read.set_aside.get_column("reason").to_list()[0] == (
+        "audited_at: '05/12/2026' is not read, nor any slashed date of its file: line 3's "
+        "'12/6/2026' rules out day-first (read so, it would be before its response was "
+        "submitted) and line 2's '05/12/2026' rules out month-first (read so, it would be "
+        "before its response was submitted), so the file mixes day-first and month-first "
+        "dates; in the spreadsheet, retype this date as 2026-12-05 (day first) or 2026-05-12 "
+        "(month first), as its auditor meant, and the file's other slashed dates likewise (or "
+        "correct the line that is mistyped)"
+    )
     assert {Path(f).name: (o["order"], o["from"]) for f, o in read.date_orders.items()} == {
         "audits-ann.csv": ("day-first", "its dates"),
         "audits-bo.csv": ("month-first", "its dates"),
