@@ -1151,9 +1151,9 @@ def audited_ids(settings: Settings, day: date) -> tuple[pl.Series, pl.Series]:
     with a new champion) put them back in its queue as unaudited; earlier folders are not
     read (a response is audited after its survey; a 1M-survey date's scoring reading every
     date's audits took 1.1 s for five such dates). Training and the report read them all
-    (:func:`read_audits`). For a configured source, the
-    responses its export labels on ``day`` and every audit in force in its audits folder
-    (read once per process while none changes). A file that cannot be read is left out with
+    (:func:`read_audits`). For a configured source, the responses its export labels on
+    ``day`` and every audit in force in its audits folder (read once per process while
+    neither they nor the clean layer change). A file that cannot be read is left out with
     a warning naming it (QA's file must not stop the date's scoring; training's tally and
     ``review-queue`` name it too). Returns those ids, and the responses among them a later
     audit reconfirmed (:attr:`AuditRead.reconfirmed`: no label doubt is raised of them)."""
@@ -1172,6 +1172,7 @@ def audited_ids(settings: Settings, day: date) -> tuple[pl.Series, pl.Series]:
             settings.timezone,
             settings.audit_date_order,
             str(settings.clean_dir),
+            _clean_partitions(settings),
             order_advice=date_order_advice(settings),
             declared_by=date_order_declared_by(settings),
         )
@@ -1223,24 +1224,23 @@ def misplaced_audits(settings: Settings) -> list[str]:
 
 def audits_read(settings: Settings) -> AuditRead:
     """Every audit file of ``settings``' source (the sample's date folders, or a configured
-    source's audits folder), read once per process while none changes (training reads them
-    for its labels and again for its tally of where each went)."""
+    source's audits folder), read once per process while none of them changes, nor any
+    clean partition (training reads them for its labels and again for its tally of where
+    each went; ``serve`` for every date it runs, while re-runs change the clean layer)."""
     files, _ = _audit_files_of(settings)
     key = tuple((str(f), modified_at(f)) for f in files)
-    # A configured source's audits may name a response by its ticket (other_response_ids);
-    # the sample's name their responses, and scanning its clean layer would cost each read.
-    clean: tuple[tuple[str, float], ...] = ()
-    if files and not settings.is_sample:
-        parts: list[DataPath] = list(settings.clean_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}"))
-        clean = tuple((str(p), modified_at(p)) for p in sorted(parts, key=str))
     return _audits_of(
         key,
         settings.timezone,
         settings.audit_date_order,
         str(settings.clean_dir),
-        clean,
+        _clean_partitions(settings) if files else (),
         date_order_advice(settings),
         date_order_declared_by(settings),
+        # A configured source's audits may name a response by its ticket
+        # (other_response_ids); the sample's name their responses, and scanning its clean
+        # layer for other ids would cost each read.
+        other_ids=not settings.is_sample,
     )
 
 
@@ -1553,6 +1553,14 @@ def _with_doubted_label_times(settings: Settings, queue: pl.DataFrame) -> pl.Dat
     return queue.join(doubted, ["model_version", "response_id"], "left", maintain_order="left")
 
 
+def _clean_partitions(settings: Settings) -> tuple[tuple[str, float], ...]:
+    """Each clean partition's data file of ``settings``' source with when it was written:
+    what an audit read from the clean layer depends on (its responses' ``submitted_at``,
+    their other ids), so the cache of :func:`_audits_of` is keyed on it."""
+    parts: list[DataPath] = list(settings.clean_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}"))
+    return tuple((str(p), modified_at(p)) for p in sorted(parts, key=str))
+
+
 @functools.lru_cache(maxsize=4)
 def _audits_of(
     key: tuple[tuple[Any, ...], ...],
@@ -1562,15 +1570,22 @@ def _audits_of(
     clean: tuple[tuple[str, float], ...] = (),
     order_advice: str = "",
     declared_by: str = "SERVICELENS_AUDIT_DATE_ORDER",
+    other_ids: bool = False,
 ) -> AuditRead:
     """The audit files ``key`` names, read (cached while none changes, nor ``clean``: the
-    clean partitions whose responses' other ids an audit may name them by).
+    partitions of the clean layer at ``clean_dir`` and when each was written,
+    :func:`_clean_partitions`). The read depends on the clean layer: a file's slashed dates
+    show their order by the ``submitted_at`` of the responses they audit, and with
+    ``other_ids`` an audit may name its response by another id (a ticket's). Found by a
+    review: a long-running process (``serve``) kept the read of before a date's re-run
+    changed the clean layer, keyed on the audit files alone.
 
-    The files are read as they are first. Only when an audit names an id that is no
-    response's (a ticket number) is the clean layer searched for it, and only the rows
-    whose interaction id or attributes hold such an id are decoded: this runs for every
-    date's scoring while the clean layer grows (each date published changes ``clean``),
-    and decoding every response's attributes each time would grow with it."""
+    The files are read as they are first. Only with ``other_ids``, and only when an audit
+    names an id that is no response's (a ticket number), is the clean layer searched for
+    it, and only the rows whose interaction id or attributes hold such an id are decoded:
+    this runs for every date's scoring while the clean layer grows (each date published
+    changes ``clean``), and decoding every response's attributes each time would grow with
+    it."""
     files = [as_path(k[0]) for k in key]
     submitted_of = _submitted_of(clean_dir) if clean_dir else None
     read = read_audit_files(
@@ -1581,7 +1596,7 @@ def _audits_of(
         submitted_of=submitted_of,
         declared_by=declared_by,
     )
-    if not clean:
+    if not other_ids or not clean:
         return read
     named = pl.concat(
         [

@@ -2131,7 +2131,7 @@ def test_a_ticket_is_looked_up_in_the_clean_layer_only_when_an_audit_names_one(
         "R3,policy_failure,2026-11-24,a\n"
     )
     key = ((str(by_id), 1.0),)
-    read = stages._audits_of(key, "UTC", "", str(clean_dir), parts)
+    read = stages._audits_of(key, "UTC", "", str(clean_dir), parts, other_ids=True)
     assert sorted(read.audits.get_column("response_id")) == ["R1", "R3"]
     assert decoded == []  # every audit names a response: nothing decoded
     by_id.write_text(
@@ -2139,7 +2139,7 @@ def test_a_ticket_is_looked_up_in_the_clean_layer_only_when_an_audit_names_one(
         "C3,policy_failure,2026-11-24,a\n"
     )
     key = ((str(by_id), 2.0),)
-    read = stages._audits_of(key, "UTC", "", str(clean_dir), parts)
+    read = stages._audits_of(key, "UTC", "", str(clean_dir), parts, other_ids=True)
     assert sorted(read.audits.get_column("response_id")) == ["R1", "R3"]
     assert read.named_by_other_id == {"interaction_id": 1, "ticket_id": 1}
     assert decoded == [["R1", "R3"]]  # the two rows holding the ids, not R2
