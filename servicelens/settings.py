@@ -122,6 +122,9 @@ def project_dir() -> Path:
 #: The raw exports of one survey date, in ``raw/<date>/``.
 SURVEYS_FILE = "surveys.csv"
 INTERACTIONS_FILE = "interactions.jsonl"
+#: A configured source's contact-facts feed (``[interactions]`` of its definition): the name
+#: of its inbox sub-folder, and of its quarantine rows' ``feed``, as the sample's exports.
+INTERACTIONS_FEED = "interactions"
 AUDITS_FILE = "audits.csv"
 #: Prefect's setting for where its API keeps concurrency-slot leases, and the storage that
 #: keeps them in files under PREFECT_HOME. The CLI sets it for the embedded API: the default
@@ -292,6 +295,14 @@ class Settings:
     audit_date_order: str = ""
     #: ``day`` or ``month``: the survey dates one partition of this source holds.
     partition: str = "day"
+    #: Whether the source's definition declares a contact-facts feed (``[interactions]``):
+    #: its survey partitions are then built from the feed's landed partitions too
+    #: (:func:`day_input_files`), so facts landed late reprocess the surveys they join.
+    interaction_feed: bool = False
+    #: Which of a configured source's feeds these settings land: ``surveys`` (the default)
+    #: or ``interactions``, the contact facts (:meth:`for_interactions`), whose inbox is
+    #: ``inbox/<name>/interactions/`` and landed layer ``landed/interactions``.
+    feed: str = "surveys"
     #: How often a run in flight rewrites its record under ``runs/in-flight/`` (its
     #: heartbeat). Across machines a record that missed ``STALE_BEATS`` beats is a dead run's.
     heartbeat_seconds: float = 5.0
@@ -463,6 +474,8 @@ class Settings:
         reveal_agent_ids: bool = False,
         audit_date_order: str | None = None,
         negative_rule: str = "",
+        interaction_feed: bool = False,
+        interaction_lookback_days: int | None = None,
     ) -> Settings:
         """The same data directory, addressing one source's layers (``sources/<name>/``).
 
@@ -473,7 +486,9 @@ class Settings:
         QA lead's trial had ``train`` read them with the variable set and ``review-queue``
         and ``report`` without it). ``negative_rule``: the definition's
         (``SourceDefinition.negative_rule``), which the dates' clean partitions are compared
-        with (``servicelens.storage.runs.rule_change``)."""
+        with (``servicelens.storage.runs.rule_change``). ``interaction_feed``: the
+        definition declares a contact-facts feed, joined over ``interaction_lookback_days``
+        (the feed's own ``lookback_days``; None: these settings')."""
         return replace(
             self,
             source=name,
@@ -482,6 +497,13 @@ class Settings:
             reveal_agent_ids=reveal_agent_ids,
             audit_date_order=audit_date_order or self.audit_date_order,
             negative_rule=negative_rule,
+            interaction_feed=interaction_feed,
+            interaction_lookback_days=(
+                self.interaction_lookback_days
+                if interaction_lookback_days is None
+                else interaction_lookback_days
+            ),
+            feed="surveys",
         )
 
     @property
@@ -503,7 +525,8 @@ class Settings:
     def inbox_dir(self) -> DataPath:
         """A configured source's drop folder: files put here are landed by the next nightly
         run (``servicelens run``, the served schedule) and then removed from it."""
-        return self.root / "inbox" / self.source
+        inbox = self.root / "inbox" / self.source
+        return inbox / INTERACTIONS_FEED if self.feed == INTERACTIONS_FEED else inbox
 
     @property
     def audits_dir(self) -> DataPath:
@@ -517,7 +540,31 @@ class Settings:
     def landed_dir(self) -> DataPath:
         """Landed layer: a source's delivered rows, mapped to the canonical columns as text,
         redacted, one partition per survey date (or month) in the business timezone."""
-        return self.source_root / "landed" / "responses"
+        table = "interactions" if self.feed == INTERACTIONS_FEED else "responses"
+        return self.source_root / "landed" / table
+
+    def for_interactions(self) -> Settings:
+        """These settings addressing the source's contact-facts feed (``feed =
+        "interactions"``): its inbox sub-folder and landed layer; every other path is the
+        source's own."""
+        return replace(self, feed=INTERACTIONS_FEED)
+
+    def interaction_periods(self, day: date) -> list[date]:
+        """The landed contact-facts partitions (days, or months by their first day) whose
+        contacts the survey partition ``day`` is joined to: those of the
+        ``interaction_lookback_days`` before it up to its own last day, as the sample's
+        surveys of a date are joined to the interaction exports of the date and of the
+        look-back days before it. [] for a source without a feed."""
+        if not self.interaction_feed:
+            return []
+        if self.partition == "month":
+            last = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        else:
+            last = day
+        first = day - timedelta(days=self.interaction_lookback_days)
+        days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+        starts = (d.replace(day=1) if self.partition == "month" else d for d in days)
+        return sorted(set(starts))
 
     def raw_day(self, day: date) -> DataPath:
         """Immutable raw zone of one day: surveys.csv, interactions.jsonl, audits.csv."""
@@ -595,11 +642,20 @@ def day_input_files(settings: Settings, day: date) -> list[DataPath]:
     """Every raw file one date's output depends on (its checksums decide re-runs): the day's
     survey export, the policy catalogue, and the interaction exports of the day and of the
     ``interaction_lookback_days`` before it; for a source with a landed layer, its landed
-    partition. Files that do not exist are listed too."""
+    partition first, then (a source with a contact-facts feed) the feed's landed partitions
+    it is joined to (:meth:`Settings.interaction_periods`). Files that do not exist are
+    listed too."""
     if not settings.is_sample:
         from servicelens.storage.partitions import partition_dir
 
-        return [partition_dir(settings.landed_dir, day) / "part-0.parquet"]
+        facts = settings.for_interactions().landed_dir
+        return [
+            partition_dir(settings.landed_dir, day) / "part-0.parquet",
+            *(
+                partition_dir(facts, p) / "part-0.parquet"
+                for p in settings.interaction_periods(day)
+            ),
+        ]
     files = [settings.raw_day(day) / SURVEYS_FILE, settings.policies_file]
     for back in range(settings.interaction_lookback_days + 1):
         files.append(settings.raw_day(day - timedelta(days=back)) / INTERACTIONS_FILE)

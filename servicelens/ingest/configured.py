@@ -86,6 +86,10 @@ def _settings_for(settings: Settings, definition: SourceDefinition, path: str) -
         reveal_agent_ids=not definition.pseudonymise_agents,
         audit_date_order=definition.audit_date_order or None,
         negative_rule=definition.negative_rule,
+        interaction_feed=definition.interactions is not None,
+        interaction_lookback_days=(
+            definition.interactions.lookback_days if definition.interactions else None
+        ),
     )
 
 

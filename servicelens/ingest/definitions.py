@@ -41,6 +41,9 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "rating",
     RESOLVED_FLAG,
 )
+#: Canonical columns an ``[interactions]`` feed may map: the sample's interaction contract
+#: (``RAW_INTERACTION_SCHEMA``) and the source's own resolved-on-first-contact flag.
+FEED_COLUMNS: tuple[str, ...] = (*RAW_INTERACTION_SCHEMA, RESOLVED_FLAG)
 #: Timestamp columns: parsed with the column's ``format`` (ISO 8601 when none is declared).
 TIMESTAMP_COLUMNS: tuple[str, ...] = ("submitted_at", "delivered_at", "started_at")
 #: Numeric columns that may be written as durations.
@@ -88,7 +91,10 @@ _TOP_KEYS = {
     "exclude",
     "label",
     "features",
+    "interactions",
 }
+#: The keys of an ``[interactions]`` table (a contact-facts feed, :class:`InteractionFeed`).
+_FEED_KEYS = {"lookback_days", "read", "columns"}
 _READ_KEYS = {
     "format",
     "encoding",
@@ -213,6 +219,23 @@ class ReadOptions:
 
 
 @dataclass(frozen=True)
+class InteractionFeed:
+    """A definition's ``[interactions]`` table: a second export of the same source holding
+    the contact facts (a ticket or call log), delivered beside the surveys into
+    ``inbox/<source>/interactions/`` and joined to them on ``interaction_id``, as the sample's
+    ``raw/<date>/interactions.jsonl`` is (docs/sources.md, "Contact facts")."""
+
+    #: How the feed's files become text rows (its own ``[interactions.read]``).
+    read: ReadOptions
+    #: Interaction column (:data:`FEED_COLUMNS`) -> how it is filled; ``interaction_id`` and
+    #: ``started_at`` always mapped (the key, and the date its partition is named by).
+    columns: dict[str, ColumnRule]
+    #: Days before a survey partition whose contacts it is joined to (a ticket opened on
+    #: Monday and rated on Friday needs 4); None: ``Settings.interaction_lookback_days``.
+    lookback_days: int | None = None
+
+
+@dataclass(frozen=True)
 class SourceDefinition:
     """A parsed, checked source definition."""
 
@@ -264,6 +287,48 @@ class SourceDefinition:
     #: where two columns match it (:func:`servicelens.ingest.mapping.ambiguous_columns`).
     #: Out of the fingerprint: it changes no landed row.
     exact_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    #: The contact-facts feed the definition declares (``[interactions]``), or None. Out of
+    #: the fingerprint: it changes no landed survey row (the feed's own files are landed
+    #: under :meth:`interactions_definition`'s fingerprint).
+    interactions: InteractionFeed | None = field(default=None, repr=False)
+
+    def interactions_definition(self) -> SourceDefinition:
+        """The definition the ``[interactions]`` feed's files are read, mapped and landed
+        with: the source's own (name, timezone, country, never_store, agent pseudonyms)
+        with the feed's ``read`` and ``columns``, ``interaction_id`` standing as the row's
+        id and ``started_at`` as the time that dates it, so the one reader and landing of
+        every export land contact facts too (each interaction's latest delivery wins, as a
+        re-delivered response does). No label, attributes, exclusions or negatives.
+
+        Raises DefinitionError when the definition declares no feed."""
+        import dataclasses
+
+        feed = self.interactions
+        if feed is None:
+            raise DefinitionError(
+                f"{self.path}: source {self.name} declares no [interactions] feed "
+                "(docs/sources.md, Contact facts)"
+            )
+        columns = {
+            "response_id": dataclasses.replace(feed.columns["interaction_id"], name="response_id"),
+            "submitted_at": dataclasses.replace(feed.columns["started_at"], name="submitted_at"),
+            **{k: v for k, v in feed.columns.items() if k != "started_at"},
+        }
+        return dataclasses.replace(
+            self,
+            read=feed.read,
+            columns=columns,
+            attributes={},
+            features=FeatureSpec(text=""),
+            never_features=(),
+            exclude=(),
+            label_column=(),
+            label_values={},
+            negative="none",
+            negative_at_most=None,
+            max_comment_chars=None,
+            interactions=None,
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -423,6 +488,9 @@ def _names_written(data: dict[str, Any]) -> frozenset[str]:
     for rule in data.get("exclude") or []:
         if isinstance(rule, dict):
             found += names(rule.get("column"))
+    feed = data.get("interactions")
+    for rule in ((feed.get("columns") or {}) if isinstance(feed, dict) else {}).values():
+        found += names(rule.get("column")) if isinstance(rule, dict) else names(rule)
     return frozenset(found)
 
 
@@ -754,6 +822,72 @@ def _features(data: dict[str, Any], where: str, has_comment: bool) -> FeatureSpe
         raise DefinitionError(f"{where} [features]: {error}") from None
 
 
+def _interaction_feed(data: Any, where: str) -> InteractionFeed | None:
+    """The ``[interactions]`` table (:class:`InteractionFeed`), or None when there is none.
+
+    Raises DefinitionError naming ``where`` and the key: an unknown key, a column that is
+    not an interaction column (:data:`FEED_COLUMNS`), ``interaction_id`` or ``started_at``
+    not mapped, a ``lookback_days`` that is not a whole number of 0 or more."""
+    if data is None:
+        return None
+    spot = f"{where} [interactions]"
+    if not isinstance(data, dict):
+        raise DefinitionError(f"{spot}: must be a table (a [interactions] section)")
+    unknown = sorted(set(data) - _FEED_KEYS)
+    if unknown:
+        raise DefinitionError(
+            f"{spot}: unknown key(s) {unknown}{_close_keys(unknown, _FEED_KEYS)}; allowed "
+            f"{sorted(_FEED_KEYS)}"
+        )
+    spec = data.get("columns", {})
+    if not isinstance(spec, dict):
+        raise DefinitionError(f"{spot}: [interactions.columns] must be a table")
+    others = sorted(set(spec) - set(FEED_COLUMNS))
+    if others:
+        survey = [c for c in others if c in CANONICAL_COLUMNS]
+        where_else = f"; {survey} are survey columns: map them in [columns]" if survey else ""
+        raise DefinitionError(
+            f"{spot}: [interactions.columns] {others} are not interaction columns"
+            f"{_close_keys(others, FEED_COLUMNS)}{where_else}. The interaction columns: "
+            f"{list(FEED_COLUMNS)}"
+        )
+    for needed, why in (
+        ("interaction_id", "the key the surveys are joined on"),
+        ("started_at", "the time that dates each contact, as the sample's interactions are"),
+    ):
+        if needed not in spec:
+            raise DefinitionError(
+                f"{spot}: [interactions.columns] needs {needed} ({why}), e.g. "
+                + (
+                    'interaction_id = "Ticket ID"'
+                    if needed == "interaction_id"
+                    else 'started_at = "Ticket created - Timestamp"'
+                )
+            )
+    columns = {
+        str(name): _rule(str(name), rule, f"{spot} [interactions.columns.{name}]")
+        for name, rule in spec.items()
+    }
+    if derived := [n for n, rule in columns.items() if rule.derive]:
+        raise DefinitionError(f"{spot}: [interactions.columns] {derived} cannot be derived")
+    lookback = data.get("lookback_days")
+    if lookback is not None and (
+        not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0
+    ):
+        raise DefinitionError(
+            f"{spot}: lookback_days = {lookback!r}; give a whole number of days of 0 or more "
+            "(how long before a survey its contact may have started, such as 7)"
+        )
+    read = data.get("read", {})
+    if not isinstance(read, dict):
+        raise DefinitionError(f"{spot}: [interactions.read] must be a table")
+    return InteractionFeed(
+        read=_read_options(read, f"{spot}"),
+        columns=columns,
+        lookback_days=lookback,
+    )
+
+
 def load_definition(source: str | Path) -> SourceDefinition:
     """Parse and check a definition (a preset name or a file, with its ``extends`` chain).
 
@@ -857,15 +991,34 @@ def load_definition(source: str | Path) -> SourceDefinition:
                 f"{where}: [attributes.{name}] reads {stored}, listed in never_store (personal "
                 "data stays in raw/); remove the attribute or the never_store entry"
             )
+    feed = _interaction_feed(data.get("interactions"), where)
+    if feed is not None:
+        for name, rule in feed.columns.items():
+            stored = [alt for group in rule.sources for alt in group if column_key(alt) in private]
+            if stored:
+                raise DefinitionError(
+                    f"{where}: [interactions.columns.{name}] reads {stored}, listed in "
+                    "never_store (personal data stays in raw/); remove the mapping or the "
+                    "never_store entry"
+                )
     forbidden = {column_key(c) for c in (*never_features, *never_store, *label_column)}
-    known = {*columns, *attributes}
+    # The feed's facts are columns of the clean rows too (joined on interaction_id).
+    feed_columns = {} if feed is None else feed.columns
+    known = {*columns, *attributes, *feed_columns}
     used = (features.text, *features.facts, *(c for x in features.crosses for c in x))
     for name in (n for n in used if n):
         if name not in known:
             raise DefinitionError(
-                f"{where}: feature {name!r} has no source in [columns] or [attributes]"
+                f"{where}: feature {name!r} has no source in [columns], [attributes] or "
+                "[interactions.columns]"
             )
-        reads = columns[name].sources if name in columns else (attributes[name],)
+        reads = (
+            columns[name].sources
+            if name in columns
+            else (attributes[name],)
+            if name in attributes
+            else feed_columns[name].sources
+        )
         # The columns by name: the rule's tuple of alternatives read "reads
         # (('company-public-response',),)" in a data scientist's trial.
         leaking = dict.fromkeys(a for g in reads for a in g if column_key(a) in forbidden)
@@ -939,4 +1092,5 @@ def load_definition(source: str | Path) -> SourceDefinition:
         audit_date_order=audit_date_order,
         extends=chain,
         exact_names=exact_names,
+        interactions=feed,
     )
