@@ -66,6 +66,7 @@ from servicelens.ingest.readers import (
 )
 from servicelens.runtime import freeze_long_lived
 from servicelens.settings import (
+    INTERACTIONS_FEED,
     INTERACTIONS_FILE,
     SURVEYS_FILE,
     Settings,
@@ -2383,6 +2384,26 @@ def validate_landed_day(
     contacts = contacts_from_responses(clean, day)
     return stage_validated(
         settings, day, run_id, clean, quarantine, counts, inputs, contacts, definition.negative_rule
+    )
+
+
+#: How a contact-facts row's reasons name the columns its feed is landed under: the
+#: interaction id stands as the row's id and its start as the time that dates it
+#: (``SourceDefinition.interactions_definition``), and reasons say them as the feed's.
+_FEED_REASON_COLUMNS = {"response_id": "interaction_id", "submitted_at": "started_at"}
+
+
+def as_interaction_quarantine(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine rows (``QUARANTINE_SCHEMA``) of a source's contact-facts feed as the
+    sample's interaction rows are: ``feed = 'interactions'``, and each reason naming
+    ``interaction_id`` and ``started_at`` where the landed feed's names (``response_id``,
+    ``submitted_at``) stand for them, each reason once."""
+    renamed = pl.element()
+    for landed_as, named in _FEED_REASON_COLUMNS.items():
+        renamed = renamed.str.replace(f"^{landed_as}:", f"{named}:")
+    return quarantine.with_columns(
+        pl.lit(INTERACTIONS_FEED).alias("feed"),
+        pl.col("reasons").list.eval(renamed).list.unique(maintain_order=True),
     )
 
 

@@ -459,21 +459,37 @@ def check_definition(
     nothing. Raises the ingest layer's errors (DefinitionError, SourceError, BatchError)."""
     import polars as pl
 
-    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.configured import fits_interactions
+    from servicelens.ingest.definitions import FEED_COLUMNS, load_definition
     from servicelens.ingest.landing import short_ids_notes
     from servicelens.ingest.mapping import read_columns
-    from servicelens.stages import ingest_export
+    from servicelens.stages import as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
+    # A contact-facts file of a source that declares the feed is previewed as the nightly
+    # run lands it from inbox/<name>/interactions/ (a trial's Zendesk Explore CSV was
+    # refused as "not JSON", the ratings' format).
+    feed = "interactions" if fits_interactions(definition, file) else "surveys"
+    if feed == "interactions":
+        definition = definition.interactions_definition()
     ingested = ingest_export(definition, file, settings)
-    clean = ingested.clean
+    clean, quarantine = ingested.clean, ingested.quarantine
+    columns = PREVIEW_COLUMNS
+    if feed == "interactions":
+        quarantine = as_interaction_quarantine(quarantine)
+        # Its start is the time that dates it, its interaction id its id.
+        clean = clean.with_columns(pl.col("submitted_at").alias("started_at"))
+        columns = ("interaction_id", "started_at", *FEED_COLUMNS, "source_line")
     shown = [
-        c for c in PREVIEW_COLUMNS if c in clean.columns and clean[c].null_count() < clean.height
+        c
+        for c in dict.fromkeys(columns)
+        if c in clean.columns and clean[c].null_count() < clean.height
     ]
     read = ingested.mapped.read
     return {
         "definition": str(definition.path),
         "source": definition.name,
+        "feed": feed,
         "file": file,
         "unpacked_from": read.unpacked_from,
         "encoding": read.encoding,
@@ -496,7 +512,7 @@ def check_definition(
         .to_dicts(),
         # Each row's sheet beside its row (null for a CSV or JSON export): a row number alone
         # was read without the sheet it is on.
-        "quarantined": ingested.quarantine.select(
+        "quarantined": quarantine.select(
             "source_line", pl.lit(read.sheet, pl.String).alias("sheet"), "record_id", "reasons"
         ).to_dicts(),
         "labels": {
@@ -520,10 +536,18 @@ def check_definition(
         # Ids that most likely lost their leading zeros in a spreadsheet: kept, and told.
         "short_ids": short_ids_notes(file, ingested.mapped.frame, ingested.mapped.exported_as),
         "export_columns": named_in_reasons(
-            ingested.quarantine.get_column("reasons").explode().drop_nulls().to_list(),
-            ingested.mapped.exported_as,
+            quarantine.get_column("reasons").explode().drop_nulls().to_list(),
+            {**ingested.mapped.exported_as, **_feed_exported_as(ingested.mapped.exported_as)}
+            if feed == "interactions"
+            else ingested.mapped.exported_as,
         ),
     }
+
+
+def _feed_exported_as(exported_as: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The export headers of a contact-facts file's ``started_at``, which it is landed
+    under ``submitted_at`` (``SourceDefinition.interactions_definition``)."""
+    return {"started_at": exported_as["submitted_at"]} if "submitted_at" in exported_as else {}
 
 
 def header_names(
@@ -597,8 +621,9 @@ def named_in_reasons(reasons: list[str], exported_as: dict[str, tuple[str, ...]]
 
 def _preview_text(preview: dict[str, Any]) -> str:
     counts = preview["counts"]
+    facts = " as contact facts ([interactions])" if preview.get("feed") == "interactions" else ""
     lines = [
-        f"{preview['file']} read with {preview['source']} ({preview['definition']})",
+        f"{preview['file']} read{facts} with {preview['source']} ({preview['definition']})",
         ", ".join(
             [
                 *([f"unpacked ({preview['unpacked_from']})"] if preview["unpacked_from"] else []),

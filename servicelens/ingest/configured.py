@@ -46,7 +46,7 @@ from servicelens.ingest.landing import (
     period_start,
 )
 from servicelens.ingest.mapping import MissingColumns
-from servicelens.settings import SURVEYS_FILE, Settings
+from servicelens.settings import INTERACTIONS_FEED, SURVEYS_FILE, Settings
 from servicelens.storage.fs import (
     DataPath,
     file_state,
@@ -210,7 +210,10 @@ def register_source(settings: Settings, definition: str, replace: bool = False) 
         origin.write_text(str(loaded.path.resolve()))
     elif origin.exists():
         origin.unlink()
-    for folder in (source.inbox_dir, source.audits_dir):
+    folders = [source.inbox_dir, source.audits_dir]
+    if loaded.interactions is not None:
+        folders.append(source.for_interactions().inbox_dir)
+    for folder in folders:
         if isinstance(folder, Path):
             folder.mkdir(parents=True, exist_ok=True)
     return configured_source(settings, loaded.name)
@@ -653,9 +656,25 @@ def belongs_elsewhere(source: Settings, path: DataPath, error: Exception) -> str
     else, refused for the columns it lacks, another configured source's export
     (:func:`another_sources_export`: that source's inbox). None when it is neither: the
     refusal is the definition's own. The inbox (:func:`pick_up_deliveries`) and ``sources
-    check`` both say it, so a file previewed is told what the nightly run would tell it."""
+    check`` both say it, so a file previewed is told what the nightly run would tell it.
+    A file of the source's contact-facts feed dropped beside its surveys
+    (:func:`fits_interactions`) is told to move to the feed's folder."""
     if audits := audit_file_refusal(source, path, error):
         return audits
+    if source.feed != INTERACTIONS_FEED and source.definition:
+        try:
+            definition = load_definition(source.definition)
+        except (DefinitionError, OSError):
+            definition = None
+        if definition is not None and fits_interactions(definition, path):
+            facts = source.for_interactions().inbox_dir
+            move = move_command(str(path), str(facts))
+            command = f" (`{move}`)" if not move.startswith("move it") else ""
+            return (
+                f"{path}: a file of source {source.source}'s contact facts (its [interactions] "
+                f"feed reads every column it maps in it), not a survey export: move it to "
+                f"{facts}/{command}, where the next run lands it"
+            )
     if isinstance(error, MissingColumns):
         return another_sources_export(source, path, error)
     return None
@@ -724,6 +743,28 @@ def sent_in_another_code_page(
     return sent_once_advice(error, usual, declared != "auto", kept[0] if kept else None)
 
 
+def fits_interactions(definition: SourceDefinition, path: str | DataPath) -> bool:
+    """Whether ``path`` is a file of ``definition``'s contact-facts feed: the definition
+    declares one, the file does not read as its survey export with every column the
+    definition maps (another format, or columns it lacks), and the feed's own ``read``
+    finds every column the feed maps in it. ``sources check`` previews such a file as the
+    feed, and the nightly run tells one dropped beside the surveys where it goes."""
+    from servicelens.ingest.mapping import missing_columns, read_export
+
+    if definition.interactions is None:
+        return False
+    try:
+        if not missing_columns(definition, read_export(definition, path).header):
+            return False
+    except (DefinitionError, ValueError, OSError):
+        pass
+    facts = definition.interactions_definition()
+    try:
+        return not missing_columns(facts, read_export(facts, path).header)
+    except (DefinitionError, ValueError, OSError):
+        return False
+
+
 def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
 
@@ -733,8 +774,35 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
     was still writing is landed again, whole, next time, and its note says so). A file that
     cannot be landed (the definition does not fit it) stays in the inbox with its one-line
     error in the result; the other files are landed all the same.
+
+    A source whose definition declares a contact-facts feed (``[interactions]``) has the
+    feed's files landed first, from ``inbox/<name>/interactions/``, by the same landing
+    (:meth:`~servicelens.ingest.definitions.SourceDefinition.interactions_definition`); a
+    file there for a source that declares none stays, its error saying so.
     """
     definition = load_definition(source.definition or source.source)
+    facts = source.for_interactions()
+    if definition.interactions is not None:
+        picked = _land_waiting(facts, definition.interactions_definition(), landed_at)
+    else:
+        picked = [
+            PickedUp(
+                str(path),
+                None,
+                f"{path}: a contact-facts file, but source {source.source}'s definition "
+                "declares no [interactions] feed to read it with; declare one (docs/sources.md, "
+                "Contact facts) and register the definition again, or move the file away",
+            )
+            for path in pending_deliveries(facts)
+        ]
+    return picked + _land_waiting(source, definition, landed_at)
+
+
+def _land_waiting(
+    source: Settings, definition: SourceDefinition, landed_at: datetime | None
+) -> list[PickedUp]:
+    """:func:`pick_up_deliveries` of one feed: ``source`` addressing its inbox and landed
+    layer, ``definition`` the one its files are read with."""
     picked: list[PickedUp] = []
     settle = source.inbox_settle_seconds
     for path in pending_deliveries(source):
@@ -843,7 +911,10 @@ def not_landed(source: Settings) -> list[NotLanded]:
     record = None if source.is_sample else read_inbox_failures(source)
     if not record or not record.get("files"):
         return []
-    waiting = {str(p) for p in pending_deliveries(source)}
+    waiting = {
+        str(p)
+        for p in (*pending_deliveries(source), *pending_deliveries(source.for_interactions()))
+    }
     return [
         NotLanded(
             f["file"],

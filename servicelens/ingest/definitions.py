@@ -42,8 +42,8 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     RESOLVED_FLAG,
 )
 #: Canonical columns an ``[interactions]`` feed may map: the sample's interaction contract
-#: (``RAW_INTERACTION_SCHEMA``) and the source's own resolved-on-first-contact flag.
-FEED_COLUMNS: tuple[str, ...] = (*RAW_INTERACTION_SCHEMA, RESOLVED_FLAG)
+#: (``RAW_INTERACTION_SCHEMA``), joined as the sample's interactions are.
+FEED_COLUMNS: tuple[str, ...] = tuple(RAW_INTERACTION_SCHEMA)
 #: Timestamp columns: parsed with the column's ``format`` (ISO 8601 when none is declared).
 TIMESTAMP_COLUMNS: tuple[str, ...] = ("submitted_at", "delivered_at", "started_at")
 #: Numeric columns that may be written as durations.

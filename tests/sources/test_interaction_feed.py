@@ -1,0 +1,118 @@
+"""A configured source's contact-facts feed (``[interactions]``): its files delivered beside the
+surveys into ``inbox/<name>/interactions/``, read and landed by the reader and landing of
+every export, previewed by ``sources check``. Found by a new user's trial: a Zendesk support
+manager's Explore export of tickets (group, assignee, reopens) could not be brought in, and
+``sources check`` refused it as "not JSON", the ratings' format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servicelens.cli.sources import check_definition
+from servicelens.ingest.configured import pick_up_deliveries, register_source
+from servicelens.settings import Settings
+from servicelens.storage.partitions import read_partition
+
+#: Ratings (a CSV survey export) with a ticket export as their contact facts.
+DEFINITION = """name = "helpdesk"
+[columns]
+response_id = "Response"
+interaction_id = "Ticket"
+submitted_at = "Rated at"
+csat = "Score"
+
+[interactions]
+[interactions.columns]
+interaction_id = "Ticket ID"
+started_at = { column = "Ticket created - Timestamp", format = "%Y-%m-%d %H:%M:%S" }
+queue = "Ticket group"
+agent_id = "Assignee name"
+handle_seconds = { column = "Full resolution time (min)", unit = "minutes" }
+"""
+RATINGS = (
+    "Response,Ticket,Rated at,Score\n"
+    "R1,T1,2026-11-16T10:00:00Z,1\n"
+    "R2,T2,2026-11-16T11:00:00Z,4\n"
+    "R3,T9,2026-11-16T12:00:00Z,2\n"
+)
+#: A Zendesk Explore export: T3's resolution time is no number (line 4).
+TICKETS = (
+    "Ticket ID,Ticket created - Timestamp,Ticket group,Assignee name,"
+    "Full resolution time (min),Reopens\n"
+    "T1,2026-11-15 09:00:00,Shipping,Jonas Becker,5,0\n"
+    "T2,2026-11-16 09:00:00,Billing,Priya Nair,60,1\n"
+    "T3,2026-11-16 09:30:00,Billing,Priya Nair,soon,0\n"
+)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Settings:
+    """The ``helpdesk`` source configured in ``tmp_path/data``, its inbox taken at once."""
+    definition = tmp_path / "helpdesk.toml"
+    definition.write_text(DEFINITION, encoding="utf-8")
+    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
+    return register_source(base, str(definition))
+
+
+def test_the_feeds_files_land_from_their_inbox_folder(source: Settings) -> None:
+    facts = source.for_interactions()
+    assert facts.inbox_dir.is_dir()  # made by `sources add`, beside the surveys' inbox
+    (facts.inbox_dir / "explore-tickets.csv").write_text(TICKETS)
+    (source.inbox_dir / "ratings.csv").write_text(RATINGS)
+    picked = {Path(p.file).name: p for p in pick_up_deliveries(source)}
+    assert not any(p.error for p in picked.values())
+    tickets = picked["explore-tickets.csv"].landing
+    assert tickets is not None and (tickets.rows, tickets.rejects) == (3, 0)
+    # Dated by the contact's start, one partition per day, in their own landed layer.
+    assert {str(p): n for p, n in tickets.periods.items()} == {"2026-11-15": 1, "2026-11-16": 2}
+    landed = read_partition(facts.landed_dir, min(tickets.periods))
+    assert landed.select("interaction_id", "queue").rows() == [("T1", "Shipping")]
+    # Agent names never stored: keyed pseudonyms, as the surveys' own agent ids.
+    assert landed.get_column("agent_id").item().startswith("agent-")
+    assert not any(facts.inbox_dir.iterdir())  # landed, so gone from the inbox
+    ratings = picked["ratings.csv"].landing
+    assert ratings is not None and ratings.rows == 3
+    assert read_partition(source.landed_dir, min(ratings.periods)).height == 3
+
+
+def test_a_facts_file_beside_the_surveys_is_told_where_it_goes(source: Settings) -> None:
+    (source.inbox_dir / "explore-tickets.csv").write_text(TICKETS)
+    [refused] = pick_up_deliveries(source)
+    assert refused.landing is None
+    assert "a file of source helpdesk's contact facts" in refused.error
+    assert f"move it to {source.for_interactions().inbox_dir}/" in refused.error
+    assert (source.inbox_dir / "explore-tickets.csv").exists()  # it stays until moved
+
+
+def test_a_facts_file_of_a_source_without_a_feed_stays_saying_so(tmp_path: Path) -> None:
+    definition = tmp_path / "plain.toml"
+    definition.write_text(DEFINITION.split("[interactions]")[0].replace("helpdesk", "plain"))
+    source = register_source(Settings(data_dir=str(tmp_path / "data")), str(definition))
+    folder = source.for_interactions().inbox_dir
+    folder.mkdir(parents=True)
+    (folder / "tickets.csv").write_text(TICKETS)
+    [refused] = pick_up_deliveries(source)
+    assert "declares no [interactions] feed" in refused.error
+    assert (folder / "tickets.csv").exists()
+
+
+def test_sources_check_previews_a_facts_file(source: Settings, tmp_path: Path) -> None:
+    tickets = tmp_path / "explore-tickets.csv"
+    tickets.write_text(TICKETS)
+    preview = check_definition(str(source.definition), str(tickets), source)
+    assert preview["feed"] == "interactions"
+    assert preview["counts"]["read"] == 3
+    assert preview["counts"]["kept"] + preview["counts"]["quarantined"] == 3
+    assert [r["interaction_id"] for r in preview["rows"]] == ["T1", "T2"]
+    assert [r["handle_seconds"] for r in preview["rows"]] == [300.0, 3600.0]
+    assert preview["rows"][0]["started_at"] == "2026-11-15T09:00:00Z"
+    [bad] = preview["quarantined"]
+    assert (bad["source_line"], bad["record_id"]) == (4, "T3")
+    assert bad["reasons"][0].startswith("handle_seconds: 'soon' is not a number of 0 or more")
+    assert preview["export_columns"] == {"handle_seconds": "Full resolution time (min)"}
+    # The survey export is previewed as before.
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text(RATINGS)
+    assert check_definition(str(source.definition), str(ratings), source)["feed"] == "surveys"
