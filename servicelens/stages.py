@@ -97,12 +97,14 @@ from servicelens.validation.expectations import (
     validate_survey_rows,
 )
 from transforms.clean import (
+    INTERACTION_COLUMNS,
     ROW_COUNT_COLUMNS,
     ROW_FLAG_COLUMNS,
     ROW_NUMBER_COLUMNS,
     THOUSANDS_SPACES,
     contacts_from_responses,
     is_negative,
+    join_feed_facts,
     join_interactions,
     latest_interactions,
     normalise_surveys,
@@ -2115,6 +2117,7 @@ def validate_landed_rows(
     docs_dir: Path | None = None,
     period: date | None = None,
     file_read_as_unicode: bool = False,
+    interactions: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, DayCounts]:
     """Landed rows (``LANDED_SCHEMA``) of one source into clean rows and quarantine rows.
 
@@ -2122,8 +2125,11 @@ def validate_landed_rows(
     delivery wins; exact copies of a derived id are duplicates) and rows failing the row
     suite go to quarantine, each with every reason. With ``period``, a response already in
     the clean layer under another partition is quarantined too. ``file_read_as_unicode``:
-    the rows come from one file, read as Unicode (:func:`row_rules`). Returns (clean,
-    quarantine, counts); counts reconcile (read = kept + quarantined).
+    the rows come from one file, read as Unicode (:func:`row_rules`). ``interactions``:
+    the source's contact facts (:func:`landed_interactions`), joined to the rows before
+    they are checked, where the sample's are joined (:func:`join_feed_facts`; a fact both
+    give differently is logged as a warning). Returns (clean, quarantine, counts); counts
+    reconcile (read = kept + quarantined).
     """
     source = definition.name
     rejects = landed.filter(pl.col("reject").is_not_null())
@@ -2238,6 +2244,9 @@ def validate_landed_rows(
         superseded_rows = superseded.height + moved.height + later_set_aside.height
         if period is not None:
             latest = with_accepted_elsewhere(latest, settings, period)
+        if interactions is not None:
+            latest, disagreements = join_feed_facts(latest, interactions)
+            _warn_of_disagreeing_facts(definition, disagreements, period)
         joined = latest.with_row_index(ROW_ID)
         rules = row_rules(
             definition, definition.timezone or settings.timezone, file_read_as_unicode
@@ -2377,10 +2386,24 @@ def validate_landed_day(
     if not path.exists():
         raise BatchError(f"{path}: nothing landed for {day}; land a delivery first")
     landed = read_partition(settings.landed_dir, day)
+    docs = settings.gx_docs_dir / settings.source / str(day)
+    facts = None
+    if definition.interactions is not None:
+        facts = landed_interactions(settings, definition, day, now, docs / INTERACTIONS_FEED)
     clean, quarantine, counts = validate_landed_rows(
-        settings, definition, landed, now, settings.gx_docs_dir / settings.source / str(day), day
+        settings,
+        definition,
+        landed,
+        now,
+        docs,
+        day,
+        interactions=None if facts is None else facts.facts,
     )
     counts.check(str(path))
+    if facts is not None:
+        quarantine = pl.concat([quarantine, facts.quarantine]).sort("source_file", "source_line")
+        counts.interactions_read = facts.read
+        counts.interactions_quarantined = facts.quarantine.height
     contacts = contacts_from_responses(clean, day)
     return stage_validated(
         settings, day, run_id, clean, quarantine, counts, inputs, contacts, definition.negative_rule
@@ -2405,6 +2428,93 @@ def as_interaction_quarantine(quarantine: pl.DataFrame) -> pl.DataFrame:
         pl.lit(INTERACTIONS_FEED).alias("feed"),
         pl.col("reasons").list.eval(renamed).list.unique(maintain_order=True),
     )
+
+
+@dataclass(frozen=True)
+class LandedInteractions:
+    """A survey partition's contact facts (:func:`landed_interactions`)."""
+
+    #: One typed row per ``interaction_id`` (its latest delivery), with every
+    #: :data:`~transforms.clean.INTERACTION_COLUMNS`: the facts the surveys are joined to.
+    facts: pl.DataFrame
+    #: The feed's quarantined rows dated in the partition itself (``feed = 'interactions'``).
+    quarantine: pl.DataFrame
+    #: The feed's landed rows dated in the partition itself: read = kept + quarantined.
+    read: int
+
+
+def landed_interactions(
+    settings: Settings,
+    definition: SourceDefinition,
+    period: date,
+    now: datetime,
+    docs_dir: Path | None = None,
+) -> LandedInteractions:
+    """The contact facts a source's survey partition ``period`` is joined to: the landed
+    partitions of its ``[interactions]`` feed from the look-back days before it up to its
+    own last day (:meth:`Settings.interaction_periods`, as the sample's surveys of a date
+    read the interaction exports of the date and the days before), checked by the row
+    checks every landed row gets (:func:`validate_landed_rows` under the feed's definition:
+    a duration, count or flag that does not read, a start time that does not exist).
+
+    A fact row that fails them is joined to nothing; it is quarantined (with its file,
+    line and the value) in the partition it is dated in, as the sample's day quarantines
+    its own interaction export's rows and not the look-back days'. Raises BatchError when
+    the partition's own facts do not reconcile (read != kept + quarantined)."""
+    feed = settings.for_interactions()
+    facts_definition = definition.interactions_definition()
+    landed_parts = [
+        read_partition(feed.landed_dir, p)
+        for p in settings.interaction_periods(period)
+        if (partition_dir(feed.landed_dir, p) / "part-0.parquet").exists()
+    ]
+    typed = pl.DataFrame(
+        schema={
+            "interaction_id": pl.String,
+            **{c: CLEAN_RESPONSE_SCHEMA[c] for c in INTERACTION_COLUMNS},
+        }
+    )
+    if not landed_parts:
+        return LandedInteractions(typed, pl.DataFrame(schema=QUARANTINE_SCHEMA), 0)
+    landed = pl.concat(landed_parts, how="diagonal_relaxed")
+    clean, quarantine, counts = validate_landed_rows(feed, facts_definition, landed, now, docs_dir)
+    counts.check(str(feed.landed_dir))
+    own = period_start_of(pl.col("survey_date"), settings.partition) == period
+    read = landed.filter(own).height
+    own_quarantine = as_interaction_quarantine(quarantine.filter(own))
+    kept = clean.filter(own).height
+    if read != kept + own_quarantine.height:
+        raise BatchError(
+            f"{feed.landed_dir}: contact facts of {period}: row reconciliation failed: read "
+            f"{read} != kept {kept} + quarantined {own_quarantine.height}; nothing was written"
+        )
+    # Landed with its start as the time that dates it: that time is the contact's start.
+    started = clean.with_columns(pl.col("submitted_at").alias("started_at"))
+    facts = latest_interactions(started.select(typed.columns))
+    return LandedInteractions(facts, own_quarantine, read)
+
+
+def _warn_of_disagreeing_facts(
+    definition: SourceDefinition, disagreements: pl.DataFrame, period: date | None
+) -> None:
+    """Log a warning for each fact a source's survey rows and its contact-facts feed both
+    give, differently: the feed's is kept (:func:`join_feed_facts`), and mapping the fact in
+    one place only (``[columns]`` or ``[interactions.columns]``) silences it."""
+    for column, rows, interaction, own, fed in disagreements.iter_rows():
+        logging.getLogger(__name__).warning(
+            "source %s%s: %s survey row(s) give another %s than the contact-facts feed "
+            "(interaction %s: %r in the survey row, %r in the feed); the feed's is kept. Map "
+            "%s in one of [columns] and [interactions.columns] of %s only, to say which",
+            definition.name,
+            "" if period is None else f" {period}",
+            rows,
+            column,
+            interaction,
+            own,
+            fed,
+            column,
+            definition.path,
+        )
 
 
 def source_definition(settings: Settings) -> SourceDefinition:

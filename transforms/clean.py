@@ -1063,6 +1063,64 @@ def join_interactions(surveys: pl.DataFrame, interactions: pl.DataFrame) -> pl.D
     )
 
 
+#: Suffix of a survey row's own copy of a fact while the feed's is joined beside it.
+_OWN = "__own"
+
+
+def join_feed_facts(
+    surveys: pl.DataFrame, facts: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``surveys`` (typed, one row per response) joined to a source's contact-facts feed
+    ``facts`` (typed, one row per ``interaction_id``, every :data:`INTERACTION_COLUMNS`) by
+    :func:`join_interactions`, the sample's join: ``has_interaction`` says whether one was
+    found. A fact the feed gives wins over the row's own copy (the contact system's record,
+    corrected by a later export); the row's own value stays where the feed gives none, and
+    an unmatched row keeps its own facts (null where it carries none).
+
+    Returns (joined, disagreements): the latter one row per fact both give differently on
+    some rows, ``column``, ``rows`` (how many), and the first such row's
+    ``interaction_id``, ``own`` and ``feed`` values as text, for a warning."""
+    own = [c for c in INTERACTION_COLUMNS if c in surveys.columns]
+    joined = join_interactions(surveys.rename({c: c + _OWN for c in own}), facts)
+    differs = {
+        c: pl.col(c).is_not_null()
+        & pl.col(c + _OWN).is_not_null()
+        & (pl.col(c).cast(pl.String) != pl.col(c + _OWN).cast(pl.String))
+        for c in own
+    }
+    disagreements = (
+        pl.concat(
+            [
+                joined.filter(differs[c])
+                .select(
+                    pl.lit(c).alias("column"),
+                    pl.len().alias("rows"),
+                    pl.col("interaction_id").first(),
+                    pl.col(c + _OWN).first().cast(pl.String).alias("own"),
+                    pl.col(c).first().cast(pl.String).alias("feed"),
+                )
+                .filter(pl.col("rows") > 0)
+                for c in own
+            ],
+            how="vertical_relaxed",
+        )
+        if own
+        else pl.DataFrame(
+            schema={
+                "column": pl.String,
+                "rows": pl.UInt32,
+                "interaction_id": pl.String,
+                "own": pl.String,
+                "feed": pl.String,
+            }
+        )
+    )
+    joined = joined.with_columns(pl.coalesce(c, c + _OWN).alias(c) for c in own).drop(
+        [c + _OWN for c in own]
+    )
+    return joined, disagreements
+
+
 def with_policy_facts(responses: pl.DataFrame, policies: pl.DataFrame) -> pl.DataFrame:
     """Add the fee the policy allows and how far the charged fee exceeds it."""
     allowed = policies.select(

@@ -1,19 +1,25 @@
 """A configured source's contact-facts feed (``[interactions]``): its files delivered beside the
 surveys into ``inbox/<name>/interactions/``, read and landed by the reader and landing of
-every export, previewed by ``sources check``. Found by a new user's trial: a Zendesk support
+every export, previewed by ``sources check``, and joined to the surveys on interaction_id
+where the sample's interactions are joined. Found by a new user's trial: a Zendesk support
 manager's Explore export of tickets (group, assignee, reopens) could not be brought in, and
 ``sources check`` refused it as "not JSON", the ratings' format."""
 
 from __future__ import annotations
 
+import logging
+from datetime import date
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from servicelens.cli.sources import check_definition
 from servicelens.ingest.configured import pick_up_deliveries, register_source
 from servicelens.settings import Settings
+from servicelens.stages import validate_landed_day
 from servicelens.storage.partitions import read_partition
+from servicelens.storage.runs import input_checksums
 
 #: Ratings (a CSV survey export) with a ticket export as their contact facts.
 DEFINITION = """name = "helpdesk"
@@ -45,6 +51,8 @@ TICKETS = (
     "T2,2026-11-16 09:00:00,Billing,Priya Nair,60,1\n"
     "T3,2026-11-16 09:30:00,Billing,Priya Nair,soon,0\n"
 )
+
+NOV16 = date(2026, 11, 16)
 
 
 @pytest.fixture
@@ -116,3 +124,78 @@ def test_sources_check_previews_a_facts_file(source: Settings, tmp_path: Path) -
     ratings = tmp_path / "ratings.csv"
     ratings.write_text(RATINGS)
     assert check_definition(str(source.definition), str(ratings), source)["feed"] == "surveys"
+
+
+def test_the_join_fills_the_facts_of_the_matching_tickets(source: Settings) -> None:
+    """Joined where the sample's interactions are: T1 started the day before its rating
+    (the look-back), T9 is in no export (its row kept, its facts null), and T3's
+    unreadable resolution time is quarantined as the sample's interaction rows are."""
+    (source.for_interactions().inbox_dir / "explore-tickets.csv").write_text(TICKETS)
+    (source.inbox_dir / "ratings.csv").write_text(RATINGS)
+    pick_up_deliveries(source)
+    validated = validate_landed_day(source, NOV16, "run-1")
+    clean = validated.clean().sort("response_id")
+    assert clean.select("response_id", "queue", "handle_seconds").rows() == [
+        ("R1", "shipping", 300.0),
+        ("R2", "billing", 3600.0),
+        ("R3", None, None),
+    ]
+    agents = clean.get_column("agent_id").to_list()
+    assert agents[0].startswith("agent-") and agents[1].startswith("agent-")
+    assert agents[0] != agents[1] and agents[2] is None
+    assert clean.get_column("started_at").dt.to_string("%F %T").to_list()[:2] == [
+        "2026-11-15 09:00:00",
+        "2026-11-16 09:00:00",
+    ]
+    quarantine = validated.quarantine()
+    [bad] = quarantine.filter(pl.col("feed") == "interactions").to_dicts()
+    assert bad["source_file"].endswith("-explore-tickets.csv") and bad["source_line"] == 4
+    assert bad["record_id"] == "T3"
+    assert bad["reasons"][0].startswith("handle_seconds: 'soon' is not a number")
+    counts = validated.counts
+    # Every row read is accounted for: the surveys, and the day's own contact facts.
+    assert (counts.surveys_read, counts.kept, counts.quarantined) == (3, 3, 0)
+    assert (counts.interactions_read, counts.interactions_quarantined) == (2, 1)
+
+
+def test_facts_landed_after_their_surveys_process_the_partition_again(
+    source: Settings,
+) -> None:
+    """Tickets solved later are exported later: the facts landed after the ratings change
+    the partition's inputs, so the nightly run processes it again, joined this time."""
+    (source.inbox_dir / "ratings.csv").write_text(RATINGS)
+    pick_up_deliveries(source)
+    before = input_checksums(source, NOV16)
+    first = validate_landed_day(source, NOV16, "run-1").clean()
+    assert first.get_column("queue").null_count() == 3
+    (source.for_interactions().inbox_dir / "explore-tickets.csv").write_text(TICKETS)
+    pick_up_deliveries(source)
+    assert input_checksums(source, NOV16) != before
+    again = validate_landed_day(source, NOV16, "run-2").clean().sort("response_id")
+    assert again.get_column("queue").to_list() == ["shipping", "billing", None]
+
+
+def test_a_fact_both_give_differently_is_the_feeds_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    definition = tmp_path / "helpdesk.toml"
+    definition.write_text(
+        DEFINITION.replace('csat = "Score"\n', 'csat = "Score"\nqueue = "Group"\n')
+    )
+    source = register_source(
+        Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0), str(definition)
+    )
+    (source.for_interactions().inbox_dir / "explore-tickets.csv").write_text(TICKETS)
+    (source.inbox_dir / "ratings.csv").write_text(
+        "Response,Ticket,Rated at,Score,Group\n"
+        "R1,T1,2026-11-16T10:00:00Z,1,Billing\n"  # the feed says Shipping
+        "R2,T2,2026-11-16T11:00:00Z,4,\n"
+        "R3,T9,2026-11-16T12:00:00Z,2,Returns\n"  # no ticket in the feed: its own
+    )
+    pick_up_deliveries(source)
+    with caplog.at_level(logging.WARNING, logger="servicelens.stages"):
+        clean = validate_landed_day(source, NOV16, "run-1").clean().sort("response_id")
+    assert clean.get_column("queue").to_list() == ["shipping", "billing", "returns"]
+    [warning] = [r.getMessage() for r in caplog.records if "contact-facts feed" in r.getMessage()]
+    assert "1 survey row(s) give another queue than the contact-facts feed" in warning
+    assert "interaction T1: 'billing' in the survey row, 'shipping' in the feed" in warning

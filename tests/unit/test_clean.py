@@ -10,6 +10,7 @@ import pytest
 from transforms.clean import (
     INTERACTION_COLUMNS,
     UNPARSEABLE,
+    join_feed_facts,
     join_interactions,
     latest_interactions,
     local_time_problem,
@@ -356,6 +357,35 @@ def test_join_marks_surveys_without_interaction() -> None:
     )
     out = join_interactions(surveys, interactions)
     assert out.get_column("has_interaction").to_list() == [True, False]
+
+
+def test_a_feeds_facts_win_over_a_rows_own_and_disagreements_are_named() -> None:
+    """A source's contact-facts feed joined as the sample's interactions: the feed's fact
+    wins, the row's own stays where the feed has none, an unmatched row keeps its own."""
+    surveys = pl.DataFrame(
+        {
+            "response_id": ["R1", "R2", "R3"],
+            "interaction_id": ["T1", "T2", "T9"],
+            "queue": ["billing", "shipping", "returns"],
+            "handle_seconds": [None, 90.0, None],
+        }
+    )
+    facts = pl.DataFrame(
+        {"interaction_id": ["T1", "T2"], **{c: [None, None] for c in INTERACTION_COLUMNS}}
+    ).with_columns(
+        pl.Series("queue", ["shipping", None]), pl.Series("handle_seconds", [300.0, 600.0])
+    )
+    joined, disagreements = join_feed_facts(surveys, facts)
+    assert joined.select("response_id", "queue", "handle_seconds", "has_interaction").rows() == [
+        ("R1", "shipping", 300.0, True),  # the feed's queue wins over the row's
+        ("R2", "shipping", 600.0, True),  # the row's own queue where the feed has none
+        ("R3", "returns", None, False),  # unmatched: its own facts, null where none
+    ]
+    assert joined.get_column("agent_id").to_list() == [None, None, None]
+    assert disagreements.sort("column").rows() == [
+        ("handle_seconds", 1, "T2", "90.0", "600.0"),
+        ("queue", 1, "T1", "billing", "shipping"),
+    ]
 
 
 def test_fee_excess_is_the_fee_beyond_what_the_policy_allows() -> None:
