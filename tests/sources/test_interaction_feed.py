@@ -199,3 +199,28 @@ def test_a_fact_both_give_differently_is_the_feeds_with_a_warning(
     [warning] = [r.getMessage() for r in caplog.records if "contact-facts feed" in r.getMessage()]
     assert "1 survey row(s) give another queue than the contact-facts feed" in warning
     assert "interaction T1: 'billing' in the survey row, 'shipping' in the feed" in warning
+
+
+@pytest.mark.parametrize(
+    ("document", "after"),
+    [("docs/sources.md", "## Contact facts"), ("README.md", "**Contact facts from another")],
+)
+def test_the_documented_zendesk_explore_example_reads_an_explore_export(
+    tmp_path: Path, document: str, after: str
+) -> None:
+    """The example definitions of the docs load, and preview an Explore export's tickets."""
+    text = (Path(__file__).resolve().parents[2] / document).read_text(encoding="utf-8")
+    example = text.split(after, 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    definition = tmp_path / "acme-zendesk.toml"
+    definition.write_text(example, encoding="utf-8")
+    explore = tmp_path / "explore-tickets.csv"
+    explore.write_text(
+        "Ticket ID,Ticket created - Timestamp,Ticket solved - Timestamp,Ticket group,"
+        "Assignee name,Reopens,Agent replies,Full resolution time (min)\n"
+        "201,2026-11-14 19:18:46,2026-11-16 04:18:46,Billing,Jonas Becker,1,9,1980\n"
+    )
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    preview = check_definition(str(definition), str(explore), settings)
+    assert preview["feed"] == "interactions" and preview["counts"]["kept"] == 1
+    [row] = preview["rows"]
+    assert (row["interaction_id"], row["queue"]) == ("201", "billing")
