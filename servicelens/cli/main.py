@@ -537,17 +537,27 @@ def _left_failed(settings: Settings, day: date | None) -> list[dict[str, str]]:
 
 
 def _counts_line(row: dict[str, Any], day: date) -> str:
-    """The sample date's line of ``servicelens run``: its date (a trial's first line said
-    "read 5096 kept 4909 ..." of no date), its counts and the model that scored it."""
-    return (
+    """The sample date's lines of ``servicelens run``: its date (a trial's first line said
+    "read 5096 kept 4909 ..." of no date), its counts, the quarantined rows split into
+    superseded copies and rejects as the demo's summary and the run report split them, and
+    the model that scored it; then, where interaction records were quarantined, the demo's
+    line saying how many and where (:func:`rows_in_lines`; a README walker's trial read
+    neither on `run`, which the README says every run summary gives)."""
+    from servicelens.validation.reasons import quarantined_split
+
+    quarantined = row.get("quarantined") or 0
+    superseded = row.get("superseded_duplicates") or 0
+    split = f" ({quarantined_split(quarantined, superseded)})" if superseded else ""
+    line = (
         f"{day}: read {row.get('surveys_read')} kept {row.get('kept')} quarantined "
-        f"{row.get('quarantined')} negatives scored {row.get('scored')} "
+        f"{row.get('quarantined')}{split} negatives scored {row.get('scored')} "
         + (
             f"(model {version})"
             if (version := row.get("model_version"))
             else "(no champion model yet)"
         )
     )
+    return "\n".join([line, *rows_in_lines([row])[1:]])
 
 
 def metrics_lines(metrics: dict[str, Any]) -> str:

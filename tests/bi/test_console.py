@@ -166,6 +166,31 @@ def test_the_sample_dates_line_of_run_names_the_date() -> None:
     )
 
 
+def test_the_sample_dates_line_of_run_splits_its_quarantine_as_the_readme_says() -> None:
+    """Found by a README walker's trial: the README says the run's table splits quarantined
+    rows into superseded copies and rejects and gives broken interaction records a line of
+    their own; `servicelens run` printed "quarantined 192" alone (the demo split it)."""
+    from datetime import date
+
+    from servicelens.cli.main import _counts_line
+
+    row = {
+        "surveys_read": 5092,
+        "kept": 4900,
+        "quarantined": 192,
+        "superseded_duplicates": 12,
+        "interactions_read": 5100,
+        "interactions_quarantined": 8,
+        "scored": 0,
+    }
+    assert _counts_line(row, date(2026, 11, 10)).splitlines() == [
+        "2026-11-10: read 5092 kept 4900 quarantined 192 (12 superseded by a later line or "
+        "delivery, 180 rejected) negatives scored 0 (no champion model yet)",
+        "interaction records: 8 of 5100 quarantined too; the quarantine mart holds them "
+        "beside the survey rows (feed = 'interactions'), 200 rows in all",
+    ]
+
+
 def test_a_cell_written_over_lines_stays_on_its_row() -> None:
     """Found by a platform engineer's trial: a Dask cluster's multi-line error broke the
     backfill table's rows (so would a comment written over lines, in `query`'s)."""
