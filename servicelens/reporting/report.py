@@ -1614,6 +1614,8 @@ def _agents(inputs: _Inputs) -> str:
             raise _NotAvailable(
                 f"no agent has {minimum:,} contacts with the source's resolved flag in a week"
             )
+        if (unfollowed := _no_queue(inputs.settings)) is not None:
+            raise _NotAvailable(unfollowed)
         raise _NotAvailable(
             f"no agent has {minimum:,} settled contacts in a week yet: later dates settle them"
         )
@@ -1671,6 +1673,28 @@ def _agents(inputs: _Inputs) -> str:
         "<p><code>servicelens query handle_time_vs_resolution</code>; negatives split into "
         "those a policy failure caused (not the agent's doing) and the rest.</p>"
         + _html_table(bands)
+    )
+
+
+def _no_queue(settings: Settings) -> str | None:
+    """Why no contact of the source ``settings`` addresses can settle when its definition
+    maps no ``queue`` (a contact comes back when the same customer contacts the same queue:
+    ``transforms.repeat_contacts``), and what to map; None for the sample and a source that
+    maps one. Found by a support manager's trial: the zendesk preset mapped none, agents had
+    35-52 ratings a week, and the report said "later dates settle them"."""
+    if settings.is_sample:
+        return None
+    from servicelens.stages import source_definition
+
+    if "queue" in source_definition(settings).columns:
+        return None
+    return (
+        f"no agent can be judged: the source definition of {settings.source} maps no queue, "
+        "so a customer coming back to the same queue cannot be followed and no contact ever "
+        "settles (later dates will not settle any). Map the column naming the team or queue "
+        "that handled each contact as queue in the definition's [columns] (Zendesk's "
+        "group_id, as the zendesk preset does; docs/sources.md), then land the exports "
+        "again: `servicelens sources run --replace DEFINITION EXPORT`"
     )
 
 

@@ -1,0 +1,135 @@
+"""A Zendesk source as a support manager runs it (the zendesk preset, ``extends``): what the
+report says of its ratings, its agents and the surveys it sets aside. Found by a new-user
+trial (trial 99: satisfaction ratings pulled nightly): the report showed no satisfaction at
+all, its Agents section could never fill in (the preset mapped no queue), and the offered
+surveys the preset sets aside counted as rejected rows. Through the real ``sources run``
+(real Prefect, real Parquet read back)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.ingest.configured import configured_source
+from servicelens.ingest.definitions import resolve_definition_path
+from servicelens.settings import Settings
+from servicelens.storage.partitions import scan_table
+
+#: (day, score, assignee, group, requester, reason) of each rating, in delivery order.
+RATINGS = [
+    ("2026-11-16", "good", 135, 44, 7001, "No reason provided"),
+    ("2026-11-16", "good", 135, 44, 7002, None),
+    ("2026-11-16", "bad", 136, 45, 7003, "Issue took too long to resolve"),
+    ("2026-11-16", "offered", 136, 45, 7004, None),
+    ("2026-11-16", "unoffered", 135, 44, 7005, None),
+    ("2026-11-17", "good", 136, 45, 7006, None),
+    # Requester 7001 back to group 44 the next day: the 16th's contact came back.
+    ("2026-11-17", "bad", 135, 44, 7001, "Agent didn't respond"),
+    ("2026-11-17", "offered", 135, 44, 7007, None),
+    # One a day after (a contact history has no gap): it covers the 16th's and 17th's
+    # return windows, so their contacts settle.
+    *((f"2026-11-{day}", "good", 137, 46, 7100 + day, None) for day in range(18, 26)),
+]
+
+
+def _download() -> str:
+    """:data:`RATINGS` as Zendesk's API export gives them (ids 101...; 18:00 UTC on)."""
+    records = []
+    for i, (day, score, agent, group, requester, reason) in enumerate(RATINGS):
+        at = f"{day}T{18 + i % 5}:00:00Z"
+        records.append(
+            {"id": 101 + i, "ticket_id": 501 + i, "assignee_id": agent, "group_id": group,
+             "requester_id": requester, "score": score,
+             "comment": None if "offered" in score else f"ticket {501 + i}",
+             "reason": reason, "created_at": at, "updated_at": at}
+        )  # fmt: skip
+    return json.dumps({"satisfaction_ratings": records, "next_page": None, "count": len(records)})
+
+
+def _run(folder: Path, definition: str) -> tuple[Settings, str]:
+    """The download run as source ``acme-zendesk`` (``definition``'s text) in
+    ``folder/data``, two settled contacts enough to judge an agent; its settings and the
+    report's text, tags and spacing collapsed."""
+    from servicelens.cli.main import main
+
+    data = str(folder / "data")
+    (folder / "acme-zendesk.toml").write_text(definition)
+    (folder / "ratings.json").write_text(_download())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "2")
+        assert main(["--data-dir", data, "sources", "add", str(folder / "acme-zendesk.toml")]) == 0
+        run = ["--data-dir", data, "sources", "run", "acme-zendesk", str(folder / "ratings.json")]
+        assert main(run) == 0
+    html = (folder / "data" / "reports" / "latest-acme-zendesk.html").read_text()
+    return configured_source(Settings(data_dir=data), "acme-zendesk"), html
+
+
+def _text(html: str, section: str) -> str:
+    """The report section ``section`` (its anchor) as text: tags dropped, spaces collapsed."""
+    found = re.search(rf'<section id="{section}">(.*?)</section>', html, re.S)
+    assert found is not None, section
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
+
+
+@pytest.fixture(scope="module")
+def acme(
+    prefect_api: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, str]]:
+    """The trial's definition (``extends = "zendesk"``) run on :func:`_download`."""
+    yield _run(tmp_path_factory.mktemp("acme"), 'extends = "zendesk"\nname = "acme-zendesk"\n')
+
+
+def test_the_preset_maps_the_group_as_queue_so_agents_are_judged(
+    acme: tuple[Settings, str],
+) -> None:
+    """A Zendesk group is the queue a ticket was handled in: mapped so, a requester coming
+    back to it settles contacts, and both agents are judged on first-contact resolution."""
+    settings, html = acme
+    clean = scan_table(settings.clean_dir).collect().sort("response_id")
+    assert clean.get_column("queue").head(5).to_list() == ["44", "44", "45", "45", "44"]
+    assert json.loads(clean.get_column("attributes")[0])["group_id"] == "44"
+    agents = (
+        scan_table(settings.marts_dir / "agent_outcomes")
+        .collect()
+        .filter(pl.col("week_start").cast(pl.String) == "2026-11-16")
+        .sort("contacts")
+    )
+    assert agents.select("contacts", "settled_contacts", "came_back", "status").rows() == [
+        (2, 2, 0, "judged"),
+        (3, 3, 1, "judged"),
+        (5, 1, 0, "too few contacts"),
+    ]
+    said = _text(html, "agents")
+    assert "later dates settle them" not in said
+    assert "Each dot is one of 2 agents judged that week" in said
+
+
+def test_a_source_mapping_no_queue_says_contacts_cannot_be_followed_and_what_to_map(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """A definition of the same ratings mapping no queue: no contact can come back to the
+    same queue, so none settles; the report says that and what to map, not "later dates
+    settle them"."""
+    preset = resolve_definition_path("zendesk").read_text()
+    own = preset.replace('queue = "group_id"\n', "").replace(
+        'name = "zendesk"', 'name = "acme-zendesk"'
+    )
+    assert "queue =" not in own
+    settings, html = _run(tmp_path, own)
+    agents = scan_table(settings.marts_dir / "agent_outcomes").collect()
+    assert agents.get_column("settled_contacts").sum() == 0
+    said = _text(html, "agents")
+    assert "later dates settle them" not in said
+    assert (
+        "Not available: no agent can be judged: the source definition of acme-zendesk maps "
+        "no queue, so a customer coming back to the same queue cannot be followed and no "
+        "contact ever settles (later dates will not settle any). Map the column naming the "
+        "team or queue that handled each contact as queue in the definition's [columns] "
+        "(Zendesk's group_id, as the zendesk preset does; docs/sources.md)" in said
+    )
