@@ -653,14 +653,15 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
 
     quarantined = sum(r["quarantined"] for r in ingested)
     superseded = sum(r.get("superseded_duplicates", 0) for r in ingested)
+    set_aside = sum(r.get("set_aside") or 0 for r in ingested)
     lines = [
         f"rows in {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined:"
         f" {read == kept + quarantined})"
         # As the quarantine's superseded column splits them (a BI analyst's trial read a
         # quarantined count of re-delivered copies as rejects).
         + (
-            f"; of the quarantined, {quarantined_split(quarantined, superseded)}"
-            if superseded
+            f"; of the quarantined, {quarantined_split(quarantined, superseded, set_aside)}"
+            if superseded or set_aside
             else ""
         )
     ]

@@ -193,6 +193,10 @@ class Exclusion:
     #: True: excluded when the value is NOT one of ``values``.
     unless: bool
     reason: str
+    #: True (``unanswered = true``): the rows are surveys offered and never answered (a
+    #: Zendesk rating only ``offered``), so the report gives the response rate, answered /
+    #: offered, beside them. Set aside all the same, never counted as rejected.
+    unanswered: bool = False
 
 
 @dataclass(frozen=True)
@@ -961,12 +965,19 @@ def load_definition(source: str | Path) -> SourceDefinition:
         if not {"column", "reason"} <= set(item) or not ({"in", "not_in"} & set(item)):
             raise DefinitionError(f"{spot}: needs column, reason and `in` or `not_in`")
         unless = "not_in" in item
+        unanswered = item.get("unanswered", False)
+        if not isinstance(unanswered, bool):
+            raise DefinitionError(
+                f"{spot}: unanswered = {unanswered!r}: write true (the rows are surveys "
+                "offered and never answered) or false"
+            )
         exclusions.append(
             Exclusion(
                 column=str(item["column"]),
                 values=tuple(_text(v) for v in item["not_in" if unless else "in"]),
                 unless=unless,
                 reason=str(item["reason"]),
+                unanswered=unanswered,
             )
         )
     # No free text and no [features]: nothing for a model to read (training says so).

@@ -42,6 +42,7 @@ from servicelens.dates import periods_word
 from servicelens.ingest.configured import (
     NOT_LANDED_TODO,
     NotLanded,
+    configured_sources,
     not_landed,
     unclaimed_inboxes,
 )
@@ -275,6 +276,9 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "superseded_duplicates": counts.get("superseded_duplicates"),
                 "malformed_lines": counts.get("malformed_lines"),
                 "undated": counts.get("undated"),
+                "set_aside": counts.get("set_aside"),
+                "unanswered": counts.get("unanswered"),
+                "rated": counts.get("rated"),
             }
         )
     schema = {
@@ -291,6 +295,9 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "superseded_duplicates",
                 "malformed_lines",
                 "undated",
+                "set_aside",
+                "unanswered",
+                "rated",
             )
         },
     }
@@ -447,22 +454,28 @@ def _holding_rows(manifests: pl.DataFrame) -> pl.DataFrame:
 
 
 def _superseded_and_rejected() -> list[pl.Expr]:
-    """Over manifests' counts (``quarantined``, ``superseded_duplicates``): ``superseded``,
-    the quarantined rows that are earlier copies of a response replaced by a later line or
-    delivery, nothing wrong with them, and ``rejected``, the rest. A partition written
-    before its superseded copies were counted has them among ``rejected``, as then. The
-    run summaries count them apart so (``servicelens.validation.reasons.quarantined_split``); a
-    user trial's report counted a form submitted twice with the rejects."""
+    """Over manifests' counts (``quarantined``, ``superseded_duplicates``, ``set_aside``):
+    ``superseded``, the quarantined rows that are earlier copies of a response replaced by a
+    later line or delivery, nothing wrong with them; ``set_aside``, the rows the source
+    definition's ``[[exclude]]`` rules set aside (a Zendesk survey only offered), nothing
+    wrong with them either; and ``rejected``, the rest. A partition written before its
+    superseded copies (or its set-aside rows) were counted has them among ``rejected``, as
+    then. The run summaries count them apart so
+    (``servicelens.validation.reasons.quarantined_split``); a user trial's report counted a
+    form submitted twice with the rejects, and a support manager's its surveys only offered
+    (rejected shares of 0.30-0.46 a day)."""
     superseded = pl.col("superseded_duplicates").fill_null(0)
+    set_aside = pl.col("set_aside").fill_null(0)
     return [
         superseded.alias("superseded"),
-        (pl.col("quarantined") - superseded).alias("rejected"),
+        set_aside.alias("set_aside"),
+        (pl.col("quarantined") - superseded - set_aside).alias("rejected"),
     ]
 
 
 def _quarantined_counts(manifests: pl.DataFrame) -> dict[str, int]:
-    """``quarantined``, ``superseded`` and ``rejected`` rows of every partition of
-    ``manifests`` (:func:`_superseded_and_rejected`), in that order."""
+    """``quarantined``, ``superseded``, ``set_aside`` and ``rejected`` rows of every
+    partition of ``manifests`` (:func:`_superseded_and_rejected`), in that order."""
     totals = manifests.select(pl.col("quarantined"), *_superseded_and_rejected()).sum()
     return {name: int(totals[name][0] or 0) for name in totals.columns}
 
@@ -485,6 +498,10 @@ def _volumes(inputs: _Inputs) -> str:
         Series("rejected", xs, days.get_column("rejected").to_list(), COLOURS["purple"]),
         Series("superseded", xs, days.get_column("superseded").to_list(), COLOURS["sky"]),
     ]
+    if days.get_column("set_aside").sum():
+        series.append(
+            Series("set aside", xs, days.get_column("set_aside").to_list(), COLOURS["neutral"])
+        )
     # A monthly source's partitions (CFPB) are named by the month's first day.
     monthly = inputs.settings.partition == "month"
     chart = line_chart(
@@ -501,13 +518,14 @@ def _volumes(inputs: _Inputs) -> str:
         pl.col("kept").sum(),
         pl.col("quarantined").sum(),
         pl.col("superseded").sum(),
+        pl.col("set_aside").sum(),
         pl.col("rejected").sum(),
         pl.col("negatives").sum(),
     )
     total = totals.row(0, named=True)
+    words = quarantined_split(total["quarantined"], total["superseded"], total["set_aside"])
     split = (
-        f"<p>Of the {total['quarantined']:,} quarantined: "
-        f"{escape(quarantined_split(total['quarantined'], total['superseded']))}.</p>"
+        f"<p>Of the {total['quarantined']:,} quarantined: {escape(words)}.</p>"
         if total["quarantined"]
         else ""
     )
@@ -640,19 +658,24 @@ def _top_policies(inputs: _Inputs) -> str:
 def _data_quality(inputs: _Inputs) -> str:
     if inputs.manifests.height == 0:
         raise _NotAvailable(f"no clean partitions yet: run {_backfill_hint(inputs.settings)} first")
+    unanswered_rule = _unanswered_rule(inputs.settings)
+    answered, offered = pl.col("rated"), pl.col("rated") + pl.col("unanswered")
     days = (
         inputs.manifests.sort("survey_date")
         .with_columns(
             (pl.col("surveys_read") == pl.col("kept") + pl.col("quarantined")).alias("reconciled"),
-            # The quarantined rows other than earlier copies a later delivery replaced: a BI
-            # analyst's trial read "quarantine_share 0.800" of re-delivered days with nothing wrong.
-            (pl.col("quarantined") - pl.col("superseded_duplicates")).alias("rejected"),
+            # The quarantined rows other than earlier copies a later delivery replaced and
+            # rows the definition sets aside: a BI analyst's trial read "quarantine_share
+            # 0.800" of re-delivered days with nothing wrong, a support manager's "rejected"
+            # Zendesk surveys that were only offered.
+            *_superseded_and_rejected(),
         )
         .with_columns(
             # None (shown "-") where nothing was read: 0/0 printed "nan".
             pl.when(pl.col("surveys_read") > 0)
             .then(pl.col("rejected") / pl.col("surveys_read"))
             .alias("rejected_share"),
+            pl.when(offered > 0).then(answered / offered).alias("response_rate"),
         )
     )
     parts = []
@@ -667,11 +690,32 @@ def _data_quality(inputs: _Inputs) -> str:
     if inputs.failed:
         parts.append(_failed_flag(inputs))
     failed = [f.day for f in inputs.failed]
+    rate = ""
+    if unanswered_rule:
+        counted = days.filter(pl.col("unanswered").is_not_null())
+        got, sent = (
+            int(counted["rated"].sum()),
+            int((counted["rated"] + counted["unanswered"]).sum()),
+        )
+        rate = (
+            " <code>response_rate</code> = answered / offered: the kept responses with a "
+            "rating over those and the surveys offered and never answered, which the "
+            f"definition sets aside with the reason &ldquo;{escape(unanswered_rule)}&rdquo; "
+            "(<code>-</code> for dates run before they were counted)"
+            + (
+                f"; over these dates {got:,} answered of {sent:,} offered, {got / sent:.3f}."
+                if sent
+                else "."
+            )
+        )
     parts.append(
         "<p>Of the quarantined rows, <code>superseded</code> are earlier copies a later "
-        "delivery replaced (nothing wrong with them; the quarantine's superseded column) and "
-        "<code>rejected</code> the rest, rejected in their own right; "
-        "<code>rejected_share</code> = rejected / read. <code>undated</code> are rows filed "
+        "delivery replaced (nothing wrong with them; the quarantine's superseded column), "
+        "<code>set_aside</code> the rows the source definition's <code>[[exclude]]</code> "
+        "rules set aside (nothing wrong with them either: kept in quarantine with the rule's "
+        "reason, counted apart; dates run before they were counted have them among rejected) "
+        "and <code>rejected</code> the rest, rejected in their own right; "
+        f"<code>rejected_share</code> = rejected / read.{rate} <code>undated</code> are rows filed "
         "under the date their delivery was landed because their own date could not be read: "
         "not responses of that date (processed_dates.rows_undated; <code>-</code> for dates "
         "run before it was counted).</p>"
@@ -689,9 +733,11 @@ def _data_quality(inputs: _Inputs) -> str:
                 pl.col("surveys_read").alias("read"),
                 "kept",
                 "quarantined",
-                pl.col("superseded_duplicates").alias("superseded"),
+                "superseded",
+                "set_aside",
                 "rejected",
                 "rejected_share",
+                *(["response_rate"] if unanswered_rule else []),
                 # Not in the report before: a trial found processed_dates' rows_undated the
                 # one place a day holding only undatable rows was told from a day of responses.
                 "undated",
@@ -703,7 +749,7 @@ def _data_quality(inputs: _Inputs) -> str:
         )
     )
     if inputs.quarantine is not None and inputs.quarantine.height:
-        parts.append(_quarantine_reasons(inputs.quarantine))
+        parts.append(_quarantine_reasons(inputs.quarantine, _set_aside_reasons(inputs.settings)))
     docs = inputs.settings.gx_docs_dir / "index.html"
     if docs.exists():
         parts.append(
@@ -715,7 +761,30 @@ def _data_quality(inputs: _Inputs) -> str:
     return "".join(parts)
 
 
-def _quarantine_reasons(quarantine: pl.DataFrame) -> str:
+def _unanswered_rule(settings: Settings) -> str | None:
+    """The reasons of the ``[[exclude]]`` rules of the source ``settings`` addresses that set
+    aside surveys offered and never answered (``unanswered = true``), joined by "; "; None
+    for the sample and a source without such a rule."""
+    if settings.is_sample:
+        return None
+    from servicelens.stages import source_definition
+
+    reasons = [e.reason for e in source_definition(settings).exclude if e.unanswered]
+    return "; ".join(reasons) or None
+
+
+def _set_aside_reasons(settings: Settings) -> dict[str, list[str]]:
+    """Each configured source's ``[[exclude]]`` reasons, by source name (the quarantine's
+    ``source``): the rows quarantined with them are set aside, not rejected."""
+    from servicelens.stages import source_definition
+
+    return {
+        source.source: [e.reason for e in source_definition(source).exclude]
+        for source in configured_sources(settings)
+    }
+
+
+def _quarantine_reasons(quarantine: pl.DataFrame, set_aside: dict[str, list[str]]) -> str:
     """Why rows were quarantined: the rejects' reasons apart from those of the earlier copies
     a later delivery replaced, which are nothing wrong (counted together, a re-delivered
     export's copies read as rejects beside the failed checks), in the words of the dates
@@ -724,11 +793,13 @@ def _quarantine_reasons(quarantine: pl.DataFrame) -> str:
         "<h3>Why rows were quarantined</h3><p>Every source's, each kind of reason as the "
         "quarantine states it, the <code>rejected</code> rows first: a whole record that "
         "could not be read (malformed line or JSON), or a value that failed a check (the "
-        "column and the problem). Then, apart, the <code>superseded</code> rows: earlier "
+        "column and the problem). Then, apart, the rows <code>set aside</code> by a source "
+        "definition's <code>[[exclude]]</code> rule (its reason; nothing wrong with them) "
+        "and the <code>superseded</code> rows: earlier "
         "copies a later delivery replaced, nothing wrong with them (duplicate delivery, "
         "exact duplicate; the quarantine's superseded column, or in rows written before it "
         "their first reason). A row with several reasons counts under each.</p>"
-        + _html_table(reasons_of_rejects_and_superseded(quarantine))
+        + _html_table(reasons_of_rejects_and_superseded(quarantine, set_aside))
     )
 
 

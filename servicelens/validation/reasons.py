@@ -32,12 +32,22 @@ import polars as pl
 SUPERSEDED_WORDS = "superseded by a later line or delivery"
 
 
-def quarantined_split(quarantined: int, superseded: int) -> str:
+#: What the run summaries and the report call the rows a source definition's ``[[exclude]]``
+#: rules set aside (``DayCounts.set_aside``): nothing wrong with them, so not rejects.
+SET_ASIDE_WORDS = "set aside by the source definition"
+
+
+def quarantined_split(quarantined: int, superseded: int, set_aside: int = 0) -> str:
     """How many of ``quarantined`` rows are :data:`SUPERSEDED_WORDS` (``superseded``, the
-    quarantine's ``superseded`` column) and how many rejects, in the words every run
-    summary and the run report use: a BI analyst's trial read "quarantined 26" of three
-    deliveries with 2 rejected responses."""
-    return f"{superseded} {SUPERSEDED_WORDS}, {quarantined - superseded} rejected"
+    quarantine's ``superseded`` column), how many :data:`SET_ASIDE_WORDS` (``set_aside``,
+    named only when there are some) and how many rejects, in the words every run summary
+    and the run report use: a BI analyst's trial read "quarantined 26" of three deliveries
+    with 2 rejected responses, and a support manager's Zendesk surveys only offered read as
+    rejects."""
+    aside = f"{set_aside} {SET_ASIDE_WORDS}, " if set_aside else ""
+    return (
+        f"{superseded} {SUPERSEDED_WORDS}, {aside}{quarantined - superseded - set_aside} rejected"
+    )
 
 
 #: Reasons about a whole record, not one of its values: the text before the first colon.
@@ -122,21 +132,45 @@ def reasons_by_kind(quarantine: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def reasons_of_rejects_and_superseded(quarantine: pl.DataFrame) -> pl.DataFrame:
-    """:func:`reasons_by_kind` with the rejects apart from the earlier copies a later
-    delivery replaced (:func:`is_superseded_copy`): ``quarantined_as`` ('rejected' or
-    'superseded'), then ``source, feed, kind, column, rows``; the rejects first, each part
-    most rows first. ``quarantine`` also has the contract's ``superseded`` column (null in
-    rows written before it). Counted together, a re-delivered export's copies read as rows
-    rejected beside the failed checks."""
+#: The order of :func:`reasons_of_rejects_and_superseded`'s parts.
+_QUARANTINED_AS = ("rejected", "set aside", "superseded")
+
+
+def reasons_of_rejects_and_superseded(
+    quarantine: pl.DataFrame, set_aside: dict[str, list[str]] | None = None
+) -> pl.DataFrame:
+    """:func:`reasons_by_kind` with the rejects apart from the rows a definition sets aside
+    and from the earlier copies a later delivery replaced (:func:`is_superseded_copy`):
+    ``quarantined_as`` ('rejected', 'set aside' or 'superseded'), then ``source, feed,
+    kind, column, rows``; in that order, each part most rows first. ``quarantine`` also has
+    the contract's ``superseded`` column (null in rows written before it). ``set_aside``:
+    each source's ``[[exclude]]`` reasons; a row not superseded whose first reason is of
+    such a kind is 'set aside'. Counted together, a re-delivered export's copies read as
+    rows rejected beside the failed checks, and so did a Zendesk source's surveys only
+    offered."""
+    # A set-aside row's reason is "<column>: '<value>' <the rule's reason>" (the export's
+    # own column name, any case: not always an expectation's form, so matched by its end).
+    first = pl.col("reasons").list.first()
+    excluded = pl.any_horizontal(
+        False,
+        *(
+            (pl.col("source") == source) & first.str.ends_with(f" {reason}")
+            for source, reasons in (set_aside or {}).items()
+            for reason in reasons
+        ),
+    )
     split = quarantine.with_columns(
         pl.when(is_superseded_copy())
         .then(pl.lit("superseded"))
+        .when(excluded.fill_null(False))
+        .then(pl.lit("set aside"))
         .otherwise(pl.lit("rejected"))
         .alias("quarantined_as")
     )
-    # 'rejected' sorts before 'superseded'.
+    order = pl.col("quarantined_as").replace_strict(
+        list(_QUARANTINED_AS), list(range(len(_QUARANTINED_AS)))
+    )
     return _count_kinds(split, ["quarantined_as", "source", "feed"]).sort(
-        ["quarantined_as", "rows", "source", "feed", "kind", "column"],
+        [order, "rows", "source", "feed", "kind", "column"],
         descending=[False, True, False, False, False, False],
     )

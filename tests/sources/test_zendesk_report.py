@@ -17,7 +17,8 @@ import polars as pl
 import pytest
 
 from servicelens.ingest.configured import configured_source
-from servicelens.ingest.definitions import resolve_definition_path
+from servicelens.ingest.definitions import DefinitionError, load_definition, resolve_definition_path
+from servicelens.reporting.report import _manifests
 from servicelens.settings import Settings
 from servicelens.storage.partitions import scan_table
 
@@ -132,4 +133,59 @@ def test_a_source_mapping_no_queue_says_contacts_cannot_be_followed_and_what_to_
         "contact ever settles (later dates will not settle any). Map the column naming the "
         "team or queue that handled each contact as queue in the definition's [columns] "
         "(Zendesk's group_id, as the zendesk preset does; docs/sources.md)" in said
+    )
+
+
+def test_surveys_only_offered_are_set_aside_not_rejected_and_give_the_response_rate(
+    acme: tuple[Settings, str],
+) -> None:
+    """The preset sets aside 2 surveys only offered and 1 never offered: kept in quarantine
+    with their reasons, counted apart from the rejects (none here), and the response rate
+    is answered / offered: 13 rated of 15 offered (the unoffered one was never sent)."""
+    settings, html = acme
+    counts = {
+        str(m["survey_date"]): (m["set_aside"], m["unanswered"])
+        for m in _manifests(settings.clean_dir).iter_rows(named=True)
+        if m["set_aside"]
+    }
+    assert counts == {"2026-11-16": (2, 1), "2026-11-17": (1, 1)}
+    quarantine = scan_table(settings.quarantine_dir).collect()
+    assert quarantine.height == 3  # nothing lost
+    said = _text(html, "quality")
+    assert "rejected in their own right" in said  # the rejects, and only they
+    assert (
+        "survey_date read kept quarantined superseded set_aside rejected rejected_share "
+        "response_rate undated malformed reconciled last_run "
+        "2026-11-16 5 3 2 0 2 0 0.000 0.750 0 0 true completed "
+        "2026-11-17 3 2 1 0 1 0 0.000 0.667 0 0 true completed "
+        "2026-11-18 1 1 0 0 0 0 0.000 1.000" in said
+    )
+    assert "; over these dates 13 answered of 15 offered, 0.867." in said
+    assert (
+        "set aside acme-zendesk surveys no rating was given (the survey was only offered): "
+        "set aside by the zendesk definition score 2 "
+        "set aside acme-zendesk surveys no survey was offered: set aside by the zendesk "
+        "definition score 1" in said
+    )
+    assert "rejected acme-zendesk" not in said
+    volumes = _text(html, "volumes")
+    assert (
+        "Of the 3 quarantined: 0 superseded by a later line or delivery, 3 set aside by the "
+        "source definition, 0 rejected." in volumes
+    )
+
+
+def test_an_unanswered_flag_that_is_not_true_or_false_is_refused(tmp_path: Path) -> None:
+    """``unanswered`` marks an [[exclude]] rule's rows as surveys offered and never answered;
+    a value other than true or false names the rule and says what to write."""
+    definition = tmp_path / "z.toml"
+    definition.write_text(
+        'extends = "zendesk"\nname = "z"\n[[exclude]]\ncolumn = "score"\nin = ["x"]\n'
+        'reason = "r"\nunanswered = "yes"\n'
+    )
+    with pytest.raises(DefinitionError) as refused:
+        load_definition(definition)
+    assert str(refused.value).endswith(
+        "[[exclude]] #1: unanswered = 'yes': write true (the rows are surveys offered and "
+        "never answered) or false"
     )
