@@ -170,6 +170,7 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
             "source": pl.String,
             "agent_id": pl.String,
             "csat": pl.Int8,
+            "rating": pl.String,
             "is_negative": pl.Boolean,
         }
     ).with_columns(pl.lit(None, pl.String).alias("root_cause"))
@@ -194,7 +195,14 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
     return agent_outcomes(
         followed,
         responses.select(
-            *group_keys(responses.columns), "agent_id", "csat", "is_negative", "root_cause"
+            *group_keys(responses.columns),
+            "agent_id",
+            "csat",
+            pl.col("rating")
+            if "rating" in responses.columns
+            else pl.lit(None, pl.String).alias("rating"),
+            "is_negative",
+            "root_cause",
         ),
         week,
         week_end=last_day,

@@ -34,6 +34,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from transforms.marts import satisfaction_counts, satisfied_share
 from transforms.schemas import (
     AGENT_OUTCOMES_SCHEMA,
     AGENT_OUTCOMES_VERSION,
@@ -116,7 +117,9 @@ def agent_outcomes(
     ``customer_id`` (a frame without it is read as having customers) and the source's own
     ``resolved_first_contact`` flag (:data:`transforms.schemas.RESOLVED_FLAG`, Boolean; a
     frame without it has none). ``responses``: the survey
-    responses about those contacts, with ``agent_id``, ``csat``, ``is_negative`` and
+    responses about those contacts, with ``agent_id``, ``csat``, ``rating`` (a two-level
+    rating: ``ratings``, ``satisfied`` and ``satisfied_share`` count it; a frame without
+    it has none), ``is_negative`` and
     ``root_cause`` (null before any model scored them, when ``model_version`` is None;
     otherwise every version that scored them, :func:`transforms.marts.model_versions_text`).
     ``key`` pseudonymises the agent ids (:func:`pseudonymise`); None shows them as recorded.
@@ -133,6 +136,8 @@ def agent_outcomes(
     period's last day (default the Sunday; a monthly source's period is its month).
     """
     keys = [*group_keys(contacts.columns), "agent_id"]
+    if "rating" not in responses.columns:
+        responses = responses.with_columns(pl.lit(None, pl.String).alias("rating"))
     flag, flagged = pl.col(RESOLVED_FLAG), RESOLVED_FLAG in contacts.columns
     handled = contacts.group_by(keys).agg(
         pl.len().cast(pl.UInt32).alias("contacts"),
@@ -173,6 +178,7 @@ def agent_outcomes(
         pl.col("csat").is_not_null().sum().cast(pl.UInt32).alias("csat_responses"),
         pl.col("is_negative").sum().cast(pl.UInt32).alias("negatives"),
         (failures if scored else pl.lit(None)).cast(pl.UInt32).alias("negatives_policy_failure"),
+        *satisfaction_counts(),
     )
     no_agent = pl.col("agent_id").is_null()
     claimed = pl.when(pl.col("fcr_measure") == FCR_CLAIMED)
@@ -188,7 +194,7 @@ def agent_outcomes(
                 "flagged_contacts",
                 "flagged_resolved",
             ).fill_null(0),
-            pl.col("responses", "csat_responses", "negatives").fill_null(0),
+            pl.col("responses", "csat_responses", "negatives", "ratings", "satisfied").fill_null(0),
             pl.col("fcr_provisional").fill_null(False),
         )
         .with_columns(
@@ -209,6 +215,7 @@ def agent_outcomes(
         )
         .with_columns(
             (pl.col("negatives") - pl.col("negatives_policy_failure")).alias("negatives_other"),
+            satisfied_share(pl.col("satisfied"), pl.col("ratings")).alias("satisfied_share"),
             pl.when(pl.col("_counted") > 0)
             .then(pl.col("_resolved") / pl.col("_counted"))
             .alias("first_contact_resolution"),

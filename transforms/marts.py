@@ -195,6 +195,47 @@ def _two_places(probability: pl.Expr) -> pl.Expr:
     return probability.round(2).cast(pl.String).str.pad_end(4, "0")
 
 
+#: The rating a two-level ``rating`` counts as satisfied (Zendesk's "good"; the other level,
+#: "bad", is the negative).
+SATISFIED_RATING = "good"
+
+
+def satisfaction_counts() -> list[pl.Expr]:
+    """Aggregations over rows with a ``rating``: ``ratings`` (rows whose rating is given,
+    good or bad) and ``satisfied`` (those rated :data:`SATISFIED_RATING`), both UInt32.
+    Zendesk's satisfaction score is satisfied / ratings ("good / (good + bad)"); a survey
+    only offered is not among them."""
+    return [
+        pl.col("rating").is_not_null().sum().cast(pl.UInt32).alias("ratings"),
+        (pl.col("rating") == SATISFIED_RATING).sum().cast(pl.UInt32).alias("satisfied"),
+    ]
+
+
+def satisfied_share(satisfied: pl.Expr, ratings: pl.Expr) -> pl.Expr:
+    """``satisfied / ratings``, a share from 0 to 1; null where nothing was rated."""
+    return pl.when(ratings > 0).then(satisfied / ratings)
+
+
+#: The normal quantile of a two-sided 95% interval.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: pl.Expr, trials: pl.Expr, z: float = Z_95) -> list[pl.Expr]:
+    """The Wilson score interval of the share ``successes / trials`` (counts), as two
+    expressions aliased ``low`` and ``high`` (0 to 1; null where ``trials`` is 0). 95% by
+    default. Unlike the normal approximation it stays within 0-1 and is not of zero width
+    at 0 or all: a day of 3 good of 3 rated reads 0.44-1.00, not 1.00-1.00 (Wilson, "Probable
+    inference", JASA 1927; Brown, Cai and DasGupta, Statistical Science 2001)."""
+    n = trials.cast(pl.Float64)
+    p = successes.cast(pl.Float64) / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * (p * (1 - p) / n + z**2 / (4 * n**2)).sqrt()
+    return [
+        pl.when(n > 0).then((centre - half).clip(0.0, 1.0)).alias("low"),
+        pl.when(n > 0).then((centre + half).clip(0.0, 1.0)).alias("high"),
+    ]
+
+
 #: The daily summary's group: sources side by side, then date, queue, policy and channel.
 SUMMARY_KEYS: tuple[str, ...] = ("source", "survey_date", "queue", "policy_code", "channel")
 
@@ -232,8 +273,14 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
 
     ``mean_csat`` is over the rows with a csat, ``csat_responses`` of them: the weight that
     rolls the mean up across groups and dates (a BI analyst's trial weighted it by ``rated``,
-    which is another count where the negative rule reads nps, a rating or nothing)."""
+    which is another count where the negative rule reads nps, a rating or nothing).
+
+    ``ratings``, ``satisfied`` and ``satisfied_share`` (:func:`satisfaction_counts`) count
+    a two-level ``rating`` (null where ``scored`` has none): Zendesk's satisfaction score,
+    good / rated, which a support manager's trial found nowhere in the report."""
     keys = list(SUMMARY_KEYS)
+    if "rating" not in scored.columns:
+        scored = scored.with_columns(pl.lit(None, pl.String).alias("rating"))
     return (
         with_source(scored)
         .group_by(keys)
@@ -250,8 +297,10 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
             .alias("expected_policy_failures"),
             pl.col("csat").cast(pl.Float64).mean().alias("mean_csat"),
             pl.col("csat").is_not_null().sum().cast(pl.UInt32).alias("csat_responses"),
+            *satisfaction_counts(),
         )
         .with_columns(
+            satisfied_share(pl.col("satisfied"), pl.col("ratings")).alias("satisfied_share"),
             pl.when(pl.col("rated") > 0)
             .then(pl.col("negatives") / pl.col("rated"))
             .otherwise(None)

@@ -323,6 +323,10 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "expected_policy_failure_share": pl.Float64(),
     # Version 8: the rows mean_csat is over, its weight across groups and dates.
     "csat_responses": pl.UInt32(),
+    # Version 9: a two-level rating's satisfaction score, good / rated, and its counts.
+    "ratings": pl.UInt32(),
+    "satisfied": pl.UInt32(),
+    "satisfied_share": pl.Float64(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -361,7 +365,7 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
 FEEDBACK_SCORED_VERSION = 8
-DAILY_SUMMARY_VERSION = 8
+DAILY_SUMMARY_VERSION = 9
 
 
 @dataclass(frozen=True)
@@ -629,6 +633,19 @@ DAILY_SUMMARY_CONTRACT = TableContract(
             "in rows of version 7 and before; there, for a source whose negative rule is csat "
             "(the sample's), rated is the same count."
         ),
+        "ratings": (
+            "Responses in the group with a two-level rating (good or bad: a Zendesk satisfaction "
+            "rating), the denominator of satisfied_share; 0 for a source without one. A survey "
+            "only offered is not a rating (it is set aside, in quarantine). Null in rows of "
+            "version 8 and before."
+        ),
+        "satisfied": ("Of ratings, those rated good. Null in rows of version 8 and before."),
+        "satisfied_share": (
+            "satisfied / ratings, from 0 to 1: Zendesk's satisfaction score (good / (good + "
+            "bad)); null where nothing was rated. Across groups and dates: sum satisfied and "
+            "ratings, "
+            "then divide; never average the shares."
+        ),
     },
     version=DAILY_SUMMARY_VERSION,
     history=(
@@ -644,6 +661,8 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "7: expected_policy_failures is null in groups without a scored negative (it was 0.0 "
         "in groups without negatives, so a source's sum read 0 where no model scored).",
         "8: added csat_responses (the rows mean_csat is over: its weight across groups).",
+        "9: added ratings, satisfied and satisfied_share (a two-level rating's satisfaction "
+        "score, good / rated: a Zendesk source's report showed none).",
     ),
 )
 
@@ -780,7 +799,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FIX_LIST_VERSION = 4
-AGENT_OUTCOMES_VERSION = 8
+AGENT_OUTCOMES_VERSION = 9
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -845,11 +864,15 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     # export can leave either empty), their weights across agents and weeks.
     "contacts_with_handle_time": pl.UInt32(),
     "contacts_with_transfers": pl.UInt32(),
+    # Version 9 (after version 8's columns below): a two-level rating's satisfaction score.
     # Version 8: which measure first_contact_resolution is, and the source's own resolved
     # flag counted beside it (a call log without customer ids had no resolution at all).
     "fcr_measure": pl.String(),
     "flagged_contacts": pl.UInt32(),
     "flagged_resolved": pl.UInt32(),
+    "ratings": pl.UInt32(),
+    "satisfied": pl.UInt32(),
+    "satisfied_share": pl.Float64(),
 }
 
 _WEEK_PARTITION_TEXT = (
@@ -1122,6 +1145,20 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "(a claim far above it: contacts closed as resolved whose customers came back). "
             "Null in rows of version 7 and before."
         ),
+        "ratings": (
+            "Responses about the agent's contacts of the week with a two-level rating (good "
+            "or bad: a Zendesk satisfaction "
+            "rating), the denominator of satisfied_share; 0 for a source without one. A survey "
+            "only offered is not a rating (it is set aside, in quarantine). Null in rows of "
+            "version 8 and before."
+        ),
+        "satisfied": ("Of ratings, those rated good. Null in rows of version 8 and before."),
+        "satisfied_share": (
+            "satisfied / ratings, from 0 to 1: Zendesk's satisfaction score (good / (good + "
+            "bad)); null where nothing was rated. Across agents and weeks: sum satisfied and "
+            "ratings, "
+            "then divide; never average the shares."
+        ),
     },
     version=AGENT_OUTCOMES_VERSION,
     history=(
@@ -1140,6 +1177,8 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "8: added fcr_measure, flagged_contacts and flagged_resolved: where no contact carries "
         "a customer id, first_contact_resolution is the share the source's own resolved flag "
         "(resolved_first_contact) records as resolved (it was null, status 'no customer id').",
+        "9: added ratings, satisfied and satisfied_share (a two-level rating's satisfaction "
+        "score, good / rated, per agent: a Zendesk source's report showed none).",
     ),
 )
 

@@ -68,6 +68,7 @@ from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_ta
 from servicelens.validation.reasons import quarantined_split, reasons_of_rejects_and_superseded
 from transforms.agents import FCR_CLAIMED, NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
 from transforms.formatting import formatted_text
+from transforms.marts import satisfied_share, wilson_interval
 from transforms.schemas import (
     NO_POLICY,
     PARTITION_COLUMN,
@@ -1656,6 +1657,181 @@ def _judged_week(agents: pl.DataFrame) -> pl.DataFrame:
     return agents.filter(pl.col("survey_date") == week)
 
 
+def rates_satisfaction(settings: Settings) -> bool:
+    """Whether the source ``settings`` addresses reads a two-level ``rating`` as its
+    negative (``negative = "rating"``: a Zendesk good/bad), so its report gives the
+    satisfied share, good / rated; False for the sample."""
+    if settings.is_sample:
+        return False
+    from servicelens.stages import source_definition
+
+    return source_definition(settings).negative == "rating"
+
+
+#: What the report calls a two-level rating's satisfaction score (Zendesk's).
+SATISFIED_WORDS = "satisfied share (good / rated)"
+
+
+def _share_text(satisfied: int, ratings: int) -> str:
+    """``satisfied`` of ``ratings`` as the headline says it: the share, the counts and the
+    95% Wilson interval (:func:`transforms.marts.wilson_interval`)."""
+    if ratings == 0:
+        return f"{SATISFIED_WORDS}: no rating yet"
+    low, high = pl.select(wilson_interval(pl.lit(satisfied), pl.lit(ratings))).row(0)
+    return (
+        f"{SATISFIED_WORDS} {satisfied / ratings:.3f}: {satisfied:,} good of {ratings:,} "
+        f"rated (95% interval {low:.3f}-{high:.3f})"
+    )
+
+
+def _satisfaction_totals(summary: pl.DataFrame | None) -> tuple[int, int] | None:
+    """(satisfied, ratings) over every daily_summary row that counts them (version 9 on);
+    None when none does."""
+    if summary is None or summary.get_column("ratings").null_count() == summary.height:
+        return None
+    totals = summary.select(pl.col("satisfied").sum(), pl.col("ratings").sum()).row(0)
+    return int(totals[0]), int(totals[1])
+
+
+def _satisfaction(inputs: _Inputs) -> str:
+    """The satisfied share of a source whose negative is a two-level rating: day by day
+    (chart and table, each with its 95% interval), the bad ratings by the source's
+    ``reason`` attribute where one is mapped, and per agent, week by week."""
+    summary = inputs.summary
+    if summary is None:
+        raise _NotAvailable(
+            f"no daily_summary mart yet: run {_backfill_hint(inputs.settings)} first"
+        )
+    counted = summary.filter(pl.col("ratings").is_not_null())
+    if counted.height == 0:
+        raise _NotAvailable(
+            "no date's daily_summary counts ratings yet (written before version 9): re-run the "
+            f"dates with {_backfill_hint(inputs.settings, ' --rerun all')}"
+        )
+    per_day = (
+        counted.group_by("survey_date")
+        .agg(pl.col("ratings").sum(), pl.col("satisfied").sum())
+        .filter(pl.col("ratings") > 0)
+        .sort("survey_date")
+        .with_columns(
+            (pl.col("ratings") - pl.col("satisfied")).alias("bad"),
+            satisfied_share(pl.col("satisfied"), pl.col("ratings")).alias("satisfied_share"),
+            *wilson_interval(pl.col("satisfied"), pl.col("ratings")),
+        )
+    )
+    uncounted = summary.filter(pl.col("ratings").is_null()).get_column("survey_date").n_unique()
+    xs = per_day.get_column("survey_date").to_list()
+    shares = per_day.get_column("satisfied_share").to_list()
+    chart = line_chart(
+        "satisfied-share",
+        "Satisfied share (good / rated), with its 95% interval",
+        [
+            Series("satisfied share", xs, shares, COLOURS["green"]),
+            Series("95% low", xs, per_day["low"].to_list(), COLOURS["neutral"]),
+            Series("95% high", xs, per_day["high"].to_list(), COLOURS["neutral"]),
+        ],
+        "survey month" if inputs.settings.partition == "month" else "survey date",
+        "satisfied share",
+        y_range=(0.0, 1.0),
+        monthly=inputs.settings.partition == "month",
+    )
+    parts = [
+        "<p>Zendesk's satisfaction score: the responses rated good over those rated good or "
+        "bad. A survey offered and never answered is not a rating (it is set aside: see the "
+        "response rate under Data quality). Each share with its 95% interval (Wilson score); "
+        "across days, sum the counts and divide (<code>marts/daily_summary</code>: "
+        "<code>satisfied</code>, <code>ratings</code>).</p>",
+        chart,
+        _html_table(
+            per_day.select(
+                pl.col("survey_date").cast(pl.String),
+                pl.col("ratings").alias("rated"),
+                pl.col("satisfied").alias("good"),
+                "bad",
+                "satisfied_share",
+                pl.col("low").alias("95% low"),
+                pl.col("high").alias("95% high"),
+            )
+        ),
+    ]
+    if uncounted:
+        parts.append(
+            f"<p>{uncounted:,} date(s) written before daily_summary counted ratings are left "
+            f"out: re-run them with {escape(_backfill_hint(inputs.settings, ' --rerun all'))}."
+            "</p>"
+        )
+    parts.append(_bad_by_reason(inputs))
+    parts.append(_agents_satisfaction(inputs.agents))
+    return "".join(parts)
+
+
+def _bad_by_reason(inputs: _Inputs) -> str:
+    """The bad ratings of feedback_scored by the source's ``reason`` attribute (Zendesk's
+    reason for a bad rating), most first; a sentence saying there is none mapped else."""
+    from servicelens.stages import source_definition
+
+    if "reason" not in source_definition(inputs.settings).attributes:
+        return (
+            "<p>The source maps no <code>reason</code> attribute, so the bad ratings are not "
+            "split by the customer's reason: map the export's reason column under "
+            "<code>[attributes]</code> as <code>reason</code> (the zendesk preset does).</p>"
+        )
+    scored = inputs.scored
+    bad = (
+        scored.filter(pl.col("rating") == "bad")
+        if scored is not None and "rating" in scored.columns
+        else pl.DataFrame(schema={"attributes": pl.String})
+    )
+    if bad.height == 0:
+        return "<p>No bad rating yet to split by its reason.</p>"
+    by_reason = (
+        bad.select(
+            pl.col("attributes")
+            .str.json_path_match("$.reason")
+            .fill_null("(none given)")
+            .alias("reason")
+        )
+        .group_by("reason")
+        .len("bad ratings")
+        .with_columns((pl.col("bad ratings") / bad.height).alias("share of bad"))
+        .sort(["bad ratings", "reason"], descending=[True, False])
+    )
+    return (
+        f"<h3>Bad ratings by the customer's reason</h3><p>The {bad.height:,} bad ratings by "
+        "the source's <code>reason</code> attribute (as the customer chose it).</p>"
+        + _html_table(by_reason)
+    )
+
+
+def _agents_satisfaction(agents: pl.DataFrame | None) -> str:
+    """Each agent's satisfied share in the newest week with ratings (agent_outcomes),
+    most ratings first; empty when no week has any."""
+    if agents is None:
+        return ""
+    rated = agents.filter(pl.col("ratings").fill_null(0) > 0)
+    if rated.height == 0:
+        return ""
+    week = str(rated.get_column("week_start").max())
+    newest = rated.filter(pl.col("week_start").cast(pl.String) == week).sort(
+        ["ratings", "agent"], descending=[True, False], nulls_last=True
+    )
+    return (
+        f"<h3>Agents, week of {week}: {SATISFIED_WORDS}</h3><p>Each agent's ratings of the "
+        "week (<code>marts/agent_outcomes</code>: <code>satisfied</code>, "
+        "<code>ratings</code>, every week), with the 95% interval: a share of a few ratings "
+        "says little. Agent ids are pseudonymous keyed hashes unless the source shows them.</p>"
+        + _html_table(
+            newest.select(
+                "agent",
+                pl.col("ratings").alias("rated"),
+                pl.col("satisfied").alias("good"),
+                "satisfied_share",
+                *wilson_interval(pl.col("satisfied"), pl.col("ratings")),
+            ).rename({"low": "95% low", "high": "95% high"})
+        )
+    )
+
+
 def _agents(inputs: _Inputs) -> str:
     from servicelens.reporting.analyst import run_query
 
@@ -2003,6 +2179,7 @@ def _waiting_count(settings: Settings, name: str) -> int | None:
 _SECTIONS: list[tuple[str, str, Callable[[_Inputs], str]]] = [
     ("sources", "Sources", _sources),
     ("volumes", "Volumes", _volumes),
+    ("satisfaction", "Satisfied share (good / rated)", _satisfaction),
     ("trend", "Perceived vs policy failure, over time", _trend),
     ("policies", "Top policies of each kind", _top_policies),
     ("fix-list", "Fix list: what to fix first, by owner", _fix_list),
@@ -2036,7 +2213,10 @@ def render_report(
     missing: dict[str, str] = {}
     notes: dict[str, list[str]] = {}
     body = []
-    for anchor, title, build in _SECTIONS:
+    rating = rates_satisfaction(settings)
+    # The satisfied share only where the negative is a two-level rating.
+    sections = [s for s in _SECTIONS if rating or s[0] != "satisfaction"]
+    for anchor, title, build in sections:
         try:
             content = build(inputs)
         except _NotAvailable as reason:
@@ -2084,7 +2264,11 @@ def render_report(
         # Where every audit row goes now (training's tally, as metrics.json's "audits").
         "audits": inputs.audits,
     }
-    nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in _SECTIONS)
+    nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in sections)
+    satisfaction = ""
+    if rating and (totals := _satisfaction_totals(inputs.summary)) is not None:
+        headline["satisfied"], headline["ratings"] = totals
+        satisfaction = f"; {escape(_share_text(*totals))}"
     champion = (
         f"champion <code>{escape(str(inputs.champion))}</code>"
         if inputs.champion
@@ -2102,8 +2286,9 @@ def render_report(
         f"({_local(now, settings.timezone)}) by run "
         f"<code>{escape(str(run_id or 'manual'))}</code> from <code>"
         f"{escape(str(_absolute(settings.root)))}</code>. Survey dates "
-        f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses; "
-        f"{champion}{_scored_by_others(inputs)}.</p>{_not_landed_headline(inputs, now)}"
+        f"{escape(str(headline['dates']))}; {headline['responses']:,} valid responses"
+        f"{satisfaction}; {champion}{_scored_by_others(inputs)}.</p>"
+        f"{_not_landed_headline(inputs, now)}"
         f"{_unclaimed_headline(inputs)}"
         f"{_failed_headline(inputs)}"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"

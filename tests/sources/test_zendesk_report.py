@@ -189,3 +189,70 @@ def test_an_unanswered_flag_that_is_not_true_or_false_is_refused(tmp_path: Path)
         "[[exclude]] #1: unanswered = 'yes': write true (the rows are surveys offered and "
         "never answered) or false"
     )
+
+
+def test_a_two_level_rating_gives_the_satisfied_share_with_counts_and_intervals(
+    acme: tuple[Settings, str],
+) -> None:
+    """Zendesk's satisfaction score is good / (good + bad): 11 good of 13 rated over the
+    dates (the offered surveys are not ratings). daily_summary and agent_outcomes count it
+    (version 9), and the report gives it in its headline, day by day and per agent, with
+    95% Wilson intervals, and the bad ratings by the customer's reason."""
+    settings, html = acme
+    summary = scan_table(settings.marts_dir / "daily_summary").collect()
+    assert summary.get_column("schema_version").unique().to_list() == [9]
+    days = (
+        summary.group_by(pl.col("survey_date").cast(pl.String))
+        .agg(pl.col("satisfied").sum(), pl.col("ratings").sum())
+        .sort("survey_date")
+    )
+    assert days.head(3).rows() == [
+        ("2026-11-16", 2, 3),
+        ("2026-11-17", 1, 2),
+        ("2026-11-18", 1, 1),
+    ]
+    agents = (
+        scan_table(settings.marts_dir / "agent_outcomes")
+        .collect()
+        .filter(pl.col("week_start").cast(pl.String) == "2026-11-16")
+        .sort("contacts")
+    )
+    assert agents.select("ratings", "satisfied", "satisfied_share").rows() == [
+        (2, 1, 0.5),
+        (3, 2, 2 / 3),
+        (5, 5, 1.0),
+    ]
+    head = " ".join(re.sub(r"<[^>]+>", " ", html.split("<nav>")[0]).split())
+    assert (
+        "13 valid responses; satisfied share (good / rated) 0.846: 11 good of 13 rated "
+        "(95% interval 0.578-0.957); no champion model yet" in head
+    )
+    said = _text(html, "satisfaction")
+    assert (
+        "survey_date rated good bad satisfied_share 95% low 95% high "
+        "2026-11-16 3 2 1 0.667 0.208 0.939 "
+        "2026-11-17 2 1 1 0.500 0.095 0.905 "
+        "2026-11-18 1 1 0 1.000 0.207 1.000" in said
+    )
+    assert (
+        "reason bad ratings share of bad Agent didn't respond 1 0.500 "
+        "Issue took too long to resolve 1 0.500" in said
+    )
+    assert "Agents, week of 2026-11-23: satisfied share (good / rated)" in said
+    assert re.search(
+        r"agent rated good satisfied_share 95% low 95% high agent-[0-9a-f]{12} 3 3 1\.000 "
+        r"0\.439 1\.000",
+        said,
+    )
+
+
+def test_a_csat_source_has_no_satisfied_share_section(
+    acme: tuple[Settings, str],
+) -> None:
+    """Only a source whose negative is a two-level rating: the sample's report (csat) has
+    no such section nor headline words."""
+    settings, _ = acme
+    from servicelens.reporting.report import rates_satisfaction
+
+    assert rates_satisfaction(settings)
+    assert not rates_satisfaction(Settings(data_dir=str(settings.root)))
