@@ -1677,7 +1677,8 @@ def _share_text(satisfied: int, ratings: int) -> str:
     95% Wilson interval (:func:`transforms.marts.wilson_interval`)."""
     if ratings == 0:
         return f"{SATISFIED_WORDS}: no rating yet"
-    low, high = pl.select(wilson_interval(pl.lit(satisfied), pl.lit(ratings))).row(0)
+    both = pl.DataFrame({"satisfied": [satisfied], "ratings": [ratings]})
+    low, high = wilson_interval(both, "satisfied", "ratings").select("low", "high").row(0)
     return (
         f"{SATISFIED_WORDS} {satisfied / ratings:.3f}: {satisfied:,} good of {ratings:,} "
         f"rated (95% interval {low:.3f}-{high:.3f})"
@@ -1708,7 +1709,7 @@ def _satisfaction(inputs: _Inputs) -> str:
             "no date's daily_summary counts ratings yet (written before version 9): re-run the "
             f"dates with {_backfill_hint(inputs.settings, ' --rerun all')}"
         )
-    per_day = (
+    per_day = wilson_interval(
         counted.group_by("survey_date")
         .agg(pl.col("ratings").sum(), pl.col("satisfied").sum())
         .filter(pl.col("ratings") > 0)
@@ -1716,8 +1717,9 @@ def _satisfaction(inputs: _Inputs) -> str:
         .with_columns(
             (pl.col("ratings") - pl.col("satisfied")).alias("bad"),
             satisfied_share(pl.col("satisfied"), pl.col("ratings")).alias("satisfied_share"),
-            *wilson_interval(pl.col("satisfied"), pl.col("ratings")),
-        )
+        ),
+        "satisfied",
+        "ratings",
     )
     uncounted = summary.filter(pl.col("ratings").is_null()).get_column("survey_date").n_unique()
     xs = per_day.get_column("survey_date").to_list()
@@ -1821,12 +1823,15 @@ def _agents_satisfaction(agents: pl.DataFrame | None) -> str:
         "<code>ratings</code>, every week), with the 95% interval: a share of a few ratings "
         "says little. Agent ids are pseudonymous keyed hashes unless the source shows them.</p>"
         + _html_table(
-            newest.select(
-                "agent",
-                pl.col("ratings").alias("rated"),
-                pl.col("satisfied").alias("good"),
-                "satisfied_share",
-                *wilson_interval(pl.col("satisfied"), pl.col("ratings")),
+            wilson_interval(
+                newest.select(
+                    "agent",
+                    pl.col("ratings").alias("rated"),
+                    pl.col("satisfied").alias("good"),
+                    "satisfied_share",
+                ),
+                "good",
+                "rated",
             ).rename({"low": "95% low", "high": "95% high"})
         )
     )
