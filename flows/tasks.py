@@ -142,6 +142,7 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
     threshold = 0.5
     review_band = settings.review_band
     rescore: Rescorer | None = None
+    doubts: pl.DataFrame | None = None
     if version is None:
         get_run_logger().warning("%s: no champion model yet; root causes left empty", day)
         scored = without_scores(clean)
@@ -162,27 +163,41 @@ def score_and_publish_task(settings: Settings, day: date) -> dict[str, Any]:
         scored = score_negatives(
             model, readable(clean), decision.review_band, threshold, spec, decision=decision
         )
+        # Drift reads the in-sample scores: its reference's class mix is the final model's
+        # in-sample scores of its training rows (models/train.py, reference_profile).
         drift = _drift(settings, version, scored, spec)
+        doubts = read_out_of_fold(settings.models_dir, version)
+        facts_only = read_trained_facts_only(settings.models_dir, version)
+
+        def as_published(frame: pl.DataFrame) -> pl.DataFrame:
+            # The rows whose label the champion learned are published with their
+            # out-of-fold scores (a trial's CFPB marts scored them in-sample at ROC-AUC
+            # 0.966), and the early warning counts what the marts publish.
+            return with_out_of_fold_scores(frame, doubts, threshold, review_band, facts_only)
+
+        scored = as_published(scored)
 
         def rescore(frame: pl.DataFrame) -> pl.DataFrame:
-            return score_negatives(model, readable(frame), decision.review_band, threshold, spec, 0)
+            # An earlier champion's history day, scored as this one's marts would hold it:
+            # with its decision (an unseen language's pull to the base rate) and the
+            # out-of-fold scores (a trial's alert counted in-sample failures today against
+            # out-of-fold history: BILLING-FEE 27 where the mart held 25). No reasons.
+            return as_published(
+                score_negatives(
+                    model,
+                    readable(frame),
+                    decision.review_band,
+                    threshold,
+                    spec,
+                    reasons=0,
+                    decision=decision,
+                )
+            )
 
     warning = early_warning(settings, day, scored, version, rescore)
     if warning["flags"]:
         get_run_logger().warning("%s: early warning: %s", day, describe_flags(warning))
     audited, reconfirmed = auditing.result()
-    doubts = read_out_of_fold(settings.models_dir, version) if version else None
-    # The rows whose label the champion learned are published with their out-of-fold
-    # scores (drift and the early warning above compare in-sample scores with in-sample
-    # history and reference alike): a trial's CFPB marts scored them at ROC-AUC 0.966.
-    if version is not None:
-        scored = with_out_of_fold_scores(
-            scored,
-            doubts,
-            threshold,
-            review_band,
-            read_trained_facts_only(settings.models_dir, version),
-        )
     to_review = review_queue(
         scored, audited, doubts, threshold, version, reconfirmed_ids=reconfirmed
     )

@@ -362,15 +362,17 @@ def _publish_weekly_marts(
 
 # --- early warning ---------------------------------------------------------------------------
 
-#: Re-scores clean negatives with today's champion (adds ``root_cause``).
+#: Re-scores clean negatives with today's champion (adds ``root_cause``) as its marts would
+#: publish them: out-of-fold for the rows it was trained on (``with_out_of_fold_scores``).
 Rescorer = Callable[[pl.DataFrame], pl.DataFrame]
 
 
 def _history_counts(
     settings: Settings, day: date, version: str, rescore: Rescorer
 ) -> tuple[pl.DataFrame, list[str]]:
-    """Failure counts of the history days, every one as today's champion scores it; and the
-    days that had to be re-scored (an earlier champion scored them)."""
+    """Failure counts of the history days, every one as today's champion's marts hold it (a
+    day it published is read from feedback_scored, one an earlier champion published is
+    re-scored by ``rescore``); and the days that had to be re-scored."""
     days = _days(day - timedelta(days=settings.early_warning_history_days), day - timedelta(1))
     frames, rescored = [], []
     for past in _published(settings.marts_dir / "feedback_scored", days):
@@ -420,7 +422,8 @@ def early_warning(
     rescore: Rescorer | None,
 ) -> dict[str, Any]:
     """Test each policy's failure share of ``day`` (``scored``: the date's responses with
-    root causes) against the ``early_warning_history_days`` before it.
+    root causes, as feedback_scored publishes them) against the
+    ``early_warning_history_days`` before it, so each policy's counts are the mart's.
 
     The result (JSON-ready, kept in the date's manifest) holds every policy's row of
     :func:`transforms.early_warning.compare_with_history`, the ``flags`` (policy, share,

@@ -63,7 +63,13 @@ def test_a_real_rise_is_flagged_in_the_summary_the_report_and_the_alert(
 
     from flows.pipeline import nightly
 
-    settings = Settings(**{**demo_run.__dict__, "notify_url": receiver.url})
+    # A false discovery rate of 5%: the champion trained on some of the date's rows, and the
+    # early warning counts them as the marts publish them, by the out-of-fold scores of the
+    # comments they were audited on, so the incident moves 28 of 34 delivery negatives to
+    # failures where in-sample scores of the new comments moved more (p_adjusted 0.04).
+    settings = Settings(
+        **{**demo_run.__dict__, "notify_url": receiver.url, "early_warning_fdr": 0.05}
+    )
     before = nightly(END, settings)["early_warning"]
     assert before["tested"] >= 6 and before["flags"] == [] and receiver.received == []
 
