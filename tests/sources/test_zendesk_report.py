@@ -162,10 +162,11 @@ def test_surveys_only_offered_are_set_aside_not_rejected_and_give_the_response_r
     )
     assert "; over these dates 13 answered of 15 offered, 0.867." in said
     assert (
-        "set aside acme-zendesk surveys no rating was given (the survey was only offered): "
+        "set aside acme-zendesk surveys no rating was given (the survey was offered, never "
+        "answered): "
         "set aside by the zendesk definition score 2 "
-        "set aside acme-zendesk surveys no survey was offered: set aside by the zendesk "
-        "definition score 1" in said
+        "set aside acme-zendesk surveys no rating was given (the survey was never sent for "
+        "this ticket): set aside by the zendesk definition score 1" in said
     )
     assert "rejected acme-zendesk" not in said
     volumes = _text(html, "volumes")
