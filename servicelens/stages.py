@@ -53,6 +53,7 @@ from servicelens.ingest.mapping import (
     delimiter_hint,
     header_as_written,
     map_export,
+    no_records_text,
     parse_options,
     read_export,
 )
@@ -158,6 +159,12 @@ from transforms.schemas import (
 class BatchError(RuntimeError):
     """A whole date cannot be processed; the message says what and where. Earlier outputs of
     that date are left untouched."""
+
+
+class NoRecords(BatchError):
+    """A JSON export whose list of records is there and empty (a paged export's last page):
+    whole, with nothing wrong, and nothing to read
+    (:func:`~servicelens.ingest.mapping.no_records_text`, the message after the file)."""
 
 
 @dataclass
@@ -1999,11 +2006,14 @@ def ingest_export(
     de-duplicated, and reconciled (records read = kept + quarantined).
 
     Nothing is written, except Data Docs pages under ``docs_dir`` when given. Raises
-    :class:`BatchError` (an empty export), :class:`DefinitionError` (the definition does not
+    :class:`BatchError` (an empty export; :class:`NoRecords` for a JSON export's empty list
+    of records), :class:`DefinitionError` (the definition does not
     fit the file: its line, the columns and what to change) or SourceError (unreadable).
     """
     now = now or datetime.now(UTC)
     read = read_export(definition, path)
+    if read.records_read == 0 and definition.read.format == "json":
+        raise NoRecords(f"{path}: {no_records_text(definition.read.records)}")
     if read.records_read == 0 and not read.header:
         # A JSON delivery of an empty list has no field names to map (a CSV of a header
         # alone has them, and its batch check says it has no rows).

@@ -456,14 +456,18 @@ def check_definition(
 ) -> dict[str, Any]:
     """What the ingest layer makes of ``file`` under a definition: counts, the first
     ``rows`` kept rows as mapped, and every quarantined row with its reasons. Writes
-    nothing. Raises the ingest layer's errors (DefinitionError, SourceError, BatchError)."""
+    nothing. Raises the ingest layer's errors (DefinitionError, SourceError, BatchError).
+
+    A JSON export whose list of records is empty (a paged export's last page) is whole:
+    its preview counts nothing and its ``note`` says so (the nightly run takes such a page
+    from the inbox in the same words); any other preview's ``note`` is None."""
     import polars as pl
 
     from servicelens.ingest.configured import fits_interactions
     from servicelens.ingest.definitions import FEED_COLUMNS, load_definition
     from servicelens.ingest.landing import short_ids_notes
     from servicelens.ingest.mapping import read_columns
-    from servicelens.stages import as_interaction_quarantine, ingest_export
+    from servicelens.stages import NoRecords, as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
     # A contact-facts file of a source that declares the feed is previewed as the nightly
@@ -472,7 +476,10 @@ def check_definition(
     feed = "interactions" if fits_interactions(definition, file) else "surveys"
     if feed == "interactions":
         definition = definition.interactions_definition()
-    ingested = ingest_export(definition, file, settings)
+    try:
+        ingested = ingest_export(definition, file, settings)
+    except NoRecords:
+        return _no_records_preview(definition, file, settings)
     clean, quarantine = ingested.clean, ingested.quarantine
     columns = PREVIEW_COLUMNS
     if feed == "interactions":
@@ -541,6 +548,38 @@ def check_definition(
             if feed == "interactions"
             else ingested.mapped.exported_as,
         ),
+        "note": None,
+    }
+
+
+def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[str, Any]:
+    """:func:`check_definition`'s preview of a JSON export holding an empty list of records:
+    nothing read, kept or quarantined, and a ``note`` saying the page is whole
+    (:func:`~servicelens.ingest.mapping.no_records_text`). Found by a trial: the empty last
+    page of a nightly Zendesk pull exited 2 here, "the file has no records (an empty list)",
+    while ``run`` took it with a CSV's words."""
+    from servicelens.ingest.mapping import no_records_text, read_export
+
+    read = read_export(definition, file)
+    return {
+        "definition": str(definition.path),
+        "source": definition.name,
+        "file": file,
+        "unpacked_from": read.unpacked_from,
+        "encoding": read.encoding,
+        "delimiter": None,
+        "header_lines": read.header_lines,
+        "title": None,
+        "sheet": None,
+        "timezone": definition.timezone or settings.timezone,
+        "counts": dict.fromkeys(("read", "kept", "quarantined", "negatives", "redacted"), 0),
+        "rows": [],
+        "quarantined": [],
+        "labels": None,
+        "never_store_unmatched": [],
+        "short_ids": [],
+        "export_columns": {},
+        "note": no_records_text(definition.read.records),
     }
 
 
@@ -656,6 +695,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
             f"first {len(preview['rows'])} rows as mapped:",
             table([{k: _short(v) for k, v in row.items()} for row in preview["rows"]]),
         ]
+    elif preview.get("note"):
+        lines.append(f"note: {preview['note']}")
     elif not counts["kept"]:
         lines += ["", "rows as mapped: (none kept)"]
     from servicelens.cli.models import unmapped_labels_text

@@ -54,6 +54,7 @@ from servicelens.ingest.mapping import (
     MappedExport,
     map_export,
     mapped_column,
+    no_records_text,
     read_export,
 )
 from servicelens.ingest.readers import (
@@ -1006,6 +1007,10 @@ def land_delivery(
                 f"{file}: the file is empty ({empty.size} bytes), not an export; nothing "
                 "landed. Ask the vendor to send the export again"
             ) from empty
+        if read.records_read == 0 and definition.read.format == "json":
+            # Its list of records is there and empty (a cut file with no whole record is
+            # refused by the reader): a paged export's last page, nothing wrong with it.
+            raise EmptyDelivery(f"{file}: {no_records_text(definition.read.records)}", True)
         if read.records_read == 0:
             # Landing it would change nothing, and say nothing. "Data rows": a source's rows
             # are complaints, tickets, calls (a trial's header-only CFPB file "has no survey

@@ -372,6 +372,19 @@ def _records_read(
     return RawRead(path, encoding, header, frame, rejects, 0, 0, None, unpacked_from=unpacked_from)
 
 
+def no_records_text(key: str | None) -> str:
+    """What a JSON delivery whose list of records (under ``key``, or the top-level list) is
+    there and empty is: whole, and normal (a paged export's last page, a period without
+    ratings), so nothing is asked of the sender. Said alike by ``sources check`` and by the
+    nightly run's landing (a trial's empty last page was told to ask for "the complete
+    export" by one and refused with exit 2 by the other)."""
+    listed = f"its list {key!r}" if key else "its list of records"
+    return (
+        f"the file holds no records ({listed} is empty, as a paged export's last page, or a "
+        "period without any, has it): nothing to land, and nothing to ask the sender for"
+    )
+
+
 #: The reason of the record a truncated JSON delivery ends inside.
 CUT_OFF_RECORD = (
     "malformed record: cut off, the delivery ends inside it (the file looks truncated): "

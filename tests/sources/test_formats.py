@@ -145,11 +145,11 @@ def test_an_empty_page_of_ratings_is_a_delivery_of_no_responses(
 
     export = tmp_path / "page-3.json"
     export.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(BatchError, match=r"page-3\.json: the file has no records \(an empty"):
+    with pytest.raises(BatchError, match=r"page-3\.json: the file holds no records \(its list"):
         _zendesk(export, tmp_path)
     settings = Settings(data_dir=str(tmp_path / "data"))
     source = settings.for_source("zendesk", "zendesk")
-    with pytest.raises(EmptyDelivery, match=r"page-3\.json: the file has no data rows") as raised:
+    with pytest.raises(EmptyDelivery, match=r"page-3\.json: the file holds no records") as raised:
         land_delivery(source, load_definition("zendesk"), export, NOW)
     assert raised.value.complete  # it leaves an inbox, its raw copy kept
 

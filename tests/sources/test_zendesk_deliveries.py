@@ -12,6 +12,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from servicelens.ingest.definitions import SourceDefinition, load_definition
 from servicelens.settings import Settings
 from servicelens.stages import ingest_export
@@ -74,3 +76,64 @@ def test_offered_and_unoffered_ratings_are_set_aside_each_for_its_own_reason(
             "ticket): set aside by the zendesk definition"
         ],
     }
+
+
+#: What an empty page of a paged export is said to be, by `sources check` and by `run`.
+EMPTY_PAGE = (
+    "the file holds no records (its list 'satisfaction_ratings' is empty, as a paged "
+    "export's last page, or a period without any, has it): nothing to land, and nothing to "
+    "ask the sender for"
+)
+
+
+def _registered(tmp_path: Path) -> Settings:
+    """The acme-zendesk source registered in a data directory of the test's own, its inbox
+    taken at once (no settling time)."""
+    from servicelens.ingest.configured import register_source
+
+    definition_file = tmp_path / "acme-zendesk.toml"
+    definition_file.write_text('extends = "zendesk"\nname = "acme-zendesk"\n', encoding="utf-8")
+    base = Settings(
+        data_dir=str(tmp_path / "data"), timezone="America/Los_Angeles", inbox_settle_seconds=0
+    )
+    return register_source(base, str(definition_file))
+
+
+def test_an_empty_last_page_is_taken_from_the_inbox_as_holding_no_records(
+    tmp_path: Path,
+) -> None:
+    """The trial's empty last page ({"satisfaction_ratings": [], "next_page": null}) was
+    skipped with a CSV's words: "no data rows (a header only ...) ask the sender for the
+    complete export". A JSON page whose list is there and empty is whole: nothing is wrong."""
+    from servicelens.ingest.configured import pick_up_deliveries
+
+    source = _registered(tmp_path)
+    page = source.inbox_dir / "zd-ratings-2026-11-27-p3.json"
+    page.write_text(_page([]), encoding="utf-8")
+    [picked] = pick_up_deliveries(source, NOW)
+    assert (picked.landing, picked.error) == (None, "")
+    assert picked.note == (
+        f"{page}: {EMPTY_PAGE} (it left the inbox; its bytes are kept in the raw zone)"
+    )
+    assert not page.exists()
+
+
+def test_sources_check_of_an_empty_last_page_says_so_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trial's `sources check` of the empty last page exited 2, "the file has no records
+    (an empty list)", while `run` took it: the same page is said the same way by both."""
+    from servicelens.cli.main import main
+
+    source = _registered(tmp_path)
+    page = tmp_path / "zd-ratings-2026-11-27-p3.json"
+    page.write_text(_page([]), encoding="utf-8")
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "check", str(source.definition), str(page)]) == 0
+    said = capsys.readouterr().out
+    assert "read 0: kept 0, quarantined 0" in said
+    assert f"note: {EMPTY_PAGE}" in said
+    assert main([*data, "sources", "check", "--json", str(source.definition), str(page)]) == 0
+    preview = json.loads(capsys.readouterr().out)
+    assert preview["counts"]["read"] == 0
+    assert preview["note"] == EMPTY_PAGE
