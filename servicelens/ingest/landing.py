@@ -52,6 +52,7 @@ from servicelens.ingest.definitions import DefinitionError, SourceDefinition
 from servicelens.ingest.mapping import (
     EXCLUDED,
     MappedExport,
+    json_value_text,
     map_export,
     mapped_column,
     no_records_text,
@@ -59,6 +60,7 @@ from servicelens.ingest.mapping import (
 )
 from servicelens.ingest.readers import (
     EmptyFile,
+    Reject,
     SourceError,
     column_key,
     declared_encoding_not_used,
@@ -173,6 +175,13 @@ class Landing:
     #: The 8-bit code page the definition declares, when the delivery was UTF-8 and read
     #: as UTF-8 instead (``readers.declared_encoding_not_used``).
     declared_encoding_not_used: str | None = None
+    #: The line of the record the file ends inside (:attr:`Reject.truncated`: a download
+    #: interrupted, a copy in progress), the response id it gives (None: cut before its id
+    #: ended), and the date it is quarantined under with whether that is the delivery's.
+    #: Found by a trial: a Zendesk page cut at 60 % was said only to have a line that "could
+    #: not be read as a record (malformed)", and the nightly's user was not told the
+    #: download was truncated, nor to download it again.
+    truncated_at: tuple[int, str | None, date, bool] | None = None
 
     @property
     def first_named_otherwise(self) -> str:
@@ -291,6 +300,8 @@ class Landing:
                 "submitted_at in the export (or the definition's format for it) and deliver "
                 f"it again to replace the older {'copy' if one else 'copies'}"
             )
+        if self.truncated_at is not None:
+            notes.append(self._truncated_text())
         for day, lines in sorted(self.undated_rejects.items()):
             one = len(lines) == 1
             notes.append(
@@ -302,6 +313,34 @@ class Landing:
             )
         notes += self.short_ids
         return notes
+
+    def _truncated_text(self) -> str:
+        """The note of a delivery cut off in its last record (:attr:`truncated_at`): where,
+        what was landed of it, and what to do; the complete copy supersedes the cut record
+        only when its id was read."""
+        assert self.truncated_at is not None
+        line, response_id, day, by_delivery = self.truncated_at
+        named = "" if response_id is None else f" (response {response_id})"
+        where = (
+            f"the date the delivery was landed, {day.isoformat()}"
+            if by_delivery
+            else f"its own survey date, {day.isoformat()}"
+        )
+        done = (
+            "the complete copy supersedes it"
+            if response_id is not None
+            else "the complete copy replaces the records before the cut; the cut one stays "
+            "quarantined, its id cut off too"
+        )
+        whole = self.rows
+        return (
+            f"looks truncated: the file ends inside the record on "
+            f"{_lines_named([line], self.sheet)}{named}, cut off there (a download "
+            f"interrupted, or a copy still in progress); the {whole} "
+            f"record{'s' if whole != 1 else ''} read whole before it "
+            f"{'are' if whole != 1 else 'is'} landed, and the cut one is quarantined under "
+            f"{where}. Download the file again and drop it in the inbox: {done}"
+        )
 
 
 #: The id columns whose leading zeros a spreadsheet may drop (a derived response id, made
@@ -637,16 +676,20 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     (:attr:`~servicelens.ingest.readers.Reject.cut_off`) holds the header's first fields one
     for one: its id is told from the id column's position when a delimiter follows that
     field (the last field may be cut short), wherever the column is. A derived id (made from
-    the answers) is never told. Found by trials: a SurveyMonkey line with an unquoted comma
-    in its comment, and a call log copied in part, were quarantined with no record_id,
-    though their ids read."""
+    the answers) is never told. A JSON record the file ends inside
+    (:attr:`~servicelens.ingest.readers.Reject.truncated`) tells its id when the id's key
+    and a whole value (a comma or brace after it) precede the cut
+    (:func:`_id_before_the_cut`). Found by trials: a SurveyMonkey line with an unquoted comma
+    in its comment, a call log copied in part, and a Zendesk page cut off in a rating were
+    quarantined with no record_id, though their ids read (the complete copy delivered
+    after could not supersede the fragment)."""
     read = mapped.read
     ids: list[str | None] = [None] * len(read.rejects)
     read_from = mapped.exported_as.get("response_id", ())
     rule = mapped.definition.columns.get("response_id")
     if (
         not read.rejects
-        or read.delimiter is None
+        or (read.delimiter is None and not any(r.truncated for r in read.rejects))
         or rule is None
         or rule.derive
         or len(read_from) != 1
@@ -659,6 +702,9 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     quote = mapped.definition.read.dialect.quote
     firsts: list[str | None] = []
     for reject in read.rejects:
+        if read.delimiter is None:
+            firsts.append(_id_before_the_cut(reject, read_from[0]))
+            continue
         fields = _record_fields(reject.text, read.delimiter, quote) or []
         long = position == 0 and len(fields) > len(read.header)
         whole = reject.cut_off and position < len(fields) - 1
@@ -677,6 +723,23 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
         ],
         dtype=pl.String,
     )
+
+
+def _id_before_the_cut(reject: Reject, key: str) -> str | None:
+    """The value of ``key`` in the text of a JSON record the file ends inside, as the reader
+    writes a whole record's (text; a whole number as its digits), when the key and its whole
+    value (a string, or a number, followed by a comma or a closing brace) come before the
+    cut; else None. A key written inside a string value has its quotes escaped, so only a
+    key of the record itself is matched."""
+    if not reject.truncated:
+        return None
+    found = re.search(
+        rf'"{re.escape(key)}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*[,}}]',
+        reject.text,
+    )
+    if found is None:
+        return None
+    return json_value_text(json.loads(found.group(1)))
 
 
 def _id_shape(ids: pl.Expr) -> pl.Expr:
@@ -1053,8 +1116,18 @@ def land_delivery(
     result.sheet = read.sheet
     result.short_ids = short_ids_notes(str(file), mapped.frame, mapped.exported_as)
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
-    if lines := [r.line for r, day in zip(read.rejects, reject_dates, strict=True) if day is None]:
-        delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
+    delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
+    truncated = [i for i, r in enumerate(read.rejects) if r.truncated]
+    if truncated:
+        # Only the file's last record can be one; said in a note of its own.
+        at, day = truncated[-1], reject_dates[truncated[-1]]
+        told = rejected_record_ids(mapped)[at]
+        result.truncated_at = (read.rejects[at].line, told, day or delivered_on, day is None)
+    if lines := [
+        r.line
+        for r, day in zip(read.rejects, reject_dates, strict=True)
+        if day is None and not r.truncated
+    ]:
         result.undated_rejects = {delivered_on: lines}
     if definition.label_column and not mapped.has_label:
         result.label_column_missing = list(definition.label_column)

@@ -16,7 +16,7 @@ import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -267,7 +267,9 @@ def _title_row(rows: list[tuple[object, ...]], blank: list[bool]) -> tuple[int, 
     return filled[0] + 1, next(cell for cell in first if cell.strip()).strip()
 
 
-def _flat(value: object) -> str | None:
+def json_value_text(value: object) -> str | None:
+    """A JSON value as a record's text field: null as None, a boolean as ``true``/``false``,
+    a whole number written as a float as its digits, a list or object as JSON text."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -344,7 +346,7 @@ def _json_lines_records(
             found = [value]
         for item in found:
             if isinstance(item, dict):
-                records.append({str(k): _flat(v) for k, v in item.items()})
+                records.append({str(k): json_value_text(v) for k, v in item.items()})
                 lines.append(number)
             else:
                 rejects.append(Reject(number, line, "malformed record: not an object"))
@@ -479,11 +481,13 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         except json.JSONDecodeError:
             # Only a cut file gets here (a whole one was parsed above): its last record.
             items.append((line, None))
-            rejects.append(Reject(line, text[position : position + 200], CUT_OFF_RECORD))
+            rejects.append(
+                Reject(line, text[position : position + 200], CUT_OFF_RECORD, truncated=True)
+            )
             break
         if isinstance(value, dict):
             items.append((line, len(records)))
-            records.append({str(k): _flat(v) for k, v in value.items()})
+            records.append({str(k): json_value_text(v) for k, v in value.items()})
         else:
             items.append((line, None))
             rejects.append(Reject(line, text[position:end], "malformed record: not an object"))
@@ -498,7 +502,7 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         # Several items start on one line: each is named by its place in the list instead.
         items = [(place, record) for place, (_, record) in enumerate(items, 1)]
         places = iter(place for place, record in items if record is None)
-        rejects = [Reject(next(places), r.text, r.reason) for r in rejects]
+        rejects = [replace(r, line=next(places)) for r in rejects]
     lines = [line for line, record in items if record is not None]
     return _records_read(str(path), encoding, records, lines, rejects, unpacked_from)
 

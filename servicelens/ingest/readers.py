@@ -106,6 +106,11 @@ class Reject:
     #: has fewer fields than the header: a copy cut off in it, whose fields are the header's
     #: first ones, one for one (the last maybe cut short).
     cut_off: bool = False
+    #: The file ends inside this record: the delivery looks truncated (a download
+    #: interrupted, a copy in progress), whatever its reason says of the record itself; the
+    #: run's notes say so, and what to do (``Landing.truncated_at``). Wider than
+    #: :attr:`cut_off`: a JSON record, or a CSV one cut inside a quoted value, is one too.
+    truncated: bool = False
     #: Reasons after ``reason``, for a record failing more than one check (an interaction
     #: whose interaction and customer ids a spreadsheet both rounded).
     more_reasons: tuple[str, ...] = ()
@@ -2025,6 +2030,7 @@ def _read_decoded_csv(
                 .strip('"'),
             ),
             cut_off=_cut_off_short(int(i), split, arr, dialect, n_fields),
+            truncated=_truncation_note(int(i), split, arr, dialect, n_fields) != "",
         )
         for i in np.flatnonzero(ragged)
     ]
@@ -2333,7 +2339,9 @@ def _set_aside_a_record_cut_off(read: RawRead, buf: bytes, dialect: CsvDialect) 
         "complete file"
     )
     read.frame = read.frame.head(read.frame.height - 1)
-    read.rejects.append(Reject(line, text.rstrip("\r\n"), f"malformed line: {where}"))
+    read.rejects.append(
+        Reject(line, text.rstrip("\r\n"), f"malformed line: {where}", truncated=end == line)
+    )
     return read
 
 

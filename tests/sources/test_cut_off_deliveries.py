@@ -313,3 +313,33 @@ def test_an_old_file_sent_again_after_a_newer_copy_of_the_same_rows_is_already_l
     ).sent_again
     again = land_delivery(source, definition, original, datetime(2026, 11, 3, tzinfo=UTC))
     assert again.already_landed and not again.sent_again and again.superseded_newer == {}
+
+
+def test_a_call_log_copied_in_part_is_told_in_the_run_notes_as_truncated(
+    tmp_path: Path,
+) -> None:
+    """The run's notes (what the nightly's user reads) said of the cut line only that it
+    "could not be read as a record (malformed)", as they did of a Zendesk page cut off
+    (trial 99): they say the file looks truncated, what was landed, and what to do."""
+    from datetime import UTC, datetime
+
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.landing import land_delivery
+
+    definition_file = tmp_path / "dublin-calls.toml"
+    definition_file.write_text(CALLS_DEFINITION, encoding="utf-8")
+    definition = load_definition(str(definition_file))
+    source = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/Dublin").for_source(
+        definition.name, str(definition_file)
+    )
+    whole = _calls(12).encode()
+    cut = tmp_path / "calls.csv"
+    cut.write_bytes(whole[: whole.index(b"PC0012") + 18])
+    landing = land_delivery(source, definition, cut, datetime(2026, 12, 6, 9, tzinfo=UTC))
+    assert landing.notes() == [
+        "looks truncated: the file ends inside the record on line 13 (response PC0012), cut "
+        "off there (a download interrupted, or a copy still in progress); the 11 records read "
+        "whole before it are landed, and the cut one is quarantined under the date the "
+        "delivery was landed, 2026-12-06. Download the file again and drop it in the inbox: "
+        "the complete copy supersedes it"
+    ]

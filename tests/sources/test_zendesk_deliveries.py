@@ -137,3 +137,66 @@ def test_sources_check_of_an_empty_last_page_says_so_and_exits_0(
     preview = json.loads(capsys.readouterr().out)
     assert preview["counts"]["read"] == 0
     assert preview["note"] == EMPTY_PAGE
+
+
+def _cut_page(tmp_path: Path, after: str, extra: int) -> tuple[Path, str]:
+    """Six ratings of 2026-11-25 as one compact page, and that page cut off ``extra``
+    characters after ``after`` (a download interrupted): the file and the whole text."""
+    whole = _page([_rating(i, "bad" if i == 2 else "good") for i in range(1, 7)])
+    page = tmp_path / "zd-ratings-2026-11-25-p2.json"
+    page.write_text(whole[: whole.index(after) + extra], encoding="utf-8")
+    return page, whole
+
+
+def test_a_page_cut_off_in_a_record_is_told_in_the_run_notes_as_truncated(
+    tmp_path: Path,
+) -> None:
+    """The trial's page cut at 60% was landed with one note, "line 11 could not be read as
+    a record (malformed) and gives no submitted_at that reads", and exit 0: what the
+    nightly's user reads did not say the download was truncated, nor what to do."""
+    from servicelens.ingest.landing import land_delivery
+
+    definition, source = _zendesk(tmp_path)
+    page, _ = _cut_page(tmp_path, '"id": 35805', 60)
+    landing = land_delivery(source, definition, page, NOW)
+    assert (landing.rows, landing.rejects) == (4, 1)
+    assert landing.notes() == [
+        "looks truncated: the file ends inside the record on line 5 (response 35805), cut off "
+        "there (a download interrupted, or a copy still in progress); the 4 records read "
+        "whole before it are landed, and the cut one is quarantined under the date the "
+        "delivery was landed, 2026-12-06. Download the file again and drop it in the inbox: "
+        "the complete copy supersedes it"
+    ]
+
+
+def test_the_complete_page_delivered_after_supersedes_the_cut_record(tmp_path: Path) -> None:
+    """The cut record's id reads (it precedes the cut): the complete page, landed after,
+    supersedes the quarantined fragment, as the note says, and no record read is lost."""
+    from servicelens.ingest.landing import land_delivery
+
+    definition, source = _zendesk(tmp_path)
+    page, whole = _cut_page(tmp_path, '"id": 35805', 60)
+    land_delivery(source, definition, page, NOW)
+    complete = tmp_path / "pulls-full" / page.name
+    complete.parent.mkdir()
+    complete.write_text(whole, encoding="utf-8")
+    again = land_delivery(source, definition, complete, NOW.replace(hour=13))
+    assert {str(p): n for p, n in again.superseded_elsewhere.items()} == {"2026-12-06": 1}
+
+
+def test_a_page_cut_inside_the_id_says_its_fragment_stays_quarantined(tmp_path: Path) -> None:
+    """Cut before its id ends, the record names no response: the complete page cannot
+    supersede it, and the note does not promise it."""
+    from servicelens.ingest.landing import land_delivery
+
+    definition, source = _zendesk(tmp_path)
+    page, _ = _cut_page(tmp_path, '"id": 35805', 9)
+    landing = land_delivery(source, definition, page, NOW)
+    assert landing.notes() == [
+        "looks truncated: the file ends inside the record on line 5, cut off there (a "
+        "download interrupted, or a copy still in progress); the 4 records read whole before "
+        "it are landed, and the cut one is quarantined under the date the delivery was "
+        "landed, 2026-12-06. Download the file again and drop it in the inbox: the complete "
+        "copy replaces the records before the cut; the cut one stays quarantined, its id "
+        "cut off too"
+    ]
