@@ -831,12 +831,57 @@ def pseudonymised_fields(
 #: for one of the agent column when the source's agents are pseudonymised.
 NEVER_STORE_FIELD = "[NEVER_STORE]"
 AGENT_FIELD = "[AGENT]"
-#: What stands for a whole rejected record whose fields cannot be aligned with the header.
+#: What stands for a whole rejected record whose fields cannot be told apart: ``why`` (its
+#: fields could not be aligned with the header, or a JSON value withheld could not be
+#: told apart), ``columns`` (:func:`_withheld_named`: never_store columns, the
+#: pseudonymised agent's), and where the raw zone keeps it.
 WITHHELD_RECORD = (
-    "[WITHHELD: the fields of this record could not be aligned with the header, so the "
-    "columns that never leave raw/ ({columns}) could not be left out; the raw zone keeps it: "
+    "[WITHHELD: {why}, so {columns} could not be left out; the raw zone keeps it: "
     "{file}, line {line}]"
 )
+#: ``why`` of :data:`WITHHELD_RECORD` for a CSV record, and for a JSON one.
+NOT_ALIGNED = "the fields of this record could not be aligned with the header"
+NOT_SEPARATED = "the values of this record could not be separated (its JSON does not parse)"
+
+
+def _withheld_named(header: list[str], withheld: dict[int, str]) -> str:
+    """The columns :data:`WITHHELD_RECORD` names, each kind for what it is: "the columns
+    that never leave raw/ ('Kunde')" (never_store) and "the pseudonymised agent column
+    ('assignee_id')". Found by a trial: a Zendesk record cut off named its agent column as
+    one that never leaves raw/, where the definition has no never_store column."""
+    named = []
+    for placeholder, kind in (
+        (NEVER_STORE_FIELD, "the columns that never leave raw/"),
+        (AGENT_FIELD, "the pseudonymised agent column"),
+    ):
+        columns = [repr(header[p]) for p, held in sorted(withheld.items()) if held == placeholder]
+        if columns:
+            plural = "s" if len(columns) > 1 and placeholder == AGENT_FIELD else ""
+            named.append(f"{kind}{plural} ({', '.join(columns)})")
+    return " and ".join(named)
+
+
+def masked_json_text(text: str, withheld: dict[str, str]) -> str | None:
+    """``text`` (a JSON record that could not be parsed: cut off, or broken) with the value
+    of each key of ``withheld`` (key -> placeholder, :func:`withheld_fields`) replaced by
+    its placeholder as a JSON string, wherever the key is followed by a colon; None when
+    such a value is an object or a list (where it ends cannot be told in a broken record).
+    A string value cut off at the end of ``text`` is masked to its end. A key written
+    inside a string value has its quotes escaped, so only the record's own keys match."""
+    for key, placeholder in withheld.items():
+        pattern = re.compile(rf'("{re.escape(key)}"\s*:\s*)')
+        masked, at = [], 0
+        for found in pattern.finditer(text):
+            start = found.end()
+            if start < at:
+                continue
+            value = re.match(r'"(?:[^"\\]|\\.)*"?|[^,}\]\s]*', text[start:])
+            if text[start : start + 1] in ("{", "[") or value is None:
+                return None
+            masked += [text[at:start], json.dumps(placeholder)]
+            at = start + value.end()
+        text = "".join(masked) + text[at:]
+    return text
 
 
 def withheld_fields(mapped: MappedExport) -> dict[int, str]:
@@ -914,8 +959,10 @@ def rejected_records(mapped: MappedExport) -> pl.DataFrame:
     ragged line put the customer's name and the agent's in the quarantine and the landed
     layer). When the definition withholds columns (:func:`withheld_fields`), a one-line CSV
     record keeps its fields with those that may hold a withheld value masked
-    (:func:`masked_fields`), the rest redacted field by field; any other record (over
-    several lines, JSON) is replaced by :data:`WITHHELD_RECORD`, naming its raw copy's line.
+    (:func:`masked_fields`), the rest redacted field by field; a JSON record keeps its text
+    with those values masked (:func:`masked_json_text`), the rest redacted; any other
+    record (over several lines, or JSON whose withheld value is an object or a list) is
+    replaced by :data:`WITHHELD_RECORD`, naming its raw copy's line.
     The reason, saying what was wrong, is kept as it is."""
     read = mapped.read
     definition = mapped.definition
@@ -930,6 +977,21 @@ def rejected_records(mapped: MappedExport) -> pl.DataFrame:
     withheld = withheld_fields(mapped)
     if not withheld or not read.rejects:
         return redact_pii(rejects, ["raw_record"], definition.country)[0]
+    columns = _withheld_named(read.header, withheld)
+    if read.delimiter is None:
+        # A JSON record that could not be parsed: its withheld values masked in its text,
+        # the rest redacted as a whole record is (a trial's cut Zendesk rating was withheld
+        # whole, its agent's id the only value to leave out).
+        keys = {read.header[p]: placeholder for p, placeholder in withheld.items()}
+        texts = [
+            masked_json_text(r.text, keys)
+            or WITHHELD_RECORD.format(
+                why=NOT_SEPARATED, columns=columns, file=Path(read.path).name, line=r.line
+            )
+            for r in read.rejects
+        ]
+        masked = rejects.with_columns(pl.Series("raw_record", texts, dtype=pl.String))
+        return redact_pii(masked, ["raw_record"], definition.country)[0]
     quote = definition.read.dialect.quote
     records = [
         masked_fields(r.text, len(read.header), withheld, read.delimiter, quote, r.cut_off)
@@ -955,12 +1017,13 @@ def rejected_records(mapped: MappedExport) -> pl.DataFrame:
     redacted: dict[int, list[str]] = {}
     for record, as_read, as_redacted in pieces.iter_rows():
         redacted.setdefault(record, []).append(as_read if as_redacted is None else as_redacted)
-    columns = ", ".join(repr(read.header[p]) for p in sorted(withheld))
     texts = []
     for index, reject in enumerate(read.rejects):
         if records[index] is None:
             texts.append(
-                WITHHELD_RECORD.format(columns=columns, file=Path(read.path).name, line=reject.line)
+                WITHHELD_RECORD.format(
+                    why=NOT_ALIGNED, columns=columns, file=Path(read.path).name, line=reject.line
+                )
             )
             continue
         out = io.StringIO()

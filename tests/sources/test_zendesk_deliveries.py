@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from servicelens.ingest.definitions import SourceDefinition, load_definition
@@ -200,3 +201,29 @@ def test_a_page_cut_inside_the_id_says_its_fragment_stays_quarantined(tmp_path: 
         "copy replaces the records before the cut; the cut one stays quarantined, its id "
         "cut off too"
     ]
+
+
+def test_a_cut_record_keeps_its_text_with_the_agent_masked(tmp_path: Path) -> None:
+    """The trial's cut record was withheld whole, "[WITHHELD: ... the columns that never
+    leave raw/ ('assignee_id') could not be left out]", though the preset stores no
+    never_store column there: it pseudonymises the agent (agent_id = assignee_id). The
+    agent's value is masked in the record's text, which is kept; a record whose agent
+    value cannot be told apart is withheld naming the pseudonymised agent column."""
+    from datetime import date
+
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.storage.partitions import read_partition
+
+    definition, source = _zendesk(tmp_path)
+    page, whole = _cut_page(tmp_path, '"id": 35805', 60)
+    land_delivery(source, definition, page, NOW)
+    [raw_record] = (
+        read_partition(source.landed_dir, date(2026, 12, 6))
+        .filter(pl.col("reject").is_not_null())
+        .get_column("raw_record")
+        .to_list()
+    )
+    start = whole.index('{"url": "https://acme.zendesk.com/api/v2/satisfaction_ratings/35805')
+    cut = whole[start : whole.index('"id": 35805') + 60]
+    assert '"assignee_id": 142' in cut
+    assert raw_record == cut.replace('"assignee_id": 142', '"assignee_id": "[AGENT]"')
