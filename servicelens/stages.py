@@ -183,6 +183,12 @@ class DayCounts:
     #: calls so, as their reasons do (a trial read "copies replaced by a later line or
     #: delivery" of a Google Form's double submission).
     exact_duplicates: int = 0
+    #: Of those, the earlier versions of a response changed since: the later copy was
+    #: delivered later (its ``delivered_at``, as the export states it) with other values,
+    #: as a Zendesk rating changed bad -> good is; their reasons start ``updated:``, and the
+    #: run's table calls them so, not duplicate deliveries (found by a trial: a customer's
+    #: changed rating was called a "duplicate delivery").
+    updated_copies: int = 0
     #: Responses whose newest delivery failed its checks and superseded older copies: in no
     #: clean partition or mart until a delivery passes (:data:`SUPERSEDED_BY_A_FAILED_COPY`).
     #: A published response goes missing from the marts this way, so the run's table says
@@ -2246,7 +2252,7 @@ def validate_landed_rows(
     ]
     found = pl.DataFrame(schema={ROW_ID: pl.UInt32, "reason": pl.String})
     clean = conform_filling(pl.DataFrame(schema={"source": pl.String}), CLEAN_RESPONSE_SCHEMA)
-    superseded_rows = withdrawn = day_first = maybe_misdated = 0
+    superseded_rows = withdrawn = day_first = maybe_misdated = updated_copies = 0
     swapped_nearer: dict[str, str] = {}
     later_set_aside = pl.DataFrame(schema={"response_id": pl.String})
     if typed is not None:
@@ -2298,12 +2304,32 @@ def validate_landed_rows(
             valid.with_columns(is_negative(definition.negative, definition.negative_at_most)),
             CLEAN_RESPONSE_SCHEMA,
         ).sort("source_file", "source_line")
+        # An earlier version of a response changed since (a later delivered_at, other values)
+        # is said to be updated, in the export's word for the time: "duplicate delivery" is
+        # for a copy sent again (a trial's rating changed bad -> good was called one). Only
+        # where the export states that time (the definition maps delivered_at): elsewhere it
+        # is the landing's, and a re-delivery stays a duplicate delivery, whatever it changed.
+        rule = definition.columns.get("delivered_at")
+        stated = rule is not None and bool(rule.sources)
+        delivered_as = rule.sources[0][0] if rule is not None and rule.sources else "delivered_at"
+        superseded = superseded.with_columns(pl.col("updated") & pl.lit(stated))
+        braced = delivered_as.replace("{", "{{").replace("}", "}}")
+        updated_reason = formatted_text(
+            f"updated: superseded by the later version on {{}} {{}}{{}} ({braced} {{}})",
+            by_place,
+            "superseded_by_line",
+            other_file,
+            pl.col("superseded_by_delivered_at").dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        updated_copies = int(superseded.get_column("updated").sum())
         pieces += [
             _landed_quarantine(
                 _superseded_reasons(
                     superseded,
                     failed,
-                    formatted_text(copy_reason, by_place, "superseded_by_line", other_file),
+                    pl.when(pl.col("updated"))
+                    .then(updated_reason)
+                    .otherwise(formatted_text(copy_reason, by_place, "superseded_by_line", other_file)),
                 ),
                 period,
                 source,
@@ -2358,6 +2384,7 @@ def validate_landed_rows(
         quarantined=quarantine.height,
         superseded_duplicates=superseded_rows,
         exact_duplicates=superseded_rows if definition.columns["response_id"].derive else 0,
+        updated_copies=updated_copies,
         withdrawn=withdrawn,
         day_first=day_first,
         maybe_misdated=maybe_misdated,

@@ -927,7 +927,10 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
     ``surveys`` is a typed survey batch (``response_id``, ``delivered_at`` as a UTC
     Datetime, ``source_file``, ``source_line``); a configured source's landed rows carry
     ``landed_at`` (the time their delivery was landed) too. Superseded rows gain
-    ``superseded_by_line`` and ``superseded_by_file``, the latest copy's.
+    ``superseded_by_line``, ``superseded_by_file`` and ``superseded_by_delivered_at``, the
+    latest copy's, and ``updated``: whether the latest copy was delivered later with other
+    values (the response changed since, a Zendesk rating bad -> good), not sent again as
+    it was.
 
     A vendor re-delivers a response with a later ``delivered_at`` when it changes; the latest
     wins. Copies with the same ``delivered_at`` in deliveries landed at different times (a
@@ -990,11 +993,24 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
             pl.col("source_line").max().alias("superseded_by_line"),
             # A source's deliveries are many files: the line's own (the last of the latest).
             pl.col("source_file").sort_by("source_line").last().alias("superseded_by_file"),
+            pl.col("delivered_at").max().alias("superseded_by_delivered_at"),
+            pl.col("_content").sort_by("source_line").last().alias("_latest_content"),
         )
     )
     gone = ranked.filter(superseded)
     kept = positioned.filter(~pl.col("_position").is_in(gone.get_column("_position")))
-    gone = gone.drop(helpers).join(latest_line, "response_id", "left", maintain_order="left")
+    gone = (
+        gone.join(latest_line, "response_id", "left", maintain_order="left")
+        .with_columns(
+            (
+                (pl.col("delivered_at") < pl.col("superseded_by_delivered_at"))
+                & (pl.col("_content") != pl.col("_latest_content"))
+            )
+            .fill_null(False)
+            .alias("updated")
+        )
+        .drop(*helpers, "_latest_content")
+    )
     return kept.drop("_position"), gone
 
 

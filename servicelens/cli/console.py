@@ -300,11 +300,14 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     # source's ids are derived from the answers, else 'duplicate delivery'), so the counts
     # add up to the one the quarantine's superseded column and rows_superseded give.
     exact = result.get("exact_duplicates") or 0
+    # An earlier version of a response changed since is 'updated', as its reason says.
+    updated = result.get("updated_copies") or 0
     kinds = [
         f"{count} {name if count == 1 else plural}"
         for count, name, plural in (
             (exact, "exact duplicate", "exact duplicates"),
-            (copies - exact, "duplicate delivery", "duplicate deliveries"),
+            (updated, "updated", "updated"),
+            (copies - exact - updated, "duplicate delivery", "duplicate deliveries"),
         )
         if count
     ]

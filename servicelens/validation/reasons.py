@@ -9,6 +9,11 @@ Every quarantined row carries one or more reasons, in one of these forms:
   that line (``servicelens/stages.py``; a workbook's ``sheet 'Umfrage' row 2873``, on the
   sheet that delivery was read from), with ``, which failed its checks
   ...`` after it when that copy was quarantined too;
+* ``updated: superseded by the later version on line 23 of p1.json (updated_at ...)``: an
+  earlier version of a response changed since, replaced by a copy delivered later (its
+  ``delivered_at``, where the export states it) with other values, as a Zendesk rating
+  changed bad -> good is (``servicelens/stages.py``); a copy sent again unchanged is a
+  ``duplicate delivery``;
 * ``exact duplicate: the same answers as line 11, ...``: a row whose derived id (made from
   its answers) another line of the same file has (``servicelens/stages.py``);
 * ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``: a failed row
@@ -55,6 +60,7 @@ RECORD_KINDS: tuple[str, ...] = (
     "malformed line",
     "malformed JSON",
     "duplicate delivery",
+    "updated",
     "exact duplicate",
 )
 #: ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``. The raw value
@@ -89,7 +95,7 @@ def reason_kind(reason: pl.Expr) -> pl.Expr:
 
 #: Record kinds whose reason, first on a row written before the quarantine's ``superseded``
 #: column, marks an earlier copy a later line or delivery replaced (the contract says so).
-SUPERSEDED_KINDS: tuple[str, ...] = ("duplicate delivery", "exact duplicate")
+SUPERSEDED_KINDS: tuple[str, ...] = ("duplicate delivery", "updated", "exact duplicate")
 
 
 def is_superseded_copy() -> pl.Expr:
