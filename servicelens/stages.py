@@ -2329,7 +2329,9 @@ def validate_landed_rows(
                     failed,
                     pl.when(pl.col("updated"))
                     .then(updated_reason)
-                    .otherwise(formatted_text(copy_reason, by_place, "superseded_by_line", other_file)),
+                    .otherwise(
+                        formatted_text(copy_reason, by_place, "superseded_by_line", other_file)
+                    ),
                 ),
                 period,
                 source,
