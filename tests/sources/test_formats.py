@@ -1849,7 +1849,10 @@ def test_a_zendesk_rating_changed_since_is_read_by_its_update_time(tmp_path: Pat
         ("35437", "good", "Sorted, thanks")
     ]
     (reasons,) = got.quarantine.get_column("reasons").to_list()
-    assert reasons[0].startswith("duplicate delivery: superseded by line"), reasons
+    # Its values changed since: an update, not a copy sent again (a support manager's trial).
+    assert reasons[0] == (
+        "updated: superseded by the later version on line 1 (updated_at 2026-10-05T09:00:00Z)"
+    ), reasons
 
 
 def test_a_time_that_happened_twice_names_the_setting_that_takes_the_earlier(
