@@ -7,10 +7,14 @@ up to three times, and a nightly look-back parses again files that did not chang
 file is kept under a key made of what its output depends on, and nothing else:
 
 * the file's sha256 and path (a re-delivered file has a new checksum, so it is parsed again);
-* the code that parses it: the source of the modules involved and the polars version
-  (a change to the parser invalidates every entry; a change elsewhere, none).
+* the code that parses and redacts it: the source of the modules involved, of the stages'
+  interaction redaction and the polars version (a change to the parser or the redaction
+  invalidates every entry; a change elsewhere, none).
 
-The cached value is the parsed file itself (rows, rejects with their lines, encoding), a
+The cached value is the parsed file itself (rows, rejects with their lines, encoding), with
+personal data redacted as the stages redact it right after parsing (each reject's text whole,
+as the quarantine quotes it): the cache is outside ``raw/``, and
+nothing unredacted is written there. It is a
 record in Prefect's result storage (``$PREFECT_HOME/storage``, inside the project, or the
 result storage Prefect is configured with) holding zstd-compressed Arrow IPC. An entry is
 therefore self-contained: it never points at a staged file that a clean-up could remove.
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -49,6 +54,10 @@ from prefect.types import DateTime
 from pydantic import Field
 
 from servicelens.ingest.readers import RawRead, Reject, read_jsonl_with_lines
+from servicelens.stages import (
+    redacted_interactions,
+    redacted_reject_texts,
+)
 from servicelens.storage.fs import DataPath
 from transforms.schemas import RAW_INTERACTION_SCHEMA
 
@@ -60,6 +69,7 @@ PARSER_MODULES = (
     "servicelens/ingest/readers.py",
     "servicelens/storage/fs.py",
     "transforms/schemas.py",
+    "transforms/pii.py",  # the redaction every entry has been through
 )
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,11 +78,22 @@ log = logging.getLogger("servicelens.caching")
 
 @cache
 def parser_fingerprint() -> str:
-    """sha256 of the parser's source files and the polars version: the cache's code key."""
+    """sha256 of the parser's and the redaction's code and the polars version: the cache's
+    code key (:func:`parser_sources`)."""
     digest = hashlib.sha256(pl.__version__.encode())
-    for module in PARSER_MODULES:
-        digest.update((_ROOT / module).read_bytes())
+    for source in parser_sources():
+        digest.update(source)
     return digest.hexdigest()[:16]
+
+
+def parser_sources() -> list[bytes]:
+    """The code a cached entry's content depends on: the modules of :data:`PARSER_MODULES`,
+    and the stages' interaction redaction (its functions' source; not all of stages.py,
+    whose other changes leave a parse as it was)."""
+    sources = [(_ROOT / module).read_bytes() for module in PARSER_MODULES]
+    for function in (redacted_interactions, redacted_reject_texts):
+        sources.append(inspect.getsource(function).encode())
+    return sources
 
 
 def interaction_cache_key(path: str, sha256: str) -> str:
@@ -154,7 +175,8 @@ def parse_interactions(path: str, sha256: str) -> RawRead:
         cached = _cached(store, key)
         if cached is not None:
             return cached
-    parsed = read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA)
+    # Redacted before it is stored: nothing unredacted is written outside raw/.
+    parsed = redacted_interactions(read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA))
     store.write(parsed, key=key, expiration=DateTime.now("UTC") + timedelta(days=CACHE_DAYS))
     return parsed
 

@@ -133,7 +133,13 @@ from transforms.marts import (
     open_review_items,
     with_spot_checks,
 )
-from transforms.pii import add_counts, placeholder_counts, redact_pii, redact_pii_by_value
+from transforms.pii import (
+    DEFAULT_REGION,
+    add_counts,
+    placeholder_counts,
+    redact_pii,
+    redact_pii_by_value,
+)
 from transforms.repeat_contacts import (
     LOOKBACK_DAYS,
     contacts_from_interactions,
@@ -280,11 +286,15 @@ def _rejects_frame(
     feed: str,
     day: date | None,
     source: str = SAMPLE_SOURCE,
-    region: str = "GB",
+    region: str = DEFAULT_REGION,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Malformed records (and interactions whose ids a spreadsheet rewrote) as quarantine
     rows. Their text cannot be split into fields, so all of it is redacted; the raw zone
     keeps the original at the line named."""
+    fresh, counts = redacted_reject_texts([r for r in rejects if not r.redacted], region)
+    redacted = iter(fresh)
+    texts = [r.text if r.redacted else next(redacted) for r in rejects]
+    counts = add_counts(counts, _placeholders_in([r.text for r in rejects if r.redacted]))
     frame = pl.DataFrame(
         {
             "survey_date": [day] * len(rejects),
@@ -293,13 +303,32 @@ def _rejects_frame(
             "source_line": [r.line for r in rejects],
             "record_id": [None] * len(rejects),
             "reasons": [[r.reason, *r.more_reasons] for r in rejects],
-            "raw_record": [r.text for r in rejects],
+            "raw_record": texts,
             "source": [source] * len(rejects),
             "superseded": [False] * len(rejects),
         },
         schema=QUARANTINE_SCHEMA,
     )
-    return redact_pii(frame, ["raw_record"], region)
+    return frame, counts
+
+
+def redacted_reject_texts(
+    rejects: list[Reject], region: str = DEFAULT_REGION
+) -> tuple[list[str], dict[str, int]]:
+    """The whole text of each reject redacted (:func:`~transforms.pii.redact_pii`, phone
+    numbers read in ``region``), in order, and how many values of each kind were replaced:
+    a malformed record cannot be split into fields, so all of it is. What the quarantine's
+    ``raw_record`` and the parse cache hold of a malformed line."""
+    texts = pl.DataFrame(
+        {"raw_record": [r.text for r in rejects]}, schema={"raw_record": pl.String}
+    )
+    redacted, counts = redact_pii(texts, ["raw_record"], region)
+    return redacted.get_column("raw_record").to_list(), counts
+
+
+def _placeholders_in(texts: list[str]) -> dict[str, int]:
+    """How many placeholders of each kind ``texts`` (redacted earlier) hold."""
+    return placeholder_counts(pl.DataFrame({"t": texts}, schema={"t": pl.String}), "t")
 
 
 #: What to change when the sample layout's survey export looks separated by another
@@ -441,6 +470,24 @@ def parse_interaction_file(path: DataPath, sha256: str, keep: pl.Expr | None = N
     """
     del sha256
     return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA, keep)
+
+
+def redacted_interactions(
+    read: RawRead, region: str = DEFAULT_REGION, rejects: bool = True
+) -> RawRead:
+    """``read`` (a parsed interaction export) with, when ``rejects``, personal data replaced
+    by placeholders in each reject's text (:func:`redacted_reject_texts`, as the quarantine
+    quotes it; marked ``redacted`` so the quarantine does not redact it again), right after
+    parsing: a DPO's trial found a broken line's text as delivered in the parse cache.
+    ``region`` is the ISO 3166 alpha-2 country national phone numbers are read in. Rows,
+    lines and reasons stay as they are."""
+    kept = read.rejects
+    if rejects:
+        fresh = [r for r in kept if not r.redacted]
+        texts, _ = redacted_reject_texts(fresh, region)
+        redacted = iter(texts)
+        kept = [r if r.redacted else replace(r, text=next(redacted), redacted=True) for r in kept]
+    return replace(read, rejects=kept)
 
 
 #: Survey columns read as text and quoted by reasons, redacted by their distinct values:

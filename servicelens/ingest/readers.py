@@ -114,6 +114,9 @@ class Reject:
     #: Reasons after ``reason``, for a record failing more than one check (an interaction
     #: whose interaction and customer ids a spreadsheet both rounded).
     more_reasons: tuple[str, ...] = ()
+    #: ``text`` is already redacted as the quarantine quotes it (the parse cache stores
+    #: rejects so: flows.caching), so it is not redacted again.
+    redacted: bool = False
 
     def __post_init__(self) -> None:
         # A record read back from JSON (flows.caching) gives a list.

@@ -183,3 +183,17 @@ def test_expired_entries_are_pruned_and_nothing_else(tmp_path: Path) -> None:
     with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: tmp_path}):
         assert prune_cache() == 1
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_the_key_covers_the_redaction_an_entry_has_been_through() -> None:
+    """Entries hold interactions redacted (a DPO's trial found a broken line's text there as
+    delivered): a change to the redaction must invalidate them as a parser change does."""
+    import inspect
+
+    from flows.caching import _ROOT, parser_sources
+    from servicelens.stages import redacted_interactions, redacted_reject_texts
+
+    sources = parser_sources()
+    assert (_ROOT / "transforms" / "pii.py").read_bytes() in sources
+    assert inspect.getsource(redacted_interactions).encode() in sources
+    assert inspect.getsource(redacted_reject_texts).encode() in sources

@@ -15,6 +15,7 @@ run wrote, and every log record, for any of them.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -288,7 +289,7 @@ def test_counts_are_placeholders_added_not_text_that_already_looked_like_one() -
 
 def _secrets() -> list[str]:
     """Every planted value, and the bare digits of the numeric ones (as a leak might show)."""
-    found: list[str] = []
+    found: list[str] = [INTERACTION_PLANTED["broken"]]
     for values in PLANTED.values():
         for value in values:
             found.append(PERSONAL.get(value, value))
@@ -332,6 +333,24 @@ def _plant(path: Path) -> dict[str, int]:
     return planted
 
 
+#: Planted in the day's interaction export (a DPO's trial found it in the parse cache): a
+#: broken JSON line whose text the quarantine quotes.
+INTERACTION_PLANTED = {"broken": "broken.json@leak.example"}
+
+
+def _plant_interactions(path: Path) -> int:
+    """Append a broken line holding :data:`INTERACTION_PLANTED` to ``path``; returns how many
+    values the date's quarantine redacts (the broken line's)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.append(
+        '{"interaction_id":"I-BROKEN-1","queue":"billing","note":"'
+        + INTERACTION_PLANTED["broken"]
+        + '", "started_at": '
+    )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 1
+
+
 @pytest.fixture(scope="module")
 def run_with_pii(
     tmp_path_factory: pytest.TempPathFactory,
@@ -340,6 +359,7 @@ def run_with_pii(
     generate(root, DAY, DAY, per_day=80, seed=9, mess=False)
     settings = Settings(data_dir=str(root))
     planted = _plant(settings.raw_day(DAY) / "surveys.csv")
+    planted["email"] += _plant_interactions(settings.raw_day(DAY) / "interactions.jsonl")
 
     records: list[logging.LogRecord] = []
 
@@ -673,3 +693,58 @@ def test_continental_postal_addresses_are_redacted(text: str, address: str) -> N
 )
 def test_european_prose_with_numbers_is_not_an_address(text: str, region: str) -> None:
     assert _redact(text, region) == text
+
+
+def _cached_strings(storage: Path) -> list[str]:
+    """Every string a parse-cache entry in ``storage`` holds: its JSON part (path, rejects
+    and their text) and every text value of its Arrow rows, decoded as Prefect stores them
+    (a JSON record whose result is base64 of one line of JSON and zstd Arrow IPC)."""
+    found: list[str] = []
+    for entry in storage.glob("interactions-*"):
+        blob = base64.b64decode(json.loads(entry.read_text())["result"])
+        about, rows = blob.split(b"\n", 1)
+        found.append(about.decode())
+        frame = pl.read_ipc(io.BytesIO(rows))
+        for name, dtype in frame.schema.items():
+            if dtype == pl.String:
+                found.extend(frame.get_column(name).drop_nulls().to_list())
+    return found
+
+
+def test_the_interaction_parse_cache_holds_nothing_unredacted(tmp_path: Path) -> None:
+    """Found by a data-protection officer's trial: the parse cache (flows/caching.py, outside
+    raw/, 14 days) kept a broken line's text and a queue's e-mail as delivered, while the
+    quarantine's copy was redacted. The cache holds them redacted as the quarantine does."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from flows.caching import parse_interactions
+    from servicelens.stages import _rejects_frame
+
+    path = tmp_path / "interactions.jsonl"
+    record = {
+        "interaction_id": "I-1",
+        "queue": "billing",
+        "policy_code": "GYM-CANCEL",
+        "started_at": "2026-11-02T03:00:14+00:00",
+    }
+    path.write_text(
+        json.dumps(record)
+        + '\n{"interaction_id":"I-BROKEN-1","note":"'
+        + INTERACTION_PLANTED["broken"]
+        + ' +44 7911 123456", "started_at": \n',
+        encoding="utf-8",
+    )
+    storage = tmp_path / "storage"
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}):
+        parsed = parse_interactions(str(path), "0" * 64)
+        again = parse_interactions(str(path), "0" * 64)  # read back from the entry
+    cached = _cached_strings(storage)
+    assert cached, "nothing was cached"
+    secrets = [INTERACTION_PLANTED["broken"], "7911 123456"]
+    assert [(s, v[:80]) for s in secrets for v in cached if s in v] == []
+    for read in (parsed, again):
+        assert [r.line for r in read.rejects] == [2]
+        assert "[EMAIL] [PHONE]" in read.rejects[0].text and read.rejects[0].redacted
+        frame, counts = _rejects_frame(read.rejects, str(path), "interactions", None)
+        assert frame.get_column("raw_record").to_list() == [read.rejects[0].text]
+        assert (counts["email"], counts["phone"]) == (1, 1)
