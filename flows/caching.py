@@ -12,8 +12,8 @@ file is kept under a key made of what its output depends on, and nothing else:
   invalidates every entry; a change elsewhere, none).
 
 The cached value is the parsed file itself (rows, rejects with their lines, encoding), with
-personal data redacted as the stages redact it right after parsing (each reject's text whole,
-as the quarantine quotes it): the cache is outside ``raw/``, and
+personal data redacted as the stages redact it right after parsing (the text fields by value,
+each reject's text whole, as the quarantine quotes it): the cache is outside ``raw/``, and
 nothing unredacted is written there. It is a
 record in Prefect's result storage (``$PREFECT_HOME/storage``, inside the project, or the
 result storage Prefect is configured with) holding zstd-compressed Arrow IPC. An entry is
@@ -55,6 +55,7 @@ from pydantic import Field
 
 from servicelens.ingest.readers import RawRead, Reject, read_jsonl_with_lines
 from servicelens.stages import (
+    INTERACTION_TEXT_COLUMNS,
     redacted_interactions,
     redacted_reject_texts,
 )
@@ -88,11 +89,12 @@ def parser_fingerprint() -> str:
 
 def parser_sources() -> list[bytes]:
     """The code a cached entry's content depends on: the modules of :data:`PARSER_MODULES`,
-    and the stages' interaction redaction (its functions' source; not all of stages.py,
-    whose other changes leave a parse as it was)."""
+    and the stages' interaction redaction (its functions' source and the columns it
+    redacts; not all of stages.py, whose other changes leave a parse as it was)."""
     sources = [(_ROOT / module).read_bytes() for module in PARSER_MODULES]
     for function in (redacted_interactions, redacted_reject_texts):
         sources.append(inspect.getsource(function).encode())
+    sources.append(repr(INTERACTION_TEXT_COLUMNS).encode())
     return sources
 
 

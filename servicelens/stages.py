@@ -469,25 +469,37 @@ def parse_interaction_file(path: DataPath, sha256: str, keep: pl.Expr | None = N
     reader, which keys on it.
     """
     del sha256
-    return read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA, keep)
+    read = read_jsonl_with_lines(path, RAW_INTERACTION_SCHEMA, keep)
+    # Its rejects stay as read: only the date's own export's reach the quarantine, which
+    # redacts them (_rejects_frame); redacting every look-back read's too costs 0.5 s each
+    # at 1M surveys a date.
+    return redacted_interactions(read, rejects=False)
+
+
+#: Interaction export columns that hold text (ids and times are kept as delivered, as the
+#: surveys' are): redacted by their distinct values, a few dozen in a million rows.
+INTERACTION_TEXT_COLUMNS = ("queue", "policy_code", "resolution")
 
 
 def redacted_interactions(
     read: RawRead, region: str = DEFAULT_REGION, rejects: bool = True
 ) -> RawRead:
-    """``read`` (a parsed interaction export) with, when ``rejects``, personal data replaced
-    by placeholders in each reject's text (:func:`redacted_reject_texts`, as the quarantine
-    quotes it; marked ``redacted`` so the quarantine does not redact it again), right after
-    parsing: a DPO's trial found a broken line's text as delivered in the parse cache.
-    ``region`` is the ISO 3166 alpha-2 country national phone numbers are read in. Rows,
-    lines and reasons stay as they are."""
+    """``read`` (a parsed interaction export) with personal data replaced by placeholders in
+    its text fields (:data:`INTERACTION_TEXT_COLUMNS`, by value) and, with ``rejects``, in
+    each reject's text (:func:`redacted_reject_texts`, as the quarantine quotes it; marked
+    ``redacted`` so the quarantine does not redact it again), right after parsing: a DPO's
+    trial found a queue's e-mail in clean/contacts and a broken line's text in the parse
+    cache. ``region`` is the ISO 3166 alpha-2 country national phone numbers are read in.
+    Rows, lines and reasons stay as they are."""
+    columns = [c for c in INTERACTION_TEXT_COLUMNS if c in read.frame.columns]
+    frame, _ = redact_pii_by_value(read.frame, columns, region)
     kept = read.rejects
     if rejects:
         fresh = [r for r in kept if not r.redacted]
         texts, _ = redacted_reject_texts(fresh, region)
         redacted = iter(texts)
         kept = [r if r.redacted else replace(r, text=next(redacted), redacted=True) for r in kept]
-    return replace(read, rejects=kept)
+    return replace(read, frame=frame, rejects=kept)
 
 
 #: Survey columns read as text and quoted by reasons, redacted by their distinct values:

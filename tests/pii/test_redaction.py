@@ -289,7 +289,7 @@ def test_counts_are_placeholders_added_not_text_that_already_looked_like_one() -
 
 def _secrets() -> list[str]:
     """Every planted value, and the bare digits of the numeric ones (as a leak might show)."""
-    found: list[str] = [INTERACTION_PLANTED["broken"]]
+    found: list[str] = [*INTERACTION_PLANTED.values(), "447911654321"]
     for values in PLANTED.values():
         for value in values:
             found.append(PERSONAL.get(value, value))
@@ -333,15 +333,24 @@ def _plant(path: Path) -> dict[str, int]:
     return planted
 
 
-#: Planted in the day's interaction export (a DPO's trial found it in the parse cache): a
+#: Planted in the day's interaction export (a DPO's trial found both in clean/contacts and
+#: the parse cache): an e-mail typed into a queue, a phone number into a resolution, and a
 #: broken JSON line whose text the quarantine quotes.
-INTERACTION_PLANTED = {"broken": "broken.json@leak.example"}
+INTERACTION_PLANTED = {
+    "queue": "queue.field@leak.example",
+    "resolution": "+44 7911 654321",
+    "broken": "broken.json@leak.example",
+}
 
 
 def _plant_interactions(path: Path) -> int:
-    """Append a broken line holding :data:`INTERACTION_PLANTED` to ``path``; returns how many
-    values the date's quarantine redacts (the broken line's)."""
+    """Put :data:`INTERACTION_PLANTED` into ``path``'s first two records and a broken line;
+    returns how many values the date's quarantine redacts (the broken line's)."""
     lines = path.read_text(encoding="utf-8").splitlines()
+    first, second = json.loads(lines[0]), json.loads(lines[1])
+    first["queue"] = INTERACTION_PLANTED["queue"]
+    second["resolution"] = f"call back {INTERACTION_PLANTED['resolution']}"
+    lines[0], lines[1] = json.dumps(first), json.dumps(second)
     lines.append(
         '{"interaction_id":"I-BROKEN-1","queue":"billing","note":"'
         + INTERACTION_PLANTED["broken"]
@@ -723,9 +732,10 @@ def test_the_interaction_parse_cache_holds_nothing_unredacted(tmp_path: Path) ->
     path = tmp_path / "interactions.jsonl"
     record = {
         "interaction_id": "I-1",
-        "queue": "billing",
+        "queue": INTERACTION_PLANTED["queue"],
         "policy_code": "GYM-CANCEL",
         "started_at": "2026-11-02T03:00:14+00:00",
+        "resolution": f"call back {INTERACTION_PLANTED['resolution']}",
     }
     path.write_text(
         json.dumps(record)
@@ -740,7 +750,7 @@ def test_the_interaction_parse_cache_holds_nothing_unredacted(tmp_path: Path) ->
         again = parse_interactions(str(path), "0" * 64)  # read back from the entry
     cached = _cached_strings(storage)
     assert cached, "nothing was cached"
-    secrets = [INTERACTION_PLANTED["broken"], "7911 123456"]
+    secrets = [*INTERACTION_PLANTED.values(), "7911 123456"]
     assert [(s, v[:80]) for s in secrets for v in cached if s in v] == []
     for read in (parsed, again):
         assert [r.line for r in read.rejects] == [2]
@@ -748,3 +758,5 @@ def test_the_interaction_parse_cache_holds_nothing_unredacted(tmp_path: Path) ->
         frame, counts = _rejects_frame(read.rejects, str(path), "interactions", None)
         assert frame.get_column("raw_record").to_list() == [read.rejects[0].text]
         assert (counts["email"], counts["phone"]) == (1, 1)
+        assert read.frame.get_column("queue").to_list() == ["[EMAIL]"]
+        assert read.frame.get_column("resolution").to_list() == ["call back [PHONE]"]
