@@ -177,20 +177,49 @@ NATIONAL_ID = PiiKind(
     r"[1278](?:[ .\-]?\d{2}){2}[ .\-]?(?:\d{2}|2[AB])(?:[ .\-]?\d{3}){2}[ .\-]?\d{2})"
     r"(?!\w|[.\-]\d)",
 )
-#: Words that name a national identity number: the acronyms as written (case kept: German
-#: "nie" is "never"), and the names in full. A number of the right shape just after one is
-#: redacted without its check (see the module's notes).
+#: Words that name a national identity number, in any case: the acronyms (NIE only in
+#: capitals: German "nie" is "never"; TIN only so: a tin of paint), and the names in full,
+#: their parts joined or split by a space or a dash (Burger Service Nummer). A number of the
+#: right shape just after one is redacted without its check (see the module's notes); a
+#: name mistyped is recognised by :func:`names_national_id`.
 NATIONAL_ID_WORDS = (
-    r"(?-i:DNI|D\.N\.I\.|NIE|NIF|NIR|BSN|IdNr|TIN)|steuer[\- ]?id\w*|"
-    r"(?:steuerliche )?identifikationsnummer|s[ée]curit[ée] sociale|s[ée]cu|insee|"
-    r"burgerservicenummer|sofi[\- ]?nummer|documento de identidad|contribuinte"
+    r"(?-i:NIE|TIN)|DNI|D\.N\.I\.|NIF|NIR|BSN|IdNr|steuer[\- ]?id\w*|"
+    r"(?:steuerliche )?identifikations[\- ]?nummer|s[ée]curit[ée] sociale|s[ée]cu|insee|"
+    r"burger[\- ]?service[\- ]?nummer|sofi[\- ]?nummer|documento de identidad|contribuinte"
 )
+#: The names of :data:`NATIONAL_ID_WORDS` of eight letters or more, lower-cased, spaces and
+#: dashes left out: what a mistyped name is compared with.
+NATIONAL_ID_NAMES = (
+    "burgerservicenummer",
+    "sofinummer",
+    "steueridentifikationsnummer",
+    "identifikationsnummer",
+    "steuerlicheidentifikationsnummer",
+    "securitesociale",
+    "documentodeidentidad",
+    "contribuinte",
+)
+#: How far a word may be from a name of :data:`NATIONAL_ID_NAMES` and still be taken for it
+#: (normalised optimal-string-alignment distance, rapidfuzz's ``OSA``: edits over the longer
+#: length, two neighbouring letters swapped one edit): one edit in ten letters.
+#: Ordinary words before order numbers are much further: "bestelnummer" is 0.53 from
+#: "burgerservicenummer", "servicenummer" 0.32, "Steuernummer" 0.56 from the Steuer-ID's.
+NATIONAL_ID_NAME_DISTANCE = 0.1
+#: Words that may stand between an identity number's name and the number (as in
+#: :data:`_NATIONAL_ID_CUED`).
+_ID_LINKS = r"is|ist|lautet|est|es|é|nummer|nr|no|n°|number|n[úu]mero|num[ée]ro|le|la|el|o"
 #: A number of an identity number's shape after a word of :data:`NATIONAL_ID_WORDS` and
 #: at most three short words ("mijn BSN is ...", "Steuer-ID lautet ...", "NIR : le ...").
 _NATIONAL_ID_CUED = re.compile(
     r"(?i)(?<!\w)(?:" + NATIONAL_ID_WORDS + r")(?!\w)[\s:.#°º\-]*"
-    r"(?:(?:is|ist|lautet|est|es|é|nummer|nr|no|n°|number|n[úu]mero|num[ée]ro|le|la|el|o)"
-    r"[\s:.#°º\-]+){0,3}"
+    r"(?:(?:" + _ID_LINKS + r")[\s:.#°º\-]+){0,3}"
+    r"(?P<id>[XYZ]?-?\d(?:[ .\-]?\d){6,14}(?:-?[A-Z])?)(?!\w|[.\-]\d)"
+)
+#: The number of an identity number's shape with no cue word before it, and up to three
+#: words and the links before that (group ``words``), for :func:`names_national_id`.
+_NATIONAL_ID_AFTER_WORDS = re.compile(
+    r"(?i)(?P<words>[^\W\d_]+(?:[ \-][^\W\d_]+){0,2})[\s:.#°º\-]*"
+    r"(?:(?:" + _ID_LINKS + r")[\s:.#°º\-]+){0,3}"
     r"(?P<id>[XYZ]?-?\d(?:[ .\-]?\d){6,14}(?:-?[A-Z])?)(?!\w|[.\-]\d)"
 )
 #: What a named identity number may look like once compacted: a NIE, a DNI, or 8 to 15
@@ -407,12 +436,39 @@ def national_id_spans(text: str) -> list[tuple[int, int]]:
         if _NATIONAL_ID_SHAPE.fullmatch(re.sub(r"[ .\-]", "", found.group("id")))
     ]
     spans += [
+        found.span("id")
+        for found in _NATIONAL_ID_AFTER_WORDS.finditer(text)
+        if _NATIONAL_ID_SHAPE.fullmatch(re.sub(r"[ .\-]", "", found.group("id")))
+        and names_national_id(found.group("words"))
+        and not any(start < found.end() and found.start("id") < end for start, end in spans)
+    ]
+    spans += [
         found.span()
         for found in _NATIONAL_ID.finditer(text)
         if is_national_id(found.group())
         and not any(start < found.end() and found.start() < end for start, end in spans)
     ]
     return sorted(spans)
+
+
+def names_national_id(words: str) -> bool:
+    """True when the last one, two or three of ``words`` (letters, separated by spaces or
+    dashes), links such as "is" or "nummer" left off the end, joined and lower-cased, are
+    within :data:`NATIONAL_ID_NAME_DISTANCE` of a name of :data:`NATIONAL_ID_NAMES`: a name
+    mistyped ("burgerservicenumer", "burgerservicenumemr"). Words of under eight letters
+    are never taken."""
+    from rapidfuzz.distance import OSA
+
+    parts = re.split(r"[ \-]+", words.lower())
+    for count in (1, 2, 3):
+        joined = "".join(parts[-count:])
+        if len(parts) < count or len(joined) < 8:
+            continue
+        for name in NATIONAL_ID_NAMES:
+            distance = OSA.normalized_distance(joined, name)
+            if distance <= NATIONAL_ID_NAME_DISTANCE:
+                return True
+    return False
 
 
 def _looks_like_date(candidate: str) -> bool:

@@ -618,6 +618,14 @@ def test_european_order_numbers_without_a_phone_word_are_left_alone(region: str,
         ("NL", "burgerservicenummer: 1112.22.333", "1112.22.333"),
         ("DE", "Steuer-ID lautet 36 574 261 809", "36 574 261 809"),
         ("PT", "NIF 123456789 no recibo", "123456789"),
+        # A DPO's trial: the cue words were matched as spelled, case and all.
+        ("NL", "burgerservicenumer: 123456782", "123456782"),  # a letter missing
+        ("NL", "bsn: 123456782", "123456782"),
+        ("NL", "Burger Service Nummer 123456782", "123456782"),
+        ("NL", "Burger-Service-Nummer is 123456782", "123456782"),
+        ("NL", "mijn burgerservicenumemr 123456782", "123456782"),  # two letters swapped
+        ("DE", "steuer identifikationsnumer 65929970489", "65929970489"),
+        ("PT", "nif: 123456789", "123456789"),
         # Named, the shape suffices: a mistyped number is still the person's (these two
         # fail their check digits).
         ("FR", "NIR 1 85 05 78 006 084 36", "1 85 05 78 006 084 36"),
@@ -641,6 +649,20 @@ def test_national_identity_numbers_are_redacted(region: str, text: str, number: 
         ("ES", "pedido 12345678 y nada"),  # no letter joined to it
         ("ES", "referencia 12345678A"),  # A is not 12345678's check letter
         ("FR", "commande 1 85 05 78 006 084 36"),  # a NIR's shape, bad key, not named
+        # Ordinary words before order numbers are not a mistyped identity number's name.
+        ("GB", "order 123456782 never came"),
+        ("GB", "order number 123456782 never came"),
+        ("NL", "bestelnummer 123456782 kwam niet"),
+        ("NL", "klantenservice nummer 123456782"),
+        ("NL", "servicenummer 123456782"),
+        ("DE", "Bestellnummer 123456782 fehlt"),
+        ("DE", "Rechnungsnummer 123456782 falsch"),
+        ("DE", "Steuernummer der Firma 123456782"),
+        ("DE", "Vertragsnummer 123456782"),
+        ("FR", "numéro de commande 123456782"),
+        ("ES", "número de pedido 123456782"),
+        ("GB", "tin of paint 123456782"),
+        ("GB", "the nine boxes 123456782"),
     ],
 )
 def test_identity_number_look_alikes_are_left_alone(region: str, text: str) -> None:
