@@ -97,6 +97,20 @@ LOOK_ALIKES: dict[str, list[str]] = {
         "GB00 WEST 1234 5698 7654 32 is not my account",  # bad check digits
         "GB00-WEST-1234-5698-7654-32 is not mine either",
     ],
+    "words around 'at' and 'dot'": [
+        "I was at the store and saw a red dot on the screen",
+        "Look at the dot com bubble of 2000",
+        "we met at 10 dot 30 at the branch",
+        "the dot at the top of the app, tap at it",
+        "at home, dot matrix printer",
+    ],
+    "words near customer numbers and births": [
+        "customer service number was busy for 20 minutes",
+        "order number 12345678 never came",
+        "customer number 3 in the queue",
+        "my first born was ill on 14/03/2026",
+        "born in 1979 and never treated so badly",
+    ],
     "IP look-alike": ["app version 1.2.3.4.5 crashed", "server 300.1.2.3 is not an address"],
     "IPv6 look-alike": [
         "router MAC 00:1A:2B:3C:4D:5E",  # six groups, no "::": not an address
@@ -109,9 +123,16 @@ LOOK_ALIKE_REGIONS = ("GB", "US", "FR", "DE")
 
 #: What a customer might write, by kind, for the pipeline run (a British source).
 PLANTED: dict[str, list[str]] = {
-    "email": ["jane.doe@example.com", "m.garcia+pedidos@correo.example.es"],
+    "email": [
+        "jane.doe@example.com",
+        "m.garcia+pedidos@correo.example.es",
+        # A DPO's trial: obfuscated addresses passed.
+        "jane dot doe at gmail dot com",
+        "tom[at]example-mail[dot]org",
+    ],
     "phone": [
         "020 7946 0321",
+        "1-646-231-8839",  # a North American number without "+" (a DPO's trial)
         "call 555 0137",  # a local number without an area code, after a phone word
         *(international for international, _ in PHONES_BY_COUNTRY.values()),
     ],
@@ -130,6 +151,20 @@ PLANTED: dict[str, list[str]] = {
         "Steuer-ID 36 574 261 809",  # a German Steuer-ID, named
     ],
     "postal_address": ["221B Baker Street", "10 Downing Street", "SW1A 2AA"],
+    # A DPO's trial: customer numbers and dates of birth behind a word naming them passed.
+    "customer_number": [
+        "customer number CN88812345",
+        "Kundennummer 4471239",
+        "numéro client 00458812",
+        "klantnummer: 7734412",
+    ],
+    "date_of_birth": [
+        "born 14/03/1979",
+        "date of birth 1979-03-14",
+        "née le 14.03.1979",
+        "geboren am 14.03.1979",
+        "DOB: 14 March 1979",
+    ],
     "ip_address": [
         "81.2.69.160",
         "192.168.1.20",
@@ -142,6 +177,15 @@ PLANTED: dict[str, list[str]] = {
 #: The part of a planted value that is personal (the phone word stays).
 PERSONAL = {
     "call 555 0137": "555 0137",
+    "customer number CN88812345": "CN88812345",
+    "Kundennummer 4471239": "4471239",
+    "numéro client 00458812": "00458812",
+    "klantnummer: 7734412": "7734412",
+    "born 14/03/1979": "14/03/1979",
+    "date of birth 1979-03-14": "1979-03-14",
+    "née le 14.03.1979": "14.03.1979",
+    "geboren am 14.03.1979": "14.03.1979",
+    "DOB: 14 March 1979": "14 March 1979",
     "BSN 111222333": "111222333",
     "Steuer-ID 36 574 261 809": "36 574 261 809",
 }
@@ -596,7 +640,7 @@ def test_phone_words_of_european_languages_introduce_a_number(
     ("region", "text"),
     [
         ("DE", "Bestellnummer 1234567 kam nicht"),  # "Nummer" alone is no phone word
-        ("DE", "Kundennummer 12345678 falsch"),
+        ("DE", "Auftragsnummer 12345678 falsch"),
         ("DE", "5 Tage gewartet, Vorgang 1234567"),
         ("FR", "commande 45 67 89 12 jamais reçue"),
         ("NL", "een bel van de fiets, bestelling 1234567"),  # "bel" alone is no phone word
