@@ -21,6 +21,7 @@ import polars as pl
 
 from models.registry import load_champion_in_background, read_out_of_fold
 from servicelens.checkpoints import checkpoint
+from servicelens.erasure import erasure_list
 from servicelens.ingest.audits import (
     AuditRead,
     audit_accounting,
@@ -175,7 +176,7 @@ class NoRecords(BatchError):
 
 @dataclass
 class DayCounts:
-    """Row reconciliation of one date: read = kept + quarantined, always."""
+    """Row reconciliation of one date: read = kept + quarantined + erased, always."""
 
     surveys_read: int = 0
     kept: int = 0
@@ -238,12 +239,17 @@ class DayCounts:
     scored: int = 0
     #: Personal data replaced by placeholders before anything was staged, by kind.
     redacted: dict[str, int] = field(default_factory=dict)
+    #: Records read and left out because their subject was erased on request (``servicelens
+    #: erase``: the erasure list), or erased from the landed partition since it was landed:
+    #: read = kept + quarantined + erased.
+    erased: int = 0
 
     def check(self, where: str) -> None:
-        if self.surveys_read != self.kept + self.quarantined:
+        if self.surveys_read != self.kept + self.quarantined + self.erased:
             raise BatchError(
                 f"{where}: row reconciliation failed: read {self.surveys_read} != kept "
-                f"{self.kept} + quarantined {self.quarantined}; nothing was written"
+                f"{self.kept} + quarantined {self.quarantined} + erased {self.erased}; "
+                "nothing was written"
             )
 
 
@@ -644,6 +650,11 @@ def _validate_sample_day(
         pending.close()
         raise
     inputs = pending.all()
+    # Subjects erased on request stay erased: the raw zone keeps their records, the
+    # erasure list leaves them out of every read of it (servicelens.erasure).
+    eraser = erasure_list(settings)
+    surveys, erased = eraser.without_erased_read(surveys)
+    read_interaction_file = eraser.reading(read_interaction_file)
     # Personal data goes before anything is typed, staged or quoted in a reason; the raw
     # zone keeps the original text. The comments are redacted on a thread while the
     # interaction exports are read: both are polars (its regexes, its JSON decoding), which
@@ -771,7 +782,8 @@ def _validate_sample_day(
         ]
     )
     counts = DayCounts(
-        surveys_read=surveys.records_read,
+        surveys_read=surveys.records_read + erased,
+        erased=erased,
         kept=clean.height,
         quarantined=int((quarantine.get_column("feed") == "surveys").sum()),
         superseded_duplicates=superseded.height,
@@ -1772,15 +1784,7 @@ def publish_marts(
 ) -> dict[str, Any]:
     """Swap in the date's feedback_scored and daily_summary partitions; return their counts."""
     feedback, summary = marts_for_day(scored, model_version)
-    counts = {
-        "responses": feedback.height,
-        "negatives": int(feedback.get_column("is_negative").sum()),
-        "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
-        "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
-        "needs_review": int(feedback.get_column("needs_review").sum()),
-        # Scored rows whose label the champion learned, published with out-of-fold scores.
-        "in_training_set": int(feedback.get_column("in_training_set").sum()),
-    }
+    counts = mart_counts(feedback)
     # Counts the caller passes (e.g. the clean partition's reconciliation) are kept; the
     # marts' own counts are added to them.
     full = {
@@ -1794,6 +1798,21 @@ def publish_marts(
     ):
         write_partition(frame, settings.marts_dir / table, day, schema, full, settings.staging_dir)
     return counts
+
+
+def mart_counts(feedback: pl.DataFrame) -> dict[str, int]:
+    """The counts a date's mart manifests add to its clean counts, from its feedback_scored
+    rows (``FEEDBACK_SCORED_SCHEMA``): responses, negatives, scored, policy failures, rows
+    needing review and rows in the champion's training set."""
+    return {
+        "responses": feedback.height,
+        "negatives": int(feedback.get_column("is_negative").sum()),
+        "scored": int(feedback.get_column("root_cause").is_not_null().sum()),
+        "policy_failures": int((feedback.get_column("root_cause") == "policy_failure").sum()),
+        "needs_review": int(feedback.get_column("needs_review").sum()),
+        # Scored rows whose label the champion learned, published with out-of-fold scores.
+        "in_training_set": int(feedback.get_column("in_training_set").sum()),
+    }
 
 
 def marts_for_day(
@@ -2500,7 +2519,10 @@ def validate_landed_day(
     path = partition_dir(settings.landed_dir, day) / "part-0.parquet"
     if not path.exists():
         raise BatchError(f"{path}: nothing landed for {day}; land a delivery first")
-    landed = read_partition(settings.landed_dir, day)
+    # Rows erased on request: those erased from the partition since it was landed (its
+    # manifest counts them), and any the erasure list names that are still in it.
+    landed, erased = erasure_list(settings).without_erased(read_partition(settings.landed_dir, day))
+    erased += sum((read_manifest(settings.landed_dir, day) or {}).get("erased", {}).values())
     docs = settings.gx_docs_dir / settings.source / str(day)
     facts = None
     if definition.interactions is not None:
@@ -2514,6 +2536,8 @@ def validate_landed_day(
         day,
         interactions=None if facts is None else facts.facts,
     )
+    counts.surveys_read += erased
+    counts.erased = erased
     counts.check(str(path))
     if facts is not None:
         quarantine = pl.concat([quarantine, facts.quarantine]).sort("source_file", "source_line")
@@ -2662,8 +2686,10 @@ def contact_history(
     exists but was never indexed (a date not processed yet, an export older than the first
     processed date) is indexed now from the raw export and published, so the next date reads
     the partition instead. With ``customers`` (``customer_id``, ``queue``), only the contacts
-    of those customers and queues are returned.
+    of those customers and queues are returned. The subjects erased on request are left
+    out (``servicelens.erasure``).
     """
+    read_file = erasure_list(settings).reading(read_file)
     for day in days:
         if not settings.is_sample:
             break  # a source's contacts are published with its clean partitions

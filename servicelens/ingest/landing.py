@@ -48,6 +48,7 @@ from typing import Any
 
 import polars as pl
 
+from servicelens.erasure import erasure_list
 from servicelens.ingest.definitions import DefinitionError, SourceDefinition
 from servicelens.ingest.mapping import (
     EXCLUDED,
@@ -1246,8 +1247,13 @@ def land_delivery(
             p: sorted({e["by_line"] for e in entries}) for p, entries in left.items()
         }
     touched = sorted({*periods, *moved_out, *superseded})
+    # Subjects erased on request (servicelens erase) are not landed again from a delivery
+    # that holds them; each partition's manifest counts them by delivery.
+    eraser = erasure_list(settings)
     for period in touched:
-        new = rows.filter(pl.col("_period") == period).drop("_period")
+        new, erased_now = eraser.without_erased(
+            rows.filter(pl.col("_period") == period).drop("_period")
+        )
         result.periods[period] = new.height
         before = _landed_inputs(settings, period) if holding else None
         old_manifest = holding.get(period) or read_manifest(settings.landed_dir, period) or {}
@@ -1283,6 +1289,11 @@ def land_delivery(
             "superseded_elsewhere": elsewhere,
             "landed_at": written_at.isoformat(),
         }
+        erased = {d: n for d, n in old_manifest.get("erased", {}).items() if d != sha}
+        if erased_now:
+            erased[sha] = erased_now
+        if erased:
+            manifest["erased"] = erased
         write_partition(
             merged.with_columns(pl.lit(period).alias(PARTITION_COLUMN)),
             settings.landed_dir,

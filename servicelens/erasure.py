@@ -1,0 +1,721 @@
+"""Erasing a data subject's rows on request (GDPR Art. 17) and keeping them erased.
+
+``servicelens erase`` finds every row of the customers and responses asked for in the
+Parquet layers of the data directory (landed, clean, quarantine, contacts and the per-response
+marts), rewrites each partition holding any through :func:`~servicelens.storage.partitions.
+write_partition` with its manifest's counts reconciled (read = kept + quarantined + erased),
+rebuilds the aggregate marts of the touched dates from what is left, and writes an erasure
+record holding hashed ids only.
+
+The raw zone keeps the vendors' files as delivered (it is immutable: the checksums the rerun
+policy compares are of those files). So that a later landing, run or backfill never brings
+the rows back from it, the erased ids are kept in an *erasure list*
+(``erasure/erased_ids.json``), as HMAC-SHA256 of each id under the agent key, never in plain
+text, and every stage that reads the raw zone or a landed partition drops the rows they match
+(:func:`erasure_list`, :meth:`Eraser.without_erased`), counting them as ``erased``.
+
+A row matches when one of its id columns (:data:`ID_COLUMNS`) holds an erased id, or when its
+``raw_record`` (a quarantined row's record as read, or a landed row's) holds one as a whole
+token (:data:`ID_TOKEN`): a malformed line has no columns, only its text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from servicelens.ingest.readers import RawRead, Reject
+from servicelens.settings import INTERACTIONS_FILE, Settings
+from servicelens.storage.fs import DataPath, read_parquet, write_text_whole
+from servicelens.storage.partitions import (
+    DATA_FILE,
+    code_version,
+    partition_dir,
+    read_manifest,
+    write_partition,
+)
+from transforms.schemas import (
+    CLEAN_RESPONSE_SCHEMA,
+    CONTACT_SCHEMA,
+    DAILY_SUMMARY_SCHEMA,
+    FEEDBACK_SCORED_SCHEMA,
+    LANDED_SCHEMA,
+    PARTITION_COLUMN,
+    QUARANTINE_SCHEMA,
+    REVIEW_QUEUE_SCHEMA,
+)
+
+#: The kinds of id a request names; the response and interaction ids of a customer's rows
+#: are erased with the customer (and listed, so a rerun drops their raw survey lines, which
+#: carry no customer id).
+IdKind = Literal["customer_id", "response_id", "interaction_id"]
+#: Columns whose value is a subject's id in some table (``record_id``: the quarantine's
+#: response or interaction id as read).
+ID_COLUMNS: tuple[str, ...] = ("customer_id", "response_id", "interaction_id", "record_id")
+#: Columns holding a record's whole text, searched for an id as a token.
+TEXT_COLUMNS: tuple[str, ...] = ("raw_record",)
+#: What an id looks like inside a record's text: a run of letters, digits, ``_`` and ``-``.
+ID_TOKEN = r"[A-Za-z0-9][A-Za-z0-9_\-]*"
+#: Where the erasure list and records live, under the data directory.
+ERASURE_DIR = "erasure"
+LIST_FILE = "erased_ids.json"
+RECORDS_DIR = "records"
+#: The per-date tables rewritten row by row, each with its contract, in the order written.
+ROW_TABLES: tuple[str, ...] = (
+    "landed",
+    "clean",
+    "quarantine",
+    "contacts",
+    "feedback_scored",
+    "review_queue",
+)
+#: The aggregate marts rebuilt from the rows left: by date, and by week.
+REBUILT_DAILY = "daily_summary"
+REBUILT_WEEKLY = ("fix_list", "agent_outcomes")
+_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "landed": LANDED_SCHEMA,
+    "clean": CLEAN_RESPONSE_SCHEMA,
+    "quarantine": QUARANTINE_SCHEMA,
+    "contacts": CONTACT_SCHEMA,
+    "feedback_scored": FEEDBACK_SCORED_SCHEMA,
+    "review_queue": REVIEW_QUEUE_SCHEMA,
+}
+
+
+def hashed_id(key: bytes, value: str) -> str:
+    """HMAC-SHA256 (hex) of an id under ``key`` (the agent key): what the erasure list and
+    records hold instead of the id. Surrounding whitespace is not part of an id."""
+    return hmac.new(
+        key, b"servicelens erasure\0" + value.strip().encode(), hashlib.sha256
+    ).hexdigest()
+
+
+@dataclass(frozen=True)
+class Eraser:
+    """Tells the rows of erased ids from the others: ``hashes`` are :func:`hashed_id` of
+    every erased id under ``key``. An eraser without hashes matches nothing and hashes
+    nothing (the usual case: no erasure was ever asked for)."""
+
+    key: bytes = b""
+    hashes: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.hashes)
+
+    def with_ids(self, values: Iterable[str]) -> Eraser:
+        """This eraser, matching ``values`` (plain ids) too."""
+        return replace(self, hashes=self.hashes | {hashed_id(self.key, v) for v in values})
+
+    def erased_values(self, values: pl.Series) -> list[str]:
+        """The distinct values of ``values`` (text) that are erased ids, stripped."""
+        if not self or values.dtype != pl.String:
+            return []
+        distinct = values.drop_nulls().str.strip_chars().unique().to_list()
+        return [v for v in distinct if v and hashed_id(self.key, v) in self.hashes]
+
+    def mask(self, frame: pl.DataFrame) -> pl.Series:
+        """Per row of ``frame``, whether it is an erased subject's row (bool, ``frame.height``
+        long): an id column holding an erased id, or a record text holding one as a token."""
+        matched = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+        if not self or frame.height == 0:
+            return matched
+        for column in ID_COLUMNS:
+            if column in frame.columns and (hits := self.erased_values(frame.get_column(column))):
+                matched = matched | frame.get_column(column).str.strip_chars().is_in(
+                    hits
+                ).fill_null(False)
+        for column in TEXT_COLUMNS:
+            if column not in frame.columns or frame.schema[column] != pl.String:
+                continue
+            tokens = frame.get_column(column).str.extract_all(ID_TOKEN)
+            hits = self.erased_values(tokens.explode())
+            if hits:
+                found = tokens.list.eval(pl.element().is_in(hits)).list.any().fill_null(False)
+                matched = matched | found
+        return matched
+
+    def without_erased(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+        """``frame`` without the erased subjects' rows, and how many were dropped."""
+        if not self:
+            return frame, 0
+        erased = self.mask(frame)
+        return frame.filter(~erased), int(erased.sum())
+
+    def erased_text(self, text: str) -> bool:
+        """Whether a record's text (a malformed line) holds an erased id as a token."""
+        return bool(self) and bool(
+            self.erased_values(
+                pl.Series([text], dtype=pl.String).str.extract_all(ID_TOKEN).explode()
+            )
+        )
+
+    def without_erased_read(self, read: RawRead) -> tuple[RawRead, int]:
+        """A raw file's read without the erased subjects' rows and malformed lines, and how
+        many records were dropped. The caller counts them as erased."""
+        if not self:
+            return read, 0
+        frame, dropped = self.without_erased(read.frame)
+        rejects: list[Reject] = [r for r in read.rejects if not self.erased_text(r.text)]
+        return replace(read, frame=frame, rejects=rejects), dropped + len(read.rejects) - len(
+            rejects
+        )
+
+    def reading(self, read_file: Callable[..., RawRead]) -> Callable[..., RawRead]:
+        """``read_file`` (an interaction reader: path, sha256, keep) whose reads leave out the
+        erased subjects' records, counting them as ``skipped`` so a file's records read stay
+        what the file holds. ``read_file`` itself is returned when nothing is erased."""
+        if not self:
+            return read_file
+
+        def read(*args: Any, **kwargs: Any) -> RawRead:
+            kept, dropped = self.without_erased_read(read_file(*args, **kwargs))
+            return replace(kept, skipped=kept.skipped + dropped)
+
+        return read
+
+
+def erasure_dir(settings: Settings) -> DataPath:
+    """``erasure/`` of the data directory: the erasure list and the erasure records (one for
+    the whole data directory, every source's)."""
+    return settings.root / ERASURE_DIR
+
+
+def _list_entries(settings: Settings) -> list[dict[str, Any]]:
+    path = erasure_dir(settings) / LIST_FILE
+    if not path.exists():
+        return []
+    entries: list[dict[str, Any]] = json.loads(path.read_text()).get("erased", [])
+    return entries
+
+
+def erasure_list(settings: Settings) -> Eraser:
+    """The eraser of every id erased so far that applies to ``settings``' source (an entry
+    made with ``--source`` applies to that source only). Reads the agent key only when the
+    list has entries: a data directory never asked to erase anything needs none."""
+    hashes = frozenset(
+        e["hash"] for e in _list_entries(settings) if e.get("source") in (None, settings.source)
+    )
+    if not hashes:
+        return Eraser()
+    return Eraser(settings.agent_key(), hashes)
+
+
+@dataclass
+class Found:
+    """The rows of the subject in one partition of one table: where, and how many."""
+
+    source: str
+    table: str
+    day: date
+    file: str
+    rows: int
+
+
+@dataclass
+class ErasureResult:
+    """What an erasure found, and (unless a dry run) did: the partitions holding the
+    subject's rows, the aggregate marts rebuilt, the Prefect parse-cache entries deleted, the
+    artefacts left to the operator, and where the record is."""
+
+    dry_run: bool
+    found: list[Found] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)
+    cache_entries_deleted: list[str] = field(default_factory=list)
+    not_rewritten: list[dict[str, str]] = field(default_factory=list)
+    record: str | None = None
+    hashed_ids: dict[str, list[str]] = field(default_factory=dict)
+    #: Rows found again after erasing (a run published them meanwhile): erase again.
+    remaining: list[Found] = field(default_factory=list)
+
+    def rows_by_table(self) -> dict[str, int]:
+        """Rows found per ``source/table``."""
+        totals: dict[str, int] = {}
+        for f in self.found:
+            name = f"{f.source}/{f.table}"
+            totals[name] = totals.get(name, 0) + f.rows
+        return totals
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (``--json``); ids appear hashed only."""
+        return {
+            "dry_run": self.dry_run,
+            "rows_found": sum(f.rows for f in self.found),
+            "rows_by_table": self.rows_by_table(),
+            "partitions": [{**f.__dict__, "day": f.day.isoformat()} for f in self.found],
+            "rebuilt": self.rebuilt,
+            "cache_entries_deleted": self.cache_entries_deleted,
+            "not_rewritten": self.not_rewritten,
+            "record": self.record,
+            "hashed_ids": self.hashed_ids,
+            "remaining": [{**f.__dict__, "day": f.day.isoformat()} for f in self.remaining],
+        }
+
+
+def table_dirs(settings: Settings) -> dict[str, DataPath]:
+    """The folders of the per-date tables :data:`ROW_TABLES` names, for one source."""
+    return {
+        "landed": settings.landed_dir,
+        "clean": settings.clean_dir,
+        "quarantine": settings.quarantine_dir,
+        "contacts": settings.contacts_dir,
+        "feedback_scored": settings.marts_dir / "feedback_scored",
+        "review_queue": settings.marts_dir / "review_queue",
+    }
+
+
+def _partitions(table_dir: DataPath) -> list[tuple[date, DataPath]]:
+    found = []
+    for file in table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}"):
+        try:
+            found.append((date.fromisoformat(file.parent.name.split("=", 1)[1]), file))
+        except ValueError:
+            continue  # not a partition
+    return sorted(found, key=lambda item: item[0])
+
+
+def subject_eraser(
+    layers: Sequence[Settings], key: bytes, customer_ids: Sequence[str], response_ids: Sequence[str]
+) -> tuple[Eraser, dict[IdKind, set[str]]]:
+    """The eraser of a request, and its ids by kind: the ids asked for, plus the response and
+    interaction ids of the customers' rows in the clean layer, the landed layer and the
+    contact history of ``layers`` (the raw survey lines of a customer carry only those)."""
+    ids: dict[IdKind, set[str]] = {
+        "customer_id": {c.strip() for c in customer_ids if c.strip()},
+        "response_id": {r.strip() for r in response_ids if r.strip()},
+        "interaction_id": set(),
+    }
+    customers = Eraser(key).with_ids(ids["customer_id"])
+    if customers:
+        for settings in layers:
+            dirs = table_dirs(settings)
+            for table in ("landed", "clean", "contacts"):
+                for _, file in _partitions(dirs[table]):
+                    frame = read_parquet(file)
+                    if "customer_id" not in frame.columns:
+                        continue
+                    hits = frame.filter(
+                        pl.col("customer_id").str.strip_chars().is_in(ids["customer_id"])
+                    )
+                    for kind in ("response_id", "interaction_id"):
+                        if kind in hits.columns:
+                            ids[kind].update(hits.get_column(kind).drop_nulls().str.strip_chars())
+    everything = set().union(*ids.values())
+    return Eraser(key).with_ids(everything), ids
+
+
+def find_rows(layers: Sequence[Settings], eraser: Eraser) -> list[Found]:
+    """Every partition of ``layers``' per-date tables (:data:`ROW_TABLES`) holding rows
+    ``eraser`` matches, with their count. Reads every partition once."""
+    found = []
+    for settings in layers:
+        for table, table_dir in table_dirs(settings).items():
+            for day, file in _partitions(table_dir):
+                rows = int(eraser.mask(read_parquet(file)).sum())
+                if rows:
+                    found.append(Found(settings.source, table, day, str(file), rows))
+    return found
+
+
+def _counts_after(
+    counts: dict[str, Any], clean: pl.DataFrame, erased_clean: int, erased_quarantine: pl.DataFrame
+) -> dict[str, Any]:
+    """A date's reconciliation counts (``DayCounts`` as a manifest holds them) after
+    ``erased_clean`` clean rows and the quarantine rows ``erased_quarantine`` were erased:
+    still read = kept + quarantined + erased; ``clean`` is the clean rows left."""
+    feed = erased_quarantine.get_column("feed")
+    surveys = int((feed == "surveys").sum())
+    interactions = int((feed == "interactions").sum())
+    superseded = int(erased_quarantine.get_column("superseded").fill_null(False).sum())
+    after = {
+        **counts,
+        "kept": clean.height,
+        "quarantined": counts.get("quarantined", 0) - surveys,
+        "erased": counts.get("erased", 0) + erased_clean + surveys,
+        "interactions_quarantined": counts.get("interactions_quarantined", 0) - interactions,
+        "interactions_erased": counts.get("interactions_erased", 0) + interactions,
+        "superseded_duplicates": max(0, counts.get("superseded_duplicates", 0) - superseded),
+    }
+    if "is_negative" in clean.columns:
+        after["negatives"] = int(clean.get_column("is_negative").sum())
+        after["rated"] = int(clean.get_column("is_negative").is_not_null().sum())
+    return after
+
+
+def _rewrite(
+    settings: Settings,
+    table_dir: DataPath,
+    day: date,
+    table: str,
+    frame: pl.DataFrame,
+    manifest: dict[str, Any],
+) -> None:
+    write_partition(
+        frame,
+        table_dir,
+        day,
+        _SCHEMAS.get(table) or DAILY_SUMMARY_SCHEMA,
+        manifest,
+        settings.staging_dir,
+    )
+
+
+def _read(table_dir: DataPath, day: date) -> tuple[pl.DataFrame, dict[str, Any]] | None:
+    """A partition with its partition column, and its manifest; None when there is none."""
+    file = partition_dir(table_dir, day) / DATA_FILE
+    if not file.exists():
+        return None
+    frame = read_parquet(file).with_columns(pl.lit(day).alias(PARTITION_COLUMN))
+    return frame, read_manifest(table_dir, day) or {}
+
+
+def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) -> list[str]:
+    """Rewrite one date (or month) of one source without the rows ``eraser`` matches, every
+    partition through :func:`write_partition` and each manifest reconciled; rebuild the
+    date's ``daily_summary`` from the feedback_scored rows left (as the pipeline builds it).
+    Returns the partitions rebuilt rather than filtered (``daily_summary/<date>``)."""
+    from servicelens.stages import mart_counts
+    from servicelens.storage.runs import input_checksums
+    from transforms.marts import daily_summary
+    from transforms.schemas import conform
+
+    dirs = table_dirs(settings)
+    stamp = {"erasure_id": erasure_id, "erased_at": datetime.now(UTC).isoformat()}
+    landed = _read(dirs["landed"], day)
+    inputs: dict[str, str] | None = None
+    if landed is not None and (mask := eraser.mask(landed[0])).any():
+        # Counted by delivery, as landing counts the rows it leaves out when a delivery is
+        # landed again (ingest.landing.land_delivery): read = kept + quarantined + erased.
+        erased: dict[str, int] = dict(landed[1].get("erased", {}))
+        for delivery, rows in landed[0].filter(mask).group_by("delivery").len().iter_rows():
+            erased[delivery or ""] = erased.get(delivery or "", 0) + rows
+        manifest = {**landed[1], "erased": erased, **stamp}
+        _rewrite(settings, dirs["landed"], day, "landed", landed[0].filter(~mask), manifest)
+        # The landed file is the date's input: its new checksum is what the clean and
+        # mart partitions were built from now, so --rerun changed does not run it again.
+        inputs = input_checksums(settings, day)
+
+    def with_inputs(manifest: dict[str, Any]) -> dict[str, Any]:
+        return manifest if inputs is None else {**manifest, "inputs": inputs}
+
+    clean, quarantine = _read(dirs["clean"], day), _read(dirs["quarantine"], day)
+    counts: dict[str, Any] | None = None
+    if clean is not None and quarantine is not None:
+        kept_clean, erased_clean = eraser.without_erased(clean[0])
+        mask = eraser.mask(quarantine[0])
+        counts = _counts_after(
+            clean[1].get("counts", {}), kept_clean, erased_clean, quarantine[0].filter(mask)
+        )
+        for table, frame, manifest in (
+            ("clean", kept_clean, clean[1]),
+            ("quarantine", quarantine[0].filter(~mask), quarantine[1]),
+        ):
+            _rewrite(
+                settings,
+                dirs[table],
+                day,
+                table,
+                frame,
+                with_inputs({**manifest, "counts": counts, **stamp}),
+            )
+    contacts = _read(dirs["contacts"], day)
+    if contacts is not None:
+        kept, dropped = eraser.without_erased(contacts[0])
+        if dropped or inputs is not None:
+            manifest = contacts[1]
+            if inputs is not None:  # a source's contacts are built from its landed file alone
+                landed_file = str(partition_dir(settings.landed_dir, day) / DATA_FILE)
+                manifest = {
+                    **manifest,
+                    "inputs": {k: v for k, v in inputs.items() if k == landed_file},
+                }
+            _rewrite(settings, dirs["contacts"], day, "contacts", kept, {**manifest, **stamp})
+    rebuilt: list[str] = []
+    feedback = _read(dirs["feedback_scored"], day)
+    if feedback is not None:
+        kept_feedback, _ = eraser.without_erased(feedback[0])
+        mart_manifest = with_inputs(
+            {
+                **feedback[1],
+                "counts": {
+                    **feedback[1].get("counts", {}),
+                    **(counts or {}),
+                    **mart_counts(kept_feedback),
+                },
+                **stamp,
+            }
+        )
+        # As the pipeline builds it (stages.marts_for_day), from the rows left: feedback_scored
+        # carries every column the summary groups and counts.
+        summary = conform(daily_summary(kept_feedback), DAILY_SUMMARY_SCHEMA)
+        _rewrite(
+            settings, dirs["feedback_scored"], day, "feedback_scored", kept_feedback, mart_manifest
+        )
+        _rewrite(
+            settings, settings.marts_dir / REBUILT_DAILY, day, REBUILT_DAILY, summary, mart_manifest
+        )
+        rebuilt.append(f"{settings.source}/{REBUILT_DAILY}/{day}")
+        queue = _read(dirs["review_queue"], day)
+        if queue is not None:
+            kept_queue, _ = eraser.without_erased(queue[0])
+            queue_counts = {**mart_manifest["counts"], "review_queue": kept_queue.height}
+            _rewrite(
+                settings,
+                dirs["review_queue"],
+                day,
+                "review_queue",
+                kept_queue,
+                {**queue[1], **with_inputs({}), "counts": queue_counts, **stamp},
+            )
+    return rebuilt
+
+
+@dataclass(frozen=True)
+class ErasureRequest:
+    """Whose rows to erase: customers and/or responses, in every source or in ``source``."""
+
+    customer_ids: tuple[str, ...] = ()
+    response_ids: tuple[str, ...] = ()
+    source: str | None = None
+
+
+def layers_of(layers: Sequence[Settings], source: str | None) -> list[Settings]:
+    """Of the data directory's ``layers`` (the sample's and each configured source's,
+    ``flows.recovery.data_directory_layers``), all, or ``source``'s alone. Raises ValueError
+    naming the sources there are when ``source`` is none of them."""
+    if source is None:
+        return list(layers)
+    chosen = [layer for layer in layers if layer.source == source]
+    if not chosen:
+        names = ", ".join(layer.source for layer in layers)
+        raise ValueError(
+            f"--source {source}: no such source in {layers[0].data_dir} (there are: {names}); "
+            "name one of them, or leave --source out to search every source"
+        )
+    return chosen
+
+
+def files_holding(files: Iterable[DataPath], ids: Iterable[str]) -> list[DataPath]:
+    """Those of ``files`` whose bytes hold one of ``ids`` (plain)."""
+    needles = [i.encode() for i in ids if i]
+    return [f for f in files if f.exists() and any(n in f.read_bytes() for n in needles)]
+
+
+def raw_files(settings: Settings) -> list[DataPath]:
+    """Every file of the raw zone: the sample's exports and audits (``raw/<date>/``) and each
+    source's deliveries (``raw/sources/<name>/``)."""
+    raw = settings.root / "raw"
+    if not raw.exists():
+        return []
+    # Every file has an extension (an export, a delivery kept under its name and checksum).
+    files = (f for f in raw.glob("**/*.*") if not isinstance(f, Path) or f.is_file())
+    return sorted(files, key=str)
+
+
+def delete_parse_cache_entries(storage: Path, files: Iterable[DataPath]) -> list[str]:
+    """Delete the Prefect parse-cache entries (``flows/caching.py``: keyed
+    ``interactions-<sha256 of the file>-...``) of ``files`` from ``storage`` (Prefect's local
+    result storage); return the names deleted. Every parser version's entry goes."""
+    from servicelens.storage.checksums import sha256_file
+
+    deleted = []
+    for file in files:
+        for entry in storage.glob(f"interactions-{sha256_file(file)}-*"):
+            entry.unlink(missing_ok=True)
+            deleted.append(entry.name)
+    return deleted
+
+
+def _not_rewritten(
+    settings: Settings, layers: Sequence[Settings], found: Sequence[Found], ids: set[str]
+) -> list[dict[str, str]]:
+    """What holds the subject's data and is not rewritten, each with what to do."""
+    left: list[dict[str, str]] = []
+    for file in files_holding(raw_files(settings), ids):
+        left.append(
+            {
+                "what": "raw file",
+                "path": str(file),
+                "action": "kept as delivered (the raw zone is immutable); the erasure list keeps "
+                "its rows out of every later landing, run and backfill. Delete it under your "
+                "retention rules",
+            }
+        )
+    days = sorted({(f.source, f.day) for f in found})
+    for source, day in days:
+        docs = settings.gx_docs_dir / (str(day) if source == "sample" else f"{source}/{day}")
+        if docs.exists():
+            left.append(
+                {
+                    "what": "Data Docs",
+                    "path": str(docs),
+                    "action": "may quote the rows' values: deleted with --delete-reports "
+                    "(written again by the date's next run)",
+                }
+            )
+    if settings.reports_dir.exists():
+        for report in sorted(settings.reports_dir.glob("*.html")):
+            left.append(
+                {
+                    "what": "HTML report",
+                    "path": str(report),
+                    "action": "may quote the subject's comments: deleted with --delete-reports; "
+                    "`servicelens report` writes the latest again",
+                }
+            )
+    for layer in layers:
+        if layer.models_dir.exists() and any(layer.models_dir.iterdir()):
+            train = "servicelens train" + ("" if layer.is_sample else f" --source {layer.source}")
+            left.append(
+                {
+                    "what": "models",
+                    "path": str(layer.models_dir),
+                    "action": "models trained on these rows hold their words in the vocabulary: "
+                    f"retrain (`{train}`), then delete the older versions' files",
+                }
+            )
+    logs = settings.local_root / "logs"
+    if logs.exists():
+        left.append(
+            {
+                "what": "logs",
+                "path": str(logs),
+                "action": "command logs may name the rows' ids or file lines: delete the logs "
+                "older than this erasure under your retention rules",
+            }
+        )
+    return left
+
+
+def delete_reports(result: ErasureResult) -> list[str]:
+    """Delete the Data Docs folders and HTML reports ``result`` names (``--delete-reports``);
+    return their paths."""
+    import shutil
+
+    deleted = []
+    for item in result.not_rewritten:
+        path = Path(item["path"])
+        if item["what"] == "Data Docs" and path.is_dir():
+            shutil.rmtree(path)
+        elif item["what"] == "HTML report" and path.is_file():
+            path.unlink()
+        else:
+            continue
+        deleted.append(str(path))
+    return deleted
+
+
+def erase(
+    settings: Settings,
+    layers: Sequence[Settings],
+    request: ErasureRequest,
+    dry_run: bool,
+    cache_storage: Path | None = None,
+) -> ErasureResult:
+    """Find, and unless ``dry_run`` erase, the rows of ``request``'s subject in every Parquet
+    layer of ``settings``' data directory (see the module's docstring): in each of
+    ``layers`` (:func:`layers_of` chooses them by ``request.source``).
+
+    Erasing: the ids are added to the erasure list first (hashed), so a run that starts
+    meanwhile or a crash halfway cannot bring the rows back; then each touched date is
+    rewritten (:func:`erase_day`), the weekly marts of its weeks rebuilt
+    (``outcomes.publish_weekly_marts``), the parse-cache entries of the raw interaction
+    exports holding the ids deleted from ``cache_storage``, and the erasure record written.
+    Nothing is written on a dry run. Raises ValueError for an unknown ``request.source``."""
+    layers = layers_of(layers, request.source)
+    key = settings.agent_key()
+    eraser, ids = subject_eraser(layers, key, request.customer_ids, request.response_ids)
+    hashed: dict[str, list[str]] = {
+        kind: sorted(hashed_id(key, v) for v in values) for kind, values in ids.items()
+    }
+    result = ErasureResult(dry_run, find_rows(layers, eraser), hashed_ids=hashed)
+    plain = set().union(*ids.values())
+    result.not_rewritten = _not_rewritten(settings, layers, result.found, plain)
+    raw_holding = any(item["what"] == "raw file" for item in result.not_rewritten)
+    if dry_run or not (result.found or raw_holding):
+        # Found nowhere, not even in the raw zone: nothing to erase, nothing recorded.
+        return result
+    erasure_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    _add_to_list(settings, hashed, request.source, erasure_id)
+    if result.found:
+        _erase_found(layers, result, eraser, erasure_id)
+        result.remaining = find_rows(layers, eraser)
+    if cache_storage is not None:
+        interaction_files = [f for f in raw_files(settings) if f.name == INTERACTIONS_FILE]
+        result.cache_entries_deleted = delete_parse_cache_entries(
+            cache_storage, files_holding(interaction_files, plain)
+        )
+    result.record = str(_write_record(settings, result, request, erasure_id))
+    return result
+
+
+def _erase_found(
+    layers: Sequence[Settings], result: ErasureResult, eraser: Eraser, erasure_id: str
+) -> None:
+    from servicelens.outcomes import publish_weekly_marts
+
+    for layer in layers:
+        days = sorted({f.day for f in result.found if f.source == layer.source})
+        if not days:
+            continue
+        for day in days:
+            result.rebuilt.extend(erase_day(layer, day, eraser, erasure_id))
+        manifest = {
+            "run_id": f"erasure-{erasure_id}",
+            "flow": "erase",
+            "code_version": code_version(),
+            "timezone": layer.timezone,
+            "source": layer.source,
+            "partition": {"key": PARTITION_COLUMN, "granularity": layer.partition},
+        }
+        weekly = publish_weekly_marts(layer, days, manifest)
+        result.rebuilt.extend(
+            f"{layer.source}/{table}/week {week}"
+            for week in weekly.get("weeks", {})
+            for table in REBUILT_WEEKLY
+        )
+
+
+def _add_to_list(
+    settings: Settings, hashed: dict[str, list[str]], source: str | None, erasure_id: str
+) -> None:
+    entries = _list_entries(settings)
+    known = {(e["hash"], e.get("source")) for e in entries}
+    now = datetime.now(UTC).isoformat()
+    for kind, hashes in hashed.items():
+        entries.extend(
+            {"hash": h, "kind": kind, "source": source, "erased_at": now, "erasure_id": erasure_id}
+            for h in hashes
+            if (h, source) not in known
+        )
+    about = (
+        "ids erased on request (servicelens erase), as HMAC-SHA256 under the agent key: every "
+        "landing, run and backfill leaves their rows out. Do not edit; do not change the key."
+    )
+    write_text_whole(
+        erasure_dir(settings) / LIST_FILE, json.dumps({"about": about, "erased": entries}, indent=2)
+    )
+
+
+def _write_record(
+    settings: Settings, result: ErasureResult, request: ErasureRequest, erasure_id: str
+) -> DataPath:
+    record = {
+        "erasure_id": erasure_id,
+        "erased_at": datetime.now(UTC).isoformat(),
+        "source": request.source or "every source",
+        "code_version": code_version(),
+        **result.as_dict(),
+    }
+    record.pop("record", None)
+    path = erasure_dir(settings) / RECORDS_DIR / f"{erasure_id}.json"
+    write_text_whole(path, json.dumps(record, indent=2))
+    return path

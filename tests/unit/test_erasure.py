@@ -1,0 +1,70 @@
+"""The erasure list's matching: which rows are an erased subject's (servicelens.erasure)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from servicelens.erasure import Eraser, hashed_id
+from servicelens.ingest.readers import RawRead, Reject
+
+KEY = b"test key"
+
+
+def test_an_id_is_kept_hashed_under_the_key_and_whitespace_is_not_part_of_it() -> None:
+    assert hashed_id(KEY, " C1 ") == hashed_id(KEY, "C1")
+    assert hashed_id(KEY, "C1") != hashed_id(b"other key", "C1")
+    assert "C1" not in hashed_id(KEY, "C1")
+
+
+def test_rows_match_by_any_id_column_and_by_a_whole_token_of_their_record() -> None:
+    frame = pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2", None, "C3", " C1"],
+            "record_id": [None, None, "R9", None, None],
+            "raw_record": [None, None, None, '{"customer_id":"C1x","note":"C1-2"}', None],
+        }
+    )
+    eraser = Eraser(KEY).with_ids(["C1", "R9"])
+    assert eraser.mask(frame).to_list() == [True, False, True, False, True]
+    kept, erased = eraser.without_erased(frame)
+    assert erased == 3 and kept.get_column("customer_id").to_list() == ["C2", "C3"]
+
+
+def test_a_malformed_line_holding_the_id_as_a_token_matches() -> None:
+    frame = pl.DataFrame({"raw_record": ['R1,I"broken,C7', "R2,I3,C77", None]})
+    eraser = Eraser(KEY).with_ids(["C7"])
+    assert eraser.mask(frame).to_list() == [True, False, False]
+
+
+def test_a_read_leaves_out_erased_rows_and_rejects_and_says_how_many() -> None:
+    read = RawRead(
+        path="x.csv",
+        encoding="utf-8",
+        header=["response_id"],
+        frame=pl.DataFrame({"response_id": ["R1", "R2"]}),
+        rejects=[Reject(3, "R1,,oops", "ragged"), Reject(4, "R5,,oops", "ragged")],
+    )
+    kept, dropped = Eraser(KEY).with_ids(["R1"]).without_erased_read(read)
+    assert dropped == 2
+    assert kept.frame.get_column("response_id").to_list() == ["R2"]
+    assert [r.line for r in kept.rejects] == [4]
+
+
+def test_an_interaction_reader_counts_the_records_it_leaves_out_as_skipped() -> None:
+    def read_file(path: str, sha256: str, keep: pl.Expr | None = None) -> RawRead:
+        frame = pl.DataFrame({"interaction_id": ["I1", "I2"], "customer_id": ["C1", "C2"]})
+        return RawRead(path, "utf-8", list(frame.columns), frame)
+
+    read = Eraser(KEY).with_ids(["C2"]).reading(read_file)("i.jsonl", "sha")
+    assert read.frame.get_column("interaction_id").to_list() == ["I1"]
+    assert read.records_read == 2  # the file's records: one kept, one skipped
+
+
+def test_an_empty_eraser_matches_nothing_and_returns_the_reader_itself() -> None:
+    def read_file(path: str, sha256: str, keep: pl.Expr | None = None) -> RawRead:
+        raise AssertionError("not called")
+
+    frame = pl.DataFrame({"customer_id": ["C1"]})
+    assert not Eraser()
+    assert Eraser().without_erased(frame) == (frame, 0)
+    assert Eraser().reading(read_file) is read_file
