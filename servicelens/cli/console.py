@@ -314,7 +314,11 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     replaced = f" ({copies} of them {SUPERSEDED_WORDS}: {', '.join(kinds)})" if copies else ""
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
-        f"{result.get('quarantined')}{replaced} scored {result.get('scored')}{flag}"
+        f"{result.get('quarantined')}{replaced}"
+        # Rows of subjects erased on request (servicelens erase): read = kept + quarantined
+        # + erased.
+        + (f" erased {erased}" if (erased := result.get("erased")) else "")
+        + f" scored {result.get('scored')}{flag}"
     )
     return "; ".join([text, *partition_notes(result)])
 

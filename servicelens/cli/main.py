@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn, cast
 
 from servicelens.cli.embedded_api import start_in_background, while_starting
+from servicelens.cli.erase import add_erase_command
 from servicelens.cli.interrupts import (
     began_running,
     finishing_after_error,
@@ -109,6 +110,9 @@ Exit status: 0 done; 1 a date failed, or a bug; 2 a one-line refusal; 3 and 4 `r
         "backfill": f"servicelens backfill --start {first} --end {last} --dry-run\n"
         f"  servicelens backfill --start {first} --end {last} --rerun failed",
         "train": "servicelens train --json",
+        "erase": "servicelens erase --customer-id C123 --dry-run   # where the rows are\n"
+        "  servicelens erase --customer-id C123 --yes --json\n"
+        "  servicelens erase --response-id R1 --response-id R2 --source acme-qualtrics --yes",
         "demo": "servicelens demo                   # 28 days up to yesterday, 5000 surveys a day\n"
         "  servicelens demo --days 7 --per-day 500\n"
         "  servicelens demo --source cfpb --input ../shared/real/cfpb/complaints.csv",
@@ -654,9 +658,15 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
     quarantined = sum(r["quarantined"] for r in ingested)
     superseded = sum(r.get("superseded_duplicates", 0) for r in ingested)
     set_aside = sum(r.get("set_aside") or 0 for r in ingested)
+    erased = sum(r.get("erased", 0) for r in ingested)
     lines = [
-        f"rows in {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined:"
-        f" {read == kept + quarantined})"
+        (
+            f"rows in {read}, kept {kept}, quarantined {quarantined} (read = kept + quarantined:"
+            f" {read == kept + quarantined})"
+            if not erased
+            else f"rows in {read}, kept {kept}, quarantined {quarantined}, erased on request "
+            f"{erased} (read = kept + quarantined + erased: {read == kept + quarantined + erased})"
+        )
         # As the quarantine's superseded column splits them (a BI analyst's trial read a
         # quarantined count of re-delivered copies as rejects).
         + (
@@ -842,6 +852,7 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     add_schedule_commands(sub, _day)
     add_sources_commands(sub)
     add_runs_commands(sub)
+    add_erase_command(sub)
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)
@@ -973,6 +984,10 @@ EXIT_STATUSES: dict[str, dict[str, str]] = {
     },
     "sources demo": {"4": _KEPT_NOTHING},
     "demo": {"4": f"with --source: {_KEPT_NOTHING}"},
+    "erase": {
+        "1": "rows of the subject were still there after erasing (a run published them "
+        "meanwhile): run the same erase again"
+    },
     "runs show": {"1": "a dead run still holds something (`runs release` releases it), or a bug"},
     "dictionary": {
         "1": "--check: the docs or a partition on disk disagree with the contracts, or a bug"
@@ -1046,7 +1061,7 @@ def reads_only(args: argparse.Namespace) -> bool:
     it writes a report."""
     if args.command in _READ_ONLY_COMMANDS:
         return True
-    if args.command == "backfill":
+    if args.command in ("backfill", "erase"):
         return bool(getattr(args, "dry_run", False))
     verb = getattr(args, "action", None) or getattr(args, "runs_command", None)
     return verb in _READ_ONLY_VERBS.get(args.command, ())
@@ -1054,7 +1069,7 @@ def reads_only(args: argparse.Namespace) -> bool:
 
 #: Commands that publish agents' pseudonyms (``sources run`` too): a second agent key left in
 #: the working directory is refused before they start (Settings.refuse_a_second_agent_key).
-PSEUDONYMISES_AGENTS = frozenset({"run", "backfill", "demo", "train", "score", "serve"})
+PSEUDONYMISES_AGENTS = frozenset({"run", "backfill", "demo", "train", "score", "serve", "erase"})
 
 
 def _refuse_unrunnable_dates(args: argparse.Namespace, settings: Settings) -> None:

@@ -879,6 +879,7 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     # BI analyst's trial read "quarantined 26" of three deliveries with 2 rejected responses.
     copies = sum(r.get("superseded_duplicates") or 0 for r in ingested)
     set_aside = sum(r.get("set_aside") or 0 for r in ingested)
+    erased = sum(r.get("erased") or 0 for r in ingested)
     scored = sum(r.get("scored", 0) for r in result["published"])
     negatives = sum(r.get("negatives", 0) for r in ingested)
     # Said as `servicelens run` says it (a QA lead's trial read "negatives scored 0" alone).
@@ -896,9 +897,13 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         # a 12-row delivery's partitions (24 rows) as the delivery's own.
         f"rows of those partitions (every delivery landed in them) read {read}, kept {kept}, "
         f"quarantined {quarantined} ({quarantined_split(quarantined, copies, set_aside)}; "
-        "read = kept + quarantined: "
-        f"{read == kept + quarantined}); "
-        f"negatives scored {scored}{why}",
+        + (
+            f"read = kept + quarantined: {read == kept + quarantined}); "
+            if not erased
+            else f"erased on request {erased}; read = kept + quarantined + erased: "
+            f"{read == kept + quarantined + erased}); "
+        )
+        + f"negatives scored {scored}{why}",
     ]
     if line := trained_rows_line(result["published"]):
         lines.append(line)

@@ -1,0 +1,161 @@
+"""``servicelens erase``: a data subject's rows erased on request (GDPR Art. 17).
+
+The command line only: the work is :mod:`servicelens.erasure`. ``--dry-run`` lists every
+partition holding the rows and changes nothing; otherwise the command asks on a terminal, or
+needs ``--yes``. An id found nowhere is said so, exit 0, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from servicelens.cli.console import print_json, table
+from servicelens.settings import Settings
+
+#: The exit status when rows are still there after erasing (a run published them meanwhile).
+EXIT_ROWS_REMAIN = 1
+
+
+def add_erase_command(sub: Any) -> None:
+    """Register ``erase`` on the main parser's subcommands."""
+    erase = sub.add_parser(
+        "erase",
+        help="erase a customer's or a response's rows from every layer (right to erasure)",
+        description=(
+            "Find every row of the customers and responses named in the landed, clean, "
+            "quarantine, contact and per-response mart partitions of every source (or "
+            "--source's), rewrite those partitions without them (manifests reconciled: read = "
+            "kept + quarantined + erased), rebuild the aggregate marts of those dates and "
+            "weeks, delete the parse-cache entries of the interaction exports holding them, "
+            "and keep the ids (hashed with the agent key) in the erasure list so no later "
+            "run brings the rows back from the raw zone. Writes an erasure record under "
+            "<data-dir>/erasure/records/. An id found nowhere: 'no rows found', exit 0, "
+            "nothing written. See the README's 'Personal data' section."
+        ),
+    )
+    erase.add_argument(
+        "--customer-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a customer's id as the exports carry it (repeat for more)",
+    )
+    erase.add_argument(
+        "--response-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a survey response's id (repeat for more)",
+    )
+    erase.add_argument(
+        "--source", default=None, help="only this source's layers (`sample` for the sample's)"
+    )
+    erase.add_argument(
+        "--dry-run", action="store_true", help="list where the rows are; change nothing"
+    )
+    erase.add_argument("--yes", action="store_true", help="erase without asking")
+    erase.add_argument(
+        "--delete-reports",
+        action="store_true",
+        help="also delete the touched dates' Data Docs and every HTML report (they may quote "
+        "the rows); `servicelens report` writes the latest again",
+    )
+    erase.set_defaults(handler=cmd_erase)
+
+
+def _where_lines(result: Any) -> list[str]:
+    rows = [
+        {"source": f.source, "layer": f.table, "date": str(f.day), "rows": f.rows, "file": f.file}
+        for f in result.found
+    ]
+    return [table(rows)] if rows else []
+
+
+def _not_rewritten_lines(result: Any) -> list[str]:
+    lines = ["Not rewritten (holding the subject's data):"]
+    lines += [f"  {i['what']}: {i['path']}\n    {i['action']}" for i in result.not_rewritten]
+    return lines if result.not_rewritten else []
+
+
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase (or with --dry-run, find) the rows of the ids asked for; see the module's
+    docstring. Exit 0 done (or nothing found), 1 rows remain (erase again), 2 refused."""
+    from flows.recovery import data_directory_layers
+    from servicelens.erasure import ErasureRequest, delete_reports, erase, layers_of
+
+    if not args.customer_id and not args.response_id:
+        raise ValueError("erase: name whom to erase with --customer-id ID and/or --response-id ID")
+    if not settings.root.exists():
+        raise ValueError(f"{settings.data_dir}: no such data directory; check --data-dir")
+    request = ErasureRequest(tuple(args.customer_id), tuple(args.response_id), args.source)
+    layers = layers_of(data_directory_layers(settings), args.source)
+    asked = ", ".join(
+        [f"customer {c}" for c in request.customer_ids]
+        + [f"response {r}" for r in request.response_ids]
+    )
+    preview = erase(settings, layers, request, dry_run=True)
+    if not preview.found and not any(i["what"] == "raw file" for i in preview.not_rewritten):
+        if args.json:
+            print_json({**preview.as_dict(), "message": f"no rows found for {asked}"})
+        else:
+            print(
+                f"no rows found for {asked} in {settings.data_dir}: "
+                "nothing erased, nothing recorded"
+            )
+        return 0
+    if args.dry_run:
+        if args.json:
+            print_json(preview.as_dict())
+        else:
+            total = sum(f.rows for f in preview.found)
+            print(
+                f"{asked}: {total} rows in {len(preview.found)} partitions "
+                "(dry run, nothing changed)"
+            )
+            print("\n".join(_where_lines(preview) + _not_rewritten_lines(preview)))
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ValueError(
+                "erase: add --yes to erase without a terminal to ask on (or --dry-run to look)"
+            )
+        print("\n".join(_where_lines(preview)))
+        answer = input(f"Erase {asked} from these partitions for good? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing erased")
+            return 0
+    result = erase(settings, layers, request, dry_run=False, cache_storage=_cache_storage())
+    deleted = delete_reports(result) if args.delete_reports else []
+    if args.json:
+        print_json({**result.as_dict(), "deleted_reports": deleted})
+    else:
+        total = sum(f.rows for f in result.found)
+        print(f"erased {asked}: {total} rows from {len(result.found)} partitions")
+        print("\n".join(_where_lines(result)))
+        if result.rebuilt:
+            print("rebuilt from the rows left: " + ", ".join(result.rebuilt))
+        print(f"parse-cache entries deleted: {len(result.cache_entries_deleted)}")
+        print("\n".join(_not_rewritten_lines(result)))
+        for path in deleted:
+            print(f"deleted {path}")
+        print(f"erasure record: {result.record}")
+    if result.remaining:
+        where = ", ".join(f"{f.source}/{f.table}/{f.day}" for f in result.remaining)
+        print(
+            f"servicelens: error: rows of {asked} are still in {where}: a run published them "
+            "while erasing; run the same erase again",
+            file=sys.stderr,
+        )
+        return EXIT_ROWS_REMAIN
+    return 0
+
+
+def _cache_storage() -> Any:
+    """Prefect's local result storage, where the interaction parse cache keeps its entries."""
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    return Path(PREFECT_LOCAL_STORAGE_PATH.value())
