@@ -10,9 +10,10 @@ record holding hashed ids only.
 The raw zone keeps the vendors' files as delivered (it is immutable: the checksums the rerun
 policy compares are of those files). So that a later landing, run or backfill never brings
 the rows back from it, the erased ids are kept in an *erasure list*
-(``erasure/erased_ids.json``), as HMAC-SHA256 of each id under the agent key, never in plain
-text, and every stage that reads the raw zone or a landed partition drops the rows they match
-(:func:`erasure_list`, :meth:`Eraser.without_erased`), counting them as ``erased``.
+(``erasure/erased_ids.json``), as a keyed hash of each id under the agent key
+(:func:`hashed_id`), never in plain text, and every stage that reads the raw zone or a
+landed partition drops the rows they match (:func:`erasure_list`,
+:meth:`Eraser.without_erased`), counting them as ``erased``.
 
 A row matches when one of its id columns (:data:`ID_COLUMNS`) holds an erased id, or when its
 ``raw_record`` (a quarantined row's record as read, or a landed row's) holds one as a whole
@@ -22,7 +23,6 @@ token (:data:`ID_TOKEN`): a malformed line has no columns, only its text.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +35,7 @@ import polars as pl
 
 from servicelens.ingest.readers import RawRead, Reject
 from servicelens.settings import INTERACTIONS_FILE, Settings
-from servicelens.storage.fs import DataPath, read_parquet, write_text_whole
+from servicelens.storage.fs import DataPath, as_path, read_parquet, write_text_whole
 from servicelens.storage.partitions import (
     DATA_FILE,
     code_version,
@@ -92,10 +92,15 @@ _SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 
 
 def hashed_id(key: bytes, value: str) -> str:
-    """HMAC-SHA256 (hex) of an id under ``key`` (the agent key): what the erasure list and
-    records hold instead of the id. Surrounding whitespace is not part of an id."""
-    return hmac.new(
-        key, b"servicelens erasure\0" + value.strip().encode(), hashlib.sha256
+    """The keyed BLAKE2b (hex, 32 bytes; the key: sha256 of ``key``, the agent key) of an id:
+    what the erasure list and records hold instead of the id. Keyed BLAKE2b is a MAC, as
+    HMAC-SHA256 is, at half the cost: every id a read of the raw zone holds is hashed when
+    the list has entries. Surrounding whitespace is not part of an id."""
+    return hashlib.blake2b(
+        value.strip().encode(),
+        key=hashlib.sha256(key).digest(),
+        digest_size=32,
+        person=b"sl-erasure",
     ).hexdigest()
 
 
@@ -122,13 +127,14 @@ class Eraser:
         distinct = values.drop_nulls().str.strip_chars().unique().to_list()
         return [v for v in distinct if v and hashed_id(self.key, v) in self.hashes]
 
-    def mask(self, frame: pl.DataFrame) -> pl.Series:
+    def mask(self, frame: pl.DataFrame, columns: Sequence[str] = ID_COLUMNS) -> pl.Series:
         """Per row of ``frame``, whether it is an erased subject's row (bool, ``frame.height``
-        long): an id column holding an erased id, or a record text holding one as a token."""
+        long): one of the id ``columns`` holding an erased id, or a record text holding one
+        as a token."""
         matched = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
         if not self or frame.height == 0:
             return matched
-        for column in ID_COLUMNS:
+        for column in columns:
             if column in frame.columns and (hits := self.erased_values(frame.get_column(column))):
                 matched = matched | frame.get_column(column).str.strip_chars().is_in(
                     hits
@@ -143,11 +149,14 @@ class Eraser:
                 matched = matched | found
         return matched
 
-    def without_erased(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-        """``frame`` without the erased subjects' rows, and how many were dropped."""
+    def without_erased(
+        self, frame: pl.DataFrame, columns: Sequence[str] = ID_COLUMNS
+    ) -> tuple[pl.DataFrame, int]:
+        """``frame`` without the erased subjects' rows (matched by ``columns`` and the
+        record text), and how many were dropped."""
         if not self:
             return frame, 0
-        erased = self.mask(frame)
+        erased = self.mask(frame, columns)
         return frame.filter(~erased), int(erased.sum())
 
     def erased_text(self, text: str) -> bool:
@@ -158,12 +167,15 @@ class Eraser:
             )
         )
 
-    def without_erased_read(self, read: RawRead) -> tuple[RawRead, int]:
-        """A raw file's read without the erased subjects' rows and malformed lines, and how
-        many records were dropped. The caller counts them as erased."""
+    def without_erased_read(
+        self, read: RawRead, columns: Sequence[str] = ID_COLUMNS
+    ) -> tuple[RawRead, int]:
+        """A raw file's read without the erased subjects' rows (matched by ``columns``) and
+        malformed lines, and how many records were dropped. The caller counts them as
+        erased."""
         if not self:
             return read, 0
-        frame, dropped = self.without_erased(read.frame)
+        frame, dropped = self.without_erased(read.frame, columns)
         rejects: list[Reject] = [r for r in read.rejects if not self.erased_text(r.text)]
         return replace(read, frame=frame, rejects=rejects), dropped + len(read.rejects) - len(
             rejects
@@ -177,7 +189,9 @@ class Eraser:
             return read_file
 
         def read(*args: Any, **kwargs: Any) -> RawRead:
-            kept, dropped = self.without_erased_read(read_file(*args, **kwargs))
+            # Every interaction of a customer carries the customer's id: the other id
+            # columns need not be hashed (a day's export is millions of rows at scale).
+            kept, dropped = self.without_erased_read(read_file(*args, **kwargs), ("customer_id",))
             return replace(kept, skipped=kept.skipped + dropped)
 
         return read
@@ -509,15 +523,24 @@ def files_holding(files: Iterable[DataPath], ids: Iterable[str]) -> list[DataPat
     return [f for f in files if f.exists() and any(n in f.read_bytes() for n in needles)]
 
 
-def raw_files(settings: Settings) -> list[DataPath]:
-    """Every file of the raw zone: the sample's exports and audits (``raw/<date>/``) and each
-    source's deliveries (``raw/sources/<name>/``)."""
-    raw = settings.root / "raw"
-    if not raw.exists():
-        return []
-    # Every file has an extension (an export, a delivery kept under its name and checksum).
-    files = (f for f in raw.glob("**/*.*") if not isinstance(f, Path) or f.is_file())
-    return sorted(files, key=str)
+def raw_files(layers: Sequence[Settings], found: Sequence[Found]) -> list[DataPath]:
+    """The raw files the partitions in ``found`` were built from: a sample date's exports
+    (its survey export, the interaction exports of its look-back) and audits, a configured
+    source's deliveries landed in the partition (its landed manifest's). Only these are
+    searched for the ids: the raw zone of a year of dates is hundreds of gigabytes."""
+    from servicelens.settings import day_input_files
+
+    files: dict[str, DataPath] = {}
+    for layer in layers:
+        for day in sorted({f.day for f in found if f.source == layer.source}):
+            if layer.is_sample:
+                for file in [*day_input_files(layer, day), layer.raw_day(day) / "audits.csv"]:
+                    files[str(file)] = file
+                continue
+            deliveries = (read_manifest(layer.landed_dir, day) or {}).get("deliveries", {})
+            for path in deliveries.values():
+                files[str(path)] = as_path(path)
+    return [files[name] for name in sorted(files)]
 
 
 def delete_parse_cache_entries(storage: Path, files: Iterable[DataPath]) -> list[str]:
@@ -539,7 +562,7 @@ def _not_rewritten(
 ) -> list[dict[str, str]]:
     """What holds the subject's data and is not rewritten, each with what to do."""
     left: list[dict[str, str]] = []
-    for file in files_holding(raw_files(settings), ids):
+    for file in files_holding(raw_files(layers, found), ids):
         left.append(
             {
                 "what": "raw file",
@@ -639,9 +662,8 @@ def erase(
     result = ErasureResult(dry_run, find_rows(layers, eraser), hashed_ids=hashed)
     plain = set().union(*ids.values())
     result.not_rewritten = _not_rewritten(settings, layers, result.found, plain)
-    raw_holding = any(item["what"] == "raw file" for item in result.not_rewritten)
-    if dry_run or not (result.found or raw_holding):
-        # Found nowhere, not even in the raw zone: nothing to erase, nothing recorded.
+    if dry_run or not result.found:
+        # Found in no partition: nothing to erase, nothing recorded.
         return result
     erasure_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     _add_to_list(settings, hashed, request.source, erasure_id)
@@ -649,7 +671,9 @@ def erase(
         _erase_found(layers, result, eraser, erasure_id)
         result.remaining = find_rows(layers, eraser)
     if cache_storage is not None:
-        interaction_files = [f for f in raw_files(settings) if f.name == INTERACTIONS_FILE]
+        interaction_files = [
+            f for f in raw_files(layers, result.found) if f.name == INTERACTIONS_FILE
+        ]
         result.cache_entries_deleted = delete_parse_cache_entries(
             cache_storage, files_holding(interaction_files, plain)
         )
@@ -697,7 +721,7 @@ def _add_to_list(
             if (h, source) not in known
         )
     about = (
-        "ids erased on request (servicelens erase), as HMAC-SHA256 under the agent key: every "
+        "ids erased on request (servicelens erase), as keyed BLAKE2b under the agent key: every "
         "landing, run and backfill leaves their rows out. Do not edit; do not change the key."
     )
     write_text_whole(

@@ -96,7 +96,7 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         + [f"response {r}" for r in request.response_ids]
     )
     preview = erase(settings, layers, request, dry_run=True)
-    if not preview.found and not any(i["what"] == "raw file" for i in preview.not_rewritten):
+    if not preview.found:
         if args.json:
             print_json({**preview.as_dict(), "message": f"no rows found for {asked}"})
         else:

@@ -13,7 +13,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from servicelens.erasure import ErasureRequest, ErasureResult, erase, hashed_id
+from servicelens.erasure import (
+    ErasureRequest,
+    ErasureResult,
+    delete_reports,
+    erase,
+    hashed_id,
+)
 from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest
 from servicelens.storage.runs import backfill_plan, date_status
@@ -191,6 +197,25 @@ def test_the_record_and_the_list_hold_hashed_ids_only(
     assert hashed_id(key, erased["customer"]) in json.loads(record)["hashed_ids"]["customer_id"]
     assert json.loads(record)["rows_by_table"] == result.rows_by_table()
     assert any(item["what"] == "raw file" for item in result.not_rewritten)
+
+
+def test_delete_reports_deletes_the_touched_dates_data_docs_and_the_reports(
+    settings: Settings, erased: dict[str, Any]
+) -> None:
+    result: ErasureResult = erased["result"]
+    touched = {str(f.day) for f in result.found}
+    named = {i["what"]: i["path"] for i in result.not_rewritten}
+    assert {"raw file", "Data Docs", "HTML report"} <= set(named)
+    docs = settings.gx_docs_dir
+    # A look-back day whose contacts alone held the customer was never run: no Data Docs.
+    with_docs = {day for day in touched if (docs / day).exists()}
+    assert with_docs
+    deleted = delete_reports(result)
+    assert {Path(p).name for p in deleted if Path(p).parent == docs} == with_docs
+    assert not any(d.exists() for d in (docs / day for day in touched))
+    assert list(settings.reports_dir.glob("*.html")) == []
+    # The other dates' Data Docs stay.
+    assert all((docs / str(day)).exists() for day in DAYS if str(day) not in touched)
 
 
 def test_a_rerun_of_the_erased_dates_brings_nothing_back(
