@@ -251,3 +251,17 @@ def test_an_unknown_id_is_said_found_nowhere_and_nothing_is_written(
     assert main(argv) == 0
     assert "no rows found for customer C000NOBODY" in capsys.readouterr().out
     assert _snapshot(root) == before
+
+
+def test_without_yes_and_no_terminal_to_ask_on_it_refuses_and_changes_nothing(
+    settings: Settings, erased: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servicelens.cli.main import main
+
+    root = Path(settings.data_dir)
+    before = _snapshot(root)
+    clean = _table(settings, "clean/responses")
+    other = str(clean.get_column("customer_id").drop_nulls()[0])
+    assert main(["--data-dir", settings.data_dir, "erase", "--customer-id", other]) == 2
+    assert "add --yes" in capsys.readouterr().err
+    assert _snapshot(root) == before
