@@ -69,15 +69,6 @@ ID_TOKEN = r"[A-Za-z0-9][A-Za-z0-9_\-]*"
 ERASURE_DIR = "erasure"
 LIST_FILE = "erased_ids.json"
 RECORDS_DIR = "records"
-#: The per-date tables rewritten row by row, each with its contract, in the order written.
-ROW_TABLES: tuple[str, ...] = (
-    "landed",
-    "clean",
-    "quarantine",
-    "contacts",
-    "feedback_scored",
-    "review_queue",
-)
 #: The aggregate marts rebuilt from the rows left: by date, and by week.
 REBUILT_DAILY = "daily_summary"
 REBUILT_WEEKLY = ("fix_list", "agent_outcomes")
@@ -275,7 +266,8 @@ class ErasureResult:
 
 
 def table_dirs(settings: Settings) -> dict[str, DataPath]:
-    """The folders of the per-date tables :data:`ROW_TABLES` names, for one source."""
+    """The folders of the per-date tables whose rows are erased one by one, for one source,
+    in the order :func:`erase_day` rewrites them (the aggregates are rebuilt instead)."""
     return {
         "landed": settings.landed_dir,
         "clean": settings.clean_dir,
@@ -327,7 +319,7 @@ def subject_eraser(
 
 
 def find_rows(layers: Sequence[Settings], eraser: Eraser) -> list[Found]:
-    """Every partition of ``layers``' per-date tables (:data:`ROW_TABLES`) holding rows
+    """Every partition of ``layers``' per-date tables (:func:`table_dirs`) holding rows
     ``eraser`` matches, with their count. Reads every partition once."""
     found = []
     for settings in layers:
