@@ -74,6 +74,7 @@ REBUILT_DAILY = "daily_summary"
 REBUILT_WEEKLY = ("fix_list", "agent_outcomes")
 _SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "landed": LANDED_SCHEMA,
+    "landed_interactions": LANDED_SCHEMA,
     "clean": CLEAN_RESPONSE_SCHEMA,
     "quarantine": QUARANTINE_SCHEMA,
     "contacts": CONTACT_SCHEMA,
@@ -267,9 +268,16 @@ class ErasureResult:
 
 def table_dirs(settings: Settings) -> dict[str, DataPath]:
     """The folders of the per-date tables whose rows are erased one by one, for one source,
-    in the order :func:`erase_day` rewrites them (the aggregates are rebuilt instead)."""
+    in the order :func:`erase_day` rewrites them (the aggregates are rebuilt instead); a
+    source with a contact-facts feed (``[interactions]``) has its landed facts too, which
+    carry the customer's id."""
     return {
         "landed": settings.landed_dir,
+        **(
+            {"landed_interactions": settings.for_interactions().landed_dir}
+            if settings.interaction_feed
+            else {}
+        ),
         "clean": settings.clean_dir,
         "quarantine": settings.quarantine_dir,
         "contacts": settings.contacts_dir,
@@ -303,8 +311,8 @@ def subject_eraser(
     if customers:
         for settings in layers:
             dirs = table_dirs(settings)
-            for table in ("landed", "clean", "contacts"):
-                for _, file in _partitions(dirs[table]):
+            for table in ("landed", "landed_interactions", "clean", "contacts"):
+                for _, file in _partitions(dirs[table]) if table in dirs else []:
                     frame = read_parquet(file)
                     if "customer_id" not in frame.columns:
                         continue
@@ -395,17 +403,21 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
 
     dirs = table_dirs(settings)
     stamp = {"erasure_id": erasure_id, "erased_at": datetime.now(UTC).isoformat()}
-    landed = _read(dirs["landed"], day)
     inputs: dict[str, str] | None = None
-    if landed is not None and (mask := eraser.mask(landed[0])).any():
+    # The survey rows as landed, and a source's landed contact facts (a partition per day
+    # the contacts started, which the survey partitions of the look-back days join).
+    for table in ("landed", "landed_interactions"):
+        landed = _read(dirs[table], day) if table in dirs else None
+        if landed is None or not (mask := eraser.mask(landed[0])).any():
+            continue
         # Counted by delivery, as landing counts the rows it leaves out when a delivery is
         # landed again (ingest.landing.land_delivery): read = kept + quarantined + erased.
         erased: dict[str, int] = dict(landed[1].get("erased", {}))
         for delivery, rows in landed[0].filter(mask).group_by("delivery").len().iter_rows():
             erased[delivery or ""] = erased.get(delivery or "", 0) + rows
         manifest = {**landed[1], "erased": erased, **stamp}
-        _rewrite(settings, dirs["landed"], day, "landed", landed[0].filter(~mask), manifest)
-        # The landed file is the date's input: its new checksum is what the clean and
+        _rewrite(settings, dirs[table], day, table, landed[0].filter(~mask), manifest)
+        # The landed files are the date's inputs: their new checksums are what the clean and
         # mart partitions were built from now, so --rerun changed does not run it again.
         inputs = input_checksums(settings, day)
 

@@ -2615,7 +2615,10 @@ def landed_interactions(
     )
     if not landed_parts:
         return LandedInteractions(typed, pl.DataFrame(schema=QUARANTINE_SCHEMA), 0)
-    landed = pl.concat(landed_parts, how="diagonal_relaxed")
+    # Customers erased on request since their facts were landed are not joined to anything.
+    landed, _ = erasure_list(settings).without_erased(
+        pl.concat(landed_parts, how="diagonal_relaxed")
+    )
     clean, quarantine, counts = validate_landed_rows(feed, facts_definition, landed, now, docs_dir)
     counts.check(str(feed.landed_dir))
     own = period_start_of(pl.col("survey_date"), settings.partition) == period

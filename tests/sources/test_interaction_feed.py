@@ -224,3 +224,34 @@ def test_the_documented_zendesk_explore_example_reads_an_explore_export(
     assert preview["feed"] == "interactions" and preview["counts"]["kept"] == 1
     [row] = preview["rows"]
     assert (row["interaction_id"], row["queue"]) == ("201", "billing")
+
+
+def test_an_erased_customer_leaves_the_feeds_landed_facts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``servicelens erase`` of a customer rewrites the source's landed contact facts too
+    (they carry the customer's id: a merge of the feed and the erase command found them left
+    on disk and joined again), and the customer's tickets' ratings go with them."""
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "helpdesk.toml"
+    definition.write_text(DEFINITION + 'customer_id = "Requester"\n', encoding="utf-8")
+    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
+    source = register_source(base, str(definition))
+    tickets = [line + ",C" + line[1] for line in TICKETS.splitlines()[1:]]
+    (source.for_interactions().inbox_dir / "explore-tickets.csv").write_text(
+        "\n".join([TICKETS.splitlines()[0] + ",Requester", *tickets]) + "\n"
+    )
+    (source.inbox_dir / "ratings.csv").write_text(RATINGS)
+    pick_up_deliveries(source)
+    capsys.readouterr()
+    argv = ["--data-dir", str(tmp_path / "data"), "erase", "--customer-id", "C2"]
+    assert main([*argv, "--source", "helpdesk", "--yes", "--json"]) == 0
+    facts = pl.concat(
+        pl.read_parquet(f)
+        for f in source.for_interactions().landed_dir.glob("*/*.parquet")  # type: ignore[union-attr]
+    )
+    assert "T2" not in facts.get_column("response_id").to_list()
+    assert not facts.write_ndjson().count('"C2"')
+    validated = validate_landed_day(source, NOV16, "run-1")
+    assert sorted(validated.clean().get_column("response_id")) == ["R1", "R3"]
