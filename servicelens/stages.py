@@ -98,6 +98,7 @@ from servicelens.validation.expectations import (
     validate_survey_batch,
     validate_survey_rows,
 )
+from servicelens.validation.reasons import with_reason_kinds
 from transforms.clean import (
     INTERACTION_COLUMNS,
     ROW_COUNT_COLUMNS,
@@ -153,7 +154,9 @@ from transforms.schemas import (
     FEEDBACK_SCORED_SCHEMA,
     NEGATIVE_CSAT_MAX,
     PARTITION_COLUMN,
+    QUARANTINE_ROW_SCHEMA,
     QUARANTINE_SCHEMA,
+    QUARANTINE_VERSION,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
     REQUIRED_SURVEY_COLUMNS,
@@ -313,7 +316,7 @@ def _rejects_frame(
             "source": [source] * len(rejects),
             "superseded": [False] * len(rejects),
         },
-        schema=QUARANTINE_SCHEMA,
+        schema=QUARANTINE_ROW_SCHEMA,
     )
     return frame, counts
 
@@ -1019,11 +1022,18 @@ def stage_validated(
     inputs: dict[str, str],
     contacts: pl.DataFrame | None = None,
     negative_rule: str | None = None,
+    set_aside: tuple[str, ...] = (),
 ) -> ValidatedDay:
     """Stage a validated date's clean and quarantine frames (and the contacts of its own
     interaction export, when it has one) for the publishing task. ``negative_rule``: the
-    rule ``clean``'s ``is_negative`` was decided by (:attr:`ValidatedDay.negative_rule`)."""
+    rule ``clean``'s ``is_negative`` was decided by (:attr:`ValidatedDay.negative_rule`).
+    ``quarantine`` (``QUARANTINE_ROW_SCHEMA``) is published with its reasons' kinds
+    (``QUARANTINE_SCHEMA``), ``set_aside`` the reasons of the source definition's
+    ``[[exclude]]`` rules (:func:`servicelens.validation.reasons.with_reason_kinds`)."""
     staging = settings.staging_dir
+    quarantine = with_reason_kinds(quarantine, set_aside).with_columns(
+        pl.lit(QUARANTINE_VERSION, pl.Int32).alias("schema_version")
+    )
     validated = ValidatedDay(
         day=day,
         valid_path=str(
@@ -1089,7 +1099,7 @@ def _survey_quarantine(
     source: str = SAMPLE_SOURCE,
     superseded: bool = False,
 ) -> pl.DataFrame:
-    """Quarantine rows (``QUARANTINE_SCHEMA``) from typed survey ``rows`` (``source_file``,
+    """Quarantine rows (``QUARANTINE_ROW_SCHEMA``) from typed survey ``rows`` (``source_file``,
     ``source_line``, ``response_id``, ``reasons``) with the raw values exactly as exported in
     ``raw`` (looked up by line). ``superseded``: the rows are earlier copies a later delivery
     replaced, not rejects.
@@ -1114,7 +1124,7 @@ def _survey_quarantine(
             pl.lit(source).alias("source"),
             pl.lit(superseded).alias("superseded"),
         ),
-        QUARANTINE_SCHEMA,
+        QUARANTINE_ROW_SCHEMA,
     )
 
 
@@ -1946,7 +1956,7 @@ class Ingested:
     mapped: MappedExport
     #: CLEAN_RESPONSE_SCHEMA, each row dated by its submitted time in the business timezone.
     clean: pl.DataFrame
-    #: QUARANTINE_SCHEMA: malformed records, rows the definition excludes, superseded copies
+    #: QUARANTINE_ROW_SCHEMA: malformed records, rows the definition excludes, superseded copies
     #: and rows failing the row suite, each with every reason.
     quarantine: pl.DataFrame
     counts: DayCounts
@@ -2178,7 +2188,7 @@ def _dated_elsewhere(rows: pl.DataFrame, period: date, granularity: str) -> pl.D
 def _landed_quarantine(
     rows: pl.DataFrame, period: date | None, source: str, superseded: bool = False
 ) -> pl.DataFrame:
-    """Quarantine rows (``QUARANTINE_SCHEMA``) from landed rows (``reasons`` and
+    """Quarantine rows (``QUARANTINE_ROW_SCHEMA``) from landed rows (``reasons`` and
     ``raw_record`` already on them); ``superseded``: the rows are earlier copies a later
     delivery replaced, not rejects."""
     dated = pl.col("survey_date") if period is None else pl.col("survey_date").fill_null(period)
@@ -2194,7 +2204,7 @@ def _landed_quarantine(
             pl.lit(source).alias("source"),
             pl.lit(superseded).alias("superseded"),
         ),
-        QUARANTINE_SCHEMA,
+        QUARANTINE_ROW_SCHEMA,
     )
 
 
@@ -2545,7 +2555,16 @@ def validate_landed_day(
         counts.interactions_quarantined = facts.quarantine.height
     contacts = contacts_from_responses(clean, day)
     return stage_validated(
-        settings, day, run_id, clean, quarantine, counts, inputs, contacts, definition.negative_rule
+        settings,
+        day,
+        run_id,
+        clean,
+        quarantine,
+        counts,
+        inputs,
+        contacts,
+        definition.negative_rule,
+        tuple(e.reason for e in definition.exclude),
     )
 
 

@@ -91,6 +91,49 @@ RESOLVED_FLAG = "resolved_first_contact"
 #: A response is negative (and so gets a root cause) at or below this CSAT.
 NEGATIVE_CSAT_MAX = 2
 
+#: The stable kinds of reason the quarantine's ``reason_kinds`` holds (quarantine contract
+#: version 3; told from a reason's words by servicelens/validation/reasons.py), each with
+#: what it means, in the order the data dictionary lists them. A reason's words may change
+#: between releases and hold the value; its kind does not: BI groups by it. A new kind is
+#: added here, never renamed.
+REASON_KINDS: dict[str, str] = {
+    "malformed_line": (
+        "a CSV or workbook line that cannot be split into the header's fields (too many or too "
+        "few, an unclosed quote, a file cut off)"
+    ),
+    "malformed_json": "a JSON record that cannot be read (broken JSON, not an object, cut off)",
+    "repeated_header": "the header again inside the file (two exports joined into one)",
+    "duplicate_delivery": (
+        "an earlier copy of a response a later line or delivery replaced (superseded)"
+    ),
+    "exact_duplicate": "a row with the same answers as another line of the file (superseded)",
+    "set_aside": "a row the source definition's [[exclude]] rules set aside (its reason says why)",
+    "missing": "a required value is empty",
+    "repeated_id": "one id on two different responses of a delivery",
+    "accepted_elsewhere": "the response is already kept under another survey date",
+    "id_as_spreadsheet_text": (
+        "an id a spreadsheet rewrote (scientific notation, or the start of a formula)"
+    ),
+    "not_a_timestamp": (
+        "a time that does not read as one (the format, a spreadsheet date number, a day the "
+        "calendar does not have)"
+    ),
+    "daylight_saving": "a local time the clocks skipped or went through twice",
+    "time_out_of_range": ("a time in the future, after its delivery was landed, or before 2000"),
+    "wrong_partition": (
+        "a row landed before its definition could read its date: it belongs to another partition"
+    ),
+    "not_a_channel": "a channel that is not one of the known channels",
+    "not_a_score": "a csat, nps or effort that is not a whole score of its scale",
+    "not_a_rating": "a rating that is not good or bad",
+    "not_a_number": "a number (a duration, an amount) that is not one of 0 or more",
+    "not_yes_or_no": "a yes/no fact that is neither",
+    "too_long": "a comment over the character limit",
+    "double_encoded": "text encoded twice (mojibake, such as Ã© for é)",
+    "no_interaction": "a survey whose interaction is in no contact-centre export",
+    "other": "a reason none of the kinds above names (its text says what it is)",
+}
+
 # --- lineage columns every row carries from the raw zone --------------------------------------
 
 LINEAGE_SCHEMA: dict[str, pl.DataType] = {
@@ -187,7 +230,9 @@ LANDED_SCHEMA: dict[str, pl.DataType] = {
 
 # --- quarantine: every rejected row, with where it came from and every reason ------------------
 
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+#: A quarantined row as the stages build it (the published table adds its reasons' kinds:
+#: :data:`QUARANTINE_SCHEMA`).
+QUARANTINE_ROW_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
     "feed": pl.String(),  # surveys | interactions
     "source_file": pl.String(),
@@ -199,6 +244,17 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     # Layout 2: an earlier copy a later delivery replaced, told from a row rejected in its own
     # right (a trial's three deliveries read "quarantined 26" of two rejected responses).
     "superseded": pl.Boolean(),
+}
+#: The quarantine as published (version 3): each reason's stable kind and the column it
+#: names, parallel to ``reasons``, for BI to group by (a trial's ~1,000 reasons were 582
+#: distinct strings, the value inside each). Added when a date's quarantine is staged
+#: (servicelens.validation.reasons.with_reason_kinds); the rows are built as
+#: :data:`QUARANTINE_ROW_SCHEMA`.
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    **QUARANTINE_ROW_SCHEMA,
+    "schema_version": pl.Int32(),
+    "reason_kinds": pl.List(pl.String()),
+    "reason_columns": pl.List(pl.String()),
 }
 
 # --- marts: what BI reads ---------------------------------------------------------------------
@@ -366,6 +422,7 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 #: The version of each mart's contract, written into every row's ``schema_version``.
 FEEDBACK_SCORED_VERSION = 8
 DAILY_SUMMARY_VERSION = 9
+QUARANTINE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -709,11 +766,29 @@ QUARANTINE_CONTRACT = TableContract(
             "starting 'duplicate delivery' or 'exact duplicate' marks such a copy, and the "
             "earlier copies of a response the definition sets aside are not told apart."
         ),
+        "schema_version": _SCHEMA_VERSION_TEXT,
+        "reason_kinds": (
+            "The kind of each reason, parallel to reasons (the n-th kind is the n-th "
+            "reason's): one of a fixed list that no release renames, without the value, so "
+            "rows group by it where the reasons' words hold the value (`SELECT "
+            "unnest(reason_kinds) AS kind, unnest(reason_columns) AS column, count(*) FROM "
+            "quarantine WHERE NOT superseded GROUP BY ALL`). The kinds: "
+            + "; ".join(f"'{kind}': {meaning}" for kind, meaning in REASON_KINDS.items())
+            + ". Null in rows of version 2 and before."
+        ),
+        "reason_columns": (
+            "The column each reason names, parallel to reasons and reason_kinds: the "
+            "canonical column of a failed check ('csat'), the export's column of a set_aside "
+            "row ('Status'), null for a reason about the whole record (malformed_line, "
+            "duplicate_delivery, ...). Null in rows of version 2 and before."
+        ),
     },
-    version=None,
+    version=QUARANTINE_VERSION,
     history=(
         "1: first published layout.",
         "2: added superseded (earlier copies a later delivery replaced, apart from rejects).",
+        "3: added schema_version, reason_kinds and reason_columns (each reason's stable kind "
+        "and the column it names, to group reasons by).",
     ),
 )
 

@@ -27,6 +27,8 @@ reasons by what they say and never files one kind under another's name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 #: What every run summary calls a quarantined row that is an earlier copy of a response, not
@@ -90,6 +92,97 @@ def reason_kind(reason: pl.Expr) -> pl.Expr:
     return pl.struct(
         kind.alias("kind"),
         pl.when(prefix.is_in(list(RECORD_KINDS))).then(None).otherwise(column).alias("column"),
+    )
+
+
+#: Record-level reasons: the whole reason's start, and its kind.
+_RECORD_CODES: tuple[tuple[str, str], ...] = (
+    ("malformed line:", "malformed_line"),
+    ("malformed JSON:", "malformed_json"),
+    ("malformed record:", "malformed_json"),
+    ("repeats the header", "repeated_header"),
+    ("duplicate delivery:", "duplicate_delivery"),
+    ("exact duplicate:", "exact_duplicate"),
+)
+#: Column reasons: a regex on the problem (after the quoted value), and its kind; the first
+#: that matches names it. Anchored on the words every wording of a check starts with
+#: (servicelens/validation/expectations.py), never on what a source or a row adds after them.
+_PROBLEM_CODES: tuple[tuple[str, str], ...] = (
+    (r"^(?:is )?missing", "missing"),
+    (r"^is used by more than one", "repeated_id"),
+    (r"^is already in the clean layer under survey date", "accepted_elsewhere"),
+    (
+        r"^(?:is a number a spreadsheet wrote in scientific notation|starts like a spreadsheet "
+        r"formula)",
+        "id_as_spreadsheet_text",
+    ),
+    (r"^(?:is not a timestamp|is a day the calendar does not have)", "not_a_timestamp"),
+    (r"^(?:does not exist in|happened twice in) .*daylight saving", "daylight_saving"),
+    (r"^is (?:in the future|after the delivery was landed|before \d)", "time_out_of_range"),
+    (r"^is not a known channel", "not_a_channel"),
+    (r"^is not a score from", "not_a_score"),
+    (r"^is not a rating", "not_a_rating"),
+    (r"^is not a (?:number|duration)", "not_a_number"),
+    (r"^is not a yes or no", "not_yes_or_no"),
+    (r"^is longer than the \d+-character limit", "too_long"),
+    (r"double-encoded", "double_encoded"),
+    (r"^matches no interaction", "no_interaction"),
+)
+#: A row a definition's [[exclude]] rule set aside: ``<export column>: '<value>' <its reason>``.
+_SET_ASIDE = r"(?s)^([^:]+): '.*' (.+)$"
+#: A row landed before its definition could read its date (servicelens/stages.py).
+_WRONG_PARTITION = "submitted_at: now reads as survey date"
+
+
+def reason_codes(reason: pl.Expr, set_aside: Sequence[str] = ()) -> pl.Expr:
+    """A struct ``{kind: str, column: str | null}`` for each reason string: ``kind`` one of
+    :data:`transforms.schemas.REASON_KINDS` (``other`` for a reason none names), ``column``
+    the canonical column an expectation failure names (the export's column for
+    ``set_aside``), null for a record-level reason.
+
+    ``set_aside`` holds the reasons of the source definition's ``[[exclude]]`` rules (their
+    words are the definition's own, so they are told by them). Unlike :func:`reason_kind`,
+    whose kind is the problem's words (worded per source, some with a date in them), the
+    kind here is one of a fixed list, stable across sources and releases.
+    """
+    column = reason.str.extract(_COLUMN_REASON, 1)
+    problem = reason.str.extract(_COLUMN_REASON, 2)
+    excluded_column = reason.str.extract(_SET_ASIDE, 1)
+    excluded_words = reason.str.extract(_SET_ASIDE, 2)
+    told: list[tuple[pl.Expr, str]] = [
+        *((reason.str.starts_with(start), code) for start, code in _RECORD_CODES),
+        (reason.str.starts_with(_WRONG_PARTITION), "wrong_partition"),
+        *([(excluded_words.is_in(list(set_aside)), "set_aside")] if set_aside else []),
+        *((problem.str.contains(pattern), code) for pattern, code in _PROBLEM_CODES),
+    ]
+    kind = pl.coalesce(
+        *(pl.when(condition).then(pl.lit(code)) for condition, code in told), pl.lit("other")
+    )
+    named = (
+        pl.when(kind == "set_aside")
+        .then(excluded_column)
+        .when(kind == "wrong_partition")
+        .then(pl.lit("submitted_at"))
+        .when(problem.is_not_null())
+        .then(column)
+    )
+    return pl.struct(kind.alias("kind"), named.alias("column"))
+
+
+def with_reason_kinds(quarantine: pl.DataFrame, set_aside: Sequence[str] = ()) -> pl.DataFrame:
+    """``quarantine`` (its ``reasons``: a list of strings per row) with ``reason_kinds`` and
+    ``reason_columns`` added: lists parallel to ``reasons``, each reason's
+    :func:`reason_codes` kind and column (null where it names none). ``set_aside``: the
+    source definition's ``[[exclude]]`` reasons."""
+    if quarantine.height == 0:
+        return quarantine.with_columns(
+            pl.lit(None, pl.List(pl.String)).alias("reason_kinds"),
+            pl.lit(None, pl.List(pl.String)).alias("reason_columns"),
+        )
+    codes = reason_codes(pl.element(), set_aside)
+    return quarantine.with_columns(
+        pl.col("reasons").list.eval(codes.struct.field("kind")).alias("reason_kinds"),
+        pl.col("reasons").list.eval(codes.struct.field("column")).alias("reason_columns"),
     )
 
 

@@ -33,7 +33,7 @@ from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, StorageErro
 from servicelens.storage.runs import date_status, plan_nightly
 from servicelens.synthetic.generator import generate
 from tests.reliability.driver import REFUSED
-from transforms.schemas import QUARANTINE_SCHEMA
+from transforms.schemas import QUARANTINE_ROW_SCHEMA
 
 DAY = date(2026, 10, 3)
 TABLES = ("clean/responses", "quarantine", "marts/feedback_scored", "marts/daily_summary")
@@ -322,7 +322,7 @@ def _quarantine_frame(rows: int, text: str) -> pl.DataFrame:
             "source": ["sample"] * rows,
             "superseded": [False] * rows,
         },
-        schema=QUARANTINE_SCHEMA,
+        schema=QUARANTINE_ROW_SCHEMA,
     )
 
 
@@ -330,10 +330,10 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_the_previous_partition(
     small_disk: Path,
 ) -> None:
     table, staging = small_disk / "quarantine", small_disk / ".staging"
-    write_partition(_quarantine_frame(5, "small"), table, DAY, QUARANTINE_SCHEMA, {}, staging)
+    write_partition(_quarantine_frame(5, "small"), table, DAY, QUARANTINE_ROW_SCHEMA, {}, staging)
     with pytest.raises(StorageError) as error:
         write_partition(
-            _quarantine_frame(40_000, "large"), table, DAY, QUARANTINE_SCHEMA, {}, staging
+            _quarantine_frame(40_000, "large"), table, DAY, QUARANTINE_ROW_SCHEMA, {}, staging
         )
     message = str(error.value)
     assert "No space left on device" in message and "free disk space" in message, message

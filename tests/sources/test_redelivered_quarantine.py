@@ -136,3 +136,21 @@ def test_the_quarantine_tells_superseded_copies_from_rejects(
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
     # survey_date, read, kept, quarantined, superseded, set_aside, rejected, rejected_share
     assert cells[:8] == ["2026-03-02", "12", "2", "10", "8", "2", "0", "0.000"]
+
+
+def test_the_quarantine_groups_reasons_by_a_stable_kind(redelivered: tuple[Path, str]) -> None:
+    """A BI trial's ~1,000 reasons were 582 distinct strings, each quoting its value: the
+    quarantine (contract 3) carries each reason's stable kind and column beside it."""
+    data, _ = redelivered
+    connection = connect_views(data)
+    assert connection.execute(
+        "SELECT kind, column_named, count(*) FROM (SELECT unnest(reason_kinds) AS kind, "
+        "unnest(reason_columns) AS column_named FROM quarantine) GROUP BY ALL ORDER BY ALL"
+    ).fetchall() == [
+        ("duplicate_delivery", None, 8),
+        ("set_aside", "Finished", 3),
+        ("set_aside", "Status", 3),
+    ]
+    assert connection.execute(
+        "SELECT DISTINCT schema_version, len(reasons) = len(reason_kinds) FROM quarantine"
+    ).fetchall() == [(3, True)]

@@ -28,7 +28,13 @@ from servicelens.validation.expectations import (
     number_problem,
     survey_row_checks,
 )
-from servicelens.validation.reasons import reason_kind, reasons_of_rejects_and_superseded
+from servicelens.validation.reasons import (
+    reason_codes,
+    reason_kind,
+    reasons_of_rejects_and_superseded,
+    with_reason_kinds,
+)
+from transforms.schemas import REASON_KINDS
 
 #: The problems worded per row or per source rather than fixed in a check.
 WORDED = [
@@ -105,4 +111,80 @@ def test_superseded_copies_are_counted_apart_from_rejects() -> None:
         ("rejected", "acme", "surveys", "missing", "submitted_at", 1),
         ("superseded", "acme", "surveys", "duplicate delivery", None, 3),
         ("superseded", "acme", "surveys", "missing", "submitted_at", 1),
+    ]
+
+
+#: Markers of checks whose problem is worded per row at validation time, and those wordings.
+MARKERS = {
+    "accepted under another survey date",
+    "id as a spreadsheet wrote it",
+    "timestamp range",
+    "csat missing",
+}
+WORDED_PER_ROW = [
+    "is already in the clean layer under survey date 2026-10-03; a response counts once",
+    "is a number a spreadsheet wrote in scientific notation: its digits are lost. Export ...",
+    "starts like a spreadsheet formula; an id never does",
+    "is in the future: later than the clock of the run plus 5 minutes of allowed skew. ...",
+    "is before 2000-01-01, earlier than any survey kept: check the year ...",
+    "is after the delivery was landed (2026-12-01 10:00 UTC), in the future: ...",
+    "does not exist in Europe/London: the clocks went forward over it (daylight saving); ...",
+    "happened twice in Europe/London: the clocks went back over it (daylight saving), ...",
+    "missing; the row looks like the totals or summary row of a spreadsheet, not a response",
+]
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [*WORDED, *WORDED_PER_ROW, *(p for p in _fixed_problems() if p not in MARKERS)],
+)
+def test_every_problem_has_a_stable_kind(problem: str) -> None:
+    """The quarantine's reason_kinds: every problem a check words is one of the contract's
+    kinds, not 'other', and its column is the reason's, whatever value it quotes (a BI
+    trial's ~1,000 reasons were 582 distinct strings)."""
+    reasons = pl.Series([f"csat: '9' {problem}", f"csat: 'it''s odd' {problem}"])
+    codes = pl.select(reason_codes(pl.lit(reasons)).alias("k")).unnest("k")
+    [kind] = codes.get_column("kind").unique().to_list()
+    assert kind in REASON_KINDS and kind != "other", problem
+    assert codes.get_column("column").to_list() == ["csat", "csat"]
+
+
+def test_reason_kinds_are_parallel_to_the_reasons() -> None:
+    """Record-level reasons name no column; a definition's [[exclude]] reason names the
+    export's column; a reason no kind names is 'other', never dropped."""
+    excluded = "is not a real response (1 = survey preview): set aside by the definition"
+    quarantine = pl.DataFrame(
+        {
+            "reasons": [
+                [
+                    "duplicate delivery: superseded by line 9 of b.csv",
+                    f"Status: '1' {excluded}",
+                ],
+                [
+                    "malformed line: 7 fields where the header has 9",
+                    "csat: '9' is not a score from 1 to 5",
+                ],
+                ["exact duplicate: the same answers as line 11", "something new: x"],
+                ["repeats the header (lines 1-3): two exports joined into one file?"],
+                ["submitted_at: now reads as survey date 2021-01-01, so the row belongs to ..."],
+                [],
+            ]
+        }
+    )
+    got = with_reason_kinds(quarantine, (excluded,))
+    assert got.get_column("reason_kinds").to_list() == [
+        ["duplicate_delivery", "set_aside"],
+        ["malformed_line", "not_a_score"],
+        ["exact_duplicate", "other"],
+        ["repeated_header"],
+        ["wrong_partition"],
+        [],
+    ]
+    assert got.get_column("reason_columns").to_list() == [
+        [None, "Status"],
+        [None, "csat"],
+        [None, None],
+        [None],
+        ["submitted_at"],
+        [],
     ]

@@ -151,7 +151,8 @@ def test_quarantine_partitions_before_superseded_read_it_as_null(tmp_path: Path)
     one written after carries it for every row."""
     import duckdb
 
-    from transforms.schemas import QUARANTINE_SCHEMA
+    from servicelens.validation.reasons import with_reason_kinds
+    from transforms.schemas import QUARANTINE_ROW_SCHEMA, QUARANTINE_SCHEMA, QUARANTINE_VERSION
 
     settings = Settings(data_dir=str(tmp_path / "data"))
     rows = conform(
@@ -168,9 +169,12 @@ def test_quarantine_partitions_before_superseded_read_it_as_null(tmp_path: Path)
                 "superseded": [True, False],
             }
         ),
-        QUARANTINE_SCHEMA,
+        QUARANTINE_ROW_SCHEMA,
     )
     old = rows.head(1).with_columns(pl.lit(OLD).alias("survey_date")).drop("superseded")
+    rows = with_reason_kinds(rows).with_columns(
+        pl.lit(QUARANTINE_VERSION, pl.Int32).alias("schema_version")
+    )
     folder = partition_dir(settings.quarantine_dir, OLD)
     folder.mkdir(parents=True)
     old.drop(PARTITION_COLUMN).write_parquet(folder / "part-0.parquet")
@@ -187,6 +191,17 @@ def test_quarantine_partitions_before_superseded_read_it_as_null(tmp_path: Path)
         "true, union_by_name = true) GROUP BY ALL ORDER BY ALL",
         params=[f"{settings.quarantine_dir}/*/*.parquet"],
     ).fetchall() == [(OLD, None, 1), (NEW, False, 1), (NEW, True, 1)]
+    # Version 3 added each reason's kind: null on the old rows, a list parallel to reasons on
+    # the new ones, which group by it.
+    assert duckdb.sql(
+        "SELECT survey_date, schema_version, reason_kinds, reason_columns FROM read_parquet(?, "
+        "hive_partitioning = true, union_by_name = true) ORDER BY ALL",
+        params=[f"{settings.quarantine_dir}/*/*.parquet"],
+    ).fetchall() == [
+        (OLD, None, None, None),
+        (NEW, 3, ["duplicate_delivery"], [None]),
+        (NEW, 3, ["other"], ["csat"]),
+    ]
 
 
 def test_daily_summary_partitions_before_csat_responses_read_it_as_null(tmp_path: Path) -> None:
