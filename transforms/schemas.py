@@ -441,6 +441,9 @@ class TableContract:
     version: int | None
     #: One line per version: what it added.
     history: tuple[str, ...] = ()
+    #: For a DuckDB view of ``sql/views.sql`` (no files of its own, ``path`` empty): what its
+    #: rows are read from. None for a table of Parquet partitions.
+    view_of: str | None = None
 
 
 _SOURCE_TEXT = (
@@ -1259,6 +1262,177 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
     ),
 )
 
+_FEEDBACK = FEEDBACK_SCORED_CONTRACT.descriptions
+_LINE_TEXT = (
+    "Physical line of the row in its delivery (1 is a CSV's header; a workbook's row as "
+    "Excel shows it; a JSON record's place in its list where records share a line)."
+)
+
+CLEAN_RESPONSES_CONTRACT = TableContract(
+    name="clean/responses",
+    path="clean/responses",
+    description=(
+        "The clean layer the marts are built from: every valid, de-duplicated survey response "
+        "of the date joined to its contact-centre interaction, typed, before any model scored "
+        "it. Read it for the facts feedback_scored leaves out (customer_id, agent_id, "
+        "started_at, the source's label, each row's file and line); join to feedback_scored "
+        "on source and response_id. Unversioned: its columns only grow, and a partition "
+        "written before a column existed reads it as null (`union_by_name = true`)."
+    ),
+    grain=(
+        "one row per valid response (response_id unique within its source and date; "
+        "feedback_scored has the same rows)"
+    ),
+    schema=CLEAN_RESPONSE_SCHEMA,
+    descriptions={
+        **{name: _FEEDBACK[name] for name in CLEAN_RESPONSE_SCHEMA if name in _FEEDBACK},
+        "survey_date": _FEEDBACK["survey_date"],
+        "customer_id": (
+            "The customer's id as the interaction export (or the source) gave it; null when "
+            "none. Repeat contacts and first-contact resolution are counted by it."
+        ),
+        "agent_id": (
+            "The agent who handled the interaction: as delivered for the generated sample; a "
+            "configured source's as a keyed pseudonym ('agent-' and 12 hex characters) unless "
+            "its definition says pseudonymise_agents = false. Null when none recorded."
+        ),
+        "started_at": "When the interaction started, in UTC.",
+        "fee_allowed": (
+            "The fee the interaction's policy allows (raw/reference/policies.csv); null for a "
+            "source without a policy table. fee_excess = fees_charged - fee_allowed, at least 0."
+        ),
+        "source_file": "Path of the delivery (raw file) the row was read from.",
+        "source_line": _LINE_TEXT,
+        "label": (
+            "The root cause the source's own data gives the row ('policy_failure' or "
+            "'perceived', e.g. CFPB's company response mapped by its definition's [label]); "
+            "null where it gives none. QA audits are not here (audits/)."
+        ),
+        RESOLVED_FLAG: (
+            "The source's own yes/no that the contact resolved the problem (a call log's "
+            "Resolved Y/N), as mapped by its definition; null when not mapped or not given."
+        ),
+    },
+    version=None,
+)
+
+CONTACTS_CONTRACT = TableContract(
+    name="clean/contacts",
+    path="clean/contacts",
+    description=(
+        "Every contact of the date, surveyed or not: the history repeat contacts "
+        "(repeat_contacts_30d) and the agents' first-contact resolution (agent_outcomes) are "
+        "derived from. The sample's partition is the day's interaction export "
+        "(raw/<day>/interactions.jsonl: the interactions that started that business day); a "
+        "configured source's are its clean responses' interactions. Unversioned: its columns "
+        "only grow."
+    ),
+    grain="one row per interaction of the date's export (a source's: per clean response)",
+    schema=CONTACT_SCHEMA,
+    descriptions={
+        "survey_date": (
+            "The day of the interaction export (a source's: of its responses); the partition key."
+        ),
+        "interaction_id": "The contact-centre interaction's id.",
+        "customer_id": (
+            "The customer's id; null when the export has none (then no return can be "
+            "recognised: agent_outcomes' status 'no customer id')."
+        ),
+        "agent_id": (
+            "The agent who handled it: as delivered for the generated sample, a keyed pseudonym "
+            "for a configured source (as in clean/responses)."
+        ),
+        "queue": _QUEUE_TEXT,
+        "policy_code": "Policy the interaction was about.",
+        "started_at": "When the interaction started, in UTC.",
+        "handle_seconds": "Seconds a person spent on the contact; null when not known.",
+        "transfers": "How many times the contact was transferred; null when not known.",
+        RESOLVED_FLAG: (
+            "The source's own flag that the contact resolved the problem; null for the "
+            "sample's interaction exports (they carry none) and in partitions written before "
+            "the column existed."
+        ),
+    },
+    version=None,
+)
+
+#: ``processed_dates`` (sql/views.sql): a view of the feedback_scored partitions' manifests
+#: and the per-date run records, not a table with files.
+PROCESSED_DATES_SCHEMA: dict[str, pl.DataType] = {
+    "survey_date": pl.Date(),
+    "source": pl.String(),
+    "granularity": pl.String(),
+    "rows_read": pl.Int64(),
+    "rows_kept": pl.Int64(),
+    "rows_quarantined": pl.Int64(),
+    "negatives_scored": pl.Int64(),
+    "model_version": pl.String(),
+    "flow": pl.String(),
+    "run_id": pl.String(),
+    "written_at": pl.Datetime("us", "UTC"),
+    "last_run_outcome": pl.String(),
+    "last_run_finished_at": pl.Datetime("us", "UTC"),
+    "last_run_error": pl.String(),
+    "rows_superseded": pl.Int64(),
+    "rows_rejected": pl.Int64(),
+    "rows_undated": pl.Int64(),
+}
+
+PROCESSED_DATES_CONTRACT = TableContract(
+    name="processed_dates",
+    path="",
+    description=(
+        "The reconciliation view: one row per source and date (a monthly source: month) a "
+        "run published, with what it read, kept and quarantined, which run and model, and "
+        "when; and a row for a date run but never published (every run of it failed), from "
+        "its run record alone. A date processed that kept nothing has a row (rows_kept 0) "
+        "and none in feedback_scored; a date never delivered or not run yet has none. "
+        "rows_read = rows_kept + rows_quarantined on every published row."
+    ),
+    grain="one row per source and survey date (or month) a run published or tried to",
+    schema=PROCESSED_DATES_SCHEMA,
+    descriptions={
+        "survey_date": "The date (a monthly source: the month's first day).",
+        "source": _SOURCE_TEXT,
+        "granularity": (
+            "'day' or 'month' (the source's partition); null for a date never published."
+        ),
+        "rows_read": "Survey rows read for the date (kept + quarantined).",
+        "rows_kept": "Rows kept: the date's rows in clean/responses and feedback_scored.",
+        "rows_quarantined": "Rows quarantined (rows_superseded + rows_rejected).",
+        "negatives_scored": "Negatives a model scored (0 before any model existed).",
+        "model_version": "The model that scored the date (models/<version>/); null when none.",
+        "flow": "The flow that published the partition (nightly, backfill, ...).",
+        "run_id": "The run that published it (its manifest's run id).",
+        "written_at": "When the partition was published, in UTC.",
+        "last_run_outcome": (
+            "The outcome of the date's newest run (runs/survey_date=<date>.json): "
+            "'completed', 'failed', ...; a failed re-run leaves the published counts above "
+            "as they were. Null where no outcome was recorded."
+        ),
+        "last_run_finished_at": "When that run finished, in UTC; null as last_run_outcome.",
+        "last_run_error": "Why that run failed; null unless last_run_outcome is 'failed'.",
+        "rows_superseded": (
+            "Of rows_quarantined, earlier copies a later line or delivery replaced (the "
+            "quarantine's superseded rows): nothing wrong with them."
+        ),
+        "rows_rejected": (
+            "Of rows_quarantined, rows rejected in their own right (WHERE NOT superseded)."
+        ),
+        "rows_undated": (
+            "Of rows_read, rows filed under the date only because their delivery was landed "
+            "that day, their own submitted_at unreadable (empty, a summary row, a malformed "
+            "record): rows_read = rows_undated is a date of no responses. Null for partitions "
+            "run or landed before it was counted."
+        ),
+    },
+    version=None,
+    view_of=(
+        "the `_manifest.json` beside each feedback_scored partition (the sample's and every "
+        "source's) and the per-date run records (`runs/survey_date=<date>.json`)"
+    ),
+)
+
 #: The marts rebuilt whole, week by week (a monthly source: month by month), by every run
 #: that runs a date of their source (``servicelens.outcomes.publish_weekly_marts``).
 WEEKLY_TABLES = (FIX_LIST_CONTRACT.name, AGENT_OUTCOMES_CONTRACT.name)
@@ -1271,4 +1445,13 @@ PUBLISHED_TABLES: tuple[TableContract, ...] = (
     REVIEW_QUEUE_CONTRACT,
     FIX_LIST_CONTRACT,
     AGENT_OUTCOMES_CONTRACT,
+)
+
+#: Every table and view the data dictionary documents, in its order: the published tables,
+#: the reconciliation view, then the clean layer BI reads for the facts the marts leave out.
+DOCUMENTED_TABLES: tuple[TableContract, ...] = (
+    *PUBLISHED_TABLES,
+    PROCESSED_DATES_CONTRACT,
+    CLEAN_RESPONSES_CONTRACT,
+    CONTACTS_CONTRACT,
 )

@@ -121,32 +121,19 @@ def _add_missing_contract_columns(connection: Any) -> None:
         connection.execute(f"CREATE VIEW {view} AS SELECT *, {nulls} FROM {view}__as_written")
 
 
-#: The columns of ``processed_dates`` (sql/views.sql), a view of the feedback_scored
-#: partitions' manifests rather than of a table with a contract.
-PROCESSED_DATES_COLUMNS = {
-    "survey_date": "DATE",
-    "source": "VARCHAR",
-    "granularity": "VARCHAR",
-    "rows_read": "BIGINT",
-    "rows_kept": "BIGINT",
-    "rows_quarantined": "BIGINT",
-    "negatives_scored": "BIGINT",
-    "model_version": "VARCHAR",
-    "flow": "VARCHAR",
-    "run_id": "VARCHAR",
-    "written_at": "TIMESTAMPTZ",
-    "last_run_outcome": "VARCHAR",
-    "last_run_finished_at": "TIMESTAMPTZ",
-    "last_run_error": "VARCHAR",
-    "rows_superseded": "BIGINT",
-    "rows_rejected": "BIGINT",
-    "rows_undated": "BIGINT",
-}
+def processed_dates_columns() -> dict[str, str]:
+    """The columns of ``processed_dates`` (sql/views.sql), a view of the feedback_scored
+    partitions' manifests rather than of a table, with their DuckDB types: its contract,
+    ``transforms.schemas.PROCESSED_DATES_CONTRACT``, which the data dictionary documents."""
+    from servicelens.reporting.dictionary import sql_type
+    from transforms.schemas import PROCESSED_DATES_SCHEMA
+
+    return {column: sql_type(dtype) for column, dtype in PROCESSED_DATES_SCHEMA.items()}
 
 
 def _empty_view(create_view: str) -> str:
     """``CREATE VIEW`` of a published table with its contract's columns and no rows (or of
-    ``processed_dates``, :data:`PROCESSED_DATES_COLUMNS`, when no partition has a manifest)."""
+    ``processed_dates``, :func:`processed_dates_columns`, when no partition has a manifest)."""
     from servicelens.reporting.dictionary import sql_type
     from transforms.schemas import PUBLISHED_TABLES
 
@@ -156,7 +143,7 @@ def _empty_view(create_view: str) -> str:
     if contract is not None:
         types = {column: sql_type(dtype) for column, dtype in contract.schema.items()}
     elif name == "processed_dates":
-        types = PROCESSED_DATES_COLUMNS
+        types = processed_dates_columns()
     else:
         raise FileNotFoundError(f"no partitions for the view in: {create_view.strip()[:80]}")
     columns = ", ".join(f"NULL::{sql} AS {column}" for column, sql in types.items())

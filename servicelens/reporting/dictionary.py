@@ -22,8 +22,8 @@ from servicelens.storage.partitions import (
     torn_partition,
 )
 from transforms.schemas import (
+    DOCUMENTED_TABLES,
     PARTITION_COLUMN,
-    PUBLISHED_TABLES,
     WEEKLY_TABLES,
     TableContract,
 )
@@ -61,15 +61,24 @@ def _table_section(table: TableContract) -> list[str]:
         if table.version is not None
         else "unversioned (rows carry no `schema_version`)"
     )
+    if table.view_of is not None:
+        where = [
+            f"- **Location:** the DuckDB view `{table.name}` of `sql/views.sql` (no files of "
+            f"its own), read from {table.view_of}.",
+        ]
+    else:
+        where = [
+            f"- **Location:** `<data>/{table.path}/{PARTITION_COLUMN}=YYYY-MM-DD/part-0.parquet`"
+            ", one `_manifest.json` beside each file (run id, inputs and checksums, row counts).",
+            f"- **Partitioned by:** `{PARTITION_COLUMN}` (in the directory name, not in the "
+            "file: read with `hive_partitioning = true`).",
+        ]
     lines = [
         f"## `{table.name}`",
         "",
         table.description,
         "",
-        f"- **Location:** `<data>/{table.path}/{PARTITION_COLUMN}=YYYY-MM-DD/part-0.parquet`, "
-        "one `_manifest.json` beside each file (run id, inputs and checksums, row counts).",
-        f"- **Partitioned by:** `{PARTITION_COLUMN}` (in the directory name, not in the file: "
-        "read with `hive_partitioning = true`).",
+        *where,
         f"- **Grain:** {table.grain}.",
         f"- **Version:** {version}.",
         "",
@@ -89,7 +98,9 @@ def _table_section(table: TableContract) -> list[str]:
 
 
 def render_data_dictionary() -> str:
-    """The data dictionary as Markdown, generated from ``transforms.schemas``."""
+    """The data dictionary as Markdown, generated from ``transforms.schemas``: every table
+    of :data:`~transforms.schemas.DOCUMENTED_TABLES` (the marts, the quarantine, the
+    ``processed_dates`` view and the clean layer)."""
     lines = [
         "# Data dictionary",
         "",
@@ -97,10 +108,13 @@ def render_data_dictionary() -> str:
         "Do not edit by hand: a test fails when this file and the contracts differ. -->",
         "",
         "Every table below is Parquet under the data directory (`--data-dir`, "
-        "`SERVICELENS_DATA_DIR`, default `./data`), hive-partitioned by survey date. "
-        "`sql/views.sql` defines a DuckDB view of each. Contracts only grow: a new column is "
-        "appended and the table's version goes up; rows written earlier read the new column "
-        "as null (the views read with `union_by_name = true`).",
+        "`SERVICELENS_DATA_DIR`, default `./data`), hive-partitioned by survey date, but "
+        "`processed_dates`, a DuckDB view of the partitions' manifests. `sql/views.sql` "
+        "defines a DuckDB view of each mart and of the quarantine; the clean layer has none: "
+        "read its Parquet as the views do (`read_parquet('<data>/clean/responses/*/*.parquet', "
+        "hive_partitioning = true, union_by_name = true)`). Contracts only grow: a new "
+        "column is appended and the table's version goes up; rows written earlier read the "
+        "new column as null (the views read with `union_by_name = true`).",
         "",
         "Several sources share a data directory: the generated sample's tables are at the "
         "paths below, every other source's under `sources/<source>/` (same paths, same "
@@ -112,7 +126,7 @@ def render_data_dictionary() -> str:
         '"granularity": "day" | "month"}`.',
         "",
     ]
-    for table in PUBLISHED_TABLES:
+    for table in DOCUMENTED_TABLES:
         lines += _table_section(table)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -138,7 +152,7 @@ def contract_mismatches(data_dir: DataPath) -> list[str]:
     problems: list[str] = []
     sources: list[DataPath] = sorted(data_dir.glob("sources/*"), key=str)
     roots: list[DataPath] = [data_dir, *sources]
-    for table in PUBLISHED_TABLES:
+    for table in (t for t in DOCUMENTED_TABLES if t.view_of is None):
         expected = {k: v for k, v in table.schema.items() if k != PARTITION_COLUMN}
         files: list[DataPath] = sorted(
             (

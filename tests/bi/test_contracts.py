@@ -19,8 +19,11 @@ from servicelens.settings import Settings
 from servicelens.storage.partitions import write_partition
 from transforms.marts import daily_summary, feedback_scored, reasons_column
 from transforms.schemas import (
+    CLEAN_RESPONSES_CONTRACT,
+    CONTACTS_CONTRACT,
     DAILY_SUMMARY_CONTRACT,
     FEEDBACK_SCORED_CONTRACT,
+    PROCESSED_DATES_CONTRACT,
     PUBLISHED_TABLES,
     conform,
 )
@@ -222,6 +225,33 @@ def test_the_data_dictionary_is_generated_from_the_contracts() -> None:
     for table in PUBLISHED_TABLES:
         for column in table.schema:
             assert f"| `{column}` |" in DICTIONARY_PATH.read_text()
+
+
+def test_the_dictionary_documents_the_view_and_clean_tables_bi_reads() -> None:
+    """A BI trial read processed_dates, clean/contacts and clean/responses with no column
+    documented: each is a section of the dictionary, every column described."""
+    text = render_data_dictionary()
+    for table in (PROCESSED_DATES_CONTRACT, CLEAN_RESPONSES_CONTRACT, CONTACTS_CONTRACT):
+        section = text.split(f"## `{table.name}`", 1)[1].split("\n## ", 1)[0]
+        for column in table.schema:
+            assert f"| `{column}` |" in section, (table.name, column)
+        assert set(table.descriptions) == set(table.schema), table.name
+
+
+def test_check_reads_the_clean_layer_against_its_contract(tmp_path: Path) -> None:
+    """`dictionary --check` covers the clean tables BI reads: a partition whose columns
+    differ from CLEAN_RESPONSE_SCHEMA is named with the backfill that rewrites it."""
+    from transforms.schemas import CLEAN_RESPONSE_SCHEMA
+
+    folder = tmp_path / "clean" / "responses" / "survey_date=2026-10-01"
+    folder.mkdir(parents=True)
+    good = pl.DataFrame(schema=CLEAN_RESPONSE_SCHEMA).drop("survey_date")
+    good.write_parquet(folder / "part-0.parquet")
+    assert contract_mismatches(tmp_path) == []
+    good.drop("label").write_parquet(folder / "part-0.parquet")
+    [problem] = contract_mismatches(tmp_path)
+    assert "clean/responses/survey_date=2026-10-01/part-0.parquet: missing ['label']" in problem
+    assert "backfill --start 2026-10-01 --end 2026-10-01 --rerun all" in problem
 
 
 def test_writing_refuses_a_frame_that_breaks_the_contract(tmp_path: Path) -> None:

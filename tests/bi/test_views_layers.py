@@ -576,3 +576,15 @@ def test_the_views_refuse_to_guess_between_two_recorded_timezones(tmp_path: Path
     assert connection.execute("SELECT getvariable('business_timezone')").fetchall() == [
         ("Europe/Berlin",)
     ]
+
+
+def test_processed_dates_has_the_columns_the_data_dictionary_documents(mixed: Path) -> None:
+    """A BI trial found processed_dates, the reconciliation view, in no data dictionary: its
+    columns are documented from PROCESSED_DATES_CONTRACT, which must be what the view has."""
+    from servicelens.reporting.dictionary import sql_type
+    from transforms.schemas import PROCESSED_DATES_CONTRACT
+
+    described = _views(str(mixed)).execute("DESCRIBE processed_dates").fetchall()
+    assert [(row[0], row[1]) for row in described] == [
+        (column, sql_type(dtype)) for column, dtype in PROCESSED_DATES_CONTRACT.schema.items()
+    ]
