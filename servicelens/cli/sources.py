@@ -466,7 +466,7 @@ def check_definition(
     from servicelens.ingest.configured import fits_interactions
     from servicelens.ingest.definitions import FEED_COLUMNS, load_definition
     from servicelens.ingest.landing import short_ids_notes
-    from servicelens.ingest.mapping import read_columns
+    from servicelens.ingest.mapping import read_columns, unread_columns
     from servicelens.stages import NoRecords, as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
@@ -542,6 +542,8 @@ def check_definition(
         "never_store_unmatched": unmatched_columns(definition.never_store, read.header),
         # Ids that most likely lost their leading zeros in a spreadsheet: kept, and told.
         "short_ids": short_ids_notes(file, ingested.mapped.frame, ingested.mapped.exported_as),
+        # Columns nothing reads (a column the source added): they stay in raw/ only.
+        "unread_columns": unread_columns(definition, read.header, read.frame),
         "export_columns": named_in_reasons(
             quarantine.get_column("reasons").explode().drop_nulls().to_list(),
             {**ingested.mapped.exported_as, **_feed_exported_as(ingested.mapped.exported_as)}
@@ -578,6 +580,7 @@ def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[
         "labels": None,
         "never_store_unmatched": [],
         "short_ids": [],
+        "unread_columns": [],
         "export_columns": {},
         "note": no_records_text(definition.read.records),
     }
@@ -659,6 +662,10 @@ def named_in_reasons(reasons: list[str], exported_as: dict[str, tuple[str, ...]]
 
 
 def _preview_text(preview: dict[str, Any]) -> str:
+    from pathlib import Path
+
+    from servicelens.ingest.landing import unread_columns_note
+
     counts = preview["counts"]
     facts = " as contact facts ([interactions])" if preview.get("feed") == "interactions" else ""
     lines = [
@@ -722,6 +729,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
         ]
     for note in preview["short_ids"]:
         lines += ["", note]
+    if unread := preview["unread_columns"]:
+        lines += ["", f"{Path(preview['file']).name}: {unread_columns_note(unread)}"]
     if preview["quarantined"]:
         quarantined = preview["quarantined"]
         plural = "" if len(quarantined) == 1 else "s"

@@ -84,6 +84,7 @@ _TOP_KEYS = {
     "max_comment_chars",
     "never_store",
     "never_features",
+    "expected_columns",
     "negative",
     "read",
     "columns",
@@ -286,6 +287,12 @@ class SourceDefinition:
     max_comment_chars: int | None = field(default=None, repr=False)
     #: The presets it extends, nearest first.
     extends: tuple[str, ...] = ()
+    #: Export columns the definition knows the export carries and does not read (a vendor's
+    #: own metadata: Qualtrics' StartDate, Duration, DistributionChannel), names or ``*``
+    #: patterns matched ignoring case: not told as new columns that stay in raw/ only
+    #: (:func:`servicelens.ingest.mapping.unread_columns`). A definition's list adds to its
+    #: presets'. Out of the fingerprint: it changes no landed row.
+    expected_columns: tuple[str, ...] = field(default=(), repr=False)
     #: Export column names a definition of the user's own writes (not a built-in preset's,
     #: whose names stand for every spelling): such a name picks the column spelt exactly so
     #: where two columns match it (:func:`servicelens.ingest.mapping.ambiguous_columns`).
@@ -440,7 +447,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """
     merged = dict(base)
     for key, value in over.items():
-        if key == "columns" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key == "expected_columns" and isinstance(value, list):
+            # A team's own columns add to the vendor metadata its preset expects.
+            merged[key] = [*merged.get(key, []), *value]
+        elif key == "columns" and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge_column_rules(merged[key], value)
         elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
@@ -1104,4 +1114,5 @@ def load_definition(source: str | Path) -> SourceDefinition:
         extends=chain,
         exact_names=exact_names,
         interactions=feed,
+        expected_columns=_strings(data.get("expected_columns", []), f"{where} expected_columns"),
     )

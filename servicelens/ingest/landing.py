@@ -58,6 +58,7 @@ from servicelens.ingest.mapping import (
     mapped_column,
     no_records_text,
     read_export,
+    unread_columns,
 )
 from servicelens.ingest.readers import (
     EmptyFile,
@@ -156,6 +157,12 @@ class Landing:
     #: Id columns some of whose ids most likely lost their leading zeros in a spreadsheet
     #: (:func:`short_ids_notes`), each with the export's name for it: kept, and said.
     short_ids: list[str] = field(default_factory=list)
+    #: Columns of the delivery's header the definition neither reads, lists in never_store,
+    #: nor expects (:func:`servicelens.ingest.mapping.unread_columns`): a column the source
+    #: added, whose values stay in raw/ only, said once for the file
+    #: (:func:`unread_columns_note`). Found by a BI trial: a Qualtrics export's new Q3
+    #: landed without a word, in no attribute and no quarantined raw_record.
+    unread_columns: list[str] = field(default_factory=list)
     #: Rows of a delivery of a source without response ids that re-save responses landed
     #: before (:func:`resaved_copies`): every one of its rows did, so they took the earlier
     #: copies' ids and replace them, as a re-delivery does.
@@ -313,6 +320,8 @@ class Landing:
                 f"{'its' if one else 'their'} own"
             )
         notes += self.short_ids
+        if self.unread_columns:
+            notes.append(unread_columns_note(self.unread_columns))
         return notes
 
     def _truncated_text(self) -> str:
@@ -342,6 +351,34 @@ class Landing:
             f"{'are' if whole != 1 else 'is'} landed, and the cut one is quarantined under "
             f"{where}. Download the file again and drop it in the inbox: {done}"
         )
+
+
+#: Unread columns a note names before "and N more".
+MAX_COLUMNS_NAMED = 8
+
+
+def unread_columns_note(columns: list[str]) -> str:
+    """What a run (after the file's name, as every landing note) and ``sources check`` say
+    of a delivery whose header has ``columns`` the definition neither reads nor expects
+    (:func:`servicelens.ingest.mapping.unread_columns`): the file, the columns, that their
+    values stay in raw/ only, and how to keep them or say they are expected. Said for every
+    delivery that has them: a column left so on purpose is listed in expected_columns."""
+    named = ", ".join(map(repr, columns[:MAX_COLUMNS_NAMED]))
+    if more := columns[MAX_COLUMNS_NAMED:]:
+        named += f" and {len(more)} more"
+    one = len(columns) == 1
+    example = re.sub(r"\W+", "_", columns[0].casefold()).strip("_") or "new_column"
+    return (
+        f"{'column' if one else 'columns'} {named} "
+        f"{'is' if one else 'are'} read by nothing in the source definition (not mapped in "
+        "[columns], not kept under [attributes], not in never_store): "
+        f"{'its' if one else 'their'} values stay in raw/ only, in no landed row, quarantine "
+        f"raw_record or mart. To keep {'it' if one else 'them'}, add "
+        f"{'it' if one else 'them'} under [attributes] in the definition (e.g. "
+        f'{example} = "{columns[0]}"); if {"it is" if one else "they are"} to stay in raw/ '
+        f"only, list {'it' if one else 'them'} in the definition's expected_columns to "
+        "stop this note"
+    )
 
 
 #: The id columns whose leading zeros a spreadsheet may drop (a derived response id, made
@@ -1179,6 +1216,7 @@ def land_delivery(
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     result.sheet = read.sheet
     result.short_ids = short_ids_notes(str(file), mapped.frame, mapped.exported_as)
+    result.unread_columns = unread_columns(definition, read.header, read.frame)
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
     delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
     truncated = [i for i, r in enumerate(read.rejects) if r.truncated]

@@ -12,6 +12,7 @@ value is quarantined there with the text the export really held.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import io
 import json
@@ -787,6 +788,38 @@ def read_columns(definition: SourceDefinition, header: list[str]) -> list[str]:
         index.setdefault(column_key(name), name)
     found = {_resolve(group, index, header) for group in definition.export_columns}
     return [name for name in header if name in found]
+
+
+def unread_columns(
+    definition: SourceDefinition, header: list[str], frame: pl.DataFrame | None = None
+) -> list[str]:
+    """The columns of ``header`` the definition neither reads (:func:`read_columns`), lists
+    in ``never_store``, nor expects (``expected_columns``: a preset's vendor metadata, or
+    what the team's own definition adds), in the header's order: a
+    column the source added, whose values stay in raw/ only (no landed row, quarantine
+    ``raw_record`` or mart holds them). With ``frame`` (the export's rows as text, a column
+    per header name), a column no row fills is left out: nothing of it is lost (a
+    spreadsheet's trailing empty columns)."""
+    read = set(read_columns(definition, header))
+    known = {column_key(c) for c in definition.never_store}
+    patterns = [p.casefold() for p in definition.expected_columns]
+    unread = [
+        name
+        for name in header
+        if name.strip()
+        and name not in read
+        and column_key(name) not in known
+        and not any(fnmatch.fnmatchcase(name.casefold(), p) for p in patterns)
+        and not any(column_key(name) == column_key(p) for p in patterns if "*" not in p)
+    ]
+    if frame is None or not unread:
+        return unread
+    present = [name for name in unread if name in frame.columns]
+    filled = frame.select(
+        (pl.col(name).cast(pl.String).str.strip_chars().fill_null("") != "").any().alias(name)
+        for name in present
+    )
+    return [name for name in unread if name not in present or filled.get_column(name)[0]]
 
 
 def ambiguous_columns(

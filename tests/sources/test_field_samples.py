@@ -1275,3 +1275,67 @@ def test_04_typeform_in_the_cfpb_inbox_is_told_it_is_not_a_cfpb_export(tmp_path:
     assert "header has 29 columns: '#', 'When do you use" in message
     assert "did you mean 'Submit Date (UTC)'" not in message
     assert "mojibake" not in message and "encoding" not in message
+
+
+def _qualtrics_with_q3(tmp_path: Path) -> Path:
+    """The Qualtrics sample with a question added at the end (Q3), as a BI trial's fourth
+    export had it: a column the definition does not know."""
+    import csv
+    import io
+
+    text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    rows[0].append("Q3")
+    rows[1].append("Would you contact us again?")
+    rows[2].append('{"ImportId":"QID3"}')
+    for row in rows[3:]:
+        row.append("yes")
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    export = tmp_path / "qualtrics-export-4.csv"
+    export.write_text(out.getvalue(), encoding="utf-8")
+    return export
+
+
+def test_a_column_the_source_adds_is_said_once_per_file(tmp_path: Path) -> None:
+    """A BI trial's Qualtrics export added Q3: `sources run` landed it without a word, in
+    no attribute and no quarantined raw_record. The run's notes and `sources check` name
+    the file and the column, say it stays in raw/ only and how to keep it; Qualtrics' own
+    metadata (StartDate, Duration, DistributionChannel, Q2 - Topics) is expected and not
+    said, nor is a never_store column."""
+    from servicelens.cli.sources import _preview_text, check_definition
+    from servicelens.ingest.landing import land_delivery
+
+    export = _qualtrics_with_q3(tmp_path)
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition_path = DEFINITIONS / "qualtrics-acme.toml"
+    definition = load_definition(str(definition_path))
+    source = settings.for_source(definition.name, str(definition_path))
+    notes = land_delivery(source, definition, export, NOW).notes()
+    said = [n for n in notes if "read by nothing" in n]
+    assert len(said) == 1, notes
+    assert said[0].startswith("column 'Q3' is read by nothing")
+    assert "stay in raw/ only" in said[0]
+    assert 'add it under [attributes] in the definition (e.g. q3 = "Q3")' in said[0]
+    preview = check_definition(str(definition_path), str(export), settings)
+    assert preview["unread_columns"] == ["Q3"]
+    assert f"qualtrics-export-4.csv: {said[0]}" in _preview_text(preview)
+    # The export as the preset knows it: nothing to say.
+    sample = FIELD / "01-qualtrics-three-header-rows" / "sample.csv"
+    assert check_definition(str(definition_path), str(sample), settings)["unread_columns"] == []
+
+
+def test_expected_columns_add_to_the_presets_and_stop_the_note(tmp_path: Path) -> None:
+    """A column left in raw/ on purpose is listed in the definition's expected_columns:
+    the note stops, and the preset's expected metadata stays expected."""
+    from servicelens.ingest.mapping import read_export, unread_columns
+
+    export = _qualtrics_with_q3(tmp_path)
+    quiet = tmp_path / "acme-quiet.toml"
+    quiet.write_text(
+        f'extends = "{DEFINITIONS / "qualtrics-acme.toml"}"\nname = "acme-quiet"\n'
+        'expected_columns = ["q3"]\n',
+        encoding="utf-8",
+    )
+    definition = load_definition(str(quiet))
+    assert unread_columns(definition, read_export(definition, export).header) == []
