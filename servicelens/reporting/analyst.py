@@ -23,6 +23,7 @@ from servicelens.dates import periods_word
 from servicelens.reporting.suggested import not_promoted_text
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, RemotePath
+from transforms.schemas import WEEKLY_TABLES
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 VIEWS_FILE = SQL_DIR / "views.sql"
@@ -187,11 +188,28 @@ def unscored_note(connection: Any, with_champion: Collection[str] = ()) -> str |
     )
 
 
-def run_query(data_dir: DataPath, name: str, timezone: str | None = None) -> list[dict[str, Any]]:
+def run_query(
+    data_dir: DataPath,
+    name: str,
+    timezone: str | None = None,
+    weeks: Collection[date] | None = None,
+) -> list[dict[str, Any]]:
     """Run one example query over the marts in ``data_dir`` (``timezone``: the business
-    timezone, by default the one the directory records); rows as dicts. Raises ValueError
-    naming the queries there are when ``name`` is none of them."""
-    return _rows(connect_views(data_dir, timezone), _query_sql(name))
+    timezone, by default the one the directory records); rows as dicts. ``weeks``: the
+    query reads only those partitions of the weekly marts (agent_outcomes, fix_list; their
+    ``survey_date``), as the run report shows one week. Raises ValueError naming the
+    queries there are when ``name`` is none of them."""
+    sql = _query_sql(name)
+    connection = connect_views(data_dir, timezone)
+    if weeks is not None:
+        chosen = ", ".join(f"DATE '{day.isoformat()}'" for day in sorted(weeks)) or "NULL"
+        for view in WEEKLY_TABLES:
+            connection.execute(f"ALTER VIEW {view} RENAME TO {view}__every_week")
+            connection.execute(
+                f"CREATE VIEW {view} AS SELECT * FROM {view}__every_week "
+                f"WHERE survey_date IN ({chosen})"
+            )
+    return _rows(connection, sql)
 
 
 def _query_sql(name: str) -> str:

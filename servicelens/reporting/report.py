@@ -1838,7 +1838,6 @@ def _agents_satisfaction(agents: pl.DataFrame | None) -> str:
 
 
 def _agents(inputs: _Inputs) -> str:
-    from servicelens.reporting.analyst import run_query
 
     agents = inputs.agents
     if agents is None or agents.height == 0:
@@ -1891,8 +1890,16 @@ def _agents(inputs: _Inputs) -> str:
     unmeasured = week.filter(pl.col("status") == NO_CUSTOMER_ID).height
     provisional = judged.get_column("fcr_provisional").sum()
     window = int(week.get_column("return_window_days")[0])
-    bands = pl.DataFrame(
-        run_query(inputs.settings.root, "handle_time_vs_resolution", inputs.settings.timezone)
+    # The table is of the week the dots are: every judged week summed beside it read as
+    # that week's agents (a trial's 300 agents judged beside 600 agent-weeks, half of them
+    # a newer week still provisional). Newer judged weeks follow apart, labelled.
+    judged_week = judged.get_column("survey_date")[0]
+    bands = _bands(inputs, [judged_week])
+    newer = (
+        agents.filter((pl.col("status") == "judged") & (pl.col("survey_date") > judged_week))
+        .group_by("survey_date", "week_start")
+        .agg(pl.len().alias("agents"), pl.col("fcr_provisional").sum().alias("provisional"))
+        .sort("survey_date")
     )
     by_flag = claimed and bool((judged.get_column("fcr_measure") == FCR_CLAIMED).all())
     measured = (
@@ -1921,10 +1928,34 @@ def _agents(inputs: _Inputs) -> str:
             "resolution is provisional"
         )
         + f"). Agent ids are pseudonymous keyed hashes.</p>{chart}"
-        "<h3>Every judged week, by median handle time</h3>"
-        "<p><code>servicelens query handle_time_vs_resolution</code>; negatives split into "
-        "those a policy failure caused (not the agent's doing) and the rest.</p>"
+        f"<h3>The week of {start}, by median handle time</h3>"
+        "<p>The same agents as the dots; negatives split into those a policy failure "
+        "caused (not the agent's doing) and the rest. Every judged week: <code>servicelens "
+        "query handle_time_vs_resolution</code>.</p>"
         + _html_table(bands)
+        + "".join(
+            f"<h3>The week of {row['week_start']}, provisional</h3>"
+            f"<p>{row['agents']:,} agents judged so far, {row['provisional']:,} of them with "
+            "contacts still inside their return window: their first-contact resolution can "
+            "change as later interactions arrive, so the week is shown apart from the one "
+            "above.</p>" + _html_table(_bands(inputs, [row["survey_date"]]))
+            for row in newer.iter_rows(named=True)
+        )
+    )
+
+
+def _bands(inputs: _Inputs, weeks: list[date]) -> pl.DataFrame:
+    """``servicelens query handle_time_vs_resolution`` over the agent_outcomes partitions of
+    ``weeks`` only."""
+    from servicelens.reporting.analyst import run_query
+
+    return pl.DataFrame(
+        run_query(
+            inputs.settings.root,
+            "handle_time_vs_resolution",
+            inputs.settings.timezone,
+            weeks=weeks,
+        )
     )
 
 

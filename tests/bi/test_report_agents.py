@@ -1,0 +1,92 @@
+"""The run report's agents section: its words and its table are of the same week (found by
+a BI developer's trial: "300 agents judged that week (... 0 still have contacts inside
+their window ...)" above a table summing 600 agent-weeks, half of them a newer week whose
+every row was fcr_provisional)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from servicelens.reporting.report import build_report
+from servicelens.settings import Settings
+from servicelens.storage.partitions import write_partition
+from tests.bi.test_contracts import _scored_rows
+from transforms.marts import feedback_scored
+from transforms.schemas import (
+    AGENT_OUTCOMES_SCHEMA,
+    AGENT_OUTCOMES_VERSION,
+    FEEDBACK_SCORED_SCHEMA,
+    conform,
+    with_contract_columns,
+)
+
+SETTLED, OPEN = date(2026, 11, 16), date(2026, 11, 23)
+
+
+def _week(monday: date, agents: int, provisional: bool) -> pl.DataFrame:
+    """``agents`` judged agent-weeks of the week of ``monday``, each of 30 contacts."""
+    rows = pl.DataFrame(
+        {
+            "survey_date": [monday] * agents,
+            "week_start": [monday] * agents,
+            "week_end": [monday + timedelta(days=6)] * agents,
+            "agent": [f"agent-{i:012x}" for i in range(agents)],
+            "agent_ids": ["pseudonymous"] * agents,
+            "status": ["judged"] * agents,
+            "contacts": [30] * agents,
+            "median_handle_seconds": [400.0] * agents,
+            "settled_contacts": [10 if provisional else 30] * agents,
+            "came_back": [2] * agents,
+            "first_contact_resolution": [0.8] * agents,
+            "fcr_provisional": [provisional] * agents,
+            "return_window_days": [7] * agents,
+            "schema_version": [AGENT_OUTCOMES_VERSION] * agents,
+            "source": ["sample"] * agents,
+            "fcr_measure": ["no repeat contact"] * agents,
+        }
+    )
+    return conform(with_contract_columns(rows, AGENT_OUTCOMES_SCHEMA), AGENT_OUTCOMES_SCHEMA)
+
+
+def test_the_agents_table_is_of_the_judged_week_and_the_provisional_one_apart(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    scored = feedback_scored(_scored_rows(), "m1").with_columns(pl.lit("sample").alias("source"))
+    scored = with_contract_columns(scored, FEEDBACK_SCORED_SCHEMA)
+    write_partition(
+        scored,
+        settings.marts_dir / "feedback_scored",
+        date(2026, 10, 1),
+        FEEDBACK_SCORED_SCHEMA,
+        {},
+        settings.staging_dir,
+    )
+    for monday, agents, provisional in ((SETTLED, 3, False), (OPEN, 4, True)):
+        write_partition(
+            _week(monday, agents, provisional),
+            settings.marts_dir / "agent_outcomes",
+            monday,
+            AGENT_OUTCOMES_SCHEMA,
+            {},
+            settings.staging_dir,
+        )
+    html = build_report(settings, run_id="agents").path.read_text(encoding="utf-8")
+    section = html.split("handle time against first-contact resolution</h2>", 1)[1]
+    section = section.split("<h2", 1)[0]
+    text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
+    assert "Each dot is one of 3 agents judged that week" in text
+    assert "0 still have contacts inside their window" in text
+    judged, provisional = section.split(f"The week of {OPEN}, provisional", 1)
+    # The first table is the judged week's 3 agents and 90 contacts, not both weeks' 7.
+    assert f"The week of {SETTLED}, by median handle time" in judged
+    assert re.search(r"<td[^>]*>3</td>\s*<td[^>]*>90</td>", judged), judged
+    # The newer week is apart and labelled: 4 agents, all still provisional.
+    assert "4 agents judged so far, 4 of them with contacts still inside" in " ".join(
+        provisional.split()
+    )
+    assert re.search(r"<td[^>]*>4</td>\s*<td[^>]*>120</td>", provisional), provisional
