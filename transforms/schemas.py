@@ -239,7 +239,8 @@ QUARANTINE_ROW_SCHEMA: dict[str, pl.DataType] = {
     "source_line": pl.Int64(),
     "record_id": pl.String(),  # response_id or interaction_id as read (may be null)
     "reasons": pl.List(pl.String()),
-    "raw_record": pl.String(),  # the row's raw values as JSON, for re-processing
+    # The export columns the definition reads, as JSON (the whole line for a reject).
+    "raw_record": pl.String(),
     "source": pl.String(),  # the source definition's name
     # Layout 2: an earlier copy a later delivery replaced, told from a row rejected in its own
     # right (a trial's three deliveries read "quarantined 26" of two rejected responses).
@@ -751,8 +752,15 @@ QUARANTINE_CONTRACT = TableContract(
             "parse error naming the line."
         ),
         "raw_record": (
-            "The row's raw values as JSON (or the raw line), for re-processing; columns the "
-            "definition lists in never_store (names, e-mails, IPs, locations) are never in it."
+            "The row as delivered, personal data redacted field by field, for re-processing: "
+            "a JSON object of the export columns the source definition reads (those mapped "
+            "in [columns], kept under [attributes], its [label] and [[exclude]] columns; "
+            "every column of the generated sample's export), keyed by the export's names; "
+            "for a record that could not be split into fields, its raw line. Columns the "
+            "definition does not read are not in it: they stay in raw/, at source_file and "
+            "source_line (a run's notes and `sources check` name such columns of a "
+            "delivery), and columns in never_store (names, e-mails, IPs, locations) never "
+            "leave raw/."
         ),
         "source": _SOURCE_TEXT,
         "superseded": (

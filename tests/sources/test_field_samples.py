@@ -1339,3 +1339,27 @@ def test_expected_columns_add_to_the_presets_and_stop_the_note(tmp_path: Path) -
     )
     definition = load_definition(str(quiet))
     assert unread_columns(definition, read_export(definition, export).header) == []
+
+
+def test_raw_record_holds_what_the_dictionary_says(tmp_path: Path) -> None:
+    """A BI trial read "the row's raw values" in the dictionary and found only the mapped
+    and filter columns in raw_record (its new Q3 in neither). raw_record holds the export
+    columns the definition reads, never a never_store one, and the dictionary says so."""
+    import json
+
+    from servicelens.ingest.mapping import read_columns
+    from transforms.schemas import QUARANTINE_CONTRACT
+
+    export = _qualtrics_with_q3(tmp_path)
+    definition = load_definition(str(DEFINITIONS / "qualtrics-acme.toml"))
+    got = ingest_export(
+        definition, str(export), Settings(data_dir=str(tmp_path), timezone="Europe/London"), NOW
+    )
+    records = got.quarantine.get_column("raw_record").to_list()
+    assert records
+    keys = {key for record in records for key in json.loads(record)}
+    assert keys == set(read_columns(definition, got.mapped.read.header))
+    assert "Q3" not in keys and "RecipientEmail" not in keys
+    said = QUARANTINE_CONTRACT.descriptions["raw_record"]
+    assert "the export columns the source definition reads" in said
+    assert "Columns the definition does not read are not in it" in said
