@@ -781,9 +781,10 @@ QUARANTINE_CONTRACT = TableContract(
         "reason_kinds": (
             "The kind of each reason, parallel to reasons (the n-th kind is the n-th "
             "reason's): one of a fixed list that no release renames, without the value, so "
-            "rows group by it where the reasons' words hold the value (`SELECT "
-            "unnest(reason_kinds) AS kind, unnest(reason_columns) AS column, count(*) FROM "
-            "quarantine WHERE NOT superseded GROUP BY ALL`). The kinds: "
+            "rows group by it where the reasons' words hold the value (`SELECT kind, "
+            "reason_column, count(*) FROM (SELECT unnest(reason_kinds) AS kind, "
+            "unnest(reason_columns) AS reason_column FROM quarantine WHERE NOT superseded) "
+            "GROUP BY ALL`: DuckDB groups by no unnest directly). The kinds: "
             + "; ".join(f"'{kind}': {meaning}" for kind, meaning in REASON_KINDS.items())
             + ". Null in rows of version 2 and before."
         ),

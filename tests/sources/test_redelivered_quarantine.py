@@ -154,3 +154,10 @@ def test_the_quarantine_groups_reasons_by_a_stable_kind(redelivered: tuple[Path,
     assert connection.execute(
         "SELECT DISTINCT schema_version, len(reasons) = len(reason_kinds) FROM quarantine"
     ).fetchall() == [(3, True)]
+    # The README's query runs as printed (DuckDB groups by no unnest directly).
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [query] = [b for b in re.findall(r"```sql\n(.*?)```", readme, re.S) if "reason_kinds" in b]
+    assert sorted(connection.execute(query).fetchall()) == [
+        ("acme-qualtrics", "set_aside", "Finished", 1),
+        ("acme-qualtrics", "set_aside", "Status", 1),
+    ]
