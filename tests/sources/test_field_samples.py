@@ -1341,6 +1341,41 @@ def test_expected_columns_add_to_the_presets_and_stop_the_note(tmp_path: Path) -
     assert unread_columns(definition, read_export(definition, export).header) == []
 
 
+@pytest.mark.parametrize(
+    ("preset", "header"),
+    [
+        (
+            "zendesk",
+            [
+                "url",
+                "id",
+                "assignee_id",
+                "group_id",
+                "requester_id",
+                "ticket_id",
+                "score",
+                "comment",
+                "reason",
+                "reason_code",
+                "reason_id",
+                "created_at",
+                "updated_at",
+            ],
+        ),
+        ("surveymonkey", ["RespondentID", "CollectorID", "StartDate", "EndDate"]),
+        ("typeform", ["#", "Start Date (UTC)", "Submit Date (UTC)", "Stage Date (UTC)", "Tags"]),
+        ("microsoft_forms", ["ID", "Start time", "Completion time", "Last modified time"]),
+    ],
+)
+def test_a_presets_own_metadata_is_expected_not_noted(preset: str, header: list[str]) -> None:
+    """The unread-column note is for a column the source added: the vendor's own metadata
+    (Zendesk's url, reason_code and reason_id in every record) would have been noted in
+    every nightly run of every team on the preset."""
+    from servicelens.ingest.mapping import unread_columns
+
+    assert unread_columns(load_definition(preset), header) == []
+
+
 def test_raw_record_holds_what_the_dictionary_says(tmp_path: Path) -> None:
     """A BI trial read "the row's raw values" in the dictionary and found only the mapped
     and filter columns in raw_record (its new Q3 in neither). raw_record holds the export
