@@ -168,6 +168,9 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "expected_policy_failures": [0.8],
             "expected_policy_failure_share": [0.8],
             "csat_responses": [responses],
+            "ratings": [0],
+            "satisfied": [0],
+            "satisfied_share": [None],
         }
     )
 
