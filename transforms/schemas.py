@@ -106,6 +106,10 @@ REASON_KINDS: dict[str, str] = {
     "duplicate_delivery": (
         "an earlier copy of a response a later line or delivery replaced (superseded)"
     ),
+    "updated": (
+        "an earlier version of a response a later delivery updated: other values, a later "
+        "delivered_at (a Zendesk rating changed since; superseded)"
+    ),
     "exact_duplicate": "a row with the same answers as another line of the file (superseded)",
     "set_aside": "a row the source definition's [[exclude]] rules set aside (its reason says why)",
     "missing": "a required value is empty",

@@ -102,6 +102,7 @@ _RECORD_CODES: tuple[tuple[str, str], ...] = (
     ("malformed record:", "malformed_json"),
     ("repeats the header", "repeated_header"),
     ("duplicate delivery:", "duplicate_delivery"),
+    ("updated:", "updated"),
     ("exact duplicate:", "exact_duplicate"),
 )
 #: Column reasons: a regex on the problem (after the quoted value), and its kind; the first

@@ -188,3 +188,15 @@ def test_reason_kinds_are_parallel_to_the_reasons() -> None:
         ["submitted_at"],
         [],
     ]
+
+
+def test_an_updated_ratings_earlier_version_is_its_own_kind() -> None:
+    """The reason a later version of a changed Zendesk rating gives its earlier one (fixCH)
+    came in beside the reason kinds (fixCM), which read it as 'other'."""
+    reason = (
+        "updated: superseded by the later version on line 23 of zd-ratings-2026-11-21-p1.json "
+        "(updated_at 2026-11-21T09:30:00Z)"
+    )
+    got = with_reason_kinds(pl.DataFrame({"reasons": [[reason]]}))
+    assert got.get_column("reason_kinds").to_list() == [["updated"]]
+    assert got.get_column("reason_columns").to_list() == [[None]]
