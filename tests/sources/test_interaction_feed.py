@@ -223,7 +223,7 @@ def test_the_documented_zendesk_explore_example_reads_an_explore_export(
     preview = check_definition(str(definition), str(explore), settings)
     assert preview["feed"] == "interactions" and preview["counts"]["kept"] == 1
     [row] = preview["rows"]
-    assert (row["interaction_id"], row["queue"]) == ("201", "billing")
+    assert (row["interaction_id"], row["handle_seconds"]) == ("201", 1980 * 60.0)
 
 
 def test_an_erased_customer_leaves_the_feeds_landed_facts(
