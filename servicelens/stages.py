@@ -2575,7 +2575,7 @@ _FEED_REASON_COLUMNS = {"response_id": "interaction_id", "submitted_at": "starte
 
 
 def as_interaction_quarantine(quarantine: pl.DataFrame) -> pl.DataFrame:
-    """Quarantine rows (``QUARANTINE_SCHEMA``) of a source's contact-facts feed as the
+    """Quarantine rows (``QUARANTINE_ROW_SCHEMA``) of a source's contact-facts feed as the
     sample's interaction rows are: ``feed = 'interactions'``, and each reason naming
     ``interaction_id`` and ``started_at`` where the landed feed's names (``response_id``,
     ``submitted_at``) stand for them, each reason once."""
@@ -2633,7 +2633,7 @@ def landed_interactions(
         }
     )
     if not landed_parts:
-        return LandedInteractions(typed, pl.DataFrame(schema=QUARANTINE_SCHEMA), 0)
+        return LandedInteractions(typed, pl.DataFrame(schema=QUARANTINE_ROW_SCHEMA), 0)
     # Customers erased on request since their facts were landed are not joined to anything.
     landed, _ = erasure_list(settings).without_erased(
         pl.concat(landed_parts, how="diagonal_relaxed")
