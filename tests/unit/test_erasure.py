@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 
 from servicelens.erasure import Eraser, hashed_id
@@ -68,3 +70,40 @@ def test_an_empty_eraser_matches_nothing_and_returns_the_reader_itself() -> None
     assert not Eraser()
     assert Eraser().without_erased(frame) == (frame, 0)
     assert Eraser().reading(read_file) is read_file
+
+
+def test_a_partition_of_an_older_contract_is_written_back_with_the_new_columns_null(
+    tmp_path: Path,
+) -> None:
+    """Erasing from a quarantine partition written before contract 3 (no reason kinds, no
+    schema_version) failed: the rewrite held the rows to the current contract. The columns
+    added since are written null, as readers read them in such partitions."""
+    from datetime import date
+
+    from servicelens.erasure import erase_day
+    from servicelens.settings import Settings
+    from servicelens.storage.partitions import read_partition, write_partition
+    from transforms.schemas import CLEAN_RESPONSE_SCHEMA, QUARANTINE_ROW_SCHEMA
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    day = date(2026, 3, 2)
+    row = {c: None for c in QUARANTINE_ROW_SCHEMA} | {
+        "record_id": "N7",
+        "raw_record": '{"ID": "N7", "Customer": "C2", "At": "nine"}',
+        "source_file": "export.csv",
+        "source_line": 5,
+        "feed": "surveys",
+        "reasons": ["submitted_at: 'nine' is not a timestamp"],
+    }
+    older = pl.DataFrame([row, {**row, "record_id": "N8", "raw_record": '{"Customer": "C3"}'}])
+    older = older.select(c for c in QUARANTINE_ROW_SCHEMA if c in older.columns)
+    folder = settings.quarantine_dir / f"survey_date={day}"
+    folder.mkdir(parents=True)  # type: ignore[union-attr]
+    typed = {c: t for c, t in QUARANTINE_ROW_SCHEMA.items() if c in older.columns}
+    older.cast(typed).write_parquet(folder / "part-0.parquet")  # type: ignore[operator]
+    clean = pl.DataFrame(schema=CLEAN_RESPONSE_SCHEMA)  # erase_day rewrites the two together
+    write_partition(clean, settings.clean_dir, day, CLEAN_RESPONSE_SCHEMA, {}, settings.staging_dir)
+    erase_day(settings, day, Eraser(KEY).with_ids(["C2"]), "e-1")
+    left = read_partition(settings.quarantine_dir, day)
+    assert left.get_column("record_id").to_list() == ["N8"]
+    assert left.get_column("reason_kinds").to_list() == [None]
