@@ -146,10 +146,31 @@ def reason_codes(reason: pl.Expr, set_aside: Sequence[str] = ()) -> pl.Expr:
     whose kind is the problem's words (worded per source, some with a date in them), the
     kind here is one of a fixed list, stable across sources and releases.
     """
-    column = reason.str.extract(_COLUMN_REASON, 1)
-    problem = reason.str.extract(_COLUMN_REASON, 2)
-    excluded_column = reason.str.extract(_SET_ASIDE, 1)
-    excluded_words = reason.str.extract(_SET_ASIDE, 2)
+    return _codes_of(reason, *_reason_parts(reason), set_aside)
+
+
+def _reason_parts(reason: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """The parts of a reason :func:`_codes_of` reads: the column and the problem of a column
+    reason, and the export's column and the words of a set-aside row's."""
+    return (
+        reason.str.extract(_COLUMN_REASON, 1),
+        reason.str.extract(_COLUMN_REASON, 2),
+        reason.str.extract(_SET_ASIDE, 1),
+        reason.str.extract(_SET_ASIDE, 2),
+    )
+
+
+def _codes_of(
+    reason: pl.Expr,
+    column: pl.Expr,
+    problem: pl.Expr,
+    excluded_column: pl.Expr,
+    excluded_words: pl.Expr,
+    set_aside: Sequence[str],
+) -> pl.Expr:
+    """:func:`reason_codes` from the reason and its parts (:func:`_reason_parts`): given as
+    columns computed once, the parts are not extracted again for each kind's test (inlined,
+    they were: 1.4 s for the 41,284 quarantined rows of a 1M date, about 40 extractions)."""
     told: list[tuple[pl.Expr, str]] = [
         *((reason.str.starts_with(start), code) for start, code in _RECORD_CODES),
         (reason.str.starts_with(_WRONG_PARTITION), "wrong_partition"),
@@ -180,10 +201,42 @@ def with_reason_kinds(quarantine: pl.DataFrame, set_aside: Sequence[str] = ()) -
             pl.lit(None, pl.List(pl.String)).alias("reason_kinds"),
             pl.lit(None, pl.List(pl.String)).alias("reason_columns"),
         )
-    codes = reason_codes(pl.element(), set_aside)
-    return quarantine.with_columns(
-        pl.col("reasons").list.eval(codes.struct.field("kind")).alias("reason_kinds"),
-        pl.col("reasons").list.eval(codes.struct.field("column")).alias("reason_columns"),
+    # Every reason on a row of its own, its parts extracted once (:func:`_codes_of`), then
+    # back into lists in the reasons' order; a row with no reason gets empty lists.
+    parts = ("_column", "_problem", "_excluded_column", "_excluded_words")
+    reasons = pl.col("reasons")
+    flat = (
+        quarantine.select(reasons)
+        .with_row_index("_row")
+        .explode("reasons")
+        .filter(reasons.is_not_null())
+        .with_columns(
+            part.alias(name) for part, name in zip(_reason_parts(reasons), parts, strict=True)
+        )
+        .select(
+            "_row",
+            _codes_of(
+                reasons,
+                pl.col("_column"),
+                pl.col("_problem"),
+                pl.col("_excluded_column"),
+                pl.col("_excluded_words"),
+                set_aside,
+            ).alias("_code"),
+        )
+        .unnest("_code")
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("kind").alias("reason_kinds"), pl.col("column").alias("reason_columns"))
+    )
+    coded = (
+        quarantine.with_row_index("_row")
+        .join(flat, on="_row", how="left", maintain_order="left")
+        .drop("_row")
+    )
+    empty = reasons.is_not_null() & (reasons.list.len() == 0)
+    return coded.with_columns(
+        pl.when(empty).then(pl.lit([], pl.List(pl.String))).otherwise(pl.col(c)).alias(c)
+        for c in ("reason_kinds", "reason_columns")
     )
 
 
