@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from servicelens.storage.fs import DataPath, as_path, read_parquet, write_text_w
 from servicelens.storage.partitions import (
     DATA_FILE,
     code_version,
+    locks_dir,
     partition_dir,
     read_manifest,
     write_partition,
@@ -652,6 +654,7 @@ def erase(
     request: ErasureRequest,
     dry_run: bool,
     cache_storage: Path | None = None,
+    on_wait: Callable[[str], None] = lambda message: None,
 ) -> ErasureResult:
     """Find, and unless ``dry_run`` erase, the rows of ``request``'s subject in every Parquet
     layer of ``settings``' data directory (see the module's docstring): in each of
@@ -662,6 +665,9 @@ def erase(
     rewritten (:func:`erase_day`), the weekly marts of its weeks rebuilt
     (``outcomes.publish_weekly_marts``), the parse-cache entries of the raw interaction
     exports holding the ids deleted from ``cache_storage``, and the erasure record written.
+    Each date is rewritten holding its lock, as a run of it does (:func:`holding_date`):
+    ``on_wait`` is told of a date a run holds, waited for up to ``Settings.lock_wait_seconds``
+    (then :class:`~servicelens.storage.locks.LockBusyError`, naming the date and the run).
     Nothing is written on a dry run. Raises ValueError for an unknown ``request.source``."""
     layers = layers_of(layers, request.source)
     key = settings.agent_key()
@@ -678,7 +684,7 @@ def erase(
     erasure_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     _add_to_list(settings, hashed, request.source, erasure_id)
     if result.found:
-        _erase_found(layers, result, eraser, erasure_id)
+        _erase_found(layers, result, eraser, erasure_id, on_wait)
         result.remaining = find_rows(layers, eraser)
     if cache_storage is not None:
         interaction_files = [
@@ -691,8 +697,58 @@ def erase(
     return result
 
 
+def date_holder(settings: Settings, day: date) -> str:
+    """Who holds ``settings``' date ``day`` now, for a message: the run its in-flight record
+    names (``servicelens.storage.claims``: a nightly run's or a backfill's date), with the
+    process the lock file records; the process alone when the holder keeps no record (a
+    ``sources run``)."""
+    from servicelens.storage.claims import read_date_claim
+    from servicelens.storage.locks import date_lock_path, lock_holder
+
+    process = lock_holder(date_lock_path(locks_dir(settings.staging_dir), day))
+    claim = read_date_claim(settings, day)
+    if claim is None:
+        return process
+    return f"run {claim.name} (flow run {claim.flow_run_id}; {process})"
+
+
+@contextmanager
+def holding_date(
+    settings: Settings, day: date, wait_seconds: float, on_wait: Callable[[str], None]
+) -> Iterator[None]:
+    """Hold ``settings``' date ``day`` as a run of it does (its lock: a nightly run, a
+    backfill's date and ``sources run`` take the same), so an erasure and a run of the date
+    take turns: a run that read the raw zone before the ids were listed publishes before the
+    date is erased, never after. A date held by a run: ``on_wait`` is told whose, then the
+    lock is waited for up to ``wait_seconds``; after that
+    :class:`~servicelens.storage.locks.LockBusyError` names the date and the run."""
+    from servicelens.storage.locks import LockBusyError, date_lock, date_lock_path, is_locked
+
+    folder = locks_dir(settings.staging_dir)
+    what = f"{settings.source} date {day}"
+    if is_locked(date_lock_path(folder, day)):
+        on_wait(
+            f"erase: {what} is held by {date_holder(settings, day)}; waiting up to "
+            f"{wait_seconds:g} s for it to finish"
+        )
+    try:
+        with date_lock(folder, day, wait_seconds):
+            yield
+    except LockBusyError:
+        raise LockBusyError(
+            f"erase: {what} is still held by {date_holder(settings, day)} after "
+            f"{wait_seconds:g} s (lock_wait_seconds); the dates before it are erased and "
+            "the ids are on the erasure list. Let that run finish (`servicelens runs show`), "
+            "then run the same erase again"
+        ) from None
+
+
 def _erase_found(
-    layers: Sequence[Settings], result: ErasureResult, eraser: Eraser, erasure_id: str
+    layers: Sequence[Settings],
+    result: ErasureResult,
+    eraser: Eraser,
+    erasure_id: str,
+    on_wait: Callable[[str], None],
 ) -> None:
     from servicelens.outcomes import publish_weekly_marts
 
@@ -701,7 +757,9 @@ def _erase_found(
         if not days:
             continue
         for day in days:
-            result.rebuilt.extend(erase_day(layer, day, eraser, erasure_id))
+            # A date at a time, as a run holds it: a run of another date goes on meanwhile.
+            with holding_date(layer, day, layer.lock_wait_seconds, on_wait):
+                result.rebuilt.extend(erase_day(layer, day, eraser, erasure_id))
         manifest = {
             "run_id": f"erasure-{erasure_id}",
             "flow": "erase",

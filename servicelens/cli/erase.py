@@ -126,7 +126,14 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing erased")
             return 0
-    result = erase(settings, layers, request, dry_run=False, cache_storage=_cache_storage())
+    result = erase(
+        settings,
+        layers,
+        request,
+        dry_run=False,
+        cache_storage=_cache_storage(),
+        on_wait=lambda message: print(message, file=sys.stderr, flush=True),
+    )
     deleted = delete_reports(result) if args.delete_reports else []
     if args.json:
         print_json({**result.as_dict(), "deleted_reports": deleted})
