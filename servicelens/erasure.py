@@ -341,25 +341,141 @@ def find_rows(layers: Sequence[Settings], eraser: Eraser) -> list[Found]:
     return found
 
 
-def _counts_after(
-    counts: dict[str, Any], clean: pl.DataFrame, erased_clean: int, erased_quarantine: pl.DataFrame
+#: Quarantine reason kinds (``reason_kinds``) of a line the reader could not split: the
+#: date's ``malformed_lines``, never a failed expectation.
+_MALFORMED_KINDS = ("malformed_line", "malformed_json", "repeated_header")
+#: Reason kinds that are no failed expectation (``failed_expectations`` counts the others).
+_NOT_EXPECTATIONS = (*_MALFORMED_KINDS, "duplicate_delivery", "updated", "exact_duplicate")
+
+
+def _exclude_reasons(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The reasons of the source definition's ``[[exclude]]`` rules, and of those marked
+    ``unanswered``; none for the sample, or a source whose definition is gone."""
+    if settings.is_sample:
+        return (), ()
+    from servicelens.stages import source_definition
+
+    try:
+        rules = source_definition(settings).exclude
+    except Exception:  # the definition was removed since: its counts stay as written
+        return (), ()
+    return tuple(r.reason for r in rules), tuple(r.reason for r in rules if r.unanswered)
+
+
+def _less(before: dict[str, int], erased: dict[str, int], keep_zeros: bool) -> dict[str, int]:
+    """``before`` (counts by key) less ``erased``, never below 0; with ``keep_zeros``
+    False the keys left at 0 go (``failed_expectations`` lists the columns that failed)."""
+    after = {k: max(0, v - erased.get(k, 0)) for k, v in before.items()}
+    return {k: v for k, v in after.items() if v or keep_zeros}
+
+
+def erased_counts(
+    quarantine: pl.DataFrame,
+    clean: pl.DataFrame,
+    set_aside: Sequence[str] = (),
+    unanswered: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A date's reconciliation counts (``DayCounts`` as a manifest holds them) after
-    ``erased_clean`` clean rows and the quarantine rows ``erased_quarantine`` were erased:
-    still read = kept + quarantined + erased; ``clean`` is the clean rows left."""
+    """What erased rows counted for in a date's ``DayCounts`` beyond read, kept and
+    quarantined, as the stages count them (``servicelens.stages``): ``quarantine`` the
+    erased quarantine rows (``QUARANTINE_SCHEMA``; ``reason_kinds`` taken again where a
+    partition older than contract 3 has none), ``clean`` the erased clean rows;
+    ``set_aside`` and ``unanswered`` the source definition's ``[[exclude]]`` reasons.
+
+    Returns ``superseded``, ``updated_copies``, ``withdrawn`` (distinct responses),
+    ``day_first``, ``malformed_lines``, ``set_aside``, ``unanswered`` (rows),
+    ``failed_expectations`` (reasons by the column they name) and ``redacted``
+    (placeholders by kind, in the clean rows' comments and the quarantined records)."""
+    from servicelens.stages import SUPERSEDED_BY_A_FAILED_COPY, SUPERSEDED_BY_A_SET_ASIDE_COPY
+    from servicelens.validation.expectations import READS_SWAPPED
+    from servicelens.validation.reasons import with_reason_kinds
+    from transforms.pii import add_counts, placeholder_counts
+
+    surveys = quarantine.filter(pl.col("feed") == "surveys")
+    if "reason_kinds" not in surveys.columns or surveys.get_column("reason_kinds").has_nulls():
+        surveys = with_reason_kinds(
+            surveys.drop("reason_kinds", "reason_columns", strict=False), set_aside
+        )
+    superseded = surveys.filter(pl.col("superseded").fill_null(False))
+    rejects = surveys.filter(~pl.col("superseded").fill_null(False))
+    kinds, reasons = pl.col("reason_kinds"), pl.col("reasons")
+    aside = rejects.filter(kinds.list.contains("set_aside"))
+    withdrawing = reasons.list.eval(
+        pl.element().str.contains(SUPERSEDED_BY_A_FAILED_COPY, literal=True)
+        | pl.element().str.contains(SUPERSEDED_BY_A_SET_ASIDE_COPY, literal=True)
+    ).list.any()
+    failed = (
+        rejects.select(reasons, kinds)
+        .explode("reasons", "reason_kinds")
+        .filter(~pl.col("reason_kinds").is_in([*_NOT_EXPECTATIONS, "set_aside"]))
+        .select(pl.col("reasons").str.extract(r"^([a-z_]+):").alias("column"))
+        .drop_nulls()
+        .group_by("column")
+        .len()
+    )
+    return {
+        "superseded": superseded.height,
+        "updated_copies": superseded.filter(kinds.list.first() == "updated").height,
+        "withdrawn": superseded.filter(withdrawing).get_column("record_id").n_unique(),
+        "day_first": rejects.filter(
+            reasons.list.eval(pl.element().str.contains(READS_SWAPPED, literal=True)).list.any()
+        ).height,
+        "malformed_lines": rejects.filter(
+            kinds.list.eval(pl.element().is_in(_MALFORMED_KINDS)).list.any()
+        ).height,
+        "set_aside": aside.height,
+        "unanswered": aside.filter(
+            reasons.list.eval(
+                pl.any_horizontal(False, *(pl.element().str.ends_with(f" {r}") for r in unanswered))
+            ).list.any()
+        ).height,
+        "failed_expectations": dict(failed.iter_rows()),
+        "redacted": add_counts(
+            placeholder_counts(clean, "comment"), placeholder_counts(quarantine, "raw_record")
+        ),
+    }
+
+
+def _counts_after(
+    counts: dict[str, Any],
+    clean: pl.DataFrame,
+    erased_clean: pl.DataFrame,
+    erased_quarantine: pl.DataFrame,
+    undated: int,
+    settings: Settings,
+) -> dict[str, Any]:
+    """A date's reconciliation counts (``DayCounts`` as a manifest holds them) after the
+    clean rows ``erased_clean`` and the quarantine rows ``erased_quarantine`` were erased
+    (``undated`` of them landed without a date of their own): still read = kept +
+    quarantined + erased, and every count of rows (:func:`erased_counts`) without them;
+    ``clean`` is the clean rows left. ``swapped_nearer`` and ``maybe_misdated`` are left as
+    they were (a reading of the whole delivery's times), ``interactions_read`` too (records
+    the file holds: a later read counts an erased one as skipped)."""
     feed = erased_quarantine.get_column("feed")
     surveys = int((feed == "surveys").sum())
     interactions = int((feed == "interactions").sum())
-    superseded = int(erased_quarantine.get_column("superseded").fill_null(False).sum())
+    gone = erased_counts(erased_quarantine, erased_clean, *_exclude_reasons(settings))
+    superseded = max(0, counts.get("superseded_duplicates", 0) - gone["superseded"])
     after = {
         **counts,
         "kept": clean.height,
         "quarantined": counts.get("quarantined", 0) - surveys,
-        "erased": counts.get("erased", 0) + erased_clean + surveys,
+        "erased": counts.get("erased", 0) + erased_clean.height + surveys,
         "interactions_quarantined": counts.get("interactions_quarantined", 0) - interactions,
         "interactions_erased": counts.get("interactions_erased", 0) + interactions,
-        "superseded_duplicates": max(0, counts.get("superseded_duplicates", 0) - superseded),
+        "superseded_duplicates": superseded,
+        # The stages count every superseded row as an exact duplicate where ids are derived.
+        "exact_duplicates": superseded if counts.get("exact_duplicates") else 0,
     }
+    for name in ("updated_copies", "withdrawn", "day_first", "malformed_lines", "set_aside"):
+        if name in counts:
+            after[name] = max(0, counts[name] - gone[name])
+    if "unanswered" in counts:
+        after["unanswered"] = max(0, counts["unanswered"] - gone["unanswered"])
+    if counts.get("undated") is not None:
+        after["undated"] = max(0, counts["undated"] - undated)
+    for name in ("failed_expectations", "redacted"):
+        if isinstance(counts.get(name), dict):
+            after[name] = _less(counts[name], gone[name], keep_zeros=name == "redacted")
     if "is_negative" in clean.columns:
         after["negatives"] = int(clean.get_column("is_negative").sum())
         after["rated"] = int(clean.get_column("is_negative").is_not_null().sum())
@@ -412,6 +528,7 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
     dirs = table_dirs(settings)
     stamp = {"erasure_id": erasure_id, "erased_at": datetime.now(UTC).isoformat()}
     inputs: dict[str, str] | None = None
+    undated = 0  # of the landed rows erased, those dated by their delivery (undated)
     # The survey rows as landed, and a source's landed contact facts (a partition per day
     # the contacts started, which the survey partitions of the look-back days join).
     for table in ("landed", "landed_interactions"):
@@ -423,6 +540,8 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
         erased: dict[str, int] = dict(landed[1].get("erased", {}))
         for delivery, rows in landed[0].filter(mask).group_by("delivery").len().iter_rows():
             erased[delivery or ""] = erased.get(delivery or "", 0) + rows
+        if table == "landed" and "dated_by_delivery" in landed[0].columns:
+            undated = int(landed[0].filter(mask).get_column("dated_by_delivery").sum())
         manifest = {**landed[1], "erased": erased, **stamp}
         _rewrite(settings, dirs[table], day, table, landed[0].filter(~mask), manifest)
         # The landed files are the date's inputs: their new checksums are what the clean and
@@ -435,10 +554,16 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
     clean, quarantine = _read(dirs["clean"], day), _read(dirs["quarantine"], day)
     counts: dict[str, Any] | None = None
     if clean is not None and quarantine is not None:
-        kept_clean, erased_clean = eraser.without_erased(clean[0])
+        clean_mask = eraser.mask(clean[0])
+        kept_clean = clean[0].filter(~clean_mask)
         mask = eraser.mask(quarantine[0])
         counts = _counts_after(
-            clean[1].get("counts", {}), kept_clean, erased_clean, quarantine[0].filter(mask)
+            clean[1].get("counts", {}),
+            kept_clean,
+            clean[0].filter(clean_mask),
+            quarantine[0].filter(mask),
+            undated,
+            settings,
         )
         for table, frame, manifest in (
             ("clean", kept_clean, clean[1]),

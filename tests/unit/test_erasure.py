@@ -107,3 +107,108 @@ def test_a_partition_of_an_older_contract_is_written_back_with_the_new_columns_n
     left = read_partition(settings.quarantine_dir, day)
     assert left.get_column("record_id").to_list() == ["N8"]
     assert left.get_column("reason_kinds").to_list() == [None]
+
+
+def test_the_rewritten_manifests_count_only_the_rows_left(tmp_path: Path) -> None:
+    """Erasing kept the manifest's failed_expectations, malformed_lines, superseded and
+    redaction counts of the erased rows: the manifests disagreed with their partitions
+    (every count of rows is checked against what the rows left say)."""
+    from datetime import date
+
+    from servicelens.erasure import erase_day
+    from servicelens.settings import Settings
+    from servicelens.stages import SUPERSEDED_BY_A_FAILED_COPY
+    from servicelens.storage.partitions import read_manifest, write_partition
+    from servicelens.validation.reasons import with_reason_kinds
+    from transforms.schemas import CLEAN_RESPONSE_SCHEMA, QUARANTINE_ROW_SCHEMA, QUARANTINE_SCHEMA
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    day = date(2026, 3, 2)
+    clean = pl.DataFrame(
+        {
+            "response_id": ["R1", "R2"],
+            "customer_id": ["C1", "C2"],
+            "comment": ["fine", "mail me at [EMAIL]"],
+            "is_negative": [False, True],
+        }
+    )
+    clean = clean.with_columns(
+        pl.lit(None, kind).alias(c) for c, kind in CLEAN_RESPONSE_SCHEMA.items() if c not in clean
+    )
+    base = {c: None for c in QUARANTINE_ROW_SCHEMA} | {"feed": "surveys", "superseded": False}
+    rows = [  # C2's: a failed row, a malformed line, an earlier copy; C1's failed row
+        base
+        | {
+            "record_id": "R3",
+            "raw_record": '{"Customer": "C2", "c": "[EMAIL]"}',
+            "reasons": [
+                "csat: '9' is not a score from 1 to 5",
+                "nps: '99' is not a score from 0 to 10",
+            ],
+        },
+        base
+        | {
+            "raw_record": "R4,C2,broken",
+            "reasons": ["malformed line: 3 fields where the header has 9"],
+        },
+        base
+        | {
+            "record_id": "R2",
+            "raw_record": '{"Customer": "C2"}',
+            "superseded": True,
+            "reasons": ["duplicate delivery: superseded by line 3" + SUPERSEDED_BY_A_FAILED_COPY],
+        },
+        base
+        | {
+            "record_id": "R5",
+            "raw_record": '{"Customer": "C1"}',
+            "reasons": ["csat: '7' is not a score from 1 to 5"],
+        },
+    ]
+    rows.append(  # C2's survey offered and never answered, set aside by the definition
+        base | {"record_id": "R6", "raw_record": '{"Customer": "C2"}',
+                "reasons": ["Status: 'offered' was never answered"]}
+    )  # fmt: skip
+    quarantine = with_reason_kinds(
+        pl.DataFrame(rows, schema=QUARANTINE_ROW_SCHEMA), ["was never answered"]
+    ).with_columns(pl.lit(3, pl.Int32).alias("schema_version"))
+    no_pii = dict.fromkeys(["email", "phone"], 0)
+    counts = {
+        "surveys_read": 7,
+        "kept": 2,
+        "quarantined": 5,
+        "set_aside": 1,
+        "superseded_duplicates": 1,
+        "withdrawn": 1,
+        "malformed_lines": 1,
+        "failed_expectations": {"csat": 2, "nps": 1},
+        "negatives": 1,
+        "rated": 2,
+        "redacted": no_pii | {"email": 2},
+        "erased": 0,
+    }
+    for table_dir, frame, schema in (
+        (settings.clean_dir, clean, CLEAN_RESPONSE_SCHEMA),
+        (settings.quarantine_dir, quarantine, QUARANTINE_SCHEMA),
+    ):
+        write_partition(frame, table_dir, day, schema, {"counts": counts}, settings.staging_dir)
+    erase_day(settings, day, Eraser(KEY).with_ids(["C2", "R2", "R3", "R4"]), "e-1")
+    after = read_manifest(settings.quarantine_dir, day)["counts"]  # type: ignore[index]
+    assert after == {
+        "surveys_read": 7,
+        "kept": 1,
+        "quarantined": 1,
+        "set_aside": 0,
+        "erased": 5,
+        "superseded_duplicates": 0,
+        "exact_duplicates": 0,
+        "withdrawn": 0,
+        "malformed_lines": 0,
+        "failed_expectations": {"csat": 1},
+        "negatives": 0,
+        "rated": 1,
+        "redacted": no_pii,
+        "interactions_quarantined": 0,
+        "interactions_erased": 0,
+    }
+    assert read_manifest(settings.clean_dir, day)["counts"] == after  # type: ignore[index]
