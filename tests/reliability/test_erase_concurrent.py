@@ -108,7 +108,9 @@ def _start_run(settings: Settings, tmp_path: Path, hold: float) -> subprocess.Po
 def test_erase_waits_for_the_run_holding_the_date_and_erases_what_it_published(
     published: Settings, tmp_path: Path
 ) -> None:
-    run = _start_run(published, tmp_path, hold=5)
+    # The run holds its date until erase says it waits (``release``): a deadline of a few
+    # seconds ran out on a busy machine before erase reached the date, and nothing waited.
+    run = _start_run(published, tmp_path, hold=120)
     said: list[str] = []
 
     def waiting(message: str) -> None:  # the run ends once erase waits for it
@@ -124,7 +126,8 @@ def test_erase_waits_for_the_run_holding_the_date_and_erases_what_it_published(
             on_wait=waiting,
         )
     finally:
-        assert run.wait(30) == 0
+        (tmp_path / "release").touch()
+        assert run.wait(60) == 0
     # The run published first (its partition from before the erasure); erase came after.
     assert result.remaining == []
     eraser, _ = subject_eraser([published], published.agent_key(), ["C2"], [])
