@@ -333,12 +333,17 @@ def _json_lines_records(
     records: list[dict[str, str | None]] = []
     lines: list[int] = []
     rejects: list[Reject] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    for number, line in numbered:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
+            if number == numbered[-1][0] and _line_is_cut(line, error):
+                found, cut = _records_of_a_cut_line(line, key)
+                records += found
+                lines += [number] * len(found)
+                rejects += [replace(r, line=number) for r in cut]
+                continue
             rejects.append(Reject(number, line, f"malformed record: not valid JSON ({error.msg})"))
             continue
         if isinstance(value, dict) and key is not None and isinstance(value.get(key), list):
@@ -352,6 +357,33 @@ def _json_lines_records(
             else:
                 rejects.append(Reject(number, line, "malformed record: not an object"))
     return _records_read(path, encoding, records, lines, rejects, unpacked_from)
+
+
+def _line_is_cut(line: str, error: json.JSONDecodeError) -> bool:
+    """Whether the last line of a JSON Lines export, not valid JSON (``error``), is a
+    record the file ends inside (a download interrupted): it starts as a document does and
+    breaks at its very end, or stops before its closing bracket, as :func:`_json_problem`
+    tells a cut JSON document. A line broken in its middle, or not JSON at all, is not."""
+    if not line.lstrip("\ufeff \t").startswith(("{", "[")):
+        return False
+    return not line[error.pos :].strip() or not line.rstrip().endswith(("}", "]"))
+
+
+def _records_of_a_cut_line(
+    line: str, key: str | None
+) -> tuple[list[dict[str, str | None]], list[Reject]]:
+    """The records and the reject of the last line of a JSON Lines export, cut off
+    (:func:`_line_is_cut`): a page of records (the list under ``key``) keeps the records
+    read whole before the cut, and the record cut is the reject, its text from its own
+    start (so the id told of it is its own, not the page's first record's); a line holding
+    one record is the reject whole. Rejects are :data:`CUT_OFF_RECORD`, truncated, their
+    line 1 (the caller numbers them). Found by a trial: a JSON Lines download cut in its
+    last line was quarantined as "not valid JSON" only, its truncation not told."""
+    start = None if key is None else re.search(rf'"{re.escape(key)}"\s*:\s*\[', line)
+    if start is None:
+        return [], [Reject(1, line, CUT_OFF_RECORD, truncated=True)]
+    records, _, rejects = _list_items(line, start.end())
+    return records, rejects
 
 
 def _records_read(
@@ -412,6 +444,45 @@ def _records_of_a_cut_file(text: str, key: str | None, error: json.JSONDecodeErr
     return len(text) - len(stripped) + 1 if stripped.startswith("[") else None
 
 
+def _list_items(
+    text: str, position: int
+) -> tuple[list[dict[str, str | None]], list[tuple[int, int | None]], list[Reject]]:
+    """The items of the JSON list whose first item is at or after ``position`` in ``text``
+    (just inside its ``[``), to its closing ``]`` or to the text's end (a cut file): the
+    records (objects, as text values), per item its line (counted from 1 at the text's
+    start) and its record's index (None: a reject), and the rejects (an item not an object;
+    the item the text ends inside, :data:`CUT_OFF_RECORD`, truncated). Only a cut text can
+    end inside an item: a whole one was parsed before."""
+    decoder = json.JSONDecoder()
+    records: list[dict[str, str | None]] = []
+    items: list[tuple[int, int | None]] = []
+    rejects: list[Reject] = []
+    whitespace = re.compile(r"[\s,]*")
+    line, counted = 1, 0  # lines are counted on from the last item, not from the start
+    while True:
+        position = whitespace.match(text, position).end()  # type: ignore[union-attr]
+        if position >= len(text) or text[position] == "]":
+            break
+        line += text.count("\n", counted, position)
+        counted = position
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            items.append((line, None))
+            rejects.append(
+                Reject(line, text[position : position + 200], CUT_OFF_RECORD, truncated=True)
+            )
+            break
+        if isinstance(value, dict):
+            items.append((line, len(records)))
+            records.append({str(k): json_value_text(v) for k, v in value.items()})
+        else:
+            items.append((line, None))
+            rejects.append(Reject(line, text[position:end], "malformed record: not an object"))
+        position = end
+    return records, items, rejects
+
+
 def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     """Read a JSON export holding a list of records (a top-level list, or the list under
     ``key``, e.g. Zendesk's ``satisfaction_ratings``). Each record becomes a row of text
@@ -430,7 +501,6 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
     data, encoding = decode_export(str(path), unpacked)
     del unpacked
     text = data.decode("utf-8")
-    decoder = json.JSONDecoder()
     cut_at: int | None = None  # where a truncated delivery's records start
     cut_problem = ""
     try:
@@ -465,34 +535,7 @@ def read_json_records(path: str | DataPath, key: str | None = None) -> RawRead:
         position = text.index("[") + 1
     else:
         raise SourceError(f"{path}: line 1: expected a list of records or an object holding one")
-    records: list[dict[str, str | None]] = []
-    #: Per item of the list, in order: its line, and its record's index (None: a reject).
-    items: list[tuple[int, int | None]] = []
-    rejects: list[Reject] = []
-    whitespace = re.compile(r"[\s,]*")
-    line, counted = 1, 0  # lines are counted on from the last item, not from the start
-    while True:
-        position = whitespace.match(text, position).end()  # type: ignore[union-attr]
-        if position >= len(text) or text[position] == "]":
-            break
-        line += text.count("\n", counted, position)
-        counted = position
-        try:
-            value, end = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            # Only a cut file gets here (a whole one was parsed above): its last record.
-            items.append((line, None))
-            rejects.append(
-                Reject(line, text[position : position + 200], CUT_OFF_RECORD, truncated=True)
-            )
-            break
-        if isinstance(value, dict):
-            items.append((line, len(records)))
-            records.append({str(k): json_value_text(v) for k, v in value.items()})
-        else:
-            items.append((line, None))
-            rejects.append(Reject(line, text[position:end], "malformed record: not an object"))
-        position = end
+    records, items, rejects = _list_items(text, position)
     if cut_at is not None and not records:
         raise SourceError(cut_problem)  # cut before its first record ended: nothing to read
     # An empty list is a delivery of no responses (Zendesk's last page of a paged export,

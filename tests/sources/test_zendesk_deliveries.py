@@ -268,3 +268,56 @@ def test_a_rating_changed_since_is_said_updated_and_a_resent_one_a_duplicate_del
         "read 4 kept 2 quarantined 2 (2 of them superseded by a later line or delivery: "
         "1 updated, 1 duplicate delivery) scored 0"
     )
+
+
+def _cut_json_lines(tmp_path: Path, pages: bool = False) -> tuple[Path, str]:
+    """Six ratings of 2026-11-25 as JSON Lines (a rating a line, or with ``pages`` a page
+    of three a line), cut off 60 characters after rating 35805's id (a download
+    interrupted): the file and the whole text."""
+    ratings = [_rating(i, "bad" if i == 2 else "good") for i in range(1, 7)]
+    if pages:
+        lines = [_page(ratings[:3]), _page(ratings[3:])]
+    else:
+        lines = [json.dumps(r, ensure_ascii=False) for r in ratings]
+    whole = "\n".join(lines) + "\n"
+    export = tmp_path / "zd-ratings-2026-11-25.jsonl"
+    export.write_text(whole[: whole.index('"id": 35805') + 60], encoding="utf-8")
+    return export, whole
+
+
+@pytest.mark.parametrize(("pages", "line"), [(False, 5), (True, 2)])
+def test_json_lines_cut_in_the_last_line_are_told_in_the_run_notes_as_truncated(
+    tmp_path: Path, pages: bool, line: int
+) -> None:
+    """A JSON Lines download cut in its last line was said only to have a line that "could
+    not be read as a record (malformed)", as a JSON page cut so was before: the note says
+    it looks truncated, names the line and the cut record's own id (on a line holding a
+    page, the records before it in the page are landed), and says to download it again."""
+    from servicelens.ingest.landing import land_delivery
+
+    definition, source = _zendesk(tmp_path)
+    export, _ = _cut_json_lines(tmp_path, pages)
+    landing = land_delivery(source, definition, export, NOW)
+    assert (landing.rows, landing.rejects) == (4, 1)
+    assert landing.notes() == [
+        f"looks truncated: the file ends inside the record on line {line} (response 35805), "
+        "cut off there (a download interrupted, or a copy still in progress); the 4 records "
+        "read whole before it are landed, and the cut one is quarantined under the date the "
+        "delivery was landed, 2026-12-06. Download the file again and drop it in the inbox: "
+        "the complete copy supersedes it"
+    ]
+
+
+def test_the_complete_json_lines_delivered_after_supersede_the_cut_line(tmp_path: Path) -> None:
+    """The cut line's id reads: the complete download, landed after, supersedes the
+    quarantined fragment, as the note says."""
+    from servicelens.ingest.landing import land_delivery
+
+    definition, source = _zendesk(tmp_path)
+    export, whole = _cut_json_lines(tmp_path)
+    land_delivery(source, definition, export, NOW)
+    complete = tmp_path / "pulls-full" / export.name
+    complete.parent.mkdir()
+    complete.write_text(whole, encoding="utf-8")
+    again = land_delivery(source, definition, complete, NOW.replace(hour=13))
+    assert {str(p): n for p, n in again.superseded_elsewhere.items()} == {"2026-12-06": 1}
