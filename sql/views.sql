@@ -243,10 +243,15 @@ SELECT
     r.finished_at AS last_run_finished_at,
     CASE WHEN r.outcome = 'failed' THEN r.error END AS last_run_error,
     -- Of rows_quarantined: earlier copies a later delivery replaced (nothing wrong with
-    -- them), and the rest, rejected in their own right (the quarantine's superseded column).
+    -- them), the rows the source definition's [[exclude]] rules set aside (a Zendesk survey
+    -- only offered: nothing wrong with them either), and the rest, rejected in their own
+    -- right. A partition written before its set-aside rows were counted (no set_aside in
+    -- its counts) has rows_set_aside null and them among rows_rejected, as its run said.
     CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT) AS rows_superseded,
+    CAST(m.json -> 'counts' ->> 'set_aside' AS BIGINT) AS rows_set_aside,
     CAST(m.json -> 'counts' ->> 'quarantined' AS BIGINT)
-        - CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT) AS rows_rejected,
+        - CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT)
+        - coalesce(CAST(m.json -> 'counts' ->> 'set_aside' AS BIGINT), 0) AS rows_rejected,
     -- Of rows_read: rows filed under this date only because their delivery was landed that
     -- day, their own submitted_at unreadable (empty, a summary row, a malformed record): not
     -- responses of this date. A date where rows_read = rows_undated had no responses (filter

@@ -774,9 +774,11 @@ QUARANTINE_CONTRACT = TableContract(
             "delivery: ...' for a copy sent again, 'updated: ...' for an earlier version of a "
             "response changed since, or 'exact duplicate: ...' where the source derives its "
             "ids). "
-            "False for a row rejected in its own right: a malformed line, a failed check, a "
-            "row the definition sets aside (the newest copy of a rejected response). Count "
-            "rejects with WHERE NOT superseded: each rejected response once. Null in rows "
+            "False for the newest copy: a row rejected in its own right (a malformed line, a "
+            "failed check), or one the definition's [[exclude]] rules set aside (its first "
+            "reason kind 'set_aside': no reject). Count rejects with WHERE NOT superseded "
+            "AND reason_kinds[1] IS DISTINCT FROM 'set_aside': each rejected response once "
+            "(processed_dates.rows_rejected). Null in rows "
             "written before the column existed (before 2026-12-05); there, a first reason "
             "starting 'duplicate delivery' or 'exact duplicate' marks such a copy, and the "
             "earlier copies of a response the definition sets aside are not told apart."
@@ -1387,6 +1389,7 @@ PROCESSED_DATES_SCHEMA: dict[str, pl.DataType] = {
     "last_run_finished_at": pl.Datetime("us", "UTC"),
     "last_run_error": pl.String(),
     "rows_superseded": pl.Int64(),
+    "rows_set_aside": pl.Int64(),
     "rows_rejected": pl.Int64(),
     "rows_undated": pl.Int64(),
 }
@@ -1412,7 +1415,9 @@ PROCESSED_DATES_CONTRACT = TableContract(
         ),
         "rows_read": "Survey rows read for the date (kept + quarantined).",
         "rows_kept": "Rows kept: the date's rows in clean/responses and feedback_scored.",
-        "rows_quarantined": "Rows quarantined (rows_superseded + rows_rejected).",
+        "rows_quarantined": (
+            "Rows quarantined (rows_superseded + rows_set_aside + rows_rejected)."
+        ),
         "negatives_scored": "Negatives a model scored (0 before any model existed).",
         "model_version": "The model that scored the date (models/<version>/); null when none.",
         "flow": "The flow that published the partition (nightly, backfill, ...).",
@@ -1429,8 +1434,15 @@ PROCESSED_DATES_CONTRACT = TableContract(
             "Of rows_quarantined, earlier copies a later line or delivery replaced (the "
             "quarantine's superseded rows): nothing wrong with them."
         ),
+        "rows_set_aside": (
+            "Of rows_quarantined, rows the source definition's [[exclude]] rules set aside "
+            "(a Zendesk survey offered and never answered, or never sent), not counting "
+            "earlier copies among them: nothing wrong with them, so not rejects. Null for "
+            "partitions run before they were counted (there they are among rows_rejected)."
+        ),
         "rows_rejected": (
-            "Of rows_quarantined, rows rejected in their own right (WHERE NOT superseded)."
+            "Of rows_quarantined, rows rejected in their own right: neither superseded nor "
+            "set aside (a malformed record, a failed check)."
         ),
         "rows_undated": (
             "Of rows_read, rows filed under the date only because their delivery was landed "

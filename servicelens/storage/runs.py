@@ -658,11 +658,15 @@ def drift_flags(counts: dict[str, Any], history: list[dict[str, Any]]) -> list[s
     """Plain warnings for a date whose shares move away from the dates before it.
 
     ``counts`` and each entry of ``history`` hold ``surveys_read``, ``quarantined``,
-    ``kept``, ``negatives`` and ``rated`` (the kept rows a rating was given for). The
+    ``superseded_duplicates``, ``set_aside``, ``kept``, ``negatives`` and ``rated`` (the
+    kept rows a rating was given for). The rejected share is of the quarantined rows that
+    are neither earlier copies superseded nor set aside by the definition's
+    ``[[exclude]]`` rules (a Zendesk survey only offered), over the rows read. The
     negative share is of the rated rows (an unanswered call is neither negative nor not: a
     day with more of them is not a day with fewer complaints), of the kept rows where a
-    date's counts predate ``rated``. With fewer than three earlier dates only absolute
-    thresholds apply.
+    date's counts predate ``rated``. The volume is of the rows read less those set aside
+    (surveys offered are no responses), of the rows read where a date's counts predate
+    ``set_aside``. With fewer than three earlier dates only absolute thresholds apply.
     """
     flags: list[str] = []
     read = counts.get("surveys_read") or 0
@@ -670,10 +674,20 @@ def drift_flags(counts: dict[str, Any], history: list[dict[str, Any]]) -> list[s
         return ["no surveys read"]
     # Earlier copies a later delivery replaced are not rejects: three deliveries of one
     # export flagged a share of 80% of a day where nothing was wrong (a BI analyst's trial).
+    # Nor are rows the definition sets aside: a night of Zendesk surveys mostly offered and
+    # unanswered is no night of rejects.
     rejected_share = (
-        (counts.get("quarantined") or 0) - (counts.get("superseded_duplicates") or 0)
+        (counts.get("quarantined") or 0)
+        - (counts.get("superseded_duplicates") or 0)
+        - (counts.get("set_aside") or 0)
     ) / read
     usable = [h for h in history if h.get("surveys_read")]
+    # One volume for every date compared: responses where all count the rows set aside.
+    aside = all("set_aside" in c for c in (counts, *usable))
+
+    def volume(c: dict[str, Any]) -> int:
+        return int(c["surveys_read"]) - (int(c.get("set_aside") or 0) if aside else 0)
+
     # One denominator for every date compared: rated where all have it.
     of = "rated" if all("rated" in c for c in (counts, *usable)) else "kept"
 
@@ -684,18 +698,20 @@ def drift_flags(counts: dict[str, Any], history: list[dict[str, Any]]) -> list[s
     if rejected_share > 0.10:
         flags.append(
             f"rejected share {rejected_share:.1%} > 10% (quarantined rows other than earlier "
-            "copies a later delivery replaced)"
+            "copies a later delivery replaced and rows the source definition sets aside)"
         )
     if len(usable) >= 3:
         past_negative = sum(share(h) for h in usable) / len(usable)
-        past_volume = sum(h["surveys_read"] for h in usable) / len(usable)
+        past_volume = sum(volume(h) for h in usable) / len(usable)
         if past_negative and abs(negative_share - past_negative) / past_negative > 0.5:
             flags.append(
                 f"negative share {negative_share:.1%} vs {past_negative:.1%} over "
                 f"{len(usable)} earlier dates"
             )
-        if abs(read - past_volume) / past_volume > 0.5:
-            flags.append(f"{read} surveys vs {past_volume:.0f} a day before")
+        if past_volume and abs(volume(counts) - past_volume) / past_volume > 0.5:
+            apart = counts.get("set_aside") if aside else 0
+            said = f" (not counting {apart} set aside)" if apart else ""
+            flags.append(f"{volume(counts)} surveys{said} vs {past_volume:.0f} a day before")
     return flags
 
 

@@ -116,12 +116,14 @@ def test_the_quarantine_tells_superseded_copies_from_rejects(
     ).fetchall()
     assert reasons[0].startswith("duplicate delivery: superseded by line 6 of export-2.csv")
     assert "survey preview" in reasons[1]
-    # processed_dates says how many of the quarantined rows are copies, how many rejects.
+    # processed_dates says how many of the quarantined rows are copies, how many the
+    # definition sets aside (a preview, an unfinished response: no rejects), how many
+    # rejects: it counted the set-aside ones among the rejects, where the run said 0.
     connection = connect_views(redelivered)
     assert connection.execute(
-        "SELECT rows_read, rows_kept, rows_quarantined, rows_superseded, rows_rejected "
-        "FROM processed_dates WHERE source = 'acme-qualtrics'"
-    ).fetchall() == [(12, 2, 10, 8, 2)]
+        "SELECT rows_read, rows_kept, rows_quarantined, rows_superseded, rows_set_aside, "
+        "rows_rejected FROM processed_dates WHERE source = 'acme-qualtrics'"
+    ).fetchall() == [(12, 2, 10, 8, 2, 0)]
     assert connection.execute(
         "SELECT count(*) FROM quarantine WHERE NOT superseded"
     ).fetchone() == (2,)

@@ -383,3 +383,21 @@ def test_a_date_cleaned_under_another_negative_rule_has_changed(
     else:
         assert said is not None and said.startswith(changed)
         assert list(cleaned_under_other_rules(settings).values()) == [[DAY]]
+
+
+def test_a_night_of_surveys_mostly_offered_and_unanswered_is_flagged_for_nothing() -> None:
+    """A support manager's trial: Zendesk ratings only offered (set aside by the preset's
+    ``[[exclude]]``, not rejects) made rejected shares of 0.30-0.46 a night. A night of
+    surveys mostly offered is no night of rejects, nor of more responses; a real reject
+    still counts."""
+    usual = {
+        "surveys_read": 100, "kept": 80, "quarantined": 20, "superseded_duplicates": 0,
+        "set_aside": 18, "negatives": 16, "rated": 80,
+    }  # fmt: skip
+    offered = {**usual, "surveys_read": 400, "quarantined": 320, "set_aside": 318}
+    assert drift_flags(offered, [usual] * 3) == []
+    rejects = {**usual, "quarantined": 40, "kept": 60, "negatives": 12, "rated": 60}
+    assert drift_flags(rejects, [usual] * 3) == [
+        "rejected share 22.0% > 10% (quarantined rows other than earlier copies a later "
+        "delivery replaced and rows the source definition sets aside)"
+    ]
