@@ -98,7 +98,7 @@ from servicelens.validation.expectations import (
     validate_survey_batch,
     validate_survey_rows,
 )
-from servicelens.validation.reasons import with_reason_kinds
+from servicelens.validation.reasons import set_aside_value, set_aside_words, with_reason_kinds
 from transforms.clean import (
     INTERACTION_COLUMNS,
     ROW_COUNT_COLUMNS,
@@ -2465,6 +2465,14 @@ def validate_landed_rows(
             )
     quarantine = pl.concat(pieces).sort("source_file", "source_line")
     superseded_rows += copies.height + replaced_rejects.height
+    # Told by the rule's values as well as by its words: a row landed under an earlier
+    # wording (the zendesk preset's "offered" once shared its reason with "unoffered").
+    excluded_column = pl.col("excluded").str.extract(r"^([^:]+): '", 1).str.to_lowercase()
+    by_value = [
+        (excluded_column == e.column.lower()) & set_aside_value(pl.col("excluded")).is_in(e.values)
+        for e in definition.exclude
+        if e.unanswered and not e.unless
+    ]
     unanswered_reasons = [e.reason for e in definition.exclude if e.unanswered]
     # The rows the definition sets aside, less the earlier copies a later one replaced.
     set_aside_rows = excluded.join(set_aside_copies, ["source_file", "source_line"], "anti")
@@ -2489,7 +2497,9 @@ def validate_landed_rows(
         # The landed reason is "<column>: '<value>' <the rule's reason>".
         unanswered=set_aside_rows.filter(
             pl.any_horizontal(
-                False, *(pl.col("excluded").str.ends_with(f" {r}") for r in unanswered_reasons)
+                False,
+                *by_value,
+                *(pl.col("excluded").str.ends_with(f" {r}") for r in unanswered_reasons),
             )
         ).height,
         failed_expectations=dict(
@@ -2564,7 +2574,12 @@ def validate_landed_day(
         inputs,
         contacts,
         definition.negative_rule,
-        tuple(e.reason for e in definition.exclude),
+        # The rules' reasons, and those the rows were landed with (an earlier wording).
+        tuple(
+            dict.fromkeys(
+                [*(e.reason for e in definition.exclude), *set_aside_words(landed["excluded"])]
+            )
+        ),
     )
 
 

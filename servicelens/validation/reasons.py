@@ -191,6 +191,26 @@ def _codes_of(
     return pl.struct(kind.alias("kind"), named.alias("column"))
 
 
+def set_aside_words(excluded: pl.Series) -> tuple[str, ...]:
+    """The rule words of landed set-aside reasons (``excluded``: text, null where a row was
+    not set aside; each ``<export column>: '<value>' <the rule's reason>``), distinct, in
+    the order first met: given to :func:`with_reason_kinds` beside the definition's current
+    reasons, so a row landed under an earlier wording of a rule is kind ``set_aside`` too.
+
+    Found reviewing the zendesk preset: ratings landed before its ``offered`` rule was
+    reworded ("no rating was given (the survey was only offered): ...") and run again
+    after were given the kind ``other``, the current words matching none of them."""
+    words = excluded.drop_nulls().str.extract(_SET_ASIDE, 2).drop_nulls()
+    return tuple(words.unique(maintain_order=True).to_list())
+
+
+def set_aside_value(excluded: pl.Expr) -> pl.Expr:
+    """The export's value a landed set-aside reason (``<export column>: '<value>' <the
+    rule's reason>``) quotes, as text; null where the expression is null. The rule's words
+    change between releases, the value does not: a rule is told by it."""
+    return excluded.str.extract(r"(?s)^[^:]+: '(.*?)' ", 1)
+
+
 def with_reason_kinds(quarantine: pl.DataFrame, set_aside: Sequence[str] = ()) -> pl.DataFrame:
     """``quarantine`` (its ``reasons``: a list of strings per row) with ``reason_kinds`` and
     ``reason_columns`` added: lists parallel to ``reasons``, each reason's
@@ -303,9 +323,14 @@ def reasons_of_rejects_and_superseded(
     offered."""
     # A set-aside row's reason is "<column>: '<value>' <the rule's reason>" (the export's
     # own column name, any case: not always an expectation's form, so matched by its end).
+    # The kind written with the row tells it first: a row landed under an earlier wording
+    # of a rule (the zendesk preset's "offered" one) is kind set_aside, its words none of
+    # the definition's now. Rows written before kinds were (null) are told by the words.
     first = pl.col("reasons").list.first()
+    kinds = "reason_kinds" in quarantine.columns
     excluded = pl.any_horizontal(
         False,
+        *([pl.col("reason_kinds").list.first() == "set_aside"] if kinds else []),
         *(
             (pl.col("source") == source) & first.str.ends_with(f" {reason}")
             for source, reasons in (set_aside or {}).items()

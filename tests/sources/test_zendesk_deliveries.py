@@ -321,3 +321,46 @@ def test_the_complete_json_lines_delivered_after_supersede_the_cut_line(tmp_path
     complete.write_text(whole, encoding="utf-8")
     again = land_delivery(source, definition, complete, NOW.replace(hour=13))
     assert {str(p): n for p, n in again.superseded_elsewhere.items()} == {"2026-12-06": 1}
+
+
+#: The preset's one rule before 'unoffered' had its own (and 'offered' was reworded).
+EARLIER_RULE = """
+[[exclude]]
+column = "score"
+in = ["offered", "unoffered"]
+reason = "no rating was given (the survey was only offered): set aside by the zendesk definition"
+"""
+
+
+def test_ratings_landed_under_the_earlier_offered_rule_are_set_aside_when_run_again(
+    tmp_path: Path,
+) -> None:
+    """Ratings landed before the preset's rules were reworded keep the words they were
+    landed with: run again under the current preset, their kind was 'other' (BI's group by
+    reason_kinds read them as neither set aside nor a known reject), the report's reasons
+    table counted them as rejected, and the offered one was no miss of the response rate.
+    The 'unoffered' one, under the same earlier words, is still no unanswered survey."""
+    from datetime import date
+
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import validate_landed_day
+    from servicelens.validation.reasons import reasons_of_rejects_and_superseded
+
+    definition, source = _zendesk(tmp_path)
+    earlier = tmp_path / "then" / "acme-zendesk.toml"
+    earlier.parent.mkdir()
+    earlier.write_text(
+        f'extends = "zendesk"\nname = "acme-zendesk"\n{EARLIER_RULE}', encoding="utf-8"
+    )
+    page = tmp_path / "zd-ratings-2026-11-25-p1.json"
+    page.write_text(
+        _page([_rating(1), _rating(2, "offered"), _rating(3, "unoffered")]), encoding="utf-8"
+    )
+    land_delivery(source, load_definition(str(earlier)), page, NOW)
+    validated = validate_landed_day(source, date(2026, 11, 25), "run-1", NOW)
+    assert (validated.counts.set_aside, validated.counts.unanswered) == (2, 1)
+    quarantine = pl.read_parquet(validated.quarantine_path)
+    assert quarantine.get_column("reason_kinds").to_list() == [["set_aside"], ["set_aside"]]
+    now_said = {"acme-zendesk": [e.reason for e in definition.exclude]}
+    split = reasons_of_rejects_and_superseded(quarantine, now_said)
+    assert split.get_column("quarantined_as").unique().to_list() == ["set aside"]
