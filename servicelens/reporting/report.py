@@ -1594,6 +1594,15 @@ def _fix_list(inputs: _Inputs) -> str:
             f"{MIN_RESPONSES_PER_SIDE} with the problem and {MIN_RESPONSES_PER_SIDE} without): "
             "ranked by the number of responses with the problem"
         )
+    elif rates_satisfaction(inputs.settings):
+        # A two-level rating (Zendesk's good/bad) is no csat scale: "gives no csat" read
+        # as if the source gave no satisfaction at all (found reviewing the zendesk preset).
+        ranking = (
+            "This source rates good or bad (a two-level rating), not on a csat scale, so "
+            "csat points lost are not estimated; its satisfaction is the "
+            f'<a href="#satisfaction">{SATISFIED_WORDS}</a>: ranked by the number of '
+            "responses with the problem"
+        )
     else:
         ranking = (
             "This source gives no csat, so its points are not known: ranked by the number of "

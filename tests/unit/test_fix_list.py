@@ -454,3 +454,29 @@ def test_the_fix_list_query_says_a_window_has_too_few_responses_instead_of_a_num
         f"({MIN_RESPONSES_PER_SIDE} of each are needed); nps: too few responses: 1 with the "
         f"problem and 11 without have an nps ({MIN_RESPONSES_PER_SIDE} of each are needed)"
     )
+
+
+def test_the_fix_list_of_a_source_rated_good_or_bad_names_its_satisfied_share(
+    tmp_path: Path,
+) -> None:
+    """A Zendesk source rates good or bad (its satisfaction is the satisfied share): its
+    fix list said "This source gives no csat", as a complaint database's does, as if it
+    measured no satisfaction at all."""
+    from types import SimpleNamespace
+
+    from servicelens.reporting.report import SATISFIED_WORDS, _fix_list
+
+    definition = tmp_path / "acme-zendesk.toml"
+    definition.write_text('extends = "zendesk"\nname = "acme-zendesk"\n', encoding="utf-8")
+    zendesk = Settings(data_dir=str(tmp_path / "data")).for_source("acme-zendesk", str(definition))
+    responses = _responses().with_columns(pl.lit(None, pl.Int8).alias("csat"))
+    rows = fix_list(
+        responses, "window", date(2026, 9, 14), date(2026, 10, 11), WEEK, min_responses=1
+    )
+    page = _fix_list(SimpleNamespace(fix_list=rows, champion="m1", settings=zendesk))  # type: ignore[arg-type]
+    assert "gives no csat" not in page
+    assert (
+        "This source rates good or bad (a two-level rating), not on a csat scale, so csat "
+        f'points lost are not estimated; its satisfaction is the <a href="#satisfaction">'
+        f"{SATISFIED_WORDS}</a>: ranked by the number of responses with the problem"
+    ) in page
