@@ -546,15 +546,24 @@ def _counts_line(row: dict[str, Any], day: date) -> str:
     superseded copies and rejects as the demo's summary and the run report split them, and
     the model that scored it; then, where interaction records were quarantined, the demo's
     line saying how many and where (:func:`rows_in_lines`; a README walker's trial read
-    neither on `run`, which the README says every run summary gives)."""
+    neither on `run`, which the README says every run summary gives). The quarantined are
+    split as :func:`~servicelens.validation.reasons.quarantined_split` splits them, the rows
+    a definition's ``[[exclude]]`` rules set aside apart from the rejects, and the rows
+    erased on request are named: read = kept + quarantined (+ erased)."""
     from servicelens.validation.reasons import quarantined_split
 
     quarantined = row.get("quarantined") or 0
     superseded = row.get("superseded_duplicates") or 0
-    split = f" ({quarantined_split(quarantined, superseded)})" if superseded else ""
+    set_aside = row.get("set_aside") or 0
+    split = (
+        f" ({quarantined_split(quarantined, superseded, set_aside)})"
+        if superseded or set_aside
+        else ""
+    )
+    erased = f" erased on request {n}" if (n := row.get("erased")) else ""
     line = (
         f"{day}: read {row.get('surveys_read')} kept {row.get('kept')} quarantined "
-        f"{row.get('quarantined')}{split} negatives scored {row.get('scored')} "
+        f"{row.get('quarantined')}{split}{erased} negatives scored {row.get('scored')} "
         + (
             f"(model {version})"
             if (version := row.get("model_version"))

@@ -191,6 +191,20 @@ def test_the_sample_dates_line_of_run_splits_its_quarantine_as_the_readme_says()
     ]
 
 
+def test_the_sample_dates_line_of_run_adds_up_with_rows_erased() -> None:
+    """read = kept + quarantined + erased: a date whose rows were erased on request read
+    "read 100 kept 90 quarantined 5", 5 rows unaccounted for."""
+    from datetime import date
+
+    from servicelens.cli.main import _counts_line
+
+    row = {"surveys_read": 100, "kept": 90, "quarantined": 5, "erased": 5, "scored": 3}
+    assert _counts_line(row, date(2026, 11, 10)) == (
+        "2026-11-10: read 100 kept 90 quarantined 5 erased on request 5 negatives scored 3 "
+        "(no champion model yet)"
+    )
+
+
 def test_a_cell_written_over_lines_stays_on_its_row() -> None:
     """Found by a platform engineer's trial: a Dask cluster's multi-line error broke the
     backfill table's rows (so would a comment written over lines, in `query`'s)."""

@@ -435,6 +435,7 @@ def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
     from datetime import UTC, datetime
 
     from servicelens.cli.console import counts_detail
+    from servicelens.cli.main import _counts_line
     from servicelens.ingest.landing import land_delivery
     from servicelens.stages import (
         SUPERSEDED_BY_A_SET_ASIDE_COPY,
@@ -476,6 +477,11 @@ def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
     assert counts.surveys_read == counts.kept + counts.quarantined == 4
     assert counts.withdrawn == 1
     assert "1 response is in no mart now" in counts_detail({**asdict(counts), "scored": 0})
+    # The run's summary line splits the quarantined as every summary does: the set-aside
+    # row is no reject (it read "2 superseded ..., 1 rejected"), and read adds up.
+    line = _counts_line({**asdict(counts), "scored": 0}, JAN1)
+    assert line.startswith("2021-01-01: read 4 kept 1 quarantined 3 (2 ")
+    assert ", 1 set aside by the source definition, 0 rejected)" in line.splitlines()[0]
 
 
 def test_a_landing_that_did_not_finish_is_landed_again_not_under_a_changed_definition(
