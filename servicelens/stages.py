@@ -10,7 +10,7 @@ import contextvars
 import functools
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -1031,9 +1031,7 @@ def stage_validated(
     (``QUARANTINE_SCHEMA``), ``set_aside`` the reasons of the source definition's
     ``[[exclude]]`` rules (:func:`servicelens.validation.reasons.with_reason_kinds`)."""
     staging = settings.staging_dir
-    quarantine = with_reason_kinds(quarantine, set_aside).with_columns(
-        pl.lit(QUARANTINE_VERSION, pl.Int32).alias("schema_version")
-    )
+    quarantine = published_quarantine(quarantine, set_aside)
     validated = ValidatedDay(
         day=day,
         valid_path=str(
@@ -1053,6 +1051,22 @@ def stage_validated(
     )
     checkpoint("validated")
     return validated
+
+
+def published_quarantine(quarantine: pl.DataFrame, set_aside: Sequence[str] = ()) -> pl.DataFrame:
+    """Quarantined rows (``QUARANTINE_ROW_SCHEMA``, as the stages and :func:`ingest_export`
+    build them) as the quarantine zone's contract publishes them (``QUARANTINE_SCHEMA``):
+    with ``schema_version`` and each reason's kind and column
+    (:func:`servicelens.validation.reasons.with_reason_kinds`; ``set_aside`` the reasons of
+    the source definition's ``[[exclude]]`` rules). The nightly's partitions and ``score
+    --output``'s quarantine file are both written from it. Raises ValueError naming a
+    contract column ``quarantine`` lacks."""
+    return conform(
+        with_reason_kinds(quarantine, set_aside).with_columns(
+            pl.lit(QUARANTINE_VERSION, pl.Int32).alias("schema_version")
+        ),
+        QUARANTINE_SCHEMA,
+    )
 
 
 def with_accepted_elsewhere(surveys: pl.DataFrame, settings: Settings, day: date) -> pl.DataFrame:

@@ -565,8 +565,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     (``transforms.schemas.SCORE_OUTPUT_SCHEMA``: source, survey_date as the nightly run
     partitions it, submitted_at, queue and the other mapped columns, then the scores).
     Quarantined rows go beside the output (:func:`quarantine_output`,
-    ``QUARANTINE_SCHEMA``: line, id, every reason, the raw record with personal data
-    redacted) and are counted, by column, in the summary."""
+    ``QUARANTINE_SCHEMA`` as the nightly publishes it, :func:`servicelens.stages.
+    published_quarantine`: line, id, every reason with its kind and column, the raw record
+    with personal data redacted) and are counted, by column, in the summary."""
     from models.drift import compare_with_reference
     from models.pipeline import feature_frame, spec_from_dict
     from models.registry import (
@@ -581,7 +582,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import period_start_of
-    from servicelens.stages import ingest_export
+    from servicelens.stages import ingest_export, published_quarantine
     from transforms.marts import IN_TRAINING_SET, with_out_of_fold_scores
     from transforms.schemas import PARTITION_COLUMN, SCORE_OUTPUT_SCHEMA, conform
 
@@ -632,10 +633,12 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     out.write_parquet(args.output)
     # Nothing read is lost: the rows that were not scored go beside the scores, each with
-    # its line and every reason (QUARANTINE_SCHEMA, as the quarantine zone keeps them).
+    # its line and every reason (QUARANTINE_SCHEMA, as the quarantine zone keeps them: its
+    # reasons' kinds and columns too, which BI groups by).
     quarantine_file = quarantine_output(args.output)
     if ingested.quarantine.height:
-        ingested.quarantine.write_parquet(quarantine_file)
+        set_aside = tuple(e.reason for e in definition.exclude)
+        published_quarantine(ingested.quarantine, set_aside).write_parquet(quarantine_file)
     else:
         quarantine_file.unlink(missing_ok=True)  # an earlier score's, now stale
     reference = read_reference(models_dir, version)

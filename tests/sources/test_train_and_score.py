@@ -17,6 +17,7 @@ from servicelens.ingest.definitions import DefinitionError, load_definition
 from servicelens.settings import Settings
 from servicelens.stages import ingest_export
 from servicelens.storage.partitions import read_manifest
+from transforms.schemas import QUARANTINE_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 CFPB = ROOT.parent / "shared" / "real" / "cfpb" / "complaints.csv"
@@ -123,6 +124,11 @@ def test_a_new_export_trains_and_scores_through_a_mapping_file(
     quarantine = pl.read_parquet(tmp_path / "scored.quarantine.parquet")
     assert quarantine.select("source_line", "record_id").rows() == [(5, "T-00003")]
     assert quarantine.get_column("reasons")[0][0].startswith("submitted_at: '31/02/2026'")
+    # The quarantine zone's contract, its reasons' kinds and columns as the nightly publishes
+    # them (BI's group-by read score's file without them).
+    assert quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
+    assert quarantine.row(0, named=True)["reason_columns"] == ["submitted_at"]
+    assert quarantine.row(0, named=True)["reason_kinds"] == ["not_a_timestamp"]
     assert pl.read_parquet(out).height + quarantine.height == 60
     assert f"quarantined (not scored), all 1 in {tmp_path / 'scored.quarantine.parquet'}" in said
     assert "  line 5 (T-00003): submitted_at: '31/02/2026'" in said
