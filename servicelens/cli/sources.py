@@ -541,7 +541,7 @@ def check_definition(
         # column it meant is stored if something maps it (found by a trial: accepted).
         "never_store_unmatched": unmatched_columns(definition.never_store, read.header),
         # Ids that most likely lost their leading zeros in a spreadsheet: kept, and told.
-        "short_ids": short_ids_notes(file, ingested.mapped.frame, ingested.mapped.exported_as),
+        "short_ids": short_ids_notes(ingested.mapped.frame, ingested.mapped.exported_as),
         # Columns nothing reads (a column the source added): they stay in raw/ only.
         "unread_columns": unread_columns(definition, read.header, read.frame),
         "export_columns": named_in_reasons(
@@ -728,7 +728,7 @@ def _preview_text(preview: dict[str, Any]) -> str:
             "the clean layer if the definition maps it",
         ]
     for note in preview["short_ids"]:
-        lines += ["", note]
+        lines += ["", f"{Path(preview['file']).name}: {note}"]
     if unread := preview["unread_columns"]:
         lines += ["", f"{Path(preview['file']).name}: {unread_columns_note(unread)}"]
     if preview["quarantined"]:

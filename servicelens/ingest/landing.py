@@ -386,28 +386,28 @@ def unread_columns_note(columns: list[str]) -> str:
 ZERO_PADDED_ID_COLUMNS = ("response_id", "interaction_id", "customer_id")
 
 
-def short_ids_notes(
-    file: str, frame: pl.DataFrame, exported_as: dict[str, tuple[str, ...]]
-) -> list[str]:
-    """What a run and ``sources check`` say of a delivery (``file``, its mapped ``frame``,
+def short_ids_notes(frame: pl.DataFrame, exported_as: dict[str, tuple[str, ...]]) -> list[str]:
+    """What a run and ``sources check`` say of a delivery (its mapped ``frame``,
     ``exported_as`` the export's column names of each canonical one) whose id columns
     (:data:`ZERO_PADDED_ID_COLUMNS`) hold ids shorter than most, in a column whose ids are
     padded with zeros (:func:`transforms.clean.ids_short_of_their_width`): one note a
-    column, naming the file, the column, how many rows, two examples and what to do. The
-    rows are kept: such an id may be genuinely short."""
+    column, naming the column, how many rows, two examples and what to do. The file is not
+    named: each caller puts its name before every note of it, as before the other landing
+    notes (a nightly's read ``umfrage.csv: umfrage.csv: column ...``). The rows are kept:
+    such an id may be genuinely short."""
     found = ids_short_of_their_width(frame, ZERO_PADDED_ID_COLUMNS)
     return [
-        _short_ids_note(Path(file).name, column, exported_as.get(column, ()), short)
+        _short_ids_note(column, exported_as.get(column, ()), short)
         for column, short in found.items()
     ]
 
 
-def _short_ids_note(file: str, column: str, exported: tuple[str, ...], short: ShortIds) -> str:
+def _short_ids_note(column: str, exported: tuple[str, ...], short: ShortIds) -> str:
     named = " + ".join(map(repr, exported)) or repr(column)
     one = short.count == 1
     examples = ", ".join(f"{e!r} (likely {e.zfill(short.width)!r})" for e in short.examples)
     return (
-        f"{file}: column {named} ({column}): {short.count:,} "
+        f"column {named} ({column}): {short.count:,} "
         f"{'id has' if one else 'ids have'} fewer digits than the column's other ids, which "
         f"have {short.width} with leading zeros (e.g. {examples}): a spreadsheet most likely "
         f"dropped {'its' if one else 'their'} leading zeros when the file was saved, so "
@@ -1215,7 +1215,7 @@ def land_delivery(
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
     result.sheet = read.sheet
-    result.short_ids = short_ids_notes(str(file), mapped.frame, mapped.exported_as)
+    result.short_ids = short_ids_notes(mapped.frame, mapped.exported_as)
     result.unread_columns = unread_columns(definition, read.header, read.frame)
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
     delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()

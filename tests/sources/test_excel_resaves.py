@@ -460,6 +460,7 @@ def test_ids_that_lost_their_leading_zeros_are_kept_and_told(
     (``417001235`` for ``000417001235``) among ids of 12 digits: kept silently as other
     ids, they join nothing. They stay kept (an id may be short), and the run's notes and
     ``sources check`` say so, naming the file, the column, how many and two examples."""
+    from flows.sources import _landing_dict, _landing_notes_by_partition
     from servicelens.cli.main import main
     from servicelens.ingest.landing import land_delivery
 
@@ -472,7 +473,7 @@ def test_ids_that_lost_their_leading_zeros_are_kept_and_told(
     export.write_bytes(_csv(rows, "\r\n"))
     definition = _definition(tmp_path, 'delimiter = ";"')
     said = (
-        "umfrage.csv: column 'Vorgangsnummer' (interaction_id): 2 ids have fewer digits "
+        "column 'Vorgangsnummer' (interaction_id): 2 ids have fewer digits "
         "than the column's other ids, which have 12 with leading zeros (e.g. '417001235' "
         "(likely '000417001235'), '17001236' (likely '000017001236')): a spreadsheet most "
         "likely dropped their leading zeros when the file was saved, so they do not match "
@@ -488,7 +489,7 @@ def test_ids_that_lost_their_leading_zeros_are_kept_and_told(
 
     args = ["--data-dir", str(tmp_path / "data"), "sources", "check", str(definition)]
     assert main([*args, str(export)]) == 0
-    assert f"\n\n{said}\n" in capsys.readouterr().out
+    assert f"\n\numfrage.csv: {said}\n" in capsys.readouterr().out
     assert main([*args, "--json", str(export)]) == 0
     assert json.loads(capsys.readouterr().out)["short_ids"] == [said]
 
@@ -497,6 +498,10 @@ def test_ids_that_lost_their_leading_zeros_are_kept_and_told(
     source = base.for_source(loaded.name, str(definition))
     landing = land_delivery(source, loaded, export, datetime(2026, 11, 20, 9, tzinfo=UTC))
     assert landing.notes() == [said]
+    # The nightly's table puts the file's name before each landing note, once (it read
+    # "umfrage.csv: umfrage.csv: column 'Vorgangsnummer' ...").
+    nightly = _landing_notes_by_partition([{"landing": _landing_dict(landing)}], ["2026-11-20"])
+    assert [n for notes in nightly.values() for n in notes] == [f"umfrage.csv: {said}"]
 
     # Ids of one width throughout, or with no zero to lose, are not told.
     rows[1][1], rows[2][1] = "000417001235", "000417001236"
