@@ -466,7 +466,8 @@ def check_definition(
     from servicelens.ingest.configured import fits_interactions
     from servicelens.ingest.definitions import FEED_COLUMNS, load_definition
     from servicelens.ingest.landing import short_ids_notes
-    from servicelens.ingest.mapping import read_columns, unread_columns
+    from servicelens.ingest.mapping import read_columns, unnamed_columns, unread_columns
+    from servicelens.ingest.readers import spreadsheet_column_letters
     from servicelens.stages import NoRecords, as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
@@ -543,7 +544,17 @@ def check_definition(
         # Ids that most likely lost their leading zeros in a spreadsheet: kept, and told.
         "short_ids": short_ids_notes(ingested.mapped.frame, ingested.mapped.exported_as),
         # Columns nothing reads (a column the source added): they stay in raw/ only.
-        "unread_columns": unread_columns(definition, read.header, read.frame),
+        "unread_columns": (unread := unread_columns(definition, read.header, read.frame)),
+        # Of those, the ones with a blank header cell: their place (1-based), the letters a
+        # spreadsheet shows over it, and a value, by which the note names them.
+        "unnamed_columns": {
+            name: {
+                "number": place,
+                "letters": spreadsheet_column_letters(place),
+                "example": value,
+            }
+            for name, (place, value) in unnamed_columns(read.header, unread, read.frame).items()
+        },
         "export_columns": named_in_reasons(
             quarantine.get_column("reasons").explode().drop_nulls().to_list(),
             {**ingested.mapped.exported_as, **_feed_exported_as(ingested.mapped.exported_as)}
@@ -581,6 +592,7 @@ def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[
         "never_store_unmatched": [],
         "short_ids": [],
         "unread_columns": [],
+        "unnamed_columns": {},
         "export_columns": {},
         "note": no_records_text(definition.read.records),
     }
@@ -730,7 +742,11 @@ def _preview_text(preview: dict[str, Any]) -> str:
     for note in preview["short_ids"]:
         lines += ["", f"{Path(preview['file']).name}: {note}"]
     if unread := preview["unread_columns"]:
-        lines += ["", f"{Path(preview['file']).name}: {unread_columns_note(unread)}"]
+        unnamed = {
+            name: (column["number"], column["example"])
+            for name, column in preview.get("unnamed_columns", {}).items()
+        }
+        lines += ["", f"{Path(preview['file']).name}: {unread_columns_note(unread, unnamed)}"]
     if preview["quarantined"]:
         quarantined = preview["quarantined"]
         plural = "" if len(quarantined) == 1 else "s"

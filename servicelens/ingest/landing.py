@@ -58,6 +58,7 @@ from servicelens.ingest.mapping import (
     mapped_column,
     no_records_text,
     read_export,
+    unnamed_columns,
     unread_columns,
 )
 from servicelens.ingest.readers import (
@@ -66,6 +67,7 @@ from servicelens.ingest.readers import (
     SourceError,
     column_key,
     declared_encoding_not_used,
+    spreadsheet_column_letters,
 )
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, as_path, file_state, read_bytes
@@ -163,6 +165,10 @@ class Landing:
     #: (:func:`unread_columns_note`). Found by a BI trial: a Qualtrics export's new Q3
     #: landed without a word, in no attribute and no quarantined raw_record.
     unread_columns: list[str] = field(default_factory=list)
+    #: Of those, the columns whose header cell is blank, each with its place (1-based) and
+    #: a value of it (:func:`servicelens.ingest.mapping.unnamed_columns`): the note names
+    #: them so, not by the name the reader gives them (``column_5``).
+    unnamed_columns: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     #: Rows of a delivery of a source without response ids that re-save responses landed
     #: before (:func:`resaved_copies`): every one of its rows did, so they took the earlier
     #: copies' ids and replace them, as a re-delivery does.
@@ -321,7 +327,7 @@ class Landing:
             )
         notes += self.short_ids
         if self.unread_columns:
-            notes.append(unread_columns_note(self.unread_columns))
+            notes.append(unread_columns_note(self.unread_columns, self.unnamed_columns))
         return notes
 
     def _truncated_text(self) -> str:
@@ -357,27 +363,51 @@ class Landing:
 MAX_COLUMNS_NAMED = 8
 
 
-def unread_columns_note(columns: list[str]) -> str:
+def unread_columns_note(
+    columns: list[str], unnamed: dict[str, tuple[int, str | None]] | None = None
+) -> str:
     """What a run (after the file's name, as every landing note) and ``sources check`` say
     of a delivery whose header has ``columns`` the definition neither reads nor expects
-    (:func:`servicelens.ingest.mapping.unread_columns`): the file, the columns, that their
-    values stay in raw/ only, and how to keep them or say they are expected. Said for every
-    delivery that has them: a column left so on purpose is listed in expected_columns."""
-    named = ", ".join(map(repr, columns[:MAX_COLUMNS_NAMED]))
+    (:func:`servicelens.ingest.mapping.unread_columns`): the columns, that their values
+    stay in raw/ only, and how to keep them or say they are expected. A column of
+    ``unnamed`` (its header cell blank: place and a value,
+    :func:`servicelens.ingest.mapping.unnamed_columns`) is named as the user finds it,
+    "the unnamed column 5 (E in a spreadsheet; e.g. value 'yes')", with the name a
+    definition reads it by (``column_5``): a trial's note named it ``'column_5'``, a name
+    no file of theirs holds."""
+    unnamed = unnamed or {}
+
+    def named_as(name: str) -> str:
+        if name not in unnamed:
+            return repr(name)
+        place, value = unnamed[name]
+        example = "" if value is None else f"; e.g. value {value!r}"
+        letters = spreadsheet_column_letters(place)
+        return f"the unnamed column {place} ({letters} in a spreadsheet{example})"
+
+    labels = [named_as(name) for name in columns[:MAX_COLUMNS_NAMED]]
+    named = ", ".join(labels)
     if more := columns[MAX_COLUMNS_NAMED:]:
         named += f" and {len(more)} more"
     one = len(columns) == 1
+    subject = named if columns[0] in unnamed else f"{'column' if one else 'columns'} {named}"
     example = re.sub(r"\W+", "_", columns[0].casefold()).strip("_") or "new_column"
+    blank = [name for name in columns if name in unnamed]
+    read_as, or_named = "", ""
+    if blank:
+        here = ", ".join(map(repr, blank[:MAX_COLUMNS_NAMED]))
+        read_as = f": a column with a blank header is read as column_<its place>, here {here}"
+        unnamed_one = "it" if one else "the unnamed column" if len(blank) == 1 else "the unnamed"
+        or_named = f", or give {unnamed_one} a name in the export's header"
     return (
-        f"{'column' if one else 'columns'} {named} "
-        f"{'is' if one else 'are'} read by nothing in the source definition (not mapped in "
-        "[columns], not kept under [attributes], not in never_store): "
+        f"{subject} {'is' if one else 'are'} read by nothing in the source definition (not "
+        "mapped in [columns], not kept under [attributes], not in never_store): "
         f"{'its' if one else 'their'} values stay in raw/ only, in no landed row, quarantine "
         f"raw_record or mart. To keep {'it' if one else 'them'}, add "
         f"{'it' if one else 'them'} under [attributes] in the definition (e.g. "
-        f'{example} = "{columns[0]}"); if {"it is" if one else "they are"} to stay in raw/ '
-        f"only, list {'it' if one else 'them'} in the definition's expected_columns to "
-        "stop this note"
+        f'{example} = "{columns[0]}"{read_as}){or_named}; if {"it is" if one else "they are"} '
+        f"to stay in raw/ only, list {'it' if one else 'them'} in the definition's "
+        "expected_columns to stop this note"
     )
 
 
@@ -1217,6 +1247,7 @@ def land_delivery(
     result.sheet = read.sheet
     result.short_ids = short_ids_notes(mapped.frame, mapped.exported_as)
     result.unread_columns = unread_columns(definition, read.header, read.frame)
+    result.unnamed_columns = unnamed_columns(read.header, result.unread_columns, read.frame)
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
     delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
     truncated = [i for i, r in enumerate(read.rejects) if r.truncated]

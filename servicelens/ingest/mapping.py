@@ -45,6 +45,7 @@ from servicelens.ingest.readers import (
     read_csv_with_lines,
     sniff_delimiter,
     title_above_header,
+    unnamed_column_number,
     unpack_delivery,
 )
 from servicelens.storage.fs import DataPath, read_bytes
@@ -863,6 +864,35 @@ def unread_columns(
         for name in present
     )
     return [name for name in unread if name not in present or filled.get_column(name)[0]]
+
+
+#: Characters of a value an unnamed column's note quotes before "...".
+EXAMPLE_CHARS = 40
+
+
+def unnamed_columns(
+    header: list[str], columns: list[str], frame: pl.DataFrame | None = None
+) -> dict[str, tuple[int, str | None]]:
+    """Of ``columns`` (names in ``header``, :func:`unread_columns`' say), those whose header
+    cell is blank (:func:`~servicelens.ingest.readers.unnamed_column_number`), each with
+    its place (1-based) and its first value that is not blank in ``frame`` (the export's
+    rows as text; None without one, or none filled), cut to :data:`EXAMPLE_CHARS`: a note
+    names such a column by its place and a value, as the user can find it in the file."""
+    found: dict[str, tuple[int, str | None]] = {}
+    for name in columns:
+        place = unnamed_column_number(header, name)
+        if place is None:
+            continue
+        example = None
+        if frame is not None and name in frame.columns:
+            filled = frame.get_column(name).cast(pl.String).str.strip_chars()
+            filled = filled.filter(filled.fill_null("") != "")
+            if filled.len():
+                value = filled[0]
+                cut = len(value) > EXAMPLE_CHARS
+                example = value[:EXAMPLE_CHARS] + ("..." if cut else "")
+        found[name] = (place, example)
+    return found
 
 
 def ambiguous_columns(

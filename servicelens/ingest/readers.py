@@ -1548,6 +1548,29 @@ def column_names(records: list[list[str]], dialect: CsvDialect) -> list[str]:
     return unique
 
 
+def unnamed_column_number(header: list[str], name: str) -> int | None:
+    """The place of ``name`` in ``header`` (1 for the first column) when it is the name
+    :func:`column_names` gives a column whose header cell is blank (``column_<place>``),
+    else None: a note names such a column as the user sees it, "the unnamed column 5",
+    not by a name no file of theirs holds. (A header cell really written ``column_5`` in
+    the fifth column reads the same; no export seen writes one.)"""
+    place = header.index(name) + 1 if name in header else 0
+    return place if place and name == f"column_{place}" else None
+
+
+def spreadsheet_column_letters(number: int) -> str:
+    """The letters a spreadsheet shows over column ``number`` (1-based): 1 -> ``A``, 26 ->
+    ``Z``, 27 -> ``AA``, 703 -> ``AAA`` (bijective base 26, as Excel and LibreOffice
+    name their columns). Raises ValueError for a number below 1."""
+    if number < 1:
+        raise ValueError(f"spreadsheet columns are numbered from 1, not {number}")
+    letters = ""
+    while number:
+        number, left = divmod(number - 1, 26)
+        letters = chr(ord("A") + left) + letters
+    return letters
+
+
 def _header_timezone(records: list[list[str]], key: str | None) -> str | None:
     if not key:
         return None

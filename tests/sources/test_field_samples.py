@@ -1277,17 +1277,18 @@ def test_04_typeform_in_the_cfpb_inbox_is_told_it_is_not_a_cfpb_export(tmp_path:
     assert "mojibake" not in message and "encoding" not in message
 
 
-def _qualtrics_with_q3(tmp_path: Path) -> Path:
+def _qualtrics_with_q3(tmp_path: Path, name: str = "Q3") -> Path:
     """The Qualtrics sample with a question added at the end (Q3), as a BI trial's fourth
-    export had it: a column the definition does not know."""
+    export had it: a column the definition does not know. ``name``: its name in the header
+    ("" leaves every header row's cell of it blank)."""
     import csv
     import io
 
     text = (FIELD / "01-qualtrics-three-header-rows" / "sample.csv").read_text(encoding="utf-8")
     rows = list(csv.reader(io.StringIO(text)))
-    rows[0].append("Q3")
-    rows[1].append("Would you contact us again?")
-    rows[2].append('{"ImportId":"QID3"}')
+    rows[0].append(name)
+    rows[1].append("Would you contact us again?" if name else "")
+    rows[2].append('{"ImportId":"QID3"}' if name else "")
     for row in rows[3:]:
         row.append("yes")
     out = io.StringIO()
@@ -1323,6 +1324,48 @@ def test_a_column_the_source_adds_is_said_once_per_file(tmp_path: Path) -> None:
     # The export as the preset knows it: nothing to say.
     sample = FIELD / "01-qualtrics-three-header-rows" / "sample.csv"
     assert check_definition(str(definition_path), str(sample), settings)["unread_columns"] == []
+
+
+def test_a_column_with_a_blank_header_is_named_by_its_place_and_a_value(tmp_path: Path) -> None:
+    """The note named a column whose header cell is blank by the reader's made-up name
+    (``'column_12'``), which no file of the user's holds: the run's notes and `sources
+    check` name it by its place, the letters a spreadsheet shows over it and a value, and
+    say the name a definition reads it by."""
+    from servicelens.cli.sources import _preview_text, check_definition
+    from servicelens.ingest.landing import land_delivery
+
+    export = _qualtrics_with_q3(tmp_path, name="")
+    place, letters = 21, "U"  # the sample's 20 columns, then the unnamed one
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition_path = DEFINITIONS / "qualtrics-acme.toml"
+    definition = load_definition(str(definition_path))
+    source = settings.for_source(definition.name, str(definition_path))
+    notes = land_delivery(source, definition, export, NOW).notes()
+    said = [n for n in notes if "read by nothing" in n]
+    assert len(said) == 1, notes
+    assert said[0].startswith(
+        f"the unnamed column {place} ({letters} in a spreadsheet; e.g. value 'yes') is read by "
+        "nothing"
+    )
+    assert (
+        f'[attributes] in the definition (e.g. column_{place} = "column_{place}": a column '
+        f"with a blank header is read as column_<its place>, here 'column_{place}'), or give it "
+        "a name in the export's header; if it is to stay in raw/ only"
+    ) in said[0]
+    preview = check_definition(str(definition_path), str(export), settings)
+    assert preview["unnamed_columns"] == {
+        f"column_{place}": {"number": place, "letters": letters, "example": "yes"}
+    }
+    assert f"qualtrics-export-4.csv: {said[0]}" in _preview_text(preview)
+
+
+@pytest.mark.parametrize(
+    ("number", "letters"), [(1, "A"), (5, "E"), (26, "Z"), (27, "AA"), (52, "AZ"), (703, "AAA")]
+)
+def test_spreadsheet_column_letters(number: int, letters: str) -> None:
+    from servicelens.ingest.readers import spreadsheet_column_letters
+
+    assert spreadsheet_column_letters(number) == letters
 
 
 def test_expected_columns_add_to_the_presets_and_stop_the_note(tmp_path: Path) -> None:
