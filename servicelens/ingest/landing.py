@@ -70,7 +70,7 @@ from servicelens.ingest.readers import (
     spreadsheet_column_letters,
 )
 from servicelens.settings import Settings
-from servicelens.storage.fs import DataPath, as_path, file_state, read_bytes
+from servicelens.storage.fs import DataPath, as_path, file_state, read_bytes, write_text_whole
 from servicelens.storage.partitions import (
     MANIFEST_FILE,
     checksums,
@@ -162,13 +162,19 @@ class Landing:
     #: Columns of the delivery's header the definition neither reads, lists in never_store,
     #: nor expects (:func:`servicelens.ingest.mapping.unread_columns`): a column the source
     #: added, whose values stay in raw/ only, said once for the file
-    #: (:func:`unread_columns_note`). Found by a BI trial: a Qualtrics export's new Q3
-    #: landed without a word, in no attribute and no quarantined raw_record.
+    #: (:func:`unread_columns_note`), and once for the source while the set stays the
+    #: same. Found by a BI trial: a Qualtrics export's new Q3 landed without a word, in no
+    #: attribute and no quarantined raw_record.
     unread_columns: list[str] = field(default_factory=list)
     #: Of those, the columns whose header cell is blank, each with its place (1-based) and
     #: a value of it (:func:`servicelens.ingest.mapping.unnamed_columns`): the note names
     #: them so, not by the name the reader gives them (``column_5``).
     unnamed_columns: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    #: Whether an earlier landing of the source told of the same set of unread columns
+    #: (:func:`unread_columns_told_before`): the run's notes then leave them out, told once
+    #: (``sources check`` always tells). Found by a review: a column left unread on purpose
+    #: was told of on every delivery, every night, and the notes were learnt to be ignored.
+    unread_columns_told_before: bool = False
     #: Rows of a delivery of a source without response ids that re-save responses landed
     #: before (:func:`resaved_copies`): every one of its rows did, so they took the earlier
     #: copies' ids and replace them, as a re-delivery does.
@@ -326,7 +332,7 @@ class Landing:
                 f"{'its' if one else 'their'} own"
             )
         notes += self.short_ids
-        if self.unread_columns:
+        if self.unread_columns and not self.unread_columns_told_before:
             notes.append(unread_columns_note(self.unread_columns, self.unnamed_columns))
         return notes
 
@@ -374,7 +380,8 @@ def unread_columns_note(
     :func:`servicelens.ingest.mapping.unnamed_columns`) is named as the user finds it,
     "the unnamed column 5 (E in a spreadsheet; e.g. value 'yes')", with the name a
     definition reads it by (``column_5``): a trial's note named it ``'column_5'``, a name
-    no file of theirs holds."""
+    no file of theirs holds. The run tells it once for each set of such columns
+    (:attr:`Landing.unread_columns_told_before`); ``sources check`` always."""
     unnamed = unnamed or {}
 
     def named_as(name: str) -> str:
@@ -409,6 +416,44 @@ def unread_columns_note(
         f"to stay in raw/ only, list {'it' if one else 'them'} in the definition's "
         "expected_columns to stop this note"
     )
+
+
+#: The file beside a source's landed partitions (its ``landed_dir``) holding the unread
+#: columns its landings last told of (:func:`unread_columns_told_before`).
+UNREAD_COLUMNS_TOLD_FILE = "unread-columns-told.json"
+
+
+def unread_columns_told_before(settings: Settings, columns: list[str]) -> bool:
+    """Whether a landing of ``settings``' source (its landed table: responses, or the
+    contact-facts feed) told of the same set of unread ``columns`` before (the names, in
+    any order), as :data:`UNREAD_COLUMNS_TOLD_FILE` remembers it
+    (:func:`remember_unread_columns_told`). A set told of once is not told again on every
+    delivery, every night; a new set (a column added, or one of them gone) is. An
+    unreadable memory counts as none (told again)."""
+    path = settings.landed_dir / UNREAD_COLUMNS_TOLD_FILE
+    if not columns or not path.exists():
+        return False
+    try:
+        told = json.loads(path.read_text()).get("columns")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(told, list) and set(told) == set(columns)
+
+
+def remember_unread_columns_told(settings: Settings, landing: Landing, told_at: datetime) -> None:
+    """Remember the unread columns ``landing`` tells of (:attr:`Landing.unread_columns`,
+    when :attr:`~Landing.unread_columns_told_before` is false), the file and when, in the
+    source's :data:`UNREAD_COLUMNS_TOLD_FILE` (one small JSON file, replaced whole). A
+    delivery with no unread columns leaves it: a file of the old layout landed between two
+    of the new does not make the new column be told of again."""
+    if not landing.unread_columns or landing.unread_columns_told_before:
+        return
+    told = {
+        "columns": landing.unread_columns,
+        "file": Path(landing.file).name,
+        "told_at": told_at.isoformat(),
+    }
+    write_text_whole(settings.landed_dir / UNREAD_COLUMNS_TOLD_FILE, json.dumps(told, indent=1))
 
 
 #: The id columns whose leading zeros a spreadsheet may drop (a derived response id, made
@@ -1248,6 +1293,7 @@ def land_delivery(
     result.short_ids = short_ids_notes(mapped.frame, mapped.exported_as)
     result.unread_columns = unread_columns(definition, read.header, read.frame)
     result.unnamed_columns = unnamed_columns(read.header, result.unread_columns, read.frame)
+    result.unread_columns_told_before = unread_columns_told_before(settings, result.unread_columns)
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
     delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
     truncated = [i for i, r in enumerate(read.rejects) if r.truncated]
@@ -1276,6 +1322,7 @@ def land_delivery(
         newer = _replaced_since(settings, rows, sha)
         if not newer:
             result.already_landed = True
+            remember_unread_columns_told(settings, result, written_at)
             return result
         # Sent again after a later delivery replaced some of its responses: the sender
         # means these copies, so they land as delivered now and win again (found by a
@@ -1373,6 +1420,7 @@ def land_delivery(
         )
         if before is not None and _landed_inputs(settings, period) == before:
             result.same_as_before.append(period)
+    remember_unread_columns_told(settings, result, written_at)
     return result
 
 

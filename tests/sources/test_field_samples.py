@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -1277,10 +1277,14 @@ def test_04_typeform_in_the_cfpb_inbox_is_told_it_is_not_a_cfpb_export(tmp_path:
     assert "mojibake" not in message and "encoding" not in message
 
 
-def _qualtrics_with_q3(tmp_path: Path, name: str = "Q3") -> Path:
+def _qualtrics_with_q3(
+    tmp_path: Path, name: str = "Q3", also: str | None = None, export_name: str = "4"
+) -> Path:
     """The Qualtrics sample with a question added at the end (Q3), as a BI trial's fourth
     export had it: a column the definition does not know. ``name``: its name in the header
-    ("" leaves every header row's cell of it blank)."""
+    ("" leaves every header row's cell of it blank); ``also``: another such column after it;
+    written to ``qualtrics-export-<export_name>.csv``, every row's Q3 that name (so each
+    export's bytes differ)."""
     import csv
     import io
 
@@ -1290,10 +1294,16 @@ def _qualtrics_with_q3(tmp_path: Path, name: str = "Q3") -> Path:
     rows[1].append("Would you contact us again?" if name else "")
     rows[2].append('{"ImportId":"QID3"}' if name else "")
     for row in rows[3:]:
-        row.append("yes")
+        row.append("yes" if export_name == "4" else f"yes ({export_name})")
+    if also is not None:
+        rows[0].append(also)
+        rows[1].append(also)
+        rows[2].append('{"ImportId":"QID4"}')
+        for row in rows[3:]:
+            row.append("no")
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
-    export = tmp_path / "qualtrics-export-4.csv"
+    export = tmp_path / f"qualtrics-export-{export_name}.csv"
     export.write_text(out.getvalue(), encoding="utf-8")
     return export
 
@@ -1324,6 +1334,38 @@ def test_a_column_the_source_adds_is_said_once_per_file(tmp_path: Path) -> None:
     # The export as the preset knows it: nothing to say.
     sample = FIELD / "01-qualtrics-three-header-rows" / "sample.csv"
     assert check_definition(str(definition_path), str(sample), settings)["unread_columns"] == []
+
+
+def test_unread_columns_are_told_once_a_source_until_they_change(tmp_path: Path) -> None:
+    """Found by a review: a column left unread was told of on every delivery, every night,
+    and a user learns to ignore the notes. The first night's delivery tells of Q3; the
+    second night's, with the same Q3, does not (`sources check` still does); a third's
+    that adds Q4 tells of both."""
+    from flows.sources import _landing_dict, _landing_notes_by_partition
+    from servicelens.cli.sources import _preview_text, check_definition
+    from servicelens.ingest.landing import land_delivery
+
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London")
+    definition_path = DEFINITIONS / "qualtrics-acme.toml"
+    definition = load_definition(str(definition_path))
+    source = settings.for_source(definition.name, str(definition_path))
+
+    def nightly_notes(export: Path, night: datetime) -> list[str]:
+        landing = land_delivery(source, definition, export, night)
+        table = _landing_notes_by_partition([{"landing": _landing_dict(landing)}], ["x"])
+        return [n for notes in table.values() for n in notes if "read by nothing" in n]
+
+    first = nightly_notes(_qualtrics_with_q3(tmp_path), NOW)
+    assert len(first) == 1
+    assert first[0].startswith("qualtrics-export-4.csv: column 'Q3' is read by nothing")
+    second = _qualtrics_with_q3(tmp_path, export_name="5")
+    assert nightly_notes(second, NOW + timedelta(days=1)) == []
+    preview = check_definition(str(definition_path), str(second), settings)
+    assert "qualtrics-export-5.csv: column 'Q3' is read by nothing" in _preview_text(preview)
+    third = _qualtrics_with_q3(tmp_path, also="Q4", export_name="6")
+    told = nightly_notes(third, NOW + timedelta(days=2))
+    assert len(told) == 1
+    assert told[0].startswith("qualtrics-export-6.csv: columns 'Q3', 'Q4' are read by nothing")
 
 
 def test_a_column_with_a_blank_header_is_named_by_its_place_and_a_value(tmp_path: Path) -> None:
