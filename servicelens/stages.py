@@ -348,9 +348,12 @@ SAMPLE_DELIMITER_FIX = (
 )
 
 
-def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> RawRead:
+def read_surveys(
+    settings: Settings, day: date, data: bytes | None = None, data_docs: bool = True
+) -> RawRead:
     """Read a day's survey export (``data``, its bytes, when the caller has read them), or
-    fail the date saying which file and what is wrong."""
+    fail the date saying which file and what is wrong; ``data_docs``: write the batch
+    check's Data Docs page."""
     path = settings.raw_day(day) / SURVEYS_FILE
     if data is None and not path.exists():
         # A data directory that never received an export is most often a mistyped one (a
@@ -361,7 +364,8 @@ def read_surveys(settings: Settings, day: date, data: bytes | None = None) -> Ra
             + (f" ({NO_EXPORTS_AT_ALL.format(data_dir=settings.data_dir)})" if empty else "")
         )
     read = read_csv_with_lines(path, data)
-    refuse_a_survey_batch(path, read, settings.gx_docs_dir / str(day) / "surveys_batch.html")
+    docs_page = settings.gx_docs_dir / str(day) / "surveys_batch.html" if data_docs else None
+    refuse_a_survey_batch(path, read, docs_page)
     missing_optional = [c for c in RAW_SURVEY_COLUMNS if c not in read.frame.columns]
     if "delivered_at" in missing_optional:
         logging.getLogger(__name__).warning(
@@ -627,6 +631,47 @@ def _validate_sample_day(
     now: datetime | None,
     read_interaction_file: InteractionReader,
 ) -> ValidatedDay:
+    rows = sample_day_rows(settings, day, now, read_interaction_file)
+    return stage_validated(
+        settings, day, run_id, rows.clean, rows.quarantine, rows.counts, rows.inputs, rows.contacts
+    )
+
+
+@dataclass(frozen=True)
+class SampleDayRows:
+    """A sample date's rows as the nightly run validates them (:func:`sample_day_rows`)."""
+
+    #: Kept rows, joined to their interactions, policy facts and repeat contacts
+    #: (``CLEAN_RESPONSE_SCHEMA``).
+    clean: pl.DataFrame
+    #: Quarantined survey rows and the date's own interaction export's rejects
+    #: (``QUARANTINE_ROW_SCHEMA``; ``feed`` tells them apart).
+    quarantine: pl.DataFrame
+    counts: DayCounts
+    #: The date's input files, path -> sha256.
+    inputs: dict[str, str]
+    #: The contacts of the date's own interaction export (``CONTACT_SCHEMA``).
+    contacts: pl.DataFrame
+
+
+def sample_day_rows(
+    settings: Settings,
+    day: date,
+    now: datetime | None = None,
+    read_interaction_file: InteractionReader = parse_interaction_file,
+    data_docs: bool = True,
+) -> SampleDayRows:
+    """The generated sample's date ``day`` read from its raw zone (``raw/<day>/surveys.csv``,
+    the ``interactions.jsonl`` of the day and the look-back days, the policy catalogue) and
+    validated as the nightly run does: redacted, typed, de-duplicated, joined to its
+    interactions (a row matching none is quarantined), row-checked, given its policy facts
+    and repeat contacts. Nothing is staged or published but the contact history of look-back
+    exports no date has indexed yet (the partitions the nightly would write from the same
+    files); ``data_docs``: write the date's Data Docs pages. ``servicelens score`` of a date's
+    raw export reads it through this, so its rows and scores are the marts'.
+
+    Raises :class:`BatchError` (no export, a header missing a required column, no policy
+    catalogue) or when the counts do not reconcile (read != kept + quarantined)."""
     now = now or datetime.now(UTC)
     # The language detector is needed after the reading; it loads meanwhile (0.035 s from
     # its cache; the first time on a machine, 0.3-0.6 s of LZMA decompression off the GIL).
@@ -647,7 +692,7 @@ def _validate_sample_day(
         # The bytes are passed, not named: held here, they would outlive the parse (170 MB
         # of a 1M date, to the end of the date).
         surveys = read_surveys(
-            settings, day, pending.read(survey_file) if survey_file.exists() else None
+            settings, day, pending.read(survey_file) if survey_file.exists() else None, data_docs
         )
     except BaseException:
         pending.close()
@@ -746,7 +791,9 @@ def _validate_sample_day(
             pool.submit(_rejects_frame, r.rejects, r.path, "interactions", day) for r in own_reads
         ]
         failures = validate_survey_rows(
-            joined, now, settings.gx_docs_dir / str(day) / "surveys_rows.html"
+            joined,
+            now,
+            settings.gx_docs_dir / str(day) / "surveys_rows.html" if data_docs else None,
         )
         joined = counting.result()
         interaction_rejects = [future.result() for future in interaction_rejecting]
@@ -807,7 +854,7 @@ def _validate_sample_day(
         ),
     )
     counts.check(surveys.path)
-    return stage_validated(settings, day, run_id, clean, quarantine, counts, inputs, contacts)
+    return SampleDayRows(clean, quarantine, counts, inputs, contacts)
 
 
 #: Added to a superseded copy's reason when the copy that superseded it failed its checks:

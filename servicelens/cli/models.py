@@ -13,6 +13,8 @@ import argparse
 import math
 import sys
 from collections import Counter
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
@@ -582,9 +584,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import period_start_of
-    from servicelens.stages import ingest_export, published_quarantine
+    from servicelens.stages import ingest_export, published_quarantine, sample_day_rows
     from transforms.marts import IN_TRAINING_SET, with_out_of_fold_scores
-    from transforms.schemas import PARTITION_COLUMN, SCORE_OUTPUT_SCHEMA, conform
+    from transforms.schemas import PARTITION_COLUMN, SAMPLE_SOURCE, SCORE_OUTPUT_SCHEMA, conform
 
     definition = load_definition(definition_named(settings, args.source))
     models_dir = registry_of(settings, definition.name)
@@ -602,8 +604,23 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     meta = read_metadata(models_dir, version)
     spec = spec_from_dict(meta.get("feature_spec"))
     decision = Decision.from_dict(meta.get("decision"), settings.review_band)
-    ingested = ingest_export(definition, args.input, settings)
-    rows = model_rows(ingested.clean, spec)
+    facts_note = None
+    day = sample_raw_day(settings, args.input) if definition.name == SAMPLE_SOURCE else None
+    if day is not None:
+        # A date of this data directory's raw zone is read as the nightly run reads it (its
+        # interactions joined, a row matching none quarantined, policy facts, repeat
+        # contacts), so its rows and scores are the marts' (a trial's score of a demo date
+        # changed 46 root causes and scored 10 rows the nightly had quarantined).
+        validated = sample_day_rows(replace(settings, source=SAMPLE_SOURCE), day, data_docs=False)
+        clean = validated.clean
+        quarantine = validated.quarantine.filter(pl.col("feed") == "surveys")
+        rows_read, quarantined = validated.counts.surveys_read, validated.counts.quarantined
+    else:
+        ingested = ingest_export(definition, args.input, settings)
+        clean, quarantine = ingested.clean, ingested.quarantine
+        rows_read, quarantined = ingested.counts.surveys_read, ingested.counts.quarantined
+        facts_note = missing_facts_note(settings, definition, args.input)
+    rows = model_rows(clean, spec)
     in_sample = score_negatives(
         load_model(models_dir, version),
         rows,
@@ -636,9 +653,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     # its line and every reason (QUARANTINE_SCHEMA, as the quarantine zone keeps them: its
     # reasons' kinds and columns too, which BI groups by).
     quarantine_file = quarantine_output(args.output)
-    if ingested.quarantine.height:
+    if quarantine.height:
         set_aside = tuple(e.reason for e in definition.exclude)
-        published_quarantine(ingested.quarantine, set_aside).write_parquet(quarantine_file)
+        published_quarantine(quarantine, set_aside).write_parquet(quarantine_file)
     else:
         quarantine_file.unlink(missing_ok=True)  # an earlier score's, now stale
     reference = read_reference(models_dir, version)
@@ -656,13 +673,15 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     summary = {
         "input": str(args.input),
         "output": str(args.output),
-        "rows": ingested.counts.surveys_read,
+        "rows": rows_read,
         "scored": int(out.get_column("p_policy_failure").is_not_null().sum()),
         # Kept rows a root cause is not given to (a trial's sentence left them out).
-        "not_negative": int((~ingested.clean.get_column("is_negative").fill_null(False)).sum()),
-        "quarantined": ingested.counts.quarantined,
-        "quarantined_by_column": quarantine_by_column(ingested.quarantine),
-        "quarantine_output": str(quarantine_file) if ingested.quarantine.height else None,
+        "not_negative": int((~clean.get_column("is_negative").fill_null(False)).sum()),
+        "quarantined": quarantined,
+        "quarantined_by_column": quarantine_by_column(quarantine),
+        "quarantine_output": str(quarantine_file) if quarantine.height else None,
+        "contact_facts": "joined" if facts_note is None else "missing",
+        "contact_facts_note": facts_note,
         "model_version": version,
         "policy_failure": int((out.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(out.get_column("needs_review").sum()),
@@ -684,11 +703,59 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
                 f"{summary['in_training_set']:,} of them are labels the model trained on "
                 "(in_training_set): they carry its out-of-fold scores, not fresh predictions"
             )
-        if ingested.quarantine.height:
-            print(quarantine_text(ingested.quarantine, quarantine_file))
+        if quarantine.height:
+            print(quarantine_text(quarantine, quarantine_file))
+        if facts_note:
+            print(facts_note)
         if drift:
             print(f"drift vs training: {drift_text(drift)} (max PSI {drift['max_psi']:.3f})")
     return 0
+
+
+def sample_raw_day(settings: Settings, export: Path) -> date | None:
+    """The date whose raw survey export ``export`` is in ``settings``' data directory
+    (``raw/<date>/surveys.csv``, a local path), or None for a file elsewhere."""
+    from servicelens.settings import SURVEYS_FILE
+
+    try:
+        day = date.fromisoformat(export.parent.name)
+    except ValueError:
+        return None
+    own = settings.raw_day(day) / SURVEYS_FILE
+    if export.name != SURVEYS_FILE or not isinstance(own, Path):
+        return None
+    return day if own.exists() and own.resolve() == export.resolve() else None
+
+
+def missing_facts_note(settings: Settings, definition: Any, export: Path) -> str | None:
+    """What ``score`` says when the rows it scores lack contact-centre facts the nightly
+    run joins to the same rows: the sample's (its ``interactions.jsonl``, joined only to a
+    date of the data directory's raw zone) and a definition's ``[interactions]`` feed
+    (landed beside the source, not beside an export). None where the rows carry every fact
+    they have in the marts."""
+    from transforms.clean import INTERACTION_COLUMNS
+    from transforms.schemas import SAMPLE_SOURCE
+
+    facts = ", ".join(INTERACTION_COLUMNS)
+    if definition.name == SAMPLE_SOURCE:
+        where = settings.root / "raw"
+        return (
+            f"contact-centre facts missing: {export} is not a date of {where} "
+            "(<date>/surveys.csv, joined to the interactions.jsonl of the date and the days "
+            "before it), so its rows are scored without the facts the nightly run joins to "
+            f"them ({facts}), and their scores and root causes will differ from the marts'; "
+            "nor is a row matching no interaction quarantined. To score as the marts do, put "
+            f"the export and the interaction exports in {where}/<date>/ and score that "
+            "surveys.csv"
+        )
+    if definition.interactions is not None:
+        return (
+            f"contact-centre facts missing: {definition.name} declares an [interactions] feed, "
+            f"which the nightly run joins to its rows from the landed feed; {export}'s rows "
+            "are scored with only the facts they carry themselves, so the scores and root "
+            "causes of rows the feed gives facts for will differ from the marts'"
+        )
+    return None
 
 
 def drift_text(drift: dict[str, Any]) -> str:
