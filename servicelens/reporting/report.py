@@ -1193,11 +1193,45 @@ def _audited_for_curves(inputs: _Inputs) -> tuple[pl.DataFrame, str, bool]:
                 "(out of sample).",
                 False,
             )
+    return audited, trained_rows_note(audited, noun), True
+
+
+def trained_rows_note(rows: pl.DataFrame, noun: str) -> str:
+    """What the probabilities of ``rows`` (feedback_scored's labelled negatives of the dates
+    the champion trained on, ``in_training_set`` among their columns) are, for the note under
+    the confusion matrix and precision-recall curve: a row whose label the model trained on
+    carries its out-of-fold probability (``in_training_set`` true); one it did not train on
+    a prediction made without its label (false); one scored by a version that kept no
+    out-of-fold probabilities, its in-sample one (null: optimistic). A QA lead's trial read
+    "trained on (in sample: optimistic)" over a matrix of out-of-fold scores."""
+    flags = (
+        rows.get_column("in_training_set")
+        if "in_training_set" in rows.columns
+        else pl.Series("in_training_set", [None] * rows.height, pl.Boolean)
+    )
+    kinds = {
+        "out_of_fold": (
+            int(flags.fill_null(False).sum()),
+            "the out-of-fold probability the marts carry for a label the champion trained on "
+            "(from the cross-validation model that did not see it), classified at its threshold",
+        ),
+        "fresh": (
+            int((~flags.fill_null(True)).sum()),
+            "a prediction made without its label (the champion did not train on it)",
+        ),
+        "in_sample": (
+            flags.null_count(),
+            "the in-sample probability of a model that kept no out-of-fold ones (optimistic)",
+        ),
+    }
+    present = [(n, what) for n, what in kinds.values() if n]
+    if len(present) == 1:
+        said = f"each with {present[0][1]}"
+    else:
+        said = "; ".join(f"{n:,} with {what}" for n, what in present)
     return (
-        audited,
-        f"{audited.height:,} {noun} the champion was trained on (in sample: "
-        "optimistic; the holdout metrics above are the honest numbers).",
-        True,
+        f"{rows.height:,} {noun} of the dates the champion was trained on, as the marts score "
+        f"them: {said}. The holdout metrics above are the out-of-time numbers."
     )
 
 

@@ -401,3 +401,14 @@ def test_score_of_an_export_outside_the_raw_zone_says_its_contact_facts_are_miss
     assert "contact-centre facts missing:" in printed
     assert "will differ from the marts'" in printed
     assert str(settings.root / "raw") in printed
+
+
+def test_the_confusion_matrix_says_the_marts_rows_carry_out_of_fold_scores(
+    settings: Settings,
+) -> None:
+    """Found by an ML engineer's trial: the matrix of the marts' audited rows was called "in
+    sample: optimistic", but each label the champion trained on carries its out-of-fold
+    score there (in_training_set), which is what the matrix counts."""
+    errors = _section(settings, "errors")
+    assert "in sample: optimistic" not in errors
+    assert "out-of-fold probability the marts carry" in errors

@@ -80,10 +80,33 @@ def test_the_curves_count_the_audited_negatives_training_uses(tmp_path: Path) ->
     rows, note, in_sample = _audited_for_curves(_read_inputs(settings))
     assert rows.height == trained
     assert in_sample
+    # Marts without in_training_set (scored before out-of-fold scores were kept) are in sample.
     assert note == (
-        "37 audited negatives the champion was trained on (in sample: optimistic; the "
-        "holdout metrics above are the honest numbers)."
+        "37 audited negatives of the dates the champion was trained on, as the marts score "
+        "them: each with the in-sample probability of a model that kept no out-of-fold ones "
+        "(optimistic). The holdout metrics above are the out-of-time numbers."
     )
+
+
+def test_the_curves_note_says_the_marts_give_trained_labels_out_of_fold_scores() -> None:
+    """Found by an ML engineer's trial: the confusion matrix was labelled "18,224 audited
+    negatives the champion was trained on (in sample: optimistic ...)", but the marts carry
+    the out-of-fold score of every label the champion trained on (in_training_set)."""
+    from servicelens.reporting.report import trained_rows_note
+
+    flags = pl.DataFrame({"in_training_set": [True, True, True]})
+    assert trained_rows_note(flags, "audited negatives") == (
+        "3 audited negatives of the dates the champion was trained on, as the marts score "
+        "them: each with the out-of-fold probability the marts carry for a label the champion "
+        "trained on (from the cross-validation model that did not see it), classified at its "
+        "threshold. The holdout metrics above are the out-of-time numbers."
+    )
+    mixed = pl.DataFrame({"in_training_set": [True, True, False, None]})
+    note = trained_rows_note(mixed, "audited negatives")
+    assert ": 2 with the out-of-fold probability" in note
+    assert "; 1 with a prediction made without its label" in note
+    assert "; 1 with the in-sample probability of a model that kept no out-of-fold" in note
+    assert "in sample: optimistic" not in note
 
 
 def test_the_qa_section_and_json_say_where_every_audit_row_went(tmp_path: Path) -> None:
