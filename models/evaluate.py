@@ -388,13 +388,22 @@ def rule_baseline_text(baseline: dict[str, Any]) -> str:
     return f"none ({baseline.get('no_rule', 'not recorded')})"
 
 
+#: The thresholds :func:`choose_threshold` tries: lowest, highest, step.
+THRESHOLD_GRID = (0.2, 0.8, 0.01)
+#: :func:`choose_review_band`'s aim: the accuracy of the rows outside the band...
+REVIEW_TARGET_ACCURACY = 0.9
+#: ...and the largest share of rows it sends to review.
+MAX_REVIEW_SHARE = 0.35
+
+
 def choose_threshold(y_val: np.ndarray, p_val: np.ndarray) -> float:
     """The decision threshold with the best macro-F1 on validation probabilities.
 
     Ties go to the threshold closest to 0.5, so a calibrated model keeps 0.5 unless the data
     says otherwise. Call it with out-of-fold probabilities of the training slice only.
     """
-    grid = np.round(np.arange(0.2, 0.801, 0.01), 2)
+    low, high, step = THRESHOLD_GRID
+    grid = np.round(np.arange(low, high + step / 10, step), 2)
     scores = macro_f1_at_thresholds(y_val, p_val, grid)
     best = scores.max()
     candidates = [t for t, s in zip(grid, scores, strict=True) if s >= best - 1e-9]
@@ -433,8 +442,8 @@ def choose_review_band(
     y_val: np.ndarray,
     p_val: np.ndarray,
     threshold: float,
-    target_accuracy: float = 0.9,
-    max_review_share: float = 0.35,
+    target_accuracy: float = REVIEW_TARGET_ACCURACY,
+    max_review_share: float = MAX_REVIEW_SHARE,
 ) -> tuple[float, float]:
     """The narrowest band around ``threshold`` outside which validation accuracy reaches
     ``target_accuracy``, never sending more than ``max_review_share`` of rows to review."""
@@ -538,3 +547,63 @@ def abstention_curve(
             }
         )
     return points
+
+
+def decision_origin_text(metrics: dict[str, Any]) -> str:
+    """Where a version's threshold and review band come from, in words, from its
+    ``metrics.json`` (``decision``, ``split``): :func:`choose_threshold` and
+    :func:`choose_review_band` on the out-of-fold probabilities of the time split's training
+    slice. A QA lead's trial read only "chosen on validation data"."""
+    decision, split = metrics.get("decision") or {}, metrics.get("split") or {}
+    low, high = decision.get("review_band") or (float("nan"), float("nan"))
+    folds = decision.get("validation_folds")
+    rows = split.get("train_rows")
+    first, last, _ = THRESHOLD_GRID
+    slice_of = (
+        f"the training slice ({rows:,} labelled rows dated before {split.get('test_from')}"
+        + (f", {folds} folds" if folds else "")
+        + ")"
+        if rows is not None
+        else "the training slice"
+    )
+    return (
+        f"threshold {float(decision.get('threshold', float('nan'))):.2f}: the best macro-F1 "
+        f"(thresholds {first:.2f} to {last:.2f}, a tie going to the one nearest 0.50) on the "
+        f"out-of-fold probabilities of {slice_of}; review band [{low:.2f}, {high:.2f}]: the "
+        "narrowest band around it outside which those probabilities are right "
+        f"{REVIEW_TARGET_ACCURACY:.0%} of the time, sending at most {MAX_REVIEW_SHARE:.0%} of "
+        "the rows to review"
+    )
+
+
+def class_balance_text(metrics: dict[str, Any]) -> str | None:
+    """The share of each root cause among the training slice's labels (``metrics.json``'s
+    ``split.positive_share_train``), or None where it is not recorded."""
+    split = metrics.get("split") or {}
+    share = split.get("positive_share_train")
+    if share is None:
+        return None
+    rows = split.get("train_rows")
+    of = f" of the training slice's {rows:,} labels" if rows is not None else ""
+    return f"class balance: {share:.1%} policy_failure, {1 - share:.1%} perceived{of}"
+
+
+def per_class_error_lines(scores: dict[str, Any], where: str) -> list[str]:
+    """Per-class errors of a ``classification_metrics`` result (its ``confusion``,
+    ``[[tn, fp], [fn, tp]]``, policy_failure positive): the false positives and negatives,
+    then each root cause's precision and recall. ``where``: the rows and threshold, in
+    words. [] when no confusion matrix is recorded."""
+    confusion = scores.get("confusion")
+    if not confusion:
+        return []
+    (tn, fp), (fn, tp) = confusion
+
+    def ratio(a: int, b: int) -> str:
+        return f"{a / b:.3f}" if b else "n/a"
+
+    return [
+        f"errors {where}: {fp:,} false policy_failure (QA: perceived), {fn:,} missed "
+        f"policy_failure (called perceived); right {tn:,} perceived, {tp:,} policy_failure",
+        f"  policy_failure  precision {ratio(tp, tp + fp)}  recall {ratio(tp, tp + fn)}",
+        f"  perceived       precision {ratio(tn, tn + fn)}  recall {ratio(tn, tn + fp)}",
+    ]

@@ -583,7 +583,7 @@ def metrics_lines(metrics: dict[str, Any]) -> str:
     rows each figure is on: the time split's, with how many repeat a training row's comment,
     and the cross-validation's, on which skill over chance is judged (a QA lead's trial read
     a refusal for no skill, ROC-AUC 0.449, above a table of 1.000s with no word of why)."""
-    from servicelens.cli.models import selection_lines
+    from servicelens.cli.models import decision_lines, selection_lines
 
     width = 25
     # Every training records its selection; metrics without one print no design line.
@@ -639,6 +639,7 @@ def metrics_lines(metrics: dict[str, Any]) -> str:
         + (", the truth rows" if truth else "")
         + " and the baselines are scored on these"
     )
+    lines += decision_lines(metrics)
     if "roc_auc" in cv:
         labelled = split["train_rows"] + split["test_rows"]
         shared = cv.get("shared_text_rows")

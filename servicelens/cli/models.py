@@ -503,6 +503,26 @@ def selection_lines(selection: dict[str, Any] | None, design: str | None = None)
     return lines
 
 
+def decision_lines(metrics: dict[str, Any]) -> list[str]:
+    """``train``'s lines for a QA lead, from a version's ``metrics.json``: the labels' class
+    balance, where the threshold and review band come from, and the time split's errors by
+    root cause at that threshold (none for a one-class test slice)."""
+    from models.evaluate import class_balance_text, decision_origin_text, per_class_error_lines
+    from models.registry import holdout_one_class
+
+    lines = [balance] if (balance := class_balance_text(metrics)) else []
+    decision = metrics.get("decision") or {}
+    if "threshold" in decision:
+        lines.append(decision_origin_text(metrics))
+        if not holdout_one_class(metrics):
+            rows = (metrics.get("split") or {}).get("test_rows")
+            lines += per_class_error_lines(
+                metrics.get("model") or {},
+                f"on the time split's {rows:,} test rows at threshold {decision['threshold']:.2f}",
+            )
+    return lines
+
+
 def source_report(metrics: dict[str, Any]) -> str:
     """The chosen design and every candidate's validation scores, then the model beside the
     plain TF-IDF baseline, cross-validated and on the time split, and the review band."""
@@ -548,6 +568,7 @@ def source_report(metrics: dict[str, Any]) -> str:
     if ahead := baselines_ahead_text(metrics):
         lines.append(ahead)
     decision = metrics["decision"]
+    lines += decision_lines(metrics)
     lines.append(
         f"calibration: ECE {holdout['ece']:.3f} on the time split, {cv['ece']:.3f} "
         f"cross-validated; review band {decision['review_band']}: "
@@ -1096,7 +1117,12 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
     and, for the
     sample feed, where every audit went. Raises ModelFileError for an unknown version (or
     none, with no champion)."""
-    from models.evaluate import baselines_ahead_text, groupings_with_values
+    from models.evaluate import (
+        baselines_ahead_text,
+        class_balance_text,
+        decision_origin_text,
+        groupings_with_values,
+    )
     from models.registry import (
         HOLDOUT_JUDGEMENTS,
         ModelFileError,
@@ -1131,8 +1157,15 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
         # for a version saved before they were recorded).
         "selection": metrics.get("selection"),
         "threshold": (meta.get("decision") or {}).get("threshold"),
+        "review_band": (meta.get("decision") or {}).get("review_band"),
+        # Where both come from, the labels' balance and each root cause's errors: what a QA
+        # lead's trial looked for here and found in metrics.json only.
+        "decision_origin": decision_origin_text(metrics) if metrics.get("decision") else None,
+        "positive_share_train": (metrics.get("split") or {}).get("positive_share_train"),
+        "class_balance": class_balance_text(metrics),
         "holdout": {
             "rows": (metrics.get("split") or {}).get("test_rows"),
+            "confusion": (metrics.get("model") or {}).get("confusion"),
             # Every row of one root cause: the scores judge nothing, and are not shown.
             "one_class": (one_class := holdout_one_class(metrics)),
             **{
@@ -1163,7 +1196,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
 
 
 def _summary_text(shown: dict[str, Any]) -> str:
-    from models.evaluate import GROUP_ROWS_TO_SCORE
+    from models.evaluate import GROUP_ROWS_TO_SCORE, per_class_error_lines
 
     decision = shown["decision"] or {}
     # Rows of files without text count too (a trial read "trained on 2094" for 13,568).
@@ -1189,7 +1222,16 @@ def _summary_text(shown: dict[str, Any]) -> str:
             + (f" (over {e['over']})" if e.get("over") else "")
             for e in decision.get("events", [])
         ),
+        *([shown["class_balance"]] if shown.get("class_balance") else []),
+        *([shown["decision_origin"]] if shown.get("decision_origin") else []),
         _holdout_line(shown["holdout"]),
+        *(
+            per_class_error_lines(
+                shown["holdout"], f"on the holdout at threshold {_fmt(shown['threshold'])}"
+            )
+            if not shown["holdout"].get("one_class")
+            else []
+        ),
         # Said once: training's decision gives it for versions trained since it was kept.
         *(
             [ahead]

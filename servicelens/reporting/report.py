@@ -31,6 +31,7 @@ from models.drift import NOISE_QUANTILE, PSI_ALERT, PSI_WATCH, ROWS_PER_BIN, Psi
 from models.evaluate import (
     GROUP_ROWS_TO_SCORE,
     baselines_ahead_text,
+    decision_origin_text,
     expected_calibration_error,
     groupings_with_values,
     precision_recall_points,
@@ -897,7 +898,11 @@ def _model(inputs: _Inputs) -> str:
         f"{split.get('test_from', '?')} to {split.get('test_to', '?')} "
         f"({_count(split.get('test_rows'))} rows). Negatives are classified policy_failure at "
         f"P(policy_failure) >= {_threshold_text(threshold)}"
-        " (chosen on validation data, kept in the version's metadata). "
+        + (
+            f" ({escape(decision_origin_text(metrics))}; kept in the version's metadata). "
+            if "threshold" in (metrics.get("decision") or {})
+            else " (kept in the version's metadata). "
+        )
         + (
             f"Best single rule: <code>{escape(str(best_rule['rule']))}</code>.</p>"
             if "rule" in best_rule

@@ -161,6 +161,9 @@ def test_the_confusion_matrix_classifies_at_the_models_threshold(settings: Setti
     assert "threshold 0.5)" not in errors
     model = _section(settings, "model")
     assert f"P(policy_failure) >= {threshold:.2f}" in model
+    # Where it comes from, exactly (a trial's QA lead read "chosen on validation data").
+    assert "the best macro-F1 (thresholds 0.20 to 0.80" in model
+    assert "out-of-fold probabilities of the training slice" in model
 
 
 def test_drift_is_flagged_at_the_psi_line_of_models_drift(settings: Settings) -> None:

@@ -512,3 +512,43 @@ def test_a_language_seen_a_few_times_is_said_so_not_unseen(
         ]
         * 5
     )
+
+
+def test_models_show_and_train_give_balance_errors_band_and_the_thresholds_origin(
+    trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by an ML engineer's trial with a QA team: `models show` and `train` said the
+    threshold only, and the report "chosen on validation data". A QA lead needs the class
+    balance, each root cause's errors, the review band and where the threshold comes from
+    (the best macro-F1 on the training slice's out-of-fold probabilities), all of which
+    metrics.json holds."""
+    from servicelens.cli.main import metrics_lines
+    from servicelens.cli.models import _summary_text, version_summary
+
+    metrics = json.loads(json.dumps(trained.metrics, default=float))
+    (tmp_path / "v1").mkdir()
+    meta = {"design": trained.parameters["design"], "decision": trained.decision.as_dict()}
+    (tmp_path / "v1" / "metadata.json").write_text(json.dumps(meta))
+    (tmp_path / "v1" / "metrics.json").write_text(json.dumps(metrics))
+    shown = version_summary(tmp_path, "v1")
+    (tn, fp), (fn, tp) = metrics["model"]["confusion"]
+    low, high = trained.decision.review_band
+    split = metrics["split"]
+    share = split["positive_share_train"]
+    assert shown["review_band"] == [low, high]
+    assert shown["positive_share_train"] == share
+    for said in (_summary_text(shown), metrics_lines(metrics)):
+        assert f"class balance: {share:.1%} policy_failure, {1 - share:.1%} perceived" in said
+        assert (
+            f"threshold {trained.decision.threshold:.2f}: the best macro-F1 (thresholds 0.20 "
+            "to 0.80, a tie going to the one nearest 0.50) on the out-of-fold probabilities "
+            f"of the training slice ({split['train_rows']:,} labelled rows dated before "
+            f"{split['test_from']}, 3 folds); review band [{low:.2f}, {high:.2f}]"
+        ) in said
+        assert f"{fp:,} false policy_failure (QA: perceived), {fn:,} missed" in said
+        assert (
+            f"policy_failure  precision {tp / (tp + fp):.3f}  recall {tp / (tp + fn):.3f}" in said
+        )
+        assert (
+            f"perceived       precision {tn / (tn + fn):.3f}  recall {tn / (tn + fp):.3f}" in said
+        )
