@@ -1332,12 +1332,16 @@ def closest_column(wanted: str, header: list[str], also: tuple[str, ...] = ()) -
     you mean" (a trial's ``Kommentr`` for ``Kommentar``): the first whose
     :func:`column_key` is that of a name in ``also`` (the names a column is known to go by,
     which no spelling is near: QA's ``Verdict`` for ``root_cause``), else the closest
-    spelling (``difflib``); None when no column is near."""
+    spelling (``difflib``); None when no column is near, or ``header`` is empty (every
+    column of the export read as something else: a trial's export without its
+    ``Kundennummer`` failed with difflib's "n must be > 0: 0")."""
     import difflib
 
     keyed = {column_key(name) for name in also}
     if named := [name for name in header if column_key(name) in keyed]:
         return named[0]
+    if not header:
+        return None
     close = difflib.get_close_matches(wanted, header, n=len(header))
     return next((name for name in close if could_be_misspelt(wanted, name)), None)
 

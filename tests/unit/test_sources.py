@@ -722,3 +722,37 @@ def test_read_as_unicode_reads_what_decode_export_returned(encoding: str, unicod
     from servicelens.ingest.readers import read_as_unicode
 
     assert read_as_unicode(encoding) is unicode
+
+
+def test_a_missing_column_beside_only_mapped_ones_is_named_not_a_library_error(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a semicolon export without its ``Kundennummer`` column,
+    every other column of it read by the definition, failed ``sources check`` and the
+    nightly with difflib's "n must be > 0: 0" (no column was left to offer). It gets the
+    missing-column message: file, header line, the column, the header, what to change."""
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.mapping import MissingColumns, map_export, read_export
+
+    definition = tmp_path / "cx-euro.toml"
+    definition.write_text(
+        'name = "cx-euro"\ntimezone = "Europe/Berlin"\n[read]\ndelimiter = ";"\n'
+        'decimal_comma = true\n[columns]\nresponse_id = "Antwort-ID"\n'
+        'customer_id = "Kundennummer"\n'
+        'submitted_at = { column = "Eingangsdatum", format = "%d.%m.%Y %H:%M" }\n'
+        'comment = "Kommentar"\n'
+    )
+    export = tmp_path / "euro.csv"
+    export.write_text(
+        "Antwort-ID;Eingangsdatum;Kommentar\nA-30000;03.12.2026 01:55;Schnell geholfen\n"
+    )
+    loaded = load_definition(str(definition))
+    with pytest.raises(MissingColumns) as error:
+        map_export(loaded, read_export(loaded, str(export)), "UTC")
+    assert str(error.value) == (
+        f"{export}: line 1 (header): definition {definition} reads column(s) 'Kundennummer' "
+        "that the export does not have. If the export lost them (a column deleted or renamed "
+        "on the way), deliver it again with them; if this is how the export is now, map it "
+        "in [columns], [attributes] or [[exclude]] of the definition. The export's header "
+        "has 3 columns: 'Antwort-ID', 'Eingangsdatum', 'Kommentar'"
+    )
