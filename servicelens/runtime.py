@@ -60,6 +60,34 @@ def is_rust_panic(error: BaseException) -> bool:
     return kind.__module__ == "pyo3_runtime" and kind.__name__ == "PanicException"
 
 
+#: The project's packages: an error raised in their code, or of a class of theirs, is the
+#: project's own (:func:`raised_by_a_library`).
+_PROJECT_PACKAGES = ("servicelens", "flows", "transforms", "models")
+
+
+def raised_by_a_library(error: BaseException) -> bool:
+    """Whether ``error`` was raised inside a library (or Python's standard library), not by
+    the project: its class is not one of the project's packages (:data:`_PROJECT_PACKAGES`)
+    and the innermost frame of its traceback is in none of them. Such an error's message
+    names no file, line or column of the user's input (difflib's "n must be > 0: 0", which a
+    new user's trial read as the whole error of ``sources check``): a bug to report, not a
+    refusal. An error raised by a C function called from the project's code (``int("x")``,
+    ``open``) has that code as its innermost frame, so counts as the project's. Without a
+    traceback (never raised) it is the project's."""
+    from pathlib import Path
+
+    if type(error).__module__.split(".")[0] in _PROJECT_PACKAGES:
+        return False
+    frame = error.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    where = Path(frame.tb_frame.f_code.co_filename).resolve()
+    root = Path(__file__).resolve().parents[1]  # the folder holding the packages
+    return not any(where.is_relative_to(root / name) for name in _PROJECT_PACKAGES)
+
+
 class RustPanicError(RuntimeError):
     """A Rust extension's panic (:func:`is_rust_panic`) raised again as an ordinary error,
     where it is the failure of one piece of work (a date) rather than a stop of the process.

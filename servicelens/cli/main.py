@@ -54,7 +54,7 @@ from servicelens.reporting.analyst import (
     cmd_review_queue,
 )
 from servicelens.reporting.suggested import suggestions_name
-from servicelens.runtime import is_rust_panic
+from servicelens.runtime import is_rust_panic, raised_by_a_library
 from servicelens.settings import (
     PREFECT_FILE_LEASES,
     PREFECT_LEASE_STORAGE_VARIABLE,
@@ -1602,6 +1602,12 @@ def _run(
 
     def log_path(refusal: BaseException | None = None) -> Path | None:
         if file_log is None:
+            if refusal is None:
+                # -v: the traceback the log file would hold, on the terminal before the
+                # message, as the README says (a trial's -v showed the one line alone).
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
             return None
         import logging
 
@@ -1644,7 +1650,13 @@ def _run(
         # A decoding error is a ValueError that names no file or line: one that reaches here
         # escaped the readers' own messages, a bug to report (an analyst's trial read
         # "'utf-8' codec can't decode byte 0xe9 in position 136" as its whole error).
-        if isinstance(error, _user_errors()) and not isinstance(error, UnicodeError):
+        # So is a ValueError a library raised (difflib's "n must be > 0: 0" in a new user's
+        # trial, shown as the whole error of `sources check`): it names nothing of the input.
+        if (
+            isinstance(error, _user_errors())
+            and not isinstance(error, UnicodeError)
+            and not raised_by_a_library(error)
+        ):
             # The traceback of a refusal made before anything was logged (a typo in a
             # source's name, a date out of range) is logged, but not pointed at: the
             # message is all there is to read. Found by a trial.

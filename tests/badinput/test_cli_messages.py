@@ -786,6 +786,55 @@ def test_a_decoding_error_no_reader_worded_is_reported_as_a_bug(
     assert said[1].startswith("  this is a bug in servicelens, not in your data")
 
 
+def test_a_library_value_error_is_a_bug_and_v_shows_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user's trial: difflib's ValueError "n must be > 0: 0" reached
+    `sources check` as the whole error, exit 2 like a refusal that says what to change, and
+    `-v` showed that one line though the README says "-v shows them here". A ValueError
+    raised inside a library names no file, line or column: it is reported as a bug with its
+    log, and under -v its traceback is on the terminal. servicelens's own ValueErrors stay
+    one-line refusals."""
+    import difflib
+
+    import servicelens.cli.main as cli
+
+    def asks_difflib_for_nothing(*_: object) -> int:
+        difflib.get_close_matches("Kundennummer", [], n=0)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_dictionary", asks_difflib_for_nothing)
+    assert cli.main(["--data-dir", str(tmp_path), "dictionary"]) == 1
+    said = capsys.readouterr().err.splitlines()
+    assert said[0] == "servicelens: error: unexpected ValueError: n must be > 0: 0"
+    assert said[1].startswith("  this is a bug in servicelens, not in your data")
+    log = Path(said[1].split("with the log ", 1)[1].split(";")[0])
+    assert "in get_close_matches" in log.read_text()
+
+    with pytest.raises(ValueError, match="n must be > 0"):  # -v: Python shows the traceback
+        cli.main(["-v", "--data-dir", str(tmp_path), "dictionary"])
+
+    from datetime import date
+
+    from servicelens.synthetic.generator import generate
+
+    def refuses(*_: object) -> int:
+        generate(tmp_path, date(2026, 2, 1), date(2026, 1, 1), 1, seed=7)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_dictionary", refuses)
+    assert cli.main(["--data-dir", str(tmp_path), "dictionary"]) == 2
+    said = capsys.readouterr().err.splitlines()
+    assert said[0] == (
+        "servicelens: error: end 2026-01-01 is before start 2026-02-01; pass start <= end"
+    )
+    # -v: the traceback the log would hold, then the same line.
+    assert cli.main(["-v", "--data-dir", str(tmp_path), "dictionary"]) == 2
+    said = capsys.readouterr().err.splitlines()
+    assert said[0] == "Traceback (most recent call last):" and "in generate" in "".join(said)
+    assert said[-1].startswith("servicelens: error: end 2026-01-01 is before start")
+
+
 def test_a_rust_panic_is_reported_as_a_bug_with_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
