@@ -775,6 +775,85 @@ def _record_fields(text: str, delimiter: str, quote: str) -> list[str] | None:
     return records[0] if len(records) == 1 else None
 
 
+#: Well-formed rows whose fields' shapes a short record's are compared with
+#: (:func:`records_in_place`), from the top of the export...
+SHAPES_SAMPLED = 50_000
+#: ...and the distinct shapes beyond which a column holds free text, which any field fits.
+FREE_TEXT_SHAPES = 50
+
+
+def _loose_shape(values: pl.Expr) -> pl.Expr:
+    """A value's shape as :func:`records_in_place` compares them: each run of digits ``9``,
+    each run of letters ``a``, the rest as it is (``1.299,99`` -> ``9.9,9``, ``Anna Nord``
+    -> ``a a``, ``anna@example.de`` -> ``a@a.a``)."""
+    return values.str.replace_all(r"[0-9]+", "9").str.replace_all(r"[^\W\d_]+", "a")
+
+
+def records_in_place(mapped: MappedExport) -> list[bool]:
+    """For each record the reader rejected (``mapped.read.rejects``, in order), whether its
+    fields are the header's first ones, one for one (the last maybe cut short), so a field
+    is read from its column's position: a record cut off at the file's end
+    (:attr:`~servicelens.ingest.readers.Reject.cut_off`), or a CSV line with fewer fields
+    than the header (a line cut short) that is beside no other rejected line (a row split
+    by a line break is two short lines, the second holding the header's last fields) and
+    whose every non-empty field has a shape (:func:`_loose_shape`) its column has in the
+    first :data:`SHAPES_SAMPLED` well-formed rows (its last field the start of one; a
+    column of more than :data:`FREE_TEXT_SHAPES` shapes, free text, fits any). A field left
+    out in the middle moves the others to columns of other shapes (a name where a fee
+    is). Found by a new user's trial: a SurveyMonkey line of 6 fields in 12 was quarantined
+    with no record_id and every field masked as never_store, its id and dates in place."""
+    read = mapped.read
+    in_place = [reject.cut_off for reject in read.rejects]
+    if read.delimiter is None or not read.rejects:
+        return in_place
+    quote = mapped.definition.read.dialect.quote
+    rejected_lines = {reject.line for reject in read.rejects}
+    candidates: dict[int, list[str]] = {}
+    for number, reject in enumerate(read.rejects):
+        body = reject.text.rstrip("\r\n")
+        if reject.cut_off or "\n" in body or "\r" in body or reject.redacted:
+            continue
+        if {reject.line - 1, reject.line + 1} & rejected_lines:
+            continue
+        fields = _record_fields(body, read.delimiter, quote)
+        if fields and len(fields) < len(read.header):
+            candidates[number] = fields
+    if not candidates:
+        return in_place
+    width = max(len(fields) for fields in candidates.values())
+    sample = read.frame.head(SHAPES_SAMPLED)
+    shapes: list[set[str] | None] = []
+    for name in read.header[:width]:
+        if name not in sample.columns:
+            shapes.append(set())  # not read: nothing fits
+            continue
+        found = (
+            sample.select(_loose_shape(pl.col(name).filter(pl.col(name) != "")).unique())
+            .head(FREE_TEXT_SHAPES + 1)
+            .to_series()
+            .drop_nulls()
+        )
+        shapes.append(None if found.len() > FREE_TEXT_SHAPES else set(found))
+    for number, fields in candidates.items():
+        shaped = pl.DataFrame({"f": fields}, schema={"f": pl.String}).select(
+            _loose_shape(pl.col("f"))
+        )
+        last = len(fields) - 1
+        in_place[number] = all(
+            value == "" or _fits(shape, shapes[at], at == last)
+            for at, (value, shape) in enumerate(zip(fields, shaped.to_series(), strict=True))
+        )
+    return in_place
+
+
+def _fits(shape: str, column: set[str] | None, last: bool) -> bool:
+    """Whether a field of ``shape`` fits a column of the ``column`` shapes (None: free
+    text, any): one of them, or for a ``last`` field (maybe cut short) the start of one."""
+    if column is None or shape in column:
+        return True
+    return last and any(known.startswith(shape) for known in column)
+
+
 def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     """The response id each record the reader rejected (``mapped.read.rejects``, in order)
     gives, where it can be told for certain; else null.
@@ -786,9 +865,10 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     lost, two values may have run together), and its first field has the shape of the ids
     the well-formed rows hold (digits and letters in the same places: an id cut at an
     unquoted delimiter of its own has not). A record cut off at the file's end
-    (:attr:`~servicelens.ingest.readers.Reject.cut_off`) holds the header's first fields one
-    for one: its id is told from the id column's position when a delimiter follows that
-    field (the last field may be cut short), wherever the column is. A derived id (made from
+    (:attr:`~servicelens.ingest.readers.Reject.cut_off`), or a line cut short
+    (:func:`records_in_place`), holds the header's first fields one for one: its id is told
+    from the id column's position when a delimiter follows that field (the last field may be
+    cut short), wherever the column is. A derived id (made from
     the answers) is never told. A JSON record the file ends inside
     (:attr:`~servicelens.ingest.readers.Reject.truncated`) tells its id when the id's key
     and a whole value (a comma or brace after it) precede the cut
@@ -814,13 +894,14 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     shapes = set(mapped.frame.select(_id_shape(pl.col("response_id"))).to_series().drop_nulls())
     quote = mapped.definition.read.dialect.quote
     firsts: list[str | None] = []
-    for reject in read.rejects:
+    in_place = records_in_place(mapped)
+    for number, reject in enumerate(read.rejects):
         if read.delimiter is None:
             firsts.append(_id_before_the_cut(reject, read_from[0]))
             continue
         fields = _record_fields(reject.text, read.delimiter, quote) or []
         long = position == 0 and len(fields) > len(read.header)
-        whole = reject.cut_off and position < len(fields) - 1
+        whole = in_place[number] and position < len(fields) - 1
         firsts.append(fields[position] if long or whole else None)
     told = (
         pl.DataFrame({read_from[0]: firsts}, schema={read_from[0]: pl.String})
@@ -886,11 +967,13 @@ def rejected_record_dates(
     positions = [read.header.index(column) for column in read_from]
     quote = mapped.definition.read.dialect.quote
     alignments: dict[str, list[Any]] = {"_record": [], **{column: [] for column in read_from}}
+    in_place = records_in_place(mapped)
     for number, reject in enumerate(read.rejects):
         fields = _record_fields(reject.text, read.delimiter, quote)
         if fields is None:
             continue
-        extra = len(fields) - len(read.header)
+        # A record in place (records_in_place) has one alignment: the header's.
+        extra = 0 if in_place[number] else len(fields) - len(read.header)
         for shift in range(min(0, extra), max(0, extra) + 1):
             at = [p + shift for p in positions]
             if all(0 <= i < len(fields) for i in at):
@@ -1106,11 +1189,14 @@ def rejected_records(mapped: MappedExport) -> pl.DataFrame:
         masked = rejects.with_columns(pl.Series("raw_record", texts, dtype=pl.String))
         return redact_pii(masked, ["raw_record"], definition.country)[0]
     quote = definition.read.dialect.quote
+    # A record cut off, or a line cut short, in place (records_in_place): masked field for
+    # field, its other fields kept (a trial's short SurveyMonkey line was masked whole).
+    in_place = records_in_place(mapped)
     records = [
-        masked_fields(r.text, len(read.header), withheld, read.delimiter, quote, r.cut_off)
+        masked_fields(r.text, len(read.header), withheld, read.delimiter, quote, in_place[i])
         if read.delimiter
         else None
-        for r in read.rejects
+        for i, r in enumerate(read.rejects)
     ]
     # Each field redacted on its own, as a well-formed row's raw record is; a placeholder
     # is left as it is.

@@ -235,3 +235,26 @@ def test_a_stray_quote_line_is_masked_dated_by_its_own_fields_and_the_lines_afte
         ("D-25", 4),
         ("D-26", 5),
     ]
+
+
+def test_a_line_cut_short_keeps_its_id_and_masks_only_the_withheld_columns(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a SurveyMonkey line cut short in the middle of the file
+    (6 of 12 fields, the rest of the response lost) was quarantined with no record_id and
+    every field ``[NEVER_STORE]``, though its RespondentID, CollectorID and dates sat in
+    their own columns. A short line whose every field has the shape its column has in the
+    well-formed rows, beside no other rejected line (the halves of a row split by a line
+    break are two), holds the header's first fields one for one: its id is told, its
+    fields are masked where they are withheld, and its own date dates it."""
+    cut = "D-24;V-24;01.12.2026 17:45;Telefon;2;5;4,5;0,00;Ina Ost;ina@example.de\n"
+    later = "D-25;V-25;03.12.2026 18:10;Telefon;5;9;3;0,00;Ole Süd;ole@example.de;K-1025;"
+    later += "Petra Weber;Strom;Gut\n"
+    landed, quarantine = _landed(tmp_path, KEPT + cut + later + QUARANTINED)
+    cut_off = quarantine.filter(pl.col("source_line") == 3)
+    assert cut_off.get_column("record_id").to_list() == ["D-24"]
+    assert cut_off.get_column("raw_record").to_list() == [
+        "D-24;V-24;01.12.2026 17:45;Telefon;2;5;4,5;0,00;[NEVER_STORE];[NEVER_STORE]"
+    ]
+    assert cut_off.get_column("survey_date").to_list() == [date(2026, 12, 1)]
+    assert _raw_records(landed)[3] == cut_off.get_column("raw_record")[0]
