@@ -1343,7 +1343,34 @@ def closest_column(wanted: str, header: list[str], also: tuple[str, ...] = ()) -
     if not header:
         return None
     close = difflib.get_close_matches(wanted, header, n=len(header))
-    return next((name for name in close if could_be_misspelt(wanted, name)), None)
+    return next(
+        (name for name in close if could_be_misspelt(wanted, name) or renamed_alike(wanted, name)),
+        None,
+    )
+
+
+#: How alike (rapidfuzz's ``fuzz.ratio`` of the :func:`column_key`, 0-100) a column's whole
+#: name must be to a missing one's for a "did you mean" beyond a typo. Tuned on vendors'
+#: renames: ``Submit Date (UTC)`` -> ``Submitted At (UTC)`` 88.9 (Typeform, a new user's
+#: trial), ``RecordedDate`` -> ``Recorded At`` 90.9; and on near names of other columns,
+#: none to be offered: ``Bearbeitungszeit (Min)``/``(Sek)`` 84.2, ``Kundennummer``/
+#: ``Kundenname`` 81.8, ``Interaction ID``/``Interaction Type`` 78.6, ``Email Address``/
+#: ``IP Address`` 76.2, ``Submit Date (UTC)``/``Start Date (UTC)`` 72.0.
+RENAMED_ALIKE = 85.0
+
+
+def renamed_alike(wanted: str, name: str) -> bool:
+    """Whether column ``name`` is near enough in whole to a missing ``wanted`` to be it
+    renamed (:data:`RENAMED_ALIKE`), where a word differs by more than a typo
+    (:func:`could_be_misspelt`: ``Submit Date`` and ``Submitted At``); never another number
+    of a code (``QID1235`` for ``QID1234``: another question)."""
+    from rapidfuzz import fuzz
+
+    ours = {code for word in _words(wanted) if (code := _code(word))}
+    theirs = {code for word in _words(name) if (code := _code(word))}
+    if any(a[0] == b[0] for a in ours - theirs for b in theirs - ours):
+        return False
+    return fuzz.ratio(column_key(wanted), column_key(name)) >= RENAMED_ALIKE
 
 
 def _words(text: str) -> list[str]:

@@ -756,3 +756,35 @@ def test_a_missing_column_beside_only_mapped_ones_is_named_not_a_library_error(
         "in [columns], [attributes] or [[exclude]] of the definition. The export's header "
         "has 3 columns: 'Antwort-ID', 'Eingangsdatum', 'Kommentar'"
     )
+
+
+@pytest.mark.parametrize(
+    ("wanted", "header", "suggested"),
+    [
+        # Renamed by the vendor (a new user's Typeform trial), beside the wrong timestamp.
+        (
+            "Submit Date (UTC)",
+            ["#", "Start Date (UTC)", "Submitted At (UTC)"],
+            "Submitted At (UTC)",
+        ),
+        ("RecordedDate", ["StartDate", "Recorded At", "EndDate"], "Recorded At"),
+        # Other columns of near names: none is offered.
+        ("Customer ID", ["Customer Name", "Customer Type"], None),
+        ("Interaction ID", ["Interaction Type"], None),
+        ("Kundennummer", ["Kundenname"], None),
+        ("Bearbeitungszeit (Min)", ["Bearbeitungszeit (Sek)"], None),
+        ("Email Address", ["IP Address"], None),
+        ("QID1234", ["QID1235"], None),
+        ("created_at", ["updated_at"], None),
+    ],
+)
+def test_did_you_mean_offers_a_renamed_column_near_in_whole(
+    wanted: str, header: list[str], suggested: str | None
+) -> None:
+    """Found by a new user's trial: Typeform renamed ``Submit Date (UTC)`` to ``Submitted At
+    (UTC)`` and the refusal offered nothing ("Date" and "At" are other words, not a typo of
+    each other). A column whose whole name is near enough (rapidfuzz's ratio) is offered;
+    columns of other things with near names, and another number of a code, are not."""
+    from servicelens.ingest.readers import closest_column
+
+    assert closest_column(wanted, header) == suggested
