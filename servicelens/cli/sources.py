@@ -608,10 +608,10 @@ def header_names(
     header: list[str], close_to: tuple[str, ...] = (), taken: list[str] | None = None
 ) -> dict[str, Any]:
     """An export's header as ``sources check --json`` gives it: how many ``columns``, the
-    ``names`` a message would quote (``readers.header_quoted``: the columns nearest
-    ``close_to`` first, a misspelling, a name holding it or another number of a coded name,
-    then the columns not in ``taken`` (those the definition reads, never offered), each
-    name cut, the list cut) and how many ``more``.
+    ``names`` a message would quote (``readers.header_quoted``, in file order: when the
+    list is cut, the columns nearest ``close_to`` are kept first, a misspelling, a name
+    holding it or another number of a coded name, then the columns not in ``taken`` (those
+    the definition reads, never offered); each name cut) and how many ``more``.
 
     Found by a trial: ``export_has`` held a Typeform header whole, 1,500 characters of
     question text, and a header cell can carry values (question text piping a hidden

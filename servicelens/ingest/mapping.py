@@ -1055,8 +1055,8 @@ def map_export(
         columns = ", ".join(named(g) for g in missing)
         # The advice before the header, and the header cut short (header_excerpt): a
         # trial's refusal quoted 1,000 characters of Typeform questions first. The columns
-        # the definition does not read come before those it does: a renamed column is
-        # among them (a trial's Q1_NPS_GROUP was one of "11 more").
+        # the definition does not read are kept before those it does, in file order: a
+        # renamed column is among them (a trial's Q1_NPS_GROUP was one of "11 more").
         closes += [name for name in header if name not in taken]
         raise MissingColumns(
             f"{read.path}: {read.header_span} (header): definition "

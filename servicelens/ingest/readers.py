@@ -1468,9 +1468,9 @@ def columns_coded_alike(wanted: str, header: Sequence[str], up_to: int = 5) -> l
     """The columns of ``header`` coded as ``wanted`` is, with another number, the nearest
     numbers first (at most ``up_to``): ``['Q2', 'Q1']`` for a missing ``Q3``. Not a "did
     you mean" (:func:`could_be_misspelt`: another number is another question), but what a
-    message names as "the export has", and what :func:`header_excerpt` shows first. Found
-    by a new user's trial: a definition's ``Q3`` beside the export's Q1 and Q2 got no
-    suggestion, and the header was cut before them."""
+    message names as "the export has", and what :func:`header_excerpt` keeps in a header
+    cut short. Found by a new user's trial: a definition's ``Q3`` beside the export's Q1
+    and Q2 got no suggestion, and the header was cut before them."""
     code = _code(column_key(wanted))
     if code is None:
         return []
@@ -1501,22 +1501,24 @@ def header_excerpt(header: Sequence[str], first: Iterable[str] = ()) -> str:
 
 
 def header_quoted(header: Sequence[str], first: Iterable[str] = ()) -> list[str]:
-    """The names of ``header`` a message (or ``sources check --json``) quotes: those of
-    ``first`` in it (the ones a message suggests) before the others, each cut beyond
-    :data:`HEADER_NAME_QUOTED_UP_TO` characters ("…"), the list cut once its quoted text
-    passes :data:`HEADER_QUOTED_UP_TO` characters."""
+    """The names of ``header`` a message (or ``sources check --json``) quotes, in file
+    order, each cut beyond :data:`HEADER_NAME_QUOTED_UP_TO` characters ("…"); once their
+    quoted text would pass :data:`HEADER_QUOTED_UP_TO` characters the rest are left out,
+    those of ``first`` (the ones a message suggests) chosen before the others. Found by a
+    new user's trial: the suggested columns quoted first put a Typeform export's ``#``, its
+    first column, sixth, in an order that was neither the file's nor alphabetical."""
     named = list(dict.fromkeys([name for name in first if name in header] + list(header)))
-    shown: list[str] = []
+    chosen: dict[str, str] = {}
     length = 0
     for name in named:
         cut = (
             name if len(name) <= HEADER_NAME_QUOTED_UP_TO else name[:HEADER_NAME_QUOTED_UP_TO] + "…"
         )
-        if shown and length + len(repr(cut)) > HEADER_QUOTED_UP_TO:
+        if chosen and length + len(repr(cut)) > HEADER_QUOTED_UP_TO:
             break
-        shown.append(cut)
+        chosen[name] = cut
         length += len(repr(cut)) + 2
-    return shown
+    return [chosen[name] for name in dict.fromkeys(header) if name in chosen]
 
 
 def clean_name(name: str) -> str:

@@ -476,8 +476,9 @@ def test_a_missing_column_refusal_says_what_to_do_before_a_shortened_header(
     assert advice.endswith("[attributes] or [[exclude]] of the definition"), message
     assert "question" not in advice.lower() and len(shown) < 300, shown
     if delimiter == ",":
-        # 'Submit Date' first, then the columns the definition does not read.
-        assert shown.startswith("29 columns: 'Submit Date', 'When do you use"), shown
+        # 'Submit Date' and the columns the definition does not read, in file order.
+        assert shown.startswith("29 columns: 'When do you use"), shown
+        assert "'Submit Date' ... and" in shown, shown
         assert shown.endswith(" and 24 more"), shown
     else:
         assert "looks semicolon-separated, and was read as comma-separated" in advice
@@ -1056,8 +1057,9 @@ def test_a_renamed_sample_column_is_quoted_as_the_file_writes_it(tmp_path: Path)
     with pytest.raises(BatchError, match=r"required column\(s\) \['csat'\]") as raised:
         read_surveys(settings, day)
     assert "did you mean 'CSAT Score' for 'csat'?" in str(raised.value)
-    # The column suggested first in the header quoted (as written), the others after it.
-    assert "the header has 10 columns: 'CSAT Score', 'response_id', " in str(raised.value)
+    # The column suggested quoted as written, the header in file order.
+    assert "the header has 10 columns: 'response_id', " in str(raised.value)
+    assert "'channel', 'CSAT Score', 'nps'" in str(raised.value)
     assert "csat score" not in str(raised.value)
 
 

@@ -92,7 +92,8 @@ def test_a_required_column_missing_names_the_header_columns_like_it() -> None:
     assert failure.startswith(
         "line 1 (header): required column(s) ['csat'] missing (did you mean 'CSAT score' for "
         "'csat'?). Fix the export, or map its columns with a source definition "
-        f"(docs/sources.md); the header has {len(header)} columns: 'CSAT score', "
+        f"(docs/sources.md); the header has {len(header)} columns: 'response_id', "
     )
+    assert "'channel', 'CSAT score', 'nps'" in failure  # in file order
     unlike = [c for c in RAW_SURVEY_COLUMNS if c != "csat"]
     assert "did you mean" not in expectations.validate_survey_batch(unlike, 3, line=1)[0]

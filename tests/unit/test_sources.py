@@ -590,7 +590,7 @@ def test_another_number_of_a_coded_column_is_named_alike_not_a_misspelling() -> 
     """Found by a new-user trial: a definition's ``Q3`` where the Qualtrics export has Q1
     and Q2 got no suggestion, and the shortened header hid them. Another number is another
     question (no "did you mean 'Q12'" for ``Q13``: it would read the wrong answers); the
-    columns coded alike are named, nearest number first, and shown first in the header."""
+    columns coded alike are named, nearest number first, and kept in a header cut short."""
     from servicelens.ingest.readers import (
         closest_column,
         columns_coded_alike,
@@ -606,7 +606,7 @@ def test_another_number_of_a_coded_column_is_named_alike_not_a_misspelling() -> 
     assert closest_column("Q13", header) is None
     alike = columns_coded_alike("Q3", header)
     assert alike == ["Q2", "Q1", "Q12"] and columns_coded_alike("comment", header) == []
-    assert header_excerpt(header, alike).startswith("17 columns: 'Q2', 'Q1', 'Q12', 'StartDate'")
+    assert header_excerpt(header, alike).endswith("'Q1', 'Q2', 'Q12' ... and 3 more")
 
 
 def test_a_renamed_column_is_offered_among_the_unmapped_never_a_mapped_one(
@@ -640,7 +640,8 @@ def test_a_renamed_column_is_offered_among_the_unmapped_never_a_mapped_one(
     message = str(error.value)
     assert "reads column(s) 'Q1' (the export has 'Q1_NPS_GROUP') that the export" in message
     quoted = message[message.index("The export's header has") :]
-    assert quoted.startswith("The export's header has 20 columns: 'Q1_NPS_GROUP', 'StartDate'")
+    assert quoted.startswith("The export's header has 20 columns: 'StartDate', 'EndDate'")
+    assert quoted.endswith("'Q1_NPS_GROUP' ... and 9 more")
     assert "'Q2'" not in message.replace("'Q2 - Topics'", "")
     header_of = ["Q10", "Comment on Q1", "Q1_NPS_GROUP", "Q1"]
     assert columns_holding("Q1", header_of) == ["Q1_NPS_GROUP", "Comment on Q1"]
@@ -788,3 +789,41 @@ def test_did_you_mean_offers_a_renamed_column_near_in_whole(
     from servicelens.ingest.readers import closest_column
 
     assert closest_column(wanted, header) == suggested
+
+
+def test_the_missing_column_message_quotes_the_header_in_file_order(tmp_path: Path) -> None:
+    """Found by a new user's trial: the refusal of a Typeform export whose ``Submit Date
+    (UTC)`` was renamed listed its header neither in file order nor alphabetically (``#``,
+    the first column, sixth), the columns the definition does not read first. The header is
+    quoted in file order; a long one is cut to the suggested and unread columns first, still
+    in file order."""
+    from servicelens.ingest.definitions import load_definition
+    from servicelens.ingest.mapping import MissingColumns, map_export, read_export
+    from servicelens.ingest.readers import header_excerpt
+
+    definition = tmp_path / "cx-typeform.toml"
+    definition.write_text(
+        'extends = "typeform"\nname = "cx-typeform"\n[columns]\n'
+        'submitted_at = { column = "Submit Date (UTC)", format = "%Y-%m-%d %H:%M" }\n'
+        'comment = "Tell us more"\ncustomer_id = "customer_ref"\n'
+    )
+    export = tmp_path / "typeform.csv"
+    export.write_text(
+        "#,Tell us more,customer_ref,Start Date (UTC),Submitted At (UTC),Network ID\n"
+        "5d6424c9,Great service,C00022,2026-12-02 1:55,2026-12-02 1:55,ab12cd34ef\n"
+    )
+    loaded = load_definition(str(definition))
+    with pytest.raises(MissingColumns) as error:
+        map_export(loaded, read_export(loaded, str(export)), "UTC")
+    message = str(error.value)
+    assert "'Submit Date (UTC)' (did you mean 'Submitted At (UTC)'?)" in message
+    assert message.endswith(
+        "The export's header has 6 columns: '#', 'Tell us more', 'customer_ref', "
+        "'Start Date (UTC)', 'Submitted At (UTC)', 'Network ID'"
+    )
+    header = [f"Question {i} of the survey, asked of every respondent" for i in range(9)]
+    header += ["Submitted At (UTC)"]
+    assert header_excerpt(header, ["Submitted At (UTC)"]) == (
+        f"10 columns: {header[0]!r}, {header[1]!r}, {header[2]!r}, 'Submitted At (UTC)' ... "
+        "and 6 more"
+    )
