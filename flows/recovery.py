@@ -400,8 +400,9 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     (:func:`data_directory_layers`). A run whose in-flight record is there, and dead, is
     dead for the record's reason (as ``runs show`` lists the record), however young the run;
     a run with no record at all: a date's run as for a re-triggered date (in the layer the
-    run is for), a backfill or nightly-window run alive while younger than a stale period
-    (they keep a record from their first moments). At most 200, newest first."""
+    run is for), a backfill or nightly-window run as :func:`unrecorded_run_liveness` reads
+    it (a process executing it, or a state younger than a stale period). At most 200,
+    newest first."""
     layers = {layer.source: layer for layer in data_directory_layers(settings)}
     claims = [c for layer in layers.values() for c in list_claims(layer)]
     # One verdict per flow run, from its records: alive if any of them is, else the first
@@ -416,6 +417,7 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
     runs = _unfinished_flow_runs(list(FLOWS_WITH_RECORDS))
     found: list[StuckRun] = []
     grace = settings.heartbeat_seconds * STALE_BEATS
+    processes: dict[str, int] | None = None  # looked for once, when a run needs it
     for run in runs:
         where = _data_dir_of(run)
         if str(run.id) in live or where is None or not same_data_dir(where, settings.data_dir):
@@ -428,15 +430,61 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
             layer = layers.get(_source_of(run) or settings.source, settings)
             verdict = earlier_run_liveness(layer, date.fromisoformat(str(day)), run)
         else:
-            created = run.created or datetime.now(UTC)
-            age = (datetime.now(UTC) - created).total_seconds()
-            verdict = (
-                Liveness(True, f"started {age:.0f} s ago")
-                if age < grace
-                else Liveness(False, f"no live in-flight record; created {age:.0f} s ago")
-            )
+            if processes is None:
+                processes = flow_run_processes()
+            verdict = unrecorded_run_liveness(run, processes.get(str(run.id)), grace)
         found.append(StuckRun(run, verdict))
     return found
+
+
+def flow_run_processes() -> dict[str, int]:
+    """Flow run id -> process id of every process on this machine that executes a flow run
+    (Prefect's runner gives each one its run's id as ``PREFECT__FLOW_RUN_ID``), among the
+    processes whose environment this user may read. Never raises: a process that ends or
+    is not ours to read is left out."""
+    import psutil
+
+    from flows.served import FLOW_RUN_ID_VARIABLE
+
+    found: dict[str, int] = {}
+    for process in psutil.process_iter():
+        try:
+            run_id = process.environ().get(FLOW_RUN_ID_VARIABLE)
+        except (psutil.Error, OSError):
+            continue
+        if run_id:
+            found.setdefault(run_id, process.pid)
+    return found
+
+
+def unrecorded_run_liveness(
+    run: FlowRun, pid: int | None, grace: float, now: datetime | None = None
+) -> Liveness:
+    """Whether a backfill's or nightly window's flow run that has no in-flight record is
+    alive, from Prefect's own evidence: ``pid``, the process on this machine that executes
+    it (:func:`flow_run_processes`), and how long it has been in its current state (the
+    state's timestamp, not the run's age).
+
+    Alive while a process executes it, or while its state is younger than ``grace`` seconds
+    (a run serve just picked up: ``Pending``/``Submitting`` while its process starts, which
+    on a loaded machine takes a while); dead only when neither holds. A run's age says
+    nothing: a nightly run waits in ``AwaitingConcurrencySlot`` for the one before it, and
+    was read dead, "created 341 s ago", the moment serve started it (a trial). ``now``:
+    the time to judge at (UTC), default the current time."""
+    now = now or datetime.now(UTC)
+    state = run.state
+    name = (state.name if state else None) or "unfinished"
+    since = (state.timestamp if state and state.timestamp else None) or run.created or now
+    age = (now - since).total_seconds()
+    if pid is not None:
+        return Liveness(True, f"process {pid} on {socket.gethostname()} executes it ({name})")
+    if age < grace:
+        return Liveness(True, f"{name} since {age:.0f} s ago: its process is starting")
+    return Liveness(
+        False,
+        f"no live in-flight record and no process on {socket.gethostname()} executes it; "
+        f"{name} since {age:.0f} s ago",
+    )
 
 
 def release_dead_runs(settings: Settings) -> list[str]:

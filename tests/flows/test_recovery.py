@@ -619,3 +619,85 @@ def _give_back_every_slot(limit: str) -> None:
         taken = client.read_global_concurrency_limit_by_name(limit).active_slots
         if taken:
             client.release_concurrency_slots([limit], taken, occupancy_seconds=1.0)
+
+
+def _nightly_window_run(data_dir: str) -> Any:
+    """A nightly-window flow run on ``data_dir`` as the server's scheduler leaves one that
+    waits for the run before it: ``Scheduled``, named ``AwaitingConcurrencySlot``."""
+    from prefect import get_client
+    from prefect.states import Scheduled
+
+    from flows.pipeline import nightly_window
+
+    with get_client(sync_client=True) as client:
+        return client.create_flow_run(
+            nightly_window,
+            parameters={"data_dir": data_dir},
+            state=Scheduled(name="AwaitingConcurrencySlot"),
+        )
+
+
+def _now_pending(flow_run: Any) -> Any:
+    """The run moved to ``Pending``, as serve's runner does when it picks it up; re-read."""
+    from prefect import get_client
+    from prefect.states import Pending
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, Pending(), force=True)
+        return client.read_flow_run(flow_run.id)
+
+
+def test_runs_show_and_release_leave_alone_a_nightly_run_serve_has_just_started(
+    prefect_api: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a trial: after a restart of serve on a loaded machine, `runs show` listed a
+    nightly-window run serve had just started "dead: no live in-flight record; created 341
+    s ago", exit 1, and told the user to run `runs release`; it completed a minute later. It
+    had waited its turn (AwaitingConcurrencySlot), then sat in Pending while its process
+    started and before it wrote its record. Its age says nothing; the process the runner
+    started for it (its run id in PREFECT__FLOW_RUN_ID) says it is alive."""
+    import subprocess
+    import sys
+
+    from servicelens.cli.main import main
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    # A stale period of 0.2 s: the run below is older than that long before it is shown.
+    monkeypatch.setenv("SERVICELENS_HEARTBEAT_SECONDS", "0.05")
+    waiting = _nightly_window_run(str(data_dir))
+    later = _nightly_window_run(str(data_dir))  # picked up after the commands below
+    started = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"],
+        env={**os.environ, "PREFECT__FLOW_RUN_ID": str(waiting.id)},
+    )
+    try:
+        running = _now_pending(waiting)
+        argv = ["--data-dir", str(data_dir), "--json", "runs"]
+        assert main([*argv, "show"]) == 0
+        [shown] = json.loads(capsys.readouterr().out)["stuck"]
+        assert (shown["run"], shown["status"]) == (running.name, "alive"), shown
+        assert f"process {started.pid} " in shown["why"], shown
+
+        assert main([*argv, "release"]) == 0
+        assert json.loads(capsys.readouterr().out)["released"] == []
+        assert _read_run(running.id).state.type.value == "PENDING"
+    finally:
+        started.kill()
+        started.wait()
+
+    # Its process gone and its Pending state older than a stale period: dead, saying so.
+    from flows.recovery import unrecorded_run_liveness
+
+    since = running.state.timestamp
+    assert not unrecorded_run_liveness(running, None, 0.2, since + timedelta(seconds=1)).alive
+    # Its process not yet started, its state fresh, though the run itself is old (created
+    # before the commands above ran).
+    fresh = _now_pending(later)
+    at = fresh.state.timestamp + timedelta(seconds=0.1)
+    assert (at - fresh.created).total_seconds() > 0.2
+    verdict = unrecorded_run_liveness(fresh, None, 0.2, at)
+    assert verdict.alive and "Pending since" in verdict.reason, verdict
