@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Schedule
 from prefect.settings import PREFECT_API_URL
@@ -39,6 +40,10 @@ from servicelens.settings import (
 NIGHTLY = "servicelens-nightly"
 BACKFILL = "servicelens-backfill"
 RETRAIN = "servicelens-retrain"
+#: The nightly's and the retrain's concurrency: one run at a time, a run due while one runs
+#: waiting for it (Prefect's ``ENQUEUE``: ``Scheduled``, named ``AwaitingConcurrencySlot``,
+#: asked again every 30 s), not cancelled (``CANCEL_NEW`` would drop a night's run).
+ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 #: The variable each cron comes from, and its default.
 DEFAULT_CRONS = {
     "SERVICELENS_NIGHTLY_CRON": DEFAULT_NIGHTLY_CRON,
@@ -91,8 +96,9 @@ def build_deployments(
             schedules=list(chosen[NIGHTLY]),
             parameters={"data_dir": data_dir},
             tags=[*tags, "nightly"],
-            # One nightly run at a time: a slow night must not overlap the next one.
-            concurrency_limit=1,
+            # One nightly run at a time: a slow night must not overlap the next one, which
+            # waits (README: "The nightly and retrain deployments run one at a time").
+            concurrency_limit=ONE_AT_A_TIME,
             description="Yesterday's surveys, plus look-back dates whose inputs changed.",
         ),
         backfill.to_deployment(
@@ -111,7 +117,7 @@ def build_deployments(
             # The same data directory as the nightly runs (not the serving process's default).
             parameters={"data_dir": data_dir},
             tags=[*tags, "train"],
-            concurrency_limit=1,
+            concurrency_limit=ONE_AT_A_TIME,
             description="Train a challenger on every audit; promote it if it is not worse.",
         ),
     ]

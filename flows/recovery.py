@@ -17,13 +17,14 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
@@ -89,8 +90,66 @@ def set_final_state(flow_run_id: str | UUID, state: Any) -> bool:
             return False
         if current.state is None or current.state.type not in UNFINISHED_STATES:
             return False
+        retake = _take_back_a_lapsed_slot(client, current)
         client.set_flow_run_state(current.id, state, force=True)
+        if retake is not None:
+            retake()
     return True
+
+
+def _take_back_a_lapsed_slot(client: Any, flow_run: FlowRun) -> Callable[[], None] | None:
+    """Keep the deployment's concurrency limit counting right when ``flow_run``'s slot
+    lease has lapsed: what to call once the run is in its final state, or None.
+
+    A deployment run (the nightly, the retrain: one at a time) holds a slot of its
+    deployment's limit under a lease its process renews. When the process died, Prefect's
+    repossessor gives the slot back as the lease lapses (300 s); moving the run to a final
+    state later gives back one slot more (Prefect 3.8.8's fallback for a lease it cannot
+    find, "Lease ... not found during release"): the slot of the live run holding it then,
+    and the next queued run starts beside it. A trial's serve ran two nightly runs at once
+    after a nightly's recovery marked a run killed minutes before crashed.
+
+    So: the lease renewed (it still counts its slot, which the final state gives back), or,
+    lapsed, one slot taken first for the final state to give back; when a live run holds
+    the slot (none is free), the one the final state gives back is taken again right after
+    (the returned call)."""
+    lease_id = (
+        flow_run.state.state_details.deployment_concurrency_lease_id if flow_run.state else None
+    )
+    if lease_id is None or flow_run.deployment_id is None:
+        return None
+    try:
+        client.renew_concurrency_lease(lease_id, lease_duration=60)
+        return None  # it still counts its slot
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code != httpx.codes.GONE:
+            raise
+    limit = client.read_deployment(flow_run.deployment_id).global_concurrency_limit
+    if limit is None:
+        return None
+
+    def take() -> bool:
+        try:
+            client.increment_concurrency_slots([limit.name], 1, "concurrency")
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != httpx.codes.LOCKED:
+                raise
+            return False
+        return True
+
+    if take():
+        return None
+    log.debug("%s: its slot lease lapsed; the slot given back is taken again", flow_run.name)
+
+    def again() -> None:
+        if not take():
+            log.warning(
+                "%s: its deployment's slot could not be taken back: another run of it may "
+                "have started",
+                flow_run.name,
+            )
+
+    return again
 
 
 def crash_message(reason: str, of_a_date: bool = True) -> str:

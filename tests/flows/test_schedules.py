@@ -755,3 +755,51 @@ def test_a_serve_down_for_days_catches_up_with_one_nightly(
     local = missed[-1].astimezone(ZoneInfo(TIMEZONE))
     assert f"(due {local:%Y-%m-%d} 02:30 {TIMEZONE})" in str(dropped.catch_up)
     assert _due_times(name) == [missed[-1]] + [d for d in due if d > now]
+
+
+def test_one_nightly_run_at_a_time_even_after_a_dead_runs_lease_lapsed(
+    server: Server, tmp_path: Path
+) -> None:
+    """The nightly deployment runs one at a time, a second run waiting (ENQUEUE), as the
+    README says. Found by a trial: after a restart of serve, two nightly runs were Running
+    at once. A run killed with serve kept its slot until its lease lapsed and the server's
+    repossessor gave the slot back; the next nightly's recovery then marked it crashed, and
+    Prefect gave back one slot more ("Lease ... not found during release"): the live run's,
+    and the next queued run started beside it. Here the lapse is the server's own release
+    of the lease (what the repossessor does once it expires), not a 300 s wait."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Crashed, Pending, Running
+
+    from flows.recovery import set_final_state
+
+    readme = (ROOT / "README.md").read_text()
+    assert "collision strategy `ENQUEUE`): a run due while one runs waits" in readme
+    settings = Settings(data_dir=str(tmp_path / "data"), timezone=TIMEZONE)
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        nightly = _nightly_on(settings, "30 2 * * *", "nightly-one-at-a-time")
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(nightly.full_name)
+            assert deployment.concurrency_options is not None
+            assert deployment.concurrency_options.collision_strategy.value == "ENQUEUE"
+            killed, live, queued = (
+                client.create_flow_run_from_deployment(deployment.id) for _ in range(3)
+            )
+            client.set_flow_run_state(killed.id, Pending())
+            client.set_flow_run_state(killed.id, Running())
+            # A second run waits while one holds the slot.
+            waits = client.set_flow_run_state(live.id, Pending()).state
+            assert (waits.type.value, waits.name) == ("SCHEDULED", "AwaitingConcurrencySlot")
+            # The killed run's lease lapses: its slot comes back, the next run takes it.
+            lease = client.read_flow_run(killed.id).state.state_details
+            client.release_concurrency_slots_with_lease(lease.deployment_concurrency_lease_id)
+            assert client.set_flow_run_state(live.id, Pending()).state.type.value == "PENDING"
+
+            # The next nightly's recovery marks the killed run crashed.
+            assert set_final_state(killed.id, Crashed(message="its process is gone"))
+
+            # The live run still holds the one slot: the queued run waits.
+            waits = client.set_flow_run_state(queued.id, Pending()).state
+            assert (waits.type.value, waits.name) == ("SCHEDULED", "AwaitingConcurrencySlot")
+            limit = client.read_deployment(deployment.id).global_concurrency_limit
+            assert limit is not None and (limit.limit, limit.active_slots) == (1, 1)
