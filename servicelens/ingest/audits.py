@@ -200,6 +200,11 @@ class AuditRead:
     #: Files read from a header below a spreadsheet's title (:func:`_read_audit_file`):
     #: ``file`` and ``header_line``, the lines above it skipped.
     titled: list[dict[str, Any]] = field(default_factory=list)
+    #: Header cells read as an audit column they do not spell (:func:`read_under_another_name`:
+    #: ``rootcause``, ``Verdict``): ``file``, ``line`` (the header's; a workbook's row),
+    #: ``column`` (the cell) and ``read_as``. A QA lead's trial saw ``rootcause`` read as
+    #: root_cause in silence, its rows trained on.
+    renamed: list[dict[str, Any]] = field(default_factory=list)
     #: Audit rows whose id was another id of one response (:func:`other_response_ids`),
     #: read as that response's, counted by the id's name (``{"ticket_id": 3}``).
     named_by_other_id: dict[str, int] = field(default_factory=dict)
@@ -398,12 +403,13 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
 
 def _read_audit_file(
     path: DataPath, needed: tuple[str, ...]
-) -> tuple[RawRead, int | None, str | None]:
+) -> tuple[RawRead, int | None, str | None, dict[str, str]]:
     """One audit file as text rows, the line of its header when a title sits above it
-    (None when the header is line 1), and for a workbook (:func:`is_workbook`, whatever its
+    (None when the header is line 1), for a workbook (:func:`is_workbook`, whatever its
     name) the sheet read (:func:`_read_audit_workbook`; its rows' ``source_line`` is their
-    row number); SourceError naming the file and the columns when it lacks one of
-    ``needed``.
+    row number), and ``{header cell: audit column}`` of the cells read as a column they
+    do not spell (:func:`read_under_another_name`); SourceError naming the file and the
+    columns when it lacks one of ``needed``.
 
     A header further down (:func:`_header_further_down`: a title a spreadsheet saved above
     the columns, as a telecom QA lead's trial's Excel did) is read from, the lines above it
@@ -426,12 +432,12 @@ def _read_audit_file(
         def reread(line: int) -> RawRead:
             return _read_below_title(path, read, line)
 
-    found, header_line = _audit_columns_of(path, read, needed, reread, sheet)
+    found, header_line, renamed = _audit_columns_of(path, read, needed, reread, sheet)
     if sheet is not None and "audited_at" in found.frame.columns:
         # A date cell (calamine writes it at midnight) is the date it holds, as QA typed it
         # in the sheet, not a time: read as a date alone, in no day/month order.
         found.frame = found.frame.with_columns(pl.col("audited_at").str.replace(EXCEL_DATE, "$1"))
-    return found, header_line, sheet
+    return found, header_line, sheet, renamed
 
 
 def _holds_a_workbook(path: DataPath) -> bool:
@@ -542,11 +548,13 @@ def _audit_columns_of(
     needed: tuple[str, ...],
     reread: Callable[[int], RawRead],
     sheet: str | None,
-) -> tuple[RawRead, int | None]:
+) -> tuple[RawRead, int | None, dict[str, str]]:
     """``read`` (an audit file's rows, or a workbook ``sheet``'s) with its columns named as
-    the audit columns they are, and the line (a sheet's row) of its header when a title sits
-    above it, read again from there by ``reread``; SourceError naming the file and the
-    columns when it lacks one of ``needed`` (:func:`_read_audit_file`)."""
+    the audit columns they are, the line (a sheet's row) of its header when a title sits
+    above it, read again from there by ``reread``, and ``{cell: column}`` of the header
+    cells read as a column they do not spell (:func:`read_under_another_name`); SourceError
+    naming the file and the columns when it lacks one of ``needed``
+    (:func:`_read_audit_file`)."""
     # A workbook's rows are the sheet's (row 3), a CSV's its lines.
     unit = "row" if sheet is not None else "line"
     where = f"sheet {sheet!r} row {read.header_lines}" if sheet is not None else "line 1"
@@ -575,7 +583,7 @@ def _audit_columns_of(
                 {c: n for c, n in named_below.items() if c != n and c in read.frame.columns}
             )
             if all(c in read.frame.columns for c in needed):
-                return read, line
+                return read, line, _another_name(named_below)
         if below is not None:
             line, cells = below
             renames = _renames(cells, [c for c in needed if not _names(c, cells)])
@@ -603,7 +611,7 @@ def _audit_columns_of(
         )
     # A one-cell title above the header was skipped by the reader, as an export's is
     # (readers.title_above_header): the header is the last of its header lines.
-    return read, (read.header_lines if read.title is not None else None)
+    return read, (read.header_lines if read.title is not None else None), _another_name(named)
 
 
 def _read_below_title(path: DataPath, read: RawRead, line: int) -> RawRead:
@@ -776,6 +784,22 @@ def _audit_key(name: str) -> str:
     """An audit column's name as it is matched: :func:`column_key`, so ``Response ID``,
     ``response_id`` and ``ResponseId`` are one column."""
     return column_key(name)
+
+
+def read_under_another_name(cell: str, column: str) -> bool:
+    """Whether header ``cell``, read as audit column ``column``, is another name than
+    ``column``'s: not its words written apart in some case (``Root Cause``, ``root-cause``,
+    ``RootCause``, ``ROOT_CAUSE`` are its name), but run together (``rootcause``) or an alias
+    (``Verdict``, :data:`AUDIT_COLUMN_ALIASES`). Such a column is read, and the tally says so
+    once per file: a QA lead's trial had ``rootcause`` read in silence."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cell.strip())
+    return re.sub(r"[\W_]+", "_", words).strip("_").casefold() != column
+
+
+def _another_name(named: dict[str, str]) -> dict[str, str]:
+    """Of ``named`` (``{header cell: audit column}``), the cells read under another name
+    (:func:`read_under_another_name`)."""
+    return {cell: column for cell, column in named.items() if read_under_another_name(cell, column)}
 
 
 def _escaped_invisible(typed: pl.DataFrame) -> dict[str, str]:
@@ -1173,11 +1197,12 @@ def read_audit_files(
     latest_allowed = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     unreadable: list[dict[str, str]] = []
     titled: list[dict[str, Any]] = []
+    renamed: list[dict[str, Any]] = []
     sheets: dict[str, str] = {}
     read_total = 0
     for path in files:
         try:
-            read, header_line, sheet = _read_audit_file(path, AUDIT_COLUMNS)
+            read, header_line, sheet, renamed_columns = _read_audit_file(path, AUDIT_COLUMNS)
         except SourceError as error:
             unreadable.append({"file": str(path), "reason": str(error)})
             continue
@@ -1185,6 +1210,10 @@ def read_audit_files(
             sheets[str(path)] = sheet
         if header_line is not None:
             titled.append({"file": str(path), "header_line": header_line})
+        renamed += [
+            {"file": str(path), "line": header_line or read.header_lines, "column": c, "read_as": n}
+            for c, n in renamed_columns.items()
+        ]
         read_total += read.records_read
         order, why = date_order_shown(read.frame, timezone, latest_allowed, submitted_of)
         if order in ("day-first", "month-first"):
@@ -1223,6 +1252,7 @@ def read_audit_files(
             files=[str(f) for f in files],
             unreadable=unreadable,
             titled=titled,
+            renamed=renamed,
             sheets=sheets,
             date_orders=date_orders,
         )
@@ -1539,6 +1569,7 @@ def read_audit_files(
         unreadable=unreadable,
         superseded=superseded,
         titled=titled,
+        renamed=renamed,
         sheets=sheets,
         date_orders=date_orders,
         named_by_other_id=named_by_other_id,
@@ -1731,6 +1762,9 @@ def audit_accounting(
         "files_not_read": read.unreadable,
         # Files read from a header under a spreadsheet's title: ``file``, ``header_line``.
         "read_below_a_title": read.titled,
+        # Header cells read as an audit column they do not spell: ``file``, ``line``,
+        # ``column`` (the cell) and ``read_as``.
+        "columns_read_as": read.renamed,
         # Workbooks read, each with its sheet: their rows' source_line is the sheet's row
         # (only where one was read: the accounting of CSV audits is as it was).
         **({"workbook_sheets": read.sheets} if read.sheets else {}),
@@ -2202,6 +2236,18 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         text += (
             f"; {where}: {lines_above} skipped as a title above its header "
             f"({unit} {titled['header_line']})"
+        )
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for renamed in accounting.get("columns_read_as", []):
+        by_file.setdefault(renamed["file"], []).append(renamed)
+    for file, columns in by_file.items():
+        unit = "row" if file in sheets else "line"
+        where = _position(file, sheets).rsplit(" ", 1)[0]
+        each = ", ".join(f"column {c['column']!r} read as {c['read_as']}" for c in columns)
+        names = ", ".join(f"{c['read_as']}" for c in columns)
+        text += (
+            f"; {where} {unit} {columns[0]['line']}: {each}: rename "
+            f"{'it' if len(columns) == 1 else 'them'} to {names} to silence this"
         )
     if accounting.get("cleaned_under_other_rules"):
         # Found by a trial: negative = "csat <= 3" set after dates had run; the tally named

@@ -318,6 +318,41 @@ def test_audit_columns_written_together_are_read_and_a_missing_header_is_named(
     )
 
 
+def test_a_column_read_under_another_name_is_said_once_per_file(tmp_path: Path) -> None:
+    """Found by a QA lead's trial (audits-lee.csv): a header ``rootcause`` was read as
+    root_cause in silence, its rows trained on, and neither the tally nor metrics.json said
+    so. Each column read under another name is named once per file with what to rename; one
+    written as the column's words apart (``Root Cause``, ``AuditedAt``) is its name."""
+    lee = _write(
+        tmp_path,
+        "2026-12-05",
+        "response_id,rootcause,audited_at,auditor\r\n"
+        "R20261204-00000036,perceived,2026-12-05 11:00,qa.lee\r\n"
+        "R20261204-00000041,policy_failure,2026-12-05 11:05,qa.lee\r\n",
+        name="audits-lee.csv",
+    )
+    apart = _write(
+        tmp_path,
+        "2026-12-05",
+        "Response ID,Root Cause,AuditedAt,auditor\nR1,perceived,2026-12-05 11:00,ann\n",
+        name="audits-ann.csv",
+    )
+    read = read_audit_files([lee, apart], "UTC", datetime(2026, 12, 6, tzinfo=UTC))
+    assert read.audits.height == 3
+    clean = pl.DataFrame({"response_id": ["R20261204-00000036"], "is_negative": [True]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert accounting["columns_read_as"] == [
+        {"file": str(lee), "line": 1, "column": "rootcause", "read_as": "root_cause"}
+    ]
+    json.dumps(accounting)  # as metrics.json keeps it
+    text = accounting_text(accounting)
+    assert text.count("rootcause") == 1
+    assert (
+        "; 2026-12-05/audits-lee.csv line 1: column 'rootcause' read as root_cause: rename it "
+        "to root_cause to silence this"
+    ) in text.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     ("header", "near"),
     [
@@ -536,6 +571,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "set_aside": {"root_cause": 1},
         "files_not_read": [],
         "read_below_a_title": [],
+        "columns_read_as": [],
         "named_by_another_id": {},
         "filed_under_another_source": [],
     }
