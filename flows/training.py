@@ -288,7 +288,8 @@ def register_and_promote(
     (``train_root_cause_model``'s): they are part of its data fingerprint, and counted in
     its metadata (``facts_only_rows``) beside ``training_rows``. ``build``: its
     :func:`build_fingerprint`, with the options it was trained with (default: without).
-    ``quarantine``: the input rows the ingest layer quarantined, kept in the version's
+    ``quarantine``: the input rows the ingest layer quarantined, as the quarantine contract
+    publishes them (``servicelens.stages.published_quarantine``), kept in the version's
     ``models.registry.QUARANTINE_FILE`` (``train --source X --input F``)."""
     # Skill over chance on every audit, each scored out of fold: a model no better than a
     # constant is never promoted (it would win whenever there is nothing to compare on).

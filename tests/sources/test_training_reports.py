@@ -21,6 +21,7 @@ from models.registry import read_metrics
 from models.train import fold_count
 from servicelens.cli.main import main
 from tests.sources.test_train_and_score import VENDOR_MAPPING, _vendor_export
+from transforms.schemas import QUARANTINE_SCHEMA, QUARANTINE_VERSION
 
 START = date(2026, 1, 1)
 
@@ -148,6 +149,11 @@ def test_training_says_why_it_quarantined_rows_and_keeps_them(
     assert "  dup.csv line 2 (T-00000): response_id: 'T-00000' is used by more than one" in said
     quarantine = pl.read_parquet(kept)
     assert quarantine.height == 20
+    # As the quarantine contract publishes it, as `score --output` and the nightly write it
+    # (a trial's was written without reason_kinds, reason_columns and schema_version).
+    assert quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
+    assert quarantine.get_column("schema_version").unique().to_list() == [QUARANTINE_VERSION]
+    assert quarantine.get_column("reason_columns").explode().unique().to_list() == ["response_id"]
     assert set(quarantine.get_column("record_id")) == {f"T-{i:05d}" for i in range(10)}
     inputs = read_metrics(registry, version)["input"]
     assert inputs["quarantine_file"] == "quarantine.parquet"
