@@ -172,6 +172,11 @@ class AuditRead:
     set_aside: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_EMPTY_SET_ASIDE))
     #: Audit rows read in all (records, malformed ones included).
     rows_read: int = 0
+    #: Rows of delimiters alone (``,,,``: a spreadsheet's empty row), not in ``rows_read``:
+    #: with it they add up to a file's lines below its header, wholly empty lines (no
+    #: delimiter) and a workbook's empty rows aside. A QA lead's trial saw such a row
+    #: counted nowhere.
+    blank_rows: int = 0
     #: Earlier audits a later one of the same response replaced (not set aside: used up).
     replaced: int = 0
     #: Of those, the ones whose verdict the later audit overturned (another team's re-read).
@@ -1200,6 +1205,7 @@ def read_audit_files(
     renamed: list[dict[str, Any]] = []
     sheets: dict[str, str] = {}
     read_total = 0
+    blank_rows = 0
     for path in files:
         try:
             read, header_line, sheet, renamed_columns = _read_audit_file(path, AUDIT_COLUMNS)
@@ -1215,6 +1221,7 @@ def read_audit_files(
             for c, n in renamed_columns.items()
         ]
         read_total += read.records_read
+        blank_rows += read.empty_records
         order, why = date_order_shown(read.frame, timezone, latest_allowed, submitted_of)
         if order in ("day-first", "month-first"):
             date_orders[str(path)] = {"order": order, "why": why, "from": "its dates"}
@@ -1249,6 +1256,7 @@ def read_audit_files(
             )
     if not rows:
         return AuditRead(
+            blank_rows=blank_rows,
             files=[str(f) for f in files],
             unreadable=unreadable,
             titled=titled,
@@ -1554,6 +1562,7 @@ def read_audit_files(
         audits=audits,
         set_aside=pl.concat(aside, how="vertical_relaxed").sort(position),
         rows_read=read_total,
+        blank_rows=blank_rows,
         replaced=earlier.height,
         overturned=overturned.height,
         overturned_rows=overturned,
@@ -1698,8 +1707,9 @@ def audit_accounting(
 
     ``clean`` has ``response_id``, ``is_negative`` and, where known, ``submitted_at``
     (every clean response); ``quarantined_ids`` the quarantined responses' ids. Counts add
-    up to ``rows_read``. ``elsewhere`` (``response_id``, ``source``, ``audits_dir``): the
-    responses of other configured sources' clean layers that these audits name, for
+    up to ``rows_read``; ``blank_rows`` (rows of delimiters alone) is beside it.
+    ``elsewhere`` (``response_id``, ``source``, ``audits_dir``): the responses of other
+    configured sources' clean layers that these audits name, for
     :func:`filed_under_another_source` and the reason of each such row. ``negative_rule``:
     the source's rule (``csat <= 2``), named in the reason of each audit of a response that
     is not negative.
@@ -1721,6 +1731,8 @@ def audit_accounting(
     return {
         "files": len(read.files),
         "rows_read": read.rows_read,
+        # Rows of delimiters alone, beside rows_read (not among the counts adding up to it).
+        "blank_rows": read.blank_rows,
         "used": read.audits.height - unused.height,
         "replaced_by_a_later_audit": read.replaced,
         # Of those replaced, the ones whose verdict the later audit changed (not added).
@@ -2209,9 +2221,17 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     # Only the counts that are not 0 (none at all: no "; ;" before a file not read, as a
     # QA lead's trial with a workbook alone in the audits folder read).
     counted = ", ".join(p for p in parts if not p.startswith("0 "))
+    blank = accounting.get("blank_rows", 0)
     text = (
-        f"audits: {accounting['rows_read']:,} rows in {accounting['files']} file(s), "
-        f"{accounting['used']:,} used" + (f"; {counted}" if counted else "")
+        f"audits: {accounting['rows_read']:,} rows in {accounting['files']} file(s)"
+        + (
+            f" and {blank:,} blank row{'s' if blank > 1 else ''} (delimiters alone, nothing "
+            "filled in: skipped)"
+            if blank
+            else ""
+        )
+        + f", {accounting['used']:,} used"
+        + (f"; {counted}" if counted else "")
     )
     if accounting.get("overrode_the_export_label"):
         text += (

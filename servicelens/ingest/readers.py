@@ -201,6 +201,10 @@ class RawRead:
     title: tuple[int, str] | None = None
     #: The sheet read, for a workbook: its rows are named as Excel shows them, on it.
     sheet: str | None = None
+    #: Records of empty fields alone (``,,,``: a spreadsheet's empty row) left out of
+    #: ``frame`` and not in :attr:`records_read` (:func:`_without_empty_records`); a wholly
+    #: empty line is no record, and not counted.
+    empty_records: int = 0
 
     @property
     def header_span(self) -> str:
@@ -1943,6 +1947,7 @@ def _without_empty_records(read: RawRead) -> RawRead:
     if not empty.is_empty():
         lines = empty.get_column("source_line").implode()
         read.frame = read.frame.filter(~pl.col("source_line").is_in(lines))
+        read.empty_records = empty.height
     return read
 
 

@@ -557,6 +557,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     assert {k: v for k, v in accounting.items() if k not in skipped} == {
         "files": 2,
         "rows_read": 7,
+        "blank_rows": 0,
         "used": 2,
         "replaced_by_a_later_audit": 0,
         "overturned_by_a_later_audit": 0,
@@ -595,6 +596,44 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     # Several of a kind, plural.
     several = accounting_text({**accounting, "of_an_unknown_response": 2})
     assert ", 2 for responses not in the clean layer, " in several.splitlines()[0]
+
+
+def test_a_blank_row_of_delimiters_is_counted_beside_the_rows_read(tmp_path: Path) -> None:
+    """Found by a QA lead's trial (audits-sam.csv): a row of delimiters alone (``,,,``, a
+    spreadsheet's empty row) appeared nowhere: not in rows_read, not in not_filled_in, so
+    the tally's rows did not add up to the file's lines. It is counted as a blank row; a
+    wholly empty line is no row, as in every CSV the pipeline reads."""
+    sam = _write(
+        tmp_path,
+        "2026-12-05",
+        "response_id,root_cause,audited_at,auditor\n"
+        "R20261204-00000007,Policy Failure,2026-12-05 10:00,qa.sam\n"
+        "R20261204-00000010,policy_falure,2026-12-05 10:05,qa.sam\n"
+        "R20261204-00000012,perceived,2026-12-05 10:10,qa.sam\n"
+        "R20261204-00000012,policy_failure,2026-12-05 10:10,qa.sam\n"
+        "R20261204-00000016,refund,2026-12-05 10:15,qa.sam\n"
+        "R20261204-99999999,perceived,2026-12-05 10:20,qa.sam\n"
+        "R20261204-00000000,policy_failure,2026-12-05 10:25,qa.sam\n"
+        "R20261204-00000028,perceived,2026-12-45 10:30,qa.sam\n"
+        ",,,\n"
+        " R20261204-00000030,perceived,2026-12-05 10:35,qa.sam\n"
+        "R20261204-00000032,perceived,2026-12-05 10:40,\n"
+        "\n"
+        "R20261204-00000033,perceived ,2026-12-05 10:45,qa.sam\n"
+        "R20261204-00000035,Perceived bad service,2026-12-05 10:50,qa.sam\n",
+        name="audits-sam.csv",
+    )
+    read = read_audit_files([sam], "UTC", datetime(2026, 12, 6, tzinfo=UTC))
+    clean = pl.DataFrame({"response_id": ["R20261204-00000007"], "is_negative": [True]})
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert (accounting["rows_read"], accounting["blank_rows"]) == (12, 1)
+    lines = sam.read_text().splitlines()[1:]
+    assert accounting["rows_read"] + accounting["blank_rows"] == len([x for x in lines if x])
+    assert accounting_text(accounting).startswith(
+        "audits: 12 rows in 1 file(s) and 1 blank row (delimiters alone, nothing filled in: "
+        "skipped), 1 used; "
+    )
+    json.dumps(accounting)  # as metrics.json keeps it
 
 
 def test_a_dates_review_queue_leaves_out_the_audits_in_force_in_its_own_file(
