@@ -809,9 +809,9 @@ def test_sources_check_says_when_the_label_column_is_not_in_the_export(
     assert "labelled (kept rows with a label, for training): 0\n" in out
     assert (
         "  the label column ['verdikt'] of the definition's [label] is not in this export, so "
-        "no row is labelled; the export's header has 8 columns: 'verdict', 'resolution_note', "
-        "'ticket', " in out
-    )  # the columns the definition does not read first: a renamed one is among them
+        "no row is labelled; the export's header has 8 columns: 'ticket', 'opened', "
+        "'what_happened', 'team', 'hold_secs', 'within_target', 'resolution_note', 'verdict'" in out
+    )  # whole, in the file's order (as a user compares it with the file: a trial)
     # --json: the header's names as the terminal quotes them, not the header whole (a
     # trial's export_has held 1,500 characters of question text): a long question is cut.
     question = "How satisfied were you with Jane Doe's handling of your call? " * 20
@@ -822,9 +822,8 @@ def test_sources_check_says_when_the_label_column_is_not_in_the_export(
     missing = json.loads(capsys.readouterr().out)["labels"]["column_missing"]
     assert missing["column"] == ["verdikt"]
     has = missing["export_has"]
-    names = ["verdict", "resolution_note", question[:60] + "…", "ticket"]
-    assert (has["columns"], has["names"][:4], has["more"]) == (9, names, 0)
-    assert question not in has["names"]
+    assert (has["columns"], has["names"][:2], has["more"]) == (9, ["ticket", "opened"], 0)
+    assert has["names"][-1] == question[:60] + "…" and question not in has["names"]
 
 
 def test_a_source_without_free_text_trains_on_its_facts(
