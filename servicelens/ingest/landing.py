@@ -63,6 +63,7 @@ from servicelens.ingest.mapping import (
 )
 from servicelens.ingest.readers import (
     EmptyFile,
+    RawRead,
     Reject,
     SourceError,
     column_key,
@@ -802,11 +803,15 @@ def records_in_place(mapped: MappedExport) -> list[bool]:
     out in the middle moves the others to columns of other shapes (a name where a fee
     is). Found by a new user's trial: a SurveyMonkey line of 6 fields in 12 was quarantined
     with no record_id and every field masked as never_store, its id and dates in place."""
-    read = mapped.read
+    return read_records_in_place(mapped.read, mapped.definition.read.dialect.quote)
+
+
+def read_records_in_place(read: RawRead, quote: str) -> list[bool]:
+    """:func:`records_in_place` of a read (``quote`` its dialect's quote character): also
+    for the generated sample's survey export, which no definition maps."""
     in_place = [reject.cut_off for reject in read.rejects]
     if read.delimiter is None or not read.rejects:
         return in_place
-    quote = mapped.definition.read.dialect.quote
     rejected_lines = {reject.line for reject in read.rejects}
     candidates: dict[int, list[str]] = {}
     for number, reject in enumerate(read.rejects):
@@ -890,24 +895,42 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
         or "response_id" not in mapped.frame.columns
     ):
         return pl.Series("response_id", ids, dtype=pl.String)
-    position = read.header.index(read_from[0])
-    shapes = set(mapped.frame.select(_id_shape(pl.col("response_id"))).to_series().drop_nulls())
-    quote = mapped.definition.read.dialect.quote
-    firsts: list[str | None] = []
-    in_place = records_in_place(mapped)
-    for number, reject in enumerate(read.rejects):
-        if read.delimiter is None:
-            firsts.append(_id_before_the_cut(reject, read_from[0]))
-            continue
-        fields = _record_fields(reject.text, read.delimiter, quote) or []
-        long = position == 0 and len(fields) > len(read.header)
-        whole = in_place[number] and position < len(fields) - 1
-        firsts.append(fields[position] if long or whole else None)
+    firsts = rejected_id_fields(
+        read, read_from[0], mapped.definition.read.dialect.quote, records_in_place(mapped)
+    )
     told = (
         pl.DataFrame({read_from[0]: firsts}, schema={read_from[0]: pl.String})
         .select(mapped_column("response_id", read_from, mapped.definition, read.encoding))
         .to_series()
     )
+    return ids_shaped_as(told, mapped.frame.get_column("response_id"))
+
+
+def rejected_id_fields(
+    read: RawRead, column: str, quote: str, in_place: list[bool]
+) -> list[str | None]:
+    """The text of the id column ``column`` (of ``read.header``) each record the reader
+    rejected (``read.rejects``, in order) holds where it can be told for certain, as
+    :func:`rejected_record_ids` reasons; else None. ``quote``: the dialect's quote
+    character; ``in_place``: :func:`read_records_in_place` of the rejects."""
+    position = read.header.index(column)
+    firsts: list[str | None] = []
+    for number, reject in enumerate(read.rejects):
+        if read.delimiter is None:
+            firsts.append(_id_before_the_cut(reject, column))
+            continue
+        fields = _record_fields(reject.text, read.delimiter, quote) or []
+        long = position == 0 and len(fields) > len(read.header)
+        whole = in_place[number] and position < len(fields) - 1
+        firsts.append(fields[position] if long or whole else None)
+    return firsts
+
+
+def ids_shaped_as(told: pl.Series, ids: pl.Series) -> pl.Series:
+    """``told`` (ids read from rejected records), each kept where it has the shape
+    (:func:`_id_shape`) of one of ``ids`` (the well-formed rows'), else null: an id cut at
+    an unquoted delimiter of its own, or a field that is no id, has none of theirs."""
+    shapes = set(pl.DataFrame({"id": ids}).select(_id_shape(pl.col("id"))).to_series().drop_nulls())
     shaped = pl.DataFrame({"id": told}).select(_id_shape(pl.col("id"))).to_series()
     return pl.Series(
         "response_id",
