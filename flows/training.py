@@ -78,11 +78,19 @@ def generate_task(
     settings: Settings, start: date, end: date, per_day: int, seed: int
 ) -> dict[str, Any]:
     """Write deterministic synthetic exports for a date range into the raw zone; no audit
-    is dated after the current time (it is the demo's data, delivered now)."""
+    is dated after the current time (it is the demo's data, delivered now). The demo
+    regenerates its days on every run (the same arguments give the same files)."""
     now = datetime.now(UTC)
     with local_folder_for(settings.root) as out:
         summary = generate(
-            out, start, end, per_day, seed, timezone=settings.timezone, audits_until=now
+            out,
+            start,
+            end,
+            per_day,
+            seed,
+            timezone=settings.timezone,
+            audits_until=now,
+            replace=True,
         )
     result = asdict(summary)
     result.pop("files", None)

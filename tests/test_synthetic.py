@@ -22,6 +22,7 @@ from servicelens.synthetic.generator import (
     POLICIES,
     ROW_DEFECT_RATES,
     GenerationSummary,
+    RawExportsThere,
     generate,
 )
 from transforms.repeat_contacts import with_returns
@@ -139,12 +140,48 @@ def test_an_audit_file_already_there_is_kept_as_it_was(
     assert f"raw/{START}/audits.csv" not in summary.files
     assert (tmp_path / "raw" / str(START + timedelta(days=1)) / "audits.csv").exists()
     args = ["--data-dir", str(tmp_path), "generate", "--start", str(START), "--end", str(START)]
-    assert main([*args, "--per-day", "50"]) == 0
+    assert main([*args, "--per-day", "50", "--replace"]) == 0
     assert saved.read_text() == filled
     assert (
         f"kept 1 audit file(s) already there as they were (raw/{START}/audits.csv): an audit "
         "file is never overwritten, as it may hold QA's verdicts"
     ) in capsys.readouterr().out
+
+
+def test_raw_exports_there_are_never_rewritten_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a trial: generating the days after a range rewrote the range's last two
+    days' interactions (the look-back days of the new range; 91 of 484 ids replaced) without
+    a word, and the backfill found their inputs changed."""
+    from servicelens.cli.main import main
+
+    generate(tmp_path, START, START + timedelta(days=1), 40, seed=5, mess=False)
+    last_two = [f"raw/{START + timedelta(days=d)}/interactions.jsonl" for d in (0, 1)]
+    before = {path: (tmp_path / path).read_bytes() for path in last_two}
+    after = START + timedelta(days=2)
+    summary = generate(tmp_path, after, after, 40, seed=8, mess=False)
+    assert {path: (tmp_path / path).read_bytes() for path in last_two} == before
+    assert [kept.path for kept in summary.kept_exports] == last_two
+    assert all(0 < kept.not_there <= kept.lines for kept in summary.kept_exports)
+    assert not set(last_two) & set(summary.files)
+    # The days asked for are refused when their exports are there, naming them...
+    surveys = tmp_path / "raw" / str(START) / "surveys.csv"
+    written = surveys.read_bytes()
+    with pytest.raises(RawExportsThere) as refused:
+        generate(tmp_path, START, after, 40, seed=8, mess=False)
+    assert refused.value.paths[:2] == [f"raw/{START}/surveys.csv", last_two[0]]
+    assert surveys.read_bytes() == written
+    args = ["--data-dir", str(tmp_path), "generate", "--start", str(START), "--end", str(START)]
+    assert main([*args, "--per-day", "40", "--seed", "8"]) == 2
+    err = capsys.readouterr().err
+    assert f"raw/{START}/surveys.csv" in err and "--replace" in err
+    assert surveys.read_bytes() == written
+    # ...and written with --replace, the look-back days before them still left as they are.
+    assert main([*args, "--per-day", "40", "--seed", "8", "--replace"]) == 0
+    assert surveys.read_bytes() != written
+    earlier = f"raw/{START - timedelta(days=1)}/interactions.jsonl"
+    assert f"left {earlier} as it was" in capsys.readouterr().out
 
 
 def test_a_day_does_not_depend_on_the_range_it_was_generated_in(

@@ -21,9 +21,10 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from servicelens.cli.embedded_api import start_in_background, while_starting
 from servicelens.cli.erase import add_erase_command
@@ -65,6 +66,9 @@ from servicelens.settings import (
     timezone_origin,
     unread_variables,
 )
+
+if TYPE_CHECKING:
+    from servicelens.synthetic.generator import KeptExport
 
 #: Commands that process survey dates: a date after today (business timezone) is refused.
 PROCESSES_SURVEY_DATES = ("run", "backfill", "demo")
@@ -225,32 +229,48 @@ def _show_progress(args: argparse.Namespace) -> bool:
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.cli.console import files_since, progress
     from servicelens.storage.fs import local_folder_for
-    from servicelens.synthetic.generator import generate
+    from servicelens.synthetic.generator import RawExportsThere, generate
 
     started = time.time()
     days = (args.end - args.start).days + 1
     # The generator writes local files; for an object store they are uploaded at the end.
-    with (
-        local_folder_for(settings.root) as out,
-        progress(
-            "generating",
-            days,
-            lambda: files_since(out / "raw", "*/surveys.csv", started),
-            _show_progress(args),
-            unit="day",
-        ),
-    ):
-        summary = generate(
-            out,
-            args.start,
-            args.end,
-            args.per_day,
-            args.seed,
-            timezone=settings.timezone,
-            audits_until=datetime.now(UTC),
+    try:
+        with (
+            local_folder_for(settings.root) as out,
+            progress(
+                "generating",
+                days,
+                lambda: files_since(out / "raw", "*/surveys.csv", started),
+                _show_progress(args),
+                unit="day",
+            ),
+        ):
+            summary = generate(
+                out,
+                args.start,
+                args.end,
+                args.per_day,
+                args.seed,
+                timezone=settings.timezone,
+                audits_until=datetime.now(UTC),
+                replace=args.replace,
+            )
+    except RawExportsThere as error:
+        print(
+            f"servicelens: error: {error}. To write them again, add --replace (the dates' "
+            "runs will find their inputs changed), or generate dates that have none",
+            file=sys.stderr,
         )
+        return 2
     if args.json:
-        _print({k: v for k, v in summary.__dict__.items() if k != "files"}, True)
+        _print(
+            {
+                k: [asdict(e) for e in v] if k == "kept_exports" else v
+                for k, v in summary.__dict__.items()
+                if k != "files"
+            },
+            True,
+        )
         return 0
     print(
         f"generated {summary.surveys} surveys, {summary.interactions} interactions and "
@@ -259,7 +279,21 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     )
     if summary.kept_audit_files:
         print(_kept_audits_note(summary.kept_audit_files))
+    for kept in summary.kept_exports:
+        print(kept_export_note(kept))
     return 0
+
+
+def kept_export_note(kept: KeptExport) -> str:
+    """What ``generate`` says of a look-back day's export it found and left as it was."""
+    held = (
+        "it holds the lines this run would have written"
+        if kept.not_there == 0
+        else f"{kept.not_there} of the {kept.lines} lines this run would have written are not "
+        "in it: surveys about those contacts will find no interaction (quarantined). To "
+        "rewrite it, generate from its date with --replace"
+    )
+    return f"left {kept.path} as it was (a raw export is never modified once there): {held}"
 
 
 def _kept_audits_note(kept: list[str]) -> str:
@@ -836,6 +870,12 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--end", type=_day, required=True)
     gen.add_argument("--per-day", type=int, default=SAMPLE_PER_DAY)
     gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument(
+        "--replace",
+        action="store_true",
+        help="write the dates' raw exports again where they are there already (refused "
+        "otherwise: raw exports are never modified once delivered)",
+    )
     gen.set_defaults(handler=cmd_generate)
 
     run = sub.add_parser(

@@ -1650,8 +1650,11 @@ def _interaction_file(
     *,
     mess: bool,
     timezone: str,
-) -> tuple[set[str], pl.DataFrame, int]:
-    """Write raw/<day>/interactions.jsonl; return malformed ids, their injected rows, line count."""
+    keep_existing: bool = False,
+) -> tuple[set[str], pl.DataFrame, int, KeptExport | None]:
+    """Write raw/<day>/interactions.jsonl; return malformed ids, their injected rows, line
+    count, and with ``keep_existing``, when the file is there already: what was not written
+    (the file is left as it is)."""
     codes = {i: s.policy_code for i, s in enumerate(SCENARIOS)}
     queues = {i: _POLICY_BY_CODE[s.policy_code].queue for i, s in enumerate(SCENARIOS)}
     needed = ["scenario", "started_utc", *RAW_INTERACTION_SCHEMA]
@@ -1690,14 +1693,63 @@ def _interaction_file(
     )
     lines = lines.scatter(bad_idx, pl.select(broken.str.head(pl.Series(cut))).to_series())
     day_dir = out_dir / "raw" / f"{day:%Y-%m-%d}"
-    day_dir.mkdir(parents=True, exist_ok=True)
-    _write_lines(day_dir / "interactions.jsonl", None, lines, "utf-8")
     bad_ids = text["interaction_id"].gather(bad_idx)
     injected = _injected("malformed_json", bad_ids, pl.Series(bad_idx + 1))
-    return set(bad_ids.to_list()), injected, height
+    path = day_dir / "interactions.jsonl"
+    if keep_existing and path.exists():
+        there = set(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        kept = KeptExport(
+            f"raw/{day:%Y-%m-%d}/interactions.jsonl",
+            lines=height,
+            not_there=int((~lines.is_in(pl.Series(list(there), dtype=pl.String))).sum()),
+        )
+        return set(bad_ids.to_list()), injected, height, kept
+    day_dir.mkdir(parents=True, exist_ok=True)
+    _write_lines(path, None, lines, "utf-8")
+    return set(bad_ids.to_list()), injected, height, None
 
 
 # --- entry point ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptExport:
+    """A raw export of a day outside the range :func:`generate` was asked for (a look-back
+    day's interactions) that was there already and was left as it is: raw exports are never
+    modified once delivered."""
+
+    #: relative to the output folder
+    path: str
+    #: lines this run would have written
+    lines: int
+    #: of them, the lines the file does not hold as they are (0: it holds what would have
+    #: been written); the surveys about those contacts find no interaction
+    not_there: int
+
+
+class RawExportsThere(ValueError):
+    """:func:`generate` was asked for days whose raw exports are there already."""
+
+    def __init__(self, out_dir: Path, paths: list[str]) -> None:
+        self.paths = paths
+        shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+        super().__init__(
+            f"{out_dir}: {len(paths)} raw export(s) of these dates are there already "
+            f"({shown}); nothing was written: raw exports are never modified once delivered, "
+            "and a run of those dates would read other data than it did"
+        )
+
+
+def raw_exports_in_range(out_dir: Path, start: date, end: date) -> list[str]:
+    """The survey and interaction exports of ``start``..``end`` already under
+    ``out_dir/raw`` (relative to ``out_dir``), in date order."""
+    found = []
+    for offset in range((end - start).days + 1):
+        stamp = f"{start + timedelta(days=offset):%Y-%m-%d}"
+        for name in ("surveys.csv", "interactions.jsonl"):
+            if (Path(out_dir) / "raw" / stamp / name).exists():
+                found.append(f"raw/{stamp}/{name}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -1722,6 +1774,9 @@ class GenerationSummary:
     #: audit files that were there already, kept as they were (never overwritten: they may
     #: hold QA's verdicts), relative to ``out_dir``
     kept_audit_files: list[str] = field(default_factory=list)
+    #: raw exports of days before ``start`` (the look-back days' interactions) that were
+    #: there already, left as they were
+    kept_exports: list[KeptExport] = field(default_factory=list)
 
 
 def write_policies(out_dir: Path) -> Path:
@@ -1756,6 +1811,7 @@ def generate(
     legacy_encoding_day: int | None = 1,
     timezone: str = BUSINESS_TZ,
     audits_until: datetime | None = None,
+    replace: bool = False,
 ) -> GenerationSummary:
     """Write synthetic raw exports and their truth for survey days ``start``..``end``.
 
@@ -1768,6 +1824,14 @@ def generate(
     ``audits_until`` (an aware time; the commands pass the current time): QA audits a
     response 1 to 5 days after it, but no audit is dated after this, as none can be when
     the exports are delivered (None: no limit). Same arguments give byte-identical files.
+
+    Raw exports are never modified once there: a look-back day's interaction file that
+    exists is left as it is (``GenerationSummary.kept_exports`` says so, and how many of the
+    lines this run would have written it lacks), and the days ``start``..``end`` are written
+    only when none of their surveys.csv and interactions.jsonl is there yet, or with
+    ``replace`` (else :class:`RawExportsThere`, naming them). Found by a trial: generating
+    the days after a range rewrote its last two days' interactions (91 of 484 ids replaced)
+    without a word, and the backfill then found their inputs changed.
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}; pass start <= end")
@@ -1776,6 +1840,8 @@ def generate(
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     out_dir = Path(out_dir)
+    if not replace and (there := raw_exports_in_range(out_dir, start, end)):
+        raise RawExportsThere(out_dir, there)
     n_days = (end - start).days + 1
     n_filler = round(FILLER_SHARE * per_day)
 
@@ -1819,6 +1885,7 @@ def generate(
     files = [str(write_policies(out_dir).relative_to(out_dir).as_posix())]
     files.append(str(write_agents(out_dir, seed).relative_to(out_dir).as_posix()))
     kept_audit_files: list[str] = []
+    kept_exports: list[KeptExport] = []
     lost: dict[date, set[str]] = {}
     per_day_stats: dict[str, dict[str, float | int]] = {}
     totals = {"surveys": 0, "interactions": 0, "audits": 0, "negatives": 0, "correct": 0}
@@ -1827,11 +1894,14 @@ def generate(
         parts = [group(x, 0), group(x + timedelta(days=1), 1), group(x + timedelta(days=2), 2)]
         parts.append(_core_group(seed, x, _FILLER_GROUP, n_filler, timezone))
         parts.extend(history_landing_on(x))
-        lost[x], file_injected, height = _interaction_file(
-            out_dir, seed, x, parts, mess=mess, timezone=timezone
+        lost[x], file_injected, height, kept = _interaction_file(
+            out_dir, seed, x, parts, mess=mess, timezone=timezone, keep_existing=offset < 0
         )
-        totals["interactions"] += height
-        files.append(f"raw/{x:%Y-%m-%d}/interactions.jsonl")
+        if kept is None:
+            totals["interactions"] += height
+            files.append(f"raw/{x:%Y-%m-%d}/interactions.jsonl")
+        else:
+            kept_exports.append(kept)
         if offset < 0:
             (out_dir / "truth").mkdir(parents=True, exist_ok=True)
             file_injected.sort("line").write_csv(out_dir / "truth" / f"{x:%Y-%m-%d}.injected.csv")
@@ -1884,6 +1954,7 @@ def generate(
         oracle_accuracy=totals["correct"] / max(totals["negatives"], 1),
         files=sorted(files),
         kept_audit_files=sorted(kept_audit_files),
+        kept_exports=kept_exports,
     )
     payload = {
         **asdict(summary),
