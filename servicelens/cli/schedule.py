@@ -173,7 +173,7 @@ def _print_dry_run(
         )
     extra = "; ".join(e for e in extras if e)
     print(line + (f" ({extra})" if extra else ""))
-    if note := older_contracts_note(settings):
+    if note := older_contracts_note(settings, args.source):
         print(note)
     if note := unlanded_note(args, settings):
         print(note)
@@ -354,7 +354,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     print(outcome_counts([DateOutcome(**r) for r in rows]))
     if note := unscored_dates_note(rows, args.source):
         print(note)
-    if note := older_contracts_note(settings):
+    if note := older_contracts_note(settings, args.source):
         print(note)
     if note := unlanded_note(args, settings):
         print(note)

@@ -224,10 +224,12 @@ def partition_dirs(settings: Settings, found: list[OlderPartitions]) -> list[str
     ]
 
 
-def older_contracts_note(settings: Settings) -> str | None:
+def older_contracts_note(settings: Settings, source: str | None = None) -> str | None:
     """One line for ``run`` and ``backfill`` (and its dry run): how many partitions an earlier
     servicelens wrote under an older contract version, and the command that lists and
-    rewrites them. None when there are none. Reads footers only.
+    rewrites them. None when there are none. Reads footers only. With ``source`` (a
+    backfill's ``--source``): that source's partitions, and how many every source holds
+    (a trial's backfill of one source said 36 of a data directory's partitions, 2 its own).
 
     None on object storage without looking: there a footer is a request of its own, one per
     partition of four marts per source, on every nightly run (a year of one source: some
@@ -239,11 +241,21 @@ def older_contracts_note(settings: Settings) -> str | None:
     found = older_partitions(settings)
     if not found:
         return None
+    every = sum(len(g.days) for g in found)
+    whose = across = ""
+    if source is not None:
+        found = [g for g in found if g.source == source]
+        whose = f" of source {source!r}"
+    if not found:
+        return None
     count = sum(len(g.days) for g in found)
+    if count < every:
+        across = f" ({every} across every source)"
     tables = ", ".join(dict.fromkeys(g.table.name for g in found))
     return (
-        f"{count} partition(s) ({tables}) hold rows of an older contract version, written by an "
-        "earlier servicelens; `--rerun changed` does not rewrite them. List them with the "
+        f"{count} partition(s){whose} ({tables}) hold rows of an older contract version{across}, "
+        "written by an earlier servicelens; `--rerun changed` does not rewrite them. List them "
+        "with the "
         f"backfills that rewrite them: servicelens --data-dir {settings.data_dir} dictionary "
         "--check"
     )
