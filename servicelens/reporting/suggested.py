@@ -100,14 +100,17 @@ def naming_data_dir(text: str, argument: str, commands: Collection[str] = COMMAN
     it suggests, ``command`` one of ``commands`` (the CLI's command names).
 
     A suggestion that already names a data directory (``--data-dir`` before the closing
-    backtick or the line's end) and argparse's ``usage:`` lines are left as they are.
+    backtick or the line's end), argparse's ``usage:`` lines and a command's name as a
+    line's speaker (``servicelens serve:``) are left as they are.
     """
     if "servicelens " not in text:
         return text
     pattern = re.compile(
         r"(?<![\w./-])servicelens (?=(?:"
         + "|".join(re.escape(c) for c in sorted(commands, key=len, reverse=True))
-        + r")\b)"
+        # A command said at a colon is a line's speaker (``servicelens serve: started
+        # ...``), not a suggestion: under --data-dir serve's every line was rewritten.
+        + r")\b(?!:))"
     )
 
     def named(match: re.Match[str]) -> str:

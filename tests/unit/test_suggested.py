@@ -38,6 +38,24 @@ def test_each_suggested_command_gets_the_data_directory() -> None:
     assert naming_data_dir(kept, "--data-dir /srv/sl", COMMANDS) == kept
 
 
+def test_serves_own_lines_keep_their_name_and_their_suggestions_get_the_data_directory() -> None:
+    """Found by a test: serve's lines (``servicelens serve: started ...``, journald's view
+    of a scheduled run) read ``servicelens --data-dir /srv/sl serve: started ...`` under
+    ``--data-dir``, taken for a suggested ``serve`` command; a command said at a colon is
+    the line's speaker, and the command a line suggests still names the data directory."""
+    text = (
+        "servicelens serve: started nightly-window/teal-agouti (01a2, scheduled)\n"
+        "servicelens serve: ended backfill/x (01a3): stopped by serve's shutdown (it was "
+        "Running); rerun with: servicelens backfill --start 2026-11-02 --end 2026-11-02\n"
+    )
+    assert naming_data_dir(text, "--data-dir /srv/sl", COMMANDS) == (
+        "servicelens serve: started nightly-window/teal-agouti (01a2, scheduled)\n"
+        "servicelens serve: ended backfill/x (01a3): stopped by serve's shutdown (it was "
+        "Running); rerun with: servicelens --data-dir /srv/sl backfill --start 2026-11-02 "
+        "--end 2026-11-02\n"
+    )
+
+
 def test_the_default_data_directory_is_not_named_and_others_are_absolute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
