@@ -27,7 +27,13 @@ from prefect.schedules import Cron, Schedule
 from prefect.settings import PREFECT_API_URL
 
 from flows.pipeline import backfill, nightly_window, train
-from flows.served import ServedRuns, Stopped, say_served, serve_log
+from flows.served import (
+    ServedRuns,
+    Stopped,
+    release_dead_runs_at_start,
+    say_served,
+    serve_log,
+)
 from flows.slots import ensure_backfill_limit
 from servicelens.cli.embedded_api import own_server_exit
 from servicelens.settings import (
@@ -146,6 +152,10 @@ def serve_deployments(
     ``on_serving`` is called with the deployments' names (``flow/deployment``) once they are
     registered, in place of Prefect's banner (:func:`_serving_banner`).
 
+    Before serving, what dead runs of the data directory hold is released
+    (:func:`flows.served.release_dead_runs_at_start`: a previous serve's runs a ``kill -9``
+    left ``Running``), and each release said.
+
     Once serving has stopped, the flow runs it started that were still executing are
     stopped, and what they held released, by :class:`flows.served.ServedRuns` (their dates
     recorded, their flow runs crashed, their slots given back): Prefect's runner ended them
@@ -175,6 +185,8 @@ def serve_deployments(
             _runs_reach_this_api(on_server),
             _serving_banner(on_serving, started),
         ):
+            # What a previous serve's runs left when it was killed, before any run starts.
+            release_dead_runs_at_start(settings)
             serve(*deployments, pause_on_shutdown=False)
 
     if threading.current_thread() is not threading.main_thread():

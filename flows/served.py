@@ -372,6 +372,34 @@ def say_served(line: str, failed: bool = False) -> None:
     log.log(logging.WARNING if failed else logging.INFO, "%s", line)
 
 
+def release_dead_runs_at_start(settings: Settings) -> list[str]:
+    """As serve starts, before its runner picks up any run: release what dead runs of the
+    data directory hold, as the nightly run's recovery and ``servicelens runs release`` do
+    (:func:`~flows.recovery.release_dead_runs`: their flow runs marked crashed, their slots
+    given back), saying each release in serve's output; returns the lines said. Live runs
+    (a process executing them, a live in-flight record, a state younger than a stale period)
+    are left alone. Never raises: when the API does not answer, serve serves all the same
+    and says what is left to whom.
+
+    Found by a trial: the runs a ``kill -9`` of serve left ``Running`` (and the slots they
+    held) stayed so under the restarted serve until its next scheduled nightly run's
+    recovery, hours later."""
+    from flows.recovery import release_dead_runs
+
+    try:
+        released = release_dead_runs(settings)
+    except Exception as error:
+        say_served(
+            f"could not release what dead runs hold ({error}): the next nightly run does, or "
+            "`servicelens runs release` now",
+            failed=True,
+        )
+        return []
+    for line in released:
+        say_served(f"released as serve started: {line}")
+    return released
+
+
 #: Exceptions a server restart or serve's own stop raises in Prefect's and asyncio's
 #: background tasks: said in one line, without their traceback (a trial's serve log held
 #: nothing but these).

@@ -803,3 +803,86 @@ def test_one_nightly_run_at_a_time_even_after_a_dead_runs_lease_lapsed(
             assert (waits.type.value, waits.name) == ("SCHEDULED", "AwaitingConcurrencySlot")
             limit = client.read_deployment(deployment.id).global_concurrency_limit
             assert limit is not None and (limit.limit, limit.active_slots) == (1, 1)
+
+
+def _nightly_window_run_on(server: Server, data_dir: Path) -> Any:
+    """A nightly-window flow run on ``data_dir``, ``Running`` on the server as serve's runner
+    leaves one it started (no in-flight record yet)."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Running
+
+    from flows.pipeline import nightly_window
+
+    with (
+        temporary_settings({PREFECT_API_URL: server.api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        return client.create_flow_run(
+            nightly_window, parameters={"data_dir": str(data_dir.resolve())}, state=Running()
+        )
+
+
+def _state_of(server: Server, flow_run_id: Any) -> dict[str, Any]:
+    [run] = _api(server, "/flow_runs/filter", {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}})
+    return dict(run["state"])
+
+
+def test_serve_marks_crashed_as_it_starts_the_runs_a_killed_serve_left_running(
+    server: Server, tmp_path: Path
+) -> None:
+    """Found by a trial: after a `kill -9` of serve, the nightly run it was executing stayed
+    Running under the restarted serve (and held its slot) until the next scheduled nightly's
+    recovery. Serve now releases what dead runs hold as it starts, before its runner picks up
+    any run, and says so; a run whose process still executes it is left alone."""
+    readme = (ROOT / "README.md").read_text()
+    assert "(`servicelens serve` as it starts, the next nightly's recovery" in readme
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    killed = _nightly_window_run_on(server, data_dir)
+    live = _nightly_window_run_on(server, data_dir)
+    # Each run's process as Prefect's runner starts it (its run's id in its environment);
+    # the killed serve's went with it.
+    processes = {
+        run.id: subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(900)"],
+            env={**os.environ, "PREFECT__FLOW_RUN_ID": str(run.id)},
+        )
+        for run in (killed, live)
+    }
+    processes[killed.id].kill()
+    processes[killed.id].wait()
+    env = _prefect_env(
+        tmp_path / "client-home",
+        PREFECT_API_URL=server.api_url,
+        SERVICELENS_TIMEZONE=TIMEZONE,
+        # A stale period of 0.2 s: both runs' Running states are older than that by now.
+        SERVICELENS_HEARTBEAT_SECONDS="0.05",
+    )
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    try:
+        serving = _start_serve(data_dir, env, ROOT, out, err)
+        try:
+            # By the time serve says it is serving, the killed run is crashed, and said so.
+            said = out.read_text()
+            crashed = _state_of(server, killed.id)
+            assert crashed["type"] == "CRASHED", crashed
+            assert "no process on" in crashed["message"], crashed
+            line = f"servicelens serve: released as serve started: {killed.name}: "
+            assert line in said, said
+            assert said.index(line) < said.index("being served"), said
+            assert live.name not in said, said
+            assert _state_of(server, live.id)["type"] == "RUNNING"
+        finally:
+            _stop(serving)
+        assert serving.returncode == 0, _with_its_log(err.read_text())
+        # Still executing through serve's stop: still Running.
+        assert _state_of(server, live.id)["type"] == "RUNNING"
+    finally:
+        processes[live.id].kill()
+        processes[live.id].wait()
+        _api(
+            server,
+            f"/flow_runs/{live.id}/set_state",
+            {"state": {"type": "CANCELLED"}, "force": True},
+        )
