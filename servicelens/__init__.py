@@ -17,3 +17,19 @@ import os
 # The options are jemalloc's (``man jemalloc``, "opt.dirty_decay_ms", "opt.muzzy_decay_ms");
 # the ``_RJEM_`` prefix is that of the jemalloc crate polars links (polars/__init__.py).
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:300,muzzy_decay_ms:0")
+
+import warnings
+
+# urllib3 warns that SOCKS proxies need PySocks each time ``urllib3.contrib.socks`` is
+# imported without it; requests imports it once and silences that warning just before, by a
+# filter it adds as it is imported. In a served flow run requests is first imported late (by
+# Great Expectations, as a date is validated) while Prefect's and pandas' threads enter and
+# leave ``warnings.catch_warnings`` blocks, which are not thread-safe before Python 3.14: one
+# that leaves puts back the filters it found, without requests' new one, and the warning
+# reached serve's output (a trial: "socks.py:50: DependencyWarning: SOCKS support in urllib3
+# requires ..." after most runs). Added here, as a process starts, every such block finds
+# this filter and puts it back. Matched by message and module: naming urllib3's category
+# would import urllib3 (64 ms) into every command.
+warnings.filterwarnings(
+    "ignore", "SOCKS support in urllib3 requires", Warning, r"urllib3\.contrib\.socks"
+)
