@@ -464,7 +464,12 @@ def test_promote_and_rollback_say_which_marts_another_version_scored(
         f" UTC (over {first['version']})"
     )
     shown = shown[:3] + shown[5:]
-    assert shown[5].startswith("skill over chance: yes (out-of-fold roc_auc ")
+    # Then the class balance and where the threshold comes from (a model owner's trial),
+    # the holdout and its errors by class; skill over chance after the cross-validation.
+    assert shown[3].startswith("class balance: ") and "threshold" in shown[4]
+    assert shown[5].startswith("holdout (")
+    skill = next(line for line in shown if line.startswith("skill over chance: "))
+    assert skill.startswith("skill over chance: yes (out-of-fold roc_auc ")
     # The holdout by queue, policy and language, each group's size and scores (a QA lead's
     # trial found them in metrics.json only).
     queues = trained.metrics["by_group"]["queue"]
