@@ -327,6 +327,15 @@ def _rejects_frame(
     return frame, counts
 
 
+def _survey_rejects_frame(read: RawRead, day: date) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The sample survey export's malformed lines (``read.rejects``) as quarantine rows of
+    ``day`` (:func:`_rejects_frame`), each with the response id it gives for certain
+    (:func:`sample_reject_ids`)."""
+    return _rejects_frame(
+        read.rejects, read.path, "surveys", day, record_ids=sample_reject_ids(read)
+    )
+
+
 def sample_reject_ids(read: RawRead) -> list[str | None]:
     """The response id each malformed line of the generated sample's survey export
     (``read.rejects``, in order) gives where it can be told for certain, as a configured
@@ -739,18 +748,10 @@ def sample_day_rows(
         # the languages of the redacted comments that state none are classified (Python,
         # 0.09 s of a 100k date), for with_detected_language below to find them classified
         # (its failure is dropped here: with_detected_language meets it again and raises).
-        # Their ids are told from the read as it is now (a copy: its frame is replaced by
-        # the redacted one below).
-        as_read = replace(surveys)
-        survey_rejecting = pool.submit(
-            lambda: _rejects_frame(
-                as_read.rejects,
-                as_read.path,
-                "surveys",
-                day,
-                record_ids=sample_reject_ids(as_read),
-            )
-        )
+        # Their ids are told from the read as it is now: a copy, its frame replaced by the
+        # redacted one below; held by the task alone, so the comments as read (a 1M date's
+        # largest column) go when it ends, not at the end of the date.
+        survey_rejecting = pool.submit(_survey_rejects_frame, replace(surveys), day)
         pool.submit(lambda: detect_language(unstated_comments(redacting.result()[0])))
         # Look-back exports no date has indexed yet (the first dates of a range) are read
         # whole and indexed from that one parse: the same parse gives their contacts and the
