@@ -38,7 +38,7 @@ from servicelens.cli.logfile import log_file_path, logs_to_file
 from servicelens.cli.runs import add_runs_commands
 from servicelens.cli.schedule import add_date_range, add_schedule_commands
 from servicelens.cli.sources import REPLACE_HELP, add_sources_commands
-from servicelens.cli.upgrades import cmd_dictionary, older_contracts_note
+from servicelens.cli.upgrades import cmd_dictionary
 from servicelens.dates import (
     SurveyDateError,
     refuse_after_current_period,
@@ -66,6 +66,7 @@ from servicelens.settings import (
     timezone_origin,
     unread_variables,
 )
+from servicelens.storage.contract_versions import older_contracts_note
 
 if TYPE_CHECKING:
     from servicelens.synthetic.generator import KeptExport

@@ -20,9 +20,9 @@ from servicelens.cli.console import (
 )
 from servicelens.cli.embedded_api import start_in_background, while_starting
 from servicelens.cli.interrupts import said_when_stopped, stops_itself
-from servicelens.cli.upgrades import older_contracts_note
 from servicelens.dates import why_no_date
 from servicelens.settings import Settings
+from servicelens.storage.contract_versions import older_contracts_note
 from servicelens.storage.runs import (
     RERUN_POLICIES,
     TODO_CHANGED,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from servicelens.cli.upgrades import older_contracts_note
 from servicelens.settings import Settings
+from servicelens.storage.contract_versions import older_contracts_note
 from servicelens.storage.partitions import DATA_FILE, partition_dir
 
 
