@@ -64,6 +64,7 @@ from servicelens.reporting.suggested import (
     train_hint,
 )
 from servicelens.settings import Settings
+from servicelens.storage.contract_versions import older_contracts_note
 from servicelens.storage.fs import DataPath, listings_reused, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import quarantined_split, reasons_of_rejects_and_superseded
@@ -2328,6 +2329,7 @@ def render_report(
     )
     if kept is not None:
         dates = [str(kept[0]), str(kept[1])]
+    older = older_contracts_note(settings, None if settings.is_sample else settings.source)
     headline = {
         "dates": f"{dates[0]}..{dates[-1]}" if dates else None,
         "responses": inputs.scored.height if inputs.scored is not None else 0,
@@ -2348,6 +2350,10 @@ def render_report(
         "inbox_unclaimed": [
             {"folder": folder, "reason": reason} for folder, reason in inputs.unclaimed.items()
         ],
+        # What run and backfill say of an upgrade: partitions an earlier servicelens wrote
+        # under an older contract version (a trial's BI reader, who opens only the report,
+        # was not told the marts carried two versions). None when there are none.
+        "older_contract": older,
         "sections_missing": sorted(missing),
         # Where every audit row goes now (training's tally, as metrics.json's "audits").
         "audits": inputs.audits,
@@ -2379,9 +2385,17 @@ def render_report(
         f"{_not_landed_headline(inputs, now)}"
         f"{_unclaimed_headline(inputs)}"
         f"{_failed_headline(inputs)}"
+        f"{_older_contract_headline(older)}"
         f"<nav>{nav}</nav>{''.join(body)}{page_scripts()}</body></html>"
     )
     return html, ReportResult(Path(), Path(), missing, headline, notes)
+
+
+def _older_contract_headline(note: str | None) -> str:
+    """A line under the header when partitions hold rows of an older contract version
+    (``note``: :func:`servicelens.storage.contract_versions.older_contracts_note`, as run
+    and backfill print it), or nothing."""
+    return f'<p class="flag">{escape(note)}.</p>' if note else ""
 
 
 def _failed_headline(inputs: _Inputs) -> str:
