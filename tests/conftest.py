@@ -56,44 +56,48 @@ def prefect_api() -> Iterator[None]:
 
 
 #: The slowest test files, longest first: summed setup, call and teardown seconds of one
-#: whole run (`pytest --durations=0`, 3 workers on 2 cores, 2026-12-06, 673 s). `make test`
+#: whole run (`pytest --durations=0` of fresh clone f180, 2026-12-06: 3 workers on 2 cores
+#: beside other work, so every figure is inflated alike; 1,708 s of CPU in all). `make test`
 #: hands files to its two workers in this order (pytest-xdist's ``--dist loadfile`` with
 #: ``--no-loadscope-reorder``), so the long ones start first and short ones fill the end.
 #: xdist's own order (most tests first) left a 26 s one-test file running alone at the end,
 #: 56 s after the other worker had finished. Order only: a stale list costs balance, never
 #: a result; files not listed follow in collection order.
 SLOWEST_FILES = (
-    "tests/flows/test_schedules.py",  # 220 s
-    "tests/sources/test_train_and_score.py",  # 165 s
-    "tests/sources/test_configured.py",  # 130 s
-    "tests/badinput/test_cli_messages.py",  # 86 s
-    "tests/reliability/test_kill.py",  # 86 s
-    "tests/reliability/test_backfill_crash.py",  # 86 s
-    "tests/sources/test_cut_off_deliveries.py",  # 83 s
-    "tests/reliability/test_backfill_concurrent.py",  # 61 s
-    "tests/scale/test_object_storage.py",  # 58 s
-    "tests/sources/test_training_reports.py",  # 49 s
-    "tests/unit/test_embedded_api_start.py",  # 45 s
-    "tests/flows/test_caching.py",  # 44 s
-    "tests/reliability/test_lost_flow_run.py",  # 44 s
-    "tests/sources/test_repeated_comments.py",  # 41 s
-    "tests/reliability/test_orphaned_api.py",  # 38 s
-    "tests/model/test_promotion.py",  # 38 s
-    "tests/scale/test_dask_backfill.py",  # 37 s
-    "tests/flows/test_recovery.py",  # 37 s
-    "tests/model/test_designs.py",  # 37 s
-    "tests/reliability/test_runs_show.py",  # 37 s
-    "tests/flows/test_backfill.py",  # 36 s
-    "tests/model/test_model.py",  # 33 s
-    "tests/bi/test_startup.py",  # 31 s
-    "tests/sources/test_formats.py",  # 27 s
-    "tests/flows/test_retrain.py",  # 25 s (added later: one run, 2026-12-06)
-    "tests/flows/test_end_to_end.py",  # 22 s
-    "tests/bi/test_analyst_outputs.py",  # 22 s
-    "tests/bi/test_upgrade.py",  # 22 s
-    "tests/sources/test_field_samples.py",  # 22 s
-    "tests/flows/test_early_warning.py",  # 20 s
-    "tests/model/test_train_after_promotion.py",  # 18 s
+    "tests/sources/test_train_and_score.py",  # 275 s
+    "tests/flows/test_schedules.py",  # 253 s
+    "tests/sources/test_configured.py",  # 228 s
+    "tests/reliability/test_kill.py",  # 186 s
+    "tests/reliability/test_backfill_crash.py",  # 136 s
+    "tests/badinput/test_cli_messages.py",  # 130 s
+    "tests/sources/test_cut_off_deliveries.py",  # 108 s
+    "tests/sources/test_repeated_comments.py",  # 105 s
+    "tests/scale/test_dask_backfill.py",  # 100 s
+    "tests/model/test_designs.py",  # 98 s
+    "tests/model/test_model.py",  # 89 s
+    "tests/flows/test_backfill.py",  # 82 s
+    "tests/sources/test_formats.py",  # 79 s
+    "tests/reliability/test_backfill_concurrent.py",  # 73 s
+    "tests/flows/test_recovery.py",  # 66 s
+    "tests/unit/test_embedded_api_start.py",  # 65 s
+    "tests/bi/test_startup.py",  # 58 s
+    "tests/flows/test_unreadable_source.py",  # 57 s
+    "tests/scale/test_object_storage.py",  # 56 s
+    "tests/flows/test_retrain.py",  # 53 s
+    "tests/sources/test_field_samples.py",  # 52 s
+    "tests/bi/test_analyst_outputs.py",  # 49 s
+    "tests/model/test_promotion.py",  # 47 s
+    "tests/scale/test_object_store_commands.py",  # 47 s
+    "tests/reliability/test_runs_show.py",  # 45 s
+    "tests/sources/test_training_reports.py",  # 44 s
+    "tests/flows/test_caching.py",  # 42 s
+    "tests/flows/test_end_to_end.py",  # 39 s
+    "tests/flows/test_early_warning.py",  # 38 s
+    "tests/flows/test_early_warning_counts.py",  # 37 s
+    "tests/bi/test_upgrade.py",  # 37 s
+    "tests/badinput/test_corpus.py",  # 37 s
+    "tests/reliability/test_lost_flow_run.py",  # 32 s
+    "tests/reliability/test_orphaned_api.py",  # 32 s
 )
 
 
