@@ -714,15 +714,35 @@ def id_as_spreadsheet_wrote_it(column: str, text: pl.Expr | None = None) -> pl.E
     normalising 1.6 million ids of three columns took 0.9 s of a 1M date's read)."""
     text = normalised_text(column) if text is None else text
     quoted = f"{column}: '{{}}' "
-    scientific = pl.when(text.str.contains(SCIENTIFIC_ID)).then(
+    scientific, formula = _spreadsheet_id_conditions(column, text)
+    reason = pl.when(scientific).then(
         formatted_text(quoted + _SCIENTIFIC_ID_PROBLEM, visible_text(text))
     )
-    if column not in FORMULA_CHECKED_IDS:  # a customer or agent written "-" has none
-        return scientific
-    # Python's and RE2's end of text, \Z, is \z in polars' (Rust's) regex.
-    return scientific.when(text.str.contains(FORMULA_START.replace(r"\Z", r"\z"))).then(
+    if formula is None:
+        return reason
+    return reason.when(formula).then(
         formatted_text(quoted + _FORMULA_ID_PROBLEM, visible_text(text))
     )
+
+
+def id_as_spreadsheet_wrote_it_found(column: str, text: pl.Expr | None = None) -> pl.Expr:
+    """Whether :func:`id_as_spreadsheet_wrote_it` has a reason for a row (boolean, null for a
+    null id), without wording it: two regular-expression tests a row, where the reason's
+    wording formats every row's text whether it fails or not (0.23 s of CPU for the three id
+    columns of a 1M date's 1.6 million interactions). Callers word the failing rows alone."""
+    text = normalised_text(column) if text is None else text
+    scientific, formula = _spreadsheet_id_conditions(column, text)
+    return scientific if formula is None else scientific | formula
+
+
+def _spreadsheet_id_conditions(column: str, text: pl.Expr) -> tuple[pl.Expr, pl.Expr | None]:
+    """The scientific-notation test of ``text`` and, for :data:`FORMULA_CHECKED_IDS`, the
+    formula-start test (None for a customer or agent id, which a lone "-" may stand for)."""
+    scientific = text.str.contains(SCIENTIFIC_ID)
+    if column not in FORMULA_CHECKED_IDS:
+        return scientific, None
+    # Python's and RE2's end of text, \Z, is \z in polars' (Rust's) regex.
+    return scientific, text.str.contains(FORMULA_START.replace(r"\Z", r"\z"))
 
 
 def survey_row_checks(rules: RowRules | None = None) -> list[RowCheck]:
