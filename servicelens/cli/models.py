@@ -13,6 +13,8 @@ import argparse
 import math
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -595,7 +597,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     Quarantined rows go beside the output (:func:`quarantine_output`,
     ``QUARANTINE_SCHEMA`` as the nightly publishes it, :func:`servicelens.stages.
     published_quarantine`: line, id, every reason with its kind and column, the raw record
-    with personal data redacted) and are counted, by column, in the summary."""
+    with personal data redacted) and are counted, by column, in the summary. A date of the
+    sample's raw zone is read holding the date as a run of it does (:func:`scoring_date`:
+    waits for a run holding it, then :class:`~servicelens.storage.locks.LockBusyError`)."""
     from models.drift import compare_with_reference
     from models.pipeline import feature_frame, spec_from_dict
     from models.registry import (
@@ -637,7 +641,12 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         # interactions joined, a row matching none quarantined, policy facts, repeat
         # contacts), so its rows and scores are the marts' (a trial's score of a demo date
         # changed 46 root causes and scored 10 rows the nightly had quarantined).
-        validated = sample_day_rows(replace(settings, source=SAMPLE_SOURCE), day, data_docs=False)
+        # It publishes the contact history of look-back exports no date has indexed yet, as
+        # the nightly run does: held as a run holds the date, so a score beside a backfill
+        # of the same date takes its turn.
+        sample = replace(settings, source=SAMPLE_SOURCE)
+        with scoring_date(sample, day):
+            validated = sample_day_rows(sample, day, data_docs=False)
         clean = validated.clean
         quarantine = validated.quarantine.filter(pl.col("feed") == "surveys")
         rows_read, quarantined = validated.counts.surveys_read, validated.counts.quarantined
@@ -736,6 +745,40 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         if drift:
             print(f"drift vs training: {drift_text(drift)} (max PSI {drift['max_psi']:.3f})")
     return 0
+
+
+@contextmanager
+def scoring_date(settings: Settings, day: date) -> Iterator[None]:
+    """Hold ``settings``' date ``day`` while ``score`` reads it from the raw zone: its lock,
+    which a nightly run, a backfill's date, ``sources run`` and ``erase`` take too. A date a
+    run holds is waited for up to ``Settings.lock_wait_seconds``, saying so on stderr (the
+    date and the run, :func:`servicelens.erasure.date_holder`); after that
+    :class:`~servicelens.storage.locks.LockBusyError` names them and what to do. Nothing is
+    written before the date is held."""
+    from servicelens.erasure import date_holder
+    from servicelens.storage.locks import LockBusyError, date_lock, date_lock_path, is_locked
+    from servicelens.storage.partitions import locks_dir
+
+    folder = locks_dir(settings.staging_dir)
+    wait = settings.lock_wait_seconds
+    what = f"{settings.source} date {day}"
+    if is_locked(date_lock_path(folder, day)):
+        print(
+            f"score: {what} is held by {date_holder(settings, day)}; waiting up to {wait:g} s "
+            "for it to finish",
+            file=sys.stderr,
+            flush=True,
+        )
+    with ExitStack() as held:
+        try:
+            held.enter_context(date_lock(folder, day, wait))
+        except LockBusyError:
+            raise LockBusyError(
+                f"score: {what} is still held by {date_holder(settings, day)} after {wait:g} s "
+                "(lock_wait_seconds); nothing was scored or written. Let that run finish "
+                "(`servicelens runs show`), then score again"
+            ) from None
+        yield
 
 
 def sample_raw_day(settings: Settings, export: Path) -> date | None:
