@@ -2763,14 +2763,55 @@ def read_jsonl_with_lines(
         rows = fast.rows
         if not exact.is_empty():
             rows = pl.concat([rows, exact], how="vertical_relaxed").sort("source_line")
+    rejects.sort(key=lambda r: r.line)
+    if rejects and _ends_the_file(source, rejects[-1].text) and _is_cut_record(rejects[-1].text):
+        rejects[-1] = replace(rejects[-1], reason=CUT_OFF_LINE, truncated=True)
     source.check_unchanged()
     source.close()
     frame = rows.select(*schema, pl.lit(path).alias("source_file"), "source_line")
-    rejects.sort(key=lambda r: r.line)
     skipped = rows_decoded - frame.height
     return RawRead(
         path, encoding, list(schema), frame, rejects, skipped, unpacked_from=unpacked_from
     )
+
+
+#: The reason of the last line of a JSON Lines export that the file ends inside.
+CUT_OFF_LINE = (
+    "malformed JSON: cut off, the file ends inside this record (it looks truncated: an "
+    "upload or a copy that stopped mid-line); ask for the complete file, put it in place of "
+    "this one and run its date again"
+)
+
+
+def _ends_the_file(source: _JsonSource, text: str) -> bool:
+    """Whether the line ``text`` (a reject's, as read) ends ``source`` with no line end after
+    it, as a file whose upload or copy stopped mid-line does (a generated or exported file
+    ends its last line; a line broken before its end is a broken record, not a cut file).
+    Read from the file's tail, not its whole."""
+    line = text.rstrip()
+    if not line:
+        return False
+    need = len(line.encode()) + 64
+    tail = bytes(source.read(max(0, source.size - need), source.size))
+    ending = tail.decode("utf-8", "replace").rstrip(" \t")
+    if not ending.endswith(line):
+        return False
+    before = ending[: len(ending) - len(line)]
+    return before.endswith("\n") or (not before and source.size <= need)
+
+
+def _is_cut_record(text: str) -> bool:
+    """Whether ``text``, a line that is not a JSON object, is one the file was cut inside:
+    it starts as an object does and breaks at its very end (not in its middle), as
+    ``servicelens.ingest.mapping`` tells a cut JSON Lines delivery."""
+    line = text.strip().lstrip("\ufeff")
+    if not line.startswith("{"):
+        return False
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as error:
+        return not line[error.pos :].strip() or not line.endswith("}")
+    return False
 
 
 def _decode_lines_exact(
