@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -79,6 +79,9 @@ from transforms.schemas import (
     policy_name,
     with_contract_columns,
 )
+
+if TYPE_CHECKING:
+    from servicelens.ingest.definitions import Exclusion
 
 LATEST_NAME = "latest.html"
 
@@ -752,7 +755,11 @@ def _data_quality(inputs: _Inputs) -> str:
         )
     )
     if inputs.quarantine is not None and inputs.quarantine.height:
-        parts.append(_quarantine_reasons(inputs.quarantine, _set_aside_reasons(inputs.settings)))
+        parts.append(
+            _quarantine_reasons(
+                inputs.settings, inputs.quarantine, _set_aside_reasons(inputs.settings)
+            )
+        )
     docs = inputs.settings.gx_docs_dir / "index.html"
     if docs.exists():
         parts.append(
@@ -776,22 +783,24 @@ def _unanswered_rule(settings: Settings) -> str | None:
     return "; ".join(reasons) or None
 
 
-def _set_aside_reasons(settings: Settings) -> dict[str, list[str]]:
-    """Each configured source's ``[[exclude]]`` reasons, by source name (the quarantine's
-    ``source``): the rows quarantined with them are set aside, not rejected. A source whose
+def _set_aside_reasons(settings: Settings) -> dict[str, list[Exclusion]]:
+    """Each configured source's ``[[exclude]]`` rules, by source name (the quarantine's
+    ``source``): the rows quarantined by them are set aside, not rejected. A source whose
     registered definition cannot be read has none here (its rows count as rejected): the
     report of the others is still written, and the run names that source (a test of a
     nightly with one broken definition saw the whole report, and the run, fail on it)."""
     from servicelens.stages import source_definition
 
     return {
-        source.source: [e.reason for e in source_definition(source).exclude]
+        source.source: list(source_definition(source).exclude)
         for source in configured_sources_or_unreadable(settings)
         if isinstance(source, Settings)
     }
 
 
-def _quarantine_reasons(quarantine: pl.DataFrame, set_aside: dict[str, list[str]]) -> str:
+def _quarantine_reasons(
+    settings: Settings, quarantine: pl.DataFrame, set_aside: dict[str, list[Exclusion]]
+) -> str:
     """Why rows were quarantined: the rejects' reasons apart from those of the earlier copies
     a later delivery replaced, which are nothing wrong (counted together, a re-delivered
     export's copies read as rejects beside the failed checks), in the words of the dates
@@ -807,6 +816,43 @@ def _quarantine_reasons(quarantine: pl.DataFrame, set_aside: dict[str, list[str]
         "exact duplicate; the quarantine's superseded column, or in rows written before it "
         "their first reason). A row with several reasons counts under each.</p>"
         + _html_table(reasons_of_rejects_and_superseded(quarantine, set_aside))
+        + _earlier_wordings(settings, quarantine, set_aside)
+    )
+
+
+def _earlier_wordings(
+    settings: Settings, quarantine: pl.DataFrame, set_aside: dict[str, list[Exclusion]]
+) -> str:
+    """A note on the rows set aside under an earlier wording of their rule (a partition
+    written before quarantine contract 3, or a delivery landed before the rule was
+    reworded): counted above as set aside under the rule's words now, with the dates that
+    hold them and the backfill that rewrites them in those words. Empty when there are
+    none."""
+    from servicelens.storage.contract_versions import OlderPartitions, rewrite_commands
+    from servicelens.validation.reasons import set_aside_rule_reason
+
+    rule = set_aside_rule_reason(set_aside)
+    earlier = quarantine.filter(
+        rule.is_not_null() & ~pl.col("reasons").list.first().str.ends_with(pl.lit(" ") + rule)
+    )
+    if earlier.height == 0:
+        return ""
+    table = next(t for t in PUBLISHED_TABLES if t.name == "quarantine")
+    found = [
+        OlderPartitions(source, table, None, tuple(sorted(set(days))))
+        for source, days in earlier.group_by("source")
+        .agg(pl.col(PARTITION_COLUMN).unique().sort())
+        .sort("source")
+        .iter_rows()
+    ]
+    commands = [c for cs in rewrite_commands(settings, found).values() for c in cs]
+    return (
+        f"<p>{earlier.height:,} of the rows set aside were written under an earlier wording "
+        "of their rule (dates run before quarantine contract 3, or landed before the rule was "
+        "reworded): counted above as set aside, under the rule's words now, not as rejected. "
+        "Running their dates again rewrites them in the current words: "
+        + "; ".join(f"<code>{escape(c)}</code>" for c in commands)
+        + ".</p>"
     )
 
 

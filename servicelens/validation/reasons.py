@@ -27,9 +27,12 @@ reasons by what they say and never files one kind under another's name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import polars as pl
+
+from transforms.formatting import formatted_text
 
 #: What every run summary calls a quarantined row that is an earlier copy of a response, not
 #: a reject: the quarantine's ``superseded`` rows, ``DayCounts.superseded_duplicates`` and
@@ -309,32 +312,79 @@ def reasons_by_kind(quarantine: pl.DataFrame) -> pl.DataFrame:
 _QUARANTINED_AS = ("rejected", "set aside", "superseded")
 
 
+class SetAsideRule(Protocol):
+    """A source definition's ``[[exclude]]`` rule, as the reasons of its rows are told by
+    (``servicelens.ingest.definitions.Exclusion``)."""
+
+    @property
+    def column(self) -> str: ...
+    @property
+    def values(self) -> tuple[str, ...]: ...
+    @property
+    def unless(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+
+
+def set_aside_rule_reason(rules: Mapping[str, Sequence[SetAsideRule]]) -> pl.Expr:
+    """The current reason of the ``[[exclude]]`` rule that set a quarantined row aside, told
+    by the export column and value its first reason quotes (``<export column>: '<value>'
+    <the rule's reason>``), whatever words it was written with; null for a row no rule of
+    its ``source`` names so. ``rules``: each source's rules. A rule's words change between
+    releases (the zendesk preset's ``offered`` one did), its column and values do not: a
+    row landed under an earlier wording, in a partition written before quarantine contract
+    3 (no ``reason_kinds`` to say it), is set aside all the same."""
+    first = pl.col("reasons").list.first()
+    column = first.str.extract(r"^([^:]+): '", 1).str.to_lowercase()
+    value = set_aside_value(first)
+    told = []
+    for source, source_rules in rules.items():
+        for rule in source_rules:
+            named = (pl.col("source") == source) & (column == rule.column.lower())
+            if rule.unless:
+                # Any other value sets a row aside: a row whose column failed a check
+                # quotes one too, so only the rule's own words tell it.
+                named = named & first.str.ends_with(f" {rule.reason}")
+            else:
+                named = named & value.is_in(list(rule.values))
+            told.append(pl.when(named).then(pl.lit(rule.reason)))
+    return pl.coalesce(*told, pl.lit(None, pl.String)) if told else pl.lit(None, pl.String)
+
+
 def reasons_of_rejects_and_superseded(
-    quarantine: pl.DataFrame, set_aside: dict[str, list[str]] | None = None
+    quarantine: pl.DataFrame, set_aside: Mapping[str, Sequence[SetAsideRule]] | None = None
 ) -> pl.DataFrame:
     """:func:`reasons_by_kind` with the rejects apart from the rows a definition sets aside
     and from the earlier copies a later delivery replaced (:func:`is_superseded_copy`):
     ``quarantined_as`` ('rejected', 'set aside' or 'superseded'), then ``source, feed,
     kind, column, rows``; in that order, each part most rows first. ``quarantine`` also has
     the contract's ``superseded`` column (null in rows written before it). ``set_aside``:
-    each source's ``[[exclude]]`` reasons; a row not superseded whose first reason is of
-    such a kind is 'set aside'. Counted together, a re-delivered export's copies read as
-    rows rejected beside the failed checks, and so did a Zendesk source's surveys only
-    offered."""
+    each source's ``[[exclude]]`` rules; a row not superseded that a rule set aside (its
+    kind ``set_aside``, its first reason a rule's words, or the rule's column and value:
+    :func:`set_aside_rule_reason`) is 'set aside', counted under the rule's current reason,
+    one line a rule whatever wording its rows were written with. Counted together, a
+    re-delivered export's copies read as rows rejected beside the failed checks, and so did
+    a Zendesk source's surveys only offered; rows written before quarantine contract 3
+    under an earlier wording of a rule read as rejects, and as two lines beside the
+    rule's current words."""
     # A set-aside row's reason is "<column>: '<value>' <the rule's reason>" (the export's
     # own column name, any case: not always an expectation's form, so matched by its end).
     # The kind written with the row tells it first: a row landed under an earlier wording
     # of a rule (the zendesk preset's "offered" one) is kind set_aside, its words none of
-    # the definition's now. Rows written before kinds were (null) are told by the words.
+    # the definition's now. Rows written before kinds were (null) are told by the words,
+    # or by the rule's column and value.
     first = pl.col("reasons").list.first()
     kinds = "reason_kinds" in quarantine.columns
+    rules = set_aside or {}
+    rule_reason = set_aside_rule_reason(rules)
     excluded = pl.any_horizontal(
         False,
         *([pl.col("reason_kinds").list.first() == "set_aside"] if kinds else []),
+        rule_reason.is_not_null(),
         *(
-            (pl.col("source") == source) & first.str.ends_with(f" {reason}")
-            for source, reasons in (set_aside or {}).items()
-            for reason in reasons
+            (pl.col("source") == source) & first.str.ends_with(f" {rule.reason}")
+            for source, source_rules in rules.items()
+            for rule in source_rules
         ),
     )
     split = quarantine.with_columns(
@@ -343,7 +393,21 @@ def reasons_of_rejects_and_superseded(
         .when(excluded.fill_null(False))
         .then(pl.lit("set aside"))
         .otherwise(pl.lit("rejected"))
-        .alias("quarantined_as")
+        .alias("quarantined_as"),
+        rule_reason.alias("_rule_reason"),
+    )
+    # A set-aside row is counted under its rule's current words: the reason it was written
+    # with, its words replaced (the export column it names kept).
+    split = split.with_columns(
+        pl.when((pl.col("quarantined_as") == "set aside") & pl.col("_rule_reason").is_not_null())
+        .then(
+            pl.concat_list(
+                formatted_text("{}: '' {}", first.str.extract(r"^([^:]+): '", 1), "_rule_reason"),
+                pl.col("reasons").list.slice(1),
+            )
+        )
+        .otherwise(pl.col("reasons"))
+        .alias("reasons")
     )
     order = pl.col("quarantined_as").replace_strict(
         list(_QUARANTINED_AS), list(range(len(_QUARANTINED_AS)))
