@@ -273,6 +273,75 @@ class Found:
 
 
 @dataclass
+class IdVariant:
+    """An id found in one source's table that differs from a customer id asked for only in
+    case or surrounding whitespace (``c00016`` or ``" C00016"`` for ``C00016``): ``asked``
+    the id asked for (stripped), ``spelled`` the value as found (a column's value, or a
+    token of a record's text), ``rows`` the table's rows holding it (all its partitions),
+    ``hashed`` its :func:`hashed_id`.
+
+    ``erased``: whether the erasure takes its rows. Surrounding whitespace is no part of an id
+    (:func:`hashed_id`), so ``" C00016"`` is erased with ``C00016``; another case is another
+    id (the vendors' ids are opaque, and may be case-sensitive): ``c00016`` is named, never
+    erased unless asked for."""
+
+    source: str
+    table: str
+    asked: str
+    spelled: str
+    rows: int
+    hashed: str = ""
+
+    @property
+    def erased(self) -> bool:
+        """Whether the spelling differs by surrounding whitespace alone (erased with it)."""
+        return self.spelled.strip(WHITESPACE) == self.asked
+
+
+def spellings_differing_in_case(frame: pl.DataFrame, asked: Sequence[str]) -> pl.DataFrame:
+    """The values of ``frame``'s ``customer_id`` column and the id tokens (:data:`ID_TOKEN`)
+    of its ``raw_record`` text that equal one of ``asked`` (ids, stripped) once stripped of
+    whitespace and lower-cased, but are not one of ``asked`` as written: columns ``asked``
+    and ``spelled`` (String), ``rows`` (UInt32, the rows of ``frame`` holding that
+    spelling, each row once), sorted. Either column may be missing or hold nulls.
+
+    A record's text is searched only where it holds one of ``asked`` in any ASCII case
+    (polars' ``contains_any``), so a variant differing in the case of a non-ASCII letter is
+    found in the id column alone."""
+    empty = pl.DataFrame(schema={"asked": pl.String, "spelled": pl.String, "rows": pl.UInt32})
+    if not asked or frame.height == 0:
+        return empty
+    lowered = pl.DataFrame({"asked": list(asked)}).with_columns(
+        pl.col("asked").str.to_lowercase().alias("key")
+    )
+    row = pl.int_range(pl.len(), dtype=pl.UInt32).alias("row")
+    spelled: list[pl.DataFrame] = []
+    if frame.schema.get("customer_id") == pl.String:
+        spelled.append(frame.select(row, pl.col("customer_id").alias("spelled")))
+    if frame.schema.get("raw_record") == pl.String:
+        text = pl.col("raw_record")
+        holding = text.str.contains_any(list(asked), ascii_case_insensitive=True).fill_null(False)
+        spelled.append(
+            frame.select(row, text.str.extract_all(ID_TOKEN).alias("spelled"))
+            .filter(frame.select(holding).to_series())
+            .explode("spelled")
+        )
+    if not spelled:
+        return empty
+    return (
+        pl.concat(spelled)
+        .drop_nulls("spelled")
+        .filter(~pl.col("spelled").is_in(list(asked)))
+        .with_columns(pl.col("spelled").str.strip_chars(WHITESPACE).str.to_lowercase().alias("key"))
+        .join(lowered, on="key")
+        .unique(["row", "spelled"])
+        .group_by("asked", "spelled")
+        .agg(pl.len().alias("rows"))
+        .sort("asked", "spelled")
+    )
+
+
+@dataclass
 class ErasureResult:
     """What an erasure found, and (unless a dry run) did: the partitions holding the
     subject's rows, the aggregate marts rebuilt, the Prefect parse-cache entries deleted, the
@@ -287,6 +356,14 @@ class ErasureResult:
     hashed_ids: dict[str, list[str]] = field(default_factory=dict)
     #: Rows found again after erasing (a run published them meanwhile): erase again.
     remaining: list[Found] = field(default_factory=list)
+    #: The spellings of the customer ids asked for in another case or with whitespace
+    #: around them, found when looking (:func:`find_subject`).
+    variants: list[IdVariant] = field(default_factory=list)
+
+    def not_included(self) -> list[str]:
+        """The ids found that differ from one asked for in case, so are not erased (plain,
+        stripped, sorted): each is another id, perhaps another customer's."""
+        return sorted({v.spelled.strip(WHITESPACE) for v in self.variants if not v.erased})
 
     def rows_by_table(self) -> dict[str, int]:
         """Rows found per ``source/table``."""
@@ -309,6 +386,17 @@ class ErasureResult:
             "record": self.record,
             "hashed_ids": self.hashed_ids,
             "remaining": [{**f.__dict__, "day": f.day.isoformat()} for f in self.remaining],
+            # Hashed as the ids are: the record keeps no id in plain text.
+            "id_variants": [
+                {
+                    "source": v.source,
+                    "table": v.table,
+                    "rows": v.rows,
+                    "erased": v.erased,
+                    "hashed_id": v.hashed,
+                }
+                for v in self.variants
+            ],
         }
 
 
@@ -375,14 +463,30 @@ def subject_eraser(
 def find_rows(layers: Sequence[Settings], eraser: Eraser) -> list[Found]:
     """Every partition of ``layers``' per-date tables (:func:`table_dirs`) holding rows
     ``eraser`` matches, with their count. Reads every partition once."""
+    return find_subject(layers, eraser, ())[0]
+
+
+def find_subject(
+    layers: Sequence[Settings], eraser: Eraser, customer_ids: Sequence[str]
+) -> tuple[list[Found], list[IdVariant]]:
+    """:func:`find_rows`, and the spellings of ``customer_ids`` (the ids asked for, stripped)
+    that differ only in case or surrounding whitespace (:func:`spellings_differing_in_case`)
+    per source and table, their rows summed over its partitions (``hashed`` left empty).
+    Reads every partition once."""
     found = []
+    variants: dict[tuple[str, str, str, str], int] = {}
     for settings in layers:
         for table, table_dir in table_dirs(settings).items():
             for day, file in _partitions(table_dir):
-                rows = int(eraser.mask(read_parquet(file)).sum())
+                frame = read_parquet(file)
+                rows = int(eraser.mask(frame).sum())
                 if rows:
                     found.append(Found(settings.source, table, day, str(file), rows))
-    return found
+                spellings = spellings_differing_in_case(frame, customer_ids)
+                for asked, spelled, n in spellings.iter_rows():
+                    where = (settings.source, table, asked, spelled)
+                    variants[where] = variants.get(where, 0) + n
+    return found, [IdVariant(*where, rows) for where, rows in variants.items()]
 
 
 #: Quarantine reason kinds (``reason_kinds``) of a line the reader could not split: the
@@ -837,14 +941,22 @@ def erase(
     Each date is rewritten holding its lock, as a run of it does (:func:`holding_date`):
     ``on_wait`` is told of a date a run holds, waited for up to ``Settings.lock_wait_seconds``
     (then :class:`~servicelens.storage.locks.LockBusyError`, naming the date and the run).
-    Nothing is written on a dry run. Raises ValueError for an unknown ``request.source``."""
+    Nothing is written on a dry run. Raises ValueError for an unknown ``request.source``.
+
+    The result's ``variants`` name the spellings of the customer ids asked for that differ
+    only in case or surrounding whitespace (:class:`IdVariant`), found or not: those in
+    another case are not erased. Case is taken as part of an id, as the vendors' systems
+    may take it (``c00016`` may be another customer, and an erasure cannot be undone); the
+    operator who decides they are the same customer names them too."""
     layers = layers_of(layers, request.source)
     key = settings.agent_key()
     eraser, ids = subject_eraser(layers, key, request.customer_ids, request.response_ids)
     hashed: dict[str, list[str]] = {
         kind: sorted(hashed_id(key, v) for v in values) for kind, values in ids.items()
     }
-    result = ErasureResult(dry_run, find_rows(layers, eraser), hashed_ids=hashed)
+    found, variants = find_subject(layers, eraser, sorted(ids["customer_id"]))
+    variants = [replace(v, hashed=hashed_id(key, v.spelled)) for v in variants]
+    result = ErasureResult(dry_run, found, hashed_ids=hashed, variants=variants)
     plain = set().union(*ids.values())
     result.not_rewritten = _not_rewritten(settings, layers, result.found, plain)
     if dry_run or not result.found:

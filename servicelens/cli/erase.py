@@ -79,6 +79,67 @@ def _not_rewritten_lines(result: Any) -> list[str]:
     return lines if result.not_rewritten else []
 
 
+def _include_command(args: argparse.Namespace, ids: list[str], dry_run: bool) -> str:
+    """The erase command, as a dry run, naming ``ids`` as customers beside what ``args``
+    asked for (on a dry run) or alone (after erasing: the rest is erased), with ``--source``
+    as asked. The console adds ``--data-dir`` (``suggestions_name``)."""
+    import shlex
+
+    customers = [*args.customer_id, *ids] if dry_run else ids
+    words = [f"--customer-id {shlex.quote(c.strip())}" for c in customers]
+    if dry_run:
+        words += [f"--response-id {shlex.quote(r.strip())}" for r in args.response_id]
+    if args.source:
+        words.append(f"--source {shlex.quote(args.source)}")
+    # A dry run, even after erasing: another id's rows are looked at before they go.
+    return " ".join(["servicelens erase", *words, "--dry-run"])
+
+
+def _variant_lines(result: Any, args: argparse.Namespace) -> list[str]:
+    """The spellings of the customer ids asked for in another case or with whitespace around
+    them, per source and layer with their rows, and the command that includes those in
+    another case."""
+    if not result.variants:
+        return []
+    rows = [
+        {
+            "source": v.source,
+            "layer": v.table,
+            "asked": v.asked,
+            "found": v.spelled if v.spelled == v.spelled.strip() else repr(v.spelled),
+            "rows": v.rows,
+            "erased": "yes (whitespace is no part of an id)" if v.erased else "no (another id)",
+        }
+        for v in result.variants
+    ]
+    lines = [
+        "Ids found that differ from a customer id asked for only in case or surrounding "
+        "whitespace:",
+        table(rows),
+    ]
+    if missed := result.not_included():
+        named = ", ".join(missed)
+        done = "are not erased" if not result.dry_run else "would not be erased"
+        lines += [
+            f"{named} {done}: another case may be another customer's id. If they are the "
+            "same customer, look with this, then run it with --yes instead of --dry-run:",
+            f"  {_include_command(args, missed, result.dry_run)}",
+        ]
+    return lines
+
+
+def _not_included_json(result: Any, args: argparse.Namespace) -> dict[str, Any]:
+    missed = result.not_included()
+    if not missed:
+        return {}
+    return {
+        "not_included": {
+            "customer_ids": missed,
+            "command": _include_command(args, missed, result.dry_run),
+        }
+    }
+
+
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     """Erase (or with --dry-run, find) the rows of the ids asked for; see the module's
     docstring. Exit 0 done (or nothing found), 1 rows remain (erase again), 2 refused."""
@@ -98,30 +159,39 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     preview = erase(settings, layers, request, dry_run=True)
     if not preview.found:
         if args.json:
-            print_json({**preview.as_dict(), "message": f"no rows found for {asked}"})
+            print_json(
+                {
+                    **preview.as_dict(),
+                    "message": f"no rows found for {asked}",
+                    **_not_included_json(preview, args),
+                }
+            )
         else:
             print(
                 f"no rows found for {asked} in {settings.data_dir}: "
                 "nothing erased, nothing recorded"
             )
+            if variants := _variant_lines(preview, args):
+                print("\n".join(variants))
         return 0
     if args.dry_run:
         if args.json:
-            print_json(preview.as_dict())
+            print_json({**preview.as_dict(), **_not_included_json(preview, args)})
         else:
             total = sum(f.rows for f in preview.found)
             print(
                 f"{asked}: {total} rows in {len(preview.found)} partitions "
                 "(dry run, nothing changed)"
             )
-            print("\n".join(_where_lines(preview) + _not_rewritten_lines(preview)))
+            lines = _where_lines(preview) + _not_rewritten_lines(preview)
+            print("\n".join(lines + _variant_lines(preview, args)))
         return 0
     if not args.yes:
         if not sys.stdin.isatty():
             raise ValueError(
                 "erase: add --yes to erase without a terminal to ask on (or --dry-run to look)"
             )
-        print("\n".join(_where_lines(preview)))
+        print("\n".join(_where_lines(preview) + _variant_lines(preview, args)))
         answer = input(f"Erase {asked} from these partitions for good? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing erased")
@@ -136,7 +206,9 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     )
     deleted = delete_reports(result) if args.delete_reports else []
     if args.json:
-        print_json({**result.as_dict(), "deleted_reports": deleted})
+        print_json(
+            {**result.as_dict(), "deleted_reports": deleted, **_not_included_json(result, args)}
+        )
     else:
         total = sum(f.rows for f in result.found)
         print(f"erased {asked}: {total} rows from {len(result.found)} partitions")
@@ -148,6 +220,8 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         for path in deleted:
             print(f"deleted {path}")
         print(f"erasure record: {result.record}")
+        if variants := _variant_lines(result, args):
+            print("\n".join(variants))
     if result.remaining:
         where = ", ".join(f"{f.source}/{f.table}/{f.day}" for f in result.remaining)
         print(
