@@ -41,6 +41,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -615,14 +616,18 @@ def landed_rows(
     sha256: str,
     landed_at: datetime,
     reject_dates: pl.Series | None = None,
+    in_place: Sequence[bool] | None = None,
 ) -> pl.DataFrame:
     """A mapped delivery as landed rows (``LANDED_SCHEMA``): redacted, each with its raw
     record (never_store columns left out, the agent's field pseudonymised as the clean
     layer's ``agent_id`` is: :func:`pseudonymised_fields`) and its survey date; the
     delivery's rejects as rows with their reason (:func:`rejected_records`), each dated by
     ``reject_dates`` (:func:`rejected_record_dates`, in the rejects' order; read here when
-    not given) or, where that is null, by the delivery."""
+    not given) or, where that is null, by the delivery. ``in_place``:
+    :func:`records_in_place` of ``mapped`` (worked out here when not given)."""
     read = mapped.read
+    if in_place is None:
+        in_place = records_in_place(mapped)
     # Personal data goes from every text column that reaches a mart, a reason or Data Docs,
     # not only from the comment: a privacy review found e-mail addresses, phone numbers and
     # card numbers typed into a score, a topic used as the queue, and attributes, quoted by
@@ -710,9 +715,9 @@ def landed_rows(
     ).drop(own_date)
     frame = _with_repeated_ids_rejected(frame)
     if reject_dates is None:
-        reject_dates = rejected_record_dates(mapped, settings.timezone, landed_at)
-    rejects = rejected_records(mapped).with_columns(
-        rejected_record_ids(mapped),
+        reject_dates = rejected_record_dates(mapped, settings.timezone, landed_at, in_place)
+    rejects = rejected_records(mapped, in_place).with_columns(
+        rejected_record_ids(mapped, in_place),
         reject_dates.fill_null(delivered_on).alias(PARTITION_COLUMN),
         reject_dates.is_null().alias("dated_by_delivery"),
         pl.lit(definition.name).alias("source"),
@@ -802,7 +807,11 @@ def records_in_place(mapped: MappedExport) -> list[bool]:
     column of more than :data:`FREE_TEXT_SHAPES` shapes, free text, fits any). A field left
     out in the middle moves the others to columns of other shapes (a name where a fee
     is). Found by a new user's trial: a SurveyMonkey line of 6 fields in 12 was quarantined
-    with no record_id and every field masked as never_store, its id and dates in place."""
+    with no record_id and every field masked as never_store, its id and dates in place.
+
+    It samples the well-formed rows' shapes, so a delivery's landing works it out once
+    (:func:`land_delivery`) and passes it to :func:`landed_rows` and the readers of the
+    rejects' ids, dates and masked fields."""
     return read_records_in_place(mapped.read, mapped.definition.read.dialect.quote)
 
 
@@ -859,7 +868,7 @@ def _fits(shape: str, column: set[str] | None, last: bool) -> bool:
     return last and any(known.startswith(shape) for known in column)
 
 
-def rejected_record_ids(mapped: MappedExport) -> pl.Series:
+def rejected_record_ids(mapped: MappedExport, in_place: Sequence[bool] | None = None) -> pl.Series:
     """The response id each record the reader rejected (``mapped.read.rejects``, in order)
     gives, where it can be told for certain; else null.
 
@@ -880,7 +889,8 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     (:func:`_id_before_the_cut`). Found by trials: a SurveyMonkey line with an unquoted comma
     in its comment, a call log copied in part, and a Zendesk page cut off in a rating were
     quarantined with no record_id, though their ids read (the complete copy delivered
-    after could not supersede the fragment)."""
+    after could not supersede the fragment). ``in_place``: :func:`records_in_place` of
+    ``mapped`` (worked out here when not given)."""
     read = mapped.read
     ids: list[str | None] = [None] * len(read.rejects)
     read_from = mapped.exported_as.get("response_id", ())
@@ -896,7 +906,10 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
     ):
         return pl.Series("response_id", ids, dtype=pl.String)
     firsts = rejected_id_fields(
-        read, read_from[0], mapped.definition.read.dialect.quote, records_in_place(mapped)
+        read,
+        read_from[0],
+        mapped.definition.read.dialect.quote,
+        records_in_place(mapped) if in_place is None else in_place,
     )
     told = (
         pl.DataFrame({read_from[0]: firsts}, schema={read_from[0]: pl.String})
@@ -907,7 +920,7 @@ def rejected_record_ids(mapped: MappedExport) -> pl.Series:
 
 
 def rejected_id_fields(
-    read: RawRead, column: str, quote: str, in_place: list[bool]
+    read: RawRead, column: str, quote: str, in_place: Sequence[bool]
 ) -> list[str | None]:
     """The text of the id column ``column`` (of ``read.header``) each record the reader
     rejected (``read.rejects``, in order) holds where it can be told for certain, as
@@ -966,7 +979,10 @@ def _id_shape(ids: pl.Expr) -> pl.Expr:
 
 
 def rejected_record_dates(
-    mapped: MappedExport, business_timezone: str, landed_at: datetime
+    mapped: MappedExport,
+    business_timezone: str,
+    landed_at: datetime,
+    in_place: Sequence[bool] | None = None,
 ) -> pl.Series:
     """The survey date (pl.Date, in ``business_timezone``) each record the reader rejected
     (``mapped.read.rejects``, in order) gives by its own ``submitted_at``, null where none
@@ -981,7 +997,8 @@ def rejected_record_dates(
     split, or alignments that give different dates: null, and the record is dated by its
     delivery as any undatable row is. Found by a QA lead's trial: a Qualtrics line with 2
     fields too many made a partition of the day it was landed, a survey date that got no
-    surveys, though its RecordedDate read."""
+    surveys, though its RecordedDate read. ``in_place``: :func:`records_in_place` of
+    ``mapped`` (worked out here when not given)."""
     read = mapped.read
     read_from = mapped.exported_as.get("submitted_at", ())
     dates = [None] * len(read.rejects)
@@ -990,7 +1007,8 @@ def rejected_record_dates(
     positions = [read.header.index(column) for column in read_from]
     quote = mapped.definition.read.dialect.quote
     alignments: dict[str, list[Any]] = {"_record": [], **{column: [] for column in read_from}}
-    in_place = records_in_place(mapped)
+    if in_place is None:
+        in_place = records_in_place(mapped)
     for number, reject in enumerate(read.rejects):
         fields = _record_fields(reject.text, read.delimiter, quote)
         if fields is None:
@@ -1168,7 +1186,7 @@ def masked_fields(
     return masked
 
 
-def rejected_records(mapped: MappedExport) -> pl.DataFrame:
+def rejected_records(mapped: MappedExport, in_place: Sequence[bool] | None = None) -> pl.DataFrame:
     """The records ``mapped``'s reader rejected (a field too many or too few, an open quote,
     a broken JSON line) as (``source_line``, ``raw_record``, ``reject``), their text
     redacted (the source's country for phone numbers).
@@ -1182,7 +1200,8 @@ def rejected_records(mapped: MappedExport) -> pl.DataFrame:
     with those values masked (:func:`masked_json_text`), the rest redacted; any other
     record (over several lines, or JSON whose withheld value is an object or a list) is
     replaced by :data:`WITHHELD_RECORD`, naming its raw copy's line.
-    The reason, saying what was wrong, is kept as it is."""
+    The reason, saying what was wrong, is kept as it is. ``in_place``:
+    :func:`records_in_place` of ``mapped`` (worked out here when needed and not given)."""
     read = mapped.read
     definition = mapped.definition
     rejects = pl.DataFrame(
@@ -1214,7 +1233,8 @@ def rejected_records(mapped: MappedExport) -> pl.DataFrame:
     quote = definition.read.dialect.quote
     # A record cut off, or a line cut short, in place (records_in_place): masked field for
     # field, its other fields kept (a trial's short SurveyMonkey line was masked whole).
-    in_place = records_in_place(mapped)
+    if in_place is None:
+        in_place = records_in_place(mapped)
     records = [
         masked_fields(r.text, len(read.header), withheld, read.delimiter, quote, in_place[i])
         if read.delimiter
@@ -1391,8 +1411,11 @@ def land_delivery(
     holding = _partitions_holding(settings, sha, landed_periods(settings)) if seen else {}
     first_landed = _first_landed_at(settings, sha, holding)
     dated_at = first_landed or written_at
-    reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at)
-    rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates)
+    # Worked out once for the delivery: it samples the well-formed rows' shapes, and the
+    # rejects' dates, ids and masked fields each need it (three times a delivery before).
+    in_place = records_in_place(mapped)
+    reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
+    rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
     rows = _with_a_cut_off_copy_set_aside(settings, read.unterminated_line, rows, sha)
     rows = rows.with_columns(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
@@ -1409,7 +1432,7 @@ def land_delivery(
     if truncated:
         # Only the file's last record can be one; said in a note of its own.
         at, day = truncated[-1], reject_dates[truncated[-1]]
-        told = rejected_record_ids(mapped)[at]
+        told = rejected_record_ids(mapped, in_place)[at]
         result.truncated_at = (read.rejects[at].line, told, day or delivered_on, day is None)
     if lines := [
         r.line
@@ -1439,8 +1462,8 @@ def land_delivery(
         result.sent_again = True
         result.superseded_newer = newer
         dated_at = written_at
-        reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at)
-        rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates)
+        reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
+        rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
         rows = rows.with_columns(
             period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
         )
