@@ -88,6 +88,28 @@ def raised_by_a_library(error: BaseException) -> bool:
     return not any(where.is_relative_to(root / name) for name in _PROJECT_PACKAGES)
 
 
+def said_as_a_bug(error: BaseException, where: str) -> str:
+    """One line saying that ``error`` (:func:`raised_by_a_library`, say) while working on
+    ``where`` (a file) is a bug of servicelens, not of the input, naming the log file its
+    traceback is written to: the root logger's last file handler's (a command's log,
+    ``servicelens.cli.logfile``), or, with none (``-v``), the traceback logged above. The
+    CLI says an error it reaches so (``servicelens.cli.main._bug``); this is for one that a
+    run keeps going after (an inbox file left waiting), its line shown in the run's table."""
+    import logging
+
+    logging.getLogger("servicelens").error(
+        "%s: unexpected %s", where, type(error).__name__, exc_info=error
+    )
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    # The last added: a command's (logs_to_file adds it when the command starts).
+    log = f"the log {files[-1].baseFilename}" if files else "the traceback logged above"
+    message = " ".join(str(error).split())
+    return (
+        f"{where}: unexpected {type(error).__name__}: {message}; this is a bug in servicelens, "
+        f"not in your data: please report it with {log}"
+    )
+
+
 class RustPanicError(RuntimeError):
     """A Rust extension's panic (:func:`is_rust_panic`) raised again as an ordinary error,
     where it is the failure of one piece of work (a date) rather than a stop of the process.

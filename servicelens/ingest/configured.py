@@ -46,6 +46,7 @@ from servicelens.ingest.landing import (
     period_start,
 )
 from servicelens.ingest.mapping import MissingColumns
+from servicelens.runtime import raised_by_a_library, said_as_a_bug
 from servicelens.settings import INTERACTIONS_FEED, SURVEYS_FILE, Settings
 from servicelens.storage.fs import (
     DataPath,
@@ -836,7 +837,12 @@ def _land_waiting(
             message = belongs_elsewhere(source, path, error)
             if message is None:
                 message = sent_in_another_code_page(source, definition, path, error)
-                message = str(error) if message is None else message
+                if message is None and raised_by_a_library(error):
+                    # Names nothing of the file (difflib's "n must be > 0: 0"): a bug, said
+                    # with its log as the CLI says one; the file waits, the others land.
+                    message = f"{said_as_a_bug(error, str(path))}; the file stays in the inbox"
+                elif message is None:
+                    message = str(error)
                 if "definition" in message:
                     message += _registered_copy_note(source)
             picked.append(PickedUp(str(path), None, message))
