@@ -2755,6 +2755,23 @@ def landed_interactions(
     )
     clean, quarantine, counts = validate_landed_rows(feed, facts_definition, landed, now, docs_dir)
     counts.check(str(feed.landed_dir))
+    # A row whose start cannot be read as one instant (it happened twice, or never, as the
+    # clocks changed) is typed with no date: it is quarantined in the partition it was landed
+    # in, by its file and line (a trial's ambiguous ticket failed its whole day).
+    quarantine = (
+        quarantine.join(
+            landed.select(
+                "source_file", "source_line", pl.col("survey_date").cast(pl.Date).alias("landed_in")
+            ).unique(["source_file", "source_line"], keep="first"),
+            ["source_file", "source_line"],
+            "left",
+        )
+        .select(
+            pl.coalesce("survey_date", "landed_in").alias("survey_date"),
+            pl.exclude("survey_date", "landed_in"),
+        )
+        .select(QUARANTINE_ROW_SCHEMA.keys())
+    )
     own = period_start_of(pl.col("survey_date"), settings.partition) == period
     read = landed.filter(own).height
     own_quarantine = as_interaction_quarantine(quarantine.filter(own))
