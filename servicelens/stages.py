@@ -2170,20 +2170,11 @@ def _pseudonymised(frame: pl.DataFrame, column: str, key: bytes) -> pl.DataFrame
     deliveries, and the name or staff number is never stored. A value that is a pseudonym
     already is kept: landing writes them since 2026-12-05 (servicelens.ingest.landing), and
     rows landed before hold the names, which get the same pseudonym here. So is landing's
-    stand-in for an id in scientific notation, which the row suite quarantines."""
-    from transforms.agents import (
-        AGENT_IN_SCIENTIFIC_NOTATION,
-        PSEUDONYM_HEX,
-        PSEUDONYM_PREFIX,
-        pseudonymise,
-    )
+    stand-in for an id in scientific notation, which the row suite quarantines
+    (:func:`transforms.agents.pseudonymise_unless_pseudonymous`)."""
+    from transforms.agents import pseudonymise_unless_pseudonymous
 
-    ids = frame.get_column(column)
-    already = (
-        ids.str.contains(f"^{PSEUDONYM_PREFIX}[0-9a-f]{{{PSEUDONYM_HEX}}}$")
-        | (ids == AGENT_IN_SCIENTIFIC_NOTATION)
-    ).fill_null(False)
-    return frame.with_columns(ids.zip_with(already, pseudonymise(ids, key)).alias(column))
+    return frame.with_columns(pseudonymise_unless_pseudonymous(frame.get_column(column), key))
 
 
 def ingest_export(

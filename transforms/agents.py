@@ -97,6 +97,20 @@ def pseudonymise(agent_ids: pl.Series, key: bytes) -> pl.Series:
     return agent_ids.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
+def pseudonymise_unless_pseudonymous(agent_ids: pl.Series, key: bytes) -> pl.Series:
+    """:func:`pseudonymise`, keeping a value that is a pseudonym already (``agent-<12 hex>``)
+    or :data:`AGENT_IN_SCIENTIFIC_NOTATION`: a configured source's landed and clean layers
+    hold its agents as pseudonyms (rows landed before landing wrote them hold the names,
+    which get the same pseudonym here), and hashing one again gave an agent another name in
+    the agent marts than in the clean layer (a trial's ``agent-d775b1a324cf`` in clean was
+    ``agent-ba8738828901`` in agent_outcomes, its rows not to be drilled down to)."""
+    already = (
+        agent_ids.str.contains(f"^{PSEUDONYM_PREFIX}[0-9a-f]{{{PSEUDONYM_HEX}}}$")
+        | (agent_ids == AGENT_IN_SCIENTIFIC_NOTATION)
+    ).fill_null(False)
+    return agent_ids.zip_with(already, pseudonymise(agent_ids, key)).alias(agent_ids.name)
+
+
 def agent_outcomes(
     contacts: pl.DataFrame,
     responses: pl.DataFrame,
@@ -122,7 +136,9 @@ def agent_outcomes(
     it has none), ``is_negative`` and
     ``root_cause`` (null before any model scored them, when ``model_version`` is None;
     otherwise every version that scored them, :func:`transforms.marts.model_versions_text`).
-    ``key`` pseudonymises the agent ids (:func:`pseudonymise`); None shows them as recorded.
+    ``key`` pseudonymises the agent ids (:func:`pseudonymise_unless_pseudonymous`: the ids
+    of a configured source are pseudonyms already and stay as they are, the sample's are
+    hashed); None shows them as recorded.
     ``first_contact_resolution`` is ``1 - came_back / settled_contacts`` (``fcr_measure``
     :data:`FCR_OBSERVED`) where some contact of the agent-week carries a customer id, else
     ``flagged_resolved / flagged_contacts`` (:data:`FCR_CLAIMED`) where some carries the flag,
@@ -237,7 +253,9 @@ def agent_outcomes(
     return conform(
         with_group_keys(
             joined.with_columns(
-                (agent if key is None else pseudonymise(agent, key)).alias("agent"),
+                (agent if key is None else pseudonymise_unless_pseudonymous(agent, key)).alias(
+                    "agent"
+                ),
                 pl.lit(week_start).alias("survey_date"),
                 pl.lit(week_start).alias("week_start"),
                 pl.lit(week_end or week_start + timedelta(days=6)).alias("week_end"),

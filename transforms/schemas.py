@@ -894,7 +894,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FIX_LIST_VERSION = 4
-AGENT_OUTCOMES_VERSION = 9
+AGENT_OUTCOMES_VERSION = 10
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -1114,7 +1114,10 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "agent": (
             "The agent: 'agent-' and 12 hex characters of a keyed hash (HMAC-SHA256) of the "
             "source's agent id, stable across weeks; the key lives in the settings, never in "
-            "the data directory. Null when the source records no agents."
+            "the data directory. A configured source's is the agent_id of its clean layer "
+            "(clean/responses, clean/contacts: the same pseudonym, so a row drills down to its "
+            "contacts); the sample's clean layer keeps the ids as delivered. Null when the "
+            "source records no agents."
         ),
         "agent_ids": (
             "'pseudonymous' (keyed hash), 'as recorded' (the source allows its ids to be "
@@ -1274,6 +1277,9 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "(resolved_first_contact) records as resolved (it was null, status 'no customer id').",
         "9: added ratings, satisfied and satisfied_share (a two-level rating's satisfaction "
         "score, good / rated, per agent: a Zendesk source's report showed none).",
+        "10: a configured source's agent is the pseudonym its clean layer holds (rows of "
+        "version 9 and before hashed that pseudonym again, so they named no agent of the "
+        "clean layer); rebuilt by the next run.",
     ),
 )
 
