@@ -127,16 +127,34 @@ def weeks_touched(settings: Settings, days: list[date]) -> list[date]:
     return [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
 
 
-def _known_until(settings: Settings, first: date, last: date) -> datetime:
-    """The end of the contact history from ``first``: midnight (business time, as UTC) after
-    the last day up to ``last`` before the first export missing from the history (for a
-    monthly source: the end of the last month of it)."""
+def _known_until(settings: Settings, first: date, last: date) -> pl.Expr:
+    """Each contact's end of the contact history (UTC), as an expression over its
+    ``started_at``: midnight (business time) after the last of the unbroken run of exports
+    from the contact's own day (its period, for a monthly source) up to ``last``; the
+    contact's own midnight where its day has none. A contact needs the history from its start
+    to the end of its return window, not from the week's Monday: a week whose first days
+    had no export (the history starts mid-week) was judged on nothing, its every contact
+    unsettled (a trial's first week: 24,158 contacts, 0 settled, 24,158 by hand). A contact
+    that started before ``first`` (a source's survey dated in the week about an earlier
+    contact) is counted from ``first``."""
+    zone = ZoneInfo(settings.timezone)
     indexed = set(_published(settings.contacts_dir, _days(first, last)))
-    end = first
-    while end <= last and end in indexed:
-        end = next_period(end, settings.partition)
-    midnight = datetime.combine(end, datetime.min.time(), ZoneInfo(settings.timezone))
-    return midnight.astimezone(UTC)
+    periods = [first]
+    while next_period(periods[-1], settings.partition) <= last:
+        periods.append(next_period(periods[-1], settings.partition))
+    ends: dict[date, datetime] = {}
+    run_end = next_period(periods[-1], settings.partition)
+    for period in reversed(periods):
+        if period not in indexed:
+            run_end = period
+        ends[period] = datetime.combine(run_end, datetime.min.time(), zone).astimezone(UTC)
+    local_day = pl.col("started_at").dt.convert_time_zone(settings.timezone).dt.date()
+    if settings.partition == "month":
+        local_day = local_day.dt.month_start()
+    own = pl.min_horizontal(pl.max_horizontal(local_day, pl.lit(first)), pl.lit(last))
+    return own.replace_strict(ends, default=None, return_dtype=pl.Datetime("us", "UTC")).alias(
+        "known_until"
+    )
 
 
 def agent_week(settings: Settings, week: date) -> pl.DataFrame:

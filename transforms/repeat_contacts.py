@@ -111,7 +111,7 @@ def with_returns(
     contacts: pl.DataFrame,
     history: pl.DataFrame,
     window_days: int = DEFAULT_RETURN_WINDOW_DAYS,
-    known_until: datetime | None = None,
+    known_until: datetime | pl.Expr | None = None,
 ) -> pl.DataFrame:
     """Add the look-forward of each contact: ``came_back``, ``days_to_return``, ``settled``.
 
@@ -119,7 +119,9 @@ def with_returns(
     the same queue that started within ``window_days`` days after this one (started_at <
     other <= started_at + window). ``days_to_return`` is the gap to the first such contact,
     in days. ``settled`` says the contact's window is over: the history is complete up to
-    ``known_until`` (UTC; None: complete forever) and the window ended by then. Only settled
+    ``known_until`` (UTC; an expression over ``contacts`` gives each contact its own, as
+    far as the history runs unbroken from the contact's day; None: complete forever) and the
+    window ended by then. Only settled
     contacts may be counted for first-contact resolution: a return inside a window still
     open is final for its contact, but counting it while the contacts that will not come
     back wait would bias the share towards returns (a trial's agents were judged on a week
@@ -146,10 +148,13 @@ def with_returns(
         .collect()
     )
     trackable = pl.all_horizontal(pl.col(c).is_not_null() for c in [*_KEYS, "started_at"])
+    known = known_until if isinstance(known_until, pl.Expr) else pl.lit(known_until)
     window_over = (
         pl.lit(True)
         if known_until is None
-        else (pl.col("started_at") + window) <= pl.lit(known_until).cast(pl.Datetime("us", "UTC"))
+        else ((pl.col("started_at") + window) <= known.cast(pl.Datetime("us", "UTC"))).fill_null(
+            False
+        )
     )
     came_back = pl.col("days_to_return").is_not_null()
     return contacts.join(returns, on="interaction_id", how="left").with_columns(
