@@ -33,8 +33,12 @@ FIELD = Path(__file__).resolve().parents[2].parent / "shared" / "field"
 QUALTRICS = FIELD / "01-qualtrics-three-header-rows" / "sample.csv"
 DEFINITION = Path(__file__).parent / "definitions" / "qualtrics-acme.toml"
 SOURCE = "acme-qualtrics"
-DAYS = 20
-PER_DAY = 30
+#: 600 responses over five days: each day a partition the real flow runs, so a fixture's
+#: `sources run` (and the backfill) cost a flow run a day; twenty days of thirty proved
+#: nothing more. PER_DAY is a multiple of five, so the rows, their comments, labels and
+#: audits are drawn as they were over twenty days; their dates and ids differ.
+DAYS = 5
+PER_DAY = 120
 
 pytestmark = pytest.mark.skipif(not QUALTRICS.exists(), reason=f"no field sample at {QUALTRICS}")
 
@@ -72,7 +76,7 @@ def _export_and_audits(
     start = datetime(2018, 7, 2, 8)
     for day in range(DAYS):
         for i in range(PER_DAY):
-            at = start + timedelta(days=day, minutes=17 * i)
+            at = start + timedelta(days=day, minutes=7 * i)
             rid = f"R_{day:02d}{i:02d}{rng.randrange(10**9):09d}"
             if i % 5 < 2:  # two in five negative (Q1 codes 1, 2 are csat 1, 2)
                 failure = rng.random() < 0.4
@@ -198,8 +202,11 @@ def test_the_review_queue_calls_confident_predictions_spot_checks_not_uncertain(
     import polars as pl
 
     data = repeated_short["data"]
+    # The last two of the DAYS dates: each holds about eight unaudited negatives, all of
+    # them queue items (a date queues up to 50).
     last = f"2018-07-{1 + DAYS:02d}"
-    backfill = ["backfill", "--source", SOURCE, "--start", "2018-07-02", "--end", last]
+    first = f"2018-07-{DAYS:02d}"
+    backfill = ["backfill", "--source", SOURCE, "--start", first, "--end", last]
     assert main([*data, *backfill, "--rerun", "all"]) == 0
     root = Path(data[1]) / "sources" / SOURCE
     scored = pl.read_parquet(root / "marts" / "feedback_scored" / "**" / "*.parquet")
