@@ -32,7 +32,7 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from transforms.agents import agent_outcomes
+from transforms.agents import agent_outcomes, published_agents
 from transforms.early_warning import (
     FAILURE_COUNT_SCHEMA,
     compare_with_history,
@@ -157,6 +157,22 @@ def _known_until(settings: Settings, first: date, last: date) -> pl.Expr:
     )
 
 
+def outcome_agent_key(settings: Settings) -> bytes | None:
+    """The key agent_outcomes pseudonymises ``settings``' source's agents with
+    (:meth:`Settings.agent_key`); None where the source's definition lets its agent ids be
+    shown as recorded (``Settings.reveal_agent_ids``)."""
+    return None if settings.reveal_agent_ids else settings.agent_key()
+
+
+def published_agent_ids(settings: Settings, agent_ids: pl.Series) -> pl.Series:
+    """agent_outcomes' ``agent`` of each of ``agent_ids`` (String, the clean layer's
+    ``agent_id`` of ``settings``' source): the mart's own pseudonym, under the mart's key
+    (:func:`outcome_agent_key`, :func:`transforms.agents.published_agents`), so a row that
+    names its agent so joins to the agent's weeks there. Raises ``ValueError`` as
+    :meth:`Settings.agent_key` does (a key file inside the data directory)."""
+    return published_agents(agent_ids, outcome_agent_key(settings))
+
+
 def agent_week(settings: Settings, week: date) -> pl.DataFrame:
     """The agent outcomes of one week (a monthly source: one month; empty when no contact
     started in it)."""
@@ -224,7 +240,7 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
         ),
         week,
         week_end=last_day,
-        key=None if settings.reveal_agent_ids else settings.agent_key(),
+        key=outcome_agent_key(settings),
         min_contacts=settings.min_agent_contacts,
         window_days=window,
         model_version=model_version,

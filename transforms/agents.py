@@ -111,6 +111,17 @@ def pseudonymise_unless_pseudonymous(agent_ids: pl.Series, key: bytes) -> pl.Ser
     return agent_ids.zip_with(already, pseudonymise(agent_ids, key)).alias(agent_ids.name)
 
 
+def published_agents(agent_ids: pl.Series, key: bytes | None) -> pl.Series:
+    """The ``agent`` agent_outcomes publishes for each of ``agent_ids`` (the clean layer's
+    ``agent_id``, String; nulls stay null): its keyed pseudonym under ``key``
+    (:func:`pseudonymise_unless_pseudonymous`: a pseudonym already stays, so a configured
+    source's agent is named as in its clean layer), or the id as recorded where ``key`` is
+    None (a source whose definition lets its agents be shown). Every table that names an
+    agent by agent_outcomes' ``agent`` (a ``servicelens score --output`` file) takes it from
+    here, so the two join."""
+    return agent_ids if key is None else pseudonymise_unless_pseudonymous(agent_ids, key)
+
+
 def agent_outcomes(
     contacts: pl.DataFrame,
     responses: pl.DataFrame,
@@ -253,9 +264,7 @@ def agent_outcomes(
     return conform(
         with_group_keys(
             joined.with_columns(
-                (agent if key is None else pseudonymise_unless_pseudonymous(agent, key)).alias(
-                    "agent"
-                ),
+                published_agents(agent, key).alias("agent"),
                 pl.lit(week_start).alias("survey_date"),
                 pl.lit(week_start).alias("week_start"),
                 pl.lit(week_end or week_start + timedelta(days=6)).alias("week_end"),

@@ -309,9 +309,12 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
 #: source, date and queue as it does the mart, without joining back to the file
 #: (``survey_date`` is the partition the nightly run files the row under: a monthly
 #: source's month's first day; ``submitted_at`` the row's own time); ``source_line`` is the
-#: row's line in the export. Not a published table: written where ``--output`` says.
+#: row's line in the export; ``agent`` is agent_outcomes' (the agent who handled the row's
+#: contact, pseudonymised as that mart does, so a scored row joins to its agent's weeks
+#: there; null where the export records no agent). Not a published table: written where
+#: ``--output`` says.
 SCORE_OUTPUT_SCHEMA: dict[str, pl.DataType] = {
-    name: {**FEEDBACK_SCORED_SCHEMA, **LINEAGE_SCHEMA}[name]
+    name: {**FEEDBACK_SCORED_SCHEMA, **LINEAGE_SCHEMA, "agent": pl.String()}[name]
     for name in (
         "response_id",
         "source",
@@ -321,6 +324,7 @@ SCORE_OUTPUT_SCHEMA: dict[str, pl.DataType] = {
         "interaction_id",
         "channel",
         "queue",
+        "agent",
         "policy_code",
         "language",
         "csat",

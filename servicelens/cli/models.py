@@ -593,7 +593,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     """Score the kept rows of an export with a source's champion; one output row per kept
     row, in file order, with feedback_scored's columns BI slices by
     (``transforms.schemas.SCORE_OUTPUT_SCHEMA``: source, survey_date as the nightly run
-    partitions it, submitted_at, queue and the other mapped columns, then the scores).
+    partitions it, submitted_at, queue and the other mapped columns, the agent as
+    agent_outcomes names it (:func:`servicelens.outcomes.published_agent_ids`; null, and
+    said, where no row names one), then the scores).
     Quarantined rows go beside the output (:func:`quarantine_output`,
     ``QUARANTINE_SCHEMA`` as the nightly publishes it, :func:`servicelens.stages.
     published_quarantine`: line, id, every reason with its kind and column, the raw record
@@ -614,6 +616,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import period_start_of
+    from servicelens.outcomes import published_agent_ids
     from servicelens.stages import ingest_export, published_quarantine, sample_day_rows
     from transforms.marts import IN_TRAINING_SET, with_out_of_fold_scores
     from transforms.schemas import PARTITION_COLUMN, SAMPLE_SOURCE, SCORE_OUTPUT_SCHEMA, conform
@@ -674,11 +677,38 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         read_trained_facts_only(models_dir, version),
     )
     # The mart's columns BI slices by, as feedback_scored has them (a consumer-finance
-    # lead's trial could not slice a scored CFPB export by product or month without the CSV).
+    # lead's trial could not slice a scored CFPB export by product or month without the CSV),
+    # and the agent as agent_outcomes names it: the mart's pseudonym under the mart's key,
+    # so a scored row joins to its agent's weeks (BI could not slice a scored file by agent).
+    source = (
+        replace(settings, source=SAMPLE_SOURCE)
+        if definition.name == SAMPLE_SOURCE
+        else settings.for_source(
+            definition.name,
+            str(args.source),
+            definition.partition,
+            reveal_agent_ids=not definition.pseudonymise_agents,
+        )
+    )
+    agent_ids = scored.get_column("agent_id")
+    agent_note = (
+        None
+        if agent_ids.null_count() < scored.height or not scored.height
+        else f"agent: null on every row: no row of {args.input} names an agent "
+        + (
+            "(the sample's agents come from the interaction export of a date of "
+            f"{settings.root / 'raw'}: score that date's surveys.csv)"
+            if definition.name == SAMPLE_SOURCE
+            else f"(map the export's agent column as agent_id in {definition.name}'s [columns])"
+        )
+    )
     out = conform(
         scored.with_columns(
             period_start_of(pl.col(PARTITION_COLUMN), definition.partition),
             pl.lit(version).alias("model_version"),
+            (published_agent_ids(source, agent_ids) if agent_note is None else agent_ids).alias(
+                "agent"
+            ),
         ),
         SCORE_OUTPUT_SCHEMA,
     )
@@ -717,6 +747,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         "quarantine_output": str(quarantine_file) if quarantine.height else None,
         "contact_facts": "joined" if facts_note is None else "missing",
         "contact_facts_note": facts_note,
+        "agent_note": agent_note,
         "model_version": version,
         "policy_failure": int((out.get_column("root_cause") == "policy_failure").sum()),
         "needs_review": int(out.get_column("needs_review").sum()),
@@ -742,6 +773,8 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
             print(quarantine_text(quarantine, quarantine_file))
         if facts_note:
             print(facts_note)
+        if agent_note:
+            print(agent_note)
         if drift:
             print(f"drift vs training: {drift_text(drift)} (max PSI {drift['max_psi']:.3f})")
     return 0

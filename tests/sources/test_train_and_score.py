@@ -170,7 +170,7 @@ def test_a_scored_export_carries_the_columns_bi_slices_the_mart_by(
 
     scored = pl.read_parquet(out)
     assert scored.schema == SCORE_OUTPUT_SCHEMA
-    marts = {**FEEDBACK_SCORED_SCHEMA, "source_line": pl.Int64()}
+    marts = {**FEEDBACK_SCORED_SCHEMA, "source_line": pl.Int64(), "agent": pl.String()}
     assert all(marts[name] == dtype for name, dtype in scored.schema.items())
     assert scored.get_column("response_id").to_list() == export.get_column("ticket").to_list()
     assert scored.get_column("source").unique().to_list() == ["acme-vendor"]
