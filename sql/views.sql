@@ -256,7 +256,12 @@ SELECT
     -- day, their own submitted_at unreadable (empty, a summary row, a malformed record): not
     -- responses of this date. A date where rows_read = rows_undated had no responses (filter
     -- it off a date axis). Null for partitions run or landed before it was counted.
-    CAST(m.json -> 'counts' ->> 'undated' AS BIGINT) AS rows_undated
+    CAST(m.json -> 'counts' ->> 'undated' AS BIGINT) AS rows_undated,
+    -- Of rows_read: rows of subjects erased on request (servicelens erase; or left out of a
+    -- later run by the erasure list): read = kept + quarantined + erased. 0 for a date never
+    -- erased, and for a manifest written before erasures were counted (none were erased).
+    CASE WHEN m.json IS NOT NULL
+        THEN coalesce(CAST(m.json -> 'counts' ->> 'erased' AS BIGINT), 0) END AS rows_erased
 FROM manifests AS m
 FULL OUTER JOIN run_records AS r
     ON r.survey_date = CAST(m.json ->> 'survey_date' AS DATE)

@@ -1402,6 +1402,7 @@ PROCESSED_DATES_SCHEMA: dict[str, pl.DataType] = {
     "rows_set_aside": pl.Int64(),
     "rows_rejected": pl.Int64(),
     "rows_undated": pl.Int64(),
+    "rows_erased": pl.Int64(),
 }
 
 PROCESSED_DATES_CONTRACT = TableContract(
@@ -1413,7 +1414,7 @@ PROCESSED_DATES_CONTRACT = TableContract(
         "when; and a row for a date run but never published (every run of it failed), from "
         "its run record alone. A date processed that kept nothing has a row (rows_kept 0) "
         "and none in feedback_scored; a date never delivered or not run yet has none. "
-        "rows_read = rows_kept + rows_quarantined on every published row."
+        "rows_read = rows_kept + rows_quarantined + rows_erased on every published row."
     ),
     grain="one row per source and survey date (or month) a run published or tried to",
     schema=PROCESSED_DATES_SCHEMA,
@@ -1423,7 +1424,7 @@ PROCESSED_DATES_CONTRACT = TableContract(
         "granularity": (
             "'day' or 'month' (the source's partition); null for a date never published."
         ),
-        "rows_read": "Survey rows read for the date (kept + quarantined).",
+        "rows_read": "Survey rows read for the date (kept + quarantined + erased).",
         "rows_kept": "Rows kept: the date's rows in clean/responses and feedback_scored.",
         "rows_quarantined": (
             "Rows quarantined (rows_superseded + rows_set_aside + rows_rejected)."
@@ -1459,6 +1460,12 @@ PROCESSED_DATES_CONTRACT = TableContract(
             "that day, their own submitted_at unreadable (empty, a summary row, a malformed "
             "record): rows_read = rows_undated is a date of no responses. Null for partitions "
             "run or landed before it was counted."
+        ),
+        "rows_erased": (
+            "Of rows_read, rows of subjects erased on request (servicelens erase, or left out "
+            "by a later run for being on the erasure list): in neither rows_kept nor "
+            "rows_quarantined. 0 for a date never erased (and for partitions written before "
+            "erasures were counted); null for a date never published."
         ),
     },
     version=None,

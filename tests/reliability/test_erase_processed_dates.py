@@ -1,0 +1,72 @@
+"""processed_dates after ``servicelens erase``, through a real configured source (real
+``sources run``, real Parquet, the view read by DuckDB): the rows erased are the view's
+``rows_erased``, so read = kept + quarantined + erased adds up on every date, erased or not.
+Found by an on-call trial: after erasing a customer, sum(rows_read) exceeded sum(rows_kept)
++ sum(rows_quarantined) by 17 and 3 rows, the manifests' ``counts.erased``, which the view
+did not show."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from servicelens.cli.main import main
+from servicelens.ingest.configured import configured_source
+from servicelens.reporting.analyst import connect_views
+from servicelens.settings import Settings
+from servicelens.storage.partitions import partition_dir, read_manifest
+from tests.sources.configured_run import run_configured_source
+
+NAME = "pulse-erase-view"
+DEFINITION = (
+    f'name = "{NAME}"\npseudonymise_agents = false\n[columns]\n'
+    'response_id = "ID"\nsubmitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
+    'channel = { value = "phone" }\nagent_id = "Agent"\ncustomer_id = "Customer"\n'
+    'queue = "Queue"\ncsat = "CSAT"\n'
+)
+#: C2 has a kept response (N2) and one quarantined for its unreadable time (N7, filed under
+#: the day the delivery was landed); 2026-03-03 has no row of C2's.
+EXPORT = """ID,At,Agent,Customer,Queue,CSAT
+N1,2026-03-02 09:00,A1,C1,billing,4
+N2,2026-03-02 09:10,A1,C2,billing,1
+N3,2026-03-02 09:20,A2,C3,billing,2
+N7,2026-03-02 nine,A2,C2,billing,5
+N4,2026-03-03 09:30,A1,C4,billing,5
+"""
+QUERY = (
+    "SELECT survey_date::VARCHAR, rows_read, rows_kept, rows_quarantined, rows_erased "
+    f"FROM processed_dates WHERE source = '{NAME}' ORDER BY survey_date"
+)
+
+
+def test_processed_dates_count_the_rows_erased_so_every_date_adds_up(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, _ = run_configured_source(tmp_path, NAME, DEFINITION, EXPORT)
+    source = configured_source(Settings(data_dir=str(data)), NAME)
+    before = connect_views(data).execute(QUERY).fetchall()
+    # Never erased: 0, not null.
+    assert [row[4] for row in before] == [0, 0, 0], before
+
+    # A manifest written before the column existed (no counts.erased) reads 0 too.
+    mart, day = source.marts_dir / "feedback_scored", date(2026, 3, 3)
+    written = read_manifest(mart, day) or {}
+    counts = {k: v for k, v in written["counts"].items() if k != "erased"}
+    manifest = {**written, "counts": counts}
+    (partition_dir(mart, day) / "_manifest.json").write_text(json.dumps(manifest))  # type: ignore[operator]
+    assert connect_views(data).execute(QUERY).fetchall() == before
+
+    capsys.readouterr()
+    argv = ["--data-dir", str(data), "erase", "--customer-id", "C2", "--source", NAME]
+    assert main([*argv, "--yes"]) == 0
+    after = connect_views(data).execute(QUERY).fetchall()
+    assert len(after) == 3, after
+    for survey_date, read, kept, quarantined, erased in after:
+        assert read == kept + quarantined + erased, (survey_date, read, kept, quarantined, erased)
+    by_day = {row[0]: row[1:] for row in after}
+    assert by_day["2026-03-02"] == (3, 2, 0, 1)  # N2 erased, N1 and N3 kept
+    assert by_day["2026-03-03"] == (1, 1, 0, 0)  # not touched
+    assert sum(row[4] for row in after) == 2  # N2, and N7 under its landing day
