@@ -26,7 +26,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -995,33 +995,44 @@ def date_holder(settings: Settings, day: date) -> str:
 
 @contextmanager
 def holding_date(
-    settings: Settings, day: date, wait_seconds: float, on_wait: Callable[[str], None]
+    settings: Settings, day: date, command: str, then: str, on_wait: Callable[[str], None]
 ) -> Iterator[None]:
-    """Hold ``settings``' date ``day`` as a run of it does (its lock: a nightly run, a
-    backfill's date and ``sources run`` take the same), so an erasure and a run of the date
-    take turns: a run that read the raw zone before the ids were listed publishes before the
-    date is erased, never after. A date held by a run: ``on_wait`` is told whose, then the
-    lock is waited for up to ``wait_seconds``; after that
-    :class:`~servicelens.storage.locks.LockBusyError` names the date and the run."""
+    """Hold ``settings``' date ``day`` for ``command`` (``erase``, ``score``) as a run of it
+    does (its lock: a nightly run, a backfill's date and ``sources run`` take the same), so
+    the command and a run of the date take turns: a run that read the raw zone before an
+    erasure listed its ids publishes before the date is erased, never after. A date held by a
+    run: ``on_wait`` is told whose, then the lock is waited for up to
+    ``Settings.lock_wait_seconds``; after that :class:`~servicelens.storage.locks.LockBusyError`
+    names the command, the date and the run, then says ``then`` (what was done, what to do).
+
+    Only taking the date's lock is said so: a LockBusyError raised inside the block (another
+    date's lock, a partition's) is the caller's, as raised."""
     from servicelens.storage.locks import LockBusyError, date_lock, date_lock_path, is_locked
 
     folder = locks_dir(settings.staging_dir)
-    what = f"{settings.source} date {day}"
+    wait = settings.lock_wait_seconds
+    what = f"{command}: {settings.source} date {day}"
     if is_locked(date_lock_path(folder, day)):
         on_wait(
-            f"erase: {what} is held by {date_holder(settings, day)}; waiting up to "
-            f"{wait_seconds:g} s for it to finish"
+            f"{what} is held by {date_holder(settings, day)}; waiting up to {wait:g} s for "
+            "it to finish"
         )
-    try:
-        with date_lock(folder, day, wait_seconds):
-            yield
-    except LockBusyError:
-        raise LockBusyError(
-            f"erase: {what} is still held by {date_holder(settings, day)} after "
-            f"{wait_seconds:g} s (lock_wait_seconds); the dates before it are erased and "
-            "the ids are on the erasure list. Let that run finish (`servicelens runs show`), "
-            "then run the same erase again"
-        ) from None
+    with ExitStack() as held:
+        try:
+            held.enter_context(date_lock(folder, day, wait))
+        except LockBusyError:
+            raise LockBusyError(
+                f"{what} is still held by {date_holder(settings, day)} after {wait:g} s "
+                f"(lock_wait_seconds); {then}"
+            ) from None
+        yield
+
+
+#: What ``erase`` says when a date stays held (:func:`holding_date`).
+ERASE_THEN = (
+    "the dates before it are erased and the ids are on the erasure list. Let that run "
+    "finish (`servicelens runs show`), then run the same erase again"
+)
 
 
 def _erase_found(
@@ -1039,7 +1050,7 @@ def _erase_found(
             continue
         for day in days:
             # A date at a time, as a run holds it: a run of another date goes on meanwhile.
-            with holding_date(layer, day, layer.lock_wait_seconds, on_wait):
+            with holding_date(layer, day, "erase", ERASE_THEN, on_wait):
                 result.rebuilt.extend(erase_day(layer, day, eraser, erasure_id))
         manifest = {
             "run_id": f"erasure-{erasure_id}",

@@ -13,8 +13,6 @@ import argparse
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -600,8 +598,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     ``QUARANTINE_SCHEMA`` as the nightly publishes it, :func:`servicelens.stages.
     published_quarantine`: line, id, every reason with its kind and column, the raw record
     with personal data redacted) and are counted, by column, in the summary. A date of the
-    sample's raw zone is read holding the date as a run of it does (:func:`scoring_date`:
-    waits for a run holding it, then :class:`~servicelens.storage.locks.LockBusyError`)."""
+    sample's raw zone is read holding the date as a run of it does
+    (:func:`servicelens.erasure.holding_date`: waits for a run holding it, saying so on
+    stderr, then :class:`~servicelens.storage.locks.LockBusyError`)."""
     from models.drift import compare_with_reference
     from models.pipeline import feature_frame, spec_from_dict
     from models.registry import (
@@ -613,6 +612,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         read_trained_facts_only,
     )
     from models.train import Decision, score_negatives
+    from servicelens.erasure import holding_date
     from servicelens.ingest.configured import definition_named
     from servicelens.ingest.definitions import load_definition
     from servicelens.ingest.landing import period_start_of
@@ -648,7 +648,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         # the nightly run does: held as a run holds the date, so a score beside a backfill
         # of the same date takes its turn.
         sample = replace(settings, source=SAMPLE_SOURCE)
-        with scoring_date(sample, day):
+        with holding_date(sample, day, "score", SCORE_THEN, say_on_stderr):
             validated = sample_day_rows(sample, day, data_docs=False)
         clean = validated.clean
         quarantine = validated.quarantine.filter(pl.col("feed") == "surveys")
@@ -780,38 +780,15 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@contextmanager
-def scoring_date(settings: Settings, day: date) -> Iterator[None]:
-    """Hold ``settings``' date ``day`` while ``score`` reads it from the raw zone: its lock,
-    which a nightly run, a backfill's date, ``sources run`` and ``erase`` take too. A date a
-    run holds is waited for up to ``Settings.lock_wait_seconds``, saying so on stderr (the
-    date and the run, :func:`servicelens.erasure.date_holder`); after that
-    :class:`~servicelens.storage.locks.LockBusyError` names them and what to do. Nothing is
-    written before the date is held."""
-    from servicelens.erasure import date_holder
-    from servicelens.storage.locks import LockBusyError, date_lock, date_lock_path, is_locked
-    from servicelens.storage.partitions import locks_dir
+#: What ``score`` says when the date it reads stays held (``erasure.holding_date``).
+SCORE_THEN = (
+    "nothing was scored or written. Let that run finish (`servicelens runs show`), then score again"
+)
 
-    folder = locks_dir(settings.staging_dir)
-    wait = settings.lock_wait_seconds
-    what = f"{settings.source} date {day}"
-    if is_locked(date_lock_path(folder, day)):
-        print(
-            f"score: {what} is held by {date_holder(settings, day)}; waiting up to {wait:g} s "
-            "for it to finish",
-            file=sys.stderr,
-            flush=True,
-        )
-    with ExitStack() as held:
-        try:
-            held.enter_context(date_lock(folder, day, wait))
-        except LockBusyError:
-            raise LockBusyError(
-                f"score: {what} is still held by {date_holder(settings, day)} after {wait:g} s "
-                "(lock_wait_seconds); nothing was scored or written. Let that run finish "
-                "(`servicelens runs show`), then score again"
-            ) from None
-        yield
+
+def say_on_stderr(message: str) -> None:
+    """Print ``message`` on stderr at once (a wait for a date, while stdout is the output)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def sample_raw_day(settings: Settings, export: Path) -> date | None:
