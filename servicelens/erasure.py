@@ -40,6 +40,7 @@ from servicelens.settings import INTERACTIONS_FILE, Settings
 from servicelens.storage.fs import DataPath, as_path, read_parquet, write_text_whole
 from servicelens.storage.partitions import (
     DATA_FILE,
+    checksums,
     code_version,
     locks_dir,
     partition_dir,
@@ -935,8 +936,9 @@ def erase(
 
     Erasing: the ids are added to the erasure list first (hashed), so a run that starts
     meanwhile or a crash halfway cannot bring the rows back; then each touched date is
-    rewritten (:func:`erase_day`), the weekly marts of its weeks rebuilt
-    (``outcomes.publish_weekly_marts``), the parse-cache entries of the raw interaction
+    rewritten (:func:`erase_day`), the dates whose look-back joins contact facts it rewrote
+    told their new checksums (:func:`_keep_readers_current`), the weekly marts of its weeks
+    rebuilt (``outcomes.publish_weekly_marts``), the parse-cache entries of the raw interaction
     exports holding the ids deleted from ``cache_storage``, and the erasure record written.
     Each date is rewritten holding its lock, as a run of it does (:func:`holding_date`):
     ``on_wait`` is told of a date a run holds, waited for up to ``Settings.lock_wait_seconds``
@@ -1048,10 +1050,17 @@ def _erase_found(
         days = sorted({f.day for f in result.found if f.source == layer.source})
         if not days:
             continue
+        facts_before = _facts_checksums(layer, days)
         for day in days:
             # A date at a time, as a run holds it: a run of another date goes on meanwhile.
             with holding_date(layer, day, "erase", ERASE_THEN, on_wait):
                 result.rebuilt.extend(erase_day(layer, day, eraser, erasure_id))
+        rewritten = {
+            day: (digest, now)
+            for day, now in _facts_checksums(layer, days).items()
+            if (digest := facts_before.get(day)) is not None and digest != now
+        }
+        _keep_readers_current(layer, rewritten, on_wait)
         manifest = {
             "run_id": f"erasure-{erasure_id}",
             "flow": "erase",
@@ -1066,6 +1075,71 @@ def _erase_found(
             for week in weekly.get("weeks", {})
             for table in REBUILT_WEEKLY
         )
+
+
+def _facts_checksums(layer: Settings, days: Sequence[date]) -> dict[date, str]:
+    """sha256 of ``layer``'s landed contact-facts partition of each of ``days`` that has
+    one; none for a source without a feed (``[interactions]``)."""
+    if not layer.interaction_feed:
+        return {}
+    facts = layer.for_interactions().landed_dir
+    files = [partition_dir(facts, day) / DATA_FILE for day in days]
+    day_of = {str(file): day for file, day in zip(files, days, strict=True)}
+    return {day_of[path]: digest for path, digest in checksums(files).items()}
+
+
+#: The tables of a date whose manifests record the inputs it was built from (``inputs``,
+#: compared by ``storage.runs.inputs_changed`` and ``storage.runs.date_inconsistency``).
+_BUILT_FROM_INPUTS = ("clean", "quarantine", "feedback_scored", REBUILT_DAILY, "review_queue")
+
+
+def _keep_readers_current(
+    layer: Settings, rewritten: dict[date, tuple[str, str]], on_wait: Callable[[str], None]
+) -> list[date]:
+    """Record, in the manifests of every date of ``layer`` whose look-back joins one of the
+    contact-facts partitions an erase rewrote (``rewritten``: partition -> sha256 before and
+    after), the partition's new sha256 where the old one is recorded: the erase removed
+    rows of subjects that are on the erasure list, which a run of those dates leaves out
+    anyway, so they have not changed for ``--rerun changed`` (as the erased dates, whose
+    manifests :func:`erase_day` records their new inputs in, have not). A date built from
+    another version of the partition, or whose other inputs changed, stays changed. Each
+    date is held as :func:`erase_day`'s are. Returns the dates whose manifests were
+    updated."""
+    from servicelens.storage.partitions import replace_manifest
+
+    if not rewritten:
+        return []
+    facts = layer.for_interactions().landed_dir
+    # An input is named by its folder and file, as storage.runs.same_inputs compares them.
+    swaps = {
+        (partition_dir(facts, period).name, before): after
+        for period, (before, after) in rewritten.items()
+    }
+    dirs = {**table_dirs(layer), REBUILT_DAILY: layer.marts_dir / REBUILT_DAILY}
+    readers = [
+        day
+        for day, _ in _partitions(layer.clean_dir)
+        if set(layer.interaction_periods(day)) & rewritten.keys()
+    ]
+    updated: list[date] = []
+    for day in readers:
+        with holding_date(layer, day, "erase", ERASE_THEN, on_wait):
+            for table in _BUILT_FROM_INPUTS:
+                manifest = read_manifest(dirs[table], day)
+                inputs = (manifest or {}).get("inputs")
+                if manifest is None or not isinstance(inputs, dict):
+                    continue
+                current = {
+                    path: swaps.get((path.replace("\\", "/").rsplit("/", 2)[-2], digest), digest)
+                    for path, digest in inputs.items()
+                }
+                if current != inputs:
+                    replace_manifest(
+                        dirs[table], day, {**manifest, "inputs": current}, layer.staging_dir
+                    )
+                    if not updated or updated[-1] != day:
+                        updated.append(day)
+    return updated
 
 
 def _add_to_list(

@@ -40,6 +40,7 @@ from servicelens.storage.fs import (
     remove_tree,
     size_of,
     write_parquet,
+    write_text_whole,
 )
 from servicelens.storage.locks import exclusive_lock, partition_lock_path
 from transforms.schemas import PARTITION_COLUMN, conform
@@ -396,6 +397,23 @@ def recover_partitions(table_dir: Path, staging_dir: Path, day: date | None = No
     for leftover in staging_dir.glob(f"new-{prefix}*"):
         shutil.rmtree(leftover, ignore_errors=True)
     return restored
+
+
+def replace_manifest(
+    table_dir: DataPath, day: date, manifest: dict[str, Any], staging_dir: DataPath
+) -> None:
+    """Replace the manifest of ``table_dir``'s existing ``day`` partition with ``manifest``
+    whole (a reader sees the old one or the new one), its data file left as it is: for a
+    change to what the manifest records about the partition's inputs, not its rows (keep
+    ``rows``, ``data_bytes`` and ``data_sha256`` as read, or the partition reads as torn).
+    Holds the partition's lock, as :func:`write_partition` does. Raises FileNotFoundError
+    when there is no such partition."""
+    target = partition_dir(table_dir, day)
+    if not (target / DATA_FILE).exists():
+        raise FileNotFoundError(errno.ENOENT, "no partition to update the manifest of", str(target))
+    lock = partition_lock_path(locks_dir(staging_dir), table_dir.name, day)
+    with exclusive_lock(lock, PARTITION_LOCK_WAIT_SECONDS, f"partition {target}"):
+        write_text_whole(target / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str))
 
 
 def read_manifest(table_dir: DataPath, day: date) -> dict[str, Any] | None:
