@@ -2,8 +2,13 @@
 Prefect's own calls use that one server and wait until it answers, a failed start is raised
 by the call that waits for it, and a configured API starts nothing.
 
-Each case runs in a Python process of its own, on a fresh Prefect home: the test process has
-its own API already (tests/conftest.py), and Prefect keeps its embedded server per process.
+Each case runs in a Python process of its own, on a Prefect home of its own: the test process
+has its own API already (tests/conftest.py), and Prefect keeps its embedded server per process.
+The first case starts on an empty home (its server creates and migrates the database, the
+first start of a new user); the cases after it on a home holding the migrated database
+(tests/prefect_homes.py), as every later command of a user: a migration is 5-6 s of CPU
+that their claims (what is done while the server starts, a failed start and the next) do
+not need.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.prefect_homes import seeded
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +131,7 @@ def test_work_meanwhile_is_done_while_the_server_starts_and_not_once_it_answers(
             ),
         }))
         """,
-        tmp_path / "prefect",
+        seeded(tmp_path / "prefect"),
     )
     assert result["calls"] == ["starting"]
     assert result["value"] == 42
@@ -172,7 +179,7 @@ def test_a_start_that_fails_is_raised_by_the_call_that_waits_and_the_next_call_s
         print(json.dumps({"failed": failed, "running": server.running}))
         server.stop()
         """,
-        tmp_path / "prefect",
+        seeded(tmp_path / "prefect"),
         # Prefect waits this long for its server: 0 s gives up before it can answer.
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0",
     )
