@@ -2197,7 +2197,7 @@ def ingest_export(
     """
     now = now or datetime.now(UTC)
     read = read_export(definition, path)
-    if read.records_read == 0 and definition.read.format == "json":
+    if read.records_read == 0 and read.format == "json":
         raise NoRecords(f"{path}: {no_records_text(definition.read.records)}")
     if read.records_read == 0 and not read.header:
         # A JSON delivery of an empty list has no field names to map (a CSV of a header

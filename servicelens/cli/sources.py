@@ -500,6 +500,7 @@ def check_definition(
         "feed": feed,
         "file": file,
         "unpacked_from": read.unpacked_from,
+        "format": read.format,
         "encoding": read.encoding,
         "delimiter": read.delimiter,
         "header_lines": read.header_lines,
@@ -579,6 +580,7 @@ def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[
         "source": definition.name,
         "file": file,
         "unpacked_from": read.unpacked_from,
+        "format": read.format,
         "encoding": read.encoding,
         "delimiter": None,
         "header_lines": read.header_lines,
@@ -690,7 +692,11 @@ def _preview_text(preview: dict[str, Any]) -> str:
                 *([f"delimiter {preview['delimiter']!r}"] if preview["delimiter"] else []),
                 # A workbook's header is named by its row as Excel shows it, as its other
                 # rows are (a trial's read "2 header line(s)" of a title and a header row).
-                f"{preview['header_lines']} header line(s)"
+                # A JSON file's records name their fields: no header line (a cfpb file,
+                # read as JSON or CSV by its content, says which it was).
+                "JSON records"
+                if preview.get("format") == "json"
+                else f"{preview['header_lines']} header line(s)"
                 if preview["sheet"] is None
                 else f"header in sheet {preview['sheet']!r} row {preview['header_lines']}",
                 f"naive times in {preview['timezone']}",

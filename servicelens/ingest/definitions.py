@@ -69,7 +69,7 @@ NEGATIVE_THRESHOLDS: dict[str, tuple[int, int, int]] = {
     "csat": (NEGATIVE_CSAT_MAX, 1, 4),
     "nps": (NPS_DETRACTOR_MAX, 0, 9),
 }
-FORMATS: tuple[str, ...] = ("csv", "xlsx", "json")
+FORMATS: tuple[str, ...] = ("csv", "xlsx", "json", "auto")
 
 _TOP_KEYS = {
     "name",

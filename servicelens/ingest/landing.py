@@ -1375,7 +1375,7 @@ def land_delivery(
                 f"{file}: the file is empty ({empty.size} bytes), not an export; nothing "
                 "landed. Ask the vendor to send the export again"
             ) from empty
-        if read.records_read == 0 and definition.read.format == "json":
+        if read.records_read == 0 and read.format == "json":
             # Its list of records is there and empty (a cut file with no whole record is
             # refused by the reader): a paged export's last page, nothing wrong with it.
             raise EmptyDelivery(f"{file}: {no_records_text(definition.read.records)}", True)
@@ -1386,7 +1386,7 @@ def land_delivery(
             raise EmptyDelivery(
                 f"{file}: the file has no data rows (a header only, or only empty rows); "
                 "nothing landed. If rows were expected, ask the sender for the complete export",
-                complete=definition.read.format != "csv",
+                complete=read.format != "csv",
             )
         mapped = map_export(definition, read, settings.timezone)
         refuse_the_other_day_order(mapped.frame, definition, str(file), mapped.read.sheet)

@@ -41,6 +41,7 @@ from servicelens.ingest.readers import (
     columns_a_missing_one_may_be,
     decode_export,
     decode_to_utf8,
+    delivered_format,
     header_excerpt,
     read_csv_with_lines,
     sniff_delimiter,
@@ -60,14 +61,26 @@ EXCLUDED = "_excluded"
 
 def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
     """Read one export as the definition's ``[read]`` says: CSV (any delimiter, header
-    rows, encoding), xlsx (fastexcel) or JSON records. Raises SourceError naming the file."""
+    rows, encoding), xlsx (fastexcel) or JSON records; ``format = "auto"`` reads each file
+    as the format its content is (:func:`delivered_format`: JSON when it opens with ``[`` or
+    ``{``, else CSV), the read's :attr:`RawRead.format` saying which. Raises SourceError
+    naming the file, and saying so when a CSV source's file is JSON."""
     if not Path(str(path)).exists() and "://" not in str(path):
         raise SourceError(f"{path}: input file not found")
     fmt = definition.read.format
     if fmt == "xlsx":
-        return read_xlsx_with_lines(path, definition)
+        read = read_xlsx_with_lines(path, definition)
+        read.format = "xlsx"
+        return read
+    if fmt in ("csv", "auto"):
+        found, shape = delivered_format(path)
+        if found == "json" and fmt == "csv":
+            raise SourceError(_json_given_to_csv(str(path), shape, definition))
+        fmt = found
     if fmt == "json":
-        return read_json_records(path, definition.read.records)
+        read = read_json_records(path, definition.read.records)
+        read.format = "json"
+        return read
     try:
         return read_csv_with_lines(path, dialect=definition.read.dialect)
     except SourceError as error:
@@ -83,6 +96,19 @@ def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
                     definition, RawRead(str(path), "unknown", headers[0], pl.DataFrame()), "UTC"
                 )
         raise error
+
+
+def _json_given_to_csv(path: str, shape: str, definition: SourceDefinition) -> str:
+    """The refusal of a JSON file given to a source whose definition reads CSV: what the
+    file is, what the source reads, and the two ways on (found by a user trial: the CFPB's
+    JSON download was told its header has one column, ``'['``)."""
+    return (
+        f"{path}: line 1: this file is JSON ({shape}); source {definition.name} reads CSV "
+        f'(format = "csv" in the [read] of {definition.path}). Deliver the '
+        'source\'s CSV export instead, or read both with format = "auto" in the [read] of '
+        f'a definition of your own with extends = "{definition.name}" (each file read as '
+        'the format its content is; format = "json" reads JSON alone; docs/sources.md)'
+    )
 
 
 #: The encodings a header is read in when the file could not be (utf-8 first; latin-1 reads
@@ -296,7 +322,8 @@ def _json_problem(path: str, text: str, error: json.JSONDecodeError) -> str:
         return (
             f"{path}: line 1: not JSON: it starts {first!r}. This source's definition reads "
             "JSON ([read] format); deliver its JSON export, or use a definition for this "
-            "file's format"
+            'file\'s format (format = "auto" reads each file as the format its content is, '
+            "CSV or JSON)"
         )
     if not text[error.pos :].strip() or not text.rstrip().endswith(("}", "]")):
         return (
