@@ -122,6 +122,7 @@ from transforms.clean import (
     typed_interactions,
     unstated_comments,
     with_attributes,
+    with_changed_columns,
     with_policy_facts,
 )
 from transforms.formatting import formatted_text
@@ -2311,6 +2312,25 @@ def undated_rows(landed: pl.DataFrame) -> int | None:
     return int(marked.sum())
 
 
+#: Canonical columns no two copies of a response are compared on (:func:`compared_columns`):
+#: its id, which they share, and the time of its delivery, which tells them apart.
+NOT_COMPARED = ("response_id", "delivered_at")
+
+
+def compared_columns(definition: SourceDefinition) -> tuple[str, ...]:
+    """The canonical columns of ``definition``'s rows that two copies of a response are
+    compared on to tell an update from a copy sent again
+    (:func:`transforms.clean.with_changed_columns`): every column it fills (from the export
+    or derived), but the id and the delivery time, and the label when it reads one. Its
+    ``attributes`` are compared by name beside them."""
+    filled = [
+        name
+        for name, rule in definition.columns.items()
+        if (rule.sources or rule.value is not None or rule.derive) and name not in NOT_COMPARED
+    ]
+    return (*filled, *(("label",) if definition.label_column else ()))
+
+
 def validate_landed_rows(
     settings: Settings,
     definition: SourceDefinition,
@@ -2440,6 +2460,9 @@ def validate_landed_rows(
         ):
             typed = _pseudonymised(typed, "agent_id", settings.agent_key())
         latest, superseded = split_superseded_deliveries(typed)
+        superseded = with_changed_columns(
+            superseded, typed, compared_columns(definition), tuple(definition.attributes)
+        )
         latest, moved = _split_superseded_elsewhere(latest, settings, period)
         if typed_excluded is not None:
             latest, later_set_aside = split_set_aside_later(latest, typed_excluded)
@@ -2483,22 +2506,35 @@ def validate_landed_rows(
             valid.with_columns(is_negative(definition.negative, definition.negative_at_most)),
             CLEAN_RESPONSE_SCHEMA,
         ).sort("source_file", "source_line")
-        # An earlier version of a response changed since (a later delivered_at, other values)
-        # is said to be updated, in the export's word for the time: "duplicate delivery" is
-        # for a copy sent again (a trial's rating changed bad -> good was called one). Only
-        # where the export states that time (the definition maps delivered_at): elsewhere it
-        # is the landing's, and a re-delivery stays a duplicate delivery, whatever it changed.
+        # An earlier version of a response changed since is said to be updated, naming the
+        # columns that changed: "duplicate delivery" is for a copy sent again as it was (a
+        # trial's Zendesk rating changed bad -> good was called one, and another's corrected
+        # CFPB re-download called its 2 changed complaints so with its 76 unchanged ones).
+        # Where the export states the time of each version (the definition maps
+        # delivered_at), a later version with other values is an update too, said with
+        # that time; elsewhere the time is the landing's, and only the mapped values tell.
         rule = definition.columns.get("delivered_at")
         stated = rule is not None and bool(rule.sources)
         delivered_as = rule.sources[0][0] if rule is not None and rule.sources else "delivered_at"
-        superseded = superseded.with_columns(pl.col("updated") & pl.lit(stated))
-        braced = delivered_as.replace("{", "{{").replace("}", "}}")
+        superseded = superseded.with_columns(
+            (pl.col("updated") & pl.lit(stated)) | (pl.col("changed").list.len() > 0)
+        )
         updated_reason = formatted_text(
-            f"updated: superseded by the later version on {{}} {{}}{{}} ({braced} {{}})",
+            "updated: superseded by the later version on {} {}{} ({})",
             by_place,
             "superseded_by_line",
             other_file,
-            pl.col("superseded_by_delivered_at").dt.to_string("%Y-%m-%dT%H:%M:%SZ"),
+            pl.concat_str(
+                pl.when(pl.lit(stated)).then(
+                    pl.lit(f"{delivered_as} ")
+                    + pl.col("superseded_by_delivered_at").dt.to_string("%Y-%m-%dT%H:%M:%SZ")
+                ),
+                pl.when(pl.col("changed").list.len() > 0).then(
+                    pl.lit("changed: ") + pl.col("changed").list.join(", ")
+                ),
+                separator="; ",
+                ignore_nulls=True,
+            ),
         )
         updated_copies = int(superseded.get_column("updated").sum())
         pieces += [

@@ -1014,6 +1014,55 @@ def split_superseded_deliveries(surveys: pl.DataFrame) -> tuple[pl.DataFrame, pl
     return kept.drop("_position"), gone
 
 
+def with_changed_columns(
+    superseded: pl.DataFrame,
+    rows: pl.DataFrame,
+    columns: Sequence[str],
+    attributes: Sequence[str] = (),
+) -> pl.DataFrame:
+    """``superseded`` (:func:`split_superseded_deliveries`' second frame) with ``changed``, a
+    List(String) of what differs between each earlier copy and the copy that superseded it
+    (the row of ``rows``, typed as ``surveys`` was, at its ``superseded_by_file`` and
+    ``superseded_by_line``): the names of ``columns`` whose values differ (a missing value
+    differs from any other), then of each attribute in ``attributes`` (keys of the JSON text
+    in ``attributes``) whose value differs, in that order; empty for a copy sent again as it
+    was. A copy whose superseding row is not in ``rows`` changes nothing here.
+
+    Found by a trial: of the 78 complaints a corrected CFPB re-download superseded, two had
+    changed (a company response 'In progress' -> 'Closed with monetary relief', an edited
+    narrative), and all 78 were called duplicate deliveries."""
+    compared = [c for c in columns if c in superseded.columns and c in rows.columns]
+    keys = [a for a in attributes if "attributes" in superseded.columns]
+    values = {
+        **{c: pl.col(c) for c in compared},
+        **{f"attributes.{a}": pl.col("attributes").str.json_path_match(f"$.{a}") for a in keys},
+    }
+    later = rows.select(
+        pl.col("source_file").alias("superseded_by_file"),
+        pl.col("source_line")
+        .cast(superseded.schema["superseded_by_line"])
+        .alias("superseded_by_line"),
+        pl.lit(True).alias("_found"),
+        *(value.alias(f"_later_{i}") for i, value in enumerate(values.values())),
+    ).unique(["superseded_by_file", "superseded_by_line"], keep="last")
+    joined = superseded.with_row_index("_order").join(
+        later, ["superseded_by_file", "superseded_by_line"], "left"
+    )
+    found = pl.col("_found").fill_null(False)
+    differs = [
+        pl.when(found & value.ne_missing(pl.col(f"_later_{i}"))).then(pl.lit(name.split(".")[-1]))
+        for i, (name, value) in enumerate(values.items())
+    ]
+    changed = (
+        pl.concat_list(differs).list.drop_nulls() if differs else pl.lit([], pl.List(pl.String))
+    )
+    return (
+        joined.with_columns(changed.alias("changed"))
+        .sort("_order")
+        .drop("_order", "_found", *(f"_later_{i}" for i in range(len(values))))
+    )
+
+
 def typed_interactions(raw: pl.DataFrame, timezone: str) -> pl.DataFrame:
     """Type an interaction export's rows; rows without an id are dropped.
 

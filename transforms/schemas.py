@@ -107,8 +107,10 @@ REASON_KINDS: dict[str, str] = {
         "an earlier copy of a response a later line or delivery replaced (superseded)"
     ),
     "updated": (
-        "an earlier version of a response a later delivery updated: other values, a later "
-        "delivered_at (a Zendesk rating changed since; superseded)"
+        "an earlier version of a response a later delivery updated: other values in a column "
+        "the source maps (its reason names them: a CFPB company response corrected in a "
+        "re-download), or a later delivered_at with other values (a Zendesk rating changed "
+        "since); superseded. A copy sent again unchanged is a duplicate_delivery"
     ),
     "exact_duplicate": "a row with the same answers as another line of the file (superseded)",
     "set_aside": "a row the source definition's [[exclude]] rules set aside (its reason says why)",

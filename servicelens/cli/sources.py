@@ -910,6 +910,7 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     # BI analyst's trial read "quarantined 26" of three deliveries with 2 rejected responses.
     copies = sum(r.get("superseded_duplicates") or 0 for r in ingested)
     set_aside = sum(r.get("set_aside") or 0 for r in ingested)
+    updated = sum(r.get("updated_copies") or 0 for r in ingested)
     erased = sum(r.get("erased") or 0 for r in ingested)
     scored = sum(r.get("scored", 0) for r in result["published"])
     negatives = sum(r.get("negatives", 0) for r in ingested)
@@ -927,7 +928,7 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         # The partitions' rows, every delivery's landed in them: a trial read the counts of
         # a 12-row delivery's partitions (24 rows) as the delivery's own.
         f"rows of those partitions (every delivery landed in them) read {read}, kept {kept}, "
-        f"quarantined {quarantined} ({quarantined_split(quarantined, copies, set_aside)}; "
+        f"quarantined {quarantined} ({quarantined_split(quarantined, copies, set_aside, updated)}; "
         + (
             f"read = kept + quarantined: {read == kept + quarantined}); "
             if not erased

@@ -9,10 +9,12 @@ Every quarantined row carries one or more reasons, in one of these forms:
   that line (``servicelens/stages.py``; a workbook's ``sheet 'Umfrage' row 2873``, on the
   sheet that delivery was read from), with ``, which failed its checks
   ...`` after it when that copy was quarantined too;
-* ``updated: superseded by the later version on line 23 of p1.json (updated_at ...)``: an
-  earlier version of a response changed since, replaced by a copy delivered later (its
-  ``delivered_at``, where the export states it) with other values, as a Zendesk rating
-  changed bad -> good is (``servicelens/stages.py``); a copy sent again unchanged is a
+* ``updated: superseded by the later version on line 2 of re.csv (changed: label)``: an
+  earlier version of a response changed since, replaced by a later copy whose mapped
+  values differ (the reason names the columns: a CFPB company response corrected in a
+  re-download), or delivered later with other values where the export states that time
+  (``(updated_at 2026-11-26T09:30:00Z; changed: rating)``: a Zendesk rating changed bad ->
+  good) (``servicelens/stages.py``); a copy sent again unchanged is a
   ``duplicate delivery``;
 * ``exact duplicate: the same answers as line 11, ...``: a row whose derived id (made from
   its answers) another line of the same file has (``servicelens/stages.py``);
@@ -47,16 +49,22 @@ SUPERSEDED_WORDS = "superseded by a later line or delivery"
 SET_ASIDE_WORDS = "set aside by the source definition"
 
 
-def quarantined_split(quarantined: int, superseded: int, set_aside: int = 0) -> str:
+def quarantined_split(
+    quarantined: int, superseded: int, set_aside: int = 0, updated: int = 0
+) -> str:
     """How many of ``quarantined`` rows are :data:`SUPERSEDED_WORDS` (``superseded``, the
     quarantine's ``superseded`` column), how many :data:`SET_ASIDE_WORDS` (``set_aside``,
     named only when there are some) and how many rejects, in the words every run summary
     and the run report use: a BI analyst's trial read "quarantined 26" of three deliveries
     with 2 rejected responses, and a support manager's Zendesk surveys only offered read as
-    rejects."""
+    rejects. ``updated`` of the superseded are earlier versions of responses changed since
+    (reason kind ``updated``), said apart from the unchanged copies when there are some (a
+    trial's corrected CFPB re-download read as 78 copies sent again, 2 of them changed)."""
     aside = f"{set_aside} {SET_ASIDE_WORDS}, " if set_aside else ""
+    versions = f" ({updated} updated, {superseded - updated} unchanged)" if updated else ""
     return (
-        f"{superseded} {SUPERSEDED_WORDS}, {aside}{quarantined - superseded - set_aside} rejected"
+        f"{superseded} {SUPERSEDED_WORDS}{versions}, {aside}"
+        f"{quarantined - superseded - set_aside} rejected"
     )
 
 

@@ -311,12 +311,16 @@ def test_a_workbook_run_names_its_rows_by_sheet_and_row(
     # The corrected row and the third replace their first copies; the second's first copy
     # stays, its re-delivery unreadable.
     assert sorted(kept) == [("A-70001", 3), ("A-70002", 4), ("A-70003", 5)]
+    # The second workbook holds the ids as text ("000417001234"), the first as numbers
+    # (417001234): both copies changed since, the corrected one its comment too.
     assert quarantined == {
         ("umfrage-1.xlsx", 3): [
-            "duplicate delivery: superseded by sheet 'Umfrage' row 3 of umfrage-2.xlsx"
+            "updated: superseded by the later version on sheet 'Umfrage' row 3 of "
+            "umfrage-2.xlsx (changed: interaction_id, comment)"
         ],
         ("umfrage-1.xlsx", 5): [
-            "duplicate delivery: superseded by sheet 'Umfrage' row 5 of umfrage-2.xlsx"
+            "updated: superseded by the later version on sheet 'Umfrage' row 5 of "
+            "umfrage-2.xlsx (changed: interaction_id)"
         ],
         ("umfrage-1.xlsx", 6): [
             "channel: 'Fax' is not a known channel (phone, chat, email, store, web); map the "

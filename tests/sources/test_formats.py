@@ -1851,7 +1851,8 @@ def test_a_zendesk_rating_changed_since_is_read_by_its_update_time(tmp_path: Pat
     (reasons,) = got.quarantine.get_column("reasons").to_list()
     # Its values changed since: an update, not a copy sent again (a support manager's trial).
     assert reasons[0] == (
-        "updated: superseded by the later version on line 1 (updated_at 2026-10-05T09:00:00Z)"
+        "updated: superseded by the later version on line 1 (updated_at 2026-10-05T09:00:00Z; "
+        "changed: rating, comment)"
     ), reasons
 
 

@@ -75,7 +75,13 @@ def test_deliveries_land_per_date_and_late_rows_reprocess_their_date(
     assert clean.get_column("source").unique().to_list() == ["pwc-call-centre"]
     quarantine = read_partition(source.quarantine_dir, JAN1)
     assert quarantine.select("record_id", "source").rows() == [("ID0002", "pwc-call-centre")]
-    assert quarantine.get_column("reasons").item()[0].startswith("duplicate delivery: superseded")
+    # Its rating changed: an update, not a copy sent again.
+    assert quarantine.get_column("reasons").to_list() == [
+        [
+            "updated: superseded by the later version on line 2 of calls-jan-again.csv "
+            "(changed: resolution, resolved_first_contact, csat)"
+        ]
+    ]
     clean_manifest = read_manifest(source.clean_dir, JAN1)
     assert clean_manifest is not None
     assert clean_manifest["counts"]["surveys_read"] == 4
@@ -204,11 +210,14 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
         ]
         for r in quarantine.iter_rows(named=True)
     }
+    # Both re-delivered copies changed since (a wait time, a rating): updates.
     assert reasons[("ID0001", "calls-1.csv", 2)] == [
-        "duplicate delivery: superseded by line 2 of calls-2.csv" + SUPERSEDED_BY_A_FAILED_COPY
+        "updated: superseded by the later version on line 2 of calls-2.csv "
+        "(changed: wait_seconds)" + SUPERSEDED_BY_A_FAILED_COPY
     ]
     assert reasons[("ID0002", "calls-1.csv", 3)] == [
-        "duplicate delivery: superseded by line 3 of calls-2.csv"
+        "updated: superseded by the later version on line 3 of calls-2.csv "
+        "(changed: resolution, resolved_first_contact, csat)"
     ]
     assert reasons[("ID0001", "calls-2.csv", 2)][0].startswith("wait_seconds: 'abc' is not")
     assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
@@ -220,7 +229,7 @@ def test_a_redelivery_that_fails_its_checks_says_the_response_left_the_marts(
     assert validated.counts.withdrawn == 1
     assert counts_detail({**asdict(validated.counts), "scored": 0}) == (
         "read 4 kept 1 quarantined 3 (2 of them superseded by a later line or "
-        "delivery: 2 duplicate deliveries) scored 0; 1 response is in no mart now: a newer "
+        "delivery: 2 updated) scored 0; 1 response is in no mart now: a newer "
         "delivery failed its checks (fix it and deliver it again) or is set aside by the "
         "definition, and superseded the older "
         "copies. Each row's file, line and reasons: `servicelens query quarantined_rows`"

@@ -260,7 +260,7 @@ def test_a_rating_changed_since_is_said_updated_and_a_resent_one_a_duplicate_del
         "35801": ["duplicate delivery: superseded by line 1 of zd-ratings-2026-11-26-p1.json"],
         "35802": [
             "updated: superseded by the later version on line 2 of "
-            "zd-ratings-2026-11-26-p1.json (updated_at 2026-11-26T09:30:00Z)"
+            "zd-ratings-2026-11-26-p1.json (updated_at 2026-11-26T09:30:00Z; changed: rating)"
         ],
     }
     assert quarantine.get_column("superseded").to_list() == [True, True]
