@@ -2095,6 +2095,7 @@ def row_rules(
         ),
         timezone=timezone,
         timestamp_format=fmt,
+        timestamp_key=definition.key_of("submitted_at"),
         month_names=definition.read.month_names,
         from_definition=True,
         channel_from_column=bool(channel and channel.sources),

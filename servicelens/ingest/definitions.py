@@ -302,6 +302,32 @@ class SourceDefinition:
     #: the fingerprint: it changes no landed survey row (the feed's own files are landed
     #: under :meth:`interactions_definition`'s fingerprint).
     interactions: InteractionFeed | None = field(default=None, repr=False)
+    #: The tables of the definition file ``read`` and ``columns`` come from: ``""`` for the
+    #: survey rows' own ([read], [columns]), ``"interactions"`` for the contact-facts feed's
+    #: (:meth:`interactions_definition`, set there). Advice names them so (:meth:`key_of`).
+    #: Out of the fingerprint: it changes no landed row.
+    table: str = field(default="", repr=False)
+
+    def key_of(self, column: str) -> str:
+        """How the definition file names the mapping of the landed column ``column``, for
+        advice to change it: ``submitted_at`` for the survey rows; for the contact-facts
+        feed's definition (:attr:`table`), whose ``interaction_id`` and ``started_at`` are
+        landed as ``response_id`` and ``submitted_at``, the feed's own key and its table
+        (``started_at under [interactions.columns]``).
+
+        Found by an on-call engineer's trial: a Zendesk Explore CSV's day-first start times
+        were told to add their format to submitted_at, the ratings' key, whose change
+        re-dates the ratings and leaves the feed's rows quarantined."""
+        if not self.table:
+            return column
+        own = {"response_id": "interaction_id", "submitted_at": "started_at"}.get(column, column)
+        return f"{own} under [{self.table}.columns]"
+
+    @property
+    def read_table(self) -> str:
+        """The table of the definition file ``read`` comes from: ``[read]``, or the
+        contact-facts feed's ``[interactions.read]`` (:attr:`table`)."""
+        return f"[{self.table}.read]" if self.table else "[read]"
 
     def interactions_definition(self) -> SourceDefinition:
         """The definition the ``[interactions]`` feed's files are read, mapped and landed
@@ -339,6 +365,7 @@ class SourceDefinition:
             negative_at_most=None,
             max_comment_chars=None,
             interactions=None,
+            table="interactions",
         )
 
     @property

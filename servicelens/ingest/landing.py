@@ -1949,7 +1949,9 @@ def refuse_the_other_day_order(
         return
     order = "month" if swapped.index("%m") < swapped.index("%d") else "day"
     if only_swapped.height < OTHER_DAY_ORDER_MIN_ROWS:
-        _refuse_the_same_day_of_each_month(read, declared, swapped, where, order, sheet)
+        _refuse_the_same_day_of_each_month(
+            read, declared, swapped, where, order, sheet, definition.key_of("submitted_at")
+        )
         return
     line, text = only_swapped.select("source_line", "text").row(0)
     both = read.filter(as_declared & as_swapped).height
@@ -1961,12 +1963,13 @@ def refuse_the_other_day_order(
         if both
         else "Nothing of it is landed"
     )
+    key = definition.key_of("submitted_at")
     raise DefinitionError(
-        f"{where}: {_lines_named([line], sheet)}: submitted_at {text!r} reads only as "
+        f"{where}: {_lines_named([line], sheet)}: {key.split()[0]} {text!r} reads only as "
         f"{swapped}, as do "
         f"{only_swapped.height - 1} more of its times, and none reads only as the "
         f"definition's {declared}: this export writes the {order} first. {misdated}: "
-        f'declare format = "{swapped}" for submitted_at in the definition '
+        f'declare format = "{swapped}" for {key} in the definition '
         "(sources add DEFINITION --replace), or save the export again as the definition "
         "declares it"
     )
@@ -1979,13 +1982,15 @@ def _refuse_the_same_day_of_each_month(
     where: str,
     order: str,
     sheet: str | None = None,
+    key: str = "submitted_at",
 ) -> None:
     """Raise :class:`DefinitionError` when every time of an export that reads at all reads
     both ways round (``read``: its ``source_line``, ``text``, and the time as the format
     ``declared`` and as ``swapped`` read it, null where they fail) and :func:`_day_first_span`
     finds them spread over months as declared but within a month swapped: the export
     writes the ``order`` ("day" or "month") first, against the definition's format
-    (:func:`_day_month_format`). ``where`` names the file, ``sheet`` a workbook's sheet.
+    (:func:`_day_month_format`). ``where`` names the file, ``sheet`` a workbook's sheet,
+    ``key`` how the definition names the time's mapping (``SourceDefinition.key_of``).
 
     Found by trials: a week of a day-first export read month-first was kept as the 3rd of
     January to August; a March call log saved again by a US-locale Excel (``3/11/2021``)
@@ -1999,14 +2004,14 @@ def _refuse_the_same_day_of_each_month(
         return
     line, text = read.drop_nulls("declared").select("source_line", "text").row(0)
     raise DefinitionError(
-        f"{where}: {_lines_named([line], sheet)}: submitted_at {text!r} reads either way "
+        f"{where}: {_lines_named([line], sheet)}: {key.split()[0]} {text!r} reads either way "
         "round, as does every "
         f"time of this export: as the definition's {declared} they spread over "
         f"{span['span']}, the same days of different months, and as {swapped} they "
         f"fall within {span['swapped_span']}: this export writes the {order} first. Nothing "
         "of it is landed, as every row would be kept misdated: save the export again as the "
         f"definition declares it, or, if the source now writes the {order} first, declare "
-        f'format = "{swapped}" for submitted_at in the definition (sources add '
+        f'format = "{swapped}" for {key} in the definition (sources add '
         "DEFINITION --replace)"
     )
 

@@ -188,6 +188,10 @@ class RowRules:
     clock_durations: tuple[str, ...] = ()
     timezone: str | None = None
     timestamp_format: str | None = None
+    #: How the definition names the mapping of the time that dates a row, for advice to
+    #: add a format to it (``SourceDefinition.key_of``): ``started_at under
+    #: [interactions.columns]`` for a contact-facts feed.
+    timestamp_key: str = "submitted_at"
     #: The language the definition declares month names in (``month_names``), None for
     #: English: a time that a declared ``%b`` / ``%B`` cannot read is told so.
     month_names: str | None = None
@@ -569,21 +573,23 @@ COMMON_TIMESTAMP_FORMATS = (
 )
 
 #: The problem of a time the declared format cannot read but a common one can (no quote or
-#: apostrophe, as for :func:`number_problem`): the declared format, then the ones that read it.
+#: apostrophe, as for :func:`number_problem`): the declared format, the ones that read it,
+#: and how the definition names the time's mapping (``RowRules.timestamp_key``).
 _READS_OTHERWISE = (
     "is not a timestamp as {} reads it; it reads as {}: if the export writes its times so (a "
-    "spreadsheet saved again changes them), add that format to submitted_at in the definition "
+    "spreadsheet saved again changes them), add that format to {} in the definition "
     "(format takes a list)"
 )
 
 
 #: The problem of a time a definition that declares no format for submitted_at (so reads
-#: ISO 8601) cannot read but a common format can; the formats that read it. No quote or
-#: apostrophe, as for :func:`number_problem`.
+#: ISO 8601) cannot read but a common format can: how the definition names the time's
+#: mapping (``RowRules.timestamp_key``), the formats that read it, and that key again. No
+#: quote or apostrophe, as for :func:`number_problem`.
 _READS_UNDECLARED = (
     "is not a timestamp as ISO 8601 reads it (the definition declares no format for "
-    "submitted_at); it reads as {}: add the format the export writes to submitted_at in the "
-    "definition (format takes a list)"
+    "{}); it reads as {}: add the format the export writes to {} in the definition (format "
+    "takes a list)"
 )
 
 
@@ -1314,9 +1320,19 @@ def validate_survey_rows(
         not_a_timestamp = (
             pl.when(reads_as.is_not_null())
             .then(
-                formatted_text(_READS_OTHERWISE, pl.lit(rules.timestamp_format), reads_as)
+                formatted_text(
+                    _READS_OTHERWISE,
+                    pl.lit(rules.timestamp_format),
+                    reads_as,
+                    pl.lit(rules.timestamp_key),
+                )
                 if rules.timestamp_format
-                else formatted_text(_READS_UNDECLARED, reads_as)
+                else formatted_text(
+                    _READS_UNDECLARED,
+                    pl.lit(rules.timestamp_key),
+                    reads_as,
+                    pl.lit(rules.timestamp_key),
+                )
             )
             .otherwise(not_a_timestamp)
         )
@@ -1352,7 +1368,7 @@ def validate_survey_rows(
                 pl.lit(
                     f"is not a timestamp as {declared} reads it: its year has two digits, "
                     f"which {short} reads (a spreadsheet saved again writes them so): add that "
-                    "format to submitted_at in the definition (format takes a list)"
+                    f"format to {rules.timestamp_key} in the definition (format takes a list)"
                 )
             )
             .otherwise(not_a_timestamp)
