@@ -2088,6 +2088,9 @@ def row_rules(
             if name in definition.columns and definition.columns[name].values
         ),
         number_style=_number_style(definition),
+        decimal_comma=definition.read.decimal_comma,
+        thousands=definition.read.thousands,
+        read_table=definition.read_table,
         clock_durations=tuple(
             name
             for name in ROW_NUMBER_COLUMNS

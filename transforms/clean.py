@@ -560,7 +560,7 @@ def thousands_separator(thousands: str) -> str:
     return re.escape(thousands)
 
 
-def _number_pattern(decimal_comma: bool, thousands: str) -> str:
+def number_pattern(decimal_comma: bool, thousands: str) -> str:
     """A regular expression for a number as the export writes it: optional sign, digits
     (with ``thousands`` only between groups of three, ``1.299``, never ``4.5``; a space
     of any kind, :func:`thousands_separator`), optional decimals after the decimal mark
@@ -593,7 +593,7 @@ def parsed_number(
     meaning 1299 in a workbook reads as 1.299.)
     """
     text = pl.col(column).cast(pl.String).str.strip_chars()
-    readable = text.str.contains(_number_pattern(decimal_comma, thousands))
+    readable = text.str.contains(number_pattern(decimal_comma, thousands))
     digits = text
     if thousands:
         digits = digits.str.replace_all(thousands_separator(thousands), "")

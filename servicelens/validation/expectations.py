@@ -62,6 +62,7 @@ from transforms.clean import (
     four_digit_years,
     no_such_day,
     normalised_text,
+    number_pattern,
     spreadsheet_serial_date,
 )
 from transforms.formatting import formatted_text
@@ -183,6 +184,13 @@ class RowRules:
     #: must be empty or a yes or no :func:`transforms.clean.parsed_flag` reads.
     flag_facts: tuple[str, ...] = ()
     number_style: str | None = None
+    #: How the definition reads numbers (``ReadOptions.decimal_comma`` and ``thousands``)
+    #: and the table of the definition file that says so (``[read]``, or a contact-facts
+    #: feed's ``[interactions.read]``): a number written with the other decimal mark is
+    #: told so (:func:`other_decimal_mark_problem`).
+    decimal_comma: bool = False
+    thousands: str = ""
+    read_table: str = "[read]"
     #: The numbers among ``number_facts`` the definition reads as durations written
     #: ``H:MM:SS`` or ``M:SS`` (``unit = "h:mm:ss"``): their reason says so instead.
     clock_durations: tuple[str, ...] = ()
@@ -306,6 +314,42 @@ def number_problem(number_style: str | None) -> str:
         f"is not a number of 0 or more{style}; set decimal_comma and thousands in the "
         "definition to how the export writes numbers, or add a word meaning no value to the "
         "missing list of the column"
+    )
+
+
+def other_decimal_mark_thousands(decimal_comma: bool, thousands: str) -> str:
+    """The thousands separator a number written with the other decimal mark than
+    ``decimal_comma`` says is read with: the other of ``.`` and ``,`` (``1.299,5`` against a
+    decimal point), else ``thousands`` as declared (a space or an apostrophe)."""
+    if thousands in ("", ".", ","):
+        return "," if decimal_comma else "."
+    return thousands
+
+
+def other_decimal_mark_problem(rules: RowRules) -> str:
+    """The problem of a number a row carries written with the other decimal mark than the
+    definition reads (``151,4`` against a decimal point): a delivery saved again by a
+    spreadsheet in another language. The first advice is to have the file sent again as the
+    source usually writes it (as the definition reads, as its usual files pass); setting
+    ``decimal_comma`` comes second, said to apply to every delivery and to quarantine every
+    decimal number of a usual file. No quote or apostrophe, as for :func:`number_problem`.
+
+    Found by an on-call engineer's trial: a Zendesk Explore export re-saved by a German
+    Excel was told to set decimal_comma and thousands in the definition, and with them the
+    vendor's usual point-decimal file was quarantined whole (200 rows of 200)."""
+    usual, other = ("a decimal comma", "a decimal point")
+    if not rules.decimal_comma:
+        usual, other = other, usual
+    usual_example, setting = ("4,5", "false") if rules.decimal_comma else ("4.5", "true")
+    return (
+        f"{number_problem(rules.number_style).split(';')[0]}: it is written with {other}, as "
+        "a spreadsheet saved again in another language writes numbers. Ask the sender for "
+        f"this file again as the export usually writes it, with {usual} (as the definition "
+        f"reads numbers); only if the export now writes every number with {other}, set "
+        f"decimal_comma = {setting} (and thousands to the mark it writes between thousands, "
+        f"if any) in {rules.read_table} of the definition: that applies to every delivery, "
+        f"and each number of a usual file written with {usual} ({usual_example}) would "
+        "then be quarantined"
     )
 
 
@@ -1410,6 +1454,14 @@ def validate_survey_rows(
         else pl.lit(True)
     )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
+    # A number written with the other decimal mark than the definition reads (151,4 against
+    # a decimal point): it holds that mark and reads as a number written so.
+    other_thousands = other_decimal_mark_thousands(rules.decimal_comma, rules.thousands)
+    other_mark = raw_value.str.strip_chars().str.contains(
+        "." if rules.decimal_comma else ",", literal=True
+    ) & raw_value.str.strip_chars().str.contains(
+        number_pattern(not rules.decimal_comma, other_thousands)
+    )
     # Problems hold no quote or apostrophe and nothing that changes from run to run (the
     # run's own time): the report counts reasons by their problem (validation/reasons.py).
     out_of_range = (
@@ -1509,6 +1561,12 @@ def validate_survey_rows(
             & raw_value.str.contains(CURRENCY_IN_NUMBER).fill_null(False)
         )
         .then(pl.lit(CURRENCY_PROBLEM))
+        .when(
+            (pl.col("problem") == _NUMBER_FACT_PROBLEM)
+            & pl.lit(rules.from_definition)
+            & other_mark.fill_null(False)
+        )
+        .then(pl.lit(other_decimal_mark_problem(rules)))
         .when(pl.col("problem") == _NUMBER_FACT_PROBLEM)
         .then(pl.lit(number_problem(rules.number_style)))
         # A trial's CFPB complaints over the limit were told no remedy.

@@ -115,3 +115,55 @@ def test_a_contact_facts_feed_in_the_other_day_order_names_started_at(tmp_path: 
         "definition"
     ) in refused.error, refused.error
     assert "submitted_at" not in refused.error, refused.error
+
+
+def test_a_decimal_comma_re_save_is_asked_for_again_before_the_definition_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Setting decimal_comma applies to every delivery: the vendor's usual point-decimal
+    file is then quarantined whole, which the advice says, after asking for the file again."""
+    definition = _feed_format(
+        tmp_path, '{ column = "Ticket created - Timestamp", format = "%d.%m.%Y %H:%M" }'
+    )
+    said = _check(tmp_path, capsys, definition, RESAVED)[1]
+    assert (
+        "line 2 (6200): handle_seconds: '151,4' is not a number of 0 or more, written with a "
+        "decimal point and no thousands separator: it is written with a decimal comma, as a "
+        "spreadsheet saved again in another language writes numbers. Ask the sender for this "
+        "file again as the export usually writes it, with a decimal point (as the definition "
+        "reads numbers); only if the export now writes every number with a decimal comma, set "
+        "decimal_comma = true (and thousands to the mark it writes between thousands, if any) "
+        "in [interactions.read] of the definition: that applies to every delivery, and each "
+        "number of a usual file written with a decimal point (4.5) would then be quarantined"
+    ) in said, said
+    # What it says of a usual file is what the setting does to one: its 20 rows quarantined.
+    comma = tmp_path / "acme-zendesk-comma.toml"
+    comma.write_text(
+        definition.read_text(encoding="utf-8").replace(
+            'format = "csv"', 'format = "csv"\ndecimal_comma = true\nthousands = "."'
+        ),
+        encoding="utf-8",
+    )
+    code, said = _check(tmp_path, capsys, comma, USUAL)
+    assert code == 4 and "would be quarantined: 20 rows" in said, said
+    # ... and told the other way round: ask for it again with a decimal comma first.
+    assert (
+        "handle_seconds: '145.0' is not a number of 0 or more, written with a decimal comma and "
+        ". between thousands: it is written with a decimal point, as a spreadsheet saved again "
+        "in another language writes numbers. Ask the sender for this file again as the export "
+        "usually writes it, with a decimal comma (as the definition reads numbers); only if the "
+        "export now writes every number with a decimal point, set decimal_comma = false"
+    ) in said, said
+    # A value that is no number at all is still told of the missing list.
+    words = tmp_path / "explore-tickets-words.csv"
+    words.write_text(
+        USUAL.read_text(encoding="utf-8").replace(",145.0\n", ",n/a\n"), encoding="utf-8"
+    )
+    said = _check(tmp_path, capsys, _feed_format(tmp_path, '"Ticket created - Timestamp"'), words)[
+        1
+    ]
+    assert (
+        "handle_seconds: 'n/a' is not a number of 0 or more, written with a decimal point and no "
+        "thousands separator; set decimal_comma and thousands in the definition to how the "
+        "export writes numbers, or add a word meaning no value to the missing list of the column"
+    ) in said, said
