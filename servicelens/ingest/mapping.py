@@ -783,9 +783,77 @@ def delimiter_in_one_column_header(read: RawRead) -> str | None:
     ends), whose columns are all missing for one reason, said once."""
     if len(read.header) != 1 or read.delimiter is None:
         return None
-    held = {d: read.header[0].count(d) for d in _DELIMITER_NAMES}
+    line = read.header[0]
+    if not any(d in line for d in _DELIMITER_NAMES):
+        # The name as read has its whitespace collapsed, tabs too: a tab-separated header
+        # read as one column holds its tabs only as the file writes it.
+        written = _header_cells(read, read.delimiter)
+        line = written[0] if len(written) == 1 else line
+    held = {d: line.count(d) for d in _DELIMITER_NAMES}
     most = max(held, key=lambda d: held[d])
     return most if held[most] else None
+
+
+def header_split_by(read: RawRead, delimiter: str) -> list[str]:
+    """The header line of ``read``'s CSV as the file writes it (below a title skipped above
+    it), split at ``delimiter``, each name's whitespace collapsed as the reader does: what
+    the header would be read as with that delimiter. ``[]`` for a workbook, a JSON file, or
+    a file that cannot be read again. Read only on an error's path."""
+    return [" ".join(cell.split()) for cell in _header_cells(read, delimiter)]
+
+
+def _header_cells(read: RawRead, delimiter: str) -> list[str]:
+    """:func:`header_split_by`, each name as the file writes it (whitespace kept)."""
+    if read.delimiter is None or read.encoding == "xlsx":
+        return []
+    try:
+        head = _head_again(read).decode("utf-8", errors="replace")
+    except (SourceError, OSError):
+        return []
+    records = csv.reader(io.StringIO(head), delimiter=delimiter)
+    for _ in range(read.title[0] if read.title else 0):
+        next(records, None)
+    return next(records, [])
+
+
+def delimiter_that_splits_header(definition: SourceDefinition, read: RawRead) -> str | None:
+    """The common delimiter (:data:`_DELIMITER_NAMES`) other than the one ``read`` was read
+    with that splits its header line into more than one column, among them every column
+    ``definition`` reads (:func:`missing_columns`); None when none does. Found by an
+    on-call engineer's trial: a Qualtrics export saved by Excel as "Unicode Text" (UTF-16,
+    tab-separated) read as comma-separated was refused naming each of its 8 missing
+    columns with the whole 19-column header after each, the fix last."""
+    for delimiter in _DELIMITER_NAMES:
+        if delimiter == read.delimiter:
+            continue
+        split = header_split_by(read, delimiter)
+        if len(split) > 1 and not missing_columns(definition, split):
+            return delimiter
+    return None
+
+
+def _read_with_another_delimiter(
+    definition: SourceDefinition, read: RawRead, other: str, missing: list[tuple[str, ...]]
+) -> MissingColumns:
+    """The refusal of ``read``, whose header lacks the ``missing`` columns of ``definition``
+    as read, that the delimiter ``other`` splits into every one of them
+    (:func:`delimiter_that_splits_header`): the delimiter said first and once, then the
+    header split so, quoted once (:func:`header_excerpt`). ``"auto"`` comes first, as it
+    reads a usual delivery as before: a one-off re-save is read as written, where setting
+    ``other`` would refuse the usual files in turn."""
+    name = _DELIMITER_NAMES[other]
+    read_as = _DELIMITER_NAMES.get(str(read.delimiter), repr(read.delimiter))
+    shown = "\\t" if other == "\t" else other
+    return MissingColumns(
+        f"{read.path}: {read.header_span} (header): the file is {name}-separated and was read "
+        f"as {read_as}-separated, so {len(missing)} column(s) that definition "
+        f"{definition.path} reads were not found: split at its {name}s, its header has every "
+        f'one. Set delimiter = "auto" in {definition.read_table} of the definition (each '
+        "delivery is then read with the delimiter it is written with), or "
+        f'delimiter = "{shown}" if every delivery is {name}-separated now. Split so, the '
+        f"export's header has {header_excerpt(header_split_by(read, other))}",
+        missing,
+    )
 
 
 def _head_again(read: RawRead) -> bytes:
@@ -1078,6 +1146,8 @@ def map_export(
             "again with them; if this is how the export is now, map it in [columns], "
             f"[attributes] or [[exclude]] of {where}"
         )
+        if (other := delimiter_that_splits_header(definition, read)) is not None:
+            raise _read_with_another_delimiter(definition, read, other, missing)
         hint = delimiter_hint(read)
         columns = ", ".join(named(g) for g in missing)
         # The advice before the header, and the header cut short (header_excerpt): a

@@ -167,3 +167,50 @@ def test_a_decimal_comma_re_save_is_asked_for_again_before_the_definition_change
         "thousands separator; set decimal_comma and thousands in the definition to how the "
         "export writes numbers, or add a word meaning no value to the missing list of the column"
     ) in said, said
+
+
+UNICODE_TEXT = HERE / "qualtrics-unicode-text.csv"
+QUALTRICS = HERE / "acme-qualtrics.toml"
+
+
+def test_a_tab_separated_export_read_as_commas_is_told_the_delimiter_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel's "Unicode Text" (UTF-16 with a BOM, tab-separated) of a comma-separated
+    source: the delimiter first and once, the header quoted once, not after each of the
+    columns it seemed to lack."""
+    code, said = _check(tmp_path, capsys, QUALTRICS, UNICODE_TEXT)
+    assert code != 0
+    assert said.count("StartDate") == 1, said
+    assert (
+        f"{UNICODE_TEXT}: line 1 (header): the file is tab-separated and was read as "
+        f"comma-separated, so 7 column(s) that definition {QUALTRICS} reads were not found: "
+        'split at its tabs, its header has every one. Set delimiter = "auto" in [read] of the '
+        "definition (each delivery is then read with the delimiter it is written with), or "
+        'delimiter = "\\t" if every delivery is tab-separated now. Split so, the export\'s '
+        "header has 19 columns: 'StartDate', 'EndDate',"
+    ) in said, said
+    # Following its first advice reads the file, every row kept.
+    auto = tmp_path / "acme-qualtrics.toml"
+    auto.write_text(
+        QUALTRICS.read_text(encoding="utf-8").replace(
+            "[columns]", '[read]\ndelimiter = "auto"\n[columns]'
+        ),
+        encoding="utf-8",
+    )
+    code, said = _check(tmp_path, capsys, auto, UNICODE_TEXT)
+    assert code == 0 and "read 10: kept 10, quarantined 0" in said, said
+
+
+def test_a_tab_separated_export_lacking_a_column_quotes_its_header_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Split at its tabs, the header still lacks a column: the columns are named, and the
+    header (one column as read) is quoted once, after the hint of the tabs."""
+    lacking = tmp_path / "qualtrics-lacking.csv"
+    text = UNICODE_TEXT.read_bytes().decode("utf-16")
+    lacking.write_bytes(b"\xff\xfe" + text.replace("\tQ1\t", "\tQ9\t", 1).encode("utf-16-le"))
+    code, said = _check(tmp_path, capsys, QUALTRICS, lacking)
+    assert code != 0
+    assert said.count("StartDate") == 1, said
+    assert "The file looks tab-separated, and was read as comma-separated" in said, said

@@ -138,11 +138,19 @@ def test_a_semicolon_export_read_as_commas_says_so_once(tmp_path: Path) -> None:
     export.write_bytes(_csv(ROWS, "\r\n"))
     message = _refusal(tmp_path, 'delimiter = ","', export)
     assert "(the export has" not in message
-    assert message.count("Antwort-ID;Vorgangsnummer") == 1
+    # Split at its semicolons the header has every column: said first, the header quoted
+    # once, split so.
+    assert message.count("Antwort-ID") == 1
     assert (
-        "The file looks semicolon-separated, and was read as comma-separated: if so, set "
-        'delimiter = ";" (or "auto") in [read]' in message
+        "umfrage.csv: line 1 (header): the file is semicolon-separated and was read as "
+        "comma-separated, so " in message
     )
+    assert (
+        'Set delimiter = "auto" in [read] of the definition (each delivery is then read with '
+        'the delimiter it is written with), or delimiter = ";" if every delivery is '
+        "semicolon-separated now. Split so, the export's header has 9 columns: 'Antwort-ID', "
+        in message
+    ), message
 
 
 def _titled_workbook(target: Path, title: str) -> None:
