@@ -765,14 +765,14 @@ def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
         delimiter=str(data.get("delimiter", ",")),
         quote=str(data.get("quote", '"')),
         encoding=str(data.get("encoding", "auto")),
-        repair_mojibake=bool(data.get("repair_mojibake", False)),
+        repair_mojibake=_flag(data, "repair_mojibake", where),
         header_rows=int(data.get("header_rows", 1)),
         extra_header_rows=int(data.get("extra_header_rows", 0)),
         extra_header_if_cell_starts=tuple(data.get("extra_header_if_cell_starts", ())),
         extra_header_if_id_not=(id_rule[0], id_rule[1]) if id_rule else None,
         names=names,
         generic_sub_names=tuple(data.get("generic_sub_names", ())),
-        lower_case_names=bool(data.get("lower_case_names", False)),
+        lower_case_names=_flag(data, "lower_case_names", where),
         timezone_key=data.get("timezone_from_header"),
     )
     return ReadOptions(
@@ -781,11 +781,25 @@ def _read_options(data: dict[str, Any], where: str) -> ReadOptions:
         sheet=data.get("sheet", 0),
         records=data.get("records"),
         null_values=tuple(str(v) for v in data.get("null_values", ("",))),
-        decimal_comma=bool(data.get("decimal_comma", False)),
+        decimal_comma=_flag(data, "decimal_comma", where),
         thousands=str(data.get("thousands", "")),
         month_names=None if month_names in (None, "en") else str(month_names),
         timezone_from_header=data.get("timezone_from_header"),
     )
+
+
+def _flag(data: dict[str, Any], key: str, where: str) -> bool:
+    """``[read]``'s ``key`` (false when absent) as TOML's ``true`` or ``false``. Raises
+    DefinitionError naming ``where`` (the definition file), the key and the value for any
+    other value: ``decimal_comma = "auto"`` or ``= "false"`` read as true through ``bool``, so
+    a usual file's every decimal number was quarantined with nothing said of the setting."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise DefinitionError(
+            f"{where} [read]: {key} = {value!r} is not true or false; write {key} = true or "
+            f"{key} = false (no quotes), or leave it out for false"
+        )
+    return value
 
 
 #: ``csat <= 3``: a rule, a comparison and a threshold, as ``negative`` may write them.
