@@ -526,9 +526,13 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
     ]
     superseded = read_partition(calls.quarantine_dir, date(2021, 1, 13))
     assert superseded.select("record_id").to_series().to_list() == ["ID0008"]
-    # The line that supersedes it is in the other delivery: the reason names that file.
+    # The line that supersedes it is in the other delivery: the reason names that file, and
+    # what the re-delivery changed (an updated copy, not a duplicate).
     assert superseded.get_column("reasons").to_list() == [
-        ["duplicate delivery: superseded by line 2 of calls-late.csv"]
+        [
+            "updated: superseded by the later version on line 2 of calls-late.csv (changed: "
+            "wait_seconds, handle_seconds, csat)"
+        ]
     ]
 
     # backfill --source: the CFPB months in the range, each a partition of a month.
@@ -1102,8 +1106,8 @@ def test_a_copy_superseded_by_a_delivery_of_the_same_name_names_its_raw_copy(
     raw_copy = Path(later.delivered_as).name
     assert raw_copy.endswith("-calls.csv") and len(raw_copy) > len("calls.csv")
     assert quarantined.get_column("reasons").to_list() == [
-        [f"duplicate delivery: superseded by line 2 of a later delivery of calls.csv (raw copy "
-         f"{raw_copy})"]
+        [f"updated: superseded by the later version on line 2 of a later delivery of calls.csv "
+         f"(raw copy {raw_copy}) (changed: csat)"]
     ]  # fmt: skip
 
 
@@ -1583,7 +1587,10 @@ def test_a_zendesk_download_repeating_ratings_keeps_one_copy_of_each(
     assert not reasons.str.contains("more than one different response").any()
     # The 175 kept ratings' earlier copies, and the first download's 25 offered (unrated)
     # ratings the second sets aside again: earlier copies, each rejected rating counted once.
-    assert reasons.str.starts_with("duplicate delivery: superseded by line").sum() == 200
+    # The edited comment's earlier copy is an updated one, the 199 others duplicates.
+    assert reasons.str.starts_with("duplicate delivery: superseded by line").sum() == 199
+    (updated,) = reasons.filter(reasons.str.starts_with("updated: superseded")).to_list()
+    assert updated.endswith("changed: comment)")
     assert quarantine.get_column("superseded").sum() == 200
     assert quarantine.filter(~pl.col("superseded")).get_column("record_id").n_unique() == 25
 
