@@ -18,24 +18,15 @@ from servicelens.ingest.configured import configured_source
 from servicelens.reporting.analyst import connect_views
 from servicelens.settings import Settings
 from servicelens.storage.partitions import partition_dir, read_manifest
+from tests.sources import test_erase_source as erase_source
 from tests.sources.configured_run import run_configured_source
 
+#: test_erase_source's source and export under a name of its own: C2 has a kept response
+#: (N2) and one quarantined for its unreadable time (N7, filed under the day the delivery was
+#: landed); 2026-03-03 has no row of C2's.
 NAME = "pulse-erase-view"
-DEFINITION = (
-    f'name = "{NAME}"\npseudonymise_agents = false\n[columns]\n'
-    'response_id = "ID"\nsubmitted_at = { column = "At", format = "%Y-%m-%d %H:%M" }\n'
-    'channel = { value = "phone" }\nagent_id = "Agent"\ncustomer_id = "Customer"\n'
-    'queue = "Queue"\ncsat = "CSAT"\n'
-)
-#: C2 has a kept response (N2) and one quarantined for its unreadable time (N7, filed under
-#: the day the delivery was landed); 2026-03-03 has no row of C2's.
-EXPORT = """ID,At,Agent,Customer,Queue,CSAT
-N1,2026-03-02 09:00,A1,C1,billing,4
-N2,2026-03-02 09:10,A1,C2,billing,1
-N3,2026-03-02 09:20,A2,C3,billing,2
-N7,2026-03-02 nine,A2,C2,billing,5
-N4,2026-03-03 09:30,A1,C4,billing,5
-"""
+DEFINITION = erase_source.DEFINITION.replace(erase_source.NAME, NAME)
+EXPORT = erase_source.EXPORT
 QUERY = (
     "SELECT survey_date::VARCHAR, rows_read, rows_kept, rows_quarantined, rows_erased "
     f"FROM processed_dates WHERE source = '{NAME}' ORDER BY survey_date"
