@@ -426,11 +426,19 @@ def _belongs_elsewhere(
     than the source's deliveries
     (:func:`~servicelens.ingest.configured.sent_in_another_code_page`), for the source the
     definition names: the configured one, else as the definition alone makes it. None
-    otherwise, and when the definition itself cannot be loaded (the error is its own)."""
+    otherwise, and when the definition itself cannot be loaded (the error is its own).
+
+    A file of the source's contact-facts feed (:func:`~servicelens.ingest.configured.
+    fits_interactions`) was checked as the feed (:func:`check_definition`), so ``error`` is
+    the feed's refusal: it is looked at as the nightly run looks at one in
+    ``inbox/<name>/interactions/``, with the feed's folders and definition. Found by fixDC:
+    a feed file refused for its day order was told to move to that folder, where the next
+    run refused it."""
     from servicelens.ingest.configured import (
         belongs_elsewhere,
         configured_names,
         configured_source,
+        fits_interactions,
         sent_in_another_code_page,
     )
     from servicelens.ingest.definitions import DefinitionError, load_definition
@@ -446,6 +454,8 @@ def _belongs_elsewhere(
         else settings.for_source(definition.name, definition_name, definition.partition)
     )
     path = as_path(file)
+    if fits_interactions(definition, path):
+        source, definition = source.for_interactions(), definition.interactions_definition()
     return belongs_elsewhere(source, path, error) or sent_in_another_code_page(
         source, definition, path, error
     )
