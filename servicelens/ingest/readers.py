@@ -27,9 +27,10 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import polars as pl
@@ -1203,6 +1204,8 @@ def unpack_delivery(path: str, data: bytes, kind: str = "CSV") -> tuple[bytes, s
 
 #: Bytes of a delivery's head :func:`delivered_format` reads (decompressed, when packed).
 FORMAT_SNIFF_BYTES = 4096
+#: The ranged GETs :func:`delivered_format` reads a zip archive in an object store by.
+_ZIP_SNIFF_BLOCK_BYTES = 64 << 10
 
 
 def delivered_format(path: str | DataPath) -> tuple[str, str]:
@@ -1213,8 +1216,8 @@ def delivered_format(path: str | DataPath) -> tuple[str, str]:
 
     ``[`` opens JSON when a value or ``]`` follows it (a CSV header ``[Id],[Name]`` does
     not), ``{`` when a key or ``}`` does. Reads the first :data:`FORMAT_SNIFF_BYTES` of a
-    plain or gzipped local file (a zip archive's one member is opened, not the archive
-    read); a file in an object store is read whole. A file that cannot be unpacked is
+    plain or gzipped file, local or in an object store (a ranged GET of those bytes; a zip
+    archive's one member is opened, not the archive read). A file that cannot be unpacked is
     ``"csv"`` here: the reader refuses it by what it is. Found by a user trial: the CFPB's
     JSON download given to the cfpb source (CSV) was refused as a CSV whose header has one
     column, ``'['``. Raises OSError for a file that cannot be opened."""
@@ -1223,7 +1226,7 @@ def delivered_format(path: str | DataPath) -> tuple[str, str]:
         with location.open("rb") as handle:
             head = handle.read(FORMAT_SNIFF_BYTES)
     else:
-        head = location.read_bytes()
+        head = location.fs.cat_file(location.key, start=0, end=FORMAT_SNIFF_BYTES)
     try:
         if head.startswith(GZIP_SIGNATURE):
             head = zlib.decompressobj(wbits=31).decompress(head, FORMAT_SNIFF_BYTES)
@@ -1239,8 +1242,15 @@ def delivered_format(path: str | DataPath) -> tuple[str, str]:
 def _zip_member_head(location: DataPath, data: bytes) -> bytes:
     """The first :data:`FORMAT_SNIFF_BYTES` of the one file a zip archive delivers; b""
     for a workbook or an archive of several files (the reader tells what they are)."""
-    source = location if isinstance(location, Path) else io.BytesIO(location.read_bytes())
-    with zipfile.ZipFile(source) as archive:
+    with ExitStack() as stack:
+        if isinstance(location, Path):
+            source: Path | IO[bytes] = location
+        else:
+            # Seekable, read in small ranged GETs: the central directory, then one member.
+            source = stack.enter_context(
+                location.fs.open(location.key, "rb", block_size=_ZIP_SNIFF_BLOCK_BYTES)
+            )
+        archive = stack.enter_context(zipfile.ZipFile(source))
         members = _delivered_members(archive)
         if _is_workbook_zip(archive) or len(members) != 1:
             return b""

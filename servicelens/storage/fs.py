@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 from fsspec import AbstractFileSystem
+from fsspec.asyn import AsyncFileSystem, sync
 
 if TYPE_CHECKING:
     # Imported by the two functions that read and write Parquet: the settings (and so every
@@ -227,15 +228,23 @@ def _store_class(protocol: str) -> type[AbstractFileSystem]:
             return kind.glob(self, path, **kwargs)
         return glob_listing_once(self, path)
 
+    def own_cat_file(self: AbstractFileSystem, path: str, **kwargs: Any) -> Any:
+        # An async store's own read (s3fs: one GET, ranged when start or end is given).
+        # ``kind.cat_file`` is fsspec's generic one there, which opens the object and reads
+        # it in blocks of 50 MiB: a 4 KiB head cost the whole of a smaller object.
+        if isinstance(self, AsyncFileSystem):
+            return sync(self.loop, self._cat_file, path, **kwargs)
+        return kind.cat_file(self, path, **kwargs)
+
     def cat_file(
         self: AbstractFileSystem, path: str, start: Any = None, end: Any = None, **kwargs: Any
     ) -> Any:
         kept = _kept(self)
         if kept is None or start is not None or end is not None or kwargs:
-            return kind.cat_file(self, path, start=start, end=end, **kwargs)
+            return own_cat_file(self, path, start=start, end=end, **kwargs)
         key = self._strip_protocol(path)
         if key not in kept.files:
-            data = kind.cat_file(self, path)
+            data = own_cat_file(self, path)
             if len(data) > _KEPT_FILE_BYTES:
                 if kept.large_bytes + len(data) > _KEPT_LARGE_BYTES:
                     return data

@@ -1,11 +1,11 @@
-"""A real moto S3 server on 127.0.0.1 that counts the requests it serves, by kind and key:
-request counts are what object-store latency and cost follow (no timed tests)."""
+"""A real moto S3 server on 127.0.0.1 that counts the requests it serves, by kind and key,
+and the body bytes it sends: what object-store latency and cost follow (no timed tests)."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -17,11 +17,13 @@ from werkzeug.serving import make_server
 class CountingMotoServer(ThreadedMotoServer):
     """moto's threaded server, each request served also noted as ``(kind, key)``: kind is
     LIST (a listing: a GET of a bucket with ``list-type``), HEAD, GET, PUT, DELETE, POST;
-    key is the object's key, or a listing's prefix."""
+    key is the object's key, or a listing's prefix. ``sent[i]`` is the body bytes the i-th
+    request was answered with."""
 
     def __init__(self) -> None:
         super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
         self.requests: list[tuple[str, str]] = []
+        self.sent: list[int] = []
         self._lock = threading.Lock()
 
     def _server_entry(self) -> None:
@@ -30,9 +32,9 @@ class CountingMotoServer(ThreadedMotoServer):
         def counting(
             environ: dict[str, Any], start_response: Callable[..., Any]
         ) -> Iterable[bytes]:
-            self._note(environ)
+            index = self._note(environ)
             served: Iterable[bytes] = app(environ, start_response)
-            return served
+            return self._counted(index, served)
 
         self._server = make_server(
             self._ip_address, self._port, counting, True, request_handler=MotoRequestHandler
@@ -40,7 +42,18 @@ class CountingMotoServer(ThreadedMotoServer):
         self._server_ready_event.set()
         self._server.serve_forever()
 
-    def _note(self, environ: dict[str, Any]) -> None:
+    def _counted(self, index: int, served: Iterable[bytes]) -> Iterator[bytes]:
+        try:
+            for chunk in served:
+                with self._lock:
+                    self.sent[index] += len(chunk)
+                yield chunk
+        finally:
+            close = getattr(served, "close", None)
+            if close is not None:
+                close()
+
+    def _note(self, environ: dict[str, Any]) -> int:
         method = str(environ["REQUEST_METHOD"])
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
         bucket_and_key = unquote(str(environ.get("PATH_INFO", ""))).lstrip("/")
@@ -50,11 +63,18 @@ class CountingMotoServer(ThreadedMotoServer):
             kind, key = method, bucket_and_key
         with self._lock:
             self.requests.append((kind, key))
+            self.sent.append(0)
+            return len(self.requests) - 1
 
     def since(self, start: int) -> Counter[str]:
         """The requests served since the ``start``-th, counted by kind."""
         with self._lock:
             return Counter(kind for kind, _ in self.requests[start:])
+
+    def bytes_sent_since(self, start: int) -> int:
+        """The body bytes sent answering the requests since the ``start``-th."""
+        with self._lock:
+            return sum(self.sent[start:])
 
     def mark(self) -> int:
         """How many requests were served so far (a ``start`` for :meth:`since`)."""
