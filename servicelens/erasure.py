@@ -360,6 +360,9 @@ class ErasureResult:
     #: The spellings of the customer ids asked for in another case or with whitespace
     #: around them, found when looking (:func:`find_subject`).
     variants: list[IdVariant] = field(default_factory=list)
+    #: The dates (``source/YYYY-MM-DD``) whose look-back reads contact facts the erasure
+    #: rewrote, their manifests told the facts' new checksums (:func:`_keep_readers_current`).
+    look_back_updated: list[str] = field(default_factory=list)
 
     def not_included(self) -> list[str]:
         """The ids found that differ from one asked for in case, so are not erased (plain,
@@ -382,6 +385,7 @@ class ErasureResult:
             "rows_by_table": self.rows_by_table(),
             "partitions": [{**f.__dict__, "day": f.day.isoformat()} for f in self.found],
             "rebuilt": self.rebuilt,
+            "look_back_updated": self.look_back_updated,
             "cache_entries_deleted": self.cache_entries_deleted,
             "not_rewritten": self.not_rewritten,
             "record": self.record,
@@ -1060,7 +1064,10 @@ def _erase_found(
             for day, now in _facts_checksums(layer, days).items()
             if (digest := facts_before.get(day)) is not None and digest != now
         }
-        _keep_readers_current(layer, rewritten, on_wait)
+        result.look_back_updated.extend(
+            f"{layer.source}/{day.isoformat()}"
+            for day in _keep_readers_current(layer, rewritten, on_wait)
+        )
         manifest = {
             "run_id": f"erasure-{erasure_id}",
             "flow": "erase",

@@ -215,6 +215,11 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         print("\n".join(_where_lines(result)))
         if result.rebuilt:
             print("rebuilt from the rows left: " + ", ".join(result.rebuilt))
+        if result.look_back_updated:
+            print(
+                "manifests told the rewritten contact facts' new checksums (their look-back "
+                "reads them; data untouched): " + ", ".join(result.look_back_updated)
+            )
         print(f"parse-cache entries deleted: {len(result.cache_entries_deleted)}")
         print("\n".join(_not_rewritten_lines(result)))
         for path in deleted:
