@@ -3,9 +3,11 @@ and the body bytes it sends: what object-store latency and cost follow (no timed
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -80,3 +82,36 @@ class CountingMotoServer(ThreadedMotoServer):
         """How many requests were served so far (a ``start`` for :meth:`since`)."""
         with self._lock:
             return len(self.requests)
+
+
+#: The AWS variables :func:`s3_endpoint` sets and restores.
+S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
+@contextmanager
+def s3_endpoint(server: CountingMotoServer, bucket: str) -> Iterator[None]:
+    """This process's AWS variables pointed at ``server`` (test credentials), with
+    ``bucket`` made in it; the variables as they were, and servicelens's cached filesystems
+    dropped, on the way in and out (a filesystem made before the endpoint was set would
+    ignore it)."""
+    from servicelens.storage.fs import filesystem
+
+    host, port = server.get_host_and_port()
+    saved = {k: os.environ.get(k) for k in S3_ENV}
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    filesystem.cache_clear()
+    filesystem("s3").mkdir(bucket)
+    try:
+        yield
+    finally:
+        filesystem.cache_clear()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -14,7 +14,7 @@ import pytest
 from servicelens.settings import Settings
 from servicelens.storage.fs import RemotePath, filesystem
 from servicelens.storage.partitions import DATA_FILE, read_manifest, read_partition, write_partition
-from tests.scale.s3_requests import CountingMotoServer
+from tests.scale.s3_requests import CountingMotoServer, s3_endpoint
 from transforms.schemas import DAILY_SUMMARY_SCHEMA, DAILY_SUMMARY_VERSION
 
 START = date(2026, 10, 1)
@@ -37,29 +37,8 @@ def s3_server() -> Iterator[CountingMotoServer]:
 def s3(s3_server: CountingMotoServer) -> Iterator[str]:
     """The S3 server's endpoint in the environment, with one bucket; yields the data
     directory URL."""
-    server = s3_server
-    host, port = server.get_host_and_port()
-    saved = {k: os.environ.get(k) for k in _S3_ENV}
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-    )
-    filesystem.cache_clear()  # a filesystem made before the endpoint was set would ignore it
-    filesystem("s3").mkdir(BUCKET)
-    try:
+    with s3_endpoint(s3_server, BUCKET):
         yield f"s3://{BUCKET}/servicelens"
-    finally:
-        filesystem.cache_clear()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-_S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
 @pytest.fixture(scope="module")

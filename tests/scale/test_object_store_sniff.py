@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import random
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,10 +17,9 @@ import pytest
 
 from servicelens.ingest.readers import FORMAT_SNIFF_BYTES, delivered_format
 from servicelens.storage.fs import RemotePath, filesystem
-from tests.scale.s3_requests import CountingMotoServer
+from tests.scale.s3_requests import CountingMotoServer, s3_endpoint
 
 BUCKET = "servicelens-sniff"
-_S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
 @pytest.fixture(scope="module")
@@ -30,25 +28,10 @@ def s3_server() -> Iterator[CountingMotoServer]:
     it, counting the requests it serves and the bytes it sends."""
     server = CountingMotoServer()
     server.start()
-    host, port = server.get_host_and_port()
-    saved = {k: os.environ.get(k) for k in _S3_ENV}
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-    )
-    filesystem.cache_clear()  # a filesystem made before the endpoint was set would ignore it
-    filesystem("s3").mkdir(BUCKET)
     try:
-        yield server
+        with s3_endpoint(server, BUCKET):
+            yield server
     finally:
-        filesystem.cache_clear()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         server.stop()
 
 
