@@ -126,8 +126,12 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     assert process.wait(60) == -signal.SIGKILL
 
 
-def wait_until(condition: Any, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
+def wait_until(
+    condition: Any, process: subprocess.Popen[bytes], what: str, seconds: float = WAIT_SECONDS
+) -> None:
+    """Poll ``condition`` until it holds; fail if ``process`` (started in its own process
+    group: ``start_new_session``) ends first, or, killing its group, after ``seconds``."""
+    deadline = time.monotonic() + seconds
     while not condition():
         if process.poll() is not None:
             raise AssertionError(f"the command ended (exit {process.returncode}) before {what}")

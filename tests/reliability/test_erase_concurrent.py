@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from servicelens.erasure import ErasureRequest, erase, find_rows, subject_eraser
 from servicelens.settings import Settings
 from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import write_partition
+from tests.reliability.cli import wait_until
 from transforms.schemas import CLEAN_RESPONSE_SCHEMA, QUARANTINE_SCHEMA
 
 DAY = date(2026, 3, 2)
@@ -95,13 +95,10 @@ def _start_run(settings: Settings, tmp_path: Path, hold: float) -> subprocess.Po
             str(ready),
             str(tmp_path / "release"),
             str(hold),
-        ]
+        ],
+        start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        assert run.poll() is None, "the run ended before holding its date"
-        assert time.monotonic() < deadline, "the run did not hold its date within 30 s"
-        time.sleep(0.05)
+    wait_until(ready.exists, run, "holding its date", seconds=30)
     return run
 
 

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from servicelens.cli.models import cmd_score
 from servicelens.settings import Settings
 from servicelens.storage.locks import LockBusyError
 from servicelens.synthetic.generator import generate
+from tests.reliability.cli import wait_until
 
 START = date(2026, 3, 2)
 DAY = START + timedelta(days=2)
@@ -81,12 +81,8 @@ def _indexed(settings: Settings) -> list[str]:
 def _hold(settings: Settings, tmp_path: Path, hold: float) -> subprocess.Popen[bytes]:
     ready = tmp_path / "ready"
     args = [settings.data_dir, str(DAY), RUN, str(ready), str(tmp_path / "release"), str(hold)]
-    run = subprocess.Popen([sys.executable, "-c", HOLDER, *args])
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        assert run.poll() is None, "the run ended before holding its date"
-        assert time.monotonic() < deadline, "the run did not hold its date within 30 s"
-        time.sleep(0.05)
+    run = subprocess.Popen([sys.executable, "-c", HOLDER, *args], start_new_session=True)
+    wait_until(ready.exists, run, "holding its date", seconds=30)
     return run
 
 
