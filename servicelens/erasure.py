@@ -673,7 +673,7 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
     partition through :func:`write_partition` and each manifest reconciled; rebuild the
     date's ``daily_summary`` from the feedback_scored rows left (as the pipeline builds it).
     Returns the partitions rebuilt rather than filtered (``daily_summary/<date>``)."""
-    from servicelens.stages import mart_counts
+    from servicelens.stages import contact_inputs, mart_counts
     from servicelens.storage.runs import input_checksums
     from transforms.marts import daily_summary
     from transforms.schemas import conform
@@ -735,12 +735,9 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
         kept, dropped = eraser.without_erased(contacts[0])
         if dropped or inputs is not None:
             manifest = contacts[1]
-            if inputs is not None:  # a source's contacts are built from its landed file alone
-                landed_file = str(partition_dir(settings.landed_dir, day) / DATA_FILE)
-                manifest = {
-                    **manifest,
-                    "inputs": {k: v for k, v in inputs.items() if k == landed_file},
-                }
+            if inputs is not None:  # a source's contacts: its landed file and day's facts
+                owned = contact_inputs(settings, day)
+                manifest = {**manifest, "inputs": {k: v for k, v in inputs.items() if k in owned}}
             _rewrite(settings, dirs["contacts"], day, "contacts", kept, {**manifest, **stamp})
     rebuilt: list[str] = []
     feedback = _read(dirs["feedback_scored"], day)

@@ -150,6 +150,7 @@ from transforms.pii import (
 from transforms.repeat_contacts import (
     LOOKBACK_DAYS,
     contacts_from_interactions,
+    contacts_with_unsurveyed,
     with_earlier_contacts,
 )
 from transforms.schemas import (
@@ -1270,19 +1271,33 @@ def publish_clean(
     published = {"clean": str(clean_dir), "quarantine": str(quarantine_dir)}
     if validated.contacts_path:
         own = str(settings.raw_day(validated.day) / INTERACTIONS_FILE)
-        if not settings.is_sample:  # a source's contacts are its clean rows: same inputs
-            own = str(partition_dir(settings.landed_dir, validated.day) / DATA_FILE)
+        owned = {own}
+        if not settings.is_sample:  # a source's contacts: its clean rows, its day's facts
+            owned = contact_inputs(settings, validated.day)
         published["contacts"] = str(
             write_partition(
                 as_path(validated.contacts_path),
                 settings.contacts_dir,
                 validated.day,
                 CONTACT_SCHEMA,
-                {**manifest, "inputs": {k: v for k, v in validated.inputs.items() if k == own}},
+                {
+                    **manifest,
+                    "inputs": {k: v for k, v in validated.inputs.items() if k in owned},
+                },
                 settings.staging_dir,
             )
         )
     return published
+
+
+def contact_inputs(settings: Settings, period: date) -> set[str]:
+    """The files a source's contact-history partition ``period`` is built from (paths as
+    :func:`servicelens.storage.runs.input_checksums` names them): its landed survey
+    partition and, with a contact-facts feed, the feed's landed partition of the period."""
+    files = {str(partition_dir(settings.landed_dir, period) / DATA_FILE)}
+    if settings.interaction_feed:
+        files.add(str(partition_dir(settings.for_interactions().landed_dir, period) / DATA_FILE))
+    return files
 
 
 def load_clean(settings: Settings, day: date) -> pl.DataFrame:
@@ -2695,6 +2710,17 @@ def validate_landed_day(
         counts.interactions_read = facts.read
         counts.interactions_quarantined = facts.quarantine.height
     contacts = contacts_from_responses(clean, day)
+    if facts is not None and definition.feed_names_customers:
+        # Every ticket of the feed is a contact, surveyed or not (an unrated return two days
+        # later made a trial's agent's first-contact resolution 0.875, not 1.0).
+        contacts = contacts_with_unsurveyed(
+            contacts,
+            contacts_from_interactions(facts.own, day),
+            facts.facts.get_column("interaction_id"),
+        )
+        clean = _with_source_repeat_contacts(settings, day, clean, contacts)
+    elif (note := definition.unsurveyed_contacts_note) is not None:
+        _say_once(note)
     return stage_validated(
         settings,
         day,
@@ -2745,6 +2771,9 @@ class LandedInteractions:
     quarantine: pl.DataFrame
     #: The feed's landed rows dated in the partition itself: read = kept + quarantined.
     read: int
+    #: The kept facts dated in the partition itself (``facts``' columns, one row per
+    #: ``interaction_id``): the partition's contacts, surveyed or not.
+    own: pl.DataFrame
 
 
 def landed_interactions(
@@ -2779,7 +2808,7 @@ def landed_interactions(
         }
     )
     if not landed_parts:
-        return LandedInteractions(typed, pl.DataFrame(schema=QUARANTINE_ROW_SCHEMA), 0)
+        return LandedInteractions(typed, pl.DataFrame(schema=QUARANTINE_ROW_SCHEMA), 0, typed)
     # Customers erased on request since their facts were landed are not joined to anything.
     landed, _ = erasure_list(settings).without_erased(
         pl.concat(landed_parts, how="diagonal_relaxed")
@@ -2815,7 +2844,45 @@ def landed_interactions(
     # Landed with its start as the time that dates it: that time is the contact's start.
     started = clean.with_columns(pl.col("submitted_at").alias("started_at"))
     facts = latest_interactions(started.select(typed.columns))
-    return LandedInteractions(facts, own_quarantine, read)
+    own_facts = latest_interactions(started.filter(own).select(typed.columns))
+    return LandedInteractions(facts, own_quarantine, read, own_facts)
+
+
+#: The notes :func:`_say_once` has logged in this process.
+_SAID: set[str] = set()
+
+
+def _say_once(note: str) -> None:
+    """Log ``note`` as a warning, once per process (a backfill of a hundred dates says it
+    once, not a hundred times)."""
+    if note not in _SAID:
+        _SAID.add(note)
+        logging.getLogger(__name__).warning("%s", note)
+
+
+def _with_source_repeat_contacts(
+    settings: Settings, period: date, clean: pl.DataFrame, contacts: pl.DataFrame
+) -> pl.DataFrame:
+    """A source's clean rows (``CLEAN_RESPONSE_SCHEMA``) with ``repeat_contacts_30d``
+    (:func:`with_earlier_contacts`) counted over its contacts (``CONTACT_SCHEMA``): the
+    partition's own ``contacts`` and the published history of the :data:`LOOKBACK_DAYS`
+    (and the feed's look-back) before it. Each row's contact is its interaction (its
+    response where it names none), started when the interaction started (else when rated),
+    as :func:`transforms.clean.contacts_from_responses` dates it."""
+    back = LOOKBACK_DAYS + settings.interaction_lookback_days + 1
+    days = [period - timedelta(days=d) for d in range(back, 0, -1)]
+    asked = clean.select(
+        pl.coalesce("interaction_id", "response_id").alias("interaction_id"),
+        "customer_id",
+        "queue",
+        pl.coalesce("started_at", "submitted_at").alias("started_at"),
+    )
+    customers = asked.select("customer_id", "queue").drop_nulls().unique()
+    earlier = contact_history(settings, days, customers=customers)
+    counted = with_earlier_contacts(
+        asked, pl.concat([earlier, contacts], how="vertical_relaxed")
+    ).get_column("repeat_contacts_30d")
+    return clean.with_columns(counted.cast(CLEAN_RESPONSE_SCHEMA["repeat_contacts_30d"]))
 
 
 def _warn_of_disagreeing_facts(
@@ -2875,9 +2942,13 @@ def contact_history(
     out (``servicelens.erasure``).
     """
     read_file = erasure_list(settings).reading(read_file)
+    if not settings.is_sample:
+        # A source's contacts are published with its clean partitions; a day with tickets
+        # and no survey partition yet (every ticket unrated) is indexed from its feed.
+        _index_feed_contacts(settings, days)
     for day in days:
         if not settings.is_sample:
-            break  # a source's contacts are published with its clean partitions
+            break
         if (partition_dir(settings.contacts_dir, day) / DATA_FILE).exists():
             continue
         path = settings.raw_day(day) / INTERACTIONS_FILE
@@ -2902,7 +2973,50 @@ def contact_history(
         for name, dtype in CONTACT_SCHEMA.items()
         if name not in have
     )
-    return pl.concat([empty, found.select(list(CONTACT_SCHEMA)).collect()], how="vertical_relaxed")
+    history = pl.concat(
+        [empty, found.select(list(CONTACT_SCHEMA)).collect()], how="vertical_relaxed"
+    )
+    if not settings.is_sample:
+        # One contact per ticket: a partition indexed from the feed alone before a later
+        # one held its survey row says it once (the latest partition's).
+        history = history.unique("interaction_id", keep="last", maintain_order=True)
+    return history
+
+
+def _index_feed_contacts(settings: Settings, days: list[date]) -> None:
+    """Publish the contacts (``CONTACT_SCHEMA``) of each of ``days`` that has landed
+    contact facts and no contact-history partition yet, from the facts alone (every ticket
+    of the day, none of them surveyed yet: :func:`contacts_with_unsurveyed`), for a source
+    whose ``[interactions]`` feed names customers; nothing for any other source. Such a
+    day's survey partition, when one is landed and processed, publishes its contacts again
+    with its surveyed rows."""
+    if not settings.interaction_feed:
+        return
+    definition = source_definition(settings)
+    if not definition.feed_names_customers:
+        return
+    feed = settings.for_interactions()
+    now = datetime.now(UTC)
+    for day in days:
+        if (partition_dir(settings.contacts_dir, day) / DATA_FILE).exists():
+            continue
+        facts_file = partition_dir(feed.landed_dir, day) / DATA_FILE
+        if not facts_file.exists():
+            continue
+        facts = landed_interactions(settings, definition, day, now)
+        contacts = contacts_with_unsurveyed(
+            pl.DataFrame(schema=CONTACT_SCHEMA),
+            contacts_from_interactions(facts.own, day),
+            facts.facts.get_column("interaction_id"),
+        )
+        write_partition(
+            contacts,
+            settings.contacts_dir,
+            day,
+            CONTACT_SCHEMA,
+            {"run_id": "contact-index", "inputs": checksums([facts_file]), "model_version": None},
+            settings.staging_dir,
+        )
 
 
 def _index_contacts(

@@ -46,6 +46,38 @@ def contacts_from_interactions(interactions: pl.DataFrame, day: date) -> pl.Data
     )
 
 
+def contacts_with_unsurveyed(
+    surveyed: pl.DataFrame, fed: pl.DataFrame, feed_ids: pl.Series
+) -> pl.DataFrame:
+    """The contacts of a source's partition whose contact-facts feed names each contact's
+    customer: every contact the feed dates in the partition, surveyed or not, and the
+    surveyed contacts the feed lacks; one row per ``interaction_id``, in
+    :data:`transforms.schemas.CONTACT_SCHEMA`.
+
+    ``surveyed``: the partition's clean rows as contacts
+    (:func:`transforms.clean.contacts_from_responses`: joined to the feed, its facts won
+    where it gives them, so a surveyed ticket's customer and queue are the survey row's where
+    the feed has none). ``fed``: the feed's rows started in the partition
+    (:func:`contacts_from_interactions`). ``feed_ids``: every interaction id the partition's
+    surveys were joined to (the look-back days' too). A surveyed contact whose ticket the
+    feed dates in an earlier partition is that partition's contact, not this one's, so a
+    ticket is one contact however many rows name it (a trial's agent read first-contact
+    resolution 1.0 where the customer's unrated ticket two days later made it 0.875).
+    """
+    own = fed.get_column("interaction_id")
+    kept = surveyed.filter(
+        pl.col("interaction_id").is_in(own.implode())
+        | ~pl.col("interaction_id").is_in(feed_ids.implode())
+    )
+    unsurveyed = fed.join(kept.select("interaction_id"), on="interaction_id", how="anti")
+    return conform(
+        pl.concat([kept, unsurveyed], how="vertical_relaxed")
+        .unique("interaction_id", keep="first", maintain_order=True)
+        .sort("started_at", "interaction_id", nulls_last=True),
+        CONTACT_SCHEMA,
+    )
+
+
 def _history(history: pl.DataFrame) -> pl.LazyFrame:
     """One row per contact (the latest export of an interaction wins), keyed for matching.
 

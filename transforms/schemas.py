@@ -1351,10 +1351,16 @@ CONTACTS_CONTRACT = TableContract(
         "(repeat_contacts_30d) and the agents' first-contact resolution (agent_outcomes) are "
         "derived from. The sample's partition is the day's interaction export "
         "(raw/<day>/interactions.jsonl: the interactions that started that business day); a "
-        "configured source's are its clean responses' interactions. Unversioned: its columns "
+        "configured source's are its clean responses' interactions or, where its [interactions] "
+        "feed maps customer_id, every ticket the feed dates that day, rated or not, and the "
+        "rated ones the feed lacks. "
+        "Unversioned: its columns "
         "only grow."
     ),
-    grain="one row per interaction of the date's export (a source's: per clean response)",
+    grain=(
+        "one row per interaction of the date's export (a source's: per clean response, or "
+        "per ticket of its feed)"
+    ),
     schema=CONTACT_SCHEMA,
     descriptions={
         "survey_date": (

@@ -470,7 +470,9 @@ def check_definition(
 
     A JSON export whose list of records is empty (a paged export's last page) is whole:
     its preview counts nothing and its ``note`` says so (the nightly run takes such a page
-    from the inbox in the same words); any other preview's ``note`` is None."""
+    from the inbox in the same words); any other preview's ``note`` is None.
+    ``contacts_note``: what a definition whose ``[interactions]`` feed maps no customer id
+    is told (its unrated tickets are no contacts), else None."""
     import polars as pl
 
     from servicelens.ingest.configured import fits_interactions
@@ -485,6 +487,7 @@ def check_definition(
     # run lands it from inbox/<name>/interactions/ (a trial's Zendesk Explore CSV was
     # refused as "not JSON", the ratings' format).
     feed = "interactions" if fits_interactions(definition, file) else "surveys"
+    contacts_note = definition.unsurveyed_contacts_note
     if feed == "interactions":
         definition = definition.interactions_definition()
     try:
@@ -573,6 +576,8 @@ def check_definition(
             else ingested.mapped.exported_as,
         ),
         "note": None,
+        # A feed without customer ids leaves its unrated tickets out of the contacts.
+        "contacts_note": contacts_note,
     }
 
 
@@ -757,6 +762,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
         ]
     for note in preview["short_ids"]:
         lines += ["", f"{Path(preview['file']).name}: {note}"]
+    if contacts_note := preview.get("contacts_note"):
+        lines += ["", contacts_note]
     if unread := preview["unread_columns"]:
         unnamed = {
             name: (column["number"], column["example"])

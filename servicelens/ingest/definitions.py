@@ -324,6 +324,29 @@ class SourceDefinition:
         return f"{own} under [{self.table}.columns]"
 
     @property
+    def feed_names_customers(self) -> bool:
+        """Whether the definition's ``[interactions]`` feed maps each contact's
+        ``customer_id``: its every row, surveyed or not, is then one of the source's
+        contacts (the repeat-contact history, first-contact resolution). False without a
+        feed."""
+        return self.interactions is not None and "customer_id" in self.interactions.columns
+
+    @property
+    def unsurveyed_contacts_note(self) -> str | None:
+        """What a source whose ``[interactions]`` feed maps no ``customer_id`` is told (the
+        run's log, ``sources check``): its contacts are its surveyed tickets only, and how to
+        count every ticket. None for a source without a feed, or whose feed maps one."""
+        if self.interactions is None or self.feed_names_customers:
+            return None
+        return (
+            f"source {self.name}'s [interactions] feed maps no customer_id, so its contacts "
+            "are its surveyed tickets only: a customer's unrated return is missed, repeat "
+            "contacts are undercounted and first-contact resolution is overstated. Map the "
+            "ticket's requester (customer) column as customer_id under [interactions.columns] "
+            f"of {self.path} to count every ticket of the feed"
+        )
+
+    @property
     def read_table(self) -> str:
         """The table of the definition file ``read`` comes from: ``[read]``, or the
         contact-facts feed's ``[interactions.read]`` (:attr:`table`)."""
