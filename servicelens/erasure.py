@@ -38,8 +38,10 @@ import polars as pl
 from servicelens.ingest.readers import RawRead
 from servicelens.settings import INTERACTIONS_FILE, Settings
 from servicelens.storage.fs import DataPath, as_path, read_parquet, write_text_whole
+from servicelens.storage.locks import LockBusyError
 from servicelens.storage.partitions import (
     DATA_FILE,
+    StorageError,
     checksums,
     code_version,
     locks_dir,
@@ -56,6 +58,7 @@ from transforms.schemas import (
     PARTITION_COLUMN,
     QUARANTINE_SCHEMA,
     REVIEW_QUEUE_SCHEMA,
+    with_contract_columns,
 )
 
 #: The kinds of id a request names; the response and interaction ids of a customer's rows
@@ -79,6 +82,9 @@ WHITESPACE = (
 ERASURE_DIR = "erasure"
 LIST_FILE = "erased_ids.json"
 RECORDS_DIR = "records"
+#: An erasure under way (or stopped partway): its ids, dates and facts' checksums, one file
+#: per erasure (:func:`_write_pending`); runs leave its ids out as the list's.
+PENDING_DIR = "pending"
 #: The aggregate marts rebuilt from the rows left: by date, and by week.
 REBUILT_DAILY = "daily_summary"
 REBUILT_WEEKLY = ("fix_list", "agent_outcomes")
@@ -250,12 +256,100 @@ def _list_entries(settings: Settings) -> list[dict[str, Any]]:
     return entries
 
 
+class ErasureError(StorageError):
+    """An erasure that could not be done: before anything was written (a partition it cannot
+    read or count), or stopped partway (the message says what was done and that the same
+    erase again finishes it). Its message is the whole story."""
+
+
+def _pending_path(settings: Settings, erasure_id: str) -> DataPath:
+    return erasure_dir(settings) / PENDING_DIR / f"{erasure_id}.json"
+
+
+def _pending_journals(settings: Settings) -> list[dict[str, Any]]:
+    """Every erasure under way or stopped partway (``erasure/pending/*.json``), oldest
+    first."""
+    folder = erasure_dir(settings) / PENDING_DIR
+    if not folder.exists():
+        return []
+    files: list[DataPath] = sorted(folder.glob("*.json"), key=str)
+    return [json.loads(f.read_text()) for f in files]
+
+
+def _pending_of(
+    settings: Settings, hashed: dict[str, list[str]], source: str | None
+) -> list[dict[str, Any]]:
+    """The erasures of ``source`` stopped partway that asked for one of the customer or
+    response ids ``hashed`` holds (:func:`hashed_id` by kind): those the same erase finishes."""
+    asked = set(hashed.get("customer_id", [])) | set(hashed.get("response_id", []))
+    return [
+        journal
+        for journal in _pending_journals(settings)
+        if journal.get("source") == source
+        and asked
+        & (
+            set(journal["hashed_ids"].get("customer_id", []))
+            | set(journal["hashed_ids"].get("response_id", []))
+        )
+    ]
+
+
+def _found_of(journals: Sequence[dict[str, Any]]) -> list[Found]:
+    """The partitions the first attempt of stopped erasures found (their journals')."""
+    return [
+        Found(f["source"], f["table"], date.fromisoformat(f["day"]), f["file"], f["rows"])
+        for journal in journals
+        for f in journal.get("found", [])
+    ]
+
+
+def _write_pending(
+    settings: Settings,
+    erasure_id: str,
+    request: ErasureRequest,
+    hashed: dict[str, list[str]],
+    found: Sequence[Found],
+    facts_before: dict[str, dict[date, str]],
+    earlier: Sequence[dict[str, Any]],
+) -> DataPath:
+    """Write the journal of an erasure about to rewrite partitions: its hashed ids (which runs
+    leave out from now on, :func:`erasure_list`), the partitions found, the contact facts'
+    checksums before, and when each attempt started. Removed once the erasure is recorded."""
+    started = [t for journal in earlier for t in journal.get("attempts", [journal["started_at"]])]
+    journal = {
+        "about": "an erasure under way or stopped partway: `servicelens erase` of the same id "
+        "finishes it. Runs leave these ids out meanwhile. Do not edit.",
+        "erasure_id": erasure_id,
+        "started_at": earlier[0]["started_at"] if earlier else datetime.now(UTC).isoformat(),
+        "attempts": [*started, datetime.now(UTC).isoformat()],
+        "source": request.source,
+        "hashed_ids": hashed,
+        "found": [{**f.__dict__, "day": f.day.isoformat()} for f in found],
+        "facts_before": {
+            source: {d.isoformat(): v for d, v in sums.items()}
+            for source, sums in facts_before.items()
+        },
+    }
+    path = _pending_path(settings, erasure_id)
+    write_text_whole(path, json.dumps(journal, indent=2))
+    return path
+
+
 def erasure_list(settings: Settings) -> Eraser:
     """The eraser of every id erased so far that applies to ``settings``' source (an entry
     made with ``--source`` applies to that source only). Reads the agent key only when the
-    list has entries: a data directory never asked to erase anything needs none."""
+    list has entries: a data directory never asked to erase anything needs none. The ids of
+    an erasure under way, or stopped partway (``erasure/pending/``), are left out too."""
+    pending = [
+        {"hash": h, "source": journal.get("source")}
+        for journal in _pending_journals(settings)
+        for hashes in journal["hashed_ids"].values()
+        for h in hashes
+    ]
     hashes = frozenset(
-        e["hash"] for e in _list_entries(settings) if e.get("source") in (None, settings.source)
+        e["hash"]
+        for e in [*_list_entries(settings), *pending]
+        if e.get("source") in (None, settings.source)
     )
     if not hashes:
         return Eraser()
@@ -363,6 +457,9 @@ class ErasureResult:
     #: The dates (``source/YYYY-MM-DD``) whose look-back reads contact facts the erasure
     #: rewrote, their manifests told the facts' new checksums (:func:`_keep_readers_current`).
     look_back_updated: list[str] = field(default_factory=list)
+    #: When the earlier attempts of this erasure started, which stopped partway (a date
+    #: held, a write that failed) and this one finished; empty for an erasure done at once.
+    resumed: list[str] = field(default_factory=list)
 
     def not_included(self) -> list[str]:
         """The ids found that differ from one asked for in case, so are not erased (plain,
@@ -386,6 +483,7 @@ class ErasureResult:
             "partitions": [{**f.__dict__, "day": f.day.isoformat()} for f in self.found],
             "rebuilt": self.rebuilt,
             "look_back_updated": self.look_back_updated,
+            "resumed": self.resumed,
             "cache_entries_deleted": self.cache_entries_deleted,
             "not_rewritten": self.not_rewritten,
             "record": self.record,
@@ -530,8 +628,11 @@ def erased_counts(
 ) -> dict[str, Any]:
     """What erased rows counted for in a date's ``DayCounts`` beyond read, kept and
     quarantined, as the stages count them (``servicelens.stages``): ``quarantine`` the
-    erased quarantine rows (``QUARANTINE_SCHEMA``; ``reason_kinds`` taken again where a
-    partition older than contract 3 has none), ``clean`` the erased clean rows;
+    erased quarantine rows (``QUARANTINE_SCHEMA``, or any older layout the contract still
+    reads: a column added since is null, ``reason_kinds`` taken again where a partition
+    older than contract 3 has none, and where ``superseded`` is null an earlier copy is told
+    by its first reason, :func:`~servicelens.validation.reasons.is_superseded_copy`, as
+    ``processed_dates`` and the report tell it), ``clean`` the erased clean rows;
     ``set_aside`` and ``unanswered`` the source definition's ``[[exclude]]`` reasons.
 
     Returns ``superseded``, ``updated_copies``, ``withdrawn`` (distinct responses),
@@ -540,16 +641,20 @@ def erased_counts(
     (placeholders by kind, in the clean rows' comments and the quarantined records)."""
     from servicelens.stages import SUPERSEDED_BY_A_FAILED_COPY, SUPERSEDED_BY_A_SET_ASIDE_COPY
     from servicelens.validation.expectations import READS_SWAPPED
-    from servicelens.validation.reasons import with_reason_kinds
+    from servicelens.validation.reasons import is_superseded_copy, with_reason_kinds
     from transforms.pii import add_counts, placeholder_counts
 
-    surveys = quarantine.filter(pl.col("feed") == "surveys")
-    if "reason_kinds" not in surveys.columns or surveys.get_column("reason_kinds").has_nulls():
-        surveys = with_reason_kinds(
-            surveys.drop("reason_kinds", "reason_columns", strict=False), set_aside
-        )
-    superseded = surveys.filter(pl.col("superseded").fill_null(False))
-    rejects = surveys.filter(~pl.col("superseded").fill_null(False))
+    # A partition of an older layout reads as the quarantine contract says: the columns added
+    # since null (layout 1 had no ``superseded``, version 2 no reason kinds), an earlier copy
+    # told by its first reason where ``superseded`` is null (is_superseded_copy).
+    surveys = with_contract_columns(quarantine, QUARANTINE_SCHEMA).filter(
+        pl.col("feed") == "surveys"
+    )
+    if surveys.get_column("reason_kinds").has_nulls():
+        surveys = with_reason_kinds(surveys.drop("reason_kinds", "reason_columns"), set_aside)
+    surveys = surveys.with_columns(is_superseded_copy().alias("superseded"))
+    superseded = surveys.filter(pl.col("superseded"))
+    rejects = surveys.filter(~pl.col("superseded"))
     kinds, reasons = pl.col("reason_kinds"), pl.col("reasons")
     aside = rejects.filter(kinds.list.contains("set_aside"))
     withdrawing = reasons.list.eval(
@@ -635,102 +740,128 @@ def _counts_after(
     return after
 
 
-def _rewrite(
-    settings: Settings,
-    table_dir: DataPath,
-    day: date,
-    table: str,
-    frame: pl.DataFrame,
-    manifest: dict[str, Any],
-) -> None:
-    """Write ``frame`` back as ``table``'s partition of ``day``. A partition written under an
-    older contract lacks the columns added since (the quarantine's reason kinds, contract
-    3): they are written null, as readers of the table read them in such partitions, and the
-    rows keep their own ``schema_version``."""
+def _conformed(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` as ``table``'s partition is written back: a partition written under an
+    older contract lacks the columns added since (the quarantine's ``superseded``, layout 2,
+    and reason kinds, contract 3; feedback_scored's ``in_training_set``): they are written
+    null, as readers of the table read them in such partitions, and the rows keep their own
+    ``schema_version``. Raises what :func:`~transforms.schemas.conform` raises for a column
+    that cannot be cast."""
+    from transforms.schemas import conform
+
     schema = _SCHEMAS.get(table) or DAILY_SUMMARY_SCHEMA
-    missing = [pl.lit(None, kind).alias(c) for c, kind in schema.items() if c not in frame.columns]
-    write_partition(
-        frame.with_columns(missing),
-        table_dir,
-        day,
-        schema,
-        manifest,
-        settings.staging_dir,
-    )
+    return conform(with_contract_columns(frame, schema), schema)
 
 
-def _read(table_dir: DataPath, day: date) -> tuple[pl.DataFrame, dict[str, Any]] | None:
-    """A partition with its partition column, and its manifest; None when there is none."""
+def _read(table_dir: DataPath, day: date, table: str) -> tuple[pl.DataFrame, dict[str, Any]] | None:
+    """A partition of ``table`` with its partition column, and its manifest; None when there
+    is none. A partition an earlier release wrote reads with the columns added to the
+    table's contract since null (``with_contract_columns``), as the README's "Upgrading"
+    says BI reads it."""
     file = partition_dir(table_dir, day) / DATA_FILE
     if not file.exists():
         return None
     frame = read_parquet(file).with_columns(pl.lit(day).alias(PARTITION_COLUMN))
-    return frame, read_manifest(table_dir, day) or {}
+    schema = _SCHEMAS.get(table) or DAILY_SUMMARY_SCHEMA
+    return with_contract_columns(frame, schema), read_manifest(table_dir, day) or {}
 
 
-def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) -> list[str]:
+def _by_this_erasure(manifest: dict[str, Any], erasure_id: str) -> bool:
+    """Whether ``manifest``'s partition was already rewritten by erasure ``erasure_id`` (an
+    earlier attempt of it that stopped partway)."""
+    return manifest.get("erasure_id") == erasure_id
+
+
+def erase_day(
+    settings: Settings, day: date, eraser: Eraser, erasure_id: str, write: bool = True
+) -> list[str]:
     """Rewrite one date (or month) of one source without the rows ``eraser`` matches, every
     partition through :func:`write_partition` and each manifest reconciled; rebuild the
     date's ``daily_summary`` from the feedback_scored rows left (as the pipeline builds it).
-    Returns the partitions rebuilt rather than filtered (``daily_summary/<date>``)."""
+    Returns the partitions rebuilt rather than filtered (``daily_summary/<date>``).
+
+    ``write`` False reads, counts and builds everything (the checks that can fail on a
+    partition: :func:`erased_counts`, the daily summary, each table's contract) and writes
+    nothing: :func:`erase` does so for every date before writing any.
+
+    Again after an attempt of the same ``erasure_id`` stopped partway, a date finishes: a
+    partition that attempt rewrote (its manifest's ``erasure_id``) holds no rows to erase,
+    the date's counts are those it wrote (the clean or quarantine manifest's), and the
+    landed rows it erased still count (``erased_undated``, the new landed checksums)."""
     from servicelens.stages import contact_inputs, mart_counts
     from servicelens.storage.runs import input_checksums
     from transforms.marts import daily_summary
-    from transforms.schemas import conform
 
+    def put(table_dir: DataPath, table: str, frame: pl.DataFrame, manifest: dict[str, Any]) -> None:
+        conformed = _conformed(table, frame)
+        if write:
+            schema = _SCHEMAS.get(table) or DAILY_SUMMARY_SCHEMA
+            write_partition(conformed, table_dir, day, schema, manifest, staging)
+
+    staging = settings.staging_dir
     dirs = table_dirs(settings)
     stamp = {"erasure_id": erasure_id, "erased_at": datetime.now(UTC).isoformat()}
     inputs: dict[str, str] | None = None
     undated = 0  # of the landed rows erased, those dated by their delivery (undated)
     # The survey rows as landed, and a source's landed contact facts (a partition per day
     # the contacts started, which the survey partitions of the look-back days join).
+    landed_rewritten = False
     for table in ("landed", "landed_interactions"):
-        landed = _read(dirs[table], day) if table in dirs else None
-        if landed is None or not (mask := eraser.mask(landed[0])).any():
+        landed = _read(dirs[table], day, table) if table in dirs else None
+        if landed is None:
+            continue
+        if _by_this_erasure(landed[1], erasure_id):  # an earlier attempt rewrote it
+            landed_rewritten = True
+            if table == "landed":
+                undated = int(landed[1].get("erased_undated", 0))
+            continue
+        if not (mask := eraser.mask(landed[0])).any():
             continue
         # Counted by delivery, as landing counts the rows it leaves out when a delivery is
         # landed again (ingest.landing.land_delivery): read = kept + quarantined + erased.
         erased: dict[str, int] = dict(landed[1].get("erased", {}))
         for delivery, rows in landed[0].filter(mask).group_by("delivery").len().iter_rows():
             erased[delivery or ""] = erased.get(delivery or "", 0) + rows
+        gone = 0
         if table == "landed" and "dated_by_delivery" in landed[0].columns:
-            undated = int(landed[0].filter(mask).get_column("dated_by_delivery").sum())
-        manifest = {**landed[1], "erased": erased, **stamp}
-        _rewrite(settings, dirs[table], day, table, landed[0].filter(~mask), manifest)
-        # The landed files are the date's inputs: their new checksums are what the clean and
-        # mart partitions were built from now, so --rerun changed does not run it again.
+            gone = int(landed[0].filter(mask).get_column("dated_by_delivery").sum())
+            undated = gone
+        manifest = {**landed[1], "erased": erased, **stamp, "erased_undated": gone}
+        put(dirs[table], table, landed[0].filter(~mask), manifest)
+        landed_rewritten = True
+    # The landed files are the date's inputs: their new checksums are what the clean and
+    # mart partitions were built from now, so --rerun changed does not run it again.
+    if landed_rewritten and write:
         inputs = input_checksums(settings, day)
 
     def with_inputs(manifest: dict[str, Any]) -> dict[str, Any]:
         return manifest if inputs is None else {**manifest, "inputs": inputs}
 
-    clean, quarantine = _read(dirs["clean"], day), _read(dirs["quarantine"], day)
+    clean = _read(dirs["clean"], day, "clean")
+    quarantine = _read(dirs["quarantine"], day, "quarantine")
     counts: dict[str, Any] | None = None
     if clean is not None and quarantine is not None:
         clean_mask = eraser.mask(clean[0])
         kept_clean = clean[0].filter(~clean_mask)
         mask = eraser.mask(quarantine[0])
-        counts = _counts_after(
-            clean[1].get("counts", {}),
-            kept_clean,
-            clean[0].filter(clean_mask),
-            quarantine[0].filter(mask),
-            undated,
-            settings,
-        )
+        done = [m for m in (clean[1], quarantine[1]) if _by_this_erasure(m, erasure_id)]
+        if done:  # counted by the attempt that rewrote one of them: the rows are gone
+            counts = dict(done[0].get("counts", {}))
+        else:
+            counts = _counts_after(
+                clean[1].get("counts", {}),
+                kept_clean,
+                clean[0].filter(clean_mask),
+                quarantine[0].filter(mask),
+                undated,
+                settings,
+            )
         for table, frame, manifest in (
             ("clean", kept_clean, clean[1]),
             ("quarantine", quarantine[0].filter(~mask), quarantine[1]),
         ):
-            _rewrite(
-                settings,
-                dirs[table],
-                day,
-                table,
-                frame,
-                with_inputs({**manifest, "counts": counts, **stamp}),
-            )
-    contacts = _read(dirs["contacts"], day)
+            put(dirs[table], table, frame, with_inputs({**manifest, "counts": counts, **stamp}))
+    contacts = _read(dirs["contacts"], day, "contacts")
     if contacts is not None:
         kept, dropped = eraser.without_erased(contacts[0])
         if dropped or inputs is not None:
@@ -738,9 +869,9 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
             if inputs is not None:  # a source's contacts: its landed file and day's facts
                 owned = contact_inputs(settings, day)
                 manifest = {**manifest, "inputs": {k: v for k, v in inputs.items() if k in owned}}
-            _rewrite(settings, dirs["contacts"], day, "contacts", kept, {**manifest, **stamp})
+            put(dirs["contacts"], "contacts", kept, {**manifest, **stamp})
     rebuilt: list[str] = []
-    feedback = _read(dirs["feedback_scored"], day)
+    feedback = _read(dirs["feedback_scored"], day, "feedback_scored")
     if feedback is not None:
         kept_feedback, _ = eraser.without_erased(feedback[0])
         mart_manifest = with_inputs(
@@ -756,22 +887,16 @@ def erase_day(settings: Settings, day: date, eraser: Eraser, erasure_id: str) ->
         )
         # As the pipeline builds it (stages.marts_for_day), from the rows left: feedback_scored
         # carries every column the summary groups and counts.
-        summary = conform(daily_summary(kept_feedback), DAILY_SUMMARY_SCHEMA)
-        _rewrite(
-            settings, dirs["feedback_scored"], day, "feedback_scored", kept_feedback, mart_manifest
-        )
-        _rewrite(
-            settings, settings.marts_dir / REBUILT_DAILY, day, REBUILT_DAILY, summary, mart_manifest
-        )
+        summary = daily_summary(kept_feedback)
+        put(dirs["feedback_scored"], "feedback_scored", kept_feedback, mart_manifest)
+        put(settings.marts_dir / REBUILT_DAILY, REBUILT_DAILY, summary, mart_manifest)
         rebuilt.append(f"{settings.source}/{REBUILT_DAILY}/{day}")
-        queue = _read(dirs["review_queue"], day)
+        queue = _read(dirs["review_queue"], day, "review_queue")
         if queue is not None:
             kept_queue, _ = eraser.without_erased(queue[0])
             queue_counts = {**mart_manifest["counts"], "review_queue": kept_queue.height}
-            _rewrite(
-                settings,
+            put(
                 dirs["review_queue"],
-                day,
                 "review_queue",
                 kept_queue,
                 {**queue[1], **with_inputs({}), "counts": queue_counts, **stamp},
@@ -935,12 +1060,17 @@ def erase(
     layer of ``settings``' data directory (see the module's docstring): in each of
     ``layers`` (:func:`layers_of` chooses them by ``request.source``).
 
-    Erasing: the ids are added to the erasure list first (hashed), so a run that starts
-    meanwhile or a crash halfway cannot bring the rows back; then each touched date is
+    Erasing: every touched date is read, counted and built first, writing nothing (a
+    partition it cannot erase raises :class:`ErasureError`, nothing written); then the ids
+    go in a pending journal (``erasure/pending/``, hashed), which runs honour as the list, so
+    a run meanwhile or a stop halfway cannot bring the rows back; then each touched date is
     rewritten (:func:`erase_day`), the dates whose look-back joins contact facts it rewrote
     told their new checksums (:func:`_keep_readers_current`), the weekly marts of its weeks
     rebuilt (``outcomes.publish_weekly_marts``), the parse-cache entries of the raw interaction
-    exports holding the ids deleted from ``cache_storage``, and the erasure record written.
+    exports holding the ids deleted from ``cache_storage``, and only then the ids added to the
+    erasure list and the erasure record written (the journal removed). A write that fails
+    partway raises :class:`ErasureError` (a held date, LockBusyError): nothing is recorded as
+    erased, and the same erase again finishes the journal's dates (``resumed``).
     Each date is rewritten holding its lock, as a run of it does (:func:`holding_date`):
     ``on_wait`` is told of a date a run holds, waited for up to ``Settings.lock_wait_seconds``
     (then :class:`~servicelens.storage.locks.LockBusyError`, naming the date and the run).
@@ -962,14 +1092,64 @@ def erase(
     result = ErasureResult(dry_run, found, hashed_ids=hashed, variants=variants)
     plain = set().union(*ids.values())
     result.not_rewritten = _not_rewritten(settings, layers, result.found, plain)
-    if dry_run or not result.found:
-        # Found in no partition: nothing to erase, nothing recorded.
+    if dry_run:
         return result
-    erasure_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    _add_to_list(settings, hashed, request.source, erasure_id)
-    if result.found:
-        _erase_found(layers, result, eraser, erasure_id, on_wait)
-        result.remaining = find_rows(layers, eraser)
+    earlier = _pending_of(settings, hashed, request.source)
+    if not result.found and not earlier:
+        # Found in no partition, and no earlier attempt to finish: nothing recorded.
+        return result
+    if earlier:  # an attempt of this erasure stopped partway: this one finishes it
+        erasure_id = earlier[0]["erasure_id"]
+        for journal in earlier:
+            for kind, hashes in journal["hashed_ids"].items():
+                hashed[kind] = sorted(set(hashed.get(kind, [])) | set(hashes))
+        eraser = replace(eraser, hashes=eraser.hashes | set().union(*hashed.values()))
+        result.found = _found_of(earlier) + [
+            f
+            for f in result.found
+            if (f.source, f.table, f.day)
+            not in {(g.source, g.table, g.day) for g in _found_of(earlier)}
+        ]
+        result.resumed = [j["started_at"] for j in earlier]
+    else:
+        erasure_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    days = {
+        layer.source: sorted({f.day for f in result.found if f.source == layer.source})
+        for layer in layers
+    }
+    # Every date is read, counted and built before anything is written: a partition that
+    # cannot be erased (a layout this release cannot read) leaves nothing erased or listed.
+    for layer in layers:
+        for day in days[layer.source]:
+            try:
+                erase_day(layer, day, eraser, erasure_id, write=False)
+            except (pl.exceptions.PolarsError, ValueError, KeyError) as error:
+                raise ErasureError(
+                    f"erase: {layer.source} date {day} cannot be erased: {error}. Nothing was "
+                    "erased or recorded; run `servicelens dictionary --check` and rewrite the "
+                    "partitions it names (the backfill it prints), then run the same erase again"
+                ) from error
+    facts_before = {layer.source: _facts_checksums(layer, days[layer.source]) for layer in layers}
+    for journal in earlier:  # the facts as they were before the first attempt rewrote them
+        for source, sums in journal.get("facts_before", {}).items():
+            facts_before.setdefault(source, {}).update(
+                {date.fromisoformat(d): v for d, v in sums.items()}
+            )
+    journal_path = _write_pending(
+        settings, erasure_id, request, hashed, result.found, facts_before, earlier
+    )
+    try:
+        _erase_found(layers, result, eraser, erasure_id, on_wait, days, facts_before)
+    except LockBusyError:
+        raise  # says the date, the run holding it and to run the same erase again
+    except Exception as error:
+        raise ErasureError(
+            f"erase {erasure_id} stopped partway: {error}. The rows of the dates before it "
+            f"are erased; the ids are kept out of every run meanwhile ({journal_path}), not "
+            "yet recorded as erased. Mend that, then run the same erase again: it finishes "
+            "the dates left and writes the erasure record"
+        ) from error
+    result.remaining = find_rows(layers, eraser)
     if cache_storage is not None:
         interaction_files = [
             f for f in raw_files(layers, result.found) if f.name == INTERACTIONS_FILE
@@ -977,7 +1157,11 @@ def erase(
         result.cache_entries_deleted = delete_parse_cache_entries(
             cache_storage, files_holding(interaction_files, plain)
         )
+    _add_to_list(settings, hashed, request.source, erasure_id)
     result.record = str(_write_record(settings, result, request, erasure_id))
+    for journal in earlier:
+        _pending_path(settings, journal["erasure_id"]).unlink(missing_ok=True)
+    journal_path.unlink(missing_ok=True)
     return result
 
 
@@ -1033,8 +1217,9 @@ def holding_date(
 
 #: What ``erase`` says when a date stays held (:func:`holding_date`).
 ERASE_THEN = (
-    "the dates before it are erased and the ids are on the erasure list. Let that run "
-    "finish (`servicelens runs show`), then run the same erase again"
+    "the dates before it are erased and the ids are kept out of every run meanwhile "
+    "(erasure/pending/), not yet recorded as erased. Let that run finish (`servicelens runs "
+    "show`), then run the same erase again: it finishes the dates left and writes the record"
 )
 
 
@@ -1044,14 +1229,16 @@ def _erase_found(
     eraser: Eraser,
     erasure_id: str,
     on_wait: Callable[[str], None],
+    days_by_source: dict[str, list[date]],
+    facts_before_by_source: dict[str, dict[date, str]],
 ) -> None:
     from servicelens.outcomes import publish_weekly_marts
 
     for layer in layers:
-        days = sorted({f.day for f in result.found if f.source == layer.source})
+        days = days_by_source.get(layer.source, [])
         if not days:
             continue
-        facts_before = _facts_checksums(layer, days)
+        facts_before = facts_before_by_source.get(layer.source, {})
         for day in days:
             # A date at a time, as a run holds it: a run of another date goes on meanwhile.
             with holding_date(layer, day, "erase", ERASE_THEN, on_wait):
