@@ -223,6 +223,22 @@ class AuditRead:
     #: tally says which. A file whose dates read either way, read in the declared order, is
     #: here too, ``from`` ``the setting``, ``why`` naming the setting and a line.
     date_orders: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The rows of ``set_aside`` (``source_file``, ``source_line``) whose verdict cannot be
+    #: read and that re-audit their response's latest audit, later or at the same time: the
+    #: verdict QA meant to be in force, so the earlier audit is held out of training until
+    #: it is mended, and the tally quotes each by itself (trial 111 saw one folded into "36
+    #: more like it", the overturned verdict trained on).
+    re_audits: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_POSITION))
+
+    def re_audit(self) -> pl.Series:
+        """For each row of ``set_aside``, whether it is one of ``re_audits``: a Boolean
+        Series named ``re_audit``, in ``set_aside``'s order."""
+        marked = self.re_audits.with_columns(pl.lit(True).alias("re_audit"))
+        return (
+            self.set_aside.join(marked, list(_POSITION), "left", maintain_order="left")
+            .get_column("re_audit")
+            .fill_null(False)
+        )
 
     def settled(self) -> pl.Series:
         """For each row of ``set_aside``, whether a later audit of its response is in force
@@ -1444,6 +1460,7 @@ def read_audit_files(
     valid = typed.filter(pl.col("_problem").is_null()).with_columns(
         pl.col("_audited_at").dt.convert_time_zone(timezone).dt.date().alias("_day")
     )
+    re_audits = _unreadable_re_audits(typed, valid, timezone, latest_allowed)
     # Each response's competing audits: those at its latest time; or, when an audit of its
     # latest day gives the date alone, every audit of that day (their order is not known).
     # The windows are columns first: polars 2.1 evaluated them nested in the filter's
@@ -1469,6 +1486,57 @@ def read_audit_files(
             .otherwise(pl.col("_at_latest"))
         )
         .drop(windows)
+    )
+    # The latest audits of a response re-audited later with a verdict that cannot be read
+    # are held out (one at the same time disagrees with them): a QA lead's later verdict
+    # outranks the earlier one even mistyped (trial 111 trained on the overturned one).
+    replaced_rows = valid.join(latest.select(list(_POSITION)), list(_POSITION), "anti")
+    held = latest.join(re_audits, "response_id")
+    latest = latest.join(re_audits, "response_id", "anti")
+    aside.append(
+        held.select(
+            "source_file",
+            "source_line",
+            "response_id",
+            pl.when(pl.col("_re_after"))
+            .then(
+                formatted_text(
+                    "held out of training: '{}' by {} at {} was re-audited later, at {} ({} {}), "
+                    "with a verdict that cannot be read ('{}'): mend that row, and its verdict "
+                    "is in force",
+                    "_verdict",
+                    pl.col("auditor").fill_null("(no auditor)"),
+                    _audit_time(timezone),
+                    "_re_at_text",
+                    pl.col("_re_file").map_elements(
+                        lambda file: _position(file, sheets), return_dtype=pl.String
+                    ),
+                    "_re_line",
+                    "_re_verdict",
+                )
+            )
+            .otherwise(
+                formatted_text(
+                    "conflicting audits: '{}' by {} at {} disagrees with another audit of this "
+                    "response {} ({} {}, whose verdict '{}' cannot be read); {}",
+                    "_verdict",
+                    pl.col("auditor").fill_null("(no auditor)"),
+                    _audit_time(timezone),
+                    pl.when(pl.col("_re_by_day"))
+                    .then(pl.lit("on that day, one of them giving the date alone"))
+                    .otherwise(pl.lit("at the same time")),
+                    pl.col("_re_file").map_elements(
+                        lambda file: _position(file, sheets), return_dtype=pl.String
+                    ),
+                    "_re_line",
+                    "_re_verdict",
+                    pl.when(pl.col("_re_by_day"))
+                    .then(pl.lit("give the date-only audit its time, or settle it on a later day"))
+                    .otherwise(pl.lit("settle it with a later audit")),
+                )
+            )
+            .alias("reason"),
+        )
     )
     verdicts = latest.group_by("response_id").agg(
         pl.col("_verdict").n_unique().alias("_n"), pl.col("_date_only").any().alias("_undated")
@@ -1520,7 +1588,7 @@ def read_audit_files(
     )
     # Earlier audits a later one replaced; those whose verdict the later one overturned.
     position = list(_POSITION)
-    earlier = valid.join(latest.select(position), position, "anti")
+    earlier = replaced_rows
     winner = audits.select(
         "response_id",
         pl.col("root_cause").alias("_in_force"),
@@ -1582,6 +1650,63 @@ def read_audit_files(
         sheets=sheets,
         date_orders=date_orders,
         named_by_other_id=named_by_other_id,
+        re_audits=re_audits.select(
+            pl.col("_re_file").alias("source_file"), pl.col("_re_line").alias("source_line")
+        ),
+    )
+
+
+def _unreadable_re_audits(
+    typed: pl.DataFrame, valid: pl.DataFrame, timezone: str, latest_allowed: datetime
+) -> pl.DataFrame:
+    """For each response whose latest audit of ``valid`` (the rows read whole) is followed,
+    or met at the same time, by a row of ``typed`` set aside for its verdict alone (written,
+    not one of :data:`ROOT_CAUSES`; its id and time read, not ahead of ``latest_allowed``),
+    the last such row: ``response_id``, ``_re_file``, ``_re_line``, ``_re_verdict`` (as
+    written), ``_re_at_text`` (its time as messages write it), ``_re_after`` (False when
+    at the same time) and ``_re_by_day``: where either gives the date alone, days are
+    compared in ``timezone`` (their order within a day is not known)."""
+    verdict_only = (
+        pl.col("_problem").is_not_null()
+        & pl.col("_problem").str.starts_with("root_cause: '")
+        & ~pl.col("_problem").str.contains(REASONS_JOINED, literal=True)
+        & (pl.col("_audited_at") <= pl.lit(latest_allowed))
+    )
+    last = valid.group_by("response_id").agg(
+        pl.col("_audited_at").max().alias("_last_at"),
+        pl.col("_day").max().alias("_last_day"),
+        pl.col("_date_only")
+        .filter(pl.col("_day") == pl.col("_day").max())
+        .any()
+        .alias("_last_date_only"),
+    )
+    day = pl.col("_audited_at").dt.convert_time_zone(timezone).dt.date()
+    by_day = pl.col("_date_only") | pl.col("_last_date_only")
+    return (
+        typed.filter(verdict_only)
+        .join(last, "response_id")
+        .with_columns(
+            pl.when(by_day)
+            .then(day > pl.col("_last_day"))
+            .otherwise(pl.col("_audited_at") > pl.col("_last_at"))
+            .alias("_re_after"),
+            pl.when(by_day)
+            .then(day == pl.col("_last_day"))
+            .otherwise(pl.col("_audited_at") == pl.col("_last_at"))
+            .alias("_same"),
+        )
+        .filter(pl.col("_re_after") | pl.col("_same"))
+        .sort("_audited_at", "source_file", "source_line")
+        .unique("response_id", keep="last", maintain_order=True)
+        .select(
+            "response_id",
+            pl.col("source_file").alias("_re_file"),
+            pl.col("source_line").alias("_re_line"),
+            pl.col("root_cause").str.strip_chars().alias("_re_verdict"),
+            _audit_time(timezone).alias("_re_at_text"),
+            "_re_after",
+            by_day.alias("_re_by_day"),
+        )
     )
 
 
@@ -1757,7 +1882,9 @@ def audit_accounting(
         .to_dicts(),
         "set_aside": dict(kinds.iter_rows()),
         # Each row set aside, ``settled`` where a later audit of its response is in force.
-        "set_aside_rows": read.set_aside.with_columns(read.settled()).to_dicts(),
+        # ``re_audit`` where it is a re-audit whose verdict cannot be read, holding out the
+        # earlier audit of its response: quoted by itself.
+        "set_aside_rows": read.set_aside.with_columns(read.settled(), read.re_audit()).to_dicts(),
         # The rows counted in overturned_by_a_later_audit, each naming the audit in force
         # (a QA lead's trial saw "27 with another verdict" and could not find its own).
         "overturned_rows": read.overturned_rows.to_dicts(),
@@ -2301,10 +2428,14 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     # mistakes are what QA looks for, not the oldest file's (found by a trial).
     rows.sort(key=lambda r: int(r["source_line"]))
     rows.sort(key=lambda r: _file_recency(r["source_file"]), reverse=True)
+    # A re-audit whose verdict cannot be read is quoted by itself, first and always: it
+    # holds its response's earlier audit out of training (trial 111 saw one folded).
+    alone = [[row] for row in rows if row.get("re_audit")]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["source_file"], _kind_of_problem(row["reason"])), []).append(row)
-    for group in list(groups.values())[:SET_ASIDE_SHOWN]:
+        if not row.get("re_audit"):
+            groups.setdefault((row["source_file"], _kind_of_problem(row["reason"])), []).append(row)
+    for group in [*alone, *list(groups.values())[:SET_ASIDE_SHOWN]]:
         first = group[0]
         label = f" ({first['response_id']})" if first["response_id"] else ""
         unit = "row" if first["source_file"] in sheets else "line"

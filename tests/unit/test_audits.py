@@ -1177,9 +1177,19 @@ def test_review_queue_names_a_mistyped_re_audit_of_a_label_doubt(
         "root_cause: 'policy_falure' is not one of perceived or policy_failure (did you mean "
         "policy_failure?)"
     )
+    # R4's doubted audit is held out of training by its later re-audit, mistyped or not.
+    held = (
+        "held out of training: 'perceived' by a at 2026-11-23 10:00 was re-audited later, at "
+        "2026-11-30 09:00 (2026-11-30/audits-carl.csv line 2), with a verdict that cannot be "
+        "read ('policy_falure'): mend that row, and its verdict is in force"
+    )
+    first = str(tmp_path / "raw" / "2026-11-23" / "audits.csv")
     assert said["audit_rows_set_aside"] == [
-        {"file": file, "sheet": None, "line": line, "response_id": rid, "reason": reason}
-        for line, rid in ((2, "R4"), (3, "R5"))
+        {"file": first, "sheet": None, "line": 2, "response_id": "R4", "reason": held},
+        *(
+            {"file": file, "sheet": None, "line": line, "response_id": rid, "reason": reason}
+            for line, rid in ((2, "R4"), (3, "R5"))
+        ),
     ]
     assert "in force closes" not in shown.err
     assert f"{file} line 2 (R4): {reason}" in shown.err
@@ -1414,7 +1424,9 @@ def test_the_tally_quotes_a_row_set_aside_that_no_later_audit_settles(tmp_path: 
     """A QA lead's trial: an audit dated ahead (06.12.2026 10:00) of a response with an
     earlier audit in force was counted "(not quoted below)" and recorded ``settled: true``
     in metrics.json; so was a misspelt re-audit dated after the audit it meant to replace.
-    Only a later audit in force settles a row; one whose time cannot be read never is."""
+    Only a later audit in force settles a row; one whose time cannot be read never is. A
+    misspelt re-audit (trial 111) holds the audit it re-audits out of training, and one the
+    same day, the date alone, disagrees with it: each is quoted by itself."""
     header = "response_id,root_cause,audited_at,auditor\n"
     rows = (
         "R1,perceived,2026-11-28 10:00,a\n"
@@ -1436,7 +1448,7 @@ def test_the_tally_quotes_a_row_set_aside_that_no_later_audit_settles(tmp_path: 
     )
     accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
     settled = {r["source_line"]: r["settled"] for r in accounting["set_aside_rows"]}
-    assert settled == {3: False, 5: False, 7: False, 9: False, 10: True}
+    assert settled == {3: False, 4: False, 5: False, 6: False, 7: False, 9: False, 10: True}
     text = accounting_text(accounting)
     assert "1 of those set aside are of responses a later audit in force settles" in text
     assert "line 3 (R1): audited_at: '06.12.2026 10:00' is in the future" in text
@@ -1444,10 +1456,18 @@ def test_the_tally_quotes_a_row_set_aside_that_no_later_audit_settles(tmp_path: 
         "line 5 (R2): root_cause: 'policy_falure' is not one of perceived or policy_failure "
         "(did you mean policy_failure?)" in text
     )
-    # R3's and R4's verdicts are quoted with R2's, R5's is not.
+    # R2's and R3's re-audits are quoted alone; R4's verdict too, the last of its kind.
     assert (
-        "(and 2 more like it in this file; as written: 'policy_falure' 1, 'policy failre' 1, "
-        "'percieved' 1)" in text
+        "line 7 (R3): root_cause: 'policy failre' is not one of perceived or policy_failure "
+        "(did you mean policy_failure?)\n" in text
+    )
+    assert "line 9 (R4): root_cause: 'percieved' is not one" in text
+    assert "more like it" not in text
+    assert (
+        "line 6 (R3): conflicting audits: 'perceived' by a at 2026-11-28 10:00 disagrees with "
+        "another audit of this response on that day, one of them giving the date alone "
+        "(2026-11-28/audits.csv line 7, whose verdict 'policy failre' cannot be read); give "
+        "the date-only audit its time, or settle it on a later day" in text
     )
     assert "line 10 (R5)" not in text
 
