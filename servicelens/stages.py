@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import polars.selectors as cs
 
 from models.registry import load_champion_in_background, read_out_of_fold
 from servicelens.checkpoints import checkpoint
@@ -1476,9 +1477,16 @@ def audit_report(settings: Settings) -> dict[str, Any] | None:
     from servicelens.storage.runs import cleaned_under_other_rules, other_rules_text
 
     read = audits_read(settings)
+    # The interaction ids tell an unknown audit id shaped as one (audits.NO_SUCH_INTERACTION).
     clean = (
         scan_table(settings.clean_dir)
-        .select("response_id", "is_negative", "submitted_at", PARTITION_COLUMN)
+        .select(
+            "response_id",
+            "is_negative",
+            "submitted_at",
+            PARTITION_COLUMN,
+            cs.by_name("interaction_id", require_all=False),
+        )
         .collect()
         if settings.clean_dir.exists()
         else pl.DataFrame(

@@ -589,6 +589,10 @@ def _audit_columns_of(
         for c in AUDIT_COLUMNS
         if _audit_key(c) in keyed and keyed[_audit_key(c)] != c
     }
+    # An id column headed as the interaction's (one alone: two would be a guess).
+    interaction = [c for c in keyed.values() if _interaction_heading(c)]
+    if _audit_key("response_id") not in keyed and len(interaction) == 1:
+        named[interaction[0]] = "response_id"
     read.frame = read.frame.rename(named)
     missing = [c for c in needed if c not in read.frame.columns]
     if missing:
@@ -664,11 +668,37 @@ def _audit_names(header: list[str]) -> dict[str, str] | None:
     return names
 
 
+#: The headings of an audit column that names its response by its interaction id (trial
+#: 111's 'Interaction ID' had the whole workbook refused): read as the ``response_id``
+#: column, each id then read as the response whose interaction it is
+#: (:func:`other_response_ids`), and not said as a column to rename.
+INTERACTION_ID_HEADINGS = (
+    "interaction id",
+    "interaction",
+    "interaction ref",
+    "contact id",
+    "conversation id",
+    "call id",
+)
+
+
+def _interaction_heading(cell: str) -> bool:
+    """Whether header ``cell`` is one of :data:`INTERACTION_ID_HEADINGS`, as matched."""
+    return _audit_key(cell) in {_audit_key(h) for h in INTERACTION_ID_HEADINGS}
+
+
 #: Names QA's sheets give the audit columns that no spelling of them is near, for a "did
 #: you mean" (:func:`~servicelens.ingest.readers.closest_column`, as an export's missing
 #: column gets): a telecom QA lead's trial's ``Verdict`` and ``Audit Date``.
 AUDIT_COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "response_id": ("id", "response", "respondent id", "ticket", "ticket id"),
+    "response_id": (
+        "id",
+        "response",
+        "respondent id",
+        "ticket",
+        "ticket id",
+        *INTERACTION_ID_HEADINGS,
+    ),
     "root_cause": ("verdict", "outcome", "result", "cause", "classification", "category"),
     # A form QA fills in to audit (Google Forms, SurveyMonkey, Microsoft Forms) stamps
     # each audit with the time it was submitted: a retailer QA lead's trial's Google Form
@@ -820,7 +850,12 @@ def read_under_another_name(cell: str, column: str) -> bool:
 def _another_name(named: dict[str, str]) -> dict[str, str]:
     """Of ``named`` (``{header cell: audit column}``), the cells read under another name
     (:func:`read_under_another_name`)."""
-    return {cell: column for cell, column in named.items() if read_under_another_name(cell, column)}
+    return {
+        cell: column
+        for cell, column in named.items()
+        if read_under_another_name(cell, column)
+        and not (column == "response_id" and _interaction_heading(cell))
+    }
 
 
 def _escaped_invisible(typed: pl.DataFrame) -> dict[str, str]:
@@ -1890,7 +1925,9 @@ def audit_accounting(
         "overturned_rows": read.overturned_rows.to_dicts(),
         # The rows counted in of_a_response_not_negative, of_a_quarantined_response and
         # of_an_unknown_response, each with its file, line and reason.
-        "unused_rows": _with_source_hint(_with_case_hint(unused, clean), elsewhere)
+        "unused_rows": _with_source_hint(
+            _with_interaction_hint(_with_case_hint(unused, clean), clean), elsewhere
+        )
         .select(
             "source_file",
             "source_line",
@@ -2030,6 +2067,30 @@ def _folded_id(column: str) -> pl.Expr:
     )
 
 
+def _id_shape(column: str) -> pl.Expr:
+    """An id's shape: its digits written ``9`` (``INT-9900000`` is ``INT-9999999``)."""
+    return pl.col(column).cast(pl.String).str.strip_chars().str.replace_all(r"\d", "9")
+
+
+def _with_interaction_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
+    """``unused`` (audit rows with ``why``) with each unknown id shaped as an interaction id
+    of ``clean`` is (:func:`_id_shape`), and as none of its response ids, told as
+    :data:`NO_SUCH_INTERACTION`: trial 111's 'INT-9900000' was called "no response of the
+    clean layer", which QA read as a response id to look for. Unchanged where ``clean`` has
+    no ``interaction_id``."""
+    unknown = pl.col("why") == NOT_IN_CLEAN
+    if "interaction_id" not in clean.columns or not unused.filter(unknown).height:
+        return unused
+    shapes = clean.select(_id_shape("interaction_id").alias("_shape")).drop_nulls().unique()
+    shapes = shapes.join(clean.select(_id_shape("response_id").alias("_shape")), "_shape", "anti")
+    return unused.with_columns(
+        pl.when(unknown & _id_shape("response_id").is_in(shapes.get_column("_shape").implode()))
+        .then(pl.lit(NO_SUCH_INTERACTION))
+        .otherwise(pl.col("why"))
+        .alias("why")
+    )
+
+
 def _with_case_hint(unused: pl.DataFrame, clean: pl.DataFrame) -> pl.DataFrame:
     """``unused`` (audit rows with ``why``) with the id of the clean layer that an unknown
     id matches but for case, or for a letter typed for a digit it looks like (O for 0, I or
@@ -2102,6 +2163,11 @@ def not_negative(rule: str | None) -> str:
 
 QUARANTINED = "is quarantined (its survey row failed a check: `servicelens query quarantined_rows`)"
 NOT_IN_CLEAN = "is no response of the clean layer: a misspelt id, or not delivered yet"
+#: Why an unknown id shaped as the clean layer's interaction ids are is not trained on.
+NO_SUCH_INTERACTION = (
+    "is an interaction id that no survey response carries: a misspelt id, or its response "
+    "not delivered yet"
+)
 #: Why an audit of another configured source's response is not trained on (after
 #: ``response_id: '<id>' ``; ``{}`` the source).
 ANOTHER_SOURCES = (

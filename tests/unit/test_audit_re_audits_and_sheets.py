@@ -73,3 +73,40 @@ def test_a_mistyped_re_audit_holds_the_earlier_verdict_out_and_is_quoted_alone(
         "(and 1 more like it in this file)" in text
     )
     assert "line 7 (R2)" not in text
+
+
+def test_audits_naming_their_responses_by_an_interaction_id_column_are_read(
+    tmp_path: Path,
+) -> None:
+    """Trial 111: a workbook whose id column is headed 'Interaction ID' was not read at all,
+    told to rename 'Verdict' and 'Audit Date' and nothing of it; renamed 'Response ID', its
+    ids matched by interaction id. The usual headings of an interaction id name the audited
+    response (as its ticket does), on line 1 or below a title; an unknown id shaped like
+    the clean layer's interaction ids is told as one that no survey response carries."""
+    other_ids = pl.DataFrame(
+        {"other_id": ["INT-1000001"], "named": ["interaction_id"], "response_id": ["S500001"]}
+    )
+    clean = pl.DataFrame(
+        {"response_id": ["S500001"], "is_negative": [True], "interaction_id": ["INT-1000001"]}
+    )
+    rows = (
+        "INT-1000001,perceived,2026-11-01 10:00,ann\nINT-9900000,perceived,2026-11-01 10:00,ann\n"
+    )
+    for name, header in (
+        ("plain.csv", "Interaction ID,root_cause,audited_at,auditor\n"),
+        ("titled.csv", "QA log,,,\n,,,\ninteraction_id,Verdict,Audit Date,Auditor\n"),
+    ):
+        path = tmp_path / name
+        path.write_text(header + rows, encoding="utf-8")
+        read = read_audit_files([path], "UTC", NOW, other_ids=other_ids)
+        assert read.unreadable == []
+        assert read.audits.get_column("response_id").to_list() == ["S500001", "INT-9900000"]
+        assert read.named_by_other_id == {"interaction_id": 1}
+        # Not "rename it to response_id": it is the interaction's id, read as such.
+        assert [r["column"] for r in read.renamed if r["read_as"] == "response_id"] == []
+        accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+        (unknown,) = accounting["unused_rows"]
+        assert unknown["reason"] == (
+            "response_id: 'INT-9900000' is an interaction id that no survey response carries: "
+            "a misspelt id, or its response not delivered yet"
+        )
