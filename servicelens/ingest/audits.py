@@ -1025,6 +1025,7 @@ def date_order_shown(
     timezone: str,
     latest_allowed: datetime,
     submitted_of: Callable[[pl.Series], pl.DataFrame] | None = None,
+    unit: str = "line",
 ) -> tuple[str, str]:
     """The order one file's slashed dates (``audits``: ``response_id``, ``audited_at`` as
     text, ``source_line``) are written in, as its own rows show it, and the words saying
@@ -1036,7 +1037,9 @@ def date_order_shown(
     (the file's own problem: every slashed date of it is set aside saying so), the words
     then naming the line that rules out each (``line 2's '13/11/2026' rules out month-first
     (13 is no month) and ...``); ``""``
-    when nothing shows it, for the declared order to decide. Found by a QA lead's trial:
+    when nothing shows it, for the declared order to decide. ``unit`` is how a row is named
+    before its number: ``line``, or a workbook's ``sheet 'Audits' row``, as every other
+    message of it names its rows (trial 111). Found by a QA lead's trial:
     one auditor's LibreOffice saved 05/12/2026, another's Google Sheets 12/6/2026, and the
     one declared order misread half the team."""
     slashed = audits.filter(pl.col("audited_at").str.contains(SLASHED).fill_null(False))
@@ -1051,12 +1054,12 @@ def date_order_shown(
             line, text, n = (
                 slashed.filter(number > 12).select("source_line", "audited_at", number).row(0)
             )
-            said.append(f"line {line}'s '{text.strip()}' rules out {order} ({n} is no month)")
+            said.append(f"{unit} {line}'s '{text.strip()}' rules out {order} ({n} is no month)")
         return shown, " and ".join(said)
     if shown:
         above = parts.struct.field("1" if shown == "day-first" else "2").cast(pl.Int32) > 12
         line, text = slashed.filter(above).select("source_line", "audited_at").row(0)
-        return shown, f"line {line}'s '{text.strip()}' has a day above 12"
+        return shown, f"{unit} {line}'s '{text.strip()}' has a day above 12"
     readings = slashed.filter(~_same_either_way("audited_at")).with_columns(
         pl.col("response_id").str.strip_chars(),
         _four_digit_year("audited_at").alias("_audited_text"),
@@ -1081,7 +1084,7 @@ def date_order_shown(
         if found.height:
             line, text, is_ahead = found.select("source_line", "audited_at", ahead).row(0)
             when = "in the future" if is_ahead else "before its response was submitted"
-            ruled_out[order] = (f"line {line}'s '{text.strip()}'", when)
+            ruled_out[order] = (f"{unit} {line}'s '{text.strip()}'", when)
     if len(ruled_out) == 2:
         return "conflicting", " and ".join(
             f"{where} rules out {order} (read so, it would be {when})"
@@ -1094,17 +1097,17 @@ def date_order_shown(
     return "", ""
 
 
-def _read_either_way(audits: pl.DataFrame) -> str:
+def _read_either_way(audits: pl.DataFrame, unit: str = "line") -> str:
     """The first row of one file's ``audits`` (``audited_at`` as text, ``source_line``)
-    whose slashed date reads as day/month and as month/day, as ``line N's 'TEXT'`` (with
-    ``and N more`` where there are more); ``""`` when there is none."""
+    whose slashed date reads as day/month and as month/day, as ``line N's 'TEXT'`` (``unit``
+    for ``line``), with ``and N more`` where there are more; ``""`` when there is none."""
     slashed = pl.col("audited_at").str.contains(SLASHED).fill_null(False)
     either = audits.filter(slashed & ~_same_either_way("audited_at"))
     if either.is_empty():
         return ""
     line, text = either.select("source_line", "audited_at").row(0)
     more = f" (and {either.height - 1:,} more)" if either.height > 1 else ""
-    return f"line {line}'s '{text.strip()}'{more}"
+    return f"{unit} {line}'s '{text.strip()}'{more}"
 
 
 #: A source attribute that names a response's contact, as a contact centre audits by it:
@@ -1273,10 +1276,11 @@ def read_audit_files(
         ]
         read_total += read.records_read
         blank_rows += read.empty_records
-        order, why = date_order_shown(read.frame, timezone, latest_allowed, submitted_of)
+        unit = "line" if sheet is None else f"sheet {sheet!r} row"
+        order, why = date_order_shown(read.frame, timezone, latest_allowed, submitted_of, unit)
         if order in ("day-first", "month-first"):
             date_orders[str(path)] = {"order": order, "why": why, "from": "its dates"}
-        elif not order and date_order and (either := _read_either_way(read.frame)):
+        elif not order and date_order and (either := _read_either_way(read.frame, unit)):
             date_orders[str(path)] = {
                 "order": date_order,
                 "why": f"as {declared_by} declares: no date of the file shows the order, and "
@@ -1919,7 +1923,10 @@ def audit_accounting(
         # Each row set aside, ``settled`` where a later audit of its response is in force.
         # ``re_audit`` where it is a re-audit whose verdict cannot be read, holding out the
         # earlier audit of its response: quoted by itself.
-        "set_aside_rows": read.set_aside.with_columns(read.settled(), read.re_audit()).to_dicts(),
+        # ``sheet``: a workbook's sheet, whose row ``source_line`` is (null for a CSV).
+        "set_aside_rows": read.set_aside.with_columns(
+            read.settled(), read.re_audit(), _sheet_of(read.sheets)
+        ).to_dicts(),
         # The rows counted in overturned_by_a_later_audit, each naming the audit in force
         # (a QA lead's trial saw "27 with another verdict" and could not find its own).
         "overturned_rows": read.overturned_rows.to_dicts(),
@@ -1951,6 +1958,16 @@ def audit_accounting(
         # Files most of whose ids are another configured source's responses.
         "filed_under_another_source": filed_under_another_source(read, elsewhere),
     }
+
+
+def _sheet_of(sheets: dict[str, str]) -> pl.Expr:
+    """The sheet of each row's ``source_file`` among ``sheets`` (``AuditRead.sheets``), as
+    ``sheet``; null for a CSV's row."""
+    return (
+        pl.col("source_file")
+        .replace_strict(sheets, default=None, return_dtype=pl.String)
+        .alias("sheet")
+    )
 
 
 #: ``elsewhere`` of :func:`audit_accounting` when no other source holds an audit's id.

@@ -110,3 +110,29 @@ def test_audits_naming_their_responses_by_an_interaction_id_column_are_read(
             "response_id: 'INT-9900000' is an interaction id that no survey response carries: "
             "a misspelt id, or its response not delivered yet"
         )
+
+
+def test_a_workbooks_date_order_and_rows_set_aside_name_its_sheet(tmp_path: Path) -> None:
+    """Trial 111: the tally said "line 6's '28/09/2026 09:34'" of a workbook whose every other
+    message says "sheet 'Audits' row 6", and metrics.json's set_aside_rows had no sheet."""
+    import xlsxwriter
+
+    path = tmp_path / "qa.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Audits")
+    for row, cells in enumerate(
+        (
+            ["response_id", "root_cause", "audited_at", "auditor"],
+            ["R1", "perceived", "28/09/2026 09:34", "ann"],
+            ["R2", "PF", "29/09/2026 09:34", "ann"],
+        )
+    ):
+        sheet.write_row(row, 0, cells)
+    book.close()
+    read = read_audit_files([path], "UTC", NOW)
+    assert read.date_orders[str(path)]["why"] == (
+        "sheet 'Audits' row 2's '28/09/2026 09:34' has a day above 12"
+    )
+    accounting = audit_accounting(read, _negatives("R1", "R2"), pl.Series([], dtype=pl.String))
+    (row,) = accounting["set_aside_rows"]
+    assert (row["source_file"], row["sheet"], row["source_line"]) == (str(path), "Audits", 3)
