@@ -49,6 +49,7 @@ from flows.tasks import (
     validate_and_publish_clean_task,
 )
 from servicelens.checkpoints import checkpoint
+from servicelens.reporting.rerun import published_counts
 from servicelens.runtime import is_rust_panic, panics_as_errors
 from servicelens.settings import Settings
 from servicelens.storage.claims import refuse_if_stopping
@@ -190,6 +191,8 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
     of this date, recorded failed like any other, not a stop of the process (which would
     leave the date recorded interrupted and stop the other dates of a backfill).
     """
+    # Read before the run replaces them: the run's table says when its counts changed.
+    previous = published_counts(settings, day)
     try:
         with panics_as_errors():
             validated = validate_and_publish_clean_task(settings, day)
@@ -210,7 +213,7 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
     result = {**ingested, **published}
     # The checksums the date was read under, not hashed again (1.5 GB of sha256 at 1M).
     record_outcome(settings, day, run_id, "completed", counts=result, inputs=validated.inputs)
-    return result
+    return {**result, "previous_counts": previous}
 
 
 DateFlow = Flow[..., dict[str, Any]]

@@ -60,6 +60,7 @@ from servicelens.ingest.configured import (
     only_sources,
     sources_to_backfill,
 )
+from servicelens.reporting.rerun import published_counts
 from servicelens.retrain import (
     UNFINISHED,
     ModelsNotTrained,
@@ -560,8 +561,10 @@ def demo(
     days = survey_date_range(start, end)
     ingested = []
     for day in days:
+        # Read before the run replaces them: the summary says which dates' counts changed.
+        previous = published_counts(settings, day)
         validated = validate_and_publish_clean_task(settings, day)
-        ingested.append(counts_dict(validated))
+        ingested.append({**counts_dict(validated), "previous_counts": previous})
     trained = train_and_register_task(settings)
     published = [score_and_publish_task(settings, d) for d in days]
     weekly = publish_weekly_task(settings, days)

@@ -288,7 +288,7 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     quarantined 4 scored 9", "quarantined 4 (3 of them superseded by a later
     line or delivery: 1 exact duplicate, 2 duplicate deliveries)" where a re-delivery, or a
     later line of the same file, superseded rows, each kind as its rows' reasons name it),
-    ``flag`` after them, then
+    ``flag`` after them, then :func:`changed_note` where a rerun changed them, then
     :func:`withdrawn_note` and :func:`nothing_kept_note` where they apply. ``result``: a
     date's outcome result."""
     # Older copies a re-delivery replaced are quarantined too (nothing is lost), but they
@@ -320,7 +320,17 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
         + (f" erased {erased}" if (erased := result.get("erased")) else "")
         + f" scored {result.get('scored')}{flag}"
     )
-    return "; ".join([text, *partition_notes(result)])
+    return "; ".join([text, *changed_note(result), *partition_notes(result)])
+
+
+def changed_note(result: dict[str, Any]) -> list[str]:
+    """``["changed since its previous run: kept 4,892 -> 3,869, ..."]`` when a date run
+    again (``result["previous_counts"]``: its published counts before this run, see
+    :mod:`servicelens.reporting.rerun`) has other counts than before, else ``[]``."""
+    from servicelens.reporting.rerun import counts_change
+
+    change = counts_change(result.get("previous_counts"), result)
+    return [f"changed since its previous run: {change}"] if change else []
 
 
 def partition_notes(result: dict[str, Any]) -> list[str]:

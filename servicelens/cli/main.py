@@ -605,7 +605,9 @@ def _counts_line(row: dict[str, Any], day: date) -> str:
             else "(no champion model yet)"
         )
     )
-    return "\n".join([line, *rows_in_lines([row])[1:]])
+    from servicelens.cli.console import changed_note
+
+    return "\n".join([line, *changed_note(row), *rows_in_lines([row])[1:]])
 
 
 def metrics_lines(metrics: dict[str, Any]) -> str:
@@ -731,12 +733,37 @@ def rows_in_lines(ingested: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _changed_lines(ingested: list[dict[str, Any]], published: list[dict[str, Any]]) -> list[str]:
+    """The demo's line above its table when dates it ran before have other counts now
+    (:func:`servicelens.reporting.rerun.changed_since_previous`), with where to read why."""
+    from servicelens.cli.console import QUARANTINE_HINT
+    from servicelens.reporting.rerun import changed_since_previous
+
+    rows = [{**i, **p} for i, p in zip(ingested, published, strict=True)]
+    line = changed_since_previous(rows)
+    return [f"{line}. {QUARANTINE_HINT}"] if line else []
+
+
+def _change_cell(ingested: dict[str, Any], published: dict[str, Any]) -> str:
+    """A date's cell of the demo table's "changed since previous run" column."""
+    from servicelens.reporting.rerun import counts_change
+
+    if not ingested.get("previous_counts"):
+        return "first run"
+    return counts_change(ingested["previous_counts"], {**ingested, **published}) or "no"
+
+
 def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
     from servicelens.cli.console import table, trained_rows_line
     from servicelens.cli.models import decision_above_table
+    from servicelens.reporting.rerun import counts_change
 
     ingested = result["ingested"]
     published = result["published"]
+    changed = any(
+        counts_change(i.get("previous_counts"), {**i, **p})
+        for i, p in zip(ingested, published, strict=True)
+    )
     scored = sum(r["scored"] for r in published)
     trained = result["trained"]
     return "\n".join(
@@ -755,6 +782,7 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
             *([line] if (line := trained_rows_line(published)) else []),
             metrics_lines(trained["metrics"]),
             "",
+            *_changed_lines(ingested, published),
             table(
                 [
                     {
@@ -765,6 +793,8 @@ def _demo_summary(result: dict[str, Any], settings: Settings) -> str:
                         "negatives": p["negatives"],
                         "failures": p["policy_failures"],
                         "review": p["needs_review"],
+                        # Only when a date's counts differ from its previous run's.
+                        **({"changed since previous run": _change_cell(i, p)} if changed else {}),
                     }
                     for i, p in zip(ingested, published, strict=True)
                 ]
