@@ -8,13 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import groupby
+from pathlib import Path
 
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 from servicelens.storage.partitions import older_contract_partitions, partition_dir
 from transforms.schemas import (
+    CLEAN_RESPONSES_CONTRACT,
+    CONTACTS_CONTRACT,
     PARTITION_COLUMN,
     PUBLISHED_TABLES,
+    RESOLVED_FLAG,
     WEEKLY_TABLES,
     TableContract,
 )
@@ -259,3 +263,123 @@ def older_contracts_note(settings: Settings, source: str | None = None) -> str |
         f"backfills that rewrite them: servicelens --data-dir {settings.data_dir} dictionary "
         "--check"
     )
+
+
+#: The clean layers: unversioned (their columns only grow), read with a missing column as
+#: null (:func:`servicelens.stages.contact_history`, the marts' builds).
+_CLEAN_LAYERS = (CLEAN_RESPONSES_CONTRACT, CONTACTS_CONTRACT)
+
+
+@dataclass(frozen=True)
+class GrownColumns:
+    """The partitions of a clean layer (``table``) of one source (``None``: the generated
+    sample) written before the contract's columns ``missing`` were added: the published
+    dates' (``days``, rewritten by a run of the date) and, of clean/contacts, the look-back
+    days' (``indexed``: exports no survey date of their own was run for, indexed once when a
+    later date first needed them and never again)."""
+
+    source: str | None
+    table: TableContract
+    missing: tuple[str, ...]
+    days: tuple[date, ...]
+    indexed: tuple[date, ...] = ()
+
+
+def grown_clean_columns(settings: Settings) -> list[GrownColumns]:
+    """Every clean/responses and clean/contacts partition (the sample's and each configured
+    source's) whose Parquet file lacks columns its contract has now, grouped by source, table
+    and the columns lacking. Reads footers only; a file with columns the contract does not
+    have, or of other types, is not one of them (``dictionary --check`` names it alone)."""
+    import polars as pl
+
+    found: list[GrownColumns] = []
+    for source, root in _roots(settings):
+        published = set(_published_days(root))
+        for table in _CLEAN_LAYERS:
+            expected = [c for c in table.schema if c != PARTITION_COLUMN]
+            groups: dict[tuple[str, ...], list[date]] = {}
+            files: list[DataPath] = sorted(
+                root.glob(f"{table.path}/{PARTITION_COLUMN}=*/*.parquet"), key=str
+            )
+            for file in files:
+                try:
+                    day = date.fromisoformat(file.parent.name.removeprefix(f"{PARTITION_COLUMN}="))
+                except ValueError:
+                    continue
+                footer = file if isinstance(file, Path) else file.read_bytes()
+                actual = dict(pl.read_parquet_schema(footer))
+                missing = tuple(c for c in expected if c not in actual)
+                extra = [c for c in actual if c not in expected]
+                retyped = [c for c in expected if c in actual and actual[c] != table.schema[c]]
+                if missing and not extra and not retyped:
+                    groups.setdefault(missing, []).append(day)
+            for missing, days in groups.items():
+                found.append(
+                    GrownColumns(
+                        source,
+                        table,
+                        missing,
+                        tuple(d for d in days if d in published),
+                        tuple(d for d in days if d not in published),
+                    )
+                )
+    return found
+
+
+def grown_columns_lines(settings: Settings, found: list[GrownColumns]) -> list[str]:
+    """``dictionary --check``'s line of each group of :func:`grown_clean_columns`, for an
+    analyst: which partitions, what they lack, what a reader sees there (null), and either
+    the one backfill that rewrites them or, where a rewrite would write the same nulls (the
+    sample has no resolved flag to map) or no command rewrites them (a look-back day's
+    contacts), that nothing need be run and why."""
+    published = {source: _published_days(root) for source, root in _roots(settings)}
+    lines = []
+    for group in found:
+        where = f"source {group.source}" if group.source else "sample"
+        path = (
+            group.table.path if not group.source else f"sources/{group.source}/{group.table.path}"
+        )
+        days = tuple(sorted(group.days + group.indexed))
+        columns = ", ".join(group.missing)
+        head = (
+            f"{where} {group.table.name}: {len(days)} partition(s) of "
+            f"{settings.data_dir}/{path}/{PARTITION_COLUMN}={_spans(days)} were written before "
+            f"{columns} {'was' if len(group.missing) == 1 else 'were'} added (this layer is "
+            "unversioned: its columns only grow, and every read sees a missing column as null)"
+        )
+        if not group.source and set(group.missing) == {RESOLVED_FLAG}:
+            lines.append(
+                f"{head}; harmless, nothing to run: the generated sample has no resolved flag, "
+                f"so a rewrite would write {RESOLVED_FLAG} null, as it reads now"
+            )
+            continue
+        parts = []
+        if group.days:
+            flag = f" --source {group.source}" if group.source else ""
+            parts.append(
+                "rewrite: "
+                + "; ".join(
+                    f"`servicelens --data-dir {settings.data_dir} backfill{flag} --start {a} "
+                    f"--end {b} --rerun all`"
+                    for a, b in _ranges(list(group.days), published[group.source])
+                )
+            )
+        if group.indexed:
+            parts.append(
+                f"{_spans(group.indexed)}: look-back days' contacts (no survey date of their "
+                "own), indexed once when a later date first needed them; no run rewrites them, "
+                "and their contacts read the missing columns as null"
+            )
+        lines.append(f"{head}; " + "; ".join(parts))
+    return lines
+
+
+def grown_partition_dirs(settings: Settings, found: list[GrownColumns]) -> list[str]:
+    """The directory of every partition in ``found``, as text (``dictionary --check`` leaves
+    out its per-file lines on them)."""
+    roots = dict(_roots(settings))
+    return [
+        str(partition_dir(roots[g.source] / g.table.path, day))
+        for g in found
+        for day in g.days + g.indexed
+    ]
