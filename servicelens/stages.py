@@ -2124,6 +2124,7 @@ def row_rules(
         timestamp_key=definition.key_of("submitted_at"),
         month_names=definition.read.month_names,
         from_definition=True,
+        csat_alternatives=_csat_alternatives(definition),
         channel_from_column=bool(channel and channel.sources),
         double_encoded_columns=tuple(
             name
@@ -2136,6 +2137,15 @@ def row_rules(
         read_encoding=definition.read.dialect.encoding,
         read_as_unicode=file_read_as_unicode,
     )
+
+
+def _csat_alternatives(definition: SourceDefinition) -> tuple[str, ...]:
+    """The export columns ``definition`` reads csat from row by row (its one group's
+    alternatives), when it names more than one; else none."""
+    rule = definition.columns.get("csat")
+    if rule is None or len(rule.sources) != 1 or len(rule.sources[0]) < 2:
+        return ()
+    return rule.sources[0]
 
 
 def _number_style(definition: SourceDefinition) -> str:

@@ -9,7 +9,7 @@ nothing. Heavy libraries are imported inside the handlers, so ``--help`` stays q
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, TypeVar
 
 from servicelens.cli.console import (
     counts_detail,
@@ -22,6 +22,9 @@ from servicelens.cli.embedded_api import start_in_background
 from servicelens.ingest import definitions
 from servicelens.settings import Settings
 from servicelens.validation.reasons import quarantined_split
+
+#: The value type of a mapping copied under another key (:func:`_feed_exported_as`).
+_T = TypeVar("_T")
 
 #: Canonical columns shown in the preview, when the definition fills them.
 PREVIEW_COLUMNS: tuple[str, ...] = (
@@ -574,6 +577,9 @@ def check_definition(
             {**ingested.mapped.exported_as, **_feed_exported_as(ingested.mapped.exported_as)}
             if feed == "interactions"
             else ingested.mapped.exported_as,
+            {**ingested.mapped.alternatives, **_feed_exported_as(ingested.mapped.alternatives)}
+            if feed == "interactions"
+            else ingested.mapped.alternatives,
         ),
         "note": None,
         # A feed without customer ids leaves its unrated tickets out of the contacts.
@@ -615,7 +621,7 @@ def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[
     }
 
 
-def _feed_exported_as(exported_as: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+def _feed_exported_as(exported_as: dict[str, _T]) -> dict[str, _T]:
     """The export headers of a contact-facts file's ``started_at``, which it is landed
     under ``submitted_at`` (``SourceDefinition.interactions_definition``)."""
     return {"started_at": exported_as["submitted_at"]} if "submitted_at" in exported_as else {}
@@ -672,19 +678,26 @@ def unmatched_columns(names: tuple[str, ...], header: list[str]) -> list[str]:
     return [n for n in names if column_key(n) not in present]
 
 
-def named_in_reasons(reasons: list[str], exported_as: dict[str, tuple[str, ...]]) -> dict[str, str]:
+def named_in_reasons(
+    reasons: list[str],
+    exported_as: dict[str, tuple[str, ...]],
+    alternatives: dict[str, tuple[tuple[str, ...], ...]] | None = None,
+) -> dict[str, str]:
     """The canonical columns ``reasons`` name (``csat: (empty) missing`` names csat), each
     with the export's header(s) it was read from (``MappedExport.exported_as``, two joined
-    with " + "), in the order they are first named; columns the export calls by the same
-    name are left out.
+    with " + "; ``MappedExport.alternatives``, the alternatives of one read row by row,
+    joined with " or "), in the order they are first named; columns the export calls by
+    the same name are left out.
 
     Reasons name canonical columns so they read the same for every source; a person who
     set up the source knows the export's own headers ("How satisfied are you with ...")."""
     named: dict[str, str] = {}
     for reason in reasons:
         column = reason.split(": ", 1)[0]
-        headers = exported_as.get(column)
-        header = " + ".join(headers) if headers else None
+        groups = (alternatives or {}).get(column) or tuple(
+            (h,) for h in exported_as.get(column, ())
+        )
+        header = " + ".join(" or ".join(group) for group in groups) if groups else None
         if header is not None and header.casefold() != column.casefold():
             named.setdefault(column, header)
     return named

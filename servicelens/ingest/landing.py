@@ -660,10 +660,10 @@ def landed_rows(
     # The agent's field holds the keyed pseudonym the clean layer and the agent marts show
     # (a German trial found "Mitarbeiter":"Petra Weber" in every landed and quarantined row
     # while clean.agent_id read agent-d5cab065c1c4), unless the definition shows its agents.
-    as_read = {h for c in UNREDACTED_FIELDS for h in mapped.exported_as.get(c, ())}
+    as_read = {h for c in UNREDACTED_FIELDS for h in mapped.headers_of(c)}
     agents = [
         c
-        for c in mapped.exported_as.get("agent_id", ())
+        for c in mapped.headers_of("agent_id")
         if definition.pseudonymise_agents and c in mapped.raw_columns
     ]
     fields = read.frame.select("source_line", *mapped.raw_columns)
@@ -1131,7 +1131,7 @@ def withheld_fields(mapped: MappedExport) -> dict[int, str]:
     definition = mapped.definition
     private = {column_key(c) for c in definition.never_store}
     agents = (
-        {column_key(c) for c in mapped.exported_as.get("agent_id", ())}
+        {column_key(c) for c in mapped.headers_of("agent_id")}
         if definition.pseudonymise_agents
         else set()
     )
@@ -1585,7 +1585,7 @@ def resaved_copies(
     time = dating_timestamp(
         "submitted_at", options.timezone, options.formats.get("submitted_at", ())
     )
-    timed = {c for c in mapped.exported_as.get("submitted_at", ())}
+    timed = set(mapped.headers_of("submitted_at"))
     answers = [c for c in mapped.raw_columns if c not in timed]
     fields = pl.col("raw_record").str.json_decode(pl.Struct({c: pl.String for c in answers}))
     # Every answer, each trimmed (a re-save keeps the text, not always its line endings).

@@ -605,6 +605,19 @@ class MappedExport:
     #: none. Quarantine reasons name canonical columns; this lets a person read them in the
     #: export's own words.
     exported_as: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Canonical column -> for each of its groups, every alternative the export has (the
+    #: first is ``exported_as``'s): each row reads the first one filled on it
+    #: (``column = ["Old wording", "New wording"]`` in the definition).
+    alternatives: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+
+    def headers_of(self, column: str) -> tuple[str, ...]:
+        """Every export header canonical ``column`` is read from (each alternative the
+        export has of each of its groups), as the export spells them; none for a constant
+        or derived column."""
+        groups = self.alternatives.get(column) or tuple(
+            (h,) for h in self.exported_as.get(column, ())
+        )
+        return tuple(h for group in groups for h in group)
 
     def parse_options(self, business_timezone: str) -> ParseOptions:
         """How :func:`transforms.clean.normalise_surveys` types this export's text."""
@@ -637,13 +650,21 @@ def parse_options(
 
 
 def _resolve(group: tuple[str, ...], index: dict[str, str], header: list[str]) -> str | None:
+    """The first of ``group``'s alternatives ``header`` has (:func:`_present`), or None."""
+    present = _present(group, index, header)
+    return present[0] if present else None
+
+
+def _present(group: tuple[str, ...], index: dict[str, str], header: list[str]) -> tuple[str, ...]:
+    """The header names of ``group``'s alternatives that ``header`` has, in the group's
+    order, each once: an alternative by its exact name, else by the same name ignoring
+    case, spaces and punctuation (``index``: :func:`column_key` -> header name)."""
+    found: list[str] = []
     for alternative in group:
-        if alternative in header:
-            return alternative
-        found = index.get(column_key(alternative))
-        if found is not None:
-            return found
-    return None
+        name = alternative if alternative in header else index.get(column_key(alternative))
+        if name is not None and name not in found:
+            found.append(name)
+    return tuple(found)
 
 
 def _text(name: str, definition: SourceDefinition, extra_missing: tuple[str, ...] = ()) -> pl.Expr:
@@ -651,6 +672,19 @@ def _text(name: str, definition: SourceDefinition, extra_missing: tuple[str, ...
     value = pl.col(name).str.replace_all("\u00a0", " ").str.strip_chars()
     missing = [*definition.read.null_values, *extra_missing]
     return pl.when(value.is_in(missing)).then(None).otherwise(value)
+
+
+def _first_filled(
+    group: tuple[str, ...], definition: SourceDefinition, extra_missing: tuple[str, ...] = ()
+) -> pl.Expr:
+    """Of the export columns ``group`` (alternatives of one column the export has, in the
+    definition's order), each row's first cell that is filled (:func:`_text`), or null.
+    Found by a trial: a Microsoft Forms question reworded mid-month is two columns of the
+    cumulative export, each filled for the responses of its wording; the first column
+    present was read for every row, and the 743 answers to the new wording were
+    quarantined as missing."""
+    texts = [_text(column, definition, extra_missing) for column in group]
+    return texts[0] if len(texts) == 1 else pl.coalesce(texts)
 
 
 #: The id columns of a response and of its interaction.
@@ -921,11 +955,16 @@ def missing_columns(definition: SourceDefinition, header: list[str]) -> list[tup
 def read_columns(definition: SourceDefinition, header: list[str]) -> list[str]:
     """The columns of ``header`` the definition reads (a ``[columns]`` rule, an attribute,
     its ``[label]`` or an ``[[exclude]]`` rule), matched as :func:`map_export` matches
-    them, in the header's order: never what a column it lacks is offered as."""
+    them, in the header's order: never what a column it lacks is offered as. Of a
+    ``[columns]`` or ``[attributes]`` rule's alternatives, every one the header has is
+    read (row by row, :func:`map_export`); of the label's and an exclusion's, the first."""
     index: dict[str, str] = {}
     for name in header:
         index.setdefault(column_key(name), name)
     found = {_resolve(group, index, header) for group in definition.export_columns}
+    per_row = [g for rule in definition.columns.values() for g in rule.sources]
+    for group in [*per_row, *definition.attributes.values()]:
+        found.update(_present(group, index, header))
     return [name for name in header if name in found]
 
 
@@ -1055,15 +1094,22 @@ def _refuse_ambiguous_columns(definition: SourceDefinition, read: RawRead) -> No
 
 
 def mapped_column(
-    name: str, read_from: tuple[str, ...], definition: SourceDefinition, encoding: str
+    name: str,
+    read_from: tuple[str, ...],
+    definition: SourceDefinition,
+    encoding: str,
+    alternatives: tuple[tuple[str, ...], ...] | None = None,
 ) -> pl.Expr:
     """The text of canonical column ``name`` (a rule of ``definition``'s ``[columns]`` that
     reads the export) from the export columns ``read_from`` (as the header spells them, one
     per source group of the rule), as :func:`map_export` maps it: trimmed, the null tokens
     made null, several cells joined, values mapped, month names made English. ``encoding``
-    is the read's (``"xlsx"`` for a workbook)."""
+    is the read's (``"xlsx"`` for a workbook). ``alternatives``: for each group, every
+    alternative of it the export has (the first is ``read_from``'s), read row by row: a
+    row's cell is that of the first one filled on it."""
     rule = definition.columns[name]
-    parts = [_text(column, definition, rule.missing) for column in read_from]
+    groups = alternatives or tuple((column,) for column in read_from)
+    parts = [_first_filled(group, definition, rule.missing) for group in groups]
     if len(parts) > 1 and encoding == "xlsx":
         # A date cell joined to a time cell: the date alone (not "... 00:00:00 00:59:00").
         parts = [part.str.replace(EXCEL_DATE, "$1") for part in parts]
@@ -1146,6 +1192,20 @@ def map_export(
             "again with them; if this is how the export is now, map it in [columns], "
             f"[attributes] or [[exclude]] of {where}"
         )
+        # A rule joining columns (columns = [...]) of which the export has some: a trial
+        # wrote a question's two wordings so, and the export from before the rewording was
+        # refused. Alternatives are column = [...], read row by row.
+        for name, rule in definition.columns.items():
+            if len(rule.sources) > 1 and any(g in missing for g in rule.sources):
+                if all(g in missing for g in rule.sources):
+                    continue
+                listed = ", ".join(f'"{g[0]}"' for g in rule.sources)
+                advice += (
+                    f". [columns] {name} joins the cells of every column it lists (columns = "
+                    f"[{listed}]); if they are alternatives (a question reworded: one wording "
+                    f"per export, or both in a cumulative one), write column = [{listed}]: "
+                    "each row reads the first of them filled on it, and an export needs one"
+                )
         if (other := delimiter_that_splits_header(definition, read)) is not None:
             raise _read_with_another_delimiter(definition, read, other, missing)
         hint = delimiter_hint(read)
@@ -1184,27 +1244,28 @@ def map_export(
     used: list[str] = []
     expressions: list[pl.Expr] = []
     exported_as: dict[str, tuple[str, ...]] = {}
+    alternatives: dict[str, tuple[tuple[str, ...], ...]] = {}
     for name, rule in definition.columns.items():
         if rule.derive:
             continue
         if rule.value is not None and not rule.sources:
             expressions.append(pl.lit(rule.value, pl.String).alias(name))
             continue
-        read_from = []
-        for group in rule.sources:
-            column = _resolve(group, index, header)
-            assert column is not None
-            used.append(column)
-            read_from.append(column)
-        exported_as[name] = tuple(read_from)
-        expressions.append(mapped_column(name, tuple(read_from), definition, read.encoding))
+        groups = tuple(_present(group, index, header) for group in rule.sources)
+        assert all(groups)
+        used.extend(column for group in groups for column in group)
+        exported_as[name] = tuple(group[0] for group in groups)
+        alternatives[name] = groups
+        expressions.append(
+            mapped_column(name, exported_as[name], definition, read.encoding, groups)
+        )
     if definition.attributes:
         fields = []
         for name, group in definition.attributes.items():
-            column = _resolve(group, index, header)
-            assert column is not None
-            used.append(column)
-            fields.append(_text(column, definition).alias(name))
+            present = _present(group, index, header)
+            assert present
+            used.extend(present)
+            fields.append(_first_filled(present, definition).alias(name))
         expressions.append(pl.struct(fields).struct.json_encode().alias("attributes"))
     else:
         expressions.append(pl.lit(None, pl.String).alias("attributes"))
@@ -1281,4 +1342,5 @@ def map_export(
         label_at is not None,
         unmapped_labels,
         exported_as,
+        alternatives,
     )

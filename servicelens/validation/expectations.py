@@ -209,6 +209,10 @@ class RowRules:
     #: The rows come through a source definition: a score that is not one, and a missing
     #: csat, say what in the definition reads them (the missing list, required = false).
     from_definition: bool = False
+    #: The export columns the definition reads csat from row by row, when it names more
+    #: than one (``column = ["Old wording", "New wording"]``): a missing csat's reason
+    #: names them all, for it is empty in each.
+    csat_alternatives: tuple[str, ...] = ()
     #: The free-text columns checked for double-encoded text (of CHECKED_FOR_MOJIBAKE): the
     #: comment always, the queue and the attributes where a definition maps them from the
     #: export (the sample's queue comes from the contact-centre feed). Each costs the row
@@ -388,6 +392,28 @@ CSAT_MISSING_IN_DEFINITION = (
     " (empty, or a word of the missing list of the column); required = false on csat in "
     "the definition keeps rows without a rating"
 )
+
+
+def csat_missing_problem(rules: RowRules) -> str:
+    """The problem of a required csat with no value, as ``rules`` word it: after a source
+    definition's, what keeps such rows (:data:`CSAT_MISSING_IN_DEFINITION`), and every
+    export column it is read from when there are alternatives (quotes and apostrophes in a
+    name written as typographic ones: a problem holds none). Found by a trial: a row of a
+    question reworded mid-month was said to be "(empty) missing" of the first wording."""
+    if not rules.from_definition:
+        return "missing"
+    if not rules.csat_alternatives:
+        return "missing" + CSAT_MISSING_IN_DEFINITION
+    names = " or ".join(
+        name.replace("'", "\u2019").replace('"', "\u201d") for name in rules.csat_alternatives
+    )
+    return (
+        "missing (empty, or a word of the missing list of the column, in every column the "
+        f"definition reads it from: {names}); required = false on csat in the definition "
+        "keeps rows without a rating"
+    )
+
+
 #: After "is not a score from a to b" for a source definition's score: a word the export
 #: writes for no answer (the trial's 'k.A.') is not a score either.
 SCORE_IN_DEFINITION = (
@@ -1529,7 +1555,7 @@ def validate_survey_rows(
         .when(pl.col("problem") == _CHANNEL_PROBLEM)
         .then(pl.lit(channel_problem(rules.channel_from_column)))
         .when(pl.col("problem") == _CSAT_MISSING)
-        .then(pl.lit("missing" + (CSAT_MISSING_IN_DEFINITION if rules.from_definition else "")))
+        .then(pl.lit(csat_missing_problem(rules)))
         .when(pl.col("problem").str.starts_with(_NOT_A_SCORE) & rules.from_definition)
         .then(
             pl.when(raw_value.str.contains(WHOLE_NUMBER).fill_null(False))

@@ -1208,6 +1208,11 @@ def test_columns_named_by_reasons_leave_out_what_the_export_calls_the_same() -> 
         "submitted_at": "Date + Time",
         "nps": "Q2",
     }
+    # A column read row by row from either of two wordings names both (a trial's).
+    alternatives = {"csat": (("Old wording", "New wording"),)}
+    assert named_in_reasons(reasons, exported_as, alternatives)["csat"] == (
+        "Old wording or New wording"
+    )
 
 
 def test_sources_check_counts_many_quarantined_rows_by_reason_and_lists_the_first(

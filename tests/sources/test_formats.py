@@ -213,6 +213,78 @@ def test_a_forms_id_counted_again_from_1_is_another_response(tmp_path: Path) -> 
     assert [i.to_list() for i in ids] == [["1 2026-11-20 09:58:00"], ["1 2026-11-27 09:58:00"]]
 
 
+#: A Forms question reworded mid-month (a trial's): the old wording answered in words,
+#: the new one 1 to 5; the cumulative export holds both columns.
+OLD_WORDING = "How satisfied were you with the support you received?"
+NEW_WORDING = "Overall, how satisfied are you with the help you got today?"
+REWORDED_CSAT = (
+    f'csat = {{ column = ["{OLD_WORDING}", "{NEW_WORDING}"], values = {{ '
+    '"Very dissatisfied" = 1, "Dissatisfied" = 2, "Neutral" = 3, "Satisfied" = 4, '
+    '"Very satisfied" = 5 } }\n'
+)
+
+
+def _reworded_workbook(target: Path, answers: list[tuple[str, int | None]]) -> Path:
+    """A Forms workbook as Excel holds it (xlsxwriter: date cells, number cells): one row
+    per answer, ``(old wording's word, new wording's score)``, the new wording's column
+    only when some answer has it (the export before the rewording has none)."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(target))
+    sheet, when = book.add_worksheet("Sheet1"), book.add_format({"num_format": "m/d/yy h:mm:ss"})
+    reworded = any(new is not None for _, new in answers)
+    sheet.write_row(0, 0, ["ID", "Start time", "Completion time", "Email", "Name", OLD_WORDING])
+    if reworded:
+        sheet.write(0, 6, NEW_WORDING)
+    for row, (old, new) in enumerate(answers, start=1):
+        sheet.write_number(row, 0, row)
+        sheet.write_datetime(row, 1, datetime(2026, 11, 20 + row, 9, 0, 5), when)
+        sheet.write_datetime(row, 2, datetime(2026, 11, 20 + row, 9, 3, 0), when)
+        sheet.write_string(row, 3, "anonymous")
+        sheet.write_blank(row, 4, None)
+        sheet.write_string(row, 5, old) if old else sheet.write_blank(row, 5, None)
+        if reworded:
+            sheet.write_number(row, 6, new) if new is not None else sheet.write_blank(row, 6, None)
+    book.close()
+    return target
+
+
+def test_a_question_reworded_mid_month_is_read_from_either_wording_row_by_row(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: with csat = { column = [OLD, NEW] }, the first wording the export
+    has was read for every row of the cumulative export, so each answer to the new wording
+    was quarantined as missing (with advice to keep unrated rows), and the new wording's
+    column was said to be read by nothing. Each row reads the first alternative filled on
+    it, through the same values; a row with neither names both; the export from before the
+    rewording (no new column) reads too."""
+    from servicelens.ingest.mapping import read_columns, unread_columns
+
+    cumulative = _reworded_workbook(
+        tmp_path / "cumulative.xlsx",
+        [("Satisfied", None), ("Very dissatisfied", None), ("", 5), ("", 2), ("", None)],
+    )
+    got = _ingest_forms(cumulative, REWORDED_CSAT)
+    assert got.clean.get_column("csat").to_list() == [4, 1, 5, 2]
+    assert got.clean.get_column("is_negative").to_list() == [False, True, False, True]
+    (reasons,) = got.quarantine.get_column("reasons").to_list()
+    assert reasons == [
+        "csat: (empty) missing (empty, or a word of the missing list of the column, in every "
+        f"column the definition reads it from: {OLD_WORDING} or {NEW_WORDING}); required = "
+        "false on csat in the definition keeps rows without a rating"
+    ]
+    header = got.mapped.read.header
+    assert NEW_WORDING in read_columns(got.mapped.definition, header)
+    assert unread_columns(got.mapped.definition, header, got.mapped.read.frame) == []
+    assert got.mapped.alternatives["csat"] == ((OLD_WORDING, NEW_WORDING),)
+    before = _reworded_workbook(tmp_path / "before.xlsx", [("Neutral", None), ("Satisfied", None)])
+    assert _ingest_forms(before, REWORDED_CSAT).clean.get_column("csat").to_list() == [3, 4]
+    # The joining form (columns = [...]) needs both: its refusal says which form reads either.
+    joined = REWORDED_CSAT.replace("column = [", "columns = [")
+    with pytest.raises(DefinitionError, match=r"if they are alternatives .* write column = \["):
+        _ingest_forms(before, joined)
+
+
 def _forms_workbook(target: Path, summary_first: bool = False) -> bytes:
     import xlsxwriter
 
