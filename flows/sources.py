@@ -80,10 +80,12 @@ def source_settings(settings: Settings, definition: str, replace: bool = False) 
 
 
 @task(name="pick-up-deliveries", cache_policy=NO_CACHE, persist_result=False)
-def pick_up_task(source: Settings) -> list[dict[str, Any]]:
-    """Land every file waiting in a configured source's inbox (then remove it there)."""
+def pick_up_task(source: Settings, run_date: date | None = None) -> list[dict[str, Any]]:
+    """Land every file waiting in a configured source's inbox (then remove it there);
+    ``run_date``, the nightly run's date, is the day a whole header-only file naming no date
+    is recorded for with 0 responses."""
     picked = []
-    for item in pick_up_deliveries(source):
+    for item in pick_up_deliveries(source, run_date=run_date):
         landing = _landing_dict(item.landing) if item.landing else None
         picked.append(
             {"file": item.file, "landing": landing, "error": item.error, "note": item.note}
@@ -144,7 +146,7 @@ def run_configured_sources(
     picked: list[dict[str, Any]] = []
 
     def land_and_run_nightly(source: Settings) -> list[DateOutcome]:
-        landed = [{**p, "source": source.source} for p in pick_up_task(source)]
+        landed = [{**p, "source": source.source} for p in pick_up_task(source, target)]
         picked.extend(landed)
         not_landed = {p["file"]: p["error"] for p in landed if p["error"]}
         record_inbox_failures(source, current_run_id(), not_landed)

@@ -235,20 +235,31 @@ def unlanded_note(args: argparse.Namespace, source: Settings) -> str | None:
 def waiting_note(args: argparse.Namespace, source: Settings) -> str | None:
     """With ``--source``, the files waiting in the source's inbox: a backfill runs landed
     partitions only, and a trial's analyst, a corrected export in the inbox, saw every date
-    "skip  nothing to do" and exit 0. None without ``--source`` or waiting files."""
-    from servicelens.ingest.configured import pending_deliveries
+    "skip  nothing to do" and exit 0. Only the files a run lands are said to be landed by
+    it; the others are named with why not (:func:`~servicelens.ingest.configured.
+    inbox_outlook`). None without ``--source`` or inbox files."""
+    from servicelens.ingest.configured import inbox_outlook
 
     if not args.source:
         return None
-    waiting = pending_deliveries(source)
-    if not waiting:
+    lands, left = inbox_outlook(source)
+    if not lands and not left:
         return None
-    files = ", ".join(path.name for path in waiting[:3]) + (", ..." if len(waiting) > 3 else "")
-    return (
-        f"{len(waiting)} file(s) wait in the inbox of source {args.source!r}, not landed yet "
-        f"({files}; {source.inbox_dir}): a backfill runs what is landed; `servicelens run` "
-        "lands them and runs the dates they hold"
-    )
+    said = []
+    if lands:
+        files = ", ".join(p.name for p in lands[:3]) + (", ..." if len(lands) > 3 else "")
+        said.append(
+            f"{len(lands)} file(s) wait in the inbox of source {args.source!r}, not landed yet "
+            f"({files}; {source.inbox_dir}): a backfill runs what is landed; `servicelens run` "
+            "lands them and runs the dates they hold"
+        )
+    if left:
+        # Not "waiting to be landed": a run leaves them (found by a trial's dry run).
+        said.append(
+            f"{len(left)} file(s) in the inbox of source {args.source!r} that `servicelens "
+            f"run` does not land now ({source.inbox_dir}): " + "; ".join(left)
+        )
+    return "; ".join(said)
 
 
 def table_unit(settings: Settings) -> str:

@@ -483,7 +483,7 @@ def check_definition(
     from servicelens.ingest.landing import short_ids_notes
     from servicelens.ingest.mapping import read_columns, unnamed_columns, unread_columns
     from servicelens.ingest.readers import spreadsheet_column_letters
-    from servicelens.stages import NoRecords, as_interaction_quarantine, ingest_export
+    from servicelens.stages import BatchError, NoRecords, as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
     # A contact-facts file of a source that declares the feed is previewed as the nightly
@@ -497,6 +497,10 @@ def check_definition(
         ingested = ingest_export(definition, file, settings)
     except NoRecords:
         return _no_records_preview(definition, file, settings)
+    except BatchError:
+        if (quiet := _quiet_day_note(definition, file, settings)) is None:
+            raise
+        return _no_records_preview(definition, file, settings, quiet)
     clean, quarantine = ingested.clean, ingested.quarantine
     columns = PREVIEW_COLUMNS
     if feed == "interactions":
@@ -587,12 +591,40 @@ def check_definition(
     }
 
 
-def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[str, Any]:
+def _quiet_day_note(definition: Any, file: str, settings: Settings) -> str | None:
+    """For ``file``, refused by the batch check, the preview's note when it is a whole CSV of
+    a header alone (:func:`~servicelens.ingest.landing.header_only_whole`), which ``run``
+    lands as a delivery of 0 responses: "0 responses", and the day a run records for it
+    (:func:`~servicelens.ingest.landing.quiet_day`). None for any other refusal, and for a
+    header-only file still being written (too young, or cut inside its header). Raises
+    the mapping's DefinitionError when its header does not fit the definition. Found by a
+    trial: a quiet day's Typeform export, header only, exited 2 asking for the complete
+    export."""
+    from servicelens.ingest.landing import header_only_whole, quiet_day
+    from servicelens.ingest.mapping import map_export, read_export
+
+    read = read_export(definition, file)
+    if read.records_read or read.format != "csv" or not header_only_whole(settings, file):
+        return None
+    map_export(definition, read, settings.timezone)  # its header fits, or says what to change
+    said = "0 responses: a header only, whole (settled, ending with its line end)"
+    day, how = quiet_day(file, None, definition.partition)
+    if day is not None:
+        return f"{said}; landed, it is recorded for {day.isoformat()} ({how})"
+    if "no date" in how:
+        return f"{said}; its name holds no date, so the nightly run records it for the run's date"
+    return f"{said}; {how}"
+
+
+def _no_records_preview(
+    definition: Any, file: str, settings: Settings, note: str | None = None
+) -> dict[str, Any]:
     """:func:`check_definition`'s preview of a JSON export holding an empty list of records:
     nothing read, kept or quarantined, and a ``note`` saying the page is whole
     (:func:`~servicelens.ingest.mapping.no_records_text`). Found by a trial: the empty last
     page of a nightly Zendesk pull exited 2 here, "the file has no records (an empty list)",
-    while ``run`` took it with a CSV's words."""
+    while ``run`` took it with a CSV's words. With ``note``, the preview of a whole CSV of a
+    header alone (:func:`_quiet_day_note`), saying that note instead."""
     from servicelens.ingest.mapping import no_records_text, read_export
 
     read = read_export(definition, file)
@@ -603,7 +635,7 @@ def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[
         "unpacked_from": read.unpacked_from,
         "format": read.format,
         "encoding": read.encoding,
-        "delimiter": None,
+        "delimiter": read.delimiter,
         "header_lines": read.header_lines,
         "title": None,
         "sheet": None,
@@ -617,7 +649,7 @@ def _no_records_preview(definition: Any, file: str, settings: Settings) -> dict[
         "unread_columns": [],
         "unnamed_columns": {},
         "export_columns": {},
-        "note": no_records_text(definition.read.records),
+        "note": note or no_records_text(definition.read.records),
     }
 
 

@@ -472,6 +472,44 @@ def inbox_wait(
     return f"{path.name}: waits: modified {age:.0f} s ago; {taken}"
 
 
+def inbox_outlook(source: Settings, now: float | None = None) -> tuple[list[DataPath], list[str]]:
+    """What the next run does with each file of ``source``'s inbox
+    (:func:`pending_deliveries`), told without landing any: the files it lands, and for
+    each it does not, ``"<name>: <why>"``: one modified less than the settling time before
+    ``now`` (still being written: a later run takes it), an empty one (0 bytes or blanks
+    only: it is never landed, the vendor is to send it again), one the last nightly run
+    refused and unchanged since (:func:`not_landed`: the same refusal). A header-only CSV
+    that is whole lands (0 responses). Found by a trial: a backfill's dry run said a file
+    "`servicelens run` lands" stayed in the inbox every night."""
+    moment = time.time() if now is None else now
+    refused = {f.file: f.reason for f in not_landed(source)}
+    lands: list[DataPath] = []
+    left: list[str] = []
+    for path in pending_deliveries(source):
+        size, written = file_state(path)
+        if inbox_wait(path, (size, written), source.inbox_settle_seconds, moment):
+            left.append(
+                f"{path.name}: still being written (modified {max(moment - written, 0):.0f} s "
+                f"ago): a run takes it once unchanged for {source.inbox_settle_seconds:g} s"
+            )
+        elif size <= EMPTY_LOOKS_AT and not read_bytes(path).strip():
+            left.append(
+                f"{path.name}: empty ({size} bytes): no run lands it; ask the vendor to send "
+                "the export again"
+            )
+        elif str(path) in refused:
+            left.append(
+                f"{path.name}: refused by the last run, and it will be again: {refused[str(path)]}"
+            )
+        else:
+            lands.append(path)
+    return lands, left
+
+
+#: Files up to this size are read to tell one of blanks only (an empty export) in a dry run.
+EMPTY_LOOKS_AT = 4096
+
+
 @dataclass
 class PickedUp:
     """One inbox file: landed (and removed from the inbox), or left there with the error."""
@@ -766,8 +804,12 @@ def fits_interactions(definition: SourceDefinition, path: str | DataPath) -> boo
         return False
 
 
-def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> list[PickedUp]:
+def pick_up_deliveries(
+    source: Settings, landed_at: datetime | None = None, run_date: date | None = None
+) -> list[PickedUp]:
     """Land every file waiting in the source's inbox, then remove it from the inbox.
+    ``run_date``: the nightly run's date, the day a whole header-only file whose name holds
+    no date is recorded for with 0 responses (:func:`~servicelens.ingest.landing.quiet_day`).
 
     A file modified too recently to be complete (:func:`inbox_wait`), or one that changed
     while it was read, is left for a later run, its note saying so. A file is removed only
@@ -784,7 +826,7 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
     definition = load_definition(source.definition or source.source)
     facts = source.for_interactions()
     if definition.interactions is not None:
-        picked = _land_waiting(facts, definition.interactions_definition(), landed_at)
+        picked = _land_waiting(facts, definition.interactions_definition(), landed_at, run_date)
     else:
         picked = [
             PickedUp(
@@ -796,11 +838,14 @@ def pick_up_deliveries(source: Settings, landed_at: datetime | None = None) -> l
             )
             for path in pending_deliveries(facts)
         ]
-    return picked + _land_waiting(source, definition, landed_at)
+    return picked + _land_waiting(source, definition, landed_at, run_date)
 
 
 def _land_waiting(
-    source: Settings, definition: SourceDefinition, landed_at: datetime | None
+    source: Settings,
+    definition: SourceDefinition,
+    landed_at: datetime | None,
+    run_date: date | None = None,
 ) -> list[PickedUp]:
     """:func:`pick_up_deliveries` of one feed: ``source`` addressing its inbox and landed
     layer, ``definition`` the one its files are read with."""
@@ -812,7 +857,7 @@ def _land_waiting(
             picked.append(PickedUp(str(path), None, note=waits))
             continue
         try:
-            landing = land_delivery(source, definition, path, landed_at)
+            landing = land_delivery(source, definition, path, landed_at, run_date)
         except DeliveryChanging:
             said = f"{path.name}: waits: it changed while it was read; taken once unchanged "
             picked.append(PickedUp(str(path), None, note=f"{said}for {settle:g} s"))
@@ -820,9 +865,10 @@ def _land_waiting(
         except EmptyDelivery as empty:
             # Nothing to land. A whole document without records (a paged export's last
             # page) leaves, its raw copy kept. Else it may be a copy not begun (most start
-            # at 0 bytes) or paused after its header, or a feed's header on a day without
-            # responses: found by a trial, taken for the last and removed, a copy's rest
-            # went into the removed file. It stays, skipped each night, until it holds rows.
+            # at 0 bytes) or cut inside its header: found by a trial, taken for a day without
+            # responses and removed, a copy's rest went into the removed file. It stays,
+            # skipped each night, until it holds rows. A header that is whole (settled,
+            # ending with its line end) is landed as 0 responses (landing.header_only_whole).
             if empty.complete:
                 path.unlink()
                 said = f"{empty} (it left the inbox; its bytes are kept in the raw zone)"
@@ -867,6 +913,12 @@ def _land_waiting(
             # Nothing changed, and the file leaves the inbox: the run says why.
             named = landing.first_named_otherwise
             note = f"{path.name}: already landed{named} (the same bytes); nothing changed"
+        elif landing.quiet_day is not None and not landing.periods:
+            # 0 responses, and no partition runs for it: the run names it here.
+            note = (
+                f"{path.name}: {landing.quiet_day_text()} (it left the inbox; its bytes are "
+                "kept in the raw zone)"
+            )
         elif landing.landed_again and not landing.changed_periods():
             # Landed again under a changed definition, its rows read the same: no partition
             # runs for it, so the run names it here (found by a trial: it left the inbox, and
@@ -975,6 +1027,21 @@ def periods_text(periods: list[date], granularity: str) -> str:
     return ", ".join(shown) + more
 
 
+def inbox_outlook_text(source: Settings, lands: list[DataPath], left: list[str]) -> str:
+    """:func:`inbox_outlook`'s answer in words: ``2 file(s) wait in <inbox>: `servicelens
+    run` lands them`` for the files a run lands, then each other file with why not
+    (``; 1 more it does not land: x.csv: empty (0 bytes): ...``)."""
+    said = []
+    if lands:
+        said.append(
+            f"{len(lands)} file(s) wait in {source.inbox_dir}: `servicelens run` lands them"
+        )
+    if left:
+        which = f"{len(left)} more" if lands else f"{len(left)} file(s) in {source.inbox_dir}"
+        said.append(f"{which} that `servicelens run` does not land now: " + "; ".join(left))
+    return "; ".join(said)
+
+
 def backfill_dates(
     settings: Settings, start: date, end: date, source: str | None = None
 ) -> tuple[Settings, list[date]]:
@@ -989,8 +1056,9 @@ def backfill_dates(
             landed = landed_periods(chosen)
             # Files waiting in the inbox are named: a trial with 29 of them there was told to
             # drop its exports into the inbox.
-            waiting = len(pending_deliveries(chosen))
-            inbox = f"{waiting} file(s) wait in {chosen.inbox_dir}: `servicelens run` lands them"
+            lands, left = inbox_outlook(chosen)
+            waiting = len(lands) + len(left)
+            inbox = inbox_outlook_text(chosen, lands, left)
             if landed:
                 held = f"its {len(landed)} landed partition(s) span {landed[0]}..{landed[-1]}"
                 held += f"; {inbox}" if waiting else ""

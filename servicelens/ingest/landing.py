@@ -41,6 +41,7 @@ import hashlib
 import io
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -204,6 +205,10 @@ class Landing:
     #: not be read as a record (malformed)", and the nightly's user was not told the
     #: download was truncated, nor to download it again.
     truncated_at: tuple[int, str | None, date, bool] | None = None
+    #: For a whole CSV of a header alone (:func:`header_only_whole`): the day it was
+    #: recorded for as a day of 0 responses (None: none), and how that day was told
+    #: (:func:`quiet_day`), which its note says.
+    quiet_day: tuple[date | None, str] | None = None
 
     @property
     def first_named_otherwise(self) -> str:
@@ -260,6 +265,8 @@ class Landing:
         definition, and the partitions that changed (found by a trial: the file left the
         inbox, and no run named it)."""
         notes = []
+        if self.quiet_day is not None:
+            notes.append(self.quiet_day_text())
         if self.declared_encoding_not_used:
             # Found by a trial: a corrected UTF-8 copy read as the declared cp850 had its
             # good responses quarantined as mojibake, and replaced the rows kept before.
@@ -337,6 +344,16 @@ class Landing:
         if self.unread_columns and not self.unread_columns_told_before:
             notes.append(unread_columns_note(self.unread_columns, self.unnamed_columns))
         return notes
+
+    def quiet_day_text(self) -> str:
+        """The note of a whole header-only delivery (:attr:`quiet_day`): 0 responses, and the
+        day recorded so, or that none is."""
+        assert self.quiet_day is not None
+        day, how = self.quiet_day
+        said = "0 responses: a header only, whole (settled, ending with its line end)"
+        if day is None:
+            return f"{said}; {how}"
+        return f"{said}, recorded for {day.isoformat()} ({how})"
 
     def _truncated_text(self) -> str:
         """The note of a delivery cut off in its last record (:attr:`truncated_at`): where,
@@ -1346,11 +1363,123 @@ class EmptyDelivery(SourceError):
         self.complete = complete
 
 
+#: A date written in a delivery's file name (``responses-2026-11-22.csv``).
+NAMED_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+#: The line ends a whole CSV's last line ends with (UTF-16's read as its first byte).
+LINE_ENDS = (b"\n", b"\r", b"\n\x00", b"\r\x00")
+
+
+def header_only_whole(settings: Settings, file: str | DataPath, now: float | None = None) -> bool:
+    """Whether ``file``, a CSV of a header and no row, is whole by the inbox's own judgement
+    of a settled file (:func:`~servicelens.ingest.configured.inbox_wait`): unchanged for
+    ``settings.inbox_settle_seconds`` before ``now`` (seconds since the epoch; the clock
+    when None) and ending with its line end. A copy still being written (too young) or cut
+    inside its header (no line end) is not. A packed file (gzip, zip) is judged by the
+    file inside it; one that cannot be unpacked is not whole. Reads the file's bytes."""
+    from servicelens.ingest.readers import unpack_delivery
+
+    try:
+        written = file_state(as_path(str(file)))[1]
+        data, _ = unpack_delivery(str(file), read_bytes(str(file)))
+    except (OSError, SourceError):
+        return False
+    settled = (time.time() if now is None else now) - written >= settings.inbox_settle_seconds
+    return settled and data.endswith(LINE_ENDS)
+
+
+def quiet_day(
+    file: str | DataPath, run_date: date | None, partition: str = "day"
+) -> tuple[date | None, str]:
+    """The one day a whole header-only delivery ``file`` says had no responses, and how it
+    was told, for its note: the single date its name holds (``responses-2026-11-22.csv``:
+    "the date its name holds"), else ``run_date`` (the nightly run's date: "the run's
+    date"). None, with why, for a name holding a range of dates (it covers more than one
+    day, which no date's partition can say alone), for no date without a run's date, and
+    for a source partitioned by month (``partition``: one day says nothing of its month)."""
+    if partition != "day":
+        return None, (
+            "the source is partitioned by month, and one day says nothing of its month: no "
+            "partition is recorded for it"
+        )
+    dates = []
+    for found in NAMED_DATE.finditer(Path(str(file)).name):
+        try:
+            dates.append(date(*map(int, found.groups())))
+        except ValueError:
+            continue
+    if len(set(dates)) == 1:
+        return dates[0], "the date its name holds"
+    if dates:
+        return None, (
+            f"its name holds {len(set(dates))} dates, so it covers more than one day: no day "
+            "is recorded for it"
+        )
+    if run_date is not None:
+        return run_date, "the run's date; its name holds no date"
+    return None, "its name holds no date, so no day is recorded for it"
+
+
+def _land_a_quiet_day(
+    settings: Settings,
+    definition: SourceDefinition,
+    file: str | DataPath,
+    target: DataPath,
+    sha: str,
+    written_at: datetime,
+    day: tuple[date | None, str],
+) -> Landing:
+    """Land a whole header-only delivery (:func:`header_only_whole`), its raw copy
+    ``target`` of sha256 ``sha`` kept: a landed partition of no rows for the day it covers
+    (``day``, :func:`quiet_day`) whose manifest names the delivery, so that date runs and
+    is recorded processed with 0 rows. Nothing is written for no day (a monthly source's,
+    a range's), or for a day that has a landed partition already (its rows came in another
+    delivery: not a quiet day); the Landing's :attr:`Landing.quiet_day` says which."""
+    covered, how = day
+    result = Landing(str(file), str(target), sha, 0, 0)
+    if covered is None:
+        result.quiet_day = (None, how)
+        return result
+    manifest = read_manifest(settings.landed_dir, covered)
+    if manifest is not None:
+        held = manifest.get("deliveries", {})
+        result.already_landed = sha in held
+        how += (
+            "; its partition holds it already"
+            if sha in held
+            else f"; its partition holds rows of {len(held)} other deliver"
+            + ("y" if len(held) == 1 else "ies")
+            + ", left as they are"
+        )
+        result.quiet_day = (covered, how)
+        return result
+    write_partition(
+        pl.DataFrame(schema=LANDED_SCHEMA).with_columns(pl.lit(covered).alias(PARTITION_COLUMN)),
+        settings.landed_dir,
+        covered,
+        {**LANDED_SCHEMA},
+        {
+            "source": definition.name,
+            "definition": str(definition.path),
+            "partition": {"key": PARTITION_COLUMN, "granularity": definition.partition},
+            "deliveries": {sha: str(target)},
+            "definitions": {sha: definition.fingerprint},
+            "inputs": {str(target): sha},
+            "superseded_elsewhere": [],
+            "landed_at": written_at.isoformat(),
+        },
+        settings.staging_dir,
+    )
+    result.periods[covered] = 0
+    result.quiet_day = (covered, how)
+    return result
+
+
 def land_delivery(
     settings: Settings,
     definition: SourceDefinition,
     file: str | DataPath,
     landed_at: datetime | None = None,
+    run_date: date | None = None,
 ) -> Landing:
     """Land one delivered file of ``definition``'s source (see the module's docstring).
 
@@ -1362,6 +1491,12 @@ def land_delivery(
     (EmptyDelivery) that may be a copy cut off (0 bytes, a CSV header): an inbox keeps it
     until it holds rows. One shown whole (``EmptyDelivery.complete``) keeps its raw copy: it
     was delivered, and is not to be delivered again.
+
+    A CSV of a header alone that is whole (:func:`header_only_whole`: settled, ending with
+    its line end) is a delivery of 0 responses: its raw copy is kept and the one day it
+    covers (:func:`quiet_day`: the single date its name holds, else ``run_date``, the
+    nightly run's date) gets a landed partition of no rows, so a run records that day as
+    processed with 0 rows (:func:`_land_a_quiet_day`).
     """
     written_at = landed_at or datetime.now(UTC)
     target, sha, _, seen = _copy_as_delivered(settings, file)
@@ -1379,6 +1514,21 @@ def land_delivery(
             # Its list of records is there and empty (a cut file with no whole record is
             # refused by the reader): a paged export's last page, nothing wrong with it.
             raise EmptyDelivery(f"{file}: {no_records_text(definition.read.records)}", True)
+        if read.records_read == 0 and read.format == "csv" and header_only_whole(settings, file):
+            # A day without responses, as Typeform and most tools export it: the header and
+            # no row. Settled and ending with its line end, it is a delivery of 0 responses
+            # (found by a trial: a quiet day's export stayed in the inbox every night, and
+            # the day had no row anywhere). Its header still has to fit the definition.
+            map_export(definition, read, settings.timezone)
+            return _land_a_quiet_day(
+                settings,
+                definition,
+                file,
+                target,
+                sha,
+                written_at,
+                quiet_day(file, run_date, definition.partition),
+            )
         if read.records_read == 0:
             # Landing it would change nothing, and say nothing. "Data rows": a source's rows
             # are complaints, tickets, calls (a trial's header-only CFPB file "has no survey

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from datetime import date, datetime, timedelta
@@ -178,8 +179,9 @@ def test_an_inbox_file_the_definition_does_not_fit_stays_saying_what_to_change(
     with zipfile.ZipFile(calls.inbox_dir / "calls.csv.zip", "w", zipfile.ZIP_DEFLATED) as z:
         z.write(CALLS, "calls.csv")
     # A header without rows left the inbox and changed nothing, with nothing said; then it
-    # left saying so, and a trial's copy paused after its header lost its rest: it stays.
-    header = CALLS.read_bytes().splitlines(keepends=True)[0]
+    # left saying so, and a trial's copy paused after its header lost its rest: it stays
+    # while cut inside its header (no line end; a whole one is a day of 0 responses).
+    header = CALLS.read_bytes().splitlines()[0]
     (calls.inbox_dir / "empty-day.csv").write_bytes(header)
     picked = {Path(item.file).name: item for item in pick_up_deliveries(calls)}
     empty = picked["empty-day.csv"]
@@ -1296,6 +1298,8 @@ def test_a_source_backfill_of_a_range_without_partitions_says_which_it_has(
     # Exports waiting in the inbox are named, not asked for (trial 82 had 29 there).
     waiting = calls.inbox_dir / "calls.csv"
     waiting.write_bytes(CALLS.read_bytes())
+    settled = datetime.now().timestamp() - 120
+    os.utime(waiting, (settled, settled))
     with pytest.raises(ValueError) as refused:
         backfill_dates(base, date(2021, 1, 1), date(2021, 1, 31), calls.source)
     assert str(refused.value).endswith(

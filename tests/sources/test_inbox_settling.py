@@ -147,17 +147,17 @@ def test_a_file_written_to_while_it_is_landed_stays_and_lands_again_whole(
 @pytest.mark.parametrize(
     ("lines", "said"),
     [(0, "the file is empty (0 bytes), not an export; nothing landed"), (1, "no data rows")],
-    ids=["0 bytes", "header only"],
+    ids=["0 bytes", "header cut before its line end"],
 )
 def test_an_empty_or_header_only_file_stays_in_the_inbox_saying_so(
     tmp_path: Path, lines: int, said: str
 ) -> None:
-    """How many copies start (0 bytes), or one paused after its header: the trial's were
+    """How many copies start (0 bytes), or one cut inside its header: the trial's were
     landed as files without rows and removed, the copy's rest going nowhere. Settled, such
     a file stays, its row saying why, until it holds rows or is deleted; no raw copy."""
     calls = _source(tmp_path)
     august = calls.inbox_dir / "august.csv"
-    written = b"".join(CALLS.read_bytes().splitlines(keepends=True)[:lines])
+    written = b"".join(CALLS.read_bytes().splitlines(keepends=True)[:lines]).rstrip(b"\r\n")
     august.write_bytes(written)
     _written_ago(august, 120)
     [picked] = pick_up_deliveries(calls)
