@@ -509,6 +509,18 @@ def dating_timestamp(column: str, timezone: str, formats: tuple[str, ...] = ()) 
     return pl.coalesce(with_offset, local_to_utc_forward(naive, timezone)).alias(column)
 
 
+def time_to_the_minute(text: pl.Expr, formats: tuple[str, ...] = ()) -> pl.Expr:
+    """``text`` (a time as an export writes it) read by the first of ``formats`` that reads
+    it (ISO 8601 where none) and written to the minute, as it is written (a naive local
+    time, ``2026-11-30 09:09``; one with an offset in UTC, ``2026-11-30 09:09Z``); the text
+    itself where none reads it. Two copies of one time agree however each was written:
+    Excel's re-save drops the seconds and writes the day first (``30.11.2026 09:09``)."""
+    pairs = [_parsed_local(text, fmt) for fmt in formats or ("iso",)]
+    naive = pl.coalesce(p[1] for p in pairs).dt.strftime("%Y-%m-%d %H:%M")
+    with_offset = pl.coalesce(p[0] for p in pairs).dt.strftime("%Y-%m-%d %H:%MZ")
+    return pl.coalesce(with_offset, naive, text)
+
+
 def local_to_utc_forward(naive: pl.Expr, timezone: str) -> pl.Expr:
     """Naive local times of ``timezone`` in UTC, a time the clocks skip (spring forward)
     read an hour later, as a clock shows it, and a repeated one as its earlier instant.

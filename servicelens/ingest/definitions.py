@@ -127,6 +127,7 @@ _RULE_KEYS = {
     "unit",
     "derive",
     "required",
+    "times",
 }
 _FEATURE_KEYS = {
     "categorical",
@@ -179,6 +180,11 @@ class ColumnRule:
     unit: str | None = None
     #: A stable id derived from the row's content (exports without a response id).
     derive: bool = False
+    #: ``response_id`` only: the columns of its ``columns`` that hold a time, written into
+    #: the id to the minute as ``submitted_at``'s formats read it (Microsoft Forms' ``Start
+    #: time``), so that an Excel re-save's ``30.11.2026 09:09`` gives the id its workbook's
+    #: ``2026-11-30 09:09:07`` does.
+    times: tuple[str, ...] = ()
     #: Whether a row without a value is quarantined. Only csat uses it: required by default
     #: when csat decides what is negative; ``required = false`` keeps unrated rows (a call
     #: log where unanswered calls have no rating).
@@ -706,6 +712,15 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
     value = spec.get("value")
     if not sources and value is None and not derive:
         raise DefinitionError(f"{where}: give `column`, `columns`, `value` or `derive`")
+    times = _strings(spec["times"], where) if "times" in spec else ()
+    if times and name != "response_id":
+        raise DefinitionError(f"{where}: `times` applies to response_id only")
+    listed = {column_key(a) for group in sources for a in group}
+    if unknown_times := [t for t in times if column_key(t) not in listed or len(sources) < 2]:
+        raise DefinitionError(
+            f"{where}: times = {list(unknown_times)} names no column of the id's `columns` "
+            'besides another (e.g. columns = ["ID", "Start time"], times = ["Start time"])'
+        )
     fmt = spec.get("format")
     if fmt is not None and name not in TIMESTAMP_COLUMNS:
         raise DefinitionError(f"{where}: `format` applies to timestamps {TIMESTAMP_COLUMNS} only")
@@ -722,6 +737,7 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
         unit=unit,
         derive=bool(derive),
         required=bool(spec.get("required", True)),
+        times=times,
     )
 
 

@@ -50,7 +50,12 @@ from servicelens.ingest.readers import (
     unpack_delivery,
 )
 from servicelens.storage.fs import DataPath, read_bytes
-from transforms.clean import MONTH_NAME_CODES, ParseOptions, english_month_names
+from transforms.clean import (
+    MONTH_NAME_CODES,
+    ParseOptions,
+    english_month_names,
+    time_to_the_minute,
+)
 from transforms.formatting import formatted_text
 from transforms.pii import redact_pii_by_value
 from transforms.schemas import RAW_SURVEY_COLUMNS
@@ -62,21 +67,22 @@ EXCLUDED = "_excluded"
 def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
     """Read one export as the definition's ``[read]`` says: CSV (any delimiter, header
     rows, encoding), xlsx (fastexcel) or JSON records; ``format = "auto"`` reads each file
-    as the format its content is (:func:`delivered_format`: JSON when it opens with ``[`` or
-    ``{``, else CSV), the read's :attr:`RawRead.format` saying which. Raises SourceError
-    naming the file, and saying so when a CSV source's file is JSON."""
+    as the format its content is (:func:`delivered_format`: a workbook as xlsx, JSON when
+    it opens with ``[`` or ``{``, else CSV), the read's :attr:`RawRead.format` saying which.
+    Raises SourceError naming the file, and saying so when a CSV source's file is JSON."""
     if not Path(str(path)).exists() and "://" not in str(path):
         raise SourceError(f"{path}: input file not found")
     fmt = definition.read.format
-    if fmt == "xlsx":
-        read = read_xlsx_with_lines(path, definition)
-        read.format = "xlsx"
-        return read
     if fmt in ("csv", "auto"):
         found, shape = delivered_format(path)
         if found == "json" and fmt == "csv":
             raise SourceError(_json_given_to_csv(str(path), shape, definition))
-        fmt = found
+        # A csv source's workbook is refused by the CSV reader, saying what it is.
+        fmt = found if fmt == "auto" or found == "json" else fmt
+    if fmt == "xlsx":
+        read = read_xlsx_with_lines(path, definition)
+        read.format = "xlsx"
+        return read
     if fmt == "json":
         read = read_json_records(path, definition.read.records)
         read.format = "json"
@@ -323,7 +329,7 @@ def _json_problem(path: str, text: str, error: json.JSONDecodeError) -> str:
             f"{path}: line 1: not JSON: it starts {first!r}. This source's definition reads "
             "JSON ([read] format); deliver its JSON export, or use a definition for this "
             'file\'s format (format = "auto" reads each file as the format its content is, '
-            "CSV or JSON)"
+            "CSV, JSON or a workbook)"
         )
     if not text[error.pos :].strip() or not text.rstrip().endswith(("}", "]")):
         return (
@@ -621,21 +627,31 @@ class MappedExport:
 
     def parse_options(self, business_timezone: str) -> ParseOptions:
         """How :func:`transforms.clean.normalise_surveys` types this export's text."""
-        return parse_options(self.definition, self.timezone, business_timezone)
+        return parse_options(
+            self.definition, self.timezone, business_timezone, self.read.format == "xlsx"
+        )
 
 
 def parse_options(
-    definition: SourceDefinition, timezone: str, business_timezone: str
+    definition: SourceDefinition,
+    timezone: str,
+    business_timezone: str,
+    workbook: bool | None = None,
 ) -> ParseOptions:
     """How :func:`transforms.clean.normalise_surveys` types text mapped by ``definition``,
-    its naive times read in ``timezone``.
+    its naive times read in ``timezone``; ``workbook``: whether the text came from a
+    workbook (None: as the definition's format says; a ``format = "auto"`` source's read
+    knows).
 
     A workbook's date and time cells reach the text as ISO (``2026-03-29 00:59:00``; see
     :func:`read_xlsx_with_lines`) whatever format Excel shows them in, so for an xlsx source
-    ISO 8601 is tried after the formats the definition declares (for text cells)."""
+    ISO 8601 is tried after the formats the definition declares (for text cells), and for
+    an ``"auto"`` one, whose deliveries may be workbooks."""
+    if workbook is None:
+        workbook = definition.read.format == "xlsx"
     rules = definition.columns
     formats = {c: r.formats for c in TIMESTAMP_COLUMNS if (r := rules.get(c)) and r.formats}
-    if definition.read.format == "xlsx":
+    if definition.read.format in ("xlsx", "auto"):
         formats = {c: f if "iso" in f else (*f, "iso") for c, f in formats.items()}
     return ParseOptions(
         timezone=timezone,
@@ -645,7 +661,7 @@ def parse_options(
         decimal_comma=definition.read.decimal_comma,
         thousands=definition.read.thousands,
         units={c: r.unit for c, r in rules.items() if r.unit},
-        workbook=definition.read.format == "xlsx",
+        workbook=workbook,
     )
 
 
@@ -1110,6 +1126,19 @@ def mapped_column(
     rule = definition.columns[name]
     groups = alternatives or tuple((column,) for column in read_from)
     parts = [_first_filled(group, definition, rule.missing) for group in groups]
+    if rule.times:
+        # An id's time to the minute, as submitted_at's formats read it (ISO too, for a
+        # workbook's date cell): Microsoft Forms' ID + Start time of a workbook and of its
+        # Excel re-save (day first, no seconds) is one response's id, not two.
+        times = {column_key(t) for t in rule.times}
+        formats = parse_options(definition, "UTC", "UTC", encoding == "xlsx").formats
+        read_as = formats.get("submitted_at") or ("iso",)
+        parts = [
+            time_to_the_minute(part, read_as)
+            if any(column_key(c) in times for c in group)
+            else part
+            for part, group in zip(parts, groups, strict=True)
+        ]
     if len(parts) > 1 and encoding == "xlsx":
         # A date cell joined to a time cell: the date alone (not "... 00:00:00 00:59:00").
         parts = [part.str.replace(EXCEL_DATE, "$1") for part in parts]

@@ -1209,10 +1209,13 @@ _ZIP_SNIFF_BLOCK_BYTES = 64 << 10
 
 
 def delivered_format(path: str | DataPath) -> tuple[str, str]:
-    """Which text format a delivery holds, told by its content and not its name: ``("json",
-    what)`` when its first non-blank character (after a byte order mark; inside a gzip file
-    or a zip archive of one file) opens JSON, ``what`` saying how (``"a top-level array"``,
-    ``"an object"``, ``"JSON Lines (an object a line)"``); else ``("csv", "")``.
+    """Which format a delivery holds, told by its content and not its name: ``("xlsx",
+    what)`` for a spreadsheet workbook (.xlsx or .xlsm, .xls, .ods: :func:`is_workbook`'s,
+    read by the workbook reader; found by a trial: a Forms workbook and a colleague's CSV
+    re-save of it could not be read by one source); ``("json", what)`` when its first
+    non-blank character (after a byte order mark; inside a gzip file or a zip archive of
+    one file) opens JSON, ``what`` saying how (``"a top-level array"``, ``"an object"``,
+    ``"JSON Lines (an object a line)"``); else ``("csv", "")``.
 
     ``[`` opens JSON when a value or ``]`` follows it (a CSV header ``[Id],[Name]`` does
     not), ``{`` when a key or ``}`` does. Reads the first :data:`FORMAT_SNIFF_BYTES` of a
@@ -1227,16 +1230,41 @@ def delivered_format(path: str | DataPath) -> tuple[str, str]:
             head = handle.read(FORMAT_SNIFF_BYTES)
     else:
         head = location.fs.cat_file(location.key, start=0, end=FORMAT_SNIFF_BYTES)
+    if head.startswith(XLS_SIGNATURE):
+        return "xlsx", "an Excel workbook (.xls)"
     try:
         if head.startswith(GZIP_SIGNATURE):
             head = zlib.decompressobj(wbits=31).decompress(head, FORMAT_SNIFF_BYTES)
         elif head.startswith(ZIP_SIGNATURES):
+            if workbook := _zip_workbook(location):
+                return "xlsx", workbook
             head = _zip_member_head(location, head)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile, RuntimeError, ValueError):
         # Damaged, password-protected, or packed in a way zipfile cannot read (Deflate64):
         # read as declared, the reader refuses it saying which (:func:`unpack_delivery`).
         return "csv", ""
     return _json_shape(head)
+
+
+def _zip_workbook(location: DataPath) -> str | None:
+    """What workbook a zip delivery is (``"an Excel workbook (.xlsx)"``, ``"an OpenDocument
+    spreadsheet (.ods)"``), or None for another zip archive; its central directory is
+    read (a ranged GET in an object store), not the whole file."""
+    with ExitStack() as stack:
+        if isinstance(location, Path):
+            source: Path | IO[bytes] = location
+        else:
+            source = stack.enter_context(
+                location.fs.open(location.key, "rb", block_size=_ZIP_SNIFF_BLOCK_BYTES)
+            )
+        archive = stack.enter_context(zipfile.ZipFile(source))
+        if _is_workbook_zip(archive):
+            return "an Excel workbook (.xlsx)"
+        if "mimetype" in archive.namelist() and archive.read("mimetype")[:100].startswith(
+            b"application/vnd.oasis.opendocument.spreadsheet"
+        ):
+            return "an OpenDocument spreadsheet (.ods)"
+    return None
 
 
 def _zip_member_head(location: DataPath, data: bytes) -> bytes:

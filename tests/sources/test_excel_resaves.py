@@ -525,3 +525,64 @@ def test_ids_that_lost_their_leading_zeros_are_kept_and_told(
     export.write_bytes(_csv(rows, "\r\n"))
     assert main([*args, "--json", str(export)]) == 0
     assert json.loads(capsys.readouterr().out)["short_ids"] == []
+
+
+def test_a_forms_workbook_and_its_excel_csv_re_save_are_one_source_and_count_once(
+    tmp_path: Path,
+) -> None:
+    """Found by trial 109: a Microsoft Forms workbook and a colleague's re-save of it as
+    CSV (Excel in German: semicolons, cp1252, times day first without seconds) were two
+    copies of each response, for the id was ID + the Start time's text; and no one source
+    read both (format = "auto" read CSV or JSON only). The re-save's rows now supersede
+    the workbook's, as re-saves of other sources do, and the day counts each response once."""
+    import xlsxwriter
+
+    from servicelens.ingest.landing import land_delivery
+    from servicelens.stages import validate_landed_day
+
+    question = "How satisfied were you with the support you received?"
+    header = ["ID", "Start time", "Completion time", "Email", "Name", question, "Kommentar"]
+    answers = [
+        (851, datetime(2026, 11, 30, 9, 2, 41), datetime(2026, 11, 30, 9, 4, 2), 4, "Gut"),
+        (852, datetime(2026, 11, 30, 9, 5, 59), datetime(2026, 11, 30, 9, 8, 30), 2, "Gebühr"),
+        (853, datetime(2026, 11, 30, 9, 9, 7), datetime(2026, 11, 30, 9, 11, 0), 5, "Café"),
+    ]
+    workbook = tmp_path / "Customer Support Survey(1-853).xlsx"
+    book = xlsxwriter.Workbook(str(workbook))
+    sheet, when = book.add_worksheet("Sheet1"), book.add_format({"num_format": "m/d/yy h:mm:ss"})
+    sheet.write_row(0, 0, header)
+    for row, (number, start, end, csat, comment) in enumerate(answers, start=1):
+        sheet.write_number(row, 0, number)
+        sheet.write_datetime(row, 1, start, when)
+        sheet.write_datetime(row, 2, end, when)
+        sheet.write_row(row, 3, ["anonymous", "", csat, comment])
+    book.close()
+    lines = [";".join(header)] + [
+        f"{n};{s:%d.%m.%Y %H:%M};{e:%d.%m.%Y %H:%M};anonymous;;{c};{t}" for n, s, e, c, t in answers
+    ]
+    resaved = tmp_path / "forms-export-resaved.csv"
+    resaved.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    definition = tmp_path / "support-forms.toml"
+    definition.write_text(
+        'extends = "microsoft_forms"\nname = "support-forms"\ntimezone = "Europe/London"\n'
+        '[read]\nformat = "auto"\ndelimiter = "auto"\n[columns]\n'
+        'submitted_at = { column = "Completion time", '
+        'format = ["iso", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M"] }\n'
+        f'csat = "{question}"\ncomment = "Kommentar"\n',
+        encoding="utf-8",
+    )
+    settings = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/London")
+    loaded = load_definition(str(definition))
+    source = settings.for_source(loaded.name, str(definition))
+    land_delivery(source, loaded, workbook, datetime(2026, 11, 30, 18, tzinfo=UTC))
+    land_delivery(source, loaded, resaved, datetime(2026, 12, 1, 8, tzinfo=UTC))
+    validated = validate_landed_day(source, date(2026, 11, 30), "d30", NOW.replace(day=2, month=12))
+    kept = validated.clean().sort("response_id")
+    assert kept.select("response_id", "csat", "comment").rows() == [
+        ("851 2026-11-30 09:02", 4, "Gut"),
+        ("852 2026-11-30 09:05", 2, "Gebühr"),
+        ("853 2026-11-30 09:09", 5, "Café"),
+    ]
+    assert set(kept.get_column("source_file").map_elements(lambda f: Path(f).suffix)) == {".csv"}
+    quarantine = validated.quarantine()
+    assert quarantine.height == 3 and quarantine.get_column("superseded").all()
