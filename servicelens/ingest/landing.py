@@ -24,6 +24,10 @@ rows were dated by the delivery while the date format did not fit) is rewritten 
 them, so no row is both kept in one partition and quarantined in another. Under the same
 definition, bytes that had reached only some of their partitions (a landing stopped by a
 full disk or a kill) are landed again, whole, and said to be so.
+When the definition gives the responses of deliveries landed before other ids (a
+preset's id changed by a release), the first landing under it lands those deliveries
+again from their raw copies (:func:`rekey_earlier_deliveries`), so supersession by id
+still holds across the change.
 
 Re-delivered rows are not resolved here: every copy is landed, dated by its delivery, and
 the clean layer keeps the latest (the older go to quarantine as superseded). A late row
@@ -209,6 +213,19 @@ class Landing:
     #: recorded for as a day of 0 responses (None: none), and how that day was told
     #: (:func:`quiet_day`), which its note says.
     quiet_day: tuple[date | None, str] | None = None
+    #: Earlier deliveries of the source landed again first, from their raw copies, because
+    #: the definition now gives their responses other ids (:func:`rekey_earlier_deliveries`):
+    #: their raw copies' paths, each with how many of its responses' ids changed, in the
+    #: order they were first landed. Found by a review: the microsoft_forms preset's id
+    #: dropped the Start time's seconds, and the next cumulative export would have counted
+    #: every response landed before twice.
+    rekeyed: dict[str, int] = field(default_factory=dict)
+    #: One response id of those deliveries as landed before, and as it reads now.
+    rekeyed_example: tuple[str, str] | None = None
+    #: Earlier deliveries landed under other rules whose raw copies cannot be read under
+    #: the current definition, each with why: their responses keep the ids they were landed
+    #: with, so a later copy of one whose id now reads otherwise counts twice.
+    not_rekeyed: dict[str, str] = field(default_factory=dict)
 
     @property
     def first_named_otherwise(self) -> str:
@@ -264,7 +281,7 @@ class Landing:
         missing from it (found by a trial); the same bytes landed again under a changed
         definition, and the partitions that changed (found by a trial: the file left the
         inbox, and no run named it)."""
-        notes = []
+        notes = self._rekeyed_notes()
         if self.quiet_day is not None:
             notes.append(self.quiet_day_text())
         if self.declared_encoding_not_used:
@@ -354,6 +371,40 @@ class Landing:
         if day is None:
             return f"{said}; {how}"
         return f"{said}, recorded for {day.isoformat()} ({how})"
+
+    def _rekeyed_notes(self) -> list[str]:
+        """What a run says of :attr:`rekeyed` and :attr:`not_rekeyed` (once: the landing
+        that found them)."""
+        notes = []
+        if self.rekeyed:
+            count = sum(self.rekeyed.values())
+            named = [_delivered_name(raw) for raw in self.rekeyed][:MAX_DELIVERIES_NAMED]
+            if len(self.rekeyed) > len(named):
+                named.append(f"{len(self.rekeyed) - len(named)} more")
+            was, now = self.rekeyed_example or ("", "")
+            one = len(self.rekeyed) == 1
+            which = "the earlier delivery" if one else f"the {len(self.rekeyed)} earlier deliveries"
+            notes.append(
+                f"the definition now gives {count} response{'s' if count != 1 else ''} "
+                f"landed before other ids (e.g. {was!r} is now {now!r}): {which} holding "
+                f"them ({', '.join(named)}) {'was' if one else 'were'} landed again first, "
+                "from the raw zone, under the current definition, so their copies and this "
+                "delivery's are the same responses, each counted once"
+            )
+        for raw, why in list(self.not_rekeyed.items())[:MAX_DELIVERIES_NAMED]:
+            notes.append(
+                f"the earlier delivery {_delivered_name(raw)} was landed under other rules and "
+                f"its raw copy {raw} cannot be read under the current definition ({why}): its "
+                "responses keep the ids they were landed with, so one whose id now reads "
+                "otherwise counts twice when delivered again. Put the raw copy back, or make "
+                "the definition read it, and run again"
+            )
+        if len(self.not_rekeyed) > MAX_DELIVERIES_NAMED:
+            notes.append(
+                f"and {len(self.not_rekeyed) - MAX_DELIVERIES_NAMED} more earlier deliveries "
+                "so (their raw copies cannot be read under the current definition)"
+            )
+        return notes
 
     def _truncated_text(self) -> str:
         """The note of a delivery cut off in its last record (:attr:`truncated_at`): where,
@@ -1480,6 +1531,7 @@ def land_delivery(
     file: str | DataPath,
     landed_at: datetime | None = None,
     run_date: date | None = None,
+    rekey: bool = True,
 ) -> Landing:
     """Land one delivered file of ``definition``'s source (see the module's docstring).
 
@@ -1497,6 +1549,10 @@ def land_delivery(
     covers (:func:`quiet_day`: the single date its name holds, else ``run_date``, the
     nightly run's date) gets a landed partition of no rows, so a run records that day as
     processed with 0 rows (:func:`_land_a_quiet_day`).
+
+    ``rekey``: first land again, from their raw copies, the earlier deliveries whose
+    responses the definition now gives other ids (:func:`rekey_earlier_deliveries`), so
+    that this delivery's copies supersede theirs; said in the result's notes.
     """
     written_at = landed_at or datetime.now(UTC)
     target, sha, _, seen = _copy_as_delivered(settings, file)
@@ -1554,6 +1610,9 @@ def land_delivery(
         renamed = type(error)(named)
         renamed.__dict__.update(error.__dict__)  # what it carries besides (missing columns)
         raise renamed from error
+    rekeyed: tuple[dict[str, int], tuple[str, str] | None, dict[str, str]] = ({}, None, {})
+    if rekey:
+        rekeyed = rekey_earlier_deliveries(settings, definition, sha, written_at)
     # The partitions holding this delivery already: only bytes delivered before can be in
     # any. Landed again, they keep the time they were first landed: their rows stay as late
     # or as early as they were against other deliveries (copies of a re-delivered row are
@@ -1571,6 +1630,7 @@ def land_delivery(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
     )
     result = Landing(str(file), str(target), sha, read.frame.height, len(read.rejects))
+    result.rekeyed, result.rekeyed_example, result.not_rekeyed = rekeyed
     result.sheet = read.sheet
     result.short_ids = short_ids_notes(mapped.frame, mapped.exported_as)
     result.unread_columns = unread_columns(definition, read.header, read.frame)
@@ -1704,6 +1764,114 @@ def land_delivery(
             result.same_as_before.append(period)
     remember_unread_columns_told(settings, result, written_at)
     return result
+
+
+#: The file beside a source's landed partitions (its ``landed_dir``) naming the rules
+#: (:attr:`SourceDefinition.fingerprint`) its earlier deliveries' ids were last checked
+#: against (:func:`rekey_earlier_deliveries`): under the same rules, none is read again.
+IDS_CHECKED_FILE = "ids-checked.json"
+
+
+def rekey_earlier_deliveries(
+    settings: Settings, definition: SourceDefinition, sha: str, landed_at: datetime
+) -> tuple[dict[str, int], tuple[str, str] | None, dict[str, str]]:
+    """Land again, from its raw copy, each delivery of the source (but ``sha``, the one
+    being landed) landed under other rules than ``definition``'s whose responses the
+    definition now gives other ids, so that a later copy of a response supersedes the
+    earlier ones instead of counting beside them. Supersession is by response id
+    (``transforms.clean``); a release that changes how a preset writes its ids (the
+    microsoft_forms id's start time, to the minute since 2026-12-07) would otherwise
+    double every response of a cumulative export landed before.
+
+    Each such delivery's raw copy is read and mapped under ``definition`` and its ids
+    compared, line by line, with its landed rows'; where any differs it is landed again
+    whole (:func:`land_delivery`: the same bytes under changed rules, keeping the time it
+    was first landed, erased subjects left out), its partitions rewritten, so their runs
+    see new inputs. Once every one is checked, :data:`IDS_CHECKED_FILE` records the rules:
+    the next landings under them read nothing (one small file read). A raw copy that cannot
+    be read is named, not fatal, and checked again by the next landing.
+
+    Returns the deliveries landed again (raw copy path -> how many responses' ids changed,
+    in the order first landed), one id as landed before and as now (or None), and the raw
+    copies that could not be read (path -> the error, on one line)."""
+    rules = definition.fingerprint
+    memo = settings.landed_dir / IDS_CHECKED_FILE
+    try:
+        if memo.exists() and json.loads(memo.read_text()).get("rules") == rules:
+            return {}, None, {}
+    except (OSError, ValueError, AttributeError):
+        pass  # unreadable: checked again
+    other_rules: dict[str, str] = {}
+    for period in landed_periods(settings):
+        manifest = read_manifest(settings.landed_dir, period) or {}
+        fingerprints = manifest.get("definitions", {})
+        for delivery, raw in manifest.get("deliveries", {}).items():
+            if delivery != sha and fingerprints.get(delivery) != rules:
+                other_rules[delivery] = raw
+    rekeyed: dict[str, int] = {}
+    example: tuple[str, str] | None = None
+    unreadable: dict[str, str] = {}
+    before = _landed_ids(settings, list(other_rules))
+    first = before.group_by("delivery").agg(pl.col("landed_at").min()).sort("landed_at")
+    for delivery in first.get_column("delivery").to_list():
+        raw = other_rules[delivery]
+        try:
+            now = _ids_read_now(settings, definition, raw)
+        except (SourceError, DefinitionError, OSError, ValueError) as error:
+            unreadable[raw] = " ".join(str(error).split()) or type(error).__name__
+            continue
+        was = before.filter(pl.col("delivery") == delivery)
+        if _differ(was, now).is_empty():
+            continue
+        land_delivery(settings, definition, raw, landed_at, rekey=False)
+        changed = _differ(was, _landed_ids(settings, [delivery]))
+        rekeyed[raw] = changed.height
+        if example is None and changed.height:
+            example = (changed.get_column("response_id")[0], changed.get_column("now")[0])
+    if not unreadable:
+        checked = {"rules": rules, "checked_at": landed_at.isoformat()}
+        write_text_whole(memo, json.dumps(checked, indent=1))
+    return rekeyed, example, unreadable
+
+
+def _landed_ids(settings: Settings, deliveries: list[str]) -> pl.DataFrame:
+    """The landed rows of ``deliveries`` (sha256s) that carry a response id: ``delivery``,
+    ``source_line``, ``response_id``, ``landed_at`` (one scan of the landed layer)."""
+    schema = {"delivery": pl.String, "source_line": pl.Int64, "response_id": pl.String}
+    if not deliveries:
+        return pl.DataFrame(schema={**schema, "landed_at": pl.Datetime("us", "UTC")})
+    return (
+        scan_table(settings.landed_dir)
+        .filter(pl.col("delivery").is_in(deliveries) & pl.col("response_id").is_not_null())
+        .select("delivery", pl.col("source_line").cast(pl.Int64), "response_id", "landed_at")
+        .collect()
+    )
+
+
+def _ids_read_now(settings: Settings, definition: SourceDefinition, raw: str) -> pl.DataFrame:
+    """``source_line`` and ``now`` (its response id) of the rows of raw copy ``raw`` as
+    ``definition`` reads and maps them; raises the reader's and the definition's errors."""
+    read = read_export(definition, raw)
+    frame = map_export(definition, read, settings.timezone).frame
+    if "response_id" not in frame.columns:
+        return pl.DataFrame(schema={"source_line": pl.Int64, "now": pl.String})
+    return frame.select(
+        pl.col("source_line").cast(pl.Int64), pl.col("response_id").cast(pl.String).alias("now")
+    )
+
+
+def _differ(landed: pl.DataFrame, now: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``landed`` (:func:`_landed_ids`) whose line reads another id in ``now``
+    (:func:`_ids_read_now`, or :func:`_landed_ids`): ``source_line``, ``response_id`` (as
+    landed) and ``now``."""
+    if "now" not in now.columns:
+        now = now.select("source_line", pl.col("response_id").alias("now"))
+    return (
+        landed.select("source_line", "response_id")
+        .join(now.select("source_line", "now"), on="source_line")
+        .filter(pl.col("now").is_not_null() & pl.col("now").ne(pl.col("response_id")))
+        .sort("source_line")
+    )
 
 
 #: A delivery re-saves earlier responses only with at least this many rows, every one
