@@ -12,6 +12,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -21,6 +22,7 @@ import transforms
 from models.evaluate import (
     baselines_ahead_text,
     classification_metrics,
+    macro_f1_difference_interval,
     metrics_by_group,
     no_skill_reason,
     one_label,
@@ -69,7 +71,12 @@ from servicelens.storage.fs import DataPath, local_folder_for
 from servicelens.storage.partitions import code_version
 from servicelens.synthetic.generator import generate
 from transforms.formatting import formatted_text
-from transforms.labelled import group_values, predictions_on_both, set_apart_facts_only
+from transforms.labelled import (
+    group_values,
+    labels_since_corrected,
+    predictions_on_both,
+    set_apart_facts_only,
+)
 from transforms.schemas import SAMPLE_SOURCE
 
 
@@ -237,14 +244,11 @@ def unseen_by(meta: dict[str, Any], holdout: pl.DataFrame) -> pl.DataFrame:
     return holdout.filter(pl.col("survey_date") > last)
 
 
-def champion_on_holdout(models_dir: DataPath, champion: str, holdout: pl.DataFrame) -> float:
-    """The champion's macro-F1 on the challenger's holdout rows, with its own threshold."""
-    meta = read_metadata(models_dir, champion)
-    spec = spec_from_dict(meta.get("feature_spec"))
-    threshold = float((meta.get("decision") or {}).get("threshold", 0.5))
-    p = load_model(models_dir, champion).predict_proba(feature_frame(holdout, spec))[:, 1]
-    y = labels_to_target(holdout.get_column("root_cause"))
-    return float(classification_metrics(y, p, threshold)["macro_f1"])
+def champion_on_holdout(models_dir: DataPath, champion: str, holdout: pl.DataFrame) -> np.ndarray:
+    """The champion's P(policy_failure) of each of the challenger's holdout rows."""
+    spec = spec_from_dict(read_metadata(models_dir, champion).get("feature_spec"))
+    p: np.ndarray = load_model(models_dir, champion).predict_proba(feature_frame(holdout, spec))
+    return p[:, 1]
 
 
 def _scored_on_both(
@@ -253,17 +257,21 @@ def _scored_on_both(
     thresholds: tuple[float, float],
     min_rows: int,
     probability: str = "p_out_of_fold",
-) -> tuple[float, float, int] | None:
+) -> tuple[float, float, int, tuple[float, float]] | None:
     """:func:`models.evaluate.scored_on_current_labels` of the responses both versions'
-    prediction frames hold (:func:`transforms.labelled.predictions_on_both`)."""
+    prediction frames hold (:func:`transforms.labelled.predictions_on_both`), with the
+    paired bootstrap interval of the difference
+    (:func:`models.evaluate.macro_f1_difference_interval`)."""
     both = predictions_on_both(challenger, champion, probability)
-    return scored_on_current_labels(
-        labels_to_target(both.get_column("root_cause")),
+    y = labels_to_target(both.get_column("root_cause"))
+    ours, theirs = (
         both.get_column("p_challenger").to_numpy(),
         both.get_column("p_champion").to_numpy(),
-        thresholds,
-        min_rows,
     )
+    scored = scored_on_current_labels(y, ours, theirs, thresholds, min_rows)
+    if scored is None:
+        return None
+    return (*scored, macro_f1_difference_interval(y, ours, theirs, thresholds))
 
 
 def promote_command(source: str, version: str) -> str:
@@ -349,6 +357,9 @@ def register_and_promote(
     # Holdout rows of one root cause have no macro-F1 and judge neither model.
     one_class: str | None = (metrics.get("split") or {}).get("test_one_class")
     same_data = same_build = before_refit = False
+    noise: tuple[float, float] | None = None
+    corrected = 0
+    champion_oof: pl.DataFrame | None = None
     if champion:
         champion_meta = read_metadata(models_dir, champion)
         same_data = champion_meta.get("data_sha256") == fingerprint
@@ -362,12 +373,17 @@ def register_and_promote(
         rows = unseen_by(champion_meta, result.holdout)
         compared = rows.height
         y = labels_to_target(rows.get_column("root_cause"))
+        champion_oof = read_out_of_fold(models_dir, champion)
+        if champion_oof is not None and "response_id" in champion_oof.columns:
+            corrected = labels_since_corrected(oof, champion_oof)
         if compared >= MIN_COMPARISON_ROWS and (one_class := one_label(y)) is None:
-            champion_score = champion_on_holdout(models_dir, champion, rows)
+            p_champion = champion_on_holdout(models_dir, champion, rows)
+            champion_score = float(classification_metrics(y, p_champion, thresholds[1])["macro_f1"])
             p = rows.get_column("p_policy_failure").to_numpy()
             challenger_score = float(
                 classification_metrics(y, p, result.decision.threshold)["macro_f1"]
             )
+            noise = macro_f1_difference_interval(y, p, p_champion, thresholds)
         else:
             # Too few rows are new to the champion's final model, but its time split's model
             # did not train on its test slice: where both slices share enough rows, compare
@@ -386,7 +402,7 @@ def register_and_promote(
                 )
             )
             if shared is not None:
-                challenger_score, champion_score, compared = shared
+                challenger_score, champion_score, compared, noise = shared
                 before_refit = True
     cross_validated = None
     same_rows = False
@@ -394,7 +410,6 @@ def register_and_promote(
         # No holdout to compare on: both out-of-fold estimates on the responses both have,
         # scored against the labels as they are now; for a champion saved without its
         # out-of-fold predictions, each one's own estimate on its own audits.
-        champion_oof = read_out_of_fold(models_dir, champion)
         fair = (
             _scored_on_both(oof, champion_oof, thresholds, MIN_OUT_OF_FOLD_ROWS)
             if champion_oof is not None and "response_id" in champion_oof.columns
@@ -402,7 +417,7 @@ def register_and_promote(
         )
         theirs = (read_metrics(models_dir, champion).get("cross_validation") or {}).get("macro_f1")
         if fair is not None:
-            ours_f1, theirs_f1, rows_both = fair
+            ours_f1, theirs_f1, rows_both, noise = fair
             cross_validated = ((ours_f1, rows_both), (theirs_f1, rows_both))
             same_rows = True
         elif theirs is not None:
@@ -434,6 +449,8 @@ def register_and_promote(
         before_refit=before_refit,
         one_class_holdout=one_class if champion_score is None else None,
         promote=promote_command(source, version),
+        noise=noise,
+        corrected_labels=corrected,
     )
     # Whatever was decided, a baseline that beats the model is said with the decision: the
     # terminal, the log and `models show` all give it (a data scientist's trial found it in

@@ -236,6 +236,68 @@ def scored_on_current_labels(
     return float(ours["macro_f1"]), float(theirs["macro_f1"]), len(y_true)
 
 
+#: Resamples behind every bootstrap interval of this module, drawn from a generator seeded
+#: with :data:`BOOTSTRAP_SEED`, so a version's intervals are the same each time it is scored.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 7
+#: The confidence of every interval: 95%, the two-sided counterpart of
+#: :data:`SKILL_SIGNIFICANCE`'s 5%.
+INTERVAL_CONFIDENCE = 0.95
+
+
+def macro_f1_along(y_true: np.ndarray, predicted: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Macro-F1 (the mean of policy_failure's and perceived's F1) along ``axis`` of 0/1
+    labels ``y_true`` and 0/1 decisions ``predicted`` of the same shape, as
+    ``sklearn.metrics.f1_score(average="macro")`` gives for each slice (an F1 with no row
+    to judge counts 0, scikit-learn's default); vectorised for
+    ``scipy.stats.bootstrap``, which passes a batch of resamples at once."""
+    y, d = np.asarray(y_true).astype(bool), np.asarray(predicted).astype(bool)
+    tp, tn = (y & d).sum(axis), (~y & ~d).sum(axis)
+    wrong = (y != d).sum(axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1_failure = np.where(2 * tp + wrong > 0, 2 * tp / (2 * tp + wrong), 0.0)
+        f1_perceived = np.where(2 * tn + wrong > 0, 2 * tn / (2 * tn + wrong), 0.0)
+    result: np.ndarray = (f1_failure + f1_perceived) / 2
+    return result
+
+
+def macro_f1_difference_interval(
+    y_true: np.ndarray,
+    p_challenger: np.ndarray,
+    p_champion: np.ndarray,
+    thresholds: tuple[float, float],
+) -> tuple[float, float]:
+    """The :data:`INTERVAL_CONFIDENCE` interval of the challenger's macro-F1 minus the
+    champion's on the same rows, by a paired bootstrap over the rows
+    (``scipy.stats.bootstrap``, ``paired=True``, percentile method,
+    :data:`BOOTSTRAP_RESAMPLES` resamples, seed :data:`BOOTSTRAP_SEED`): each resample
+    draws rows with replacement and scores both models on the same draw, so what the two
+    share (a hard row, a mislabelled one) cancels and the interval is the noise of their
+    difference alone. ``y_true``: 0/1 labels as they are now (1 = policy_failure);
+    ``p_*``: each model's P(policy_failure) on those rows, read at ``thresholds``
+    (challenger's, champion's). An interval below 0 throughout says the challenger is worse
+    beyond the noise of so few rows (models.registry.promotion_decision's ``noise``)."""
+    from scipy.stats import bootstrap
+
+    ours = (np.asarray(p_challenger) >= thresholds[0]).astype(np.int8)
+    theirs = (np.asarray(p_champion) >= thresholds[1]).astype(np.int8)
+
+    def difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return macro_f1_along(y, a, axis) - macro_f1_along(y, b, axis)
+
+    result = bootstrap(
+        (np.asarray(y_true).astype(np.int8), ours, theirs),
+        difference,
+        paired=True,
+        vectorized=True,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=INTERVAL_CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def one_label(y_true: np.ndarray) -> str | None:
     """The root cause every row of the 0/1 targets ``y_true`` has (1 = policy_failure), or
     None when they hold both (or none): rows that judge no ranking or macro-F1."""

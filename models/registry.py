@@ -61,8 +61,14 @@ CHAMPION_FILE = "champion.json"
 #: Every format up to this one loads (a newer one only loads faster); a newer format is
 #: refused with a message, not loaded into objects this code cannot fill.
 MODEL_FORMAT = 3
-#: A challenger replaces the champion unless its holdout macro-F1 is lower by more than this.
+#: A challenger replaces the champion unless its holdout macro-F1 is lower by more than this
+#: (and, where both models' per-row predictions are at hand, lower beyond the noise of the
+#: rows compared: promotion_decision's ``noise``).
 PROMOTION_TOLERANCE = 0.01
+#: The confidence of promotion_decision's ``noise`` interval, in percent (as
+#: ``models.evaluate.INTERVAL_CONFIDENCE``, not imported: this module reads metadata with
+#: ``json`` alone).
+INTERVAL_PERCENT = 95
 #: With no holdout rows to compare on, a challenger trained on fewer than this share of the
 #: champion's labelled rows keeps the champion: an out-of-fold estimate on the challenger's
 #: own few rows is no test of a model trained on many more (a trial's retrain on a 220-row
@@ -444,8 +450,22 @@ def promotion_decision(
     before_refit: bool = False,
     one_class_holdout: str | None = None,
     promote: str | None = None,
+    noise: tuple[float, float] | None = None,
+    corrected_labels: int = 0,
 ) -> tuple[bool, str]:
     """Whether a challenger replaces the champion, with the reason in words.
+
+    ``noise``: the :data:`models.evaluate.INTERVAL_CONFIDENCE` paired bootstrap interval of
+    the challenger's score minus the champion's on the rows compared
+    (``models.evaluate.macro_f1_difference_interval``), where per-row predictions of both
+    were at hand. With it, the challenger is worse only when it is worse beyond
+    ``tolerance`` *and* beyond that noise (the whole interval below 0): on a few hundred
+    rows 0.01 macro-F1 is 2 or 3 rows, and a QA lead's trial kept a champion that had
+    learned 7 verdicts QA had since overturned, 0.014 ahead on 284 rows, where the
+    interval ran from about -0.06 to +0.03. ``corrected_labels``: how many of the
+    champion's training labels the audits have since changed
+    (``transforms.labelled.labels_since_corrected``), said with the decision. Both scores
+    are taken against the labels as they are now.
 
     ``promote``: the command that promotes the challenger by hand, named where a reason
     keeps the champion (default: the sample's ``servicelens models promote CHALLENGER``; a
@@ -490,6 +510,56 @@ def promotion_decision(
     learned baseline that beats the challenger is said with the decision by its caller
     (``flows.training.register_and_promote``), not judged on.
     """
+    promoted, reason = _decided(
+        challenger, challenger_score, champion, champion_score, metric, tolerance,
+        compared_rows, same_data, no_skill, cross_validated, cross_validated_same_rows,
+        same_build, training_rows, before_refit, one_class_holdout, promote, noise,
+    )  # fmt: skip
+    if champion is not None and corrected_labels:
+        labels = "label" if corrected_labels == 1 else "labels"
+        reason = (
+            f"{reason}; the champion was trained on {corrected_labels:,} {labels} since corrected"
+        )
+    return promoted, reason
+
+
+def _beyond_noise(noise: tuple[float, float] | None) -> str:
+    """ "; paired bootstrap 95% interval of the difference -0.060 to +0.032" (empty
+    without one)."""
+    if noise is None:
+        return ""
+    return (
+        f"; paired bootstrap {INTERVAL_PERCENT}% interval of the difference "
+        f"{noise[0]:+.3f} to {noise[1]:+.3f}"
+    )
+
+
+def _worse(ours: float, theirs: float, tolerance: float, noise: tuple[float, float] | None) -> bool:
+    """Whether ``ours`` is worse than ``theirs`` beyond ``tolerance``, and beyond the noise
+    when its interval is known (all of the interval below 0)."""
+    return ours + tolerance < theirs and (noise is None or noise[1] < 0)
+
+
+def _decided(
+    challenger: str,
+    challenger_score: float,
+    champion: str | None,
+    champion_score: float | None,
+    metric: str,
+    tolerance: float,
+    compared_rows: int | None,
+    same_data: bool,
+    no_skill: str | None,
+    cross_validated: tuple[tuple[float, int], tuple[float, int]] | None,
+    cross_validated_same_rows: bool,
+    same_build: bool,
+    training_rows: tuple[int, int] | None,
+    before_refit: bool,
+    one_class_holdout: str | None,
+    promote: str | None,
+    noise: tuple[float, float] | None,
+) -> tuple[bool, str]:
+    """:func:`promotion_decision` before the champion's corrected labels are said."""
     if no_skill is not None:
         if champion is None:
             return False, (
@@ -543,9 +613,9 @@ def promotion_decision(
                 compared = (
                     f"out-of-fold {metric} {ours:.3f} vs champion {champion} {theirs:.3f} on "
                     f"the same {our_rows:,} labelled rows, scored against the labels as they "
-                    f"are now (tolerance {tolerance})"
+                    f"are now (tolerance {tolerance}{_beyond_noise(noise)})"
                 )
-                if ours + tolerance < theirs:
+                if _worse(ours, theirs, tolerance, noise):
                     return False, (
                         f"kept champion {champion}: {too_few}, and challenger "
                         f"{challenger}'s {compared}"
@@ -571,15 +641,15 @@ def promotion_decision(
         if compared_rows is not None
         else ""
     )
-    if challenger_score + tolerance >= champion_score:
+    if not _worse(challenger_score, champion_score, tolerance, noise):
         return True, (
             f"promoted: holdout {metric} {challenger_score:.3f} vs champion {champion} "
-            f"{champion_score:.3f}{on} (tolerance {tolerance})"
+            f"{champion_score:.3f}{on} (tolerance {tolerance}{_beyond_noise(noise)})"
         )
     return False, (
         f"kept champion {champion}: challenger {challenger} holdout {metric} "
         f"{challenger_score:.3f} is worse than {champion_score:.3f}{on}, beyond tolerance "
-        f"{tolerance}"
+        f"{tolerance}{_beyond_noise(noise)}"
     )
 
 

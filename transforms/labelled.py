@@ -92,6 +92,24 @@ def predictions_on_both(
     ).join(champion.select("response_id", pl.col(probability).alias("p_champion")), "response_id")
 
 
+def labels_since_corrected(challenger: pl.DataFrame, champion: pl.DataFrame) -> int:
+    """How many responses the champion trained on with a root cause other than the one the
+    audits give them now: its out-of-fold frame's ``root_cause`` (the labels it learned)
+    against the challenger's (``response_id`` and ``root_cause`` in both). 0 when the
+    champion's frame keeps no labels (a version saved before they were kept). A QA lead's
+    trial: a later workbook overturned 7 verdicts, and the decision keeping the champion
+    that had learned all 7 did not say so."""
+    if "root_cause" not in champion.columns:
+        return 0
+    learned = champion.select("response_id", pl.col("root_cause").alias("learned"))
+    return (
+        challenger.select("response_id", "root_cause")
+        .join(learned, "response_id")
+        .filter(pl.col("root_cause") != pl.col("learned"))
+        .height
+    )
+
+
 @dataclass(frozen=True)
 class Rule:
     """A one-field rule over labelled rows: predicts policy_failure when it fires
