@@ -23,13 +23,18 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from models.drift import reference_profile
 from models.evaluate import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    INTERVAL_CONFIDENCE,
     NO_RULE_TEXT,
     abstention_curve,
+    band_check,
     best_single_rule,
     choose_review_band,
     choose_threshold,
     classification_metrics,
     groupings_with_values,
+    metric_intervals,
     metrics_by_group,
     one_label,
     reliability_curve,
@@ -528,8 +533,21 @@ def train_root_cause_model(
             else float("nan"),
             "holdout_accuracy_all": float(((p_test >= threshold) == y_test).mean()),
             "abstention": abstention_curve(y_test, p_test, threshold),
+            # Whether the holdout's decided rows are enough to check the band's promise.
+            "band_check": band_check(
+                int(((p_test[decided] >= threshold) == y_test[decided]).sum()),
+                int(decided.sum()),
+            ),
         },
         "model": model_metrics,
+        # Each headline score's 95% bootstrap interval over the rows it was measured on.
+        "intervals": {
+            "confidence": INTERVAL_CONFIDENCE,
+            "resamples": BOOTSTRAP_RESAMPLES,
+            "seed": BOOTSTRAP_SEED,
+            "model": metric_intervals(y_test, p_test, threshold),
+            "cross_validation": metric_intervals(y_all, p_oof, threshold),
+        },
         "reliability": reliability_curve(y_test, p_test),
         "cross_validation": {
             # The folds that ran, which a root cause with few rows lowers (fold_count).

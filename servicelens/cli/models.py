@@ -1230,11 +1230,25 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
                 k: None if one_class else (metrics.get("model") or {}).get(k)
                 for k in HOLDOUT_JUDGEMENTS
             },
+            # Each score's 95% bootstrap interval over the rows (None: saved before them).
+            "intervals": (metrics.get("intervals") or {}).get("model"),
         },
         "cross_validation": {
-            k: (metrics.get("cross_validation") or {}).get(k)
-            for k in ("folds", "folds_lowered", "shared_text_rows", "roc_auc", "macro_f1", "ece")
+            **{
+                k: (metrics.get("cross_validation") or {}).get(k)
+                for k in (
+                    "folds",
+                    "folds_lowered",
+                    "shared_text_rows",
+                    "roc_auc",
+                    "macro_f1",
+                    "ece",
+                )
+            },
+            "intervals": (metrics.get("intervals") or {}).get("cross_validation"),
         },
+        # Whether the holdout's rows outside the review band can check its promise.
+        "band_check": (metrics.get("decision") or {}).get("band_check"),
         "skill": metrics.get("skill"),
         # Each baseline (the best single rule, the learned ones) that beats the model on
         # the time split, and on what (a data scientist's trial found it in the HTML report
@@ -1254,7 +1268,7 @@ def version_summary(models_dir: DataPath, version: str | None) -> dict[str, Any]
 
 
 def _summary_text(shown: dict[str, Any]) -> str:
-    from models.evaluate import GROUP_ROWS_TO_SCORE, per_class_error_lines
+    from models.evaluate import GROUP_ROWS_TO_SCORE, band_check_text, per_class_error_lines
 
     decision = shown["decision"] or {}
     # Rows of files without text count too (a trial read "trained on 2094" for 13,568).
@@ -1297,10 +1311,14 @@ def _summary_text(shown: dict[str, Any]) -> str:
             and ahead not in str(decision.get("reason", ""))
             else []
         ),
-        f"cross-validated ({_folds_shown(shown['cross_validation'])}): roc_auc "
-        f"{_fmt(shown['cross_validation']['roc_auc'])} macro_f1 "
-        f"{_fmt(shown['cross_validation']['macro_f1'])} ece "
-        f"{_fmt(shown['cross_validation']['ece'])}",
+        *([said] if (said := band_check_text(shown.get("band_check"))) else []),
+        f"cross-validated ({_folds_shown(shown['cross_validation'])}): "
+        + _scores_text(shown["cross_validation"]),
+        *(
+            ["scores in [brackets]: 95% bootstrap intervals over the rows"]
+            if shown["holdout"].get("intervals") or shown["cross_validation"].get("intervals")
+            else []
+        ),
     ]
     skill = shown["skill"]
     if skill:
@@ -1336,9 +1354,18 @@ def _holdout_line(holdout: dict[str, Any]) -> str:
     """``models show``'s holdout line: its scores, or that its rows hold one root cause."""
     if holdout.get("one_class"):
         return f"holdout ({holdout['rows']} rows): {one_class_text(holdout['one_class'])}"
-    return (
-        f"holdout ({holdout['rows']} rows): roc_auc {_fmt(holdout['roc_auc'])} "
-        f"macro_f1 {_fmt(holdout['macro_f1'])} ece {_fmt(holdout['ece'])}"
+    return f"holdout ({holdout['rows']} rows): {_scores_text(holdout)}"
+
+
+def _scores_text(scores: dict[str, Any]) -> str:
+    """ "roc_auc 0.813 [0.712, 0.901] macro_f1 ... ece ...": each score with its 95%
+    bootstrap interval where the version kept one (``intervals``)."""
+    from models.evaluate import interval_text
+
+    intervals = scores.get("intervals") or {}
+    return " ".join(
+        f"{k} {_fmt(scores[k])}{interval_text(intervals.get(k))}"
+        for k in ("roc_auc", "macro_f1", "ece")
     )
 
 
