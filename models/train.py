@@ -23,9 +23,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from models.drift import reference_profile
 from models.evaluate import (
-    BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
     INTERVAL_CONFIDENCE,
+    INTERVAL_RESAMPLES,
     NO_RULE_TEXT,
     abstention_curve,
     band_check,
@@ -543,7 +543,7 @@ def train_root_cause_model(
         # Each headline score's 95% bootstrap interval over the rows it was measured on.
         "intervals": {
             "confidence": INTERVAL_CONFIDENCE,
-            "resamples": BOOTSTRAP_RESAMPLES,
+            "resamples": INTERVAL_RESAMPLES,
             "seed": BOOTSTRAP_SEED,
             "model": metric_intervals(y_test, p_test, threshold),
             "cross_validation": metric_intervals(y_all, p_oof, threshold),

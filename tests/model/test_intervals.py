@@ -64,3 +64,21 @@ def test_models_show_and_the_report_give_the_intervals(
     assert "review band on the holdout: " in shown
     note = _intervals_note(trained.metrics)
     assert f"roc_auc [{low:.3f}, {high:.3f}]" in note
+
+
+def test_each_resample_is_scored_as_classification_metrics_scores_its_rows() -> None:
+    """The bootstrap's statistic reads a resample as draw counts per row (one sort for all
+    resamples, not a rank of each: ranking 2,000 resamples of the demo's 18,218 rows took
+    46 s, as long as training); each resample's scores are still those of its rows, ties
+    in the probabilities included."""
+    from models.evaluate import _scores_of_draws
+
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 120).astype(np.int8)
+    p = np.round(np.clip(0.3 * y + 0.7 * rng.random(120), 0, 1), 2)  # many ties
+    draws = rng.integers(0, 120, (6, 120))
+    scored = _scores_of_draws(y, p, 0.43)(draws)
+    for i, rows in enumerate(draws):
+        expected = classification_metrics(y[rows], p[rows], 0.43)
+        for j, metric in enumerate(INTERVAL_METRICS):
+            assert np.isclose(scored[j, i], expected[metric]), (i, metric)
