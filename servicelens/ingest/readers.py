@@ -1246,18 +1246,25 @@ def delivered_format(path: str | DataPath) -> tuple[str, str]:
     return _json_shape(head)
 
 
+def _sniffed_zip(stack: ExitStack, location: DataPath) -> zipfile.ZipFile:
+    """The zip archive at ``location`` opened for sniffing, closed with ``stack``: a local
+    file as it is; an object in a store seekable and read in small ranged GETs (the central
+    directory, then one member), not fetched whole."""
+    if isinstance(location, Path):
+        source: Path | IO[bytes] = location
+    else:
+        source = stack.enter_context(
+            location.fs.open(location.key, "rb", block_size=_ZIP_SNIFF_BLOCK_BYTES)
+        )
+    return stack.enter_context(zipfile.ZipFile(source))
+
+
 def _zip_workbook(location: DataPath) -> str | None:
     """What workbook a zip delivery is (``"an Excel workbook (.xlsx)"``, ``"an OpenDocument
     spreadsheet (.ods)"``), or None for another zip archive; its central directory is
     read (a ranged GET in an object store), not the whole file."""
     with ExitStack() as stack:
-        if isinstance(location, Path):
-            source: Path | IO[bytes] = location
-        else:
-            source = stack.enter_context(
-                location.fs.open(location.key, "rb", block_size=_ZIP_SNIFF_BLOCK_BYTES)
-            )
-        archive = stack.enter_context(zipfile.ZipFile(source))
+        archive = _sniffed_zip(stack, location)
         if _is_workbook_zip(archive):
             return "an Excel workbook (.xlsx)"
         if "mimetype" in archive.namelist() and archive.read("mimetype")[:100].startswith(
@@ -1271,14 +1278,7 @@ def _zip_member_head(location: DataPath, data: bytes) -> bytes:
     """The first :data:`FORMAT_SNIFF_BYTES` of the one file a zip archive delivers; b""
     for a workbook or an archive of several files (the reader tells what they are)."""
     with ExitStack() as stack:
-        if isinstance(location, Path):
-            source: Path | IO[bytes] = location
-        else:
-            # Seekable, read in small ranged GETs: the central directory, then one member.
-            source = stack.enter_context(
-                location.fs.open(location.key, "rb", block_size=_ZIP_SNIFF_BLOCK_BYTES)
-            )
-        archive = stack.enter_context(zipfile.ZipFile(source))
+        archive = _sniffed_zip(stack, location)
         members = _delivered_members(archive)
         if _is_workbook_zip(archive) or len(members) != 1:
             return b""
