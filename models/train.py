@@ -64,7 +64,7 @@ from transforms.labelled import (
     texts_seen_before,
     time_split,
 )
-from transforms.language import comment_languages
+from transforms.language import base_language, base_language_code, comment_languages
 from transforms.marts import LABEL_AUDITED_AT, reasons_column
 from transforms.schemas import POSITIVE_CLASS, ROOT_CAUSES
 
@@ -131,7 +131,7 @@ class Decision:
         return cls(
             float(data["threshold"]),
             (float(low), float(high)),
-            {str(k): int(v) for k, v in (data.get("languages") or {}).items()},
+            folded_languages(data.get("languages") or {}),
             float(data.get("base_rate", 0.5)),
         )
 
@@ -144,6 +144,19 @@ class Decision:
         seen = {k for k, n in self.languages.items() if n >= MIN_LANGUAGE_ROWS}
         unseen = (language is not None and language not in seen for language in languages)
         return np.fromiter(unseen, dtype=bool, count=len(languages))
+
+
+def folded_languages(counts: dict[str, Any]) -> dict[str, int]:
+    """A model's ``decision.languages`` (code -> labelled training rows) with each code as its
+    base language (:func:`transforms.language.base_language_code`) and the rows of codes that
+    share one added up: a model trained before stated languages were reduced counted
+    Qualtrics' ``es-es`` apart from a detected ``es`` (78 and 8 rows), and would send every
+    Spanish comment now stated as ``es`` to review as a language seen 8 times."""
+    folded: dict[str, int] = {}
+    for code, rows in counts.items():
+        base = base_language_code(str(code)) or str(code)
+        folded[base] = folded.get(base, 0) + int(rows)
+    return folded
 
 
 @dataclass
@@ -447,6 +460,8 @@ def train_root_cause_model(
     Native code runs on one thread (:func:`models.stacked.one_thread`): training fits hundreds
     of small logistic regressions, and BLAS threads made each 10-100x slower beside other work.
     """
+    if "language" in labelled.columns:  # marts written before languages were reduced
+        labelled = labelled.with_columns(base_language(pl.col("language")))
     labels = root_causes(labelled)
     _usable(labels, "labelled")
     _enough_of_each(labels, "all the labelled rows hold")

@@ -14,6 +14,7 @@ from datetime import date
 
 import polars as pl
 
+from transforms.language import base_language
 from transforms.schemas import (
     CHANNELS,
     CONTACT_SCHEMA,
@@ -845,7 +846,7 @@ def normalise_surveys(
         parsed_score("csat"),
         parsed_score("nps"),
         parsed_score("effort"),
-        normalised_text("language").str.to_lowercase(),
+        base_language(normalised_text("language")),
     ]
     if "rating" in raw.columns:
         few_values.append(normalised_text("rating").str.to_lowercase())
@@ -920,7 +921,7 @@ def unstated_comments(raw: pl.DataFrame) -> pl.Series:
     if "comment" not in raw.columns:
         return pl.Series("comment", [], pl.String)
     stated = (
-        normalised_text("language").str.to_lowercase()
+        base_language(normalised_text("language"))
         if "language" in raw.columns
         else pl.lit(None, pl.String)
     )

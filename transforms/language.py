@@ -1,4 +1,5 @@
-"""The language of a comment, when the export does not say it.
+"""The language of a comment, when the export does not say it, and stated languages reduced to
+their base language (``ES-ES``, ``es_ES`` and ``es`` are all ``es``).
 
 Detected offline with py3langid (langid.py's naive-Bayes byte n-gram model, shipped inside the
 wheel: nothing is downloaded), restricted to :data:`DETECTABLE` so that short comments are
@@ -12,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 from functools import lru_cache
@@ -29,6 +31,30 @@ DETECTABLE: tuple[str, ...] = ("en", "de", "fr", "es", "it", "pt", "nl")
 #: "Unbelievable!") all scored 0.35 or less; 4 right answers also fall under 0.5 and stay
 #: unknown, which costs nothing (a short English phrase gets no language, not a wrong one).
 MIN_CONFIDENCE = 0.5
+
+
+#: What separates a language tag's subtags: BCP 47's hyphen (``pt-BR``, ``zh-Hant-TW``) and
+#: the underscore of POSIX and Java locales (``es_ES``), both seen in survey exports.
+SUBTAG_SEPARATOR = r"[-_]"
+
+
+def base_language(stated: pl.Expr) -> pl.Expr:
+    """A stated language (String) as its base language: the primary subtag of a BCP 47 tag or
+    locale, lower-cased (``ES-ES``, ``es_ES``, ``en-GB``, ``fr-CA``, ``pt-BR`` give ``es``,
+    ``en``, ``fr``, ``pt``), which is the ISO 639-1 code for the two-letter tags vendors
+    write, as :func:`detect_language` gives. Qualtrics' ``UserLanguage`` carries a region for
+    some languages only, so without this one language was counted as two. Null, blank and a
+    tag with no primary subtag (``-ES``) give null. A small rule rather than ``langcodes``
+    (not a dependency): only the primary subtag is kept, no tag is validated or mapped (an
+    ISO 639-2 ``spa`` stays ``spa``)."""
+    primary = stated.str.strip_chars().str.to_lowercase().str.replace(f"{SUBTAG_SEPARATOR}.*$", "")
+    return primary.replace("", None)
+
+
+def base_language_code(code: str) -> str:
+    """:func:`base_language` of one code (Python ``str``), for codes stored outside a frame
+    (a model's ``decision.languages``); an empty result is returned as the empty string."""
+    return re.split(SUBTAG_SEPARATOR, code.strip().lower(), maxsplit=1)[0]
 
 
 _LOADING = threading.Lock()
@@ -214,9 +240,13 @@ def with_detected_language(
 
 def comment_languages(frame: pl.DataFrame, text: str) -> pl.Series:
     """Each row's comment language: the ``language`` column where the frame has one and it
-    is set, else detected from the text (:func:`with_detected_language`); null when unknown."""
+    is set (as its base language, :func:`base_language`: marts written before it kept
+    ``es-es``), else detected from the text (:func:`with_detected_language`); null when
+    unknown."""
     if "language" in frame.columns:
-        stated = frame.select(pl.col(text).cast(pl.String), pl.col("language").cast(pl.String))
+        stated = frame.select(
+            pl.col(text).cast(pl.String), base_language(pl.col("language").cast(pl.String))
+        )
     else:
         stated = frame.select(
             pl.col(text).cast(pl.String), pl.lit(None, pl.String).alias("language")

@@ -19,6 +19,7 @@ from models.evaluate import (
 from models.pipeline import build_pipeline, feature_frame, labels_to_target
 from models.registry import load_model, save_model
 from models.train import MIN_LANGUAGE_ROWS, Decision, TrainingResult, score_negatives
+from transforms.language import comment_languages
 
 
 def test_model_beats_every_baseline(trained: TrainingResult) -> None:
@@ -493,6 +494,29 @@ def test_unseen_languages_are_read_from_plain_codes() -> None:
     assert flagged.dtype == bool
     assert flagged.tolist() == [False, True, False, True]
     assert Decision().unseen_language(["fr", None]).tolist() == [False, False]
+
+
+def test_an_older_models_regional_languages_are_folded_into_their_base_language() -> None:
+    """A model trained before stated languages were reduced counted Qualtrics' ``es-es``
+    apart from a detected ``es`` (trial 112: 78 and 8); loaded, they are one language of 86
+    rows, so a Spanish comment stated ``es`` or none is not sent to review as unseen."""
+    stored = {"threshold": 0.5, "review_band": [0.35, 0.65], "base_rate": 0.4}
+    stored["languages"] = {"es-es": 78, "en": 14, "es": 8, "EN-GB": 3}
+    decision = Decision.from_dict(stored, (0.35, 0.65))
+    assert decision.languages == {"es": 86, "en": 17}
+    assert decision.unseen_language(["es", "en"]).tolist() == [False, True]
+
+
+def test_comment_languages_read_older_marts_regional_codes_as_base_languages() -> None:
+    """A mart written before languages were reduced holds ``es-es``: training and scoring
+    read it as ``es``, the language a blank row's Spanish comment is detected as."""
+    frame = pl.DataFrame(
+        {
+            "comment": ["La avería dura dos semanas y cerraron la incidencia sin solución."] * 3,
+            "language": ["es-es", "ES", None],
+        }
+    )
+    assert comment_languages(frame, "comment").to_list() == ["es", "es", "es"]
 
 
 def test_a_language_seen_a_few_times_is_said_so_not_unseen(

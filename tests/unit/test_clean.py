@@ -281,6 +281,26 @@ def test_redelivery_keeps_the_latest_and_reports_the_superseded() -> None:
     assert kept.height + superseded.height == raw.height
 
 
+def test_stated_languages_are_reduced_to_their_base_language() -> None:
+    """Qualtrics writes ``ES-ES`` for Spanish-Spain and ``ES`` for Spanish (trial 112): both
+    are Spanish, and a blank one is detected as ``es``; one language, not two."""
+    stated = ["ES-ES", "es_ES", "en-GB", "fr-CA", "pt-BR", "ES", " EN ", "-ES", "", None]
+    raw = _surveys([{"response_id": f"R{i}", "language": code} for i, code in enumerate(stated)])
+    typed = normalise_surveys(raw, "Europe/London", date(2026, 11, 1)).sort("source_line")
+    assert typed.get_column("language").to_list() == [
+        "es",
+        "es",
+        "en",
+        "fr",
+        "pt",
+        "es",
+        "en",
+        None,
+        None,
+        None,
+    ]
+
+
 def test_the_comments_classified_ahead_are_those_whose_language_is_detected() -> None:
     """The date classifies unstated_comments of the raw batch on a thread; they must be the
     texts with_detected_language looks up once normalise_surveys has typed it."""

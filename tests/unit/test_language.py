@@ -11,6 +11,8 @@ import pytest
 from transforms.language import (
     MIN_CONFIDENCE,
     _identifier,
+    base_language,
+    base_language_code,
     detect_language,
     with_detected_language,
 )
@@ -229,3 +231,13 @@ def test_texts_classified_ahead_are_not_classified_again(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(language, "_identifier", refuse)
     assert detect_language(texts).to_list() == ahead.to_list() == ["fr", None, None, None]
+
+
+def test_a_stated_language_is_its_primary_subtag_lower_cased() -> None:
+    """BCP 47 tags and POSIX locales, as survey vendors write them, reduce to ISO 639-1."""
+    stated = pl.Series("language", ["ES-ES", "es_ES", "en-GB", "fr-CA", "pt-BR", "zh-Hant-TW"])
+    reduced = pl.select(base_language(pl.lit(stated))).to_series()
+    assert reduced.to_list() == ["es", "es", "en", "fr", "pt", "zh"]
+    nothing = pl.Series("language", ["", "  ", "-ES", None], dtype=pl.String)
+    assert pl.select(base_language(pl.lit(nothing))).to_series().to_list() == [None] * 4
+    assert [base_language_code(c) for c in ("ES-ES", "pt_BR", "de")] == ["es", "pt", "de"]
