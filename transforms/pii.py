@@ -272,7 +272,7 @@ CUSTOMER_NUMBER_WORDS = (
     r"customer (?:number|no\.?|nr\.?|id|ref(?:erence)?|#)|client (?:number|no\.?|id)|"
     r"member(?:ship)? (?:number|no\.?|id)|"
     r"kunden[\- ]?(?:nummer|nr\.?|id|kennung)|kd\.?[\- ]?nr\.?|mitglieds?nummer|"
-    r"num[ée]ro (?:de )?client|n[°º] ?client|r[ée]f[ée]rence client|identifiant client|"
+    r"num[ée]ro (?:de )?client|n[°º] ?client(?:e)?|r[ée]f[ée]rence client|identifiant client|"
     r"klant(?:en)?[\- ]?(?:nummer|nr\.?|id)|lidnummer|"
     r"n[úu]mero (?:de )?(?:cliente|socio)|c[óo]digo (?:de )?cliente|id de cliente|"
     r"(?:numero|codice) cliente"
@@ -291,8 +291,10 @@ CUSTOMER_NUMBER = PiiKind(
     "customer_number",
     "[CUSTOMER_NUMBER]",
     # The words and link are group 1, put back; the number: four or more digits, after up
-    # to four letters (CN88812345, KD-4471239).
-    r"(?i)(\b(?:" + CUSTOMER_NUMBER_WORDS + r")" + _CUE_LINK + r")"
+    # to four letters (CN88812345, KD-4471239). The words end where a word ends: French
+    # "n° client" must not end inside Spanish "n° cliente" and take its "e" for a letter
+    # of the number.
+    r"(?i)(\b(?:" + CUSTOMER_NUMBER_WORDS + r")(?!\w)" + _CUE_LINK + r")"
     r"(?:[A-Z]{1,4}[\- ]?)?\d(?:[\- ]?\d){3,14}\b",
 )
 DATE_OF_BIRTH = PiiKind(

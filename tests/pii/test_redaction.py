@@ -714,6 +714,24 @@ def test_identity_number_look_alikes_are_left_alone(region: str, text: str) -> N
 
 
 @pytest.mark.parametrize(
+    ("region", "text"),
+    [
+        # A trial (112): French "n° client" matched inside Spanish "n° cliente" and took
+        # its "e" for the number's first letter: 'n° client[CUSTOMER_NUMBER]'.
+        ("ES", "n° cliente 5566778"),
+        ("ES", "nº cliente 5566778"),
+        ("PT", "nº cliente 5566778"),
+        ("IT", "n° cliente 5566778"),
+        ("ES", "número de cliente 5566778"),
+    ],
+)
+def test_a_customer_number_word_keeps_its_letters(region: str, text: str) -> None:
+    frame, counts = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region=region)
+    assert frame.item() == text.replace("5566778", "[CUSTOMER_NUMBER]")
+    assert counts["customer_number"] == 1 and sum(counts.values()) == 1
+
+
+@pytest.mark.parametrize(
     ("text", "address"),
     [
         ("Lieferung an Hauptstraße 12, 10115 Berlin bitte", "Hauptstraße 12, 10115 Berlin"),
