@@ -266,16 +266,24 @@ _ID_LINK_TOKENS = frozenset(
 _NATIONAL_ID_SHAPE = re.compile(r"(?i)[XYZ]\d{7}[A-Z]|\d{8}[A-Z]|\d{8,15}")
 #: A phone word at most three words before the end of the text it is searched in.
 PHONE_CUE = re.compile(PHONE_WORDS + r"\W*(?:\w+\W+){0,3}$")
+#: "Number" in French, Spanish, Italian and Portuguese, in full or as customers abbreviate
+#: it: n°, nº, n.º, N°, num., núm., nro., no., nr., n. (the ordinal sign or the degree sign,
+#: a dot or none, a space or none).
+_NUMBER_WORD = r"(?:n[úu]m[ée]ro|numero|n\.?\s?[°º]|n[úu]m\.|nro\.|nr\.?|no\.|n\.)"
 #: Words that introduce a customer number, in the seven languages of :data:`PHONE_WORDS`.
 #: "number" alone or "order number" introduce order numbers, which are not personal.
 CUSTOMER_NUMBER_WORDS = (
-    r"customer (?:number|no\.?|nr\.?|id|ref(?:erence)?|#)|client (?:number|no\.?|id)|"
+    r"customer (?:number|no\.?|nr\.?|id|ref(?:erence)?|#)|client (?:number|no\.?|nr\.?|id)|"
     r"member(?:ship)? (?:number|no\.?|id)|"
-    r"kunden[\- ]?(?:nummer|nr\.?|id|kennung)|kd\.?[\- ]?nr\.?|mitglieds?nummer|"
-    r"num[ée]ro (?:de )?client|n[°º] ?client(?:e)?|r[ée]f[ée]rence client|identifiant client|"
+    r"kunden[\- ]?(?:nummer|nr\.?|id|kennung)|kd\.?[\- ]?nr\.?|mitglieds?[\- ]?(?:nummer|nr\.?)|"
+    r"nr\.\s?(?:des\s)?kunden?|"
+    # French, Spanish, Italian, Portuguese: "N° de client", "n.º cliente", "num. cliente",
+    # "número do cliente", "n. socio"
+    + _NUMBER_WORD
+    + r"\s?(?:(?:de|du|do|da|del)\s)?(?:client|cliente|socio)|"
+    r"r[ée]f[ée]rence client|identifiant client|"
     r"klant(?:en)?[\- ]?(?:nummer|nr\.?|id)|lidnummer|"
-    r"n[úu]mero (?:de )?(?:cliente|socio)|c[óo]digo (?:de )?cliente|id de cliente|"
-    r"(?:numero|codice) cliente"
+    r"c[óo]digo (?:de )?cliente|id de cliente|codice cliente"
 )
 #: Words that introduce a date of birth, in the same languages.
 DATE_OF_BIRTH_WORDS = (

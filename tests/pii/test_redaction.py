@@ -28,6 +28,8 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import transforms.pii as pii
 from servicelens.settings import Settings
@@ -729,6 +731,62 @@ def test_a_customer_number_word_keeps_its_letters(region: str, text: str) -> Non
     frame, counts = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region=region)
     assert frame.item() == text.replace("5566778", "[CUSTOMER_NUMBER]")
     assert counts["customer_number"] == 1 and sum(counts.values()) == 1
+
+
+#: A customer number's naming word as customers write it, in full and abbreviated, in the
+#: seven languages (a trial, 112: the abbreviated ones with °, º, n.º and num. passed).
+CUSTOMER_NUMBER_NAMES = [
+    "customer number",
+    "client no.",
+    "Kundennummer",
+    "Kunden-Nr.",
+    "Nr. des Kunden",
+    "Mitglieds-Nr.",
+    "klantnummer",
+    "N° de client",
+    "n° de client",
+    "No. client",
+    "numéro client",
+    "Nº de cliente",
+    "n.º cliente",
+    "n.° de cliente",
+    "num. cliente",
+    "núm. de cliente",
+    "Nro. de cliente",
+    "número do cliente",
+    "n. cliente",
+    "numero cliente",
+    "nº socio",
+]
+
+
+@given(
+    name=st.sampled_from(CUSTOMER_NUMBER_NAMES),
+    link=st.sampled_from(["", " ", ": ", " : ", " :", " es ", " est ", " - "]),
+    number=st.from_regex(r"[1-9]\d{3,14}", fullmatch=True),
+)
+@settings(deadline=None, max_examples=300)
+def test_a_named_customer_number_is_redacted_and_its_name_kept(
+    name: str, link: str, number: str
+) -> None:
+    text = f"Bonjour, {name}{link or ' '}{number} merci"
+    frame, counts = redact_pii(pl.DataFrame({"t": [text]}), ["t"], region="FR")
+    assert frame.item() == f"Bonjour, {name}{link or ' '}[CUSTOMER_NUMBER] merci"
+    assert counts["customer_number"] == 1 and sum(counts.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("region", "text"),
+    [
+        ("FR", "N° de commande 4471239"),
+        ("ES", "pedido nº 123456789 llegó tarde"),
+        ("ES", "nº de pedido 5566778"),
+        ("IT", "n. ordine 5566778"),
+        ("FR", "un client 4471239 fois mécontent"),
+    ],
+)
+def test_numbers_the_abbreviation_names_for_an_order_are_left_alone(region: str, text: str) -> None:
+    assert _redact(text, region) == text
 
 
 @pytest.mark.parametrize(
