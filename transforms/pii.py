@@ -46,16 +46,17 @@ Where the rules come from:
   the ISO 7064 mod-97 check digits), on candidates of two letters, two digits and groups
   separated by spaces, dashes or dots.
 * **National identity numbers** (``[NATIONAL_ID]``): ``python-stdnum``'s validators. A
-  Spanish DNI (``12345678Z``) or NIE (``X1234567L``), whose check letter is right for one
-  number in 23, and a French NIR (``1 85 05 78 006 084 91``, mod-97 key) are redacted
-  wherever they stand once ``stdnum.es.dni``, ``stdnum.es.nie`` or ``stdnum.fr.nir`` accepts
-  them. A Dutch BSN (9 digits, 11-check: one 9-digit order number in 11 passes), a German
-  Steuer-ID (11 digits, mod 11,10) and a Portuguese NIF (9 digits, mod 11) check too weakly
-  to tell them from order numbers, so these, and any identity number, are redacted when a
-  word naming one stands just before (:data:`NATIONAL_ID_WORDS`: "BSN", "Steuer-ID",
-  "numéro de sécurité sociale", "DNI", "NIF", ...); then the shape suffices (8 to 15 digits,
-  or a DNI's or NIE's), so one mistyped still goes. An Italian codice fiscale holds no run of
-  six digits, so the pre-filter below never picks its rows; it is not looked for.
+  Spanish DNI (``12345678Z``, ``12.345.678-Z``, ``12345678 Z``) or NIE (``X1234567L``),
+  whose check letter is right for one number in 23, and a French NIR (``1 85 05 78 006 084
+  91``, mod-97 key) are redacted wherever they stand once ``stdnum.es.dni``,
+  ``stdnum.es.nie`` or ``stdnum.fr.nir`` accepts them. A Dutch BSN (9 digits, 11-check:
+  one 9-digit order number in 11 passes), a German Steuer-ID (11 digits, mod 11,10) and a
+  Portuguese NIF (9 digits, mod 11) check too weakly to tell them from order numbers, so
+  these, and any identity number, are redacted when a word naming one stands just before
+  (:data:`NATIONAL_ID_WORDS`: "BSN", "Steuer-ID", "numéro de sécurité sociale", "DNI",
+  "NIF", ...); then the shape suffices (8 to 15 digits, or a DNI's or NIE's), so one
+  mistyped still goes. An Italian codice fiscale holds no run of six digits, so the
+  pre-filter below never picks its rows; it is not looked for.
 * **Card numbers**: 13 to 19 digits that pass ``python-stdnum``'s Luhn check, which every
   payment card passes, so most order numbers of that length (nine in ten) are left alone;
   the decimals of a number (``0.00347222222222222``) are not a card.
@@ -201,13 +202,17 @@ PHONE_WORDS = (
     r"telem[óo]vel|telefone|ligar|liguem(?:-me)?|(?:o meu|meu|pelo) n[úu]mero"
     r")\b"
 )
-#: A Spanish NIE or DNI (check letter joined or after a dash), or a French NIR (15 digits,
-#: sex digit first, grouped as written or not; Corsican departments 2A/2B): each candidate
-#: is then checked by python-stdnum (:func:`is_national_id`).
+#: A Spanish NIE or DNI, or a French NIR (15 digits, sex digit first, grouped as written or
+#: not; Corsican departments 2A/2B): each candidate is then checked by python-stdnum
+#: (:func:`is_national_id`). A DNI's eight digits are written joined or with thousands dots
+#: (12.345.678), its check letter joined, after a dash or after a space; after a space only
+#: a capital, since Spanish "y", "a", "e" follow numbers in prose ("12345678 y 23456789"),
+#: one time in 23 the right letter.
 NATIONAL_ID = PiiKind(
     "national_id",
     "[NATIONAL_ID]",
-    r"(?i)(?<![\w/#\-])(?:[XYZ]-?\d{7}-?[A-Z]|\d{8}-?[A-Z]|"
+    r"(?i)(?<![\w/#\-])(?:[XYZ]-?\d{7}-?[A-Z]|"
+    r"(?:\d{8}|\d{2}\.\d{3}\.\d{3})(?:-?[A-Z]|(?-i: [A-Z]))|"
     r"[1278](?:[ .\-]?\d{2}){2}[ .\-]?(?:\d{2}|2[AB])(?:[ .\-]?\d{3}){2}[ .\-]?\d{2})"
     r"(?!\w|[.\-]\d)",
 )

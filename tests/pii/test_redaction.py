@@ -763,7 +763,7 @@ CUSTOMER_NUMBER_NAMES = [
 @given(
     name=st.sampled_from(CUSTOMER_NUMBER_NAMES),
     link=st.sampled_from(["", " ", ": ", " : ", " :", " es ", " est ", " - "]),
-    number=st.from_regex(r"[1-9]\d{3,14}", fullmatch=True),
+    number=st.from_regex(r"[1-9][0-9]{3,14}", fullmatch=True),
 )
 @settings(deadline=None, max_examples=300)
 def test_a_named_customer_number_is_redacted_and_its_name_kept(
@@ -787,6 +787,45 @@ def test_a_named_customer_number_is_redacted_and_its_name_kept(
 )
 def test_numbers_the_abbreviation_names_for_an_order_are_left_alone(region: str, text: str) -> None:
     assert _redact(text, region) == text
+
+
+def _dni_forms(digits: str, letter: str) -> list[str]:
+    """A DNI written the usual ways: the digits joined or with thousands dots, the letter
+    joined, after a dash or after a space."""
+    dotted = f"{digits[:2]}.{digits[2:5]}.{digits[5:]}"
+    return [f"{number}{sep}{letter}" for number in (digits, dotted) for sep in ("", "-", " ")]
+
+
+@given(digits=st.from_regex(r"[0-9]{8}", fullmatch=True))
+@settings(deadline=None, max_examples=200)
+def test_a_dni_written_with_dots_or_a_space_is_redacted_when_its_letter_checks(
+    digits: str,
+) -> None:
+    """A trial (112): '12.345.678-Z', '12.345.678Z' and '12345678 Z' passed unnamed while
+    '12345678-z' was redacted. The letter is checked by python-stdnum's ``es.dni``."""
+    from stdnum.es import dni
+
+    right = dni.calc_check_digit(digits)
+    for form in _dni_forms(digits, right):
+        frame, counts = redact_pii(pl.DataFrame({"t": [f"Hola, {form} gracias"]}), ["t"], "ES")
+        assert frame.item() == "Hola, [NATIONAL_ID] gracias", form
+        assert counts["national_id"] == 1 and sum(counts.values()) == 1
+    wrong = next(c for c in "TRWAGMYFPDXBNJZSQVHLCKE" if c != right)
+    for form in _dni_forms(digits, wrong):
+        assert _redact(f"pedido {form} llegó", "ES") == f"pedido {form} llegó", form
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pedido 12.345.678 llegó",  # dotted, no letter: an order number
+        "pedido 12.345.678-A llegó",  # A is not 12345678's letter (Z)
+        "pedidos 12345678 y 23456789",  # "y" is a word, not a check letter
+        "precio 1.299,99 € el 03/12/2026",
+    ],
+)
+def test_dotted_numbers_without_a_checking_letter_are_left_alone(text: str) -> None:
+    assert _redact(text, "ES") == text
 
 
 @pytest.mark.parametrize(
