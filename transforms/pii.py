@@ -259,6 +259,8 @@ _NATIONAL_ID_CUED = re.compile(
 _NATIONAL_ID_DIGITS = re.compile(
     r"(?i)(?<!\w)[XYZ]?-?\d(?:[ .\-]?\d){6,14}(?:-?[A-Z])?(?!\w|[.\-]\d)"
 )
+#: A DNI's check letter written after a space: a capital alone.
+_SPACED_LETTER = re.compile(r" [A-Z](?!\w)")
 #: A word, or one character of anything else that is not a space.
 _TOKEN = re.compile(r"[^\W\d_]+|\S")
 #: What may stand between an identity number's name and the number, as tokens.
@@ -540,9 +542,10 @@ def is_national_id(candidate: str) -> bool:
 def national_id_spans(text: str) -> list[tuple[int, int]]:
     """Where ``text`` holds a national identity number (start, end), in order: a number of
     an identity number's shape after a word naming one (:data:`_NATIONAL_ID_CUED`), and any
-    candidate of :data:`NATIONAL_ID` that :func:`is_national_id` accepts."""
+    candidate of :data:`NATIONAL_ID` that :func:`is_national_id` accepts. A named DNI's
+    check letter after a space (``DNI 12.345.678 Z``) goes with its digits."""
     spans = [
-        found.span("id")
+        _with_spaced_letter(text, found.group("id"), *found.span("id"))
         for found in _NATIONAL_ID_CUED.finditer(text)
         if _NATIONAL_ID_SHAPE.fullmatch(re.sub(r"[ .\-]", "", found.group("id")))
     ]
@@ -564,6 +567,15 @@ def national_id_spans(text: str) -> list[tuple[int, int]]:
         and not any(start < found.end() and found.start() < end for start, end in spans)
     ]
     return sorted(spans)
+
+
+def _with_spaced_letter(text: str, number: str, start: int, end: int) -> tuple[int, int]:
+    """The span (``start``, ``end``) of ``number`` in ``text``, taken one capital further
+    when ``number`` is a DNI's eight digits (dots allowed) and a space and a capital alone
+    follow it: the check letter written apart, as :data:`NATIONAL_ID` takes it."""
+    if re.fullmatch(r"\d{8}|\d{2}\.\d{3}\.\d{3}", number) and _SPACED_LETTER.match(text, end):
+        return start, end + 2
+    return start, end
 
 
 def _words_before(window: str) -> list[str]:

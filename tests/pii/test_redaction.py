@@ -658,6 +658,10 @@ def test_european_order_numbers_without_a_phone_word_are_left_alone(region: str,
     [
         ("ES", "Mi DNI es 12345678Z, por favor", "12345678Z"),
         ("ES", "NIE X-1234567-L", "X-1234567-L"),
+        # A trial (112): named, the letter after a space was left: 'DNI [NATIONAL_ID] Z'.
+        ("ES", "mi DNI es 12345678 Z, por favor", "12345678 Z"),
+        ("ES", "DNI 12.345.678 Z gracias", "12.345.678 Z"),
+        ("ES", "DNI: 12.345.678 A gracias", "12.345.678 A"),  # named: the shape suffices
         ("FR", "n° sécu 1 85 05 78 006 084 91 svp", "1 85 05 78 006 084 91"),
         ("FR", "185057800608491 est mon numéro", "185057800608491"),
         ("NL", "mijn BSN is 111222333.", "111222333"),
