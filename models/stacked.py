@@ -85,10 +85,14 @@ MIN_TEXT_ROWS_PER_CAUSE = 2
 
 
 class TooFewToFit(ValueError):
-    """A design with an inner text model was fitted on rows holding fewer than
-    :data:`MIN_TEXT_ROWS_PER_CAUSE` labelled rows with a comment of a root cause;
-    ``counts`` is (perceived, policy_failure) of those rows. A refusal of the data, not a
-    bug: training says where the rows were cut and what to do (``models/select.py``)."""
+    """Too few labelled rows of a root cause to fit: a design with an inner text model fitted
+    on rows holding fewer than :data:`MIN_TEXT_ROWS_PER_CAUSE` labelled rows with a comment
+    of one (training says where the rows were cut and what to do: ``models/select.py``), or
+    labelled rows holding fewer than ``models.train.MIN_AUDITS_PER_ROOT_CAUSE`` audits of one
+    (``models.train._enough_of_each``). ``counts`` is (perceived, policy_failure) of those
+    rows. A refusal of the data, not a bug: the command line says it in one line, pointing
+    at no traceback (a QA lead's trial read "training needs at least 3 audits ..." followed
+    by "Prefect's log and the traceback")."""
 
     def __init__(self, message: str, counts: tuple[int, int] = (0, 0)) -> None:
         super().__init__(message)

@@ -52,7 +52,7 @@ from models.pipeline import (
     labels_to_target,
 )
 from models.select import SELECTION_FOLDS, Rows, choose_design
-from models.stacked import TextFactsBlend, TextThenFacts, on_one_thread, one_thread
+from models.stacked import TextFactsBlend, TextThenFacts, TooFewToFit, on_one_thread, one_thread
 from transforms.formatting import formatted_text
 from transforms.labelled import (
     RuleFirings,
@@ -414,10 +414,12 @@ def _counts_of(labels: np.ndarray) -> dict[str, int]:
 
 
 def _enough_of_each(labels: np.ndarray, holding: str, whole: np.ndarray | None = None) -> None:
-    """Raise ValueError, with the counts, unless ``labels`` (one root cause per labelled row)
-    hold at least :data:`MIN_AUDITS_PER_ROOT_CAUSE` of each root cause. ``holding`` names
-    the rows with the verb that agrees with it ("all the labelled rows hold", "the training
-    slice ... holds"), before the counts. ``whole`` (the labels of all the labelled rows
+    """Raise :class:`~models.stacked.TooFewToFit` (a ValueError: a refusal of the data, said
+    in one line by the command line, not as a bug; its ``counts`` are (perceived,
+    policy_failure)) unless ``labels`` (one root cause per labelled row) hold at least
+    :data:`MIN_AUDITS_PER_ROOT_CAUSE` of each root cause. ``holding`` names the rows with the
+    verb that agrees with it ("all the labelled rows hold", "the training slice ... holds"),
+    before the counts. ``whole`` (the labels of all the labelled rows
     ``labels`` is a slice of) has its counts named too, so a slice's few are not read as all
     there are."""
     counts = _counts_of(labels)
@@ -429,9 +431,10 @@ def _enough_of_each(labels: np.ndarray, holding: str, whole: np.ndarray | None =
     if whole is not None:
         every = " and ".join(f"{n:,} {cause}" for cause, n in _counts_of(whole).items())
         none += f"; the labelled rows in all hold {every}"
-    raise ValueError(
+    raise TooFewToFit(
         f"training needs {audits_needed_text()}; {holding} {held}{none}. Audit more "
-        "negative responses, of both kinds"
+        "negative responses, of both kinds",
+        (counts["perceived"], counts["policy_failure"]),
     )
 
 
