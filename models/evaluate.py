@@ -253,8 +253,14 @@ def macro_f1_along(y_true: np.ndarray, predicted: np.ndarray, axis: int = -1) ->
     to judge counts 0, scikit-learn's default); vectorised for
     ``scipy.stats.bootstrap``, which passes a batch of resamples at once."""
     y, d = np.asarray(y_true).astype(bool), np.asarray(predicted).astype(bool)
-    tp, tn = (y & d).sum(axis), (~y & ~d).sum(axis)
-    wrong = (y != d).sum(axis)
+    return _macro_f1_of_counts((y & d).sum(axis), (~y & ~d).sum(axis), (y != d).sum(axis))
+
+
+def _macro_f1_of_counts(tp: np.ndarray, tn: np.ndarray, wrong: np.ndarray) -> np.ndarray:
+    """Macro-F1 from counts of true positives ``tp`` (policy_failure right), true negatives
+    ``tn`` (perceived right) and ``wrong`` decisions, elementwise (each class's F1 is
+    2 TP / (2 TP + FP + FN), and FP + FN of either class is every wrong decision); an F1
+    with no row to judge counts 0, as ``sklearn.metrics.f1_score`` gives it."""
     with np.errstate(divide="ignore", invalid="ignore"):
         f1_failure = np.where(2 * tp + wrong > 0, 2 * tp / (2 * tp + wrong), 0.0)
         f1_perceived = np.where(2 * tn + wrong > 0, 2 * tn / (2 * tn + wrong), 0.0)
@@ -358,16 +364,12 @@ def _scores_of_draws(
         below = np.cumsum(neg_runs, axis=1) - neg_runs
         with np.errstate(divide="ignore", invalid="ignore"):
             auc = (pos_runs * (below + neg_runs / 2)).sum(1) / (positives * negatives)
-            wrong = n - w @ right
-            tps, tns = w @ tp, w @ tn
-            f1_failure = np.where(2 * tps + wrong > 0, 2 * tps / (2 * tps + wrong), 0.0)
-            f1_perceived = np.where(2 * tns + wrong > 0, 2 * tns / (2 * tns + wrong), 0.0)
         auc = np.where((positives > 0) & (negatives > 0), auc, np.nan)
         stacked = np.stack(
             [
                 w @ right / n,
                 auc,
-                (f1_failure + f1_perceived) / 2,
+                _macro_f1_of_counts(w @ tp, w @ tn, n - w @ right),
                 w @ (p_sorted - y_sorted) ** 2 / n,
                 # each bin: its share of rows times |observed rate - mean probability|
                 np.abs(w @ gaps).sum(1) / n,
