@@ -1500,6 +1500,10 @@ def read_audit_files(
         pl.col("_audited_at").dt.convert_time_zone(timezone).dt.date().alias("_day")
     )
     re_audits = _unreadable_re_audits(typed, valid, timezone, latest_allowed)
+    # How the tally names each file's places, mapped by expression: a Python callback
+    # (map_elements) here deadlocked a demo, this reading in its thread while scoring's
+    # to_pandas held the GIL waiting on the polars pool the callback waited in.
+    positions = {str(f): _position(str(f), sheets) for f in files}
     # Each response's competing audits: those at its latest time; or, when an audit of its
     # latest day gives the date alone, every audit of that day (their order is not known).
     # The windows are columns first: polars 2.1 evaluated them nested in the filter's
@@ -1547,9 +1551,7 @@ def read_audit_files(
                     pl.col("auditor").fill_null("(no auditor)"),
                     _audit_time(timezone),
                     "_re_at_text",
-                    pl.col("_re_file").map_elements(
-                        lambda file: _position(file, sheets), return_dtype=pl.String
-                    ),
+                    pl.col("_re_file").replace(positions),
                     "_re_line",
                     "_re_verdict",
                 )
@@ -1564,9 +1566,7 @@ def read_audit_files(
                     pl.when(pl.col("_re_by_day"))
                     .then(pl.lit("on that day, one of them giving the date alone"))
                     .otherwise(pl.lit("at the same time")),
-                    pl.col("_re_file").map_elements(
-                        lambda file: _position(file, sheets), return_dtype=pl.String
-                    ),
+                    pl.col("_re_file").replace(positions),
                     "_re_line",
                     "_re_verdict",
                     pl.when(pl.col("_re_by_day"))
@@ -1657,9 +1657,7 @@ def read_audit_files(
                 "_in_force",
                 "_by",
                 "_at",
-                pl.col("_file").map_elements(
-                    lambda file: _position(file, sheets), return_dtype=pl.String
-                ),
+                pl.col("_file").replace(positions),
                 "_line",
             ).alias("reason"),
         )
