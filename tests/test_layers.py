@@ -114,3 +114,27 @@ def test_models_use_polars_only_where_listed() -> None:
         if names - found.get(module, set())
     }
     assert not stale, f"no longer use polars (drop them from POLARS_STILL_IN_MODELS): {stale}"
+
+
+#: polars methods that run a Python function inside polars' thread pool.
+PYTHON_CALLBACKS = frozenset({"map_elements", "map_batches", "map_rows", "map_groups"})
+
+
+def test_no_python_callback_runs_in_polars_pool() -> None:
+    """No pipeline code hands polars a Python function to call: the callback waits for the
+    GIL in polars' thread pool, and a thread that holds the GIL while it waits on that pool
+    (scoring's ``to_pandas``) waits for good. A fresh clone's ``make demo`` hung so, reading
+    audits on one thread while scoring on another (py-spy dump of the hung process); the
+    code-page answers of validation's reasons were the last such call. Python work on values
+    is done on the distinct values and mapped back with ``replace_strict``."""
+    root = MODELS.parent
+    found = [
+        f"{path.relative_to(root)}:{node.lineno} .{node.func.attr}"
+        for package in ("servicelens", "transforms", "models", "flows")
+        for path in sorted((root / package).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in PYTHON_CALLBACKS
+    ]
+    assert not found, found

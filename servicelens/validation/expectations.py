@@ -1345,8 +1345,14 @@ def validate_survey_rows(
     lines_to_rows = frame.select(
         ROW_ID, pl.col(FILE_COLUMN).cast(pl.String), pl.col(LINE_COLUMN).cast(pl.Int64)
     )
+    raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst", "accepted_on"} | (
+        {"timezone", "response_id"} & set(frame.columns)
+    )
     failures = (
-        pl.concat(pieces).join(lines_to_rows, list(INDEX_COLUMNS), "inner").drop(*INDEX_COLUMNS)
+        pl.concat(pieces)
+        .join(lines_to_rows, list(INDEX_COLUMNS), "inner")
+        .drop(*INDEX_COLUMNS)
+        .join(frame.select(ROW_ID, *raw), ROW_ID, "left")
     )
     raw_value = pl.coalesce(
         *(
@@ -1463,15 +1469,14 @@ def validate_survey_rows(
     tries_code_pages = (
         rules.repairs_mojibake and rules.read_encoding != "auto" and not rules.read_as_unicode
     )
-    repairs_in = (
-        raw_value.map_elements(
-            functools.partial(code_page_that_repairs, encoding=rules.read_encoding),
-            return_dtype=pl.String,
-        )
-        if tries_code_pages
-        else pl.lit(None, pl.String)
-    )
     unrepaired = pl.col("problem") == DOUBLE_ENCODED_UNREPAIRED
+    # Each value is tried in Python and the answers mapped by expression, never a Python
+    # callback in polars' pool (:func:`_code_pages_that_repair`).
+    repairs_in = _code_pages_that_repair(
+        failures.filter(unrepaired).select(raw_value).to_series() if tries_code_pages else None,
+        raw_value,
+        rules.read_encoding,
+    )
     # One encoding named for the values of one check, or none: each line naming its own
     # would contradict the others (found by a trial: cp437 on line 4, cp1252 on line 10).
     one_encoding = (
@@ -1640,17 +1645,13 @@ def validate_survey_rows(
         )
         .otherwise(not_a_timestamp)
     ) + totals_note
-    raw = {*_raw_columns(frame).values(), "submitted_at", "submitted_at_dst", "accepted_on"} | (
-        {"timezone", "response_id"} & set(frame.columns)
-    )
     # An id a spreadsheet wrote in scientific notation is told so, not also to keep one of
     # its copies: they are different responses whose digits were lost (a trial's export).
     scientific_repeat = (pl.col("problem") == REPEATED_ID) & raw_value.str.contains(
         SCIENTIFIC_ID
     ).fill_null(False)
     return (
-        failures.join(frame.select(ROW_ID, *raw), ROW_ID, "left")
-        .filter(~scientific_repeat)
+        failures.filter(~scientific_repeat)
         .with_columns(problem.alias("problem"))
         .with_columns(
             formatted_text(
@@ -1669,6 +1670,28 @@ def validate_survey_rows(
             ).alias("reason")
         )
         .select(ROW_ID, "reason")
+    )
+
+
+def _code_pages_that_repair(values: pl.Series | None, raw_value: pl.Expr, encoding: str) -> pl.Expr:
+    """An expression giving, for each row, :func:`code_page_that_repairs` of the value
+    ``raw_value`` gives (a String; null where none repairs it or the value is not among
+    ``values``); a null String literal where ``values`` is None (no code page is tried).
+
+    ``values`` (String) are the values the answers are wanted for: each distinct one is
+    tried once here, in Python, and the answers mapped by ``replace_strict``, so no Python
+    runs inside polars' thread pool (see :func:`_reasons_of_failures`' comment)."""
+    if values is None:
+        return pl.lit(None, pl.String)
+    answers = {
+        value: page
+        for value in values.drop_nulls().unique().to_list()
+        if (page := code_page_that_repairs(value, encoding)) is not None
+    }
+    if not answers:
+        return pl.lit(None, pl.String)
+    return raw_value.replace_strict(
+        list(answers), list(answers.values()), default=None, return_dtype=pl.String
     )
 
 
