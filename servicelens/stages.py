@@ -1665,10 +1665,11 @@ def audits_dated_before_their_response(settings: Settings, days: list[date]) -> 
     one no queue holds) is not among them: the reasons are training's, in its order
     (:func:`~servicelens.ingest.audits.unused_audits`).
 
-    Returns ``source_file``, ``source_line``, ``response_id`` and ``reason`` (the words of
-    training's tally, ``BEFORE_SUBMITTED``), as ``AuditRead.set_aside`` holds its rows."""
+    Returns ``source_file``, ``source_sheet``, ``source_line``, ``response_id`` and
+    ``reason`` (the words of training's tally, ``BEFORE_SUBMITTED``), as
+    ``AuditRead.set_aside`` holds its rows."""
     audits = audits_read(settings).audits
-    columns = {"source_file": pl.String, "source_line": pl.Int64}
+    columns = {"source_file": pl.String, "source_sheet": pl.String, "source_line": pl.Int64}
     schema = {**columns, "response_id": pl.String, "reason": pl.String}
     clean = scan_table(settings.clean_dir, days) if audits.height and days else pl.LazyFrame()
     if not {"is_negative", "submitted_at"} <= set(clean.collect_schema()):

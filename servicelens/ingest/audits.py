@@ -145,8 +145,14 @@ DATE_ORDER_ADVICE = (
 #: An ``audited_at`` that gives the day and no time of day.
 _DATE_ONLY = r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./](?:\d{4}|\d{2}))\s*$"
 
-#: Where an audit row is: its file and its line.
-_POSITION: dict[str, pl.DataType] = {"source_file": pl.String(), "source_line": pl.Int64()}
+#: Where an audit row is: its file, its sheet (a workbook's; null for a CSV) and its line (a
+#: sheet's row): a workbook of one sheet per month has a row 5 on each sheet, and the key
+#: must tell them apart. Joined on with nulls equal (a CSV's rows have no sheet).
+_POSITION: dict[str, pl.DataType] = {
+    "source_file": pl.String(),
+    "source_sheet": pl.String(),
+    "source_line": pl.Int64(),
+}
 _EMPTY_AUDITS: dict[str, pl.DataType] = {
     "response_id": pl.String(),
     "root_cause": pl.String(),
@@ -166,9 +172,11 @@ class AuditRead:
     """Every audit row read: the audits in force, and the rows set aside with a reason."""
 
     #: The latest audit of each response: ``response_id``, ``root_cause`` (perceived |
-    #: policy_failure), ``audited_at`` (UTC), ``auditor``, ``source_file``, ``source_line``.
+    #: policy_failure), ``audited_at`` (UTC), ``auditor``, ``source_file``, ``source_sheet``
+    #: (a workbook's sheet; null for a CSV), ``source_line`` (a sheet's row).
     audits: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_EMPTY_AUDITS))
-    #: ``source_file``, ``source_line``, ``response_id`` (null if unreadable) and ``reason``.
+    #: ``source_file``, ``source_sheet``, ``source_line``, ``response_id`` (null if
+    #: unreadable) and ``reason``.
     set_aside: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_EMPTY_SET_ASIDE))
     #: Audit rows read in all (records, malformed ones included).
     rows_read: int = 0
@@ -197,9 +205,11 @@ class AuditRead:
     #: left open on purpose, so, like rows not filled in, neither audits nor errors.
     undecided: int = 0
     files: list[str] = field(default_factory=list)
-    #: Files that could not be read at all: ``file`` and ``reason`` (naming the file).
+    #: Files that could not be read at all: ``file`` and ``reason`` (naming the file); and
+    #: the audit sheets of a workbook of several set aside whole, lacking a column: ``file``,
+    #: ``sheet`` and ``reason`` (naming the sheet, its header row and the column).
     unreadable: list[dict[str, str]] = field(default_factory=list)
-    #: The rows of ``set_aside`` (``source_file``, ``source_line``) that their response's
+    #: The rows of ``set_aside`` (located as it is) that their response's
     #: audit in force is dated after: mended, they would be replaced all the same.
     superseded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_POSITION))
     #: Files read from a header below a spreadsheet's title (:func:`_read_audit_file`):
@@ -216,6 +226,13 @@ class AuditRead:
     #: The workbooks read (:func:`_read_audit_workbook`), each with the sheet read: their
     #: rows' ``source_line`` is the sheet's row number.
     sheets: dict[str, str] = field(default_factory=dict)
+    #: The workbooks of several audit sheets read (one per month, "Oct 2026", "Nov 2026"),
+    #: each with the sheets read, in the workbook's order: their rows' ``source_sheet``
+    #: says which, and a response audited on two is re-audited as within one sheet.
+    sheets_read: dict[str, list[str]] = field(default_factory=dict)
+    #: A workbook's sheets not read as audits (a "Summary" of pivot counts, a "Lookups"
+    #: list of verdict codes): ``file``, ``sheet`` and ``why`` (:data:`NO_AUDIT_HEADINGS`).
+    skipped_sheets: list[dict[str, str]] = field(default_factory=list)
     #: The files whose slashed dates were read in an order their own dates show
     #: (:func:`date_order_shown`), each with ``order`` (day-first | month-first), ``why``
     #: (the line that shows it) and ``from`` (``its dates``): a team mixes LibreOffice
@@ -223,7 +240,7 @@ class AuditRead:
     #: tally says which. A file whose dates read either way, read in the declared order, is
     #: here too, ``from`` ``the setting``, ``why`` naming the setting and a line.
     date_orders: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: The rows of ``set_aside`` (``source_file``, ``source_line``) whose verdict cannot be
+    #: The rows of ``set_aside`` (located as it is) whose verdict cannot be
     #: read and that re-audit their response's latest audit, later or at the same time: the
     #: verdict QA meant to be in force, so the earlier audit is held out of training until
     #: it is mended, and the tally quotes each by itself (trial 111 saw one folded into "36
@@ -235,7 +252,9 @@ class AuditRead:
         Series named ``re_audit``, in ``set_aside``'s order."""
         marked = self.re_audits.with_columns(pl.lit(True).alias("re_audit"))
         return (
-            self.set_aside.join(marked, list(_POSITION), "left", maintain_order="left")
+            self.set_aside.join(
+                marked, list(_POSITION), "left", maintain_order="left", nulls_equal=True
+            )
             .get_column("re_audit")
             .fill_null(False)
         )
@@ -251,7 +270,9 @@ class AuditRead:
         ``settled``, one value per row of ``set_aside``, in its order."""
         marked = self.superseded.with_columns(pl.lit(True).alias("settled"))
         return (
-            self.set_aside.join(marked, list(_POSITION), "left", maintain_order="left")
+            self.set_aside.join(
+                marked, list(_POSITION), "left", maintain_order="left", nulls_equal=True
+            )
             .get_column("settled")
             .fill_null(False)
         )
@@ -422,43 +443,96 @@ def misplaced_audit_files(raw_dir: DataPath) -> list[str]:
     return sorted(str(p) for p in found if misplaced(p))
 
 
-def _read_audit_file(
-    path: DataPath, needed: tuple[str, ...]
-) -> tuple[RawRead, int | None, str | None, dict[str, str]]:
-    """One audit file as text rows, the line of its header when a title sits above it
-    (None when the header is line 1), for a workbook (:func:`is_workbook`, whatever its
-    name) the sheet read (:func:`_read_audit_workbook`; its rows' ``source_line`` is their
-    row number), and ``{header cell: audit column}`` of the cells read as a column they
-    do not spell (:func:`read_under_another_name`); SourceError naming the file and the
-    columns when it lacks one of ``needed``.
+@dataclass
+class _AuditPart:
+    """One part of an audit file read as audits: a CSV whole, or one sheet of a workbook."""
+
+    #: Its rows as text, the audit columns named as they are.
+    read: RawRead
+    #: The line (a sheet's row) of its header when a title sits above it, else None.
+    header_line: int | None
+    #: The workbook's sheet the rows are on; None for a CSV.
+    sheet: str | None
+    #: ``{header cell: audit column}`` of cells read as a column they do not spell.
+    renamed: dict[str, str]
+
+
+@dataclass
+class _AuditFileRead:
+    """An audit file read (:func:`_read_audit_file`): the parts read as audits, and a
+    workbook's sheets left out, each with why."""
+
+    parts: list[_AuditPart]
+    #: A workbook's sheets that are not audits (a pivot of counts, a list of verdict
+    #: codes): ``file``, ``sheet`` and ``why``.
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    #: Audit sheets of a workbook of several that lack a column: ``file``, ``sheet`` and
+    #: ``reason`` (naming the sheet, its header row, the column and what to change).
+    set_aside: list[dict[str, str]] = field(default_factory=list)
+
+
+def _read_audit_file(path: DataPath, needed: tuple[str, ...]) -> _AuditFileRead:
+    """One audit file as text rows: a CSV whole, or for a workbook (:func:`is_workbook`,
+    whatever its name) each sheet that holds audits (:func:`_read_audit_workbook`; its
+    rows' ``source_line`` is their row number), each with the line of its header when a
+    title sits above it and ``{header cell: audit column}`` of the cells read as a column
+    they do not spell (:func:`read_under_another_name`). SourceError naming the file and
+    the columns when a CSV, or a workbook's one audit sheet, lacks one of ``needed``; of a
+    workbook of several audit sheets (one per month), a sheet that lacks one is set aside
+    whole (``set_aside``) and the others read, each with its own header (a column renamed
+    in November is read under its new name on that sheet).
 
     A header further down (:func:`_header_further_down`: a title a spreadsheet saved above
     the columns, as a telecom QA lead's trial's Excel did) is read from, the lines above it
     skipped and every row keeping its physical line, when it names each audit column once,
     by its name or one of :data:`AUDIT_COLUMN_ALIASES` (:func:`_audit_names`); otherwise
     which cell is which is a guess, and the file is refused pointing to that line."""
-    sheet: str | None = None
     if path.name.lower().endswith(AUDIT_WORKBOOK_SUFFIXES) or _holds_a_workbook(path):
         # A workbook under a .csv name (a QA lead's trial renamed its .xlsx) is read as the
         # workbook it is.
-        read, sheet = _read_audit_workbook(path)
-        workbook_sheet = sheet
+        holding, skipped = _read_audit_workbook(path)
+        if len(holding) == 1:
+            read, sheet = holding[0]
+            return _AuditFileRead([_workbook_part(path, read, needed, sheet)], skipped)
+        found = _AuditFileRead([], skipped)
+        for read, sheet in holding:
+            try:
+                found.parts.append(_workbook_part(path, read, needed, sheet))
+            except SourceError as error:
+                found.set_aside.append(
+                    {
+                        "file": str(path),
+                        "sheet": sheet,
+                        "reason": f"{error}. The sheet is set aside whole; the workbook's "
+                        "other audit sheets are read",
+                    }
+                )
+        return found
+    csv = _read_audit_csv(path)
 
-        def reread(line: int) -> RawRead:
-            return read_workbook_with_lines(path, workbook_sheet, AUDIT_DIALECT, first_row=line)
+    def reread(line: int) -> RawRead:
+        return _read_below_title(path, csv, line)
 
-    else:
-        read = _read_audit_csv(path)
+    read, header_line, renamed = _audit_columns_of(path, csv, needed, reread, None)
+    return _AuditFileRead([_AuditPart(read, header_line, None, renamed)])
 
-        def reread(line: int) -> RawRead:
-            return _read_below_title(path, read, line)
+
+def _workbook_part(
+    path: DataPath, read: RawRead, needed: tuple[str, ...], sheet: str
+) -> _AuditPart:
+    """Sheet ``sheet`` of workbook ``path`` (``read`` from its first non-blank row) with its
+    audit columns named (:func:`_audit_columns_of`); SourceError naming the sheet's header
+    row when it lacks one of ``needed``."""
+
+    def reread(line: int) -> RawRead:
+        return read_workbook_with_lines(path, sheet, AUDIT_DIALECT, first_row=line)
 
     found, header_line, renamed = _audit_columns_of(path, read, needed, reread, sheet)
-    if sheet is not None and "audited_at" in found.frame.columns:
+    if "audited_at" in found.frame.columns:
         # A date cell (calamine writes it at midnight) is the date it holds, as QA typed it
         # in the sheet, not a time: read as a date alone, in no day/month order.
         found.frame = found.frame.with_columns(pl.col("audited_at").str.replace(EXCEL_DATE, "$1"))
-    return found, header_line, sheet, renamed
+    return _AuditPart(found, header_line, sheet, renamed)
 
 
 def _holds_a_workbook(path: DataPath) -> bool:
@@ -472,14 +546,20 @@ def _holds_a_workbook(path: DataPath) -> bool:
     return start.startswith((XLSX_SIGNATURE, XLS_SIGNATURE)) and is_workbook(read_bytes(path))
 
 
-def _read_audit_workbook(path: DataPath) -> tuple[RawRead, str]:
-    """The sheet of workbook ``path`` that holds its audits, read as text from its first
-    non-blank row (:func:`~servicelens.ingest.mapping.read_workbook_with_lines`), and the
-    sheet's name: its only sheet, or the one sheet whose first rows name two audit columns
-    or more (:func:`_holds_audit_header`; a lookup sheet of verdicts beside it is left
-    alone). SourceError naming the file and its sheets when it cannot be opened, when no
-    sheet holds an audit header among several, or when several do: which holds the audits
-    in force would be a guess."""
+#: Why a workbook's sheet is not read as audits (:func:`_read_audit_workbook`).
+NO_AUDIT_HEADINGS = "no audit headings found (not audits: skipped)"
+EMPTY_SHEET = "empty (skipped)"
+
+
+def _read_audit_workbook(path: DataPath) -> tuple[list[tuple[RawRead, str]], list[dict[str, str]]]:
+    """The sheets of workbook ``path`` that hold its audits, each read as text from its
+    first non-blank row (:func:`~servicelens.ingest.mapping.read_workbook_with_lines`) with
+    its name, in the workbook's order: its only sheet, or every sheet whose first rows name
+    two audit columns or more (:func:`_holds_audit_header`: a QA lead keeps one sheet per
+    month, "Oct 2026", "Nov 2026"); and the other sheets (a "Summary" of pivot counts, a
+    "Lookups" list of verdict codes), each as ``file``, ``sheet`` and ``why``
+    (:data:`NO_AUDIT_HEADINGS`, :data:`EMPTY_SHEET`). SourceError naming the file and its
+    sheets when it cannot be opened, or when no sheet holds an audit header."""
     sheets = workbook_sheet_names(read_bytes(path))
     if not sheets:
         raise SourceError(
@@ -493,18 +573,20 @@ def _read_audit_workbook(path: DataPath) -> tuple[RawRead, str]:
         except SourceError:
             continue  # an empty sheet holds no audits
     if len(sheets) == 1 and sheets[0] in reads:
-        return reads[sheets[0]], sheets[0]
+        return [(reads[sheets[0]], sheets[0])], []
     holding = [sheet for sheet, read in reads.items() if _holds_audit_header(read)]
-    if len(holding) == 1:
-        return reads[holding[0]], holding[0]
-    columns = ", ".join(AUDIT_COLUMNS)
     if holding:
-        raise SourceError(
-            f"{path}: sheets {_listed(holding)} each hold an audit header ({columns}): "
-            "which of them holds the audits is not known. Keep the audits on one sheet (copy "
-            "the other sheets' rows into it and delete them, or save each sheet as a "
-            "workbook of its own in this folder), then save the workbook again"
-        )
+        skipped = [
+            {
+                "file": str(path),
+                "sheet": sheet,
+                "why": NO_AUDIT_HEADINGS if sheet in reads else EMPTY_SHEET,
+            }
+            for sheet in sheets
+            if sheet not in holding
+        ]
+        return [(reads[sheet], sheet) for sheet in holding], skipped
+    columns = ", ".join(AUDIT_COLUMNS)
     raise SourceError(
         f"{path}: no sheet of the workbook ({_listed(sheets)}) has a header row naming the "
         f"audit columns ({columns}) in its first rows: put that header above the audits "
@@ -1260,55 +1342,67 @@ def read_audit_files(
     sheets: dict[str, str] = {}
     read_total = 0
     blank_rows = 0
+    sheets_read: dict[str, list[str]] = {}
+    skipped_sheets: list[dict[str, str]] = []
     for path in files:
         try:
-            read, header_line, sheet, renamed_columns = _read_audit_file(path, AUDIT_COLUMNS)
+            audit_file = _read_audit_file(path, AUDIT_COLUMNS)
         except SourceError as error:
             unreadable.append({"file": str(path), "reason": str(error)})
             continue
-        if sheet is not None:
-            sheets[str(path)] = sheet
-        if header_line is not None:
-            titled.append({"file": str(path), "header_line": header_line})
-        renamed += [
-            {"file": str(path), "line": header_line or read.header_lines, "column": c, "read_as": n}
-            for c, n in renamed_columns.items()
-        ]
-        read_total += read.records_read
-        blank_rows += read.empty_records
-        unit = "line" if sheet is None else f"sheet {sheet!r} row"
-        order, why = date_order_shown(read.frame, timezone, latest_allowed, submitted_of, unit)
-        if order in ("day-first", "month-first"):
-            date_orders[str(path)] = {"order": order, "why": why, "from": "its dates"}
-        elif not order and date_order and (either := _read_either_way(read.frame, unit)):
-            date_orders[str(path)] = {
-                "order": date_order,
-                "why": f"as {declared_by} declares: no date of the file shows the order, and "
-                f"{either} reads either way",
-                "from": "the setting",
-            }
-        order = order or date_order
-        rows.append(
-            read.frame.select(
-                *AUDIT_COLUMNS,
-                pl.lit(str(path)).alias("source_file"),
-                "source_line",
-                pl.lit(order).alias("_order"),
-                pl.lit(why).alias("_order_why"),
+        skipped_sheets += audit_file.skipped
+        unreadable += audit_file.set_aside
+        several = len(audit_file.parts) + len(audit_file.set_aside) > 1
+        for part in audit_file.parts:
+            if part.sheet is not None and several:
+                sheets_read.setdefault(str(path), []).append(part.sheet)
+            elif part.sheet is not None:
+                sheets[str(path)] = part.sheet
+            read_total += part.read.records_read
+            blank_rows += part.read.empty_records
+            # A workbook of several audit sheets names each place by its sheet too.
+            on_sheet = {"sheet": part.sheet} if several and part.sheet is not None else {}
+            titled += (
+                [{"file": str(path), **on_sheet, "header_line": part.header_line}]
+                if part.header_line is not None
+                else []
             )
-        )
-        if read.rejects:
-            aside.append(
-                pl.DataFrame(
-                    {
-                        "source_file": [str(path)] * len(read.rejects),
-                        "source_line": [r.line for r in read.rejects],
-                        "response_id": [None] * len(read.rejects),
-                        "reason": [r.reason for r in read.rejects],
-                    },
-                    schema=_EMPTY_SET_ASIDE,
+            renamed += [
+                {
+                    "file": str(path),
+                    **on_sheet,
+                    "line": part.header_line or part.read.header_lines,
+                    "column": c,
+                    "read_as": n,
+                }
+                for c, n in part.renamed.items()
+            ]
+            rows.append(
+                _audit_rows(
+                    path,
+                    part,
+                    timezone,
+                    latest_allowed,
+                    submitted_of,
+                    date_order,
+                    declared_by,
+                    date_orders,
                 )
             )
+            if part.read.rejects:
+                rejects = part.read.rejects
+                aside.append(
+                    pl.DataFrame(
+                        {
+                            "source_file": [str(path)] * len(rejects),
+                            "source_sheet": [part.sheet] * len(rejects),
+                            "source_line": [r.line for r in rejects],
+                            "response_id": [None] * len(rejects),
+                            "reason": [r.reason for r in rejects],
+                        },
+                        schema=_EMPTY_SET_ASIDE,
+                    )
+                )
     if not rows:
         return AuditRead(
             blank_rows=blank_rows,
@@ -1317,6 +1411,8 @@ def read_audit_files(
             titled=titled,
             renamed=renamed,
             sheets=sheets,
+            sheets_read=sheets_read,
+            skipped_sheets=skipped_sheets,
             date_orders=date_orders,
         )
     every = pl.concat(rows)
@@ -1354,8 +1450,8 @@ def read_audit_files(
         for spelt in unknown.drop_nulls().unique().to_list()
         if (found := difflib.get_close_matches(spelt, ROOT_CAUSES, n=1, cutoff=0.6))
     }
-    # A workbook's rows (``sheets``) are read as it is saved: its cells are what QA mends.
-    in_a_workbook = pl.col("source_file").is_in(pl.Series(list(sheets), dtype=pl.String).implode())
+    # A workbook's rows (``source_sheet``) are read as it is saved: its cells are what QA mends.
+    in_a_workbook = pl.col("source_sheet").is_not_null()
     # A row's problems with its id, its verdict and its time are each given (a QA lead's
     # trial mended a misspelt verdict and met the same row's bad date on the next round).
     id_problem = (
@@ -1493,7 +1589,11 @@ def read_audit_files(
     )
     aside.append(
         typed.filter(pl.col("_problem").is_not_null()).select(
-            "source_file", "source_line", "response_id", pl.col("_problem").alias("reason")
+            "source_file",
+            "source_sheet",
+            "source_line",
+            "response_id",
+            pl.col("_problem").alias("reason"),
         )
     )
     valid = typed.filter(pl.col("_problem").is_null()).with_columns(
@@ -1503,7 +1603,11 @@ def read_audit_files(
     # How the tally names each file's places, mapped by expression: a Python callback
     # (map_elements) here deadlocked a demo, this reading in its thread while scoring's
     # to_pandas held the GIL waiting on the polars pool the callback waited in.
-    positions = {str(f): _position(str(f), sheets) for f in files}
+    # Keyed by file and sheet (:func:`_place`): two month sheets of a workbook are two places.
+    positions = {
+        f"{file}{_PLACE_SEPARATOR}{sheet or ''}": _position(file, sheets, sheet)
+        for file, sheet in every.select("source_file", "source_sheet").unique().iter_rows()
+    }
     # Each response's competing audits: those at its latest time; or, when an audit of its
     # latest day gives the date alone, every audit of that day (their order is not known).
     # The windows are columns first: polars 2.1 evaluated them nested in the filter's
@@ -1533,12 +1637,15 @@ def read_audit_files(
     # The latest audits of a response re-audited later with a verdict that cannot be read
     # are held out (one at the same time disagrees with them): a QA lead's later verdict
     # outranks the earlier one even mistyped (trial 111 trained on the overturned one).
-    replaced_rows = valid.join(latest.select(list(_POSITION)), list(_POSITION), "anti")
+    replaced_rows = valid.join(
+        latest.select(list(_POSITION)), list(_POSITION), "anti", nulls_equal=True
+    )
     held = latest.join(re_audits, "response_id")
     latest = latest.join(re_audits, "response_id", "anti")
     aside.append(
         held.select(
             "source_file",
+            "source_sheet",
             "source_line",
             "response_id",
             pl.when(pl.col("_re_after"))
@@ -1551,7 +1658,7 @@ def read_audit_files(
                     pl.col("auditor").fill_null("(no auditor)"),
                     _audit_time(timezone),
                     "_re_at_text",
-                    pl.col("_re_file").replace(positions),
+                    _place("_re_file", "_re_sheet").replace(positions),
                     "_re_line",
                     "_re_verdict",
                 )
@@ -1566,7 +1673,7 @@ def read_audit_files(
                     pl.when(pl.col("_re_by_day"))
                     .then(pl.lit("on that day, one of them giving the date alone"))
                     .otherwise(pl.lit("at the same time")),
-                    pl.col("_re_file").replace(positions),
+                    _place("_re_file", "_re_sheet").replace(positions),
                     "_re_line",
                     "_re_verdict",
                     pl.when(pl.col("_re_by_day"))
@@ -1589,6 +1696,7 @@ def read_audit_files(
     aside.append(
         conflicted.select(
             "source_file",
+            "source_sheet",
             "source_line",
             "response_id",
             formatted_text(
@@ -1610,9 +1718,9 @@ def read_audit_files(
     )
     in_force = (
         latest.join(conflicted, "response_id", "anti")
-        .sort("_audited_at", "source_file", "source_line")
+        .sort("_audited_at", "source_file", "source_sheet", "source_line")
         .unique("response_id", keep="last", maintain_order=True)
-        .sort("source_file", "source_line")
+        .sort("source_file", "source_sheet", "source_line")
     )
     audits = in_force.select(
         "response_id",
@@ -1620,6 +1728,7 @@ def read_audit_files(
         pl.col("_audited_at").alias("audited_at"),
         "auditor",
         "source_file",
+        "source_sheet",
         "source_line",
     )
     superseded = _superseded(
@@ -1637,6 +1746,7 @@ def read_audit_files(
         .dt.strftime("%Y-%m-%d %H:%M")
         .alias("_at"),
         pl.col("source_file").alias("_file"),
+        pl.col("source_sheet").alias("_sheet"),
         pl.col("source_line").alias("_line"),
     )
     overturned = (
@@ -1644,6 +1754,7 @@ def read_audit_files(
         .filter(pl.col("_verdict") != pl.col("_in_force"))
         .select(
             "source_file",
+            "source_sheet",
             "source_line",
             "response_id",
             formatted_text(
@@ -1657,7 +1768,7 @@ def read_audit_files(
                 "_in_force",
                 "_by",
                 "_at",
-                pl.col("_file").replace(positions),
+                _place("_file", "_sheet").replace(positions),
                 "_line",
             ).alias("reason"),
         )
@@ -1685,11 +1796,55 @@ def read_audit_files(
         titled=titled,
         renamed=renamed,
         sheets=sheets,
+        sheets_read=sheets_read,
+        skipped_sheets=skipped_sheets,
         date_orders=date_orders,
         named_by_other_id=named_by_other_id,
         re_audits=re_audits.select(
-            pl.col("_re_file").alias("source_file"), pl.col("_re_line").alias("source_line")
+            pl.col("_re_file").alias("source_file"),
+            pl.col("_re_sheet").alias("source_sheet"),
+            pl.col("_re_line").alias("source_line"),
         ),
+    )
+
+
+def _audit_rows(
+    path: DataPath,
+    part: _AuditPart,
+    timezone: str,
+    latest_allowed: datetime,
+    submitted_of: Callable[[pl.Series], pl.DataFrame] | None,
+    date_order: str,
+    declared_by: str,
+    date_orders: dict[str, dict[str, str]],
+) -> pl.DataFrame:
+    """The rows of ``part`` of audit file ``path`` as :func:`read_audit_files` reads them:
+    :data:`AUDIT_COLUMNS` as text, located (``source_file``, ``source_sheet``,
+    ``source_line``), with the order its slashed dates read in (``_order``, ``_order_why``,
+    :func:`date_order_shown`, else ``date_order``), recorded in ``date_orders`` by file:
+    of a workbook of several sheets, the first sheet whose dates show an order or read
+    either way is the one named."""
+    unit = "line" if part.sheet is None else f"sheet {part.sheet!r} row"
+    frame = part.read.frame
+    order, why = date_order_shown(frame, timezone, latest_allowed, submitted_of, unit)
+    if str(path) in date_orders:
+        pass  # an earlier sheet of the workbook named its order
+    elif order in ("day-first", "month-first"):
+        date_orders[str(path)] = {"order": order, "why": why, "from": "its dates"}
+    elif not order and date_order and (either := _read_either_way(frame, unit)):
+        date_orders[str(path)] = {
+            "order": date_order,
+            "why": f"as {declared_by} declares: no date of the file shows the order, and "
+            f"{either} reads either way",
+            "from": "the setting",
+        }
+    return frame.select(
+        *AUDIT_COLUMNS,
+        pl.lit(str(path)).alias("source_file"),
+        pl.lit(part.sheet, pl.String).alias("source_sheet"),
+        "source_line",
+        pl.lit(order or date_order).alias("_order"),
+        pl.lit(why).alias("_order_why"),
     )
 
 
@@ -1699,10 +1854,10 @@ def _unreadable_re_audits(
     """For each response whose latest audit of ``valid`` (the rows read whole) is followed,
     or met at the same time, by a row of ``typed`` set aside for its verdict alone (written,
     not one of :data:`ROOT_CAUSES`; its id and time read, not ahead of ``latest_allowed``),
-    the last such row: ``response_id``, ``_re_file``, ``_re_line``, ``_re_verdict`` (as
-    written), ``_re_at_text`` (its time as messages write it), ``_re_after`` (False when
-    at the same time) and ``_re_by_day``: where either gives the date alone, days are
-    compared in ``timezone`` (their order within a day is not known)."""
+    the last such row: ``response_id``, ``_re_file``, ``_re_sheet``, ``_re_line``,
+    ``_re_verdict`` (as written), ``_re_at_text`` (its time as messages write it),
+    ``_re_after`` (False when at the same time) and ``_re_by_day``: where either gives the
+    date alone, days are compared in ``timezone`` (their order within a day is not known)."""
     verdict_only = (
         pl.col("_problem").is_not_null()
         & pl.col("_problem").str.starts_with("root_cause: '")
@@ -1733,11 +1888,12 @@ def _unreadable_re_audits(
             .alias("_same"),
         )
         .filter(pl.col("_re_after") | pl.col("_same"))
-        .sort("_audited_at", "source_file", "source_line")
+        .sort("_audited_at", "source_file", "source_sheet", "source_line")
         .unique("response_id", keep="last", maintain_order=True)
         .select(
             "response_id",
             pl.col("source_file").alias("_re_file"),
+            pl.col("source_sheet").alias("_re_sheet"),
             pl.col("source_line").alias("_re_line"),
             pl.col("root_cause").str.strip_chars().alias("_re_verdict"),
             _audit_time(timezone).alias("_re_at_text"),
@@ -1752,7 +1908,8 @@ def _superseded(
 ) -> pl.DataFrame:
     """The rows of ``problems`` (typed audit rows set aside for what they hold) that their
     response's audit in force (``in_force``, typed likewise) is dated after, as
-    ``source_file``, ``source_line``: mended, they would be replaced all the same.
+    ``source_file``, ``source_sheet``, ``source_line``: mended, they would be replaced all
+    the same.
 
     A row's own time must be readable and not after ``latest_allowed``; where either audit
     gives the date alone, the one in force must be of a later day in ``timezone`` (their
@@ -1852,7 +2009,7 @@ def unused_audits(
             too_early.alias("dated_before_the_response"),
         )
         .drop("is_negative", "submitted_at", "_cleaned_under", "_in_clean")
-        .sort("source_file", "source_line")
+        .sort("source_file", "source_sheet", "source_line")
     )
 
 
@@ -1915,19 +2072,19 @@ def audit_accounting(
             unused.select("response_id"), "response_id", "anti"
         )
         .filter(pl.col("auditor").is_null() | (pl.col("auditor").str.strip_chars() == ""))
-        .select("source_file", "source_line", "response_id")
+        .select("source_file", pl.col("source_sheet").alias("sheet"), "source_line", "response_id")
         .to_dicts(),
         "set_aside": dict(kinds.iter_rows()),
         # Each row set aside, ``settled`` where a later audit of its response is in force.
         # ``re_audit`` where it is a re-audit whose verdict cannot be read, holding out the
         # earlier audit of its response: quoted by itself.
         # ``sheet``: a workbook's sheet, whose row ``source_line`` is (null for a CSV).
-        "set_aside_rows": read.set_aside.with_columns(
-            read.settled(), read.re_audit(), _sheet_of(read.sheets)
-        ).to_dicts(),
+        "set_aside_rows": read.set_aside.with_columns(read.settled(), read.re_audit())
+        .rename({"source_sheet": "sheet"})
+        .to_dicts(),
         # The rows counted in overturned_by_a_later_audit, each naming the audit in force
         # (a QA lead's trial saw "27 with another verdict" and could not find its own).
-        "overturned_rows": read.overturned_rows.to_dicts(),
+        "overturned_rows": read.overturned_rows.rename({"source_sheet": "sheet"}).to_dicts(),
         # The rows counted in of_a_response_not_negative, of_a_quarantined_response and
         # of_an_unknown_response, each with its file, line and reason.
         "unused_rows": _with_source_hint(
@@ -1935,6 +2092,7 @@ def audit_accounting(
         )
         .select(
             "source_file",
+            pl.col("source_sheet").alias("sheet"),
             "source_line",
             "response_id",
             formatted_text("response_id: '{}' {}", "response_id", "why").alias("reason"),
@@ -1949,6 +2107,12 @@ def audit_accounting(
         # Workbooks read, each with its sheet: their rows' source_line is the sheet's row
         # (only where one was read: the accounting of CSV audits is as it was).
         **({"workbook_sheets": read.sheets} if read.sheets else {}),
+        # Workbooks of several audit sheets (one per month), each with the sheets read;
+        # their rows' ``sheet`` says which.
+        **({"workbook_sheets_read": read.sheets_read} if read.sheets_read else {}),
+        # A workbook's sheets not read as audits (a Summary, a Lookups list): ``file``,
+        # ``sheet`` and ``why``.
+        **({"sheets_skipped": read.skipped_sheets} if read.skipped_sheets else {}),
         # Files whose slashed dates were read in the order their own rows show, with why.
         **({"date_orders_shown": read.date_orders} if read.date_orders else {}),
         # Rows whose id was another id of one response (a ticket's), by the id's name.
@@ -1958,14 +2122,15 @@ def audit_accounting(
     }
 
 
-def _sheet_of(sheets: dict[str, str]) -> pl.Expr:
-    """The sheet of each row's ``source_file`` among ``sheets`` (``AuditRead.sheets``), as
-    ``sheet``; null for a CSV's row."""
-    return (
-        pl.col("source_file")
-        .replace_strict(sheets, default=None, return_dtype=pl.String)
-        .alias("sheet")
-    )
+#: Between a row's file and sheet in the key of the places messages name (:func:`_place`):
+#: a character no path or sheet name holds.
+_PLACE_SEPARATOR = "\x1f"
+
+
+def _place(file: str, sheet: str) -> pl.Expr:
+    """A row's file and sheet (columns ``file`` and ``sheet``; the sheet null for a CSV) as
+    one text, the key of the places ``read_audit_files`` names (``positions``)."""
+    return pl.concat_str(pl.col(file), pl.lit(_PLACE_SEPARATOR), pl.col(sheet).fill_null(""))
 
 
 #: ``elsewhere`` of :func:`audit_accounting` when no other source holds an audit's id.
@@ -2288,21 +2453,28 @@ def _short_path(path: str) -> str:
     return f"{where.parent.name}/{where.name}"
 
 
-def audit_position(path: str, sheets: dict[str, str], name: str | None = None) -> str:
+def audit_position(
+    path: str, sheets: dict[str, str], name: str | None = None, sheet: str | None = None
+) -> str:
     """How a place in audit file ``path`` is named, before its number: ``audits/acme/qa.csv
     line``, or for a workbook of ``sheets`` (``AuditRead.sheets``) ``audits/acme/qa.xlsx
-    sheet 'QA' row``, the row as the sheet shows it; the file called ``name`` when given (the
-    tally's shorter one). Said by the tally and the review queue's warnings alike."""
+    sheet 'QA' row``, the row as the sheet shows it, or on ``sheet`` when given (the row's
+    ``source_sheet``: a workbook of one sheet per month has a row 5 on each); the file
+    called ``name`` when given (the tally's shorter one). Said by the tally and the review
+    queue's warnings alike."""
     called = path if name is None else name
+    if sheet is not None:
+        return f"{called} sheet {sheet!r} row"
     if path in sheets:
         return f"{called} sheet {sheets[path]!r} row"
     return f"{called} line"
 
 
-def _position(path: str, sheets: dict[str, str]) -> str:
-    """How the tally names a place in audit file ``path``, before its number
-    (:func:`audit_position`), the file by its folder and name: ``acme/qa.csv line``."""
-    return audit_position(path, sheets, _short_path(path))
+def _position(path: str, sheets: dict[str, str], sheet: str | None = None) -> str:
+    """How the tally names a place in audit file ``path`` (on ``sheet`` when given), before
+    its number (:func:`audit_position`), the file by its folder and name: ``acme/qa.csv
+    line``."""
+    return audit_position(path, sheets, _short_path(path), sheet)
 
 
 def _file_recency(path: str) -> tuple[float, str]:
@@ -2452,25 +2624,28 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         first = nameless[0]
         text += (
             f"; {len(nameless):,} used without an auditor (fill it in: the first is "
-            f"{_position(first['source_file'], sheets)} {first['source_line']})"
+            f"{_position(first['source_file'], sheets, first.get('sheet'))} "
+            f"{first['source_line']})"
         )
     for file, shown in accounting.get("date_orders_shown", {}).items():
         text += f"; {_short_path(file)} read {shown['order']} ({shown['why']})"
+    for skipped in accounting.get("sheets_skipped", []):
+        text += f"; {_short_path(skipped['file'])} sheet {skipped['sheet']!r}: {skipped['why']}"
     for titled in accounting.get("read_below_a_title", []):
         above = titled["header_line"] - 1
-        unit = "row" if titled["file"] in sheets else "line"
+        unit = "row" if titled["file"] in sheets or titled.get("sheet") else "line"
         lines_above = f"{unit}s 1-{above}" if above > 1 else f"{unit} 1"
-        where = _position(titled["file"], sheets).rsplit(" ", 1)[0]
+        where = _position(titled["file"], sheets, titled.get("sheet")).rsplit(" ", 1)[0]
         text += (
             f"; {where}: {lines_above} skipped as a title above its header "
             f"({unit} {titled['header_line']})"
         )
-    by_file: dict[str, list[dict[str, Any]]] = {}
+    by_file: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for renamed in accounting.get("columns_read_as", []):
-        by_file.setdefault(renamed["file"], []).append(renamed)
-    for file, columns in by_file.items():
-        unit = "row" if file in sheets else "line"
-        where = _position(file, sheets).rsplit(" ", 1)[0]
+        by_file.setdefault((renamed["file"], renamed.get("sheet")), []).append(renamed)
+    for (file, on_sheet), columns in by_file.items():
+        unit = "row" if file in sheets or on_sheet else "line"
+        where = _position(file, sheets, on_sheet).rsplit(" ", 1)[0]
         each = ", ".join(f"column {c['column']!r} read as {c['read_as']}" for c in columns)
         names = ", ".join(f"{c['read_as']}" for c in columns)
         text += (
@@ -2512,14 +2687,15 @@ def accounting_text(accounting: dict[str, Any]) -> str:
     # A re-audit whose verdict cannot be read is quoted by itself, first and always: it
     # holds its response's earlier audit out of training (trial 111 saw one folded).
     alone = [[row] for row in rows if row.get("re_audit")]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str | None, str], list[dict[str, Any]]] = {}
     for row in rows:
         if not row.get("re_audit"):
-            groups.setdefault((row["source_file"], _kind_of_problem(row["reason"])), []).append(row)
+            kind = _kind_of_problem(row["reason"])
+            groups.setdefault((row["source_file"], row.get("sheet"), kind), []).append(row)
     for group in [*alone, *list(groups.values())[:SET_ASIDE_SHOWN]]:
         first = group[0]
         label = f" ({first['response_id']})" if first["response_id"] else ""
-        unit = "row" if first["source_file"] in sheets else "line"
+        unit = "row" if first["source_file"] in sheets or first.get("sheet") else "line"
         alike = (
             f" (and {len(group) - 1:,} more like it in this file"
             f"{_other_ids(group, unit)}{_spellings(group)})"
@@ -2527,7 +2703,8 @@ def accounting_text(accounting: dict[str, Any]) -> str:
         if len(group) == 1:
             alike = ""
         lines.append(
-            f"  {_position(first['source_file'], sheets)} {first['source_line']}{label}: "
+            f"  {_position(first['source_file'], sheets, first.get('sheet'))} "
+            f"{first['source_line']}{label}: "
             f"{first['reason']}{alike}"
         )
     if len(groups) > SET_ASIDE_SHOWN:

@@ -647,9 +647,10 @@ def _audits_in_other_case(
     """Warnings for audits in force whose id is an open item's response id but for case
     (``r2026...`` for ``R2026...``): they close nothing, ids being case-sensitive (vendors'
     are), and a QA lead's trial saw the item stay open without a word here (only train's
-    metrics.json named it). ``audits`` has ``response_id``, ``source_file`` and
-    ``source_line``; ``items`` ``response_id``; ``sheets`` the workbooks read and their
-    sheet (``AuditRead.sheets``), whose rows are named by sheet and row."""
+    metrics.json named it). ``audits`` has ``response_id``, ``source_file``,
+    ``source_sheet`` and ``source_line``; ``items`` ``response_id``; ``sheets`` the
+    workbooks read and their sheet (``AuditRead.sheets``), whose rows are named by sheet
+    and row."""
     from servicelens.ingest.audits import audit_position
 
     if audits.is_empty() or items.is_empty():
@@ -671,7 +672,8 @@ def _audits_in_other_case(
         "does:"
     ]
     lines += [
-        f"  {audit_position(row['source_file'], sheets)} {row['source_line']}: "
+        f"  {audit_position(row['source_file'], sheets, sheet=row['source_sheet'])} "
+        f"{row['source_line']}: "
         f"'{row['response_id']}' for '{row['_item']}'"
         for row in found.head(SET_ASIDE_QUOTED).iter_rows(named=True)
     ]
@@ -848,7 +850,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         )
         for row in leaving_open.head(SET_ASIDE_QUOTED).iter_rows(named=True):
             print(
-                f"  {audit_position(row['source_file'], read.sheets)} {row['source_line']} "
+                f"  {audit_position(row['source_file'], read.sheets, sheet=row['source_sheet'])} "
+                f"{row['source_line']} "
                 f"({row['response_id'] or 'no id'}): {row['reason']}",
                 file=sys.stderr,
             )
@@ -879,9 +882,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         # A workbook's rows by sheet and row as Excel shows them (``line``); null for a CSV.
         "audit_rows_set_aside": leaving_open.select(
             pl.col("source_file").alias("file"),
-            pl.col("source_file")
-            .replace_strict(read.sheets, default=None, return_dtype=pl.String)
-            .alias("sheet"),
+            pl.col("source_sheet").alias("sheet"),
             pl.col("source_line").alias("line"),
             "response_id",
             "reason",

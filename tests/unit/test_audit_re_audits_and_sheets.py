@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -136,3 +137,162 @@ def test_a_workbooks_date_order_and_rows_set_aside_name_its_sheet(tmp_path: Path
     accounting = audit_accounting(read, _negatives("R1", "R2"), pl.Series([], dtype=pl.String))
     (row,) = accounting["set_aside_rows"]
     assert (row["source_file"], row["sheet"], row["source_line"]) == (str(path), "Audits", 3)
+
+
+def _month_workbook(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
+    """An .xlsx written by xlsxwriter as Excel saves one: each sheet's rows from its row 1,
+    a ``datetime`` a date cell (shown dd/mm/yyyy), a number a number cell, text text."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    day = book.add_format({"num_format": "dd/mm/yyyy"})
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for row, cells in enumerate(rows):
+            for column, cell in enumerate(cells):
+                if isinstance(cell, datetime):
+                    sheet.write_datetime(row, column, cell, day)
+                else:
+                    sheet.write(row, column, cell)
+    book.close()
+    return path
+
+
+HEADER = ["response_id", "root_cause", "audited_at", "auditor"]
+SUMMARY = [["Month", "perceived", "policy_failure", "Total"], ["Oct 2026", 2, 1, 3]]
+LOOKUPS = [["Code", "Verdict"], ["P", "perceived"], ["PF", "policy_failure"]]
+
+
+def test_a_workbook_of_one_sheet_per_month_is_read_whole(tmp_path: Path) -> None:
+    """A QA lead's Excel keeps a sheet per month beside a Summary of pivot counts and a
+    Lookups list of verdict codes: it was refused whole ("which of them holds the audits is
+    not known"). Each month is read, November under its renamed verdict heading; R2,
+    audited in October and again in December, is a re-audit across sheets; October's row 3
+    (R2, overruled) and November's row 3 (R5, 'PF') are two rows, each named by its sheet;
+    the Summary and Lookups are named once each as skipped."""
+    path = _month_workbook(
+        tmp_path / "qa-2026.xlsx",
+        {
+            "Summary": SUMMARY,
+            "Oct 2026": [
+                HEADER,
+                ["R1", "perceived", datetime(2026, 10, 5), "ann"],
+                ["R2", "perceived", datetime(2026, 10, 6), "ann"],
+                ["R3", "policy_failure", datetime(2026, 10, 7), "bo"],
+            ],
+            "Nov 2026": [
+                ["Response ID", "rootcause", "audited_at", "Auditor"],
+                ["R4", "policy_failure", datetime(2026, 11, 3), "ann"],
+                ["R5", "PF", datetime(2026, 11, 4), "bo"],
+                ["R6", "perceived", datetime(2026, 11, 5), "bo"],
+            ],
+            "Dec 2026": [
+                HEADER,
+                ["R2", "policy_failure", datetime(2026, 12, 1), "cy"],
+                ["R7", "perceived", datetime(2026, 12, 1), "cy"],
+            ],
+            "Lookups": LOOKUPS,
+        },
+    )
+    read = read_audit_files([path], "UTC", NOW)
+    assert read.unreadable == []
+    assert read.sheets_read == {str(path): ["Oct 2026", "Nov 2026", "Dec 2026"]}
+    assert (read.rows_read, read.audits.height, read.replaced, read.overturned) == (8, 6, 1, 1)
+    assert read.audits.sort("response_id").select(
+        "response_id", "root_cause", "source_sheet", "source_line"
+    ).rows() == [
+        ("R1", "perceived", "Oct 2026", 2),
+        ("R2", "policy_failure", "Dec 2026", 2),
+        ("R3", "policy_failure", "Oct 2026", 4),
+        ("R4", "policy_failure", "Nov 2026", 2),
+        ("R6", "perceived", "Nov 2026", 4),
+        ("R7", "perceived", "Dec 2026", 3),
+    ]
+    accounting = audit_accounting(
+        read, _negatives(*(f"R{i}" for i in range(1, 8))), pl.Series([], dtype=pl.String)
+    )
+    verdict = "root_cause: 'PF' is not one of perceived or policy_failure"
+    overruled = (
+        "overruled by a later audit: 'perceived' by ann at 2026-10-06 gave way to "
+        "'policy_failure' by cy at 2026-12-01 00:00 (tmp/qa-2026.xlsx sheet 'Dec 2026' row 2), "
+        "the latest; file a new audit to change it"
+    ).replace("tmp/", f"{tmp_path.name}/")
+    assert (accounting["used"], accounting["replaced_by_a_later_audit"]) == (6, 1)
+    assert accounting["set_aside"] == {"root_cause": 1}
+    assert accounting["set_aside_rows"] == [
+        {
+            "source_file": str(path),
+            "sheet": "Nov 2026",
+            "source_line": 3,
+            "response_id": "R5",
+            "reason": verdict,
+            "settled": False,
+            "re_audit": False,
+        }
+    ]
+    assert accounting["overturned_rows"] == [
+        {
+            "source_file": str(path),
+            "sheet": "Oct 2026",
+            "source_line": 3,
+            "response_id": "R2",
+            "reason": overruled,
+        }
+    ]
+    skipped = "no audit headings found (not audits: skipped)"
+    assert accounting["sheets_skipped"] == [
+        {"file": str(path), "sheet": "Summary", "why": skipped},
+        {"file": str(path), "sheet": "Lookups", "why": skipped},
+    ]
+    book = f"{tmp_path.name}/qa-2026.xlsx"
+    assert accounting_text(accounting).splitlines() == [
+        "audits: 8 rows in 1 file(s), 6 used; 1 replaced by a later audit (1 with another "
+        f"verdict), 1 set aside (root_cause); {book} sheet 'Summary': {skipped}; {book} sheet "
+        f"'Lookups': {skipped}; {book} sheet 'Nov 2026' row 1: column 'rootcause' read as "
+        "root_cause: rename it to root_cause to silence this",
+        f"  {book} sheet 'Nov 2026' row 3 (R5): {verdict}",
+        f"  {book} sheet 'Oct 2026' row 3 (R2): {overruled}",
+    ]
+
+
+def test_a_month_sheet_lacking_a_column_is_set_aside_and_the_others_count(
+    tmp_path: Path,
+) -> None:
+    """November's sheet lost its auditor column: that sheet is set aside whole, named with
+    its header row, the missing column and what to change; October and December are read,
+    and a response audited on both at one time with two verdicts is a conflict, as within
+    one sheet. A workbook whose sheets are all no audits is refused naming them."""
+    path = _month_workbook(
+        tmp_path / "qa.xlsx",
+        {
+            "Oct 2026": [HEADER, ["R1", "perceived", datetime(2026, 10, 5), "ann"]],
+            "Nov 2026": [HEADER[:3], ["R2", "perceived", datetime(2026, 11, 5)]],
+            "Dec 2026": [HEADER, ["R1", "policy_failure", datetime(2026, 10, 5), "bo"]],
+        },
+    )
+    read = read_audit_files([path], "UTC", NOW)
+    assert read.unreadable == [
+        {
+            "file": str(path),
+            "sheet": "Nov 2026",
+            "reason": f"{path}: sheet 'Nov 2026' row 1 (header): an audit file needs the columns "
+            "response_id, root_cause, audited_at, auditor; it has no auditor (its header: "
+            "response_id, root_cause, audited_at). No column is named near auditor (who "
+            "audited), and the file has no other column: add a auditor column. Then save the "
+            "file again, or export the audits with these names. The sheet is set aside whole; "
+            "the workbook's other audit sheets are read",
+        }
+    ]
+    assert read.sheets_read == {str(path): ["Oct 2026", "Dec 2026"]}
+    assert (read.rows_read, read.audits.height) == (2, 0)
+    assert read.set_aside.select("source_sheet", "source_line", "response_id").rows() == [
+        ("Dec 2026", 2, "R1"),
+        ("Oct 2026", 2, "R1"),
+    ]
+    assert all(r.startswith("conflicting audits: ") for r in read.set_aside.get_column("reason"))
+    none = _month_workbook(tmp_path / "none.xlsx", {"Summary": SUMMARY, "Lookups": LOOKUPS})
+    (unread,) = read_audit_files([none], "UTC", NOW).unreadable
+    assert unread["reason"].startswith(
+        f"{none}: no sheet of the workbook ('Summary' and 'Lookups') has a header row naming "
+        "the audit columns"
+    )

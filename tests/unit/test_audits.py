@@ -2584,10 +2584,12 @@ def test_a_workbook_with_a_title_above_its_header_is_read_from_the_header_row(
     assert "  telwave/qa-log.csv sheet 'Log' row 6 (R9): root_cause: 'policy failre'" in text
 
 
-def test_a_workbook_of_several_sheets_reads_the_one_holding_the_audits(tmp_path: Path) -> None:
+def test_a_workbook_of_several_sheets_reads_the_ones_holding_the_audits(tmp_path: Path) -> None:
     """A workbook whose other sheet is a list of verdicts, and one whose two sheets both
-    hold audits (which is in force is a guess): the first is read from its audit sheet,
-    the second refused naming its sheets and saying to keep the audits on one."""
+    hold audits (a week per sheet): the first is read from its audit sheet, the list named
+    as skipped; the second reads both sheets, the response audited alike on each counted
+    once, as a copy within one sheet is (it was refused whole, which holds the audits in
+    force being taken for a guess, though their times say)."""
     header = ["response_id", "root_cause", "audited_at", "auditor"]
     audits = [(0, header), (1, ["R1", "perceived", datetime(2026, 11, 28), "ann"])]
     lookup = [(0, ["Verdicts"]), (1, ["perceived"]), (2, ["policy_failure"])]
@@ -2595,21 +2597,19 @@ def test_a_workbook_of_several_sheets_reads_the_one_holding_the_audits(tmp_path:
     read = read_audit_files([one], "UTC", NOW)
     assert read.sheets == {str(one): "QA"}
     assert read.audits.select("response_id", "source_line").rows() == [("R1", 2)]
+    assert read.skipped_sheets == [
+        {"file": str(one), "sheet": "Lists", "why": "no audit headings found (not audits: skipped)"}
+    ]
 
     two = _workbook(
         tmp_path / "audits" / "acme" / "two.xlsx", {"Week 48": audits, "Week 49": audits}
     )
     read = read_audit_files([two], "UTC", NOW)
-    assert read.audits.is_empty()
-    assert read.unreadable == [
-        {
-            "file": str(two),
-            "reason": f"{two}: sheets 'Week 48' and 'Week 49' each hold an audit header "
-            "(response_id, root_cause, audited_at, auditor): which of them holds the audits "
-            "is not known. Keep the audits on one sheet (copy the other sheets' rows into it "
-            "and delete them, or save each sheet as a workbook of its own in this folder), "
-            "then save the workbook again",
-        }
+    assert read.unreadable == [] and read.sheets == {}
+    assert read.sheets_read == {str(two): ["Week 48", "Week 49"]}
+    assert (read.rows_read, read.repeated, read.set_aside.height) == (2, 1, 0)
+    assert read.audits.select("response_id", "source_sheet", "source_line").rows() == [
+        ("R1", "Week 49", 2)
     ]
     none = _workbook(tmp_path / "audits" / "acme" / "none.xlsx", {"A": lookup, "B": lookup})
     (unread,) = read_audit_files([none], "UTC", NOW).unreadable
