@@ -29,10 +29,11 @@ audit files, named as it likes (``qa-2026-11.csv``), in ``audits/<source>/``
 (``Settings.audits_dir``), and every ``*.csv`` there is read the same way, and so is every
 workbook (:data:`AUDIT_WORKBOOK_SUFFIXES`: QA fills in the review-queue worksheet in Excel
 and saves it as one), read by the reader of a definition's ``format = "xlsx"``
-(:func:`~servicelens.ingest.mapping.read_workbook_with_lines`): the sheet holding the audit
-header, each row named by the row number the sheet shows, a date cell read as the date it
-holds (:func:`_read_audit_workbook`). They label the source's responses beside (and over) a
-label its own export carries (``[label]``).
+(:func:`~servicelens.ingest.mapping.read_workbook_with_lines`): every sheet holding an audit
+header (one per month, "Oct 2026", "Nov 2026"; a Summary or Lookups sheet beside them is
+skipped and named), each row named by its sheet and the row number the sheet shows, a date
+cell read as the date it holds (:func:`_read_audit_workbook`). They label the source's
+responses beside (and over) a label its own export carries (``[label]``).
 """
 
 from __future__ import annotations
