@@ -2689,6 +2689,53 @@ def test_review_queue_names_a_workbooks_rows_by_sheet_and_row(
     )
 
 
+def test_review_queue_names_the_month_sheet_of_each_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A workbook of one sheet per month beside a Summary: each is read, and the queue's
+    warnings name each row by its own sheet (row 2 of October and row 2 of November are two
+    rows), in the terminal and in --json."""
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import register_source
+    from servicelens.settings import Settings
+
+    source = register_source(Settings(data_dir=str(tmp_path)), "cfpb")
+    _write_review_queue(
+        source,
+        date(2019, 2, 1),
+        {
+            "response_id": ["C1", "C2"],
+            "reason": ["uncertain"] * 2,
+            "priority": [0.9, 0.8],
+            "p_policy_failure": [0.5, 0.5],
+            "audit_label": [None, None],
+            "comment": ["late fee", "fee"],
+            "top_reasons": [[], []],
+        },
+    )
+    header = ["response_id", "root_cause", "audited_at", "auditor"]
+    book = _workbook(
+        source.audits_dir / "qa-2026.xlsx",
+        {
+            "Summary": [(0, ["Month", "perceived", "Total"]), (1, ["Oct 2026", 1, 1])],
+            "Oct 2026": [(0, header), (1, ["c1", "perceived", datetime(2026, 10, 28), "ann"])],
+            "Nov 2026": [(0, header), (1, ["C2", "percieved", datetime(2026, 11, 28), "ann"])],
+        },
+    )
+    assert main(["--data-dir", str(tmp_path), "review-queue", "--source", "cfpb"]) == 0
+    err = capsys.readouterr().err
+    assert f"  {book} sheet 'Nov 2026' row 2 (C2): root_cause: 'percieved'" in err
+    assert f"  {book} sheet 'Oct 2026' row 2: 'c1' for 'C1'" in err
+    assert main(["--data-dir", str(tmp_path), "review-queue", "--source", "cfpb", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["audit_rows_set_aside"]
+    assert (row["file"], row["sheet"], row["line"], row["response_id"]) == (
+        str(book),
+        "Nov 2026",
+        2,
+        "C2",
+    )
+
+
 def test_a_number_in_a_workbooks_date_column_is_told_to_format_the_cells_as_dates(
     tmp_path: Path,
 ) -> None:
