@@ -21,7 +21,10 @@ Where the rules come from:
 * **Phone numbers**: Google's libphonenumber (``phonenumbers``), region by region. A number
   written with ``+`` or an international prefix is checked against its own country's
   numbering plan; one written in national form is read in the source's country
-  (``region``, ISO 3166 alpha-2, default ``"GB"``). Leniency is ``VALID``: the number must
+  (``region``, ISO 3166 alpha-2, default ``"GB"``), or in the row's own where the export
+  gives each row's country (``row_regions``, :func:`row_region`: one source covering
+  several countries, whose "le 01 42 68 53 00 sonne" is a French number on a French row
+  only). Leniency is ``VALID``: the number must
   be a valid number of its country, in any grouping (customers do not group digits the way
   the numbering plan does, so the grouping leniencies would let real numbers through).
   libphonenumber's own filters keep slash dates, time stamps and page ranges out; dates with
@@ -800,12 +803,46 @@ def redact_numbers(text: str, region: str = DEFAULT_REGION) -> tuple[str, Counte
 
 
 def _redact_numbers_in_column(
-    frame: pl.DataFrame, column: str, region: str
+    frame: pl.DataFrame, column: str, region: str, row_regions: str | None = None
 ) -> tuple[pl.DataFrame, Counter[str]]:
-    """Each distinct text with a digit run redacted once; counts weighted by its rows."""
-    return _redact_each_distinct(
-        frame, column, looks_like_number(column), lambda text: redact_numbers(text, region)
+    """Each distinct text with a digit run redacted once; counts weighted by its rows.
+
+    With ``row_regions`` (a column of ``frame`` holding each row's region, null for
+    ``region``), each distinct (text, region) pair is redacted once, in its region: the
+    Python work stays per distinct text and region, and each region's redactions are put
+    back by value in that region's rows only (the same text can hold a number in one
+    country's plan and none in another's)."""
+    if row_regions is None:
+        return _redact_each_distinct(
+            frame, column, looks_like_number(column), lambda text: redact_numbers(text, region)
+        )
+    own = pl.col(row_regions).fill_null(region)
+    distinct = (
+        frame.lazy()
+        .filter(looks_like_number(column))
+        .group_by(column, own.alias("__region"))
+        .len("rows")
+        .collect()
     )
+    mappings: dict[str, dict[str, str]] = {}
+    counts: Counter[str] = Counter()
+    checked: dict[str, str] = {}
+    for text, row_region, rows in distinct.iter_rows():
+        if row_region not in checked:
+            checked[row_region] = checked_region(row_region)
+        redacted, found = redact_numbers(text, checked[row_region])
+        if redacted != text:
+            mappings.setdefault(row_region, {})[text] = redacted
+            for name, n in found.items():
+                counts[name] += n * rows
+    if mappings:
+        put_back = pl.col(column)
+        for row_region, mapping in mappings.items():
+            put_back = (
+                pl.when(own == row_region).then(pl.col(column).replace(mapping)).otherwise(put_back)
+            )
+        frame = frame.with_columns(put_back.alias(column))
+    return frame, counts
 
 
 def redact_cued_values(text: str) -> tuple[str, Counter[str]]:
@@ -863,21 +900,54 @@ def checked_region(region: str) -> str:
     return code
 
 
+#: A locale written as a language and a region (``de-AT``, ``fr_BE``, ``zh-Hant-TW``): the
+#: region is the last part, two letters (BCP 47 / POSIX locale names).
+_LOCALE = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z]{4})?[-_]([A-Za-z]{2})$"
+
+
+def row_region(value: pl.Expr) -> pl.Expr:
+    """Each row's country for phone numbers from a per-row country text (trimmed): an ISO
+    3166-1 alpha-2 code in any case (``fr``, ``FR``) or a locale's region part (``de-AT``,
+    ``fr_BE``), upper-cased; null where the text is empty, null, or names no country
+    libphonenumber has a numbering plan for (``UK``, ``Germany``, ``de``: a language alone),
+    so the row is read in the source's country (:func:`redact_pii`'s ``row_regions``).
+    Vectorised: a pattern and a membership test, no Python per row."""
+    import phonenumbers
+
+    text = value.str.strip_chars()
+    code = (
+        pl.when(text.str.contains(r"^[A-Za-z]{2}$"))
+        .then(text)
+        .otherwise(text.str.extract(_LOCALE, 1))
+        .str.to_uppercase()
+    )
+    return pl.when(code.is_in(sorted(phonenumbers.SUPPORTED_REGIONS))).then(code).otherwise(None)
+
+
 def placeholder_count(column: str, kind: PiiKind) -> pl.Expr:
     """How many ``kind`` placeholders ``column`` holds in all rows."""
     return pl.col(column).str.count_matches(kind.placeholder, literal=True).fill_null(0).sum()
 
 
 def redact_pii(
-    frame: pl.DataFrame, columns: Sequence[str], region: str = DEFAULT_REGION
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    region: str = DEFAULT_REGION,
+    row_regions: str | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Replace personal data in the text ``columns`` by typed placeholders.
 
     ``region`` is the source's country (ISO 3166 alpha-2, e.g. ``"GB"``, ``"FR"``): phone
-    numbers written without a country code are read in its numbering plan. Returns the
-    redacted frame (same shape, same other columns) and how many values of each kind were
-    replaced, summed over the columns; text that already said ``[EMAIL]`` is not counted.
-    Raises TypeError for a column that is not text and ValueError for an unknown region.
+    numbers written without a country code are read in its numbering plan. ``row_regions``
+    names a column of ``frame`` holding each row's own country (as :func:`row_region`
+    gives it: upper-case ISO 3166 alpha-2, null where the row has none): that row's
+    national numbers are read in its plan, a null row's in ``region``'s (an operator's
+    export covering several countries, docs/sources.md). Numbers written with ``+`` or an
+    international prefix are found whatever the region. The column is left in the frame.
+    Returns the redacted frame (same shape, same other columns) and how many values of each
+    kind were replaced, summed over the columns; text that already said ``[EMAIL]`` is not
+    counted. Raises TypeError for a column that is not text and ValueError for an unknown
+    region, the source's or a row's.
     """
     region = checked_region(region)
     counts = dict.fromkeys((kind.name for kind in PII_KINDS), 0)
@@ -895,7 +965,7 @@ def redact_pii(
         frame, counts[IP_ADDRESS.name] = _replace_ip_addresses(
             frame, column, counts[IP_ADDRESS.name]
         )
-        frame, numbers = _redact_numbers_in_column(frame, column, region)
+        frame, numbers = _redact_numbers_in_column(frame, column, region, row_regions)
         for name, n in numbers.items():
             counts[name] += n
         frame, counts[ADDRESS.name] = _replace_pattern(
