@@ -42,7 +42,7 @@ from servicelens.ingest.configured import (
     date_order_advice,
     date_order_declared_by,
 )
-from servicelens.ingest.definitions import DefinitionError, SourceDefinition
+from servicelens.ingest.definitions import ROW_COUNTRY, DefinitionError, SourceDefinition
 from servicelens.ingest.landing import (
     DELIVERED_NAME,
     LANDING_CHECK_REJECT,
@@ -2352,7 +2352,9 @@ def undated_rows(landed: pl.DataFrame) -> int | None:
 
 #: Canonical columns no two copies of a response are compared on (:func:`compared_columns`):
 #: its id, which they share, and the time of its delivery, which tells them apart.
-NOT_COMPARED = ("response_id", "delivered_at")
+#: The per-row country (``ROW_COUNTRY``) only chooses how the comment is redacted and is not
+#: landed; the comment it redacted is compared.
+NOT_COMPARED = ("response_id", "delivered_at", ROW_COUNTRY)
 
 
 def compared_columns(definition: SourceDefinition) -> tuple[str, ...]:

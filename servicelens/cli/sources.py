@@ -480,7 +480,7 @@ def check_definition(
 
     from servicelens.ingest.configured import fits_interactions
     from servicelens.ingest.definitions import FEED_COLUMNS, load_definition
-    from servicelens.ingest.landing import short_ids_notes
+    from servicelens.ingest.landing import row_countries, short_ids_notes
     from servicelens.ingest.mapping import read_columns, unnamed_columns, unread_columns
     from servicelens.ingest.readers import spreadsheet_column_letters
     from servicelens.stages import BatchError, NoRecords, as_interaction_quarantine, ingest_export
@@ -564,6 +564,18 @@ def check_definition(
         "never_store_unmatched": unmatched_columns(definition.never_store, read.header),
         # Ids that most likely lost their leading zeros in a spreadsheet: kept, and told.
         "short_ids": short_ids_notes(ingested.mapped.frame, ingested.mapped.exported_as),
+        # A per-row country: how many rows each country's phone plan read, the fallback's,
+        # and the values that name no country (told by a run once per delivery).
+        "row_countries": None
+        if (countries := row_countries(ingested.mapped)) is None
+        else {
+            "summary": countries.summary(),
+            "by_country": countries.by_country,
+            "fallback": countries.fallback,
+            "empty": countries.empty,
+            "unrecognised": countries.unrecognised,
+            "note": countries.unrecognised_note(definition.path),
+        },
         # Columns nothing reads (a column the source added): they stay in raw/ only.
         "unread_columns": (unread := unread_columns(definition, read.header, read.frame)),
         # Of those, the ones with a blank header cell: their place (1-based), the letters a
@@ -646,6 +658,7 @@ def _no_records_preview(
         "labels": None,
         "never_store_unmatched": [],
         "short_ids": [],
+        "row_countries": None,
         "unread_columns": [],
         "unnamed_columns": {},
         "export_columns": {},
@@ -807,6 +820,10 @@ def _preview_text(preview: dict[str, Any]) -> str:
         ]
     for note in preview["short_ids"]:
         lines += ["", f"{Path(preview['file']).name}: {note}"]
+    if countries := preview.get("row_countries"):
+        lines += ["", countries["summary"]]
+        if countries["note"]:
+            lines.append(f"{Path(preview['file']).name}: {countries['note']}")
     if contacts_note := preview.get("contacts_note"):
         lines += ["", contacts_note]
     if unread := preview["unread_columns"]:

@@ -41,6 +41,13 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "rating",
     RESOLVED_FLAG,
 )
+#: The ``[columns]`` key of a per-row country (``country = { column = "Market" }``): each
+#: row's phone numbering plan, an ISO 3166-1 alpha-2 code or a locale (``de-AT``), the
+#: source's ``country`` where a row has none or one no plan is known for
+#: (:func:`transforms.pii.row_region`). Named as the source-wide ``country`` it overrides
+#: row by row. Not a canonical column: it is read while the rows are redacted and not
+#: landed, so an attribute may still be called ``country``.
+ROW_COUNTRY = "country"
 #: Canonical columns an ``[interactions]`` feed may map: the sample's interaction contract
 #: (``RAW_INTERACTION_SCHEMA``), joined as the sample's interactions are.
 FEED_COLUMNS: tuple[str, ...] = tuple(RAW_INTERACTION_SCHEMA)
@@ -271,7 +278,8 @@ class SourceDefinition:
     negative_at_most: int | None = field(default=None, repr=False)
     #: The export's timezone for naive local times (None: the business timezone).
     timezone: str | None = None
-    #: ISO 3166 alpha-2 country, for telling phone numbers in comments.
+    #: ISO 3166 alpha-2 country, for telling phone numbers in comments: every row's, or,
+    #: when ``[columns]`` maps a per-row :data:`ROW_COUNTRY`, the rows' without one.
     country: str = "GB"
     #: ``day`` or ``month``: how many survey dates one partition holds.
     partition: str = "day"
@@ -995,7 +1003,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
     columns_spec = data.get("columns", {})
     if not isinstance(columns_spec, dict):
         raise DefinitionError(f"{where}: [columns] must be a table")
-    unknown_columns = sorted(set(columns_spec) - set(CANONICAL_COLUMNS))
+    unknown_columns = sorted(set(columns_spec) - {*CANONICAL_COLUMNS, ROW_COUNTRY})
     if unknown_columns:
         raise DefinitionError(
             f"{where}: [columns] {unknown_columns} are not canonical columns"
@@ -1105,17 +1113,26 @@ def load_definition(source: str | Path) -> SourceDefinition:
     forbidden = {column_key(c) for c in (*never_features, *never_store, *label_column)}
     # The feed's facts are columns of the clean rows too (joined on interaction_id).
     feed_columns = {} if feed is None else feed.columns
-    known = {*columns, *attributes, *feed_columns}
+    # The per-row country is not landed, so it is no feature (an attribute may be).
+    row_columns = {k: v for k, v in columns.items() if k != ROW_COUNTRY}
+    known = {*row_columns, *attributes, *feed_columns}
     used = (features.text, *features.facts, *(c for x in features.crosses for c in x))
     for name in (n for n in used if n):
         if name not in known:
+            hint = (
+                f"; [columns] {ROW_COUNTRY} only chooses each row's phone numbering plan and "
+                "is not kept in the rows: to use the country as a feature, map its column "
+                'under [attributes] too (market = "Country") and name that attribute'
+                if name == ROW_COUNTRY and ROW_COUNTRY in columns
+                else ""
+            )
             raise DefinitionError(
                 f"{where}: feature {name!r} has no source in [columns], [attributes] or "
-                "[interactions.columns]"
+                f"[interactions.columns]{hint}"
             )
         reads = (
-            columns[name].sources
-            if name in columns
+            row_columns[name].sources
+            if name in row_columns
             else (attributes[name],)
             if name in attributes
             else feed_columns[name].sources

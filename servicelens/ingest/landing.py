@@ -55,7 +55,7 @@ from typing import Any
 import polars as pl
 
 from servicelens.erasure import erasure_list
-from servicelens.ingest.definitions import DefinitionError, SourceDefinition
+from servicelens.ingest.definitions import ROW_COUNTRY, DefinitionError, SourceDefinition
 from servicelens.ingest.mapping import (
     EXCLUDED,
     MappedExport,
@@ -97,7 +97,7 @@ from transforms.clean import (
     survey_day,
 )
 from transforms.formatting import formatted_text
-from transforms.pii import redact_pii, redact_pii_by_value
+from transforms.pii import redact_pii, redact_pii_by_value, row_region
 from transforms.schemas import LANDED_SCHEMA, PARTITION_COLUMN
 
 PARTITION_FILE = "part-0.parquet"
@@ -182,6 +182,10 @@ class Landing:
     #: (``sources check`` always tells). Found by a review: a column left unread on purpose
     #: was told of on every delivery, every night, and the notes were learnt to be ignored.
     unread_columns_told_before: bool = False
+    #: What the run says once for the delivery when some rows' per-row country names no
+    #: country (:meth:`RowCountries.unrecognised_note`: their count and the values); None
+    #: when every value was recognised, or the definition maps no per-row country.
+    unrecognised_countries: str | None = None
     #: Rows of a delivery of a source without response ids that re-save responses landed
     #: before (:func:`resaved_copies`): every one of its rows did, so they took the earlier
     #: copies' ids and replace them, as a re-delivery does.
@@ -280,7 +284,8 @@ class Landing:
         """What a run says of this delivery beyond its counts: the definition's label column
         missing from it (found by a trial); the same bytes landed again under a changed
         definition, and the partitions that changed (found by a trial: the file left the
-        inbox, and no run named it)."""
+        inbox, and no run named it); per-row country values that name no country, once for
+        the delivery."""
         notes = self._rekeyed_notes()
         if self.quiet_day is not None:
             notes.append(self.quiet_day_text())
@@ -358,6 +363,8 @@ class Landing:
                 f"{'its' if one else 'their'} own"
             )
         notes += self.short_ids
+        if self.unrecognised_countries:
+            notes.append(self.unrecognised_countries)
         if self.unread_columns and not self.unread_columns_told_before:
             notes.append(unread_columns_note(self.unread_columns, self.unnamed_columns))
         return notes
@@ -524,6 +531,114 @@ def remember_unread_columns_told(settings: Settings, landing: Landing, told_at: 
         "told_at": told_at.isoformat(),
     }
     write_text_whole(settings.landed_dir / UNREAD_COLUMNS_TOLD_FILE, json.dumps(told, indent=1))
+
+
+#: The column landing holds each row's phone region in while it redacts (:func:`row_regions`);
+#: never landed.
+ROW_REGION = "__row_region"
+#: Unrecognised per-row country values a note quotes; the rest are counted.
+MAX_COUNTRIES_NAMED = 10
+
+
+@dataclass(frozen=True)
+class RowCountries:
+    """How a delivery's rows were given their phone numbering plans by the definition's
+    per-row country (``[columns] country``, :data:`ROW_COUNTRY`): what ``sources check``
+    shows, and, for values that name no country, what a run tells once per delivery."""
+
+    #: The export's column(s) the country is read from, as its header spells them (none for
+    #: a constant ``value``).
+    columns: tuple[str, ...]
+    #: The source's ``country``: the plan of every row without one of its own.
+    fallback: str
+    #: Rows read in their own country, by country (ISO 3166-1 alpha-2), commonest first.
+    by_country: dict[str, int]
+    #: Rows with no value (empty, or a null token), read in :attr:`fallback`.
+    empty: int
+    #: Values that name no country libphonenumber has a plan for (``UK``, ``Germany``),
+    #: redacted as any field, each with its rows (read in :attr:`fallback`), commonest first.
+    unrecognised: dict[str, int]
+
+    @property
+    def column_text(self) -> str:
+        """``column 'Market'`` (``columns 'A', 'B'``), or ``a constant value``."""
+        if not self.columns:
+            return "a constant value"
+        plural = "s" if len(self.columns) > 1 else ""
+        return f"column{plural} {', '.join(map(repr, self.columns))}"
+
+    def summary(self) -> str:
+        """One line for ``sources check``: each country's rows and the fallback's."""
+        own = ", ".join(f"{code} {rows:,}" for code, rows in self.by_country.items()) or "none"
+        rest = self.empty + sum(self.unrecognised.values())
+        return (
+            f"phone numbers in national form read in each row's country ({ROW_COUNTRY} from "
+            f"{self.column_text}): {own}; in the source's country {self.fallback}: {rest:,} "
+            f"({self.empty:,} without a value, {sum(self.unrecognised.values()):,} "
+            "unrecognised)"
+        )
+
+    def unrecognised_note(self, path: Path) -> str | None:
+        """What a run says once for the delivery when some rows' values name no country
+        (their count and the values, each with its rows), and how to map them; None when
+        every value was recognised. Their rows are kept: redaction reads them in the
+        source's country, which is no reason to lose a row."""
+        if not self.unrecognised:
+            return None
+        rows = sum(self.unrecognised.values())
+        items = list(self.unrecognised.items())
+        named = ", ".join(f"{value!r} ({n:,})" for value, n in items[:MAX_COUNTRIES_NAMED])
+        if more := items[MAX_COUNTRIES_NAMED:]:
+            named += f" and {len(more)} more values ({sum(n for _, n in more):,} rows)"
+        first, one = items[0][0], rows == 1
+        return (
+            f"{rows:,} row{'' if one else 's'} had a per-row country ({ROW_COUNTRY} from "
+            f"{self.column_text}) that names no country: {named}; {'its' if one else 'their'} "
+            f"phone numbers were read in the source's country {self.fallback} (kept, as every "
+            "row). Write ISO 3166-1 alpha-2 codes (DE, FR, GB) or locales (de-AT, fr_BE) in "
+            f"the export, or map the values in the definition ({path}): {ROW_COUNTRY} = "
+            f'{{ column = "{self.columns[0] if self.columns else "Country"}", values = '
+            f'{{ "{first}" = "<its ISO 3166-1 alpha-2 code>" }} }}'
+        )
+
+
+def row_regions(mapped: MappedExport) -> pl.Series | None:
+    """Each mapped row's phone region (:data:`ROW_REGION`; :func:`transforms.pii.row_region`
+    of the per-row country, null where the row has none or one no plan is known for, so
+    redaction reads it in the source's country), in the rows' order; None when the
+    definition maps no per-row country."""
+    if ROW_COUNTRY not in mapped.definition.columns:
+        return None
+    return mapped.frame.select(row_region(pl.col(ROW_COUNTRY)).alias(ROW_REGION)).to_series()
+
+
+def row_countries(mapped: MappedExport) -> RowCountries | None:
+    """How ``mapped``'s rows get their phone numbering plans (:class:`RowCountries`), or
+    None when the definition maps no per-row country. The unrecognised values are redacted
+    as any field before they are quoted (they are printed and logged)."""
+    regions = row_regions(mapped)
+    if regions is None:
+        return None
+    values = mapped.frame.select(pl.col(ROW_COUNTRY).alias("value"), regions)
+    own = values.filter(pl.col(ROW_REGION).is_not_null()).group_by(ROW_REGION).len()
+    unknown = (
+        values.filter(pl.col(ROW_REGION).is_null() & pl.col("value").is_not_null())
+        .group_by("value")
+        .len()
+    )
+    unknown, _ = redact_pii_by_value(unknown, ["value"], mapped.definition.country)
+    unknown = (
+        unknown.group_by("value")
+        .agg(pl.col("len").sum())
+        .sort(["len", "value"], descending=[True, False])
+    )
+    return RowCountries(
+        columns=mapped.exported_as.get(ROW_COUNTRY, ()),
+        fallback=mapped.definition.country.strip().upper(),
+        by_country=dict(own.sort(["len", ROW_REGION], descending=[True, False]).iter_rows()),
+        empty=values.get_column("value").null_count(),
+        unrecognised=dict(unknown.iter_rows()),
+    )
 
 
 #: The id columns whose leading zeros a spreadsheet may drop (a derived response id, made
@@ -701,12 +816,21 @@ def landed_rows(
     # card numbers typed into a score, a topic used as the queue, and attributes, quoted by
     # the quarantine's reasons and stored in feedback_scored. Each distinct value is
     # redacted once (a queue or a score has few).
+    # A per-row country (an operator's export of several countries) reads each row's
+    # national phone numbers in its own plan, in the comment and in the raw record's fields;
+    # it is not landed itself (docs/sources.md, one operator in several countries). The
+    # short fields and attributes, by value, and a malformed line, which has no country to
+    # read, use the source's.
     text = [
         c
         for c, t in mapped.frame.schema.items()
-        if t == pl.String and c not in KEPT_AS_DELIVERED and c != "comment"
+        if t == pl.String and c not in KEPT_AS_DELIVERED and c not in ("comment", ROW_COUNTRY)
     ]
-    frame, _ = redact_pii(mapped.frame, ["comment"], definition.country)
+    regions = row_regions(mapped)
+    own = None if regions is None else ROW_REGION
+    frame = mapped.frame if regions is None else mapped.frame.with_columns(regions)
+    frame, _ = redact_pii(frame, ["comment"], definition.country, own)
+    frame = frame.drop(ROW_REGION, ROW_COUNTRY, strict=False)
     frame, _ = redact_pii_by_value(frame, text, definition.country)
     if definition.attributes:
         frame = _with_redacted_attributes(frame, tuple(definition.attributes), definition.country)
@@ -735,8 +859,11 @@ def landed_rows(
         if definition.pseudonymise_agents and c in mapped.raw_columns
     ]
     fields = read.frame.select("source_line", *mapped.raw_columns)
+    if regions is not None:  # the mapped rows are the read rows, in order
+        fields = fields.with_columns(regions)
     if redacted := [c for c in mapped.raw_columns if c not in as_read and c not in agents]:
-        fields, _ = redact_pii(fields, redacted, definition.country)
+        fields, _ = redact_pii(fields, redacted, definition.country, own)
+    fields = fields.drop(ROW_REGION, strict=False)
     if agents:
         fields = pseudonymised_fields(
             fields, agents, definition.read.null_values, settings.agent_key()
@@ -1633,6 +1760,8 @@ def land_delivery(
     result.rekeyed, result.rekeyed_example, result.not_rekeyed = rekeyed
     result.sheet = read.sheet
     result.short_ids = short_ids_notes(mapped.frame, mapped.exported_as)
+    if (countries := row_countries(mapped)) is not None:
+        result.unrecognised_countries = countries.unrecognised_note(definition.path)
     result.unread_columns = unread_columns(definition, read.header, read.frame)
     result.unnamed_columns = unnamed_columns(read.header, result.unread_columns, read.frame)
     result.unread_columns_told_before = unread_columns_told_before(settings, result.unread_columns)
