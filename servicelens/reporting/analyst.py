@@ -662,7 +662,7 @@ def _audits_in_other_case(
         audits.filter(~pl.col("response_id").is_in(items.get_column("response_id").implode()))
         .with_columns(pl.col("response_id").str.to_lowercase().alias("_k"))
         .join(open_ids, "_k", "inner")
-        .sort("source_file", "source_line")
+        .sort("source_file", "source_sheet", "source_line")
     )
     if found.is_empty():
         return []
