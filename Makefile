@@ -53,7 +53,9 @@ browser:
 # Three workers on two cores: with two, the cores stood ~20% idle while workers waited on the
 # servers and commands they start (fresh clones on a quiet machine, one run each: -n 2 1,028 s
 # at 160% of a CPU, -n 3 948 s at 178%; the suite is ~1,650 s of CPU either way).
-PYTEST := $(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder
+# --durations=25: every run prints its slowest setups and calls, so a test or fixture that
+# grows is seen in the CI log the day it does.
+PYTEST := $(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=25
 
 pytest: env browser
 	$(PYTEST)
