@@ -31,7 +31,11 @@ DAY = date(2026, 9, 14)
 
 def _servicelens(*argv: str, api: str | None = None) -> subprocess.CompletedProcess[str]:
     """The real command, in a process of its own; on the Prefect API at ``api`` if given
-    (the test process's own: no embedded API to start), else on the embedded API."""
+    (the test process's own: no embedded API to start), else on the embedded API.
+
+    For the command a test is about; its set-up (``sources add`` of a data directory) runs
+    through :func:`main` in the test's process: a process of its own paid ~5 s of CPU
+    importing great_expectations, prefect and sklearn to copy a definition file."""
     env = {**os.environ, "PREFECT_API_URL": api} if api else None
     return subprocess.run(
         [str(SERVICELENS), *argv], capture_output=True, text=True, cwd=ROOT, timeout=900, env=env
@@ -359,7 +363,7 @@ def test_an_agent_key_left_in_the_working_directory_is_one_clear_message(tmp_pat
     data, here = tmp_path / "data", tmp_path / "elsewhere"
     (here / ".servicelens").mkdir(parents=True)
     (here / ".servicelens" / "agent.key").write_text("a key from an earlier version\n")
-    assert _servicelens("--data-dir", str(data), "sources", "add", str(DEFINITION)).returncode == 0
+    assert main(["--data-dir", str(data), "sources", "add", str(DEFINITION)]) == 0  # set-up
     inbox = data / "inbox" / "pwc-call-centre"
     (inbox / CALLS.name).write_bytes(CALLS.read_bytes())
     done = subprocess.run(
@@ -393,7 +397,7 @@ def test_a_backfill_without_source_where_there_are_only_sources_plans_each_sourc
     from tests.sources.test_configured import DEFINITION
 
     data = tmp_path / "data"
-    assert _servicelens("--data-dir", str(data), "sources", "add", str(DEFINITION)).returncode == 0
+    assert main(["--data-dir", str(data), "sources", "add", str(DEFINITION)]) == 0  # set-up
     done = subprocess.run(
         [str(SERVICELENS), "--data-dir", str(data), "backfill", *BACKFILL_2021, "--dry-run"],
         capture_output=True,
@@ -499,7 +503,7 @@ def test_a_refusal_made_before_anything_ran_is_one_line(tmp_path: Path) -> None:
     """Found by a trial: a misspelt source name was answered with a second line pointing at
     a log file that held only the refusal's own traceback."""
     data = str(tmp_path / "data")
-    assert _servicelens("--data-dir", data, "sources", "add", "cfpb").returncode == 0
+    assert main(["--data-dir", data, "sources", "add", "cfpb"]) == 0  # set-up
     backfill = ["backfill", "--source", "cfpbb", "--start", "2023-07", "--end", "2023-08"]
     done = _servicelens("--data-dir", data, *backfill)
     lines = _one_message(done)

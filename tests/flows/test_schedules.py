@@ -194,23 +194,27 @@ def _runs(server: Server, deployment_id: str, state: str | None = None) -> list[
 
 
 def _generate(data_dir: Path, days: list[date], per_day: int = 150) -> None:
-    subprocess.run(
-        [
-            str(BIN / "servicelens"),
-            "--data-dir",
-            str(data_dir),
-            "generate",
-            "--start",
-            str(min(days)),
-            "--end",
-            str(max(days)),
-            "--per-day",
-            str(per_day),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=_prefect_env(data_dir / ".prefect"),
+    """The sample exports of ``days`` in ``data_dir``, as `servicelens generate --start
+    --end --per-day` writes them (its parser's defaults; the default business timezone, as
+    the command ran without the test's SERVICELENS_ settings). Written in the test's
+    process: they are the serve tests' input, not what they test, and a `generate` process
+    of its own paid ~5 s of CPU importing great_expectations, prefect and sklearn first."""
+    from servicelens.cli.main import build_parser
+    from servicelens.settings import DEFAULT_TIMEZONE
+    from servicelens.synthetic.generator import generate
+
+    args = build_parser().parse_args(
+        ["generate", "--start", str(min(days)), "--end", str(max(days)),
+         "--per-day", str(per_day)]
+    )  # fmt: skip
+    generate(
+        data_dir,
+        args.start,
+        args.end,
+        args.per_day,
+        args.seed,
+        timezone=DEFAULT_TIMEZONE,
+        audits_until=datetime.now(UTC),
     )
 
 
