@@ -41,9 +41,9 @@ def _prefect_home_template_root(tmp_path_factory: pytest.TempPathFactory) -> Non
     migrated template home: pytest's base temporary folder (under xdist, the parent of each
     worker's own), pruned by pytest as its other folders are."""
     from tests import prefect_homes
+    from tests.shared_builds import run_folder
 
-    base = tmp_path_factory.getbasetemp()
-    prefect_homes.TEMPLATE_ROOT = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    prefect_homes.TEMPLATE_ROOT = run_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
