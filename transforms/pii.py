@@ -378,17 +378,52 @@ _STREET_ROMANCE = (
     + r"){0,3},?\s(?:n[º°o.]\s?)?"
     + _HOUSE
 )
+#: The letters an Eircode uses (Ireland's postcode): 15 of the alphabet, chosen to be told
+#: apart from digits and from each other (no B, G, I, J, L, M, O, Q, S, U, Z), as the
+#: Department of Communications' "Using an Eircode" and Eircode's format give them.
+_EIRCODE_LETTER = "ACDEFHKNPRTVWXY"
+_EIRCODE_CHAR = "[0-9" + _EIRCODE_LETTER + "]"
+#: An Irish Eircode: a routing key (a letter of :data:`_EIRCODE_LETTER` and two digits, or
+#: Dublin 6 West's ``D6W``) and a unique identifier of four letters or digits of the same
+#: set, with one space between or none (``D02 X285``, ``A65F4E2``, ``T12 XE4P``; the format
+#: of eircode.ie and of the Department of Communications' "Using an Eircode"). In capitals,
+#: as the format writes it; in small letters too when the identifier holds a digit
+#: (``d02 x285``): "on the A14 then" and a shouted "N11 THAT DAY" read as an Eircode in
+#: capitals only, four letters of the set making English words (then, that, each, card).
+#: Near misses pass: a letter outside the set (``A12 B345``, ``B12 C345``, ``D02 XI85``),
+#: three or five characters after the key, a dash between, a key glued to a word. A product
+#: code that happens to use only the set's letters (``A12 C345``) is taken for an Eircode:
+#: a code lost, never an address kept. python-stdnum has no Eircode (``stdnum.ie`` holds the
+#: PPS and VAT numbers), and the routing keys (139) are not checked against a list, which
+#: would have to follow Eircode's changes.
+EIRCODE = (
+    r"(?-u:\b)(?:[" + _EIRCODE_LETTER + r"]\d{2}|D6W) ?" + _EIRCODE_CHAR + r"{4}(?-u:\b)"
+    r"|(?-u:\b)(?i:(?:[" + _EIRCODE_LETTER + r"]\d{2}|D6W) ?"
+    r"(?:\d"
+    + _EIRCODE_CHAR
+    + r"{3}|"
+    + _EIRCODE_CHAR
+    + r"\d"
+    + _EIRCODE_CHAR
+    + r"{2}|"
+    + _EIRCODE_CHAR
+    + r"{2}\d"
+    + _EIRCODE_CHAR
+    + r"|"
+    + _EIRCODE_CHAR
+    + r"{3}\d))(?-u:\b)"
+)
 ADDRESS = PiiKind(
     "postal_address",
     "[ADDRESS]",
     # A house number and a capitalised street name with a street suffix (English, German,
     # Dutch, French, Spanish, Catalan, Italian, Portuguese), with its postcode and town if
     # they follow; a UK postcode; a continental postcode and town after a comma or the word
-    # for postcode (group 1, put back). Anything looser is not reliable enough: a five-digit
-    # number and a capitalised word is a German noun as often (in 10000 Fällen), a Dutch
-    # postcode's shape a quantity (5000 MB Datenvolumen), so "10115 Berlin" or "1012 NX
-    # Amsterdam" alone passes. The comma is the trade-off: "Kosten, 50000 Euro" is taken
-    # for an address (an amount lost, never a leak).
+    # for postcode (group 1, put back); an Irish Eircode (:data:`EIRCODE`). Anything looser
+    # is not reliable enough: a five-digit number and a capitalised word is a German noun as
+    # often (in 10000 Fällen), a Dutch postcode's shape a quantity (5000 MB Datenvolumen),
+    # so "10115 Berlin" or "1012 NX Amsterdam" alone passes. The comma is the trade-off:
+    # "Kosten, 50000 Euro" is taken for an address (an amount lost, never a leak).
     r"((?:,|(?-u:\b)(?i:PLZ|CP|code postal|código postal|CAP|postcode))[ \t:]*)"
     + _POSTCODE_TOWN_ALONE
     + r"|(?-u:\b)\d{1,5}[A-Za-z]?,? (?:[A-Z][a-z]+ ){1,3}"
@@ -411,7 +446,9 @@ ADDRESS = PiiKind(
     + _HOUSE
     + r",?\s"
     + _POSTCODE_TOWN
-    + r"|(?-u:\b)[A-Z]{1,2}\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2}(?-u:\b)",
+    + r"|(?-u:\b)[A-Z]{1,2}\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2}(?-u:\b)"
+    + r"|"
+    + EIRCODE,
 )
 
 #: An IPv4 address: four dotted numbers of 0 to 255 with no more dotted numbers either side
@@ -440,9 +477,14 @@ _IPV6_CANDIDATE = re.compile(
     r"(?:%[\w\-]+(?:\.[\w\-]+)*)?(?![\w:]|\.\d)"
 )
 
+#: The row's own recipient's name (:func:`redact_own_values`): no pattern finds names, the
+#: export's name columns say which words are this row's.
+PERSON_NAME = PiiKind("person_name", "[NAME]", "the row's own first and last name")
+
 #: In the order they run.
 PII_KINDS: tuple[PiiKind, ...] = (
     EMAIL,
+    PERSON_NAME,
     IP_ADDRESS,
     CUSTOMER_NUMBER,
     DATE_OF_BIRTH,
@@ -924,6 +966,172 @@ def row_region(value: pl.Expr) -> pl.Expr:
     return pl.when(code.is_in(sorted(phonenumbers.SUPPORTED_REGIONS))).then(code).otherwise(None)
 
 
+#: Given names and surnames that are also ordinary English words, lower-cased: for a
+#: recipient of such a name, the word is redacted only as a name is written, capitalised
+#: ("Will", "Bill", "May"), and "I will call", "my bill", "may I" keep theirs. Chosen from
+#: the words complaints use (the months, the modal verbs, money, time and manner words) and
+#: the commonest names that spell them; a name missing here is redacted in any case.
+COMMON_WORD_NAMES = frozenset(
+    {
+        # given names
+        "will", "may", "grace", "bill", "mark", "rose", "faith", "hope", "frank", "joy",
+        "dawn", "june", "april", "august", "amber", "jack", "sue", "pat", "rob", "don",
+        "art", "chase", "hunter", "summer", "autumn", "page", "ray", "penny", "sunny",
+        "chip", "cash", "ivy", "ruby", "holly", "iris", "lily", "olive", "pearl", "crystal",
+        "destiny", "honor", "honour", "charity", "patience", "prudence", "mercy", "guy",
+        "gene", "miles", "norm", "sandy", "rusty", "buck", "bob", "nick", "drew", "dean",
+        "carol", "rich", "sky", "skye", "max", "victor", "earl", "duke", "grant", "lance",
+        "wade", "dale", "glen", "heather", "misty", "robin", "stormy", "star", "sterling",
+        # surnames
+        "price", "day", "long", "best", "king", "young", "black", "white", "brown", "green",
+        "gray", "grey", "little", "hall", "hill", "wood", "bell", "cook", "ward", "fox",
+        "short", "bond", "field", "rice", "banks", "mills", "waters", "sharp", "hunt",
+        "marsh", "lamb", "lane", "law", "love", "moon", "payne", "sweet", "wise",
+        "house", "street", "church", "parks", "booth", "cross", "steel", "stone",
+        "story", "strong", "swift", "well", "wells", "west", "north", "south", "east",
+    }
+)  # fmt: skip
+#: A private-use character that stands for a placeholder while own values are replaced one
+#: match at a time: a name or an id cannot match inside it (a recipient called "Name" would
+#: find the "NAME" of "[NAME]").
+_OWN_MARK = "\ue000"
+
+
+def _whole_word(value: pl.Expr, flags: str) -> pl.Expr:
+    """A per-row regex matching ``value`` literally as a whole word, in a group with
+    ``flags`` (``i``: any case; ``-i``: as written): a word boundary on each side that is a
+    letter or digit (an id ``#4471`` cannot have one before its ``#``). Null where
+    ``value`` is null."""
+    start = pl.when(value.str.contains(r"^\w")).then(pl.lit(r"\b")).otherwise(pl.lit(""))
+    end = pl.when(value.str.contains(r"\w$")).then(pl.lit(r"\b")).otherwise(pl.lit(""))
+    return pl.concat_str(pl.lit(f"(?{flags}:"), start, value.str.escape_regex(), end, pl.lit(")"))
+
+
+def own_customer_id_pattern(customer_id: pl.Expr) -> pl.Expr:
+    """Each row's regex for its own customer id (trimmed, at least 3 characters) as a
+    whole word in any case, or null where the row has none: a comment quoting the exact id
+    its row is keyed by quotes personal data, whatever word stands before it."""
+    value = customer_id.str.strip_chars()
+    return pl.when(value.str.len_chars() >= 3).then(_whole_word(value, "i")).otherwise(None)
+
+
+def own_names_pattern(first_name: pl.Expr | None, last_name: pl.Expr | None) -> pl.Expr:
+    """Each row's regex for its recipient's own names, or null where it has none: the full
+    name (first, spaces, last) in any case; each name of two or more letters as a whole word
+    in any case, or, for a name that is also an ordinary word (:data:`COMMON_WORD_NAMES`),
+    capitalised only ("Will" is redacted, "will" is not). Alternatives are tried in that
+    order at each position, so "Will Byrne" is one name."""
+    names = [n.str.strip_chars() for n in (first_name, last_name) if n is not None]
+    valid = [pl.when(n.str.count_matches(r"\p{L}") >= 2).then(n) for n in names]
+    alternatives = []
+    if len(valid) == 2:
+        full = pl.concat_str(valid[0], pl.lit(" "), valid[1])
+        alternatives.append(_whole_word(full, "i").str.replace_all(" ", r"\s+", literal=True))
+    for name in valid:
+        common = name.str.to_lowercase().is_in(sorted(COMMON_WORD_NAMES))
+        alternatives.append(
+            pl.when(common)
+            .then(_whole_word(name.str.to_titlecase(), "-i"))
+            .otherwise(_whole_word(name, "i"))
+        )
+    joined = pl.concat_str(alternatives, separator="|", ignore_nulls=True)
+    return pl.when(joined != "").then(joined).otherwise(None)
+
+
+def _replace_own_values(
+    frame: pl.DataFrame, column: str, pattern: pl.Expr, candidates: pl.Expr
+) -> tuple[pl.DataFrame, int]:
+    """Every match of each row's own ``pattern`` (a per-row regex, null for none) in
+    ``column`` replaced by :data:`_OWN_MARK`, in the rows ``candidates`` selects (a cheap
+    literal test: a per-row regex is compiled for each row it runs on); the frame and how
+    many were replaced. Vectorised: polars cannot replace by a per-row regex, so each pass
+    finds each row's first match (its byte offset and the text it matched) and splices the
+    mark in; as many passes as the most matches in a row."""
+    text = pl.col(column)
+    rows = (
+        frame.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+            text,
+            pattern.alias("p"),
+            candidates.fill_null(False).alias("hit"),
+        )
+        .filter(pl.col("hit") & pl.col("p").is_not_null())
+        .filter(text.str.contains(pl.col("p")).fill_null(False))
+    )
+    if rows.is_empty():
+        return frame, 0
+    found = rows.select(
+        text.str.count_matches(pl.col("p")).sum().alias("total"),
+        text.str.count_matches(pl.col("p")).max().alias("most"),
+    ).row(0, named=True)
+    spliced = text
+    for _ in range(int(found["most"] or 0)):
+        at = spliced.str.find(pl.col("p"))
+        length = spliced.str.extract_all(pl.col("p")).list.first().str.len_bytes()
+        raw = spliced.cast(pl.Binary)
+        spliced = (
+            pl.when(at.is_not_null())
+            .then(
+                pl.concat_str(
+                    raw.bin.slice(0, at).cast(pl.String),
+                    pl.lit(_OWN_MARK),
+                    raw.bin.slice(at + length).cast(pl.String),
+                )
+            )
+            .otherwise(spliced)
+        )
+    replaced = rows.select(spliced).get_column(column)
+    values = frame.get_column(column).clone()
+    values.scatter(rows.get_column("row"), replaced)
+    return frame.with_columns(values), int(found["total"] or 0)
+
+
+def redact_own_values(
+    frame: pl.DataFrame,
+    column: str,
+    customer_ids: str | None = None,
+    recipient_names: Sequence[str] = (),
+) -> tuple[pl.DataFrame, Counter[str]]:
+    """The row's own values in ``column`` replaced: its customer id (the column
+    ``customer_ids`` of ``frame``; :func:`own_customer_id_pattern`) by
+    ``[CUSTOMER_NUMBER]``, its recipient's names (the columns ``recipient_names``, first
+    name then last name; :func:`own_names_pattern`) by ``[NAME]``. Another row's id or
+    name is not looked for: only the row's own are certain to be personal. Returns the
+    frame and how many of each kind (by :class:`PiiKind` name). Vectorised (per-row regexes
+    in polars, no Python per row); rows whose text does not hold the value, compared
+    lower-cased, cost one literal search."""
+    found: Counter[str] = Counter()
+    text = pl.col(column).str.to_lowercase()
+    if customer_ids is not None:
+        own = pl.col(customer_ids).str.strip_chars().str.to_lowercase()
+        frame, found[CUSTOMER_NUMBER.name] = _replace_own_values(
+            frame,
+            column,
+            own_customer_id_pattern(pl.col(customer_ids)),
+            text.str.contains(own, literal=True),
+        )
+        frame = frame.with_columns(
+            pl.col(column).str.replace_all(_OWN_MARK, CUSTOMER_NUMBER.placeholder, literal=True)
+        )
+    if recipient_names:
+        first = pl.col(recipient_names[0])
+        last = pl.col(recipient_names[1]) if len(recipient_names) > 1 else None
+        names = [n for n in (first, last) if n is not None]
+        holds = pl.any_horizontal(
+            *(
+                text.str.contains(n.str.strip_chars().str.to_lowercase(), literal=True)
+                for n in names
+            )
+        )
+        frame, found[PERSON_NAME.name] = _replace_own_values(
+            frame, column, own_names_pattern(first, last), holds
+        )
+        frame = frame.with_columns(
+            pl.col(column).str.replace_all(_OWN_MARK, PERSON_NAME.placeholder, literal=True)
+        )
+    return frame, +found
+
+
 def placeholder_count(column: str, kind: PiiKind) -> pl.Expr:
     """How many ``kind`` placeholders ``column`` holds in all rows."""
     return pl.col(column).str.count_matches(kind.placeholder, literal=True).fill_null(0).sum()
@@ -934,6 +1142,8 @@ def redact_pii(
     columns: Sequence[str],
     region: str = DEFAULT_REGION,
     row_regions: str | None = None,
+    customer_ids: str | None = None,
+    recipient_names: Sequence[str] = (),
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Replace personal data in the text ``columns`` by typed placeholders.
 
@@ -944,6 +1154,10 @@ def redact_pii(
     national numbers are read in its plan, a null row's in ``region``'s (an operator's
     export covering several countries, docs/sources.md). Numbers written with ``+`` or an
     international prefix are found whatever the region. The column is left in the frame.
+    ``customer_ids`` and ``recipient_names`` name columns of ``frame`` holding each row's
+    own customer id and its recipient's first and last name (an export's own columns, e.g.
+    Qualtrics' ``RecipientFirstName``): those values are redacted wherever the row's text
+    quotes them (:func:`redact_own_values`), right after e-mail addresses.
     Returns the redacted frame (same shape, same other columns) and how many values of each
     kind were replaced, summed over the columns; text that already said ``[EMAIL]`` is not
     counted. Raises TypeError for a column that is not text and ValueError for an unknown
@@ -957,6 +1171,12 @@ def redact_pii(
         if frame.get_column(column).dtype != pl.String:
             raise TypeError(f"redact_pii: column {column!r} is {frame[column].dtype}, not text")
         frame, counts[EMAIL.name] = _replace_pattern(frame, column, EMAIL, counts[EMAIL.name])
+        # After e-mail addresses (a name is part of one) and before the numbers: an id of
+        # digits alone can read as a phone number, and it is certain to be this customer's.
+        if customer_ids is not None or recipient_names:
+            frame, own = redact_own_values(frame, column, customer_ids, recipient_names)
+            for name, n in own.items():
+                counts[name] += n
         # Before the numbers: a date of birth or a customer number can read as a phone.
         hint = pl.col(column).str.contains(_CUED_HINT).fill_null(False)
         frame, cued = _redact_each_distinct(frame, column, hint, redact_cued_values)
