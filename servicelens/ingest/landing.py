@@ -602,6 +602,54 @@ class RowCountries:
         )
 
 
+#: The columns an export names its recipient by, first name then last name, as vendors
+#: write them (compared by :func:`~servicelens.ingest.readers.column_key`): Qualtrics'
+#: contact fields and SurveyMonkey's custom-data names. Never landed (the presets list them
+#: in ``never_store``); read here only to redact the row's own names from its comment.
+RECIPIENT_NAME_COLUMNS = (
+    ("RecipientFirstName", "RecipientLastName"),
+    ("First Name", "Last Name"),
+)
+#: The columns landing holds each row's own values in while it redacts (:func:`own_values`);
+#: never landed.
+OWN_CUSTOMER_ID = "__own_customer_id"
+OWN_NAMES = ("__own_first_name", "__own_last_name")
+
+
+def own_values(mapped: MappedExport) -> pl.DataFrame:
+    """Each mapped row's own values that its comment may quote, in the rows' order: its
+    customer id (:data:`OWN_CUSTOMER_ID`, where the definition maps ``customer_id``) and
+    its recipient's first and last name (:data:`OWN_NAMES`, where the export carries a
+    pair of :data:`RECIPIENT_NAME_COLUMNS`, either one may be missing). A frame of no
+    columns when there are none. A DPO's trial of a Qualtrics source found
+    "ref C40017733" and the recipient's own name kept in landed, clean and
+    feedback_scored comments."""
+    columns: list[pl.Series] = []
+    if "customer_id" in mapped.definition.columns and "customer_id" in mapped.frame.columns:
+        columns.append(mapped.frame.get_column("customer_id").alias(OWN_CUSTOMER_ID))
+    read = mapped.read.frame
+    by_key = {column_key(c): c for c in read.columns}
+    for pair in RECIPIENT_NAME_COLUMNS:
+        found = [by_key.get(column_key(name)) for name in pair]
+        if any(found):
+            for header, alias in zip(found, OWN_NAMES, strict=True):
+                if header is not None and read.schema[header] == pl.String:
+                    columns.append(read.get_column(header).alias(alias))
+                else:
+                    columns.append(pl.Series(alias, [None] * read.height, pl.String))
+            break
+    return pl.DataFrame(columns)
+
+
+def _own_value_columns(own: pl.DataFrame) -> dict[str, Any]:
+    """:func:`redact_pii`'s ``customer_ids`` and ``recipient_names`` for the columns of
+    ``own`` (:func:`own_values`)."""
+    return {
+        "customer_ids": OWN_CUSTOMER_ID if OWN_CUSTOMER_ID in own.columns else None,
+        "recipient_names": [c for c in OWN_NAMES if c in own.columns],
+    }
+
+
 def row_regions(mapped: MappedExport) -> pl.Series | None:
     """Each mapped row's phone region (:data:`ROW_REGION`; :func:`transforms.pii.row_region`
     of the per-row country, null where the row has none or one no plan is known for, so
@@ -826,11 +874,16 @@ def landed_rows(
         for c, t in mapped.frame.schema.items()
         if t == pl.String and c not in KEPT_AS_DELIVERED and c not in ("comment", ROW_COUNTRY)
     ]
+    # The row's own customer id and recipient's names, where the export carries them, are
+    # redacted from its comment and its raw record's fields: quoted in its text, they are
+    # certain to be this customer's (no word need name them).
     regions = row_regions(mapped)
     own = None if regions is None else ROW_REGION
+    values = own_values(mapped)
     frame = mapped.frame if regions is None else mapped.frame.with_columns(regions)
-    frame, _ = redact_pii(frame, ["comment"], definition.country, own)
-    frame = frame.drop(ROW_REGION, ROW_COUNTRY, strict=False)
+    frame = frame.with_columns(values)
+    frame, _ = redact_pii(frame, ["comment"], definition.country, own, **_own_value_columns(values))
+    frame = frame.drop(ROW_REGION, ROW_COUNTRY, *values.columns, strict=False)
     frame, _ = redact_pii_by_value(frame, text, definition.country)
     if definition.attributes:
         frame = _with_redacted_attributes(frame, tuple(definition.attributes), definition.country)
@@ -861,9 +914,17 @@ def landed_rows(
     fields = read.frame.select("source_line", *mapped.raw_columns)
     if regions is not None:  # the mapped rows are the read rows, in order
         fields = fields.with_columns(regions)
-    if redacted := [c for c in mapped.raw_columns if c not in as_read and c not in agents]:
-        fields, _ = redact_pii(fields, redacted, definition.country, own)
-    fields = fields.drop(ROW_REGION, strict=False)
+    fields = fields.with_columns(values)
+    redacted = [c for c in mapped.raw_columns if c not in as_read and c not in agents]
+    # The customer id's own field is redacted as before, not replaced by its placeholder.
+    customer = [c for c in redacted if c in mapped.headers_of("customer_id")]
+    if quoting := [c for c in redacted if c not in customer]:
+        fields, _ = redact_pii(
+            fields, quoting, definition.country, own, **_own_value_columns(values)
+        )
+    if customer:
+        fields, _ = redact_pii(fields, customer, definition.country, own)
+    fields = fields.drop(ROW_REGION, *values.columns, strict=False)
     if agents:
         fields = pseudonymised_fields(
             fields, agents, definition.read.null_values, settings.agent_key()
