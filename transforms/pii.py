@@ -1046,7 +1046,7 @@ def _replace_own_values(
     literal test: a per-row regex is compiled for each row it runs on); the frame and how
     many were replaced. Vectorised: polars cannot replace by a per-row regex, so each pass
     finds each row's first match (its byte offset and the text it matched) and splices the
-    mark in; as many passes as the most matches in a row."""
+    mark in, in the rows with a match left; as many passes as the most matches in a row."""
     text = pl.col(column)
     rows = (
         frame.select(
@@ -1056,34 +1056,30 @@ def _replace_own_values(
             candidates.fill_null(False).alias("hit"),
         )
         .filter(pl.col("hit") & pl.col("p").is_not_null())
-        .filter(text.str.contains(pl.col("p")).fill_null(False))
+        .with_columns(text.str.count_matches(pl.col("p")).fill_null(0).alias("n"))
+        .filter(pl.col("n") > 0)
     )
     if rows.is_empty():
         return frame, 0
-    found = rows.select(
-        text.str.count_matches(pl.col("p")).sum().alias("total"),
-        text.str.count_matches(pl.col("p")).max().alias("most"),
-    ).row(0, named=True)
-    spliced = text
-    for _ in range(int(found["most"] or 0)):
-        at = spliced.str.find(pl.col("p"))
-        length = spliced.str.extract_all(pl.col("p")).list.first().str.len_bytes()
-        raw = spliced.cast(pl.Binary)
-        spliced = (
-            pl.when(at.is_not_null())
-            .then(
-                pl.concat_str(
-                    raw.bin.slice(0, at).cast(pl.String),
-                    pl.lit(_OWN_MARK),
-                    raw.bin.slice(at + length).cast(pl.String),
-                )
-            )
-            .otherwise(spliced)
-        )
-    replaced = rows.select(spliced).get_column(column)
+    total = int(rows.get_column("n").sum())
+    at = text.str.find(pl.col("p"))
+    length = text.str.extract_all(pl.col("p")).list.first().str.len_bytes()
+    raw = text.cast(pl.Binary)
+    splice = pl.concat_str(
+        raw.bin.slice(0, at).cast(pl.String),
+        pl.lit(_OWN_MARK),
+        raw.bin.slice(at + length).cast(pl.String),
+    ).alias(column)
     values = frame.get_column(column).clone()
-    values.scatter(rows.get_column("row"), replaced)
-    return frame.with_columns(values), int(found["total"] or 0)
+    # Each pass takes only the rows with a match left: most have one, and every per-row
+    # regex costs a compilation (0.1 to 0.2 ms in any case).
+    passes = 0
+    while not rows.is_empty():
+        rows = rows.with_columns(splice)
+        values.scatter(rows.get_column("row"), rows.get_column(column))
+        passes += 1
+        rows = rows.filter(pl.col("n") > passes)
+    return frame.with_columns(values), total
 
 
 def redact_own_values(
@@ -1116,10 +1112,14 @@ def redact_own_values(
     if recipient_names:
         first = pl.col(recipient_names[0])
         last = pl.col(recipient_names[1]) if len(recipient_names) > 1 else None
-        names = [n for n in (first, last) if n is not None]
+        names = [n.str.strip_chars() for n in (first, last) if n is not None]
+        # A name that is an ordinary word is looked for as its pattern takes it, capitalised:
+        # "will" in lower case would pick most comments, each costing a per-row regex.
         holds = pl.any_horizontal(
             *(
-                text.str.contains(n.str.strip_chars().str.to_lowercase(), literal=True)
+                pl.when(n.str.to_lowercase().is_in(sorted(COMMON_WORD_NAMES)))
+                .then(pl.col(column).str.contains(n.str.to_titlecase(), literal=True))
+                .otherwise(text.str.contains(n.str.to_lowercase(), literal=True))
                 for n in names
             )
         )
