@@ -1232,12 +1232,16 @@ def _say_source_timezones(args: argparse.Namespace, settings: Settings) -> None:
     business timezone; a dry run too), warn on stderr of each source, configured or being
     run, whose definition declares another timezone (``configured.timezone_note``). Found by
     a trial: a Berlin source's first night in a London directory dated 00:30 Berlin's
-    responses the day before, silently, and for good."""
+    responses the day before, silently, and for good. Each note is told once
+    (``configured.untold_timezone_notes``): a data engineer's trial had the same two notes
+    on every nightly run of sources that had delivered nothing yet."""
     from servicelens.ingest.configured import (
         UnreadableSource,
         configured_names,
         configured_sources_or_unreadable,
+        remember_timezone_notes_told,
         timezone_note,
+        untold_timezone_notes,
     )
     from servicelens.ingest.definitions import DefinitionError
     from servicelens.storage.runs import recorded_timezone
@@ -1269,7 +1273,15 @@ def _say_source_timezones(args: argparse.Namespace, settings: Settings) -> None:
             continue  # a configured source's name, or a bad file: the command says so
         if note and note not in notes:
             notes.append(note)
-    for note in notes:
+    # Told once (the rule of the unread columns' note): a nightly run of a directory whose
+    # sources have delivered nothing yet repeated the same notes every night. A dry run
+    # tells every note and remembers none: it changes nothing.
+    if getattr(args, "dry_run", False):
+        untold = notes
+    else:
+        untold = untold_timezone_notes(settings, notes)
+        remember_timezone_notes_told(settings, untold, datetime.now(UTC))
+    for note in untold:
         print(f"servicelens: warning: {note}", file=sys.stderr)
 
 

@@ -16,6 +16,7 @@ No Prefect here: the flows call these functions.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from servicelens.storage.fs import (
     machine_folder_for,
     modified_at,
     read_bytes,
+    write_text_whole,
 )
 from servicelens.storage.runs import (
     PlannedDate,
@@ -276,6 +278,57 @@ def timezone_note(settings: Settings, definition: str) -> str | None:
         "before the first run: the first partition published fixes the data directory's "
         "business timezone"
     )
+
+
+#: The file under ``<data dir>/sources/`` holding the business-timezone notes (each one
+#: :func:`timezone_note`'s text) the last command that processes dates told of
+#: (:func:`untold_timezone_notes`).
+TIMEZONE_NOTES_TOLD_FILE = "timezone-notes-told.json"
+
+
+def untold_timezone_notes(settings: Settings, notes: list[str]) -> list[str]:
+    """Of ``notes`` (:func:`timezone_note`'s, one a source), those not told before, as
+    :data:`TIMEZONE_NOTES_TOLD_FILE` remembers them (:func:`remember_timezone_notes_told`),
+    in ``notes``' order. The rule of :func:`servicelens.ingest.landing.unread_columns_told_before`:
+    a note told once is not told again on every run, every night (a data engineer's trial:
+    two sources' notes, a Zurich and a Berlin one, repeated unchanged by every nightly run
+    of a directory whose sources had delivered nothing yet, and were learnt to be ignored);
+    a new one (a source added in another timezone, another SERVICELENS_TIMEZONE) is told. An
+    unreadable memory counts as none (all told again)."""
+    told = _told_notes(settings.root / "sources" / TIMEZONE_NOTES_TOLD_FILE) or []
+    return [note for note in notes if note not in told]
+
+
+def remember_timezone_notes_told(settings: Settings, notes: list[str], told_at: datetime) -> None:
+    """Add ``notes`` (the timezone notes a command told) to those
+    ``<data dir>/sources/`` :data:`TIMEZONE_NOTES_TOLD_FILE` remembers, with when (one
+    small JSON file, replaced whole), so later commands leave them out
+    (:func:`untold_timezone_notes`). Added to, not replaced: a command run for one source
+    (``backfill --source``) does not make the others' notes be told again. Nothing is
+    written when every note is remembered already (a nightly run changes nothing). A memory
+    that cannot be written is left: the notes are told again."""
+    path = settings.root / "sources" / TIMEZONE_NOTES_TOLD_FILE
+    told = _told_notes(path) or []
+    added = [note for note in notes if note not in told]
+    if not added:
+        return
+    remembered = {"notes": [*told, *added], "told_at": told_at.isoformat()}
+    try:
+        write_text_whole(path, json.dumps(remembered, indent=1))
+    except OSError:
+        return  # a read-only data directory: the command itself says so
+
+
+def _told_notes(path: DataPath) -> list[str] | None:
+    """The notes :data:`TIMEZONE_NOTES_TOLD_FILE` at ``path`` holds, or None (no file, or
+    unreadable)."""
+    if not path.exists():
+        return None
+    try:
+        told = json.loads(path.read_text()).get("notes")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return told if isinstance(told, list) else None
 
 
 def configured_names(settings: Settings) -> list[str]:

@@ -229,3 +229,42 @@ def test_a_totals_row_failing_two_scores_is_told_so_once(
     assert TOTALS_ROW_NOTE in failed[0] and "values = {" not in "; ".join(row["reasons"])
     assert main(argv) == 0
     assert " ".join(capsys.readouterr().out.split()).count(TOTALS_ROW_NOTE) == 1
+
+
+def test_a_timezone_note_is_told_once_and_again_for_a_source_in_another_zone(
+    prefect_api: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A data engineer's trial: every nightly run of a directory whose sources (one in
+    Zurich, one in Berlin, the business in London by default) had delivered nothing yet
+    repeated both long notes, unchanged, night after night. They are told once, as the
+    unread columns' note is; a source added in another timezone is told of then."""
+    monkeypatch.delenv("SERVICELENS_TIMEZONE", raising=False)
+    data = str(tmp_path / "data")
+    for definition in (BERLIN, DEFINITIONS / "qualtrics-acme.toml"):
+        assert main(["--data-dir", data, "sources", "add", str(definition)]) == 0
+    capsys.readouterr()
+
+    def nightly_warnings() -> list[str]:
+        assert main(["--data-dir", data, "run", "--date", "2026-03-01"]) == 0
+        err = capsys.readouterr().err
+        return [line for line in err.splitlines() if "definition reads its naive times" in line]
+
+    first = nightly_warnings()
+    assert [line.split("'s definition")[0] for line in first] == [
+        "servicelens: warning: acme-qualtrics",
+        "servicelens: warning: stadtwerke-feedback",
+    ]
+    assert nightly_warnings() == []
+    # A third source, in New York: its note alone.
+    hot_dog = DEFINITIONS / "google-forms-hotdog.toml"
+    assert main(["--data-dir", data, "sources", "add", str(hot_dog)]) == 0
+    capsys.readouterr()
+    third = nightly_warnings()
+    assert len(third) == 1
+    assert third[0].startswith(
+        "servicelens: warning: hot-dog-survey's definition reads its naive times in "
+        "America/New_York"
+    )
