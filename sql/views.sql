@@ -8,6 +8,11 @@
 -- or, in a DuckDB shell installed by hand (the version uv.lock pins for the package):
 --   duckdb -cmd "SET VARIABLE data_dir = '/srv/servicelens'" -init sql/views.sql
 --
+-- An object store's data directory (data_dir = 's3://bucket/prefix') is read the same way,
+-- through fsspec registered on the connection (Python), or through DuckDB's httpfs extension
+-- and an s3 secret (the shell, ODBC, BI tools; installed once, offline too: README, Object
+-- storage).
+--
 -- Each view reads every survey_date=YYYY-MM-DD partition of its table, for every source in
 -- the data directory: the generated sample keeps its layers at the top (marts/, quarantine/),
 -- every configured source under sources/<name>/ (sources/cfpb/marts/feedback_scored). Rows

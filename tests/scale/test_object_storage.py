@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -327,3 +328,37 @@ def test_a_report_on_s3_reads_each_partition_once(
     partition_files = {k: n for k, n in reads.items() if "/survey_date=" in k}
     assert any("feedback_scored" in k for k in partition_files), partition_files
     assert {k: n for k, n in partition_files.items() if n > 1} == {}, partition_files
+
+
+def test_the_readmes_s3_recipe_reads_a_store_of_configured_sources(
+    s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data engineer's trial: the README's object-storage recipe read only the sample's
+    path (``s3://bucket/prefix/marts/...``), and a store holding configured sources alone
+    (``sources/<name>/marts/...``) stopped it with "No files found". Its Python block, run
+    as written (the bucket and prefix replaced) from the project folder, reads them through
+    the raw pattern and through sql/views.sql."""
+    import re
+
+    from tests.bi.test_views_layers import _layer
+
+    local = tmp_path / "data"
+    _layer(local / "sources" / "cfpb", "cfpb", 2)
+    url = f"{s3}/readme-sources"
+    store = filesystem("s3")
+    store.put(str(local / "sources"), f"{url.removeprefix('s3://')}/sources", recursive=True)
+    project = Path(__file__).resolve().parents[2]
+    readme = (project / "README.md").read_text()
+    section = readme.split("### Object storage", 1)[1].split("\n## ", 1)[0]
+    [python] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", section, re.S)
+        if "register_filesystem" in block
+    ]
+    monkeypatch.chdir(project)
+    namespace: dict[str, object] = {}
+    exec(python.replace("s3://bucket/prefix", url), namespace)  # the README's own example
+    connection = namespace["con"]
+    assert isinstance(connection, duckdb.DuckDBPyConnection)
+    by_source = "SELECT source, count(*) FROM feedback_scored GROUP BY 1"
+    assert connection.execute(by_source).fetchall() == [("cfpb", 4)]
