@@ -2865,7 +2865,10 @@ def landed_interactions(
     # Landed with its start as the time that dates it: that time is the contact's start.
     started = clean.with_columns(pl.col("submitted_at").alias("started_at"))
     facts = latest_interactions(started.select(typed.columns))
-    own_facts = latest_interactions(started.filter(own).select(typed.columns))
+    # A ticket a later delivery re-dated into another partition is that partition's contact:
+    # its old copy stays in this file, superseded in the manifest (as a survey row's does).
+    own_rows, _ = _split_superseded_elsewhere(started.filter(own), feed, period)
+    own_facts = latest_interactions(own_rows.select(typed.columns))
     return LandedInteractions(facts, own_quarantine, read, own_facts)
 
 
@@ -3006,23 +3009,36 @@ def contact_history(
 
 def _index_feed_contacts(settings: Settings, days: list[date]) -> None:
     """Publish the contacts (``CONTACT_SCHEMA``) of each of ``days`` that has landed
-    contact facts and no contact-history partition yet, from the facts alone (every ticket
-    of the day, none of them surveyed yet: :func:`contacts_with_unsurveyed`), for a source
-    whose ``[interactions]`` feed names customers; nothing for any other source. Such a
-    day's survey partition, when one is landed and processed, publishes its contacts again
-    with its surveyed rows."""
+    contact facts and no survey partition, from the facts alone (every ticket of the day,
+    none of them surveyed yet: :func:`contacts_with_unsurveyed`), for a source whose
+    ``[interactions]`` feed names customers; nothing for any other source. A day so indexed
+    is indexed again when its landed facts are no longer the ones its contacts' manifest
+    records (``inputs``, :func:`_feed_day_inputs`): a later delivery added tickets of the
+    day, or re-dated one away. Found reading 6f58c8c: a customer's unrated ticket of a
+    feed-only day delivered after the day was first indexed was never a contact, and the
+    later responses' repeat contacts and their agents' first-contact resolution missed it.
+    A day with a landed survey partition is left to that partition's run, which publishes
+    its contacts with its surveyed rows (its inputs name the day's facts partition)."""
     if not settings.interaction_feed:
         return
     definition = source_definition(settings)
     if not definition.feed_names_customers:
         return
+    from servicelens.storage.runs import same_inputs
+
     feed = settings.for_interactions()
     now = datetime.now(UTC)
     for day in days:
-        if (partition_dir(settings.contacts_dir, day) / DATA_FILE).exists():
-            continue
         facts_file = partition_dir(feed.landed_dir, day) / DATA_FILE
-        if not facts_file.exists():
+        inputs: dict[str, str] | None = None
+        if (partition_dir(settings.contacts_dir, day) / DATA_FILE).exists():
+            if (partition_dir(settings.landed_dir, day) / DATA_FILE).exists():
+                continue  # surveyed: its own run publishes its contacts
+            inputs = _feed_day_inputs(feed, day)
+            recorded = (read_manifest(settings.contacts_dir, day) or {}).get("inputs")
+            if same_inputs(recorded, inputs):
+                continue
+        elif not facts_file.exists():
             continue
         facts = landed_interactions(settings, definition, day, now)
         contacts = contacts_with_unsurveyed(
@@ -3035,9 +3051,28 @@ def _index_feed_contacts(settings: Settings, days: list[date]) -> None:
             settings.contacts_dir,
             day,
             CONTACT_SCHEMA,
-            {"run_id": "contact-index", "inputs": checksums([facts_file]), "model_version": None},
+            {
+                "run_id": "contact-index",
+                "inputs": _feed_day_inputs(feed, day) if inputs is None else inputs,
+                "model_version": None,
+            },
             settings.staging_dir,
         )
+
+
+def _feed_day_inputs(feed: Settings, day: date) -> dict[str, str]:
+    """What a feed-only day's contacts are built from, path -> sha256, as
+    :func:`servicelens.storage.runs.input_checksums` names a landed partition's inputs: the
+    feed's landed partition file of ``day`` and every delivery its manifest names. The
+    deliveries count because a ticket re-dated away by a later delivery leaves the file's
+    bytes as they were (its old copy stays, superseded in the manifest:
+    ``superseded_elsewhere``). ``feed``: the source's settings for its ``[interactions]``
+    feed (:meth:`Settings.for_interactions`)."""
+    landed = read_manifest(feed.landed_dir, day) or {}
+    return {
+        **checksums([partition_dir(feed.landed_dir, day) / DATA_FILE]),
+        **landed.get("inputs", {}),
+    }
 
 
 def _index_contacts(

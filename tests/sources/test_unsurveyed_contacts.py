@@ -135,3 +135,106 @@ def test_erasing_the_customer_erases_the_contacts_built_from_the_feed(
     contacts = _contacts(source)
     assert not {"521", "522", "523"} & set(contacts.get_column("interaction_id"))
     assert contacts.height == len(DAYS)
+
+
+#: The nights of the test below: Monday 16 November 2026 is day 1, and each night's run
+#: processes the day before it (``servicelens run --date``).
+DAY = {n: NOV16 + timedelta(days=n - 1) for n in range(1, 13)}
+
+
+def _filler(days: list[int]) -> tuple[list[str], list[str]]:
+    """Another customer's rated Shipping ticket on each of ``days`` (customer K<day>): the
+    test gives one to every day up to day 10 but day 2 (tickets and no survey: indexed from
+    the feed alone), so the history covers the week's return windows."""
+    tickets = [f"F{n},{DAY[n]} 08:00:00,Shipping,Jonas Becker,5,K{n}" for n in days]
+    ratings = [f"RF{n},F{n},{DAY[n]}T12:00:00Z,4" for n in days]
+    return tickets, ratings
+
+
+def _deliver(source: Settings, name: str, tickets: list[str], ratings: list[str]) -> None:
+    """A vendor drops a ticket export and a ratings export (either may be empty)."""
+    if tickets:
+        path = source.for_interactions().inbox_dir / f"{name}.csv"
+        path.write_text("\n".join([HEADER, *tickets]) + "\n", encoding="utf-8")
+    if ratings:
+        path = source.inbox_dir / f"{name}.csv"
+        path.write_text("\n".join(["Response,Ticket,Rated at,Score", *ratings]) + "\n")
+
+
+def _night(data: str, day: int) -> None:
+    """The nightly run of ``day`` (as the served schedule runs it the night after)."""
+    from servicelens.cli.main import main
+
+    assert main(["--data-dir", data, "run", "--date", DAY[day].isoformat()]) == 0
+
+
+def test_more_tickets_of_a_feed_only_day_are_contacts_of_its_later_counts(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found reading 6f58c8c: a day with tickets and no survey was indexed from the feed
+    once, and tickets of that day delivered later were never contacts. C1 rates T1 on day
+    1; day 3's feed carries C1's unrated T2 of day 2; C1 rates T3 on day 4; a later
+    re-export adds C1's unrated T4 of day 2, handled by T1's agent. The nightly runs' own
+    look-back must count T4 in R3's repeat contacts and in that agent's week, and day 2's
+    contacts must let T4 go once a correction re-dates it to day 3."""
+    definition = tmp_path / "helpdesk.toml"
+    definition.write_text(DEFINITION + 'customer_id = "Requester"\n', encoding="utf-8")
+    data = str(tmp_path / "data")
+    source = register_source(Settings(data_dir=data), str(definition))
+    t1 = f"T1,{DAY[1]} 09:00:00,Billing,Priya Nair,5,C1"
+    # Priya's other contact of day 1, one no customer came back from: her week is not 0.0
+    # whether T4 counts or not, so the assertion below can tell.
+    k = f"K1,{DAY[1]} 10:00:00,Billing,Priya Nair,5,C2"
+    t2 = f"T2,{DAY[2]} 09:00:00,Billing,Ana Ruiz,5,C1"
+    t3 = f"T3,{DAY[4]} 09:00:00,Billing,Ana Ruiz,5,C1"
+    t4 = f"T4,{DAY[2]} 15:00:00,Billing,Priya Nair,5,C1"
+    tickets, ratings = _filler([1])
+    _deliver(source, "day1", [t1, k, *tickets], ["R1,T1,2026-11-16T10:00:00Z,5", *ratings])
+    _night(data, 1)
+    tickets, ratings = _filler([3])
+    _deliver(source, "day3", [t2, *tickets], ratings)
+    _night(data, 3)
+    tickets, ratings = _filler([4])
+    _deliver(source, "day4", [t3, *tickets], ["R3,T3,2026-11-19T10:00:00Z,5", *ratings])
+    _night(data, 4)
+    tickets, ratings = _filler(list(range(5, 11)))
+    _deliver(source, "day10", tickets, ratings)
+    _night(data, 10)
+
+    def repeats_of_r3() -> int:
+        clean = pl.read_parquet(source.clean_dir / f"survey_date={DAY[4]}" / "part-0.parquet")
+        [count] = clean.filter(pl.col("response_id") == "R3").get_column("repeat_contacts_30d")
+        return int(count)
+
+    def priyas_week() -> tuple[int, float]:
+        clean = pl.read_parquet(source.clean_dir / f"survey_date={DAY[1]}" / "part-0.parquet")
+        agent = clean.filter(pl.col("response_id") == "R1").get_column("agent_id")
+        [mart] = published_agent_ids(source, agent).to_list()
+        week = pl.read_parquet(
+            source.marts_dir / "agent_outcomes" / f"survey_date={NOV16}" / "part-0.parquet"
+        ).filter(pl.col("agent") == mart)
+        [(settled, fcr)] = week.select("settled_contacts", "first_contact_resolution").rows()
+        return settled, fcr
+
+    # Before the re-export: T3 follows T1 and T2; Priya's T1 came back, K1 did not.
+    assert repeats_of_r3() == 2
+    assert priyas_week() == (2, 0.5)
+    # The re-export: day 2's tickets again, with T4, and still no survey of day 2.
+    _deliver(source, "day2-again", [t2, t4], [])
+    _night(data, 11)
+    capsys.readouterr()
+    contacts = _contacts(source).filter(pl.col("survey_date") == DAY[2])
+    assert sorted(contacts.get_column("interaction_id")) == ["T2", "T4"]
+    # T3 follows T1, T2 and T4; Priya's T4 came back too (T3, two days later).
+    assert repeats_of_r3() == 3
+    assert priyas_week() == (3, 1 / 3)
+    # A correction re-dates T4 to day 3: day 2's contacts follow it out, day 3 holds it.
+    _deliver(source, "day2-fixed", [t4.replace(f"{DAY[2]} 15:00", f"{DAY[3]} 15:00")], [])
+    _night(data, 12)
+    capsys.readouterr()
+    contacts = _contacts(source).filter(pl.col("interaction_id").is_in(["T2", "T4"]))
+    assert sorted(contacts.select("interaction_id", "survey_date").rows()) == [
+        ("T2", DAY[2]),
+        ("T4", DAY[3]),
+    ]
+    assert repeats_of_r3() == 3
