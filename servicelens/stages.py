@@ -22,7 +22,7 @@ import polars.selectors as cs
 
 from models.registry import load_champion_in_background, read_out_of_fold
 from servicelens.checkpoints import checkpoint
-from servicelens.erasure import erasure_list
+from servicelens.erasure import Eraser, erasure_list
 from servicelens.ingest.audits import (
     AuditRead,
     audit_accounting,
@@ -1396,6 +1396,7 @@ def audited_ids(settings: Settings, day: date) -> tuple[pl.Series, pl.Series]:
             _clean_partitions(settings),
             order_advice=date_order_advice(settings),
             declared_by=date_order_declared_by(settings),
+            eraser=erasure_list(settings),
         )
         ids = read.audits.get_column("response_id")
     for unread in read.unreadable:
@@ -1462,6 +1463,8 @@ def audits_read(settings: Settings) -> AuditRead:
         # (other_response_ids); the sample's name their responses, and scanning its clean
         # layer for other ids would cost each read.
         other_ids=not settings.is_sample,
+        # Erased subjects' audits are left out of every read (training, tally, queue).
+        eraser=erasure_list(settings),
     )
 
 
@@ -1800,6 +1803,7 @@ def _audits_of(
     order_advice: str = "",
     declared_by: str = "SERVICELENS_AUDIT_DATE_ORDER",
     other_ids: bool = False,
+    eraser: Eraser | None = None,
 ) -> AuditRead:
     """The audit files ``key`` names, read (cached while none changes, nor ``clean``: the
     partitions of the clean layer at ``clean_dir`` and when each was written,
@@ -1807,7 +1811,9 @@ def _audits_of(
     show their order by the ``submitted_at`` of the responses they audit, and with
     ``other_ids`` an audit may name its response by another id (a ticket's). Found by a
     review: a long-running process (``serve``) kept the read of before a date's re-run
-    changed the clean layer, keyed on the audit files alone.
+    changed the clean layer, keyed on the audit files alone. ``eraser``: the source's erasure
+    list (:func:`~servicelens.erasure.erasure_list`), whose subjects' audit rows are left out
+    and counted (``AuditRead.erased``); part of the key, so an erase is seen at once.
 
     The files are read as they are first. Only with ``other_ids``, and only when an audit
     names an id that is no response's (a ticket number), is the clean layer searched for
@@ -1824,6 +1830,7 @@ def _audits_of(
         order_advice=order_advice,
         submitted_of=submitted_of,
         declared_by=declared_by,
+        eraser=eraser,
     )
     if not other_ids or not clean:
         return read
@@ -1863,6 +1870,7 @@ def _audits_of(
         order_advice=order_advice,
         submitted_of=submitted_of,
         declared_by=declared_by,
+        eraser=eraser,
     )
 
 

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -70,6 +70,9 @@ from servicelens.ingest.readers import (
 from servicelens.settings import SURVEYS_FILE, Settings
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.validation.expectations import SCIENTIFIC_ID
+
+if TYPE_CHECKING:  # erasure reads raw files with this package's readers
+    from servicelens.erasure import Eraser
 from transforms.clean import (
     no_such_day,
     offset_instant,
@@ -199,6 +202,11 @@ class AuditRead:
     reconfirmed: pl.Series = field(default_factory=lambda: pl.Series("response_id", [], pl.String))
     #: Copies of an audit in force (the same verdict at the same time), counted once.
     repeated: int = 0
+    #: Rows whose response id (or, a malformed line, whose text) is on the erasure list
+    #: (``servicelens erase``): left out before anything else is read of them, counted, and
+    #: never quoted (a data-protection officer's trial saw 22 erased responses' ids quoted
+    #: as misspelt in every later report, metrics.json and log).
+    erased: int = 0
     #: Rows with an id and no verdict, time or auditor: a worksheet's rows QA has not
     #: filled in yet (``servicelens review-queue --output``); not audits, not errors.
     unfilled: int = 0
@@ -377,6 +385,30 @@ def source_audit_files(folder: DataPath) -> list[DataPath]:
     """Every ``*.csv`` and workbook (:data:`AUDIT_WORKBOOK_SUFFIXES`) in a configured
     source's audits folder, at any depth, by path (:func:`_files_in`)."""
     return [p for p in _files_in(folder) if _read_as_audits(p)]
+
+
+def erased_audit_rows(files: list[DataPath], eraser: Eraser) -> list[dict[str, Any]]:
+    """Where ``files`` (audit files, as :func:`read_audit_files` reads them) hold rows of
+    ``eraser``'s subjects: per file part holding any, ``file``, ``sheet`` (a workbook's; None
+    for a CSV) and ``lines`` (the lines, or the sheet's rows, ascending), matched as
+    :func:`read_audit_files` leaves them out (the ``response_id``, or a malformed line's
+    text). ``servicelens erase`` names them: QA's files are theirs, not rewritten. A file
+    that cannot be read is skipped (the reads name it)."""
+    found: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            audit_file = _read_audit_file(path, AUDIT_COLUMNS)
+        except SourceError:
+            continue
+        for part in audit_file.parts:
+            frame = part.read.frame
+            lines = frame.filter(eraser.mask(frame, ("response_id",))).get_column("source_line")
+            erased = eraser.erased_texts([r.text for r in part.read.rejects])
+            rejected = [r.line for r, gone in zip(part.read.rejects, erased, strict=True) if gone]
+            every = sorted({*(int(n) for n in lines.to_list()), *rejected})
+            if every:
+                found.append({"file": str(path), "sheet": part.sheet, "lines": every})
+    return found
 
 
 def misplaced_source_audit_files(folder: DataPath) -> list[str]:
@@ -1289,8 +1321,15 @@ def read_audit_files(
     order_advice: str = "",
     submitted_of: Callable[[pl.Series], pl.DataFrame] | None = None,
     declared_by: str = "SERVICELENS_AUDIT_DATE_ORDER",
+    eraser: Eraser | None = None,
 ) -> AuditRead:
     """Read ``files`` (audit CSVs) into the audits in force and the rows set aside.
+
+    ``eraser`` (``servicelens.erasure.erasure_list`` of the source): a row whose
+    ``response_id`` is an erased subject's id, or a malformed line holding one as a word, is
+    left out before anything else is read of it and counted in ``erased`` (of ``rows_read``),
+    never quoted: the erasure list keeps the ids out of every later read (README, "Erasing
+    one person's data"), and QA's own file is theirs to mend (``erase`` names its rows).
 
     ``timezone``: the business timezone, for ``audited_at`` values without an offset. An
     ``audited_at`` more than :data:`FUTURE_TOLERANCE` after ``now`` (default: the current
@@ -1345,6 +1384,7 @@ def read_audit_files(
     blank_rows = 0
     sheets_read: dict[str, list[str]] = {}
     skipped_sheets: list[dict[str, str]] = []
+    erased = 0
     for path in files:
         try:
             audit_file = _read_audit_file(path, AUDIT_COLUMNS)
@@ -1361,6 +1401,10 @@ def read_audit_files(
                 sheets[str(path)] = part.sheet
             read_total += part.read.records_read
             blank_rows += part.read.empty_records
+            if eraser:
+                kept, dropped = eraser.without_erased_read(part.read, ("response_id",))
+                part = replace(part, read=kept)
+                erased += dropped
             # A workbook of several audit sheets names each place by its sheet too.
             on_sheet = {"sheet": part.sheet} if several and part.sheet is not None else {}
             titled += (
@@ -1406,6 +1450,7 @@ def read_audit_files(
                 )
     if not rows:
         return AuditRead(
+            erased=erased,
             blank_rows=blank_rows,
             files=[str(f) for f in files],
             unreadable=unreadable,
@@ -1780,6 +1825,7 @@ def read_audit_files(
         set_aside=pl.concat(aside, how="vertical_relaxed").sort(position),
         rows_read=read_total,
         blank_rows=blank_rows,
+        erased=erased,
         replaced=earlier.height,
         overturned=overturned.height,
         overturned_rows=overturned,
@@ -2066,6 +2112,9 @@ def audit_accounting(
         + why.get(NOT_RATED, 0),
         "of_a_quarantined_response": why.get(QUARANTINED, 0),
         "of_an_unknown_response": why.get(NOT_IN_CLEAN, 0),
+        # Rows of subjects erased on request: a count only, never an id or a line (erase
+        # names QA's rows to remove; AuditRead.erased).
+        "of_an_erased_response": read.erased,
         "dated_before_the_response": early,
         # Used, but without the auditor the worksheet asks for (a QA lead's trial: used
         # without a word); named in the tally so the lead can fill them in.
@@ -2590,6 +2639,13 @@ def accounting_text(accounting: dict[str, Any]) -> str:
             accounting["of_an_unknown_response"],
             "a response not in the clean layer",
             "responses not in the clean layer",
+        ),
+        # Left out by the erasure list, never quoted (a version's metrics written before
+        # it was counted have none).
+        _for_responses(
+            accounting.get("of_an_erased_response", 0),
+            "a response erased on request (left out: `servicelens erase` names its row)",
+            "responses erased on request (left out: `servicelens erase` names their rows)",
         ),
         _for_responses(
             accounting["of_a_response_not_negative"],

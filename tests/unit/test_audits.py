@@ -567,6 +567,7 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
         "of_a_response_not_negative": 1,
         "of_a_quarantined_response": 1,
         "of_an_unknown_response": 1,
+        "of_an_erased_response": 0,
         "dated_before_the_response": 0,
         "used_without_an_auditor": [],
         "set_aside": {"root_cause": 1},
@@ -596,6 +597,22 @@ def test_every_audit_row_is_accounted_for(tmp_path: Path) -> None:
     # Several of a kind, plural.
     several = accounting_text({**accounting, "of_an_unknown_response": 2})
     assert ", 2 for responses not in the clean layer, " in several.splitlines()[0]
+
+    # R4's and R3's subjects erased on request (servicelens erase): their rows are left out,
+    # counted, and their ids and lines quoted nowhere (a data-protection officer's trial saw
+    # erased responses' audits quoted as misspelt ids in every later report).
+    from servicelens.erasure import Eraser
+
+    erased = read_audit_files(files, "UTC", NOW, eraser=Eraser(b"key").with_ids(["R3", " R4"]))
+    after = audit_accounting(erased, clean, pl.Series(["R3"]))
+    assert erased.rows_read == 7 and erased.erased == 2
+    assert after["of_an_erased_response"] == 2
+    assert after["of_an_unknown_response"] == 0 and after["of_a_quarantined_response"] == 0
+    assert after["used"] == 2
+    assert "R4" not in json.dumps(after, default=str) and "R3" not in json.dumps(after, default=str)
+    said = accounting_text(after)
+    assert ", 2 for responses erased on request (left out: " in said.splitlines()[0]
+    assert "R4" not in said and "R3" not in said
 
 
 def test_a_blank_row_of_delimiters_is_counted_beside_the_rows_read(tmp_path: Path) -> None:
