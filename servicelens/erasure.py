@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -969,12 +970,47 @@ def delete_parse_cache_entries(storage: Path, files: Iterable[DataPath]) -> list
     return deleted
 
 
+def _audit_files(layer: Settings) -> list[DataPath]:
+    """The audit files ``layer``'s source reads (``servicelens.stages.audits_read``): the
+    sample's in every date folder of ``raw/``, a configured source's in its audits folder."""
+    from servicelens.ingest.audits import audit_files, source_audit_files
+
+    if layer.is_sample:
+        return audit_files(layer.root / "raw")
+    return source_audit_files(layer.audits_dir)
+
+
+def _rows_text(sheet: str | None, lines: Sequence[int]) -> str:
+    """``line 35, line 41`` of a CSV, ``sheet 'Nov 2026' rows 3, 9`` of a workbook."""
+    numbers = ", ".join(str(n) for n in lines)
+    if sheet is not None:
+        return f"sheet {sheet!r} row{'s' if len(lines) > 1 else ''} {numbers}"
+    return f"line{'s' if len(lines) > 1 else ''} {numbers}"
+
+
 def _not_rewritten(
-    settings: Settings, layers: Sequence[Settings], found: Sequence[Found], ids: set[str]
+    settings: Settings,
+    layers: Sequence[Settings],
+    found: Sequence[Found],
+    ids: set[str],
+    prefect_home: Path | None = None,
 ) -> list[dict[str, str]]:
-    """What holds the subject's data and is not rewritten, each with what to do."""
+    """What holds the subject's data and is not rewritten, each with what to do: the raw
+    files the touched partitions were built from, QA's audit files holding the subject's
+    response ids (each with its rows: ``rows``, e.g. ``lines 35, 41``), the Data Docs and
+    reports, the models, the command logs, and Prefect's database under ``prefect_home``
+    (``prefect.db``: its run logs and parameters may quote ids logged before the erasure)."""
+    from servicelens.ingest.audits import erased_audit_rows
+
     left: list[dict[str, str]] = []
+    eraser = Eraser(settings.agent_key()).with_ids(ids) if ids else Eraser()
+    audits: dict[str, list[dict[str, Any]]] = {}
+    for layer in layers:
+        for place in erased_audit_rows(_audit_files(layer), eraser) if eraser else []:
+            audits.setdefault(place["file"], []).append(place)
     for file in files_holding(raw_files(layers, found), ids):
+        if str(file) in audits:
+            continue  # named below by its rows
         left.append(
             {
                 "what": "raw file",
@@ -982,6 +1018,20 @@ def _not_rewritten(
                 "action": "kept as delivered (the raw zone is immutable); the erasure list keeps "
                 "its rows out of every later landing, run and backfill. Delete it under your "
                 "retention rules",
+            }
+        )
+    for audit_file, places in audits.items():
+        rows = "; ".join(_rows_text(p["sheet"], p["lines"]) for p in places)
+        count = sum(len(p["lines"]) for p in places)
+        left.append(
+            {
+                "what": "audit file",
+                "path": audit_file,
+                "rows": rows,
+                "action": f"QA's own file: {rows} ({count} audit{'s' if count > 1 else ''} of "
+                "the subject's responses): remove those rows; runs, training and the review "
+                "queue leave them out meanwhile (counted as of an erased response, never "
+                "quoted)",
             }
         )
     days = sorted({(f.source, f.day) for f in found})
@@ -1025,6 +1075,20 @@ def _not_rewritten(
                 "path": str(logs),
                 "action": "command logs may name the rows' ids or file lines: delete the logs "
                 "older than this erasure under your retention rules",
+            }
+        )
+    database = prefect_home / "prefect.db" if prefect_home is not None else None
+    if database is not None and database.exists():
+        left.append(
+            {
+                "what": "Prefect database",
+                "path": str(database),
+                "action": "Prefect's flow-run logs and parameters (table log, flow_run) may "
+                "quote ids logged before this erasure: list the runs with `prefect flow-run "
+                "ls`, delete the older ones with `prefect flow-run delete <id>` (Prefect 3; "
+                "their log rows go with its database vacuum, "
+                "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED naming flow_runs or orphans), or, "
+                "with no run going, delete the file (all run history; Prefect makes a new one)",
             }
         )
     return left
@@ -1091,7 +1155,10 @@ def erase(
     variants = [replace(v, hashed=hashed_id(key, v.spelled)) for v in variants]
     result = ErasureResult(dry_run, found, hashed_ids=hashed, variants=variants)
     plain = set().union(*ids.values())
-    result.not_rewritten = _not_rewritten(settings, layers, result.found, plain)
+    home = os.environ.get("PREFECT_HOME")  # the CLI sets it (cli/main.py) before this
+    result.not_rewritten = _not_rewritten(
+        settings, layers, result.found, plain, Path(home) if home else None
+    )
     if dry_run:
         return result
     earlier = _pending_of(settings, hashed, request.source)
