@@ -1920,7 +1920,11 @@ def land_delivery(
         fingerprints = dict(old_manifest.get("definitions", {}))
         deliveries.pop(sha, None)
         fingerprints.pop(sha, None)
-        if new.height:
+        if new.height or erased_now:
+            # A delivery whose rows here were all erased on request was still read into
+            # this partition: an input of it, so its run counts them (read = kept +
+            # quarantined + erased). Found by a trial: a re-delivered erased row counted in
+            # the landed manifest's erased, never in the day's, --rerun changed skipping it.
             deliveries[sha], fingerprints[sha] = str(target), rules
         elsewhere = _merged_entries(old_manifest, superseded.get(period, []))
         manifest = {

@@ -15,9 +15,12 @@ import pytest
 
 from servicelens.cli.main import main
 from servicelens.ingest.configured import configured_source
+from servicelens.ingest.landing import land_delivery
 from servicelens.reporting.analyst import connect_views
 from servicelens.settings import Settings
+from servicelens.stages import source_definition
 from servicelens.storage.partitions import partition_dir, read_manifest
+from servicelens.storage.runs import backfill_plan, date_status
 from tests.sources import test_erase_source as erase_source
 from tests.sources.configured_run import run_configured_source
 
@@ -61,3 +64,44 @@ def test_processed_dates_count_the_rows_erased_so_every_date_adds_up(
     assert by_day["2026-03-02"] == (3, 2, 0, 1)  # N2 erased, N1 and N3 kept
     assert by_day["2026-03-03"] == (1, 1, 0, 0)  # not touched
     assert sum(row[4] for row in after) == 2  # N2, and N7 under its landing day
+
+
+#: A later export re-sending C2's erased row (N2, 2026-03-02) beside a new row of 2026-03-04.
+LATER = """ID,At,Agent,Customer,Queue,CSAT
+N2,2026-03-02 09:10,A1,C2,billing,1
+N8,2026-03-04 09:10,A1,C8,billing,1
+"""
+
+
+def test_a_redelivered_erased_row_is_counted_by_its_day_as_by_the_landed_manifest(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a data-protection officer's trial: a later export re-sent an erased
+    customer's old row; landing left it out and counted it (the landed manifest's
+    ``erased``: 5 + 1), but the delivery was no input of that day, so ``--rerun changed``
+    (and the nightly plan) skipped it and ``processed_dates`` kept saying 5."""
+    name = f"{NAME}-later"
+    data, _ = run_configured_source(tmp_path, name, DEFINITION.replace(NAME, name), EXPORT)
+    source = configured_source(Settings(data_dir=str(data)), name)
+    argv = ["--data-dir", str(data), "erase", "--customer-id", "C2", "--source", name]
+    assert main([*argv, "--yes"]) == 0
+    later = tmp_path / "later.csv"
+    later.write_text(LATER)
+    # Landed as the nightly run lands its inbox, before it plans the dates that changed.
+    landing = land_delivery(source, source_definition(source), str(later))
+    day = date(2026, 3, 2)
+    assert landing.periods[day] == 0  # N2 left out
+    landed_erased = sum((read_manifest(source.landed_dir, day) or {})["erased"].values())
+    assert landed_erased == 2  # N2 of the first export, and of this one
+    days = [day, date(2026, 3, 3), date(2026, 3, 4)]
+    plan = backfill_plan(source, [date_status(source, d) for d in days], "changed")
+    assert [p.day for p in plan if p.run] == [day, date(2026, 3, 4)]
+
+    backfill = ["--data-dir", str(data), "backfill", "--source", name, "--rerun", "changed"]
+    assert main([*backfill, "--start", str(days[0]), "--end", str(days[-1])]) == 0
+    query = QUERY.replace(f"'{NAME}'", f"'{name}'")
+    by_day = {row[0]: row[1:] for row in connect_views(data).execute(query).fetchall()}
+    assert by_day["2026-03-02"] == (4, 2, 0, landed_erased)  # read = kept + quarantined + erased
+    assert by_day["2026-03-04"] == (1, 1, 0, 0)
+    plan = backfill_plan(source, [date_status(source, d) for d in days], "changed")
+    assert [p.day for p in plan if p.run] == []
