@@ -1084,11 +1084,11 @@ def _not_rewritten(
                 "what": "Prefect database",
                 "path": str(database),
                 "action": "Prefect's flow-run logs and parameters (table log, flow_run) may "
-                "quote ids logged before this erasure: list the runs with `prefect flow-run "
-                "ls`, delete the older ones with `prefect flow-run delete <id>` (Prefect 3; "
-                "their log rows go with its database vacuum, "
-                "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED naming flow_runs or orphans), or, "
-                "with no run going, delete the file (all run history; Prefect makes a new one)",
+                "quote ids logged before this erasure: with the same PREFECT_HOME, list the "
+                "runs with `prefect flow-run ls` and delete the older ones with `prefect "
+                "flow-run delete <id>` (Prefect 3: its log rows go after it, in the "
+                "background), or, with no run going, delete the file (every run's history; "
+                "Prefect makes a new one)",
             }
         )
     return left
@@ -1414,7 +1414,9 @@ def _add_to_list(
         )
     about = (
         "ids erased on request (servicelens erase), as keyed BLAKE2b under the agent key: every "
-        "landing, run and backfill leaves their rows out. Do not edit; do not change the key."
+        "landing, run and backfill leaves their rows out. Do not edit, except to undo one "
+        "erasure whole as the README's 'Undoing an erasure' says (its raw files deleted first, "
+        "every entry of its erasure_id removed, no run going); do not change the key."
     )
     write_text_whole(
         erasure_dir(settings) / LIST_FILE, json.dumps({"about": about, "erased": entries}, indent=2)
