@@ -212,3 +212,31 @@ def test_the_rewritten_manifests_count_only_the_rows_left(tmp_path: Path) -> Non
         "interactions_erased": 0,
     }
     assert read_manifest(settings.clean_dir, day)["counts"] == after  # type: ignore[index]
+
+
+def test_erased_audit_rows_locates_a_subjects_audits_as_the_reader_leaves_them_out(
+    tmp_path: Path,
+) -> None:
+    """``erase`` names QA's rows of the subject by file and line (QA's file is not
+    rewritten): the audits whose response id is erased, whitespace aside, and a malformed
+    line holding it as a word; the same rows the audits' reader leaves out."""
+    from servicelens.ingest.audits import erased_audit_rows, read_audit_files
+
+    folder = tmp_path / "raw" / "2026-11-23"
+    folder.mkdir(parents=True)
+    audits = folder / "audits.csv"
+    audits.write_text(
+        "response_id,root_cause,audited_at,auditor\n"
+        "R1,perceived,2026-11-24,a\n"
+        " R9 ,policy_failure,2026-11-24,a\n"
+        "R9,perceived,2026-11-24,a,x,y\n"
+        "R2,perceived,2026-11-24,a\n"
+    )
+    eraser = Eraser(b"key").with_ids(["R9"])
+    found = erased_audit_rows([audits], eraser)
+    assert found == [{"file": str(audits), "sheet": None, "lines": [3, 4]}]
+    assert erased_audit_rows([audits], Eraser(b"key").with_ids(["R7"])) == []
+    read = read_audit_files([audits], "UTC", eraser=eraser)
+    assert read.erased == 2
+    assert "R9" not in read.set_aside.write_ndjson() + read.audits.write_ndjson()
+    assert read.audits.get_column("response_id").to_list() == ["R1", "R2"]
