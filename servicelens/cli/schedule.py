@@ -175,6 +175,8 @@ def _print_dry_run(
     print(line + (f" ({extra})" if extra else ""))
     if note := older_contracts_note(settings, args.source):
         print(note)
+    if note := earlier_definition_note(args, settings):
+        print(note)
     if note := unlanded_note(args, settings):
         print(note)
     if note := waiting_note(args, settings):
@@ -211,6 +213,38 @@ def _why_they_fail(planned: list[dict[str, str]]) -> str:
     missing = [w.startswith(f"{FAILS_AT_ONCE}no ") for w in failing]
     whys = ["no export"] if any(missing) else []
     return ", ".join(whys + ([] if all(missing) else ["an export the run refuses"]))
+
+
+def earlier_definition_note(args: argparse.Namespace, source: Settings) -> str | None:
+    """With ``--source``, how many dates (months) of the range hold rows landed under an
+    earlier definition of the source than the registered one
+    (:func:`~servicelens.ingest.landing.landed_under_earlier_definitions`): a backfill
+    re-publishes them as they were landed, and what applies the new mapping (their raw
+    deliveries dropped again into the inbox, landed by the next ``servicelens run``).
+    Found by an analyst's trial: after ``sources add --replace`` a dry run listed 90 dates
+    "completed, rerun=all", the backfill was taken to apply the new definition, and it
+    republished identical marts. None without ``--source`` or such dates."""
+    from servicelens.ingest.landing import landed_under_earlier_definitions
+    from servicelens.stages import source_definition
+
+    if not args.source or source.is_sample:
+        return None
+    earlier, landed = landed_under_earlier_definitions(
+        source, source_definition(source), args.start, args.end
+    )
+    if not earlier:
+        return None
+    unit = "month" if source.partition == "month" else "date"
+    span = str(earlier[0]) if len(earlier) == 1 else f"{earlier[0]}..{earlier[-1]}"
+    return (
+        f"{len(earlier)} of the {landed} {unit}(s) of source {args.source!r} in the range "
+        f"({span}) hold rows landed under an earlier definition of the source: a backfill "
+        "re-publishes them as they were landed (columns, attributes and labels as that "
+        "definition mapped them; the current one's checks and negative rule apply). To map "
+        "them with the current definition, land their deliveries again: put the raw copies "
+        f"(under {source.deliveries_dir}) back into {source.inbox_dir}, and the next "
+        '`servicelens run` lands them again and runs their dates (README, "Real exports")'
+    )
 
 
 def unlanded_note(args: argparse.Namespace, source: Settings) -> str | None:
@@ -366,6 +400,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if note := unscored_dates_note(rows, args.source):
         print(note)
     if note := older_contracts_note(settings, args.source):
+        print(note)
+    if note := earlier_definition_note(args, settings):
         print(note)
     if note := unlanded_note(args, settings):
         print(note)

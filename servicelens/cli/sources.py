@@ -9,6 +9,7 @@ nothing. Heavy libraries are imported inside the handlers, so ``--help`` stays q
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any, TypeVar
 
 from servicelens.cli.console import (
@@ -161,6 +162,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
 
         replacing = bool(args.replace and replacement_refusal(settings, args.definition))
         rules_before = _rules_of(settings, args.definition) if replacing else None
+        read_before = _registered_definition(settings, args.definition) if replacing else None
         source = register_source(settings, args.definition, args.replace)
         added = _configured_rows(settings, [source.source])[0]
         from servicelens.ingest.configured import timezone_note
@@ -204,6 +206,12 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
                 f"them again into {source.inbox_dir}: the "
                 "next `servicelens run` lands them again"
             )
+            if read_before is not None and (
+                advice := added_columns_advice(
+                    read_before, _registered_definition(settings, str(source.definition))
+                )
+            ):
+                print(advice)
             from servicelens.storage.runs import cleaned_under_other_rules, other_rules_text
 
             # Found by a trial: negative = "csat <= 3" set after dates had run, and the
@@ -399,6 +407,67 @@ def _rules_of(settings: Settings, definition: str) -> str:
 
     name = load_definition(definition).name
     return load_definition(str(configured_source(settings, name).definition)).fingerprint
+
+
+def _registered_definition(settings: Settings, definition: str) -> definitions.SourceDefinition:
+    """The registered definition of the source ``definition`` (a file or built-in name)
+    names, in ``settings``' data directory, loaded. Raises DefinitionError when that source
+    is not configured there."""
+    from servicelens.ingest.configured import configured_source
+    from servicelens.ingest.definitions import load_definition
+
+    name = load_definition(definition).name
+    return load_definition(str(configured_source(settings, name).definition))
+
+
+def added_columns_advice(
+    before: definitions.SourceDefinition, after: definitions.SourceDefinition
+) -> str:
+    """What ``sources add --replace`` says when definition ``after`` reads export columns
+    ``before`` (the one it replaces) did not, and requires them: the exports landed before
+    most likely lack them (a question added to the survey, a column renamed), so dropping
+    them again is refused for each until the mapping is marked ``required = false`` (or, a
+    renamed column, lists the old name as an alternative), with the line to write. Empty
+    when it reads none. Found by an analyst's trial: a question added mid-quarter, the
+    README's step of dropping the v1 exports again, and every night refused."""
+    from servicelens.ingest.readers import column_key
+
+    read_before = {column_key(name) for group in before.export_columns for name in group}
+    optional = after.optional_groups
+
+    def known(group: tuple[str, ...]) -> bool:
+        """Read before (one of its alternatives), or marked optional."""
+        return group in optional or any(column_key(name) in read_before for name in group)
+
+    lines: list[str] = []
+    for name, rule in after.columns.items():
+        for group in rule.sources:
+            if known(group) or name in ("response_id", "submitted_at"):
+                continue
+            old = before.columns.get(name)
+            if old is not None and len(old.sources) == 1 and len(rule.sources) == 1:
+                both = json.dumps([*old.sources[0], *group], ensure_ascii=False)
+                lines.append(f"[columns] {name} = {{ column = {both} }} (renamed: both names)")
+            elif line := after.optional_line(group):
+                lines.append(line)
+    for name, group in after.attributes.items():
+        if known(group):
+            continue
+        if (old_group := before.attributes.get(name)) is not None:
+            both = json.dumps([*old_group, *group], ensure_ascii=False)
+            lines.append(f"[attributes] {name} = {both} (renamed: both names)")
+        elif line := after.optional_line(group):
+            lines.append(line)
+    if not lines:
+        return ""
+    return (
+        "the new definition reads column(s) the definition it replaces did not, so the "
+        "exports landed before most likely lack them, and dropping one again is refused "
+        "for it. Before dropping them again, write in the definition: "
+        + "; ".join(lines)
+        + " (required = false: an export without the column lands its rows with none, "
+        "said once per delivery; `servicelens sources add FILE --replace` again after)"
+    )
 
 
 #: Why a source whose definition says ``negative = "none"`` gets no root causes (kept here

@@ -192,9 +192,11 @@ class ColumnRule:
     #: time``), so that an Excel re-save's ``30.11.2026 09:09`` gives the id its workbook's
     #: ``2026-11-30 09:09:07`` does.
     times: tuple[str, ...] = ()
-    #: Whether a row without a value is quarantined. Only csat uses it: required by default
-    #: when csat decides what is negative; ``required = false`` keeps unrated rows (a call
-    #: log where unanswered calls have no rating).
+    #: ``required = false``: the export may lack the column (a question added to the survey
+    #: mid-quarter: the exports before it were never asked it), and the rows of one that
+    #: lacks it have no value here, said once per delivery, never quarantined. On csat it
+    #: also keeps rows without a rating (a call log where unanswered calls have none);
+    #: required by default when csat decides what is negative.
     required: bool = True
 
 
@@ -321,6 +323,35 @@ class SourceDefinition:
     #: (:meth:`interactions_definition`, set there). Advice names them so (:meth:`key_of`).
     #: Out of the fingerprint: it changes no landed row.
     table: str = field(default="", repr=False)
+    #: Attributes written ``{ column = ..., required = false }``: an export may lack their
+    #: column, and its rows then have none (as an optional :class:`ColumnRule`). In the
+    #: fingerprint only when some is (:attr:`fingerprint`), so a definition without any
+    #: keeps the fingerprint its deliveries were landed with.
+    optional_attributes: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @property
+    def optional_groups(self) -> set[tuple[str, ...]]:
+        """The export column groups (alternatives) of the ``[columns]`` rules and
+        ``[attributes]`` marked ``required = false``: an export may lack them."""
+        groups = {g for rule in self.columns.values() if not rule.required for g in rule.sources}
+        groups.update(self.attributes[name] for name in self.optional_attributes)
+        return groups
+
+    def optional_line(self, group: tuple[str, ...]) -> str | None:
+        """The line that marks the mapping reading export column group ``group`` optional
+        (``resolved_first_contact = { column = "Was ...?", required = false }``), for advice
+        when older exports lack it; None when no ``[columns]`` rule or attribute reads it
+        alone (a joined rule, a label, an exclusion)."""
+        import json
+
+        column = json.dumps(group[0] if len(group) == 1 else list(group), ensure_ascii=False)
+        for name, rule in self.columns.items():
+            if rule.sources == (group,) and name not in ("response_id", "submitted_at"):
+                return f"[columns] {name} = {{ column = {column}, required = false }}"
+        for name, read in self.attributes.items():
+            if read == group:
+                return f"[attributes] {name} = {{ column = {column}, required = false }}"
+        return None
 
     def key_of(self, column: str) -> str:
         """How the definition file names the mapping of the landed column ``column``, for
@@ -419,6 +450,8 @@ class SourceDefinition:
             # It changes which landed rows are negative; unset, it is left out, so a
             # definition that sets none keeps the fingerprint its deliveries were landed with.
             rules += f" negative <= {self.negative_at_most}"
+        if self.optional_attributes:
+            rules += f" optional attributes {sorted(self.optional_attributes)}"
         return hashlib.sha256(rules.encode()).hexdigest()
 
     @property
@@ -560,7 +593,7 @@ def _names_written(data: dict[str, Any]) -> frozenset[str]:
         else:
             found += names(rule)
     for group in (data.get("attributes") or {}).values():
-        found += names(group)
+        found += names(group.get("column")) if isinstance(group, dict) else names(group)
     if isinstance(label := data.get("label"), dict):
         found += names(label.get("column"))
     for rule in data.get("exclude") or []:
@@ -729,6 +762,14 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
             f"{where}: times = {list(unknown_times)} names no column of the id's `columns` "
             'besides another (e.g. columns = ["ID", "Start time"], times = ["Start time"])'
         )
+    required = spec.get("required", True)
+    if not isinstance(required, bool):
+        raise DefinitionError(f"{where}: required = {required!r}; write true or false")
+    if not required and name in ("response_id", "submitted_at"):
+        raise DefinitionError(
+            f"{where}: {name} cannot be required = false: every row needs it (it "
+            + ("identifies the response)" if name == "response_id" else "dates the response)")
+        )
     fmt = spec.get("format")
     if fmt is not None and name not in TIMESTAMP_COLUMNS:
         raise DefinitionError(f"{where}: `format` applies to timestamps {TIMESTAMP_COLUMNS} only")
@@ -744,7 +785,7 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
         missing=tuple(str(m) for m in spec.get("missing", ())),
         unit=unit,
         derive=bool(derive),
-        required=bool(spec.get("required", True)),
+        required=required,
         times=times,
     )
 
@@ -1020,10 +1061,25 @@ def load_definition(source: str | Path) -> SourceDefinition:
         )
     if "submitted_at" not in columns:
         raise DefinitionError(f"{where}: [columns] needs submitted_at (it dates each response)")
-    attributes = {
-        str(name): _strings(spec, f"{where} [attributes.{name}]")
-        for name, spec in data.get("attributes", {}).items()
-    }
+    attributes: dict[str, tuple[str, ...]] = {}
+    optional_attributes: set[str] = set()
+    for name, spec in data.get("attributes", {}).items():
+        spot = f"{where} [attributes.{name}]"
+        if isinstance(spec, dict):
+            # { column = "...", required = false }: an export may lack it (a question
+            # added mid-quarter), as a [columns] rule's required = false.
+            unknown = sorted(set(spec) - {"column", "required"})
+            required = spec.get("required", True)
+            if unknown or "column" not in spec or not isinstance(required, bool):
+                raise DefinitionError(
+                    f"{spot}: an attribute is a column name, a list of alternatives, or "
+                    '{ column = "...", required = false }'
+                    + (f"; unknown key(s) {unknown}" if unknown else "")
+                )
+            if not required:
+                optional_attributes.add(str(name))
+            spec = spec["column"]
+        attributes[str(name)] = _strings(spec, spot)
     clash = sorted(set(attributes) & set(CANONICAL_COLUMNS))
     if clash:
         raise DefinitionError(f"{where}: [attributes] {clash} are canonical: map them in [columns]")
@@ -1212,4 +1268,5 @@ def load_definition(source: str | Path) -> SourceDefinition:
         exact_names=exact_names,
         interactions=feed,
         expected_columns=_strings(data.get("expected_columns", []), f"{where} expected_columns"),
+        optional_attributes=frozenset(optional_attributes),
     )

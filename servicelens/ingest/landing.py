@@ -59,6 +59,7 @@ from servicelens.ingest.definitions import ROW_COUNTRY, DefinitionError, SourceD
 from servicelens.ingest.mapping import (
     EXCLUDED,
     MappedExport,
+    MissingColumns,
     json_value_text,
     map_export,
     mapped_column,
@@ -173,6 +174,11 @@ class Landing:
     #: same. Found by a BI trial: a Qualtrics export's new Q3 landed without a word, in no
     #: attribute and no quarantined raw_record.
     unread_columns: list[str] = field(default_factory=list)
+    #: Canonical columns and attributes marked ``required = false`` whose export column this
+    #: delivery lacks, each with that column's name(s) (:attr:`MappedExport.not_asked`):
+    #: its rows have none (not asked), said once for the delivery. Found by an analyst's
+    #: trial: a question added mid-quarter refused every export from before it.
+    not_asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Of those, the columns whose header cell is blank, each with its place (1-based) and
     #: a value of it (:func:`servicelens.ingest.mapping.unnamed_columns`): the note names
     #: them so, not by the name the reader gives them (``column_5``).
@@ -304,6 +310,17 @@ class Landing:
             named += f" and {len(more)} more" if more else ""
             which = "the partition" if len(changed) == 1 else "the partitions"
             notes.append(f"{self.landed_again_text()}; it changed {which} of {named}")
+        if self.not_asked:
+            said = "; ".join(
+                f"{name} (column {' or '.join(map(repr, columns))})"
+                for name, columns in self.not_asked.items()
+            )
+            rows = self.rows
+            notes.append(
+                f"this export has no {said}: marked required = false in the definition, so "
+                f"its {rows} row{'s' if rows != 1 else ''} have none (not asked when it was "
+                "exported); kept, not quarantined"
+            )
         if self.label_column_missing:
             names = " or ".join(map(repr, self.label_column_missing))
             notes.append(
@@ -398,18 +415,24 @@ class Landing:
                 "from the raw zone, under the current definition, so their copies and this "
                 "delivery's are the same responses, each counted once"
             )
-        for raw, why in list(self.not_rekeyed.items())[:MAX_DELIVERIES_NAMED]:
+        if self.not_rekeyed:
+            # One note for every such copy (an analyst's trial read 44 of ~1,000
+            # characters each, for each delivery of the run).
+            count = len(self.not_rekeyed)
+            named = [_delivered_name(raw) for raw in self.not_rekeyed][:MAX_DELIVERIES_NAMED]
+            if count > len(named):
+                named.append(f"{count - len(named)} more")
+            raw, why = next(iter(self.not_rekeyed.items()))
+            which = "the earlier delivery" if count == 1 else f"{count} earlier deliveries"
             notes.append(
-                f"the earlier delivery {_delivered_name(raw)} was landed under other rules and "
-                f"its raw copy {raw} cannot be read under the current definition ({why}): its "
-                "responses keep the ids they were landed with, so one whose id now reads "
-                "otherwise counts twice when delivered again. Put the raw copy back, or make "
-                "the definition read it, and run again"
-            )
-        if len(self.not_rekeyed) > MAX_DELIVERIES_NAMED:
-            notes.append(
-                f"and {len(self.not_rekeyed) - MAX_DELIVERIES_NAMED} more earlier deliveries "
-                "so (their raw copies cannot be read under the current definition)"
+                f"{which} ({', '.join(named)}) landed under other rules cannot have "
+                f"{'its' if count == 1 else 'their'} response ids checked under the current "
+                f"definition ({_delivered_name(raw)}: {why}; raw cop"
+                f"{'y' if count == 1 else 'ies'} under {Path(raw).parent}): "
+                f"{'its' if count == 1 else 'their'} responses keep the ids they were landed "
+                "with, so one whose id now reads otherwise counts twice when delivered again. "
+                "Put the raw copies back, or make the definition's response_id read them, and "
+                "run again (said once; checked again by each landing)"
             )
         return notes
 
@@ -1821,6 +1844,7 @@ def land_delivery(
     result.rekeyed, result.rekeyed_example, result.not_rekeyed = rekeyed
     result.sheet = read.sheet
     result.short_ids = short_ids_notes(mapped.frame, mapped.exported_as)
+    result.not_asked = mapped.not_asked
     if (countries := row_countries(mapped)) is not None:
         result.unrecognised_countries = countries.unrecognised_note(definition.path)
     result.unread_columns = unread_columns(definition, read.header, read.frame)
@@ -1977,55 +2001,105 @@ def rekey_earlier_deliveries(
     microsoft_forms id's start time, to the minute since 2026-12-07) would otherwise
     double every response of a cumulative export landed before.
 
-    Each such delivery's raw copy is read and mapped under ``definition`` and its ids
+    Each such delivery's raw copy is read and its ids mapped under the definition's id
+    rule alone (:func:`id_rule_definition`: an earlier export lacking a column only another
+    rule reads, a question added since, is checked all the same; found by an analyst's
+    trial, where every v1 export was named unreadable for lacking the new question) and
     compared, line by line, with its landed rows'; where any differs it is landed again
     whole (:func:`land_delivery`: the same bytes under changed rules, keeping the time it
     was first landed, erased subjects left out), its partitions rewritten, so their runs
-    see new inputs. Once every one is checked, :data:`IDS_CHECKED_FILE` records the rules:
-    the next landings under them read nothing (one small file read). A raw copy that cannot
-    be read is named, not fatal, and checked again by the next landing.
+    see new inputs. :data:`IDS_CHECKED_FILE` then records the rules and the raw copies that
+    could not be read or landed again: the next landings under the same rules read only
+    those, and say nothing of them unless that changed (one of them readable now).
 
     Returns the deliveries landed again (raw copy path -> how many responses' ids changed,
     in the order first landed), one id as landed before and as now (or None), and the raw
-    copies that could not be read (path -> the error, on one line)."""
+    copies that could not be read or landed again (path -> why, on one line), empty when
+    the same ones were told by an earlier landing under these rules."""
     rules = definition.fingerprint
     memo = settings.landed_dir / IDS_CHECKED_FILE
+    told: dict[str, str] | None = None
     try:
-        if memo.exists() and json.loads(memo.read_text()).get("rules") == rules:
-            return {}, None, {}
-    except (OSError, ValueError, AttributeError):
-        pass  # unreadable: checked again
+        if memo.exists() and (recorded := json.loads(memo.read_text())).get("rules") == rules:
+            told = {str(k): str(v) for k, v in dict(recorded.get("unreadable") or {}).items()}
+            if not told:
+                return {}, None, {}
+    except (OSError, ValueError, AttributeError, TypeError):
+        told = None  # unreadable: checked again
     other_rules: dict[str, str] = {}
     for period in landed_periods(settings):
         manifest = read_manifest(settings.landed_dir, period) or {}
         fingerprints = manifest.get("definitions", {})
         for delivery, raw in manifest.get("deliveries", {}).items():
-            if delivery != sha and fingerprints.get(delivery) != rules:
+            to_check = told is None or raw in told
+            if delivery != sha and fingerprints.get(delivery) != rules and to_check:
                 other_rules[delivery] = raw
     rekeyed: dict[str, int] = {}
     example: tuple[str, str] | None = None
     unreadable: dict[str, str] = {}
+    ids_rule = id_rule_definition(definition)
     before = _landed_ids(settings, list(other_rules))
     first = before.group_by("delivery").agg(pl.col("landed_at").min()).sort("landed_at")
     for delivery in first.get_column("delivery").to_list():
         raw = other_rules[delivery]
         try:
-            now = _ids_read_now(settings, definition, raw)
+            now = _ids_read_now(settings, ids_rule, raw)
         except (SourceError, DefinitionError, OSError, ValueError) as error:
-            unreadable[raw] = " ".join(str(error).split()) or type(error).__name__
+            unreadable[raw] = _why_unread(error)
             continue
         was = before.filter(pl.col("delivery") == delivery)
         if _differ(was, now).is_empty():
             continue
-        land_delivery(settings, definition, raw, landed_at, rekey=False)
+        try:
+            land_delivery(settings, definition, raw, landed_at, rekey=False)
+        except (SourceError, DefinitionError, OSError, ValueError) as error:
+            # Its ids changed, but the whole definition cannot land it (a column another
+            # rule reads, not marked required = false): named, as an unreadable copy is.
+            why = _why_unread(error)
+            unreadable[raw] = f"its ids changed, and it cannot be landed again: {why}"
+            continue
         changed = _differ(was, _landed_ids(settings, [delivery]))
         rekeyed[raw] = changed.height
         if example is None and changed.height:
             example = (changed.get_column("response_id")[0], changed.get_column("now")[0])
-    if not unreadable:
-        checked = {"rules": rules, "checked_at": landed_at.isoformat()}
-        write_text_whole(memo, json.dumps(checked, indent=1))
+    checked = {"rules": rules, "checked_at": landed_at.isoformat(), "unreadable": unreadable}
+    write_text_whole(memo, json.dumps(checked, indent=1))
+    if told is not None and set(unreadable) == set(told):
+        unreadable = {}  # told by an earlier landing under these rules, and unchanged
     return rekeyed, example, unreadable
+
+
+def id_rule_definition(definition: SourceDefinition) -> SourceDefinition:
+    """``definition`` reduced to what its response ids are read with: its ``[read]``, its
+    ``response_id`` rule, and (for an id written with a time, ``times``) ``submitted_at``'s
+    formats, reading no column of its own; no other column, attribute, label or exclusion.
+    An export then fits it when it has the columns the id rule reads, whatever else the
+    definition maps (:func:`rekey_earlier_deliveries`)."""
+    import dataclasses
+
+    rule = definition.columns["response_id"]
+    columns = {"response_id": rule}
+    if rule.times and (timed := definition.columns.get("submitted_at")) is not None:
+        columns["submitted_at"] = dataclasses.replace(timed, sources=(), value="", values={})
+    return dataclasses.replace(
+        definition,
+        columns=columns,
+        attributes={},
+        optional_attributes=frozenset(),
+        exclude=(),
+        label_column=(),
+        label_values={},
+    )
+
+
+def _why_unread(error: Exception) -> str:
+    """Why a raw copy could not be read or landed, on one line: for an export lacking
+    columns (:class:`MissingColumns`), the columns alone, not the whole refusal (its header
+    quoted, 1,000 characters each in an analyst's trial)."""
+    if isinstance(error, MissingColumns) and error.missing:
+        names = ", ".join(" or ".join(map(repr, group)) for group in error.missing)
+        return f"it has no column {names}"
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _landed_ids(settings: Settings, deliveries: list[str]) -> pl.DataFrame:
@@ -2600,3 +2674,24 @@ def landed_periods(settings: Settings) -> list[date]:
     """Every partition of the source's landed layer, oldest first."""
     found = settings.landed_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}")
     return sorted(date.fromisoformat(p.parent.name.split("=", 1)[1]) for p in found)
+
+
+def landed_under_earlier_definitions(
+    settings: Settings, definition: SourceDefinition, start: date, end: date
+) -> tuple[list[date], int]:
+    """The source's landed partitions (period starts) from ``start`` to ``end`` holding
+    rows of a delivery landed under other rules than ``definition``'s (its fingerprint, as
+    each partition's manifest records it per delivery), oldest first, and how many
+    landed partitions the range holds. A run or backfill re-publishes such rows as they
+    were landed: only landing the delivery again maps it under the current definition
+    (found by an analyst's trial: a backfill after ``sources add --replace`` was taken to
+    apply the new mapping, and republished identical marts). Reads the manifests only."""
+    rules = definition.fingerprint
+    earlier: list[date] = []
+    periods = [p for p in landed_periods(settings) if start <= p <= end]
+    for period in periods:
+        manifest = read_manifest(settings.landed_dir, period) or {}
+        fingerprints = manifest.get("definitions", {})
+        if any(fingerprints.get(sha) != rules for sha in manifest.get("deliveries", {})):
+            earlier.append(period)
+    return earlier, len(periods)

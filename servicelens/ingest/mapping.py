@@ -615,6 +615,10 @@ class MappedExport:
     #: first is ``exported_as``'s): each row reads the first one filled on it
     #: (``column = ["Old wording", "New wording"]`` in the definition).
     alternatives: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    #: Canonical columns and attributes marked ``required = false`` whose export column the
+    #: export lacks (a question added to the survey after it was exported), each with that
+    #: column's name(s): every row has no value there (not asked), said once per delivery.
+    not_asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def headers_of(self, column: str) -> tuple[str, ...]:
         """Every export header canonical ``column`` is read from (each alternative the
@@ -957,14 +961,26 @@ class MissingColumns(DefinitionError):
 def missing_columns(definition: SourceDefinition, header: list[str]) -> list[tuple[str, ...]]:
     """The groups of export columns the definition reads (its label column aside) that
     ``header`` has none of, matched as :func:`map_export` matches them (exact name, else
-    the same name ignoring case, spaces and punctuation); empty when the export fits."""
+    the same name ignoring case, spaces and punctuation); empty when the export fits. A
+    group only rules marked ``required = false`` read is never missing: its rows have no
+    value (:attr:`MappedExport.not_asked`)."""
     index: dict[str, str] = {}
     for name in header:
         index.setdefault(column_key(name), name)
+    optional = definition.optional_groups
+    needed = {g for rule in definition.columns.values() if rule.required for g in rule.sources}
+    needed.update(
+        group
+        for name, group in definition.attributes.items()
+        if name not in definition.optional_attributes
+    )
+    needed.update((e.column,) for e in definition.exclude)
     return [
         group
         for group in definition.export_columns
-        if group != definition.label_column and _resolve(group, index, header) is None
+        if group != definition.label_column
+        and (group not in optional or group in needed)
+        and _resolve(group, index, header) is None
     ]
 
 
@@ -1274,6 +1290,7 @@ def map_export(
     expressions: list[pl.Expr] = []
     exported_as: dict[str, tuple[str, ...]] = {}
     alternatives: dict[str, tuple[tuple[str, ...], ...]] = {}
+    not_asked: dict[str, tuple[str, ...]] = {}
     for name, rule in definition.columns.items():
         if rule.derive:
             continue
@@ -1281,6 +1298,12 @@ def map_export(
             expressions.append(pl.lit(rule.value, pl.String).alias(name))
             continue
         groups = tuple(_present(group, index, header) for group in rule.sources)
+        if not rule.required and not all(groups):
+            # required = false: an export from before the question was asked.
+            lacking = [g for g, has in zip(rule.sources, groups, strict=True) if not has]
+            not_asked[name] = tuple(a for g in lacking for a in g)
+            expressions.append(pl.lit(None, pl.String).alias(name))
+            continue
         assert all(groups)
         used.extend(column for group in groups for column in group)
         exported_as[name] = tuple(group[0] for group in groups)
@@ -1292,6 +1315,10 @@ def map_export(
         fields = []
         for name, group in definition.attributes.items():
             present = _present(group, index, header)
+            if not present and name in definition.optional_attributes:
+                not_asked[name] = group
+                fields.append(pl.lit(None, pl.String).alias(name))
+                continue
             assert present
             used.extend(present)
             fields.append(_first_filled(present, definition).alias(name))
@@ -1372,4 +1399,5 @@ def map_export(
         unmapped_labels,
         exported_as,
         alternatives,
+        not_asked,
     )
