@@ -732,10 +732,83 @@ def rollback_champion(models_dir: DataPath, command: str = "servicelens models")
             f"`{command} promote VERSION` (`{command} list` lists them)"
         )
     current = champion_version(models_dir)
+    if not (models_dir / history[-1] / MODEL_FILE).exists():
+        # Deleted (`models delete`, or by hand): said as such, not as a version to promote.
+        kept = [v for v in history[:-1] if (models_dir / v / MODEL_FILE).exists()]
+        earlier = (
+            f"; of the earlier champions, {', '.join(kept)} are still saved"
+            if len(kept) > 1
+            else f"; of the earlier champions, {kept[0]} is still saved"
+            if kept
+            else ""
+        )
+        raise ModelFileError(
+            f"{alias}: the champion {current}'s previous version {history[-1]} was deleted "
+            f"({models_dir / history[-1]} holds no model), so there is nothing to roll back "
+            f"to{earlier}; nothing changed. Promote one explicitly with `{command} promote "
+            f"VERSION` (`{command} list` lists them)"
+        )
     set_champion(models_dir, history[-1], f"rollback from {current}", history[:-1])
     if current is not None:
         record_champion_change(models_dir, current, "rolled back", to=history[-1])
     return history[-1]
+
+
+def version_files(models_dir: DataPath, version: str) -> list[DataPath]:
+    """The files of a saved ``version`` of the registry ``models_dir`` (its folder's
+    ``model.skops``, metadata, metrics, out-of-fold and holdout predictions...), sorted.
+
+    Raises :class:`ModelFileError` for a name that is not one of the registry's versions: a
+    folder holding neither :data:`METADATA_FILE` nor :data:`MODEL_FILE` (the sample's
+    registry holds the sources' registries under ``sources/``, which no version name may
+    reach), or a name with a path separator or ``..``."""
+    target = models_dir / version
+    if (
+        not version
+        or version in (".", "..")
+        or any(sep in version for sep in ("/", "\\"))
+        or not ((target / METADATA_FILE).exists() or (target / MODEL_FILE).exists())
+    ):
+        raise ModelFileError(f"{target}: no such model version; see `servicelens models list`")
+    return sorted(target.iterdir(), key=str)
+
+
+def delete_version(
+    models_dir: DataPath,
+    version: str,
+    command: str = "servicelens models",
+    train: str = "servicelens train",
+) -> list[DataPath]:
+    """Delete the folder of a saved ``version`` of the registry ``models_dir``, every file in
+    it, through the storage layer the registry writes with (a local folder, or an object
+    store's prefix: ``servicelens.storage.fs.remove_tree``); returns the files deleted.
+
+    What an erasure leaves to do (README "Erasing one person's data"): a version's
+    out-of-fold and holdout predictions name the responses it trained on, and its
+    vocabulary their words. The champion alias's history keeps naming a deleted version, as
+    the record of what was champion when: :func:`rollback_champion` then says it was deleted.
+
+    Raises :class:`ModelFileError` for no such version (:func:`version_files`), for the
+    champion (``command``, the registry's command, and ``train``, the training command, are
+    named in what to do: promote another version or retrain first), and when the folder is
+    still there after deleting (the store refused)."""
+    from servicelens.storage.fs import remove_tree
+
+    files = version_files(models_dir, version)
+    if champion_version(models_dir) == version:
+        raise ModelFileError(
+            f"{models_dir / version}: {version} is the champion, which scores every date run "
+            f"from now on; it is not deleted. Promote another version first (`{command} "
+            f"promote VERSION`, `{command} list` lists them), or retrain (`{train}`) so a new "
+            f"one is promoted, then delete {version}"
+        )
+    remove_tree(models_dir / version)
+    if (models_dir / version).exists():
+        raise ModelFileError(
+            f"{models_dir / version}: still there after deleting it; check that you may delete "
+            "in that folder, then run the same delete again"
+        )
+    return files
 
 
 def source_name(meta: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from models.registry import FACTS_ONLY_FILE, HOLDOUT_FILE, OUT_OF_FOLD_FILE, QUARANTINE_FILE
 from servicelens.ingest.readers import RawRead
 from servicelens.settings import INTERACTIONS_FILE, Settings
 from servicelens.storage.fs import DataPath, as_path, read_parquet, write_text_whole
@@ -579,18 +580,131 @@ def find_subject(
     Reads every partition once."""
     found = []
     variants: dict[tuple[str, str, str, str], int] = {}
+    for where, rows, spellings in subject_partitions(layers, eraser, customer_ids):
+        if rows.height:
+            found.append(where)
+        for asked, spelled, n in spellings.iter_rows():
+            key = (where.source, where.table, asked, spelled)
+            variants[key] = variants.get(key, 0) + n
+    return found, [IdVariant(*key, rows) for key, rows in variants.items()]
+
+
+def subject_partitions(
+    layers: Sequence[Settings], eraser: Eraser, customer_ids: Sequence[str]
+) -> Iterator[tuple[Found, pl.DataFrame, pl.DataFrame]]:
+    """The one locator of a subject's rows (erase's, the access request's): for every
+    partition of ``layers``' per-date tables (:func:`table_dirs`), in their order, where it
+    is (:class:`Found`, ``rows`` the rows ``eraser`` matches, 0 or more), those rows as
+    stored (the partition file's columns), and the spellings of ``customer_ids`` in it that
+    differ in case or surrounding whitespace (:func:`spellings_differing_in_case`). Reads
+    every partition once."""
     for settings in layers:
         for table, table_dir in table_dirs(settings).items():
             for day, file in _partitions(table_dir):
                 frame = read_parquet(file)
-                rows = int(eraser.mask(frame).sum())
-                if rows:
-                    found.append(Found(settings.source, table, day, str(file), rows))
-                spellings = spellings_differing_in_case(frame, customer_ids)
-                for asked, spelled, n in spellings.iter_rows():
-                    where = (settings.source, table, asked, spelled)
-                    variants[where] = variants.get(where, 0) + n
-    return found, [IdVariant(*where, rows) for where, rows in variants.items()]
+                rows = frame.filter(eraser.mask(frame))
+                where = Found(settings.source, table, day, str(file), rows.height)
+                yield where, rows, spellings_differing_in_case(frame, customer_ids)
+
+
+#: The files of a model version that name the responses it trained on, by response id (and
+#: a quarantined input row's record): what :func:`model_files_holding` searches.
+MODEL_ID_FILES = (OUT_OF_FOLD_FILE, HOLDOUT_FILE, FACTS_ONLY_FILE, QUARANTINE_FILE)
+
+
+@dataclass
+class ModelRows:
+    """The rows of one file of one model version that are about the subject: ``registry``
+    the version's registry (``models/`` or ``models/sources/<name>/``), ``source`` its
+    source (``sample`` for ``models/``), ``champion`` whether the version is its champion."""
+
+    source: str
+    registry: DataPath
+    version: str
+    file: str
+    champion: bool
+    rows: pl.DataFrame
+
+
+def _registries(settings: Settings, layers: Sequence[Settings], every: bool) -> dict[str, DataPath]:
+    """The model registries of ``layers`` by source name, and with ``every`` each other
+    registry under ``models/sources/`` (a source trained with ``train --input`` alone)."""
+    found: dict[str, DataPath] = {layer.source: layer.models_dir for layer in layers}
+    others = settings.root / "models" / "sources"
+    if every and others.exists():
+        folders: list[DataPath] = sorted(others.iterdir(), key=str)
+        for folder in folders:
+            if folder.is_dir():
+                found.setdefault(folder.name, folder)
+    return found
+
+
+def model_files_holding(
+    settings: Settings, layers: Sequence[Settings], eraser: Eraser, every: bool = False
+) -> list[ModelRows]:
+    """Every file of a saved model version (:data:`MODEL_ID_FILES`) holding rows ``eraser``
+    matches (by response id, and a quarantined input row's id or record text, as the
+    layers' rows), in the registries of ``layers`` (with ``every``, the other sources'
+    under ``models/sources/`` too), oldest version first. The vocabulary in ``model.skops``
+    and the drift reference may hold the subject's words too; those carry no ids, so
+    nothing here can tell (the README says so). Reads through the storage layer (local or
+    object store); a file that cannot be read as Parquet raises as
+    ``servicelens.storage.fs.read_parquet`` does."""
+    from models.registry import METADATA_FILE, champion_version
+
+    if not eraser:
+        return []
+    found: list[ModelRows] = []
+    for source, registry in _registries(settings, layers, every).items():
+        if not registry.exists():
+            continue
+        champion = champion_version(registry)
+        versions = sorted((p for p in registry.iterdir() if (p / METADATA_FILE).exists()), key=str)
+        for folder in versions:
+            for name in MODEL_ID_FILES:
+                file = folder / name
+                if not file.exists():
+                    continue
+                frame = read_parquet(file)
+                rows = frame.filter(eraser.mask(frame))
+                if rows.height:
+                    found.append(
+                        ModelRows(source, registry, folder.name, str(file),
+                                  folder.name == champion, rows)
+                    )  # fmt: skip
+    return found
+
+
+def model_versions_holding(
+    settings: Settings, layers: Sequence[Settings], eraser: Eraser, every: bool = False
+) -> list[dict[str, str]]:
+    """The model versions whose files hold the subject's ids (:func:`model_files_holding`),
+    as :func:`_not_rewritten` names what it leaves (``what``, ``path``, ``action``): the
+    command that deletes each (``servicelens models [--source NAME] delete VERSION --yes``),
+    and for a champion, to retrain first (``servicelens train [--source NAME]``). An
+    erasure cannot rewrite them: a model is fitted on its rows (README "Erasing one
+    person's data")."""
+    from transforms.schemas import SAMPLE_SOURCE
+
+    by_version: dict[tuple[str, str], list[ModelRows]] = {}
+    for held in model_files_holding(settings, layers, eraser, every):
+        by_version.setdefault((held.source, held.version), []).append(held)
+    named: list[dict[str, str]] = []
+    for (source, version), files in by_version.items():
+        flag = "" if source == SAMPLE_SOURCE else f" --source {source}"
+        delete = f"`servicelens models{flag} delete {version} --yes`"
+        rows = ", ".join(f"{f.rows.height} in {Path(f.file).name}" for f in files)
+        holds = f"holds their response ids ({rows}), and may hold their words in its vocabulary"
+        action = (
+            f"{holds}. The champion: retrain (`servicelens train{flag}`; promote the new "
+            f"version by hand if training keeps this one), then delete it: {delete}"
+            if files[0].champion
+            else f"{holds}: delete it: {delete}"
+        )
+        named.append(
+            {"what": "model version", "path": str(files[0].registry / version), "action": action}
+        )
+    return named
 
 
 #: Quarantine reason kinds (``reason_kinds``) of a line the reader could not split: the
@@ -1158,7 +1272,7 @@ def erase(
     home = os.environ.get("PREFECT_HOME")  # the CLI sets it (cli/main.py) before this
     result.not_rewritten = _not_rewritten(
         settings, layers, result.found, plain, Path(home) if home else None
-    )
+    ) + model_versions_holding(settings, layers, eraser, every=request.source is None)
     if dry_run:
         return result
     earlier = _pending_of(settings, hashed, request.source)

@@ -79,6 +79,15 @@ def _not_rewritten_lines(result: Any) -> list[str]:
     return lines if result.not_rewritten else []
 
 
+def _model_version_lines(result: Any) -> list[str]:
+    """The model versions holding the subject's ids (``erasure.model_versions_holding``),
+    each with the command that deletes it."""
+    held = [i for i in result.not_rewritten if i["what"] == "model version"]
+    lines = ["Model versions holding their ids (not rewritten):"]
+    lines += [f"  {i['path']}\n    {i['action']}" for i in held]
+    return lines if held else []
+
+
 def _include_command(args: argparse.Namespace, ids: list[str], dry_run: bool) -> str:
     """The erase command, as a dry run, naming ``ids`` as customers beside what ``args``
     asked for (on a dry run) or alone (after erasing: the rest is erased), with ``--source``
@@ -101,21 +110,10 @@ def _variant_lines(result: Any, args: argparse.Namespace) -> list[str]:
     another case."""
     if not result.variants:
         return []
-    rows = [
-        {
-            "source": v.source,
-            "layer": v.table,
-            "asked": v.asked,
-            "found": v.spelled if v.spelled == v.spelled.strip() else repr(v.spelled),
-            "rows": v.rows,
-            "erased": "yes (whitespace is no part of an id)" if v.erased else "no (another id)",
-        }
-        for v in result.variants
-    ]
     lines = [
         "Ids found that differ from a customer id asked for only in case or surrounding "
         "whitespace:",
-        table(rows),
+        table(variant_rows(result.variants)),
     ]
     if missed := result.not_included():
         named = ", ".join(missed)
@@ -126,6 +124,23 @@ def _variant_lines(result: Any, args: argparse.Namespace) -> list[str]:
             f"  {_include_command(args, missed, result.dry_run)}",
         ]
     return lines
+
+
+def variant_rows(variants: Any, taken: str = "erased") -> list[dict[str, Any]]:
+    """The rows of the table of other spellings (``erasure.IdVariant``): source, layer, the
+    id asked for, the spelling found, its rows, and in column ``taken`` whether whitespace
+    alone differs (so it is taken with the id asked for) or case (another id)."""
+    return [
+        {
+            "source": v.source,
+            "layer": v.table,
+            "asked": v.asked,
+            "found": v.spelled if v.spelled == v.spelled.strip() else repr(v.spelled),
+            "rows": v.rows,
+            taken: "yes (whitespace is no part of an id)" if v.erased else "no (another id)",
+        }
+        for v in variants
+    ]
 
 
 def _not_included_json(result: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -171,6 +186,9 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
                 f"no rows found for {asked} in {settings.data_dir}: "
                 "nothing erased, nothing recorded"
             )
+            # Model versions trained before an earlier erasure still hold the ids.
+            if models := _model_version_lines(preview):
+                print("\n".join(models))
             if variants := _variant_lines(preview, args):
                 print("\n".join(variants))
         return 0

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
+from servicelens.cli.access import add_access_command
 from servicelens.cli.embedded_api import start_in_background, while_starting
 from servicelens.cli.erase import add_erase_command
 from servicelens.cli.interrupts import (
@@ -118,6 +119,8 @@ Exit status: 0 done; 1 a date failed, or a bug; 2 a one-line refusal; 3 and 4 `r
         "erase": "servicelens erase --customer-id C123 --dry-run   # where the rows are\n"
         "  servicelens erase --customer-id C123 --yes --json\n"
         "  servicelens erase --response-id R1 --response-id R2 --source acme-qualtrics --yes",
+        "access": "servicelens access --customer-id C123 --out answer-C123/\n"
+        "  servicelens access --customer-id C123 --source acme-qualtrics --out answer/ --json",
         "demo": "servicelens demo                   # 28 days up to yesterday, 5000 surveys a day\n"
         "  servicelens demo --days 7 --per-day 500\n"
         "  servicelens demo --source cfpb --input ../shared/real/cfpb/complaints.csv",
@@ -934,6 +937,7 @@ def build_parser(today_end: date | None = None) -> argparse.ArgumentParser:
     add_sources_commands(sub)
     add_runs_commands(sub)
     add_erase_command(sub)
+    add_access_command(sub)
 
     train = sub.add_parser("train", help="train a challenger model and promote it if not worse")
     train.set_defaults(handler=cmd_train)
@@ -1131,19 +1135,22 @@ def _finish_parsers(parser: argparse.ArgumentParser, examples: dict[str, str]) -
 
 
 #: Commands, and command verbs, that change nothing in the data directory: reads_only.
-_READ_ONLY_COMMANDS = frozenset({"query", "dictionary", "review-queue"})
+_READ_ONLY_COMMANDS = frozenset({"query", "dictionary", "review-queue", "access"})
 _READ_ONLY_VERBS = {"models": ("list", "show"), "sources": ("list", "check"), "runs": ("show",)}
 
 
 def reads_only(args: argparse.Namespace) -> bool:
     """Whether the command ``args`` parsed changes nothing in the data directory: a dry run,
     a query, a listing (``models list|show``, ``sources list|check``, ``runs show``), the
-    dictionary, the review queue (its worksheet goes where --output says). ``report`` is not:
+    dictionary, the review queue (its worksheet goes where --output says), an access request
+    (its answer goes where --out says). ``report`` is not:
     it writes a report."""
     if args.command in _READ_ONLY_COMMANDS:
         return True
     if args.command in ("backfill", "erase"):
         return bool(getattr(args, "dry_run", False))
+    if args.command == "models" and getattr(args, "action", None) == "delete":
+        return not args.yes  # a dry run
     verb = getattr(args, "action", None) or getattr(args, "runs_command", None)
     return verb in _READ_ONLY_VERBS.get(args.command, ())
 

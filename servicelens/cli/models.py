@@ -86,7 +86,7 @@ def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
     score.add_argument("--version", default=None, help="model version (default: champion)")
     score.set_defaults(handler=cmd_score)
 
-    models = sub.add_parser("models", help="list, promote or roll back model versions")
+    models = sub.add_parser("models", help="list, promote, roll back or delete model versions")
     models.add_argument("--source", default=None, help="a source definition's registry")
     action = models.add_subparsers(dest="action", required=True)
     listed = action.add_parser("list", help="every version, its holdout metrics, the champion")
@@ -97,7 +97,19 @@ def add_arguments(sub: Any, train: argparse.ArgumentParser) -> None:
         "show", help="one version: training's decision, data, metrics and skill over chance"
     )
     show.add_argument("version", nargs="?", help="a version (default: the champion)")
-    for each in (listed, promote, rollback, show):
+    delete = action.add_parser(
+        "delete",
+        help="delete a version that is not the champion (dry run unless --yes)",
+        description=(
+            "Delete a model version's folder (its model, vocabulary, out-of-fold and holdout "
+            "predictions, metadata): what `servicelens erase` names for an erased subject. "
+            "Without --yes it lists the files and deletes nothing. The champion is refused: "
+            "promote another version, or retrain, first."
+        ),
+    )
+    delete.add_argument("version")
+    delete.add_argument("--yes", action="store_true", help="delete (without it: a dry run)")
+    for each in (listed, promote, rollback, show, delete):
         # `models show --source X` as well as `models --source X show` (a trial wrote the
         # first); SUPPRESS keeps the subcommand from resetting the one given before it.
         each.add_argument(
@@ -947,7 +959,7 @@ def _action_words(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    """``servicelens models list | show | promote VERSION | rollback``.
+    """``servicelens models list | show | promote VERSION | rollback | delete VERSION``.
 
     Raises ValueError (exit status 2) for ``list`` or ``show`` of a local data directory
     that does not exist: a mistyped --data-dir listed "no models", exit 0
@@ -966,7 +978,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.source == SAMPLE_SOURCE:
         args.source = None  # the sample's registry, and its commands, as `backfill` reads it
-    if args.action in ("list", "show"):
+    if args.action in ("list", "show", "delete"):
         refuse_a_missing_data_dir(settings)
     if not args.source:  # the sample's registry: refused where there is no sample
         chosen_source(settings, None, "models", " ".join(_action_words(args)))
@@ -1006,6 +1018,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         hint = rescore_hint(settings, models_dir, args.source)
         if hint:
             print(hint, file=sys.stderr)
+    if args.action == "delete":
+        return _delete_version(args, models_dir, flag)
     if args.action == "show":
         if args.version is None and champion_version(models_dir) is None:
             raise ModelFileError(_no_champion(models_dir, flag))
@@ -1061,6 +1075,37 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 print(note)
             if others:
                 print(f"models of sources too: {where}")
+    return 0
+
+
+def _delete_version(args: argparse.Namespace, models_dir: DataPath, flag: str) -> int:
+    """``models delete VERSION``: list its files (a dry run), or with ``--yes`` delete them
+    (``models.registry.delete_version``; the champion is refused with what to do first)."""
+    from models.registry import ModelFileError, champion_version, delete_version, version_files
+
+    command = f"servicelens models{flag}"
+    train = f"servicelens train{flag}"
+    try:
+        files = version_files(models_dir, args.version)
+        if args.yes:
+            delete_version(models_dir, args.version, command, train)
+        elif champion_version(models_dir) == args.version:
+            # The dry run says the refusal too: --yes would meet it.
+            delete_version(models_dir, args.version, command, train)
+    except ModelFileError as error:
+        if "no such model version" in str(error):
+            raise ModelFileError(f"{error}; `{command} list` names the versions there") from None
+        raise
+    names = [str(f) for f in files]
+    if args.json:
+        print_json(
+            {"version": args.version, "folder": str(models_dir / args.version),
+             "deleted": args.yes, "files": names}
+        )  # fmt: skip
+        return 0
+    done = "deleted" if args.yes else "would delete (dry run, nothing deleted; add --yes)"
+    print(f"{done} {args.version}: {len(files)} files in {models_dir / args.version}")
+    print("\n".join(f"  {name}" for name in names))
     return 0
 
 
