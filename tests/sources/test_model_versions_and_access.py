@@ -252,3 +252,32 @@ def test_access_writes_the_subjects_rows_of_every_layer_and_nothing_of_anothers(
     # An answer is not mixed into another's folder.
     assert main(argv) == 2
     assert "holds files already" in capsys.readouterr().err
+
+
+def test_delete_and_rollback_in_an_object_store_registry(
+    trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry's delete goes through the store's own layer (a moto S3 server): the
+    version's objects go, the champion's stay, and the rollback says what was deleted."""
+    from models.registry import ModelFileError, delete_version, rollback_champion
+    from servicelens.storage.fs import RemotePath, filesystem
+    from tests.scale.test_object_store_commands import s3_server
+
+    earlier, champion = _versions(trained)
+    with s3_server(monkeypatch) as store:
+        url = f"{store.url}/models/sources/{NAME}"
+        for path in sorted(_registry(trained).rglob("*")):
+            if path.is_file():
+                key = f"{url}/{path.relative_to(_registry(trained))}"
+                filesystem("s3").put_file(str(path), key)
+        registry = RemotePath(url)
+        with pytest.raises(ModelFileError, match=f"{champion} is the champion"):
+            delete_version(registry, champion)
+        deleted = delete_version(registry, earlier)
+        assert {f.name for f in deleted} >= {"model.skops", "out_of_fold.parquet"}
+        filesystem("s3").invalidate_cache()
+        assert not (registry / earlier).exists()
+        assert (registry / champion / "model.skops").exists()
+        with pytest.raises(ModelFileError, match=f"previous version {earlier} was deleted"):
+            rollback_champion(registry)
+        assert champion_version(registry) == champion
