@@ -1177,8 +1177,11 @@ def _not_rewritten(
                 {
                     "what": "models",
                     "path": str(layer.models_dir),
-                    "action": "models trained on these rows hold their words in the vocabulary: "
-                    f"retrain (`{train}`), then delete the older versions' files",
+                    "action": "any version trained on these rows may hold their words in its "
+                    "vocabulary (model.skops, reference.json), which no id tells: retrain "
+                    f"(`{train}`), then delete the versions trained before it (`servicelens "
+                    f"models{'' if layer.is_sample else f' --source {layer.source}'} list`, then "
+                    "`... delete VERSION --yes`); those holding the ids are named below",
                 }
             )
     logs = settings.local_root / "logs"
