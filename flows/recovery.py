@@ -97,6 +97,27 @@ def set_final_state(flow_run_id: str | UUID, state: Any) -> bool:
     return True
 
 
+def final_state_words(flow_run_id: str | UUID) -> str:
+    """How a flow run :func:`set_final_state` left alone reads, after "already":
+    ``marked crashed`` (this run's claim of the date, or another recovery, did it first),
+    ``cancelled``, ``finished in Prefect (Completed)`` ..., or ``unknown to Prefect``. A
+    data engineer's trial read "was stuck ...; marked crashed, the date runs" then, 0.3 s
+    later, "recovered ...: already finished in Prefect" of one run killed mid-flight."""
+    with get_client(sync_client=True) as client:
+        try:
+            current = client.read_flow_run(UUID(str(flow_run_id)))
+        except ObjectNotFound:
+            return "unknown to Prefect"
+    state = current.state
+    if state is None:
+        return "without a state in Prefect"
+    if state.is_crashed():
+        return "marked crashed"
+    if state.is_cancelled():
+        return "cancelled"
+    return f"finished in Prefect ({state.name})"
+
+
 def _take_back_a_lapsed_slot(client: Any, flow_run: FlowRun) -> Callable[[], None] | None:
     """Keep the deployment's concurrency limit counting right when ``flow_run``'s slot
     lease has lapsed: what to call once the run is in its final state, or None.
@@ -269,7 +290,7 @@ def release_dead_run(
     if claim.day:
         day = date.fromisoformat(claim.day)
         record_outcome(settings, day, claim.flow_run_id, "crashed", error=verdict.reason)
-    released = ["marked crashed" if crashed else "already finished in Prefect"]
+    released = ["marked crashed" if crashed else f"already {final_state_words(claim.flow_run_id)}"]
     if discard_staging:
         discard_run_staging(settings.staging_dir, claim.flow_run_id)
     if leases:

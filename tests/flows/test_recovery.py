@@ -159,6 +159,32 @@ def test_a_stuck_run_of_a_dead_process_is_marked_crashed_and_the_date_runs_again
     assert _active_slots() == 0
 
 
+def test_a_dead_run_marked_crashed_a_moment_before_is_told_as_such_when_its_record_is_released(
+    prefect_api: None, settings: Settings
+) -> None:
+    """Found by a data engineer's trial after a Dask worker was killed: the date's claim
+    marked its run crashed ("was stuck: ...; marked crashed, the date runs"), then, 0.3 s
+    later, the hold that replaced its record said "recovered ...: already finished in
+    Prefect" of the same run, killed mid-flight. The second says what happened to it."""
+    from prefect.states import Crashed
+
+    from flows.recovery import release_dead_run, set_final_state
+    from servicelens.storage.claims import Liveness
+
+    planned = _plan(settings, START - timedelta(days=30))  # a date no other test runs
+    stuck = stuck_run(settings, planned, key=f"killed-{uuid.uuid4()}")
+    claim = dead_record(settings, stuck)
+    assert set_final_state(stuck.id, Crashed(message="servicelens: its process is gone"))
+
+    released = release_dead_run(settings, claim, Liveness(False, "its lock was free"))
+
+    assert "already marked crashed" in released.message, released.message
+    assert "finished" not in released.message, released.message
+    from servicelens.storage.claims import claim_path
+
+    claim_path(settings, claim.record_name).unlink(missing_ok=True)  # the caller's to delete
+
+
 def test_a_live_run_keeps_the_date_and_a_second_trigger_reports_duplicate(
     settings: Settings, limit: str
 ) -> None:
