@@ -79,7 +79,7 @@ from servicelens.settings import (
     Settings,
     day_input_files,
 )
-from servicelens.storage.fs import DataPath, as_path, modified_at, read_parquet
+from servicelens.storage.fs import DataPath, RemotePath, as_path, modified_at, read_parquet
 from servicelens.storage.partitions import (
     DATA_FILE,
     PendingChecksums,
@@ -433,6 +433,19 @@ def refuse_a_survey_batch(path: DataPath, read: RawRead, docs_page: Path | None 
 HEADER_BYTES = 1 << 20
 
 
+def first_line(path: DataPath, most: int) -> bytes:
+    """The first line of a file, its end of line kept, at most ``most`` bytes: of an object
+    store's file one ranged GET (fsspec's file handle takes no ``readline`` limit: a `backfill
+    --dry-run` of an ``s3://`` directory ended in "TypeError: AbstractBufferedFile.readline()
+    takes 1 positional argument but 2 were given", a servicelens bug)."""
+    if isinstance(path, RemotePath):
+        head: bytes = path.fs.cat_file(path.key, start=0, end=most)
+        end = head.find(b"\n")
+        return head if end < 0 else head[: end + 1]
+    with path.open("rb") as handle:
+        return handle.readline(most)
+
+
 def survey_header_refusal(settings: Settings, day: date) -> str:
     """Why a run of ``day`` would fail at once on its survey export, in the run's words
     (:func:`read_surveys`), or ``""`` (no export, or a header holding every required
@@ -444,8 +457,7 @@ def survey_header_refusal(settings: Settings, day: date) -> str:
     path = settings.raw_day(day) / SURVEYS_FILE
     if not path.exists():
         return ""  # the plan says so already (storage.claims.in_flight_action)
-    with path.open("rb") as handle:
-        first = handle.readline(HEADER_BYTES)
+    first = first_line(path, HEADER_BYTES)
     try:
         header = read_csv_with_lines(path, first).header
     except ValueError:

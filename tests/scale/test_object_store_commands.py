@@ -23,6 +23,7 @@ from tests.reliability.cli import (
     backfill_of,
     finish,
     generated_home,
+    json_rows,
     wait_until,
 )
 
@@ -159,3 +160,24 @@ def test_a_store_that_does_not_answer_before_any_date_runs_is_a_refusal(
     said = log.read_text()
     assert code == 2, said
     assert "does not answer" in said and "not recorded as failed" not in said, said
+
+
+def test_a_dry_run_reads_the_survey_headers_of_an_object_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found while measuring a frozen store (fixED): `backfill --dry-run` of an s3:// data
+    directory with a survey export ended in "unexpected TypeError: AbstractBufferedFile.
+    readline() takes 1 positional argument but 2 were given" (its header look asked fsspec's
+    file for a line of at most 1 MiB). It plans the dates, reading each header once."""
+    from servicelens.cli.main import main
+
+    days, _ = backfill_of(2)
+    home = generated_home(tmp_path, START, len(days), seed=25)
+    with s3_server(monkeypatch) as store:
+        _upload(home, store.url)
+        argv = ["--data-dir", store.url, "--json", "backfill", "--start", days[0]]
+        code = main([*argv, "--end", days[1], "--dry-run"])
+    said = capsys.readouterr()
+    assert code == 0, said
+    planned = json_rows(said.out)
+    assert [(p["date"], p["action"]) for p in planned] == [(d, "run") for d in days], planned
