@@ -392,14 +392,23 @@ class Settings:
     def in_recorded_timezone(self) -> Settings:
         """These settings in the business timezone the data directory's partitions record
         (``storage.runs.recorded_timezone``), when they record one; as they are otherwise,
-        or when the directory cannot be read (the command's own checks then say why)."""
+        or when the directory cannot be read (the command's own checks then say why).
+
+        Raises the error of an object store that does not answer
+        (:func:`servicelens.storage.fs.store_not_answering`): its request spent every attempt
+        (up to ``SERVICELENS_STORE_ATTEMPTS`` x ``SERVICELENS_STORE_READ_SECONDS``), and the
+        command's next request would wait the same before saying so. A trial's
+        ``backfill --dry-run`` on a frozen store took 2 min 14 s: two such waits in turn."""
+        from servicelens.storage.fs import store_not_answering
         from servicelens.storage.runs import recorded_timezone
 
         try:
             zone = recorded_timezone(self)
-        # Any error of an unreachable store (OSError, botocore's): the command says so
-        # when it reads the directory itself.
-        except Exception:
+        # Any other error of a store (OSError, botocore's): the command says so when it
+        # reads the directory itself.
+        except Exception as error:
+            if store_not_answering(error) is not None:
+                raise
             return self
         return self if zone is None or zone == self.timezone else replace(self, timezone=zone)
 

@@ -1424,11 +1424,11 @@ def object_store_failure_message(error: BaseException, data_dir: str) -> str | N
     or the data directory is local. Found by a platform engineer's trial: the nightly `run`
     printed 135 lines of botocore traceback, and other commands called it a servicelens bug.
     The credentials and endpoint are the AWS SDK's own variables (``servicelens.storage.fs``)."""
-    from servicelens.storage.fs import is_url
+    from servicelens.storage.fs import is_url, store_endpoint, store_not_answering_message
 
     if not is_url(data_dir):
         return None
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS default endpoint"
+    endpoint = store_endpoint()
     botocore = sys.modules.get("botocore.exceptions")
     if botocore is not None and isinstance(
         error, botocore.NoCredentialsError | botocore.PartialCredentialsError
@@ -1438,13 +1438,10 @@ def object_store_failure_message(error: BaseException, data_dir: str) -> str | N
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), then run the "
             "command again"
         )
-    if botocore is not None and isinstance(
-        error, botocore.ConnectionError | botocore.HTTPClientError
-    ):
+    if (unanswered := store_not_answering_message(error, data_dir)) is not None:
         return (
-            f"{data_dir}: the object store at {endpoint} does not answer ({error}). Check "
-            "that it is up and that AWS_ENDPOINT_URL names it, then run the command again: "
-            "every partition on it is the old one or the new one"
+            f"{unanswered}. Check that it is up and that AWS_ENDPOINT_URL names it, then run "
+            "the command again: every partition on it is the old one or the new one"
         )
     if isinstance(error, PermissionError) and error.errno is None:
         return (
@@ -1596,7 +1593,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     _configure_prefect(args.verbose)
     _stop_servers_left_behind()
-    settings = Settings.from_env(args.data_dir)
+    try:
+        settings = Settings.from_env(args.data_dir)
+    except Exception as error:  # the data directory's store, asked for its timezone
+        data_dir = Settings.from_variables(args.data_dir).data_dir
+        if (store_failed := object_store_failure_message(error, data_dir)) is None:
+            raise
+        return _fail(store_failed, None, _json(args))
     with suggestions_name(settings.data_dir):
         return _main(args, settings)
 

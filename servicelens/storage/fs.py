@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import re
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -106,6 +107,45 @@ def store_address(location: str | Path | RemotePath) -> str:
         return text
     endpoint = next((os.environ[v] for v in S3_ENDPOINT_VARIABLES if os.environ.get(v)), "")
     return f"{text}@{endpoint.rstrip('/')}" if endpoint else text
+
+
+def store_endpoint() -> str:
+    """The S3 endpoint this process's requests go to, as botocore reads it
+    (:data:`S3_ENDPOINT_VARIABLES`), or "the AWS default endpoint"."""
+    found = next((os.environ[v] for v in S3_ENDPOINT_VARIABLES if os.environ.get(v)), "")
+    return found.rstrip("/") or "the AWS default endpoint"
+
+
+def store_not_answering(error: BaseException) -> BaseException | None:
+    """The error of ``error``'s chain (itself, then what it was raised from or during) that
+    says the object store did not answer once a request's attempts were spent: botocore's
+    ``ConnectionError`` (``EndpointConnectionError``, ``ConnectTimeoutError``) and
+    ``HTTPClientError`` (``ReadTimeoutError``); None when there is none. Such errors keep
+    their type across a Dask cluster (they pickle whole); a trial's backfill showed one as
+    a raw "ReadTimeoutError: Read timeout on endpoint URL ..." because the worker's date
+    outcome wrote it as text without asking what it was."""
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is None:  # nothing has spoken to an object store in this process
+        return None
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, botocore.ConnectionError | botocore.HTTPClientError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def store_not_answering_message(error: BaseException, data_dir: str) -> str | None:
+    """``s3://bucket/prefix: the object store at http://... does not answer (<botocore's
+    words>)`` when ``error`` is an object store not answering (:func:`store_not_answering`)
+    and ``data_dir`` is on one; else None. The start of every such message (README,
+    *Object storage*); its callers add what to do."""
+    found = store_not_answering(error)
+    if found is None or not is_url(data_dir):
+        return None
+    return f"{data_dir}: the object store at {store_endpoint()} does not answer ({found})"
 
 
 def machine_folder_for(location: str | Path | RemotePath, purpose: str) -> Path:
