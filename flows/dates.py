@@ -19,7 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -86,7 +86,9 @@ class DateOutcome:
 
     ``todo`` is empty when the date needs nothing more (completed, or a live run holds it),
     else what the user should do; ``recovered`` names earlier runs of the date found dead
-    and released on the way.
+    and released on the way. ``run_id``: the id of the run that failed the date (a flow
+    run's, or the ``process-date`` task run's), under which its failure is recorded
+    (:func:`record_unrecorded_failures`); empty for other outcomes.
     """
 
     day: str
@@ -96,6 +98,7 @@ class DateOutcome:
     error: str = ""
     todo: str = ""
     recovered: str = ""
+    run_id: str = ""
 
     @classmethod
     def skipped(cls, planned: PlannedDate) -> DateOutcome:
@@ -110,10 +113,13 @@ class DateOutcome:
         flow_run: str | None,
         error: str,
         recovered: str = "",
+        run_id: str = "",
     ) -> DateOutcome:
-        """A date that ran in this trigger and failed, with the rerun that takes it up from
-        its state on disk (``settings``' data directory; None: assumed recorded failed)."""
-        return cls(day, "failed", flow_run, {}, error, failed_todo(settings, day), recovered)
+        """A date that ran in this trigger and failed (in the run ``run_id``), with the
+        rerun that takes it up from its state on disk (``settings``' data directory; None:
+        assumed recorded failed)."""
+        todo = failed_todo(settings, day)
+        return cls(day, "failed", flow_run, {}, error, todo, recovered, run_id)
 
 
 #: A failed date's ``todo`` when its failure is recorded (its state reads failed or missing).
@@ -139,10 +145,56 @@ def failed_todo(settings: Settings | None, day: str) -> str:
         why = "its state cannot be read now; --rerun failed would skip it if it reads completed"
     if state in ("failed", "missing"):
         return TODO_RERUN_FAILED
-    return (
-        f"fix what the error names, then run it again with --start {day} --end {day} --rerun "
-        f"all ({why})"
-    )
+    return f"{TODO_UNRECORDED} --start {day} --end {day} --rerun all ({why})"
+
+
+#: How the ``todo`` of a failed date whose failure is not recorded begins (:func:`failed_todo`).
+TODO_UNRECORDED = "fix what the error names, then run it again with"
+
+
+def failure_unrecorded(outcome: str, todo: str) -> bool:
+    """Whether a date's outcome and ``todo`` (a backfill's row) say it failed and its
+    failure is not recorded: its state reads as its last run left it (:func:`failed_todo`)."""
+    return outcome == "failed" and todo.startswith(TODO_UNRECORDED)
+
+
+def record_unrecorded_failures(
+    settings: Settings, outcomes: list[DateOutcome], since: datetime
+) -> list[DateOutcome]:
+    """``outcomes`` with the failure of each failed date recorded (``--rerun failed`` and
+    ``--rerun missing`` then find it) where its run could not record it: the object store
+    that failed the date did not take its record either, so it read ``completed`` from its
+    last good run and nothing but the backfill's table told of it (a data engineer's trial:
+    moto frozen 90 s under a Dask backfill; ``runs show`` said nothing and the next
+    ``--dry-run --rerun missing`` listed the date completed). Called once the backfill's
+    dates have run: the store may answer again by then. A date whose record says it failed
+    at ``since`` (when the dates were handed out) or later is left as it is; each other
+    failed date is recorded failed under the run that failed it (``run_id``, else its flow
+    run's name), and its ``todo`` said again from its state. Where that fails too, the
+    outcome keeps its ``todo`` (:func:`failed_todo`: the one command that runs the date
+    again), and a warning names the date and why. Other outcomes are returned unchanged."""
+
+    def recorded(outcome: DateOutcome) -> DateOutcome:
+        if outcome.outcome != "failed":
+            return outcome
+        day = date.fromisoformat(outcome.day)
+        try:
+            record = read_outcome(settings, day) or {}
+            finished = record.get("finished_at")
+            if not (
+                record.get("outcome") == "failed"
+                and finished
+                and datetime.fromisoformat(finished) >= since
+            ):
+                run_id = outcome.run_id or outcome.flow_run or f"backfill-{outcome.day}"
+                record_outcome(settings, day, run_id, "failed", error=outcome.error)
+                log.info("%s: its failure recorded at the backfill's end", outcome.day)
+        except Exception as unrecorded:  # the store still does not answer, say
+            log.warning("%s: its failure could not be recorded: %s", outcome.day, unrecorded)
+            return outcome
+        return replace(outcome, todo=failed_todo(settings, outcome.day))
+
+    return [recorded(o) for o in outcomes]
 
 
 #: What Prefect puts before the exception in a failed flow run's state message
@@ -150,18 +202,25 @@ def failed_todo(settings: Settings | None, day: str) -> str:
 PREFECT_FAILURE_WORDS = "Flow run encountered an exception: "
 
 
-def failure_message(error: BaseException) -> str:
+def failure_message(error: BaseException, data_dir: str | None = None) -> str:
     """How a failed date's error is recorded and shown: the message of an error that
     names the file and what to change (bad input, a definition that does not fit, a disk
-    that refuses), else its type, then its message. A trial read "BatchError: data/raw/
-    .../surveys.csv: no survey export" in a backfill's table."""
+    that refuses, the object store of ``data_dir`` that does not answer), else its type,
+    then its message. A trial read "BatchError: data/raw/.../surveys.csv: no survey
+    export" in a backfill's table, and another, on a Dask worker, botocore's bare
+    "ReadTimeoutError: Read timeout on endpoint URL: ..." where a store that stops
+    answering is told as ``s3://bucket/prefix: the object store at http://... does not
+    answer ...`` (:func:`servicelens.storage.fs.store_not_answering_message`)."""
     from servicelens.ingest.definitions import DefinitionError
     from servicelens.ingest.readers import SourceError
     from servicelens.stages import BatchError
+    from servicelens.storage.fs import store_not_answering_message
     from servicelens.storage.partitions import StorageError
 
     if full := disk_full_at(error):
         return f"disk full at {full}: free space, then run again"
+    if data_dir and (unanswered := store_not_answering_message(error, data_dir)):
+        return f"{unanswered}: check that it is up and that AWS_ENDPOINT_URL names it"
     if isinstance(error, BatchError | SourceError | DefinitionError | StorageError):
         return str(error)
     return f"{type(error).__name__}: {error}"
@@ -203,7 +262,8 @@ def process_and_record(settings: Settings, day: date, run_id: str) -> dict[str, 
         # recorded (a trial's date hit a full disk and had no failed outcome).
         discard_run_staging(settings.staging_dir, run_id)
         try:
-            record_outcome(settings, day, run_id, "failed", error=failure_message(error))
+            said = failure_message(error, settings.data_dir)
+            record_outcome(settings, day, run_id, "failed", error=said)
         except Exception as unrecorded:
             # The date's own error is the story; the table's to-do says the record is missing.
             log.warning("%s: could not record its failure: %s", day, unrecorded)
@@ -448,8 +508,9 @@ def run_date(
         # date's stages, a bug like those. A stop (a signal) goes on to stop the process.
         if not isinstance(error, Exception) and not is_rust_panic(error):
             raise
-        set_final_state(flow_run.id, Crashed(message=f"servicelens: {failure_message(error)}"))
-        return DateOutcome.failed(settings, day, flow_run.name, failure_message(error), recovered)
+        said = failure_message(error, settings.data_dir)
+        set_final_state(flow_run.id, Crashed(message=f"servicelens: {said}"))
+        return DateOutcome.failed(settings, day, flow_run.name, said, recovered, str(flow_run.id))
     if not isinstance(final, State):
         raise TypeError(f"run_flow returned {type(final).__name__}, expected a State")
     if final.is_completed():
@@ -468,11 +529,11 @@ def run_date(
     # The date's own record says it in failure_message's words: Prefect's state names the
     # last error raised, which on a full disk is whichever write failed last, not the file.
     recorded = _recorded_error(settings, planned.day, str(flow_run.id))
-    said = recorded or _state_error(final) or message
-    return DateOutcome.failed(settings, day, flow_run.name, said, recovered)
+    said = recorded or _state_error(final, settings.data_dir) or message
+    return DateOutcome.failed(settings, day, flow_run.name, said, recovered, str(flow_run.id))
 
 
-def _state_error(final: State) -> str | None:
+def _state_error(final: State, data_dir: str) -> str | None:
     """The failed state ``final``'s exception in :func:`failure_message`'s words, or None
     when the state holds none. For a date whose failure could not be recorded: a full disk
     refused the record too, and the table showed Prefect's "OSError: [Errno 28] No space
@@ -481,7 +542,7 @@ def _state_error(final: State) -> str | None:
         error = final.result(raise_on_failure=False)
     except Exception:  # its result lost, or not readable: Prefect's message says it
         return None
-    return failure_message(error) if isinstance(error, BaseException) else None
+    return failure_message(error, data_dir) if isinstance(error, BaseException) else None
 
 
 def _recorded_error(settings: Settings, day: date, run_id: str) -> str | None:

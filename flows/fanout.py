@@ -12,6 +12,7 @@ dates run either way.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from dataclasses import asdict, replace
@@ -32,6 +33,8 @@ from servicelens.storage.fs import as_path, is_url
 from servicelens.storage.runs import PlannedDate, read_outcome, record_outcome
 
 DASK_ADDRESS_VARIABLE = "SERVICELENS_DASK_ADDRESS"
+
+log = logging.getLogger("servicelens.backfill")
 
 
 def dask_address(explicit: str | None = None) -> str | None:
@@ -274,7 +277,9 @@ def _outcome(
         # stop of this process. A Rust panic, a stop of the worker, a cancelled future:
         # each loses this date alone (a date's own panic comes back as its failed outcome).
         error = raised
-    message = failure_message(error) if error else future.state.message or "failed"
+    message = (
+        failure_message(error, settings.data_dir) if error else future.state.message or "failed"
+    )
     return lost_date(settings, day, str(future.task_run_id), message, dispatched)
 
 
@@ -290,7 +295,11 @@ def lost_date(
     were shown failed and recorded failed over their completed outcome, which made their
     state ``failed`` under good marts. A date whose record says a run completed it since the
     dates were ``dispatched`` is that run's completed outcome (its counts from the record)."""
-    recorded = read_outcome(settings, day) or {}
+    try:
+        recorded = read_outcome(settings, day) or {}
+    except Exception as unread:  # the store may not answer: the backfill tries again at its end
+        log.warning("%s: could not read its outcome record: %s", day, unread)
+        recorded = {}
     finished = recorded.get("finished_at")
     if (
         recorded.get("outcome") == "completed"
@@ -306,8 +315,13 @@ def lost_date(
             "",
             f"its task came back without a result ({message}); its run had completed it",
         )
-    record_outcome(settings, day, task_run_id, "failed", error=message)
-    return DateOutcome.failed(settings, day.isoformat(), f"process-{day}", message)
+    try:
+        record_outcome(settings, day, task_run_id, "failed", error=message)
+    except Exception as unrecorded:  # tried again at the backfill's end
+        log.warning("%s: could not record its failure: %s", day, unrecorded)
+    return DateOutcome.failed(
+        settings, day.isoformat(), f"process-{day}", message, run_id=task_run_id
+    )
 
 
 def run_planned_dates_on(

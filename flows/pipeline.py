@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from prefect import State, get_run_logger
@@ -21,6 +21,7 @@ from flows.dates import (
     failure_message,
     nightly_run_name,
     process_and_record,
+    record_unrecorded_failures,
     run_planned_dates,
     with_recoveries,
 )
@@ -125,7 +126,8 @@ def nightly(
             result = process_and_record(settings, day, run_id)
         except Exception as error:
             if report:
-                row = summary_row(day, "failed", {"error": failure_message(error)}, [])
+                said = failure_message(error, settings.data_dir)
+                row = summary_row(day, "failed", {"error": said}, [])
                 publish_run_summary(f"date-summary-{day}", f"servicelens {day}: failed", [row])
             raise
     result = {**result, "drift_flags": drift_flags(result, recent_counts(settings, day))}
@@ -382,6 +384,7 @@ def backfill(
         def run_range(chosen: Settings, chosen_days: list[date]) -> list[DateOutcome]:
             statuses = [date_status(chosen, day, triggered_at) for day in chosen_days]
             plan = backfill_plan(chosen, statuses, rerun, newest_first)
+            handed_out = datetime.now(UTC)
             address = fanout.dask_address(dask_address)
             if address:
                 ran = fanout.run_planned_dates_on(address, plan, chosen, tags=["backfill"])
@@ -395,6 +398,8 @@ def backfill(
                     tags=["backfill"],
                     limit=BACKFILL_LIMIT,
                 )
+            # A failure the store that caused it did not take is recorded now, if it can be.
+            ran = record_unrecorded_failures(chosen, ran, handed_out)
             publish_weekly_task(chosen, _completed(ran))
             write_reports_after([chosen], ran)
             return ran

@@ -77,6 +77,29 @@ def unscored_dates_note(rows: list[dict[str, Any]], source: str | None) -> str |
     )
 
 
+def unrecorded_failures_note(rows: list[dict[str, Any]], source: str | None) -> str | None:
+    """When dates failed and their failure could not be recorded, even when the backfill
+    tried again at its end (``flows.dates.record_unrecorded_failures``): the dates and the
+    one command that runs them again; else None. ``rows``: a backfill's outcome rows. Such
+    a date reads as its last run left it (completed, say), so ``--rerun failed`` and
+    ``--rerun missing`` skip it: a data engineer's trial found one after an object store
+    stopped answering, told only in its table row."""
+    from flows.dates import failure_unrecorded
+
+    days = sorted(r["day"] for r in rows if failure_unrecorded(r["outcome"], r.get("todo") or ""))
+    if not days:
+        return None
+    flag = f" --source {source}" if source else ""
+    others = sum(days[0] <= r["day"] <= days[-1] and r["day"] not in days for r in rows)
+    again = f" (it runs again the {others} other date(s) of that range)" if others else ""
+    return (
+        f"the failure of {len(days)} date(s) could not be recorded, at the backfill's end "
+        f"either: {', '.join(days)}; they read as their last run left them, which --rerun "
+        f"failed and --rerun missing skip. Once the data directory answers, run: "
+        f"servicelens backfill{flag} --start {days[0]} --end {days[-1]} --rerun all{again}"
+    )
+
+
 #: Exit status of ``backfill`` when every date of the range is done, or held by a live run;
 #: when a date failed, was found failed in another trigger, or could not run; and when the
 #: only dates left are ones the rerun policy skipped because their last run failed.
@@ -399,6 +422,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     print(outcome_counts([DateOutcome(**r) for r in rows]))
     if note := unscored_dates_note(rows, args.source):
         print(note)
+    if note := unrecorded_failures_note(rows, args.source):
+        print(note)
     if note := older_contracts_note(settings, args.source):
         print(note)
     if note := earlier_definition_note(args, settings):
@@ -565,6 +590,7 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
         print(f"{name}: {counts}")
         for note in (
             unscored_dates_note(mine, name),
+            unrecorded_failures_note(mine, name),
             unlanded_note(_as_source(args, name), chosen),
             waiting_note(_as_source(args, name), chosen),
         ):

@@ -276,3 +276,27 @@ def test_a_slow_step_without_a_bar_says_what_it_is_doing_on_a_terminal(
         "servicelens: building the report ...",
         "servicelens: rebuilding the weekly marts of the run's weeks",
     ], said
+
+
+def test_dates_whose_failure_could_not_be_recorded_are_named_with_the_one_command() -> None:
+    """Found by a data engineer's trial: a date an object store failed read completed (its
+    failure not recorded), and only its table row said so. When the backfill's last try to
+    record it fails too, a note names the dates and the backfill that runs them again."""
+    from flows.dates import TODO_RERUN_FAILED, TODO_UNRECORDED
+    from servicelens.cli.schedule import unrecorded_failures_note
+
+    unrecorded = TODO_UNRECORDED
+    rows = [
+        {"day": "2026-11-22", "outcome": "failed", "todo": f"{unrecorded} --start 2026-11-22"},
+        {"day": "2026-11-23", "outcome": "completed", "todo": ""},
+        {"day": "2026-11-24", "outcome": "failed", "todo": f"{unrecorded} --start 2026-11-24"},
+        {"day": "2026-11-25", "outcome": "failed", "todo": TODO_RERUN_FAILED},
+    ]
+    note = unrecorded_failures_note(rows, "acme-qualtrics")
+    assert note is not None
+    assert "2 date(s) could not be recorded" in note and "2026-11-22, 2026-11-24" in note
+    assert note.endswith(
+        "servicelens backfill --source acme-qualtrics --start 2026-11-22 --end 2026-11-24 "
+        "--rerun all (it runs again the 1 other date(s) of that range)"
+    ), note
+    assert unrecorded_failures_note(rows[1:2] + rows[3:], None) is None

@@ -17,16 +17,25 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from servicelens.settings import Settings
 from servicelens.storage.fs import filesystem, store_not_answering
+from servicelens.storage.runs import date_status, plan_backfill
 from tests.reliability.cli import (
+    SERVICELENS,
     START,
+    WAIT_SECONDS,
+    backfill_of,
+    finish,
+    generated_home,
+    json_rows,
+    wait_until,
 )
-from tests.scale.test_object_store_commands import _forget_filesystems
+from tests.scale.test_object_store_commands import _forget_filesystems, _upload
 
 #: Each request to the store: 1 s to connect, 2 s for an answer, tried once (a frozen
 #: store fails a request in about 2 s instead of the defaults' minute).
@@ -134,3 +143,88 @@ def test_the_first_request_a_frozen_store_does_not_answer_ends_the_command(
     assert f"{store.url}: the object store at {store.env['AWS_ENDPOINT_URL']} does not answer" in (
         said
     )
+
+
+def test_a_dask_date_failed_by_a_frozen_store_is_told_as_such_and_recorded_at_the_end(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a data engineer's trial: moto frozen under a Dask backfill of completed
+    dates; a date's row read botocore's raw "ReadTimeoutError: Read timeout on endpoint URL
+    ...", its failure was never recorded (the store did not take it), so it read completed
+    and `--rerun failed` / `--rerun missing` skipped it. The row now tells the store that
+    does not answer, and the backfill records the failure at its end, once the store
+    answers again."""
+    from distributed import LocalCluster
+    from prefect.settings import get_current_settings
+
+    days, backfill = backfill_of(2)
+    home = generated_home(tmp_path, START, len(days), seed=31)
+    pause, log = tmp_path / "pause", tmp_path / "backfill.log"
+    api = str(get_current_settings().api.url)
+    monkeypatch.setenv("SERVICELENS_AGENT_KEY", "one-key-everywhere")
+    with moto_process(monkeypatch) as store:
+        _upload(home, store.url)
+        common = {**store.env, "PREFECT_API_URL": api}
+        common["SERVICELENS_AGENT_KEY"] = "one-key-everywhere"
+        # The dates completed once (here, not on Dask): a failure not recorded reads completed.
+        first = subprocess.Popen(
+            [SERVICELENS, "--data-dir", store.url, *backfill],
+            env=home.env(**common),
+            stdout=(tmp_path / "first.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert finish(first, WAIT_SECONDS) == 0, (tmp_path / "first.log").read_text()
+        settings = Settings(data_dir=store.url)
+        assert [date_status(settings, date.fromisoformat(d)).state for d in days] == [
+            "completed"
+        ] * 2
+
+        worker_env = {
+            **common,
+            "SERVICELENS_PAUSE_AT": "date-run-created",
+            "SERVICELENS_PAUSE_FILE": str(pause),
+            "SERVICELENS_PAUSE_SECONDS": str(WAIT_SECONDS),
+        }
+        with LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+            memory_limit="1.5GiB",
+            env=worker_env,
+        ) as cluster:
+            on_dask = ["--dask-address", cluster.scheduler_address]
+            running = subprocess.Popen(
+                [SERVICELENS, "--json", "--data-dir", store.url, *backfill, *on_dask],
+                env=home.env(**common),
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            # The first date's run, created, waits before it holds the date: the store
+            # freezes, and the date goes on into it.
+            wait_until(pause.exists, running, "the first date's run created")
+            with store.frozen():
+                pause.unlink()
+                # The second date's run reaching the same point: the first has come back.
+                wait_until(pause.exists, running, "the second date's run created")
+            pause.unlink()
+            code = finish(running, WAIT_SECONDS)
+        said = log.read_text()
+        rows = {r["day"]: r for r in json_rows(said)}
+        assert code == 1, said
+        [failed] = [day for day, row in rows.items() if row["outcome"] == "failed"]
+        [completed] = [day for day, row in rows.items() if row["outcome"] == "completed"]
+        endpoint = store.env["AWS_ENDPOINT_URL"]
+        assert rows[failed]["error"].startswith(
+            f"{store.url}: the object store at {endpoint} does not answer ("
+        ), rows[failed]
+        assert "--rerun failed" in rows[failed]["todo"], rows[failed]
+        state = date_status(settings, date.fromisoformat(failed))
+        assert state.state == "failed", state
+        assert date_status(settings, date.fromisoformat(completed)).state == "completed"
+        [planned] = plan_backfill([state], "failed")
+        assert planned.run, planned
