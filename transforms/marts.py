@@ -12,6 +12,7 @@ from transforms.schemas import (
     FEEDBACK_SCORED_SCHEMA,
     FEEDBACK_SCORED_VERSION,
     POSITIVE_CLASS,
+    RESOLVED_FLAG,
     REVIEW_QUEUE_SCHEMA,
     SAMPLE_SOURCE,
     conform,
@@ -72,14 +73,16 @@ def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataF
     ``scored`` carries the clean layer's columns (``CLEAN_RESPONSE_SCHEMA``) with the
     model's ``root_cause``, ``p_policy_failure``, ``needs_review`` and ``top_reasons``; a
     source's own columns (``rating``, ``attributes``) and the operation's facts (``sla_met``
-    ... ``fee_excess``) it lacks are null. ``model_version`` (the champion that scored the
+    ... ``fee_excess``) and the source's resolved flag (``resolved_first_contact``, contract
+    9: a source that maps none, a clean partition written before it) it lacks are null.
+    ``model_version`` (the champion that scored the
     date, None without one) goes on the rows it gave a root cause only: the rest (not
     negative, not rated) are null, since no model scored them (contract 7; a user's trial
     found 85,114 never-scored rows of a demo naming the champion). Raises ``ValueError``
     when another contract column is missing."""
     absent = [
         pl.lit(None, FEEDBACK_SCORED_SCHEMA[name]).alias(name)
-        for name in ("rating", "attributes", *OPERATION_FACTS, IN_TRAINING_SET)
+        for name in ("rating", "attributes", *OPERATION_FACTS, IN_TRAINING_SET, RESOLVED_FLAG)
         if name not in scored.columns
     ]
     if absent:
@@ -216,6 +219,25 @@ def satisfied_share(satisfied: pl.Expr, ratings: pl.Expr) -> pl.Expr:
     return pl.when(ratings > 0).then(satisfied / ratings)
 
 
+def resolution_counts() -> list[pl.Expr]:
+    """Aggregations over rows with a ``resolved_first_contact`` (:data:`RESOLVED_FLAG`,
+    Boolean, null where not asked or not answered): ``fcr_answered`` (rows whose flag is
+    yes or no) and ``fcr_resolved`` (those yes), both UInt32. Their ratio is first-contact
+    resolution as the source reports it (:func:`fcr_rate`); the counts, not the rate, roll
+    up across groups."""
+    flag = pl.col(RESOLVED_FLAG)
+    return [
+        flag.is_not_null().sum().cast(pl.UInt32).alias("fcr_answered"),
+        flag.fill_null(False).sum().cast(pl.UInt32).alias("fcr_resolved"),
+    ]
+
+
+def fcr_rate(resolved: pl.Expr, answered: pl.Expr) -> pl.Expr:
+    """``resolved / answered``, a rate from 0 to 1; null where nothing was answered (no
+    answer is no rate, not 0)."""
+    return pl.when(answered > 0).then(resolved / answered)
+
+
 def wilson_interval(frame: pl.DataFrame, successes: str, trials: str) -> pl.DataFrame:
     """``frame`` with the 95% Wilson score interval of the share ``successes / trials`` (two
     count columns) as ``low`` and ``high`` (0 to 1; null where ``trials`` is 0 or null), by
@@ -277,10 +299,17 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
 
     ``ratings``, ``satisfied`` and ``satisfied_share`` (:func:`satisfaction_counts`) count
     a two-level ``rating`` (null where ``scored`` has none): Zendesk's satisfaction score,
-    good / rated, which a support manager's trial found nowhere in the report."""
+    good / rated, which a support manager's trial found nowhere in the report.
+
+    ``fcr_answered``, ``fcr_resolved`` and ``fcr_rate`` (:func:`resolution_counts`) count
+    the source's ``resolved_first_contact`` (null where ``scored`` has none, so 0 answered
+    and a null rate): an analyst's SurveyMonkey trial found its "Was your issue resolved on
+    this call?" answers in the weekly agent_outcomes only."""
     keys = list(SUMMARY_KEYS)
     if "rating" not in scored.columns:
         scored = scored.with_columns(pl.lit(None, pl.String).alias("rating"))
+    if RESOLVED_FLAG not in scored.columns:
+        scored = scored.with_columns(pl.lit(None, pl.Boolean).alias(RESOLVED_FLAG))
     return (
         with_source(scored)
         .group_by(keys)
@@ -298,9 +327,11 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
             pl.col("csat").cast(pl.Float64).mean().alias("mean_csat"),
             pl.col("csat").is_not_null().sum().cast(pl.UInt32).alias("csat_responses"),
             *satisfaction_counts(),
+            *resolution_counts(),
         )
         .with_columns(
             satisfied_share(pl.col("satisfied"), pl.col("ratings")).alias("satisfied_share"),
+            fcr_rate(pl.col("fcr_resolved"), pl.col("fcr_answered")).alias("fcr_rate"),
             pl.when(pl.col("rated") > 0)
             .then(pl.col("negatives") / pl.col("rated"))
             .otherwise(None)

@@ -304,6 +304,9 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     # Version 8: whether the champion was trained on the row's label, whose scores are then
     # out-of-fold (a data scientist's trial read in-sample scores of CFPB's labels as honest).
     "in_training_set": pl.Boolean(),
+    # Version 9: the source's own yes/no that the contact resolved the problem, row by row
+    # (a survey's "Was your issue resolved on this call?" reached weekly agent_outcomes only).
+    RESOLVED_FLAG: pl.Boolean(),
 }
 
 #: ``servicelens score --output``: one row per kept row of the export, in file order. Each
@@ -394,6 +397,10 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "ratings": pl.UInt32(),
     "satisfied": pl.UInt32(),
     "satisfied_share": pl.Float64(),
+    # Version 10: the source's resolved flag (resolved_first_contact) answered and its rate.
+    "fcr_answered": pl.UInt32(),
+    "fcr_resolved": pl.UInt32(),
+    "fcr_rate": pl.Float64(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -431,8 +438,8 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 8
-DAILY_SUMMARY_VERSION = 9
+FEEDBACK_SCORED_VERSION = 9
+DAILY_SUMMARY_VERSION = 10
 QUARANTINE_VERSION = 3
 
 
@@ -480,6 +487,15 @@ _QUEUE_TEXT = (
 _NEGATIVE_RULE_TEXT = (
     "the source's negative rule calls negative (csat <= 2 by default; an nps detractor, a bad "
     "rating, or every complaint, as the source declares)"
+)
+
+#: What ``resolved_first_contact`` is wherever a mart carries it row by row.
+_RESOLVED_FLAG_TEXT = (
+    "The source's own yes/no that the contact resolved the customer's problem, as its "
+    "definition maps resolved_first_contact: a post-contact survey's question answered by "
+    "the customer ('Was your issue resolved on this call?'), or a call log's Resolved flag "
+    "recorded by the agent or system. A report, not an observation: agent_outcomes' 'no "
+    "repeat contact' measure follows whether the customer came back."
 )
 
 FEEDBACK_SCORED_CONTRACT = TableContract(
@@ -615,6 +631,9 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
             "only (a delivery with no comment) have no out-of-fold probability and read false. "
             "Filter on NOT in_training_set to measure the model on its labels."
         ),
+        RESOLVED_FLAG: _RESOLVED_FLAG_TEXT
+        + " Null where the source does not map it, where the row's answer or record was "
+        "empty, and in rows of version 8 and before.",
     },
     version=FEEDBACK_SCORED_VERSION,
     history=(
@@ -628,6 +647,8 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "every row, the ones never scored too).",
         "8: added in_training_set; rows the model trained on carry its out-of-fold "
         "probability and the root cause from it (they carried in-sample scores).",
+        "9: added resolved_first_contact (the source's own resolved yes/no, row by row: a "
+        "survey's resolved question reached the weekly agent_outcomes only).",
     ),
 )
 
@@ -717,6 +738,22 @@ DAILY_SUMMARY_CONTRACT = TableContract(
             "ratings, "
             "then divide; never average the shares."
         ),
+        "fcr_answered": (
+            "Responses in the group whose resolved_first_contact (feedback_scored) is yes or "
+            "no: the denominator of fcr_rate; 0 for a source that maps none, or where no "
+            "row answered. Null in rows of version 9 and before."
+        ),
+        "fcr_resolved": (
+            "Of fcr_answered, those resolved_first_contact records as resolved. Null in rows "
+            "of version 9 and before."
+        ),
+        "fcr_rate": (
+            "fcr_resolved / fcr_answered, from 0 to 1: first-contact resolution as the "
+            "source's resolved_first_contact reports it (a survey's customer answer, or a "
+            "call log's flag: see feedback_scored); null where none answered, and in rows of "
+            "version 9 and before. Across groups and dates: sum fcr_resolved and "
+            "fcr_answered, then divide; never average the rates."
+        ),
     },
     version=DAILY_SUMMARY_VERSION,
     history=(
@@ -734,6 +771,9 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "8: added csat_responses (the rows mean_csat is over: its weight across groups).",
         "9: added ratings, satisfied and satisfied_share (a two-level rating's satisfaction "
         "score, good / rated: a Zendesk source's report showed none).",
+        "10: added fcr_answered, fcr_resolved and fcr_rate (first-contact resolution from "
+        "the source's resolved_first_contact, by day and channel: it reached the weekly "
+        "agent_outcomes only).",
     ),
 )
 

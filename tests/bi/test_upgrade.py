@@ -17,7 +17,11 @@ from servicelens.outcomes import week_of
 from servicelens.settings import Settings
 from servicelens.storage.partitions import DATA_FILE, MANIFEST_FILE, partition_dir
 from servicelens.synthetic.generator import generate
-from transforms.schemas import AGENT_OUTCOMES_VERSION, DAILY_SUMMARY_VERSION
+from transforms.schemas import (
+    AGENT_OUTCOMES_VERSION,
+    DAILY_SUMMARY_VERSION,
+    FEEDBACK_SCORED_VERSION,
+)
 
 START = date(2026, 10, 5)
 DAYS = [START + timedelta(days=i) for i in range(3)]
@@ -94,9 +98,10 @@ def test_dictionary_check_names_older_partitions_with_commands_that_rewrite_them
     acme = f"servicelens --data-dir {tmp_path} backfill --source acme --start {DAYS[0]}"
     assert (
         f"sample feedback_scored: 3 partition(s) of {tmp_path}/marts/feedback_scored/{span} hold "
-        "contract version 5, the current is 8 (since: 6: added sla_met"
+        f"contract version 5, the current is {FEEDBACK_SCORED_VERSION} (since: 6: added sla_met"
     ) in out
     assert "7: model_version is null on rows no model scored" in out
+    assert "9: added resolved_first_contact" in out and "10: added fcr_answered" in out
     assert (
         "sample daily_summary: 3 partition(s)" in out
         and f"version 3, the current is {DAILY_SUMMARY_VERSION}" in out

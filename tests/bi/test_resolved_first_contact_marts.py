@@ -1,0 +1,125 @@
+"""The source's resolved flag (``resolved_first_contact``) row by row in feedback_scored
+(contract 9) and counted by day and channel in daily_summary (contract 10): an analyst's
+SurveyMonkey trial mapped "Was your issue resolved on this call?" and found the answers in
+clean/responses and the weekly agent_outcomes only. Real marts builders, real Parquet
+partitions, ``sql/views.sql`` run in plain DuckDB as the README runs it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from servicelens.reporting.analyst import VIEWS_FILE
+from servicelens.stages import conform_filling, marts_for_day
+from servicelens.storage.partitions import partition_dir, write_partition
+from transforms.marts import daily_summary, without_scores
+from transforms.schemas import (
+    CLEAN_RESPONSE_SCHEMA,
+    DAILY_SUMMARY_SCHEMA,
+    FEEDBACK_SCORED_SCHEMA,
+    PARTITION_COLUMN,
+    RESOLVED_FLAG,
+)
+
+OLD, NEW = date(2026, 11, 30), date(2026, 12, 1)
+
+
+def _scored(day: date, channels: list[str], flags: list[bool | None]) -> pl.DataFrame:
+    """A date's clean responses (one per flag) as scoring leaves them before any model."""
+    n = len(flags)
+    clean = pl.DataFrame(
+        {
+            "response_id": [f"r{day.day}-{i}" for i in range(n)],
+            "survey_date": [day] * n,
+            "submitted_at": [datetime(day.year, day.month, day.day, 9, tzinfo=UTC)] * n,
+            "channel": channels,
+            "queue": ["billing"] * n,
+            "csat": [4] * n,
+            "is_negative": [False] * n,
+            "source": ["post-call"] * n,
+            RESOLVED_FLAG: flags,
+        },
+        schema_overrides={"csat": pl.Int8, RESOLVED_FLAG: pl.Boolean},
+    )
+    return without_scores(conform_filling(clean, CLEAN_RESPONSE_SCHEMA))
+
+
+def test_daily_summary_counts_the_answers_and_their_rate_by_channel() -> None:
+    scored = _scored(NEW, ["phone", "phone", "phone", "chat"], [True, False, None, None])
+    summary = daily_summary(scored).select("channel", "fcr_answered", "fcr_resolved", "fcr_rate")
+    assert summary.sort("channel").rows() == [
+        ("chat", 0, 0, None),  # none answered: no rate, not 0
+        ("phone", 2, 1, 0.5),  # the unanswered third is not in the denominator
+    ]
+
+
+def test_a_source_without_the_flag_has_it_null_and_no_rate() -> None:
+    scored = _scored(NEW, ["phone", "phone"], [None, None]).drop(RESOLVED_FLAG)
+    feedback, summary = marts_for_day(scored, None)
+    assert feedback.get_column(RESOLVED_FLAG).to_list() == [None, None]
+    assert summary.select("fcr_answered", "fcr_rate").rows() == [(0, None)]
+
+
+def test_feedback_scored_carries_each_rows_answer() -> None:
+    feedback, _ = marts_for_day(_scored(NEW, ["phone"] * 3, [True, False, None]), None)
+    assert feedback.schema[RESOLVED_FLAG] == pl.Boolean
+    assert feedback.sort("response_id").get_column(RESOLVED_FLAG).to_list() == [
+        True,
+        False,
+        None,
+    ]
+
+
+@pytest.fixture
+def old_and_new(tmp_path: Path) -> Path:
+    """feedback_scored and daily_summary partitions as the previous contracts wrote them
+    (no resolved flag, no fcr columns; versions 8 and 9) beside ones written now."""
+    data = tmp_path / "data"
+    marts = data / "marts"
+    staging = data / ".staging"
+    old_feedback, old_summary = marts_for_day(_scored(OLD, ["phone"], [True]), None)
+    for table, frame, dropped, version in (
+        ("feedback_scored", old_feedback, [RESOLVED_FLAG], 8),
+        ("daily_summary", old_summary, ["fcr_answered", "fcr_resolved", "fcr_rate"], 9),
+    ):
+        folder = partition_dir(marts / table, OLD)
+        folder.mkdir(parents=True)
+        frame.drop(PARTITION_COLUMN, *dropped, strict=False).with_columns(
+            pl.lit(version, pl.Int32).alias("schema_version")
+        ).write_parquet(folder / "part-0.parquet")
+    feedback, summary = marts_for_day(_scored(NEW, ["phone"] * 3, [True, False, None]), None)
+    write_partition(feedback, marts / "feedback_scored", NEW, FEEDBACK_SCORED_SCHEMA, {}, staging)
+    write_partition(summary, marts / "daily_summary", NEW, DAILY_SUMMARY_SCHEMA, {}, staging)
+    # The views file reads every table; these are not what the test is about.
+    for other in ("quarantine", "marts/fix_list", "marts/agent_outcomes", "marts/review_queue"):
+        folder = partition_dir(data / other, NEW)
+        folder.mkdir(parents=True)
+        pl.DataFrame({"source": ["post-call"]}).write_parquet(folder / "part-0.parquet")
+    return data
+
+
+def test_the_views_read_old_partitions_beside_new_with_the_flag_null(old_and_new: Path) -> None:
+    connection = duckdb.connect()
+    connection.execute("SET VARIABLE data_dir = $dir", {"dir": str(old_and_new)})
+    connection.execute(VIEWS_FILE.read_text())
+    assert connection.execute(
+        f"SELECT survey_date, schema_version, {RESOLVED_FLAG} FROM feedback_scored "
+        "ORDER BY survey_date, response_id"
+    ).fetchall() == [
+        (OLD, 8, None),  # written before the column: null, not an error
+        (NEW, 9, True),
+        (NEW, 9, False),
+        (NEW, 9, None),
+    ]
+    assert connection.execute(
+        "SELECT survey_date, schema_version, fcr_answered, fcr_resolved, fcr_rate "
+        "FROM daily_summary ORDER BY survey_date"
+    ).fetchall() == [(OLD, 9, None, None, None), (NEW, 10, 2, 1, 0.5)]
+    # Rolled up as the contract says: counts summed, then divided.
+    assert connection.execute(
+        "SELECT sum(fcr_resolved) / sum(fcr_answered) FROM daily_summary"
+    ).fetchall() == [(0.5,)]
