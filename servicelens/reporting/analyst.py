@@ -474,6 +474,60 @@ def no_rows_note(connection: Any, sql: str) -> str | None:
     said = f"note: no rows: the query reads {held}; its conditions kept none of them"
     if statuses:
         said += f" ({'; '.join(statuses)}: docs/data_dictionary.md says what each means)"
+    if counts.get("agent_outcomes") and (lacking := _agent_weeks_lacking(connection, code)):
+        said += f". {lacking}"
+    return said
+
+
+def _agent_weeks_lacking(connection: Any, code: str) -> str | None:
+    """What agent_outcomes' rows lack for a query of agents' weeks (``code``, its SQL
+    without comments) to keep any: an agent on any contact, and, where it reads
+    ``median_handle_seconds``, a handle time; with where the source's own resolved flag is
+    to be read when it has one. None where some row names an agent (its status, which
+    :func:`no_rows_note` counts, says why it was not kept), or where the view lacks the
+    columns counted.
+
+    Found by an analyst's trial: ``query handle_time_vs_resolution`` of a SurveyMonkey
+    post-call survey (no agent, no handle time, a resolved question mapped)
+    printed "(no rows)" and a status count, not that the query compares agents' handle
+    times, which the source does not record, nor where its resolution was."""
+    from transforms.agents import NO_AGENT_RECORDED
+
+    needed = {
+        "status",
+        "contacts",
+        "contacts_with_handle_time",
+        "flagged_contacts",
+        "flagged_resolved",
+    }
+    columns = {str(r[0]) for r in connection.execute("DESCRIBE agent_outcomes").fetchall()}
+    if not needed <= columns:
+        return None  # a view narrower than the contract (connect_views gives it all)
+    row = connection.execute(
+        "SELECT count(*) FILTER (WHERE status IS DISTINCT FROM ?), "
+        "coalesce(sum(contacts), 0), coalesce(sum(contacts_with_handle_time), 0), "
+        "coalesce(sum(flagged_contacts), 0), coalesce(sum(flagged_resolved), 0) "
+        "FROM agent_outcomes",
+        [NO_AGENT_RECORDED],
+    ).fetchone()
+    with_agent, contacts, timed, flagged, resolved = (int(v) for v in row)
+    if with_agent:
+        return None  # agents' weeks there are: their statuses say why none was kept
+    lacks = ["no agent on any contact (every row 'no agent recorded')"]
+    if not timed and re.search(r"\bmedian_handle_seconds\b", code):
+        lacks.append(f"no handle time on any of its {contacts:,} contacts")
+    said = (
+        f"The source's exports record {' and '.join(lacks)}: this query judges agents' weeks "
+        "by what they record, so it has nothing to compare here (map the export's agent and "
+        "handle-time columns as agent_id and handle_seconds in the source definition's "
+        "[columns] if it has them)"
+    )
+    if flagged:
+        said += (
+            f". Its own resolved flag, {resolved:,} resolved of {flagged:,} answered, is on "
+            "each response in feedback_scored (resolved_first_contact) and by day and "
+            "channel in daily_summary (fcr_answered, fcr_resolved, fcr_rate)"
+        )
     return said
 
 

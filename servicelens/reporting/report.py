@@ -1971,10 +1971,26 @@ def _agents(inputs: _Inputs) -> str:
             f"no agent outcomes yet: run {_backfill_hint(inputs.settings)} (rebuilt every run)"
         )
     if (agents.get_column("status") == NO_AGENT_RECORDED).all():
+        # Said of no kind of source: a post-call survey, a complaints database and a web
+        # form all land here (a SurveyMonkey survey's report called itself the latter two).
+        flagged = "flagged_contacts" in agents.columns and bool(
+            agents.get_column("flagged_contacts").fill_null(0).sum()
+        )
         return (
-            "<p>This source records no agents (a complaints database or a web form), so there "
-            "is no agent view: the contacts and their first-contact resolution are in "
-            "<code>marts/agent_outcomes</code> under one row per week without an agent.</p>"
+            "<p>This source's exports record no agent on any contact, so there is no agent "
+            "view (map the export's agent column as <code>agent_id</code> in the source "
+            "definition's <code>[columns]</code> if it has one): the contacts and their "
+            "first-contact resolution are in <code>marts/agent_outcomes</code> under one row "
+            "per week without an agent."
+            + (
+                " Its own resolved flag is on each response in "
+                "<code>marts/feedback_scored</code> (<code>resolved_first_contact</code>) and "
+                "by day and channel in <code>marts/daily_summary</code> "
+                "(<code>fcr_answered</code>, <code>fcr_resolved</code>, <code>fcr_rate</code>)."
+                if flagged
+                else ""
+            )
+            + "</p>"
         )
     week = _judged_week(agents)
     judged = week.filter(pl.col("status") == "judged")
