@@ -147,10 +147,15 @@ FROM read_parquet(
 
 -- One row per valid survey response; root_cause for negatives (is_negative: the source's
 -- negative rule, csat <= 2 by default).
+-- resolved_first_contact: the source's own resolved yes/no (a post-call survey's question,
+-- a call log's flag), null where not mapped, not answered, or in partitions written before
+-- feedback_scored 9 (union_by_name reads them beside the newer ones).
 CREATE OR REPLACE VIEW feedback_scored AS
 SELECT * FROM servicelens_partitions('marts/feedback_scored');
 
 -- Counts and shares by date, queue, policy and channel. Sum counts; never average shares.
+-- fcr_answered, fcr_resolved and fcr_rate count resolved_first_contact (null in partitions
+-- written before daily_summary 10): sum(fcr_resolved) / sum(fcr_answered).
 CREATE OR REPLACE VIEW daily_summary AS
 SELECT * FROM servicelens_partitions('marts/daily_summary');
 

@@ -47,6 +47,7 @@ def test_the_answers_reach_feedback_scored_and_daily_summary(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from servicelens.cli.main import main
+    from servicelens.reporting.analyst import run_query
 
     data, read = run_configured_source(tmp_path, "post-call", DEFINITION, EXPORT)
     assert duckdb.sql(
@@ -57,6 +58,12 @@ def test_the_answers_reach_feedback_scored_and_daily_summary(
         "SELECT survey_date, channel, responses, fcr_answered, fcr_resolved, fcr_rate "
         f"FROM {read('marts/daily_summary')} ORDER BY survey_date"
     ).fetchall() == [(NOV30, "phone", 3, 2, 1, 0.5), (DEC1, "phone", 1, 1, 1, 1.0)]
+
+    by_day = run_query(data, "first_contact_resolution_by_day")
+    assert [tuple(r.values()) for r in by_day] == [
+        ("post-call", DEC1, "phone", 1, 1, 1, 1.0),
+        ("post-call", NOV30, "phone", 3, 2, 1, 0.5),
+    ]
 
     # No agent and no handle time: the query has no agent-week to band, and says so.
     capsys.readouterr()

@@ -1,0 +1,23 @@
+-- How often was the issue resolved on the first contact, as the source reports it? Per
+-- source, date and channel, the responses whose resolved_first_contact is answered (a
+-- post-call survey's "Was your issue resolved on this call?", a call log's Resolved flag)
+-- and the share of them resolved, from daily_summary: counts summed over its queues and
+-- policies, then divided (never an average of its fcr_rate). Dates where nothing was
+-- answered are left out, and so are partitions written before daily_summary 10 (no
+-- fcr_answered: rewrite them with the backfill `servicelens dictionary --check` names).
+-- The claim of the customer, agent or system, not the observed "no repeat contact" of
+-- agent_outcomes (agents_whose_customers_come_back). Newest dates first.
+SELECT
+    source,
+    survey_date,
+    channel,
+    sum(responses)::BIGINT AS responses,
+    sum(fcr_answered)::BIGINT AS answered,
+    sum(fcr_resolved)::BIGINT AS resolved,
+    round(sum(fcr_resolved) / sum(fcr_answered), 3) AS first_contact_resolution
+FROM daily_summary
+WHERE fcr_answered IS NOT NULL
+GROUP BY source, survey_date, channel
+HAVING sum(fcr_answered) > 0
+ORDER BY source, survey_date DESC, channel
+LIMIT 500;
