@@ -151,6 +151,9 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "ratings": [0],
             "satisfied": [0],
             "satisfied_share": [None],
+            "fcr_answered": [0],
+            "fcr_resolved": [0],
+            "fcr_rate": [None],
         }
     )
 
