@@ -21,6 +21,7 @@ from servicelens.ingest.definitions import DefinitionError, load_definition, res
 from servicelens.reporting.report import _manifests
 from servicelens.settings import Settings
 from servicelens.storage.partitions import scan_table
+from transforms.schemas import DAILY_SUMMARY_VERSION
 
 #: (day, score, assignee, group, requester, reason) of each rating, in delivery order.
 RATINGS = [
@@ -201,7 +202,8 @@ def test_a_two_level_rating_gives_the_satisfied_share_with_counts_and_intervals(
     95% Wilson intervals, and the bad ratings by the customer's reason."""
     settings, html = acme
     summary = scan_table(settings.marts_dir / "daily_summary").collect()
-    assert summary.get_column("schema_version").unique().to_list() == [9]
+    # 9 added the counts; a later version keeps them (contracts only grow).
+    assert summary.get_column("schema_version").unique().to_list() == [DAILY_SUMMARY_VERSION]
     days = (
         summary.group_by(pl.col("survey_date").cast(pl.String))
         .agg(pl.col("satisfied").sum(), pl.col("ratings").sum())
