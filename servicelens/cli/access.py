@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from servicelens.cli.console import print_json, table
+from servicelens.cli.erase import add_subject_arguments
 from servicelens.settings import Settings
 
 
@@ -32,23 +33,7 @@ def add_access_command(sub: Any) -> None:
             "the data directory. See the README's 'Answering an access request'."
         ),
     )
-    access.add_argument(
-        "--customer-id",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a customer's id as the exports carry it (repeat for more)",
-    )
-    access.add_argument(
-        "--response-id",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a survey response's id (repeat for more)",
-    )
-    access.add_argument(
-        "--source", default=None, help="only this source's layers (`sample` for the sample's)"
-    )
+    add_subject_arguments(access)
     access.add_argument(
         "--out",
         type=Path,

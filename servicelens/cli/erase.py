@@ -18,6 +18,28 @@ from servicelens.settings import Settings
 EXIT_ROWS_REMAIN = 1
 
 
+def add_subject_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data subject's selection, as ``erase`` and ``access`` take it: ``--customer-id``
+    and ``--response-id`` (each repeatable; lists, empty by default) and ``--source``."""
+    parser.add_argument(
+        "--customer-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a customer's id as the exports carry it (repeat for more)",
+    )
+    parser.add_argument(
+        "--response-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a survey response's id (repeat for more)",
+    )
+    parser.add_argument(
+        "--source", default=None, help="only this source's layers (`sample` for the sample's)"
+    )
+
+
 def add_erase_command(sub: Any) -> None:
     """Register ``erase`` on the main parser's subcommands."""
     erase = sub.add_parser(
@@ -35,23 +57,7 @@ def add_erase_command(sub: Any) -> None:
             "nothing written. See the README's 'Personal data' section."
         ),
     )
-    erase.add_argument(
-        "--customer-id",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a customer's id as the exports carry it (repeat for more)",
-    )
-    erase.add_argument(
-        "--response-id",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a survey response's id (repeat for more)",
-    )
-    erase.add_argument(
-        "--source", default=None, help="only this source's layers (`sample` for the sample's)"
-    )
+    add_subject_arguments(erase)
     erase.add_argument(
         "--dry-run", action="store_true", help="list where the rows are; change nothing"
     )
