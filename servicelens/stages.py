@@ -10,6 +10,7 @@ import contextvars
 import functools
 import json
 import logging
+import zoneinfo
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -52,6 +53,8 @@ from servicelens.ingest.landing import (
     read_records_in_place,
     refuse_the_other_day_order,
     rejected_id_fields,
+    undated_rows_day,
+    with_undated_rows_filed,
 )
 from servicelens.ingest.mapping import (
     MappedExport,
@@ -225,11 +228,12 @@ class DayCounts:
     #: day of calls written month first (11/05/2026 for 5 Nov) was published as 11 May,
     #: exit 0, without a word.
     swapped_nearer: dict[str, str] = field(default_factory=dict)
-    #: Rows filed under the date their delivery was landed because their own submitted_at
-    #: gives none (landed ``dated_by_delivery``): all quarantined, and not responses of that
-    #: day, so the run's table and processed_dates say how many (a trial's SurveyMonkey row
-    #: with an empty End Date made "2026-12-05 read 1 kept 0 quarantined 1" of a day with no
-    #: responses). None where the partition was landed before landing marked them.
+    #: Rows filed under their delivery's day (landing.undated_rows_day) because their own
+    #: submitted_at gives none (landed ``dated_by_delivery``): all quarantined, and not
+    #: known to be responses of that day, so the run's table and processed_dates say how
+    #: many (a trial's SurveyMonkey row with an empty End Date made "2026-12-05 read 1 kept
+    #: 0 quarantined 1" of a day with no responses). None where the partition was landed
+    #: before landing marked them.
     undated: int | None = 0
     malformed_lines: int = 0
     #: Of the quarantined, the rows the definition's ``[[exclude]]`` rules set aside (not
@@ -2266,6 +2270,10 @@ def ingest_export(
     refuse_the_other_day_order(mapped.frame, definition, str(path), mapped.read.sheet)
     _check_batch(definition, mapped, docs_dir)
     rows = landed_rows(mapped, settings, definition, "(not landed)", now)
+    # Its undated rows under the day landing would file them under (the day its name holds,
+    # else that most of its rows fall on, else today), so a check dates them as a run does.
+    today = now.astimezone(zoneinfo.ZoneInfo(settings.timezone)).date()
+    rows = with_undated_rows_filed(rows, undated_rows_day(rows, path, today)[0])
     clean, quarantine, counts = validate_landed_rows(
         settings,
         definition,
@@ -2360,7 +2368,7 @@ def _landed_quarantine(
 
 def undated_rows(landed: pl.DataFrame) -> int | None:
     """How many of a partition's landed rows (``LANDED_SCHEMA``) are filed under their
-    delivery's date because their own gives none (``dated_by_delivery``); None where every
+    delivery's day because their own gives none (``dated_by_delivery``); None where every
     row was landed before landing marked them (rows landed before count as dated)."""
     if "dated_by_delivery" not in landed.columns:
         return None

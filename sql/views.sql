@@ -262,10 +262,12 @@ SELECT
     CAST(m.json -> 'counts' ->> 'quarantined' AS BIGINT)
         - CAST(m.json -> 'counts' ->> 'superseded_duplicates' AS BIGINT)
         - coalesce(CAST(m.json -> 'counts' ->> 'set_aside' AS BIGINT), 0) AS rows_rejected,
-    -- Of rows_read: rows filed under this date only because their delivery was landed that
-    -- day, their own submitted_at unreadable (empty, a summary row, a malformed record): not
-    -- responses of this date. A date where rows_read = rows_undated had no responses (filter
-    -- it off a date axis). Null for partitions run or landed before it was counted.
+    -- Of rows_read: rows filed under this date only as their delivery's day (the date its
+    -- file name holds, else the day most of its rows fall on, else the day it was landed),
+    -- their own submitted_at unreadable (empty, an undeclared format, a summary row, a
+    -- malformed record): not responses known to be of this date. A date where rows_read =
+    -- rows_undated has no row dated by itself (filter it off a date axis). Null for
+    -- partitions run or landed before it was counted.
     CAST(m.json -> 'counts' ->> 'undated' AS BIGINT) AS rows_undated,
     -- Of rows_read: rows of subjects erased on request (servicelens erase; or left out of a
     -- later run by the erasure list): read = kept + quarantined + erased. 0 for a date never

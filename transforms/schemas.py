@@ -1504,10 +1504,12 @@ PROCESSED_DATES_CONTRACT = TableContract(
             "set aside (a malformed record, a failed check)."
         ),
         "rows_undated": (
-            "Of rows_read, rows filed under the date only because their delivery was landed "
-            "that day, their own submitted_at unreadable (empty, a summary row, a malformed "
-            "record): rows_read = rows_undated is a date of no responses. Null for partitions "
-            "run or landed before it was counted."
+            "Of rows_read, rows filed under the date only as their delivery's day (the date "
+            "its file name holds, else the day most of its rows fall on, else the day it was "
+            "landed), their own submitted_at unreadable (empty, a format the definition does "
+            "not read, a summary row, a malformed record): rows_read = rows_undated is a date "
+            "none of whose rows gives a date of its own. Null for partitions run or landed "
+            "before it was counted."
         ),
         "rows_erased": (
             "Of rows_read, rows of subjects erased on request (servicelens erase, or left out "

@@ -361,11 +361,13 @@ def partition_notes(result: dict[str, Any]) -> list[str]:
 
 
 def undated_note(result: dict[str, Any]) -> str | None:
-    """For a date or partition holding rows filed under it only because their delivery was
-    landed that day, their own date unreadable (``undated`` in its counts,
-    servicelens.stages.DayCounts): how many, and that the date is not theirs. Found by a
-    trial: a SurveyMonkey row with an empty End Date read "2026-12-05 read 1 kept 0
-    quarantined 1", a day of responses on a BI date axis where none was."""
+    """For a date or partition holding rows filed under it only as their delivery's day, their
+    own date unreadable (``undated`` in its counts, servicelens.stages.DayCounts; the day
+    is the one the delivery's file name holds, else that most of its rows fall on, else the
+    day it was landed: servicelens.ingest.landing.undated_rows_day, which the delivery's
+    note names): how many, and that the date is not theirs. Found by a trial: a
+    SurveyMonkey row with an empty End Date read "2026-12-05 read 1 kept 0 quarantined 1",
+    a day of responses on a BI date axis where none was."""
     undated = result.get("undated") or 0
     if not undated:
         return None
@@ -379,7 +381,7 @@ def undated_note(result: dict[str, Any]) -> str | None:
     )
     own, what = ("its", "a response") if undated == 1 else ("their", "responses")
     return (
-        f"{rows} filed under the date the delivery was landed because {own} own date "
+        f"{rows} filed under this date, {own} delivery's day, because {own} own date "
         f"(submitted_at) could not be read: not {what} of this date "
         "(processed_dates.rows_undated)"
     )

@@ -10,9 +10,11 @@ again. Landing one:
 2. reads and maps it with the source's definition (the same reader as every file: decoding,
    physical lines, rejects), redacts personal data, and dates each row by its submitted time
    in the business timezone (a record the reader rejected by the time its fields hold,
-   :func:`rejected_record_dates`; a row whose time cannot be read is dated by its delivery,
-   so its reason is reported with that date, and a rejected record so is named in a note; a
-   row submitted after the delivery was landed is a reject there, saying so);
+   :func:`rejected_record_dates`; a row whose time cannot be read is dated by its
+   delivery's own day, :func:`undated_rows_day`: the date its file name holds, else the day
+   most of its rows fall on, else the day it was landed, so its reason is reported with
+   that date, and the delivery's note says which; a row submitted after the delivery was
+   landed is a reject there, saying so);
 3. rewrites each touched partition whole: the rows it held from other deliveries, plus this
    delivery's. Its manifest names every delivery file in it, with its sha256, and the
    fingerprint of the definition each was landed with.
@@ -158,8 +160,9 @@ class Landing:
     superseded_elsewhere: dict[date, int] = field(default_factory=dict)
     #: Lines of this delivery that re-deliver responses landed before in another partition
     #: with a ``submitted_at`` that cannot be read, by the partition holding the older copy.
-    #: Such a copy is dated by its delivery and quarantined, and supersedes nothing
-    #: elsewhere: the older copy stays in the marts (found by a trial's re-saved export).
+    #: Such a copy is dated by the day its delivery was landed, not the delivery's own day
+    #: (:func:`_undated_redeliveries`), and quarantined, and supersedes nothing elsewhere:
+    #: the older copy stays in the marts (found by a trial's re-saved export).
     older_copies_kept: dict[date, list[int]] = field(default_factory=dict)
     #: The sheet read, for a workbook: its notes name rows as Excel shows them
     #: (``sheet 'Umfrage' row 4``), not by line (:attr:`RawRead.sheet`).
@@ -209,6 +212,15 @@ class Landing:
     #: their own (:func:`rejected_record_dates`), by the date they are quarantined under:
     #: the delivery's, as any undatable row.
     undated_rejects: dict[date, list[int]] = field(default_factory=dict)
+    #: Rows of this delivery whose own submitted_at gives no survey date (empty, a format
+    #: the definition does not declare, after the delivery was landed; the reader's
+    #: malformed records apart, :attr:`undated_rejects`), the day they are quarantined under
+    #: and how it was chosen (:func:`undated_rows_day`), which its note says. None where
+    #: it has none.
+    undated: tuple[int, date, str] | None = None
+    #: The day the delivery was (first) landed, in the business's timezone: where its
+    #: undated copies of responses landed before are filed (:func:`_undated_redeliveries`).
+    landed_on: date | None = None
     #: The 8-bit code page the definition declares, when the delivery was UTF-8 and read
     #: as UTF-8 instead (``readers.declared_encoding_not_used``).
     declared_encoding_not_used: str | None = None
@@ -363,21 +375,37 @@ class Landing:
                 f"{_lines_named(lines, self.sheet)} "
                 f"{'re-delivers a response' if one else 're-deliver responses'} landed before "
                 f"(in {where}) with a submitted_at that cannot be read: "
-                f"{'it is' if one else 'they are'} quarantined under the delivery's date and "
+                f"{'it is' if one else 'they are'} quarantined under the day the delivery "
+                f"was landed{f', {self.landed_on.isoformat()}' if self.landed_on else ''}, "
+                "apart, and "
                 f"the older {'copy stays' if one else 'copies stay'} in the marts. Fix "
                 "submitted_at in the export (or the definition's format for it) and deliver "
                 f"it again to replace the older {'copy' if one else 'copies'}"
             )
         if self.truncated_at is not None:
             notes.append(self._truncated_text())
+        how = self.undated[2] if self.undated else BY_LANDING
         for day, lines in sorted(self.undated_rejects.items()):
             one = len(lines) == 1
             notes.append(
                 f"{_lines_named(lines, self.sheet)} could not be read as "
                 f"{'a record' if one else 'records'} (malformed) and "
                 f"{'gives' if one else 'give'} no submitted_at that reads: quarantined under "
-                f"the date the delivery was landed, {day.isoformat()}, not a survey date of "
+                f"its delivery's day, {day.isoformat()} ({how}), not a survey date of "
                 f"{'its' if one else 'their'} own"
+            )
+        # Those re-delivering a response landed before are told by their own note above.
+        copies = sum(len(lines) for lines in self.older_copies_kept.values())
+        if self.undated and self.undated[0] > copies:
+            count, day, how = self.undated
+            count -= copies
+            one = count == 1
+            notes.append(
+                f"{count} {'row' if one else 'rows'} whose submitted_at gives no survey date "
+                f"(empty, or a format the definition does not read) "
+                f"{'is' if one else 'are'} quarantined under its delivery's day, "
+                f"{day.isoformat()} ({how}), not a survey date of {'its' if one else 'their'} "
+                "own"
             )
         notes += self.short_ids
         if self.unrecognised_countries:
@@ -444,7 +472,8 @@ class Landing:
         line, response_id, day, by_delivery = self.truncated_at
         named = "" if response_id is None else f" (response {response_id})"
         where = (
-            f"the date the delivery was landed, {day.isoformat()}"
+            f"its delivery's day, {day.isoformat()} "
+            f"({self.undated[2] if self.undated else BY_LANDING})"
             if by_delivery
             else f"its own survey date, {day.isoformat()}"
         )
@@ -972,7 +1001,8 @@ def landed_rows(
     )
     frame = frame.with_columns(
         pl.col(own_date).fill_null(delivered_on).alias(PARTITION_COLUMN),
-        # Said per partition (processed_dates.rows_undated): filed under the delivery's date,
+        # Filed under the landing's day here, then under the delivery's own day by
+        # land_delivery (undated_rows_day). Said per partition (processed_dates.rows_undated):
         # such rows made a day with no responses look like one (a trial's SurveyMonkey row
         # with an empty End Date read "2026-12-05 read 1 kept 0 quarantined 1").
         pl.col(own_date).is_null().alias("dated_by_delivery"),
@@ -1649,6 +1679,108 @@ def header_only_whole(settings: Settings, file: str | DataPath, now: float | Non
     return settled and data.endswith(LINE_ENDS)
 
 
+def named_dates(file: str | DataPath) -> list[date]:
+    """The dates ``file``'s name holds (:data:`NAMED_DATE`, ``responses-2026-11-22.csv``),
+    in order, those the calendar does not have left out; a raw copy's path is read by the
+    name it was delivered under (:func:`_delivered_name`)."""
+    dates = []
+    for found in NAMED_DATE.finditer(_delivered_name(Path(str(file)).name)):
+        try:
+            dates.append(date(*map(int, found.groups())))
+        except ValueError:
+            continue
+    return dates
+
+
+#: How :func:`undated_rows_day` chose a delivery's day, as its note says it.
+BY_NAME, BY_MOST_ROWS, BY_LANDING = (
+    "the date its file name holds",
+    "the day most of its dated rows fall on",
+    "the day it was landed: its file name holds no single date and none of its rows has one",
+)
+
+
+def undated_rows_day(rows: pl.DataFrame, file: str | DataPath, landed_on: date) -> tuple[date, str]:
+    """The survey day a delivery's rows whose own date cannot be read are filed under, and
+    how it was chosen (:data:`BY_NAME`...): the single date the delivery's ``file`` name
+    holds (:func:`named_dates`, as a quiet day's is told: an export a day, named so), else
+    the day most of its dated rows fall on (the earliest of equals), else ``landed_on``, the
+    day it was landed in the business's timezone (a monthly export whose rows are all
+    undated, say).
+
+    ``rows``: the delivery's landed rows (``LANDED_SCHEMA``), ``dated_by_delivery`` marking
+    the undated ones. Found by an analyst's trial: a quarter of daily exports caught up on
+    one day filed their 75 day-first rows under that day, outside the quarter, and its
+    partition of nothing kept exited the run 4."""
+    named = set(named_dates(file))
+    if len(named) == 1:
+        return named.pop(), BY_NAME
+    most = (
+        rows.filter(~pl.col("dated_by_delivery").fill_null(False))
+        .group_by(PARTITION_COLUMN)
+        .len()
+        .sort(["len", PARTITION_COLUMN], descending=[True, False])
+        .head(1)
+        .get_column(PARTITION_COLUMN)
+        .to_list()
+    )
+    if most:
+        return most[0], BY_MOST_ROWS
+    return landed_on, BY_LANDING
+
+
+def with_undated_rows_filed(
+    rows: pl.DataFrame, day: date, apart: Sequence[str] = ()
+) -> pl.DataFrame:
+    """``rows`` (``LANDED_SCHEMA``) with those ``dated_by_delivery`` filed under ``day``
+    (:func:`undated_rows_day`), but those whose ``response_id`` is in ``apart``
+    (:func:`_undated_redeliveries`), which stay where :func:`landed_rows` filed them."""
+    undated = pl.col("dated_by_delivery").fill_null(False) & ~pl.col("response_id").is_in(
+        list(apart)
+    ).fill_null(False)
+    return rows.with_columns(
+        pl.when(undated)
+        .then(pl.lit(day))
+        .otherwise(pl.col(PARTITION_COLUMN))
+        .alias(PARTITION_COLUMN)
+    )
+
+
+def _undated_redeliveries(
+    settings: Settings, rows: pl.DataFrame, sha: str, landed_at: datetime
+) -> list[str]:
+    """The response ids of a delivery's undated rows (``rows``, ``dated_by_delivery``) that
+    re-deliver a response another delivery landed before ``landed_at`` with a date of its
+    own. Such a copy stays under the day the delivery was landed: filed under the
+    delivery's day, it would often share the older copy's partition and, quarantined,
+    take that copy out of the marts; apart, it supersedes nothing (the older copy stays,
+    and the delivery's note says so: a trial's re-saved export). One scan of the landed
+    layer's ids, only when the delivery has undated rows."""
+    wanted = rows.filter(
+        pl.col("dated_by_delivery").fill_null(False)
+        & pl.col("reject").is_null()
+        & pl.col("response_id").is_not_null()
+    ).select("response_id")
+    if wanted.is_empty() or not any(
+        settings.landed_dir.glob(f"{PARTITION_COLUMN}=*/{PARTITION_FILE}")
+    ):
+        return []
+    older = (
+        scan_table(settings.landed_dir)
+        .filter(
+            pl.col("excluded").is_null()
+            & (pl.col("delivery") != sha)
+            & ~pl.col("dated_by_delivery").fill_null(False)
+            & (pl.col("landed_at") < pl.lit(landed_at).cast(pl.Datetime("us", "UTC")))
+        )
+        .select("response_id")
+        .join(wanted.lazy().unique(), "response_id", "semi")
+        .unique()
+        .collect()
+    )
+    return older.get_column("response_id").to_list()
+
+
 def quiet_day(
     file: str | DataPath, run_date: date | None, partition: str = "day"
 ) -> tuple[date | None, str]:
@@ -1663,12 +1795,7 @@ def quiet_day(
             "the source is partitioned by month, and one day says nothing of its month: no "
             "partition is recorded for it"
         )
-    dates = []
-    for found in NAMED_DATE.finditer(Path(str(file)).name):
-        try:
-            dates.append(date(*map(int, found.groups())))
-        except ValueError:
-            continue
+    dates = named_dates(file)
     if len(set(dates)) == 1:
         return dates[0], "the date its name holds"
     if dates:
@@ -1827,7 +1954,7 @@ def land_delivery(
     # The partitions holding this delivery already: only bytes delivered before can be in
     # any. Landed again, they keep the time they were first landed: their rows stay as late
     # or as early as they were against other deliveries (copies of a re-delivered row are
-    # ranked by it), and a row still undated stays in its delivery date's partition.
+    # ranked by it), and a row still undated stays in its delivery's day's partition.
     holding = _partitions_holding(settings, sha, landed_periods(settings)) if seen else {}
     first_landed = _first_landed_at(settings, sha, holding)
     dated_at = first_landed or written_at
@@ -1836,6 +1963,10 @@ def land_delivery(
     in_place = records_in_place(mapped)
     reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
     rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
+    delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
+    undated_on, undated_how = undated_rows_day(rows, file, delivered_on)
+    apart = _undated_redeliveries(settings, rows, sha, dated_at)
+    rows = with_undated_rows_filed(rows, undated_on, apart)
     rows = _with_a_cut_off_copy_set_aside(settings, read.unterminated_line, rows, sha)
     rows = rows.with_columns(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
@@ -1851,19 +1982,23 @@ def land_delivery(
     result.unnamed_columns = unnamed_columns(read.header, result.unread_columns, read.frame)
     result.unread_columns_told_before = unread_columns_told_before(settings, result.unread_columns)
     result.declared_encoding_not_used = declared_encoding_not_used(read.encoding)
-    delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
     truncated = [i for i, r in enumerate(read.rejects) if r.truncated]
     if truncated:
         # Only the file's last record can be one; said in a note of its own.
         at, day = truncated[-1], reject_dates[truncated[-1]]
         told = rejected_record_ids(mapped, in_place)[at]
-        result.truncated_at = (read.rejects[at].line, told, day or delivered_on, day is None)
+        result.truncated_at = (read.rejects[at].line, told, day or undated_on, day is None)
     if lines := [
         r.line
         for r, day in zip(read.rejects, reject_dates, strict=True)
         if day is None and not r.truncated
     ]:
-        result.undated_rejects = {delivered_on: lines}
+        result.undated_rejects = {undated_on: lines}
+    # The reader's malformed records without a date are told by their own notes.
+    told_apart = sum(1 for day in reject_dates if day is None)
+    undated_rows = int(rows.get_column("dated_by_delivery").fill_null(False).sum()) - told_apart
+    result.undated = (undated_rows, undated_on, undated_how)
+    result.landed_on = delivered_on
     if definition.label_column and not mapped.has_label:
         result.label_column_missing = list(definition.label_column)
     periods = rows.get_column("_period").unique().sort().to_list()
@@ -1888,6 +2023,15 @@ def land_delivery(
         dated_at = written_at
         reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
         rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
+        delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
+        undated_on, undated_how = undated_rows_day(rows, file, delivered_on)
+        apart = _undated_redeliveries(settings, rows, sha, dated_at)
+        rows = with_undated_rows_filed(rows, undated_on, apart)
+        result.undated = (result.undated[0], undated_on, undated_how) if result.undated else None
+        if result.undated_rejects:
+            result.undated_rejects = {
+                undated_on: [n for lines in result.undated_rejects.values() for n in lines]
+            }
         rows = rows.with_columns(
             period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
         )
@@ -1901,7 +2045,7 @@ def land_delivery(
     if definition.columns["response_id"].derive:
         rows = _with_resaved_ids(settings, mapped, rows, sha, result)
     # Only a row dated by its own time supersedes a copy elsewhere: a row whose time could
-    # not be read sits in its delivery date's partition, and took the copies it replaced out
+    # not be read sits in its delivery's day's partition, and took the copies it replaced out
     # of the marts while being quarantined itself (found by a trial's re-saved export).
     options = mapped.parse_options(settings.timezone)
     own_time = dating_timestamp(

@@ -725,7 +725,8 @@ def _data_quality(inputs: _Inputs) -> str:
         "reason, counted apart; dates run before they were counted have them among rejected) "
         "and <code>rejected</code> the rest, rejected in their own right; "
         f"<code>rejected_share</code> = rejected / read.{rate} <code>undated</code> are rows filed "
-        "under the date their delivery was landed because their own date could not be read: "
+        "under their delivery's day (the date its file name holds, else the day most of its "
+        "rows fall on, else the day it was landed) because their own date could not be read: "
         "not responses of that date (processed_dates.rows_undated; <code>-</code> for dates "
         "run before it was counted).</p>"
     )
@@ -2287,7 +2288,8 @@ def _sources(inputs: _Inputs) -> str:
             failures = int((scored.get_column("root_cause") == POSITIVE_CLASS).sum())
             scored_by = scoring_versions(scored)
         # The dates of the rows kept: a delivery's rows whose date could not be read are
-        # quarantined under the day it was delivered, and an analyst's trial read that day
+        # quarantined under the delivery's day (the day it was landed, for one whose name and
+        # rows give none), and an analyst's trial read that day
         # as the end of the source's data ("2026-03-01 -> 2026-12-04" for March's export).
         holding = manifests.filter(pl.col("kept").fill_null(0) > 0)
         # A partition whose rows all moved to their own dates when a fixed definition landed
@@ -2331,8 +2333,9 @@ def _sources(inputs: _Inputs) -> str:
     return (
         "<p>Each source's layers and model, side by side (the sections below are about "
         f"<code>{escape(inputs.settings.source)}</code>). From and to are the dates of the "
-        "rows kept; rows whose date could not be read are quarantined under the day their "
-        "file was delivered. <code>inbox not landed</code>: files its last nightly run "
+        "rows kept; rows whose date could not be read are quarantined under their delivery's "
+        "day: the date its file name holds, else the day most of its rows fall on, else the "
+        "day it was landed. <code>inbox not landed</code>: files its last nightly run "
         "refused, still waiting in its inbox (that source's report says which and why).</p>"
         + _html_table(pl.DataFrame(rows))
     )

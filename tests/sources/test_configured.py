@@ -1066,11 +1066,14 @@ def test_a_redelivery_that_corrects_a_date_replaces_the_older_copy(
     assert third.older_copies_kept == {old: [2]}
     assert third.notes() == [
         "line 2 re-delivers a response landed before (in 2021-01-01's partition) with a "
-        "submitted_at that cannot be read: it is quarantined under the delivery's date and "
-        "the older copy stays in the marts. Fix submitted_at in the export (or the "
+        "submitted_at that cannot be read: it is quarantined under the day the delivery was "
+        "landed, 2021-04-04, apart, and the older copy stays in the marts. Fix submitted_at "
+        "in the export (or the "
         "definition's format for it) and deliver it again to replace the older copy"
     ]
-    # A new response whose time cannot be read re-delivers nothing: no such note.
+    # A new response whose time cannot be read re-delivers nothing: no such note, only the
+    # day it is filed under (the delivery has no other day: no date in its name, no dated
+    # row).
     unknown = tmp_path / "calls-new.csv"
     unknown.write_text(
         "\n".join([lines[0], lines[2].replace("ID0002", "ID9999").replace("01/01/2021", "x")])
@@ -1078,7 +1081,12 @@ def test_a_redelivery_that_corrects_a_date_replaces_the_older_copy(
         encoding="utf-8",
     )
     fourth = land_delivery(settings, definition, unknown, datetime(2021, 4, 5, 9, tzinfo=UTC))
-    assert fourth.older_copies_kept == {} and fourth.notes() == []
+    assert fourth.older_copies_kept == {} and fourth.notes() == [
+        "1 row whose submitted_at gives no survey date (empty, or a format the definition "
+        "does not read) is quarantined under its delivery's day, 2021-04-05 (the day it was "
+        "landed: its file name holds no single date and none of its rows has one), not a "
+        "survey date of its own"
+    ]
 
 
 def test_a_copy_superseded_by_a_delivery_of_the_same_name_names_its_raw_copy(
@@ -1117,7 +1125,8 @@ def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
     tmp_path: Path,
 ) -> None:
     """A delivery with a line that cannot be read nor dated (quarantined under its
-    delivery's date), dropped again days later under the same definition, changes nothing;
+    delivery's day: the day most of its rows fall on, not the day it was landed), dropped
+    again days later under the same definition, changes nothing;
     landed by a version that recorded no definition fingerprint, it is landed again (the
     definition may have been fixed since), in the same partitions."""
     from datetime import UTC
@@ -1132,7 +1141,9 @@ def test_the_same_file_under_the_same_rules_is_already_landed_on_any_day(
     settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(DEFINITION))
     definition = load_definition(str(DEFINITION))
     first = land_delivery(settings, definition, broken, datetime(2026, 12, 1, 9, tzinfo=UTC))
-    assert first.rejects == 1 and date(2026, 12, 1) in first.periods
+    ((undated_on, _),) = first.undated_rejects.items()
+    assert first.rejects == 1 and undated_on in first.periods
+    assert max(first.periods) < date(2026, 12, 1)
     later = datetime(2026, 12, 5, 9, tzinfo=UTC)
     assert land_delivery(settings, definition, broken, later).already_landed
     for period in landed_periods(settings):
@@ -1191,7 +1202,8 @@ def test_a_row_dated_after_its_delivery_is_quarantined_not_lost(tmp_path: Path) 
     """Found by a new user's trial: a European export read month-first by mistake dated
     "12.03.2026" as 3 December, in a partition of a date still to come. That partition
     failed every run ("day ... is in the future") and the row was neither kept nor
-    quarantined. It is now a reject of its delivery's date, saying what to check.
+    quarantined. It is now a reject of its delivery's day (the day most of its rows fall
+    on, the file's name holding no date), saying what to check.
 
     The export alone is now refused whole (its times read only day-first, none only
     month-first); a row written month-first (13 January) makes it a mix, landed row by
@@ -1216,7 +1228,8 @@ def test_a_row_dated_after_its_delivery_is_quarantined_not_lost(tmp_path: Path) 
     settings = register_source(Settings(data_dir=str(tmp_path / "data")), str(month_first))
     landed_at = datetime(2026, 6, 1, 9, tzinfo=UTC)
     landing = land_delivery(settings, load_definition(str(month_first)), european, landed_at)
-    assert max(landed_periods(settings)) == date(2026, 6, 1)  # none after the delivery
+    assert max(landed_periods(settings)) < date(2026, 6, 1)  # none after the delivery
+    assert landing.undated == (4, date(2026, 1, 3), "the day most of its dated rows fall on")
     read = kept = quarantined = 0
     for period in landed_periods(settings):
         validated = stages.validate_day(settings, period, "r", datetime(2026, 6, 2, tzinfo=UTC))
@@ -1233,7 +1246,7 @@ def test_a_row_dated_after_its_delivery_is_quarantined_not_lost(tmp_path: Path) 
     )
     assert future.rows() == [
         (
-            date(2026, 6, 1),
+            date(2026, 1, 3),
             6,
             [
                 "submitted_at: '12.03.2026 07:59' is after the delivery was landed "

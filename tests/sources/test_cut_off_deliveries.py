@@ -339,7 +339,8 @@ def test_a_call_log_copied_in_part_is_told_in_the_run_notes_as_truncated(
     assert landing.notes() == [
         "looks truncated: the file ends inside the record on line 13 (response PC0012), cut "
         "off there (a download interrupted, or a copy still in progress); the 11 records read "
-        "whole before it are landed, and the cut one is quarantined under the date the "
-        "delivery was landed, 2026-12-06. Download the file again and drop it in the inbox: "
+        "whole before it are landed, and the cut one is quarantined under its delivery's "
+        "day, 2026-11-02 (the day most of its dated rows fall on). Download the file again "
+        "and drop it in the inbox: "
         "the complete copy supersedes it"
     ]

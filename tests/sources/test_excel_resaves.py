@@ -303,14 +303,20 @@ def test_a_workbook_run_names_its_rows_by_sheet_and_row(
     assert landing.notes() == [
         "sheet 'Umfrage' row 4 re-delivers a response landed before (in 2026-11-02's "
         "partition) with a submitted_at that cannot be read: it is quarantined under the "
-        "delivery's date and the older copy stays in the marts. Fix submitted_at in the "
+        "day the delivery was landed, 2026-11-21, apart, and the older copy stays in the "
+        "marts. Fix submitted_at in the "
         "export (or the definition's format for it) and deliver it again to replace the "
         "older copy"
     ]
     quarantined: dict[tuple[str, int], list[str]] = {}
     kept: list[tuple[str, int]] = []
-    for day in (2, 5, 6, 20, 21):
-        validated = validate_landed_day(source, date(2026, 11, day), f"d{day}", NOW)
+    from servicelens.ingest.landing import landed_periods
+
+    # The first workbook's undated rows are under its delivery's day (that of most of its
+    # rows), the second's re-delivered one under the day it was landed, apart.
+    assert [p.day for p in landed_periods(source)] == [2, 5, 6, 21]
+    for period in landed_periods(source):
+        validated = validate_landed_day(source, period, f"d{period.day}", NOW)
         counts = validated.counts
         assert counts.surveys_read == counts.kept + counts.quarantined
         kept += validated.clean().select("response_id", "source_line").rows()

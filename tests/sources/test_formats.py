@@ -1423,8 +1423,8 @@ def test_a_day_first_export_read_month_first_says_which_format_reads_it(
             "1 row was quarantined because its time reads only with day and month swapped: if "
             "the export writes its dates that way round, declare that format in the definition "
             "(sources add DEFINITION --replace) and drop the export again; 1 kept row read "
-            "either way and may be misdated until then; 2 of its 4 rows are filed under the "
-            "date the delivery was landed because their own date (submitted_at) could not be "
+            "either way and may be misdated until then; 2 of its 4 rows are filed under this "
+            "date, their delivery's day, because their own date (submitted_at) could not be "
             "read"
         )
     )
@@ -1575,10 +1575,11 @@ def test_sources_run_says_when_times_read_only_day_first(
         "add DEFINITION --replace) and drop the export again; rows of the export that read "
         "either way are kept, misdated, until then"
     ) in out, out
-    # C2, its date unread, is filed under the day the delivery was landed, and said to be.
+    # C2, its date unread, is filed under its delivery's day (that of its other rows, the
+    # name holding no date), and said to be.
     assert (
-        ": its 1 row is filed under the date the delivery was landed because its own date "
-        "(submitted_at) could not be read: not a response of this date"
+        "2021-01-02: 1 of its 3 rows is filed under this date, its delivery's day, because "
+        "its own date (submitted_at) could not be read: not a response of this date"
     ) in out, out
     # A misspelt [label] column is said here too, not only by `sources check`.
     assert (

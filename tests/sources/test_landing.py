@@ -15,7 +15,7 @@ import pytest
 from servicelens.ingest.definitions import SourceDefinition
 from servicelens.reporting.analyst import connect_views
 from servicelens.settings import Settings
-from servicelens.storage.partitions import read_manifest, read_partition
+from servicelens.storage.partitions import partition_dir, read_manifest, read_partition
 
 DEFINITION = Path(__file__).parent / "definitions" / "call-centre.toml"
 HEADER = "Call Id,Agent,Date,Time,Topic,Answered (Y/N),Resolved,Speed of answer in seconds,"
@@ -426,11 +426,14 @@ def test_an_id_two_rows_of_one_delivery_use_on_two_dates_is_quarantined_on_both(
         assert quarantined[line] == [f"response_id: 'ID0001' {REPEATED_ID}"]
         assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
         assert validated.counts.malformed_lines == malformed
-    # The delivery day's partition: one date ahead, a failed check, not a malformed line.
-    delivered = validate_landed_day(source, date(2021, 1, 3), "d", now)
-    assert delivered.counts.malformed_lines == 0
-    assert delivered.counts.failed_expectations == {"submitted_at": 1}
-    assert delivered.counts.quarantined == 1
+    # The row dated ahead (9 January) is filed under its delivery's day, the day most of
+    # its rows fall on (2 January), not the day it was landed: a failed check of
+    # submitted_at there, not a malformed line (that one is line 7's, dated by its fields).
+    delivered = validate_landed_day(source, JAN2, "d", now)
+    assert delivered.counts.malformed_lines == 1
+    assert delivered.counts.failed_expectations.get("submitted_at") == 1
+    assert delivered.counts.undated == 1
+    assert not partition_dir(source.landed_dir, date(2021, 1, 3)).exists()
 
 
 def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
