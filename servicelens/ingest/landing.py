@@ -394,11 +394,8 @@ class Landing:
                 f"its delivery's day, {day.isoformat()} ({how}), not a survey date of "
                 f"{'its' if one else 'their'} own"
             )
-        # Those re-delivering a response landed before are told by their own note above.
-        copies = sum(len(lines) for lines in self.older_copies_kept.values())
-        if self.undated and self.undated[0] > copies:
+        if self.undated and self.undated[0] > 0:
             count, day, how = self.undated
-            count -= copies
             one = count == 1
             notes.append(
                 f"{count} {'row' if one else 'rows'} whose submitted_at gives no survey date "
@@ -1996,7 +1993,15 @@ def land_delivery(
         result.undated_rejects = {undated_on: lines}
     # The reader's malformed records without a date are told by their own notes.
     told_apart = sum(1 for day in reject_dates if day is None)
-    undated_rows = int(rows.get_column("dated_by_delivery").fill_null(False).sum()) - told_apart
+    # Those kept apart under the landing day (_undated_redeliveries) are told by the note
+    # of older_copies_kept.
+    undated_rows = (
+        rows.filter(
+            pl.col("dated_by_delivery").fill_null(False)
+            & ~pl.col("response_id").is_in(apart).fill_null(False)
+        ).height
+        - told_apart
+    )
     result.undated = (undated_rows, undated_on, undated_how)
     result.landed_on = delivered_on
     if definition.label_column and not mapped.has_label:

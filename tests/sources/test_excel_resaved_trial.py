@@ -104,8 +104,12 @@ def test_ids_in_scientific_notation_used_twice_are_told_so_not_to_keep_one(
 def _run(
     tmp_path: Path, export: Path, days: tuple[int, ...]
 ) -> tuple[pl.DataFrame, dict[int, list[str]]]:
-    """Land ``export`` as a ``run`` does and validate its November ``days``: the clean rows
-    and each quarantined line's reasons, every row read one or the other."""
+    """Land ``export`` as a ``run`` does and validate its partitions, each one of the
+    November ``days`` (undated rows are under the delivery's own day, not the day it was
+    landed): the clean rows and each quarantined line's reasons, every row read one or the
+    other."""
+    from servicelens.ingest.landing import landed_periods
+
     base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
     definition = load_definition(str(DEFINITION))
     source = base.for_source(definition.name, str(DEFINITION))
@@ -113,8 +117,10 @@ def _run(
     now = datetime(2026, 11, 13, 10, tzinfo=UTC)
     kept: list[pl.DataFrame] = []
     quarantined: dict[int, list[str]] = {}
-    for day in days:
-        validated = validate_landed_day(source, date(2026, 11, day), f"2026-11-{day:02d}", now)
+    periods = landed_periods(source)
+    assert {p.day for p in periods} <= set(days), periods
+    for period in periods:
+        validated = validate_landed_day(source, period, period.isoformat(), now)
         assert validated.counts.surveys_read == validated.counts.kept + validated.counts.quarantined
         kept.append(validated.clean().select("response_id", "interaction_id"))
         quarantined |= {

@@ -1570,10 +1570,10 @@ def test_sources_run_says_when_times_read_only_day_first(
     # Why its negative is not scored, as `servicelens run` says it (a QA lead's trial).
     assert "negatives scored 0 (no champion model yet)" in out, out
     assert (
-        ": 1 row was quarantined because its time reads only with day and month swapped: if the "
-        "export writes its dates that way round, declare that format in the definition (sources "
-        "add DEFINITION --replace) and drop the export again; rows of the export that read "
-        "either way are kept, misdated, until then"
+        "2021-01-02: 1 row was quarantined because its time reads only with day and month "
+        "swapped: if the export writes its dates that way round, declare that format in the "
+        "definition (sources add DEFINITION --replace) and drop the export again; 2 kept rows "
+        "read either way and may be misdated until then"
     ) in out, out
     # C2, its date unread, is filed under its delivery's day (that of its other rows, the
     # name holding no date), and said to be.

@@ -9,7 +9,7 @@ each is said as what it is."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +18,7 @@ import pytest
 from servicelens.ingest.definitions import SourceDefinition, load_definition
 from servicelens.settings import Settings
 from servicelens.stages import ingest_export
+from servicelens.storage.partitions import read_partition
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -164,8 +165,9 @@ def test_a_page_cut_off_in_a_record_is_told_in_the_run_notes_as_truncated(
     assert landing.notes() == [
         "looks truncated: the file ends inside the record on line 5 (response 35805), cut off "
         "there (a download interrupted, or a copy still in progress); the 4 records read "
-        "whole before it are landed, and the cut one is quarantined under the date the "
-        "delivery was landed, 2026-12-06. Download the file again and drop it in the inbox: "
+        "whole before it are landed, and the cut one is quarantined under its delivery's "
+        "day, 2026-11-25 (the date its file name holds). Download the file again and drop "
+        "it in the inbox: "
         "the complete copy supersedes it"
     ]
 
@@ -182,7 +184,13 @@ def test_the_complete_page_delivered_after_supersedes_the_cut_record(tmp_path: P
     complete.parent.mkdir()
     complete.write_text(whole, encoding="utf-8")
     again = land_delivery(source, definition, complete, NOW.replace(hour=13))
-    assert {str(p): n for p, n in again.superseded_elsewhere.items()} == {"2026-12-06": 1}
+    # The cut record is under its delivery's day (the date the page's name holds), where
+    # the complete copy lands: superseded there, with nothing to supersede elsewhere.
+    assert again.superseded_elsewhere == {} and list(again.periods) == [date(2026, 11, 25)]
+    copies = read_partition(source.landed_dir, date(2026, 11, 25)).filter(
+        pl.col("response_id") == "35805"
+    )
+    assert copies.height == 2
 
 
 def test_a_page_cut_inside_the_id_says_its_fragment_stays_quarantined(tmp_path: Path) -> None:
@@ -196,8 +204,9 @@ def test_a_page_cut_inside_the_id_says_its_fragment_stays_quarantined(tmp_path: 
     assert landing.notes() == [
         "looks truncated: the file ends inside the record on line 5, cut off there (a "
         "download interrupted, or a copy still in progress); the 4 records read whole before "
-        "it are landed, and the cut one is quarantined under the date the delivery was "
-        "landed, 2026-12-06. Download the file again and drop it in the inbox: the complete "
+        "it are landed, and the cut one is quarantined under its delivery's day, 2026-11-25 "
+        "(the date its file name holds). Download the file again and drop it in the inbox: "
+        "the complete "
         "copy replaces the records before the cut; the cut one stays quarantined, its id "
         "cut off too"
     ]
@@ -218,7 +227,7 @@ def test_a_cut_record_keeps_its_text_with_the_agent_masked(tmp_path: Path) -> No
     page, whole = _cut_page(tmp_path, '"id": 35805', 60)
     land_delivery(source, definition, page, NOW)
     [raw_record] = (
-        read_partition(source.landed_dir, date(2026, 12, 6))
+        read_partition(source.landed_dir, date(2026, 11, 25))
         .filter(pl.col("reject").is_not_null())
         .get_column("raw_record")
         .to_list()
@@ -302,8 +311,9 @@ def test_json_lines_cut_in_the_last_line_are_told_in_the_run_notes_as_truncated(
     assert landing.notes() == [
         f"looks truncated: the file ends inside the record on line {line} (response 35805), "
         "cut off there (a download interrupted, or a copy still in progress); the 4 records "
-        "read whole before it are landed, and the cut one is quarantined under the date the "
-        "delivery was landed, 2026-12-06. Download the file again and drop it in the inbox: "
+        "read whole before it are landed, and the cut one is quarantined under its delivery's "
+        "day, 2026-11-25 (the date its file name holds). Download the file again and drop "
+        "it in the inbox: "
         "the complete copy supersedes it"
     ]
 
@@ -320,7 +330,13 @@ def test_the_complete_json_lines_delivered_after_supersede_the_cut_line(tmp_path
     complete.parent.mkdir()
     complete.write_text(whole, encoding="utf-8")
     again = land_delivery(source, definition, complete, NOW.replace(hour=13))
-    assert {str(p): n for p, n in again.superseded_elsewhere.items()} == {"2026-12-06": 1}
+    # The cut record is under its delivery's day (the date the page's name holds), where
+    # the complete copy lands: superseded there, with nothing to supersede elsewhere.
+    assert again.superseded_elsewhere == {} and list(again.periods) == [date(2026, 11, 25)]
+    copies = read_partition(source.landed_dir, date(2026, 11, 25)).filter(
+        pl.col("response_id") == "35805"
+    )
+    assert copies.height == 2
 
 
 #: The preset's one rule before 'unoffered' had its own (and 'offered' was reworded).
