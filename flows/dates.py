@@ -167,8 +167,9 @@ def record_unrecorded_failures(
     last good run and nothing but the backfill's table told of it (a data engineer's trial:
     moto frozen 90 s under a Dask backfill; ``runs show`` said nothing and the next
     ``--dry-run --rerun missing`` listed the date completed). Called once the backfill's
-    dates have run: the store may answer again by then. A date whose record says it failed
-    at ``since`` (when the dates were handed out) or later is left as it is; each other
+    dates have run: the store may answer again by then. A date whose record was written
+    at ``since`` (when the dates were handed out) or later is left as it is (its run's own
+    record: failed, or completed before a later step of it failed); each other
     failed date is recorded failed under the run that failed it (``run_id``, else its flow
     run's name), and its ``todo`` said again from its state. Where that fails too, the
     outcome keeps its ``todo`` (:func:`failed_todo`: the one command that runs the date
@@ -181,11 +182,10 @@ def record_unrecorded_failures(
         try:
             record = read_outcome(settings, day) or {}
             finished = record.get("finished_at")
-            if not (
-                record.get("outcome") == "failed"
-                and finished
-                and datetime.fromisoformat(finished) >= since
-            ):
+            # A record written since the dates were handed out is the run's own, which the
+            # store took: failed, or completed before a later step failed (a test's flow runs
+            # deleted under it: its completed record was overwritten failed).
+            if not (finished and datetime.fromisoformat(finished) >= since):
                 run_id = outcome.run_id or outcome.flow_run or f"backfill-{outcome.day}"
                 record_outcome(settings, day, run_id, "failed", error=outcome.error)
                 log.info("%s: its failure recorded at the backfill's end", outcome.day)

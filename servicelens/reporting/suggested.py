@@ -25,7 +25,7 @@ from servicelens.settings import DEFAULT_DATA_DIR, Settings
 #: holds it to the parser's.
 COMMANDS = (
     "generate", "run", "backfill", "serve", "sources", "runs", "train", "score", "models",
-    "demo", "report", "review-queue", "query", "dictionary", "erase", "prefect",
+    "demo", "report", "review-queue", "query", "dictionary", "erase", "access", "prefect",
 )  # fmt: skip
 
 
