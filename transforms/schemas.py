@@ -316,8 +316,9 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
 #: source's month's first day; ``submitted_at`` the row's own time); ``source_line`` is the
 #: row's line in the export; ``agent`` is agent_outcomes' (the agent who handled the row's
 #: contact, pseudonymised as that mart does, so a scored row joins to its agent's weeks
-#: there; null where the export records no agent). Not a published table: written where
-#: ``--output`` says.
+#: there; null where the export records no agent); ``resolved_first_contact`` is the
+#: source's own answer, as feedback_scored carries it (null where the definition maps none
+#: or the row left it blank). Not a published table: written where ``--output`` says.
 SCORE_OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     name: {**FEEDBACK_SCORED_SCHEMA, **LINEAGE_SCHEMA, "agent": pl.String()}[name]
     for name in (
@@ -343,6 +344,7 @@ SCORE_OUTPUT_SCHEMA: dict[str, pl.DataType] = {
         "sla_met",
         "policy_disclosed",
         "resolution",
+        RESOLVED_FLAG,
         "fees_charged",
         "fee_excess",
         "attributes",

@@ -176,6 +176,8 @@ def test_a_scored_export_carries_the_columns_bi_slices_the_mart_by(
     assert scored.get_column("source").unique().to_list() == ["acme-vendor"]
     assert scored.get_column("queue").to_list() == export.get_column("team").to_list()
     assert scored.get_column("sla_met").to_list() == (export["within_target"] == "Y").to_list()
+    # The definition maps no resolved flag: null on every row, as feedback_scored has it.
+    assert scored.get_column("resolved_first_contact").null_count() == export.height
     own = scored.get_column("submitted_at").dt.convert_time_zone("Europe/London").dt.date()
     assert own.to_list() == days
     # What BI asks of it: failures by month and queue, as of the mart.
@@ -188,6 +190,46 @@ def test_a_scored_export_carries_the_columns_bi_slices_the_mart_by(
         f"FROM read_parquet('{out}') GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert [queue for queue, _ in by_queue] == ["billing", "field", "phones"]
+
+
+def test_a_scored_export_carries_the_sources_first_contact_resolution_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ticket feed's "fixed first time" Y/N mapped as ``resolved_first_contact``: fixEH put
+    it into feedback_scored and daily_summary, but `score --output` dropped it, so an analyst
+    scoring a one-off export lost first-contact resolution. Each scored row carries the
+    export's own answer (Y yes, N no, blank null), as the mart does."""
+    flagged = tmp_path / "acme.toml"
+    flagged.write_text(
+        VENDOR_MAPPING.replace(
+            'sla_met = "within_target"\n',
+            'sla_met = "within_target"\nresolved_first_contact = "fixed_first_time"\n',
+        )
+    )
+    answers = ["Y", "N", ""]
+
+    def with_answers(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            fixed_first_time=pl.Series([answers[i % 3] for i in range(frame.height)])
+        )
+
+    with_answers(_vendor_export()).write_csv(tmp_path / "train.csv")
+    data = ["--data-dir", str(tmp_path / "data"), "--json"]
+    assert main([*data, "train", "--source", str(flagged), "--input", str(tmp_path / "train.csv"),
+                 "--folds", "3"]) == 0  # fmt: skip
+    export = with_answers(_vendor_export(30, seed=3).drop("verdict", "resolution_note"))
+    export.write_csv(tmp_path / "new.csv")
+    out = tmp_path / "scored.parquet"
+    assert main([*data, "score", "--source", str(flagged), "--input", str(tmp_path / "new.csv"),
+                 "--output", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+
+    said = {"Y": True, "N": False, "": None}
+    expected = [said[a or ""] for a in export.get_column("fixed_first_time").to_list()]
+    scored = pl.read_parquet(out)
+    assert scored.get_column("response_id").to_list() == export.get_column("ticket").to_list()
+    assert scored.get_column("resolved_first_contact").to_list() == expected
+    assert expected.count(True) == expected.count(False) == expected.count(None) == 10
 
 
 def test_a_mapping_that_feeds_the_label_or_a_leaking_column_is_refused(tmp_path: Path) -> None:
