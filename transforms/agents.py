@@ -13,9 +13,9 @@ contact within a window. Two measures of it reach here:
 * observed (:data:`FCR_OBSERVED`): did the customer come back to the same queue within the
   return window (:mod:`transforms.repeat_contacts`)? Needs customer ids, and waits for the
   window to pass.
-* claimed (:data:`FCR_CLAIMED`): the source's own flag that the contact resolved the problem
-  (:data:`transforms.schemas.RESOLVED_FLAG`, a call log's ``Resolved`` Y/N), recorded by
-  the agent or the system at the contact; final at once.
+* reported (:data:`FCR_CLAIMED`): the source's own answer that the contact resolved the
+  problem (:data:`transforms.schemas.RESOLVED_FLAG`: the customer's, in a survey; a
+  system's, in a ticket feed or call log, as a call log's ``Resolved`` Y/N); final at once.
 
 Where the contacts carry customer ids the observed measure wins: a customer who does not
 come back is what resolution means to the customer, while the flag is the claim of the person

@@ -84,8 +84,9 @@ def policy_name(policy_code: str | None) -> str:
 
 
 #: The canonical column of a source's own yes/no that a contact resolved the customer's
-#: problem (a call log's ``Resolved`` Y/N), as the agent or the system recorded it: the
-#: claim first-contact resolution reads where no customer id lets a return be observed
+#: problem, its answer as the definition maps it (a survey's: the customer's "Was your issue
+#: resolved on this contact?"; a ticket feed's or call log's: a system's ``Resolved`` Y/N):
+#: the report first-contact resolution reads where no customer id lets a return be observed
 #: (:func:`transforms.agents.agent_outcomes`). Only a source definition maps it.
 RESOLVED_FLAG = "resolved_first_contact"
 #: A response is negative (and so gets a root cause) at or below this CSAT.
@@ -491,13 +492,21 @@ _NEGATIVE_RULE_TEXT = (
     "rating, or every complaint, as the source declares)"
 )
 
+#: Whose answer ``resolved_first_contact`` is: the source's, as its definition maps it. A
+#: survey's is the customer's own (the dictionary called a survey's customer answers "the
+#: agent's or system's claim").
+_RESOLVED_ANSWER_TEXT = (
+    "the source's answer, as its definition maps resolved_first_contact: the customer's own, "
+    "in a survey ('Was your issue resolved on this contact?'); a system's, in a ticket feed "
+    "or call log (its Resolved Y/N)"
+)
+
 #: What ``resolved_first_contact`` is wherever a mart carries it row by row.
 _RESOLVED_FLAG_TEXT = (
-    "The source's own yes/no that the contact resolved the customer's problem, as its "
-    "definition maps resolved_first_contact: a post-contact survey's question answered by "
-    "the customer ('Was your issue resolved on this call?'), or a call log's Resolved flag "
-    "recorded by the agent or system. A report, not an observation: agent_outcomes' 'no "
-    "repeat contact' measure follows whether the customer came back."
+    "Whether the contact resolved the customer's problem, yes or no: "
+    + _RESOLVED_ANSWER_TEXT
+    + ". A report, not an observation: agent_outcomes' 'no repeat contact' measure follows "
+    "whether the customer came back."
 )
 
 FEEDBACK_SCORED_CONTRACT = TableContract(
@@ -1212,14 +1221,15 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "Share (0-1) of the agent's contacts resolved at first contact, by the measure "
             "fcr_measure names. 'no repeat contact' (observed, wherever the contacts carry "
             "customer ids): 1 - came_back / settled_contacts, the settled contacts whose "
-            "customer did not come back within the return window. 'resolved flag' (claimed, "
+            "customer did not come back within the return window. 'resolved flag' (reported, "
             "only where no contact carries a customer id): flagged_resolved / "
             "flagged_contacts, the contacts the source's own flag (resolved_first_contact, "
             "e.g. a call log's Resolved Y/N) records as resolved. Where both exist the "
             "observed measure is shown: the field's definition is a contact that resolved the "
-            "problem with no repeat contact within a window, and the flag is the claim of the "
-            "agent or system being measured, not the customer's outcome; the flag's share "
-            "stays readable beside it (flagged_resolved / flagged_contacts). Null when no "
+            "problem with no repeat contact within a window, and the flag is "
+            + _RESOLVED_ANSWER_TEXT
+            + ", not a return seen; the flag's share stays readable beside it "
+            "(flagged_resolved / flagged_contacts). Null when no "
             "contact is counted. Across agents and weeks: sum of the resolved over sum of the "
             "counted, per measure (servicelens query handle_time_vs_resolution)."
         ),
@@ -1274,7 +1284,7 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "fcr_measure": (
             "Which measure first_contact_resolution is: 'no repeat contact' (observed: some "
             "contact of the agent-week carries a customer id, so returns are followed), "
-            "'resolved flag' (claimed: no customer id, and the source maps its own "
+            "'resolved flag' (reported: no customer id, and the source maps its own "
             "resolved_first_contact flag), or null (neither: status 'no customer id', or "
             "an agent only responses name). Null in rows of version 7 and before, whose "
             "measure is 'no repeat contact'."
@@ -1286,10 +1296,10 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         ),
         "flagged_resolved": (
             "Of flagged_contacts, those the flag records as resolved: flagged_resolved / "
-            "flagged_contacts is the source's claimed first-contact resolution, the measure "
+            "flagged_contacts is the source's reported first-contact resolution, the measure "
             "where fcr_measure is 'resolved flag', and beside the observed one otherwise "
-            "(a claim far above it: contacts closed as resolved whose customers came back). "
-            "Null in rows of version 7 and before."
+            "(a reported share far above it: contacts closed as resolved whose customers "
+            "came back). Null in rows of version 7 and before."
         ),
         "ratings": (
             "Responses about the agent's contacts of the week with a two-level rating (good "
@@ -1378,8 +1388,9 @@ CLEAN_RESPONSES_CONTRACT = TableContract(
             "null where it gives none. QA audits are not here (audits/)."
         ),
         RESOLVED_FLAG: (
-            "The source's own yes/no that the contact resolved the problem (a call log's "
-            "Resolved Y/N), as mapped by its definition; null when not mapped or not given."
+            "Whether the contact resolved the problem, yes or no: "
+            + _RESOLVED_ANSWER_TEXT
+            + "; null when not mapped or not given."
         ),
     },
     version=None,
@@ -1423,9 +1434,10 @@ CONTACTS_CONTRACT = TableContract(
         "handle_seconds": "Seconds a person spent on the contact; null when not known.",
         "transfers": "How many times the contact was transferred; null when not known.",
         RESOLVED_FLAG: (
-            "The source's own flag that the contact resolved the problem; null for the "
-            "sample's interaction exports (they carry none) and in partitions written before "
-            "the column existed."
+            "Whether the contact resolved the problem, yes or no: "
+            + _RESOLVED_ANSWER_TEXT
+            + "; null for the sample's interaction exports (they carry none) and in partitions "
+            "written before the column existed."
         ),
     },
     version=None,

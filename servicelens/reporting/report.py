@@ -2048,8 +2048,9 @@ def _agents(inputs: _Inputs) -> str:
     measured = (
         "the share of an agent's contacts the source's own flag "
         "(<code>resolved_first_contact</code>) records as resolved: its contacts carry no "
-        "customer id, so a customer coming back cannot be seen, and the flag is the agent's or "
-        "the system's claim, not the customer's outcome"
+        "customer id, so a customer coming back cannot be seen, and the flag is the source's "
+        "answer (the customer's, in a survey; a system's, in a ticket feed or call log), not a "
+        "return seen"
         if by_flag
         else "the share of an agent's contacts whose customer did not contact the same queue "
         f"again within {window} days"
@@ -2139,7 +2140,7 @@ def _no_customer_id(settings: Settings) -> str:
         "definition's <code>[columns]</code> (docs/sources.md); if it records whether each "
         "contact resolved the problem (a call log's <code>Resolved</code> Y/N), map that as "
         "<code>resolved_first_contact</code>, and first-contact resolution is the share it "
-        "records resolved (the agent's or system's claim); then land the exports again "
+        "records resolved (the source's answer, not a return seen); then land the exports again "
         "with it: <code>servicelens sources run --replace DEFINITION EXPORT</code>.</p>"
     )
 

@@ -12,8 +12,8 @@
 -- no customer id, which never settle). An agent is one source's (pseudonyms are per source).
 -- A source without customer ids whose export flags each contact resolved or not has its
 -- first-contact resolution from that flag (fcr_measure 'resolved flag': the share of its
--- flagged contacts the flag records resolved, the agent's or system's claim, not a customer
--- seen not to come back), rolled up over its flagged contacts as handle_time_vs_resolution does.
+-- flagged contacts the flag records resolved: the source's answer, the customer's in a
+-- survey, a system's in a ticket feed or call log, not a customer seen not to come back), rolled up over its flagged contacts as handle_time_vs_resolution does.
 WITH judged AS (
     SELECT *, coalesce(fcr_measure = 'resolved flag', false) AS claimed
     FROM agent_outcomes

@@ -5,7 +5,8 @@
 -- policies, then divided (never an average of its fcr_rate). Dates where nothing was
 -- answered are left out, and so are partitions written before daily_summary 10 (no
 -- fcr_answered: rewrite them with the backfill `servicelens dictionary --check` names).
--- The claim of the customer, agent or system, not the observed "no repeat contact" of
+-- The source's answer (the customer's, in a survey; a system's, in a ticket feed or call
+-- log), as its definition maps it, not the observed "no repeat contact" of
 -- agent_outcomes (agents_whose_customers_come_back). Newest dates first.
 SELECT
     source,

@@ -79,7 +79,7 @@ def test_a_call_log_without_customer_ids_gets_first_contact_resolution_from_its_
     """Field sample 10 as delivered (18 calls Resolved Y, 6 N; no customer id): every
     agent-week's first-contact resolution is the share its Resolved flag records resolved,
     said to be the flag's ('resolved flag'), final at once; the query rolls it up over the
-    flagged contacts and the report says it is the agent's or system's claim."""
+    flagged contacts and the report says it is the source's answer, not a return seen."""
     from servicelens.reporting.analyst import run_query
 
     monkeypatch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "2")
