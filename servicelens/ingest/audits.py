@@ -247,7 +247,11 @@ class AuditRead:
     #: (the line that shows it) and ``from`` (``its dates``): a team mixes LibreOffice
     #: (day-first) and Google Sheets (month-first), so each file's order is its own, and the
     #: tally says which. A file whose dates read either way, read in the declared order, is
-    #: here too, ``from`` ``the setting``, ``why`` naming the setting and a line.
+    #: here too, ``from`` ``the setting``, ``why`` naming the setting and a line. Keyed by
+    #: the file; a workbook of several audit sheets (:attr:`sheets_read`) has one entry per
+    #: sheet, keyed ``FILE sheet 'NAME'``, with ``file`` and ``sheet`` too: each sheet's
+    #: dates are read in the order they show, and a month typed in another tool reads in
+    #: another (only the first sheet's was named).
     date_orders: dict[str, dict[str, str]] = field(default_factory=dict)
     #: The rows of ``set_aside`` (located as it is) whose verdict cannot be
     #: read and that re-audit their response's latest audit, later or at the same time: the
@@ -1432,6 +1436,7 @@ def read_audit_files(
                     date_order,
                     declared_by,
                     date_orders,
+                    several,
                 )
             )
             if part.read.rejects:
@@ -1739,21 +1744,29 @@ def read_audit_files(
     wording = pl.when(pl.col("_undated")).then(
         pl.lit("on that day, and one of them gives the date alone, so which came last is not known")
     )
+    # Each conflicting row names where the rows it disagrees with are (file, sheet, row or
+    # line), so QA can open both: the message named its own row only, and the other could
+    # be in another file or on another month's sheet.
+    disagreeing = _disagreeing_places(conflicted, positions)
     aside.append(
-        conflicted.select(
+        conflicted.join(disagreeing, list(_POSITION), "left", nulls_equal=True).select(
             "source_file",
             "source_sheet",
             "source_line",
             "response_id",
             formatted_text(
-                "conflicting audits: '{}' by {} at {} disagrees with another audit of this "
-                "response {}; {}",
+                "conflicting audits: '{}' by {} at {} disagrees with {} of this "
+                "response {} ({}); {}",
                 pl.col("_verdict"),
                 pl.col("auditor").fill_null("(no auditor)"),
                 # Written as the overruled audits' times are (a QA lead's trial read
                 # "04.12.2026 10:00" here, "2026-12-04 10:10" in the next message).
                 _audit_time(timezone),
+                pl.when(pl.col("_others") > 1)
+                .then(formatted_text("{} other audits", "_others"))
+                .otherwise(pl.lit("another audit")),
                 wording.otherwise(pl.lit("at the same time")),
+                "_other_places",
                 # A later audit the same day cannot settle a date-only one (a QA lead's
                 # trial added two, and all three were set aside).
                 pl.when(pl.col("_undated"))
@@ -1855,6 +1868,39 @@ def read_audit_files(
     )
 
 
+def _disagreeing_places(conflicted: pl.DataFrame, positions: dict[str, str]) -> pl.DataFrame:
+    """For each row of ``conflicted`` (a response's competing audits whose verdicts differ:
+    ``response_id``, ``_verdict``, ``source_file``, ``source_sheet``, ``source_line``), where
+    the rows of its response with another verdict are: its position (:data:`_POSITION`),
+    ``_others`` (how many) and ``_other_places`` (``acme/qa.csv line 3``, or ``qa.xlsx sheet
+    'Nov' row 5``, as the tally names places: ``positions``, keyed by :func:`_place`; several
+    joined by `` and ``, in file, sheet and line order)."""
+    other = conflicted.select(
+        "response_id",
+        pl.col("_verdict").alias("_other_verdict"),
+        pl.col("source_file").alias("_other_file"),
+        pl.col("source_sheet").alias("_other_sheet"),
+        pl.col("source_line").alias("_other_line"),
+    )
+    return (
+        conflicted.select(*_POSITION, "response_id", "_verdict")
+        .join(other, "response_id")
+        .filter(pl.col("_verdict") != pl.col("_other_verdict"))
+        .sort(*_POSITION, "_other_file", "_other_sheet", "_other_line", nulls_last=False)
+        .group_by(*_POSITION, maintain_order=True)
+        .agg(
+            pl.len().alias("_others"),
+            formatted_text(
+                "{} {}",
+                _place("_other_file", "_other_sheet").replace(positions),
+                "_other_line",
+            )
+            .str.join(" and ")
+            .alias("_other_places"),
+        )
+    )
+
+
 def _audit_rows(
     path: DataPath,
     part: _AuditPart,
@@ -1864,26 +1910,29 @@ def _audit_rows(
     date_order: str,
     declared_by: str,
     date_orders: dict[str, dict[str, str]],
+    several: bool = False,
 ) -> pl.DataFrame:
     """The rows of ``part`` of audit file ``path`` as :func:`read_audit_files` reads them:
     :data:`AUDIT_COLUMNS` as text, located (``source_file``, ``source_sheet``,
     ``source_line``), with the order its slashed dates read in (``_order``, ``_order_why``,
-    :func:`date_order_shown`, else ``date_order``), recorded in ``date_orders`` by file:
-    of a workbook of several sheets, the first sheet whose dates show an order or read
-    either way is the one named."""
+    :func:`date_order_shown`, else ``date_order``), recorded in ``date_orders`` by file, or
+    (``several``: the part is one of a workbook's several audit sheets) by file and sheet,
+    each sheet's as it reads."""
     unit = "line" if part.sheet is None else f"sheet {part.sheet!r} row"
     frame = part.read.frame
     order, why = date_order_shown(frame, timezone, latest_allowed, submitted_of, unit)
-    if str(path) in date_orders:
-        pass  # an earlier sheet of the workbook named its order
-    elif order in ("day-first", "month-first"):
-        date_orders[str(path)] = {"order": order, "why": why, "from": "its dates"}
+    key, sheet = str(path), dict[str, str]()
+    if several and part.sheet is not None:
+        key, sheet = f"{path} sheet {part.sheet!r}", {"file": str(path), "sheet": part.sheet}
+    if order in ("day-first", "month-first"):
+        date_orders[key] = {"order": order, "why": why, "from": "its dates", **sheet}
     elif not order and date_order and (either := _read_either_way(frame, unit)):
-        date_orders[str(path)] = {
+        date_orders[key] = {
             "order": date_order,
-            "why": f"as {declared_by} declares: no date of the file shows the order, and "
-            f"{either} reads either way",
+            "why": f"as {declared_by} declares: no date of the {'sheet' if sheet else 'file'} "
+            f"shows the order, and {either} reads either way",
             "from": "the setting",
+            **sheet,
         }
     return frame.select(
         *AUDIT_COLUMNS,
@@ -2685,7 +2734,8 @@ def accounting_text(accounting: dict[str, Any]) -> str:
             f"{first['source_line']})"
         )
     for file, shown in accounting.get("date_orders_shown", {}).items():
-        text += f"; {_short_path(file)} read {shown['order']} ({shown['why']})"
+        # A sheet's ``why`` names its sheet: "sheet 'Nov 2026' row 3's ...".
+        text += f"; {_short_path(shown.get('file', file))} read {shown['order']} ({shown['why']})"
     for skipped in accounting.get("sheets_skipped", []):
         text += f"; {_short_path(skipped['file'])} sheet {skipped['sheet']!r}: {skipped['why']}"
     for titled in accounting.get("read_below_a_title", []):

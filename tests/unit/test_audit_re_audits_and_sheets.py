@@ -290,9 +290,75 @@ def test_a_month_sheet_lacking_a_column_is_set_aside_and_the_others_count(
         ("Oct 2026", 2, "R1"),
     ]
     assert all(r.startswith("conflicting audits: ") for r in read.set_aside.get_column("reason"))
+    # Each names the other sheet's row, so QA can open both.
+    book = f"{tmp_path.name}/qa.xlsx"
+    assert [r.split(" (", 1)[1].split(")")[0] for r in read.set_aside.get_column("reason")] == [
+        f"{book} sheet 'Oct 2026' row 2",
+        f"{book} sheet 'Dec 2026' row 2",
+    ]
     none = _month_workbook(tmp_path / "none.xlsx", {"Summary": SUMMARY, "Lookups": LOOKUPS})
     (unread,) = read_audit_files([none], "UTC", NOW).unreadable
     assert unread["reason"].startswith(
         f"{none}: no sheet of the workbook ('Summary' and 'Lookups') has a header row naming "
         "the audit columns"
     )
+
+
+def test_conflicting_audits_in_two_files_name_each_others_place(tmp_path: Path) -> None:
+    """Two audits of one response at one time with two verdicts, one in each auditor's file:
+    each conflict named its own row only ("disagrees with another audit of this response"),
+    and QA had to search every file for the other. Each names the others' file and line;
+    a row two others disagree with names both."""
+    ann, bo = tmp_path / "ann" / "qa.csv", tmp_path / "bo" / "qa.csv"
+    for path in (ann, bo):
+        path.parent.mkdir()
+    header = "response_id,root_cause,audited_at,auditor\n"
+    ann.write_text(header + "R9,perceived,2026-11-03,ann\nR1,perceived,2026-11-02 10:00,ann\n")
+    bo.write_text(
+        header + "R1,policy_failure,2026-11-02 10:00,bo\nR1,policy_failure,2026-11-02 10:00,cy\n"
+    )
+    read = read_audit_files([ann, bo], "UTC", NOW)
+    assert read.audits.get_column("response_id").to_list() == ["R9"]
+    reasons = {
+        (Path(file).parent.name, line): reason
+        for file, line, reason in read.set_aside.select(
+            "source_file", "source_line", "reason"
+        ).iter_rows()
+    }
+    assert reasons[("ann", 3)] == (
+        "conflicting audits: 'perceived' by ann at 2026-11-02 10:00 disagrees with 2 other "
+        "audits of this response at the same time (bo/qa.csv line 2 and bo/qa.csv line 3); "
+        "settle it with a later audit"
+    )
+    assert [reasons[("bo", line)].split(" (")[1] for line in (2, 3)] == [
+        "ann/qa.csv line 3); settle it with a later audit"
+    ] * 2
+
+
+def test_each_month_sheets_date_order_is_named(tmp_path: Path) -> None:
+    """A workbook of one sheet per month, typed in two tools: October's dates show day-first
+    (28/10), November's month-first (11/13). Each sheet is read in its own order, but
+    date_orders_shown named October's alone, so QA never saw why November read month-first."""
+    path = _month_workbook(
+        tmp_path / "qa.xlsx",
+        {
+            "Oct 2026": [HEADER, ["R1", "perceived", "28/10/2026 09:00", "ann"]],
+            "Nov 2026": [HEADER, ["R2", "policy_failure", "11/13/2026 09:00", "bo"]],
+        },
+    )
+    read = read_audit_files([path], "UTC", NOW)
+    assert read.audits.sort("response_id").get_column("audited_at").dt.day().to_list() == [28, 13]
+    assert {
+        (shown["sheet"], shown["order"], shown["why"]) for shown in read.date_orders.values()
+    } == {
+        ("Oct 2026", "day-first", "sheet 'Oct 2026' row 2's '28/10/2026 09:00' has a day above 12"),
+        (
+            "Nov 2026",
+            "month-first",
+            "sheet 'Nov 2026' row 2's '11/13/2026 09:00' has a day above 12",
+        ),
+    }
+    accounting = audit_accounting(read, _negatives("R1", "R2"), pl.Series([], dtype=pl.String))
+    text = accounting_text(accounting)
+    assert f"{tmp_path.name}/qa.xlsx read day-first (sheet 'Oct 2026' row 2's" in text
+    assert f"{tmp_path.name}/qa.xlsx read month-first (sheet 'Nov 2026' row 2's" in text

@@ -107,12 +107,12 @@ def test_disagreeing_audits_at_the_same_time_are_both_set_aside(tmp_path: Path) 
     assert read.set_aside.select("source_line", "reason").rows() == [
         (2, "conflicting audits: 'policy_failure' by Jonas Weber at 2026-11-28 disagrees with "
             "another audit of this response on that day, and one of them gives the date alone, "
-            "so which came last is not known; give the date-only audit its time, or settle "
-            "it on a later day"),
+            "so which came last is not known (2026-11-23/audits.csv line 3); give the date-only "
+            "audit its time, or settle it on a later day"),
         (3, "conflicting audits: 'perceived' by Maria Rossi at 2026-11-28 disagrees with "
             "another audit of this response on that day, and one of them gives the date alone, "
-            "so which came last is not known; give the date-only audit its time, or settle "
-            "it on a later day"),
+            "so which came last is not known (2026-11-23/audits.csv line 2); give the date-only "
+            "audit its time, or settle it on a later day"),
     ]  # fmt: skip
     path.write_text(
         "response_id,root_cause,audited_at,auditor\n"
@@ -120,8 +120,9 @@ def test_disagreeing_audits_at_the_same_time_are_both_set_aside(tmp_path: Path) 
         "R1,perceived,2026-11-28 10:00,Maria Rossi\n"
     )
     reasons = read_audit_files([path], "UTC", NOW).set_aside.get_column("reason").to_list()
-    assert reasons[0].endswith("another audit of this response at the same time; settle it "
-                               "with a later audit")  # fmt: skip
+    assert reasons[0].endswith("another audit of this response at the same time "
+                               "(2026-11-23/audits.csv line 3); settle it with a later "
+                               "audit")  # fmt: skip
 
 
 def test_a_re_audit_typed_as_a_date_alone_does_not_lose_to_a_time_that_day(
@@ -1634,8 +1635,9 @@ def test_an_overruled_audit_is_named_with_the_audit_in_force(tmp_path: Path) -> 
     conflicts = read.set_aside.filter(pl.col("response_id") == "R3").get_column("reason")
     assert conflicts.to_list() == [
         f"conflicting audits: '{verdict}' by {who} at 2026-11-27 10:00 disagrees with another "
-        "audit of this response at the same time; settle it with a later audit"
-        for verdict, who in (("perceived", "qa.maria"), ("policy_failure", "qa.kim"))
+        f"audit of this response at the same time (2026-11-27/audits.csv line {other}); settle "
+        "it with a later audit"
+        for verdict, who, other in (("perceived", "qa.maria", 3), ("policy_failure", "qa.kim", 2))
     ]
 
 
