@@ -169,12 +169,11 @@ def record_unrecorded_failures(
     ``--dry-run --rerun missing`` listed the date completed). Called once a backfill's
     range, a nightly run's sample dates or one configured source's partitions have run
     (``flows.pipeline``, ``flows.sources``): the store may answer again by then. A date
-    whose record was written
-    at ``since`` (when the dates were handed out) or later is left as it is (its run's own
-    record: failed, or completed before a later step of it failed); each other
-    failed date is recorded failed under the run that failed it (``run_id``, else its flow
-    run's name), and its ``todo`` said again from its state. Where that fails too, the
-    outcome keeps its ``todo`` (:func:`failed_todo`: the one command that runs the date
+    whose record was written at ``since`` (when the dates were handed out) or later is left
+    as it is (its run's own record: failed, or completed before a later step of it failed);
+    each other failed date is recorded failed under the run that failed it (``run_id``, else
+    its flow run's name), and its ``todo`` said again from its state. Where that fails too,
+    the outcome keeps its ``todo`` (:func:`failed_todo`: the one command that runs the date
     again), and a warning names the date and why. Other outcomes are returned unchanged."""
 
     def recorded(outcome: DateOutcome) -> DateOutcome:
