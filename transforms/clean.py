@@ -14,6 +14,7 @@ from datetime import date
 
 import polars as pl
 
+from transforms.formatting import formatted_text
 from transforms.language import base_language
 from transforms.schemas import (
     CHANNELS,
@@ -643,22 +644,70 @@ def parsed_count(column: str, decimal_comma: bool = False, workbook: bool = Fals
     )
 
 
+#: A duration written on a clock (``unit = "h:mm:ss"``): ``H:MM:SS``, the hours any count
+#: and the minutes one or two digits, or ``M:SS``, the minutes any count (the leading unit,
+#: as the hours are: Excel's ``[m]:ss`` elapsed-time format writes ``75:30``); the seconds
+#: two digits, a decimal fraction allowed (``0:05:03.5``, ``0:05:03,5``). Groups: hours,
+#: minutes of H:MM:SS, minutes of M:SS, seconds.
+CLOCK_DURATION = r"^(?:(\d+):(\d{1,2})|(\d+)):(\d{2}(?:[.,]\d+)?)$"
+#: The largest minutes (of H:MM:SS) and seconds a clock shows: a clock's 0-59.
+CLOCK_PART_MAX = 59
+
+
+def _clock_parts(column: str | pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The text of ``column`` (a column's name, or an expression of text) trimmed, and its
+    groups of :data:`CLOCK_DURATION` (a struct of fields ``"1"`` to ``"4"``, each null where
+    the text is not so shaped)."""
+    text = (pl.col(column) if isinstance(column, str) else column).cast(pl.String)
+    text = text.str.strip_chars()
+    return text, text.str.extract_groups(CLOCK_DURATION)
+
+
+def clock_duration_problem(column: str | pl.Expr) -> pl.Expr:
+    """What is wrong with a duration written ``H:MM:SS`` or ``M:SS`` (``unit="h:mm:ss"``)
+    that has the shape (:data:`CLOCK_DURATION`) but not a clock's values: ``minutes 99 are
+    not 0-59`` (the minutes of H:MM:SS), ``seconds 75 are not 0-59``, both joined by
+    ``and``; null for a readable duration and for text of another shape (empty, negative,
+    ``1:2:3``, a word: the caller's general problem names those). The bound is a clock's
+    (:data:`CLOCK_PART_MAX`): a trial's ``25:99:00`` was read as 95,940 seconds and
+    ``0:05:99`` as 399, published and scored, where nothing the export means is."""
+    _, parts = _clock_parts(column)
+    minutes = parts.struct.field("2")
+    seconds = parts.struct.field("4").str.extract(r"^(\d+)")
+    bad_minutes = (minutes.cast(pl.Int64) > CLOCK_PART_MAX).fill_null(False)
+    bad_seconds = (seconds.cast(pl.Int64) > CLOCK_PART_MAX).fill_null(False)
+    minutes_said = formatted_text(f"minutes {{}} are not 0-{CLOCK_PART_MAX}", minutes)
+    seconds_said = formatted_text(f"seconds {{}} are not 0-{CLOCK_PART_MAX}", seconds)
+    return (
+        pl.when(bad_minutes & bad_seconds)
+        .then(formatted_text("{} and {}", minutes_said, seconds_said))
+        .when(bad_minutes)
+        .then(minutes_said)
+        .when(bad_seconds)
+        .then(seconds_said)
+        .otherwise(None)
+    )
+
+
 def parsed_duration(
     column: str, unit: str, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
 ) -> pl.Expr:
-    """A duration in seconds from ``H:MM:SS`` / ``M:SS`` text (``unit="h:mm:ss"``) or a
-    number of ``seconds``, ``minutes`` or ``hours``; null when empty,
-    :data:`UNREADABLE_NUMBER` when not a duration written that way."""
+    """A duration in seconds (Float64) from text written ``H:MM:SS`` / ``M:SS``
+    (``unit="h:mm:ss"``, :data:`CLOCK_DURATION`) or a number of ``seconds``, ``minutes``
+    or ``hours``; null when empty, :data:`UNREADABLE_NUMBER` when not a duration written
+    that way, which for ``h:mm:ss`` includes minutes of H:MM:SS or seconds above 59
+    (:func:`clock_duration_problem`: ``0:75:00`` is no clock's time)."""
     if unit == "h:mm:ss":
-        text = pl.col(column).cast(pl.String).str.strip_chars()
-        parts = text.str.extract_groups(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:[.,]\d+)?)$")
-        hours = parts.struct.field("1").cast(pl.Float64, strict=False).fill_null(0.0)
-        minutes = parts.struct.field("2").cast(pl.Float64, strict=False)
-        seconds = parts.struct.field("3").str.replace(",", ".").cast(pl.Float64, strict=False)
+        text, parts = _clock_parts(column)
+        hours = parts.struct.field("1").cast(pl.Float64).fill_null(0.0)
+        minutes = pl.coalesce(parts.struct.field("2"), parts.struct.field("3")).cast(pl.Float64)
+        seconds = parts.struct.field("4").str.replace(",", ".").cast(pl.Float64, strict=False)
         return (
             pl.when(text.is_null() | (text == ""))
             .then(None)
-            .otherwise((hours * 3600 + minutes * 60 + seconds).fill_null(UNREADABLE_NUMBER))
+            .when(clock_duration_problem(column).is_null())
+            .then((hours * 3600 + minutes * 60 + seconds).fill_null(UNREADABLE_NUMBER))
+            .otherwise(UNREADABLE_NUMBER)
             .alias(column)
         )
     number = parsed_number(column, decimal_comma, thousands, workbook)

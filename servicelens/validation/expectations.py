@@ -59,6 +59,7 @@ from transforms.clean import (
     ROW_COUNT_COLUMNS,
     ROW_FLAG_COLUMNS,
     ROW_NUMBER_COLUMNS,
+    clock_duration_problem,
     four_digit_years,
     no_such_day,
     normalised_text,
@@ -375,6 +376,15 @@ CLOCK_DURATION_PROBLEM = (
     "is not a duration of 0 or more written as H:MM:SS or M:SS, as unit h:mm:ss in the "
     "definition reads it; fix the value, or add a word meaning no value to the missing list "
     "of the column"
+)
+#: The problem of a duration shaped as H:MM:SS or M:SS whose minutes or seconds no clock
+#: shows (:func:`transforms.clean.clock_duration_problem` fills in which: ``minutes 99 are
+#: not 0-59``): a trial's ``25:99:00`` was kept as 95,940 seconds.
+CLOCK_PART_PROBLEM = (
+    "is not a duration written as H:MM:SS or M:SS, as unit h:mm:ss in the definition reads "
+    "it: its {} (the hours of H:MM:SS and the minutes of M:SS may be any count, the minutes "
+    "of H:MM:SS and the seconds are a clock's 0-59); fix the value, or add a word meaning no "
+    "value to the missing list of the column"
 )
 
 #: The timestamp check's problem is worded per row: not a timestamp, or a naive local time
@@ -1485,6 +1495,8 @@ def validate_survey_rows(
         else pl.lit(True)
     )
     clock_duration = pl.col("column").is_in(list(rules.clock_durations))
+    # Shaped as a clock's time with minutes or seconds no clock shows: said which.
+    off_the_clock = clock_duration_problem(raw_value)
     # A number written with the other decimal mark than the definition reads (151,4 against
     # a decimal point): it holds that mark and reads as a number written so.
     other_thousands = other_decimal_mark_thousands(rules.decimal_comma, rules.thousands)
@@ -1586,7 +1598,11 @@ def validate_survey_rows(
             .otherwise(pl.col("problem") + pl.lit(SCORE_IN_DEFINITION))
         )
         .when((pl.col("problem") == _NUMBER_FACT_PROBLEM) & clock_duration)
-        .then(pl.lit(CLOCK_DURATION_PROBLEM))
+        .then(
+            pl.when(off_the_clock.is_not_null())
+            .then(formatted_text(CLOCK_PART_PROBLEM, off_the_clock))
+            .otherwise(pl.lit(CLOCK_DURATION_PROBLEM))
+        )
         .when(
             (pl.col("problem") == _NUMBER_FACT_PROBLEM)
             & raw_value.str.contains(CURRENCY_IN_NUMBER).fill_null(False)
