@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -712,6 +712,16 @@ def _audit_columns_of(
     interaction = [c for c in keyed.values() if _interaction_heading(c)]
     if _audit_key("response_id") not in keyed and len(interaction) == 1:
         named[interaction[0]] = "response_id"
+    # A column headed by a name QA gives it (AUDIT_COLUMN_ALIASES: Verdict, Audit Date), by
+    # one cell alone (two, Date beside Audit Date, would be a guess): a trial 116 QA lead's
+    # workbook (Call Id, Verdict, Audit Date, Auditor) was refused and told to rename them.
+    for column in AUDIT_COLUMNS:
+        if _audit_key(column) in keyed or column in named.values():
+            continue
+        aliases = {_audit_key(alias) for alias in AUDIT_COLUMN_ALIASES[column]}
+        cells = [c for k, c in keyed.items() if k in aliases and c not in named]
+        if len(cells) == 1:
+            named[cells[0]] = column
     read.frame = read.frame.rename(named)
     missing = [c for c in needed if c not in read.frame.columns]
     if missing:
@@ -747,7 +757,7 @@ def _audit_columns_of(
                 f"({','.join(AUDIT_COLUMNS)}) above it"
             )
         else:
-            fix = _rename_advice(read.header, missing, where)
+            fix = _rename_advice(read.header, missing, where, taken=set(named))
         raise SourceError(
             f"{path}: {where} (header): an audit file needs the columns "
             f"{', '.join(AUDIT_COLUMNS)}; it has no {', '.join(missing)} (its header: "
@@ -883,14 +893,17 @@ _AUDIT_COLUMN_HOLDS = {
 _NEAREST_SHOWN = 4
 
 
-def _rename_advice(header: list[str], missing: list[str], where: str = "line 1") -> str:
+def _rename_advice(
+    header: list[str], missing: list[str], where: str = "line 1", taken: Collection[str] = ()
+) -> str:
     """What a file whose ``header`` (on ``where``: ``line 1``, or a sheet's row) lacks the
-    audit columns ``missing`` is told to do: rename the column each most likely is
-    (:func:`_renames`: ``'Time submitted' for audited_at``); for one that no column is named
-    near, which of the columns that are no audit column's are nearest it by spelling (at
-    most :data:`_NEAREST_SHOWN`), to rename the one that holds it. Found by a retailer QA
-    lead's trial: a Google Form's ``Time submitted`` and a verdict column headed
-    ``Rationale`` got "Rename the columns" and no word of which."""
+    audit columns ``missing`` is told to do (``taken``: its cells already read as another
+    audit column, ``Verdict`` as root_cause, offered for none): rename the column each most
+    likely is (:func:`_renames`: ``'Time submitted' for audited_at``); for one that no
+    column is named near, which of the columns that are no audit column's are nearest it by
+    spelling (at most :data:`_NEAREST_SHOWN`), to rename the one that holds it. Found by a
+    retailer QA lead's trial: a Google Form's ``Time submitted`` and a verdict column
+    headed ``Rationale`` got "Rename the columns" and no word of which."""
     import difflib
 
     renames = _renames(header, missing)
@@ -898,9 +911,11 @@ def _rename_advice(header: list[str], missing: list[str], where: str = "line 1")
     if renames:
         meant = ", ".join(f"{a!r} for {b}" for a, b in renames)
         said.append(f"Rename the columns in {where} (did you mean {meant}?)")
-    named = {a for a, _ in renames} | {
-        c for c in header if any(_names(a, [c]) for a in AUDIT_COLUMNS)
-    }
+    named = (
+        {a for a, _ in renames}
+        | set(taken)
+        | {c for c in header if any(_names(a, [c]) for a in AUDIT_COLUMNS)}
+    )
     left = [c for c in header if c not in named and c.strip()]
     unmatched = [c for c in missing if c not in {b for _, b in renames}]
     if len(unmatched) == 1:

@@ -362,3 +362,48 @@ def test_each_month_sheets_date_order_is_named(tmp_path: Path) -> None:
     text = accounting_text(accounting)
     assert f"{tmp_path.name}/qa.xlsx read day-first (sheet 'Oct 2026' row 2's" in text
     assert f"{tmp_path.name}/qa.xlsx read month-first (sheet 'Nov 2026' row 2's" in text
+
+
+def test_audit_headings_qa_gives_on_the_header_row_are_read(tmp_path: Path) -> None:
+    """Trial 116: a UK contact centre's workbook (sheets 'March 2026', 'April 2026' and a
+    'Summary' of counts; header ``Call Id, Verdict, Audit Date, Auditor, Notes``) had each
+    month refused ("did you mean 'Verdict' for root_cause, 'Audit Date' for audited_at?"),
+    and a CSV headed ``response_id,Verdict,Audit Date,auditor`` too, though the README says a
+    header may name a column by a name QA gives it: only a header under a title was read so.
+    Both are read, said once per file in the tally, and label their own responses."""
+    header = ["Call Id", "Verdict", "Audit Date", "Auditor", "Notes"]
+    book = _month_workbook(
+        tmp_path / "qa-audits-2026.xlsx",
+        {
+            "March 2026": [
+                header,
+                ["ID000101", "Perceived", datetime(2026, 3, 17), "P. Singh", ""],
+                ["ID000102", "Policy failure", datetime(2026, 3, 18), "T. Evans", "refund"],
+            ],
+            "April 2026": [
+                header,
+                ["ID000201", "policy_failure", datetime(2026, 4, 2), "T. Evans"],
+            ],
+            "Summary": [["Verdict", "Count"], ["Perceived", 1], ["Policy failure", 2]],
+        },
+    )
+    csv = tmp_path / "qa-extra.csv"
+    csv.write_text(
+        "response_id,Verdict,Audit Date,auditor\nID000103,perceived,2026-03-20 09:00,ann\n",
+        encoding="utf-8",
+    )
+    read = read_audit_files([book, csv], "Europe/London", NOW)
+    assert read.unreadable == []
+    assert read.sheets_read == {str(book): ["March 2026", "April 2026"]}
+    assert read.audits.sort("response_id").select("response_id", "root_cause").rows() == [
+        ("ID000101", "perceived"),
+        ("ID000102", "policy_failure"),
+        ("ID000103", "perceived"),
+        ("ID000201", "policy_failure"),
+    ]
+    clean = _negatives("ID000101", "ID000102", "ID000103", "ID000201", "ID000999")
+    accounting = audit_accounting(read, clean, pl.Series([], dtype=pl.String))
+    assert accounting["used"] == 4
+    text = accounting_text(accounting)
+    assert f"{tmp_path.name}/qa-extra.csv line 1: column 'Verdict' read as root_cause" in text
+    assert "column 'Audit Date' read as audited_at" in text
