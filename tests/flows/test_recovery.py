@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -293,7 +294,10 @@ def test_a_date_whose_slot_lease_was_revoked_says_so_once_and_stops_renewing(
     said = [r.getMessage() for r in caplog.records if r.name == "servicelens.backfill"]
     assert len(said) == 1, said
     assert said[0].startswith(f"{day}: its slot of {limit} was taken back while it ran"), said
-    assert "last renewed 50 s ago for 60 s" in said[0]
+    # 50 s set back, plus however long the two renewals took on the machine: a busy CI
+    # machine's said 52 s (a whole run at load 20), so the age is at least 50, not exactly.
+    renewed = re.search(r"last renewed (\d+) s ago for 60 s", said[0])
+    assert renewed and int(renewed.group(1)) >= 50, said[0]
     assert "SERVICELENS_SLOT_LEASE_SECONDS" in said[0]
     assert _active_slots() == 0
 
