@@ -114,6 +114,22 @@ class SlotUsage:
     def orphans(self) -> int:
         return max(self.active - len(self.holders), 0) if self.leases_visible else 0
 
+    @property
+    def taken(self) -> str:
+        """``2 of 2 taken``: the server's count, or the holders listed where they are more
+        (:attr:`lag` then says so). A trial's wait read "0 of 2 taken, held by:
+        nightly-team-form-2026-11-02 (alive ...)": the count, read a moment before the
+        in-flight records, had not caught up with the slot granted between."""
+        return f"{max(self.active, len(self.holders))} of {self.limit} taken"
+
+    @property
+    def lag(self) -> str:
+        """``; the server's count, 0, lags`` where the holders listed are more than the
+        server counts taken, else ""."""
+        if len(self.holders) > self.active:
+            return f"; the server's count, {self.active}, lags"
+        return ""
+
 
 def _leases_are_local() -> bool:
     """Whether this process can read the API's leases: an embedded API on file leases."""
@@ -281,8 +297,8 @@ def _wait_message(day: str, limit: str, usage: SlotUsage | None, waited: float) 
         return f"{day}: waiting {waited:.0f} s for a slot of {limit}"
     held = "; ".join(h.describe() for h in usage.holders) or "holders unknown"
     return (
-        f"{day}: waiting {waited:.0f} s for a slot of {limit} ({usage.active} of {usage.limit} "
-        f"taken, held by: {held}). A dead run's slot comes back within the lease time "
+        f"{day}: waiting {waited:.0f} s for a slot of {limit} ({usage.taken}, held by: "
+        f"{held}{usage.lag}). A dead run's slot comes back within the lease time "
         f"(SERVICELENS_SLOT_LEASE_SECONDS); `servicelens runs release` frees it now"
     )
 

@@ -145,10 +145,11 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     print(f"runs in flight ({settings.runs_dir / 'in-flight'}):")
     columns = ["run", "process", "started", "last_beat", "holds", "status", "why"]
     print(table([{c: r[c] for c in columns} for r in records]) if records else "  none")
-    if slots:
+    if usage is not None:
         print(
-            f"\nslots of servicelens-backfill: {slots['taken']} of {slots['limit']} taken"
+            f"\nslots of servicelens-backfill: {usage.taken}"
             + (f", {slots['orphans']} by no lease (orphans)" if slots["orphans"] else "")
+            + usage.lag
         )
         for holder in slots["holders"]:
             print(f"  {holder}")
