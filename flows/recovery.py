@@ -69,6 +69,9 @@ class Recovery:
     name: str
     flow_run_id: str
     message: str
+    #: When the dead run's process started it (ISO, UTC), where known: a backfill's or
+    #: nightly window's in-flight record's ``started_at``, or its flow run's start time.
+    started_at: str | None = None
 
 
 def recovered_by() -> str:
@@ -185,12 +188,91 @@ def crash_message(reason: str, of_a_date: bool = True) -> str:
 
 def recover_dead_claims(settings: Settings) -> list[Recovery]:
     """Release what every dead run of this data directory holds: mark its flow run crashed,
-    give back its slot, record its date's outcome as ``crashed`` and delete its record.
+    give back its slot, record its date's outcome as ``crashed`` and delete its record;
+    then say (a warning of each line) what is left to do: :func:`left_to_do`.
 
     Records of other machines count as dead only once stale (no waiting here). Processes
     of this machine sweep one at a time, so a dead run's slot is given back once."""
+    return recover_and_advise(settings)[0]
+
+
+def recover_and_advise(settings: Settings) -> tuple[list[Recovery], list[str]]:
+    """:func:`recover_dead_claims`, returning also the lines of :func:`left_to_do`."""
     with exclusive_lock(locks_dir(settings.staging_dir) / "recovery.lock", 60.0, "recovery"):
-        return _recover(settings)
+        recovered = _recover(settings)
+    to_do = left_to_do(settings, recovered)
+    for line in to_do:
+        log.warning("%s", line)
+    return recovered, to_do
+
+
+def left_to_do(settings: Settings, recovered: list[Recovery]) -> list[str]:
+    """What to run to finish the work the dead runs of ``recovered`` (released in the layer
+    ``settings``) left: the dates they held, and for a dead backfill whose range its flow
+    run's parameters give, the one command that finishes it, naming the dates of its range
+    it never started (no outcome recorded since its record's start). Worded as serve's stop
+    says it (:func:`flows.served.unfinished_lines`); empty when no dead run held work.
+
+    Found by a trial: after ``kill -9`` of serve and its flow run during a ``--rerun all``
+    backfill, the next serve said per run "marked crashed, its slot ... released" and no
+    command; the date the backfill never started was named nowhere, and the crashed dates,
+    their earlier partitions standing, read ``completed`` to ``--rerun failed``."""
+    from flows.served import StoppedBackfill, unfinished_lines
+
+    layer = (None, None if settings.is_sample else settings.source)
+    days = sorted({r.day for r in recovered if r.day})
+    backfills: list[StoppedBackfill] = []
+    not_started: dict[str, list[str]] = {}
+    for run in recovered:
+        if run.day:
+            continue
+        backfill = StoppedBackfill.of(run.name, _parameters_of(run.flow_run_id), settings.data_dir)
+        if backfill is None:
+            continue  # a nightly window's: the dates it held are named
+        backfills.append(backfill)
+        if backfill.layer == layer:
+            never = _never_started(settings, backfill, run.started_at, set(days))
+            if never is not None:
+                not_started[backfill.name] = never
+    return unfinished_lines(backfills, {layer: days} if days else {}, "the dead runs", not_started)
+
+
+def _parameters_of(flow_run_id: str) -> dict[str, Any]:
+    """A flow run's parameters, from the API; empty when it does not know the run."""
+    with get_client(sync_client=True) as client:
+        try:
+            return dict(client.read_flow_run(UUID(flow_run_id)).parameters or {})
+        except ObjectNotFound:
+            return {}
+
+
+def _never_started(
+    settings: Settings, backfill: Any, started_at: str | None, held: set[str]
+) -> list[str] | None:
+    """The dates of a dead backfill's range (ISO) that it never started: not among ``held``
+    (the dates its runs held, recorded crashed) and with no outcome recorded since
+    ``started_at``; None when that cannot be told (no start, a range of another layer)."""
+    from servicelens.dates import survey_date_range
+    from servicelens.ingest.configured import source_periods
+    from servicelens.storage.runs import ran_since
+
+    if started_at is None:
+        return None
+    start, end = date.fromisoformat(backfill.start), date.fromisoformat(backfill.end)
+    try:
+        days = (
+            survey_date_range(start, end)
+            if settings.is_sample
+            else source_periods(settings, start, end)
+        )
+    except ValueError:
+        return None
+    since = datetime.fromisoformat(started_at)
+    return [
+        d.isoformat()
+        for d in days
+        if d.isoformat() not in held and not ran_since(settings, d, since)
+    ]
 
 
 def _recover(settings: Settings) -> list[Recovery]:
@@ -199,7 +281,10 @@ def _recover(settings: Settings) -> list[Recovery]:
     for claim in claims:
         verdict = liveness(claim)
         if not verdict.alive:
-            recovered.append(release_dead_run(settings, claim, verdict))
+            released = release_dead_run(settings, claim, verdict)
+            if claim.kind == "run":
+                released = replace(released, started_at=claim.started_at)
+            recovered.append(released)
             if claim.kind == "run":
                 recorded = {c.flow_run_id for c in claims}
                 recovered += _release_unrecorded_children(settings, claim, verdict, recorded)
@@ -567,23 +652,39 @@ def unrecorded_run_liveness(
     )
 
 
-def release_dead_runs(settings: Settings) -> list[str]:
+@dataclass(frozen=True)
+class Released:
+    """What :func:`release_dead_runs` did: one line per release, then what to run to
+    finish the work the dead runs left (:func:`left_to_do`)."""
+
+    lines: list[str]
+    to_do: list[str]
+
+
+def release_dead_runs(settings: Settings) -> Released:
     """Release everything dead runs of the data directory hold (``servicelens runs
-    release``, and serve as it stops): their records in every layer, their flow runs left
-    unfinished, expired slot leases and slots no lease holds. One line per release."""
+    release``, serve as it starts and as it stops): their records in every layer, their
+    flow runs left unfinished, expired slot leases and slots no lease holds; and say what
+    is left to run (the dates the dead runs held, a dead backfill's command)."""
     from flows.slots import release_expired_leases, release_orphan_slots, slot_usage
 
     # Each source keeps its runs' records in its own layer (sources/<name>/runs/).
-    layers = data_directory_layers(settings)
-    released = [r.message for layer in layers for r in recover_dead_claims(layer)]
-    released += [r.message for r in recover_stuck_runs(settings)]
+    released, to_do = [], []
+    for layer in data_directory_layers(settings):
+        recovered, left = recover_and_advise(layer)
+        released += [r.message for r in recovered]
+        to_do += left
+    stuck = recover_stuck_runs(settings)
+    released += [r.message for r in stuck]
+    # A stuck date run held no record, so no date; a stuck backfill's range is named.
+    to_do += left_to_do(settings, [r for r in stuck if not r.day])
     released += [f"expired slot lease {lease} released" for lease in release_expired_leases()]
     usage = slot_usage(settings)
     if usage is not None and usage.orphans:
         freed = release_orphan_slots(usage)
         if freed:
             released.append(f"{freed} slot(s) of servicelens-backfill held by no lease released")
-    return released
+    return Released(released, to_do)
 
 
 def recover_stuck_runs(settings: Settings) -> list[Recovery]:
@@ -599,5 +700,8 @@ def recover_stuck_runs(settings: Settings) -> list[Recovery]:
         if set_final_state(run.id, Crashed(message=message)):
             discard_run_staging(settings.staging_dir, str(run.id))
             message = f"{run.name}: {stuck.verdict.reason}; marked crashed"
-            recovered.append(Recovery(str(day) if day else None, run.name, str(run.id), message))
+            began = run.start_time.isoformat() if run.start_time else None
+            recovered.append(
+                Recovery(str(day) if day else None, run.name, str(run.id), message, began)
+            )
     return recovered

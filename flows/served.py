@@ -395,9 +395,11 @@ def release_dead_runs_at_start(settings: Settings) -> list[str]:
             failed=True,
         )
         return []
-    for line in released:
+    for line in released.lines:
         say_served(f"released as serve started: {line}")
-    return released
+    for line in released.to_do:
+        say_served(line, failed=True)
+    return [*released.lines, *released.to_do]
 
 
 #: Exceptions a server restart or serve's own stop raises in Prefect's and asyncio's
@@ -529,7 +531,8 @@ def _release(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids]))
         )
     unfinished = [r for r in runs if r.state is not None and r.state.type in UNFINISHED_STATES]
-    released = [line for settings in data_dirs for line in release_dead_runs(settings)]
+    # What the stopped runs left to do is said from ``left`` (:func:`stopped_message`).
+    released = [line for settings in data_dirs for line in release_dead_runs(settings).lines]
     reason = "serve stopped while the flow run was executing"
     for run in unfinished:
         if set_final_state(run.id, Crashed(message=crash_message(reason, of_a_date=False))):
@@ -561,6 +564,63 @@ def _backfill_command(layer: Layer, start: str, end: str, rerun: str) -> str:
     return f"servicelens{where} backfill{flag} --start {start} --end {end} --rerun {rerun}"
 
 
+def unfinished_lines(
+    backfills: list[StoppedBackfill],
+    days: dict[Layer, list[str]],
+    left_by: str,
+    not_started: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """What to run to finish the work stopped or dead runs left: one line per backfill
+    among them, with the rest of its range and its own ``--rerun`` policy, then one per
+    layer of ``days`` (ISO dates the runs held and did not finish, by :data:`Layer`) that
+    no backfill's command covers, with ``--rerun all``. ``left_by`` names the runs ("the
+    runs serve stopped", "the dead runs"); ``not_started``: by backfill name, the dates of
+    its range it never started, where that is known (an in-flight record's start and the
+    dates' outcomes since: :func:`flows.recovery.left_to_do`), else its line says the dates
+    after the first unfinished one "may not have run". Serve's stop (:func:`stopped_message`)
+    and the recovery of dead runs (``serve`` as it starts, ``runs release``, a nightly or
+    backfill) say it in these words."""
+    lines = []
+    # A stopped backfill's dates after the one it was running may never have been reached
+    # (an operator's trial was told to run one date of ten again): its command runs the rest
+    # of its range, from its first unfinished date, with its own rerun policy. Under
+    # --rerun all that command runs its unfinished dates too, so they are not named again.
+    covered: set[tuple[Layer, str]] = set()
+    for backfill in backfills:
+        layer = backfill.layer
+        held = [d for d in days.get(layer, []) if backfill.start <= d <= backfill.end]
+        never = None if not_started is None else not_started.get(backfill.name)
+        if never is None:
+            begin = held[0] if held else backfill.start
+            what = f"the dates from {begin} on may not have run"
+        elif not held and not never:
+            continue  # every date of it had run when it died
+        else:
+            begin = min([*held, *never])
+            said = [f"{', '.join(held)} left unfinished"] if held else []
+            said += [f"{', '.join(never)} never started"] if never else []
+            what = "; ".join(said)
+        if backfill.rerun == "all":
+            covered.update((layer, day) for day in held)
+        lines.append(
+            f"the backfill {backfill.name} stopped before its end ({backfill.start} to "
+            f"{backfill.end}, --rerun {backfill.rerun}): {what}; run them again with: "
+            + _backfill_command(layer, begin, backfill.end, backfill.rerun)
+        )
+    for layer, all_days in sorted(days.items(), key=lambda item: _order(item[0])):
+        unfinished = [day for day in all_days if (layer, day) not in covered]
+        if not unfinished:
+            continue
+        data_dir, source = layer
+        of = (f" of source {source}" if source else "") + (f" in {data_dir}" if data_dir else "")
+        lines.append(
+            f"dates{of} left unfinished by {left_by}: {', '.join(unfinished)} (every "
+            "partition on disk is the old one or the new one); run them again with: "
+            + _backfill_command(layer, unfinished[0], unfinished[-1], "all")
+        )
+    return lines
+
+
 def stopped_message(stopped: Stopped) -> str | None:
     """The lines serve prints about the flow runs it stopped, or None when none was still
     executing: how many, the dates they left unfinished with the backfill that runs each
@@ -570,34 +630,7 @@ def stopped_message(stopped: Stopped) -> str | None:
         lines.append(
             f"stopped {len(stopped.runs)} flow run(s) serve had started: {', '.join(stopped.runs)}"
         )
-    # A stopped backfill's dates after the one it was running may never have been reached
-    # (an operator's trial was told to run one date of ten again): its command runs the rest
-    # of its range, from its first unfinished date, with its own rerun policy. Under
-    # --rerun all that command runs its unfinished dates too, so they are not named again.
-    covered: set[tuple[Layer, str]] = set()
-    for backfill in stopped.backfills:
-        layer = backfill.layer
-        held = [d for d in stopped.days.get(layer, []) if backfill.start <= d <= backfill.end]
-        begin = held[0] if held else backfill.start
-        if backfill.rerun == "all":
-            covered.update((layer, day) for day in held)
-        lines.append(
-            f"the backfill {backfill.name} stopped before its end ({backfill.start} to "
-            f"{backfill.end}, --rerun {backfill.rerun}): the dates from {begin} on may not have "
-            "run; run them again with: "
-            + _backfill_command(layer, begin, backfill.end, backfill.rerun)
-        )
-    for layer, all_days in sorted(stopped.days.items(), key=lambda item: _order(item[0])):
-        days = [day for day in all_days if (layer, day) not in covered]
-        if not days:
-            continue
-        data_dir, source = layer
-        of = (f" of source {source}" if source else "") + (f" in {data_dir}" if data_dir else "")
-        lines.append(
-            f"dates{of} left unfinished by the runs serve stopped: {', '.join(days)} (every "
-            "partition on disk is the old one or the new one); run them again with: "
-            + _backfill_command(layer, days[0], days[-1], "all")
-        )
+    lines += unfinished_lines(stopped.backfills, stopped.days, "the runs serve stopped")
     if stopped.killed:
         lines.append(f"{len(stopped.killed)} flow run(s) killed after {STOP_SECONDS:g} s")
     lines += [f"released: {line}" for line in stopped.released]

@@ -191,9 +191,10 @@ def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         logger.propagate = propagate
     if args.json:
-        print_json({"released": released})
+        print_json({"released": released.lines, "to_do": released.to_do})
     else:
-        print("\n".join(f"released: {line}" for line in released) or "nothing to release")
+        lines = [f"released: {line}" for line in released.lines] + released.to_do
+        print("\n".join(lines) or "nothing to release")
     return 0
 
 

@@ -187,6 +187,19 @@ def completed_since(settings: Settings, day: date, since: datetime) -> bool:
     )
 
 
+def ran_since(settings: Settings, day: date, since: datetime) -> bool:
+    """Whether a run of ``day`` recorded its own outcome (completed, failed, interrupted)
+    at ``since`` or later: a run was started for it then (a dead backfill's dates without
+    one were never started). ``crashed`` is left out: a later run's recovery writes it, and
+    a backfill recovering an earlier one's dead runs as it starts records them after its
+    own start."""
+    outcome = read_outcome(settings, day) or {}
+    return any(
+        e.get("outcome") != "crashed" and _when(e.get("finished_at")) >= since
+        for e in outcome.get("history", [])
+    )
+
+
 @dataclass(frozen=True)
 class DateStatus:
     """Where one date stands, decided from its mart manifests and its last outcome record."""

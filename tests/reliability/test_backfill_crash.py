@@ -11,6 +11,9 @@ the second must not wait on a slot the kills leaked.
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -63,14 +66,39 @@ def test_a_backfill_killed_twice_mid_date_finishes_on_the_next_run(
     point = "partition-staged:feedback_scored"
     second = start_paused(home, args, tmp_path / "kill-2.log", point, tmp_path / "pause-2")
     wait_until((tmp_path / "pause-2").exists, second, "a partition staged")
+    # Its recovery of kill 1 said what kill 1 left and the one command that finishes it:
+    # a trial's restarted serve said only "marked crashed, its slot ... released".
+    command = f"servicelens --data-dir {home.data} backfill --start {DAYS[0]} --end {DAYS[-1]}"
+    assert (
+        f"the backfill backfill-{DAYS[0]}-to-{DAYS[-1]}-all-dates stopped before its end "
+        f"({DAYS[0]} to {DAYS[-1]}, --rerun all): {', '.join(DAYS[:3])} left unfinished; "
+        f"{DAYS[3]} never started; run them again with: {command} --rerun all"
+    ) in (tmp_path / "kill-2.log").read_text()
     kill_group(second)
 
-    # Then to the end, twice in a row: a leaked slot would make the second one wait forever.
-    for attempt in ("3", "4"):
-        code, output = run(home, ["--json", *BACKFILL], tmp_path / f"run-{attempt}.log")
+    # The next command says which dates kill 2 left and the command that runs them.
+    code, output = run(home, ["runs", "release"], tmp_path / "release.log")
+    assert code == 0, output
+    said = re.search(
+        rf"the backfill backfill-{DAYS[0]}-to-{DAYS[-1]}-all-dates stopped before its end "
+        rf"\({DAYS[0]} to {DAYS[-1]}, --rerun all\): (.*); run them again with: (.*)",
+        output,
+    )
+    assert said is not None, output
+    named = re.findall(r"\d{4}-\d\d-\d\d", said.group(1))
+    completed_in_kill_2 = {d for d in DAYS if _completed(home, d)}
+    assert sorted(named) == [d for d in DAYS if d not in completed_in_kill_2], output
+    rerun = shlex.split(said.group(2))
+    assert rerun[:3] == ["servicelens", "--data-dir", str(home.data)], rerun
+    assert rerun[3:] == ["backfill", "--start", min(named), "--end", DAYS[-1], "--rerun", "all"]
+
+    # That command, then the whole range: a leaked slot would make the second wait forever.
+    for attempt, args in (("3", rerun[3:]), ("4", BACKFILL)):
+        code, output = run(home, ["--json", *args], tmp_path / f"run-{attempt}.log")
         assert code == 0, output
         rows = json_rows(output)
-        assert [(r["day"], r["outcome"]) for r in rows] == [(d, "completed") for d in DAYS]
+        ran = [d for d in DAYS if d >= args[args.index("--start") + 1]]
+        assert [(r["day"], r["outcome"]) for r in rows] == [(d, "completed") for d in ran]
         for row in rows:
             counts = row["result"]
             assert counts["surveys_read"] == counts["kept"] + counts["quarantined"]
@@ -88,7 +116,18 @@ def test_a_backfill_killed_twice_mid_date_finishes_on_the_next_run(
         assert "is gone: its lock is free" in run_left["message"], run_left
     for day in DAYS:
         completed = [r for r in runs if r["name"] == f"nightly-{day}" and r["state"] == "COMPLETED"]
-        assert len(completed) == 2  # runs 3 and 4: each date once per backfill
+        # Kill 2's if it got that far, run 3's from its start, and run 4's.
+        ran = (day in completed_in_kill_2) + (day >= rerun[5]) + 1
+        assert len(completed) == ran, (day, completed)
+
+
+def _completed(home: Home, day: str) -> int:
+    """How many runs recorded ``day`` completed (its outcome record's history)."""
+    path = home.data / "runs" / f"survey_date={day}.json"
+    if not path.exists():
+        return 0
+    history = json.loads(path.read_text()).get("history", [])
+    return sum(entry["outcome"] == "completed" for entry in history)
 
 
 def test_a_date_killed_between_its_slot_and_its_record_gives_the_slot_back(

@@ -104,3 +104,39 @@ def test_a_stopped_run_of_another_data_directory_is_named_with_it(tmp_path: Path
         own_data_dir=str(other),
     )
     assert own is not None and own.data_dir is None
+
+
+def test_a_dead_backfill_names_what_it_left_and_what_it_never_started() -> None:
+    """Found by a trial: after `kill -9` of serve and its flow run during a `--rerun all`
+    backfill, the restarted serve said of each crashed date "marked crashed", no command,
+    and nothing of the date the backfill never reached. The recovery (flows.recovery's
+    left_to_do) says it in serve's stop words, with the dates it never started."""
+    from flows.served import unfinished_lines
+
+    backfill = StoppedBackfill.of(
+        "backfill-2026-10-22-to-2026-11-07-all-dates",
+        {"start": "2026-10-22", "end": "2026-11-07", "rerun": "all", "source": "team-form"},
+    )
+    assert backfill is not None
+    held = ["2026-11-02", "2026-11-03", "2026-11-05", "2026-11-06"]
+    lines = unfinished_lines(
+        [backfill],
+        {(None, "team-form"): held},
+        "the dead runs",
+        {backfill.name: ["2026-11-07"]},
+    )
+    assert lines == [
+        "the backfill backfill-2026-10-22-to-2026-11-07-all-dates stopped before its end "
+        "(2026-10-22 to 2026-11-07, --rerun all): 2026-11-02, 2026-11-03, 2026-11-05, "
+        "2026-11-06 left unfinished; 2026-11-07 never started; run them again with: "
+        "servicelens backfill --source team-form --start 2026-11-02 --end 2026-11-07 "
+        "--rerun all"
+    ]
+    # A backfill that had run every date of its range when it died needs nothing; the
+    # dates a dead nightly held are named with their own command.
+    assert unfinished_lines([backfill], {}, "the dead runs", {backfill.name: []}) == []
+    assert unfinished_lines([], {(None, None): ["2026-11-02"]}, "the dead runs") == [
+        "dates left unfinished by the dead runs: 2026-11-02 (every partition on disk is the "
+        "old one or the new one); run them again with: servicelens backfill --start "
+        "2026-11-02 --end 2026-11-02 --rerun all"
+    ]
