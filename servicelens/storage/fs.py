@@ -298,8 +298,39 @@ def _store_class(protocol: str) -> type[AbstractFileSystem]:
         if kept is not None:
             kept.forget(None if path is None else self._strip_protocol(path))
 
-    methods = {"glob": glob, "cat_file": cat_file, "invalidate_cache": invalidate_cache}
+    async def set_session(self: Any, refresh: bool = False, kwargs: Any = None) -> Any:
+        # s3fs makes (and remakes) its botocore client here; every request passes by.
+        client = await kind.set_session(self, refresh=refresh, kwargs=kwargs or {})
+        _send_bodies_at_once(client)
+        return client
+
+    methods: dict[str, Any] = {
+        "glob": glob,
+        "cat_file": cat_file,
+        "invalidate_cache": invalidate_cache,
+    }
+    if protocol in ("s3", "s3a"):
+        methods["set_session"] = set_session
     return type(kind.__name__, (kind,), {**methods, "__module__": kind.__module__})
+
+
+def _send_bodies_at_once(client: Any) -> None:
+    """Keep ``client`` (s3fs's aiobotocore S3 client) from asking the store for leave to
+    send a request's body (``Expect: 100-continue``, which botocore puts on every PUT and
+    POST with a body): aiohttp waits for the store's "100 Continue" with no bound at all
+    and starts a request's read timeout only once the body is sent, so a store that stopped
+    answering held a write forever whatever ``SERVICELENS_STORE_READ_SECONDS`` said (a
+    trial's nightly date hung > 15 min on its heartbeat's 500-byte PUT to a store frozen
+    with SIGSTOP; a read failed in 2.1 s). Without the header the body goes out at once
+    and the read timeout bounds the wait for the answer: the same PUT failed in 2.1 s.
+    botocore's own (synchronous) client waits 1 s for "100 Continue" and then sends the
+    body anyway; the cost of not asking is a body sent to a store that refuses it."""
+    if getattr(client, "_servicelens_bodies_at_once", False):
+        return
+    import botocore.handlers
+
+    client.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
+    client._servicelens_bodies_at_once = True
 
 
 class _Kept:

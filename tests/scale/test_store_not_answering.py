@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from flows.dates import failure_message
 from servicelens.settings import Settings
+from servicelens.storage.claims import hold_date, read_date_claim
 from servicelens.storage.fs import filesystem, store_not_answering
 from servicelens.storage.runs import date_status, plan_backfill
 from tests.reliability.cli import (
@@ -228,3 +231,55 @@ def test_a_dask_date_failed_by_a_frozen_store_is_told_as_such_and_recorded_at_th
         assert date_status(settings, date.fromisoformat(completed)).state == "completed"
         [planned] = plan_backfill([state], "failed")
         assert planned.run, planned
+
+
+def test_a_date_whose_heartbeat_meets_a_frozen_store_fails_and_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a nightly-window test (moto frozen at the night's ``validated``): the date
+    hung > 15 min. Its heartbeat's rewrite of the in-flight record, a PUT, waited for the
+    store's "100 Continue" with no bound (aiohttp starts the read timeout only once the
+    body is sent), and the date's end waited on the heartbeat's lock to remove the record.
+    Here a date is held, the store freezes while its heartbeat beats, and the date's next
+    request fails: the date fails with the store's message and its hold ends."""
+    day = START
+    said: list[str] = []
+    ended = threading.Event()
+
+    def a_date_failed_by_the_store(store: FrozenStore, settings: Settings) -> None:
+        name = f"nightly-{day}"
+        # The hold's end may meet the frozen store too (its record's removal).
+        with suppress(Exception), hold_date(settings, day, str(uuid.uuid4()), name, 5.0) as held:
+            beats = held.claim.beat_at
+            while held.claim.beat_at == beats:  # beating on the store that answers
+                time.sleep(0.05)
+            store.freeze()
+            time.sleep(1.0)  # beats begin on the frozen store (one every 0.2 s)
+            try:
+                date_status(settings, day)  # the date's next request
+            except Exception as error:
+                said.append(failure_message(error, settings.data_dir))
+                raise
+        ended.set()
+
+    with moto_process(monkeypatch) as store:
+        settings = Settings(data_dir=store.url, heartbeat_seconds=0.2)
+        dating = threading.Thread(
+            target=a_date_failed_by_the_store, args=(store, settings), daemon=True
+        )
+        try:
+            dating.start()
+            # Generous (a request is bounded to 1 s + 2 s here): before the fix it never
+            # ended; a loaded machine may be slow, never this slow.
+            ended.wait(120)
+        finally:
+            store.thaw()
+        assert ended.is_set(), "the date's hold did not end on a frozen store in 120 s"
+        endpoint = store.env["AWS_ENDPOINT_URL"]
+        assert said and said[0].startswith(
+            f"{store.url}: the object store at {endpoint} does not answer ("
+        ), said
+        # The record of a date whose end met the frozen store may stay (crash recovery
+        # reads it); once the store answers again, it is a valid record of this date.
+        left = read_date_claim(settings, day)
+        assert left is None or left.day == day.isoformat(), left
