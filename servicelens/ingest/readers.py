@@ -2428,6 +2428,13 @@ def _cut_off_short(
     return _truncation_note(i, split, arr, dialect, n_fields).startswith(" (the file looks cut off")
 
 
+#: What is said of a record the file ends inside a quoted value of, after "the file ends
+#: inside a quoted value" (:func:`_truncation_note`, :meth:`_ExactReader._cut_record_reject`).
+_CUT_INSIDE_QUOTE = (
+    " with no final newline: the delivery looks truncated; ask for the complete file"
+)
+
+
 def _truncation_note(
     i: int, split: _Split, arr: np.ndarray, dialect: CsvDialect, n_fields: int = 0
 ) -> str:
@@ -2442,10 +2449,7 @@ def _truncation_note(
         return ""  # the file's only line: nothing tells how its lines end
     quotes = int(np.count_nonzero(arr[split.starts[i] : split.ends[i]] == ord(dialect.quote)))
     if quotes % 2:
-        return (
-            " (the file ends inside a quoted value with no final newline: the delivery looks "
-            "truncated; ask for the complete file)"
-        )
+        return " (the file ends inside a quoted value" + _CUT_INSIDE_QUOTE + ")"
     if split.fields[i] >= n_fields:
         return ""
     line = int(split.lines[i])
@@ -2700,6 +2704,9 @@ class _ExactReader:
             reason = _ragged_reason(len(read.record), len(self.header), note, read.record[0])
             records.rejects.append(Reject(read.line, self.delimiter.join(read.record), reason))
             return read.end_line + 1
+        if self._cut_inside_quote(read):
+            records.rejects.append(self._cut_record_reject(read))
+            return read.end_line + 1
         records.rejects.append(self._stray_quote_reject(read))
         cursor.first_line = read.line + 1
         cursor.reader = self._reader(self._line_start(cursor.first_line))
@@ -2713,6 +2720,51 @@ class _ExactReader:
         except csv.Error:
             return False
         return True
+
+    def _cut_inside_quote(self, runaway: _OverLines) -> bool:
+        """Whether a runaway record (:class:`_OverLines`) is the file's last record cut off
+        inside a quoted value over lines: a download interrupted in a multi-line narrative.
+
+        So when the text has no final newline (its other lines end in one: the record spans
+        lines), the record runs to the text's last line, its quote is never closed (the csv
+        module, strict, meets the end of the data inside it, not a closed quote followed by
+        more text), and none of its later lines, read on its own, has the header's number of
+        fields: they are the value's lines, not records a stray quote swallowed. A stray
+        quote in the middle of a file has whole records after it, each as wide as the
+        header, and keeps :meth:`_stray_quote_reject`. Found by a trial: a CFPB download cut
+        inside complaint 16349248's narrative (lines 78-82) read as a stray quote on line 78
+        and four more rejects of 1 or 2 fields, none saying the file was truncated."""
+        if not self.buf or self.buf.endswith(b"\n") or runaway.end_line != self._newlines.size + 1:
+            return False
+        try:
+            next(self._reader(self._line_start(runaway.line), strict=True), None)
+        except csv.Error as error:
+            if "unexpected end of data" not in str(error):
+                return False  # a quote closed and followed by more text: a stray one
+        else:
+            return False
+        for text in _lines_from(self.buf, self._line_start(runaway.line + 1)):
+            try:
+                fields = _parse_record(text.rstrip("\n").rstrip("\r"), self.dialect, self.delimiter)
+            except csv.Error:  # a CR alone in an unquoted field: no record either
+                continue
+            if len(fields) == len(self.header):
+                return False
+        return True
+
+    def _cut_record_reject(self, runaway: _OverLines) -> Reject:
+        """The reject of a record the file ends inside, over lines ``runaway.line``..
+        ``runaway.end_line`` (:meth:`_cut_inside_quote`): all its lines, as they are in the
+        file, as one record, saying the delivery looks truncated
+        (:attr:`Reject.truncated`), as :func:`_truncation_note` does for a one-line one."""
+        line, end = runaway.line, runaway.end_line
+        text = self.buf[self._line_start(line) :].decode("utf-8", "replace").rstrip("\r\n")
+        note = (
+            f" (lines {line}-{end} are one record, and the file ends inside its quoted value"
+            f"{_CUT_INSIDE_QUOTE})"
+        )
+        reason = _ragged_reason(len(runaway.record), len(self.header), note, runaway.record[0])
+        return Reject(line, text, reason, truncated=True)
 
     def _stray_quote_reject(self, runaway: _OverLines) -> Reject:
         """The reject of a runaway record's first line, as it is in the file, naming the

@@ -762,6 +762,82 @@ def test_08_cfpb_official_download(tmp_path: Path) -> None:
     assert "N/A" not in got.clean.get_column("attributes").str.join("").item()
 
 
+REAL_CFPB = ROOT.parent / "shared" / "real" / "cfpb" / "complaints.csv"
+
+
+def _cfpb_cut_inside_a_narrative(tmp_path: Path) -> tuple[Path, int, int]:
+    """The field sample's header and 14 complete complaints, then one more whose narrative
+    is a real one over several lines (the first of shared/real/cfpb with 3 line ends or
+    more), the file cut in the middle of that narrative's third line, as a download
+    interrupted there ends: no closing quote, no final newline. Returns the file, the line
+    the cut record starts on and the file's last line."""
+    import csv
+    import io
+
+    with (FIELD / "08-cfpb-official-download/sample.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))[:-1]  # the sample's own cut record left out
+    with REAL_CFPB.open(newline="") as handle:
+        narrative = next(
+            r["consumer_complaint_narrative"]
+            for r in csv.DictReader(handle)
+            if r["consumer_complaint_narrative"].count("\n") >= 3
+        )
+    header = rows[0]
+    cut_record = list(rows[1])
+    cut_record[header.index("Consumer complaint narrative")] = narrative
+    cut_record[header.index("Complaint ID")] = "16349248"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([*rows, cut_record])
+    text = out.getvalue()
+    start = text[: text.rstrip("\n").rindex(f"\n{cut_record[0]},")].count("\n") + 2
+    third = text.index(narrative.split("\n")[2], text.index(narrative[:40]))
+    cut = text[: third + len(narrative.split("\n")[2]) // 2]
+    export = tmp_path / "complaints-2025-10.csv"
+    export.write_text(cut, encoding="utf-8", newline="")
+    return export, start, cut.count("\n") + 1
+
+
+@pytest.mark.skipif(not REAL_CFPB.exists(), reason=f"real CFPB complaints not at {REAL_CFPB}")
+def test_a_cfpb_download_cut_inside_a_multi_line_narrative_is_one_truncated_record(
+    tmp_path: Path,
+) -> None:
+    """Found by a complaints analyst's trial: a monthly download cut inside complaint
+    16349248's narrative (lines 78-82, no closing quote, no final newline) read as a stray
+    quote on line 78 and four more rejects of 1 or 2 fields (lines 79-82, "could not be
+    read as records"), read 328 where 324 records were delivered, and nothing said the file
+    was truncated. The cut record is one reject over its lines, saying so, and the run's
+    notes say the delivery looks truncated."""
+    from servicelens.ingest.landing import land_delivery
+
+    export, start, end = _cfpb_cut_inside_a_narrative(tmp_path)
+    assert end - start >= 2  # the cut record spans three lines or more
+    got = ingest_export(
+        load_definition("cfpb"), export, Settings(data_dir=str(tmp_path), timezone="Europe/London")
+    )
+    assert got.counts.surveys_read == 15 and got.counts.kept == 14
+    assert got.counts.quarantined == 1
+    assert _reasons(got) == {
+        start: [
+            f"malformed line: 6 fields where the header has 18 (lines {start}-{end} are one "
+            "record, and the file ends inside its quoted value with no final newline: the "
+            "delivery looks truncated; ask for the complete file)"
+        ]
+    }
+    (reject,) = got.mapped.read.rejects
+    assert reject.truncated and reject.text.count("\n") == end - start
+
+    definition = load_definition("cfpb")
+    source = Settings(data_dir=str(tmp_path / "data"), timezone="Europe/London").for_source(
+        definition.name, "cfpb", partition="month"
+    )
+    landing = land_delivery(source, definition, export, datetime(2026, 12, 6, 9, tzinfo=UTC))
+    notes = landing.notes()
+    assert len(notes) == 1 and notes[0].startswith(
+        f"looks truncated: the file ends inside the record on line {start}, cut off there"
+    )
+    assert "could not be read as" not in notes[0]
+
+
 def test_ids_a_spreadsheet_turned_into_numbers_are_read_or_refused(tmp_path: Path) -> None:
     """Found by a trial: the CFPB download's Complaint ID saved as 7264292.0 (through a
     float) was kept as another id than 7264292, so a re-delivery would count it twice; saved

@@ -2033,18 +2033,25 @@ STRAY_QUOTE_LINE = '2,1,"opened here'
     ],
     ids=["closed-later", "to-the-end", "after-a-multi-line-comment"],
 )
+@pytest.mark.parametrize("final_newline", ["\n", ""], ids=["newline-ended", "no-final-newline"])
 def test_a_stray_quote_rejects_its_own_line_and_the_lines_after_it_are_read(
     tmp_path: Path,
     body: list[str],
     kept: list[tuple[str, int]],
     rejected: list[tuple[int, str]],
+    final_newline: str,
 ) -> None:
     """Found by a call-centre trial: a quote opened on a line and closed lines later (or
     never) made those lines one record of the wrong width, rejected whole, so the good
     lines it swallowed were in neither the output nor the quarantine. Only the line with
-    the stray quote is rejected; reading starts again on the line after it."""
+    the stray quote is rejected; reading starts again on the line after it. So too when
+    the file has no final newline and the quote runs to its end: the lines after it are
+    whole records, not a narrative cut off (a file cut inside a quoted value over lines is
+    one truncated record: test_field_samples)."""
     export = tmp_path / "calls.csv"
-    export.write_text("id,score,comment\n" + "\n".join(body) + "\n", encoding="utf-8")
+    export.write_text(
+        "id,score,comment\n" + "\n".join(body) + final_newline, encoding="utf-8", newline=""
+    )
     read = read_csv_with_lines(export)
     assert read.frame.select("id", "source_line").rows() == kept
     assert [(r.line, r.text) for r in read.rejects] == rejected
