@@ -272,6 +272,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         "unmapped_labels": dict(
             sum((Counter(f["unmapped_labels"]) for f in files), Counter()).most_common()
         ),
+        "not_verdict_labels": dict(
+            sum((Counter(f["not_verdict_labels"]) for f in files), Counter()).most_common()
+        ),
         "relabelled_by_an_audit": relabelled,
     }
     if audits is not None:
@@ -407,6 +410,7 @@ def _labelled_inputs(
                 "quarantined": ingested.counts.quarantined,
                 "labelled_rows": rows.height,
                 "unmapped_labels": ingested.mapped.unmapped_labels,
+                "not_verdict_labels": ingested.mapped.not_verdict_labels,
                 "role": "scored" if has_text else "facts only (no text)",
             }
         )
@@ -447,6 +451,22 @@ def unmapped_labels_text(unmapped: dict[str, int]) -> str:
         f"label words the definition's [label.values] does not map, so their rows have no "
         f"label: {words}{f' and {more} more' if more > 0 else ''}. Map those that are verdicts "
         "(matched ignoring case)"
+    )
+
+
+def not_verdicts_text(words: dict[str, int]) -> str:
+    """One line naming the label words the definition says are no verdict (``[label]
+    not_verdicts``; word -> rows, commonest first): their rows are kept unlabelled on
+    purpose, so nothing is asked of the reader (a trial's ``sources check`` of the CFPB
+    sample told an analyst to map ``In progress``, which the ``cfpb`` preset leaves out of
+    the labels on purpose)."""
+    shown = list(words.items())[:UNMAPPED_LABELS_SHOWN]
+    listed = ", ".join(f"{word!r} {rows:,}" for word, rows in shown)
+    more = len(words) - len(shown)
+    return (
+        f"label words the definition's [label] not_verdicts says are no verdict, so their "
+        f"rows are kept unlabelled on purpose (not trained on): {listed}"
+        f"{f' and {more} more' if more > 0 else ''}"
     )
 
 
@@ -567,6 +587,8 @@ def source_report(metrics: dict[str, Any]) -> str:
         lines.append(f"time split's test slice: {one_class_text(cause)}")
     if inputs.get("unmapped_labels"):
         lines.append(unmapped_labels_text(inputs["unmapped_labels"]))
+    if inputs.get("not_verdict_labels"):
+        lines.append(not_verdicts_text(inputs["not_verdict_labels"]))
     lines += selection_lines(selection)
     lines.append(
         f"{'':<30}{'cv roc_auc':>11}{'cv pr_auc':>10}{'time roc_auc':>13}{'time pr_auc':>12}"

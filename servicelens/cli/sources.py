@@ -616,6 +616,7 @@ def check_definition(
         "labels": {
             "labelled": ingested.clean.get_column("label").is_not_null().sum(),
             "unmapped": ingested.mapped.unmapped_labels,
+            "not_verdicts": ingested.mapped.not_verdict_labels,
             # A misspelt [label] column labels nothing, silently (found by a trial).
             "column_missing": None
             if ingested.mapped.has_label
@@ -866,7 +867,7 @@ def _preview_text(preview: dict[str, Any]) -> str:
         lines.append(f"note: {preview['note']}")
     elif not counts["kept"]:
         lines += ["", "rows as mapped: (none kept)"]
-    from servicelens.cli.models import unmapped_labels_text
+    from servicelens.cli.models import not_verdicts_text, unmapped_labels_text
 
     labels = preview["labels"]
     if labels is not None:
@@ -879,6 +880,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
             )
         if labels["unmapped"]:
             lines.append(unmapped_labels_text(labels["unmapped"]))
+        if labels.get("not_verdicts"):
+            lines.append(not_verdicts_text(labels["not_verdicts"]))
     if unmatched := preview["never_store_unmatched"]:
         lines += [
             "",

@@ -273,6 +273,11 @@ class SourceDefinition:
     label_column: tuple[str, ...] = ()
     #: Label word (trimmed, lower case: matched ignoring case) -> root cause.
     label_values: dict[str, str] = field(default_factory=dict)
+    #: Label words (trimmed, lower case) the definition says are no verdict (``[label]
+    #: not_verdicts``: the ``cfpb`` preset's ``In progress``): their rows stay unlabelled,
+    #: as any unmapped word's do, and are said to be so on purpose, not told to be mapped.
+    #: Not in the fingerprint: it changes no row, only what is said.
+    not_verdicts: frozenset[str] = field(default=frozenset(), repr=False)
     negative: str = "csat"
     #: The threshold of a csat or nps ``negative`` rule the definition sets
     #: (``negative = "csat <= 3"``); None: the default (:data:`NEGATIVE_THRESHOLDS`). In the
@@ -1110,6 +1115,19 @@ def load_definition(source: str | Path) -> SourceDefinition:
         raise DefinitionError(
             f"{where}: [label.values] may map only to {ROOT_CAUSES}: {bad_labels}"
         )
+    words = label.get("not_verdicts", [])
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise DefinitionError(
+            f"{where}: [label] not_verdicts must be a list of label words, got {words!r} "
+            '(e.g. not_verdicts = ["In progress"])'
+        )
+    not_verdicts = frozenset(word.strip().lower() for word in words)
+    if both := sorted(not_verdicts & set(label_values)):
+        raise DefinitionError(
+            f"{where}: [label] not_verdicts names {both}, which [label.values] maps to a root "
+            "cause; a word is a verdict or not: take it out of one of them (matched ignoring "
+            "case)"
+        )
     label_column = _strings(label["column"], f"{where} [label]") if "column" in label else ()
     if label_column and not label_values:
         raise DefinitionError(f"{where}: [label] names column {label_column} but no values")
@@ -1255,6 +1273,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
         exclude=tuple(exclusions),
         label_column=label_column,
         label_values=label_values,
+        not_verdicts=not_verdicts,
         negative=negative,
         negative_at_most=negative_at_most,
         timezone=timezone,

@@ -619,6 +619,10 @@ class MappedExport:
     #: export lacks (a question added to the survey after it was exported), each with that
     #: column's name(s): every row has no value there (not asked), said once per delivery.
     not_asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Label words in the export the definition says are no verdict (``[label]
+    #: not_verdicts``), kept unlabelled on purpose, with their row counts, commonest first;
+    #: not in :attr:`unmapped_labels`.
+    not_verdict_labels: dict[str, int] = field(default_factory=dict)
 
     def headers_of(self, column: str) -> tuple[str, ...]:
         """Every export header canonical ``column`` is read from (each alternative the
@@ -1326,6 +1330,7 @@ def map_export(
     else:
         expressions.append(pl.lit(None, pl.String).alias("attributes"))
     unmapped_labels: dict[str, int] = {}
+    not_verdict_labels: dict[str, int] = {}
     if label_at is not None:
         used.append(label_at)
         labels = definition.label_values
@@ -1353,7 +1358,10 @@ def map_export(
             .agg(pl.col("len").sum())
             .sort(["len", "word"], descending=[True, False])
         )
-        unmapped_labels = dict(unmapped.iter_rows())
+        # Words the definition says are no verdict are told apart: kept unlabelled on purpose.
+        for word, rows in unmapped.iter_rows():
+            declared = word.strip().lower() in definition.not_verdicts
+            (not_verdict_labels if declared else unmapped_labels)[word] = rows
     else:
         expressions.append(pl.lit(None, pl.String).alias("label"))
     reasons = []
@@ -1400,4 +1408,5 @@ def map_export(
         exported_as,
         alternatives,
         not_asked,
+        not_verdict_labels=not_verdict_labels,
     )

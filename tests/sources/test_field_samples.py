@@ -838,6 +838,54 @@ def test_a_cfpb_download_cut_inside_a_multi_line_narrative_is_one_truncated_reco
     assert "could not be read as" not in notes[0]
 
 
+def test_08_cfpb_in_progress_is_said_unlabelled_on_purpose_not_to_be_mapped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a complaints analyst's trial: `sources check` of the CFPB sample said
+    "'In progress' 8. Map those that are verdicts", nudging the user to map an outcome the
+    cfpb preset leaves unlabelled on purpose. Words a definition's [label] not_verdicts
+    names are said to stay unlabelled on purpose; any other unmapped word is still told to
+    be mapped if it is a verdict."""
+    from servicelens.cli.main import main
+
+    sample = FIELD / "08-cfpb-official-download/sample.csv"
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "check", "cfpb", str(sample)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "label words the definition's [label] not_verdicts says are no verdict, so their rows "
+        "are kept unlabelled on purpose (not trained on): 'In progress' 8\n" in out
+    )
+    assert "Map those that are verdicts" not in out and "does not map" not in out
+
+    # A definition extending the preset that leaves In progress out of not_verdicts, and an
+    # outcome spelt another way: both are named as words to map if they are verdicts.
+    text = sample.read_text(encoding="utf-8")
+    respelt = tmp_path / "complaints.csv"
+    respelt.write_text(
+        text.replace("Closed with explanation", "Closed w/ explanation", 1), encoding="utf-8"
+    )
+    definition = tmp_path / "cfpb-all.toml"
+    definition.write_text(
+        'extends = "cfpb"\nname = "cfpb-all"\n[label]\nnot_verdicts = []\n', encoding="utf-8"
+    )
+    got = _ingest(str(definition), str(respelt), tmp_path)
+    assert got.mapped.unmapped_labels == {"In progress": 8, "Closed w/ explanation": 1}
+    assert got.mapped.not_verdict_labels == {}
+    preset = _ingest("cfpb", str(respelt), tmp_path)
+    assert preset.mapped.unmapped_labels == {"Closed w/ explanation": 1}
+    assert preset.mapped.not_verdict_labels == {"In progress": 8}
+
+    # A word cannot be both a verdict and none.
+    definition.write_text(
+        'extends = "cfpb"\nname = "cfpb-all"\n[label]\n'
+        'not_verdicts = ["closed WITH explanation"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(DefinitionError, match=r"not_verdicts names \['closed with explanation'\]"):
+        load_definition(str(definition))
+
+
 def test_ids_a_spreadsheet_turned_into_numbers_are_read_or_refused(tmp_path: Path) -> None:
     """Found by a trial: the CFPB download's Complaint ID saved as 7264292.0 (through a
     float) was kept as another id than 7264292, so a re-delivery would count it twice; saved
