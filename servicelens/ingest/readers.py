@@ -2460,6 +2460,22 @@ def _truncation_note(
     )
 
 
+def _a_line_holds_a_record(
+    buf: bytes, start: int, dialect: CsvDialect, delimiter: str, n_fields: int
+) -> bool:
+    """Whether a line of ``buf`` from byte ``start`` on, read on its own, has ``n_fields``
+    fields (the header's): a record a stray quote above it swallowed, where the lines of a
+    value cut off inside its quotes (a narrative's sentences) have fewer or more."""
+    for text in _lines_from(buf, start):
+        try:
+            fields = _parse_record(text.rstrip("\n").rstrip("\r"), dialect, delimiter)
+        except csv.Error:  # a CR alone in an unquoted field: no record either
+            continue
+        if len(fields) == n_fields:
+            return True
+    return False
+
+
 def _unterminated_last_row(read: RawRead, buf: bytes) -> int | None:
     """The line of ``read``'s last row when it is the file's last record and no line end
     follows it while the file's other lines end in one (:attr:`RawRead.unterminated_line`)."""
@@ -2506,17 +2522,26 @@ def _set_aside_a_record_cut_off(read: RawRead, buf: bytes, dialect: CsvDialect) 
         if "unexpected end of data" not in str(error):
             return read
     end = line + text.rstrip("\r\n").count("\n")
+    # Over lines, a stray quote may have swallowed whole records; when no later line has
+    # the header's fields and no newline ends the text, they are the cut value's own lines
+    # (_ExactReader._cut_inside_quote).
+    after = start + 1 + text.index("\n") + 1 if end > line else len(buf)
+    whole = _a_line_holds_a_record(buf, after, dialect, read.delimiter or ",", len(read.header))
+    cut = end == line or (not buf.endswith(b"\n") and not whole)
     where = (
-        f"the file ends inside a quoted value opened on line {line} (lines {line}-{end} were "
-        f"read as one record): a delivery cut off, or a stray quote on line {line}; ask for "
-        "the complete file, or mend that quote"
-        if end > line
-        else "the file ends inside a quoted value: the delivery looks truncated; ask for the "
+        "the file ends inside a quoted value: the delivery looks truncated; ask for the "
         "complete file"
+        if end == line
+        else f"the file ends inside a quoted value opened on line {line} (lines {line}-{end} "
+        f"are one record){_CUT_INSIDE_QUOTE}"
+        if cut
+        else f"the file ends inside a quoted value opened on line {line} (lines {line}-{end} "
+        f"were read as one record): a delivery cut off, or a stray quote on line {line}; ask "
+        "for the complete file, or mend that quote"
     )
     read.frame = read.frame.head(read.frame.height - 1)
     read.rejects.append(
-        Reject(line, text.rstrip("\r\n"), f"malformed line: {where}", truncated=end == line)
+        Reject(line, text.rstrip("\r\n"), f"malformed line: {where}", truncated=cut)
     )
     return read
 
@@ -2743,14 +2768,10 @@ class _ExactReader:
                 return False  # a quote closed and followed by more text: a stray one
         else:
             return False
-        for text in _lines_from(self.buf, self._line_start(runaway.line + 1)):
-            try:
-                fields = _parse_record(text.rstrip("\n").rstrip("\r"), self.dialect, self.delimiter)
-            except csv.Error:  # a CR alone in an unquoted field: no record either
-                continue
-            if len(fields) == len(self.header):
-                return False
-        return True
+        start = self._line_start(runaway.line + 1)
+        return not _a_line_holds_a_record(
+            self.buf, start, self.dialect, self.delimiter, len(self.header)
+        )
 
     def _cut_record_reject(self, runaway: _OverLines) -> Reject:
         """The reject of a record the file ends inside, over lines ``runaway.line``..

@@ -1982,6 +1982,22 @@ def test_a_time_that_happened_twice_names_the_setting_that_takes_the_earlier(
             ["1"],
             "opened on line 3 (lines 3-5 were read as one record)",
         ),
+        # Cut off inside the last column's value over lines, no final newline: its lines
+        # hold no record of the header's width, so the delivery is truncated (a trial's CFPB
+        # download said "a delivery cut off, or a stray quote" of a narrative's lines).
+        (
+            '2,1,"Dreimal weiterverbunden,\ndann aufgelegt. Nie',
+            ["1"],
+            "opened on line 3 (lines 3-4 are one record) with no final newline: the delivery "
+            "looks truncated; ask for the complete file",
+        ),
+        # The same with lines of the header's width after the quote: maybe a stray quote.
+        (
+            '2,1,"opened here\n3,4,ok\n4,5,x',
+            ["1"],
+            "opened on line 3 (lines 3-5 were read as one record): a delivery cut off, or a "
+            "stray quote on line 3",
+        ),
         # A quote inside an unquoted value is text, at the end of a file too.
         ('2,1,He said "no\n', ["1", "2"], None),
         ('2,1,"a ""quoted"" word"', ["1", "2"], None),
@@ -2002,6 +2018,8 @@ def test_a_file_ending_inside_a_quoted_value_quarantines_that_record(
     (reject,) = read.rejects
     assert reject.line == 3 and reject.text == tail.rstrip("\n")
     assert reject.reason.startswith("malformed line: ") and reason in reject.reason
+    # The run's notes say a truncated delivery is one, and not a maybe-stray quote.
+    assert reject.truncated == ("looks truncated" in reason or reason.endswith("value: "))
 
 
 #: A call-centre export's line 3 opens a quote it never closes (found by a trial: one stray
