@@ -838,9 +838,10 @@ def _counts_after(
         "interactions_quarantined": counts.get("interactions_quarantined", 0) - interactions,
         "interactions_erased": counts.get("interactions_erased", 0) + interactions,
         "superseded_duplicates": superseded,
+        # Of those, the later lines of the same file (the stages' exact duplicates).
+        "exact_duplicates": max(0, counts.get("exact_duplicates", 0) - gone["exact_duplicates"]),
     }
     for name in (
-        "exact_duplicates",
         "updated_copies",
         "withdrawn",
         "day_first",
