@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
@@ -49,6 +49,9 @@ from servicelens.storage.claims import (
 from servicelens.storage.locks import date_lock_path, exclusive_lock, is_locked, lock_holder
 from servicelens.storage.partitions import discard_run_staging, locks_dir
 from servicelens.storage.runs import record_outcome
+
+if TYPE_CHECKING:  # flows.served imports this module
+    from flows.served import StoppedBackfill
 
 #: The flows whose runs keep in-flight records (flows/pipeline.py).
 FLOWS_WITH_RECORDS = ("nightly", "backfill", "nightly-window")
@@ -247,7 +250,7 @@ def _parameters_of(flow_run_id: str) -> dict[str, Any]:
 
 
 def _never_started(
-    settings: Settings, backfill: Any, started_at: str | None, held: set[str]
+    settings: Settings, backfill: StoppedBackfill, started_at: str | None, held: set[str]
 ) -> list[str] | None:
     """The dates of a dead backfill's range (ISO) that it never started: not among ``held``
     (the dates its runs held, recorded crashed) and with no outcome recorded since
