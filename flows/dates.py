@@ -164,16 +164,15 @@ def record_unrecorded_failures(
     """``outcomes`` with the failure of each failed date recorded (``--rerun failed`` and
     ``--rerun missing`` then find it) where its run could not record it: the object store
     that failed the date did not take its record either, so it read ``completed`` from its
-    last good run and nothing but the run's table told of it (a data engineer's trial:
+    last good run and nothing but the backfill's table told of it (a data engineer's trial:
     moto frozen 90 s under a Dask backfill; ``runs show`` said nothing and the next
-    ``--dry-run --rerun missing`` listed the date completed). Called once a backfill's
-    range, a nightly run's sample dates or one configured source's partitions have run
-    (``flows.pipeline``, ``flows.sources``): the store may answer again by then. A date
-    whose record was written at ``since`` (when the dates were handed out) or later is left
-    as it is (its run's own record: failed, or completed before a later step of it failed);
-    each other failed date is recorded failed under the run that failed it (``run_id``, else
-    its flow run's name), and its ``todo`` said again from its state. Where that fails too,
-    the outcome keeps its ``todo`` (:func:`failed_todo`: the one command that runs the date
+    ``--dry-run --rerun missing`` listed the date completed). Called once the backfill's
+    dates have run: the store may answer again by then. A date whose record was written
+    at ``since`` (when the dates were handed out) or later is left as it is (its run's own
+    record: failed, or completed before a later step of it failed); each other
+    failed date is recorded failed under the run that failed it (``run_id``, else its flow
+    run's name), and its ``todo`` said again from its state. Where that fails too, the
+    outcome keeps its ``todo`` (:func:`failed_todo`: the one command that runs the date
     again), and a warning names the date and why. Other outcomes are returned unchanged."""
 
     def recorded(outcome: DateOutcome) -> DateOutcome:
@@ -189,7 +188,7 @@ def record_unrecorded_failures(
             if not (finished and datetime.fromisoformat(finished) >= since):
                 run_id = outcome.run_id or outcome.flow_run or f"backfill-{outcome.day}"
                 record_outcome(settings, day, run_id, "failed", error=outcome.error)
-                log.info("%s: its failure recorded at the run's end", outcome.day)
+                log.info("%s: its failure recorded at the backfill's end", outcome.day)
         except Exception as unrecorded:  # the store still does not answer, say
             log.warning("%s: its failure could not be recorded: %s", outcome.day, unrecorded)
             return outcome

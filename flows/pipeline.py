@@ -478,10 +478,7 @@ def nightly_window(
         # The sample's raw/<date>/ layout, unless the data directory holds only sources.
         if has_sample_exports(settings) or not configured_names(settings):
             plan = plan_nightly(settings, target, lookback, _triggered_at())
-            handed_out = datetime.now(UTC)
             outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
-            # As a backfill's: a failure the store that caused it did not take, now if it can.
-            outcomes = record_unrecorded_failures(settings, outcomes, handed_out)
         outcomes = with_recoveries(outcomes, recovered)
         publish_weekly_task(settings, _completed(outcomes))
         for outcome in outcomes:

@@ -16,19 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.dates import (
-    DateOutcome,
-    process_and_record,
-    record_unrecorded_failures,
-    run_planned_dates,
-)
+from flows.dates import DateOutcome, process_and_record, run_planned_dates
 from flows.prefect_client import beating_flow
 from flows.tasks import (
     counts_dict,
@@ -157,10 +152,7 @@ def run_configured_sources(
         not_landed = {p["file"]: p["error"] for p in landed if p["error"]}
         record_inbox_failures(source, current_run_id(), not_landed)
         plan = plan_source_nightly(source, target, as_of)
-        handed_out = datetime.now(UTC)
         ran = run_planned_dates(nightly, plan, source, tags=["nightly", f"source:{source.source}"])
-        # A failure the store that caused it did not take, recorded now if it can be.
-        ran = record_unrecorded_failures(source, ran, handed_out)
         done = [date.fromisoformat(o.day) for o in ran if o.outcome == "completed"]
         # With none done too: the weeks a stopped run left behind are rebuilt (outcomes.py).
         publish_weekly_task(source, done)
