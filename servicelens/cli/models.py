@@ -444,14 +444,20 @@ def unmapped_labels_text(unmapped: dict[str, int]) -> str:
     """One line naming the label words ``[label.values]`` does not map (word -> rows,
     commonest first): their rows are not trained on, which is right for outcomes that are
     no verdict ("In progress") and a silent loss for a verdict spelt another way."""
-    shown = list(unmapped.items())[:UNMAPPED_LABELS_SHOWN]
-    words = ", ".join(f"{word!r} {rows:,}" for word, rows in shown)
-    more = len(unmapped) - len(shown)
     return (
         f"label words the definition's [label.values] does not map, so their rows have no "
-        f"label: {words}{f' and {more} more' if more > 0 else ''}. Map those that are verdicts "
+        f"label: {_label_words_listed(unmapped)}. Map those that are verdicts "
         "(matched ignoring case)"
     )
+
+
+def _label_words_listed(words: dict[str, int]) -> str:
+    """``'In progress' 8, 'Open' 2``: the first :data:`UNMAPPED_LABELS_SHOWN` label words
+    of ``words`` (word -> rows) with their rows, and ``and N more`` for the rest."""
+    shown = list(words.items())[:UNMAPPED_LABELS_SHOWN]
+    listed = ", ".join(f"{word!r} {rows:,}" for word, rows in shown)
+    more = len(words) - len(shown)
+    return f"{listed}{f' and {more} more' if more > 0 else ''}"
 
 
 def not_verdicts_text(words: dict[str, int]) -> str:
@@ -460,13 +466,9 @@ def not_verdicts_text(words: dict[str, int]) -> str:
     purpose, so nothing is asked of the reader (a trial's ``sources check`` of the CFPB
     sample told an analyst to map ``In progress``, which the ``cfpb`` preset leaves out of
     the labels on purpose)."""
-    shown = list(words.items())[:UNMAPPED_LABELS_SHOWN]
-    listed = ", ".join(f"{word!r} {rows:,}" for word, rows in shown)
-    more = len(words) - len(shown)
     return (
         f"label words the definition's [label] not_verdicts says are no verdict, so their "
-        f"rows are kept unlabelled on purpose (not trained on): {listed}"
-        f"{f' and {more} more' if more > 0 else ''}"
+        f"rows are kept unlabelled on purpose (not trained on): {_label_words_listed(words)}"
     )
 
 
