@@ -750,8 +750,8 @@ def erased_counts(
     ``processed_dates`` and the report tell it), ``clean`` the erased clean rows;
     ``set_aside`` and ``unanswered`` the source definition's ``[[exclude]]`` reasons.
 
-    Returns ``superseded``, ``updated_copies``, ``withdrawn`` (distinct responses),
-    ``day_first``, ``malformed_lines``, ``set_aside``, ``unanswered`` (rows),
+    Returns ``superseded``, ``exact_duplicates``, ``updated_copies``, ``withdrawn``
+    (distinct responses), ``day_first``, ``malformed_lines``, ``set_aside``, ``unanswered`` (rows),
     ``failed_expectations`` (reasons by the column they name) and ``redacted``
     (placeholders by kind, in the clean rows' comments and the quarantined records)."""
     from servicelens.stages import SUPERSEDED_BY_A_FAILED_COPY, SUPERSEDED_BY_A_SET_ASIDE_COPY
@@ -787,6 +787,8 @@ def erased_counts(
     )
     return {
         "superseded": superseded.height,
+        # A later line of the same file (a form submitted twice), as the stages count them.
+        "exact_duplicates": superseded.filter(kinds.list.first() == "exact_duplicate").height,
         "updated_copies": superseded.filter(kinds.list.first() == "updated").height,
         "withdrawn": superseded.filter(withdrawing).get_column("record_id").n_unique(),
         "day_first": rejects.filter(
@@ -836,10 +838,16 @@ def _counts_after(
         "interactions_quarantined": counts.get("interactions_quarantined", 0) - interactions,
         "interactions_erased": counts.get("interactions_erased", 0) + interactions,
         "superseded_duplicates": superseded,
-        # The stages count every superseded row as an exact duplicate where ids are derived.
-        "exact_duplicates": superseded if counts.get("exact_duplicates") else 0,
+        # Of those, the later lines of the same file (the stages' exact duplicates).
+        "exact_duplicates": max(0, counts.get("exact_duplicates", 0) - gone["exact_duplicates"]),
     }
-    for name in ("updated_copies", "withdrawn", "day_first", "malformed_lines", "set_aside"):
+    for name in (
+        "updated_copies",
+        "withdrawn",
+        "day_first",
+        "malformed_lines",
+        "set_aside",
+    ):
         if name in counts:
             after[name] = max(0, counts[name] - gone[name])
     if "unanswered" in counts:

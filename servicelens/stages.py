@@ -198,10 +198,12 @@ class DayCounts:
     #: or by a later delivery (the quarantine's ``superseded`` rows, ``processed_dates``'
     #: ``rows_superseded``), not rejects: both kinds, however their reasons name them.
     superseded_duplicates: int = 0
-    #: Of those, the rows of a source whose ids are derived from the answers: exact
-    #: duplicates of a later line or delivery (a form submitted twice), which the run's table
-    #: calls so, as their reasons do (a trial read "copies replaced by a later line or
-    #: delivery" of a Google Form's double submission).
+    #: Of those, the rows of a source whose ids are derived from the answers that a later
+    #: line of the same file repeats (a form submitted twice): exact duplicates, which the
+    #: run's table calls so, as their reasons do (a trial read "copies replaced by a later
+    #: line or delivery" of a Google Form's double submission). A copy in an earlier
+    #: delivery is a duplicate delivery, ids derived or not (a trial's cumulative Google
+    #: Forms exports called 1,844 such copies exact duplicates).
     exact_duplicates: int = 0
     #: Of those, the earlier versions of a response changed since: the later copy was
     #: delivered later (its ``delivered_at``, as the export states it) with other values,
@@ -2435,14 +2437,6 @@ def validate_landed_rows(
     place = functools.partial(
         row_place_of, definition=definition, landed=landed, settings=settings, period=period
     )
-    copy_reason = (
-        # The line after the kind's name, as "duplicate delivery: ..." has it: the report
-        # counts reasons by the words before the colon (a trial's report had a row per
-        # "exact duplicate of line 13").
-        "exact duplicate: the same answers as {} {}{}, so the same derived id"
-        if definition.columns["response_id"].derive
-        else "duplicate delivery: superseded by {} {}{}"
-    )
     by_place = place(pl.col("superseded_by_file"))
     # The line is in another delivery: named as it was delivered, and by its raw copy
     # when both deliveries had the same name (a trial read "superseded by line 7 of
@@ -2461,6 +2455,34 @@ def validate_landed_rows(
         )
         .otherwise(formatted_text(" of {}", by_name))
     )
+    # The line after the kind's name, as "duplicate delivery: ..." has it: the report
+    # counts reasons by the words before the colon (a trial's report had a row per "exact
+    # duplicate of line 13"). An exact duplicate is a later line of the same file (a form
+    # submitted twice); a copy in an earlier delivery is a duplicate delivery, derived id or
+    # not (found by a trial: 14 cumulative Google Forms exports' 1,844 earlier copies were all
+    # called exact duplicates, so QA could not find the one real double submission).
+    copy_reason = (
+        pl.when(
+            pl.lit(bool(definition.columns["response_id"].derive))
+            & (pl.col("superseded_by_file") == pl.col("source_file"))
+        )
+        .then(
+            formatted_text(
+                "exact duplicate: the same answers as {} {}{}, so the same derived id",
+                by_place,
+                "superseded_by_line",
+                other_file,
+            )
+        )
+        .otherwise(
+            formatted_text(
+                "duplicate delivery: superseded by {} {}{}",
+                by_place,
+                "superseded_by_line",
+                other_file,
+            )
+        )
+    )
     set_aside_copies = pl.DataFrame(schema=SET_ASIDE_COPY_COLUMNS)
     if typed_excluded is not None:
         set_aside_copies = superseded_set_aside_copies(typed_excluded, typed)
@@ -2477,7 +2499,7 @@ def validate_landed_rows(
             replaced_rejects.with_columns(
                 pl.concat_list(
                     pl.when(pl.col("by_partition").is_null())
-                    .then(formatted_text(copy_reason, by_place, "superseded_by_line", other_file))
+                    .then(copy_reason)
                     .otherwise(
                         formatted_text(
                             "duplicate delivery: superseded by {} {} of {}, a later "
@@ -2505,7 +2527,7 @@ def validate_landed_rows(
         _landed_quarantine(
             copies.with_columns(
                 pl.concat_list(
-                    formatted_text(copy_reason, by_place, "superseded_by_line", other_file)
+                    copy_reason
                     + pl.when(pl.col("by_set_aside"))
                     .then(pl.lit(SUPERSEDED_BY_A_SET_ASIDE_COPY))
                     .otherwise(pl.lit("")),
@@ -2610,11 +2632,7 @@ def validate_landed_rows(
                 _superseded_reasons(
                     superseded,
                     failed,
-                    pl.when(pl.col("updated"))
-                    .then(updated_reason)
-                    .otherwise(
-                        formatted_text(copy_reason, by_place, "superseded_by_line", other_file)
-                    ),
+                    pl.when(pl.col("updated")).then(updated_reason).otherwise(copy_reason),
                 ),
                 period,
                 source,
@@ -2676,7 +2694,11 @@ def validate_landed_rows(
         kept=clean.height,
         quarantined=quarantine.height,
         superseded_duplicates=superseded_rows,
-        exact_duplicates=superseded_rows if definition.columns["response_id"].derive else 0,
+        # Of the superseded, the later lines of the same file (not earlier deliveries' copies).
+        exact_duplicates=quarantine.filter(
+            pl.col("superseded").fill_null(False)
+            & pl.col("reasons").list.first().str.starts_with("exact duplicate:")
+        ).height,
         updated_copies=updated_copies,
         withdrawn=withdrawn,
         day_first=day_first,

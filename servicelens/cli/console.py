@@ -296,8 +296,9 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     copies = result.get("superseded_duplicates") or 0
     # Not "later deliveries" alone: a trial's exact duplicate within one file (a form
     # submitted twice) is one too, its reason naming the later line of the same file. One
-    # word for them all, then each kind by its reasons' name ('exact duplicate' where the
-    # source's ids are derived from the answers, else 'duplicate delivery'), so the counts
+    # word for them all, then each kind by its reasons' name ('exact duplicate' for a later
+    # line of the same file where the source's ids are derived from the answers, else
+    # 'duplicate delivery'), so the counts
     # add up to the one the quarantine's superseded column and rows_superseded give.
     exact = result.get("exact_duplicates") or 0
     # An earlier version of a response changed since is 'updated', as its reason says.

@@ -32,7 +32,11 @@ again from their raw copies (:func:`rekey_earlier_deliveries`), so supersession 
 still holds across the change.
 
 Re-delivered rows are not resolved here: every copy is landed, dated by its delivery, and
-the clean layer keeps the latest (the older go to quarantine as superseded). A late row
+the clean layer keeps the latest (the older go to quarantine as superseded). The one
+exception is a new delivery's row the same as the copy in force of its response (a
+cumulative export repeating every earlier response, :func:`split_unchanged_copies`): it is
+counted in its partition's manifest (:data:`UNCHANGED_COPIES`), not stored again, and a
+partition that gets nothing else is not rewritten, so its date does not run again. A late row
 changes its date's landed partition, so that date's inputs change and the nightly look-back
 (or a backfill) reprocesses it. A re-delivered row whose date changed (a correction) lands
 in another partition than its older copy: the older copy's partition records it in its
@@ -87,6 +91,7 @@ from servicelens.storage.partitions import (
     partition_dir,
     read_manifest,
     read_partition,
+    replace_manifest,
     scan_table,
     write_partition,
 )
@@ -164,6 +169,15 @@ class Landing:
     #: (:func:`_undated_redeliveries`), and quarantined, and supersedes nothing elsewhere:
     #: the older copy stays in the marts (found by a trial's re-saved export).
     older_copies_kept: dict[date, list[int]] = field(default_factory=dict)
+    #: Rows of this delivery that an earlier delivery landed already, unchanged (the same
+    #: response, row as delivered and partition as the copy in force:
+    #: :func:`split_unchanged_copies`), by partition: counted in that partition's landed
+    #: manifest (:data:`UNCHANGED_COPIES`), not stored again, so the partition is not
+    #: rewritten for them and its date does not run again. A cumulative export (Google
+    #: Forms, Microsoft Forms) repeats every earlier response each day.
+    unchanged_copies: dict[date, int] = field(default_factory=dict)
+    #: Of those, how many repeat each earlier delivery (its raw copy's path).
+    unchanged_of: dict[str, int] = field(default_factory=dict)
     #: The sheet read, for a workbook: its notes name rows as Excel shows them
     #: (``sheet 'Umfrage' row 4``), not by line (:attr:`RawRead.sheet`).
     sheet: str | None = None
@@ -2013,7 +2027,7 @@ def land_delivery(
     moved_out = [p for p in holding if p not in periods]
     # A manifest written before fingerprints were recorded counts as other rules: landing
     # again is idempotent, and a definition fixed since must reach the landed rows.
-    same_rules = all(holding[p].get("definitions", {}).get(sha) == rules for p in holding)
+    same_rules = all(_landed_rules(holding[p], sha) == rules for p in holding)
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
         newer = _replaced_since(settings, rows, sha)
         if not newer:
@@ -2049,6 +2063,16 @@ def land_delivery(
     )
     if definition.columns["response_id"].derive:
         rows = _with_resaved_ids(settings, mapped, rows, sha, result)
+    unchanged = rows.head(0)
+    if not seen:
+        # A cumulative export (Google Forms, Microsoft Forms) repeats every response landed
+        # before: those copies change nothing, so they are counted, not stored again, and
+        # their partitions are not rewritten (found by a trial: 14 daily exports of a form
+        # re-ran every date each night and quarantined 1,844 copies of 186 responses).
+        rows, unchanged = split_unchanged_copies(settings, rows, sha, rules)
+        result.unchanged_copies = dict(unchanged.group_by("_period").len().iter_rows())
+        result.unchanged_of = dict(unchanged.group_by("_of").len().sort("_of").iter_rows())
+        periods = rows.get_column("_period").unique().sort().to_list()
     # Only a row dated by its own time supersedes a copy elsewhere: a row whose time could
     # not be read sits in its delivery's day's partition, and took the copies it replaced out
     # of the marts while being quarantined itself (found by a trial's re-saved export).
@@ -2114,6 +2138,9 @@ def land_delivery(
             "superseded_elsewhere": elsewhere,
             "landed_at": written_at.isoformat(),
         }
+        counted = _unchanged_entries(old_manifest, sha, str(target), rules, unchanged, period)
+        if counted:
+            manifest[UNCHANGED_COPIES] = counted
         erased = {d: n for d, n in old_manifest.get("erased", {}).items() if d != sha}
         if erased_now:
             erased[sha] = erased_now
@@ -2129,8 +2156,137 @@ def land_delivery(
         )
         if before is not None and _landed_inputs(settings, period) == before:
             result.same_as_before.append(period)
+    for period in sorted(set(result.unchanged_copies) - set(touched)):
+        # Only the count changes: the manifest is replaced, the data file (and so the
+        # date's inputs, storage.runs.input_checksums) left as it is.
+        old_manifest = read_manifest(settings.landed_dir, period) or {}
+        counted = _unchanged_entries(old_manifest, sha, str(target), rules, unchanged, period)
+        replace_manifest(
+            settings.landed_dir,
+            period,
+            {**old_manifest, UNCHANGED_COPIES: counted},
+            settings.staging_dir,
+        )
     remember_unread_columns_told(settings, result, written_at)
     return result
+
+
+#: The key of a landed partition's manifest counting, by delivery (its sha256), the rows it
+#: re-delivered unchanged (:func:`split_unchanged_copies`): ``{"file": its raw copy,
+#: "definition": the fingerprint it was read under, "rows": n, "of": {earlier delivery's raw
+#: copy: n}}``. Read, and not stored: the delivery's rows read = its rows landed + these.
+UNCHANGED_COPIES = "unchanged_copies"
+
+
+def _landed_rules(manifest: dict[str, Any], sha: str) -> str | None:
+    """The definition fingerprint delivery ``sha`` was landed under in a partition of
+    ``manifest``: its rows', else its counted unchanged copies'."""
+    rules = manifest.get("definitions", {}).get(sha)
+    if rules is None:
+        rules = manifest.get(UNCHANGED_COPIES, {}).get(sha, {}).get("definition")
+    return rules if isinstance(rules, str) else None
+
+
+def _unchanged_entries(
+    manifest: dict[str, Any],
+    sha: str,
+    raw_copy: str,
+    rules: str,
+    unchanged: pl.DataFrame,
+    period: date,
+) -> dict[str, Any]:
+    """``manifest``'s :data:`UNCHANGED_COPIES`, delivery ``sha``'s entry for ``period``
+    made from ``unchanged`` (:func:`split_unchanged_copies`' second frame; none: no entry)."""
+    entries = {d: e for d, e in manifest.get(UNCHANGED_COPIES, {}).items() if d != sha}
+    here = unchanged.filter(pl.col("_period") == period)
+    if here.height:
+        entries[sha] = {
+            "file": raw_copy,
+            "definition": rules,
+            "rows": here.height,
+            "of": dict(here.group_by("_of").len().sort("_of").iter_rows()),
+        }
+    return entries
+
+
+def split_unchanged_copies(
+    settings: Settings, rows: pl.DataFrame, sha: str, rules: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a new delivery's landed rows (:func:`landed_rows`, with ``_period``, the
+    partition each lands in) into (rows to land, unchanged copies).
+
+    An unchanged copy re-delivers a response exactly as the copy in force holds it: the
+    same ``response_id`` and ``raw_record`` (the row as exported, redacted), neither
+    rejected nor dated by its delivery, in the same partition, where the copy is of the
+    delivery landed last of those holding the response (anywhere in the landed layer: a
+    later copy elsewhere, a corrected date, would be in force instead) and was landed
+    under the same definition (``rules``, its fingerprint). Landed, such a copy would only
+    supersede its twin (the clean layer keeps the last landed copy) and rewrite the
+    partition, so its date would run again for nothing. A response twice in the delivery
+    (a form submitted twice) is unchanged as many times as the earlier delivery holds it:
+    a third copy lands. The second frame carries ``_of``, the earlier delivery's raw copy.
+
+    Found by a trial: 14 cumulative daily exports of a Google Form (each holding every
+    response so far) re-ran every date each night and quarantined 1,844 copies of 186
+    responses; the quarantine grew with the square of the days."""
+    empty = rows.head(0).with_columns(pl.lit(None, pl.String).alias("_of"))
+    candidate = (
+        pl.col("reject").is_null()
+        & pl.col("response_id").is_not_null()
+        & ~pl.col("dated_by_delivery").fill_null(False)
+    )
+    ids = rows.filter(candidate).get_column("response_id").unique()
+    if ids.is_empty() or not landed_periods(settings):
+        return rows, empty
+    stored = (
+        scan_table(settings.landed_dir)
+        .filter((pl.col("delivery") != sha) & pl.col("response_id").is_in(ids.implode()))
+        # The copies of the delivery landed last of those holding the response.
+        .filter(pl.col("landed_at") == pl.col("landed_at").max().over("response_id"))
+        .filter(pl.col("reject").is_null())
+        .group_by(PARTITION_COLUMN, "response_id", "raw_record", "delivery", "source_file")
+        .agg(pl.len().alias("_held"))
+        .collect()
+    )
+    # Only copies landed under the same definition read the same.
+    same_rules = [
+        (period, delivery)
+        for period, delivery in stored.select(PARTITION_COLUMN, "delivery").unique().iter_rows()
+        if (read_manifest(settings.landed_dir, period) or {}).get("definitions", {}).get(delivery)
+        == rules
+    ]
+    stored = stored.join(
+        pl.DataFrame(
+            same_rules, schema={PARTITION_COLUMN: pl.Date, "delivery": pl.String}, orient="row"
+        ),
+        on=[PARTITION_COLUMN, "delivery"],
+    ).unique([PARTITION_COLUMN, "response_id", "raw_record"], keep="any")
+    if stored.is_empty():
+        return rows, empty
+    key = ["_period", "response_id", "raw_record"]
+    matched = (
+        rows.with_row_index("_row")
+        .with_columns(
+            pl.int_range(pl.len()).over(key, order_by="source_line").alias("_nth"),
+            candidate.alias("_candidate"),
+        )
+        .join(
+            stored.select(
+                pl.col(PARTITION_COLUMN).alias("_period"),
+                "response_id",
+                "raw_record",
+                pl.col("source_file").alias("_of"),
+                "_held",
+            ),
+            on=key,
+            how="left",
+            nulls_equal=False,
+        )
+    )
+    is_copy = pl.col("_candidate") & (pl.col("_nth") < pl.col("_held")).fill_null(False)
+    copies = matched.filter(is_copy).sort("_row").drop("_row", "_nth", "_candidate", "_held")
+    kept = matched.filter(~is_copy).sort("_row").drop("_row", "_nth", "_candidate", "_held", "_of")
+    return kept, copies
 
 
 #: The file beside a source's landed partitions (its ``landed_dir``) naming the rules
@@ -2789,12 +2945,13 @@ def _merged_entries(manifest: dict[str, Any], new: list[dict[str, Any]]) -> list
 def _partitions_holding(
     settings: Settings, sha: str, periods: list[date]
 ) -> dict[date, dict[str, Any]]:
-    """Those of ``periods`` whose landed manifest names delivery ``sha``, with their
-    manifests (one manifest read per period)."""
+    """Those of ``periods`` whose landed manifest names delivery ``sha`` (among its
+    deliveries, or its :data:`UNCHANGED_COPIES`), with their manifests (one manifest read
+    per period)."""
     holding = {}
     for period in periods:
         manifest = read_manifest(settings.landed_dir, period) or {}
-        if sha in manifest.get("deliveries", {}):
+        if sha in manifest.get("deliveries", {}) or sha in manifest.get(UNCHANGED_COPIES, {}):
             holding[period] = manifest
     return holding
 

@@ -61,8 +61,10 @@ def test_a_corrected_redownload_says_what_changed_and_keeps_unchanged_copies_dup
     first = _download(tmp_path / "complaints-2025-06.csv", JUNE)
     again = _download(tmp_path / "complaints-2025-06-redownload.csv", [edited, same, corrected])
     land_delivery(source, definition, first, NOW)
-    land_delivery(source, definition, again, NOW.replace(hour=13))
+    landing = land_delivery(source, definition, again, NOW.replace(hour=13))
     month = date(2025, 6, 1)
+    # The complaint downloaded again as it was is counted at landing, not stored again.
+    assert landing.unchanged_copies == {month: 1}
     rows = read_partition(source.landed_dir, month)
     clean, quarantine, counts = validate_landed_rows(source, definition, rows, NOW, period=month)
 
@@ -75,20 +77,19 @@ def test_a_corrected_redownload_says_what_changed_and_keeps_unchanged_copies_dup
     assert dict(quarantine.select("record_id", "reasons").iter_rows()) == {
         "13822987": [f"updated: superseded by the later version on line 2 {of_file} "
                      "(changed: comment)"],
-        "13824392": [f"duplicate delivery: superseded by line 3 {of_file}"],
         "99106008": [f"updated: superseded by the later version on line 4 {of_file} "
                      "(changed: label)"],
     }  # fmt: skip
     kinds = with_reason_kinds(quarantine.sort("record_id")).get_column("reason_kinds").to_list()
-    assert kinds == [["updated"], ["duplicate_delivery"], ["updated"]]
-    assert quarantine.get_column("superseded").to_list() == [True, True, True]
-    assert counts.updated_copies == 2 and counts.superseded_duplicates == 3
+    assert kinds == [["updated"], ["updated"]]
+    assert quarantine.get_column("superseded").to_list() == [True, True]
+    assert counts.updated_copies == 2 and counts.superseded_duplicates == 2
     assert quarantined_split(3, 3, 0, counts.updated_copies) == (
         "3 superseded by a later line or delivery (2 updated, 1 unchanged), 0 rejected"
     )
     assert counts_detail({**counts.__dict__, "scored": 0}) == (
-        "read 6 kept 3 quarantined 3 (3 of them superseded by a later line or delivery: "
-        "2 updated, 1 duplicate delivery) scored 0"
+        "read 5 kept 3 quarantined 2 (2 of them superseded by a later line or delivery: "
+        "2 updated) scored 0"
     )
 
 

@@ -472,7 +472,9 @@ def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
     published = validate_landed_day(source, JAN1, "p", datetime(2021, 1, 3, 10, tzinfo=UTC))
     assert sorted(published.clean().get_column("response_id")) == ["ID0001", "ID0002"]
     publish_clean(source, published, {"run_id": "p"})
-    land_delivery(source, definition, second, datetime(2021, 1, 4, 9, tzinfo=UTC))
+    landing = land_delivery(source, definition, second, datetime(2021, 1, 4, 9, tzinfo=UTC))
+    # ID0002, re-delivered as it was, is counted in the landed manifest, not stored again.
+    assert landing.unchanged_copies == {JAN1: 1}
     validated = validate_landed_day(source, JAN1, "t", datetime(2021, 1, 5, tzinfo=UTC))
     assert validated.clean().get_column("response_id").to_list() == ["ID0002"]
     reasons = {
@@ -486,13 +488,13 @@ def test_a_redelivery_the_definition_sets_aside_takes_the_older_copy_out(
     ]
     assert "set aside by this definition" in reasons[("ID0001", "calls-2.csv", 2)][0]
     counts = validated.counts
-    assert counts.surveys_read == counts.kept + counts.quarantined == 4
+    assert counts.surveys_read == counts.kept + counts.quarantined == 3
     assert counts.withdrawn == 1
     assert "1 response is in no mart now" in counts_detail({**asdict(counts), "scored": 0})
     # The run's summary line splits the quarantined as every summary does: the set-aside
     # row is no reject (it read "2 superseded ..., 1 rejected"), and read adds up.
     line = _counts_line({**asdict(counts), "scored": 0}, JAN1)
-    assert line.startswith("2021-01-01: read 4 kept 1 quarantined 3 (2 ")
+    assert line.startswith("2021-01-01: read 3 kept 1 quarantined 2 (1 ")
     assert ", 1 set aside by the source definition, 0 rejected)" in line.splitlines()[0]
 
 

@@ -55,12 +55,14 @@ HEADER = (
 
 def _export(comment: str) -> str:
     """One export of four responses: two real ones, a survey preview (Status 1) and one the
-    respondent did not finish (Finished 0); ``comment`` is R_a's (a re-export edits it)."""
+    respondent did not finish (Finished 0); ``comment`` is R_a's (a re-export edits it), and
+    ends the preview's and the unfinished one's (so their earlier copies are landed: a copy
+    re-delivered as it was, R_b's, is counted at landing, not stored again)."""
     rows = [
         ("0", "1", "R_a", "4", comment),
         ("0", "1", "R_b", "1", "nobody called back"),
-        ("1", "1", "R_p", "2", "preview"),
-        ("0", "0", "R_u", "3", "half done"),
+        ("1", "1", "R_p", "2", f"preview {comment}"),
+        ("0", "0", "R_u", "3", f"half done {comment}"),
     ]
     return HEADER + "".join(
         f"2026-03-02 09:00:00,2026-03-02 09:05:00,{status},,100,300,{finished},"
@@ -98,11 +100,10 @@ def test_the_quarantine_tells_superseded_copies_from_rejects(
         "union_by_name = true) GROUP BY ALL ORDER BY ALL",
         params=[quarantine],
     ).fetchall()
-    # Every earlier copy is superseded, whether its newest copy was kept (R_a, R_b) or set
+    # Every earlier copy is superseded, whether its newest copy was kept (R_a) or set
     # aside by the definition itself (R_p, R_u); each rejected response counts once.
     assert rows == [
         ("R_a", True, 2),
-        ("R_b", True, 2),
         ("R_p", False, 1),
         ("R_p", True, 2),
         ("R_u", False, 1),
@@ -123,22 +124,22 @@ def test_the_quarantine_tells_superseded_copies_from_rejects(
     assert connection.execute(
         "SELECT rows_read, rows_kept, rows_quarantined, rows_superseded, rows_set_aside, "
         "rows_rejected FROM processed_dates WHERE source = 'acme-qualtrics'"
-    ).fetchall() == [(12, 2, 10, 8, 2, 0)]
+    ).fetchall() == [(10, 2, 8, 6, 2, 0)]
     assert connection.execute(
         "SELECT count(*) FROM quarantine WHERE NOT superseded"
     ).fetchone() == (2,)
     # The run and its report say so too, the two rows the definition sets aside (a preview
     # and an unfinished response) apart from the rejects: nothing is wrong with them.
     assert (
-        "read 12, kept 2, quarantined 10 (8 superseded by a later line or delivery (2 updated, "
-        "6 unchanged), 2 set aside by the source definition, 0 rejected; read = kept + "
+        "read 10, kept 2, quarantined 8 (6 superseded by a later line or delivery (2 updated, "
+        "4 unchanged), 2 set aside by the source definition, 0 rejected; read = kept + "
         "quarantined: True)" in said
     ), said
     [report] = sorted((redelivered / "reports").glob("report-*-acme-qualtrics.html"))[-1:]
     table = report.read_text(encoding="utf-8").split("<th>rejected_share</th>", 1)[1]
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
     # survey_date, read, kept, quarantined, superseded, set_aside, rejected, rejected_share
-    assert cells[:8] == ["2026-03-02", "12", "2", "10", "8", "2", "0", "0.000"]
+    assert cells[:8] == ["2026-03-02", "10", "2", "8", "6", "2", "0", "0.000"]
 
 
 def test_the_quarantine_groups_reasons_by_a_stable_kind(redelivered: tuple[Path, str]) -> None:
@@ -151,7 +152,7 @@ def test_the_quarantine_groups_reasons_by_a_stable_kind(redelivered: tuple[Path,
         "unnest(reason_columns) AS column_named FROM quarantine) GROUP BY ALL ORDER BY ALL"
     ).fetchall() == [
         # R_a's two earlier copies: each re-export edited its comment.
-        ("duplicate_delivery", None, 6),
+        ("duplicate_delivery", None, 4),
         ("set_aside", "Finished", 3),
         ("set_aside", "Status", 3),
         ("updated", None, 2),

@@ -244,8 +244,9 @@ def test_a_rating_changed_since_is_said_updated_and_a_resent_one_a_duplicate_del
     """A customer changing bad -> good keeps the rating's id and gets a later updated_at
     (the preset's delivered_at): the trial's earlier copy was called a "duplicate
     delivery", a word for a copy sent again. A copy with a later delivered_at and other
-    values is said to be updated; one sent again unchanged stays a duplicate delivery.
-    Both are superseded copies, not rejects."""
+    values is said to be updated, a superseded copy, not a reject; one sent again
+    unchanged is counted at landing and not stored again (a duplicate delivery wherever such
+    a copy does reach the quarantine)."""
     from datetime import date
 
     from servicelens.cli.console import counts_detail
@@ -260,22 +261,27 @@ def test_a_rating_changed_since_is_said_updated_and_a_resent_one_a_duplicate_del
     changed = _rating(2, "good", updated="2026-11-26T09:30:00Z")
     later.write_text(_page([_rating(1), changed]), encoding="utf-8")
     land_delivery(source, definition, first, NOW)
-    land_delivery(source, definition, later, NOW.replace(hour=13))
+    landing = land_delivery(source, definition, later, NOW.replace(hour=13))
     day = date(2026, 11, 25)
+    # 35801, sent again unchanged, is counted at landing (a later export's copy the same as
+    # the one in force), not stored again: no duplicate delivery to quarantine.
+    assert landing.unchanged_copies == {day: 1}
     rows = read_partition(source.landed_dir, day)
     clean, quarantine, counts = validate_landed_rows(source, definition, rows, NOW, period=day)
-    assert clean.select("response_id", "rating").rows() == [("35801", "good"), ("35802", "good")]
+    assert sorted(clean.select("response_id", "rating").rows()) == [
+        ("35801", "good"),
+        ("35802", "good"),
+    ]
     assert dict(quarantine.select("record_id", "reasons").iter_rows()) == {
-        "35801": ["duplicate delivery: superseded by line 1 of zd-ratings-2026-11-26-p1.json"],
         "35802": [
             "updated: superseded by the later version on line 2 of "
             "zd-ratings-2026-11-26-p1.json (updated_at 2026-11-26T09:30:00Z; changed: rating)"
         ],
     }
-    assert quarantine.get_column("superseded").to_list() == [True, True]
+    assert quarantine.get_column("superseded").to_list() == [True]
     assert counts_detail({**counts.__dict__, "scored": 0}) == (
-        "read 4 kept 2 quarantined 2 (2 of them superseded by a later line or delivery: "
-        "1 updated, 1 duplicate delivery) scored 0"
+        "read 3 kept 2 quarantined 1 (1 of them superseded by a later line or delivery: "
+        "1 updated) scored 0"
     )
 
 
