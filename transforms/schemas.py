@@ -1380,7 +1380,13 @@ CLEAN_RESPONSES_CONTRACT = TableContract(
             "The fee the interaction's policy allows (raw/reference/policies.csv); null for a "
             "source without a policy table. fee_excess = fees_charged - fee_allowed, at least 0."
         ),
-        "source_file": "Path of the delivery (raw file) the row was read from.",
+        "source_file": (
+            "Path of the delivery (raw file) the row was read from: the one whose copy of the "
+            "response is in force, which brought it as it is now. A later delivery repeating "
+            "it unchanged (a cumulative export: Google Forms, Microsoft Forms, a Zendesk "
+            "download) is not named here: it is counted in the landed partition's "
+            "_manifest.json (unchanged_copies, by delivery, naming this one)."
+        ),
         "source_line": _LINE_TEXT,
         "label": (
             "The root cause the source's own data gives the row ('policy_failure' or "

@@ -1568,7 +1568,14 @@ def test_a_zendesk_download_repeating_ratings_keeps_one_copy_of_each(
     repeated rating in both files as "used by more than one different response", though
     their records were byte-identical, and the run exited 4. Their updated_at (the
     preset's delivered_at) is the same, so the later download wins, as the preset says of
-    repeated deliveries; a changed rating with a later updated_at wins whichever lands last."""
+    repeated deliveries; a changed rating with a later updated_at wins whichever lands last.
+
+    A download repeating ratings is a cumulative export: a rating the same as its copy in
+    force is counted in the landed manifest (``unchanged_copies``, naming the download it
+    repeats), not stored nor quarantined again (it quarantined 199 such copies, then 399:
+    read 400 kept 175 quarantined 225, then 600 / 175 / 425). Nothing read is lost: each
+    download's ratings = its rows landed + its unchanged copies, and each night's date
+    read = kept + quarantined + erased."""
     from servicelens.cli.main import main
 
     data = str(tmp_path / "data")
@@ -1585,37 +1592,72 @@ def test_a_zendesk_download_repeating_ratings_keeps_one_copy_of_each(
         (row,) = [r for r in json.loads(capsys.readouterr().out)["sources"] if r["day"] == str(day)]
         assert code == 0 and row["outcome"] == "completed", row
         result: dict[str, object] = row["result"]
+        # The date's own reconciliation, as published.
+        assert result["surveys_read"] == result["kept"] + result["quarantined"] + result["erased"]
         return result
+
+    def by_delivery() -> dict[str, tuple[int, int, dict[str, int]]]:
+        """Per download (its name): rows landed, unchanged copies counted, and of which
+        earlier download (its name) those are copies."""
+        landed = scan_table(zendesk.landed_dir).collect()
+        stored = dict(
+            landed.group_by(pl.col("source_file").str.extract(r"-(ratings.*)$")).len().iter_rows()
+        )
+        manifest = read_manifest(zendesk.landed_dir, day) or {}
+        counted = {
+            Path(entry["file"]).name.split("-", 1)[1]: (
+                entry["rows"],
+                {Path(of).name.split("-", 1)[1]: n for of, n in entry["of"].items()},
+            )
+            for entry in manifest.get("unchanged_copies", {}).values()
+        }
+        return {
+            name: (stored.get(name, 0), *counted.get(name, (0, {})))
+            for name in sorted({*stored, *counted})
+        }
 
     first = run("ratings.json", _zendesk_download(), 2)
     assert (first["surveys_read"], first["kept"], first["quarantined"]) == (200, 175, 25)
 
     edited = {4: {"comment": "Ticket 91004: handled, and called back"}}
     again = run("ratings (1).json", _zendesk_download(edited), None)
-    # Each repeated rating keeps one copy, the later download's: the edited comment.
-    assert (again["surveys_read"], again["kept"], again["quarantined"]) == (400, 175, 225)
+    # The 199 ratings the second download repeats as they were are counted in the landed
+    # manifest, naming the first; only the edited one is landed, and the date reads 201:
+    # kept 175, quarantined the 25 offered (unrated) ratings the preset sets aside and the
+    # edited rating's earlier copy.
+    assert (again["surveys_read"], again["kept"], again["quarantined"]) == (201, 175, 26)
+    assert by_delivery() == {
+        "ratings.json": (200, 0, {}),
+        "ratings (1).json": (1, 199, {"ratings.json": 199}),
+    }
     clean = read_partition(zendesk.clean_dir, day)
     assert clean.get_column("response_id").n_unique() == 175
     comments = dict(clean.select("response_id", "comment").iter_rows())
     assert comments["35000001004"] == "Ticket 91004: handled, and called back"
-    assert clean.get_column("source_file").str.ends_with("ratings (1).json").all()
+    # A kept rating names the download its copy in force was landed from, at that copy's
+    # place (the first, for the 174 the second repeated unchanged; the second for the edit).
+    files = dict(
+        clean.select("response_id", pl.col("source_file").str.extract(r"-(ratings.*)$")).iter_rows()
+    )
+    assert files.pop("35000001004") == "ratings (1).json"
+    assert set(files.values()) == {"ratings.json"}
     quarantine = read_partition(zendesk.quarantine_dir, day)
     reasons = quarantine.get_column("reasons").list.first()
     assert not reasons.str.contains("more than one different response").any()
-    # The 175 kept ratings' earlier copies, and the first download's 25 offered (unrated)
-    # ratings the second sets aside again: earlier copies, each rejected rating counted once.
-    # The edited comment's earlier copy is an updated one, the 199 others duplicates.
-    assert reasons.str.starts_with("duplicate delivery: superseded by line").sum() == 199
     (updated,) = reasons.filter(reasons.str.starts_with("updated: superseded")).to_list()
     assert updated.endswith("changed: comment)")
-    assert quarantine.get_column("superseded").sum() == 200
+    assert not reasons.str.starts_with("duplicate delivery").any()
+    assert quarantine.get_column("superseded").sum() == 1
     assert quarantine.filter(~pl.col("superseded")).get_column("record_id").n_unique() == 25
 
     # A third download: the same ratings again, one changed since (bad -> good) with a
     # later updated_at, which wins; the rest keep their latest copy.
     changed = {3: {"score": "good", "comment": "Sorted", "updated_at": "2026-11-22T10:00:00Z"}}
     third = run("ratings-page.json", {**_zendesk_download(changed), "count": 201}, 2)
-    assert (third["surveys_read"], third["kept"], third["quarantined"]) == (600, 175, 425)
+    # Landed: the changed rating, and the edited one as the first download had it (it differs
+    # from its copy in force, the second's); the 198 others are counted, naming the first.
+    assert (third["surveys_read"], third["kept"], third["quarantined"]) == (203, 175, 28)
+    assert by_delivery()["ratings-page.json"] == (2, 198, {"ratings.json": 198})
     clean = read_partition(zendesk.clean_dir, day)
     rating = clean.filter(pl.col("response_id") == "35000001003").row(0, named=True)
     assert (rating["rating"], rating["comment"]) == ("good", "Sorted")
