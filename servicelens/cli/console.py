@@ -461,17 +461,34 @@ def withdrawn_note(result: dict[str, Any]) -> str | None:
     )
 
 
+def warning_line(message: str) -> str:
+    """``message`` as every command prints a warning on stderr: ``servicelens: warning:``
+    before it, as ``servicelens: error:`` comes before an error, so a reader (or a ``grep``)
+    tells a warning from a step's note. The one place that prefix is written: the commands'
+    own warnings and those :func:`said_on_terminal` prints for a run."""
+    return f"servicelens: warning: {message}"
+
+
 @contextmanager
 def said_on_terminal() -> Iterator[None]:
-    """Print servicelens's own warnings (a date waiting for a slot, a dead run recovered)
-    on stderr, above a progress bar, whatever Prefect's log settings are; they still reach
-    the command's log file (the CLI silences the console handlers, so they are said once).
-    Used by ``backfill`` and ``run``: a trial found ``run`` recovering a dead run of its date
-    in silence, the warning in the log file only."""
+    """Print servicelens's own warnings (a date waiting for a slot, a dead run recovered, an
+    audit file refused) on stderr, above a progress bar, whatever Prefect's log settings
+    are, each as :func:`warning_line` says it (an error logged as one, ``servicelens:
+    error:``); they still reach the command's log file (the CLI silences the console
+    handlers, so they are said once). Used by ``backfill`` and ``run``: a trial found
+    ``run`` recovering a dead run of its date in silence, the warning in the log file only;
+    another found ``run`` printing an audit file's refusal with no ``warning:``, which
+    ``review-queue`` printed with it."""
 
     class Terminal(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            tqdm.write(f"servicelens: {record.getMessage()}", file=sys.stderr)
+            message = record.getMessage()
+            said = (
+                f"servicelens: error: {message}"
+                if record.levelno >= logging.ERROR
+                else warning_line(message)
+            )
+            tqdm.write(said, file=sys.stderr)
 
     logger = logging.getLogger("servicelens")
     handler = Terminal(logging.WARNING)

@@ -1288,8 +1288,11 @@ def _say_source_timezones(args: argparse.Namespace, settings: Settings) -> None:
     else:
         untold = untold_timezone_notes(settings, notes)
         remember_timezone_notes_told(settings, untold, datetime.now(UTC))
-    for note in untold:
-        print(f"servicelens: warning: {note}", file=sys.stderr)
+    if untold:
+        from servicelens.cli.console import warning_line
+
+        for note in untold:
+            print(warning_line(note), file=sys.stderr)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -1582,8 +1585,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         Settings.from_variables()
     except SettingError as error:
         return _fail(str(error), None, "--json" in words)
-    for warning in unread_variables():
-        print(f"servicelens: warning: {warning}", file=sys.stderr)
+    unread = unread_variables()
+    if unread:
+        # Imported only to say one: the console's imports (tqdm) would slow every --help.
+        from servicelens.cli.console import warning_line
+
+        for warning in unread:
+            print(warning_line(warning), file=sys.stderr)
     if words[:1] == ["prefect"]:
         # Prefect's CLI, its arguments its own (`--help` too): nothing of the data directory.
         from servicelens.cli.schedule import run_prefect_cli

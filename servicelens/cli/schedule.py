@@ -17,6 +17,7 @@ from servicelens.cli.console import (
     print_json,
     said_on_terminal,
     table,
+    warning_line,
 )
 from servicelens.cli.embedded_api import start_in_background, while_starting
 from servicelens.cli.interrupts import said_when_stopped, stops_itself
@@ -459,7 +460,7 @@ def _start_backfill_api(args: argparse.Namespace, settings: Settings) -> str | N
     if cluster:
         check_dask_address(cluster)
         for warning in check_dask_workers(cluster, settings):
-            print(f"servicelens: warning: {warning}", file=sys.stderr)
+            print(warning_line(warning), file=sys.stderr)
     start_in_background()
     return cluster
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from servicelens.cli.console import print_json, table
+from servicelens.cli.console import print_json, table, warning_line
 from servicelens.dates import periods_word
 from servicelens.reporting.suggested import not_promoted_text
 from servicelens.settings import Settings
@@ -573,7 +573,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if source is None and not has_sample_exports(settings) and configured_names(settings):
         readable, unreadable = readable_configured_sources(settings)
         for left_out in unreadable:
-            print(f"servicelens: warning: {left_out_note(left_out)}", file=sys.stderr)
+            print(warning_line(left_out_note(left_out)), file=sys.stderr)
         results = [_write_report(args, chosen) for chosen in readable]
         if args.json:
             print_json(results)
@@ -721,9 +721,10 @@ def _audits_in_other_case(
     if found.is_empty():
         return []
     lines = [
-        f"servicelens: warning: {found.height:,} audit(s) name an open item's response in "
-        "other case, and close nothing: ids are matched exactly, so write each as the export "
-        "does:"
+        warning_line(
+            f"{found.height:,} audit(s) name an open item's response in other case, and "
+            "close nothing: ids are matched exactly, so write each as the export does:"
+        )
     ]
     lines += [
         f"  {audit_position(row['source_file'], sheets, sheet=row['source_sheet'])} "
@@ -869,13 +870,15 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
     # their responses open.
     for misplaced in misplaced_audits(chosen):
         print(
-            f"servicelens: warning: {misplaced} is not read: {misplaced_advice(misplaced)}; "
-            "its audits close no item below",
+            warning_line(
+                f"{misplaced} is not read: {misplaced_advice(misplaced)}; "
+                "its audits close no item below"
+            ),
             file=sys.stderr,
         )
     for unread in read.unreadable:
         print(
-            f"servicelens: warning: {unread['reason']}; its audits close no item below",
+            warning_line(f"{unread['reason']}; its audits close no item below"),
             file=sys.stderr,
         )
     # A row set aside that a later audit of its response settles leaves nothing open:
@@ -898,8 +901,10 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         )
     if leaving_open.height:
         print(
-            f"servicelens: warning: {leaving_open.height:,} audit row(s) set aside close no "
-            f"item below until they are mended ({where}):",
+            warning_line(
+                f"{leaving_open.height:,} audit row(s) set aside close no item below until "
+                f"they are mended ({where}):"
+            ),
             file=sys.stderr,
         )
         for row in leaving_open.head(SET_ASIDE_QUOTED).iter_rows(named=True):

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from servicelens.cli.main import main
 from servicelens.settings import Settings
@@ -65,3 +66,26 @@ def test_a_date_run_again_in_the_same_process_changes_the_audits_read(
     assert response not in after.set_aside.get_column("response_id").to_list()
     used = after.audits.filter(pl.col("response_id") == response)
     assert str(used.get_column("audited_at")[0])[:16] == "2026-03-02 10:00"
+
+
+def test_run_says_a_refused_audit_file_as_the_warning_review_queue_says(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's trial: `run` printed an audit file's refusal (a sheet lacking
+    its auditor column) as `servicelens: <reason>`, while `review-queue` printed the same
+    refusal as `servicelens: warning: <reason>`: reading `run`'s output, one could not tell
+    it was a warning. Both now say it through one prefix."""
+    data = tmp_path / "data"
+    generate(data, DAY, DAY, 40, 5)
+    refused = data / "raw" / DAY.isoformat() / "audits-zoe.csv"
+    refused.write_text("response_id,root_cause,audited_at\nR1,perceived,2026-03-02\n")
+    argv = ["--data-dir", str(data)]
+
+    assert main([*argv, "run", "--date", DAY.isoformat()]) == 0
+    run_said = [line for line in capsys.readouterr().err.splitlines() if str(refused) in line]
+    assert main([*argv, "review-queue"]) == 0
+    queue_said = [line for line in capsys.readouterr().err.splitlines() if str(refused) in line]
+
+    reason = f"servicelens: warning: {refused}: line 1 (header): an audit file needs the columns"
+    assert [line.startswith(reason) for line in run_said] == [True], run_said
+    assert [line.startswith(reason) for line in queue_said] == [True], queue_said

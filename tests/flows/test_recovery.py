@@ -505,7 +505,9 @@ def test_a_backfill_run_again_right_after_a_kill_before_its_date_held_anything_r
     code, output = run(home, ["--json", *args], tmp_path / "again.log", PREFECT_API_URL=api)
     assert code == 0, output
     assert [(r["day"], r["outcome"]) for r in json_rows(output)] == [(day, "completed")]
-    said = f"servicelens: recovered nightly-{day}: it was to run in the process of backfill-"
+    said = (
+        f"servicelens: warning: recovered nightly-{day}: it was to run in the process of backfill-"
+    )
     assert said in output, output
     assert_published_and_reconciled(home, [day])
     assert records(home) == []
@@ -530,7 +532,7 @@ def test_servicelens_run_says_on_the_terminal_that_it_recovered_a_dead_run(
 
     assert main(["--data-dir", settings.data_dir, "run", "--date", str(day)]) == 0
     said = capsys.readouterr().err
-    assert f"servicelens: recovered nightly-{day}: " in said, said
+    assert f"servicelens: warning: recovered nightly-{day}: " in said, said
     assert "its lock was free; marked crashed" in said
     assert _read_run(stuck.id).state.type.value == "CRASHED"
 
