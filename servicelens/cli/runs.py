@@ -10,7 +10,6 @@ imported inside the handlers only.
 from __future__ import annotations
 
 import argparse
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -183,13 +182,11 @@ def cmd_runs_release(args: argparse.Namespace, settings: Settings) -> int:
     start_in_background()
     from flows.recovery import release_dead_runs
 
-    # What is released is printed below, once: not also as log lines.
-    logger = logging.getLogger("servicelens")
-    propagate, logger.propagate = logger.propagate, False
-    try:
-        released = release_dead_runs(settings)
-    finally:
-        logger.propagate = propagate
+    # What is released is printed below, once (``released:``, and what is left to run); the
+    # recovery's log lines go to the command's log file alone, as every command's do. Not
+    # kept from propagating: with no handler left to reach, Python printed each of them on
+    # stderr (logging.lastResort), so a trial saw every release twice.
+    released = release_dead_runs(settings)
     if args.json:
         print_json({"released": released.lines, "to_do": released.to_do})
     else:
