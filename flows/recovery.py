@@ -219,7 +219,8 @@ def left_to_do(settings: Settings, recovered: list[Recovery]) -> list[str]:
     Found by a trial: after ``kill -9`` of serve and its flow run during a ``--rerun all``
     backfill, the next serve said per run "marked crashed, its slot ... released" and no
     command; the date the backfill never started was named nowhere, and the crashed dates,
-    their earlier partitions standing, read ``completed`` to ``--rerun failed``."""
+    their earlier partitions standing, read ``completed`` to ``--rerun failed`` (they read
+    ``failed`` since: :func:`servicelens.storage.runs.last_run_crashed`)."""
     from flows.served import StoppedBackfill, unfinished_lines
 
     layer = (None, None if settings.is_sample else settings.source)

@@ -856,9 +856,9 @@ def add_schedule_commands(sub: Any, day: Callable[[str], date]) -> None:
         "--rerun",
         choices=RERUN_POLICIES,
         default="missing",
-        help="missing: never published (default); failed: also last run failed; changed: "
-        "never published, or inputs changed since the last run (a late or corrected export); "
-        "all: every date",
+        help="missing: never published (default); failed: also last run failed or crashed; "
+        "changed: never published, or inputs changed since the last run (a late or corrected "
+        "export); all: every date",
     )
     back.add_argument(
         "--dry-run",

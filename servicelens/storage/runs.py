@@ -270,12 +270,42 @@ def date_status(settings: Settings, day: date, as_of: datetime | None = None) ->
             detail = f"published in part: {torn}; running the date again repairs it"
             return DateStatus(day, "missing", basis, detail, dataset, torn)
         written = f"written {written_at:%Y-%m-%d %H:%M}Z"
+        crashed = last_run_crashed(outcome)
+        if crashed:
+            # Its partitions are the earlier run's, whole (each swap is atomic, and a torn
+            # publish reads missing above); what the crashed run was to change is not done.
+            detail = f"{crashed}; its partitions {written} by an earlier run stay published"
+            return DateStatus(day, "failed", basis, detail, dataset)
         return DateStatus(day, "completed", basis, written, dataset)
     stopped = (outcome or {}).get("stopped")
     detail = (
         f"its last run was {stopped['outcome']} at {stopped['finished_at'][:19]}" if stopped else ""
     )
     return DateStatus(day, "missing", basis, detail, dataset)
+
+
+def last_run_crashed(outcome: dict[str, Any] | None) -> str:
+    """``"its last run crashed at 2026-11-01T10:04:12 (the run in process 4242 on vm is
+    gone: its lock is free)"`` when the latest run of a date's outcome record (the last
+    entry of its history) crashed: found dead by a later run's recovery
+    (:func:`record_outcome` keeps the state an earlier run decided, and the crash under
+    ``stopped``); "" otherwise.
+
+    Such a date reads ``failed`` (:func:`date_status`), its earlier partitions still
+    published: the work its last run was to do (a ``--rerun all`` with a new champion, a
+    corrected export) is not done, and ``--rerun failed`` is how an analyst asks what is
+    left. As Dagster shows an asset partition whose latest run failed as failed, whatever
+    an earlier run materialised. A new user's trial: after a ``kill -9`` mid-date and the
+    recovery, ``backfill --rerun failed`` listed nothing, the date reading ``completed``.
+    An interrupted run (stopped by a signal, which says so as it stops) leaves the state as
+    it was."""
+    history = (outcome or {}).get("history") or []
+    if not history or history[-1].get("outcome") != "crashed":
+        return ""
+    stopped = (outcome or {}).get("stopped") or {}
+    when = str(history[-1].get("finished_at") or "")[:19]
+    why = f" ({stopped['reason']})" if stopped.get("reason") else ""
+    return f"its last run crashed at {when}{why}"
 
 
 def unfinished_publish(settings: Settings, day: date, marts: list[dict[str, Any]]) -> str:

@@ -151,3 +151,27 @@ def test_a_date_killed_between_its_slot_and_its_record_gives_the_slot_back(
     assert "its slot of servicelens-backfill released" in output, output
     assert active_slots(home) == 0
     assert_published_and_reconciled(home, days)
+
+    # Killed again mid-date, its partition published: the next command's recovery records
+    # the run crashed, and the date reads failed for `--rerun failed` (a new user's trial:
+    # it read `completed`, and `--rerun failed` listed nothing), its earlier partition
+    # standing. `runs release` says each release once (the trial saw each twice).
+    pause = tmp_path / "pause-2"
+    second = start_paused(home, backfill, tmp_path / "kill-2.log", "validated", pause)
+    wait_until(pause.exists, second, "the date validated")
+    kill_group(second)
+    code, output = run(home, ["runs", "release"], tmp_path / "release.log")
+    assert code == 0, output
+    lines = output.splitlines()
+    released = [line for line in lines if line.startswith("released: ")]
+    assert len([line for line in released if f"nightly-{days[0]}: " in line]) == 1, output
+    for line in released:
+        assert [said for said in lines if line.removeprefix("released: ") in said] == [line]
+    failed = [*backfill[:-1], "failed", "--dry-run", "--json"]
+    code, output = run(home, failed, tmp_path / "dry-run.log")
+    assert code == 0, output
+    [row] = json_rows(output)
+    assert (row["date"], row["state"], row["action"]) == (days[0], "failed", "run"), row
+    assert "its last run crashed at " in row["reason"], row
+    assert "by an earlier run stay published" in row["reason"], row
+    assert_published_and_reconciled(home, days)
