@@ -48,10 +48,15 @@ def _prefect_home_template_root(tmp_path_factory: pytest.TempPathFactory) -> Non
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
-    """A real Prefect API on a temporary database, started once per test process."""
+    """A real Prefect API on a temporary database, started once per test process.
+
+    Its start may take minutes on a shared 2-core machine: with the load average at 23-26
+    (2026-12-07) every process of two runs gave up after the 120 s this waited before
+    ("Timed out while attempting to connect to ephemeral Prefect API server"). A generous
+    deadline, as every wait of the suite has: a hang still fails the test."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):
         yield
 
 
