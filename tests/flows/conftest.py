@@ -1,15 +1,26 @@
-"""Fixtures of the flow tests: a real HTTP endpoint that alerts are sent to."""
+"""Fixtures of the flow tests: a real HTTP endpoint that alerts are sent to, and the early
+warning's demo run."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from servicelens.settings import Settings
+from tests.shared_builds import built_once, run_folder
+
+#: The early warning's demo: six dates, a policy has three days of history by the last one.
+EARLY_WARNING_START = date(2026, 10, 5)
+EARLY_WARNING_END = EARLY_WARNING_START + timedelta(days=5)
 
 
 @dataclass
@@ -65,3 +76,36 @@ def flow_runs_named(name: str, data_dir: str, *, partial: bool = False) -> list[
         for run in runs
         if (ran_on := data_dir_of_parameters(run.parameters)) and same_data_dir(ran_on, data_dir)
     ]
+
+
+def _early_warning_settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=str(data_dir), early_warning_min_history_days=3)
+
+
+@pytest.fixture(scope="module")
+def early_warning_demo(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A copy of its own, for the module, of one demo run (Prefect's real engine, Great
+    Expectations, a model trained) of :data:`EARLY_WARNING_START` to
+    :data:`EARLY_WARNING_END`, 600 surveys a date, with three days of history enough for
+    the early warning.
+
+    test_early_warning.py and test_early_warning_counts.py each ran this same deterministic
+    demo (about 50 s of CPU on 2 cores) in a data directory of their own; the first module
+    of the run to ask builds it now (:func:`tests.shared_builds.built_once`), and each gets
+    a copy to write to (the copy is a moved data directory: inputs are matched by folder
+    and name, not by whole path, as in ``servicelens.storage.runs.same_inputs``)."""
+    from flows.pipeline import demo
+
+    def build(folder: Path) -> None:
+        demo(
+            _early_warning_settings(folder),
+            EARLY_WARNING_START,
+            EARLY_WARNING_END,
+            per_day=600,
+            seed=5,
+        )
+
+    built = built_once(run_folder(tmp_path_factory), "early-warning-demo", build)
+    own = tmp_path_factory.mktemp("early-warning")
+    shutil.copytree(built, own, dirs_exist_ok=True)
+    return _early_warning_settings(own)

@@ -6,29 +6,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date
 
 import polars as pl
 import pytest
 
 from servicelens.settings import Settings
 from servicelens.stages import load_clean
-from tests.flows.conftest import AlertReceiver
+from tests.flows.conftest import EARLY_WARNING_END, AlertReceiver
 
-START = date(2026, 10, 5)
-END = START + timedelta(days=5)
+END = EARLY_WARNING_END
 INCIDENT = "The driver never came. Nobody turned up and nobody called. Very disappointed."
 
 
 @pytest.fixture(scope="module")
-def demo_run(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from flows.pipeline import demo
-
-    settings = Settings(
-        data_dir=str(tmp_path_factory.mktemp("early-warning")), early_warning_min_history_days=3
-    )
-    demo(settings, START, END, per_day=600, seed=5)
-    return settings
+def demo_run(early_warning_demo: Settings) -> Settings:
+    return early_warning_demo
 
 
 def _delivery_incident(settings: Settings, day: date) -> int:

@@ -13,22 +13,16 @@ import pytest
 
 from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest, scan_table
+from tests.flows.conftest import EARLY_WARNING_END, EARLY_WARNING_START
 
-START = date(2026, 10, 5)
-END = START + timedelta(days=5)
+START = EARLY_WARNING_START
+END = EARLY_WARNING_END
 HISTORY = [START + timedelta(days=i) for i in range((END - START).days)]
 
 
 @pytest.fixture(scope="module")
-def demo_run(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from flows.pipeline import demo
-
-    settings = Settings(
-        data_dir=str(tmp_path_factory.mktemp("early-warning-counts")),
-        early_warning_min_history_days=3,
-    )
-    demo(settings, START, END, per_day=600, seed=5)
-    return settings
+def demo_run(early_warning_demo: Settings) -> Settings:
+    return early_warning_demo
 
 
 def _mart_counts(settings: Settings, days: list[date]) -> dict[str | None, tuple[int, int]]:
