@@ -242,11 +242,19 @@ DOUBLE_ENCODED_PROBLEM = (
     "deliver the file again, or, for a configured source, set repair_mojibake = true in "
     "the [read] table of its definition to repair it"
 )
+#: What :data:`DOUBLE_ENCODED_UNREPAIRED` says of ftfy (``readers._verified_repair``, field by
+#: field). Found by a user trial: "ftfy found no reading of it that is text" was said of
+#: "RÃ©ponse claire, merci", which ftfy repairs: its line's repair was refused for another
+#: cell of the line, and a value is not what ftfy was asked to read.
+_NO_VERIFIED_REPAIR = (
+    "ftfy offered no repair of it that checks out (undone, a repair must give back the text "
+    "as read, and it must bring in only letters a code page has), so it was left as read"
+)
 #: :data:`DOUBLE_ENCODED_PROBLEM` for a source that already repairs mojibake.
 DOUBLE_ENCODED_UNREPAIRED = (
-    "looks double-encoded (mojibake, such as Ã© for é) even after repair_mojibake: ftfy found "
-    "no reading of it that is text. Fix it where the export comes from (or save the file "
-    "again as UTF-8) and deliver the file again"
+    "looks double-encoded (mojibake, such as Ã© for é) even after repair_mojibake: "
+    f"{_NO_VERIFIED_REPAIR}. Fix it where the export comes from (or save the file again as "
+    "UTF-8) and deliver the file again"
 )
 #: :data:`DOUBLE_ENCODED_UNREPAIRED` for a file read as UTF-8 (:attr:`RowRules.read_as_unicode`),
 #: whatever its definition declares. Found by a user trial: a Typeform export saved again as
@@ -254,7 +262,7 @@ DOUBLE_ENCODED_UNREPAIRED = (
 DOUBLE_ENCODED_READ_AS_UTF8 = (
     "looks double-encoded (mojibake, such as Ã© for é) even after repair_mojibake: the file "
     "was read as UTF-8; its text is double-encoded (decoded in the wrong code page before "
-    "it was saved as UTF-8), and ftfy found no reading of it that is text. Deliver the "
+    f"it was saved as UTF-8), and {_NO_VERIFIED_REPAIR}. Deliver the "
     "export as the survey tool wrote it, or fix the text where the export comes from, and "
     "deliver the file again"
 )

@@ -1842,6 +1842,45 @@ def test_a_value_repair_mojibake_cannot_repair_says_so_instead_of_asking_for_it(
     ]
 
 
+def test_a_damaged_never_stored_cell_leaves_its_lines_comment_repaired(tmp_path: Path) -> None:
+    """Found by a user trial: a Typeform export re-saved in cp850 (the field sample's
+    damage: "é" as the bytes C7 B8, line breaks in titles as B6 FF) had, on one line a day,
+    an e-mail cell of the bytes D0 3F 3F 8D, no text in any code page, in a never_store
+    column. Its line's comment "RÃ©ponse claire, merci" was left as read and quarantined
+    ("ftfy found no reading of it that is text"), though repaired on every other line: 4
+    rows of 14 days. The comment is repaired and both rows kept; the damaged cell is never
+    stored, neither in the clean layer nor in a reason."""
+    (tmp_path / "definition.toml").write_text(
+        'extends = "typeform"\nname = "tf-support"\n'
+        'never_store = ["Network ID", "Thank you, please leave an email"]\n'
+        '[read]\nencoding = "cp850"\nrepair_mojibake = true\n'
+        "[columns]\n"
+        'submitted_at = { column = "Submit Date (UTC)", format = "%Y-%m-%d %H:%M" }\n'
+        'csat = "How satisfied were you?"\nchannel = { value = "web" }\n'
+        'comment = "Tell us more about what happened"\n'
+    )
+    export = tmp_path / "typeform-support-2026-11-03.csv"
+    export.write_bytes(
+        b"#,How satisfied were you?,Tell us more\xb6\xffabout what happened,"
+        b'"Thank you,\xb6\xffplease leave an email",Submit Date (UTC),Network ID\r\n'
+        b'ed09f02a1b11bc06fc78084e58d6d202,3,"R\xc7\xb8ponse claire, merci",'
+        b"\xd0??\x8d ,2026-11-03 19:54,2956a4ce99\r\n"
+        b"93cb8467d24cc96747c2c4647b7e3980,5,Sorted in one call,,2026-11-03 10:14,c1c61115b4\r\n"
+    )
+    got = ingest_export(
+        load_definition(str(tmp_path / "definition.toml")),
+        export,
+        Settings(data_dir=str(tmp_path)),
+        now=NOW,
+    )
+    assert got.quarantine.is_empty(), reasons_of(got)
+    assert got.clean.sort("source_line").select("source_line", "comment").rows() == [
+        (2, "Réponse claire, merci"),
+        (3, "Sorted in one call"),
+    ]
+    assert "ð??ì" not in str(got.clean.to_dicts())
+
+
 def _cp850_export_with_utf8_lines(folder: Path) -> Ingested:
     """A cp850 export (declared so, with repair_mojibake) with two lines pasted as UTF-8,
     each line's repair unverified (ftfy has no cp850: "cl├®" stays as read)."""
