@@ -44,6 +44,7 @@ from servicelens.ingest.readers import (
     delivered_format,
     header_excerpt,
     read_csv_with_lines,
+    repaired_text,
     sniff_delimiter,
     title_above_header,
     unnamed_column_number,
@@ -125,7 +126,9 @@ HEADER_ENCODINGS = ("utf-8", "cp1252", "cp850", "mac_roman", "latin-1")
 def _header_in_each_code_page(path: str) -> list[list[str]]:
     """The names of the first record of a delimited file that could not be decoded, read
     in each of :data:`HEADER_ENCODINGS` that decodes the file's head (latin-1 always does),
-    in that order; empty when the file cannot be opened or split."""
+    in that order, each reading followed by its double-encoded names repaired
+    (:func:`~servicelens.ingest.readers.repaired_text`) where that changes one; empty when
+    the file cannot be opened or split."""
     try:
         raw, _ = unpack_delivery(path, read_bytes(path))
         delimiter = sniff_delimiter(path, raw)
@@ -144,6 +147,12 @@ def _header_in_each_code_page(path: str) -> list[list[str]]:
         )
         if first:
             headers.append([name.strip() for name in first])
+            # Its double-encoded names repaired too: found by a user trial, a Typeform
+            # export re-saved in cp850 ("Tell us moreÂ\xa0about what happened" as cp850
+            # reads it) was told to map the damaged name, never that the file is in cp850.
+            repaired = [name.strip() for name in map(repaired_text, first)]
+            if repaired != headers[-1]:
+                headers.append(repaired)
     return headers
 
 

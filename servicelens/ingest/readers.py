@@ -483,6 +483,12 @@ def _utf8_text(data: bytes) -> bool:
     return not data.isascii() and _is_utf8(data) and _reads_as_text(data.decode("utf-8"))
 
 
+def repaired_text(text: str) -> str:
+    """``text`` with its lines that show mojibake repaired where the repair is verified
+    (:func:`_repaired_lines`, field by field where a whole line's is not); as it is else."""
+    return _repaired_lines(text) or text
+
+
 #: Code pages a Western export that is neither UTF-8 nor cp1252 was most likely saved in
 #: (DOS-era and classic Mac software), each shown reading the line a refusal names.
 OTHER_CODE_PAGES = ("cp850", "cp437", "mac_roman")
@@ -625,15 +631,20 @@ def _repair_beside(needs_repair: bool, repair_mojibake: bool) -> str:
 
 
 def _code_page_refused(
-    refused: str, data: bytes, exclude: str, repair_mojibake: bool
+    refused: str,
+    data: bytes,
+    exclude: str,
+    repair_mojibake: bool,
+    found: tuple[str | None, bool, list[str]] | None = None,
 ) -> CodePageRefused:
     """The refusal of ``data`` for its code page: ``refused`` (what is wrong, naming the
     file, line and byte), then what to set for a file that ``exclude`` (the code page
     declared or detected) does not read: the first of :data:`CANDIDATE_CODE_PAGES` the file
     reads as text in, with ``repair_mojibake`` when its text needs repairing; else the code
     pages that decode it, to be checked. Found by a user trial: a cp850 file was steered to
-    latin-1, whose "repair" kept other letters."""
-    page, needs_repair, decoding = _text_code_page(data, exclude)
+    latin-1, whose "repair" kept other letters. ``found``: :func:`_text_code_page` of
+    ``data`` and ``exclude`` when the caller has it already."""
+    page, needs_repair, decoding = found or _text_code_page(data, exclude)
     beside = _repair_beside(needs_repair, repair_mojibake)
     if page is not None:
         advice = (
@@ -1034,7 +1045,9 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
     found = BADNESS_RE.search(_C1_CONTROLS.sub("", line))
     at_char = found.start() if found else 0
     sample = _quoted_field(line, at_char)
-    if (utf8 := _utf8_line(data, number)) is not None:
+    # A line whose UTF-8 reading is no text is not a UTF-8 line: a cp850 "é" double-encoded
+    # (C7 B8) is valid UTF-8 for "Ǹ" (found by a user trial, told the file mixed encodings).
+    if (utf8 := _utf8_line(data, number)) is not None and _reads_as_text(utf8):
         # A line written as UTF-8 into an 8-bit file (appended or pasted by another tool):
         # a trial's cp1252 export was told to set cp850, which read its own letters wrong
         # ("Geb³hr") and repaired nothing. What repairs such a line is repair_mojibake alone,
@@ -1057,12 +1070,41 @@ def _refuse_mojibake(path: str, text: str, data: bytes, encoding: str) -> None:
             "the file again as UTF-8 (or that line's text in the file's code page) and "
             "deliver it again"
         )
-    raise SourceError(
+    refused = (
         f"{path}: line {number}: the text {sample!r} looks double-encoded (mojibake) "
-        f"after reading the file as {encoding}{why}. Re-export it as UTF-8, or set "
+        f"after reading the file as {encoding}{why}"
+    )
+    if undefined is not None:
+        # Not cp1252 either: the code page that reads the file as text is named, and the
+        # line shown in it (found by a user trial: a Typeform export re-saved in cp850 was
+        # told only "e.g. cp850", and through its definition not even that).
+        found_page = _text_code_page(data, encoding)
+        if (page := found_page[0]) is not None:
+            # One byte a character in both readings: the damage starts at the same place
+            # in the line read in ``page``, and there in its repair where what precedes
+            # it repairs to (the repair changes the length).
+            as_page = _raw_line(data, number).decode(page)
+            at_page = len(repaired_text(as_page[:at_char]))
+            refused += (
+                f". The file looks saved again in an 8-bit code page (docs/sources.md, decoding): "
+                f"{page} reads that "
+                f"text as {_quoted_field(repaired_text(as_page), at_page)!r}"
+            )
+        raise _code_page_refused(f"{refused}.", data, encoding, False, found_page)
+    raise SourceError(
+        f"{refused}. Re-export it as UTF-8, or set "
         '`encoding` (e.g. "cp850") and `repair_mojibake = true` in the definition\'s '
         "[read] to repair it"
     )
+
+
+def _raw_line(data: bytes, number: int) -> bytes:
+    """The bytes of line ``number`` (1-based) of ``data``, without its line end."""
+    start = 0
+    for _ in range(number - 1):
+        start = data.find(NEWLINE_BYTE, start) + 1
+    end = data.find(NEWLINE_BYTE, start)
+    return data[start : end if end != -1 else len(data)].rstrip(b"\r")
 
 
 def _as_written_utf8(text: str, encoding: str) -> str:

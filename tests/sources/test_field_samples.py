@@ -366,6 +366,41 @@ def test_04_typeform_resaved_8bit_is_refused_as_mojibake(tmp_path: Path) -> None
         )
 
 
+def test_04_typeform_resaved_8bit_without_its_code_page_is_told_it_not_a_column_to_map(
+    tmp_path: Path,
+) -> None:
+    """Found by a user trial: a definition reading a Typeform question whose title holds the
+    8-bit damage ("Tell us more¶about what happened", B6 FF), with no [read], was refused
+    only for a column the export lacks ("did you mean 'Tell us moreÂ\\xa0about what
+    happened'?"), inviting a mapping of the damaged name, and never told that the file is
+    in cp850. The header's repaired reading has the column, so the file is refused for its
+    code page: the line, the text read both ways, and the encoding to set."""
+    definition = tmp_path / "spring.toml"
+    definition.write_text(
+        'extends = "typeform"\nname = "spring"\n[columns]\n'
+        'submitted_at = { column = "Submit Date (UTC)", format = "%Y-%m-%d %H:%M" }\n'
+        'comment = "How do you think the spring fits into the community of Wakefield/La '
+        'P\u00eache and surrounding area?"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError) as error:
+        ingest_export(
+            load_definition(str(definition)),
+            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+            Settings(data_dir=str(tmp_path)),
+        )
+    message = str(error.value)
+    assert "did you mean" not in message and "map it in [columns]" not in message, message
+    assert (
+        "sample.csv: line 1: the text 'he community of Wakefield/La PÇ¦che and surrounding "
+        "area?' looks double-encoded (mojibake) after reading the file as latin-1; byte 0x8D "
+        "on line 13 is not a cp1252 character. The file looks saved again in an 8-bit code "
+        "page (docs/sources.md, decoding): cp850 reads that text as 'he community of "
+        "Wakefield/La Pêche and surrounding area?'. The file reads as text in cp850: set "
+        '`encoding = "cp850"` in the definition\'s [read] with `repair_mojibake = true`'
+    ) in message
+
+
 def test_04_typeform_resaved_8bit_repaired_when_declared(tmp_path: Path) -> None:
     got = _ingest("typeform-spring.toml", "04-typeform-resaved-8bit/sample.csv", tmp_path)
     assert got.counts.surveys_read == 10 and got.counts.kept == 10
