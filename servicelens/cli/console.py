@@ -22,7 +22,7 @@ from tqdm import tqdm
 from servicelens.runtime import STEPS_LOGGER
 from servicelens.storage import strict_json
 from servicelens.storage.fs import DataPath, modified_at
-from servicelens.validation.reasons import SUPERSEDED_WORDS
+from servicelens.validation.reasons import SET_ASIDE_WORDS, SUPERSEDED_WORDS
 
 
 def print_json(value: Any) -> None:
@@ -287,7 +287,9 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     """A completed date's or partition's counts for a run's table ("read 24 kept 20
     quarantined 4 scored 9", "quarantined 4 (3 of them superseded by a later
     line or delivery: 1 exact duplicate, 2 duplicate deliveries)" where a re-delivery, or a
-    later line of the same file, superseded rows, each kind as its rows' reasons name it),
+    later line of the same file, superseded rows, each kind as its rows' reasons name it;
+    "quarantined 1 (1 of them set aside by the source definition)" where the definition's
+    ``[[exclude]]`` rules set rows aside, as ``processed_dates.rows_set_aside`` counts them),
     ``flag`` after them, then :func:`changed_note` where a rerun changed them, then
     :func:`withdrawn_note` and :func:`nothing_kept_note` where they apply. ``result``: a
     date's outcome result."""
@@ -312,7 +314,24 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
         )
         if count
     ]
-    replaced = f" ({copies} of them {SUPERSEDED_WORDS}: {', '.join(kinds)})" if copies else ""
+    # Rows the definition's [[exclude]] rules set aside are quarantined too, and are not
+    # rejects either: a bank analyst's trial read "quarantined 1" of a Qualtrics preview
+    # that processed_dates counted as rows_set_aside 1, rows_rejected 0.
+    # Set aside first, as its words hold no colon of their own; never "; ", which parts the
+    # notes after the counts.
+    set_aside = result.get("set_aside") or 0
+    apart = [
+        (count, words)
+        for count, words in (
+            (set_aside, SET_ASIDE_WORDS),
+            (copies, f"{SUPERSEDED_WORDS}: {', '.join(kinds)}"),
+        )
+        if count
+    ]
+    said = ", ".join(
+        f"{count} {'of them ' if i == 0 else ''}{words}" for i, (count, words) in enumerate(apart)
+    )
+    replaced = f" ({said})" if apart else ""
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')}{replaced}"

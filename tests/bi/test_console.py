@@ -129,6 +129,21 @@ def test_the_run_table_and_summaries_say_superseded_copies_in_one_word_and_split
     assert quarantined_split(5, 3) == ("3 superseded by a later line or delivery, 2 rejected")
 
 
+def test_the_run_table_counts_rows_set_aside_apart_from_rejects() -> None:
+    """Found by a bank analyst's trial: `servicelens run` read "quarantined 1" of a Qualtrics
+    preview the definition's [[exclude]] set aside, which processed_dates counted as
+    rows_set_aside 1, rows_rejected 0 (README: the run summaries count them apart)."""
+    preview = {"surveys_read": 142, "kept": 141, "quarantined": 1, "scored": 0, "set_aside": 1}
+    assert counts_detail(preview) == (
+        "read 142 kept 141 quarantined 1 (1 of them set aside by the source definition) scored 0"
+    )
+    both = preview | {"quarantined": 3, "superseded_duplicates": 2, "surveys_read": 144}
+    assert counts_detail(both) == (
+        "read 144 kept 141 quarantined 3 (1 of them set aside by the source definition, 2 "
+        "superseded by a later line or delivery: 2 duplicate deliveries) scored 0"
+    )
+
+
 def test_a_partition_of_a_stray_row_is_not_taken_for_an_export_that_no_longer_fits() -> None:
     """Found by a trial: a one-row partition (a typo'd date dated by its delivery, a time in
     a DST gap) was asked whether the export still fit its definition, while the rest of the
