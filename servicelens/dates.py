@@ -178,3 +178,59 @@ def survey_date_range(
     if timezone is not None:
         refuse_future(end, timezone, names[1], now)
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+#: The first survey time two zones' offsets are compared from (:func:`zones_differ`): no
+#: survey export servicelens reads times responses before it. From 1970 instead, Vienna
+#: would differ from Berlin for two hours on 6 April and 28 September 1980 (Austria changed
+#: its clocks at 00:00 that year, West Germany at 02:00), and a trial's Vienna source
+#: landed in a Berlin data directory would be warned of days that cannot shift.
+ZONES_COMPARED_FROM = date(1990, 1, 1)
+#: How many years after today :func:`zones_differ` compares two zones up to (the tz
+#: database's announced rules; exports of surveys dated later are refused anyway).
+ZONES_COMPARED_YEARS_AHEAD = 5
+
+
+def _transitions(zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """The instants (UTC, to the second) in ``[start, end)`` at which ``zone``'s UTC offset
+    changes, read from the tz database through zoneinfo: each day whose offset at its start
+    and its end differ is bisected to the second the new offset begins. Two changes within
+    one day (none in the tz database since 1970) would be missed."""
+    one_day, found = timedelta(days=1), []
+    day = start
+    while day < end:
+        low, high = day, min(day + one_day, end)
+        if zone.utcoffset(low) != zone.utcoffset(high):
+            before = zone.utcoffset(low)
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if zone.utcoffset(middle) == before else (low, middle)
+            found.append(high)
+        day += one_day
+    return found
+
+
+def zones_differ(
+    first: str,
+    second: str,
+    start: date = ZONES_COMPARED_FROM,
+    end: date | None = None,
+) -> bool:
+    """Whether the IANA zones ``first`` and ``second`` have different UTC offsets at some
+    instant from ``start`` (00:00 UTC) to ``end`` (exclusive; default: January 1st
+    :data:`ZONES_COMPARED_YEARS_AHEAD` years after today), i.e. whether a time read in one
+    can fall on another date in the other. Compared at each day's start and at every
+    instant either zone's offset changes (:func:`_transitions`), from the tz database
+    through zoneinfo: Europe/Vienna and Europe/Berlin do not differ from 1990, Europe/London
+    and Europe/Berlin always do. Raises ``zoneinfo.ZoneInfoNotFoundError`` for a name the
+    tz database does not have."""
+    from datetime import UTC
+
+    zones = ZoneInfo(first), ZoneInfo(second)
+    until = end or date(date.today().year + ZONES_COMPARED_YEARS_AHEAD, 1, 1)
+    low = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    high = datetime(until.year, until.month, until.day, tzinfo=UTC)
+    days = (low + timedelta(days=n) for n in range((high - low).days))
+    changes = (t for zone in zones for t in _transitions(zone, low, high))
+    instants = [*days, *changes]
+    return any(zones[0].utcoffset(t) != zones[1].utcoffset(t) for t in instants)

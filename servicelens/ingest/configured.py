@@ -236,20 +236,27 @@ def _local_definition(folder: DataPath, settings: Settings, name: str) -> Path:
 
 def timezone_note(settings: Settings, definition: str) -> str | None:
     """What to know when the definition ``definition`` (a file or built-in name) declares
-    another ``timezone`` than ``settings``' business timezone, or None when it declares none
-    or the same one.
+    another ``timezone`` than ``settings``' business timezone, or None when it declares none,
+    the same one, or one whose UTC offsets are the business timezone's at every instant
+    that matters (:func:`servicelens.dates.zones_differ`: Europe/Vienna for Europe/Berlin).
 
     Not an error (a London business may buy from a Berlin vendor), but a row's survey date is
     its time's date in the business timezone, and the first partition published fixes that
     timezone for the data directory. Found by a trial: a Berlin source added to a directory
     without SERVICELENS_TIMEZONE had 00:30 Berlin's responses dated the day before, silently,
     and setting Berlin afterwards was refused."""
+    from servicelens.dates import zones_differ
     from servicelens.settings import timezone_origin
     from servicelens.storage.runs import recorded_timezone
 
     loaded = load_definition(definition)
     declared, business = loaded.timezone, settings.timezone
     if declared is None or declared == business:
+        return None
+    # Zones with the same offsets at every instant that matters cut the same days: a bank
+    # analyst's trial was warned of a Vienna source's responses dated "the day before or
+    # after" in Berlin, whose clocks have agreed with Vienna's since 1981.
+    if not zones_differ(declared, business):
         return None
     # A built-in preset's own timezone is its export's clock (Typeform's UTC, CFPB's dates
     # that name a day), not a vendor's business day: no note for it.

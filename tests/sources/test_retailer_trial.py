@@ -9,6 +9,7 @@ published. Everything runs in-process through the real command line."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,29 @@ def test_a_totals_row_failing_two_scores_is_told_so_once(
     assert TOTALS_ROW_NOTE in failed[0] and "values = {" not in "; ".join(row["reasons"])
     assert main(argv) == 0
     assert " ".join(capsys.readouterr().out.split()).count(TOTALS_ROW_NOTE) == 1
+
+
+def test_no_timezone_note_where_the_two_zones_keep_the_same_clocks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bank analyst's trial: a Berlin business adding a Vienna source was told a response
+    near midnight "can be dated the day before or after its Europe/Vienna day", though the
+    two zones' offsets agree at every instant since 1981. Here the other way round: a
+    Berlin definition in a Vienna data directory is told nothing, a London one is."""
+    from servicelens.dates import zones_differ
+    from servicelens.ingest.configured import timezone_note
+    from servicelens.settings import Settings
+
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "Europe/Vienna")
+    data = str(tmp_path / "data")
+    assert main(["--data-dir", data, "--json", "sources", "add", str(BERLIN)]) == 0
+    assert json.loads(capsys.readouterr().out)["timezone_note"] is None
+    london = Settings(data_dir=str(tmp_path / "london"), timezone="Europe/London")
+    note = timezone_note(london, str(BERLIN))
+    assert note is not None and "can be dated the day before or after" in note
+    # The tz database's 1980: Austria's clocks changed at 00:00, West Germany's at 02:00.
+    assert zones_differ("Europe/Vienna", "Europe/Berlin", date(1980, 1, 1))
+    assert not zones_differ("Europe/Vienna", "Europe/Berlin", date(1981, 1, 1))
 
 
 def test_a_timezone_note_is_told_once_and_again_for_a_source_in_another_zone(
