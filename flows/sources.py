@@ -147,7 +147,10 @@ def run_configured_sources(
     picked: list[dict[str, Any]] = []
 
     def land_and_run_nightly(source: Settings) -> list[DateOutcome]:
-        landed = [{**p, "source": source.source} for p in pick_up_task(source, target)]
+        inbox = str(source.inbox_dir)
+        landed = [
+            {**p, "source": source.source, "inbox": inbox} for p in pick_up_task(source, target)
+        ]
         picked.extend(landed)
         not_landed = {p["file"]: p["error"] for p in landed if p["error"]}
         record_inbox_failures(source, current_run_id(), not_landed)
@@ -238,7 +241,30 @@ def configured_source_outcomes(
     for row in outcomes:
         if row.result.get(UNREADABLE_DEFINITION):
             get_run_logger().error("%s (definition) failed: %s", row.result["source"], row.error)
-    return outcomes + skipped + failed
+    return _with_inbox_deliveries(outcomes + skipped + failed, picked)
+
+
+def _with_inbox_deliveries(
+    rows: list[DateOutcome], picked: list[dict[str, Any]]
+) -> list[DateOutcome]:
+    """``rows`` with each source's first row's result holding ``deliveries``: the inbox it
+    was landed from (``inbox``) and one ``{"already_landed": bool}`` per file landed from
+    it this run (``landed``), for the line ``servicelens run`` prints of it
+    (``servicelens.cli.sources.deliveries_read``). Found by a bank analyst's trial: the
+    run's table lists partitions only, and how many of the inbox's files were landed was
+    to be found in raw/sources/."""
+    deliveries: dict[str, dict[str, Any]] = {}
+    for p in picked:
+        if p["landing"] is not None and not p["error"]:
+            said = deliveries.setdefault(p["source"], {"inbox": p["inbox"], "landed": []})
+            said["landed"].append({"already_landed": p["landing"]["already_landed"]})
+    marked = []
+    for row in rows:
+        # On the source's first row only: one line a source.
+        if (source := row.result.get("source")) in deliveries:
+            row = replace(row, result={**row.result, "deliveries": deliveries.pop(source)})
+        marked.append(row)
+    return marked
 
 
 @beating_flow(name="land-and-run", flow_run_name="land-{definition}")

@@ -346,7 +346,14 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             " (no negatives)" if row["source"] in nothing_negative else " (no champion model yet)"
         )
 
+    # How many inbox files each source landed, before the partitions they touched (a bank
+    # analyst's trial looked in raw/sources/ for it).
     lines = [
+        f"{r['source']}: {deliveries_read(said['landed'], ' from ' + said['inbox'])}"
+        for r in rows
+        if (said := r["result"].get("deliveries"))
+    ]
+    lines += [
         table(
             [
                 {
@@ -1052,6 +1059,19 @@ def _demo_queries(settings: Settings) -> dict[str, list[dict[str, Any]]]:
 NOTES_SHOWN = 10
 
 
+def deliveries_read(landed: list[dict[str, Any]], where: str = "") -> str:
+    """How many deliveries a run landed, and how many of them were landed before (the same
+    bytes): "1 delivery read (0 already landed before)", ``where`` after "read" ("10
+    deliveries read from /data/inbox/bank (0 already landed before)"). ``landed``: one
+    dict a delivery, with its landing's ``already_landed``. The words of a source's run
+    summary (``sources run|demo``) and of ``servicelens run``'s line a source."""
+    already = sum(1 for d in landed if d["already_landed"])
+    return (
+        f"{len(landed)} deliver{'y' if len(landed) == 1 else 'ies'} read{where} "
+        f"({already} already landed before)"
+    )
+
+
 def _run_summary(result: dict[str, Any], settings: Settings) -> str:
     ingested = result["ingested"]
     read = sum(r["surveys_read"] for r in ingested)
@@ -1071,9 +1091,7 @@ def _run_summary(result: dict[str, Any], settings: Settings) -> str:
         unscored = all(r.get("model_version") is None for r in result["published"])
         why = " (no champion model yet)" if unscored else ""
     lines = [
-        f"{result['source']}: {len(result['landed'])} "
-        f"deliver{'y' if len(result['landed']) == 1 else 'ies'} read "
-        f"({sum(1 for d in result['landed'] if d['already_landed'])} already landed before), "
+        f"{result['source']}: {deliveries_read(result['landed'])}, "
         f"{len(ingested)} partition{'' if len(ingested) == 1 else 's'} of a "
         f"{result['granularity']} processed",
         # The partitions' rows, every delivery's landed in them: a trial read the counts of

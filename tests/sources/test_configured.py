@@ -700,7 +700,11 @@ def test_servicelens_run_lands_the_inbox_of_a_data_directory_without_sample_data
     from servicelens.cli.sources import outcomes_text
 
     said = outcomes_text(printed["sources"], Settings(data_dir=data)).splitlines()
-    assert all(line.endswith("scored 0 (no champion model yet)") for line in said[2:5]), said
+    # How many inbox files it landed, before the table (a bank analyst's trial looked in
+    # raw/sources/ for it), in the words of `sources run`'s summary.
+    assert said[0] == f"cfpb: 1 delivery read from {cfpb.inbox_dir} (0 already landed before)"
+    assert said[1].startswith("source ")
+    assert all(line.endswith("scored 0 (no champion model yet)") for line in said[3:6]), said
     assert said[-1].startswith("cfpb: no model for this source yet, so its negative")
     assert "QA audits in audits/cfpb/ with `servicelens train --source cfpb`" in said[-1]
     assert sum("no model for this source" in line for line in said) == 1
