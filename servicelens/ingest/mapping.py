@@ -51,6 +51,7 @@ from servicelens.ingest.readers import (
     unpack_delivery,
 )
 from servicelens.storage.fs import DataPath, read_bytes
+from servicelens.validation.reasons import SET_ASIDE_FORMAT
 from transforms.clean import (
     MONTH_NAME_CODES,
     ParseOptions,
@@ -1384,7 +1385,7 @@ def map_export(
         reasons.append(
             pl.when(hit).then(
                 formatted_text(
-                    "{}: '{}' {}", pl.lit(column), value.fill_null(""), pl.lit(exclusion.reason)
+                    SET_ASIDE_FORMAT, pl.lit(column), value.fill_null(""), pl.lit(exclusion.reason)
                 )
             )
         )

@@ -79,7 +79,9 @@ RECORD_KINDS: tuple[str, ...] = (
 #: ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``. The raw value
 #: may hold anything, quotes and newlines included; problems never hold a quote, so the last
 #: quote closes the value.
-_COLUMN_REASON = r"(?s)^([a-z][a-z0-9_]*): (?:'.*'|\(empty\)) ([^']+)$"
+#: A set-aside row's reason (:data:`SET_ASIDE_FORMAT`) has a colon after its value, and
+#: reads the same: its rule's words are its problem.
+_COLUMN_REASON = r"(?s)^([a-z][a-z0-9_]*): (?:'.*'|\(empty\)):? ([^']+)$"
 
 
 def reason_kind(reason: pl.Expr) -> pl.Expr:
@@ -140,8 +142,16 @@ _PROBLEM_CODES: tuple[tuple[str, str], ...] = (
     (r"double-encoded", "double_encoded"),
     (r"^matches no interaction", "no_interaction"),
 )
-#: A row a definition's [[exclude]] rule set aside: ``<export column>: '<value>' <its reason>``.
-_SET_ASIDE = r"(?s)^([^:]+): '.*' (.+)$"
+#: How a row a definition's ``[[exclude]]`` rule set aside is quarantined (its ``excluded``,
+#: then first reason): ``<export column>: '<value>': <the rule's reason>``, filled by
+#: ``transforms.formatting.formatted_text``, e.g. ``Finished: '0': the respondent did not
+#: finish the survey ...``. One format for every preset's and definition's rules; before
+#: it, no colon followed the value (a bank analyst's trial read "Finished: '0' the
+#: respondent did not finish"), and rows landed so are read alike (:data:`_SET_ASIDE`).
+SET_ASIDE_FORMAT = "{}: '{}': {}"
+#: A row a definition's [[exclude]] rule set aside: :data:`SET_ASIDE_FORMAT`, or the
+#: earlier ``<export column>: '<value>' <its reason>``.
+_SET_ASIDE = r"(?s)^([^:]+): '.*':? (.+)$"
 #: A row landed before its definition could read its date (servicelens/stages.py).
 _WRONG_PARTITION = "submitted_at: now reads as survey date"
 
@@ -219,7 +229,7 @@ def set_aside_value(excluded: pl.Expr) -> pl.Expr:
     """The export's value a landed set-aside reason (``<export column>: '<value>' <the
     rule's reason>``) quotes, as text; null where the expression is null. The rule's words
     change between releases, the value does not: a rule is told by it."""
-    return excluded.str.extract(r"(?s)^[^:]+: '(.*?)' ", 1)
+    return excluded.str.extract(r"(?s)^[^:]+: '(.*?)':? ", 1)
 
 
 def with_reason_kinds(quarantine: pl.DataFrame, set_aside: Sequence[str] = ()) -> pl.DataFrame:
@@ -410,7 +420,12 @@ def reasons_of_rejects_and_superseded(
         pl.when((pl.col("quarantined_as") == "set aside") & pl.col("_rule_reason").is_not_null())
         .then(
             pl.concat_list(
-                formatted_text("{}: '' {}", first.str.extract(r"^([^:]+): '", 1), "_rule_reason"),
+                formatted_text(
+                    SET_ASIDE_FORMAT,
+                    first.str.extract(r"^([^:]+): '", 1),
+                    pl.lit(""),
+                    "_rule_reason",
+                ),
                 pl.col("reasons").list.slice(1),
             )
         )

@@ -35,7 +35,9 @@ def _quarantine() -> pl.DataFrame:
         (OLD_DAY, f"rating: 'offered' {EARLIER}", None),
         (OLD_DAY, f"rating: 'offered' {EARLIER}", None),
         (OLD_DAY, "rating: 'maybe' is not a rating (good or bad)", None),
-        (NEW_DAY, f"rating: 'offered' {NOW}", ["set_aside"]),
+        # Written as every rule's row is now, a colon after the value (a bank analyst's
+        # trial read "Finished: '0' the respondent did not finish"): one line with the rest.
+        (NEW_DAY, f"rating: 'offered': {NOW}", ["set_aside"]),
     ]
     return pl.DataFrame(
         {
@@ -70,3 +72,20 @@ def test_the_report_says_the_backfill_that_rewrites_the_earlier_wording(tmp_path
     # None to say when every row is in the rule's words now.
     current = _quarantine().filter(pl.col("survey_date") == NEW_DAY)
     assert "earlier wording" not in _quarantine_reasons(settings, current, RULES)
+
+
+def test_a_rule_s_row_reads_alike_with_or_without_a_colon_after_its_value() -> None:
+    """Rows are set aside as ``<column>: '<value>': <the rule's reason>`` now, landed ones
+    without the colon (``<column>: '<value>' <reason>``): both are the rule's kind, column
+    and value, and the report counts both under the rule's words."""
+    from servicelens.validation.reasons import reasons_by_kind, set_aside_value, with_reason_kinds
+
+    written = [f"rating: 'offered': {NOW}", f"rating: 'offered' {NOW}"]
+    frame = pl.DataFrame({"reasons": [[r] for r in written]})
+    coded = with_reason_kinds(frame, [NOW])
+    assert coded.get_column("reason_kinds").to_list() == [["set_aside"], ["set_aside"]]
+    assert coded.get_column("reason_columns").to_list() == [["rating"], ["rating"]]
+    values = frame.select(set_aside_value(pl.col("reasons").list.first())).to_series()
+    assert values.to_list() == ["offered", "offered"]
+    counted = reasons_by_kind(frame.with_columns(source=pl.lit("zendesk"), feed=pl.lit("surveys")))
+    assert counted.select("kind", "column", "rows").rows() == [(NOW, "rating", 2)]

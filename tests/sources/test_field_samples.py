@@ -73,8 +73,8 @@ def test_01_qualtrics_three_header_rows(tmp_path: Path) -> None:
     )
     reasons = _reasons(got)
     assert list(reasons) == [7, 16]
-    assert reasons[7][0].startswith("Finished: '0' the respondent did not finish")
-    assert reasons[16][0].startswith("Status: '1' is not a real response")
+    assert reasons[7][0].startswith("Finished: '0': the respondent did not finish")
+    assert reasons[16][0].startswith("Status: '1': is not a real response")
     # Personal columns never leave raw/: not in the quarantine's raw record either.
     assert not got.quarantine.get_column("raw_record").str.contains("203.0.113|IPAddress").any()
 

@@ -68,7 +68,7 @@ def test_zendesk_ratings_stay_two_level_and_bad_is_negative(tmp_path: Path) -> N
     # Each record's line is where its object starts in the file.
     assert got.clean.get_column("source_line").to_list() == [3, 15]
     reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
-    assert reasons["35438"][0].startswith("score: 'offered' no rating was given")
+    assert reasons["35438"][0].startswith("score: 'offered': no rating was given")
     assert reasons["35439"] == ["rating: 'meh' is not a rating (good or bad)"]
 
 

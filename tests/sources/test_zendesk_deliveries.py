@@ -70,11 +70,11 @@ def test_offered_and_unoffered_ratings_are_set_aside_each_for_its_own_reason(
     assert got.clean.get_column("response_id").to_list() == ["35801"]
     assert dict(got.quarantine.select("record_id", "reasons").iter_rows()) == {
         "35802": [
-            "score: 'offered' no rating was given (the survey was offered, never answered): "
+            "score: 'offered': no rating was given (the survey was offered, never answered): "
             "set aside by the zendesk definition"
         ],
         "35803": [
-            "score: 'unoffered' no rating was given (the survey was never sent for this "
+            "score: 'unoffered': no rating was given (the survey was never sent for this "
             "ticket): set aside by the zendesk definition"
         ],
     }

@@ -158,7 +158,7 @@ def test_reason_kinds_are_parallel_to_the_reasons() -> None:
             "reasons": [
                 [
                     "duplicate delivery: superseded by line 9 of b.csv",
-                    f"Status: '1' {excluded}",
+                    f"Status: '1': {excluded}",
                 ],
                 [
                     "malformed line: 7 fields where the header has 9",
