@@ -16,6 +16,7 @@ is written beside them once.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -414,19 +415,48 @@ def _early_warnings(table_dir: DataPath) -> dict[date, dict[str, Any]]:
 # --- sections -------------------------------------------------------------------------------
 
 
-def _html_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
-    def cell(value: Any) -> str:
+def _html_table(frame: pl.DataFrame, float_digits: int | None = 3) -> str:
+    """``frame`` as an HTML table. ``float_digits``: the decimals every float is printed
+    with; None: each column's floats with the decimals its values have, at most
+    :data:`MOST_DECIMALS`, for a query's output that rounds its own columns
+    (handle_time_vs_resolution's mean_csat to 2: printed 3.690 at 3, beside daily_summary's
+    3.693, a BI developer's trial)."""
+    digits = [
+        float_digits if float_digits is not None else decimals_given(frame.get_column(c))
+        for c in frame.columns
+    ]
+
+    def cell(value: Any, decimals: int) -> str:
         if value is None:
             return '<td class="null">-</td>'
         if isinstance(value, float):
-            return f'<td class="num">{value:.{float_digits}f}</td>'
+            return f'<td class="num">{value:.{decimals}f}</td>'
         if isinstance(value, int):
             return f'<td class="num">{value:,}</td>'
         return f"<td>{escape(str(value))}</td>"
 
     head = "".join(f"<th>{escape(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in frame.iter_rows())
+    body = "".join(
+        "<tr>" + "".join(cell(v, d) for v, d in zip(row, digits, strict=True)) + "</tr>"
+        for row in frame.iter_rows()
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: The most decimals a float of a report table is printed with.
+MOST_DECIMALS = 3
+
+
+def decimals_given(column: pl.Series) -> int:
+    """The fewest decimals (0 to :data:`MOST_DECIMALS`) that print every float of ``column``
+    as it is: 2 for a column a query rounded to 2 decimals (3.69, 3.65), so no 0 is added
+    that the value does not have; :data:`MOST_DECIMALS` for one rounded to more, or not
+    at all. A column of no float (integers, text, nulls only) gives 0."""
+    values = [v for v in column.to_list() if isinstance(v, float) and math.isfinite(v)]
+    return next(
+        (d for d in range(MOST_DECIMALS) if all(round(v, d) == v for v in values)),
+        MOST_DECIMALS,
+    )
 
 
 def rows_first_and_last(
@@ -2076,13 +2106,13 @@ def _agents(inputs: _Inputs) -> str:
         "<p>The same agents as the dots; negatives split into those a policy failure "
         "caused (not the agent's doing) and the rest. Every judged week: <code>servicelens "
         "query handle_time_vs_resolution</code>.</p>"
-        + _html_table(bands)
+        + _html_table(bands, float_digits=None)
         + "".join(
             f"<h3>The week of {row['week_start']}, provisional</h3>"
             f"<p>{row['agents']:,} agents judged so far, {row['provisional']:,} of them with "
             "contacts still inside their return window: their first-contact resolution can "
             "change as later interactions arrive, so the week is shown apart from the one "
-            "above.</p>" + _html_table(_bands(inputs, [row["survey_date"]]))
+            "above.</p>" + _html_table(_bands(inputs, [row["survey_date"]]), float_digits=None)
             for row in newer.iter_rows(named=True)
         )
     )

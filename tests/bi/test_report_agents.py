@@ -47,6 +47,9 @@ def _week(monday: date, agents: int, provisional: bool) -> pl.DataFrame:
             "schema_version": [AGENT_OUTCOMES_VERSION] * agents,
             "source": ["sample"] * agents,
             "fcr_measure": ["no repeat contact"] * agents,
+            # Weighted by csat_responses: 3.6933.., which the query rounds to 3.69.
+            "mean_csat": [3.7, 3.68, 3.7, 3.7][:agents],
+            "csat_responses": [10] * agents,
         }
     )
     return conform(with_contract_columns(rows, AGENT_OUTCOMES_SCHEMA), AGENT_OUTCOMES_SCHEMA)
@@ -85,6 +88,11 @@ def test_the_agents_table_is_of_the_judged_week_and_the_provisional_one_apart(
     # The first table is the judged week's 3 agents and 90 contacts, not both weeks' 7.
     assert f"The week of {SETTLED}, by median handle time" in judged
     assert re.search(r"<td[^>]*>3</td>\s*<td[^>]*>90</td>", judged), judged
+    # Each figure as the query gives it (handle_time_vs_resolution): mean_csat rounded to 2
+    # decimals, not printed 3.690 (a BI developer's trial read 3.690 beside the daily
+    # summary's 3.693), first-contact resolution (28 of 30) to 3.
+    assert '<td class="num">3.69</td>' in judged and "3.690" not in judged, judged
+    assert '<td class="num">0.933</td>' in judged, judged
     # The newer week is apart and labelled: 4 agents, all still provisional.
     assert "4 agents judged so far, 4 of them with contacts still inside" in " ".join(
         provisional.split()
