@@ -376,7 +376,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 from servicelens.cli.schedule import unscored_dates_note
 
                 completed = {"outcome": "completed", "day": day.isoformat(), "result": result}
-                if unscored := unscored_dates_note([completed], None):
+                if unscored := unscored_dates_note([completed], settings):
                     print(unscored)
     rows: list[dict[str, Any]] = []
     # With only configured sources, the run writes one report per source

@@ -54,13 +54,21 @@ def _detail(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def unscored_dates_note(rows: list[dict[str, Any]], source: str | None) -> str | None:
+def unscored_dates_note(rows: list[dict[str, Any]], settings: Settings) -> str | None:
     """When dates completed without a champion model (their negatives published with no
-    root cause): how many, and the commands that train one and score them; else None.
-    ``rows``: a backfill's outcome rows. Found by a trial: a backfill before any model
-    listed every date "completed ... scored 0" and exited 0 without a word of it. A date
-    with no negative response is not counted (a trial's note said 6 dates of 2 that had
-    any); a result without the count is counted by its kept rows."""
+    root cause): how many, what to do about the model, and the backfill that scores them;
+    else None. ``rows``: a backfill's (or ``run``'s) outcome rows of ``settings``' source
+    (the sample's or a configured source's, whose registry is read). Found by a trial: a
+    backfill before any model listed every date "completed ... scored 0" and exited 0
+    without a word of it. A date with no negative response is not counted (a trial's note
+    said 6 dates of 2 that had any); a result without the count is counted by its kept rows.
+
+    Where training saved a version and kept it out (no skill over chance, too few audits to
+    judge), the note names it, training's reason and how to promote it by hand, as the
+    report and ``review-queue`` do (:func:`~servicelens.reporting.suggested.not_promoted_text`):
+    a BI developer's trial read "Train one" right after ``train`` had refused its model."""
+    from servicelens.reporting.suggested import not_promoted_text
+
     days = sorted(
         r["day"]
         for r in rows
@@ -70,12 +78,18 @@ def unscored_dates_note(rows: list[dict[str, Any]], source: str | None) -> str |
     )
     if not days:
         return None
-    flag = f" --source {source}" if source else ""
-    return (
+    flag = "" if settings.is_sample else f" --source {settings.source}"
+    unscored = (
         f"no champion model yet: the negative responses of {len(days)} date(s) were published "
-        f"without root causes. Train one (`servicelens train{flag}`), then score them: "
-        f"servicelens backfill{flag} --start {days[0]} --end {days[-1]} --rerun all"
+        "without root causes."
     )
+    score = f"servicelens backfill{flag} --start {days[0]} --end {days[-1]} --rerun all"
+    if (kept_out := not_promoted_text(settings)) is not None:
+        return (
+            f"{unscored} The {kept_out}. Once a model is champion (one trained on more audits "
+            f"with `servicelens train{flag}`, or that one promoted), score them: {score}"
+        )
+    return f"{unscored} Train one (`servicelens train{flag}`), then score them: {score}"
 
 
 def unrecorded_failures_note(rows: list[dict[str, Any]], source: str | None) -> str | None:
@@ -421,7 +435,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     shown = [{**r, unit: r["day"], "detail": _detail(r)} for r in rows]
     print(table(shown, [unit, "outcome", "flow_run", "detail"]))
     print(outcome_counts([DateOutcome(**r) for r in rows]))
-    if note := unscored_dates_note(rows, args.source):
+    if note := unscored_dates_note(rows, settings):
         print(note)
     if note := unrecorded_failures_note(rows, args.source):
         print(note)
@@ -590,7 +604,7 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
         )
         print(f"{name}: {counts}")
         for note in (
-            unscored_dates_note(mine, name),
+            unscored_dates_note(mine, chosen),
             unrecorded_failures_note(mine, name),
             unlanded_note(_as_source(args, name), chosen),
             waiting_note(_as_source(args, name), chosen),

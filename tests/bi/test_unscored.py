@@ -336,7 +336,7 @@ def test_the_report_names_a_date_whose_last_run_failed(
     assert build_report(unscored, run_id="fixed").headline["failed_dates"] == []
 
 
-def test_the_unscored_note_counts_only_dates_with_negatives() -> None:
+def test_the_unscored_note_counts_only_dates_with_negatives(tmp_path: Path) -> None:
     """Found by a trial: a backfill of six dates of which two had negative responses said
     "the negative responses of 6 date(s) were published without root causes"."""
     from servicelens.cli.schedule import unscored_dates_note
@@ -347,11 +347,12 @@ def test_the_unscored_note_counts_only_dates_with_negatives() -> None:
 
     note = unscored_dates_note(
         [row("2026-03-01", 0), row("2026-03-02", 3), row("2026-03-03", 0), row("2026-03-04", 1)],
-        "stadtwerke",
+        Settings(data_dir=str(tmp_path)).for_source("stadtwerke", "stadtwerke.toml"),
     )
     assert note is not None and "the negative responses of 2 date(s)" in note
     assert "--start 2026-03-02 --end 2026-03-04 --rerun all" in note
-    assert unscored_dates_note([row("2026-03-01", 0)], None) is None
+    assert "servicelens train --source stadtwerke" in note
+    assert unscored_dates_note([row("2026-03-01", 0)], Settings(data_dir=str(tmp_path))) is None
 
 
 def test_a_week_of_an_older_contract_with_nothing_to_show_is_rebuilt(tmp_path: Path) -> None:

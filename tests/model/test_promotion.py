@@ -332,6 +332,36 @@ def test_a_challenger_without_skill_is_never_promoted(
     assert again["decision"].startswith(f"kept champion {good['version']}: challenger ")
 
 
+def test_a_backfill_without_a_champion_names_the_version_training_kept_out(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Found by a BI developer's trial: `train --source sm-support` saved a model and kept it
+    out (no skill over chance on its 158 audits, ROC-AUC 0.565), and the backfill after it
+    said "no champion model yet ... Train one (`servicelens train --source sm-support`)", as
+    if nothing had been trained. Its line now names the version, training's reason and the
+    hand promotion, as the report and review-queue do."""
+    from servicelens.cli.schedule import unscored_dates_note
+
+    source = Settings(data_dir=str(tmp_path)).for_source("sm-support", "sm-support.toml")
+    oof = trained.out_of_fold
+    constant = replace(trained, out_of_fold=oof.with_columns(pl.lit(0.4667).alias("p_out_of_fold")))
+    kept_out = register_and_promote(
+        constant, source.models_dir, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert not kept_out["promoted"] and champion_version(source.models_dir) is None
+    version = kept_out["version"]
+    unscored = {"model_version": None, "kept": 5, "negatives": 2}
+    rows = [{"day": "2026-11-02", "outcome": "completed", "result": unscored}]
+    said = unscored_dates_note(rows, source)
+    assert said is not None and "Train one" not in said, said
+    assert f"model {version} was trained but not promoted: it shows no skill over chance" in said
+    assert f"`servicelens models --source sm-support promote {version}` promotes it" in said
+    assert said.endswith(
+        "score them: servicelens backfill --source sm-support --start 2026-11-02 "
+        "--end 2026-11-02 --rerun all"
+    )
+
+
 def test_the_report_says_once_that_training_did_not_promote_a_model_without_skill(
     labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
 ) -> None:
