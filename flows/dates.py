@@ -42,6 +42,7 @@ from flows.recovery import (
     set_final_state,
     stop_held_runs,
 )
+from flows.run_names import date_run_name
 from flows.slots import backfill_slot
 from flows.tasks import (
     counts_dict,
@@ -286,22 +287,11 @@ def recovery_key(key: str, crashed_run: UUID) -> str:
     return f"{key}-recovers-{crashed_run}"
 
 
-def date_run_name(settings: object, day: object) -> str:
-    """A date's flow-run name: ``nightly-2026-11-02`` for the generated sample's date,
-    ``nightly-cfpb-2026-11-02`` for a configured source's (``settings``: its Settings, or
-    the parameters' dict form), so that Prefect's UI tells the sources' runs apart (an
-    operator's trial saw every source's date run named alike)."""
-    if isinstance(settings, dict):
-        source = settings.get("source")
-    else:
-        source = getattr(settings, "source", None)
-    return f"nightly-{day}" if source in (None, "sample") else f"nightly-{source}-{day}"
-
-
 def nightly_run_name() -> str:
     """The run name of a ``nightly`` flow run called directly (:func:`date_run_name`)."""
     parameters = this_flow_run.get_parameters()
-    return date_run_name(parameters.get("settings"), parameters.get("day"))
+    tags = this_flow_run.get_tags()
+    return date_run_name(parameters.get("settings"), parameters.get("day"), tags)
 
 
 def register_flow(nightly: DateFlow) -> UUID:
@@ -336,7 +326,7 @@ def _create_date_run(
     with get_client(sync_client=True) as client:
         request = FlowRunCreate(
             flow_id=flow_id,
-            name=date_run_name(settings, planned.day.isoformat()),
+            name=date_run_name(settings, planned.day.isoformat(), tags),
             parameters=parameters,
             context=context,
             tags=tags,

@@ -164,7 +164,7 @@ def check_dask_workers(address: str, settings: Settings, seconds: float = 30.0) 
     worker made a key of its own: one agent got a pseudonym per machine, silently wrong agent
     marts; a platform engineer's trial). Returns warnings, one per Prefect API the workers use
     other than this process's (each worker started a temporary API of its own, so their
-    ``nightly-<date>`` flow runs were not on the API this backfill and ``runs show`` read)."""
+    ``backfill-<date>`` flow runs were not on the API this backfill and ``runs show`` read)."""
     from distributed import Client
 
     mine = _worker_facts(settings)
@@ -235,7 +235,7 @@ def process_date_task(
     tags: list[str],
     heartbeat_seconds: int | None = None,
 ) -> DateOutcome:
-    """One planned date as its own ``nightly-<date>`` flow run, on whichever worker this task
+    """One planned date as its own ``backfill-<date>`` flow run, on whichever worker this task
     landed: created with the date's idempotency key, so a double trigger runs it once, and
     holding the date's lock and recording its outcome like any nightly run. The run sends
     heartbeats every ``heartbeat_seconds`` (the parent's :func:`heartbeat_seconds`): the

@@ -17,7 +17,6 @@ from flows.caching import prune_cache
 from flows.dates import (
     OUTCOMES,
     DateOutcome,
-    date_run_name,
     failure_message,
     nightly_run_name,
     process_and_record,
@@ -29,6 +28,7 @@ from flows.notify import alert_on_early_warning, alert_on_failure
 from flows.prefect_client import beating_flow
 from flows.recovery import hold_date_releasing, recover_dead_claims
 from flows.reporting import publish_retrain_summary, publish_run_summary
+from flows.run_names import date_run_name
 from flows.slots import BACKFILL_LIMIT, ensure_backfill_limit
 from flows.sources import configured_source_outcomes, for_each_source
 from flows.tasks import (
@@ -117,7 +117,7 @@ def nightly(
     # Holding the date also keeps its in-flight record beating, so a later run can tell
     # whether this one is alive (a backfill's date run already holds it: this re-enters).
     run_id = current_run_id()
-    name = flow_run.get_name() or date_run_name(settings, day)
+    name = flow_run.get_name() or date_run_name(settings, day, flow_run.get_tags())
     with hold_date_releasing(settings, day, run_id, name, settings.lock_wait_seconds):
         try:
             # The tasks directly, not one subflow per stage: two flow runs

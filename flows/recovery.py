@@ -30,6 +30,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Crashed
 
+from flows.run_names import is_date_run_name
 from servicelens.settings import Settings
 from servicelens.storage.claims import (
     STALE_BEATS,
@@ -594,7 +595,7 @@ def stuck_flow_runs(settings: Settings) -> list[StuckRun]:
         day = (run.parameters or {}).get("day")
         if str(run.id) in recorded:
             verdict = recorded[str(run.id)]  # a record of this run, and it is dead
-        elif day and run.name.startswith("nightly-"):
+        elif day and is_date_run_name(run.name):
             # A source's date keeps its record and lock in the source's layer.
             layer = layers.get(_source_of(run) or settings.source, settings)
             verdict = earlier_run_liveness(layer, date.fromisoformat(str(day)), run)

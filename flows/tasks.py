@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 from prefect.states import State
 
 from flows.caching import read_interactions_cached
+from flows.run_names import publishing_flow
 from models.drift import compare_with_reference
 from models.pipeline import FeatureSpec, feature_frame, spec_from_dict
 from models.registry import (
@@ -74,7 +75,7 @@ def current_run_id() -> str:
 def _manifest(settings: Settings, **extra: Any) -> dict[str, Any]:
     return {
         "run_id": current_run_id(),
-        "flow": flow_run.get_flow_name(),
+        "flow": publishing_flow(),
         "code_version": code_version(),
         "timezone": settings.timezone,
         "source": settings.source,

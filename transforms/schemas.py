@@ -1499,7 +1499,11 @@ PROCESSED_DATES_CONTRACT = TableContract(
         ),
         "negatives_scored": "Negatives a model scored (0 before any model existed).",
         "model_version": "The model that scored the date (models/<version>/); null when none.",
-        "flow": "The flow that published the partition (nightly, backfill, ...).",
+        "flow": (
+            "What published the partition: nightly (the nightly run, `servicelens run`), "
+            "backfill (a backfill, of the sample or of a configured source), as its date's "
+            "flow run is named (flows/run_names.py), or erase (an erasure rewrote it)."
+        ),
         "run_id": "The run that published it (its manifest's run id).",
         "written_at": "When the partition was published, in UTC.",
         "last_run_outcome": (

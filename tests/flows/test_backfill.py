@@ -77,6 +77,9 @@ def test_a_backfill_writes_every_date_with_its_manifest(
         for table in ("feedback_scored", "daily_summary"):
             manifest = read_manifest(settings.marts_dir / table, day)
             assert manifest is not None
+            # The sample's dates say backfill as a configured source's do (flows.run_names):
+            # processed_dates.flow tells a backfill from a nightly.
+            assert manifest["flow"] == "backfill", manifest
             counts = manifest["counts"]
             assert counts["surveys_read"] == counts["kept"] + counts["quarantined"]
             assert counts["kept"] == row["result"]["kept"] > 0
@@ -84,7 +87,7 @@ def test_a_backfill_writes_every_date_with_its_manifest(
             assert manifest["code_version"] and manifest["written_at"]
             assert str(settings.raw_day(day) / "surveys.csv") in manifest["inputs"]
             assert all(len(sha) == 64 for sha in manifest["inputs"].values())
-        runs = _date_runs(settings, f"nightly-{day}")
+        runs = _date_runs(settings, f"backfill-{day}")
         assert [r.state.type.value for r in runs] == ["COMPLETED"]
         assert str(runs[0].id) == read_manifest(settings.clean_dir, day)["run_id"]  # type: ignore[index]
         assert "backfill" in runs[0].tags
@@ -112,7 +115,7 @@ def test_the_backfill_summary_has_every_dates_row_and_its_date_runs_attach_none(
     markdown = _artifact(backfill_run.id, "backfill-summary").data
     assert all(f"| {d} | completed |" in markdown for d in DAYS)
 
-    date_run = _date_runs(settings, f"nightly-{DAYS[0]}")[0]
+    date_run = _date_runs(settings, f"backfill-{DAYS[0]}")[0]
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[date_run.id]))
@@ -173,7 +176,7 @@ def test_rerunning_missing_runs_nothing(
     ok, rows = _backfill(settings)
     assert ok
     assert {r["outcome"] for r in rows} == {"skipped"}
-    assert all(len(_date_runs(settings, f"nightly-{d}")) == 1 for d in DAYS)
+    assert all(len(_date_runs(settings, f"backfill-{d}")) == 1 for d in DAYS)
 
 
 def test_a_double_trigger_runs_each_date_once(
@@ -198,8 +201,9 @@ def test_a_double_trigger_runs_each_date_once(
     for i in range(len(DAYS)):
         assert sorted([first[i].outcome, second[i].outcome]) == ["completed", "duplicate"]
     for day in DAYS:
-        # One run from the first backfill, exactly one more from the two triggers.
-        assert len(_date_runs(settings, f"nightly-{day}")) == 2
+        # One run from the first backfill, exactly one more from the two (untagged) triggers.
+        assert len(_date_runs(settings, f"backfill-{day}")) == 1
+        assert len(_date_runs(settings, f"nightly-{day}")) == 1
     # A deliberate re-run made afterwards sees the newer runs and gets new keys.
     again = plan_backfill([date_status(settings, d) for d in DAYS], "all")
     assert all(a.idempotency_key != p.idempotency_key for a, p in zip(again, plans[0], strict=True))
@@ -238,7 +242,9 @@ def test_a_broken_date_fails_alone_and_rerun_failed_picks_it_up(
         assert code == 1
         assert "0 of 5 dates would run (1 would fail at once: an export the run refuses)" in plan
         assert "'csat'" in plan
-        assert len(_date_runs(settings, f"nightly-{broken}")) == 3  # the dry run created none
+        # Two backfills' runs and the double trigger's: the dry run created none.
+        runs = [_date_runs(settings, f"{by}-{broken}") for by in ("backfill", "nightly")]
+        assert [len(r) for r in runs] == [2, 1]
         # The dry run of the default policy exits as that run will (a trial's script took
         # its 0 for "nothing left", and the run exited 3).
         assert main([*argv, "--end", str(END), "--dry-run", "--json"]) == 3

@@ -80,7 +80,7 @@ def test_a_panic_in_one_date_fails_that_date_and_the_backfill_goes_on(
     assert recorded["error"] == f"RustPanicError: {PANIC}"
     assert date_status(settings, BROKEN).state == "failed"
     # Prefect's engine saw an error of the date's flow run, not a crash of its process.
-    [run] = flow_runs_named(f"nightly-{BROKEN}", settings.data_dir)
+    [run] = flow_runs_named(f"backfill-{BROKEN}", settings.data_dir)
     assert run.state.type.value == "FAILED"
     # Nothing is left held: no record for `runs show` to call dead.
     assert list_claims(settings) == []

@@ -56,8 +56,9 @@ def _read_run(flow_run_id: Any) -> Any:
         return client.read_flow_run(flow_run_id)
 
 
-def _runs_of(settings: Settings, day: date) -> list[Any]:
-    return flow_runs_named(f"nightly-{day}", settings.data_dir)
+def _runs_of(settings: Settings, day: date, trigger: str = "nightly") -> list[Any]:
+    """The date's flow runs that ``trigger`` (nightly, backfill) created, by their name."""
+    return flow_runs_named(f"{trigger}-{day}", settings.data_dir)
 
 
 def _lease_for(flow_run: Any, limit: str) -> str:
@@ -466,8 +467,9 @@ def test_runs_show_reads_a_killed_backfills_date_run_dead_before_it_held_the_dat
     shown = json.loads(capsys.readouterr().out)
     assert [(r["run"], r["status"]) for r in shown["in_flight"]] == [(parent["name"], "dead")]
     verdicts = {s["run"]: (s["status"], s["why"]) for s in shown["stuck"]}
-    assert set(verdicts) == {parent["name"], f"nightly-{day}"}, shown["stuck"]
-    status, why = verdicts[f"nightly-{day}"]
+    # The date's run is named for the backfill that created it, and read as a date's run.
+    assert set(verdicts) == {parent["name"], f"backfill-{day}"}, shown["stuck"]
+    status, why = verdicts[f"backfill-{day}"]
     assert status == "dead" and parent["name"] in why and "its lock is free" in why, why
     assert verdicts[parent["name"]][0] == "dead"
 
@@ -504,14 +506,14 @@ def test_a_backfill_run_again_right_after_a_kill_before_its_date_held_anything_r
         home, args, tmp_path / "killed.log", "date-run-created", pause, PREFECT_API_URL=api
     )
     wait_until(pause.exists, backfill, "its date's flow run created")
-    [killed] = _runs_of(Settings(data_dir=str(home.data)), date.fromisoformat(day))
+    [killed] = _runs_of(Settings(data_dir=str(home.data)), date.fromisoformat(day), "backfill")
     kill_group(backfill)
 
     code, output = run(home, ["--json", *args], tmp_path / "again.log", PREFECT_API_URL=api)
     assert code == 0, output
     assert [(r["day"], r["outcome"]) for r in json_rows(output)] == [(day, "completed")]
     said = (
-        f"servicelens: warning: recovered nightly-{day}: it was to run in the process of backfill-"
+        f"servicelens: warning: recovered backfill-{day}: it was to run in the process of backfill-"
     )
     assert said in output, output
     assert_published_and_reconciled(home, [day])

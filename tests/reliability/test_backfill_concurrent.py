@@ -86,8 +86,8 @@ def test_a_second_backfill_reports_duplicate_and_a_signal_stops_one_that_holds_a
     assert "left running by a killed command" not in output, output
     released = json.loads(output[output.index("{") :])["released"]
     if left_by_c is not None:
-        assert any(line.startswith(f"nightly-{DAYS[1]}: ") for line in released), released
-    assert not any(line.startswith(f"nightly-{DAYS[0]}: ") for line in released), released
+        assert any(line.startswith(f"backfill-{DAYS[1]}: ") for line in released), released
+    assert not any(line.startswith(f"backfill-{DAYS[0]}: ") for line in released), released
     assert [r["day"] for r in records(home) if r["kind"] == "date"] == [DAYS[0]]  # A's
     assert active_slots(home) == 1  # A's, still held
 
@@ -101,7 +101,8 @@ def test_a_second_backfill_reports_duplicate_and_a_signal_stops_one_that_holds_a
     runs = flow_runs(home)
     assert not [r for r in runs if r["state"] in ("PENDING", "RUNNING")], runs
     for day in DAYS:
-        done = [r for r in runs if r["name"] == f"nightly-{day}" and r["state"] == "COMPLETED"]
+        done = [r for r in runs if r["name"] == f"backfill-{day}" and r["state"] == "COMPLETED"]
         assert len(done) == 1, (day, runs)  # each date ran once, whichever backfill ran it
-    [stopped] = [r for r in runs if r["name"] == f"nightly-{DAYS[1]}" and r["state"] != "COMPLETED"]
+    second = f"backfill-{DAYS[1]}"
+    [stopped] = [r for r in runs if r["name"] == second and r["state"] != "COMPLETED"]
     assert stopped["state"] in ("CANCELLED", "CRASHED"), stopped

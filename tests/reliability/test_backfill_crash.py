@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.run_names import is_date_run_name
 from tests.reliability.cli import (
     START,
     Home,
@@ -110,12 +111,14 @@ def test_a_backfill_killed_twice_mid_date_finishes_on_the_next_run(
     assert not [r for r in runs if r["state"] in ("PENDING", "RUNNING")], runs
     crashed = [r for r in runs if r["state"] == "CRASHED"]
     # Kill 1 left three date runs and its backfill run; kill 2 at least one date and its own.
-    assert len([r for r in crashed if r["name"].startswith("nightly-")]) >= 4
-    assert len([r for r in crashed if r["name"].startswith("backfill-")]) == 2
+    # (each date's run is backfill-<date>; a backfill's own, backfill-<start>-to-<end>-...).
+    assert len([r for r in crashed if is_date_run_name(r["name"])]) >= 4
+    assert len([r for r in crashed if not is_date_run_name(r["name"])]) == 2
     for run_left in crashed:
         assert "is gone: its lock is free" in run_left["message"], run_left
     for day in DAYS:
-        completed = [r for r in runs if r["name"] == f"nightly-{day}" and r["state"] == "COMPLETED"]
+        name = f"backfill-{day}"
+        completed = [r for r in runs if r["name"] == name and r["state"] == "COMPLETED"]
         # Kill 2's if it got that far, run 3's from its start, and run 4's.
         ran = (day in completed_in_kill_2) + (day >= rerun[5]) + 1
         assert len(completed) == ran, (day, completed)

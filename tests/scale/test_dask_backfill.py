@@ -99,9 +99,9 @@ def test_a_four_date_backfill_runs_on_the_dask_workers(
     ).fetchall()
     assert {str(d): n for d, n in per_day} == kept
 
-    # Each date ran as its own nightly-<date> flow run, on Dask as locally; two triggers at
+    # Each date ran as its own backfill-<date> flow run, on Dask as locally; two triggers at
     # the same moment (two threads, each fanning out to the cluster) run each date once.
-    assert all(flow_runs_named(f"nightly-{d}", settings.data_dir) for d in days)
+    assert all(flow_runs_named(f"backfill-{d}", settings.data_dir) for d in days)
     triggered_at = datetime.now(UTC)
     plan = plan_backfill([date_status(settings, d, triggered_at) for d in days], "all")
     with ThreadPoolExecutor(2) as pool:

@@ -30,6 +30,7 @@ from servicelens.ingest.definitions import DefinitionError
 from servicelens.reporting.analyst import connect_views
 from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest, read_partition, scan_table
+from tests.flows.conftest import flow_runs_named
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELD = ROOT.parent / "shared" / "field"
@@ -549,23 +550,27 @@ def test_the_nightly_run_and_backfill_take_the_configured_sources(
     assert [r["day"] for r in state.result()] == ["2023-07-01", "2023-08-01"]
     assert all(r["outcome"] == "completed" for r in state.result())
     # Each date's flow run names its source (an operator's trial could not tell the sources'
-    # runs apart in Prefect's UI: every one was nightly-<date>).
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    with get_client(sync_client=True) as client:
-        named = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                name=FlowRunFilterName(any_=["nightly-cfpb-2023-07-01", "nightly-cfpb-2023-08-01"])
-            )
-        )
-    assert {r.name for r in named} == {"nightly-cfpb-2023-07-01", "nightly-cfpb-2023-08-01"}
+    # runs apart in Prefect's UI: every one was nightly-<date>) and what triggered it: the
+    # nightly window's are nightly-cfpb-<month>, the backfill's backfill-cfpb-<month> (a BI
+    # developer's trial saw a backfill's dates named nightly-sm-support-<date>).
+    backfilled = [date.fromisoformat(r["day"]) for r in state.result()]
+    for month in backfilled:
+        [nightly_run] = flow_runs_named(f"nightly-cfpb-{month}", str(data))
+        [backfill_run] = flow_runs_named(f"backfill-cfpb-{month}", str(data))
+        assert "nightly" in nightly_run.tags and "backfill" in backfill_run.tags
 
     con = connect_views(base.root)
     by_source = con.execute(
         "SELECT source, count(*) FROM feedback_scored GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert by_source == [("cfpb", months.height), ("pwc-call-centre", 25)]
+    # processed_dates.flow tells a nightly from a backfill (BI filters on it): the months
+    # the backfill rewrote say backfill, the dates only the nightly run wrote say nightly.
+    flows = con.execute("SELECT source, survey_date, flow FROM processed_dates ORDER BY ALL")
+    assert flows.fetchall() == sorted(
+        [("cfpb", m, "backfill" if m in backfilled else "nightly") for m in CFPB_MONTHS]
+        + [("pwc-call-centre", d, "nightly") for d in CALL_DATES]
+    )
     # The example queries keep each source's rows apart (their queues and policies are
     # their own), and show the sources without a model too.
     from servicelens.reporting.analyst import run_query
