@@ -167,7 +167,7 @@ def test_a_date_killed_between_its_slot_and_its_record_gives_the_slot_back(
     assert code == 0, output
     lines = output.splitlines()
     released = [line for line in lines if line.startswith("released: ")]
-    assert len([line for line in released if f"nightly-{days[0]}: " in line]) == 1, output
+    assert len([line for line in released if f"backfill-{days[0]}: " in line]) == 1, output
     for line in released:
         assert [said for said in lines if line.removeprefix("released: ") in said] == [line]
     failed = [*backfill[:-1], "failed", "--dry-run", "--json"]
