@@ -355,6 +355,17 @@ def test_01_qualtrics_ragged_line_is_quarantined_under_the_date_it_gives(
     )
 
 
+def _typeform_refusal(definition: Path, tmp_path: Path) -> str:
+    """Why the field's re-saved Typeform sample is refused when read by ``definition``."""
+    with pytest.raises(SourceError) as error:
+        ingest_export(
+            load_definition(str(definition)),
+            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
+            Settings(data_dir=str(tmp_path)),
+        )
+    return str(error.value)
+
+
 def test_04_typeform_resaved_8bit_is_refused_as_mojibake(tmp_path: Path) -> None:
     with pytest.raises(
         SourceError, match=r"sample\.csv: line 1: .*double-encoded \(mojibake\).*0x8D on line 13"
@@ -383,13 +394,7 @@ def test_04_typeform_resaved_8bit_without_its_code_page_is_told_it_not_a_column_
         'P\u00eache and surrounding area?"\n',
         encoding="utf-8",
     )
-    with pytest.raises(SourceError) as error:
-        ingest_export(
-            load_definition(str(definition)),
-            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
-            Settings(data_dir=str(tmp_path)),
-        )
-    message = str(error.value)
+    message = _typeform_refusal(definition, tmp_path)
     assert "did you mean" not in message and "map it in [columns]" not in message, message
     assert (
         "sample.csv: line 1: the text 'he community of Wakefield/La PÇ¦che and surrounding "
@@ -589,13 +594,7 @@ def test_04_typeform_wrong_code_page_is_told_the_one_that_reads_it(
         .replace('encoding = "cp850"', f'encoding = "{encoding}"'),
         encoding="utf-8",
     )
-    with pytest.raises(SourceError) as error:
-        ingest_export(
-            load_definition(str(definition)),
-            FIELD / "04-typeform-resaved-8bit" / "sample.csv",
-            Settings(data_dir=str(tmp_path)),
-        )
-    message = str(error.value)
+    message = _typeform_refusal(definition, tmp_path)
     assert re.search(r"sample\.csv: line 13, column \d+: byte 0x8D", message), message
     assert 'set `encoding = "cp850"` in the definition\'s [read]' in message
     assert "position" not in message and "byte offset" not in message
