@@ -2248,12 +2248,16 @@ def split_unchanged_copies(
         .agg(pl.len().alias("_held"))
         .collect()
     )
-    # Only copies landed under the same definition read the same.
+    # Only copies landed under the same definition read the same (each partition's
+    # manifest read once, whatever the deliveries holding copies there).
+    manifests = {
+        period: read_manifest(settings.landed_dir, period) or {}
+        for period in stored.get_column(PARTITION_COLUMN).unique()
+    }
     same_rules = [
         (period, delivery)
         for period, delivery in stored.select(PARTITION_COLUMN, "delivery").unique().iter_rows()
-        if (read_manifest(settings.landed_dir, period) or {}).get("definitions", {}).get(delivery)
-        == rules
+        if _landed_rules(manifests[period], delivery) == rules
     ]
     stored = stored.join(
         pl.DataFrame(
