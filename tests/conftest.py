@@ -11,6 +11,8 @@ import pytest
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# CPU seconds by test file after pytest's --durations table (tests/cpu_report.py).
+pytest_plugins = ["tests.cpu_report"]
 # Property tests have no per-example deadline: hypothesis' default (200 ms) is a timed test,
 # and one example ran past it with the machine busy (test_mojibake_prefilter_finds_every_
 # line_ftfy_finds under four workers). Speed is the benchmark's to judge, not a test's.
