@@ -329,7 +329,9 @@ def run_nightly(
 def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     """The configured sources' part of ``servicelens run``: a table with one line per
     partition run (:func:`run_nightly`'s rows), then, for each source that has no model
-    yet, why its rows were not scored and the commands that change that."""
+    yet, why its rows were not scored and the commands that change that: where training
+    saved a version and kept it out, that version, training's reason and how to promote it
+    (:func:`~servicelens.reporting.suggested.not_promoted_text`), as ``backfill`` says it."""
     from servicelens.ingest.configured import UNREADABLE_DEFINITION
 
     if not rows:
@@ -385,6 +387,7 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
     from servicelens.ingest.audits import unused_audits_line
     from servicelens.ingest.configured import configured_source
     from servicelens.ingest.landing import landed_periods
+    from servicelens.reporting.suggested import not_promoted_text
 
     for name in sorted(nothing_negative):
         lines.append(f"{name}: {NOTHING_NEGATIVE}")
@@ -393,8 +396,20 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
 
     for name in sorted(unscored - nothing_negative):
         # The source's landed range, not placeholders (two trials copied "--start ...").
-        periods = landed_periods(configured_source(settings, name))
+        source = configured_source(settings, name)
+        periods = landed_periods(source)
         span = f"--start {periods[0]} --end {periods[-1]}" if periods else "--start ... --end ..."
+        if (kept_out := not_promoted_text(source)) is not None:
+            # Training saved a version and kept it out: said as backfill, the report and
+            # review-queue say it (unscored_dates_note), not "train one".
+            lines.append(
+                f"{name}: no champion model for this source, so its negative responses are "
+                f"not scored: the {kept_out}. Once a model is champion (one trained on more "
+                f"audits with `servicelens train --source {name}`, or that one promoted), "
+                f"score its dates again with `servicelens backfill --source {name} {span} "
+                "--rerun all`"
+            )
+            continue
         lines.append(
             f"{name}: no model for this source yet, so its negative responses are not "
             f"scored: train one on the labels it has landed and the QA audits in "

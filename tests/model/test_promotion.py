@@ -362,6 +362,41 @@ def test_a_backfill_without_a_champion_names_the_version_training_kept_out(
     )
 
 
+def test_run_of_a_configured_source_names_the_version_training_kept_out(
+    labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
+) -> None:
+    """Left by the BI developer's trial's fix: after `train --source` kept its model out,
+    `backfill` named the version, but `run` of the configured sources still said "no model
+    for this source yet ... train one". Its line now says what backfill says."""
+    from servicelens.cli.sources import outcomes_text
+    from servicelens.ingest.configured import register_source
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    source = register_source(settings, "cfpb")
+    oof = trained.out_of_fold
+    constant = replace(trained, out_of_fold=oof.with_columns(pl.lit(0.4667).alias("p_out_of_fold")))
+    kept_out = register_and_promote(
+        constant, source.models_dir, labelled, dict(trained.metrics), SURVEY_FEATURES
+    )
+    assert not kept_out["promoted"] and champion_version(source.models_dir) is None
+    version = kept_out["version"]
+    unscored = {"model_version": None, "kept": 5, "negatives": 2, "source": "cfpb"}
+    rows = [
+        {"source": "cfpb", "day": "2026-11-02", "outcome": "completed", "error": None}
+        | {"result": unscored}
+    ]
+    said = outcomes_text(rows, settings).splitlines()
+    assert said[2].endswith("(no champion model yet)"), said
+    assert not any("no model for this source yet" in line for line in said), said
+    assert said[-1].startswith("cfpb: no champion model for this source, so its negative "), said
+    assert (
+        f"model {version} was trained but not promoted: it shows no skill over chance" in (said[-1])
+    )
+    assert f"`servicelens models --source cfpb promote {version}` promotes it" in said[-1]
+    backfill = "`servicelens backfill --source cfpb --start ... --end ... --rerun all`"
+    assert said[-1].endswith(backfill), said[-1]
+
+
 def test_the_report_says_once_that_training_did_not_promote_a_model_without_skill(
     labelled: pl.DataFrame, trained: TrainingResult, tmp_path: Path
 ) -> None:
