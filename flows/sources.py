@@ -248,8 +248,10 @@ def _with_inbox_deliveries(
     rows: list[DateOutcome], picked: list[dict[str, Any]]
 ) -> list[DateOutcome]:
     """``rows`` with each source's first row's result holding ``deliveries``: the inbox it
-    was landed from (``inbox``) and one ``{"already_landed": bool}`` per file landed from
-    it this run (``landed``), for the line ``servicelens run`` prints of it
+    was landed from (``inbox``) and one ``{"already_landed": bool, "unchanged_copies": {period:
+    rows}}`` per file landed from it this run (``landed``; the rows a cumulative export
+    repeated unchanged, counted in the landed manifests, not stored again), for the line
+    ``servicelens run`` prints of it
     (``servicelens.cli.sources.deliveries_read``). Found by a bank analyst's trial: the
     run's table lists partitions only, and how many of the inbox's files were landed was
     to be found in raw/sources/."""
@@ -257,7 +259,12 @@ def _with_inbox_deliveries(
     for p in picked:
         if p["landing"] is not None and not p["error"]:
             said = deliveries.setdefault(p["source"], {"inbox": p["inbox"], "landed": []})
-            said["landed"].append({"already_landed": p["landing"]["already_landed"]})
+            said["landed"].append(
+                {
+                    "already_landed": p["landing"]["already_landed"],
+                    "unchanged_copies": p["landing"]["unchanged_copies"],
+                }
+            )
     marked = []
     for row in rows:
         # On the source's first row only: one line a source.

@@ -1077,13 +1077,25 @@ NOTES_SHOWN = 10
 def deliveries_read(landed: list[dict[str, Any]], where: str = "") -> str:
     """How many deliveries a run landed, and how many of them were landed before (the same
     bytes): "1 delivery read (0 already landed before)", ``where`` after "read" ("10
-    deliveries read from /data/inbox/bank (0 already landed before)"). ``landed``: one
-    dict a delivery, with its landing's ``already_landed``. The words of a source's run
+    deliveries read from /data/inbox/bank (0 already landed before)"), and how many of
+    their rows were repeats of rows landed before, unchanged (a cumulative export's: "(0
+    already landed before; 199 of their rows repeat rows landed before, unchanged ...)").
+    ``landed``: one dict a delivery, with its landing's ``already_landed`` and
+    ``unchanged_copies`` (rows by period; absent: none). The words of a source's run
     summary (``sources run|demo``) and of ``servicelens run``'s line a source."""
     already = sum(1 for d in landed if d["already_landed"])
+    # A cumulative export's rows repeated unchanged are counted, not stored again: said, so
+    # that a delivery's rows add up (the run table's partitions hold only the rows landed).
+    unchanged = sum(sum((d.get("unchanged_copies") or {}).values()) for d in landed)
+    copies = (
+        f"; {unchanged} of their rows repeat rows landed before, unchanged: counted in the "
+        "landed manifests, not stored again"
+        if unchanged
+        else ""
+    )
     return (
         f"{len(landed)} deliver{'y' if len(landed) == 1 else 'ies'} read{where} "
-        f"({already} already landed before)"
+        f"({already} already landed before{copies})"
     )
 
 

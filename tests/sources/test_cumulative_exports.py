@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -57,19 +58,21 @@ def _responses(night: int) -> list[tuple[date, str]]:
     return [(day, row) for day, _, row in sorted(rows, key=lambda r: (r[0], r[1]))]
 
 
+Nights = tuple[Path, list[dict[str, list[str]]], list[list[dict[str, Any]]]]
+
+
 @pytest.fixture
-def nights(
-    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[Path, list[dict[str, list[str]]]]:
+def nights(prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Nights:
     """A data directory whose Google Form source had one cumulative export a day dropped in
-    its inbox, each followed by that night's ``servicelens run``; and per night, the
-    partitions each outcome of the source's table had."""
+    its inbox, each followed by that night's ``servicelens run``; per night, the partitions
+    each outcome of the source's table had, and the source's rows ``run --json`` printed."""
     from servicelens.cli.main import main
 
     data = tmp_path / "data"
     register_source(Settings(data_dir=str(data)), str(DEFINITION))
     inbox = data / "inbox" / SOURCE
     tables: list[dict[str, list[str]]] = []
+    printed: list[list[dict[str, Any]]] = []
     for night in range(1, NIGHTS + 1):
         day = FIRST + timedelta(days=night - 1)
         export = inbox / f"Hot dog (Responses) - Form Responses 1 - {day}.csv"
@@ -84,13 +87,12 @@ def nights(
         for outcome in outcomes:
             table.setdefault(outcome["outcome"], []).append(outcome["day"])
         tables.append(table)
-    return data, tables
+        printed.append(outcomes)
+    return data, tables, printed
 
 
-def test_a_night_reruns_only_the_dates_a_cumulative_export_changed(
-    nights: tuple[Path, list[dict[str, list[str]]]],
-) -> None:
-    data, tables = nights
+def test_a_night_reruns_only_the_dates_a_cumulative_export_changed(nights: Nights) -> None:
+    data, tables, printed = nights
     days = [str(FIRST + timedelta(days=n)) for n in range(NIGHTS)]
     # Night 4 (the second to last): its export repeats days 1-3 and adds day 4 and a late
     # response of day 2; only those two dates ran (every date since the form opened did).
@@ -137,6 +139,24 @@ def test_a_night_reruns_only_the_dates_a_cumulative_export_changed(
             assert all(Path(of).name.endswith(".csv") for of in entry["of"])
     read = {sha: stored.get(sha, 0) + counted.get(sha, 0) for sha in {*stored, *counted}}
     assert sorted(read.values()) == sorted(len(_responses(n)) for n in range(1, NIGHTS + 1))
+    # And `run` says each night how many of its delivery's rows were such repeats, so that a
+    # delivery's rows add up from what it printed (it told only the partitions' counts).
+    from servicelens.cli.sources import outcomes_text
+
+    inbox = data / "inbox" / SOURCE
+    for night, rows in enumerate(printed, start=1):
+        sha = next(s for s in read if read[s] == len(_responses(night)))
+        first = outcomes_text(rows, Settings(data_dir=str(data))).splitlines()[0]
+        repeats = (
+            f"; {counted[sha]} of their rows repeat rows landed before, unchanged: counted in "
+            "the landed manifests, not stored again"
+            if counted.get(sha)
+            else ""
+        )
+        assert first == (
+            f"{SOURCE}: 1 delivery read from {inbox} (0 already landed before{repeats})"
+        ), (night, first)
+    assert sum(bool(counted.get(sha)) for sha in read) == NIGHTS - 1
     # Each date's own reconciliation: read = kept + quarantined, as published.
     for manifest_file in sorted((root / "clean" / "responses").glob("*/_manifest.json")):
         counts = json.loads(manifest_file.read_text())["counts"]
