@@ -174,12 +174,32 @@ def _examples(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
 
 def _not_estimated(score: str, article: str, min_responses: int) -> pl.Expr:
     """Why the ``score`` (``csat`` or ``nps``) estimate of a row is null, or null where it
-    stands: no response of the group has the score, or a side has fewer than
-    ``min_responses`` with it (each side's count from :func:`_moments`)."""
+    stands: no response of the group has the score; only the comparable side is short (the
+    problem may have hundreds of responses: a policy whose every response in the group is a
+    perceived complaint has none without the problem to compare with, which "too few
+    responses: 190 with the problem and 0 without" misread as too few); or the problem side
+    is short, with both counts (each side's count from :func:`_moments`,
+    ``min_responses`` each side needs, :data:`MIN_RESPONSES_PER_SIDE`)."""
     problem, comparable = pl.col(f"{score}_p_n"), pl.col(f"{score}_c_n")
+    needed = f"{min_responses} needed)"
     return (
         pl.when((problem == 0) & (comparable == 0))
         .then(pl.lit(f"no response has {article} {score}"))
+        .when((problem >= min_responses) & (comparable == 0))
+        .then(
+            pl.lit(
+                f"no responses without the problem to compare with (0 with {article} {score}; "
+                + needed
+            )
+        )
+        .when((problem >= min_responses) & (comparable < min_responses))
+        .then(
+            formatted_text(
+                "too few responses without the problem to compare with "
+                f"({{}} with {article} {score}; {needed}",
+                comparable,
+            )
+        )
         .when((problem < min_responses) | (comparable < min_responses))
         .then(
             formatted_text(
@@ -212,7 +232,8 @@ def fix_list(
 
     A row's csat estimates (per response, points lost, their intervals) are null where fewer
     than ``min_responses`` (:data:`MIN_RESPONSES_PER_SIDE`) problem or comparable responses
-    have a csat, and ``csat_not_estimated`` says so with both counts; the nps estimates and
+    have a csat, and ``csat_not_estimated`` says which side is short and by how much; the nps
+    estimates and
     ``nps_not_estimated`` likewise. Such rows rank after every estimated one.
 
     Every group (policy and queue, per source) is estimated at once: one aggregation gives

@@ -1126,9 +1126,13 @@ FIX_LIST_CONTRACT = TableContract(
         "source": _SOURCE_TEXT,
         "csat_not_estimated": (
             "Why the csat estimates (csat_lost_per_response, csat_points_lost and their "
-            "intervals) are null: 'no response has a csat', or 'too few responses: P with the "
-            "problem and C without have a csat (5 of each are needed)'. Null where they are "
-            "estimated. Null in rows of version 3 and before."
+            "intervals) are null: 'no response has a csat'; 'no responses without the problem to "
+            "compare with (0 with a csat; 5 needed)' or 'too few responses without the problem "
+            "to compare with (C with a csat; 5 needed)' (the problem responses are enough, the "
+            "comparable ones are not: every response of the policy and queue in the period has "
+            "the problem); or 'too few responses: P with the problem and C without have a csat "
+            "(5 of each are needed)'. Null where they are estimated. Null in rows of version 3 "
+            "and before."
         ),
         "nps_not_estimated": (
             "Why nps_points_lost and its interval are null, as csat_not_estimated says it for "

@@ -1729,7 +1729,9 @@ def _fix_list(inputs: _Inputs) -> str:
     # every row has too few responses with a csat to estimate from.
     scored = newest.get_column("csat_points_lost").fill_nan(None).is_not_null().any()
     # Null in a list written before fix_list version 4 (_table).
-    few = newest.get_column("csat_not_estimated").str.starts_with("too few").any()
+    # Too few on a side, or nothing to compare with ("no responses without the problem").
+    why = newest.get_column("csat_not_estimated")
+    few = (why.is_not_null() & ~why.str.starts_with("no response has")).any()
     if scored:
         ranking = "Ranked by csat points"
     elif few:

@@ -480,3 +480,56 @@ def test_the_fix_list_of_a_source_rated_good_or_bad_names_its_satisfied_share(
         f'points lost are not estimated; its satisfaction is the <a href="#satisfaction">'
         f"{SATISFIED_WORDS}</a>: ranked by the number of responses with the problem"
     ) in page
+
+
+def test_a_side_with_nothing_to_compare_with_says_so_not_too_few() -> None:
+    """Found by a head of operations' trial: ``query fix_list_by_owner`` printed
+    "too few responses: 190 with the problem and 0 without have a csat (5 of each are
+    needed)" of a policy whose every response was a perceived complaint: 190 responses are
+    not too few, the group has no response without the problem to compare them with. Each
+    side short alone is named as such; both short keeps the two counts."""
+    problem = MIN_RESPONSES_PER_SIDE + 3
+    # Policy E: every response perceived (nothing without the problem); F: two without it;
+    # G: two with the problem, eight without.
+    policies = ["E"] * problem + ["F"] * (problem + 2) + ["G"] * 10
+    perceived = [True] * problem + [True] * problem + [False] * 2 + [True] * 2 + [False] * 8
+    rows = fix_list(
+        pl.DataFrame(
+            {
+                "response_id": [f"e{i}" for i in range(len(policies))],
+                "policy_code": policies,
+                "queue": ["billing"] * len(policies),
+                "csat": [2 if p else 4 for p in perceived],
+                "nps": [3 if p else 9 for p in perceived],
+                "is_negative": perceived,
+                "root_cause": ["perceived" if p else None for p in perceived],
+                "p_policy_failure": [0.1 if p else None for p in perceived],
+                "needs_review": [False if p else None for p in perceived],
+                "comment": ["price went up"] * len(policies),
+                "model_version": ["m1"] * len(policies),
+            }
+        ),
+        "window",
+        WEEK,
+        WEEK,
+        WEEK,
+    )
+    nothing = _row(rows, "communications", "E")
+    assert nothing["problem_responses"] == problem and nothing["csat_points_lost"] is None
+    assert nothing["csat_not_estimated"] == (
+        "no responses without the problem to compare with "
+        f"(0 with a csat; {MIN_RESPONSES_PER_SIDE} needed)"
+    )
+    assert nothing["nps_not_estimated"] == (
+        "no responses without the problem to compare with "
+        f"(0 with an nps; {MIN_RESPONSES_PER_SIDE} needed)"
+    )
+    assert _row(rows, "communications", "F")["csat_not_estimated"] == (
+        "too few responses without the problem to compare with "
+        f"(2 with a csat; {MIN_RESPONSES_PER_SIDE} needed)"
+    )
+    # The problem side short keeps both counts: that side is what is too few.
+    assert _row(rows, "communications", "G")["csat_not_estimated"] == (
+        "too few responses: 2 with the problem and 8 without have a csat "
+        f"({MIN_RESPONSES_PER_SIDE} of each are needed)"
+    )
