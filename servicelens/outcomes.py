@@ -206,6 +206,7 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
             "csat": pl.Int8,
             "rating": pl.String,
             "is_negative": pl.Boolean,
+            "policy_code": pl.String,
         }
     ).with_columns(pl.lit(None, pl.String).alias("root_cause"))
     model_version = None
@@ -237,6 +238,10 @@ def agent_week(settings: Settings, week: date) -> pl.DataFrame:
             else pl.lit(None, pl.String).alias("rating"),
             "is_negative",
             "root_cause",
+            # The policy of each perceived negative: top_perceived_policy.
+            pl.col("policy_code")
+            if "policy_code" in responses.columns
+            else pl.lit(None, pl.String).alias("policy_code"),
         ),
         week,
         week_end=last_day,

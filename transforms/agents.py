@@ -3,8 +3,12 @@
 A representative who stays 28 minutes and solves the problem gave good service; one who
 transfers the caller quickly and sends them back into the queue did not. So handle time is
 never shown alone: each agent's week carries first-contact resolution beside it, and the
-agent's negative responses are split into those a policy failure caused (not the agent's
-doing) and the rest.
+agent's negative responses are split by the model's root cause: those a policy failure caused
+(the operation broke) and the perceived ones (the policy was followed and explained, and the
+customer expected something else). Neither is the agent's doing as such: a billing agent who
+takes the calls about a price rise gets its complaints, so each agent-week names the policy
+most of its perceived negatives are about, and its share (a trial's billing agent read as the
+worst, 74 and 88 "other" negatives a week, every one about the price rise).
 
 First-contact resolution, as the field defines it (COPC, SQM; ISO 18295-1 speaks of
 "resolution at first contact"), is a contact that resolved the problem with no repeat
@@ -40,6 +44,7 @@ from transforms.schemas import (
     AGENT_OUTCOMES_VERSION,
     POSITIVE_CLASS,
     RESOLVED_FLAG,
+    ROOT_CAUSES,
     conform,
     group_keys,
     with_group_keys,
@@ -59,8 +64,17 @@ FCR_OBSERVED = "no repeat contact"
 FCR_CLAIMED = "resolved flag"
 #: An agent-week with fewer settled contacts than the minimum: not judged on this week.
 TOO_FEW_CONTACTS = "too few contacts"
+#: An agent-week with enough contacts to judge whose contacts are not settled enough yet
+#: (their return windows still open, or not covered by the contact history): later dates
+#: settle them. A head of operations' trial read "too few contacts" of its newest week at
+#: 296-499 contacts an agent, 0 settled.
+NOT_SETTLED_YET = "not settled yet"
 #: The one row of a week whose contacts name no agent (a complaints database).
 NO_AGENT_RECORDED = "no agent recorded"
+
+#: The model's other root cause: the policy was followed and explained, and the customer
+#: expected something else (not a failure of the operation, nor as such the agent's doing).
+PERCEIVED = next(cause for cause in ROOT_CAUSES if cause != POSITIVE_CLASS)
 
 PSEUDONYM_PREFIX = "agent-"
 #: Hex characters of the keyed hash kept in a pseudonym (48 bits: no collisions among the
@@ -122,6 +136,27 @@ def published_agents(agent_ids: pl.Series, key: bytes | None) -> pl.Series:
     return agent_ids if key is None else pseudonymise_unless_pseudonymous(agent_ids, key)
 
 
+def top_perceived_policies(responses: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per ``keys`` (an agent-week's group keys and ``agent_id``), the policy most of its
+    perceived negatives are about: ``top_perceived_policy`` (String; ties: the first by name)
+    and ``_top_perceived`` (its perceived negatives). ``responses``: ``is_negative``,
+    ``root_cause`` and ``policy_code`` beside ``keys``; negatives without a policy code name
+    no policy (a source that maps none has no row here)."""
+    return (
+        responses.filter(
+            pl.col("is_negative")
+            & (pl.col("root_cause") == PERCEIVED)
+            & pl.col("policy_code").is_not_null()
+        )
+        .group_by([*keys, "policy_code"])
+        .agg(pl.len().alias("_top_perceived"))
+        .sort(["_top_perceived", "policy_code"], descending=[True, False])
+        .group_by(keys, maintain_order=True)
+        .first()
+        .rename({"policy_code": "top_perceived_policy"})
+    )
+
+
 def agent_outcomes(
     contacts: pl.DataFrame,
     responses: pl.DataFrame,
@@ -146,7 +181,12 @@ def agent_outcomes(
     rating: ``ratings``, ``satisfied`` and ``satisfied_share`` count it; a frame without
     it has none), ``is_negative`` and
     ``root_cause`` (null before any model scored them, when ``model_version`` is None;
-    otherwise every version that scored them, :func:`transforms.marts.model_versions_text`).
+    otherwise every version that scored them, :func:`transforms.marts.model_versions_text`)
+    and ``policy_code`` (a frame without it has none): ``top_perceived_policy`` is the policy
+    most of the agent-week's perceived negatives are about (ties: the first by name; null
+    without a perceived negative with a policy code), ``top_perceived_policy_share`` its
+    share (0-1) of ``negatives_other`` (the perceived negatives; those without a policy code
+    count, and in a week straddling the first model the negatives it did not score).
     ``key`` pseudonymises the agent ids (:func:`pseudonymise_unless_pseudonymous`: the ids
     of a configured source are pseudonyms already and stay as they are, the sample's are
     hashed); None shows them as recorded.
@@ -157,7 +197,9 @@ def agent_outcomes(
     1, null while none of the contacts it is over is counted. An agent-week without customer
     ids or flags is :data:`NO_CUSTOMER_ID` (no contact of it can ever settle); one with fewer
     than ``min_contacts`` contacts its measure counts (settled, or flagged) is
-    :data:`TOO_FEW_CONTACTS`; contacts without an agent (a source that records none) make one
+    :data:`TOO_FEW_CONTACTS`, unless its contacts, settled or not, reach ``min_contacts`` while
+    some are not settled (:data:`NOT_SETTLED_YET`: later dates settle them); contacts without
+    an agent (a source that records none) make one
     :data:`NO_AGENT_RECORDED` row.
     Both frames may carry the :data:`transforms.schemas.MART_GROUP_KEYS`. ``week_end``: the
     period's last day (default the Sunday; a monthly source's period is its month).
@@ -165,6 +207,8 @@ def agent_outcomes(
     keys = [*group_keys(contacts.columns), "agent_id"]
     if "rating" not in responses.columns:
         responses = responses.with_columns(pl.lit(None, pl.String).alias("rating"))
+    if "policy_code" not in responses.columns:
+        responses = responses.with_columns(pl.lit(None, pl.String).alias("policy_code"))
     flag, flagged = pl.col(RESOLVED_FLAG), RESOLVED_FLAG in contacts.columns
     handled = contacts.group_by(keys).agg(
         pl.len().cast(pl.UInt32).alias("contacts"),
@@ -206,6 +250,9 @@ def agent_outcomes(
         pl.col("is_negative").sum().cast(pl.UInt32).alias("negatives"),
         (failures if scored else pl.lit(None)).cast(pl.UInt32).alias("negatives_policy_failure"),
         *satisfaction_counts(),
+    )
+    surveyed = surveyed.join(
+        top_perceived_policies(responses, keys), on=keys, how="left", nulls_equal=True
     )
     no_agent = pl.col("agent_id").is_null()
     claimed = pl.when(pl.col("fcr_measure") == FCR_CLAIMED)
@@ -252,12 +299,19 @@ def agent_outcomes(
             .then(pl.lit("judged"))
             .when(pl.col("fcr_measure").is_null() & pl.col("_customers_known").not_())
             .then(pl.lit(NO_CUSTOMER_ID))
+            .when(pl.col("fcr_provisional") & (pl.col("contacts") >= min_contacts))
+            .then(pl.lit(NOT_SETTLED_YET))
             .otherwise(pl.lit(TOO_FEW_CONTACTS))
             .alias("status"),
             pl.when(no_agent)
             .then(pl.lit("none recorded"))
             .otherwise(pl.lit("as recorded" if key is None else "pseudonymous"))
             .alias("agent_ids"),
+        )
+        .with_columns(
+            (pl.col("_top_perceived") / pl.col("negatives_other")).alias(
+                "top_perceived_policy_share"
+            )
         )
     )
     agent = joined.get_column("agent_id")

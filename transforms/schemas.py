@@ -951,7 +951,7 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FIX_LIST_VERSION = 4
-AGENT_OUTCOMES_VERSION = 10
+AGENT_OUTCOMES_VERSION = 11
 
 FIX_LIST_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -993,7 +993,8 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     "week_end": pl.Date(),
     "agent": pl.String(),
     "agent_ids": pl.String(),  # pseudonymous | as recorded
-    "status": pl.String(),  # judged | too few contacts | no customer id | no agent recorded
+    # judged | not settled yet | too few contacts | no customer id | no agent recorded
+    "status": pl.String(),
     "contacts": pl.UInt32(),
     "median_handle_seconds": pl.Float64(),
     "transfers_per_contact": pl.Float64(),
@@ -1025,6 +1026,9 @@ AGENT_OUTCOMES_SCHEMA: dict[str, pl.DataType] = {
     "ratings": pl.UInt32(),
     "satisfied": pl.UInt32(),
     "satisfied_share": pl.Float64(),
+    # Version 11: the policy most of the agent-week's perceived negatives are about.
+    "top_perceived_policy": pl.String(),
+    "top_perceived_policy_share": pl.Float64(),
 }
 
 _WEEK_PARTITION_TEXT = (
@@ -1159,9 +1163,13 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "(did the customer contact the same queue again within the return window? Without "
         "customer ids: did the source's own flag record the contact resolved?), so a long "
         "call that resolved reads as good service and a quick transfer that bounced reads as "
-        "the failure it is. Negatives are split into those a policy failure caused (not the "
-        "agent's doing) and the rest. Agent ids are pseudonymous (a keyed hash) unless the "
-        "source says otherwise. Sort by first_contact_resolution, never by handle time alone."
+        "the failure it is. Negatives are split by the model's root cause: those a policy failure "
+        "caused (the operation broke) and the perceived ones (the policy was followed and "
+        "explained, and the customer expected something else), with the policy most of the "
+        "perceived ones are about: neither kind is as such the agent's doing, and an agent "
+        "who takes a policy's calls takes its complaints. Agent ids are pseudonymous (a keyed "
+        "hash) unless the source says otherwise. Sort by first_contact_resolution, never by "
+        "handle time alone."
     ),
     grain="one row per week and agent who handled a contact that started in the week",
     schema=AGENT_OUTCOMES_SCHEMA,
@@ -1185,9 +1193,12 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "shown) or 'none recorded' (the source has no agents, e.g. a complaints database)."
         ),
         "status": (
-            "'judged'; 'too few contacts' (fewer contacts counted by first_contact_resolution, "
-            "settled ones or flagged ones as fcr_measure says, than "
-            "`SERVICELENS_MIN_AGENT_CONTACTS`, 20 by default: do not judge the agent on this "
+            "'judged'; 'not settled yet' (enough contacts, settled or not, but fewer settled "
+            "ones than `SERVICELENS_MIN_AGENT_CONTACTS`, 20 by default: their return windows "
+            "are still open or not yet covered by the contact history, so later dates settle "
+            "them; not judged yet); 'too few contacts' (fewer contacts counted by "
+            "first_contact_resolution, settled ones or flagged ones as fcr_measure says, than "
+            "that minimum, and no more to settle: do not judge the agent on this "
             "week); 'no customer id' (none of the week's contacts carries a customer id or a "
             "resolved flag, so a customer coming back cannot be recognised: no contact ever "
             "settles and first-contact resolution cannot be measured, however many contacts "
@@ -1256,10 +1267,18 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         ),
         "negatives": "Of those responses, the ones " + _NEGATIVE_RULE_TEXT + ".",
         "negatives_policy_failure": (
-            "Negatives the model called 'policy_failure': a policy failed the customer, not "
-            "the agent's doing. Null before any model scored them."
+            "Negatives the model called 'policy_failure': a policy failed the customer (the "
+            "operation broke), not the agent's doing. Null before any model scored them."
         ),
-        "negatives_other": ("The other negatives (perceived). Null before any model scored them."),
+        "negatives_other": (
+            "The perceived negatives: those the model called 'perceived' (the policy was "
+            "followed and explained, and the customer expected something else: fixed by how "
+            "expectations are set, not as such the agent's doing; top_perceived_policy names "
+            "the policy most are about), and in a week straddling the first model, the "
+            "negatives it did not score. negatives - negatives_policy_failure. Named 'other' "
+            "since version 1: a column is never renamed, so BI reading it keeps working. Null "
+            "before any model scored them."
+        ),
         "model_version": (
             "Model whose root causes split the negatives (null before one exists); every model "
             "that scored the week's responses, oldest first, separated by ', ', when the week "
@@ -1319,6 +1338,20 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
             "ratings, "
             "then divide; never average the shares."
         ),
+        "top_perceived_policy": (
+            "The policy (policy_code) most of the agent-week's perceived negatives (the model's "
+            "'perceived') are about; ties: the first by name. Read an agent's perceived "
+            "negatives with it: a billing agent who takes the calls about a price rise takes "
+            "its complaints (a trial's agent had 74 and 88 a week, every one about the price "
+            "rise). Null without a perceived negative with a policy code, and in rows of "
+            "version 10 and before."
+        ),
+        "top_perceived_policy_share": (
+            "Share (0-1) of negatives_other (the agent-week's perceived negatives; those "
+            "without a policy code count) that top_perceived_policy is about: "
+            "top_perceived_policy_share * negatives_other is that policy's count, to sum "
+            "across weeks. Null where top_perceived_policy is."
+        ),
     },
     version=AGENT_OUTCOMES_VERSION,
     history=(
@@ -1342,6 +1375,11 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "10: a configured source's agent is the pseudonym its clean layer holds (rows of "
         "version 9 and before hashed that pseudonym again, so they named no agent of the "
         "clean layer); rebuilt by the next run.",
+        "11: status 'not settled yet' for an agent-week with enough contacts but too few "
+        "settled (it read 'too few contacts' at 296-499 contacts, 0 settled); added "
+        "top_perceived_policy and top_perceived_policy_share (the policy most of the "
+        "agent-week's perceived negatives are about); negatives_other is described as the "
+        "perceived negatives it holds, not 'the rest'.",
     ),
 )
 

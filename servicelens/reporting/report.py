@@ -72,7 +72,13 @@ from servicelens.storage.contract_versions import older_contracts_note
 from servicelens.storage.fs import DataPath, listings_reused, prune_to_newest
 from servicelens.storage.partitions import MANIFEST_FILE, read_manifest, scan_table
 from servicelens.validation.reasons import quarantined_split, reasons_of_rejects_and_superseded
-from transforms.agents import FCR_CLAIMED, NO_AGENT_RECORDED, NO_CUSTOMER_ID, TOO_FEW_CONTACTS
+from transforms.agents import (
+    FCR_CLAIMED,
+    NO_AGENT_RECORDED,
+    NO_CUSTOMER_ID,
+    NOT_SETTLED_YET,
+    TOO_FEW_CONTACTS,
+)
 from transforms.formatting import formatted_text
 from transforms.marts import satisfied_share, wilson_interval
 from transforms.schemas import (
@@ -2061,19 +2067,34 @@ def _agents(inputs: _Inputs) -> str:
         "first-contact resolution",
         y_range=(0.0, 1.0),
     )
-    too_few = week.filter(pl.col("status") == TOO_FEW_CONTACTS).height
+    too_few = week.filter(pl.col("status").is_in([TOO_FEW_CONTACTS, NOT_SETTLED_YET])).height
     unmeasured = week.filter(pl.col("status") == NO_CUSTOMER_ID).height
     provisional = judged.get_column("fcr_provisional").sum()
     window = int(week.get_column("return_window_days")[0])
     # The table is of the week the dots are: every judged week summed beside it read as
     # that week's agents (a trial's 300 agents judged beside 600 agent-weeks, half of them
-    # a newer week still provisional). Newer judged weeks follow apart, labelled.
+    # a newer week still provisional). Newer weeks follow apart, labelled: those with judged
+    # agents, and those whose agents are all not settled yet (a trial's newest week, 296-499
+    # contacts an agent and none settled, was left out without a word).
     judged_week = judged.get_column("survey_date")[0]
     bands = _bands(inputs, [judged_week])
     newer = (
-        agents.filter((pl.col("status") == "judged") & (pl.col("survey_date") > judged_week))
+        agents.filter(
+            pl.col("status").is_in(["judged", NOT_SETTLED_YET])
+            & (pl.col("survey_date") > judged_week)
+        )
         .group_by("survey_date", "week_start")
-        .agg(pl.len().alias("agents"), pl.col("fcr_provisional").sum().alias("provisional"))
+        .agg(
+            (pl.col("status") == "judged").sum().alias("agents"),
+            (pl.col("fcr_provisional") & (pl.col("status") == "judged")).sum().alias("provisional"),
+            (pl.col("status") == NOT_SETTLED_YET).sum().alias("unsettled"),
+            pl.col("contacts").sum(),
+            pl.col("settled_contacts").sum(),
+            pl.col("negatives_policy_failure").sum(),
+            pl.col("negatives_other").sum(),
+            # Null before any model: the split is unknown, not 0.
+            pl.col("negatives_policy_failure").is_not_null().any().alias("scored"),
+        )
         .sort("survey_date")
     )
     by_flag = claimed and bool((judged.get_column("fcr_measure") == FCR_CLAIMED).all())
@@ -2105,18 +2126,45 @@ def _agents(inputs: _Inputs) -> str:
         )
         + f"). Agent ids are pseudonymous keyed hashes.</p>{chart}"
         f"<h3>The week of {start}, by median handle time</h3>"
-        "<p>The same agents as the dots; negatives split into those a policy failure "
-        "caused (not the agent's doing) and the rest. Every judged week: <code>servicelens "
-        "query handle_time_vs_resolution</code>.</p>"
+        "<p>The same agents as the dots; negatives split by the model's root cause: "
+        "those a policy failure caused (the operation broke) and the perceived ones (the "
+        "policy was followed and explained, and the customer expected something else). "
+        "Neither is as such the agent's doing: an agent who takes a policy's calls takes its "
+        "complaints, so <code>servicelens query agents_by_policy_failure_share</code> names "
+        "the policy most of each agent's perceived negatives are about "
+        "(<code>top_perceived_policy</code> in <code>marts/agent_outcomes</code>). Every "
+        "judged week: <code>servicelens query handle_time_vs_resolution</code>.</p>"
         + _html_table(bands, float_digits=None)
-        + "".join(
+        + "".join(_newer_week(inputs, row, window) for row in newer.iter_rows(named=True))
+    )
+
+
+def _newer_week(inputs: _Inputs, row: dict[str, Any], window: int) -> str:
+    """A week newer than the one plotted, apart and labelled: its judged agents' table by
+    handle time while their resolution is provisional, or, where no agent is judged yet
+    (every agent ``not settled yet``), what it holds so far: agents, contacts, the settled
+    ones and the split of its negatives. ``row``: the week's counts (:func:`_agents`)."""
+    if row["agents"]:
+        return (
             f"<h3>The week of {row['week_start']}, provisional</h3>"
             f"<p>{row['agents']:,} agents judged so far, {row['provisional']:,} of them with "
             "contacts still inside their return window: their first-contact resolution can "
             "change as later interactions arrive, so the week is shown apart from the one "
             "above.</p>" + _html_table(_bands(inputs, [row["survey_date"]]), float_digits=None)
-            for row in newer.iter_rows(named=True)
         )
+    split = (
+        f" Their negatives so far: {row['negatives_policy_failure']:,} from policy failures, "
+        f"{row['negatives_other']:,} perceived."
+        if row["scored"]
+        else ""
+    )
+    return (
+        f"<h3>The week of {row['week_start']}, not settled yet</h3>"
+        f"<p>{row['unsettled']:,} agents with {row['contacts']:,} contacts, "
+        f"{row['settled_contacts']:,} of them settled: a contact settles once its {window}-day "
+        "return window has passed and the contact history covers it, so no agent is judged "
+        f"on this week yet (status <code>{NOT_SETTLED_YET}</code> in "
+        "<code>marts/agent_outcomes</code>); later dates settle it." + split + "</p>"
     )
 
 

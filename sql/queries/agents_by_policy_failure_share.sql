@@ -15,6 +15,13 @@
 -- agents of one source, not for how common failures are (policies_by_root_cause). Agent ids
 -- are pseudonymous; a source without agents (`no agent recorded`) is left out; an agent is
 -- one source's. Queues: queues_by_policy_failure_share.
+-- The other negatives are perceived (the policy was followed and explained, and the customer
+-- expected something else): not the agent's doing as such either, and an agent who takes a
+-- policy's calls takes its complaints (a trial's billing agent, 162 perceived negatives in two
+-- weeks, every one about an explained price rise, read as the worst agent). So each agent's
+-- perceived count sits beside top_perceived_policy, the policy most of them are about over
+-- the weeks (each week's top policy, agent_outcomes 11, its negatives summed over the weeks it
+-- was top; ties: the first by name), and its share of them: read a high count with it.
 WITH scored AS (
     SELECT *
     FROM agent_outcomes
@@ -27,9 +34,23 @@ agents AS (
         count(*) AS weeks,
         sum(contacts)::BIGINT AS contacts,
         sum(negatives)::BIGINT AS scored_negatives,
-        sum(negatives_policy_failure)::BIGINT AS policy_failures
+        sum(negatives_policy_failure)::BIGINT AS policy_failures,
+        sum(negatives_other)::BIGINT AS perceived
     FROM scored
     GROUP BY source, agent
+),
+top_perceived AS (
+    SELECT
+        source,
+        agent,
+        top_perceived_policy,
+        sum(round(top_perceived_policy_share * negatives_other)) AS top_perceived
+    FROM scored
+    WHERE top_perceived_policy IS NOT NULL
+    GROUP BY source, agent, top_perceived_policy
+    QUALIFY row_number() OVER (
+        PARTITION BY source, agent ORDER BY top_perceived DESC, top_perceived_policy
+    ) = 1
 ),
 sources AS (
     SELECT
@@ -47,12 +68,16 @@ SELECT
     policy_failures,
     round(policy_failures / nullif(scored_negatives, 0), 3) AS policy_failure_share,
     round(source_share, 3) AS source_share,
+    perceived,
+    top_perceived_policy,
+    round(top_perceived / nullif(perceived, 0), 3) AS top_perceived_policy_share,
     CASE
         WHEN scored_negatives < 20
             THEN 'too few scored negatives (' || scored_negatives || ' of 20): do not rank'
     END AS note
 FROM agents
 JOIN sources USING (source)
+LEFT JOIN top_perceived USING (source, agent)
 ORDER BY
     source,
     scored_negatives < 20,

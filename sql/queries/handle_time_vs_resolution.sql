@@ -9,7 +9,10 @@
 -- have no contacts_with_transfers and drop out of it). The band is each agent-week's median
 -- handle time, as written: medians are not rolled up (not exactly possible); only
 -- agent-weeks with enough settled contacts to judge are counted, and the negatives a policy
--- failure caused (not the agent's doing) are kept apart from the rest; agent-weeks whose
+-- failure caused (the operation broke) are kept apart from the perceived ones (the policy was
+-- followed and explained, and the customer expected something else; agent_outcomes'
+-- negatives_other): neither is as such the agent's doing, and agents_by_policy_failure_share
+-- names the policy most of each agent's perceived negatives are about; agent-weeks whose
 -- export recorded no handle time are a band of their own, last. Each source on its own: their
 -- agents and calls are not comparable.
 WITH judged AS (
@@ -44,7 +47,7 @@ SELECT
     ) AS first_contact_resolution,
     round(sum(mean_csat * csat_responses) / nullif(sum(csat_responses), 0), 2) AS mean_csat,
     sum(negatives_policy_failure)::BIGINT AS negatives_policy_failure,
-    sum(negatives_other)::BIGINT AS negatives_other
+    sum(negatives_other)::BIGINT AS negatives_perceived
 FROM judged
 GROUP BY source, band
 ORDER BY source, band;

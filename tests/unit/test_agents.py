@@ -16,6 +16,8 @@ from transforms.agents import (
     FCR_CLAIMED,
     FCR_OBSERVED,
     NO_CUSTOMER_ID,
+    NOT_SETTLED_YET,
+    TOO_FEW_CONTACTS,
     agent_outcomes,
     pseudonymise,
 )
@@ -88,12 +90,13 @@ def test_outcomes_per_agent_by_hand() -> None:
     assert rows.get_column("return_window_days").unique().to_list() == [7]
 
 
-def test_too_few_contacts_and_no_model_are_said_so() -> None:
+def test_too_few_contacts_not_settled_yet_and_no_model_are_said_so() -> None:
     rows = agent_outcomes(
         _contacts(), _responses(), WEEK, key=b"k", min_contacts=3, window_days=7, model_version=None
     )
     judged = rows.filter(pl.col("agent").is_not_null())
-    assert judged.get_column("status").to_list() == ["too few contacts"] * 2
+    # A1's 3 contacts reach the minimum once its third settles; A2 has 2 in all.
+    assert judged.get_column("status").to_list() == [NOT_SETTLED_YET, TOO_FEW_CONTACTS]
     assert judged.get_column("agent_ids").unique().to_list() == ["pseudonymous"]
     assert all(a.startswith("agent-") for a in judged.get_column("agent").to_list())
     # Before any model, the split of negatives is unknown, not zero.
@@ -212,7 +215,7 @@ def test_returns_inside_open_windows_are_not_counted_as_settled() -> None:
         model_version=None,
     ).iter_rows(named=True)  # fmt: skip
     assert (row["settled_contacts"], row["came_back"]) == (0, 0)
-    assert row["first_contact_resolution"] is None and row["status"] == "too few contacts"
+    assert row["first_contact_resolution"] is None and row["status"] == NOT_SETTLED_YET
     assert row["fcr_provisional"]
     # Half the window over: counted over those, came back or not.
     settled = contacts.with_columns((pl.int_range(pl.len()) % 2 == 0).alias("settled"))
@@ -315,3 +318,118 @@ def test_with_customer_ids_and_the_flag_the_observed_returns_win_the_flag_beside
     assert row["first_contact_resolution"] == pytest.approx(1 - 2 / 5)
     assert (row["flagged_contacts"], row["flagged_resolved"]) == (4, 3)  # claimed: 0.75
     assert row["status"] == "judged"
+
+
+def _billing_week(settled: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A week like trial 121's billing queue: pshah takes the price-rise calls (every negative
+    perceived, about BILL-PRICE), bwong has a few perceived ones of two policies, and
+    dfletcher (installations) the failures; 30 contacts each, ``settled`` or none yet."""
+    agents = ["pshah", "bwong", "dfletcher"]
+    contacts = pl.DataFrame(
+        {
+            "interaction_id": [f"{a}-{i}" for a in agents for i in range(30)],
+            "customer_id": [f"c-{a}-{i}" for a in agents for i in range(30)],
+            "agent_id": [a for a in agents for _ in range(30)],
+            "handle_seconds": [400.0] * 90,
+            "transfers": [0] * 90,
+            "came_back": [False] * 90,
+            "settled": [settled] * 90,
+        }
+    )
+    # (agent, policy, root cause, how many negatives); then two satisfied responses each.
+    negatives = [
+        ("pshah", "BILL-PRICE", "perceived", 12),
+        ("bwong", "BILL-PRICE", "perceived", 1),
+        ("bwong", "BILL-DD-DATE", "perceived", 2),
+        ("dfletcher", "INSTALL-WINDOW", "policy_failure", 8),
+        ("dfletcher", "INSTALL-WINDOW", "perceived", 3),
+        ("dfletcher", None, "perceived", 1),
+    ]
+    rows = [(a, p, c, 1, True) for a, p, c, n in negatives for _ in range(n)]
+    rows += [(a, "BILL-PRICE", None, 5, False) for a in agents for _ in range(2)]
+    responses = pl.DataFrame(
+        rows,
+        schema=["agent_id", "policy_code", "root_cause", "csat", "is_negative"],
+        orient="row",
+    )
+    return contacts, responses
+
+
+def test_an_agents_perceived_negatives_name_their_policy() -> None:
+    """Trial 121: pshah (billing) had 74 and 88 negatives a week, none a failure, all about
+    the explained price rise (BILL-PRICE), read as "the rest" and so as the worst agent;
+    nothing in the marts showed they were one policy's. Each agent-week names the policy
+    most of its perceived negatives are about and its share; dfletcher's failures still
+    stand out."""
+    contacts, responses = _billing_week(settled=True)
+    rows = agent_outcomes(
+        contacts, responses, WEEK, key=None, min_contacts=20, window_days=7, model_version="m1"
+    )
+    by_agent = {row["agent"]: row for row in rows.iter_rows(named=True)}
+    pshah, bwong, dfletcher = by_agent["pshah"], by_agent["bwong"], by_agent["dfletcher"]
+    assert (pshah["negatives"], pshah["negatives_policy_failure"], pshah["negatives_other"]) == (
+        12,
+        0,
+        12,
+    )
+    assert (pshah["top_perceived_policy"], pshah["top_perceived_policy_share"]) == (
+        "BILL-PRICE",
+        1.0,
+    )
+    assert bwong["top_perceived_policy"] == "BILL-DD-DATE"
+    assert bwong["top_perceived_policy_share"] == pytest.approx(2 / 3)
+    # A negative without a policy code counts in the share's denominator, names no policy.
+    assert dfletcher["top_perceived_policy"] == "INSTALL-WINDOW"
+    assert dfletcher["top_perceived_policy_share"] == pytest.approx(3 / 4)
+    shares = {
+        agent: row["negatives_policy_failure"] / row["negatives"] for agent, row in by_agent.items()
+    }
+    assert max(shares, key=lambda agent: shares[agent]) == "dfletcher"
+    assert shares["dfletcher"] == pytest.approx(8 / 12) and shares["pshah"] == 0.0
+    # Before a model, nothing is perceived yet: no policy named.
+    unscored = agent_outcomes(
+        contacts,
+        responses.with_columns(pl.lit(None, pl.String).alias("root_cause")),
+        WEEK,
+        key=None,
+        min_contacts=20,
+        window_days=7,
+        model_version=None,
+    )
+    assert unscored.get_column("top_perceived_policy").null_count() == unscored.height
+    assert unscored.get_column("top_perceived_policy_share").null_count() == unscored.height
+
+
+def test_a_week_with_enough_contacts_none_settled_is_not_settled_yet() -> None:
+    """Trial 121's newest week read 'too few contacts' for every agent at 296-499 contacts,
+    0 settled: there were enough, their return windows had not passed. An agent with fewer
+    contacts than the minimum in all stays 'too few contacts'."""
+    contacts, responses = _billing_week(settled=False)
+    few = pl.DataFrame(
+        {
+            "interaction_id": ["x1", "x2"],
+            "customer_id": ["cx1", "cx2"],
+            "agent_id": ["newstarter", "newstarter"],
+            "handle_seconds": [300.0, 200.0],
+            "transfers": [0, 0],
+            "came_back": [False, False],
+            "settled": [False, True],
+        }
+    )
+    rows = agent_outcomes(
+        pl.concat([contacts, few]),
+        responses,
+        WEEK,
+        key=None,
+        min_contacts=20,
+        window_days=7,
+        model_version="m1",
+    )
+    status = dict(zip(rows.get_column("agent"), rows.get_column("status"), strict=True))
+    assert status == {
+        "pshah": NOT_SETTLED_YET,
+        "bwong": NOT_SETTLED_YET,
+        "dfletcher": NOT_SETTLED_YET,
+        "newstarter": TOO_FEW_CONTACTS,
+    }
+    assert rows.filter(pl.col("agent") == "dfletcher")["negatives_policy_failure"].item() == 8
