@@ -456,7 +456,7 @@ def test_slow_thorough_agents_resolve_more_than_quick_transferrers(
     # any agent takes.)
     assert slow["fcr"] > quick["fcr"] + 0.1
     assert slow["handle"] > 2 * quick["handle"]  # the long calls are the ones that resolve
-    assert set(agents["status"]) <= {"judged", "too few contacts"}
+    assert set(agents["status"]) <= {"judged", "not settled yet", "too few contacts"}
     # The DuckDB question answers the same: the longest handle-time band resolves more.
     bands = run_query(settings.root, "handle_time_vs_resolution")
     assert bands[0]["median_handle_time"] == "under 5 min"

@@ -105,7 +105,7 @@ def test_the_preset_maps_the_group_as_queue_so_agents_are_judged(
     assert agents.select("contacts", "settled_contacts", "came_back", "status").rows() == [
         (2, 2, 0, "judged"),
         (3, 3, 1, "judged"),
-        (5, 1, 0, "too few contacts"),
+        (5, 1, 0, "not settled yet"),
     ]
     said = _text(html, "agents")
     assert "later dates settle them" not in said
