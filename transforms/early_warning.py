@@ -15,7 +15,18 @@ counts; the tests are scipy's):
   when no policy really rose, the chance of any flag at all is at most ``fdr``; when some did,
   at most that share of the flags is expected to be false;
 * a flag also needs the share to be at least ``min_rise`` above the history rate, so a large
-  volume cannot make a trivial rise significant.
+  volume cannot make a trivial rise significant;
+* the history rate and its dispersion are estimated from in-control days only, as a control
+  chart's limits are (Montgomery, *Introduction to Statistical Quality Control*, Phase I
+  and Phase II of control chart application: limits are estimated from a period in
+  control, days out of control are left out and the limits recomputed, then Phase II
+  monitors new days against them). A history day whose failure share lies beyond
+  :data:`BASELINE_LIMIT` robust standard deviations of the history's median share is left
+  out (:func:`in_control_days`): without that an incident's own days entered the history,
+  raised its rate and inflated its dispersion, and a trial's incident (52-66% against
+  15%) became its own "normal" on its third day. The rule reads the history's counts
+  alone, never an earlier date's stored flags, so a date's result does not depend on the
+  order dates are run in (a backfill newest first, or one date alone).
 
 Counts must all come from one model: the caller re-scores history that an older champion
 scored, so a new champion's different threshold is never read as a rise.
@@ -40,6 +51,9 @@ MIN_HISTORY_DAYS = 7
 MIN_NEGATIVES = 20
 #: The normal range is the central interval of today's share expected from history.
 NORMAL_RANGE = 0.95
+#: A history day beyond this many robust standard deviations of the history's median share
+#: is left out of the baseline: the three-sigma limits of a Shewhart control chart.
+BASELINE_LIMIT = 3.0
 
 #: What :func:`failure_counts` returns (before any group keys).
 FAILURE_COUNT_SCHEMA: dict[str, pl.DataType] = {
@@ -59,6 +73,7 @@ EARLY_WARNING_COLUMNS: dict[str, pl.DataType] = {
     "normal_high": pl.Float64(),
     "history_days": pl.Int64(),
     "history_negatives": pl.Int64(),
+    "history_days_left_out": pl.Int64(),
     "dispersion": pl.Float64(),
     "p_value": pl.Float64(),
     "p_adjusted": pl.Float64(),
@@ -96,6 +111,65 @@ def _dispersion(negatives: np.ndarray, failures: np.ndarray, rate: float) -> flo
     return max(1.0, chi_square / (len(negatives) - 1))
 
 
+def _pooled(negatives: np.ndarray, failures: np.ndarray) -> tuple[float, float]:
+    """The pooled failure rate of some days, bounded away from 0 and 1 so a policy that never
+    failed can still be tested, and their dispersion around it."""
+    total = int(negatives.sum())
+    rate = min(max(float(failures.sum()) / total, 0.5 / total), 1 - 0.5 / total)
+    return rate, _dispersion(negatives, failures, rate)
+
+
+def in_control_days(negatives: np.ndarray, failures: np.ndarray) -> np.ndarray:
+    """Which history days are in control, the days a baseline is estimated from (Phase I of
+    a control chart, Montgomery, *Introduction to Statistical Quality Control*: trial limits
+    from the history, days beyond them left out, the limits recomputed from the rest until
+    every day left in lies within them).
+
+    ``negatives``, ``failures``: one policy's scored negatives and policy failures per history
+    day (equal-length integer arrays, ``negatives`` > 0). Returns a boolean array of the same
+    length, False for a day left out; a day is left out beyond either limit, as Phase I
+    leaves out points beyond either.
+
+    First, robust trial limits, so an incident on up to half of the history cannot widen
+    the limits that should leave it out: each day's Pearson residual against the median daily
+    share ``m``, ``(failures - negatives * m) / sqrt(negatives * m * (1 - m))``, more than
+    :data:`BASELINE_LIMIT` robust standard deviations from the residuals' median (the median
+    absolute deviation scaled to a normal's standard deviation,
+    ``scipy.stats.median_abs_deviation(scale="normal")``: the Hampel identifier) is out; the
+    robust standard deviation is at least 1, the binomial's own, so near-identical days do
+    not leave out an ordinary one. The median absolute deviation of a history a quarter of
+    whose days are an incident's is itself inflated (a trial's incident day at 43% stayed in
+    on it alone), so then, as Phase I recomputes its limits, the day left in furthest from
+    the others is judged against the rate and dispersion pooled over the other days left in
+    (its own count would widen its own limits), and left out beyond :data:`BASELINE_LIMIT`
+    standard deviations, dispersion included; until none is. A day left out never comes
+    back in. With fewer than 3 days nothing is left out, and 2 days always stay in.
+    """
+    days = len(negatives)
+    kept = np.ones(days, dtype=bool)
+    if days < 3:
+        return kept
+    total = int(negatives.sum())
+    median = min(max(float(np.median(failures / negatives)), 0.5 / total), 1 - 0.5 / total)
+    residuals = (failures - negatives * median) / np.sqrt(negatives * median * (1 - median))
+    spread = max(1.0, float(stats.median_abs_deviation(residuals, scale="normal")))
+    kept = np.abs(residuals - np.median(residuals)) <= BASELINE_LIMIT * spread
+    while kept.sum() > 2:
+        worst, furthest = -1, BASELINE_LIMIT
+        for day in np.flatnonzero(kept):
+            others = kept.copy()
+            others[day] = False
+            rate, dispersion = _pooled(negatives[others], failures[others])
+            sd = np.sqrt(negatives[day] * rate * (1 - rate) * dispersion)
+            distance = abs(float(failures[day] - negatives[day] * rate)) / float(sd)
+            if distance > furthest:
+                worst, furthest = int(day), distance
+        if worst < 0:
+            break
+        kept[worst] = False
+    return kept
+
+
 def compare_with_history(
     today: pl.DataFrame,
     history: pl.DataFrame,
@@ -113,6 +187,9 @@ def compare_with_history(
     ``min_history_days`` history days with a scored negative, default
     :data:`MIN_HISTORY_DAYS`), 'too few negatives today' (fewer than ``min_negatives`` scored
     today, default :data:`MIN_NEGATIVES`), or both joined by '; ' when both hold;
+    ``baseline_share`` and ``dispersion`` are pooled over the history days in control
+    (:func:`in_control_days`), ``history_days_left_out`` counts the others (``history_days``
+    and ``history_negatives`` count the whole history);
     ``normal_low``/``normal_high`` bound the share today's volume gives 95% of the time at
     the history rate (dispersion included); ``p_adjusted`` is Benjamini-Hochberg over the
     policies tested (per source); ``flagged`` needs ``p_adjusted <= fdr`` and a share at
@@ -152,12 +229,13 @@ def compare_with_history(
             reasons = ["too little history", *(["too few negatives today"] if few else [])]
             rows.append({**found, "status": "; ".join(reasons)})
             continue
-        # Bounded away from 0 and 1 so a policy that never failed can still be tested.
-        rate = min(max(float(past_k.sum()) / total, 0.5 / total), 1 - 0.5 / total)
-        dispersion = _dispersion(past_n, past_k, rate)
+        # Phase I: the baseline is pooled over the in-control days only.
+        kept = in_control_days(past_n, past_k)
+        rate, dispersion = _pooled(past_n[kept], past_k[kept])
         n_eff = max(1, round(n / dispersion))
         low, high = stats.binom.interval(NORMAL_RANGE, n_eff, rate)
         found |= {
+            "history_days_left_out": int((~kept).sum()),
             "baseline_share": rate,
             "dispersion": dispersion,
             "normal_low": float(low) / n_eff,
@@ -229,7 +307,8 @@ def false_alarm_statement(fdr: float, tested: int, min_rise: float) -> str:
     """How the false-alarm rate is controlled, in words, for the report and the alert."""
     return (
         f"{tested} policies tested against their own history (one-sided exact binomial test, "
-        f"counts deflated by the history's day-to-day dispersion); Benjamini-Hochberg at a "
+        "counts deflated by the history's day-to-day dispersion, history days out of control "
+        f"left out of the baseline); Benjamini-Hochberg at a "
         f"false discovery rate of {fdr:.0%}: on a night when no policy really rose, the chance "
         f"of any flag is at most {fdr:.0%}, and when some did, at most {fdr:.0%} of the flags "
         f"are expected to be false. A flag also needs a rise of at least {min_rise * 100:.0f} "

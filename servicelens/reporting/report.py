@@ -2280,7 +2280,11 @@ def _early_warning(inputs: _Inputs) -> str:
         )
     if not latest["flags"]:
         parts.append('<p class="ok">No policy\'s failure share rose beyond its normal range.</p>')
-    policies = pl.DataFrame(latest["policies"]).select(
+    # A manifest written before history days were left out of the baseline has no count of
+    # them: shown empty, not a KeyError on the whole report.
+    policies = pl.DataFrame(
+        [{"history_days_left_out": None, **p} for p in latest["policies"]]
+    ).select(
         pl.col("policy_code").fill_null(NO_POLICY),
         "negatives",
         "failures",
@@ -2289,6 +2293,7 @@ def _early_warning(inputs: _Inputs) -> str:
         "normal_high",
         "baseline_share",
         "history_days",
+        "history_days_left_out",
         "p_adjusted",
         pl.col("flagged").cast(pl.String),
         "status",

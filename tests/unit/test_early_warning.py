@@ -111,6 +111,145 @@ def test_false_alarms_across_policies_stay_under_the_stated_rate() -> None:
     assert rises_found >= 80
 
 
+# --- an incident that is still running ------------------------------------------------------
+
+#: Trial 121's INSTALL-WINDOW counts (scored negatives, policy failures) as its marts held them,
+#: 2026-11-16..12-06: fourteen ordinary days, then a planted installation incident every day
+#: from 11-30 (the scored failures equal the generator's truth).
+TRIAL_INSTALL = [
+    (28, 2), (19, 2), (29, 4), (38, 4), (26, 2), (33, 6), (34, 2),
+    (31, 8), (29, 5), (30, 8), (25, 5), (28, 6), (35, 3), (29, 6),
+    (64, 35), (69, 38), (60, 37), (67, 44), (65, 28), (61, 37), (65, 34),
+]  # fmt: skip
+#: The trial's other tested policy: early termination fees, never a failure.
+TRIAL_ETF = [
+    40, 35, 35, 33, 35, 34, 38, 36, 34, 37, 35, 33, 36, 34, 37, 31, 29, 33, 35, 26, 36,
+]  # fmt: skip
+TRIAL_START = date(2026, 11, 16)
+INCIDENT_DAYS = [TRIAL_START + timedelta(days=i) for i in range(14, 21)]
+
+
+def _trial_counts(day: date) -> pl.DataFrame:
+    i = (day - TRIAL_START).days
+    (n, k), etf = TRIAL_INSTALL[i], TRIAL_ETF[i]
+    return pl.DataFrame(
+        {
+            "survey_date": [day, day],
+            "policy_code": ["INSTALL-WINDOW", "ETF"],
+            "negatives": [n, etf],
+            "failures": [k, 0],
+        }
+    )
+
+
+def test_an_incident_that_keeps_running_is_flagged_every_day_of_it() -> None:
+    """Found by trial 121: an installation incident (52-66% failures against about 15%) was
+    flagged on its first two days only. Its own days entered the 28-day history, raised the
+    baseline to 0.35 and the dispersion to 8.9, and it became its own normal; they are left
+    out of the baseline now, as a control chart's Phase I leaves out days out of control."""
+    results = {
+        day: compare_with_history(
+            _trial_counts(day).drop("survey_date"),
+            pl.concat([_trial_counts(TRIAL_START + timedelta(days=i)) for i in range(14 + n)]),
+            fdr=0.01,
+            min_rise=0.05,
+        )
+        for n, day in enumerate(INCIDENT_DAYS)
+    }
+    flagged = [day for day, result in results.items() if result["flagged"].any()]
+    assert flagged == INCIDENT_DAYS
+    ordinary = TRIAL_INSTALL[:14]
+    for n, (day, result) in enumerate(results.items()):
+        install = result.filter(pl.col("policy_code") == "INSTALL-WINDOW").row(0, named=True)
+        assert install["flagged"] and install["share"] > install["normal_high"], day
+        # The days of the incident before this one, and no ordinary day, are left out.
+        assert install["history_days_left_out"] == n, day
+        assert install["history_days"] == 14 + n
+        assert install["baseline_share"] == pytest.approx(
+            sum(k for _, k in ordinary) / sum(n for n, _ in ordinary)
+        )
+        assert not result.filter(pl.col("policy_code") == "ETF")["flagged"].item()
+
+
+def test_one_or_two_odd_days_leave_the_baseline_as_the_ordinary_days_give_it() -> None:
+    """A day of an outage and a day half its failures went unrecorded: both left out, so the
+    baseline and its dispersion are the ordinary days' and a real rise is still found."""
+    ordinary = [(100, 28), (100, 32), (100, 30), (100, 29), (100, 31)] * 4
+    history = _history({"P": [*ordinary[:9], (100, 80), *ordinary[9:15], (100, 2)]})
+    row = compare_with_history(_today({"P": (100, 50)}), history, fdr=0.01, min_rise=0.05).row(
+        0, named=True
+    )
+    assert row["history_days_left_out"] == 2 and row["history_days"] == 17
+    assert row["baseline_share"] == pytest.approx(0.3) and row["dispersion"] == 1.0
+    assert row["flagged"]
+    # An ordinary night against the same history is not flagged.
+    quiet = compare_with_history(_today({"P": (100, 33)}), history, fdr=0.01, min_rise=0.05)
+    assert not quiet["flagged"].item()
+
+
+def test_a_stable_history_leaves_almost_no_day_out_and_keeps_its_false_alarm_rate() -> None:
+    """Ordinary binomial wobble, day to day volumes varying (300 nights of 28 history days):
+    leaving days out of the baseline does not leave ordinary days out, nor raise the share of
+    nights with a flag above the false discovery rate (9 in 2,000 both before and after)."""
+    rng = np.random.default_rng(3)
+    left_out = days = flagged = 0
+    for _ in range(300):
+        n = rng.poisson(60, 28)
+        failures = rng.binomial(n, 0.2)
+        history = _history({"P": list(zip(n.tolist(), failures.tolist(), strict=True))})
+        row = compare_with_history(
+            _today({"P": (60, int(rng.binomial(60, 0.2)))}), history, fdr=0.01, min_rise=0.0
+        ).row(0, named=True)
+        left_out += row["history_days_left_out"]
+        days += row["history_days"]
+        flagged += row["flagged"]
+    # Three standard deviations leave out a day in a few hundred (0.3% of a normal's).
+    assert left_out / days < 0.01
+    assert flagged / 300 <= 0.01
+
+
+def test_the_order_dates_are_run_in_does_not_change_their_early_warning(
+    tmp_path: Path,
+) -> None:
+    """The baseline is read from the history's published counts, not from earlier dates'
+    stored flags: the trial's incident days run oldest first, newest first (a backfill with
+    --newest-first) and each alone give the same warnings, a flag on every day."""
+    settings = Settings(data_dir=str(tmp_path))
+    for i in range(21):
+        day = TRIAL_START + timedelta(days=i)
+        counts = _trial_counts(day).select("policy_code", "negatives", "failures").rows()
+        rows = [_scored(day, policy, n, k) for policy, n, k in counts]
+        _write(settings.marts_dir / "feedback_scored", day, pl.concat(rows))
+
+    def warn(day: date) -> dict[str, object]:
+        scored = pl.read_parquet(
+            settings.marts_dir / "feedback_scored" / f"survey_date={day}" / "part-0.parquet"
+        ).with_columns(pl.lit(day).alias("survey_date"))
+        return early_warning(settings, day, scored, "v1", lambda f: f)
+
+    oldest_first = {day: warn(day) for day in INCIDENT_DAYS}
+    newest_first = {day: warn(day) for day in reversed(INCIDENT_DAYS)}
+    alone = {INCIDENT_DAYS[-1]: warn(INCIDENT_DAYS[-1])}
+    assert oldest_first == newest_first
+    assert alone[INCIDENT_DAYS[-1]] == oldest_first[INCIDENT_DAYS[-1]]
+    for day, warning in oldest_first.items():
+        assert [f["policy_code"] for f in warning["flags"]] == ["INSTALL-WINDOW"], day  # type: ignore[index]
+
+
+def _scored(day: date, policy: str, n: int, failures: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "response_id": [f"{day}-{policy}-{i}" for i in range(n)],
+            "policy_code": [policy] * n,
+            "is_negative": [True] * n,
+            "comment": [f"comment {i}" for i in range(n)],
+            "root_cause": ["policy_failure"] * failures + ["perceived"] * (n - failures),
+            "p_policy_failure": [0.9] * failures + [0.2] * (n - failures),
+            "model_version": ["v1"] * n,
+        }
+    )
+
+
 def test_failure_counts_leave_unscored_rows_out() -> None:
     scored = pl.DataFrame(
         {
