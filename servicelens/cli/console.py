@@ -283,6 +283,29 @@ def nothing_kept_note(result: dict[str, Any]) -> str | None:
     )
 
 
+def early_warning_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per policy an early warning flagged among a run's dates or partitions, for
+    after its table: the date, the source (none for the sample's), then the flag as the
+    report and the alert word it (:func:`servicelens.storage.runs.flag_sentence`: the policy,
+    its share, normal range and history rate), e.g. "2026-12-02 fibre-sm: early warning:
+    INSTALL-WINDOW: 62% of 60 scored negatives were policy failures; normal range 7%-28%
+    (history 16%)." Found by a trial: a backfill's flag was in ``--json``, the manifest and
+    the report, and not on the terminal.
+
+    ``rows``: outcome rows (``day``, ``result`` with ``early_warning`` as
+    :func:`servicelens.outcomes.early_warning` returns it and, for a configured source's
+    partition, ``source``); rows without a flag give no line."""
+    from servicelens.storage.runs import flag_sentence
+
+    lines = []
+    for row in rows:
+        result = row.get("result") or {}
+        source = f" {result['source']}" if result.get("source") else ""
+        for flag in (result.get("early_warning") or {}).get("flags") or []:
+            lines.append(f"{row['day']}{source}: early warning: {flag_sentence(flag)}")
+    return lines
+
+
 def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     """A completed date's or partition's counts for a run's table ("read 24 kept 20
     quarantined 4 scored 9", "quarantined 4 (3 of them superseded by a later

@@ -369,6 +369,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             result = {**result, "left_failed": _left_failed(settings, day)}
             if not args.json:
                 print(_counts_line(result, day))
+                from servicelens.cli.console import early_warning_lines
+
+                for line in early_warning_lines([{"day": str(day), "result": result}]):
+                    print(line)
                 for left in result["left_failed"]:
                     print(f"servicelens: {left['date']}: {left['why']}", file=sys.stderr)
                 # As backfill says it (a platform engineer's trial: `run` with no model said

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from servicelens.cli.console import (
     EXIT_KEPT_NOTHING,
     counts_detail,
+    early_warning_lines,
     kept_none_of_many,
     print_json,
     said_on_terminal,
@@ -434,6 +435,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     unit = table_unit(settings)
     shown = [{**r, unit: r["day"], "detail": _detail(r)} for r in rows]
     print(table(shown, [unit, "outcome", "flow_run", "detail"]))
+    for line in early_warning_lines(rows):
+        print(line)
     print(outcome_counts([DateOutcome(**r) for r in rows]))
     if note := unscored_dates_note(rows, settings):
         print(note)
@@ -594,6 +597,8 @@ def _backfill_every_source(args: argparse.Namespace, base: Settings) -> int:
         for r in rows
     ]
     print(table(shown, ["source", "partition", "outcome", "flow_run", "detail"]))
+    for line in early_warning_lines(rows):
+        print(line)
     for chosen, _ in ranges:
         name = chosen.source
         mine = [r for r in rows if r["result"].get("source") == name]

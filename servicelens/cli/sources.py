@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from servicelens.cli.console import (
     counts_detail,
+    early_warning_lines,
     partition_notes,
     print_json,
     table,
@@ -374,6 +375,7 @@ def outcomes_text(rows: list[dict[str, Any]], settings: Settings) -> str:
             ]
         )
     ]
+    lines += early_warning_lines(rows)
     # What the run says of a delivery beyond its counts (flows.sources, Landing.notes).
     lines += [
         f"{r['source']}: {note}" for r in rows for note in r["result"].get("landing_notes", [])

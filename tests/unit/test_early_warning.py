@@ -236,6 +236,64 @@ def test_the_order_dates_are_run_in_does_not_change_their_early_warning(
         assert [f["policy_code"] for f in warning["flags"]] == ["INSTALL-WINDOW"], day  # type: ignore[index]
 
 
+def test_a_flag_is_said_on_the_terminal_and_the_days_left_out_in_the_report(
+    tmp_path: Path,
+) -> None:
+    """Found by trial 121: a backfill's flag was only in --json, the manifest and the report;
+    `run` and `backfill` print one line per flagged policy after their table, worded as the
+    report and the alert word it. The report's table says how many history days were left
+    out of each baseline."""
+    from servicelens.cli.console import early_warning_lines
+    from servicelens.cli.sources import outcomes_text
+    from servicelens.reporting.report import _early_warning, _Inputs
+
+    settings = Settings(data_dir=str(tmp_path))
+    for i in range(21):
+        day = TRIAL_START + timedelta(days=i)
+        counts = _trial_counts(day).select("policy_code", "negatives", "failures").rows()
+        _write(
+            settings.marts_dir / "feedback_scored",
+            day,
+            pl.concat([_scored(day, policy, n, k) for policy, n, k in counts]),
+        )
+    last = INCIDENT_DAYS[-1]
+    scored = pl.read_parquet(
+        settings.marts_dir / "feedback_scored" / f"survey_date={last}" / "part-0.parquet"
+    ).with_columns(pl.lit(last).alias("survey_date"))
+    warning = early_warning(settings, last, scored, "v1", lambda f: f)
+    [flag] = warning["flags"]
+    quiet = {**warning, "flags": []}
+    rows = [
+        {"day": str(last), "result": {"source": "fibre-sm", "early_warning": warning}},
+        {"day": str(last - timedelta(1)), "result": {"source": "fibre-sm", "early_warning": quiet}},
+        {"day": str(last), "result": {"early_warning": warning}},  # the sample's date
+    ]
+    assert early_warning_lines(rows) == [
+        f"{last} fibre-sm: early warning: {flag_sentence(flag)}",
+        f"{last}: early warning: {flag_sentence(flag)}",
+    ]
+    assert flag_sentence(flag).startswith(
+        "INSTALL-WINDOW: 52% of 65 scored negatives were policy failures; normal range "
+    )
+    # `run`'s part for configured sources prints it after its table.
+    said = outcomes_text(
+        [
+            {"source": "fibre-sm", "day": str(last), "outcome": "completed", "error": "", **r}
+            for r in rows[:1]
+        ],
+        settings,
+    ).splitlines()
+    assert said[-1] == f"{last} fibre-sm: early warning: {flag_sentence(flag)}"
+    inputs = _Inputs(
+        settings, pl.DataFrame(), None, None, None, None, None, None, None,
+        early_warnings={last: warning},
+    )  # fmt: skip
+    html = _early_warning(inputs)
+    assert "<th>history_days_left_out</th>" in html
+    install = next(p for p in warning["policies"] if p["policy_code"] == "INSTALL-WINDOW")
+    assert install["history_days_left_out"] == 6
+
+
 def _scored(day: date, policy: str, n: int, failures: int) -> pl.DataFrame:
     return pl.DataFrame(
         {
