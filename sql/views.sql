@@ -149,13 +149,17 @@ FROM read_parquet(
 -- negative rule, csat <= 2 by default).
 -- resolved_first_contact: the source's own resolved yes/no (a post-call survey's question,
 -- a call log's flag), null where not mapped, not answered, or in partitions written before
--- feedback_scored 9 (union_by_name reads them beside the newer ones).
+-- feedback_scored 9 (union_by_name reads them beside the newer ones). abandoned: the source's
+-- own yes/no that the call was abandoned before anyone answered (null where not mapped, or
+-- before feedback_scored 10).
 CREATE OR REPLACE VIEW feedback_scored AS
 SELECT * FROM servicelens_partitions('marts/feedback_scored');
 
 -- Counts and shares by date, queue, policy and channel. Sum counts; never average shares.
--- fcr_answered, fcr_resolved and fcr_rate count resolved_first_contact (null in partitions
--- written before daily_summary 10): sum(fcr_resolved) / sum(fcr_answered).
+-- fcr_answered, fcr_resolved and fcr_rate count resolved_first_contact over handled contacts
+-- (null in partitions written before daily_summary 10): sum(fcr_resolved) / sum(fcr_answered).
+-- abandoned counts the calls the source flags abandoned, which fcr_answered leaves out (null
+-- in partitions written before daily_summary 11, whose fcr_answered counted them too).
 CREATE OR REPLACE VIEW daily_summary AS
 SELECT * FROM servicelens_partitions('marts/daily_summary');
 

@@ -27,6 +27,11 @@ being measured (agents close calls as resolved that bring the customer back, the
 quick-transfer pattern this view exists to expose). The flag is the measure only where no
 return can be seen; where both exist the flag's counts stay beside the observed share
 (``flagged_contacts``, ``flagged_resolved``), so the claim can be read against the outcome.
+
+Both measures are over handled contacts: a call the source flags abandoned
+(:data:`transforms.schemas.ABANDONED`: the caller hung up before anyone answered) is in
+neither, as SQM Group's and ICMI's definitions of first-call resolution count answered
+calls only. An agent is not charged for a call that never reached anyone.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from transforms.marts import satisfaction_counts, satisfied_share
+from transforms.marts import handled, satisfaction_counts, satisfied_share
 from transforms.schemas import (
+    ABANDONED,
     AGENT_OUTCOMES_SCHEMA,
     AGENT_OUTCOMES_VERSION,
     POSITIVE_CLASS,
@@ -176,7 +182,10 @@ def agent_outcomes(
     ``settled`` (:func:`transforms.repeat_contacts.with_returns`) and, where known,
     ``customer_id`` (a frame without it is read as having customers) and the source's own
     ``resolved_first_contact`` flag (:data:`transforms.schemas.RESOLVED_FLAG`, Boolean; a
-    frame without it has none). ``responses``: the survey
+    frame without it has none), and its ``abandoned`` flag
+    (:data:`transforms.schemas.ABANDONED`, Boolean; a frame without it has none): an
+    abandoned contact is counted in ``contacts`` but in neither measure (not settled, not
+    flagged). ``responses``: the survey
     responses about those contacts, with ``agent_id``, ``csat``, ``rating`` (a two-level
     rating: ``ratings``, ``satisfied`` and ``satisfied_share`` count it; a frame without
     it has none), ``is_negative`` and
@@ -209,8 +218,12 @@ def agent_outcomes(
         responses = responses.with_columns(pl.lit(None, pl.String).alias("rating"))
     if "policy_code" not in responses.columns:
         responses = responses.with_columns(pl.lit(None, pl.String).alias("policy_code"))
-    flag, flagged = pl.col(RESOLVED_FLAG), RESOLVED_FLAG in contacts.columns
-    handled = contacts.group_by(keys).agg(
+    flag, flagged = pl.col(RESOLVED_FLAG).filter(handled()), RESOLVED_FLAG in contacts.columns
+    if ABANDONED not in contacts.columns:
+        contacts = contacts.with_columns(pl.lit(None, pl.Boolean).alias(ABANDONED))
+    # Settled and handled: an abandoned call is no contact the agent could resolve.
+    settled = pl.col("settled") & handled()
+    per_agent = contacts.group_by(keys).agg(
         pl.len().cast(pl.UInt32).alias("contacts"),
         pl.col("handle_seconds").median().alias("median_handle_seconds"),
         pl.col("transfers").cast(pl.Float64).mean().alias("transfers_per_contact"),
@@ -222,13 +235,9 @@ def agent_outcomes(
         .cast(pl.UInt32)
         .alias("contacts_with_handle_time"),
         pl.col("transfers").is_not_null().sum().cast(pl.UInt32).alias("contacts_with_transfers"),
-        pl.col("settled").fill_null(False).sum().cast(pl.UInt32).alias("settled_contacts"),
+        settled.fill_null(False).sum().cast(pl.UInt32).alias("settled_contacts"),
         # Among the settled only: first_contact_resolution is 1 - came_back / settled.
-        (pl.col("came_back") & pl.col("settled"))
-        .fill_null(False)
-        .sum()
-        .cast(pl.UInt32)
-        .alias("came_back"),
+        (pl.col("came_back") & settled).fill_null(False).sum().cast(pl.UInt32).alias("came_back"),
         (pl.col("settled") == False).any().alias("fcr_provisional"),  # noqa: E712 (nulls: not)
         (
             pl.col("customer_id").is_not_null().any()
@@ -238,6 +247,12 @@ def agent_outcomes(
         # The source's own claim, counted whichever measure first_contact_resolution is.
         (flag.is_not_null().sum() if flagged else pl.lit(0)).alias("flagged_contacts"),
         (flag.fill_null(False).sum() if flagged else pl.lit(0)).alias("flagged_resolved"),
+        # Whether the source flags this agent's contacts at all, abandoned ones too: a week
+        # whose only flagged calls were abandoned is measured by the flag with none counted
+        # ('too few contacts'), not told to map a customer id ('no customer id').
+        (pl.col(RESOLVED_FLAG).is_not_null().any() if flagged else pl.lit(False)).alias(
+            "_flags_known"
+        ),
     )
     scored = model_version is not None
     failures = (pl.col("is_negative") & (pl.col("root_cause") == POSITIVE_CLASS)).sum()
@@ -257,7 +272,7 @@ def agent_outcomes(
     no_agent = pl.col("agent_id").is_null()
     claimed = pl.when(pl.col("fcr_measure") == FCR_CLAIMED)
     joined = (
-        handled.join(surveyed, on=keys, how="full", coalesce=True, nulls_equal=True)
+        per_agent.join(surveyed, on=keys, how="full", coalesce=True, nulls_equal=True)
         .with_columns(
             pl.col(
                 "contacts",
@@ -275,7 +290,7 @@ def agent_outcomes(
             # Null for an agent only the responses name (no contact): no measure.
             pl.when(pl.col("_customers_known"))
             .then(pl.lit(FCR_OBSERVED))
-            .when(pl.col("flagged_contacts") > 0)
+            .when(pl.col("_flags_known").fill_null(False))
             .then(pl.lit(FCR_CLAIMED))
             .alias("fcr_measure"),
         )

@@ -17,6 +17,7 @@ import polars as pl
 from transforms.formatting import formatted_text
 from transforms.language import base_language
 from transforms.schemas import (
+    ABANDONED,
     CHANNELS,
     CONTACT_SCHEMA,
     NEGATIVE_CSAT_MAX,
@@ -61,7 +62,7 @@ PARSED_SURVEY_COLUMNS: tuple[str, ...] = (
 #: Interaction facts a survey row may carry itself (a call log, a complaints export), by type.
 ROW_NUMBER_COLUMNS: tuple[str, ...] = ("wait_seconds", "handle_seconds", "fees_charged")
 ROW_COUNT_COLUMNS: tuple[str, ...] = ("transfers", "prior_contacts")
-ROW_FLAG_COLUMNS: tuple[str, ...] = ("sla_met", "policy_disclosed", RESOLVED_FLAG)
+ROW_FLAG_COLUMNS: tuple[str, ...] = ("sla_met", "policy_disclosed", RESOLVED_FLAG, ABANDONED)
 ROW_TEXT_COLUMNS: tuple[str, ...] = ("customer_id", "agent_id")
 ROW_TIMESTAMP_COLUMNS: tuple[str, ...] = ("started_at",)
 #: Two-level satisfaction (Zendesk's good/bad): carried as it is, never turned into csat.

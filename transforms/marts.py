@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from transforms.formatting import formatted_text
 from transforms.schemas import (
+    ABANDONED,
     DAILY_SUMMARY_VERSION,
     FEEDBACK_SCORED_SCHEMA,
     FEEDBACK_SCORED_VERSION,
@@ -73,8 +74,9 @@ def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataF
     ``scored`` carries the clean layer's columns (``CLEAN_RESPONSE_SCHEMA``) with the
     model's ``root_cause``, ``p_policy_failure``, ``needs_review`` and ``top_reasons``; a
     source's own columns (``rating``, ``attributes``) and the operation's facts (``sla_met``
-    ... ``fee_excess``) and the source's resolved flag (``resolved_first_contact``, contract
-    9: a source that maps none, a clean partition written before it) it lacks are null.
+    ... ``fee_excess``), the source's resolved flag (``resolved_first_contact``, contract
+    9) and abandoned flag (``abandoned``, contract 10) it lacks (a source that maps none, a
+    clean partition written before it) are null.
     ``model_version`` (the champion that scored the
     date, None without one) goes on the rows it gave a root cause only: the rest (not
     negative, not rated) are null, since no model scored them (contract 7; a user's trial
@@ -82,7 +84,14 @@ def feedback_scored(scored: pl.DataFrame, model_version: str | None) -> pl.DataF
     when another contract column is missing."""
     absent = [
         pl.lit(None, FEEDBACK_SCORED_SCHEMA[name]).alias(name)
-        for name in ("rating", "attributes", *OPERATION_FACTS, IN_TRAINING_SET, RESOLVED_FLAG)
+        for name in (
+            "rating",
+            "attributes",
+            *OPERATION_FACTS,
+            IN_TRAINING_SET,
+            RESOLVED_FLAG,
+            ABANDONED,
+        )
         if name not in scored.columns
     ]
     if absent:
@@ -219,16 +228,31 @@ def satisfied_share(satisfied: pl.Expr, ratings: pl.Expr) -> pl.Expr:
     return pl.when(ratings > 0).then(satisfied / ratings)
 
 
+def handled() -> pl.Expr:
+    """Whether a row's contact was handled: not :data:`ABANDONED` (Boolean; null, a source
+    that maps no abandoned flag or a row that leaves it empty, counts as handled, as every
+    contact did before the column existed). First-contact resolution is over handled
+    contacts only: SQM Group's and ICMI's definition of first-call resolution counts the
+    calls an agent answered, and a call abandoned before anyone answered is an access
+    failure (the abandonment rate), not an unresolved contact."""
+    return ~pl.col(ABANDONED).fill_null(False)
+
+
 def resolution_counts() -> list[pl.Expr]:
     """Aggregations over rows with a ``resolved_first_contact`` (:data:`RESOLVED_FLAG`,
-    Boolean, null where not asked or not answered): ``fcr_answered`` (rows whose flag is
-    yes or no) and ``fcr_resolved`` (those yes), both UInt32. Their ratio is first-contact
-    resolution as the source reports it (:func:`fcr_rate`); the counts, not the rate, roll
-    up across groups."""
-    flag = pl.col(RESOLVED_FLAG)
+    Boolean, null where not asked or not answered) and an ``abandoned`` flag
+    (:data:`ABANDONED`, Boolean, null where not mapped): ``fcr_answered`` (handled rows,
+    :func:`handled`, whose flag is yes or no), ``fcr_resolved`` (those yes) and
+    ``abandoned`` (rows whose abandoned flag is yes), all UInt32. ``fcr_resolved /
+    fcr_answered`` is first-contact resolution over handled contacts as the source reports
+    it (:func:`fcr_rate`): field sample 10's call log (24 calls, 3 abandoned, 18 resolved)
+    gives 18/21 = 0.857, where counting its abandoned calls unresolved gave 18/24 = 0.750.
+    The counts, not the rate, roll up across groups."""
+    flag = pl.col(RESOLVED_FLAG).filter(handled())
     return [
         flag.is_not_null().sum().cast(pl.UInt32).alias("fcr_answered"),
         flag.fill_null(False).sum().cast(pl.UInt32).alias("fcr_resolved"),
+        pl.col(ABANDONED).fill_null(False).sum().cast(pl.UInt32).alias("abandoned"),
     ]
 
 
@@ -303,13 +327,18 @@ def daily_summary(scored: pl.DataFrame) -> pl.DataFrame:
 
     ``fcr_answered``, ``fcr_resolved`` and ``fcr_rate`` (:func:`resolution_counts`) count
     the source's ``resolved_first_contact`` (null where ``scored`` has none, so 0 answered
-    and a null rate): an analyst's SurveyMonkey trial found its "Was your issue resolved on
-    this call?" answers in the weekly agent_outcomes only."""
+    and a null rate) over handled contacts: an analyst's SurveyMonkey trial found its "Was
+    your issue resolved on this call?" answers in the weekly agent_outcomes only.
+    ``abandoned`` counts the rows the source's ``abandoned`` flag says were abandoned
+    (``scored`` without it: 0), which the fcr counts leave out."""
     keys = list(SUMMARY_KEYS)
     if "rating" not in scored.columns:
         scored = scored.with_columns(pl.lit(None, pl.String).alias("rating"))
-    if RESOLVED_FLAG not in scored.columns:
-        scored = scored.with_columns(pl.lit(None, pl.Boolean).alias(RESOLVED_FLAG))
+    scored = scored.with_columns(
+        pl.lit(None, pl.Boolean).alias(name)
+        for name in (RESOLVED_FLAG, ABANDONED)
+        if name not in scored.columns
+    )
     return (
         with_source(scored)
         .group_by(keys)

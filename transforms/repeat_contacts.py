@@ -20,7 +20,13 @@ from datetime import date, datetime
 
 import polars as pl
 
-from transforms.schemas import CONTACT_SCHEMA, RESOLVED_FLAG, conform, with_contract_columns
+from transforms.schemas import (
+    ABANDONED,
+    CONTACT_SCHEMA,
+    RESOLVED_FLAG,
+    conform,
+    with_contract_columns,
+)
 
 #: How far back :func:`with_earlier_contacts` counts, in days (the issue's "previous 30 days").
 LOOKBACK_DAYS = 30
@@ -33,14 +39,14 @@ _KEYS = ["customer_id", "queue"]
 def contacts_from_interactions(interactions: pl.DataFrame, day: date) -> pl.DataFrame:
     """The contacts of one interaction export (``prepare_interactions`` output), partition
     ``day``, in :data:`transforms.schemas.CONTACT_SCHEMA` (rows without an id are dropped:
-    validation quarantines them where they matter; an export without a resolved flag, as the
-    sample's are, has it null)."""
+    validation quarantines them where they matter; an export without a resolved or abandoned
+    flag, as the sample's are, has it null)."""
     return conform(
         with_contract_columns(
             interactions.filter(pl.col("interaction_id").is_not_null()).with_columns(
                 pl.lit(day).alias("survey_date")
             ),
-            {RESOLVED_FLAG: CONTACT_SCHEMA[RESOLVED_FLAG]},
+            {name: CONTACT_SCHEMA[name] for name in (RESOLVED_FLAG, ABANDONED)},
         ),
         CONTACT_SCHEMA,
     )

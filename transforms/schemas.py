@@ -89,6 +89,15 @@ def policy_name(policy_code: str | None) -> str:
 #: the report first-contact resolution reads where no customer id lets a return be observed
 #: (:func:`transforms.agents.agent_outcomes`). Only a source definition maps it.
 RESOLVED_FLAG = "resolved_first_contact"
+#: The canonical column of a source's own yes/no that a call was abandoned: the caller hung
+#: up before anyone answered (a call log's ``Answered (Y/N)`` = N, mapped negated). An
+#: abandoned call was handled by no one, so first-contact resolution leaves it out of its
+#: denominator: FCR is measured over handled (answered) contacts, the convention of SQM
+#: Group's and ICMI's definitions of first-call resolution (abandoned calls are an access
+#: measure, the abandonment rate, not a resolution one). Null where the source maps none or
+#: the row leaves it empty: then the contact counts as handled, as every contact did before
+#: the column existed. Only a source definition maps it.
+ABANDONED = "abandoned"
 #: A response is negative (and so gets a root cause) at or below this CSAT.
 NEGATIVE_CSAT_MAX = 2
 
@@ -190,6 +199,9 @@ CLEAN_RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     # The source's own flag that the contact resolved the problem (a call log's Resolved
     # Y/N): first-contact resolution where no customer id lets a return be seen.
     RESOLVED_FLAG: pl.Boolean(),
+    # The source's own flag that the call was abandoned (a call log's Answered (Y/N) = N):
+    # left out of first-contact resolution, which is over handled contacts.
+    ABANDONED: pl.Boolean(),
 }
 
 #: The generated sample's source name; every row of a layer names its source definition.
@@ -203,6 +215,7 @@ LANDED_TEXT_COLUMNS: tuple[str, ...] = (
     *(c for c in RAW_INTERACTION_SCHEMA if c not in RAW_SURVEY_COLUMNS),
     "rating",
     RESOLVED_FLAG,
+    ABANDONED,
 )
 LANDED_SCHEMA: dict[str, pl.DataType] = {
     "survey_date": pl.Date(),
@@ -308,6 +321,9 @@ FEEDBACK_SCORED_SCHEMA: dict[str, pl.DataType] = {
     # Version 9: the source's own yes/no that the contact resolved the problem, row by row
     # (a survey's "Was your issue resolved on this call?" reached weekly agent_outcomes only).
     RESOLVED_FLAG: pl.Boolean(),
+    # Version 10: the source's own yes/no that the call was abandoned (a call log's Answered
+    # (Y/N) = N), which first-contact resolution leaves out (it counted them unresolved).
+    ABANDONED: pl.Boolean(),
 }
 
 #: ``servicelens score --output``: one row per kept row of the export, in file order. Each
@@ -346,6 +362,7 @@ SCORE_OUTPUT_SCHEMA: dict[str, pl.DataType] = {
         "policy_disclosed",
         "resolution",
         RESOLVED_FLAG,
+        ABANDONED,
         "fees_charged",
         "fee_excess",
         "attributes",
@@ -404,6 +421,9 @@ DAILY_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "fcr_answered": pl.UInt32(),
     "fcr_resolved": pl.UInt32(),
     "fcr_rate": pl.Float64(),
+    # Version 11: abandoned calls (the source's abandoned flag), which fcr_answered and
+    # fcr_resolved leave out (they counted them answered and unresolved).
+    "abandoned": pl.UInt32(),
 }
 
 #: Partition column of every mart and of the quarantine.
@@ -441,8 +461,8 @@ def with_contract_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -
 # are additive: append a column, bump the table's version, and say what changed in `history`.
 
 #: The version of each mart's contract, written into every row's ``schema_version``.
-FEEDBACK_SCORED_VERSION = 9
-DAILY_SUMMARY_VERSION = 10
+FEEDBACK_SCORED_VERSION = 10
+DAILY_SUMMARY_VERSION = 11
 QUARANTINE_VERSION = 3
 
 
@@ -499,6 +519,15 @@ _RESOLVED_ANSWER_TEXT = (
     "the source's answer, as its definition maps resolved_first_contact: the customer's own, "
     "in a survey ('Was your issue resolved on this contact?'); a system's, in a ticket feed "
     "or call log (its Resolved Y/N)"
+)
+
+#: What ``abandoned`` is wherever a table carries it row by row.
+_ABANDONED_TEXT = (
+    "Whether the call was abandoned: the caller hung up before anyone answered (a call "
+    "log's Answered (Y/N) = N, as the source's definition maps abandoned). An abandoned "
+    "contact was handled by no one: first-contact resolution (daily_summary's fcr_*, "
+    "agent_outcomes') leaves it out, being over handled contacts (SQM Group's and ICMI's "
+    "definition of first-call resolution)."
 )
 
 #: What ``resolved_first_contact`` is wherever a mart carries it row by row.
@@ -645,6 +674,9 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         RESOLVED_FLAG: _RESOLVED_FLAG_TEXT
         + " Null where the source does not map it, where the row's answer or record was "
         "empty, and in rows of version 8 and before.",
+        ABANDONED: _ABANDONED_TEXT
+        + " Null where the source does not map it or the row's record was empty (the "
+        "contact then counts as handled), and in rows of version 9 and before.",
     },
     version=FEEDBACK_SCORED_VERSION,
     history=(
@@ -660,6 +692,8 @@ FEEDBACK_SCORED_CONTRACT = TableContract(
         "probability and the root cause from it (they carried in-sample scores).",
         "9: added resolved_first_contact (the source's own resolved yes/no, row by row: a "
         "survey's resolved question reached the weekly agent_outcomes only).",
+        "10: added abandoned (the source's own yes/no that a call was abandoned before "
+        "anyone answered: a call log's Answered (Y/N) = N, which reached attributes only).",
     ),
 )
 
@@ -751,8 +785,11 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         ),
         "fcr_answered": (
             "Responses in the group whose resolved_first_contact (feedback_scored) is yes or "
-            "no: the denominator of fcr_rate; 0 for a source that maps none, or where no "
-            "row answered. Null in rows of version 9 and before."
+            "no, abandoned calls left out (feedback_scored's abandoned: first-contact "
+            "resolution is over handled contacts, SQM Group's and ICMI's definition): the "
+            "denominator of fcr_rate; 0 for a source that maps none, or where no row "
+            "answered. Null in rows of version 9 and before; rows of version 10 count "
+            "abandoned calls too (as unresolved, where their flag says no)."
         ),
         "fcr_resolved": (
             "Of fcr_answered, those resolved_first_contact records as resolved. Null in rows "
@@ -764,6 +801,11 @@ DAILY_SUMMARY_CONTRACT = TableContract(
             "call log's flag: see feedback_scored); null where none answered, and in rows of "
             "version 9 and before. Across groups and dates: sum fcr_resolved and "
             "fcr_answered, then divide; never average the rates."
+        ),
+        "abandoned": (
+            "Responses in the group whose abandoned (feedback_scored) is yes: calls the "
+            "caller hung up on before anyone answered, left out of fcr_answered; 0 for a "
+            "source that maps none. Null in rows of version 10 and before."
         ),
     },
     version=DAILY_SUMMARY_VERSION,
@@ -785,6 +827,9 @@ DAILY_SUMMARY_CONTRACT = TableContract(
         "10: added fcr_answered, fcr_resolved and fcr_rate (first-contact resolution from "
         "the source's resolved_first_contact, by day and channel: it reached the weekly "
         "agent_outcomes only).",
+        "11: added abandoned; fcr_answered and fcr_resolved leave abandoned calls out, so "
+        "fcr_rate is over handled contacts (a call log's 3 abandoned calls of 24 were "
+        "counted unresolved: 18/24 = 0.750 where handled contacts give 18/21 = 0.857).",
     ),
 )
 
@@ -948,6 +993,8 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
     # Appended: the source's own resolved flag (RESOLVED_FLAG); null for the sample's
     # interaction exports, which carry none, and in partitions written before it existed.
     RESOLVED_FLAG: pl.Boolean(),
+    # Appended: the source's own abandoned flag (ABANDONED); null as RESOLVED_FLAG is.
+    ABANDONED: pl.Boolean(),
 }
 
 FIX_LIST_VERSION = 4
@@ -1226,7 +1273,9 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "settled_contacts": (
             "Contacts whose return window has passed and is covered by the contact history: "
             "the ones first_contact_resolution counts (a return inside a window still open "
-            "waits with the rest, or the share would lean towards returns)."
+            "waits with the rest, or the share would lean towards returns). Abandoned calls "
+            "(clean/contacts' abandoned) are not counted: no one handled them. Rows of "
+            "version 10 and before counted them."
         ),
         "came_back": (
             "Settled contacts whose customer contacted the same queue again within the return "
@@ -1314,8 +1363,11 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         ),
         "flagged_contacts": (
             "Contacts of the week whose source's own resolved flag (resolved_first_contact) "
-            "says yes or no; 0 for a source that maps none. The weight of the flag's share "
-            "when rolling it up. Null in rows of version 7 and before."
+            "says yes or no, abandoned calls left out (the agent is not charged for a call "
+            "abandoned before it reached anyone: first-contact resolution is over handled "
+            "contacts, SQM Group's and ICMI's definition); 0 for a source that maps none. The "
+            "weight of the flag's share when rolling it up. Null in rows of version 7 and "
+            "before; rows of version 10 and before count abandoned calls too."
         ),
         "flagged_resolved": (
             "Of flagged_contacts, those the flag records as resolved: flagged_resolved / "
@@ -1379,7 +1431,11 @@ AGENT_OUTCOMES_CONTRACT = TableContract(
         "settled (it read 'too few contacts' at 296-499 contacts, 0 settled); added "
         "top_perceived_policy and top_perceived_policy_share (the policy most of the "
         "agent-week's perceived negatives are about); negatives_other is described as the "
-        "perceived negatives it holds, not 'the rest'.",
+        "perceived negatives it holds, not 'the rest'; abandoned calls (the source's "
+        "abandoned flag) are left out of settled_contacts, came_back, flagged_contacts and "
+        "flagged_resolved, so first_contact_resolution is over handled contacts (an agent was "
+        "charged an unresolved call for each call abandoned before it reached anyone); rebuilt "
+        "by the next run.",
     ),
 )
 
@@ -1440,6 +1496,7 @@ CLEAN_RESPONSES_CONTRACT = TableContract(
             + _RESOLVED_ANSWER_TEXT
             + "; null when not mapped or not given."
         ),
+        ABANDONED: _ABANDONED_TEXT + " Null when not mapped or not given.",
     },
     version=None,
 )
@@ -1487,6 +1544,9 @@ CONTACTS_CONTRACT = TableContract(
             + "; null for the sample's interaction exports (they carry none) and in partitions "
             "written before the column existed."
         ),
+        ABANDONED: _ABANDONED_TEXT
+        + " Null for the sample's interaction exports (they carry none), where the source "
+        "does not map it, and in partitions written before the column existed.",
     },
     version=None,
 )

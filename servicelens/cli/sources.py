@@ -49,6 +49,7 @@ PREVIEW_COLUMNS: tuple[str, ...] = (
     "sla_met",
     "resolution",
     "resolved_first_contact",
+    "abandoned",
     "fees_charged",
     "attributes",
     "is_negative",

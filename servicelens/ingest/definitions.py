@@ -24,6 +24,7 @@ from servicelens.ingest.readers import CsvDialect, column_key
 from servicelens.settings import AUDIT_DATE_ORDERS
 from transforms.clean import MONTH_NAMES, NPS_DETRACTOR_MAX
 from transforms.schemas import (
+    ABANDONED,
     NEGATIVE_CSAT_MAX,
     RAW_INTERACTION_SCHEMA,
     RAW_SURVEY_COLUMNS,
@@ -33,13 +34,14 @@ from transforms.schemas import (
 
 BUILT_IN_DIR = Path(__file__).parent / "presets"
 #: Canonical columns a definition may map export columns onto (the survey contract, the
-#: interaction facts a row may carry itself, a two-level rating such as good/bad, and the
-#: source's own resolved-on-first-contact flag).
+#: interaction facts a row may carry itself, a two-level rating such as good/bad, the
+#: source's own resolved-on-first-contact flag, and its abandoned-call flag).
 CANONICAL_COLUMNS: tuple[str, ...] = (
     *RAW_SURVEY_COLUMNS,
     *(c for c in RAW_INTERACTION_SCHEMA if c not in RAW_SURVEY_COLUMNS),
     "rating",
     RESOLVED_FLAG,
+    ABANDONED,
 )
 #: The ``[columns]`` key of a per-row country (``country = { column = "Market" }``): each
 #: row's phone numbering plan, an ISO 3166-1 alpha-2 code or a locale (``de-AT``), the

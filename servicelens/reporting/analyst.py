@@ -526,7 +526,8 @@ def _agent_weeks_lacking(connection: Any, code: str) -> str | None:
         said += (
             f". Its own resolved flag, {resolved:,} resolved of {flagged:,} answered, is on "
             "each response in feedback_scored (resolved_first_contact) and by day and "
-            "channel in daily_summary (fcr_answered, fcr_resolved, fcr_rate)"
+            "channel in daily_summary (fcr_answered, fcr_resolved, fcr_rate; abandoned "
+            "calls left out, counted in abandoned)"
         )
     return said
 

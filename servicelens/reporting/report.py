@@ -2025,7 +2025,8 @@ def _agents(inputs: _Inputs) -> str:
                 " Its own resolved flag is on each response in "
                 "<code>marts/feedback_scored</code> (<code>resolved_first_contact</code>) and "
                 "by day and channel in <code>marts/daily_summary</code> "
-                "(<code>fcr_answered</code>, <code>fcr_resolved</code>, <code>fcr_rate</code>)."
+                "(<code>fcr_answered</code>, <code>fcr_resolved</code>, <code>fcr_rate</code>; "
+                "abandoned calls left out, counted in <code>abandoned</code>)."
                 if flagged
                 else ""
             )

@@ -14,6 +14,7 @@ from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath
 from servicelens.storage.partitions import older_contract_partitions, partition_dir
 from transforms.schemas import (
+    ABANDONED,
     CLEAN_RESPONSES_CONTRACT,
     CONTACTS_CONTRACT,
     PARTITION_COLUMN,
@@ -24,6 +25,9 @@ from transforms.schemas import (
 )
 
 _VERSIONED = tuple(t for t in PUBLISHED_TABLES if t.version is not None)
+#: Clean-layer columns only a source definition maps: the generated sample's rows hold them
+#: null, so its partitions written before them need no rewrite.
+_SAMPLE_NEVER_MAPS = frozenset({RESOLVED_FLAG, ABANDONED})
 
 
 @dataclass(frozen=True)
@@ -330,8 +334,8 @@ def grown_columns_lines(settings: Settings, found: list[GrownColumns]) -> list[s
     """``dictionary --check``'s line of each group of :func:`grown_clean_columns`, for an
     analyst: which partitions, what they lack, what a reader sees there (null), and either
     the one backfill that rewrites them or, where a rewrite would write the same nulls (the
-    sample has no resolved flag to map) or no command rewrites them (a look-back day's
-    contacts), that nothing need be run and why."""
+    sample has no resolved or abandoned flag to map) or no command rewrites them (a look-back
+    day's contacts), that nothing need be run and why."""
     published = {source: _published_days(root) for source, root in _roots(settings)}
     lines = []
     for group in found:
@@ -347,10 +351,10 @@ def grown_columns_lines(settings: Settings, found: list[GrownColumns]) -> list[s
             f"{columns} {'was' if len(group.missing) == 1 else 'were'} added (this layer is "
             "unversioned: its columns only grow, and every read sees a missing column as null)"
         )
-        if not group.source and set(group.missing) == {RESOLVED_FLAG}:
+        if not group.source and set(group.missing) <= _SAMPLE_NEVER_MAPS:
             lines.append(
-                f"{head}; harmless, nothing to run: the generated sample has no resolved flag, "
-                f"so a rewrite would write {RESOLVED_FLAG} null, as it reads now"
+                f"{head}; harmless, nothing to run: the generated sample has no resolved or "
+                f"abandoned flag, so a rewrite would write {columns} null, as it reads now"
             )
             continue
         parts = []

@@ -7,12 +7,17 @@
 -- fcr_answered: rewrite them with the backfill `servicelens dictionary --check` names).
 -- The source's answer (the customer's, in a survey; a system's, in a ticket feed or call
 -- log), as its definition maps it, not the observed "no repeat contact" of
--- agent_outcomes (agents_whose_customers_come_back). Newest dates first.
+-- agent_outcomes (agents_whose_customers_come_back). Over handled contacts: calls the
+-- source flags abandoned (a call log's Answered (Y/N) = N, mapped as abandoned) are counted
+-- apart, in abandoned, and are not in answered (SQM Group's and ICMI's definition of
+-- first-call resolution); abandoned is null on dates written before daily_summary 11, whose
+-- answered counted them too. Newest dates first.
 SELECT
     source,
     survey_date,
     channel,
     sum(responses)::BIGINT AS responses,
+    sum(abandoned)::BIGINT AS abandoned,
     sum(fcr_answered)::BIGINT AS answered,
     sum(fcr_resolved)::BIGINT AS resolved,
     round(sum(fcr_resolved) / sum(fcr_answered), 3) AS first_contact_resolution

@@ -18,7 +18,7 @@ import pytest
 
 from servicelens.cli.main import main
 from servicelens.synthetic.generator import generate
-from transforms.schemas import RESOLVED_FLAG
+from transforms.schemas import ABANDONED, RESOLVED_FLAG
 
 START = date(2026, 10, 5)
 END = START + timedelta(days=2)
@@ -59,6 +59,12 @@ def test_clean_layers_are_grouped_and_named_only_commands_that_rewrite_them(
         f"survey_date={LOOK_BACK[0]}..{END} were written before {RESOLVED_FLAG} was added"
     )
     assert all("harmless, nothing to run" in line for line in lines[:2])
+    # Nor the abandoned flag: both missing are as harmless.
+    _drop(responses, ABANDONED)
+    assert main([*data, "dictionary", "--check"]) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "clean/responses" in x]
+    assert f"written before {RESOLVED_FLAG}, {ABANDONED} were added" in line
+    assert "harmless, nothing to run" in line and "backfill" not in line
 
     # A column the sample does fill: the survey dates' partitions are rewritten by their
     # backfill; the look-back days' contacts by no run, and none is suggested for them.

@@ -154,6 +154,7 @@ def _summary(day: date, responses: int) -> pl.DataFrame:
             "fcr_answered": [0],
             "fcr_resolved": [0],
             "fcr_rate": [None],
+            "abandoned": [0],
         }
     )
 

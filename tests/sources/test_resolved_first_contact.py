@@ -76,8 +76,9 @@ def test_the_resolved_flag_is_read_as_yes_or_no_and_an_unknown_word_is_quarantin
 def test_a_call_log_without_customer_ids_gets_first_contact_resolution_from_its_flag(
     prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Field sample 10 as delivered (18 calls Resolved Y, 6 N; no customer id): every
-    agent-week's first-contact resolution is the share its Resolved flag records resolved,
+    """Field sample 10 as delivered (18 calls Resolved Y, 6 N, 3 of the N abandoned; no
+    customer id): every agent-week's first-contact resolution is the share its Resolved flag
+    records resolved of its answered calls (the abandoned ones are no agent's contact),
     said to be the flag's ('resolved flag'), final at once; the query rolls it up over the
     flagged contacts and the report says it is the source's answer, not a return seen."""
     from servicelens.reporting.analyst import run_query
@@ -89,21 +90,22 @@ def test_a_call_log_without_customer_ids_gets_first_contact_resolution_from_its_
     agents = f"{read('marts/agent_outcomes')} WHERE agent IS NOT NULL"
     rows = duckdb.sql(
         "SELECT DISTINCT fcr_measure, status <> 'no customer id', NOT fcr_provisional, "
-        "first_contact_resolution = flagged_resolved / flagged_contacts, settled_contacts "
+        "first_contact_resolution IS NOT DISTINCT FROM "
+        "flagged_resolved / nullif(flagged_contacts, 0), settled_contacts "
         f"FROM {agents}"
     ).fetchall()
     assert rows == [("resolved flag", True, True, True, 0)]
     assert duckdb.sql(
         f"SELECT sum(flagged_contacts)::INT, sum(flagged_resolved)::INT FROM {agents}"
-    ).fetchall() == [(24, 18)]
-    # Week of 1 February 2021: Dee Y, Fay Y, Gus N (unanswered) and Y, Cy Y and Y.
+    ).fetchall() == [(21, 18)]
+    # Week of 1 February 2021: Dee Y, Fay Y, Gus N (abandoned: not counted) and Y, Cy Y and Y.
     assert duckdb.sql(
         "SELECT flagged_contacts, flagged_resolved, first_contact_resolution, status "
         f"FROM {agents} AND week_start = DATE '2021-02-01' ORDER BY ALL"
     ).fetchall() == [
         (1, 1, 1.0, "too few contacts"),
         (1, 1, 1.0, "too few contacts"),
-        (2, 1, 0.5, "judged"),
+        (1, 1, 1.0, "too few contacts"),
         (2, 2, 1.0, "judged"),
     ]
     bands = run_query(data, "handle_time_vs_resolution")

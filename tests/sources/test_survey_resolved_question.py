@@ -61,8 +61,8 @@ def test_the_answers_reach_feedback_scored_and_daily_summary(
 
     by_day = run_query(data, "first_contact_resolution_by_day")
     assert [tuple(r.values()) for r in by_day] == [
-        ("post-call", DEC1, "phone", 1, 1, 1, 1.0),
-        ("post-call", NOV30, "phone", 3, 2, 1, 0.5),
+        ("post-call", DEC1, "phone", 1, 0, 1, 1, 1.0),
+        ("post-call", NOV30, "phone", 3, 0, 2, 1, 0.5),
     ]
 
     # No agent and no handle time: the query has no agent-week to band, and says so.

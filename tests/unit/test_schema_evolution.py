@@ -22,6 +22,7 @@ from servicelens.storage.partitions import (
 from transforms.schemas import (
     CLEAN_RESPONSE_SCHEMA,
     DAILY_SUMMARY_SCHEMA,
+    DAILY_SUMMARY_VERSION,
     PARTITION_COLUMN,
     conform,
 )
@@ -242,4 +243,4 @@ def test_daily_summary_partitions_before_csat_responses_read_it_as_null(tmp_path
         "SELECT schema_version, csat_responses FROM read_parquet(?, hive_partitioning = true, "
         "union_by_name = true) ORDER BY survey_date",
         params=[f"{table}/*/*.parquet"],
-    ).fetchall() == [(7, None), (10, 2)]  # the current version
+    ).fetchall() == [(7, None), (DAILY_SUMMARY_VERSION, 2)]  # the current version

@@ -1,0 +1,139 @@
+"""A source's own abandoned-call flag (``abandoned``): field sample 10's call log records
+``Answered (Y/N)``, 3 of its 24 calls N (the caller hung up before anyone answered), and its
+definition kept the column under [attributes], so daily_summary's first-contact resolution
+counted the abandoned calls as unresolved: 18/24 = 0.750, where FCR over handled contacts
+(SQM Group's and ICMI's definition) is 18/21 = 0.857. Through the real ``sources run`` (real
+Prefect, real GX suites, real Parquet read back by DuckDB)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from servicelens.validation.expectations import FLAG_PROBLEM
+from tests.sources.configured_run import run_configured_source
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELD = ROOT.parent / "shared" / "field"
+CALLS = FIELD / "10-call-centre-dayfirst-excel" / "sample.csv"
+DEFINITION = Path(__file__).parent / "definitions" / "call-centre.toml"
+
+pytestmark = pytest.mark.skipif(not FIELD.exists(), reason=f"field samples not at {FIELD}")
+
+
+def _sample_counts() -> tuple[int, int, int]:
+    """(calls answered and resolved, calls answered, calls abandoned) as the sample's CSV
+    says them, read with the csv module: what the marts must add up to."""
+    rows = list(csv.DictReader(io.StringIO(CALLS.read_text(encoding="utf-8-sig"))))
+    answered = [r for r in rows if r["Answered (Y/N)"] == "Y"]
+    return (
+        sum(r["Resolved"] == "Y" for r in answered),
+        len(answered),
+        sum(r["Answered (Y/N)"] == "N" for r in rows),
+    )
+
+
+def _summary_totals(read: object) -> tuple[int, int, int]:
+    """daily_summary's fcr_resolved, fcr_answered and abandoned summed over every row."""
+    assert callable(read)
+    [row] = duckdb.sql(
+        "SELECT sum(fcr_resolved)::INT, sum(fcr_answered)::INT, sum(abandoned)::INT "
+        f"FROM {read('marts/daily_summary')}"
+    ).fetchall()
+    return row
+
+
+def test_the_call_logs_first_contact_resolution_is_over_answered_calls(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped definition maps Answered (Y/N) negated as abandoned: the 3 N calls are
+    abandoned in feedback_scored, daily_summary counts them apart and leaves them out of
+    fcr_answered (18 of 21, 0.857: it said 18 of 24), and agent_outcomes does not charge an
+    agent for them (Gus's week of 1 February: his abandoned call made him 1 of 2)."""
+    from servicelens.reporting.analyst import run_query
+
+    monkeypatch.setenv("SERVICELENS_MIN_AGENT_CONTACTS", "1")
+    resolved, answered, abandoned = _sample_counts()
+    assert (resolved, answered, abandoned) == (18, 21, 3)
+    data, read = run_configured_source(
+        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), CALLS.read_text()
+    )
+    assert _summary_totals(read) == (resolved, answered, abandoned)
+    assert duckdb.sql(
+        "SELECT round(sum(fcr_resolved) / sum(fcr_answered), 3), min(schema_version) "
+        f"FROM {read('marts/daily_summary')}"
+    ).fetchall() == [(0.857, 11)]
+    assert duckdb.sql(
+        f"SELECT response_id FROM {read('marts/feedback_scored')} WHERE abandoned ORDER BY 1"
+    ).fetchall() == [("ID0002",), ("ID0004",), ("ID0012",)]
+    # The analyst query rolls the counts up: the same figure over all dates.
+    days = run_query(data, "first_contact_resolution_by_day")
+    assert (sum(d["resolved"] for d in days), sum(d["answered"] for d in days)) == (18, 21)
+    agents = f"{read('marts/agent_outcomes')} WHERE agent IS NOT NULL"
+    assert duckdb.sql(
+        f"SELECT sum(contacts)::INT, sum(flagged_contacts)::INT, sum(flagged_resolved)::INT "
+        f"FROM {agents}"
+    ).fetchall() == [(24, 21, 18)]
+    # Week of 1 February 2021: Gus's N call (abandoned) and his Y call: 1 of 1, not 1 of 2.
+    assert duckdb.sql(
+        "SELECT contacts, flagged_contacts, flagged_resolved, first_contact_resolution "
+        f"FROM {agents} AND week_start = DATE '2021-02-01' AND contacts = 2 "
+        "AND flagged_contacts < contacts"
+    ).fetchall() == [(2, 1, 1, 1.0)]
+    # Week of 28 December 2020: Gus's only call was abandoned. No handled contact to judge
+    # him on: no rate and too few contacts, by the flag (not "map a customer id").
+    assert duckdb.sql(
+        "SELECT contacts, flagged_contacts, first_contact_resolution, status, fcr_measure "
+        f"FROM {agents} AND week_start = DATE '2020-12-28' AND flagged_contacts = 0"
+    ).fetchall() == [(1, 0, None, "too few contacts", "resolved flag")]
+
+
+def test_a_call_log_without_the_abandoned_column_counts_as_before(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """A definition that maps no abandoned flag (Answered (Y/N) under [attributes], as the
+    definition was) counts every call as handled: 18 of 24, abandoned 0, its rows' flag
+    null, and the answered attribute kept as it was."""
+    definition = DEFINITION.read_text(encoding="utf-8")
+    without = "".join(
+        line for line in definition.splitlines(keepends=True) if not line.startswith("abandoned")
+    )
+    without += '\n[attributes]\nanswered = "Answered (Y/N)"\n'
+    _, read = run_configured_source(tmp_path, "pwc-call-centre", without, CALLS.read_text())
+    assert _summary_totals(read) == (18, 24, 0)
+    assert duckdb.sql(
+        f"SELECT count(*)::INT, count(abandoned)::INT, "
+        f'count(*) FILTER (attributes LIKE \'%"answered":"N"%\')::INT '
+        f"FROM {read('marts/feedback_scored')}"
+    ).fetchall() == [(24, 0, 3)]
+    assert duckdb.sql(
+        f"SELECT sum(flagged_contacts)::INT FROM {read('marts/agent_outcomes')}"
+    ).fetchall() == [(24,)]
+
+
+def test_an_answered_value_that_is_no_yes_or_no_is_quarantined_quoting_it(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """A word the definition's map does not name and that is no yes or no ("Maybe") puts its
+    call in quarantine, naming the file, line, column and value and what to change, as the
+    other yes/no facts do; nothing is lost (23 kept + 1 quarantined = 24 read)."""
+    rows = list(csv.reader(io.StringIO(CALLS.read_text(encoding="utf-8-sig"), newline="")))
+    at = rows[0].index("Answered (Y/N)")
+    rows[8][at] = "Maybe"  # ID0008, line 9 of the file
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    _, read = run_configured_source(
+        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), out.getvalue()
+    )
+    [(file, line, record, reasons)] = duckdb.sql(
+        f"SELECT source_file, source_line, record_id, reasons FROM {read('quarantine')}"
+    ).fetchall()
+    assert file.endswith("pwc-call-centre.csv") and (line, record) == (9, "ID0008")
+    assert reasons == [f"abandoned: 'Maybe' {FLAG_PROBLEM}"]
+    assert duckdb.sql(f"SELECT count(*)::INT FROM {read('marts/feedback_scored')}").fetchall() == [
+        (23,)
+    ]
