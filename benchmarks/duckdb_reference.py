@@ -366,7 +366,9 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
                    {FEEDBACK_SCORED_VERSION} AS schema_version,
                    s.top_reasons, c.repeat_contacts_30d::SMALLINT AS repeat_contacts_30d,
                    'sample' AS source, NULL::VARCHAR AS rating, NULL::VARCHAR AS attributes,
-                   c.sla_met, c.policy_disclosed, c.resolution, c.fees_charged, c.fee_excess
+                   c.sla_met, c.policy_disclosed, c.resolution, c.fees_charged, c.fee_excess,
+                   NULL::BOOLEAN AS in_training_set,
+                   NULL::BOOLEAN AS resolved_first_contact, NULL::BOOLEAN AS abandoned
             FROM clean c LEFT JOIN scored s ON s.record = c.record
             """,
             [version[0] if version else "bench"],
@@ -398,7 +400,20 @@ def run_day(con: Any, data_dir: Path, day: date, model: Any, clock: StageClock) 
                        sum(p_policy_failure) FILTER (root_cause IS NOT NULL)
                            AS expected_policy_failures,
                        sum(p_policy_failure) FILTER (root_cause IS NOT NULL)
-                           / nullif(count(root_cause), 0) AS expected_policy_failure_share
+                           / nullif(count(root_cause), 0) AS expected_policy_failure_share,
+                       count(csat) AS csat_responses,
+                       count(rating) AS ratings, count(*) FILTER (rating = 'good') AS satisfied,
+                       count(*) FILTER (rating = 'good') / nullif(count(rating), 0)
+                           AS satisfied_share,
+                       count(resolved_first_contact) FILTER (NOT coalesce(abandoned, false))
+                           AS fcr_answered,
+                       count(*) FILTER (resolved_first_contact
+                                        AND NOT coalesce(abandoned, false)) AS fcr_resolved,
+                       count(*) FILTER (resolved_first_contact
+                                        AND NOT coalesce(abandoned, false))
+                           / nullif(count(resolved_first_contact)
+                                    FILTER (NOT coalesce(abandoned, false)), 0) AS fcr_rate,
+                       count(*) FILTER (abandoned) AS abandoned
                 FROM feedback GROUP BY ALL
             ) TO '{out / "daily_summary" / partition / "part-0.parquet"}'
             (FORMAT parquet, COMPRESSION zstd)

@@ -44,12 +44,13 @@ FEEDBACK_COLUMNS = [
     "prior_contacts", "comment", "is_negative", "root_cause", "p_policy_failure",
     "needs_review", "model_version", "schema_version", "top_reasons", "repeat_contacts_30d",
     "source", "rating", "attributes", "sla_met", "policy_disclosed", "resolution",
-    "fees_charged", "fee_excess",
+    "fees_charged", "fee_excess", "in_training_set", "resolved_first_contact", "abandoned",
 ]  # fmt: skip
 SUMMARY_COLUMNS = [
     "queue", "policy_code", "channel", "responses", "negatives", "policy_failures", "perceived",
     "negative_share", "policy_failure_share", "mean_csat", "schema_version", "source", "rated",
-    "expected_policy_failures", "expected_policy_failure_share",
+    "expected_policy_failures", "expected_policy_failure_share", "csat_responses", "ratings",
+    "satisfied", "satisfied_share", "fcr_answered", "fcr_resolved", "fcr_rate", "abandoned",
 ]  # fmt: skip
 
 
@@ -334,6 +335,11 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
             source="sample",
             rating=None,
             attributes=None,
+            # The sample's model is no champion with out-of-fold scores, and its exports
+            # carry no resolved or abandoned flag (null, as the pipeline writes them).
+            in_training_set=None,
+            resolved_first_contact=None,
+            abandoned=None,
         )[FEEDBACK_COLUMNS]
         p_scored = feedback["p_policy_failure"].where(feedback["root_cause"].notna())
         summary = (
@@ -347,9 +353,16 @@ def run_day(data_dir: Path, day: date, model: Any, clock: StageClock) -> dict[st
                 perceived=("root_cause", lambda r: (r == "perceived").sum()),
                 expected_policy_failures=("p_scored", "sum"),
                 mean_csat=("csat", "mean"),
+                csat_responses=("csat", "count"),
             )
             .reset_index()
         )
+        # No two-level rating, resolved flag or abandoned flag in the sample: 0 counted, no
+        # share (daily_summary 9-11).
+        for counted in ("ratings", "satisfied", "fcr_answered", "fcr_resolved", "abandoned"):
+            summary[counted] = np.uint32(0)
+        summary["satisfied_share"] = None
+        summary["fcr_rate"] = None
         summary["negative_share"] = summary["negatives"] / summary["rated"].where(
             summary["rated"] > 0
         )
