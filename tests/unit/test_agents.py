@@ -433,3 +433,27 @@ def test_a_week_with_enough_contacts_none_settled_is_not_settled_yet() -> None:
         "newstarter": TOO_FEW_CONTACTS,
     }
     assert rows.filter(pl.col("agent") == "dfletcher")["negatives_policy_failure"].item() == 8
+
+
+def test_an_agent_is_not_charged_for_calls_abandoned_before_anyone_answered() -> None:
+    """First-contact resolution is over handled contacts (SQM Group's and ICMI's definition):
+    a contact the source flags abandoned is in neither measure. Observed: i2 (flag no, the
+    customer came back) and i4 (came back) are abandoned, so 2 settled and none came back,
+    not 4 and 2. Reported, without customer ids: i2 and i4 are abandoned, so 2 flagged, both
+    resolved, not 4 and 3. An abandoned call is still one of the agent's contacts."""
+    abandoned = pl.Series("abandoned", [False, None, True, False, True])
+    observed = _flagged_contacts(["c0", "c1", "c2", "c3", "c4"], [False, False, True, None, True])
+    [row] = agent_outcomes(
+        observed.with_columns(abandoned).filter(pl.col("interaction_id") != "i3"),
+        _responses().head(0), WEEK, key=None, min_contacts=1, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert (row["contacts"], row["settled_contacts"], row["came_back"]) == (4, 2, 0)
+    assert row["first_contact_resolution"] == 1.0
+    [row] = agent_outcomes(
+        _flagged_contacts([None] * 5, [None] * 5).with_columns(abandoned),
+        _responses().head(0), WEEK, key=None, min_contacts=1, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert (row["contacts"], row["flagged_contacts"], row["flagged_resolved"]) == (5, 2, 2)
+    assert row["first_contact_resolution"] == 1.0

@@ -36,6 +36,7 @@ def _publish(settings: Settings, day: date) -> None:
             "handle_seconds": [300.0] * len(rows),
             "transfers": [0] * len(rows),
             "resolved_first_contact": [None] * len(rows),
+            "abandoned": [None] * len(rows),
         },
         schema=CONTACT_SCHEMA,
     )

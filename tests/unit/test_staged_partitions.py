@@ -35,6 +35,7 @@ def _contacts(rows: int) -> pl.DataFrame:
             "handle_seconds": [60.0 * i for i in range(rows)],
             "transfers": pl.Series([i % 3 for i in range(rows)], dtype=pl.Int16),
             "resolved_first_contact": [None if i % 4 == 0 else i % 2 == 0 for i in range(rows)],
+            "abandoned": [None if i % 3 == 0 else i % 5 == 1 for i in range(rows)],
         }
     )
 

@@ -30,6 +30,7 @@ def test_a_week_of_contacts_without_responses_is_built_with_its_source(tmp_path:
             "handle_seconds": [120.0, 1680.0],
             "transfers": [0, 2],
             "resolved_first_contact": [None, None],
+            "abandoned": [None, None],
         },
         schema=CONTACT_SCHEMA,
     )
