@@ -238,7 +238,9 @@ def agent_outcomes(
         settled.fill_null(False).sum().cast(pl.UInt32).alias("settled_contacts"),
         # Among the settled only: first_contact_resolution is 1 - came_back / settled.
         (pl.col("came_back") & settled).fill_null(False).sum().cast(pl.UInt32).alias("came_back"),
-        (pl.col("settled") == False).any().alias("fcr_provisional"),  # noqa: E712 (nulls: not)
+        # Provisional while a handled contact is unsettled: an abandoned one never counts.
+        ((pl.col("settled") == False) & handled()).any().alias("fcr_provisional"),  # noqa: E712
+        handled().sum().alias("_handled"),
         (
             pl.col("customer_id").is_not_null().any()
             if "customer_id" in contacts.columns
@@ -314,7 +316,7 @@ def agent_outcomes(
             .then(pl.lit("judged"))
             .when(pl.col("fcr_measure").is_null() & pl.col("_customers_known").not_())
             .then(pl.lit(NO_CUSTOMER_ID))
-            .when(pl.col("fcr_provisional") & (pl.col("contacts") >= min_contacts))
+            .when(pl.col("fcr_provisional") & (pl.col("_handled") >= min_contacts))
             .then(pl.lit(NOT_SETTLED_YET))
             .otherwise(pl.lit(TOO_FEW_CONTACTS))
             .alias("status"),

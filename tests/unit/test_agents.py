@@ -457,3 +457,22 @@ def test_an_agent_is_not_charged_for_calls_abandoned_before_anyone_answered() ->
     ).iter_rows(named=True)  # fmt: skip
     assert (row["contacts"], row["flagged_contacts"], row["flagged_resolved"]) == (5, 2, 2)
     assert row["first_contact_resolution"] == 1.0
+
+
+def test_a_week_of_abandoned_calls_is_not_told_to_wait_for_them_to_settle() -> None:
+    """fixEZ's 'not settled yet' (enough contacts, too few settled) met fixEX's abandoned
+    calls (never counted): a week of 5 contacts, 3 of them abandoned and still in their
+    return window, 2 handled and settled, read 'not settled yet' at a minimum of 4, though
+    no later date would ever count the abandoned ones. It has too few contacts, and is not
+    provisional."""
+    contacts = _flagged_contacts(["c0", "c1", "c2", "c3", "c4"], [False] * 5).with_columns(
+        pl.Series("abandoned", [False, True, True, False, True]),
+        pl.Series("settled", [True, False, False, True, False]),
+    )
+    [row] = agent_outcomes(
+        contacts, _responses().head(0), WEEK, key=None, min_contacts=4, window_days=7,
+        model_version=None,
+    ).iter_rows(named=True)  # fmt: skip
+    assert (row["contacts"], row["settled_contacts"]) == (5, 2)
+    assert row["status"] == TOO_FEW_CONTACTS
+    assert row["fcr_provisional"] is False
