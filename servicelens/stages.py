@@ -99,6 +99,8 @@ from servicelens.validation.expectations import (
     CHECKED_FOR_MOJIBAKE,
     MAX_COMMENT_CHARS,
     READS_SWAPPED,
+    REPEATED_CONTACT_ID,
+    REPEATED_ID,
     ROW_ID,
     RowRules,
     read_either_way,
@@ -2821,10 +2823,13 @@ def as_interaction_quarantine(quarantine: pl.DataFrame) -> pl.DataFrame:
     """Quarantine rows (``QUARANTINE_ROW_SCHEMA``) of a source's contact-facts feed as the
     sample's interaction rows are: ``feed = 'interactions'``, and each reason naming
     ``interaction_id`` and ``started_at`` where the landed feed's names (``response_id``,
-    ``submitted_at``) stand for them, each reason once."""
+    ``submitted_at``) stand for them, each reason once; an id two different rows carry is
+    told as a contact's (:data:`~servicelens.validation.expectations.REPEATED_CONTACT_ID`),
+    not a response's."""
     renamed = pl.element()
     for landed_as, named in _FEED_REASON_COLUMNS.items():
         renamed = renamed.str.replace(f"^{landed_as}:", f"{named}:")
+    renamed = renamed.str.replace(REPEATED_ID, REPEATED_CONTACT_ID, literal=True)
     return quarantine.with_columns(
         pl.lit(INTERACTIONS_FEED).alias("feed"),
         pl.col("reasons").list.eval(renamed).list.unique(maintain_order=True),

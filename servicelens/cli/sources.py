@@ -569,14 +569,17 @@ def check_definition(
     its preview counts nothing and its ``note`` says so (the nightly run takes such a page
     from the inbox in the same words); any other preview's ``note`` is None.
     ``contacts_note``: what a definition whose ``[interactions]`` feed maps no customer id
-    is told (its unrated tickets are no contacts), else None."""
+    is told (its unrated tickets are no contacts), else None. ``never_store_unmatched``:
+    the never_store names the export's header lacks; of a contact-facts file, only those
+    one of its columns is spelt near (``readers.closest_column``): the source's
+    never_store names its survey export's columns too, which a contact file lacks."""
     import polars as pl
 
     from servicelens.ingest.configured import fits_interactions
     from servicelens.ingest.definitions import FEED_COLUMNS, load_definition
     from servicelens.ingest.landing import row_countries, short_ids_notes
     from servicelens.ingest.mapping import read_columns, unnamed_columns, unread_columns
-    from servicelens.ingest.readers import spreadsheet_column_letters
+    from servicelens.ingest.readers import closest_column, spreadsheet_column_letters
     from servicelens.stages import BatchError, NoRecords, as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
@@ -656,7 +659,14 @@ def check_definition(
         else None,
         # A never_store entry naming no column of the export is most likely misspelt: the
         # column it meant is stored if something maps it (found by a trial: accepted).
-        "never_store_unmatched": unmatched_columns(definition.never_store, read.header),
+        # never_store is the source's, for its surveys and its contact-facts feed alike: a
+        # contact file is told only of an entry one of its own columns is spelt near (a
+        # trial's contact export was told it lacked the survey's postcode question).
+        "never_store_unmatched": [
+            name
+            for name in unmatched_columns(definition.never_store, read.header)
+            if feed == "surveys" or closest_column(name, read.header)
+        ],
         # Ids that most likely lost their leading zeros in a spreadsheet: kept, and told.
         "short_ids": short_ids_notes(ingested.mapped.frame, ingested.mapped.exported_as),
         # A per-row country: how many rows each country's phone plan read, the fallback's,
@@ -908,9 +918,14 @@ def _preview_text(preview: dict[str, Any]) -> str:
         if labels.get("not_verdicts"):
             lines.append(not_verdicts_text(labels["not_verdicts"]))
     if unmatched := preview["never_store_unmatched"]:
+        file_is = (
+            "contact file of the [interactions] feed"
+            if preview.get("feed") == "interactions"
+            else "export"
+        )
         lines += [
             "",
-            f"never_store names {len(unmatched)} column(s) this export does not have: "
+            f"never_store names {len(unmatched)} column(s) this {file_is} does not have: "
             f"{', '.join(repr(n) for n in unmatched)}. Check the spelling against the "
             "export's header: a personal column that is misspelt there is not kept out of "
             "the clean layer if the definition maps it",

@@ -83,7 +83,7 @@ from servicelens.ingest.readers import (
     declared_encoding_not_used,
     spreadsheet_column_letters,
 )
-from servicelens.settings import Settings
+from servicelens.settings import INTERACTIONS_FEED, Settings
 from servicelens.storage.fs import DataPath, as_path, file_state, read_bytes, write_text_whole
 from servicelens.storage.partitions import (
     MANIFEST_FILE,
@@ -232,6 +232,13 @@ class Landing:
     #: and how it was chosen (:func:`undated_rows_day`), which its note says. None where
     #: it has none.
     undated: tuple[int, date, str] | None = None
+    #: For a delivery of a source's contact-facts feed (``[interactions]``, whose rows are
+    #: landed with ``started_at`` as their ``submitted_at``:
+    #: ``SourceDefinition.interactions_definition``), the export's name(s) for its
+    #: started_at column; None for a survey export. Its notes then speak of contacts and of
+    #: started_at, the feed's own terms. Found by a trial: a contact export's row with an
+    #: unreadable Start Time was told as "1 row whose submitted_at gives no survey date".
+    contact_start_column: tuple[str, ...] | None = None
     #: The day the delivery was (first) landed, in the business's timezone: where its
     #: undated copies of responses landed before are filed (:func:`_undated_redeliveries`).
     landed_on: date | None = None
@@ -399,31 +406,53 @@ class Landing:
         if self.truncated_at is not None:
             notes.append(self._truncated_text())
         how = self.undated[2] if self.undated else BY_LANDING
+        # A contact feed's rows are dated by their start, not by a survey's submission.
+        time, own_date = (
+            ("submitted_at", "a survey date")
+            if self.contact_start_column is None
+            else ("started_at", "a date")
+        )
         for day, lines in sorted(self.undated_rejects.items()):
             one = len(lines) == 1
             notes.append(
                 f"{_lines_named(lines, self.sheet)} could not be read as "
                 f"{'a record' if one else 'records'} (malformed) and "
-                f"{'gives' if one else 'give'} no submitted_at that reads: quarantined under "
-                f"its delivery's day, {day.isoformat()} ({how}), not a survey date of "
+                f"{'gives' if one else 'give'} no {time} that reads: quarantined under "
+                f"its delivery's day, {day.isoformat()} ({how}), not {own_date} of "
                 f"{'its' if one else 'their'} own"
             )
         if self.undated and self.undated[0] > 0:
-            count, day, how = self.undated
-            one = count == 1
-            notes.append(
-                f"{count} {'row' if one else 'rows'} whose submitted_at gives no survey date "
-                f"(empty, or a format the definition does not read) "
-                f"{'is' if one else 'are'} quarantined under its delivery's day, "
-                f"{day.isoformat()} ({how}), not a survey date of {'its' if one else 'their'} "
-                "own"
-            )
+            notes.append(self._undated_text(*self.undated))
         notes += self.short_ids
         if self.unrecognised_countries:
             notes.append(self.unrecognised_countries)
         if self.unread_columns and not self.unread_columns_told_before:
             notes.append(unread_columns_note(self.unread_columns, self.unnamed_columns))
         return notes
+
+    def _undated_text(self, count: int, day: date, how: str) -> str:
+        """The note of :attr:`undated`: ``count`` rows whose own time gives no date, filed
+        under ``day``, chosen ``how`` (:func:`undated_rows_day`). A contact feed's rows are
+        contacts, dated by started_at under the export's name for it
+        (:attr:`contact_start_column`); a survey export's are rows, by submitted_at."""
+        one = count == 1
+        filed = (
+            f"{'is' if one else 'are'} quarantined under its delivery's day, "
+            f"{day.isoformat()} ({how}), "
+        )
+        if self.contact_start_column is None:
+            return (
+                f"{count} {'row' if one else 'rows'} whose submitted_at gives no survey date "
+                f"(empty, or a format the definition does not read) {filed}not a survey date "
+                f"of {'its' if one else 'their'} own"
+            )
+        named = " or ".join(repr(c) for c in self.contact_start_column)
+        return (
+            f"{count} {'contact' if one else 'contacts'} whose started_at (the export's "
+            f"{named}) gives no date (empty, or a format the "
+            f"definition's [interactions.columns] does not read) {filed}not a date of "
+            f"{'its' if one else 'their'} own"
+        )
 
     def quiet_day_text(self) -> str:
         """The note of a whole header-only delivery (:attr:`quiet_day`): 0 responses, and the
@@ -2017,6 +2046,8 @@ def land_delivery(
         - told_apart
     )
     result.undated = (undated_rows, undated_on, undated_how)
+    if definition.table == INTERACTIONS_FEED:
+        result.contact_start_column = mapped.exported_as.get("submitted_at", ("started_at",))
     result.landed_on = delivered_on
     if definition.label_column and not mapped.has_label:
         result.label_column_missing = list(definition.label_column)

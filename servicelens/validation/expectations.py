@@ -156,6 +156,14 @@ REPEATED_ID = (
     "is used by more than one different response, and their delivery times (delivered_at: "
     "the same, or none) do not tell which is the later: keep one of them in the export"
 )
+#: :data:`REPEATED_ID` as said of a contact-facts feed's rows (``[interactions]``): they are
+#: contacts, and the feed maps no delivery time (``transforms.schemas`` has none among the
+#: interaction columns). Found by a trial: a contact export's id used twice was told as
+#: "used by more than one different response, and their delivery times (delivered_at: ...)".
+REPEATED_CONTACT_ID = (
+    "is used by more than one different contact of the feed, which gives no delivery time "
+    "to tell which is the later: keep one of them in the export"
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""What a run and ``sources check`` say of a configured source's contact-facts feed
+(``[interactions]``) speaks of contacts and of the feed's own columns, not of survey
+responses. Found by a new user's trial (a UK broadband provider's SurveyMonkey surveys with
+the contact centre's daily contact export as their feed): a contact row with an unreadable
+Start Time was told as "1 row whose submitted_at gives no survey date", a contact id used
+twice as "used by more than one different response, and their delivery times (delivered_at:
+...)" (the feed has none), ``sources check`` of a contacts file said the survey's
+never_store column was missing from it, and the run's table said "quarantined 0" of a day
+whose feed had rows quarantined."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from servicelens.cli.sources import _preview_text, check_definition
+from servicelens.ingest.configured import pick_up_deliveries, register_source
+from servicelens.settings import Settings
+from servicelens.stages import validate_landed_day
+
+#: Ratings (a CSV survey export, with a personal column kept out) and a contact export as
+#: their contact facts.
+DEFINITION = """name = "broadband"
+never_store = ["Postcode", "Caller Numbr"]
+[columns]
+response_id = "Response"
+interaction_id = "Contact"
+submitted_at = "Rated at"
+csat = "Score"
+
+[interactions]
+[interactions.columns]
+interaction_id = "Contact ID"
+started_at = { column = "Start Time", format = "%d/%m/%Y %H:%M:%S" }
+queue = "Queue"
+handle_seconds = { column = "Handle Time", unit = "h:mm:ss" }
+"""
+RATINGS = (
+    "Response,Contact,Rated at,Score,Postcode\n"
+    "R1,T1,2026-11-16T10:00:00Z,1,AB1 2CD\n"
+    "R2,T2,2026-11-16T11:00:00Z,4,EF3 4GH\n"
+)
+#: The contact centre's export of 16 November: T2 twice with another handle time (lines 3
+#: and 4), T3's Start Time in a format the definition does not declare (line 5), and a
+#: personal column never_store misspells.
+CONTACTS = (
+    "Contact ID,Start Time,Queue,Handle Time,Caller Number\n"
+    "T1,16/11/2026 09:00:00,Faults,0:05:09,07700900001\n"
+    "T2,16/11/2026 09:10:00,Billing,0:05:09,07700900002\n"
+    "T2,16/11/2026 09:10:00,Billing,0:05:00,07700900002\n"
+    "T3,2026-11-16T09:30,Billing,0:01:00,07700900003\n"
+)
+NOV16 = date(2026, 11, 16)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Settings:
+    """The ``broadband`` source configured in ``tmp_path/data``, its inbox taken at once,
+    the contacts and the ratings of 16 November landed."""
+    definition = tmp_path / "broadband.toml"
+    definition.write_text(DEFINITION, encoding="utf-8")
+    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
+    settings = register_source(base, str(definition))
+    (settings.for_interactions().inbox_dir / "contacts-2026-11-16.csv").write_text(CONTACTS)
+    (settings.inbox_dir / "surveys-2026-11-16.csv").write_text(RATINGS)
+    return settings
+
+
+def test_an_undated_contact_is_told_as_a_contact_by_its_start(source: Settings) -> None:
+    picked = {Path(p.file).name: p for p in pick_up_deliveries(source)}
+    contacts = picked["contacts-2026-11-16.csv"].landing
+    assert contacts is not None
+    [note] = [n for n in contacts.notes() if "gives no" in n]
+    assert note.startswith(
+        "1 contact whose started_at (the export's 'Start Time') gives no date (empty, or a "
+        "format the definition's [interactions.columns] does not read) is quarantined under "
+        "its delivery's day, 2026-11-16"
+    )
+    assert "submitted_at" not in note and "survey" not in note
+    # The survey export's own undated rows are told as before: none here.
+    ratings = picked["surveys-2026-11-16.csv"].landing
+    assert ratings is not None and not [n for n in ratings.notes() if "gives no" in n]
+
+
+def test_a_contact_id_used_twice_is_told_as_a_contact_of_the_feed(source: Settings) -> None:
+    pick_up_deliveries(source)
+    quarantine = validate_landed_day(source, NOV16, "run-1").quarantine()
+    repeated = quarantine.filter(
+        pl.col("feed") == "interactions", pl.col("record_id") == "T2"
+    ).sort("source_line")
+    assert repeated.get_column("source_line").to_list() == [3, 4]
+    for reasons in repeated.get_column("reasons").to_list():
+        assert reasons == [
+            "interaction_id: 'T2' is used by more than one different contact of the feed, "
+            "which gives no delivery time to tell which is the later: keep one of them in "
+            "the export"
+        ]
+
+
+def test_sources_check_of_a_contacts_file_is_told_only_of_its_own_never_store_columns(
+    source: Settings, tmp_path: Path
+) -> None:
+    """never_store is the source's, for both exports: a contact file is not told it lacks
+    the survey's Postcode, and is told of the entry one of its own columns is spelt near."""
+    contacts = tmp_path / "contacts-2026-11-16.csv"
+    contacts.write_text(CONTACTS)
+    preview = check_definition(str(source.definition), str(contacts), source)
+    assert preview["feed"] == "interactions"
+    assert preview["never_store_unmatched"] == ["Caller Numbr"]
+    said = _preview_text(preview)
+    assert "Postcode" not in said
+    assert (
+        "never_store names 1 column(s) this contact file of the [interactions] feed does not "
+        "have: 'Caller Numbr'"
+    ) in said
+    # A survey export is told of every entry it lacks, as before.
+    ratings = tmp_path / "surveys.csv"
+    ratings.write_text(RATINGS.replace("Postcode", "Postal code"))
+    survey_preview = check_definition(str(source.definition), str(ratings), source)
+    assert survey_preview["never_store_unmatched"] == ["Postcode", "Caller Numbr"]
