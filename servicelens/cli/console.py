@@ -313,9 +313,12 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     later line of the same file, superseded rows, each kind as its rows' reasons name it;
     "quarantined 1 (1 of them set aside by the source definition)" where the definition's
     ``[[exclude]]`` rules set rows aside, as ``processed_dates.rows_set_aside`` counts them),
-    ``flag`` after them, then :func:`changed_note` where a rerun changed them, then
-    :func:`withdrawn_note` and :func:`nothing_kept_note` where they apply. ``result``: a
-    date's outcome result."""
+    ``flag`` after them, then the date's contact-facts counts where some of its contacts
+    were quarantined ("contacts read 412, quarantined 2": ``interactions_read`` and
+    ``interactions_quarantined``, the rows of the sample's interaction export or a
+    source's ``[interactions]`` feed dated that day, read = kept + quarantined), then
+    :func:`changed_note` where a rerun changed them, then :func:`withdrawn_note` and
+    :func:`nothing_kept_note` where they apply. ``result``: a date's outcome result."""
     # Older copies a re-delivery replaced are quarantined too (nothing is lost), but they
     # are not rejects: a trial read "quarantined 24" of a re-delivered export as 24 failures.
     copies = result.get("superseded_duplicates") or 0
@@ -363,7 +366,18 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
         + (f" erased {erased}" if (erased := result.get("erased")) else "")
         + f" scored {result.get('scored')}{flag}"
     )
-    return "; ".join([text, *changed_note(result), *partition_notes(result)])
+    # The feed's quarantined rows are in the quarantine mart beside the surveys' (feed =
+    # 'interactions'), not in the counts above: a trial's table read "quarantined 0" of a
+    # day whose contact export had two rows quarantined, told only by --json.
+    contacts = (
+        [
+            f"contacts read {result.get('interactions_read') or 0}, "
+            f"quarantined {result['interactions_quarantined']}"
+        ]
+        if result.get("interactions_quarantined")
+        else []
+    )
+    return "; ".join([text, *contacts, *changed_note(result), *partition_notes(result)])
 
 
 def changed_note(result: dict[str, Any]) -> list[str]:

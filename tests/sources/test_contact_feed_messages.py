@@ -10,12 +10,14 @@ whose feed had rows quarantined."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from servicelens.cli.console import counts_detail
 from servicelens.cli.sources import _preview_text, check_definition
 from servicelens.ingest.configured import pick_up_deliveries, register_source
 from servicelens.settings import Settings
@@ -121,3 +123,13 @@ def test_sources_check_of_a_contacts_file_is_told_only_of_its_own_never_store_co
     ratings.write_text(RATINGS.replace("Postcode", "Postal code"))
     survey_preview = check_definition(str(source.definition), str(ratings), source)
     assert survey_preview["never_store_unmatched"] == ["Postcode", "Caller Numbr"]
+
+
+def test_the_run_table_counts_the_days_quarantined_contacts(source: Settings) -> None:
+    pick_up_deliveries(source)
+    counts = validate_landed_day(source, NOV16, "run-1").counts
+    assert (counts.interactions_read, counts.interactions_quarantined) == (4, 3)
+    detail = counts_detail(asdict(counts))
+    assert detail.startswith(
+        f"read 2 kept 2 quarantined 0 scored {counts.scored}; contacts read 4, quarantined 3"
+    )
