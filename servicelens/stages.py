@@ -2462,15 +2462,19 @@ def validate_landed_rows(
     # duplicate of line 13"). An exact duplicate is a later line of the same file (a form
     # submitted twice); a copy in an earlier delivery is a duplicate delivery, derived id or
     # not (found by a trial: 14 cumulative Google Forms exports' 1,844 earlier copies were all
-    # called exact duplicates, so QA could not find the one real double submission).
+    # called exact duplicates, so QA could not find the one real double submission). A
+    # response id of the export's own on two lines of one file with the same answers is an
+    # exact duplicate too: a trial's SurveyMonkey respondent repeated on line 335 read
+    # "duplicate delivery: superseded by line 335", of a file delivered once. (With other
+    # answers it is "updated", below.)
+    derived = bool(definition.columns["response_id"].derive)
     copy_reason = (
-        pl.when(
-            pl.lit(bool(definition.columns["response_id"].derive))
-            & (pl.col("superseded_by_file") == pl.col("source_file"))
-        )
+        pl.when(pl.col("superseded_by_file") == pl.col("source_file"))
         .then(
             formatted_text(
-                "exact duplicate: the same answers as {} {}{}, so the same derived id",
+                "exact duplicate: the same answers as {} {}{}, so the same derived id"
+                if derived
+                else "exact duplicate: the same response id and answers as {} {}{}",
                 by_place,
                 "superseded_by_line",
                 other_file,

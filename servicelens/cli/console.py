@@ -325,7 +325,7 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     # Not "later deliveries" alone: a trial's exact duplicate within one file (a form
     # submitted twice) is one too, its reason naming the later line of the same file. One
     # word for them all, then each kind by its reasons' name ('exact duplicate' for a later
-    # line of the same file where the source's ids are derived from the answers, else
+    # line of the same file with the same answers, 'updated' for one with others, else
     # 'duplicate delivery'), so the counts
     # add up to the one the quarantine's superseded column and rows_superseded give.
     exact = result.get("exact_duplicates") or 0

@@ -17,7 +17,9 @@ Every quarantined row carries one or more reasons, in one of these forms:
   good) (``servicelens/stages.py``); a copy sent again unchanged is a
   ``duplicate delivery``;
 * ``exact duplicate: the same answers as line 11, ...``: a row whose derived id (made from
-  its answers) another line of the same file has (``servicelens/stages.py``);
+  its answers) another line of the same file has, or ``exact duplicate: the same response
+  id and answers as line 11``: a row whose own response id and answers a later line of the
+  same file repeats (``servicelens/stages.py``);
 * ``<column>: '<raw value>' <problem>`` or ``<column>: (empty) <problem>``: a failed row
   expectation (``servicelens/validation/expectations.py``), e.g.
   ``csat: '9' is not a score from 1 to 5``.

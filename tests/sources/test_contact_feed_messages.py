@@ -133,3 +133,25 @@ def test_the_run_table_counts_the_days_quarantined_contacts(source: Settings) ->
     assert detail.startswith(
         f"read 2 kept 2 quarantined 0 scored {counts.scored}; contacts read 4, quarantined 3"
     )
+
+
+def test_a_response_repeated_in_its_own_file_is_an_exact_duplicate(tmp_path: Path) -> None:
+    """A respondent on two lines of one export with the same answers (trial 121's
+    SurveyMonkey file, line 3 again on line 335) is an exact duplicate of the later line,
+    not a "duplicate delivery": the file was delivered once."""
+    definition = tmp_path / "broadband.toml"
+    definition.write_text(DEFINITION, encoding="utf-8")
+    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
+    source = register_source(base, str(definition))
+    (source.inbox_dir / "surveys-2026-11-16.csv").write_text(
+        RATINGS + "R1,T1,2026-11-16T10:00:00Z,1,AB1 2CD\n"
+    )
+    pick_up_deliveries(source)
+    validated = validate_landed_day(source, NOV16, "run-1")
+    [copy] = validated.quarantine().to_dicts()
+    assert (copy["source_line"], copy["record_id"], copy["superseded"]) == (2, "R1", True)
+    assert copy["reasons"] == ["exact duplicate: the same response id and answers as line 4"]
+    assert counts_detail(asdict(validated.counts)).startswith(
+        "read 3 kept 2 quarantined 1 (1 of them superseded by a later line or delivery: 1 "
+        "exact duplicate)"
+    )

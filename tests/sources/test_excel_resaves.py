@@ -392,7 +392,7 @@ def test_a_workbook_whose_definition_names_no_sheet_names_the_sheet_in_every_rea
 
     got = _ingest(definition, first, tmp_path)
     assert got.quarantine.select("source_line", "reasons").rows() == [
-        (2, ["duplicate delivery: superseded by sheet 'Umfrage' row 4"])
+        (2, ["exact duplicate: the same response id and answers as sheet 'Umfrage' row 4"])
     ]
 
     base = Settings(data_dir=str(tmp_path / "run"), timezone="Europe/Berlin")
@@ -411,7 +411,9 @@ def test_a_workbook_whose_definition_names_no_sheet_names_the_sheet_in_every_rea
             quarantined[(Path(row["source_file"]).name[13:], row["source_line"])] = row["reasons"]
     assert (read, kept) == (4, 2)
     assert quarantined == {
-        ("umfrage-1.xlsx", 2): ["duplicate delivery: superseded by sheet 'Umfrage' row 4"],
+        ("umfrage-1.xlsx", 2): [
+            "exact duplicate: the same response id and answers as sheet 'Umfrage' row 4"
+        ],
         ("umfrage-1.xlsx", 3): [
             "duplicate delivery: superseded by sheet 'Export' row 2 of umfrage-2.xlsx, a later "
             "delivery that dates it 2026-11-03"
