@@ -1225,8 +1225,9 @@ def rejected_record_ids(mapped: MappedExport, in_place: Sequence[bool] | None = 
     wherever that is; only the first field is the same in every alignment (as
     :func:`rejected_record_dates` reasons), so an id is told where the definition reads it
     from the export's first column, the record has more fields than the header (a field
-    lost, two values may have run together), and its first field has the shape of the ids
-    the well-formed rows hold (digits and letters in the same places: an id cut at an
+    lost, two values may have run together) or fewer on a line beside no other rejected
+    line (not half of a row a line break split), and its first field has the shape of the
+    ids the well-formed rows hold (digits and letters in the same places: an id cut at an
     unquoted delimiter of its own has not). A record cut off at the file's end
     (:attr:`~servicelens.ingest.readers.Reject.cut_off`), or a line cut short
     (:func:`records_in_place`), holds the header's first fields one for one: its id is told
@@ -1276,6 +1277,7 @@ def rejected_id_fields(
     :func:`rejected_record_ids` reasons; else None. ``quote``: the dialect's quote
     character; ``in_place``: :func:`read_records_in_place` of the rejects."""
     position = read.header.index(column)
+    rejected_lines = {reject.line for reject in read.rejects}
     firsts: list[str | None] = []
     for number, reject in enumerate(read.rejects):
         if read.delimiter is None:
@@ -1283,8 +1285,19 @@ def rejected_id_fields(
             continue
         fields = _record_fields(reject.text, read.delimiter, quote) or []
         long = position == 0 and len(fields) > len(read.header)
+        # A line of too few fields beside no other rejected line (not one half of a row a
+        # line break split, whose second half starts mid-row) starts with the header's
+        # first column, whichever field is missing after it: a trial's SurveyMonkey line of
+        # 5 fields in 7, a field in its middle of another shape, had no record_id.
+        short = (
+            position == 0
+            and 1 < len(fields) < len(read.header)
+            and not reject.redacted
+            and not {reject.line - 1, reject.line + 1} & rejected_lines
+            and "\n" not in reject.text.rstrip("\r\n")
+        )
         whole = in_place[number] and position < len(fields) - 1
-        firsts.append(fields[position] if long or whole else None)
+        firsts.append(fields[position] if long or short or whole else None)
     return firsts
 
 

@@ -155,3 +155,17 @@ def test_a_response_repeated_in_its_own_file_is_an_exact_duplicate(tmp_path: Pat
         "read 3 kept 2 quarantined 1 (1 of them superseded by a later line or delivery: 1 "
         "exact duplicate)"
     )
+
+
+def test_a_line_of_too_few_fields_keeps_the_id_of_its_first_field(source: Settings) -> None:
+    """Trial 121's SurveyMonkey line of 5 fields in 7, its contact id of another shape than
+    the column's (``T-NONE``), was quarantined with no record_id though its first field,
+    the RespondentID column, was its id."""
+    (source.inbox_dir / "surveys-2026-11-16.csv").write_text(
+        RATINGS + "R9,T-NONE,2026-11-16T12:00:00Z,3\n"
+    )
+    pick_up_deliveries(source)
+    quarantine = validate_landed_day(source, NOV16, "run-1").quarantine()
+    [short] = quarantine.filter(pl.col("feed") == "surveys").to_dicts()
+    assert (short["source_line"], short["record_id"]) == (4, "R9")
+    assert short["reasons"] == ["malformed line: 4 fields where the header has 5"]
