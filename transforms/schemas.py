@@ -854,8 +854,12 @@ QUARANTINE_CONTRACT = TableContract(
             "2026-12-05; null before)."
         ),
         "reasons": (
-            "Every reason the row was rejected, each '<column>: <raw value> <problem>' or a "
-            "parse error naming the line."
+            "Every reason the row was rejected: a value's "
+            "\"<column>: '<value as read>' <problem>\", then, where one helps, what to change "
+            "(\"csat: 'five' is not a score from 1 to 5\"); a whole row's '<kind>: <what>' "
+            '("malformed line: 5 fields where the header has 7", "exact duplicate: ...", '
+            '"duplicate delivery: superseded by ...", a source definition\'s set-aside rule '
+            "\"<column>: '<value>': <why>\"). reason_kinds names each reason's kind."
         ),
         "raw_record": (
             "The row as delivered, personal data redacted field by field, for re-processing: "
