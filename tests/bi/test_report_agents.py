@@ -71,13 +71,13 @@ def _with_scored_marts(tmp_path: Path) -> Settings:
     return settings
 
 
-def test_the_agents_table_is_of_the_judged_week_and_the_provisional_one_apart(
-    tmp_path: Path,
-) -> None:
+def _agents_section(tmp_path: Path, weeks: dict[date, pl.DataFrame]) -> str:
+    """The report's agents section (its HTML up to the next heading) built over scored marts
+    and ``weeks``' agent_outcomes partitions (by Monday)."""
     settings = _with_scored_marts(tmp_path)
-    for monday, agents, provisional in ((SETTLED, 3, False), (OPEN, 4, True)):
+    for monday, frame in weeks.items():
         write_partition(
-            _week(monday, agents, provisional),
+            frame,
             settings.marts_dir / "agent_outcomes",
             monday,
             AGENT_OUTCOMES_SCHEMA,
@@ -86,7 +86,15 @@ def test_the_agents_table_is_of_the_judged_week_and_the_provisional_one_apart(
         )
     html = build_report(settings, run_id="agents").path.read_text(encoding="utf-8")
     section = html.split("handle time against first-contact resolution</h2>", 1)[1]
-    section = section.split("<h2", 1)[0]
+    return section.split("<h2", 1)[0]
+
+
+def test_the_agents_table_is_of_the_judged_week_and_the_provisional_one_apart(
+    tmp_path: Path,
+) -> None:
+    section = _agents_section(
+        tmp_path, {SETTLED: _week(SETTLED, 3, False), OPEN: _week(OPEN, 4, True)}
+    )
     text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
     assert "Each dot is one of 3 agents judged that week" in text
     assert "0 still have contacts inside their window" in text
@@ -111,7 +119,6 @@ def test_a_newer_week_not_settled_yet_follows_apart_and_says_so(tmp_path: Path) 
     report at all, though the README promised a newer week follows apart, labelled; its
     agents read 'too few contacts'. It follows the judged week now, saying it is not settled
     yet, with its contacts and the split of its negatives."""
-    settings = _with_scored_marts(tmp_path)
     unsettled = _week(OPEN, 2, True).with_columns(
         pl.lit("not settled yet").alias("status"),
         pl.lit(495, pl.UInt32).alias("contacts"),
@@ -121,18 +128,8 @@ def test_a_newer_week_not_settled_yet_follows_apart_and_says_so(tmp_path: Path) 
         pl.Series("negatives_policy_failure", [102, 5], pl.UInt32),
         pl.Series("negatives_other", [89, 34], pl.UInt32),
     )
-    for monday, frame in ((SETTLED, _week(SETTLED, 3, False)), (OPEN, unsettled)):
-        write_partition(
-            frame,
-            settings.marts_dir / "agent_outcomes",
-            monday,
-            AGENT_OUTCOMES_SCHEMA,
-            {},
-            settings.staging_dir,
-        )
-    html = build_report(settings, run_id="agents").path.read_text(encoding="utf-8")
-    section = html.split("handle time against first-contact resolution</h2>", 1)[1]
-    text = " ".join(re.sub(r"<[^>]+>", " ", section.split("<h2", 1)[0]).split())
+    section = _agents_section(tmp_path, {SETTLED: _week(SETTLED, 3, False), OPEN: unsettled})
+    text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
     assert f"The week of {SETTLED}, by median handle time" in text
     assert (
         f"The week of {OPEN}, not settled yet 2 agents with 990 contacts, 0 of them settled"

@@ -104,27 +104,47 @@ def old_and_new(tmp_path: Path) -> Path:
     """feedback_scored and daily_summary partitions as the previous contracts wrote them
     (no resolved flag, no fcr columns; versions 8 and 9) beside ones written now."""
     data = tmp_path / "data"
-    marts = data / "marts"
-    staging = data / ".staging"
     old_feedback, old_summary = marts_for_day(_scored(OLD, ["phone"], [True]), None)
-    for table, frame, dropped, version in (
-        ("feedback_scored", old_feedback, [RESOLVED_FLAG, ABANDONED], 8),
-        ("daily_summary", old_summary, ["fcr_answered", "fcr_resolved", "fcr_rate", ABANDONED], 9),
-    ):
+    _older_beside_newer(
+        data,
+        (
+            ("feedback_scored", old_feedback, [RESOLVED_FLAG, ABANDONED], 8),
+            (
+                "daily_summary",
+                old_summary,
+                ["fcr_answered", "fcr_resolved", "fcr_rate", ABANDONED],
+                9,
+            ),
+        ),
+        marts_for_day(_scored(NEW, ["phone"] * 3, [True, False, None]), None),
+    )
+    return data
+
+
+def _older_beside_newer(
+    data: Path,
+    older: tuple[tuple[str, pl.DataFrame, list[str], int], ...],
+    newer: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """Under ``data``: each of ``older`` (table, its marts frame, the columns its contract
+    did not have yet, its schema_version) written as that contract wrote it on OLD, and
+    ``newer`` (feedback_scored and daily_summary frames) written now on NEW, with one-row
+    partitions of the other tables the views file reads."""
+    marts, staging = data / "marts", data / ".staging"
+    for table, frame, dropped, version in older:
         folder = partition_dir(marts / table, OLD)
         folder.mkdir(parents=True)
         frame.drop(PARTITION_COLUMN, *dropped, strict=False).with_columns(
             pl.lit(version, pl.Int32).alias("schema_version")
         ).write_parquet(folder / "part-0.parquet")
-    feedback, summary = marts_for_day(_scored(NEW, ["phone"] * 3, [True, False, None]), None)
+    feedback, summary = newer
     write_partition(feedback, marts / "feedback_scored", NEW, FEEDBACK_SCORED_SCHEMA, {}, staging)
     write_partition(summary, marts / "daily_summary", NEW, DAILY_SUMMARY_SCHEMA, {}, staging)
-    # The views file reads every table; these are not what the test is about.
+    # The views file reads every table; these are not what the tests are about.
     for other in ("quarantine", "marts/fix_list", "marts/agent_outcomes", "marts/review_queue"):
         folder = partition_dir(data / other, NEW)
         folder.mkdir(parents=True)
         pl.DataFrame({"source": ["post-call"]}).write_parquet(folder / "part-0.parquet")
-    return data
 
 
 def test_the_views_read_old_partitions_beside_new_with_the_flag_null(old_and_new: Path) -> None:
@@ -155,26 +175,17 @@ def test_a_daily_summary_10_partition_reads_beside_an_11_one(tmp_path: Path) -> 
     their fcr counts took abandoned calls in) read beside newer ones through sql/views.sql:
     abandoned null there, not an error, and the roll-up still sums counts."""
     data = tmp_path / "data"
-    marts, staging = data / "marts", data / ".staging"
     old_feedback, old_summary = marts_for_day(_scored(OLD, ["phone"] * 2, [True, False]), None)
-    for table, frame, version in (
-        ("feedback_scored", old_feedback, FEEDBACK_SCORED_VERSION - 1),
-        ("daily_summary", old_summary, DAILY_SUMMARY_VERSION - 1),
-    ):
-        folder = partition_dir(marts / table, OLD)
-        folder.mkdir(parents=True)
-        frame.drop(PARTITION_COLUMN, ABANDONED).with_columns(
-            pl.lit(version, pl.Int32).alias("schema_version")
-        ).write_parquet(folder / "part-0.parquet")
-    feedback, summary = marts_for_day(
-        _scored(NEW, ["phone"] * 3, [True, False, False], [False, False, True]), None
+    _older_beside_newer(
+        data,
+        (
+            ("feedback_scored", old_feedback, [ABANDONED], FEEDBACK_SCORED_VERSION - 1),
+            ("daily_summary", old_summary, [ABANDONED], DAILY_SUMMARY_VERSION - 1),
+        ),
+        marts_for_day(
+            _scored(NEW, ["phone"] * 3, [True, False, False], [False, False, True]), None
+        ),
     )
-    write_partition(feedback, marts / "feedback_scored", NEW, FEEDBACK_SCORED_SCHEMA, {}, staging)
-    write_partition(summary, marts / "daily_summary", NEW, DAILY_SUMMARY_SCHEMA, {}, staging)
-    for other in ("quarantine", "marts/fix_list", "marts/agent_outcomes", "marts/review_queue"):
-        folder = partition_dir(data / other, NEW)
-        folder.mkdir(parents=True)
-        pl.DataFrame({"source": ["post-call"]}).write_parquet(folder / "part-0.parquet")
     connection = duckdb.connect()
     connection.execute("SET VARIABLE data_dir = $dir", {"dir": str(data)})
     connection.execute(VIEWS_FILE.read_text())
