@@ -2662,8 +2662,8 @@ def _read_records(
     empty, one with more whose extra fields are all empty without them
     (:attr:`CsvDialect.fit_ragged_records`).
 
-    A record over several lines with the wrong number of fields (and not only empty ones
-    too many) is not recorded but returned (:class:`_OverLines`), for the caller to tell
+    A record over several lines with the wrong number of fields (even when its extra
+    fields are empty) is not recorded but returned (:class:`_OverLines`), for the caller to tell
     a stray quote, whose line alone is rejected, from a value over lines
     (:meth:`_ExactReader._read`)."""
     start_line = first_line + reader.line_num
@@ -2679,10 +2679,12 @@ def _read_records(
         records.rows.append(record)
         records.lines.append(start_line)
     elif record:
-        # Empty fields at the end say why, even after a value running over lines.
-        note = _trailing_delimiter_note(record, n_fields)
-        if not note and end_line > start_line:
+        # Over lines, only the quoting tells a stray quote from a value over lines, whatever
+        # the record's last fields hold: a stray quote closed by a later line's opening quote
+        # can end in that line's own empty last field (a QA lead's trial: lines 33-34 lost).
+        if end_line > start_line:
             return _OverLines(start_line, end_line, record)
+        note = _trailing_delimiter_note(record, n_fields)
         records.rejects.append(
             Reject(
                 start_line,
@@ -2795,7 +2797,8 @@ class _ExactReader:
         if not isinstance(read, _OverLines):
             return read
         if self._quoted_rightly(read.line):
-            note = (
+            # Empty fields at the end say why, even after a value running over lines.
+            note = _trailing_delimiter_note(read.record, len(self.header)) or (
                 f" (lines {read.line}-{read.end_line} were read as one record: check the "
                 f"quotes on line {read.line})"
             )

@@ -2122,6 +2122,39 @@ def test_a_stray_quote_rejects_its_own_line_and_the_lines_after_it_are_read(
         assert read.frame.get_column("comment")[0] == "fine,\nthanks"
 
 
+@pytest.mark.parametrize("final_newline", ["\n", ""], ids=["newline-ended", "no-final-newline"])
+def test_a_stray_quote_whose_run_ends_in_an_empty_extra_field_rejects_its_own_line_only(
+    tmp_path: Path, final_newline: str
+) -> None:
+    """Found by a QA lead's trial (Google Forms, CRLF, no final newline): a comment's quote
+    left open on line 4 was closed by the quote opening line 6's comment, and the record of
+    lines 4-6 ended in an empty field (line 6's own last field). Read as "a line ending with a
+    delimiter the header does not have", it was rejected whole: lines 5 and 6, two good
+    responses, were in neither the output nor the quarantine. The empty extra field is the
+    runaway's doing: only line 4 is set aside, and lines 5 and 6 are read on their own."""
+    export = tmp_path / "calls.csv"
+    body = [
+        "1,5,fine,yes",
+        '2,1,"opened here,no',
+        "3,4,,yes",
+        '4,1,"late fee, though",',
+        "5,3,ok,no",
+    ]
+    export.write_bytes(
+        ("id,score,comment,contact\r\n" + "\r\n".join(body) + final_newline).encode("utf-8")
+    )
+    read = read_csv_with_lines(export)
+    assert read.frame.select("id", "source_line").rows() == [
+        ("1", 2),
+        ("3", 4),
+        ("4", 5),
+        ("5", 6),
+    ]
+    assert [(r.line, r.text) for r in read.rejects] == [(3, '2,1,"opened here,no')]
+    assert "is not closed on line 3" in read.rejects[0].reason, read.rejects[0].reason
+    assert read.frame.get_column("comment").to_list()[2] == "late fee, though"
+
+
 def test_a_value_over_lines_rightly_quoted_in_a_ragged_record_is_rejected_whole(
     tmp_path: Path,
 ) -> None:
