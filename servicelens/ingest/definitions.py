@@ -22,7 +22,7 @@ import polars as pl
 from models.spec import TEXT, FeatureSpec, spec_from_dict
 from servicelens.ingest.readers import CsvDialect, column_key
 from servicelens.settings import AUDIT_DATE_ORDERS
-from transforms.clean import MONTH_NAMES, NPS_DETRACTOR_MAX
+from transforms.clean import MONTH_NAMES, NPS_DETRACTOR_MAX, ROW_FLAG_COLUMNS
 from transforms.schemas import (
     ABANDONED,
     NEGATIVE_CSAT_MAX,
@@ -137,6 +137,7 @@ _RULE_KEYS = {
     "derive",
     "required",
     "times",
+    "negate",
 }
 _FEATURE_KEYS = {
     "categorical",
@@ -200,6 +201,12 @@ class ColumnRule:
     #: also keeps rows without a rating (a call log where unanswered calls have none);
     #: required by default when csat decides what is negative.
     required: bool = True
+    #: ``negate = true`` on a yes/no column (:data:`transforms.clean.ROW_FLAG_COLUMNS`): the
+    #: export's yes/no (after ``values``) read the other way round, every word
+    #: :func:`transforms.clean.parsed_flag` reads (a call log's ``Answered (Y/N)`` as
+    #: ``abandoned``: ``Y``, ``yes``, ``true``, ``1`` are no; ``N``, ``no``, ``false``, ``0``
+    #: are yes); any other word is quarantined as on any yes/no column.
+    negate: bool = False
 
 
 @dataclass(frozen=True)
@@ -777,6 +784,13 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
             f"{where}: {name} cannot be required = false: every row needs it (it "
             + ("identifies the response)" if name == "response_id" else "dates the response)")
         )
+    negate = spec.get("negate", False)
+    if not isinstance(negate, bool):
+        raise DefinitionError(f"{where}: negate = {negate!r}; write true or false")
+    if negate and name not in ROW_FLAG_COLUMNS:
+        raise DefinitionError(
+            f"{where}: `negate` applies to the yes/no columns {list(ROW_FLAG_COLUMNS)} only"
+        )
     fmt = spec.get("format")
     if fmt is not None and name not in TIMESTAMP_COLUMNS:
         raise DefinitionError(f"{where}: `format` applies to timestamps {TIMESTAMP_COLUMNS} only")
@@ -794,6 +808,7 @@ def _rule(name: str, spec: Any, where: str) -> ColumnRule:
         derive=bool(derive),
         required=required,
         times=times,
+        negate=negate,
     )
 
 

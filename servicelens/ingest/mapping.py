@@ -53,7 +53,10 @@ from servicelens.ingest.readers import (
 from servicelens.storage.fs import DataPath, read_bytes
 from servicelens.validation.reasons import SET_ASIDE_FORMAT
 from transforms.clean import (
+    FLAG_NO,
+    FLAG_YES,
     MONTH_NAME_CODES,
+    ROW_FLAG_COLUMNS,
     ParseOptions,
     english_month_names,
     time_to_the_minute,
@@ -751,11 +754,23 @@ def _mapped_values(value: pl.Expr, column: str, values: dict[str, str]) -> pl.Ex
     recodes numbers (every key a whole number: Qualtrics' choice codes, a reversed
     scale): there the code is not the score it looks like, so it is kept with
     :data:`NOT_A_MAPPED_CODE` and quarantined as no score. Found by a trial: a reversed
-    scale's ``5`` (no code) was read as csat 5, and ``1.0`` (code 1, csat 5) as csat 1."""
+    scale's ``5`` (no code) was read as csat 5, and ``1.0`` (code 1, csat 5) as csat 1.
+    Likewise a yes/no column whose map reads yes and no the other way round
+    (:func:`reverses_yes_no`): a call log's unmapped ``true`` in ``Answered (Y/N)`` was
+    read as abandoned."""
     keys = {_canonical_key(k): v for k, v in values.items()}
     lookup = _canonical_number(value.str.to_lowercase())
     recodes_numbers = column in _SCORES and all(re.fullmatch(r"\d+", k) for k in keys)
-    if recodes_numbers:
+    if column in ROW_FLAG_COLUMNS and reverses_yes_no(keys):
+        # A word such a map does not name would be read as the export says it, the other
+        # way round from the words it names (an unmapped "true" in Answered (Y/N) read as
+        # abandoned): kept with the words it names and quarantined, as an unmapped code.
+        default = (
+            pl.when(value.is_null() | (value == ""))
+            .then(value)
+            .otherwise(value + pl.lit(NOT_A_MAPPED_CODE.format(codes=", ".join(keys))))
+        )
+    elif recodes_numbers:
         codes = ", ".join(sorted(keys, key=int))
         default = (
             pl.when(value.is_null() | (value == ""))
@@ -768,6 +783,39 @@ def _mapped_values(value: pl.Expr, column: str, values: dict[str, str]) -> pl.Ex
         list(keys), list(keys.values()), default=default, return_dtype=pl.String
     )
     return pl.when(mapped == "").then(None).otherwise(mapped)
+
+
+def _flag_sense(word: str) -> bool | None:
+    """``word`` as :func:`transforms.clean.parsed_flag` reads it: True (a yes), False (a no),
+    None (neither)."""
+    word = word.strip().lower()
+    return True if word in FLAG_YES else False if word in FLAG_NO else None
+
+
+def reverses_yes_no(values: dict[str, str]) -> bool:
+    """Whether a yes/no column's ``values`` map reads a yes word as no or a no word as yes
+    (``Y = "no"``: a column saying the opposite, mapped negated), so that a word it does not
+    name cannot pass as it is (it would be read the other way round from the words the map
+    names); :func:`_mapped_values` quarantines such a word, naming the map's words."""
+    return any(
+        (key, value) == (True, False) or (key, value) == (False, True)
+        for key, value in ((_flag_sense(k), _flag_sense(v)) for k, v in values.items())
+    )
+
+
+def negated_flag(value: pl.Expr) -> pl.Expr:
+    """``value`` (trimmed text) with every yes word :func:`transforms.clean.parsed_flag`
+    reads written ``no`` and every no word written ``yes`` (``negate = true``, a column that
+    says the opposite of the canonical flag); anything else as it is, for the row checks to
+    quarantine it quoting it."""
+    word = value.str.to_lowercase()
+    return (
+        pl.when(word.is_in(list(FLAG_YES)))
+        .then(pl.lit("no"))
+        .when(word.is_in(list(FLAG_NO)))
+        .then(pl.lit("yes"))
+        .otherwise(value)
+    )
 
 
 def _canonical_key(key: str) -> str:
@@ -1183,6 +1231,8 @@ def mapped_column(
         value = pl.when(any_cell).then(joined).otherwise(None)
     if rule.values:
         value = _mapped_values(value, name, rule.values)
+    if rule.negate:
+        value = negated_flag(value)
     if (
         (language := definition.read.month_names)
         and name in TIMESTAMP_COLUMNS

@@ -326,6 +326,16 @@ FLAG_PROBLEM = (
 )
 
 
+#: A word a yes/no column's ``values`` map does not name, where the map reads yes and no the
+#: other way round (servicelens.ingest.mapping.reverses_yes_no), ``{codes}`` the words it
+#: names (no quote or apostrophe: the report reads a reason's kind after the quoted value).
+FLAG_NOT_IN_VALUES = (
+    "is none of the words the values of the column in the definition map ({codes}), which "
+    "read yes and no the other way round, so it is not read either way: add it to values, "
+    "or write negate = true in place of values to read every yes and no reversed"
+)
+
+
 def number_problem(number_style: str | None) -> str:
     """The problem of a number a row carries that is not one (or is negative), naming how
     the source's definition reads numbers (no quotes in it: servicelens/validation/reasons.py
@@ -1584,6 +1594,16 @@ def validate_survey_rows(
             )
             .then(pl.lit(_SCIENTIFIC_ID_PROBLEM))
             .otherwise(pl.lit(_FORMULA_ID_PROBLEM))
+        )
+        .when(
+            (pl.col("problem") == FLAG_PROBLEM)
+            & raw_value.str.contains(NOT_A_CODE_MARK).fill_null(False)
+        )
+        .then(
+            formatted_text(
+                FLAG_NOT_IN_VALUES.replace("{codes}", "{}"),
+                raw_value.str.extract(NOT_A_CODE_MARK, 1),
+            )
         )
         .when(pl.col("problem") == _CHANNEL_PROBLEM)
         .then(pl.lit(channel_problem(rules.channel_from_column)))

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from servicelens.validation.expectations import FLAG_PROBLEM
+from servicelens.validation.expectations import FLAG_NOT_IN_VALUES, FLAG_PROBLEM
 from tests.sources.configured_run import run_configured_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,25 +115,62 @@ def test_a_call_log_without_the_abandoned_column_counts_as_before(
     ).fetchall() == [(24,)]
 
 
+def _calls_answered(answers: dict[int, str]) -> str:
+    """The sample with ``Answered (Y/N)`` of the calls on the given lines (the header is
+    line 1) written as given, CRLF as the export is."""
+    rows = list(csv.reader(io.StringIO(CALLS.read_text(encoding="utf-8-sig"), newline="")))
+    at = rows[0].index("Answered (Y/N)")
+    for line, answer in answers.items():
+        rows[line - 1][at] = answer
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
 def test_an_answered_value_that_is_no_yes_or_no_is_quarantined_quoting_it(
     prefect_api: None, tmp_path: Path
 ) -> None:
-    """A word the definition's map does not name and that is no yes or no ("Maybe") puts its
-    call in quarantine, naming the file, line, column and value and what to change, as the
-    other yes/no facts do; nothing is lost (23 kept + 1 quarantined = 24 read)."""
-    rows = list(csv.reader(io.StringIO(CALLS.read_text(encoding="utf-8-sig"), newline="")))
-    at = rows[0].index("Answered (Y/N)")
-    rows[8][at] = "Maybe"  # ID0008, line 9 of the file
-    out = io.StringIO(newline="")
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    """negate = true reads every yes/no word reversed: a call whose Answered says "true"
+    (ID0002, an N in the sample) is answered, not abandoned; a word that is no yes or no
+    ("Maybe") puts its call in quarantine, naming the file, line, column and value and what
+    to change, as the other yes/no facts do; nothing is lost (23 kept + 1 quarantined = 24
+    read, 2 of them abandoned)."""
+    calls = _calls_answered({3: "true", 9: "Maybe"})  # ID0002 and ID0008
     _, read = run_configured_source(
-        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), out.getvalue()
+        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), calls
     )
     [(file, line, record, reasons)] = duckdb.sql(
         f"SELECT source_file, source_line, record_id, reasons FROM {read('quarantine')}"
     ).fetchall()
     assert file.endswith("pwc-call-centre.csv") and (line, record) == (9, "ID0008")
     assert reasons == [f"abandoned: 'Maybe' {FLAG_PROBLEM}"]
-    assert duckdb.sql(f"SELECT count(*)::INT FROM {read('marts/feedback_scored')}").fetchall() == [
-        (23,)
+    assert duckdb.sql(
+        f"SELECT count(*)::INT, list(response_id ORDER BY response_id) FILTER (abandoned) "
+        f"FROM {read('marts/feedback_scored')}"
+    ).fetchall() == [(23, ["ID0004", "ID0012"])]
+
+
+def test_a_word_a_negating_values_map_does_not_name_is_quarantined_naming_its_words(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """A definition that negates Answered (Y/N) with a values map (as the shipped one did,
+    and old definitions still may) maps only the words it names: an unmapped "true" (ID0002)
+    or "Yes" was passed as it was and read as abandoned, the other way round from the
+    map's Y. Now each is quarantined naming the file, line, column, value and the words the
+    map names, and saying what to change; 22 kept + 2 quarantined = 24 read."""
+    definition = DEFINITION.read_text(encoding="utf-8").replace(
+        "negate = true }", 'values = { Y = "no", N = "yes" } }'
+    )
+    calls = _calls_answered({3: "true", 9: "Yes"})  # ID0002 and ID0008
+    _, read = run_configured_source(tmp_path, "pwc-call-centre", definition, calls)
+    words = FLAG_NOT_IN_VALUES.replace("{codes}", "y, n")
+    assert duckdb.sql(
+        f"SELECT source_line, record_id, reasons FROM {read('quarantine')} ORDER BY 1"
+    ).fetchall() == [
+        (3, "ID0002", [f"abandoned: 'true' {words}"]),
+        (9, "ID0008", [f"abandoned: 'Yes' {words}"]),
     ]
+    assert duckdb.sql(
+        f"SELECT count(*)::INT, list(response_id ORDER BY response_id) FILTER (abandoned) "
+        f"FROM {read('marts/feedback_scored')}"
+    ).fetchall() == [(22, ["ID0004", "ID0012"])]
