@@ -949,6 +949,7 @@ def normalise_surveys(
             flag_dst=["submitted_at"],
         )
         .with_columns(typed)
+        .pipe(without_scores_on_abandoned_calls)
         .collect()
     )
     if survey_date is not None:
@@ -961,6 +962,29 @@ def normalise_surveys(
         options.formats.get("submitted_at", ()),
     )
     return parsed.with_columns(day.alias("survey_date"))
+
+
+#: The scores a survey answer gives, none of which an abandoned call has.
+SURVEY_SCORES: tuple[str, ...] = ("csat", "nps", "effort")
+
+
+def without_scores_on_abandoned_calls(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """``frame`` (typed survey rows) with ``csat``, ``nps`` and ``effort`` made null on the
+    rows whose ``abandoned`` is true: a call abandoned before anyone answered it was asked
+    no survey, so a score on it is no answer, whatever it says (their ``<score>_raw`` keep
+    the text). Unchanged without an ``abandoned`` column. Found by a field sample: a call
+    log (field sample 10, PwC's "Call Centre Trends") writes satisfaction ``0`` on its 1-5
+    scale for every unanswered call; its definition's ``missing = ["0"]`` made a 0 missing
+    on answered calls too, where it is no score and must be quarantined (the sample's
+    README: "map satisfaction 0 to missing when Answered = N")."""
+    if ABANDONED not in frame.collect_schema():
+        return frame
+    abandoned = pl.col(ABANDONED).fill_null(False)
+    return frame.with_columns(
+        pl.when(abandoned).then(None).otherwise(pl.col(score)).alias(score)
+        for score in SURVEY_SCORES
+        if score in frame.collect_schema()
+    )
 
 
 def unstated_comments(raw: pl.DataFrame) -> pl.Series:

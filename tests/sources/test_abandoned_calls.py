@@ -97,8 +97,12 @@ def test_a_call_log_without_the_abandoned_column_counts_as_before(
 ) -> None:
     """A definition that maps no abandoned flag (Answered (Y/N) under [attributes], as the
     definition was) counts every call as handled: 18 of 24, abandoned 0, its rows' flag
-    null, and the answered attribute kept as it was."""
-    definition = DEFINITION.read_text(encoding="utf-8")
+    null, and the answered attribute kept as it was. Without the flag it cannot tell an
+    unanswered call's satisfaction 0 from an answered one's, so it says 0 is missing on
+    every row (missing = ["0"], as the definition did)."""
+    definition = DEFINITION.read_text(encoding="utf-8").replace(
+        '"Satisfaction rating",', '"Satisfaction rating", missing = ["0"],'
+    )
     without = "".join(
         line for line in definition.splitlines(keepends=True) if not line.startswith("abandoned")
     )
@@ -131,11 +135,11 @@ def test_an_answered_value_that_is_no_yes_or_no_is_quarantined_quoting_it(
     prefect_api: None, tmp_path: Path
 ) -> None:
     """negate = true reads every yes/no word reversed: a call whose Answered says "true"
-    (ID0002, an N in the sample) is answered, not abandoned; a word that is no yes or no
+    (ID0001) is answered, not abandoned; a word that is no yes or no
     ("Maybe") puts its call in quarantine, naming the file, line, column and value and what
     to change, as the other yes/no facts do; nothing is lost (23 kept + 1 quarantined = 24
-    read, 2 of them abandoned)."""
-    calls = _calls_answered({3: "true", 9: "Maybe"})  # ID0002 and ID0008
+    read, the sample's 3 N calls abandoned)."""
+    calls = _calls_answered({2: "true", 9: "Maybe"})  # ID0001 and ID0008
     _, read = run_configured_source(
         tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), calls
     )
@@ -147,30 +151,59 @@ def test_an_answered_value_that_is_no_yes_or_no_is_quarantined_quoting_it(
     assert duckdb.sql(
         f"SELECT count(*)::INT, list(response_id ORDER BY response_id) FILTER (abandoned) "
         f"FROM {read('marts/feedback_scored')}"
-    ).fetchall() == [(23, ["ID0004", "ID0012"])]
+    ).fetchall() == [(23, ["ID0002", "ID0004", "ID0012"])]
 
 
 def test_a_word_a_negating_values_map_does_not_name_is_quarantined_naming_its_words(
     prefect_api: None, tmp_path: Path
 ) -> None:
     """A definition that negates Answered (Y/N) with a values map (as the shipped one did,
-    and old definitions still may) maps only the words it names: an unmapped "true" (ID0002)
-    or "Yes" was passed as it was and read as abandoned, the other way round from the
+    and old definitions still may) maps only the words it names: an unmapped "true" (ID0001)
+    or "Yes" (ID0008) was passed as it was and read as abandoned, the other way round from the
     map's Y. Now each is quarantined naming the file, line, column, value and the words the
     map names, and saying what to change; 22 kept + 2 quarantined = 24 read."""
     definition = DEFINITION.read_text(encoding="utf-8").replace(
         "negate = true }", 'values = { Y = "no", N = "yes" } }'
     )
-    calls = _calls_answered({3: "true", 9: "Yes"})  # ID0002 and ID0008
+    calls = _calls_answered({2: "true", 9: "Yes"})  # ID0001 and ID0008
     _, read = run_configured_source(tmp_path, "pwc-call-centre", definition, calls)
     words = FLAG_NOT_IN_VALUES.replace("{codes}", "y, n")
     assert duckdb.sql(
         f"SELECT source_line, record_id, reasons FROM {read('quarantine')} ORDER BY 1"
     ).fetchall() == [
-        (3, "ID0002", [f"abandoned: 'true' {words}"]),
+        (2, "ID0001", [f"abandoned: 'true' {words}"]),
         (9, "ID0008", [f"abandoned: 'Yes' {words}"]),
     ]
     assert duckdb.sql(
         f"SELECT count(*)::INT, list(response_id ORDER BY response_id) FILTER (abandoned) "
         f"FROM {read('marts/feedback_scored')}"
-    ).fetchall() == [(22, ["ID0004", "ID0012"])]
+    ).fetchall() == [(22, ["ID0002", "ID0004", "ID0012"])]
+
+
+def test_satisfaction_0_is_missing_on_abandoned_calls_and_quarantined_on_answered_ones(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """The export writes Satisfaction rating 0 on its 1-5 scale for every unanswered call
+    (its README: map 0 to missing when Answered = N). The definition's missing = ["0"]
+    made a 0 missing on answered calls too, where it is no score: an answered call (ID0001,
+    line 2) with 0 was kept without a rating, silently. Now the 3 abandoned calls have no
+    csat (no survey was asked) and are kept, and the answered call's 0 is quarantined
+    naming its file, line, column and value; 23 kept + 1 quarantined = 24 read."""
+    rows = list(csv.reader(io.StringIO(CALLS.read_text(encoding="utf-8-sig"), newline="")))
+    rows[1][rows[0].index("Satisfaction rating")] = "0"  # ID0001, answered, line 2
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    _, read = run_configured_source(
+        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), out.getvalue()
+    )
+    [(file, line, record, reasons)] = duckdb.sql(
+        f"SELECT source_file, source_line, record_id, reasons FROM {read('quarantine')}"
+    ).fetchall()
+    assert file.endswith("pwc-call-centre.csv") and (line, record) == (2, "ID0001")
+    assert len(reasons) == 1 and reasons[0].startswith("csat: '0' is not a score from 1 to 5")
+    assert duckdb.sql(
+        "SELECT count(*)::INT, count(csat)::INT, "
+        "list(response_id ORDER BY response_id) FILTER (csat IS NULL), "
+        "bool_and(abandoned) FILTER (csat IS NULL) "
+        f"FROM {read('marts/feedback_scored')}"
+    ).fetchall() == [(23, 20, ["ID0002", "ID0004", "ID0012"], True)]
