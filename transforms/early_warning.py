@@ -184,8 +184,9 @@ def compare_with_history(
     One row per policy of today (:data:`EARLY_WARNING_COLUMNS`, plus any group keys), the
     responses without a policy code (``policy_code`` null) one group against the history's
     null group: ``status`` is 'tested', or why not: 'too little history' (fewer than
-    ``min_history_days`` history days with a scored negative, default
-    :data:`MIN_HISTORY_DAYS`), 'too few negatives today' (fewer than ``min_negatives`` scored
+    ``min_history_days`` history days with a scored negative in control, the days the
+    baseline is pooled over, default :data:`MIN_HISTORY_DAYS`), 'too few negatives today'
+    (fewer than ``min_negatives`` scored
     today, default :data:`MIN_NEGATIVES`), or both joined by '; ' when both hold;
     ``baseline_share`` and ``dispersion`` are pooled over the history days in control
     (:func:`in_control_days`), ``history_days_left_out`` counts the others (``history_days``
@@ -222,20 +223,22 @@ def compare_with_history(
             "history_days": int((past_n > 0).sum()),
             "history_negatives": total,
         }
-        short = found["history_days"] < min_history_days
+        # Phase I: the baseline is pooled over the in-control days only, so it is those that
+        # must be enough: a history of 8 days 2 of them an incident's is a baseline of 6.
+        scored = past_n > 0
+        kept = in_control_days(past_n[scored], past_k[scored])
+        found["history_days_left_out"] = int((~kept).sum())
+        short = int(kept.sum()) < min_history_days
         few = n < min_negatives
         if short:
             # Both reasons when both hold: one alone would promise a test that waits on more.
             reasons = ["too little history", *(["too few negatives today"] if few else [])]
             rows.append({**found, "status": "; ".join(reasons)})
             continue
-        # Phase I: the baseline is pooled over the in-control days only.
-        kept = in_control_days(past_n, past_k)
-        rate, dispersion = _pooled(past_n[kept], past_k[kept])
+        rate, dispersion = _pooled(past_n[scored][kept], past_k[scored][kept])
         n_eff = max(1, round(n / dispersion))
         low, high = stats.binom.interval(NORMAL_RANGE, n_eff, rate)
         found |= {
-            "history_days_left_out": int((~kept).sum()),
             "baseline_share": rate,
             "dispersion": dispersion,
             "normal_low": float(low) / n_eff,
@@ -283,17 +286,28 @@ def untested_reasons(
     every policy was tested or there is none."""
     status = pl.col("status")
     short, few = status.str.contains("too little history"), status.str.contains("too few")
+    left_out = pl.col("history_days_left_out").fill_null(0)
     most = result.select(
-        short.any().alias("short"),
         few.any().alias("few"),
-        pl.col("history_days").filter(short).max().alias("history_days"),
         pl.col("negatives").filter(few).max().alias("negatives"),
     ).row(0, named=True)
+    # The short policy with the most days in control (then the most left out), said with the
+    # days left out: a policy with 9 days of history, 3 of them out of control, would
+    # otherwise read as short of days it has.
+    longest = (
+        result.filter(short)
+        .select((pl.col("history_days") - left_out).alias("in_control"), left_out.alias("out"))
+        .sort("in_control", "out", descending=True)
+        .head(1)
+        .rows(named=True)
+    )
     found = []
-    if most["short"]:
+    if longest:
+        days, out = longest[0]["in_control"], longest[0]["out"]
+        left = f", {out} more left out of its baseline as out of control" if out else ""
         found.append(
-            f"too little history (at most {most['history_days']} days with scored negatives "
-            f"for a policy; {min_history_days} needed)"
+            f"too little history (at most {days} days in control with scored negatives for a "
+            f"policy{left}; {min_history_days} needed)"
         )
     if most["few"]:
         found.append(

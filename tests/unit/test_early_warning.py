@@ -329,6 +329,35 @@ def _no_policy(days: list[tuple[int, int]]) -> pl.DataFrame:
     return _history({"_": days}).with_columns(pl.lit(None, pl.String).alias("policy_code"))
 
 
+def test_too_little_history_counts_the_days_in_control_not_the_days_left_out() -> None:
+    """The baseline is pooled over the history days in control only: 8 days of history, 2
+    of them an incident's (60% against 30%), is a baseline of 6 days, short of the 7 needed.
+    It was tested, against 6 days, as if it had 8; now it says too little history, with the
+    days in control and the days left out."""
+    incident = _history({"DELIV": [(100, 30)] * 6 + [(100, 60)] * 2})
+    result = compare_with_history(_today({"DELIV": (100, 55)}), incident, fdr=0.01, min_rise=0.05)
+    [row] = result.iter_rows(named=True)
+    assert (row["status"], row["history_days"], row["history_days_left_out"]) == (
+        "too little history",
+        8,
+        2,
+    )
+    assert not row["flagged"] and row["baseline_share"] is None
+    assert untested_reasons(result) == (
+        "too little history (at most 6 days in control with scored negatives for a policy, "
+        "2 more left out of its baseline as out of control; 7 needed)"
+    )
+    # 9 days, 2 left out: 7 in control, tested against them.
+    [tested] = compare_with_history(
+        _today({"DELIV": (100, 55)}),
+        _history({"DELIV": [(100, 30)] * 7 + [(100, 60)] * 2}),
+        fdr=0.01,
+        min_rise=0.05,
+    ).iter_rows(named=True)
+    assert (tested["status"], tested["history_days_left_out"]) == ("tested", 2)
+    assert tested["baseline_share"] == pytest.approx(0.3)
+
+
 def _no_policy_today(negatives: int, failures: int) -> pl.DataFrame:
     return _today({"_": (negatives, failures)}).with_columns(
         pl.lit(None, pl.String).alias("policy_code")
