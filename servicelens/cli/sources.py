@@ -881,7 +881,9 @@ def _preview_text(preview: dict[str, Any]) -> str:
             ]
         ),
         f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
-        f"(read = kept + quarantined), negatives {counts['negatives']}",
+        "(read = kept + quarantined)" + ("" if facts else f", negatives {counts['negatives']}"),
+        # A contact feed's rows are contacts, never negative responses: its "negatives 0"
+        # was read as a count of something (a trial's).
     ]
     # A workbook's rows are named as Excel shows them: on its sheet, by row (a trial's
     # quarantined rows read "row 7" with the sheet said only above them).

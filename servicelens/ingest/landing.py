@@ -392,16 +392,27 @@ class Landing:
                 else f"the partitions of {', '.join(periods[:-1])} and {periods[-1]}"
             )
             one = len(lines) == 1
+            # A contact feed's rows are contacts, dated by started_at under the export's name
+            # for it (a trial's feed note spoke of a response and its submitted_at).
+            if self.contact_start_column is None:
+                what, time = ("a response" if one else "responses"), "submitted_at"
+                fix = "submitted_at in the export (or the definition's format for it)"
+            else:
+                named = " or ".join(repr(c) for c in self.contact_start_column)
+                what, time = ("a contact" if one else "contacts"), f"started_at ({named})"
+                fix = (
+                    f"{named} in the export (or the format of started_at in the definition's "
+                    "[interactions.columns])"
+                )
             notes.append(
                 f"{_lines_named(lines, self.sheet)} "
-                f"{'re-delivers a response' if one else 're-deliver responses'} landed before "
-                f"(in {where}) with a submitted_at that cannot be read: "
+                f"{'re-delivers' if one else 're-deliver'} {what} landed before "
+                f"(in {where}) with a {time} that cannot be read: "
                 f"{'it is' if one else 'they are'} quarantined under the day the delivery "
                 f"was landed{f', {self.landed_on.isoformat()}' if self.landed_on else ''}, "
                 "apart, and "
                 f"the older {'copy stays' if one else 'copies stay'} in the marts. Fix "
-                "submitted_at in the export (or the definition's format for it) and deliver "
-                f"it again to replace the older {'copy' if one else 'copies'}"
+                f"{fix} and deliver it again to replace the older {'copy' if one else 'copies'}"
             )
         if self.truncated_at is not None:
             notes.append(self._truncated_text())

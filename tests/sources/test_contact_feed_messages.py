@@ -114,6 +114,14 @@ def test_sources_check_of_a_contacts_file_is_told_only_of_its_own_never_store_co
     assert preview["never_store_unmatched"] == ["Caller Numbr"]
     said = _preview_text(preview)
     assert "Postcode" not in said
+    # Contacts are no responses: no "negatives 0" beside their counts (a trial's read it).
+    counts = preview["counts"]
+    assert (counts["read"], counts["kept"] + counts["quarantined"]) == (4, 4)
+    [told] = [line for line in said.splitlines() if line.startswith("read ")]
+    assert told == (
+        f"read 4: kept {counts['kept']}, quarantined {counts['quarantined']} "
+        "(read = kept + quarantined)"
+    )
     assert (
         "never_store names 1 column(s) this contact file of the [interactions] feed does not "
         "have: 'Caller Numbr'"
@@ -123,6 +131,7 @@ def test_sources_check_of_a_contacts_file_is_told_only_of_its_own_never_store_co
     ratings.write_text(RATINGS.replace("Postcode", "Postal code"))
     survey_preview = check_definition(str(source.definition), str(ratings), source)
     assert survey_preview["never_store_unmatched"] == ["Postcode", "Caller Numbr"]
+    assert "(read = kept + quarantined), negatives 1" in _preview_text(survey_preview)
 
 
 def test_the_run_table_counts_the_days_quarantined_contacts(source: Settings) -> None:

@@ -827,3 +827,37 @@ def test_the_missing_column_message_quotes_the_header_in_file_order(tmp_path: Pa
         f"10 columns: {header[0]!r}, {header[1]!r}, {header[2]!r}, 'Submitted At (UTC)' ... "
         "and 6 more"
     )
+
+
+def test_a_contact_feeds_unreadable_re_delivery_is_told_as_a_contact_and_its_started_at() -> None:
+    """A contact feed's row (a contact, dated by started_at) that re-delivers one landed
+    before with a start that cannot be read was told as "re-delivers a response ... with a
+    submitted_at": the feed's own terms now, with the export's name for its start column;
+    a survey export's note is as it was."""
+    from datetime import date
+
+    from servicelens.ingest.landing import Landing
+
+    kept = {date(2026, 11, 3): [4, 7]}
+    feed = Landing(
+        "contacts.csv",
+        "raw/contacts.csv",
+        "0" * 64,
+        2,
+        0,
+        older_copies_kept=kept,
+        contact_start_column=("Start Time",),
+        landed_on=date(2026, 11, 6),
+    )
+    assert feed.notes() == [
+        "lines 4, 7 re-deliver contacts landed before (in 2026-11-03's partition) with a "
+        "started_at ('Start Time') that cannot be read: they are quarantined under the day "
+        "the delivery was landed, 2026-11-06, apart, and the older copies stay in the marts. "
+        "Fix 'Start Time' in the export (or the format of started_at in the definition's "
+        "[interactions.columns]) and deliver it again to replace the older copies"
+    ]
+    survey = Landing("s.csv", "raw/s.csv", "0" * 64, 2, 0, older_copies_kept=kept)
+    assert survey.notes()[0].startswith(
+        "lines 4, 7 re-deliver responses landed before (in 2026-11-03's partition) with a "
+        "submitted_at that cannot be read"
+    )
