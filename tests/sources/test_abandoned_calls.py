@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -119,16 +120,41 @@ def test_a_call_log_without_the_abandoned_column_counts_as_before(
     ).fetchall() == [(24,)]
 
 
-def _calls_answered(answers: dict[int, str]) -> str:
-    """The sample with ``Answered (Y/N)`` of the calls on the given lines (the header is
-    line 1) written as given, CRLF as the export is."""
+def _calls_with(column: str, cells: dict[int, str]) -> str:
+    """The sample with ``column`` of the calls on the given lines (the header is line 1)
+    written as given, CRLF as the export is."""
     rows = list(csv.reader(io.StringIO(CALLS.read_text(encoding="utf-8-sig"), newline="")))
-    at = rows[0].index("Answered (Y/N)")
-    for line, answer in answers.items():
-        rows[line - 1][at] = answer
+    at = rows[0].index(column)
+    for line, cell in cells.items():
+        rows[line - 1][at] = cell
     out = io.StringIO(newline="")
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
+
+
+def _run_with_one_quarantined(
+    tmp_path: Path, calls: str
+) -> tuple[Callable[[str], str], tuple[int, str, list[str]]]:
+    """The shipped definition run over ``calls``; the quarantine's one row, from the file
+    delivered: (its line, its response id, its reasons)."""
+    _, read = run_configured_source(
+        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), calls
+    )
+    [(file, line, record, reasons)] = duckdb.sql(
+        f"SELECT source_file, source_line, record_id, reasons FROM {read('quarantine')}"
+    ).fetchall()
+    assert file.endswith("pwc-call-centre.csv")
+    return read, (line, record, reasons)
+
+
+def _kept_and_abandoned(read: object) -> tuple[int, list[str]]:
+    """feedback_scored's rows and the response ids of those abandoned."""
+    assert callable(read)
+    [row] = duckdb.sql(
+        f"SELECT count(*)::INT, list(response_id ORDER BY response_id) FILTER (abandoned) "
+        f"FROM {read('marts/feedback_scored')}"
+    ).fetchall()
+    return row
 
 
 def test_an_answered_value_that_is_no_yes_or_no_is_quarantined_quoting_it(
@@ -139,19 +165,10 @@ def test_an_answered_value_that_is_no_yes_or_no_is_quarantined_quoting_it(
     ("Maybe") puts its call in quarantine, naming the file, line, column and value and what
     to change, as the other yes/no facts do; nothing is lost (23 kept + 1 quarantined = 24
     read, the sample's 3 N calls abandoned)."""
-    calls = _calls_answered({2: "true", 9: "Maybe"})  # ID0001 and ID0008
-    _, read = run_configured_source(
-        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), calls
-    )
-    [(file, line, record, reasons)] = duckdb.sql(
-        f"SELECT source_file, source_line, record_id, reasons FROM {read('quarantine')}"
-    ).fetchall()
-    assert file.endswith("pwc-call-centre.csv") and (line, record) == (9, "ID0008")
-    assert reasons == [f"abandoned: 'Maybe' {FLAG_PROBLEM}"]
-    assert duckdb.sql(
-        f"SELECT count(*)::INT, list(response_id ORDER BY response_id) FILTER (abandoned) "
-        f"FROM {read('marts/feedback_scored')}"
-    ).fetchall() == [(23, ["ID0002", "ID0004", "ID0012"])]
+    calls = _calls_with("Answered (Y/N)", {2: "true", 9: "Maybe"})  # ID0001 and ID0008
+    read, quarantined = _run_with_one_quarantined(tmp_path, calls)
+    assert quarantined == (9, "ID0008", [f"abandoned: 'Maybe' {FLAG_PROBLEM}"])
+    assert _kept_and_abandoned(read) == (23, ["ID0002", "ID0004", "ID0012"])
 
 
 def test_a_word_a_negating_values_map_does_not_name_is_quarantined_naming_its_words(
@@ -165,7 +182,7 @@ def test_a_word_a_negating_values_map_does_not_name_is_quarantined_naming_its_wo
     definition = DEFINITION.read_text(encoding="utf-8").replace(
         "negate = true }", 'values = { Y = "no", N = "yes" } }'
     )
-    calls = _calls_answered({2: "true", 9: "Yes"})  # ID0001 and ID0008
+    calls = _calls_with("Answered (Y/N)", {2: "true", 9: "Yes"})  # ID0001 and ID0008
     _, read = run_configured_source(tmp_path, "pwc-call-centre", definition, calls)
     words = FLAG_NOT_IN_VALUES.replace("{codes}", "y, n")
     assert duckdb.sql(
@@ -174,10 +191,7 @@ def test_a_word_a_negating_values_map_does_not_name_is_quarantined_naming_its_wo
         (2, "ID0001", [f"abandoned: 'true' {words}"]),
         (9, "ID0008", [f"abandoned: 'Yes' {words}"]),
     ]
-    assert duckdb.sql(
-        f"SELECT count(*)::INT, list(response_id ORDER BY response_id) FILTER (abandoned) "
-        f"FROM {read('marts/feedback_scored')}"
-    ).fetchall() == [(22, ["ID0002", "ID0004", "ID0012"])]
+    assert _kept_and_abandoned(read) == (22, ["ID0002", "ID0004", "ID0012"])
 
 
 def test_satisfaction_0_is_missing_on_abandoned_calls_and_quarantined_on_answered_ones(
@@ -189,17 +203,9 @@ def test_satisfaction_0_is_missing_on_abandoned_calls_and_quarantined_on_answere
     line 2) with 0 was kept without a rating, silently. Now the 3 abandoned calls have no
     csat (no survey was asked) and are kept, and the answered call's 0 is quarantined
     naming its file, line, column and value; 23 kept + 1 quarantined = 24 read."""
-    rows = list(csv.reader(io.StringIO(CALLS.read_text(encoding="utf-8-sig"), newline="")))
-    rows[1][rows[0].index("Satisfaction rating")] = "0"  # ID0001, answered, line 2
-    out = io.StringIO(newline="")
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
-    _, read = run_configured_source(
-        tmp_path, "pwc-call-centre", DEFINITION.read_text(encoding="utf-8"), out.getvalue()
-    )
-    [(file, line, record, reasons)] = duckdb.sql(
-        f"SELECT source_file, source_line, record_id, reasons FROM {read('quarantine')}"
-    ).fetchall()
-    assert file.endswith("pwc-call-centre.csv") and (line, record) == (2, "ID0001")
+    calls = _calls_with("Satisfaction rating", {2: "0"})  # ID0001, answered
+    read, (line, record, reasons) = _run_with_one_quarantined(tmp_path, calls)
+    assert (line, record) == (2, "ID0001")
     assert len(reasons) == 1 and reasons[0].startswith("csat: '0' is not a score from 1 to 5")
     assert duckdb.sql(
         "SELECT count(*)::INT, count(csat)::INT, "
