@@ -690,12 +690,17 @@ def read_parquet(
     """Read one Parquet file from a local path or an object store (only ``columns``, when
     given: the others are not decoded). From an object store the file is one GET (a file
     handle cost a HEAD first), and within :func:`listings_reused` a file read before is
-    not read again (up to :data:`_KEPT_LARGE_BYTES` in all)."""
+    not read again (up to :data:`_KEPT_LARGE_BYTES` in all).
+
+    A local file is opened once and read from the open file: polars (2.1) reading a path
+    opens it again for the row groups after the footer, and a partition published between
+    the two opens mixed two files (``servicelens.storage.partitions.scan_table``)."""
     import polars as pl
 
     path = as_path(location)
     if isinstance(path, Path):
-        return pl.read_parquet(path, columns=columns)
+        with path.open("rb") as handle:
+            return pl.read_parquet(handle, columns=columns)
     return pl.read_parquet(io.BytesIO(path.read_bytes()), columns=columns)
 
 

@@ -479,6 +479,11 @@ def scan_table(table_dir: DataPath, days: Collection[date] | None = None) -> pl.
     contact history) from reading every schema of a table that grows by a partition a day
     (170 monthly partitions of a source took 0.1 s each week, 15 % of its whole run).
     With ``days`` and none of them published, the frame is empty, with the table's columns.
+
+    A partition published while the frame is read does not tear it: each local partition's
+    data file is opened once, when this is called, and read from the open file
+    (:func:`_open_partitions`); the frame reads the versions published then, each whole. An
+    object store's partitions are read here, one GET each.
     """
     wanted = None if days is None else set(days)
     if isinstance(table_dir, RemotePath):
@@ -493,45 +498,115 @@ def scan_table(table_dir: DataPath, days: Collection[date] | None = None) -> pl.
         frames = [read_partition(table_dir, day) for day in chosen]
         _check_types(table_dir, {str(d): f.schema for d, f in zip(chosen, frames, strict=True)})
         return pl.concat([f.lazy() for f in frames], how="diagonal_relaxed")
-    if wanted is None:
-        files = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
-    else:
-        files = [
-            path
-            for day in sorted(wanted)
-            if (path := partition_dir(table_dir, day) / DATA_FILE).exists()
-        ]
-        if not files:
-            # The table's columns, no rows: any one partition's.
-            some = next(iter(table_dir.glob(f"{PARTITION_COLUMN}=*/{DATA_FILE}")), None)
-            if some is None:
-                return pl.LazyFrame()
-            return (
-                pl.scan_parquet(some)
-                .head(0)
-                .with_columns(pl.lit(None, pl.Date()).alias(PARTITION_COLUMN))
-            )
-    schemas = {str(f.parent.name): pl.read_parquet_schema(f) for f in files}
-    if len({tuple(schema.items()) for schema in schemas.values()}) > 1:
+    scans, opened = _open_partitions(table_dir, wanted)
+    if not scans:
+        if wanted is None:
+            return pl.LazyFrame()
+        # The table's columns, no rows: any one partition's.
+        some, _ = _open_partitions(table_dir, None, first_only=True)
+        if not some:
+            return pl.LazyFrame()
+        return some[0][1].head(0).with_columns(pl.lit(None, pl.Date()).alias(PARTITION_COLUMN))
+    schemas = {f"{PARTITION_COLUMN}={day}": scan.collect_schema() for day, scan in scans}
+    same = len({tuple(schema.items()) for schema in schemas.values()}) == 1
+    if not same:
         _check_types(table_dir, schemas)
-        return pl.concat(
-            [
-                pl.scan_parquet(f).with_columns(
-                    pl.lit(date.fromisoformat(f.parent.name.split("=", 1)[1])).alias(
-                        PARTITION_COLUMN
-                    )
-                )
-                for f in files
-            ],
-            how="diagonal_relaxed",
-        )
-    if wanted is None:
+    elif not opened:
+        # One scan of all the files: polars opens a few at a time.
         return pl.scan_parquet(
-            table_dir / f"{PARTITION_COLUMN}=*" / "*.parquet",
+            [partition_dir(table_dir, day) / DATA_FILE for day, _ in scans],
             hive_partitioning=True,
             hive_schema={PARTITION_COLUMN: pl.Date()},
         )
-    return pl.scan_parquet(files, hive_partitioning=True, hive_schema={PARTITION_COLUMN: pl.Date()})
+    return pl.concat(
+        [scan.with_columns(pl.lit(day).alias(PARTITION_COLUMN)) for day, scan in scans],
+        how="vertical" if same else "diagonal_relaxed",
+    )
+
+
+def _open_partitions(
+    table_dir: Path, wanted: Collection[date] | None, first_only: bool = False
+) -> tuple[list[tuple[date, pl.LazyFrame]], bool]:
+    """A lazy scan of each published partition of local table ``table_dir`` (of the
+    ``wanted`` dates only, when given), in date order (with ``first_only``, of the first
+    partition found only); and whether each scan reads a file opened here.
+
+    Each data file is opened once, here, and its scan reads that open file: polars keeps a
+    duplicate of the descriptor for as long as the frame lives, and an open file keeps its
+    bytes when a publish swaps its partition directory away (:func:`write_partition`). Read
+    by path instead, polars (2.1) opens a file once for its footer and again for its row
+    groups, and a publish between the two opens mixed two versions (``expected parquet
+    magic bytes``, a panic; ``benchmarks/publish_race.py``). A partition swapped after it
+    was listed is still there under its name (the swap is one exchange), so it is read at
+    its newer version, never lost nor read twice (where the exchange is unavailable and a
+    publish takes two renames, a partition listed in the instant between them is left
+    out). Projection and predicate pushdown are kept (only the columns and row groups a
+    query needs are decoded).
+
+    The price is descriptors: about three per partition while a query reads them (measured:
+    a query of 1,500 partitions peaked at 4,117 open files). When the process's hard limit
+    of open files cannot allow it (:func:`_allow_open_files`), the scans read the files by
+    path, as every reader outside the pipeline does, and are exposed to a publish."""
+    if wanted is None:
+        days = []
+        for folder in table_dir.glob(f"{PARTITION_COLUMN}=*"):
+            try:
+                days.append(date.fromisoformat(folder.name.split("=", 1)[1]))
+            except ValueError:
+                continue  # not a partition's folder
+    else:
+        days = list(wanted)
+    # Beyond what the limit of open files allows, partitions are read by path, as every
+    # reader outside the pipeline reads them (exposed to a publish between two opens).
+    by_path = not _allow_open_files(1 if first_only else len(days))
+    scans = []
+    for day in sorted(days):
+        path = partition_dir(table_dir, day) / DATA_FILE
+        try:
+            if by_path:
+                if path.is_file():
+                    scans.append((day, pl.scan_parquet(path)))
+            else:
+                with path.open("rb") as handle:
+                    scans.append((day, pl.scan_parquet(handle)))
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # no such partition (or a folder without its data file)
+        if scans and first_only:
+            break
+    return scans, not by_path
+
+
+#: Descriptors left free beside a read's partitions: polars opens a few more as it reads.
+_SPARE_DESCRIPTORS = 512
+
+
+def _allow_open_files(count: int) -> bool:
+    """Whether this process may keep ``count`` more files open (three times: polars holds
+    about two more descriptors of each while a query reads it; and
+    :data:`_SPARE_DESCRIPTORS` beside them), raising its soft limit of open files up to its
+    hard limit if that is what it takes. A read keeps one descriptor per partition open
+    while its frame lives (:func:`_open_partitions`); a soft limit of 1,024 (a common
+    default) is below a few years of daily partitions, and the hard limit usually far
+    above it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:  # no procfs: count the limit as the whole allowance
+        in_use = 0
+    # Polars holds about two more descriptors of each file while a query reads it.
+    needed = in_use + 3 * count + _SPARE_DESCRIPTORS
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return True
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        return False
+    raised = needed if hard == resource.RLIM_INFINITY else min(hard, max(needed, 2 * soft))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def _check_types(table_dir: DataPath, schemas: dict[str, Any]) -> None:
