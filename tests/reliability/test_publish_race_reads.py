@@ -24,16 +24,10 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from benchmarks.publish_race import DAYS, SCHEMA
 from servicelens.storage.partitions import read_partition, scan_table, write_partition
 from transforms.formatting import formatted_text
 
-DAYS = (date(2026, 11, 1), date(2026, 11, 2))
-SCHEMA: dict[str, pl.DataType] = {
-    "survey_date": pl.Date(),
-    "response_id": pl.String(),
-    "csat": pl.Int64(),
-    "comment": pl.String(),
-}
 #: Rounds of reads (both kinds); enough that the reads before the fix failed every run.
 READS = 300
 
