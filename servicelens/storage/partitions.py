@@ -482,8 +482,10 @@ def scan_table(table_dir: DataPath, days: Collection[date] | None = None) -> pl.
 
     A partition published while the frame is read does not tear it: each local partition's
     data file is opened once, when this is called, and read from the open file
-    (:func:`_open_partitions`); the frame reads the versions published then, each whole. An
-    object store's partitions are read here, one GET each.
+    (:func:`_open_partitions`); the frame reads the versions published then, each whole. So
+    the frame holds open files: it cannot be pickled (polars: ``ScanSources::Files cannot
+    be serialized``); pass a table's path between processes, as the tasks do. An object
+    store's partitions are read here, one GET each.
     """
     wanted = None if days is None else set(days)
     if isinstance(table_dir, RemotePath):
