@@ -1847,10 +1847,20 @@ def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) 
     lines = np.searchsorted(newlines, starts) + 1
     spans_lines = np.searchsorted(newlines, ends) + 1 > lines
     delimiters = np.flatnonzero(arr == delimiter)
-    commas = delimiters[(np.searchsorted(quotes, delimiters) & 1) == 0]
-    # Delimiters before each record's start, differenced: the delimiters inside each record.
-    before = np.searchsorted(commas, np.concatenate((starts, [arr.size])))
-    fields = np.diff(before) + 1
+    # Delimiters before each record's start, differenced: the delimiters inside each record,
+    # less those inside its quoted spans (each pair of quotes, the last one open to the end
+    # of the text when the count is odd; a span never crosses a record's end, which is a
+    # newline outside quotes). The same as keeping the delimiters an even number of quotes
+    # precede, with a binary search per quote instead of per delimiter: a 1M-survey export
+    # holds 12 million delimiters and 2 million quotes.
+    bounds = np.concatenate((starts, [arr.size]))
+    fields = np.diff(np.searchsorted(delimiters, bounds)) + 1
+    if quotes.size:
+        opens = quotes[0::2]
+        closes = np.append(quotes[1::2], arr.size) if quotes.size % 2 else quotes[1::2]
+        quoted = np.searchsorted(delimiters, closes) - np.searchsorted(delimiters, opens)
+        record = np.searchsorted(starts, opens, side="right") - 1
+        fields -= np.bincount(record, weights=quoted, minlength=starts.size).astype(fields.dtype)
     return _Split(
         starts=starts,
         ends=ends,

@@ -261,3 +261,44 @@ def test_whitespace_runs_collapse_exactly_as_a_plain_whitespace_regex(texts: lis
 
     column = pl.Series("x", texts, dtype=pl.String)
     assert column.str.replace_all(WHITESPACE_RUN, " ").equals(column.str.replace_all(r"\s+", " "))
+
+
+def _records_by_hand(text: bytes, delimiter: int, quote: int) -> tuple[list[int], list[int]]:
+    """Each record's first byte and its number of fields, one byte at a time: a newline or
+    delimiter an odd number of quotes precede is inside quotes (the quick split's rule)."""
+    starts, fields, inside = [0], [1], False
+    for at, byte in enumerate(text):
+        if byte == quote:
+            inside = not inside
+        elif byte == delimiter and not inside:
+            fields[-1] += 1
+        elif byte == ord("\n") and not inside:
+            starts.append(at + 1)
+            fields.append(1)
+    return starts, fields
+
+
+@RELAXED
+@given(
+    st.binary(max_size=60).map(
+        lambda noise: bytes(b',";\n\r\x00ab\xef\xbb\xbf'[b % 11] for b in noise)
+    ),
+    st.sampled_from([(ord(","), ord('"')), (ord(";"), ord('"')), (ord(","), ord(";"))]),
+)
+@example(b'a,"b,\nc",d\r\n"e,f', (ord(","), ord('"')))  # a quoted newline, CRLF, cut off
+@example(b'"a,b\n,,\n', (ord(","), ord('"')))  # a quote left open to the end
+def test_the_quick_split_counts_fields_as_a_byte_by_byte_reading(
+    text: bytes, dialect: tuple[int, int]
+) -> None:
+    """The quick split's records and field counts (numpy, a binary search per quote) equal a
+    byte-by-byte reading's, on text of quotes, delimiters, CR, LF, NUL and BOM bytes: ragged
+    lines, quoted newlines, CRLF, a quote left open, a truncated last line."""
+    import numpy as np
+
+    from servicelens.ingest.readers import _split_records
+
+    delimiter, quote = dialect
+    split = _split_records(np.frombuffer(text, dtype=np.uint8), delimiter, quote)
+    starts, fields = _records_by_hand(text, delimiter, quote)
+    assert split.starts.tolist() == starts
+    assert split.fields.tolist() == fields
