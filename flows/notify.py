@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import logging
 import shlex
+from collections.abc import Sequence
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import apprise
 
 from servicelens.dates import SurveyDateError
 from servicelens.ingest.configured import UNREADABLE_DEFINITION
+from servicelens.ingest.landing import period_start
 from servicelens.retrain import UNFINISHED, ModelsNotTrained, Retrained, retrain_message
 from servicelens.settings import Settings
-from servicelens.storage.runs import flag_sentence, read_outcome
+from servicelens.storage.runs import (
+    alerted_policies,
+    flag_sentence,
+    read_outcome,
+    record_alerted,
+)
 from transforms.schemas import policy_name
 
 LOGGER = logging.getLogger(__name__)
@@ -39,7 +47,12 @@ def send_alert(
 
 
 def failure_alert(
-    flow_name: str, run_name: str, run_id: Any, message: str, failure: Any, settings: Settings
+    flow_name: str,
+    run_name: str | None,
+    run_id: Any,
+    message: str,
+    failure: Any,
+    settings: Settings,
 ) -> tuple[str, str]:
     """The title and body of a failed run's alert: the flow, the failed dates, the inbox
     files not landed (their sources) and the data directory in the title; each failed
@@ -48,12 +61,13 @@ def failure_alert(
     "servicelens: adventurous-hound failed" with "1 of 4 dates did not complete:
     ['2026-12-04']"; another's, for a cp850 file left in a source's inbox, named the night
     as the failed date and told to backfill it, which lands no inbox. A retrain's
-    (``failure`` a :class:`ModelsNotTrained`) is :func:`models_failure_alert`'s.
+    (``failure`` a :class:`ModelsNotTrained`) is :func:`models_failure_alert`'s. Without
+    ``run_name`` (a command's run: ``servicelens run``) the body names no flow run.
     """
     where = settings.data_dir
     if isinstance(failure, ModelsNotTrained):
         title, body = models_failure_alert(flow_name, where, failure.rows)
-        return title, f"{body}\n\nflow run {run_name} ({run_id})"
+        return title, f"{body}\n\nflow run {run_name} ({run_id})" if run_name else body
     rows = getattr(failure, "rows", None) or []
     inbox = [r for r in rows if _inbox_file(r)]
     failed = [
@@ -93,9 +107,10 @@ def failure_alert(
         ]
     if not failed and not unread and not inbox:
         lines.append(message or "failed")
+    ran = f"flow run {run_name} ({run_id}); " if run_name else ""
     lines += [
         "",
-        f"flow run {run_name} ({run_id}); `servicelens --data-dir {shlex.quote(where)} runs "
+        f"{ran}`servicelens --data-dir {shlex.quote(where)} runs "
         "show` lists what is still held and the inbox files not landed",
     ]
     return title, "\n".join(lines)
@@ -163,33 +178,67 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     title, body = failure_alert(
         flow.name, flow_run.name, flow_run.id, state.message, failure, settings
     )
+    _send_failure(url, title, body)
+
+
+def alert_on_failed_run(settings: Settings, rows: list[dict[str, Any]]) -> bool:
+    """Alert ``settings.notify_url`` (``SERVICELENS_NOTIFY_URL``) of a ``servicelens run``
+    that failed, as the served nightly's failure is alerted (:func:`failure_alert`, titled
+    ``servicelens run failed ...``): ``rows`` are its dates' and inbox files' outcome rows
+    (the fields of :class:`flows.dates.DateOutcome`, as dicts), the failed ones named with
+    why and what to run. A nightly run from cron alerted nobody (found by a QA lead's
+    trial). No-op without a URL; returns whether the receiver accepted the alert."""
+    if not settings.notify_url:
+        return False
+    title, body = failure_alert("run", None, None, "", SimpleNamespace(rows=rows), settings)
+    return _send_failure(settings.notify_url, title, body)
+
+
+def _send_failure(url: str, title: str, body: str) -> bool:
+    """Send a failure alert; one not sent (a refused or unreachable URL) is a warning."""
     try:
         sent = send_alert(url, title, body, apprise.NotifyType.FAILURE)
     except ValueError as error:
         LOGGER.warning("failure alert not sent: %s", error)
-        return
+        return False
     if not sent:
         LOGGER.warning(
             "failure alert not sent: %s did not accept it (refused or unreachable): %s",
             url,
             title,
         )
+    return sent
 
 
-def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> bool:
-    """Tell ``url`` about a nightly date whose failure share really rose (no-op without a URL
-    or a flag): each flagged policy with its share, normal range and the comments behind it.
+def alert_on_early_warning(
+    url: str | None, warning: dict[str, Any] | None, settings: Settings
+) -> bool:
+    """Tell ``url`` about a date of ``settings``' source (the sample, or a configured
+    source, named in the title) whose failure share really rose: each flagged policy not
+    already named by an alert for that date (:func:`~servicelens.storage.runs.alerted_policies`)
+    with its share, normal range and the comments behind it. No-op without a URL, a flag or
+    a policy not alerted before: a date run again with nothing new (``servicelens run
+    --date D`` twice, a re-delivered export) pages nobody twice. The policies are recorded
+    as alerted only once the receiver accepted the alert, so an unreachable receiver is
+    tried again on the next run of the date. Returns whether an alert was sent.
     """
     if not url or not warning or not warning.get("flags"):
         return False
+    day = date.fromisoformat(str(warning["day"]))
+    before = alerted_policies(settings, day)
+    flags = [flag for flag in warning["flags"] if flag["policy_code"] not in before]
+    if not flags:
+        LOGGER.info("early-warning alert for %s already sent: nothing new", day)
+        return False
     # The date is published by now: an unreachable or mistyped alert URL must not fail it.
     lines = []
-    for flag in warning["flags"]:
+    for flag in flags:
         lines.append(flag_sentence(flag))
         lines += [f"  - {comment}" for comment in flag["comments"]]
     lines += ["", warning.get("statement", "")]
-    policies = ", ".join(policy_name(flag["policy_code"]) for flag in warning["flags"])
-    title = f"servicelens {warning['day']}: failure share rose for {policies}"
+    policies = ", ".join(policy_name(flag["policy_code"]) for flag in flags)
+    source = "" if settings.is_sample else f" {settings.source}"
+    title = f"servicelens {day}{source}: failure share rose for {policies}"
     try:
         sent = send_alert(url, title, "\n".join(lines))
     except ValueError as error:
@@ -197,4 +246,21 @@ def alert_on_early_warning(url: str | None, warning: dict[str, Any] | None) -> b
         return False
     if not sent:
         LOGGER.warning("early-warning alert not accepted by %s: %s", url, title)
-    return sent
+        return False
+    record_alerted(settings, day, [flag["policy_code"] for flag in flags])
+    return True
+
+
+def alert_on_nightly_date(
+    url: str | None, settings: Settings, outcomes: Sequence[Any], target: date
+) -> bool:
+    """:func:`alert_on_early_warning` for the nightly date of a nightly run of ``settings``'
+    source (``outcomes``: its :class:`flows.dates.DateOutcome` rows; ``target``: the night,
+    whose partition is the one of the source's granularity holding it). Other dates the run
+    processed (the look-back, partitions a late delivery changed) page nobody: their flags
+    are in the run's lines, manifests and report, as a backfill's are."""
+    nightly = period_start(target, settings.partition).isoformat()
+    for outcome in outcomes:
+        if outcome.day == nightly and outcome.outcome == "completed":
+            return alert_on_early_warning(url, outcome.result.get("early_warning"), settings)
+    return False

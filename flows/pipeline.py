@@ -24,7 +24,7 @@ from flows.dates import (
     run_planned_dates,
     with_recoveries,
 )
-from flows.notify import alert_on_early_warning, alert_on_failure
+from flows.notify import alert_on_early_warning, alert_on_failure, alert_on_nightly_date
 from flows.prefect_client import beating_flow
 from flows.recovery import hold_date_releasing, recover_dead_claims
 from flows.reporting import publish_retrain_summary, publish_run_summary
@@ -136,7 +136,7 @@ def nightly(
         publish_run_summary(f"date-summary-{day}", f"servicelens {day}", [row])
         # Run on its own (not as one date of a backfill or window, whose run does this once).
         publish_weekly_task(settings, [day])
-        alert_on_early_warning(settings.notify_url, result.get("early_warning"))
+        alert_on_early_warning(settings.notify_url, result.get("early_warning"), settings)
         ran = DateOutcome(day.isoformat(), "completed", name, result)
         write_reports_after([settings], [ran])
     return result
@@ -481,12 +481,9 @@ def nightly_window(
             outcomes = run_planned_dates(nightly, plan, settings, tags=["nightly"])
         outcomes = with_recoveries(outcomes, recovered)
         publish_weekly_task(settings, _completed(outcomes))
-        for outcome in outcomes:
-            if outcome.day == target.isoformat():
-                alert_on_early_warning(
-                    notify_url or settings.notify_url, outcome.result.get("early_warning")
-                )
-        outcomes += configured_source_outcomes(settings, target, nightly, _triggered_at())
+        url = notify_url or settings.notify_url
+        alert_on_nightly_date(url, settings, outcomes, target)
+        outcomes += configured_source_outcomes(settings, target, nightly, _triggered_at(), url)
         write_reports_after(nightly_report_settings(settings), outcomes)
         prune_cache()
         return _finish(f"nightly {target} (look-back {lookback} days)", "nightly-summary", outcomes)

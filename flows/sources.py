@@ -24,6 +24,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.dates import DateOutcome, process_and_record, run_planned_dates
+from flows.notify import alert_on_nightly_date
 from flows.prefect_client import beating_flow
 from flows.tasks import (
     counts_dict,
@@ -137,11 +138,17 @@ def for_each_source(
 
 
 def run_configured_sources(
-    settings: Settings, target: date, nightly: Any, as_of: datetime | None = None
+    settings: Settings,
+    target: date,
+    nightly: Any,
+    as_of: datetime | None = None,
+    notify_url: str | None = None,
 ) -> tuple[list[DateOutcome], list[dict[str, Any]]]:
     """The nightly run's part for every configured source: land its inbox, then run each
     partition :func:`plan_source_nightly` selects as a ``nightly`` flow run, then rebuild
-    its weekly marts. Returns the outcomes (in source order) and the inbox files, each
+    its weekly marts; a flag on the nightly partition's early warning alerts ``notify_url``
+    (else ``SERVICELENS_NOTIFY_URL``) naming the source (:func:`flows.notify.alert_on_nightly_date`:
+    once a date and policy). Returns the outcomes (in source order) and the inbox files, each
     landed or left with its error. A source whose registered definition cannot be read is
     a failed outcome of ``target`` (:func:`unreadable_outcome`); its inbox waits."""
     picked: list[dict[str, Any]] = []
@@ -159,6 +166,7 @@ def run_configured_sources(
         done = [date.fromisoformat(o.day) for o in ran if o.outcome == "completed"]
         # With none done too: the weeks a stopped run left behind are rebuilt (outcomes.py).
         publish_weekly_task(source, done)
+        alert_on_nightly_date(notify_url or source.notify_url, source, ran, target)
         notes = _landing_notes_by_partition(landed, [o.day for o in ran])
         return [replace(o, result={**o.result, **_notes_of(o.day, notes)}) for o in ran]
 
@@ -195,14 +203,18 @@ def _landing_notes_by_partition(
 
 
 def configured_source_outcomes(
-    settings: Settings, target: date, nightly: Any, as_of: datetime | None = None
+    settings: Settings,
+    target: date,
+    nightly: Any,
+    as_of: datetime | None = None,
+    notify_url: str | None = None,
 ) -> list[DateOutcome]:
     """:func:`run_configured_sources`, with an inbox file that could not be landed as a
     failed outcome of ``target`` whose result names the source and the file (``source``,
     ``inbox_file``): the nightly run fails and alerts; the file stays in the inbox until its
     definition fits it. A file that changed nothing and left the inbox (no rows, or the same
     bytes landed before) is a skipped outcome saying so."""
-    outcomes, picked = run_configured_sources(settings, target, nightly, as_of)
+    outcomes, picked = run_configured_sources(settings, target, nightly, as_of, notify_url)
     skipped, failed = [], []
     for p in picked:
         # Whose inbox, and which file: no partition of it ran.

@@ -359,6 +359,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 raise
             if not sources:
                 if _failed_while_running(settings, day, recorded_before):
+                    _alert_failed_run(settings, [_failed_sample_row(settings, day, str(error))])
                     raise DateFailedError(str(error)) from error
                 raise  # refused before the date ran (its lock held, a future date): 2
             # The date failed, recorded so; the configured sources still run (an operations
@@ -408,11 +409,29 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"report: {settings.reports_dir / 'latest.html'}")
     if sample_failed or any(r["outcome"] == "failed" for r in rows):
+        sample_rows = [_failed_sample_row(settings, day, sample_failed)] if sample_failed else []
+        _alert_failed_run(settings, [*sample_rows, *rows])
         return 1
     from servicelens.cli.console import EXIT_KEPT_NOTHING, kept_none_of_many
 
     sample_row = [] if result is None else [{"outcome": "completed", "result": result}]
     return EXIT_KEPT_NOTHING if any(kept_none_of_many(r) for r in [*sample_row, *rows]) else 0
+
+
+def _failed_sample_row(settings: Settings, day: date, error: str) -> dict[str, Any]:
+    """The outcome row of the sample's date that ``run`` processed and that failed."""
+    from flows.dates import DateOutcome
+
+    return asdict(DateOutcome.failed(settings, day.isoformat(), None, error))
+
+
+def _alert_failed_run(settings: Settings, rows: list[dict[str, Any]]) -> None:
+    """Alert ``SERVICELENS_NOTIFY_URL`` of this failed ``run`` (one alert, as the served
+    nightly's: :func:`flows.notify.alert_on_failed_run`); a cron job's failed run alerted
+    nobody (a QA lead's trial)."""
+    from flows.notify import alert_on_failed_run
+
+    alert_on_failed_run(settings, rows)
 
 
 class DateFailedError(Exception):

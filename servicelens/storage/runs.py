@@ -149,6 +149,32 @@ def record_inbox_failures(settings: Settings, run_id: str, failures: dict[str, s
     return target
 
 
+#: The policies each date's early-warning alert named, beside the source's date records.
+ALERTED_RECORD = "early-warning-alerted.json"
+
+
+def alerted_policies(settings: Settings, day: date) -> list[str | None]:
+    """The policy codes (None: the responses without one) an early-warning alert already
+    named for ``day`` of the source (:func:`record_alerted`), so a date run again with
+    nothing new pages nobody twice. Empty when none was sent."""
+    path = settings.runs_dir / ALERTED_RECORD
+    if not path.exists():
+        return []
+    record: dict[str, list[str | None]] = json.loads(path.read_text())
+    return record.get(day.isoformat(), [])
+
+
+def record_alerted(settings: Settings, day: date, policies: list[str | None]) -> DataPath:
+    """Add ``policies`` to those an early-warning alert named for ``day`` (one JSON object,
+    ISO date -> policy codes, for the source, written whole)."""
+    path = settings.runs_dir / ALERTED_RECORD
+    record: dict[str, list[str | None]] = json.loads(path.read_text()) if path.exists() else {}
+    named = record.get(day.isoformat(), [])
+    record[day.isoformat()] = [*named, *(p for p in policies if p not in named)]
+    write_text_whole(path, json.dumps(record, indent=2, sort_keys=True))
+    return path
+
+
 def read_inbox_failures(settings: Settings) -> dict[str, Any] | None:
     """The record :func:`record_inbox_failures` last wrote for the source, or None."""
     path = settings.runs_dir / INBOX_RECORD

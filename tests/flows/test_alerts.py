@@ -138,16 +138,10 @@ def test_a_failed_retrains_alert_names_each_failed_model_and_why_on_a_line(
     assert "weekly-owl" in lines[-1]
 
 
-def test_a_nightly_failed_by_an_inbox_file_alerts_with_the_file_why_and_what_to_do(
-    prefect_api: None, tmp_path: Path, receiver: AlertReceiver
-) -> None:
-    """Found by an on-call engineer's trial: a configured source's inbox file the nightly run
-    could not land (a cp850 export) failed the night. The alert is the real scheduled run's
-    (its ``on_failure`` hook, to a real receiver): it names the source and the file, why
-    and what to do, and not the night's date as a date to backfill (a backfill does not
-    land an inbox)."""
-    from flows.pipeline import nightly_window
-    from servicelens.ingest.configured import NOT_LANDED_TODO, register_source
+def _source_with_a_cp850_file(tmp_path: Path) -> tuple[str, Settings, Path]:
+    """A data directory (returned first) with a configured source (its settings) whose inbox
+    holds a cp850 export (its path) that the source's definition cannot land."""
+    from servicelens.ingest.configured import register_source
 
     export = Path(__file__).resolve().parents[3] / "shared" / "field"
     export = export / "12-european-semicolon-decimal-comma" / "sample.csv"
@@ -158,6 +152,43 @@ def test_a_nightly_failed_by_an_inbox_file_alerts_with_the_file_why_and_what_to_
     source = register_source(Settings(data_dir=data), str(definition))
     refused = source.inbox_dir / "night-cp850.csv"
     refused.write_bytes(export.read_bytes().decode("cp1252").encode("cp850"))
+    return data, source, refused
+
+
+def test_a_failed_run_from_cron_alerts_as_the_served_nightly_does(
+    prefect_api: None, tmp_path: Path, receiver: AlertReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a QA lead's trial: the served nightly's failure alerted, and `servicelens
+    run`, which the README offers to cron, failed on the same kind of night (exit 1) and
+    alerted nobody. Now it alerts SERVICELENS_NOTIFY_URL once, with the same text, titled
+    as the command's."""
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import NOT_LANDED_TODO
+
+    data, source, refused = _source_with_a_cp850_file(tmp_path)
+    monkeypatch.setenv("SERVICELENS_NOTIFY_URL", receiver.url)
+    assert main(["--data-dir", data, "run", "--date", "2026-04-01"]) == 1
+    [alert] = receiver.received
+    assert alert["type"] == "failure"
+    assert alert["title"] == (
+        f"servicelens run failed: 1 inbox file(s) not landed ({source.source}) in {data}"
+    )
+    assert f"{source.source} (inbox): {refused}: line 1, column " in alert["message"]
+    assert NOT_LANDED_TODO in alert["message"] and "flow run" not in alert["message"]
+
+
+def test_a_nightly_failed_by_an_inbox_file_alerts_with_the_file_why_and_what_to_do(
+    prefect_api: None, tmp_path: Path, receiver: AlertReceiver
+) -> None:
+    """Found by an on-call engineer's trial: a configured source's inbox file the nightly run
+    could not land (a cp850 export) failed the night. The alert is the real scheduled run's
+    (its ``on_failure`` hook, to a real receiver): it names the source and the file, why
+    and what to do, and not the night's date as a date to backfill (a backfill does not
+    land an inbox)."""
+    from flows.pipeline import nightly_window
+    from servicelens.ingest.configured import NOT_LANDED_TODO
+
+    data, source, refused = _source_with_a_cp850_file(tmp_path)
     night = date(2026, 4, 1)
     state = nightly_window(day=night, data_dir=data, notify_url=receiver.url, return_state=True)
     assert state.is_failed() and refused.exists()

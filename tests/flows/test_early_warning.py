@@ -78,6 +78,12 @@ def test_a_real_rise_is_flagged_in_the_summary_the_report_and_the_alert(
     assert "DELIV-4H-WINDOW" in alert["title"] and str(END) in alert["title"]
     assert f"normal range {low:.0%}-{high:.0%}" in alert["message"]
     assert INCIDENT in alert["message"] and "Benjamini-Hochberg" in alert["message"]
+    # The date run again with nothing new (`servicelens run --date` twice): flagged as
+    # before, and nobody paged a second time.
+    assert [f["policy_code"] for f in nightly(END, settings)["early_warning"]["flags"]] == [
+        "DELIV-4H-WINDOW"
+    ]
+    assert len(receiver.received) == 1
 
     html = (settings.reports_dir / "latest.html").read_text()
     assert 'class="flag">DELIV-4H-WINDOW' in html and INCIDENT in html
