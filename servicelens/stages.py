@@ -250,6 +250,20 @@ class DayCounts:
     failed_expectations: dict[str, int] = field(default_factory=dict)
     interactions_read: int = 0
     interactions_quarantined: int = 0
+    #: Of the contacts quarantined, the earlier copies a later line or delivery replaced
+    #: (the quarantine's ``superseded`` rows of ``feed = 'interactions'``), and of those the
+    #: exact duplicates and the earlier versions changed since, as the surveys' counts
+    #: above: a trial's corrected contact re-delivery read "contacts read 1976, quarantined
+    #: 581" of 581 superseded copies and no reject.
+    interactions_superseded: int = 0
+    interactions_exact_duplicates: int = 0
+    interactions_updated: int = 0
+    #: Kept responses naming an interaction the contact feed gives no facts for, counted
+    #: only where the feed has no export landed for the partition's own date (no landed
+    #: facts partition; an export delivered empty lands one): published without contact
+    #: facts until that export lands and the partition runs again. A trial's 582 responses
+    #: of a day whose contacts came two days late were published so without a word.
+    awaiting_contact_facts: int = 0
     negatives: int = 0
     #: Kept rows the source's negative rule could judge (a rating given): the share of
     #: negatives is of these (an unanswered call is neither negative nor not).
@@ -2790,6 +2804,19 @@ def validate_landed_day(
         quarantine = pl.concat([quarantine, facts.quarantine]).sort("source_file", "source_line")
         counts.interactions_read = facts.read
         counts.interactions_quarantined = facts.quarantine.height
+        copies = facts.quarantine.filter(pl.col("superseded").fill_null(False))
+        first_reason = pl.col("reasons").list.first()
+        counts.interactions_superseded = copies.height
+        counts.interactions_exact_duplicates = copies.filter(
+            first_reason.str.starts_with("exact duplicate:")
+        ).height
+        counts.interactions_updated = copies.filter(first_reason.str.starts_with("updated:")).height
+        feed_partition = partition_dir(settings.for_interactions().landed_dir, day)
+        if not (feed_partition / "part-0.parquet").exists():
+            counts.awaiting_contact_facts = clean.filter(
+                pl.col("interaction_id").is_not_null()
+                & ~pl.col("interaction_id").is_in(facts.facts.get_column("interaction_id"))
+            ).height
     contacts = contacts_from_responses(clean, day)
     if facts is not None and definition.feed_names_customers:
         # Every ticket of the feed is a contact, surveyed or not (an unrated return two days

@@ -306,31 +306,23 @@ def early_warning_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def counts_detail(result: dict[str, Any], flag: str = "") -> str:
-    """A completed date's or partition's counts for a run's table ("read 24 kept 20
-    quarantined 4 scored 9", "quarantined 4 (3 of them superseded by a later
-    line or delivery: 1 exact duplicate, 2 duplicate deliveries)" where a re-delivery, or a
-    later line of the same file, superseded rows, each kind as its rows' reasons name it;
-    "quarantined 1 (1 of them set aside by the source definition)" where the definition's
-    ``[[exclude]]`` rules set rows aside, as ``processed_dates.rows_set_aside`` counts them),
-    ``flag`` after them, then the date's contact-facts counts where some of its contacts
-    were quarantined ("contacts read 412, quarantined 2": ``interactions_read`` and
-    ``interactions_quarantined``, the rows of the sample's interaction export or a
-    source's ``[interactions]`` feed dated that day, read = kept + quarantined), then
-    :func:`changed_note` where a rerun changed them, then :func:`withdrawn_note` and
-    :func:`nothing_kept_note` where they apply. ``result``: a date's outcome result."""
+def quarantined_apart(copies: int, exact: int = 0, updated: int = 0, set_aside: int = 0) -> str:
+    """What a run's table says after "quarantined N" of the rows among them that are no
+    rejects, e.g. " (3 of them superseded by a later line or delivery: 1 exact duplicate, 2
+    duplicate deliveries)", or "" when there are none. ``copies``: the earlier copies a
+    later line or delivery replaced (the quarantine's ``superseded`` rows), ``exact`` and
+    ``updated`` of them those a later line of the same file repeats and the earlier
+    versions changed since, each kind as its rows' reasons name it; ``set_aside``: the rows
+    the definition's ``[[exclude]]`` rules set aside. The surveys' counts and the contact
+    feed's are said alike (:func:`counts_detail`)."""
     # Older copies a re-delivery replaced are quarantined too (nothing is lost), but they
     # are not rejects: a trial read "quarantined 24" of a re-delivered export as 24 failures.
-    copies = result.get("superseded_duplicates") or 0
     # Not "later deliveries" alone: a trial's exact duplicate within one file (a form
     # submitted twice) is one too, its reason naming the later line of the same file. One
     # word for them all, then each kind by its reasons' name ('exact duplicate' for a later
     # line of the same file with the same answers, 'updated' for one with others, else
-    # 'duplicate delivery'), so the counts
-    # add up to the one the quarantine's superseded column and rows_superseded give.
-    exact = result.get("exact_duplicates") or 0
-    # An earlier version of a response changed since is 'updated', as its reason says.
-    updated = result.get("updated_copies") or 0
+    # 'duplicate delivery'), so the counts add up to the one the quarantine's superseded
+    # column and rows_superseded give.
     kinds = [
         f"{count} {name if count == 1 else plural}"
         for count, name, plural in (
@@ -345,7 +337,6 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     # that processed_dates counted as rows_set_aside 1, rows_rejected 0.
     # Set aside first, as its words hold no colon of their own; never "; ", which parts the
     # notes after the counts.
-    set_aside = result.get("set_aside") or 0
     apart = [
         (count, words)
         for count, words in (
@@ -357,7 +348,30 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     said = ", ".join(
         f"{count} {'of them ' if i == 0 else ''}{words}" for i, (count, words) in enumerate(apart)
     )
-    replaced = f" ({said})" if apart else ""
+    return f" ({said})" if apart else ""
+
+
+def counts_detail(result: dict[str, Any], flag: str = "") -> str:
+    """A completed date's or partition's counts for a run's table ("read 24 kept 20
+    quarantined 4 scored 9", "quarantined 4 (3 of them superseded by a later
+    line or delivery: 1 exact duplicate, 2 duplicate deliveries)" where a re-delivery, or a
+    later line of the same file, superseded rows, each kind as its rows' reasons name it;
+    "quarantined 1 (1 of them set aside by the source definition)" where the definition's
+    ``[[exclude]]`` rules set rows aside, as ``processed_dates.rows_set_aside`` counts them),
+    ``flag`` after them, then the date's contact-facts counts where some of its contacts
+    were quarantined, said as the surveys' are ("contacts read 412 kept 410 quarantined 2
+    (1 of them superseded by a later line or delivery: 1 updated)": ``interactions_read``,
+    ``interactions_quarantined`` and ``interactions_superseded``..., the rows of the
+    sample's interaction export or a source's ``[interactions]`` feed dated that day, read =
+    kept + quarantined), then
+    :func:`changed_note` where a rerun changed them, then :func:`withdrawn_note` and
+    :func:`nothing_kept_note` where they apply. ``result``: a date's outcome result."""
+    replaced = quarantined_apart(
+        result.get("superseded_duplicates") or 0,
+        result.get("exact_duplicates") or 0,
+        result.get("updated_copies") or 0,
+        result.get("set_aside") or 0,
+    )
     text = (
         f"read {result.get('surveys_read')} kept {result.get('kept')} quarantined "
         f"{result.get('quarantined')}{replaced}"
@@ -368,15 +382,20 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     )
     # The feed's quarantined rows are in the quarantine mart beside the surveys' (feed =
     # 'interactions'), not in the counts above: a trial's table read "quarantined 0" of a
-    # day whose contact export had two rows quarantined, told only by --json.
-    contacts = (
-        [
-            f"contacts read {result.get('interactions_read') or 0}, "
-            f"quarantined {result['interactions_quarantined']}"
-        ]
-        if result.get("interactions_quarantined")
-        else []
-    )
+    # day whose contact export had two rows quarantined, told only by --json. Said as the
+    # surveys' are, the earlier copies a corrected re-delivery replaced apart: a trial read
+    # "contacts read 1976, quarantined 581" of 581 such copies and no reject.
+    contacts = []
+    if quarantined := result.get("interactions_quarantined"):
+        read = result.get("interactions_read") or 0
+        apart = quarantined_apart(
+            result.get("interactions_superseded") or 0,
+            result.get("interactions_exact_duplicates") or 0,
+            result.get("interactions_updated") or 0,
+        )
+        contacts.append(
+            f"contacts read {read} kept {read - quarantined} quarantined {quarantined}{apart}"
+        )
     return "; ".join([text, *contacts, *changed_note(result), *partition_notes(result)])
 
 
@@ -393,11 +412,12 @@ def changed_note(result: dict[str, Any]) -> list[str]:
 def partition_notes(result: dict[str, Any]) -> list[str]:
     """What a run's table says of a completed date or partition beyond its counts
     (``result``: its outcome result, the fields of servicelens.stages.DayCounts):
-    :func:`withdrawn_note`, :func:`day_first_note`, :func:`undated_note` and
-    :func:`nothing_kept_note`, where they apply."""
+    :func:`awaiting_contact_facts_note`, :func:`withdrawn_note`, :func:`day_first_note`,
+    :func:`undated_note` and :func:`nothing_kept_note`, where they apply."""
     notes = [
         n
         for n in (
+            awaiting_contact_facts_note(result),
             withdrawn_note(result),
             day_first_note(result),
             swapped_nearer_note(result),
@@ -415,6 +435,28 @@ def partition_notes(result: dict[str, Any]) -> list[str]:
         n.removesuffix(hint).removesuffix(".") if i < len(notes) - 1 else n
         for i, n in enumerate(notes)
     ]
+
+
+def awaiting_contact_facts_note(result: dict[str, Any]) -> str | None:
+    """For a source's date (or partition) whose contact feed has no export landed for it
+    while some of its kept responses name a contact (``awaiting_contact_facts`` in its
+    counts, servicelens.stages.DayCounts): how many responses were published without
+    their contact facts, and that they are filled in when the export lands. None where
+    every response found its contact, the source has no feed, or the feed delivered an
+    export for the date, empty or not. Found by a trial: a day's contact export delivered
+    two days late left its 582 responses without queue, policy or handle time
+    (``repeat_contacts_30d`` null), and the run said nothing."""
+    waiting = result.get("awaiting_contact_facts") or 0
+    if not waiting:
+        return None
+    kept = result.get("kept") or 0
+    return (
+        f"the contact feed has no export for this date yet: {waiting} of its {kept} kept "
+        f"responses {'was' if waiting == 1 else 'were'} published without contact facts "
+        "(the feed's columns and repeat_contacts_30d null); they are filled in when the "
+        "feed's export for this date lands: the next `servicelens run` processes this date "
+        "again"
+    )
 
 
 def undated_note(result: dict[str, Any]) -> str | None:

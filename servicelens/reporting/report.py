@@ -295,6 +295,7 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "set_aside": counts.get("set_aside"),
                 "unanswered": counts.get("unanswered"),
                 "rated": counts.get("rated"),
+                "awaiting_contact_facts": counts.get("awaiting_contact_facts"),
             }
         )
     schema = {
@@ -314,6 +315,7 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "set_aside",
                 "unanswered",
                 "rated",
+                "awaiting_contact_facts",
             )
         },
     }
@@ -764,7 +766,17 @@ def _data_quality(inputs: _Inputs) -> str:
         "under their delivery's day (the date its file name holds, else the day most of its "
         "rows fall on, else the day it was landed) because their own date could not be read: "
         "not responses of that date (processed_dates.rows_undated; <code>-</code> for dates "
-        "run before it was counted).</p>"
+        "run before it was counted)."
+        + (
+            " <code>without_contact_facts</code> are kept responses published without their "
+            "contact facts because the contact feed has no export for that date (none landed; "
+            "one delivered empty is a day without contacts): filled in when the export lands "
+            "and the next <code>servicelens run</code> processes the date again "
+            "(<code>-</code> for dates run before it was counted)."
+            if inputs.settings.interaction_feed
+            else ""
+        )
+        + "</p>"
     )
     parts.append(
         _html_table(
@@ -787,6 +799,13 @@ def _data_quality(inputs: _Inputs) -> str:
                 # Not in the report before: a trial found processed_dates' rows_undated the
                 # one place a day holding only undatable rows was told from a day of responses.
                 "undated",
+                # A trial's 582 responses of a day whose contacts came two days late were
+                # published without queue or handle time, and the report said nothing.
+                *(
+                    [pl.col("awaiting_contact_facts").alias("without_contact_facts")]
+                    if inputs.settings.interaction_feed
+                    else []
+                ),
                 pl.col("malformed_lines").alias("malformed"),
                 "reconciled",
                 "last_run",

@@ -1,7 +1,8 @@
 -- Which rows were not kept, and why? Every quarantined row of the newest survey dates, with
 -- the file and physical line it came from and each of its reasons (what a run's table means
--- by "the quarantine"). Rows with a problem of their own come first, then older copies
--- superseded by a re-delivery (a whole file delivered again makes one for every row);
+-- by "the quarantine"). Rows with a problem of their own come first, then the earlier copies
+-- a later line or delivery superseded (the quarantine's superseded column: a whole file
+-- delivered again makes one for every row, of the surveys and of a contact feed alike);
 -- newest date first; the first 500 rows (the command says how many there are in all).
 SELECT
     source,
@@ -13,7 +14,9 @@ SELECT
     array_to_string(reasons, ' | ') AS reasons
 FROM quarantine
 ORDER BY
-    len(list_filter(reasons, lambda r: NOT (starts_with(r, 'duplicate delivery: superseded by')
-                                             OR starts_with(r, 'exact duplicate of line')))) = 0,
+    -- Null in rows written before the column existed: there the first reason tells, as the
+    -- quarantine's contract says (a corrected re-delivery's 'updated: superseded by ...'
+    -- copies of a trial's contacts were listed ahead of its rejects).
+    coalesce(superseded, regexp_matches(reasons[1], '^(duplicate delivery|updated|exact duplicate):')),
     survey_date DESC, source, source_file, source_line
 LIMIT 500;

@@ -10,6 +10,8 @@ whose feed had rows quarantined."""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -140,7 +142,7 @@ def test_the_run_table_counts_the_days_quarantined_contacts(source: Settings) ->
     assert (counts.interactions_read, counts.interactions_quarantined) == (4, 3)
     detail = counts_detail(asdict(counts))
     assert detail.startswith(
-        f"read 2 kept 2 quarantined 0 scored {counts.scored}; contacts read 4, quarantined 3"
+        f"read 2 kept 2 quarantined 0 scored {counts.scored}; contacts read 4 kept 1 quarantined 3"
     )
 
 
@@ -178,3 +180,112 @@ def test_a_line_of_too_few_fields_keeps_the_id_of_its_first_field(source: Settin
     [short] = quarantine.filter(pl.col("feed") == "surveys").to_dicts()
     assert (short["source_line"], short["record_id"]) == (4, "R9")
     assert short["reasons"] == ["malformed line: 4 fields where the header has 5"]
+
+
+#: What a run's table says of a date's negatives without a model to score them.
+UNSCORED = "scored 0 (no champion model yet)"
+
+
+def _table_details(out: str) -> dict[str, str]:
+    """The detail of each completed partition in a run table printed on ``out``, by date."""
+    return {
+        line.split()[1]: line.split("  completed  ", 1)[1].strip()
+        for line in out.splitlines()
+        if line.startswith("broadband ") and "  completed  " in line
+    }
+
+
+def test_a_missing_and_a_corrected_contact_export_are_told_in_the_run_table(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a QA lead's trial, three nights of a Google Form and its daily contact
+    export. Night 17: the day's contacts did not come, and its responses were published
+    without queue or handle time in silence; night 18 brought them, and a corrected 16th
+    whose earlier copies the table called "contacts read 1976, quarantined 581", as if
+    rejects. An export delivered empty (the 18th's) is a day without contacts, not a
+    missing export."""
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "broadband.toml"
+    definition.write_text(DEFINITION, encoding="utf-8")
+    data = str(tmp_path / "data")
+    source = register_source(Settings(data_dir=data), str(definition))
+    feed = source.for_interactions().inbox_dir
+    header = "Contact ID,Start Time,Queue,Handle Time\n"
+    day16 = ["T1,16/11/2026 09:00:00,Faults,0:05:09", "T2,16/11/2026 09:10:00,Billing,0:04:00"]
+
+    def night(day: str, contacts: dict[str, list[str]], ratings: list[str]) -> dict[str, str]:
+        for name, rows in contacts.items():
+            (feed / name).write_text(header + "".join(f"{r}\n" for r in rows))
+        rated = "".join(f"{r}\n" for r in ratings)
+        (source.inbox_dir / f"surveys-{day}.csv").write_text(
+            "Response,Contact,Rated at,Score\n" + rated
+        )
+        assert main(["--data-dir", data, "run", "--date", day]) == 0
+        return _table_details(capsys.readouterr().out)
+
+    # R0, a day older, is rejected: a reject is listed before the contacts' earlier copies.
+    night(
+        "2026-11-16",
+        {"contacts-2026-11-16.csv": day16},
+        ["R0,T0,2026-11-15T10:00:00Z,nine", "R1,T1,2026-11-16T10:00:00Z,1"],
+    )
+    said = night(
+        "2026-11-17",
+        {},
+        ["R2,T3,2026-11-17T10:00:00Z,4", "R3,T4,2026-11-17T11:00:00Z,2"],
+    )
+    assert said["2026-11-17"] == (
+        f"read 2 kept 2 quarantined 0 {UNSCORED}; the contact feed has no export for this date "
+        "yet: 2 of its 2 kept responses were published without contact facts (the feed's "
+        "columns and repeat_contacts_30d null); they are filled in when the feed's export for "
+        f"this date lands: the next `servicelens --data-dir {data} run` processes this date "
+        "again"
+    )
+    # The report's Data quality table says it too, by date.
+    quality = (
+        (Path(data) / "reports" / "latest-broadband.html")
+        .read_text()
+        .split('<section id="quality">')[1]
+    )
+    head = re.findall(r"<th>(.*?)</th>", quality.split("</thead>")[0])
+    by_day = {
+        cells[0]: dict(zip(head, cells, strict=True))
+        for row in re.findall(r"<tr>(<td.*?)</tr>", quality.split("</table>")[0])
+        for cells in [re.findall(r"<td[^>]*>(.*?)</td>", row)]
+    }
+    assert (
+        by_day["2026-11-16"]["without_contact_facts"],
+        by_day["2026-11-17"]["without_contact_facts"],
+    ) == ("0", "2")
+    said = night(
+        "2026-11-18",
+        {
+            "contacts-2026-11-17.csv": [
+                "T3,17/11/2026 09:00:00,Faults,0:02:00",
+                "T4,17/11/2026 09:30:00,Faults,0:03:00",
+            ],
+            "contacts-2026-11-16-corrected.csv": [day16[0].replace("Faults", "Billing"), day16[1]],
+            "contacts-2026-11-18.csv": [],
+        },
+        ["R4,T9,2026-11-18T10:00:00Z,5"],
+    )
+    assert said == {
+        "2026-11-16": f"read 1 kept 1 quarantined 0 {UNSCORED}; contacts read 3 kept 2 "
+        "quarantined 1 (1 of them superseded by a later line or delivery: 1 updated)",
+        "2026-11-17": f"read 2 kept 2 quarantined 0 {UNSCORED}",
+        "2026-11-18": f"read 1 kept 1 quarantined 0 {UNSCORED}",
+    }
+    # The earlier copies come after the rows rejected in their own right, whatever their
+    # dates (the trial's 581 were listed ahead of its rejects).
+    argv = ["--data-dir", data, "query", "quarantined_rows", "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["survey_date"], r["feed"], r["reasons"].split(":")[0]) for r in rows] == [
+        ("2026-11-15", "surveys", "csat"),
+        ("2026-11-16", "interactions", "updated"),
+    ]
+    assert rows[1]["reasons"] == (
+        "updated: superseded by the later version on line 2 of "
+        "contacts-2026-11-16-corrected.csv (changed: queue)"
+    )
