@@ -2812,7 +2812,7 @@ def validate_landed_day(
         ).height
         counts.interactions_updated = copies.filter(first_reason.str.starts_with("updated:")).height
         feed_partition = partition_dir(settings.for_interactions().landed_dir, day)
-        if not (feed_partition / "part-0.parquet").exists():
+        if not (feed_partition / DATA_FILE).exists():
             counts.awaiting_contact_facts = clean.filter(
                 pl.col("interaction_id").is_not_null()
                 & ~pl.col("interaction_id").is_in(facts.facts.get_column("interaction_id"))
