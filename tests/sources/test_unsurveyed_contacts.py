@@ -9,6 +9,7 @@ column its erase test adds), through landing, validation, publishing and agent_w
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import polars as pl
 import pytest
 
 from servicelens.cli.sources import check_definition
-from servicelens.ingest.configured import pick_up_deliveries, register_source
+from servicelens.ingest.configured import configured_source, pick_up_deliveries, register_source
 from servicelens.outcomes import agent_week, published_agent_ids
 from servicelens.settings import Settings
 from servicelens.stages import publish_clean, validate_landed_day
+from tests.shared_builds import built_once, run_folder
 from tests.sources.test_interaction_feed import DEFINITION
 
 NOV16 = date(2026, 11, 16)  # a Monday
@@ -68,6 +70,23 @@ def _run(tmp_path: Path, definition_text: str) -> Settings:
     return source
 
 
+def _with_customers(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Settings:
+    """:func:`_run` of the definition that maps the customer, as a data directory of the
+    test's own (``tmp_path/data``).
+
+    Two tests ran this same deterministic build (fifteen dates landed, validated and
+    published: about 18 s of CPU each, 2026-12-07); the first of the run to ask builds it
+    (:func:`tests.shared_builds.built_once`) and each test copies it before it writes."""
+
+    def build(folder: Path) -> None:
+        _run(folder, DEFINITION + 'customer_id = "Requester"\n')
+
+    built = built_once(run_folder(tmp_path_factory), "unsurveyed-contacts-customers", build)
+    shutil.copytree(built / "data", tmp_path / "data")
+    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
+    return configured_source(base, "helpdesk")
+
+
 def _fcr_of_521s_agent(source: Settings) -> float | None:
     clean = pl.read_parquet(source.clean_dir / f"survey_date={NOV16}" / "part-0.parquet")
     agent = clean.filter(pl.col("response_id") == "R521").get_column("agent_id")
@@ -82,9 +101,9 @@ def _contacts(source: Settings) -> pl.DataFrame:
 
 
 def test_an_unrated_return_is_a_contact_and_the_first_was_not_resolved(
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    source = _run(tmp_path, DEFINITION + 'customer_id = "Requester"\n')
+    source = _with_customers(tmp_path_factory, tmp_path)
     contacts = _contacts(source)
     # Every ticket once, the unrated 522 among them, in the partition of the day it started.
     assert contacts.get_column("interaction_id").is_duplicated().sum() == 0
@@ -123,11 +142,11 @@ def test_a_feed_without_customer_ids_keeps_its_surveyed_contacts_and_says_so(
 
 
 def test_erasing_the_customer_erases_the_contacts_built_from_the_feed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from servicelens.cli.main import main
 
-    source = _run(tmp_path, DEFINITION + 'customer_id = "Requester"\n')
+    source = _with_customers(tmp_path_factory, tmp_path)
     assert _contacts(source).filter(pl.col("customer_id") == "C7").height == 3
     argv = ["--data-dir", str(tmp_path / "data"), "erase", "--customer-id", "C7"]
     assert main([*argv, "--source", "helpdesk", "--yes", "--json"]) == 0
