@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from servicelens.ingest.definitions import DefinitionError, load_definition
 from servicelens.settings import Settings
 from servicelens.stages import ingest_export
 from servicelens.storage.partitions import read_manifest
+from tests.shared_builds import built_once, run_folder
 from transforms.schemas import QUARANTINE_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +78,53 @@ def _vendor_export(rows: int = 240, seed: int = 1) -> pl.DataFrame:
             "verdict": np.where(failure, "Our fault", "As designed").tolist(),
         }
     )
+
+
+def _vendor_data(
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    name: str,
+    build: Callable[[Path, list[str]], None],
+) -> tuple[Path, list[str]]:
+    """The data directory ``build`` left (given the folder of its ``acme.toml``, holding
+    :data:`VENDOR_MAPPING`, and the ``--data-dir`` arguments of ``folder/data``) as
+    ``tmp_path/data``, and ``tmp_path/acme.toml``: the mapping and ``--data-dir`` arguments.
+
+    Several tests began with the same deterministic commands on the vendor export (landed
+    and run by Prefect's real engine, 12 dates); the first of the run to ask builds it
+    (:func:`tests.shared_builds.built_once`) and each test copies it before it writes. The
+    copy is a moved data directory, read as the one the commands wrote (inputs are matched
+    by folder and name); the file its source was registered from is the test's own
+    ``acme.toml``, as if the test had registered it."""
+    from servicelens.ingest.configured import REGISTERED_FROM_FILE
+
+    def build_in(folder: Path) -> None:
+        (folder / "acme.toml").write_text(VENDOR_MAPPING)
+        build(folder, ["--data-dir", str(folder / "data")])
+
+    built = built_once(run_folder(tmp_path_factory), name, build_in)
+    shutil.copytree(built / "data", tmp_path / "data")
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    registered_from = tmp_path / "data" / "sources" / "acme-vendor" / REGISTERED_FROM_FILE
+    assert registered_from.read_text() == str((built / "acme.toml").resolve())
+    registered_from.write_text(str(mapping.resolve()))
+    return mapping, ["--data-dir", str(tmp_path / "data")]
+
+
+def _run_the_vendor_inbox(folder: Path, data: list[str]) -> None:
+    """The vendor source added, its export dropped in its inbox and run on 2026-01-13."""
+    assert main([*data, "sources", "add", str(folder / "acme.toml")]) == 0
+    _vendor_export().write_csv(folder / "data" / "inbox" / "acme-vendor" / "export.csv")
+    assert main([*data, "run", "--date", "2026-01-13", "--json"]) == 0
+
+
+def _vendor_inbox_run(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> tuple[Path, list[str]]:
+    """:func:`_run_the_vendor_inbox`, shared (:func:`_vendor_data`): the mapping and the
+    ``--data-dir`` arguments."""
+    return _vendor_data(tmp_path_factory, tmp_path, "vendor-inbox-run", _run_the_vendor_inbox)
 
 
 def test_a_new_export_trains_and_scores_through_a_mapping_file(
@@ -459,17 +509,15 @@ def test_label_words_match_ignoring_case_and_unmapped_ones_are_named(
 
 
 def test_a_configured_source_trains_on_what_it_has_landed(
-    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prefect_api: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Found by a QA lead's trial: `train --source NAME` of a configured source asked for
     --input, and with --input refused the configured name, so verdicts in later inbox
     deliveries were never trained on unless every file was passed again by hand."""
-    mapping = tmp_path / "acme.toml"
-    mapping.write_text(VENDOR_MAPPING)
-    data = ["--data-dir", str(tmp_path / "data")]
-    assert main([*data, "sources", "add", str(mapping)]) == 0
-    _vendor_export().write_csv(tmp_path / "data" / "inbox" / "acme-vendor" / "export.csv")
-    assert main([*data, "run", "--date", "2026-01-13", "--json"]) == 0
+    mapping, data = _vendor_inbox_run(tmp_path_factory, tmp_path)
     capsys.readouterr()
     assert main([*data, "train", "--source", "acme-vendor"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -502,27 +550,39 @@ def test_a_configured_source_trains_on_what_it_has_landed(
     assert "(acme-vendor), a built-in definition" in said and "did you mean acme-vendor?" in said
 
 
-def _vendor_source_run(tmp_path: Path) -> tuple[Path, Path, list[str]]:
-    """The vendor export landed and run by `sources run` with no model: its definition,
-    export and the ``--data-dir`` arguments."""
-    mapping = tmp_path / "acme.toml"
-    mapping.write_text(VENDOR_MAPPING)
+def _run_the_vendor_export(folder: Path, data: list[str]) -> None:
+    """The vendor export (``folder/export.csv``) landed and run by `sources run`."""
+    _vendor_export().write_csv(folder / "export.csv")
+    assert (
+        main([*data, "sources", "run", str(folder / "acme.toml"), str(folder / "export.csv")]) == 0
+    )
+
+
+def _vendor_source_run(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> tuple[Path, Path, list[str]]:
+    """The vendor export landed and run by `sources run` with no model, shared
+    (:func:`_vendor_data`): its definition, export and the ``--data-dir`` arguments."""
+    mapping, data = _vendor_data(
+        tmp_path_factory, tmp_path, "vendor-sources-run", _run_the_vendor_export
+    )
     export = tmp_path / "export.csv"
     _vendor_export().write_csv(export)
-    data = ["--data-dir", str(tmp_path / "data")]
-    assert main([*data, "sources", "run", str(mapping), str(export)]) == 0
     return mapping, export, data
 
 
 def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
-    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prefect_api: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Found by a trial: `sources run SRC FILE` (no model yet), then the same with --train,
     promoted the source's first model and scored nothing (the file was already landed, so
     no partition ran), with no word of it; `query` then said to train the source, which had
     a champion. Now the run names the dates its champion did not score and the backfill
     that scores them, and `query` asks only for that backfill."""
-    mapping, export, data = _vendor_source_run(tmp_path)
+    mapping, export, data = _vendor_source_run(tmp_path_factory, tmp_path)
     capsys.readouterr()
     assert main([*data, "query", "policies_by_root_cause", "--source", "acme-vendor"]) == 0
     named = f"servicelens {' '.join(data)}"  # the commands it suggests name its data directory
@@ -549,7 +609,10 @@ def test_sources_run_train_of_a_landed_export_says_how_to_score_what_it_left(
 
 
 def test_a_sources_backfill_ending_after_today_runs_as_its_dry_run_plans(
-    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prefect_api: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Found by a trial: for a monthly source, `backfill --source cfpb --start 2026-12 --end
     2026-12 --dry-run` planned its landed month, and the same without --dry-run refused
@@ -557,7 +620,7 @@ def test_a_sources_backfill_ending_after_today_runs_as_its_dry_run_plans(
     The flow now bounds a source's landed partitions by --end as the command line does. A
     daily source's --end after today is refused by both, dry run or not (a new analyst's
     trial counted the days to come); up to today, the run does what the dry run planned."""
-    _, _, data = _vendor_source_run(tmp_path)
+    _, _, data = _vendor_source_run(tmp_path_factory, tmp_path)
     start = [*data, "backfill", "--source", "acme-vendor", "--start", "2026-01-12"]
     later = (date.today() + timedelta(days=40)).isoformat()
     capsys.readouterr()
@@ -735,7 +798,10 @@ def test_a_configured_sources_qa_audits_are_its_labels(
 
 
 def test_an_audit_overrides_the_label_a_sources_export_carries(
-    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prefect_api: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A source whose export carries a label (CFPB's company response) and whose QA team
     audits some rows: the audit is a person's reading of that response, the export's label
@@ -744,14 +810,9 @@ def test_an_audit_overrides_the_label_a_sources_export_carries(
     from servicelens.ingest.configured import configured_source
     from servicelens.stages import audit_report, labelled_negatives
 
-    mapping = tmp_path / "acme.toml"
-    mapping.write_text(VENDOR_MAPPING)
-    data = ["--data-dir", str(tmp_path / "data")]
-    assert main([*data, "sources", "add", str(mapping)]) == 0
+    _, data = _vendor_inbox_run(tmp_path_factory, tmp_path)
     source = configured_source(Settings(data_dir=str(tmp_path / "data")), "acme-vendor")
     export = _vendor_export()
-    export.write_csv(source.inbox_dir / "export.csv")
-    assert main([*data, "run", "--date", "2026-01-13", "--json"]) == 0
     first = export.row(0, named=True)
     flipped = "perceived" if first["verdict"] == "Our fault" else "policy_failure"
     # Found by a data scientist's trial: an audit whose date is before its response (a
