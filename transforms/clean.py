@@ -977,13 +977,14 @@ def without_scores_on_abandoned_calls(frame: pl.LazyFrame) -> pl.LazyFrame:
     scale for every unanswered call; its definition's ``missing = ["0"]`` made a 0 missing
     on answered calls too, where it is no score and must be quarantined (the sample's
     README: "map satisfaction 0 to missing when Answered = N")."""
-    if ABANDONED not in frame.collect_schema():
+    columns = frame.collect_schema()
+    if ABANDONED not in columns:
         return frame
     abandoned = pl.col(ABANDONED).fill_null(False)
     return frame.with_columns(
         pl.when(abandoned).then(None).otherwise(pl.col(score)).alias(score)
         for score in SURVEY_SCORES
-        if score in frame.collect_schema()
+        if score in columns
     )
 
 
