@@ -2719,10 +2719,7 @@ def validate_landed_rows(
         quarantined=quarantine.height,
         superseded_duplicates=superseded_rows,
         # Of the superseded, the later lines of the same file (not earlier deliveries' copies).
-        exact_duplicates=quarantine.filter(
-            pl.col("superseded").fill_null(False)
-            & pl.col("reasons").list.first().str.starts_with("exact duplicate:")
-        ).height,
+        exact_duplicates=_exact_duplicates(quarantine),
         updated_copies=updated_copies,
         withdrawn=withdrawn,
         day_first=day_first,
@@ -2769,6 +2766,16 @@ def validate_landed_rows(
     return clean, quarantine, counts
 
 
+def _exact_duplicates(quarantine: pl.DataFrame) -> int:
+    """How many of ``quarantine``'s rows (a quarantine frame: ``superseded``, ``reasons``)
+    are earlier copies a later line of the same file repeats exactly (superseded, the first
+    reason ``exact duplicate: ...``): the surveys' and a contact feed's counts alike."""
+    return quarantine.filter(
+        pl.col("superseded").fill_null(False)
+        & pl.col("reasons").list.first().str.starts_with("exact duplicate:")
+    ).height
+
+
 def validate_landed_day(
     settings: Settings, day: date, run_id: str, now: datetime | None = None
 ) -> ValidatedDay:
@@ -2805,12 +2812,11 @@ def validate_landed_day(
         counts.interactions_read = facts.read
         counts.interactions_quarantined = facts.quarantine.height
         copies = facts.quarantine.filter(pl.col("superseded").fill_null(False))
-        first_reason = pl.col("reasons").list.first()
         counts.interactions_superseded = copies.height
-        counts.interactions_exact_duplicates = copies.filter(
-            first_reason.str.starts_with("exact duplicate:")
+        counts.interactions_exact_duplicates = _exact_duplicates(copies)
+        counts.interactions_updated = copies.filter(
+            pl.col("reasons").list.first().str.starts_with("updated:")
         ).height
-        counts.interactions_updated = copies.filter(first_reason.str.starts_with("updated:")).height
         feed_partition = partition_dir(settings.for_interactions().landed_dir, day)
         if not (feed_partition / DATA_FILE).exists():
             counts.awaiting_contact_facts = clean.filter(
