@@ -35,6 +35,7 @@ from flows.tasks import (
     write_report_task,
 )
 from flows.training import train_and_register_task
+from servicelens.dates import yesterday
 from servicelens.ingest.configured import (
     NOT_LANDED_TODO,
     UNREADABLE_DEFINITION,
@@ -302,7 +303,11 @@ def land_and_run(
     that are not root causes) still has its marts published, scored by the champion it
     already has or not at all; the returned ``untrained`` says why no model was trained
     (``None`` when one was, or none was asked for). ``replace``: replace another definition
-    of a source of the same name that has exports landed (refused without it)."""
+    of a source of the same name that has exports landed (refused without it).
+
+    A flag on the nightly date's partition (yesterday in the business timezone) alerts
+    ``SERVICELENS_NOTIFY_URL`` as ``servicelens run`` does, once a date and policy
+    (:func:`flows.notify.alert_on_nightly_date`); other partitions page nobody."""
     base = settings or Settings.from_env()
     source = source_settings(base, definition, replace)
     landings = [land_delivery_task(source, str(Path(f))) for f in files]
@@ -345,6 +350,14 @@ def land_and_run(
         published.append(result)
     discard_run_staging(source.staging_dir, run_id)
     weekly = publish_weekly_task(source, periods)  # with none: the weeks left behind
+    # A delivery run by hand that publishes the nightly date pages as `run` would have, in
+    # the same once-a-date-and-policy record: a team's daily export landed this way paged
+    # nobody, and `run` found the night already done and paged nobody either.
+    ran = [
+        DateOutcome(p.isoformat(), "completed", None, r)
+        for p, r in zip(periods, published, strict=True)
+    ]
+    alert_on_nightly_date(source.notify_url, source, ran, yesterday(source.timezone))
     return {
         "source": source.source,
         "granularity": source.partition,

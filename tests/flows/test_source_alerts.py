@@ -75,3 +75,56 @@ def test_a_sources_flagged_night_alerts_once_from_run_and_from_the_served_window
         f"servicelens {served} {SOURCE}: failure share rose for {NO_POLICY}"
     ]
     assert f"{NO_POLICY}: 100% of 22 scored negatives" in receiver.received[1]["message"]
+
+
+def _zone_far_from_midnight() -> str:
+    """A business timezone whose clock is between 02:00 and 22:00 now, so "yesterday" there
+    stays the same day for the test's length (UTC, else Tokyo, nine hours ahead)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    for zone in ("UTC", "Asia/Tokyo"):
+        if 2 <= datetime.now(ZoneInfo(zone)).hour < 22:
+            return zone
+    raise AssertionError("UTC or Tokyo is always between 02:00 and 22:00")
+
+
+def test_sources_run_of_the_nightly_date_alerts_once_as_run_does(
+    prefect_api: None, tmp_path: Path, receiver: AlertReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``servicelens sources run FILE`` is how a team runs one delivery by hand: a delivery
+    of the nightly date (yesterday in the business timezone) that flags a policy alerts as
+    ``run`` does, once a date and policy, in the same record (the night's ``run`` after it
+    pages nobody again); its history days page nobody."""
+    from servicelens.dates import yesterday
+
+    zone = _zone_far_from_midnight()
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", zone)
+    monkeypatch.setenv("SERVICELENS_NOTIFY_URL", receiver.url)
+    night = yesterday(zone)
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text(VENDOR_MAPPING)
+    # The vendor export's twelve days moved onto the twelve days before the night.
+    shift = night - date(2026, 1, 13)
+    history = tmp_path / "history.csv"
+    _vendor_export().with_columns(
+        (pl.col("opened").str.to_date("%d/%m/%Y") + shift).dt.strftime("%d/%m/%Y")
+    ).write_csv(history)
+    data = str(tmp_path / "data")
+    assert main(["--data-dir", data, "sources", "run", str(mapping), str(history), "--train"]) == 0
+    assert receiver.received == []
+
+    spike = tmp_path / "export-night.csv"
+    _spike(night, 24, "S").write_csv(spike)
+    assert main(["--data-dir", data, "sources", "run", str(mapping), str(spike)]) == 0
+    [alert] = receiver.received
+    assert alert["title"] == f"servicelens {night} {SOURCE}: failure share rose for {NO_POLICY}"
+    assert alert["message"].startswith(f"{NO_POLICY}: 100% of 24 scored negatives were policy ")
+
+    # Re-delivered by hand, then by the inbox on the night's run: nobody is paged again.
+    again = tmp_path / "export-night-again.csv"
+    _spike(night, 25, "S").write_csv(again)
+    assert main(["--data-dir", data, "sources", "run", str(mapping), str(again)]) == 0
+    _spike(night, 26, "S").write_csv(tmp_path / "data" / "inbox" / SOURCE / "export-late.csv")
+    assert main(["--data-dir", data, "run", "--date", str(night)]) == 0
+    assert len(receiver.received) == 1
