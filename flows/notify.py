@@ -17,7 +17,7 @@ from typing import Any
 import apprise
 
 from servicelens.dates import SurveyDateError
-from servicelens.ingest.configured import UNREADABLE_DEFINITION
+from servicelens.ingest.configured import UNREADABLE_DEFINITION, configured_source
 from servicelens.ingest.landing import period_start
 from servicelens.retrain import UNFINISHED, ModelsNotTrained, Retrained, retrain_message
 from servicelens.settings import Settings
@@ -87,17 +87,13 @@ def failure_alert(
         title += f"{';' if named else ':'} {len(inbox)} inbox file(s) not landed ({sources})"
     title += f" in {where}"
     for row in failed:
-        lines.append(f"{row['day']}: {row['outcome']}: {_reason(settings, row)}")
+        source = (row.get("result") or {}).get("source")
+        named_day = f"{row['day']} {source}" if source else str(row["day"])
+        lines.append(f"{named_day}: {row['outcome']}: {_reason(settings, row)}")
     lines += [f"source {r['result']['source']}: {r['outcome']}: {r['error']}" for r in unread]
     if failed:
-        days = [str(r["day"]) for r in failed]
-        rerun = "all" if any("--rerun all" in str(r.get("todo")) for r in failed) else "failed"
-        lines += [
-            "",
-            "Once the cause is fixed, run them again:",
-            f"  servicelens --data-dir {shlex.quote(where)} backfill --start {min(days)} "
-            f"--end {max(days)} --rerun {rerun}",
-        ]
+        lines += ["", "Once the cause is fixed, run them again:"]
+        lines += [f"  {command}" for command in rerun_commands(where, failed)]
     for row in inbox:
         # The refusal names the file (flows.sources.configured_source_outcomes).
         lines += [
@@ -142,12 +138,37 @@ def _inbox_file(row: dict[str, Any]) -> bool:
     return row.get("outcome") == "failed" and bool((row.get("result") or {}).get("inbox_file"))
 
 
+def rerun_commands(where: str, failed: list[dict[str, Any]]) -> list[str]:
+    """The backfills that run ``failed`` (outcome rows of a run on the data directory
+    ``where``; a configured source's name ``result["source"]``) again, one a source over its
+    failed dates, each runnable as printed: a configured source's names ``--source NAME``,
+    since a backfill without it runs the sample's dates where the data directory holds
+    them (found by a later read of the alert: the command it gave left the source's
+    partition failed); ``--rerun all`` where a failure was not recorded (its ``todo`` says
+    so: :func:`flows.dates.failed_todo`), else ``--rerun failed``."""
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for row in failed:
+        by_source.setdefault(str((row.get("result") or {}).get("source") or ""), []).append(row)
+    commands = []
+    for source, rows in by_source.items():
+        days = [str(r["day"]) for r in rows]
+        rerun = "all" if any("--rerun all" in str(r.get("todo")) for r in rows) else "failed"
+        named = f" --source {shlex.quote(source)}" if source else ""
+        commands.append(
+            f"servicelens --data-dir {shlex.quote(where)} backfill{named} --start {min(days)} "
+            f"--end {max(days)} --rerun {rerun}"
+        )
+    return commands
+
+
 def _reason(settings: Settings, row: dict[str, Any]) -> str:
     """Why a date failed: the run's error, else what the date's outcome record says (as
-    ``servicelens runs show`` reads it)."""
+    ``servicelens runs show`` reads it; a configured source's partition, its source's)."""
     if row.get("error"):
         return str(row["error"])
     try:
+        if source := (row.get("result") or {}).get("source"):
+            settings = configured_source(settings, str(source))
         recorded = read_outcome(settings, date.fromisoformat(str(row["day"]))) or {}
     except (OSError, ValueError):
         recorded = {}

@@ -201,3 +201,43 @@ def test_a_nightly_failed_by_an_inbox_file_alerts_with_the_file_why_and_what_to_
     assert "cp850" in alert["message"]
     assert NOT_LANDED_TODO in alert["message"]
     assert "backfill" not in alert["message"] and str(night) not in alert["message"]
+
+
+def test_a_failed_source_partitions_alert_gives_a_backfill_that_reruns_it_as_printed(
+    prefect_api: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    receiver: AlertReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a later read of the alert: a configured source's failed partition was told
+    `servicelens backfill --start D --end D --rerun failed`, which in a data directory
+    holding the sample's dates too runs the sample's date and leaves the source's partition
+    failed. Here the command is taken from the alert as printed and run."""
+    import shlex
+
+    from flows.notify import alert_on_failed_run
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import configured_source
+    from servicelens.storage.runs import read_outcome
+    from tests.sources.test_train_and_score import _vendor_inbox_run
+
+    _, data = _vendor_inbox_run(tmp_path_factory, tmp_path)
+    settings = Settings(data_dir=data[1], notify_url=receiver.url)
+    # The generated sample's layout beside the source (a demo's data directory).
+    sample = settings.raw_day(date(2026, 1, 5))
+    sample.mkdir(parents=True)
+    (sample / "surveys.csv").write_text("response_id,interaction_id,submitted_at,csat\n")
+    source = configured_source(settings, "acme-vendor")
+    day = date(2026, 1, 5)
+    record_outcome(source, day, "run-1", "failed", error="a disk that filled up")
+    row = asdict(DateOutcome.failed(source, str(day), None, "a disk that filled up"))
+    assert alert_on_failed_run(settings, [{**row, "result": {"source": "acme-vendor"}}])
+
+    [alert] = receiver.received
+    [command] = [line.strip() for line in alert["message"].splitlines() if "backfill" in line]
+    main(shlex.split(command)[1:])
+    rerun = read_outcome(source, day) or {}
+    assert (rerun.get("outcome"), rerun.get("run_id")) != ("failed", "run-1"), command
+    assert rerun.get("outcome") == "completed"
+    assert f"{day} acme-vendor: failed: a disk that filled up" in alert["message"]
