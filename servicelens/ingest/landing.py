@@ -95,12 +95,18 @@ from servicelens.storage.partitions import (
     scan_table,
     write_partition,
 )
-from servicelens.validation.expectations import CLOCK_SKEW, REPEATED_ID, SCIENTIFIC_ID
+from servicelens.validation.expectations import (
+    CLOCK_SKEW,
+    NO_SUCH_DAY,
+    REPEATED_ID,
+    SCIENTIFIC_ID,
+)
 from transforms.clean import (
     ParseOptions,
     ShortIds,
     dating_timestamp,
     ids_short_of_their_width,
+    no_such_day,
     normalised_text,
     survey_day,
 )
@@ -232,6 +238,11 @@ class Landing:
     #: and how it was chosen (:func:`undated_rows_day`), which its note says. None where
     #: it has none.
     undated: tuple[int, date, str] | None = None
+    #: The reason the quarantine gives every one of :attr:`undated` rows, where the time
+    #: they share the trouble of is known exactly (:data:`NO_SUCH_DAY`: '31/11/2026
+    #: 10:15:00' against %d/%m/%Y, :func:`undated_rows_reason`); None: the note says what
+    #: it may be (empty, or a format the definition does not read).
+    undated_reason: str | None = None
     #: For a delivery of a source's contact-facts feed (``[interactions]``, whose rows are
     #: landed with ``started_at`` as their ``submitted_at``:
     #: ``SourceDefinition.interactions_definition``), the export's name(s) for its
@@ -451,18 +462,23 @@ class Landing:
             f"{'is' if one else 'are'} quarantined under its delivery's day, "
             f"{day.isoformat()} ({how}), "
         )
+        # The quarantine's own words where they are exact: a trial's contact export wrote
+        # 31/11/2026, quarantined as a day the calendar does not have, and the note guessed.
+        exact = f"{self.undated_reason}; {'it' if one else 'they'} " if self.undated_reason else ""
         if self.contact_start_column is None:
+            guess = "gives no survey date (empty, or a format the definition does not read) "
             return (
-                f"{count} {'row' if one else 'rows'} whose submitted_at gives no survey date "
-                f"(empty, or a format the definition does not read) {filed}not a survey date "
-                f"of {'its' if one else 'their'} own"
+                f"{count} {'row' if one else 'rows'} whose submitted_at {exact or guess}"
+                f"{filed}not a survey date of {'its' if one else 'their'} own"
             )
         named = " or ".join(repr(c) for c in self.contact_start_column)
+        guess = (
+            "gives no date (empty, or a format the definition's [interactions.columns] "
+            "does not read) "
+        )
         return (
             f"{count} {'contact' if one else 'contacts'} whose started_at (the export's "
-            f"{named}) gives no date (empty, or a format the "
-            f"definition's [interactions.columns] does not read) {filed}not a date of "
-            f"{'its' if one else 'their'} own"
+            f"{named}) {exact or guess}{filed}not a date of {'its' if one else 'their'} own"
         )
 
     def quiet_day_text(self) -> str:
@@ -1793,6 +1809,31 @@ def undated_rows_day(rows: pl.DataFrame, file: str | DataPath, landed_on: date) 
     return landed_on, BY_LANDING
 
 
+def undated_rows_reason(
+    rows: pl.DataFrame, apart: Sequence[str], definition: SourceDefinition
+) -> str | None:
+    """:data:`~servicelens.validation.expectations.NO_SUCH_DAY`, the reason validation
+    quarantines them with, when every one of a delivery's undated rows (``rows``: its
+    landed rows, ``dated_by_delivery`` marking them; the reader's rejects and those
+    kept ``apart`` left out) holds a time written in the definition's declared format
+    (its ``submitted_at``: a contact feed's started_at) that names a day its month does not
+    have (:func:`transforms.clean.no_such_day`); else None (empty, or another format: the
+    note says what it may be)."""
+    column = definition.columns.get("submitted_at")
+    declared = " or ".join(column.formats) if column else ""
+    if not declared:
+        return None
+    undated = rows.filter(
+        pl.col("dated_by_delivery").fill_null(False),
+        pl.col("reject").is_null(),
+        ~pl.col("response_id").is_in(list(apart)).fill_null(False),
+    ).get_column("submitted_at")
+    if undated.is_empty():
+        return None
+    exact = undated.to_frame().select(no_such_day(pl.col("submitted_at"), declared).all())
+    return NO_SUCH_DAY if exact.item() else None
+
+
 def with_undated_rows_filed(
     rows: pl.DataFrame, day: date, apart: Sequence[str] = ()
 ) -> pl.DataFrame:
@@ -2070,6 +2111,7 @@ def land_delivery(
         - told_apart
     )
     result.undated = (undated_rows, undated_on, undated_how)
+    result.undated_reason = undated_rows_reason(rows, apart, definition)
     if definition.table == INTERACTIONS_FEED:
         result.contact_start_column = mapped.exported_as.get("submitted_at", ("started_at",))
     result.landed_on = delivered_on

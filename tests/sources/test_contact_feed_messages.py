@@ -289,3 +289,29 @@ def test_a_missing_and_a_corrected_contact_export_are_told_in_the_run_table(
         "updated: superseded by the later version on line 2 of "
         "contacts-2026-11-16-corrected.csv (changed: queue)"
     )
+
+
+def test_an_impossible_contact_start_is_noted_with_the_quarantines_exact_reason(
+    source: Settings,
+) -> None:
+    """Found by a later read: a contact export's '31/11/2026 10:15:00' (the format declared,
+    the day not in November) was quarantined as "is a day the calendar does not have", and
+    the run's note guessed "empty, or a format the definition does not read"."""
+    from servicelens.validation.expectations import NO_SUCH_DAY
+
+    contacts = source.for_interactions().inbox_dir / "contacts-2026-11-16.csv"
+    contacts.write_text(CONTACTS.replace("2026-11-16T09:30", "31/11/2026 10:15:00"))
+    picked = {Path(p.file).name: p for p in pick_up_deliveries(source)}
+    landing = picked["contacts-2026-11-16.csv"].landing
+    assert landing is not None
+    [note] = [n for n in landing.notes() if "whose started_at" in n]
+    assert note.startswith(
+        f"1 contact whose started_at (the export's 'Start Time') {NO_SUCH_DAY}; it is "
+        "quarantined under its delivery's day, 2026-11-16"
+    )
+    assert "a format the" not in note
+    quarantine = validate_landed_day(source, NOV16, "run-1").quarantine()
+    [reasons] = quarantine.filter(
+        pl.col("feed") == "interactions", pl.col("record_id") == "T3"
+    ).get_column("reasons")
+    assert any(NO_SUCH_DAY in reason for reason in reasons)
