@@ -740,6 +740,7 @@ def erased_counts(
     clean: pl.DataFrame,
     set_aside: Sequence[str] = (),
     unanswered: Sequence[str] = (),
+    feed: str = "surveys",
 ) -> dict[str, Any]:
     """What erased rows counted for in a date's ``DayCounts`` beyond read, kept and
     quarantined, as the stages count them (``servicelens.stages``): ``quarantine`` the
@@ -748,7 +749,10 @@ def erased_counts(
     older than contract 3 has none, and where ``superseded`` is null an earlier copy is told
     by its first reason, :func:`~servicelens.validation.reasons.is_superseded_copy`, as
     ``processed_dates`` and the report tell it), ``clean`` the erased clean rows;
-    ``set_aside`` and ``unanswered`` the source definition's ``[[exclude]]`` reasons.
+    ``set_aside`` and ``unanswered`` the source definition's ``[[exclude]]`` reasons;
+    ``feed`` the quarantine rows counted (``surveys``; ``interactions``: the contact feed's,
+    whose ``superseded``, ``exact_duplicates`` and ``updated_copies`` are the date's
+    ``interactions_superseded``... as ``servicelens.stages`` counts them).
 
     Returns ``superseded``, ``exact_duplicates``, ``updated_copies``, ``withdrawn``
     (distinct responses), ``day_first``, ``malformed_lines``, ``set_aside``, ``unanswered`` (rows),
@@ -762,9 +766,7 @@ def erased_counts(
     # A partition of an older layout reads as the quarantine contract says: the columns added
     # since null (layout 1 had no ``superseded``, version 2 no reason kinds), an earlier copy
     # told by its first reason where ``superseded`` is null (is_superseded_copy).
-    surveys = with_contract_columns(quarantine, QUARANTINE_SCHEMA).filter(
-        pl.col("feed") == "surveys"
-    )
+    surveys = with_contract_columns(quarantine, QUARANTINE_SCHEMA).filter(pl.col("feed") == feed)
     if surveys.get_column("reason_kinds").has_nulls():
         surveys = with_reason_kinds(surveys.drop("reason_kinds", "reason_columns"), set_aside)
     surveys = surveys.with_columns(is_superseded_copy().alias("superseded"))
@@ -817,6 +819,8 @@ def _counts_after(
     erased_quarantine: pl.DataFrame,
     undated: int,
     settings: Settings,
+    contacts_erased: int = 0,
+    awaiting: int | None = None,
 ) -> dict[str, Any]:
     """A date's reconciliation counts (``DayCounts`` as a manifest holds them) after the
     clean rows ``erased_clean`` and the quarantine rows ``erased_quarantine`` were erased
@@ -824,11 +828,20 @@ def _counts_after(
     quarantined + erased, and every count of rows (:func:`erased_counts`) without them;
     ``clean`` is the clean rows left. ``swapped_nearer`` and ``maybe_misdated`` are left as
     they were (a reading of the whole delivery's times), ``interactions_read`` too (records
-    the file holds: a later read counts an erased one as skipped)."""
+    the file holds: a later read counts an erased one as skipped).
+
+    The contact feed's counts alike: ``contacts_erased`` rows of the date's landed contact
+    facts were erased (kept ones and quarantined copies), counted in
+    ``interactions_erased`` so that ``interactions_read`` = kept + ``interactions_quarantined``
+    + ``interactions_erased``, and ``interactions_superseded``... lose the erased earlier
+    copies; ``awaiting``, the kept responses left that still wait for their contact facts
+    (:func:`_awaiting_after`), bounds ``awaiting_contact_facts``."""
     feed = erased_quarantine.get_column("feed")
     surveys = int((feed == "surveys").sum())
     interactions = int((feed == "interactions").sum())
-    gone = erased_counts(erased_quarantine, erased_clean, *_exclude_reasons(settings))
+    reasons = _exclude_reasons(settings)
+    gone = erased_counts(erased_quarantine, erased_clean, *reasons)
+    copies = erased_counts(erased_quarantine, erased_clean.clear(), *reasons, "interactions")
     superseded = max(0, counts.get("superseded_duplicates", 0) - gone["superseded"])
     after = {
         **counts,
@@ -836,7 +849,9 @@ def _counts_after(
         "quarantined": counts.get("quarantined", 0) - surveys,
         "erased": counts.get("erased", 0) + erased_clean.height + surveys,
         "interactions_quarantined": counts.get("interactions_quarantined", 0) - interactions,
-        "interactions_erased": counts.get("interactions_erased", 0) + interactions,
+        # The landed facts' rows erased are the contacts erased, kept or quarantined.
+        "interactions_erased": counts.get("interactions_erased", 0)
+        + max(interactions, contacts_erased),
         "superseded_duplicates": superseded,
         # Of those, the later lines of the same file (the stages' exact duplicates).
         "exact_duplicates": max(0, counts.get("exact_duplicates", 0) - gone["exact_duplicates"]),
@@ -852,6 +867,15 @@ def _counts_after(
             after[name] = max(0, counts[name] - gone[name])
     if "unanswered" in counts:
         after["unanswered"] = max(0, counts["unanswered"] - gone["unanswered"])
+    for name, erased in (
+        ("interactions_superseded", "superseded"),
+        ("interactions_exact_duplicates", "exact_duplicates"),
+        ("interactions_updated", "updated_copies"),
+    ):
+        if name in counts:
+            after[name] = max(0, counts[name] - copies[erased])
+    if counts.get("awaiting_contact_facts") and awaiting is not None:
+        after["awaiting_contact_facts"] = min(counts["awaiting_contact_facts"], awaiting)
     if counts.get("undated") is not None:
         after["undated"] = max(0, counts["undated"] - undated)
     for name in ("failed_expectations", "redacted"):
@@ -861,6 +885,28 @@ def _counts_after(
         after["negatives"] = int(clean.get_column("is_negative").sum())
         after["rated"] = int(clean.get_column("is_negative").is_not_null().sum())
     return after
+
+
+def _awaiting_after(settings: Settings, day: date, clean: pl.DataFrame) -> int | None:
+    """Of ``clean``, a source's kept responses of ``day`` left by an erasure, those naming a
+    contact its feed gives no facts for while the feed has no export landed for ``day``, as
+    ``servicelens.stages`` counts ``awaiting_contact_facts`` (the facts: the landed feed
+    partitions ``day`` is joined to, :meth:`Settings.interaction_periods`); None for the
+    sample or a source without a feed. Counted on the rows left, not the rows erased: the
+    erased customer's own contacts may be gone from the feed by now."""
+    if settings.is_sample or not settings.interaction_periods(day):
+        return None
+    feed = settings.for_interactions().landed_dir
+    if (partition_dir(feed, day) / DATA_FILE).exists() or "interaction_id" not in clean.columns:
+        return 0
+    ids = [
+        read_parquet(partition_dir(feed, p) / DATA_FILE).get_column("interaction_id")
+        for p in settings.interaction_periods(day)
+        if (partition_dir(feed, p) / DATA_FILE).exists()
+    ]
+    known = pl.concat(ids) if ids else pl.Series(dtype=pl.String)
+    iid = pl.col("interaction_id")
+    return clean.filter(iid.is_not_null() & ~iid.is_in(known.implode())).height
 
 
 def _conformed(table: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -929,6 +975,7 @@ def erase_day(
     # The survey rows as landed, and a source's landed contact facts (a partition per day
     # the contacts started, which the survey partitions of the look-back days join).
     landed_rewritten = False
+    contacts_erased = 0  # of the date's landed contact facts, the rows erased
     for table in ("landed", "landed_interactions"):
         landed = _read(dirs[table], day, table) if table in dirs else None
         if landed is None:
@@ -946,6 +993,8 @@ def erase_day(
         for delivery, rows in landed[0].filter(mask).group_by("delivery").len().iter_rows():
             erased[delivery or ""] = erased.get(delivery or "", 0) + rows
         gone = 0
+        if table == "landed_interactions":
+            contacts_erased = int(mask.sum())
         if table == "landed" and "dated_by_delivery" in landed[0].columns:
             gone = int(landed[0].filter(mask).get_column("dated_by_delivery").sum())
             undated = gone
@@ -978,6 +1027,8 @@ def erase_day(
                 quarantine[0].filter(mask),
                 undated,
                 settings,
+                contacts_erased,
+                _awaiting_after(settings, day, kept_clean),
             )
         for table, frame, manifest in (
             ("clean", kept_clean, clean[1]),

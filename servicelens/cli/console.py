@@ -363,7 +363,7 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     (1 of them superseded by a later line or delivery: 1 updated)": ``interactions_read``,
     ``interactions_quarantined`` and ``interactions_superseded``..., the rows of the
     sample's interaction export or a source's ``[interactions]`` feed dated that day, read =
-    kept + quarantined), then
+    kept + quarantined, + ``interactions_erased`` where erased on request), then
     :func:`changed_note` where a rerun changed them, then :func:`withdrawn_note` and
     :func:`nothing_kept_note` where they apply. ``result``: a date's outcome result."""
     replaced = quarantined_apart(
@@ -386,7 +386,11 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
     # surveys' are, the earlier copies a corrected re-delivery replaced apart: a trial read
     # "contacts read 1976, quarantined 581" of 581 such copies and no reject.
     contacts = []
-    if quarantined := result.get("interactions_quarantined"):
+    quarantined = result.get("interactions_quarantined") or 0
+    # Contacts of subjects erased on request, as the surveys' above: read = kept +
+    # quarantined + erased.
+    gone = result.get("interactions_erased") or 0
+    if quarantined or gone:
         read = result.get("interactions_read") or 0
         apart = quarantined_apart(
             result.get("interactions_superseded") or 0,
@@ -394,7 +398,8 @@ def counts_detail(result: dict[str, Any], flag: str = "") -> str:
             result.get("interactions_updated") or 0,
         )
         contacts.append(
-            f"contacts read {read} kept {read - quarantined} quarantined {quarantined}{apart}"
+            f"contacts read {read} kept {read - quarantined - gone} quarantined "
+            f"{quarantined}{apart}" + (f" erased {gone}" if gone else "")
         )
     return "; ".join([text, *contacts, *changed_note(result), *partition_notes(result)])
 

@@ -255,3 +255,58 @@ def test_an_erased_customer_leaves_the_feeds_landed_facts(
     assert not facts.write_ndjson().count('"C2"')
     validated = validate_landed_day(source, NOV16, "run-1")
     assert sorted(validated.clean().get_column("response_id")) == ["R1", "R3"]
+
+
+def test_erasing_a_customer_with_a_superseded_contact_copy_keeps_the_feeds_counts_whole(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """Found by a later read of ``servicelens erase``: the contact feed's counts of a date
+    (``interactions_superseded``..., ``awaiting_contact_facts``, contacts read/kept/
+    quarantined) kept the erased customer's contacts, so "contacts read 4 kept 3
+    quarantined 1" was told of a date whose contacts were 1 kept, 1 quarantined and 2
+    erased. Here the customer C2's ticket T2 was corrected by a second delivery (its first
+    copy superseded), and a response of the 17th, whose contacts never came, is erased too:
+    read = kept + quarantined + erased holds for the contacts as for the surveys."""
+    from servicelens.cli.console import counts_detail
+    from servicelens.cli.main import main
+    from servicelens.storage.partitions import read_manifest
+
+    definition = tmp_path / "helpdesk.toml"
+    definition.write_text(DEFINITION + 'customer_id = "Requester"\n', encoding="utf-8")
+    data = ["--data-dir", str(tmp_path / "data")]
+    source = register_source(Settings(data_dir=data[1], inbox_settle_seconds=0), str(definition))
+    inbox = source.for_interactions().inbox_dir
+    header = TICKETS.splitlines()[0] + ",Requester\n"
+    tickets = [f"{line},C{line[1]}" for line in TICKETS.splitlines()[1:]]
+    (inbox / "tickets-1.csv").write_text(header + "\n".join(tickets) + "\nT4,2026-11-16 10:00:00,"
+                                         "Billing,Priya Nair,10,0,C4\n")  # fmt: skip
+    pick_up_deliveries(source)
+    # The correction: T2's resolution time again, later; its first copy is superseded.
+    (inbox / "tickets-2.csv").write_text(header + tickets[1].replace(",60,", ",75,") + "\n")
+    (source.inbox_dir / "ratings.csv").write_text(
+        RATINGS.replace("R3,T9", "R3,T4") + "R4,T7,2026-11-17T12:00:00Z,1\n"
+    )
+    pick_up_deliveries(source)
+    backfill = ["backfill", "--source", "helpdesk", "--start", "2026-11-15", "--end", "2026-11-17"]
+    assert main([*data, *backfill]) == 0
+    nov17 = date(2026, 11, 17)
+    before = (read_manifest(source.clean_dir, NOV16) or {})["counts"]
+    assert (before["interactions_read"], before["interactions_quarantined"]) == (4, 2)
+    assert before["interactions_updated"] == 1
+    assert (read_manifest(source.clean_dir, nov17) or {})["counts"]["awaiting_contact_facts"] == 1
+
+    erase = ["erase", "--customer-id", "C2", "--response-id", "R4", "--source", "helpdesk"]
+    assert main([*data, *erase, "--yes"]) == 0
+    counts = (read_manifest(source.clean_dir, NOV16) or {})["counts"]
+    quarantine = pl.read_parquet(
+        source.quarantine_dir / "survey_date=2026-11-16" / "part-0.parquet"
+    )
+    contacts = quarantine.filter(pl.col("feed") == "interactions")
+    facts = read_partition(source.for_interactions().landed_dir, NOV16)
+    kept = facts.height - contacts.height  # the landed contacts left that are not quarantined
+    assert (counts["interactions_erased"], counts["interactions_quarantined"]) == (2, 1)
+    assert counts["interactions_read"] == kept + counts["interactions_quarantined"] + 2
+    assert counts["interactions_superseded"] == contacts.get_column("superseded").sum() == 0
+    assert counts["interactions_updated"] == 0
+    assert "contacts read 4 kept 1 quarantined 1 erased 2" in counts_detail(counts, "")
+    assert (read_manifest(source.clean_dir, nov17) or {})["counts"]["awaiting_contact_facts"] == 0
