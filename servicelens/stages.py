@@ -264,6 +264,12 @@ class DayCounts:
     #: facts until that export lands and the partition runs again. A trial's 582 responses
     #: of a day whose contacts came two days late were published so without a word.
     awaiting_contact_facts: int = 0
+    #: The days of the feed's look-back window before the partition (ISO dates), from the
+    #: feed's first landed export on, that have no export landed, where some kept responses
+    #: name a contact the feed gives no facts for (:func:`contact_days_not_landed`): their
+    #: contacts may have started on those days. Only the partition's own day was told
+    #: (``awaiting_contact_facts``); a look-back day's missing export was said nowhere.
+    contact_days_not_landed: list[str] = field(default_factory=list)
     negatives: int = 0
     #: Kept rows the source's negative rule could judge (a rating given): the share of
     #: negatives is of these (an unanswered call is neither negative nor not).
@@ -2818,11 +2824,14 @@ def validate_landed_day(
             pl.col("reasons").list.first().str.starts_with("updated:")
         ).height
         feed_partition = partition_dir(settings.for_interactions().landed_dir, day)
+        unmatched = clean.filter(
+            pl.col("interaction_id").is_not_null()
+            & ~pl.col("interaction_id").is_in(facts.facts.get_column("interaction_id"))
+        ).height
         if not (feed_partition / DATA_FILE).exists():
-            counts.awaiting_contact_facts = clean.filter(
-                pl.col("interaction_id").is_not_null()
-                & ~pl.col("interaction_id").is_in(facts.facts.get_column("interaction_id"))
-            ).height
+            counts.awaiting_contact_facts = unmatched
+        elif unmatched:
+            counts.contact_days_not_landed = contact_days_not_landed(settings, day)
     contacts = contacts_from_responses(clean, day)
     if facts is not None and definition.feed_names_customers:
         # Every ticket of the feed is a contact, surveyed or not (an unrated return two days
@@ -2891,6 +2900,25 @@ class LandedInteractions:
     #: The kept facts dated in the partition itself (``facts``' columns, one row per
     #: ``interaction_id``): the partition's contacts, surveyed or not.
     own: pl.DataFrame
+
+
+def contact_days_not_landed(settings: Settings, period: date) -> list[str]:
+    """The days (ISO dates, oldest first) of a source's contact-feed look-back window before
+    ``period`` (:meth:`Settings.interaction_periods`, the partition's own day left out: its
+    missing export is ``awaiting_contact_facts``) with no export landed, from the feed's
+    first landed partition on (before it the feed was not delivering). [] for a source
+    without a feed, or one that has landed nothing yet."""
+    from servicelens.ingest.landing import landed_periods
+
+    feed = settings.for_interactions()
+    landed = landed_periods(feed) if settings.interaction_feed else []
+    if not landed:
+        return []
+    return [
+        p.isoformat()
+        for p in settings.interaction_periods(period)
+        if landed[0] <= p < period and p not in landed
+    ]
 
 
 def landed_interactions(

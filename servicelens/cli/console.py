@@ -417,12 +417,14 @@ def changed_note(result: dict[str, Any]) -> list[str]:
 def partition_notes(result: dict[str, Any]) -> list[str]:
     """What a run's table says of a completed date or partition beyond its counts
     (``result``: its outcome result, the fields of servicelens.stages.DayCounts):
-    :func:`awaiting_contact_facts_note`, :func:`withdrawn_note`, :func:`day_first_note`,
+    :func:`awaiting_contact_facts_note`, :func:`contact_days_not_landed_note`,
+    :func:`withdrawn_note`, :func:`day_first_note`,
     :func:`undated_note` and :func:`nothing_kept_note`, where they apply."""
     notes = [
         n
         for n in (
             awaiting_contact_facts_note(result),
+            contact_days_not_landed_note(result),
             withdrawn_note(result),
             day_first_note(result),
             swapped_nearer_note(result),
@@ -440,6 +442,22 @@ def partition_notes(result: dict[str, Any]) -> list[str]:
         n.removesuffix(hint).removesuffix(".") if i < len(notes) - 1 else n
         for i, n in enumerate(notes)
     ]
+
+
+def contact_days_not_landed_note(result: dict[str, Any]) -> str | None:
+    """For a source's date (or partition) some of whose kept responses name a contact its
+    feed gives no facts for, while days of the feed's look-back window before it have no
+    export landed (``contact_days_not_landed`` in its counts, servicelens.stages.DayCounts):
+    which days, since the contacts may have started then. None where there are none. Only
+    the date's own missing export was told (:func:`awaiting_contact_facts_note`)."""
+    days = result.get("contact_days_not_landed") or []
+    if not days:
+        return None
+    return (
+        f"the contact feed has no export for {', '.join(days)} of this date's contact "
+        "look-back: responses naming contacts started then were published without contact "
+        "facts; they are filled in when the export lands and this date is processed again"
+    )
 
 
 def awaiting_contact_facts_note(result: dict[str, Any]) -> str | None:

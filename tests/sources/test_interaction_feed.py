@@ -310,3 +310,32 @@ def test_erasing_a_customer_with_a_superseded_contact_copy_keeps_the_feeds_count
     assert counts["interactions_updated"] == 0
     assert "contacts read 4 kept 1 quarantined 1 erased 2" in counts_detail(counts, "")
     assert (read_manifest(source.clean_dir, nov17) or {})["counts"]["awaiting_contact_facts"] == 0
+
+
+def test_a_look_back_day_without_a_contact_export_is_noted(source: Settings) -> None:
+    """Only the partition's own missing contact export was told (``awaiting_contact_facts``):
+    here the feed delivered the 14th and the 16th and not the 15th, and a rating of the 16th
+    names a ticket opened on the 15th: the run's notes name the 15th."""
+    from dataclasses import asdict
+
+    from servicelens.cli.console import partition_notes
+
+    header = TICKETS.splitlines()[0]
+    (source.for_interactions().inbox_dir / "tickets-14.csv").write_text(
+        f"{header}\nT0,2026-11-14 09:00:00,Shipping,Jonas Becker,5,0\n"
+    )
+    (source.for_interactions().inbox_dir / "tickets-16.csv").write_text(
+        f"{header}\nT2,2026-11-16 09:00:00,Billing,Priya Nair,60,1\n"
+    )
+    (source.inbox_dir / "ratings.csv").write_text(
+        "Response,Ticket,Rated at,Score\n"
+        "R1,T1,2026-11-16T10:00:00Z,1\n"
+        "R2,T2,2026-11-16T11:00:00Z,4\n"
+    )
+    pick_up_deliveries(source)
+    counts = validate_landed_day(source, NOV16, "run-1").counts
+    assert (counts.awaiting_contact_facts, counts.contact_days_not_landed) == (0, ["2026-11-15"])
+    assert any(
+        note.startswith("the contact feed has no export for 2026-11-15 of this date's contact ")
+        for note in partition_notes(asdict(counts))
+    )
