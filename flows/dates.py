@@ -133,10 +133,16 @@ def failed_todo(settings: Settings | None, day: str) -> str:
     (the object store that failed the date did not take its record either) still reads
     ``completed`` from its last good run, and ``--rerun failed`` skips it: a platform
     engineer's trial was told to run exactly that after an S3 outage. Such a date is told
-    ``--rerun all`` for its own dates; so is one whose state cannot be read now."""
+    ``--rerun all`` for its own dates; so is one whose state cannot be read now. A
+    configured source's partition is told with ``--source NAME``."""
     if settings is None:
         return TODO_RERUN_FAILED
     from servicelens.storage.runs import date_status
+
+    # A configured source's partition is told the whole command, --source and all: the
+    # sample's words ("run the backfill again") left out the --source without which a
+    # backfill runs the sample's dates (found by a later read of a source's failed night).
+    source = "" if settings.is_sample else f" --source {settings.source}"
 
     try:
         state: str = date_status(settings, date.fromisoformat(day)).state
@@ -145,8 +151,13 @@ def failed_todo(settings: Settings | None, day: str) -> str:
         state = "unknown"
         why = "its state cannot be read now; --rerun failed would skip it if it reads completed"
     if state in ("failed", "missing"):
-        return TODO_RERUN_FAILED
-    return f"{TODO_UNRECORDED} --start {day} --end {day} --rerun all ({why})"
+        if not source:
+            return TODO_RERUN_FAILED
+        return (
+            f"fix what the error names, then run `servicelens backfill{source} --start {day} "
+            f"--end {day} --rerun failed`"
+        )
+    return f"{TODO_UNRECORDED}{source} --start {day} --end {day} --rerun all ({why})"
 
 
 #: How the ``todo`` of a failed date whose failure is not recorded begins (:func:`failed_todo`).

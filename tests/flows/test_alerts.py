@@ -241,3 +241,16 @@ def test_a_failed_source_partitions_alert_gives_a_backfill_that_reruns_it_as_pri
     assert (rerun.get("outcome"), rerun.get("run_id")) != ("failed", "run-1"), command
     assert rerun.get("outcome") == "completed"
     assert f"{day} acme-vendor: failed: a disk that filled up" in alert["message"]
+
+    # The failed row's "to do" in the run's and the backfill's tables, as the command line
+    # prints it (naming the data directory it ran on): its command reruns the partition too.
+    from servicelens.reporting.suggested import data_dir_argument, naming_data_dir
+
+    record_outcome(source, day, "run-2", "failed", error="a disk that filled up")
+    todo = DateOutcome.failed(source, str(day), None, "a disk that filled up").todo
+    printed = naming_data_dir(todo, data_dir_argument(data[1]) or "")
+    [told] = [part for part in printed.split("`") if part.startswith("servicelens ")]
+    main(shlex.split(told)[1:])
+    rerun = read_outcome(source, day) or {}
+    assert (rerun.get("outcome"), rerun.get("run_id")) != ("failed", "run-2"), printed
+    assert rerun.get("outcome") == "completed"
