@@ -2211,6 +2211,41 @@ def _with_classic_mac_line_ends_as_newlines(buf: bytes, quote: str = '"') -> byt
     return buf
 
 
+class JoinedSlices(io.RawIOBase):
+    """A read-only stream of the slices ``[start, end)`` of ``data`` joined by ``b"\\n"``:
+    the bytes of ``b"\\n".join(data[start:end] for start, end in slices)``, copied out a
+    read at a time instead of into one new object (a 1M-survey export's well-formed records
+    joined around its rejects were a 170 MB copy: 0.3 s of CPU, most of it faulting in fresh
+    pages). ``tests/unit/test_joined_slices.py`` holds it to the join."""
+
+    def __init__(self, data: bytes, slices: Iterable[tuple[int, int]]) -> None:
+        view = memoryview(data)
+        self._parts: list[memoryview] = []
+        for start, end in slices:
+            if self._parts:
+                self._parts.append(memoryview(b"\n"))
+            self._parts.append(view[int(start) : int(end)])
+        self._part = 0
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(out) and self._part < len(self._parts):
+            part = self._parts[self._part]
+            taken = min(len(out) - filled, len(part) - self._offset)
+            out[filled : filled + taken] = part[self._offset : self._offset + taken]
+            filled += taken
+            self._offset += taken
+            if self._offset == len(part):
+                self._part += 1
+                self._offset = 0
+        return filled
+
+
 def _read_decoded_csv(
     path: str, buf: bytes, encoding: str, dialect: CsvDialect
 ) -> tuple[RawRead, list[list[str]], bool]:
@@ -2295,16 +2330,17 @@ def _read_decoded_csv(
         # one slice of the file (a few slices, not one per record).
         edges = np.diff(np.concatenate(([0], valid.view(np.int8), [0])))
         firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-        clean = b"\n".join(
-            buf[split.starts[a] : split.ends[b]] for a, b in zip(firsts, lasts, strict=True)
+        clean: IO[bytes] = io.BufferedReader(
+            JoinedSlices(buf, zip(split.starts[firsts], split.ends[lasts], strict=True)),
+            1 << 20,
         )
         skip_rows = 0
     else:
-        clean = buf
+        clean = io.BytesIO(buf)
     lines = split.lines[valid]
     try:
         table = pacsv.read_csv(
-            io.BytesIO(clean),
+            clean,
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=skip_rows),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, quote_char=dialect.quote, newlines_in_values=True
