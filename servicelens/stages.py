@@ -516,7 +516,6 @@ def with_spreadsheet_ids_rejected(read: RawRead) -> RawRead:
     customer's repeat contacts. Records read stay the same."""
     from servicelens.validation.expectations import (
         SPREADSHEET_CHECKED_IDS,
-        id_as_spreadsheet_wrote_it,
         id_as_spreadsheet_wrote_it_found,
         id_maybe_as_spreadsheet_wrote_it,
     )
@@ -543,10 +542,25 @@ def with_spreadsheet_ids_rejected(read: RawRead) -> RawRead:
     ).to_series()
     if not failing_suspects.any():
         return read
-    failed = suspects.filter(failing_suspects)
     failing = pl.repeat(False, frame.height, eager=True).scatter(
         maybe.arg_true().filter(failing_suspects), True
     )
+    rejects = spreadsheet_id_rejects(suspects.filter(failing_suspects), columns)
+    return replace(
+        read,
+        frame=frame.filter(~failing),
+        rejects=sorted([*read.rejects, *rejects], key=lambda r: r.line),
+    )
+
+
+def spreadsheet_id_rejects(failed: pl.DataFrame, columns: Sequence[str]) -> list[Reject]:
+    """A reject for each row of ``failed`` (interaction rows whose ids in ``columns`` fail the
+    row suite's spreadsheet check), in its order: its line, its fields but the source's as
+    JSON, and the row suite's reasons
+    (:func:`~servicelens.validation.expectations.id_as_spreadsheet_wrote_it`), the first as
+    the reason and the others as more reasons."""
+    from servicelens.validation.expectations import id_as_spreadsheet_wrote_it
+
     reasons = failed.select(
         pl.concat_list(
             id_as_spreadsheet_wrote_it(c, normalised_text_of(failed, c)) for c in columns
@@ -554,17 +568,12 @@ def with_spreadsheet_ids_rejected(read: RawRead) -> RawRead:
         .list.drop_nulls()
         .alias("_reasons")
     ).to_series()
-    fields = [c for c in frame.columns if c not in ("source_file", "source_line")]
+    fields = [c for c in failed.columns if c not in ("source_file", "source_line")]
     texts = failed.select("source_line", pl.struct(fields).struct.json_encode().alias("_text"))
-    rejects = [
+    return [
         Reject(line, text, found[0], more_reasons=tuple(found[1:]))
         for (line, text), found in zip(texts.iter_rows(), reasons.to_list(), strict=True)
     ]
-    return replace(
-        read,
-        frame=frame.filter(~failing),
-        rejects=sorted([*read.rejects, *rejects], key=lambda r: r.line),
-    )
 
 
 def parse_interaction_file(path: DataPath, sha256: str, keep: pl.Expr | None = None) -> RawRead:

@@ -11,10 +11,9 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from servicelens.ingest.readers import RawRead, Reject
-from servicelens.stages import with_spreadsheet_ids_rejected
+from servicelens.ingest.readers import RawRead
+from servicelens.stages import spreadsheet_id_rejects, with_spreadsheet_ids_rejected
 from servicelens.validation.expectations import (
-    id_as_spreadsheet_wrote_it,
     id_as_spreadsheet_wrote_it_found,
     id_maybe_as_spreadsheet_wrote_it,
 )
@@ -60,25 +59,15 @@ IDS = st.one_of(
 
 
 def _exactly_checked(read: RawRead) -> RawRead:
-    """The check as it ran before the quick test: the exact test on every row."""
+    """The check as it ran before the quick test: the exact test on every row (the
+    rejects worded as the reader words them)."""
     frame = read.frame
     failing = frame.select(
         pl.any_horizontal(
             id_as_spreadsheet_wrote_it_found(c, normalised_text(c)) for c in COLUMNS
         ).fill_null(False)
     ).to_series()
-    failed = frame.filter(failing)
-    reasons = failed.select(
-        pl.concat_list(id_as_spreadsheet_wrote_it(c, normalised_text(c)) for c in COLUMNS)
-        .list.drop_nulls()
-        .alias("_reasons")
-    ).to_series()
-    fields = [c for c in frame.columns if c not in ("source_file", "source_line")]
-    texts = failed.select("source_line", pl.struct(fields).struct.json_encode().alias("_text"))
-    rejects = [
-        Reject(line, text, found[0], more_reasons=tuple(found[1:]))
-        for (line, text), found in zip(texts.iter_rows(), reasons.to_list(), strict=True)
-    ]
+    rejects = spreadsheet_id_rejects(frame.filter(failing), COLUMNS)
     return replace(
         read, frame=frame.filter(~failing), rejects=sorted(rejects, key=lambda r: r.line)
     )
