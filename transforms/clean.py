@@ -770,7 +770,7 @@ def normalised_text(column: str) -> pl.Expr:
 #: What :func:`normalised_text` can change in a value: whitespace (collapsed, stripped; regex
 #: ``\s`` and ``strip_chars`` both mean Unicode White_Space), control characters, or nothing at
 #: all (empty text becomes null).
-_NORMALISABLE = r"[\s\x00-\x1f\x7f]|^$"
+NORMALISABLE = r"[\s\x00-\x1f\x7f]|^$"
 
 
 def normalised_text_of(frame: pl.DataFrame, column: str) -> pl.Expr:
@@ -778,7 +778,7 @@ def normalised_text_of(frame: pl.DataFrame, column: str) -> pl.Expr:
     value has anything to normalise, which is what an id column usually is. Checking costs
     0.05 s for 1.6 million ids, normalising 0.17 s; the values are the same either way."""
     values = frame.get_column(column)
-    if values.dtype != pl.String or values.str.contains(_NORMALISABLE).any():
+    if values.dtype != pl.String or values.str.contains(NORMALISABLE).any():
         return normalised_text(column)
     return pl.col(column)
 

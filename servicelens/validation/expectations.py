@@ -55,6 +55,7 @@ from transforms.clean import (
     MONTH_NAME_CODES,
     MONTH_NAMES,
     NONEXISTENT,
+    NORMALISABLE,
     RATINGS,
     ROW_COUNT_COLUMNS,
     ROW_FLAG_COLUMNS,
@@ -853,7 +854,7 @@ def id_as_spreadsheet_wrote_it_found(column: str, text: pl.Expr | None = None) -
 #: :func:`~transforms.clean.normalised_text` changes (whitespace, a control character, an
 #: empty text), after which the tests see another first character. An id holding none of
 #: them is its own normalised text and fails neither test.
-SPREADSHEET_ID_SUSPECT = r"^[0-9=+@\t\r-]|[\s\x00-\x1f\x7f]|^$"
+SPREADSHEET_ID_SUSPECT = r"^[0-9=+@\t\r-]|" + NORMALISABLE
 
 
 def id_maybe_as_spreadsheet_wrote_it(column: str) -> pl.Expr:
