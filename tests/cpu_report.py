@@ -9,11 +9,16 @@ measured it file by file.
 Each test's setup, call and teardown are measured with ``getrusage``: the test process's
 own CPU (``RUSAGE_SELF``: every thread, polars' and Prefect's included) and that of the
 subprocesses it has waited for (``RUSAGE_CHILDREN``: the commands and servers a test starts
-and stops). A session-scoped fixture's start (the Prefect API of ``prefect_api``) counts in
-the file whose test first asked for it; a server still running at a test's end counts when
-it is reaped, usually at the session's end, which no file gets. Under pytest-xdist each
-worker measures its own tests and hands the sums to the controller through
-``workeroutput``, which prints the table.
+and stops). A session-scoped fixture's set-up and teardown (the Prefect API of
+``prefect_api``: its server's CPU is counted when its teardown reaps it) get a row of their
+own, ``(session fixture NAME)``, not the file of the test that set it up or ran last:
+pytest tears session fixtures down inside the last test's teardown, so each worker's
+whole-session server was charged to whichever file it ran last (tests/unit/
+test_utf8_check.py 132.6 s and tests/unit/test_weekly_sources.py 114.9 s in one run; 4.5 s
+and 0.1 s alone, starting no subprocess; 2026-12-07). A subprocess reaped by another test
+(one left running, reaped by a later ``Popen``) still counts where it is reaped. Under
+pytest-xdist each worker measures its own tests and hands the sums to the controller
+through ``workeroutput``, which prints the table.
 """
 
 from __future__ import annotations
@@ -58,14 +63,54 @@ class CpuByFile:
 
 
 _SUMS = CpuByFile()
+#: CPU seconds (own, children) of session fixtures' set-ups and teardowns during the test
+#: being measured: taken off its file's share (they have rows of their own).
+_SESSION_PART = [0.0, 0.0]
+#: CPU at the start of each session fixture's teardown, by fixture name.
+_TEARDOWN_STARTS: dict[str, tuple[float, float]] = {}
+
+
+def _charge_session_fixture(name: str, since: tuple[float, float]) -> None:
+    own, children = _cpu_seconds()
+    own, children = own - since[0], children - since[1]
+    _SUMS.add(f"(session fixture {name})", own, children)
+    _SESSION_PART[0] += own
+    _SESSION_PART[1] += children
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Generator[None, Any, None]:
+    """A session fixture's set-up goes to its own row; its teardown too, from the first of
+    its finalizers (the one added last: pytest runs them last in, first out) to
+    :func:`pytest_fixture_post_finalizer`, which pytest runs after all of them."""
+    if fixturedef.scope != "session":
+        yield
+        return
+    started = _cpu_seconds()
+    yield
+    _charge_session_fixture(fixturedef.argname, started)
+    name = fixturedef.argname
+    fixturedef.addfinalizer(lambda: _TEARDOWN_STARTS.__setitem__(name, _cpu_seconds()))
+
+
+def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[Any]) -> None:
+    """The end of a session fixture's teardown (:func:`pytest_fixture_setup`)."""
+    started = _TEARDOWN_STARTS.pop(fixturedef.argname, None)
+    if fixturedef.scope == "session" and started is not None:
+        _charge_session_fixture(fixturedef.argname, started)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, Any, None]:
     own, children = _cpu_seconds()
+    _SESSION_PART[:] = [0.0, 0.0]
     yield
     own_after, children_after = _cpu_seconds()
-    _SUMS.add(item.nodeid.split("::", 1)[0], own_after - own, children_after - children)
+    _SUMS.add(
+        item.nodeid.split("::", 1)[0],
+        own_after - own - _SESSION_PART[0],
+        children_after - children - _SESSION_PART[1],
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
