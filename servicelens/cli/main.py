@@ -1346,20 +1346,24 @@ def _is_refusal(error: BaseException) -> bool:
     as one line, not a traceback. A built-in error (ValueError, FileNotFoundError) keeps
     its traceback in the log: it may come from anywhere."""
     from models.registry import ModelFileError
-    from models.stacked import TooFewToFit
     from servicelens.ingest.definitions import DefinitionError
     from servicelens.ingest.readers import SourceError
     from servicelens.stages import BatchError
     from servicelens.storage.partitions import StorageError
 
-    refusals = (
+    refusals: tuple[type[BaseException], ...] = (
         BatchError,
         SourceError,
         DefinitionError,
         ModelFileError,
         StorageError,
-        TooFewToFit,
     )
+    # Training's refusal of too few labelled rows, if training ran: its module imports
+    # scikit-learn (1-2 s of CPU), which every other refused command (`train` with no clean
+    # data, a bad date) paid to be told it was not this.
+    stacked = sys.modules.get("models.stacked")
+    if stacked is not None:
+        refusals += (stacked.TooFewToFit,)
     return isinstance(error, refusals)
 
 
