@@ -1112,20 +1112,25 @@ def files_holding(files: Iterable[DataPath], ids: Iterable[str]) -> list[DataPat
 def raw_files(layers: Sequence[Settings], found: Sequence[Found]) -> list[DataPath]:
     """The raw files the partitions in ``found`` were built from: a sample date's exports
     (its survey export, the interaction exports of its look-back) and audits, a configured
-    source's deliveries landed in the partition (its landed manifest's). Only these are
-    searched for the ids: the raw zone of a year of dates is hundreds of gigabytes."""
+    source's deliveries landed in the date's partitions (its landed manifest's, and its
+    contact feed's, ``landed/interactions``, whose exports carry the customer id). Only these
+    are searched for the ids: the raw zone of a year of dates is hundreds of gigabytes."""
     from servicelens.settings import day_input_files
 
     files: dict[str, DataPath] = {}
     for layer in layers:
+        landed = [layer.landed_dir]
+        if not layer.is_sample and layer.interaction_feed:
+            landed.append(layer.for_interactions().landed_dir)
         for day in sorted({f.day for f in found if f.source == layer.source}):
             if layer.is_sample:
                 for file in [*day_input_files(layer, day), layer.raw_day(day) / "audits.csv"]:
                     files[str(file)] = file
                 continue
-            deliveries = (read_manifest(layer.landed_dir, day) or {}).get("deliveries", {})
-            for path in deliveries.values():
-                files[str(path)] = as_path(path)
+            for folder in landed:
+                deliveries = (read_manifest(folder, day) or {}).get("deliveries", {})
+                for path in deliveries.values():
+                    files[str(path)] = as_path(path)
     return [files[name] for name in sorted(files)]
 
 
