@@ -639,6 +639,29 @@ def _registries(settings: Settings, layers: Sequence[Settings], every: bool) -> 
     return found
 
 
+def versions_in(registry: DataPath) -> list[DataPath]:
+    """The saved model versions' folders in ``registry`` (each with its metadata file),
+    sorted; none where it does not exist. The sample's ``models/`` also holds the configured
+    sources' registries (``models/sources/``), which are not its versions."""
+    from models.registry import METADATA_FILE
+
+    if not registry.exists():
+        return []
+    return sorted((p for p in registry.iterdir() if (p / METADATA_FILE).exists()), key=str)
+
+
+def _sample_commands_refused(sample: Settings) -> bool:
+    """Whether ``servicelens train`` and ``models`` refuse the sample's registry here: a data
+    directory holding no sample dates, only configured sources (``chosen_source``)."""
+    from servicelens.reporting.analyst import chosen_source
+
+    try:
+        chosen_source(sample, None, "train")
+    except ValueError:
+        return True
+    return False
+
+
 def model_files_holding(
     settings: Settings, layers: Sequence[Settings], eraser: Eraser, every: bool = False
 ) -> list[ModelRows]:
@@ -650,7 +673,7 @@ def model_files_holding(
     nothing here can tell (the README says so). Reads through the storage layer (local or
     object store); a file that cannot be read as Parquet raises as
     ``servicelens.storage.fs.read_parquet`` does."""
-    from models.registry import METADATA_FILE, champion_version
+    from models.registry import champion_version
 
     if not eraser:
         return []
@@ -659,8 +682,7 @@ def model_files_holding(
         if not registry.exists():
             continue
         champion = champion_version(registry)
-        versions = sorted((p for p in registry.iterdir() if (p / METADATA_FILE).exists()), key=str)
-        for folder in versions:
+        for folder in versions_in(registry):
             for name in MODEL_ID_FILES:
                 file = folder / name
                 if not file.exists():
@@ -1235,19 +1257,26 @@ def _not_rewritten(
                 }
             )
     for layer in layers:
-        if layer.models_dir.exists() and any(layer.models_dir.iterdir()):
-            train = "servicelens train" + ("" if layer.is_sample else f" --source {layer.source}")
-            left.append(
-                {
-                    "what": "models",
-                    "path": str(layer.models_dir),
-                    "action": "any version trained on these rows may hold their words in its "
-                    "vocabulary (model.skops, reference.json), which no id tells: retrain "
-                    f"(`{train}`), then delete the versions trained before it (`servicelens "
-                    f"models{'' if layer.is_sample else f' --source {layer.source}'} list`, then "
-                    "`... delete VERSION --yes`); those holding the ids are named below",
-                }
+        if not versions_in(layer.models_dir):
+            continue  # the sample's models/ in a directory of sources holds only sources/
+        may_hold = (
+            "any version trained on these rows may hold their words in its vocabulary "
+            "(model.skops, reference.json), which no id tells"
+        )
+        flag = "" if layer.is_sample else f" --source {layer.source}"
+        if layer.is_sample and _sample_commands_refused(layer):
+            action = (
+                f"{may_hold}; this data directory holds no sample dates to retrain on (train "
+                "and models refuse the sample here): delete its version folders (each with a "
+                "metadata.json) under your retention rules"
             )
+        else:
+            action = (
+                f"{may_hold}: retrain (`servicelens train{flag}`), then delete the versions "
+                f"trained before it (`servicelens models{flag} list`, then `... delete VERSION "
+                "--yes`); those holding the ids are named below"
+            )
+        left.append({"what": "models", "path": str(layer.models_dir), "action": action})
     logs = settings.local_root / "logs"
     if logs.exists():
         left.append(

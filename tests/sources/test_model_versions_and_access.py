@@ -189,6 +189,40 @@ def test_erase_names_each_model_version_holding_the_ids_and_how_to_delete_it(
     assert "no rows found" in out and f"{champion}" in out and earlier not in out
 
 
+def _commands(items: list[dict[str, str]]) -> list[list[str]]:
+    """The ``servicelens`` commands quoted in ``items``' advice, as argv without the program
+    (the ``...`` of a command continuing the one before left out)."""
+    quoted = re.findall(r"`servicelens ([^`]*)`", " ".join(i["action"] for i in items))
+    return [command.split() for command in quoted]
+
+
+def test_erase_in_a_directory_of_configured_sources_gives_only_advice_that_runs(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a card issuer's trial: erase (every source) named ``models: <data>/models``,
+    which holds only ``sources/``, and advised ``servicelens train``, which refuses in a data
+    directory without sample dates; the source's own registry was named rightly."""
+    capsys.readouterr()
+    argv = ["--data-dir", str(data), "--json", "erase", "--customer-id", SUBJECT, "--dry-run"]
+    assert main(argv) == 0
+    items = json.loads(capsys.readouterr().out)["not_rewritten"]
+    registries = [i["path"] for i in items if i["what"] == "models"]
+    assert registries == [str(_registry(data))]
+    commands = _commands(items)
+    assert ["train", "--source", NAME] in [c[-3:] for c in commands], commands
+    for command in commands:
+        if "--data-dir" not in command:
+            command = ["--data-dir", str(data), *command]
+        if "delete" in command or "train" in command:
+            # Not run here (they change the registry): asked for the way that runs.
+            assert "--source" in command, command
+            continue
+        assert main(command) == 0, command
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "train"]) == 2  # why the sample's advice is wrong
+    assert "holds no sample dates" in capsys.readouterr().err
+
+
 def _snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` but the command logs, with its bytes."""
     files = sorted(f for f in root.glob("**/*") if f.is_file() and "logs" not in f.parts)
