@@ -575,7 +575,7 @@ def check_definition(
     never_store names its survey export's columns too, which a contact file lacks."""
     import polars as pl
 
-    from servicelens.ingest.configured import fits_interactions
+    from servicelens.ingest.configured import fits_interactions, timezone_note
     from servicelens.ingest.definitions import FEED_COLUMNS, load_definition
     from servicelens.ingest.landing import row_countries, short_ids_notes
     from servicelens.ingest.mapping import read_columns, unnamed_columns, unread_columns
@@ -583,6 +583,13 @@ def check_definition(
     from servicelens.stages import BatchError, NoRecords, as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
+    # The days the rows are filed under, and the note `sources add` tells of a definition in
+    # another timezone (a card issuer's trial: New York's 20:05 was dated the next day, the
+    # default London's, with "naive times in America/New_York" the only word said).
+    told = {
+        "business_timezone": settings.timezone,
+        "timezone_note": timezone_note(settings, definition_name),
+    }
     # A contact-facts file of a source that declares the feed is previewed as the nightly
     # run lands it from inbox/<name>/interactions/ (a trial's Zendesk Explore CSV was
     # refused as "not JSON", the ratings' format).
@@ -593,11 +600,11 @@ def check_definition(
     try:
         ingested = ingest_export(definition, file, settings)
     except NoRecords:
-        return _no_records_preview(definition, file, settings)
+        return {**_no_records_preview(definition, file, settings), **told}
     except BatchError:
         if (quiet := _quiet_day_note(definition, file, settings)) is None:
             raise
-        return _no_records_preview(definition, file, settings, quiet)
+        return {**_no_records_preview(definition, file, settings, quiet), **told}
     clean, quarantine = ingested.clean, ingested.quarantine
     columns = PREVIEW_COLUMNS
     if feed == "interactions":
@@ -625,6 +632,7 @@ def check_definition(
         # A workbook's sheet: its rows' source_line is the row Excel shows on it.
         "sheet": read.sheet,
         "timezone": ingested.mapped.timezone,
+        **told,
         "counts": {
             "read": ingested.counts.surveys_read,
             "kept": ingested.counts.kept,
@@ -878,6 +886,12 @@ def _preview_text(preview: dict[str, Any]) -> str:
                 if preview["sheet"] is None
                 else f"header in sheet {preview['sheet']!r} row {preview['header_lines']}",
                 f"naive times in {preview['timezone']}",
+                *(
+                    [f"survey dates in {business}'s days"]
+                    if (business := preview.get("business_timezone"))
+                    not in (None, preview["timezone"])
+                    else []
+                ),
             ]
         ),
         f"read {counts['read']}: kept {counts['kept']}, quarantined {counts['quarantined']} "
@@ -885,6 +899,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
         # A contact feed's rows are contacts, never negative responses: its "negatives 0"
         # was read as a count of something (a trial's).
     ]
+    if preview.get("timezone_note"):
+        lines.append(f"note: {preview['timezone_note']}")
     # A workbook's rows are named as Excel shows them: on its sheet, by row (a trial's
     # quarantined rows read "row 7" with the sheet said only above them).
     unit = "line" if preview["sheet"] is None else f"sheet {preview['sheet']!r} row"

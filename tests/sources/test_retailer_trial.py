@@ -64,6 +64,59 @@ def test_adding_a_source_in_another_timezone_than_the_business_one_says_so(
     assert "timezone" not in capsys.readouterr().out
 
 
+#: A US card issuer's post-chat survey: naive times in New York.
+NEW_YORK = """name = "cardco-check"
+timezone = "America/New_York"
+[columns]
+response_id = "Respondent ID"
+submitted_at = { column = "End Date", format = "%m/%d/%Y %I:%M:%S %p" }
+csat = "Score"
+"""
+#: 20:05 on 31 October in New York is 00:05 on 1 November in UTC and in London.
+EVENING_EXPORT = (
+    "Respondent ID,End Date,Score\n"
+    "114019524704,10/31/2026 08:05:50 PM,4\n"
+    "114019064549,10/31/2026 01:44:06 PM,5\n"
+)
+
+
+def test_checking_an_export_in_another_timezone_says_so_as_adding_it_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a card issuer's trial: ``sources check`` printed "naive times in
+    America/New_York" and dated a response of 20:05 New York time on the next day, the
+    business timezone's (the default, Europe/London), without a word; ``sources add`` of
+    the same definition said so. Both now tell the same note."""
+    from servicelens.ingest.configured import timezone_note
+    from servicelens.settings import Settings
+
+    monkeypatch.delenv("SERVICELENS_TIMEZONE", raising=False)
+    definition = tmp_path / "cardco-check.toml"
+    definition.write_text(NEW_YORK)
+    export = tmp_path / "cardco-2026-10-31.csv"
+    export.write_text(EVENING_EXPORT)
+    data = str(tmp_path / "data")
+    note = timezone_note(Settings.from_env(data), str(definition))
+    assert note is not None and "Europe/London (the default" in note
+    check = ["--data-dir", data, "sources", "check", str(definition), str(export)]
+    assert main(check) == 0
+    out = capsys.readouterr().out
+    assert f"note: {note}" in out
+    assert "survey dates in Europe/London's days" in out
+    assert main([*check, "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["timezone_note"] == note
+    assert [r["survey_date"] for r in checked["rows"]] == ["2026-11-01", "2026-10-31"]
+    assert main(["--data-dir", data, "sources", "add", str(definition)]) == 0
+    assert f"note: {note}" in capsys.readouterr().out
+    # In the business timezone the definition declares, the days are New York's: no note.
+    monkeypatch.setenv("SERVICELENS_TIMEZONE", "America/New_York")
+    assert main([*check, "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["timezone_note"] is None
+    assert [r["survey_date"] for r in checked["rows"]] == ["2026-10-31", "2026-10-31"]
+
+
 def test_an_empty_inbox_file_stays_in_the_inbox_saying_so_and_fails_no_night(
     tmp_path: Path,
 ) -> None:
