@@ -1009,8 +1009,19 @@ def _interaction_feed(data: Any, where: str) -> InteractionFeed | None:
         raise DefinitionError(f"{spot}: [interactions.columns] must be a table")
     others = sorted(set(spec) - set(FEED_COLUMNS))
     if others:
-        survey = [c for c in others if c in CANONICAL_COLUMNS]
+        flags = [c for c in others if c in (RESOLVED_FLAG, ABANDONED)]
+        survey = [c for c in others if c in CANONICAL_COLUMNS and c not in flags]
         where_else = f"; {survey} are survey columns: map them in [columns]" if survey else ""
+        if flags:
+            # docs/sources.md named a ticket feed's Resolved Y/N: a card issuer's trial
+            # mapped its contact feed's here and was refused without a reason.
+            where_else += (
+                f"; a contact feed's own yes/no {flags} is not read: a contact lends its "
+                "responses the interaction columns alone, and a survey's own answer would "
+                "share the column; map it in [columns] where the source's own export has it "
+                "(a survey's 'Was your issue resolved?', or a call log or ticket export read "
+                "as the source's export: docs/sources.md, 'Canonical columns')"
+            )
         raise DefinitionError(
             f"{spot}: [interactions.columns] {others} are not interaction columns"
             f"{_close_keys(others, FEED_COLUMNS)}{where_else}. The interaction columns: "

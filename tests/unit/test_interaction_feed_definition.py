@@ -76,6 +76,12 @@ def test_a_definition_without_a_feed_has_no_feed_definition(tmp_path: Path) -> N
     [
         (('queue = "Ticket group"', 'csat = "Ticket group"'), r"\['csat'\] are survey columns"),
         (('queue = "Ticket group"', 'qeue = "Ticket group"'), r"did you mean 'queue'"),
+        # docs/sources.md said a ticket feed's Resolved Y/N could be mapped; a contact
+        # feed's cannot (a card issuer's trial was refused without being told why).
+        (
+            ('queue = "Ticket group"', 'resolved_first_contact = "Resolved"'),
+            r"a contact feed's own yes/no .* is not read: .* map it in \[columns\] where",
+        ),
         (('interaction_id = "Ticket ID"\n', ""), r"needs interaction_id .*\"Ticket ID\""),
         (("started_at = {", "# started_at = {"), r"needs started_at"),
         (("lookback_days = 7", "lookback_days = -1"), r"lookback_days = -1; give a whole"),
