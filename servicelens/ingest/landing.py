@@ -1259,7 +1259,9 @@ def rejected_record_ids(mapped: MappedExport, in_place: Sequence[bool] | None = 
     (:attr:`~servicelens.ingest.readers.Reject.cut_off`), or a line cut short
     (:func:`records_in_place`), holds the header's first fields one for one: its id is told
     from the id column's position when a delimiter follows that field (the last field may be
-    cut short), wherever the column is. A derived id (made from
+    cut short), wherever the column is. A line whose quote opens a field and never closes it
+    (the reader's stray quote) tells the id where the id's field comes before that one
+    (:func:`_fields_before_an_open_quote`). A derived id (made from
     the answers) is never told. A JSON record the file ends inside
     (:attr:`~servicelens.ingest.readers.Reject.truncated`) tells its id when the id's key
     and a whole value (a comma or brace after it) precede the cut
@@ -1324,8 +1326,39 @@ def rejected_id_fields(
             and "\n" not in reject.text.rstrip("\r\n")
         )
         whole = in_place[number] and position < len(fields) - 1
-        firsts.append(fields[position] if long or short or whole else None)
+        # A line whose quote opens a field and is never closed (the reader's stray quote)
+        # starts a record, unless the line before it is rejected too (a row a line break
+        # split): the fields before that one are whole, the header's first ones. A card
+        # issuer's trial: line 21's comment opened a quote, its intact id was not told.
+        before = (
+            []
+            if reject.redacted or reject.line - 1 in rejected_lines
+            else _fields_before_an_open_quote(reject.text, read.delimiter, quote)
+        )
+        firsts.append(
+            fields[position]
+            if long or short or whole
+            else before[position]
+            if position < len(before)
+            else None
+        )
     return firsts
+
+
+def _fields_before_an_open_quote(text: str, delimiter: str, quote: str) -> list[str]:
+    """The fields of a one-line record (``text``) before the field its quote opens and never
+    closes (the csv module, strict, meets the end of the data inside it): whole, each
+    followed by a delimiter. None (an empty list) for a record that closes its quotes, or
+    spans lines."""
+    body = text.rstrip("\r\n")
+    if "\n" in body or "\r" in body:
+        return []
+    try:
+        next(csv.reader([body], delimiter=delimiter, quotechar=quote, strict=True), None)
+    except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            return (_record_fields(body, delimiter, quote) or [])[:-1]
+    return []
 
 
 def ids_shaped_as(told: pl.Series, ids: pl.Series) -> pl.Series:

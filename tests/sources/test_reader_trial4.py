@@ -215,3 +215,29 @@ def test_sources_check_does_not_call_a_record_it_could_not_split_one_without_an_
     # shape of the export's other ids: it is shown.
     assert "  line 2 (R1): malformed line: 4 fields where the header has 3;" in out
     assert "no id" not in out
+
+
+@pytest.mark.parametrize(
+    ("stray", "told"),
+    [
+        ('R5,2026-10-01T12:00:00Z,chat,3,"Agent said easy and then nothing', "R5"),
+        # The quote opens the id's own field: no whole field before it, no id told.
+        ('"R5,2026-10-01T12:00:00Z,chat,3,Agent said easy', None),
+    ],
+    ids=["in-the-comment", "in-the-id"],
+)
+def test_a_line_whose_quote_is_never_closed_keeps_the_id_before_it(
+    tmp_path: Path, stray: str, told: str | None
+) -> None:
+    """Found by a card issuer's trial: line 21 of a SurveyMonkey export opened a quote in
+    its comment and never closed it; its first field, the response id, was whole, yet the
+    quarantine row's record_id was null (a line with a field too many keeps its id). The
+    fields before the one the quote opens are whole, the header's first ones."""
+    after = ['R6,2026-10-01T13:00:00Z,web,4,"fine, thanks"', "R7,2026-10-01T14:00:00Z,web,5,ok"]
+    got = _ingest(tmp_path, "\n".join([HEADER, *ROWS, stray, *after]) + "\n")
+    [(line, record_id, reasons)] = got.quarantine.select(
+        "source_line", "record_id", "reasons"
+    ).rows()
+    assert line == 4 and "is not closed on line 4" in reasons[0]
+    assert record_id == told
+    assert got.clean.get_column("response_id").to_list() == ["R1", "R2", "R6", "R7"]
