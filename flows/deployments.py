@@ -131,6 +131,78 @@ def build_deployments(
     return [d for d in deployments if isinstance(d, RunnerDeployment)]
 
 
+#: Cron's day-of-week numbers (0 and 7 both Sunday), for :func:`cron_in_words`.
+_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def cron_in_words(cron: str) -> str:
+    """``30 2 * * *`` as ``every day at 02:30``, ``0 5 * * 0`` as ``every Sunday at 05:00``:
+    a fixed minute and hour, every day of the month and month, every day of the week or
+    one; any other expression as ``cron '<expression>'`` (the next run times say when)."""
+    fields = cron.split()
+    if (
+        len(fields) == 5
+        and fields[0].isdigit()
+        and fields[1].isdigit()
+        and fields[2:4] == ["*"] * 2
+    ):
+        at = f"at {int(fields[1]):02d}:{int(fields[0]):02d}"
+        if fields[4] == "*":
+            return f"every day {at}"
+        if fields[4].isdigit() and int(fields[4]) <= 7:
+            return f"every {_WEEKDAYS[int(fields[4]) % 7]} {at}"
+    return f"cron {cron!r}"
+
+
+def serving_plan(
+    settings: Settings, deployments: Sequence[RunnerDeployment], start: datetime
+) -> list[str]:
+    """What each of ``deployments`` (as :func:`build_deployments` made them for
+    ``settings``) will do, one line each: its schedule in words with its timezone and
+    cron, its next run after ``start`` (Prefect's own cron arithmetic, the scheduler's),
+    and what it runs: the nightly's sources, the retrain's models
+    (``servicelens.retrain.models_to_retrain``), or, for one without a schedule, that it
+    runs when asked. Call it outside an event loop."""
+    import asyncio
+
+    from prefect.client.schemas.schedules import CronSchedule as ClientCron
+    from prefect.server.schemas.schedules import CronSchedule
+
+    from servicelens.ingest.configured import configured_names, has_sample_exports
+    from servicelens.retrain import models_to_retrain
+
+    data_dir = str(Path(settings.data_dir).resolve())
+    sources = (
+        ["sample"] if has_sample_exports(settings) or not configured_names(settings) else []
+    ) + configured_names(settings)
+    models = [m.source for m in models_to_retrain(settings)]
+    runs = {
+        NIGHTLY: f"runs yesterday and the look-back's changed dates of {', '.join(sources)}",
+        RETRAIN: f"retrains the model of {', '.join(models) or 'no source'}",
+        BACKFILL: "runs the date range it is given, when asked (no schedule)",
+    }
+    lines = []
+    for deployment in deployments:
+        said = []
+        for scheduled in deployment.schedules or []:
+            if not isinstance(scheduled.schedule, ClientCron):
+                continue  # the deployments' schedules are crons (default_schedules)
+            cron, zone = scheduled.schedule.cron, scheduled.schedule.timezone
+            server = CronSchedule(cron=cron, timezone=zone)
+            [upcoming] = asyncio.run(server.get_dates(n=1, start=start))
+            local = upcoming.astimezone(ZoneInfo(zone or "UTC"))
+            said.append(
+                f"{cron_in_words(cron)} {zone} (cron {cron!r}), next {local:%a %Y-%m-%d %H:%M %Z}"
+            )
+        what = runs.get(deployment.name or "", "")
+        lines.append(
+            f"  {deployment.flow_name}/{deployment.name}: "
+            + "; ".join([*said, what])
+            + f" in {data_dir}"
+        )
+    return lines
+
+
 @dataclass(frozen=True)
 class ServeEnd:
     """How serving ended: whether the deployments were paused on the server (see

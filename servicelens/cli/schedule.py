@@ -678,15 +678,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the nightly, backfill and retrain deployments on the configured Prefect API
     (without ``PREFECT_API_URL``, the embedded one, started with Prefect's scheduler service,
     which creates the scheduled runs)."""
+    from datetime import UTC, datetime
+
     from prefect.settings import PREFECT_API_URL
 
-    from flows.deployments import default_schedules, serve_deployments
+    from flows.deployments import build_deployments, serve_deployments, serving_plan
     from flows.served import stopped_message
 
-    default_schedules(settings)  # a cron Prefect refuses stops here, before any server starts
+    # What each deployment will do, from the deployments serve registers (a cron Prefect
+    # refuses stops here, before any server starts): a trial had to `prefect deployment
+    # inspect` to learn the retrain's cron, timezone and data directory.
+    plan = serving_plan(settings, build_deployments(settings), datetime.now(UTC))
     start_in_background(services=True)
 
-    end = serve_deployments(settings, on_serving=_print_serving)
+    end = serve_deployments(settings, on_serving=lambda names: _print_serving(names, plan))
     if end.paused:
         print(
             f"stopped serving; the deployments are paused on {PREFECT_API_URL.value()}: their "
@@ -708,8 +713,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_serving(names: list[str]) -> None:
-    """What ``serve`` says once its deployments are registered: which, and the commands that
+def _print_serving(names: list[str], plan: list[str]) -> None:
+    """What ``serve`` says once its deployments are registered: which, what each will do
+    (``plan``: :func:`flows.deployments.serving_plan`), and the commands that
     run one now and list the runs from the project folder, through ``servicelens prefect``
     (Prefect's own banner said ``prefect deployment run [DEPLOYMENT_NAME]``, which a trial's
     terminal ran without the project's Prefect home and API: "Deployment ... not found!")."""
@@ -717,6 +723,7 @@ def _print_serving(names: list[str]) -> None:
     print(
         "Your deployments are being served and polling for scheduled runs: "
         + ", ".join(names)
+        + "".join(f"\n{line}" for line in plan)
         + "\nTo run one now, or list the runs, from the project folder (Prefect's CLI with "
         "this project's Prefect home and serve's API):\n"
         f"  {command} prefect deployment run '{names[1] if len(names) > 1 else names[0]}' "

@@ -465,6 +465,51 @@ def test_ctrl_c_stops_serve_on_the_embedded_api_at_once(tmp_path: Path) -> None:
     assert "never awaited" not in log.read_text()
 
 
+def test_serve_says_when_each_deployment_runs_in_which_timezone_and_what(tmp_path: Path) -> None:
+    """Found by a card issuer's trial: serve named its deployments and two commands, not
+    what they would do; the trial ran `prefect deployment inspect` to learn the retrain's
+    cron `0 5 * * 0`, America/New_York and the data directory. Serve now says, for each,
+    its schedule in words with the timezone, its next run, and what it runs."""
+    from servicelens.ingest.configured import register_source
+
+    zone = "America/New_York"
+    data_dir = tmp_path / "data"
+    definition = tmp_path / "cardco.toml"
+    definition.write_text(
+        'name = "cardco"\n[columns]\nresponse_id = "ID"\nsubmitted_at = "At"\ncsat = "Score"\n'
+    )
+    register_source(Settings(data_dir=str(data_dir), timezone=zone), str(definition))
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    env = _prefect_env(tmp_path / "home", SERVICELENS_TIMEZONE=zone)
+    started = datetime.now(UTC)
+    serving = _start_serve(data_dir, env, tmp_path, out, err)
+    try:
+        said = {
+            line.split(": ", 1)[0].strip(): line.split(": ", 1)[1]
+            for line in out.read_text().splitlines()
+            if line.startswith("  ") and ": " in line and "/servicelens-" in line.split(": ")[0]
+        }
+    finally:
+        os.killpg(serving.pid, signal.SIGINT)
+        serving.wait(timeout=STOP_SECONDS)
+        _stop(serving)
+    where = f"in {data_dir.resolve()}"
+    nightly = said["nightly-window/servicelens-nightly"]
+    assert nightly.startswith(f"every day at 02:30 {zone} (cron '30 2 * * *'), next "), nightly
+    assert nightly.endswith(f"changed dates of cardco {where}"), nightly
+    retrain = said["train/servicelens-retrain"]
+    assert retrain.startswith(f"every Sunday at 05:00 {zone} (cron '0 5 * * 0'), next Sun "), (
+        retrain
+    )
+    assert retrain.endswith(f"retrains the model of cardco {where}"), retrain
+    # The next run is the coming Sunday's 05:00 in New York, after serve started.
+    shown = retrain.split(", next ", 1)[1].split(";")[0]  # "Sun 2026-12-13 05:00 EST"
+    local = datetime.strptime(shown.rsplit(" ", 1)[0], "%a %Y-%m-%d %H:%M")
+    upcoming = local.replace(tzinfo=ZoneInfo(zone))
+    assert started < upcoming <= started + timedelta(days=7), (started, shown)
+    assert "no schedule" in said["backfill/servicelens-backfill"]
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_stopping_serve_with_a_run_in_flight_releases_what_it_held(
     server: Server, tmp_path: Path, stop: str
