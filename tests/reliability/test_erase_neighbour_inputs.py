@@ -56,18 +56,26 @@ def _changed(source: Settings) -> list[date]:
     return [p.day for p in backfill_plan(source, statuses, "changed") if p.run]
 
 
-@pytest.fixture
-def run_source(prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Settings:
-    """The ``helpdesk`` source, its ratings and tickets landed and both days run."""
+def run_helpdesk(tmp_path: Path, tickets: dict[str, str]) -> Settings:
+    """The ``helpdesk`` source in ``tmp_path/data``, its ratings and the ticket deliveries
+    ``tickets`` (file name -> CSV text) landed and both days run by a real ``backfill``."""
     definition = tmp_path / "helpdesk.toml"
     definition.write_text(DEFINITION, encoding="utf-8")
     base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
     source = register_source(base, str(definition))
-    (source.for_interactions().inbox_dir / "tickets.csv").write_text(TICKETS)
+    for name, text in tickets.items():
+        (source.for_interactions().inbox_dir / name).write_text(text)
     (source.inbox_dir / "ratings.csv").write_text(RATINGS)
     pick_up_deliveries(source)
     run = ["--data-dir", str(tmp_path / "data"), "backfill", "--source", "helpdesk"]
     assert main([*run, "--start", "2026-11-15", "--end", "2026-11-16"]) == 0
+    return source
+
+
+@pytest.fixture
+def run_source(prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Settings:
+    """The ``helpdesk`` source, its ratings and tickets landed and both days run."""
+    source = run_helpdesk(tmp_path, {"tickets.csv": TICKETS})
     assert _changed(source) == []
     capsys.readouterr()
     return source

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from servicelens.cli.main import main
-from servicelens.ingest.configured import pick_up_deliveries, register_source
 from servicelens.settings import Settings
-from tests.reliability.test_erase_neighbour_inputs import DEFINITION, RATINGS, TICKETS
+from tests.reliability.test_erase_neighbour_inputs import TICKETS, run_helpdesk
 
 #: The tickets in two deliveries: C1's ticket (T1) in the first, none of C1's in the second.
 HEADER, *LINES = TICKETS.splitlines()
@@ -27,16 +26,9 @@ SECOND_TICKETS = "\n".join([HEADER, *LINES[2:]]) + "\n"
 @pytest.fixture
 def helpdesk(prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Settings:
     """The ``helpdesk`` source, its ratings and two ticket deliveries landed, both days run."""
-    definition = tmp_path / "helpdesk.toml"
-    definition.write_text(DEFINITION, encoding="utf-8")
-    base = Settings(data_dir=str(tmp_path / "data"), inbox_settle_seconds=0)
-    source = register_source(base, str(definition))
-    (source.for_interactions().inbox_dir / "tickets-15.csv").write_text(FIRST_TICKETS)
-    (source.for_interactions().inbox_dir / "tickets-16.csv").write_text(SECOND_TICKETS)
-    (source.inbox_dir / "ratings.csv").write_text(RATINGS)
-    pick_up_deliveries(source)
-    run = ["--data-dir", str(tmp_path / "data"), "backfill", "--source", "helpdesk"]
-    assert main([*run, "--start", "2026-11-15", "--end", "2026-11-16"]) == 0
+    source = run_helpdesk(
+        tmp_path, {"tickets-15.csv": FIRST_TICKETS, "tickets-16.csv": SECOND_TICKETS}
+    )
     capsys.readouterr()
     return source
 
