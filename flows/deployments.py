@@ -131,27 +131,16 @@ def build_deployments(
     return [d for d in deployments if isinstance(d, RunnerDeployment)]
 
 
-#: Cron's day-of-week numbers (0 and 7 both Sunday), for :func:`cron_in_words`.
-_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-
-
 def cron_in_words(cron: str) -> str:
-    """``30 2 * * *`` as ``every day at 02:30``, ``0 5 * * 0`` as ``every Sunday at 05:00``:
-    a fixed minute and hour, every day of the month and month, every day of the week or
-    one; any other expression as ``cron '<expression>'`` (the next run times say when)."""
-    fields = cron.split()
-    if (
-        len(fields) == 5
-        and fields[0].isdigit()
-        and fields[1].isdigit()
-        and fields[2:4] == ["*"] * 2
-    ):
-        at = f"at {int(fields[1]):02d}:{int(fields[0]):02d}"
-        if fields[4] == "*":
-            return f"every day {at}"
-        if fields[4].isdigit() and int(fields[4]) <= 7:
-            return f"every {_WEEKDAYS[int(fields[4]) % 7]} {at}"
-    return f"cron {cron!r}"
+    """``30 2 * * *`` as ``at 02:30 every day``, ``0 5 * * 0`` as ``at 05:00 on Sunday``:
+    cronsim's English reading of the expression (``CronSim.explain``; cronsim is the cron
+    library Prefect 3.8 itself schedules with), its first letter lowered to follow a name.
+    Raises ``cronsim.CronSimError`` for an expression cronsim cannot read (the deployments'
+    crons are read by Prefect first: :func:`default_schedules`)."""
+    from cronsim import CronSim
+
+    words = CronSim(cron, datetime(2000, 1, 1)).explain()
+    return words[:1].lower() + words[1:]
 
 
 def serving_plan(
@@ -192,7 +181,7 @@ def serving_plan(
             [upcoming] = asyncio.run(server.get_dates(n=1, start=start))
             local = upcoming.astimezone(ZoneInfo(zone or "UTC"))
             said.append(
-                f"{cron_in_words(cron)} {zone} (cron {cron!r}), next {local:%a %Y-%m-%d %H:%M %Z}"
+                f"{cron_in_words(cron)} ({zone}; cron {cron!r}), next {local:%a %Y-%m-%d %H:%M %Z}"
             )
         what = runs.get(deployment.name or "", "")
         lines.append(

@@ -495,12 +495,10 @@ def test_serve_says_when_each_deployment_runs_in_which_timezone_and_what(tmp_pat
         _stop(serving)
     where = f"in {data_dir.resolve()}"
     nightly = said["nightly-window/servicelens-nightly"]
-    assert nightly.startswith(f"every day at 02:30 {zone} (cron '30 2 * * *'), next "), nightly
+    assert nightly.startswith(f"at 02:30 every day ({zone}; cron '30 2 * * *'), next "), nightly
     assert nightly.endswith(f"changed dates of cardco {where}"), nightly
     retrain = said["train/servicelens-retrain"]
-    assert retrain.startswith(f"every Sunday at 05:00 {zone} (cron '0 5 * * 0'), next Sun "), (
-        retrain
-    )
+    assert retrain.startswith(f"at 05:00 on Sunday ({zone}; cron '0 5 * * 0'), next Sun "), retrain
     assert retrain.endswith(f"retrains the model of cardco {where}"), retrain
     # The next run is the coming Sunday's 05:00 in New York, after serve started.
     shown = retrain.split(", next ", 1)[1].split(";")[0]  # "Sun 2026-12-13 05:00 EST"
