@@ -419,14 +419,19 @@ def _counterfactual_effects(
     branch = np.empty(n_rows, dtype=bool)
     moved = np.empty(n_rows, dtype=np.uint16)
     leaf = np.empty(n_rows)
+    actual = np.empty(n_rows)
     for routing in _tree_routings(booster, known_categories, feature_map):
         if routing.table is None:  # too many splits for a table: walk it per column
             walked = (x, reference_x[0], known_categories, feature_map)
             _add_walked_tree(routing.tree, *walked, raw, counterfactual)
             continue
         routing.code(rows, out=code, branch=branch)
-        reference_code = int(routing.code(reference)[0])
-        actual = routing.table.take(code)
+        reference_code = routing.reference_code(reference)
+        # A code only sets the bits of the tree's splits, so it is always inside the table:
+        # "clip" clips nothing, and spares NumPy's bounds check of every uint16 index
+        # ("raise", the default, took 0.50 s of a 50,000-row chunk's counterfactuals where
+        # "clip" took 0.45 s; the leaves are the same).
+        routing.table.take(code, out=actual, mode="clip")
         raw += actual
         for j in range(n_columns):
             bits = routing.bits_of[j]
@@ -435,7 +440,8 @@ def _counterfactual_effects(
                 continue
             np.bitwise_and(code, ~bits & 0xFFFF, out=moved)
             np.bitwise_or(moved, reference_code & bits, out=moved)
-            np.add(counterfactual[j], routing.table.take(moved, out=leaf), out=counterfactual[j])
+            routing.table.take(moved, out=leaf, mode="clip")
+            np.add(counterfactual[j], leaf, out=counterfactual[j])
     return raw, (raw - counterfactual).T
 
 
@@ -518,6 +524,8 @@ class _TreeRouting:
         self.splits = np.flatnonzero(nodes["is_leaf"] == 0)
         features = nodes["feature_idx"][self.splits]
         self.table: np.ndarray | None = None
+        #: :meth:`reference_code` by reference row (its values' bytes).
+        self._reference_codes: dict[bytes, int] = {}
         #: The bits of the splits on each column: what setting that column changes.
         self.bits_of = [0] * n_columns
         if self.splits.size > _MAX_TABLE_SPLITS:
@@ -567,6 +575,17 @@ class _TreeRouting:
                 (int(self.nodes["right"][node]), fixed | bit, wanted | (bit ^ left_wanted))
             )
         return table
+
+    def reference_code(self, reference: _SplitInputs) -> int:
+        """:meth:`code` of the one row of ``reference`` (the reasons' typical values), worked
+        out once per fitted tree and reference row: every chunk a date is scored in asks for
+        it again (200 trees x 14 one-row splits a chunk, 3 % of its time)."""
+        key = reference.values.tobytes()
+        found = self._reference_codes.get(key)
+        if found is None:
+            found = int(self.code(reference)[0])
+            self._reference_codes[key] = found
+        return found
 
     def code(
         self,

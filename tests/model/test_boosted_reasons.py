@@ -254,3 +254,48 @@ def test_a_champion_loaded_in_background_is_ready_to_score(
     fresh = predict_with_reasons(boosted, frame, threshold=THRESHOLD)
     np.testing.assert_array_equal(ready[0], fresh[0])
     assert ready[1] == fresh[1]
+
+
+def test_facts_encoded_by_distinct_values_equal_the_encoders_own() -> None:
+    """The booster's categorical inputs, each distinct value encoded once, are the fitted
+    encoder's ``transform`` of every row: rare values (its infrequent bucket), values it never
+    saw, Unicode and emoji, the empty string, columns of different distinct counts, and a
+    frame with a missing value (which goes through ``transform`` whole)."""
+    from sklearn.preprocessing import OrdinalEncoder
+
+    from models.stacked import encoded_by_distinct_values
+
+    rng = np.random.default_rng(3)
+    pool = ["phone", "chat", "e\u0301mail", "\u9001\u4fe1", "\U0001f600", "", "rare", " x "]
+    fit = pd.DataFrame(
+        {
+            "channel": [*rng.choice(pool[:6], 400).tolist(), "rare"],
+            "queue": rng.choice(["a", "b"], 401).tolist(),
+        },
+        dtype="str",
+    )
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=-1,
+        encoded_missing_value=-1,
+        min_frequency=3,
+        max_categories=250,
+    ).fit(fit)
+    frame = pd.DataFrame(
+        {
+            "channel": rng.choice([*pool, "never seen", "\u200dz"], 5_000).tolist(),
+            "queue": rng.choice(["b", "a", "c"], 5_000).tolist(),
+        },
+        dtype="str",
+    )
+    expected = np.asarray(encoder.transform(frame), float)
+    found = encoded_by_distinct_values(encoder, frame)
+    assert found.dtype == np.float64
+    np.testing.assert_array_equal(found, expected)
+    assert set(np.unique(found[:, 0])) >= {-1.0, 0.0}  # unknown and known values both seen
+    with_missing = frame.copy()
+    with_missing.loc[7, "queue"] = None
+    np.testing.assert_array_equal(
+        encoded_by_distinct_values(encoder, with_missing),
+        np.asarray(encoder.transform(with_missing), float),
+    )
