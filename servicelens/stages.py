@@ -258,6 +258,11 @@ class DayCounts:
     interactions_superseded: int = 0
     interactions_exact_duplicates: int = 0
     interactions_updated: int = 0
+    #: The contacts of the date left out because their subject was erased on request
+    #: (``servicelens erase``), as ``erased`` counts the surveys': interactions_read = kept +
+    #: interactions_quarantined + interactions_erased (a card issuer's trial re-ran a date
+    #: after an erase and read "contacts read 1014" of a day that had read 1015).
+    interactions_erased: int = 0
     #: Kept responses naming an interaction the contact feed gives no facts for, counted
     #: only where the feed has no export landed for the partition's own date (no landed
     #: facts partition; an export delivered empty lands one): published without contact
@@ -2835,7 +2840,8 @@ def validate_landed_day(
     counts.check(str(path))
     if facts is not None:
         quarantine = pl.concat([quarantine, facts.quarantine]).sort("source_file", "source_line")
-        counts.interactions_read = facts.read
+        counts.interactions_read = facts.read + facts.erased
+        counts.interactions_erased = facts.erased
         counts.interactions_quarantined = facts.quarantine.height
         copies = facts.quarantine.filter(pl.col("superseded").fill_null(False))
         counts.interactions_superseded = copies.height
@@ -2920,6 +2926,10 @@ class LandedInteractions:
     #: The kept facts dated in the partition itself (``facts``' columns, one row per
     #: ``interaction_id``): the partition's contacts, surveyed or not.
     own: pl.DataFrame
+    #: The feed's rows dated in the partition itself left out because their subject was
+    #: erased on request: those the erasure list removes now, and those erased from the
+    #: landed partition since it was landed (its manifest's ``erased``, by delivery).
+    erased: int = 0
 
 
 def contact_days_not_landed(settings: Settings, period: date) -> list[str]:
@@ -2957,8 +2967,11 @@ def landed_interactions(
 
     A fact row that fails them is joined to nothing; it is quarantined (with its file,
     line and the value) in the partition it is dated in, as the sample's day quarantines
-    its own interaction export's rows and not the look-back days'. Raises BatchError when
-    the partition's own facts do not reconcile (read != kept + quarantined)."""
+    its own interaction export's rows and not the look-back days'. The partition's rows of
+    subjects erased on request are left out and counted (``erased``: those the erasure list
+    names, and those an erase took out of the landed partition, its manifest's ``erased``).
+    Raises BatchError when the partition's own facts do not reconcile (read != kept +
+    quarantined)."""
     feed = settings.for_interactions()
     facts_definition = definition.interactions_definition()
     landed_parts = [
@@ -2975,9 +2988,8 @@ def landed_interactions(
     if not landed_parts:
         return LandedInteractions(typed, pl.DataFrame(schema=QUARANTINE_ROW_SCHEMA), 0, typed)
     # Customers erased on request since their facts were landed are not joined to anything.
-    landed, _ = erasure_list(settings).without_erased(
-        pl.concat(landed_parts, how="diagonal_relaxed")
-    )
+    every_landed = pl.concat(landed_parts, how="diagonal_relaxed")
+    landed, _ = erasure_list(settings).without_erased(every_landed)
     clean, quarantine, counts = validate_landed_rows(feed, facts_definition, landed, now, docs_dir)
     counts.check(str(feed.landed_dir))
     # A row whose start cannot be read as one instant (it happened twice, or never, as the
@@ -2999,6 +3011,10 @@ def landed_interactions(
     )
     own = period_start_of(pl.col("survey_date"), settings.partition) == period
     read = landed.filter(own).height
+    # Erased on request: the partition's rows the list removes now, and those an erase took
+    # out of the landed partition (counted by delivery in its manifest).
+    recorded = (read_manifest(feed.landed_dir, period) or {}).get("erased", {})
+    erased = every_landed.filter(own).height - read + sum(recorded.values())
     own_quarantine = as_interaction_quarantine(quarantine.filter(own))
     kept = clean.filter(own).height
     if read != kept + own_quarantine.height:
@@ -3013,7 +3029,7 @@ def landed_interactions(
     # its old copy stays in this file, superseded in the manifest (as a survey row's does).
     own_rows, _ = _split_superseded_elsewhere(started.filter(own), feed, period)
     own_facts = latest_interactions(own_rows.select(typed.columns))
-    return LandedInteractions(facts, own_quarantine, read, own_facts)
+    return LandedInteractions(facts, own_quarantine, read, own_facts, erased)
 
 
 #: The notes :func:`_say_once` has logged in this process.

@@ -266,7 +266,8 @@ def test_erasing_a_customer_with_a_superseded_contact_copy_keeps_the_feeds_count
     quarantined 1" was told of a date whose contacts were 1 kept, 1 quarantined and 2
     erased. Here the customer C2's ticket T2 was corrected by a second delivery (its first
     copy superseded), and a response of the 17th, whose contacts never came, is erased too:
-    read = kept + quarantined + erased holds for the contacts as for the surveys."""
+    read = kept + quarantined + erased holds for the contacts as for the surveys, after the
+    erase and after the date is run again."""
     from servicelens.cli.console import counts_detail
     from servicelens.cli.main import main
     from servicelens.storage.partitions import read_manifest
@@ -310,6 +311,15 @@ def test_erasing_a_customer_with_a_superseded_contact_copy_keeps_the_feeds_count
     assert counts["interactions_updated"] == 0
     assert "contacts read 4 kept 1 quarantined 1 erased 2" in counts_detail(counts, "")
     assert (read_manifest(source.clean_dir, nov17) or {})["counts"]["awaiting_contact_facts"] == 0
+
+    # Run again, the date counts its erased contacts as erased, not as never read: a card
+    # issuer's trial re-ran a date after an erase and read "contacts read 1014" of a day
+    # that had read 1015, with no word of the erased one.
+    assert main([*data, *backfill, "--rerun", "all"]) == 0
+    rerun = (read_manifest(source.clean_dir, NOV16) or {})["counts"]
+    assert (rerun["interactions_read"], rerun["interactions_erased"]) == (4, 2)
+    assert rerun["interactions_quarantined"] == 1
+    assert "contacts read 4 kept 1 quarantined 1 erased 2" in counts_detail(rerun, "")
 
 
 def test_a_look_back_day_without_a_contact_export_is_noted(source: Settings) -> None:
