@@ -910,25 +910,25 @@ def _counts_after(
 
 
 def _awaiting_after(settings: Settings, day: date, clean: pl.DataFrame) -> int | None:
-    """Of ``clean``, a source's kept responses of ``day`` left by an erasure, those naming a
-    contact its feed gives no facts for while the feed has no export landed for ``day``, as
-    ``servicelens.stages`` counts ``awaiting_contact_facts`` (the facts: the landed feed
-    partitions ``day`` is joined to, :meth:`Settings.interaction_periods`); None for the
-    sample or a source without a feed. Counted on the rows left, not the rows erased: the
-    erased customer's own contacts may be gone from the feed by now."""
+    """Of ``clean``, a source's kept responses of ``day`` left by an erasure, those the
+    stages count as ``awaiting_contact_facts``: naming a contact the feed's facts have no row
+    for, while the feed has no export landed for ``day`` (the facts read and checked as a run
+    reads them, :func:`servicelens.stages.landed_interactions`; the erased customer's own
+    contacts may be gone from the feed by now). None for the sample or a source without a
+    feed."""
+    from servicelens.stages import (
+        contacts_without_facts,
+        feed_export_landed,
+        landed_interactions,
+        source_definition,
+    )
+
     if settings.is_sample or not settings.interaction_periods(day):
         return None
-    feed = settings.for_interactions().landed_dir
-    if (partition_dir(feed, day) / DATA_FILE).exists() or "interaction_id" not in clean.columns:
+    if feed_export_landed(settings, day) or "interaction_id" not in clean.columns:
         return 0
-    ids = [
-        read_parquet(partition_dir(feed, p) / DATA_FILE).get_column("interaction_id")
-        for p in settings.interaction_periods(day)
-        if (partition_dir(feed, p) / DATA_FILE).exists()
-    ]
-    known = pl.concat(ids) if ids else pl.Series(dtype=pl.String)
-    iid = pl.col("interaction_id")
-    return clean.filter(iid.is_not_null() & ~iid.is_in(known.implode())).height
+    facts = landed_interactions(settings, source_definition(settings), day, datetime.now(UTC))
+    return contacts_without_facts(clean, facts.facts)
 
 
 def _conformed(table: str, frame: pl.DataFrame) -> pl.DataFrame:

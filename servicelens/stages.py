@@ -2849,12 +2849,8 @@ def validate_landed_day(
         counts.interactions_updated = copies.filter(
             pl.col("reasons").list.first().str.starts_with("updated:")
         ).height
-        feed_partition = partition_dir(settings.for_interactions().landed_dir, day)
-        unmatched = clean.filter(
-            pl.col("interaction_id").is_not_null()
-            & ~pl.col("interaction_id").is_in(facts.facts.get_column("interaction_id"))
-        ).height
-        if not (feed_partition / DATA_FILE).exists():
+        unmatched = contacts_without_facts(clean, facts.facts)
+        if not feed_export_landed(settings, day):
             counts.awaiting_contact_facts = unmatched
         elif unmatched:
             counts.contact_days_not_landed = contact_days_not_landed(settings, day)
@@ -2930,6 +2926,23 @@ class LandedInteractions:
     #: erased on request: those the erasure list removes now, and those erased from the
     #: landed partition since it was landed (its manifest's ``erased``, by delivery).
     erased: int = 0
+
+
+def contacts_without_facts(clean: pl.DataFrame, facts: pl.DataFrame) -> int:
+    """Of ``clean`` (responses with ``interaction_id``), those naming a contact ``facts`` (the
+    contact facts a partition is joined to, :attr:`LandedInteractions.facts`, with
+    ``interaction_id``) have no row for: published without contact facts."""
+    iid = pl.col("interaction_id")
+    return clean.filter(
+        iid.is_not_null() & ~iid.is_in(facts.get_column("interaction_id").implode())
+    ).height
+
+
+def feed_export_landed(settings: Settings, period: date) -> bool:
+    """Whether a source's contact feed has an export landed for ``period`` (its landed
+    partition exists: an export delivered empty lands one too). Where it has none, the
+    responses naming contacts it gives no facts for are ``awaiting_contact_facts``."""
+    return (partition_dir(settings.for_interactions().landed_dir, period) / DATA_FILE).exists()
 
 
 def contact_days_not_landed(settings: Settings, period: date) -> list[str]:
