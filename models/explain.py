@@ -735,10 +735,9 @@ def predict_with_flat_reasons(
     keep = np.arange(rows.size) - first_of_row < k
     rows, columns, values = rows[keep], columns[keep], values[keep]
     labels = found.name(rows, columns)
-    # Python's own float formatting keeps the rounding of the printed effect exactly as it
-    # was (a few hundred nanoseconds per reason; the labels above are not formatted per row).
-    pairs = zip(labels.tolist(), values.tolist(), strict=True)
-    texts = np.asarray([f"{label} ({value:+.2f})" for label, value in pairs], dtype=object)
+    # "label (+1.24)": each distinct printed effect formatted once, then one string join per
+    # reason (formatting every float in Python took 7.5 % of scoring at 1M).
+    texts = labels + signed_fixed_point(values, REASON_DECIMALS, " (", ")")
     counts = np.bincount(rows, minlength=len(frame))
     if k > 0 and (alone := np.flatnonzero(counts == 0)).size:
         # The threshold decides these rows, not a feature (a data scientist's trial: 22 of
@@ -749,6 +748,55 @@ def predict_with_flat_reasons(
     offsets = np.zeros(len(frame) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     return FlatReasons(p, offsets, texts)
+
+
+#: Decimals a reason's effect is printed with (``(+1.24)``).
+REASON_DECIMALS = 2
+
+
+def signed_fixed_point(
+    values: np.ndarray, decimals: int = REASON_DECIMALS, before: str = "", after: str = ""
+) -> np.ndarray:
+    """``before + format(v, f"+.{decimals}f") + after`` of each float of ``values`` (any
+    shape flattened to 1-D), as an object array of ``str``: the very strings Python prints,
+    ``-0.00`` for a small negative, ``+nan`` and ``-inf`` included.
+
+    Python rounds the exact binary value of ``v`` to ``decimals`` places, a tie (0.125,
+    exactly representable) to even: ``+0.12``; 2.675 is stored just under 2.675 and prints
+    ``+2.67``. Here ``v * 10**decimals`` is rounded to the nearest integer in one NumPy step
+    and each distinct result formatted once. That product is within half a unit in the
+    last place of the exact one, so its nearest integer is the exact product's unless it lies
+    within a unit in the last place of a half; those values, the ones not finite and the ones
+    past 2**52 (where halves are not representable) are formatted by Python itself.
+    ``decimals`` from 1 to 15 (``10**decimals`` exact; Python's ``.0f`` prints no point).
+
+    Raises ValueError for ``decimals`` outside 1..15.
+    """
+    if not 1 <= decimals <= 15:
+        raise ValueError(f"decimals must be from 1 to 15, not {decimals}")
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    out = np.empty(flat.size, dtype=object)
+    if not flat.size:
+        return out
+    unit = 10**decimals
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = flat * float(unit)
+        near_half = np.abs(scaled - np.floor(scaled) - 0.5) <= np.abs(np.spacing(scaled))
+        fast = np.isfinite(scaled) & (np.abs(scaled) < 2.0**52) & ~near_half
+    # Key: the rounded magnitude, twice, plus the sign bit (a negative that rounds to 0
+    # prints "-0.00").
+    magnitude = np.abs(np.rint(scaled[fast])).astype(np.int64)
+    keys = magnitude * 2 + np.signbit(flat[fast])
+    codes, distinct = pd.factorize(keys)
+    texts = np.empty(distinct.size, dtype=object)
+    for i, key in enumerate(distinct.tolist()):
+        whole, part = divmod(key >> 1, unit)
+        texts[i] = f"{before}{'-' if key & 1 else '+'}{whole}.{part:0{decimals}d}{after}"
+
+    out[fast] = texts[codes]
+    slow = np.flatnonzero(~fast)
+    out[slow] = [f"{before}{format(v, f'+.{decimals}f')}{after}" for v in flat[slow].tolist()]
+    return out
 
 
 def _threshold_reason(p: float, threshold: float) -> str:

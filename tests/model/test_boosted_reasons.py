@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -24,6 +26,7 @@ from models.explain import (
     predict_with_flat_reasons,
     predict_with_reasons,
     shrink_probability,
+    signed_fixed_point,
 )
 from models.pipeline import feature_frame
 from models.stacked import TextThenFacts, one_thread
@@ -299,3 +302,31 @@ def test_facts_encoded_by_distinct_values_equal_the_encoders_own() -> None:
         encoded_by_distinct_values(encoder, with_missing),
         np.asarray(encoder.transform(with_missing), float),
     )
+
+
+#: Floats whose printing is a close call: halves of the last decimal exactly representable
+#: (0.125, 0.25 at one decimal, 2.5), their neighbours one unit in the last place away, and
+#: decimal ties that are stored a hair off (0.35, 2.675, 1.005), beside any float at all.
+_CLOSE_CALLS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.builds(lambda m, e: m / 2.0**e, st.integers(-(10**6), 10**6), st.integers(0, 12)),
+    st.builds(
+        lambda k, d, step: float(np.nextafter((k + 0.5) / 10.0**d, step)),
+        st.integers(-(10**7), 10**7),
+        st.integers(1, 4),
+        st.sampled_from([-np.inf, 0.0, np.inf]),
+    ),
+    st.builds(lambda k, d: (k + 0.5) / 10.0**d, st.integers(-(10**7), 10**7), st.integers(1, 4)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_CLOSE_CALLS, min_size=1, max_size=40), st.integers(1, 4))
+@example([0.25, 0.35, 2.675, 0.125, 0.375, -0.001, -0.0, 0.0, 1.005, 2.5], 1)
+@example([0.25, 0.35, 2.675, 0.125, 0.375, -0.001, -0.0, 0.0, 1.005, 2.5], 2)
+@example([float("nan"), float("inf"), float("-inf"), 1e300, 5e-324, 2.0**52 + 0.5], 2)
+def test_effects_print_as_python_prints_them(values: list[float], decimals: int) -> None:
+    """The vectorised printing of the reasons' effects gives Python's own string for every
+    float, ties rounded to even on the binary value as ``format`` rounds them."""
+    found = signed_fixed_point(np.asarray(values), decimals, " (", ")")
+    assert found.tolist() == [f" ({format(v, f'+.{decimals}f')})" for v in values]
