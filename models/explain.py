@@ -14,6 +14,7 @@ that pushed hardest towards the class that was predicted, in words an analyst ca
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import weakref
@@ -283,10 +284,12 @@ def _boosted_contributions(model: TextThenFacts, frame: pd.DataFrame) -> _Contri
         labels = np.empty(rows.size, dtype=object)
         words = columns >= n_facts
         labels[words] = comment_labels(phrases, word_names, effects[rows[words], -1], rows[words])
-        # Facts: one column at a time, each distinct value formatted once.
+        # Facts: one column at a time, each distinct value formatted once; only the rows
+        # named are converted to Python values (not the whole chunk's column).
         for c in np.unique(columns[~words]).tolist():
             at = np.flatnonzero(columns == c)
-            labels[at] = _fact_labels(fact_columns[c], frame[fact_columns[c]].to_numpy()[rows[at]])
+            values = frame[fact_columns[c]].iloc[rows[at]].to_numpy()
+            labels[at] = _fact_labels(fact_columns[c], values)
         return labels
 
     return _Contributions(p, parts, name, dense=n_facts)
@@ -320,6 +323,23 @@ def names_nothing(term: str) -> bool:
 PHRASE_PREFIXES = ("phrase '", "text fragment '")
 
 
+@functools.lru_cache(maxsize=8)
+def _comment_terms(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's phrase as a comment's label quotes it (``'never came'``) and whether it
+    names anything; worked out once per fitted model's names, not once per chunk scored
+    (1,943 names took 15-20 ms a 50,000-row chunk)."""
+    terms = np.asarray(
+        [n.removeprefix("phrase ").removeprefix("text fragment ") for n in names], dtype=object
+    )
+    # A phrase of redaction marks, numbers and stop words alone names nothing a person can
+    # read (a data scientist's trial saw CFPB complaints named 'xxxxxxxx xxxx', '2018' and
+    # 'it and'): it counts in the comment's effect, and the next phrase names it.
+    nameable = np.asarray([not names_nothing(str(t)) for t in terms.tolist()], dtype=bool)
+    terms.flags.writeable = False
+    nameable.flags.writeable = False
+    return terms, nameable
+
+
 def comment_labels(
     phrases: _Part, names: np.ndarray, effects: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
@@ -335,14 +355,7 @@ def comment_labels(
     position = np.full(int(max(phrases.rows.max(), rows.max())) + 1, -1, dtype=np.int64)
     position[rows] = np.arange(rows.size)
     owner = position[phrases.rows]
-    terms = np.asarray(
-        [str(n).removeprefix("phrase ").removeprefix("text fragment ") for n in names],
-        dtype=object,
-    )
-    # A phrase of redaction marks, numbers and stop words alone names nothing a person can
-    # read (a data scientist's trial saw CFPB complaints named 'xxxxxxxx xxxx', '2018' and
-    # 'it and'): it counts in the comment's effect, and the next phrase names it.
-    nameable = np.asarray([not names_nothing(str(t)) for t in terms], dtype=bool)
+    terms, nameable = _comment_terms(tuple(str(n) for n in names.tolist()))
     toward = (owner >= 0) & (phrases.values * np.sign(effects)[owner] > 0)
     toward &= nameable[phrases.columns]
     owner, columns = owner[toward], phrases.columns[toward]
