@@ -73,6 +73,7 @@ from servicelens.ingest.readers import (
     read_csv_with_lines,
     read_jsonl_with_lines,
     read_plain_csv,
+    sha256_checking_text,
 )
 from servicelens.runtime import freeze_long_lived
 from servicelens.settings import (
@@ -797,7 +798,11 @@ def sample_day_rows(
     # the file, each after its hash, and they hash while the surveys are read: at 1M that
     # was 0.8 s of hashing before any reading.
     survey_file = settings.raw_day(day) / SURVEYS_FILE
-    pending = PendingChecksums(day_input_files(settings, day), read_here=[survey_file])
+    # The interaction exports' read is also their UTF-8 and CR check (sha256_checking_text):
+    # the reader streams a plain UTF-8 file without reading it a second time first.
+    pending = PendingChecksums(
+        day_input_files(settings, day), read_here=[survey_file], hasher=sha256_checking_text
+    )
     try:
         # The bytes are passed, not named: held here, they would outlive the parse (170 MB
         # of a 1M date, to the end of the date).
@@ -3151,7 +3156,7 @@ def contact_history(
         path = settings.raw_day(day) / INTERACTIONS_FILE
         if not path.exists():
             continue
-        inputs = checksums([path])
+        inputs = checksums([path], hasher=sha256_checking_text)
         read = with_spreadsheet_ids_rejected(read_file(path, inputs[str(path)], None))
         indexed = contacts_from_interactions(
             prepare_interactions(read.frame, settings.timezone), day

@@ -18,11 +18,14 @@ import csv
 import decimal
 import functools
 import gzip
+import hashlib
 import html
 import io
 import json
+import os
 import re
 import sys
+import threading
 import unicodedata
 import zipfile
 import zlib
@@ -37,6 +40,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from servicelens.storage.checksums import sha256_file
 from servicelens.storage.fs import DataPath, as_path, read_bytes
 from transforms.schemas import RAW_INTERACTION_SCHEMA
 
@@ -304,24 +308,82 @@ def _whole_characters(data: memoryview, end: int) -> int:
     return end
 
 
-def _utf8_and_cr(handle: io.BufferedIOBase, piece: int = 1 << 24) -> tuple[bool, bool]:
+def _utf8_and_cr(
+    handle: io.BufferedIOBase, piece: int = 1 << 24, digest: Any = None
+) -> tuple[bool, bool]:
     """Whether the rest of ``handle`` is strict UTF-8 (:func:`_is_utf8`), and whether it holds
     a CR. Read a piece at a time into one buffer, so the file is never held whole and no
     fresh memory is faulted in per piece; a character that straddles two pieces is carried
-    over to the next. Returns at the first invalid piece, (False, CR seen so far)."""
+    over to the next. Returns at the first invalid piece, (False, CR seen so far).
+
+    With ``digest`` (a :mod:`hashlib` object), every byte read is also fed to it, and the
+    rest is read to the end even after an invalid piece (no longer checked): the one read of
+    a file both hashes and checks it (:func:`sha256_checking_text`)."""
     buffer = bytearray(piece + 3)
     view = memoryview(buffer)
     carried = 0
     carriage_return = False
+    valid = True
     while got := handle.readinto(view[carried : carried + piece]):
         end = carried + got
+        if digest is not None:
+            digest.update(view[carried:end])
+        if not valid:
+            continue  # hashing the rest: the verdict is known
         carriage_return = carriage_return or buffer.find(b"\r", carried, end) != -1
         cut = _whole_characters(view, end)
         if not _is_utf8(view[:cut]):
-            return False, carriage_return
+            if digest is None:
+                return False, carriage_return
+            valid = False
+            carried = 0
+            continue
         view[: end - cut] = bytes(view[cut:end])
         carried = end - cut
-    return _is_utf8(view[:carried]), carriage_return
+    return valid and _is_utf8(view[:carried]), carriage_return
+
+
+#: A local file's identity while it is unchanged: resolved path, size, modification time
+#: (ns) and inode, as ``os.stat`` gives them.
+_FileStamp = tuple[str, int, int, int]
+
+#: What :func:`sha256_checking_text` found of the files it hashed (strict UTF-8, holds a CR),
+#: by their stamp: :meth:`_PlainUtf8File.open` takes it instead of reading the file a second
+#: time. The latest few only (a date hashes a handful of files).
+_TEXT_CHECKED_WHILE_HASHED: dict[_FileStamp, tuple[bool, bool]] = {}
+_TEXT_CHECKS_KEPT = 32
+#: Files are hashed on threads (:class:`~servicelens.storage.partitions.PendingChecksums`).
+_TEXT_CHECKS_LOCK = threading.Lock()
+
+
+def _stamp(path: Path, info: os.stat_result) -> _FileStamp:
+    return (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def sha256_checking_text(path: DataPath) -> str:
+    """The hex sha256 of the file at ``path``, as :func:`~servicelens.storage.checksums.
+    sha256_file` gives it; for a local file, the same read also checks it as the JSON Lines
+    reader streams a plain UTF-8 file (strict UTF-8, no CR: :func:`_utf8_and_cr`), and the
+    answer is kept for that reader by the file's stamp (path, size, modification time,
+    inode) while the file keeps it. A 520 MB interaction export was read twice, once to hash
+    it and once to check it. A file that changes while it is hashed leaves no answer.
+
+    Raises whatever opening ``path`` raises (FileNotFoundError for a missing file)."""
+    local = as_path(path)
+    if not isinstance(local, Path):
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    with local.open("rb") as handle:
+        before = os.fstat(handle.fileno())
+        verdict = _utf8_and_cr(handle, digest=digest)
+        after = os.fstat(handle.fileno())
+    stamp = _stamp(local, before)
+    if stamp == _stamp(local, after):
+        with _TEXT_CHECKS_LOCK:
+            _TEXT_CHECKED_WHILE_HASHED[stamp] = verdict
+            while len(_TEXT_CHECKED_WHILE_HASHED) > _TEXT_CHECKS_KEPT:
+                del _TEXT_CHECKED_WHILE_HASHED[next(iter(_TEXT_CHECKED_WHILE_HASHED))]
+    return digest.hexdigest()
 
 
 def _unmarked_utf16(data: bytes) -> str | None:
@@ -3284,8 +3346,11 @@ class _PlainUtf8File(_JsonSource):
                 return None
             if _unmarked_utf16(head):
                 return None
+            # Checked while it was hashed (sha256_checking_text), or read now to check it.
+            with _TEXT_CHECKS_LOCK:
+                checked = _TEXT_CHECKED_WHILE_HASHED.get(_stamp(path, info))
             handle.seek(0)
-            valid, carriage_return = _utf8_and_cr(handle)
+            valid, carriage_return = checked or _utf8_and_cr(handle)
             if not valid or carriage_return:
                 return None
         return cls(path, info.st_size, (info.st_size, info.st_mtime_ns))

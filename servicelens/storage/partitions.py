@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -681,14 +681,16 @@ def read_partition(table_dir: DataPath, day: date) -> pl.DataFrame:
     return read_parquet(path).with_columns(pl.lit(day).alias(PARTITION_COLUMN))
 
 
-def checksums(paths: Sequence[DataPath]) -> dict[str, str]:
+def checksums(
+    paths: Sequence[DataPath], hasher: Callable[[DataPath], str] = sha256_file
+) -> dict[str, str]:
     """sha256 of each existing input file, keyed by path (in the order given).
 
     Files are hashed on threads, one per core (:class:`PendingChecksums`): hashlib lets go of
     the GIL while it hashes, and a date's inputs at scale are several files of hundreds of
-    megabytes each.
+    megabytes each. ``hasher`` as :class:`PendingChecksums` takes it.
     """
-    return PendingChecksums(paths).all()
+    return PendingChecksums(paths, hasher=hasher).all()
 
 
 class PendingChecksums:
@@ -702,16 +704,26 @@ class PendingChecksums:
     reading (hashlib lets go of the GIL). Files are hashed in the order given, and the
     checksums keep that order. ``close`` cancels what has not started (a date that fails
     early). Missing files are left out, as :func:`checksums` does.
+
+    ``hasher`` gives a file's hex sha256 from the file (:func:`sha256_file`, or one that
+    learns more from the same read, as the JSON Lines reader's
+    :func:`~servicelens.ingest.readers.sha256_checking_text` does).
     """
 
-    def __init__(self, paths: Sequence[DataPath], read_here: Sequence[DataPath] = ()) -> None:
+    def __init__(
+        self,
+        paths: Sequence[DataPath],
+        read_here: Sequence[DataPath] = (),
+        hasher: Callable[[DataPath], str] = sha256_file,
+    ) -> None:
         existing = [p for p in paths if p.exists()]
         self._pool = ThreadPoolExecutor(max(1, min(len(existing), os.cpu_count() or 1)))
         self._paths = {str(p): p for p in existing}
+        self._hasher = hasher
         #: Files named in ``read_here`` not read yet: a placeholder keeps their place in order.
         self._unread = {str(p) for p in read_here} & set(self._paths)
         self._hashing: dict[str, Future[str]] = {
-            str(p): Future() if str(p) in self._unread else self._pool.submit(sha256_file, p)
+            str(p): Future() if str(p) in self._unread else self._pool.submit(hasher, p)
             for p in existing
         }
 
@@ -737,7 +749,7 @@ class PendingChecksums:
     def _result(self, path: str) -> str:
         if path in self._unread:  # named in ``read_here`` but never read: hashed from the file
             self._unread.discard(path)
-            self._hashing[path] = self._pool.submit(sha256_file, self._paths[path])
+            self._hashing[path] = self._pool.submit(self._hasher, self._paths[path])
         return self._hashing[path].result()
 
     def close(self) -> None:
