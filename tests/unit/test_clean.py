@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.clean import (
     INTERACTION_COLUMNS,
@@ -442,6 +444,50 @@ def test_typing_by_distinct_values_equals_typing_every_row() -> None:
     assert frame.select(looked_up).equals(frame.select(exprs))
     # Many distinct values (one per row): the expressions are kept as they are.
     assert by_distinct_values(frame.head(5), exprs, min_rows=0)[0] is exprs[0]
+
+
+_FEW_VALUES = st.sampled_from(["delivery", "billing", " Delivery", "BILLING", "", "a", "b", None])
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(_FEW_VALUES, min_size=1, max_size=40))
+def test_a_lookup_that_changes_nothing_gives_the_column_typed_every_row(
+    values: list[str | None],
+) -> None:
+    """Where every distinct value is already as the expression makes it, the column is kept
+    as it is instead of looked up; the answer must still be the expression's row by row,
+    for expressions that change some values (normalising, lower-casing, blank to null), all
+    or none of them, and one that swaps two values (a lookup that only checked the set of
+    values would take that for no change)."""
+    from transforms.clean import by_distinct_values, normalised_text
+
+    # Each value eight times at least: the lookup is taken (it is not for many distinct values).
+    frame = pl.DataFrame({"queue": values * 8}, schema={"queue": pl.String})
+    exprs = [
+        normalised_text("queue").str.to_lowercase(),
+        pl.col("queue").str.to_uppercase().alias("queue"),
+        pl.col("queue").replace({"a": "b", "b": "a"}).alias("queue"),
+        pl.col("queue").alias("queue"),
+    ]
+    for expr in exprs:
+        looked_up = by_distinct_values(frame, [expr], min_rows=0)
+        assert frame.select(looked_up).equals(frame.select(expr)), expr
+
+
+def test_a_column_the_expression_leaves_as_it_is_is_not_looked_up() -> None:
+    """Codes already clean (the usual export's queues) keep their column: no lookup."""
+    from transforms.clean import by_distinct_values, normalised_text
+
+    frame = pl.DataFrame({"queue": ["delivery", "billing", None] * 10})
+    (kept,) = by_distinct_values(frame, [normalised_text("queue").str.to_lowercase()], 0)
+    assert kept.meta.eq(pl.col("queue"))
+    (looked_up,) = by_distinct_values(frame, [normalised_text("queue").str.to_uppercase()], 0)
+    assert not looked_up.meta.eq(pl.col("queue"))
+    assert frame.select(looked_up).get_column("queue").to_list()[:3] == [
+        "DELIVERY",
+        "BILLING",
+        None,
+    ]
 
 
 @pytest.mark.parametrize(
