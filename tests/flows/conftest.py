@@ -1,9 +1,10 @@
-"""Fixtures of the flow tests: a real HTTP endpoint that alerts are sent to, and the early
-warning's demo run."""
+"""Fixtures of the flow tests: a real HTTP endpoint that alerts are sent to, the early
+warning's demo run, and the end-to-end demo run."""
 
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,11 @@ import pytest
 
 from servicelens.settings import Settings
 from tests.shared_builds import built_once, run_folder
+
+#: The end-to-end demo: six dates of 1,200 surveys, seed 3 (test_end_to_end.py), also the
+#: first run of the dates test_rerun_counts.py runs again.
+END_TO_END_START = date(2026, 10, 1)
+END_TO_END_END = END_TO_END_START + timedelta(days=5)
 
 #: The early warning's demo: six dates, a policy has three days of history by the last one.
 EARLY_WARNING_START = date(2026, 10, 5)
@@ -109,3 +115,28 @@ def early_warning_demo(prefect_api: None, tmp_path_factory: pytest.TempPathFacto
     own = tmp_path_factory.mktemp("early-warning")
     shutil.copytree(built, own, dirs_exist_ok=True)
     return _early_warning_settings(own)
+
+
+def end_to_end_demo(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Settings, dict]:
+    """A copy of its own (``tmp_path_factory.mktemp(name)``) of one demo run (Prefect's
+    real engine, Great Expectations, a model trained) of :data:`END_TO_END_START` to
+    :data:`END_TO_END_END`, 1,200 surveys a date, seed 3, and what the demo returned.
+
+    test_end_to_end.py checks this run, and test_rerun_counts.py ran the same deterministic
+    demo (training its model is two thirds of a demo's CPU: cProfile, 2026-12-07) before
+    running it again; the first module of the run to ask builds it now
+    (:func:`tests.shared_builds.built_once`) and each gets a copy to write to (a moved data
+    directory, as :func:`early_warning_demo`'s). The demo's result is unpickled from what
+    the build left: the same counts, versions and rows the demo returned."""
+    from flows.pipeline import demo
+
+    def build(folder: Path) -> None:
+        settings = Settings(data_dir=str(folder / "data"))
+        result = demo(settings, END_TO_END_START, END_TO_END_END, per_day=1200, seed=3)
+        (folder / "result.pickle").write_bytes(pickle.dumps(result))
+
+    built = built_once(run_folder(tmp_path_factory), "end-to-end-demo", build)
+    own = tmp_path_factory.mktemp(name)
+    shutil.copytree(built / "data", own, dirs_exist_ok=True)
+    result: dict = pickle.loads((built / "result.pickle").read_bytes())
+    return Settings(data_dir=str(own)), result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,6 +11,7 @@ import pytest
 
 from servicelens.settings import Settings
 from servicelens.storage.partitions import read_manifest, scan_table
+from tests.flows.conftest import END_TO_END_END, END_TO_END_START, end_to_end_demo
 from transforms.schemas import (
     CLEAN_RESPONSE_SCHEMA,
     DAILY_SUMMARY_SCHEMA,
@@ -18,8 +19,8 @@ from transforms.schemas import (
     QUARANTINE_SCHEMA,
 )
 
-START = date(2026, 10, 1)
-END = START + timedelta(days=5)
+START = END_TO_END_START
+END = END_TO_END_END
 
 
 def _without_partition(schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
@@ -28,11 +29,9 @@ def _without_partition(schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]
 
 @pytest.fixture(scope="module")
 def demo_run(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
-    from flows.pipeline import demo
-
-    settings = Settings(data_dir=str(tmp_path_factory.mktemp("e2e")))
-    result = demo(settings, START, END, per_day=1200, seed=3)
-    return settings, result
+    """The module's own copy of the end-to-end demo (built once a run: :func:`end_to_end_demo`),
+    which its tests write to (a date re-run, a broken batch)."""
+    return end_to_end_demo(tmp_path_factory, "e2e")
 
 
 def test_every_row_read_is_kept_or_quarantined(demo_run: tuple[Settings, dict]) -> None:

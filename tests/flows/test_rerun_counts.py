@@ -12,10 +12,12 @@ from datetime import date, timedelta
 import pytest
 
 from servicelens.settings import Settings
+from tests.flows.conftest import END_TO_END_END, END_TO_END_START, end_to_end_demo
 
-START = date(2026, 10, 1)
-END = START + timedelta(days=3)
-DAYS = 4
+# The dates of the end-to-end demo, whose run is this module's first (built once a run).
+START = END_TO_END_START
+END = END_TO_END_END
+DAYS = (END - START).days + 1
 
 
 def _drop_half_the_lines(path_day: date, settings: Settings) -> None:
@@ -28,10 +30,11 @@ def _drop_half_the_lines(path_day: date, settings: Settings) -> None:
 
 @pytest.fixture(scope="module")
 def reran(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
+    """The end-to-end demo (:func:`end_to_end_demo`, a copy of this module's own), and the
+    same demo run again over it after a look-back day's interactions were cut by half."""
     from flows.pipeline import demo
 
-    settings = Settings(data_dir=str(tmp_path_factory.mktemp("rerun")))
-    demo(settings, START, END, per_day=1200, seed=3)
+    settings, _ = end_to_end_demo(tmp_path_factory, "rerun")
     # The demo keeps a look-back day's export that is there (raw exports are never
     # modified): its START reads the trimmed file on the second run.
     _drop_half_the_lines(START - timedelta(days=1), settings)
