@@ -9,6 +9,7 @@ the complete original, sent again, was "already landed (the same bytes); nothing
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ import pytest
 
 from servicelens.ingest.configured import register_source
 from servicelens.settings import Settings
+from tests.shared_builds import built_once, run_folder
 
 if TYPE_CHECKING:
     from servicelens.ingest.definitions import SourceDefinition
@@ -70,6 +72,57 @@ def _register(data: Path, tmp_path: Path, name: str, text: str) -> None:
     register_source(Settings(data_dir=str(data)), str(definition))
 
 
+def _registered_and_delivered(
+    tmp_path_factory: pytest.TempPathFactory,
+    data: Path,
+    tmp_path: Path,
+    name: str,
+    text: str,
+    delivery: tuple[str, bytes],
+) -> None:
+    """``data`` as :func:`_register` (the definition ``text`` registered from
+    ``tmp_path/NAME.toml``) and ``deliver(name, *delivery)`` of :func:`inbox_run` leave it.
+
+    Several tests began with the same deterministic steps (the first delivery landed and
+    run by Prefect's real engine); the first of the run to ask builds them
+    (:func:`tests.shared_builds.built_once`, keyed by the source and the delivery) and each
+    test copies the data directory before it writes. The copy is a moved data directory,
+    read as the one the run wrote (inputs are matched by folder and name); the file its
+    source was registered from is the test's own ``NAME.toml``, as if the test had
+    registered it. Built under the environment ``inbox_run`` sets (its timezone)."""
+    import hashlib
+
+    from servicelens.cli.main import main
+    from servicelens.ingest.configured import REGISTERED_FROM_FILE
+
+    file, content = delivery
+    key = hashlib.sha256(text.encode() + file.encode() + content).hexdigest()[:12]
+
+    def build(folder: Path) -> None:
+        _register(folder / "data", folder, name, text)
+        (folder / "data" / "inbox" / name / file).write_bytes(content)
+        assert main(["--data-dir", str(folder / "data"), "run"]) == 0
+
+    built = built_once(run_folder(tmp_path_factory), f"delivered-{name}-{key}", build)
+    shutil.copytree(built / "data", data)
+    definition = tmp_path / f"{name}.toml"
+    definition.write_text(text, encoding="utf-8")
+    registered_from = data / "sources" / name / REGISTERED_FROM_FILE
+    assert registered_from.read_text() == str((built / f"{name}.toml").resolve())
+    registered_from.write_text(str(definition.resolve()))
+
+
+def _cut_call_log(tmp_path_factory: pytest.TempPathFactory, data: Path, tmp_path: Path) -> bytes:
+    """The call log of twelve calls (:func:`_calls`), its copy cut off inside the last
+    line delivered as calls.csv and run (:func:`_registered_and_delivered`): the whole log."""
+    whole = _calls(12).encode()
+    cut = whole[: whole.index(b"PC0012") + 18]
+    _registered_and_delivered(
+        tmp_path_factory, data, tmp_path, "dublin-calls", CALLS_DEFINITION, ("calls.csv", cut)
+    )
+    return whole
+
+
 def _quarantine(data: Path, source: str) -> list[tuple[object, ...]]:
     files = str(data / "sources" / source / "quarantine" / "*" / "*.parquet")
     return duckdb.sql(
@@ -80,12 +133,10 @@ def _quarantine(data: Path, source: str) -> list[tuple[object, ...]]:
 
 
 def test_a_call_log_copied_in_part_says_it_looks_cut_off(
-    inbox_run: tuple[Path, object], tmp_path: Path
+    inbox_run: tuple[Path, object], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    data, deliver = inbox_run
-    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
-    whole = _calls(12).encode()
-    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    data, _ = inbox_run
+    _cut_call_log(tmp_path_factory, data, tmp_path)
     [(line, _, _, reasons, _)] = _quarantine(data, "dublin-calls")
     assert line == 13
     assert reasons == [
@@ -97,27 +148,23 @@ def test_a_call_log_copied_in_part_says_it_looks_cut_off(
 
 
 def test_a_call_log_copied_in_part_masks_only_the_agent_of_its_last_line(
-    inbox_run: tuple[Path, object], tmp_path: Path
+    inbox_run: tuple[Path, object], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     """The cut line's fields are the header's first ones: the Call Id before the agent's
     column is left as it is (a trial's read ``[AGENT],[AGENT],01/1``)."""
-    data, deliver = inbox_run
-    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
-    whole = _calls(12).encode()
-    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    data, _ = inbox_run
+    _cut_call_log(tmp_path_factory, data, tmp_path)
     [(_, _, _, _, raw_record)] = _quarantine(data, "dublin-calls")
     assert raw_record == "PC0012,[AGENT],13/1"
 
 
 def test_a_call_log_copied_in_part_names_the_call_of_its_last_line(
-    inbox_run: tuple[Path, object], tmp_path: Path
+    inbox_run: tuple[Path, object], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     """The cut line's leading fields are whole: its Call Id, followed by a delimiter, is
     the record's id; one cut inside the id is none."""
     data, deliver = inbox_run
-    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
-    whole = _calls(12).encode()
-    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    whole = _cut_call_log(tmp_path_factory, data, tmp_path)
     [(line, record_id, _, _, _)] = _quarantine(data, "dublin-calls")
     assert (line, record_id) == (13, "PC0012")
     deliver("dublin-calls", "calls-b.csv", whole[: whole.index(b"PC0012") + 4])  # type: ignore[operator]
@@ -129,7 +176,7 @@ def test_a_call_log_copied_in_part_names_the_call_of_its_last_line(
 
 
 def test_the_complete_call_log_delivered_after_supersedes_the_cut_line(
-    inbox_run: tuple[Path, object], tmp_path: Path
+    inbox_run: tuple[Path, object], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     """The call the cut line held is kept from the complete copy: the fragment is an
     earlier copy a later delivery replaced, not a reject (a trial's counted it once kept
@@ -137,9 +184,7 @@ def test_the_complete_call_log_delivered_after_supersedes_the_cut_line(
     from servicelens.reporting.analyst import connect_views
 
     data, deliver = inbox_run
-    _register(data, tmp_path, "dublin-calls", CALLS_DEFINITION)
-    whole = _calls(12).encode()
-    deliver("dublin-calls", "calls.csv", whole[: whole.index(b"PC0012") + 18])  # type: ignore[operator]
+    whole = _cut_call_log(tmp_path_factory, data, tmp_path)
     deliver("dublin-calls", "calls-full.csv", whole)  # type: ignore[operator]
     assert "PC0012" in _comments(data, "dublin-calls")
     assert _quarantine(data, "dublin-calls") == []
@@ -194,11 +239,13 @@ def _comments(data: Path, source: str) -> dict[str, str]:
 
 
 def test_a_redelivery_cut_off_mid_comment_does_not_replace_the_complete_copy(
-    inbox_run: tuple[Path, object], tmp_path: Path
+    inbox_run: tuple[Path, object], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     data, deliver = inbox_run
-    _register(data, tmp_path, "paris-client", PARIS_DEFINITION)
-    deliver("paris-client", "avis-octobre.csv", AVIS)  # type: ignore[operator]
+    delivery = ("avis-octobre.csv", AVIS)
+    _registered_and_delivered(
+        tmp_path_factory, data, tmp_path, "paris-client", PARIS_DEFINITION, delivery
+    )
     cut = AVIS[: AVIS.index(b"Le si") + 5]
     deliver("paris-client", "avis-octobre.csv", cut)  # type: ignore[operator]
     assert _comments(data, "paris-client")["FR-0012"] == "Le site ne marche pas"
@@ -215,13 +262,18 @@ def test_a_redelivery_cut_off_mid_comment_does_not_replace_the_complete_copy(
 
 
 def test_the_original_sent_again_after_a_later_delivery_wins_again(
-    inbox_run: tuple[Path, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    inbox_run: tuple[Path, object],
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Bytes landed before, no longer in force for some responses (a later delivery
     replaced them), sent again: the sender means them, so they land again and win."""
     data, deliver = inbox_run
-    _register(data, tmp_path, "paris-client", PARIS_DEFINITION)
-    deliver("paris-client", "avis-octobre.csv", AVIS)  # type: ignore[operator]
+    delivery = ("avis-octobre.csv", AVIS)
+    _registered_and_delivered(
+        tmp_path_factory, data, tmp_path, "paris-client", PARIS_DEFINITION, delivery
+    )
     edited = AVIS.replace(b"Le site ne marche pas", b"Le site marche")
     deliver("paris-client", "avis-octobre.csv", edited)  # type: ignore[operator]
     assert _comments(data, "paris-client")["FR-0012"] == "Le site marche"
