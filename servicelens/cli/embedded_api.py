@@ -44,6 +44,18 @@ EPHEMERAL_MARK = "PREFECT__SERVER_EPHEMERAL"
 SERVING_MARK = "SERVICELENS_SERVING_API"
 #: Seconds a stopped server gets to shut down before it is killed.
 STOP_SECONDS = 5.0
+#: Prefect's settings that keep the embedded server from registering its block types at
+#: start (Prefect's defaults: true and true). Registration writes the catalogue of block
+#: types the UI offers, which this server does not serve; nothing here saves or loads a
+#: block, and saving one registers its type anyway (Prefect's docs, "Blocks"). Prefect
+#: memoises registration by a hash of the block registry and the database URL, and to
+#: compute that hash imports every installed collection (prefect-dask, so Dask's
+#: ``distributed``) at every start, registration or not. Measured (2026-12-07, 2 cores at
+#: load 7-10): see the README, "Two commands". A setting the user sets wins.
+SKIP_BLOCK_REGISTRATION = {
+    "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+}
 
 
 @dataclass(frozen=True)
@@ -302,6 +314,7 @@ def _uvicorn_process(port: int, services: bool) -> subprocess.Popen[Any]:
         **os.environ,
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_FINAL": "1",
+        **SKIP_BLOCK_REGISTRATION,
         **marks,
         **get_current_settings().to_environment_variables(exclude_unset=True),
     }

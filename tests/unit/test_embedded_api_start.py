@@ -75,11 +75,13 @@ def test_prefects_calls_wait_for_the_server_started_in_the_background(tmp_path: 
         with get_client(sync_client=True) as client:
             healthy = client.api_healthcheck() is None
             runs = len(client.read_flow_runs())
+            block_types = len(client.read_block_types())
         print(json.dumps({
             "starting": starting,
             "value": value,
             "healthy": healthy,
             "runs": runs,
+            "block_types": block_types,
             "same": SubprocessASGIServer() is early,
             "class": type(early).__name__,
             "starters": sum(t.name == "servicelens-embedded-api" for t in threading.enumerate()),
@@ -95,6 +97,9 @@ def test_prefects_calls_wait_for_the_server_started_in_the_background(tmp_path: 
     assert result["starting"], "the call returned only once the server answered"
     assert result["value"] == 42
     assert result["healthy"] and result["runs"] == 1
+    # A new home's first start registers none of Prefect's block types (2-4 s of the
+    # server's CPU on a new or copied home; embedded_api.SKIP_BLOCK_REGISTRATION).
+    assert result["block_types"] == 0
     assert result["same"] and result["class"] == "EarlyServer"
     assert result["starters"] == 0, "the starting thread ends once the server answers"
     assert result["url"].startswith("http://127.0.0.1:")
