@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from servicelens.cli.embedded_api import SKIP_BLOCK_REGISTRATION
 from servicelens.settings import Settings
 from tests.prefect_homes import own_env, seeded
 
@@ -117,6 +118,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         home,
         # Look for deployments to schedule every 2 s instead of every 60 s.
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+        # The seeded database holds the template's block types; Prefect's memo of them
+        # names the template's path, so the server would register them all again (what the
+        # commands' embedded servers skip too): schedules use no block.
+        **SKIP_BLOCK_REGISTRATION,
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
