@@ -124,20 +124,42 @@ def normalised_channel(column: str = "channel") -> pl.Expr:
     return text.replace(CHANNEL_ALIASES).alias(column)
 
 
-def parsed_score(column: str) -> pl.Expr:
-    """Parse a score written as ``4``, `` 4 ``, ``4 - Satisfied``, or as a whole number
-    with zero decimals, ``4,0`` or ``4.00`` (a spreadsheet's number format, with either
-    decimal mark: a trial's European export wrote ``4,0``, quarantined as not a score).
+#: A score's text: its number (digits, the marks a number is written with, spaces between
+#: thousands) and, after a dash, an optional label (``4 - Satisfied``); group 1 is the number.
+SCORE_TEXT = r"^([+-]?\d[\d.,'\u00a0\u202f\u2009 ]*?)\s*(?:-.*)?$"
 
-    Empty means missing (null); anything else that is not a leading integer is UNPARSEABLE
-    (``4,5`` too: a score is whole).
+
+def score_number(text: pl.Expr) -> pl.Expr:
+    """The number of a score's ``text`` (:data:`SCORE_TEXT`: ``4 - Satisfied`` -> ``4``,
+    ``1.000`` as it is), trimmed; null when the text does not start with a digit."""
+    return text.str.strip_chars().str.extract(SCORE_TEXT, 1)
+
+
+def parsed_score(
+    column: str, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
+) -> pl.Expr:
+    """A score (Int8) written ``4``, `` 4 ``, ``4 - Satisfied``, or as a whole number with
+    zero decimals (``4,0`` with ``decimal_comma``, ``4.00`` without: a spreadsheet's number
+    format; a trial's European export wrote ``4,0``, quarantined as not a score).
+
+    The number (:func:`score_number`) is read as every number a row carries is, with the
+    definition's decimal mark and thousands separator (:func:`read_number`): with
+    ``decimal_comma`` and ``thousands = "."``, ``1.000`` is 1000 (out of every scale, so
+    quarantined), not 1 (found by a French insurer's trial: a Lisbon BPO's nps ``1.000`` was
+    kept as 1); ``1,000`` is 1. Empty means missing (null); a number that is not whole
+    (``4,5``), not written the definition's way (``4.5`` or ``1.0`` with a decimal comma),
+    or no number at all is :data:`UNPARSEABLE`; a whole number above 127 reads as 127 (out
+    of every scale as it is).
     """
-    text = pl.col(column).str.strip_chars()
-    number = text.str.extract(r"^(-?\d+)(?:[.,]0+)?(?:\s*-.*)?$").cast(pl.Int16, strict=False)
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    number = read_number(score_number(text), decimal_comma, thousands, workbook)
+    whole = (number.is_finite() & (number == number.round(0))).fill_null(False)
     return (
         pl.when(text.is_null() | (text == ""))
         .then(None)
-        .otherwise(number.fill_null(UNPARSEABLE).clip(-1, 127))
+        .when(whole)
+        .then(number.clip(UNPARSEABLE, 127))
+        .otherwise(UNPARSEABLE)
         .cast(pl.Int8)
         .alias(column)
     )
@@ -592,12 +614,13 @@ def number_pattern(decimal_comma: bool, thousands: str) -> str:
 WORKBOOK_NUMBER = r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$"
 
 
-def parsed_number(
-    column: str, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
+def read_number(
+    text: pl.Expr, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
 ) -> pl.Expr:
-    """A number written the export's way (``1.299,99`` with a decimal comma and a thousands
-    dot; ``1 299,99`` with any space of :data:`THOUSANDS_SPACES` where the definition says
-    a space); null when empty, :data:`UNREADABLE_NUMBER` when the text is not such a number.
+    """``text`` (an expression of text) read as a number written the export's way
+    (Float64): ``1.299,99`` with a decimal comma and a thousands dot; ``1 299,99`` with any
+    space of :data:`THOUSANDS_SPACES` where the definition says a space; null when null or
+    empty, :data:`UNREADABLE_NUMBER` when the text is not such a number.
 
     With a thousands separator the digit groups must be of three: ``4.5`` or ``12.50`` with
     ``thousands = "."`` is a number written another way (a point decimal), not 45 or 1250.
@@ -605,9 +628,10 @@ def parsed_number(
     :data:`WORKBOOK_NUMBER` whatever the definition says of text (found by a trial: a German
     Forms workbook with ``decimal_comma = true`` had its fee cells 4.95 and 12.5
     quarantined); only its text cells are read the export's way. (A text cell ``1.299``
-    meaning 1299 in a workbook reads as 1.299.)
+    meaning 1299 in a workbook reads as 1.299.) The one reading of numbers, scores
+    (:func:`parsed_score`) and counts included.
     """
-    text = pl.col(column).cast(pl.String).str.strip_chars()
+    text = text.cast(pl.String).str.strip_chars()
     readable = text.str.contains(number_pattern(decimal_comma, thousands))
     digits = text
     if thousands:
@@ -624,15 +648,24 @@ def parsed_number(
         .when(readable)
         .then(digits.cast(pl.Float64, strict=False))
         .otherwise(UNREADABLE_NUMBER)
-        .alias(column)
     )
 
 
-def parsed_count(column: str, decimal_comma: bool = False, workbook: bool = False) -> pl.Expr:
+def parsed_number(
+    column: str, decimal_comma: bool = False, thousands: str = "", workbook: bool = False
+) -> pl.Expr:
+    """Column ``column`` read as a number written the export's way (:func:`read_number`)."""
+    return read_number(pl.col(column), decimal_comma, thousands, workbook).alias(column)
+
+
+def parsed_count(
+    column: str, decimal_comma: bool = False, workbook: bool = False, thousands: str = ""
+) -> pl.Expr:
     """A count (transfers, prior contacts) as Int16: null when empty, :data:`UNPARSEABLE`
-    (below every valid count) when not a whole number from 0 to 32767 (``workbook``: as
-    :func:`parsed_number`)."""
-    number = parsed_number(column, decimal_comma, workbook=workbook)
+    (below every valid count) when not a whole number from 0 to 32767, read with the
+    definition's decimal mark and thousands separator (``workbook``: as
+    :func:`read_number`)."""
+    number = parsed_number(column, decimal_comma, thousands, workbook)
     whole = number.is_finite() & (number == number.round(0)) & number.is_between(0, 32767)
     return (
         pl.when(number.is_null())
@@ -899,9 +932,10 @@ def normalise_surveys(
     # Columns of a few distinct values are typed once per value (see by_distinct_values).
     few_values = [
         normalised_channel("channel"),
-        parsed_score("csat"),
-        parsed_score("nps"),
-        parsed_score("effort"),
+        *(
+            parsed_score(name, options.decimal_comma, options.thousands, options.workbook)
+            for name in SURVEY_SCORES
+        ),
         base_language(normalised_text("language")),
     ]
     if "rating" in raw.columns:
@@ -924,7 +958,9 @@ def normalise_surveys(
             )
     for name in ROW_COUNT_COLUMNS:
         if raw.schema.get(name) == pl.String:
-            typed.append(parsed_count(name, options.decimal_comma, options.workbook))
+            typed.append(
+                parsed_count(name, options.decimal_comma, options.workbook, options.thousands)
+            )
     for name in ROW_FLAG_COLUMNS:
         if raw.schema.get(name) == pl.String:
             typed += [parsed_flag(name), flag_read(name)]

@@ -65,7 +65,10 @@ from transforms.clean import (
     no_such_day,
     normalised_text,
     number_pattern,
+    read_number,
+    score_number,
     spreadsheet_serial_date,
+    thousands_separator,
 )
 from transforms.formatting import formatted_text
 from transforms.schemas import CHANNELS, RAW_SURVEY_COLUMNS, REQUIRED_SURVEY_COLUMNS
@@ -364,17 +367,24 @@ def other_decimal_mark_problem(rules: RowRules) -> str:
     spreadsheet in another language. The first advice is to have the file sent again as the
     source usually writes it (as the definition reads, as its usual files pass); setting
     ``decimal_comma`` comes second, said to apply to every delivery and to quarantine every
-    decimal number of a usual file. No quote or apostrophe, as for :func:`number_problem`.
+    decimal number of a usual file (:func:`other_decimal_mark_advice`). No quote or
+    apostrophe, as for :func:`number_problem`.
 
     Found by an on-call engineer's trial: a Zendesk Explore export re-saved by a German
     Excel was told to set decimal_comma and thousands in the definition, and with them the
     vendor's usual point-decimal file was quarantined whole (200 rows of 200)."""
+    return number_problem(rules.number_style).split(";")[0] + other_decimal_mark_advice(rules)
+
+
+def other_decimal_mark_advice(rules: RowRules) -> str:
+    """What :func:`other_decimal_mark_problem` says after its problem (``: it is written
+    with a decimal point, ...``), also said after a score's (:func:`score_problem`)."""
     usual, other = ("a decimal comma", "a decimal point")
     if not rules.decimal_comma:
         usual, other = other, usual
     usual_example, setting = ("4,5", "false") if rules.decimal_comma else ("4.5", "true")
     return (
-        f"{number_problem(rules.number_style).split(';')[0]}: it is written with {other}, as "
+        f": it is written with {other}, as "
         "a spreadsheet saved again in another language writes numbers. Ask the sender for "
         f"this file again as the export usually writes it, with {usual} (as the definition "
         f"reads numbers); only if the export now writes every number with {other}, set "
@@ -382,6 +392,24 @@ def other_decimal_mark_problem(rules: RowRules) -> str:
         f"if any) in {rules.read_table} of the definition: that applies to every delivery, "
         f"and each number of a usual file written with {usual} ({usual_example}) would "
         "then be quarantined"
+    )
+
+
+def score_in_thousands_advice(rules: RowRules) -> str:
+    """What is said after :func:`score_problem` of a score that holds the thousands
+    separator the definition declares, so reads as a number in the thousands (``1.000``
+    with a decimal comma and ``thousands = "."``). No quote or apostrophe, as for
+    :func:`number_problem`. Found by a French insurer's trial: a Lisbon BPO's nps ``1.000``
+    was kept as 1; read as declared it is 1000, and the advice to map another scale with
+    values would not be what the sender meant."""
+    style = rules.number_style or "the decimal mark and thousands separator declared"
+    return (
+        f"; read with {style}, as {rules.read_table} of the definition declares, the "
+        f"{rules.thousands} in it separates thousands, so it is a number in the thousands. "
+        "Ask the sender for this file again with each score a whole number of the scale (a "
+        "spreadsheet in another language may write the score 1 with three decimals as "
+        "1.000); leave decimal_comma and thousands as they are if the other numbers of the "
+        "file read right"
     )
 
 
@@ -493,11 +521,6 @@ SCORE_NOT_IN_VALUES = (
     "; it is not one of the answers the values of the column in the definition map: add it "
     "there with its score (a word for no answer goes in its missing list)"
 )
-#: A score's text that is a whole number (``7``, `` 7 ``, ``7,0``).
-WHOLE_NUMBER = r"^\s*-?\d+(?:[.,]0+)?\s*$"
-#: A score's text that is a number with a fraction (``4,5``, ``4.5``; a whole one is
-#: :data:`WHOLE_NUMBER`).
-FRACTIONAL_NUMBER = r"^\s*-?\d*[.,]\d+\s*$"
 #: After "is not a score from a to b" for such a score. Found by a trial: a French export's
 #: csat '4,5' was told how to map answers written in words.
 SCORE_NOT_WHOLE = (
@@ -508,6 +531,17 @@ SCORE_NOT_WHOLE = (
 
 #: How the problem of a score out of its range starts (:func:`score_problem`).
 _NOT_A_SCORE = "is not a score from"
+
+
+def _written_with_other_mark(text: pl.Expr, rules: RowRules) -> pl.Expr:
+    """Whether ``text`` is a number written with the other decimal mark than the definition
+    reads (``151,4`` against a decimal point): it holds that mark and reads as a number
+    written so."""
+    other_thousands = other_decimal_mark_thousands(rules.decimal_comma, rules.thousands)
+    trimmed = text.str.strip_chars()
+    return trimmed.str.contains(
+        "." if rules.decimal_comma else ",", literal=True
+    ) & trimmed.str.contains(number_pattern(not rules.decimal_comma, other_thousands))
 
 
 def score_problem(low: int, high: int) -> str:
@@ -1545,11 +1579,26 @@ def validate_survey_rows(
     off_the_clock = clock_duration_problem(raw_value)
     # A number written with the other decimal mark than the definition reads (151,4 against
     # a decimal point): it holds that mark and reads as a number written so.
-    other_thousands = other_decimal_mark_thousands(rules.decimal_comma, rules.thousands)
-    other_mark = raw_value.str.strip_chars().str.contains(
-        "." if rules.decimal_comma else ",", literal=True
-    ) & raw_value.str.strip_chars().str.contains(
-        number_pattern(not rules.decimal_comma, other_thousands)
+    other_mark = _written_with_other_mark(raw_value, rules)
+    # A score read as the definition reads every number (transforms.clean.parsed_score):
+    # whole (out of the scale), with a fraction, or written with the other decimal mark.
+    score_text = score_number(raw_value)
+    score_read = read_number(score_text, rules.decimal_comma, rules.thousands)
+    score_finite = score_read.is_finite().fill_null(False)
+    score_whole = score_finite & (score_read == score_read.round(0)).fill_null(False)
+    # Not whole read either way (4,5 against a decimal point): said so, not to resend it.
+    score_other = read_number(
+        score_text,
+        not rules.decimal_comma,
+        other_decimal_mark_thousands(rules.decimal_comma, rules.thousands),
+    )
+    score_fraction = (score_finite & ~score_whole) | (
+        ~score_finite & score_other.is_finite() & (score_other != score_other.round(0))
+    ).fill_null(False)
+    score_in_thousands = score_whole & (
+        score_text.str.contains(thousands_separator(rules.thousands)).fill_null(False)
+        if rules.thousands
+        else pl.lit(False)
     )
     # Problems hold no quote or apostrophe and nothing that changes from run to run (the
     # run's own time): the report counts reasons by their problem (validation/reasons.py).
@@ -1631,7 +1680,9 @@ def validate_survey_rows(
         .then(pl.lit(csat_missing_problem(rules)))
         .when(pl.col("problem").str.starts_with(_NOT_A_SCORE) & rules.from_definition)
         .then(
-            pl.when(raw_value.str.contains(WHOLE_NUMBER).fill_null(False))
+            pl.when(score_in_thousands)
+            .then(pl.col("problem") + pl.lit(score_in_thousands_advice(rules)))
+            .when(score_whole)
             .then(
                 pl.col("problem")
                 + pl.lit(SCORE_ON_ANOTHER_SCALE)
@@ -1639,8 +1690,10 @@ def validate_survey_rows(
                     SCORE_SCALE_EXAMPLES, default="", return_dtype=pl.String
                 )
             )
-            .when(raw_value.str.contains(FRACTIONAL_NUMBER).fill_null(False))
+            .when(score_fraction)
             .then(pl.col("problem") + pl.lit(SCORE_NOT_WHOLE))
+            .when(_written_with_other_mark(score_text, rules).fill_null(False))
+            .then(pl.col("problem") + pl.lit(other_decimal_mark_advice(rules)))
             .when(raw_value.str.contains(NOT_A_CODE_MARK).fill_null(False))
             .then(
                 pl.col("problem")

@@ -21,6 +21,7 @@ from transforms.clean import (
     normalised_text,
     normalised_text_of,
     offset_instant,
+    parsed_number,
     parsed_score,
     parsed_timestamp,
     safe_comment,
@@ -60,7 +61,7 @@ def test_channel_spellings_map_to_canonical(raw: str, expected: str) -> None:
         ("4 - Satisfied", 4),
         ("1 - Very dissatisfied", 1),
         ("11", 11),
-        ("4,0", 4),  # a European spreadsheet's number format
+        ("4,0", UNPARSEABLE),  # a decimal comma, where none is declared (see below)
         ("4.00", 4),
         ("4,5", UNPARSEABLE),  # a score is whole
         ("4,", UNPARSEABLE),
@@ -73,6 +74,40 @@ def test_channel_spellings_map_to_canonical(raw: str, expected: str) -> None:
 def test_scores_parse_or_are_marked_unparseable(raw: str | None, expected: int | None) -> None:
     out = pl.DataFrame({"csat": [raw]}, schema={"csat": pl.String}).select(parsed_score("csat"))
     assert out.item() == expected
+
+
+#: Score texts read under each way a definition declares numbers: (decimal_comma,
+#: thousands) -> what parsed_score gives (127: a whole number above every scale).
+SCORE_LOCALES: dict[tuple[bool, str], dict[str, int | None]] = {
+    (False, ""): {"1.000": 1, "1,000": UNPARSEABLE, "1.0": 1, "10": 10, "4,5": UNPARSEABLE,
+                  "1.000,0": UNPARSEABLE, "4,0": UNPARSEABLE, "4 - Satisfied": 4},
+    (False, ","): {"1.000": 1, "1,000": 127, "1.0": 1, "10": 10, "4,5": UNPARSEABLE,
+                   "1.000,0": UNPARSEABLE, "4,0": UNPARSEABLE, "4 - Satisfied": 4},
+    (True, ""): {"1.000": UNPARSEABLE, "1,000": 1, "1.0": UNPARSEABLE, "10": 10,
+                 "4,5": UNPARSEABLE, "1.000,0": UNPARSEABLE, "4,0": 4, "4 - Satisfied": 4},
+    (True, "."): {"1.000": 127, "1,000": 1, "1.0": UNPARSEABLE, "10": 10, "4,5": UNPARSEABLE,
+                  "1.000,0": 127, "4,0": 4, "4 - Zufrieden": 4},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("decimal_comma", "thousands"), list(SCORE_LOCALES))
+def test_scores_read_with_the_declared_decimal_mark_and_thousands_separator(
+    decimal_comma: bool, thousands: str
+) -> None:
+    """A score is read as every number a row carries (transforms.clean.read_number): a
+    French insurer's trial kept a Lisbon BPO's nps `1.000` (decimal comma, thousands `.`,
+    so 1000) as 1. Each text reads as parsed_number reads it, then must be whole."""
+    expected = SCORE_LOCALES[(decimal_comma, thousands)]
+    frame = pl.DataFrame({"nps": list(expected)}, schema={"nps": pl.String})
+    got = frame.select(
+        parsed_score("nps", decimal_comma, thousands),
+        parsed_number("nps", decimal_comma, thousands).alias("number"),
+    )
+    assert dict(zip(expected, got.get_column("nps").to_list(), strict=True)) == expected
+    # One reading: a score is the number parsed_number reads, where that is whole.
+    for text, (score, number) in zip(expected, got.iter_rows(), strict=True):
+        if score not in (UNPARSEABLE, 127) and " - " not in text:
+            assert number == score
 
 
 @pytest.mark.parametrize(
