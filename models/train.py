@@ -38,6 +38,7 @@ from models.evaluate import (
     metrics_by_group,
     one_label,
     reliability_curve,
+    review_band_reach,
 )
 from models.explain import predict_with_flat_reasons, shrink_probability
 from models.features import TextVectors
@@ -543,6 +544,8 @@ def train_root_cause_model(
             **decision.as_dict(),
             # The folds of the training slice whose out-of-fold probabilities chose both.
             "validation_folds": fold_count(y_train, cv_folds)[0],
+            # What the band reaches on the rows that chose it (the cap may bind it).
+            "band_validation": review_band_reach(y_train, p_val, threshold, band),
             "holdout_review_share": float(1 - decided.mean()),
             "holdout_accuracy_when_decided": float(
                 ((p_test[decided] >= threshold) == y_test[decided]).mean()

@@ -39,6 +39,7 @@ from models.evaluate import (
     groupings_with_values,
     interval_text,
     precision_recall_points,
+    review_band_text,
     rule_baseline_text,
     selection_summary,
 )
@@ -1219,7 +1220,13 @@ def _design_and_review(metrics: dict[str, Any]) -> str:
     if "holdout_review_share" in decision:
         low, high = decision["review_band"]
         parts.append(
-            f"<p>Review band {low:.2f}-{high:.2f} (chosen on training data): "
+            f"<p>Review band {low:.2f}-{high:.2f} (chosen on training data"
+            + (
+                f"; {escape(review_band_text(decision))}"
+                if not (decision.get("band_validation") or {}).get("target_met", True)
+                else ""
+            )
+            + "): "
             f"{decision['holdout_review_share']:.1%} of the holdout went to review; accuracy "
             f"on the rest {decision['holdout_accuracy_when_decided']:.3f}, on every row "
             f"{decision.get('holdout_accuracy_all', float('nan')):.3f}. Wider bands:</p>"
