@@ -737,16 +737,21 @@ _WHOLE_NUMBER = r"^[+]?0*(\d+)(?:[.,]0+)?$"
 NOT_A_MAPPED_CODE = " (not a code of the definition's values: {codes})"
 
 
-def _canonical_number(text: pl.Expr) -> pl.Expr:
-    """``text`` with a whole number written as ``01``, ``4.0`` or ``4,00`` as ``4``."""
-    return (
-        pl.when(text.str.contains(_WHOLE_NUMBER))
-        .then(text.str.replace(_WHOLE_NUMBER, "$1"))
-        .otherwise(text)
-    )
+def _canonical_number(text: pl.Expr, thousands: str = "") -> pl.Expr:
+    """``text`` with a whole number written as ``01``, ``4.0`` or ``4,00`` as ``4``; with
+    the definition's ``thousands`` separator, a number written in groups of three with it
+    (``1.000`` with ``thousands = "."``) is a number in the thousands, as
+    :func:`transforms.clean.read_number` reads it, and stays as it is: not code 1 (found by
+    a French insurer's trial of a Lisbon BPO's export, ``nps`` ``1.000`` read as 1)."""
+    whole = text.str.contains(_WHOLE_NUMBER)
+    if thousands in (".", ","):
+        whole &= ~text.str.contains(rf"^[+]?\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+$")
+    return pl.when(whole).then(text.str.replace(_WHOLE_NUMBER, "$1")).otherwise(text)
 
 
-def _mapped_values(value: pl.Expr, column: str, values: dict[str, str]) -> pl.Expr:
+def _mapped_values(
+    value: pl.Expr, column: str, values: dict[str, str], thousands: str = ""
+) -> pl.Expr:
     """``value`` (trimmed text) through a column's ``values`` map: matched ignoring case,
     and a whole number as it is however a spreadsheet rewrote it (``01``, ``1.0``); an
     empty mapped value means missing. A value the map does not name is kept as it is
@@ -757,9 +762,10 @@ def _mapped_values(value: pl.Expr, column: str, values: dict[str, str]) -> pl.Ex
     scale's ``5`` (no code) was read as csat 5, and ``1.0`` (code 1, csat 5) as csat 1.
     Likewise a yes/no column whose map reads yes and no the other way round
     (:func:`reverses_yes_no`): a call log's unmapped ``true`` in ``Answered (Y/N)`` was
-    read as abandoned."""
+    read as abandoned. ``thousands``: the definition's thousands separator, so that a
+    number in the thousands is not read as a code (:func:`_canonical_number`)."""
     keys = {_canonical_key(k): v for k, v in values.items()}
-    lookup = _canonical_number(value.str.to_lowercase())
+    lookup = _canonical_number(value.str.to_lowercase(), thousands)
     recodes_numbers = column in _SCORES and all(re.fullmatch(r"\d+", k) for k in keys)
     if column in ROW_FLAG_COLUMNS and reverses_yes_no(keys):
         # A word such a map does not name would be read as the export says it, the other
@@ -1230,7 +1236,7 @@ def mapped_column(
         any_cell = pl.any_horizontal([part.is_not_null() for part in parts])
         value = pl.when(any_cell).then(joined).otherwise(None)
     if rule.values:
-        value = _mapped_values(value, name, rule.values)
+        value = _mapped_values(value, name, rule.values, definition.read.thousands)
     if rule.negate:
         value = negated_flag(value)
     if (

@@ -1255,6 +1255,30 @@ def test_a_score_whose_map_recodes_numbers_reads_rewritten_codes_and_refuses_unk
     assert reasons["A6"][0].startswith("csat: (empty) missing")
 
 
+def test_a_recoded_score_in_the_thousands_is_no_code_of_the_map(tmp_path: Path) -> None:
+    """Found by a French insurer's trial (the score's twin, fixed in transforms.clean): a
+    Lisbon BPO's export, decimal comma and thousands point, wrote `1.000` in a 0-10 column,
+    which is 1000 there; under a map that recodes numbers it was matched as code 1 (`1.000`
+    read as 1 with zero decimals). A number written in groups of three with the declared
+    thousands separator is no code, and is quarantined quoting it; `1,0` (one, with the
+    decimal comma) and `01` are still code 1."""
+    got = _ingested(
+        tmp_path,
+        'name = "lisboa-codes"\ntimezone = "Europe/Lisbon"\n'
+        '[read]\ndelimiter = ";"\ndecimal_comma = true\nthousands = "."\n'
+        '[columns]\nresponse_id = "ID"\nsubmitted_at = "When"\nchannel = "Via"\n'
+        'csat = { column = "Q1", values = { "1" = 5, "2" = 4, "3" = 2, "4" = 1 } }\n',
+        "ID;When;Via;Q1\n"
+        "A1;2026-11-23 09:00:00;web;1,0\nA2;2026-11-23 09:01:00;web;01\n"
+        "A3;2026-11-23 09:02:00;web;1.000\nA4;2026-11-23 09:03:00;web;4\n",
+    )
+    csat = dict(got.clean.select("response_id", "csat").iter_rows())
+    assert csat == {"A1": 5, "A2": 5, "A4": 1}
+    reasons = dict(got.quarantine.select("record_id", "reasons").iter_rows())
+    assert set(reasons) == {"A3"}
+    assert reasons["A3"][0].startswith("csat: '1.000' is not a score"), reasons["A3"]
+
+
 def test_headers_in_other_scripts_are_each_their_own_column(tmp_path: Path) -> None:
     """Column names were matched by their ASCII letters alone, so every Cyrillic header was
     the same empty key: comment and csat both read the export's first such column, and the
