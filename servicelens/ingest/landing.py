@@ -280,6 +280,11 @@ class Landing:
     #: the current definition, each with why: their responses keep the ids they were landed
     #: with, so a later copy of one whose id now reads otherwise counts twice.
     not_rekeyed: dict[str, str] = field(default_factory=dict)
+    #: The rows of the delivery an erase took out of its partitions (their manifests'
+    #: ``erased``) that the erasure list no longer names, by partition: the same bytes
+    #: delivered again land them back (:func:`_no_longer_erased`). Found by a trial: an
+    #: erasure of the wrong customer undone by editing the list could not be undone.
+    restored: dict[date, int] = field(default_factory=dict)
 
     @property
     def first_named_otherwise(self) -> str:
@@ -298,6 +303,14 @@ class Landing:
                 f"landed again: the same bytes{named}, landed before, sent again after a "
                 "later delivery replaced some of their responses, whose copies are in force "
                 f"again{self._superseded_newer_text()}"
+            )
+        if self.restored:
+            rows = sum(self.restored.values())
+            days = ", ".join(str(d) for d in sorted(self.restored))
+            return (
+                f"landed again: the same bytes{named}, landed before; {rows} of its rows "
+                f"an erase took out ({days}) are no longer on the erasure list, and are "
+                "restored"
             )
         if self.unfinished_before:
             return (
@@ -2159,33 +2172,39 @@ def land_delivery(
     # again is idempotent, and a definition fixed since must reach the landed rows.
     same_rules = all(_landed_rules(holding[p], sha) == rules for p in holding)
     if periods and set(periods) <= set(holding) and not moved_out and same_rules:
-        newer = _replaced_since(settings, rows, sha)
-        if not newer:
+        # Rows an erase took out that the list no longer names: the same bytes land them
+        # back, as first landed (not as sent again: nothing of a later delivery changed).
+        result.restored = _no_longer_erased(settings, rows, sha, holding)
+        newer = {} if result.restored else _replaced_since(settings, rows, sha)
+        if not newer and not result.restored:
             result.already_landed = True
             remember_unread_columns_told(settings, result, written_at)
             return result
         # Sent again after a later delivery replaced some of its responses: the sender
         # means these copies, so they land as delivered now and win again (found by a
         # trial: the complete original, sent again after a cut-off copy, changed nothing).
-        result.sent_again = True
-        result.superseded_newer = newer
-        dated_at = written_at
-        reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
-        rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
-        delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
-        undated_on, undated_how = undated_rows_day(rows, file, delivered_on)
-        apart = _undated_redeliveries(settings, rows, sha, dated_at)
-        rows = with_undated_rows_filed(rows, undated_on, apart)
-        result.undated = (result.undated[0], undated_on, undated_how) if result.undated else None
-        if result.undated_rejects:
-            result.undated_rejects = {
-                undated_on: [n for lines in result.undated_rejects.values() for n in lines]
-            }
-        rows = rows.with_columns(
-            period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
-        )
-        periods = rows.get_column("_period").unique().sort().to_list()
-        moved_out = [p for p in holding if p not in periods]
+        if newer:
+            result.sent_again = True
+            result.superseded_newer = newer
+            dated_at = written_at
+            reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
+            rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
+            delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
+            undated_on, undated_how = undated_rows_day(rows, file, delivered_on)
+            apart = _undated_redeliveries(settings, rows, sha, dated_at)
+            rows = with_undated_rows_filed(rows, undated_on, apart)
+            result.undated = (
+                (result.undated[0], undated_on, undated_how) if result.undated else None
+            )
+            if result.undated_rejects:
+                result.undated_rejects = {
+                    undated_on: [n for lines in result.undated_rejects.values() for n in lines]
+                }
+            rows = rows.with_columns(
+                period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
+            )
+            periods = rows.get_column("_period").unique().sort().to_list()
+            moved_out = [p for p in holding if p not in periods]
     result.landed_again = bool(holding)
     # The same rules, yet some of its partitions never got its rows: landed part way before.
     result.unfinished_before = (
@@ -2306,6 +2325,27 @@ def land_delivery(
 #: "definition": the fingerprint it was read under, "rows": n, "of": {earlier delivery's raw
 #: copy: n}}``. Read, and not stored: the delivery's rows read = its rows landed + these.
 UNCHANGED_COPIES = "unchanged_copies"
+
+
+def _no_longer_erased(
+    settings: Settings, rows: pl.DataFrame, sha: str, holding: dict[date, dict[str, Any]]
+) -> dict[date, int]:
+    """Per partition holding delivery ``sha``, how many of its rows an erase took out (the
+    manifest's ``erased`` of ``sha``, written by ``servicelens erase`` or by landing) that
+    the erasure list leaves in now: an erasure undone by removing its entries from
+    ``erasure/erased_ids.json`` (README "Undoing an erasure"). ``rows``: the delivery's
+    rows as read now, with their ``_period``. Only fewer rows erased now counts: more are
+    left out by every run all the same (the list is read by each)."""
+    eraser = erasure_list(settings)
+    restored: dict[date, int] = {}
+    for period, manifest in holding.items():
+        recorded = int((manifest.get("erased") or {}).get(sha, 0))
+        if not recorded:
+            continue
+        _, now = eraser.without_erased(rows.filter(pl.col("_period") == period).drop("_period"))
+        if now < recorded:
+            restored[period] = recorded - now
+    return restored
 
 
 def _landed_rules(manifest: dict[str, Any], sha: str) -> str | None:

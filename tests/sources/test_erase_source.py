@@ -131,3 +131,35 @@ def test_landing_the_delivery_again_and_rerunning_all_does_not_bring_the_custome
     assert read_manifest(source.clean_dir, first)["run_id"] != run_before  # type: ignore[index]
     _assert_nowhere(data)
     assert _assert_reconciled(source) == before
+
+
+def test_an_erasure_undone_is_restored_by_delivering_the_raw_copy_again(
+    erased_source: tuple[Path, Settings, dict[str, object]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The wrong customer erased: the README's undo (the erasure's entries removed from
+    the list, the delivery's raw copy dropped in again) lands the rows back, and the runs
+    count them kept, erased 0 (a trial's undo said "already landed ... nothing changed",
+    and its backfill kept "erased 1" with the list empty)."""
+    data, source, _ = erased_source
+    listed = data / "erasure" / "erased_ids.json"
+    kept = json.loads(listed.read_text())
+    assert kept["erased"]
+    kept["erased"] = []  # the only erasure, as the trial's list was emptied
+    listed.write_text(json.dumps(kept, indent=2))
+    raw = next((data / "raw" / "sources" / NAME).rglob("*.csv"))
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "sources", "run", NAME, str(raw)]) == 0
+    said = capsys.readouterr().out
+    assert "are no longer on the erasure list, and are restored" in said, said
+    clean = pl.read_parquet(next(source.clean_dir.glob("*=2026-03-02/*.parquet")))  # type: ignore[union-attr]
+    assert sorted(clean.get_column("response_id")) == ["N1", "N2", "N3"]
+    landed = [read_manifest(source.landed_dir, day) or {} for day in _days(source)]
+    assert [m.get("erased", {}) for m in landed] == [{}, {}]
+    assert _assert_reconciled(source) == {"2026-03-02": 0, "2026-03-03": 0}
+    quarantined = pl.concat(
+        pl.read_parquet(f)
+        for f in source.quarantine_dir.glob("*/*.parquet")  # type: ignore[union-attr]
+    )
+    assert quarantined.get_column("raw_record").str.contains('"N7"').any()
