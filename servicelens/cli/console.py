@@ -557,8 +557,14 @@ def swapped_nearer_note(result: dict[str, Any]) -> str | None:
         return f"{days} day{'' if days == 1 else 's'} before"
 
     rows = "kept row reads" if maybe == 1 else "kept rows read"
+    example = ""
+    if "response_id" in dates:
+        example = (
+            f" ({'' if maybe == 1 else 'one of them: '}row {dates['response_id']}, line "
+            f"{dates['line']} of {dates['file']}: '{dates['value']}')"
+        )
     return (
-        f"{maybe} {rows} either way round and may be misdated: as the definition's format "
+        f"{maybe} {rows} either way round and may be misdated{example}: as the definition's format "
         f"reads them they are of {dates['as_read']}, {before(dates['as_read'])} their delivery "
         f"was landed ({dates['landed']}), and with day and month swapped of "
         f"{dates['swapped']}, {before(dates['swapped'])}: {DECLARE_SWAPPED_ORDER}, or have "

@@ -326,6 +326,24 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+def misdated_notes(table_dir: DataPath) -> list[str]:
+    """Per partition of ``table_dir`` (the clean layer) whose last run kept rows that read
+    either way round and may be misdated (its manifest's counts ``maybe_misdated`` and
+    ``swapped_nearer``, servicelens.stages.DayCounts): ``"<date>: <the run's note>"``, the
+    note naming the row, file, line and value and what to do
+    (servicelens.cli.console.swapped_nearer_note). Found by a trial: only the night the row
+    landed said so, and the report showed the source "from 2026-03-11" without a word."""
+    from servicelens.cli.console import swapped_nearer_note
+
+    notes = []
+    paths: list[DataPath] = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str)
+    for path in paths:
+        manifest = json.loads(path.read_text())
+        if note := swapped_nearer_note(manifest.get("counts") or {}):
+            notes.append(f"{manifest[PARTITION_COLUMN]}: {note}")
+    return notes
+
+
 def _json(path: DataPath) -> dict[str, Any] | None:
     if not path.exists():
         return None
@@ -740,6 +758,9 @@ def _data_quality(inputs: _Inputs) -> str:
     parts.append(verdict)
     if inputs.failed:
         parts.append(_failed_flag(inputs))
+    parts.extend(
+        f'<p class="flag">{escape(note)}</p>' for note in misdated_notes(inputs.settings.clean_dir)
+    )
     failed = [f.day for f in inputs.failed]
     rate = ""
     if unanswered_rule:

@@ -635,7 +635,9 @@ def swapped_nearer_delivery(
     was landed than the declared one: not after it, the declared reading at least
     :data:`SWAPPED_NEARER_MIN_DAYS` days and :data:`SWAPPED_NEARER_RATIO` times as far
     before it. Their count, and for the first such delivery the dates as read (``as_read``),
-    swapped (``swapped``) and its landing day (``landed``); ``(0, {})`` where none is.
+    swapped (``swapped``) and its landing day (``landed``), with its first row's
+    ``response_id``, ``file``, ``line`` and ``value`` (as exported) where ``frame`` has
+    ``response_id``, ``source_file`` and ``source_line``; ``(0, {})`` where none is.
     ``frame`` carries ``submitted_at_raw``, ``delivery`` and ``landed_at``.
 
     Found by a trial: 12 calls of 5 Nov written month first (11/05/2026) and landed in
@@ -687,11 +689,23 @@ def swapped_nearer_delivery(
     if nearer.is_empty():
         return 0, {}
     first = nearer.row(0, named=True)
-    return int(nearer.get_column("rows").sum()), {
+    found = {
         "as_read": f"{first['as_read']:%Y-%m-%d}",
         "swapped": f"{first['swapped']:%Y-%m-%d}",
         "landed": f"{first['landed']:%Y-%m-%d}",
     }
+    # One row of it by id, file, line and value, kept in the date's manifest with the
+    # dates: a trial's flag was said by one night's run alone, and nothing named the row.
+    named = ("response_id", "source_file", "source_line")
+    if set(named) <= set(frame.columns):
+        row = frame.filter(pl.col("delivery") == first["delivery"]).row(0, named=True)
+        found |= {
+            "response_id": str(row["response_id"]),
+            "file": str(row["source_file"]),
+            "line": str(row["source_line"]),
+            "value": str(row["submitted_at_raw"]),
+        }
+    return int(nearer.get_column("rows").sum()), found
 
 
 #: Timestamp formats exports are commonly written in (ISO, and day-first and month-first

@@ -2350,9 +2350,14 @@ def test_a_day_written_month_first_says_its_swapped_date_is_nearer_the_delivery(
         "as_read": "2026-05-11",
         "swapped": "2026-11-05",
         "landed": "2026-11-30",
+        "response_id": "C10",
+        "file": str(tmp_path / "export.csv"),
+        "line": "2",
+        "value": "11/05/2026 10:00",
     }
     assert counts_detail({**asdict(got.counts), "scored": 0}).split("; ", 1)[1] == (
-        "3 kept rows read either way round and may be misdated: as the definition's format "
+        "3 kept rows read either way round and may be misdated (one of them: row C10, line 2 "
+        f"of {tmp_path / 'export.csv'}: '11/05/2026 10:00'): as the definition's format "
         "reads them they are of 2026-05-11, 203 days before their delivery was landed "
         "(2026-11-30), and with day and month swapped of 2026-11-05, 25 days before: if the "
         "export writes its dates that way round, declare that format in the definition "
@@ -2364,6 +2369,36 @@ def test_a_day_written_month_first_says_its_swapped_date_is_nearer_the_delivery(
     quiet = _ingested(tmp_path, definition, "ID,When,CSAT\n" + rows)
     assert (quiet.counts.maybe_misdated, quiet.counts.swapped_nearer) == (0, {})
     assert "; " not in counts_detail({**asdict(quiet.counts), "scored": 0})
+
+
+def test_a_row_that_may_be_misdated_stays_flagged_in_the_report_after_its_night(
+    tmp_path: Path,
+) -> None:
+    """Found by a trial: a BPO's day-first row written 11.03.2026 was kept on 2026-03-11,
+    said by that night's run alone; the report's Data quality (read from the date's clean
+    manifest, as the run writes its counts) names the row, file, line and value."""
+    from servicelens.reporting.report import misdated_notes
+
+    definition = (
+        'name = "calls"\ntimezone = "Europe/London"\n'
+        '[columns]\nresponse_id = "ID"\n'
+        'submitted_at = { column = "When", format = "%d.%m.%Y %H:%M" }\n'
+        'channel = { value = "phone" }\ncsat = "CSAT"\n'
+    )
+    got = _ingested(tmp_path, definition, "ID,When,CSAT\nA-22988,11.03.2026 14:20,4\n")
+    assert got.counts.maybe_misdated == 1
+    clean = tmp_path / "clean"
+    (clean / "survey_date=2026-03-11").mkdir(parents=True)
+    (clean / "survey_date=2026-03-11" / "_manifest.json").write_text(
+        json.dumps({"survey_date": "2026-03-11", "counts": asdict(got.counts)})
+    )
+    (note,) = misdated_notes(clean)
+    assert note.startswith(
+        "2026-03-11: 1 kept row reads either way round and may be misdated (row A-22988, "
+        f"line 2 of {tmp_path / 'export.csv'}: '11.03.2026 14:20'): as the definition's format "
+        "reads them they are of 2026-03-11"
+    ), note
+    assert "declare that format in the definition" in note
 
 
 def test_a_spreadsheet_date_number_in_a_timestamp_names_its_date(tmp_path: Path) -> None:
