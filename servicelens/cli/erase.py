@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from servicelens.cli.console import print_json, table
@@ -79,10 +80,28 @@ def _where_lines(result: Any) -> list[str]:
     return [table(rows)] if rows else []
 
 
+#: What ``_not_rewritten_lines`` gives as a folder and a count rather than a line each.
+GROUPED = ("HTML report",)
+
+
 def _not_rewritten_lines(result: Any) -> list[str]:
+    """What the erase leaves holding the subject's data, a line each, with what to do; the
+    HTML reports as their folder and how many (a trial's dry run listed 60 reports a line
+    each), every path kept in the erasure record and ``--json``."""
     lines = ["Not rewritten (holding the subject's data):"]
-    lines += [f"  {i['what']}: {i['path']}\n    {i['action']}" for i in result.not_rewritten]
-    return lines if result.not_rewritten else []
+    items = result.not_rewritten
+    lines += [
+        f"  {i['what']}: {i['path']}\n    {i['action']}" for i in items if i["what"] not in GROUPED
+    ]
+    for what in GROUPED:
+        if group := [i for i in items if i["what"] == what]:
+            folders = sorted({str(Path(i["path"]).parent) for i in group})
+            where = ", ".join(folders)
+            lines.append(
+                f"  {what}s: {len(group)} in {where} (each named in the erasure record and "
+                f"--json)\n    {group[0]['action']}"
+            )
+    return lines if items else []
 
 
 def _model_version_lines(result: Any) -> list[str]:

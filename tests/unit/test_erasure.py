@@ -240,3 +240,26 @@ def test_erased_audit_rows_locates_a_subjects_audits_as_the_reader_leaves_them_o
     assert read.erased == 2
     assert "R9" not in read.set_aside.write_ndjson() + read.audits.write_ndjson()
     assert read.audits.get_column("response_id").to_list() == ["R1", "R2"]
+
+
+def test_the_erase_summary_groups_the_html_reports_as_a_folder_and_a_count() -> None:
+    """Found by a trial: the dry run and the summary listed each of ~60 HTML reports on its
+    own line; the text gives their folder and count, the result (record, --json) each."""
+    from servicelens.cli.erase import _not_rewritten_lines
+    from servicelens.erasure import ErasureResult
+
+    action = "may quote the subject's comments: deleted with --delete-reports"
+    reports = [
+        {"what": "HTML report", "path": f"/data/reports/report-{n:02d}.html", "action": action}
+        for n in range(60)
+    ]
+    raw = {"what": "raw file", "path": "/data/raw/sources/q/a.csv", "action": "delete it"}
+    result = ErasureResult(dry_run=True, not_rewritten=[raw, *reports])
+    lines = _not_rewritten_lines(result)
+    assert lines == [
+        "Not rewritten (holding the subject's data):",
+        "  raw file: /data/raw/sources/q/a.csv\n    delete it",
+        "  HTML reports: 60 in /data/reports (each named in the erasure record and --json)\n"
+        f"    {action}",
+    ]
+    assert len(result.as_dict()["not_rewritten"]) == 61
