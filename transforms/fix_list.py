@@ -152,7 +152,7 @@ def _estimates(frame: pl.DataFrame, value: str) -> dict[str, np.ndarray]:
 def _examples(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     """Per group and root cause: the comments of the problem responses the model was surest
     about (a failure: highest ``p_policy_failure``; perceived: lowest), those needing review
-    last, ties by id; at most :data:`EXAMPLES`, empty comments skipped."""
+    last, ties by id; at most :data:`EXAMPLES` distinct ones, empty comments skipped."""
     p = pl.col("p_policy_failure")
     sure = pl.when(pl.col("root_cause") == POSITIVE_CLASS).then(p).otherwise(1 - p)
     written = frame.filter(
@@ -168,7 +168,9 @@ def _examples(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
             maintain_order=True,  # full ties keep the input order, as within each group
         )
         .group_by([*by, "root_cause"], maintain_order=True)
-        .agg(pl.col("comment").head(EXAMPLES).alias("example_comments"))
+        # Distinct: a trial's report showed one comment three times (a response re-sent,
+        # or a canned answer many gave).
+        .agg(pl.col("comment").unique(maintain_order=True).head(EXAMPLES).alias("example_comments"))
     )
 
 

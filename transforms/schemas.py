@@ -1169,8 +1169,8 @@ FIX_LIST_CONTRACT = TableContract(
         "nps_points_lost_low": "Lower end of the " + _INTERVAL_TEXT + ", in NPS points.",
         "nps_points_lost_high": "Upper end of the interval, in NPS points.",
         "example_comments": (
-            "Three comments of problem responses (personal data redacted), those the model "
-            "was surest about first."
+            "Up to three distinct comments of problem responses (personal data redacted), "
+            "those the model was surest about first."
         ),
         "model_version": (
             "Model whose root causes the row counts; every model that scored the counted "

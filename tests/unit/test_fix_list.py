@@ -76,6 +76,18 @@ def test_points_lost_against_comparable_responses_by_hand() -> None:
     assert failures["example_comments"] == ["never came", "late twice"]
 
 
+def test_the_examples_are_distinct_comments() -> None:
+    """Found by a trial: the report's fix list showed the same comment three times."""
+    same = _responses().with_columns(
+        pl.when(pl.col("response_id").is_in(["r0", "r2"]))
+        .then(pl.lit("on hold for an hour"))
+        .otherwise(pl.col("comment"))
+        .alias("comment")
+    )
+    rows = fix_list(same, "week", WEEK, date(2026, 10, 11), WEEK, min_responses=1)
+    assert _row(rows, "operations", "P")["example_comments"] == ["on hold for an hour"]
+
+
 def test_ranked_per_owner_with_owners_of_each_kind() -> None:
     rows = fix_list(
         _responses(), "window", date(2026, 9, 14), date(2026, 10, 11), WEEK, min_responses=1
@@ -343,7 +355,10 @@ def _reference(responses: pl.DataFrame) -> dict[tuple[object, ...], dict[str, ob
                 "csat_points_lost_high": None if csat[2] is None else csat[2] * problem.height,
                 "nps_points_lost": None if nps[0] is None else nps[0] * share,
                 "nps_points_lost_low": None if nps[1] is None else nps[1] * share,
-                "example_comments": written.get_column("comment").head(3).to_list(),
+                "example_comments": written.get_column("comment")
+                .unique(maintain_order=True)
+                .head(3)
+                .to_list(),
             }
     return rows
 
