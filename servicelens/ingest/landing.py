@@ -2014,6 +2014,29 @@ def _land_a_quiet_day(
     return result
 
 
+def _dated_rows(
+    settings: Settings,
+    definition: SourceDefinition,
+    mapped: MappedExport,
+    file: str | DataPath,
+    sha: str,
+    dated_at: datetime,
+    in_place: Sequence[bool],
+) -> tuple[pl.Series, pl.DataFrame, date, tuple[date, str], list[str]]:
+    """A delivery's landed rows as of ``dated_at`` (when it counts as landed): the rejects'
+    dates, the rows with the undated ones filed under the delivery's day, that day (in the
+    business timezone), the day its undated rows are filed under with how it was told
+    (:func:`undated_rows_day`), and the ids of undated re-deliveries kept apart
+    (:func:`_undated_redeliveries`)."""
+    reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
+    rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
+    delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
+    undated = undated_rows_day(rows, file, delivered_on)
+    apart = _undated_redeliveries(settings, rows, sha, dated_at)
+    rows = with_undated_rows_filed(rows, undated[0], apart)
+    return reject_dates, rows, delivered_on, undated, apart
+
+
 def land_delivery(
     settings: Settings,
     definition: SourceDefinition,
@@ -2112,12 +2135,9 @@ def land_delivery(
     # Worked out once for the delivery: it samples the well-formed rows' shapes, and the
     # rejects' dates, ids and masked fields each need it (three times a delivery before).
     in_place = records_in_place(mapped)
-    reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
-    rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
-    delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
-    undated_on, undated_how = undated_rows_day(rows, file, delivered_on)
-    apart = _undated_redeliveries(settings, rows, sha, dated_at)
-    rows = with_undated_rows_filed(rows, undated_on, apart)
+    reject_dates, rows, delivered_on, (undated_on, undated_how), apart = _dated_rows(
+        settings, definition, mapped, file, sha, dated_at, in_place
+    )
     rows = _with_a_cut_off_copy_set_aside(settings, read.unterminated_line, rows, sha)
     rows = rows.with_columns(
         period_start_of(pl.col(PARTITION_COLUMN), definition.partition).alias("_period")
@@ -2187,12 +2207,9 @@ def land_delivery(
             result.sent_again = True
             result.superseded_newer = newer
             dated_at = written_at
-            reject_dates = rejected_record_dates(mapped, settings.timezone, dated_at, in_place)
-            rows = landed_rows(mapped, settings, definition, sha, dated_at, reject_dates, in_place)
-            delivered_on = dated_at.astimezone(_zone(settings.timezone)).date()
-            undated_on, undated_how = undated_rows_day(rows, file, delivered_on)
-            apart = _undated_redeliveries(settings, rows, sha, dated_at)
-            rows = with_undated_rows_filed(rows, undated_on, apart)
+            reject_dates, rows, delivered_on, (undated_on, undated_how), apart = _dated_rows(
+                settings, definition, mapped, file, sha, dated_at, in_place
+            )
             result.undated = (
                 (result.undated[0], undated_on, undated_how) if result.undated else None
             )
