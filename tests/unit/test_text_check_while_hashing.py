@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from servicelens.ingest import readers
 from servicelens.ingest.readers import RawRead, read_jsonl_with_lines, sha256_checking_text
 from servicelens.storage.partitions import PendingChecksums
+from tests.unit.test_utf8_check import _python_says
 
 RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -37,14 +38,6 @@ _PIECES = st.sampled_from(
         b"\xc0\xaf",
     ]
 )
-
-
-def _python_says(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 @RELAXED
