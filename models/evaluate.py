@@ -755,11 +755,11 @@ def review_band_text(decision: dict[str, Any]) -> str:
     reach = decision.get("band_validation") or {}
     target = reach.get("target_accuracy", REVIEW_TARGET_ACCURACY)
     cap = reach.get("max_review_share", MAX_REVIEW_SHARE)
-    zero = " (zero width: nothing goes to review as uncertain)" if low == high else ""
+    zero = "zero width: nothing goes to review as uncertain" if low == high else ""
     if reach.get("target_met", True):
         reached = (
             f" ({reach['accuracy_outside']:.1%} outside this one, {reach['review_share']:.1%} "
-            f"of the rows inside it{zero.replace(' (', '; ').replace(')', '')})"
+            f"of the rows inside it{f'; {zero}' if zero else ''})"
             if reach
             else ""
         )
@@ -772,8 +772,9 @@ def review_band_text(decision: dict[str, Any]) -> str:
         f"review band [{low:.2f}, {high:.2f}]: no band sending at most {cap:.0%} of the rows "
         f"to review reaches {target:.0%} accuracy outside it, so the cap bound it: outside "
         f"this band those probabilities are right {reach['accuracy_outside']:.1%} of the "
-        f"time, with {reach['review_share']:.1%} of the rows inside it{zero}. More QA audits "
-        "of negatives (labels) are what can make the model sure enough; "
+        f"time, with {reach['review_share']:.1%} of the rows inside it"
+        f"{f' ({zero})' if zero else ''}. More QA audits of negatives (labels) are what "
+        "can make the model sure enough; "
         f"the {target:.0%} and {cap:.0%} are fixed in models/evaluate.py"
     )
 

@@ -279,6 +279,8 @@ def _every_quarantine(settings: Settings) -> pl.DataFrame | None:
 
 
 def _manifests(table_dir: DataPath) -> pl.DataFrame:
+    from servicelens.cli.console import swapped_nearer_note
+
     rows = []
     paths: list[DataPath] = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str)
     for path in paths:
@@ -300,6 +302,7 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "unanswered": counts.get("unanswered"),
                 "rated": counts.get("rated"),
                 "awaiting_contact_facts": counts.get("awaiting_contact_facts"),
+                "misdated_note": swapped_nearer_note(counts),
             }
         )
     schema = {
@@ -322,6 +325,7 @@ def _manifests(table_dir: DataPath) -> pl.DataFrame:
                 "awaiting_contact_facts",
             )
         },
+        "misdated_note": pl.String,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -331,17 +335,17 @@ def misdated_notes(table_dir: DataPath) -> list[str]:
     either way round and may be misdated (its manifest's counts ``maybe_misdated`` and
     ``swapped_nearer``, servicelens.stages.DayCounts): ``"<date>: <the run's note>"``, the
     note naming the row, file, line and value and what to do
-    (servicelens.cli.console.swapped_nearer_note). Found by a trial: only the night the row
-    landed said so, and the report showed the source "from 2026-03-11" without a word."""
-    from servicelens.cli.console import swapped_nearer_note
+    (servicelens.cli.console.swapped_nearer_note), by date. Found by a trial: only the
+    night the row landed said so, and the report showed the source "from 2026-03-11"
+    without a word. The report takes them from the manifests it has read
+    (:func:`_misdated`)."""
+    return _misdated(_manifests(table_dir))
 
-    notes = []
-    paths: list[DataPath] = sorted(table_dir.glob(f"{PARTITION_COLUMN}=*/{MANIFEST_FILE}"), key=str)
-    for path in paths:
-        manifest = json.loads(path.read_text())
-        if note := swapped_nearer_note(manifest.get("counts") or {}):
-            notes.append(f"{manifest[PARTITION_COLUMN]}: {note}")
-    return notes
+
+def _misdated(manifests: pl.DataFrame) -> list[str]:
+    """:func:`misdated_notes` of the manifests :func:`_manifests` read."""
+    flagged = manifests.filter(pl.col("misdated_note").is_not_null()).sort("survey_date")
+    return [f"{day}: {note}" for day, note in flagged.select("survey_date", "misdated_note").rows()]
 
 
 def _json(path: DataPath) -> dict[str, Any] | None:
@@ -758,9 +762,7 @@ def _data_quality(inputs: _Inputs) -> str:
     parts.append(verdict)
     if inputs.failed:
         parts.append(_failed_flag(inputs))
-    parts.extend(
-        f'<p class="flag">{escape(note)}</p>' for note in misdated_notes(inputs.settings.clean_dir)
-    )
+    parts.extend(f'<p class="flag">{escape(note)}</p>' for note in _misdated(inputs.manifests))
     failed = [f.day for f in inputs.failed]
     rate = ""
     if unanswered_rule:
