@@ -2353,15 +2353,17 @@ def _no_longer_erased(
     ``erasure/erased_ids.json`` (README "Undoing an erasure"). ``rows``: the delivery's
     rows as read now, with their ``_period``. Only fewer rows erased now counts: more are
     left out by every run all the same (the list is read by each)."""
+    recorded = {p: int((m.get("erased") or {}).get(sha, 0)) for p, m in holding.items()}
+    if not any(recorded.values()):
+        return {}  # the usual same bytes: nothing of them was ever erased, no list to read
     eraser = erasure_list(settings)
     restored: dict[date, int] = {}
-    for period, manifest in holding.items():
-        recorded = int((manifest.get("erased") or {}).get(sha, 0))
-        if not recorded:
+    for period, erased in recorded.items():
+        if not erased:
             continue
         _, now = eraser.without_erased(rows.filter(pl.col("_period") == period).drop("_period"))
-        if now < recorded:
-            restored[period] = recorded - now
+        if now < erased:
+            restored[period] = erased - now
     return restored
 
 
