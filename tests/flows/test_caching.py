@@ -17,7 +17,10 @@ import pytest
 from servicelens.settings import Settings
 
 START = date(2026, 10, 1)
-DAYS = [START + timedelta(days=i) for i in range(3)]
+#: Two dates: the second reads the first's file and the one before it, so reuse across dates
+#: shows (four files, six reads). A third date showed the same again at the cost of a date's
+#: run in each of the six backfills.
+DAYS = [START + timedelta(days=i) for i in range(2)]
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +88,12 @@ def test_each_file_is_parsed_once_and_reparsed_only_when_it_or_the_parser_change
     ]
 
     # A late re-delivery changes one file: only that one is parsed again, by the first
-    # date that reads it; the dates after it reuse the new parse.
-    late = settings.raw_day(DAYS[1]) / "interactions.jsonl"
+    # date that reads it; the date after it reuses the new parse.
+    late = settings.raw_day(DAYS[0]) / "interactions.jsonl"
+    lookback = range(settings.interaction_lookback_days + 1)
+    assert all(
+        late.parent in {settings.raw_day(d - timedelta(days=b)) for b in lookback} for d in DAYS
+    )
     late.write_bytes(late.read_bytes() + b"\n")
     _backfill(settings)
     assert parses == {str(late): 1}
