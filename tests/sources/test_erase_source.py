@@ -7,6 +7,9 @@ again and running it does not bring the rows back."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
 from datetime import date
 from pathlib import Path
 
@@ -133,25 +136,20 @@ def test_landing_the_delivery_again_and_rerunning_all_does_not_bring_the_custome
     assert _assert_reconciled(source) == before
 
 
-def test_an_erasure_undone_is_restored_by_delivering_the_raw_copy_again(
-    erased_source: tuple[Path, Settings, dict[str, object]],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The wrong customer erased: the README's undo (the erasure's entries removed from
-    the list, the delivery's raw copy dropped in again) lands the rows back, and the runs
-    count them kept, erased 0 (a trial's undo said "already landed ... nothing changed",
-    and its backfill kept "erased 1" with the list empty)."""
-    data, source, _ = erased_source
+def _undo_the_erasure(data: Path) -> Path:
+    """The README's undo of the only erasure: its entries off the list (as the trial's list
+    was emptied); returns the raw copy of the delivery its rows came from."""
     listed = data / "erasure" / "erased_ids.json"
     kept = json.loads(listed.read_text())
     assert kept["erased"]
-    kept["erased"] = []  # the only erasure, as the trial's list was emptied
+    kept["erased"] = []
     listed.write_text(json.dumps(kept, indent=2))
-    raw = next((data / "raw" / "sources" / NAME).rglob("*.csv"))
-    capsys.readouterr()
-    assert main(["--data-dir", str(data), "sources", "run", NAME, str(raw)]) == 0
-    said = capsys.readouterr().out
+    return next((data / "raw" / "sources" / NAME).rglob("*.csv"))
+
+
+def _assert_restored(source: Settings, said: str) -> None:
+    """The erased rows back in landed, clean and quarantine, every layer reconciled with
+    erased 0, and the run said so."""
     assert "are no longer on the erasure list, and are restored" in said, said
     clean = pl.read_parquet(next(source.clean_dir.glob("*=2026-03-02/*.parquet")))  # type: ignore[union-attr]
     assert sorted(clean.get_column("response_id")) == ["N1", "N2", "N3"]
@@ -163,3 +161,37 @@ def test_an_erasure_undone_is_restored_by_delivering_the_raw_copy_again(
         for f in source.quarantine_dir.glob("*/*.parquet")  # type: ignore[union-attr]
     )
     assert quarantined.get_column("raw_record").str.contains('"N7"').any()
+
+
+def test_an_erasure_undone_is_restored_by_delivering_the_raw_copy_again(
+    erased_source: tuple[Path, Settings, dict[str, object]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The wrong customer erased: the README's undo (the erasure's entries removed from
+    the list, the delivery's raw copy dropped in again) lands the rows back, and the runs
+    count them kept, erased 0 (a trial's undo said "already landed ... nothing changed",
+    and its backfill kept "erased 1" with the list empty)."""
+    data, source, _ = erased_source
+    raw = _undo_the_erasure(data)
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "sources", "run", NAME, str(raw)]) == 0
+    _assert_restored(source, capsys.readouterr().out)
+
+
+def test_an_erasure_undone_is_restored_through_the_inbox(
+    erased_source: tuple[Path, Settings, dict[str, object]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's other way of the undo: the raw copy dropped back into the source's
+    inbox (``cp -p``: an hour old, so it has settled), and the nightly ``servicelens run``
+    lands it and runs the dates it restores, as ``sources run NAME RAW`` does."""
+    data, source, _ = erased_source
+    raw = _undo_the_erasure(data)
+    dropped = source.inbox_dir / raw.name  # type: ignore[operator]
+    shutil.copy2(raw, dropped)
+    an_hour_ago = time.time() - 3600
+    os.utime(dropped, (an_hour_ago, an_hour_ago))
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "run", "--date", "2026-03-04"]) == 0
+    _assert_restored(source, capsys.readouterr().out)
+    assert not dropped.exists()  # landed, so taken out of the inbox
