@@ -76,6 +76,21 @@ def _inbox_failures(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def _misdated(settings: Settings) -> list[dict[str, str]]:
+    """Each partition of every layer whose clean manifest flags kept rows that read either
+    way round and may be misdated, one row each: the source and the report's Data quality
+    words for it (:func:`servicelens.reporting.report.misdated_notes`, ``<date>: <note>``).
+    Found by a trial: the report named such a row every night, ``runs show`` never."""
+    from flows.recovery import data_directory_layers
+    from servicelens.reporting.report import misdated_notes
+
+    return [
+        {"source": layer.source, "note": note}
+        for layer in data_directory_layers(settings)
+        for note in misdated_notes(layer.clean_dir)
+    ]
+
+
 def _unreadable_definitions(settings: Settings) -> list[dict[str, str]]:
     """The configured sources whose registered definition cannot be read, one row each: the
     source and the nightly run's words for it (the file, the error, the command that mends
@@ -130,6 +145,7 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
     ]
     inbox = _inbox_failures(settings)
     unreadable = _unreadable_definitions(settings)
+    misdated = _misdated(settings)
     if args.json:
         print_json(
             {
@@ -138,6 +154,7 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
                 "stuck": stuck,
                 "inbox": inbox,
                 "unreadable_definitions": unreadable,
+                "misdated": misdated,
             }
         )
         return 1 if dead or slots.get("orphans") else 0
@@ -168,6 +185,11 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
         print("\nsources whose registered definition cannot be read (the nightly run fails them):")
         for row in unreadable:
             print(f"  {row['source']}: {row['error']}")
+    if misdated:
+        # Not a run's: each partition's published rows, as the report's Data quality says.
+        print("\nkept rows that may be misdated (their dates' clean manifests):")
+        for row in misdated:
+            print(f"  {row['source']} {row['note']}")
     if dead or slots.get("orphans"):
         print("\nrun `servicelens runs release` to release what dead runs hold")
         return 1
