@@ -161,6 +161,9 @@ class _Inputs:
     #: Where every QA audit row of the source goes now, as training's tally counts it
     #: (:func:`servicelens.stages.audit_report`), None for a source without audit files.
     audits: dict[str, Any] | None = None
+    #: Each source of the data directory another live run is rebuilding now (it holds
+    #: dates of the source's layer): source -> the runs' names (:func:`_being_rebuilt`).
+    rebuilding: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -374,7 +377,23 @@ def _audited_negatives(settings: Settings, scored: pl.DataFrame | None) -> pl.Da
     return labelled.filter(pl.col("audit_root_cause").is_in(["perceived", POSITIVE_CLASS]))
 
 
-def _read_inputs(settings: Settings) -> _Inputs:
+def _being_rebuilt(settings: Settings, run_id: str | None) -> dict[str, list[str]]:
+    """Each source of ``settings``' data directory (the sample too) whose layer a live run
+    other than ``run_id`` (the run writing the report) holds dates of now: source -> the
+    runs' names (:func:`servicelens.storage.claims.live_runs_holding`). Found by a French
+    insurer's trial: a report written while another source was mid-run showed it as if
+    nothing were scored; its figures are what its marts hold at that moment."""
+    from servicelens.reporting.analyst import source_roots
+    from servicelens.storage.claims import live_runs_holding
+
+    found = {
+        name: live_runs_holding(settings.for_source(name, ""), run_id)
+        for name in source_roots(settings.root)
+    }
+    return {name: runs for name, runs in found.items() if runs}
+
+
+def _read_inputs(settings: Settings, run_id: str | None = None) -> _Inputs:
     from servicelens.ingest.audits import unused_audits_line
     from servicelens.stages import audit_report
 
@@ -400,6 +419,7 @@ def _read_inputs(settings: Settings) -> _Inputs:
         not_landed=not_landed(settings),
         unclaimed=unclaimed_inboxes(settings),
         audits=audit_report(settings),
+        rebuilding=_being_rebuilt(settings, run_id),
     )
 
 
@@ -2483,6 +2503,9 @@ def _sources(inputs: _Inputs) -> str:
                 # Said beside every source: latest.html is whichever source's report a run
                 # wrote last, and a refused delivery of another source read as a clean night.
                 "inbox not landed": _waiting_count(inputs.settings, name),
+                # Another live run holds dates of the source now: its marts stand half
+                # rewritten, so its figures above are not its last complete state.
+                "being rebuilt": _rebuilt_by(inputs.rebuilding.get(name, [])),
             }
         )
     if not rows:
@@ -2493,9 +2516,17 @@ def _sources(inputs: _Inputs) -> str:
         "rows kept; rows whose date could not be read are quarantined under their delivery's "
         "day: the date its file name holds, else the day most of its rows fall on, else the "
         "day it was landed. <code>inbox not landed</code>: files its last nightly run "
-        "refused, still waiting in its inbox (that source's report says which and why).</p>"
-        + _html_table(pl.DataFrame(rows))
+        "refused, still waiting in its inbox (that source's report says which and why). "
+        "<code>being rebuilt</code>: another run holds dates of the source as this report "
+        "is written, so its counts are its marts' half way through that run; its next "
+        "report, once the run ends, gives them whole.</p>" + _html_table(pl.DataFrame(rows))
     )
+
+
+def _rebuilt_by(runs: list[str]) -> str | None:
+    """The Sources table's ``being rebuilt`` cell: None ("-") when no other run holds the
+    source's dates, else ``by RUN, RUN``."""
+    return f"by {', '.join(runs)}" if runs else None
 
 
 def _waiting_count(settings: Settings, name: str) -> int | None:
@@ -2547,7 +2578,7 @@ def render_report(
     settings: Settings, run_id: str | None, now: datetime
 ) -> tuple[str, ReportResult]:
     """The report's HTML and what it could and could not show (nothing is written)."""
-    inputs = _read_inputs(settings)
+    inputs = _read_inputs(settings, run_id)
     missing: dict[str, str] = {}
     notes: dict[str, list[str]] = {}
     body = []
@@ -2606,6 +2637,8 @@ def render_report(
         "sections_missing": sorted(missing),
         # Where every audit row goes now (training's tally, as metrics.json's "audits").
         "audits": inputs.audits,
+        # Sources another live run holds dates of as the report is written (source -> runs).
+        "being_rebuilt": inputs.rebuilding,
     }
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in sections)
     satisfaction = ""

@@ -130,6 +130,20 @@ def list_claims(settings: Settings) -> list[Claim]:
     return sorted((c for c in found if c), key=lambda c: (c.kind, c.day or "", c.started_at))
 
 
+def live_runs_holding(settings: Settings, except_run: str | None = None) -> list[str]:
+    """The names of the live runs (sorted, each once) that hold a date of ``settings``'
+    layer or run a backfill of it now: its in-flight records (:func:`list_claims`) whose
+    process is alive (:func:`liveness`), but for those of the flow run ``except_run`` (the
+    run asking). A report written meanwhile reads that layer's marts half rewritten."""
+    return sorted(
+        {
+            claim.name
+            for claim in list_claims(settings)
+            if claim.flow_run_id != except_run and liveness(claim).alive
+        }
+    )
+
+
 def remove_claim(settings: Settings, claim: Claim) -> None:
     """Delete a record (a run's own lock file too: its name is used once)."""
     claim_path(settings, claim.record_name).unlink(missing_ok=True)
