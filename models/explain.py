@@ -406,14 +406,16 @@ def _counterfactual_effects(
     Exactly ``decision_function(x) - decision_function(x with column j at its reference)``,
     bit for bit: both sides are summed tree by tree from the baseline in the booster's own
     order. The trees are not walked once per column: each row's branch at every split of a
-    tree is worked out once (one array comparison or lookup per split), packed into one
-    integer per row, and a table from that integer to the leaf's value gives the row's leaf;
-    setting column j to its reference only overwrites the bits of the splits on j, so every
-    counterfactual leaf is one more table lookup. The tables are built once per fitted
-    booster. (It reads scikit-learn's private ``_predictors``, ``_bin_mapper`` and
-    ``_preprocess_X`` and mirrors its branching rule: ``tests/model/test_boosted_reasons.py``
-    checks the result against ``decision_function`` so a library change cannot pass
-    unnoticed.)
+    tree is worked out once, packed into one integer per row, and a table from that integer
+    to the leaf's value gives the row's leaf; setting column j to its reference only
+    overwrites the bits of the splits on j, so every counterfactual leaf is one more table
+    lookup. The branches are read from each row's cell among each column's thresholds
+    (:class:`_CellIndex`: one search per column and one lookup of every tree's bits per
+    column, not one comparison per split of every tree: a 50,000-row chunk's coding 0.12 s
+    -> 0.05 s of CPU). The tables are built once per fitted booster. (It reads
+    scikit-learn's private ``_predictors``, ``_bin_mapper`` and ``_preprocess_X`` and
+    mirrors its branching rule: ``tests/model/test_boosted_reasons.py`` checks the result
+    against ``decision_function`` so a library change cannot pass unnoticed.)
     """
     x = booster._preprocess_X(inputs, reset=False)
     # The reference row goes through the booster's own preprocessing too, so a categorical
@@ -428,17 +430,20 @@ def _counterfactual_effects(
     raw = np.full(n_rows, baseline)
     # Row j: the log-odds with column j at its reference, summed in the same order as raw.
     counterfactual = np.full((n_columns, n_rows), baseline)
-    code = np.empty(n_rows, dtype=np.uint16)
-    branch = np.empty(n_rows, dtype=bool)
+    routings, cells = _tree_routings_and_cells(booster, known_categories, feature_map)
+    # Every tabulated tree's code of every row, one tree's row after another.
+    codes = cells.codes(rows)
     moved = np.empty(n_rows, dtype=np.uint16)
     leaf = np.empty(n_rows)
     actual = np.empty(n_rows)
-    for routing in _tree_routings(booster, known_categories, feature_map):
+    tabulated = 0
+    for routing in routings:
         if routing.table is None:  # too many splits for a table: walk it per column
             walked = (x, reference_x[0], known_categories, feature_map)
             _add_walked_tree(routing.tree, *walked, raw, counterfactual)
             continue
-        routing.code(rows, out=code, branch=branch)
+        code = codes[tabulated]
+        tabulated += 1
         reference_code = routing.reference_code(reference)
         # A code only sets the bits of the tree's splits, so it is always inside the table:
         # "clip" clips nothing, and spares NumPy's bounds check of every uint16 index
@@ -489,7 +494,7 @@ def _in_bitset(bitset: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return ((bitset[codes >> 5] >> (codes & 31)) & 1).astype(bool)
 
 
-_ROUTINGS: weakref.WeakKeyDictionary[Any, tuple[int, list[_TreeRouting]]] = (
+_ROUTINGS: weakref.WeakKeyDictionary[Any, tuple[int, list[_TreeRouting], _CellIndex]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -511,17 +516,121 @@ def _tree_routings(
 ) -> list[_TreeRouting]:
     """Every tree of the booster as a :class:`_TreeRouting`, in its order; built once per
     fitted booster (a refit gives new predictors and new routings)."""
+    return _tree_routings_and_cells(booster, known_categories, feature_map)[0]
+
+
+def _tree_routings_and_cells(
+    booster: HistGradientBoostingClassifier, known_categories: np.ndarray, feature_map: np.ndarray
+) -> tuple[list[_TreeRouting], _CellIndex]:
+    """:func:`_tree_routings` and the :class:`_CellIndex` of its tabulated trees, both
+    built once per fitted booster."""
     cached = _ROUTINGS.get(booster)
     if cached is not None and cached[0] == id(booster._predictors):
-        return cached[1]
+        return cached[1], cached[2]
     n_columns = int(booster.n_features_in_)
     routings = [
         _TreeRouting(tree, n_columns, known_categories, feature_map)
         for iteration in booster._predictors
         for tree in iteration
     ]
-    _ROUTINGS[booster] = (id(booster._predictors), routings)
-    return routings
+    cells = _CellIndex([r for r in routings if r.table is not None], n_columns)
+    _ROUTINGS[booster] = (id(booster._predictors), routings, cells)
+    return routings, cells
+
+
+#: Rows coded at once by :meth:`_CellIndex.codes`: a block's codes of 200 trees (1.6 MB)
+#: stay in cache while each column's bits are OR-ed in (a 50,000-row chunk's 0.05 s of CPU
+#: at 256 to 4,096 rows, measured on the bench's model).
+_CODE_BLOCK_ROWS = 4096
+
+
+class _CellIndex:
+    """The branches of many trees read from each row's cell in each column: every split's
+    branch at once for :meth:`_TreeRouting.code`'s bits, with one search per column instead
+    of one comparison per split of every tree.
+
+    A number's cell is how many of the column's thresholds (those of every split on it, in
+    every tree, sorted once) lie below it, ``searchsorted(thresholds, v, "left")``, so ``v <=
+    thresholds[k]`` exactly when its cell is at most ``k``; NaN has a cell of its own after
+    every other, whose every bit is clear (a split's missing branch, as :meth:`_TreeRouting.code`
+    codes it). A category's cell is its code in :class:`_SplitInputs` (0-255, or
+    :data:`_MISSING_CATEGORY`). ``lookup[column][cell]`` holds, for each tree, the bits of
+    that tree's splits on the column for a row in that cell, and a row's code in a tree is
+    the OR of its cells' entries over the columns (each split's bit belongs to one column).
+    """
+
+    def __init__(self, routings: list[_TreeRouting], n_columns: int) -> None:
+        self.n_trees = len(routings)
+        numbers: list[set[float]] = [set() for _ in range(n_columns)]
+        categorical = [False] * n_columns
+        for routing in routings:
+            for f, test, _ in routing.tests:
+                if isinstance(test, np.ndarray):
+                    categorical[f] = True
+                else:
+                    numbers[f].add(test)
+        #: Each column's sorted thresholds (empty for a categorical column).
+        self.thresholds = [np.asarray(sorted(found), dtype=np.float64) for found in numbers]
+        self.categorical = categorical
+        cell_counts = [
+            _MISSING_CATEGORY + 1 if categorical[f] else self.thresholds[f].size + 2
+            for f in range(n_columns)
+        ]
+        lookup = [
+            np.zeros((cell_counts[f], self.n_trees), dtype=np.uint16) for f in range(n_columns)
+        ]
+        for t, routing in enumerate(routings):
+            for i, (f, test, missing_left) in enumerate(routing.tests):
+                if isinstance(test, np.ndarray):
+                    bit = test.astype(np.uint16)
+                else:
+                    if categorical[f]:
+                        raise ValueError(f"column {f} is split both as a category and a number")
+                    k = int(np.searchsorted(self.thresholds[f], test))
+                    cell = np.arange(cell_counts[f])
+                    bit = ((cell > k) if missing_left else (cell <= k)).astype(np.uint16)
+                    bit[-1] = 0  # NaN: the missing branch, a clear bit either way
+                lookup[f][:, t] |= bit << np.uint16(i)
+        #: The columns some split reads, and their lookups (cells x trees).
+        self.columns = [f for f in range(n_columns) if lookup[f].any()]
+        self.lookup = lookup
+
+    def cells(self, inputs: _SplitInputs, column: int) -> np.ndarray:
+        """Each row's cell in ``column`` (intp)."""
+        if self.categorical[column]:
+            codes = inputs.categories[column]
+            if codes.size and int(codes.max()) > _MISSING_CATEGORY:
+                # As the per-split lookup does: the booster's own cast of it is undefined.
+                raise IndexError(f"category code {int(codes.max())} of column {column} is over 256")
+            return codes
+        values = inputs.values[column]
+        thresholds = self.thresholds[column]
+        cell = np.searchsorted(thresholds, values, side="left")
+        cell[np.isnan(values)] = thresholds.size + 1
+        return cell
+
+    def codes(self, inputs: _SplitInputs) -> np.ndarray:
+        """Each tree's code of each row (trees x rows, uint16): :meth:`_TreeRouting.code`
+        of every tree given, in their order."""
+        n = inputs.values.shape[1]
+        codes = np.zeros((self.n_trees, n), dtype=np.uint16)
+        if not self.columns or not self.n_trees:
+            return codes
+        cells = [self.cells(inputs, f) for f in self.columns]
+        block = np.empty((min(n, _CODE_BLOCK_ROWS), self.n_trees), dtype=np.uint16)
+        part = np.empty_like(block)
+        for start in range(0, n, _CODE_BLOCK_ROWS):
+            stop = min(n, start + _CODE_BLOCK_ROWS)
+            rows, more = block[: stop - start], part[: stop - start]
+            # "clip" clips nothing (every cell is inside its lookup) and is not buffered:
+            # take's default "raise" copies through a buffer when given ``out``.
+            first, *rest = zip(self.columns, cells, strict=True)
+            self.lookup[first[0]].take(first[1][start:stop], axis=0, out=rows, mode="clip")
+            for f, cell in rest:
+                self.lookup[f].take(cell[start:stop], axis=0, out=more, mode="clip")
+                np.bitwise_or(rows, more, out=rows)
+            codes[:, start:stop] = rows.T
+        return codes
 
 
 class _TreeRouting:

@@ -16,10 +16,15 @@ from scipy import sparse
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from models.explain import (
+    _CODE_BLOCK_ROWS,
     _MAX_TABLE_SPLITS,
     REASON_EFFECT_MIN,
+    _CellIndex,
     _counterfactual_effects,
     _fact_label,
+    _SplitInputs,
+    _tree_routings_and_cells,
+    _TreeRouting,
     boosted_inputs,
     feature_names,
     names_nothing,
@@ -120,6 +125,87 @@ def test_tree_tables_equal_one_booster_pass_per_column_bit_for_bit(
     np.testing.assert_array_equal(raw, expected_raw)
     np.testing.assert_array_equal(effects, expected)
     assert np.count_nonzero(effects[:, :n_facts]) > 0
+
+
+def _tabulated(booster: HistGradientBoostingClassifier) -> tuple[list[_TreeRouting], _CellIndex]:
+    known_categories, feature_map = booster._bin_mapper.make_known_categories_bitsets()
+    routings, cells = _tree_routings_and_cells(booster, known_categories, feature_map)
+    return [r for r in routings if r.table is not None], cells
+
+
+def _adversarial_column(cells: _CellIndex, column: int) -> st.SearchStrategy[float]:
+    """Values of one booster input that test its splits hardest: a number's thresholds
+    themselves and their neighbours one ulp either side, NaN, infinities, both zeros and any
+    float; a category's codes, known or not, negative and missing."""
+    if cells.categorical[column]:
+        return st.one_of(st.integers(-3, 254).map(float), st.just(float("nan")))
+    at = st.sampled_from(cells.thresholds[column].tolist() or [0.0])
+    return st.one_of(
+        at,
+        at.map(lambda t: float(np.nextafter(t, np.inf))),
+        at.map(lambda t: float(np.nextafter(t, -np.inf))),
+        st.sampled_from([float("nan"), np.inf, -np.inf, 0.0, -0.0]),
+        st.floats(allow_nan=True, allow_infinity=True),
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_branches_read_from_cells_equal_each_splits_own_comparison(
+    boosted: TextThenFacts, data: st.DataObject
+) -> None:
+    """Every tree's code of a row read from the row's cells (one search per column) is the
+    code its splits' own comparisons give (:meth:`_TreeRouting.code`, scikit-learn's rule), on
+    values at, just above and just below every threshold, NaN, infinities, -0.0, and unknown,
+    negative and missing categories."""
+    booster = boosted.booster_
+    tabulated, cells = _tabulated(booster)
+    categorical = np.asarray(booster._bin_mapper.is_categorical_, dtype=bool)
+    n_rows = data.draw(st.integers(1, 40))
+    x = np.empty((n_rows, int(booster.n_features_in_)))
+    for f in range(x.shape[1]):
+        column = _adversarial_column(cells, f)
+        x[:, f] = data.draw(st.lists(column, min_size=n_rows, max_size=n_rows))
+    rows = _SplitInputs(x, categorical)
+    expected = np.stack([routing.code(rows) for routing in tabulated])
+    np.testing.assert_array_equal(cells.codes(rows), expected)
+
+
+def test_effects_from_cells_equal_booster_passes_over_several_blocks(
+    boosted: TextThenFacts,
+) -> None:
+    """More rows than one block of codes, of adversarial values (thresholds and their ulp
+    neighbours, NaN, infinities, zeros, unknown and negative categories): the counterfactual
+    effects are the booster's own passes bit for bit, and the codes each split's own."""
+    booster = boosted.booster_
+    tabulated, cells = _tabulated(booster)
+    categorical = np.asarray(booster._bin_mapper.is_categorical_, dtype=bool)
+    rng = np.random.default_rng(11)
+    n_rows = 2 * _CODE_BLOCK_ROWS + 123
+    x = np.empty((n_rows, int(booster.n_features_in_)))
+    for f in range(x.shape[1]):
+        if categorical[f]:
+            pool = np.append(np.arange(-2.0, 40.0), np.nan)
+        else:
+            t = cells.thresholds[f]
+            pool = np.concatenate(
+                [t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), [np.nan, np.inf, -np.inf]]
+            )
+            pool = np.concatenate([pool, [0.0, -0.0], rng.normal(0, 1e3, 50)])
+        x[:, f] = rng.choice(pool, n_rows)
+    rows = _SplitInputs(x, categorical)
+    expected = np.stack([routing.code(rows) for routing in tabulated])
+    np.testing.assert_array_equal(cells.codes(rows), expected)
+    missing_left = {
+        bool(m) for r in tabulated for _, test, m in r.tests if not isinstance(test, np.ndarray)
+    }
+    assert missing_left == {True, False}  # both NaN rules are exercised
+    references = np.append(boosted.reference_, boosted.empty_text_logit())
+    with one_thread():
+        raw, effects = _counterfactual_effects(booster, x, references)
+        expected_raw, expected_effects = _effects_by_booster_passes(booster, x, references)
+    np.testing.assert_array_equal(raw, expected_raw)
+    np.testing.assert_array_equal(effects, expected_effects)
 
 
 def test_trees_too_large_for_a_table_are_walked_with_the_same_result(
