@@ -108,6 +108,18 @@ def _effects_by_booster_passes(
     return raw, effects
 
 
+def _assert_effects_are_booster_passes(
+    booster: HistGradientBoostingClassifier, inputs: np.ndarray, references: np.ndarray
+) -> np.ndarray:
+    """The fast counterfactuals equal the booster's own passes bit for bit; returns them."""
+    with one_thread():
+        raw, effects = _counterfactual_effects(booster, inputs, references)
+        expected_raw, expected = _effects_by_booster_passes(booster, inputs, references)
+    np.testing.assert_array_equal(raw, expected_raw)
+    np.testing.assert_array_equal(effects, expected)
+    return effects
+
+
 def test_tree_tables_equal_one_booster_pass_per_column_bit_for_bit(
     boosted: TextThenFacts, labelled: pl.DataFrame
 ) -> None:
@@ -119,11 +131,7 @@ def test_tree_tables_equal_one_booster_pass_per_column_bit_for_bit(
     inputs = _with_unusual_values(inputs, len(model.categorical))
     n_facts = inputs.shape[1] - 1
     references = np.append(model.reference_[:n_facts], model.empty_text_logit())
-    with one_thread():
-        raw, effects = _counterfactual_effects(model.booster_, inputs, references)
-        expected_raw, expected = _effects_by_booster_passes(model.booster_, inputs, references)
-    np.testing.assert_array_equal(raw, expected_raw)
-    np.testing.assert_array_equal(effects, expected)
+    effects = _assert_effects_are_booster_passes(model.booster_, inputs, references)
     assert np.count_nonzero(effects[:, :n_facts]) > 0
 
 
@@ -201,11 +209,7 @@ def test_effects_from_cells_equal_booster_passes_over_several_blocks(
     }
     assert missing_left == {True, False}  # both NaN rules are exercised
     references = np.append(boosted.reference_, boosted.empty_text_logit())
-    with one_thread():
-        raw, effects = _counterfactual_effects(booster, x, references)
-        expected_raw, expected_effects = _effects_by_booster_passes(booster, x, references)
-    np.testing.assert_array_equal(raw, expected_raw)
-    np.testing.assert_array_equal(effects, expected_effects)
+    _assert_effects_are_booster_passes(booster, x, references)
 
 
 def test_trees_too_large_for_a_table_are_walked_with_the_same_result(
@@ -229,11 +233,7 @@ def test_trees_too_large_for_a_table_are_walked_with_the_same_result(
     assert max(splits) > _MAX_TABLE_SPLITS  # the walking path is exercised
     sample = _with_unusual_values(inputs[:200], n_categorical)
     references = np.append(model.reference_, model.empty_text_logit())
-    with one_thread():
-        raw, effects = _counterfactual_effects(large, sample, references)
-        expected_raw, expected = _effects_by_booster_passes(large, sample, references)
-    np.testing.assert_array_equal(raw, expected_raw)
-    np.testing.assert_array_equal(effects, expected)
+    _assert_effects_are_booster_passes(large, sample, references)
 
 
 def _reasons_by_definition(
