@@ -1897,18 +1897,47 @@ class _Split:
     odd_quotes: bool = False  # whether the text holds an odd number of quotes: one left open
 
 
-def _split_records(arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE) -> _Split:
+#: Bytes :func:`byte_positions` compares at a time: a mebibyte, which stays in the cache
+#: between the comparisons of one block.
+BYTE_POSITIONS_BLOCK = 1 << 20
+
+
+def byte_positions(
+    arr: np.ndarray, values: Sequence[int], block: int = BYTE_POSITIONS_BLOCK
+) -> list[np.ndarray]:
+    """Where each byte of ``values`` is in ``arr`` (a text's bytes, ``uint8``): for each, its
+    offsets in ascending order (``intp``), as ``np.flatnonzero(arr == value)`` gives them.
+
+    Compared ``block`` bytes at a time into one reused mask: comparing the whole text makes
+    a mask as long as it (170 MB for a 1M-survey export) whose fresh pages the kernel faults
+    in and zeroes, for each byte. Measured on a 1M-survey export (170 MB, one run, load
+    10-14): the quote, newline and delimiter found in 0.29 s of CPU this way, against 4.45 s
+    for their three whole-text comparisons alone."""
+    found: list[list[np.ndarray]] = [[] for _ in values]
+    mask = np.empty(min(block, arr.size), dtype=bool)
+    for begin in range(0, arr.size, block):
+        piece = arr[begin : begin + block]
+        piece_mask = mask[: piece.size]
+        for positions, value in zip(found, values, strict=True):
+            np.equal(piece, value, out=piece_mask)
+            at = np.flatnonzero(piece_mask)
+            at += begin
+            positions.append(at)
+    return [np.concatenate(p) if p else np.zeros(0, dtype=np.intp) for p in found]
+
+
+def _split_records(
+    arr: np.ndarray, delimiter: int = COMMA, quote: int = QUOTE, block: int = BYTE_POSITIONS_BLOCK
+) -> _Split:
     # A newline or delimiter is inside quotes when an odd number of quotes comes before it:
     # counted by a binary search in the quotes' positions, only where one of them is (a
     # running count over every byte of the file took twenty times as long).
-    quotes = np.flatnonzero(arr == quote)
-    newlines = np.flatnonzero(arr == NEWLINE)
+    quotes, newlines, delimiters = byte_positions(arr, (quote, NEWLINE, delimiter), block)
     separators = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
     starts = np.concatenate(([0], separators + 1))
     ends = np.concatenate((separators, [arr.size]))
     lines = np.searchsorted(newlines, starts) + 1
     spans_lines = np.searchsorted(newlines, ends) + 1 > lines
-    delimiters = np.flatnonzero(arr == delimiter)
     # Delimiters before each record's start, differenced: the delimiters inside each record,
     # less those inside its quoted spans (each pair of quotes, the last one open to the end
     # of the text when the count is odd; a span never crosses a record's end, which is a
@@ -2881,7 +2910,7 @@ class _ExactReader:
     @functools.cached_property
     def _newlines(self) -> np.ndarray:
         """Where the text's LFs are (found only when a stray quote needs a line's start)."""
-        return np.flatnonzero(np.frombuffer(self.buf, dtype=np.uint8) == NEWLINE)
+        return byte_positions(np.frombuffer(self.buf, dtype=np.uint8), (NEWLINE,))[0]
 
     def _read(self, cursor: _Cursor, records: _Records) -> int:
         """:func:`_read_records` for this file's header and dialect, from ``cursor``: the

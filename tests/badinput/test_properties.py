@@ -284,21 +284,43 @@ def _records_by_hand(text: bytes, delimiter: int, quote: int) -> tuple[list[int]
         lambda noise: bytes(b',";\n\r\x00ab\xef\xbb\xbf'[b % 11] for b in noise)
     ),
     st.sampled_from([(ord(","), ord('"')), (ord(";"), ord('"')), (ord(","), ord(";"))]),
+    st.sampled_from([1, 2, 3, 7, 1 << 20]),
 )
-@example(b'a,"b,\nc",d\r\n"e,f', (ord(","), ord('"')))  # a quoted newline, CRLF, cut off
-@example(b'"a,b\n,,\n', (ord(","), ord('"')))  # a quote left open to the end
+@example(b'a,"b,\nc",d\r\n"e,f', (ord(","), ord('"')), 1 << 20)  # quoted LF, CRLF, cut off
+@example(b'"a,b\n,,\n', (ord(","), ord('"')), 3)  # a quote left open to the end
 def test_the_quick_split_counts_fields_as_a_byte_by_byte_reading(
-    text: bytes, dialect: tuple[int, int]
+    text: bytes, dialect: tuple[int, int], block: int
 ) -> None:
     """The quick split's records and field counts (numpy, a binary search per quote) equal a
     byte-by-byte reading's, on text of quotes, delimiters, CR, LF, NUL and BOM bytes: ragged
-    lines, quoted newlines, CRLF, a quote left open, a truncated last line."""
+    lines, quoted newlines, CRLF, a quote left open, a truncated last line; whatever the
+    block the bytes are searched in (:func:`~servicelens.ingest.readers.byte_positions`),
+    blocks of a few bytes putting a block's edge inside every kind of record."""
     import numpy as np
 
     from servicelens.ingest.readers import _split_records
 
     delimiter, quote = dialect
-    split = _split_records(np.frombuffer(text, dtype=np.uint8), delimiter, quote)
+    split = _split_records(np.frombuffer(text, dtype=np.uint8), delimiter, quote, block)
     starts, fields = _records_by_hand(text, delimiter, quote)
     assert split.starts.tolist() == starts
     assert split.fields.tolist() == fields
+
+
+@RELAXED
+@given(
+    st.binary(max_size=80).map(lambda noise: bytes(b',"\nab'[b % 5] for b in noise)),
+    st.integers(min_value=1, max_value=20),
+)
+def test_byte_positions_are_where_the_bytes_are(text: bytes, block: int) -> None:
+    """The positions :func:`~servicelens.ingest.readers.byte_positions` finds a block at a
+    time are the whole text's, for every byte asked, whatever the block and wherever its
+    edges fall."""
+    import numpy as np
+
+    from servicelens.ingest.readers import byte_positions
+
+    arr = np.frombuffer(text, dtype=np.uint8)
+    found = byte_positions(arr, (ord(","), ord('"'), ord("\n")), block)
+    for value, positions in zip(b',"\n', found, strict=True):
+        assert positions.tolist() == [at for at, byte in enumerate(text) if byte == value]
