@@ -684,6 +684,11 @@ def parsed_count(
 #: two digits, a decimal fraction allowed (``0:05:03.5``, ``0:05:03,5``). Groups: hours,
 #: minutes of H:MM:SS, minutes of M:SS, seconds.
 CLOCK_DURATION = r"^(?:(\d+):(\d{1,2})|(\d+)):(\d{2}(?:[.,]\d+)?)$"
+#: A bare zero (``0``, ``00``, ``0.0``, ``0,0``) in a column read as a clock's duration: zero
+#: is zero in any unit, whichever the decimal mark, so it reads as 0 s; any other bare number
+#: stays unreadable (``90`` may be seconds or minutes). A trial's call log wrote an
+#: unanswered call's ``AvgTalkDuration`` as ``0``, and every such call was quarantined.
+BARE_ZERO_DURATION = r"^0+(?:[.,]0+)?$"
 #: The largest minutes (of H:MM:SS) and seconds a clock shows: a clock's 0-59.
 CLOCK_PART_MAX = 59
 
@@ -730,7 +735,8 @@ def parsed_duration(
     (``unit="h:mm:ss"``, :data:`CLOCK_DURATION`) or a number of ``seconds``, ``minutes``
     or ``hours``; null when empty, :data:`UNREADABLE_NUMBER` when not a duration written
     that way, which for ``h:mm:ss`` includes minutes of H:MM:SS or seconds above 59
-    (:func:`clock_duration_problem`: ``0:75:00`` is no clock's time)."""
+    (:func:`clock_duration_problem`: ``0:75:00`` is no clock's time); under ``h:mm:ss`` a
+    bare zero (:data:`BARE_ZERO_DURATION`) is 0 s, any other bare number unreadable."""
     if unit == "h:mm:ss":
         text, parts = _clock_parts(column)
         hours = parts.struct.field("1").cast(pl.Float64).fill_null(0.0)
@@ -739,6 +745,8 @@ def parsed_duration(
         return (
             pl.when(text.is_null() | (text == ""))
             .then(None)
+            .when(text.str.contains(BARE_ZERO_DURATION))
+            .then(0.0)
             .when(clock_duration_problem(column).is_null())
             .then((hours * 3600 + minutes * 60 + seconds).fill_null(UNREADABLE_NUMBER))
             .otherwise(UNREADABLE_NUMBER)

@@ -148,3 +148,33 @@ def test_a_run_quarantines_a_duration_no_clock_shows(tmp_path: Path) -> None:
         }
     assert pl.concat(kept).sort("response_id").rows() == KEPT
     assert quarantined == {line: [reason] for line, reason in QUARANTINED.items()}
+
+
+#: A UK energy supplier's call log (trial 125): an abandoned or unanswered call's
+#: ``AvgTalkDuration`` is written ``0`` by the spreadsheet, not ``0:00:00``; zero is zero
+#: in any unit. Any other bare number stays refused (``90`` may be seconds or minutes).
+ZERO_DURATIONS = {"0": 0.0, "00": 0.0, "0.0": 0.0, "0:00": 0.0, "90": None}
+
+
+def test_a_bare_zero_duration_is_zero_seconds_in_the_marts(tmp_path: Path) -> None:
+    """``handle_seconds: '0' is not a duration of 0 or more written as H:MM:SS ...``
+    quarantined every call that was never talked to; read back by DuckDB, each zero is 0 s
+    and ``90`` is still quarantined with the clock problem."""
+    import duckdb
+
+    from tests.sources.configured_run import run_configured_source
+
+    rows = [
+        f"Z{i:03d},Ana,02/04/2026,10:0{i}:00,Claims,Y,Y,12,{duration},2,zero {i},4,,"
+        for i, duration in enumerate(ZERO_DURATIONS)
+    ]
+    export = "\r\n".join([HEADER.lstrip("\ufeff"), *rows]) + "\r\n"
+    _, read = run_configured_source(tmp_path, "ukmotor-calls", DEFINITION, export)
+    kept = duckdb.sql(
+        f"SELECT response_id, handle_seconds FROM {read('clean/responses')} ORDER BY response_id"
+    ).fetchall()
+    assert kept == [
+        (f"Z{i:03d}", s) for i, s in enumerate(ZERO_DURATIONS.values()) if s is not None
+    ]
+    quarantined = duckdb.sql(f"SELECT source_line, reasons FROM {read('quarantine')}").fetchall()
+    assert quarantined == [(6, [f"handle_seconds: '90' {CLOCK_DURATION_PROBLEM}"])]
