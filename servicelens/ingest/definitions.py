@@ -104,7 +104,9 @@ _TOP_KEYS = {
     "interactions",
 }
 #: The keys of an ``[interactions]`` table (a contact-facts feed, :class:`InteractionFeed`).
-_FEED_KEYS = {"lookback_days", "read", "columns"}
+_FEED_KEYS = {"lookback_days", "timezone", "ambiguous_times", "read", "columns"}
+#: Names of UTC in the tz database: a source in one of them reads naive times as UTC.
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
 _READ_KEYS = {
     "format",
     "encoding",
@@ -262,6 +264,13 @@ class InteractionFeed:
     #: Days before a survey partition whose contacts it is joined to (a ticket opened on
     #: Monday and rated on Friday needs 4); None: ``Settings.interaction_lookback_days``.
     lookback_days: int | None = None
+    #: The feed's timezone for its naive local times (``[interactions] timezone``); None:
+    #: the source's (:attr:`SourceDefinition.timezone`), refused where that is UTC and the
+    #: feed's ``started_at`` carries no UTC offset (:func:`_refuse_a_feed_read_as_utc`).
+    timezone: str | None = None
+    #: ``quarantine`` or ``earliest`` for the feed's own times the clocks went through twice
+    #: (``[interactions] ambiguous_times``); None: the source's.
+    ambiguous_times: str | None = None
 
 
 @dataclass(frozen=True)
@@ -413,8 +422,9 @@ class SourceDefinition:
 
     def interactions_definition(self) -> SourceDefinition:
         """The definition the ``[interactions]`` feed's files are read, mapped and landed
-        with: the source's own (name, timezone, country, never_store, agent pseudonyms)
-        with the feed's ``read`` and ``columns``, ``interaction_id`` standing as the row's
+        with: the source's own (name, country, never_store, agent pseudonyms) with the
+        feed's ``read`` and ``columns``, the feed's ``timezone`` and ``ambiguous_times``
+        where it sets them (else the source's), ``interaction_id`` standing as the row's
         id and ``started_at`` as the time that dates it, so the one reader and landing of
         every export land contact facts too (each interaction's latest delivery wins, as a
         re-delivered response does). No label, attributes, exclusions or negatives.
@@ -437,6 +447,8 @@ class SourceDefinition:
             self,
             read=feed.read,
             columns=columns,
+            timezone=feed.timezone or self.timezone,
+            ambiguous_times=feed.ambiguous_times or self.ambiguous_times,
             attributes={},
             features=FeatureSpec(text=""),
             never_features=(),
@@ -1057,10 +1069,72 @@ def _interaction_feed(data: Any, where: str) -> InteractionFeed | None:
     read = data.get("read", {})
     if not isinstance(read, dict):
         raise DefinitionError(f"{spot}: [interactions.read] must be a table")
+    ambiguous = data.get("ambiguous_times")
     return InteractionFeed(
         read=_read_options(read, f"{spot}"),
         columns=columns,
         lookback_days=lookback,
+        timezone=_timezone(data, spot),
+        ambiguous_times=None if ambiguous is None else _ambiguous_times(data, spot),
+    )
+
+
+def _timezone(data: dict[str, Any], where: str) -> str | None:
+    """The ``timezone`` of a definition's table ``data`` (the source's, or its
+    ``[interactions]`` feed's), or None when it sets none.
+
+    Raises DefinitionError naming ``where`` when it is no tz database name."""
+    timezone = data.get("timezone")
+    if timezone is not None and timezone not in _known_timezones():
+        raise DefinitionError(
+            f"{where}: timezone = {timezone!r} is not a timezone of the tz database; give an "
+            'IANA name such as "Europe/Zurich" or "America/New_York" (`python -c "import '
+            'zoneinfo; print(sorted(zoneinfo.available_timezones()))"` lists them)'
+        )
+    return None if timezone is None else str(timezone)
+
+
+def _ambiguous_times(data: dict[str, Any], where: str) -> str:
+    """The ``ambiguous_times`` of a definition's table ``data`` (the source's, or its
+    ``[interactions]`` feed's): ``"quarantine"`` (the default) or ``"earliest"``.
+
+    Raises DefinitionError naming ``where`` for any other value."""
+    ambiguous = data.get("ambiguous_times", "quarantine")
+    if ambiguous not in ("quarantine", "earliest"):
+        raise DefinitionError(
+            f'{where}: ambiguous_times = {ambiguous!r}; "quarantine" or "earliest"'
+        )
+    return str(ambiguous)
+
+
+def _refuse_a_feed_read_as_utc(
+    feed: InteractionFeed | None, timezone: str | None, where: str
+) -> None:
+    """Raise DefinitionError when an ``[interactions]`` feed sets no ``timezone`` of its own
+    under a source whose ``timezone`` is UTC (the typeform preset's: its ``Submit Date
+    (UTC)`` is), and the feed's ``started_at`` is read with formats of which none reads a
+    UTC offset (``%z``; no format: ISO 8601, which may be naive): its times would be read as
+    UTC without a word.
+
+    Found by a UK energy supplier's trial: a call log's London wall-clock times, the
+    ``[interactions]`` feed of a Typeform source, were read as UTC, every BST call 3,600 s
+    late, and the DST-end night's 01:30 calls taken as 01:30Z without the source's
+    ``ambiguous_times``. A contact-centre log or CRM export writes local time more often
+    than not; the feed's own ``timezone`` says which."""
+    if feed is None or feed.timezone is not None or timezone not in _UTC_NAMES:
+        return
+    formats = feed.columns["started_at"].formats
+    if formats and all("%z" in f for f in formats):
+        return
+    read = f"with format {list(formats)}" if formats else "as ISO 8601 (no format declared)"
+    raise DefinitionError(
+        f"{where} [interactions]: the feed sets no timezone, so its started_at times, read "
+        f"{read} without a UTC offset, would be taken in the source's timezone = "
+        f"\"{timezone}\" (the survey export's own, such as Typeform's Submit Date (UTC)). A call "
+        "log or ticket export usually writes local wall-clock time: set the feed's own, e.g. "
+        'timezone = "Europe/London" under [interactions] (and ambiguous_times = "earliest" '
+        "there to take the earlier of a time the clocks went through twice), or timezone = "
+        '"UTC" under [interactions] if its times really are UTC'
     )
 
 
@@ -1262,11 +1336,7 @@ def load_definition(source: str | Path) -> SourceDefinition:
             f"{where}: max_comment_chars = {max_comment_chars!r}; give a whole number of "
             "characters, such as 50000"
         )
-    ambiguous = data.get("ambiguous_times", "quarantine")
-    if ambiguous not in ("quarantine", "earliest"):
-        raise DefinitionError(
-            f'{where}: ambiguous_times = {ambiguous!r}; "quarantine" or "earliest"'
-        )
+    ambiguous = _ambiguous_times(data, where)
     audit_date_order = str(data.get("audit_date_order", "")).strip().lower()
     if audit_date_order not in ("", *AUDIT_DATE_ORDERS):
         raise DefinitionError(
@@ -1281,13 +1351,8 @@ def load_definition(source: str | Path) -> SourceDefinition:
             "copies and partitions); use letters, digits, '-', '_' and '.', starting with a "
             'letter or digit, at most 64 characters (name = "acme-qualtrics")'
         )
-    timezone = data.get("timezone")
-    if timezone is not None and timezone not in _known_timezones():
-        raise DefinitionError(
-            f"{where}: timezone = {timezone!r} is not a timezone of the tz database; give an "
-            'IANA name such as "Europe/Zurich" or "America/New_York" (`python -c "import '
-            'zoneinfo; print(sorted(zoneinfo.available_timezones()))"` lists them)'
-        )
+    timezone = _timezone(data, where)
+    _refuse_a_feed_read_as_utc(feed, timezone, where)
     return SourceDefinition(
         name=name,
         path=path,
