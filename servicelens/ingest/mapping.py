@@ -38,6 +38,7 @@ from servicelens.ingest.readers import (
     Reject,
     SourceError,
     column_key,
+    column_names,
     columns_a_missing_one_may_be,
     decode_export,
     decode_to_utf8,
@@ -98,7 +99,7 @@ def read_export(definition: SourceDefinition, path: str | DataPath) -> RawRead:
         # Found by a user trial: a Typeform export dropped into the cfpb source's inbox was
         # told about mojibake and code pages for the cfpb definition. Whose export the file
         # is comes first: a header that does not fit is said so, as for a UTF-8 file.
-        headers = _header_in_each_code_page(str(path))
+        headers = _header_in_each_code_page(str(path), definition.read.dialect)
         if headers:
             everywhere = missing_columns(definition, [n for names in headers for n in names])
             # Told only when no reading of the header fits, by the first that decodes.
@@ -127,12 +128,16 @@ def _json_given_to_csv(path: str, shape: str, definition: SourceDefinition) -> s
 HEADER_ENCODINGS = ("utf-8", "cp1252", "cp850", "mac_roman", "latin-1")
 
 
-def _header_in_each_code_page(path: str) -> list[list[str]]:
+def _header_in_each_code_page(path: str, dialect: CsvDialect) -> list[list[str]]:
     """The names of the first record of a delimited file that could not be decoded, read
     in each of :data:`HEADER_ENCODINGS` that decodes the file's head (latin-1 always does),
     in that order, each reading followed by its double-encoded names repaired
     (:func:`~servicelens.ingest.readers.repaired_text`) where that changes one; empty when
-    the file cannot be opened or split."""
+    the file cannot be opened or split. Named as the reader names a header
+    (:func:`~servicelens.ingest.readers.column_names` under ``dialect``: a repeated name
+    gets ``_2``), so a definition reading the second of two ``Other`` columns as
+    ``Other_2`` is not told that the export lacks it (a trial's first message) before the
+    file's code page."""
     try:
         raw, _ = unpack_delivery(path, read_bytes(path))
         delimiter = sniff_delimiter(path, raw)
@@ -150,11 +155,11 @@ def _header_in_each_code_page(path: str) -> list[list[str]]:
             csv.reader(io.StringIO(head.lstrip("\ufeff"), newline=""), delimiter=delimiter), None
         )
         if first:
-            headers.append([name.strip() for name in first])
+            headers.append(column_names([first], dialect))
             # Its double-encoded names repaired too: found by a user trial, a Typeform
             # export re-saved in cp850 ("Tell us moreÂ\xa0about what happened" as cp850
             # reads it) was told to map the damaged name, never that the file is in cp850.
-            repaired = [name.strip() for name in map(repaired_text, first)]
+            repaired = column_names([list(map(repaired_text, first))], dialect)
             if repaired != headers[-1]:
                 headers.append(repaired)
     return headers

@@ -406,6 +406,33 @@ def test_04_typeform_resaved_8bit_without_its_code_page_is_told_it_not_a_column_
     ) in message
 
 
+def test_04_typeform_resaved_8bit_reading_its_second_other_is_told_its_code_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a UK energy supplier's trial (trial 125): a definition with no [read] that
+    keeps the second of the export's two ``Other`` columns (``Other_2``, the reader's name
+    for it) was first told ``line 1 (header): ... reads column(s) 'Other_2' that the export
+    does not have``, though the header has both; the header was checked in each code page
+    with its raw names, not the reader's. ``sources check`` now says the true cause first:
+    the file's code page and ``repair_mojibake``."""
+    from servicelens.cli.main import main
+
+    definition = tmp_path / "spring.toml"
+    definition.write_text(
+        'extends = "typeform"\nname = "spring"\n[columns]\n'
+        'submitted_at = { column = "Submit Date (UTC)", format = "%Y-%m-%d %H:%M" }\n'
+        '[attributes]\nuse_other = "Other"\nvisits_other = "Other_2"\n',
+        encoding="utf-8",
+    )
+    sample = FIELD / "04-typeform-resaved-8bit" / "sample.csv"
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "sources", "check", str(definition), str(sample)]) != 0
+    said = capsys.readouterr().err
+    assert "does not have" not in said and "Other_2" not in said, said
+    assert "looks double-encoded (mojibake)" in said
+    assert 'set `encoding = "cp850"`' in said and "`repair_mojibake = true`" in said
+
+
 def test_04_typeform_resaved_8bit_repaired_when_declared(tmp_path: Path) -> None:
     got = _ingest("typeform-spring.toml", "04-typeform-resaved-8bit/sample.csv", tmp_path)
     assert got.counts.surveys_read == 10 and got.counts.kept == 10
