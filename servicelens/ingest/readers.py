@@ -1060,6 +1060,22 @@ def looks_double_encoded(texts: pl.Series) -> pl.Series:
     return pl.Series(texts.name, found)
 
 
+#: Text whose bytes a re-save lost: ``ð`` (the cp1252 reading of a 4-byte UTF-8 sequence's
+#: lead byte F0, an emoji's) followed by the ``??`` a code page writes for the characters of
+#: its next bytes it has not. The field's Typeform re-save (../shared/field/04) holds
+#: ``D0 3F 3F 8D``, which cp850 reads as ``ð??ì``: no repair gives the text back, and ftfy's
+#: detector does not flag it (a trial's ``All good ð??ì`` was kept in clean and the marts).
+LOST_IN_A_RESAVE = r"ð\?\?"
+
+
+def lost_in_a_resave(texts: pl.Series) -> pl.Series:
+    """Which values of ``texts`` (a String Series) hold text whose bytes an 8-bit re-save
+    lost (:data:`LOST_IN_A_RESAVE`): a Boolean Series of the same length and name, null
+    False. Only meaningful for a file read with ``repair_mojibake`` (a re-saved export):
+    elsewhere ``ð??`` may be a word and two question marks."""
+    return texts.str.contains(LOST_IN_A_RESAVE).fill_null(False).alias(texts.name)
+
+
 def _undefined_in_cp1252(data: bytes) -> tuple[int, int] | None:
     """The byte offset and 1-based line of the first byte no cp1252 text has, if any."""
     offset = next((i for i, b in enumerate(data) if b in UNDEFINED_IN_CP1252), None)

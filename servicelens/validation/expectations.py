@@ -43,6 +43,7 @@ from servicelens.ingest.readers import (
     could_be_misspelt,
     header_excerpt,
     looks_double_encoded,
+    lost_in_a_resave,
 )
 from servicelens.runtime import freeze_long_lived
 from servicelens.validation.docs import write_data_docs_page, write_page_soon
@@ -1322,6 +1323,16 @@ def _close_header_names(missing: list[str], header: list[str]) -> dict[str, str]
 
 
 @_serialised
+def _unrepaired_text(texts: pl.Series, repairs_mojibake: bool) -> pl.Series:
+    """Which values of ``texts`` are double-encoded (:func:`looks_double_encoded`), or, read
+    with ``repair_mojibake`` (an 8-bit re-save), hold bytes the re-save lost
+    (:func:`~servicelens.ingest.readers.lost_in_a_resave`): both are text no repair gives
+    back, quarantined as README's policy says (a value ``repair_mojibake`` cannot repair
+    is quarantined saying so). A Boolean Series of ``texts``' length and name."""
+    found = looks_double_encoded(texts)
+    return found | lost_in_a_resave(texts) if repairs_mojibake else found
+
+
 def validate_survey_rows(
     frame: pl.DataFrame,
     now: datetime,
@@ -1365,10 +1376,11 @@ def validate_survey_rows(
     frame = frame.with_columns(
         pl.col("comment").str.len_chars().fill_null(0).alias("comment_chars"),
         *(
-            looks_double_encoded(
+            _unrepaired_text(
                 frame.get_column(f"{name}_raw" if f"{name}_raw" in frame.columns else name)
                 if name in frame.columns
-                else pl.Series(name, [None] * frame.height, pl.String)
+                else pl.Series(name, [None] * frame.height, pl.String),
+                rules.repairs_mojibake,
             )
             .cast(pl.Int64)
             .alias(f"{name}_double_encoded")
