@@ -1322,7 +1322,6 @@ def _close_header_names(missing: list[str], header: list[str]) -> dict[str, str]
     return guesses
 
 
-@_serialised
 def _unrepaired_text(texts: pl.Series, repairs_mojibake: bool) -> pl.Series:
     """Which values of ``texts`` are double-encoded (:func:`looks_double_encoded`), or, read
     with ``repair_mojibake`` (an 8-bit re-save), hold bytes the re-save lost
@@ -1333,6 +1332,7 @@ def _unrepaired_text(texts: pl.Series, repairs_mojibake: bool) -> pl.Series:
     return found | lost_in_a_resave(texts) if repairs_mojibake else found
 
 
+@_serialised
 def validate_survey_rows(
     frame: pl.DataFrame,
     now: datetime,
