@@ -56,6 +56,16 @@ SKIP_BLOCK_REGISTRATION = {
     "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
     "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
 }
+#: Prefect's setting that keeps the embedded server from running its task-run recorder
+#: (Prefect's default: true), the service that turns every task run's state events
+#: (Pending, Running, Completed: three a task run, two or three task runs a date) into
+#: task-run and task-run-state rows of its database. Nothing here reads a task run (no
+#: command, no flow, no test; the server serves no UI): flow runs, their states, artifacts,
+#: concurrency slots and the events themselves, heartbeats included, are recorded as before.
+#: The test API of ``tests/conftest.py`` has run without it since 2026-12-07. Measured
+#: (2026-12-07, a fresh home, the bench's 7-date backfill, 2 cores at load 9-19): see the
+#: README, "Two commands". A setting the user sets wins.
+SKIP_TASK_RUN_RECORDER = {"PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false"}
 
 
 @dataclass(frozen=True)
@@ -315,6 +325,7 @@ def _uvicorn_process(port: int, services: bool) -> subprocess.Popen[Any]:
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_FINAL": "1",
         **SKIP_BLOCK_REGISTRATION,
+        **SKIP_TASK_RUN_RECORDER,
         **marks,
         **get_current_settings().to_environment_variables(exclude_unset=True),
     }

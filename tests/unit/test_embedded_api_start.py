@@ -206,3 +206,60 @@ def test_a_configured_api_starts_no_embedded_server(tmp_path: Path) -> None:
         PREFECT_API_URL="http://127.0.0.1:9/api",
     )
     assert result["servers"] == 0
+
+
+def test_the_embedded_server_records_flow_runs_and_events_but_no_task_runs(
+    tmp_path: Path,
+) -> None:
+    # The task-run recorder turned three state events a task run into rows no one reads
+    # (embedded_api.SKIP_TASK_RUN_RECORDER); the flow run and the events stay recorded.
+    result = _run(
+        """
+        import json, time
+        from prefect import flow, get_client, task
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+        from prefect.events.filters import EventFilter, EventNameFilter
+        from servicelens.cli.embedded_api import start_in_background
+
+        start_in_background()
+
+        @task
+        def double(value: int) -> int:
+            return 2 * value
+
+        @flow
+        def answer() -> int:
+            return double(21)
+
+        state = answer(return_state=True)
+        completed = "prefect.task-run.Completed"
+        with get_client(sync_client=True) as client:
+            # The events are persisted in batches: wait for the task run's last one, which
+            # the recorder, when it runs, turns into rows as it comes.
+            deadline = time.monotonic() + 300
+            while True:
+                found = client.request(
+                    "POST",
+                    "/events/filter",
+                    json={"filter": EventFilter(event=EventNameFilter(name=[completed]))
+                          .model_dump(mode="json")},
+                ).json()["events"]
+                if found or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            flow_runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+            )
+            print(json.dumps({
+                "value": state.result(),
+                "flow_run": flow_runs[0].state_type.value if flow_runs else None,
+                "task_events": len(found),
+                "task_runs": len(client.read_task_runs()),
+            }))
+        """,
+        seeded(tmp_path / "prefect"),
+    )
+    assert result["value"] == 42
+    assert result["flow_run"] == "COMPLETED"
+    assert result["task_events"] == 1
+    assert result["task_runs"] == 0
