@@ -64,7 +64,7 @@ SKIP_BLOCK_REGISTRATION = {
 #: concurrency slots and the events themselves, heartbeats included, are recorded as before.
 #: The test API of ``tests/conftest.py`` has run without it since 2026-12-07. Measured
 #: (2026-12-07, a fresh home, the bench's 7-date backfill, 2 cores at load 9-19): see the
-#: README, "Two commands". A setting the user sets wins.
+#: README, "Scale" (the Prefect row alone). A setting the user sets wins.
 SKIP_TASK_RUN_RECORDER = {"PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false"}
 
 
