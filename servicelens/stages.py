@@ -1829,6 +1829,56 @@ def first_audits(
     return first_audit_items(negatives, labelled)
 
 
+def with_contact_facts(settings: Settings, items: pl.DataFrame) -> pl.DataFrame:
+    """``items`` (review items: ``survey_date``, ``response_id`` and the queue's columns)
+    with the facts of their responses from the clean layer after them: the facts the
+    source's model reads (its definition's ``[features]``: categorical, numeric, flags) and
+    the contact facts of :data:`transforms.marts.WORKSHEET_FACT_COLUMNS`, each only when
+    one of the items' responses has a value in it (a survey with no call facts gets no
+    empty columns). Units are in the names (``wait_seconds``, ``handle_seconds``: seconds).
+    An item whose response is in no clean partition keeps nulls. Found by a QA lead's
+    trial: a call log's worksheet held the queue alone, no wait, talk time or outcome."""
+    from transforms.marts import WORKSHEET_FACT_COLUMNS
+
+    days = sorted(set(items.get_column(PARTITION_COLUMN).to_list()))
+    if not items.height or not days:
+        return items
+    declared: list[str] = []
+    if settings.definition is not None and not settings.is_sample:
+        from servicelens.ingest.definitions import load_definition
+
+        spec = load_definition(settings.definition).features
+        declared = [*spec.categorical, *spec.numeric, *spec.flags]
+    clean = scan_table(settings.clean_dir, days)
+    have = clean.collect_schema()
+    wanted = [
+        c
+        for c in dict.fromkeys([*declared, *WORKSHEET_FACT_COLUMNS])
+        if c in have and c not in items.columns
+    ]
+    if not wanted:
+        return items
+    facts = (
+        clean.select(PARTITION_COLUMN, "response_id", *wanted)
+        .join(
+            items.lazy().select(PARTITION_COLUMN, "response_id"),
+            [PARTITION_COLUMN, "response_id"],
+            "semi",
+        )
+        .unique([PARTITION_COLUMN, "response_id"], keep="last")
+        .collect()
+    )
+    held = [c for c in wanted if facts.get_column(c).null_count() < facts.height]
+    if not held:
+        return items
+    return items.join(
+        facts.select(PARTITION_COLUMN, "response_id", *held),
+        [PARTITION_COLUMN, "response_id"],
+        "left",
+        maintain_order="left",
+    )
+
+
 def _with_doubted_label_times(settings: Settings, queue: pl.DataFrame) -> pl.DataFrame:
     """``queue`` with each ``label_doubt`` item's ``label_audited_at``: when the label the
     item doubts was audited (null for a source's own label), from the out-of-fold file of

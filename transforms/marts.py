@@ -495,6 +495,23 @@ def review_queue(
 #: The columns a QA audit worksheet leads with: an audit file's (``servicelens.ingest.
 #: audits.AUDIT_COLUMNS``), left blank for QA to fill in.
 WORKSHEET_AUDIT_COLUMNS: tuple[str, ...] = ("response_id", "root_cause", "audited_at", "auditor")
+#: The contact facts a QA audit worksheet carries after the queue's columns, when the items'
+#: responses have them (the clean layer's columns, their units in the name): what QA judges a
+#: call by where there is no comment (a call log's wait, talk time, outcome). Found by a QA
+#: lead's trial: a call-log source's worksheet held the queue alone.
+WORKSHEET_FACT_COLUMNS: tuple[str, ...] = (
+    "agent_id",
+    "wait_seconds",
+    "handle_seconds",
+    "transfers",
+    "prior_contacts",
+    "resolution",
+    "resolved_first_contact",
+    "abandoned",
+    "sla_met",
+    "csat",
+    "nps",
+)
 
 
 #: When the label a ``label_doubt`` review item doubts was audited (UTC; null for a source's
@@ -602,9 +619,12 @@ def audit_worksheet(items: pl.DataFrame) -> pl.DataFrame:
     Text a spreadsheet would run as a formula (a cell starting ``=``, ``+``, ``-``, ``@``,
     tab or carriage return; OWASP's CSV injection advice) gets a leading apostrophe, in
     every text column but the id (ids that start so are quarantined by validation).
-    ``top_reasons`` is joined with ``"; "``.
+    ``top_reasons`` is joined with ``"; "``. The columns of ``items`` beyond the queue's
+    (:data:`~transforms.schemas.REVIEW_QUEUE_SCHEMA`, e.g. the contact facts
+    ``servicelens.stages.with_contact_facts`` adds) follow, in their order, as they are.
     """
     blank = [pl.lit(None, pl.String).alias(c) for c in WORKSHEET_AUDIT_COLUMNS[1:]]
+    facts = [c for c in items.columns if c not in REVIEW_QUEUE_SCHEMA]
     context = items.select(
         pl.col("survey_date"),
         "reason",
@@ -616,6 +636,7 @@ def audit_worksheet(items: pl.DataFrame) -> pl.DataFrame:
         "comment",
         pl.col("top_reasons").list.join("; "),
         "model_version",
+        *facts,
     )
     guarded = [
         pl.col(c).str.replace(r"^([=+\-@\t\r])", "'$1")

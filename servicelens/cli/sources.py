@@ -172,6 +172,15 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         # A source in another timezone than the business one (not an error; said before
         # the first run fixes the data directory's timezone: README, "The command line").
         added["timezone_note"] = timezone_note(settings, str(source.definition))
+        from servicelens.ingest.definitions import load_definition as loaded
+        from servicelens.reporting.suggested import nothing_to_read_text
+
+        definition = loaded(str(source.definition))
+        added["model_note"] = nothing_to_read_text(definition)
+        # A survey with a contact-facts feed: where the feed's files go (a trial's QA lead
+        # was not told of the folder `sources add` made for them).
+        feed_inbox = source.for_interactions().inbox_dir if source.interaction_feed else None
+        added["interactions_inbox"] = None if feed_inbox is None else str(feed_inbox)
         if args.json:
             print_json(added)
             return 0
@@ -180,10 +189,15 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
         # The registered copy where it lives (a trial's s3:// directory was told the local
         # folder its definition is fetched into for loading).
         registered = source.source_root / DEFINITION_FILE
+        feed = (
+            ""
+            if feed_inbox is None
+            else f", and the [interactions] feed's contact files in {feed_inbox}"
+        )
         print(
             f"source {source.source} configured ({registered}); drop its exports in "
-            f"{source.inbox_dir}: the nightly run (`servicelens run`, the served schedule) "
-            f"lands them and runs the {source.partition}s they touch. QA puts its audits "
+            f"{source.inbox_dir}{feed}: the nightly run (`servicelens run`, the served "
+            f"schedule) lands them and runs the {source.partition}s they touch. QA puts its audits "
             f"(response_id, root_cause, audited_at, auditor) as CSV files or Excel workbooks in "
             f"{source.audits_dir}: training reads them as labels"
         )
@@ -222,6 +236,8 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
                 print(other_rules)
         if added["timezone_note"]:
             print(f"note: {added['timezone_note']}")
+        if added["model_note"]:
+            print(f"note: {added['model_note']}")
         return 0
     from servicelens.ingest.configured import definition_named
 
@@ -580,6 +596,7 @@ def check_definition(
     from servicelens.ingest.landing import row_countries, short_ids_notes
     from servicelens.ingest.mapping import read_columns, unnamed_columns, unread_columns
     from servicelens.ingest.readers import closest_column, spreadsheet_column_letters
+    from servicelens.reporting.suggested import nothing_to_read_text
     from servicelens.stages import BatchError, NoRecords, as_interaction_quarantine, ingest_export
 
     definition = load_definition(definition_name)
@@ -589,6 +606,8 @@ def check_definition(
     told = {
         "business_timezone": settings.timezone,
         "timezone_note": timezone_note(settings, definition_name),
+        # A definition no model can read, said before any audit is asked for.
+        "model_note": nothing_to_read_text(definition),
     }
     # A contact-facts file of a source that declares the feed is previewed as the nightly
     # run lands it from inbox/<name>/interactions/ (a trial's Zendesk Explore CSV was
@@ -901,6 +920,8 @@ def _preview_text(preview: dict[str, Any]) -> str:
     ]
     if preview.get("timezone_note"):
         lines.append(f"note: {preview['timezone_note']}")
+    if preview.get("model_note"):
+        lines.append(f"note: {preview['model_note']}")
     # A workbook's rows are named as Excel shows them: on its sheet, by row (a trial's
     # quarantined rows read "row 7" with the sheet said only above them).
     unit = "line" if preview["sheet"] is None else f"sheet {preview['sheet']!r} row"

@@ -20,7 +20,7 @@ import polars as pl
 
 from servicelens.cli.console import print_json, table, warning_line
 from servicelens.dates import periods_word
-from servicelens.reporting.suggested import not_promoted_text
+from servicelens.reporting.suggested import not_promoted_text, nothing_to_read_text
 from servicelens.settings import Settings
 from servicelens.storage.fs import DataPath, RemotePath
 from transforms.schemas import WEEKLY_TABLES
@@ -835,6 +835,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
 
     from models.registry import champion_version
     from servicelens.ingest.audits import SOURCE_AUDIT_FILES, audit_position, misplaced_advice
+    from servicelens.ingest.definitions import load_definition
     from servicelens.reporting.report import label_heading
     from servicelens.stages import (
         audits_dated_before_their_response,
@@ -844,6 +845,7 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         misplaced_audits,
         open_review_queue,
         review_queue_days,
+        with_contact_facts,
     )
     from transforms.marts import FIRST_AUDIT, SPOT_CHECK, UNCERTAIN, audit_worksheet
 
@@ -864,6 +866,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
         # leave their items open, and are named below (a QA lead's trial saw one closed).
         early = audits_dated_before_their_response(chosen, clean_days(chosen, start, args.end))
         items = first_audits(chosen, start, args.end, early)
+    # What QA judges a response by beside the queue's columns: a call log has no comment.
+    items = with_contact_facts(chosen, items)
     # An audit file that cannot be read, or an audit row set aside, closes no item: say
     # which, on stderr, so QA mends the row rather than audit the response again.
     read = audits_read(chosen)
@@ -948,6 +952,11 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
             "reason",
         ).to_dicts(),
         "audit_rows_set_aside_closed_otherwise": covered.height,
+        # A definition no model can read: said where audits are first asked for, in the
+        # retrain's words (a QA lead's trial audited a call log no model could be trained on).
+        "model_note": None
+        if chosen.is_sample or chosen.definition is None
+        else nothing_to_read_text(load_definition(chosen.definition)),
     }
     if chosen.is_sample:
         today = datetime.now(ZoneInfo(chosen.timezone)).date()
@@ -1000,6 +1009,8 @@ def cmd_review_queue(args: argparse.Namespace, settings: Settings) -> int:
                 f"review queue of {chosen.source}: no model yet, so {offered} for the first "
                 f"audits: {first_audits_advice(train, _has_comments(chosen))}"
             )
+            if summary["model_note"]:
+                print(f"note: {summary['model_note']}")
     else:
         print(
             f"review queue of {chosen.source}: {items.height:,} open items over "

@@ -17,9 +17,12 @@ import sys
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from servicelens.settings import DEFAULT_DATA_DIR, Settings
+
+if TYPE_CHECKING:
+    from servicelens.ingest.definitions import SourceDefinition
 
 #: The command line's commands (``servicelens <command>``); ``tests/unit/test_suggested.py``
 #: holds it to the parser's.
@@ -75,6 +78,22 @@ def not_promoted_text(settings: Settings) -> str | None:
         f"model {version} was trained but not promoted{why}. {show}, and {promote} promotes it "
         "by hand"
     )
+
+
+def nothing_to_read_text(definition: SourceDefinition) -> str | None:
+    """What training refuses a source with when its ``definition`` gives a model nothing to
+    read (no ``comment`` mapped, no ``[features]`` declared), in training's own words
+    (``SourceDefinition.refuse_an_empty_model``, the one rule); None when a model can read
+    it. ``review-queue``, ``sources add`` and ``sources check`` say it first: a QA lead's
+    trial was offered 4,262 responses for first audits of a call log no model could be
+    trained on, and only the retrain said so."""
+    from servicelens.ingest.definitions import DefinitionError
+
+    try:
+        definition.refuse_an_empty_model()
+    except DefinitionError as error:
+        return str(error)
+    return None
 
 
 def data_dir_argument(data_dir: str) -> str | None:
