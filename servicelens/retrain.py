@@ -8,7 +8,7 @@ training step in as a function, so every decision here is tested without a Prefe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from servicelens.ingest.configured import (
@@ -47,12 +47,15 @@ class Retrained:
     name, ``outcome`` one of :data:`PROMOTED`, :data:`NOT_PROMOTED`, :data:`UNCHANGED`,
     :data:`SKIPPED`, :data:`NOT_TRAINED`, :data:`FAILED`; ``detail`` the promotion
     decision, why it needs no model, or training's own message; ``version`` the version
-    trained (or the champion kept), None when there is none."""
+    trained (or the champion kept), None when there is none; ``note`` what a promotion
+    leaves to do (the dates published unscored, or scored by another version, and the
+    backfill that scores them: ``servicelens.cli.models.rescore_hint``'s words), else ""."""
 
     model: str
     outcome: str
     detail: str
     version: str | None = None
+    note: str = ""
 
     def line(self) -> str:
         """``model: outcome: detail``, on one line."""
@@ -129,8 +132,22 @@ def retrain_each(
         except Exception as error:
             done.append(Retrained(name, FAILED, one_line(f"{type(error).__name__}: {error}")))
         else:
-            done.append(_trained(name, trained))
+            done.append(_with_rescore_note(model, _trained(name, trained)))
     return done
+
+
+def _with_rescore_note(model: Settings, retrained: Retrained) -> Retrained:
+    """``retrained`` with the note a promotion leaves (``rescore_hint``: the dates published
+    before it stay unscored, or scored by another version, until the backfill it names),
+    in the words ``train`` and ``run`` print. Found by a QA lead's trial: the retrain's
+    summary of "2 promoted" did not say so."""
+    if retrained.outcome != PROMOTED:
+        return retrained
+    from servicelens.cli.models import rescore_hint
+
+    source = None if model.is_sample else model.source
+    hint = rescore_hint(model, model.models_dir, source)
+    return retrained if hint is None else replace(retrained, note=hint)
 
 
 def _trained(name: str, trained: dict[str, Any]) -> Retrained:
@@ -174,4 +191,6 @@ def retrain_markdown(title: str, outcomes: list[Retrained]) -> str:
     for o in outcomes:
         detail = o.detail.replace("|", "\\|")
         lines.append(f"| {o.model} | {o.outcome} | {o.version or ''} | {detail} |")
-    return "\n".join(lines)
+    # What a promotion leaves to do, under the table: the dates it did not score.
+    notes = [f"- {o.model}: {o.note}" for o in outcomes if o.note]
+    return "\n".join([*lines, *(["", *notes] if notes else [])])
