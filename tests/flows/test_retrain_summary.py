@@ -10,33 +10,15 @@ said nothing of the published dates, which stayed without root causes until ``ba
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from servicelens.cli.models import rescore_hint
 from servicelens.ingest.configured import configured_source
 from servicelens.settings import Settings
+from tests.flows.test_backfill import _artifact
 from tests.sources.configured_run import run_configured_source
 from tests.sources.test_train_and_score import VENDOR_MAPPING, _vendor_export
-
-
-def _artifact(flow_run_id: Any, key: str) -> Any:
-    from prefect import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        ArtifactFilterKey,
-    )
-
-    with get_client(sync_client=True) as client:
-        [found] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-                key=ArtifactFilterKey(any_=[key]),
-            )
-        )
-    return found
 
 
 @pytest.mark.slow
